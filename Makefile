@@ -1,0 +1,40 @@
+# Every target sets itself up: a virtual environment in .venv, refreshed
+# when pyproject.toml changes. Safe to run twice.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+DEMO   := .coord-demo
+
+.PHONY: demo test unit integration bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Sweep the example plan of ecosystem.yaml, embedded (no Redis needed), on a fresh copy.
+demo: $(STAMP)
+	$(PY) -m coordination.demo $(DEMO)
+	env -u COORD_REDIS_URL $(VENV)/bin/coord --file $(DEMO)/ecosystem.yaml plan sweep PLAN-001 --wait
+
+## Run the whole test suite (unit + integration; integration needs redis-server on PATH).
+test: $(STAMP)
+	$(PY) -m pytest
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+integration: $(STAMP)
+	$(PY) -m pytest tests/integration
+
+bench: $(STAMP)
+	$(PY) bench/planner.py
+	$(PY) bench/sweep.py
+
+lint: $(STAMP)
+	$(PY) -m mypy coordination workers
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .hypothesis *.egg-info

@@ -1,0 +1,267 @@
+"""Pydantic models of ecosystem.yaml, version 1 (see shared DESIGN.md).
+
+Models check what one object can check alone (types, enums, id formats).
+Checks that need the whole catalog (unique ids, references) live in
+:mod:`coordination.catalog.checks`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, field_validator
+
+REPO_NAME_RE = r"^[a-z0-9][a-z0-9._-]*$"
+ID_PATTERNS = {
+    "issue": re.compile(r"^ISSUE-\d+$"),
+    "plan": re.compile(r"^PLAN-\d+$"),
+    "todo": re.compile(r"^TODO-\d+$"),
+    "dependency": re.compile(r"^DEP-\d+$"),
+    "milestone": re.compile(r"^MS-\d+$"),
+}
+ID_PREFIX = {"issue": "ISSUE", "plan": "PLAN", "todo": "TODO", "dependency": "DEP", "milestone": "MS"}
+
+RepoName = Annotated[str, StringConstraints(pattern=REPO_NAME_RE)]
+IssueId = Annotated[str, StringConstraints(pattern=r"^ISSUE-\d+$")]
+PlanId = Annotated[str, StringConstraints(pattern=r"^PLAN-\d+$")]
+TodoId = Annotated[str, StringConstraints(pattern=r"^TODO-\d+$")]
+DepId = Annotated[str, StringConstraints(pattern=r"^DEP-\d+$")]
+MilestoneId = Annotated[str, StringConstraints(pattern=r"^MS-\d+$")]
+# blocked_by may name an issue or a todo
+BlockerId = Annotated[str, StringConstraints(pattern=r"^(ISSUE|TODO)-\d+$")]
+
+
+def kind_of(id_: str) -> str | None:
+    """``'todo'`` for ``TODO-7`` and so on; None for a malformed id."""
+    for kind, pat in ID_PATTERNS.items():
+        if pat.match(id_):
+            return kind
+    return None
+
+
+class _Model(BaseModel):
+    # Unknown keys are refused: in a hand-edited file they are almost always typos.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=True)
+
+
+class IssueStatus(str, Enum):
+    open = "open"
+    in_progress = "in_progress"
+    resolved = "resolved"
+    closed = "closed"
+
+
+class Priority(str, Enum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
+class PlanStatus(str, Enum):
+    draft = "draft"
+    active = "active"
+    completed = "completed"
+    cancelled = "cancelled"
+
+
+class TodoStatus(str, Enum):
+    pending = "pending"
+    in_progress = "in_progress"
+    completed = "completed"
+    failed = "failed"
+    skipped = "skipped"
+    blocked = "blocked"
+
+
+class DependencyType(str, Enum):
+    runtime = "runtime"
+    build = "build"
+    dev = "dev"
+    test = "test"
+    api = "api"
+
+
+class DependencyStatus(str, Enum):
+    satisfied = "satisfied"
+    unsatisfied = "unsatisfied"
+    unknown = "unknown"
+
+
+class Repo(_Model):
+    name: RepoName
+    path: str | None = None
+    description: str = ""
+    role: str = ""
+    tags: list[str] = Field(default_factory=list)
+    concurrency: int = Field(1, ge=1, le=1024)
+
+
+class Issue(_Model):
+    id: IssueId
+    title: str = Field(min_length=1)
+    description: str = ""
+    status: IssueStatus = IssueStatus.open
+    priority: Priority = Priority.medium
+    severity: str = ""
+    repos: list[RepoName] = Field(default_factory=list)
+    created: dt.date | None = None
+    updated: dt.date | None = None
+    target: dt.date | None = None
+    dependencies: list[IssueId] = Field(default_factory=list)
+    blocking: list[IssueId] = Field(default_factory=list)
+    assignee: str | None = None
+    labels: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Milestone(_Model):
+    id: MilestoneId
+    title: str = ""
+    due: dt.date | None = None
+    todos: list[TodoId] = Field(default_factory=list)
+    deliverables: list[str] = Field(default_factory=list)
+
+
+class Plan(_Model):
+    id: PlanId
+    title: str = Field(min_length=1)
+    description: str = ""
+    status: PlanStatus = PlanStatus.draft
+    repos: list[RepoName] = Field(default_factory=list)
+    milestones: list[Milestone] = Field(default_factory=list)
+    completion_criteria: list[str] = Field(default_factory=list)
+
+
+class Todo(_Model):
+    id: TodoId
+    task: str = Field(min_length=1)
+    description: str = ""
+    repo: RepoName
+    plan: PlanId | None = None
+    run: str | None = None
+    undo: str | None = None
+    timeout: float = Field(3600, gt=0, le=7 * 24 * 3600)
+    retries: int = Field(0, ge=0, le=100)
+    env: dict[str, str] = Field(default_factory=dict)
+    status: TodoStatus = TodoStatus.pending
+    priority: Priority = Priority.medium
+    estimated_hours: float | None = Field(None, ge=0)
+    actual_hours: float | None = Field(None, ge=0)
+    blocked_by: list[BlockerId] = Field(default_factory=list)
+    blocking: list[TodoId] = Field(default_factory=list)
+    assignee: str | None = None
+    labels: list[str] = Field(default_factory=list)
+    acceptance_criteria: list[str] = Field(default_factory=list)
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_values_as_text(cls, v: Any) -> Any:
+        # YAML turns `PYTHON: 3.13` into a float; an environment only holds text.
+        if isinstance(v, dict):
+            return {k: (v2 if isinstance(v2, str) else _scalar_text(v2)) for k, v2 in v.items()}
+        return v
+
+
+def _scalar_text(v: Any) -> Any:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    return v
+
+
+class Validation(_Model):
+    command: str = Field(min_length=1)
+    expected_pattern: str | None = None
+    timeout: float = Field(60, gt=0, le=3600)
+
+    @field_validator("expected_pattern")
+    @classmethod
+    def _compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return v
+
+
+class Dependency(_Model):
+    id: DepId
+    consumer: RepoName
+    provider: RepoName
+    type: DependencyType = DependencyType.runtime
+    version_constraint: str | None = None
+    status: DependencyStatus = DependencyStatus.unknown
+    notes: str = ""
+    validation: Validation | None = None
+
+
+class Coordination(_Model):
+    issues: list[Issue] = Field(default_factory=list)
+    plans: list[Plan] = Field(default_factory=list)
+    todos: list[Todo] = Field(default_factory=list)
+    dependencies: list[Dependency] = Field(default_factory=list)
+
+
+class Catalog(_Model):
+    version: Literal[1]
+    repos: list[Repo] = Field(default_factory=list)
+    coordination: Coordination = Field(default_factory=Coordination)
+    _lookup_cache: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
+
+    # -- lookups (built lazily; a Catalog is treated as immutable) -------------
+    def repo(self, name: str) -> Repo | None:
+        return self._index("_repos", lambda: {r.name: r for r in self.repos}).get(name)
+
+    def issue(self, id_: str) -> Issue | None:
+        return self._index("_issues", lambda: {i.id: i for i in self.coordination.issues}).get(id_)
+
+    def plan(self, id_: str) -> Plan | None:
+        return self._index("_plans", lambda: {p.id: p for p in self.coordination.plans}).get(id_)
+
+    def todo(self, id_: str) -> Todo | None:
+        return self._index("_todos", lambda: {t.id: t for t in self.coordination.todos}).get(id_)
+
+    def dependency(self, id_: str) -> Dependency | None:
+        return self._index(
+            "_deps", lambda: {d.id: d for d in self.coordination.dependencies}
+        ).get(id_)
+
+    def plan_todos(self, plan_id: str) -> list[Todo]:
+        """The plan's todos: those naming it in ``plan`` or listed in its milestones.
+
+        Catalog order, each once.
+        """
+        plan = self.plan(plan_id)
+        listed: set[str] = set()
+        if plan is not None:
+            for ms in plan.milestones:
+                listed.update(ms.todos)
+        return [t for t in self.coordination.todos if t.plan == plan_id or t.id in listed]
+
+    def _index(self, name: str, build: Any) -> dict[str, Any]:
+        cache = self._lookup_cache
+        if name not in cache:
+            cache[name] = build()
+        return cache[name]  # type: ignore[no-any-return]
+
+
+def next_id(kind: str, existing: list[str] | set[str]) -> str:
+    """The next free id of a series: one above the highest number in use.
+
+    Keeps the width of the widest existing id (``TODO-009`` -> ``TODO-010``),
+    at least three digits.
+    """
+    prefix = ID_PREFIX[kind]
+    best, width = 0, 3
+    for e in existing:
+        m = re.match(rf"^{prefix}-(\d+)$", e)
+        if m:
+            best = max(best, int(m.group(1)))
+            width = max(width, len(m.group(1)))
+    return f"{prefix}-{best + 1:0{width}d}"

@@ -1,0 +1,115 @@
+"""`coord` entry point: the root group, lazy subcommands, error to exit-code mapping.
+
+Each noun lives in its own module and is imported only when invoked, so
+`coord todo list` imports neither Celery nor networkx.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from coordination.errors import CoordError
+
+# name -> "module:attribute"; imported on first use.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "issue": ("coordination.cli.issue:issue", "Cross-repo issues: list, show, create, update, close."),
+    "todo": ("coordination.cli.todo:todo", "Todos: list, show, create, complete."),
+    "plan": ("coordination.cli.plan:plan", "Plans: list, show, validate, graph, sweep."),
+    "dep": ("coordination.cli.dep:dep", "Inter-repo dependencies: list, check."),
+    "repo": ("coordination.cli.repo:repo", "Repos: list, status, blocking."),
+    "sweep": ("coordination.cli.sweep:sweep", "Sweeps: list, status, watch, resume, cancel, sync."),
+    "events": ("coordination.cli.events:events", "Show (and follow) the event ledger."),
+    "worker": ("coordination.cli.worker:worker", "Run a Celery worker for one repo."),
+    "flower": ("coordination.cli.worker:flower", "Run Flower on coord's Celery app."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attr = target[0].split(":")
+        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Listing help must not import every command module.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, help_) for name, (_, help_) in COMMANDS.items()])
+
+
+class Context:
+    """What every command gets: where the catalog is, and lazily a manager."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self._manager: Any = None
+
+    @property
+    def manager(self) -> Any:
+        if self._manager is None:
+            from coordination.manager import CoordinationManager
+
+            self._manager = CoordinationManager(self.file)
+        return self._manager
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--file",
+    "-f",
+    "file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Catalog file (default: $COORD_ECOSYSTEM, else ./ecosystem.yaml).",
+)
+@click.version_option(package_name="coord")
+@click.pass_context
+def cli(ctx: click.Context, file: Path | None) -> None:
+    """coord: coordinate work across many repositories.
+
+    \b
+    Examples:
+      coord todo list --repo api
+      coord plan sweep PLAN-001 --wait
+      coord sweep status SWEEP_ID --json
+    """
+    if file is None:
+        file = Path(os.environ.get("COORD_ECOSYSTEM") or "ecosystem.yaml")
+    ctx.obj = Context(file)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry: run the CLI, map coord errors to exit codes 1/2."""
+    try:
+        cli.main(args=argv, prog_name="coord", standalone_mode=False)
+    except CoordError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(1)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""All CLI output goes through here: one JSON document for scripts, Rich for people.
+
+Commands build plain data (dicts/lists of JSON types) and pass a function
+that renders it for people; with ``--json`` that function is never called and
+exactly one JSON document is printed on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import click
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON document on stdout and nothing else."
+)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Pydantic models, enums, dates, paths and sets as JSON types."""
+    from datetime import date, datetime
+    from enum import Enum
+    from pathlib import Path
+
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump(mode="json")
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Enum):
+        return obj.value
+    if isinstance(obj, (date, datetime)):
+        return obj.isoformat()
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(data), indent=2, sort_keys=False) + "\n")
+    sys.stdout.flush()
+
+
+_console: Any = None
+
+
+def console() -> Any:
+    global _console
+    if _console is None:
+        from rich.console import Console
+
+        _console = Console(highlight=False, soft_wrap=False)
+    return _console
+
+
+def err_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def emit(as_json: bool, data: Any, human: Callable[[Any], None]) -> None:
+    """Print ``data`` as JSON, or call ``human(data)`` to render it for people."""
+    if as_json:
+        print_json(data)
+    else:
+        human(data)
+
+
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    empty: str = "nothing to show",
+) -> None:
+    """A Rich table; ``empty`` is printed instead when there are no rows."""
+    from rich.table import Table
+
+    rows = list(rows)
+    if not rows:
+        console().print(f"[dim]{empty}[/dim]")
+        return
+    t = Table(title=title, show_lines=False, header_style="bold")
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*("" if v is None else str(v) for v in r))
+    console().print(t)
+
+
+def fields(title: str, pairs: Sequence[tuple[str, Any]]) -> None:
+    """A two-column key/value view for `show` commands."""
+    from rich.table import Table
+
+    t = Table(title=title, show_header=False, box=None, pad_edge=False)
+    t.add_column("field", style="bold")
+    t.add_column("value", overflow="fold")
+    for k, v in pairs:
+        if v is None or v == [] or v == {} or v == "":
+            continue
+        if isinstance(v, (list, tuple)):
+            v = ", ".join(str(x) for x in v)
+        elif isinstance(v, dict):
+            v = ", ".join(f"{a}={b}" for a, b in v.items())
+        t.add_row(k, str(to_jsonable(v)))
+    console().print(t)
+
+
+def say(text: str) -> None:
+    """A line for people (stdout)."""
+    console().print(text)
+
+
+def status_style(status: str) -> str:
+    return {
+        "completed": "green",
+        "succeeded": "green",
+        "resolved": "green",
+        "satisfied": "green",
+        "failed": "red",
+        "unsatisfied": "red",
+        "cancelled": "red",
+        "critical": "red",
+        "running": "yellow",
+        "in_progress": "yellow",
+        "blocked": "magenta",
+        "skipped": "dim",
+    }.get(status, "")

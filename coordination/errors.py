@@ -1,0 +1,144 @@
+"""Errors raised by coord, one rooted hierarchy.
+
+The CLI maps the two branches under :class:`CoordError` to exit codes: a
+:class:`UsageError` (bad input: the user must change something) exits 2, an
+:class:`OperationFailed` (the operation ran and did not succeed) exits 1.
+Everything else escaping the CLI is a bug and is shown with a traceback.
+
+    CoordError
+     ├── UsageError                      exit 2, nothing changed
+     │    ├── CatalogError               ecosystem.yaml cannot be read or is invalid
+     │    │    ├── CatalogSyntaxError    not YAML / not UTF-8 / forbidden tag / duplicate key
+     │    │    └── CatalogSchemaError    YAML, but not a valid version-1 catalog
+     │    ├── NotFoundError              an id, repo or sweep that does not exist
+     │    ├── ConflictError              a concurrent writer changed the catalog (after retries)
+     │    ├── PlanError                  a plan that cannot be compiled (cycle, blocked)
+     │    └── SettingsError              a bad COORD_* environment variable
+     └── OperationFailed                 exit 1
+          ├── ValidationFailed           validation ran and found problems
+          ├── DependencyCheckFailed      a dependency check found an unsatisfied dependency
+          ├── SweepFailed                a sweep ended failed or cancelled
+          └── RuntimeFault               the runtime could not do its work
+               ├── LeaseLost             a lease expired or was taken over
+               └── StaleFence            a write carried a fence older than the newest
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class CoordError(Exception):
+    """Root of every error coord raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+class UsageError(CoordError):
+    """Bad input or usage; exit code 2 and nothing changed."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One located problem in a catalog file.
+
+    ``field`` is a dotted path such as ``todos[3].repo``; ``line`` is 1-based
+    when known.
+    """
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    field: str | None = None
+    # Location in the document as keys/indexes, e.g. ("coordination", "todos", 3, "repo");
+    # the loader turns it into `line` and `field`.
+    loc: tuple[str | int, ...] = ()
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = self.file
+            if self.line:
+                where += f":{self.line}"
+            where += ": "
+        if self.field:
+            where += f"{self.field}: "
+        return where + self.message
+
+
+class CatalogError(UsageError):
+    """The catalog cannot be used; carries every problem found, located."""
+
+    def __init__(self, problems: list[Problem] | Problem | str, *, hint: str | None = None) -> None:
+        if isinstance(problems, str):
+            problems = [Problem(problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems: list[Problem] = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems), hint=hint)
+
+
+class CatalogSyntaxError(CatalogError):
+    """The file is not loadable YAML (syntax, encoding, tags, duplicate keys, aliases)."""
+
+
+class CatalogSchemaError(CatalogError):
+    """The YAML loaded but is not a valid version-1 catalog."""
+
+
+class NotFoundError(UsageError):
+    """A referenced id, repo or sweep does not exist."""
+
+
+class ConflictError(UsageError):
+    """The catalog kept changing underneath an edit."""
+
+
+class PlanError(UsageError):
+    """A plan cannot be compiled into a sweep (cycle, unresolved blockers, ...)."""
+
+
+class SettingsError(UsageError):
+    """A COORD_* environment variable has a bad value."""
+
+
+class OperationFailed(CoordError):
+    """The operation ran and failed; exit code 1."""
+
+    exit_code = 1
+
+
+class ValidationFailed(OperationFailed):
+    """Validation ran and found errors."""
+
+
+class DependencyCheckFailed(OperationFailed):
+    """A dependency check found unsatisfied dependencies."""
+
+
+class SweepFailed(OperationFailed):
+    """A sweep ended failed or cancelled."""
+
+
+class RuntimeFault(OperationFailed):
+    """The runtime could not do its work (broker unreachable, deadline passed...)."""
+
+
+class LeaseLost(RuntimeFault):
+    """A lease expired or was taken by another owner."""
+
+
+class StaleFence(RuntimeFault):
+    """A write carried a fencing number older than one already seen."""

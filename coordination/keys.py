@@ -1,0 +1,71 @@
+"""Every Redis key and queue name coord uses, built from the namespace.
+
+No other module writes a key literal: it calls one of these. Keys of one
+sweep share the ``{sweep}`` hash tag so a Redis Cluster keeps them on one slot
+(our Lua scripts touch several of them at once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    namespace: str = "coord"
+
+    # -- queues ---------------------------------------------------------------
+    def repo_queue(self, repo: str) -> str:
+        """Queue of one repo's todos: ``<ns>.repo.<repo>``."""
+        return f"{self.namespace}.repo.{repo}"
+
+    @property
+    def control_queue(self) -> str:
+        """Queue of barriers, finalisers and supervisor passes."""
+        return f"{self.namespace}.control"
+
+    # -- leases ---------------------------------------------------------------
+    def lease(self, repo: str, slot: int) -> str:
+        """One of a repo's ``concurrency`` lease slots."""
+        return f"{self.namespace}:lease:{repo}:{slot}"
+
+    def fence(self, repo: str) -> str:
+        """Counter incremented on every grant of a lease of ``repo``."""
+        return f"{self.namespace}:fence:{repo}"
+
+    # -- sweeps and checkpoints -----------------------------------------------
+    @property
+    def sweeps(self) -> str:
+        """Sorted set of sweep ids scored by creation time."""
+        return f"{self.namespace}:sweeps"
+
+    def sweep(self, sweep_id: str) -> str:
+        """Hash: the sweep record (plan, strategy, status, reason, graph...)."""
+        return f"{self.namespace}:sweep:{{{sweep_id}}}"
+
+    def checkpoint(self, sweep_id: str, todo_id: str) -> str:
+        """Hash: one todo's checkpoint in one sweep."""
+        return f"{self.namespace}:sweep:{{{sweep_id}}}:todo:{todo_id}"
+
+    def remaining(self, sweep_id: str) -> str:
+        """Hash todo -> predecessors not yet succeeded (eager strategy)."""
+        return f"{self.namespace}:sweep:{{{sweep_id}}}:remaining"
+
+    def sweep_events(self, sweep_id: str) -> str:
+        """Stream of one sweep's events (replay)."""
+        return f"{self.namespace}:sweep:{{{sweep_id}}}:events"
+
+    def supervisor_lock(self, sweep_id: str) -> str:
+        """Short lock so one supervisor pass at a time works on a sweep."""
+        return f"{self.namespace}:sweep:{{{sweep_id}}}:supervisor"
+
+    # -- events ---------------------------------------------------------------
+    @property
+    def events(self) -> str:
+        """Capped stream of every event (replay across sweeps)."""
+        return f"{self.namespace}:events"
+
+    @property
+    def events_channel(self) -> str:
+        """Pub/sub channel on which every event is also published (live)."""
+        return f"{self.namespace}:events:live"

@@ -1,0 +1,93 @@
+"""Settings, read once from the environment (``COORD_*``).
+
+Bad values fail at start with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from coordination.errors import SettingsError
+
+_NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+class Settings(BaseSettings):
+    """All of coord's knobs. Each field is the env var ``COORD_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="COORD_", extra="ignore")
+
+    ecosystem: Path = Field(Path("ecosystem.yaml"), description="Catalog file to use.")
+    redis_url: str | None = Field(
+        None, description="Redis URL (broker, backend, leases, events). Unset: embedded mode."
+    )
+    namespace: str = Field("coord", description="Prefix of every Redis key and queue name.")
+    lease_ttl: float = Field(
+        10.0, gt=0.5, description="Seconds a repo lease lives without a heartbeat."
+    )
+    heartbeat: float | None = Field(
+        None, gt=0, description="Seconds between lease renewals (default lease_ttl/3)."
+    )
+    supervise_interval: float = Field(
+        1.0, gt=0, description="Seconds between two supervisor passes over running sweeps."
+    )
+    sweep_deadline: float = Field(
+        24 * 3600.0, gt=0, description="Upper bound in seconds on any sweep's run time."
+    )
+    events_maxlen: int = Field(100_000, gt=100, description="Cap of the global event stream.")
+    output_tail_bytes: int = Field(
+        64 * 1024, ge=1024, description="Bytes of each of stdout/stderr kept per todo."
+    )
+    flower_auth: str | None = Field(
+        None, description="user:password for Flower's basic auth (required off localhost)."
+    )
+
+    @field_validator("namespace")
+    @classmethod
+    def _check_namespace(cls, v: str) -> str:
+        if not _NAMESPACE_RE.match(v):
+            raise ValueError("must match [a-z0-9][a-z0-9._-]*")
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_url(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        if not re.match(r"^(redis|rediss|unix)://", v):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return v
+
+    @property
+    def embedded(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def heartbeat_interval(self) -> float:
+        return self.heartbeat if self.heartbeat is not None else self.lease_ttl / 3.0
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment, with errors naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        msgs = []
+        for err in exc.errors():
+            name = "COORD_" + "_".join(str(p) for p in err["loc"]).upper()
+            msgs.append(f"{name}: {err['msg']}")
+        raise SettingsError(
+            "bad setting: " + "; ".join(msgs),
+            hint="fix or unset the variable; see README 'Settings'",
+        ) from None
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()
