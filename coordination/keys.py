@@ -39,6 +39,11 @@ class Keys:
         """Sorted set of sweep ids scored by creation time."""
         return f"{self.namespace}:sweeps"
 
+    @property
+    def active_sweeps(self) -> str:
+        """Set of sweep ids that are queued or running (what supervisors look at)."""
+        return f"{self.namespace}:sweeps:active"
+
     def sweep(self, sweep_id: str) -> str:
         """Hash: the sweep record (plan, strategy, status, reason, graph...)."""
         return f"{self.namespace}:sweep:{{{sweep_id}}}"
