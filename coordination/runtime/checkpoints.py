@@ -1,0 +1,212 @@
+"""Sweep records and per-todo checkpoints: the runtime's source of truth.
+
+Each value in these hashes is JSON text, per field, so ints, floats, None and
+strings come back as they went in. Every transition that depends on the
+current state (a status change, a claim, a lease holder's write) happens in a
+Lua script that reads and writes in one step; plain writes are for the one
+writer that owns a record at that moment (the sweep coordinator).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import redis
+
+from coordination.keys import Keys
+from coordination.runtime.client import load_script
+from coordination.runtime.leases import Lease
+
+log = logging.getLogger(__name__)
+
+TODO_STATUSES = frozenset(
+    {"pending", "queued", "running", "succeeded", "failed", "skipped", "cancelled"}
+)
+TERMINAL = frozenset({"succeeded", "failed", "skipped", "cancelled"})
+CLAIM_RESULTS = frozenset({"claimed", "taken_over", "busy", "terminal", "stale", "missing"})
+
+
+def encode(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def decode(raw: str) -> Any:
+    """JSON value of a field; text written by something else comes back as is."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _decode_hash(h: dict[str, str]) -> dict[str, Any]:
+    return {k: decode(v) for k, v in h.items()}
+
+
+def _pairs(fields: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for k, v in fields.items():
+        out += [k, encode(v)]
+    return out
+
+
+class CheckpointStore:
+    """Reads and writes sweep records and todo checkpoints."""
+
+    def __init__(self, r: redis.Redis, keys: Keys) -> None:
+        self.r = r
+        self.keys = keys
+
+    # -- sweeps -----------------------------------------------------------------
+    def create_sweep(self, sweep_id: str, record: dict[str, Any], todo_ids: list[str]) -> None:
+        """Write the sweep, a pending checkpoint per todo and its index entry at once.
+
+        MULTI/EXEC so that a reader (status, the supervisor) never finds the
+        sweep listed without all of its checkpoints.
+        """
+        record = dict(record)
+        record.setdefault("status", "queued")
+        record.setdefault("created_at", time.time())
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self.keys.sweep(sweep_id), mapping={k: encode(v) for k, v in record.items()})
+        initial = {"status": encode("pending"), "attempts": encode(0)}
+        for todo_id in todo_ids:
+            pipe.hset(self.keys.checkpoint(sweep_id, todo_id), mapping=initial)
+        pipe.zadd(self.keys.sweeps, {sweep_id: float(record["created_at"])})
+        pipe.execute()
+
+    def get_sweep(self, sweep_id: str) -> dict[str, Any] | None:
+        """The sweep record with ``id`` added, or None if unknown."""
+        h = self.r.hgetall(self.keys.sweep(sweep_id))
+        if not h:
+            return None
+        rec = _decode_hash(h)
+        rec.setdefault("id", sweep_id)
+        return rec
+
+    def update_sweep(self, sweep_id: str, **fields: Any) -> None:
+        if fields:
+            self.r.hset(self.keys.sweep(sweep_id), mapping={k: encode(v) for k, v in fields.items()})
+
+    def set_sweep_status(
+        self, sweep_id: str, new: str, *, allowed_from: set[str] | None = None, **fields: Any
+    ) -> bool:
+        """Move the sweep to ``new`` if its status is in ``allowed_from`` (None: any).
+
+        False when the sweep is unknown or in another state.
+        """
+        allowed = "*" if allowed_from is None else encode(sorted(allowed_from))
+        res = load_script(self.r, "status_cas")(
+            keys=[self.keys.sweep(sweep_id)], args=[new, allowed, "", *_pairs(fields)]
+        )
+        return bool(res)
+
+    def list_sweeps(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Newest first; ids whose record is gone are dropped from the index."""
+        ids = self.r.zrevrange(self.keys.sweeps, 0, max(0, limit - 1))
+        pipe = self.r.pipeline(transaction=False)
+        for sid in ids:
+            pipe.hgetall(self.keys.sweep(sid))
+        out, gone = [], []
+        for sid, h in zip(ids, pipe.execute()):
+            if not h:
+                gone.append(sid)
+                continue
+            rec = _decode_hash(h)
+            rec.setdefault("id", sid)
+            out.append(rec)
+        if gone:
+            self.r.zrem(self.keys.sweeps, *gone)
+        return out
+
+    def delete_sweep(self, sweep_id: str, todo_ids: Iterable[str] | None = None) -> None:
+        """Remove the sweep and everything under it.
+
+        Without ``todo_ids`` the checkpoints are found by SCAN over the sweep's
+        key prefix (slow on a big keyspace, but deletion is rare).
+        """
+        if todo_ids is None:
+            pattern = _glob_escape(self.keys.checkpoint(sweep_id, "\0")).replace("\0", "*")
+            victims = list(self.r.scan_iter(match=pattern, count=1000))
+        else:
+            victims = [self.keys.checkpoint(sweep_id, t) for t in todo_ids]
+        victims += [
+            self.keys.sweep(sweep_id),
+            self.keys.remaining(sweep_id),
+            self.keys.sweep_events(sweep_id),
+            self.keys.supervisor_lock(sweep_id),
+        ]
+        pipe = self.r.pipeline(transaction=True)
+        for i in range(0, len(victims), 1000):
+            pipe.delete(*victims[i : i + 1000])
+        pipe.zrem(self.keys.sweeps, sweep_id)
+        pipe.execute()
+
+    # -- todo checkpoints -------------------------------------------------------
+    def get(self, sweep_id: str, todo_id: str) -> dict[str, Any] | None:
+        h = self.r.hgetall(self.keys.checkpoint(sweep_id, todo_id))
+        return _decode_hash(h) if h else None
+
+    def get_all(self, sweep_id: str, todo_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Checkpoints of many todos in one round trip; unknown todos are left out."""
+        pipe = self.r.pipeline(transaction=False)
+        for todo_id in todo_ids:
+            pipe.hgetall(self.keys.checkpoint(sweep_id, todo_id))
+        return {t: _decode_hash(h) for t, h in zip(todo_ids, pipe.execute()) if h}
+
+    def set_fields(self, sweep_id: str, todo_id: str, **fields: Any) -> None:
+        """Unconditional write, for the one coordinator that owns the todo now."""
+        if fields:
+            self.r.hset(
+                self.keys.checkpoint(sweep_id, todo_id),
+                mapping={k: encode(v) for k, v in fields.items()},
+            )
+
+    def set_status_if(
+        self,
+        sweep_id: str,
+        todo_id: str,
+        new: str,
+        allowed_from: set[str],
+        *,
+        expect_token: str | None = None,
+        **fields: Any,
+    ) -> bool:
+        """Compare-and-set of a todo's status (and ``fields`` with it)."""
+        res = load_script(self.r, "status_cas")(
+            keys=[self.keys.checkpoint(sweep_id, todo_id)],
+            args=[new, encode(sorted(allowed_from)), expect_token or "", *_pairs(fields)],
+        )
+        return bool(res)
+
+    def claim(self, sweep_id: str, todo_id: str, *, lease: Lease, worker: str, now: float) -> str:
+        """Claim the todo for ``lease`` before running it; see CLAIM_RESULTS.
+
+        'claimed'/'taken_over': run it. 'busy': a live holder runs it.
+        'terminal': already done. 'stale': ``lease`` is older than the stored
+        fence, or is no longer held. 'missing': no such checkpoint.
+        """
+        res = load_script(self.r, "checkpoint_claim")(
+            keys=[self.keys.checkpoint(sweep_id, todo_id), lease.key],
+            args=[lease.token, lease.fence, lease.key, encode(worker), encode(now)],
+        )
+        return str(res)
+
+    def write(self, sweep_id: str, todo_id: str, fields: dict[str, Any], *, lease: Lease) -> bool:
+        """A lease holder's fenced write; False if the holder was overtaken."""
+        res = load_script(self.r, "checkpoint_write")(
+            keys=[self.keys.checkpoint(sweep_id, todo_id), lease.key],
+            args=[lease.token, lease.fence, *_pairs(fields)],
+        )
+        if res != "ok":
+            log.info("rejected write to %s/%s by fence %s: %s", sweep_id, todo_id, lease.fence, res)
+            return False
+        return True
+
+
+def _glob_escape(s: str) -> str:
+    """Escape Redis glob specials so a sweep id is matched literally."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in s)

@@ -1,0 +1,115 @@
+"""The Redis client every stateful part of the runtime talks to.
+
+Embedded mode is a different *client*, not a different code path: with no
+``COORD_REDIS_URL`` every caller in the process shares one in-memory
+``fakeredis.FakeServer`` (with Lua through lupa), so leases, events and
+checkpoints run the very same scripts as against a real server.
+
+Scripts live in ``lua/*.lua`` and are registered once per client; each one is
+prefixed with ``lua/_common.lua`` (Redis has no ``require``).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import redis
+
+from coordination.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import fakeredis
+    from redis.commands.core import Script
+
+LUA_DIR = Path(__file__).resolve().parent / "lua"
+
+_lock = threading.Lock()
+_real_clients: dict[str, redis.Redis] = {}
+_embedded_server: fakeredis.FakeServer | None = None
+_embedded_client: redis.Redis | None = None
+# client -> {script name -> Script}; weak so a dropped client frees its scripts.
+_scripts: weakref.WeakKeyDictionary[redis.Redis, dict[str, Script]] = weakref.WeakKeyDictionary()
+
+
+def get_redis(settings: Settings | None = None) -> redis.Redis:
+    """A client for the configured Redis, or for the process-wide embedded server.
+
+    Real clients are cached per URL: a connection pool per process is what
+    redis-py expects (it resets the pool itself after a fork).
+    """
+    settings = settings or get_settings()
+    if settings.redis_url:
+        return _real_client(settings.redis_url)
+    return _embedded()
+
+
+def _real_client(url: str) -> redis.Redis:
+    with _lock:
+        client = _real_clients.get(url)
+        if client is None:
+            client = redis.Redis.from_url(
+                url, decode_responses=True, health_check_interval=30, socket_keepalive=True
+            )
+            _real_clients[url] = client
+        return client
+
+
+def embedded_server() -> fakeredis.FakeServer:
+    """The one in-memory server of this process (created on first use)."""
+    global _embedded_server
+    import fakeredis
+
+    with _lock:
+        if _embedded_server is None:
+            _embedded_server = fakeredis.FakeServer()
+        return _embedded_server
+
+
+def _embedded() -> redis.Redis:
+    global _embedded_client
+    import fakeredis
+
+    server = embedded_server()
+    with _lock:
+        if _embedded_client is None:
+            _embedded_client = fakeredis.FakeRedis(server=server, decode_responses=True)
+        return _embedded_client
+
+
+def is_embedded(r: redis.Redis) -> bool:
+    """True for a fakeredis client (some callers poll instead of blocking there)."""
+    return type(r).__module__.startswith("fakeredis")
+
+
+def reset_embedded() -> None:
+    """Drop the embedded server and its client, so the next test starts empty."""
+    global _embedded_server, _embedded_client
+    with _lock:
+        _embedded_server = None
+        _embedded_client = None
+
+
+@lru_cache(maxsize=None)
+def script_text(name: str) -> str:
+    """The source of ``lua/<name>.lua`` with the common helpers in front."""
+    common = (LUA_DIR / "_common.lua").read_text(encoding="utf-8")
+    return common + "\n" + (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")
+
+
+def load_script(r: redis.Redis, name: str) -> Script:
+    """The registered script ``name`` for client ``r``, registered once.
+
+    A ``Script`` runs by EVALSHA and reloads itself on NOSCRIPT, so a server
+    restart or SCRIPT FLUSH is survived.
+    """
+    with _lock:
+        per_client = _scripts.setdefault(r, {})
+        script = per_client.get(name)
+        if script is None:
+            script = r.register_script(script_text(name))
+            per_client[name] = script
+        return script

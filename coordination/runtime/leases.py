@@ -1,0 +1,206 @@
+"""Repo leases: ``SET NX PX`` locks with an owner token and a fencing number.
+
+A repo with ``concurrency: N`` has N slot keys; holding any one of them is the
+right to run one of that repo's todos. Every grant also increments the repo's
+fence counter (in the same script), so grants are totally ordered: a checkpoint
+write carrying an older fence than one already stored comes from a holder that
+was overtaken, and is refused (see ``checkpoints.write``).
+
+The token, not the key, is what a holder owns: extend and release compare it
+inside Lua, so a holder whose lease expired can neither renew nor delete the
+lease of whoever holds the slot now.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis
+
+from coordination.keys import Keys
+from coordination.runtime.client import load_script
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One granted slot of a repo's lease. JSON-able via ``to_dict``."""
+
+    repo: str
+    slot: int
+    token: str
+    fence: int
+    ttl_ms: int
+    namespace: str = "coord"
+
+    @property
+    def key(self) -> str:
+        return Keys(self.namespace).lease(self.repo, self.slot)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Lease:
+        return cls(**d)
+
+
+def new_token() -> str:
+    """An owner token that also says who owns it (host:pid:random)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+
+
+class LeaseManager:
+    """Grants, renews and releases the lease slots of repos."""
+
+    def __init__(self, r: redis.Redis, keys: Keys, ttl: float) -> None:
+        self.r = r
+        self.keys = keys
+        self.ttl = ttl
+        self.ttl_ms = max(1, int(ttl * 1000))
+
+    def try_acquire(self, repo: str, concurrency: int = 1) -> Lease | None:
+        """Take the first free slot now, or None when all are held."""
+        slots = [self.keys.lease(repo, i) for i in range(max(1, concurrency))]
+        token = new_token()
+        res = load_script(self.r, "lease_acquire")(
+            keys=[self.keys.fence(repo), *slots], args=[token, self.ttl_ms]
+        )
+        if not res:
+            return None
+        slot, fence = int(res[0]), int(res[1])
+        return Lease(repo, slot, token, fence, self.ttl_ms, self.keys.namespace)
+
+    def acquire(
+        self,
+        repo: str,
+        concurrency: int = 1,
+        timeout: float = 30.0,
+        poll: float = 0.05,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Lease | None:
+        """Wait up to ``timeout`` s for a slot; None on timeout or when told to stop.
+
+        Backoff doubles from ``poll`` up to 1 s with +-50 % jitter, so many
+        waiters on one repo do not retry in lockstep.
+        """
+        deadline = time.monotonic() + timeout
+        delay = poll
+        while True:
+            lease = self.try_acquire(repo, concurrency)
+            if lease is not None:
+                return lease
+            if should_stop is not None and should_stop():
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            time.sleep(min(left, delay * random.uniform(0.5, 1.5)))
+            delay = min(delay * 2, 1.0)
+
+    def extend(self, lease: Lease) -> bool:
+        """Renew for another TTL; False if the lease is no longer this token's."""
+        res = load_script(self.r, "lease_extend")(
+            keys=[lease.key], args=[lease.token, lease.ttl_ms]
+        )
+        return bool(res)
+
+    def release(self, lease: Lease) -> bool:
+        """Give the slot back; False (and nothing deleted) if not ours any more."""
+        res = load_script(self.r, "lease_release")(keys=[lease.key], args=[lease.token])
+        return bool(res)
+
+    def is_held(self, lease: Lease) -> bool:
+        return self.r.get(lease.key) == lease.token
+
+    def holder(self, repo: str, slot: int) -> str | None:
+        """The token holding one slot (tokens start with host:pid)."""
+        value = self.r.get(self.keys.lease(repo, slot))
+        return value if value is None else str(value)
+
+    def holders(self, repo: str, concurrency: int) -> list[str | None]:
+        slots = [self.keys.lease(repo, i) for i in range(max(1, concurrency))]
+        return [v if v is None else str(v) for v in self.r.mget(slots)]
+
+
+class Heartbeat:
+    """Keeps one lease alive from a daemon thread until stopped or lost.
+
+    The lease is lost when an extend says the token no longer holds it, or
+    when Redis keeps failing until the lease would have expired anyway; then
+    ``on_lost`` runs once (the worker kills its todo's process group there).
+    """
+
+    def __init__(
+        self,
+        leases: LeaseManager,
+        lease: Lease,
+        interval: float,
+        on_lost: Callable[[], None] | None = None,
+    ) -> None:
+        self.leases = leases
+        self.lease = lease
+        self.interval = interval
+        self.on_lost = on_lost
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"heartbeat:{lease.repo}:{lease.slot}", daemon=True
+        )
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop renewing (does not release the lease); returns once the thread ended."""
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    def __enter__(self) -> Heartbeat:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        ttl = self.lease.ttl_ms / 1000.0
+        last_ok = time.monotonic()
+        wait = self.interval
+        while not self._stop.wait(wait):
+            wait = self.interval
+            try:
+                if self.leases.extend(self.lease):
+                    last_ok = time.monotonic()
+                    continue
+                log.warning("lease %s no longer held by this worker", self.lease.key)
+            except redis.RedisError as exc:
+                # The lease may still be alive on the server: retry sooner than
+                # usual until it would have expired.
+                if time.monotonic() - last_ok < ttl:
+                    log.warning("heartbeat of %s failed, retrying: %s", self.lease.key, exc)
+                    wait = min(self.interval, max(0.05, ttl / 10))
+                    continue
+                log.warning("heartbeat of %s failed past the TTL: %s", self.lease.key, exc)
+            self._lose()
+            return
+
+    def _lose(self) -> None:
+        self.lost = True
+        self._stop.set()
+        if self.on_lost is not None:
+            try:
+                self.on_lost()
+            except Exception:  # a failing callback must not hide the loss
+                log.exception("on_lost callback of %s failed", self.lease.key)
