@@ -1,0 +1,204 @@
+"""`coord issue`: cross-repo issues. Parse, call the manager, render."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import click
+
+from coordination.errors import UsageError
+from coordination.cli.render import emit, fields, json_option, say, status_style, table
+
+ISSUE_STATUSES = ("open", "in_progress", "resolved", "closed")
+PRIORITIES = ("low", "medium", "high", "critical")
+
+
+# -- small rendering helpers shared by the catalog nouns ------------------------------
+# They belong in render.py (owned elsewhere); kept here until they move there.
+def esc(value: Any) -> str:
+    """User text made safe for Rich markup (a title like ``fix [x]`` must print as is)."""
+    from rich.markup import escape
+
+    return "" if value is None else escape(str(value))
+
+
+def styled(value: str) -> str:
+    """A status or priority coloured by render.status_style."""
+    style = status_style(value)
+    return f"[{style}]{esc(value)}[/{style}]" if style else esc(value)
+
+
+def split_list(values: Iterable[str] | str | None) -> list[str]:
+    """``--repos a,b --repos c`` -> ``[a, b, c]``: commas and repeats both work."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    return [p.strip() for v in values for p in v.split(",") if p.strip()]
+
+
+def shown(pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Escape the values of a `fields` view (lists joined first, so escaping sees text)."""
+    out = []
+    for k, v in pairs:
+        if isinstance(v, (list, tuple)):
+            v = ", ".join(str(x) for x in v)
+        out.append((k, v if v in (None, "") else esc(v)))
+    return out
+
+
+date_type = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _as_date(value: dt.datetime | None) -> dt.date | None:
+    return value.date() if value is not None else None
+
+
+# -- commands -----------------------------------------------------------------------
+@click.group()
+def issue() -> None:
+    """Cross-repo issues: list, show, create, update, close."""
+
+
+def _issue_table(items: list[Any]) -> None:
+    table(
+        "Issues",
+        ["id", "status", "priority", "title", "repos", "assignee"],
+        [
+            (i.id, styled(i.status.value), styled(i.priority.value), esc(i.title),
+             esc(", ".join(i.repos)), esc(i.assignee))
+            for i in items
+        ],
+        empty="no issues match",
+    )
+
+
+def _issue_fields(i: Any) -> None:
+    fields(
+        f"{i.id}: {esc(i.title)}",
+        shown([
+            ("status", i.status.value), ("priority", i.priority.value),
+            ("severity", i.severity), ("repos", i.repos), ("assignee", i.assignee),
+            ("labels", i.labels), ("created", i.created), ("updated", i.updated),
+            ("target", i.target), ("dependencies", i.dependencies), ("blocking", i.blocking),
+            ("description", i.description),
+        ]),
+    )
+
+
+@issue.command("list")
+@click.option("--status", type=click.Choice(ISSUE_STATUSES), help="Only issues with this status.")
+@click.option("--priority", type=click.Choice(PRIORITIES), help="Only this priority.")
+@click.option("--repo", help="Only issues naming this repo.")
+@click.option("--assignee", help="Only issues assigned to this person.")
+@json_option
+@click.pass_obj
+def list_issues(
+    obj: Any, status: str | None, priority: str | None, repo: str | None,
+    assignee: str | None, as_json: bool,
+) -> None:
+    """List issues, optionally filtered.
+
+    \b
+    Example:
+      coord issue list --status open --repo api
+    """
+    items = obj.manager.list_issues(status=status, priority=priority, repo=repo, assignee=assignee)
+    emit(as_json, items, _issue_table)
+
+
+@issue.command("show")
+@click.argument("issue_id", metavar="ID")
+@json_option
+@click.pass_obj
+def show_issue(obj: Any, issue_id: str, as_json: bool) -> None:
+    """Show one issue.
+
+    \b
+    Example:
+      coord issue show ISSUE-001
+    """
+    emit(as_json, obj.manager.get_issue(issue_id), _issue_fields)
+
+
+@issue.command("create")
+@click.option("--title", required=True, help="One-line summary.")
+@click.option("--description", default="", help="Longer text.")
+@click.option("--repos", multiple=True, help="Affected repos, comma-separated (a,b).")
+@click.option("--priority", type=click.Choice(PRIORITIES), default="medium", show_default=True)
+@click.option("--severity", default="", help="Free text, e.g. migration, security.")
+@click.option("--assignee", help="Who owns it.")
+@click.option("--label", "labels", multiple=True, help="A label; repeat for more.")
+@click.option("--target", type=date_type, help="Target date, YYYY-MM-DD.")
+@click.option("--depends-on", "depends_on", multiple=True,
+              help="Issues this one waits on, comma-separated.")
+@json_option
+@click.pass_obj
+def create_issue(
+    obj: Any, title: str, description: str, repos: tuple[str, ...], priority: str,
+    severity: str, assignee: str | None, labels: tuple[str, ...], target: dt.datetime | None,
+    depends_on: tuple[str, ...], as_json: bool,
+) -> None:
+    """Create an issue; prints its new id.
+
+    \b
+    Example:
+      coord issue create --title "Drop Python 3.11" --repos api,jobs \\
+          --priority high --label migration
+    """
+    created = obj.manager.create_issue(
+        title, description=description, repos=split_list(repos), priority=priority,
+        severity=severity, assignee=assignee, labels=list(labels), target=_as_date(target),
+        dependencies=split_list(depends_on),
+    )
+    emit(as_json, created, lambda i: say(i.id))
+
+
+@issue.command("update")
+@click.argument("issue_id", metavar="ID")
+@click.option("--title", help="New title.")
+@click.option("--description", help="New description.")
+@click.option("--status", type=click.Choice(ISSUE_STATUSES), help="New status.")
+@click.option("--priority", type=click.Choice(PRIORITIES), help="New priority.")
+@click.option("--severity", help="New severity.")
+@click.option("--assignee", help="New assignee ('' to clear).")
+@click.option("--repos", multiple=True, help="Replace the repos, comma-separated.")
+@click.option("--label", "labels", multiple=True, help="Replace the labels; repeat for more.")
+@click.option("--target", type=date_type, help="New target date, YYYY-MM-DD.")
+@json_option
+@click.pass_obj
+def update_issue(obj: Any, issue_id: str, as_json: bool, **opts: Any) -> None:
+    """Change fields of an issue (only those given); sets `updated` to today.
+
+    \b
+    Example:
+      coord issue update ISSUE-003 --status in_progress --assignee chloe
+    """
+    changes: dict[str, Any] = {k: v for k, v in opts.items() if v not in (None, ())}
+    if "repos" in changes:
+        changes["repos"] = split_list(changes["repos"])
+    if "labels" in changes:
+        changes["labels"] = list(changes["labels"])
+    if "target" in changes:
+        changes["target"] = _as_date(changes["target"])
+    if not changes:
+        raise UsageError("nothing to update", hint="pass at least one option; see --help")
+    updated = obj.manager.update_issue(issue_id, **changes)
+    emit(as_json, updated, lambda i: say(f"updated {i.id}"))
+
+
+@issue.command("close")
+@click.argument("issue_id", metavar="ID")
+@json_option
+@click.pass_obj
+def close_issue(obj: Any, issue_id: str, as_json: bool) -> None:
+    """Close an issue (status closed, `updated` today).
+
+    \b
+    Example:
+      coord issue close ISSUE-002
+    """
+    closed = obj.manager.close_issue(issue_id)
+    emit(as_json, closed, lambda i: say(f"closed {i.id}"))

@@ -1,0 +1,136 @@
+"""`coord todo`: the units of work a sweep runs. Parse, call the manager, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from coordination.cli.issue import PRIORITIES, esc, shown, split_list, styled
+from coordination.cli.render import emit, fields, json_option, say, table
+
+TODO_STATUSES = ("pending", "in_progress", "completed", "failed", "skipped", "blocked")
+
+
+@click.group()
+def todo() -> None:
+    """Todos: list, show, create, complete."""
+
+
+def _hours(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def _todo_table(items: list[Any]) -> None:
+    table(
+        "Todos",
+        ["id", "status", "repo", "task", "plan", "blocked by", "assignee"],
+        [
+            (t.id, styled(t.status.value), esc(t.repo), esc(t.task), esc(t.plan),
+             esc(", ".join(t.blocked_by)), esc(t.assignee))
+            for t in items
+        ],
+        empty="no todos match",
+    )
+
+
+def _todo_fields(t: Any) -> None:
+    fields(
+        f"{t.id}: {esc(t.task)}",
+        shown([
+            ("status", t.status.value), ("repo", t.repo), ("plan", t.plan),
+            ("priority", t.priority.value), ("run", t.run), ("undo", t.undo),
+            ("timeout", f"{t.timeout:g}s"), ("retries", t.retries or None),
+            ("env", ", ".join(f"{k}={v}" for k, v in t.env.items())),
+            ("blocked_by", t.blocked_by), ("blocking", t.blocking), ("assignee", t.assignee),
+            ("estimated_hours", _hours(t.estimated_hours)),
+            ("actual_hours", _hours(t.actual_hours)), ("labels", t.labels),
+            ("acceptance_criteria", t.acceptance_criteria), ("description", t.description),
+        ]),
+    )
+
+
+@todo.command("list")
+@click.option("--status", type=click.Choice(TODO_STATUSES), help="Only todos with this status.")
+@click.option("--repo", help="Only todos of this repo.")
+@click.option("--assignee", help="Only todos assigned to this person.")
+@click.option("--plan", help="Only the todos of this plan (its own and its milestones').")
+@json_option
+@click.pass_obj
+def list_todos(
+    obj: Any, status: str | None, repo: str | None, assignee: str | None, plan: str | None,
+    as_json: bool,
+) -> None:
+    """List todos, optionally filtered.
+
+    \b
+    Example:
+      coord todo list --plan PLAN-001 --status pending
+    """
+    items = obj.manager.list_todos(status=status, repo=repo, assignee=assignee, plan=plan)
+    emit(as_json, items, _todo_table)
+
+
+@todo.command("show")
+@click.argument("todo_id", metavar="ID")
+@json_option
+@click.pass_obj
+def show_todo(obj: Any, todo_id: str, as_json: bool) -> None:
+    """Show one todo.
+
+    \b
+    Example:
+      coord todo show TODO-003
+    """
+    emit(as_json, obj.manager.get_todo(todo_id), _todo_fields)
+
+
+@todo.command("create")
+@click.option("--task", required=True, help="What to do, one line.")
+@click.option("--repo", required=True, help="The repo whose worker runs it.")
+@click.option("--run", help="Shell command run in the repo's checkout (stored in the catalog).")
+@click.option("--undo", help="Compensation command, run if a sweep rolls back.")
+@click.option("--plan", help="Plan this todo belongs to.")
+@click.option("--blocked-by", "blocked_by", multiple=True,
+              help="Todos/issues that must finish first, comma-separated (TODO-1,ISSUE-2).")
+@click.option("--estimate", type=click.FloatRange(min=0), help="Estimated hours.")
+@click.option("--criteria", multiple=True, help="An acceptance criterion; repeat for more.")
+@click.option("--description", default="", help="Longer text.")
+@click.option("--priority", type=click.Choice(PRIORITIES), help="Priority (default medium).")
+@click.option("--assignee", help="Who owns it.")
+@click.option("--label", "labels", multiple=True, help="A label; repeat for more.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds (default 3600).")
+@click.option("--retries", type=click.IntRange(min=0), help="Extra attempts (default 0).")
+@json_option
+@click.pass_obj
+def create_todo(obj: Any, task: str, repo: str, blocked_by: tuple[str, ...],
+                criteria: tuple[str, ...], labels: tuple[str, ...], as_json: bool,
+                **opts: Any) -> None:
+    """Create a todo; prints its new id. Blockers get it in their `blocking`.
+
+    \b
+    Example:
+      coord todo create --task "Bump libcore" --repo api --plan PLAN-001 \\
+          --run "make test" --blocked-by TODO-002 --estimate 3 --criteria "tests pass"
+    """
+    created = obj.manager.create_todo(
+        task, repo, blocked_by=split_list(blocked_by), criteria=list(criteria),
+        labels=list(labels), **opts,
+    )
+    emit(as_json, created, lambda t: say(t.id))
+
+
+@todo.command("complete")
+@click.argument("todo_id", metavar="ID")
+@click.option("--hours", type=click.FloatRange(min=0), help="Hours it actually took.")
+@json_option
+@click.pass_obj
+def complete_todo(obj: Any, todo_id: str, hours: float | None, as_json: bool) -> None:
+    """Mark a todo completed, optionally with the hours it took.
+
+    \b
+    Example:
+      coord todo complete TODO-001 --hours 1.5
+    """
+    done = obj.manager.complete_todo(todo_id, hours=hours)
+    emit(as_json, done, lambda t: say(f"completed {t.id}"))

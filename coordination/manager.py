@@ -1,0 +1,560 @@
+"""CoordinationManager: the library API over one catalog file.
+
+The CLI is a thin layer over this class; tests and other programs call it
+directly. Reads go through :meth:`CatalogStore.load` (validated models).
+Edits go through :meth:`CatalogStore.update`, mutating the round-trip
+document in place so the user's comments and key order survive; the store
+validates the result and writes nothing when it is invalid. Checks that can
+give a better message than the schema (unknown repo, unknown id, bad enum
+value) are made inside the edit function, against the document being edited,
+so they cannot race with a concurrent writer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from difflib import get_close_matches
+from typing import Any
+
+from coordination.catalog.models import (
+    Catalog,
+    Dependency,
+    DependencyStatus,
+    DependencyType,
+    Issue,
+    IssueStatus,
+    Plan,
+    PlanStatus,
+    Priority,
+    Repo,
+    Todo,
+    TodoStatus,
+    kind_of,
+    next_id,
+)
+from coordination.catalog.store import CatalogStore
+from coordination.depcheck import SATISFIED, SKIPPED, UNSATISFIED, CheckResult, run_check
+from coordination.errors import NotFoundError, UsageError
+
+ISSUE_OPEN = {IssueStatus.open, IssueStatus.in_progress}
+TODO_DONE = {TodoStatus.completed, TodoStatus.skipped}
+# Fields `update_issue` may change; ids and the blocking mirrors are not among them.
+ISSUE_EDITABLE = {
+    "title", "description", "status", "priority", "severity", "repos", "target", "assignee",
+    "labels",
+}
+
+
+def choice(value: str | None, enum: type[Any], what: str) -> str | None:
+    """``value`` checked against an enum, with the choices in the message."""
+    if value is None:
+        return None
+    allowed = [m.value for m in enum]
+    if value not in allowed:
+        raise UsageError(f"bad {what} {value!r}; choose one of: {', '.join(allowed)}")
+    return value
+
+
+class CoordinationManager:
+    """Issues, todos, plans, dependencies and repos of one ``ecosystem.yaml``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.store = CatalogStore(path)
+
+    # -- reads ------------------------------------------------------------------
+    def catalog(self) -> Catalog:
+        return self.store.load()
+
+    def _get(self, cat: Catalog, kind: str, id_: str) -> Any:
+        found = {
+            "issue": cat.issue, "todo": cat.todo, "plan": cat.plan, "dependency": cat.dependency,
+        }[kind](id_)
+        if found is None:
+            known = {
+                "issue": [x.id for x in cat.coordination.issues],
+                "todo": [x.id for x in cat.coordination.todos],
+                "plan": [x.id for x in cat.coordination.plans],
+                "dependency": [x.id for x in cat.coordination.dependencies],
+            }[kind]
+            raise unknown(id_, known, kind)
+        return found
+
+    def _repo(self, cat: Catalog, name: str | None) -> Repo | None:
+        if name is None:
+            return None
+        repo = cat.repo(name)
+        if repo is None:
+            raise unknown(name, [r.name for r in cat.repos], "repo")
+        return repo
+
+    def checkout(self, repo: Repo) -> Path:
+        """A repo's checkout: ``path`` relative to the catalog's directory, default its name."""
+        p = Path(repo.path or repo.name).expanduser()
+        return p if p.is_absolute() else self.store.base_dir / p
+
+    def list_repos(self) -> list[Repo]:
+        return list(self.catalog().repos)
+
+    def get_repo(self, name: str) -> Repo:
+        repo = self._repo(self.catalog(), name)
+        assert repo is not None
+        return repo
+
+    def list_issues(
+        self, *, status: str | None = None, priority: str | None = None,
+        repo: str | None = None, assignee: str | None = None,
+    ) -> list[Issue]:
+        choice(status, IssueStatus, "issue status")
+        choice(priority, Priority, "priority")
+        cat = self.catalog()
+        self._repo(cat, repo)
+        return [
+            i for i in cat.coordination.issues
+            if (status is None or i.status.value == status)
+            and (priority is None or i.priority.value == priority)
+            and (repo is None or repo in i.repos)
+            and (assignee is None or i.assignee == assignee)
+        ]
+
+    def get_issue(self, id_: str) -> Issue:
+        return self._get(self.catalog(), "issue", id_)  # type: ignore[no-any-return]
+
+    def list_todos(
+        self, *, status: str | None = None, repo: str | None = None,
+        assignee: str | None = None, plan: str | None = None,
+    ) -> list[Todo]:
+        choice(status, TodoStatus, "todo status")
+        cat = self.catalog()
+        self._repo(cat, repo)
+        todos = cat.coordination.todos
+        if plan is not None:
+            self._get(cat, "plan", plan)
+            todos = cat.plan_todos(plan)
+        return [
+            t for t in todos
+            if (status is None or t.status.value == status)
+            and (repo is None or t.repo == repo)
+            and (assignee is None or t.assignee == assignee)
+        ]
+
+    def get_todo(self, id_: str) -> Todo:
+        return self._get(self.catalog(), "todo", id_)  # type: ignore[no-any-return]
+
+    def list_plans(self, *, status: str | None = None, repo: str | None = None) -> list[Plan]:
+        choice(status, PlanStatus, "plan status")
+        cat = self.catalog()
+        self._repo(cat, repo)
+
+        def touches(p: Plan) -> bool:
+            return repo in p.repos or any(t.repo == repo for t in cat.plan_todos(p.id))
+
+        return [
+            p for p in cat.coordination.plans
+            if (status is None or p.status.value == status) and (repo is None or touches(p))
+        ]
+
+    def get_plan(self, id_: str) -> Plan:
+        return self._get(self.catalog(), "plan", id_)  # type: ignore[no-any-return]
+
+    def plan_todos(self, id_: str) -> list[Todo]:
+        cat = self.catalog()
+        self._get(cat, "plan", id_)
+        return cat.plan_todos(id_)
+
+    def list_dependencies(
+        self, *, consumer: str | None = None, provider: str | None = None, type: str | None = None,
+    ) -> list[Dependency]:
+        choice(type, DependencyType, "dependency type")
+        cat = self.catalog()
+        self._repo(cat, consumer)
+        self._repo(cat, provider)
+        return [
+            d for d in cat.coordination.dependencies
+            if (consumer is None or d.consumer == consumer)
+            and (provider is None or d.provider == provider)
+            and (type is None or d.type.value == type)
+        ]
+
+    # -- issue edits -------------------------------------------------------------
+    def create_issue(
+        self, title: str, *, description: str = "", repos: Iterable[str] = (),
+        priority: str = "medium", severity: str = "", assignee: str | None = None,
+        labels: Iterable[str] = (), target: dt.date | None = None, status: str = "open",
+        dependencies: Iterable[str] = (),
+    ) -> Issue:
+        """Append a new issue; ``dependencies`` also get it in their ``blocking``."""
+        if not title.strip():
+            raise UsageError("an issue needs a non-empty title")
+        choice(priority, Priority, "priority")
+        choice(status, IssueStatus, "issue status")
+        repos, labels, deps = _uniq(repos), _uniq(labels), _uniq(dependencies)
+
+        def edit(doc: Any) -> str:
+            _require_repos(doc, repos)
+            for d in deps:
+                find_item(doc, "issues", d, "issue")
+            new_id = next_id("issue", ids_in(doc, "issues"))
+            section(doc, "issues", create=True).append(new_item(
+                ISSUE_KEYS, id=new_id, title=title, description=description, status=status,
+                priority=priority, severity=severity, repos=repos, created=_today(), updated=_today(),
+                target=target, dependencies=deps, assignee=assignee, labels=labels,
+            ))
+            for d in deps:
+                append_unique(find_item(doc, "issues", d, "issue"), "blocking", new_id, ISSUE_KEYS)
+            return new_id
+
+        return self.get_issue(self.store.update(edit))
+
+    def update_issue(self, id_: str, **changes: Any) -> Issue:
+        """Change some fields; None or an empty value removes the field. Sets ``updated``."""
+        bad = sorted(set(changes) - ISSUE_EDITABLE)
+        if bad:
+            raise UsageError(
+                f"cannot update {', '.join(bad)} of an issue; "
+                f"editable: {', '.join(sorted(ISSUE_EDITABLE))}"
+            )
+        if not changes:
+            raise UsageError("nothing to update", hint="pass at least one field to change")
+        if "title" in changes and not (changes["title"] or "").strip():
+            raise UsageError("an issue needs a non-empty title")
+        if changes.get("status") is None:
+            changes.pop("status", None)  # removing would silently reset to the default
+        if changes.get("priority") is None:
+            changes.pop("priority", None)
+        choice(changes.get("status"), IssueStatus, "issue status")
+        choice(changes.get("priority"), Priority, "priority")
+        for key in ("repos", "labels"):
+            if key in changes:
+                changes[key] = _uniq(changes[key] or ())
+
+        def edit(doc: Any) -> None:
+            item = find_item(doc, "issues", id_, "issue")
+            if "repos" in changes:
+                _require_repos(doc, changes["repos"])
+            for key, value in changes.items():
+                put(item, key, value, ISSUE_KEYS)
+            put(item, "updated", _today(), ISSUE_KEYS)
+
+        self.store.update(edit)
+        return self.get_issue(id_)
+
+    def close_issue(self, id_: str) -> Issue:
+        return self.update_issue(id_, status=IssueStatus.closed.value)
+
+    # -- todo edits --------------------------------------------------------------
+    def create_todo(
+        self, task: str, repo: str, *, run: str | None = None, plan: str | None = None,
+        blocked_by: Iterable[str] = (), estimate: float | None = None,
+        criteria: Iterable[str] = (), description: str = "", undo: str | None = None,
+        priority: str | None = None, assignee: str | None = None, labels: Iterable[str] = (),
+        timeout: float | None = None, retries: int | None = None,
+    ) -> Todo:
+        """Append a new todo; every todo in ``blocked_by`` gets it in its ``blocking``."""
+        if not task.strip():
+            raise UsageError("a todo needs a non-empty task")
+        choice(priority, Priority, "priority")
+        if estimate is not None and estimate < 0:
+            raise UsageError(f"bad estimate {estimate}; hours cannot be negative")
+        blockers = _uniq(blocked_by)
+        for b in blockers:
+            if kind_of(b) not in ("issue", "todo"):
+                raise UsageError(f"bad blocker {b!r}; blocked_by takes TODO-n or ISSUE-n ids")
+
+        def edit(doc: Any) -> str:
+            _require_repos(doc, [repo])
+            if plan is not None:
+                find_item(doc, "plans", plan, "plan")
+            for b in blockers:
+                find_item(doc, "todos" if b.startswith("TODO-") else "issues", b, kind_of(b) or "")
+            new_id = next_id("todo", ids_in(doc, "todos"))
+            section(doc, "todos", create=True).append(new_item(
+                TODO_KEYS, id=new_id, task=task, description=description, repo=repo, plan=plan,
+                run=run, undo=undo, timeout=timeout, retries=retries, status="pending",
+                priority=priority, estimated_hours=estimate, blocked_by=blockers,
+                assignee=assignee, labels=_uniq(labels), acceptance_criteria=list(criteria),
+            ))
+            for b in blockers:
+                if b.startswith("TODO-"):
+                    append_unique(find_item(doc, "todos", b, "todo"), "blocking", new_id, TODO_KEYS)
+            return new_id
+
+        return self.get_todo(self.store.update(edit))
+
+    def complete_todo(self, id_: str, hours: float | None = None) -> Todo:
+        """Mark a todo completed, recording the hours it took when given."""
+        if hours is not None and hours < 0:
+            raise UsageError(f"bad --hours {hours}; hours cannot be negative")
+
+        def edit(doc: Any) -> None:
+            item = find_item(doc, "todos", id_, "todo")
+            put(item, "status", TodoStatus.completed.value, TODO_KEYS)
+            if hours is not None:
+                put(item, "actual_hours", hours, TODO_KEYS)
+
+        self.store.update(edit)
+        return self.get_todo(id_)
+
+    # -- dependencies ------------------------------------------------------------
+    def check_dependencies(self, *, consumer: str | None = None) -> list[CheckResult]:
+        """Run the validation commands and record the outcomes, in one catalog edit.
+
+        A dependency without a validation command is reported ``skipped`` and
+        keeps its status. Checks run a few at a time: each may wait on its timeout.
+        """
+        cat = self.catalog()
+        self._repo(cat, consumer)
+        deps = [d for d in cat.coordination.dependencies if consumer in (None, d.consumer)]
+
+        def one(d: Dependency) -> CheckResult:
+            assert d.validation is not None
+            repo = cat.repo(d.consumer)
+            assert repo is not None  # the store checked every reference
+            return run_check(
+                d.id, d.validation.command, self.checkout(repo),
+                expected_pattern=d.validation.expected_pattern, timeout=d.validation.timeout,
+            )
+
+        runnable = [d for d in deps if d.validation is not None]
+        with ThreadPoolExecutor(max_workers=max(1, min(4, len(runnable)))) as pool:
+            ran = dict(zip([d.id for d in runnable], pool.map(one, runnable)))
+        results = []
+        for d in deps:
+            r = ran.get(d.id) or CheckResult(
+                d.id, SKIPPED, None, f"no validation command; status stays {d.status.value}"
+            )
+            results.append(replace(r, consumer=d.consumer, provider=d.provider))
+        changed = {
+            r.id: r.status for r in results
+            if r.status in (SATISFIED, UNSATISFIED) and cat.dependency(r.id).status.value != r.status  # type: ignore[union-attr]
+        }
+        if changed:
+
+            def record(doc: Any) -> None:
+                for item in section(doc, "dependencies"):
+                    if isinstance(item, dict) and item.get("id") in changed:
+                        put(item, "status", changed[item["id"]], DEP_KEYS)
+
+            self.store.update(record)
+        return results
+
+    # -- repos ---------------------------------------------------------------------
+    def repo_status(self, name: str) -> dict[str, Any]:
+        """One repo at a glance: open issues, todos by status, dependencies, blockers."""
+        cat = self.catalog()
+        repo = self._repo(cat, name)
+        assert repo is not None
+        path = self.checkout(repo)
+        todos: dict[str, list[str]] = {}
+        for t in cat.coordination.todos:
+            if t.repo == name:
+                todos.setdefault(t.status.value, []).append(t.id)
+        deps = cat.coordination.dependencies
+        return {
+            "repo": repo.model_dump(mode="json"),
+            "checkout": str(path),
+            "checkout_exists": path.is_dir(),
+            "open_issues": [
+                {"id": i.id, "title": i.title, "status": i.status.value,
+                 "priority": i.priority.value}
+                for i in cat.coordination.issues if name in i.repos and i.status in ISSUE_OPEN
+            ],
+            "todos": todos,
+            "consumes": [
+                {"id": d.id, "provider": d.provider, "type": d.type.value, "status": d.status.value}
+                for d in deps if d.consumer == name
+            ],
+            "provides": [
+                {"id": d.id, "consumer": d.consumer, "type": d.type.value, "status": d.status.value}
+                for d in deps if d.provider == name
+            ],
+            "blocked_by": self._blocking(cat, name),
+        }
+
+    def blocking(self, name: str) -> list[dict[str, Any]]:
+        """What keeps this repo from moving on, each with the reason."""
+        cat = self.catalog()
+        self._repo(cat, name)
+        return self._blocking(cat, name)
+
+    def _blocking(self, cat: Catalog, name: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for d in cat.coordination.dependencies:
+            if d.consumer == name and d.status != DependencyStatus.satisfied:
+                out.append({
+                    "kind": "dependency", "id": d.id, "waits_on": [d.provider],
+                    "reason": f"depends on {d.provider} ({d.type.value}), status {d.status.value}"
+                              + ("" if d.validation else " (no validation command)"),
+                })
+        for i in cat.coordination.issues:
+            if name not in i.repos or i.status not in ISSUE_OPEN:
+                continue
+            waiting = [x for x in i.dependencies if (o := cat.issue(x)) and o.status in ISSUE_OPEN]
+            if waiting:
+                out.append({
+                    "kind": "issue", "id": i.id, "waits_on": waiting,
+                    "reason": f"{i.id} ({i.status.value}) waits on "
+                              + ", ".join(f"{x} ({cat.issue(x).status.value})" for x in waiting),  # type: ignore[union-attr]
+                })
+        for t in cat.coordination.todos:
+            if t.repo != name or t.status in TODO_DONE:
+                continue
+            waiting = []
+            for b in t.blocked_by:
+                iss, todo = cat.issue(b), cat.todo(b)
+                if iss is not None and iss.status in ISSUE_OPEN:
+                    waiting.append(f"{b} ({iss.status.value})")
+                elif todo is not None and todo.status != TodoStatus.completed:
+                    waiting.append(f"{b} ({todo.status.value})")
+            if waiting:
+                out.append({
+                    "kind": "todo", "id": t.id, "waits_on": [w.split(" ")[0] for w in waiting],
+                    "reason": f"{t.id} ({t.status.value}) waits on " + ", ".join(waiting),
+                })
+        return out
+
+
+def _today() -> dt.date:
+    # A fresh object per field: ruamel writes one object used twice as an anchor
+    # and an alias (`&id001`), which a safe loader may refuse.
+    return dt.date.fromordinal(dt.date.today().toordinal())
+
+
+def _uniq(values: Iterable[str]) -> list[str]:
+    """Order-keeping de-duplication, blanks dropped (``--repos a,,b,a``)."""
+    out: list[str] = []
+    for v in values:
+        v = v.strip()
+        if v and v not in out:
+            out.append(v)
+    return out
+
+
+def _require_repos(doc: Any, names: Iterable[str]) -> None:
+    known = repo_names(doc)
+    for n in names:
+        if n not in known:
+            raise unknown(n, known, "repo")
+
+
+# -- the round-trip document -------------------------------------------------------
+# Helpers over ruamel's CommentedMap/CommentedSeq. New items get their keys in
+# the order of DESIGN.md and leave out empty values, like a hand-written entry.
+
+ISSUE_KEYS = (
+    "id", "title", "description", "status", "priority", "severity", "repos", "created",
+    "updated", "target", "dependencies", "blocking", "assignee", "labels", "metadata",
+)
+TODO_KEYS = (
+    "id", "task", "description", "repo", "plan", "run", "undo", "timeout", "retries", "env",
+    "status", "priority", "estimated_hours", "actual_hours", "blocked_by", "blocking",
+    "assignee", "labels", "acceptance_criteria",
+)
+DEP_KEYS = (
+    "id", "consumer", "provider", "type", "version_constraint", "status", "notes", "validation",
+)
+_SECTIONS = {"issue": "issues", "todo": "todos", "plan": "plans", "dependency": "dependencies"}
+
+
+def unknown(name: str, known: Iterable[str], what: str) -> NotFoundError:
+    """A NotFoundError whose hint names the closest match, or where to look."""
+    known = sorted(known)
+    close = get_close_matches(name.upper() if what != "repo" else name, known, n=3)
+    if close:
+        hint = "did you mean " + " or ".join(repr(c) for c in close) + "?"
+    else:
+        noun = {"dependency": "dep"}.get(what, what)
+        listing = f"coord {noun} list"
+        hint = f"`{listing}` shows what exists" if known else f"the catalog has no {what}s yet"
+    return NotFoundError(f"unknown {what} {name!r}", hint=hint)
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, list, tuple, dict)) and len(value) == 0)
+
+
+def _yaml_value(value: Any) -> Any:
+    """Lists as flow sequences (``[a, b]``), as the example writes them."""
+    if isinstance(value, (list, tuple)):
+        from ruamel.yaml.comments import CommentedSeq
+
+        seq = CommentedSeq(value)
+        if all(isinstance(v, str) and len(v) < 40 for v in value):
+            seq.fa.set_flow_style()
+        return seq
+    return value
+
+
+def section(doc: Any, name: str, *, create: bool = False) -> Any:
+    """``coordination.<name>`` of the document; created when missing and ``create``."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    coord = doc.get("coordination")
+    if not isinstance(coord, dict):
+        if not create:
+            return []
+        coord = doc["coordination"] = CommentedMap()
+    items = coord.get(name)
+    flow = getattr(getattr(items, "fa", None), "flow_style", lambda: False)()
+    if not isinstance(items, list) or (create and not items and flow):
+        if not create:
+            return []
+        # An empty `todos: []` would keep flow style and put whole todos on one line.
+        items = coord[name] = CommentedSeq()
+    return items
+
+
+def ids_in(doc: Any, name: str) -> list[str]:
+    return [str(x.get("id")) for x in section(doc, name) if isinstance(x, dict)]
+
+
+def repo_names(doc: Any) -> list[str]:
+    repos = doc.get("repos") or []
+    return [str(r.get("name")) for r in repos if isinstance(r, dict)]
+
+
+def find_item(doc: Any, name: str, id_: str, kind: str) -> Any:
+    for item in section(doc, name):
+        if isinstance(item, dict) and item.get("id") == id_:
+            return item
+    raise unknown(id_, ids_in(doc, name), kind)
+
+
+def new_item(order: tuple[str, ...], **values: Any) -> Any:
+    from ruamel.yaml.comments import CommentedMap
+
+    item = CommentedMap()
+    for key in order:
+        if key in values and not _is_empty(values[key]):
+            item[key] = _yaml_value(values[key])
+    return item
+
+
+def put(item: Any, key: str, value: Any, order: tuple[str, ...]) -> None:
+    """Set ``key`` (at its canonical position when new); an empty value removes it."""
+    if _is_empty(value):
+        item.pop(key, None)
+        return
+    value = _yaml_value(value)
+    if key in item:
+        item[key] = value
+        return
+    rank = order.index(key) if key in order else len(order)
+    pos = len(item)
+    for i, existing in enumerate(item):
+        if existing in order and order.index(existing) > rank:
+            pos = i
+            break
+    item.insert(pos, key, value)
+
+
+def append_unique(item: Any, key: str, value: str, order: tuple[str, ...]) -> None:
+    current = item.get(key)
+    if isinstance(current, list):
+        if value not in current:
+            current.append(value)
+    else:
+        put(item, key, [value], order)
