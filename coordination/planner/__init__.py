@@ -1,0 +1,85 @@
+"""The planner: plan DAGs validated, levelled, costed, drawn and compiled to Celery canvas.
+
+Names are re-exported lazily (PEP 562) so that importing this package costs
+nothing: networkx is loaded on first use of a graph function and Celery only
+by the canvas compiler. ``coord todo list`` must never pay for either.
+
+    pg = build_plan_graph(catalog, "PLAN-001")            # dag.py
+    findings = validate_plan(catalog, "PLAN-001")          # validate.py
+    analysis = analyze(pg)                                 # analysis.py
+    canvas = compile_canvas(pg, analysis, sweep_id=..., plan_id=..., keys=Keys())
+    levels = compile_levels(pg, analysis, ...)             # per-level specs
+    pg, analysis = prepare_sweep(catalog, "PLAN-001")      # raises what stops a sweep
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS: dict[str, str] = {
+    "Blocker": "dag",
+    "PlanGraph": "dag",
+    "UnknownRef": "dag",
+    "build_plan_graph": "dag",
+    "require_plan": "dag",
+    "Finding": "validate",
+    "validate_plan": "validate",
+    "Analysis": "analysis",
+    "RepoLoad": "analysis",
+    "analyze": "analysis",
+    "find_cycles": "algorithms",
+    "LevelSpec": "canvas",
+    "todo_signature": "canvas",
+    "barrier_signature": "canvas",
+    "finalize_signature": "canvas",
+    "compile_levels": "canvas",
+    "compile_canvas": "canvas",
+    "prepare_sweep": "sweepable",
+    "graph_data": "graph",
+    "render_mermaid": "graph",
+    "render_dot": "graph",
+    "render_text": "graph",
+    "dry_run_document": "documents",
+    "show_document": "documents",
+    "list_plans": "listing",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from coordination.planner.algorithms import find_cycles
+    from coordination.planner.analysis import Analysis, RepoLoad, analyze
+    from coordination.planner.canvas import (
+        LevelSpec,
+        barrier_signature,
+        compile_canvas,
+        compile_levels,
+        finalize_signature,
+        todo_signature,
+    )
+    from coordination.planner.dag import (
+        Blocker,
+        PlanGraph,
+        UnknownRef,
+        build_plan_graph,
+        require_plan,
+    )
+    from coordination.planner.documents import dry_run_document, show_document
+    from coordination.planner.listing import list_plans
+    from coordination.planner.graph import graph_data, render_dot, render_mermaid, render_text
+    from coordination.planner.sweepable import prepare_sweep
+    from coordination.planner.validate import Finding, validate_plan
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,76 @@
+"""Plain-data documents behind the plan commands (JSON types only).
+
+The CLI prints these as JSON or renders them for people; keeping them here
+means scripts and tests get the same data without going through click.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from coordination.catalog.models import Catalog
+from coordination.errors import PlanError
+from coordination.keys import Keys
+from coordination.planner.analysis import Analysis, analyze
+from coordination.planner.dag import build_plan_graph, require_plan
+from coordination.planner.sweepable import prepare_sweep
+
+
+def show_document(catalog: Catalog, plan_id: str, *,
+                  include_completed: bool = False) -> dict[str, Any]:
+    """The plan, its milestones and todos, and (when acyclic) levels and critical path."""
+    require_plan(catalog, plan_id)
+    plan = catalog.plan(plan_id)
+    assert plan is not None
+    pg = build_plan_graph(catalog, plan_id, include_completed=include_completed)
+    analysis: Analysis | None
+    problem: str | None = None
+    try:
+        analysis = analyze(pg)
+    except PlanError as exc:
+        analysis, problem = None, exc.message
+    level_of = analysis.level_of if analysis else {}
+    crit = set(analysis.critical_path) if analysis else set()
+    todos = [
+        {"id": t.id, "task": t.task, "repo": t.repo, "status": t.status.value,
+         "estimated_hours": t.estimated_hours, "level": level_of.get(t.id),
+         "critical": t.id in crit,
+         "blocked_by": sorted(pg.graph.predecessors(t.id)) if t.id in pg.graph else []}
+        for t in catalog.plan_todos(plan_id)
+    ]
+    doc: dict[str, Any] = {
+        "plan": plan.model_dump(mode="json", exclude={"milestones"}),
+        "milestones": [m.model_dump(mode="json") for m in plan.milestones],
+        "todos": todos,
+        "skipped": pg.skipped_completed,
+        "blockers": [b.to_dict() for b in pg.blockers],
+        "problem": problem,
+    }
+    empty = Analysis([], [], 0.0, 0.0, [], {})
+    doc.update((analysis or empty).to_dict())
+    if analysis is None:
+        doc["levels"] = doc["critical_path"] = None
+    return doc
+
+
+def dry_run_document(catalog: Catalog, plan_id: str, *, strategy: str = "levels",
+                     ignore_blockers: bool = False, keys: Keys | None = None) -> dict[str, Any]:
+    """What a sweep would enqueue; raises exactly as the sweep would (cycle, blocked)."""
+    keys = keys or Keys()
+    pg, analysis = prepare_sweep(catalog, plan_id, ignore_blockers=ignore_blockers)
+    nodes = pg.graph.nodes
+    return {
+        "plan": plan_id,
+        "strategy": strategy,
+        "levels": analysis.levels,
+        "queues": {tid: keys.repo_queue(nodes[tid]["todo"].repo) for tid in analysis.order},
+        "critical_path": analysis.critical_path,
+        "critical_hours": analysis.critical_hours,
+        "total_hours": analysis.total_hours,
+        "widths": analysis.widths,
+        "load_per_repo": {r: v.to_dict() for r, v in analysis.load_per_repo.items()},
+        "blockers": [b.to_dict() for b in pg.blockers],
+        "skipped": pg.skipped_completed,
+        "todos": pg.graph.number_of_nodes(),
+        "enqueued": 0,
+    }

@@ -1,0 +1,29 @@
+"""Plan rows for ``coord plan list``: catalog data only, no graph library.
+
+Kept apart from the graph modules so listing plans never imports networkx.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from coordination.catalog.models import Catalog, TodoStatus
+
+
+def list_plans(catalog: Catalog, *, status: str | None = None,
+               repo: str | None = None) -> list[dict[str, Any]]:
+    """One row per plan; ``repo`` matches the plan's repos or any of its todos' repos."""
+    rows = []
+    for plan in catalog.coordination.plans:
+        if status and plan.status.value != status:
+            continue
+        todos = catalog.plan_todos(plan.id)
+        repos = sorted(set(plan.repos) | {t.repo for t in todos})
+        if repo and repo not in repos:
+            continue
+        rows.append({
+            "id": plan.id, "title": plan.title, "status": plan.status.value,
+            "repos": repos, "milestones": len(plan.milestones), "todos": len(todos),
+            "completed": sum(t.status == TodoStatus.completed for t in todos),
+        })
+    return rows

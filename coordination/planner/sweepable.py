@@ -1,0 +1,43 @@
+"""The gate before a sweep: a plan is compiled only when nothing stops it.
+
+``prepare_sweep`` is what both ``coord plan sweep --dry-run`` and the real
+sweep call, so a dry run fails exactly when the sweep would, with the same
+message.
+"""
+
+from __future__ import annotations
+
+from coordination.catalog.models import Catalog
+from coordination.errors import PlanError
+from coordination.planner.analysis import Analysis, analyze, cycle_error
+from coordination.planner.dag import PlanGraph, build_plan_graph
+from coordination.planner.validate import validate_plan
+
+
+def prepare_sweep(
+    catalog: Catalog, plan_id: str, *, ignore_blockers: bool = False
+) -> tuple[PlanGraph, Analysis]:
+    """The open todos' graph and its analysis, or PlanError saying what stops the sweep.
+
+    Raises NotFoundError for an unknown plan; PlanError for a cycle, for
+    todos that cannot run (unknown repo or id, no run command), and for
+    unsatisfied blockers unless ``ignore_blockers`` (every blocker is listed).
+    """
+    pg = build_plan_graph(catalog, plan_id)
+    findings = validate_plan(catalog, plan_id, pg=pg, ignore_blockers=True, advice=False)
+    if any(f.code == "cycle" for f in findings):
+        raise cycle_error(pg)
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        lines = "\n".join(f"  - {f.message}" for f in errors)
+        raise PlanError(
+            f"plan {plan_id} cannot run:\n{lines}",
+            hint=f"fix the catalog; `coord plan validate {plan_id}` lists every finding",
+        )
+    if pg.blockers and not ignore_blockers:
+        lines = "\n".join(f"  - {b}" for b in pg.blockers)
+        raise PlanError(
+            f"plan {plan_id} is blocked by {len(pg.blockers)} unsatisfied blocker(s):\n{lines}",
+            hint="complete or resolve them, or pass --ignore-blockers",
+        )
+    return pg, analyze(pg)

@@ -1,0 +1,148 @@
+"""Plan validation: every problem at once, each naming the ids involved.
+
+Errors stop a sweep (and make ``coord plan validate`` exit 1); warnings are
+advice. Codes are stable strings scripts can match on:
+
+    error    cycle             a blocked_by cycle, with its full path
+    error    cycles-truncated  more tangles than reported
+    error    unknown-id        a blocked_by/blocking/milestone id the catalog lacks
+    error    unknown-repo      a todo whose repo is not in the catalog
+    error    no-run            a todo without a run command
+    error    blocked           a blocker outside the plan is unsatisfied
+                               (a warning with ignore_blockers=True)
+    warning  redundant-edge    an edge implied by a longer path
+    warning  redundancy-skipped the plan is too big for the redundant-edge check
+    warning  milestone-other-plan  a todo of this plan sits in another plan's milestone
+    warning  empty-plan        nothing left to run
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from coordination.catalog.models import Catalog
+from coordination.planner.algorithms import (
+    REDUNDANCY_MAX_NODES,
+    find_cycles,
+    redundant_edges,
+    topological_levels,
+)
+from coordination.planner.dag import PlanGraph, build_plan_graph
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: Severity
+    code: str
+    message: str
+    ids: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"severity": self.severity, "code": self.code, "message": self.message,
+                "ids": list(self.ids)}
+
+    def __str__(self) -> str:
+        return f"{self.severity}: [{self.code}] {self.message}"
+
+
+def validate_plan(
+    catalog: Catalog,
+    plan_id: str,
+    *,
+    include_completed: bool = False,
+    ignore_blockers: bool = False,
+    max_cycles: int = 20,
+    pg: PlanGraph | None = None,
+    advice: bool = True,
+) -> list[Finding]:
+    """All findings of one plan, errors first; pass ``pg`` to reuse a built graph.
+
+    ``advice=False`` skips the warning-only checks (redundant edges, other
+    milestones), which a sweep does not need.
+    """
+    if pg is None:
+        pg = build_plan_graph(catalog, plan_id, include_completed=include_completed)
+    out: list[Finding] = []
+    g = pg.graph
+
+    cycles, tangles = find_cycles(g, limit=max_cycles) if _has_cycle(g) else ([], 0)
+    for c in cycles:
+        out.append(Finding("error", "cycle", "cycle: " + " -> ".join([*c, c[0]]), list(c)))
+    if tangles > len(cycles):
+        out.append(Finding("error", "cycles-truncated",
+                           f"{tangles - len(cycles)} more cycle(s) not shown "
+                           f"(showing {len(cycles)} of {tangles})"))
+
+    for u in pg.unknown_refs:
+        out.append(Finding("error", "unknown-id",
+                           f"{u.source}.{u.field} names {u.ref}, which is not in the catalog",
+                           [u.source, u.ref]))
+
+    for tid in g.nodes:
+        todo = g.nodes[tid]["todo"]
+        if catalog.repo(todo.repo) is None:
+            out.append(Finding("error", "unknown-repo",
+                               f"{tid} runs in repo {todo.repo!r}, which is not in the catalog",
+                               [tid]))
+        if not (todo.run or "").strip():
+            out.append(Finding("error", "no-run",
+                               f"{tid} has no run command; add `run:` or complete it by hand",
+                               [tid]))
+
+    severity: Severity = "warning" if ignore_blockers else "error"
+    for b in pg.blockers:
+        out.append(Finding(severity, "blocked", str(b), [b.todo_id, b.blocker_id]))
+
+    if advice:
+        if not cycles:
+            out.extend(_redundancy(pg))
+        out.extend(_other_milestones(catalog, pg))
+    if g.number_of_nodes() == 0:
+        out.append(Finding("warning", "empty-plan",
+                           f"plan {plan_id} has no todo left to run "
+                           f"({len(pg.skipped_completed)} completed)"))
+    out.sort(key=lambda f: 0 if f.severity == "error" else 1)  # stable: keeps code order
+    return out
+
+
+def _has_cycle(g: Any) -> bool:
+    import networkx as nx
+
+    return not nx.is_directed_acyclic_graph(g)
+
+
+def _redundancy(pg: PlanGraph) -> list[Finding]:
+    g = pg.graph
+    n = g.number_of_nodes()
+    if n > REDUNDANCY_MAX_NODES:
+        return [Finding("warning", "redundancy-skipped",
+                        f"redundant-edge check skipped: {n} todos (limit {REDUNDANCY_MAX_NODES})")]
+    order = [t for level in topological_levels(g) for t in level]
+    return [
+        Finding("warning", "redundant-edge",
+                f"{v} blocked_by {u} is implied by a longer path; the edge can go", [u, v])
+        for u, v in redundant_edges(g, order)
+    ]
+
+
+def _other_milestones(catalog: Catalog, pg: PlanGraph) -> list[Finding]:
+    nodes = pg.graph.nodes
+    out: list[Finding] = []
+    for plan in catalog.coordination.plans:
+        if plan.id == pg.plan_id:
+            continue
+        for ms in plan.milestones:
+            for tid in ms.todos:
+                if tid in nodes:
+                    out.append(Finding(
+                        "warning", "milestone-other-plan",
+                        f"{tid} belongs to {pg.plan_id} but is in milestone {ms.id} of {plan.id}",
+                        [tid, ms.id, plan.id]))
+    return out
+
+
+def errors(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.severity == "error"]
