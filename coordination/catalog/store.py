@@ -1,26 +1,52 @@
-"""ecosystem.yaml on disk: validated loads and safe, comment-keeping edits.
+"""ecosystem.yaml on disk: fast validated loads and safe, comment-keeping edits.
 
-MINIMAL FIRST VERSION: the API below is fixed; the implementation is being
-hardened (locking, optimistic check, safe loading, line numbers, cache).
+Guarantees, and how each is kept:
+
+- *Reads are fast*: a validated catalog is cached as JSON keyed by the
+  sha256 of the file's bytes and the code version; a hit skips YAML parsing,
+  validation and the whole-catalog checks.
+- *Edits keep the user's file*: ruamel.yaml round-trips comments, key order,
+  quoting and the indentation style detected from the file itself.
+- *Edits are atomic*: the new text is validated first, then written to a
+  temp file in the same directory, fsynced, renamed over the old one, and the
+  directory is fsynced. A crash leaves the old file or the new one.
+- *No edit is lost*: writers hold an ``flock`` on a sidecar lock file, and the
+  file's hash is compared under the lock with the one the edit was based on; if
+  another writer (or an editor, which takes no lock) got there first, the edit
+  is re-applied to the new text.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import functools
+import hashlib
 import io
+from dataclasses import dataclass
 import os
+import re
+import stat
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError as RuamelYAMLError
+from ruamel.yaml.representer import RoundTripRepresenter
 
-from coordination.catalog.checks import check_catalog, loc_to_field
+from coordination.catalog import loader
 from coordination.catalog.models import Catalog
-from coordination.errors import CatalogSchemaError, CatalogSyntaxError, Problem
+from coordination.errors import CatalogError, ConflictError, Problem
 
 T = TypeVar("T")
+
+LOCK_TIMEOUT = 30.0  # seconds a writer waits for another one before giving up
+UPDATE_ATTEMPTS = 5
+CACHE_ENTRIES = 16  # cached catalogs kept; each edit makes a new one
 
 
 class CatalogStore:
@@ -30,83 +56,356 @@ class CatalogStore:
     ``fn(doc)`` with the round-trip document (ruamel CommentedMap: edit it in
     place, comments survive), validates the result and writes it atomically;
     it returns what ``fn`` returned. Invalid results raise and write nothing.
+
+    ``fn`` may be called more than once, each time on a fresh document, when
+    another writer changed the file first; it must only edit the document (and
+    compute things such as the next id from it, not from an earlier load).
+    Do not call ``update`` from inside ``fn``: the lock is not re-entrant.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        cache_dir: str | os.PathLike[str] | None | Literal["auto"] = "auto",
+    ) -> None:
         self.path = Path(path)
+        self.cache_dir = default_cache_dir() if cache_dir == "auto" else (
+            None if cache_dir is None else Path(cache_dir)
+        )
 
     @property
     def base_dir(self) -> Path:
         """Directory that relative repo paths are resolved against."""
         return self.path.resolve().parent
 
+    @property
+    def lock_path(self) -> Path:
+        """Sidecar lock file beside the real file (ignored by ``*.coord.lock``)."""
+        target = self._target()
+        return target.parent / f".{target.name}.coord.lock"
+
     # -- reading --------------------------------------------------------------
     def read_bytes(self) -> bytes:
         try:
             return self.path.read_bytes()
         except FileNotFoundError:
-            raise CatalogSyntaxError(
+            raise CatalogError(
                 Problem("no such file", file=str(self.path)),
                 hint="create it, pass --file PATH, or set COORD_ECOSYSTEM",
             ) from None
+        except OSError as exc:
+            raise CatalogError(Problem(f"cannot read: {exc.strerror}", file=str(self.path))) from None
 
     def load(self) -> Catalog:
-        return self.validate_data(self.parse(self.read_bytes()))
+        return self._validated(self.read_bytes())
 
-    def parse(self, data: bytes) -> Any:
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise CatalogSyntaxError(
-                Problem(f"not UTF-8 text (byte {exc.start})", file=str(self.path))
-            ) from None
-        try:
-            return yaml.load(text, Loader=yaml.CSafeLoader)  # noqa: S506 - safe loader
-        except yaml.YAMLError as exc:
-            line = getattr(getattr(exc, "problem_mark", None), "line", None)
-            raise CatalogSyntaxError(
-                Problem(str(exc).splitlines()[0], file=str(self.path),
-                        line=None if line is None else line + 1)
-            ) from None
+    def load_with_token(self) -> tuple[Catalog, str]:
+        """The catalog and the :meth:`version_token` of the bytes it came from."""
+        data = self.read_bytes()
+        return self._validated(data), digest(data)
 
-    def validate_data(self, data: Any) -> Catalog:
-        try:
-            cat = Catalog.model_validate(data)
-        except ValidationError as exc:
-            problems = [
-                Problem(e["msg"], file=str(self.path), field=loc_to_field(tuple(e["loc"])),
-                        loc=tuple(e["loc"]))
-                for e in exc.errors()
-            ]
-            raise CatalogSchemaError(problems) from None
-        problems = check_catalog(cat)
-        if problems:
-            raise CatalogSchemaError(
-                [Problem(p.message, file=str(self.path), field=loc_to_field(p.loc), loc=p.loc)
-                 for p in problems]
-            )
+    def version_token(self) -> str:
+        """sha256 of the file as it is now; changes with every write."""
+        return digest(self.read_bytes())
+
+    def _validated(self, data: bytes) -> Catalog:
+        token = digest(data)
+        cat = self._cache_get(token)
+        if cat is None:
+            cat = loader.load_catalog(data, str(self.path))
+            self._cache_put(token, cat)
         return cat
 
     # -- writing --------------------------------------------------------------
     def update(self, fn: Callable[[Any], T]) -> T:
-        from ruamel.yaml import YAML
+        data = self.read_bytes()
+        # The file as it is must load, so problems point at the lines the user sees.
+        self._validated(data)
+        new, result = self._apply(fn, data)
+        with self._locked():
+            for _ in range(UPDATE_ATTEMPTS):
+                current = self.read_bytes()
+                if digest(current) == digest(data):
+                    if new != current:
+                        self._write(new)
+                    return result
+                # Another writer got there first (before we locked, or an editor
+                # that takes no lock): redo the edit on what is there now.
+                data = current
+                self._validated(data)
+                new, result = self._apply(fn, data)
+        raise ConflictError(
+            f"{self.path}: the catalog kept changing while coord tried to edit it; "
+            "nothing was written",
+            hint="is a script or editor saving it in a loop? try again",
+        )
 
-        rt = YAML(typ="rt")
-        rt.preserve_quotes = True
-        doc = rt.load(self.read_bytes().decode("utf-8"))
+    def _apply(self, fn: Callable[[Any], T], data: bytes) -> tuple[bytes, T]:
+        """The file's bytes after ``fn``, validated, and ``fn``'s result."""
+        file = str(self.path)
+        doc, style = load_round_trip(data, file)
         result = fn(doc)
-        buf = io.StringIO()
-        rt.dump(doc, buf)
-        new = buf.getvalue().encode("utf-8")
-        self.validate_data(self.parse(new))
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        new = dump_round_trip(doc, style)
+        try:
+            cat = loader.load_catalog(new, file)
+        except CatalogError as exc:
+            raise type(exc)(
+                exc.problems,
+                hint="nothing was written; line numbers refer to the catalog as the edit "
+                "would have left it",
+            ) from None
+        self._cache_put(digest(new), cat)  # the next read of the new file is warm
+        return new, result
+
+    @contextlib.contextmanager
+    def _locked(self, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+        # flock dies with its holder, so a killed coord never leaves a stale lock;
+        # the lock file itself is never removed (that would race with a waiter).
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as exc:
+            raise CatalogError(
+                Problem(f"cannot create the lock file {self.lock_path}: {exc.strerror}",
+                        file=str(self.path)),
+                hint="the catalog's directory must be writable to edit it",
+            ) from None
+        try:
+            deadline, delay = time.monotonic() + timeout, 0.002
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise ConflictError(
+                            f"{self.path}: another coord process has been editing the catalog "
+                            f"for {timeout:.0f}s; nothing was written",
+                            hint="try again when it has finished",
+                        ) from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+            yield
+        finally:
+            os.close(fd)  # releases the flock
+
+    def _write(self, new: bytes) -> None:
+        """Replace the file with ``new``, atomically and durably, keeping its mode."""
+        target = self._target()
+        try:
+            st = os.stat(target)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        except OSError as exc:
+            raise CatalogError(Problem(f"cannot write: {exc.strerror}", file=str(self.path)),
+                               hint="nothing was changed") from None
         try:
             with os.fdopen(fd, "wb") as f:
+                os.fchmod(f.fileno(), stat.S_IMODE(st.st_mode))
+                with contextlib.suppress(OSError):  # keep the group of a shared checkout
+                    os.fchown(f.fileno(), st.st_uid, st.st_gid)
                 f.write(new)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            os.unlink(tmp)
+            os.replace(tmp, target)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            if isinstance(exc, OSError):
+                raise CatalogError(Problem(f"cannot write: {exc.strerror}", file=str(self.path)),
+                                   hint="nothing was changed") from None
             raise
-        return result
+        _fsync_dir(target.parent)
+
+    def _target(self) -> Path:
+        # Write through a symlink, not over it: the link is the user's setup.
+        return Path(os.path.realpath(self.path))
+
+    # -- cache ----------------------------------------------------------------
+    def _cache_file(self, token: str) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        key = hashlib.sha256(f"{_code_tag()}\0{token}".encode()).hexdigest()
+        return self.cache_dir / "catalog" / f"{key}.json"
+
+    def _cache_get(self, token: str) -> Catalog | None:
+        try:
+            path = self._cache_file(token)
+            return None if path is None else Catalog.model_validate_json(path.read_bytes())
+        except Exception:  # noqa: BLE001 - a broken cache is only a slower read
+            return None
+
+    def _cache_put(self, token: str, cat: Catalog) -> None:
+        tmp = None
+        try:
+            path = self._cache_file(token)
+            if path is None:
+                return
+            js = cat.model_dump_json()
+            if Catalog.model_validate_json(js) != cat:
+                return  # e.g. dates inside free-form metadata would come back as text
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(js)
+            os.replace(tmp, path)
+            _prune(path.parent)
+        except Exception:  # noqa: BLE001, S110 - caching must never fail a command
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def default_cache_dir() -> Path | None:
+    """``$XDG_CACHE_HOME/coord``, else ``~/.cache/coord``; None if neither is known."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(xdg):
+        return Path(xdg) / "coord"
+    try:
+        return Path.home() / ".cache" / "coord"
+    except RuntimeError:
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _code_tag() -> str:
+    """Changes whenever the code that validates could: version and source files."""
+    import importlib.metadata
+
+    import pydantic
+
+    from coordination.catalog import checks, models
+
+    try:
+        version = importlib.metadata.version("coord")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    parts = [version, pydantic.VERSION]
+    for mod in (models, checks, loader):
+        st = os.stat(str(mod.__file__))
+        parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(parts)
+
+
+def _prune(directory: Path) -> None:
+    entries = sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime)
+    for old in entries[:-CACHE_ENTRIES]:
+        with contextlib.suppress(OSError):
+            old.unlink()
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the rename itself durable; not every platform/filesystem allows it.
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# -- round trip (ruamel) --------------------------------------------------------
+_BOM = "\ufeff"
+_PLAIN_11 = yaml.resolver.Resolver()
+# Comments and directives up to an explicit "---": ruamel drops them, so they are kept aside.
+_PREAMBLE = re.compile(r"\A(?:(?:[ \t]*(?:#[^\n]*)?|%[^\n]*)\r?\n)*---[ \t]*(?:#[^\n]*)?\r?\n")
+_KEY_ONLY = re.compile(r"^(?P<lead>[ ]*(?:-[ ]+)*)[^\s#][^#]*:[ \t]*(?:#.*)?$")
+
+
+class _Representer(RoundTripRepresenter):
+    """Quotes new strings that YAML 1.1 would read as something else.
+
+    ruamel writes YAML 1.2, where ``on`` or ``no`` are text, but catalogs are
+    read with PyYAML (YAML 1.1), where they are booleans.
+    """
+
+    def represent_str(self, data: str) -> Any:
+        node = super().represent_str(data)
+        if node.style is None and _PLAIN_11.resolve(
+            yaml.ScalarNode, data, (True, False)
+        ) != "tag:yaml.org,2002:str":
+            node.style = "'"
+        return node
+
+
+_Representer.add_representer(str, _Representer.represent_str)
+
+
+@dataclass(frozen=True)
+class TextStyle:
+    """What the dump must reproduce that the ruamel document does not hold."""
+
+    mapping: int = 2
+    sequence: int = 4
+    offset: int = 2
+    bom: bool = False
+    crlf: bool = False
+    preamble: str = ""  # text up to and including an explicit "---" line
+
+
+def guess_style(text: str) -> TextStyle:
+    """Mapping indent, sequence indent and dash offset as the file uses them."""
+    mapping: int | None = None
+    sequence: int | None = None
+    offset: int | None = None
+    parent: int | None = None  # column of the key of the previous "key:" line
+    for line in text.splitlines():
+        body = line.strip()
+        if not body or body.startswith("#"):
+            continue
+        col = len(line) - len(line.lstrip(" "))
+        if parent is not None:
+            if body.startswith("- ") and sequence is None:
+                after = line[col + 1:]
+                offset = col - parent
+                sequence = col + 1 + len(after) - len(after.lstrip(" ")) - parent
+            elif not body.startswith("-") and mapping is None and col > parent:
+                mapping = col - parent
+        m = _KEY_ONLY.match(line)
+        parent = len(m.group("lead")) if m else None
+        if mapping is not None and sequence is not None:
+            break
+    mapping = mapping or 2
+    if sequence is None or offset is None or offset < 0 or sequence < offset + 2:
+        offset, sequence = mapping, mapping + 2
+    body = text.removeprefix(_BOM)
+    m = _PREAMBLE.match(body)
+    return TextStyle(mapping, sequence, offset, text.startswith(_BOM), "\r\n" in text,
+                     m.group(0) if m else "")
+
+
+def _yaml(style: TextStyle) -> YAML:
+    rt = YAML(typ="rt")
+    rt.Representer = _Representer
+    rt.preserve_quotes = True
+    rt.width = 4096  # never re-fold a long line the user wrote on one line
+    rt.indent(mapping=style.mapping, sequence=style.sequence, offset=style.offset)
+    return rt
+
+
+def load_round_trip(data: bytes, file: str) -> tuple[Any, TextStyle]:
+    """The ruamel document of a catalog file and the text style to dump it in."""
+    text = data.decode("utf-8")  # the caller has loaded it already: it is UTF-8
+    style = guess_style(text)
+    try:
+        body = text.removeprefix(_BOM)[len(style.preamble):]
+        doc = _yaml(style).load(body.replace("\r\n", "\n"))  # ruamel drops blank CRLF lines
+    except RuamelYAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise CatalogError(
+            Problem(f"cannot edit: {getattr(exc, 'problem', None) or exc}", file=file,
+                    line=None if mark is None else mark.line + 1)
+        ) from None
+    return doc, style
+
+
+def dump_round_trip(doc: Any, style: TextStyle) -> bytes:
+    buf = io.StringIO()
+    _yaml(style).dump(doc, buf)
+    text = buf.getvalue()
+    if style.crlf:
+        text = text.replace("\n", "\r\n")
+    return ((_BOM if style.bom else "") + style.preamble + text).encode("utf-8")
