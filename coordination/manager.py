@@ -200,8 +200,8 @@ class CoordinationManager:
             new_id = next_id("issue", ids_in(doc, "issues"))
             section(doc, "issues", create=True).append(new_item(
                 ISSUE_KEYS, id=new_id, title=title, description=description, status=status,
-                priority=priority, severity=severity, repos=repos, created=_today(), updated=_today(),
-                target=target, dependencies=deps, assignee=assignee, labels=labels,
+                priority=priority, severity=severity, repos=repos, created=_today(),
+                updated=_today(), target=target, dependencies=deps, assignee=assignee, labels=labels,
             ))
             for d in deps:
                 append_unique(find_item(doc, "issues", d, "issue"), "blocking", new_id, ISSUE_KEYS)
@@ -327,9 +327,10 @@ class CoordinationManager:
                 d.id, SKIPPED, None, f"no validation command; status stays {d.status.value}"
             )
             results.append(replace(r, consumer=d.consumer, provider=d.provider))
+        before = {d.id: d.status.value for d in deps}
         changed = {
             r.id: r.status for r in results
-            if r.status in (SATISFIED, UNSATISFIED) and cat.dependency(r.id).status.value != r.status  # type: ignore[union-attr]
+            if r.status in (SATISFIED, UNSATISFIED) and before[r.id] != r.status
         }
         if changed:
 
@@ -392,12 +393,12 @@ class CoordinationManager:
         for i in cat.coordination.issues:
             if name not in i.repos or i.status not in ISSUE_OPEN:
                 continue
-            waiting = [x for x in i.dependencies if (o := cat.issue(x)) and o.status in ISSUE_OPEN]
-            if waiting:
+            open_deps = [o for x in i.dependencies if (o := cat.issue(x)) and o.status in ISSUE_OPEN]
+            if open_deps:
                 out.append({
-                    "kind": "issue", "id": i.id, "waits_on": waiting,
+                    "kind": "issue", "id": i.id, "waits_on": [o.id for o in open_deps],
                     "reason": f"{i.id} ({i.status.value}) waits on "
-                              + ", ".join(f"{x} ({cat.issue(x).status.value})" for x in waiting),  # type: ignore[union-attr]
+                              + ", ".join(f"{o.id} ({o.status.value})" for o in open_deps),
                 })
         for t in cat.coordination.todos:
             if t.repo != name or t.status in TODO_DONE:

@@ -99,7 +99,8 @@ def show_todo(obj: Any, todo_id: str, as_json: bool) -> None:
 @click.option("--priority", type=click.Choice(PRIORITIES), help="Priority (default medium).")
 @click.option("--assignee", help="Who owns it.")
 @click.option("--label", "labels", multiple=True, help="A label; repeat for more.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds (default 3600).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds (default 3600).")
 @click.option("--retries", type=click.IntRange(min=0), help="Extra attempts (default 0).")
 @json_option
 @click.pass_obj
