@@ -79,6 +79,7 @@ _READ_SIZE = 1 << 20
 # Bigger pipes mean fewer wake-ups for chatty commands. Linux caps unprivileged
 # requests at /proc/sys/fs/pipe-max-size (1 MiB by default); failures are ignored.
 _PIPE_SIZE = 1 << 20
+_MAX_WAIT = 3600.0
 
 
 @dataclass
@@ -245,8 +246,8 @@ def run_command(
             close_fds=True,
         )
     except (OSError, ValueError) as exc:
-        for fd in (guard_r, guard_w, out_r, out_w, err_r, err_w):
-            _close(fd)
+        for maybe_fd in (guard_r, guard_w, out_r, out_w, err_r, err_w):
+            _close(maybe_fd)
         return ExecResult(
             exit_code=None,
             outcome="error",
@@ -374,8 +375,8 @@ class _Supervisor:
             if self.returncode is None:
                 self.returncode = self.proc.wait()
             sel.close()
-            for fd in (*self.open_fds, self.pidfd):
-                _close(fd)
+            for leftover in (*self.open_fds, self.pidfd):
+                _close(leftover)
             self.open_fds.clear()
             self.pidfd = None
 
@@ -445,7 +446,8 @@ class _Supervisor:
                     wake.append(self.kill_at)
                 if self.drain_until is not None:
                     wake.append(self.drain_until)
-            wait = max(0.0, min(wake) - now) if wake else None
+            # Capped: epoll cannot take an infinite timeout (timeout=inf is allowed).
+            wait = min(max(0.0, min(wake) - now), _MAX_WAIT) if wake else None
 
             check_exit = self.pidfd is None
             for key, _ in sel.select(wait):

@@ -157,11 +157,12 @@ def test_tails_are_bounded_and_totals_counted(tmp_path: Path) -> None:
 
 
 def test_output_tail_small_and_empty() -> None:
-    base = dict(exit_code=0, outcome="exited", reason=None, duration=0.0, pid=1)
-    r = ExecResult(stdout_tail="hi\n", stderr_tail="", stdout_bytes=3, stderr_bytes=0, **base)
-    assert r.output_tail() == "--- stdout ---\nhi\n"
-    r = ExecResult(stdout_tail="", stderr_tail="", stdout_bytes=0, stderr_bytes=0, **base)
-    assert r.output_tail() == ""
+    def result(out: str, err: str) -> ExecResult:
+        return ExecResult(0, "exited", None, 0.0, out, err, len(out), len(err), 1)
+
+    assert result("hi\n", "").output_tail() == "--- stdout ---\nhi\n"
+    assert result("", "oops").output_tail() == "--- stderr ---\noops"
+    assert result("", "").output_tail() == ""
 
 
 def test_invalid_utf8_is_replaced(tmp_path: Path) -> None:
@@ -229,6 +230,42 @@ def test_term_ignoring_command_still_dies(tmp_path: Path) -> None:
     assert r.outcome == "timeout" and r.exit_code is None
     assert 0.6 <= r.duration < 5
     assert_group_gone(pgids[0])
+
+
+def test_infinite_timeout_is_allowed(tmp_path: Path) -> None:
+    assert run("exit 3", tmp_path, timeout=float("inf")).exit_code == 3
+
+
+def test_pipe_held_by_an_escaped_process_does_not_hang(tmp_path: Path) -> None:
+    """A process that left the group (setsid) escapes the guard; if it keeps
+    stdout open, run_command stops reading after a short drain instead of
+    waiting for it."""
+    pidfile = tmp_path / "escaped.pid"
+    cmd = (
+        "setsid sh -c 'echo $$ > escaped.pid.tmp; mv escaped.pid.tmp escaped.pid; exec sleep 30' & "
+        "while [ ! -s escaped.pid ]; do sleep 0.01; done; echo done"
+    )
+    try:
+        r = run(cmd, tmp_path, kill_grace=0.3)
+        assert r.ok and r.stdout_tail == "done\n"
+        assert r.duration < 5
+    finally:
+        if pidfile.exists():
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
+def test_no_fds_leak(tmp_path: Path) -> None:
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    run("true", tmp_path)
+    before = open_fds()
+    run("echo hi; sleep 300 & exit 1", tmp_path)
+    run("sleep 300", tmp_path, timeout=0.1, kill_grace=0.1)
+    run_command("true", cwd=tmp_path / "missing", timeout=5)
+    with pytest.raises(ValueError):
+        run("true", tmp_path, on_start=lambda pid: int("x"))
+    assert open_fds() == before
 
 
 def test_should_stop_kills_the_group(tmp_path: Path) -> None:
