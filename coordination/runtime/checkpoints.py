@@ -42,8 +42,13 @@ def decode(raw: str) -> Any:
         return raw
 
 
-def _decode_hash(h: dict[str, str]) -> dict[str, Any]:
-    return {k: decode(v) for k, v in h.items()}
+def _decode_hash(h: Any) -> dict[str, Any]:
+    return {str(k): decode(v) for k, v in h.items()}
+
+
+def _mapping(fields: dict[str, Any]) -> dict[Any, Any]:
+    """Field -> JSON text, typed loosely for redis-py's HSET mapping."""
+    return {k: encode(v) for k, v in fields.items()}
 
 
 def _pairs(fields: dict[str, Any]) -> list[str]:
@@ -71,8 +76,8 @@ class CheckpointStore:
         record.setdefault("status", "queued")
         record.setdefault("created_at", time.time())
         pipe = self.r.pipeline(transaction=True)
-        pipe.hset(self.keys.sweep(sweep_id), mapping={k: encode(v) for k, v in record.items()})
-        initial = {"status": encode("pending"), "attempts": encode(0)}
+        pipe.hset(self.keys.sweep(sweep_id), mapping=_mapping(record))
+        initial = _mapping({"status": "pending", "attempts": 0})
         for todo_id in todo_ids:
             pipe.hset(self.keys.checkpoint(sweep_id, todo_id), mapping=initial)
         pipe.zadd(self.keys.sweeps, {sweep_id: float(record["created_at"])})
@@ -89,7 +94,7 @@ class CheckpointStore:
 
     def update_sweep(self, sweep_id: str, **fields: Any) -> None:
         if fields:
-            self.r.hset(self.keys.sweep(sweep_id), mapping={k: encode(v) for k, v in fields.items()})
+            self.r.hset(self.keys.sweep(sweep_id), mapping=_mapping(fields))
 
     def set_sweep_status(
         self, sweep_id: str, new: str, *, allowed_from: set[str] | None = None, **fields: Any
@@ -106,11 +111,12 @@ class CheckpointStore:
 
     def list_sweeps(self, limit: int = 50) -> list[dict[str, Any]]:
         """Newest first; ids whose record is gone are dropped from the index."""
-        ids = self.r.zrevrange(self.keys.sweeps, 0, max(0, limit - 1))
+        ids = [str(i) for i in self.r.zrevrange(self.keys.sweeps, 0, max(0, limit - 1))]
         pipe = self.r.pipeline(transaction=False)
         for sid in ids:
             pipe.hgetall(self.keys.sweep(sid))
-        out, gone = [], []
+        out: list[dict[str, Any]] = []
+        gone: list[str] = []
         for sid, h in zip(ids, pipe.execute()):
             if not h:
                 gone.append(sid)
@@ -160,10 +166,7 @@ class CheckpointStore:
     def set_fields(self, sweep_id: str, todo_id: str, **fields: Any) -> None:
         """Unconditional write, for the one coordinator that owns the todo now."""
         if fields:
-            self.r.hset(
-                self.keys.checkpoint(sweep_id, todo_id),
-                mapping={k: encode(v) for k, v in fields.items()},
-            )
+            self.r.hset(self.keys.checkpoint(sweep_id, todo_id), mapping=_mapping(fields))
 
     def set_status_if(
         self,

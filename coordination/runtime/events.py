@@ -51,7 +51,7 @@ class Event:
         }  # fmt: skip
 
     @classmethod
-    def from_entry(cls, entry_id: str, fields: dict[str, str]) -> Event:
+    def from_entry(cls, entry_id: str, fields: Any) -> Event:
         """Decode one stream entry (its single field ``e`` holds the JSON)."""
         d = json.loads(fields["e"])
         d.pop("id", None)
@@ -112,7 +112,7 @@ class EventLog:
         left = count
         while left is None or left > 0:
             page = _PAGE if left is None else min(_PAGE, left)
-            entries = self.r.xrange(stream, min=f"({after}", max="+", count=page)
+            entries: list[Any] = self.r.xrange(stream, min=f"({after}", max="+", count=page) or []
             for entry_id, fields in entries:
                 yield Event.from_entry(entry_id, fields)
             if len(entries) < page:
@@ -142,7 +142,7 @@ class EventLog:
         backoff = 0.1
         while stop is None or not stop():
             try:
-                reply = self.r.xread({stream: last}, count=_PAGE, block=max(1, block_ms))
+                reply: Any = self.r.xread({stream: last}, count=_PAGE, block=max(1, block_ms))
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.warning("event stream %s unreachable, retrying: %s", stream, exc)
                 time.sleep(backoff)
