@@ -18,7 +18,7 @@ from typing import Any
 import redis
 
 from coordination.keys import Keys
-from coordination.runtime.client import load_script
+from coordination.runtime.client import lua
 from coordination.runtime.leases import Lease
 
 log = logging.getLogger(__name__)
@@ -104,8 +104,8 @@ class CheckpointStore:
         False when the sweep is unknown or in another state.
         """
         allowed = "*" if allowed_from is None else encode(sorted(allowed_from))
-        res = load_script(self.r, "status_cas")(
-            keys=[self.keys.sweep(sweep_id)], args=[new, allowed, "", *_pairs(fields)]
+        res = lua("status_cas")(
+            self.r, [self.keys.sweep(sweep_id)], [new, allowed, "", *_pairs(fields)]
         )
         return bool(res)
 
@@ -179,9 +179,10 @@ class CheckpointStore:
         **fields: Any,
     ) -> bool:
         """Compare-and-set of a todo's status (and ``fields`` with it)."""
-        res = load_script(self.r, "status_cas")(
-            keys=[self.keys.checkpoint(sweep_id, todo_id)],
-            args=[new, encode(sorted(allowed_from)), expect_token or "", *_pairs(fields)],
+        res = lua("status_cas")(
+            self.r,
+            [self.keys.checkpoint(sweep_id, todo_id)],
+            [new, encode(sorted(allowed_from)), expect_token or "", *_pairs(fields)],
         )
         return bool(res)
 
@@ -192,17 +193,19 @@ class CheckpointStore:
         'terminal': already done. 'stale': ``lease`` is older than the stored
         fence, or is no longer held. 'missing': no such checkpoint.
         """
-        res = load_script(self.r, "checkpoint_claim")(
-            keys=[self.keys.checkpoint(sweep_id, todo_id), lease.key],
-            args=[lease.token, lease.fence, lease.key, encode(worker), encode(now)],
+        res = lua("checkpoint_claim")(
+            self.r,
+            [self.keys.checkpoint(sweep_id, todo_id), lease.key],
+            [lease.token, lease.fence, lease.key, encode(worker), encode(now)],
         )
         return str(res)
 
     def write(self, sweep_id: str, todo_id: str, fields: dict[str, Any], *, lease: Lease) -> bool:
         """A lease holder's fenced write; False if the holder was overtaken."""
-        res = load_script(self.r, "checkpoint_write")(
-            keys=[self.keys.checkpoint(sweep_id, todo_id), lease.key],
-            args=[lease.token, lease.fence, *_pairs(fields)],
+        res = lua("checkpoint_write")(
+            self.r,
+            [self.keys.checkpoint(sweep_id, todo_id), lease.key],
+            [lease.token, lease.fence, *_pairs(fields)],
         )
         if res != "ok":
             log.info("rejected write to %s/%s by fence %s: %s", sweep_id, todo_id, lease.fence, res)

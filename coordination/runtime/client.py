@@ -5,25 +5,28 @@ Embedded mode is a different *client*, not a different code path: with no
 ``fakeredis.FakeServer`` (with Lua through lupa), so leases, events and
 checkpoints run the very same scripts as against a real server.
 
-Scripts live in ``lua/*.lua`` and are registered once per client; each one is
-prefixed with ``lua/_common.lua`` (Redis has no ``require``).
+Scripts live in ``lua/*.lua``, are read and hashed once per process and run
+by EVALSHA; each one is prefixed with ``lua/_common.lua`` (Lua in Redis has no
+``require``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
-import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis
+from redis.exceptions import NoScriptError
 
 from coordination.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import fakeredis
-    from redis.commands.core import Script
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 
@@ -31,8 +34,6 @@ _lock = threading.Lock()
 _real_clients: dict[str, redis.Redis] = {}
 _embedded_server: fakeredis.FakeServer | None = None
 _embedded_client: redis.Redis | None = None
-# client -> {script name -> Script}; weak so a dropped client frees its scripts.
-_scripts: weakref.WeakKeyDictionary[redis.Redis, dict[str, Script]] = weakref.WeakKeyDictionary()
 
 
 def get_redis(settings: Settings | None = None) -> redis.Redis:
@@ -100,16 +101,29 @@ def script_text(name: str) -> str:
     return common + "\n" + (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")
 
 
-def load_script(r: redis.Redis, name: str) -> Script:
-    """The registered script ``name`` for client ``r``, registered once.
+@dataclass(frozen=True)
+class LuaScript:
+    """One script, run by EVALSHA on any client; sent in full only when the
+    server does not know it yet (first use, restart, SCRIPT FLUSH).
 
-    A ``Script`` runs by EVALSHA and reloads itself on NOSCRIPT, so a server
-    restart or SCRIPT FLUSH is survived.
+    Unlike ``r.register_script`` it holds no client, so caching it process-wide
+    keeps no client (or embedded server full of data) alive.
     """
-    with _lock:
-        per_client = _scripts.setdefault(r, {})
-        script = per_client.get(name)
-        if script is None:
-            script = r.register_script(script_text(name))
-            per_client[name] = script
-        return script
+
+    name: str
+    text: str
+    sha: str
+
+    def __call__(self, r: redis.Redis, keys: Sequence[str] = (), args: Sequence[Any] = ()) -> Any:
+        try:
+            return r.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            # EVAL also caches the script server-side for the next EVALSHA.
+            return r.eval(self.text, len(keys), *keys, *args)
+
+
+@lru_cache(maxsize=None)
+def lua(name: str) -> LuaScript:
+    """The script ``lua/<name>.lua``, read and hashed once per process."""
+    text = script_text(name)
+    return LuaScript(name, text, hashlib.sha1(text.encode("utf-8")).hexdigest())

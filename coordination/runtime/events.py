@@ -19,7 +19,7 @@ from typing import Any
 import redis
 
 from coordination.keys import Keys
-from coordination.runtime.client import load_script
+from coordination.runtime.client import lua
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +92,10 @@ class EventLog:
             stream_keys.append(self.keys.sweep_events(sweep_id))
         # One script rather than MULTI: the published message must carry the id
         # XADD assigns, and both appends plus the publish stay atomic.
-        res = load_script(self.r, "event_emit")(
-            keys=stream_keys,
-            args=[text, self.maxlen, self.sweep_maxlen, self.keys.events_channel],
+        res = lua("event_emit")(
+            self.r,
+            stream_keys,
+            [text, self.maxlen, self.sweep_maxlen, self.keys.events_channel],
         )
         return str(res)
 

@@ -27,7 +27,7 @@ from typing import Any
 import redis
 
 from coordination.keys import Keys
-from coordination.runtime.client import load_script
+from coordination.runtime.client import lua
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,7 @@ class LeaseManager:
         """Take the first free slot now, or None when all are held."""
         slots = [self.keys.lease(repo, i) for i in range(max(1, concurrency))]
         token = new_token()
-        res = load_script(self.r, "lease_acquire")(
-            keys=[self.keys.fence(repo), *slots], args=[token, self.ttl_ms]
-        )
+        res = lua("lease_acquire")(self.r, [self.keys.fence(repo), *slots], [token, self.ttl_ms])
         if not res:
             return None
         slot, fence = int(res[0]), int(res[1])
@@ -110,14 +108,12 @@ class LeaseManager:
 
     def extend(self, lease: Lease) -> bool:
         """Renew for another TTL; False if the lease is no longer this token's."""
-        res = load_script(self.r, "lease_extend")(
-            keys=[lease.key], args=[lease.token, lease.ttl_ms]
-        )
+        res = lua("lease_extend")(self.r, [lease.key], [lease.token, lease.ttl_ms])
         return bool(res)
 
     def release(self, lease: Lease) -> bool:
         """Give the slot back; False (and nothing deleted) if not ours any more."""
-        res = load_script(self.r, "lease_release")(keys=[lease.key], args=[lease.token])
+        res = lua("lease_release")(self.r, [lease.key], [lease.token])
         return bool(res)
 
     def is_held(self, lease: Lease) -> bool:

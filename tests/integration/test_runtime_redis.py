@@ -68,6 +68,14 @@ def test_lease_exclusivity_fences_and_tokens(r: redis.Redis) -> None:
     assert d is not None and d.fence > c.fence
 
 
+def test_scripts_survive_a_script_flush(r: redis.Redis) -> None:
+    mgr = LeaseManager(r, K, ttl=5)
+    assert mgr.try_acquire("api") is not None
+    r.script_flush()  # as after a server restart: EVALSHA fails, EVAL reloads
+    lease = mgr.try_acquire("web")
+    assert lease is not None and mgr.release(lease)
+
+
 def test_heartbeat_keeps_lease_and_reports_takeover(r: redis.Redis) -> None:
     mgr = LeaseManager(r, K, ttl=0.3)
     lease = mgr.try_acquire("api")
