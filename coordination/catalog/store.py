@@ -44,7 +44,9 @@ from coordination.errors import CatalogError, ConflictError, Problem
 
 T = TypeVar("T")
 
-LOCK_TIMEOUT = 30.0  # seconds a writer waits for another one before giving up
+# Seconds a writer waits for the others. An edit of a 5,000-todo catalog takes
+# seconds (ruamel is pure Python), so this leaves room for a queue of them.
+LOCK_TIMEOUT = 60.0
 UPDATE_ATTEMPTS = 5
 CACHE_ENTRIES = 16  # cached catalogs kept; each edit makes a new one
 
@@ -159,7 +161,7 @@ class CatalogStore:
         return new, result
 
     @contextlib.contextmanager
-    def _locked(self, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    def _locked(self, timeout: float | None = None) -> Iterator[None]:
         # flock dies with its holder, so a killed coord never leaves a stale lock;
         # the lock file itself is never removed (that would race with a waiter).
         try:
@@ -170,6 +172,7 @@ class CatalogStore:
                         file=str(self.path)),
                 hint="the catalog's directory must be writable to edit it",
             ) from None
+        timeout = LOCK_TIMEOUT if timeout is None else timeout
         try:
             deadline, delay = time.monotonic() + timeout, 0.002
             while True:
