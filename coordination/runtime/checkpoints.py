@@ -163,6 +163,25 @@ class CheckpointStore:
             pipe.hgetall(self.keys.checkpoint(sweep_id, todo_id))
         return {t: _decode_hash(h) for t, h in zip(todo_ids, pipe.execute()) if h}
 
+    def orphaned(self, checkpoints: dict[str, dict[str, Any]]) -> list[str]:
+        """Todos (of ``get_all``'s result) that are running under a lease no longer
+        held by their token: candidates for re-dispatch.
+
+        Only a hint, read in one pipelined round trip; the re-dispatched task's
+        ``claim`` decides atomically (a holder that renewed just now stays 'busy').
+        """
+        running = [
+            (t, cp) for t, cp in checkpoints.items()
+            if cp.get("status") == "running" and cp.get("lease_key")
+        ]  # fmt: skip
+        if not running:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        for _t, cp in running:
+            pipe.get(cp["lease_key"])
+        held = pipe.execute()
+        return [t for (t, cp), cur in zip(running, held) if cur != cp.get("token")]
+
     def set_fields(self, sweep_id: str, todo_id: str, **fields: Any) -> None:
         """Unconditional write, for the one coordinator that owns the todo now."""
         if fields:

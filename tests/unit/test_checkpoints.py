@@ -137,6 +137,19 @@ def test_claim_takes_over_after_holder_expired(
     assert cp["fence"] == new.fence and cp["worker"] == "w2"
 
 
+def test_orphaned_lists_running_todos_whose_lease_is_gone(
+    store: CheckpointStore, leases: LeaseManager
+) -> None:
+    short = grab(leases)
+    long = LeaseManager(store.r, K, ttl=30).try_acquire("web")
+    assert long is not None
+    store.claim("S", "T1", lease=short, worker="w1", now=1.0)
+    store.claim("S", "T2", lease=long, worker="w2", now=1.0)
+    assert store.orphaned(store.get_all("S", ["T1", "T2", "T3"])) == []
+    assert wait_for(lambda: not leases.is_held(short))
+    assert store.orphaned(store.get_all("S", ["T1", "T2", "T3"])) == ["T1"]
+
+
 def test_claim_with_older_fence_is_stale(store: CheckpointStore, leases: LeaseManager) -> None:
     many = LeaseManager(store.r, K, ttl=5)
     older = many.try_acquire("api", 2)
