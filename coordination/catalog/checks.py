@@ -123,12 +123,12 @@ def check_catalog(cat: Catalog) -> list[Problem]:
             elif ref not in todos:
                 bad((*base, "blocked_by", j), _known(ref, todos, "todo"))
         for j, ref in enumerate(todo.blocking):
-            other = todo_by_id.get(ref)
+            blocked = todo_by_id.get(ref)
             if ref == todo.id:
                 bad((*base, "blocking", j), f"todo {todo.id} cannot block itself")
-            elif other is None:
+            elif blocked is None:
                 bad((*base, "blocking", j), _known(ref, todos, "todo"))
-            elif todo.id not in other.blocked_by:
+            elif todo.id not in blocked.blocked_by:
                 bad(
                     (*base, "blocking", j),
                     f"{todo.id} says it blocks {ref}, but {ref}.blocked_by does not list "

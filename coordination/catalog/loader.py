@@ -168,7 +168,7 @@ def _char_at(text: str, line: int, column: int) -> str:
 def _first_alias_line(text: str) -> int | None:
     try:
         for event in yaml.parse(text, Loader=_Base):
-            if isinstance(event, yaml.AliasEvent):
+            if isinstance(event, yaml.AliasEvent) and event.start_mark is not None:
                 return int(event.start_mark.line) + 1
     except yaml.YAMLError:
         pass
@@ -316,7 +316,8 @@ def humanize(err: Any) -> str:
         return f"unknown field {name!r} ({fix})"
     if kind == "enum":
         enum = _type_at(loc)
-        allowed = ", ".join(m.value for m in enum) if isinstance(enum, type) else ctx.get("expected")
+        allowed = (", ".join(str(m.value) for m in enum) if isinstance(enum, type)
+                   and issubclass(enum, Enum) else ctx.get("expected"))
         return f"{_show(got)} is not allowed; use one of: {allowed}"
     if kind == "string_pattern_mismatch":
         pattern = str(ctx.get("pattern", ""))
