@@ -27,7 +27,7 @@ TODO_STATUSES = frozenset(
     {"pending", "queued", "running", "succeeded", "failed", "skipped", "cancelled"}
 )
 TERMINAL = frozenset({"succeeded", "failed", "skipped", "cancelled"})
-CLAIM_RESULTS = frozenset({"claimed", "taken_over", "busy", "terminal", "stale", "missing"})
+CLAIM_RESULTS = frozenset({"claimed", "taken_over", "busy", "terminal", "stale"})
 
 
 def encode(value: Any) -> str:
@@ -209,8 +209,8 @@ class CheckpointStore:
         """Claim the todo for ``lease`` before running it; see CLAIM_RESULTS.
 
         'claimed'/'taken_over': run it. 'busy': a live holder runs it.
-        'terminal': already done. 'stale': ``lease`` is older than the stored
-        fence, or is no longer held. 'missing': no such checkpoint.
+        'terminal': already done, or no such checkpoint (nothing to run).
+        'stale': ``lease`` is older than the stored fence, or is no longer held.
         """
         res = lua("checkpoint_claim")(
             self.r,

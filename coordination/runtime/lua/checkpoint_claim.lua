@@ -2,7 +2,7 @@
 -- KEYS[1] = checkpoint hash, KEYS[2] = claimer's lease key
 -- ARGV[1] = token, ARGV[2] = fence, ARGV[3] = lease key (as stored),
 -- ARGV[4] = worker (JSON), ARGV[5] = now (JSON)
--- Returns 'claimed' | 'taken_over' | 'busy' | 'terminal' | 'stale' | 'missing'.
+-- Returns 'claimed' | 'taken_over' | 'busy' | 'terminal' | 'stale'.
 --
 -- Races closed: two deliveries of one todo (a redelivered task, the
 -- supervisor's re-dispatch) both finding it pending and both running it; and a
@@ -10,7 +10,8 @@
 -- lease key is read here, inside the script, so it cannot be renewed or
 -- expire between the check and the takeover. (It is a key not passed in KEYS:
 -- fine on a single Redis; a cluster would need the lease in the sweep's slot.)
-if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
+-- No checkpoint (sweep deleted, todo not in it): nothing to run, like a finished one.
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'terminal' end
 local status = jget(KEYS[1], 'status')
 if TERMINAL[status] then return 'terminal' end
 
