@@ -66,7 +66,8 @@ def _show_human(doc: dict[str, Any]) -> None:
         ("description", esc(p["description"])),
         ("completion", esc("; ".join(p["completion_criteria"]))),
         ("todos", f"{len(doc['todos'])} ({len(doc['skipped'])} already completed, left out)"),
-        ("hours", f"{doc['total_hours']:g} total, {doc['critical_hours']:g} on the critical path"),
+        ("hours", "unknown (cycle)" if doc["levels"] is None else
+         f"{doc['total_hours']:g} total, {doc['critical_hours']:g} on the critical path"),
     ])
     table("Milestones", ["id", "title", "due", "todos"],
           [(m["id"], esc(m["title"]), m["due"], ", ".join(m["todos"]))
