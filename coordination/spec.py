@@ -1,0 +1,71 @@
+"""A sweep's frozen specification: what to run, where, and in which order.
+
+Taken from the catalog when a sweep starts (and refreshed for the todos a
+resume re-runs), stored with the sweep record, so workers run exactly what
+the user saw at sweep time even if the catalog changes meanwhile, and a
+worker needs no catalog of its own.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+TERMINAL = frozenset({"succeeded", "failed", "skipped", "cancelled"})
+NOT_STARTED = frozenset({"pending", "queued"})
+SWEEP_ACTIVE = frozenset({"queued", "running"})
+
+
+@dataclass
+class TodoSpec:
+    id: str
+    repo: str
+    queue: str
+    run: str
+    timeout: float
+    retries: int
+    env: dict[str, str] = field(default_factory=dict)
+    path: str | None = None  # absolute checkout path as the sweeping CLI saw it
+    preds: list[str] = field(default_factory=list)
+    succs: list[str] = field(default_factory=list)
+    level: int = 0
+    estimated_hours: float | None = None
+
+
+@dataclass
+class SweepSpec:
+    sweep_id: str
+    plan: str
+    strategy: str
+    run: int  # 0 for the first run, +1 for every resume
+    todos: dict[str, TodoSpec]
+    levels: list[list[str]]  # levels of the todos this run dispatches
+    concurrency: dict[str, int]
+    catalog: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | dict[str, Any]) -> SweepSpec:
+        data = json.loads(text) if isinstance(text, str) else dict(text)
+        data["todos"] = {k: TodoSpec(**v) for k, v in data["todos"].items()}
+        return cls(**data)
+
+    def task_id(self, todo_id: str) -> str:
+        """Deterministic per (sweep, todo, run): a duplicate delivery has the same id."""
+        return f"{self.sweep_id}:{todo_id}:{self.run}"
+
+    def descendants(self, todo_id: str) -> list[str]:
+        seen: set[str] = set()
+        stack = list(self.todos[todo_id].succs)
+        out: list[str] = []
+        while stack:
+            t = stack.pop()
+            if t in seen or t not in self.todos:
+                continue
+            seen.add(t)
+            out.append(t)
+            stack.extend(self.todos[t].succs)
+        return out

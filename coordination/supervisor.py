@@ -1,0 +1,294 @@
+"""Sweep bookkeeping shared by tasks, workers and the waiting CLI.
+
+Checkpoints are the source of truth. The Celery canvas dispatches todos on
+the fast path; everything here is idempotent compare-and-set on checkpoints,
+so any number of callers (a todo task that just finished, a level barrier,
+the supervisor thread of every worker, a CLI waiting on a sweep) may run it
+at once without double-dispatching or double-finishing anything.
+
+The supervisor pass closes the gaps the canvas can leave:
+
+- a todo running under a lease that expired (its worker died or froze) is
+  put back to ``queued`` and sent again, as soon as the lease is gone rather
+  than after the broker's visibility timeout;
+- a todo whose predecessors all succeeded a while ago but that was never
+  queued (a chord body that never fired, a chain that stopped) is sent;
+- dependents of failed todos are skipped;
+- a sweep past its deadline ends ``failed`` with the reason;
+- a sweep whose todos are all terminal is finalised.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+from coordination.runtime.context import Runtime
+from coordination.spec import NOT_STARTED, SWEEP_ACTIVE, TERMINAL, SweepSpec
+
+log = logging.getLogger("coord.supervisor")
+
+_spec_cache: OrderedDict[tuple[str, int], SweepSpec] = OrderedDict()
+_spec_lock = threading.Lock()
+
+
+def load_spec(rt: Runtime, sweep_id: str, record: dict[str, Any] | None = None) -> SweepSpec | None:
+    """The sweep's spec, parsed once per (sweep, run) per process."""
+    if record is None:
+        record = rt.checkpoints.get_sweep(sweep_id)
+        if record is None:
+            return None
+    key = (sweep_id, int(record.get("run", 0)))
+    with _spec_lock:
+        spec = _spec_cache.get(key)
+        if spec is not None:
+            _spec_cache.move_to_end(key)
+            return spec
+    spec = SweepSpec.from_json(record["spec"])
+    with _spec_lock:
+        _spec_cache[key] = spec
+        while len(_spec_cache) > 32:
+            _spec_cache.popitem(last=False)
+    return spec
+
+
+def todo_sig(rt: Runtime, spec: SweepSpec, todo_id: str) -> Any:
+    """The planner's signature for one todo, with this run's task id.
+
+    The id is per (sweep, todo, run): a duplicate delivery carries the same
+    id, and a resumed run is not mistaken for a revoked earlier one.
+    """
+    from coordination.planner.canvas import todo_signature
+
+    t = spec.todos[todo_id]
+    sig = todo_signature(todo_id, t.repo, sweep_id=spec.sweep_id, plan_id=spec.plan, keys=rt.keys)
+    return sig.set(task_id=spec.task_id(todo_id))
+
+
+def level_sig(rt: Runtime, spec: SweepSpec, level: int) -> Any:
+    """Level ``level`` of this run as one applicable signature (chord, or todo then barrier).
+
+    Levels are enqueued one at a time, level k+1 by the barrier of level k:
+    each message stays O(width) and no plan is too deep for Celery.
+    """
+    from coordination.planner.canvas import LevelSpec, barrier_signature
+
+    ids = spec.levels[level]
+    barrier = barrier_signature(level, ids, sweep_id=spec.sweep_id, plan_id=spec.plan, keys=rt.keys)
+    barrier = barrier.set(task_id=f"{spec.sweep_id}:level:{level}:{spec.run}")
+    return LevelSpec(level, list(ids), [todo_sig(rt, spec, t) for t in ids], barrier).signature()
+
+
+def send_level(rt: Runtime, spec: SweepSpec, level: int, *, reason: str) -> None:
+    """Mark a level's pending todos ``queued`` and enqueue the level."""
+    for tid in spec.levels[level]:
+        if rt.checkpoints.set_status_if(spec.sweep_id, tid, "queued", {"pending"}, queued_at=time.time()):
+            rt.events.emit("todo.queued", sweep_id=spec.sweep_id, todo_id=tid,
+                           queue=spec.todos[tid].queue, via=reason)
+    apply(rt, level_sig(rt, spec, level))
+
+
+def apply(rt: Runtime, sig: Any) -> None:
+    """Send an app-less (planner-built) signature or canvas through this runtime's app."""
+    rt.app.signature(dict(sig)).apply_async()
+
+
+def send_todos(rt: Runtime, spec: SweepSpec, todo_ids: list[str], *, reason: str) -> list[str]:
+    """Mark not-yet-started todos ``queued`` and send them; returns those sent.
+
+    The compare-and-set makes concurrent callers send each todo once.
+    """
+    sent = []
+    for tid in todo_ids:
+        if not rt.checkpoints.set_status_if(
+            spec.sweep_id, tid, "queued", {"pending"}, queued_at=time.time()
+        ):
+            continue
+        apply(rt, todo_sig(rt, spec, tid))
+        rt.events.emit("todo.queued", sweep_id=spec.sweep_id, todo_id=tid,
+                       queue=spec.todos[tid].queue, via=reason)
+        sent.append(tid)
+    return sent
+
+
+def redispatch(rt: Runtime, spec: SweepSpec, todo_id: str) -> None:
+    """Send a todo again that is already ``queued`` (its previous holder was lost)."""
+    apply(rt, todo_sig(rt, spec, todo_id))
+
+
+def skip_dependents(rt: Runtime, spec: SweepSpec, todo_id: str, why: str) -> list[str]:
+    """Skip every not-yet-started descendant of a todo that did not succeed."""
+    skipped = []
+    for d in spec.descendants(todo_id):
+        if rt.checkpoints.set_status_if(
+            spec.sweep_id, d, "skipped", set(NOT_STARTED), reason=why, finished_at=time.time()
+        ):
+            rt.events.emit("todo.skipped", sweep_id=spec.sweep_id, todo_id=d, reason=why)
+            skipped.append(d)
+    return skipped
+
+
+def on_todo_done(rt: Runtime, spec: SweepSpec, todo_id: str, status: str) -> None:
+    """After a todo reached a terminal status: skip, dispatch (eager), maybe finish."""
+    if status != "succeeded":
+        skip_dependents(rt, spec, todo_id, f"{todo_id} {status}")
+    elif spec.strategy == "eager":
+        ready = []
+        for s in spec.todos[todo_id].succs:
+            # Atomic counter: exactly one finishing predecessor sees it reach zero.
+            if s in spec.todos and rt.redis.hincrby(rt.keys.remaining(spec.sweep_id), s, -1) == 0:
+                ready.append(s)
+        if ready:
+            send_todos(rt, spec, ready, reason=f"eager after {todo_id}")
+    maybe_finish(rt, spec.sweep_id, spec)
+
+
+def summarize(cps: dict[str, dict[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for cp in cps.values():
+        s = (cp or {}).get("status", "pending")
+        out[s] = out.get(s, 0) + 1
+    return out
+
+
+def maybe_finish(rt: Runtime, sweep_id: str, spec: SweepSpec | None = None) -> str | None:
+    """Finalise the sweep if every todo is terminal; returns the final status if it did."""
+    record = rt.checkpoints.get_sweep(sweep_id)
+    if record is None or record.get("status") not in SWEEP_ACTIVE:
+        return None
+    spec = spec or load_spec(rt, sweep_id, record)
+    if spec is None:
+        return None
+    cps = rt.checkpoints.get_all(sweep_id, list(spec.todos))
+    if any((cp or {}).get("status") not in TERMINAL for cp in cps.values()):
+        return None
+    counts = summarize(cps)
+    failed = sorted(t for t, cp in cps.items() if cp.get("status") == "failed")
+    if counts.get("succeeded", 0) == len(cps):
+        final, reason = "succeeded", f"{len(cps)} todos succeeded"
+    elif counts.get("cancelled") and not failed:
+        final, reason = "cancelled", "cancelled"
+    else:
+        final = "failed"
+        parts = []
+        for t in failed[:5]:
+            cp = cps[t]
+            parts.append(f"{t} failed ({cp.get('reason') or 'exit ' + str(cp.get('exit_code'))})")
+        if len(failed) > 5:
+            parts.append(f"and {len(failed) - 5} more failed")
+        if counts.get("skipped"):
+            parts.append(f"{counts['skipped']} skipped")
+        reason = "; ".join(parts) or "not every todo succeeded"
+    if rt.checkpoints.set_sweep_status(
+        sweep_id, final, allowed_from=set(SWEEP_ACTIVE), finished_at=time.time(), reason=reason
+    ):
+        rt.redis.srem(rt.keys.active_sweeps, sweep_id)
+        rt.events.emit("sweep.finished", sweep_id=sweep_id, status=final, reason=reason, counts=counts)
+        return final
+    return None
+
+
+def fail_sweep(rt: Runtime, sweep_id: str, reason: str, *, status: str = "failed") -> bool:
+    """End an active sweep now (deadline, cancel): stop what has not started."""
+    if not rt.checkpoints.set_sweep_status(
+        sweep_id, status, allowed_from=set(SWEEP_ACTIVE), finished_at=time.time(), reason=reason
+    ):
+        return False
+    rt.redis.srem(rt.keys.active_sweeps, sweep_id)
+    spec = load_spec(rt, sweep_id)
+    if spec is not None:
+        for tid in spec.todos:
+            if rt.checkpoints.set_status_if(
+                sweep_id, tid, "cancelled", set(NOT_STARTED), reason=reason, finished_at=time.time()
+            ):
+                rt.events.emit("todo.cancelled", sweep_id=sweep_id, todo_id=tid, reason=reason)
+    kind = "sweep.cancelled" if status == "cancelled" else "sweep.finished"
+    rt.events.emit(kind, sweep_id=sweep_id, status=status, reason=reason)
+    return True
+
+
+def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None) -> None:
+    """One pass over one sweep (see the module docstring)."""
+    now = time.time()
+    interval = rt.settings.supervise_interval
+    grace = grace if grace is not None else max(2.0, 3 * interval)
+    # One supervisor at a time per sweep: all of this is idempotent anyway, the
+    # lock only saves duplicate messages when many workers supervise at once.
+    if not rt.redis.set(rt.keys.supervisor_lock(sweep_id), "1", nx=True, px=int(interval * 900)):
+        return
+    record = rt.checkpoints.get_sweep(sweep_id)
+    if record is None or record.get("status") not in SWEEP_ACTIVE:
+        rt.redis.srem(rt.keys.active_sweeps, sweep_id)
+        return
+    if record.get("deadline") and now > float(record["deadline"]):
+        fail_sweep(rt, sweep_id, f"deadline passed ({int(now - float(record['created_at']))} s)")
+        return
+    spec = load_spec(rt, sweep_id, record)
+    if spec is None:
+        return
+    cps = rt.checkpoints.get_all(sweep_id, list(spec.todos))
+    status = {t: (cp or {}).get("status", "pending") for t, cp in cps.items()}
+    for tid, cp in cps.items():
+        st = status[tid]
+        if st == "running":
+            lease_key, token = cp.get("lease_key"), cp.get("token")
+            if lease_key and rt.redis.get(lease_key) != token:
+                # The holder's lease expired: its worker died or froze. Its late
+                # writes will be refused (fence), so run the todo again now.
+                if rt.checkpoints.set_status_if(
+                    sweep_id, tid, "queued", {"running"}, expect_token=token, lost_at=now
+                ):
+                    rt.events.emit(
+                        "todo.lost", sweep_id=sweep_id, todo_id=tid, worker=cp.get("worker"),
+                        reason="lease expired",
+                    )
+                    redispatch(rt, spec, tid)
+                    rt.events.emit("supervisor.redispatched", sweep_id=sweep_id, todo_id=tid)
+        elif st in ("failed", "skipped", "cancelled"):
+            skip_dependents(rt, spec, tid, f"{tid} {st}")
+    ready = []
+    for tid, st in status.items():
+        if st != "pending":
+            continue
+        preds = spec.todos[tid].preds
+        if any(status.get(p, "succeeded") != "succeeded" for p in preds):
+            continue
+        last = max((float(cps[p].get("finished_at") or 0) for p in preds if p in cps), default=0.0)
+        started = float(record.get("started_at") or record.get("created_at") or now)
+        if now - max(last, started) >= grace:
+            ready.append(tid)
+    if ready:
+        sent = send_todos(rt, spec, sorted(ready), reason="supervisor")
+        if sent:
+            log.info("sweep %s: supervisor dispatched %s", sweep_id, ", ".join(sent))
+    maybe_finish(rt, sweep_id, spec)
+
+
+def supervise_all(rt: Runtime) -> None:
+    """One pass over every active sweep; errors are logged, never raised."""
+    for sweep_id in sorted(rt.redis.smembers(rt.keys.active_sweeps)):
+        try:
+            supervise_once(rt, sweep_id)
+        except Exception:  # a supervisor must outlive a bad sweep
+            log.exception("supervising sweep %s failed", sweep_id)
+
+
+class SupervisorThread(threading.Thread):
+    """Runs :func:`supervise_all` every ``supervise_interval`` seconds."""
+
+    def __init__(self, rt: Runtime) -> None:
+        super().__init__(name="coord-supervisor", daemon=True)
+        self.rt = rt
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.wait(self.rt.settings.supervise_interval):
+            supervise_all(self.rt)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout=5)

@@ -1,0 +1,409 @@
+"""Sweeps: the library API behind `coord plan sweep` and `coord sweep ...`.
+
+A sweep runs one plan's DAG on the workers. Its record and per-todo
+checkpoints live in Redis (:mod:`coordination.runtime.checkpoints`); its
+events in the event ledger. This module starts, inspects, resumes, cancels
+and syncs sweeps; running them is the workers' job (:mod:`workers.runner`)
+and keeping them moving the supervisor's (:mod:`coordination.supervisor`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from coordination.errors import NotFoundError, PlanError, UsageError
+from coordination.runtime.context import Runtime
+from coordination.spec import NOT_STARTED, SWEEP_ACTIVE, TERMINAL, SweepSpec, TodoSpec
+from coordination.supervisor import (
+    fail_sweep,
+    load_spec,
+    maybe_finish,
+    send_level,
+    send_todos,
+    summarize,
+    supervise_once,
+)
+
+STRATEGIES = ("levels", "eager")
+SWEEP_MARGIN = 300.0  # seconds added to a sweep's computed deadline
+
+
+def new_sweep_id(plan_id: str) -> str:
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
+    return f"{plan_id}-{stamp}-{secrets.token_hex(2)}"
+
+
+def iso(ts: Any) -> str | None:
+    if ts in (None, ""):
+        return None
+    return dt.datetime.fromtimestamp(float(ts), dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def sweep_deadline(spec: SweepSpec, cap: float) -> float:
+    """Seconds a sweep may take: per level, the busiest repo's serial budget."""
+    from workers.runner import backoff_cap
+
+    total = 0.0
+    for level in spec.levels:
+        per_repo: dict[str, float] = {}
+        for tid in level:
+            t = spec.todos[tid]
+            per_repo[t.repo] = per_repo.get(t.repo, 0.0) + t.timeout * (t.retries + 1) + backoff_cap(t.retries)
+        total += max(
+            (b / max(1, spec.concurrency.get(r, 1)) for r, b in per_repo.items()), default=0.0
+        )
+    return min(cap, total + SWEEP_MARGIN)
+
+
+class SweepService:
+    """Start, inspect, resume, cancel and sync sweeps."""
+
+    def __init__(self, rt: Runtime, catalog_path: str | Path | None = None) -> None:
+        self.rt = rt
+        self.catalog_path = Path(catalog_path) if catalog_path else None
+
+    # -- planning ---------------------------------------------------------------
+    def _catalog(self) -> Any:
+        from coordination.catalog.store import CatalogStore
+
+        if self.catalog_path is None:
+            raise UsageError("no catalog file given", hint="pass --file or set COORD_ECOSYSTEM")
+        return CatalogStore(self.catalog_path).load()
+
+    def _todo_specs(self, catalog: Any, graph: Any, ids: list[str]) -> dict[str, TodoSpec]:
+        base = self.catalog_path.resolve().parent if self.catalog_path else Path.cwd()
+        out: dict[str, TodoSpec] = {}
+        for tid in ids:
+            todo = catalog.todo(tid)
+            repo = catalog.repo(todo.repo)
+            if not todo.run:
+                raise PlanError(f"{tid} has no run command", hint=f"add 'run:' to {tid} in the catalog")
+            out[tid] = TodoSpec(
+                id=tid,
+                repo=todo.repo,
+                queue=self.rt.keys.repo_queue(todo.repo),
+                run=todo.run,
+                timeout=float(todo.timeout),
+                retries=int(todo.retries),
+                env=dict(todo.env),
+                path=str((base / (repo.path or repo.name)).resolve()),
+                preds=sorted(graph.predecessors(tid)),
+                succs=sorted(graph.successors(tid)),
+                estimated_hours=todo.estimated_hours,
+            )
+        return out
+
+    def plan_spec(self, plan_id: str, *, strategy: str, ignore_blockers: bool) -> SweepSpec:
+        """Validate and level a plan into a spec (no Redis involved)."""
+        from coordination.planner import analyze, build_plan_graph, validate_plan
+
+        if strategy not in STRATEGIES:
+            raise UsageError(f"unknown strategy {strategy!r}", hint="use levels or eager")
+        catalog = self._catalog()
+        if catalog.plan(plan_id) is None:
+            raise NotFoundError(f"unknown plan {plan_id!r}", hint="see `coord plan list`")
+        errors = [f for f in validate_plan(catalog, plan_id) if f.severity == "error"]
+        if errors:
+            raise PlanError(
+                f"plan {plan_id} cannot be swept:\n" + "\n".join(f"  - {f.message}" for f in errors),
+                hint=f"see `coord plan validate {plan_id}`",
+            )
+        pg = build_plan_graph(catalog, plan_id)
+        if pg.blockers and not ignore_blockers:
+            lines = "\n".join(f"  - {b}" for b in pg.blockers)
+            raise PlanError(
+                f"plan {plan_id} is blocked:\n{lines}",
+                hint="resolve the blockers, or sweep anyway with --ignore-blockers",
+            )
+        analysis = analyze(pg)
+        todos = self._todo_specs(catalog, pg.graph, list(pg.graph.nodes))
+        for i, level in enumerate(analysis.levels):
+            for tid in level:
+                todos[tid].level = i
+        return SweepSpec(
+            sweep_id="",
+            plan=plan_id,
+            strategy=strategy,
+            run=0,
+            todos=todos,
+            levels=[list(level) for level in analysis.levels],
+            concurrency={r.name: r.concurrency for r in catalog.repos},
+            catalog=str(self.catalog_path.resolve()) if self.catalog_path else None,
+        )
+
+    # -- starting ---------------------------------------------------------------
+    def start(self, plan_id: str, *, strategy: str = "levels", ignore_blockers: bool = False) -> str:
+        spec = self.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers)
+        spec.sweep_id = new_sweep_id(plan_id)
+        now = time.time()
+        record = {
+            "plan": plan_id,
+            "strategy": strategy,
+            "status": "queued",
+            "created_at": now,
+            "deadline": now + sweep_deadline(spec, self.rt.settings.sweep_deadline),
+            "run": 0,
+            "spec": spec.to_json(),
+            "catalog": spec.catalog,
+        }
+        self.rt.checkpoints.create_sweep(spec.sweep_id, record, list(spec.todos))
+        self.rt.events.emit("sweep.queued", sweep_id=spec.sweep_id, plan=plan_id, strategy=strategy,
+                            todos=len(spec.todos), levels=len(spec.levels))
+        self._dispatch(spec, record)
+        return spec.sweep_id
+
+    def _dispatch(self, spec: SweepSpec, record: dict[str, Any]) -> None:
+        sid = spec.sweep_id
+        self.rt.redis.sadd(self.rt.keys.active_sweeps, sid)
+        if not spec.todos:
+            maybe_finish(self.rt, sid, spec)
+            return
+        if spec.strategy == "eager":
+            remaining = {t: len([p for p in s.preds if p in spec.todos and self._pending(sid, p)])
+                         for t, s in spec.todos.items()}
+            if remaining:
+                self.rt.redis.hset(self.rt.keys.remaining(sid), mapping=remaining)
+            send_todos(self.rt, spec, sorted(t for t, n in remaining.items() if n == 0), reason="start")
+            return
+        send_level(self.rt, spec, 0, reason="start")
+
+    def _pending(self, sweep_id: str, todo_id: str) -> bool:
+        cp = self.rt.checkpoints.get(sweep_id, todo_id) or {}
+        return cp.get("status") != "succeeded"
+
+    # -- reading ----------------------------------------------------------------
+    def record(self, sweep_id: str) -> dict[str, Any]:
+        rec = self.rt.checkpoints.get_sweep(sweep_id)
+        if rec is None:
+            hint = "see `coord sweep list`"
+            if self.rt.settings.embedded:
+                hint = ("embedded sweeps live only as long as the `coord` process that ran them; "
+                        "set COORD_REDIS_URL to keep sweeps")
+            raise NotFoundError(f"unknown sweep {sweep_id!r}", hint=hint)
+        return rec
+
+    def status(self, sweep_id: str) -> dict[str, Any]:
+        rec = self.record(sweep_id)
+        spec = load_spec(self.rt, sweep_id, rec)
+        ids = list(spec.todos) if spec else []
+        cps = self.rt.checkpoints.get_all(sweep_id, ids)
+        todos = {}
+        for tid in ids:
+            cp = cps.get(tid) or {}
+            todos[tid] = {
+                "status": cp.get("status", "pending"),
+                "attempts": int(cp.get("attempts") or 0),
+                "exit_code": cp.get("exit_code"),
+                "worker": cp.get("worker"),
+                "started_at": iso(cp.get("started_at")),
+                "finished_at": iso(cp.get("finished_at")),
+                "output_tail": cp.get("output_tail") or "",
+                "repo": spec.todos[tid].repo if spec else None,
+                "reason": cp.get("reason"),
+                "duration": cp.get("duration"),
+            }
+        return {
+            "sweep_id": sweep_id,
+            "plan": rec.get("plan"),
+            "strategy": rec.get("strategy"),
+            "status": rec.get("status"),
+            "reason": rec.get("reason"),
+            "run": int(rec.get("run") or 0),
+            "created_at": iso(rec.get("created_at")),
+            "started_at": iso(rec.get("started_at")),
+            "finished_at": iso(rec.get("finished_at")),
+            "deadline": iso(rec.get("deadline")),
+            "levels": spec.levels if spec else [],
+            "counts": summarize(cps),
+            "todos": todos,
+        }
+
+    def list(self, limit: int = 50) -> list[dict[str, Any]]:
+        out = []
+        for rec in self.rt.checkpoints.list_sweeps(limit=limit):
+            out.append({
+                "sweep_id": rec.get("id") or rec.get("sweep_id"),
+                "plan": rec.get("plan"),
+                "strategy": rec.get("strategy"),
+                "status": rec.get("status"),
+                "created_at": iso(rec.get("created_at")),
+                "finished_at": iso(rec.get("finished_at")),
+                "reason": rec.get("reason"),
+            })
+        return out
+
+    # -- waiting ----------------------------------------------------------------
+    def wait(
+        self,
+        sweep_id: str,
+        *,
+        on_event: Callable[[Any], None] | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Follow the sweep's events until it ends; supervise it meanwhile.
+
+        Never waits forever: the sweep's own deadline (enforced by the
+        supervisor pass run here too) ends it, and ``timeout`` bounds the wait.
+        """
+        rec = self.record(sweep_id)
+        limit = float(rec.get("deadline") or time.time() + 3600) + 60
+        if timeout is not None:
+            limit = min(limit, time.time() + timeout)
+        state = {"done": False, "next": 0.0}
+
+        def stop() -> bool:
+            now = time.time()
+            if now >= state["next"]:
+                state["next"] = now + self.rt.settings.supervise_interval
+                try:
+                    supervise_once(self.rt, sweep_id)
+                except Exception:  # the wait must outlive a failed pass
+                    import logging
+
+                    logging.getLogger("coord.sweeps").exception("supervise pass failed")
+                r = self.rt.checkpoints.get_sweep(sweep_id) or {}
+                state["done"] = r.get("status") not in SWEEP_ACTIVE
+            return bool(state["done"]) or now > limit
+
+        for ev in self.rt.events.follow(sweep_id=sweep_id, block_ms=250, stop=stop):
+            if on_event is not None:
+                on_event(ev)
+            if ev.kind in ("sweep.finished", "sweep.cancelled"):
+                break
+        rec = self.record(sweep_id)
+        if rec.get("status") in SWEEP_ACTIVE:
+            raise_timeout = timeout is not None and time.time() > limit
+            if raise_timeout:
+                from coordination.errors import RuntimeFault
+
+                raise RuntimeFault(
+                    f"sweep {sweep_id} still {rec.get('status')} after waiting {timeout:.0f} s",
+                    hint=f"it keeps running; follow it with `coord sweep watch {sweep_id}`",
+                )
+        return self.status(sweep_id)
+
+    # -- resume / cancel / sync -------------------------------------------------
+    def resume(self, sweep_id: str) -> dict[str, Any]:
+        import networkx as nx
+
+        rec = self.record(sweep_id)
+        if rec.get("status") in SWEEP_ACTIVE:
+            raise UsageError(
+                f"sweep {sweep_id} is still {rec.get('status')}",
+                hint=f"wait for it, or `coord sweep cancel {sweep_id}` first",
+            )
+        old = load_spec(self.rt, sweep_id, rec)
+        assert old is not None
+        cps = self.rt.checkpoints.get_all(sweep_id, list(old.todos))
+        rerun = [t for t in old.todos if (cps.get(t) or {}).get("status") != "succeeded"]
+        if not rerun:
+            return {"sweep_id": sweep_id, "rerun": [], "status": rec.get("status")}
+        catalog = self._catalog()
+        missing = [t for t in rerun if catalog.todo(t) is None]
+        if missing:
+            raise NotFoundError(
+                f"todos of sweep {sweep_id} are no longer in the catalog: {', '.join(missing)}",
+                hint="restore them, or start a new sweep of the plan",
+            )
+        g = nx.DiGraph()
+        g.add_nodes_from(old.todos)
+        for t, s in old.todos.items():
+            g.add_edges_from((p, t) for p in s.preds)
+        fresh = self._todo_specs(catalog, g, rerun)
+        todos = dict(old.todos)
+        for t in rerun:
+            fresh[t].preds, fresh[t].succs = old.todos[t].preds, old.todos[t].succs
+            todos[t] = fresh[t]
+        sub = g.subgraph(rerun)
+        levels = [sorted(level) for level in nx.topological_generations(sub)]
+        for i, level in enumerate(levels):
+            for t in level:
+                todos[t].level = i
+        spec = SweepSpec(sweep_id=sweep_id, plan=old.plan, strategy=old.strategy, run=old.run + 1,
+                         todos=todos, levels=levels, concurrency=old.concurrency, catalog=old.catalog)
+        now = time.time()
+        for t in rerun:
+            self.rt.checkpoints.set_fields(sweep_id, t, status="pending", reason=None,
+                                           finished_at=None, exit_code=None, queued_at=None)
+        self.rt.redis.delete(self.rt.keys.remaining(sweep_id))
+        self.rt.checkpoints.update_sweep(
+            sweep_id, status="queued", reason=None, finished_at=None, started_at=None,
+            run=spec.run, spec=spec.to_json(),
+            deadline=now + sweep_deadline(spec, self.rt.settings.sweep_deadline),
+        )
+        self.rt.events.emit("sweep.queued", sweep_id=sweep_id, plan=spec.plan, resumed=True,
+                            run=spec.run, todos=len(rerun))
+        self._dispatch(spec, rec)
+        return {"sweep_id": sweep_id, "rerun": sorted(rerun), "status": "queued", "run": spec.run}
+
+    def cancel(self, sweep_id: str, *, wait: float = 30.0) -> dict[str, Any]:
+        rec = self.record(sweep_id)
+        if rec.get("status") not in SWEEP_ACTIVE:
+            return {"sweep_id": sweep_id, "status": rec.get("status"), "cancelled": False}
+        spec = load_spec(self.rt, sweep_id, rec)
+        ids = list(spec.todos) if spec else []
+        cps = self.rt.checkpoints.get_all(sweep_id, ids)
+        queued = [spec.task_id(t) for t, cp in cps.items() if (cp or {}).get("status") in NOT_STARTED] if spec else []
+        fail_sweep(self.rt, sweep_id, "cancelled by user", status="cancelled")
+        if queued:
+            try:
+                self.rt.app.control.revoke(queued)
+            except Exception:  # tasks also check the sweep status when they start
+                pass
+        # Running todos see the cancel within a second and kill their process
+        # group; wait for them to record it, with a deadline.
+        end = time.time() + wait
+        while time.time() < end:
+            cps = self.rt.checkpoints.get_all(sweep_id, ids)
+            running = [t for t, cp in cps.items() if (cp or {}).get("status") == "running"]
+            for t in running:
+                cp = cps[t]
+                if cp.get("lease_key") and self.rt.redis.get(cp["lease_key"]) != cp.get("token"):
+                    self.rt.checkpoints.set_status_if(
+                        sweep_id, t, "cancelled", {"running"}, expect_token=cp.get("token"),
+                        reason="cancelled; its worker was gone", finished_at=time.time())
+            if not running:
+                break
+            time.sleep(0.2)
+        return {"sweep_id": sweep_id, "status": "cancelled", "cancelled": True,
+                "still_running": [t for t, cp in self.rt.checkpoints.get_all(sweep_id, ids).items()
+                                  if (cp or {}).get("status") == "running"]}
+
+    def sync(self, sweep_id: str) -> dict[str, Any]:
+        """Write a finished sweep's outcome back into the catalog, in one edit."""
+        from coordination.catalog.store import CatalogStore
+
+        st = self.status(sweep_id)
+        if st["status"] in SWEEP_ACTIVE:
+            raise UsageError(f"sweep {sweep_id} is still {st['status']}", hint="sync it when it ends")
+        if self.catalog_path is None:
+            raise UsageError("no catalog file given", hint="pass --file")
+        done = {t: v for t, v in st["todos"].items() if v["status"] in ("succeeded", "failed")}
+
+        def edit(doc: Any) -> dict[str, list[str]]:
+            changed: dict[str, list[str]] = {"completed": [], "failed": []}
+            for item in doc.get("coordination", {}).get("todos", []) or []:
+                v = done.get(item.get("id"))
+                if v is None:
+                    continue
+                if v["status"] == "succeeded":
+                    if item.get("status") != "completed":
+                        item["status"] = "completed"
+                        item["actual_hours"] = round(float(v.get("duration") or 0) / 3600, 4)
+                        changed["completed"].append(item["id"])
+                elif item.get("status") != "failed":
+                    item["status"] = "failed"
+                    changed["failed"].append(item["id"])
+            return changed
+
+        changed = CatalogStore(self.catalog_path).update(edit) if done else {"completed": [], "failed": []}
+        self.rt.checkpoints.update_sweep(sweep_id, synced_at=time.time())
+        return {"sweep_id": sweep_id, "catalog": str(self.catalog_path), **changed}
+
+
+__all__ = ["SweepService", "STRATEGIES", "TERMINAL", "new_sweep_id"]

@@ -1,0 +1,86 @@
+"""Embedded mode: the whole runtime inside one process.
+
+Celery's in-memory transport, one in-process worker (a thread pool) per
+repo queue plus one for the control queue, and the in-process Redis
+stand-in for leases, events and checkpoints. The tasks, the canvas and the
+events are exactly those of the distributed mode.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from coordination.runtime.context import Runtime
+from workers.runner import WorkerInfo
+from workers.tasks import register_worker
+
+log = logging.getLogger("coord.embedded")
+
+
+READY_TIMEOUT = 30.0
+
+
+def _start(app: Any, hostname: str, queues: list[str], concurrency: int) -> tuple[Any, threading.Thread]:
+    """Start one in-process worker and wait until its consumer is bound.
+
+    The memory transport drops a message sent to an exchange no queue is
+    bound to yet, so nothing may be sent before every consumer is ready.
+    """
+    from celery.worker import WorkController
+
+    class _Ready(WorkController):  # type: ignore[misc]
+        def __init__(self, *a: Any, **kw: Any) -> None:
+            self.ready = threading.Event()
+            super().__init__(*a, **kw)
+
+        def on_consumer_ready(self, consumer: Any) -> None:
+            self.ready.set()
+
+    worker = _Ready(
+        app=app,
+        hostname=hostname,
+        queues=queues,
+        pool="threads",
+        concurrency=concurrency,
+        loglevel="WARNING",
+        without_heartbeat=True,
+        without_mingle=True,
+        without_gossip=True,
+        ready_callback=None,
+    )
+    t = threading.Thread(target=worker.start, name=f"worker-{hostname}", daemon=True)
+    t.start()
+    if not worker.ready.wait(READY_TIMEOUT):
+        from coordination.errors import RuntimeFault
+
+        raise RuntimeFault(f"embedded worker {hostname} did not start within {READY_TIMEOUT:.0f} s")
+    return worker, t
+
+
+@contextmanager
+def embedded_workers(rt: Runtime, repos: dict[str, int], *, control_concurrency: int = 2) -> Iterator[None]:
+    """Run in-process workers for ``repos`` (name -> concurrency) while inside."""
+    app = rt.app
+    app.coord_runtime = rt  # tasks find their runtime here
+    started: list[tuple[Any, threading.Thread]] = []
+    try:
+        for repo, conc in sorted(repos.items()):
+            host = f"{repo}@embedded"
+            register_worker(host, WorkerInfo(repo=repo, name=host))
+            started.append(_start(app, host, [rt.keys.repo_queue(repo)], max(1, conc)))
+        host = "control@embedded"
+        register_worker(host, WorkerInfo(repo=None, name=host))
+        started.append(_start(app, host, [rt.keys.control_queue], control_concurrency))
+        yield
+    finally:
+        for worker, _ in started:
+            try:
+                worker.stop(in_sighandler=False, exitcode=0)
+            except Exception:  # shutting down: report, keep stopping the others
+                log.exception("stopping an embedded worker failed")
+        for _, t in started:
+            t.join(timeout=10)

@@ -1,0 +1,224 @@
+"""Running one todo of one sweep on a worker: claim, lease, execute, record.
+
+Free of Celery so it can be tested on its own: the task in
+:mod:`workers.tasks` maps the returned :class:`Outcome` onto Celery.
+
+The steps, each safe under duplicate delivery:
+
+1. The sweep is gone, over, or cancelled: nothing to do.
+2. The todo is terminal in its checkpoint: a duplicate; nothing to do.
+3. A predecessor failed/was skipped: record ``skipped``. A predecessor not
+   yet done: a premature delivery; drop it (the todo is sent again when ready).
+4. Take a lease of the repo (at most ``concurrency`` holders), then claim the
+   checkpoint with it. ``busy`` (a live holder runs it) or ``stale`` means
+   another delivery owns the todo: drop this one.
+5. Run the command with a heartbeat renewing the lease; if renewal fails the
+   process group is killed and nothing more is written (the fence would
+   refuse it anyway): the supervisor runs the todo again.
+6. Record the outcome with a fenced write, release the lease, and let the
+   supervisor logic skip dependents / dispatch successors / finish the sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from coordination.runtime.context import Runtime, worker_identity
+from coordination.spec import TERMINAL, SweepSpec
+from coordination.supervisor import load_spec, on_todo_done
+
+log = logging.getLogger("coord.runner")
+
+BACKOFF_BASE = 1.0
+BACKOFF_MAX = 60.0
+
+
+def backoff_delay(attempt: int, base: float = BACKOFF_BASE) -> float:
+    """Exponential backoff with full jitter before retry ``attempt`` (1-based)."""
+    return random.uniform(0, min(BACKOFF_MAX, base * (2 ** (attempt - 1))))
+
+
+def backoff_cap(retries: int, base: float = BACKOFF_BASE) -> float:
+    """Longest total backoff ``retries`` retries can take."""
+    return sum(min(BACKOFF_MAX, base * (2 ** (a - 1))) for a in range(1, retries + 1))
+
+
+class Outcome(str, Enum):
+    done = "done"  # ran (or was skipped) and recorded
+    duplicate = "duplicate"  # already terminal or owned by another delivery
+    premature = "premature"  # predecessors not done yet
+    lost = "lost"  # lease lost while running; the supervisor re-sends it
+    gone = "gone"  # sweep unknown or no longer active
+
+
+@dataclass
+class WorkerInfo:
+    """Who is running todos: the repo this worker serves and its checkout override."""
+
+    repo: str | None = None  # None: serves every repo (embedded control worker)
+    path: str | None = None
+    name: str = ""
+
+
+def _checkout(spec_path: str | None, worker: WorkerInfo) -> str:
+    if worker.path:
+        return worker.path
+    return spec_path or "."
+
+
+def run_todo(
+    rt: Runtime, sweep_id: str, todo_id: str, worker: WorkerInfo
+) -> tuple[Outcome, dict[str, Any]]:
+    """Run one todo of one sweep; see the module docstring."""
+    record = rt.checkpoints.get_sweep(sweep_id)
+    if record is None:
+        return Outcome.gone, {"reason": f"unknown sweep {sweep_id}"}
+    spec = load_spec(rt, sweep_id, record)
+    if spec is None or todo_id not in spec.todos:
+        return Outcome.gone, {"reason": f"{todo_id} is not part of sweep {sweep_id}"}
+    if record.get("status") not in ("queued", "running"):
+        return Outcome.gone, {"reason": f"sweep is {record.get('status')}"}
+    t = spec.todos[todo_id]
+    cp = rt.checkpoints.get(sweep_id, todo_id) or {}
+    if cp.get("status") in TERMINAL:
+        return Outcome.duplicate, {"status": cp.get("status")}
+
+    pred_status = {
+        p: (c or {}).get("status") for p, c in rt.checkpoints.get_all(sweep_id, t.preds).items()
+    }
+    bad = [p for p, s in pred_status.items() if s in ("failed", "skipped", "cancelled")]
+    if bad:
+        why = f"{bad[0]} {pred_status[bad[0]]}"
+        if rt.checkpoints.set_status_if(
+            sweep_id, todo_id, "skipped", {"pending", "queued"}, reason=why, finished_at=time.time()
+        ):
+            rt.events.emit("todo.skipped", sweep_id=sweep_id, todo_id=todo_id, reason=why)
+            on_todo_done(rt, spec, todo_id, "skipped")
+        return Outcome.done, {"status": "skipped"}
+    if any(s != "succeeded" for s in pred_status.values()):
+        return Outcome.premature, {"waiting_for": sorted(p for p, s in pred_status.items() if s != "succeeded")}
+
+    def sweep_stopped() -> bool:
+        rec = rt.checkpoints.get_sweep(sweep_id) or {}
+        return rec.get("status") not in ("queued", "running")
+
+    lease = rt.leases.acquire(
+        t.repo,
+        spec.concurrency.get(t.repo, 1),
+        timeout=max(1.0, float(record.get("deadline", time.time() + 3600)) - time.time()),
+        should_stop=sweep_stopped,
+    )
+    if lease is None:
+        return Outcome.gone, {"reason": "no lease before the sweep ended"}
+    try:
+        claim = rt.checkpoints.claim(
+            sweep_id, todo_id, lease=lease, worker=worker.name or worker_identity(), now=time.time()
+        )
+        if claim in ("terminal", "busy", "stale"):
+            return Outcome.duplicate, {"claim": claim}
+        if claim == "taken_over":
+            rt.events.emit("todo.lost", sweep_id=sweep_id, todo_id=todo_id, reason="taken over")
+        rt.checkpoints.set_sweep_status(
+            sweep_id, "running", allowed_from={"queued"}, started_at=time.time()
+        )
+        return _execute(rt, spec, todo_id, lease, worker, sweep_stopped)
+    finally:
+        rt.leases.release(lease)
+
+
+def _execute(
+    rt: Runtime, spec: SweepSpec, todo_id: str, lease: Any, worker: WorkerInfo, sweep_stopped: Any
+) -> tuple[Outcome, dict[str, Any]]:
+    from coordination.runtime.leases import Heartbeat
+    from workers.execute import run_command
+
+    t = spec.todos[todo_id]
+    sweep_id = spec.sweep_id
+    lost = threading.Event()
+    hb = Heartbeat(rt.leases, lease, rt.settings.heartbeat_interval, on_lost=lost.set)
+    hb.start()
+    last_check = [0.0]
+
+    def should_stop() -> str | None:
+        if lost.is_set():
+            return "lease lost"
+        now = time.monotonic()
+        if now - last_check[0] >= 0.5:  # a Redis read at most twice a second
+            last_check[0] = now
+            if sweep_stopped():
+                return "sweep cancelled"
+        return None
+
+    cwd = _checkout(t.path, worker)
+    env = dict(t.env)
+    env.update(COORD_SWEEP_ID=sweep_id, COORD_TODO_ID=todo_id, COORD_REPO=t.repo)
+    host = worker.name or worker_identity()
+    rt.events.emit("todo.started", sweep_id=sweep_id, todo_id=todo_id, worker=host, fence=lease.fence)
+    result = None
+    attempts = int((rt.checkpoints.get(sweep_id, todo_id) or {}).get("attempts") or 1)
+    total = 0.0
+    try:
+        for attempt in range(t.retries + 1):
+            if not Path(cwd).is_dir():
+                result = None
+                reason = f"checkout {cwd} does not exist (clone the repo there or pass --path)"
+                break
+            result = run_command(
+                t.run, cwd=cwd, env=env, timeout=t.timeout,
+                tail_bytes=rt.settings.output_tail_bytes, should_stop=should_stop,
+            )
+            total += result.duration
+            reason = result.reason or (None if result.ok else f"exit {result.exit_code}")
+            if result.ok or result.outcome in ("stopped", "error") or attempt == t.retries:
+                break
+            delay = backoff_delay(attempt + 1)
+            attempts += 1
+            rt.events.emit(
+                "todo.retrying", sweep_id=sweep_id, todo_id=todo_id, attempt=attempts,
+                delay=round(delay, 2), reason=reason,
+            )
+            rt.checkpoints.write(sweep_id, todo_id, {"attempts": attempts}, lease=lease)
+            deadline = time.monotonic() + delay
+            while time.monotonic() < deadline and should_stop() is None:
+                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+    finally:
+        hb.stop()
+
+    if lost.is_set() or hb.lost:
+        rt.events.emit("todo.lost", sweep_id=sweep_id, todo_id=todo_id, worker=host, reason="lease lost")
+        return Outcome.lost, {"reason": "lease lost"}
+    if result is not None and result.outcome == "stopped" and result.reason == "sweep cancelled":
+        status = "cancelled"
+    elif result is not None and result.ok:
+        status = "succeeded"
+    else:
+        status = "failed"
+    fields: dict[str, Any] = {
+        "status": status,
+        "attempts": attempts,
+        "exit_code": None if result is None else result.exit_code,
+        "finished_at": time.time(),
+        "duration": round(total, 3),
+        "reason": None if status == "succeeded" else reason,
+        "output_tail": "" if result is None else result.output_tail(),
+        "stdout_bytes": 0 if result is None else result.stdout_bytes,
+        "stderr_bytes": 0 if result is None else result.stderr_bytes,
+    }
+    if not rt.checkpoints.write(sweep_id, todo_id, fields, lease=lease):
+        # Our fence is stale: someone else owns the todo now. Say so, write nothing.
+        rt.events.emit("todo.lost", sweep_id=sweep_id, todo_id=todo_id, worker=host, reason="stale fence")
+        return Outcome.lost, {"reason": "stale fence"}
+    rt.events.emit(
+        f"todo.{status}", sweep_id=sweep_id, todo_id=todo_id, worker=host,
+        exit_code=fields["exit_code"], attempts=attempts, duration=fields["duration"],
+        reason=fields["reason"],
+    )
+    on_todo_done(rt, spec, todo_id, status)
+    return Outcome.done, {"status": status, "exit_code": fields["exit_code"]}

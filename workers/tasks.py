@@ -1,0 +1,117 @@
+"""coord's Celery tasks, registered on an app by :func:`register`.
+
+Task names are fixed (the planner's canvas names them): ``coord.run_todo``,
+``coord.level_barrier``, ``coord.finalize_sweep``, ``coord.supervise``.
+
+A todo task returns normally when it ran (whatever the command's exit code)
+or found its todo already terminal, so chord bodies fire; it raises
+``Ignore`` (no result, not counted) when another delivery owns the todo or
+when it came too early. Whatever the canvas fails to do, the supervisor does.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from celery import Celery
+from celery.exceptions import Ignore
+
+from workers.runner import Outcome, WorkerInfo
+
+log = logging.getLogger("coord.tasks")
+
+# hostname of a worker in this process -> what it serves. Several embedded
+# workers share one process, so this is keyed by Celery's request.hostname.
+_workers: dict[str, WorkerInfo] = {}
+_workers_lock = threading.Lock()
+
+
+def register_worker(hostname: str, info: WorkerInfo) -> None:
+    with _workers_lock:
+        _workers[hostname] = info
+
+
+def worker_info(hostname: str | None) -> WorkerInfo:
+    with _workers_lock:
+        return _workers.get(hostname or "", WorkerInfo(name=hostname or ""))
+
+
+def _runtime(app: Celery) -> Any:
+    """The runtime bound to this app (set by whoever created the worker)."""
+    rt = getattr(app, "coord_runtime", None)
+    if rt is None:
+        from coordination.runtime.context import get_runtime
+
+        rt = get_runtime()
+        rt.app = app
+        app.coord_runtime = rt  # type: ignore[attr-defined]
+    return rt
+
+
+def register(app: Celery) -> None:
+    """Define coord's tasks on ``app``."""
+
+    @app.task(name="coord.run_todo", bind=True, acks_late=True, reject_on_worker_lost=True)
+    def run_todo(self: Any, sweep_id: str, plan_id: str, todo_id: str, repo: str) -> dict[str, Any]:
+        from workers.runner import run_todo as run
+
+        rt = _runtime(self.app)
+        info = worker_info(self.request.hostname)
+        if info.repo is not None and info.repo != repo:
+            # Misrouted: never run another repo's todo. Send it to its own queue.
+            log.warning("worker for %s got %s of repo %s; re-routing", info.repo, todo_id, repo)
+            self.app.send_task(
+                self.name,
+                kwargs={"sweep_id": sweep_id, "plan_id": plan_id, "todo_id": todo_id, "repo": repo},
+                queue=rt.keys.repo_queue(repo),
+                task_id=self.request.id,
+                headers={"coord_sweep": sweep_id, "coord_plan": plan_id, "coord_todo": todo_id},
+            )
+            raise Ignore()
+        outcome, detail = run(rt, sweep_id, todo_id, info)
+        if outcome in (Outcome.premature, Outcome.lost) or (
+            outcome is Outcome.duplicate and "claim" in detail
+        ):
+            log.info("%s/%s: %s %s", sweep_id, todo_id, outcome.value, detail)
+            raise Ignore()
+        return {"todo_id": todo_id, "outcome": outcome.value, **detail}
+
+    @app.task(name="coord.level_barrier", bind=True, acks_late=True)
+    def level_barrier(self: Any, sweep_id: str, level: int, todo_ids: list[str]) -> dict[str, Any]:
+        from coordination.spec import TERMINAL
+        from coordination.supervisor import load_spec, maybe_finish, send_level
+
+        rt = _runtime(self.app)
+        record = rt.checkpoints.get_sweep(sweep_id)
+        if record is None or record.get("status") not in ("queued", "running"):
+            raise Ignore()  # stops the chain: nothing after a finished sweep
+        spec = load_spec(rt, sweep_id, record)
+        cps = rt.checkpoints.get_all(sweep_id, todo_ids)
+        states = {t: (cp or {}).get("status") for t, cp in cps.items()}
+        if any(s not in TERMINAL for s in states.values()):
+            # Fired early (a duplicate was counted) or a todo was lost: the
+            # supervisor carries the sweep on from here.
+            raise Ignore()
+        rt.events.emit(
+            "level.done", sweep_id=sweep_id, level=level,
+            succeeded=sum(1 for s in states.values() if s == "succeeded"), todos=len(todo_ids),
+        )
+        if spec is not None and level + 1 < len(spec.levels):
+            send_level(rt, spec, level + 1, reason=f"level {level} barrier")
+        maybe_finish(rt, sweep_id, spec)
+        return {"level": level, "states": states}
+
+    @app.task(name="coord.finalize_sweep", bind=True, acks_late=True)
+    def finalize_sweep(self: Any, sweep_id: str) -> dict[str, Any]:
+        from coordination.supervisor import maybe_finish
+
+        rt = _runtime(self.app)
+        return {"sweep_id": sweep_id, "finished": maybe_finish(rt, sweep_id)}
+
+    @app.task(name="coord.supervise", bind=True)
+    def supervise(self: Any) -> None:
+        from coordination.supervisor import supervise_all
+
+        supervise_all(_runtime(self.app))
