@@ -100,27 +100,13 @@ class SweepService:
 
     def plan_spec(self, plan_id: str, *, strategy: str, ignore_blockers: bool) -> SweepSpec:
         """Validate and level a plan into a spec (no Redis involved)."""
-        from coordination.planner import analyze, build_plan_graph, validate_plan
+        from coordination.planner import prepare_sweep
 
         if strategy not in STRATEGIES:
             raise UsageError(f"unknown strategy {strategy!r}", hint="use levels or eager")
         catalog = self._catalog()
-        if catalog.plan(plan_id) is None:
-            raise NotFoundError(f"unknown plan {plan_id!r}", hint="see `coord plan list`")
-        errors = [f for f in validate_plan(catalog, plan_id) if f.severity == "error"]
-        if errors:
-            raise PlanError(
-                f"plan {plan_id} cannot be swept:\n" + "\n".join(f"  - {f.message}" for f in errors),
-                hint=f"see `coord plan validate {plan_id}`",
-            )
-        pg = build_plan_graph(catalog, plan_id)
-        if pg.blockers and not ignore_blockers:
-            lines = "\n".join(f"  - {b}" for b in pg.blockers)
-            raise PlanError(
-                f"plan {plan_id} is blocked:\n{lines}",
-                hint="resolve the blockers, or sweep anyway with --ignore-blockers",
-            )
-        analysis = analyze(pg)
+        # The same checks as the dry run: cycles, unknown refs, missing run, blockers.
+        pg, analysis = prepare_sweep(catalog, plan_id, ignore_blockers=ignore_blockers)
         todos = self._todo_specs(catalog, pg.graph, list(pg.graph.nodes))
         for i, level in enumerate(analysis.levels):
             for tid in level:
@@ -406,4 +392,14 @@ class SweepService:
         return {"sweep_id": sweep_id, "catalog": str(self.catalog_path), **changed}
 
 
-__all__ = ["SweepService", "STRATEGIES", "TERMINAL", "new_sweep_id"]
+def start_sweep(
+    file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blockers: bool, as_json: bool
+) -> int:
+    """`coord plan sweep` without --dry-run; returns the exit code."""
+    from coordination.cli.sweep import run_start
+
+    return run_start(file, plan_id, strategy=strategy, wait=wait,
+                     ignore_blockers=ignore_blockers, as_json=as_json)
+
+
+__all__ = ["SweepService", "STRATEGIES", "TERMINAL", "new_sweep_id", "start_sweep"]

@@ -55,7 +55,7 @@ def create_app(
     visibility = int(max(longest_todo, DEFAULT_LONGEST_TODO) * 1.25 + 300)
     transport_options: dict[str, Any] = {"visibility_timeout": visibility}
     if settings.embedded:
-        broker, backend = "memory://", "cache+memory://"
+        broker, backend = "memory://localhost/", "cache+memory://localhost/"
         transport_options["polling_interval"] = EMBEDDED_POLLING_INTERVAL
     else:
         broker = backend = settings.redis_url

@@ -9,6 +9,7 @@ events are exactly those of the distributed mode.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -66,14 +67,13 @@ def embedded_workers(rt: Runtime, repos: dict[str, int], *, control_concurrency:
     """Run in-process workers for ``repos`` (name -> concurrency) while inside."""
     app = rt.app
     app.coord_runtime = rt  # tasks find their runtime here
+    register_worker(WorkerInfo(repo=None, name=f"embedded@{socket.gethostname()}"))
     started: list[tuple[Any, threading.Thread]] = []
     try:
         for repo, conc in sorted(repos.items()):
             host = f"{repo}@embedded"
-            register_worker(host, WorkerInfo(repo=repo, name=host))
             started.append(_start(app, host, [rt.keys.repo_queue(repo)], max(1, conc)))
         host = "control@embedded"
-        register_worker(host, WorkerInfo(repo=None, name=host))
         started.append(_start(app, host, [rt.keys.control_queue], control_concurrency))
         yield
     finally:

@@ -22,20 +22,23 @@ from workers.runner import Outcome, WorkerInfo
 
 log = logging.getLogger("coord.tasks")
 
-# hostname of a worker in this process -> what it serves. Several embedded
-# workers share one process, so this is keyed by Celery's request.hostname.
-_workers: dict[str, WorkerInfo] = {}
-_workers_lock = threading.Lock()
+# What this process's worker serves. One `coord worker` process serves one
+# repo; the embedded workers share a process and serve every repo, each on
+# its own queue. (Celery's request.hostname cannot tell embedded workers
+# apart: under the threads pool it is the machine's name.)
+_worker = WorkerInfo()
+_worker_lock = threading.Lock()
 
 
-def register_worker(hostname: str, info: WorkerInfo) -> None:
-    with _workers_lock:
-        _workers[hostname] = info
+def register_worker(info: WorkerInfo) -> None:
+    global _worker
+    with _worker_lock:
+        _worker = info
 
 
-def worker_info(hostname: str | None) -> WorkerInfo:
-    with _workers_lock:
-        return _workers.get(hostname or "", WorkerInfo(name=hostname or ""))
+def worker_info() -> WorkerInfo:
+    with _worker_lock:
+        return _worker
 
 
 def _runtime(app: Celery) -> Any:
@@ -58,7 +61,7 @@ def register(app: Celery) -> None:
         from workers.runner import run_todo as run
 
         rt = _runtime(self.app)
-        info = worker_info(self.request.hostname)
+        info = worker_info()
         if info.repo is not None and info.repo != repo:
             # Misrouted: never run another repo's todo. Send it to its own queue.
             log.warning("worker for %s got %s of repo %s; re-routing", info.repo, todo_id, repo)

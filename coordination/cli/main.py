@@ -108,6 +108,19 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(1)
+    except Exception as exc:
+        # Broker/Redis unreachable: a clear message, not a traceback. Checked by
+        # module name so the CLI's start-up never imports redis or kombu.
+        mod = type(exc).__module__ or ""
+        if mod.startswith(("redis", "kombu")) or "OperationalError" in type(exc).__name__:
+            url = os.environ.get("COORD_REDIS_URL", "")
+            click.echo(
+                f"error: cannot reach Redis{' at ' + url if url else ''}: {exc}\n"
+                "  hint: start redis-server, or fix COORD_REDIS_URL (unset it to run embedded)",
+                err=True,
+            )
+            sys.exit(1)
+        raise
     sys.exit(0)
 
 

@@ -1,0 +1,84 @@
+"""`coord events [--sweep ID] [--follow]`: the event ledger.
+
+Events are read from Redis streams, so a reader that starts late or
+reconnects misses nothing. Without --follow, --json prints one JSON array;
+with --follow, --json prints one JSON object per line (JSON Lines), the only
+way a stream that does not end can be read by scripts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from typing import Any
+
+import click
+
+from coordination.cli.render import console, json_option, print_json, table
+from coordination.errors import UsageError
+
+
+def _line(ev: Any) -> str:
+    from rich.markup import escape
+
+    ts = dt.datetime.fromtimestamp(ev.ts, dt.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+    extra = " ".join(f"{k}={v}" for k, v in ev.data.items() if v not in (None, "", [], {}))
+    who = " ".join(x for x in (ev.sweep_id or "", ev.todo_id or "") if x)
+    return f"[dim]{ts}[/dim] [bold]{ev.kind:<22}[/bold] {escape(who)} [dim]{escape(extra)}[/dim]"
+
+
+@click.command()
+@click.option("--sweep", "sweep_id", default=None, help="Only this sweep's events.")
+@click.option("--follow", "-F", is_flag=True, help="Keep printing new events (until the sweep ends, with --sweep).")
+@click.option("--limit", type=click.IntRange(1), default=None, help="At most this many past events.")
+@json_option
+def events(sweep_id: str | None, follow: bool, limit: int | None, as_json: bool) -> None:
+    """Show the event ledger (sweep, level and todo state changes).
+
+    \b
+    Examples:
+      coord events --sweep PLAN-001-20261121093000-ab12
+      coord events --follow --json | jq .kind
+    """
+    from coordination.runtime.context import get_runtime
+
+    rt = get_runtime()
+    if rt.settings.embedded:
+        raise UsageError(
+            "coord events needs COORD_REDIS_URL",
+            hint="embedded sweeps keep their events only inside the `coord plan sweep` process",
+        )
+    if sweep_id is not None and rt.checkpoints.get_sweep(sweep_id) is None:
+        from coordination.errors import NotFoundError
+
+        raise NotFoundError(f"unknown sweep {sweep_id!r}", hint="see `coord sweep list`")
+    if not follow:
+        evs = rt.events.read(sweep_id=sweep_id)
+        if limit is not None:
+            evs = evs[-limit:]
+        if as_json:
+            print_json([e.to_dict() for e in evs])
+        elif not evs:
+            table(None, [], [], empty="no events")
+        else:
+            for e in evs:
+                console().print(_line(e), soft_wrap=True)
+        return
+    state = {"ended": False}
+
+    def stop() -> bool:
+        return state["ended"]
+
+    try:
+        for e in rt.events.follow(sweep_id=sweep_id, block_ms=500, stop=stop):
+            if as_json:
+                sys.stdout.write(json.dumps(e.to_dict()) + "\n")
+                sys.stdout.flush()
+            else:
+                console().print(_line(e), soft_wrap=True)
+            if sweep_id is not None and e.kind in ("sweep.finished", "sweep.cancelled"):
+                state["ended"] = True
+                break
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,275 @@
+"""`coord sweep ...` and the running half of `coord plan sweep`.
+
+Human output of a sweep goes to stderr (progress, summary) so that stdout
+holds only the sweep id — `ID=$(coord plan sweep PLAN-001)` works — or, with
+``--json``, exactly one JSON document.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from coordination.cli.render import emit, err_console, json_option, print_json, status_style, table
+
+
+def _service(obj: Any) -> Any:
+    from coordination.runtime.context import get_runtime
+    from coordination.sweeps import SweepService
+
+    return SweepService(get_runtime(), obj.file)
+
+
+def _live(as_json: bool) -> bool:
+    """Show a progress bar: only for people watching a terminal."""
+    return sys.stderr.isatty()
+
+
+class Progress:
+    """A Rich progress bar on stderr fed by a sweep's events."""
+
+    def __init__(self, total: int, title: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress as RichProgress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.total = total
+        self.state: dict[str, str] = {}
+        self.bar = RichProgress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=err_console(),
+            transient=False,
+        )
+        self.task = self.bar.add_task(title, total=total or 1, detail="")
+
+    def __enter__(self) -> Progress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.__exit__(*exc)
+
+    def on_event(self, ev: Any) -> None:
+        if ev.todo_id and ev.kind.startswith("todo."):
+            self.state[ev.todo_id] = ev.kind.split(".", 1)[1]
+        if ev.kind == "sweep.queued" and ev.data.get("resumed"):
+            self.state = {}
+        done = sum(1 for s in self.state.values() if s in ("succeeded", "failed", "skipped", "cancelled"))
+        running = sum(1 for s in self.state.values() if s in ("started", "retrying"))
+        failed = sum(1 for s in self.state.values() if s == "failed")
+        detail = f"running {running}" + (f" [red]failed {failed}[/red]" if failed else "")
+        self.bar.update(self.task, completed=done, detail=detail)
+
+
+def follow_sweep(svc: Any, sweep_id: str, *, as_json: bool, total: int | None = None) -> dict[str, Any]:
+    """Wait for a sweep to end, with a progress bar for people; returns its status."""
+    if not _live(as_json):
+        return svc.wait(sweep_id)
+    if total is None:
+        total = len(svc.status(sweep_id)["todos"])
+    with Progress(total, sweep_id) as prog:
+        return svc.wait(sweep_id, on_event=prog.on_event)
+
+
+def render_status(st: dict[str, Any], *, to_stderr: bool = False) -> None:
+    console = err_console() if to_stderr else None
+    from coordination.cli.render import console as out_console
+
+    con = console or out_console()
+    style = status_style(st["status"] or "")
+    con.print(f"sweep [bold]{st['sweep_id']}[/bold] of {st['plan']} ({st['strategy']}): "
+              f"[{style or 'bold'}]{st['status']}[/{style or 'bold'}]"
+              + (f" - {st['reason']}" if st.get("reason") else ""))
+    from rich.markup import escape
+    from rich.table import Table
+
+    t = Table(header_style="bold")
+    for c in ("todo", "repo", "status", "attempts", "exit", "seconds"):
+        t.add_column(c, no_wrap=True)
+    for c in ("worker", "reason"):
+        t.add_column(c, overflow="fold")
+    for tid, v in st["todos"].items():
+        s = v["status"]
+        stl = status_style(s)
+        t.add_row(tid, v.get("repo") or "", f"[{stl}]{s}[/{stl}]" if stl else s, str(v["attempts"]),
+                  "" if v["exit_code"] is None else str(v["exit_code"]),
+                  "" if v.get("duration") is None else f"{v['duration']:.1f}",
+                  escape(v.get("worker") or ""), escape(v.get("reason") or ""))
+    con.print(t)
+
+
+def finish(svc: Any, st: dict[str, Any], *, as_json: bool, sync: bool) -> int:
+    """Sync the outcome into the catalog, render it, and return the exit code."""
+    if sync:
+        st["synced"] = svc.sync(st["sweep_id"])
+    if as_json:
+        print_json(st)
+    else:
+        render_status(st, to_stderr=True)
+        if sync and st.get("synced"):
+            s = st["synced"]
+            err_console().print(f"catalog {s['catalog']}: {len(s['completed'])} todos completed, "
+                                f"{len(s['failed'])} failed")
+    return 0 if st["status"] == "succeeded" else 1
+
+
+def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blockers: bool,
+              as_json: bool) -> int:
+    """`coord plan sweep PLAN` (not --dry-run)."""
+    from coordination.runtime.context import get_runtime
+    from coordination.sweeps import SweepService
+
+    rt = get_runtime()
+    svc = SweepService(rt, file)
+    if rt.settings.embedded:
+        return _run_embedded(svc, plan_id, strategy=strategy, ignore_blockers=ignore_blockers,
+                             as_json=as_json)
+    spec = svc.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers)
+    from workers.app import create_app, limits_from_catalog
+
+    rt.app = create_app(rt.settings, **_limits(svc, limits_from_catalog))
+    sweep_id = svc.start(plan_id, strategy=strategy, ignore_blockers=ignore_blockers)
+    if not wait:
+        if as_json:
+            print_json({"sweep_id": sweep_id, "plan": plan_id, "strategy": strategy,
+                        "status": "queued", "todos": len(spec.todos), "levels": spec.levels})
+        else:
+            click.echo(sweep_id)
+            err_console().print(f"queued {len(spec.todos)} todos in {len(spec.levels)} levels; "
+                                f"watch with `coord sweep watch {sweep_id}`")
+        return 0
+    if not as_json:
+        click.echo(sweep_id)
+    st = follow_sweep(svc, sweep_id, as_json=as_json, total=len(spec.todos))
+    return finish(svc, st, as_json=as_json, sync=True)
+
+
+def _limits(svc: Any, limits_from_catalog: Any) -> dict[str, float]:
+    longest_todo, longest_sweep = limits_from_catalog(svc._catalog())
+    return {"longest_todo": longest_todo, "longest_sweep": longest_sweep}
+
+
+def _run_embedded(svc: Any, plan_id: str, *, strategy: str, ignore_blockers: bool, as_json: bool) -> int:
+    """Embedded mode: workers in this process; always waits, always syncs."""
+    from workers.app import create_app, limits_from_catalog
+    from workers.embedded import embedded_workers
+
+    spec = svc.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers)
+    rt = svc.rt
+    rt.app = create_app(rt.settings, **_limits(svc, limits_from_catalog))
+    repos = {r: n for r, n in spec.concurrency.items() if any(t.repo == r for t in spec.todos.values())}
+    if not as_json:
+        err_console().print(f"[dim]embedded mode (COORD_REDIS_URL unset): running {len(spec.todos)} "
+                            f"todos of {plan_id} in this process[/dim]")
+    with embedded_workers(rt, repos):
+        sweep_id = svc.start(plan_id, strategy=strategy, ignore_blockers=ignore_blockers)
+        if not as_json:
+            click.echo(sweep_id)
+        st = follow_sweep(svc, sweep_id, as_json=as_json, total=len(spec.todos))
+    return finish(svc, st, as_json=as_json, sync=True)
+
+
+# -- coord sweep ------------------------------------------------------------------------
+@click.group()
+def sweep() -> None:
+    """Sweeps: list, status, watch, resume, cancel, sync.
+
+    \b
+    Examples:
+      coord sweep list
+      coord sweep status PLAN-001-20261121093000-ab12 --json
+      coord sweep resume PLAN-001-20261121093000-ab12 --wait
+    """
+
+
+@sweep.command("list")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@json_option
+@click.pass_obj
+def list_(obj: Any, limit: int, as_json: bool) -> None:
+    """Recent sweeps, newest first."""
+    rows = _service(obj).list(limit=limit)
+    emit(as_json, rows, lambda rs: table(
+        "sweeps", ["sweep", "plan", "strategy", "status", "created", "finished", "reason"],
+        [[r["sweep_id"], r["plan"], r["strategy"], r["status"], r["created_at"], r["finished_at"],
+          r.get("reason")] for r in rs], empty="no sweeps yet"))
+
+
+@sweep.command()
+@click.argument("sweep_id")
+@json_option
+@click.pass_obj
+def status(obj: Any, sweep_id: str, as_json: bool) -> None:
+    """One sweep and the state of each of its todos."""
+    st = _service(obj).status(sweep_id)
+    emit(as_json, st, render_status)
+
+
+@sweep.command()
+@click.argument("sweep_id")
+@json_option
+@click.pass_obj
+def watch(obj: Any, sweep_id: str, as_json: bool) -> None:
+    """Follow a sweep live until it ends; exit 0 if it succeeded, 1 if not."""
+    svc = _service(obj)
+    st = follow_sweep(svc, sweep_id, as_json=as_json)
+    sys.exit(finish(svc, st, as_json=as_json, sync=False))
+
+
+@sweep.command()
+@click.argument("sweep_id")
+@click.option("--wait", is_flag=True, help="Follow it to the end and sync the catalog.")
+@json_option
+@click.pass_obj
+def resume(obj: Any, sweep_id: str, wait: bool, as_json: bool) -> None:
+    """Re-run only the failed, skipped, cancelled or never-run todos of a sweep.
+
+    Commands are re-read from the catalog, so a fixed `run:` takes effect.
+    """
+    svc = _service(obj)
+    out = svc.resume(sweep_id)
+    if not wait or not out["rerun"]:
+        emit(as_json, out, lambda o: (click.echo(sweep_id), err_console().print(
+            f"re-running {', '.join(o['rerun'])}" if o["rerun"] else "nothing to resume")))
+        return
+    if not as_json:
+        click.echo(sweep_id)
+    st = follow_sweep(svc, sweep_id, as_json=as_json)
+    sys.exit(finish(svc, st, as_json=as_json, sync=True))
+
+
+@sweep.command()
+@click.argument("sweep_id")
+@json_option
+@click.pass_obj
+def cancel(obj: Any, sweep_id: str, as_json: bool) -> None:
+    """Stop dispatching, revoke what is queued, terminate what runs."""
+    out = _service(obj).cancel(sweep_id)
+    emit(as_json, out, lambda o: err_console().print(
+        f"sweep {sweep_id} cancelled" if o["cancelled"] else f"sweep {sweep_id} already {o['status']}"))
+
+
+@sweep.command()
+@click.argument("sweep_id")
+@json_option
+@click.pass_obj
+def sync(obj: Any, sweep_id: str, as_json: bool) -> None:
+    """Write a finished sweep's outcome into the catalog (completed + actual_hours)."""
+    out = _service(obj).sync(sweep_id)
+    emit(as_json, out, lambda o: err_console().print(
+        f"{o['catalog']}: completed {', '.join(o['completed']) or 'none'}; "
+        f"failed {', '.join(o['failed']) or 'none'}"))

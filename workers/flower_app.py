@@ -1,0 +1,5 @@
+"""Module-level app for `celery -A workers.flower_app flower` (what `coord flower` runs)."""
+
+from workers.app import create_app
+
+app = create_app()
