@@ -11,6 +11,17 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "ecosystem.yaml"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The catalog cache of the test run lives in a temp dir, not in ~/.cache.
+
+    Set process-wide (subprocesses inherit it) for the whole session.
+    """
+    import os
+
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's COORD_* settings."""
