@@ -260,7 +260,11 @@ class SweepService:
             if on_event is not None:
                 on_event(ev)
             if ev.kind in ("sweep.finished", "sweep.cancelled"):
-                break
+                # The replay also holds the end of an earlier run of a resumed
+                # sweep: only an end the record agrees with ends the wait.
+                now_rec = self.rt.checkpoints.get_sweep(sweep_id) or {}
+                if now_rec.get("status") not in SWEEP_ACTIVE:
+                    break
         rec = self.record(sweep_id)
         if rec.get("status") in SWEEP_ACTIVE:
             raise_timeout = timeout is not None and time.time() > limit
@@ -372,18 +376,21 @@ class SweepService:
         done = {t: v for t, v in st["todos"].items() if v["status"] in ("succeeded", "failed")}
 
         def edit(doc: Any) -> dict[str, list[str]]:
+            from coordination.catalog.edits import TODO_KEYS, put, section
+
             changed: dict[str, list[str]] = {"completed": [], "failed": []}
-            for item in doc.get("coordination", {}).get("todos", []) or []:
-                v = done.get(item.get("id"))
+            for item in section(doc, "todos"):
+                v = done.get(item.get("id")) if isinstance(item, dict) else None
                 if v is None:
                     continue
                 if v["status"] == "succeeded":
                     if item.get("status") != "completed":
-                        item["status"] = "completed"
-                        item["actual_hours"] = round(float(v.get("duration") or 0) / 3600, 4)
+                        put(item, "status", "completed", TODO_KEYS)
+                        hours = round(float(v.get("duration") or 0) / 3600, 4)
+                        put(item, "actual_hours", hours, TODO_KEYS)
                         changed["completed"].append(item["id"])
                 elif item.get("status") != "failed":
-                    item["status"] = "failed"
+                    put(item, "status", "failed", TODO_KEYS)
                     changed["failed"].append(item["id"])
             return changed
 

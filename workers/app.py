@@ -58,6 +58,7 @@ def create_app(
         broker, backend = "memory://localhost/", "cache+memory://localhost/"
         transport_options["polling_interval"] = EMBEDDED_POLLING_INTERVAL
     else:
+        assert settings.redis_url is not None
         broker = backend = settings.redis_url
         # Keep coord's Celery keys apart from other apps on the same Redis.
         transport_options["global_keyprefix"] = f"{settings.namespace}:celery:"

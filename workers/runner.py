@@ -162,6 +162,7 @@ def _execute(
     host = worker.name or worker_identity()
     rt.events.emit("todo.started", sweep_id=sweep_id, todo_id=todo_id, worker=host, fence=lease.fence)
     result = None
+    reason: str | None = None
     attempts = int((rt.checkpoints.get(sweep_id, todo_id) or {}).get("attempts") or 1)
     total = 0.0
     try:

@@ -98,9 +98,9 @@ def render_status(st: dict[str, Any], *, to_stderr: bool = False) -> None:
     from rich.table import Table
 
     t = Table(header_style="bold")
-    for c in ("todo", "repo", "status", "attempts", "exit", "seconds"):
+    for c in ("todo", "repo", "status", "attempts", "exit", "seconds", "worker"):
         t.add_column(c, no_wrap=True)
-    for c in ("worker", "reason"):
+    for c in ("reason",):
         t.add_column(c, overflow="fold")
     for tid, v in st["todos"].items():
         s = v["status"]
@@ -243,8 +243,12 @@ def resume(obj: Any, sweep_id: str, wait: bool, as_json: bool) -> None:
     svc = _service(obj)
     out = svc.resume(sweep_id)
     if not wait or not out["rerun"]:
-        emit(as_json, out, lambda o: (click.echo(sweep_id), err_console().print(
-            f"re-running {', '.join(o['rerun'])}" if o["rerun"] else "nothing to resume")))
+
+        def human(o: dict[str, Any]) -> None:
+            click.echo(sweep_id)
+            err_console().print(f"re-running {', '.join(o['rerun'])}" if o["rerun"] else "nothing to resume")
+
+        emit(as_json, out, human)
         return
     if not as_json:
         click.echo(sweep_id)
