@@ -15,9 +15,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import redis
+
+if TYPE_CHECKING:
+    from tests.integration.helpers import Cluster
 
 HERE = Path(__file__).resolve().parent
 START_TIMEOUT = 15.0
@@ -117,3 +121,29 @@ def redis_url(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> Ite
     get_settings.cache_clear()
     yield redis_server.url
     get_settings.cache_clear()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Remember each phase's report on the item, so fixtures can tell a failed test."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)
+
+
+@pytest.fixture
+def cluster(redis_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """Catalog, `coord worker` subprocesses and CLI processes of one test; all killed after it.
+
+    When the test failed, the workers' log tails are printed (pytest shows them).
+    """
+    from tests.integration.helpers import Cluster
+
+    c = Cluster(tmp_path, redis_url)
+    try:
+        yield c
+    finally:
+        rep = getattr(request.node, "rep_call", None)
+        if rep is not None and rep.failed:
+            print(c.log_tails())
+        c.close()

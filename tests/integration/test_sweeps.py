@@ -1,0 +1,223 @@
+"""Sweeps end to end: real redis-server, real `coord worker` processes, the real CLI.
+
+Todos record what they did in files in their checkout (start/end timestamps,
+one line per run), so every assertion is about what actually ran and when.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.integration.helpers import (
+    PLAN,
+    SUPERVISE_INTERVAL,
+    TIMED,
+    Cluster,
+    T,
+    intervals,
+    max_overlap,
+    read_lines,
+    todo_processes,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+DESIGN_SWEEP_FIELDS = {"sweep_id", "plan", "strategy", "status", "todos"}
+DESIGN_TODO_FIELDS = {"status", "attempts", "exit_code", "worker", "started_at", "finished_at", "output_tail"}
+
+# A diamond (1 -> 2,3 -> 4) and a chain (5 -> 6 -> 7) over four repos.
+# TODO-005 is slow and alone on its repo: with levels, level 1 waits for it;
+# eager does not.
+DAG = {
+    "TODO-001": ("a", [], 0.3),
+    "TODO-002": ("b", ["TODO-001"], 0.3),
+    "TODO-003": ("c", ["TODO-001"], 0.3),
+    "TODO-004": ("c", ["TODO-002", "TODO-003"], 0.3),
+    "TODO-005": ("d", [], 2.5),
+    "TODO-006": ("a", ["TODO-005"], 0.3),
+    "TODO-007": ("b", ["TODO-006"], 0.3),
+}
+REPOS = {"a": 1, "b": 1, "c": 1, "d": 1}
+
+
+@pytest.mark.parametrize("strategy", ["levels", "eager"])
+def test_multi_repo_plan_runs_in_dependency_order_and_syncs_the_catalog(
+    cluster: Cluster, strategy: str
+) -> None:
+    todos = [T(tid, repo, TIMED.format(s=s) + f"; echo ran {tid}", blocked_by=preds)
+             for tid, (repo, preds, s) in DAG.items()]
+    cluster.write_catalog(REPOS, todos)
+    cluster.start_workers(REPOS)
+
+    st = cluster.cli_json("plan", "sweep", PLAN, "--strategy", strategy, "--wait", timeout=120)
+    sid = st["sweep_id"]
+    assert st["status"] == "succeeded", st
+    assert st["strategy"] == strategy
+
+    spans = intervals({tid: cluster.repo_dir(repo) for tid, (repo, _, _) in DAG.items()})
+    for tid, (_, preds, _) in DAG.items():
+        for p in preds:
+            assert spans[tid][0] >= spans[p][1], f"{tid} started before its predecessor {p} ended"
+    # The strategies really differ: levels waits for the whole previous level
+    # (the slow TODO-005), eager only for a todo's own predecessors.
+    if strategy == "levels":
+        assert spans["TODO-002"][0] >= spans["TODO-005"][1]
+        assert spans["TODO-004"][0] >= spans["TODO-006"][1]
+    else:
+        assert spans["TODO-002"][0] < spans["TODO-005"][1]
+
+    # `coord sweep status --json` carries every field DESIGN.md promises.
+    status = cluster.cli_json("sweep", "status", sid)
+    assert DESIGN_SWEEP_FIELDS <= set(status)
+    assert (status["sweep_id"], status["plan"], status["strategy"], status["status"]) == (
+        sid, PLAN, strategy, "succeeded")
+    assert set(status["todos"]) == set(DAG)
+    for tid, v in status["todos"].items():
+        assert DESIGN_TODO_FIELDS <= set(v), tid
+        repo = DAG[tid][0]
+        assert v["status"] == "succeeded" and v["attempts"] == 1 and v["exit_code"] == 0, v
+        assert v["worker"].startswith(f"{repo}-"), v  # run by its own repo's worker
+        assert v["started_at"] and v["finished_at"] and v["started_at"] <= v["finished_at"]
+        assert f"ran {tid}" in v["output_tail"]
+
+    # --wait synced the outcome into the catalog.
+    cat = {t["id"]: t for t in cluster.catalog()["coordination"]["todos"]}
+    for tid in DAG:
+        assert cat[tid]["status"] == "completed", cat[tid]
+        assert isinstance(cat[tid]["actual_hours"], (int, float)) and cat[tid]["actual_hours"] >= 0
+
+
+def test_failed_todo_skips_only_its_dependents_and_resume_reruns_only_what_did_not_succeed(
+    cluster: Cluster,
+) -> None:
+    count = "echo run >> $COORD_TODO_ID.count"
+    todos = [
+        T("TODO-001", "a", count),
+        T("TODO-002", "b", count + "; echo broken >&2; exit 3", blocked_by=["TODO-001"], retries=2),
+        T("TODO-003", "c", count, blocked_by=["TODO-002"]),  # depends on the failure
+        T("TODO-004", "a", count, blocked_by=["TODO-001"]),  # a sibling: not affected
+        T("TODO-005", "c", count),  # independent
+    ]
+    cluster.write_catalog({"a": 1, "b": 1, "c": 1}, todos)
+    cluster.start_workers(["a", "b", "c"])
+    where = {t.id: cluster.repo_dir(t.repo) for t in todos}
+
+    def runs(tid: str) -> int:
+        return len(read_lines(where[tid] / f"{tid}.count"))
+
+    res = cluster.cli("plan", "sweep", PLAN, "--wait", "--json", timeout=120)
+    assert res.returncode == 1, res.stderr
+    st = json.loads(res.stdout)
+    sid = st["sweep_id"]
+    assert st["status"] == "failed"
+    assert "TODO-002" in st["reason"], st["reason"]
+    t2 = st["todos"]["TODO-002"]
+    assert t2["status"] == "failed" and t2["exit_code"] == 3
+    assert t2["attempts"] == 3 and runs("TODO-002") == 3  # retries + 1
+    assert "broken" in t2["output_tail"]
+    assert st["todos"]["TODO-003"]["status"] == "skipped" and runs("TODO-003") == 0
+    for tid in ("TODO-001", "TODO-004", "TODO-005"):
+        assert st["todos"][tid]["status"] == "succeeded" and runs(tid) == 1, tid
+    cat = {t["id"]: t for t in cluster.catalog()["coordination"]["todos"]}
+    assert cat["TODO-002"]["status"] == "failed" and cat["TODO-001"]["status"] == "completed"
+
+    # Fix the command by editing the YAML text, as a person would, then resume.
+    text = cluster.eco.read_text()
+    broken = json.dumps(count + "; echo broken >&2; exit 3")
+    assert text.count(broken) == 1
+    cluster.eco.write_text(text.replace(broken, json.dumps(count)))
+    res = cluster.cli("sweep", "resume", sid, "--wait", "--json", timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    st = json.loads(res.stdout)
+    assert st["sweep_id"] == sid and st["status"] == "succeeded", st
+    assert all(v["status"] == "succeeded" for v in st["todos"].values()), st["todos"]
+    # What succeeded the first time did not run again.
+    assert {t: runs(t) for t in where} == {
+        "TODO-001": 1, "TODO-002": 4, "TODO-003": 1, "TODO-004": 1, "TODO-005": 1}
+    cat = {t["id"]: t for t in cluster.catalog()["coordination"]["todos"]}
+    assert all(cat[t]["status"] == "completed" for t in where), cat
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_two_workers_of_one_repo_respect_its_concurrency(cluster: Cluster, concurrency: int) -> None:
+    ids = [f"TODO-{i:03d}" for i in range(1, 7)]
+    cluster.write_catalog({"a": concurrency}, [T(t, "a", TIMED.format(s=0.4)) for t in ids])
+    cluster.start_workers(["a", "a"])
+    st = cluster.cli_json("plan", "sweep", PLAN, "--wait", timeout=120)
+    assert st["status"] == "succeeded", st
+    spans = intervals({t: cluster.repo_dir("a") for t in ids})
+    workers = {v["worker"] for v in st["todos"].values()}
+    assert max_overlap(spans.values()) == concurrency, (spans, workers)
+    if concurrency == 1:
+        ordered = sorted(spans.values())
+        for (s1, e1), (s2, e2) in zip(ordered, ordered[1:]):
+            assert s2 >= e1, f"[{s1}, {e1}] and [{s2}, {e2}] overlap"
+
+
+def test_cancel_stops_the_running_todo_and_nothing_after_it_runs(cluster: Cluster) -> None:
+    cluster.write_catalog({"a": 1, "b": 1}, [
+        T("TODO-001", "a", "echo started > $COORD_TODO_ID.mark; sleep 60; echo done >> $COORD_TODO_ID.mark"),
+        T("TODO-002", "b", "echo ran > $COORD_TODO_ID.mark", blocked_by=["TODO-001"]),
+    ])
+    cluster.start_workers(["a", "b"])
+    sid = cluster.start_sweep()
+    cluster.wait_todo(sid, "TODO-001", {"running"})
+    wait_until(lambda: todo_processes(sid, "TODO-001"), 10, "TODO-001's process")
+
+    t0 = time.monotonic()
+    out = cluster.cli_json("sweep", "cancel", sid, timeout=60)
+    assert out["cancelled"] is True and out["status"] == "cancelled"
+    assert out["still_running"] == []
+    wait_until(lambda: not todo_processes(sid), 5, "TODO-001's processes to be gone")
+    assert time.monotonic() - t0 < 10
+
+    st = cluster.status(sid)
+    assert st["status"] == "cancelled"
+    assert st["todos"]["TODO-001"]["status"] == "cancelled"
+    assert st["todos"]["TODO-002"]["status"] == "cancelled"
+    # Several supervisor passes later, nothing has run after it.
+    time.sleep(4 * SUPERVISE_INTERVAL)
+    assert read_lines(cluster.repo_dir("a") / "TODO-001.mark") == ["started"]
+    assert not (cluster.repo_dir("b") / "TODO-002.mark").exists()
+    assert cluster.status(sid)["status"] == "cancelled"
+    kinds = [e["kind"] for e in cluster.events(sid)]
+    assert "sweep.cancelled" in kinds and "todo.succeeded" not in kinds
+
+
+def test_events_replay_a_finished_sweep_and_follow_a_running_one_to_its_end(cluster: Cluster) -> None:
+    cluster.write_catalog({"a": 1, "b": 1}, [
+        T("TODO-001", "a", "sleep 1.5"),
+        T("TODO-002", "b", "true", blocked_by=["TODO-001"]),
+        T("TODO-003", "b", "true"),
+    ])
+    cluster.start_workers(["a", "b"])
+    ids = {"TODO-001", "TODO-002", "TODO-003"}
+
+    # Follow, started mid-sweep: prints JSON lines through to sweep.finished and exits by itself.
+    sid = cluster.start_sweep()
+    cluster.wait_todo(sid, "TODO-001", {"running"})
+    follower = cluster.popen("events", "--sweep", sid, "--follow", "--json")
+    out, err = follower.communicate(timeout=60)
+    assert follower.returncode == 0, err
+    lines = [json.loads(line) for line in out.splitlines() if line.strip()]
+    kinds = [e["kind"] for e in lines]
+    assert kinds[0] == "sweep.queued" and kinds[-1] == "sweep.finished", kinds
+    assert lines[-1]["status"] == "succeeded"
+    assert sorted(e["todo_id"] for e in lines if e["kind"] == "todo.succeeded") == sorted(ids)
+    assert all(e["sweep_id"] == sid for e in lines)
+
+    # Replay, started after the sweep ended: the same events, in order.
+    replay = cluster.cli_json("events", "--sweep", sid)
+    assert isinstance(replay, list)
+    rkinds = [e["kind"] for e in replay]
+    assert rkinds[0] == "sweep.queued" and rkinds[-1] == "sweep.finished", rkinds
+    assert [e["id"] for e in replay] == [e["id"] for e in lines]
+    succeeded = [e["todo_id"] for e in replay if e["kind"] == "todo.succeeded"]
+    assert sorted(succeeded) == sorted(ids)  # exactly one per todo
+    assert sorted(e["todo_id"] for e in replay if e["kind"] == "todo.started") == sorted(ids)
+    ts = [e["ts"] for e in replay]
+    assert ts == sorted(ts)
