@@ -50,7 +50,7 @@ from coordination.catalog.edits import (
 )
 from coordination.catalog.store import CatalogStore
 from coordination.depcheck import SATISFIED, SKIPPED, UNSATISFIED, CheckResult, run_check
-from coordination.errors import NotFoundError, UsageError
+from coordination.errors import UsageError
 
 ISSUE_OPEN = {IssueStatus.open, IssueStatus.in_progress}
 TODO_DONE = {TodoStatus.completed, TodoStatus.skipped}

@@ -7,8 +7,7 @@ from typing import Any
 
 import click
 
-from coordination.cli.issue import esc, styled
-from coordination.cli.render import emit, json_option, say, table
+from coordination.cli.render import emit, esc, json_option, say, styled, table
 from coordination.errors import DependencyCheckFailed
 
 DEP_TYPES = ("runtime", "build", "dev", "test", "api")

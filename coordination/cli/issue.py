@@ -3,50 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from typing import Any
 
 import click
 
 from coordination.errors import UsageError
-from coordination.cli.render import emit, fields, json_option, say, status_style, table
+from coordination.cli.render import (
+    emit,
+    esc,
+    fields,
+    json_option,
+    say,
+    shown,
+    split_list,
+    styled,
+    table,
+)
 
 ISSUE_STATUSES = ("open", "in_progress", "resolved", "closed")
 PRIORITIES = ("low", "medium", "high", "critical")
-
-
-# -- small rendering helpers shared by the catalog nouns ------------------------------
-# They belong in render.py (owned elsewhere); kept here until they move there.
-def esc(value: Any) -> str:
-    """User text made safe for Rich markup (a title like ``fix [x]`` must print as is)."""
-    from rich.markup import escape
-
-    return "" if value is None else escape(str(value))
-
-
-def styled(value: str) -> str:
-    """A status or priority coloured by render.status_style."""
-    style = status_style(value)
-    return f"[{style}]{esc(value)}[/{style}]" if style else esc(value)
-
-
-def split_list(values: Iterable[str] | str | None) -> list[str]:
-    """``--repos a,b --repos c`` -> ``[a, b, c]``: commas and repeats both work."""
-    if values is None:
-        return []
-    if isinstance(values, str):
-        values = [values]
-    return [p.strip() for v in values for p in v.split(",") if p.strip()]
-
-
-def shown(pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """Escape the values of a `fields` view (lists joined first, so escaping sees text)."""
-    out = []
-    for k, v in pairs:
-        if isinstance(v, (list, tuple)):
-            v = ", ".join(str(x) for x in v)
-        out.append((k, v if v in (None, "") else esc(v)))
-    return out
 
 
 date_type = click.DateTime(formats=["%Y-%m-%d"])

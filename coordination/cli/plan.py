@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from coordination.cli.issue import esc, styled
-from coordination.cli.render import console, emit, fields, json_option, say, table
+from coordination.cli.render import emit, fields, json_option, raw, say, table
 
 PLAN_STATUSES = ("draft", "active", "completed", "cancelled")
 include_all = click.option(
@@ -30,11 +30,6 @@ def _catalog(obj: Any) -> Any:
 
 def _hours(value: float | None) -> str:
     return "-" if value is None else f"{value:g}h"
-
-
-def _raw(text: str) -> None:
-    """Machine-readable text (mermaid, dot): no markup, highlighting or wrapping."""
-    console().out(text, end="", highlight=False)
 
 
 @click.group()
@@ -159,7 +154,7 @@ def graph_cmd(obj: Any, plan_id: str, fmt: str, include_completed: bool, as_json
         analysis = analyze(pg)
     except PlanError:
         analysis = None  # still drawn: seeing the cycle is the point
-    emit(as_json, graph_data(pg, analysis), lambda _: _raw(RENDERERS[fmt](pg, analysis)))
+    emit(as_json, graph_data(pg, analysis), lambda _: raw(RENDERERS[fmt](pg, analysis)))
 
 
 def _dry_run_human(doc: dict[str, Any]) -> None:

@@ -131,3 +131,41 @@ def status_style(status: str) -> str:
         "blocked": "magenta",
         "skipped": "dim",
     }.get(status, "")
+
+
+# -- user text inside Rich markup ---------------------------------------------------
+def esc(value: Any) -> str:
+    """User text made safe for Rich markup (a title like ``fix [x]`` must print as is)."""
+    from rich.markup import escape
+
+    return "" if value is None else escape(str(value))
+
+
+def styled(value: str) -> str:
+    """A status or priority coloured by render.status_style."""
+    style = status_style(value)
+    return f"[{style}]{esc(value)}[/{style}]" if style else esc(value)
+
+
+def split_list(values: Iterable[str] | str | None) -> list[str]:
+    """``--repos a,b --repos c`` -> ``[a, b, c]``: commas and repeats both work."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    return [p.strip() for v in values for p in v.split(",") if p.strip()]
+
+
+def shown(pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Escape the values of a `fields` view (lists joined first, so escaping sees text)."""
+    out = []
+    for k, v in pairs:
+        if isinstance(v, (list, tuple)):
+            v = ", ".join(str(x) for x in v)
+        out.append((k, v if v in (None, "") else esc(v)))
+    return out
+
+
+def raw(text: str) -> None:
+    """Text printed exactly as is: no markup, no highlighting, no wrapping (mermaid, dot)."""
+    console().out(text, end="", highlight=False)

@@ -6,8 +6,7 @@ from typing import Any
 
 import click
 
-from coordination.cli.issue import esc, styled
-from coordination.cli.render import emit, fields, json_option, say, table
+from coordination.cli.render import emit, esc, fields, json_option, say, styled, table
 
 
 @click.group()

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from coordination.cli.issue import PRIORITIES, esc, shown, split_list, styled
-from coordination.cli.render import emit, fields, json_option, say, table
+from coordination.cli.issue import PRIORITIES
+from coordination.cli.render import emit, esc, fields, json_option, say, shown, split_list, styled, table
 
 TODO_STATUSES = ("pending", "in_progress", "completed", "failed", "skipped", "blocked")
 
