@@ -56,7 +56,10 @@ def _runtime(app: Celery) -> Any:
 def register(app: Celery) -> None:
     """Define coord's tasks on ``app``."""
 
-    @app.task(name="coord.run_todo", bind=True, acks_late=True, reject_on_worker_lost=True)
+    # shared=False: a shared task is added to every app created later in the process
+    # (tests, embedded runs), each new app collecting all the earlier closures.
+    @app.task(name="coord.run_todo", bind=True, shared=False, acks_late=True,
+              reject_on_worker_lost=True)
     def run_todo(self: Any, sweep_id: str, plan_id: str, todo_id: str, repo: str) -> dict[str, Any]:
         from workers.runner import run_todo as run
 
@@ -81,7 +84,7 @@ def register(app: Celery) -> None:
             raise Ignore()
         return {"todo_id": todo_id, "outcome": outcome.value, **detail}
 
-    @app.task(name="coord.level_barrier", bind=True, acks_late=True)
+    @app.task(name="coord.level_barrier", bind=True, shared=False, acks_late=True)
     def level_barrier(self: Any, sweep_id: str, level: int, todo_ids: list[str]) -> dict[str, Any]:
         from coordination.spec import TERMINAL
         from coordination.supervisor import load_spec, maybe_finish, send_level
@@ -106,14 +109,14 @@ def register(app: Celery) -> None:
         maybe_finish(rt, sweep_id, spec)
         return {"level": level, "states": states}
 
-    @app.task(name="coord.finalize_sweep", bind=True, acks_late=True)
+    @app.task(name="coord.finalize_sweep", bind=True, shared=False, acks_late=True)
     def finalize_sweep(self: Any, sweep_id: str) -> dict[str, Any]:
         from coordination.supervisor import maybe_finish
 
         rt = _runtime(self.app)
         return {"sweep_id": sweep_id, "finished": maybe_finish(rt, sweep_id)}
 
-    @app.task(name="coord.supervise", bind=True)
+    @app.task(name="coord.supervise", bind=True, shared=False)
     def supervise(self: Any) -> None:
         from coordination.supervisor import supervise_all
 
