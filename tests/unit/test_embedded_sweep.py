@@ -286,7 +286,8 @@ def test_missing_checkout_fails_with_its_path(rt: Runtime, tmp_path: Path) -> No
 
 
 # -- resume and cancel -------------------------------------------------------------------
-def test_resume_reruns_only_failed_and_skipped(rt: Runtime, tmp_path: Path) -> None:
+@pytest.mark.parametrize("strategy", ["levels", "eager"])
+def test_resume_reruns_only_failed_and_skipped(rt: Runtime, tmp_path: Path, strategy: str) -> None:
     from coordination.catalog.store import CatalogStore
     from workers.embedded import embedded_workers
 
@@ -302,7 +303,7 @@ def test_resume_reruns_only_failed_and_skipped(rt: Runtime, tmp_path: Path) -> N
     ])
     svc = SweepService(rt, cat)
     with embedded_workers(rt, repos_of(svc)):
-        sid = svc.start(PLAN, strategy="levels", ignore_blockers=True)
+        sid = svc.start(PLAN, strategy=strategy, ignore_blockers=True)
         st = svc.wait(sid, timeout=60)
         assert st["status"] == "failed"
         assert {t: v["status"] for t, v in st["todos"].items()} == {
