@@ -250,13 +250,22 @@ def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None) ->
         elif st in ("failed", "skipped", "cancelled"):
             skip_dependents(rt, spec, tid, f"{tid} {st}")
     ready = []
+    level_of = {t: i for i, lvl in enumerate(spec.levels) for t in lvl}
     for tid, st in status.items():
         if st != "pending":
             continue
         preds = spec.todos[tid].preds
         if any(status.get(p, "succeeded") != "succeeded" for p in preds):
             continue
-        last = max((float(cps[p].get("finished_at") or 0) for p in preds if p in cps), default=0.0)
+        waits_for = list(preds)
+        if spec.strategy == "levels" and tid in level_of:
+            # A level starts when its barrier fires: after every todo of the
+            # earlier levels ended, not just this todo's own predecessors.
+            earlier = [t for lvl in spec.levels[: level_of[tid]] for t in lvl]
+            if any(status.get(t) not in TERMINAL for t in earlier):
+                continue
+            waits_for += earlier
+        last = max((float(cps[p].get("finished_at") or 0) for p in waits_for if p in cps), default=0.0)
         started = float(record.get("started_at") or record.get("created_at") or now)
         if now - max(last, started) >= grace:
             ready.append(tid)

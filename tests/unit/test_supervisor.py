@@ -228,6 +228,11 @@ def test_pending_todo_whose_preds_succeeded_long_ago_is_dispatched(
     age(rt, sid, 100)
     rt.checkpoints.set_fields(sid, "TODO-001", finished_at=now - 60)
     unlock(rt, sid)
+    supervise_once(rt, sid, grace=30)  # levels: TODO-004 (level 0) still runs, no barrier yet
+    assert status(rt, sid, "TODO-002") == "pending" and len(rt.app.todos_sent()) == before
+
+    rt.checkpoints.set_fields(sid, "TODO-004", status="succeeded", finished_at=now - 60)
+    unlock(rt, sid)
     supervise_once(rt, sid, grace=30)  # a chord body that never fired
     assert status(rt, sid, "TODO-002") == "queued"
     assert rt.app.todos_sent()[before:] == ["TODO-002"]
