@@ -114,6 +114,8 @@ def test_frozen_lease_holder_is_overtaken_and_its_late_result_is_refused(cluster
     fence = cp["fence"]
 
     holder.signal(signal.SIGSTOP)
+    # Its last renewal was up to a heartbeat ago: the lease dies when its PTTL runs out.
+    expires_at = time.time() + cluster.rt.redis.pttl(cp["lease_key"]) / 1000
     stopped_at = time.time()
     try:
         # The supervisor (the other worker's thread) sees the lease expire and
@@ -124,8 +126,8 @@ def test_frozen_lease_holder_is_overtaken_and_its_late_result_is_refused(cluster
             return c if ok else None
 
         cp2 = wait_until(taken_over, LEASE_TTL + 8, "the other worker to take TODO-001 over")
-        took = time.time() - stopped_at
-        assert took >= LEASE_TTL * 0.9, f"taken over after {took:.2f} s, before the TTL"
+        assert time.time() >= expires_at - 0.05, "taken over while the holder's lease was alive"
+        assert time.time() - stopped_at < LEASE_TTL + 8
         assert int(cp2["fence"]) > int(fence)
     finally:
         holder.signal(signal.SIGCONT)
@@ -185,6 +187,8 @@ def test_a_todo_printing_100_mb_costs_the_worker_no_memory(cluster: Cluster) -> 
     assert st["status"] == "succeeded", st
     assert len(samples) >= 20
     growth = max(samples) - baseline
+    print(f"worker RSS: baseline {baseline / 2**20:.1f} MiB, peak growth {growth / 2**20:.2f} MiB "
+          f"over {len(samples)} samples")
     assert growth < 64 * 2**20, f"worker RSS grew {growth / 2**20:.1f} MiB over {baseline / 2**20:.1f} MiB"
 
     cp = cluster.checkpoint(sid, "TODO-002")
