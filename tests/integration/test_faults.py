@@ -163,7 +163,11 @@ def test_a_todo_printing_100_mb_costs_the_worker_no_memory(cluster: Cluster) -> 
     w = cluster.start_worker("a")
     # Warm up: the first todo imports and caches what every later one uses.
     assert cluster.cli_json("plan", "sweep", "PLAN-002", "--wait")["status"] == "succeeded"
-    baseline = max(w.rss() for _ in range(5) if time.sleep(0.05) is None)
+    idle = []
+    for _ in range(5):
+        idle.append(w.rss())
+        time.sleep(0.05)
+    baseline = max(idle)
 
     samples: list[int] = []
     stop = threading.Event()

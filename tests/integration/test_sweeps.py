@@ -31,13 +31,14 @@ DESIGN_TODO_FIELDS = {"status", "attempts", "exit_code", "worker", "started_at",
 
 # A diamond (1 -> 2,3 -> 4) and a chain (5 -> 6 -> 7) over four repos.
 # TODO-005 is slow and alone on its repo: with levels, level 1 waits for it;
-# eager does not.
+# eager does not. It outlasts the supervisor's grace (2 s) after TODO-001 by
+# far, so a supervisor that bypassed the level barrier would be caught.
 DAG = {
     "TODO-001": ("a", [], 0.3),
     "TODO-002": ("b", ["TODO-001"], 0.3),
     "TODO-003": ("c", ["TODO-001"], 0.3),
     "TODO-004": ("c", ["TODO-002", "TODO-003"], 0.3),
-    "TODO-005": ("d", [], 2.5),
+    "TODO-005": ("d", [], 3.5),
     "TODO-006": ("a", ["TODO-005"], 0.3),
     "TODO-007": ("b", ["TODO-006"], 0.3),
 }
