@@ -119,6 +119,16 @@ def redispatch(rt: Runtime, spec: SweepSpec, todo_id: str) -> None:
     apply(rt, todo_sig(rt, spec, todo_id))
 
 
+def count_terminal(rt: Runtime, sweep_id: str, n: int = 1) -> None:
+    """Count todos that reached a terminal status (each does once per run).
+
+    Lets :func:`maybe_finish` skip reading every checkpoint after each todo; a
+    count lost to a crash only delays the end to the next supervisor pass,
+    which always checks in full.
+    """
+    rt.redis.hincrby(rt.keys.sweep(sweep_id), "terminal", n)
+
+
 def skip_dependents(rt: Runtime, spec: SweepSpec, todo_id: str, why: str) -> list[str]:
     """Skip every not-yet-started descendant of a todo that did not succeed."""
     skipped = []
@@ -126,6 +136,7 @@ def skip_dependents(rt: Runtime, spec: SweepSpec, todo_id: str, why: str) -> lis
         if rt.checkpoints.set_status_if(
             spec.sweep_id, d, "skipped", set(NOT_STARTED), reason=why, finished_at=time.time()
         ):
+            count_terminal(rt, spec.sweep_id)
             rt.events.emit("todo.skipped", sweep_id=spec.sweep_id, todo_id=d, reason=why)
             skipped.append(d)
     return skipped
@@ -154,13 +165,20 @@ def summarize(cps: dict[str, dict[str, Any]]) -> dict[str, int]:
     return out
 
 
-def maybe_finish(rt: Runtime, sweep_id: str, spec: SweepSpec | None = None) -> str | None:
-    """Finalise the sweep if every todo is terminal; returns the final status if it did."""
+def maybe_finish(
+    rt: Runtime, sweep_id: str, spec: SweepSpec | None = None, *, full: bool = False
+) -> str | None:
+    """Finalise the sweep if every todo is terminal; returns the final status if it did.
+
+    Unless ``full``, the terminal counter must say so before any checkpoint is read.
+    """
     record = rt.checkpoints.get_sweep(sweep_id)
     if record is None or record.get("status") not in SWEEP_ACTIVE:
         return None
     spec = spec or load_spec(rt, sweep_id, record)
     if spec is None:
+        return None
+    if not full and int(record.get("terminal") or 0) < len(spec.todos):
         return None
     cps = rt.checkpoints.get_all(sweep_id, list(spec.todos))
     if any((cp or {}).get("status") not in TERMINAL for cp in cps.values()):
@@ -204,6 +222,7 @@ def fail_sweep(rt: Runtime, sweep_id: str, reason: str, *, status: str = "failed
             if rt.checkpoints.set_status_if(
                 sweep_id, tid, "cancelled", set(NOT_STARTED), reason=reason, finished_at=time.time()
             ):
+                count_terminal(rt, sweep_id)
                 rt.events.emit("todo.cancelled", sweep_id=sweep_id, todo_id=tid, reason=reason)
     kind = "sweep.cancelled" if status == "cancelled" else "sweep.finished"
     rt.events.emit(kind, sweep_id=sweep_id, status=status, reason=reason)
@@ -250,30 +269,36 @@ def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None) ->
         elif st in ("failed", "skipped", "cancelled"):
             skip_dependents(rt, spec, tid, f"{tid} {st}")
     ready = []
+    # A level starts when its barrier fires: after every todo of the earlier
+    # levels ended, not just this todo's own predecessors. Prefix over levels
+    # (all earlier ended?, when the last of them ended), computed once.
     level_of = {t: i for i, lvl in enumerate(spec.levels) for t in lvl}
+    earlier_done, earlier_last = [True], [0.0]
+    for lvl in spec.levels:
+        ended = earlier_done[-1] and all(status.get(t) in TERMINAL for t in lvl)
+        last = max([earlier_last[-1]] + [float(cps.get(t, {}).get("finished_at") or 0) for t in lvl])
+        earlier_done.append(ended)
+        earlier_last.append(last)
+    started = float(record.get("started_at") or record.get("created_at") or now)
     for tid, st in status.items():
         if st != "pending":
             continue
         preds = spec.todos[tid].preds
         if any(status.get(p, "succeeded") != "succeeded" for p in preds):
             continue
-        waits_for = list(preds)
+        last = max((float(cps[p].get("finished_at") or 0) for p in preds if p in cps), default=0.0)
         if spec.strategy == "levels" and tid in level_of:
-            # A level starts when its barrier fires: after every todo of the
-            # earlier levels ended, not just this todo's own predecessors.
-            earlier = [t for lvl in spec.levels[: level_of[tid]] for t in lvl]
-            if any(status.get(t) not in TERMINAL for t in earlier):
+            i = level_of[tid]
+            if not earlier_done[i]:
                 continue
-            waits_for += earlier
-        last = max((float(cps[p].get("finished_at") or 0) for p in waits_for if p in cps), default=0.0)
-        started = float(record.get("started_at") or record.get("created_at") or now)
+            last = max(last, earlier_last[i])
         if now - max(last, started) >= grace:
             ready.append(tid)
     if ready:
         sent = send_todos(rt, spec, sorted(ready), reason="supervisor")
         if sent:
             log.info("sweep %s: supervisor dispatched %s", sweep_id, ", ".join(sent))
-    maybe_finish(rt, sweep_id, spec)
+    maybe_finish(rt, sweep_id, spec, full=True)
 
 
 def supervise_all(rt: Runtime) -> None:

@@ -20,6 +20,7 @@ from coordination.errors import NotFoundError, PlanError, UsageError
 from coordination.runtime.context import Runtime
 from coordination.spec import NOT_STARTED, SWEEP_ACTIVE, TERMINAL, SweepSpec, TodoSpec
 from coordination.supervisor import (
+    count_terminal,
     fail_sweep,
     load_spec,
     maybe_finish,
@@ -323,7 +324,7 @@ class SweepService:
         self.rt.redis.delete(self.rt.keys.remaining(sweep_id))
         self.rt.checkpoints.update_sweep(
             sweep_id, status="queued", reason=None, finished_at=None, started_at=None,
-            run=spec.run, spec=spec.to_json(),
+            run=spec.run, spec=spec.to_json(), terminal=len(todos) - len(rerun),
             deadline=now + sweep_deadline(spec, self.rt.settings.sweep_deadline),
         )
         self.rt.events.emit("sweep.queued", sweep_id=sweep_id, plan=spec.plan, resumed=True,
@@ -354,9 +355,10 @@ class SweepService:
             for t in running:
                 cp = cps[t]
                 if cp.get("lease_key") and self.rt.redis.get(cp["lease_key"]) != cp.get("token"):
-                    self.rt.checkpoints.set_status_if(
+                    if self.rt.checkpoints.set_status_if(
                         sweep_id, t, "cancelled", {"running"}, expect_token=cp.get("token"),
-                        reason="cancelled; its worker was gone", finished_at=time.time())
+                        reason="cancelled; its worker was gone", finished_at=time.time()):
+                        count_terminal(self.rt, sweep_id)
             if not running:
                 break
             time.sleep(0.2)

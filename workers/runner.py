@@ -32,7 +32,7 @@ from typing import Any
 
 from coordination.runtime.context import Runtime, worker_identity
 from coordination.spec import TERMINAL, SweepSpec
-from coordination.supervisor import load_spec, on_todo_done
+from coordination.supervisor import count_terminal, load_spec, on_todo_done
 
 log = logging.getLogger("coord.runner")
 
@@ -99,6 +99,7 @@ def run_todo(
         if rt.checkpoints.set_status_if(
             sweep_id, todo_id, "skipped", {"pending", "queued"}, reason=why, finished_at=time.time()
         ):
+            count_terminal(rt, sweep_id)
             rt.events.emit("todo.skipped", sweep_id=sweep_id, todo_id=todo_id, reason=why)
             on_todo_done(rt, spec, todo_id, "skipped")
         return Outcome.done, {"status": "skipped"}
@@ -216,6 +217,7 @@ def _execute(
         # Our fence is stale: someone else owns the todo now. Say so, write nothing.
         rt.events.emit("todo.lost", sweep_id=sweep_id, todo_id=todo_id, worker=host, reason="stale fence")
         return Outcome.lost, {"reason": "stale fence"}
+    count_terminal(rt, sweep_id)
     rt.events.emit(
         f"todo.{status}", sweep_id=sweep_id, todo_id=todo_id, worker=host,
         exit_code=fields["exit_code"], attempts=attempts, duration=fields["duration"],
