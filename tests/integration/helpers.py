@@ -17,13 +17,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
+
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,18 +39,8 @@ PLAN = "PLAN-001"
 TIMED = "date +%s.%N > $COORD_TODO_ID.start; sleep {s}; date +%s.%N > $COORD_TODO_ID.end"
 
 
-def wait_until(
-    cond: Callable[[], Any], timeout: float, what: str, interval: float = 0.05
-) -> Any:
-    """Poll ``cond`` until it returns something truthy; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
-        time.sleep(interval)
+# (cond, timeout, what): the suite's one polling helper
+wait_until = wait_for
 
 
 # -- catalogs -----------------------------------------------------------------------------

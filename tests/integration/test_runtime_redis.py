@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from coordination.runtime.checkpoints import CheckpointStore
 from coordination.runtime.client import get_redis
 from coordination.runtime.events import Event, EventLog
 from coordination.runtime.leases import Heartbeat, LeaseManager
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -32,13 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 K = Keys("it")
 
 
-def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import fakeredis
 import pytest
@@ -12,6 +11,7 @@ import redis
 from coordination.keys import Keys
 from coordination.runtime.checkpoints import CheckpointStore
 from coordination.runtime.leases import Lease, LeaseManager
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,13 +35,6 @@ def leases(r: redis.Redis) -> LeaseManager:
     return LeaseManager(r, K, ttl=0.25)
 
 
-def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
 
 
 def grab(leases: LeaseManager) -> Lease:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import yaml
 from coordination.errors import NotFoundError, PlanError
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -69,14 +70,6 @@ def runs(counter_dir: Path, tid: str) -> int:
     return len(f.read_text().splitlines()) if f.exists() else 0
 
 
-def wait_for(cond: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def fresh_runtime() -> Runtime:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
 import fakeredis
 import pytest
@@ -13,6 +12,7 @@ import redis
 from coordination.keys import Keys
 from coordination.runtime.client import get_redis, reset_embedded
 from coordination.runtime.leases import Heartbeat, Lease, LeaseManager
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -27,13 +27,6 @@ def leases(r: redis.Redis) -> LeaseManager:
     return LeaseManager(r, Keys("t"), ttl=0.25)
 
 
-def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
 
 
 def test_embedded_client_is_shared_and_runs_lua() -> None:
