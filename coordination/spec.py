@@ -53,10 +53,6 @@ class SweepSpec:
         data["todos"] = {k: TodoSpec(**v) for k, v in data["todos"].items()}
         return cls(**data)
 
-    def task_id(self, todo_id: str) -> str:
-        """Deterministic per (sweep, todo, run): a duplicate delivery has the same id."""
-        return f"{self.sweep_id}:{todo_id}:{self.run}"
-
     def descendants(self, todo_id: str) -> list[str]:
         seen: set[str] = set()
         stack = list(self.todos[todo_id].succs)

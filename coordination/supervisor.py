@@ -56,16 +56,13 @@ def load_spec(rt: Runtime, sweep_id: str, record: dict[str, Any] | None = None) 
 
 
 def todo_sig(rt: Runtime, spec: SweepSpec, todo_id: str) -> Any:
-    """The planner's signature for one todo, with this run's task id.
-
-    The id is per (sweep, todo, run): a duplicate delivery carries the same
-    id, and a resumed run is not mistaken for a revoked earlier one.
-    """
+    """The planner's signature for one todo of this run (id ``<sweep>:<todo>:<run>``)."""
     from coordination.planner.canvas import todo_signature
 
     t = spec.todos[todo_id]
-    sig = todo_signature(todo_id, t.repo, sweep_id=spec.sweep_id, plan_id=spec.plan, keys=rt.keys)
-    return sig.set(task_id=spec.task_id(todo_id))
+    return todo_signature(
+        todo_id, t.repo, sweep_id=spec.sweep_id, plan_id=spec.plan, keys=rt.keys, run=spec.run
+    )
 
 
 def level_sig(rt: Runtime, spec: SweepSpec, level: int) -> Any:
@@ -77,8 +74,9 @@ def level_sig(rt: Runtime, spec: SweepSpec, level: int) -> Any:
     from coordination.planner.canvas import LevelSpec, barrier_signature
 
     ids = spec.levels[level]
-    barrier = barrier_signature(level, ids, sweep_id=spec.sweep_id, plan_id=spec.plan, keys=rt.keys)
-    barrier = barrier.set(task_id=f"{spec.sweep_id}:level:{level}:{spec.run}")
+    barrier = barrier_signature(
+        level, ids, sweep_id=spec.sweep_id, plan_id=spec.plan, keys=rt.keys, run=spec.run
+    )
     return LevelSpec(level, list(ids), [todo_sig(rt, spec, t) for t in ids], barrier).signature()
 
 

@@ -28,6 +28,7 @@ from coordination.supervisor import (
     send_todos,
     summarize,
     supervise_once,
+    todo_sig,
 )
 
 STRATEGIES = ("levels", "eager")
@@ -141,10 +142,10 @@ class SweepService:
         self.rt.checkpoints.create_sweep(spec.sweep_id, record, list(spec.todos))
         self.rt.events.emit("sweep.queued", sweep_id=spec.sweep_id, plan=plan_id, strategy=strategy,
                             todos=len(spec.todos), levels=len(spec.levels))
-        self._dispatch(spec, record)
+        self._dispatch(spec)
         return spec.sweep_id
 
-    def _dispatch(self, spec: SweepSpec, record: dict[str, Any]) -> None:
+    def _dispatch(self, spec: SweepSpec) -> None:
         sid = spec.sweep_id
         self.rt.redis.sadd(self.rt.keys.active_sweeps, sid)
         if not spec.todos:
@@ -268,14 +269,14 @@ class SweepService:
                     break
         rec = self.record(sweep_id)
         if rec.get("status") in SWEEP_ACTIVE:
-            raise_timeout = timeout is not None and time.time() > limit
-            if raise_timeout:
-                from coordination.errors import RuntimeFault
+            # Only reached at the wait's limit: say so rather than return a live status.
+            from coordination.errors import RuntimeFault
 
-                raise RuntimeFault(
-                    f"sweep {sweep_id} still {rec.get('status')} after waiting {timeout:.0f} s",
-                    hint=f"it keeps running; follow it with `coord sweep watch {sweep_id}`",
-                )
+            raise RuntimeFault(
+                f"sweep {sweep_id} still {rec.get('status')} when the wait ended "
+                f"({'timeout' if timeout is not None else 'past its deadline'})",
+                hint=f"it keeps running; follow it with `coord sweep watch {sweep_id}`",
+            )
         return self.status(sweep_id)
 
     # -- resume / cancel / sync -------------------------------------------------
@@ -329,7 +330,7 @@ class SweepService:
         )
         self.rt.events.emit("sweep.queued", sweep_id=sweep_id, plan=spec.plan, resumed=True,
                             run=spec.run, todos=len(rerun))
-        self._dispatch(spec, rec)
+        self._dispatch(spec)
         return {"sweep_id": sweep_id, "rerun": sorted(rerun), "status": "queued", "run": spec.run}
 
     def cancel(self, sweep_id: str, *, wait: float = 30.0) -> dict[str, Any]:
@@ -339,7 +340,10 @@ class SweepService:
         spec = load_spec(self.rt, sweep_id, rec)
         ids = list(spec.todos) if spec else []
         cps = self.rt.checkpoints.get_all(sweep_id, ids)
-        queued = [spec.task_id(t) for t, cp in cps.items() if (cp or {}).get("status") in NOT_STARTED] if spec else []
+        queued = [
+            todo_sig(self.rt, spec, t).id
+            for t, cp in cps.items() if (cp or {}).get("status") in NOT_STARTED
+        ] if spec else []
         fail_sweep(self.rt, sweep_id, "cancelled by user", status="cancelled")
         if queued:
             try:

@@ -1,7 +1,9 @@
 """coord's Celery tasks, registered on an app by :func:`register`.
 
 Task names are fixed (the planner's canvas names them): ``coord.run_todo``,
-``coord.level_barrier``, ``coord.finalize_sweep``, ``coord.supervise``.
+``coord.level_barrier``, ``coord.finalize_sweep``. (Supervision is not a
+task: it runs as a thread in every worker and in any CLI that waits, so it
+needs no scheduler and no message can be lost for it.)
 
 A todo task returns normally when it ran (whatever the command's exit code)
 or found its todo already terminal, so chord bodies fire; it raises
@@ -115,9 +117,3 @@ def register(app: Celery) -> None:
 
         rt = _runtime(self.app)
         return {"sweep_id": sweep_id, "finished": maybe_finish(rt, sweep_id)}
-
-    @app.task(name="coord.supervise", bind=True, shared=False)
-    def supervise(self: Any) -> None:
-        from coordination.supervisor import supervise_all
-
-        supervise_all(_runtime(self.app))

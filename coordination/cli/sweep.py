@@ -23,7 +23,7 @@ def _service(obj: Any) -> Any:
     return SweepService(get_runtime(), obj.file)
 
 
-def _live(as_json: bool) -> bool:
+def _live() -> bool:
     """Show a progress bar: only for people watching a terminal."""
     return sys.stderr.isatty()
 
@@ -77,7 +77,7 @@ class Progress:
 
 def follow_sweep(svc: Any, sweep_id: str, *, as_json: bool, total: int | None = None) -> dict[str, Any]:
     """Wait for a sweep to end, with a progress bar for people; returns its status."""
-    if not _live(as_json):
+    if not _live():
         return svc.wait(sweep_id)
     if total is None:
         total = len(svc.status(sweep_id)["todos"])

@@ -47,6 +47,10 @@ def _stamped(sweep_id: str, plan_id: str, **more: Any) -> dict[str, Any]:
     return {"headers": dict(stamps), "stamped_headers": list(stamps), **stamps}
 
 
+def _run_suffix(run: int | None) -> str:
+    return "" if run is None else f":{run}"
+
+
 def todo_signature(
     todo_id: str,
     repo: str,
@@ -55,15 +59,20 @@ def todo_signature(
     plan_id: str,
     keys: Keys,
     task_name: str = TASK_NAME,
+    run: int | None = None,
 ) -> Any:
-    """One todo's immutable signature on its repo's queue; kwargs are JSON only."""
+    """One todo's immutable signature on its repo's queue; kwargs are JSON only.
+
+    ``run`` (0 for a sweep's first run, +1 per resume) ends the task id, so a
+    resumed run is never mistaken for a revoked or finished earlier one.
+    """
     from celery import signature
 
     return signature(
         task_name,
         kwargs={"sweep_id": sweep_id, "plan_id": plan_id, "todo_id": todo_id, "repo": repo},
         queue=keys.repo_queue(repo),
-        task_id=f"{sweep_id}:{todo_id}",
+        task_id=f"{sweep_id}:{todo_id}" + _run_suffix(run),
         immutable=True,
         **_stamped(sweep_id, plan_id, coord_todo=todo_id),
     )
@@ -77,6 +86,7 @@ def barrier_signature(
     plan_id: str,
     keys: Keys,
     barrier_name: str = BARRIER_NAME,
+    run: int | None = None,
 ) -> Any:
     """The level-done task: immutable, so it never receives the chord's results."""
     from celery import signature
@@ -85,7 +95,7 @@ def barrier_signature(
         barrier_name,
         kwargs={"sweep_id": sweep_id, "level": level, "todo_ids": list(todo_ids)},
         queue=keys.control_queue,
-        task_id=f"{sweep_id}:level:{level}",
+        task_id=f"{sweep_id}:level:{level}" + _run_suffix(run),
         immutable=True,
         **_stamped(sweep_id, plan_id, coord_level=level),
     )

@@ -58,7 +58,7 @@ def test_delivery_guarantees(redis_url: str | None) -> None:
 def test_tasks_are_registered_with_late_acks() -> None:
     app = app_for(None, Settings())
     app.finalize()
-    names = {"coord.run_todo", "coord.level_barrier", "coord.finalize_sweep", "coord.supervise"}
+    names = {"coord.run_todo", "coord.level_barrier", "coord.finalize_sweep"}
     assert names <= set(app.tasks)
     run = app.tasks["coord.run_todo"]
     assert run.acks_late and run.reject_on_worker_lost
