@@ -61,7 +61,7 @@ def create_app(
         assert settings.redis_url is not None
         broker = backend = settings.redis_url
         # Keep coord's Celery keys apart from other apps on the same Redis.
-        transport_options["global_keyprefix"] = f"{settings.namespace}:celery:"
+        transport_options["global_keyprefix"] = keys.celery_prefix
 
     # Current and default: Celery builds chain/chord callbacks from message
     # dicts with the *current* app; any other would publish to amqp://localhost.
@@ -93,6 +93,10 @@ def create_app(
         # coord tasks are idempotent per (sweep, todo); Celery's own retry is not used.
         task_default_retry_delay=1,
     )
+    if not settings.embedded:
+        # kombu's Redis transport with its two fatal paths guarded (broker
+        # restart, malformed message): see workers/broker.py.
+        app.conf.broker_transport = "workers.broker:Transport"
     from workers import tasks
 
     tasks.register(app)

@@ -1,0 +1,180 @@
+"""coord's Redis broker transport: kombu's, with two fatal paths made survivable.
+
+``create_app`` selects this transport (``broker_transport``) for every
+distributed app, so ``coord worker`` and the CLI publish and consume through it.
+
+1. **Broker restart / network cut** (celery#10205, kombu#2007 family). When the
+   connection drops, Celery's consumer first lets ``collect()`` detach the
+   transport from its connection, then closes the channel; closing restores the
+   unacknowledged messages, which needs a fresh client, whose parameters come
+   from the (now ``None``) connection: ``AttributeError: 'NoneType' object has
+   no attribute 'hostname'`` escapes as an *unrecoverable* error and the worker
+   process exits (measured with kombu 5.7.0 on a Redis SIGKILL + restart). Here
+   a restore that cannot reach Redis is logged and skipped: the messages stay in
+   kombu's unacked hash in Redis, kombu hands them out again after the
+   visibility timeout, and coord's supervisor re-sends a todo whose message
+   nobody holds long before that. The consumer then reconnects as designed.
+
+2. **A malformed message** (not JSON, or JSON that is not a kombu envelope)
+   pushed onto a queue made ``json.loads`` raise inside the consumer's read, also
+   fatal. Here it is set aside in coord's dead-letter list
+   (``Keys.dead_letters``, read with ``coord dead-letters``), logged, and the
+   consumer goes on as if the queue had been empty. A message Celery itself
+   refuses (a body it cannot decode, an unknown task, pickle) is rejected as
+   before, and a copy goes to the same list first.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+from kombu.transport import redis as kredis
+
+log = logging.getLogger("coord.broker")
+
+DEAD_LETTER_RAW_BYTES = 64 * 1024
+DEAD_LETTER_KEEP = 1000
+
+
+def envelope_problem(raw: Any) -> str | None:
+    """Why ``raw`` (a queue item) is not a message kombu can deliver; None if it is."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return "not UTF-8"
+    try:
+        payload = json.loads(raw)
+    except (TypeError, ValueError) as exc:
+        return f"not JSON ({exc})"
+    if not isinstance(payload, dict):
+        return f"JSON {type(payload).__name__}, not an object"
+    props = payload.get("properties")
+    if not isinstance(props, dict):
+        return "no 'properties' object"
+    if "delivery_tag" not in props:
+        return "no properties.delivery_tag"
+    info = props.get("delivery_info")
+    if not isinstance(info, dict) or "exchange" not in info or "routing_key" not in info:
+        return "no properties.delivery_info with exchange and routing_key"
+    body = payload.get("body")
+    if body and props.get("body_encoding") == "base64":
+        try:
+            base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            return "body is not valid base64"
+    return None
+
+
+def dead_letter(queue: str, raw: Any, reason: str) -> None:
+    """Keep a malformed message where a person can read it; never raises."""
+    try:
+        from coordination.keys import Keys
+        from coordination.runtime.client import get_redis
+        from coordination.settings import get_settings
+
+        settings = get_settings()
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        entry = {
+            "queue": queue,
+            "raw": text[:DEAD_LETTER_RAW_BYTES],
+            "raw_bytes": len(raw) if isinstance(raw, (bytes, str)) else None,
+            "reason": reason,
+            "at": time.time(),
+            "worker": f"{socket.gethostname()}:{os.getpid()}",
+        }
+        key = Keys(settings.namespace).dead_letters
+        r = get_redis(settings)
+        pipe = r.pipeline(transaction=True)
+        pipe.lpush(key, json.dumps(entry))
+        pipe.ltrim(key, 0, DEAD_LETTER_KEEP - 1)
+        pipe.execute()
+        log.error("set aside a malformed message from %s (%s); see `coord dead-letters`",
+                  queue, reason)
+    except Exception:  # a broken dead-letter store must not take the consumer down
+        log.exception("malformed message from %s (%s) could not be kept; dropped", queue, reason)
+
+
+class Client(kredis.PrefixedStrictRedis):
+    """The channel's client: a BRPOP reply that is no message is dead-lettered
+    and read as "nothing there" (kombu then raises ``Empty`` and polls again)."""
+
+    def parse_response(self, connection: Any, command_name: Any, **options: Any) -> Any:
+        reply = super().parse_response(connection, command_name, **options)
+        if command_name == "BRPOP" and reply:
+            queue, item = reply
+            problem = envelope_problem(item)
+            if problem is not None:
+                # The mixin has already taken the global prefix off the key;
+                # kombu's priority queues add "\x06\x16<priority>".
+                name = queue.decode() if isinstance(queue, bytes) else str(queue)
+                dead_letter(name.split("\x06\x16", 1)[0], item, problem)
+                return None
+        return reply
+
+
+class QoS(kredis.QoS):
+    def restore_unacked(self, client: Any = None) -> None:
+        try:
+            super().restore_unacked(client)
+        except (AttributeError, *kredis.get_redis_error_classes()[0]) as exc:
+            # See the module docstring (1): the messages stay unacked in Redis.
+            delivered: Any = self._delivered
+            log.warning(
+                "broker connection lost: %d unacknowledged message(s) left in Redis for "
+                "redelivery (%s)", len(delivered or ()), exc,
+            )
+            if delivered:
+                delivered.clear()
+
+
+    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        if not requeue:
+            # Celery refused the message (undecodable body, unknown task, a
+            # content type it does not accept): keep a copy before it goes.
+            try:
+                with self.channel.conn_or_acquire() as client:
+                    entry = client.hget(self.unacked_key, delivery_tag)
+                if entry:
+                    raw, _exchange, routing_key = json.loads(entry)
+                    dead_letter(str(routing_key), json.dumps(raw),
+                                "refused by the worker (see its log)")
+            except Exception as exc:  # keeping a copy is best effort
+                log.warning("could not keep a copy of refused message %s: %s", delivery_tag, exc)
+        super().reject(delivery_tag, requeue=requeue)
+
+
+class Channel(kredis.Channel):
+    QoS = QoS
+
+    def _get_client(self) -> Any:
+        super()._get_client()  # kombu's redis-py version check
+        prefix = self.global_keyprefix or ""
+        # Always the prefixed client class (an empty prefix prefixes nothing).
+        return lambda *a, **kw: Client(*a, global_keyprefix=prefix, **kw)
+
+    def _get(self, queue: Any, timeout: Any = None) -> Any:
+        # The non-blocking read path (``basic_get``, polling): same guard as BRPOP.
+        with self.conn_or_acquire() as client:
+            for pri in self.priority_steps:
+                qkey = self._q_for_pri(queue, pri)
+                item = client.rpop(qkey)
+                while item and (problem := envelope_problem(item)) is not None:
+                    dead_letter(queue, item, problem)
+                    item = client.rpop(qkey)
+                if item:
+                    self._maybe_update_queues_expire(client, queue)
+                    return json.loads(item)
+            self._maybe_update_queues_expire(client, queue)
+            raise kredis.Empty()
+
+
+class Transport(kredis.Transport):
+    Channel = Channel
