@@ -64,6 +64,31 @@ class Keys:
         """Short lock so one supervisor pass at a time works on a sweep."""
         return f"{self.namespace}:sweep:{{{sweep_id}}}:supervisor"
 
+    # -- workers and the broker -----------------------------------------------
+    @property
+    def workers(self) -> str:
+        """Sorted set of worker names scored by their last heartbeat (unix time)."""
+        return f"{self.namespace}:workers"
+
+    def worker(self, name: str) -> str:
+        """JSON of one live worker (who, which repos, what it holds); expires with it."""
+        return f"{self.namespace}:worker:{name}"
+
+    @property
+    def dead_letters(self) -> str:
+        """List of malformed broker messages set aside by workers (newest first)."""
+        return f"{self.namespace}:deadletters"
+
+    @property
+    def celery_prefix(self) -> str:
+        """Prefix of every key Celery/kombu writes (broker queues, unacked, results)."""
+        return f"{self.namespace}:celery:"
+
+    def broker_queue(self, queue: str, priority: int = 0) -> str:
+        """Redis list behind a kombu queue (priority 0 is the plain name)."""
+        name = queue if not priority else f"{queue}\x06\x16{priority}"
+        return self.celery_prefix + name
+
     # -- events ---------------------------------------------------------------
     @property
     def events(self) -> str:

@@ -39,6 +39,21 @@ class Settings(BaseSettings):
     sweep_deadline: float = Field(
         24 * 3600.0, gt=0, description="Upper bound in seconds on any sweep's run time."
     )
+    lost_after: float = Field(
+        30.0, gt=0,
+        description="Seconds after which a queued todo whose message no live worker holds "
+        "and that is not in its queue is sent again.",
+    )
+    max_lost_runs: int = Field(
+        3, ge=1,
+        description="Runs of one todo lost to a dying worker before the todo ends failed "
+        "(a poison todo).",
+    )
+    worker_heartbeat: float = Field(
+        5.0, gt=0,
+        description="Seconds between a worker's liveness beats; three missed beats and it "
+        "counts as gone.",
+    )
     events_maxlen: int = Field(100_000, gt=100, description="Cap of the global event stream.")
     output_tail_bytes: int = Field(
         64 * 1024, ge=1024, description="Bytes of each of stdout/stderr kept per todo."

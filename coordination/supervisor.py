@@ -252,20 +252,14 @@ def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None) ->
         st = status[tid]
         if st == "running":
             lease_key, token = cp.get("lease_key"), cp.get("token")
-            if lease_key and rt.redis.get(lease_key) != token:
+            if lease_key and token and rt.redis.get(lease_key) != token:
                 # The holder's lease expired: its worker died or froze. Its late
-                # writes will be refused (fence), so run the todo again now.
-                if rt.checkpoints.set_status_if(
-                    sweep_id, tid, "queued", {"running"}, expect_token=token, lost_at=now
-                ):
-                    rt.events.emit(
-                        "todo.lost", sweep_id=sweep_id, todo_id=tid, worker=cp.get("worker"),
-                        reason="lease expired",
-                    )
-                    redispatch(rt, spec, tid)
-                    rt.events.emit("supervisor.redispatched", sweep_id=sweep_id, todo_id=tid)
+                # writes will be refused (fence), so run the todo again now,
+                # unless this was its max_lost_runs-th lost run (a poison todo).
+                _lease_lost(rt, spec, tid, cp, now)
         elif st in ("failed", "skipped", "cancelled"):
             skip_dependents(rt, spec, tid, f"{tid} {st}")
+    resend_lost_messages(rt, spec, cps, now)
     ready = []
     # A level starts when its barrier fires: after every todo of the earlier
     # levels ended, not just this todo's own predecessors. Prefix over levels
@@ -299,9 +293,137 @@ def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None) ->
     maybe_finish(rt, sweep_id, spec, full=True)
 
 
+def _lease_lost(rt: Runtime, spec: SweepSpec, tid: str, cp: dict[str, Any], now: float) -> None:
+    sweep_id = spec.sweep_id
+    verdict = rt.checkpoints.mark_lost(
+        sweep_id, tid, token=str(cp.get("token")), max_lost=rt.settings.max_lost_runs,
+        now=now, why="lease expired",
+    )
+    if verdict == "requeued":
+        rt.events.emit("todo.lost", sweep_id=sweep_id, todo_id=tid, worker=cp.get("worker"),
+                       reason="lease expired", lost_runs=int(cp.get("lost_runs") or 0) + 1)
+        redispatch(rt, spec, tid)
+        rt.events.emit("supervisor.redispatched", sweep_id=sweep_id, todo_id=tid,
+                       reason="lease expired")
+    elif verdict == "failed":
+        poisoned(rt, spec, tid, worker=cp.get("worker"))
+
+
+def poisoned(rt: Runtime, spec: SweepSpec, tid: str, *, worker: Any = None) -> None:
+    """Bookkeeping after a todo ended ``failed`` for having lost too many runs."""
+    cp = rt.checkpoints.get(spec.sweep_id, tid) or {}
+    count_terminal(rt, spec.sweep_id)
+    rt.events.emit("todo.lost", sweep_id=spec.sweep_id, todo_id=tid, worker=worker,
+                   reason="lease expired", lost_runs=cp.get("lost_runs"))
+    rt.events.emit("todo.failed", sweep_id=spec.sweep_id, todo_id=tid, worker=worker,
+                   reason=cp.get("reason"), attempts=cp.get("attempts"), poison=True)
+    log.warning("sweep %s: %s failed: %s", spec.sweep_id, tid, cp.get("reason"))
+    on_todo_done(rt, spec, tid, "failed")
+
+
+# -- lost messages ---------------------------------------------------------------------
+# A todo can be 'queued' with no message anywhere: removed from its queue,
+# prefetched by a worker that was SIGKILLed (kombu would hand it out again only
+# after the visibility timeout), or never sent by a sender that crashed between
+# the status change and the publish. Such a todo is sent again once it has been
+# queued for ``lost_after`` seconds, no live worker holds its task id (reserved
+# or running, from the workers' heartbeats) and its id is in none of its
+# queue's lists. A worker's heartbeat lags what it holds by up to one beat, so
+# a todo is re-sent only when two looks, two beats apart, both find it lost.
+# Duplicates are harmless (the claim lets one run); this only bounds the wait.
+
+_last_message_scan: dict[str, float] = {}
+
+
+def resend_lost_messages(
+    rt: Runtime, spec: SweepSpec, cps: dict[str, dict[str, Any]], now: float
+) -> list[str]:
+    """Re-send queued todos whose message is gone; returns those re-sent."""
+    if rt.settings.embedded or rt.workers is None:
+        return []  # in-process queues cannot lose a message
+    after = rt.settings.lost_after
+    candidates = [
+        t for t, cp in cps.items()
+        if (cp or {}).get("status") == "queued"
+        and now - float(cp.get("queued_at") or cp.get("lost_at") or 0) >= after
+    ]  # fmt: skip
+    if not candidates:
+        return []
+    # Reading every queue is O(queue length): at most a few times per lost_after.
+    sid = spec.sweep_id
+    if now - _last_message_scan.get(sid, 0.0) < min(after / 3, 2 * rt.settings.worker_heartbeat):
+        return []
+    _last_message_scan[sid] = now
+    held = rt.workers.held()
+    ids = {t: todo_task_id(spec, t) for t in candidates}
+    unheld = [t for t in candidates if ids[t] not in held]
+    if not unheld:
+        return []
+    queued = queued_task_ids(rt, {spec.todos[t].queue for t in unheld})
+    confirm = 2 * rt.settings.worker_heartbeat
+    resent = []
+    for t in candidates:
+        cp = cps[t]
+        lost = t in unheld and ids[t] not in queued
+        suspect = cp.get("suspect_at")
+        if not lost:
+            if suspect is not None:
+                rt.checkpoints.set_fields(sid, t, suspect_at=None)
+            continue
+        if suspect is None or now - float(suspect) < confirm:
+            if suspect is None:
+                rt.checkpoints.set_fields(sid, t, suspect_at=now)
+            continue
+        if rt.checkpoints.set_status_if(sid, t, "queued", {"queued"}, queued_at=now,
+                                        suspect_at=None, lost_at=now):
+            rt.events.emit("todo.lost", sweep_id=sid, todo_id=t, reason="message lost",
+                           queued_for=round(now - float(cp.get("queued_at") or now), 1))
+            redispatch(rt, spec, t)
+            rt.events.emit("supervisor.redispatched", sweep_id=sid, todo_id=t,
+                           reason="message lost")
+            resent.append(t)
+    if resent:
+        log.warning("sweep %s: re-sent %s (message lost)", sid, ", ".join(resent))
+    return resent
+
+
+def todo_task_id(spec: SweepSpec, todo_id: str) -> str:
+    """The Celery task id of a todo in this run (what todo_sig stamps)."""
+    from coordination.planner.canvas import todo_task_id as planner_task_id
+
+    return planner_task_id(spec.sweep_id, todo_id, spec.run)
+
+
+def queued_task_ids(rt: Runtime, queues: set[str]) -> set[str]:
+    """Task ids of the messages waiting in these broker queues (every priority list)."""
+    import json
+
+    pipe = rt.redis.pipeline(transaction=False)
+    for q in sorted(queues):
+        for pri in BROKER_PRIORITIES:
+            pipe.lrange(rt.keys.broker_queue(q, pri), 0, -1)
+    out: set[str] = set()
+    for items in pipe.execute():
+        for raw in items or ():
+            try:
+                tid = json.loads(raw)["headers"]["id"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            out.add(str(tid))
+    return out
+
+
+BROKER_PRIORITIES = (0, 3, 6, 9)  # kombu's Redis priority_steps (default)
+
+
 def supervise_all(rt: Runtime) -> None:
     """One pass over every active sweep; errors are logged, never raised."""
-    for sweep_id in sorted(rt.redis.smembers(rt.keys.active_sweeps)):
+    try:
+        active = sorted(rt.redis.smembers(rt.keys.active_sweeps))
+    except Exception as exc:  # Redis away: the next pass tries again
+        log.warning("supervisor cannot list active sweeps: %s", exc)
+        return
+    for sweep_id in active:
         try:
             supervise_once(rt, sweep_id)
         except Exception:  # a supervisor must outlive a bad sweep
@@ -318,7 +440,10 @@ class SupervisorThread(threading.Thread):
 
     def run(self) -> None:
         while not self._stop.wait(self.rt.settings.supervise_interval):
-            supervise_all(self.rt)
+            try:
+                supervise_all(self.rt)
+            except Exception:  # never let the thread die: sweeps need it
+                log.exception("supervisor pass failed")
 
     def stop(self) -> None:
         self._stop.set()

@@ -30,9 +30,11 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from coordination.runtime.context import Runtime, worker_identity
 from coordination.spec import TERMINAL, SweepSpec
-from coordination.supervisor import count_terminal, load_spec, on_todo_done
+from coordination.supervisor import count_terminal, load_spec, on_todo_done, poisoned
 
 log = logging.getLogger("coord.runner")
 
@@ -48,6 +50,16 @@ def backoff_delay(attempt: int, base: float = BACKOFF_BASE) -> float:
 def backoff_cap(retries: int, base: float = BACKOFF_BASE) -> float:
     """Longest total backoff ``retries`` retries can take."""
     return sum(min(BACKOFF_MAX, base * (2 ** (a - 1))) for a in range(1, retries + 1))
+
+
+_running: set[str] = set()
+_running_lock = threading.Lock()
+
+
+def running_todos() -> list[str]:
+    """``<sweep>/<todo>`` of every todo whose command this process runs now."""
+    with _running_lock:
+        return sorted(_running)
 
 
 class Outcome(str, Enum):
@@ -107,8 +119,14 @@ def run_todo(
         return Outcome.premature, {"waiting_for": sorted(p for p, s in pred_status.items() if s != "succeeded")}
 
     def sweep_stopped() -> bool:
-        rec = rt.checkpoints.get_sweep(sweep_id) or {}
-        return rec.get("status") not in ("queued", "running")
+        try:
+            rec = rt.checkpoints.get_sweep(sweep_id)
+        except redis.RedisError as exc:
+            # Redis away for a moment: not a reason to stop. The lease
+            # heartbeat decides whether this worker may go on.
+            log.warning("%s/%s: cannot read the sweep (%s); going on", sweep_id, todo_id, exc)
+            return False
+        return (rec or {}).get("status") not in ("queued", "running")
 
     lease = rt.leases.acquire(
         t.repo,
@@ -120,10 +138,15 @@ def run_todo(
         return Outcome.gone, {"reason": "no lease before the sweep ended"}
     try:
         claim = rt.checkpoints.claim(
-            sweep_id, todo_id, lease=lease, worker=worker.name or worker_identity(), now=time.time()
+            sweep_id, todo_id, lease=lease, worker=worker.name or worker_identity(),
+            now=time.time(), max_lost=rt.settings.max_lost_runs,
         )
         if claim in ("terminal", "busy", "stale"):
             return Outcome.duplicate, {"claim": claim}
+        if claim == "poisoned":
+            # Its earlier holder was the max_lost_runs-th to die running it.
+            poisoned(rt, spec, todo_id)
+            return Outcome.done, {"status": "failed", "reason": "poison"}
         if claim == "taken_over":
             rt.events.emit("todo.lost", sweep_id=sweep_id, todo_id=todo_id, reason="taken over")
         rt.checkpoints.set_sweep_status(
@@ -131,7 +154,10 @@ def run_todo(
         )
         return _execute(rt, spec, todo_id, lease, worker, sweep_stopped)
     finally:
-        rt.leases.release(lease)
+        try:
+            rt.leases.release(lease)
+        except redis.RedisError as exc:  # it expires on its own within the TTL
+            log.warning("could not release %s: %s", lease.key, exc)
 
 
 def _execute(
@@ -166,6 +192,8 @@ def _execute(
     reason: str | None = None
     attempts = int((rt.checkpoints.get(sweep_id, todo_id) or {}).get("attempts") or 1)
     total = 0.0
+    with _running_lock:
+        _running.add(f"{sweep_id}/{todo_id}")
     try:
         for attempt in range(t.retries + 1):
             if not Path(cwd).is_dir():
@@ -192,6 +220,8 @@ def _execute(
                 time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
     finally:
         hb.stop()
+        with _running_lock:
+            _running.discard(f"{sweep_id}/{todo_id}")
 
     if lost.is_set() or hb.lost:
         rt.events.emit("todo.lost", sweep_id=sweep_id, todo_id=todo_id, worker=host, reason="lease lost")
@@ -213,15 +243,34 @@ def _execute(
         "stdout_bytes": 0 if result is None else result.stdout_bytes,
         "stderr_bytes": 0 if result is None else result.stderr_bytes,
     }
-    if not rt.checkpoints.write(sweep_id, todo_id, fields, lease=lease):
+    # Redis may be restarting right now: the outcome is worth waiting for as
+    # long as our lease could still be alive (the fenced write refuses it after).
+    patience = time.monotonic() + rt.settings.lease_ttl
+    if not _persist(lambda: rt.checkpoints.write(sweep_id, todo_id, fields, lease=lease), patience):
         # Our fence is stale: someone else owns the todo now. Say so, write nothing.
         rt.events.emit("todo.lost", sweep_id=sweep_id, todo_id=todo_id, worker=host, reason="stale fence")
         return Outcome.lost, {"reason": "stale fence"}
-    count_terminal(rt, sweep_id)
-    rt.events.emit(
+    # Best effort from here: a lost count, event or dispatch is made good by the
+    # supervisor's next full pass.
+    _persist(lambda: count_terminal(rt, sweep_id), patience)
+    _persist(lambda: rt.events.emit(
         f"todo.{status}", sweep_id=sweep_id, todo_id=todo_id, worker=host,
         exit_code=fields["exit_code"], attempts=attempts, duration=fields["duration"],
         reason=fields["reason"],
-    )
-    on_todo_done(rt, spec, todo_id, status)
+    ), patience)
+    _persist(lambda: on_todo_done(rt, spec, todo_id, status), patience)
     return Outcome.done, {"status": status, "exit_code": fields["exit_code"]}
+
+
+def _persist(write: Any, until: float) -> Any:
+    """Run ``write``, retrying on Redis connection errors until ``until`` (monotonic)."""
+    delay = 0.05
+    while True:
+        try:
+            return write()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if time.monotonic() + delay > until:
+                raise
+            log.warning("Redis unreachable (%s); retrying in %.2f s", exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)

@@ -70,13 +70,20 @@ def build_worker(
 
     supervisor = SupervisorThread(rt)
 
+    beat: list[Any] = []
+
     @signals.worker_ready.connect(weak=False)
     def _start_supervisor(**_: Any) -> None:
+        from workers.liveness import start_beat
+
         supervisor.start()
+        beat.append(start_beat(rt, hostname, [repo]))
 
     @signals.worker_shutting_down.connect(weak=False)
     def _stop_supervisor(**_: Any) -> None:
         supervisor.stop()
+        for b in beat:
+            b.stop()
 
     return app.Worker(
         hostname=hostname,

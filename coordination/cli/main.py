@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("coordination.cli.sweep:sweep", "Sweeps: list, status, watch, resume, cancel, sync."),
     "events": ("coordination.cli.events:events", "Show (and follow) the event ledger."),
     "worker": ("coordination.cli.worker:worker", "Run a Celery worker for one repo."),
+    "workers": ("coordination.cli.workers:workers", "List live workers and what they run."),
+    "dead-letters": ("coordination.cli.workers:dead_letters", "Malformed broker messages set aside."),
     "flower": ("coordination.cli.worker:flower", "Run Flower on coord's Celery app."),
 }
 

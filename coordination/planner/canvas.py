@@ -51,6 +51,11 @@ def _run_suffix(run: int | None) -> str:
     return "" if run is None else f":{run}"
 
 
+def todo_task_id(sweep_id: str, todo_id: str, run: int | None = None) -> str:
+    """A todo's Celery task id: ``<sweep>:<todo>[:<run>]`` (duplicates share it)."""
+    return f"{sweep_id}:{todo_id}" + _run_suffix(run)
+
+
 def todo_signature(
     todo_id: str,
     repo: str,
@@ -72,7 +77,7 @@ def todo_signature(
         task_name,
         kwargs={"sweep_id": sweep_id, "plan_id": plan_id, "todo_id": todo_id, "repo": repo},
         queue=keys.repo_queue(repo),
-        task_id=f"{sweep_id}:{todo_id}" + _run_suffix(run),
+        task_id=todo_task_id(sweep_id, todo_id, run),
         immutable=True,
         **_stamped(sweep_id, plan_id, coord_todo=todo_id),
     )

@@ -27,7 +27,8 @@ TODO_STATUSES = frozenset(
     {"pending", "queued", "running", "succeeded", "failed", "skipped", "cancelled"}
 )
 TERMINAL = frozenset({"succeeded", "failed", "skipped", "cancelled"})
-CLAIM_RESULTS = frozenset({"claimed", "taken_over", "busy", "terminal", "stale"})
+CLAIM_RESULTS = frozenset({"claimed", "taken_over", "busy", "terminal", "stale", "poisoned"})
+LOST_RESULTS = frozenset({"requeued", "failed", "held", "changed", "gone"})
 
 
 def encode(value: Any) -> str:
@@ -205,17 +206,33 @@ class CheckpointStore:
         )
         return bool(res)
 
-    def claim(self, sweep_id: str, todo_id: str, *, lease: Lease, worker: str, now: float) -> str:
+    def claim(
+        self, sweep_id: str, todo_id: str, *, lease: Lease, worker: str, now: float,
+        max_lost: int = 0,
+    ) -> str:
         """Claim the todo for ``lease`` before running it; see CLAIM_RESULTS.
 
         'claimed'/'taken_over': run it. 'busy': a live holder runs it.
         'terminal': already done, or no such checkpoint (nothing to run).
         'stale': ``lease`` is older than the stored fence, or is no longer held.
+        'poisoned': taking it over was its ``max_lost``-th lost run; it is now
+        ``failed`` (a poison todo) and must not run.
         """
         res = lua("checkpoint_claim")(
             self.r,
             [self.keys.checkpoint(sweep_id, todo_id), lease.key],
-            [lease.token, lease.fence, lease.key, encode(worker), encode(now)],
+            [lease.token, lease.fence, lease.key, encode(worker), encode(now), max_lost],
+        )
+        return str(res)
+
+    def mark_lost(
+        self, sweep_id: str, todo_id: str, *, token: str, max_lost: int, now: float, why: str
+    ) -> str:
+        """A running todo whose lease is gone: 'requeued' to run again, or 'failed'
+        at its ``max_lost``-th lost run; see LOST_RESULTS and lua/todo_lost.lua."""
+        res = lua("todo_lost")(
+            self.r, [self.keys.checkpoint(sweep_id, todo_id)],
+            [token, max_lost, encode(now), why],
         )
         return str(res)
 

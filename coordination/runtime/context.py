@@ -24,6 +24,7 @@ class Runtime:
     events: Any
     checkpoints: Any
     leases: Any
+    workers: Any = None  # WorkerRegistry
     _app: Any = field(default=None, repr=False)
 
     @classmethod
@@ -32,6 +33,7 @@ class Runtime:
         from coordination.runtime.client import get_redis
         from coordination.runtime.events import EventLog
         from coordination.runtime.leases import LeaseManager
+        from coordination.runtime.workers import WorkerRegistry
 
         settings = settings or get_settings()
         keys = Keys(settings.namespace)
@@ -43,6 +45,7 @@ class Runtime:
             events=EventLog(r, keys, maxlen=settings.events_maxlen),
             checkpoints=CheckpointStore(r, keys),
             leases=LeaseManager(r, keys, ttl=settings.lease_ttl),
+            workers=WorkerRegistry(r, keys),
         )
 
     @property

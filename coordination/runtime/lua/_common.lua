@@ -33,3 +33,10 @@ local function hset_from(key, first)
 end
 
 local TERMINAL = {succeeded = true, failed = true, skipped = true, cancelled = true}
+
+-- The reason a poison todo ends failed with (checkpoint_claim, todo_lost).
+local function poison_reason(lost, worker)
+  local r = string.format('its worker died %d times while running it', lost)
+  if worker then r = r .. ' (last: ' .. tostring(worker) .. ')' end
+  return r
+end

@@ -1,0 +1,94 @@
+"""`coord workers` (who is alive) and `coord dead-letters` (messages set aside)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import click
+
+from coordination.cli.render import emit, esc, json_option, say, table
+from coordination.errors import UsageError
+
+
+def _runtime() -> Any:
+    from coordination.runtime.context import get_runtime
+
+    rt = get_runtime()
+    if rt.settings.embedded:
+        raise UsageError(
+            "this command reads the shared Redis: set COORD_REDIS_URL",
+            hint="embedded sweeps run their own in-process workers",
+        )
+    return rt
+
+
+def _when(ts: Any) -> str:
+    if not ts:
+        return ""
+    return dt.datetime.fromtimestamp(float(ts), dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@click.command()
+@json_option
+def workers(as_json: bool) -> None:
+    """List live workers: name, host, pid, repos, what they run, last beat.
+
+    A worker that stops beating leaves the list after three missed beats
+    (COORD_WORKER_HEARTBEAT, default 5 s).
+
+    \b
+    Example:
+      coord workers --json
+    """
+    rt = _runtime()
+    items = [w.public() for w in rt.workers.live()]
+
+    def human(ws: list[dict[str, Any]]) -> None:
+        table(
+            "Workers",
+            ["name", "host", "pid", "repos", "running", "last seen (UTC)"],
+            [(esc(w["name"]), esc(w["host"]), w["pid"], esc(", ".join(w["repos"])),
+              esc(", ".join(w["running"])), _when(w["last_seen"])) for w in ws],
+            empty="no live workers (start one with `coord worker --repo NAME`)",
+        )
+
+    emit(as_json, items, human)
+
+
+@click.command("dead-letters")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True,
+              help="Newest first, at most this many.")
+@click.option("--purge", is_flag=True, help="Delete them all (after printing them).")
+@json_option
+def dead_letters(limit: int, purge: bool, as_json: bool) -> None:
+    """Show malformed broker messages that workers set aside instead of dying.
+
+    \b
+    Example:
+      coord dead-letters --json | jq '.[].reason'
+    """
+    rt = _runtime()
+    key = rt.keys.dead_letters
+    items = []
+    for text in rt.redis.lrange(key, 0, limit - 1):
+        try:
+            items.append(json.loads(text))
+        except ValueError:
+            items.append({"raw": text, "reason": "unreadable dead-letter entry"})
+    if purge:
+        rt.redis.delete(key)
+
+    def human(entries: list[dict[str, Any]]) -> None:
+        table(
+            "Dead letters (newest first)",
+            ["at (UTC)", "queue", "worker", "reason", "raw"],
+            [(_when(e.get("at")), esc(e.get("queue")), esc(e.get("worker")), esc(e.get("reason")),
+              esc(str(e.get("raw", ""))[:80])) for e in entries],
+            empty="no dead letters",
+        )
+        if purge and entries:
+            say(f"purged {len(entries)} shown (and any older) dead letters")
+
+    emit(as_json, items, human)

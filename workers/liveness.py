@@ -1,0 +1,76 @@
+"""The worker's liveness beat (see coordination/runtime/workers.py for the record).
+
+A daemon thread publishes, every ``COORD_WORKER_HEARTBEAT`` seconds, who this
+worker is, which repos it serves, which todos it runs and which Celery task
+ids it holds (reserved or active, read from Celery's own worker state). A
+failed beat (Redis away) is logged and retried at the next tick: liveness is
+advisory, it never stops the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+from coordination.runtime.workers import WorkerRecord, WorkerRegistry
+
+log = logging.getLogger("coord.liveness")
+
+
+def held_task_ids() -> list[str]:
+    """Task ids this process's Celery worker has reserved or is running."""
+    from celery.worker import state
+
+    ids: set[str] = set()
+    for pool in (state.reserved_requests, state.active_requests):
+        for req in tuple(pool):
+            rid = getattr(req, "id", None)
+            if rid:
+                ids.add(str(rid))
+    return sorted(ids)
+
+
+class WorkerBeat(threading.Thread):
+    def __init__(self, registry: WorkerRegistry, name: str, repos: list[str], interval: float) -> None:
+        super().__init__(name="coord-liveness", daemon=True)
+        self.registry = registry
+        self.interval = interval
+        self.record = WorkerRecord(
+            name=name, host=socket.gethostname(), pid=os.getpid(), repos=list(repos),
+            started_at=time.time(), beat=interval,
+        )
+        self._stop = threading.Event()
+
+    def beat_once(self) -> None:
+        from workers.runner import running_todos
+
+        self.record.running = running_todos()
+        self.record.held = held_task_ids()
+        self.registry.beat(self.record)
+
+    def run(self) -> None:
+        while True:
+            try:
+                self.beat_once()
+            except Exception as exc:  # Redis away: try again next tick
+                log.warning("liveness beat failed: %s", exc)
+            if self._stop.wait(self.interval):
+                break
+
+    def stop(self, *, leave: bool = True) -> None:
+        self._stop.set()
+        if leave:
+            try:
+                self.registry.leave(self.record.name)
+            except Exception as exc:
+                log.warning("could not remove worker record: %s", exc)
+
+
+def start_beat(rt: Any, name: str, repos: list[str]) -> WorkerBeat:
+    beat = WorkerBeat(rt.workers, name, repos, rt.settings.worker_heartbeat)
+    beat.start()
+    return beat
