@@ -1,0 +1,102 @@
+"""coord's broker transport: malformed messages are set aside, never fatal.
+
+(That a broker restart no longer ends the worker is proven against a real
+redis-server in tests/chaos.)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from workers import broker
+
+pytestmark = pytest.mark.timeout(30)
+
+GOOD = json.dumps({
+    "body": "e30=", "content-type": "application/json", "headers": {"id": "x"},
+    "properties": {"delivery_tag": "t", "body_encoding": "base64",
+                   "delivery_info": {"exchange": "", "routing_key": "coord.repo.api"}},
+})
+
+
+@pytest.fixture
+def embedded() -> Iterator[Any]:
+    from coordination.keys import Keys
+    from coordination.runtime.client import get_redis, reset_embedded
+
+    reset_embedded()
+    yield get_redis(), Keys("coord")
+    reset_embedded()
+
+
+@pytest.mark.parametrize("raw, why", [
+    (b"this is not json", "not JSON"),
+    (b"\xff\xfe", "not UTF-8"),
+    ("[1, 2]", "not an object"),
+    ('{"body": "e30="}', "no 'properties'"),
+    ('{"properties": {"delivery_info": {}}}', "delivery_tag"),
+    ('{"properties": {"delivery_tag": "t"}}', "delivery_info"),
+    ('{"body": "!!", "properties": {"delivery_tag": "t", "body_encoding": "base64",'
+     ' "delivery_info": {"exchange": "", "routing_key": "q"}}}', "base64"),
+])
+def test_envelope_problems_are_named(raw: Any, why: str) -> None:
+    problem = broker.envelope_problem(raw)
+    assert problem is not None and why in problem
+
+
+def test_a_kombu_envelope_passes() -> None:
+    assert broker.envelope_problem(GOOD) is None
+    assert broker.envelope_problem(GOOD.encode()) is None
+
+
+def test_brpop_of_garbage_reads_as_empty_and_is_dead_lettered(
+    embedded: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r, keys = embedded
+    replies = iter([(b"coord.repo.api", b"not json at all"),
+                    (b"coord.repo.api\x06\x163", GOOD.encode())])
+    # What kombu's prefixed client would hand back (the prefix already taken off).
+    monkeypatch.setattr(broker.kredis.PrefixedStrictRedis, "parse_response",
+                        lambda self, conn, cmd, **kw: next(replies))
+    client = broker.Client(global_keyprefix="coord:celery:")
+    assert client.parse_response(None, "BRPOP") is None  # kombu raises Empty, polls again
+    assert client.parse_response(None, "BRPOP") == (b"coord.repo.api\x06\x163", GOOD.encode())
+    letters = [json.loads(x) for x in r.lrange(keys.dead_letters, 0, -1)]
+    assert len(letters) == 1
+    assert letters[0]["queue"] == "coord.repo.api"
+    assert letters[0]["raw"] == "not json at all" and "not JSON" in letters[0]["reason"]
+
+
+def test_dead_letters_are_capped_and_truncated(embedded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    r, keys = embedded
+    monkeypatch.setattr(broker, "DEAD_LETTER_KEEP", 3)
+    for i in range(5):
+        broker.dead_letter("coord.repo.api", "x" * (broker.DEAD_LETTER_RAW_BYTES + 10), f"r{i}")
+    letters = [json.loads(x) for x in r.lrange(keys.dead_letters, 0, -1)]
+    assert [e["reason"] for e in letters] == ["r4", "r3", "r2"]
+    assert len(letters[0]["raw"]) == broker.DEAD_LETTER_RAW_BYTES
+    assert letters[0]["raw_bytes"] == broker.DEAD_LETTER_RAW_BYTES + 10
+
+
+def test_a_broken_dead_letter_store_does_not_raise(monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*_: Any, **__: Any) -> Any:
+        raise redis.ConnectionError("down")
+
+    monkeypatch.setattr("coordination.runtime.client.get_redis", boom)
+    broker.dead_letter("q", b"junk", "not JSON")  # logged, not raised
+
+
+def test_distributed_app_uses_the_guarded_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    from coordination.settings import Settings
+    from workers.app import create_app
+
+    app = create_app(Settings(redis_url="redis://127.0.0.1:1/0"))
+    assert app.conf.broker_transport == "workers.broker:Transport"
+    with app.connection_for_write() as conn:
+        assert conn.transport_cls == "workers.broker:Transport"
+        assert conn.transport.Channel is broker.Channel
