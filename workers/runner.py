@@ -224,7 +224,11 @@ def _execute(
             _running.discard(f"{sweep_id}/{todo_id}")
 
     if lost.is_set() or hb.lost:
-        rt.events.emit("todo.lost", sweep_id=sweep_id, todo_id=todo_id, worker=host, reason="lease lost")
+        try:  # Redis may be the reason the lease was lost: the event is best effort
+            rt.events.emit("todo.lost", sweep_id=sweep_id, todo_id=todo_id, worker=host,
+                           reason="lease lost")
+        except redis.RedisError as exc:
+            log.warning("%s/%s: lease lost; event not recorded (%s)", sweep_id, todo_id, exc)
         return Outcome.lost, {"reason": "lease lost"}
     if result is not None and result.outcome == "stopped" and result.reason == "sweep cancelled":
         status = "cancelled"
