@@ -9,7 +9,7 @@ import functools
 import re
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from coordination.errors import SettingsError
@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     output_tail_bytes: int = Field(
         64 * 1024, ge=1024, description="Bytes of each of stdout/stderr kept per todo."
     )
+    signing_key: SecretStr | None = Field(
+        None,
+        description="When set, the CLI signs every sweep spec and workers refuse specs not "
+        "signed with it (or with COORD_SIGNING_KEY_PREVIOUS).",
+    )
+    signing_key_previous: SecretStr | None = Field(
+        None, description="A retired signing key workers still accept during a rotation."
+    )
     flower_auth: str | None = Field(
         None, description="user:password for Flower's basic auth (required off localhost)."
     )
@@ -81,6 +89,12 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.redis_url is None
+
+    @property
+    def signing_keys(self) -> list[str]:
+        """Keys a worker accepts, the current one first (empty: signing is off)."""
+        return [k.get_secret_value() for k in (self.signing_key, self.signing_key_previous)
+                if k is not None and k.get_secret_value()]
 
     @property
     def heartbeat_interval(self) -> float:

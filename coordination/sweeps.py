@@ -137,6 +137,7 @@ class SweepService:
             "deadline": now + sweep_deadline(spec, self.rt.settings.sweep_deadline),
             "run": 0,
             "spec": spec.to_json(),
+            **self._signature(spec),
             "catalog": spec.catalog,
         }
         self.rt.checkpoints.create_sweep(spec.sweep_id, record, list(spec.todos))
@@ -144,6 +145,15 @@ class SweepService:
                             todos=len(spec.todos), levels=len(spec.levels))
         self._dispatch(spec)
         return spec.sweep_id
+
+    def _signature(self, spec: SweepSpec) -> dict[str, Any]:
+        """Record fields signing the spec (COORD_SIGNING_KEY), or clearing an old signature."""
+        keys = self.rt.settings.signing_keys
+        if not keys:
+            return {"spec_sig": None, "spec_key_id": None}
+        from coordination.runtime.signing import sign
+
+        return dict(sign(spec.to_json(), keys[0]))
 
     def _dispatch(self, spec: SweepSpec) -> None:
         sid = spec.sweep_id
@@ -325,7 +335,8 @@ class SweepService:
         self.rt.redis.delete(self.rt.keys.remaining(sweep_id))
         self.rt.checkpoints.update_sweep(
             sweep_id, status="queued", reason=None, finished_at=None, started_at=None,
-            run=spec.run, spec=spec.to_json(), terminal=len(todos) - len(rerun),
+            run=spec.run, spec=spec.to_json(), **self._signature(spec),
+            terminal=len(todos) - len(rerun),
             deadline=now + sweep_deadline(spec, self.rt.settings.sweep_deadline),
         )
         self.rt.events.emit("sweep.queued", sweep_id=sweep_id, plan=spec.plan, resumed=True,

@@ -97,6 +97,12 @@ def run_todo(
         return Outcome.gone, {"reason": f"{todo_id} is not part of sweep {sweep_id}"}
     if record.get("status") not in ("queued", "running"):
         return Outcome.gone, {"reason": f"sweep is {record.get('status')}"}
+    if rt.settings.signing_keys:
+        from coordination.runtime.signing import verify
+
+        why = verify(record, rt.settings.signing_keys)
+        if why is not None:
+            return _refuse(rt, spec, todo_id, why)
     t = spec.todos[todo_id]
     cp = rt.checkpoints.get(sweep_id, todo_id) or {}
     if cp.get("status") in TERMINAL:
@@ -158,6 +164,19 @@ def run_todo(
             rt.leases.release(lease)
         except redis.RedisError as exc:  # it expires on its own within the TTL
             log.warning("could not release %s: %s", lease.key, exc)
+
+
+def _refuse(rt: Runtime, spec: SweepSpec, todo_id: str, why: str) -> tuple[Outcome, dict[str, Any]]:
+    """End a todo ``failed`` without running anything (its spec cannot be trusted)."""
+    log.error("%s/%s refused: %s", spec.sweep_id, todo_id, why)
+    if rt.checkpoints.set_status_if(
+        spec.sweep_id, todo_id, "failed", {"pending", "queued"}, reason=why, finished_at=time.time()
+    ):
+        count_terminal(rt, spec.sweep_id)
+        rt.events.emit("todo.failed", sweep_id=spec.sweep_id, todo_id=todo_id, reason=why,
+                       refused=True)
+        on_todo_done(rt, spec, todo_id, "failed")
+    return Outcome.done, {"status": "failed", "reason": why}
 
 
 def _execute(
