@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 DEMO   := .coord-demo
 
-.PHONY: demo test unit integration bench lint clean
+.PHONY: demo test unit integration chaos smoke bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ unit: $(STAMP)
 
 integration: $(STAMP)
 	$(PY) -m pytest tests/integration
+
+## A plain `pip install .` in a fresh venv, then a real distributed and an embedded sweep.
+smoke:
+	bash .ci/smoke-plain-install
 
 bench: $(STAMP)
 	$(PY) bench/planner.py
