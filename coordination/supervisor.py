@@ -92,6 +92,30 @@ def send_level(rt: Runtime, spec: SweepSpec, level: int, *, reason: str) -> None
 def apply(rt: Runtime, sig: Any) -> None:
     """Send an app-less (planner-built) signature or canvas through this runtime's app."""
     rt.app.signature(dict(sig)).apply_async()
+    release_results(rt.app)
+
+
+def release_results(app: Any) -> None:
+    """Stop Celery's result backend from waiting on what we sent.
+
+    Sending a chord makes the Redis backend hold its header results as pending
+    and subscribe to them, for a caller that might wait; coord never waits on
+    Celery results (checkpoints are the truth). Held until interpreter
+    shutdown, they unsubscribed from ``__del__`` with the import system gone:
+    two tracebacks at the end of every succeeding `plan sweep --wait`, and a
+    subscription per todo for as long as the process lived.
+    """
+    backend = getattr(app, "backend", None)
+    pending = getattr(backend, "_pending_results", None)  # Celery's async backends
+    if not pending:
+        return
+    held = [r for mapping in pending for waiters in list(mapping.values())
+            for r in list(waiters.values())]
+    for r in held:
+        try:
+            backend.remove_pending_result(r)
+        except Exception as exc:  # best effort: only tidiness is at stake
+            log.debug("could not release result %s: %s", getattr(r, "id", "?"), exc)
 
 
 def send_todos(rt: Runtime, spec: SweepSpec, todo_ids: list[str], *, reason: str) -> list[str]:
