@@ -105,7 +105,7 @@ def release_results(app: Any) -> None:
     two tracebacks at the end of every succeeding `plan sweep --wait`, and a
     subscription per todo for as long as the process lived.
     """
-    backend = getattr(app, "backend", None)
+    backend: Any = getattr(app, "backend", None)
     pending = getattr(backend, "_pending_results", None)  # Celery's async backends
     if not pending:
         return
