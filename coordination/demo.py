@@ -21,7 +21,7 @@ def prepare(target: Path, source: Path = Path("ecosystem.yaml")) -> Path:
     shutil.copyfile(source, dest)
     catalog = CatalogStore(dest).load()
     for repo in catalog.repos:
-        (target / (repo.path or repo.name)).mkdir(parents=True, exist_ok=True)
+        repo.checkout(target).mkdir(parents=True, exist_ok=True)
     return dest
 
 

@@ -105,8 +105,7 @@ class CoordinationManager:
 
     def checkout(self, repo: Repo) -> Path:
         """A repo's checkout: ``path`` relative to the catalog's directory, default its name."""
-        p = Path(repo.path or repo.name).expanduser()
-        return p if p.is_absolute() else self.store.base_dir / p
+        return repo.checkout(self.store.base_dir)
 
     def list_repos(self) -> list[Repo]:
         return list(self.catalog().repos)

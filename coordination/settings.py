@@ -54,6 +54,15 @@ class Settings(BaseSettings):
         description="Seconds between a worker's liveness beats; three missed beats and it "
         "counts as gone.",
     )
+    retention_days: float = Field(
+        30.0, gt=0,
+        description="Days a finished sweep's record, checkpoints and events are kept in Redis.",
+    )
+    visibility_timeout: float | None = Field(
+        None, gt=0,
+        description="Seconds before the broker hands an unacknowledged message out again "
+        "(default: from the longest todo budget in the catalog, at least 4,800).",
+    )
     events_maxlen: int = Field(100_000, gt=100, description="Cap of the global event stream.")
     output_tail_bytes: int = Field(
         64 * 1024, ge=1024, description="Bytes of each of stdout/stderr kept per todo."

@@ -226,7 +226,9 @@ def maybe_finish(
         sweep_id, final, allowed_from=set(SWEEP_ACTIVE), finished_at=time.time(), reason=reason
     ):
         rt.redis.srem(rt.keys.active_sweeps, sweep_id)
-        rt.events.emit("sweep.finished", sweep_id=sweep_id, status=final, reason=reason, counts=counts)
+        rt.events.emit("sweep.finished", sweep_id=sweep_id, status=final, reason=reason,
+                       counts=counts, run=int(record.get("run") or 0))
+        keep(rt, sweep_id, list(spec.todos))
         return final
     return None
 
@@ -247,8 +249,15 @@ def fail_sweep(rt: Runtime, sweep_id: str, reason: str, *, status: str = "failed
                 count_terminal(rt, sweep_id)
                 rt.events.emit("todo.cancelled", sweep_id=sweep_id, todo_id=tid, reason=reason)
     kind = "sweep.cancelled" if status == "cancelled" else "sweep.finished"
-    rt.events.emit(kind, sweep_id=sweep_id, status=status, reason=reason)
+    run = int((rt.checkpoints.get_sweep(sweep_id) or {}).get("run") or 0)
+    rt.events.emit(kind, sweep_id=sweep_id, status=status, reason=reason, run=run)
+    keep(rt, sweep_id, list(spec.todos) if spec is not None else [])
     return True
+
+
+def keep(rt: Runtime, sweep_id: str, todo_ids: list[str]) -> None:
+    """An ended sweep stays readable for COORD_RETENTION_DAYS, then Redis drops it."""
+    rt.checkpoints.expire_sweep(sweep_id, todo_ids, rt.settings.retention_days * 86400)
 
 
 def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None) -> None:

@@ -62,6 +62,23 @@ def sweep_deadline(spec: SweepSpec, cap: float) -> float:
     return min(cap, total + SWEEP_MARGIN)
 
 
+def ended_by(rt: Runtime, sweep_id: str, event: Any) -> bool:
+    """Does ``event``, read while following ``sweep_id``, mean the sweep is over?
+
+    A replay also holds the end of an earlier run of a resumed sweep: only the
+    end of the run the record is at (or a record that is gone) ends it.
+    """
+    if event.kind not in ("sweep.finished", "sweep.cancelled"):
+        return False
+    rec = rt.checkpoints.get_sweep(sweep_id)
+    if rec is None:
+        return True
+    if rec.get("status") in SWEEP_ACTIVE:
+        return False
+    run = event.data.get("run")  # events before 0.2 carry no run
+    return run is None or int(run) == int(rec.get("run") or 0)
+
+
 class SweepService:
     """Start, inspect, resume, cancel and sync sweeps."""
 
@@ -93,7 +110,7 @@ class SweepService:
                 timeout=float(todo.timeout),
                 retries=int(todo.retries),
                 env=dict(todo.env),
-                path=str((base / (repo.path or repo.name)).resolve()),
+                path=str(repo.checkout(base)),
                 preds=sorted(graph.predecessors(tid)),
                 succs=sorted(graph.successors(tid)),
                 estimated_hours=todo.estimated_hours,
@@ -204,6 +221,9 @@ class SweepService:
                 "repo": spec.todos[tid].repo if spec else None,
                 "reason": cp.get("reason"),
                 "duration": cp.get("duration"),
+                "stdout_bytes": cp.get("stdout_bytes"),
+                "stderr_bytes": cp.get("stderr_bytes"),
+                "lost_runs": int(cp.get("lost_runs") or 0),
             }
         return {
             "sweep_id": sweep_id,
@@ -271,13 +291,18 @@ class SweepService:
         for ev in self.rt.events.follow(sweep_id=sweep_id, block_ms=250, stop=stop):
             if on_event is not None:
                 on_event(ev)
-            if ev.kind in ("sweep.finished", "sweep.cancelled"):
-                # The replay also holds the end of an earlier run of a resumed
-                # sweep: only an end the record agrees with ends the wait.
-                now_rec = self.rt.checkpoints.get_sweep(sweep_id) or {}
-                if now_rec.get("status") not in SWEEP_ACTIVE:
-                    break
-        rec = self.record(sweep_id)
+            if ended_by(self.rt, sweep_id, ev):
+                break
+        rec = self.rt.checkpoints.get_sweep(sweep_id)
+        if rec is None:
+            from coordination.errors import RuntimeFault
+
+            raise RuntimeFault(
+                f"sweep {sweep_id} vanished from Redis while it ran (its record is gone: "
+                "Redis restarted without persistence, or was flushed or evicted)",
+                hint="run Redis with --appendonly yes and --maxmemory-policy noeviction; "
+                "start the sweep again",
+            )
         if rec.get("status") in SWEEP_ACTIVE:
             # Only reached at the wait's limit: say so rather than return a live status.
             from coordination.errors import RuntimeFault
@@ -329,6 +354,7 @@ class SweepService:
         spec = SweepSpec(sweep_id=sweep_id, plan=old.plan, strategy=old.strategy, run=old.run + 1,
                          todos=todos, levels=levels, concurrency=old.concurrency, catalog=old.catalog)
         now = time.time()
+        self.rt.checkpoints.persist_sweep(sweep_id, list(todos))
         for t in rerun:
             self.rt.checkpoints.set_fields(sweep_id, t, status="pending", reason=None,
                                            finished_at=None, exit_code=None, queued_at=None)

@@ -52,7 +52,11 @@ def create_app(
     settings = settings or get_settings()
     keys = Keys(settings.namespace)
     longest_sweep = max(longest_sweep or settings.sweep_deadline, longest_todo)
-    visibility = int(max(longest_todo, DEFAULT_LONGEST_TODO) * 1.25 + 300)
+    visibility = int(
+        settings.visibility_timeout
+        if settings.visibility_timeout is not None
+        else max(longest_todo, DEFAULT_LONGEST_TODO) * 1.25 + 300
+    )
     transport_options: dict[str, Any] = {"visibility_timeout": visibility}
     if settings.embedded:
         broker, backend = "memory://localhost/", "cache+memory://localhost/"

@@ -262,7 +262,7 @@ def _execute(
         "finished_at": time.time(),
         "duration": round(total, 3),
         "reason": None if status == "succeeded" else reason,
-        "output_tail": "" if result is None else result.output_tail(),
+        "output_tail": "" if result is None else result.output_tail(rt.settings.output_tail_bytes),
         "stdout_bytes": 0 if result is None else result.stdout_bytes,
         "stderr_bytes": 0 if result is None else result.stderr_bytes,
     }

@@ -50,7 +50,10 @@ def build_worker(
     if spec is None:
         known = ", ".join(r.name for r in catalog.repos) or "none"
         raise NotFoundError(f"unknown repo {repo!r} in {file} (known: {known})")
-    checkout = Path(path) if path else (Path(file).resolve().parent / (spec.path or spec.name))
+    from coordination.catalog.models import checkout_path
+
+    base = Path(file).resolve().parent
+    checkout = checkout_path(path, Path.cwd()) if path else spec.checkout(base)
     if not checkout.is_dir():
         raise UsageError(
             f"checkout {checkout} of repo {repo} does not exist",

@@ -8,8 +8,10 @@ Checks that need the whole catalog (unique ids, references) live in
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, field_validator
@@ -98,6 +100,20 @@ class Repo(_Model):
     role: str = ""
     tags: list[str] = Field(default_factory=list)
     concurrency: int = Field(1, ge=1, le=1024)
+
+    def checkout(self, base_dir: Path) -> Path:
+        """Where this repo's checkout is: ``path`` (``~`` expanded) relative to the
+        catalog's directory ``base_dir``, default the repo's name. Every reader of
+        a checkout (sweeps, workers, dep check, repo list, the demo) asks here."""
+        return checkout_path(self.path or self.name, base_dir)
+
+
+def checkout_path(path: str | Path, base_dir: Path) -> Path:
+    """``path`` with ``~`` expanded, made absolute against ``base_dir``, normalised."""
+    p = Path(path).expanduser()
+    if not p.is_absolute():
+        p = Path(base_dir).resolve() / p
+    return Path(os.path.normpath(p))
 
 
 class Issue(_Model):

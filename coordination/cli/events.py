@@ -65,20 +65,16 @@ def events(sweep_id: str | None, follow: bool, limit: int | None, as_json: bool)
             for e in evs:
                 console().print(_line(e), soft_wrap=True)
         return
-    state = {"ended": False}
-
-    def stop() -> bool:
-        return state["ended"]
+    from coordination.sweeps import ended_by
 
     try:
-        for e in rt.events.follow(sweep_id=sweep_id, block_ms=500, stop=stop):
+        for e in rt.events.follow(sweep_id=sweep_id, block_ms=500):
             if as_json:
                 sys.stdout.write(json.dumps(e.to_dict()) + "\n")
                 sys.stdout.flush()
             else:
                 console().print(_line(e), soft_wrap=True)
-            if sweep_id is not None and e.kind in ("sweep.finished", "sweep.cancelled"):
-                state["ended"] = True
+            if sweep_id is not None and ended_by(rt, sweep_id, e):
                 break
     except KeyboardInterrupt:
         pass

@@ -152,6 +152,32 @@ class CheckpointStore:
         pipe.zrem(self.keys.sweeps, sweep_id)
         pipe.execute()
 
+    def _sweep_keys(self, sweep_id: str, todo_ids: Iterable[str]) -> list[str]:
+        return [
+            self.keys.sweep(sweep_id), self.keys.remaining(sweep_id),
+            self.keys.sweep_events(sweep_id), self.keys.supervisor_lock(sweep_id),
+            *(self.keys.checkpoint(sweep_id, t) for t in todo_ids),
+        ]
+
+    def expire_sweep(self, sweep_id: str, todo_ids: Iterable[str], seconds: float) -> None:
+        """Let a finished sweep's keys expire in ``seconds`` (retention), in one pipeline;
+        index entries older than that go too (``list_sweeps`` drops those whose record
+        expired first)."""
+        ttl = max(1, int(seconds))
+        pipe = self.r.pipeline(transaction=False)
+        for key in self._sweep_keys(sweep_id, todo_ids):
+            pipe.expire(key, ttl)
+        pipe.zremrangebyscore(self.keys.sweeps, "-inf", time.time() - seconds)
+        pipe.execute()
+
+    def persist_sweep(self, sweep_id: str, todo_ids: Iterable[str]) -> None:
+        """Keep a sweep's keys again (it is running once more: resume)."""
+        pipe = self.r.pipeline(transaction=False)
+        for key in self._sweep_keys(sweep_id, todo_ids):
+            pipe.persist(key)
+        pipe.zadd(self.keys.sweeps, {sweep_id: time.time()}, nx=True)
+        pipe.execute()
+
     # -- todo checkpoints -------------------------------------------------------
     def get(self, sweep_id: str, todo_id: str) -> dict[str, Any] | None:
         h = self.r.hgetall(self.keys.checkpoint(sweep_id, todo_id))

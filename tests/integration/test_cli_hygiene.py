@@ -22,3 +22,32 @@ def test_waited_sweep_exits_without_tracebacks(cluster: Cluster, strategy: str) 
     assert res.returncode == 0, res.stderr[-3000:]
     for bad in ("Traceback", "Exception ignored", "Error"):
         assert bad not in res.stderr, res.stderr[-3000:]
+
+
+def test_worker_and_sweep_find_a_checkout_under_home(cluster: Cluster) -> None:
+    home = cluster.root / "home"
+    (home / "src" / "api").mkdir(parents=True)
+    cluster.env["HOME"] = str(home)
+    cluster.write_catalog({"api": 1}, [T("TODO-001", "api", "pwd > where")])
+    cluster.eco.write_text(cluster.eco.read_text().replace("path: repos/api", "path: ~/src/api"))
+    cluster.start_workers(["api"])
+    res = cluster.cli("plan", "sweep", "PLAN-001", "--wait")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (home / "src" / "api" / "where").read_text().strip() == str(home / "src" / "api")
+
+
+def test_events_follow_of_a_resumed_sweep_waits_for_its_current_run(cluster: Cluster) -> None:
+    import json
+
+    cluster.write_catalog({"api": 1}, [T("TODO-001", "api", "test -f ok || exit 3")])
+    cluster.start_workers(["api"])
+    res = cluster.cli("plan", "sweep", "PLAN-001", "--wait", "--json")
+    assert res.returncode == 1, res.stderr[-3000:]
+    sid = json.loads(res.stdout)["sweep_id"]
+    (cluster.repo_dir("api") / "ok").write_text("")
+    assert cluster.cli_json("sweep", "resume", sid)["rerun"] == ["TODO-001"]
+    follow = cluster.cli("events", "--sweep", sid, "--follow", "--json", timeout=60)
+    assert follow.returncode == 0, follow.stderr[-3000:]
+    ends = [e for e in map(json.loads, follow.stdout.splitlines()) if e["kind"] == "sweep.finished"]
+    # It used to stop at the replayed end of the first run (failed).
+    assert [e["status"] for e in ends] == ["failed", "succeeded"]
