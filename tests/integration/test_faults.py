@@ -198,6 +198,9 @@ def test_a_todo_printing_100_mb_costs_the_worker_no_memory(cluster: Cluster) -> 
     cp = cluster.checkpoint(sid, "TODO-002")
     assert cp["stdout_bytes"] == size + len("\ntail-marker\n")
     tail = st["todos"]["TODO-002"]["output_tail"]
-    assert len(tail.encode()) <= 64 * 1024 and len(cp["output_tail"].encode()) <= 64 * 1024
+    # COORD_OUTPUT_TAIL_BYTES (64 KiB) of each stream is kept, plus a one-line label.
+    label = len(f"--- stdout (last 65536 chars of {size + 13} bytes) ---\n")
+    assert len(tail.encode()) <= 64 * 1024 + label and tail == cp["output_tail"]
+    assert len(tail.encode()) > 4096  # not the 4 KiB it used to keep
     assert tail.rstrip().endswith("tail-marker")
     assert f"of {size + 13} bytes" in tail  # says it is a tail of how much
