@@ -36,7 +36,8 @@ class Keys:
     # -- sweeps and checkpoints -----------------------------------------------
     @property
     def sweeps(self) -> str:
-        """Sorted set of sweep ids scored by creation time."""
+        """Sorted set of sweep ids scored by creation time (a resume re-scores: see
+        ``CheckpointStore.persist_sweep``)."""
         return f"{self.namespace}:sweeps"
 
     @property

@@ -257,7 +257,8 @@ def fail_sweep(rt: Runtime, sweep_id: str, reason: str, *, status: str = "failed
 
 def keep(rt: Runtime, sweep_id: str, todo_ids: list[str]) -> None:
     """An ended sweep stays readable for COORD_RETENTION_DAYS, then Redis drops it."""
-    rt.checkpoints.expire_sweep(sweep_id, todo_ids, rt.settings.retention_days * 86400)
+    rt.checkpoints.expire_sweep(sweep_id, todo_ids, rt.settings.retention_days * 86400,
+                                longest_sweep=rt.settings.sweep_deadline)
 
 
 def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None) -> None:

@@ -153,29 +153,46 @@ class CheckpointStore:
         pipe.execute()
 
     def _sweep_keys(self, sweep_id: str, todo_ids: Iterable[str]) -> list[str]:
+        """The keys a sweep keeps while it is kept. Not its supervisor lock: that
+        one always expires by itself within a supervise interval, and stretching
+        it to the retention (or PERSISTing it on resume) would stop every
+        supervisor pass over the sweep - a resumed sweep would never again have a
+        lost todo re-sent or its deadline enforced."""
         return [
             self.keys.sweep(sweep_id), self.keys.remaining(sweep_id),
-            self.keys.sweep_events(sweep_id), self.keys.supervisor_lock(sweep_id),
+            self.keys.sweep_events(sweep_id),
             *(self.keys.checkpoint(sweep_id, t) for t in todo_ids),
         ]
 
-    def expire_sweep(self, sweep_id: str, todo_ids: Iterable[str], seconds: float) -> None:
-        """Let a finished sweep's keys expire in ``seconds`` (retention), in one pipeline;
-        index entries older than that go too (``list_sweeps`` drops those whose record
-        expired first)."""
+    def expire_sweep(
+        self, sweep_id: str, todo_ids: Iterable[str], seconds: float, *, longest_sweep: float = 0.0
+    ) -> None:
+        """Let an ended sweep's keys expire in ``seconds`` (retention), in one pipeline.
+
+        Index entries scored before ``now - seconds - longest_sweep`` go too: an
+        entry is scored by its sweep's latest (re)start, the sweep ended at most
+        ``longest_sweep`` later and was kept ``seconds`` more, so its record is
+        gone (``list_sweeps`` drops entries whose record went earlier).
+        """
         ttl = max(1, int(seconds))
         pipe = self.r.pipeline(transaction=False)
         for key in self._sweep_keys(sweep_id, todo_ids):
             pipe.expire(key, ttl)
-        pipe.zremrangebyscore(self.keys.sweeps, "-inf", time.time() - seconds)
+        pipe.zremrangebyscore(self.keys.sweeps, "-inf", f"({time.time() - seconds - longest_sweep}")
         pipe.execute()
 
     def persist_sweep(self, sweep_id: str, todo_ids: Iterable[str]) -> None:
-        """Keep a sweep's keys again (it is running once more: resume)."""
+        """Keep a sweep's keys again (it is running once more: resume).
+
+        Its index entry is scored by this restart, so no trim drops it while it
+        runs or is kept; a supervisor lock left from before is cleared, so the
+        resumed sweep is supervised at once.
+        """
         pipe = self.r.pipeline(transaction=False)
         for key in self._sweep_keys(sweep_id, todo_ids):
             pipe.persist(key)
-        pipe.zadd(self.keys.sweeps, {sweep_id: time.time()}, nx=True)
+        pipe.delete(self.keys.supervisor_lock(sweep_id))
+        pipe.zadd(self.keys.sweeps, {sweep_id: time.time()})
         pipe.execute()
 
     # -- todo checkpoints -------------------------------------------------------
