@@ -1,5 +1,184 @@
-"""Module-level app for `celery -A workers.flower_app flower` (what `coord flower` runs)."""
+"""Module-level app for `celery -A workers.flower_app flower` (what `coord flower` runs),
+with Flower locked down to monitoring.
 
+Flower can also *act*: its API sends tasks (``/api/task/apply|async-apply|send-task``),
+revokes and aborts them, changes time and rate limits, and controls workers (shutdown,
+pool restart/grow/shrink/autoscale, add/cancel consumer). Anyone holding Flower's
+credentials could queue ``coord.run_todo`` with ids of their choosing or stop the fleet.
+coord's Flower is for watching; sweeps are steered with the coord CLI.
+
+Two independent layers refuse every such request:
+
+1. ``coord flower`` passes ``--read_only=True`` (Flower's own read-only mode: its
+   handlers answer 403 and the UI hides the control buttons).
+2. Importing this module, which ``celery -A workers.flower_app`` does before Flower builds
+   its application, replaces every state-changing HTTP method (POST, PUT, PATCH, DELETE)
+   of every Flower request handler with a 403 refusal (:func:`lock_down`). It does not
+   depend on Flower's options (``FLOWER_READ_ONLY=false``, a ``flowerconfig.py`` or a
+   command line cannot undo it) and it is deny-by-default: it is not a list of known
+   endpoints but a scan of every handler class of the ``flower`` package and of Flower's
+   route table, so a control endpoint added by a later Flower is refused without being
+   named here. Only handlers known to be read-only keep a non-GET method
+   (:data:`READ_ONLY_HANDLERS`). Patching the classes, not the routes, also covers
+   ``--url_prefix``, which rebuilds the routes. The result is then verified against the
+   route table Flower's application is built from; if anything is left open, or Flower no
+   longer builds its routes the way this relies on, the import fails and Flower does not
+   start (fail closed).
+
+``coord flower --allow-control`` (which needs ``COORD_FLOWER_AUTH``) skips both layers
+and says so loudly; it is the only way to get the control endpoints back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+from coordination.cli.worker import ALLOW_CONTROL_ENV
 from workers.app import create_app
+
+log = logging.getLogger("coord.flower")
+
+#: HTTP methods that can change something; GET, HEAD and OPTIONS only read.
+MUTATING_METHODS = ("post", "put", "patch", "delete")
+
+#: Handlers whose non-GET methods only read (``module.Class``): the tasks page POSTs its
+#: datatable query (``post`` calls ``get``); the catch-all 404 handler answers 404 to any
+#: method.
+READ_ONLY_HANDLERS = frozenset({
+    "flower.views.tasks.TasksDataTable",
+    "flower.views.error.NotFoundErrorHandler",
+})
+
+REFUSAL = (
+    "Refused: coord's Flower is read-only. It monitors workers and tasks; it does not "
+    "send tasks or control workers. Steer sweeps with the coord CLI "
+    "(coord sweep pause|cancel|resume ...).\n"
+)
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _refuse(self: Any, *args: Any, **kwargs: Any) -> None:
+    """The replacement of every state-changing method: 403 with a short reason."""
+    self.set_status(403)
+    self.set_header("Content-Type", "text/plain; charset=UTF-8")
+    self.finish(REFUSAL)
+
+
+def _make_refusal() -> Any:
+    import tornado.web
+
+    # Authenticate first (Flower's basic auth answers 401 to a wrong password), then refuse.
+    refuse = tornado.web.authenticated(_refuse)
+    refuse._coord_refused = True  # type: ignore[attr-defined]
+    return refuse
+
+
+def _route_class(route: Any) -> type:
+    """The handler class of one entry of Flower's route table (a URLSpec or a tuple)."""
+    cls = getattr(route, "handler_class", None)
+    if cls is None:
+        cls = route[1]
+    return cls  # type: ignore[no-any-return]
+
+
+def _routes() -> list[Any]:
+    """The route table Flower's application is built from (fails closed if it moved)."""
+    import flower.app
+    import flower.urls
+
+    table: Any = getattr(flower.app, "default_handlers", None)
+    source: Any = getattr(flower.urls, "handlers", None)
+    if not isinstance(table, list) or table is not source:
+        raise RuntimeError(
+            "coord's Flower lockdown cannot find Flower's route table "
+            "(flower.app.default_handlers); this Flower version is not supported"
+        )
+    return list(table)  # a copy: callers only read it
+
+
+def _flower_handler_classes() -> set[type]:
+    """Every request handler class of the flower package, and every class Flower routes to."""
+    import flower.command  # noqa: F401  (imports all Flower's handler modules)
+    import tornado.web
+
+    found: set[type] = set()
+    stack: list[type] = [tornado.web.RequestHandler]
+    while stack:
+        subs: list[type] = stack.pop().__subclasses__()
+        for sub in subs:
+            if sub not in found:
+                found.add(sub)
+                stack.append(sub)
+    ours = {c for c in found if c.__module__.split(".")[0] == "flower"}
+    return ours | {_route_class(r) for r in _routes()}
+
+
+def _is_open(cls: type, method: str) -> bool:
+    """Whether ``cls`` answers ``method`` with something other than a refusal or a 405."""
+    import tornado.web
+
+    impl = getattr(cls, method, None)
+    if impl is None or impl is getattr(tornado.web.RequestHandler, method):
+        return False  # tornado's default: 405 Method Not Allowed
+    return not getattr(impl, "_coord_refused", False)
+
+
+def lock_down() -> list[str]:
+    """Refuse every state-changing method of every Flower handler; return what was refused
+    (``module.Class.method``)."""
+    refuse = _make_refusal()
+    refused = []
+    for cls in sorted(_flower_handler_classes(), key=_qualname):
+        if _qualname(cls) in READ_ONLY_HANDLERS:
+            continue
+        for method in MUTATING_METHODS:
+            if _is_open(cls, method):
+                setattr(cls, method, refuse)
+                refused.append(f"{_qualname(cls)}.{method}")
+    left = unlocked_routes()
+    if left:
+        raise RuntimeError(f"coord's Flower lockdown left routes open: {', '.join(left)}")
+    return refused
+
+
+def unlocked_routes() -> list[str]:
+    """Routes of Flower's table that still accept a state-changing method
+    (``"POST /api/..."``); empty once :func:`lock_down` ran."""
+    left = []
+    for route in _routes():
+        cls = _route_class(route)
+        if _qualname(cls) in READ_ONLY_HANDLERS:
+            continue
+        pattern = route.regex.pattern if hasattr(route, "regex") else route[0]
+        for method in MUTATING_METHODS:
+            if _is_open(cls, method):
+                left.append(f"{method.upper()} {pattern}")
+    return left
+
+
+def control_allowed() -> bool:
+    """Whether `coord flower --allow-control` asked for the control endpoints."""
+    value = os.environ.get(ALLOW_CONTROL_ENV, "")
+    if value not in ("", "0", "1"):
+        raise RuntimeError(f"{ALLOW_CONTROL_ENV} must be 1 or 0, not {value!r}")
+    return value == "1"
+
+
+if control_allowed():
+    print(
+        "WARNING: coord flower --allow-control: Flower can SEND TASKS and CONTROL WORKERS "
+        "(shutdown, pool, consumers, revoke, rate and time limits) for anyone who can log in.",
+        file=sys.stderr,
+        flush=True,
+    )
+    log.warning("Flower control endpoints are enabled (--allow-control)")
+else:
+    lock_down()
 
 app = create_app()

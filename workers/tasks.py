@@ -24,6 +24,9 @@ from workers.runner import Outcome, WorkerInfo
 
 log = logging.getLogger("coord.tasks")
 
+#: Every task a coord app registers, and nothing else (see :func:`drop_foreign_tasks`).
+TASK_NAMES = frozenset({"coord.run_todo", "coord.level_barrier", "coord.finalize_sweep"})
+
 # What this process's worker serves. One `coord worker` process serves one
 # repo; the embedded workers share a process and serve every repo, each on
 # its own queue. (Celery's request.hostname cannot tell embedded workers
@@ -117,3 +120,30 @@ def register(app: Celery) -> None:
 
         rt = _runtime(self.app)
         return {"sweep_id": sweep_id, "finished": maybe_finish(rt, sweep_id)}
+
+
+def drop_foreign_tasks(app: Celery) -> None:
+    """Finalize ``app`` and unregister every task that is not one of :data:`TASK_NAMES`.
+
+    A worker runs whatever registered task a message names. Celery registers its
+    built-ins on every app at finalize (``celery.map``, ``celery.starmap`` and
+    ``celery.chunks`` run any other task with any arguments; ``celery.group``,
+    ``celery.chain``, ``celery.chord``, ``celery.chord_unlock``, ``celery.accumulate``,
+    ``celery.backend_cleanup``), plus any ``@shared_task`` imported in the process.
+    coord needs none of them: chords on the Redis backend (and on the embedded
+    cache backend) are joined by the result backend itself (``on_chord_part_return``
+    counts the header and sends the body), never by ``celery.chord_unlock``, which only
+    serves backends without native joins; chain, group and chord signatures are
+    applied by the sender's canvas code, which never looks those task names up;
+    ``celery.accumulate`` serves ``Task.replace``, unused here; ``celery.backend_cleanup``
+    is for beat on backends that cannot expire results, and Redis expires them.
+
+    A message naming any other task is refused by the worker: logged as
+    "Received unregistered task", rejected (not redelivered), marked failed.
+    """
+    app.finalize()  # runs Celery's built-in registrations now, so they can be dropped
+    for name in sorted(set(app.tasks) - TASK_NAMES):
+        app.tasks.unregister(name)
+    missing = TASK_NAMES - set(app.tasks)
+    if missing:
+        raise RuntimeError(f"coord tasks not registered: {sorted(missing)}")

@@ -10,6 +10,9 @@ import click
 from coordination.errors import UsageError
 
 LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
+# Set (to 1) only by `coord flower --allow-control` for the Flower it execs; read by
+# workers/flower_app.py, which otherwise refuses Flower's task and worker-control endpoints.
+ALLOW_CONTROL_ENV = "COORD_FLOWER_ALLOW_CONTROL"
 
 
 @click.command()
@@ -37,11 +40,16 @@ def worker(obj: object, repo: str, path: str | None, concurrency: int | None, lo
 @click.option("--port", type=click.IntRange(1, 65535), default=5555, show_default=True)
 @click.option("--address", default="127.0.0.1", show_default=True,
               help="Interface to bind; off localhost, COORD_FLOWER_AUTH is required.")
-def flower(port: int, address: str) -> None:
-    """Run Flower (Celery monitoring) on coord's app.
+@click.option("--allow-control", is_flag=True, default=False,
+              help="Also serve Flower's endpoints that send tasks and control workers "
+                   "(refused by default; needs COORD_FLOWER_AUTH).")
+def flower(port: int, address: str, allow_control: bool) -> None:
+    """Run Flower (Celery monitoring) on coord's app, read-only.
 
     Basic auth comes from COORD_FLOWER_AUTH=user:password and is required
-    unless Flower binds to localhost.
+    unless Flower binds to localhost. Flower's endpoints that send tasks or
+    control workers (apply, send-task, revoke, abort, rate and time limits,
+    shutdown, pool, consumers) answer 403 unless --allow-control is given.
 
     \b
     Example:
@@ -52,12 +60,20 @@ def flower(port: int, address: str) -> None:
     settings = get_settings()
     if settings.embedded:
         raise UsageError("coord flower needs COORD_REDIS_URL (embedded sweeps have no broker to watch)")
-    args = flower_argv(port=port, address=address, auth=settings.flower_auth)
-    os.execvp(sys.executable, args)
+    args = flower_argv(port=port, address=address, auth=settings.flower_auth,
+                       allow_control=allow_control)
+    env = dict(os.environ)
+    env.pop(ALLOW_CONTROL_ENV, None)
+    if allow_control:
+        env[ALLOW_CONTROL_ENV] = "1"
+        click.echo("WARNING: --allow-control: anyone who can log in to this Flower can send "
+                   "tasks and shut down or reconfigure workers.", err=True)
+    os.execvpe(sys.executable, args, env)
 
 
-def flower_argv(*, port: int, address: str, auth: str | None) -> list[str]:
-    """The `celery flower` command line for coord's app; refuses open, unauthenticated binds."""
+def flower_argv(*, port: int, address: str, auth: str | None, allow_control: bool = False) -> list[str]:
+    """The `celery flower` command line for coord's app; refuses open, unauthenticated binds
+    and control without authentication."""
     if address not in LOCAL_ADDRESSES and not auth:
         raise UsageError(
             f"refusing to serve Flower on {address} without authentication",
@@ -65,8 +81,15 @@ def flower_argv(*, port: int, address: str, auth: str | None) -> list[str]:
         )
     if auth and ":" not in auth:
         raise UsageError("COORD_FLOWER_AUTH must look like user:password")
+    if allow_control and not auth:
+        raise UsageError("--allow-control needs authentication",
+                         hint="set COORD_FLOWER_AUTH=user:password")
     args = [sys.executable, "-m", "celery", "-A", "workers.flower_app", "flower",
             f"--port={port}", f"--address={address}"]
+    if not allow_control:
+        # Flower's own read-only mode (hides the UI's control buttons); workers/flower_app.py
+        # refuses the same endpoints whatever Flower's options say.
+        args.append("--read_only=True")
     if auth:
         args.append(f"--basic-auth={auth}")
     return args
