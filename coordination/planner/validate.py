@@ -14,10 +14,13 @@ advice. Codes are stable strings scripts can match on:
     warning  redundancy-skipped the plan is too big for the redundant-edge check
     warning  milestone-other-plan  a todo of this plan sits in another plan's milestone
     warning  empty-plan        nothing left to run
+    warning  checkout-outside  a repo's relative checkout path climbs out of the
+                               catalog's directory (``../../etc``)
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -100,6 +103,7 @@ def validate_plan(
         if not cycles:
             out.extend(_redundancy(pg))
         out.extend(_other_milestones(catalog, pg))
+        out.extend(_checkouts_outside(catalog, pg))
     if g.number_of_nodes() == 0:
         out.append(Finding("warning", "empty-plan",
                            f"plan {plan_id} has no todo left to run "
@@ -141,6 +145,26 @@ def _other_milestones(catalog: Catalog, pg: PlanGraph) -> list[Finding]:
                         "warning", "milestone-other-plan",
                         f"{tid} belongs to {pg.plan_id} but is in milestone {ms.id} of {plan.id}",
                         [tid, ms.id, plan.id]))
+    return out
+
+
+def _checkouts_outside(catalog: Catalog, pg: PlanGraph) -> list[Finding]:
+    """Relative checkout paths that leave the catalog's tree: allowed (absolute
+    paths are normal), but worth a look, since a typo or a hostile catalog can
+    point a todo's shell at any directory."""
+    repos = sorted({pg.graph.nodes[t]["todo"].repo for t in pg.graph.nodes})
+    out: list[Finding] = []
+    for name in repos:
+        repo = catalog.repo(name)
+        raw = (repo.path if repo is not None else None) or ""
+        if not raw or raw.startswith(("/", "~")):
+            continue
+        norm = os.path.normpath(raw)
+        if norm == ".." or norm.startswith(".." + os.sep):
+            out.append(Finding(
+                "warning", "checkout-outside",
+                f"repo {name}: checkout path {raw!r} climbs out of the catalog's directory "
+                f"(to {norm}); write it as an absolute path if that is meant", [name]))
     return out
 
 

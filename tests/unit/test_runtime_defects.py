@@ -141,3 +141,26 @@ def test_following_a_resumed_sweep_ends_only_with_its_current_run(
     assert [ended_by(rt, sid, e) for e in ends] == [False, True]
     rt.checkpoints.delete_sweep(sid)
     assert ended_by(rt, sid, first_end[0])  # a sweep that is gone ends a follow too
+
+
+def test_out_of_tree_checkouts_are_flagged_and_shown_normalised(tmp_path: Path) -> None:
+    import yaml
+
+    from coordination.catalog.store import CatalogStore
+    from coordination.manager import CoordinationManager
+    from coordination.planner.validate import validate_plan
+
+    cat = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"},
+                                           {"id": "TODO-002", "repo": "web", "run": "true"}],
+                        repos=("api", "web", "jobs"))
+    doc = yaml.safe_load(cat.read_text())
+    doc["repos"][0]["path"] = "repos/../../../../etc"   # climbs out
+    doc["repos"][1]["path"] = "/srv/web"                 # absolute: normal
+    doc["repos"][2]["path"] = "../jobs"                  # out too, but not in the plan
+    cat.write_text(yaml.safe_dump(doc, sort_keys=False))
+    found = [f for f in validate_plan(CatalogStore(cat).load(), PLAN) if f.code == "checkout-outside"]
+    assert [(f.severity, f.ids) for f in found] == [("warning", ["api"])]
+    assert "climbs out" in found[0].message and "../../../etc" in found[0].message
+    m = CoordinationManager(cat)
+    shown = {r.name: str(m.checkout(r)) for r in m.list_repos()}
+    assert ".." not in shown["api"] and shown["web"] == "/srv/web"
