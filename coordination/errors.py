@@ -19,6 +19,7 @@ Everything else escaping the CLI is a bug and is shown with a traceback.
           ├── DependencyCheckFailed      a dependency check found an unsatisfied dependency
           ├── SweepFailed                a sweep ended failed or cancelled
           └── RuntimeFault               the runtime could not do its work
+               ├── RedisUnreachable      COORD_REDIS_URL names no Redis coord can use (at start)
                ├── LeaseLost             a lease expired or was taken over
                └── StaleFence            a write carried a fence older than the newest
 """
@@ -134,6 +135,10 @@ class SweepFailed(OperationFailed):
 
 class RuntimeFault(OperationFailed):
     """The runtime could not do its work (broker unreachable, deadline passed...)."""
+
+
+class RedisUnreachable(RuntimeFault):
+    """Redis cannot be used at start: nothing listening, refused credentials, TLS mismatch..."""
 
 
 class LeaseLost(RuntimeFault):

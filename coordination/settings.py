@@ -91,9 +91,13 @@ class Settings(BaseSettings):
     def _check_url(cls, v: str | None) -> str | None:
         if v in (None, ""):
             return None
-        if not re.match(r"^(redis|rediss|unix)://", v):
-            raise ValueError("must start with redis://, rediss:// or unix://")
-        return v
+        # Scheme, port, db and query checked in full; the message never shows a password.
+        from coordination.redis_url import client_url, url_problem
+
+        problem = url_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return client_url(v)  # ssl_cert_reqs=CERT_REQUIRED -> required (redis-py's spelling)
 
     @property
     def embedded(self) -> bool:
@@ -118,7 +122,7 @@ def load_settings() -> Settings:
         msgs = []
         for err in exc.errors():
             name = "COORD_" + "_".join(str(p) for p in err["loc"]).upper()
-            msgs.append(f"{name}: {err['msg']}")
+            msgs.append(f"{name}: {err['msg'].removeprefix('Value error, ')}")
         raise SettingsError(
             "bad setting: " + "; ".join(msgs),
             hint="fix or unset the variable; see README 'Settings'",

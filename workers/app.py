@@ -17,6 +17,7 @@ purpose rather than left at Celery's defaults:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from celery import Celery
@@ -52,18 +53,21 @@ def create_app(
     settings = settings or get_settings()
     keys = Keys(settings.namespace)
     longest_sweep = max(longest_sweep or settings.sweep_deadline, longest_todo)
-    visibility = int(
-        settings.visibility_timeout
-        if settings.visibility_timeout is not None
-        else max(longest_todo, DEFAULT_LONGEST_TODO) * 1.25 + 300
-    )
+    if settings.visibility_timeout is not None:
+        # Rounded up: 0.5 must not become 0 (every unacked message handed out again at once).
+        visibility = math.ceil(settings.visibility_timeout)
+    else:
+        visibility = int(max(longest_todo, DEFAULT_LONGEST_TODO) * 1.25 + 300)
     transport_options: dict[str, Any] = {"visibility_timeout": visibility}
     if settings.embedded:
         broker, backend = "memory://localhost/", "cache+memory://localhost/"
         transport_options["polling_interval"] = EMBEDDED_POLLING_INTERVAL
     else:
         assert settings.redis_url is not None
-        broker = backend = settings.redis_url
+        from coordination.redis_url import celery_url
+
+        # TLS options leave the URL and travel as broker_use_ssl/redis_backend_use_ssl (below).
+        broker = backend = celery_url(settings.redis_url)
         # Keep coord's Celery keys apart from other apps on the same Redis.
         transport_options["global_keyprefix"] = keys.celery_prefix
 
@@ -101,9 +105,18 @@ def create_app(
         # kombu's Redis transport with its two fatal paths guarded (broker
         # restart, malformed message): see workers/broker.py.
         app.conf.broker_transport = "workers.broker:Transport"
+        from coordination.redis_url import tls_options
+
+        # rediss://: one URL configures all three clients; CERT_REQUIRED unless it says otherwise.
+        tls = tls_options(settings.redis_url)
+        if tls:
+            app.conf.broker_use_ssl = tls
+            app.conf.redis_backend_use_ssl = dict(tls)
     from workers import tasks
 
     tasks.register(app)
+    # Only coord's three tasks: no Celery built-in (celery.map runs any task) is served.
+    tasks.drop_foreign_tasks(app)
     return app
 
 

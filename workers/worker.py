@@ -28,8 +28,13 @@ def build_worker(
     path: str | None = None,
     concurrency: int | None = None,
     loglevel: str = "INFO",
+    preflight: bool = True,
 ) -> Any:
-    """A ready-to-start Celery worker (``.start()`` blocks until shutdown)."""
+    """A ready-to-start Celery worker (``.start()`` blocks until shutdown).
+
+    With ``preflight`` (the default; off only to inspect the configuration) it
+    first checks that Redis answers and raises ``RedisUnreachable`` if not.
+    """
     from celery import signals
 
     from coordination.catalog.store import CatalogStore
@@ -63,6 +68,13 @@ def build_worker(
     if concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
 
+    if preflight:
+        from coordination.runtime.preflight import check_redis
+
+        # Bad input first (exit 2, above); then fail fast (exit 1, the problem named)
+        # instead of Celery's retry-forever at start. Once started, the worker
+        # reconnects forever, as it should.
+        check_redis(settings)
     longest_todo, longest_sweep = limits_from_catalog(catalog)
     app = create_app(settings, longest_todo=longest_todo, longest_sweep=longest_sweep)
     rt = get_runtime()

@@ -115,13 +115,12 @@ def main(argv: list[str] | None = None) -> None:
         # module name so the CLI's start-up never imports redis or kombu.
         mod = type(exc).__module__ or ""
         if mod.startswith(("redis", "kombu")) or "OperationalError" in type(exc).__name__:
-            url = os.environ.get("COORD_REDIS_URL", "")
-            click.echo(
-                f"error: cannot reach Redis{' at ' + url if url else ''}: {exc}\n"
-                "  hint: start redis-server, or fix COORD_REDIS_URL (unset it to run embedded)",
-                err=True,
-            )
-            sys.exit(1)
+            # What is wrong, in words (the same as `coord worker` at start); password redacted.
+            from coordination.runtime.preflight import unreachable
+
+            err = unreachable(exc, os.environ.get("COORD_REDIS_URL", ""))
+            click.echo(f"error: {err}", err=True)
+            sys.exit(err.exit_code)
         raise
     sys.exit(0)
 

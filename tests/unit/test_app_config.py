@@ -108,7 +108,7 @@ PROBE = """
 import json, sys
 from pathlib import Path
 from workers.worker import build_worker
-w = build_worker(Path(sys.argv[1]), "api")
+w = build_worker(Path(sys.argv[1]), "api", preflight=False)  # configuration only: no Redis
 c = w.app.conf
 print(json.dumps({
     "visibility": c.broker_transport_options["visibility_timeout"],

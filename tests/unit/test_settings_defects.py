@@ -1,0 +1,45 @@
+"""COORD_VISIBILITY_TIMEOUT and COORD_RETENTION_DAYS from the environment, as a user sets them."""
+
+from __future__ import annotations
+
+import pytest
+
+from coordination.errors import SettingsError
+from coordination.settings import load_settings
+
+URL = "redis://127.0.0.1:1/0"  # never connected to: the app is only configured
+
+
+def visibility() -> int:
+    from workers.app import create_app
+
+    opts = create_app(load_settings()).conf.broker_transport_options
+    return int(opts["visibility_timeout"])
+
+
+def test_visibility_timeout_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COORD_REDIS_URL", URL)
+    default = visibility()
+    assert default >= 4800  # unset: the computed value, as before
+    monkeypatch.setenv("COORD_VISIBILITY_TIMEOUT", "900")
+    assert visibility() == 900
+    # A fraction of a second must not become 0 (kombu would hand every unacked
+    # message out again at once): it is rounded up.
+    monkeypatch.setenv("COORD_VISIBILITY_TIMEOUT", "0.5")
+    assert visibility() == 1
+    monkeypatch.setenv("COORD_VISIBILITY_TIMEOUT", "90.2")
+    assert visibility() == 91
+    for bad in ("0", "-5", "soon"):
+        monkeypatch.setenv("COORD_VISIBILITY_TIMEOUT", bad)
+        with pytest.raises(SettingsError, match="COORD_VISIBILITY_TIMEOUT"):
+            load_settings()
+
+
+def test_retention_days_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().retention_days == 30
+    monkeypatch.setenv("COORD_RETENTION_DAYS", "7.5")
+    assert load_settings().retention_days == 7.5
+    for bad in ("0", "-1", "forever"):
+        monkeypatch.setenv("COORD_RETENTION_DAYS", bad)
+        with pytest.raises(SettingsError, match="COORD_RETENTION_DAYS"):
+            load_settings()
