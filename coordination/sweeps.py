@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -315,19 +315,50 @@ class SweepService:
         return self.status(sweep_id)
 
     # -- resume / cancel / sync -------------------------------------------------
-    def resume(self, sweep_id: str) -> dict[str, Any]:
+    def resume_plan(self, sweep_id: str, only: Sequence[str] | None = None) -> dict[str, Any]:
+        """What a resume would re-run: every todo that did not succeed, or with
+        ``only`` those todos and their dependents that did not succeed."""
+        rec = self.record(sweep_id)
+        old = load_spec(self.rt, sweep_id, rec)
+        assert old is not None
+        cps = self.rt.checkpoints.get_all(sweep_id, list(old.todos))
+        status = {t: (cps.get(t) or {}).get("status", "pending") for t in old.todos}
+        if only:
+            unknown = [t for t in only if t not in old.todos]
+            if unknown:
+                raise NotFoundError(
+                    f"not in sweep {sweep_id}: {', '.join(unknown)}",
+                    hint=f"its todos: {', '.join(sorted(old.todos)[:20])}",
+                )
+            chosen = set(only)
+            for t in only:
+                chosen.update(old.descendants(t))
+        else:
+            chosen = set(old.todos)
+        rerun = [t for t in old.todos if t in chosen and status[t] != "succeeded"]
+        asked: set[str] = set(only or [])
+        dependents = sorted(t for t in rerun if t not in asked) if only else []
+        return {"sweep_id": sweep_id, "status": rec.get("status"), "rerun": sorted(rerun),
+                "dependents": dependents, "was": {t: status[t] for t in sorted(rerun)},
+                "keep": sorted(t for t in old.todos if t not in rerun)}
+
+    def resume(
+        self, sweep_id: str, *, only: Sequence[str] | None = None, dry_run: bool = False
+    ) -> dict[str, Any]:
         import networkx as nx
 
         rec = self.record(sweep_id)
-        if rec.get("status") in SWEEP_ACTIVE:
+        if rec.get("status") in SWEEP_ACTIVE and not dry_run:
             raise UsageError(
                 f"sweep {sweep_id} is still {rec.get('status')}",
                 hint=f"wait for it, or `coord sweep cancel {sweep_id}` first",
             )
+        preview = self.resume_plan(sweep_id, only)
+        if dry_run:
+            return {**preview, "dry_run": True}
         old = load_spec(self.rt, sweep_id, rec)
         assert old is not None
-        cps = self.rt.checkpoints.get_all(sweep_id, list(old.todos))
-        rerun = [t for t in old.todos if (cps.get(t) or {}).get("status") != "succeeded"]
+        rerun = list(preview["rerun"])
         if not rerun:
             return {"sweep_id": sweep_id, "rerun": [], "status": rec.get("status")}
         catalog = self._catalog()

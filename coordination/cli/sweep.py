@@ -13,7 +13,17 @@ from typing import Any
 
 import click
 
-from coordination.cli.render import emit, err_console, json_option, print_json, status_style, table
+from coordination.cli.render import (
+    emit,
+    err_console,
+    esc,
+    json_option,
+    print_json,
+    say,
+    status_style,
+    styled,
+    table,
+)
 
 
 def _service(obj: Any) -> Any:
@@ -233,15 +243,47 @@ def watch(obj: Any, sweep_id: str, as_json: bool) -> None:
 @sweep.command()
 @click.argument("sweep_id")
 @click.option("--wait", is_flag=True, help="Follow it to the end and sync the catalog.")
+@click.option("--dry-run", is_flag=True, help="Print what would re-run (dependents included); change nothing.")
+@click.option("--only", "only", default=None, metavar="TODO,...",
+              help="Re-run only these todos and what depends on them.")
 @json_option
 @click.pass_obj
-def resume(obj: Any, sweep_id: str, wait: bool, as_json: bool) -> None:
+def resume(obj: Any, sweep_id: str, wait: bool, dry_run: bool, only: str | None,
+           as_json: bool) -> None:
     """Re-run only the failed, skipped, cancelled or never-run todos of a sweep.
 
     Commands are re-read from the catalog, so a fixed `run:` takes effect.
+
+    \b
+    Examples:
+      coord sweep resume SWEEP_ID --dry-run
+      coord sweep resume SWEEP_ID --only TODO-004 --wait
     """
+    from coordination.cli.render import split_list
+
     svc = _service(obj)
-    out = svc.resume(sweep_id)
+    picked = split_list(only) if only else None
+    if only is not None and not picked:
+        from coordination.errors import UsageError
+
+        raise UsageError("--only needs at least one todo id", hint="--only TODO-004,TODO-007")
+    if dry_run:
+        preview = svc.resume(sweep_id, only=picked, dry_run=True)
+
+        def show(o: dict[str, Any]) -> None:
+            if not o["rerun"]:
+                say(f"{esc(sweep_id)}: nothing would re-run")
+                return
+            table(f"Resume of {sweep_id} would re-run", ["todo", "was", "why"],
+                  [(esc(t), styled(o["was"][t]),
+                    "depends on --only" if t in o["dependents"] else "did not succeed")
+                   for t in o["rerun"]])
+            if o["keep"]:
+                say(f"kept as they are: {esc(', '.join(o['keep']))}")
+
+        emit(as_json, preview, show)
+        return
+    out = svc.resume(sweep_id, only=picked)
     if not wait or not out["rerun"]:
 
         def human(o: dict[str, Any]) -> None:

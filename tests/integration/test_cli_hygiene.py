@@ -51,3 +51,26 @@ def test_events_follow_of_a_resumed_sweep_waits_for_its_current_run(cluster: Clu
     ends = [e for e in map(json.loads, follow.stdout.splitlines()) if e["kind"] == "sweep.finished"]
     # It used to stop at the replayed end of the first run (failed).
     assert [e["status"] for e in ends] == ["failed", "succeeded"]
+
+
+def test_resume_dry_run_and_only_from_the_cli(cluster: Cluster) -> None:
+    import json
+
+    cluster.write_catalog({"api": 1, "web": 1}, [
+        T("TODO-001", "api", "test -f ok"),
+        T("TODO-002", "web", "true", blocked_by=["TODO-001"]),
+        T("TODO-003", "web", "false"),
+    ])
+    cluster.start_workers(["api", "web"])
+    res = cluster.cli("plan", "sweep", "PLAN-001", "--wait", "--json")
+    sid = json.loads(res.stdout)["sweep_id"]
+    preview = cluster.cli_json("sweep", "resume", sid, "--dry-run", "--only", "TODO-001")
+    assert preview["rerun"] == ["TODO-001", "TODO-002"] and preview["dependents"] == ["TODO-002"]
+    human = cluster.cli("sweep", "resume", sid, "--dry-run")
+    assert human.returncode == 0 and "TODO-003" in human.stdout and "TODO-002" in human.stdout
+    assert cluster.status(sid)["run"] == 0  # nothing was re-run
+    (cluster.repo_dir("api") / "ok").write_text("")
+    res = cluster.cli("sweep", "resume", sid, "--only", "TODO-001", "--wait", "--json")
+    st = json.loads(res.stdout)
+    assert {t: v["status"] for t, v in st["todos"].items()} == {
+        "TODO-001": "succeeded", "TODO-002": "succeeded", "TODO-003": "failed"}
