@@ -14,7 +14,8 @@ from typing import Any
 
 TERMINAL = frozenset({"succeeded", "failed", "skipped", "cancelled"})
 NOT_STARTED = frozenset({"pending", "queued"})
-SWEEP_ACTIVE = frozenset({"queued", "running"})
+SWEEP_ACTIVE = frozenset({"queued", "running"})  # may dispatch and run todos
+SWEEP_LIVE = SWEEP_ACTIVE | {"paused"}  # not ended: paused dispatches nothing new
 
 
 @dataclass

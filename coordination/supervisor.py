@@ -27,7 +27,7 @@ from collections import OrderedDict
 from typing import Any
 
 from coordination.runtime.context import Runtime
-from coordination.spec import NOT_STARTED, SWEEP_ACTIVE, TERMINAL, SweepSpec
+from coordination.spec import NOT_STARTED, SWEEP_ACTIVE, SWEEP_LIVE, TERMINAL, SweepSpec
 
 log = logging.getLogger("coord.supervisor")
 
@@ -80,8 +80,17 @@ def level_sig(rt: Runtime, spec: SweepSpec, level: int) -> Any:
     return LevelSpec(level, list(ids), [todo_sig(rt, spec, t) for t in ids], barrier).signature()
 
 
+def dispatch_held(rt: Runtime, sweep_id: str) -> bool:
+    """True while the sweep is paused: nothing new is sent (the supervisor sends
+    what became ready once it is unpaused)."""
+    rec = rt.checkpoints.get_sweep(sweep_id) or {}
+    return rec.get("status") == "paused"
+
+
 def send_level(rt: Runtime, spec: SweepSpec, level: int, *, reason: str) -> None:
     """Mark a level's pending todos ``queued`` and enqueue the level."""
+    if dispatch_held(rt, spec.sweep_id):
+        return
     for tid in spec.levels[level]:
         if rt.checkpoints.set_status_if(spec.sweep_id, tid, "queued", {"pending"}, queued_at=time.time()):
             rt.events.emit("todo.queued", sweep_id=spec.sweep_id, todo_id=tid,
@@ -123,7 +132,9 @@ def send_todos(rt: Runtime, spec: SweepSpec, todo_ids: list[str], *, reason: str
 
     The compare-and-set makes concurrent callers send each todo once.
     """
-    sent = []
+    sent: list[str] = []
+    if dispatch_held(rt, spec.sweep_id):
+        return sent
     for tid in todo_ids:
         if not rt.checkpoints.set_status_if(
             spec.sweep_id, tid, "queued", {"pending"}, queued_at=time.time()
@@ -236,7 +247,7 @@ def maybe_finish(
 def fail_sweep(rt: Runtime, sweep_id: str, reason: str, *, status: str = "failed") -> bool:
     """End an active sweep now (deadline, cancel): stop what has not started."""
     if not rt.checkpoints.set_sweep_status(
-        sweep_id, status, allowed_from=set(SWEEP_ACTIVE), finished_at=time.time(), reason=reason
+        sweep_id, status, allowed_from=set(SWEEP_LIVE), finished_at=time.time(), reason=reason
     ):
         return False
     rt.redis.srem(rt.keys.active_sweeps, sweep_id)
@@ -271,6 +282,8 @@ def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None) ->
     if not rt.redis.set(rt.keys.supervisor_lock(sweep_id), "1", nx=True, px=int(interval * 900)):
         return
     record = rt.checkpoints.get_sweep(sweep_id)
+    if record is not None and record.get("status") == "paused":
+        return  # nothing is dispatched, re-sent or timed out while paused
     if record is None or record.get("status") not in SWEEP_ACTIVE:
         rt.redis.srem(rt.keys.active_sweeps, sweep_id)
         return

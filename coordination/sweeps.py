@@ -18,7 +18,7 @@ from typing import Any
 
 from coordination.errors import NotFoundError, PlanError, UsageError
 from coordination.runtime.context import Runtime
-from coordination.spec import NOT_STARTED, SWEEP_ACTIVE, TERMINAL, SweepSpec, TodoSpec
+from coordination.spec import NOT_STARTED, SWEEP_ACTIVE, SWEEP_LIVE, TERMINAL, SweepSpec, TodoSpec
 from coordination.supervisor import (
     count_terminal,
     fail_sweep,
@@ -73,7 +73,7 @@ def ended_by(rt: Runtime, sweep_id: str, event: Any) -> bool:
     rec = rt.checkpoints.get_sweep(sweep_id)
     if rec is None:
         return True
-    if rec.get("status") in SWEEP_ACTIVE:
+    if rec.get("status") in SWEEP_LIVE:
         return False
     run = event.data.get("run")  # events before 0.2 carry no run
     return run is None or int(run) == int(rec.get("run") or 0)
@@ -285,7 +285,7 @@ class SweepService:
 
                     logging.getLogger("coord.sweeps").exception("supervise pass failed")
                 r = self.rt.checkpoints.get_sweep(sweep_id) or {}
-                state["done"] = r.get("status") not in SWEEP_ACTIVE
+                state["done"] = r.get("status") not in SWEEP_LIVE
             return bool(state["done"]) or now > limit
 
         for ev in self.rt.events.follow(sweep_id=sweep_id, block_ms=250, stop=stop):
@@ -303,7 +303,7 @@ class SweepService:
                 hint="run Redis with --appendonly yes and --maxmemory-policy noeviction; "
                 "start the sweep again",
             )
-        if rec.get("status") in SWEEP_ACTIVE:
+        if rec.get("status") in SWEEP_LIVE:
             # Only reached at the wait's limit: say so rather than return a live status.
             from coordination.errors import RuntimeFault
 
@@ -348,7 +348,7 @@ class SweepService:
         import networkx as nx
 
         rec = self.record(sweep_id)
-        if rec.get("status") in SWEEP_ACTIVE and not dry_run:
+        if rec.get("status") in SWEEP_LIVE and not dry_run:
             raise UsageError(
                 f"sweep {sweep_id} is still {rec.get('status')}",
                 hint=f"wait for it, or `coord sweep cancel {sweep_id}` first",
@@ -401,9 +401,65 @@ class SweepService:
         self._dispatch(spec)
         return {"sweep_id": sweep_id, "rerun": sorted(rerun), "status": "queued", "run": spec.run}
 
+    def pause(self, sweep_id: str) -> dict[str, Any]:
+        """Dispatch nothing new (level barriers, eager successors, re-sends); running
+        todos finish and are recorded. The deadline clock stops while paused."""
+        rec = self.record(sweep_id)
+        status = rec.get("status")
+        if status == "paused":
+            return {"sweep_id": sweep_id, "status": "paused", "changed": False}
+        if not self.rt.checkpoints.set_sweep_status(
+            sweep_id, "paused", allowed_from=set(SWEEP_ACTIVE), paused_at=time.time(),
+            paused_from=status,
+        ):
+            raise UsageError(
+                f"sweep {sweep_id} is {self.record(sweep_id).get('status')}: only a queued or "
+                "running sweep can be paused", hint="see `coord sweep status`")
+        self.rt.events.emit("sweep.paused", sweep_id=sweep_id, was=status)
+        return {"sweep_id": sweep_id, "status": "paused", "changed": True}
+
+    def unpause(self, sweep_id: str) -> dict[str, Any]:
+        """Carry on: the deadline moves by the time spent paused, todos whose message
+        was dropped while paused are sent again, and the supervisor dispatches what
+        became ready."""
+        rec = self.record(sweep_id)
+        if rec.get("status") != "paused":
+            if rec.get("status") in SWEEP_ACTIVE:
+                return {"sweep_id": sweep_id, "status": rec.get("status"), "changed": False}
+            raise UsageError(f"sweep {sweep_id} is {rec.get('status')}, not paused",
+                             hint="only a paused sweep can be unpaused")
+        now = time.time()
+        paused_for = max(0.0, now - float(rec.get("paused_at") or now))
+        back = "running" if rec.get("paused_from") == "running" or rec.get("started_at") else "queued"
+        fields: dict[str, Any] = {"paused_at": None, "paused_from": None,
+                                  "paused_total": float(rec.get("paused_total") or 0) + paused_for}
+        if rec.get("deadline"):
+            fields["deadline"] = float(rec["deadline"]) + paused_for
+        if not self.rt.checkpoints.set_sweep_status(sweep_id, back, allowed_from={"paused"},
+                                                    **fields):
+            return {"sweep_id": sweep_id, "status": self.record(sweep_id).get("status"),
+                    "changed": False}
+        self.rt.redis.sadd(self.rt.keys.active_sweeps, sweep_id)
+        self.rt.events.emit("sweep.unpaused", sweep_id=sweep_id, paused_for=round(paused_for, 3))
+        spec = load_spec(self.rt, sweep_id)
+        resent: list[str] = []
+        if spec is not None:
+            cps = self.rt.checkpoints.get_all(sweep_id, list(spec.todos))
+            for t, cp in cps.items():
+                if (cp or {}).get("status") == "queued":
+                    # Its message may have been dropped by a worker while paused:
+                    # send it again (a duplicate finds the todo claimed and does nothing).
+                    from coordination.supervisor import redispatch
+
+                    redispatch(self.rt, spec, t)
+                    resent.append(t)
+        supervise_once(self.rt, sweep_id, grace=0.0)
+        return {"sweep_id": sweep_id, "status": back, "changed": True,
+                "paused_for": round(paused_for, 3), "resent": sorted(resent)}
+
     def cancel(self, sweep_id: str, *, wait: float = 30.0) -> dict[str, Any]:
         rec = self.record(sweep_id)
-        if rec.get("status") not in SWEEP_ACTIVE:
+        if rec.get("status") not in SWEEP_LIVE:
             return {"sweep_id": sweep_id, "status": rec.get("status"), "cancelled": False}
         spec = load_spec(self.rt, sweep_id, rec)
         ids = list(spec.todos) if spec else []
@@ -443,7 +499,7 @@ class SweepService:
         from coordination.catalog.store import CatalogStore
 
         st = self.status(sweep_id)
-        if st["status"] in SWEEP_ACTIVE:
+        if st["status"] in SWEEP_LIVE:
             raise UsageError(f"sweep {sweep_id} is still {st['status']}", hint="sync it when it ends")
         if self.catalog_path is None:
             raise UsageError("no catalog file given", hint="pass --file")

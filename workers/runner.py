@@ -96,6 +96,7 @@ def run_todo(
     if spec is None or todo_id not in spec.todos:
         return Outcome.gone, {"reason": f"{todo_id} is not part of sweep {sweep_id}"}
     if record.get("status") not in ("queued", "running"):
+        # Paused: the todo stays queued and is sent again on unpause.
         return Outcome.gone, {"reason": f"sweep is {record.get('status')}"}
     if rt.settings.signing_keys:
         from coordination.runtime.signing import verify
@@ -124,25 +125,36 @@ def run_todo(
     if any(s != "succeeded" for s in pred_status.values()):
         return Outcome.premature, {"waiting_for": sorted(p for p, s in pred_status.items() if s != "succeeded")}
 
-    def sweep_stopped() -> bool:
+    def sweep_status() -> str | None:
         try:
             rec = rt.checkpoints.get_sweep(sweep_id)
         except redis.RedisError as exc:
             # Redis away for a moment: not a reason to stop. The lease
             # heartbeat decides whether this worker may go on.
             log.warning("%s/%s: cannot read the sweep (%s); going on", sweep_id, todo_id, exc)
-            return False
-        return (rec or {}).get("status") not in ("queued", "running")
+            return "running"
+        return None if rec is None else str(rec.get("status"))
+
+    def sweep_stopped() -> bool:
+        """Ended (cancelled, failed by its deadline, gone): kill a running command.
+        A paused sweep lets running todos finish."""
+        return sweep_status() not in ("queued", "running", "paused")
+
+    def not_dispatching() -> bool:
+        """No lease wait for a sweep that is paused or ended (re-sent on unpause)."""
+        return sweep_status() not in ("queued", "running")
 
     lease = rt.leases.acquire(
         t.repo,
         spec.concurrency.get(t.repo, 1),
         timeout=max(1.0, float(record.get("deadline", time.time() + 3600)) - time.time()),
-        should_stop=sweep_stopped,
+        should_stop=not_dispatching,
     )
     if lease is None:
         return Outcome.gone, {"reason": "no lease before the sweep ended"}
     try:
+        if not_dispatching():  # paused (or ended) while we waited for the lease
+            return Outcome.gone, {"reason": "sweep paused or ended"}
         claim = rt.checkpoints.claim(
             sweep_id, todo_id, lease=lease, worker=worker.name or worker_identity(),
             now=time.time(), max_lost=rt.settings.max_lost_runs,

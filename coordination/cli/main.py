@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("coordination.cli.plan:plan", "Plans: list, show, validate, graph, sweep."),
     "dep": ("coordination.cli.dep:dep", "Inter-repo dependencies: list, check."),
     "repo": ("coordination.cli.repo:repo", "Repos: list, status, blocking."),
-    "sweep": ("coordination.cli.sweep:sweep", "Sweeps: list, status, watch, resume, cancel, sync."),
+    "sweep": ("coordination.cli.sweep:sweep", "Sweeps: list, status, watch, pause, unpause, resume, cancel, sync."),
     "events": ("coordination.cli.events:events", "Show (and follow) the event ledger."),
     "worker": ("coordination.cli.worker:worker", "Run a Celery worker for one repo."),
     "workers": ("coordination.cli.workers:workers", "List live workers and what they run."),

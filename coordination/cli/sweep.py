@@ -78,10 +78,14 @@ class Progress:
             self.state[ev.todo_id] = ev.kind.split(".", 1)[1]
         if ev.kind == "sweep.queued" and ev.data.get("resumed"):
             self.state = {}
+        if ev.kind in ("sweep.paused", "sweep.unpaused"):
+            self.paused = ev.kind == "sweep.paused"
         done = sum(1 for s in self.state.values() if s in ("succeeded", "failed", "skipped", "cancelled"))
         running = sum(1 for s in self.state.values() if s in ("started", "retrying"))
         failed = sum(1 for s in self.state.values() if s == "failed")
         detail = f"running {running}" + (f" [red]failed {failed}[/red]" if failed else "")
+        if getattr(self, "paused", False):
+            detail += " [yellow]paused[/yellow]"
         self.bar.update(self.task, completed=done, detail=detail)
 
 
@@ -296,6 +300,35 @@ def resume(obj: Any, sweep_id: str, wait: bool, dry_run: bool, only: str | None,
         click.echo(sweep_id)
     st = follow_sweep(svc, sweep_id, as_json=as_json)
     sys.exit(finish(svc, st, as_json=as_json, sync=True))
+
+
+@sweep.command()
+@click.argument("sweep_id")
+@json_option
+@click.pass_obj
+def pause(obj: Any, sweep_id: str, as_json: bool) -> None:
+    """Start nothing new: running todos finish and are recorded; the deadline stops.
+
+    \b
+    Example:
+      coord sweep pause SWEEP_ID && coord sweep unpause SWEEP_ID
+    """
+    out = _service(obj).pause(sweep_id)
+    emit(as_json, out, lambda o: err_console().print(
+        f"sweep {sweep_id} paused: nothing new starts; running todos finish"
+        if o["changed"] else f"sweep {sweep_id} was already paused"))
+
+
+@sweep.command()
+@click.argument("sweep_id")
+@json_option
+@click.pass_obj
+def unpause(obj: Any, sweep_id: str, as_json: bool) -> None:
+    """Carry on with a paused sweep (its deadline moves by the time it was paused)."""
+    out = _service(obj).unpause(sweep_id)
+    emit(as_json, out, lambda o: err_console().print(
+        f"sweep {sweep_id} {o['status']} again after {o['paused_for']:.0f} s paused"
+        if o["changed"] else f"sweep {sweep_id} is {o['status']}, not paused"))
 
 
 @sweep.command()
