@@ -144,11 +144,50 @@ class SweepService:
     # -- starting ---------------------------------------------------------------
     def start(self, plan_id: str, *, strategy: str = "levels", ignore_blockers: bool = False) -> str:
         spec = self.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers)
-        spec.sweep_id = new_sweep_id(plan_id)
+        return self.start_spec(spec, new_sweep_id(plan_id))
+
+    def todo_spec(self, todo_id: str, *, ignore_blockers: bool = False) -> SweepSpec:
+        """One todo as a one-todo sweep (``coord todo run``); its blockers must be
+        satisfied (todos completed, issues resolved or closed) unless ignored."""
+        import networkx as nx
+
+        from coordination.planner.dag import todo_blockers
+
+        catalog = self._catalog()
+        todo = catalog.todo(todo_id)
+        if todo is None:
+            from coordination.catalog.edits import unknown
+
+            raise unknown(todo_id, [t.id for t in catalog.coordination.todos], "todo")
+        if catalog.repo(todo.repo) is None:
+            raise PlanError(f"{todo_id} runs in repo {todo.repo!r}, which is not in the catalog")
+        blockers = todo_blockers(catalog, todo_id)
+        if blockers and not ignore_blockers:
+            raise PlanError(
+                f"{todo_id} is blocked: " + "; ".join(str(b) for b in blockers),
+                hint="complete or resolve them first, or pass --ignore-blockers")
+        g = nx.DiGraph()
+        g.add_node(todo_id)
+        todos = self._todo_specs(catalog, g, [todo_id])
+        return SweepSpec(
+            sweep_id="", plan=todo.plan or "", strategy="levels", run=0, todos=todos,
+            levels=[[todo_id]], concurrency={r.name: r.concurrency for r in catalog.repos},
+            catalog=str(self.catalog_path.resolve()) if self.catalog_path else None,
+        )
+
+    def start_todo(self, todo_id: str, *, ignore_blockers: bool = False) -> str:
+        """Run one todo through the same runtime as a sweep; returns the sweep id."""
+        spec = self.todo_spec(todo_id, ignore_blockers=ignore_blockers)
+        return self.start_spec(spec, new_sweep_id(todo_id), kind="todo")
+
+    def start_spec(self, spec: SweepSpec, sweep_id: str, *, kind: str = "plan") -> str:
+        """Record a sweep of ``spec`` and dispatch its first todos."""
+        spec.sweep_id = sweep_id
         now = time.time()
         record = {
-            "plan": plan_id,
-            "strategy": strategy,
+            "plan": spec.plan,
+            "strategy": spec.strategy,
+            "kind": kind,
             "status": "queued",
             "created_at": now,
             "deadline": now + sweep_deadline(spec, self.rt.settings.sweep_deadline),
@@ -158,8 +197,8 @@ class SweepService:
             "catalog": spec.catalog,
         }
         self.rt.checkpoints.create_sweep(spec.sweep_id, record, list(spec.todos))
-        self.rt.events.emit("sweep.queued", sweep_id=spec.sweep_id, plan=plan_id, strategy=strategy,
-                            todos=len(spec.todos), levels=len(spec.levels))
+        self.rt.events.emit("sweep.queued", sweep_id=spec.sweep_id, plan=spec.plan,
+                            strategy=spec.strategy, todos=len(spec.todos), levels=len(spec.levels))
         self._dispatch(spec)
         return spec.sweep_id
 

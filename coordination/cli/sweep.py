@@ -142,24 +142,28 @@ def finish(svc: Any, st: dict[str, Any], *, as_json: bool, sync: bool) -> int:
 
 
 def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blockers: bool,
-              as_json: bool) -> int:
-    """`coord plan sweep PLAN` (not --dry-run)."""
+              as_json: bool, todo_id: str | None = None) -> int:
+    """`coord plan sweep PLAN` (not --dry-run), or with ``todo_id`` `coord todo run ID`."""
     from coordination.runtime.context import get_runtime
-    from coordination.sweeps import SweepService
+    from coordination.sweeps import SweepService, new_sweep_id
 
     rt = get_runtime()
     svc = SweepService(rt, file)
+    if todo_id is not None:
+        spec = svc.todo_spec(todo_id, ignore_blockers=ignore_blockers)
+        kind, name = "todo", todo_id
+    else:
+        spec = svc.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers)
+        kind, name = "plan", plan_id
     if rt.settings.embedded:
-        return _run_embedded(svc, plan_id, strategy=strategy, ignore_blockers=ignore_blockers,
-                             as_json=as_json)
-    spec = svc.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers)
+        return _run_embedded(svc, spec, name=name, kind=kind, as_json=as_json)
     from workers.app import create_app, limits_from_catalog
 
     rt.app = create_app(rt.settings, **_limits(svc, limits_from_catalog))
-    sweep_id = svc.start(plan_id, strategy=strategy, ignore_blockers=ignore_blockers)
+    sweep_id = svc.start_spec(spec, new_sweep_id(name), kind=kind)
     if not wait:
         if as_json:
-            print_json({"sweep_id": sweep_id, "plan": plan_id, "strategy": strategy,
+            print_json({"sweep_id": sweep_id, "plan": spec.plan, "strategy": spec.strategy,
                         "status": "queued", "todos": len(spec.todos), "levels": spec.levels})
         else:
             click.echo(sweep_id)
@@ -177,20 +181,20 @@ def _limits(svc: Any, limits_from_catalog: Any) -> dict[str, float]:
     return {"longest_todo": longest_todo, "longest_sweep": longest_sweep}
 
 
-def _run_embedded(svc: Any, plan_id: str, *, strategy: str, ignore_blockers: bool, as_json: bool) -> int:
+def _run_embedded(svc: Any, spec: Any, *, name: str, kind: str, as_json: bool) -> int:
     """Embedded mode: workers in this process; always waits, always syncs."""
+    from coordination.sweeps import new_sweep_id
     from workers.app import create_app, limits_from_catalog
     from workers.embedded import embedded_workers
 
-    spec = svc.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers)
     rt = svc.rt
     rt.app = create_app(rt.settings, **_limits(svc, limits_from_catalog))
     repos = {r: n for r, n in spec.concurrency.items() if any(t.repo == r for t in spec.todos.values())}
     if not as_json:
         err_console().print(f"[dim]embedded mode (COORD_REDIS_URL unset): running {len(spec.todos)} "
-                            f"todos of {plan_id} in this process[/dim]")
+                            f"todos of {name} in this process[/dim]")
     with embedded_workers(rt, repos):
-        sweep_id = svc.start(plan_id, strategy=strategy, ignore_blockers=ignore_blockers)
+        sweep_id = svc.start_spec(spec, new_sweep_id(name), kind=kind)
         if not as_json:
             click.echo(sweep_id)
         st = follow_sweep(svc, sweep_id, as_json=as_json, total=len(spec.todos))

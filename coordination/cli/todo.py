@@ -135,3 +135,12 @@ def complete_todo(obj: Any, todo_id: str, hours: float | None, as_json: bool) ->
     """
     done = obj.manager.complete_todo(todo_id, hours=hours)
     emit(as_json, done, lambda t: say(f"completed {t.id}"))
+
+
+def _add_run() -> None:
+    from coordination.cli.todo_run import run
+
+    todo.add_command(run)
+
+
+_add_run()

@@ -129,6 +129,20 @@ def build_plan_graph(
     return pg
 
 
+def todo_blockers(catalog: Catalog, todo_id: str) -> list[Blocker]:
+    """What still blocks one todo run on its own: every ``blocked_by`` that is not a
+    completed todo or a resolved/closed issue (an unknown id blocks too)."""
+    todo = catalog.todo(todo_id)
+    if todo is None:
+        return []
+    out = []
+    for ref in todo.blocked_by:
+        reason = _outside_reason(catalog, ref)
+        if reason is not None:
+            out.append(Blocker(todo_id, ref, "not in the catalog" if reason == "unknown" else reason))
+    return out
+
+
 def _outside_reason(catalog: Catalog, ref: str) -> str | None:
     """Why ``ref`` (outside the plan) still blocks; None when satisfied, 'unknown'."""
     if ref.startswith("ISSUE-"):

@@ -74,3 +74,26 @@ def test_resume_dry_run_and_only_from_the_cli(cluster: Cluster) -> None:
     st = json.loads(res.stdout)
     assert {t: v["status"] for t, v in st["todos"].items()} == {
         "TODO-001": "succeeded", "TODO-002": "succeeded", "TODO-003": "failed"}
+
+
+def test_todo_run_distributed(cluster: Cluster) -> None:
+    import json
+
+    cluster.write_catalog({"api": 1, "web": 1}, [
+        T("TODO-001", "api", "echo $COORD_TODO_ID > ran"),
+        T("TODO-002", "web", "true", blocked_by=["TODO-001"]),
+    ])
+    cluster.start_workers(["api"])
+    out = cluster.cli_json("todo", "run", "TODO-001")  # without --wait: queued, returns
+    sid = out["sweep_id"]
+    assert sid.startswith("TODO-001-") and out["todos"] == 1
+    st = cluster.wait_sweep(sid)
+    assert st["status"] == "succeeded" and list(st["todos"]) == ["TODO-001"]
+    assert (cluster.repo_dir("api") / "ran").read_text().strip() == "TODO-001"
+    res = cluster.cli("todo", "run", "TODO-002")
+    assert res.returncode == 2 and "blocked" in res.stderr  # TODO-001 not synced as completed
+    res = cluster.cli("sweep", "sync", sid)
+    assert res.returncode == 0, res.stderr
+    cluster.start_workers(["web"])
+    res = cluster.cli("todo", "run", "TODO-002", "--wait", "--json")
+    assert res.returncode == 0 and json.loads(res.stdout)["status"] == "succeeded", res.stderr

@@ -1,0 +1,33 @@
+"""`coord todo run ID`: one todo through the same runtime as a one-todo sweep."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from coordination.cli.render import json_option
+
+
+@click.command("run")
+@click.argument("todo_id", metavar="ID")
+@click.option("--wait", is_flag=True, help="Follow it to the end and sync the catalog (embedded always waits).")
+@click.option("--ignore-blockers", is_flag=True, help="Run it although its blockers are not done.")
+@json_option
+@click.pass_obj
+def run(obj: Any, todo_id: str, wait: bool, ignore_blockers: bool, as_json: bool) -> None:
+    """Run one todo as a one-todo sweep (lease, checkpoint, events, sync); prints its sweep id.
+
+    Its blockers (todos completed, issues resolved or closed) must be done
+    unless --ignore-blockers.
+
+    \\b
+    Examples:
+      coord todo run TODO-004 --wait
+      ID=$(coord todo run TODO-004) && coord sweep watch $ID
+    """
+    from coordination.cli.sweep import run_start
+
+    sys.exit(run_start(obj.file, "", strategy="levels", wait=wait, ignore_blockers=ignore_blockers,
+                       as_json=as_json, todo_id=todo_id))
