@@ -70,6 +70,10 @@ def create_app(
         broker = backend = celery_url(settings.redis_url)
         # Keep coord's Celery keys apart from other apps on the same Redis.
         transport_options["global_keyprefix"] = keys.celery_prefix
+        # Over a cut network a read must fail (and the consumer reconnect) rather
+        # than hang for good; BRPOP itself blocks for only a second at a time.
+        transport_options.update(socket_timeout=10, socket_connect_timeout=5,
+                                 socket_keepalive=True)
 
     # Current and default: Celery builds chain/chord callbacks from message
     # dicts with the *current* app; any other would publish to amqp://localhost.
@@ -87,6 +91,8 @@ def create_app(
         task_create_missing_queues=True,
         broker_transport_options=transport_options,
         result_backend_transport_options=dict(transport_options),
+        redis_socket_timeout=10,
+        redis_socket_connect_timeout=5,
         result_expires=int(longest_sweep + 24 * 3600),
         result_extended=True,
         task_track_started=True,

@@ -205,7 +205,8 @@ def _execute(
     last_check = [0.0]
 
     def should_stop() -> str | None:
-        if lost.is_set():
+        if lost.is_set() or hb.doomed():
+            lost.set()  # from here on this run writes nothing
             return "lease lost"
         now = time.monotonic()
         if now - last_check[0] >= 0.5:  # a Redis read at most twice a second
@@ -254,7 +255,7 @@ def _execute(
         with _running_lock:
             _running.discard(f"{sweep_id}/{todo_id}")
 
-    if lost.is_set() or hb.lost:
+    if lost.is_set() or hb.lost or hb.doomed():
         try:  # Redis may be the reason the lease was lost: the event is best effort
             rt.events.emit("todo.lost", sweep_id=sweep_id, todo_id=todo_id, worker=host,
                            reason="lease lost")

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 
+SOCKET_TIMEOUT = 5.0  # seconds; safety never depends on it (see leases.Heartbeat.doomed)
+
 _lock = threading.Lock()
 _real_clients: dict[str, redis.Redis] = {}
 _embedded_server: fakeredis.FakeServer | None = None
@@ -52,8 +54,11 @@ def _real_client(url: str) -> redis.Redis:
     with _lock:
         client = _real_clients.get(url)
         if client is None:
+            # Timeouts: a call over a cut network (packets dropped, nobody told)
+            # must fail, not hang a heartbeat or supervisor thread forever.
             client = redis.Redis.from_url(
-                url, decode_responses=True, health_check_interval=30, socket_keepalive=True
+                url, decode_responses=True, health_check_interval=30, socket_keepalive=True,
+                socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
             )
             _real_clients[url] = client
         return client

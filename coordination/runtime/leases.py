@@ -149,6 +149,10 @@ class Heartbeat:
         self.interval = interval
         self.on_lost = on_lost
         self.lost = False
+        self.last_ok = time.monotonic()  # the lease was granted or renewed no earlier
+        # A renewal sent at t expires no earlier than t + TTL, and it was sent at most
+        # one round trip before it was seen: stop this much before the TTL runs out.
+        self.margin = max(0.2, 0.15 * lease.ttl_ms / 1000.0)
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"heartbeat:{lease.repo}:{lease.slot}", daemon=True
@@ -164,6 +168,13 @@ class Heartbeat:
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join()
 
+    def doomed(self) -> bool:
+        """True once the lease may expire before we could renew it: no renewal has
+        succeeded for TTL - margin. Unlike ``lost``, it does not wait for a renewal
+        call to fail: over a cut network that call can hang past the TTL, when
+        someone else may already hold the lease."""
+        return self.lost or time.monotonic() - self.last_ok > self.lease.ttl_ms / 1000.0 - self.margin
+
     def __enter__(self) -> Heartbeat:
         return self.start()
 
@@ -172,13 +183,14 @@ class Heartbeat:
 
     def _run(self) -> None:
         ttl = self.lease.ttl_ms / 1000.0
-        last_ok = time.monotonic()
         wait = self.interval
         while not self._stop.wait(wait):
             wait = self.interval
+            last_ok = self.last_ok
             try:
+                sent = time.monotonic()
                 if self.leases.extend(self.lease):
-                    last_ok = time.monotonic()
+                    self.last_ok = sent
                     continue
                 log.warning("lease %s no longer held by this worker", self.lease.key)
             except redis.RedisError as exc:

@@ -152,3 +152,33 @@ def test_heartbeat_reports_loss_once(leases: LeaseManager, r: redis.Redis, how: 
     assert wait_for(lambda: hb.lost)
     hb.stop()
     assert calls == [1]
+
+
+def test_holder_stops_before_its_lease_can_expire_even_while_renewal_hangs(
+    r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over a cut network a renewal call can hang past the TTL; by then another
+    worker may hold the lease. ``doomed`` turns true TTL - margin after the last
+    renewal, whatever the hanging call does, so the runner kills its command in time."""
+    mgr = LeaseManager(r, Keys("coord"), ttl=1.0)
+    lease = mgr.try_acquire("api")
+    assert lease is not None
+    release = threading.Event()
+
+    def hang(_lease: Lease) -> bool:
+        release.wait(10)  # a read on a blackholed socket
+        return True
+
+    monkeypatch.setattr(mgr, "extend", hang)
+    hb = Heartbeat(mgr, lease, interval=0.2).start()
+    try:
+        t0 = time.monotonic()
+        assert not hb.doomed()
+        wait_for(hb.doomed, 5, "the heartbeat to give its lease up")
+        took = time.monotonic() - t0
+        assert took <= 1.0 - hb.margin + 0.1, took  # before the TTL could run out
+        assert not hb.lost  # the renewal call is still hanging
+        assert r.pttl(lease.key) > 0  # and the server would still call it ours
+    finally:
+        release.set()
+        hb.stop()
