@@ -70,7 +70,12 @@ def ended_by(rt: Runtime, sweep_id: str, event: Any) -> bool:
     """
     if event.kind not in ("sweep.finished", "sweep.cancelled"):
         return False
-    rec = rt.checkpoints.get_sweep(sweep_id)
+    import redis
+
+    try:
+        rec = rt.checkpoints.get_sweep(sweep_id)
+    except (redis.ConnectionError, redis.TimeoutError):
+        return False  # cannot tell now; the follower looks again
     if rec is None:
         return True
     if rec.get("status") in SWEEP_LIVE:
@@ -317,14 +322,21 @@ class SweepService:
             now = time.time()
             if now >= state["next"]:
                 state["next"] = now + self.rt.settings.supervise_interval
+                import logging
+
+                import redis
+
                 try:
                     supervise_once(self.rt, sweep_id)
+                except redis.ConnectionError as exc:  # Redis away: keep waiting
+                    logging.getLogger("coord.sweeps").warning("Redis unreachable: %s", exc)
                 except Exception:  # the wait must outlive a failed pass
-                    import logging
-
                     logging.getLogger("coord.sweeps").exception("supervise pass failed")
-                r = self.rt.checkpoints.get_sweep(sweep_id) or {}
-                state["done"] = r.get("status") not in SWEEP_LIVE
+                try:
+                    r = self.rt.checkpoints.get_sweep(sweep_id)
+                except (redis.ConnectionError, redis.TimeoutError):
+                    return now > limit  # a restart is not the end: look again soon
+                state["done"] = r is None or r.get("status") not in SWEEP_LIVE
             return bool(state["done"]) or now > limit
 
         for ev in self.rt.events.follow(sweep_id=sweep_id, block_ms=250, stop=stop):

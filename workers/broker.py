@@ -22,6 +22,12 @@ distributed app, so ``coord worker`` and the CLI publish and consume through it.
    consumer goes on as if the queue had been empty. A message Celery itself
    refuses (a body it cannot decode, an unknown task, pickle) is rejected as
    before, and a copy goes to the same list first.
+
+3. **Acks after a reconnect.** A task that was running when the connection
+   dropped acks through its old, detached channel when it ends, from Celery's
+   event loop: the same AttributeError, also fatal. Acks and rejects that cannot
+   reach Redis are logged; the message comes back after the visibility timeout
+   and the claim turns the duplicate away.
 """
 
 from __future__ import annotations
@@ -135,7 +141,27 @@ class QoS(kredis.QoS):
                 delivered.clear()
 
 
+    def ack(self, delivery_tag: Any) -> None:
+        try:
+            super().ack(delivery_tag)
+        except (AttributeError, *kredis.get_redis_error_classes()[0]) as exc:
+            # A task that finished after its channel's connection was lost acks
+            # through the dead channel (celery acks from its event loop, where an
+            # AttributeError is fatal). The message stays in kombu's unacked hash
+            # and comes back after the visibility timeout: a duplicate the claim
+            # turns away.
+            log.warning("could not ack %s after the broker connection was lost (%s); "
+                        "it comes back after the visibility timeout, as a harmless duplicate",
+                        delivery_tag, exc)
+
     def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        try:
+            self._reject(delivery_tag, requeue)
+        except (AttributeError, *kredis.get_redis_error_classes()[0]) as exc:
+            log.warning("could not reject %s after the broker connection was lost (%s)",
+                        delivery_tag, exc)
+
+    def _reject(self, delivery_tag: Any, requeue: bool) -> None:
         if not requeue:
             # Celery refused the message (undecodable body, unknown task, a
             # content type it does not accept): keep a copy before it goes.

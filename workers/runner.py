@@ -219,14 +219,20 @@ def _execute(
     env = dict(t.env)
     env.update(COORD_SWEEP_ID=sweep_id, COORD_TODO_ID=todo_id, COORD_REPO=t.repo)
     host = worker.name or worker_identity()
-    rt.events.emit("todo.started", sweep_id=sweep_id, todo_id=todo_id, worker=host, fence=lease.fence)
     result = None
     reason: str | None = None
-    attempts = int((rt.checkpoints.get(sweep_id, todo_id) or {}).get("attempts") or 1)
     total = 0.0
+    attempts = 1
     with _running_lock:
         _running.add(f"{sweep_id}/{todo_id}")
+    # Everything from here on is inside the try: a heartbeat left running by an
+    # exception would renew this lease forever and hold the todo 'running' for good.
     try:
+        patience = time.monotonic() + rt.settings.lease_ttl
+        _persist(lambda: rt.events.emit("todo.started", sweep_id=sweep_id, todo_id=todo_id,
+                                        worker=host, fence=lease.fence), patience)
+        cp = _persist(lambda: rt.checkpoints.get(sweep_id, todo_id), patience) or {}
+        attempts = int(cp.get("attempts") or 1)
         for attempt in range(t.retries + 1):
             if not Path(cwd).is_dir():
                 result = None

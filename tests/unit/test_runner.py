@@ -218,3 +218,26 @@ def test_overtaken_runner_kills_its_command_and_writes_nothing(
     ks = kinds(rt, sid, "TODO-001")
     assert "todo.lost" in ks and "todo.succeeded" not in ks and "todo.failed" not in ks
     assert rt.leases.holders("api", 1) == [new.token]  # the loser released nothing of ours
+
+
+def test_a_crash_after_the_lease_is_taken_never_leaves_it_renewed(
+    rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis dropping just as a todo starts made the runner raise with its lease
+    heartbeat still running: the lease was renewed forever and the todo stayed
+    'running' for good. Whatever raises, the heartbeat stops and the lease expires."""
+    import redis as redis_mod
+
+    from tests.waiting import wait_for
+
+    sid = sweep(rt, tmp_path, [{"id": "TODO-001", "repo": "api", "run": "true"}])
+
+    def down(*_: Any, **__: Any) -> Any:
+        raise redis_mod.ConnectionError("Redis is restarting")
+
+    monkeypatch.setattr(rt.events, "emit", down)
+    monkeypatch.setattr(rt.leases, "release", down)  # so only its TTL can free the lease
+    with pytest.raises(redis_mod.ConnectionError):
+        run_todo(rt, sid, "TODO-001", W)
+    key = cp(rt, sid, "TODO-001")["lease_key"]
+    wait_for(lambda: rt.redis.get(key) is None, 5, "the abandoned lease to expire")
