@@ -274,13 +274,16 @@ class Cluster:
         return str(out["sweep_id"])
 
     # -- workers --------------------------------------------------------------------------
-    def start_worker(self, repo: str, *, wait: bool = True, extra: Sequence[str] = ()) -> Worker:
+    def start_worker(self, repo: str, *, wait: bool = True, extra: Sequence[str] = (),
+                     redis_url: str | None = None) -> Worker:
+        """A `coord worker` for ``repo``; ``redis_url`` points it elsewhere (a proxy)."""
         n = len(self.workers)
         log = self.logs / f"worker-{n}-{repo}.log"
         # INFO: Celery's "<host> ready." line is how we know it consumes.
         argv = self.argv("worker", "--repo", repo, "--loglevel", "INFO", *extra)
+        env = dict(self.env, COORD_REDIS_URL=redis_url) if redis_url else self.env
         with open(log, "wb") as fh:
-            proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=fh, stderr=subprocess.STDOUT,
+            proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         w = Worker(repo, proc, log)
         self.workers.append(w)
