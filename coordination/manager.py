@@ -46,7 +46,13 @@ from coordination.catalog.edits import (
     find_item,
     new_item,
     put,
+    put_list,
     append_unique,
+    references,
+    drop_references,
+    remove_from,
+    remove_item,
+    StillReferenced,
 )
 from coordination.catalog.store import CatalogStore
 from coordination.depcheck import SATISFIED, SKIPPED, UNSATISFIED, CheckResult, run_check
@@ -59,6 +65,13 @@ ISSUE_EDITABLE = {
     "title", "description", "status", "priority", "severity", "repos", "target", "assignee",
     "labels",
 }
+# Fields `update_todo` may change; id, repo, plan and the blocking mirrors are not among them.
+TODO_EDITABLE = {
+    "task", "description", "run", "undo", "status", "priority", "assignee", "blocked_by",
+    "timeout", "retries", "resources", "estimated_hours", "labels",
+}
+TODO_MAX_TIMEOUT = 7 * 24 * 3600  # as the Todo model allows
+TODO_MAX_RETRIES = 100
 
 
 def choice(value: str | None, enum: type[Any], what: str) -> str | None:
@@ -256,6 +269,50 @@ class CoordinationManager:
     def close_issue(self, id_: str) -> Issue:
         return self.update_issue(id_, status=IssueStatus.closed.value)
 
+    def delete_issue(self, id_: str, *, force: bool = False) -> dict[str, Any]:
+        """Remove an issue. While other issues (``dependencies``, ``blocking``) or todos
+        (``blocked_by``) name it, refused with :class:`StillReferenced` listing every
+        referrer; with ``force`` those references are dropped in the same edit. The
+        ``blocking`` entries mirroring its own ``dependencies`` always go with it.
+
+        Returns ``{"deleted": ID, "issue": {...}, "dropped": [{"id", "kind", "field",
+        "mirror"}]}``: every list the id was taken out of.
+        """
+        return self._delete("issue", id_, force)
+
+    def _delete(self, kind: str, id_: str, force: bool) -> dict[str, Any]:
+        name = {"issue": "issues", "todo": "todos"}[kind]
+        before = self._get(self.catalog(), kind, id_)  # unknown id: "did you mean"
+
+        def edit(doc: Any) -> list[Any]:
+            find_item(doc, name, id_, kind)  # again: the file may have changed since
+            refs = references(doc, id_, kind)
+            referrers = [r for r in refs if not r.mirror]
+            if referrers and not force:
+                raise StillReferenced(id_, referrers)
+            drop_references(doc, refs)
+            remove_item(doc, name, id_, kind)
+            return refs
+
+        try:
+            dropped = self.store.update(edit)
+        except StillReferenced as exc:
+            raise StillReferenced(id_, exc.referrers, self._located(exc.problems)) from None
+        return {
+            "deleted": id_, kind: before.model_dump(mode="json"),
+            "dropped": [r.to_dict() for r in dropped],
+        }
+
+    def _located(self, problems: list[Any]) -> list[Any]:
+        """Problems with file, line and field filled in from the catalog as it is now."""
+        from coordination.catalog import loader
+
+        try:
+            text = self.store.read_bytes().decode("utf-8")
+        except (UnicodeDecodeError, UsageError):
+            return problems
+        return loader.locate(problems, text, str(self.store.path))
+
     # -- todo edits --------------------------------------------------------------
     def create_todo(
         self, task: str, repo: str, *, run: str | None = None, plan: str | None = None,
@@ -308,6 +365,80 @@ class CoordinationManager:
 
         self.store.update(edit)
         return self.get_todo(id_)
+
+    def update_todo(self, id_: str, **changes: Any) -> Todo:
+        """Change some fields of a todo (see ``TODO_EDITABLE``); None or an empty value
+        removes an optional field. ``blocked_by`` replaces the list and keeps the other
+        side's ``blocking`` in step; unknown blockers and cycles are refused."""
+        bad = sorted(set(changes) - TODO_EDITABLE)
+        if bad:
+            raise UsageError(
+                f"cannot update {', '.join(bad)} of a todo; "
+                f"editable: {', '.join(sorted(TODO_EDITABLE))}"
+            )
+        for key in ("status", "priority", "timeout", "retries"):
+            if key in changes and changes[key] is None:
+                changes.pop(key)  # removing would silently reset to the default
+        if not changes:
+            raise UsageError("nothing to update", hint="pass at least one field to change")
+        if "task" in changes and not (changes["task"] or "").strip():
+            raise UsageError("a todo needs a non-empty task")
+        choice(changes.get("status"), TodoStatus, "todo status")
+        choice(changes.get("priority"), Priority, "priority")
+        _check_number(changes, "timeout", float, 0, TODO_MAX_TIMEOUT, "seconds", low_open=True)
+        _check_number(changes, "retries", int, 0, TODO_MAX_RETRIES, "extra attempts")
+        _check_number(changes, "estimated_hours", float, 0, None, "hours")
+        for key in ("resources", "labels", "blocked_by"):
+            if key in changes:
+                changes[key] = _uniq(changes[key] or ())
+        blockers: list[str] | None = changes.get("blocked_by")
+        for b in blockers or ():
+            if kind_of(b) not in ("issue", "todo"):
+                raise UsageError(f"bad blocker {b!r}; blocked_by takes TODO-n or ISSUE-n ids")
+            if b == id_:
+                raise UsageError(f"todo {id_} cannot be blocked by itself")
+
+        def edit(doc: Any) -> None:
+            item = find_item(doc, "todos", id_, "todo")
+            if blockers is not None:
+                for b in blockers:
+                    find_item(doc, "todos" if kind_of(b) == "todo" else "issues", b,
+                              kind_of(b) or "")
+                cycle = _blocker_cycle(doc, id_, blockers)
+                if cycle:
+                    raise UsageError(
+                        f"{id_} blocked by {cycle[-2]} would make a cycle: "
+                        + " -> ".join(cycle),
+                        hint=f"a todo cannot wait, directly or through others, on a todo "
+                        f"that waits on it; leave {cycle[-2]} out of blocked_by",
+                    )
+                # The mirror: todos it now waits on list it in `blocking`; others do not.
+                for other in section(doc, "todos"):
+                    if not isinstance(other, dict) or other.get("id") == id_:
+                        continue
+                    if other.get("id") in blockers:
+                        append_unique(other, "blocking", id_, TODO_KEYS)
+                    else:
+                        remove_from(other, "blocking", id_)
+            for key, value in changes.items():
+                if isinstance(value, list):
+                    put_list(item, key, value, TODO_KEYS)
+                else:
+                    put(item, key, value, TODO_KEYS)
+
+        self.store.update(edit)
+        return self.get_todo(id_)
+
+    def delete_todo(self, id_: str, *, force: bool = False) -> dict[str, Any]:
+        """Remove a todo. While other todos (``blocked_by``, ``blocking``) or milestones
+        (``todos``) name it, refused with :class:`StillReferenced` listing every
+        referrer; with ``force`` those references are dropped in the same edit. The
+        ``blocking`` entries mirroring its own ``blocked_by`` always go with it.
+
+        Returns ``{"deleted": ID, "todo": {...}, "dropped": [{"id", "kind", "field",
+        "plan"?, "mirror"}]}``: every list the id was taken out of.
+        """
+        return self._delete("todo", id_, force)
 
     # -- dependencies ------------------------------------------------------------
     def check_dependencies(self, *, consumer: str | None = None) -> list[CheckResult]:
@@ -443,6 +574,54 @@ def _uniq(values: Iterable[str]) -> list[str]:
         if v and v not in out:
             out.append(v)
     return out
+
+
+def _check_number(
+    changes: dict[str, Any], key: str, kind: type, low: float, high: float | None,
+    unit: str, *, low_open: bool = False,
+) -> None:
+    """``changes[key]``, when given, as a number of ``kind`` within its bounds."""
+    if changes.get(key) is None:
+        return  # not given, or (estimated_hours) cleared
+    value = changes[key]
+    flag = "--" + {"estimated_hours": "estimate"}.get(key, key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+        kind is int and not isinstance(value, int)
+    ):
+        raise UsageError(f"bad {flag} {value!r}; expected a {'whole ' if kind is int else ''}"
+                         f"number of {unit}")
+    if value < low or (low_open and value == low) or (high is not None and value > high):
+        bound = f"more than {low:g}" if low_open else f"at least {low:g}"
+        upto = f" and at most {high:g}" if high is not None else ""
+        raise UsageError(f"bad {flag} {value:g}; {unit} must be {bound}{upto}")
+
+
+def _blocker_cycle(doc: Any, id_: str, blockers: list[str]) -> list[str] | None:
+    """The cycle ``id_`` blocked by ``blockers`` would close, in execution order
+    (``[id_, ..., id_]``, each blocking the next), or None. Plain BFS over the
+    document's todo ``blocked_by`` lists: cheap, and needs no networkx."""
+    from collections import deque
+
+    graph: dict[str, list[str]] = {}
+    for t in section(doc, "todos"):
+        if isinstance(t, dict):
+            graph[str(t.get("id"))] = [str(b) for b in (t.get("blocked_by") or ())]
+    graph[id_] = list(blockers)
+    parent: dict[str, str] = {}
+    queue, seen = deque([id_]), {id_}
+    while queue:
+        u = queue.popleft()
+        for v in graph.get(u, ()):
+            if v == id_:
+                chain = [u]
+                while chain[-1] != id_:
+                    chain.append(parent[chain[-1]])
+                return [id_, *chain]
+            if v in graph and v not in seen:
+                seen.add(v)
+                parent[v] = u
+                queue.append(v)
+    return None
 
 
 def _require_repos(doc: Any, names: Iterable[str]) -> None:

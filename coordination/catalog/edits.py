@@ -8,10 +8,11 @@ the manager and by sweep sync, inside ``CatalogStore.update``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from difflib import get_close_matches
 from typing import Any
 
-from coordination.errors import NotFoundError
+from coordination.errors import NotFoundError, Problem, UsageError
 
 
 ISSUE_KEYS = (
@@ -20,7 +21,7 @@ ISSUE_KEYS = (
 )
 TODO_KEYS = (
     "id", "task", "description", "repo", "plan", "run", "undo", "timeout", "retries", "env",
-    "status", "priority", "estimated_hours", "actual_hours", "blocked_by", "blocking",
+    "resources", "status", "priority", "estimated_hours", "actual_hours", "blocked_by", "blocking",
     "assignee", "labels", "acceptance_criteria",
 )
 DEP_KEYS = (
@@ -105,7 +106,8 @@ def new_item(order: tuple[str, ...], **values: Any) -> Any:
 def put(item: Any, key: str, value: Any, order: tuple[str, ...]) -> None:
     """Set ``key`` (at its canonical position when new); an empty value removes it."""
     if _is_empty(value):
-        item.pop(key, None)
+        if key in item:
+            remove_key(item, key)
         return
     value = _yaml_value(value)
     if key in item:
@@ -120,6 +122,30 @@ def put(item: Any, key: str, value: Any, order: tuple[str, ...]) -> None:
     item.insert(pos, key, value)
 
 
+def put_list(item: Any, key: str, values: list[str], order: tuple[str, ...]) -> None:
+    """Replace the list ``item[key]`` with ``values``, editing it in place when it is
+    one: kept elements keep their lines and comments, and a block list stays a block
+    list. An empty ``values`` removes the key."""
+    current = item.get(key)
+    if not values or not isinstance(current, list):
+        put(item, key, values, order)
+        return
+    if list(current) == list(values):
+        return
+    for i in reversed(range(len(current))):
+        if current[i] not in values:
+            remove_index(current, i)
+    kept = list(current)
+    if kept == [v for v in values if v in kept]:
+        # Same relative order: put the new ones where ``values`` has them.
+        for pos, v in enumerate(values):
+            if v not in kept:
+                current.insert(pos, v)
+    else:
+        del current[:]
+        current.extend(values)
+
+
 def append_unique(item: Any, key: str, value: str, order: tuple[str, ...]) -> None:
     current = item.get(key)
     if isinstance(current, list):
@@ -127,3 +153,270 @@ def append_unique(item: Any, key: str, value: str, order: tuple[str, ...]) -> No
             current.append(value)
     else:
         put(item, key, [value], order)
+
+
+def remove_from(item: Any, key: str, value: str) -> bool:
+    """Take ``value`` out of the list ``item[key]``; an emptied list loses its key."""
+    current = item.get(key)
+    if not isinstance(current, list) or value not in current:
+        return False
+    if all(v == value for v in current):
+        remove_key(item, key)
+        return True
+    for i in reversed([i for i, v in enumerate(current) if v == value]):
+        remove_index(current, i)
+    return True
+
+
+# -- references between items -----------------------------------------------------
+# Where an id of each kind may be named: (section, field) of issues and todos, and
+# ("milestones", "todos") for the milestones of every plan. A ``blocking`` entry that
+# mirrors the item's own ``blocked_by``/``dependencies`` is part of the item's relation,
+# not a reference to it (see ``Reference.mirror``).
+MIRRORED = {"issue": "dependencies", "todo": "blocked_by"}
+REFERENCE_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "issue": (("issues", "dependencies"), ("issues", "blocking"), ("todos", "blocked_by")),
+    "todo": (("todos", "blocked_by"), ("todos", "blocking"), ("milestones", "todos")),
+}
+_VERB = {
+    "dependencies": "depends on", "blocking": "blocks", "blocked_by": "is blocked by",
+    "todos": "lists",
+}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One place that names an id: ``referrer``'s list ``field`` holds it."""
+
+    referrer: str  # the issue, todo or milestone whose list names the id
+    kind: str  # "issue", "todo" or "milestone"
+    field: str  # "dependencies", "blocking", "blocked_by" or "todos"
+    target: str  # the id named
+    loc: tuple[str | int, ...]  # path to the list element in the document
+    plan: str | None = None  # the plan of a milestone
+    # The other side of the target's own blocked_by/dependencies: removed with the
+    # target, never a reason to refuse its deletion.
+    mirror: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.referrer, "kind": self.kind, "field": self.field}
+        if self.plan is not None:
+            out["plan"] = self.plan
+        out["mirror"] = self.mirror
+        return out
+
+    def __str__(self) -> str:
+        who = f"milestone {self.referrer} of {self.plan}" if self.plan else self.referrer
+        return f"{who} {_VERB.get(self.field, 'names')} {self.target}"
+
+
+def references(doc: Any, id_: str, kind: str) -> list[Reference]:
+    """Every list element of the document that names ``id_`` (an issue or todo id)."""
+    out: list[Reference] = []
+    fields = REFERENCE_FIELDS[kind]
+    own = next((x for x in section(doc, kind + "s") if isinstance(x, dict) and x.get("id") == id_),
+               {})
+    mine = own.get(MIRRORED[kind]) or ()
+
+    def scan(item: Any, ref_kind: str, loc: tuple[str | int, ...], plan: str | None) -> None:
+        for section_name, field in fields:
+            if section_name != {"issue": "issues", "todo": "todos"}.get(ref_kind, "milestones"):
+                continue
+            values = item.get(field)
+            if not isinstance(values, list) or item.get("id") == id_:
+                continue
+            for j, v in enumerate(values):
+                if v == id_:
+                    out.append(Reference(
+                        str(item.get("id")), ref_kind, field, id_, (*loc, field, j), plan,
+                        mirror=field == "blocking" and item.get("id") in mine,
+                    ))
+
+    for sec, ref_kind in (("issues", "issue"), ("todos", "todo")):
+        for i, item in enumerate(section(doc, sec)):
+            if isinstance(item, dict):
+                scan(item, ref_kind, ("coordination", sec, i), None)
+    for i, plan in enumerate(section(doc, "plans")):
+        if not isinstance(plan, dict) or not isinstance(plan.get("milestones"), list):
+            continue
+        for j, ms in enumerate(plan["milestones"]):
+            if isinstance(ms, dict):
+                scan(ms, "milestone", ("coordination", "plans", i, "milestones", j),
+                     str(plan.get("id")))
+    return out
+
+
+def drop_references(doc: Any, refs: Iterable[Reference]) -> None:
+    """Remove each reference's element (the id from the referrer's list)."""
+    for ref in refs:
+        parent = doc
+        for part in ref.loc[:-2]:
+            parent = parent[part]
+        remove_from(parent, ref.field, ref.target)
+
+
+class StillReferenced(UsageError):
+    """A delete refused because other items name the id; ``referrers`` says which.
+
+    ``problems`` locate each one (``loc``; file and line once the caller fills them in).
+    """
+
+    def __init__(self, id_: str, refs: list[Reference], problems: list[Problem] | None = None
+                 ) -> None:
+        from coordination.catalog.checks import loc_to_field
+
+        self.id = id_
+        self.referrers = refs
+        self.problems = problems if problems is not None else [
+            Problem(str(r), field=loc_to_field(r.loc[:-1]), loc=r.loc) for r in refs
+        ]
+        n = len(refs)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(
+            f"cannot delete {id_}: {n} reference{'s' if n != 1 else ''} to it would dangle\n{lines}",
+            hint=f"remove {'them' if n != 1 else 'it'} first, or pass --force to delete {id_} "
+            f"and drop {'them' if n != 1 else 'it'} in the same edit",
+        )
+
+
+def remove_item(doc: Any, name: str, id_: str, kind: str) -> Any:
+    """Take the item with ``id_`` out of ``coordination.<name>``; returns it."""
+    items = section(doc, name)
+    for i, item in enumerate(items):
+        if isinstance(item, dict) and item.get("id") == id_:
+            left = remove_index(items, i)
+            if not items:  # the section is empty now: `name: []`, then the lines after
+                items.fa.set_flow_style()
+                _hoist_comments_above(doc["coordination"], name)
+                _set_after_lines(doc["coordination"], name, left)
+            return item
+    raise unknown(id_, ids_in(doc, name), kind)
+
+
+# -- removal that keeps the comments around what is removed --------------------------
+def _is_block(node: Any) -> bool:
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    if not isinstance(node, (CommentedMap, CommentedSeq)) or not node:
+        return False
+    return not node.fa.flow_style()
+
+
+def _last_leaf(container: Any, key: Any) -> tuple[Any, Any]:
+    """The innermost last entry of ``container[key]`` (itself unless a block node)."""
+    from ruamel.yaml.comments import CommentedMap
+
+    while _is_block(container[key]):
+        container = container[key]
+        key = list(container)[-1] if isinstance(container, CommentedMap) else len(container) - 1
+    return container, key
+
+
+def _slot(container: Any, key: Any, *, create: bool = False) -> tuple[list[Any], int] | None:
+    """The comment slot after the line of ``container[key]``'s value."""
+    pos = 0 if isinstance(container, list) else 2
+    slot = container.ca.items.get(key)
+    if slot is None and create:
+        slot = container.ca.items[key] = [None, None, None, None]
+    if slot is None or len(slot) <= pos:
+        return None
+    return slot, pos
+
+
+def _end_lines(node: Any) -> str:
+    """Lines ruamel keeps at the end of a block node (``ca.end``)."""
+    return "".join(str(t.value) for t in (getattr(node.ca, "end", None) or ()))
+
+
+def _after_lines(container: Any, key: Any) -> str:
+    """Comment and blank lines after the end-of-line comment of ``container[key]``."""
+    rest = ""
+    found = _slot(*_last_leaf(container, key))
+    if found is not None and found[0][found[1]] is not None:
+        _, nl, rest = str(found[0][found[1]].value).partition("\n")
+    ends, node = [], container[key]
+    while _is_block(node):
+        ends.append(_end_lines(node))
+        node = node[list(node)[-1] if isinstance(node, dict) else len(node) - 1]
+    return rest + "".join(reversed(ends))
+
+
+def _set_after_lines(container: Any, before: Any, lines: str) -> None:
+    """Make ``lines`` the comment/blank lines after ``container[before]``, replacing
+    those that introduced the node removed after it; its end-of-line comment stays."""
+    from ruamel.yaml.error import CommentMark
+    from ruamel.yaml.tokens import CommentToken
+
+    found = _slot(*_last_leaf(container, before), create=bool(lines))
+    if found is None:
+        return
+    slot, pos = found
+    token = slot[pos]
+    eol = "" if token is None else str(token.value).partition("\n")[0]
+    if not eol and not lines:
+        slot[pos] = None
+    elif token is None:
+        slot[pos] = CommentToken("\n" + lines, CommentMark(0), None)
+    else:
+        token.value = eol + "\n" + lines
+
+
+def _set_before_first(seq: Any, lines: str) -> None:
+    """Put ``lines`` before the first item of ``seq``, ahead of its own comments."""
+    from ruamel.yaml.error import CommentMark
+    from ruamel.yaml.tokens import CommentToken
+
+    while lines.startswith("\n"):  # no blank line right under the sequence's key
+        lines = lines[1:]
+    if not lines or not seq:
+        return
+    slot = seq.ca.items.setdefault(0, [None, None, None, None])
+    slot[1] = [CommentToken(lines, CommentMark(0), None), *(slot[1] or [])]
+
+
+def _hoist_comments_above(parent: Any, key: str) -> None:
+    """Comment lines between ``key:`` and its (now empty, ``[]``) block value moved
+    above the key, where they stay whole-line comments."""
+    slot = parent.ca.items.get(key)
+    tokens = slot[3] if slot is not None and len(slot) > 3 else None
+    keys = list(parent)
+    if not tokens or keys.index(key) == 0:
+        return
+    text = "".join(" " * (t.column or 0) + str(t.value).lstrip(" ") for t in tokens)
+    before = keys[keys.index(key) - 1]
+    _set_after_lines(parent, before, _after_lines(parent, before) + text)
+    slot[3] = None
+    parent[key].ca.comment = None
+
+
+def remove_index(seq: Any, index: int) -> str:
+    """``del seq[index]``, keeping the comment lines that introduce the next node.
+
+    ruamel keeps the comment and blank lines *after* a node's end-of-line comment on
+    that node; they introduce what follows it. The lines before the removed node
+    (introducing it) go with it, the lines after it are handed to its predecessor.
+    Returns those lines when the sequence is now empty, for the caller to place.
+    """
+    lines = _after_lines(seq, index)
+    if index > 0 and (lines or _after_lines(seq, index - 1).strip()):
+        # (Blank lines alone before it are a separator, kept when it has none after it.)
+        _set_after_lines(seq, index - 1, lines)
+    del seq[index]
+    if index == 0:
+        if not seq:  # an empty list is written `[]`, without what ruamel kept at its end
+            lines += _end_lines(seq)
+            seq.ca.end = []
+            return lines
+        _set_before_first(seq, lines)
+    return ""
+
+
+def remove_key(item: Any, key: str) -> None:
+    """``del item[key]``, keeping the comment lines between it and the next key."""
+    keys = list(item)
+    pos = keys.index(key)
+    lines = _after_lines(item, key)
+    if pos > 0 and (lines or _after_lines(item, keys[pos - 1]).strip()):
+        _set_after_lines(item, keys[pos - 1], lines)
+    del item[key]
+    item.ca.items.pop(key, None)

@@ -163,6 +163,8 @@ class Todo(_Model):
     timeout: float = Field(3600, gt=0, le=7 * 24 * 3600)
     retries: int = Field(0, ge=0, le=100)
     env: dict[str, str] = Field(default_factory=dict)
+    # Shared things leased besides the repo while it runs (names checked by the fleet work).
+    resources: list[str] = Field(default_factory=list)
     status: TodoStatus = TodoStatus.pending
     priority: Priority = Priority.medium
     estimated_hours: float | None = Field(None, ge=0)

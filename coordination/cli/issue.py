@@ -34,7 +34,7 @@ def _as_date(value: dt.datetime | None) -> dt.date | None:
 # -- commands -----------------------------------------------------------------------
 @click.group()
 def issue() -> None:
-    """Cross-repo issues: list, show, create, update, close."""
+    """Cross-repo issues: list, show, create, update, close, delete."""
 
 
 def _issue_table(items: list[Any]) -> None:
@@ -177,3 +177,38 @@ def close_issue(obj: Any, issue_id: str, as_json: bool) -> None:
     """
     closed = obj.manager.close_issue(issue_id)
     emit(as_json, closed, lambda i: say(f"closed {i.id}"))
+
+
+def say_deleted(doc: dict[str, Any]) -> None:
+    """``deleted ID`` and, when references went with it, which lists lost it."""
+    say(f"deleted {doc['deleted']}")
+    forced = [d for d in doc["dropped"] if not d["mirror"]]
+    mirrors = [d for d in doc["dropped"] if d["mirror"]]
+
+    def where(d: dict[str, Any]) -> str:
+        who = f"{d['plan']}/{d['id']}" if d.get("plan") else d["id"]
+        return esc(f"{who}.{d['field']}")
+
+    if forced:
+        say(f"dropped {doc['deleted']} from " + ", ".join(where(d) for d in forced))
+    if mirrors:
+        say(f"[dim]and from {', '.join(where(d) for d in mirrors)} (its own relations)[/dim]")
+
+
+@issue.command("delete")
+@click.argument("issue_id", metavar="ID")
+@click.option("--force", is_flag=True,
+              help="Also drop the references to it (other issues' dependencies/blocking, "
+              "todos' blocked_by) instead of refusing.")
+@json_option
+@click.pass_obj
+def delete_issue(obj: Any, issue_id: str, force: bool, as_json: bool) -> None:
+    """Delete an issue. Refused (exit 2, naming every referrer) while other issues or
+    todos name it, unless --force, which drops those references in the same edit.
+
+    \b
+    Example:
+      coord issue delete ISSUE-004
+      coord issue delete ISSUE-002 --force --json
+    """
+    emit(as_json, obj.manager.delete_issue(issue_id, force=force), say_deleted)

@@ -18,7 +18,7 @@ from coordination.errors import CoordError
 
 # name -> "module:attribute"; imported on first use.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "issue": ("coordination.cli.issue:issue", "Cross-repo issues: list, show, create, update, close."),
+    "issue": ("coordination.cli.issue:issue", "Cross-repo issues: list, show, create, update, close, delete."),
     "todo": ("coordination.cli.todo:todo", "Todos: list, show, create, update, complete, delete, run."),
     "plan": ("coordination.cli.plan:plan", "Plans: list, show, validate, graph, sweep."),
     "dep": ("coordination.cli.dep:dep", "Inter-repo dependencies: list, check."),

@@ -6,15 +6,16 @@ from typing import Any
 
 import click
 
-from coordination.cli.issue import PRIORITIES
+from coordination.cli.issue import PRIORITIES, say_deleted
 from coordination.cli.render import emit, esc, fields, json_option, say, shown, split_list, styled, table
+from coordination.errors import UsageError
 
 TODO_STATUSES = ("pending", "in_progress", "completed", "failed", "skipped", "blocked")
 
 
 @click.group()
 def todo() -> None:
-    """Todos: list, show, create, complete."""
+    """Todos: list, show, create, update, complete, delete."""
 
 
 def _hours(value: float | None) -> str:
@@ -41,7 +42,7 @@ def _todo_fields(t: Any) -> None:
             ("status", t.status.value), ("repo", t.repo), ("plan", t.plan),
             ("priority", t.priority.value), ("run", t.run), ("undo", t.undo),
             ("timeout", f"{t.timeout:g}s"), ("retries", t.retries or None),
-            ("env", ", ".join(f"{k}={v}" for k, v in t.env.items())),
+            ("env", ", ".join(f"{k}={v}" for k, v in t.env.items())), ("resources", t.resources),
             ("blocked_by", t.blocked_by), ("blocking", t.blocking), ("assignee", t.assignee),
             ("estimated_hours", _hours(t.estimated_hours)),
             ("actual_hours", _hours(t.actual_hours)), ("labels", t.labels),
@@ -144,3 +145,64 @@ def _add_run() -> None:
 
 
 _add_run()
+
+
+@todo.command("update")
+@click.argument("todo_id", metavar="ID")
+@click.option("--task", help="New task line.")
+@click.option("--description", help="New description ('' to clear).")
+@click.option("--run", help="New shell command ('' to clear).")
+@click.option("--undo", help="New compensation command ('' to clear).")
+@click.option("--status", type=click.Choice(TODO_STATUSES), help="New status.")
+@click.option("--priority", type=click.Choice(PRIORITIES), help="New priority.")
+@click.option("--assignee", help="New assignee ('' to clear).")
+@click.option("--blocked-by", "blocked_by", multiple=True,
+              help="Replace the blockers, comma-separated (TODO-1,ISSUE-2; '' for none); "
+              "the todos' `blocking` follows.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds.")
+@click.option("--retries", type=click.IntRange(min=0), help="Extra attempts.")
+@click.option("--resources", multiple=True,
+              help="Replace the shared resources it leases, comma-separated ('' for none).")
+@click.option("--estimate", "estimated_hours", type=click.FloatRange(min=0),
+              help="Estimated hours.")
+@click.option("--label", "labels", multiple=True, help="Replace the labels; repeat for more.")
+@json_option
+@click.pass_obj
+def update_todo(obj: Any, todo_id: str, as_json: bool, **opts: Any) -> None:
+    """Change fields of a todo (only those given).
+
+    \b
+    Example:
+      coord todo update TODO-005 --status in_progress --assignee chloe
+      coord todo update TODO-006 --blocked-by TODO-003 --timeout 900 --retries 2
+    """
+    changes: dict[str, Any] = {k: v for k, v in opts.items() if v not in (None, ())}
+    for key in ("blocked_by", "resources"):
+        if key in changes:
+            changes[key] = split_list(changes[key])  # '' -> [] clears
+    if "labels" in changes:
+        changes["labels"] = list(changes["labels"])
+    if not changes:
+        raise UsageError("nothing to update", hint="pass at least one option; see --help")
+    updated = obj.manager.update_todo(todo_id, **changes)
+    emit(as_json, updated, lambda t: say(f"updated {t.id}"))
+
+
+@todo.command("delete")
+@click.argument("todo_id", metavar="ID")
+@click.option("--force", is_flag=True,
+              help="Also drop the references to it (other todos' blocked_by/blocking, "
+              "milestones' todos) instead of refusing.")
+@json_option
+@click.pass_obj
+def delete_todo(obj: Any, todo_id: str, force: bool, as_json: bool) -> None:
+    """Delete a todo. Refused (exit 2, naming every referrer) while other todos wait on
+    it or a milestone lists it, unless --force, which drops those references in the same
+    edit. The `blocking` entries of its own blockers always go with it.
+
+    \b
+    Example:
+      coord todo delete TODO-008
+      coord todo delete TODO-006 --force --json
+    """
+    emit(as_json, obj.manager.delete_todo(todo_id, force=force), say_deleted)
