@@ -29,6 +29,9 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(PY) -m pytest tests/integration
 
+chaos: $(STAMP)
+	$(PY) -m pytest tests/integration/chaos
+
 ## A plain `pip install .` in a fresh venv, then a real distributed and an embedded sweep.
 smoke:
 	bash .ci/smoke-plain-install
