@@ -581,13 +581,21 @@ class SweepService:
 
 
 def start_sweep(
-    file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blockers: bool, as_json: bool
+    file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blockers: bool, as_json: bool,
+    require_workers: bool = False,
 ) -> int:
     """`coord plan sweep` without --dry-run; returns the exit code."""
     from coordination.cli.sweep import run_start
 
     return run_start(file, plan_id, strategy=strategy, wait=wait,
-                     ignore_blockers=ignore_blockers, as_json=as_json)
+                     ignore_blockers=ignore_blockers, as_json=as_json,
+                     require_workers=require_workers)
+
+
+def unattended(rt: Runtime, repos: Sequence[str]) -> list[str]:
+    """The repos among ``repos`` that no live worker serves (from liveness beats)."""
+    counts = rt.workers.per_repo() if rt.workers is not None else {}
+    return sorted(r for r in set(repos) if not counts.get(r))
 
 
 __all__ = ["SweepService", "STRATEGIES", "TERMINAL", "new_sweep_id", "start_sweep"]

@@ -181,10 +181,12 @@ def _dry_run_human(doc: dict[str, Any]) -> None:
 @click.option("--wait", is_flag=True, help="Wait for the sweep to end (embedded mode always waits).")
 @click.option("--ignore-blockers", is_flag=True, help="Run although blockers outside the plan "
               "are unsatisfied.")
+@click.option("--require-workers", is_flag=True,
+              help="Refuse (exit 2) when a repo of the plan has no live worker.")
 @json_option
 @click.pass_obj
 def sweep_cmd(obj: Any, plan_id: str, strategy: str, dry_run: bool, wait: bool,
-              ignore_blockers: bool, as_json: bool) -> None:
+              ignore_blockers: bool, require_workers: bool, as_json: bool) -> None:
     """Run a plan's open todos on their repos' workers, or preview it with --dry-run.
 
     \b
@@ -196,7 +198,8 @@ def sweep_cmd(obj: Any, plan_id: str, strategy: str, dry_run: bool, wait: bool,
         from coordination.sweeps import start_sweep
 
         code = start_sweep(obj.file, plan_id, strategy=strategy, wait=wait,
-                           ignore_blockers=ignore_blockers, as_json=as_json)
+                           ignore_blockers=ignore_blockers, as_json=as_json,
+                           require_workers=require_workers)
         if isinstance(code, int) and code:
             sys.exit(code)
         return

@@ -14,6 +14,26 @@ def repo() -> None:
     """Repos: list, status, blocking."""
 
 
+def _live_workers() -> dict[str, int] | None:
+    """Repo -> live workers (0 everywhere embedded: its workers live only inside a
+    sweep's process); None, with a warning, when the shared Redis cannot be read."""
+    from coordination.settings import get_settings
+
+    if get_settings().embedded:
+        return {}
+    try:
+        from coordination.runtime.context import get_runtime
+
+        return dict(get_runtime().workers.per_repo())
+    except Exception as exc:  # a catalog listing must not need Redis
+        from coordination.cli.render import err_console
+        from coordination.redis_url import scrub
+
+        err_console().print(f"[yellow]warning:[/yellow] live workers unknown: "
+                            f"{scrub(str(exc), get_settings().redis_url)}")
+        return None
+
+
 @repo.command("list")
 @json_option
 @click.pass_obj
@@ -25,18 +45,21 @@ def list_repos(obj: Any, as_json: bool) -> None:
       coord repo list --json
     """
     manager = obj.manager
+    live = _live_workers()
     items = [
-        {**r.model_dump(mode="json"), "checkout": str(manager.checkout(r))}
+        {**r.model_dump(mode="json"), "checkout": str(manager.checkout(r)),
+         "workers": None if live is None else live.get(r.name, 0)}
         for r in manager.list_repos()
     ]
 
     def human(repos: list[dict[str, Any]]) -> None:
         table(
             "Repos",
-            ["name", "role", "checkout", "tags", "concurrency", "description"],
+            ["name", "role", "checkout", "tags", "concurrency", "workers", "description"],
             [
                 (esc(r["name"]), esc(r["role"]), esc(r["checkout"]), esc(", ".join(r["tags"])),
-                 r["concurrency"], esc(r["description"]))
+                 r["concurrency"], "?" if r["workers"] is None else r["workers"],
+                 esc(r["description"]))
                 for r in repos
             ],
             empty="no repos in the catalog",

@@ -142,7 +142,7 @@ def finish(svc: Any, st: dict[str, Any], *, as_json: bool, sync: bool) -> int:
 
 
 def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blockers: bool,
-              as_json: bool, todo_id: str | None = None) -> int:
+              as_json: bool, todo_id: str | None = None, require_workers: bool = False) -> int:
     """`coord plan sweep PLAN` (not --dry-run), or with ``todo_id`` `coord todo run ID`."""
     from coordination.runtime.context import get_runtime
     from coordination.sweeps import SweepService, new_sweep_id
@@ -157,6 +157,7 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
         kind, name = "plan", plan_id
     if rt.settings.embedded:
         return _run_embedded(svc, spec, name=name, kind=kind, as_json=as_json)
+    _preflight_workers(rt, spec, require=require_workers)
     from workers.app import create_app, limits_from_catalog
 
     rt.app = create_app(rt.settings, **_limits(svc, limits_from_catalog))
@@ -174,6 +175,25 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
         click.echo(sweep_id)
     st = follow_sweep(svc, sweep_id, as_json=as_json, total=len(spec.todos))
     return finish(svc, st, as_json=as_json, sync=True)
+
+
+def _preflight_workers(rt: Any, spec: Any, *, require: bool) -> None:
+    """Name every repo of the sweep that no live worker serves: a warning, or with
+    --require-workers a refusal before anything is enqueued."""
+    from coordination.sweeps import unattended
+
+    missing = unattended(rt, [t.repo for t in spec.todos.values()])
+    if not missing:
+        return
+    starts = "; ".join(f"coord worker --repo {r}" for r in missing)
+    if require:
+        from coordination.errors import UsageError
+
+        raise UsageError(f"no live worker for repo(s) {', '.join(missing)}",
+                         hint=f"start them ({starts}), or drop --require-workers to queue anyway")
+    err_console().print(f"[yellow]warning:[/yellow] no live worker for repo(s) "
+                        f"{', '.join(missing)}: their todos wait in the queue until one starts "
+                        f"({starts})")
 
 
 def _limits(svc: Any, limits_from_catalog: Any) -> dict[str, float]:
