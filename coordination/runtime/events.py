@@ -28,6 +28,7 @@ KINDS = frozenset(
         "sweep.queued", "sweep.started", "sweep.finished", "sweep.cancelled", "level.done",
         "todo.queued", "todo.started", "todo.retrying", "todo.succeeded", "todo.failed",
         "todo.skipped", "todo.lost", "todo.cancelled", "supervisor.redispatched",
+        "sweep.paused", "sweep.unpaused",
     }
 )  # fmt: skip
 

@@ -104,3 +104,17 @@ def test_late_reader_replays_from_its_last_id(log: EventLog) -> None:
     for ev in log.follow("S", after=first[-1], block_ms=10, stop=lambda: True):
         seen.append(ev.data["i"])
     assert seen == [5, 6, 7]
+
+
+def test_every_kind_the_code_emits_is_a_known_kind() -> None:
+    """KINDS is the list of event kinds (README, dashboards): whatever the code emits is in it."""
+    import re
+    from pathlib import Path
+
+    from coordination.runtime.events import KINDS
+
+    root = Path(__file__).resolve().parents[2]
+    emitted: set[str] = set()
+    for f in [*root.joinpath("coordination").rglob("*.py"), *root.joinpath("workers").rglob("*.py")]:
+        emitted |= set(re.findall(r'emit\(\s*"([a-z]+\.[a-z_]+)"', f.read_text()))
+    assert emitted and emitted <= KINDS, sorted(emitted - KINDS)
