@@ -189,6 +189,14 @@ class CoordinationManager:
         self._get(cat, "plan", id_)
         return cat.plan_todos(id_)
 
+    def plan_status(self, id_: str, *, today: dt.date | None = None) -> dict[str, Any]:
+        """The ``coord plan status`` document: todos by status, milestones
+        done/open/overdue as of ``today``, criteria, ``complete`` (see
+        :func:`coordination.reports.plan_status`)."""
+        from coordination.reports import plan_status
+
+        return plan_status(self.catalog(), id_, today=today)
+
     def list_dependencies(
         self, *, consumer: str | None = None, provider: str | None = None, type: str | None = None,
     ) -> list[Dependency]:

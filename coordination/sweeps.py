@@ -546,7 +546,16 @@ class SweepService:
                                   if (cp or {}).get("status") == "running"]}
 
     def sync(self, sweep_id: str) -> dict[str, Any]:
-        """Write a finished sweep's outcome back into the catalog, in one edit."""
+        """Write a finished sweep's outcome back into the catalog, in one edit.
+
+        Succeeded todos become ``completed`` (with ``actual_hours``), failed ones
+        ``failed``, skipped and cancelled ones ``skipped`` (a ``completed`` todo
+        stays completed). Then, in the same edit, the sweep's plan becomes
+        ``completed`` when every todo of it is (:func:`coordination.reports.is_complete`;
+        a draft or active plan only, never a cancelled one). Returns
+        ``{"sweep_id", "catalog", "completed", "failed", "skipped": [ids],
+        "plan", "plan_completed": bool, "plan_status"}``.
+        """
         from coordination.catalog.store import CatalogStore
 
         st = self.status(sweep_id)
@@ -554,12 +563,16 @@ class SweepService:
             raise UsageError(f"sweep {sweep_id} is still {st['status']}", hint="sync it when it ends")
         if self.catalog_path is None:
             raise UsageError("no catalog file given", hint="pass --file")
-        done = {t: v for t, v in st["todos"].items() if v["status"] in ("succeeded", "failed")}
+        written = ("succeeded", "failed", "skipped", "cancelled")
+        done = {t: v for t, v in st["todos"].items() if v["status"] in written}
+        plan_id = st.get("plan") or None  # a `todo run` of a todo in no plan has none
 
-        def edit(doc: Any) -> dict[str, list[str]]:
-            from coordination.catalog.edits import TODO_KEYS, put, section
+        def edit(doc: Any) -> dict[str, Any]:
+            from coordination.catalog.edits import (
+                PLAN_KEYS, TODO_KEYS, plan_todo_items, put, section)
+            from coordination.reports import is_complete
 
-            changed: dict[str, list[str]] = {"completed": [], "failed": []}
+            changed: dict[str, Any] = {"completed": [], "failed": [], "skipped": []}
             for item in section(doc, "todos"):
                 v = done.get(item.get("id")) if isinstance(item, dict) else None
                 if v is None:
@@ -570,12 +583,27 @@ class SweepService:
                         hours = round(float(v.get("duration") or 0) / 3600, 4)
                         put(item, "actual_hours", hours, TODO_KEYS)
                         changed["completed"].append(item["id"])
-                elif item.get("status") != "failed":
-                    put(item, "status", "failed", TODO_KEYS)
-                    changed["failed"].append(item["id"])
-            return changed
+                elif v["status"] == "failed":
+                    if item.get("status") != "failed":
+                        put(item, "status", "failed", TODO_KEYS)
+                        changed["failed"].append(item["id"])
+                elif item.get("status") not in ("skipped", "completed"):
+                    # Never ran (a dependency failed) or stopped by a cancel; a todo
+                    # completed meanwhile (by hand) keeps its status.
+                    put(item, "status", "skipped", TODO_KEYS)
+                    changed["skipped"].append(item["id"])
+            plan = next((p for p in section(doc, "plans")
+                         if isinstance(p, dict) and p.get("id") == plan_id), None)
+            status = None if plan is None else str(plan.get("status") or "draft")
+            completes = status in ("draft", "active") and is_complete(
+                i.get("status") or "pending" for i in plan_todo_items(doc, str(plan_id)))
+            if completes:
+                put(plan, "status", "completed", PLAN_KEYS)
+                status = "completed"
+            return {**changed, "plan": plan_id, "plan_completed": completes,
+                    "plan_status": status}
 
-        changed = CatalogStore(self.catalog_path).update(edit) if done else {"completed": [], "failed": []}
+        changed = CatalogStore(self.catalog_path).update(edit)
         self.rt.checkpoints.update_sweep(sweep_id, synced_at=time.time())
         return {"sweep_id": sweep_id, "catalog": str(self.catalog_path), **changed}
 

@@ -27,6 +27,9 @@ TODO_KEYS = (
 DEP_KEYS = (
     "id", "consumer", "provider", "type", "version_constraint", "status", "notes", "validation",
 )
+PLAN_KEYS = (
+    "id", "title", "description", "status", "repos", "milestones", "completion_criteria",
+)
 
 
 def unknown(name: str, known: Iterable[str], what: str) -> NotFoundError:
@@ -91,6 +94,21 @@ def find_item(doc: Any, name: str, id_: str, kind: str) -> Any:
         if isinstance(item, dict) and item.get("id") == id_:
             return item
     raise unknown(id_, ids_in(doc, name), kind)
+
+
+def plan_todo_items(doc: Any, plan_id: str) -> list[Any]:
+    """The plan's todo items in the document: those naming it in ``plan`` or listed
+    in its milestones, in file order, each once. The same rule as
+    :meth:`Catalog.plan_todos`, for edits that must decide on the document they
+    change (``sweep sync`` completing a plan) rather than on an earlier load."""
+    listed: set[str] = set()
+    for plan in section(doc, "plans"):
+        if isinstance(plan, dict) and plan.get("id") == plan_id:
+            for ms in plan.get("milestones") or ():
+                if isinstance(ms, dict):
+                    listed.update(str(t) for t in ms.get("todos") or ())
+    return [t for t in section(doc, "todos") if isinstance(t, dict)
+            and (t.get("plan") == plan_id or t.get("id") in listed)]
 
 
 def new_item(order: tuple[str, ...], **values: Any) -> Any:

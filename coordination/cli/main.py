@@ -20,7 +20,7 @@ from coordination.errors import CoordError
 COMMANDS: dict[str, tuple[str, str]] = {
     "issue": ("coordination.cli.issue:issue", "Cross-repo issues: list, show, create, update, close, delete."),
     "todo": ("coordination.cli.todo:todo", "Todos: list, show, create, update, complete, delete, run."),
-    "plan": ("coordination.cli.plan:plan", "Plans: list, show, validate, graph, sweep."),
+    "plan": ("coordination.cli.plan:plan", "Plans: list, show, status, validate, graph, sweep."),
     "dep": ("coordination.cli.dep:dep", "Inter-repo dependencies: list, check."),
     "repo": ("coordination.cli.repo:repo", "Repos: list, status, blocking."),
     "sweep": ("coordination.cli.sweep:sweep", "Sweeps: list, status, watch, pause, unpause, resume, cancel, sync."),

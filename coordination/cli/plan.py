@@ -1,6 +1,7 @@
-"""`coord plan`: list, show, validate, graph and sweep plans. Parse, call the planner, render.
+"""`coord plan`: list, show, status, validate, graph and sweep plans.
+Parse, call the planner (or :mod:`coordination.reports`), render.
 
-Only `plan list` runs without networkx; every other command imports the
+Only `plan list` and `plan status` run without networkx; every other command imports the
 planner's graph modules inside the command, and Celery is never imported
 here (a dry run needs queue names, not signatures).
 """
@@ -34,7 +35,7 @@ def _hours(value: float | None) -> str:
 
 @click.group()
 def plan() -> None:
-    """Plans: list, show, validate, graph, sweep."""
+    """Plans: list, show, status, validate, graph, sweep."""
 
 
 @plan.command("list")
@@ -43,15 +44,99 @@ def plan() -> None:
 @json_option
 @click.pass_obj
 def list_cmd(obj: Any, status: str | None, repo: str | None, as_json: bool) -> None:
-    """List plans with their todo counts."""
+    """List plans with their progress (todos completed of all the plan's todos)."""
     from coordination.planner.listing import list_plans
 
     rows = list_plans(_catalog(obj), status=status, repo=repo)
     emit(as_json, rows, lambda rs: table(
-        "Plans", ["id", "status", "title", "todos", "done", "milestones", "repos"],
-        [(r["id"], styled(r["status"]), esc(r["title"]), r["todos"], r["completed"],
+        "Plans", ["id", "status", "title", "progress", "milestones", "repos"],
+        [(r["id"], styled(r["status"]), esc(r["title"]),
+          _progress(r["progress"]["completed"], r["progress"]["total"], width=5,
+                    percent=False),
           r["milestones"], esc(", ".join(r["repos"]))) for r in rs],
         empty="no plans match"))
+
+
+def _bar(done: int, total: int, width: int) -> str:
+    """A text progress bar in Rich markup (``━`` on a UTF-8 console, ``#``/``-`` else)."""
+    from coordination.cli.render import console
+
+    utf8 = (console().encoding or "").lower().replace("-", "").startswith("utf8")
+    full, rest = ("━", "━") if utf8 else ("#", "-")
+    n = round(width * done / total) if total else 0
+    if done < total:
+        n = min(n, width - 1)  # a bar only looks full when it is
+    bar = f"[green]{full * n}[/green]" if n else ""
+    return bar + (f"[dim]{rest * (width - n)}[/dim]" if n < width else "")
+
+
+def _progress(done: int, total: int, *, width: int = 20, percent: bool = True) -> str:
+    """``━━━━━━━━━━ 3/5 (60%)``; a plan without todos says so."""
+    if not total:
+        return "[dim]no todos[/dim]"
+    pct = f" ({100 * done // total}%)" if percent else ""
+    return f"{_bar(done, total, width)} {done}/{total}{pct}"
+
+
+MILESTONE_STYLE = {"done": "green", "open": "cyan", "overdue": "bold red"}
+
+
+def _status_human(doc: dict[str, Any]) -> None:
+    counts = doc["todos"]
+    total = counts["total"]
+    verdict = ("[green]yes[/green]" if doc["complete"] else
+               "no (the plan has no todos)" if not total else
+               f"no ({total - counts['completed']} of {total} todos not completed)")
+    fields(f"{doc['plan']}: {esc(doc['title'])}", [
+        ("status", styled(doc["status"])),
+        ("progress", _progress(counts["completed"], total)),
+        ("todos", ", ".join(f"{n} {styled(s)}" for s, n in counts.items()
+                            if s != "total" and n)),
+        ("complete", verdict),
+    ])
+    table(f"Milestones (as of {doc['as_of']})", ["id", "title", "due", "state", "done"],
+          [(m["id"], esc(m["title"]), m["due"] or "-",
+            f"[{MILESTONE_STYLE[m['status']]}]{m['status']}[/{MILESTONE_STYLE[m['status']]}]",
+            f"{m['completed']}/{len(m['todos'])}") for m in doc["milestones"]],
+          empty="no milestones")
+    if doc["completion_criteria"]:
+        say("[bold]Completion criteria[/bold]")
+        for c in doc["completion_criteria"]:
+            say(f"  - {esc(c)}")
+    if doc["remaining"]:
+        table("Not completed", ["id", "status", "repo", "task"],
+              [(t["id"], styled(t["status"]), esc(t["repo"]), esc(t["task"]))
+               for t in doc["remaining"]])
+
+
+def _date(ctx: Any, param: Any, value: str | None) -> Any:
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+@plan.command("status")
+@click.argument("plan_id", metavar="PLAN")
+@click.option("--as-of", "as_of", metavar="DATE", callback=_date,
+              help="Judge milestones overdue as of this day (YYYY-MM-DD; default today).")
+@json_option
+@click.pass_obj
+def status_cmd(obj: Any, plan_id: str, as_of: Any, as_json: bool) -> None:
+    """How far a plan has got: todos by status, milestones done, open or overdue,
+    completion criteria, and whether it is complete (every todo completed).
+
+    \b
+    Example:
+      coord plan status PLAN-001 --json
+    """
+    from coordination.reports import plan_status
+
+    emit(as_json, plan_status(_catalog(obj), plan_id, today=as_of), _status_human)
 
 
 def _show_human(doc: dict[str, Any]) -> None:

@@ -136,8 +136,10 @@ def finish(svc: Any, st: dict[str, Any], *, as_json: bool, sync: bool) -> int:
         render_status(st, to_stderr=True)
         if sync and st.get("synced"):
             s = st["synced"]
-            err_console().print(f"catalog {s['catalog']}: {len(s['completed'])} todos completed, "
-                                f"{len(s['failed'])} failed")
+            err_console().print(
+                f"catalog {s['catalog']}: {len(s['completed'])} todos completed, "
+                f"{len(s['failed'])} failed, {len(s.get('skipped', []))} skipped"
+                + (f"; {s['plan']} completed" if s.get("plan_completed") else ""))
     return 0 if st["status"] == "succeeded" else 1
 
 
@@ -375,4 +377,5 @@ def sync(obj: Any, sweep_id: str, as_json: bool) -> None:
     out = _service(obj).sync(sweep_id)
     emit(as_json, out, lambda o: err_console().print(
         f"{o['catalog']}: completed {', '.join(o['completed']) or 'none'}; "
-        f"failed {', '.join(o['failed']) or 'none'}"))
+        f"failed {', '.join(o['failed']) or 'none'}; skipped {', '.join(o.get('skipped', [])) or 'none'}"
+        + (f"; {o['plan']} completed" if o.get("plan_completed") else "")))

@@ -7,12 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from coordination.catalog.models import Catalog, TodoStatus
+from coordination.catalog.models import Catalog
+from coordination.reports import progress
 
 
 def list_plans(catalog: Catalog, *, status: str | None = None,
                repo: str | None = None) -> list[dict[str, Any]]:
-    """One row per plan; ``repo`` matches the plan's repos or any of its todos' repos."""
+    """One row per plan; ``repo`` matches the plan's repos or any of its todos' repos.
+
+    ``progress`` is ``{"completed": n, "total": m}`` of the plan's todos (as
+    ``coord plan status`` counts them); ``todos`` and ``completed`` repeat it for
+    scripts written before 0.2.
+    """
     rows = []
     for plan in catalog.coordination.plans:
         if status and plan.status.value != status:
@@ -21,9 +27,10 @@ def list_plans(catalog: Catalog, *, status: str | None = None,
         repos = sorted(set(plan.repos) | {t.repo for t in todos})
         if repo and repo not in repos:
             continue
+        prog = progress(todos)
         rows.append({
             "id": plan.id, "title": plan.title, "status": plan.status.value,
             "repos": repos, "milestones": len(plan.milestones), "todos": len(todos),
-            "completed": sum(t.status == TodoStatus.completed for t in todos),
+            "completed": prog["completed"], "progress": prog,
         })
     return rows

@@ -48,7 +48,8 @@ def test_embedded_sweep_prints_only_the_sweep_id(example_catalog: Path) -> None:
     assert "succeeded" in r.stderr and "Traceback" not in r.stderr
     # --wait synced the outcome into the catalog.
     text = example_catalog.read_text()
-    assert text.count("status: completed") == 6  # TODO-001 already was
+    # Six todos (TODO-001 already was) and PLAN-001, all of whose todos now are.
+    assert text.count("status: completed") == 7
     assert "# checkout, relative to this file" in text
 
 

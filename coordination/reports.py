@@ -1,0 +1,123 @@
+"""Plan status and progress documents (JSON types only): how far a plan has got.
+
+Behind ``coord plan status`` and the progress column of ``coord plan list``, and
+the one place that says when a plan is *complete*, so ``sweep sync`` (which
+completes plans) and the status document can never disagree.
+
+Catalog data only: no graph library, no runtime.
+
+Rules:
+
+- A plan's todos are :meth:`Catalog.plan_todos` (those naming it in ``plan`` or
+  listed in its milestones), as ``todo list --plan`` and the planner see them.
+- A plan (or a milestone) is complete when it has at least one todo and every
+  one of them is ``completed``. With no todos it is *not* complete: nothing
+  shows the work was done, and ``sweep sync`` must not turn a plan that is still
+  being written (no todos yet) into a ``completed`` one.
+- A milestone is ``done`` when complete, else ``overdue`` when its ``due`` date
+  is before ``today`` (a milestone due today is still ``open``), else ``open``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from enum import Enum
+from typing import Any
+
+from coordination.catalog.models import Catalog, Milestone, Todo, TodoStatus
+
+MILESTONE_STATES = ("done", "open", "overdue")
+COMPLETED = TodoStatus.completed.value
+
+
+def _value(status: Any) -> str:
+    return str(status.value if isinstance(status, Enum) else status)
+
+
+def is_complete(statuses: Iterable[Any]) -> bool:
+    """True when there is at least one status and every one is ``completed``.
+
+    Takes :class:`TodoStatus` members or their text (``sweep sync`` reads the
+    round-trip document, where a missing status means ``pending``).
+    """
+    seen = False
+    for s in statuses:
+        if _value(s) != COMPLETED:
+            return False
+        seen = True
+    return seen
+
+
+def todo_counts(todos: Iterable[Todo]) -> dict[str, int]:
+    """``{"total": n, "pending": .., "in_progress": .., "completed": .., ...}``: every
+    todo status of the catalog, zeros included, in the schema's order."""
+    counts = {"total": 0, **{s.value: 0 for s in TodoStatus}}
+    for t in todos:
+        counts["total"] += 1
+        counts[t.status.value] += 1
+    return counts
+
+
+def progress(todos: Iterable[Todo]) -> dict[str, int]:
+    """``{"completed": n, "total": m}`` of a plan's todos (``plan list``)."""
+    todos = list(todos)
+    return {"completed": sum(t.status == TodoStatus.completed for t in todos),
+            "total": len(todos)}
+
+
+def milestone_state(milestone: Milestone, statuses: Iterable[Any], today: dt.date) -> str:
+    """``done``, ``overdue`` or ``open`` (see the module's rules)."""
+    if is_complete(statuses):
+        return "done"
+    if milestone.due is not None and milestone.due < today:
+        return "overdue"
+    return "open"
+
+
+def plan_status(catalog: Catalog, plan_id: str, *,
+                today: dt.date | None = None) -> dict[str, Any]:
+    """The ``coord plan status`` document.
+
+    ``{"plan", "title", "status", "complete", "as_of", "todos": {"total", <every todo
+    status>}, "milestones": [{"id", "title", "due", "status", "todos", "completed"}],
+    "completion_criteria": [...], "remaining": [{"id", "status", "repo", "task"}]}``.
+    ``today`` (default: the local date) decides which milestones are overdue.
+    Raises NotFoundError (naming close matches) for an unknown plan.
+    """
+    plan = catalog.plan(plan_id)
+    if plan is None:
+        from coordination.catalog.edits import unknown
+
+        raise unknown(plan_id, [p.id for p in catalog.coordination.plans], "plan")
+    today = today or dt.date.today()
+    todos = catalog.plan_todos(plan_id)
+    milestones = []
+    for ms in plan.milestones:
+        found = [catalog.todo(tid) for tid in ms.todos]
+        statuses = [t.status if t is not None else "missing" for t in found]
+        milestones.append({
+            "id": ms.id, "title": ms.title,
+            "due": ms.due.isoformat() if ms.due else None,
+            "status": milestone_state(ms, statuses, today),
+            "todos": list(ms.todos),
+            "completed": sum(_value(s) == COMPLETED for s in statuses),
+        })
+    return {
+        "plan": plan.id,
+        "title": plan.title,
+        "status": plan.status.value,
+        "complete": is_complete(t.status for t in todos),
+        "as_of": today.isoformat(),
+        "todos": todo_counts(todos),
+        "milestones": milestones,
+        "completion_criteria": list(plan.completion_criteria),
+        "remaining": [
+            {"id": t.id, "status": t.status.value, "repo": t.repo, "task": t.task}
+            for t in todos if t.status != TodoStatus.completed
+        ],
+    }
+
+
+__all__ = ["MILESTONE_STATES", "is_complete", "milestone_state", "plan_status", "progress",
+           "todo_counts"]
