@@ -63,6 +63,10 @@ class Settings(BaseSettings):
         description="Seconds before the broker hands an unacknowledged message out again "
         "(default: from the longest todo budget in the catalog, at least 4,800).",
     )
+    max_catalog_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024,
+        description="Largest catalog file coord reads (bytes); a bigger file is refused.",
+    )
     events_maxlen: int = Field(100_000, gt=100, description="Cap of the global event stream.")
     output_tail_bytes: int = Field(
         64 * 1024, ge=1024, description="Bytes of each of stdout/stderr kept per todo."

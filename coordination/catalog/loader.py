@@ -32,6 +32,7 @@ from coordination.errors import CatalogSchemaError, CatalogSyntaxError, Problem
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SUPPORTED_VERSIONS = (1,)
 MAX_PROBLEMS = 50  # a wholly wrong file would otherwise print thousands of lines
+MAX_DEPTH = 100  # collections nested deeper than any catalog needs (its own depth is ~6)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _NO_ALIASES = "anchors and aliases (&name, *name) are not part of the catalog format; write the value out"
 
@@ -60,7 +61,12 @@ class SafeCatalogLoader(_Base):  # type: ignore[misc,valid-type]
         # second visit is an alias. Stopping here keeps a bomb linear in size.
         if node in self.constructed_objects or node in self.recursive_objects:
             raise _AliasFound()
-        return super().construct_object(node, deep=deep)
+        try:
+            return super().construct_object(node, deep=deep)
+        except ValueError as exc:
+            # A scalar YAML resolves to a type it cannot build, e.g. the date
+            # 2026-13-45 ("month must be in 1..12").
+            raise _Refused(f"invalid value {node.value!r}: {exc}", node.start_mark.line) from None
 
     def flatten_mapping(self, node: yaml.MappingNode) -> None:
         for key_node, _ in node.value:
@@ -87,7 +93,12 @@ class SafeCatalogLoader(_Base):  # type: ignore[misc,valid-type]
                 first = next(k for k, _ in node.value if self.constructed_objects.get(k) == key)
                 self.duplicates.append((str(key), key_node.start_mark.line, first.start_mark.line))
                 continue
-            mapping[key] = self.construct_object(value_node, deep=deep)
+            try:
+                mapping[key] = self.construct_object(value_node, deep=deep)
+            except _Refused as exc:
+                if exc.message.startswith("invalid value"):  # name the field, innermost key
+                    raise _Refused(f"{key}: {exc.message}", exc.line) from None
+                raise
         return mapping
 
 
@@ -108,8 +119,46 @@ def decode(data: bytes, file: str) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
+def _nesting_problem(text: str, file: str) -> Problem | None:
+    """Nesting deeper than MAX_DEPTH, found before anything is composed: libyaml's
+    composer recurses per level and crashes (SIGSEGV) on ~50,000 levels."""
+    # Cheap look first: block nesting shows as a long run of spaces, dashes or
+    # brackets at a line's start; flow nesting as unclosed brackets.
+    depth = deepest = 0
+    lead = 0
+    for line in text.splitlines():
+        lead = max(lead, len(line) - len(line.lstrip(" -[{")))
+        for ch in line:
+            if ch in "[{":
+                depth += 1
+                deepest = max(deepest, depth)
+            elif ch in "]}":
+                depth -= 1
+    if lead <= MAX_DEPTH and deepest <= MAX_DEPTH:
+        return None
+    # Then exactly, from libyaml's event stream (iterative: no recursion).
+    level = 0
+    try:
+        for event in yaml.parse(text, Loader=_Base):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                level += 1
+                if level > MAX_DEPTH:
+                    mark = event.start_mark
+                    return Problem(f"nested more than {MAX_DEPTH} levels deep; a catalog never "
+                                   "needs that", file=file,
+                                   line=None if mark is None else mark.line + 1)
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                level -= 1
+    except yaml.YAMLError:
+        return None  # not YAML: the real parse reports it with its location
+    return None
+
+
 def parse(text: str, file: str) -> Any:
     """Plain Python data of the YAML text, refusing what the format does not allow."""
+    deep = _nesting_problem(text, file)
+    if deep is not None:
+        raise CatalogSyntaxError(deep)
     loader = SafeCatalogLoader(text)
     try:
         data = loader.get_single_data()

@@ -89,8 +89,32 @@ class CatalogStore:
 
     # -- reading --------------------------------------------------------------
     def read_bytes(self) -> bytes:
+        """The file's bytes: a regular file only (a FIFO would block for ever, a
+        device like /dev/zero never ends), at most COORD_MAX_CATALOG_BYTES."""
+        import stat
+
+        from coordination.settings import get_settings
+
+        cap = get_settings().max_catalog_bytes
         try:
-            return self.path.read_bytes()
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a directory"
+                            if stat.S_ISDIR(st.st_mode) else "a device or socket")
+                    raise CatalogError(
+                        Problem(f"not a regular file ({kind})", file=str(self.path)),
+                        hint="point --file at the catalog's YAML file")
+                with os.fdopen(os.dup(fd), "rb") as f:
+                    data = f.read(cap + 1)
+            finally:
+                os.close(fd)
+            if len(data) > cap:
+                raise CatalogError(
+                    Problem(f"larger than {cap} bytes", file=str(self.path)),
+                    hint="raise COORD_MAX_CATALOG_BYTES if this really is your catalog")
+            return data
         except FileNotFoundError:
             raise CatalogError(
                 Problem("no such file", file=str(self.path)),
