@@ -234,11 +234,74 @@ def validate(data: Any, text: str, file: str) -> Catalog:
             Problem(humanize(e), loc=tuple(e["loc"]))
             for e in exc.errors(include_url=False)
         ]
+        # All problems at once: the reference checks too (unknown repo, duplicate
+        # id...), over the items that did validate, so fixing the type errors
+        # does not uncover a second list.
+        raw += _reference_problems(data)
         raise CatalogSchemaError(locate(raw, text, file)) from None
     problems = check_catalog(cat)
     if problems:
         raise CatalogSchemaError(locate(problems, text, file))
     return cat
+
+
+_SECTIONS = {("repos",): "repo", ("coordination", "issues"): "issue",
+             ("coordination", "plans"): "plan", ("coordination", "todos"): "todo",
+             ("coordination", "dependencies"): "dependency"}
+
+
+def _reference_problems(data: Any) -> list[Problem]:
+    """Cross-reference problems of a catalog that failed type validation.
+
+    The checks run over the items that validate on their own; locations are
+    mapped back to each item's place in the file. A reference to a kind of
+    which some item is invalid may only be a consequence of it ("unknown issue
+    ISSUE-001" when ISSUE-001's own entry is malformed), so those are left for
+    the next load; duplicates and every other reference are reported now.
+    """
+    from coordination.catalog.models import Coordination, Dependency, Issue, Plan, Repo, Todo
+
+    if not isinstance(data, dict):
+        return []
+    coord: dict[str, Any] = data["coordination"] if isinstance(data.get("coordination"), dict) else {}
+    models: dict[str, Any] = {"repo": Repo, "issue": Issue, "plan": Plan, "todo": Todo,
+                              "dependency": Dependency}
+    raws = {"repo": data.get("repos"), "issue": coord.get("issues"), "plan": coord.get("plans"),
+            "todo": coord.get("todos"), "dependency": coord.get("dependencies")}
+    valid: dict[str, list[Any]] = {}
+    index: dict[str, list[int]] = {}  # kind -> original index of each valid item
+    broken: set[str] = set()
+    for kind, raw in raws.items():
+        valid[kind], index[kind] = [], []
+        if raw is not None and not isinstance(raw, list):
+            broken.add(kind)  # the whole section is malformed
+        for i, x in enumerate(raw if isinstance(raw, list) else []):
+            try:
+                valid[kind].append(models[kind].model_validate(x))
+                index[kind].append(i)
+            except (ValidationError, TypeError, ValueError):
+                broken.add(kind)
+    try:
+        cat = Catalog.model_construct(version=1, repos=valid["repo"], coordination=Coordination(
+            issues=valid["issue"], plans=valid["plan"], todos=valid["todo"],
+            dependencies=valid["dependency"]))
+        found = check_catalog(cat)
+    except Exception:  # best effort; the next load reports the rest
+        return []
+    out = []
+    for p in found:
+        if any(p.message.startswith(f"unknown {kind} ") or f": unknown {kind} " in p.message
+               for kind in broken):
+            continue
+        loc = tuple(p.loc or ())
+        for prefix, kind in _SECTIONS.items():
+            n = len(prefix)
+            k = loc[n] if len(loc) > n else None
+            if loc[:n] == prefix and isinstance(k, int):
+                loc = (*prefix, index[kind][k], *loc[n + 1:])
+                break
+        out.append(Problem(p.message, loc=loc))
+    return out
 
 
 def load_catalog(data: bytes, file: str) -> Catalog:

@@ -33,6 +33,11 @@ CASES: dict[str, tuple[str | bytes, list[str]]] = {
     "wrong version": ("version: 9\nrepos: []\n", ["version"]),
     "unknown repo and duplicate id": (
         GOOD.replace("repo: api", "repo: apii", 1), ["unknown repo 'apii'"]),
+    # Type errors and reference errors in one file: all listed at once.
+    "type and reference errors together": (
+        GOOD.replace("repo: api", "repo: apii", 1).replace("timeout: ", "timeout: soon #", 1)
+            .replace("id: TODO-005", "id: TODO-004", 1),
+        ["unknown repo 'apii'", "duplicate todo id 'TODO-004'", "timeout"]),
 }
 
 

@@ -114,9 +114,11 @@ def test_example_problems_point_at_the_right_lines() -> None:
     )
     with pytest.raises(CatalogSchemaError) as info:
         loader.load_catalog(broken.encode(), "ecosystem.yaml")
-    [problem] = info.value.problems  # Pydantic first: references are checked on valid models
+    # Type and reference problems are listed together (a fix must not uncover a second list).
+    problem, ref = info.value.problems
     assert problem.field == "issues[1].status"
     assert lines[problem.line - 1].strip() == "status: resolved"  # type: ignore[operator]
+    assert ref.field == "todos[4].repo" and "unknown repo 'webb'" in ref.message
 
     broken = text.replace("      repo: web\n", "      repo: webb\n")
     with pytest.raises(CatalogSchemaError) as info:
