@@ -153,9 +153,9 @@ class CatalogStore:
             for _ in range(UPDATE_ATTEMPTS):
                 current = self.read_bytes()
                 if digest(current) == digest(data):
-                    if new != current:
-                        self._write(new)
-                    return result
+                    if new == current or self._write(new, expect=current):
+                        return result
+                    current = self.read_bytes()  # saved by someone in the last moment
                 # Another writer got there first (before we locked, or an editor
                 # that takes no lock): redo the edit on what is there now.
                 data = current
@@ -216,8 +216,14 @@ class CatalogStore:
         finally:
             os.close(fd)  # releases the flock
 
-    def _write(self, new: bytes) -> None:
-        """Replace the file with ``new``, atomically and durably, keeping its mode."""
+    def _write(self, new: bytes, *, expect: bytes | None = None) -> bool:
+        """Replace the file with ``new``, atomically and durably, keeping its mode.
+
+        With ``expect``: the file is compared with it once more right before the
+        rename, and nothing is replaced (False) if someone saved it meanwhile (an
+        editor takes no lock). What remains is the instant between that compare
+        and the rename; a save landing after the rename wins, and is reported.
+        """
         target = self._target()
         try:
             st = os.stat(target)
@@ -233,6 +239,9 @@ class CatalogStore:
                 f.write(new)
                 f.flush()
                 os.fsync(f.fileno())
+            if expect is not None and digest(self.read_bytes()) != digest(expect):
+                os.unlink(tmp)
+                return False
             os.replace(tmp, target)
         except BaseException as exc:
             with contextlib.suppress(OSError):
@@ -242,6 +251,13 @@ class CatalogStore:
                                    hint="nothing was changed") from None
             raise
         _fsync_dir(target.parent)
+        if expect is not None and digest(self.read_bytes()) != digest(new):
+            raise ConflictError(
+                f"{self.path}: another program saved the catalog just as coord wrote its edit; "
+                "its save won and coord's edit is not in the file",
+                hint="check the file, then run the command again",
+            )
+        return True
 
     def _target(self) -> Path:
         # Write through a symlink, not over it: the link is the user's setup.

@@ -354,3 +354,48 @@ def test_warm_load_of_5000_todos_is_fast(tmp_path: Path) -> None:
     started = time.perf_counter()
     s.load()
     assert time.perf_counter() - started < 0.5  # ~30 ms measured; generous for shared CI
+
+
+def _set_title(issue_id: str, title: str) -> Any:
+    def edit(doc: Any) -> None:
+        for item in doc["coordination"]["issues"]:
+            if item["id"] == issue_id:
+                item["title"] = title
+    return edit
+
+
+def test_an_editor_save_in_the_write_window_is_not_lost(
+    example_catalog: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An editor (no lock) saving after coord's last check but before its rename
+    used to be overwritten. The file is compared once more right before the
+    rename; a save there makes coord redo its edit on the saved file."""
+    cs = CatalogStore(example_catalog)
+    real_fsync, saved = os.fsync, []
+
+    def fsync_then_editor_saves(fd: int) -> None:
+        real_fsync(fd)
+        if not saved:  # coord's temp file is written: now the editor saves
+            saved.append(True)
+            text = example_catalog.read_text().replace("Python 3.13", "Python 3.14", 1)
+            example_catalog.write_text(text)
+
+    monkeypatch.setattr(store.os, "fsync", fsync_then_editor_saves)
+    cs.update(_set_title("ISSUE-001", "coord's title"))
+    text = example_catalog.read_text()
+    assert saved and "Python 3.14" in text and "coord's title" in text
+
+
+def test_a_save_right_after_the_rename_wins_and_is_reported(
+    example_catalog: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cs = CatalogStore(example_catalog)
+    real_replace = os.replace
+
+    def replace_then_editor_saves(src: Any, dst: Any) -> None:
+        real_replace(src, dst)
+        Path(dst).write_text(Path(dst).read_text().replace("Python 3.13", "Python 3.14", 1))
+
+    monkeypatch.setattr(store.os, "replace", replace_then_editor_saves)
+    with pytest.raises(ConflictError, match="its save won"):
+        cs.update(_set_title("ISSUE-001", "coord's title"))
