@@ -35,6 +35,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 from ruamel.yaml import YAML
+from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import YAMLError as RuamelYAMLError
 from ruamel.yaml.representer import RoundTripRepresenter
 
@@ -91,8 +92,6 @@ class CatalogStore:
     def read_bytes(self) -> bytes:
         """The file's bytes: a regular file only (a FIFO would block for ever, a
         device like /dev/zero never ends), at most COORD_MAX_CATALOG_BYTES."""
-        import stat
-
         from coordination.settings import get_settings
 
         cap = get_settings().max_catalog_bytes
@@ -377,6 +376,26 @@ class _Representer(RoundTripRepresenter):
 _Representer.add_representer(str, _Representer.represent_str)
 
 
+class _BadTimestamp(str):
+    """A timestamp YAML cannot build (2026-02-30), kept as the text written, as the
+    loader keeps it; dumped back unquoted, as it was."""
+
+
+class _Constructor(RoundTripConstructor):
+    def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node, values)
+        except ValueError:
+            return _BadTimestamp(node.value)
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp)
+_Representer.add_representer(
+    _BadTimestamp,
+    lambda r, data: r.represent_scalar("tag:yaml.org,2002:timestamp", str(data)),
+)
+
+
 @dataclass(frozen=True)
 class TextStyle:
     """What the dump must reproduce that the ruamel document does not hold."""
@@ -423,6 +442,7 @@ def guess_style(text: str) -> TextStyle:
 def _yaml(style: TextStyle) -> YAML:
     rt = YAML(typ="rt")
     rt.Representer = _Representer
+    rt.Constructor = _Constructor
     rt.preserve_quotes = True
     rt.width = 4096  # never re-fold a long line the user wrote on one line
     rt.indent(mapping=style.mapping, sequence=style.sequence, offset=style.offset)
