@@ -36,6 +36,7 @@ processes in their own process groups) is stopped in `finally`, also on SIGTERM.
 
 from __future__ import annotations
 
+from coordination.dispatch import CeleryDispatcher
 import argparse
 import contextlib
 import json
@@ -235,7 +236,7 @@ class Coord:
         get_runtime.cache_clear()
         self.rt = get_runtime()
         longest_todo, longest_sweep = limits_from_catalog(CatalogStore(catalog).load())
-        self.rt.app = create_app(self.rt.settings, longest_todo=longest_todo, longest_sweep=longest_sweep)
+        self.rt.dispatcher = CeleryDispatcher(create_app(self.rt.settings, longest_todo=longest_todo, longest_sweep=longest_sweep), self.rt.keys)
         self.svc = SweepService(self.rt, catalog)
 
     def sweep(self, plan: str, strategy: str = "levels") -> tuple[float, dict[str, Any]]:

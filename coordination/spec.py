@@ -12,10 +12,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-TERMINAL = frozenset({"succeeded", "failed", "skipped", "cancelled"})
-NOT_STARTED = frozenset({"pending", "queued"})
-SWEEP_ACTIVE = frozenset({"queued", "running"})  # may dispatch and run todos
-SWEEP_LIVE = SWEEP_ACTIVE | {"paused"}  # not ended: paused dispatches nothing new
+from coordination.status import NOT_STARTED as NOT_STARTED  # re-exported for older imports
+from coordination.status import SWEEP_ACTIVE as SWEEP_ACTIVE
+from coordination.status import SWEEP_LIVE as SWEEP_LIVE
+from coordination.status import TERMINAL as TERMINAL
 
 
 @dataclass
@@ -53,6 +53,20 @@ class SweepSpec:
         data = json.loads(text) if isinstance(text, str) else dict(text)
         data["todos"] = {k: TodoSpec(**v) for k, v in data["todos"].items()}
         return cls(**data)
+
+    def level_of(self) -> dict[str, int]:
+        """Todo -> its level in this run (todos this run does not dispatch are absent)."""
+        cached: dict[str, int] | None = self.__dict__.get("_level_of")
+        if cached is None:
+            cached = {t: i for i, level in enumerate(self.levels) for t in level}
+            self.__dict__["_level_of"] = cached
+        return cached
+
+    def counters(self) -> dict[str, int]:
+        """Initial level counters of this run, for the sweep record (see
+        :mod:`coordination.runtime.transitions`)."""
+        return {f"level_left:{i}": len(level) for i, level in enumerate(self.levels)} | {
+            f"level_ok:{i}": 0 for i in range(len(self.levels))}
 
     def descendants(self, todo_id: str) -> list[str]:
         seen: set[str] = set()

@@ -26,28 +26,56 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
-from coordination.spec import NOT_STARTED, SWEEP_ACTIVE, SWEEP_LIVE, TERMINAL, SweepSpec
+from coordination.runtime.messages import Dispatcher, TodoMessage
+from coordination.spec import SweepSpec
+from coordination.status import (
+    NOT_STARTED,
+    SWEEP_ACTIVE,
+    SWEEP_LIVE,
+    TERMINAL,
+    UNSUCCESSFUL,
+    EventKind,
+    SweepStatus,
+    TodoStatus,
+)
 
 log = logging.getLogger("coord.supervisor")
 
 _spec_cache: OrderedDict[tuple[str, int], SweepSpec] = OrderedDict()
 _spec_lock = threading.Lock()
+_verified: dict[tuple[str, int], str | None] = {}
+
+#: Record fields a worker needs per todo; the spec itself is read once per run.
+HEAD_FIELDS = ("status", "run", "deadline", "spec_sig", "spec_key_id")
+
+
+def sweep_head(rt: Runtime, sweep_id: str) -> dict[str, Any] | None:
+    """The small fields of a sweep record (not its spec): one HMGET."""
+    return rt.checkpoints.get_sweep_fields(sweep_id, HEAD_FIELDS)
 
 
 def load_spec(rt: Runtime, sweep_id: str, record: dict[str, Any] | None = None) -> SweepSpec | None:
-    """The sweep's spec, parsed once per (sweep, run) per process."""
+    """The sweep's spec, parsed once per (sweep, run) per process. ``record`` needs
+    only its ``run``; the spec is read from Redis when not cached."""
     if record is None:
-        record = rt.checkpoints.get_sweep(sweep_id)
+        record = sweep_head(rt, sweep_id)
         if record is None:
             return None
-    key = (sweep_id, int(record.get("run", 0)))
+    key = (sweep_id, int(record.get("run") or 0))
     with _spec_lock:
         spec = _spec_cache.get(key)
         if spec is not None:
             _spec_cache.move_to_end(key)
             return spec
-    spec = SweepSpec.from_json(record["spec"])
+    text = record.get("spec")
+    if text is None:
+        text = rt.checkpoints.get_sweep_fields(sweep_id, ("spec",)) or {}
+        text = text.get("spec")
+        if text is None:
+            return None
+    spec = SweepSpec.from_json(text)
     with _spec_lock:
         _spec_cache[key] = spec
         while len(_spec_cache) > 32:
@@ -55,105 +83,67 @@ def load_spec(rt: Runtime, sweep_id: str, record: dict[str, Any] | None = None) 
     return spec
 
 
-def todo_sig(rt: Runtime, spec: SweepSpec, todo_id: str) -> Any:
-    """The planner's signature for one todo of this run (id ``<sweep>:<todo>:<run>``)."""
-    from coordination.planner.canvas import todo_signature
+def spec_refusal(rt: Runtime, sweep_id: str, head: dict[str, Any]) -> str | None:
+    """Why this run's spec must not run (COORD_SIGNING_KEY), checked once per run."""
+    from coordination.runtime.signing import verify
 
-    t = spec.todos[todo_id]
-    return todo_signature(
-        todo_id, t.repo, sweep_id=spec.sweep_id, plan_id=spec.plan, keys=rt.keys, run=spec.run
-    )
-
-
-def level_sig(rt: Runtime, spec: SweepSpec, level: int) -> Any:
-    """Level ``level`` of this run as one applicable signature (chord, or todo then barrier).
-
-    Levels are enqueued one at a time, level k+1 by the barrier of level k:
-    each message stays O(width) and no plan is too deep for Celery.
-    """
-    from coordination.planner.canvas import LevelSpec, barrier_signature
-
-    ids = spec.levels[level]
-    barrier = barrier_signature(
-        level, ids, sweep_id=spec.sweep_id, plan_id=spec.plan, keys=rt.keys, run=spec.run
-    )
-    return LevelSpec(level, list(ids), [todo_sig(rt, spec, t) for t in ids], barrier).signature()
+    key = (sweep_id, int(head.get("run") or 0))
+    if key not in _verified:
+        record = rt.checkpoints.get_sweep(sweep_id)
+        _verified[key] = "sweep record vanished" if record is None else verify(
+            record, rt.settings.signing_keys)
+        while len(_verified) > 256:
+            _verified.pop(next(iter(_verified)))
+    return _verified[key]
 
 
-def dispatch_held(rt: Runtime, sweep_id: str) -> bool:
-    """True while the sweep is paused: nothing new is sent (the supervisor sends
-    what became ready once it is unpaused)."""
-    rec = rt.checkpoints.get_sweep(sweep_id) or {}
-    return rec.get("status") == "paused"
+def level_index(spec: SweepSpec, todo_id: str) -> int:
+    """The todo's level in this run for the level counters (-1: eager, or not in this run)."""
+    if spec.strategy != "levels":
+        return -1
+    return spec.level_of().get(todo_id, -1)
 
 
-def send_level(rt: Runtime, spec: SweepSpec, level: int, *, reason: str) -> None:
-    """Mark a level's pending todos ``queued`` and enqueue the level."""
-    if dispatch_held(rt, spec.sweep_id):
-        return
-    for tid in spec.levels[level]:
-        if rt.checkpoints.set_status_if(spec.sweep_id, tid, "queued", {"pending"}, queued_at=time.time()):
-            rt.events.emit("todo.queued", sweep_id=spec.sweep_id, todo_id=tid,
-                           queue=spec.todos[tid].queue, via=reason)
-    apply(rt, level_sig(rt, spec, level))
+def message(spec: SweepSpec, todo_id: str) -> TodoMessage:
+    """The message of one todo of this run (task id ``<sweep>:<todo>:<run>``)."""
+    return TodoMessage(spec.sweep_id, spec.plan, todo_id, spec.todos[todo_id].repo, spec.run)
 
 
-def apply(rt: Runtime, sig: Any) -> None:
-    """Send an app-less (planner-built) signature or canvas through this runtime's app."""
-    rt.app.signature(dict(sig)).apply_async()
-    release_results(rt.app)
+def dispatcher(rt: Runtime) -> Dispatcher:
+    """The runtime's dispatcher; a sender over the configured broker if it was given none."""
+    if rt.dispatcher is None:
+        from coordination.dispatch.app import celery_app
+
+        rt.dispatcher = CeleryDispatcher(celery_app(rt.settings), rt.keys)
+    return rt.dispatcher
 
 
-def release_results(app: Any) -> None:
-    """Stop Celery's result backend from waiting on what we sent.
+def send_level(rt: Runtime, spec: SweepSpec, level: int, *, reason: str) -> list[str]:
+    """Queue a level's pending todos and send them, one message each; returns those sent.
 
-    Sending a chord makes the Redis backend hold its header results as pending
-    and subscribe to them, for a caller that might wait; coord never waits on
-    Celery results (checkpoints are the truth). Held until interpreter
-    shutdown, they unsubscribed from ``__del__`` with the import system gone:
-    two tracebacks at the end of every succeeding `plan sweep --wait`, and a
-    subscription per todo for as long as the process lived.
-    """
-    backend: Any = getattr(app, "backend", None)
-    pending = getattr(backend, "_pending_results", None)  # Celery's async backends
-    if not pending:
-        return
-    held = [r for mapping in pending for waiters in list(mapping.values())
-            for r in list(waiters.values())]
-    for r in held:
-        try:
-            backend.remove_pending_result(r)
-        except Exception as exc:  # best effort: only tidiness is at stake
-            log.debug("could not release result %s: %s", getattr(r, "id", "?"), exc)
+    Nothing is sent while the sweep is paused or over (the queue script reads its
+    status in the same step), and each todo is queued by one sender only."""
+    return send_todos(rt, spec, spec.levels[level], reason=reason)
 
 
 def send_todos(rt: Runtime, spec: SweepSpec, todo_ids: list[str], *, reason: str) -> list[str]:
-    """Mark not-yet-started todos ``queued`` and send them; returns those sent.
+    """Queue not-yet-started todos and send them; returns those sent.
 
-    The compare-and-set makes concurrent callers send each todo once.
-    """
-    sent: list[str] = []
-    if dispatch_held(rt, spec.sweep_id):
-        return sent
-    for tid in todo_ids:
-        if not rt.checkpoints.set_status_if(
-            spec.sweep_id, tid, "queued", {"pending"}, queued_at=time.time()
-        ):
-            continue
-        apply(rt, todo_sig(rt, spec, tid))
-        rt.events.emit("todo.queued", sweep_id=spec.sweep_id, todo_id=tid,
-                       queue=spec.todos[tid].queue, via=reason)
-        sent.append(tid)
-    return sent
+    The queue script makes concurrent callers send each todo once, and sends
+    nothing while the sweep is paused or over."""
+    queued = rt.transitions.queue(
+        spec.sweep_id, [(t, spec.todos[t].queue) for t in todo_ids], via=reason)
+    dispatcher(rt).send(message(spec, t) for t in queued)
+    return queued
 
 
 def redispatch(rt: Runtime, spec: SweepSpec, todo_id: str) -> None:
     """Send a todo again that is already ``queued`` (its previous holder was lost)."""
-    apply(rt, todo_sig(rt, spec, todo_id))
+    dispatcher(rt).send([message(spec, todo_id)])
 
 
 def count_terminal(rt: Runtime, sweep_id: str, n: int = 1) -> None:
-    """Count todos that reached a terminal status (each does once per run).
+    """Count todos that reached a terminal status outside the transition scripts.
 
     Lets :func:`maybe_finish` skip reading every checkpoint after each todo; a
     count lost to a crash only delays the end to the next supervisor pass,
@@ -162,32 +152,77 @@ def count_terminal(rt: Runtime, sweep_id: str, n: int = 1) -> None:
     rt.redis.hincrby(rt.keys.sweep(sweep_id), "terminal", n)
 
 
+def end_todos(rt: Runtime, spec: SweepSpec, todo_ids: list[str], status: TodoStatus,
+              allowed_from: frozenset[TodoStatus], *, event: dict[str, Any]) -> list[str]:
+    """End not-running todos (skip, cancel, refuse) in one step; carries the sweep on."""
+    ended = rt.transitions.end(
+        spec.sweep_id, [(t, level_index(spec, t)) for t in todo_ids], status, allowed_from,
+        event=event)
+    if ended.todos and status != TodoStatus.cancelled:
+        if status != TodoStatus.skipped:
+            for t in ended.todos:
+                skip_dependents(rt, spec, t, f"{t} {status}")
+        for level in ended.levels_done:
+            _level_done_event(rt, spec, level)
+        if ended.levels_done:
+            advance_levels(rt, spec)
+        if ended.terminal >= len(spec.todos):
+            maybe_finish(rt, spec.sweep_id, spec)
+    return ended.todos
+
+
 def skip_dependents(rt: Runtime, spec: SweepSpec, todo_id: str, why: str) -> list[str]:
     """Skip every not-yet-started descendant of a todo that did not succeed."""
-    skipped = []
-    for d in spec.descendants(todo_id):
-        if rt.checkpoints.set_status_if(
-            spec.sweep_id, d, "skipped", set(NOT_STARTED), reason=why, finished_at=time.time()
-        ):
-            count_terminal(rt, spec.sweep_id)
-            rt.events.emit("todo.skipped", sweep_id=spec.sweep_id, todo_id=d, reason=why)
-            skipped.append(d)
-    return skipped
+    return end_todos(rt, spec, spec.descendants(todo_id), TodoStatus.skipped, NOT_STARTED,
+                     event={"reason": why})
+
+
+def advance_levels(rt: Runtime, spec: SweepSpec) -> None:
+    """Levels strategy: send the first level with todos left once every level before
+    it has ended; say which levels ended (``level.done``). Idempotent: only pending
+    todos are queued, so callers that race send each todo once."""
+    if spec.strategy != "levels" or not spec.levels:
+        return
+    fields = [f"level_left:{i}" for i in range(len(spec.levels))]
+    values = rt.redis.hmget(rt.keys.sweep(spec.sweep_id), fields)
+    left = [int(v) if v is not None else len(spec.levels[i]) for i, v in enumerate(values)]
+    for i in range(len(left)):
+        if left[i] > 0:
+            if i > 0:
+                send_level(rt, spec, i, reason=f"level {i - 1} done")
+            return
+
+
+def after_end(rt: Runtime, spec: SweepSpec, todo_id: str, status: TodoStatus, *,
+              level_done: bool | None = None, terminal: int | None = None,
+              queued: list[str] | None = None) -> None:
+    """After a todo reached a terminal status in a transition script: send eager
+    successors it queued, skip dependents, start the next level, maybe finish.
+
+    ``level_done`` / ``terminal`` are what the script answered (None: unknown, look)."""
+    if queued:
+        dispatcher(rt).send(message(spec, t) for t in queued)
+    if status != TodoStatus.succeeded:
+        skip_dependents(rt, spec, todo_id, f"{todo_id} {status}")
+    if level_done is None or level_done:
+        if level_done and spec.strategy == "levels":
+            _level_done_event(rt, spec, level_index(spec, todo_id))
+        advance_levels(rt, spec)
+    if terminal is None or terminal >= len(spec.todos):
+        maybe_finish(rt, spec.sweep_id, spec)
+
+
+def _level_done_event(rt: Runtime, spec: SweepSpec, level: int) -> None:
+    if level < 0:
+        return
+    ok = rt.redis.hget(rt.keys.sweep(spec.sweep_id), f"level_ok:{level}")
+    rt.events.emit(EventKind.level_done, sweep_id=spec.sweep_id, level=level,
+                   succeeded=int(ok or 0), todos=len(spec.levels[level]))
 
 
 def on_todo_done(rt: Runtime, spec: SweepSpec, todo_id: str, status: str) -> None:
-    """After a todo reached a terminal status: skip, dispatch (eager), maybe finish."""
-    if status != "succeeded":
-        skip_dependents(rt, spec, todo_id, f"{todo_id} {status}")
-    elif spec.strategy == "eager":
-        ready = []
-        for s in spec.todos[todo_id].succs:
-            # Atomic counter: exactly one finishing predecessor sees it reach zero.
-            if s in spec.todos and rt.redis.hincrby(rt.keys.remaining(spec.sweep_id), s, -1) == 0:
-                ready.append(s)
-        if ready:
-            send_todos(rt, spec, ready, reason=f"eager after {todo_id}")
-    maybe_finish(rt, spec.sweep_id, spec)
+    """After a todo reached a terminal status by some other path: carry the sweep on."""
+    after_end(rt, spec, todo_id, TodoStatus(status))
 
 
 def summarize(cps: dict[str, dict[str, Any]]) -> dict[str, int]:
@@ -205,7 +240,7 @@ def maybe_finish(
 
     Unless ``full``, the terminal counter must say so before any checkpoint is read.
     """
-    record = rt.checkpoints.get_sweep(sweep_id)
+    record = rt.checkpoints.get_sweep_fields(sweep_id, ("status", "run", "terminal"))
     if record is None or record.get("status") not in SWEEP_ACTIVE:
         return None
     spec = spec or load_spec(rt, sweep_id, record)
@@ -218,12 +253,13 @@ def maybe_finish(
         return None
     counts = summarize(cps)
     failed = sorted(t for t, cp in cps.items() if cp.get("status") == "failed")
+    final: SweepStatus
     if counts.get("succeeded", 0) == len(cps):
-        final, reason = "succeeded", f"{len(cps)} todos succeeded"
+        final, reason = SweepStatus.succeeded, f"{len(cps)} todos succeeded"
     elif counts.get("cancelled") and not failed:
-        final, reason = "cancelled", "cancelled"
+        final, reason = SweepStatus.cancelled, "cancelled"
     else:
-        final = "failed"
+        final = SweepStatus.failed
         parts = []
         for t in failed[:5]:
             cp = cps[t]
@@ -237,7 +273,7 @@ def maybe_finish(
         sweep_id, final, allowed_from=set(SWEEP_ACTIVE), finished_at=time.time(), reason=reason
     ):
         rt.redis.srem(rt.keys.active_sweeps, sweep_id)
-        rt.events.emit("sweep.finished", sweep_id=sweep_id, status=final, reason=reason,
+        rt.events.emit(EventKind.sweep_finished, sweep_id=sweep_id, status=str(final), reason=reason,
                        counts=counts, run=int(record.get("run") or 0))
         keep(rt, sweep_id, list(spec.todos))
         return final
@@ -251,16 +287,13 @@ def fail_sweep(rt: Runtime, sweep_id: str, reason: str, *, status: str = "failed
     ):
         return False
     rt.redis.srem(rt.keys.active_sweeps, sweep_id)
-    spec = load_spec(rt, sweep_id)
+    head = sweep_head(rt, sweep_id)
+    spec = None if head is None else load_spec(rt, sweep_id, head)
     if spec is not None:
-        for tid in spec.todos:
-            if rt.checkpoints.set_status_if(
-                sweep_id, tid, "cancelled", set(NOT_STARTED), reason=reason, finished_at=time.time()
-            ):
-                count_terminal(rt, sweep_id)
-                rt.events.emit("todo.cancelled", sweep_id=sweep_id, todo_id=tid, reason=reason)
-    kind = "sweep.cancelled" if status == "cancelled" else "sweep.finished"
-    run = int((rt.checkpoints.get_sweep(sweep_id) or {}).get("run") or 0)
+        end_todos(rt, spec, list(spec.todos), TodoStatus.cancelled, NOT_STARTED,
+                  event={"reason": reason})
+    kind = EventKind.sweep_cancelled if status == "cancelled" else EventKind.sweep_finished
+    run = int((head or {}).get("run") or 0)
     rt.events.emit(kind, sweep_id=sweep_id, status=status, reason=reason, run=run)
     keep(rt, sweep_id, list(spec.todos) if spec is not None else [])
     return True
@@ -272,8 +305,33 @@ def keep(rt: Runtime, sweep_id: str, todo_ids: list[str]) -> None:
                                 longest_sweep=rt.settings.sweep_deadline)
 
 
-def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None) -> None:
-    """One pass over one sweep (see the module docstring)."""
+# Per sweep, what this process saw at its last full pass: the terminal count and when.
+_seen: dict[str, tuple[int, float]] = {}
+
+
+def needs_full_pass(rt: Runtime, sweep_id: str, terminal: int, now: float) -> bool:
+    """Whether a periodic pass must read every checkpoint now.
+
+    Not while the sweep is visibly moving (its terminal count grew since this
+    process last looked) and the last full pass is recent: the fast path is
+    working, and a dead worker's lease cannot be seen expired before its TTL
+    anyway. So a full pass runs at least every ``lease_ttl / 2`` and at every
+    pass that finds the sweep standing still; reading 10,000 checkpoints a
+    second is what this saves.
+    """
+    last = _seen.get(sweep_id)
+    if last is None or terminal <= last[0] or now - last[1] >= rt.settings.lease_ttl / 2:
+        _seen[sweep_id] = (terminal, now)
+        if len(_seen) > 1024:
+            _seen.pop(next(iter(_seen)))
+        return True
+    return False
+
+
+def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None,
+                   throttle: bool = False) -> None:
+    """One pass over one sweep (see the module docstring). ``throttle``: the periodic
+    pass, which skips reading checkpoints while the sweep is visibly moving."""
     now = time.time()
     interval = rt.settings.supervise_interval
     grace = grace if grace is not None else max(2.0, 3 * interval)
@@ -281,14 +339,17 @@ def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None) ->
     # lock only saves duplicate messages when many workers supervise at once.
     if not rt.redis.set(rt.keys.supervisor_lock(sweep_id), "1", nx=True, px=int(interval * 900)):
         return
-    record = rt.checkpoints.get_sweep(sweep_id)
-    if record is not None and record.get("status") == "paused":
+    record = rt.checkpoints.get_sweep_fields(
+        sweep_id, ("status", "run", "deadline", "created_at", "started_at", "terminal"))
+    if record is not None and record.get("status") == SweepStatus.paused:
         return  # nothing is dispatched, re-sent or timed out while paused
     if record is None or record.get("status") not in SWEEP_ACTIVE:
         rt.redis.srem(rt.keys.active_sweeps, sweep_id)
         return
     if record.get("deadline") and now > float(record["deadline"]):
         fail_sweep(rt, sweep_id, f"deadline passed ({int(now - float(record['created_at']))} s)")
+        return
+    if throttle and not needs_full_pass(rt, sweep_id, int(record.get("terminal") or 0), now):
         return
     spec = load_spec(rt, sweep_id, record)
     if spec is None:
@@ -344,28 +405,30 @@ def _lease_lost(rt: Runtime, spec: SweepSpec, tid: str, cp: dict[str, Any], now:
     sweep_id = spec.sweep_id
     verdict = rt.checkpoints.mark_lost(
         sweep_id, tid, token=str(cp.get("token")), max_lost=rt.settings.max_lost_runs,
-        now=now, why="lease expired",
+        now=now, why="lease expired", level=level_index(spec, tid),
     )
     if verdict == "requeued":
-        rt.events.emit("todo.lost", sweep_id=sweep_id, todo_id=tid, worker=cp.get("worker"),
-                       reason="lease expired", lost_runs=int(cp.get("lost_runs") or 0) + 1)
+        rt.events.emit(EventKind.todo_lost, sweep_id=sweep_id, todo_id=tid,
+                       worker=cp.get("worker"), reason="lease expired",
+                       lost_runs=int(cp.get("lost_runs") or 0) + 1)
         redispatch(rt, spec, tid)
-        rt.events.emit("supervisor.redispatched", sweep_id=sweep_id, todo_id=tid,
+        rt.events.emit(EventKind.supervisor_redispatched, sweep_id=sweep_id, todo_id=tid,
                        reason="lease expired")
-    elif verdict == "failed":
+    elif verdict == "poisoned":
         poisoned(rt, spec, tid, worker=cp.get("worker"))
 
 
-def poisoned(rt: Runtime, spec: SweepSpec, tid: str, *, worker: Any = None) -> None:
-    """Bookkeeping after a todo ended ``failed`` for having lost too many runs."""
+def poisoned(rt: Runtime, spec: SweepSpec, tid: str, *, worker: Any = None,
+             level_done: bool | None = None, terminal: int | None = None) -> None:
+    """Bookkeeping after a todo ended ``failed`` for having lost too many runs (the
+    script that ended it also counted it)."""
     cp = rt.checkpoints.get(spec.sweep_id, tid) or {}
-    count_terminal(rt, spec.sweep_id)
-    rt.events.emit("todo.lost", sweep_id=spec.sweep_id, todo_id=tid, worker=worker,
+    rt.events.emit(EventKind.todo_lost, sweep_id=spec.sweep_id, todo_id=tid, worker=worker,
                    reason="lease expired", lost_runs=cp.get("lost_runs"))
-    rt.events.emit("todo.failed", sweep_id=spec.sweep_id, todo_id=tid, worker=worker,
+    rt.events.emit(EventKind.todo_failed, sweep_id=spec.sweep_id, todo_id=tid, worker=worker,
                    reason=cp.get("reason"), attempts=cp.get("attempts"), poison=True)
     log.warning("sweep %s: %s failed: %s", spec.sweep_id, tid, cp.get("reason"))
-    on_todo_done(rt, spec, tid, "failed")
+    after_end(rt, spec, tid, TodoStatus.failed, level_done=level_done, terminal=terminal)
 
 
 # -- lost messages ---------------------------------------------------------------------
@@ -386,7 +449,7 @@ def resend_lost_messages(
     rt: Runtime, spec: SweepSpec, cps: dict[str, dict[str, Any]], now: float
 ) -> list[str]:
     """Re-send queued todos whose message is gone; returns those re-sent."""
-    if rt.settings.embedded or rt.workers is None:
+    if rt.settings.embedded:
         return []  # in-process queues cannot lose a message
     after = rt.settings.lost_after
     candidates = [
@@ -435,10 +498,8 @@ def resend_lost_messages(
 
 
 def todo_task_id(spec: SweepSpec, todo_id: str) -> str:
-    """The Celery task id of a todo in this run (what todo_sig stamps)."""
-    from coordination.planner.canvas import todo_task_id as planner_task_id
-
-    return planner_task_id(spec.sweep_id, todo_id, spec.run)
+    """The Celery task id of a todo in this run (what its message carries)."""
+    return message(spec, todo_id).task_id
 
 
 def queued_task_ids(rt: Runtime, queues: set[str]) -> set[str]:
@@ -472,7 +533,7 @@ def supervise_all(rt: Runtime) -> None:
         return
     for sweep_id in active:
         try:
-            supervise_once(rt, sweep_id)
+            supervise_once(rt, str(sweep_id), throttle=True)
         except Exception:  # a supervisor must outlive a bad sweep
             log.exception("supervising sweep %s failed", sweep_id)
 

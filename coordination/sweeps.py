@@ -28,7 +28,8 @@ from coordination.supervisor import (
     send_todos,
     summarize,
     supervise_once,
-    todo_sig,
+    todo_task_id,
+    dispatcher,
 )
 
 STRATEGIES = ("levels", "eager")
@@ -222,6 +223,9 @@ class SweepService:
         if not spec.todos:
             maybe_finish(self.rt, sid, spec)
             return
+        # The counters the transition scripts move (levels of this run).
+        if spec.levels:
+            self.rt.redis.hset(self.rt.keys.sweep(sid), mapping=spec.counters())
         if spec.strategy == "eager":
             remaining = {t: len([p for p in s.preds if p in spec.todos and self._pending(sid, p)])
                          for t, s in spec.todos.items()}
@@ -516,13 +520,13 @@ class SweepService:
         ids = list(spec.todos) if spec else []
         cps = self.rt.checkpoints.get_all(sweep_id, ids)
         queued = [
-            todo_sig(self.rt, spec, t).id
+            todo_task_id(spec, t)
             for t, cp in cps.items() if (cp or {}).get("status") in NOT_STARTED
         ] if spec else []
         fail_sweep(self.rt, sweep_id, "cancelled by user", status="cancelled")
         if queued:
             try:
-                self.rt.app.control.revoke(queued)
+                dispatcher(self.rt).revoke(queued)
             except Exception:  # tasks also check the sweep status when they start
                 pass
         # Running todos see the cancel within a second and kill their process

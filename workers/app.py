@@ -1,41 +1,18 @@
-"""The Celery app: one factory, configured from settings and the catalog.
-
-Every setting that matters for "nothing lost, nothing twice" is set here on
-purpose rather than left at Celery's defaults:
-
-- JSON only, for tasks and results: only JSON crosses the broker.
-- ``task_acks_late`` + ``task_reject_on_worker_lost``: a todo whose worker dies
-  is delivered again rather than dropped.
-- prefetch 1: a worker never hoards todos another worker could start.
-- ``visibility_timeout`` above the longest todo budget, so Redis does not hand
-  a long todo to a second worker while the first still runs it (our leases
-  would stop it anyway; this keeps the noise down). Quick recovery after a
-  worker dies does not wait for it: the supervisor re-dispatches a todo as
-  soon as its lease has expired.
-- ``result_expires`` above the longest sweep, so chord bookkeeping outlives it.
-"""
+"""The worker's Celery app: the sending app of :mod:`coordination.dispatch.app`
+with coord's one task registered, and nothing else."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from celery import Celery
 
-from coordination.keys import Keys
-from coordination.settings import Settings, get_settings
-
-# Embedded mode: the in-memory transport polls; Celery's default (1 s) gives
-# about 15 tasks/s here, 10 ms gives several hundred.
-EMBEDDED_POLLING_INTERVAL = 0.01
-DEFAULT_LONGEST_TODO = 3600.0
-
-
-def todo_budget(timeout: float, retries: int) -> float:
-    """Upper bound in seconds on one todo's run time, retries and backoff included."""
-    from workers.runner import backoff_cap
-
-    return timeout * (retries + 1) + backoff_cap(retries)
+from coordination.dispatch.app import DEFAULT_LONGEST_TODO as DEFAULT_LONGEST_TODO
+from coordination.dispatch.app import EMBEDDED_POLLING_INTERVAL as EMBEDDED_POLLING_INTERVAL
+from coordination.dispatch.app import celery_app
+from coordination.dispatch.app import limits_from_catalog as limits_from_catalog
+from coordination.dispatch.app import todo_budget as todo_budget
+from coordination.settings import Settings
 
 
 def create_app(
@@ -44,94 +21,11 @@ def create_app(
     longest_todo: float = DEFAULT_LONGEST_TODO,
     longest_sweep: float | None = None,
 ) -> Celery:
-    """A configured Celery app with coord's tasks registered.
-
-    ``longest_todo``/``longest_sweep`` come from the catalog (see
-    :func:`limits_from_catalog`) and size the visibility timeout and result
-    expiry.
-    """
-    settings = settings or get_settings()
-    keys = Keys(settings.namespace)
-    longest_sweep = max(longest_sweep or settings.sweep_deadline, longest_todo)
-    if settings.visibility_timeout is not None:
-        # Rounded up: 0.5 must not become 0 (every unacked message handed out again at once).
-        visibility = math.ceil(settings.visibility_timeout)
-    else:
-        visibility = int(max(longest_todo, DEFAULT_LONGEST_TODO) * 1.25 + 300)
-    transport_options: dict[str, Any] = {"visibility_timeout": visibility}
-    if settings.embedded:
-        broker, backend = "memory://localhost/", "cache+memory://localhost/"
-        transport_options["polling_interval"] = EMBEDDED_POLLING_INTERVAL
-    else:
-        assert settings.redis_url is not None
-        from coordination.redis_url import celery_url
-
-        # TLS options leave the URL and travel as broker_use_ssl/redis_backend_use_ssl (below).
-        broker = backend = celery_url(settings.redis_url)
-        # Keep coord's Celery keys apart from other apps on the same Redis.
-        transport_options["global_keyprefix"] = keys.celery_prefix
-        # Over a cut network a read must fail (and the consumer reconnect) rather
-        # than hang for good; BRPOP itself blocks for only a second at a time.
-        transport_options.update(socket_timeout=10, socket_connect_timeout=5,
-                                 socket_keepalive=True)
-
-    # Current and default: Celery builds chain/chord callbacks from message
-    # dicts with the *current* app; any other would publish to amqp://localhost.
-    app = Celery(f"{settings.namespace}", broker=broker, backend=backend, set_as_current=True)
-    app.set_default()
-    app.conf.update(
-        task_serializer="json",
-        result_serializer="json",
-        accept_content=["json"],
-        result_accept_content=["json"],
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        task_default_queue=keys.control_queue,
-        task_create_missing_queues=True,
-        broker_transport_options=transport_options,
-        result_backend_transport_options=dict(transport_options),
-        redis_socket_timeout=10,
-        redis_socket_connect_timeout=5,
-        result_expires=int(longest_sweep + 24 * 3600),
-        result_extended=True,
-        task_track_started=True,
-        task_send_sent_event=True,
-        worker_send_task_events=True,
-        worker_hijack_root_logger=False,
-        worker_redirect_stdouts=False,
-        broker_connection_retry_on_startup=True,
-        broker_connection_max_retries=None,
-        worker_cancel_long_running_tasks_on_connection_loss=True,
-        enable_utc=True,
-        # coord tasks are idempotent per (sweep, todo); Celery's own retry is not used.
-        task_default_retry_delay=1,
-    )
-    if not settings.embedded:
-        # kombu's Redis transport with its two fatal paths guarded (broker
-        # restart, malformed message): see workers/broker.py.
-        app.conf.broker_transport = "workers.broker:Transport"
-        from coordination.redis_url import tls_options
-
-        # rediss://: one URL configures all three clients; CERT_REQUIRED unless it says otherwise.
-        tls = tls_options(settings.redis_url)
-        if tls:
-            app.conf.broker_use_ssl = tls
-            app.conf.redis_backend_use_ssl = dict(tls)
+    """A configured Celery app with coord's task registered (see celery_app)."""
+    app = celery_app(settings, longest_todo=longest_todo, longest_sweep=longest_sweep)
     from workers import tasks
 
     tasks.register(app)
-    # Only coord's three tasks: no Celery built-in (celery.map runs any task) is served.
+    # Only coord's task: no Celery built-in (celery.map runs any task) is served.
     tasks.drop_foreign_tasks(app)
     return app
-
-
-def limits_from_catalog(catalog: Any) -> tuple[float, float]:
-    """(longest todo budget, a bound on the longest sweep) for a catalog."""
-    longest = DEFAULT_LONGEST_TODO
-    total = 0.0
-    for todo in catalog.coordination.todos:
-        b = todo_budget(todo.timeout, todo.retries)
-        longest = max(longest, b)
-        total += b
-    return longest, total + 3600.0

@@ -64,7 +64,14 @@ def _start(app: Any, hostname: str, queues: list[str], concurrency: int) -> tupl
 
 @contextmanager
 def embedded_workers(rt: Runtime, repos: dict[str, int], *, control_concurrency: int = 2) -> Iterator[None]:
-    """Run in-process workers for ``repos`` (name -> concurrency) while inside."""
+    """Run in-process workers for ``repos`` (name -> concurrency) while inside.
+
+    One worker per repo queue; none on the control queue, which no todo uses."""
+    if getattr(rt.dispatcher, "app", None) is None:
+        from coordination.dispatch import CeleryDispatcher
+        from workers.app import create_app
+
+        rt.dispatcher = CeleryDispatcher(create_app(rt.settings), rt.keys)
     app = rt.app
     app.coord_runtime = rt  # tasks find their runtime here
     register_worker(WorkerInfo(repo=None, name=f"embedded@{socket.gethostname()}"))
@@ -73,8 +80,6 @@ def embedded_workers(rt: Runtime, repos: dict[str, int], *, control_concurrency:
         for repo, conc in sorted(repos.items()):
             host = f"{repo}@embedded"
             started.append(_start(app, host, [rt.keys.repo_queue(repo)], max(1, conc)))
-        host = "control@embedded"
-        started.append(_start(app, host, [rt.keys.control_queue], control_concurrency))
         yield
     finally:
         for worker, _ in started:

@@ -32,25 +32,25 @@ from typing import Any
 
 import redis
 
+from coordination.retry import BACKOFF_BASE as BACKOFF_BASE  # re-exported
+from coordination.retry import BACKOFF_MAX as BACKOFF_MAX
+from coordination.retry import backoff_cap as backoff_cap
+from coordination.retry import backoff_delay
 from coordination.runtime.context import Runtime, worker_identity
-from coordination.spec import TERMINAL, SweepSpec
-from coordination.supervisor import count_terminal, load_spec, on_todo_done, poisoned
+from coordination.runtime.leases import Lease, new_token
+from coordination.spec import SweepSpec
+from coordination.status import NOT_STARTED, SWEEP_ACTIVE, SWEEP_LIVE, EventKind, TodoStatus
+from coordination.supervisor import (
+    after_end,
+    end_todos,
+    level_index,
+    load_spec,
+    poisoned,
+    spec_refusal,
+    sweep_head,
+)
 
 log = logging.getLogger("coord.runner")
-
-BACKOFF_BASE = 1.0
-BACKOFF_MAX = 60.0
-
-
-def backoff_delay(attempt: int, base: float = BACKOFF_BASE) -> float:
-    """Exponential backoff with full jitter before retry ``attempt`` (1-based)."""
-    return random.uniform(0, min(BACKOFF_MAX, base * (2 ** (attempt - 1))))
-
-
-def backoff_cap(retries: int, base: float = BACKOFF_BASE) -> float:
-    """Longest total backoff ``retries`` retries can take."""
-    return sum(min(BACKOFF_MAX, base * (2 ** (a - 1))) for a in range(1, retries + 1))
-
 
 _running: set[str] = set()
 _running_lock = threading.Lock()
@@ -89,111 +89,87 @@ def run_todo(
     rt: Runtime, sweep_id: str, todo_id: str, worker: WorkerInfo
 ) -> tuple[Outcome, dict[str, Any]]:
     """Run one todo of one sweep; see the module docstring."""
-    record = rt.checkpoints.get_sweep(sweep_id)
-    if record is None:
+    head = sweep_head(rt, sweep_id)
+    if head is None:
         return Outcome.gone, {"reason": f"unknown sweep {sweep_id}"}
-    spec = load_spec(rt, sweep_id, record)
+    spec = load_spec(rt, sweep_id, head)
     if spec is None or todo_id not in spec.todos:
         return Outcome.gone, {"reason": f"{todo_id} is not part of sweep {sweep_id}"}
-    if record.get("status") not in ("queued", "running"):
+    if head.get("status") not in SWEEP_ACTIVE:
         # Paused: the todo stays queued and is sent again on unpause.
-        return Outcome.gone, {"reason": f"sweep is {record.get('status')}"}
+        return Outcome.gone, {"reason": f"sweep is {head.get('status')}"}
     if rt.settings.signing_keys:
-        from coordination.runtime.signing import verify
-
-        why = verify(record, rt.settings.signing_keys)
+        why = spec_refusal(rt, sweep_id, head)
         if why is not None:
             return _refuse(rt, spec, todo_id, why)
     t = spec.todos[todo_id]
-    cp = rt.checkpoints.get(sweep_id, todo_id) or {}
-    if cp.get("status") in TERMINAL:
-        return Outcome.duplicate, {"status": cp.get("status")}
-
-    pred_status = {
-        p: (c or {}).get("status") for p, c in rt.checkpoints.get_all(sweep_id, t.preds).items()
-    }
-    bad = [p for p, s in pred_status.items() if s in ("failed", "skipped", "cancelled")]
-    if bad:
-        why = f"{bad[0]} {pred_status[bad[0]]}"
-        if rt.checkpoints.set_status_if(
-            sweep_id, todo_id, "skipped", {"pending", "queued"}, reason=why, finished_at=time.time()
-        ):
-            count_terminal(rt, sweep_id)
-            rt.events.emit("todo.skipped", sweep_id=sweep_id, todo_id=todo_id, reason=why)
-            on_todo_done(rt, spec, todo_id, "skipped")
+    host = worker.name or worker_identity()
+    token = new_token()
+    deadline = time.monotonic() + max(1.0, float(head.get("deadline") or time.time() + 3600)
+                                      - time.time())
+    patience = time.monotonic() + rt.settings.lease_ttl
+    delay = 0.05
+    while True:
+        # One round trip: sweep dispatching, predecessors succeeded, lease, claim,
+        # event. Retried with the same token, a call whose reply was lost is
+        # answered 'started' again.
+        st = _persist(lambda: rt.transitions.start(
+            sweep_id, todo_id, repo=t.repo, concurrency=spec.concurrency.get(t.repo, 1),
+            preds=t.preds, worker=host, level=level_index(spec, todo_id),
+            max_lost=rt.settings.max_lost_runs, token=token,
+        ), patience)
+        if st.verdict != "wait":
+            break
+        # Every slot of the repo is held: wait (with jitter, so many waiters do not
+        # retry in lockstep); each retry sees a pause or cancel at once.
+        if time.monotonic() + delay > deadline:
+            return Outcome.gone, {"reason": "no lease before the sweep ended"}
+        time.sleep(delay * random.uniform(0.5, 1.5))
+        delay = min(delay * 2, 1.0)
+        patience = time.monotonic() + rt.settings.lease_ttl
+    if st.verdict == "gone":
+        return Outcome.gone, {"reason": f"sweep is {st.detail}"}
+    if st.verdict == "terminal":
+        return Outcome.duplicate, {"status": st.detail}
+    if st.verdict in ("busy", "stale"):
+        return Outcome.duplicate, {"claim": st.verdict}
+    if st.verdict == "premature":
+        return Outcome.premature, {"waiting_for": sorted(st.waiting)}
+    if st.verdict == "skipped":
+        after_end(rt, spec, todo_id, TodoStatus.skipped, level_done=st.level_done,
+                  terminal=st.terminal)
         return Outcome.done, {"status": "skipped"}
-    if any(s != "succeeded" for s in pred_status.values()):
-        return Outcome.premature, {"waiting_for": sorted(p for p, s in pred_status.items() if s != "succeeded")}
-
-    def sweep_status() -> str | None:
-        try:
-            rec = rt.checkpoints.get_sweep(sweep_id)
-        except redis.RedisError as exc:
-            # Redis away for a moment: not a reason to stop. The lease
-            # heartbeat decides whether this worker may go on.
-            log.warning("%s/%s: cannot read the sweep (%s); going on", sweep_id, todo_id, exc)
-            return "running"
-        return None if rec is None else str(rec.get("status"))
-
-    def sweep_stopped() -> bool:
-        """Ended (cancelled, failed by its deadline, gone): kill a running command.
-        A paused sweep lets running todos finish."""
-        return sweep_status() not in ("queued", "running", "paused")
-
-    def not_dispatching() -> bool:
-        """No lease wait for a sweep that is paused or ended (re-sent on unpause)."""
-        return sweep_status() not in ("queued", "running")
-
-    lease = rt.leases.acquire(
-        t.repo,
-        spec.concurrency.get(t.repo, 1),
-        timeout=max(1.0, float(record.get("deadline", time.time() + 3600)) - time.time()),
-        should_stop=not_dispatching,
-    )
-    if lease is None:
-        return Outcome.gone, {"reason": "no lease before the sweep ended"}
+    if st.verdict == "poisoned":
+        # Its earlier holder was the max_lost_runs-th to die running it.
+        poisoned(rt, spec, todo_id, level_done=st.level_done, terminal=st.terminal)
+        return Outcome.done, {"status": "failed", "reason": "poison"}
+    assert st.lease is not None, st
+    lease = st.lease
+    released = False
     try:
-        if not_dispatching():  # paused (or ended) while we waited for the lease
-            return Outcome.gone, {"reason": "sweep paused or ended"}
-        claim = rt.checkpoints.claim(
-            sweep_id, todo_id, lease=lease, worker=worker.name or worker_identity(),
-            now=time.time(), max_lost=rt.settings.max_lost_runs,
-        )
-        if claim in ("terminal", "busy", "stale"):
-            return Outcome.duplicate, {"claim": claim}
-        if claim == "poisoned":
-            # Its earlier holder was the max_lost_runs-th to die running it.
-            poisoned(rt, spec, todo_id)
-            return Outcome.done, {"status": "failed", "reason": "poison"}
-        if claim == "taken_over":
-            rt.events.emit("todo.lost", sweep_id=sweep_id, todo_id=todo_id, reason="taken over")
-        rt.checkpoints.set_sweep_status(
-            sweep_id, "running", allowed_from={"queued"}, started_at=time.time()
-        )
-        return _execute(rt, spec, todo_id, lease, worker, sweep_stopped)
+        outcome, detail, released = _execute(rt, spec, todo_id, lease, st.attempts, worker)
+        return outcome, detail
     finally:
-        try:
-            rt.leases.release(lease)
-        except redis.RedisError as exc:  # it expires on its own within the TTL
-            log.warning("could not release %s: %s", lease.key, exc)
+        if not released:
+            try:
+                rt.leases.release(lease)
+            except redis.RedisError as exc:  # it expires on its own within the TTL
+                log.warning("could not release %s: %s", lease.key, exc)
 
 
 def _refuse(rt: Runtime, spec: SweepSpec, todo_id: str, why: str) -> tuple[Outcome, dict[str, Any]]:
     """End a todo ``failed`` without running anything (its spec cannot be trusted)."""
     log.error("%s/%s refused: %s", spec.sweep_id, todo_id, why)
-    if rt.checkpoints.set_status_if(
-        spec.sweep_id, todo_id, "failed", {"pending", "queued"}, reason=why, finished_at=time.time()
-    ):
-        count_terminal(rt, spec.sweep_id)
-        rt.events.emit("todo.failed", sweep_id=spec.sweep_id, todo_id=todo_id, reason=why,
-                       refused=True)
-        on_todo_done(rt, spec, todo_id, "failed")
+    end_todos(rt, spec, [todo_id], TodoStatus.failed, NOT_STARTED,
+              event={"reason": why, "refused": True})
     return Outcome.done, {"status": "failed", "reason": why}
 
 
 def _execute(
-    rt: Runtime, spec: SweepSpec, todo_id: str, lease: Any, worker: WorkerInfo, sweep_stopped: Any
-) -> tuple[Outcome, dict[str, Any]]:
+    rt: Runtime, spec: SweepSpec, todo_id: str, lease: Lease, attempts: int, worker: WorkerInfo
+) -> tuple[Outcome, dict[str, Any], bool]:
+    """Run the command under ``lease``; returns the outcome, its detail, and whether
+    the lease was released (by the finishing write)."""
     from coordination.runtime.leases import Heartbeat
     from workers.execute import run_command
 
@@ -205,8 +181,20 @@ def _execute(
     # The cancel check reads Redis; over a cut network that read can block for the
     # client's socket timeout, and should_stop must never wait on it (the lease
     # deadline below is what keeps two runs apart). So a watcher thread reads the
-    # sweep twice a second and should_stop only looks at flags and the clock.
+    # sweep's status twice a second and should_stop only looks at flags and the clock.
     cancelled, done = threading.Event(), threading.Event()
+
+    def sweep_stopped() -> bool:
+        """Ended (cancelled, failed by its deadline, gone): kill a running command.
+        A paused sweep lets running todos finish."""
+        try:
+            status = rt.checkpoints.sweep_status(sweep_id)
+        except redis.RedisError as exc:
+            # Redis away for a moment: not a reason to stop. The lease
+            # heartbeat decides whether this worker may go on.
+            log.warning("%s/%s: cannot read the sweep (%s); going on", sweep_id, todo_id, exc)
+            return False
+        return status not in SWEEP_LIVE
 
     def watch_cancel() -> None:
         while not done.wait(0.5):
@@ -231,17 +219,11 @@ def _execute(
     result = None
     reason: str | None = None
     total = 0.0
-    attempts = 1
     with _running_lock:
         _running.add(f"{sweep_id}/{todo_id}")
     # Everything from here on is inside the try: a heartbeat left running by an
     # exception would renew this lease forever and hold the todo 'running' for good.
     try:
-        patience = time.monotonic() + rt.settings.lease_ttl
-        _persist(lambda: rt.events.emit("todo.started", sweep_id=sweep_id, todo_id=todo_id,
-                                        worker=host, fence=lease.fence), patience)
-        cp = _persist(lambda: rt.checkpoints.get(sweep_id, todo_id), patience) or {}
-        attempts = int(cp.get("attempts") or 1)
         for attempt in range(t.retries + 1):
             if not Path(cwd).is_dir():
                 result = None
@@ -258,7 +240,7 @@ def _execute(
             delay = backoff_delay(attempt + 1)
             attempts += 1
             rt.events.emit(
-                "todo.retrying", sweep_id=sweep_id, todo_id=todo_id, attempt=attempts,
+                EventKind.todo_retrying, sweep_id=sweep_id, todo_id=todo_id, attempt=attempts,
                 delay=round(delay, 2), reason=reason,
             )
             rt.checkpoints.write(sweep_id, todo_id, {"attempts": attempts}, lease=lease)
@@ -273,45 +255,52 @@ def _execute(
 
     if lost.is_set() or hb.lost or hb.doomed():
         try:  # Redis may be the reason the lease was lost: the event is best effort
-            rt.events.emit("todo.lost", sweep_id=sweep_id, todo_id=todo_id, worker=host,
+            rt.events.emit(EventKind.todo_lost, sweep_id=sweep_id, todo_id=todo_id, worker=host,
                            reason="lease lost")
         except redis.RedisError as exc:
             log.warning("%s/%s: lease lost; event not recorded (%s)", sweep_id, todo_id, exc)
-        return Outcome.lost, {"reason": "lease lost"}
+        return Outcome.lost, {"reason": "lease lost"}, False
     if result is not None and result.outcome == "stopped" and result.reason == "sweep cancelled":
-        status = "cancelled"
+        status = TodoStatus.cancelled
     elif result is not None and result.ok:
-        status = "succeeded"
+        status = TodoStatus.succeeded
     else:
-        status = "failed"
+        status = TodoStatus.failed
+    exit_code = None if result is None else result.exit_code
+    duration = round(total, 3)
+    why = None if status == TodoStatus.succeeded else reason
     fields: dict[str, Any] = {
-        "status": status,
         "attempts": attempts,
-        "exit_code": None if result is None else result.exit_code,
+        "exit_code": exit_code,
         "finished_at": time.time(),
-        "duration": round(total, 3),
-        "reason": None if status == "succeeded" else reason,
+        "duration": duration,
+        "reason": why,
         "output_tail": "" if result is None else result.output_tail(rt.settings.output_tail_bytes),
         "stdout_bytes": 0 if result is None else result.stdout_bytes,
         "stderr_bytes": 0 if result is None else result.stderr_bytes,
     }
+    event = {"worker": host, "exit_code": exit_code, "attempts": attempts, "duration": duration,
+             "reason": why}
+    succs = [(s, spec.todos[s].queue) for s in t.succs if s in spec.todos] \
+        if spec.strategy == "eager" else []
     # Redis may be restarting right now: the outcome is worth waiting for as
     # long as our lease could still be alive (the fenced write refuses it after).
+    # One round trip: fenced write, lease released, counters, event, eager successors.
     patience = time.monotonic() + rt.settings.lease_ttl
-    if not _persist(lambda: rt.checkpoints.write(sweep_id, todo_id, fields, lease=lease), patience):
-        # Our fence is stale: someone else owns the todo now. Say so, write nothing.
-        rt.events.emit("todo.lost", sweep_id=sweep_id, todo_id=todo_id, worker=host, reason="stale fence")
-        return Outcome.lost, {"reason": "stale fence"}
-    # Best effort from here: a lost count, event or dispatch is made good by the
-    # supervisor's next full pass.
-    _persist(lambda: count_terminal(rt, sweep_id), patience)
-    _persist(lambda: rt.events.emit(
-        f"todo.{status}", sweep_id=sweep_id, todo_id=todo_id, worker=host,
-        exit_code=fields["exit_code"], attempts=attempts, duration=fields["duration"],
-        reason=fields["reason"],
+    fin = _persist(lambda: rt.transitions.finish(
+        sweep_id, todo_id, lease=lease, status=status, fields=fields, event=event,
+        total=len(spec.todos), level=level_index(spec, todo_id), successors=succs,
     ), patience)
-    _persist(lambda: on_todo_done(rt, spec, todo_id, status), patience)
-    return Outcome.done, {"status": status, "exit_code": fields["exit_code"]}
+    if not fin.ok:
+        # Our fence is stale: someone else owns the todo now. Say so, write nothing.
+        rt.events.emit(EventKind.todo_lost, sweep_id=sweep_id, todo_id=todo_id, worker=host,
+                       reason="stale fence")
+        return Outcome.lost, {"reason": "stale fence"}, False
+    # Best effort from here: a lost dispatch or finish is made good by the
+    # supervisor's next full pass.
+    _persist(lambda: after_end(rt, spec, todo_id, status, level_done=fin.level_done,
+                               terminal=fin.terminal, queued=fin.queued), patience)
+    return Outcome.done, {"status": str(status), "exit_code": exit_code}, True
 
 
 def _persist(write: Any, until: float) -> Any:

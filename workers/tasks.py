@@ -1,14 +1,15 @@
 """coord's Celery tasks, registered on an app by :func:`register`.
 
-Task names are fixed (the planner's canvas names them): ``coord.run_todo``,
-``coord.level_barrier``, ``coord.finalize_sweep``. (Supervision is not a
-task: it runs as a thread in every worker and in any CLI that waits, so it
-needs no scheduler and no message can be lost for it.)
+One task, ``coord.run_todo`` (its name is fixed: messages name it). There are
+no barrier or finaliser tasks: the todo that ends a level sends the next one,
+and the one that ends the sweep finalises it (see
+:mod:`coordination.runtime.transitions`). Supervision is not a task either: it
+runs as a thread in every worker and in any CLI that waits, so it needs no
+scheduler and no message can be lost for it.
 
-A todo task returns normally when it ran (whatever the command's exit code)
-or found its todo already terminal, so chord bodies fire; it raises
-``Ignore`` (no result, not counted) when another delivery owns the todo or
-when it came too early. Whatever the canvas fails to do, the supervisor does.
+The task stores no result (checkpoints are the truth). It raises ``Ignore``
+when another delivery owns the todo or when it came too early. Whatever the
+messages fail to do, the supervisor does.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from workers.runner import Outcome, WorkerInfo
 log = logging.getLogger("coord.tasks")
 
 #: Every task a coord app registers, and nothing else (see :func:`drop_foreign_tasks`).
-TASK_NAMES = frozenset({"coord.run_todo", "coord.level_barrier", "coord.finalize_sweep"})
+TASK_NAMES = frozenset({"coord.run_todo"})
 
 # What this process's worker serves. One `coord worker` process serves one
 # repo; the embedded workers share a process and serve every repo, each on
@@ -52,9 +53,11 @@ def _runtime(app: Celery) -> Any:
     if rt is None:
         from coordination.runtime.context import get_runtime
 
+        from coordination.dispatch import CeleryDispatcher
+
         rt = get_runtime()
-        rt.app = app
-        app.coord_runtime = rt  # type: ignore[attr-defined]
+        rt.dispatcher = CeleryDispatcher(app, rt.keys)
+        app.coord_runtime = rt
     return rt
 
 
@@ -64,7 +67,7 @@ def register(app: Celery) -> None:
     # shared=False: a shared task is added to every app created later in the process
     # (tests, embedded runs), each new app collecting all the earlier closures.
     @app.task(name="coord.run_todo", bind=True, shared=False, acks_late=True,
-              reject_on_worker_lost=True)
+              reject_on_worker_lost=True, ignore_result=True)
     def run_todo(self: Any, sweep_id: str, plan_id: str, todo_id: str, repo: str) -> dict[str, Any]:
         from workers.runner import run_todo as run
 
@@ -88,38 +91,6 @@ def register(app: Celery) -> None:
             log.info("%s/%s: %s %s", sweep_id, todo_id, outcome.value, detail)
             raise Ignore()
         return {"todo_id": todo_id, "outcome": outcome.value, **detail}
-
-    @app.task(name="coord.level_barrier", bind=True, shared=False, acks_late=True)
-    def level_barrier(self: Any, sweep_id: str, level: int, todo_ids: list[str]) -> dict[str, Any]:
-        from coordination.spec import TERMINAL
-        from coordination.supervisor import load_spec, maybe_finish, send_level
-
-        rt = _runtime(self.app)
-        record = rt.checkpoints.get_sweep(sweep_id)
-        if record is None or record.get("status") not in ("queued", "running"):
-            raise Ignore()  # stops the chain: nothing after a finished sweep
-        spec = load_spec(rt, sweep_id, record)
-        cps = rt.checkpoints.get_all(sweep_id, todo_ids)
-        states = {t: (cp or {}).get("status") for t, cp in cps.items()}
-        if any(s not in TERMINAL for s in states.values()):
-            # Fired early (a duplicate was counted) or a todo was lost: the
-            # supervisor carries the sweep on from here.
-            raise Ignore()
-        rt.events.emit(
-            "level.done", sweep_id=sweep_id, level=level,
-            succeeded=sum(1 for s in states.values() if s == "succeeded"), todos=len(todo_ids),
-        )
-        if spec is not None and level + 1 < len(spec.levels):
-            send_level(rt, spec, level + 1, reason=f"level {level} barrier")
-        maybe_finish(rt, sweep_id, spec)
-        return {"level": level, "states": states}
-
-    @app.task(name="coord.finalize_sweep", bind=True, shared=False, acks_late=True)
-    def finalize_sweep(self: Any, sweep_id: str) -> dict[str, Any]:
-        from coordination.supervisor import maybe_finish
-
-        rt = _runtime(self.app)
-        return {"sweep_id": sweep_id, "finished": maybe_finish(rt, sweep_id)}
 
 
 def drop_foreign_tasks(app: Celery) -> None:

@@ -78,8 +78,10 @@ def build_worker(
     longest_todo, longest_sweep = limits_from_catalog(catalog)
     app = create_app(settings, longest_todo=longest_todo, longest_sweep=longest_sweep)
     rt = get_runtime()
-    rt.app = app
-    app.coord_runtime = rt  # type: ignore[attr-defined]
+    from coordination.dispatch import CeleryDispatcher
+
+    rt.dispatcher = CeleryDispatcher(app, rt.keys)
+    app.coord_runtime = rt
     hostname = worker_hostname(repo)
     register_worker(WorkerInfo(repo=repo, path=str(checkout.resolve()), name=hostname))
 

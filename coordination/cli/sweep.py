@@ -162,7 +162,9 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
     _preflight_workers(rt, spec, require=require_workers)
     from workers.app import create_app, limits_from_catalog
 
-    rt.app = create_app(rt.settings, **_limits(svc, limits_from_catalog))
+    from coordination.dispatch import CeleryDispatcher
+
+    rt.dispatcher = CeleryDispatcher(create_app(rt.settings, **_limits(svc, limits_from_catalog)), rt.keys)
     sweep_id = svc.start_spec(spec, new_sweep_id(name), kind=kind)
     if not wait:
         if as_json:
@@ -210,7 +212,9 @@ def _run_embedded(svc: Any, spec: Any, *, name: str, kind: str, as_json: bool) -
     from workers.embedded import embedded_workers
 
     rt = svc.rt
-    rt.app = create_app(rt.settings, **_limits(svc, limits_from_catalog))
+    from coordination.dispatch import CeleryDispatcher
+
+    rt.dispatcher = CeleryDispatcher(create_app(rt.settings, **_limits(svc, limits_from_catalog)), rt.keys)
     repos = {r: n for r, n in spec.concurrency.items() if any(t.repo == r for t in spec.todos.values())}
     if not as_json:
         err_console().print(f"[dim]embedded mode (COORD_REDIS_URL unset): running {len(spec.todos)} "

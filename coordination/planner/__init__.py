@@ -1,14 +1,13 @@
-"""The planner: plan DAGs validated, levelled, costed, drawn and compiled to Celery canvas.
+"""The planner: plan DAGs validated, levelled, costed and drawn. Pure: no Redis,
+no Celery (messages are :mod:`coordination.dispatch`'s).
 
 Names are re-exported lazily (PEP 562) so that importing this package costs
-nothing: networkx is loaded on first use of a graph function and Celery only
-by the canvas compiler. ``coord todo list`` must never pay for either.
+nothing: networkx is loaded on first use of a graph function. ``coord todo
+list`` must never pay for it.
 
     pg = build_plan_graph(catalog, "PLAN-001")            # dag.py
     findings = validate_plan(catalog, "PLAN-001")          # validate.py
     analysis = analyze(pg)                                 # analysis.py
-    canvas = compile_canvas(pg, analysis, sweep_id=..., plan_id=..., keys=Keys())
-    levels = compile_levels(pg, analysis, ...)             # per-level specs
     pg, analysis = prepare_sweep(catalog, "PLAN-001")      # raises what stops a sweep
 """
 
@@ -29,12 +28,6 @@ _EXPORTS: dict[str, str] = {
     "RepoLoad": "analysis",
     "analyze": "analysis",
     "find_cycles": "algorithms",
-    "LevelSpec": "canvas",
-    "todo_signature": "canvas",
-    "barrier_signature": "canvas",
-    "finalize_signature": "canvas",
-    "compile_levels": "canvas",
-    "compile_canvas": "canvas",
     "prepare_sweep": "sweepable",
     "graph_data": "graph",
     "render_mermaid": "graph",
@@ -50,14 +43,6 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from coordination.planner.algorithms import find_cycles
     from coordination.planner.analysis import Analysis, RepoLoad, analyze
-    from coordination.planner.canvas import (
-        LevelSpec,
-        barrier_signature,
-        compile_canvas,
-        compile_levels,
-        finalize_signature,
-        todo_signature,
-    )
     from coordination.planner.dag import (
         Blocker,
         PlanGraph,

@@ -20,15 +20,13 @@ import redis
 from coordination.keys import Keys
 from coordination.runtime.client import lua
 from coordination.runtime.leases import Lease
+from coordination.status import TERMINAL, SweepStatus, TodoStatus  # noqa: F401 (TERMINAL re-exported)
 
 log = logging.getLogger(__name__)
 
-TODO_STATUSES = frozenset(
-    {"pending", "queued", "running", "succeeded", "failed", "skipped", "cancelled"}
-)
-TERMINAL = frozenset({"succeeded", "failed", "skipped", "cancelled"})
+TODO_STATUSES = frozenset(TodoStatus)
 CLAIM_RESULTS = frozenset({"claimed", "taken_over", "busy", "terminal", "stale", "poisoned"})
-LOST_RESULTS = frozenset({"requeued", "failed", "held", "changed", "gone"})
+LOST_RESULTS = frozenset({"requeued", "poisoned", "held", "changed", "gone"})
 
 
 def encode(value: Any) -> str:
@@ -74,11 +72,11 @@ class CheckpointStore:
         sweep listed without all of its checkpoints.
         """
         record = dict(record)
-        record.setdefault("status", "queued")
+        record.setdefault("status", SweepStatus.queued.value)
         record.setdefault("created_at", time.time())
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(self.keys.sweep(sweep_id), mapping=_mapping(record))
-        initial = _mapping({"status": "pending", "attempts": 0})
+        initial = _mapping({"status": TodoStatus.pending.value, "attempts": 0})
         for todo_id in todo_ids:
             pipe.hset(self.keys.checkpoint(sweep_id, todo_id), mapping=initial)
         pipe.zadd(self.keys.sweeps, {sweep_id: float(record["created_at"])})
@@ -92,6 +90,22 @@ class CheckpointStore:
         rec = _decode_hash(h)
         rec.setdefault("id", sweep_id)
         return rec
+
+    def get_sweep_fields(self, sweep_id: str, fields: tuple[str, ...]) -> dict[str, Any] | None:
+        """Some fields of the sweep record (one HMGET; never its large spec unless
+        asked), with ``id`` added; None if the sweep is unknown (no ``status``)."""
+        names = fields if "status" in fields else ("status", *fields)
+        values = self.r.hmget(self.keys.sweep(sweep_id), list(names))
+        rec = {k: decode(str(v)) for k, v in zip(names, values) if v is not None}
+        if "status" not in rec:
+            return None
+        rec["id"] = sweep_id
+        return rec
+
+    def sweep_status(self, sweep_id: str) -> str | None:
+        """The sweep's status, or None if it is unknown (one HGET)."""
+        raw = self.r.hget(self.keys.sweep(sweep_id), "status")
+        return None if raw is None else str(decode(str(raw)))
 
     def update_sweep(self, sweep_id: str, **fields: Any) -> None:
         if fields:
@@ -269,13 +283,15 @@ class CheckpointStore:
         return str(res)
 
     def mark_lost(
-        self, sweep_id: str, todo_id: str, *, token: str, max_lost: int, now: float, why: str
+        self, sweep_id: str, todo_id: str, *, token: str, max_lost: int, now: float, why: str,
+        level: int = -1,
     ) -> str:
         """A running todo whose lease is gone: 'requeued' to run again, or 'failed'
-        at its ``max_lost``-th lost run; see LOST_RESULTS and lua/todo_lost.lua."""
+        at its ``max_lost``-th lost run (counted in the sweep's counters, at
+        ``level``); see LOST_RESULTS and lua/todo_lost.lua."""
         res = lua("todo_lost")(
-            self.r, [self.keys.checkpoint(sweep_id, todo_id)],
-            [token, max_lost, encode(now), why],
+            self.r, [self.keys.checkpoint(sweep_id, todo_id), self.keys.sweep(sweep_id)],
+            [token, max_lost, encode(now), why, level],
         )
         return str(res)
 

@@ -101,9 +101,12 @@ def reset_embedded() -> None:
 
 @lru_cache(maxsize=None)
 def script_text(name: str) -> str:
-    """The source of ``lua/<name>.lua`` with the common helpers in front."""
+    """The source of ``lua/<name>.lua`` with the status tables and the common
+    helpers in front."""
+    from coordination.status import lua_preamble
+
     common = (LUA_DIR / "_common.lua").read_text(encoding="utf-8")
-    return common + "\n" + (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")
+    return "\n".join([lua_preamble(), common, (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")])
 
 
 @dataclass(frozen=True)

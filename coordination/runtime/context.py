@@ -12,29 +12,35 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
+
 from coordination.keys import Keys
+from coordination.runtime.checkpoints import CheckpointStore
+from coordination.runtime.client import get_redis
+from coordination.runtime.events import EventLog
+from coordination.runtime.leases import LeaseManager
+from coordination.runtime.messages import Dispatcher
+from coordination.runtime.transitions import Transitions
+from coordination.runtime.workers import WorkerRegistry
 from coordination.settings import Settings, get_settings
+
 
 
 @dataclass
 class Runtime:
     settings: Settings
     keys: Keys
-    redis: Any
-    events: Any
-    checkpoints: Any
-    leases: Any
-    workers: Any = None  # WorkerRegistry
-    _app: Any = field(default=None, repr=False)
+    redis: redis.Redis
+    events: EventLog
+    checkpoints: CheckpointStore
+    leases: LeaseManager
+    transitions: Transitions
+    workers: WorkerRegistry
+    #: How todos are sent (given by whoever wires the process: worker, CLI, embedded).
+    dispatcher: Dispatcher | None = field(default=None, repr=False)
 
     @classmethod
     def create(cls, settings: Settings | None = None) -> Runtime:
-        from coordination.runtime.checkpoints import CheckpointStore
-        from coordination.runtime.client import get_redis
-        from coordination.runtime.events import EventLog
-        from coordination.runtime.leases import LeaseManager
-        from coordination.runtime.workers import WorkerRegistry
-
         settings = settings or get_settings()
         keys = Keys(settings.namespace)
         r = get_redis(settings)
@@ -45,21 +51,18 @@ class Runtime:
             events=EventLog(r, keys, maxlen=settings.events_maxlen),
             checkpoints=CheckpointStore(r, keys),
             leases=LeaseManager(r, keys, ttl=settings.lease_ttl),
+            transitions=Transitions(r, keys, lease_ttl=settings.lease_ttl,
+                                    events_maxlen=settings.events_maxlen),
             workers=WorkerRegistry(r, keys),
         )
 
     @property
     def app(self) -> Any:
-        """The Celery app (created on first use: the CLI's read paths never need it)."""
-        if self._app is None:
-            from workers.app import create_app
-
-            self._app = create_app(self.settings)
-        return self._app
-
-    @app.setter
-    def app(self, value: Any) -> None:
-        self._app = value
+        """The Celery app of a Celery dispatcher (give one as ``dispatcher``)."""
+        app = getattr(self.dispatcher, "app", None)
+        if app is None:
+            raise RuntimeError("this runtime was given no Celery app")
+        return app
 
 
 @functools.lru_cache(maxsize=1)

@@ -19,18 +19,12 @@ from typing import Any
 import redis
 
 from coordination.keys import Keys
+from coordination.status import EventKind
 from coordination.runtime.client import lua
 
 log = logging.getLogger(__name__)
 
-KINDS = frozenset(
-    {
-        "sweep.queued", "sweep.started", "sweep.finished", "sweep.cancelled", "level.done",
-        "todo.queued", "todo.started", "todo.retrying", "todo.succeeded", "todo.failed",
-        "todo.skipped", "todo.lost", "todo.cancelled", "supervisor.redispatched",
-        "sweep.paused", "sweep.unpaused",
-    }
-)  # fmt: skip
+KINDS = frozenset(k.value for k in EventKind)
 
 _PAGE = 1000
 _RESERVED = ("id", "kind", "ts", "sweep_id", "todo_id")

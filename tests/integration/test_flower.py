@@ -160,8 +160,9 @@ def test_allow_control_is_explicit_and_loud(cluster: Cluster) -> None:
     assert "WARNING" in f.log.read_text() and "CONTROL WORKERS" in f.log.read_text()
     r = redis.Redis.from_url(cluster.redis_url, decode_responses=True)
     # Open: Flower publishes (to a queue nobody consumes, so nothing runs).
-    code, text = f.request("/api/task/send-task/coord.finalize_sweep", "POST",
-                           {"args": ["no-such-sweep"], "queue": NOBODY})
+    code, text = f.request("/api/task/send-task/coord.run_todo", "POST",
+                           {"kwargs": {"sweep_id": "no-such-sweep", "plan_id": "P",
+                                       "todo_id": "T", "repo": "api"}, "queue": NOBODY})
     assert code == 200, text[:300]
     assert r.llen(f"coord:celery:{NOBODY}") == 1
 
@@ -177,10 +178,11 @@ def test_a_worker_does_not_run_celery_map_sent_to_its_queue(cluster: Cluster) ->
     w = cluster.start_worker("api")
     app = create_app(Settings(redis_url=cluster.redis_url))
     queue = Keys("coord").repo_queue("api")
-    # celery.map would call coord.finalize_sweep("no-such-sweep") inside the worker.
-    task = app.signature("coord.finalize_sweep")
-    res = app.send_task("celery.map", kwargs={"task": dict(task), "it": [["no-such-sweep"]]},
-                        queue=queue)
+    # celery.map would call coord.run_todo for a sweep nobody started inside the worker.
+    task = app.signature("coord.run_todo")
+    res = app.send_task("celery.map", kwargs={"task": dict(task),
+                                              "it": [["no-such-sweep", "P", "T", "api"]]},
+                        queue=queue, ignore_result=False)
 
     def ended() -> bool:
         return res.state in ("SUCCESS", "FAILURE")

@@ -58,10 +58,18 @@ def test_delivery_guarantees(redis_url: str | None) -> None:
 def test_tasks_are_registered_with_late_acks() -> None:
     app = app_for(None, Settings())
     app.finalize()
-    names = {"coord.run_todo", "coord.level_barrier", "coord.finalize_sweep"}
-    assert names <= set(app.tasks)
+    assert set(app.tasks) == {"coord.run_todo"}  # one task; no barrier, no finaliser
     run = app.tasks["coord.run_todo"]
     assert run.acks_late and run.reject_on_worker_lost
+    assert run.ignore_result  # checkpoints are the truth; nothing waits on a result
+
+
+def test_no_result_no_started_state_no_events_unless_flower_asks() -> None:
+    """Each of these costs Redis commands per todo that nothing of coord reads."""
+    conf = app_for(None, Settings(redis_url=URL)).conf
+    assert conf.task_ignore_result is True
+    assert conf.task_track_started is False
+    assert conf.task_send_sent_event is False and conf.worker_send_task_events is False
 
 
 def test_broker_and_keys_per_mode() -> None:

@@ -21,7 +21,7 @@ from coordination.settings import Settings
 
 pytestmark = pytest.mark.timeout(120)
 
-COORD_TASKS = {"coord.run_todo", "coord.level_barrier", "coord.finalize_sweep"}
+COORD_TASKS = {"coord.run_todo"}
 CELERY_BUILTINS = {
     "celery.map", "celery.starmap", "celery.chunks", "celery.group", "celery.chain",
     "celery.chord", "celery.chord_unlock", "celery.accumulate", "celery.backend_cleanup",

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
 from coordination.runtime.workers import WorkerRecord, WorkerRegistry
 from coordination.supervisor import _last_message_scan, supervise_once, todo_task_id
@@ -43,7 +44,7 @@ def rt() -> Iterator[Runtime]:
         "worker_heartbeat": 0.1, "max_lost_runs": 3,
     })
     runtime = dataclasses.replace(base, settings=settings)
-    runtime.app = StubApp()
+    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
     _last_message_scan.clear()
     yield runtime
     reset_embedded()
@@ -126,7 +127,7 @@ def test_embedded_runtime_never_scans_queues(tmp_path: Path) -> None:
     from coordination.supervisor import resend_lost_messages
 
     runtime = fresh_runtime()
-    runtime.app = StubApp()
+    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
     try:
         sid = start(runtime, chain_catalog(tmp_path))
         age_queued(runtime, sid, "TODO-001", 3600)

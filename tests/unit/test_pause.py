@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from coordination.dispatch import CeleryDispatcher
 from coordination.errors import UsageError
 from coordination.runtime.context import Runtime
 from coordination.supervisor import supervise_once
@@ -83,7 +84,7 @@ def test_a_paused_sweep_can_be_cancelled_and_only_live_sweeps_pause(
 ) -> None:
     from tests.unit.test_supervisor import StubApp
 
-    rt.app = StubApp()
+    rt.dispatcher = CeleryDispatcher(StubApp(), rt.keys)
     cat = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"}])
     svc = SweepService(rt, cat)
     sid = svc.start(PLAN, ignore_blockers=True)
@@ -102,7 +103,7 @@ def test_a_todo_delivered_while_paused_is_not_started_and_is_resent_on_unpause(
     from tests.unit.test_supervisor import StubApp
     from workers.runner import Outcome, WorkerInfo, run_todo
 
-    rt.app = StubApp()
+    rt.dispatcher = CeleryDispatcher(StubApp(), rt.keys)
     marker = tmp_path / "ran"
     cat = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api",
                                             "run": f"touch {marker}"}])

@@ -14,9 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coordination.keys import Keys
-from coordination.planner import analyze, build_plan_graph, compile_canvas, find_cycles, validate_plan
-from tests.unit.test_canvas import leaves
+from coordination.planner import analyze, build_plan_graph, find_cycles, validate_plan
 from tests.unit.test_planner import catalog_from_edges, tid
 
 pytestmark = pytest.mark.timeout(120)
@@ -85,19 +83,14 @@ def test_critical_path_is_a_path_at_least_as_long_as_every_path(dag: Any) -> Non
 
 @SETTINGS
 @given(dags())
-def test_canvas_holds_every_todo_once_on_its_repos_queue_in_level_order(dag: Any) -> None:
+def test_levels_hold_every_todo_once_after_all_its_predecessors(dag: Any) -> None:
+    """What the runtime sends level by level: every todo once, each after its preds."""
     n, edges, hours = dag
     pg = build_plan_graph(catalog_from_edges(n, edges, hours=hours), "PLAN-1")
-    keys = Keys("ns")
-    canvas = compile_canvas(pg, analyze(pg), sweep_id="S", plan_id="PLAN-1", keys=keys)
-    todo_sigs = [s for s in leaves(canvas) if s["task"] == "coord.run_todo"]
-    ids = [s["kwargs"]["todo_id"] for s in todo_sigs]
+    ids = [t for level in analyze(pg).levels for t in level]
     assert sorted(ids) == sorted(tid(i) for i in range(n)) and len(set(ids)) == n
-    for s in todo_sigs:
-        repo = pg.graph.nodes[s["kwargs"]["todo_id"]]["todo"].repo
-        assert s["options"]["queue"] == keys.repo_queue(repo) == f"ns.repo.{repo}"
-    position = {t: i for i, t in enumerate(ids)}
-    assert all(position[u] < position[v] for u, v in pg.graph.edges)
+    level = {t: i for i, lvl in enumerate(analyze(pg).levels) for t in lvl}
+    assert all(level[u] < level[v] for u, v in pg.graph.edges)
 
 
 @SETTINGS

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from coordination.dispatch import CeleryDispatcher
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
@@ -80,7 +81,7 @@ def test_only_refuses_unknown_todos(rt: Runtime, tmp_path: Path) -> None:
 def test_dry_run_is_allowed_while_running_but_resume_is_not(rt: Runtime, tmp_path: Path) -> None:
     from tests.unit.test_supervisor import StubApp
 
-    rt.app = StubApp()
+    rt.dispatcher = CeleryDispatcher(StubApp(), rt.keys)
     cat = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"}])
     svc = SweepService(rt, cat)
     sid = svc.start(PLAN, ignore_blockers=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
 from tests.unit.test_embedded_sweep import PLAN, counting, fresh_runtime, runs, wait_for, write_catalog
@@ -35,7 +36,7 @@ def rt(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     monkeypatch.setenv("COORD_LEASE_TTL", "1")
     runtime = fresh_runtime()
     assert runtime.settings.heartbeat_interval < 0.5
-    runtime.app = StubApp()
+    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
     yield runtime
     reset_embedded()
     get_runtime.cache_clear()

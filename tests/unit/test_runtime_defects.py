@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from coordination.dispatch import CeleryDispatcher
 from coordination.catalog.models import Repo, checkout_path
 from coordination.runtime.context import Runtime
 from coordination.supervisor import count_terminal, maybe_finish
@@ -26,7 +27,7 @@ def rt() -> Iterator[Runtime]:
     from coordination.runtime.context import get_runtime
 
     runtime = fresh_runtime()
-    runtime.app = StubApp()
+    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
     yield runtime
     reset_embedded()
     get_runtime.cache_clear()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from coordination.dispatch import CeleryDispatcher
 from coordination.runtime import signing
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
@@ -43,7 +44,7 @@ def signed_rt(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
 
     monkeypatch.setenv("COORD_SIGNING_KEY", "s3cret-signing-key")
     runtime = fresh_runtime()
-    runtime.app = StubApp()
+    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
     yield runtime
     reset_embedded()
     get_runtime.cache_clear()

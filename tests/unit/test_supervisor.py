@@ -6,6 +6,7 @@ so each test sees exactly what the supervisor (or the sweep start) dispatched.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
 from coordination.supervisor import maybe_finish, supervise_once
 from coordination.sweeps import SweepService
@@ -90,7 +92,7 @@ def rt() -> Iterator[Runtime]:
     from coordination.runtime.context import get_runtime
 
     runtime = fresh_runtime()
-    runtime.app = StubApp()
+    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
     yield runtime
     reset_embedded()
     get_runtime.cache_clear()
@@ -181,9 +183,7 @@ def test_racing_supervisors_resend_a_lost_todo_once(rt: Runtime, tmp_path: Path)
     rt.redis.delete(lease.key)
     before = len(rt.app.todos_sent())
     # Eight supervisors (as many worker processes) past the per-sweep lock at once.
-    racer = Runtime(rt.settings, rt.keys, NoSupervisorLock(rt.redis), rt.events, rt.checkpoints,
-                    rt.leases)
-    racer.app = rt.app
+    racer = dataclasses.replace(rt, redis=NoSupervisorLock(rt.redis))
     go = threading.Barrier(8)
     errors: list[BaseException] = []
 

@@ -9,6 +9,7 @@ printed (`-s`) for the README's guarantee table.
 
 from __future__ import annotations
 
+from coordination.dispatch import CeleryDispatcher
 import json
 import signal
 import subprocess
@@ -208,7 +209,7 @@ def test_a_duplicate_message_runs_the_todo_once(fast: Cluster) -> None:
     from coordination.supervisor import load_spec, redispatch
     from workers.app import create_app
 
-    fast.rt.app = create_app(fast.rt.settings)
+    fast.rt.dispatcher = CeleryDispatcher(create_app(fast.rt.settings), fast.rt.keys)
     spec = load_spec(fast.rt, sid)
     redispatch(fast.rt, spec, "TODO-001")  # the same task id, sent twice more
     redispatch(fast.rt, spec, "TODO-001")

@@ -1,0 +1,41 @@
+"""Sending todos to workers: the one place that knows messages are Celery's.
+
+The runtime is given a :class:`~coordination.runtime.messages.Dispatcher` (by
+the worker, the CLI, the embedded runner); it never builds a Celery app itself. :class:`CeleryDispatcher` is the implementation; its app comes
+from :func:`coordination.dispatch.app.celery_app` (configured for sending) or,
+in a worker, from :func:`workers.app.create_app` (the same, with coord's task
+registered). Celery is imported on first send only: the CLI's read paths never
+load it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from coordination.dispatch.signatures import todo_signature
+from coordination.keys import Keys
+from coordination.runtime.messages import Dispatcher, TodoMessage, todo_task_id
+
+log = logging.getLogger("coord.dispatch")
+
+__all__ = ["CeleryDispatcher", "Dispatcher", "TodoMessage", "todo_task_id"]
+
+
+class CeleryDispatcher:
+    """A :class:`Dispatcher` over a Celery app."""
+
+    def __init__(self, app: Any, keys: Keys) -> None:
+        self.app = app
+        self.keys = keys
+
+    def send(self, messages: Iterable[TodoMessage]) -> None:
+        for m in messages:
+            sig = todo_signature(m.todo_id, m.repo, sweep_id=m.sweep_id, plan_id=m.plan_id,
+                                 keys=self.keys, run=m.run)
+            self.app.signature(dict(sig)).apply_async()
+
+    def revoke(self, task_ids: list[str]) -> None:
+        if task_ids:
+            self.app.control.revoke(task_ids)

@@ -1,0 +1,185 @@
+"""A todo's state changes, each one Lua script call: one round trip, all or nothing.
+
+================  ============================================================
+start             sweep dispatching, predecessors succeeded, a lease slot taken
+                  with the next fence, checkpoint claimed, ``todo.started``
+                  (``lua/todo_start.lua``)
+finish            fenced outcome write, lease released, counters, ``todo.<status>``,
+                  eager successors whose last predecessor this was queued
+                  (``lua/todo_finish.lua``)
+end               skip / cancel / refuse todos that are not running, with
+                  counters and events (``lua/todo_end.lua``)
+queue             pending -> queued for dispatch, with ``todo.queued``; nothing
+                  while the sweep is paused or over (``lua/todo_queue.lua``)
+================  ============================================================
+
+The sweep hash keeps the counters these scripts move: ``terminal`` (todos
+ended this run; the one that reaches the sweep's size finalises it) and, for
+the levels strategy, ``level_left:<k>`` / ``level_ok:<k>`` (the finisher that
+brings a level to zero sends the next level). Which statuses may move where is
+:mod:`coordination.status`; the scripts get its tables, not copies.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from coordination.keys import Keys
+from coordination.runtime.checkpoints import encode
+from coordination.runtime.client import lua
+from coordination.runtime.leases import Lease, new_token
+from coordination.status import TERMINAL, TodoStatus
+
+
+@dataclass(frozen=True)
+class Started:
+    """What :meth:`Transitions.start` answered.
+
+    ``verdict`` is ``started`` (run it under ``lease``), ``gone`` (sweep missing,
+    paused or over: ``detail`` is its status), ``terminal`` (a duplicate),
+    ``skipped`` (a predecessor did not succeed: ``detail`` says which),
+    ``premature`` (``waiting`` lists the predecessors not done), ``wait`` (no
+    free lease slot), ``busy`` / ``stale`` (another delivery owns it) or
+    ``poisoned`` (this takeover was its last allowed lost run: it is failed).
+    """
+
+    verdict: str
+    detail: str = ""
+    lease: Lease | None = None
+    attempts: int = 0
+    taken_over: bool = False
+    waiting: list[str] = field(default_factory=list)
+    terminal: int = 0
+    level_done: bool = False
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What :meth:`Transitions.finish` answered: ``ok`` or ``rejected`` (``detail``
+    says which check refused the write: the caller was overtaken)."""
+
+    ok: bool
+    detail: str = ""
+    terminal: int = 0
+    level_done: bool = False
+    queued: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Ended:
+    terminal: int
+    todos: list[str]
+    levels_done: list[int]
+
+
+class Transitions:
+    """The todo transitions of :mod:`coordination.runtime.transitions`."""
+
+    def __init__(self, r: redis.Redis, keys: Keys, *, lease_ttl: float,
+                 events_maxlen: int = 100_000, sweep_events_maxlen: int = 20_000) -> None:
+        self.r = r
+        self.keys = keys
+        self.ttl_ms = max(1, int(lease_ttl * 1000))
+        self._ledger_args = [str(events_maxlen), str(sweep_events_maxlen), keys.events_channel]
+
+    def _ledger(self, sweep_id: str) -> list[str]:
+        return [self.keys.events, self.keys.sweep_events(sweep_id)]
+
+    def start(self, sweep_id: str, todo_id: str, *, repo: str, concurrency: int,
+              preds: Sequence[str], worker: str, level: int = -1, max_lost: int = 0,
+              token: str | None = None, now: float | None = None) -> Started:
+        """Try to start a todo (see ``lua/todo_start.lua``). Pass the same ``token``
+        to retry a call whose reply was lost: it answers ``started`` again."""
+        token = token or new_token()
+        slots = [self.keys.lease(repo, i) for i in range(max(1, concurrency))]
+        res = lua("todo_start")(
+            self.r,
+            [*self._ledger(sweep_id), self.keys.sweep(sweep_id),
+             self.keys.checkpoint(sweep_id, todo_id), self.keys.fence(repo), *slots,
+             *(self.keys.checkpoint(sweep_id, p) for p in preds)],
+            [*self._ledger_args, len(slots), token, self.ttl_ms, encode(worker),
+             encode(time.time() if now is None else now), max_lost, sweep_id, todo_id, level,
+             *preds],
+        )
+        verdict = str(res[0])
+        if verdict == "started":
+            lease = Lease(repo, int(res[1]), token, int(res[2]), self.ttl_ms, self.keys.namespace)
+            return Started(verdict, lease=lease, attempts=int(res[3] or 1),
+                           taken_over=bool(int(res[4])))
+        if verdict == "skipped":
+            return Started(verdict, detail=str(res[1]), terminal=int(res[2]),
+                           level_done=bool(int(res[3])))
+        if verdict == "poisoned":
+            return Started(verdict, terminal=int(res[1]), level_done=bool(int(res[2])))
+        if verdict == "premature":
+            return Started(verdict, waiting=list(json.loads(res[1])))
+        return Started(verdict, detail=str(res[1]) if len(res) > 1 else "")
+
+    def finish(self, sweep_id: str, todo_id: str, *, lease: Lease, status: TodoStatus,
+               fields: dict[str, Any], event: dict[str, Any], total: int, level: int = -1,
+               successors: Sequence[tuple[str, str]] = (), now: float | None = None) -> Finished:
+        """Record a run's outcome (see ``lua/todo_finish.lua``). ``successors`` are
+        ``(todo, queue)`` pairs of an eager sweep, looked at on success only."""
+        if status not in TERMINAL:
+            raise ValueError(f"{status!r} is not a terminal status")
+        pairs: list[str] = []
+        for k, v in fields.items():
+            pairs += [k, encode(v)]
+        succ = list(successors) if status == TodoStatus.succeeded else []
+        res = lua("todo_finish")(
+            self.r,
+            [*self._ledger(sweep_id), self.keys.sweep(sweep_id),
+             self.keys.checkpoint(sweep_id, todo_id), lease.key, self.keys.remaining(sweep_id),
+             *(self.keys.checkpoint(sweep_id, s) for s, _q in succ)],
+            [*self._ledger_args, lease.token, lease.fence, str(status),
+             json.dumps(event, separators=(",", ":")), sweep_id, todo_id, total,
+             encode(time.time() if now is None else now), level, len(fields), *pairs,
+             *(x for pair in succ for x in pair)],
+        )
+        if res[0] != "ok":
+            return Finished(False, detail=str(res[1]))
+        return Finished(True, terminal=int(res[1]), level_done=bool(int(res[2])),
+                        queued=list(json.loads(res[3])))
+
+    def end(self, sweep_id: str, todos: Iterable[tuple[str, int]], status: TodoStatus,
+            allowed_from: Iterable[TodoStatus], *, event: dict[str, Any],
+            now: float | None = None) -> Ended:
+        """End ``(todo, level)``s that are in ``allowed_from`` as ``status`` (see
+        ``lua/todo_end.lua``); ``event`` holds the reason and other event fields."""
+        todos = list(todos)
+        if not todos:
+            return Ended(0, [], [])
+        res = lua("todo_end")(
+            self.r,
+            [*self._ledger(sweep_id), self.keys.sweep(sweep_id),
+             *(self.keys.checkpoint(sweep_id, t) for t, _lvl in todos)],
+            [*self._ledger_args, str(status), json.dumps(sorted(str(s) for s in allowed_from)),
+             sweep_id, encode(time.time() if now is None else now),
+             json.dumps(event, separators=(",", ":")),
+             *(str(x) for pair in todos for x in pair)],
+        )
+        return Ended(int(res[0]), list(json.loads(res[1])), [int(x) for x in json.loads(res[2])])
+
+    def queue(self, sweep_id: str, todos: Iterable[tuple[str, str]], *, via: str,
+              allowed_from: Iterable[TodoStatus] = (TodoStatus.pending,),
+              now: float | None = None) -> list[str]:
+        """Queue ``(todo, queue)``s for dispatch (see ``lua/todo_queue.lua``);
+        returns those it queued: send a message for each of them."""
+        todos = list(todos)
+        if not todos:
+            return []
+        res = lua("todo_queue")(
+            self.r,
+            [*self._ledger(sweep_id), self.keys.sweep(sweep_id),
+             *(self.keys.checkpoint(sweep_id, t) for t, _q in todos)],
+            [*self._ledger_args, sweep_id, encode(time.time() if now is None else now), via,
+             json.dumps(sorted(str(s) for s in allowed_from)),
+             *(x for pair in todos for x in pair)],
+        )
+        return list(json.loads(res))

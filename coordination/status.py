@@ -1,0 +1,181 @@
+"""Every runtime status and event kind, and which transitions are allowed.
+
+The one place statuses are spelled. Python imports the enums and sets from
+here; the Lua scripts get them from :func:`lua_preamble`, which the script
+loader puts in front of every script, so a status is never retyped in Lua.
+
+Adding a status is one edit here: the member, and its row in the transition
+table (plus the sets it belongs to). ``tests/unit/status`` checks that every
+member has a row, that the Lua tables match, and that no script spells a
+status itself.
+
+The values are the strings users and scripts see (``coord sweep status
+--json``, event payloads, checkpoints in Redis): the enums are ``StrEnum``,
+so ``TodoStatus.failed == "failed"`` and JSON encoding is unchanged.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TodoStatus(StrEnum):
+    """A todo's status within one sweep (its checkpoint)."""
+
+    pending = "pending"  # waiting for its predecessors
+    queued = "queued"  # a message for it is (or should be) in its repo's queue
+    running = "running"  # a worker holds its repo's lease and runs it
+    succeeded = "succeeded"
+    failed = "failed"
+    skipped = "skipped"  # a predecessor did not succeed
+    cancelled = "cancelled"  # the sweep ended (cancel, deadline) before it ran
+
+
+class SweepStatus(StrEnum):
+    """A sweep's status (its record)."""
+
+    queued = "queued"  # created; no todo has started yet
+    running = "running"
+    paused = "paused"  # nothing new starts; running todos finish
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+T, S = TodoStatus, SweepStatus
+
+#: Which status each todo status may move to, and who moves it there.
+TODO_TRANSITIONS: dict[TodoStatus, frozenset[TodoStatus]] = {
+    # dispatch (canvas or supervisor); skip (a predecessor failed); cancel / deadline
+    T.pending: frozenset({T.queued, T.skipped, T.cancelled}),
+    # a worker claims it; skip; cancel; a lost message is re-queued (queued -> queued)
+    T.queued: frozenset({T.queued, T.running, T.skipped, T.cancelled, T.failed}),
+    # the holder finishes it; its lease expired (re-queued, or failed as a poison todo);
+    # a new holder takes over a dead holder's run (running -> running)
+    T.running: frozenset({T.running, T.succeeded, T.failed, T.cancelled, T.queued}),
+    # a resume sends failed, skipped and cancelled todos again
+    T.succeeded: frozenset(),
+    T.failed: frozenset({T.pending}),
+    T.skipped: frozenset({T.pending}),
+    T.cancelled: frozenset({T.pending}),
+}
+
+#: Which status each sweep status may move to.
+SWEEP_TRANSITIONS: dict[SweepStatus, frozenset[SweepStatus]] = {
+    S.queued: frozenset({S.running, S.paused, S.succeeded, S.failed, S.cancelled}),
+    S.running: frozenset({S.paused, S.succeeded, S.failed, S.cancelled}),
+    S.paused: frozenset({S.queued, S.running, S.failed, S.cancelled}),
+    # a resume starts the next run of an ended sweep
+    S.succeeded: frozenset({S.queued}),
+    S.failed: frozenset({S.queued}),
+    S.cancelled: frozenset({S.queued}),
+}
+
+#: Ended for this run of the sweep: never dispatched or run again in it.
+TERMINAL = frozenset({T.succeeded, T.failed, T.skipped, T.cancelled})
+#: Ended without succeeding: dependents are skipped.
+UNSUCCESSFUL = TERMINAL - {T.succeeded}
+#: Not started: may still be skipped or cancelled.
+NOT_STARTED = frozenset({T.pending, T.queued})
+
+#: Sweeps that dispatch and run todos.
+SWEEP_ACTIVE = frozenset({S.queued, S.running})
+#: Sweeps that have not ended (paused dispatches nothing new).
+SWEEP_LIVE = SWEEP_ACTIVE | {S.paused}
+#: Sweeps that have ended (a resume may start another run).
+SWEEP_ENDED = frozenset(S) - SWEEP_LIVE
+
+
+class EventKind(StrEnum):
+    """Every kind of event the runtime appends to the ledger."""
+
+    sweep_queued = "sweep.queued"  # created, or resumed (with resumed=true)
+    sweep_started = "sweep.started"
+    sweep_paused = "sweep.paused"
+    sweep_unpaused = "sweep.unpaused"
+    sweep_finished = "sweep.finished"
+    sweep_cancelled = "sweep.cancelled"
+    level_done = "level.done"
+    todo_queued = "todo.queued"
+    todo_started = "todo.started"
+    todo_retrying = "todo.retrying"
+    todo_succeeded = "todo.succeeded"
+    todo_failed = "todo.failed"
+    todo_skipped = "todo.skipped"
+    todo_cancelled = "todo.cancelled"
+    todo_lost = "todo.lost"
+    supervisor_redispatched = "supervisor.redispatched"
+
+
+#: The events that end a run of a sweep.
+SWEEP_END_EVENTS = frozenset({EventKind.sweep_finished, EventKind.sweep_cancelled})
+
+
+def todo_event(status: TodoStatus) -> EventKind:
+    """The event a todo's move to ``status`` appends (``todo.<status>``)."""
+    return EventKind(f"todo.{status}")
+
+
+class UnknownStatus(ValueError):
+    """A record holds a status this version does not know: an error, never a guess."""
+
+
+def todo_status(value: object) -> TodoStatus:
+    try:
+        return TodoStatus(str(value))
+    except ValueError:
+        raise UnknownStatus(f"unknown todo status {value!r}") from None
+
+
+def sweep_status(value: object) -> SweepStatus:
+    try:
+        return SweepStatus(str(value))
+    except ValueError:
+        raise UnknownStatus(f"unknown sweep status {value!r}") from None
+
+
+def may_move(old: TodoStatus, new: TodoStatus) -> bool:
+    return new in TODO_TRANSITIONS[old]
+
+
+def lua_preamble() -> str:
+    """Lua tables of the statuses above, put in front of every script.
+
+    ``TS.<name>`` / ``SS.<name>`` spell a todo / sweep status; ``TERMINAL``,
+    ``UNSUCCESSFUL``, ``NOT_STARTED``, ``SWEEP_ACTIVE``, ``SWEEP_LIVE`` are sets;
+    ``TODO_NEXT[old][new]`` is the transition table; ``EV.<name>`` an event kind.
+    ``todo_known(s)`` raises a script error naming an unknown status.
+    """
+
+    def table(name: str, members: dict[str, str]) -> str:
+        body = ", ".join(f"{k} = {_lua_str(v)}" for k, v in sorted(members.items()))
+        return f"local {name} = {{{body}}}"
+
+    def members(values: frozenset[TodoStatus] | frozenset[SweepStatus]) -> str:
+        return ", ".join(f"[{_lua_str(v)}] = true" for v in sorted(values))
+
+    lines = [
+        "-- Generated from coordination/status.py (lua_preamble): do not spell statuses in Lua.",
+        table("TS", {s.name: s.value for s in TodoStatus}),
+        table("SS", {s.name: s.value for s in SweepStatus}),
+        table("EV", {e.name: e.value for e in EventKind}),
+        f"local TERMINAL = {{{members(TERMINAL)}}}",
+        f"local UNSUCCESSFUL = {{{members(UNSUCCESSFUL)}}}",
+        f"local NOT_STARTED = {{{members(NOT_STARTED)}}}",
+        f"local SWEEP_ACTIVE = {{{members(SWEEP_ACTIVE)}}}",
+        f"local SWEEP_LIVE = {{{members(SWEEP_LIVE)}}}",
+        "local TODO_NEXT = {"
+        + ", ".join(f"[{_lua_str(old)}] = {{{members(new)}}}" for old, new in TODO_TRANSITIONS.items())
+        + "}",
+        "local function todo_known(s)",
+        "  if s ~= nil and TODO_NEXT[s] == nil then",
+        "    error('unknown todo status ' .. tostring(s) .. ' (a newer coord wrote it?)')",
+        "  end",
+        "  return s",
+        "end",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _lua_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,122 @@
+"""The one status module: complete tables, Lua generated from it, unknown is an error."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import fakeredis
+import pytest
+import redis
+
+from coordination import status as st
+from coordination.keys import Keys
+from coordination.runtime.client import LUA_DIR, script_text
+from coordination.runtime.transitions import Transitions
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def test_every_status_has_a_transition_row_naming_only_known_statuses() -> None:
+    assert set(st.TODO_TRANSITIONS) == set(st.TodoStatus)
+    assert set(st.SWEEP_TRANSITIONS) == set(st.SweepStatus)
+    for table, enum in ((st.TODO_TRANSITIONS, st.TodoStatus), (st.SWEEP_TRANSITIONS, st.SweepStatus)):
+        for old, new in table.items():
+            assert new <= set(enum), (old, new)
+
+
+def test_sets_are_consistent_with_the_table() -> None:
+    # A terminal todo only leaves its status when a resume resets it to pending.
+    for s in st.TERMINAL:
+        assert st.TODO_TRANSITIONS[s] <= {st.TodoStatus.pending}, s
+    assert st.UNSUCCESSFUL == st.TERMINAL - {st.TodoStatus.succeeded}
+    assert st.NOT_STARTED.isdisjoint(st.TERMINAL)
+    assert st.SWEEP_ENDED.isdisjoint(st.SWEEP_LIVE)
+    assert st.SWEEP_ENDED | st.SWEEP_LIVE == set(st.SweepStatus)
+    # Every todo status but the terminal ones can end (or run) from where it is.
+    for s in set(st.TodoStatus) - st.TERMINAL:
+        assert st.TODO_TRANSITIONS[s] & (st.TERMINAL | {st.TodoStatus.running}), s
+
+
+def test_values_are_the_strings_users_see() -> None:
+    assert [s.value for s in st.TodoStatus] == [
+        "pending", "queued", "running", "succeeded", "failed", "skipped", "cancelled"]
+    assert json.dumps({"status": st.TodoStatus.failed}) == '{"status": "failed"}'
+    assert st.todo_event(st.TodoStatus.skipped) is st.EventKind.todo_skipped
+
+
+def test_unknown_status_is_an_error_in_python() -> None:
+    with pytest.raises(st.UnknownStatus, match="unknown todo status 'held'"):
+        st.todo_status("held")
+    with pytest.raises(st.UnknownStatus, match="unknown sweep status"):
+        st.sweep_status("rolling")
+
+
+_STATUS_WORDS = sorted({s.value for s in st.TodoStatus} | {s.value for s in st.SweepStatus})
+
+
+def test_no_lua_script_spells_a_status() -> None:
+    """Statuses reach Lua only through the generated preamble (TS.x, SS.x, TERMINAL...)."""
+    quoted = re.compile(r"""(['"])(%s)\1""" % "|".join(_STATUS_WORDS))
+    found = []
+    for path in sorted(LUA_DIR.glob("*.lua")):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("--", 1)[0]
+            if quoted.search(code):
+                found.append(f"{path.name}:{n}: {line.strip()}")
+    assert not found, "status spelled in Lua (use TS./SS. from the preamble):\n" + "\n".join(found)
+
+
+def test_lua_tables_equal_the_python_ones() -> None:
+    r = fakeredis.FakeRedis(decode_responses=True)
+    body = st.lua_preamble() + """
+local function keys(t) local out = {} for k in pairs(t) do out[#out + 1] = k end
+  table.sort(out) return out end
+local next_of = {}
+for old, new in pairs(TODO_NEXT) do next_of[old] = keys(new) end
+return cjson.encode({terminal = keys(TERMINAL), unsuccessful = keys(UNSUCCESSFUL),
+  not_started = keys(NOT_STARTED), active = keys(SWEEP_ACTIVE), live = keys(SWEEP_LIVE),
+  next = next_of})
+"""
+    got = json.loads(str(r.eval(body, 0)))
+    assert got["terminal"] == sorted(st.TERMINAL)
+    assert got["unsuccessful"] == sorted(st.UNSUCCESSFUL)
+    assert got["not_started"] == sorted(st.NOT_STARTED)
+    assert got["active"] == sorted(st.SWEEP_ACTIVE)
+    assert got["live"] == sorted(st.SWEEP_LIVE)
+    # cjson encodes an empty table as {}: a status with no way out
+    assert {k: (v or []) for k, v in got["next"].items()} == {
+        str(k): sorted(v) for k, v in st.TODO_TRANSITIONS.items()}
+
+
+def test_every_script_gets_the_preamble() -> None:
+    for path in sorted(LUA_DIR.glob("*.lua")):
+        if path.name.startswith("_"):
+            continue
+        assert script_text(path.stem).startswith(st.lua_preamble()), path.name
+
+
+def test_unknown_status_in_redis_is_an_error_not_terminal() -> None:
+    """Before: checkpoint_claim read any unknown status as 'terminal' (so a todo a
+    newer coord marked 'held' would silently count as done)."""
+    r = fakeredis.FakeRedis(decode_responses=True)
+    keys = Keys("t")
+    r.hset(keys.sweep("S"), mapping={"status": '"running"'})
+    r.hset(keys.checkpoint("S", "A"), mapping={"status": '"held"', "attempts": "0"})
+    tr = Transitions(r, keys, lease_ttl=5)
+    with pytest.raises(redis.ResponseError, match="unknown todo status held"):
+        tr.start("S", "A", repo="api", concurrency=1, preds=[], worker="w")
+    assert r.hget(keys.checkpoint("S", "A"), "status") == '"held"'  # nothing changed
+    assert r.keys(keys.lease("api", 0)) == []  # and no lease is held
+
+
+def test_lua_preamble_is_valid_lua_even_with_odd_names() -> None:
+    assert st._lua_str('a"b\\c') == '"a\\"b\\\\c"'
+    r = fakeredis.FakeRedis(decode_responses=True)
+    assert r.eval(st.lua_preamble() + "return TS.pending", 0) == "pending"
+
+
+def test_lua_files_are_listed_in_the_runtime_package() -> None:
+    names = {p.stem for p in Path(LUA_DIR).glob("*.lua")}
+    assert {"todo_start", "todo_finish", "todo_end", "todo_queue"} <= names
