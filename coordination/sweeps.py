@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from coordination.errors import NotFoundError, PlanError, UsageError
+from coordination.status import SWEEP_END_EVENTS
 from coordination.runtime.context import Runtime
 from coordination.spec import NOT_STARTED, SWEEP_ACTIVE, SWEEP_LIVE, TERMINAL, SweepSpec, TodoSpec
 from coordination.supervisor import (
@@ -69,12 +70,12 @@ def ended_by(rt: Runtime, sweep_id: str, event: Any) -> bool:
     A replay also holds the end of an earlier run of a resumed sweep: only the
     end of the run the record is at (or a record that is gone) ends it.
     """
-    if event.kind not in ("sweep.finished", "sweep.cancelled"):
+    if event.kind not in SWEEP_END_EVENTS:
         return False
     import redis
 
     try:
-        rec = rt.checkpoints.get_sweep(sweep_id)
+        rec = rt.checkpoints.get_sweep_fields(sweep_id, ("status", "run"))
     except (redis.ConnectionError, redis.TimeoutError):
         return False  # cannot tell now; the follower looks again
     if rec is None:
@@ -331,16 +332,16 @@ class SweepService:
                 import redis
 
                 try:
-                    supervise_once(self.rt, sweep_id)
+                    supervise_once(self.rt, sweep_id, throttle=True)
                 except redis.ConnectionError as exc:  # Redis away: keep waiting
                     logging.getLogger("coord.sweeps").warning("Redis unreachable: %s", exc)
                 except Exception:  # the wait must outlive a failed pass
                     logging.getLogger("coord.sweeps").exception("supervise pass failed")
                 try:
-                    r = self.rt.checkpoints.get_sweep(sweep_id)
+                    current = self.rt.checkpoints.sweep_status(sweep_id)
                 except (redis.ConnectionError, redis.TimeoutError):
                     return now > limit  # a restart is not the end: look again soon
-                state["done"] = r is None or r.get("status") not in SWEEP_LIVE
+                state["done"] = current is None or current not in SWEEP_LIVE
             return bool(state["done"]) or now > limit
 
         for ev in self.rt.events.follow(sweep_id=sweep_id, block_ms=250, stop=stop):
