@@ -305,25 +305,27 @@ def keep(rt: Runtime, sweep_id: str, todo_ids: list[str]) -> None:
                                 longest_sweep=rt.settings.sweep_deadline)
 
 
-# Per sweep, what this process saw at its last full pass: the terminal count and when.
-_seen: dict[str, tuple[int, float]] = {}
-
-
-def needs_full_pass(rt: Runtime, sweep_id: str, terminal: int, now: float) -> bool:
+def needs_full_pass(rt: Runtime, sweep_id: str, record: dict[str, Any], now: float) -> bool:
     """Whether a periodic pass must read every checkpoint now.
 
-    Not while the sweep is visibly moving (its terminal count grew since this
-    process last looked) and the last full pass is recent: the fast path is
+    Not while the sweep is visibly moving (its terminal count grew since the
+    last full pass, by any process) and that pass is recent: the fast path is
     working, and a dead worker's lease cannot be seen expired before its TTL
     anyway. So a full pass runs at least every ``lease_ttl / 2`` and at every
-    pass that finds the sweep standing still; reading 10,000 checkpoints a
-    second is what this saves.
+    pass once nothing has ended since the last full one; reading 10,000 checkpoints a
+    second (and once more in each new worker process) is what this saves. The
+    last full pass is noted in the sweep record, so all processes share it.
     """
-    last = _seen.get(sweep_id)
-    if last is None or terminal <= last[0] or now - last[1] >= rt.settings.lease_ttl / 2:
-        _seen[sweep_id] = (terminal, now)
-        if len(_seen) > 1024:
-            _seen.pop(next(iter(_seen)))
+    terminal = int(record.get("terminal") or 0)
+    seen = record.get("full_pass_terminal")
+    if seen is None:
+        # A sweep's first look: nothing can be stuck yet (a lease outlives this
+        # pass, a ready todo waits out a grace): note it and look next time.
+        rt.checkpoints.update_sweep(sweep_id, full_pass_terminal=terminal, full_pass_at=now)
+        return False
+    at = float(record.get("full_pass_at") or 0)
+    if terminal <= int(seen) or now - at >= rt.settings.lease_ttl / 2:
+        rt.checkpoints.update_sweep(sweep_id, full_pass_terminal=terminal, full_pass_at=now)
         return True
     return False
 
@@ -340,7 +342,8 @@ def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None,
     if not rt.redis.set(rt.keys.supervisor_lock(sweep_id), "1", nx=True, px=int(interval * 900)):
         return
     record = rt.checkpoints.get_sweep_fields(
-        sweep_id, ("status", "run", "deadline", "created_at", "started_at", "terminal"))
+        sweep_id, ("status", "run", "deadline", "created_at", "started_at", "terminal",
+                   "full_pass_terminal", "full_pass_at"))
     if record is not None and record.get("status") == SweepStatus.paused:
         return  # nothing is dispatched, re-sent or timed out while paused
     if record is None or record.get("status") not in SWEEP_ACTIVE:
@@ -349,7 +352,7 @@ def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None,
     if record.get("deadline") and now > float(record["deadline"]):
         fail_sweep(rt, sweep_id, f"deadline passed ({int(now - float(record['created_at']))} s)")
         return
-    if throttle and not needs_full_pass(rt, sweep_id, int(record.get("terminal") or 0), now):
+    if throttle and not needs_full_pass(rt, sweep_id, record, now):
         return
     spec = load_spec(rt, sweep_id, record)
     if spec is None:
