@@ -38,9 +38,9 @@ from coordination.retry import backoff_cap as backoff_cap
 from coordination.retry import backoff_delay
 from coordination.runtime.context import Runtime, worker_identity
 from coordination.runtime.leases import Lease, new_token
-from coordination.spec import SweepSpec
+from coordination.sweeps.spec import SweepSpec
 from coordination.status import NOT_STARTED, SWEEP_ACTIVE, SWEEP_LIVE, EventKind, TodoStatus
-from coordination.supervisor import (
+from coordination.sweeps.supervisor import (
     after_end,
     end_todos,
     level_index,

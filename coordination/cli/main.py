@@ -59,7 +59,7 @@ class Context:
     @property
     def manager(self) -> Any:
         if self._manager is None:
-            from coordination.manager import CoordinationManager
+            from coordination.catalog.manager import CoordinationManager
 
             self._manager = CoordinationManager(self.file)
         return self._manager

@@ -1,5 +1,5 @@
 """`coord plan`: list, show, status, validate, graph and sweep plans.
-Parse, call the planner (or :mod:`coordination.reports`), render.
+Parse, call the planner (or :mod:`coordination.catalog.reports`), render.
 
 Only `plan list` and `plan status` run without networkx; every other command imports the
 planner's graph modules inside the command, and Celery is never imported
@@ -134,7 +134,7 @@ def status_cmd(obj: Any, plan_id: str, as_of: Any, as_json: bool) -> None:
     Example:
       coord plan status PLAN-001 --json
     """
-    from coordination.reports import plan_status
+    from coordination.catalog.reports import plan_status
 
     emit(as_json, plan_status(_catalog(obj), plan_id, today=as_of), _status_human)
 
@@ -280,11 +280,11 @@ def sweep_cmd(obj: Any, plan_id: str, strategy: str, dry_run: bool, wait: bool,
       coord plan sweep PLAN-001 --wait
     """
     if not dry_run:
-        from coordination.sweeps import start_sweep
+        from coordination.cli.sweep import run_start
 
-        code = start_sweep(obj.file, plan_id, strategy=strategy, wait=wait,
-                           ignore_blockers=ignore_blockers, as_json=as_json,
-                           require_workers=require_workers)
+        code = run_start(obj.file, plan_id, strategy=strategy, wait=wait,
+                         ignore_blockers=ignore_blockers, as_json=as_json,
+                         require_workers=require_workers)
         if isinstance(code, int) and code:
             sys.exit(code)
         return

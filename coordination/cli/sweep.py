@@ -145,48 +145,40 @@ def finish(svc: Any, st: dict[str, Any], *, as_json: bool, sync: bool) -> int:
 
 def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blockers: bool,
               as_json: bool, todo_id: str | None = None, require_workers: bool = False) -> int:
-    """`coord plan sweep PLAN` (not --dry-run), or with ``todo_id`` `coord todo run ID`."""
-    from coordination.runtime.context import get_runtime
-    from coordination.sweeps import SweepService, new_sweep_id
+    """`coord plan sweep PLAN` (not --dry-run), or with ``todo_id`` `coord todo run ID`.
+    Embedded mode (no COORD_REDIS_URL) runs the workers in this process and always waits."""
+    from coordination.launch import prepare
 
-    rt = get_runtime()
-    svc = SweepService(rt, file)
-    if todo_id is not None:
-        spec = svc.todo_spec(todo_id, ignore_blockers=ignore_blockers)
-        kind, name = "todo", todo_id
+    launch = prepare(file, plan_id=plan_id or None, todo_id=todo_id, strategy=strategy,
+                     ignore_blockers=ignore_blockers)
+    spec, svc = launch.spec, launch.svc
+    if launch.embedded:
+        wait = True
+        if not as_json:
+            err_console().print(f"[dim]embedded mode (COORD_REDIS_URL unset): running "
+                                f"{len(spec.todos)} todos of {launch.name} in this process[/dim]")
     else:
-        spec = svc.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers)
-        kind, name = "plan", plan_id
-    if rt.settings.embedded:
-        return _run_embedded(svc, spec, name=name, kind=kind, as_json=as_json)
-    _preflight_workers(rt, spec, require=require_workers)
-    from workers.app import create_app, limits_from_catalog
-
-    from coordination.dispatch import CeleryDispatcher
-
-    rt.dispatcher = CeleryDispatcher(create_app(rt.settings, **_limits(svc, limits_from_catalog)), rt.keys)
-    sweep_id = svc.start_spec(spec, new_sweep_id(name), kind=kind)
-    if not wait:
-        if as_json:
-            print_json({"sweep_id": sweep_id, "plan": spec.plan, "strategy": spec.strategy,
-                        "status": "queued", "todos": len(spec.todos), "levels": spec.levels})
-        else:
+        _warn_unattended(launch.unattended(), require=require_workers)
+    with launch.workers():
+        sweep_id = launch.start()
+        if not wait:
+            if as_json:
+                print_json({"sweep_id": sweep_id, "plan": spec.plan, "strategy": spec.strategy,
+                            "status": "queued", "todos": len(spec.todos), "levels": spec.levels})
+            else:
+                click.echo(sweep_id)
+                err_console().print(f"queued {len(spec.todos)} todos in {len(spec.levels)} "
+                                    f"levels; watch with `coord sweep watch {sweep_id}`")
+            return 0
+        if not as_json:
             click.echo(sweep_id)
-            err_console().print(f"queued {len(spec.todos)} todos in {len(spec.levels)} levels; "
-                                f"watch with `coord sweep watch {sweep_id}`")
-        return 0
-    if not as_json:
-        click.echo(sweep_id)
-    st = follow_sweep(svc, sweep_id, as_json=as_json, total=len(spec.todos))
+        st = follow_sweep(svc, sweep_id, as_json=as_json, total=len(spec.todos))
     return finish(svc, st, as_json=as_json, sync=True)
 
 
-def _preflight_workers(rt: Any, spec: Any, *, require: bool) -> None:
+def _warn_unattended(missing: list[str], *, require: bool) -> None:
     """Name every repo of the sweep that no live worker serves: a warning, or with
     --require-workers a refusal before anything is enqueued."""
-    from coordination.sweeps import unattended
-
-    missing = unattended(rt, [t.repo for t in spec.todos.values()])
     if not missing:
         return
     starts = "; ".join(f"coord worker --repo {r}" for r in missing)
@@ -198,33 +190,6 @@ def _preflight_workers(rt: Any, spec: Any, *, require: bool) -> None:
     err_console().print(f"[yellow]warning:[/yellow] no live worker for repo(s) "
                         f"{', '.join(missing)}: their todos wait in the queue until one starts "
                         f"({starts})")
-
-
-def _limits(svc: Any, limits_from_catalog: Any) -> dict[str, float]:
-    longest_todo, longest_sweep = limits_from_catalog(svc._catalog())
-    return {"longest_todo": longest_todo, "longest_sweep": longest_sweep}
-
-
-def _run_embedded(svc: Any, spec: Any, *, name: str, kind: str, as_json: bool) -> int:
-    """Embedded mode: workers in this process; always waits, always syncs."""
-    from coordination.sweeps import new_sweep_id
-    from workers.app import create_app, limits_from_catalog
-    from workers.embedded import embedded_workers
-
-    rt = svc.rt
-    from coordination.dispatch import CeleryDispatcher
-
-    rt.dispatcher = CeleryDispatcher(create_app(rt.settings, **_limits(svc, limits_from_catalog)), rt.keys)
-    repos = {r: n for r, n in spec.concurrency.items() if any(t.repo == r for t in spec.todos.values())}
-    if not as_json:
-        err_console().print(f"[dim]embedded mode (COORD_REDIS_URL unset): running {len(spec.todos)} "
-                            f"todos of {name} in this process[/dim]")
-    with embedded_workers(rt, repos):
-        sweep_id = svc.start_spec(spec, new_sweep_id(name), kind=kind)
-        if not as_json:
-            click.echo(sweep_id)
-        st = follow_sweep(svc, sweep_id, as_json=as_json, total=len(spec.todos))
-    return finish(svc, st, as_json=as_json, sync=True)
 
 
 # -- coord sweep ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from coordination.catalog.models import Catalog
-from coordination.reports import progress
+from coordination.catalog.reports import progress
 
 
 def list_plans(catalog: Catalog, *, status: str | None = None,

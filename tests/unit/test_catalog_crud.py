@@ -23,7 +23,7 @@ import pytest
 from coordination.catalog.edits import StillReferenced
 from coordination.catalog.store import CatalogStore
 from coordination.errors import NotFoundError, UsageError
-from coordination.manager import CoordinationManager
+from coordination.catalog.manager import CoordinationManager
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -18,7 +18,7 @@ import pytest
 from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
 from coordination.runtime.workers import WorkerRecord, WorkerRegistry
-from coordination.supervisor import _last_message_scan, supervise_once, todo_task_id
+from coordination.sweeps.supervisor import _last_message_scan, supervise_once, todo_task_id
 from tests.unit.test_supervisor import (
     StubApp,
     chain_catalog,
@@ -52,7 +52,7 @@ def rt() -> Iterator[Runtime]:
 
 
 def spec_of(rt: Runtime, sid: str) -> Any:
-    from coordination.supervisor import load_spec
+    from coordination.sweeps.supervisor import load_spec
 
     return load_spec(rt, sid)
 
@@ -124,7 +124,7 @@ def test_todo_held_by_a_live_worker_is_not_resent(rt: Runtime, tmp_path: Path) -
 
 def test_embedded_runtime_never_scans_queues(tmp_path: Path) -> None:
     from coordination.runtime.client import reset_embedded
-    from coordination.supervisor import resend_lost_messages
+    from coordination.sweeps.supervisor import resend_lost_messages
 
     runtime = fresh_runtime()
     runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)

@@ -11,7 +11,7 @@ import pytest
 
 from coordination.catalog.store import CatalogStore
 from coordination.errors import CatalogError, NotFoundError, UsageError
-from coordination.manager import CoordinationManager
+from coordination.catalog.manager import CoordinationManager
 
 pytestmark = pytest.mark.timeout(60)
 

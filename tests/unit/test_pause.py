@@ -10,7 +10,7 @@ import pytest
 from coordination.dispatch import CeleryDispatcher
 from coordination.errors import UsageError
 from coordination.runtime.context import Runtime
-from coordination.supervisor import supervise_once
+from coordination.sweeps.supervisor import supervise_once
 from coordination.sweeps import SweepService
 from tests.unit.test_embedded_sweep import PLAN, repos_of, rt, write_catalog  # noqa: F401
 from tests.waiting import wait_for

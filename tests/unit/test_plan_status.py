@@ -14,7 +14,7 @@ import yaml
 from coordination.catalog.models import Catalog
 from coordination.catalog.store import CatalogStore
 from coordination.errors import NotFoundError
-from coordination.reports import is_complete, plan_status
+from coordination.catalog.reports import is_complete, plan_status
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
 from tests.unit.test_cli_plan import coord, write
@@ -283,7 +283,7 @@ def test_sync_writes_cancelled_as_skipped_but_keeps_a_completed_todo(
     st = svc.status(sid)
     assert {v["status"] for v in st["todos"].values()} == {"cancelled"}
     # Meanwhile someone finished TODO-001 by hand: the sync must not undo that.
-    from coordination.manager import CoordinationManager
+    from coordination.catalog.manager import CoordinationManager
 
     CoordinationManager(cat).complete_todo("TODO-001", hours=1)
     out = svc.sync(sid)

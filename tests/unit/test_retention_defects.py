@@ -17,7 +17,7 @@ import pytest
 
 from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
-from coordination.supervisor import count_terminal, supervise_once
+from coordination.sweeps.supervisor import count_terminal, supervise_once
 from coordination.sweeps import SweepService
 from tests.unit.test_embedded_sweep import PLAN, fresh_runtime, write_catalog
 from tests.unit.test_supervisor import StubApp
@@ -80,7 +80,7 @@ def test_resume_made_permanent_lock_would_block_supervision(rt: Runtime, tmp_pat
     fail_todo(rt, sid)
     lock = rt.keys.supervisor_lock(sid)
     assert rt.redis.set(lock, "1", nx=True, px=900)  # another worker's pass, in flight
-    from coordination.supervisor import maybe_finish
+    from coordination.sweeps.supervisor import maybe_finish
 
     assert maybe_finish(rt, sid) == "failed"
     assert 0 < rt.redis.pttl(lock) <= 900

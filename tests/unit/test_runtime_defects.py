@@ -12,7 +12,7 @@ import pytest
 from coordination.dispatch import CeleryDispatcher
 from coordination.catalog.models import Repo, checkout_path
 from coordination.runtime.context import Runtime
-from coordination.supervisor import count_terminal, maybe_finish
+from coordination.sweeps.supervisor import count_terminal, maybe_finish
 from coordination.sweeps import SweepService, ended_by
 from tests.unit.test_embedded_sweep import PLAN, fresh_runtime, write_catalog
 from tests.unit.test_supervisor import StubApp
@@ -148,7 +148,7 @@ def test_out_of_tree_checkouts_are_flagged_and_shown_normalised(tmp_path: Path) 
     import yaml
 
     from coordination.catalog.store import CatalogStore
-    from coordination.manager import CoordinationManager
+    from coordination.catalog.manager import CoordinationManager
     from coordination.planner.validate import validate_plan
 
     cat = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"},

@@ -17,7 +17,7 @@ import pytest
 
 from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
-from coordination.supervisor import maybe_finish, supervise_once
+from coordination.sweeps.supervisor import maybe_finish, supervise_once
 from coordination.sweeps import SweepService
 from tests.unit.test_embedded_sweep import PLAN, fresh_runtime, write_catalog
 

@@ -206,7 +206,7 @@ def test_a_duplicate_message_runs_the_todo_once(fast: Cluster) -> None:
     fast.write_catalog({"a": 2}, [T("TODO-001", "a", "echo ran >> ran; sleep 1")])
     fast.start_workers(["a"])
     sid = fast.start_sweep()
-    from coordination.supervisor import load_spec, redispatch
+    from coordination.sweeps.supervisor import load_spec, redispatch
     from workers.app import create_app
 
     fast.rt.dispatcher = CeleryDispatcher(create_app(fast.rt.settings), fast.rt.keys)

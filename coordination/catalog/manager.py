@@ -55,7 +55,7 @@ from coordination.catalog.edits import (
     StillReferenced,
 )
 from coordination.catalog.store import CatalogStore
-from coordination.depcheck import SATISFIED, SKIPPED, UNSATISFIED, CheckResult, run_check
+from coordination.catalog.depcheck import SATISFIED, SKIPPED, UNSATISFIED, CheckResult, run_check
 from coordination.errors import UsageError
 
 ISSUE_OPEN = {IssueStatus.open, IssueStatus.in_progress}
@@ -192,8 +192,8 @@ class CoordinationManager:
     def plan_status(self, id_: str, *, today: dt.date | None = None) -> dict[str, Any]:
         """The ``coord plan status`` document: todos by status, milestones
         done/open/overdue as of ``today``, criteria, ``complete`` (see
-        :func:`coordination.reports.plan_status`)."""
-        from coordination.reports import plan_status
+        :func:`coordination.catalog.reports.plan_status`)."""
+        from coordination.catalog.reports import plan_status
 
         return plan_status(self.catalog(), id_, today=today)
 

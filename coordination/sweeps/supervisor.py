@@ -29,7 +29,7 @@ from typing import Any
 from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
 from coordination.runtime.messages import Dispatcher, TodoMessage
-from coordination.spec import SweepSpec
+from coordination.sweeps.spec import SweepSpec
 from coordination.status import (
     NOT_STARTED,
     SWEEP_ACTIVE,

@@ -4,7 +4,7 @@ A sweep runs one plan's DAG on the workers. Its record and per-todo
 checkpoints live in Redis (:mod:`coordination.runtime.checkpoints`); its
 events in the event ledger. This module starts, inspects, resumes, cancels
 and syncs sweeps; running them is the workers' job (:mod:`workers.runner`)
-and keeping them moving the supervisor's (:mod:`coordination.supervisor`).
+and keeping them moving the supervisor's (:mod:`coordination.sweeps.supervisor`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 from coordination.errors import NotFoundError, PlanError, UsageError
 from coordination.status import SWEEP_END_EVENTS
 from coordination.runtime.context import Runtime
-from coordination.spec import NOT_STARTED, SWEEP_ACTIVE, SWEEP_LIVE, TERMINAL, SweepSpec, TodoSpec
-from coordination.supervisor import (
+from coordination.sweeps.spec import NOT_STARTED, SWEEP_ACTIVE, SWEEP_LIVE, TERMINAL, SweepSpec, TodoSpec
+from coordination.sweeps.supervisor import (
     count_terminal,
     fail_sweep,
     load_spec,
@@ -94,6 +94,10 @@ class SweepService:
         self.catalog_path = Path(catalog_path) if catalog_path else None
 
     # -- planning ---------------------------------------------------------------
+    def catalog(self) -> Any:
+        """The catalog this service sweeps (loaded through the store's cache)."""
+        return self._catalog()
+
     def _catalog(self) -> Any:
         from coordination.catalog.store import CatalogStore
 
@@ -505,7 +509,7 @@ class SweepService:
                 if (cp or {}).get("status") == "queued":
                     # Its message may have been dropped by a worker while paused:
                     # send it again (a duplicate finds the todo claimed and does nothing).
-                    from coordination.supervisor import redispatch
+                    from coordination.sweeps.supervisor import redispatch
 
                     redispatch(self.rt, spec, t)
                     resent.append(t)
@@ -556,7 +560,7 @@ class SweepService:
         Succeeded todos become ``completed`` (with ``actual_hours``), failed ones
         ``failed``, skipped and cancelled ones ``skipped`` (a ``completed`` todo
         stays completed). Then, in the same edit, the sweep's plan becomes
-        ``completed`` when every todo of it is (:func:`coordination.reports.is_complete`;
+        ``completed`` when every todo of it is (:func:`coordination.catalog.reports.is_complete`;
         a draft or active plan only, never a cancelled one). Returns
         ``{"sweep_id", "catalog", "completed", "failed", "skipped": [ids],
         "plan", "plan_completed": bool, "plan_status"}``.
@@ -575,7 +579,7 @@ class SweepService:
         def edit(doc: Any) -> dict[str, Any]:
             from coordination.catalog.edits import (
                 PLAN_KEYS, TODO_KEYS, plan_todo_items, put, section)
-            from coordination.reports import is_complete
+            from coordination.catalog.reports import is_complete
 
             changed: dict[str, Any] = {"completed": [], "failed": [], "skipped": []}
             for item in section(doc, "todos"):
@@ -613,22 +617,10 @@ class SweepService:
         return {"sweep_id": sweep_id, "catalog": str(self.catalog_path), **changed}
 
 
-def start_sweep(
-    file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blockers: bool, as_json: bool,
-    require_workers: bool = False,
-) -> int:
-    """`coord plan sweep` without --dry-run; returns the exit code."""
-    from coordination.cli.sweep import run_start
-
-    return run_start(file, plan_id, strategy=strategy, wait=wait,
-                     ignore_blockers=ignore_blockers, as_json=as_json,
-                     require_workers=require_workers)
-
-
 def unattended(rt: Runtime, repos: Sequence[str]) -> list[str]:
     """The repos among ``repos`` that no live worker serves (from liveness beats)."""
     counts = rt.workers.per_repo() if rt.workers is not None else {}
     return sorted(r for r in set(repos) if not counts.get(r))
 
 
-__all__ = ["SweepService", "STRATEGIES", "TERMINAL", "new_sweep_id", "start_sweep"]
+__all__ = ["SweepService", "STRATEGIES", "TERMINAL", "new_sweep_id"]

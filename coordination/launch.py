@@ -1,0 +1,102 @@
+"""Wiring a process to run sweeps: the runtime, its Celery app, and (embedded) workers.
+
+The one place that builds a Celery app from a catalog's limits and gives it to a
+runtime (``wire``), and that picks the mode: distributed when
+``COORD_REDIS_URL`` is set, embedded (workers in this process) otherwise. The
+CLI calls these and only renders; the library below (sweeps, runtime) is given
+what it needs and never imports this module or the workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from coordination.runtime.context import Runtime, get_runtime
+from coordination.sweeps import SweepService, new_sweep_id, unattended
+
+if TYPE_CHECKING:
+    from coordination.sweeps.spec import SweepSpec
+
+
+def catalog_limits(svc: SweepService) -> dict[str, float]:
+    """``longest_todo`` / ``longest_sweep`` of the service's catalog, for the app config."""
+    from coordination.dispatch.app import limits_from_catalog
+
+    longest_todo, longest_sweep = limits_from_catalog(svc.catalog())
+    return {"longest_todo": longest_todo, "longest_sweep": longest_sweep}
+
+
+def wire(rt: Runtime, svc: SweepService, *, with_tasks: bool = False) -> Any:
+    """Give ``rt`` a dispatcher over a Celery app sized from the catalog; returns the app.
+
+    ``with_tasks``: the app also runs coord's task (embedded workers in this process)."""
+    from coordination.dispatch import CeleryDispatcher
+
+    limits = catalog_limits(svc)
+    if with_tasks:
+        from workers.app import create_app
+
+        app = create_app(rt.settings, **limits)
+    else:
+        from coordination.dispatch.app import celery_app
+
+        app = celery_app(rt.settings, **limits)
+    rt.dispatcher = CeleryDispatcher(app, rt.keys)
+    return app
+
+
+@dataclass
+class Launch:
+    """A sweep about to start: what to run, in which mode, through which service."""
+
+    svc: SweepService
+    spec: SweepSpec
+    name: str  # the plan or todo the sweep is named after
+    kind: str  # "plan" | "todo"
+
+    @property
+    def embedded(self) -> bool:
+        return self.svc.rt.settings.embedded
+
+    def unattended(self) -> list[str]:
+        """Repos of the sweep that no live worker serves (distributed mode only)."""
+        if self.embedded:
+            return []
+        return unattended(self.svc.rt, [t.repo for t in self.spec.todos.values()])
+
+    @contextmanager
+    def workers(self) -> Iterator[None]:
+        """Embedded: this process's workers run while inside. Distributed: nothing."""
+        if not self.embedded:
+            yield
+            return
+        from workers.embedded import embedded_workers
+
+        repos = {r: n for r, n in self.spec.concurrency.items()
+                 if any(t.repo == r for t in self.spec.todos.values())}
+        with embedded_workers(self.svc.rt, repos):
+            yield
+
+    def start(self) -> str:
+        """Record the sweep and send its first todos; returns its id."""
+        return self.svc.start_spec(self.spec, new_sweep_id(self.name), kind=self.kind)
+
+
+def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = None,
+            strategy: str = "levels", ignore_blockers: bool = False) -> Launch:
+    """A sweep of ``plan_id`` (or of the one todo ``todo_id``), wired to run."""
+    rt = get_runtime()
+    svc = SweepService(rt, file)
+    if todo_id is not None:
+        spec = svc.todo_spec(todo_id, ignore_blockers=ignore_blockers)
+        name, kind = todo_id, "todo"
+    else:
+        assert plan_id is not None
+        spec = svc.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers)
+        name, kind = plan_id, "plan"
+    wire(rt, svc, with_tasks=rt.settings.embedded)
+    return Launch(svc, spec, name, kind)
