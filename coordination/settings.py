@@ -17,6 +17,9 @@ from coordination.errors import SettingsError
 _NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
+#: Set (to 1) by `coord flower --allow-control` for the Flower process it starts.
+FLOWER_ALLOW_CONTROL_ENV = "COORD_FLOWER_ALLOW_CONTROL"
+
 class Settings(BaseSettings):
     """All of coord's knobs. Each field is the env var ``COORD_<NAME>``."""
 

@@ -36,7 +36,7 @@ import os
 import sys
 from typing import Any
 
-from coordination.cli.worker import ALLOW_CONTROL_ENV
+from coordination.settings import FLOWER_ALLOW_CONTROL_ENV as ALLOW_CONTROL_ENV
 from workers.app import create_app
 
 log = logging.getLogger("coord.flower")

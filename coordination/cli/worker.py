@@ -12,7 +12,7 @@ from coordination.errors import UsageError
 LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
 # Set (to 1) only by `coord flower --allow-control` for the Flower it execs; read by
 # workers/flower_app.py, which otherwise refuses Flower's task and worker-control endpoints.
-ALLOW_CONTROL_ENV = "COORD_FLOWER_ALLOW_CONTROL"
+from coordination.settings import FLOWER_ALLOW_CONTROL_ENV as ALLOW_CONTROL_ENV
 
 
 @click.command()

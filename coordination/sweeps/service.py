@@ -50,7 +50,7 @@ def iso(ts: Any) -> str | None:
 
 def sweep_deadline(spec: SweepSpec, cap: float) -> float:
     """Seconds a sweep may take: per level, the busiest repo's serial budget."""
-    from workers.runner import backoff_cap
+    from coordination.retry import backoff_cap
 
     total = 0.0
     for level in spec.levels:

@@ -1,0 +1,175 @@
+"""The package's layers, checked on the source: no upward import, no import cycle.
+
+Every import counts, the ones inside functions too (that is where a hidden
+cycle lives). Layers, lowest first; a module may import its own layer or lower:
+
+    base      coordination.{errors,keys,settings,redis_url,status,retry}
+    catalog   coordination.catalog.*            (the catalog, its store and manager)
+    planner   coordination.planner.*            (pure: no Redis, no Celery)
+    runtime   coordination.runtime.*            (Redis state only: no Celery)
+    dispatch  coordination.dispatch.*           (messages: the Celery app, signatures)
+    sweeps    coordination.sweeps.*             (spec, supervisor, service)
+    workers   workers.*                         (Celery tasks, the worker process)
+    launch    coordination.{launch,demo}        (wiring a process: mode, app, workers)
+    cli       coordination.cli.*
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+pytestmark = pytest.mark.timeout(60)
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("coordination", "workers")
+
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("base", ("coordination", "coordination.errors", "coordination.keys",
+              "coordination.settings", "coordination.redis_url", "coordination.status",
+              "coordination.retry")),
+    ("catalog", ("coordination.catalog",)),
+    ("planner", ("coordination.planner",)),
+    ("runtime", ("coordination.runtime",)),
+    ("dispatch", ("coordination.dispatch",)),
+    ("sweeps", ("coordination.sweeps",)),
+    ("workers", ("workers",)),
+    ("launch", ("coordination.launch", "coordination.demo")),
+    ("cli", ("coordination.cli",)),
+]
+#: Third-party packages a layer (and everything below it) must not import.
+FORBIDDEN = {
+    "planner": ("celery", "kombu", "redis", "fakeredis", "flower"),
+    "runtime": ("celery", "kombu", "flower"),
+}
+
+
+@dataclass(frozen=True)
+class Import:
+    module: str  # the importing module
+    target: str  # the imported module (or package)
+    file: str
+    line: int
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for pkg in PACKAGES:
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            out[module_name(path)] = path
+    return out
+
+
+def imports(known: dict[str, Path]) -> list[Import]:
+    """Every import statement of our modules, anywhere in the file."""
+    out = []
+    for name, path in known.items():
+        is_pkg = path.name == "__init__.py"
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: resolve against this module's package
+                    pkg = name.split(".") if is_pkg else name.split(".")[:-1]
+                    pkg = pkg[: len(pkg) - (node.level - 1)]
+                    base = ".".join([*pkg, base] if base else pkg)
+                # `from pkg import mod` imports the module pkg.mod when there is one
+                subs = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in known]
+                targets = subs or [base]
+            for t in targets:
+                out.append(Import(name, t, str(path.relative_to(ROOT)), node.lineno))
+    return out
+
+
+def layer_of(module: str) -> int | None:
+    best: tuple[int, int] | None = None  # (prefix length, layer index)
+    for i, (_name, prefixes) in enumerate(LAYERS):
+        for p in prefixes:
+            if module == p or module.startswith(p + "."):
+                if best is None or len(p) > best[0]:
+                    best = (len(p), i)
+    return None if best is None else best[1]
+
+
+def own(target: str, known: dict[str, Path]) -> str | None:
+    """The module of ours ``target`` names (a name imported from a module maps to it)."""
+    while target and target not in known:
+        target = target.rpartition(".")[0]
+    return target or None
+
+
+def test_every_module_has_a_layer() -> None:
+    missing = sorted(m for m in modules() if layer_of(m) is None)
+    assert not missing, f"modules in no layer (add them to LAYERS in {__file__}): {missing}"
+
+
+def test_no_module_imports_a_higher_layer() -> None:
+    known = modules()
+    bad = []
+    for imp in imports(known):
+        target = own(imp.target, known)
+        if target is None:
+            continue
+        src, dst = layer_of(imp.module), layer_of(target)
+        assert src is not None and dst is not None
+        if dst > src:
+            bad.append(f"{imp.file}:{imp.line}: {imp.module} ({LAYERS[src][0]}) imports "
+                       f"{target} ({LAYERS[dst][0]})")
+    assert not bad, "upward imports:\n" + "\n".join(bad)
+
+
+def test_lower_layers_import_no_celery() -> None:
+    known = modules()
+    bad = []
+    for imp in imports(known):
+        src = layer_of(imp.module)
+        assert src is not None
+        for layer, packages in FORBIDDEN.items():
+            limit = next(i for i, (n, _p) in enumerate(LAYERS) if n == layer)
+            top = imp.target.split(".")[0]
+            if src <= limit and top in packages:
+                bad.append(f"{imp.file}:{imp.line}: {imp.module} ({LAYERS[src][0]}) imports "
+                           f"{imp.target}")
+    assert not bad, "forbidden imports:\n" + "\n".join(sorted(set(bad)))
+
+
+def test_no_import_cycle() -> None:
+    known = modules()
+    g = nx.DiGraph()
+    where: dict[tuple[str, str], str] = {}
+    for imp in imports(known):
+        target = own(imp.target, known)
+        if target is None or target == imp.module:
+            continue
+        g.add_edge(imp.module, target)
+        where.setdefault((imp.module, target), f"{imp.file}:{imp.line}")
+    cycles = []
+    for scc in nx.strongly_connected_components(g):
+        if len(scc) < 2:
+            continue
+        cycle = nx.find_cycle(g.subgraph(scc))
+        cycles.append(" -> ".join(f"{a} ({where[(a, b)]})" for a, b in cycle)
+                      + f" -> {cycle[0][0]}")
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_the_checks_see_function_level_imports() -> None:
+    """The cycle this test exists for hid inside a function; make sure such an import
+    is collected (the launcher imports the embedded workers inside a method)."""
+    found = [i for i in imports(modules())
+             if i.module == "coordination.launch" and i.target == "workers.embedded"]
+    assert found and found[0].line > 20
