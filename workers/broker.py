@@ -39,6 +39,7 @@ import logging
 import os
 import socket
 import time
+from queue import Empty  # what kombu raises for "nothing to get"
 from typing import Any
 
 from kombu.transport import redis as kredis
@@ -199,7 +200,7 @@ class Channel(kredis.Channel):
                     self._maybe_update_queues_expire(client, queue)
                     return json.loads(item)
             self._maybe_update_queues_expire(client, queue)
-            raise kredis.Empty()
+            raise Empty()
 
 
 class Transport(kredis.Transport):

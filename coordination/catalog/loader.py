@@ -49,7 +49,7 @@ class _Refused(Exception):
         self.message, self.line, self.node = message, line, node
 
 
-class SafeCatalogLoader(_Base):  # type: ignore[misc,valid-type]
+class SafeCatalogLoader(_Base):  # type: ignore[misc]
     """Safe loader that refuses aliases and merge keys and records duplicate keys."""
 
     def __init__(self, stream: str) -> None:

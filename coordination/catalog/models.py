@@ -266,7 +266,7 @@ class Catalog(_Model):
         cache = self._lookup_cache
         if name not in cache:
             cache[name] = build()
-        return cache[name]  # type: ignore[no-any-return]
+        return cache[name]
 
 
 def next_id(kind: str, existing: list[str] | set[str]) -> str:

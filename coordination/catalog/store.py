@@ -366,7 +366,7 @@ class _Representer(RoundTripRepresenter):
 
     def represent_str(self, data: str) -> Any:
         node = super().represent_str(data)
-        if node.style is None and _PLAIN_11.resolve(
+        if node.style is None and _PLAIN_11.resolve(  # type: ignore[no-untyped-call]
             yaml.ScalarNode, data, (True, False)
         ) != "tag:yaml.org,2002:str":
             node.style = "'"

@@ -144,7 +144,7 @@ def create_issue(
 @click.option("--target", type=date_type, help="New target date, YYYY-MM-DD.")
 @json_option
 @click.pass_obj
-def update_issue(obj: Any, issue_id: str, as_json: bool, **opts: Any) -> None:
+def update_issue(obj: Any, /, issue_id: str, as_json: bool, **opts: Any) -> None:
     """Change fields of an issue (only those given); sets `updated` to today.
 
     \b

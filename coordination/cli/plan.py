@@ -13,8 +13,7 @@ from typing import Any
 
 import click
 
-from coordination.cli.issue import esc, styled
-from coordination.cli.render import emit, fields, json_option, raw, say, table
+from coordination.cli.render import emit, esc, fields, json_option, raw, say, styled, table
 
 PLAN_STATUSES = ("draft", "active", "completed", "cancelled")
 include_all = click.option(

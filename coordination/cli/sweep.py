@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,6 +24,9 @@ from coordination.cli.render import (
     styled,
     table,
 )
+
+if TYPE_CHECKING:
+    from coordination.sweeps import SweepService
 
 
 def _service(obj: Any) -> Any:
@@ -89,7 +92,8 @@ class Progress:
         self.bar.update(self.task, completed=done, detail=detail)
 
 
-def follow_sweep(svc: Any, sweep_id: str, *, as_json: bool, total: int | None = None) -> dict[str, Any]:
+def follow_sweep(svc: SweepService, sweep_id: str, *, as_json: bool,
+                 total: int | None = None) -> dict[str, Any]:
     """Wait for a sweep to end, with a progress bar for people; returns its status."""
     if not _live():
         return svc.wait(sweep_id)

@@ -105,7 +105,7 @@ def show_todo(obj: Any, todo_id: str, as_json: bool) -> None:
 @click.option("--retries", type=click.IntRange(min=0), help="Extra attempts (default 0).")
 @json_option
 @click.pass_obj
-def create_todo(obj: Any, task: str, repo: str, blocked_by: tuple[str, ...],
+def create_todo(obj: Any, /, task: str, repo: str, blocked_by: tuple[str, ...],
                 criteria: tuple[str, ...], labels: tuple[str, ...], as_json: bool,
                 **opts: Any) -> None:
     """Create a todo; prints its new id. Blockers get it in their `blocking`.
@@ -168,7 +168,7 @@ _add_run()
 @click.option("--label", "labels", multiple=True, help="Replace the labels; repeat for more.")
 @json_option
 @click.pass_obj
-def update_todo(obj: Any, todo_id: str, as_json: bool, **opts: Any) -> None:
+def update_todo(obj: Any, /, todo_id: str, as_json: bool, **opts: Any) -> None:
     """Change fields of a todo (only those given).
 
     \b

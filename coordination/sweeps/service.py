@@ -130,7 +130,7 @@ class SweepService:
 
     def plan_spec(self, plan_id: str, *, strategy: str, ignore_blockers: bool) -> SweepSpec:
         """Validate and level a plan into a spec (no Redis involved)."""
-        from coordination.planner import prepare_sweep
+        from coordination.planner.sweepable import prepare_sweep
 
         if strategy not in STRATEGIES:
             raise UsageError(f"unknown strategy {strategy!r}", hint="use levels or eager")
@@ -230,13 +230,16 @@ class SweepService:
             return
         # The counters the transition scripts move (levels of this run).
         if spec.levels:
-            self.rt.redis.hset(self.rt.keys.sweep(sid), mapping=spec.counters())
+            counters: dict[Any, Any] = dict(spec.counters())  # redis-py types keys narrowly
+            self.rt.redis.hset(self.rt.keys.sweep(sid), mapping=counters)
         if spec.strategy == "eager":
-            remaining = {t: len([p for p in s.preds if p in spec.todos and self._pending(sid, p)])
-                         for t, s in spec.todos.items()}
+            remaining: dict[Any, Any] = {
+                t: len([p for p in s.preds if p in spec.todos and self._pending(sid, p)])
+                for t, s in spec.todos.items()}
             if remaining:
                 self.rt.redis.hset(self.rt.keys.remaining(sid), mapping=remaining)
-            send_todos(self.rt, spec, sorted(t for t, n in remaining.items() if n == 0), reason="start")
+            send_todos(self.rt, spec, sorted(str(t) for t, n in remaining.items() if n == 0),
+                       reason="start")
             return
         send_level(self.rt, spec, 0, reason="start")
 
@@ -353,8 +356,8 @@ class SweepService:
                 on_event(ev)
             if ended_by(self.rt, sweep_id, ev):
                 break
-        rec = self.rt.checkpoints.get_sweep(sweep_id)
-        if rec is None:
+        last = self.rt.checkpoints.get_sweep(sweep_id)
+        if last is None:
             from coordination.errors import RuntimeFault
 
             raise RuntimeFault(
@@ -363,12 +366,12 @@ class SweepService:
                 hint="run Redis with --appendonly yes and --maxmemory-policy noeviction; "
                 "start the sweep again",
             )
-        if rec.get("status") in SWEEP_LIVE:
+        if last.get("status") in SWEEP_LIVE:
             # Only reached at the wait's limit: say so rather than return a live status.
             from coordination.errors import RuntimeFault
 
             raise RuntimeFault(
-                f"sweep {sweep_id} still {rec.get('status')} when the wait ended "
+                f"sweep {sweep_id} still {last.get('status')} when the wait ended "
                 f"({'timeout' if timeout is not None else 'past its deadline'})",
                 hint=f"it keeps running; follow it with `coord sweep watch {sweep_id}`",
             )
