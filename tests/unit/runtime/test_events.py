@@ -1,0 +1,120 @@
+"""The event ledger on the embedded server: emit, read, follow, replay."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import fakeredis
+import pytest
+import redis
+
+from coordination.keys import Keys
+from coordination.runtime.events import Event, EventLog
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def r() -> redis.Redis:
+    return fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+
+
+@pytest.fixture
+def log(r: redis.Redis) -> EventLog:
+    return EventLog(r, Keys("t"))
+
+
+def test_emit_and_read_in_order(log: EventLog) -> None:
+    ids = [log.emit("todo.started", sweep_id="S", todo_id=f"T{i}", n=i) for i in range(5)]
+    log.emit("sweep.queued", sweep_id="OTHER")
+    events = log.read("S")
+    assert [e.id for e in events] == ids
+    assert [e.data["n"] for e in events] == list(range(5))
+    assert all(e.kind == "todo.started" and e.sweep_id == "S" for e in events)
+    assert len(log.read()) == 6  # the global stream has both sweeps
+    assert [e.id for e in log.read("S", after=ids[1], count=2)] == ids[2:4]
+
+
+def test_to_dict_is_json_and_flat(log: EventLog) -> None:
+    log.emit("todo.failed", sweep_id="S", todo_id="T1", exit_code=3, tail=None)
+    d = log.read("S")[0].to_dict()
+    assert json.loads(json.dumps(d)) == d
+    assert d["kind"] == "todo.failed" and d["exit_code"] == 3 and d["todo_id"] == "T1"
+    assert set(d) >= {"id", "kind", "ts", "sweep_id", "todo_id"}
+
+
+def test_reserved_names_are_refused(log: EventLog) -> None:
+    with pytest.raises(ValueError):
+        log.emit("todo.started", ts="oops")
+
+
+def test_emit_publishes_with_id(r: redis.Redis, log: EventLog) -> None:
+    ps = r.pubsub()
+    ps.subscribe(Keys("t").events_channel)
+    deadline = time.monotonic() + 5
+    while ps.get_message(timeout=0.1) is None and time.monotonic() < deadline:
+        pass  # the subscribe confirmation
+    eid = log.emit("sweep.started", sweep_id="S", plan="PLAN-001")
+    msg = None
+    while msg is None and time.monotonic() < deadline:
+        msg = ps.get_message(timeout=0.1)
+    assert msg is not None
+    body = json.loads(msg["data"])
+    assert body["id"] == eid and body["kind"] == "sweep.started" and body["plan"] == "PLAN-001"
+    ps.close()
+
+
+def test_read_pages_through_many_events(log: EventLog) -> None:
+    pipe_ids = [log.emit("todo.queued", sweep_id="S", i=i) for i in range(2500)]
+    events = log.read("S")
+    assert [e.id for e in events] == pipe_ids
+    assert len(log.read("S", count=1500)) == 1500
+
+
+def test_follow_replays_then_goes_live_without_gaps(log: EventLog) -> None:
+    for i in range(3):
+        log.emit("todo.queued", sweep_id="S", i=i)
+    got: list[Event] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        for ev in log.follow("S", block_ms=50, stop=done.is_set):
+            got.append(ev)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    for i in range(3, 50):
+        log.emit("todo.queued", sweep_id="S", i=i)
+    deadline = time.monotonic() + 10
+    while len(got) < 50 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    done.set()
+    t.join(timeout=5)
+    assert not t.is_alive()
+    assert [e.data["i"] for e in got] == list(range(50))
+
+
+def test_late_reader_replays_from_its_last_id(log: EventLog) -> None:
+    first = [log.emit("todo.queued", sweep_id="S", i=i) for i in range(5)]
+    for i in range(5, 8):
+        log.emit("todo.queued", sweep_id="S", i=i)
+    seen = []
+    for ev in log.follow("S", after=first[-1], block_ms=10, stop=lambda: True):
+        seen.append(ev.data["i"])
+    assert seen == [5, 6, 7]
+
+
+def test_every_kind_the_code_emits_is_a_known_kind() -> None:
+    """KINDS is the list of event kinds (README, dashboards): whatever the code emits is in it."""
+    import re
+    from pathlib import Path
+
+    from coordination.runtime.events import KINDS
+
+    root = Path(__file__).resolve().parents[3]
+    emitted: set[str] = set()
+    for f in [*root.joinpath("coordination").rglob("*.py"), *root.joinpath("workers").rglob("*.py")]:
+        emitted |= set(re.findall(r'emit\(\s*"([a-z]+\.[a-z_]+)"', f.read_text()))
+    assert emitted and emitted <= KINDS, sorted(emitted - KINDS)

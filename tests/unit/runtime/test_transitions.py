@@ -1,0 +1,200 @@
+"""Each todo transition is one script call: one round trip, all or nothing.
+
+Round trips are counted on the client (every command redis-py sends), not timed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import fakeredis
+import pytest
+import redis
+
+from coordination.keys import Keys
+from coordination.runtime.checkpoints import CheckpointStore
+from coordination.runtime.client import LUA_DIR, script_text
+from coordination.runtime.events import EventLog
+from coordination.runtime.transitions import Transitions
+from coordination.status import NOT_STARTED, TodoStatus
+
+pytestmark = pytest.mark.timeout(30)
+KEYS = Keys("tr")
+
+
+class Counting(redis.Redis):
+    """A client that counts the commands it sends."""
+
+    sent: list[str]
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.sent.append(str(args[0]).upper())
+        return super().execute_command(*args, **options)
+
+
+class FakeCounting(fakeredis.FakeRedis, Counting):
+    pass
+
+
+@pytest.fixture
+def r(redis_backend: tuple[str, Any]) -> Iterator[Counting]:
+    """A counting client on fakeredis and on a real redis-server (both must agree)."""
+    name, make = redis_backend
+    client: Counting = make(FakeCounting if name == "fakeredis" else Counting)
+    client.sent = []
+    for path in LUA_DIR.glob("todo_*.lua"):  # as a long-lived server has them cached
+        client.script_load(script_text(path.stem))
+    yield client
+
+
+def sweep(r: Counting, todos: list[str], *, status: str = "running",
+          levels: list[list[str]] | None = None) -> CheckpointStore:
+    cps = CheckpointStore(r, KEYS)
+    cps.create_sweep("S", {"status": status}, todos)
+    for i, level in enumerate(levels or []):
+        r.hset(KEYS.sweep("S"), mapping={f"level_left:{i}": len(level), f"level_ok:{i}": 0})
+    r.sent.clear()
+    return cps
+
+
+def tr(r: Counting) -> Transitions:
+    return Transitions(r, KEYS, lease_ttl=30)
+
+
+def kinds(r: Counting) -> list[str]:
+    return [e.kind for e in EventLog(r, KEYS).read("S")]
+
+
+def status(r: Counting, todo: str) -> str:
+    return str(json.loads(r.hget(KEYS.checkpoint("S", todo), "status")))
+
+
+def test_start_is_one_round_trip_and_does_everything(r: Counting) -> None:
+    sweep(r, ["A"], status="queued")
+    st = tr(r).start("S", "A", repo="api", concurrency=2, preds=[], worker="w1")
+    assert r.sent == ["EVALSHA"]
+    assert st.verdict == "started" and st.lease is not None and st.attempts == 1
+    assert status(r, "A") == "running"
+    assert r.get(st.lease.key) == st.lease.token  # the lease is held
+    assert json.loads(r.hget(KEYS.sweep("S"), "status")) == "running"  # queued -> running
+    assert kinds(r) == ["todo.started"]
+
+
+def test_start_retried_with_its_token_answers_started_again(r: Counting) -> None:
+    sweep(r, ["A"])
+    first = tr(r).start("S", "A", repo="api", concurrency=1, preds=[], worker="w", token="tok")
+    again = tr(r).start("S", "A", repo="api", concurrency=1, preds=[], worker="w", token="tok")
+    assert first.verdict == again.verdict == "started"
+    assert again.lease == first.lease
+    other = tr(r).start("S", "A", repo="api", concurrency=1, preds=[], worker="w", token="x")
+    assert other.verdict == "busy"  # another delivery: its live holder runs it
+
+
+@pytest.mark.parametrize("sweep_status", ["paused", "cancelled", "succeeded"])
+def test_start_refuses_a_sweep_that_is_not_dispatching(r: Counting, sweep_status: str) -> None:
+    sweep(r, ["A"], status=sweep_status)
+    st = tr(r).start("S", "A", repo="api", concurrency=1, preds=[], worker="w")
+    assert (st.verdict, st.detail) == ("gone", sweep_status)
+    assert status(r, "A") == "pending" and r.keys(KEYS.lease("api", 0)) == []
+
+
+def test_start_skips_after_a_failed_predecessor_and_waits_for_a_running_one(r: Counting) -> None:
+    cps = sweep(r, ["A", "B", "C"])
+    cps.set_fields("S", "A", status="running")
+    st = tr(r).start("S", "C", repo="api", concurrency=1, preds=["A", "B"], worker="w")
+    assert st.verdict == "premature" and st.waiting == ["A", "B"]
+    cps.set_fields("S", "B", status="failed")
+    r.sent.clear()
+    st = tr(r).start("S", "C", repo="api", concurrency=1, preds=["A", "B"], worker="w")
+    assert r.sent == ["EVALSHA"]
+    assert (st.verdict, st.detail, st.terminal) == ("skipped", "B failed", 1)
+    assert status(r, "C") == "skipped" and kinds(r) == ["todo.skipped"]
+    assert r.keys(KEYS.lease("api", 0)) == []  # no lease taken for a skip
+
+
+def test_start_waits_without_side_effects_when_every_slot_is_held(r: Counting) -> None:
+    sweep(r, ["A", "B"])
+    assert tr(r).start("S", "A", repo="api", concurrency=1, preds=[], worker="w").verdict == "started"
+    before = r.hgetall(KEYS.checkpoint("S", "B"))
+    fence = r.get(KEYS.fence("api"))
+    st = tr(r).start("S", "B", repo="api", concurrency=1, preds=[], worker="w")
+    assert st.verdict == "wait"
+    assert r.hgetall(KEYS.checkpoint("S", "B")) == before and r.get(KEYS.fence("api")) == fence
+
+
+def test_finish_is_one_round_trip_releases_the_lease_and_counts(r: Counting) -> None:
+    sweep(r, ["A", "B"], levels=[["A", "B"]])
+    st = tr(r).start("S", "A", repo="api", concurrency=1, preds=[], worker="w", level=0)
+    assert st.lease is not None
+    r.sent.clear()
+    fin = tr(r).finish("S", "A", lease=st.lease, status=TodoStatus.succeeded,
+                       fields={"exit_code": 0, "attempts": 1}, event={"exit_code": 0},
+                       total=2, level=0)
+    assert r.sent == ["EVALSHA"]
+    assert fin.ok and fin.terminal == 1 and not fin.level_done
+    assert status(r, "A") == "succeeded"
+    assert r.get(st.lease.key) is None  # released in the same step
+    assert r.hget(KEYS.sweep("S"), "level_left:0") == "1"
+    assert r.hget(KEYS.sweep("S"), "level_ok:0") == "1"
+    assert kinds(r) == ["todo.started", "todo.succeeded"]
+
+
+def test_finish_by_an_overtaken_holder_writes_nothing(r: Counting) -> None:
+    sweep(r, ["A"])
+    st = tr(r).start("S", "A", repo="api", concurrency=1, preds=[], worker="w")
+    assert st.lease is not None
+    r.delete(st.lease.key)  # expired; someone else may hold the slot now
+    fin = tr(r).finish("S", "A", lease=st.lease, status=TodoStatus.failed, fields={},
+                       event={}, total=1)
+    assert not fin.ok and fin.detail == "lease"
+    assert status(r, "A") == "running" and r.hget(KEYS.sweep("S"), "terminal") is None
+
+
+def test_the_last_predecessor_to_finish_queues_the_successor_once(r: Counting) -> None:
+    """Eager: two predecessors of C finish; exactly the second queues C."""
+    sweep(r, ["A", "B", "C"])
+    r.hset(KEYS.remaining("S"), mapping={"C": 2})
+    t = tr(r)
+    queued = []
+    for todo in ("A", "B"):
+        st = t.start("S", todo, repo=todo, concurrency=1, preds=[], worker="w")
+        assert st.lease is not None
+        fin = t.finish("S", todo, lease=st.lease, status=TodoStatus.succeeded, fields={},
+                       event={}, total=3, successors=[("C", "tr.repo.c")])
+        queued.append(fin.queued)
+    assert queued == [[], ["C"]]
+    assert status(r, "C") == "queued"
+    assert kinds(r).count("todo.queued") == 1
+
+
+def test_end_ends_many_todos_in_one_round_trip_and_says_which_levels_ended(r: Counting) -> None:
+    cps = sweep(r, ["A", "B", "C"], levels=[["A"], ["B", "C"]])
+    cps.set_fields("S", "A", status="running")
+    r.sent.clear()
+    ended = tr(r).end("S", [("A", 0), ("B", 1), ("C", 1)], TodoStatus.skipped, NOT_STARTED,
+                      event={"reason": "X failed"})
+    assert r.sent == ["EVALSHA"]
+    assert ended.todos == ["B", "C"] and ended.levels_done == [1] and ended.terminal == 2
+    assert status(r, "A") == "running"  # running: not skipped under its holder
+    cp = r.hgetall(KEYS.checkpoint("S", "B"))
+    assert json.loads(cp["reason"]) == "X failed"
+    events = EventLog(r, KEYS).read("S")
+    assert [(e.kind, e.todo_id, e.data["reason"]) for e in events] == [
+        ("todo.skipped", "B", "X failed"), ("todo.skipped", "C", "X failed")]
+
+
+def test_queue_is_one_round_trip_once_per_todo_and_nothing_when_paused(r: Counting) -> None:
+    sweep(r, ["A", "B"], status="paused")
+    t = tr(r)
+    assert t.queue("S", [("A", "q"), ("B", "q")], via="start") == []
+    r.hset(KEYS.sweep("S"), "status", '"running"')
+    r.sent.clear()
+    assert t.queue("S", [("A", "q"), ("B", "q")], via="start") == ["A", "B"]
+    assert r.sent == ["EVALSHA"]
+    assert t.queue("S", [("A", "q"), ("B", "q")], via="again") == []
+    ev = EventLog(r, KEYS).read("S")
+    assert [(e.kind, e.todo_id, e.data) for e in ev] == [
+        ("todo.queued", "A", {"queue": "q", "via": "start"}),
+        ("todo.queued", "B", {"queue": "q", "via": "start"})]

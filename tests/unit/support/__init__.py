@@ -1,0 +1,1 @@
+"""Helpers shared by unit test modules (test modules never import each other)."""

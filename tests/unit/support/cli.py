@@ -1,0 +1,66 @@
+"""Shared cli helpers for unit tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+ROOT = Path(__file__).resolve().parents[3]
+PROBE = """
+import atexit, json, sys
+def report():
+    names = sorted({m.split('.')[0] for m in sys.modules})
+    sys.stderr.write('\\nMODULES ' + json.dumps(names) + '\\n')
+atexit.register(report)
+from coordination.cli.main import main
+main(['--file', sys.argv[1], *sys.argv[2:]])
+"""
+
+
+HEAVY = ("celery", "kombu", "networkx")
+
+
+def loaded(catalog: Path, *args: str) -> set[str]:
+    r = subprocess.run(
+        [sys.executable, "-c", PROBE, str(catalog), *args],
+        cwd=catalog.parent, capture_output=True, text=True, timeout=50,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+    assert r.returncode in (0, 1), r.stderr
+    line = [x for x in r.stderr.splitlines() if x.startswith("MODULES ")][-1]
+    return set(json.loads(line[len("MODULES "):]))
+
+
+def clean_error(r: subprocess.CompletedProcess[str], code: int) -> None:
+    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout, r.stderr
+    assert r.stderr.strip(), "an error says something on stderr"
+
+
+def coord(eco: Path, *args: str, env: dict[str, str] | None = None,
+          timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
+    base.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "coordination.cli.main", "--file", str(eco), *args],
+        capture_output=True, text=True, env=base, cwd=ROOT, timeout=timeout,
+    )
+
+
+def plan_coord(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`coord --file PATH plan ARGS...` in a subprocess."""
+    return coord(path, "plan", *args, timeout=60)
+
+
+def write_yaml(tmp_path: Path, data: dict[str, Any]) -> Path:
+    """``data`` as ``tmp_path/ecosystem.yaml``."""
+    path = tmp_path / "ecosystem.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path

@@ -1,0 +1,170 @@
+"""Shared sweeps helpers for unit tests."""
+
+from __future__ import annotations
+
+import shlex
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from coordination.runtime.context import Runtime
+from coordination.sweeps import SweepService
+from coordination.sweeps.supervisor import supervise_once
+
+
+PLAN = "PLAN-001"
+
+
+def write_catalog(
+    root: Path,
+    todos: list[dict[str, Any]],
+    *,
+    repos: tuple[str, ...] = ("api", "web", "jobs"),
+    issues: list[dict[str, Any]] | None = None,
+    checkouts: bool = True,
+    plan: str = PLAN,
+) -> Path:
+    """A catalog with one plan made of ``todos`` (plan and task filled in) and checkouts."""
+    root.mkdir(parents=True, exist_ok=True)
+    items = []
+    for t in todos:
+        item = {"task": f"do {t['id']}", "plan": plan, "timeout": 30, **t}
+        items.append(item)
+    doc: dict[str, Any] = {
+        "version": 1,
+        "repos": [{"name": r, "path": f"repos/{r}"} for r in repos],
+        "coordination": {
+            "issues": issues or [],
+            "plans": [{"id": plan, "title": "test plan", "status": "active", "repos": list(repos)}],
+            "todos": items,
+        },
+    }
+    path = root / "ecosystem.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    if checkouts:
+        for r in repos:
+            (root / "repos" / r).mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def counting(counter_dir: Path, tid: str, then: str = "true") -> str:
+    """A command that appends a line to ``counter_dir/tid`` each time it runs, then ``then``."""
+    return f"echo run >> {shlex.quote(str(counter_dir / tid))} && {then}"
+
+
+def runs(counter_dir: Path, tid: str) -> int:
+    f = counter_dir / tid
+    return len(f.read_text().splitlines()) if f.exists() else 0
+
+
+def fresh_runtime() -> Runtime:
+    """Drop every process-wide cache so the next runtime starts on an empty embedded server."""
+    from coordination.runtime.client import reset_embedded
+    from coordination.runtime.context import get_runtime
+    from coordination.settings import get_settings
+
+    reset_embedded()
+    get_runtime.cache_clear()
+    get_settings.cache_clear()
+    return Runtime.create()
+
+
+def repos_of(svc: SweepService, plan: str = PLAN) -> dict[str, int]:
+    spec = svc.plan_spec(plan, strategy="levels", ignore_blockers=True)
+    return {t.repo: spec.concurrency.get(t.repo, 1) for t in spec.todos.values()}
+
+
+def run_sweep(rt: Runtime, catalog: Path, *, strategy: str = "levels",
+              timeout: float = 60) -> tuple[SweepService, str, dict[str, Any]]:
+    from workers.embedded import embedded_workers
+
+    svc = SweepService(rt, catalog)
+    with embedded_workers(rt, repos_of(svc)):
+        sid = svc.start(PLAN, strategy=strategy, ignore_blockers=True)
+        st = svc.wait(sid, timeout=timeout)
+    return svc, sid, st
+
+
+class StubApp:
+    """Records what would have been sent to the broker."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.revoked: list[str] = []
+        self._lock = threading.Lock()
+        app = self
+
+        class _Control:
+            def revoke(self, ids: list[str], **_: Any) -> None:
+                app.revoked.extend(ids)
+
+        self.control = _Control()
+
+    def signature(self, d: dict[str, Any]) -> Any:
+        app = self
+
+        class _Sig:
+            def apply_async(self, **_: Any) -> None:
+                with app._lock:
+                    app.sent.append(d)
+
+        return _Sig()
+
+    def send_task(self, name: str, **kw: Any) -> None:
+        with self._lock:
+            self.sent.append({"task": name, **kw})
+
+    def todos_sent(self) -> list[str]:
+        """Todo ids of every run_todo signature sent, nested canvases included."""
+        out: list[str] = []
+
+        def walk(x: Any) -> None:
+            if isinstance(x, dict):
+                if x.get("task") == "coord.run_todo":
+                    out.append(x["kwargs"]["todo_id"])
+                for v in x.values():
+                    walk(v)
+            elif isinstance(x, (list, tuple)):
+                for v in x:
+                    walk(v)
+
+        walk(self.sent)
+        return out
+
+
+def chain_catalog(tmp_path: Path) -> Path:
+    """TODO-001 -> TODO-002 -> TODO-003, and TODO-004 on its own."""
+    return write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "true"},
+        {"id": "TODO-002", "repo": "web", "run": "true", "blocked_by": ["TODO-001"]},
+        {"id": "TODO-003", "repo": "jobs", "run": "true", "blocked_by": ["TODO-002"]},
+        {"id": "TODO-004", "repo": "jobs", "run": "true"},
+    ])
+
+
+def events(rt: Runtime, sid: str, kind: str) -> list[Any]:
+    return [e for e in rt.events.read(sweep_id=sid) if e.kind == kind]
+
+
+def run_as_worker(rt: Runtime, sid: str, tid: str, repo: str) -> Any:
+    """Claim a todo as a worker would (lease + claim), without running anything."""
+    lease = rt.leases.try_acquire(repo)
+    assert lease is not None
+    assert rt.checkpoints.claim(sid, tid, lease=lease, worker="w1", now=time.time()) == "claimed"
+    return lease
+
+
+def start(rt: Runtime, cat: Path, strategy: str = "levels") -> str:
+    return SweepService(rt, cat).start(PLAN, strategy=strategy, ignore_blockers=True)
+
+
+def status(rt: Runtime, sid: str, tid: str) -> str:
+    return str((rt.checkpoints.get(sid, tid) or {}).get("status"))
+
+
+def unlock(rt: Runtime, sid: str) -> None:
+    """Let the next supervise_once run now (its lock is only a message saver)."""
+    rt.redis.delete(rt.keys.supervisor_lock(sid))

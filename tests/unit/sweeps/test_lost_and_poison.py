@@ -1,0 +1,226 @@
+"""Lost messages, poison todos and worker liveness, on the embedded server.
+
+The runtime here is a distributed one in all but its client (fakeredis), so
+the supervisor's lost-message check runs; its app is the recording stub.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coordination.dispatch import CeleryDispatcher
+from coordination.runtime.context import Runtime
+from coordination.runtime.workers import WorkerRecord, WorkerRegistry
+from coordination.sweeps.supervisor import _last_message_scan, supervise_once, todo_task_id
+from tests.unit.support.sweeps import (
+    StubApp,
+    chain_catalog,
+    events,
+    run_as_worker,
+    start,
+    status,
+    unlock,
+)
+from tests.unit.support.sweeps import fresh_runtime
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def rt() -> Iterator[Runtime]:
+    from coordination.runtime.client import reset_embedded
+    from coordination.runtime.context import get_runtime
+
+    base = fresh_runtime()
+    settings = base.settings.model_copy(update={
+        "redis_url": "redis://distributed.invalid:6379/0", "lost_after": 0.2,
+        "worker_heartbeat": 0.1, "max_lost_runs": 3,
+    })
+    runtime = dataclasses.replace(base, settings=settings)
+    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
+    _last_message_scan.clear()
+    yield runtime
+    reset_embedded()
+    get_runtime.cache_clear()
+
+
+def spec_of(rt: Runtime, sid: str) -> Any:
+    from coordination.sweeps.supervisor import load_spec
+
+    return load_spec(rt, sid)
+
+
+def in_queue(rt: Runtime, sid: str, tid: str) -> None:
+    """Put a kombu-shaped message for the todo in its repo's broker list."""
+    spec = spec_of(rt, sid)
+    msg = {"body": "", "headers": {"id": todo_task_id(spec, tid), "task": "coord.run_todo"},
+           "properties": {"delivery_tag": "t1"}}
+    rt.redis.lpush(rt.keys.broker_queue(spec.todos[tid].queue), json.dumps(msg))
+
+
+def age_queued(rt: Runtime, sid: str, tid: str, seconds: float) -> None:
+    rt.checkpoints.set_fields(sid, tid, queued_at=time.time() - seconds)
+
+
+def pass_after(rt: Runtime, sid: str, seconds: float) -> None:
+    """One supervisor pass, ``seconds`` of (pretended) time after the last look."""
+    for k in list(_last_message_scan):
+        _last_message_scan[k] -= seconds
+    cp_keys = [k for k in rt.redis.scan_iter(match=f"{rt.keys.namespace}:sweep:{{{sid}}}:todo:*")]
+    for key in cp_keys:
+        suspect = rt.redis.hget(key, "suspect_at")
+        if suspect not in (None, "null"):
+            rt.redis.hset(key, "suspect_at", json.dumps(float(suspect) - seconds))
+    unlock(rt, sid)
+    supervise_once(rt, sid)
+
+
+# -- lost messages -----------------------------------------------------------------------
+def test_queued_todo_whose_message_vanished_is_resent_after_two_looks(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    sid = start(rt, chain_catalog(tmp_path))
+    before = len(rt.app.todos_sent())
+    age_queued(rt, sid, "TODO-001", 5)  # its message is nowhere
+    age_queued(rt, sid, "TODO-004", 5)
+    in_queue(rt, sid, "TODO-004")  # ...while TODO-004's still waits in its queue
+
+    pass_after(rt, sid, 1)  # first look: suspect only
+    assert rt.app.todos_sent()[before:] == []
+    assert rt.checkpoints.get(sid, "TODO-001").get("suspect_at")
+
+    pass_after(rt, sid, 1)  # second look, two beats later: re-sent
+    assert rt.app.todos_sent()[before:] == ["TODO-001"]
+    lost = events(rt, sid, "todo.lost")
+    assert [(e.todo_id, e.data["reason"]) for e in lost] == [("TODO-001", "message lost")]
+    assert [e.todo_id for e in events(rt, sid, "supervisor.redispatched")] == ["TODO-001"]
+    assert status(rt, sid, "TODO-001") == "queued"
+
+    pass_after(rt, sid, 0.05)  # just re-sent: its new message gets lost_after to show up
+    assert rt.app.todos_sent()[before:] == ["TODO-001"]
+
+
+def test_todo_held_by_a_live_worker_is_not_resent(rt: Runtime, tmp_path: Path) -> None:
+    sid = start(rt, chain_catalog(tmp_path))
+    spec = spec_of(rt, sid)
+    before = len(rt.app.todos_sent())
+    for tid in ("TODO-001", "TODO-004"):
+        age_queued(rt, sid, tid, 5)
+    held = [todo_task_id(spec, "TODO-001"), todo_task_id(spec, "TODO-004")]
+    rt.workers.beat(WorkerRecord(name="w1", host="h", pid=1, repos=["api", "jobs"], held=held,
+                                 beat=30))
+    for _ in range(3):
+        pass_after(rt, sid, 1)
+    assert rt.app.todos_sent()[before:] == []
+    assert events(rt, sid, "todo.lost") == []
+
+
+def test_embedded_runtime_never_scans_queues(tmp_path: Path) -> None:
+    from coordination.runtime.client import reset_embedded
+    from coordination.sweeps.supervisor import resend_lost_messages
+
+    runtime = fresh_runtime()
+    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
+    try:
+        sid = start(runtime, chain_catalog(tmp_path))
+        age_queued(runtime, sid, "TODO-001", 3600)
+        cps = runtime.checkpoints.get_all(sid, ["TODO-001"])
+        assert resend_lost_messages(runtime, spec_of(runtime, sid), cps, time.time()) == []
+    finally:
+        reset_embedded()
+
+
+# -- poison todos ------------------------------------------------------------------------
+def lose_run(rt: Runtime, sid: str, tid: str, repo: str) -> None:
+    """A worker claims the todo, then dies: its lease vanishes; one supervisor pass."""
+    lease = run_as_worker(rt, sid, tid, repo)
+    rt.redis.delete(lease.key)
+    unlock(rt, sid)
+    supervise_once(rt, sid)
+
+
+def test_poison_todo_fails_after_max_lost_runs_and_skips_dependents(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    sid = start(rt, chain_catalog(tmp_path))
+    lose_run(rt, sid, "TODO-001", "api")
+    lose_run(rt, sid, "TODO-001", "api")
+    assert status(rt, sid, "TODO-001") == "queued"
+    lose_run(rt, sid, "TODO-001", "api")
+    cp = rt.checkpoints.get(sid, "TODO-001")
+    assert cp["status"] == "failed" and cp["lost_runs"] == 3
+    assert cp["reason"].startswith("its worker died 3 times while running it")
+    assert status(rt, sid, "TODO-002") == "skipped" and status(rt, sid, "TODO-003") == "skipped"
+    assert [e.data.get("lost_runs") for e in events(rt, sid, "todo.lost")] == [1, 2, 3]
+    failed = events(rt, sid, "todo.failed")
+    assert len(failed) == 1 and failed[0].data["poison"] is True
+
+
+def test_poison_through_redelivery_takeover(rt: Runtime, tmp_path: Path) -> None:
+    """A redelivered message reaching a todo still 'running' under a dead lease counts too."""
+    sid = start(rt, chain_catalog(tmp_path))
+    for n in (1, 2):
+        lease = rt.leases.try_acquire("api")
+        assert lease is not None
+        expect = "claimed" if n == 1 else "taken_over"
+        assert rt.checkpoints.claim(sid, "TODO-001", lease=lease, worker=f"w{n}", now=time.time(),
+                                    max_lost=3) == expect
+        rt.redis.delete(lease.key)  # that worker dies too
+    lease = rt.leases.try_acquire("api")
+    assert lease is not None
+    assert rt.checkpoints.claim(sid, "TODO-001", lease=lease, worker="w3", now=time.time(),
+                                max_lost=2) == "poisoned"
+    cp = rt.checkpoints.get(sid, "TODO-001")
+    assert cp["status"] == "failed" and "died 2 times" in cp["reason"] and "(last: w2)" in cp["reason"]
+
+
+def test_claim_retried_by_its_own_holder_is_not_busy(rt: Runtime, tmp_path: Path) -> None:
+    """A claim whose reply was lost and is sent again must not read as someone else's."""
+    sid = start(rt, chain_catalog(tmp_path))
+    lease = rt.leases.try_acquire("api")
+    assert lease is not None
+    args: dict[str, Any] = dict(lease=lease, worker="w1", now=time.time())
+    assert rt.checkpoints.claim(sid, "TODO-001", **args) == "claimed"
+    assert rt.checkpoints.claim(sid, "TODO-001", **args) == "claimed"
+    other = rt.leases.try_acquire("api", concurrency=2)
+    assert other is not None
+    assert rt.checkpoints.claim(sid, "TODO-001", lease=other, worker="w2", now=time.time()) == "busy"
+
+
+def test_live_holder_is_never_marked_lost(rt: Runtime, tmp_path: Path) -> None:
+    sid = start(rt, chain_catalog(tmp_path))
+    lease = run_as_worker(rt, sid, "TODO-001", "api")
+    assert rt.checkpoints.mark_lost(sid, "TODO-001", token=lease.token, max_lost=3,
+                                    now=time.time(), why="test") == "held"
+    assert rt.checkpoints.mark_lost(sid, "TODO-001", token="someone-else", max_lost=3,
+                                    now=time.time(), why="test") == "changed"
+    assert status(rt, sid, "TODO-001") == "running"
+
+
+# -- worker registry ---------------------------------------------------------------------
+def test_registry_lists_live_workers_and_drops_silent_ones(rt: Runtime) -> None:
+    reg = WorkerRegistry(rt.redis, rt.keys)
+    reg.beat(WorkerRecord(name="a", host="h", pid=1, repos=["api"], held=["x"], beat=30))
+    reg.beat(WorkerRecord(name="b", host="h", pid=2, repos=["api", "web"], beat=30))
+    assert [w.name for w in reg.live()] == ["a", "b"]
+    assert reg.per_repo() == {"api": 2, "web": 1}
+    assert reg.held() == {"x"}
+    rt.redis.delete(rt.keys.worker("a"))  # a's record expired: it stopped beating
+    assert [w.name for w in reg.live()] == ["b"]
+    assert rt.redis.zscore(rt.keys.workers, "a") is None  # pruned from the index
+    reg.leave("b")
+    assert reg.live() == []
+
+
+def test_worker_record_expires_after_three_missed_beats(rt: Runtime) -> None:
+    reg = WorkerRegistry(rt.redis, rt.keys)
+    reg.beat(WorkerRecord(name="a", host="h", pid=1, repos=["api"], beat=2.0))
+    ttl = rt.redis.pttl(rt.keys.worker("a"))
+    assert 5000 < ttl <= 6000

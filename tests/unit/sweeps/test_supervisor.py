@@ -1,0 +1,252 @@
+"""The supervisor pass on the embedded server, with no Celery worker.
+
+The runtime's app is a stub that records every signature it is asked to send,
+so each test sees exactly what the supervisor (or the sweep start) dispatched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coordination.dispatch import CeleryDispatcher
+from coordination.runtime.context import Runtime
+from coordination.sweeps.supervisor import maybe_finish, supervise_once
+from coordination.sweeps import SweepService
+from tests.unit.support.sweeps import PLAN, fresh_runtime, write_catalog
+from tests.unit.support.sweeps import StubApp, chain_catalog, events, run_as_worker, start, status, unlock  # noqa: F401
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class NoSupervisorLock:
+    """A client that always grants the per-sweep supervisor lock: lets passes race."""
+
+    def __init__(self, r: Any) -> None:
+        self._r = r
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._r, name)
+
+    def set(self, key: str, *a: Any, **kw: Any) -> Any:
+        if key.endswith(":supervisor"):
+            return True
+        return self._r.set(key, *a, **kw)
+
+
+@pytest.fixture
+def rt() -> Iterator[Runtime]:
+    from coordination.runtime.client import reset_embedded
+    from coordination.runtime.context import get_runtime
+
+    runtime = fresh_runtime()
+    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
+    yield runtime
+    reset_embedded()
+    get_runtime.cache_clear()
+
+
+def age(rt: Runtime, sid: str, seconds: float) -> None:
+    """Pretend the sweep was created ``seconds`` ago."""
+    rt.checkpoints.update_sweep(sid, created_at=time.time() - seconds)
+
+
+# -- dispatch at start -------------------------------------------------------------------
+def test_start_sends_level_zero_only(rt: Runtime, tmp_path: Path) -> None:
+    sid = start(rt, chain_catalog(tmp_path))
+    assert sorted(rt.app.todos_sent()) == ["TODO-001", "TODO-004"]
+    assert status(rt, sid, "TODO-001") == "queued" and status(rt, sid, "TODO-002") == "pending"
+    assert rt.redis.sismember(rt.keys.active_sweeps, sid)
+
+
+def test_eager_start_sends_roots_and_counts_preds(rt: Runtime, tmp_path: Path) -> None:
+    sid = start(rt, chain_catalog(tmp_path), "eager")
+    assert sorted(rt.app.todos_sent()) == ["TODO-001", "TODO-004"]
+    assert rt.redis.hgetall(rt.keys.remaining(sid)) == {
+        "TODO-001": "0", "TODO-002": "1", "TODO-003": "1", "TODO-004": "0"}
+
+
+# -- lost todos --------------------------------------------------------------------------
+def test_expired_lease_requeues_and_resends_once(rt: Runtime, tmp_path: Path) -> None:
+    sid = start(rt, chain_catalog(tmp_path))
+    lease = run_as_worker(rt, sid, "TODO-001", "api")
+    before = len(rt.app.todos_sent())
+    supervise_once(rt, sid)  # lease alive: nothing to do
+    assert status(rt, sid, "TODO-001") == "running" and len(rt.app.todos_sent()) == before
+
+    rt.redis.delete(lease.key)  # the worker died: its lease expired
+    unlock(rt, sid)
+    supervise_once(rt, sid)
+    cp = rt.checkpoints.get(sid, "TODO-001")
+    assert cp["status"] == "queued" and cp.get("lost_at")
+    assert rt.app.todos_sent()[before:] == ["TODO-001"]
+    assert len(events(rt, sid, "todo.lost")) == 1
+    assert len(events(rt, sid, "supervisor.redispatched")) == 1
+
+    unlock(rt, sid)
+    supervise_once(rt, sid)  # already queued again: not sent a second time
+    assert rt.app.todos_sent()[before:] == ["TODO-001"]
+    # The dead holder's late write is refused.
+    assert not rt.checkpoints.write(sid, "TODO-001", {"status": "succeeded"}, lease=lease)
+
+
+def test_racing_supervisors_resend_a_lost_todo_once(rt: Runtime, tmp_path: Path) -> None:
+    sid = start(rt, chain_catalog(tmp_path))
+    lease = run_as_worker(rt, sid, "TODO-001", "api")
+    rt.redis.delete(lease.key)
+    before = len(rt.app.todos_sent())
+    # Eight supervisors (as many worker processes) past the per-sweep lock at once.
+    racer = dataclasses.replace(rt, redis=NoSupervisorLock(rt.redis))
+    go = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            go.wait()
+            supervise_once(racer, sid)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    assert rt.app.todos_sent()[before:] == ["TODO-001"]
+    assert len(events(rt, sid, "todo.lost")) == 1
+
+
+def test_supervisor_lock_lets_one_pass_at_a_time(rt: Runtime, tmp_path: Path) -> None:
+    sid = start(rt, chain_catalog(tmp_path))
+    lease = run_as_worker(rt, sid, "TODO-001", "api")
+    rt.redis.delete(lease.key)
+    supervise_once(rt, sid)
+    rt.checkpoints.set_fields(sid, "TODO-001", status="running", token="x", lease_key=lease.key)
+    supervise_once(rt, sid)  # within the lock's life: this pass does nothing
+    assert status(rt, sid, "TODO-001") == "running"
+
+
+# -- never-dispatched todos ----------------------------------------------------------------
+def test_pending_todo_whose_preds_succeeded_long_ago_is_dispatched(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    sid = start(rt, chain_catalog(tmp_path))
+    now = time.time()
+    rt.checkpoints.set_fields(sid, "TODO-001", status="succeeded", finished_at=now)
+    before = len(rt.app.todos_sent())
+    supervise_once(rt, sid, grace=30)  # just finished: the canvas gets its chance first
+    assert status(rt, sid, "TODO-002") == "pending" and len(rt.app.todos_sent()) == before
+
+    age(rt, sid, 100)
+    rt.checkpoints.set_fields(sid, "TODO-001", finished_at=now - 60)
+    unlock(rt, sid)
+    supervise_once(rt, sid, grace=30)  # levels: TODO-004 (level 0) still runs, no barrier yet
+    assert status(rt, sid, "TODO-002") == "pending" and len(rt.app.todos_sent()) == before
+
+    rt.checkpoints.set_fields(sid, "TODO-004", status="succeeded", finished_at=now - 60)
+    unlock(rt, sid)
+    supervise_once(rt, sid, grace=30)  # a chord body that never fired
+    assert status(rt, sid, "TODO-002") == "queued"
+    assert rt.app.todos_sent()[before:] == ["TODO-002"]
+    assert status(rt, sid, "TODO-003") == "pending"  # its pred has not succeeded
+    queued = [e for e in events(rt, sid, "todo.queued") if e.todo_id == "TODO-002"]
+    assert [e.data["via"] for e in queued] == ["supervisor"]
+    unlock(rt, sid)
+    supervise_once(rt, sid, grace=30)
+    assert rt.app.todos_sent()[before:] == ["TODO-002"]  # once
+
+
+def test_supervisor_skips_dependents_of_failed(rt: Runtime, tmp_path: Path) -> None:
+    sid = start(rt, chain_catalog(tmp_path))
+    rt.checkpoints.set_fields(sid, "TODO-001", status="failed", finished_at=time.time(),
+                              exit_code=1)
+    supervise_once(rt, sid)
+    assert status(rt, sid, "TODO-002") == "skipped" and status(rt, sid, "TODO-003") == "skipped"
+    assert status(rt, sid, "TODO-004") == "queued"  # independent: untouched
+    assert (rt.checkpoints.get(sid, "TODO-003") or {})["reason"] == "TODO-001 failed"
+    assert (rt.checkpoints.get_sweep(sid) or {})["status"] == "queued"  # TODO-004 still to run
+
+
+# -- deadlines and finishing -------------------------------------------------------------
+def test_sweep_past_its_deadline_fails_with_a_reason(rt: Runtime, tmp_path: Path) -> None:
+    sid = start(rt, chain_catalog(tmp_path))
+    rt.checkpoints.update_sweep(sid, deadline=time.time() - 1)
+    supervise_once(rt, sid)
+    rec = rt.checkpoints.get_sweep(sid) or {}
+    assert rec["status"] == "failed" and "deadline" in rec["reason"]
+    for tid in ("TODO-001", "TODO-002", "TODO-003", "TODO-004"):
+        assert status(rt, sid, tid) == "cancelled"
+    fin = events(rt, sid, "sweep.finished")
+    assert len(fin) == 1 and fin[0].data["status"] == "failed"
+    assert not rt.redis.sismember(rt.keys.active_sweeps, sid)
+
+
+def test_maybe_finish_is_idempotent(rt: Runtime, tmp_path: Path) -> None:
+    sid = start(rt, chain_catalog(tmp_path))
+    assert maybe_finish(rt, sid) is None  # not everything is terminal
+    for tid in ("TODO-001", "TODO-002", "TODO-003", "TODO-004"):
+        rt.checkpoints.set_fields(sid, tid, status="succeeded", finished_at=time.time())
+    results: list[str | None] = []
+    go = threading.Barrier(8)
+
+    def one() -> None:
+        go.wait()
+        results.append(maybe_finish(rt, sid, full=True))
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == 8 and results.count("succeeded") == 1 and results.count(None) == 7
+    assert len(events(rt, sid, "sweep.finished")) == 1
+    assert maybe_finish(rt, sid, full=True) is None
+    rec = rt.checkpoints.get_sweep(sid) or {}
+    assert rec["status"] == "succeeded" and rec["reason"] == "4 todos succeeded"
+    assert not rt.redis.sismember(rt.keys.active_sweeps, sid)
+
+
+def test_maybe_finish_names_failed_todos(rt: Runtime, tmp_path: Path) -> None:
+    sid = start(rt, chain_catalog(tmp_path))
+    rt.checkpoints.set_fields(sid, "TODO-001", status="failed", exit_code=7)
+    rt.checkpoints.set_fields(sid, "TODO-002", status="skipped")
+    rt.checkpoints.set_fields(sid, "TODO-003", status="skipped")
+    rt.checkpoints.set_fields(sid, "TODO-004", status="succeeded")
+    assert maybe_finish(rt, sid, full=True) == "failed"
+    rec = rt.checkpoints.get_sweep(sid) or {}
+    assert rec["reason"] == "TODO-001 failed (exit 7); 2 skipped"
+
+
+def test_fast_finish_trusts_the_terminal_count_and_the_pass_checks_in_full(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    """After each todo only a counter is read; a count lost to a crash (here:
+    statuses written behind its back) delays the end to the next full pass."""
+    sid = start(rt, chain_catalog(tmp_path))
+    for tid in ("TODO-001", "TODO-002", "TODO-003", "TODO-004"):
+        rt.checkpoints.set_fields(sid, tid, status="succeeded", finished_at=time.time())
+    assert maybe_finish(rt, sid) is None  # counter still says 0 of 4
+    rt.redis.hincrby(rt.keys.sweep(sid), "terminal", 4)
+    assert maybe_finish(rt, sid) == "succeeded"
+
+
+def test_supervisor_pass_finishes_a_sweep_whose_count_was_lost(rt: Runtime, tmp_path: Path) -> None:
+    sid = start(rt, chain_catalog(tmp_path))
+    for tid in ("TODO-001", "TODO-002", "TODO-003", "TODO-004"):
+        rt.checkpoints.set_fields(sid, tid, status="succeeded", finished_at=time.time())
+    supervise_once(rt, sid)
+    assert (rt.checkpoints.get_sweep(sid) or {})["status"] == "succeeded"
+
+
+def test_finished_sweep_leaves_the_active_set(rt: Runtime, tmp_path: Path) -> None:
+    sid = start(rt, chain_catalog(tmp_path))
+    rt.checkpoints.set_sweep_status(sid, "cancelled")
+    supervise_once(rt, sid)
+    assert not rt.redis.sismember(rt.keys.active_sweeps, sid)

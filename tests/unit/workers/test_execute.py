@@ -1,0 +1,388 @@
+"""workers.execute: a todo's command runs in its own group and nothing of it outlives it.
+
+Process checks use psutil and poll against a deadline instead of sleeping, since
+the guard kills leftovers asynchronously (it runs once the worker closes its pipe).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import pytest
+
+from workers.execute import ExecResult, run_command
+
+pytestmark = pytest.mark.timeout(60)
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def group_members(pgid: int) -> list[psutil.Process]:
+    """Live (non-zombie) processes whose process group is ``pgid``.
+
+    Zombies are dead: they only wait to be reaped by whoever inherited them
+    (pid 1 in a container may never do it)."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (ProcessLookupError, psutil.NoSuchProcess, PermissionError):
+            continue
+    return found
+
+
+def wait_until(
+    pred: Callable[[], bool], deadline: float = 10.0, what: Callable[[], str] = lambda: ""
+) -> None:
+    end = time.monotonic() + deadline
+    while not pred():
+        if time.monotonic() > end:
+            raise AssertionError(f"not within {deadline}s: {what()}")
+        time.sleep(0.02)
+
+
+def _describe(procs: list[psutil.Process]) -> list[tuple[int, str]]:
+    out = []
+    for p in procs:
+        try:
+            out.append((p.pid, " ".join(p.cmdline())))
+        except psutil.Error:
+            out.append((p.pid, "?"))
+    return out
+
+
+def assert_group_gone(pgid: int, deadline: float = 10.0) -> None:
+    wait_until(
+        lambda: not group_members(pgid),
+        deadline,
+        lambda: f"group {pgid} still has {_describe(group_members(pgid))}",
+    )
+
+
+def run(command: str, tmp_path: Path, **kw: object) -> ExecResult:
+    kw.setdefault("timeout", 20)
+    return run_command(command, cwd=tmp_path, **kw)  # type: ignore[arg-type]
+
+
+# -- exit codes, env, cwd, stdin ---------------------------------------------
+
+
+@pytest.mark.parametrize("code", [0, 1, 42])
+def test_exit_codes(tmp_path: Path, code: int) -> None:
+    r = run(f"exit {code}", tmp_path)
+    assert (r.outcome, r.exit_code, r.reason) == ("exited", code, None)
+    assert r.ok is (code == 0)
+    assert r.pid is not None and r.duration >= 0
+
+
+def test_shell_killed_by_signal_reports_128_plus_signum(tmp_path: Path) -> None:
+    # The shell itself dies by SIGKILL: reported like a shell reports a child.
+    assert run("kill -9 $$", tmp_path).exit_code == 128 + signal.SIGKILL
+    # A child killed by a signal: the shell's own status, the same convention.
+    assert run("sh -c 'kill -TERM $$'", tmp_path).exit_code == 128 + signal.SIGTERM
+
+
+def test_env_is_added_to_os_environ(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXEC_TEST_INHERITED", "from-worker")
+    r = run(
+        'printf "%s|%s|%s" "$EXEC_TEST_X" "$EXEC_TEST_INHERITED" "$0"',
+        tmp_path,
+        env={"EXEC_TEST_X": "a b'c"},
+    )
+    assert r.stdout_tail == "a b'c|from-worker|coord-todo"
+
+
+def test_cwd_is_used(tmp_path: Path) -> None:
+    assert run("pwd -P", tmp_path).stdout_tail.strip() == str(tmp_path.resolve())
+
+
+def test_stdin_is_closed(tmp_path: Path) -> None:
+    r = run("cat; read x; echo rc=$?", tmp_path, timeout=10)
+    assert r.ok and r.stdout_tail == "rc=1\n"
+    assert r.duration < 5
+
+
+def test_command_sees_only_stdio_fds(tmp_path: Path) -> None:
+    """The guard pipe (fd 3 in the wrapper) is not inherited by the command."""
+    # ls runs as a child of the shell ($$) and lists the shell's fds; `; true`
+    # keeps dash from exec-ing ls in place of the shell.
+    r = run("ls -l /proc/$$/fd/; true", tmp_path)
+    links = dict(
+        (line.split()[-3], line.split()[-1]) for line in r.stdout_tail.splitlines() if "->" in line
+    )
+    assert sorted(links) == ["0", "1", "2"], r.stdout_tail
+    assert links["0"] == "/dev/null"
+
+
+def test_quoting_and_wait_behave_like_sh_c(tmp_path: Path) -> None:
+    # `wait` must not wait for the guard, `$#` is 0, quotes survive.
+    r = run("""sleep 0.1 & wait; echo "n=$#" 'it''s' "$(echo sub)"; echo err >&2""", tmp_path)
+    assert r.ok, r
+    assert r.stdout_tail == "n=0 its sub\n"
+    assert r.stderr_tail == "err\n"
+
+
+def test_syntax_error_is_a_failed_exit(tmp_path: Path) -> None:
+    r = run("if", tmp_path)
+    assert r.outcome == "exited" and r.exit_code == 2 and "Syntax error" in r.stderr_tail
+
+
+# -- output --------------------------------------------------------------------
+
+
+def test_tails_are_bounded_and_totals_counted(tmp_path: Path) -> None:
+    cmd = (
+        "head -c 300000 /dev/zero | tr '\\0' a; printf END; "
+        "head -c 100000 /dev/zero | tr '\\0' b >&2; printf ERR >&2"
+    )
+    r = run(cmd, tmp_path, tail_bytes=1000)
+    assert r.ok
+    assert r.stdout_bytes == 300003 and r.stderr_bytes == 100003
+    assert r.stdout_tail == "a" * 997 + "END"
+    assert r.stderr_tail == "b" * 997 + "ERR"
+    tail = r.output_tail(10)
+    assert tail == (
+        "--- stdout (last 10 chars of 300003 bytes) ---\naaaaaaaEND\n"
+        "--- stderr (last 10 chars of 100003 bytes) ---\nbbbbbbbERR"
+    )
+
+
+def test_output_tail_small_and_empty() -> None:
+    def result(out: str, err: str) -> ExecResult:
+        return ExecResult(0, "exited", None, 0.0, out, err, len(out), len(err), 1)
+
+    assert result("hi\n", "").output_tail() == "--- stdout ---\nhi\n"
+    assert result("", "oops").output_tail() == "--- stderr ---\noops"
+    assert result("", "").output_tail() == ""
+
+
+def test_invalid_utf8_is_replaced(tmp_path: Path) -> None:
+    r = run(r"printf 'ok \377\n'", tmp_path)
+    assert r.stdout_tail == "ok \ufffd\n" and r.stdout_bytes == 5
+
+
+def test_200mb_output_keeps_memory_bounded(tmp_path: Path) -> None:
+    me = psutil.Process()
+    before = me.memory_info().rss
+    t0 = time.monotonic()
+    r = run("head -c 200000000 /dev/zero; head -c 50000000 /dev/zero >&2", tmp_path, timeout=50)
+    elapsed = time.monotonic() - t0
+    grown = me.memory_info().rss - before
+    assert r.ok, r
+    assert r.stdout_bytes == 200_000_000 and r.stderr_bytes == 50_000_000
+    assert len(r.stdout_tail) == 64 * 1024 and len(r.stderr_tail) == 64 * 1024
+    assert set(r.stdout_tail) == {"\0"}
+    assert grown < 50 * 1024 * 1024, f"RSS grew by {grown / 2**20:.1f} MiB"
+    assert elapsed < 30, f"250 MB took {elapsed:.1f}s"
+
+
+# -- killing ---------------------------------------------------------------------
+
+
+def test_background_leftovers_die_with_the_todo(tmp_path: Path) -> None:
+    pgids: list[int] = []
+    r = run("sleep 300 & sleep 301 >/dev/null 2>&1 & echo started", tmp_path, on_start=pgids.append)
+    assert r.ok and r.stdout_tail == "started\n"
+    assert r.duration < 5
+    assert pgids == [r.pid]
+    assert_group_gone(pgids[0])
+
+
+def test_timeout_kills_grandchildren(tmp_path: Path) -> None:
+    pgids: list[int] = []
+    r = run("sleep 300 & sleep 300; wait", tmp_path, timeout=0.5, on_start=pgids.append)
+    assert (r.outcome, r.exit_code, r.reason) == ("timeout", None, "timed out after 0.5s")
+    assert not r.ok
+    assert 0.5 <= r.duration < 5
+    assert_group_gone(pgids[0])
+
+
+def test_timeout_sends_term_first(tmp_path: Path) -> None:
+    r = run(
+        "trap 'echo bye; exit 7' TERM; sleep 300 & wait",
+        tmp_path,
+        timeout=0.3,
+        kill_grace=10,
+    )
+    assert r.outcome == "timeout" and r.exit_code is None
+    assert r.stdout_tail == "bye\n"
+    assert r.duration < 5  # did not wait the whole grace: the shell handled TERM
+
+
+def test_term_ignoring_command_still_dies(tmp_path: Path) -> None:
+    pgids: list[int] = []
+    r = run(
+        "trap '' TERM; sleep 100 & sleep 100",
+        tmp_path,
+        timeout=0.3,
+        kill_grace=0.3,
+        on_start=pgids.append,
+    )
+    assert r.outcome == "timeout" and r.exit_code is None
+    assert 0.6 <= r.duration < 5
+    assert_group_gone(pgids[0])
+
+
+def test_infinite_timeout_is_allowed(tmp_path: Path) -> None:
+    assert run("exit 3", tmp_path, timeout=float("inf")).exit_code == 3
+
+
+def test_pipe_held_by_an_escaped_process_does_not_hang(tmp_path: Path) -> None:
+    """A process that left the group (setsid) escapes the guard; if it keeps
+    stdout open, run_command stops reading after a short drain instead of
+    waiting for it."""
+    pidfile = tmp_path / "escaped.pid"
+    cmd = (
+        "setsid sh -c 'echo $$ > escaped.pid.tmp; mv escaped.pid.tmp escaped.pid; exec sleep 30' & "
+        "while [ ! -s escaped.pid ]; do sleep 0.01; done; echo done"
+    )
+    try:
+        r = run(cmd, tmp_path, kill_grace=0.3)
+        assert r.ok and r.stdout_tail == "done\n"
+        assert r.duration < 5
+    finally:
+        if pidfile.exists():
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
+def test_no_fds_leak(tmp_path: Path) -> None:
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    run("true", tmp_path)
+    before = open_fds()
+    run("echo hi; sleep 300 & exit 1", tmp_path)
+    run("sleep 300", tmp_path, timeout=0.1, kill_grace=0.1)
+    run_command("true", cwd=tmp_path / "missing", timeout=5)
+    with pytest.raises(ValueError):
+        run("true", tmp_path, on_start=lambda pid: int("x"))
+    assert open_fds() == before
+
+
+def test_should_stop_kills_the_group(tmp_path: Path) -> None:
+    calls = 0
+    pgids: list[int] = []
+
+    def should_stop() -> str | None:
+        nonlocal calls
+        calls += 1
+        return "lease lost" if calls >= 3 else None
+
+    r = run(
+        "sleep 300 & sleep 300; wait",
+        tmp_path,
+        should_stop=should_stop,
+        poll=0.05,
+        on_start=pgids.append,
+    )
+    assert (r.outcome, r.exit_code, r.reason) == ("stopped", None, "lease lost")
+    assert calls == 3
+    assert r.duration < 5
+    assert_group_gone(pgids[0])
+
+
+def test_callback_exception_propagates_after_killing(tmp_path: Path) -> None:
+    pgids: list[int] = []
+
+    def should_stop() -> str | None:
+        raise RuntimeError("redis down")
+
+    with pytest.raises(RuntimeError, match="redis down"):
+        run("sleep 300", tmp_path, should_stop=should_stop, poll=0.02, on_start=pgids.append)
+    assert_group_gone(pgids[0])
+
+
+def test_missing_cwd_is_an_error_outcome(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    r = run_command("true", cwd=missing, timeout=5)
+    assert (r.outcome, r.exit_code, r.pid) == ("error", None, None)
+    assert r.reason == f"cannot start: cwd {missing} does not exist"
+    assert not r.ok
+
+
+def test_cwd_that_is_a_file_is_an_error_outcome(tmp_path: Path) -> None:
+    f = tmp_path / "file"
+    f.write_text("")
+    r = run_command("true", cwd=f, timeout=5)
+    assert r.outcome == "error" and str(f) in (r.reason or "")
+
+
+def test_null_byte_in_command_is_an_error_outcome(tmp_path: Path) -> None:
+    r = run("echo a\0b", tmp_path)
+    assert r.outcome == "error" and r.reason and r.reason.startswith("cannot start")
+
+
+WORKER_SCRIPT = """
+import sys, threading
+from workers.execute import run_command
+
+def on_start(pid):
+    print(pid, flush=True)
+
+t = threading.Thread(
+    target=run_command,
+    args=("sleep 300 & sleep 300; wait",),
+    kwargs=dict(cwd=sys.argv[1], timeout=120, on_start=on_start),
+)
+t.start()
+t.join()
+"""
+
+
+def test_worker_sigkill_kills_the_todos_whole_group(tmp_path: Path) -> None:
+    worker = subprocess.Popen(
+        [sys.executable, "-c", WORKER_SCRIPT, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+        text=True,
+    )
+    try:
+        assert worker.stdout is not None
+        pgid = int(worker.stdout.readline())
+        # shell + guard + two sleeps
+        wait_until(
+            lambda: sum("sleep" in p.name() for p in group_members(pgid)) == 2,
+            what=lambda: f"both sleeps started in {_describe(group_members(pgid))}",
+        )
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+        assert_group_gone(pgid)
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+def test_concurrent_calls_get_their_own_output(tmp_path: Path) -> None:
+    results: dict[int, ExecResult] = {}
+    pgids: dict[int, list[int]] = {i: [] for i in range(4)}
+
+    def go(i: int) -> None:
+        results[i] = run(
+            f'i=0; while [ $i -lt 3000 ]; do echo "worker-{i}"; i=$((i+1)); done; exit {i}',
+            tmp_path,
+            tail_bytes=4096,
+            on_start=pgids[i].append,
+        )
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(4):
+        r = results[i]
+        assert r.outcome == "exited" and r.exit_code == i
+        line = f"worker-{i}\n"
+        assert r.stdout_bytes == 3000 * len(line)
+        assert r.stdout_tail.endswith(line) and set(r.stdout_tail.splitlines()[1:]) == {line.strip()}
+        assert_group_gone(pgids[i][0])
+    assert len({pgids[i][0] for i in range(4)}) == 4

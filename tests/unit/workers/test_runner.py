@@ -1,0 +1,245 @@
+"""workers.runner.run_todo on the embedded server, without Celery.
+
+The runner is what a todo task does; these tests call it directly, as a
+duplicate or early delivery would, and check that nothing runs twice and that
+an overtaken holder writes nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coordination.dispatch import CeleryDispatcher
+from coordination.runtime.context import Runtime
+from coordination.sweeps import SweepService
+from tests.unit.support.sweeps import PLAN, counting, fresh_runtime, runs, write_catalog
+from tests.waiting import wait_for
+from tests.unit.support.sweeps import StubApp
+from workers.runner import Outcome, WorkerInfo, run_todo
+
+pytestmark = pytest.mark.timeout(120)
+
+W = WorkerInfo(repo=None, name="test-worker")
+
+
+@pytest.fixture
+def rt(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    from coordination.runtime.client import reset_embedded
+    from coordination.runtime.context import get_runtime
+
+    # Short leases so a lost lease is noticed within a second.
+    monkeypatch.setenv("COORD_LEASE_TTL", "1")
+    runtime = fresh_runtime()
+    assert runtime.settings.heartbeat_interval < 0.5
+    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
+    yield runtime
+    reset_embedded()
+    get_runtime.cache_clear()
+
+
+@pytest.fixture
+def counts(tmp_path: Path) -> Path:
+    d = tmp_path / "counts"
+    d.mkdir()
+    return d
+
+
+def sweep(rt: Runtime, tmp_path: Path, todos: list[dict[str, Any]], *,
+          repos: tuple[str, ...] = ("api", "web"), strategy: str = "levels") -> str:
+    cat = write_catalog(tmp_path / "eco", todos, repos=repos)
+    return SweepService(rt, cat).start(PLAN, strategy=strategy, ignore_blockers=True)
+
+
+def cp(rt: Runtime, sid: str, tid: str) -> dict[str, Any]:
+    return rt.checkpoints.get(sid, tid) or {}
+
+
+def kinds(rt: Runtime, sid: str, tid: str) -> list[str]:
+    return [e.kind for e in rt.events.read(sweep_id=sid) if e.todo_id == tid]
+
+
+def test_runs_records_and_finishes(rt: Runtime, tmp_path: Path, counts: Path) -> None:
+    sid = sweep(rt, tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": counting(counts, "TODO-001", "echo hello $COORD_TODO_ID")},
+    ])
+    outcome, detail = run_todo(rt, sid, "TODO-001", W)
+    assert outcome is Outcome.done and detail == {"status": "succeeded", "exit_code": 0}
+    c = cp(rt, sid, "TODO-001")
+    assert c["status"] == "succeeded" and c["attempts"] == 1 and c["worker"] == "test-worker"
+    assert "hello TODO-001" in c["output_tail"]
+    assert (rt.checkpoints.get_sweep(sid) or {})["status"] == "succeeded"
+    assert rt.leases.holders("api", 1) == [None]  # released
+    assert runs(counts, "TODO-001") == 1
+
+
+def test_duplicate_delivery_of_a_terminal_todo_does_not_run(
+    rt: Runtime, tmp_path: Path, counts: Path
+) -> None:
+    sid = sweep(rt, tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": counting(counts, "TODO-001")},
+        {"id": "TODO-002", "repo": "api", "run": "true"},
+    ])
+    assert run_todo(rt, sid, "TODO-001", W)[0] is Outcome.done
+    before = cp(rt, sid, "TODO-001")
+    outcome, detail = run_todo(rt, sid, "TODO-001", W)
+    assert outcome is Outcome.duplicate and detail == {"status": "succeeded"}
+    assert runs(counts, "TODO-001") == 1 and cp(rt, sid, "TODO-001") == before
+    assert kinds(rt, sid, "TODO-001").count("todo.started") == 1
+
+
+def test_delivery_while_a_live_holder_runs_it_is_a_duplicate(
+    rt: Runtime, tmp_path: Path, counts: Path
+) -> None:
+    # concurrency 2, so the second delivery gets a lease and reaches the claim.
+    cat = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": counting(counts, "TODO-001", "sleep 2")},
+    ], repos=("api",))
+    text = cat.read_text().replace("path: repos/api", "path: repos/api\n  concurrency: 2")
+    cat.write_text(text)
+    sid = SweepService(rt, cat).start(PLAN, ignore_blockers=True)
+    first: list[Any] = []
+    t = threading.Thread(target=lambda: first.append(run_todo(rt, sid, "TODO-001", W)))
+    t.start()
+    wait_for(lambda: cp(rt, sid, "TODO-001").get("status") == "running", what="first holder")
+    outcome, detail = run_todo(rt, sid, "TODO-001", W)
+    assert outcome is Outcome.duplicate and detail == {"claim": "busy"}
+    t.join(30)
+    assert first[0][0] is Outcome.done
+    assert runs(counts, "TODO-001") == 1 and cp(rt, sid, "TODO-001")["attempts"] == 1
+
+
+def test_premature_delivery_does_not_run(rt: Runtime, tmp_path: Path, counts: Path) -> None:
+    sid = sweep(rt, tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "true"},
+        {"id": "TODO-002", "repo": "web", "run": counting(counts, "TODO-002"),
+         "blocked_by": ["TODO-001"]},
+    ])
+    before = cp(rt, sid, "TODO-002")
+    outcome, detail = run_todo(rt, sid, "TODO-002", W)
+    assert outcome is Outcome.premature and detail == {"waiting_for": ["TODO-001"]}
+    assert runs(counts, "TODO-002") == 0 and cp(rt, sid, "TODO-002") == before
+    assert rt.leases.holders("web", 1) == [None]  # no lease was taken
+
+
+def test_delivery_after_a_failed_pred_records_skipped(rt: Runtime, tmp_path: Path, counts: Path) -> None:
+    sid = sweep(rt, tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "exit 2"},
+        {"id": "TODO-002", "repo": "web", "run": counting(counts, "TODO-002"),
+         "blocked_by": ["TODO-001"]},
+        {"id": "TODO-003", "repo": "api", "run": "true"},  # keeps the sweep going
+    ])
+    assert run_todo(rt, sid, "TODO-001", W) == (Outcome.done, {"status": "failed", "exit_code": 2})
+    assert cp(rt, sid, "TODO-002")["status"] == "skipped"  # by the failing todo's runner
+    # Had that skip been missed, the dependent's own delivery records it without running.
+    rt.checkpoints.set_fields(sid, "TODO-002", status="queued", reason=None)
+    assert run_todo(rt, sid, "TODO-002", W) == (Outcome.done, {"status": "skipped"})
+    assert cp(rt, sid, "TODO-002")["reason"] == "TODO-001 failed"
+    assert run_todo(rt, sid, "TODO-002", W)[0] is Outcome.duplicate
+    assert runs(counts, "TODO-002") == 0
+    assert run_todo(rt, sid, "TODO-003", W)[0] is Outcome.done
+    rec = rt.checkpoints.get_sweep(sid) or {}
+    assert rec["status"] == "failed" and "TODO-001 failed (exit 2)" in rec["reason"]
+    assert run_todo(rt, sid, "TODO-002", W)[0] is Outcome.gone  # the sweep is over
+
+
+def test_unknown_or_ended_sweep_is_gone(rt: Runtime, tmp_path: Path, counts: Path) -> None:
+    sid = sweep(rt, tmp_path, [{"id": "TODO-001", "repo": "api", "run": counting(counts, "TODO-001")}])
+    assert run_todo(rt, "PLAN-001-nope", "TODO-001", W)[0] is Outcome.gone
+    assert run_todo(rt, sid, "TODO-999", W)[0] is Outcome.gone
+    rt.checkpoints.set_sweep_status(sid, "cancelled")
+    assert run_todo(rt, sid, "TODO-001", W)[0] is Outcome.gone
+    assert runs(counts, "TODO-001") == 0
+
+
+def test_eager_success_dispatches_successors(rt: Runtime, tmp_path: Path) -> None:
+    sid = sweep(rt, tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "true"},
+        {"id": "TODO-002", "repo": "web", "run": "true", "blocked_by": ["TODO-001"]},
+        {"id": "TODO-003", "repo": "web", "run": "true", "blocked_by": ["TODO-001", "TODO-002"]},
+    ], strategy="eager")
+    assert rt.app.todos_sent() == ["TODO-001"]
+    run_todo(rt, sid, "TODO-001", W)
+    assert rt.app.todos_sent() == ["TODO-001", "TODO-002"]  # TODO-003 still waits for TODO-002
+    run_todo(rt, sid, "TODO-002", W)
+    assert rt.app.todos_sent() == ["TODO-001", "TODO-002", "TODO-003"]
+
+
+# -- fencing -----------------------------------------------------------------------------
+def test_stale_fence_write_is_refused(rt: Runtime, tmp_path: Path) -> None:
+    sid = sweep(rt, tmp_path, [{"id": "TODO-001", "repo": "api", "run": "true"}])
+    old = rt.leases.try_acquire("api")
+    assert old is not None
+    assert rt.checkpoints.claim(sid, "TODO-001", lease=old, worker="a", now=time.time()) == "claimed"
+    assert rt.checkpoints.write(sid, "TODO-001", {"attempts": 1}, lease=old)
+    rt.redis.delete(old.key)  # old holder froze past its TTL
+    new = rt.leases.try_acquire("api")
+    assert new is not None and new.fence > old.fence
+    assert rt.checkpoints.claim(sid, "TODO-001", lease=new, worker="b", now=time.time()) == "taken_over"
+    assert not rt.checkpoints.write(sid, "TODO-001", {"status": "failed"}, lease=old)
+    c = cp(rt, sid, "TODO-001")
+    assert c["status"] == "running" and c["token"] == new.token and c["fence"] == new.fence
+    # Even if the old holder got its slot back, its fence is older than the stored one.
+    rt.leases.release(new)
+    again = rt.redis.set(old.key, old.token)
+    assert again
+    assert not rt.checkpoints.write(sid, "TODO-001", {"status": "failed"}, lease=old)
+    assert cp(rt, sid, "TODO-001")["status"] == "running"
+
+
+def test_overtaken_runner_kills_its_command_and_writes_nothing(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "pid"
+    sid = sweep(rt, tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": f"echo $$ > {pidfile}; sleep 30; echo late"},
+    ])
+    result: list[Any] = []
+    t = threading.Thread(target=lambda: result.append(run_todo(rt, sid, "TODO-001", W)))
+    t.start()
+    wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what="the command to start")
+    holder = cp(rt, sid, "TODO-001")
+    assert holder["status"] == "running"
+    # Another worker takes the todo over: the first one's lease is gone.
+    rt.redis.delete(holder["lease_key"])
+    new = rt.leases.try_acquire("api")
+    assert new is not None
+    assert rt.checkpoints.claim(sid, "TODO-001", lease=new, worker="b", now=time.time()) == "taken_over"
+    t0 = time.monotonic()
+    t.join(20)
+    assert not t.is_alive() and time.monotonic() - t0 < 5
+    assert result[0] == (Outcome.lost, {"reason": "lease lost"})
+    c = cp(rt, sid, "TODO-001")
+    assert c["status"] == "running" and c["token"] == new.token and c["worker"] == "b"
+    assert "late" not in (c.get("output_tail") or "")
+    ks = kinds(rt, sid, "TODO-001")
+    assert "todo.lost" in ks and "todo.succeeded" not in ks and "todo.failed" not in ks
+    assert rt.leases.holders("api", 1) == [new.token]  # the loser released nothing of ours
+
+
+def test_a_crash_after_the_lease_is_taken_never_leaves_it_renewed(
+    rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis dropping just as a todo starts made the runner raise with its lease
+    heartbeat still running: the lease was renewed forever and the todo stayed
+    'running' for good. Whatever raises, the heartbeat stops and the lease expires."""
+    import redis as redis_mod
+
+    from tests.waiting import wait_for
+
+    sid = sweep(rt, tmp_path, [{"id": "TODO-001", "repo": "api", "run": "true"}])
+
+    def down(*_: Any, **__: Any) -> Any:
+        raise redis_mod.ConnectionError("Redis is restarting")
+
+    monkeypatch.setattr(rt.events, "emit", down)
+    monkeypatch.setattr(rt.leases, "release", down)  # so only its TTL can free the lease
+    with pytest.raises(redis_mod.ConnectionError):
+        run_todo(rt, sid, "TODO-001", W)
+    key = cp(rt, sid, "TODO-001")["lease_key"]
+    wait_for(lambda: rt.redis.get(key) is None, 5, "the abandoned lease to expire")
