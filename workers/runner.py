@@ -135,14 +135,14 @@ def run_todo(
         return Outcome.duplicate, {"claim": st.verdict}
     if st.verdict == "premature":
         return Outcome.premature, {"waiting_for": sorted(st.waiting)}
-    if st.verdict == "skipped":
+    if st.verdict == TodoStatus.skipped:
         after_end(rt, spec, todo_id, TodoStatus.skipped, level_done=st.level_done,
                   terminal=st.terminal)
-        return Outcome.done, {"status": "skipped"}
+        return Outcome.done, {"status": str(TodoStatus.skipped)}
     if st.verdict == "poisoned":
         # Its earlier holder was the max_lost_runs-th to die running it.
         poisoned(rt, spec, todo_id, level_done=st.level_done, terminal=st.terminal)
-        return Outcome.done, {"status": "failed", "reason": "poison"}
+        return Outcome.done, {"status": str(TodoStatus.failed), "reason": "poison"}
     assert st.lease is not None, st
     lease = st.lease
     released = False
@@ -162,7 +162,7 @@ def _refuse(rt: Runtime, spec: SweepSpec, todo_id: str, why: str) -> tuple[Outco
     log.error("%s/%s refused: %s", spec.sweep_id, todo_id, why)
     end_todos(rt, spec, [todo_id], TodoStatus.failed, NOT_STARTED,
               event={"reason": why, "refused": True})
-    return Outcome.done, {"status": "failed", "reason": why}
+    return Outcome.done, {"status": str(TodoStatus.failed), "reason": why}
 
 
 def _execute(

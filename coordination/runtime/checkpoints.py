@@ -230,7 +230,7 @@ class CheckpointStore:
         """
         running = [
             (t, cp) for t, cp in checkpoints.items()
-            if cp.get("status") == "running" and cp.get("lease_key")
+            if cp.get("status") == TodoStatus.running and cp.get("lease_key")
         ]  # fmt: skip
         if not running:
             return []

@@ -105,8 +105,16 @@ def script_text(name: str) -> str:
     helpers in front."""
     from coordination.status import lua_preamble
 
+    body = (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")
+    if name in SELF_CONTAINED:
+        return body
     common = (LUA_DIR / "_common.lua").read_text(encoding="utf-8")
-    return "\n".join([lua_preamble(), common, (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")])
+    return "\n".join([lua_preamble(), common, body])
+
+
+#: Scripts that use no helper and no status: sent without the prelude, which Redis
+#: would otherwise run (building its tables) on every call of these hot, tiny scripts.
+SELF_CONTAINED = frozenset({"lease_acquire", "lease_extend", "lease_release"})
 
 
 @dataclass(frozen=True)

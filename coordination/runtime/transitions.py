@@ -112,7 +112,7 @@ class Transitions:
             lease = Lease(repo, int(res[1]), token, int(res[2]), self.ttl_ms, self.keys.namespace)
             return Started(verdict, lease=lease, attempts=int(res[3] or 1),
                            taken_over=bool(int(res[4])))
-        if verdict == "skipped":
+        if verdict == TodoStatus.skipped:
             return Started(verdict, detail=str(res[1]), terminal=int(res[2]),
                            level_done=bool(int(res[3])))
         if verdict == "poisoned":

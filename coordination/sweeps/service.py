@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from coordination.errors import NotFoundError, PlanError, UsageError
-from coordination.status import SWEEP_END_EVENTS
+from coordination.status import SWEEP_END_EVENTS, SweepStatus, TodoStatus
 from coordination.runtime.context import Runtime
 from coordination.sweeps.spec import NOT_STARTED, SWEEP_ACTIVE, SWEEP_LIVE, TERMINAL, SweepSpec, TodoSpec
 from coordination.sweeps.supervisor import (
@@ -199,7 +199,7 @@ class SweepService:
             "plan": spec.plan,
             "strategy": spec.strategy,
             "kind": kind,
-            "status": "queued",
+            "status": SweepStatus.queued,
             "created_at": now,
             "deadline": now + sweep_deadline(spec, self.rt.settings.sweep_deadline),
             "run": 0,
@@ -245,7 +245,7 @@ class SweepService:
 
     def _pending(self, sweep_id: str, todo_id: str) -> bool:
         cp = self.rt.checkpoints.get(sweep_id, todo_id) or {}
-        return cp.get("status") != "succeeded"
+        return cp.get("status") != TodoStatus.succeeded
 
     # -- reading ----------------------------------------------------------------
     def record(self, sweep_id: str) -> dict[str, Any]:
@@ -267,7 +267,7 @@ class SweepService:
         for tid in ids:
             cp = cps.get(tid) or {}
             todos[tid] = {
-                "status": cp.get("status", "pending"),
+                "status": cp.get("status", TodoStatus.pending),
                 "attempts": int(cp.get("attempts") or 0),
                 "exit_code": cp.get("exit_code"),
                 "worker": cp.get("worker"),
@@ -385,7 +385,7 @@ class SweepService:
         old = load_spec(self.rt, sweep_id, rec)
         assert old is not None
         cps = self.rt.checkpoints.get_all(sweep_id, list(old.todos))
-        status = {t: (cps.get(t) or {}).get("status", "pending") for t in old.todos}
+        status = {t: (cps.get(t) or {}).get("status", TodoStatus.pending) for t in old.todos}
         if only:
             unknown = [t for t in only if t not in old.todos]
             if unknown:
@@ -398,7 +398,7 @@ class SweepService:
                 chosen.update(old.descendants(t))
         else:
             chosen = set(old.todos)
-        rerun = [t for t in old.todos if t in chosen and status[t] != "succeeded"]
+        rerun = [t for t in old.todos if t in chosen and status[t] != TodoStatus.succeeded]
         asked: set[str] = set(only or [])
         dependents = sorted(t for t in rerun if t not in asked) if only else []
         return {"sweep_id": sweep_id, "status": rec.get("status"), "rerun": sorted(rerun),
@@ -450,11 +450,11 @@ class SweepService:
         now = time.time()
         self.rt.checkpoints.persist_sweep(sweep_id, list(todos))
         for t in rerun:
-            self.rt.checkpoints.set_fields(sweep_id, t, status="pending", reason=None,
+            self.rt.checkpoints.set_fields(sweep_id, t, status=TodoStatus.pending, reason=None,
                                            finished_at=None, exit_code=None, queued_at=None)
         self.rt.redis.delete(self.rt.keys.remaining(sweep_id))
         self.rt.checkpoints.update_sweep(
-            sweep_id, status="queued", reason=None, finished_at=None, started_at=None,
+            sweep_id, status=SweepStatus.queued, reason=None, finished_at=None, started_at=None,
             run=spec.run, spec=spec.to_json(), **self._signature(spec),
             terminal=len(todos) - len(rerun),
             deadline=now + sweep_deadline(spec, self.rt.settings.sweep_deadline),
@@ -462,44 +462,45 @@ class SweepService:
         self.rt.events.emit("sweep.queued", sweep_id=sweep_id, plan=spec.plan, resumed=True,
                             run=spec.run, todos=len(rerun))
         self._dispatch(spec)
-        return {"sweep_id": sweep_id, "rerun": sorted(rerun), "status": "queued", "run": spec.run}
+        return {"sweep_id": sweep_id, "rerun": sorted(rerun), "status": SweepStatus.queued, "run": spec.run}
 
     def pause(self, sweep_id: str) -> dict[str, Any]:
         """Dispatch nothing new (level barriers, eager successors, re-sends); running
         todos finish and are recorded. The deadline clock stops while paused."""
         rec = self.record(sweep_id)
         status = rec.get("status")
-        if status == "paused":
-            return {"sweep_id": sweep_id, "status": "paused", "changed": False}
+        if status == SweepStatus.paused:
+            return {"sweep_id": sweep_id, "status": SweepStatus.paused, "changed": False}
         if not self.rt.checkpoints.set_sweep_status(
-            sweep_id, "paused", allowed_from=set(SWEEP_ACTIVE), paused_at=time.time(),
+            sweep_id, SweepStatus.paused, allowed_from=set(SWEEP_ACTIVE), paused_at=time.time(),
             paused_from=status,
         ):
             raise UsageError(
                 f"sweep {sweep_id} is {self.record(sweep_id).get('status')}: only a queued or "
                 "running sweep can be paused", hint="see `coord sweep status`")
         self.rt.events.emit("sweep.paused", sweep_id=sweep_id, was=status)
-        return {"sweep_id": sweep_id, "status": "paused", "changed": True}
+        return {"sweep_id": sweep_id, "status": SweepStatus.paused, "changed": True}
 
     def unpause(self, sweep_id: str) -> dict[str, Any]:
         """Carry on: the deadline moves by the time spent paused, todos whose message
         was dropped while paused are sent again, and the supervisor dispatches what
         became ready."""
         rec = self.record(sweep_id)
-        if rec.get("status") != "paused":
+        if rec.get("status") != SweepStatus.paused:
             if rec.get("status") in SWEEP_ACTIVE:
                 return {"sweep_id": sweep_id, "status": rec.get("status"), "changed": False}
             raise UsageError(f"sweep {sweep_id} is {rec.get('status')}, not paused",
                              hint="only a paused sweep can be unpaused")
         now = time.time()
         paused_for = max(0.0, now - float(rec.get("paused_at") or now))
-        back = "running" if rec.get("paused_from") == "running" or rec.get("started_at") else "queued"
+        was_running = rec.get("paused_from") == SweepStatus.running or rec.get("started_at")
+        back = SweepStatus.running if was_running else SweepStatus.queued
         fields: dict[str, Any] = {"paused_at": None, "paused_from": None,
                                   "paused_total": float(rec.get("paused_total") or 0) + paused_for}
         if rec.get("deadline"):
             fields["deadline"] = float(rec["deadline"]) + paused_for
-        if not self.rt.checkpoints.set_sweep_status(sweep_id, back, allowed_from={"paused"},
-                                                    **fields):
+        if not self.rt.checkpoints.set_sweep_status(
+                sweep_id, back, allowed_from={SweepStatus.paused}, **fields):
             return {"sweep_id": sweep_id, "status": self.record(sweep_id).get("status"),
                     "changed": False}
         self.rt.redis.sadd(self.rt.keys.active_sweeps, sweep_id)
@@ -509,7 +510,7 @@ class SweepService:
         if spec is not None:
             cps = self.rt.checkpoints.get_all(sweep_id, list(spec.todos))
             for t, cp in cps.items():
-                if (cp or {}).get("status") == "queued":
+                if (cp or {}).get("status") == TodoStatus.queued:
                     # Its message may have been dropped by a worker while paused:
                     # send it again (a duplicate finds the todo claimed and does nothing).
                     from coordination.sweeps.supervisor import redispatch
@@ -523,7 +524,7 @@ class SweepService:
     def cancel(self, sweep_id: str, *, wait: float = 30.0) -> dict[str, Any]:
         rec = self.record(sweep_id)
         if rec.get("status") not in SWEEP_LIVE:
-            return {"sweep_id": sweep_id, "status": rec.get("status"), "cancelled": False}
+            return {"sweep_id": sweep_id, "status": rec.get("status"), SweepStatus.cancelled: False}
         spec = load_spec(self.rt, sweep_id, rec)
         ids = list(spec.todos) if spec else []
         cps = self.rt.checkpoints.get_all(sweep_id, ids)
@@ -531,7 +532,7 @@ class SweepService:
             todo_task_id(spec, t)
             for t, cp in cps.items() if (cp or {}).get("status") in NOT_STARTED
         ] if spec else []
-        fail_sweep(self.rt, sweep_id, "cancelled by user", status="cancelled")
+        fail_sweep(self.rt, sweep_id, "cancelled by user", status=SweepStatus.cancelled)
         if queued:
             try:
                 dispatcher(self.rt).revoke(queued)
@@ -542,20 +543,20 @@ class SweepService:
         end = time.time() + wait
         while time.time() < end:
             cps = self.rt.checkpoints.get_all(sweep_id, ids)
-            running = [t for t, cp in cps.items() if (cp or {}).get("status") == "running"]
+            running = [t for t, cp in cps.items() if (cp or {}).get("status") == TodoStatus.running]
             for t in running:
                 cp = cps[t]
                 if cp.get("lease_key") and self.rt.redis.get(cp["lease_key"]) != cp.get("token"):
                     if self.rt.checkpoints.set_status_if(
-                        sweep_id, t, "cancelled", {"running"}, expect_token=cp.get("token"),
-                        reason="cancelled; its worker was gone", finished_at=time.time()):
+                        sweep_id, t, TodoStatus.cancelled, {TodoStatus.running},
+                        expect_token=cp.get("token"), reason="cancelled; its worker was gone", finished_at=time.time()):
                         count_terminal(self.rt, sweep_id)
             if not running:
                 break
             time.sleep(0.2)
-        return {"sweep_id": sweep_id, "status": "cancelled", "cancelled": True,
+        return {"sweep_id": sweep_id, "status": SweepStatus.cancelled, SweepStatus.cancelled: True,
                 "still_running": [t for t, cp in self.rt.checkpoints.get_all(sweep_id, ids).items()
-                                  if (cp or {}).get("status") == "running"]}
+                                  if (cp or {}).get("status") == TodoStatus.running]}
 
     def sync(self, sweep_id: str) -> dict[str, Any]:
         """Write a finished sweep's outcome back into the catalog, in one edit.

@@ -39,6 +39,7 @@ from coordination.status import (
     EventKind,
     SweepStatus,
     TodoStatus,
+    todo_status,
 )
 
 log = logging.getLogger("coord.supervisor")
@@ -228,7 +229,7 @@ def on_todo_done(rt: Runtime, spec: SweepSpec, todo_id: str, status: str) -> Non
 def summarize(cps: dict[str, dict[str, Any]]) -> dict[str, int]:
     out: dict[str, int] = {}
     for cp in cps.values():
-        s = (cp or {}).get("status", "pending")
+        s = (cp or {}).get("status", TodoStatus.pending)
         out[s] = out.get(s, 0) + 1
     return out
 
@@ -252,11 +253,11 @@ def maybe_finish(
     if any((cp or {}).get("status") not in TERMINAL for cp in cps.values()):
         return None
     counts = summarize(cps)
-    failed = sorted(t for t, cp in cps.items() if cp.get("status") == "failed")
+    failed = sorted(t for t, cp in cps.items() if cp.get("status") == TodoStatus.failed)
     final: SweepStatus
-    if counts.get("succeeded", 0) == len(cps):
+    if counts.get(TodoStatus.succeeded, 0) == len(cps):
         final, reason = SweepStatus.succeeded, f"{len(cps)} todos succeeded"
-    elif counts.get("cancelled") and not failed:
+    elif counts.get(TodoStatus.cancelled) and not failed:
         final, reason = SweepStatus.cancelled, "cancelled"
     else:
         final = SweepStatus.failed
@@ -266,7 +267,7 @@ def maybe_finish(
             parts.append(f"{t} failed ({cp.get('reason') or 'exit ' + str(cp.get('exit_code'))})")
         if len(failed) > 5:
             parts.append(f"and {len(failed) - 5} more failed")
-        if counts.get("skipped"):
+        if counts.get(TodoStatus.skipped):
             parts.append(f"{counts['skipped']} skipped")
         reason = "; ".join(parts) or "not every todo succeeded"
     if rt.checkpoints.set_sweep_status(
@@ -280,7 +281,8 @@ def maybe_finish(
     return None
 
 
-def fail_sweep(rt: Runtime, sweep_id: str, reason: str, *, status: str = "failed") -> bool:
+def fail_sweep(rt: Runtime, sweep_id: str, reason: str, *,
+               status: SweepStatus = SweepStatus.failed) -> bool:
     """End an active sweep now (deadline, cancel): stop what has not started."""
     if not rt.checkpoints.set_sweep_status(
         sweep_id, status, allowed_from=set(SWEEP_LIVE), finished_at=time.time(), reason=reason
@@ -292,7 +294,7 @@ def fail_sweep(rt: Runtime, sweep_id: str, reason: str, *, status: str = "failed
     if spec is not None:
         end_todos(rt, spec, list(spec.todos), TodoStatus.cancelled, NOT_STARTED,
                   event={"reason": reason})
-    kind = EventKind.sweep_cancelled if status == "cancelled" else EventKind.sweep_finished
+    kind = EventKind.sweep_cancelled if status == SweepStatus.cancelled else EventKind.sweep_finished
     run = int((head or {}).get("run") or 0)
     rt.events.emit(kind, sweep_id=sweep_id, status=status, reason=reason, run=run)
     keep(rt, sweep_id, list(spec.todos) if spec is not None else [])
@@ -358,17 +360,17 @@ def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None,
     if spec is None:
         return
     cps = rt.checkpoints.get_all(sweep_id, list(spec.todos))
-    status = {t: (cp or {}).get("status", "pending") for t, cp in cps.items()}
+    status = {t: todo_status((cp or {}).get("status", TodoStatus.pending)) for t, cp in cps.items()}
     for tid, cp in cps.items():
         st = status[tid]
-        if st == "running":
+        if st == TodoStatus.running:
             lease_key, token = cp.get("lease_key"), cp.get("token")
             if lease_key and token and rt.redis.get(lease_key) != token:
                 # The holder's lease expired: its worker died or froze. Its late
                 # writes will be refused (fence), so run the todo again now,
                 # unless this was its max_lost_runs-th lost run (a poison todo).
                 _lease_lost(rt, spec, tid, cp, now)
-        elif st in ("failed", "skipped", "cancelled"):
+        elif st in UNSUCCESSFUL:
             skip_dependents(rt, spec, tid, f"{tid} {st}")
     resend_lost_messages(rt, spec, cps, now)
     ready = []
@@ -384,10 +386,10 @@ def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None,
         earlier_last.append(last)
     started = float(record.get("started_at") or record.get("created_at") or now)
     for tid, st in status.items():
-        if st != "pending":
+        if st != TodoStatus.pending:
             continue
         preds = spec.todos[tid].preds
-        if any(status.get(p, "succeeded") != "succeeded" for p in preds):
+        if any(status.get(p, TodoStatus.succeeded) != TodoStatus.succeeded for p in preds):
             continue
         last = max((float(cps[p].get("finished_at") or 0) for p in preds if p in cps), default=0.0)
         if spec.strategy == "levels" and tid in level_of:
@@ -457,7 +459,7 @@ def resend_lost_messages(
     after = rt.settings.lost_after
     candidates = [
         t for t, cp in cps.items()
-        if (cp or {}).get("status") == "queued"
+        if (cp or {}).get("status") == TodoStatus.queued
         and now - float(cp.get("queued_at") or cp.get("lost_at") or 0) >= after
     ]  # fmt: skip
     if not candidates:
@@ -487,7 +489,8 @@ def resend_lost_messages(
             if suspect is None:
                 rt.checkpoints.set_fields(sid, t, suspect_at=now)
             continue
-        if rt.checkpoints.set_status_if(sid, t, "queued", {"queued"}, queued_at=now,
+        if rt.checkpoints.set_status_if(sid, t, TodoStatus.queued, {TodoStatus.queued},
+                                        queued_at=now,
                                         suspect_at=None, lost_at=now):
             rt.events.emit("todo.lost", sweep_id=sid, todo_id=t, reason="message lost",
                            queued_for=round(now - float(cp.get("queued_at") or now), 1))
