@@ -57,6 +57,7 @@ class Launch:
     spec: SweepSpec
     name: str  # the plan or todo the sweep is named after
     kind: str  # "plan" | "todo"
+    atomic: bool = False  # on the first failure: stop, then roll back
 
     @property
     def embedded(self) -> bool:
@@ -83,11 +84,13 @@ class Launch:
 
     def start(self) -> str:
         """Record the sweep and send its first todos; returns its id."""
-        return self.svc.start_spec(self.spec, new_sweep_id(self.name), kind=self.kind)
+        return self.svc.start_spec(self.spec, new_sweep_id(self.name), kind=self.kind,
+                                   atomic=self.atomic)
 
 
 def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = None,
-            strategy: str = "levels", ignore_blockers: bool = False) -> Launch:
+            strategy: str = "levels", ignore_blockers: bool = False,
+            atomic: bool = False) -> Launch:
     """A sweep of ``plan_id`` (or of the one todo ``todo_id``), wired to run."""
     rt = get_runtime()
     svc = SweepService(rt, file)
@@ -99,4 +102,4 @@ def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = Non
         spec = svc.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers)
         name, kind = plan_id, "plan"
     wire(rt, svc, with_tasks=rt.settings.embedded)
-    return Launch(svc, spec, name, kind)
+    return Launch(svc, spec, name, kind, atomic)

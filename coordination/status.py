@@ -29,6 +29,8 @@ class TodoStatus(StrEnum):
     failed = "failed"
     skipped = "skipped"  # a predecessor did not succeed
     cancelled = "cancelled"  # the sweep ended (cancel, deadline) before it ran
+    compensated = "compensated"  # a rollback ran its undo: command, which succeeded
+    compensation_failed = "compensation_failed"  # its undo: command failed
 
 
 class SweepStatus(StrEnum):
@@ -40,6 +42,9 @@ class SweepStatus(StrEnum):
     succeeded = "succeeded"
     failed = "failed"
     cancelled = "cancelled"
+    rolling_back = "rolling_back"  # running the undo: commands of what succeeded
+    rolled_back = "rolled_back"  # every undo succeeded
+    rollback_failed = "rollback_failed"  # an undo failed (or was skipped or cancelled)
 
 
 T, S = TodoStatus, SweepStatus
@@ -53,33 +58,42 @@ TODO_TRANSITIONS: dict[TodoStatus, frozenset[TodoStatus]] = {
     # the holder finishes it; its lease expired (re-queued, or failed as a poison todo);
     # a new holder takes over a dead holder's run (running -> running)
     T.running: frozenset({T.running, T.succeeded, T.failed, T.cancelled, T.queued}),
-    # a resume sends failed, skipped and cancelled todos again
-    T.succeeded: frozenset(),
+    # a resume sends failed, skipped and cancelled todos again; a rollback sends the
+    # succeeded ones again, to run their undo: command
+    T.succeeded: frozenset({T.pending}),
     T.failed: frozenset({T.pending}),
     T.skipped: frozenset({T.pending}),
     T.cancelled: frozenset({T.pending}),
+    T.compensated: frozenset(),
+    T.compensation_failed: frozenset(),
 }
 
 #: Which status each sweep status may move to.
 SWEEP_TRANSITIONS: dict[SweepStatus, frozenset[SweepStatus]] = {
     S.queued: frozenset({S.running, S.paused, S.succeeded, S.failed, S.cancelled}),
     S.running: frozenset({S.paused, S.succeeded, S.failed, S.cancelled}),
-    S.paused: frozenset({S.queued, S.running, S.failed, S.cancelled}),
-    # a resume starts the next run of an ended sweep
-    S.succeeded: frozenset({S.queued}),
-    S.failed: frozenset({S.queued}),
-    S.cancelled: frozenset({S.queued}),
+    S.paused: frozenset({S.queued, S.running, S.rolling_back, S.failed, S.cancelled}),
+    # a resume starts the next run of an ended sweep; a rollback compensates it
+    S.succeeded: frozenset({S.queued, S.rolling_back}),
+    S.failed: frozenset({S.queued, S.rolling_back}),
+    S.cancelled: frozenset({S.queued, S.rolling_back}),
+    S.rolling_back: frozenset({S.paused, S.rolled_back, S.rollback_failed, S.cancelled}),
+    S.rolled_back: frozenset(),
+    S.rollback_failed: frozenset({S.rolling_back}),
 }
 
 #: Ended for this run of the sweep: never dispatched or run again in it.
-TERMINAL = frozenset({T.succeeded, T.failed, T.skipped, T.cancelled})
+TERMINAL = frozenset({T.succeeded, T.failed, T.skipped, T.cancelled, T.compensated,
+                      T.compensation_failed})
+#: Ended well: what comes after it may start (a todo's run, or its undo in a rollback).
+SUCCESSFUL = frozenset({T.succeeded, T.compensated})
 #: Ended without succeeding: dependents are skipped.
-UNSUCCESSFUL = TERMINAL - {T.succeeded}
+UNSUCCESSFUL = TERMINAL - SUCCESSFUL
 #: Not started: may still be skipped or cancelled.
 NOT_STARTED = frozenset({T.pending, T.queued})
 
-#: Sweeps that dispatch and run todos.
-SWEEP_ACTIVE = frozenset({S.queued, S.running})
+#: Sweeps that dispatch and run todos (a rollback runs undo: commands).
+SWEEP_ACTIVE = frozenset({S.queued, S.running, S.rolling_back})
 #: Sweeps that have not ended (paused dispatches nothing new).
 SWEEP_LIVE = SWEEP_ACTIVE | {S.paused}
 #: Sweeps that have ended (a resume may start another run).
@@ -93,6 +107,7 @@ class EventKind(StrEnum):
     sweep_started = "sweep.started"
     sweep_paused = "sweep.paused"
     sweep_unpaused = "sweep.unpaused"
+    sweep_rolling_back = "sweep.rolling_back"
     sweep_finished = "sweep.finished"
     sweep_cancelled = "sweep.cancelled"
     level_done = "level.done"
@@ -103,6 +118,8 @@ class EventKind(StrEnum):
     todo_failed = "todo.failed"
     todo_skipped = "todo.skipped"
     todo_cancelled = "todo.cancelled"
+    todo_compensated = "todo.compensated"
+    todo_compensation_failed = "todo.compensation_failed"
     todo_lost = "todo.lost"
     supervisor_redispatched = "supervisor.redispatched"
 
@@ -160,6 +177,7 @@ def lua_preamble() -> str:
         table("SS", {s.name: s.value for s in SweepStatus}),
         table("EV", {e.name: e.value for e in EventKind}),
         f"local TERMINAL = {{{members(TERMINAL)}}}",
+        f"local SUCCESSFUL = {{{members(SUCCESSFUL)}}}",
         f"local UNSUCCESSFUL = {{{members(UNSUCCESSFUL)}}}",
         f"local NOT_STARTED = {{{members(NOT_STARTED)}}}",
         f"local SWEEP_ACTIVE = {{{members(SWEEP_ACTIVE)}}}",

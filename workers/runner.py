@@ -39,7 +39,14 @@ from coordination.retry import backoff_delay
 from coordination.runtime.context import Runtime, worker_identity
 from coordination.runtime.leases import Lease, new_token
 from coordination.sweeps.spec import SweepSpec
-from coordination.status import NOT_STARTED, SWEEP_ACTIVE, SWEEP_LIVE, EventKind, TodoStatus
+from coordination.status import (
+    NOT_STARTED,
+    SUCCESSFUL,
+    SWEEP_ACTIVE,
+    SWEEP_LIVE,
+    EventKind,
+    TodoStatus,
+)
 from coordination.sweeps.supervisor import (
     after_end,
     end_todos,
@@ -260,15 +267,16 @@ def _execute(
         except redis.RedisError as exc:
             log.warning("%s/%s: lease lost; event not recorded (%s)", sweep_id, todo_id, exc)
         return Outcome.lost, {"reason": "lease lost"}, False
+    rollback = spec.mode == "rollback"
     if result is not None and result.outcome == "stopped" and result.reason == "sweep cancelled":
         status = TodoStatus.cancelled
     elif result is not None and result.ok:
-        status = TodoStatus.succeeded
+        status = TodoStatus.compensated if rollback else TodoStatus.succeeded
     else:
-        status = TodoStatus.failed
+        status = TodoStatus.compensation_failed if rollback else TodoStatus.failed
     exit_code = None if result is None else result.exit_code
     duration = round(total, 3)
-    why = None if status == TodoStatus.succeeded else reason
+    why = None if status in SUCCESSFUL else reason
     fields: dict[str, Any] = {
         "attempts": attempts,
         "exit_code": exit_code,

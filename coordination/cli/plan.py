@@ -260,30 +260,34 @@ def _dry_run_human(doc: dict[str, Any]) -> None:
 @plan.command("sweep")
 @click.argument("plan_id", metavar="PLAN")
 @click.option("--strategy", type=click.Choice(["levels", "eager"]), default="levels",
-              show_default=True, help="levels: one chord per level; eager: no level barriers.")
+              show_default=True, help="levels: a level starts when the one before it ended; "
+              "eager: a todo starts when its own predecessors succeeded.")
 @click.option("--dry-run", is_flag=True, help="Print what would run; enqueue nothing.")
 @click.option("--wait", is_flag=True, help="Wait for the sweep to end (embedded mode always waits).")
 @click.option("--ignore-blockers", is_flag=True, help="Run although blockers outside the plan "
               "are unsatisfied.")
 @click.option("--require-workers", is_flag=True,
               help="Refuse (exit 2) when a repo of the plan has no live worker.")
+@click.option("--atomic", is_flag=True, help="On the first failed todo: start nothing new, let "
+              "what runs finish, then roll back (run the undo: of what succeeded).")
 @json_option
 @click.pass_obj
 def sweep_cmd(obj: Any, plan_id: str, strategy: str, dry_run: bool, wait: bool,
-              ignore_blockers: bool, require_workers: bool, as_json: bool) -> None:
+              ignore_blockers: bool, require_workers: bool, atomic: bool, as_json: bool) -> None:
     """Run a plan's open todos on their repos' workers, or preview it with --dry-run.
 
     \b
     Examples:
       coord plan sweep PLAN-001 --dry-run
       coord plan sweep PLAN-001 --wait
+      coord plan sweep PLAN-001 --atomic --wait
     """
     if not dry_run:
         from coordination.cli.sweep import run_start
 
         code = run_start(obj.file, plan_id, strategy=strategy, wait=wait,
                          ignore_blockers=ignore_blockers, as_json=as_json,
-                         require_workers=require_workers)
+                         require_workers=require_workers, atomic=atomic)
         if isinstance(code, int) and code:
             sys.exit(code)
         return

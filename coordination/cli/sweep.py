@@ -148,13 +148,14 @@ def finish(svc: Any, st: dict[str, Any], *, as_json: bool, sync: bool) -> int:
 
 
 def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blockers: bool,
-              as_json: bool, todo_id: str | None = None, require_workers: bool = False) -> int:
+              as_json: bool, todo_id: str | None = None, require_workers: bool = False,
+              atomic: bool = False) -> int:
     """`coord plan sweep PLAN` (not --dry-run), or with ``todo_id`` `coord todo run ID`.
     Embedded mode (no COORD_REDIS_URL) runs the workers in this process and always waits."""
     from coordination.launch import prepare
 
     launch = prepare(file, plan_id=plan_id or None, todo_id=todo_id, strategy=strategy,
-                     ignore_blockers=ignore_blockers)
+                     ignore_blockers=ignore_blockers, atomic=atomic)
     spec, svc = launch.spec, launch.svc
     if launch.embedded:
         wait = True
@@ -199,7 +200,7 @@ def _warn_unattended(missing: list[str], *, require: bool) -> None:
 # -- coord sweep ------------------------------------------------------------------------
 @click.group()
 def sweep() -> None:
-    """Sweeps: list, status, watch, resume, cancel, sync.
+    """Sweeps: list, status, watch, pause, unpause, resume, rollback, cancel, sync.
 
     \b
     Examples:
@@ -328,6 +329,61 @@ def unpause(obj: Any, sweep_id: str, as_json: bool) -> None:
     emit(as_json, out, lambda o: err_console().print(
         f"sweep {sweep_id} {o['status']} again after {o['paused_for']:.0f} s paused"
         if o["changed"] else f"sweep {sweep_id} is {o['status']}, not paused"))
+
+
+@sweep.command()
+@click.argument("sweep_id")
+@click.option("--dry-run", is_flag=True, help="Print what would be undone, in which order; "
+              "change nothing.")
+@click.option("--wait", is_flag=True, help="Follow the rollback to its end.")
+@json_option
+@click.pass_obj
+def rollback(obj: Any, sweep_id: str, dry_run: bool, wait: bool, as_json: bool) -> None:
+    """Undo a sweep: run the `undo:` command of every todo that succeeded, in reverse
+    dependency order (a todo's undo after the undos of everything that depends on it).
+
+    Todos end `compensated` or `compensation_failed`; the sweep `rolled_back` or
+    `rollback_failed`. A todo without `undo:` is listed as not compensable.
+
+    \b
+    Examples:
+      coord sweep rollback SWEEP_ID --dry-run
+      coord sweep rollback SWEEP_ID --wait
+    """
+    svc = _service(obj)
+    out = svc.rollback(sweep_id, dry_run=dry_run)
+
+    def show(o: dict[str, Any]) -> None:
+        if dry_run:
+            if not o["compensate"]:
+                say(f"{esc(sweep_id)}: nothing to undo")
+            else:
+                table(f"Rollback of {sweep_id} would undo, in this order",
+                      ["step", "todos"],
+                      [(str(i + 1), esc(", ".join(level))) for i, level in enumerate(o["levels"])])
+        else:
+            click.echo(sweep_id)
+            err_console().print(f"rolling back {len(o['compensate'])} todos in "
+                                f"{len(o['levels'])} steps" if o["compensate"]
+                                else "nothing to undo: rolled back")
+        if o["not_compensable"]:
+            err_console().print(f"[yellow]not compensable[/yellow] (succeeded, no undo:): "
+                                f"{esc(', '.join(o['not_compensable']))}")
+
+    if dry_run or not wait or not out["compensate"]:
+        emit(as_json, out, show)
+        if not dry_run and not out["compensate"] and out["status"] != "rolled_back":
+            sys.exit(1)
+        return
+    if not as_json:
+        show(out)
+    st = follow_sweep(svc, sweep_id, as_json=as_json)
+    st["not_compensable"] = out["not_compensable"]
+    if as_json:
+        print_json(st)
+    else:
+        render_status(st, to_stderr=True)
+    sys.exit(0 if st["status"] == "rolled_back" else 1)
 
 
 @sweep.command()

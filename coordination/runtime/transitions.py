@@ -34,7 +34,7 @@ from coordination.keys import Keys
 from coordination.runtime.checkpoints import encode
 from coordination.runtime.client import lua
 from coordination.runtime.leases import Lease, new_token
-from coordination.status import TERMINAL, TodoStatus
+from coordination.status import SUCCESSFUL, TERMINAL, TodoStatus
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ class Transitions:
         pairs: list[str] = []
         for k, v in fields.items():
             pairs += [k, encode(v)]
-        succ = list(successors) if status == TodoStatus.succeeded else []
+        succ = list(successors) if status in SUCCESSFUL else []
         res = lua("todo_finish")(
             self.r,
             [*self._ledger(sweep_id), self.keys.sweep(sweep_id),

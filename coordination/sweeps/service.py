@@ -17,9 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from coordination.errors import NotFoundError, PlanError, UsageError
-from coordination.status import SWEEP_END_EVENTS, SweepStatus, TodoStatus
 from coordination.runtime.context import Runtime
-from coordination.sweeps.spec import NOT_STARTED, SWEEP_ACTIVE, SWEEP_LIVE, TERMINAL, SweepSpec, TodoSpec
+from coordination.status import (
+    NOT_STARTED,
+    SWEEP_ACTIVE,
+    SWEEP_END_EVENTS,
+    SWEEP_LIVE,
+    TERMINAL,
+    SweepStatus,
+    TodoStatus,
+)
+from coordination.sweeps.spec import SWEEP_MARGIN, SweepSpec, TodoSpec, sweep_deadline
 from coordination.sweeps.supervisor import (
     count_terminal,
     fail_sweep,
@@ -34,7 +42,6 @@ from coordination.sweeps.supervisor import (
 )
 
 STRATEGIES = ("levels", "eager")
-SWEEP_MARGIN = 300.0  # seconds added to a sweep's computed deadline
 
 
 def new_sweep_id(plan_id: str) -> str:
@@ -46,22 +53,6 @@ def iso(ts: Any) -> str | None:
     if ts in (None, ""):
         return None
     return dt.datetime.fromtimestamp(float(ts), dt.timezone.utc).isoformat(timespec="milliseconds")
-
-
-def sweep_deadline(spec: SweepSpec, cap: float) -> float:
-    """Seconds a sweep may take: per level, the busiest repo's serial budget."""
-    from coordination.retry import backoff_cap
-
-    total = 0.0
-    for level in spec.levels:
-        per_repo: dict[str, float] = {}
-        for tid in level:
-            t = spec.todos[tid]
-            per_repo[t.repo] = per_repo.get(t.repo, 0.0) + t.timeout * (t.retries + 1) + backoff_cap(t.retries)
-        total += max(
-            (b / max(1, spec.concurrency.get(r, 1)) for r, b in per_repo.items()), default=0.0
-        )
-    return min(cap, total + SWEEP_MARGIN)
 
 
 def ended_by(rt: Runtime, sweep_id: str, event: Any) -> bool:
@@ -125,6 +116,7 @@ class SweepService:
                 preds=sorted(graph.predecessors(tid)),
                 succs=sorted(graph.successors(tid)),
                 estimated_hours=todo.estimated_hours,
+                undo=todo.undo,
             )
         return out
 
@@ -153,9 +145,10 @@ class SweepService:
         )
 
     # -- starting ---------------------------------------------------------------
-    def start(self, plan_id: str, *, strategy: str = "levels", ignore_blockers: bool = False) -> str:
+    def start(self, plan_id: str, *, strategy: str = "levels", ignore_blockers: bool = False,
+              atomic: bool = False) -> str:
         spec = self.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers)
-        return self.start_spec(spec, new_sweep_id(plan_id))
+        return self.start_spec(spec, new_sweep_id(plan_id), atomic=atomic)
 
     def todo_spec(self, todo_id: str, *, ignore_blockers: bool = False) -> SweepSpec:
         """One todo as a one-todo sweep (``coord todo run``); its blockers must be
@@ -191,8 +184,10 @@ class SweepService:
         spec = self.todo_spec(todo_id, ignore_blockers=ignore_blockers)
         return self.start_spec(spec, new_sweep_id(todo_id), kind="todo")
 
-    def start_spec(self, spec: SweepSpec, sweep_id: str, *, kind: str = "plan") -> str:
-        """Record a sweep of ``spec`` and dispatch its first todos."""
+    def start_spec(self, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
+                   atomic: bool = False) -> str:
+        """Record a sweep of ``spec`` and dispatch its first todos. ``atomic``: at its
+        first failure the sweep stops dispatching and rolls back on its own."""
         spec.sweep_id = sweep_id
         now = time.time()
         record = {
@@ -206,6 +201,7 @@ class SweepService:
             "spec": spec.to_json(),
             **self._signature(spec),
             "catalog": spec.catalog,
+            "atomic": atomic,
         }
         self.rt.checkpoints.create_sweep(spec.sweep_id, record, list(spec.todos))
         self.rt.events.emit("sweep.queued", sweep_id=spec.sweep_id, plan=spec.plan,
@@ -521,6 +517,57 @@ class SweepService:
         return {"sweep_id": sweep_id, "status": back, "changed": True,
                 "paused_for": round(paused_for, 3), "resent": sorted(resent)}
 
+    def rollback(self, sweep_id: str, *, dry_run: bool = False) -> dict[str, Any]:
+        """Run the undo: command of every todo of the sweep that succeeded, in reverse
+        dependency order (see :mod:`coordination.sweeps.sagas`); ``dry_run`` only says
+        what would run. Returns ``{"sweep_id", "compensate", "levels",
+        "not_compensable", "status"}`` (``"dry_run": true`` for a dry run)."""
+        from coordination.sweeps.sagas import rollback_plan
+        from coordination.sweeps.supervisor import ROLLBACK_FROM, start_rollback
+
+        rec = self.record(sweep_id)
+        status = rec.get("status")
+        spec = load_spec(self.rt, sweep_id, rec)
+        if spec is None:
+            raise NotFoundError(f"sweep {sweep_id} has no spec", hint="see `coord sweep list`")
+        if spec.mode == "rollback":
+            raise UsageError(f"sweep {sweep_id} is {status}: it was rolled back already",
+                             hint="start a new sweep of the plan, or resume this one's todos "
+                             "by hand")
+        if status not in ROLLBACK_FROM and not dry_run:
+            raise UsageError(
+                f"sweep {sweep_id} is {status}: only a succeeded, failed or cancelled sweep "
+                "can be rolled back",
+                hint=f"wait for it, or `coord sweep cancel {sweep_id}` first")
+        undo = self._undo_commands(spec)
+        cps = self.rt.checkpoints.get_all(sweep_id, list(spec.todos))
+        plan = rollback_plan(spec, {t: str(cp.get("status")) for t, cp in cps.items()}, undo)
+        out: dict[str, Any] = {"sweep_id": sweep_id, **plan.to_dict()}
+        if dry_run:
+            return {**out, "status": status, "dry_run": True}
+        started = start_rollback(self.rt, sweep_id, reason="rollback asked by user", undo=undo)
+        if started is None:
+            raise UsageError(f"sweep {sweep_id} is {self.record(sweep_id).get('status')}: "
+                             "its rollback was started by someone else",
+                             hint=f"follow it with `coord sweep watch {sweep_id}`")
+        return {**out, "status": self.record(sweep_id).get("status")}
+
+    def _undo_commands(self, spec: SweepSpec) -> dict[str, str | None]:
+        """Undo commands frozen in the spec; for a spec recorded before they were (0.1),
+        the catalog's, if it can be read."""
+        if any(t.undo for t in spec.todos.values()):
+            return {}
+        try:
+            catalog = self._catalog()
+        except Exception:  # no catalog here: the spec's (none) stand
+            return {}
+        out: dict[str, str | None] = {}
+        for t in spec.todos:
+            todo = catalog.todo(t)
+            if todo is not None and todo.undo:
+                out[t] = todo.undo
+        return out
+
     def cancel(self, sweep_id: str, *, wait: float = 30.0) -> dict[str, Any]:
         rec = self.record(sweep_id)
         if rec.get("status") not in SWEEP_LIVE:
@@ -627,4 +674,5 @@ def unattended(rt: Runtime, repos: Sequence[str]) -> list[str]:
     return sorted(r for r in set(repos) if not counts.get(r))
 
 
-__all__ = ["SweepService", "STRATEGIES", "TERMINAL", "new_sweep_id"]
+__all__ = ["SweepService", "STRATEGIES", "SWEEP_MARGIN", "TERMINAL", "new_sweep_id",
+           "sweep_deadline"]

@@ -32,6 +32,7 @@ class TodoSpec:
     succs: list[str] = field(default_factory=list)
     level: int = 0
     estimated_hours: float | None = None
+    undo: str | None = None  # the command a rollback runs (frozen with the spec)
 
 
 @dataclass
@@ -44,6 +45,7 @@ class SweepSpec:
     levels: list[list[str]]  # levels of the todos this run dispatches
     concurrency: dict[str, int]
     catalog: str | None = None
+    mode: str = "run"  # "run": todos' run: commands; "rollback": their undo: commands
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -80,3 +82,23 @@ class SweepSpec:
             out.append(t)
             stack.extend(self.todos[t].succs)
         return out
+
+
+SWEEP_MARGIN = 300.0  # seconds added to a sweep's computed deadline
+
+
+def sweep_deadline(spec: SweepSpec, cap: float) -> float:
+    """Seconds a sweep may take: per level, the busiest repo's serial budget."""
+    from coordination.retry import backoff_cap
+
+    total = 0.0
+    for level in spec.levels:
+        per_repo: dict[str, float] = {}
+        for tid in level:
+            t = spec.todos[tid]
+            per_repo[t.repo] = (per_repo.get(t.repo, 0.0) + t.timeout * (t.retries + 1)
+                                + backoff_cap(t.retries))
+        total += max(
+            (b / max(1, spec.concurrency.get(r, 1)) for r, b in per_repo.items()), default=0.0
+        )
+    return min(cap, total + SWEEP_MARGIN)

@@ -29,12 +29,14 @@ from typing import Any
 from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
 from coordination.runtime.messages import Dispatcher, TodoMessage
+from coordination.sweeps.sagas import RollbackPlan
 from coordination.sweeps.spec import SweepSpec
 from coordination.status import (
     NOT_STARTED,
     SWEEP_ACTIVE,
     SWEEP_LIVE,
     TERMINAL,
+    SUCCESSFUL,
     UNSUCCESSFUL,
     EventKind,
     SweepStatus,
@@ -161,6 +163,8 @@ def end_todos(rt: Runtime, spec: SweepSpec, todo_ids: list[str], status: TodoSta
         event=event)
     if ended.todos and status != TodoStatus.cancelled:
         if status != TodoStatus.skipped:
+            if spec.mode == "run":
+                stop_if_atomic(rt, spec, ended.todos[0], status)
             for t in ended.todos:
                 skip_dependents(rt, spec, t, f"{t} {status}")
         for level in ended.levels_done:
@@ -203,8 +207,13 @@ def after_end(rt: Runtime, spec: SweepSpec, todo_id: str, status: TodoStatus, *,
     ``level_done`` / ``terminal`` are what the script answered (None: unknown, look)."""
     if queued:
         dispatcher(rt).send(message(spec, t) for t in queued)
-    if status != TodoStatus.succeeded:
+    if status not in SUCCESSFUL:
+        if status != TodoStatus.cancelled and spec.mode == "run":
+            # First, so that no level is sent in between: nothing new starts.
+            stop_if_atomic(rt, spec, todo_id, status)
         skip_dependents(rt, spec, todo_id, f"{todo_id} {status}")
+        if not is_current(rt, spec):
+            return  # the skips ended the run (an atomic sweep is rolling back): done here
     if level_done is None or level_done:
         if level_done and spec.strategy == "levels":
             _level_done_event(rt, spec, level_index(spec, todo_id))
@@ -241,10 +250,11 @@ def maybe_finish(
 
     Unless ``full``, the terminal counter must say so before any checkpoint is read.
     """
-    record = rt.checkpoints.get_sweep_fields(sweep_id, ("status", "run", "terminal"))
+    record = rt.checkpoints.get_sweep_fields(sweep_id, ("status", "run", "terminal", "atomic"))
     if record is None or record.get("status") not in SWEEP_ACTIVE:
         return None
-    spec = spec or load_spec(rt, sweep_id, record)
+    if spec is None or spec.run != int(record.get("run") or 0):
+        spec = load_spec(rt, sweep_id, record)  # (a caller's spec of an earlier run)
     if spec is None:
         return None
     if not full and int(record.get("terminal") or 0) < len(spec.todos):
@@ -255,7 +265,9 @@ def maybe_finish(
     counts = summarize(cps)
     failed = sorted(t for t, cp in cps.items() if cp.get("status") == TodoStatus.failed)
     final: SweepStatus
-    if counts.get(TodoStatus.succeeded, 0) == len(cps):
+    if spec.mode == "rollback":
+        final, reason = _rollback_outcome(spec, cps)
+    elif counts.get(TodoStatus.succeeded, 0) == len(cps):
         final, reason = SweepStatus.succeeded, f"{len(cps)} todos succeeded"
     elif counts.get(TodoStatus.cancelled) and not failed:
         final, reason = SweepStatus.cancelled, "cancelled"
@@ -270,6 +282,12 @@ def maybe_finish(
         if counts.get(TodoStatus.skipped):
             parts.append(f"{counts['skipped']} skipped")
         reason = "; ".join(parts) or "not every todo succeeded"
+    if final == SweepStatus.failed and spec.mode == "run" and record.get("atomic"):
+        # An atomic sweep undoes what it did: straight on to its rollback run (it never
+        # shows as ended in between, so no follower stops at a failure it will undo).
+        if start_rollback(rt, sweep_id, reason=f"atomic sweep failed: {reason}",
+                          from_active=True) is not None:
+            return SweepStatus.rolling_back
     if rt.checkpoints.set_sweep_status(
         sweep_id, final, allowed_from=set(SWEEP_ACTIVE), finished_at=time.time(), reason=reason
     ):
@@ -281,9 +299,119 @@ def maybe_finish(
     return None
 
 
+def _rollback_outcome(spec: SweepSpec, cps: dict[str, dict[str, Any]]) -> tuple[SweepStatus, str]:
+    """rolled_back when every undo of the rollback run succeeded, else rollback_failed."""
+    ran = [t for level in spec.levels for t in level]
+    bad = [t for t in ran if (cps.get(t) or {}).get("status") != TodoStatus.compensated]
+    if not bad:
+        return SweepStatus.rolled_back, f"{len(ran)} todos compensated"
+    parts = []
+    for t in bad[:5]:
+        cp = cps.get(t) or {}
+        why = cp.get("reason") or ("exit " + str(cp.get("exit_code")))
+        parts.append(f"{t} {cp.get('status')} ({why})")
+    if len(bad) > 5:
+        parts.append(f"and {len(bad) - 5} more not compensated")
+    return SweepStatus.rollback_failed, "; ".join(parts)
+
+
+def is_current(rt: Runtime, spec: SweepSpec) -> bool:
+    """Is ``spec`` still the sweep's current run (not replaced by a resume or rollback)?"""
+    rec = rt.checkpoints.get_sweep_fields(spec.sweep_id, ("run",))
+    return rec is not None and int(rec.get("run") or 0) == spec.run
+
+
+def stop_if_atomic(rt: Runtime, spec: SweepSpec, todo_id: str, status: str) -> None:
+    """An atomic sweep's first failure stops it: nothing new starts (what has not
+    started is cancelled), running todos finish; once all have ended the sweep rolls
+    itself back (see :func:`maybe_finish`)."""
+    rec = rt.checkpoints.get_sweep_fields(spec.sweep_id, ("atomic", "run"))
+    if not rec or not rec.get("atomic") or rec.get("status") not in RUN_ACTIVE:
+        return
+    if int(rec.get("run") or 0) != spec.run:
+        return  # already rolling back (the skips ended the run)
+    log.warning("sweep %s: atomic, %s %s: stopping and rolling back", spec.sweep_id, todo_id,
+                status)
+    end_todos(rt, spec, list(spec.todos), TodoStatus.cancelled, NOT_STARTED,
+              event={"reason": f"atomic sweep stopped: {todo_id} {status}"})
+    maybe_finish(rt, spec.sweep_id, spec)
+
+
+#: A sweep running its todos (not rolling back).
+RUN_ACTIVE = SWEEP_ACTIVE - {SweepStatus.rolling_back}
+#: Sweep statuses a rollback may start from (a run that ended).
+ROLLBACK_FROM = frozenset({SweepStatus.succeeded, SweepStatus.failed, SweepStatus.cancelled})
+
+
+def start_rollback(rt: Runtime, sweep_id: str, *, reason: str,
+                   undo: dict[str, str | None] | None = None,
+                   from_active: bool = False) -> RollbackPlan | None:
+    """Start the rollback run of an ended sweep (see :mod:`coordination.sweeps.sagas`);
+    ``from_active``: of an atomic sweep whose every todo just ended, one failed.
+
+    Returns its plan, or None when the sweep is not in a state to roll back (another
+    caller started it first). Needs no catalog: the undo: commands are in the spec."""
+    from coordination.sweeps.sagas import rollback_plan, rollback_spec
+    from coordination.sweeps.spec import sweep_deadline
+
+    allowed = RUN_ACTIVE if from_active else ROLLBACK_FROM
+    record = rt.checkpoints.get_sweep(sweep_id)
+    if record is None or record.get("status") not in allowed:
+        return None
+    spec = load_spec(rt, sweep_id, record)
+    if spec is None or spec.mode != "run":
+        return None
+    cps = rt.checkpoints.get_all(sweep_id, list(spec.todos))
+    plan = rollback_plan(spec, {t: str(cp.get("status")) for t, cp in cps.items()}, undo)
+    rb = rollback_spec(spec, plan, undo)
+    now = time.time()
+    # Checkpoints first, while the sweep is still ended (nothing looks at them), then
+    # the status: a supervisor never sees a rolling-back sweep whose todos to
+    # compensate still read 'succeeded' (it would call the rollback done).
+    for t in plan.compensate:
+        rt.checkpoints.set_fields(sweep_id, t, status=TodoStatus.pending, reason=None,
+                                  finished_at=None, exit_code=None, queued_at=None,
+                                  token=None, lease_key=None)
+    rt.checkpoints.persist_sweep(sweep_id, list(rb.todos))
+    signature: dict[str, Any] = {"spec_sig": None, "spec_key_id": None}
+    if rt.settings.signing_keys:
+        from coordination.runtime.signing import sign
+
+        signature = dict(sign(rb.to_json(), rt.settings.signing_keys[0]))
+    status = SweepStatus.rolling_back if plan.compensate else SweepStatus.rolled_back
+    fields: dict[str, Any] = {
+        "run": rb.run, "spec": rb.to_json(), **signature, "finished_at": None,
+        "terminal": len(rb.todos) - len(plan.compensate), "full_pass_terminal": None,
+        "deadline": now + sweep_deadline(rb, rt.settings.sweep_deadline),
+        "reason": None if plan.compensate else "nothing to compensate",
+        "rollback_of": SweepStatus.failed if from_active else record.get("status"),
+        "rollback_reason": reason,
+        "not_compensable": plan.not_compensable, **rb.counters(),
+    }
+    if not plan.compensate:
+        fields["finished_at"] = now
+    if not rt.checkpoints.set_sweep_status(sweep_id, status, allowed_from=set(allowed), **fields):
+        return None
+    rt.events.emit(EventKind.sweep_rolling_back, sweep_id=sweep_id, run=rb.run, reason=reason,
+                   compensate=len(plan.compensate), not_compensable=plan.not_compensable)
+    if not plan.compensate:
+        rt.events.emit(EventKind.sweep_finished, sweep_id=sweep_id, status=str(status),
+                       reason="nothing to compensate", run=rb.run)
+        keep(rt, sweep_id, list(rb.todos))
+        return plan
+    rt.redis.delete(rt.keys.remaining(sweep_id))
+    rt.redis.sadd(rt.keys.active_sweeps, sweep_id)
+    send_level(rt, rb, 0, reason="rollback")
+    if from_active:
+        log.warning("sweep %s: %s; rolling back %s", sweep_id, reason, ", ".join(plan.compensate))
+    return plan
+
+
 def fail_sweep(rt: Runtime, sweep_id: str, reason: str, *,
                status: SweepStatus = SweepStatus.failed) -> bool:
     """End an active sweep now (deadline, cancel): stop what has not started."""
+    if status == SweepStatus.failed and rt.checkpoints.sweep_status(sweep_id) == SweepStatus.rolling_back:
+        status = SweepStatus.rollback_failed
     if not rt.checkpoints.set_sweep_status(
         sweep_id, status, allowed_from=set(SWEEP_LIVE), finished_at=time.time(), reason=reason
     ):
@@ -389,7 +517,7 @@ def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None,
         if st != TodoStatus.pending:
             continue
         preds = spec.todos[tid].preds
-        if any(status.get(p, TodoStatus.succeeded) != TodoStatus.succeeded for p in preds):
+        if any(status.get(p, TodoStatus.succeeded) not in SUCCESSFUL for p in preds):
             continue
         last = max((float(cps[p].get("finished_at") or 0) for p in preds if p in cps), default=0.0)
         if spec.strategy == "levels" and tid in level_of:

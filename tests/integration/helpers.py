@@ -55,6 +55,7 @@ class T:
     retries: int = 0
     timeout: float = 60
     plan: str = PLAN
+    undo: str | None = None
 
 
 def _q(s: str) -> str:
@@ -82,6 +83,8 @@ def catalog_text(repos: dict[str, int], todos: Sequence[T], plans: Iterable[str]
         ]
         if t.blocked_by:
             lines.append(f"      blocked_by: [{', '.join(t.blocked_by)}]")
+        if t.undo is not None:
+            lines.append(f"      undo: {_q(t.undo)}")
     return "\n".join(lines) + "\n"
 
 

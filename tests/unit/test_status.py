@@ -30,7 +30,8 @@ def test_sets_are_consistent_with_the_table() -> None:
     # A terminal todo only leaves its status when a resume resets it to pending.
     for s in st.TERMINAL:
         assert st.TODO_TRANSITIONS[s] <= {st.TodoStatus.pending}, s
-    assert st.UNSUCCESSFUL == st.TERMINAL - {st.TodoStatus.succeeded}
+    assert st.SUCCESSFUL <= st.TERMINAL
+    assert st.UNSUCCESSFUL == st.TERMINAL - st.SUCCESSFUL
     assert st.NOT_STARTED.isdisjoint(st.TERMINAL)
     assert st.SWEEP_ENDED.isdisjoint(st.SWEEP_LIVE)
     assert st.SWEEP_ENDED | st.SWEEP_LIVE == set(st.SweepStatus)
@@ -41,7 +42,11 @@ def test_sets_are_consistent_with_the_table() -> None:
 
 def test_values_are_the_strings_users_see() -> None:
     assert [s.value for s in st.TodoStatus] == [
-        "pending", "queued", "running", "succeeded", "failed", "skipped", "cancelled"]
+        "pending", "queued", "running", "succeeded", "failed", "skipped", "cancelled",
+        "compensated", "compensation_failed"]  # DESIGN.md's, 0.2 additions included
+    assert {s.value for s in st.SweepStatus} == {
+        "queued", "running", "paused", "succeeded", "failed", "cancelled", "rolling_back",
+        "rolled_back", "rollback_failed"}
     assert json.dumps({"status": st.TodoStatus.failed}) == '{"status": "failed"}'
     assert st.todo_event(st.TodoStatus.skipped) is st.EventKind.todo_skipped
 
@@ -79,8 +84,11 @@ return cjson.encode({terminal = keys(TERMINAL), unsuccessful = keys(UNSUCCESSFUL
   not_started = keys(NOT_STARTED), active = keys(SWEEP_ACTIVE), live = keys(SWEEP_LIVE),
   next = next_of})
 """
-    got = json.loads(str(r.eval(body, 0)))
+    got = json.loads(str(r.eval(body.replace("unsuccessful = keys(UNSUCCESSFUL),",
+                                             "unsuccessful = keys(UNSUCCESSFUL), "
+                                             "successful = keys(SUCCESSFUL),"), 0)))
     assert got["terminal"] == sorted(st.TERMINAL)
+    assert got["successful"] == sorted(st.SUCCESSFUL)
     assert got["unsuccessful"] == sorted(st.UNSUCCESSFUL)
     assert got["not_started"] == sorted(st.NOT_STARTED)
     assert got["active"] == sorted(st.SWEEP_ACTIVE)

@@ -63,7 +63,7 @@ local function ended(sweep_key, status, level)
   local n = redis.call('HINCRBY', sweep_key, 'terminal', 1)
   local level_done = 0
   if level ~= nil and level >= 0 then
-    if status == TS.succeeded then
+    if SUCCESSFUL[status] then
       redis.call('HINCRBY', sweep_key, 'level_ok:' .. level, 1)
     end
     if redis.call('HINCRBY', sweep_key, 'level_left:' .. level, -1) == 0 then

@@ -41,7 +41,7 @@ ev.kind, ev.ts, ev.sweep_id, ev.todo_id = 'todo.' .. status, tonumber(now), swee
 emit(ev)
 
 local ready = {}
-if status == TS.succeeded and #KEYS >= 7 and SWEEP_ACTIVE[jget(sweep, 'status')] then
+if SUCCESSFUL[status] and #KEYS >= 7 and SWEEP_ACTIVE[jget(sweep, 'status')] then
   local first = 14 + 2 * k
   for i = 7, #KEYS do
     local j = first + 2 * (i - 7)
@@ -55,7 +55,7 @@ if status == TS.succeeded and #KEYS >= 7 and SWEEP_ACTIVE[jget(sweep, 'status')]
       ready[#ready + 1] = succ
     end
   end
-elseif status == TS.succeeded and #KEYS >= 7 then
+elseif SUCCESSFUL[status] and #KEYS >= 7 then
   -- Paused: count down only; the supervisor queues what is ready on unpause.
   local first = 14 + 2 * k
   for i = 7, #KEYS do

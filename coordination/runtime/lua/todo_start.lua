@@ -65,7 +65,7 @@ for i = 6 + nslots, #KEYS do
     ev.reason = reason
     emit(ev)
     return {TS.skipped, reason, n, level_done}
-  elseif ps ~= TS.succeeded then
+  elseif not SUCCESSFUL[ps] then
     waiting[#waiting + 1] = pred
   end
 end
