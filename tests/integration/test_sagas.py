@@ -60,3 +60,45 @@ def test_atomic_sweep_failing_in_its_second_level_rolls_itself_back(cluster: Clu
     assert status == {"TODO-001": "compensated", "TODO-002": "failed",
                       "TODO-003": "compensated", "TODO-004": "cancelled"}
     assert read_lines(log) == ["TODO-003", "TODO-001"]
+
+
+def test_a_failing_undo_ends_the_rollback_failed_and_stops_what_comes_after(
+        cluster: Cluster, tmp_path: Path) -> None:
+    log = tmp_path / "undo.log"
+    ids = [f"TODO-00{i}" for i in range(1, 5)]
+    todos = [T(tid, repo, "true", blocked_by=[ids[i - 1]] if i else [],
+               undo=undo(log, tid) + (" && false" if tid == ids[2] else ""))
+             for i, (tid, repo) in enumerate(zip(ids, REPOS))]
+    cluster.write_catalog(dict.fromkeys(REPOS, 1), todos)
+    cluster.start_workers(REPOS)
+    sid = cluster.cli_json("plan", "sweep", PLAN, "--wait")["sweep_id"]
+    out = cluster.cli_json("sweep", "rollback", sid, "--wait", expect=1, timeout=150)
+    assert out["status"] == "rollback_failed"
+    assert f"{ids[2]} compensation_failed" in out["reason"]
+    status = {t: v["status"] for t, v in out["todos"].items()}
+    assert status == {ids[3]: "compensated", ids[2]: "compensation_failed",
+                      ids[1]: "skipped", ids[0]: "skipped"}
+    assert read_lines(log) == [ids[3], ids[2]]  # the undos after the failed one never ran
+
+
+def test_pause_during_a_running_level_holds_the_next_one(cluster: Cluster) -> None:
+    """Level 0 runs while the sweep is paused: it finishes and is recorded, level 1 is
+    not sent; on unpause the sweep goes on to the end."""
+    todos = [T("TODO-001", "a", "sleep 1.5"), T("TODO-002", "b", "sleep 1.5"),
+             T("TODO-003", "c", "true", blocked_by=["TODO-001", "TODO-002"])]
+    cluster.write_catalog(dict.fromkeys(REPOS, 1), todos)
+    cluster.start_workers(REPOS[:3])
+    sid = cluster.start_sweep()
+    cluster.wait_todo(sid, "TODO-001", {"running"})
+    paused = cluster.cli_json("sweep", "pause", sid)
+    assert paused["status"] == "paused" and paused["changed"] is True
+    for t in ("TODO-001", "TODO-002"):
+        cluster.wait_todo(sid, t, {"succeeded"})
+    # The level ended while paused: whoever ended it would have queued level 1 at once.
+    st = cluster.status(sid)
+    assert st["status"] == "paused"
+    assert st["todos"]["TODO-003"]["status"] == "pending"
+    assert "TODO-003" not in [e.get("todo_id") for e in cluster.events(sid)
+                              if e["kind"] == "todo.queued"]
+    assert cluster.cli_json("sweep", "unpause", sid)["status"] in ("running", "queued")
+    assert cluster.wait_sweep(sid)["status"] == "succeeded"
