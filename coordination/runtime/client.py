@@ -13,6 +13,7 @@ by EVALSHA; each one is prefixed with ``lua/_common.lua`` (Lua in Redis has no
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -101,20 +102,64 @@ def reset_embedded() -> None:
 
 @lru_cache(maxsize=None)
 def script_text(name: str) -> str:
-    """The source of ``lua/<name>.lua`` with the status tables and the common
-    helpers in front."""
+    """The source of ``lua/<name>.lua`` with what it uses of the status tables
+    (:func:`coordination.status.lua_preamble`) and of ``lua/_common.lua`` in front.
+
+    Only what it uses: fakeredis (embedded mode) compiles a script on every call,
+    and Redis runs the prelude's table constructors on every call too.
+    """
     from coordination.status import lua_preamble
 
     body = (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")
     if name in SELF_CONTAINED:
         return body
     common = (LUA_DIR / "_common.lua").read_text(encoding="utf-8")
-    return "\n".join([lua_preamble(), common, body])
+    chunks = _chunks(lua_preamble()) + _chunks(common)
+    used = _identifiers(body)
+    keep: set[str] = set()
+    grew = True
+    while grew:  # what the body uses, and what that uses in turn
+        grew = False
+        for chunk_name, text in chunks:
+            if chunk_name in used and chunk_name not in keep:
+                keep.add(chunk_name)
+                used |= _identifiers(text)
+                grew = True
+    prelude = "".join(text for chunk_name, text in chunks if chunk_name in keep)
+    return f"{PRELUDE_MARK}\n{prelude}\n{body}"
 
 
-#: Scripts that use no helper and no status: sent without the prelude, which Redis
-#: would otherwise run (building its tables) on every call of these hot, tiny scripts.
+#: First line of every script with a prelude (tests look for it).
+PRELUDE_MARK = "-- prelude: the parts of coordination/status.py and lua/_common.lua used below"
+
+#: Scripts that use no helper and no status: sent without any prelude.
 SELF_CONTAINED = frozenset({"lease_acquire", "lease_extend", "lease_release"})
+
+_LOCAL = re.compile(r"^local (?:function )?([A-Za-z_]\w*)")
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+def _chunks(text: str) -> list[tuple[str, str]]:
+    """Each top-level ``local NAME`` / ``local function NAME`` with its lines (and the
+    comment lines just above it), in order."""
+    out: list[tuple[str, str]] = []
+    pending: list[str] = []
+    for line in text.splitlines(keepends=True):
+        m = _LOCAL.match(line)
+        if m:
+            out.append((m.group(1), "".join(pending) + line))
+            pending = []
+        elif out and not line.startswith("--") and line.strip():
+            name, chunk = out[-1]
+            out[-1] = (name, chunk + "".join(pending) + line)
+            pending = []
+        else:
+            pending.append(line)
+    return out
+
+
+def _identifiers(code: str) -> set[str]:
+    return set(_WORD.findall("\n".join(line.split("--", 1)[0] for line in code.splitlines())))
 
 
 @dataclass(frozen=True)

@@ -98,20 +98,29 @@ return cjson.encode({terminal = keys(TERMINAL), unsuccessful = keys(UNSUCCESSFUL
         str(k): sorted(v) for k, v in st.TODO_TRANSITIONS.items()}
 
 
-def test_every_script_gets_the_preamble_or_needs_none() -> None:
-    from coordination.runtime.client import SELF_CONTAINED
+def test_every_script_gets_what_it_uses_of_the_prelude() -> None:
+    """Each script is sent with the status tables and helpers it uses (only those):
+    every name it uses from them is defined in what is sent, and a script that uses
+    none is sent bare."""
+    from coordination.runtime.client import PRELUDE_MARK, SELF_CONTAINED, _chunks
 
-    helpers = re.compile(r"\b(TS|SS|EV|TERMINAL|UNSUCCESSFUL|NOT_STARTED|SWEEP_ACTIVE|SWEEP_LIVE|"
-                         r"TODO_NEXT|todo_known|jget|jstr|jdecode|emit|ended|claim|in_list|"
-                         r"hset_from|poison_reason)\b")
+    defined = {name for name, _ in _chunks(st.lua_preamble())}
+    defined |= {name for name, _ in _chunks((LUA_DIR / "_common.lua").read_text())}
     for path in sorted(LUA_DIR.glob("*.lua")):
         if path.name.startswith("_"):
             continue
+        code = "\n".join(line.split("--", 1)[0] for line in path.read_text().splitlines())
+        uses = defined & set(re.findall(r"[A-Za-z_]\w*", code))
+        text = script_text(path.stem)
         if path.stem in SELF_CONTAINED:
-            code = "\n".join(line.split("--", 1)[0] for line in path.read_text().splitlines())
-            assert not helpers.search(code), f"{path.name} uses a helper: drop it from SELF_CONTAINED"
-        else:
-            assert script_text(path.stem).startswith(st.lua_preamble()), path.name
+            assert not uses, f"{path.name} uses {sorted(uses)}: drop it from SELF_CONTAINED"
+            assert text == path.read_text()
+            continue
+        assert text.startswith(PRELUDE_MARK), path.name
+        for name in uses:
+            assert re.search(rf"^local (function )?{name}\b", text, re.M), (path.name, name)
+    # and the prelude is trimmed: the lease-free queue script carries no claim()
+    assert "local function claim" not in script_text("todo_queue")
 
 
 def test_unknown_status_in_redis_is_an_error_not_terminal() -> None:
