@@ -25,7 +25,7 @@ import logging
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -79,17 +79,30 @@ class Outcome(str, Enum):
 
 @dataclass
 class WorkerInfo:
-    """Who is running todos: the repo this worker serves and its checkout override."""
+    """Who is running todos: the repos this worker serves and their checkouts.
 
-    repo: str | None = None  # None: serves every repo (embedded control worker)
+    ``repo``/``path``: a worker of one repo (``path`` overrides the spec's checkout);
+    ``paths``: a worker of several repos, repo -> checkout. Neither: every repo
+    (embedded workers), each todo in its spec's checkout."""
+
+    repo: str | None = None
     path: str | None = None
     name: str = ""
+    paths: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def repos(self) -> frozenset[str]:
+        """The repos served; empty: any."""
+        return frozenset(self.paths) | ({self.repo} if self.repo else frozenset())
+
+    def checkout(self, repo: str) -> str | None:
+        if self.repo == repo and self.path:
+            return self.path
+        return self.paths.get(repo)
 
 
-def _checkout(spec_path: str | None, worker: WorkerInfo) -> str:
-    if worker.path:
-        return worker.path
-    return spec_path or "."
+def _checkout(spec_path: str | None, repo: str, worker: WorkerInfo) -> str:
+    return worker.checkout(repo) or spec_path or "."
 
 
 def run_todo(
@@ -219,7 +232,7 @@ def _execute(
             return "sweep cancelled"
         return None
 
-    cwd = _checkout(t.path, worker)
+    cwd = _checkout(t.path, t.repo, worker)
     env = dict(t.env)
     env.update(COORD_SWEEP_ID=sweep_id, COORD_TODO_ID=todo_id, COORD_REPO=t.repo)
     host = worker.name or worker_identity()

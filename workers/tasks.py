@@ -73,9 +73,10 @@ def register(app: Celery) -> None:
 
         rt = _runtime(self.app)
         info = worker_info()
-        if info.repo is not None and info.repo != repo:
+        if info.repos and repo not in info.repos:
             # Misrouted: never run another repo's todo. Send it to its own queue.
-            log.warning("worker for %s got %s of repo %s; re-routing", info.repo, todo_id, repo)
+            log.warning("worker for %s got %s of repo %s; re-routing",
+                        ", ".join(sorted(info.repos)), todo_id, repo)
             self.app.send_task(
                 self.name,
                 kwargs={"sweep_id": sweep_id, "plan_id": plan_id, "todo_id": todo_id, "repo": repo},

@@ -1,8 +1,10 @@
-"""`coord worker --repo NAME`: a Celery worker for one repo's queue.
+"""`coord worker --repo NAME [--repo NAME...]`: a Celery worker for repos' queues.
 
-It consumes ``<ns>.repo.<NAME>`` and the control queue, runs todos as shell
-commands in the repo's checkout, and runs a supervisor thread so sweeps keep
-moving (lost todos re-sent, deadlines enforced) as long as any worker lives.
+It consumes ``<ns>.repo.<NAME>`` of each repo and the control queue, runs todos
+as shell commands in their repo's checkout, and runs a supervisor thread so
+sweeps keep moving (lost todos re-sent, deadlines enforced) as long as any
+worker lives. One process may serve several repos: its pool has room for each
+repo's concurrency, and the repos' leases keep each repo to its own.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ from coordination.errors import NotFoundError, UsageError
 from coordination.settings import get_settings
 
 
-def worker_hostname(repo: str) -> str:
+def worker_hostname(repo: str | list[str]) -> str:
     """Unique per process, so two workers of one repo on one host differ in Flower."""
-    return f"{repo}-{os.getpid()}@{socket.gethostname()}"
+    name = repo if isinstance(repo, str) else "+".join(repo)
+    return f"{name}-{os.getpid()}@{socket.gethostname()}"
 
 
 def build_worker(
     file: Path,
-    repo: str,
+    repo: str | list[str],
     *,
     path: str | None = None,
     concurrency: int | None = None,
@@ -50,22 +53,33 @@ def build_worker(
             "coord worker needs a Redis shared with the CLI",
             hint="set COORD_REDIS_URL=redis://HOST:6379/0 (embedded sweeps run their own workers)",
         )
+    repos = [repo] if isinstance(repo, str) else list(dict.fromkeys(repo))
+    if not repos:
+        raise UsageError("coord worker needs a repo", hint="--repo NAME (repeat for several)")
+    if len(repos) > 1 and (path or concurrency):
+        raise UsageError("--path and --concurrency apply to a worker of one repo",
+                         hint="set each repo's path and concurrency in the catalog, or run "
+                         "one worker per repo")
     catalog = CatalogStore(file).load()
-    spec = catalog.repo(repo)
-    if spec is None:
-        known = ", ".join(r.name for r in catalog.repos) or "none"
-        raise NotFoundError(f"unknown repo {repo!r} in {file} (known: {known})")
     from coordination.catalog.models import checkout_path
 
     base = Path(file).resolve().parent
-    checkout = checkout_path(path, Path.cwd()) if path else spec.checkout(base)
-    if not checkout.is_dir():
-        raise UsageError(
-            f"checkout {checkout} of repo {repo} does not exist",
-            hint="clone the repo there, or pass --path DIR",
-        )
-    concurrency = concurrency or spec.concurrency
-    if concurrency < 1:
+    checkouts: dict[str, str] = {}
+    slots = 0
+    for name in repos:
+        spec = catalog.repo(name)
+        if spec is None:
+            known = ", ".join(r.name for r in catalog.repos) or "none"
+            raise NotFoundError(f"unknown repo {name!r} in {file} (known: {known})")
+        checkout = checkout_path(path, Path.cwd()) if path else spec.checkout(base)
+        if not checkout.is_dir():
+            raise UsageError(
+                f"checkout {checkout} of repo {name} does not exist",
+                hint="clone the repo there, or pass --path DIR",
+            )
+        checkouts[name] = str(checkout.resolve())
+        slots += concurrency or spec.concurrency
+    if slots < 1:
         raise UsageError("--concurrency must be at least 1")
 
     if preflight:
@@ -82,8 +96,11 @@ def build_worker(
 
     rt.dispatcher = CeleryDispatcher(app, rt.keys)
     app.coord_runtime = rt
-    hostname = worker_hostname(repo)
-    register_worker(WorkerInfo(repo=repo, path=str(checkout.resolve()), name=hostname))
+    hostname = worker_hostname(repos[0] if len(repos) == 1 else repos)
+    if len(repos) == 1:
+        register_worker(WorkerInfo(repo=repos[0], path=checkouts[repos[0]], name=hostname))
+    else:
+        register_worker(WorkerInfo(paths=checkouts, name=hostname))
 
     supervisor = SupervisorThread(rt)
 
@@ -94,7 +111,7 @@ def build_worker(
         from workers.liveness import start_beat
 
         supervisor.start()
-        beat.append(start_beat(rt, hostname, [repo]))
+        beat.append(start_beat(rt, hostname, repos))
 
     @signals.worker_shutting_down.connect(weak=False)
     def _stop_supervisor(**_: Any) -> None:
@@ -104,10 +121,11 @@ def build_worker(
 
     return app.Worker(
         hostname=hostname,
-        queues=[rt.keys.repo_queue(repo), rt.keys.control_queue],
+        queues=[*(rt.keys.repo_queue(r) for r in repos), rt.keys.control_queue],
         pool="threads",
-        # one more thread than todos may run, so barriers never wait behind a long todo
-        concurrency=concurrency + 1,
+        # every repo's todos at once (each repo's lease keeps it to its concurrency),
+        # and one thread more
+        concurrency=slots + 1,
         loglevel=loglevel,
         without_mingle=True,
         without_gossip=True,

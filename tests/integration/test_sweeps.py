@@ -222,3 +222,24 @@ def test_events_replay_a_finished_sweep_and_follow_a_running_one_to_its_end(clus
     assert sorted(e["todo_id"] for e in replay if e["kind"] == "todo.started") == sorted(ids)
     ts = [e["ts"] for e in replay]
     assert ts == sorted(ts)
+
+
+def test_one_worker_serves_several_repos_each_at_its_own_concurrency(cluster: Cluster) -> None:
+    """`coord worker --repo a --repo b`: both repos' todos run in that one process; repo a
+    (concurrency 1) never runs two at once while b (concurrency 2) does."""
+    todos = [T(f"TODO-00{i}", repo, TIMED.format(s=0.6))
+             for i, repo in enumerate(["a", "a", "b", "b"], start=1)]
+    cluster.write_catalog({"a": 1, "b": 2}, todos)
+    bad = cluster.cli("worker", "--repo", "a", "--repo", "b", "--path", "/tmp")
+    assert bad.returncode == 2 and "one repo" in bad.stderr
+    w = cluster.start_worker("a", extra=("--repo", "b"))
+    listed = cluster.cli_json("workers")
+    assert [sorted(x["repos"]) for x in listed] == [["a", "b"]]
+    st = cluster.wait_sweep(cluster.start_sweep())
+    assert st["status"] == "succeeded", st
+    assert {v["worker"].split("-")[0] for v in st["todos"].values()} == {"a+b"}
+    spans = intervals({f"TODO-00{i}": cluster.repo_dir(r)
+                       for i, r in enumerate(["a", "a", "b", "b"], start=1)})
+    assert max_overlap([spans["TODO-001"], spans["TODO-002"]]) == 1
+    assert max_overlap([spans["TODO-003"], spans["TODO-004"]]) == 2
+    assert w.alive()

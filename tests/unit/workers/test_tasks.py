@@ -60,3 +60,32 @@ def test_worker_of_the_right_repo_runs_its_todo(monkeypatch: pytest.MonkeyPatch)
         tasks.register_worker(WorkerInfo())
     assert ran == [("S", "TODO-007", "web")]
     assert result.state == "SUCCESS" and result.result["status"] == "succeeded"
+
+
+def test_a_worker_of_several_repos_runs_theirs_in_their_checkouts_and_reroutes_others(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from workers import tasks
+    from workers.app import create_app
+    from workers.runner import Outcome
+
+    app = create_app()
+    sent: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(app, "send_task", lambda name, **kw: sent.append((name, kw)))
+    ran: list[Any] = []
+
+    def fake_run(rt: Any, sweep_id: str, todo_id: str, info: WorkerInfo) -> Any:
+        ran.append((todo_id, sorted(info.repos)))
+        return Outcome.done, {"status": "succeeded", "exit_code": 0}
+
+    monkeypatch.setattr("workers.runner.run_todo", fake_run)
+    info = WorkerInfo(paths={"api": "/src/api", "web": "/src/web"}, name="api+web@test")
+    assert info.checkout("web") == "/src/web" and info.checkout("jobs") is None
+    tasks.register_worker(info)
+    try:
+        for todo, repo in (("TODO-001", "api"), ("TODO-002", "web"), ("TODO-003", "jobs")):
+            app.tasks["coord.run_todo"].apply(
+                kwargs={"sweep_id": "S", "plan_id": "P", "todo_id": todo, "repo": repo})
+    finally:
+        tasks.register_worker(WorkerInfo())
+    assert ran == [("TODO-001", ["api", "web"]), ("TODO-002", ["api", "web"])]
+    assert [kw["queue"] for _n, kw in sent] == ["coord.repo.jobs"]  # not ours: re-routed
