@@ -33,6 +33,36 @@ class Keys:
         """Counter incremented on every grant of a lease of ``repo``."""
         return f"{self.namespace}:fence:{repo}"
 
+    def breaker(self, repo: str) -> str:
+        """Hash: a repo's circuit breaker (state, failures, opened_at, probe...)."""
+        return f"{self.namespace}:breaker:{repo}"
+
+    def waiters(self, line: str) -> str:
+        """Sorted set of the todos waiting for a slot of one line (``repo:<name>`` or
+        ``resource:<name>``), all scored 0 and ordered by their rank (lexically)."""
+        return f"{self.namespace}:waiters:{line}"
+
+    def waiters_seen(self, line: str) -> str:
+        """Sorted set: the same waiters scored by when they last asked (liveness)."""
+        return f"{self.namespace}:waiters:{line}:seen"
+
+    @property
+    def wake_prefix(self) -> str:
+        """Prefix of each waiter's wake-up list (``<prefix><rank>``), pushed to when
+        a slot it waits for is released."""
+        return f"{self.namespace}:wake:"
+
+    def wake(self, rank: str) -> str:
+        return self.wake_prefix + rank
+
+    def resource(self, name: str, slot: int) -> str:
+        """One of a shared resource's ``capacity`` lease slots."""
+        return f"{self.namespace}:resource:{name}:{slot}"
+
+    def resource_fence(self, name: str) -> str:
+        """Counter incremented on every grant of a slot of resource ``name``."""
+        return f"{self.namespace}:fence:resource:{name}"
+
     # -- sweeps and checkpoints -----------------------------------------------
     @property
     def sweeps(self) -> str:

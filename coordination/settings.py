@@ -52,6 +52,11 @@ class Settings(BaseSettings):
         description="Runs of one todo lost to a dying worker before the todo ends failed "
         "(a poison todo).",
     )
+    unattended_after: float = Field(
+        30.0, gt=0,
+        description="Seconds a running sweep may have queued todos of a repo no live worker "
+        "serves before it says so (a repo.unattended event, shown by watch).",
+    )
     worker_heartbeat: float = Field(
         5.0, gt=0,
         description="Seconds between a worker's liveness beats; three missed beats and it "

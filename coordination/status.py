@@ -24,6 +24,7 @@ class TodoStatus(StrEnum):
 
     pending = "pending"  # waiting for its predecessors
     queued = "queued"  # a message for it is (or should be) in its repo's queue
+    held = "held"  # its repo's circuit breaker is open: it waits, not failed
     running = "running"  # a worker holds its repo's lease and runs it
     succeeded = "succeeded"
     failed = "failed"
@@ -47,6 +48,14 @@ class SweepStatus(StrEnum):
     rollback_failed = "rollback_failed"  # an undo failed (or was skipped or cancelled)
 
 
+class BreakerState(StrEnum):
+    """A repo's circuit breaker (``breaker:`` on a repo in the catalog)."""
+
+    closed = "closed"  # todos run
+    open = "open"  # too many consecutive failed or lost todos: its todos are held
+    half_open = "half_open"  # the cooldown passed: one todo (the probe) runs
+
+
 T, S = TodoStatus, SweepStatus
 
 #: Which status each todo status may move to, and who moves it there.
@@ -54,7 +63,9 @@ TODO_TRANSITIONS: dict[TodoStatus, frozenset[TodoStatus]] = {
     # dispatch (canvas or supervisor); skip (a predecessor failed); cancel / deadline
     T.pending: frozenset({T.queued, T.skipped, T.cancelled}),
     # a worker claims it; skip; cancel; a lost message is re-queued (queued -> queued)
-    T.queued: frozenset({T.queued, T.running, T.skipped, T.cancelled, T.failed}),
+    T.queued: frozenset({T.queued, T.running, T.held, T.skipped, T.cancelled, T.failed}),
+    # its breaker closed or half-opened (re-queued by the supervisor); skip; cancel
+    T.held: frozenset({T.queued, T.skipped, T.cancelled}),
     # the holder finishes it; its lease expired (re-queued, or failed as a poison todo);
     # a new holder takes over a dead holder's run (running -> running)
     T.running: frozenset({T.running, T.succeeded, T.failed, T.cancelled, T.queued}),
@@ -90,7 +101,7 @@ SUCCESSFUL = frozenset({T.succeeded, T.compensated})
 #: Ended without succeeding: dependents are skipped.
 UNSUCCESSFUL = TERMINAL - SUCCESSFUL
 #: Not started: may still be skipped or cancelled.
-NOT_STARTED = frozenset({T.pending, T.queued})
+NOT_STARTED = frozenset({T.pending, T.queued, T.held})
 
 #: Sweeps that dispatch and run todos (a rollback runs undo: commands).
 SWEEP_ACTIVE = frozenset({S.queued, S.running, S.rolling_back})
@@ -121,6 +132,10 @@ class EventKind(StrEnum):
     todo_compensated = "todo.compensated"
     todo_compensation_failed = "todo.compensation_failed"
     todo_lost = "todo.lost"
+    todo_held = "todo.held"
+    repo_breaker_open = "repo.breaker_open"
+    repo_breaker_closed = "repo.breaker_closed"
+    repo_unattended = "repo.unattended"
     supervisor_redispatched = "supervisor.redispatched"
 
 
@@ -160,7 +175,8 @@ def lua_preamble() -> str:
 
     ``TS.<name>`` / ``SS.<name>`` spell a todo / sweep status; ``TERMINAL``,
     ``UNSUCCESSFUL``, ``NOT_STARTED``, ``SWEEP_ACTIVE``, ``SWEEP_LIVE`` are sets;
-    ``TODO_NEXT[old][new]`` is the transition table; ``EV.<name>`` an event kind.
+    ``TODO_NEXT[old][new]`` is the transition table; ``EV.<name>`` an event kind;
+    ``BS.<name>`` a breaker state.
     ``todo_known(s)`` raises a script error naming an unknown status.
     """
 
@@ -176,6 +192,7 @@ def lua_preamble() -> str:
         table("TS", {s.name: s.value for s in TodoStatus}),
         table("SS", {s.name: s.value for s in SweepStatus}),
         table("EV", {e.name: e.value for e in EventKind}),
+        table("BS", {b.name: b.value for b in BreakerState}),
         f"local TERMINAL = {{{members(TERMINAL)}}}",
         f"local SUCCESSFUL = {{{members(SUCCESSFUL)}}}",
         f"local UNSUCCESSFUL = {{{members(UNSUCCESSFUL)}}}",

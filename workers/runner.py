@@ -37,7 +37,9 @@ from coordination.retry import BACKOFF_MAX as BACKOFF_MAX
 from coordination.retry import backoff_cap as backoff_cap
 from coordination.retry import backoff_delay
 from coordination.runtime.context import Runtime, worker_identity
+from coordination.runtime.client import is_embedded
 from coordination.runtime.leases import Lease, new_token
+from coordination.runtime.transitions import waiter_rank
 from coordination.sweeps.spec import SweepSpec
 from coordination.status import (
     NOT_STARTED,
@@ -59,6 +61,10 @@ from coordination.sweeps.supervisor import (
 
 log = logging.getLogger("coord.runner")
 
+#: Seconds after which a waiter that stopped asking (its worker died) loses its
+#: place in line; a live waiter asks at least every second.
+WAITER_STALE = 5.0
+
 _running: set[str] = set()
 _running_lock = threading.Lock()
 
@@ -75,6 +81,7 @@ class Outcome(str, Enum):
     premature = "premature"  # predecessors not done yet
     lost = "lost"  # lease lost while running; the supervisor re-sends it
     gone = "gone"  # sweep unknown or no longer active
+    held = "held"  # its repo's breaker is open: the supervisor sends it again later
 
 
 @dataclass
@@ -129,26 +136,44 @@ def run_todo(
                                       - time.time())
     patience = time.monotonic() + rt.settings.lease_ttl
     delay = 0.05
+    # Its place in line if the repo's or a resource's slots are all taken: the
+    # spec's rank (priority, remaining critical path), then how long it has waited.
+    rank = waiter_rank(t.rank, time.time(), sweep_id, todo_id)
+    resources = spec.resources_of(todo_id)
+    breaker = spec.breaker(t.repo)
+    # A half-open breaker's probe that never reports back frees the way after this.
+    probe_for = t.timeout * (t.retries + 1) + backoff_cap(t.retries) + 2 * rt.settings.lease_ttl
     while True:
-        # One round trip: sweep dispatching, predecessors succeeded, lease, claim,
-        # event. Retried with the same token, a call whose reply was lost is
-        # answered 'started' again.
+        # One round trip: sweep dispatching, predecessors succeeded, breaker, first
+        # in line, repo and resource slots, claim, event. Retried with the same
+        # token, a call whose reply was lost is answered 'started' again.
         st = _persist(lambda: rt.transitions.start(
             sweep_id, todo_id, repo=t.repo, concurrency=spec.concurrency.get(t.repo, 1),
             preds=t.preds, worker=host, level=level_index(spec, todo_id),
-            max_lost=rt.settings.max_lost_runs, token=token,
+            max_lost=rt.settings.max_lost_runs, token=token, resources=resources,
+            breaker=breaker, rank=rank, probe_for=probe_for, waiter_stale=WAITER_STALE,
         ), patience)
         if st.verdict != "wait":
             break
-        # Every slot of the repo is held: wait (with jitter, so many waiters do not
-        # retry in lockstep); each retry sees a pause or cancel at once.
+        # No slot for it yet: wait until a finishing holder wakes it (it is first
+        # in line) or for the back-off, then ask again; each ask sees a pause or
+        # cancel at once, and keeps its place in line alive.
         if time.monotonic() + delay > deadline:
             return Outcome.gone, {"reason": "no lease before the sweep ended"}
-        time.sleep(delay * random.uniform(0.5, 1.5))
+        pause = delay * random.uniform(0.5, 1.5)
+        if is_embedded(rt.redis):
+            time.sleep(pause)
+        else:
+            try:
+                rt.transitions.wait_turn(rank, pause)
+            except (redis.ConnectionError, redis.TimeoutError):
+                time.sleep(pause)
         delay = min(delay * 2, 1.0)
         patience = time.monotonic() + rt.settings.lease_ttl
     if st.verdict == "gone":
         return Outcome.gone, {"reason": f"sweep is {st.detail}"}
+    if st.verdict == "held":
+        return Outcome.held, {"reason": f"the breaker of {t.repo} is open"}
     if st.verdict == "terminal":
         return Outcome.duplicate, {"status": st.detail}
     if st.verdict in ("busy", "stale"):
@@ -311,6 +336,7 @@ def _execute(
     fin = _persist(lambda: rt.transitions.finish(
         sweep_id, todo_id, lease=lease, status=status, fields=fields, event=event,
         total=len(spec.todos), level=level_index(spec, todo_id), successors=succs,
+        breaker=None if rollback else spec.breaker(t.repo), resources=t.resources,
     ), patience)
     if not fin.ok:
         # Our fence is stale: someone else owns the todo now. Say so, write nothing.

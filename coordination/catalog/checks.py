@@ -50,6 +50,9 @@ def check_catalog(cat: Catalog) -> list[Problem]:
         return set(seen)
 
     repos = unique([(("repos", i, "name"), r.name) for i, r in enumerate(cat.repos)], "repo name")
+    resources = unique(
+        [(("resources", i, "name"), r.name) for i, r in enumerate(cat.resources)], "resource name"
+    )
     issues = unique(
         [(("coordination", "issues", i, "id"), x.id) for i, x in enumerate(c.issues)], "issue id"
     )
@@ -112,6 +115,10 @@ def check_catalog(cat: Catalog) -> list[Problem]:
     for i, todo in enumerate(c.todos):
         base = ("coordination", "todos", i)
         repo_ref((*base, "repo"), todo.repo)
+        for j, name in enumerate(todo.resources):
+            if name not in resources:
+                bad((*base, "resources", j), _known(name, resources, "resource")
+                    + " (declare it under the top-level resources:)")
         if todo.plan is not None and todo.plan not in plans:
             bad((*base, "plan"), _known(todo.plan, plans, "plan"))
         for j, ref in enumerate(todo.blocked_by):

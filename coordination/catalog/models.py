@@ -93,6 +93,22 @@ class DependencyStatus(str, Enum):
     unknown = "unknown"
 
 
+class Breaker(_Model):
+    """A repo's circuit breaker: after ``failures`` consecutive failed or lost todos
+    the repo's todos are held; after ``cooldown`` seconds one is let through."""
+
+    failures: int = Field(ge=1, le=1000)
+    cooldown: float = Field(300, gt=0, le=7 * 24 * 3600)
+
+
+class Resource(_Model):
+    """A shared thing todos lease besides their repo (a staging database...)."""
+
+    name: RepoName
+    capacity: int = Field(1, ge=1, le=1024)
+    description: str = ""
+
+
 class Repo(_Model):
     name: RepoName
     path: str | None = None
@@ -100,6 +116,7 @@ class Repo(_Model):
     role: str = ""
     tags: list[str] = Field(default_factory=list)
     concurrency: int = Field(1, ge=1, le=1024)
+    breaker: Breaker | None = None
 
     def checkout(self, base_dir: Path) -> Path:
         """Where this repo's checkout is: ``path`` (``~`` expanded) relative to the
@@ -163,7 +180,7 @@ class Todo(_Model):
     timeout: float = Field(3600, gt=0, le=7 * 24 * 3600)
     retries: int = Field(0, ge=0, le=100)
     env: dict[str, str] = Field(default_factory=dict)
-    # Shared things leased besides the repo while it runs (names checked by the fleet work).
+    # Shared things leased besides the repo while it runs (top-level `resources:`).
     resources: list[str] = Field(default_factory=list)
     status: TodoStatus = TodoStatus.pending
     priority: Priority = Priority.medium
@@ -229,6 +246,7 @@ class Coordination(_Model):
 class Catalog(_Model):
     version: Literal[1]
     repos: list[Repo] = Field(default_factory=list)
+    resources: list[Resource] = Field(default_factory=list)
     coordination: Coordination = Field(default_factory=Coordination)
     _lookup_cache: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
 

@@ -245,9 +245,13 @@ def _dry_run_human(doc: dict[str, Any]) -> None:
     say(f"dry run of {doc['plan']} ({doc['strategy']}): {doc['todos']} todo(s) in "
         f"{len(doc['levels'])} level(s); nothing enqueued")
     crit = set(doc["critical_path"])
-    table("Levels", ["level", "todo", "queue", "crit"],
-          [(i, tid, doc["queues"][tid], "*" if tid in crit else "")
+    place = {t: i + 1 for todos in doc["start_order"].values() for i, t in enumerate(todos)}
+    table("Levels", ["level", "todo", "queue", "priority", "left h", "start #", "crit"],
+          [(i, tid, doc["queues"][tid], styled(doc["priority"][tid]),
+            f"{doc['remaining_hours'][tid]:g}", place.get(tid, ""), "*" if tid in crit else "")
            for i, level in enumerate(doc["levels"]) for tid in level], empty="nothing to run")
+    say("start #: the todo's place in its repo's line when its slots are contended "
+        "(priority, then remaining critical path in hours, then age)")
     say(f"critical path ({doc['critical_hours']:g}h of {doc['total_hours']:g}h): "
         f"{' -> '.join(doc['critical_path']) or '(empty)'}")
     for b in doc["blockers"]:

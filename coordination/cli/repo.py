@@ -11,7 +11,24 @@ from coordination.cli.render import emit, esc, fields, json_option, say, styled,
 
 @click.group()
 def repo() -> None:
-    """Repos: list, status, blocking."""
+    """Repos: list, status, blocking, reset."""
+
+
+def _breakers(names: list[str]) -> dict[str, dict[str, Any]]:
+    """Repo -> breaker state, for the repos with a breaker (none embedded, or when
+    Redis cannot be read: the listing says so through ``workers``)."""
+    from coordination.settings import get_settings
+
+    if get_settings().embedded or not names:
+        return {}
+    try:
+        from coordination.runtime.breakers import breaker_state
+        from coordination.runtime.context import get_runtime
+
+        rt = get_runtime()
+        return {n: breaker_state(rt.redis, rt.keys, n) for n in names}
+    except Exception:  # a catalog listing must not need Redis
+        return {}
 
 
 def _live_workers() -> dict[str, int] | None:
@@ -46,26 +63,77 @@ def list_repos(obj: Any, as_json: bool) -> None:
     """
     manager = obj.manager
     live = _live_workers()
+    repos = manager.list_repos()
+    states = _breakers([r.name for r in repos if r.breaker is not None]) if live is not None else {}
     items = [
         {**r.model_dump(mode="json"), "checkout": str(manager.checkout(r)),
-         "workers": None if live is None else live.get(r.name, 0)}
-        for r in manager.list_repos()
+         "workers": None if live is None else live.get(r.name, 0),
+         "breaker_state": states.get(r.name)}
+        for r in repos
     ]
 
     def human(repos: list[dict[str, Any]]) -> None:
         table(
             "Repos",
-            ["name", "role", "checkout", "tags", "concurrency", "workers", "description"],
+            ["name", "role", "checkout", "tags", "concurrency", "workers", "breaker",
+             "description"],
             [
                 (esc(r["name"]), esc(r["role"]), esc(r["checkout"]), esc(", ".join(r["tags"])),
                  r["concurrency"], "?" if r["workers"] is None else r["workers"],
-                 esc(r["description"]))
+                 _breaker_text(r), esc(r["description"]))
                 for r in repos
             ],
             empty="no repos in the catalog",
         )
 
     emit(as_json, items, human)
+
+
+def _breaker_text(r: dict[str, Any]) -> str:
+    if r.get("breaker") is None:
+        return ""
+    st = r.get("breaker_state")
+    if st is None:
+        return f"after {r['breaker']['failures']}"
+    text = styled(st["state"])
+    return text + (f" ({st['failures']} failed)" if st["failures"] else "")
+
+
+@repo.command("reset")
+@click.argument("name")
+@json_option
+@click.pass_obj
+def repo_reset(obj: Any, name: str, as_json: bool) -> None:
+    """Close a repo's circuit breaker by hand; its held todos then run.
+
+    \b
+    Example:
+      coord repo reset api
+    """
+    from coordination.errors import UsageError
+    from coordination.settings import get_settings
+
+    repo_ = obj.manager.get_repo(name)  # unknown name: exit 2 with the known ones
+    if get_settings().embedded:
+        raise UsageError(
+            "embedded mode keeps no breaker between runs: nothing to reset",
+            hint="breakers live in the shared Redis: set COORD_REDIS_URL")
+    from coordination.runtime.breakers import reset_breaker
+    from coordination.runtime.context import get_runtime
+
+    rt = get_runtime()
+    before = reset_breaker(rt.redis, rt.keys, rt.events, name)
+    doc = {"repo": name, "was": before["state"], "failures": before["failures"],
+           "state": "closed", "configured": repo_.breaker is not None}
+
+    def human(d: dict[str, Any]) -> None:
+        if d["was"] == "closed" and not d["failures"]:
+            say(f"the breaker of {esc(name)} was closed already")
+        else:
+            say(f"closed the breaker of {esc(name)} (was {d['was']}, {d['failures']} failures); "
+                "its held todos run at the supervisor's next pass")
+
+    emit(as_json, doc, human)
 
 
 def _blockers_table(title: str, blockers: list[dict[str, Any]], empty: str) -> None:

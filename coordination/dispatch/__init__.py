@@ -33,7 +33,7 @@ class CeleryDispatcher:
     def send(self, messages: Iterable[TodoMessage]) -> None:
         for m in messages:
             sig = todo_signature(m.todo_id, m.repo, sweep_id=m.sweep_id, plan_id=m.plan_id,
-                                 keys=self.keys, run=m.run)
+                                 keys=self.keys, run=m.run, priority=m.priority)
             self.app.signature(dict(sig)).apply_async()
 
     def revoke(self, task_ids: list[str]) -> None:

@@ -39,6 +39,7 @@ def todo_signature(
     keys: Keys,
     task_name: str = TASK_NAME,
     run: int | None = None,
+    priority: int | None = None,
 ) -> Any:
     """One todo's immutable signature on its repo's queue; kwargs are JSON only.
 
@@ -54,5 +55,6 @@ def todo_signature(
         task_id=todo_task_id(sweep_id, todo_id, run),
         immutable=True,
         ignore_result=True,
+        **({} if priority is None else {"priority": priority}),
         **_stamped(sweep_id, plan_id, coord_todo=todo_id),
     )

@@ -59,6 +59,9 @@ def dry_run_document(catalog: Catalog, plan_id: str, *, strategy: str = "levels"
     keys = keys or Keys()
     pg, analysis = prepare_sweep(catalog, plan_id, ignore_blockers=ignore_blockers)
     nodes = pg.graph.nodes
+    from coordination.planner.ranking import ranks, start_order
+
+    rank = ranks(pg.graph, lambda t: nodes[t]["todo"])
     return {
         "plan": plan_id,
         "strategy": strategy,
@@ -71,6 +74,12 @@ def dry_run_document(catalog: Catalog, plan_id: str, *, strategy: str = "levels"
         "load_per_repo": {r: v.to_dict() for r, v in analysis.load_per_repo.items()},
         "blockers": [b.to_dict() for b in pg.blockers],
         "skipped": pg.skipped_completed,
+        # Contended slots: each repo's todos in the order they start when all wait.
+        "start_order": start_order({t: r[0] for t, r in rank.items()},
+                                   {t: nodes[t]["todo"].repo for t in rank}),
+        "priority": {t: str(getattr(nodes[t]["todo"].priority, "value", nodes[t]["todo"].priority))
+                     for t in analysis.order},
+        "remaining_hours": {t: rank[t][1] for t in analysis.order},
         "todos": pg.graph.number_of_nodes(),
         "enqueued": 0,
     }

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 TODO_STATUSES = frozenset(TodoStatus)
 CLAIM_RESULTS = frozenset({"claimed", "taken_over", "busy", "terminal", "stale", "poisoned"})
-LOST_RESULTS = frozenset({"requeued", "poisoned", "held", "changed", "gone"})
+LOST_RESULTS = frozenset({"requeued", "poisoned", "alive", "changed", "gone"})
 
 
 def encode(value: Any) -> str:
@@ -279,19 +279,6 @@ class CheckpointStore:
             self.r,
             [self.keys.checkpoint(sweep_id, todo_id), lease.key],
             [lease.token, lease.fence, lease.key, encode(worker), encode(now), max_lost],
-        )
-        return str(res)
-
-    def mark_lost(
-        self, sweep_id: str, todo_id: str, *, token: str, max_lost: int, now: float, why: str,
-        level: int = -1,
-    ) -> str:
-        """A running todo whose lease is gone: 'requeued' to run again, or 'failed'
-        at its ``max_lost``-th lost run (counted in the sweep's counters, at
-        ``level``); see LOST_RESULTS and lua/todo_lost.lua."""
-        res = lua("todo_lost")(
-            self.r, [self.keys.checkpoint(sweep_id, todo_id), self.keys.sweep(sweep_id)],
-            [token, max_lost, encode(now), why, level],
         )
         return str(res)
 

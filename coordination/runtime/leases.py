@@ -42,17 +42,25 @@ class Lease:
     fence: int
     ttl_ms: int
     namespace: str = "coord"
+    #: Slots of shared resources granted with the repo slot, under the same token:
+    #: renewed, checked and released together with it.
+    extra: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
         return Keys(self.namespace).lease(self.repo, self.slot)
+
+    @property
+    def keys(self) -> list[str]:
+        """Every key of this lease: the repo slot first."""
+        return [self.key, *self.extra]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Lease:
-        return cls(**d)
+        return cls(**{**d, "extra": tuple(d.get("extra") or ())})
 
 
 def new_token() -> str:
@@ -108,16 +116,16 @@ class LeaseManager:
 
     def extend(self, lease: Lease) -> bool:
         """Renew for another TTL; False if the lease is no longer this token's."""
-        res = lua("lease_extend")(self.r, [lease.key], [lease.token, lease.ttl_ms])
+        res = lua("lease_extend")(self.r, lease.keys, [lease.token, lease.ttl_ms])
         return bool(res)
 
     def release(self, lease: Lease) -> bool:
         """Give the slot back; False (and nothing deleted) if not ours any more."""
-        res = lua("lease_release")(self.r, [lease.key], [lease.token])
+        res = lua("lease_release")(self.r, lease.keys, [lease.token])
         return bool(res)
 
     def is_held(self, lease: Lease) -> bool:
-        return self.r.get(lease.key) == lease.token
+        return all(v == lease.token for v in self.r.mget(lease.keys))
 
     def holder(self, repo: str, slot: int) -> str | None:
         """The token holding one slot (tokens start with host:pid)."""

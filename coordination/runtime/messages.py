@@ -18,6 +18,12 @@ def todo_task_id(sweep_id: str, todo_id: str, run: int | None = None) -> str:
     return f"{sweep_id}:{todo_id}" + ("" if run is None else f":{run}")
 
 
+#: A todo's priority as the broker's message priority (kombu's Redis transport
+#: pops its lists 0, 3, 6, 9 in that order: a critical todo waiting in a repo's
+#: queue is handed out before the medium ones queued ahead of it).
+BROKER_PRIORITY = {"critical": 0, "high": 3, "medium": 6, "low": 9}
+
+
 @dataclass(frozen=True)
 class TodoMessage:
     """One todo of one run of a sweep, to be run on its repo's queue."""
@@ -27,6 +33,7 @@ class TodoMessage:
     todo_id: str
     repo: str
     run: int
+    priority: int | None = None  # BROKER_PRIORITY of the todo's priority
 
     @property
     def task_id(self) -> str:

@@ -31,10 +31,17 @@ from typing import Any
 import redis
 
 from coordination.keys import Keys
+from coordination.planner.ranking import DEFAULT_RANK
 from coordination.runtime.checkpoints import encode
 from coordination.runtime.client import lua
 from coordination.runtime.leases import Lease, new_token
 from coordination.status import SUCCESSFUL, TERMINAL, TodoStatus
+
+
+def waiter_rank(rank: str, since: float, sweep_id: str, todo_id: str) -> str:
+    """One waiter's member in a line: its rank, then age (who waits longest goes
+    first among equals), then its ids (unique, and stable across its retries)."""
+    return f"{rank}{int(since * 1000):014d}|{sweep_id}/{todo_id}"
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,9 @@ class Started:
     paused or over: ``detail`` is its status), ``terminal`` (a duplicate),
     ``skipped`` (a predecessor did not succeed: ``detail`` says which),
     ``premature`` (``waiting`` lists the predecessors not done), ``wait`` (no
-    free lease slot), ``busy`` / ``stale`` (another delivery owns it) or
+    free slot for it: ``detail`` is ``repo`` or the resource), ``held`` (its
+    repo's breaker is open; ``detail`` ``new`` when it was held just now),
+    ``busy`` / ``stale`` (another delivery owns it) or
     ``poisoned`` (this takeover was its last allowed lost run: it is failed).
     """
 
@@ -93,23 +102,49 @@ class Transitions:
 
     def start(self, sweep_id: str, todo_id: str, *, repo: str, concurrency: int,
               preds: Sequence[str], worker: str, level: int = -1, max_lost: int = 0,
-              token: str | None = None, now: float | None = None) -> Started:
+              token: str | None = None, now: float | None = None,
+              resources: Sequence[tuple[str, int]] = (), breaker: tuple[int, float] | None = None,
+              rank: str | None = None, probe_for: float = 3600.0,
+              waiter_stale: float = 5.0) -> Started:
         """Try to start a todo (see ``lua/todo_start.lua``). Pass the same ``token``
-        to retry a call whose reply was lost: it answers ``started`` again."""
+        to retry a call whose reply was lost: it answers ``started`` again.
+
+        ``resources``: ``(name, capacity)`` of the shared resources it needs;
+        ``breaker``: the repo's ``(failures, cooldown)``; ``rank``: where it stands
+        in line when slots are contended (:func:`waiter_rank`; the same string on
+        every retry of one delivery)."""
         token = token or new_token()
+        rank = rank or waiter_rank(DEFAULT_RANK, 0.0, sweep_id, todo_id)
         slots = [self.keys.lease(repo, i) for i in range(max(1, concurrency))]
+        res_keys: list[str] = []
+        res_caps: list[int] = []
+        res_names: list[str] = []
+        for name, cap in sorted(resources):
+            cap = max(1, int(cap))
+            line = f"resource:{name}"
+            res_keys += [self.keys.resource_fence(name), self.keys.waiters(line),
+                         self.keys.waiters_seen(line),
+                         *(self.keys.resource(name, i) for i in range(cap))]
+            res_caps.append(cap)
+            res_names.append(name)
+        brk_n, brk_cooldown = breaker or (0, 0.0)
         res = lua("todo_start")(
             self.r,
             [*self._ledger(sweep_id), self.keys.sweep(sweep_id),
-             self.keys.checkpoint(sweep_id, todo_id), self.keys.fence(repo), *slots,
+             self.keys.checkpoint(sweep_id, todo_id), self.keys.fence(repo),
+             self.keys.breaker(repo), self.keys.waiters(f"repo:{repo}"),
+             self.keys.waiters_seen(f"repo:{repo}"), *slots, *res_keys,
              *(self.keys.checkpoint(sweep_id, p) for p in preds)],
             [*self._ledger_args, len(slots), token, self.ttl_ms, encode(worker),
              encode(time.time() if now is None else now), max_lost, sweep_id, todo_id, level,
-             *preds],
+             brk_n, brk_cooldown, probe_for, rank, waiter_stale, len(res_names), *res_caps,
+             *res_names, repo, *preds],
         )
         verdict = str(res[0])
         if verdict == "started":
-            lease = Lease(repo, int(res[1]), token, int(res[2]), self.ttl_ms, self.keys.namespace)
+            extra = tuple(json.loads(res[5] or "[]")) if len(res) > 5 else ()
+            lease = Lease(repo, int(res[1]), token, int(res[2]), self.ttl_ms, self.keys.namespace,
+                          extra=extra)
             return Started(verdict, lease=lease, attempts=int(res[3] or 1),
                            taken_over=bool(int(res[4])))
         if verdict == TodoStatus.skipped:
@@ -119,33 +154,64 @@ class Transitions:
             return Started(verdict, terminal=int(res[1]), level_done=bool(int(res[2])))
         if verdict == "premature":
             return Started(verdict, waiting=list(json.loads(res[1])))
+        if verdict == "held":
+            return Started(verdict, detail="new" if int(res[1]) else "")
         return Started(verdict, detail=str(res[1]) if len(res) > 1 else "")
+
+    def wait_turn(self, rank: str, timeout: float) -> bool:
+        """Block up to ``timeout`` s until a finishing holder wakes this waiter;
+        True when woken. (Embedded: fakeredis blocks by polling, fine in-process.)"""
+        got = self.r.blpop([self.keys.wake(rank)], timeout=max(0.01, timeout))
+        return got is not None
 
     def finish(self, sweep_id: str, todo_id: str, *, lease: Lease, status: TodoStatus,
                fields: dict[str, Any], event: dict[str, Any], total: int, level: int = -1,
-               successors: Sequence[tuple[str, str]] = (), now: float | None = None) -> Finished:
+               successors: Sequence[tuple[str, str]] = (), now: float | None = None,
+               breaker: tuple[int, float] | None = None,
+               resources: Sequence[str] = ()) -> Finished:
         """Record a run's outcome (see ``lua/todo_finish.lua``). ``successors`` are
-        ``(todo, queue)`` pairs of an eager sweep, looked at on success only."""
+        ``(todo, queue)`` pairs of an eager sweep, looked at on success only;
+        ``resources``: the names of the resources whose slots ``lease.extra`` holds."""
         if status not in TERMINAL:
             raise ValueError(f"{status!r} is not a terminal status")
         pairs: list[str] = []
         for k, v in fields.items():
             pairs += [k, encode(v)]
         succ = list(successors) if status in SUCCESSFUL else []
+        extra = list(lease.extra)
+        names = sorted(resources)[:len(extra)]
         res = lua("todo_finish")(
             self.r,
             [*self._ledger(sweep_id), self.keys.sweep(sweep_id),
              self.keys.checkpoint(sweep_id, todo_id), lease.key, self.keys.remaining(sweep_id),
+             self.keys.breaker(lease.repo), self.keys.waiters(f"repo:{lease.repo}"),
+             *extra, *(self.keys.waiters(f"resource:{n}") for n in names),
              *(self.keys.checkpoint(sweep_id, s) for s, _q in succ)],
             [*self._ledger_args, lease.token, lease.fence, str(status),
              json.dumps(event, separators=(",", ":")), sweep_id, todo_id, total,
-             encode(time.time() if now is None else now), level, len(fields), *pairs,
+             encode(time.time() if now is None else now), level, (breaker or (0, 0.0))[0],
+             lease.repo, len(extra), self.keys.wake_prefix, len(fields), *pairs,
              *(x for pair in succ for x in pair)],
         )
         if res[0] != "ok":
             return Finished(False, detail=str(res[1]))
         return Finished(True, terminal=int(res[1]), level_done=bool(int(res[2])),
                         queued=list(json.loads(res[3])))
+
+    def lost(self, sweep_id: str, todo_id: str, *, repo: str, token: str, max_lost: int,
+             now: float, why: str, level: int = -1, breaker: tuple[int, float] | None = None
+             ) -> str:
+        """A running todo whose lease is gone: ``requeued`` to run again, or
+        ``poisoned`` (failed) at its ``max_lost``-th lost run; the lost run counts
+        against the repo's breaker. See LOST_RESULTS and ``lua/todo_lost.lua``."""
+        res = lua("todo_lost")(
+            self.r,
+            [*self._ledger(sweep_id), self.keys.checkpoint(sweep_id, todo_id),
+             self.keys.sweep(sweep_id), self.keys.breaker(repo)],
+            [*self._ledger_args, token, max_lost, encode(now), why, level,
+             (breaker or (0, 0.0))[0], repo, sweep_id, todo_id],
+        )
+        return str(res)
 
     def end(self, sweep_id: str, todos: Iterable[tuple[str, int]], status: TodoStatus,
             allowed_from: Iterable[TodoStatus], *, event: dict[str, Any],

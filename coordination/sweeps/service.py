@@ -97,7 +97,10 @@ class SweepService:
         return CatalogStore(self.catalog_path).load()
 
     def _todo_specs(self, catalog: Any, graph: Any, ids: list[str]) -> dict[str, TodoSpec]:
+        from coordination.planner.ranking import DEFAULT_RANK, ranks
+
         base = self.catalog_path.resolve().parent if self.catalog_path else Path.cwd()
+        rank = ranks(graph, catalog.todo)
         out: dict[str, TodoSpec] = {}
         for tid in ids:
             todo = catalog.todo(tid)
@@ -117,8 +120,20 @@ class SweepService:
                 succs=sorted(graph.successors(tid)),
                 estimated_hours=todo.estimated_hours,
                 undo=todo.undo,
+                priority=str(getattr(todo.priority, "value", todo.priority)),
+                resources=sorted(set(todo.resources)),
+                rank=rank[tid][0] if tid in rank else DEFAULT_RANK,
             )
         return out
+
+    @staticmethod
+    def _fleet(catalog: Any) -> dict[str, Any]:
+        """The repos' breakers and the resources' capacities, frozen with a spec."""
+        return {
+            "breakers": {r.name: [r.breaker.failures, r.breaker.cooldown]
+                         for r in catalog.repos if r.breaker is not None},
+            "capacity": {x.name: x.capacity for x in catalog.resources},
+        }
 
     def plan_spec(self, plan_id: str, *, strategy: str, ignore_blockers: bool) -> SweepSpec:
         """Validate and level a plan into a spec (no Redis involved)."""
@@ -142,6 +157,7 @@ class SweepService:
             levels=[list(level) for level in analysis.levels],
             concurrency={r.name: r.concurrency for r in catalog.repos},
             catalog=str(self.catalog_path.resolve()) if self.catalog_path else None,
+            **self._fleet(catalog),
         )
 
     # -- starting ---------------------------------------------------------------
@@ -177,6 +193,7 @@ class SweepService:
             sweep_id="", plan=todo.plan or "", strategy="levels", run=0, todos=todos,
             levels=[[todo_id]], concurrency={r.name: r.concurrency for r in catalog.repos},
             catalog=str(self.catalog_path.resolve()) if self.catalog_path else None,
+            **self._fleet(catalog),
         )
 
     def start_todo(self, todo_id: str, *, ignore_blockers: bool = False) -> str:
@@ -441,8 +458,11 @@ class SweepService:
         for i, level in enumerate(levels):
             for t in level:
                 todos[t].level = i
+        fleet = self._fleet(catalog)
         spec = SweepSpec(sweep_id=sweep_id, plan=old.plan, strategy=old.strategy, run=old.run + 1,
-                         todos=todos, levels=levels, concurrency=old.concurrency, catalog=old.catalog)
+                         todos=todos, levels=levels, concurrency=old.concurrency, catalog=old.catalog,
+                         breakers={**old.breakers, **fleet["breakers"]},
+                         capacity={**old.capacity, **fleet["capacity"]})
         now = time.time()
         self.rt.checkpoints.persist_sweep(sweep_id, list(todos))
         for t in rerun:

@@ -33,6 +33,10 @@ class TodoSpec:
     level: int = 0
     estimated_hours: float | None = None
     undo: str | None = None  # the command a rollback runs (frozen with the spec)
+    priority: str = "medium"
+    resources: list[str] = field(default_factory=list)  # shared resources it leases
+    #: its place in line for a contended slot (runtime.transitions.start_rank)
+    rank: str = "29999999999999999"
 
 
 @dataclass
@@ -46,6 +50,18 @@ class SweepSpec:
     concurrency: dict[str, int]
     catalog: str | None = None
     mode: str = "run"  # "run": todos' run: commands; "rollback": their undo: commands
+    #: repo -> [failures, cooldown] of the repos with a circuit breaker
+    breakers: dict[str, list[float]] = field(default_factory=dict)
+    #: resource -> capacity, of the shared resources its todos lease
+    capacity: dict[str, int] = field(default_factory=dict)
+
+    def breaker(self, repo: str) -> tuple[int, float] | None:
+        b = self.breakers.get(repo)
+        return (int(b[0]), float(b[1])) if b else None
+
+    def resources_of(self, todo_id: str) -> list[tuple[str, int]]:
+        """``(name, capacity)`` of the resources a todo leases, in name order."""
+        return sorted((r, int(self.capacity.get(r, 1))) for r in self.todos[todo_id].resources)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))

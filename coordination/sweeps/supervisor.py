@@ -28,7 +28,7 @@ from typing import Any
 
 from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
-from coordination.runtime.messages import Dispatcher, TodoMessage
+from coordination.runtime.messages import BROKER_PRIORITY, Dispatcher, TodoMessage
 from coordination.sweeps.sagas import RollbackPlan
 from coordination.sweeps.spec import SweepSpec
 from coordination.status import (
@@ -38,6 +38,7 @@ from coordination.status import (
     TERMINAL,
     SUCCESSFUL,
     UNSUCCESSFUL,
+    BreakerState,
     EventKind,
     SweepStatus,
     TodoStatus,
@@ -109,7 +110,9 @@ def level_index(spec: SweepSpec, todo_id: str) -> int:
 
 def message(spec: SweepSpec, todo_id: str) -> TodoMessage:
     """The message of one todo of this run (task id ``<sweep>:<todo>:<run>``)."""
-    return TodoMessage(spec.sweep_id, spec.plan, todo_id, spec.todos[todo_id].repo, spec.run)
+    t = spec.todos[todo_id]
+    return TodoMessage(spec.sweep_id, spec.plan, todo_id, t.repo, spec.run,
+                       priority=BROKER_PRIORITY.get(t.priority, BROKER_PRIORITY["medium"]))
 
 
 def dispatcher(rt: Runtime) -> Dispatcher:
@@ -134,6 +137,8 @@ def send_todos(rt: Runtime, spec: SweepSpec, todo_ids: list[str], *, reason: str
 
     The queue script makes concurrent callers send each todo once, and sends
     nothing while the sweep is paused or over."""
+    # In start order: a repo's queue hands them out in the order they were sent.
+    todo_ids = sorted(todo_ids, key=lambda t: (spec.todos[t].rank, t))
     queued = rt.transitions.queue(
         spec.sweep_id, [(t, spec.todos[t].queue) for t in todo_ids], via=reason)
     dispatcher(rt).send(message(spec, t) for t in queued)
@@ -206,6 +211,7 @@ def after_end(rt: Runtime, spec: SweepSpec, todo_id: str, status: TodoStatus, *,
 
     ``level_done`` / ``terminal`` are what the script answered (None: unknown, look)."""
     if queued:
+        queued = sorted(queued, key=lambda t: (spec.todos[t].rank, t))
         dispatcher(rt).send(message(spec, t) for t in queued)
     if status not in SUCCESSFUL:
         if status != TodoStatus.cancelled and spec.mode == "run":
@@ -500,6 +506,11 @@ def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None,
                 _lease_lost(rt, spec, tid, cp, now)
         elif st in UNSUCCESSFUL:
             skip_dependents(rt, spec, tid, f"{tid} {st}")
+    held = [t for t, st in status.items() if st == TodoStatus.held]
+    if held:
+        release_held(rt, spec, held, now)
+    if not rt.settings.embedded:
+        note_unattended(rt, spec, status, now)
     resend_lost_messages(rt, spec, cps, now)
     ready = []
     # A level starts when its barrier fires: after every todo of the earlier
@@ -534,11 +545,79 @@ def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None,
     maybe_finish(rt, sweep_id, spec, full=True)
 
 
+def release_held(rt: Runtime, spec: SweepSpec, held: list[str], now: float) -> list[str]:
+    """Send held todos again once their repo's breaker lets them: all of them when
+    it is closed (a probe succeeded, or ``coord repo reset``), the first in line
+    when its cooldown has passed (that one becomes the half-open probe)."""
+    by_repo: dict[str, list[str]] = {}
+    for t in sorted(held, key=lambda t: (spec.todos[t].rank, t)):
+        by_repo.setdefault(spec.todos[t].repo, []).append(t)
+    sent: list[str] = []
+    for repo, todos in by_repo.items():
+        cfg = spec.breaker(repo)
+        b = rt.redis.hgetall(rt.keys.breaker(repo)) if cfg else {}
+        state = str(b.get("state") or BreakerState.closed)
+        if cfg is None or state == BreakerState.closed:
+            let = todos
+        elif state == BreakerState.open and now - float(b.get("opened_at") or 0) >= cfg[1]:
+            let = todos[:1]
+        elif state == BreakerState.half_open and now > float(b.get("probe_until") or 0):
+            let = todos[:1]
+        else:
+            continue
+        queued = rt.transitions.queue(
+            spec.sweep_id, [(t, spec.todos[t].queue) for t in let], via=f"breaker {state}",
+            allowed_from=(TodoStatus.held,))
+        dispatcher(rt).send(message(spec, t) for t in queued)
+        sent += queued
+    return sent
+
+
+def note_unattended(rt: Runtime, spec: SweepSpec, status: dict[str, TodoStatus],
+                    now: float) -> list[str]:
+    """Say (once per sweep and repo, in a ``repo.unattended`` event) that todos of a
+    repo have waited ``unattended_after`` s with no live worker serving it; a
+    worker coming back starts the count again. Returns the repos said now."""
+    waiting = sorted({spec.todos[t].repo for t, st in status.items()
+                      if st == TodoStatus.queued})
+    if not waiting:
+        return []
+    live = rt.workers.per_repo()
+    fields = tuple(f"unattended:{r}" for r in waiting)
+    rec = rt.checkpoints.get_sweep_fields(spec.sweep_id, fields) or {}
+    said: list[str] = []
+    changes: dict[str, Any] = {}
+    for repo in waiting:
+        mark = rec.get(f"unattended:{repo}")  # [since, said]
+        if live.get(repo):
+            if mark is not None:
+                changes[f"unattended:{repo}"] = None
+            continue
+        if mark is None:
+            changes[f"unattended:{repo}"] = [now, False]
+        elif not mark[1] and now - float(mark[0]) >= rt.settings.unattended_after:
+            changes[f"unattended:{repo}"] = [mark[0], True]
+            todos = sorted(t for t, st in status.items()
+                           if spec.todos[t].repo == repo and st == TodoStatus.queued)
+            rt.events.emit(EventKind.repo_unattended, sweep_id=spec.sweep_id, repo=repo,
+                           waiting_for=round(now - float(mark[0]), 1), todos=todos[:20],
+                           queued=len(todos),
+                           hint=f"start one: coord worker --repo {repo}")
+            log.warning("sweep %s: %d queued todo(s) of %s and no live worker serves it",
+                        spec.sweep_id, len(todos), repo)
+            said.append(repo)
+    if changes:
+        rt.checkpoints.update_sweep(spec.sweep_id, **changes)
+    return said
+
+
 def _lease_lost(rt: Runtime, spec: SweepSpec, tid: str, cp: dict[str, Any], now: float) -> None:
     sweep_id = spec.sweep_id
-    verdict = rt.checkpoints.mark_lost(
-        sweep_id, tid, token=str(cp.get("token")), max_lost=rt.settings.max_lost_runs,
+    repo = spec.todos[tid].repo
+    verdict = rt.transitions.lost(
+        sweep_id, tid, repo=repo, token=str(cp.get("token")), max_lost=rt.settings.max_lost_runs,
         now=now, why="lease expired", level=level_index(spec, tid),
+        breaker=None if spec.mode == "rollback" else spec.breaker(repo),
     )
     if verdict == "requeued":
         rt.events.emit(EventKind.todo_lost, sweep_id=sweep_id, todo_id=tid,

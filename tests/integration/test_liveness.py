@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from coordination.runtime.messages import BROKER_PRIORITY
+
 from tests.integration.helpers import Cluster, T, wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -39,7 +41,8 @@ def test_sweep_warns_about_repos_without_a_worker_and_can_refuse(cluster: Cluste
     cluster.write_catalog({"api": 1, "web": 1}, [
         T("TODO-001", "api", "true"), T("TODO-002", "web", "true")])
     cluster.start_workers(["api"])
-    key = cluster.rt.keys.broker_queue(cluster.rt.keys.repo_queue("web"))
+    key = cluster.rt.keys.broker_queue(cluster.rt.keys.repo_queue("web"),
+                                       BROKER_PRIORITY["medium"])
     res = cluster.cli("plan", "sweep", "PLAN-001", "--require-workers")
     assert res.returncode == 2 and "no live worker for repo(s) web" in res.stderr, res.stderr
     assert "coord worker --repo web" in res.stderr

@@ -42,7 +42,7 @@ def test_sets_are_consistent_with_the_table() -> None:
 
 def test_values_are_the_strings_users_see() -> None:
     assert [s.value for s in st.TodoStatus] == [
-        "pending", "queued", "running", "succeeded", "failed", "skipped", "cancelled",
+        "pending", "queued", "held", "running", "succeeded", "failed", "skipped", "cancelled",
         "compensated", "compensation_failed"]  # DESIGN.md's, 0.2 additions included
     assert {s.value for s in st.SweepStatus} == {
         "queued", "running", "paused", "succeeded", "failed", "cancelled", "rolling_back",
@@ -52,8 +52,8 @@ def test_values_are_the_strings_users_see() -> None:
 
 
 def test_unknown_status_is_an_error_in_python() -> None:
-    with pytest.raises(st.UnknownStatus, match="unknown todo status 'held'"):
-        st.todo_status("held")
+    with pytest.raises(st.UnknownStatus, match="unknown todo status 'parked'"):
+        st.todo_status("parked")
     with pytest.raises(st.UnknownStatus, match="unknown sweep status"):
         st.sweep_status("rolling")
 
@@ -125,15 +125,15 @@ def test_every_script_gets_what_it_uses_of_the_prelude() -> None:
 
 def test_unknown_status_in_redis_is_an_error_not_terminal() -> None:
     """Before: checkpoint_claim read any unknown status as 'terminal' (so a todo a
-    newer coord marked 'held' would silently count as done)."""
+    newer coord marked 'parked' would silently count as done)."""
     r = fakeredis.FakeRedis(decode_responses=True)
     keys = Keys("t")
     r.hset(keys.sweep("S"), mapping={"status": '"running"'})
-    r.hset(keys.checkpoint("S", "A"), mapping={"status": '"held"', "attempts": "0"})
+    r.hset(keys.checkpoint("S", "A"), mapping={"status": '"parked"', "attempts": "0"})
     tr = Transitions(r, keys, lease_ttl=5)
-    with pytest.raises(redis.ResponseError, match="unknown todo status held"):
+    with pytest.raises(redis.ResponseError, match="unknown todo status parked"):
         tr.start("S", "A", repo="api", concurrency=1, preds=[], worker="w")
-    assert r.hget(keys.checkpoint("S", "A"), "status") == '"held"'  # nothing changed
+    assert r.hget(keys.checkpoint("S", "A"), "status") == '"parked"'  # nothing changed
     assert r.keys(keys.lease("api", 0)) == []  # and no lease is held
 
 

@@ -120,3 +120,27 @@ local function claim(cp, lease_key, token, fence, worker, now, max_lost)
     'exit_code', 'null')
   return result
 end
+
+-- A repo's circuit breaker (hash: state, failures, opened_at, probe, probe_until).
+-- n = consecutive failed or lost todos that open it (0: the repo has no breaker).
+-- A failure counts one; it opens a closed breaker at n, and re-opens a half-open
+-- one at once (its probe failed). Returns the failure count and whether it opened.
+local function breaker_failed(key, n, now)
+  if n == nil or n <= 0 then return 0, false end
+  local fails = redis.call('HINCRBY', key, 'failures', 1)
+  local state = redis.call('HGET', key, 'state') or BS.closed
+  if state == BS.half_open or (state == BS.closed and fails >= n) then
+    redis.call('HSET', key, 'state', BS.open, 'opened_at', now, 'probe', '', 'probe_until', '0')
+    return fails, true
+  end
+  return fails, false
+end
+
+-- A todo of the repo succeeded: the count starts again and the breaker closes.
+-- Returns true when it was open or half-open (it closed now).
+local function breaker_succeeded(key, n)
+  if n == nil or n <= 0 then return false end
+  local state = redis.call('HGET', key, 'state') or BS.closed
+  redis.call('HSET', key, 'failures', '0', 'state', BS.closed, 'probe', '', 'probe_until', '0')
+  return state ~= BS.closed
+end

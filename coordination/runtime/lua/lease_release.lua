@@ -1,9 +1,14 @@
--- Release a lease only if the caller still owns it.
--- KEYS[1] = slot key; ARGV[1] = owner token. Returns 1/0.
+-- Give a lease back: every key of it (repo slot, resource slots) still held by
+-- the token. KEYS = the lease's keys, ARGV[1] = owner token.
+-- Returns how many keys were released (0: none was this token's any more).
 --
--- Race closed: a late release by a holder whose lease already expired must not
--- delete the lease its successor now holds.
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+-- Race closed: a holder whose lease expired deleting the slot of whoever was
+-- granted it since (the token is compared at the instant of the delete).
+local n = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('DEL', KEYS[i])
+    n = n + 1
+  end
 end
-return 0
+return n

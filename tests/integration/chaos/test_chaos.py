@@ -10,6 +10,7 @@ printed (`-s`) for the README's guarantee table.
 from __future__ import annotations
 
 from coordination.dispatch import CeleryDispatcher
+from coordination.runtime.messages import BROKER_PRIORITY
 import json
 import signal
 import subprocess
@@ -176,7 +177,8 @@ def test_50ms_latency_between_workers_and_redis(chaos: Cluster, proxy: Proxy) ->
 def test_a_deleted_queued_message_is_sent_again(fast: Cluster) -> None:
     fast.write_catalog({"a": 1}, [T("TODO-001", "a", "echo ran >> ran")])
     sid = fast.start_sweep()  # no worker yet: the message waits in the queue
-    key = fast.rt.keys.broker_queue(fast.rt.keys.repo_queue("a"))
+    # A medium-priority todo's message sits in the queue's priority-6 list.
+    key = fast.rt.keys.broker_queue(fast.rt.keys.repo_queue("a"), BROKER_PRIORITY["medium"])
     wait_until(lambda: fast.rt.redis.llen(key) == 1, 10, "the message in its queue")
     fast.rt.redis.delete(key)
     deleted = time.time()

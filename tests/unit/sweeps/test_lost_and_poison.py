@@ -197,10 +197,10 @@ def test_claim_retried_by_its_own_holder_is_not_busy(rt: Runtime, tmp_path: Path
 def test_live_holder_is_never_marked_lost(rt: Runtime, tmp_path: Path) -> None:
     sid = start(rt, chain_catalog(tmp_path))
     lease = run_as_worker(rt, sid, "TODO-001", "api")
-    assert rt.checkpoints.mark_lost(sid, "TODO-001", token=lease.token, max_lost=3,
-                                    now=time.time(), why="test") == "held"
-    assert rt.checkpoints.mark_lost(sid, "TODO-001", token="someone-else", max_lost=3,
-                                    now=time.time(), why="test") == "changed"
+    assert rt.transitions.lost(sid, "TODO-001", repo="api", token=lease.token, max_lost=3,
+                               now=time.time(), why="test") == "alive"
+    assert rt.transitions.lost(sid, "TODO-001", repo="api", token="someone-else", max_lost=3,
+                               now=time.time(), why="test") == "changed"
     assert status(rt, sid, "TODO-001") == "running"
 
 
