@@ -77,7 +77,12 @@ class Progress:
         self.bar.__exit__(*exc)
 
     def on_event(self, ev: Any) -> None:
-        if ev.todo_id and ev.kind.startswith("todo."):
+        text = notice(ev)
+        if text:
+            self.bar.console.print(text)
+        if ev.kind == "todo.held":
+            self.state[ev.todo_id] = "held"
+        elif ev.todo_id and ev.kind.startswith("todo."):
             self.state[ev.todo_id] = ev.kind.split(".", 1)[1]
         if ev.kind == "sweep.queued" and ev.data.get("resumed"):
             self.state = {}
@@ -92,11 +97,35 @@ class Progress:
         self.bar.update(self.task, completed=done, detail=detail)
 
 
+def notice(ev: Any) -> str | None:
+    """A line for the events a person following a sweep must not miss: a repo no
+    worker serves, a breaker opening or closing, a todo held by one."""
+    d = ev.data
+    if ev.kind == "repo.unattended":
+        return (f"[yellow]unattended:[/yellow] {d.get('queued')} queued todo(s) of "
+                f"{d.get('repo')} and no live worker serves it ({d.get('hint')})")
+    if ev.kind == "repo.breaker_open":
+        return (f"[red]breaker open:[/red] {d.get('repo')} after {d.get('failures')} failed or "
+                f"lost todos in a row; its todos are held (coord repo reset {d.get('repo')} "
+                f"to close it)")
+    if ev.kind == "repo.breaker_closed":
+        return f"[green]breaker closed:[/green] {d.get('repo')} (by {d.get('by')})"
+    if ev.kind == "todo.held":
+        return f"[yellow]held:[/yellow] {ev.todo_id} ({d.get('reason')})"
+    return None
+
+
 def follow_sweep(svc: SweepService, sweep_id: str, *, as_json: bool,
                  total: int | None = None) -> dict[str, Any]:
-    """Wait for a sweep to end, with a progress bar for people; returns its status."""
+    """Wait for a sweep to end, with a progress bar for people; returns its status.
+    Off a terminal it prints only the notices (see :func:`notice`), one per line."""
     if not _live():
-        return svc.wait(sweep_id)
+        def on_event(ev: Any) -> None:
+            text = notice(ev)
+            if text:
+                err_console().print(text, soft_wrap=True)
+
+        return svc.wait(sweep_id, on_event=on_event)
     if total is None:
         total = len(svc.status(sweep_id)["todos"])
     with Progress(total, sweep_id) as prog:

@@ -56,6 +56,9 @@ class T:
     timeout: float = 60
     plan: str = PLAN
     undo: str | None = None
+    priority: str | None = None
+    estimated_hours: float | None = None
+    resources: list[str] = field(default_factory=list)
 
 
 def _q(s: str) -> str:
@@ -63,10 +66,18 @@ def _q(s: str) -> str:
     return json.dumps(s)
 
 
-def catalog_text(repos: dict[str, int], todos: Sequence[T], plans: Iterable[str] = (PLAN,)) -> str:
+def catalog_text(repos: dict[str, int], todos: Sequence[T], plans: Iterable[str] = (PLAN,),
+                 breakers: dict[str, tuple[int, float]] | None = None,
+                 resources: dict[str, int] | None = None) -> str:
     lines = ["version: 1", "repos:"]
     for name, conc in repos.items():
         lines += [f"  - name: {name}", f"    path: repos/{name}", f"    concurrency: {conc}"]
+        if breakers and name in breakers:
+            n, cooldown = breakers[name]
+            lines.append(f"    breaker: {{failures: {n}, cooldown: {cooldown}}}")
+    if resources:
+        lines.append("resources:")
+        lines += [f"  - {{name: {r}, capacity: {c}}}" for r, c in resources.items()]
     lines += ["coordination:", "  plans:"]
     for p in plans:
         lines += [f"    - id: {p}", f"      title: {_q('test plan ' + p)}", "      status: active"]
@@ -85,6 +96,12 @@ def catalog_text(repos: dict[str, int], todos: Sequence[T], plans: Iterable[str]
             lines.append(f"      blocked_by: [{', '.join(t.blocked_by)}]")
         if t.undo is not None:
             lines.append(f"      undo: {_q(t.undo)}")
+        if t.priority is not None:
+            lines.append(f"      priority: {t.priority}")
+        if t.estimated_hours is not None:
+            lines.append(f"      estimated_hours: {t.estimated_hours}")
+        if t.resources:
+            lines.append(f"      resources: [{', '.join(t.resources)}]")
     return "\n".join(lines) + "\n"
 
 
@@ -194,11 +211,13 @@ class Cluster:
 
     # -- catalog --------------------------------------------------------------------------
     def write_catalog(
-        self, repos: dict[str, int], todos: Sequence[T], plans: Iterable[str] = (PLAN,)
+        self, repos: dict[str, int], todos: Sequence[T], plans: Iterable[str] = (PLAN,),
+        **fleet: Any,
     ) -> Path:
+        """``fleet``: ``breakers`` (repo -> (failures, cooldown)), ``resources`` (name -> capacity)."""
         for name in repos:
             self.repo_dir(name).mkdir(parents=True, exist_ok=True)
-        self.eco.write_text(catalog_text(repos, todos, plans))
+        self.eco.write_text(catalog_text(repos, todos, plans, **fleet))
         return self.eco
 
     def repo_dir(self, repo: str) -> Path:
