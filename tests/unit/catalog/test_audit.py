@@ -284,8 +284,15 @@ def test_the_entry_uses_the_fallback(
 
 # -- concurrent writers ----------------------------------------------------------------------
 WRITER = """
-import sys
+import sys, time
+from coordination.catalog import audit
 from coordination.catalog.manager import CoordinationManager
+real = audit._last_entry
+def slow(fd):  # widen the window between reading the chain's end and appending
+    got = real(fd)
+    time.sleep(0.25)
+    return got
+audit._last_entry = slow
 m = CoordinationManager(sys.argv[1])
 for i in range(int(sys.argv[3])):
     m.create_todo(f"{sys.argv[2]} {i}", "api")
@@ -294,7 +301,7 @@ for i in range(int(sys.argv[3])):
 
 @pytest.mark.timeout(180)
 def test_two_processes_editing_at_once_leave_an_intact_chain(example_catalog: Path) -> None:
-    n = 4
+    n = 5
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [
         subprocess.Popen([sys.executable, "-c", WRITER, str(example_catalog), name, str(n)],
