@@ -67,7 +67,8 @@ def audit(obj: Any, limit: int | None, verify: bool, as_json: bool) -> None:
     path = log.log_path(obj.file)
     if not path.exists():
         if as_json:
-            print_json({"entries": 0, "intact": True} if verify else [])
+            print_json({"log": str(path), "entries": 0, "intact": True, "first_bad": None,
+                        "catalog_changed_since": None} if verify else [])
         else:
             say("no audited edits yet")
         return

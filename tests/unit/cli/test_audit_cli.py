@@ -92,6 +92,9 @@ def test_no_log_yet(example_catalog: Path) -> None:
     assert ok(example_catalog, "audit").strip() == "no audited edits yet"
     assert audit_json(example_catalog) == []
     assert ok(example_catalog, "audit", "--verify").strip() == "no audited edits yet"
+    assert audit_json(example_catalog, "--verify") == {
+        "log": str(audit.log_path(example_catalog)), "entries": 0, "intact": True,
+        "first_bad": None, "catalog_changed_since": None}
 
 
 def test_verify_passes_then_names_the_first_bad_entry(example_catalog: Path) -> None:
