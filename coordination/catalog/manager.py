@@ -55,6 +55,7 @@ from coordination.catalog.edits import (
     StillReferenced,
 )
 from coordination.catalog.store import CatalogStore
+from coordination.catalog.audit import operations
 from coordination.catalog.depcheck import SATISFIED, SKIPPED, UNSATISFIED, CheckResult, run_check
 from coordination.errors import UsageError
 
@@ -84,6 +85,7 @@ def choice(value: str | None, enum: type[Any], what: str) -> str | None:
     return value
 
 
+@operations  # each edit's audit entry is named after the method called (audit.py)
 class CoordinationManager:
     """Issues, todos, plans, dependencies and repos of one ``ecosystem.yaml``."""
 

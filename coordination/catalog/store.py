@@ -153,6 +153,9 @@ class CatalogStore:
                 current = self.read_bytes()
                 if digest(current) == digest(data):
                     if new == current or self._write(new, expect=current):
+                        from coordination.catalog import audit  # one entry per edit, under the lock
+
+                        audit.record(self, fn, current, new)
                         return result
                     current = self.read_bytes()  # saved by someone in the last moment
                 # Another writer got there first (before we locked, or an editor

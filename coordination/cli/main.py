@@ -29,10 +29,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "workers": ("coordination.cli.workers:workers", "List live workers and what they run."),
     "dead-letters": ("coordination.cli.workers:dead_letters", "Malformed broker messages set aside."),
     "flower": ("coordination.cli.worker:flower", "Run Flower on coord's Celery app."),
+    "audit": ("coordination.cli.audit:audit", "The log of catalog edits made through coord; --verify."),
 }
 
 
 class LazyGroup(click.Group):
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        # Catalog edits made by this command record its argv in the audit log.
+        from coordination.catalog.audit import invoked_as
+
+        argv = kwargs.get("args", args[0] if args else None)
+        with invoked_as(sys.argv[1:] if argv is None else argv):
+            return super().main(*args, **kwargs)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
 

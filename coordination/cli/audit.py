@@ -1,0 +1,118 @@
+"""`coord audit [--json] [--limit N] [--verify]`: the log of catalog edits made through coord."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from coordination.cli.render import esc, json_option, print_json, say, table
+
+
+def _changes(entry: dict[str, Any]) -> str:
+    parts = []
+    for c in entry.get("changes") or ():
+        if c.get("action") == "updated":
+            fields = ", ".join(
+                f"{k}: {json.dumps(v[0], ensure_ascii=False)} -> {json.dumps(v[1], ensure_ascii=False)}"
+                for k, v in (c.get("fields") or {}).items())
+            parts.append(f"{c.get('id')} {fields}")
+        else:
+            parts.append(f"{c.get('id')} {c.get('action')}")
+    return "; ".join(parts) or "(no change)"
+
+
+def _table(entries: list[dict[str, Any]]) -> None:
+    table(
+        "Audit log",
+        ["#", "at (UTC)", "who", "operation", "changes", "command"],
+        [
+            (e.get("seq"), esc(str(e.get("at") or "")[:19].replace("T", " ")), esc(e.get("who")), esc(e.get("op")),
+             esc(_changes(e)), esc(" ".join(["coord", *e["argv"]]) if e.get("argv") else ""))
+            for e in entries
+        ],
+        empty="no audited edits yet",
+    )
+
+
+@click.command()
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Only the last N entries.")
+@click.option("--verify", is_flag=True,
+              help="Check the hash chain: exit 1 naming the first bad entry, else 0.")
+@json_option
+@click.pass_obj
+def audit(obj: Any, limit: int | None, verify: bool, as_json: bool) -> None:
+    """List the catalog edits made through coord (CLI or library), newest last.
+
+    Each edit made through coord appends one entry to
+    .<catalog name>.coord.audit.jsonl beside the catalog: who (COORD_USER, else
+    git config user.email, else the OS user), when, the operation and command,
+    the ids touched and the fields changed. Entries are chained by sha256, so
+    --verify shows an entry changed, removed, inserted or reordered after the
+    fact (not a chain rewritten from that entry on).
+
+    Edits made by hand in an editor are NOT audited: only coord's own writes are.
+
+    \b
+    Examples:
+      coord audit --limit 20
+      coord audit --verify
+      coord audit --json | jq '.[] | select(.who == "ana@example.com")'
+    """
+    from coordination.catalog import audit as log
+
+    path = log.log_path(obj.file)
+    if not path.exists():
+        if as_json:
+            print_json({"log": str(path), "entries": 0, "intact": True, "first_bad": None,
+                        "catalog_changed_since": None} if verify else [])
+        else:
+            say("no audited edits yet")
+        return
+    if verify:
+        count, broken = log.verify(path)
+        drift = None
+        if broken is None:
+            drift = _drift(obj, log.last_catalog(path))
+        if as_json:
+            print_json({"log": str(path), "entries": count, "intact": broken is None,
+                        "first_bad": None if broken is None else {
+                            "line": broken.line, "index": broken.index,
+                            "problem": broken.problem},
+                        "catalog_changed_since": drift})
+        elif broken is None:
+            say(f"{count} entries, chain intact")
+            if drift:
+                say(f"[dim]note: {esc(drift)}[/dim]")
+        else:
+            click.echo(f"{path}: chain broken at {broken}", err=True)
+        if broken is not None:
+            sys.exit(1)
+        return
+    entries = log.read(path)
+    if limit is not None:
+        entries = entries[-limit:]
+    if as_json:
+        print_json(entries)
+    else:
+        _table(entries)
+
+
+def _drift(obj: Any, recorded: str | None) -> str | None:
+    """Why the catalog no longer matches the last entry, or None when it does."""
+    import hashlib
+    from pathlib import Path
+
+    if recorded is None:
+        return None
+    try:
+        data = Path(obj.file).read_bytes()
+    except OSError:
+        return "the catalog file cannot be read"
+    if hashlib.sha256(data).hexdigest() == recorded:
+        return None
+    return ("the catalog changed after the last audited edit: an edit by hand, or "
+            "entries removed from the end of the log")
