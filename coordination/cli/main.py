@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "workers": ("coordination.cli.workers:workers", "List live workers and what they run."),
     "dead-letters": ("coordination.cli.workers:dead_letters", "Malformed broker messages set aside."),
     "flower": ("coordination.cli.worker:flower", "Run Flower on coord's Celery app."),
+    "mcp": ("coordination.mcp_server.server:mcp", "Serve coord's tools to agents (MCP on stdio)."),
 }
 
 
