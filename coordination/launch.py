@@ -87,6 +87,33 @@ class Launch:
         return self.svc.start_spec(self.spec, new_sweep_id(self.name), kind=self.kind,
                                    atomic=self.atomic)
 
+    def queued_document(self, sweep_id: str) -> dict[str, Any]:
+        """``coord plan sweep --json`` without waiting: the sweep just queued."""
+        return {"sweep_id": sweep_id, "plan": self.spec.plan, "strategy": self.spec.strategy,
+                "status": "queued", "todos": len(self.spec.todos), "levels": self.spec.levels}
+
+
+def settle(svc: SweepService, status: dict[str, Any]) -> dict[str, Any]:
+    """An ended sweep's status document with its outcome written into the catalog
+    (``"synced"``): what `coord plan sweep --wait --json` prints."""
+    status["synced"] = svc.sync(status["sweep_id"])
+    return status
+
+
+def attach(file: Path, sweep_id: str) -> Launch:
+    """An existing sweep wired to run again (a resume): its stored spec, this
+    process's dispatcher and, embedded, workers for its repos."""
+    from coordination.sweeps.supervisor import load_spec
+
+    rt = get_runtime()
+    svc = SweepService(rt, file)
+    rec = svc.record(sweep_id)
+    spec = load_spec(rt, sweep_id, rec)
+    assert spec is not None
+    wire(rt, svc, with_tasks=rt.settings.embedded)
+    return Launch(svc, spec, spec.plan or sweep_id, str(rec.get("kind") or "plan"),
+                  bool(rec.get("atomic")))
+
 
 def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = None,
             strategy: str = "levels", ignore_blockers: bool = False,

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 SATISFIED = "satisfied"
 UNSATISFIED = "unsatisfied"
@@ -156,3 +156,16 @@ def run_check(
     if expected_pattern is not None:
         reason += f" and output matches {expected_pattern!r}"
     return result(SATISFIED, reason, code, tail)
+
+
+def check_document(results: list[CheckResult]) -> dict[str, Any]:
+    """``coord dep check --json``: ``{"ok", "checked", "unsatisfied": [ids], "results"}``."""
+    from dataclasses import asdict
+
+    failed = [r for r in results if r.status == UNSATISFIED]
+    return {
+        "ok": not failed,
+        "checked": sum(r.status != SKIPPED for r in results),
+        "unsatisfied": [r.id for r in failed],
+        "results": [asdict(r) for r in results],
+    }

@@ -533,6 +533,11 @@ class CoordinationManager:
         self._repo(cat, name)
         return self._blocking(cat, name)
 
+    def blocking_document(self, name: str) -> dict[str, Any]:
+        """``coord repo blocking NAME --json``: ``{"repo", "blocked": bool, "blockers"}``."""
+        blockers = self.blocking(name)
+        return {"repo": name, "blocked": bool(blockers), "blockers": blockers}
+
     def _blocking(self, cat: Catalog, name: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for d in cat.coordination.dependencies:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 import click
@@ -65,14 +64,11 @@ def check_deps(obj: Any, consumer: str | None, as_json: bool) -> None:
     Example:
       coord dep check --consumer api --json
     """
+    from coordination.catalog.depcheck import check_document
+
     results = obj.manager.check_dependencies(consumer=consumer)
     failed = [r for r in results if r.status == "unsatisfied"]
-    doc = {
-        "ok": not failed,
-        "checked": sum(r.status != "skipped" for r in results),
-        "unsatisfied": [r.id for r in failed],
-        "results": [asdict(r) for r in results],
-    }
+    doc = check_document(results)
 
     def human(_: Any) -> None:
         table(

@@ -54,12 +54,15 @@ def events(sweep_id: str | None, follow: bool, limit: int | None, as_json: bool)
 
         raise NotFoundError(f"unknown sweep {sweep_id!r}", hint="see `coord sweep list`")
     if not follow:
+        if as_json:
+            from coordination.sweeps import SweepService
+
+            print_json(SweepService(rt).events(sweep_id, limit=limit))
+            return
         evs = rt.events.read(sweep_id=sweep_id)
         if limit is not None:
             evs = evs[-limit:]
-        if as_json:
-            print_json([e.to_dict() for e in evs])
-        elif not evs:
+        if not evs:
             table(None, [], [], empty="no events")
         else:
             for e in evs:

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dead-letters": ("coordination.cli.workers:dead_letters", "Malformed broker messages set aside."),
     "flower": ("coordination.cli.worker:flower", "Run Flower on coord's Celery app."),
     "audit": ("coordination.cli.audit:audit", "The log of catalog edits made through coord; --verify."),
+    "mcp": ("coordination.mcp_server.server:mcp", "Serve coord's tools to agents (MCP on stdio)."),
 }
 
 

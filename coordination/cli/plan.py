@@ -194,13 +194,11 @@ def validate_cmd(obj: Any, plan_id: str, include_completed: bool, ignore_blocker
     other plans) do not change the exit code.
     """
     from coordination.errors import ValidationFailed
-    from coordination.planner.validate import validate_plan
+    from coordination.planner.documents import validate_document
 
-    findings = validate_plan(_catalog(obj), plan_id, include_completed=include_completed,
-                             ignore_blockers=ignore_blockers)
-    n_err = sum(f.severity == "error" for f in findings)
-    doc = {"plan": plan_id, "ok": n_err == 0, "errors": n_err,
-           "warnings": len(findings) - n_err, "findings": [f.to_dict() for f in findings]}
+    doc = validate_document(_catalog(obj), plan_id, include_completed=include_completed,
+                            ignore_blockers=ignore_blockers)
+    n_err = doc["errors"]
 
     def human(d: dict[str, Any]) -> None:
         for f in d["findings"]:

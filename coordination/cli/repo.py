@@ -194,7 +194,6 @@ def repo_blocking(obj: Any, name: str, as_json: bool) -> None:
     Example:
       coord repo blocking web
     """
-    blockers = obj.manager.blocking(name)
 
     def human(doc: dict[str, Any]) -> None:
         if not doc["blockers"]:
@@ -202,4 +201,4 @@ def repo_blocking(obj: Any, name: str, as_json: bool) -> None:
             return
         _blockers_table(f"What blocks {esc(name)}", doc["blockers"], "")
 
-    emit(as_json, {"repo": name, "blocked": bool(blockers), "blockers": blockers}, human)
+    emit(as_json, obj.manager.blocking_document(name), human)

@@ -162,7 +162,9 @@ def render_status(st: dict[str, Any], *, to_stderr: bool = False) -> None:
 def finish(svc: Any, st: dict[str, Any], *, as_json: bool, sync: bool) -> int:
     """Sync the outcome into the catalog, render it, and return the exit code."""
     if sync:
-        st["synced"] = svc.sync(st["sweep_id"])
+        from coordination.launch import settle
+
+        settle(svc, st)
     if as_json:
         print_json(st)
     else:
@@ -197,8 +199,7 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
         sweep_id = launch.start()
         if not wait:
             if as_json:
-                print_json({"sweep_id": sweep_id, "plan": spec.plan, "strategy": spec.strategy,
-                            "status": "queued", "todos": len(spec.todos), "levels": spec.levels})
+                print_json(launch.queued_document(sweep_id))
             else:
                 click.echo(sweep_id)
                 err_console().print(f"queued {len(spec.todos)} todos in {len(spec.levels)} "

@@ -83,3 +83,16 @@ def dry_run_document(catalog: Catalog, plan_id: str, *, strategy: str = "levels"
         "todos": pg.graph.number_of_nodes(),
         "enqueued": 0,
     }
+
+
+def validate_document(catalog: Catalog, plan_id: str, *, include_completed: bool = False,
+                      ignore_blockers: bool = False) -> dict[str, Any]:
+    """``coord plan validate --json``: ``{"plan", "ok", "errors", "warnings", "findings"}``;
+    ``ok`` is false when a finding is an error (warnings do not count)."""
+    from coordination.planner.validate import validate_plan
+
+    findings = validate_plan(catalog, plan_id, include_completed=include_completed,
+                             ignore_blockers=ignore_blockers)
+    n_err = sum(f.severity == "error" for f in findings)
+    return {"plan": plan_id, "ok": n_err == 0, "errors": n_err,
+            "warnings": len(findings) - n_err, "findings": [f.to_dict() for f in findings]}

@@ -310,6 +310,17 @@ class SweepService:
             "todos": todos,
         }
 
+    def events(self, sweep_id: str | None = None, *,
+               limit: int | None = None) -> list[dict[str, Any]]:
+        """``coord events [--sweep ID] --json``: the ledger's events (of one sweep),
+        oldest first, the last ``limit`` of them."""
+        if sweep_id is not None:
+            self.record(sweep_id)  # an unknown sweep is an error, not an empty list
+        evs = self.rt.events.read(sweep_id=sweep_id)
+        if limit is not None:
+            evs = evs[-limit:]
+        return [e.to_dict() for e in evs]
+
     def list(self, limit: int = 50) -> list[dict[str, Any]]:
         out = []
         for rec in self.rt.checkpoints.list_sweeps(limit=limit):

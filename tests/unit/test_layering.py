@@ -12,6 +12,7 @@ cycle lives). Layers, lowest first; a module may import its own layer or lower:
     workers   workers.*                         (Celery tasks, the worker process)
     launch    coordination.{launch,demo}        (wiring a process: mode, app, workers)
     cli       coordination.cli.*
+    mcp       coordination.mcp_server.*         (`coord mcp`; named by the CLI as a string only)
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("workers", ("workers",)),
     ("launch", ("coordination.launch", "coordination.demo")),
     ("cli", ("coordination.cli",)),
+    ("mcp", ("coordination.mcp_server",)),
 ]
 #: Third-party packages a layer (and everything below it) must not import.
 FORBIDDEN = {

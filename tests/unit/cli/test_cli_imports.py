@@ -34,3 +34,9 @@ def test_catalog_commands_import_no_runtime(example_catalog: Path, args: tuple[s
 def test_json_output_does_not_import_rich(example_catalog: Path) -> None:
     assert "rich" not in loaded(example_catalog, "todo", "list", "--json")
     assert "rich" in loaded(example_catalog, "todo", "list")
+
+
+def test_only_coord_mcp_loads_the_mcp_sdk(example_catalog: Path) -> None:
+    assert "mcp" not in loaded(example_catalog, "todo", "list")
+    assert "mcp" not in loaded(example_catalog, "--help")
+    assert "mcp" in loaded(example_catalog, "mcp", "--help")  # the probe does see it

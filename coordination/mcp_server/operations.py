@@ -1,0 +1,290 @@
+"""What each MCP tool does: the CLI's library calls, its JSON documents, and the repo scope.
+
+Every method returns the document `coord ... --json` prints (through
+:func:`coordination.jsonable.to_jsonable`) and raises coord's own errors; the
+server turns those into MCP tool errors. ``repos`` (from ``--repo``) scopes
+every call: lists keep only what touches those repos, and reading, changing or
+running anything of another repo is refused with :class:`OutOfScope`.
+
+Sweeps: with ``COORD_REDIS_URL`` set a sweep is sent to the workers and, unless
+``wait``, the call returns the queued document at once. Embedded (unset), the
+workers live in this server process, so a start, a todo run or a resume runs to
+the end before the call returns (as `coord plan sweep` always waits embedded);
+the sweep's record stays in the process, for `coord_get_sweep` and
+`coord_sweep_events`, as long as the server runs. One embedded sweep runs at a
+time; a second start waits for the first.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from coordination.catalog.manager import CoordinationManager
+from coordination.errors import UsageError
+from coordination.jsonable import to_jsonable
+
+#: One embedded sweep at a time: its workers and the runtime's dispatcher belong to the process.
+_EMBEDDED = threading.Lock()
+
+
+class OutOfScope(UsageError):
+    """The object belongs to a repo this server does not serve (``--repo``)."""
+
+
+class Operations:
+    """The tools' behaviour over one catalog file, limited to ``repos`` (empty: all)."""
+
+    def __init__(self, file: Path, repos: Sequence[str] = ()) -> None:
+        self.file = file
+        self.repos = frozenset(repos)
+        self.manager = CoordinationManager(file)
+
+    # -- scope ---------------------------------------------------------------------
+    def check_repos(self) -> None:
+        """Every ``--repo`` names a repo of the catalog (checked once, at start)."""
+        known = {r.name for r in self.manager.list_repos()}
+        missing = sorted(self.repos - known)
+        if missing:
+            raise UsageError(f"--repo names no repo of {self.file}: {', '.join(missing)}",
+                             hint=f"its repos: {', '.join(sorted(known)) or '(none)'}")
+
+    def _in(self, repos: Iterable[str]) -> bool:
+        """Does an object touching ``repos`` show in lists? (Unscoped: everything.)"""
+        return not self.repos or bool(self.repos & set(repos))
+
+    def _require(self, what: str, repos: Iterable[str]) -> None:
+        """Refuse ``what`` unless every one of ``repos`` is served (and there is one)."""
+        if not self.repos:
+            return
+        repos = set(repos)
+        outside = sorted(repos - self.repos)
+        if outside or not repos:
+            served = ", ".join(sorted(self.repos))
+            why = (f"repo(s) {', '.join(outside)}" if outside else "no repo")
+            raise OutOfScope(f"{what} concerns {why}; this server serves only {served}",
+                             hint="ask a coord mcp server started with that --repo, or use the CLI")
+
+    def _require_any(self, what: str, repos: Iterable[str]) -> None:
+        """Refuse reading ``what`` unless it touches a served repo."""
+        repos = set(repos)
+        if not self._in(repos):
+            served = ", ".join(sorted(self.repos))
+            raise OutOfScope(
+                f"{what} concerns {', '.join(sorted(repos)) or 'no repo'}; this server serves "
+                f"only {served}", hint="ask a coord mcp server started with that --repo")
+
+    def _plan_repos(self, plan_id: str) -> set[str]:
+        plan = self.manager.get_plan(plan_id)
+        return set(plan.repos) | {t.repo for t in self.manager.plan_todos(plan_id)}
+
+    # -- issues --------------------------------------------------------------------
+    def list_issues(self, *, status: str | None = None, priority: str | None = None,
+                    repo: str | None = None, assignee: str | None = None) -> Any:
+        if repo is not None:
+            self._require_any(f"repo {repo}", [repo])
+        items = self.manager.list_issues(status=status, priority=priority, repo=repo,
+                                         assignee=assignee)
+        return to_jsonable([i for i in items if self._in(i.repos)])
+
+    def get_issue(self, issue_id: str) -> Any:
+        issue = self.manager.get_issue(issue_id)
+        self._require_any(issue_id, issue.repos)
+        return to_jsonable(issue)
+
+    def create_issue(self, title: str, *, repos: Sequence[str] = (), **fields: Any) -> Any:
+        self._require("a new issue", repos)
+        return to_jsonable(self.manager.create_issue(title, repos=repos, **fields))
+
+    def update_issue(self, issue_id: str, **changes: Any) -> Any:
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if not changes:
+            raise UsageError("nothing to update", hint="pass at least one field to change")
+        self._require(issue_id, self.manager.get_issue(issue_id).repos)
+        if "repos" in changes:
+            self._require(f"{issue_id}'s new repos", changes["repos"])
+        return to_jsonable(self.manager.update_issue(issue_id, **changes))
+
+    def close_issue(self, issue_id: str) -> Any:
+        self._require(issue_id, self.manager.get_issue(issue_id).repos)
+        return to_jsonable(self.manager.close_issue(issue_id))
+
+    # -- todos ---------------------------------------------------------------------
+    def list_todos(self, *, status: str | None = None, repo: str | None = None,
+                   assignee: str | None = None, plan: str | None = None) -> Any:
+        if repo is not None:
+            self._require_any(f"repo {repo}", [repo])
+        items = self.manager.list_todos(status=status, repo=repo, assignee=assignee, plan=plan)
+        return to_jsonable([t for t in items if self._in([t.repo])])
+
+    def get_todo(self, todo_id: str) -> Any:
+        todo = self.manager.get_todo(todo_id)
+        self._require_any(todo_id, [todo.repo])
+        return to_jsonable(todo)
+
+    def create_todo(self, task: str, repo: str, **fields: Any) -> Any:
+        self._require("a new todo", [repo])
+        return to_jsonable(self.manager.create_todo(task, repo, **fields))
+
+    def complete_todo(self, todo_id: str, hours: float | None = None) -> Any:
+        self._require(todo_id, [self.manager.get_todo(todo_id).repo])
+        return to_jsonable(self.manager.complete_todo(todo_id, hours=hours))
+
+    # -- plans ---------------------------------------------------------------------
+    def list_plans(self, *, status: str | None = None, repo: str | None = None) -> Any:
+        from coordination.planner.listing import list_plans
+
+        if repo is not None:
+            self._require_any(f"repo {repo}", [repo])
+        rows = list_plans(self.manager.catalog(), status=status, repo=repo)
+        return to_jsonable([r for r in rows if self._in(self._plan_repos(r["id"]))])
+
+    def plan_status(self, plan_id: str) -> Any:
+        from coordination.catalog.reports import plan_status
+
+        self._require_any(plan_id, self._plan_repos(plan_id))
+        return to_jsonable(plan_status(self.manager.catalog(), plan_id))
+
+    def validate_plan(self, plan_id: str, *, include_completed: bool = False,
+                      ignore_blockers: bool = False) -> Any:
+        from coordination.planner.documents import validate_document
+
+        self._require_any(plan_id, self._plan_repos(plan_id))
+        return to_jsonable(validate_document(self.manager.catalog(), plan_id,
+                                             include_completed=include_completed,
+                                             ignore_blockers=ignore_blockers))
+
+    # -- dependencies and repos ----------------------------------------------------
+    def list_dependencies(self, *, consumer: str | None = None, provider: str | None = None,
+                          type: str | None = None) -> Any:
+        items = self.manager.list_dependencies(consumer=consumer, provider=provider, type=type)
+        return to_jsonable([d for d in items if self._in([d.consumer, d.provider])])
+
+    def check_dependencies(self, *, consumer: str | None = None) -> Any:
+        """Runs the validation commands in the consumers' checkouts: a write tool."""
+        from coordination.catalog.depcheck import check_document
+
+        if consumer is not None:
+            self._require(f"the dependencies of {consumer}", [consumer])
+            results = self.manager.check_dependencies(consumer=consumer)
+        elif self.repos:
+            results = [r for c in sorted(self.repos)
+                       for r in self.manager.check_dependencies(consumer=c)]
+        else:
+            results = self.manager.check_dependencies()
+        return to_jsonable(check_document(results))
+
+    def repo_status(self, repo: str) -> Any:
+        self._require_any(f"repo {repo}", [repo])
+        return to_jsonable(self.manager.repo_status(repo))
+
+    def blocking(self, repo: str) -> Any:
+        self._require_any(f"repo {repo}", [repo])
+        return to_jsonable(self.manager.blocking_document(repo))
+
+    # -- sweeps --------------------------------------------------------------------
+    def _service(self) -> Any:
+        from coordination.runtime.context import get_runtime
+        from coordination.sweeps import SweepService
+
+        return SweepService(get_runtime(), self.file)
+
+    def _sweep_in_scope(self, svc: Any, sweep_id: str) -> dict[str, Any]:
+        st: dict[str, Any] = svc.status(sweep_id)
+        if self.repos:
+            self._require(f"sweep {sweep_id}",
+                          {v["repo"] for v in st["todos"].values() if v.get("repo")} or self.repos)
+        return st
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Embedded: one sweep at a time in this process (its workers, and the runtime's
+        dispatcher that wiring replaces, are the process's)."""
+        from coordination.settings import get_settings
+
+        if get_settings().embedded:
+            with _EMBEDDED:
+                yield
+        else:
+            yield
+
+    def _run(self, make: Callable[[], Any], wait: bool) -> Any:
+        """Start the sweep ``make()`` wires; embedded, or with ``wait``, follow it to
+        its end and write the outcome into the catalog."""
+        from coordination.launch import settle
+
+        with self._exclusive():
+            launch = make()
+            self._require(f"{launch.kind} {launch.name}",
+                          {t.repo for t in launch.spec.todos.values()})
+            wait = wait or launch.embedded
+            with launch.workers():
+                sweep_id = launch.start()
+                if not wait:
+                    return to_jsonable(launch.queued_document(sweep_id))
+                st = launch.svc.wait(sweep_id)
+        return to_jsonable(settle(launch.svc, st))
+
+    def start_sweep(self, plan_id: str, *, strategy: str = "levels", dry_run: bool = False,
+                    wait: bool = False, ignore_blockers: bool = False,
+                    atomic: bool = False) -> Any:
+        from coordination.launch import prepare
+
+        if dry_run:
+            from coordination.keys import Keys
+            from coordination.planner.documents import dry_run_document
+            from coordination.settings import get_settings
+
+            catalog = self.manager.catalog()
+            doc = dry_run_document(catalog, plan_id, strategy=strategy,
+                                   ignore_blockers=ignore_blockers,
+                                   keys=Keys(get_settings().namespace))
+            todos = [catalog.todo(t) for level in doc["levels"] for t in level]
+            self._require(plan_id, {t.repo for t in todos if t is not None}
+                          or self._plan_repos(plan_id))
+            return to_jsonable(doc)
+        self._require_any(plan_id, self._plan_repos(plan_id))
+        return self._run(lambda: prepare(self.file, plan_id=plan_id, strategy=strategy,
+                                         ignore_blockers=ignore_blockers, atomic=atomic), wait)
+
+    def run_todo(self, todo_id: str, *, wait: bool = False, ignore_blockers: bool = False) -> Any:
+        from coordination.launch import prepare
+
+        self._require(todo_id, [self.manager.get_todo(todo_id).repo])
+        return self._run(lambda: prepare(self.file, todo_id=todo_id,
+                                         ignore_blockers=ignore_blockers), wait)
+
+    def get_sweep(self, sweep_id: str) -> Any:
+        return to_jsonable(self._sweep_in_scope(self._service(), sweep_id))
+
+    def sweep_events(self, sweep_id: str, *, limit: int | None = None) -> Any:
+        svc = self._service()
+        self._sweep_in_scope(svc, sweep_id)
+        return to_jsonable(svc.events(sweep_id, limit=limit))
+
+    def cancel_sweep(self, sweep_id: str) -> Any:
+        svc = self._service()
+        self._sweep_in_scope(svc, sweep_id)
+        return to_jsonable(svc.cancel(sweep_id))
+
+    def resume_sweep(self, sweep_id: str, *, only: Sequence[str] | None = None,
+                     dry_run: bool = False, wait: bool = False) -> Any:
+        from coordination.launch import attach, settle
+
+        svc = self._service()
+        self._sweep_in_scope(svc, sweep_id)
+        picked = list(only) if only else None
+        if dry_run:
+            return to_jsonable(svc.resume(sweep_id, only=picked, dry_run=True))
+        with self._exclusive():
+            launch = attach(self.file, sweep_id)
+            wait = wait or launch.embedded
+            with launch.workers():
+                out = launch.svc.resume(sweep_id, only=picked)
+                if not wait or not out["rerun"]:
+                    return to_jsonable(out)
+                st = launch.svc.wait(sweep_id)
+        return to_jsonable(settle(launch.svc, st))

@@ -1,0 +1,288 @@
+"""`coord mcp`: driven over stdio by the MCP SDK's own client, as an agent would.
+
+Each test starts `python -m coordination.cli.main --file CATALOG mcp ...` in a
+subprocess (no COORD_REDIS_URL: embedded) and talks to it with
+``mcp.client.stdio.stdio_client`` + ``ClientSession``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, get_args
+
+import anyio
+import pytest
+import yaml
+
+from tests.unit.support.cli import ROOT, clean_error, coord
+from tests.unit.support.sweeps import write_catalog
+
+pytestmark = pytest.mark.timeout(120)
+
+mcp_client = pytest.importorskip("mcp.client.stdio")
+from mcp import ClientSession  # noqa: E402
+
+READ_TOOLS = {
+    "coord_list_issues", "coord_get_issue", "coord_list_todos", "coord_get_todo",
+    "coord_list_plans", "coord_plan_status", "coord_validate_plan", "coord_list_dependencies",
+    "coord_get_repo_status", "coord_get_blocking_issues", "coord_get_sweep", "coord_sweep_events",
+}
+WRITE_TOOLS = {
+    "coord_create_issue", "coord_update_issue", "coord_close_issue", "coord_create_todo",
+    "coord_complete_todo", "coord_check_dependencies", "coord_start_sweep", "coord_run_todo",
+    "coord_cancel_sweep", "coord_resume_sweep",
+}
+
+
+def serve(catalog: Path, *args: str,
+          body: Callable[[ClientSession], Awaitable[Any]]) -> Any:
+    """Start `coord mcp` on ``catalog`` and run ``body`` with an initialised session."""
+
+    async def main() -> Any:
+        params = mcp_client.StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "coordination.cli.main", "--file", str(catalog), "mcp", *args],
+            cwd=str(ROOT),
+        )
+        with anyio.fail_after(100):
+            async with mcp_client.stdio_client(params) as (read, write):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    return await body(session)
+
+    return anyio.run(main)
+
+
+async def call(session: ClientSession, tool: str, **arguments: Any) -> Any:
+    """A successful call's document (parsed from its text block)."""
+    res = await session.call_tool(tool, arguments)
+    assert not res.is_error, res.content
+    assert len(res.content) == 1
+    doc = json.loads(res.content[0].text)  # type: ignore[union-attr]
+    if isinstance(doc, dict):
+        assert res.structured_content == doc
+    return doc
+
+
+async def fails(session: ClientSession, tool: str, **arguments: Any) -> tuple[str, Any]:
+    """A failed call's text and structured content."""
+    res = await session.call_tool(tool, arguments)
+    assert res.is_error, res.content
+    return res.content[0].text, res.structured_content  # type: ignore[union-attr]
+
+
+def cli_json(catalog: Path, *args: str) -> str:
+    r = coord(catalog, *args, "--json")
+    assert r.returncode in (0, 1), r.stderr
+    return r.stdout
+
+
+def todos_by_id(catalog: Path) -> dict[str, dict[str, Any]]:
+    return {t["id"]: t for t in yaml.safe_load(catalog.read_text())["coordination"]["todos"]}
+
+
+def test_lists_every_tool_and_read_only_lists_none_that_writes(example_catalog: Path) -> None:
+    async def names(session: ClientSession) -> dict[str, Any]:
+        return {t.name: t for t in (await session.list_tools()).tools}
+
+    tools = serve(example_catalog, body=names)
+    assert set(tools) == READ_TOOLS | WRITE_TOOLS
+    schema = tools["coord_list_issues"].input_schema["properties"]["status"]
+    assert {"enum": ["open", "in_progress", "resolved", "closed"], "type": "string"} in schema["anyOf"]
+    assert schema["description"]
+    assert tools["coord_list_todos"].annotations.read_only_hint is True
+    assert tools["coord_start_sweep"].annotations.read_only_hint is False
+    assert "dry_run" in tools["coord_start_sweep"].input_schema["properties"]
+
+    read_only = serve(example_catalog, "--read-only", body=names)
+    assert set(read_only) == READ_TOOLS
+    assert not set(read_only) & WRITE_TOOLS
+
+
+def test_results_are_the_cli_json_documents(example_catalog: Path) -> None:
+    async def body(s: ClientSession) -> dict[str, str]:
+        out = {}
+        for key, tool, args in [
+            ("issues", "coord_list_issues", {"status": "open"}),
+            ("todo", "coord_get_todo", {"todo_id": "TODO-003"}),
+            ("validate", "coord_validate_plan", {"plan_id": "PLAN-001"}),
+            ("blocking", "coord_get_blocking_issues", {"repo": "web"}),
+            ("plans", "coord_list_plans", {}),
+        ]:
+            res = await s.call_tool(tool, args)
+            assert not res.is_error, res.content
+            out[key] = res.content[0].text  # type: ignore[union-attr]
+        return out
+
+    got = serve(example_catalog, body=body)
+    assert got["issues"] + "\n" == cli_json(example_catalog, "issue", "list", "--status", "open")
+    assert got["todo"] + "\n" == cli_json(example_catalog, "todo", "show", "TODO-003")
+    assert got["validate"] + "\n" == cli_json(example_catalog, "plan", "validate", "PLAN-001")
+    assert got["blocking"] + "\n" == cli_json(example_catalog, "repo", "blocking", "web")
+    assert got["plans"] + "\n" == cli_json(example_catalog, "plan", "list")
+
+
+def test_create_issue_lands_in_the_catalog(example_catalog: Path) -> None:
+    async def body(s: ClientSession) -> tuple[Any, Any]:
+        made = await call(s, "coord_create_issue", title="Drop 3.11", repos=["api", "jobs"],
+                          priority="high", labels=["migration"], target="2027-01-31")
+        return made, await call(s, "coord_get_issue", issue_id=made["id"])
+
+    made, shown = serve(example_catalog, body=body)
+    assert made == shown and made["priority"] == "high"
+    issues = {i["id"]: i for i in yaml.safe_load(example_catalog.read_text())["coordination"]["issues"]}
+    assert issues[made["id"]]["title"] == "Drop 3.11"
+    assert issues[made["id"]]["repos"] == ["api", "jobs"]
+    assert str(issues[made["id"]]["target"]) == "2027-01-31"
+
+
+def test_validate_and_dry_run_a_plan_enqueue_nothing(example_catalog: Path) -> None:
+    before = example_catalog.read_bytes()
+
+    async def body(s: ClientSession) -> tuple[Any, Any]:
+        return (await call(s, "coord_validate_plan", plan_id="PLAN-001"),
+                await call(s, "coord_start_sweep", plan_id="PLAN-001", dry_run=True))
+
+    valid, dry = serve(example_catalog, body=body)
+    assert valid["plan"] == "PLAN-001" and valid["ok"] is True
+    assert dry["levels"] == [["TODO-002"], ["TODO-003", "TODO-004"], ["TODO-005", "TODO-006"]]
+    assert dry["queues"]["TODO-003"].endswith("repo.api")
+    assert json.loads(cli_json(example_catalog, "plan", "sweep", "PLAN-001", "--dry-run")) == dry
+    assert example_catalog.read_bytes() == before
+
+
+def test_embedded_sweep_runs_to_the_end_and_stays_readable(tmp_path: Path) -> None:
+    cat = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "echo one > one.txt"},
+        {"id": "TODO-002", "repo": "web", "run": "echo two > two.txt", "blocked_by": ["TODO-001"]},
+    ])
+
+    async def body(s: ClientSession) -> tuple[Any, Any, Any]:
+        done = await call(s, "coord_start_sweep", plan_id="PLAN-001")
+        status = await call(s, "coord_get_sweep", sweep_id=done["sweep_id"])
+        events = await call(s, "coord_sweep_events", sweep_id=done["sweep_id"])
+        return done, status, events
+
+    done, status, events = serve(cat, body=body)
+    assert done["status"] == "succeeded", done
+    assert {t: v["status"] for t, v in done["todos"].items()} == {
+        "TODO-001": "succeeded", "TODO-002": "succeeded"}
+    assert sorted(done["synced"]["completed"]) == ["TODO-001", "TODO-002"]
+    assert status["sweep_id"] == done["sweep_id"] and status["status"] == "succeeded"
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "sweep.queued" and kinds[-1] == "sweep.finished"
+    assert kinds.count("todo.succeeded") == 2
+    assert (cat.parent / "repos" / "web" / "two.txt").read_text() == "two\n"
+    assert {t["status"] for t in todos_by_id(cat).values()} == {"completed"}
+
+
+def test_a_failed_embedded_sweep_resumes_in_the_same_server(tmp_path: Path) -> None:
+    cat = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "true"},
+        {"id": "TODO-002", "repo": "web", "run": "test -f fixed", "blocked_by": ["TODO-001"]},
+        {"id": "TODO-003", "repo": "jobs", "run": "true", "blocked_by": ["TODO-002"]},
+    ])
+
+    async def body(s: ClientSession) -> tuple[Any, Any, Any]:
+        failed = await call(s, "coord_start_sweep", plan_id="PLAN-001")
+        sid = failed["sweep_id"]
+        preview = await call(s, "coord_resume_sweep", sweep_id=sid, dry_run=True)
+        (cat.parent / "repos" / "web" / "fixed").touch()
+        return failed, preview, await call(s, "coord_resume_sweep", sweep_id=sid)
+
+    failed, preview, resumed = serve(cat, body=body)
+    assert failed["status"] == "failed"
+    assert failed["todos"]["TODO-003"]["status"] == "skipped"
+    assert preview["rerun"] == ["TODO-002", "TODO-003"] and preview["dry_run"] is True
+    assert resumed["sweep_id"] == failed["sweep_id"] and resumed["status"] == "succeeded"
+    assert resumed["run"] == 1 and resumed["todos"]["TODO-001"]["attempts"] == 1  # not re-run
+    assert {t["status"] for t in todos_by_id(cat).values()} == {"completed"}
+
+
+def test_run_todo_refuses_a_blocked_todo_with_coords_message(tmp_path: Path) -> None:
+    cat = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "exit 3"},
+        {"id": "TODO-002", "repo": "web", "run": "true", "blocked_by": ["TODO-001"]},
+    ])
+
+    async def body(s: ClientSession) -> tuple[Any, Any]:
+        blocked = await fails(s, "coord_run_todo", todo_id="TODO-002")
+        failed = await call(s, "coord_run_todo", todo_id="TODO-001")
+        return blocked, failed
+
+    (text, err), failed = serve(cat, body=body)
+    assert "TODO-002 is blocked" in text and "--ignore-blockers" in err["hint"]
+    assert err["type"] == "PlanError" and err["exit_code"] == 2
+    # A sweep that ran and failed is a result to read, not a tool error.
+    assert failed["status"] == "failed" and failed["todos"]["TODO-001"]["exit_code"] == 3
+    assert todos_by_id(cat)["TODO-001"]["status"] == "failed"
+
+
+def test_errors_carry_message_and_hint_and_read_only_refuses_writes(
+        example_catalog: Path) -> None:
+    before = example_catalog.read_bytes()
+
+    async def body(s: ClientSession) -> tuple[Any, Any, Any]:
+        unknown = await fails(s, "coord_get_issue", issue_id="ISSUE-999")
+        bad_enum = await fails(s, "coord_list_todos", status="done")
+        write = await fails(s, "coord_create_issue", title="sneaky")
+        return unknown, bad_enum, write
+
+    (text, err), (enum_text, _), (write_text, _) = serve(
+        example_catalog, "--read-only", body=body)
+    assert err["type"] == "NotFoundError" and err["exit_code"] == 2
+    assert err["error"] == "unknown issue 'ISSUE-999'"
+    assert "ISSUE-001" in err["hint"] and "hint:" in text
+    assert "pending" in enum_text  # the schema's enum names what is allowed
+    assert "coord_create_issue" in write_text
+    assert example_catalog.read_bytes() == before
+
+
+def test_repo_scope_filters_lists_and_refuses_other_repos(example_catalog: Path) -> None:
+    before = example_catalog.read_bytes()
+
+    async def body(s: ClientSession) -> dict[str, Any]:
+        return {
+            "issues": await call(s, "coord_list_issues"),
+            "todos": await call(s, "coord_list_todos"),
+            "deps": await call(s, "coord_list_dependencies"),
+            "other_issue": await fails(s, "coord_get_issue", issue_id="ISSUE-002"),
+            "other_todo": await fails(s, "coord_create_todo", task="x", repo="web"),
+            "run_other": await fails(s, "coord_run_todo", todo_id="TODO-005"),
+            "sweep_plan": await fails(s, "coord_start_sweep", plan_id="PLAN-001", dry_run=True),
+            "status_other": await fails(s, "coord_get_repo_status", repo="web"),
+            "mine": await call(s, "coord_get_todo", todo_id="TODO-003"),
+        }
+
+    got = serve(example_catalog, "--repo", "api", body=body)
+    assert [i["id"] for i in got["issues"]] == ["ISSUE-001", "ISSUE-003"]
+    assert [t["id"] for t in got["todos"]] == ["TODO-003"]
+    assert got["deps"] and all("api" in (d["consumer"], d["provider"]) for d in got["deps"])
+    for key in ("other_issue", "other_todo", "run_other", "sweep_plan", "status_other"):
+        text, err = got[key]
+        assert err["type"] == "OutOfScope", (key, text)
+        assert "serves only api" in err["error"], (key, err)
+    assert "ISSUE-002 concerns infra" in got["other_issue"][1]["error"]
+    assert got["mine"]["id"] == "TODO-003"
+    assert example_catalog.read_bytes() == before
+
+
+def test_a_repo_not_in_the_catalog_is_refused_before_serving(example_catalog: Path) -> None:
+    r = coord(example_catalog, "mcp", "--repo", "nope", timeout=60)
+    clean_error(r, 2)
+    assert "nope" in r.stderr and "api" in r.stderr
+
+
+def test_schema_enums_are_the_catalog_models() -> None:
+    from coordination.catalog import models
+    from coordination.mcp_server import server
+
+    for literal, enum in [(server.IssueStatus, models.IssueStatus),
+                          (server.TodoStatus, models.TodoStatus),
+                          (server.PlanStatus, models.PlanStatus),
+                          (server.Priority, models.Priority),
+                          (server.DepType, models.DependencyType)]:
+        assert list(get_args(literal)) == [m.value for m in enum], literal
