@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "workers": ("coordination.cli.workers:workers", "List live workers and what they run."),
     "dead-letters": ("coordination.cli.workers:dead_letters", "Malformed broker messages set aside."),
     "flower": ("coordination.cli.worker:flower", "Run Flower on coord's Celery app."),
+    "ui": ("coordination.cli.ui:ui", "Serve a live, read-only web view of sweeps, plans and repos."),
 }
 
 

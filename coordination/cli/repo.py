@@ -44,13 +44,9 @@ def list_repos(obj: Any, as_json: bool) -> None:
     Example:
       coord repo list --json
     """
-    manager = obj.manager
-    live = _live_workers()
-    items = [
-        {**r.model_dump(mode="json"), "checkout": str(manager.checkout(r)),
-         "workers": None if live is None else live.get(r.name, 0)}
-        for r in manager.list_repos()
-    ]
+    from coordination.catalog.reports import repo_list
+
+    items = repo_list(obj.manager, _live_workers())
 
     def human(repos: list[dict[str, Any]]) -> None:
         table(
