@@ -58,7 +58,7 @@ function crumb(...parts) {
 function table(head, rows, empty) {
   if (!rows.length) return el("p", {class: "muted", text: empty});
   return el("table", {},
-    el("thead", {}, el("tr", {}, ...head.map((h) => el("th", {text: h})))),
+    head ? el("thead", {}, el("tr", {}, ...head.map((h) => el("th", {text: h})))) : null,
     el("tbody", {}, ...rows.map((cells) => el("tr", {}, ...cells.map((c) =>
       el("td", {}, c instanceof Node ? c : document.createTextNode(c === null || c === undefined ? "" : String(c))))))));
 }
@@ -147,7 +147,7 @@ function legend(statuses) {
 function showDetail(title, rows, tail, events) {
   const aside = document.getElementById("detail");
   const close = el("button", {class: "close", text: "×", title: "close", onclick: () => { aside.hidden = true; aside.dataset.todo = ""; }});
-  const kids = [close, el("h3", {text: title}), table(["", ""], rows, "")];
+  const kids = [close, el("h3", {text: title}), table(null, rows, "")];
   if (tail !== undefined) kids.push(el("h4", {text: "output tail"}), el("pre", {class: "tail", text: tail || "(no output)"}));
   if (events && events.length) kids.push(el("h4", {text: "events"}), table(["when", "event", ""],
     events.map((e) => [new Date(e.ts * 1000).toLocaleTimeString(), e.kind, e.reason || e.worker || ""]), ""));

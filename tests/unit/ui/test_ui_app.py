@@ -258,3 +258,52 @@ def test_plan_sweep_ui_needs_wait_when_distributed(example_catalog: Path) -> Non
               env={"COORD_REDIS_URL": "redis://127.0.0.1:1/0"}, timeout=30)
     clean_error(r, 2)
     assert "--wait" in r.stderr
+
+
+def test_embedded_sweep_serves_the_view_for_its_length(tmp_path: Path) -> None:
+    """`coord plan sweep --wait --ui --ui-port N`: the view answers while the sweep runs
+    (embedded: the only process that can see it), and is gone when it ends."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    from tests.unit.support.cli import ROOT
+
+    gate = tmp_path / "gate"
+    eco = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": f"while [ ! -f {gate} ]; do sleep 0.05; done"}])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coordination.cli.main", "--file", str(eco), "plan", "sweep",
+         PLAN, "--wait", "--ui-port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def rows() -> Any:
+            assert proc.poll() is None, proc.communicate()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/sweeps", timeout=2) as r:
+                    return json.loads(r.read())
+            except OSError:
+                return None
+
+        [row] = wait_for(rows, timeout=40, what="the web view of the running sweep")
+        assert row["status"] in ("queued", "running")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/sweeps/{row['sweep_id']}/todos/"
+                                    "TODO-001", timeout=5) as r:
+            assert json.loads(r.read())["status"] in ("queued", "running")
+        gate.touch()
+        out, err = proc.communicate(timeout=40)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert out.strip() == row["sweep_id"]  # stdout still holds only the sweep id
+    assert f"http://127.0.0.1:{port}/sweeps/{row['sweep_id']}" in err
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/sweeps", timeout=2)
