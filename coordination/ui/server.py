@@ -41,7 +41,10 @@ def serve(app: Any, address: str, port: int) -> None:
     import uvicorn
 
     server = uvicorn.Server(_config(app, address, port))
-    server.run()
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits when it cannot bind (it logged why)
+        pass
     if not server.started:
         raise UsageError(f"could not serve on {address}:{port}",
                          hint="is the port in use? pick another with --port")
