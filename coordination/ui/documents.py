@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from coordination.errors import NotFoundError
+from coordination.errors import CoordError, NotFoundError
 from coordination.runtime.context import Runtime
 from coordination.status import TERMINAL
 from coordination.sweeps import SweepService
@@ -83,16 +83,21 @@ def overview(svc: SweepService, rt: Runtime, *, limit: int = 25,
             "duration": None if start in (None, "") else round(max(0.0, end - float(start)), 3),
         })
         sweeps.append(row)
-    repos = repo_list(svc, rt)
+    repos: list[dict[str, Any]] = []
+    plans: list[dict[str, Any]] = []
+    catalog_error = None
+    try:  # sweeps need no catalog: a view on another machine still shows them
+        repos = repo_list(svc, rt)
+        if svc.catalog_path is not None:
+            from coordination.planner.listing import list_plans
+
+            plans = list_plans(svc.catalog())
+    except CoordError as exc:
+        catalog_error = str(exc)
     if breakers is not None:
         for r in repos:
             r["breaker"] = breakers(r["name"])
-    plans: list[dict[str, Any]] = []
-    if svc.catalog_path is not None:
-        from coordination.planner.listing import list_plans
-
-        plans = list_plans(svc.catalog())
-    return {"sweeps": sweeps, "repos": repos, "plans": plans,
+    return {"sweeps": sweeps, "repos": repos, "plans": plans, "catalog_error": catalog_error,
             "embedded": rt.settings.embedded, "breakers": breakers is not None}
 
 

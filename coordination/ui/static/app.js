@@ -89,7 +89,8 @@ async function overview() {
       el("a", {href: "/plans/" + encodeURIComponent(p.id), text: p.id}), p.title, badge(p.status),
       p.progress.completed + "/" + p.progress.total]), "no plans");
     document.getElementById("main").replaceChildren(
-      el("h2", {text: "Recent sweeps"}), sweeps, el("h2", {text: "Repos"}), repos,
+      el("h2", {text: "Recent sweeps"}), sweeps, el("h2", {text: "Repos"}),
+      doc.catalog_error ? el("p", {class: "error", text: "catalog: " + doc.catalog_error}) : "", repos,
       el("h2", {text: "Plans"}), plans);
   };
   await render();

@@ -81,6 +81,15 @@ def test_overview_has_progress_duration_and_repos(swept: tuple[Path, str, TestCl
     assert all(r["workers"] == 0 for r in doc["repos"])  # embedded: no beating workers
     assert [p["id"] for p in doc["plans"]] == [PLAN]
     assert doc["breakers"] is False and "breaker" not in doc["repos"][0]  # no reader given
+    assert doc["catalog_error"] is None
+
+
+def test_overview_shows_sweeps_without_a_readable_catalog(
+        swept: tuple[Path, str, TestClient], rt: Runtime, tmp_path: Path) -> None:
+    _eco, sid, _ = swept
+    doc = TestClient(create_app(rt, tmp_path / "nowhere.yaml")).get("/api/overview").json()
+    assert [s["sweep_id"] for s in doc["sweeps"]] == [sid]
+    assert doc["repos"] == doc["plans"] == [] and "nowhere.yaml" in doc["catalog_error"]
 
 
 def test_breaker_column_comes_only_from_a_reader(rt: Runtime, tmp_path: Path) -> None:
