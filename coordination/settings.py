@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     flower_auth: str | None = Field(
         None, description="user:password for Flower's basic auth (required off localhost)."
     )
+    ui_auth: str | None = Field(
+        None, description="user:password for `coord ui`'s basic auth (required off localhost)."
+    )
 
     @field_validator("namespace")
     @classmethod

@@ -119,5 +119,20 @@ def plan_status(catalog: Catalog, plan_id: str, *,
     }
 
 
+def repo_list(manager: Any, live: dict[str, int] | None,
+              breakers: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The ``coord repo list`` document: every repo of ``manager``'s catalog with its
+    ``checkout``, ``workers`` (live workers serving it, from ``live``; None when
+    they could not be read) and ``breaker_state`` (from ``breakers``, for repos
+    with a breaker whose state could be read; else None). Shared by the CLI and
+    the web view."""
+    return [
+        {**r.model_dump(mode="json"), "checkout": str(manager.checkout(r)),
+         "workers": None if live is None else live.get(r.name, 0),
+         "breaker_state": (breakers or {}).get(r.name)}
+        for r in manager.list_repos()
+    ]
+
+
 __all__ = ["MILESTONE_STATES", "is_complete", "milestone_state", "plan_status", "progress",
-           "todo_counts"]
+           "repo_list", "todo_counts"]

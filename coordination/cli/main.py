@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "flower": ("coordination.cli.worker:flower", "Run Flower on coord's Celery app."),
     "audit": ("coordination.cli.audit:audit", "The log of catalog edits made through coord; --verify."),
     "mcp": ("coordination.mcp_server.server:mcp", "Serve coord's tools to agents (MCP on stdio)."),
+    "ui": ("coordination.cli.ui:ui", "Serve a live, read-only web view of sweeps, plans and repos."),
 }
 
 

@@ -272,10 +272,15 @@ def _dry_run_human(doc: dict[str, Any]) -> None:
               help="Refuse (exit 2) when a repo of the plan has no live worker.")
 @click.option("--atomic", is_flag=True, help="On the first failed todo: start nothing new, let "
               "what runs finish, then roll back (run the undo: of what succeeded).")
+@click.option("--ui", "ui", is_flag=True, help="Serve the web view on localhost while the "
+              "sweep runs (with --wait, or embedded).")
+@click.option("--ui-port", type=click.IntRange(1, 65535), default=None,
+              help="Port of --ui's web view (default 8765); implies --ui.")
 @json_option
 @click.pass_obj
 def sweep_cmd(obj: Any, plan_id: str, strategy: str, dry_run: bool, wait: bool,
-              ignore_blockers: bool, require_workers: bool, atomic: bool, as_json: bool) -> None:
+              ignore_blockers: bool, require_workers: bool, atomic: bool, ui: bool,
+              ui_port: int | None, as_json: bool) -> None:
     """Run a plan's open todos on their repos' workers, or preview it with --dry-run.
 
     \b
@@ -283,13 +288,18 @@ def sweep_cmd(obj: Any, plan_id: str, strategy: str, dry_run: bool, wait: bool,
       coord plan sweep PLAN-001 --dry-run
       coord plan sweep PLAN-001 --wait
       coord plan sweep PLAN-001 --atomic --wait
+      coord plan sweep PLAN-001 --wait --ui --ui-port 8765
     """
     if not dry_run:
         from coordination.cli.sweep import run_start
 
+        if ui and ui_port is None:
+            from coordination.ui.server import DEFAULT_PORT
+
+            ui_port = DEFAULT_PORT
         code = run_start(obj.file, plan_id, strategy=strategy, wait=wait,
                          ignore_blockers=ignore_blockers, as_json=as_json,
-                         require_workers=require_workers, atomic=atomic)
+                         require_workers=require_workers, atomic=atomic, ui_port=ui_port)
         if isinstance(code, int) and code:
             sys.exit(code)
         return

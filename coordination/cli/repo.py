@@ -61,16 +61,11 @@ def list_repos(obj: Any, as_json: bool) -> None:
     Example:
       coord repo list --json
     """
-    manager = obj.manager
+    from coordination.catalog.reports import repo_list
+
     live = _live_workers()
-    repos = manager.list_repos()
-    states = _breakers([r.name for r in repos if r.breaker is not None]) if live is not None else {}
-    items = [
-        {**r.model_dump(mode="json"), "checkout": str(manager.checkout(r)),
-         "workers": None if live is None else live.get(r.name, 0),
-         "breaker_state": states.get(r.name)}
-        for r in repos
-    ]
+    with_breaker = [r.name for r in obj.manager.list_repos() if r.breaker is not None]
+    items = repo_list(obj.manager, live, _breakers(with_breaker) if live is not None else {})
 
     def human(repos: list[dict[str, Any]]) -> None:
         table(

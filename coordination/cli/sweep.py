@@ -8,6 +8,8 @@ holds only the sweep id — `ID=$(coord plan sweep PLAN-001)` works — or, with
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -180,14 +182,20 @@ def finish(svc: Any, st: dict[str, Any], *, as_json: bool, sync: bool) -> int:
 
 def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blockers: bool,
               as_json: bool, todo_id: str | None = None, require_workers: bool = False,
-              atomic: bool = False) -> int:
+              atomic: bool = False, ui_port: int | None = None) -> int:
     """`coord plan sweep PLAN` (not --dry-run), or with ``todo_id`` `coord todo run ID`.
-    Embedded mode (no COORD_REDIS_URL) runs the workers in this process and always waits."""
+    Embedded mode (no COORD_REDIS_URL) runs the workers in this process and always waits.
+    ``ui_port``: serve the web view on localhost at that port while the sweep runs."""
     from coordination.launch import prepare
 
     launch = prepare(file, plan_id=plan_id or None, todo_id=todo_id, strategy=strategy,
                      ignore_blockers=ignore_blockers, atomic=atomic)
     spec, svc = launch.spec, launch.svc
+    if ui_port is not None and not (wait or launch.embedded):
+        from coordination.errors import UsageError
+
+        raise UsageError("--ui serves the web view while the sweep runs: it needs --wait",
+                         hint="add --wait, or run `coord ui` beside the sweep")
     if launch.embedded:
         wait = True
         if not as_json:
@@ -195,8 +203,10 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
                                 f"{len(spec.todos)} todos of {launch.name} in this process[/dim]")
     else:
         _warn_unattended(launch.unattended(), require=require_workers)
-    with launch.workers():
+    with launch.workers(), _web_view(svc, file, ui_port):
         sweep_id = launch.start()
+        if ui_port is not None:
+            err_console().print(f"web view: http://127.0.0.1:{ui_port}/sweeps/{sweep_id}")
         if not wait:
             if as_json:
                 print_json(launch.queued_document(sweep_id))
@@ -209,6 +219,19 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
             click.echo(sweep_id)
         st = follow_sweep(svc, sweep_id, as_json=as_json, total=len(spec.todos))
     return finish(svc, st, as_json=as_json, sync=True)
+
+
+@contextmanager
+def _web_view(svc: Any, file: Path, port: int | None) -> Iterator[None]:
+    """With a port: the web view on localhost for as long as the block (the sweep) lasts."""
+    if port is None:
+        yield
+        return
+    from coordination.ui.app import create_app
+    from coordination.ui.server import Background
+
+    with Background(create_app(svc.rt, file, auth=svc.rt.settings.ui_auth), "127.0.0.1", port):
+        yield
 
 
 def _warn_unattended(missing: list[str], *, require: bool) -> None:

@@ -117,6 +117,11 @@ class EventLog:
             if left is not None:
                 left -= len(entries)
 
+    def last_id(self, sweep_id: str | None = None) -> str:
+        """The id of the newest event (``0-0`` for none): a point to follow from."""
+        entries: Any = self.r.xrevrange(self._stream(sweep_id), count=1) or []
+        return str(entries[0][0]) if entries else "0-0"
+
     def follow(
         self,
         sweep_id: str | None = None,

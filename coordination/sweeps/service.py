@@ -77,6 +77,38 @@ def ended_by(rt: Runtime, sweep_id: str, event: Any) -> bool:
     return run is None or int(run) == int(rec.get("run") or 0)
 
 
+def todo_entry(cp: dict[str, Any], repo: str | None) -> dict[str, Any]:
+    """One todo of ``coord sweep status --json`` from its checkpoint."""
+    return {
+        "status": cp.get("status", TodoStatus.pending),
+        "attempts": int(cp.get("attempts") or 0),
+        "exit_code": cp.get("exit_code"),
+        "worker": cp.get("worker"),
+        "started_at": iso(cp.get("started_at")),
+        "finished_at": iso(cp.get("finished_at")),
+        "output_tail": cp.get("output_tail") or "",
+        "repo": repo,
+        "reason": cp.get("reason"),
+        "duration": cp.get("duration"),
+        "stdout_bytes": cp.get("stdout_bytes"),
+        "stderr_bytes": cp.get("stderr_bytes"),
+        "lost_runs": int(cp.get("lost_runs") or 0),
+    }
+
+
+def sweep_row(rec: dict[str, Any]) -> dict[str, Any]:
+    """One row of ``coord sweep list --json`` from a sweep record."""
+    return {
+        "sweep_id": rec.get("id") or rec.get("sweep_id"),
+        "plan": rec.get("plan"),
+        "strategy": rec.get("strategy"),
+        "status": rec.get("status"),
+        "created_at": iso(rec.get("created_at")),
+        "finished_at": iso(rec.get("finished_at")),
+        "reason": rec.get("reason"),
+    }
+
+
 class SweepService:
     """Start, inspect, resume, cancel and sync sweeps."""
 
@@ -276,24 +308,8 @@ class SweepService:
         spec = load_spec(self.rt, sweep_id, rec)
         ids = list(spec.todos) if spec else []
         cps = self.rt.checkpoints.get_all(sweep_id, ids)
-        todos = {}
-        for tid in ids:
-            cp = cps.get(tid) or {}
-            todos[tid] = {
-                "status": cp.get("status", TodoStatus.pending),
-                "attempts": int(cp.get("attempts") or 0),
-                "exit_code": cp.get("exit_code"),
-                "worker": cp.get("worker"),
-                "started_at": iso(cp.get("started_at")),
-                "finished_at": iso(cp.get("finished_at")),
-                "output_tail": cp.get("output_tail") or "",
-                "repo": spec.todos[tid].repo if spec else None,
-                "reason": cp.get("reason"),
-                "duration": cp.get("duration"),
-                "stdout_bytes": cp.get("stdout_bytes"),
-                "stderr_bytes": cp.get("stderr_bytes"),
-                "lost_runs": int(cp.get("lost_runs") or 0),
-            }
+        todos = {tid: todo_entry(cps.get(tid) or {}, spec.todos[tid].repo if spec else None)
+                 for tid in ids}
         return {
             "sweep_id": sweep_id,
             "plan": rec.get("plan"),
@@ -322,18 +338,8 @@ class SweepService:
         return [e.to_dict() for e in evs]
 
     def list(self, limit: int = 50) -> list[dict[str, Any]]:
-        out = []
-        for rec in self.rt.checkpoints.list_sweeps(limit=limit):
-            out.append({
-                "sweep_id": rec.get("id") or rec.get("sweep_id"),
-                "plan": rec.get("plan"),
-                "strategy": rec.get("strategy"),
-                "status": rec.get("status"),
-                "created_at": iso(rec.get("created_at")),
-                "finished_at": iso(rec.get("finished_at")),
-                "reason": rec.get("reason"),
-            })
-        return out
+        """The ``coord sweep list --json`` document: recent sweeps, newest first."""
+        return [sweep_row(rec) for rec in self.rt.checkpoints.list_sweeps(limit=limit)]
 
     # -- waiting ----------------------------------------------------------------
     def wait(

@@ -11,6 +11,7 @@ cycle lives). Layers, lowest first; a module may import its own layer or lower:
     sweeps    coordination.sweeps.*             (spec, supervisor, service)
     workers   workers.*                         (Celery tasks, the worker process)
     launch    coordination.{launch,demo}        (wiring a process: mode, app, workers)
+    ui        coordination.ui.*                 (the web view; only the cli imports it)
     cli       coordination.cli.*
     mcp       coordination.mcp_server.*         (`coord mcp`; named by the CLI as a string only)
 """
@@ -40,6 +41,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("sweeps", ("coordination.sweeps",)),
     ("workers", ("workers",)),
     ("launch", ("coordination.launch", "coordination.demo")),
+    ("ui", ("coordination.ui",)),
     ("cli", ("coordination.cli",)),
     ("mcp", ("coordination.mcp_server",)),
 ]
@@ -47,6 +49,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 FORBIDDEN = {
     "planner": ("celery", "kombu", "redis", "fakeredis", "flower"),
     "runtime": ("celery", "kombu", "flower"),
+    # The web view's server is loaded only by `coord ui` and `--ui` (coordination.ui).
+    "launch": ("starlette", "uvicorn", "anyio", "selenium"),
 }
 
 
@@ -147,6 +151,14 @@ def test_lower_layers_import_no_celery() -> None:
                 bad.append(f"{imp.file}:{imp.line}: {imp.module} ({LAYERS[src][0]}) imports "
                            f"{imp.target}")
     assert not bad, "forbidden imports:\n" + "\n".join(sorted(set(bad)))
+
+
+def test_only_the_cli_imports_the_web_view() -> None:
+    known = modules()
+    bad = sorted(f"{i.file}:{i.line}: {i.module} imports {i.target}" for i in imports(known)
+                 if (own(i.target, known) or "").startswith("coordination.ui")
+                 and not i.module.startswith(("coordination.ui", "coordination.cli")))
+    assert not bad, "the web view is a top layer:\n" + "\n".join(bad)
 
 
 def test_no_import_cycle() -> None:

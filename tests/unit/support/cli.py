@@ -24,7 +24,7 @@ main(['--file', sys.argv[1], *sys.argv[2:]])
 """
 
 
-HEAVY = ("celery", "kombu", "networkx", "mcp")
+HEAVY = ("celery", "kombu", "networkx", "mcp", "starlette", "uvicorn")
 
 
 def loaded(catalog: Path, *args: str) -> set[str]:

@@ -1,0 +1,204 @@
+"""The JSON documents of the web view.
+
+Where the CLI has a ``--json`` document for the same thing, the web view serves
+exactly that one, built by the same function: ``coord sweep list``
+(:meth:`SweepService.list`), ``coord sweep status`` (:meth:`SweepService.status`),
+``coord plan status`` (:func:`coordination.catalog.reports.plan_status`) and
+``coord repo list`` (:func:`coordination.catalog.reports.repo_list`). The other
+documents (overview, graphs, one todo's detail) add layout and progress to them.
+
+Everything here reads; nothing writes a record or runs a command.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from coordination.errors import CoordError, NotFoundError
+from coordination.runtime.context import Runtime
+from coordination.status import TERMINAL
+from coordination.sweeps import SweepService
+from coordination.sweeps.service import iso, sweep_row, todo_entry
+from coordination.ui.layout import layout
+
+#: Reads one repo's circuit-breaker state (``{"state": "open"|"closed"|"half_open",
+#: "failures", ...}``, :func:`coordination.runtime.breakers.breaker_state`).
+BreakerReader = Callable[[str], dict[str, Any] | None]
+
+
+def live_workers(rt: Runtime) -> dict[str, int]:
+    """Repo -> live workers, as ``coord repo list`` counts them (embedded: none; its
+    workers live only inside a sweep's process and do not beat)."""
+    if rt.settings.embedded:
+        return {}
+    return dict(rt.workers.per_repo())
+
+
+def breaker_states(rt: Runtime, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Repo -> breaker state for these repos (none embedded: breakers live in the
+    shared Redis), as ``coord repo list`` reads them."""
+    if rt.settings.embedded:
+        return {}
+    from coordination.runtime.breakers import breaker_state
+
+    return {n: breaker_state(rt.redis, rt.keys, n) for n in names}
+
+
+def repo_list(svc: SweepService, rt: Runtime) -> list[dict[str, Any]]:
+    """The ``coord repo list --json`` document."""
+    from coordination.catalog.manager import CoordinationManager
+    from coordination.catalog.reports import repo_list as build
+
+    if svc.catalog_path is None:
+        return []
+    manager = CoordinationManager(svc.catalog_path)
+    with_breaker = [r.name for r in manager.list_repos() if r.breaker is not None]
+    return build(manager, live_workers(rt), breaker_states(rt, with_breaker))
+
+
+def plan_status(svc: SweepService, plan_id: str) -> dict[str, Any]:
+    """The ``coord plan status PLAN --json`` document."""
+    from coordination.catalog.reports import plan_status as build
+
+    return build(svc.catalog(), plan_id)
+
+
+def _spec_todos(rec: dict[str, Any]) -> int:
+    spec = rec.get("spec")
+    if isinstance(spec, str):
+        try:
+            spec = json.loads(spec)
+        except ValueError:
+            return 0
+    return len(spec.get("todos") or {}) if isinstance(spec, dict) else 0
+
+
+def overview(svc: SweepService, rt: Runtime, *, limit: int = 25,
+             breakers: BreakerReader | None = None) -> dict[str, Any]:
+    """What ``/`` shows: recent sweeps (each a ``sweep list`` row plus ``progress``,
+    ``started_at``, ``duration``), the catalog's repos (``repo list`` rows) and plans."""
+    now = time.time()
+    sweeps = []
+    for rec in rt.checkpoints.list_sweeps(limit=limit):
+        row = sweep_row(rec)
+        total = _spec_todos(rec)
+        start = rec.get("started_at") or rec.get("created_at")
+        end = float(rec["finished_at"]) if rec.get("finished_at") else now
+        row.update({
+            "started_at": iso(rec.get("started_at")),
+            "progress": {"done": min(total, int(rec.get("terminal") or 0)), "total": total},
+            "duration": None if start in (None, "") else round(max(0.0, end - float(start)), 3),
+        })
+        sweeps.append(row)
+    repos: list[dict[str, Any]] = []
+    plans: list[dict[str, Any]] = []
+    catalog_error = None
+    try:  # sweeps need no catalog: a view on another machine still shows them
+        repos = repo_list(svc, rt)
+        if svc.catalog_path is not None:
+            from coordination.planner.listing import list_plans
+
+            plans = list_plans(svc.catalog())
+    except CoordError as exc:
+        catalog_error = str(exc)
+    if breakers is not None:
+        for r in repos:
+            if r.get("breaker"):
+                r["breaker_state"] = breakers(r["name"])
+    return {"sweeps": sweeps, "repos": repos, "plans": plans, "catalog_error": catalog_error,
+            "embedded": rt.settings.embedded,
+            "breakers": any(r.get("breaker") for r in repos)}
+
+
+def _graph_parts(repo_of: dict[str, str], edges: list[tuple[str, str]],
+                 weight: dict[str, float]) -> tuple[list[list[str]], list[str], str | None]:
+    """Levels and critical path of a DAG (or, with a cycle, one level and a problem)."""
+    import networkx as nx
+
+    from coordination.planner.algorithms import critical_path, topological_levels
+
+    g = nx.DiGraph()
+    g.add_nodes_from(repo_of)
+    g.add_edges_from(edges)
+    try:
+        levels = topological_levels(g)
+    except nx.NetworkXUnfeasible:
+        return [sorted(repo_of)], [], "the graph has a cycle: levels and critical path unknown"
+    order = [t for level in levels for t in level]
+    path, _hours = critical_path(g, order, weight)
+    return levels, path, None
+
+
+def sweep_graph(svc: SweepService, sweep_id: str) -> dict[str, Any]:
+    """What ``/sweeps/ID`` draws: the sweep (its status document minus the todos),
+    the DAG laid out by level with one lane per repo, each todo's status, the
+    critical path, and ``after``: the event id to follow from (read before the
+    statuses, so no event between the two is missed)."""
+    from coordination.sweeps.supervisor import load_spec
+
+    rt = svc.rt
+    after = rt.events.last_id(sweep_id)
+    st = svc.status(sweep_id)
+    spec = load_spec(rt, sweep_id)
+    todos = spec.todos if spec else {}
+    repo_of = {t: s.repo for t, s in todos.items()}
+    edges = [(p, t) for t, s in todos.items() for p in s.preds if p in todos]
+    weight = {t: float(s.estimated_hours or 0.0) for t, s in todos.items()}
+    levels, path, problem = _graph_parts(repo_of, edges, weight)
+    sweep = {k: v for k, v in st.items() if k != "todos"}
+    return {
+        "sweep": sweep,
+        "layout": layout(repo_of, edges, levels, path),
+        "critical_path": path,
+        "status": {t: v["status"] for t, v in st["todos"].items()},
+        "problem": problem,
+        "after": after,
+    }
+
+
+def todo_detail(svc: SweepService, sweep_id: str, todo_id: str) -> dict[str, Any]:
+    """One todo of a sweep: its ``sweep status`` entry, what it runs, and its events
+    (every attempt: queued, started, retrying, lost, its end)."""
+    from coordination.sweeps.supervisor import load_spec
+
+    rt = svc.rt
+    spec = load_spec(rt, sweep_id, svc.record(sweep_id))
+    if spec is None or todo_id not in spec.todos:
+        raise NotFoundError(f"sweep {sweep_id} has no todo {todo_id!r}")
+    t = spec.todos[todo_id]
+    entry = todo_entry(rt.checkpoints.get(sweep_id, todo_id) or {}, t.repo)
+    history = [e.to_dict() for e in rt.events.read(sweep_id) if e.todo_id == todo_id]
+    return {
+        "sweep_id": sweep_id, "todo": todo_id, **entry,
+        "run": t.run, "undo": t.undo, "timeout": t.timeout, "retries": t.retries,
+        "preds": t.preds, "succs": t.succs, "terminal": entry["status"] in TERMINAL,
+        "events": history[-100:],
+    }
+
+
+def plan_graph(svc: SweepService, plan_id: str) -> dict[str, Any]:
+    """What ``/plans/ID`` draws before any sweep: the plan's ``plan status`` document
+    (milestones included), every todo of the plan laid out like a sweep's, with its
+    catalog status, task, estimate and milestone, and the critical path."""
+    from coordination.planner.dag import build_plan_graph
+
+    catalog = svc.catalog()
+    status = plan_status(svc, plan_id)
+    pg = build_plan_graph(catalog, plan_id, include_completed=True)
+    g = pg.graph
+    repo_of = {t: g.nodes[t]["todo"].repo for t in g.nodes}
+    edges = [(u, v) for u, v in g.edges]
+    weight = {t: float(g.nodes[t]["todo"].estimated_hours or 0.0) for t in g.nodes}
+    levels, path, problem = _graph_parts(repo_of, edges, weight)
+    milestone_of = {t: m["id"] for m in status["milestones"] for t in m["todos"]}
+    todos = {}
+    for t in g.nodes:
+        todo = g.nodes[t]["todo"]
+        todos[t] = {"task": todo.task, "status": todo.status.value, "repo": todo.repo,
+                    "estimated_hours": todo.estimated_hours, "milestone": milestone_of.get(t),
+                    "run": todo.run, "blocked_by": sorted(g.predecessors(t))}
+    return {"plan": status, "layout": layout(repo_of, edges, levels, path),
+            "critical_path": path, "todos": todos, "problem": problem}

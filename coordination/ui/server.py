@@ -1,0 +1,76 @@
+"""Running the web view: who may bind where, in the foreground or beside a sweep."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from coordination.errors import UsageError
+
+LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
+DEFAULT_PORT = 8765
+
+
+def check_bind(address: str, auth: str | None) -> None:
+    """Refuse an unauthenticated bind off localhost, and credentials without a colon."""
+    if address not in LOCAL_ADDRESSES and not auth:
+        raise UsageError(
+            f"refusing to serve the web view on {address} without authentication",
+            hint="set COORD_UI_AUTH=user:password, or bind --address 127.0.0.1",
+        )
+    if auth is not None and ":" not in auth:
+        raise UsageError("COORD_UI_AUTH must look like user:password")
+
+
+def url(address: str, port: int) -> str:
+    host = f"[{address}]" if ":" in address else address
+    return f"http://{host}:{port}/"
+
+
+def _config(app: Any, address: str, port: int) -> Any:
+    import uvicorn
+
+    # No access log: a page open on a sweep asks often; errors still show.
+    return uvicorn.Config(app, host=address, port=port, log_level="warning", access_log=False,
+                          timeout_graceful_shutdown=2, lifespan="off")
+
+
+def serve(app: Any, address: str, port: int) -> None:
+    """Serve until interrupted (Ctrl-C, SIGTERM)."""
+    import uvicorn
+
+    server = uvicorn.Server(_config(app, address, port))
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits when it cannot bind (it logged why)
+        pass
+    if not server.started:
+        raise UsageError(f"could not serve on {address}:{port}",
+                         hint="is the port in use? pick another with --port")
+
+
+class Background:
+    """The web view in a thread of this process (``coord plan sweep --ui``), for as
+    long as the ``with`` block (the sweep) lasts."""
+
+    def __init__(self, app: Any, address: str, port: int) -> None:
+        import uvicorn
+
+        self.address, self.port = address, port
+        self.server = uvicorn.Server(_config(app, address, port))
+        self.thread = threading.Thread(target=self.server.run, name="coord-ui", daemon=True)
+
+    def __enter__(self) -> Background:
+        self.thread.start()
+        deadline = time.monotonic() + 10.0
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise UsageError(f"could not serve the web view on {self.address}:{self.port}",
+                                 hint="is the port in use? pick another with --ui-port")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=5.0)

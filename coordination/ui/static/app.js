@@ -1,0 +1,277 @@
+// coord web view: one page, three views (/, /sweeps/ID, /plans/ID). Read-only.
+// Every todo is one element with data-todo and data-status; statuses change in
+// place as server-sent events arrive (no reload). Text is set with textContent only.
+"use strict";
+
+const coord = (window.coord = {loadedAt: Date.now(), events: 0, statusChanges: 0});
+const SVG = "http://www.w3.org/2000/svg";
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined) continue;
+    if (k === "class") e.className = v;
+    else if (k === "text") e.textContent = v;
+    else if (k === "style") Object.assign(e.style, v);  // CSSOM: allowed by the page's CSP
+    else if (k.startsWith("data-")) e.setAttribute(k, v);
+    else if (k === "onclick") e.addEventListener("click", v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) e.append(c);
+  return e;
+}
+
+async function getJSON(url) {
+  const r = await fetch(url, {credentials: "same-origin", cache: "no-store"});
+  const body = await r.json().catch(() => ({error: r.statusText}));
+  if (!r.ok) throw new Error(body.error || r.statusText);
+  return body;
+}
+
+function fail(err) {
+  const main = document.getElementById("main");
+  main.replaceChildren(el("p", {class: "error", text: String(err.message || err)}));
+}
+
+function when(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return d.toLocaleString();
+}
+
+function secs(s) {
+  if (s === null || s === undefined) return "";
+  s = Number(s);
+  if (s < 60) return s.toFixed(1) + " s";
+  if (s < 3600) return Math.floor(s / 60) + " m " + Math.round(s % 60) + " s";
+  return Math.floor(s / 3600) + " h " + Math.round((s % 3600) / 60) + " m";
+}
+
+function badge(status) {
+  return el("span", {class: "badge", "data-status": status || "unknown", text: status || "?"});
+}
+
+function crumb(...parts) {
+  document.getElementById("crumb").replaceChildren(...parts.map((p) => el("span", {text: " / " + p})));
+}
+
+function table(head, rows, empty) {
+  if (!rows.length) return el("p", {class: "muted", text: empty});
+  return el("table", {},
+    head ? el("thead", {}, el("tr", {}, ...head.map((h) => el("th", {text: h})))) : null,
+    el("tbody", {}, ...rows.map((cells) => el("tr", {}, ...cells.map((c) =>
+      el("td", {}, c instanceof Node ? c : document.createTextNode(c === null || c === undefined ? "" : String(c))))))));
+}
+
+// -- / ---------------------------------------------------------------------------
+async function overview() {
+  crumb();
+  const render = async () => {
+    const doc = await getJSON("/api/overview");
+    const sweeps = table(["sweep", "plan", "status", "progress", "started", "duration"],
+      doc.sweeps.map((s) => [
+        el("a", {href: "/sweeps/" + encodeURIComponent(s.sweep_id), text: s.sweep_id}),
+        s.plan ? el("a", {href: "/plans/" + encodeURIComponent(s.plan), text: s.plan}) : "",
+        badge(s.status),
+        el("span", {class: "progress"},
+          el("progress", {max: String(s.progress.total || 1), value: String(s.progress.done)}),
+          " " + s.progress.done + "/" + s.progress.total),
+        when(s.started_at || s.created_at), secs(s.duration)]),
+      doc.embedded ? "no sweeps: COORD_REDIS_URL is unset (embedded sweeps show with coord plan sweep --wait --ui)" : "no sweeps yet");
+    const repoHead = ["repo", "role", "live workers", "concurrency", "checkout"];
+    if (doc.breakers) repoHead.push("breaker");
+    const repos = table(repoHead, doc.repos.map((r) => {
+      const row = [r.name, r.role, r.workers === null ? "?" : r.workers, r.concurrency, r.checkout];
+      if (doc.breakers) row.push(r.breaker_state ? badge(r.breaker_state.state) : "");
+      return row;
+    }), "no repos in the catalog");
+    const plans = table(["plan", "title", "status", "progress"], doc.plans.map((p) => [
+      el("a", {href: "/plans/" + encodeURIComponent(p.id), text: p.id}), p.title, badge(p.status),
+      p.progress.completed + "/" + p.progress.total]), "no plans");
+    document.getElementById("main").replaceChildren(
+      el("h2", {text: "Recent sweeps"}), sweeps, el("h2", {text: "Repos"}),
+      doc.catalog_error ? el("p", {class: "error", text: "catalog: " + doc.catalog_error}) : "", repos,
+      el("h2", {text: "Plans"}), plans);
+  };
+  await render();
+  setInterval(() => render().catch(fail), 5000);
+}
+
+// -- a DAG (sweep or plan) ---------------------------------------------------------
+function drawGraph(lay, statusOf, onPick) {
+  const wrap = el("div", {class: "graph", style: {width: lay.width + "px", height: lay.height + "px"}});
+  for (const lane of lay.lanes) {
+    wrap.append(el("div", {class: "lane", style: {top: lane.y + "px", height: lane.height + "px", width: lay.width + "px"}},
+      el("span", {class: "lane-name", text: lane.repo})));
+  }
+  const pos = new Map();
+  for (const n of lay.nodes) pos.set(n.id, n);
+  const w = lay.node_w, h = lay.node_h;
+  let plain = "", crit = "";
+  for (const e of lay.edges) {
+    const a = pos.get(e.from), b = pos.get(e.to);
+    if (!a || !b) continue;
+    const x1 = a.x + w, y1 = a.y + h / 2, x2 = b.x, y2 = b.y + h / 2, mx = (x1 + x2) / 2;
+    const d = `M${x1} ${y1}C${mx} ${y1} ${mx} ${y2} ${x2} ${y2}`;
+    if (e.critical) crit += d; else plain += d;
+  }
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("width", lay.width);
+  svg.setAttribute("height", lay.height);
+  svg.setAttribute("class", "edges");
+  for (const [d, cls] of [[plain, "edge"], [crit, "edge critical"]]) {
+    if (!d) continue;
+    const p = document.createElementNS(SVG, "path");
+    p.setAttribute("d", d);
+    p.setAttribute("class", cls);
+    svg.append(p);
+  }
+  wrap.append(svg);
+  const frag = document.createDocumentFragment();
+  for (const n of lay.nodes) {
+    const node = el("div", {
+      class: "todo" + (n.critical ? " critical" : ""), "data-todo": n.id,
+      "data-status": statusOf(n.id), title: n.id + (n.critical ? " (critical path)" : ""),
+      style: {left: n.x + "px", top: n.y + "px", width: w + "px", height: h + "px"}, text: n.id});
+    node.addEventListener("click", () => onPick(n.id));
+    frag.append(node);
+  }
+  wrap.append(frag);
+  return wrap;
+}
+
+function legend(statuses) {
+  return el("div", {class: "legend"}, ...statuses.map((s) => badge(s)),
+    el("span", {class: "crit-key", text: "critical path"}));
+}
+
+function showDetail(title, rows, tail, events) {
+  const aside = document.getElementById("detail");
+  const close = el("button", {class: "close", text: "×", title: "close", onclick: () => { aside.hidden = true; aside.dataset.todo = ""; }});
+  const kids = [close, el("h3", {text: title}), table(null, rows, "")];
+  if (tail !== undefined) kids.push(el("h4", {text: "output tail"}), el("pre", {class: "tail", text: tail || "(no output)"}));
+  if (events && events.length) kids.push(el("h4", {text: "events"}), table(["when", "event", ""],
+    events.map((e) => [new Date(e.ts * 1000).toLocaleTimeString(), e.kind, e.reason || e.worker || ""]), ""));
+  aside.replaceChildren(...kids);
+  aside.hidden = false;
+}
+
+// -- /sweeps/ID --------------------------------------------------------------------
+const SWEEP_STATUSES = ["pending", "queued", "running", "succeeded", "failed", "skipped", "cancelled"];
+
+async function sweepView(id) {
+  crumb("sweep " + id);
+  let es = null;
+  let status = {};
+  const counts = el("span", {class: "counts"});
+  const head = el("div", {class: "summary"});
+
+  const countText = () => {
+    const c = {};
+    for (const s of Object.values(status)) c[s] = (c[s] || 0) + 1;
+    counts.textContent = Object.entries(c).map(([k, v]) => k + " " + v).join(" · ");
+  };
+
+  const pick = async (tid) => {
+    const d = await getJSON(`/api/sweeps/${encodeURIComponent(id)}/todos/${encodeURIComponent(tid)}`);
+    document.getElementById("detail").dataset.todo = tid;
+    showDetail(tid, [
+      ["status", badge(d.status)], ["repo", d.repo], ["attempts", d.attempts],
+      ["worker", d.worker || ""], ["started", when(d.started_at)], ["finished", when(d.finished_at)],
+      ["duration", secs(d.duration)], ["exit code", d.exit_code === null ? "" : d.exit_code],
+      ["reason", d.reason || ""], ["lost runs", d.lost_runs], ["run", el("code", {text: d.run})],
+      ["after", d.preds.join(", ")]], d.output_tail, d.events);
+  };
+
+  const load = async () => {
+    const g = await getJSON(`/api/sweeps/${encodeURIComponent(id)}/graph`);
+    status = Object.assign({}, g.status);
+    const s = g.sweep;
+    const sweepBadge = badge(s.status);
+    sweepBadge.id = "sweep-status";
+    head.replaceChildren(
+      el("h2", {}, "Sweep " + s.sweep_id + " ", sweepBadge),
+      el("p", {},
+        s.plan ? el("a", {href: "/plans/" + encodeURIComponent(s.plan), text: s.plan}) : "",
+        ` · ${s.strategy} · run ${s.run} · created ${when(s.created_at)}` +
+        (s.finished_at ? ` · finished ${when(s.finished_at)}` : "") + (s.reason ? ` · ${s.reason}` : "")),
+      el("p", {}, counts), legend(SWEEP_STATUSES),
+      g.problem ? el("p", {class: "error", text: g.problem}) : "");
+    countText();
+    const graph = drawGraph(g.layout, (t) => status[t] || "pending", (t) => pick(t).catch(fail));
+    document.getElementById("main").replaceChildren(head, el("div", {class: "scroll"}, graph));
+    coord.rendered = Date.now();
+    follow(g.after);
+  };
+
+  const follow = (after) => {
+    if (es) es.close();
+    es = new EventSource(`/api/sweeps/${encodeURIComponent(id)}/events?after=${encodeURIComponent(after)}`);
+    const live = document.getElementById("live");
+    live.hidden = false;
+    es.addEventListener("todo", (m) => {
+      const e = JSON.parse(m.data);
+      coord.events++;
+      if (!e.status || status[e.todo] === e.status) return;
+      status[e.todo] = e.status;
+      const node = document.querySelector(`[data-todo="${CSS.escape(e.todo)}"]`);
+      if (node) { node.setAttribute("data-status", e.status); coord.statusChanges++; }
+      countText();
+      const aside = document.getElementById("detail");
+      if (!aside.hidden && aside.dataset.todo === e.todo) pick(e.todo).catch(() => {});
+    });
+    es.addEventListener("sweep", (m) => {
+      const e = JSON.parse(m.data);
+      const b = document.getElementById("sweep-status");
+      if (b && e.status) { b.setAttribute("data-status", e.status); b.textContent = e.status; }
+    });
+    es.addEventListener("reload", () => load().catch(fail));  // a resume started a new run
+    es.addEventListener("end", (m) => {
+      const e = JSON.parse(m.data);
+      const b = document.getElementById("sweep-status");
+      if (b && e.status) { b.setAttribute("data-status", e.status); b.textContent = e.status; }
+      es.close();
+      live.hidden = true;
+      coord.ended = true;
+    });
+  };
+
+  await load();
+}
+
+// -- /plans/ID ---------------------------------------------------------------------
+const PLAN_STATUSES = ["pending", "in_progress", "completed", "failed", "skipped", "blocked"];
+
+async function planView(id) {
+  crumb("plan " + id);
+  const g = await getJSON(`/api/plans/${encodeURIComponent(id)}/graph`);
+  const p = g.plan;
+  const milestones = table(["milestone", "title", "due", "status", "todos"], p.milestones.map((m) => [
+    m.id, m.title, m.due || "", badge(m.status), m.completed + "/" + m.todos.length]), "no milestones");
+  const pick = (tid) => {
+    const t = g.todos[tid];
+    showDetail(tid, [["task", t.task], ["status", badge(t.status)], ["repo", t.repo],
+      ["milestone", t.milestone || ""], ["estimate", t.estimated_hours === null ? "" : t.estimated_hours + " h"],
+      ["run", el("code", {text: t.run || ""})], ["after", t.blocked_by.join(", ")]]);
+  };
+  const graph = drawGraph(g.layout, (t) => g.todos[t].status, pick);
+  document.getElementById("main").replaceChildren(
+    el("h2", {}, `${p.plan}: ${p.title} `, badge(p.status)),
+    el("p", {text: `${p.todos.completed}/${p.todos.total} todos completed` + (p.complete ? " · complete" : "")}),
+    el("h3", {text: "Milestones"}), milestones,
+    p.completion_criteria.length ? el("ul", {}, ...p.completion_criteria.map((c) => el("li", {text: c}))) : "",
+    el("h3", {text: "Todos"}), legend(PLAN_STATUSES),
+    g.problem ? el("p", {class: "error", text: g.problem}) : "",
+    el("div", {class: "scroll"}, graph));
+  coord.rendered = Date.now();
+}
+
+// -- routing -----------------------------------------------------------------------
+function route() {
+  const parts = location.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+  if (parts[0] === "sweeps" && parts[1]) return sweepView(parts[1]);
+  if (parts[0] === "plans" && parts[1]) return planView(parts[1]);
+  return overview();
+}
+
+route().catch(fail);

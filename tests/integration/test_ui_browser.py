@@ -1,0 +1,145 @@
+"""The web view in a real headless Chromium, on a real sweep run by a real worker.
+
+`coord ui` serves the page; the test watches each todo's element change status
+in place (no reload) as the worker runs them, opens a failed todo's output, and
+saves a screenshot. Skipped without chromium and chromedriver, unless
+COORD_REQUIRE_REDIS=1 (CI installs them), where their absence is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.helpers import PLAN, ROOT, Cluster, T, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+ARTIFACTS = ROOT / ".artifacts" / "ui"
+TODOS = ("TODO-001", "TODO-002", "TODO-003", "TODO-004")
+
+
+def chromium() -> tuple[str, str]:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if browser and driver:
+        return browser, driver
+    why = "chromium and chromedriver are needed (apt-get install -y chromium chromium-driver)"
+    if os.environ.get("COORD_REQUIRE_REDIS") == "1":
+        pytest.fail(why, pytrace=False)
+    pytest.skip(why)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def browser() -> Any:
+    browser_bin, driver_bin = chromium()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = browser_bin
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,900"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(driver_bin), options=opts)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def statuses(driver: Any) -> dict[str, str]:
+    return dict(driver.execute_script(
+        "const o = {}; for (const e of document.querySelectorAll('[data-todo]'))"
+        " o[e.dataset.todo] = e.dataset.status; return o;"))
+
+
+def test_sweep_page_follows_a_live_sweep(cluster: Cluster, browser: Any) -> None:
+    gate = cluster.root / "gate"
+    wait = f"while [ ! -f {gate} ]; do sleep 0.05; done"
+    cluster.write_catalog({"a": 2}, [
+        T("TODO-001", "a", f"{wait}; echo one"),
+        T("TODO-003", "a", f"{wait}; echo three"),
+        T("TODO-002", "a", "echo kaput-output; exit 4", blocked_by=["TODO-001"]),
+        T("TODO-004", "a", "true", blocked_by=["TODO-002"]),
+    ])
+    cluster.start_worker("a")
+    port = free_port()
+    ui = cluster.popen("ui", "--port", str(port))
+    base = f"http://127.0.0.1:{port}"
+
+    def serving() -> bool:
+        assert ui.poll() is None, ui.communicate()[1]
+        try:
+            return urllib.request.urlopen(base + "/api/sweeps", timeout=2).status == 200
+        except OSError:
+            return False
+
+    wait_until(serving, 30, "coord ui to serve", interval=0.1)
+    sid = cluster.start_sweep()
+    start = time.monotonic()
+    browser.get(f"{base}/sweeps/{sid}")
+    wait_until(lambda: set(statuses(browser)) == set(TODOS), 15, "every todo on the page")
+    render_s = time.monotonic() - start
+    browser.execute_script(
+        "window.__notReloaded = 'marker'; window.__changes = [];"
+        "new MutationObserver((ms) => { for (const m of ms) window.__changes.push("
+        " [m.target.dataset.todo, m.target.dataset.status, performance.timeOrigin + performance.now()]);"
+        "}).observe(document.querySelector('.graph'), {attributes: true, subtree: true,"
+        " attributeFilter: ['data-status']});")
+
+    wait_until(lambda: statuses(browser)["TODO-001"] == "running", 30, "TODO-001 running")
+    assert statuses(browser)["TODO-002"] in ("pending", "queued")
+    gate.touch()
+    final = {"TODO-001": "succeeded", "TODO-003": "succeeded", "TODO-002": "failed",
+             "TODO-004": "skipped"}
+    wait_until(lambda: statuses(browser) == final, 45, f"statuses {final} on the page")
+    wait_until(lambda: browser.execute_script(
+        "return document.getElementById('sweep-status').dataset.status") == "failed", 15,
+        "the sweep's status on the page")
+    assert browser.execute_script("return window.__notReloaded") == "marker", "the page reloaded"
+    changes = browser.execute_script("return window.__changes")
+    assert ["TODO-001", "succeeded"] in [c[:2] for c in changes]
+
+    # Event emitted (ledger time) -> element changed (browser time), same machine clock.
+    ledger = {(e["todo_id"], e["kind"].split(".", 1)[1]): e["ts"]
+              for e in cluster.events(sid) if e.get("todo_id")}
+    lat = sorted(c[2] / 1000 - ledger[(c[0], c[1])] for c in changes
+                 if (c[0], c[1]) in ledger)
+    assert lat and max(lat) < 5.0, lat
+    print(f"\nui: page with all todos {render_s * 1000:.0f} ms; event -> data-status "
+          f"p50 {lat[len(lat) // 2] * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms ({len(lat)} changes)")
+
+    browser.find_element("css selector", '[data-todo="TODO-002"]').click()
+    wait_until(lambda: "kaput-output" in browser.execute_script(
+        "const a = document.getElementById('detail');"
+        "return a.hidden ? '' : (a.querySelector('pre.tail') || {}).textContent || '';"),
+        15, "TODO-002's output tail in the detail panel")
+    detail = browser.find_element("id", "detail").text
+    assert "exit code" in detail and "4" in detail and "attempts" in detail
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "sweep.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 1000
+
+    browser.get(f"{base}/")
+    wait_until(lambda: sid in browser.find_element("tag name", "main").text, 15,
+               "the sweep listed on /")
+    browser.get(f"{base}/plans/{PLAN}")
+    wait_until(lambda: len(statuses(browser)) == 4, 15, "the plan's todos on /plans")
+    assert ui.poll() is None
