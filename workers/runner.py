@@ -143,6 +143,7 @@ def run_todo(
     breaker = spec.breaker(t.repo)
     # A half-open breaker's probe that never reports back frees the way after this.
     probe_for = t.timeout * (t.retries + 1) + backoff_cap(t.retries) + 2 * rt.settings.lease_ttl
+    waited = False
     while True:
         # One round trip: sweep dispatching, predecessors succeeded, breaker, first
         # in line, repo and resource slots, claim, event. Retried with the same
@@ -152,9 +153,11 @@ def run_todo(
             preds=t.preds, worker=host, level=level_index(spec, todo_id),
             max_lost=rt.settings.max_lost_runs, token=token, resources=resources,
             breaker=breaker, rank=rank, probe_for=probe_for, waiter_stale=WAITER_STALE,
+            waited=waited,
         ), patience)
         if st.verdict != "wait":
             break
+        waited = True
         # No slot for it yet: wait until a finishing holder wakes it (it is first
         # in line) or for the back-off, then ask again; each ask sees a pause or
         # cancel at once, and keeps its place in line alive.

@@ -24,11 +24,37 @@ def worker_hostname(repo: str | list[str]) -> str:
     return f"{name}-{os.getpid()}@{socket.gethostname()}"
 
 
+def checkout_overrides(repos: list[str], path: str | list[str] | None) -> dict[str, str]:
+    """Repo -> checkout directory from ``--path`` values: ``REPO=DIR`` for any worker
+    (one per repo), or a plain ``DIR`` for a worker of one repo."""
+    values = [path] if isinstance(path, str) else list(path or [])
+    out: dict[str, str] = {}
+    for v in values:
+        name, sep, rest = v.partition("=")
+        if sep and name in repos:
+            key, directory = name, rest
+        elif len(repos) == 1:
+            key, directory = repos[0], v  # a plain DIR (which may itself hold '=')
+        elif sep:
+            raise UsageError(f"--path {v}: {name!r} is not a repo this worker serves",
+                             hint=f"serve it with --repo {name}, or name one of: "
+                             + ", ".join(repos))
+        else:
+            raise UsageError(f"--path {v}: a plain DIR applies to a worker of one repo",
+                             hint="say whose checkout it is: --path REPO=DIR")
+        if not directory:
+            raise UsageError(f"--path {v}: no directory after '='", hint="--path REPO=DIR")
+        if key in out:
+            raise UsageError(f"--path given twice for repo {key}", hint="give each repo one DIR")
+        out[key] = directory
+    return out
+
+
 def build_worker(
     file: Path,
     repo: str | list[str],
     *,
-    path: str | None = None,
+    path: str | list[str] | None = None,
     concurrency: int | None = None,
     loglevel: str = "INFO",
     preflight: bool = True,
@@ -56,10 +82,11 @@ def build_worker(
     repos = [repo] if isinstance(repo, str) else list(dict.fromkeys(repo))
     if not repos:
         raise UsageError("coord worker needs a repo", hint="--repo NAME (repeat for several)")
-    if len(repos) > 1 and (path or concurrency):
-        raise UsageError("--path and --concurrency apply to a worker of one repo",
-                         hint="set each repo's path and concurrency in the catalog, or run "
-                         "one worker per repo")
+    if len(repos) > 1 and concurrency:
+        raise UsageError("--concurrency applies to a worker of one repo",
+                         hint="set each repo's concurrency in the catalog, or run one worker "
+                         "per repo")
+    overrides = checkout_overrides(repos, path)
     catalog = CatalogStore(file).load()
     from coordination.catalog.models import checkout_path
 
@@ -71,11 +98,13 @@ def build_worker(
         if spec is None:
             known = ", ".join(r.name for r in catalog.repos) or "none"
             raise NotFoundError(f"unknown repo {name!r} in {file} (known: {known})")
-        checkout = checkout_path(path, Path.cwd()) if path else spec.checkout(base)
+        given = overrides.get(name)
+        checkout = checkout_path(given, Path.cwd()) if given else spec.checkout(base)
         if not checkout.is_dir():
             raise UsageError(
                 f"checkout {checkout} of repo {name} does not exist",
-                hint="clone the repo there, or pass --path DIR",
+                hint="clone the repo there, or pass --path DIR"
+                + ("" if len(repos) == 1 else f" as --path {name}=DIR"),
             )
         checkouts[name] = str(checkout.resolve())
         slots += concurrency or spec.concurrency

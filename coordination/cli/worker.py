@@ -18,14 +18,15 @@ from coordination.settings import FLOWER_ALLOW_CONTROL_ENV as ALLOW_CONTROL_ENV
 @click.command()
 @click.option("--repo", "repos", required=True, multiple=True,
               help="Repo whose queue this worker serves; repeat to serve several.")
-@click.option("--path", "path", default=None,
-              help="Checkout directory, for a worker of one repo (default: the catalog's path).")
+@click.option("--path", "paths", multiple=True, metavar="[REPO=]DIR",
+              help="Checkout directory (default: the catalog's path): DIR for a worker of one "
+                   "repo, REPO=DIR (repeat) for a worker of several.")
 @click.option("--concurrency", type=click.IntRange(min=1), default=None,
               help="Todos run at once, for a worker of one repo (default: the repo's "
                    "concurrency; a worker of several repos gives each its own).")
 @click.option("--loglevel", default="INFO", show_default=True)
 @click.pass_obj
-def worker(obj: object, repos: tuple[str, ...], path: str | None, concurrency: int | None,
+def worker(obj: object, repos: tuple[str, ...], paths: tuple[str, ...], concurrency: int | None,
            loglevel: str) -> None:
     """Run a Celery worker for one or more repos (needs COORD_REDIS_URL).
 
@@ -33,10 +34,11 @@ def worker(obj: object, repos: tuple[str, ...], path: str | None, concurrency: i
     Examples:
       COORD_REDIS_URL=redis://localhost:6379/0 coord worker --repo api --path ~/src/api
       COORD_REDIS_URL=redis://localhost:6379/0 coord worker --repo api --repo web
+      coord worker --repo api --repo web --path api=~/src/api --path web=~/src/web
     """
     from workers.worker import build_worker
 
-    w = build_worker(obj.file, list(repos), path=path,  # type: ignore[attr-defined]
+    w = build_worker(obj.file, list(repos), path=list(paths),  # type: ignore[attr-defined]
                      concurrency=concurrency, loglevel=loglevel)
     w.start()
     sys.exit(w.exitcode or 0)

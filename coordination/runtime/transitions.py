@@ -105,14 +105,15 @@ class Transitions:
               token: str | None = None, now: float | None = None,
               resources: Sequence[tuple[str, int]] = (), breaker: tuple[int, float] | None = None,
               rank: str | None = None, probe_for: float = 3600.0,
-              waiter_stale: float = 5.0) -> Started:
+              waiter_stale: float = 5.0, waited: bool = False) -> Started:
         """Try to start a todo (see ``lua/todo_start.lua``). Pass the same ``token``
         to retry a call whose reply was lost: it answers ``started`` again.
 
         ``resources``: ``(name, capacity)`` of the shared resources it needs;
         ``breaker``: the repo's ``(failures, cooldown)``; ``rank``: where it stands
         in line when slots are contended (:func:`waiter_rank`; the same string on
-        every retry of one delivery)."""
+        every retry of one delivery); ``waited``: an earlier call of this delivery
+        answered ``wait`` (it stands in line: the call that ends its wait leaves it)."""
         token = token or new_token()
         rank = rank or waiter_rank(DEFAULT_RANK, 0.0, sweep_id, todo_id)
         slots = [self.keys.lease(repo, i) for i in range(max(1, concurrency))]
@@ -137,7 +138,8 @@ class Transitions:
              *(self.keys.checkpoint(sweep_id, p) for p in preds)],
             [*self._ledger_args, len(slots), token, self.ttl_ms, encode(worker),
              encode(time.time() if now is None else now), max_lost, sweep_id, todo_id, level,
-             brk_n, brk_cooldown, probe_for, rank, waiter_stale, len(res_names), *res_caps,
+             brk_n, brk_cooldown, probe_for, rank, waiter_stale, int(waited), len(res_names),
+             *res_caps,
              *res_names, repo, *preds],
         )
         verdict = str(res[0])

@@ -96,11 +96,14 @@ def test_a_capacity_one_resource_is_never_oversubscribed(cluster: Cluster) -> No
              for i, (repo, res) in enumerate([("a", ["db"]), ("a", ["db"]), ("b", ["db"]),
                                               ("b", ["db"]), ("c", []), ("c", [])], start=1)]
     cluster.write_catalog({"a": 2, "b": 2, "c": 2}, todos, resources={"db": 1})
-    w = cluster.start_worker("a", extra=("--repo", "b", "--repo", "c"))
+    elsewhere = cluster.root / "checkouts" / "c"  # c's checkout is not where the catalog says
+    elsewhere.mkdir(parents=True)
+    w = cluster.start_worker("a", extra=("--repo", "b", "--repo", "c", "--path", f"c={elsewhere}"))
     assert sorted(cluster.cli_json("workers")[0]["repos"]) == ["a", "b", "c"]
     st = cluster.wait_sweep(cluster.start_sweep())
     assert st["status"] == "succeeded", st
-    spans = intervals({t.id: cluster.repo_dir(t.repo) for t in todos})
+    spans = intervals({t.id: elsewhere if t.repo == "c" else cluster.repo_dir(t.repo)
+                       for t in todos})
     assert max_overlap([spans[f"TODO-00{i}"] for i in range(1, 5)]) == 1
     assert max_overlap([spans["TODO-005"], spans["TODO-006"]]) == 2  # c is not held back
     assert w.alive()

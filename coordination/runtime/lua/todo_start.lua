@@ -13,9 +13,10 @@
 -- breaker), ARGV[14] = breaker cooldown (s), ARGV[15] = how long a probe may
 -- run (s), ARGV[16] = this waiter's rank (member of the waiters sets: sorts
 -- first when it should start first), ARGV[17] = seconds after which a waiter
--- not seen is dropped, ARGV[18] = r (resources), ARGV[19 .. 18+r] = their
--- capacities, ARGV[19+r .. 18+2r] = their names, ARGV[19+2r] = the repo, then
--- the predecessors' ids.
+-- not seen is dropped, ARGV[18] = 1 if this delivery has waited before (it is
+-- in the lines: leave them when done), ARGV[19] = r (resources), ARGV[20 ..
+-- 19+r] = their capacities, ARGV[20+r .. 19+2r] = their names, ARGV[20+2r] =
+-- the repo, then the predecessors' ids.
 -- Returns one of
 --   {'started', slot, fence, attempts, taken_over (0|1), resource keys (JSON)}  run it now
 --   {'gone', sweep status}     sweep missing or not dispatching (paused, ended)
@@ -50,7 +51,8 @@ local sweep_id, todo_id, level = ARGV[10], ARGV[11], tonumber(ARGV[12])
 local brk_n, brk_cooldown, probe_for = tonumber(ARGV[13]) or 0, tonumber(ARGV[14]) or 0,
   tonumber(ARGV[15]) or 0
 local rank, stale = ARGV[16], tonumber(ARGV[17]) or 5
-local nres = tonumber(ARGV[18]) or 0
+local in_lines = ARGV[18] == '1'
+local nres = tonumber(ARGV[19]) or 0
 local now_n = tonumber(now)
 local me = sweep_id .. '/' .. todo_id
 
@@ -59,13 +61,13 @@ local lines = {{KEYS[7], KEYS[8], 9, nslots, fence_key}}
 local k = 9 + nslots
 local res_names = {}
 for i = 1, nres do
-  local cap = tonumber(ARGV[18 + i])
+  local cap = tonumber(ARGV[19 + i])
   lines[#lines + 1] = {KEYS[k + 1], KEYS[k + 2], k + 3, cap, KEYS[k]}
-  res_names[i] = ARGV[18 + nres + i]
+  res_names[i] = ARGV[19 + nres + i]
   k = k + 3 + cap
 end
-local first_pred, first_pred_arg = k, 20 + 2 * nres
-local repo = ARGV[19 + 2 * nres]
+local first_pred, first_pred_arg = k, 21 + 2 * nres
+local repo = ARGV[20 + 2 * nres]
 
 local function leave_lines()
   for _, line in ipairs(lines) do
@@ -76,6 +78,7 @@ end
 
 -- How many live waiters of a line rank before this one (registering it).
 local function ahead(line)
+  in_lines = true
   local dead = redis.call('ZRANGEBYSCORE', line[2], '-inf', '(' .. (now_n - stale))
   for _, m in ipairs(dead) do
     redis.call('ZREM', line[1], m)
@@ -245,5 +248,5 @@ local function main()
 end
 
 local res = main()
-if res[1] ~= 'wait' then leave_lines() end
+if res[1] ~= 'wait' and in_lines then leave_lines() end
 return res

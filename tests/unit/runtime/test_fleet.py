@@ -38,14 +38,23 @@ def fleet_catalog(tmp_path: Path, todos: list[dict[str, Any]], *,
     return path
 
 
+_waited: set[str] = set()
+
+
 def ask(rt: Runtime, spec: SweepSpec, tid: str, *, now: float, since: float = 0.0,
         token: str | None = None) -> Started:
+    """One start call as the runner makes it (saying whether it waited before)."""
     t = spec.todos[tid]
-    return rt.transitions.start(
+    key = f"{spec.sweep_id}/{tid}"
+    st = rt.transitions.start(
         spec.sweep_id, tid, repo=t.repo, concurrency=spec.concurrency.get(t.repo, 1),
         preds=t.preds, worker="w", now=now, token=token or f"tok-{tid}",
         resources=spec.resources_of(tid), breaker=spec.breaker(t.repo),
-        rank=waiter_rank(t.rank, since, spec.sweep_id, tid), probe_for=60)
+        rank=waiter_rank(t.rank, since, spec.sweep_id, tid), probe_for=60,
+        waited=key in _waited)
+    if st.verdict == "wait":
+        _waited.add(key)
+    return st
 
 
 def finish(rt: Runtime, spec: SweepSpec, tid: str, lease: Lease, st: TodoStatus,

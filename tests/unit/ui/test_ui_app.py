@@ -80,7 +80,9 @@ def test_overview_has_progress_duration_and_repos(swept: tuple[Path, str, TestCl
     assert [r["name"] for r in doc["repos"]] == ["api", "web", "jobs"]
     assert all(r["workers"] == 0 for r in doc["repos"])  # embedded: no beating workers
     assert [p["id"] for p in doc["plans"]] == [PLAN]
-    assert doc["breakers"] is False and "breaker" not in doc["repos"][0]  # no reader given
+    # No repo has a breaker configured: no breaker column, no state.
+    assert doc["breakers"] is False
+    assert (doc["repos"][0]["breaker"], doc["repos"][0]["breaker_state"]) == (None, None)
     assert doc["catalog_error"] is None
 
 
@@ -92,18 +94,24 @@ def test_overview_shows_sweeps_without_a_readable_catalog(
     assert doc["repos"] == doc["plans"] == [] and "nowhere.yaml" in doc["catalog_error"]
 
 
-def test_breaker_column_comes_only_from_a_reader(rt: Runtime, tmp_path: Path) -> None:
+def test_breaker_column_shows_the_repos_with_a_breaker(rt: Runtime, tmp_path: Path) -> None:
+    import yaml
+
     eco = three_todos(tmp_path / "eco")
+    doc = yaml.safe_load(eco.read_text())
+    [web] = [r for r in doc["repos"] if r["name"] == "web"]
+    web["breaker"] = {"failures": 2, "cooldown": 60}
+    eco.write_text(yaml.safe_dump(doc, sort_keys=False))
     seen: list[str] = []
 
     def reader(repo: str) -> dict[str, Any] | None:
         seen.append(repo)
-        return {"state": "open"} if repo == "web" else None
+        return {"state": "open", "failures": 2}
 
     doc = TestClient(create_app(rt, eco, breakers=reader)).get("/api/overview").json()
-    assert doc["breakers"] is True and sorted(seen) == ["api", "jobs", "web"]
-    assert {r["name"]: r["breaker"] for r in doc["repos"]} == {
-        "api": None, "web": {"state": "open"}, "jobs": None}
+    assert doc["breakers"] is True and seen == ["web"]  # only repos with a breaker are read
+    assert {r["name"]: r["breaker_state"] for r in doc["repos"]} == {
+        "api": None, "web": {"state": "open", "failures": 2}, "jobs": None}
 
 
 def test_sweep_graph_lays_out_every_todo_with_status_and_critical_path(
