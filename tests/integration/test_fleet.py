@@ -32,7 +32,12 @@ def test_six_ready_todos_on_a_one_slot_repo_start_in_rank_order(cluster: Cluster
     w = cluster.start_worker("a", extra=("--repo", "b"))  # 3 consumer slots for 2 repo slots
     st = cluster.wait_sweep(sid)
     assert st["status"] == "succeeded", st
-    assert [t for t in started_order(cluster, sid) if t != "TODO-007"] == expected
+    order = [t for t in started_order(cluster, sid) if t != "TODO-007"]
+    # The worker takes the three top-ranked messages at once (broker priority, prefetch 1 on
+    # 3 threads), and whichever of them reaches the free slot first takes it: nothing is
+    # contended yet. From then on the slot is contended and the line decides, in rank order.
+    assert order[0] in expected[:3], order
+    assert order[1:] == [t for t in expected if t != order[0]], order
     assert w.alive()
 
 
