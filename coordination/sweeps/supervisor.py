@@ -496,16 +496,16 @@ def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None,
     cps = rt.checkpoints.get_all(sweep_id, list(spec.todos))
     status = {t: todo_status((cp or {}).get("status", TodoStatus.pending)) for t, cp in cps.items()}
     for tid, cp in cps.items():
-        st = status[tid]
-        if st == TodoStatus.running:
+        if status[tid] == TodoStatus.running:
             lease_key, token = cp.get("lease_key"), cp.get("token")
             if lease_key and token and rt.redis.get(lease_key) != token:
                 # The holder's lease expired: its worker died or froze. Its late
                 # writes will be refused (fence), so run the todo again now,
                 # unless this was its max_lost_runs-th lost run (a poison todo).
                 _lease_lost(rt, spec, tid, cp, now)
-        elif st in UNSUCCESSFUL:
-            skip_dependents(rt, spec, tid, f"{tid} {st}")
+    for tid, stranded_ids in stranded(spec, status).items():
+        end_todos(rt, spec, stranded_ids, TodoStatus.skipped, NOT_STARTED,
+                  event={"reason": f"{tid} {status[tid]}"})
     held = [t for t, st in status.items() if st == TodoStatus.held]
     if held:
         release_held(rt, spec, held, now)
@@ -543,6 +543,34 @@ def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None,
         if sent:
             log.info("sweep %s: supervisor dispatched %s", sweep_id, ", ".join(sent))
     maybe_finish(rt, sweep_id, spec, full=True)
+
+
+def stranded(spec: SweepSpec, status: dict[str, TodoStatus]) -> dict[str, list[str]]:
+    """Todo that did not succeed -> its descendants that have not started (by
+    ``status``), each under the first such todo that reaches it: what a pass skips.
+
+    One walk over the graph for all of them (a node is visited once), and only
+    todos still to skip are named, so a pass over a sweep whose failures were
+    handled long ago costs no script call (walking each failure's descendants
+    apart was quadratic on a long chain with a failure at its head)."""
+    seen: set[str] = set()
+    out: dict[str, list[str]] = {}
+    for root, st in status.items():
+        if st not in UNSUCCESSFUL or root not in spec.todos:
+            continue
+        stack = list(spec.todos[root].succs)
+        mine: list[str] = []
+        while stack:
+            t = stack.pop()
+            if t in seen or t not in spec.todos:
+                continue
+            seen.add(t)
+            if status.get(t, TodoStatus.pending) in NOT_STARTED:
+                mine.append(t)
+            stack.extend(spec.todos[t].succs)
+        if mine:
+            out[root] = mine
+    return out
 
 
 def release_held(rt: Runtime, spec: SweepSpec, held: list[str], now: float) -> list[str]:

@@ -1,0 +1,97 @@
+"""Bookkeeping that must stay linear in a sweep's size (issue #13: sweeps of
+10,000 todos). Counted in calls and Redis work, never timed: bench/scale.py
+has the timings."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coordination.dispatch import CeleryDispatcher
+from coordination.runtime.context import Runtime
+from coordination.sweeps.supervisor import supervise_once
+from tests.unit.support.sweeps import StubApp, fresh_runtime, start, status, unlock, write_catalog
+
+pytestmark = pytest.mark.timeout(60)
+
+CHAIN = 40
+
+
+@pytest.fixture
+def rt() -> Iterator[Runtime]:
+    from coordination.runtime.client import reset_embedded
+    from coordination.runtime.context import get_runtime
+
+    runtime = fresh_runtime()
+    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
+    yield runtime
+    reset_embedded()
+    get_runtime.cache_clear()
+
+
+def chain(tmp_path: Path, n: int = CHAIN) -> Path:
+    """TODO-001 -> TODO-002 -> ... -> TODO-<n> in one repo, and TODO-900 on its own
+    (never run here: it keeps the sweep active across passes)."""
+    return write_catalog(tmp_path / "eco", [
+        {"id": f"TODO-{i:03d}", "repo": "api", "run": "true",
+         "blocked_by": [f"TODO-{i - 1:03d}"] if i > 1 else []}
+        for i in range(1, n + 1)] + [{"id": "TODO-900", "repo": "web", "run": "true"}],
+        repos=("api", "web"))
+
+
+class EndCalls:
+    """Wraps ``rt.transitions.end``: how often it ran and how many todos it was given."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.calls: list[int] = []
+        inner = rt.transitions.end
+
+        def end(sweep_id: str, todos: Any, *a: Any, **kw: Any) -> Any:
+            todos = list(todos)
+            self.calls.append(len(todos))
+            return inner(sweep_id, todos, *a, **kw)
+
+        rt.transitions.end = end  # type: ignore[method-assign]
+
+
+def test_one_pass_skips_a_failed_heads_whole_chain_in_one_step(rt: Runtime, tmp_path: Path) -> None:
+    sid = start(rt, chain(tmp_path))
+    rt.checkpoints.set_fields(sid, "TODO-001", status="failed", finished_at=time.time(), exit_code=1)
+    ends = EndCalls(rt)
+    unlock(rt, sid)
+    supervise_once(rt, sid)
+    assert ends.calls == [CHAIN - 1]
+    assert all(status(rt, sid, f"TODO-{i:03d}") == "skipped" for i in range(2, CHAIN + 1))
+    assert (rt.checkpoints.get(sid, f"TODO-{CHAIN:03d}") or {})["reason"] == "TODO-001 failed"
+
+
+def test_a_pass_over_failures_already_handled_ends_nothing(rt: Runtime, tmp_path: Path) -> None:
+    """Each skipped todo is itself unsuccessful: walking every one's descendants and
+    asking the end script about them again was n^2/2 todos per pass on a chain."""
+    sid = start(rt, chain(tmp_path))
+    rt.checkpoints.set_fields(sid, "TODO-001", status="failed", finished_at=time.time(), exit_code=1)
+    unlock(rt, sid)
+    supervise_once(rt, sid)
+    ends = EndCalls(rt)
+    for _ in range(3):
+        unlock(rt, sid)
+        supervise_once(rt, sid)
+    assert (rt.checkpoints.get_sweep(sid) or {})["status"] == "queued"  # TODO-900 to run
+    assert ends.calls == []
+
+
+def test_two_failures_share_their_descendants_once(rt: Runtime, tmp_path: Path) -> None:
+    sid = start(rt, chain(tmp_path))
+    now = time.time()
+    rt.checkpoints.set_fields(sid, "TODO-001", status="failed", finished_at=now, exit_code=1)
+    rt.checkpoints.set_fields(sid, "TODO-010", status="failed", finished_at=now, exit_code=1)
+    ends = EndCalls(rt)
+    unlock(rt, sid)
+    supervise_once(rt, sid)
+    assert sum(ends.calls) == CHAIN - 2  # every not-started todo named once
+    assert (rt.checkpoints.get(sid, "TODO-005") or {})["reason"] == "TODO-001 failed"
+    assert status(rt, sid, f"TODO-{CHAIN:03d}") == "skipped"
