@@ -95,3 +95,30 @@ def test_two_failures_share_their_descendants_once(rt: Runtime, tmp_path: Path) 
     assert sum(ends.calls) == CHAIN - 2  # every not-started todo named once
     assert (rt.checkpoints.get(sid, "TODO-005") or {})["reason"] == "TODO-001 failed"
     assert status(rt, sid, f"TODO-{CHAIN:03d}") == "skipped"
+
+
+def test_a_full_pass_reads_the_checkpoints_once(rt: Runtime, tmp_path: Path) -> None:
+    """It used to read every checkpoint again to see whether the sweep had ended."""
+    sid = start(rt, chain(tmp_path))
+    reads: list[int] = []
+    inner = rt.checkpoints.get_all
+
+    def get_all(sweep_id: str, todo_ids: list[str]) -> Any:
+        reads.append(len(todo_ids))
+        return inner(sweep_id, todo_ids)
+
+    rt.checkpoints.get_all = get_all  # type: ignore[method-assign]
+    unlock(rt, sid)
+    supervise_once(rt, sid)
+    assert reads == [CHAIN + 1]
+
+
+def test_a_pass_that_sees_every_todo_ended_still_finishes_without_the_count(
+        rt: Runtime, tmp_path: Path) -> None:
+    """Statuses written outside the scripts (a count lost): the pass's own read ends it."""
+    sid = start(rt, chain(tmp_path, 3))
+    for t in ("TODO-001", "TODO-002", "TODO-003", "TODO-900"):
+        rt.checkpoints.set_fields(sid, t, status="succeeded", finished_at=time.time())
+    unlock(rt, sid)
+    supervise_once(rt, sid)
+    assert (rt.checkpoints.get_sweep(sid) or {})["status"] == "succeeded"
