@@ -134,11 +134,14 @@ class SweepService:
         base = self.catalog_path.resolve().parent if self.catalog_path else Path.cwd()
         rank = ranks(graph, catalog.todo)
         out: dict[str, TodoSpec] = {}
+        paths: dict[str, str] = {}  # resolving a checkout is file system work: once per repo
         for tid in ids:
             todo = catalog.todo(tid)
-            repo = catalog.repo(todo.repo)
             if not todo.run:
                 raise PlanError(f"{tid} has no run command", hint=f"add 'run:' to {tid} in the catalog")
+            path = paths.get(todo.repo)
+            if path is None:
+                path = paths[todo.repo] = str(catalog.repo(todo.repo).checkout(base))
             out[tid] = TodoSpec(
                 id=tid,
                 repo=todo.repo,
@@ -147,7 +150,7 @@ class SweepService:
                 timeout=float(todo.timeout),
                 retries=int(todo.retries),
                 env=dict(todo.env),
-                path=str(repo.checkout(base)),
+                path=path,
                 preds=sorted(graph.predecessors(tid)),
                 succs=sorted(graph.successors(tid)),
                 estimated_hours=todo.estimated_hours,

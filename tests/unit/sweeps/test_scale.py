@@ -122,3 +122,24 @@ def test_a_pass_that_sees_every_todo_ended_still_finishes_without_the_count(
     unlock(rt, sid)
     supervise_once(rt, sid)
     assert (rt.checkpoints.get_sweep(sid) or {})["status"] == "succeeded"
+
+
+def test_planning_resolves_each_repos_checkout_once(rt: Runtime, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not once per todo: resolving a path is file system work (60% of planning
+    a 10,000-todo plan on 100 repos)."""
+    from coordination.catalog.models import Repo
+    from coordination.sweeps import SweepService
+
+    calls: list[str] = []
+    inner = Repo.checkout
+
+    def checkout(self: Repo, base: Path) -> Path:
+        calls.append(self.name)
+        return inner(self, base)
+
+    monkeypatch.setattr(Repo, "checkout", checkout)
+    spec = SweepService(rt, chain(tmp_path)).plan_spec("PLAN-001", strategy="levels",
+                                                        ignore_blockers=True)
+    assert sorted(calls) == ["api", "web"]
+    assert spec.todos["TODO-040"].path == str((tmp_path / "eco" / "repos" / "api").resolve())
