@@ -143,3 +143,45 @@ def test_planning_resolves_each_repos_checkout_once(rt: Runtime, tmp_path: Path,
                                                         ignore_blockers=True)
     assert sorted(calls) == ["api", "web"]
     assert spec.todos["TODO-040"].path == str((tmp_path / "eco" / "repos" / "api").resolve())
+
+
+def test_threads_that_need_a_new_spec_at_once_parse_it_once(rt: Runtime, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's threads all get their first message of a sweep together; each used
+    to read and parse the whole spec (a worker's peak memory grew with it)."""
+    import threading
+
+    from coordination.sweeps import supervisor
+    from coordination.sweeps.spec import SweepSpec
+    from tests.waiting import wait_for
+
+    sid = start(rt, chain(tmp_path))
+    supervisor._spec_cache.clear()
+    parses: list[int] = []
+    release = threading.Event()
+    inner = SweepSpec.from_json.__func__  # type: ignore[attr-defined]
+
+    def from_json(cls: type[SweepSpec], text: Any) -> SweepSpec:
+        parses.append(1)
+        release.wait(10)  # the first parse is slow: the others arrive meanwhile
+        return inner(cls, text)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(SweepSpec, "from_json", classmethod(from_json))
+    entered: list[int] = []
+    got: list[Any] = []
+
+    def load() -> None:
+        entered.append(1)
+        got.append(supervisor.load_spec(rt, sid))
+
+    threads = [threading.Thread(target=load) for _ in range(8)]
+    for t in threads:
+        t.start()
+    wait_for(lambda: len(entered) == 8, 10, "every thread asking for the spec")
+    with pytest.raises(AssertionError):  # more parses would show up within a second
+        wait_for(lambda: len(parses) > 1, 1.0, "a second parse")
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert len(parses) == 1
+    assert len(got) == 8 and all(s is got[0] for s in got) and len(got[0].todos) == CHAIN + 1
