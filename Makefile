@@ -39,6 +39,7 @@ smoke:
 bench: $(STAMP)
 	$(PY) bench/planner.py
 	$(PY) bench/sweep.py
+	$(PY) bench/scale.py
 
 lint: $(STAMP)
 	$(PY) -m mypy coordination workers
