@@ -18,7 +18,8 @@ CLI: planning, dispatch, following, catalog sync) and reports:
   mean over the workers;
 
 then times, at both sizes, each step that could grow faster than N (in-process
-steps: median of 3, each after a full garbage collection): the catalog's cold load,
+steps: median of 3, with what the bench process already holds frozen out of the
+garbage collector): the catalog's cold load,
 planning (`plan_spec`, the catalog from coord's warm cache), the spec (size, encode, decode, storing the record with
 its N checkpoints), one full supervisor pass (`supervise_once`, unthrottled) over
 a running sweep of that size with its commands counted, `coord sweep status
@@ -190,15 +191,20 @@ def wait_workers(url: str, expect_repos: int, workers: list[Any]) -> None:
 
 # -- steps ------------------------------------------------------------------------------
 def timed(fn: Any, *a: Any, repeat: int = 1, **kw: Any) -> tuple[float, Any]:
-    """Median seconds of ``repeat`` calls, each after a full collection (this process
-    holds both sizes' data: a collection due inside the step would bill it for all of
-    that), and the last result."""
+    """Median seconds of ``repeat`` calls, and the last result. Each call runs with
+    what this process already holds frozen out of the garbage collector (it holds
+    both sizes' catalogs, specs and documents: a collection inside the step would
+    bill it for all of that, which a CLI or a worker does not hold)."""
     secs = []
     for _ in range(repeat):
         gc.collect()
-        t0 = time.perf_counter()
-        out = fn(*a, **kw)
-        secs.append(time.perf_counter() - t0)
+        gc.freeze()
+        try:
+            t0 = time.perf_counter()
+            out = fn(*a, **kw)
+            secs.append(time.perf_counter() - t0)
+        finally:
+            gc.unfreeze()
     return statistics.median(secs), out
 
 
