@@ -645,7 +645,7 @@ class SweepService:
                 "still_running": [t for t, cp in self.rt.checkpoints.get_all(sweep_id, ids).items()
                                   if (cp or {}).get("status") == TodoStatus.running]}
 
-    def sync(self, sweep_id: str) -> dict[str, Any]:
+    def sync(self, sweep_id: str, *, status: dict[str, Any] | None = None) -> dict[str, Any]:
         """Write a finished sweep's outcome back into the catalog, in one edit.
 
         Succeeded todos become ``completed`` (with ``actual_hours``), failed ones
@@ -654,11 +654,15 @@ class SweepService:
         ``completed`` when every todo of it is (:func:`coordination.catalog.reports.is_complete`;
         a draft or active plan only, never a cancelled one). Returns
         ``{"sweep_id", "catalog", "completed", "failed", "skipped": [ids],
-        "plan", "plan_completed": bool, "plan_status"}``.
+        "plan", "plan_completed": bool, "plan_status"}``. ``status``: the sweep's
+        :meth:`status` document when the caller has just read it (an ended sweep's
+        does not change): not read again, every checkpoint of it.
         """
         from coordination.catalog.store import CatalogStore
 
-        st = self.status(sweep_id)
+        if status is None or status.get("sweep_id") != sweep_id:
+            status = self.status(sweep_id)
+        st = status
         if st["status"] in SWEEP_LIVE:
             raise UsageError(f"sweep {sweep_id} is still {st['status']}", hint="sync it when it ends")
         if self.catalog_path is None:

@@ -185,3 +185,40 @@ def test_threads_that_need_a_new_spec_at_once_parse_it_once(rt: Runtime, tmp_pat
         t.join(10)
     assert len(parses) == 1
     assert len(got) == 8 and all(s is got[0] for s in got) and len(got[0].todos) == CHAIN + 1
+
+
+@pytest.fixture
+def live_rt() -> Iterator[Runtime]:
+    """An embedded runtime whose sweeps really run (in-process workers)."""
+    from coordination.runtime.client import reset_embedded
+    from coordination.runtime.context import get_runtime
+
+    runtime = fresh_runtime()
+    yield runtime
+    reset_embedded()
+    get_runtime.cache_clear()
+
+
+def test_plan_sweep_wait_syncs_from_the_status_it_read(live_rt: Runtime, tmp_path: Path) -> None:
+    """`coord plan sweep --wait` reads the ended sweep's status, then synced it into
+    the catalog after reading every checkpoint of it once more."""
+    from coordination.catalog.store import CatalogStore
+    from coordination.launch import settle
+    from tests.unit.support.sweeps import run_sweep
+
+    rt = live_rt
+    svc, sid, st = run_sweep(rt, chain(tmp_path, 3))
+    assert st["status"] == "succeeded"
+    reads: list[int] = []
+    inner = rt.checkpoints.get_all
+
+    def get_all(sweep_id: str, todo_ids: list[str]) -> Any:
+        reads.append(len(todo_ids))
+        return inner(sweep_id, todo_ids)
+
+    rt.checkpoints.get_all = get_all  # type: ignore[method-assign]
+    out = settle(svc, st)
+    assert reads == []
+    assert sorted(out["synced"]["completed"]) == ["TODO-001", "TODO-002", "TODO-003", "TODO-900"]
+    cat = CatalogStore(svc.catalog_path).load()  # type: ignore[arg-type]
+    assert {getattr(t.status, "value", t.status) for t in cat.coordination.todos} == {"completed"}
