@@ -655,8 +655,8 @@ class SweepService:
         a draft or active plan only, never a cancelled one). Returns
         ``{"sweep_id", "catalog", "completed", "failed", "skipped": [ids],
         "plan", "plan_completed": bool, "plan_status"}``. ``status``: the sweep's
-        :meth:`status` document when the caller has just read it (an ended sweep's
-        does not change): not read again, every checkpoint of it.
+        :meth:`status` document if the caller has just read it (an ended sweep's does
+        not change), so that its checkpoints are not all read a second time.
         """
         from coordination.catalog.store import CatalogStore
 
