@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(PY) bench/planner.py
 	$(PY) bench/sweep.py
 	$(PY) bench/fleet.py
+	$(PY) bench/scale.py
 
 lint: $(STAMP)
 	$(PY) -m mypy coordination workers

@@ -96,7 +96,7 @@ class Launch:
 def settle(svc: SweepService, status: dict[str, Any]) -> dict[str, Any]:
     """An ended sweep's status document with its outcome written into the catalog
     (``"synced"``): what `coord plan sweep --wait --json` prints."""
-    status["synced"] = svc.sync(status["sweep_id"])
+    status["synced"] = svc.sync(status["sweep_id"], status=status)
     return status
 
 

@@ -134,11 +134,14 @@ class SweepService:
         base = self.catalog_path.resolve().parent if self.catalog_path else Path.cwd()
         rank = ranks(graph, catalog.todo)
         out: dict[str, TodoSpec] = {}
+        paths: dict[str, str] = {}  # resolving a checkout is file system work: once per repo
         for tid in ids:
             todo = catalog.todo(tid)
-            repo = catalog.repo(todo.repo)
             if not todo.run:
                 raise PlanError(f"{tid} has no run command", hint=f"add 'run:' to {tid} in the catalog")
+            path = paths.get(todo.repo)
+            if path is None:
+                path = paths[todo.repo] = str(catalog.repo(todo.repo).checkout(base))
             out[tid] = TodoSpec(
                 id=tid,
                 repo=todo.repo,
@@ -147,7 +150,7 @@ class SweepService:
                 timeout=float(todo.timeout),
                 retries=int(todo.retries),
                 env=dict(todo.env),
-                path=str(repo.checkout(base)),
+                path=path,
                 preds=sorted(graph.predecessors(tid)),
                 succs=sorted(graph.successors(tid)),
                 estimated_hours=todo.estimated_hours,
@@ -642,7 +645,7 @@ class SweepService:
                 "still_running": [t for t, cp in self.rt.checkpoints.get_all(sweep_id, ids).items()
                                   if (cp or {}).get("status") == TodoStatus.running]}
 
-    def sync(self, sweep_id: str) -> dict[str, Any]:
+    def sync(self, sweep_id: str, *, status: dict[str, Any] | None = None) -> dict[str, Any]:
         """Write a finished sweep's outcome back into the catalog, in one edit.
 
         Succeeded todos become ``completed`` (with ``actual_hours``), failed ones
@@ -651,11 +654,15 @@ class SweepService:
         ``completed`` when every todo of it is (:func:`coordination.catalog.reports.is_complete`;
         a draft or active plan only, never a cancelled one). Returns
         ``{"sweep_id", "catalog", "completed", "failed", "skipped": [ids],
-        "plan", "plan_completed": bool, "plan_status"}``.
+        "plan", "plan_completed": bool, "plan_status"}``. ``status``: the sweep's
+        :meth:`status` document if the caller has just read it (an ended sweep's does
+        not change), so that its checkpoints are not all read a second time.
         """
         from coordination.catalog.store import CatalogStore
 
-        st = self.status(sweep_id)
+        if status is None or status.get("sweep_id") != sweep_id:
+            status = self.status(sweep_id)
+        st = status
         if st["status"] in SWEEP_LIVE:
             raise UsageError(f"sweep {sweep_id} is still {st['status']}", hint="sync it when it ends")
         if self.catalog_path is None:

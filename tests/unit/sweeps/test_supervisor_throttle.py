@@ -33,3 +33,22 @@ def test_moving_sweep_is_read_in_full_every_half_ttl_and_a_still_one_every_pass(
     assert full(105.0) is False
     assert full(106.0) is True  # moving, but half a lease TTL since the last full pass
     assert full(107.0) is True  # still: every pass
+
+
+def test_a_big_moving_sweep_is_read_in_full_less_often_so_its_reads_stay_linear() -> None:
+    """A full pass reads all n checkpoints: at a fixed period a sweep lasting in
+    proportion to n would cost n^2 reads; the period grows with n past a few thousand."""
+    rt = Rt()
+    full = lambda now, n: needs_full_pass(rt, "S", dict(rt.record), now, n)  # noqa: E731
+    assert full(100.0, 20_000) is False  # first look
+    rt.record["terminal"] = 50
+    assert full(106.0, 20_000) is False  # half a TTL, but 20,000 checkpoints: not yet
+    rt.record["terminal"] = 90
+    assert full(119.0, 20_000) is False
+    assert full(120.5, 20_000) is True  # 20 s: 1,000 reads a second at most
+    rt.record["terminal"] = 95
+    assert full(126.0, 1_000) is True  # a small sweep: every half TTL, as before
+    rt.record["terminal"] = 99
+    assert full(127.0, 20_000) is False
+    rt.record["terminal"] = 95
+    assert full(128.0, 20_000) is True  # nothing ended since the last full look: every pass
