@@ -58,6 +58,7 @@ class Launch:
     name: str  # the plan or todo the sweep is named after
     kind: str  # "plan" | "todo"
     atomic: bool = False  # on the first failure: stop, then roll back
+    sweep_id: str | None = None  # once started
 
     @property
     def embedded(self) -> bool:
@@ -79,13 +80,29 @@ class Launch:
 
         repos = {r: n for r, n in self.spec.concurrency.items()
                  if any(t.repo == r for t in self.spec.todos.values())}
-        with embedded_workers(self.svc.rt, repos):
-            yield
+        try:
+            with embedded_workers(self.svc.rt, repos):
+                yield
+        finally:
+            self.interrupted()
+
+    def interrupted(self) -> None:
+        """Embedded, the workers are gone: a sweep still live (Ctrl-C, an error) can never
+        go on in this process, so it ends cancelled, which keeps it (and its history)
+        beside the catalog for `coord sweep status` and `sweep resume` later."""
+        from coordination.status import SWEEP_LIVE, SweepStatus
+        from coordination.sweeps.supervisor import fail_sweep
+
+        sid = self.sweep_id
+        if sid is None or self.svc.rt.checkpoints.sweep_status(sid) not in SWEEP_LIVE:
+            return
+        fail_sweep(self.svc.rt, sid, "interrupted: the coord process running this embedded "
+                   "sweep stopped", status=SweepStatus.cancelled)
 
     def start(self) -> str:
         """Record the sweep and send its first todos; returns its id."""
-        return self.svc.start_spec(self.spec, new_sweep_id(self.name), kind=self.kind,
-                                   atomic=self.atomic)
+        self.sweep_id = new_sweep_id(self.name)
+        return self.svc.start_spec(self.spec, self.sweep_id, kind=self.kind, atomic=self.atomic)
 
     def queued_document(self, sweep_id: str) -> dict[str, Any]:
         """``coord plan sweep --json`` without waiting: the sweep just queued."""
@@ -112,7 +129,7 @@ def attach(file: Path, sweep_id: str) -> Launch:
     assert spec is not None
     wire(rt, svc, with_tasks=rt.settings.embedded)
     return Launch(svc, spec, spec.plan or sweep_id, str(rec.get("kind") or "plan"),
-                  bool(rec.get("atomic")))
+                  bool(rec.get("atomic")), sweep_id=sweep_id)
 
 
 def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = None,

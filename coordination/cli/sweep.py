@@ -297,6 +297,25 @@ def watch(obj: Any, sweep_id: str, as_json: bool) -> None:
     sys.exit(finish(svc, st, as_json=as_json, sync=False))
 
 
+def _resume_embedded(file: Path, sweep_id: str, picked: list[str] | None, *,
+                     as_json: bool) -> int:
+    """Embedded: the sweep kept beside the catalog re-runs in this process (its workers
+    here), always waited for, like `coord plan sweep`."""
+    from coordination.launch import attach
+
+    launch = attach(file, sweep_id)
+    svc = launch.svc
+    with launch.workers():
+        out = svc.resume(sweep_id, only=picked)
+        if not out["rerun"]:
+            emit(as_json, out, lambda o: err_console().print("nothing to resume"))
+            return 0
+        if not as_json:
+            click.echo(sweep_id)
+        st = follow_sweep(svc, sweep_id, as_json=as_json)
+    return finish(svc, st, as_json=as_json, sync=True)
+
+
 @sweep.command()
 @click.argument("sweep_id")
 @click.option("--wait", is_flag=True, help="Follow it to the end and sync the catalog.")
@@ -340,6 +359,8 @@ def resume(obj: Any, sweep_id: str, wait: bool, dry_run: bool, only: str | None,
 
         emit(as_json, preview, show)
         return
+    if svc.rt.settings.embedded:
+        sys.exit(_resume_embedded(obj.file, sweep_id, picked, as_json=as_json))
     out = svc.resume(sweep_id, only=picked)
     if not wait or not out["rerun"]:
 

@@ -1,0 +1,585 @@
+"""History of ended sweep runs: what ran, how it ended, how long it took.
+
+One record per todo of a run that ended (kind ``todo``) and one for the run itself
+(kind ``sweep``), written once when the run ends (see
+:mod:`coordination.sweeps.recording`); catalog edits (kind ``edit``) come from the
+audit log, read where it is, never copied.
+
+Two stores behind one interface (:class:`HistoryStore`):
+
+- :class:`RedisHistory`, distributed: the team's Redis, so every worker and every
+  CLI sees the same history; runs older than ``COORD_HISTORY_DAYS`` are trimmed
+  each time a run is recorded.
+- :class:`SqliteHistory`, embedded: ``.<catalog name>.coord.history.sqlite`` beside
+  the catalog (the standard library's sqlite3, no server), trimmed the same way.
+
+Both record a run at most once (keyed by sweep id and run), so two processes that
+both finalise a run, or a retried hook, leave one record. :func:`search` and
+:func:`trends` are the same code over either store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import redis
+
+    from coordination.keys import Keys
+    from coordination.settings import Settings
+
+SUFFIX = ".coord.history.sqlite"
+KINDS = ("todo", "sweep", "edit")
+TAIL_BYTES = 1024  # of a todo's output kept in its history record
+#: Fields of a todo record, in order (the SQLite columns, the JSON keys).
+TODO_FIELDS = ("sweep_id", "run", "plan", "todo_id", "repo", "title", "status", "attempts",
+               "exit_code", "duration", "worker", "reason", "output_tail", "finished_at")
+SWEEP_FIELDS = ("sweep_id", "run", "plan", "sweep_kind", "status", "reason", "started_at",
+                "finished_at", "counts", "todos")
+#: Outcomes that count as a run in trends (skipped or cancelled todos never ran).
+SUCCEEDED, FAILED = "succeeded", "failed"
+
+
+def history_path(catalog: str | os.PathLike[str]) -> Path:
+    """The embedded history file of a catalog (beside the real file, symlinks resolved,
+    like the lock and the audit log)."""
+    target = Path(os.path.realpath(catalog))
+    return target.parent / f".{target.name}{SUFFIX}"
+
+
+def tail(text: str | None, limit: int = TAIL_BYTES) -> str:
+    """The last ``limit`` bytes of ``text`` (whole characters)."""
+    if not text:
+        return ""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    return data[-limit:].decode("utf-8", errors="ignore")
+
+
+class HistoryStore(Protocol):
+    """Where ended runs are recorded and read back."""
+
+    def record(self, sweep: dict[str, Any], todos: list[dict[str, Any]]) -> bool:
+        """Record one ended run (``sweep``: SWEEP_FIELDS, ``todos``: TODO_FIELDS each);
+        False when that run (sweep id, run) was recorded before: nothing changes."""
+        ...
+
+    def scan(self, *, kinds: set[str], since: float | None, repo: str | None,
+             text: str | None) -> Iterator[dict[str, Any]]:
+        """Records of ``kinds`` (todo, sweep) newest run first. ``repo`` and ``since``
+        filter exactly; ``text`` is a hint: records that cannot contain it may be
+        skipped, the caller checks the rest."""
+        ...
+
+    def outcomes(self, *, since: float | None, repo: str | None) -> list[tuple[str, str, str, float | None, float]]:
+        """(todo, repo, status, duration, finished_at) of every todo record, oldest first."""
+        ...
+
+    def trim(self, before: float) -> int:
+        """Drop runs that ended before ``before``; how many went."""
+        ...
+
+    def close(self) -> None:
+        """Let go of any connection (the store may be used again after)."""
+        ...
+
+
+# -- Redis ------------------------------------------------------------------------------
+class RedisHistory:
+    """History in the shared Redis: an index (sorted set by end time) and two hashes,
+    one run per field: rows (small, what trends read) and output tails."""
+
+    CHUNK = 200
+
+    def __init__(self, r: redis.Redis, keys: Keys, *, days: float) -> None:
+        self.r = r
+        self.keys = keys
+        self.days = days
+
+    def record(self, sweep: dict[str, Any], todos: list[dict[str, Any]]) -> bool:
+        member = f"{sweep['sweep_id']}:{sweep['run']}"
+        rows = [[t.get(f) for f in TODO_FIELDS if f != "output_tail"] for t in todos]
+        body = json.dumps({"sweep": sweep, "todos": rows}, separators=(",", ":"))
+        tails = {t["todo_id"]: t.get("output_tail") or "" for t in todos if t.get("output_tail")}
+        if not self.r.hsetnx(self.keys.history_runs, member, body):
+            return False
+        pipe = self.r.pipeline(transaction=False)
+        if tails:
+            pipe.hset(self.keys.history_tails, member, json.dumps(tails, separators=(",", ":")))
+        pipe.zadd(self.keys.history_index, {member: float(sweep.get("finished_at") or time.time())})
+        pipe.execute()
+        self.trim(time.time() - self.days * 86400)
+        return True
+
+    def trim(self, before: float) -> int:
+        old = [str(m) for m in self.r.zrangebyscore(self.keys.history_index, "-inf", f"({before}")]
+        for i in range(0, len(old), 1000):
+            part = old[i:i + 1000]
+            pipe = self.r.pipeline(transaction=False)
+            pipe.hdel(self.keys.history_runs, *part)
+            pipe.hdel(self.keys.history_tails, *part)
+            pipe.zrem(self.keys.history_index, *part)
+            pipe.execute()
+        return len(old)
+
+    def close(self) -> None:
+        pass
+
+    def _members(self, since: float | None) -> list[str]:
+        low = "-inf" if since is None else since
+        return [str(m) for m in self.r.zrevrangebyscore(self.keys.history_index, "+inf", low)]
+
+    def _runs(self, since: float | None, *, tails: bool) -> Iterator[tuple[dict[str, Any], list[list[Any]], dict[str, str]]]:
+        members = self._members(since)
+        for i in range(0, len(members), self.CHUNK):
+            part = members[i:i + self.CHUNK]
+            bodies = self.r.hmget(self.keys.history_runs, part)
+            tail_texts: list[Any] = (self.r.hmget(self.keys.history_tails, part) if tails
+                                     else [None] * len(part))
+            for body, tail_text in zip(bodies, tail_texts):
+                if body is None:
+                    continue
+                run = json.loads(body)
+                yield run["sweep"], run["todos"], json.loads(tail_text) if tail_text else {}
+
+    def scan(self, *, kinds: set[str], since: float | None, repo: str | None,
+             text: str | None) -> Iterator[dict[str, Any]]:
+        no_tail = [f for f in TODO_FIELDS if f != "output_tail"]
+        for sweep, rows, tails in self._runs(since, tails="todo" in kinds):
+            repos = sorted({str(r[4]) for r in rows})
+            if "sweep" in kinds and (repo is None or repo in repos):
+                yield {"kind": "sweep", **sweep, "repos": repos}
+            if "todo" in kinds:
+                for row in rows:
+                    if repo is not None and row[4] != repo:
+                        continue
+                    rec = dict(zip(no_tail, row))
+                    rec["output_tail"] = tails.get(rec["todo_id"], "")
+                    yield {"kind": "todo", **rec}
+
+    def outcomes(self, *, since: float | None, repo: str | None) -> list[tuple[str, str, str, float | None, float]]:
+        out = []
+        for _sweep, rows, _tails in self._runs(since, tails=False):
+            for r in rows:  # TODO_FIELDS without output_tail: 3 todo, 4 repo, 6 status, 9 duration
+                if repo is None or r[4] == repo:
+                    out.append((r[3], r[4], r[6], r[9], float(r[12] or 0)))
+        out.sort(key=lambda o: o[4])
+        return out
+
+
+# -- SQLite -----------------------------------------------------------------------------
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    sweep_id TEXT NOT NULL, run INTEGER NOT NULL, plan TEXT, sweep_kind TEXT, status TEXT,
+    reason TEXT, started_at REAL, finished_at REAL, counts TEXT, todos INTEGER, repos TEXT,
+    PRIMARY KEY (sweep_id, run));
+CREATE INDEX IF NOT EXISTS runs_finished ON runs (finished_at);
+CREATE TABLE IF NOT EXISTS todos (
+    sweep_id TEXT NOT NULL, run INTEGER NOT NULL, plan TEXT, todo_id TEXT NOT NULL, repo TEXT,
+    title TEXT, status TEXT, attempts INTEGER, exit_code INTEGER, duration REAL, worker TEXT,
+    reason TEXT, output_tail TEXT, finished_at REAL,
+    PRIMARY KEY (sweep_id, run, todo_id));
+CREATE INDEX IF NOT EXISTS todos_finished ON todos (finished_at);
+"""
+
+
+def connect(path: Path, *, create: bool = True) -> sqlite3.Connection | None:
+    """A connection to the history file (WAL: readers never wait for a writer; a
+    writer waits up to 30 s for another); None when it does not exist and not ``create``."""
+    if not create and not path.exists():
+        return None
+    db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
+
+
+class SqliteHistory:
+    """History in a SQLite file beside the catalog (embedded mode)."""
+
+    def __init__(self, path: Path, *, days: float) -> None:
+        self.path = path
+        self.days = days
+        self._db: sqlite3.Connection | None = None
+
+    def _conn(self, *, create: bool) -> sqlite3.Connection | None:
+        if self._db is None:
+            self._db = connect(self.path, create=create)
+            if self._db is not None:
+                self._db.executescript(_SCHEMA)
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def record(self, sweep: dict[str, Any], todos: list[dict[str, Any]]) -> bool:
+        db = self._conn(create=True)
+        assert db is not None
+        repos = sorted({str(t.get("repo")) for t in todos})
+        row = [sweep.get(f) for f in SWEEP_FIELDS]
+        row[SWEEP_FIELDS.index("counts")] = json.dumps(sweep.get("counts") or {})
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = db.execute(
+                f"INSERT OR IGNORE INTO runs ({', '.join(SWEEP_FIELDS)}, repos) "
+                f"VALUES ({', '.join('?' * (len(SWEEP_FIELDS) + 1))})",
+                [*row, "\n".join(repos)])
+            new = cur.rowcount == 1
+            if new:
+                db.executemany(
+                    f"INSERT OR IGNORE INTO todos ({', '.join(TODO_FIELDS)}) "
+                    f"VALUES ({', '.join('?' * len(TODO_FIELDS))})",
+                    [[t.get(f) for f in TODO_FIELDS] for t in todos])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        if new:
+            self.trim(time.time() - self.days * 86400)
+        return new
+
+    def trim(self, before: float) -> int:
+        db = self._conn(create=False)
+        if db is None:
+            return 0
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            gone = db.execute("DELETE FROM runs WHERE finished_at < ?", [before]).rowcount
+            db.execute("DELETE FROM todos WHERE finished_at < ?", [before])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return int(gone)
+
+    def scan(self, *, kinds: set[str], since: float | None, repo: str | None,
+             text: str | None) -> Iterator[dict[str, Any]]:
+        db = self._conn(create=False)
+        if db is None:
+            return
+        # Merge the two tables newest first (both read lazily, in pages of rows).
+        streams: list[Iterator[dict[str, Any]]] = []
+        like = text is not None and text.isascii() and text != ""
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%" \
+            if like and text else ""
+        if "todo" in kinds:
+            where, args = ["1"], list[Any]()
+            if since is not None:
+                where.append("finished_at >= ?"); args.append(since)  # noqa: E702
+            if repo is not None:
+                where.append("repo = ?"); args.append(repo)  # noqa: E702
+            if like:
+                where.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in _TODO_TEXT) + ")")
+                args += [pattern] * len(_TODO_TEXT)
+            sql = (f"SELECT {', '.join(TODO_FIELDS)} FROM todos WHERE {' AND '.join(where)} "
+                   "ORDER BY finished_at DESC")
+            streams.append({"kind": "todo", **dict(zip(TODO_FIELDS, r))}
+                           for r in db.execute(sql, args))
+        if "sweep" in kinds:
+            where, args = ["1"], list[Any]()
+            if since is not None:
+                where.append("finished_at >= ?"); args.append(since)  # noqa: E702
+            if repo is not None:
+                where.append("('\n' || repos || '\n') LIKE ? ESCAPE '\\'")
+                args.append("%\n" + repo.replace("\\", "\\\\").replace("%", "\\%")
+                            .replace("_", "\\_") + "\n%")
+            sql = (f"SELECT {', '.join(SWEEP_FIELDS)}, repos FROM runs WHERE {' AND '.join(where)} "
+                   "ORDER BY finished_at DESC")
+            streams.append(_sweep_row(r) for r in db.execute(sql, args))
+        yield from _newest_first(streams)
+
+    def outcomes(self, *, since: float | None, repo: str | None) -> list[tuple[str, str, str, float | None, float]]:
+        db = self._conn(create=False)
+        if db is None:
+            return []
+        where, args = ["1"], list[Any]()
+        if since is not None:
+            where.append("finished_at >= ?"); args.append(since)  # noqa: E702
+        if repo is not None:
+            where.append("repo = ?"); args.append(repo)  # noqa: E702
+        sql = (f"SELECT todo_id, repo, status, duration, finished_at FROM todos "
+               f"WHERE {' AND '.join(where)} ORDER BY finished_at")
+        return [(str(a), str(b), str(c), d, float(e or 0)) for a, b, c, d, e in db.execute(sql, args)]
+
+
+_TODO_TEXT = ("todo_id", "sweep_id", "title", "reason", "output_tail", "plan")
+
+
+def _sweep_row(r: Iterable[Any]) -> dict[str, Any]:
+    rec = {"kind": "sweep", **dict(zip((*SWEEP_FIELDS, "repos"), r))}
+    rec["counts"] = json.loads(rec["counts"] or "{}")
+    rec["repos"] = [x for x in str(rec["repos"] or "").split("\n") if x]
+    return rec
+
+
+def _newest_first(streams: list[Iterator[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+    import heapq
+
+    return heapq.merge(*streams, key=lambda rec: -float(rec.get("finished_at") or 0))
+
+
+def open_history(settings: Settings, catalog: str | os.PathLike[str] | None,
+                 r: redis.Redis | None = None) -> HistoryStore | None:
+    """The history of this mode: the shared Redis (distributed), else the SQLite file
+    beside ``catalog`` (None without a catalog: an embedded sweep of no file)."""
+    if not settings.embedded:
+        from coordination.keys import Keys
+        from coordination.runtime.client import get_redis
+
+        return RedisHistory(r if r is not None else get_redis(settings), Keys(settings.namespace),
+                            days=settings.history_days)
+    if catalog is None:
+        return None
+    return SqliteHistory(history_path(catalog), days=settings.history_days)
+
+
+# -- reading: search and trends -------------------------------------------------------------
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_since(text: str, now: float | None = None) -> float:
+    """``2026-11-01``, ``2026-11-01T12:00`` (UTC unless it says), or ``7d``/``12h``/``30m``
+    ago; ValueError otherwise."""
+    text = text.strip()
+    m = _RELATIVE.match(text)
+    if m:
+        return (now if now is not None else time.time()) - float(m.group(1)) * _UNIT[m.group(2)]
+    when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.timestamp()
+
+
+def iso(ts: Any) -> str | None:
+    if ts in (None, ""):
+        return None
+    return dt.datetime.fromtimestamp(float(ts), dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _haystack(rec: dict[str, Any]) -> str:
+    if rec["kind"] == "todo":
+        parts = [rec.get(c) for c in _TODO_TEXT]
+    elif rec["kind"] == "sweep":
+        parts = [rec.get("sweep_id"), rec.get("plan"), rec.get("reason"), rec.get("status")]
+    else:
+        parts = [rec.get("op"), rec.get("who"), rec.get("command"), " ".join(rec.get("ids") or ()),
+                 json.dumps(rec.get("changes") or [], ensure_ascii=False)]
+    return "\n".join(str(p) for p in parts if p not in (None, "")).casefold()
+
+
+def _edits(audit_log: Path | None, *, since: float | None, repo: str | None,
+           repo_of: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """The audit log's entries as ``edit`` records, newest first."""
+    if audit_log is None or not audit_log.exists():
+        return []
+    from coordination.catalog.audit import read
+
+    out = []
+    for e in read(audit_log):
+        try:
+            at = parse_since(str(e.get("at")))
+        except ValueError:
+            continue
+        if since is not None and at < since:
+            continue
+        ids = [str(i) for i in e.get("ids") or ()]
+        if repo is not None and not _edit_touches(e, ids, repo, repo_of):
+            continue
+        out.append({"kind": "edit", "seq": e.get("seq"), "finished_at": at, "who": e.get("who"),
+                    "op": e.get("op"),
+                    "command": " ".join(["coord", *e["argv"]]) if e.get("argv") else None,
+                    "ids": ids, "changes": e.get("changes") or []})
+    out.reverse()
+    return out
+
+
+def _edit_touches(entry: dict[str, Any], ids: list[str], repo: str, repo_of: dict[str, list[str]]) -> bool:
+    if repo in ids or any(repo in repo_of.get(i, ()) for i in ids):
+        return True
+    for c in entry.get("changes") or ():
+        values = (c.get("fields") or {}).get("repo") or []
+        if repo in [v for v in values if isinstance(v, str)]:
+            return True
+    return False
+
+
+def search(store: HistoryStore | None, text: str, *, repo: str | None = None,
+           kind: str | None = None, since: float | None = None, limit: int = 20,
+           audit_log: Path | None = None, repo_of: dict[str, list[str]] | None = None,
+           repos: set[str] | None = None) -> list[dict[str, Any]]:
+    """Records whose titles, tasks, reasons, output tails (edits: operation, command,
+    ids, changes) contain ``text`` (case-insensitive; empty: everything), newest first,
+    at most ``limit``. ``repo_of`` maps catalog ids to their repos (edits by repo);
+    ``repos``: only records that concern one of them (an MCP server's scope)."""
+    kinds = {kind} if kind else set(KINDS)
+    needle = text.casefold()
+    streams: list[Iterator[dict[str, Any]]] = []
+    if store is not None and kinds & {"todo", "sweep"}:
+        streams.append(store.scan(kinds=kinds & {"todo", "sweep"}, since=since, repo=repo,
+                                  text=text or None))
+    if "edit" in kinds:
+        streams.append(iter(_edits(audit_log, since=since, repo=repo, repo_of=repo_of or {})))
+    out: list[dict[str, Any]] = []
+    for rec in _newest_first(streams):
+        if needle and needle not in _haystack(rec):
+            continue
+        if repos is not None and not _concerns(rec, repos, repo_of or {}):
+            continue
+        out.append(_public(rec))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _concerns(rec: dict[str, Any], repos: set[str], repo_of: dict[str, list[str]]) -> bool:
+    if rec["kind"] == "todo":
+        return rec.get("repo") in repos
+    if rec["kind"] == "sweep":
+        return bool(repos & set(rec.get("repos") or ()))
+    return any(_edit_touches(rec, list(rec.get("ids") or ()), r, repo_of) for r in repos)
+
+
+def _public(rec: dict[str, Any]) -> dict[str, Any]:
+    """A record as --json prints it (times as ISO 8601 UTC)."""
+    rec = dict(rec)
+    for k in ("finished_at", "started_at"):
+        if k in rec:
+            rec[k] = iso(rec[k])
+    if rec["kind"] == "sweep":
+        rec["sweep_kind"] = rec.get("sweep_kind") or "plan"
+    return rec
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile (the smallest value with at least p% of values at or
+    below it); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = max(1, math.ceil(p / 100.0 * len(ordered)))
+    return ordered[k - 1]
+
+
+def _figures(outcomes: list[tuple[str, str, str, float | None, float]]) -> dict[str, Any]:
+    ran = [o for o in outcomes if o[2] in (SUCCEEDED, FAILED)]
+    ok = sum(1 for o in ran if o[2] == SUCCEEDED)
+    durations = [float(o[3]) for o in ran if o[3] is not None]
+    p50, p95 = percentile(durations, 50), percentile(durations, 95)
+    return {"runs": len(ran), "succeeded": ok, "failed": len(ran) - ok,
+            "success_rate": round(ok / len(ran), 4) if ran else None,
+            "p50_s": None if p50 is None else round(p50, 3),
+            "p95_s": None if p95 is None else round(p95, 3)}
+
+
+TOP = 10  # entries of flakiest and slowest
+
+
+def trends(store: HistoryStore | None, *, repo: str | None = None, days: float = 30.0,
+           now: float | None = None, repos: set[str] | None = None) -> dict[str, Any]:
+    """Per repo and per todo over the last ``days``: runs (todos that ran to succeeded or
+    failed), succeeded, failed, success_rate, p50_s and p95_s of their durations
+    (nearest rank); ``flakiest``: todos with both outcomes, most outcome flips between
+    consecutive runs first; ``slowest``: todos by p95."""
+    now = time.time() if now is None else now
+    outcomes = [] if store is None else store.outcomes(since=now - days * 86400, repo=repo)
+    if repos is not None:
+        outcomes = [o for o in outcomes if o[1] in repos]
+    by_repo: dict[str, list[tuple[str, str, str, float | None, float]]] = {}
+    by_todo: dict[str, list[tuple[str, str, str, float | None, float]]] = {}
+    for o in outcomes:
+        by_repo.setdefault(o[1], []).append(o)
+        by_todo.setdefault(o[0], []).append(o)
+    per_repo = {r: _figures(v) for r, v in sorted(by_repo.items())}
+    todos = {t: _figures(v) for t, v in sorted(by_todo.items())}
+    repo_of = {t: v[-1][1] for t, v in by_todo.items()}
+    flaky = []
+    for t, v in by_todo.items():
+        seq = [o[2] for o in v if o[2] in (SUCCEEDED, FAILED)]
+        f = todos[t]
+        if f["succeeded"] and f["failed"]:
+            flips = sum(1 for a, b in zip(seq, seq[1:]) if a != b)
+            flaky.append({"todo": t, "repo": repo_of[t], "runs": f["runs"], "failed": f["failed"],
+                          "success_rate": f["success_rate"], "flips": flips})
+    flaky.sort(key=lambda x: (-x["flips"] / max(1, x["runs"] - 1), -x["runs"], x["todo"]))
+    slow = [{"todo": t, "repo": repo_of[t], "runs": f["runs"], "p50_s": f["p50_s"], "p95_s": f["p95_s"]}
+            for t, f in todos.items() if f["p95_s"] is not None]
+    slow.sort(key=lambda x: (-x["p95_s"], x["todo"]))
+    return {"repos": per_repo, "todos": todos,
+            "flakiest": flaky[:TOP], "slowest": slow[:TOP]}
+
+
+# -- the documents `coord history` and the MCP tools print ----------------------------------
+def _repo_of(catalog: Path) -> dict[str, list[str]]:
+    """Catalog id -> its repo (todos, issues), for edits filtered by repo."""
+    from coordination.catalog.store import CatalogStore
+
+    if not catalog.exists():
+        return {}
+    cat = CatalogStore(catalog).load()
+    out = {t.id: [t.repo] for t in cat.coordination.todos}
+    out.update({i.id: list(i.repos) for i in cat.coordination.issues})
+    out.update({p.id: list(p.repos) for p in cat.coordination.plans})
+    return out
+
+
+def search_document(catalog: Path, text: str, *, repo: str | None = None,
+                    kind: str | None = None, since: str | None = None, limit: int = 20,
+                    settings: Settings | None = None,
+                    repos: set[str] | None = None) -> list[dict[str, Any]]:
+    """`coord history search --json`: UsageError (exit 2) for a bad kind or date."""
+    from coordination.catalog.audit import log_path
+    from coordination.errors import UsageError
+    from coordination.settings import get_settings
+
+    if kind is not None and kind not in KINDS:
+        raise UsageError(f"unknown kind {kind!r}", hint=f"use one of {', '.join(KINDS)}")
+    if limit < 1:
+        raise UsageError(f"limit must be at least 1, not {limit}")
+    start = None
+    if since is not None:
+        try:
+            start = parse_since(since)
+        except ValueError:
+            raise UsageError(f"--since {since!r} is not a date",
+                             hint="e.g. 2026-11-01, 2026-11-01T09:30, 7d, 12h") from None
+    settings = settings or get_settings()
+    store = open_history(settings, catalog)
+    by_repo = (repo is not None or repos is not None) and kind in (None, "edit")
+    repo_of = _repo_of(catalog) if by_repo else {}
+    try:
+        return search(store, text, repo=repo, kind=kind, since=start, limit=limit,
+                      audit_log=log_path(catalog), repo_of=repo_of, repos=repos)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def trends_document(catalog: Path, *, repo: str | None = None, days: float = 30.0,
+                    settings: Settings | None = None,
+                    repos: set[str] | None = None) -> dict[str, Any]:
+    """`coord history trends --json`."""
+    from coordination.errors import UsageError
+    from coordination.settings import get_settings
+
+    if not days > 0:
+        raise UsageError(f"days must be more than 0, not {days}")
+    settings = settings or get_settings()
+    store = open_history(settings, catalog)
+    try:
+        return trends(store, repo=repo, days=days, repos=repos)
+    finally:
+        if store is not None:
+            store.close()
