@@ -84,20 +84,25 @@ class Launch:
             with embedded_workers(self.svc.rt, repos):
                 yield
         finally:
-            self.interrupted()
+            self.keep_embedded()
 
-    def interrupted(self) -> None:
-        """Embedded, the workers are gone: a sweep still live (Ctrl-C, an error) can never
-        go on in this process, so it ends cancelled, which keeps it (and its history)
-        beside the catalog for `coord sweep status` and `sweep resume` later."""
+    def keep_embedded(self) -> None:
+        """Embedded, once the workers are gone: a sweep still live (Ctrl-C, an error)
+        can never go on in this process, so it ends cancelled, which records it and keeps
+        it beside the catalog (for `coord sweep status`, `sweep resume` later); an ended
+        one is kept again, with the events that followed its end."""
         from coordination.status import SWEEP_LIVE, SweepStatus
+        from coordination.sweeps.recording import keep_embedded
         from coordination.sweeps.supervisor import fail_sweep
 
-        sid = self.sweep_id
-        if sid is None or self.svc.rt.checkpoints.sweep_status(sid) not in SWEEP_LIVE:
+        sid, rt = self.sweep_id, self.svc.rt
+        if sid is None:
             return
-        fail_sweep(self.svc.rt, sid, "interrupted: the coord process running this embedded "
-                   "sweep stopped", status=SweepStatus.cancelled)
+        if rt.checkpoints.sweep_status(sid) in SWEEP_LIVE:
+            fail_sweep(rt, sid, "interrupted: the coord process running this embedded sweep "
+                       "stopped", status=SweepStatus.cancelled)
+        else:
+            keep_embedded(rt, sid, self.spec.catalog)
 
     def start(self) -> str:
         """Record the sweep and send its first todos; returns its id."""

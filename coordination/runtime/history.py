@@ -154,18 +154,36 @@ class RedisHistory:
 
     def scan(self, *, kinds: set[str], since: float | None, repo: str | None,
              text: str | None) -> Iterator[dict[str, Any]]:
+        import heapq
+
         no_tail = [f for f in TODO_FIELDS if f != "output_tail"]
+        # Runs come newest end first, and a run's records end no later than the run:
+        # once a run ending at E is read, every pending record that ended after E
+        # is in order.
+        pending: list[tuple[tuple[Any, ...], int, dict[str, Any]]] = []
+        n = 0
         for sweep, rows, tails in self._runs(since, tails="todo" in kinds):
+            end = float(sweep.get("finished_at") or 0)
+            while pending and pending[0][0][0] < -end:
+                yield heapq.heappop(pending)[2]
             repos = sorted({str(r[4]) for r in rows})
+            found: list[dict[str, Any]] = []
             if "sweep" in kinds and (repo is None or repo in repos):
-                yield {"kind": "sweep", **sweep, "repos": repos}
+                found.append({"kind": "sweep", **sweep, "repos": repos})
             if "todo" in kinds:
                 for row in rows:
                     if repo is not None and row[4] != repo:
                         continue
+                    if since is not None and float(row[12] or 0) < since:
+                        continue
                     rec = dict(zip(no_tail, row))
                     rec["output_tail"] = tails.get(rec["todo_id"], "")
-                    yield {"kind": "todo", **rec}
+                    found.append({"kind": "todo", **rec})
+            for rec in found:
+                n += 1
+                heapq.heappush(pending, (order(rec), n, rec))
+        while pending:
+            yield heapq.heappop(pending)[2]
 
     def outcomes(self, *, since: float | None, repo: str | None) -> list[tuple[str, str, str, float | None, float]]:
         out = []
@@ -284,7 +302,7 @@ class SqliteHistory:
                 where.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in _TODO_TEXT) + ")")
                 args += [pattern] * len(_TODO_TEXT)
             sql = (f"SELECT {', '.join(TODO_FIELDS)} FROM todos WHERE {' AND '.join(where)} "
-                   "ORDER BY finished_at DESC")
+                   "ORDER BY finished_at DESC, sweep_id, todo_id")
             streams.append({"kind": "todo", **dict(zip(TODO_FIELDS, r))}
                            for r in db.execute(sql, args))
         if "sweep" in kinds:
@@ -296,7 +314,7 @@ class SqliteHistory:
                 args.append("%\n" + repo.replace("\\", "\\\\").replace("%", "\\%")
                             .replace("_", "\\_") + "\n%")
             sql = (f"SELECT {', '.join(SWEEP_FIELDS)}, repos FROM runs WHERE {' AND '.join(where)} "
-                   "ORDER BY finished_at DESC")
+                   "ORDER BY finished_at DESC, sweep_id, run DESC")
             streams.append(_sweep_row(r) for r in db.execute(sql, args))
         yield from _newest_first(streams)
 
@@ -324,10 +342,21 @@ def _sweep_row(r: Iterable[Any]) -> dict[str, Any]:
     return rec
 
 
+_KIND_RANK = {"sweep": 0, "todo": 1, "edit": 2}
+
+
+def order(rec: dict[str, Any]) -> tuple[Any, ...]:
+    """The order of search results: newest first; at one instant a sweep before its
+    todos before edits, then by sweep id (later run first), todo id, audit seq."""
+    return (-float(rec.get("finished_at") or 0), _KIND_RANK[rec["kind"]],
+            rec.get("sweep_id") or "", -int(rec.get("run") or 0), rec.get("todo_id") or "",
+            -int(rec.get("seq") or 0))
+
+
 def _newest_first(streams: list[Iterator[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
     import heapq
 
-    return heapq.merge(*streams, key=lambda rec: -float(rec.get("finished_at") or 0))
+    return heapq.merge(*streams, key=order)
 
 
 def open_history(settings: Settings, catalog: str | os.PathLike[str] | None,

@@ -74,7 +74,7 @@ def record_run(rt: Runtime, sweep_id: str, load_spec: SpecLoader) -> bool:
         if got is None:
             return False
         sweep, todos, catalog = got
-        from coordination.runtime.history import history_path, open_history
+        from coordination.runtime.history import open_history
 
         store = open_history(rt.settings, catalog, rt.redis)
         new = False
@@ -83,12 +83,21 @@ def record_run(rt: Runtime, sweep_id: str, load_spec: SpecLoader) -> bool:
                 new = store.record(sweep, todos)
             finally:
                 store.close()
-        if rt.settings.embedded and catalog is not None:
-            from coordination.runtime.archive import save
-
-            save(rt.redis, rt.keys, history_path(catalog), sweep_id,
-                 keep_days=rt.settings.retention_days)
+        keep_embedded(rt, sweep_id, catalog)
         return new
     except Exception:  # noqa: BLE001 - history must never fail or hang a sweep's end
         log.exception("sweep %s: its history could not be recorded", sweep_id)
         return False
+
+
+def keep_embedded(rt: Runtime, sweep_id: str, catalog: str | None) -> None:
+    """Embedded: (re)write the sweep's keys beside ``catalog``. At its end, and once
+    more when its process's workers stop (events may follow the end: a level's
+    ``level.done`` after the skips that ended the sweep)."""
+    if not rt.settings.embedded or catalog is None:
+        return
+    from coordination.runtime.archive import save
+    from coordination.runtime.history import history_path
+
+    save(rt.redis, rt.keys, history_path(catalog), sweep_id,
+         keep_days=rt.settings.retention_days)
