@@ -122,3 +122,20 @@ def test_an_embedded_sweep_outlives_its_server(tmp_path: Path) -> None:
     # Another catalog keeps its own.
     other = write_catalog(tmp_path / "other", [{"id": "TODO-001", "repo": "api", "run": "true"}])
     assert SweepService(fresh_runtime(), other).list() == []
+
+
+def test_a_sweep_live_when_its_workers_stop_ends_cancelled_and_kept(tmp_path: Path) -> None:
+    from coordination.launch import prepare
+
+    cat = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"}])
+    rt = fresh_runtime()
+    launch = prepare(cat, plan_id=PLAN)
+    sid = launch.start()  # queued; no worker will ever run it in this process
+    launch.keep_embedded()  # what leaving launch.workers() does (Ctrl-C, an error)
+    assert rt.checkpoints.sweep_status(sid) == "cancelled"
+    svc = SweepService(fresh_runtime(), cat)
+    st = svc.status(sid)
+    assert st["status"] == "cancelled" and "interrupted" in st["reason"]
+    assert st["todos"]["TODO-001"]["status"] == "cancelled"
+    [rec] = search(history(cat), "interrupted")
+    assert (rec["kind"], rec["sweep_id"]) == ("sweep", sid)
