@@ -95,6 +95,19 @@ class HistoryStore(Protocol):
 
 
 # -- Redis ------------------------------------------------------------------------------
+#: A Redis run's todo rows: TODO_FIELDS without what the run holds once (sweep_id, run,
+#: plan) and without the output tail (kept apart).
+ROW_FIELDS = ("todo_id", "repo", "title", "status", "attempts", "exit_code", "duration",
+              "worker", "reason", "finished_at")
+_R_TODO, _R_REPO, _R_STATUS, _R_DURATION, _R_AT = 0, 1, 3, 6, 9
+
+
+def _plain(needle: str) -> bool:
+    """Can ``needle`` be looked for in raw JSON text (``ensure_ascii=False``)? Not
+    when JSON escapes one of its characters (quote, backslash, control characters)."""
+    return bool(needle) and not any(c in needle for c in '"\\') and needle.isprintable()
+
+
 class RedisHistory:
     """History in the shared Redis: an index (sorted set by end time) and two hashes,
     one run per field: rows (small, what trends read) and output tails."""
@@ -108,14 +121,16 @@ class RedisHistory:
 
     def record(self, sweep: dict[str, Any], todos: list[dict[str, Any]]) -> bool:
         member = f"{sweep['sweep_id']}:{sweep['run']}"
-        rows = [[t.get(f) for f in TODO_FIELDS if f != "output_tail"] for t in todos]
-        body = json.dumps({"sweep": sweep, "todos": rows}, separators=(",", ":"))
+        rows = [[t.get(f) for f in ROW_FIELDS] for t in todos]
+        body = json.dumps({"sweep": sweep, "todos": rows}, separators=(",", ":"),
+                          ensure_ascii=False)
         tails = {t["todo_id"]: t.get("output_tail") or "" for t in todos if t.get("output_tail")}
         if not self.r.hsetnx(self.keys.history_runs, member, body):
             return False
         pipe = self.r.pipeline(transaction=False)
         if tails:
-            pipe.hset(self.keys.history_tails, member, json.dumps(tails, separators=(",", ":")))
+            pipe.hset(self.keys.history_tails, member,
+                      json.dumps(tails, separators=(",", ":"), ensure_ascii=False))
         pipe.zadd(self.keys.history_index, {member: float(sweep.get("finished_at") or time.time())})
         pipe.execute()
         self.trim(time.time() - self.days * 86400)
@@ -139,15 +154,21 @@ class RedisHistory:
         low = "-inf" if since is None else since
         return [str(m) for m in self.r.zrevrangebyscore(self.keys.history_index, "+inf", low)]
 
-    def _runs(self, since: float | None, *, tails: bool) -> Iterator[tuple[dict[str, Any], list[list[Any]], dict[str, str]]]:
+    def _runs(self, since: float | None, *, tails: bool, needle: str | None = None,
+              ) -> Iterator[tuple[dict[str, Any], list[list[Any]], dict[str, str]]]:
+        """Runs newest end first; with ``needle`` (casefolded, :func:`_plain`), only runs
+        whose raw JSON holds it (the caller still checks each record)."""
         members = self._members(since)
         for i in range(0, len(members), self.CHUNK):
             part = members[i:i + self.CHUNK]
-            bodies = self.r.hmget(self.keys.history_runs, part)
+            bodies: list[Any] = self.r.hmget(self.keys.history_runs, part)
             tail_texts: list[Any] = (self.r.hmget(self.keys.history_tails, part) if tails
                                      else [None] * len(part))
             for body, tail_text in zip(bodies, tail_texts):
                 if body is None:
+                    continue
+                if needle is not None and needle not in body.casefold() and (
+                        not tail_text or needle not in tail_text.casefold()):
                     continue
                 run = json.loads(body)
                 yield run["sweep"], run["todos"], json.loads(tail_text) if tail_text else {}
@@ -156,29 +177,31 @@ class RedisHistory:
              text: str | None) -> Iterator[dict[str, Any]]:
         import heapq
 
-        no_tail = [f for f in TODO_FIELDS if f != "output_tail"]
+        needle = text.casefold() if text and _plain(text) else None
         # Runs come newest end first, and a run's records end no later than the run:
         # once a run ending at E is read, every pending record that ended after E
         # is in order.
         pending: list[tuple[tuple[Any, ...], int, dict[str, Any]]] = []
         n = 0
-        for sweep, rows, tails in self._runs(since, tails="todo" in kinds):
+        for sweep, rows, tails in self._runs(since, tails="todo" in kinds, needle=needle):
             end = float(sweep.get("finished_at") or 0)
             while pending and pending[0][0][0] < -end:
                 yield heapq.heappop(pending)[2]
-            repos = sorted({str(r[4]) for r in rows})
+            repos = sorted({str(r[_R_REPO]) for r in rows})
             found: list[dict[str, Any]] = []
             if "sweep" in kinds and (repo is None or repo in repos):
                 found.append({"kind": "sweep", **sweep, "repos": repos})
             if "todo" in kinds:
+                head = {"kind": "todo", "sweep_id": sweep["sweep_id"], "run": sweep["run"],
+                        "plan": sweep.get("plan")}
                 for row in rows:
-                    if repo is not None and row[4] != repo:
+                    if repo is not None and row[_R_REPO] != repo:
                         continue
-                    if since is not None and float(row[12] or 0) < since:
+                    if since is not None and float(row[_R_AT] or 0) < since:
                         continue
-                    rec = dict(zip(no_tail, row))
+                    rec = {**head, **dict(zip(ROW_FIELDS, row))}
                     rec["output_tail"] = tails.get(rec["todo_id"], "")
-                    found.append({"kind": "todo", **rec})
+                    found.append({k: rec[k] for k in ("kind", *TODO_FIELDS)})
             for rec in found:
                 n += 1
                 heapq.heappush(pending, (order(rec), n, rec))
@@ -188,9 +211,10 @@ class RedisHistory:
     def outcomes(self, *, since: float | None, repo: str | None) -> list[tuple[str, str, str, float | None, float]]:
         out = []
         for _sweep, rows, _tails in self._runs(since, tails=False):
-            for r in rows:  # TODO_FIELDS without output_tail: 3 todo, 4 repo, 6 status, 9 duration
-                if repo is None or r[4] == repo:
-                    out.append((r[3], r[4], r[6], r[9], float(r[12] or 0)))
+            for r in rows:
+                if repo is None or r[_R_REPO] == repo:
+                    out.append((r[_R_TODO], r[_R_REPO], r[_R_STATUS], r[_R_DURATION],
+                                float(r[_R_AT] or 0)))
         out.sort(key=lambda o: o[4])
         return out
 
@@ -329,7 +353,8 @@ class SqliteHistory:
             where.append("repo = ?"); args.append(repo)  # noqa: E702
         sql = (f"SELECT todo_id, repo, status, duration, finished_at FROM todos "
                f"WHERE {' AND '.join(where)} ORDER BY finished_at")
-        return [(str(a), str(b), str(c), d, float(e or 0)) for a, b, c, d, e in db.execute(sql, args)]
+        rows: list[tuple[str, str, str, float | None, float]] = db.execute(sql, args).fetchall()
+        return rows
 
 
 _TODO_TEXT = ("todo_id", "sweep_id", "title", "reason", "output_tail", "plan")
@@ -502,15 +527,38 @@ def percentile(values: list[float], p: float) -> float | None:
     return ordered[k - 1]
 
 
-def _figures(outcomes: list[tuple[str, str, str, float | None, float]]) -> dict[str, Any]:
-    ran = [o for o in outcomes if o[2] in (SUCCEEDED, FAILED)]
-    ok = sum(1 for o in ran if o[2] == SUCCEEDED)
-    durations = [float(o[3]) for o in ran if o[3] is not None]
-    p50, p95 = percentile(durations, 50), percentile(durations, 95)
-    return {"runs": len(ran), "succeeded": ok, "failed": len(ran) - ok,
-            "success_rate": round(ok / len(ran), 4) if ran else None,
-            "p50_s": None if p50 is None else round(p50, 3),
-            "p95_s": None if p95 is None else round(p95, 3)}
+class _Tally:
+    """Outcomes of one repo or todo, in time order: counts, durations, flips."""
+
+    __slots__ = ("ok", "failed", "durations", "last", "flips", "repo")
+
+    def __init__(self, repo: str) -> None:
+        self.ok = self.failed = self.flips = 0
+        self.durations: list[float] = []
+        self.last: str | None = None
+        self.repo = repo
+
+    def add(self, status: str, duration: float | None) -> None:
+        if status == SUCCEEDED:
+            self.ok += 1
+        elif status == FAILED:
+            self.failed += 1
+        else:
+            return  # skipped, cancelled...: never ran
+        if self.last is not None and status != self.last:
+            self.flips += 1
+        self.last = status
+        if duration is not None:
+            self.durations.append(float(duration))
+
+    def figures(self) -> dict[str, Any]:
+        runs = self.ok + self.failed
+        self.durations.sort()
+        p50, p95 = percentile(self.durations, 50), percentile(self.durations, 95)
+        return {"runs": runs, "succeeded": self.ok, "failed": self.failed,
+                "success_rate": round(self.ok / runs, 4) if runs else None,
+                "p50_s": None if p50 is None else round(p50, 3),
+                "p95_s": None if p95 is None else round(p95, 3)}
 
 
 TOP = 10  # entries of flakiest and slowest
@@ -524,30 +572,30 @@ def trends(store: HistoryStore | None, *, repo: str | None = None, days: float =
     consecutive runs first; ``slowest``: todos by p95."""
     now = time.time() if now is None else now
     outcomes = [] if store is None else store.outcomes(since=now - days * 86400, repo=repo)
-    if repos is not None:
-        outcomes = [o for o in outcomes if o[1] in repos]
-    by_repo: dict[str, list[tuple[str, str, str, float | None, float]]] = {}
-    by_todo: dict[str, list[tuple[str, str, str, float | None, float]]] = {}
-    for o in outcomes:
-        by_repo.setdefault(o[1], []).append(o)
-        by_todo.setdefault(o[0], []).append(o)
-    per_repo = {r: _figures(v) for r, v in sorted(by_repo.items())}
-    todos = {t: _figures(v) for t, v in sorted(by_todo.items())}
-    repo_of = {t: v[-1][1] for t, v in by_todo.items()}
-    flaky = []
-    for t, v in by_todo.items():
-        seq = [o[2] for o in v if o[2] in (SUCCEEDED, FAILED)]
-        f = todos[t]
-        if f["succeeded"] and f["failed"]:
-            flips = sum(1 for a, b in zip(seq, seq[1:]) if a != b)
-            flaky.append({"todo": t, "repo": repo_of[t], "runs": f["runs"], "failed": f["failed"],
-                          "success_rate": f["success_rate"], "flips": flips})
+    by_repo: dict[str, _Tally] = {}
+    by_todo: dict[str, _Tally] = {}
+    for todo_id, todo_repo, status, duration, _at in outcomes:  # oldest first
+        if repos is not None and todo_repo not in repos:
+            continue
+        r = by_repo.get(todo_repo)
+        if r is None:
+            r = by_repo[todo_repo] = _Tally(todo_repo)
+        t = by_todo.get(todo_id)
+        if t is None:
+            t = by_todo[todo_id] = _Tally(todo_repo)
+        t.repo = todo_repo  # its latest repo
+        r.add(status, duration)
+        t.add(status, duration)
+    per_repo = {name: by_repo[name].figures() for name in sorted(by_repo)}
+    todos = {name: by_todo[name].figures() for name in sorted(by_todo)}
+    flaky = [{"todo": name, "repo": by_todo[name].repo, "runs": f["runs"], "failed": f["failed"],
+              "success_rate": f["success_rate"], "flips": by_todo[name].flips}
+             for name, f in todos.items() if f["succeeded"] and f["failed"]]
     flaky.sort(key=lambda x: (-x["flips"] / max(1, x["runs"] - 1), -x["runs"], x["todo"]))
-    slow = [{"todo": t, "repo": repo_of[t], "runs": f["runs"], "p50_s": f["p50_s"], "p95_s": f["p95_s"]}
-            for t, f in todos.items() if f["p95_s"] is not None]
+    slow = [{"todo": name, "repo": by_todo[name].repo, "runs": f["runs"], "p50_s": f["p50_s"],
+             "p95_s": f["p95_s"]} for name, f in todos.items() if f["p95_s"] is not None]
     slow.sort(key=lambda x: (-x["p95_s"], x["todo"]))
-    return {"repos": per_repo, "todos": todos,
-            "flakiest": flaky[:TOP], "slowest": slow[:TOP]}
+    return {"repos": per_repo, "todos": todos, "flakiest": flaky[:TOP], "slowest": slow[:TOP]}
 
 
 # -- the documents `coord history` and the MCP tools print ----------------------------------

@@ -74,6 +74,15 @@ def test_the_scope_of_an_mcp_server_keeps_only_its_repos(filled: HistoryStore) -
     assert keys(got) == [("sweep", "S-NEW", None), ("todo", "S-NEW", "TODO-003")]
 
 
+def test_text_with_quotes_and_beyond_ascii(store: HistoryStore) -> None:
+    t = now()
+    run(store, "S-U", [todo("S-U", "TODO-009", "api", "failed", 1.0, t,
+                            tail='Grüße: "quoted" \\ back\tslash')], t)
+    for needle in ("GRÜSSE", '"quoted"', "\\ back", "slash", "\t"):
+        assert [r["todo_id"] for r in search(store, needle)] == ["TODO-009"], needle
+    assert search(store, '"grüße" ') == []
+
+
 def test_since_takes_dates_and_ages() -> None:
     assert parse_since("2026-11-01") == parse_since("2026-11-01T00:00:00Z")
     assert parse_since("7d", now=1_000_000.0) == 1_000_000.0 - 7 * DAY
