@@ -137,5 +137,7 @@ def test_a_sweep_live_when_its_workers_stop_ends_cancelled_and_kept(tmp_path: Pa
     st = svc.status(sid)
     assert st["status"] == "cancelled" and "interrupted" in st["reason"]
     assert st["todos"]["TODO-001"]["status"] == "cancelled"
-    [rec] = search(history(cat), "interrupted")
+    [rec] = search(history(cat), "interrupted", kind="sweep")
     assert (rec["kind"], rec["sweep_id"]) == ("sweep", sid)
+    [todo] = search(history(cat), "", kind="todo")
+    assert todo["status"] == "cancelled"
