@@ -141,3 +141,16 @@ def test_a_sweep_live_when_its_workers_stop_ends_cancelled_and_kept(tmp_path: Pa
     assert (rec["kind"], rec["sweep_id"]) == ("sweep", sid)
     [todo] = search(history(cat), "", kind="todo")
     assert todo["status"] == "cancelled"
+
+
+def test_the_web_view_shows_embedded_sweeps_of_earlier_processes(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from coordination.ui.app import create_app
+
+    cat = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"}])
+    _svc, sid, _st = run_sweep(fresh_runtime(), cat)
+    client = TestClient(create_app(fresh_runtime(), cat))  # `coord ui` later, embedded
+    [row] = client.get("/api/overview").json()["sweeps"]
+    assert (row["sweep_id"], row["status"]) == (sid, "succeeded")
+    assert client.get(f"/api/sweeps/{sid}").json()["todos"]["TODO-001"]["status"] == "succeeded"
