@@ -9,6 +9,7 @@ what it needs and never imports this module or the workers.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from coordination.sweeps import SweepService, new_sweep_id, unattended
 
 if TYPE_CHECKING:
     from coordination.sweeps.spec import SweepSpec
+
+log = logging.getLogger("coord.launch")
 
 
 def catalog_limits(svc: SweepService) -> dict[str, float]:
@@ -98,11 +101,14 @@ class Launch:
         sid, rt = self.sweep_id, self.svc.rt
         if sid is None:
             return
-        if rt.checkpoints.sweep_status(sid) in SWEEP_LIVE:
-            fail_sweep(rt, sid, "interrupted: the coord process running this embedded sweep "
-                       "stopped", status=SweepStatus.cancelled)
-        else:
-            keep_embedded(rt, sid, self.spec.catalog)
+        try:
+            if rt.checkpoints.sweep_status(sid) in SWEEP_LIVE:
+                fail_sweep(rt, sid, "interrupted: the coord process running this embedded "
+                           "sweep stopped", status=SweepStatus.cancelled)
+            else:
+                keep_embedded(rt, sid, self.spec.catalog)
+        except Exception:  # noqa: BLE001 - leaving: say so, never mask the command's outcome
+            log.exception("embedded sweep %s could not be kept beside the catalog", sid)
 
     def start(self) -> str:
         """Record the sweep and send its first todos; returns its id."""

@@ -148,3 +148,29 @@ def test_history_imports_no_celery_and_no_embedded_server(example_catalog: Path)
         modules = loaded(example_catalog, *args)
         assert "coordination" in modules
         assert not modules & {*HEAVY, "fakeredis"}, sorted(modules & {*HEAVY, "fakeredis"})
+
+
+def test_a_later_embedded_process_resumes_and_rolls_back_a_kept_sweep(tmp_path: Path) -> None:
+    cat = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "touch made", "undo": "rm made"},
+        {"id": "TODO-002", "repo": "web", "run": "test -f fixed", "blocked_by": ["TODO-001"]},
+    ])
+    first = cli_json(cat, "plan", "sweep", "PLAN-001", "--wait")
+    sid = first["sweep_id"]
+    assert first["status"] == "failed"
+    (cat.parent / "repos" / "web" / "fixed").touch()
+
+    r = coord(cat, "sweep", "resume", sid, "--json")  # embedded: runs here, to the end
+    assert r.returncode == 0, r.stderr
+    resumed = json.loads(r.stdout)
+    assert resumed["status"] == "succeeded" and resumed["run"] == 1
+    assert cli_json(cat, "sweep", "status", sid)["status"] == "succeeded"
+    runs = cli_json(cat, "history", "search", "", "--kind", "sweep")
+    assert [(x["run"], x["status"]) for x in runs] == [(1, "succeeded"), (0, "failed")]
+
+    made = cat.parent / "repos" / "api" / "made"
+    assert made.exists()
+    r = coord(cat, "sweep", "rollback", sid, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["status"] == "rolled_back" and not made.exists()
+    assert cli_json(cat, "sweep", "status", sid)["status"] == "rolled_back"
