@@ -103,7 +103,9 @@ def test_embedded_events_with_no_sweep_yet_is_empty(example_catalog: Path) -> No
 
 
 @pytest.mark.parametrize("args", [("sweep", "list"), ("sweep", "list", "--json"),
-                                  ("sweep", "status", "X"), ("events",)], ids=" ".join)
+                                  ("sweep", "status", "X"), ("events",),
+                                  ("history", "search", "x"), ("history", "trends", "--json")],
+                         ids=" ".join)
 def test_unreachable_redis_exits_1_without_traceback(
     example_catalog: Path, args: tuple[str, ...]
 ) -> None:
