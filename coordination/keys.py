@@ -120,6 +120,25 @@ class Keys:
         name = queue if not priority else f"{queue}\x06\x16{priority}"
         return self.celery_prefix + name
 
+    # -- history ----------------------------------------------------------------
+    @property
+    def history_index(self) -> str:
+        """Sorted set of ``<sweep>:<run>`` of every recorded sweep run, scored by its end
+        (COORD_HISTORY_DAYS trims it and the hashes below)."""
+        return f"{self.namespace}:history:index"
+
+    @property
+    def history_runs(self) -> str:
+        """Hash ``<sweep>:<run>`` -> JSON of one ended run: its sweep row and todo rows
+        (without output tails)."""
+        return f"{self.namespace}:history:runs"
+
+    @property
+    def history_tails(self) -> str:
+        """Hash ``<sweep>:<run>`` -> JSON {todo: output tail} of one ended run (kept apart:
+        trends never read them)."""
+        return f"{self.namespace}:history:tails"
+
     # -- events ---------------------------------------------------------------
     @property
     def events(self) -> str:

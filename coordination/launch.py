@@ -9,6 +9,7 @@ what it needs and never imports this module or the workers.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from coordination.sweeps import SweepService, new_sweep_id, unattended
 
 if TYPE_CHECKING:
     from coordination.sweeps.spec import SweepSpec
+
+log = logging.getLogger("coord.launch")
 
 
 def catalog_limits(svc: SweepService) -> dict[str, float]:
@@ -58,6 +61,7 @@ class Launch:
     name: str  # the plan or todo the sweep is named after
     kind: str  # "plan" | "todo"
     atomic: bool = False  # on the first failure: stop, then roll back
+    sweep_id: str | None = None  # once started
 
     @property
     def embedded(self) -> bool:
@@ -79,13 +83,37 @@ class Launch:
 
         repos = {r: n for r, n in self.spec.concurrency.items()
                  if any(t.repo == r for t in self.spec.todos.values())}
-        with embedded_workers(self.svc.rt, repos):
-            yield
+        try:
+            with embedded_workers(self.svc.rt, repos):
+                yield
+        finally:
+            self.keep_embedded()
+
+    def keep_embedded(self) -> None:
+        """Embedded, once the workers are gone: a sweep still live (Ctrl-C, an error)
+        can never go on in this process, so it ends cancelled, which records it and keeps
+        it beside the catalog (for `coord sweep status`, `sweep resume` later); an ended
+        one is kept again, with the events that followed its end."""
+        from coordination.status import SWEEP_LIVE, SweepStatus
+        from coordination.sweeps.recording import keep_embedded
+        from coordination.sweeps.supervisor import fail_sweep
+
+        sid, rt = self.sweep_id, self.svc.rt
+        if sid is None:
+            return
+        try:
+            if rt.checkpoints.sweep_status(sid) in SWEEP_LIVE:
+                fail_sweep(rt, sid, "interrupted: the coord process running this embedded "
+                           "sweep stopped", status=SweepStatus.cancelled)
+            else:
+                keep_embedded(rt, sid, self.spec.catalog)
+        except Exception:  # noqa: BLE001 - leaving: say so, never mask the command's outcome
+            log.exception("embedded sweep %s could not be kept beside the catalog", sid)
 
     def start(self) -> str:
         """Record the sweep and send its first todos; returns its id."""
-        return self.svc.start_spec(self.spec, new_sweep_id(self.name), kind=self.kind,
-                                   atomic=self.atomic)
+        self.sweep_id = new_sweep_id(self.name)
+        return self.svc.start_spec(self.spec, self.sweep_id, kind=self.kind, atomic=self.atomic)
 
     def queued_document(self, sweep_id: str) -> dict[str, Any]:
         """``coord plan sweep --json`` without waiting: the sweep just queued."""
@@ -112,7 +140,7 @@ def attach(file: Path, sweep_id: str) -> Launch:
     assert spec is not None
     wire(rt, svc, with_tasks=rt.settings.embedded)
     return Launch(svc, spec, spec.plan or sweep_id, str(rec.get("kind") or "plan"),
-                  bool(rec.get("atomic")))
+                  bool(rec.get("atomic")), sweep_id=sweep_id)
 
 
 def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = None,

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
         30.0, gt=0,
         description="Days a finished sweep's record, checkpoints and events are kept in Redis.",
     )
+    history_days: float = Field(
+        90.0, gt=0,
+        description="Days the history of ended sweeps (coord history) is kept; older runs "
+        "are trimmed as new ones are recorded.",
+    )
     visibility_timeout: float | None = Field(
         None, gt=0,
         description="Seconds before the broker hands an unacknowledged message out again "

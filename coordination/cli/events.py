@@ -1,7 +1,8 @@
 """`coord events [--sweep ID] [--follow]`: the event ledger.
 
 Events are read from Redis streams, so a reader that starts late or
-reconnects misses nothing. Without --follow, --json prints one JSON array;
+reconnects misses nothing. Embedded (no COORD_REDIS_URL), the events of sweeps
+that ended in earlier processes are loaded from beside the catalog first. Without --follow, --json prints one JSON array;
 with --follow, --json prints one JSON object per line (JSON Lines), the only
 way a stream that does not end can be read by scripts.
 """
@@ -16,7 +17,6 @@ from typing import Any
 import click
 
 from coordination.cli.render import console, json_option, print_json, table
-from coordination.errors import UsageError
 
 
 def _line(ev: Any) -> str:
@@ -33,7 +33,8 @@ def _line(ev: Any) -> str:
 @click.option("--follow", "-F", is_flag=True, help="Keep printing new events (until the sweep ends, with --sweep).")
 @click.option("--limit", type=click.IntRange(1), default=None, help="At most this many past events.")
 @json_option
-def events(sweep_id: str | None, follow: bool, limit: int | None, as_json: bool) -> None:
+@click.pass_obj
+def events(obj: Any, sweep_id: str | None, follow: bool, limit: int | None, as_json: bool) -> None:
     """Show the event ledger (sweep, level and todo state changes).
 
     \b
@@ -42,22 +43,18 @@ def events(sweep_id: str | None, follow: bool, limit: int | None, as_json: bool)
       coord events --follow --json | jq .kind
     """
     from coordination.runtime.context import get_runtime
+    from coordination.sweeps import RECENT, SweepService
 
     rt = get_runtime()
-    if rt.settings.embedded:
-        raise UsageError(
-            "coord events needs COORD_REDIS_URL",
-            hint="embedded sweeps keep their events only inside the `coord plan sweep` process",
-        )
-    if sweep_id is not None and rt.checkpoints.get_sweep(sweep_id) is None:
-        from coordination.errors import NotFoundError
-
-        raise NotFoundError(f"unknown sweep {sweep_id!r}", hint="see `coord sweep list`")
+    # Embedded, the events of ended sweeps are kept beside the catalog: loaded here.
+    svc = SweepService(rt, obj.file)
+    if sweep_id is not None:
+        svc.record(sweep_id)  # unknown: exit 2
+    else:
+        svc.restore(newest=RECENT)
     if not follow:
         if as_json:
-            from coordination.sweeps import SweepService
-
-            print_json(SweepService(rt).events(sweep_id, limit=limit))
+            print_json(svc.events(sweep_id, limit=limit))
             return
         evs = rt.events.read(sweep_id=sweep_id)
         if limit is not None:

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "workers": ("coordination.cli.workers:workers", "List live workers and what they run."),
     "dead-letters": ("coordination.cli.workers:dead_letters", "Malformed broker messages set aside."),
     "flower": ("coordination.cli.worker:flower", "Run Flower on coord's Celery app."),
+    "history": ("coordination.cli.history:history", "History of ended sweeps and catalog edits: search, trends."),
     "audit": ("coordination.cli.audit:audit", "The log of catalog edits made through coord; --verify."),
     "mcp": ("coordination.mcp_server.server:mcp", "Serve coord's tools to agents (MCP on stdio)."),
     "ui": ("coordination.cli.ui:ui", "Serve a live, read-only web view of sweeps, plans and repos."),

@@ -297,6 +297,25 @@ def watch(obj: Any, sweep_id: str, as_json: bool) -> None:
     sys.exit(finish(svc, st, as_json=as_json, sync=False))
 
 
+def _resume_embedded(file: Path, sweep_id: str, picked: list[str] | None, *,
+                     as_json: bool) -> int:
+    """Embedded: the sweep kept beside the catalog re-runs in this process (its workers
+    here), always waited for, like `coord plan sweep`."""
+    from coordination.launch import attach
+
+    launch = attach(file, sweep_id)
+    svc = launch.svc
+    with launch.workers():
+        out = svc.resume(sweep_id, only=picked)
+        if not out["rerun"]:
+            emit(as_json, out, lambda o: err_console().print("nothing to resume"))
+            return 0
+        if not as_json:
+            click.echo(sweep_id)
+        st = follow_sweep(svc, sweep_id, as_json=as_json)
+    return finish(svc, st, as_json=as_json, sync=True)
+
+
 @sweep.command()
 @click.argument("sweep_id")
 @click.option("--wait", is_flag=True, help="Follow it to the end and sync the catalog.")
@@ -340,6 +359,8 @@ def resume(obj: Any, sweep_id: str, wait: bool, dry_run: bool, only: str | None,
 
         emit(as_json, preview, show)
         return
+    if svc.rt.settings.embedded:
+        sys.exit(_resume_embedded(obj.file, sweep_id, picked, as_json=as_json))
     out = svc.resume(sweep_id, only=picked)
     if not wait or not out["rerun"]:
 
@@ -404,6 +425,18 @@ def rollback(obj: Any, sweep_id: str, dry_run: bool, wait: bool, as_json: bool) 
       coord sweep rollback SWEEP_ID --wait
     """
     svc = _service(obj)
+    if dry_run or not svc.rt.settings.embedded:
+        sys.exit(_rollback(svc, sweep_id, dry_run=dry_run, wait=wait, as_json=as_json))
+    # Embedded: the undos run in this process (its workers here), always waited for.
+    from coordination.launch import attach
+
+    launch = attach(obj.file, sweep_id)
+    with launch.workers():
+        code = _rollback(launch.svc, sweep_id, dry_run=False, wait=True, as_json=as_json)
+    sys.exit(code)
+
+
+def _rollback(svc: Any, sweep_id: str, *, dry_run: bool, wait: bool, as_json: bool) -> int:
     out = svc.rollback(sweep_id, dry_run=dry_run)
 
     def show(o: dict[str, Any]) -> None:
@@ -426,8 +459,8 @@ def rollback(obj: Any, sweep_id: str, dry_run: bool, wait: bool, as_json: bool) 
     if dry_run or not wait or not out["compensate"]:
         emit(as_json, out, show)
         if not dry_run and not out["compensate"] and out["status"] != "rolled_back":
-            sys.exit(1)
-        return
+            return 1
+        return 0
     if not as_json:
         show(out)
     st = follow_sweep(svc, sweep_id, as_json=as_json)
@@ -436,7 +469,7 @@ def rollback(obj: Any, sweep_id: str, dry_run: bool, wait: bool, as_json: bool) 
         print_json(st)
     else:
         render_status(st, to_stderr=True)
-    sys.exit(0 if st["status"] == "rolled_back" else 1)
+    return 0 if st["status"] == "rolled_back" else 1
 
 
 @sweep.command()

@@ -39,8 +39,8 @@ def ui(obj: Any, port: int, address: str) -> None:
 
     app = create_app(get_runtime(), obj.file, auth=settings.ui_auth)
     if settings.embedded:
-        err_console().print("[yellow]warning:[/yellow] COORD_REDIS_URL is unset: no sweeps to "
-                            "show but plans and repos (embedded sweeps run inside their own "
-                            "process; watch one with `coord plan sweep PLAN --wait --ui`)")
+        err_console().print("[yellow]note:[/yellow] COORD_REDIS_URL is unset: it shows the "
+                            "embedded sweeps that ended (kept beside the catalog); watch one "
+                            "live with `coord plan sweep PLAN --wait --ui`")
     err_console().print(f"coord ui on {url(address, port)} (Ctrl-C stops it)")
     serve(app, address, port)

@@ -11,7 +11,8 @@ Sweeps: with ``COORD_REDIS_URL`` set a sweep is sent to the workers and, unless
 workers live in this server process, so a start, a todo run or a resume runs to
 the end before the call returns (as `coord plan sweep` always waits embedded);
 the sweep's record stays in the process, for `coord_get_sweep` and
-`coord_sweep_events`, as long as the server runs. One embedded sweep runs at a
+`coord_sweep_events`, and is kept beside the catalog when it ends (see
+:mod:`coordination.runtime.archive`), like every embedded sweep. One embedded sweep runs at a
 time; a second start waits for the first.
 """
 
@@ -264,6 +265,26 @@ class Operations:
         svc = self._service()
         self._sweep_in_scope(svc, sweep_id)
         return to_jsonable(svc.events(sweep_id, limit=limit))
+
+    # -- history -------------------------------------------------------------------
+    def search_history(self, text: str, *, repo: str | None = None, kind: str | None = None,
+                       since: str | None = None, limit: int = 20) -> Any:
+        """`coord history search --json`; a scoped server finds only its repos' records."""
+        from coordination.runtime.history import search_document
+
+        if repo is not None:
+            self._require_any(f"repo {repo}", [repo])
+        return to_jsonable(search_document(self.file, text, repo=repo, kind=kind, since=since,
+                                           limit=limit, repos=set(self.repos) or None))
+
+    def trends(self, *, repo: str | None = None, days: float = 30.0) -> Any:
+        """`coord history trends --json`, over the served repos only."""
+        from coordination.runtime.history import trends_document
+
+        if repo is not None:
+            self._require_any(f"repo {repo}", [repo])
+        return to_jsonable(trends_document(self.file, repo=repo, days=days,
+                                           repos=set(self.repos) or None))
 
     def cancel_sweep(self, sweep_id: str) -> Any:
         svc = self._service()

@@ -35,6 +35,7 @@ PlanStatus = Literal["draft", "active", "completed", "cancelled"]
 Priority = Literal["low", "medium", "high", "critical"]
 DepType = Literal["runtime", "build", "dev", "test", "api"]
 Strategy = Literal["levels", "eager"]
+HistoryKind = Literal["todo", "sweep", "edit"]
 
 IssueId = Annotated[str, Field(description="Issue id, e.g. ISSUE-001.")]
 TodoId = Annotated[str, Field(description="Todo id, e.g. TODO-003.")]
@@ -303,6 +304,29 @@ def build_server(ops: Operations, *, read_only: bool = False) -> MCPServer:
         """A sweep's events, oldest first (`coord events --sweep ID --json`)."""
         return ops.sweep_events(sweep_id, limit=limit)
 
+    # -- history -------------------------------------------------------------------
+    def coord_search_history(
+        text: Annotated[str, Field(description="Found in todo titles and ids, reasons, "
+                                               "output tails, catalog edits; \"\" for all.")],
+        repo: Annotated[str | None, Field(description="Only what concerns this repo.")] = None,
+        kind: Annotated[HistoryKind | None, Field(description="todo runs, sweep runs or "
+                                                              "catalog edits.")] = None,
+        since: Annotated[str | None, Field(description="2026-11-01, 2026-11-01T09:30 (UTC), "
+                                                       "or 7d / 12h ago.")] = None,
+        limit: Annotated[int, Field(ge=1, le=1000, description="At most this many, newest "
+                                                               "first.")] = 20,
+    ) -> Any:
+        """Search the history of ended sweeps and catalog edits (`coord history search --json`)."""
+        return ops.search_history(text, repo=repo, kind=kind, since=since, limit=limit)
+
+    def coord_trends(
+        repo: Annotated[str | None, Field(description="Only this repo's todos.")] = None,
+        days: Annotated[float, Field(gt=0, description="Over the last N days.")] = 30.0,
+    ) -> Any:
+        """Success rate and p50/p95 seconds per repo and per todo, the flakiest and slowest
+        todos (`coord history trends --json`)."""
+        return ops.trends(repo=repo, days=days)
+
     for fn, kind in (
         (coord_list_issues, READ_ONLY), (coord_get_issue, READ_ONLY),
         (coord_create_issue, WRITES), (coord_update_issue, WRITES), (coord_close_issue, WRITES),
@@ -314,6 +338,7 @@ def build_server(ops: Operations, *, read_only: bool = False) -> MCPServer:
         (coord_get_repo_status, READ_ONLY), (coord_get_blocking_issues, READ_ONLY),
         (coord_start_sweep, RUNS), (coord_get_sweep, READ_ONLY), (coord_run_todo, RUNS),
         (coord_cancel_sweep, RUNS), (coord_resume_sweep, RUNS), (coord_sweep_events, READ_ONLY),
+        (coord_search_history, READ_ONLY), (coord_trends, READ_ONLY),
     ):
         add(fn, kind)
     return server

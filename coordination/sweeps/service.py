@@ -27,7 +27,7 @@ from coordination.status import (
     SweepStatus,
     TodoStatus,
 )
-from coordination.sweeps.spec import SWEEP_MARGIN, SweepSpec, TodoSpec, sweep_deadline
+from coordination.sweeps.spec import SWEEP_MARGIN, TITLE_CHARS, SweepSpec, TodoSpec, sweep_deadline
 from coordination.sweeps.supervisor import (
     count_terminal,
     fail_sweep,
@@ -42,6 +42,8 @@ from coordination.sweeps.supervisor import (
 )
 
 STRATEGIES = ("levels", "eager")
+#: Embedded: sweeps kept beside the catalog that `coord events` (all sweeps) loads.
+RECENT = 50
 
 
 def new_sweep_id(plan_id: str) -> str:
@@ -158,6 +160,7 @@ class SweepService:
                 priority=str(getattr(todo.priority, "value", todo.priority)),
                 resources=sorted(set(todo.resources)),
                 rank=rank[tid][0] if tid in rank else DEFAULT_RANK,
+                title=todo.task[:TITLE_CHARS],
             )
         return out
 
@@ -296,13 +299,26 @@ class SweepService:
         return cp.get("status") != TodoStatus.succeeded
 
     # -- reading ----------------------------------------------------------------
+    def restore(self, sweep_ids: list[str] | None = None, *, newest: int | None = None) -> list[str]:
+        """Embedded: load sweeps an earlier process kept beside the catalog (``sweep_ids``,
+        or the ``newest``) into this process's server; see :mod:`coordination.runtime.archive`."""
+        if not self.rt.settings.embedded or self.catalog_path is None:
+            return []
+        from coordination.runtime.archive import restore
+        from coordination.runtime.history import history_path
+
+        return restore(self.rt.redis, self.rt.keys, history_path(self.catalog_path),
+                       sweep_ids=sweep_ids, newest=newest)
+
     def record(self, sweep_id: str) -> dict[str, Any]:
         rec = self.rt.checkpoints.get_sweep(sweep_id)
+        if rec is None and self.restore([sweep_id]):
+            rec = self.rt.checkpoints.get_sweep(sweep_id)
         if rec is None:
             hint = "see `coord sweep list`"
             if self.rt.settings.embedded:
-                hint = ("embedded sweeps live only as long as the `coord` process that ran them; "
-                        "set COORD_REDIS_URL to keep sweeps")
+                hint = ("embedded sweeps are kept beside the catalog they ran from, for "
+                        "COORD_RETENTION_DAYS; see `coord sweep list` (and --file)")
             raise NotFoundError(f"unknown sweep {sweep_id!r}", hint=hint)
         return rec
 
@@ -335,6 +351,8 @@ class SweepService:
         oldest first, the last ``limit`` of them."""
         if sweep_id is not None:
             self.record(sweep_id)  # an unknown sweep is an error, not an empty list
+        else:
+            self.restore(newest=RECENT)
         evs = self.rt.events.read(sweep_id=sweep_id)
         if limit is not None:
             evs = evs[-limit:]
@@ -342,6 +360,7 @@ class SweepService:
 
     def list(self, limit: int = 50) -> list[dict[str, Any]]:
         """The ``coord sweep list --json`` document: recent sweeps, newest first."""
+        self.restore(newest=limit)
         return [sweep_row(rec) for rec in self.rt.checkpoints.list_sweeps(limit=limit)]
 
     # -- waiting ----------------------------------------------------------------

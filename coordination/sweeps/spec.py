@@ -37,6 +37,11 @@ class TodoSpec:
     resources: list[str] = field(default_factory=list)  # shared resources it leases
     #: its place in line for a contended slot (runtime.transitions.start_rank)
     rank: str = "29999999999999999"
+    #: the todo's task (its title in history), cut to TITLE_CHARS
+    title: str = ""
+
+
+TITLE_CHARS = 200
 
 
 @dataclass

@@ -450,9 +450,19 @@ def fail_sweep(rt: Runtime, sweep_id: str, reason: str, *,
 
 
 def keep(rt: Runtime, sweep_id: str, todo_ids: list[str]) -> None:
-    """An ended sweep stays readable for COORD_RETENTION_DAYS, then Redis drops it."""
+    """An ended sweep stays readable for COORD_RETENTION_DAYS, then Redis drops it.
+
+    Called once per run, by whoever wrote its final status; its history is recorded here."""
+    record_history(rt, sweep_id)
     rt.checkpoints.expire_sweep(sweep_id, todo_ids, rt.settings.retention_days * 86400,
                                 longest_sweep=rt.settings.sweep_deadline)
+
+
+def record_history(rt: Runtime, sweep_id: str) -> None:
+    """The ended run's history (and, embedded, its keys beside the catalog); never raises."""
+    from coordination.sweeps.recording import record_run
+
+    record_run(rt, sweep_id, load_spec)
 
 
 #: Checkpoints a moving sweep's full passes read per second, on average, at most.

@@ -77,7 +77,7 @@ async function overview() {
           el("progress", {max: String(s.progress.total || 1), value: String(s.progress.done)}),
           " " + s.progress.done + "/" + s.progress.total),
         when(s.started_at || s.created_at), secs(s.duration)]),
-      doc.embedded ? "no sweeps: COORD_REDIS_URL is unset (embedded sweeps show with coord plan sweep --wait --ui)" : "no sweeps yet");
+      doc.embedded ? "no sweeps yet: COORD_REDIS_URL is unset (embedded sweeps show here once they end, or live with coord plan sweep --wait --ui)" : "no sweeps yet");
     const repoHead = ["repo", "role", "live workers", "concurrency", "checkout"];
     if (doc.breakers) repoHead.push("breaker");
     const repos = table(repoHead, doc.repos.map((r) => {

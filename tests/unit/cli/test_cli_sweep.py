@@ -87,17 +87,25 @@ def test_cyclic_plan_exits_2(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args", [
     ("sweep", "status", "PLAN-001-20260101000000-abcd"),
     ("sweep", "status", "PLAN-001-20260101000000-abcd", "--json"),
-    ("events",),
     ("events", "--sweep", "X", "--json"),
 ], ids=" ".join)
-def test_persisted_state_commands_need_redis(example_catalog: Path, args: tuple[str, ...]) -> None:
+def test_embedded_unknown_sweep_exits_2(example_catalog: Path, args: tuple[str, ...]) -> None:
     r = coord(example_catalog, *args)
     clean_error(r, 2)
-    assert "COORD_REDIS_URL" in r.stderr and r.stdout == ""
+    assert "unknown sweep" in r.stderr and "kept beside the catalog" in r.stderr
+    assert r.stdout == ""
+
+
+def test_embedded_events_with_no_sweep_yet_is_empty(example_catalog: Path) -> None:
+    r = coord(example_catalog, "events", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == []
 
 
 @pytest.mark.parametrize("args", [("sweep", "list"), ("sweep", "list", "--json"),
-                                  ("sweep", "status", "X"), ("events",)], ids=" ".join)
+                                  ("sweep", "status", "X"), ("events",),
+                                  ("history", "search", "x"), ("history", "trends", "--json")],
+                         ids=" ".join)
 def test_unreachable_redis_exits_1_without_traceback(
     example_catalog: Path, args: tuple[str, ...]
 ) -> None:

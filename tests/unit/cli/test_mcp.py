@@ -29,6 +29,7 @@ READ_TOOLS = {
     "coord_list_issues", "coord_get_issue", "coord_list_todos", "coord_get_todo",
     "coord_list_plans", "coord_plan_status", "coord_validate_plan", "coord_list_dependencies",
     "coord_get_repo_status", "coord_get_blocking_issues", "coord_get_sweep", "coord_sweep_events",
+    "coord_search_history", "coord_trends",
 }
 WRITE_TOOLS = {
     "coord_create_issue", "coord_update_issue", "coord_close_issue", "coord_create_todo",
@@ -160,13 +161,20 @@ def test_embedded_sweep_runs_to_the_end_and_stays_readable(tmp_path: Path) -> No
         {"id": "TODO-002", "repo": "web", "run": "echo two > two.txt", "blocked_by": ["TODO-001"]},
     ])
 
-    async def body(s: ClientSession) -> tuple[Any, Any, Any]:
+    async def body(s: ClientSession) -> tuple[Any, Any, Any, Any, Any]:
         done = await call(s, "coord_start_sweep", plan_id="PLAN-001")
         status = await call(s, "coord_get_sweep", sweep_id=done["sweep_id"])
         events = await call(s, "coord_sweep_events", sweep_id=done["sweep_id"])
-        return done, status, events
+        found = await call(s, "coord_search_history", text="TODO-002", kind="todo")
+        trends = await call(s, "coord_trends")
+        return done, status, events, found, trends
 
-    done, status, events = serve(cat, body=body)
+    done, status, events, found, trends = serve(cat, body=body)
+    # The history tools: the same documents as the CLI's --json.
+    assert [(r["todo_id"], r["sweep_id"]) for r in found] == [("TODO-002", done["sweep_id"])]
+    assert found == json.loads(cli_json(cat, "history", "search", "TODO-002", "--kind", "todo"))
+    assert trends["repos"]["web"]["runs"] == 1 and trends["repos"]["web"]["success_rate"] == 1.0
+    assert trends == json.loads(cli_json(cat, "history", "trends"))
     assert done["status"] == "succeeded", done
     assert {t: v["status"] for t, v in done["todos"].items()} == {
         "TODO-001": "succeeded", "TODO-002": "succeeded"}

@@ -328,7 +328,7 @@ def test_unknown_strategy_and_sweep(rt: Runtime, example_catalog: Path) -> None:
         svc.start(PLAN, strategy="sideways")
     with pytest.raises(NotFoundError) as exc:
         svc.status("PLAN-001-nope")
-    assert "COORD_REDIS_URL" in (exc.value.hint or "")
+    assert "kept beside the catalog" in (exc.value.hint or "")
     _no_sweep(rt)
 
 

@@ -1,0 +1,134 @@
+"""`coord history search|trends`: what ended sweeps did, and catalog edits.
+
+Distributed, the history is in the team's Redis; embedded, in
+``.<catalog name>.coord.history.sqlite`` beside the catalog. Catalog edits are read
+from the audit log. See :mod:`coordination.runtime.history`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from coordination.cli.render import console, emit, esc, json_option, styled, table
+
+KINDS = ("todo", "sweep", "edit")
+
+
+@click.group()
+def history() -> None:
+    """Search the history of ended sweeps (todos, sweeps) and catalog edits; trends.
+
+    \b
+    Examples:
+      coord history search "connection refused" --repo api --since 7d
+      coord history search migrate --kind todo --json
+      coord history trends --days 30
+    """
+
+
+def _when(value: Any) -> str:
+    return str(value or "")[:19].replace("T", " ")
+
+
+def _what(rec: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(id, repo, status, text) of one record for the table."""
+    if rec["kind"] == "todo":
+        text = rec.get("title") or ""
+        if rec.get("reason"):
+            text += f" - {rec['reason']}"
+        return (f"{rec['todo_id']} ({rec['sweep_id']})", rec.get("repo") or "",
+                rec.get("status") or "", text)
+    if rec["kind"] == "sweep":
+        counts = ", ".join(f"{n} {s}" for s, n in sorted((rec.get("counts") or {}).items()))
+        return (rec["sweep_id"], "", rec.get("status") or "",
+                f"{rec.get('plan') or ''}: {rec.get('reason') or ''} ({counts})")
+    ids = ", ".join(rec.get("ids") or ())
+    return (f"#{rec.get('seq')} {rec.get('op') or ''}", "", "edit",
+            f"{rec.get('who') or ''}: {ids}" + (f" - {rec['command']}" if rec.get("command") else ""))
+
+
+@history.command()
+@click.argument("text")
+@click.option("--repo", default=None, help="Only what concerns this repo.")
+@click.option("--kind", type=click.Choice(KINDS), default=None,
+              help="Only todo runs, sweep runs, or catalog edits.")
+@click.option("--since", default=None, metavar="DATE",
+              help="Only since: 2026-11-01, 2026-11-01T09:30 (UTC), or 7d / 12h ago.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="At most this many records, newest first.")
+@json_option
+@click.pass_obj
+def search(obj: Any, text: str, repo: str | None, kind: str | None, since: str | None,
+           limit: int, as_json: bool) -> None:
+    """Find TEXT (case-insensitive; "" for everything) in todo titles and ids, reasons,
+    output tails, sweep reasons and catalog edits, newest first."""
+    from coordination.runtime.history import search_document
+
+    found = search_document(obj.file, text, repo=repo, kind=kind, since=since, limit=limit)
+
+    def human(recs: list[dict[str, Any]]) -> None:
+        rows = []
+        for r in recs:
+            ident, rrepo, status, what = _what(r)
+            rows.append((_when(r.get("finished_at")), r["kind"], esc(ident), esc(rrepo),
+                         styled(status) if r["kind"] != "edit" else status, esc(what)))
+        table(f"History: {text!r}" if text else "History",
+              ["at (UTC)", "kind", "what", "repo", "status", "detail"], rows,
+              empty="nothing found")
+
+    emit(as_json, found, human)
+
+
+def _bar(fraction: float | None, width: int = 10) -> str:
+    if fraction is None:
+        return ""
+    n = round(max(0.0, min(1.0, fraction)) * width)
+    return "█" * n + "[dim]" + "·" * (width - n) + "[/dim]"
+
+
+@history.command()
+@click.option("--repo", default=None, help="Only this repo's todos.")
+@click.option("--days", type=click.FloatRange(min=0, min_open=True), default=30.0,
+              show_default=True, help="Over the last N days.")
+@json_option
+@click.pass_obj
+def trends(obj: Any, repo: str | None, days: float, as_json: bool) -> None:
+    """Success rate and p50/p95 duration per repo and per todo; the flakiest and the
+    slowest todos. A run is a todo that ended succeeded or failed."""
+    from coordination.runtime.history import trends_document
+
+    doc = trends_document(obj.file, repo=repo, days=days)
+
+    def human(d: dict[str, Any]) -> None:
+        if not d["repos"]:
+            console().print(f"[dim]no todo ran in the last {days:g} days[/dim]")
+            return
+        longest = max((f["p95_s"] or 0.0) for f in d["repos"].values()) or 1.0
+        table(f"Repos, last {days:g} days", ["repo", "runs", "ok", "failed", "success", "",
+                                              "p50 s", "p95 s", ""],
+              [(esc(r), f["runs"], f["succeeded"], f["failed"], _pct(f["success_rate"]),
+                _bar(f["success_rate"]), _secs(f["p50_s"]), _secs(f["p95_s"]),
+                _bar((f["p95_s"] or 0.0) / longest))
+               for r, f in d["repos"].items()])
+        if d["flakiest"]:
+            table("Flakiest (both outcomes; most flips first)",
+                  ["todo", "repo", "runs", "failed", "success", "flips"],
+                  [(esc(x["todo"]), esc(x["repo"]), x["runs"], x["failed"],
+                    _pct(x["success_rate"]), x["flips"]) for x in d["flakiest"]])
+        if d["slowest"]:
+            top = d["slowest"][0]["p95_s"] or 1.0
+            table("Slowest (by p95)", ["todo", "repo", "runs", "p50 s", "p95 s", ""],
+                  [(esc(x["todo"]), esc(x["repo"]), x["runs"], _secs(x["p50_s"]),
+                    _secs(x["p95_s"]), _bar((x["p95_s"] or 0.0) / top)) for x in d["slowest"]])
+
+    emit(as_json, doc, human)
+
+
+def _pct(rate: float | None) -> str:
+    return "" if rate is None else f"{rate * 100:.0f}%"
+
+
+def _secs(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"

@@ -1,0 +1,148 @@
+"""Embedded sweeps outlive their process: their Redis keys, kept beside the catalog.
+
+An embedded sweep lives in the process's in-memory server (fakeredis), which goes
+with the process. When one of its runs ends, :func:`save` exports the sweep's keys
+(its record and index score, every checkpoint, the eager counters, its event stream)
+as one JSON row of the ``archive`` table of the catalog's history file
+(``.<catalog name>.coord.history.sqlite``, beside the catalog, like the audit log).
+A later embedded command :func:`restore`\\ s what it needs into its own server, so
+``sweep list|status``, ``events`` and ``sweep resume`` read it through the very same
+code as a live sweep.
+
+Two embedded processes on one catalog each write their own sweeps' rows (SQLite
+serialises the writes; a row is replaced only by a later save of the same sweep).
+Rows older than ``COORD_RETENTION_DAYS`` go when a sweep is saved, like the keys of
+an ended sweep in a real Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from coordination.runtime.history import connect
+
+if TYPE_CHECKING:
+    import redis
+
+    from coordination.keys import Keys
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS archive (
+    sweep_id TEXT PRIMARY KEY, created_at REAL, saved_at REAL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS archive_created ON archive (created_at);
+"""
+
+
+def _glob_escape(s: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in s)
+
+
+def export(r: redis.Redis, keys: Keys, sweep_id: str) -> dict[str, Any] | None:
+    """Every key of one sweep (not its supervisor lock), as plain JSON; None if unknown."""
+    record: Any = r.hgetall(keys.sweep(sweep_id))
+    if not record:
+        return None
+    prefix = keys.checkpoint(sweep_id, "")
+    checkpoints: dict[str, Any] = {}
+    for key in r.scan_iter(match=_glob_escape(prefix) + "*", count=1000):
+        checkpoints[str(key)[len(prefix):]] = r.hgetall(key)
+    events: Any = r.xrange(keys.sweep_events(sweep_id), "-", "+")
+    return {
+        "record": record,
+        "score": r.zscore(keys.sweeps, sweep_id),
+        "checkpoints": checkpoints,
+        "remaining": r.hgetall(keys.remaining(sweep_id)),
+        "events": [[eid, fields] for eid, fields in events],
+    }
+
+
+def save(r: redis.Redis, keys: Keys, path: Path, sweep_id: str, *,
+         keep_days: float) -> bool:
+    """Keep the sweep's keys in the history file at ``path``; False if it is unknown."""
+    data = export(r, keys, sweep_id)
+    if data is None:
+        return False
+    created = float(data["score"] or time.time())
+    db = connect(path)
+    assert db is not None
+    try:
+        db.executescript(_SCHEMA)
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT OR REPLACE INTO archive (sweep_id, created_at, saved_at, data) "
+                   "VALUES (?, ?, ?, ?)",
+                   [sweep_id, created, time.time(), json.dumps(data, separators=(",", ":"))])
+        db.execute("DELETE FROM archive WHERE saved_at < ?", [time.time() - keep_days * 86400])
+        db.execute("COMMIT")
+    finally:
+        db.close()
+    return True
+
+
+def restore(r: redis.Redis, keys: Keys, path: Path, *, sweep_ids: list[str] | None = None,
+            newest: int | None = None) -> list[str]:
+    """Load kept sweeps the server does not hold yet: ``sweep_ids``, or the ``newest``
+    by creation. Returns the ids loaded. Their events go to the global stream too,
+    in id order, after whatever it holds."""
+    db = connect(path, create=False)
+    if db is None:
+        return []
+    try:
+        has = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'archive'").fetchone()
+        if not has:
+            return []
+        if sweep_ids is not None:
+            marks = ", ".join("?" * len(sweep_ids))
+            rows = db.execute(f"SELECT sweep_id, data FROM archive WHERE sweep_id IN ({marks})",
+                              sweep_ids).fetchall() if sweep_ids else []
+        else:
+            ids = [row[0] for row in db.execute(
+                "SELECT sweep_id FROM archive ORDER BY created_at DESC LIMIT ?", [newest or -1])]
+            pipe = r.pipeline(transaction=False)
+            for sid in ids:
+                pipe.exists(keys.sweep(sid))
+            missing = [sid for sid, there in zip(ids, pipe.execute()) if not there]
+            if not missing:
+                return []
+            marks = ", ".join("?" * len(missing))
+            rows = db.execute(f"SELECT sweep_id, data FROM archive WHERE sweep_id IN ({marks})",
+                              missing).fetchall()
+    finally:
+        db.close()
+    loaded: list[str] = []
+    every_event: list[tuple[tuple[int, int], str, Any]] = []
+    for sid, text in rows:
+        if r.exists(keys.sweep(sid)):
+            continue
+        data = json.loads(text)
+        pipe = r.pipeline(transaction=False)
+        for todo_id, fields in data["checkpoints"].items():
+            if fields:
+                pipe.hset(keys.checkpoint(sid, todo_id), mapping=fields)
+        if data.get("remaining"):
+            pipe.hset(keys.remaining(sid), mapping=data["remaining"])
+        for eid, fields in data["events"]:
+            pipe.xadd(keys.sweep_events(sid), fields, id=eid)
+            every_event.append((_id(eid), eid, fields))
+        # The record last: a reader never finds a sweep without its checkpoints.
+        pipe.hset(keys.sweep(sid), mapping=data["record"])
+        pipe.zadd(keys.sweeps, {sid: float(data.get("score") or time.time())})
+        pipe.execute()
+        loaded.append(sid)
+    if every_event:
+        last: Any = r.xrevrange(keys.events, count=1)
+        top = _id(str(last[0][0])) if last else (0, 0)
+        pipe = r.pipeline(transaction=False)
+        for key, eid, fields in sorted(every_event, key=lambda e: e[0]):
+            if key > top:
+                pipe.xadd(keys.events, fields, id=eid)
+                top = key
+        pipe.execute()
+    return loaded
+
+
+def _id(eid: str) -> tuple[int, int]:
+    ms, _, seq = eid.partition("-")
+    return int(ms), int(seq or 0)

@@ -1,0 +1,662 @@
+"""History of ended sweep runs: what ran, how it ended, how long it took.
+
+One record per todo of a run that ended (kind ``todo``) and one for the run itself
+(kind ``sweep``), written once when the run ends (see
+:mod:`coordination.sweeps.recording`); catalog edits (kind ``edit``) come from the
+audit log, read where it is, never copied.
+
+Two stores behind one interface (:class:`HistoryStore`):
+
+- :class:`RedisHistory`, distributed: the team's Redis, so every worker and every
+  CLI sees the same history; runs older than ``COORD_HISTORY_DAYS`` are trimmed
+  each time a run is recorded.
+- :class:`SqliteHistory`, embedded: ``.<catalog name>.coord.history.sqlite`` beside
+  the catalog (the standard library's sqlite3, no server), trimmed the same way.
+
+Both record a run at most once (keyed by sweep id and run), so two processes that
+both finalise a run, or a retried hook, leave one record. :func:`search` and
+:func:`trends` are the same code over either store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import redis
+
+    from coordination.keys import Keys
+    from coordination.settings import Settings
+
+SUFFIX = ".coord.history.sqlite"
+KINDS = ("todo", "sweep", "edit")
+TAIL_BYTES = 1024  # of a todo's output kept in its history record
+#: Fields of a todo record, in order (the SQLite columns, the JSON keys).
+TODO_FIELDS = ("sweep_id", "run", "plan", "todo_id", "repo", "title", "status", "attempts",
+               "exit_code", "duration", "worker", "reason", "output_tail", "finished_at")
+SWEEP_FIELDS = ("sweep_id", "run", "plan", "sweep_kind", "status", "reason", "started_at",
+                "finished_at", "counts", "todos")
+#: Outcomes that count as a run in trends (skipped or cancelled todos never ran).
+SUCCEEDED, FAILED = "succeeded", "failed"
+
+
+def history_path(catalog: str | os.PathLike[str]) -> Path:
+    """The embedded history file of a catalog (beside the real file, symlinks resolved,
+    like the lock and the audit log)."""
+    target = Path(os.path.realpath(catalog))
+    return target.parent / f".{target.name}{SUFFIX}"
+
+
+def tail(text: str | None, limit: int = TAIL_BYTES) -> str:
+    """The last ``limit`` bytes of ``text`` (whole characters)."""
+    if not text:
+        return ""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    return data[-limit:].decode("utf-8", errors="ignore")
+
+
+class HistoryStore(Protocol):
+    """Where ended runs are recorded and read back."""
+
+    def record(self, sweep: dict[str, Any], todos: list[dict[str, Any]]) -> bool:
+        """Record one ended run (``sweep``: SWEEP_FIELDS, ``todos``: TODO_FIELDS each);
+        False when that run (sweep id, run) was recorded before: nothing changes."""
+        ...
+
+    def scan(self, *, kinds: set[str], since: float | None, repo: str | None,
+             text: str | None) -> Iterator[dict[str, Any]]:
+        """Records of ``kinds`` (todo, sweep) newest run first. ``repo`` and ``since``
+        filter exactly; ``text`` is a hint: records that cannot contain it may be
+        skipped, the caller checks the rest."""
+        ...
+
+    def outcomes(self, *, since: float | None, repo: str | None) -> list[tuple[str, str, str, float | None, float]]:
+        """(todo, repo, status, duration, finished_at) of every todo record, oldest first."""
+        ...
+
+    def trim(self, before: float) -> int:
+        """Drop runs that ended before ``before``; how many went."""
+        ...
+
+    def close(self) -> None:
+        """Let go of any connection (the store may be used again after)."""
+        ...
+
+
+# -- Redis ------------------------------------------------------------------------------
+#: A Redis run's todo rows: TODO_FIELDS without what the run holds once (sweep_id, run,
+#: plan) and without the output tail (kept apart).
+ROW_FIELDS = ("todo_id", "repo", "title", "status", "attempts", "exit_code", "duration",
+              "worker", "reason", "finished_at")
+_R_TODO, _R_REPO, _R_STATUS, _R_DURATION, _R_AT = 0, 1, 3, 6, 9
+
+
+def _plain(needle: str) -> bool:
+    """Can ``needle`` be looked for in raw JSON text (``ensure_ascii=False``)? Not
+    when JSON escapes one of its characters (quote, backslash, control characters)."""
+    return bool(needle) and not any(c in needle for c in '"\\') and needle.isprintable()
+
+
+class RedisHistory:
+    """History in the shared Redis: an index (sorted set by end time) and two hashes,
+    one run per field: rows (small, what trends read) and output tails."""
+
+    CHUNK = 200
+
+    def __init__(self, r: redis.Redis, keys: Keys, *, days: float) -> None:
+        self.r = r
+        self.keys = keys
+        self.days = days
+
+    def record(self, sweep: dict[str, Any], todos: list[dict[str, Any]]) -> bool:
+        member = f"{sweep['sweep_id']}:{sweep['run']}"
+        rows = [[t.get(f) for f in ROW_FIELDS] for t in todos]
+        body = json.dumps({"sweep": sweep, "todos": rows}, separators=(",", ":"),
+                          ensure_ascii=False)
+        tails = {t["todo_id"]: t.get("output_tail") or "" for t in todos if t.get("output_tail")}
+        if not self.r.hsetnx(self.keys.history_runs, member, body):
+            return False
+        pipe = self.r.pipeline(transaction=False)
+        if tails:
+            pipe.hset(self.keys.history_tails, member,
+                      json.dumps(tails, separators=(",", ":"), ensure_ascii=False))
+        pipe.zadd(self.keys.history_index, {member: float(sweep.get("finished_at") or time.time())})
+        pipe.execute()
+        self.trim(time.time() - self.days * 86400)
+        return True
+
+    def trim(self, before: float) -> int:
+        old = [str(m) for m in self.r.zrangebyscore(self.keys.history_index, "-inf", f"({before}")]
+        for i in range(0, len(old), 1000):
+            part = old[i:i + 1000]
+            pipe = self.r.pipeline(transaction=False)
+            pipe.hdel(self.keys.history_runs, *part)
+            pipe.hdel(self.keys.history_tails, *part)
+            pipe.zrem(self.keys.history_index, *part)
+            pipe.execute()
+        return len(old)
+
+    def close(self) -> None:
+        pass
+
+    def _members(self, since: float | None) -> list[str]:
+        low = "-inf" if since is None else since
+        return [str(m) for m in self.r.zrevrangebyscore(self.keys.history_index, "+inf", low)]
+
+    def _runs(self, since: float | None, *, tails: bool, needle: str | None = None,
+              ) -> Iterator[tuple[dict[str, Any], list[list[Any]], dict[str, str]]]:
+        """Runs newest end first; with ``needle`` (casefolded, :func:`_plain`), only runs
+        whose raw JSON holds it (the caller still checks each record)."""
+        members = self._members(since)
+        for i in range(0, len(members), self.CHUNK):
+            part = members[i:i + self.CHUNK]
+            bodies: list[Any] = self.r.hmget(self.keys.history_runs, part)
+            tail_texts: list[Any] = (self.r.hmget(self.keys.history_tails, part) if tails
+                                     else [None] * len(part))
+            for body, tail_text in zip(bodies, tail_texts):
+                if body is None:
+                    continue
+                if needle is not None and needle not in body.casefold() and (
+                        not tail_text or needle not in tail_text.casefold()):
+                    continue
+                run = json.loads(body)
+                yield run["sweep"], run["todos"], json.loads(tail_text) if tail_text else {}
+
+    def scan(self, *, kinds: set[str], since: float | None, repo: str | None,
+             text: str | None) -> Iterator[dict[str, Any]]:
+        import heapq
+
+        needle = text.casefold() if text and _plain(text) else None
+        # Runs come newest end first, and a run's records end no later than the run:
+        # once a run ending at E is read, every pending record that ended after E
+        # is in order.
+        pending: list[tuple[tuple[Any, ...], int, dict[str, Any]]] = []
+        n = 0
+        for sweep, rows, tails in self._runs(since, tails="todo" in kinds, needle=needle):
+            end = float(sweep.get("finished_at") or 0)
+            while pending and pending[0][0][0] < -end:
+                yield heapq.heappop(pending)[2]
+            repos = sorted({str(r[_R_REPO]) for r in rows})
+            found: list[dict[str, Any]] = []
+            if "sweep" in kinds and (repo is None or repo in repos):
+                found.append({"kind": "sweep", **sweep, "repos": repos})
+            if "todo" in kinds:
+                head = {"kind": "todo", "sweep_id": sweep["sweep_id"], "run": sweep["run"],
+                        "plan": sweep.get("plan")}
+                for row in rows:
+                    if repo is not None and row[_R_REPO] != repo:
+                        continue
+                    if since is not None and float(row[_R_AT] or 0) < since:
+                        continue
+                    rec = {**head, **dict(zip(ROW_FIELDS, row))}
+                    rec["output_tail"] = tails.get(rec["todo_id"], "")
+                    found.append({k: rec[k] for k in ("kind", *TODO_FIELDS)})
+            for rec in found:
+                n += 1
+                heapq.heappush(pending, (order(rec), n, rec))
+        while pending:
+            yield heapq.heappop(pending)[2]
+
+    def outcomes(self, *, since: float | None, repo: str | None) -> list[tuple[str, str, str, float | None, float]]:
+        out = []
+        for _sweep, rows, _tails in self._runs(since, tails=False):
+            for r in rows:
+                if repo is None or r[_R_REPO] == repo:
+                    out.append((r[_R_TODO], r[_R_REPO], r[_R_STATUS], r[_R_DURATION],
+                                float(r[_R_AT] or 0)))
+        out.sort(key=lambda o: o[4])
+        return out
+
+
+# -- SQLite -----------------------------------------------------------------------------
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    sweep_id TEXT NOT NULL, run INTEGER NOT NULL, plan TEXT, sweep_kind TEXT, status TEXT,
+    reason TEXT, started_at REAL, finished_at REAL, counts TEXT, todos INTEGER, repos TEXT,
+    PRIMARY KEY (sweep_id, run));
+CREATE INDEX IF NOT EXISTS runs_finished ON runs (finished_at);
+CREATE TABLE IF NOT EXISTS todos (
+    sweep_id TEXT NOT NULL, run INTEGER NOT NULL, plan TEXT, todo_id TEXT NOT NULL, repo TEXT,
+    title TEXT, status TEXT, attempts INTEGER, exit_code INTEGER, duration REAL, worker TEXT,
+    reason TEXT, output_tail TEXT, finished_at REAL,
+    PRIMARY KEY (sweep_id, run, todo_id));
+CREATE INDEX IF NOT EXISTS todos_finished ON todos (finished_at);
+"""
+
+
+def connect(path: Path, *, create: bool = True) -> sqlite3.Connection | None:
+    """A connection to the history file (WAL: readers never wait for a writer; a
+    writer waits up to 30 s for another); None when it does not exist and not ``create``."""
+    if not create and not path.exists():
+        return None
+    db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
+
+
+class SqliteHistory:
+    """History in a SQLite file beside the catalog (embedded mode)."""
+
+    def __init__(self, path: Path, *, days: float) -> None:
+        self.path = path
+        self.days = days
+        self._db: sqlite3.Connection | None = None
+
+    def _conn(self, *, create: bool) -> sqlite3.Connection | None:
+        if self._db is None:
+            self._db = connect(self.path, create=create)
+            if self._db is not None:
+                self._db.executescript(_SCHEMA)
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def record(self, sweep: dict[str, Any], todos: list[dict[str, Any]]) -> bool:
+        db = self._conn(create=True)
+        assert db is not None
+        repos = sorted({str(t.get("repo")) for t in todos})
+        row = [sweep.get(f) for f in SWEEP_FIELDS]
+        row[SWEEP_FIELDS.index("counts")] = json.dumps(sweep.get("counts") or {})
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = db.execute(
+                f"INSERT OR IGNORE INTO runs ({', '.join(SWEEP_FIELDS)}, repos) "
+                f"VALUES ({', '.join('?' * (len(SWEEP_FIELDS) + 1))})",
+                [*row, "\n".join(repos)])
+            new = cur.rowcount == 1
+            if new:
+                db.executemany(
+                    f"INSERT OR IGNORE INTO todos ({', '.join(TODO_FIELDS)}) "
+                    f"VALUES ({', '.join('?' * len(TODO_FIELDS))})",
+                    [[t.get(f) for f in TODO_FIELDS] for t in todos])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        if new:
+            self.trim(time.time() - self.days * 86400)
+        return new
+
+    def trim(self, before: float) -> int:
+        db = self._conn(create=False)
+        if db is None:
+            return 0
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            gone = db.execute("DELETE FROM runs WHERE finished_at < ?", [before]).rowcount
+            db.execute("DELETE FROM todos WHERE finished_at < ?", [before])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return int(gone)
+
+    def scan(self, *, kinds: set[str], since: float | None, repo: str | None,
+             text: str | None) -> Iterator[dict[str, Any]]:
+        db = self._conn(create=False)
+        if db is None:
+            return
+        # Merge the two tables newest first (both read lazily, in pages of rows).
+        streams: list[Iterator[dict[str, Any]]] = []
+        like = text is not None and text.isascii() and text != ""
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%" \
+            if like and text else ""
+        if "todo" in kinds:
+            where, args = ["1"], list[Any]()
+            if since is not None:
+                where.append("finished_at >= ?"); args.append(since)  # noqa: E702
+            if repo is not None:
+                where.append("repo = ?"); args.append(repo)  # noqa: E702
+            if like:
+                where.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in _TODO_TEXT) + ")")
+                args += [pattern] * len(_TODO_TEXT)
+            sql = (f"SELECT {', '.join(TODO_FIELDS)} FROM todos WHERE {' AND '.join(where)} "
+                   "ORDER BY finished_at DESC, sweep_id, todo_id")
+            streams.append({"kind": "todo", **dict(zip(TODO_FIELDS, r))}
+                           for r in db.execute(sql, args))
+        if "sweep" in kinds:
+            where, args = ["1"], list[Any]()
+            if since is not None:
+                where.append("finished_at >= ?"); args.append(since)  # noqa: E702
+            if repo is not None:
+                where.append("('\n' || repos || '\n') LIKE ? ESCAPE '\\'")
+                args.append("%\n" + repo.replace("\\", "\\\\").replace("%", "\\%")
+                            .replace("_", "\\_") + "\n%")
+            sql = (f"SELECT {', '.join(SWEEP_FIELDS)}, repos FROM runs WHERE {' AND '.join(where)} "
+                   "ORDER BY finished_at DESC, sweep_id, run DESC")
+            streams.append(_sweep_row(r) for r in db.execute(sql, args))
+        yield from _newest_first(streams)
+
+    def outcomes(self, *, since: float | None, repo: str | None) -> list[tuple[str, str, str, float | None, float]]:
+        db = self._conn(create=False)
+        if db is None:
+            return []
+        where, args = ["1"], list[Any]()
+        if since is not None:
+            where.append("finished_at >= ?"); args.append(since)  # noqa: E702
+        if repo is not None:
+            where.append("repo = ?"); args.append(repo)  # noqa: E702
+        sql = (f"SELECT todo_id, repo, status, duration, finished_at FROM todos "
+               f"WHERE {' AND '.join(where)} ORDER BY finished_at")
+        rows: list[tuple[str, str, str, float | None, float]] = db.execute(sql, args).fetchall()
+        return rows
+
+
+_TODO_TEXT = ("todo_id", "sweep_id", "title", "reason", "output_tail", "plan")
+
+
+def _sweep_row(r: Iterable[Any]) -> dict[str, Any]:
+    rec = {"kind": "sweep", **dict(zip((*SWEEP_FIELDS, "repos"), r))}
+    rec["counts"] = json.loads(rec["counts"] or "{}")
+    rec["repos"] = [x for x in str(rec["repos"] or "").split("\n") if x]
+    return rec
+
+
+_KIND_RANK = {"sweep": 0, "todo": 1, "edit": 2}
+
+
+def order(rec: dict[str, Any]) -> tuple[Any, ...]:
+    """The order of search results: newest first; at one instant a sweep before its
+    todos before edits, then by sweep id (later run first), todo id, audit seq."""
+    return (-float(rec.get("finished_at") or 0), _KIND_RANK[rec["kind"]],
+            rec.get("sweep_id") or "", -int(rec.get("run") or 0), rec.get("todo_id") or "",
+            -int(rec.get("seq") or 0))
+
+
+def _newest_first(streams: list[Iterator[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+    import heapq
+
+    return heapq.merge(*streams, key=order)
+
+
+def open_history(settings: Settings, catalog: str | os.PathLike[str] | None,
+                 r: redis.Redis | None = None) -> HistoryStore | None:
+    """The history of this mode: the shared Redis (distributed), else the SQLite file
+    beside ``catalog`` (None without a catalog: an embedded sweep of no file)."""
+    if not settings.embedded:
+        from coordination.keys import Keys
+        from coordination.runtime.client import get_redis
+
+        return RedisHistory(r if r is not None else get_redis(settings), Keys(settings.namespace),
+                            days=settings.history_days)
+    if catalog is None:
+        return None
+    return SqliteHistory(history_path(catalog), days=settings.history_days)
+
+
+# -- reading: search and trends -------------------------------------------------------------
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_since(text: str, now: float | None = None) -> float:
+    """``2026-11-01``, ``2026-11-01T12:00`` (UTC unless it says), or ``7d``/``12h``/``30m``
+    ago; ValueError otherwise."""
+    text = text.strip()
+    m = _RELATIVE.match(text)
+    if m:
+        return (now if now is not None else time.time()) - float(m.group(1)) * _UNIT[m.group(2)]
+    when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.timestamp()
+
+
+def iso(ts: Any) -> str | None:
+    if ts in (None, ""):
+        return None
+    return dt.datetime.fromtimestamp(float(ts), dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _haystack(rec: dict[str, Any]) -> str:
+    if rec["kind"] == "todo":
+        parts = [rec.get(c) for c in _TODO_TEXT]
+    elif rec["kind"] == "sweep":
+        parts = [rec.get("sweep_id"), rec.get("plan"), rec.get("reason"), rec.get("status")]
+    else:
+        parts = [rec.get("op"), rec.get("who"), rec.get("command"), " ".join(rec.get("ids") or ()),
+                 json.dumps(rec.get("changes") or [], ensure_ascii=False)]
+    return "\n".join(str(p) for p in parts if p not in (None, "")).casefold()
+
+
+def _edits(audit_log: Path | None, *, since: float | None, repo: str | None,
+           repo_of: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """The audit log's entries as ``edit`` records, newest first."""
+    if audit_log is None or not audit_log.exists():
+        return []
+    from coordination.catalog.audit import read
+
+    out = []
+    for e in read(audit_log):
+        try:
+            at = parse_since(str(e.get("at")))
+        except ValueError:
+            continue
+        if since is not None and at < since:
+            continue
+        ids = [str(i) for i in e.get("ids") or ()]
+        if repo is not None and not _edit_touches(e, ids, repo, repo_of):
+            continue
+        out.append({"kind": "edit", "seq": e.get("seq"), "finished_at": at, "who": e.get("who"),
+                    "op": e.get("op"),
+                    "command": " ".join(["coord", *e["argv"]]) if e.get("argv") else None,
+                    "ids": ids, "changes": e.get("changes") or []})
+    out.reverse()
+    return out
+
+
+def _edit_touches(entry: dict[str, Any], ids: list[str], repo: str, repo_of: dict[str, list[str]]) -> bool:
+    if repo in ids or any(repo in repo_of.get(i, ()) for i in ids):
+        return True
+    for c in entry.get("changes") or ():
+        values = (c.get("fields") or {}).get("repo") or []
+        if repo in [v for v in values if isinstance(v, str)]:
+            return True
+    return False
+
+
+def search(store: HistoryStore | None, text: str, *, repo: str | None = None,
+           kind: str | None = None, since: float | None = None, limit: int = 20,
+           audit_log: Path | None = None, repo_of: dict[str, list[str]] | None = None,
+           repos: set[str] | None = None) -> list[dict[str, Any]]:
+    """Records whose titles, tasks, reasons, output tails (edits: operation, command,
+    ids, changes) contain ``text`` (case-insensitive; empty: everything), newest first,
+    at most ``limit``. ``repo_of`` maps catalog ids to their repos (edits by repo);
+    ``repos``: only records that concern one of them (an MCP server's scope)."""
+    kinds = {kind} if kind else set(KINDS)
+    needle = text.casefold()
+    streams: list[Iterator[dict[str, Any]]] = []
+    if store is not None and kinds & {"todo", "sweep"}:
+        streams.append(store.scan(kinds=kinds & {"todo", "sweep"}, since=since, repo=repo,
+                                  text=text or None))
+    if "edit" in kinds:
+        streams.append(iter(_edits(audit_log, since=since, repo=repo, repo_of=repo_of or {})))
+    out: list[dict[str, Any]] = []
+    for rec in _newest_first(streams):
+        if needle and needle not in _haystack(rec):
+            continue
+        if repos is not None and not _concerns(rec, repos, repo_of or {}):
+            continue
+        out.append(_public(rec))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _concerns(rec: dict[str, Any], repos: set[str], repo_of: dict[str, list[str]]) -> bool:
+    if rec["kind"] == "todo":
+        return rec.get("repo") in repos
+    if rec["kind"] == "sweep":
+        return bool(repos & set(rec.get("repos") or ()))
+    return any(_edit_touches(rec, list(rec.get("ids") or ()), r, repo_of) for r in repos)
+
+
+def _public(rec: dict[str, Any]) -> dict[str, Any]:
+    """A record as --json prints it (times as ISO 8601 UTC)."""
+    rec = dict(rec)
+    for k in ("finished_at", "started_at"):
+        if k in rec:
+            rec[k] = iso(rec[k])
+    if rec["kind"] == "sweep":
+        rec["sweep_kind"] = rec.get("sweep_kind") or "plan"
+    return rec
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile (the smallest value with at least p% of values at or
+    below it); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = max(1, math.ceil(p / 100.0 * len(ordered)))
+    return ordered[k - 1]
+
+
+class _Tally:
+    """Outcomes of one repo or todo, in time order: counts, durations, flips."""
+
+    __slots__ = ("ok", "failed", "durations", "last", "flips", "repo")
+
+    def __init__(self, repo: str) -> None:
+        self.ok = self.failed = self.flips = 0
+        self.durations: list[float] = []
+        self.last: str | None = None
+        self.repo = repo
+
+    def add(self, status: str, duration: float | None) -> None:
+        if status == SUCCEEDED:
+            self.ok += 1
+        elif status == FAILED:
+            self.failed += 1
+        else:
+            return  # skipped, cancelled...: never ran
+        if self.last is not None and status != self.last:
+            self.flips += 1
+        self.last = status
+        if duration is not None:
+            self.durations.append(float(duration))
+
+    def figures(self) -> dict[str, Any]:
+        runs = self.ok + self.failed
+        self.durations.sort()
+        p50, p95 = percentile(self.durations, 50), percentile(self.durations, 95)
+        return {"runs": runs, "succeeded": self.ok, "failed": self.failed,
+                "success_rate": round(self.ok / runs, 4) if runs else None,
+                "p50_s": None if p50 is None else round(p50, 3),
+                "p95_s": None if p95 is None else round(p95, 3)}
+
+
+TOP = 10  # entries of flakiest and slowest
+
+
+def trends(store: HistoryStore | None, *, repo: str | None = None, days: float = 30.0,
+           now: float | None = None, repos: set[str] | None = None) -> dict[str, Any]:
+    """Per repo and per todo over the last ``days``: runs (todos that ran to succeeded or
+    failed), succeeded, failed, success_rate, p50_s and p95_s of their durations
+    (nearest rank); ``flakiest``: todos with both outcomes, most outcome flips between
+    consecutive runs first; ``slowest``: todos by p95."""
+    now = time.time() if now is None else now
+    outcomes = [] if store is None else store.outcomes(since=now - days * 86400, repo=repo)
+    by_repo: dict[str, _Tally] = {}
+    by_todo: dict[str, _Tally] = {}
+    for todo_id, todo_repo, status, duration, _at in outcomes:  # oldest first
+        if repos is not None and todo_repo not in repos:
+            continue
+        r = by_repo.get(todo_repo)
+        if r is None:
+            r = by_repo[todo_repo] = _Tally(todo_repo)
+        t = by_todo.get(todo_id)
+        if t is None:
+            t = by_todo[todo_id] = _Tally(todo_repo)
+        t.repo = todo_repo  # its latest repo
+        r.add(status, duration)
+        t.add(status, duration)
+    per_repo = {name: by_repo[name].figures() for name in sorted(by_repo)}
+    todos = {name: by_todo[name].figures() for name in sorted(by_todo)}
+    flaky = [{"todo": name, "repo": by_todo[name].repo, "runs": f["runs"], "failed": f["failed"],
+              "success_rate": f["success_rate"], "flips": by_todo[name].flips}
+             for name, f in todos.items() if f["succeeded"] and f["failed"]]
+    flaky.sort(key=lambda x: (-x["flips"] / max(1, x["runs"] - 1), -x["runs"], x["todo"]))
+    slow = [{"todo": name, "repo": by_todo[name].repo, "runs": f["runs"], "p50_s": f["p50_s"],
+             "p95_s": f["p95_s"]} for name, f in todos.items() if f["p95_s"] is not None]
+    slow.sort(key=lambda x: (-x["p95_s"], x["todo"]))
+    return {"repos": per_repo, "todos": todos, "flakiest": flaky[:TOP], "slowest": slow[:TOP]}
+
+
+# -- the documents `coord history` and the MCP tools print ----------------------------------
+def _repo_of(catalog: Path) -> dict[str, list[str]]:
+    """Catalog id -> its repo (todos, issues), for edits filtered by repo."""
+    from coordination.catalog.store import CatalogStore
+
+    if not catalog.exists():
+        return {}
+    cat = CatalogStore(catalog).load()
+    out = {t.id: [t.repo] for t in cat.coordination.todos}
+    out.update({i.id: list(i.repos) for i in cat.coordination.issues})
+    out.update({p.id: list(p.repos) for p in cat.coordination.plans})
+    return out
+
+
+def search_document(catalog: Path, text: str, *, repo: str | None = None,
+                    kind: str | None = None, since: str | None = None, limit: int = 20,
+                    settings: Settings | None = None,
+                    repos: set[str] | None = None) -> list[dict[str, Any]]:
+    """`coord history search --json`: UsageError (exit 2) for a bad kind or date."""
+    from coordination.catalog.audit import log_path
+    from coordination.errors import UsageError
+    from coordination.settings import get_settings
+
+    if kind is not None and kind not in KINDS:
+        raise UsageError(f"unknown kind {kind!r}", hint=f"use one of {', '.join(KINDS)}")
+    if limit < 1:
+        raise UsageError(f"limit must be at least 1, not {limit}")
+    start = None
+    if since is not None:
+        try:
+            start = parse_since(since)
+        except ValueError:
+            raise UsageError(f"--since {since!r} is not a date",
+                             hint="e.g. 2026-11-01, 2026-11-01T09:30, 7d, 12h") from None
+    settings = settings or get_settings()
+    store = open_history(settings, catalog)
+    by_repo = (repo is not None or repos is not None) and kind in (None, "edit")
+    repo_of = _repo_of(catalog) if by_repo else {}
+    try:
+        return search(store, text, repo=repo, kind=kind, since=start, limit=limit,
+                      audit_log=log_path(catalog), repo_of=repo_of, repos=repos)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def trends_document(catalog: Path, *, repo: str | None = None, days: float = 30.0,
+                    settings: Settings | None = None,
+                    repos: set[str] | None = None) -> dict[str, Any]:
+    """`coord history trends --json`."""
+    from coordination.errors import UsageError
+    from coordination.settings import get_settings
+
+    if not days > 0:
+        raise UsageError(f"days must be more than 0, not {days}")
+    settings = settings or get_settings()
+    store = open_history(settings, catalog)
+    try:
+        return trends(store, repo=repo, days=days, repos=repos)
+    finally:
+        if store is not None:
+            store.close()

@@ -1,0 +1,103 @@
+"""What a sweep run leaves behind when it ends: its history records and, embedded,
+its keys kept beside the catalog.
+
+Called from :func:`coordination.sweeps.supervisor.keep`, which runs exactly where a
+run's final status was just written (the one caller whose compare-and-set won: a
+run that ends, fails, is cancelled or has nothing to roll back). The store records a
+run once (keyed by sweep and run), so a second call records nothing. Nothing here
+may fail the sweep: a history that cannot be written is logged and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from coordination.runtime.context import Runtime
+from coordination.runtime.history import tail
+from coordination.status import TodoStatus
+from coordination.sweeps.spec import SweepSpec
+
+log = logging.getLogger("coord.history")
+
+
+#: ``supervisor.load_spec`` (given, not imported: the supervisor imports this module)
+SpecLoader = Callable[[Runtime, str, dict[str, Any]], SweepSpec | None]
+
+
+def rows(rt: Runtime, sweep_id: str, load_spec: SpecLoader,
+         ) -> tuple[dict[str, Any], list[dict[str, Any]], str | None] | None:
+    """The sweep row, the todo rows and the catalog path of the sweep's current run."""
+    rec = rt.checkpoints.get_sweep(sweep_id)
+    if rec is None:
+        return None
+    spec = load_spec(rt, sweep_id, rec)
+    if spec is None:
+        return None
+    cps = rt.checkpoints.get_all(sweep_id, list(spec.todos))
+    run = int(rec.get("run") or 0)
+    finished = float(rec.get("finished_at") or time.time())
+    todos = []
+    for tid, t in spec.todos.items():
+        cp = cps.get(tid) or {}
+        todos.append({
+            "sweep_id": sweep_id, "run": run, "plan": spec.plan, "todo_id": tid,
+            "repo": t.repo, "title": t.title, "status": cp.get("status", TodoStatus.pending),
+            "attempts": int(cp.get("attempts") or 0), "exit_code": cp.get("exit_code"),
+            "duration": cp.get("duration"), "worker": cp.get("worker"),
+            "reason": cp.get("reason"), "output_tail": tail(cp.get("output_tail")),
+            "finished_at": float(cp.get("finished_at") or finished),
+        })
+    sweep = {
+        "sweep_id": sweep_id, "run": run, "plan": spec.plan,
+        "sweep_kind": rec.get("kind") or "plan", "status": rec.get("status"),
+        "reason": rec.get("reason"), "started_at": rec.get("started_at") or rec.get("created_at"),
+        "finished_at": finished, "counts": _counts(todos), "todos": len(todos),
+    }
+    return sweep, todos, rec.get("catalog") or spec.catalog
+
+
+def _counts(todos: list[dict[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for t in todos:
+        out[str(t["status"])] = out.get(str(t["status"]), 0) + 1
+    return out
+
+
+def record_run(rt: Runtime, sweep_id: str, load_spec: SpecLoader) -> bool:
+    """Record the run that just ended (history, and embedded its keys); True if this
+    call recorded it."""
+    try:
+        got = rows(rt, sweep_id, load_spec)
+        if got is None:
+            return False
+        sweep, todos, catalog = got
+        from coordination.runtime.history import open_history
+
+        store = open_history(rt.settings, catalog, rt.redis)
+        new = False
+        if store is not None:
+            try:
+                new = store.record(sweep, todos)
+            finally:
+                store.close()
+        keep_embedded(rt, sweep_id, catalog)
+        return new
+    except Exception:  # noqa: BLE001 - history must never fail or hang a sweep's end
+        log.exception("sweep %s: its history could not be recorded", sweep_id)
+        return False
+
+
+def keep_embedded(rt: Runtime, sweep_id: str, catalog: str | None) -> None:
+    """Embedded: (re)write the sweep's keys beside ``catalog``. At its end, and once
+    more when its process's workers stop (events may follow the end: a level's
+    ``level.done`` after the skips that ended the sweep)."""
+    if not rt.settings.embedded or catalog is None:
+        return
+    from coordination.runtime.archive import save
+    from coordination.runtime.history import history_path
+
+    save(rt.redis, rt.keys, history_path(catalog), sweep_id,
+         keep_days=rt.settings.retention_days)

@@ -1,0 +1,123 @@
+"""`history search` over both stores: text, repo, kind, since, limit, newest first;
+edits from the audit log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from coordination.runtime.history import HistoryStore, parse_since, search, search_document
+from tests.unit.support.history import DAY, now, run, todo
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def filled(store: HistoryStore) -> HistoryStore:
+    t = now()
+    run(store, "S-OLD", [
+        todo("S-OLD", "TODO-001", "api", "failed", 3.0, t - 5 * DAY, reason="exit 1",
+             tail="Connection REFUSED by db"),
+        todo("S-OLD", "TODO-002", "web", "succeeded", 1.0, t - 5 * DAY, title="Bump the widget"),
+    ], t - 5 * DAY, status="failed", reason="TODO-001 failed (exit 1)")
+    run(store, "S-NEW", [
+        todo("S-NEW", "TODO-001", "api", "succeeded", 2.0, t - 1 * DAY, tail="all good"),
+        todo("S-NEW", "TODO-003", "jobs", "failed", 4.0, t - 1 * DAY - 1, reason="timed out",
+             title="Migrate the jobs"),
+    ], t - 1 * DAY, status="failed", reason="TODO-003 failed (timed out)")
+    return store
+
+
+def keys(recs: list[dict]) -> list[tuple]:
+    return [(r["kind"], r["sweep_id"], r.get("todo_id")) for r in recs]
+
+
+def test_text_is_found_in_tails_titles_and_reasons_case_insensitively(filled: HistoryStore) -> None:
+    assert keys(search(filled, "connection refused")) == [("todo", "S-OLD", "TODO-001")]
+    assert keys(search(filled, "WIDGET")) == [("todo", "S-OLD", "TODO-002")]
+    # "timed out": the todo's reason and its sweep's reason; newest first.
+    assert keys(search(filled, "timed out")) == [("sweep", "S-NEW", None),
+                                                ("todo", "S-NEW", "TODO-003")]
+    assert search(filled, "nothing like this") == []
+
+
+def test_records_carry_what_happened(filled: HistoryStore) -> None:
+    [rec] = search(filled, "connection refused")
+    assert {k: rec[k] for k in ("repo", "title", "status", "attempts", "exit_code", "duration",
+                                "worker", "reason", "plan", "run")} == {
+        "repo": "api", "title": "do TODO-001", "status": "failed", "attempts": 1,
+        "exit_code": 1, "duration": 3.0, "worker": "w1", "reason": "exit 1",
+        "plan": "PLAN-001", "run": 0}
+    assert rec["output_tail"] == "Connection REFUSED by db"
+    assert rec["finished_at"].endswith("+00:00")  # ISO 8601, UTC
+
+
+def test_repo_kind_since_and_limit(filled: HistoryStore) -> None:
+    everything = search(filled, "", limit=100)
+    assert keys(everything) == [
+        ("sweep", "S-NEW", None), ("todo", "S-NEW", "TODO-001"), ("todo", "S-NEW", "TODO-003"),
+        ("sweep", "S-OLD", None), ("todo", "S-OLD", "TODO-001"), ("todo", "S-OLD", "TODO-002")]
+    assert keys(search(filled, "", repo="api", kind="todo")) == [
+        ("todo", "S-NEW", "TODO-001"), ("todo", "S-OLD", "TODO-001")]
+    # A sweep concerns the repos of its todos.
+    assert keys(search(filled, "", repo="web", kind="sweep")) == [("sweep", "S-OLD", None)]
+    assert keys(search(filled, "", kind="sweep")) == [("sweep", "S-NEW", None),
+                                                      ("sweep", "S-OLD", None)]
+    assert keys(search(filled, "", since=now() - 2 * DAY, kind="todo")) == [
+        ("todo", "S-NEW", "TODO-001"), ("todo", "S-NEW", "TODO-003")]
+    assert keys(search(filled, "", limit=2)) == keys(everything[:2])
+
+
+def test_the_scope_of_an_mcp_server_keeps_only_its_repos(filled: HistoryStore) -> None:
+    got = search(filled, "", repos={"jobs"}, limit=100)
+    assert keys(got) == [("sweep", "S-NEW", None), ("todo", "S-NEW", "TODO-003")]
+
+
+def test_text_with_quotes_and_beyond_ascii(store: HistoryStore) -> None:
+    t = now()
+    run(store, "S-U", [todo("S-U", "TODO-009", "api", "failed", 1.0, t,
+                            tail='Grüße: "quoted" \\ back\tslash')], t)
+    for needle in ("GRÜSSE", '"quoted"', "\\ back", "slash", "\t"):
+        assert [r["todo_id"] for r in search(store, needle)] == ["TODO-009"], needle
+    assert search(store, '"grüße" ') == []
+
+
+def test_since_takes_dates_and_ages() -> None:
+    assert parse_since("2026-11-01") == parse_since("2026-11-01T00:00:00Z")
+    assert parse_since("7d", now=1_000_000.0) == 1_000_000.0 - 7 * DAY
+    assert parse_since("12h", now=1_000_000.0) == 1_000_000.0 - 12 * 3600
+    with pytest.raises(ValueError):
+        parse_since("last tuesday")
+
+
+def test_catalog_edits_come_from_the_audit_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from coordination.catalog.manager import CoordinationManager
+    from coordination.settings import get_settings
+    from tests.unit.support.sweeps import write_catalog
+
+    monkeypatch.delenv("COORD_REDIS_URL", raising=False)
+    monkeypatch.setenv("COORD_USER", "alice@example.com")
+    get_settings.cache_clear()
+    cat = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"}])
+    m = CoordinationManager(cat)
+    m.create_todo("Rotate the frobnicator keys", "web")
+    m.complete_todo("TODO-001")
+    found = search_document(cat, "frobnicator")
+    assert [(r["kind"], r["who"]) for r in found] == [("edit", "alice@example.com")]
+    assert found[0]["ids"] == ["TODO-002"] and found[0]["op"]
+    # Newest first; by repo through the catalog (TODO-001 is api's).
+    edits = search_document(cat, "", kind="edit")
+    assert [r["ids"] for r in edits] == [["TODO-001"], ["TODO-002"]]
+    assert [r["ids"] for r in search_document(cat, "", kind="edit", repo="api")] == [["TODO-001"]]
+    assert [r["ids"] for r in search_document(cat, "", kind="edit", repo="web")] == [["TODO-002"]]
+    get_settings.cache_clear()
+
+
+def test_bad_input_is_a_usage_error(tmp_path: Path) -> None:
+    from coordination.errors import UsageError
+
+    with pytest.raises(UsageError, match="not a date"):
+        search_document(tmp_path / "ecosystem.yaml", "x", since="yesterday-ish")
+    with pytest.raises(UsageError, match="unknown kind"):
+        search_document(tmp_path / "ecosystem.yaml", "x", kind="nope")
