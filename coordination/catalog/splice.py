@@ -140,26 +140,33 @@ def scan_lines(lines: list[str]) -> dict[tuple[str, ...], Window]:
 def _scan_items(lines: list[str], i: int, key_col: int, w: Window,
                 windows: dict[tuple[str, ...], Window]) -> int:
     n = len(lines)
-    dash = -1
-    while i < n:
-        line = lines[i]
-        stripped = line.lstrip(" ")
-        if not stripped or stripped[0] == "#":
-            i += 1
-            continue
-        indent = len(line) - len(stripped)
-        if dash < 0:
-            if indent < key_col or not (stripped == "-" or stripped.startswith("- ")):
-                return i  # not a block sequence
-            dash = indent
-            windows[w.path] = w
-        if indent < dash or (indent == dash and not (stripped == "-" or
-                                                     stripped.startswith("- "))):
+    while i < n:  # the first line of the value
+        stripped = lines[i].lstrip(" ")
+        if stripped and stripped[0] != "#":
             break
-        if indent == dash:
-            w.starts.append(i)
         i += 1
-    return i
+    if i == n:
+        return i
+    line = lines[i]
+    stripped = line.lstrip(" ")
+    dash = len(line) - len(stripped)
+    if dash < key_col or not (stripped == "-" or stripped.startswith("- ")):
+        return i  # not a block sequence
+    windows[w.path] = w
+    # Lines of the sequence: items at the dash's column, anything more indented,
+    # blank and comment lines; the first other line ends it.
+    prefix = " " * dash + "-"
+    deeper = " " * (dash + 1)
+    starts = w.starts
+    for j in range(i, n):
+        line = lines[j]
+        if line.startswith(prefix) and (len(line) == dash + 1 or line[dash + 1] == " "):
+            starts.append(j)
+        elif not line.startswith(deeper):
+            stripped = line.lstrip(" ")
+            if stripped and stripped[0] != "#":
+                return j
+    return n
 
 
 def _scan_map(it: Iterator[Any], path: tuple[str, ...], key_lines: list[int], lines: list[str],
@@ -235,8 +242,8 @@ _SEQ_SLOTS = ("_yaml_comment", "_lst")
 
 
 def _plain(value: Any, root: _LazyMap) -> Any:
-    if isinstance(value, (BaseModel, dict)):
-        return _LazyMap.of(value, root)
+    if type(value) is dict or isinstance(value, BaseModel):
+        return _LazyMap.of(dict(value) if isinstance(value, dict) else value, root)
     if isinstance(value, (list, tuple)):
         seq = _LazyList.__new__(_LazyList)
         seq.__dict__["_c_root"] = root
@@ -257,7 +264,7 @@ class _LazyMap(CommentedMap):
         m = cls.__new__(cls)
         d = object.__getattribute__(m, "__dict__")
         d["_c_src"] = src
-        d["_c_keys"] = src.model_fields_set if isinstance(src, BaseModel) else src.keys()
+        d["_c_keys"] = src.keys() if type(src) is dict else src.model_fields_set
         d["_c_cache"] = {}
         d["_c_root"] = m if root is None else root
         d["_c_state"] = state
@@ -278,7 +285,7 @@ class _LazyMap(CommentedMap):
         if key not in d["_c_keys"]:
             return _MISSING
         src = d["_c_src"]
-        raw = getattr(src, key) if isinstance(src, BaseModel) else src[key]
+        raw = src[key] if type(src) is dict else getattr(src, key)
         cache[key] = value = _plain(raw, d["_c_root"])
         return value
 
