@@ -27,7 +27,10 @@ the proper located error for an invalid result.
 
 from __future__ import annotations
 
+import gc
+import inspect
 import re
+import types
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -49,7 +52,7 @@ WINDOWS = (("repos",), ("coordination", "issues"), ("coordination", "plans"),
 _PARENTS = {p[:i] for p in WINDOWS for i in range(1, len(p))}
 _DASH = re.compile(r" *- +")
 # Line breaks other than "\n" that YAML counts as one (the C parser's line numbers).
-_OTHER_BREAKS = re.compile("[\r\x85\u2028\u2029]")
+_OTHER_BREAKS = ("\r", "\x85", "\u2028", "\u2029")
 _STARTS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
 _ENDS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 
@@ -92,7 +95,18 @@ def scan(text: str, lines: list[str]) -> dict[tuple[str, ...], Window]:
 
 _TOP_KEY = re.compile(r"(repos|coordination):[ \t]*(?:#.*)?")
 _SECTION_KEY = re.compile(r"( +)(issues|plans|todos|dependencies):[ \t]*(?:#.*)?")
-_DOC_MARK = re.compile(r"^(?:---|\.\.\.)(?:[ \t]|$)", re.M)
+
+
+def _has_doc_mark(body: str) -> bool:
+    """A line starting with ``---`` or ``...`` (then a blank or its end)."""
+    for mark in ("---", "..."):
+        i = 0 if body.startswith(mark) else body.find("\n" + mark)
+        while i >= 0:
+            j = i + 3 + (body[i] == "\n")
+            if j >= len(body) or body[j] in " \t\n":
+                return True
+            i = body.find("\n" + mark, i + 1)
+    return False
 
 
 def scan_lines(lines: list[str]) -> dict[tuple[str, ...], Window]:
@@ -160,12 +174,14 @@ def _scan_items(lines: list[str], i: int, key_col: int, w: Window,
     starts = w.starts
     for j in range(i, n):
         line = lines[j]
+        if line.startswith(deeper):  # most lines: inside an item
+            continue
         if line.startswith(prefix) and (len(line) == dash + 1 or line[dash + 1] == " "):
             starts.append(j)
-        elif not line.startswith(deeper):
-            stripped = line.lstrip(" ")
-            if stripped and stripped[0] != "#":
-                return j
+            continue
+        stripped = line.lstrip(" ")
+        if stripped and stripped[0] != "#":
+            return j
     return n
 
 
@@ -230,13 +246,19 @@ def _skip(ev: Any, it: Iterator[Any]) -> None:
 
 # -- placeholders ----------------------------------------------------------------------
 _MISSING = object()
+# What a placeholder answers itself; every other method or attribute of ruamel's
+# classes (changes, comments, key order, copies) first turns its item real.
 _SEQ_READS = frozenset({
-    "__getsingleitem__", "index", "count", "copy", "__class__", "__dict__", "__len__",
-    "__getitem__", "__iter__", "__contains__", "__eq__", "__ne__", "__repr__", "__str__",
-    "__reduce_ex__", "__deepcopy__", "__copy__",
+    "__getitem__", "__getsingleitem__", "__len__", "__iter__", "__contains__", "__reversed__",
+    "index", "count", "copy", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__",
+    "__add__", "__mul__", "__rmul__", "__repr__", "__str__",
 })
-_MAP_READS = frozenset({"get", "__class__", "__dict__", "__getitem__", "__contains__", "__len__",
-                        "__bool__"})
+_NEVER = frozenset({
+    "__class__", "__dict__", "__weakref__", "__new__", "__init__", "__getattribute__",
+    "__getattr__", "__setattr__", "__delattr__", "__init_subclass__", "__subclasshook__",
+    "__class_getitem__", "__doc__", "__module__", "__slots__", "__hash__", "__sizeof__",
+    "__dir__", "__format__",
+})
 _MAP_SLOTS = ("_yaml_comment", "_ok", "_ref")
 _SEQ_SLOTS = ("_yaml_comment", "_lst")
 
@@ -262,23 +284,13 @@ class _LazyMap(CommentedMap):
     def of(cls, src: Any, root: _LazyMap | None, state: _State | None = None,
            where: tuple[Window, int] | None = None) -> _LazyMap:
         m = cls.__new__(cls)
-        d = object.__getattribute__(m, "__dict__")
-        d["_c_src"] = src
-        d["_c_keys"] = src.keys() if type(src) is dict else src.model_fields_set
-        d["_c_cache"] = {}
-        d["_c_root"] = m if root is None else root
-        d["_c_state"] = state
-        d["_c_where"] = where
+        m.__dict__.update(
+            _c_src=src, _c_keys=src.keys() if type(src) is dict else src.model_fields_set,
+            _c_cache={}, _c_root=m if root is None else root, _c_state=state, _c_where=where)
         return m
 
-    def __getattribute__(self, name: str) -> Any:
-        if name in _MAP_READS or name.startswith("_c_"):
-            return object.__getattribute__(self, name)
-        _materialize(self)
-        return object.__getattribute__(self, name)
-
     def _c_read(self, key: Any) -> Any:
-        d = object.__getattribute__(self, "__dict__")
+        d = self.__dict__
         cache = d["_c_cache"]
         if key in cache:
             return cache[key]
@@ -300,10 +312,10 @@ class _LazyMap(CommentedMap):
         return v
 
     def __contains__(self, key: Any) -> bool:
-        return key in object.__getattribute__(self, "__dict__")["_c_keys"]
+        return key in self.__dict__["_c_keys"]
 
     def __len__(self) -> int:
-        return len(object.__getattribute__(self, "__dict__")["_c_keys"])
+        return len(self.__dict__["_c_keys"])
 
     def __bool__(self) -> bool:
         return len(self) > 0
@@ -311,12 +323,6 @@ class _LazyMap(CommentedMap):
 
 class _LazyList(CommentedSeq):
     """A list inside a placeholder item: reads as it is, changes make the item real."""
-
-    def __getattribute__(self, name: str) -> Any:
-        if name in _SEQ_READS or name.startswith("_c_"):
-            return object.__getattribute__(self, name)
-        _materialize(self)
-        return object.__getattribute__(self, name)
 
 
 def _trap(name: str) -> Callable[..., Any]:
@@ -328,11 +334,33 @@ def _trap(name: str) -> Callable[..., Any]:
     return method
 
 
-for _name in ("__setitem__", "__delitem__", "__iter__", "__reversed__", "__eq__", "__ne__",
-              "__repr__", "__ior__", "__or__", "__ror__"):
-    setattr(_LazyMap, _name, _trap(_name))
-for _name in ("__setitem__", "__delitem__", "__iadd__", "__imul__"):
-    setattr(_LazyList, _name, _trap(_name))
+def _trap_attribute(name: str) -> property:
+    def get(self: Any) -> Any:
+        _materialize(self)
+        return getattr(self, name)
+
+    def put(self: Any, value: Any) -> None:
+        _materialize(self)
+        setattr(self, name, value)
+
+    return property(get, put)
+
+
+def _install_traps(cls: type, reads: frozenset[str]) -> None:
+    for name in dir(cls):
+        if name in reads or name in _NEVER or name in cls.__dict__:
+            continue
+        attr = inspect.getattr_static(cls, name)
+        if isinstance(attr, (classmethod, staticmethod)):
+            continue
+        if isinstance(attr, (property, types.MemberDescriptorType, types.GetSetDescriptorType)):
+            setattr(cls, name, _trap_attribute(name))
+        elif callable(attr):
+            setattr(cls, name, _trap(name))
+
+
+_install_traps(_LazyMap, frozenset())
+_install_traps(_LazyList, _SEQ_READS)
 _LazyMap.__hash__ = None
 
 
@@ -431,6 +459,16 @@ def _agrees(lazy: _LazyMap, real: CommentedMap) -> bool:
                for k, v in d["_c_cache"].items())
 
 
+def _holds_lazy(node: Any) -> bool:
+    if type(node) in (_LazyMap, _LazyList):
+        return True
+    if isinstance(node, dict):
+        return any(_holds_lazy(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_holds_lazy(v) for v in node)
+    return False
+
+
 def _at(doc: Any, path: tuple[str, ...]) -> Any:
     for k in path:
         if not isinstance(doc, dict):
@@ -463,9 +501,23 @@ def apply(fn: Callable[[Any], T], body: str, file: str, cat: Catalog,
           load: Callable[[str], Any], dump: Callable[[Any], str]) -> tuple[Result, T]:
     """``fn`` applied to ``body`` (the text ruamel would load), given ``cat``: the
     validated catalog of exactly that text. ``load``/``dump`` are the round-trip YAML."""
-    if _OTHER_BREAKS.search(body):
+    # 10,000 placeholders next to a big catalog's models: the cycle collector would
+    # walk them all several times over (a third of the time); nothing here is cyclic
+    # garbage worth it.
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        return _apply(fn, body, file, cat, load, dump)
+    finally:
+        if was:
+            gc.enable()
+
+
+def _apply(fn: Callable[[Any], T], body: str, file: str, cat: Catalog,
+           load: Callable[[str], Any], dump: Callable[[Any], str]) -> tuple[Result, T]:
+    if any(c in body for c in _OTHER_BREAKS):
         raise Unsupported("line breaks other than LF")
-    if _DOC_MARK.search(body):
+    if _has_doc_mark(body):
         raise Unsupported("document markers in the body")
     lines = body.split("\n")
     windows = scan_lines(lines)
@@ -503,6 +555,9 @@ def apply(fn: Callable[[Any], T], body: str, file: str, cat: Catalog,
         items = [_LazyMap.of(m, None, state, (w, i)) for i, m in enumerate(models[path][:-1])]
         items.append(list.__getitem__(seq, 0))
         dash = seq.ca.items.pop(0, None)
+        if n > 1 and dash is not None and len(dash) > 1 and dash[1]:
+            # Lines ruamel keeps "before" the kept item are the ones above the first.
+            raise Unsupported(f"comments before the items of {'.'.join(path)}")
         list.__init__(seq, items)
         if dash is not None:
             seq.ca.items[n - 1] = dash
@@ -533,6 +588,8 @@ def apply(fn: Callable[[Any], T], body: str, file: str, cat: Catalog,
             raise Unsupported(f"an item of {'.'.join(path)} was copied")
         lazy = [type(x) is _LazyMap for x in items]
         real = [i for i, z in enumerate(lazy) if not z]
+        if any(_holds_lazy(items[i]) for i in real):
+            raise Unsupported(f"a value of a placeholder was put into {'.'.join(path)}")
         ca = seq.ca.items
         if any(k not in real for k in ca):
             raise Unsupported(f"comments changed around {'.'.join(path)}")
@@ -551,7 +608,10 @@ def apply(fn: Callable[[Any], T], body: str, file: str, cat: Catalog,
     if _snapshot(doc, state.seqs) != before:
         raise Unsupported("the edit changed the document outside the windows' items")
 
-    out = dump(doc)
+    try:
+        out = dump(doc)
+    except Exception as exc:  # noqa: BLE001 - let the round trip say what is wrong
+        raise Unsupported(f"ruamel could not write the spliced document: {exc!r}") from None
     out_lines = out.split("\n")
     out_windows = scan(out, out_lines)
     for path, lazy in kept.items():

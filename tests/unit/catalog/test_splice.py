@@ -16,7 +16,7 @@ import yaml
 
 from coordination.catalog.manager import CoordinationManager
 from coordination.catalog.store import CatalogStore, dump_round_trip, load_round_trip
-from coordination.errors import CatalogSchemaError, NotFoundError
+from coordination.errors import CatalogSchemaError, CatalogSyntaxError, NotFoundError
 from tests.unit.support.catalogs import catalog_data
 
 pytestmark = pytest.mark.timeout(120)
@@ -67,7 +67,28 @@ def _issues(m: CoordinationManager) -> list[str]:
     return [i.id for i in m.list_issues()]
 
 
+def _complete_every_other(m: CoordinationManager) -> None:
+    """Many items in one edit, as `sweep sync` does."""
+    from coordination.catalog.edits import TODO_KEYS, put, section
+
+    def edit(doc: Any) -> None:
+        for i, item in enumerate(section(doc, "todos")):
+            if i % 2 == 0 and item.get("status") != "completed":
+                put(item, "status", "completed", TODO_KEYS)
+
+    m.store.update(edit)
+
+
+def _describe_repo(m: CoordinationManager) -> None:
+    def edit(doc: Any) -> None:
+        doc["repos"][0]["description"] = "described"
+
+    m.store.update(edit)
+
+
 EDITS: dict[str, Edit] = {
+    "sync-many": _complete_every_other,
+    "repo-describe": _describe_repo,
     "todo-create": lambda m: m.create_todo("new work", m.list_repos()[-1].name,
                                            blocked_by=[_todos(m)[0]], labels=["x", "y"]),
     "todo-create-plain": lambda m: m.create_todo("plain", m.list_repos()[0].name, estimate=2),
@@ -230,3 +251,21 @@ def test_untouched_items_keep_their_own_layout(tmp_path: Path) -> None:
     assert added == ["        status: completed"]
     assert fast.count(b"\n") == data.count(b"\n") + 1
     assert slow != fast and fast.replace(b"        - TODO-", b"        -   TODO-") == slow
+
+
+def test_a_placeholder_value_put_into_another_item_falls_back(tmp_path: Path) -> None:
+    """The edit puts one todo's (unchanged) blocked_by list object into another todo:
+    the value is a placeholder's, so the round trip handles it, and refuses the alias
+    it would write, as it always did."""
+    path = tmp_path / "ecosystem.yaml"
+    path.write_bytes(CATALOGS["generated-indent2"])
+
+    def fn(doc: Any) -> None:
+        todos = doc["coordination"]["todos"]
+        todos[-1]["labels"] = todos[1]["blocked_by"]
+
+    store = CatalogStore(path)
+    with pytest.raises(CatalogSyntaxError, match="anchors and aliases"):
+        store.update(fn)
+    assert store.last_edit is not None and "placeholder" in store.last_edit
+    assert path.read_bytes() == CATALOGS["generated-indent2"]
