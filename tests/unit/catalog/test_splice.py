@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from coordination.catalog.manager import CoordinationManager
+from coordination.catalog import store as store_module
 from coordination.catalog.store import CatalogStore, dump_round_trip, load_round_trip
 from coordination.errors import CatalogSchemaError, CatalogSyntaxError, NotFoundError
 from tests.unit.support.catalogs import catalog_data
@@ -57,6 +58,10 @@ def _catalogs() -> dict[str, bytes]:
 CATALOGS = _catalogs()
 
 Edit = Callable[[CoordinationManager], Any]
+
+
+def _no_round_trip(*args: Any) -> Any:
+    raise AssertionError("the round trip ran")
 
 
 def _todos(m: CoordinationManager) -> list[str]:
@@ -187,14 +192,17 @@ def test_comments_around_the_edited_item_are_kept(tmp_path: Path) -> None:
     assert added == ["    status: completed", "    actual_hours: 2"]
 
 
-def test_a_refused_edit_changes_nothing(tmp_path: Path) -> None:
+def test_a_refused_edit_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                        ) -> None:
     path = tmp_path / "ecosystem.yaml"
     path.write_bytes(CATALOGS["generated-indent2"])
     before = path.read_bytes()
     m = CoordinationManager(path)
-    with pytest.raises(NotFoundError):
-        m.complete_todo("TODO-99")
-    assert m.store.last_edit is None or m.store.last_edit == "splice"
+    with monkeypatch.context() as patch:  # refused on the fast path, no round trip
+        patch.setattr(store_module, "load_round_trip", _no_round_trip)
+        with pytest.raises(NotFoundError, match="TODO-99"):
+            m.complete_todo("TODO-99")
+    assert m.store.last_edit is None
 
     def bad(doc: Any) -> None:  # an unknown repo on an untouched item: schema refuses
         doc["coordination"]["todos"][1]["repo"] = "nowhere"
@@ -269,3 +277,37 @@ def test_a_placeholder_value_put_into_another_item_falls_back(tmp_path: Path) ->
         store.update(fn)
     assert store.last_edit is not None and "placeholder" in store.last_edit
     assert path.read_bytes() == CATALOGS["generated-indent2"]
+
+
+def test_ruamel_sees_only_a_small_part_of_a_big_catalog(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from coordination.catalog import splice
+
+    path = tmp_path / "ecosystem.yaml"
+    data = catalog_data(400, [(i, i + 1) for i in range(399)])
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    size = path.stat().st_size
+    seen: list[int] = []
+    real_apply = splice.apply
+
+    def spy(fn: Any, body: str, file: str, cat: Any, load: Any, dump: Any) -> Any:
+        def load_spy(text: str) -> Any:
+            seen.append(len(text))
+            return load(text)
+
+        def dump_spy(doc: Any) -> str:
+            out: str = dump(doc)
+            seen.append(len(out))
+            return out
+
+        return real_apply(fn, body, file, cat, load_spy, dump_spy)
+
+    monkeypatch.setattr(splice, "apply", spy)
+    m = CoordinationManager(path)
+    m.complete_todo("TODO-200", hours=1)
+    m.create_todo("new", "api", blocked_by=["TODO-17"])
+    assert m.store.last_edit == "splice"
+    assert seen and max(seen) < size / 20, (seen, size)
+    cat = CatalogStore(path, cache_dir=None).load()
+    assert cat.todo("TODO-200").status.value == "completed"  # type: ignore[union-attr]
+    assert cat.todo("TODO-17").blocking == ["TODO-400"]  # type: ignore[union-attr]
