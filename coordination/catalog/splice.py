@@ -4,10 +4,13 @@ A round trip of the whole file (ruamel is pure Python) costs seconds on a
 10,000-todo catalog. :func:`apply` gives the edit function the same kind of
 document for a fraction of that, and returns the same bytes:
 
-1. One pass of the C YAML parser's events finds the lines of every item of the
-   block sequences ``repos`` and ``coordination.{issues,plans,todos,dependencies}``
-   (the *windows*). An item's lines run from its ``-`` to the next item's ``-``, so
-   they hold the comments after it, as ruamel attaches them.
+1. A scan of the lines finds every item of the block sequences ``repos`` and
+   ``coordination.{issues,plans,todos,dependencies}`` (the *windows*): each starts
+   with a ``-`` at its sequence's column. The count must equal the validated
+   catalog's, or nothing is spliced. An item's lines run from its ``-`` to the next
+   item's ``-``, so they hold the comment lines after it (ruamel keeps those at the
+   sequence's own column as the next item's; see ``before_next``). The C parser's
+   events, exact but slower, are used on the small texts ruamel writes.
 2. ruamel loads the file without those items, except the last one of each window
    (it keeps the sequence a block sequence, and a new item is written after it).
    The items cut out go back into the document as placeholders: reads come from the

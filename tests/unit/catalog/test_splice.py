@@ -311,3 +311,30 @@ def test_ruamel_sees_only_a_small_part_of_a_big_catalog(
     cat = CatalogStore(path, cache_dir=None).load()
     assert cat.todo("TODO-200").status.value == "completed"  # type: ignore[union-attr]
     assert cat.todo("TODO-17").blocking == ["TODO-400"]  # type: ignore[union-attr]
+
+
+TRICKY = b'''version: 1
+repos:
+  - name: api
+coordination:
+  todos:
+    - id: TODO-1
+      task: "one
+    - id: fake"
+      repo: api
+    - id: TODO-2
+      task: two
+      repo: api
+'''
+
+
+def test_a_line_that_only_looks_like_an_item_falls_back(tmp_path: Path) -> None:
+    """A quoted scalar over two lines, the second like an item's first: the line scan
+    counts one todo too many, so the edit takes the round trip."""
+    def edit(m: CoordinationManager) -> Any:
+        return m.complete_todo("TODO-2")
+
+    fast, how = _run(tmp_path, "fast", TRICKY, edit, True)
+    slow, _ = _run(tmp_path, "slow", TRICKY, edit, False)
+    assert how is not None and "does not match the validated catalog" in how
+    assert fast == slow != TRICKY
