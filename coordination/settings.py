@@ -80,6 +80,10 @@ class Settings(BaseSettings):
         64 * 1024 * 1024, ge=1024,
         description="Largest catalog file coord reads (bytes); a bigger file is refused.",
     )
+    edit_splice: bool = Field(
+        True, description="Edits rewrite only the catalog items they touch (fast on big "
+        "catalogs); 0 forces a full round trip of the file.",
+    )
     events_maxlen: int = Field(100_000, gt=100, description="Cap of the global event stream.")
     output_tail_bytes: int = Field(
         64 * 1024, ge=1024, description="Bytes of each of stdout/stderr kept per todo."

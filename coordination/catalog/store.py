@@ -50,6 +50,7 @@ T = TypeVar("T")
 LOCK_TIMEOUT = 60.0
 UPDATE_ATTEMPTS = 5
 CACHE_ENTRIES = 16  # cached catalogs kept; each edit makes a new one
+_CACHE_FORMAT = "2"  # 2: set fields only
 
 
 class CatalogStore:
@@ -71,8 +72,16 @@ class CatalogStore:
         path: str | os.PathLike[str],
         *,
         cache_dir: str | os.PathLike[str] | None | Literal["auto"] = "auto",
+        splice: bool | None = None,
     ) -> None:
         self.path = Path(path)
+        # Edits splice the items they touch into the text (fast on big catalogs);
+        # False forces the full round trip (None: COORD_EDIT_SPLICE, default on).
+        self.splice = splice
+        # How the last edit was made: "splice", or "round-trip: <why>" (for tests).
+        self.last_edit: str | None = None
+        self._memo: dict[str, Catalog] = {}  # validated catalogs of this process
+        self._json_safe: set[str] = set()  # tokens whose catalog survives the JSON cache
         self.cache_dir = default_cache_dir() if cache_dir == "auto" else (
             None if cache_dir is None else Path(cache_dir)
         )
@@ -136,18 +145,26 @@ class CatalogStore:
 
     def _validated(self, data: bytes) -> Catalog:
         token = digest(data)
-        cat = self._cache_get(token)
+        cat = self._memo.get(token)
+        if cat is None and (cat := self._cache_get(token)) is not None:
+            self._json_safe.add(token)
         if cat is None:
             cat = loader.load_catalog(data, str(self.path))
             self._cache_put(token, cat)
+        self._remember(token, cat)
         return cat
+
+    def _remember(self, token: str, cat: Catalog) -> None:
+        self._memo.pop(token, None)
+        self._memo[token] = cat
+        while len(self._memo) > 2:
+            self._memo.pop(next(iter(self._memo)))
 
     # -- writing --------------------------------------------------------------
     def update(self, fn: Callable[[Any], T]) -> T:
         data = self.read_bytes()
         # The file as it is must load, so problems point at the lines the user sees.
-        self._validated(data)
-        new, result = self._apply(fn, data)
+        new, result = self._apply(fn, data, self._validated(data))
         with self._locked():
             for _ in range(UPDATE_ATTEMPTS):
                 current = self.read_bytes()
@@ -161,17 +178,26 @@ class CatalogStore:
                 # Another writer got there first (before we locked, or an editor
                 # that takes no lock): redo the edit on what is there now.
                 data = current
-                self._validated(data)
-                new, result = self._apply(fn, data)
+                new, result = self._apply(fn, data, self._validated(data))
         raise ConflictError(
             f"{self.path}: the catalog kept changing while coord tried to edit it; "
             "nothing was written",
             hint="is a script or editor saving it in a loop? try again",
         )
 
-    def _apply(self, fn: Callable[[Any], T], data: bytes) -> tuple[bytes, T]:
-        """The file's bytes after ``fn``, validated, and ``fn``'s result."""
+    def _apply(self, fn: Callable[[Any], T], data: bytes, cat: Catalog) -> tuple[bytes, T]:
+        """The file's bytes after ``fn``, validated, and ``fn``'s result; ``cat`` is
+        the validated catalog of ``data``."""
         file = str(self.path)
+        if self._splicing():
+            from coordination.catalog import splice
+
+            try:
+                return self._apply_splice(fn, data, cat)
+            except splice.Unsupported as exc:
+                self.last_edit = f"round-trip: {exc}"
+        else:
+            self.last_edit = "round-trip: splicing is off"
         doc, style = load_round_trip(data, file)
         result = fn(doc)
         new = dump_round_trip(doc, style)
@@ -184,6 +210,47 @@ class CatalogStore:
                 "would have left it",
             ) from None
         self._cache_put(digest(new), cat)  # the next read of the new file is warm
+        self._remember(digest(new), cat)
+        return new, result
+
+    def _splicing(self) -> bool:
+        if self.splice is not None:
+            return self.splice
+        from coordination.settings import get_settings
+
+        return get_settings().edit_splice
+
+    def _apply_splice(self, fn: Callable[[Any], T], data: bytes, cat: Catalog
+                      ) -> tuple[bytes, T]:
+        """:meth:`_apply` by splicing only the touched items (see ``splice``); raises
+        ``splice.Unsupported`` for what it does not handle, before calling nothing
+        but ``fn`` on a throw-away document."""
+        from coordination.catalog import splice
+
+        text = data.decode("utf-8")
+        style = guess_style(text)
+        body = text.removeprefix(_BOM)[len(style.preamble):].replace("\r\n", "\n")
+
+        def load(text: str) -> Any:
+            return _yaml(style).load(text)
+
+        def dump(doc: Any) -> str:
+            buf = io.StringIO()
+            _yaml(style).dump(doc, buf)
+            return buf.getvalue()
+
+        done, result = splice.apply(fn, body, str(self.path), cat, load, dump)
+        out = done.body.replace("\n", "\r\n") if style.crlf else done.body
+        new = ((_BOM if style.bom else "") + style.preamble + out).encode("utf-8")
+        token = digest(new)
+        # The untouched items came from a catalog that survived the JSON cache; the
+        # written ones are checked alone (a whole-catalog check costs 0.3 s at 10,000).
+        checked = digest(data) in self._json_safe and all(
+            type(m).model_validate_json(m.model_dump_json(exclude_unset=True)) == m
+            for m in done.written)
+        self._cache_put(token, done.catalog, checked=checked)
+        self._remember(token, done.catalog)
+        self.last_edit = "splice"
         return new, result
 
     @contextlib.contextmanager
@@ -269,7 +336,7 @@ class CatalogStore:
     def _cache_file(self, token: str) -> Path | None:
         if self.cache_dir is None:
             return None
-        key = hashlib.sha256(f"{_code_tag()}\0{token}".encode()).hexdigest()
+        key = hashlib.sha256(f"{_code_tag()}\0{_CACHE_FORMAT}\0{token}".encode()).hexdigest()
         return self.cache_dir / "catalog" / f"{key}.json"
 
     def _cache_get(self, token: str) -> Catalog | None:
@@ -279,15 +346,19 @@ class CatalogStore:
         except Exception:  # noqa: BLE001 - a broken cache is only a slower read
             return None
 
-    def _cache_put(self, token: str, cat: Catalog) -> None:
+    def _cache_put(self, token: str, cat: Catalog, *, checked: bool = False) -> None:
+        """``checked``: the caller knows ``cat`` comes back equal from JSON."""
         tmp = None
         try:
             path = self._cache_file(token)
             if path is None:
                 return
-            js = cat.model_dump_json()
-            if Catalog.model_validate_json(js) != cat:
+            # Only the fields the file sets: the models keep knowing which keys an
+            # item has (the splice path reads them), defaults come back on load.
+            js = cat.model_dump_json(exclude_unset=True)
+            if not checked and Catalog.model_validate_json(js) != cat:
                 return  # e.g. dates inside free-form metadata would come back as text
+            self._json_safe.add(token)
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -1,0 +1,96 @@
+"""Time one edit of a 10,000-todo, 10-repo catalog: the whole `coord` process.
+
+`coord todo create` (appends a todo, and `blocking` on its blocker) and
+`coord todo complete` (changes one todo), each with the splice path (the default)
+and with the full ruamel round trip forced (COORD_EDIT_SPLICE=0), the baseline.
+Before every run the catalog is put back to the same bytes, whose validated
+catalog is in the (private, warm) cache, as after any earlier command. Wall time
+is measured around the child process; peak RSS is the child's own (wait4).
+Both paths must leave the same bytes; the script says whether they did.
+
+    .venv/bin/python bench/edit.py [--todos N] [--runs 3] [--slow-runs 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from catalog_load import generate  # noqa: E402
+
+
+def coord_cmd() -> list[str]:
+    exe = Path(sys.executable).with_name("coord")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "coordination.cli"]
+
+
+def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one child process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {err}")
+    rss = usage.ru_maxrss / 1024 if sys.platform != "darwin" else usage.ru_maxrss / 2**20
+    return wall, rss
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--todos", type=int, default=10_000)
+    ap.add_argument("--repos", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=3, help="runs of each fast edit (median)")
+    ap.add_argument("--slow-runs", type=int, default=1, help="runs of each forced round trip")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp) / "base.yaml"
+        path = Path(tmp) / "ecosystem.yaml"
+        base.write_text(generate(args.todos, repos=args.repos))
+        shutil.copyfile(base, path)
+        env = {**os.environ, "XDG_CACHE_HOME": str(Path(tmp) / "cache")}
+        env.pop("COORD_ECOSYSTEM", None)
+        coord = [*coord_cmd(), "--file", str(path)]
+        run_once([*coord, "todo", "show", "TODO-00001"], env)  # warm cache
+        edits = {
+            "todo create": ["todo", "create", "--task", "bench", "--repo", "repo1",
+                            "--blocked-by", "TODO-00002", "--estimate", "1"],
+            "todo complete": ["todo", "complete", "TODO-00003", "--hours", "2"],
+        }
+        size = base.stat().st_size / 1e6
+        print(f"catalog: {args.todos} todos, {args.repos} repos, {size:.2f} MB; "
+              "whole process, warm cache")
+        print(f"{'edit':15}{'path':12}{'median s':>10}{'min s':>8}{'peak MB':>9}{'slow/fast':>11}")
+        for name, argv in edits.items():
+            results, outputs = {}, {}
+            for mode, flag, runs in (("splice", "1", args.runs),
+                                     ("round trip", "0", args.slow_runs)):
+                walls, peaks = [], []
+                for _ in range(runs):
+                    shutil.copyfile(base, path)
+                    wall, rss = run_once([*coord, *argv], {**env, "COORD_EDIT_SPLICE": flag})
+                    walls.append(wall)
+                    peaks.append(rss)
+                outputs[mode] = path.read_bytes()
+                results[mode] = (statistics.median(walls), min(walls), max(peaks))
+            ratio = results["round trip"][0] / results["splice"][0]
+            for mode, (med, best, peak) in results.items():
+                extra = f"{ratio:10.1f}x" if mode == "splice" else ""
+                print(f"{name:15}{mode:12}{med:10.2f}{best:8.2f}{peak:9.0f}{extra:>11}")
+            same = outputs["splice"] == outputs["round trip"]
+            print(f"{'':15}same bytes from both paths: {'yes' if same else 'NO'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,667 @@
+"""Fast edits of big catalogs: only the items an edit touches go through ruamel.
+
+A round trip of the whole file (ruamel is pure Python) costs seconds on a
+10,000-todo catalog. :func:`apply` gives the edit function the same kind of
+document for a fraction of that, and returns the same bytes:
+
+1. A scan of the lines finds every item of the block sequences ``repos`` and
+   ``coordination.{issues,plans,todos,dependencies}`` (the *windows*): each starts
+   with a ``-`` at its sequence's column. The count must equal the validated
+   catalog's, or nothing is spliced. An item's lines run from its ``-`` to the next
+   item's ``-``, so they hold the comment lines after it (ruamel keeps those at the
+   sequence's own column as the next item's; see ``before_next``). The C parser's
+   events, exact but slower, are used on the small texts ruamel writes.
+2. ruamel loads the file without those items, except the last one of each window
+   (it keeps the sequence a block sequence, and a new item is written after it).
+   The items cut out go back into the document as placeholders: reads come from the
+   validated catalog's models; the first change (or look at comments or key order)
+   turns a placeholder into the real ruamel item, parsed from its own lines.
+3. The edit runs once. ruamel dumps the small document; the original lines of the
+   untouched items are put back between the items it wrote.
+4. The C loader parses the small dump; the new catalog is validated from those
+   items and the models of the untouched ones (same schema and whole-catalog checks
+   as a full load).
+
+Anything else (a window item removed or moved, a change outside the windows'
+items, a file shape this does not handle, a result that does not validate) raises
+:class:`Unsupported`, and the store takes the round-trip path, which also gives
+the proper located error for an invalid result.
+"""
+
+from __future__ import annotations
+
+import gc
+import inspect
+import re
+import types
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from coordination.catalog import loader
+from coordination.catalog.models import Catalog
+from coordination.errors import CoordError
+
+T = TypeVar("T")
+
+WINDOWS = (("repos",), ("coordination", "issues"), ("coordination", "plans"),
+           ("coordination", "todos"), ("coordination", "dependencies"))
+_PARENTS = {p[:i] for p in WINDOWS for i in range(1, len(p))}
+_DASH = re.compile(r" *- +")
+# Line breaks other than "\n" that YAML counts as one (the C parser's line numbers).
+_OTHER_BREAKS = ("\r", "\x85", "\u2028", "\u2029")
+_STARTS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_ENDS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+
+
+class Unsupported(Exception):
+    """This edit or file is not spliced; the caller does a full round trip."""
+
+
+@dataclass
+class Window:
+    path: tuple[str, ...]
+    key_lines: list[int]  # line of each key on the path to the sequence
+    starts: list[int] = field(default_factory=list)  # first line of each item
+    end: int = 0  # first line after the sequence
+
+    def span(self, i: int) -> tuple[int, int]:
+        return self.starts[i], self.starts[i + 1] if i + 1 < len(self.starts) else self.end
+
+
+def scan(text: str, lines: list[str]) -> dict[tuple[str, ...], Window]:
+    """The windows of ``text`` (split into ``lines`` on "\\n"), from C parser events."""
+    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    it: Iterator[Any] = iter(yaml.parse(text, Loader=base))
+    try:
+        if not isinstance(next(it), yaml.StreamStartEvent) or not isinstance(
+                next(it), yaml.DocumentStartEvent):
+            raise Unsupported("not one YAML document")
+        root = next(it)
+        if not isinstance(root, yaml.MappingStartEvent) or root.flow_style:
+            raise Unsupported("the top level is not a block mapping")
+        windows: dict[tuple[str, ...], Window] = {}
+        _scan_map(it, (), [], lines, windows)
+        if not isinstance(next(it), yaml.DocumentEndEvent) or not isinstance(
+                next(it), yaml.StreamEndEvent):
+            raise Unsupported("more than one YAML document")
+    except (StopIteration, yaml.YAMLError) as exc:
+        raise Unsupported(f"cannot scan: {exc}") from None
+    return windows
+
+
+_TOP_KEY = re.compile(r"(repos|coordination):[ \t]*(?:#.*)?")
+_SECTION_KEY = re.compile(r"( +)(issues|plans|todos|dependencies):[ \t]*(?:#.*)?")
+
+
+def _has_doc_mark(body: str) -> bool:
+    """A line starting with ``---`` or ``...`` (then a blank or its end)."""
+    for mark in ("---", "..."):
+        i = 0 if body.startswith(mark) else body.find("\n" + mark)
+        while i >= 0:
+            j = i + 3 + (body[i] == "\n")
+            if j >= len(body) or body[j] in " \t\n":
+                return True
+            i = body.find("\n" + mark, i + 1)
+    return False
+
+
+def scan_lines(lines: list[str]) -> dict[tuple[str, ...], Window]:
+    """The windows' key lines and item starts, from the lines alone (fast, no end).
+
+    Every item of a block sequence starts with a ``-`` at the sequence's column, so
+    no start is missed while the scan runs; a line that only looks like one (inside a
+    multi-line quoted scalar), or an early end, changes the count of items, which the
+    caller checks against the validated catalog."""
+    windows: dict[tuple[str, ...], Window] = {}
+    n = len(lines)
+    top: str | None = None
+    top_line = 0
+    i = 0
+    while i < n:
+        line = lines[i]
+        if not line or line[0] == " " or line[0] == "#":
+            i += 1
+            continue
+        m = _TOP_KEY.fullmatch(line)
+        top, top_line = (m.group(1), i) if m else (None, 0)
+        i += 1
+        if top == "repos":
+            i = _scan_items(lines, i, -1, Window(("repos",), [top_line]), windows)
+        elif top == "coordination":
+            col = None
+            while i < n:
+                line = lines[i]
+                stripped = line.lstrip(" ")
+                if not stripped or stripped[0] == "#":
+                    i += 1
+                    continue
+                indent = len(line) - len(stripped)
+                if indent == 0:
+                    break
+                col = indent if col is None else col
+                m = _SECTION_KEY.fullmatch(line)
+                i += 1
+                if m and indent == col:
+                    w = Window(("coordination", m.group(2)), [top_line, i - 1])
+                    i = _scan_items(lines, i, indent, w, windows)
+    return windows
+
+
+def _scan_items(lines: list[str], i: int, key_col: int, w: Window,
+                windows: dict[tuple[str, ...], Window]) -> int:
+    n = len(lines)
+    while i < n:  # the first line of the value
+        stripped = lines[i].lstrip(" ")
+        if stripped and stripped[0] != "#":
+            break
+        i += 1
+    if i == n:
+        return i
+    line = lines[i]
+    stripped = line.lstrip(" ")
+    dash = len(line) - len(stripped)
+    if dash < key_col or not (stripped == "-" or stripped.startswith("- ")):
+        return i  # not a block sequence
+    windows[w.path] = w
+    # Lines of the sequence: items at the dash's column, anything more indented,
+    # blank and comment lines; the first other line ends it.
+    prefix = " " * dash + "-"
+    deeper = " " * (dash + 1)
+    starts = w.starts
+    for j in range(i, n):
+        line = lines[j]
+        if line.startswith(deeper):  # most lines: inside an item
+            continue
+        if line.startswith(prefix) and (len(line) == dash + 1 or line[dash + 1] == " "):
+            starts.append(j)
+            continue
+        stripped = line.lstrip(" ")
+        if stripped and stripped[0] != "#":
+            return j
+    return n
+
+
+def _scan_map(it: Iterator[Any], path: tuple[str, ...], key_lines: list[int], lines: list[str],
+              windows: dict[tuple[str, ...], Window]) -> None:
+    while True:
+        key = next(it)
+        if isinstance(key, yaml.MappingEndEvent):
+            return
+        if not isinstance(key, yaml.ScalarEvent):
+            raise Unsupported("a key that is not a scalar")
+        value = next(it)
+        child = (*path, key.value)
+        klines = [*key_lines, _mark(key).line]
+        if child in WINDOWS and isinstance(value, yaml.SequenceStartEvent) and not value.flow_style:
+            windows[child] = _scan_seq(it, Window(child, klines), lines)
+        elif child in _PARENTS and isinstance(value, yaml.MappingStartEvent) and not value.flow_style:
+            _scan_map(it, child, klines, lines, windows)
+        else:
+            _skip(value, it)
+
+
+def _scan_seq(it: Iterator[Any], w: Window, lines: list[str]) -> Window:
+    while True:
+        ev = next(it)
+        if isinstance(ev, yaml.SequenceEndEvent):
+            m = _mark(ev)
+            # The end is at the next token, after blank and comment lines; at the end
+            # of a file without a final newline it is on the last line itself.
+            w.end = m.line if not lines[m.line][:m.column].strip() else m.line + 1
+            return w
+        if not isinstance(ev, yaml.MappingStartEvent) or ev.flow_style or ev.anchor or ev.tag:
+            raise Unsupported(f"{'.'.join(w.path)} has an item that is not a plain block mapping")
+        m = _mark(ev)
+        if not _DASH.fullmatch(lines[m.line][:m.column]):
+            raise Unsupported(f"{'.'.join(w.path)} has an item not on its '-' line")
+        w.starts.append(m.line)
+        _skip(ev, it)
+
+
+def _mark(ev: Any) -> Any:
+    if ev.start_mark is None:
+        raise Unsupported("the parser gave no position")
+    return ev.start_mark
+
+
+def _skip(ev: Any, it: Iterator[Any]) -> None:
+    if not isinstance(ev, _STARTS):
+        return
+    depth = 1
+    for e in it:
+        t = type(e)
+        if t is yaml.ScalarEvent:
+            continue
+        if t is yaml.MappingStartEvent or t is yaml.SequenceStartEvent:
+            depth += 1
+        elif t is yaml.MappingEndEvent or t is yaml.SequenceEndEvent:
+            depth -= 1
+            if not depth:
+                return
+
+
+# -- placeholders ----------------------------------------------------------------------
+_MISSING = object()
+# What a placeholder answers itself; every other method or attribute of ruamel's
+# classes (changes, comments, key order, copies) first turns its item real.
+_SEQ_READS = frozenset({
+    "__getitem__", "__getsingleitem__", "__len__", "__iter__", "__contains__", "__reversed__",
+    "index", "count", "copy", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__",
+    "__add__", "__mul__", "__rmul__", "__repr__", "__str__",
+})
+_NEVER = frozenset({
+    "__class__", "__dict__", "__weakref__", "__new__", "__init__", "__getattribute__",
+    "__getattr__", "__setattr__", "__delattr__", "__init_subclass__", "__subclasshook__",
+    "__class_getitem__", "__doc__", "__module__", "__slots__", "__hash__", "__sizeof__",
+    "__dir__", "__format__",
+})
+_MAP_SLOTS = ("_yaml_comment", "_ok", "_ref")
+_SEQ_SLOTS = ("_yaml_comment", "_lst")
+
+
+def _plain(value: Any, root: _LazyMap) -> Any:
+    if type(value) is dict or isinstance(value, BaseModel):
+        return _LazyMap.of(dict(value) if isinstance(value, dict) else value, root)
+    if isinstance(value, (list, tuple)):
+        seq = _LazyList.__new__(_LazyList)
+        seq.__dict__["_c_root"] = root
+        list.extend(seq, [_plain(v, root) for v in value])
+        return seq
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+class _LazyMap(CommentedMap):
+    """An item (or a mapping inside one) as the validated model has it, read-only:
+    anything else makes its item real first (see :meth:`_State.materialize`)."""
+
+    @classmethod
+    def of(cls, src: Any, root: _LazyMap | None, state: _State | None = None,
+           where: tuple[Window, int] | None = None) -> _LazyMap:
+        m = cls.__new__(cls)
+        m.__dict__.update(
+            _c_src=src, _c_keys=src.keys() if type(src) is dict else src.model_fields_set,
+            _c_cache={}, _c_root=m if root is None else root, _c_state=state, _c_where=where)
+        return m
+
+    def _c_read(self, key: Any) -> Any:
+        d = self.__dict__
+        cache = d["_c_cache"]
+        if key in cache:
+            return cache[key]
+        if key not in d["_c_keys"]:
+            return _MISSING
+        src = d["_c_src"]
+        raw = src[key] if type(src) is dict else getattr(src, key)
+        cache[key] = value = _plain(raw, d["_c_root"])
+        return value
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        v = self._c_read(key)
+        return default if v is _MISSING else v
+
+    def __getitem__(self, key: Any) -> Any:
+        v = self._c_read(key)
+        if v is _MISSING:
+            raise KeyError(key)
+        return v
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self.__dict__["_c_keys"]
+
+    def __len__(self) -> int:
+        return len(self.__dict__["_c_keys"])
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+
+class _LazyList(CommentedSeq):
+    """A list inside a placeholder item: reads as it is, changes make the item real."""
+
+
+def _trap(name: str) -> Callable[..., Any]:
+    def method(self: Any, *args: Any, **kw: Any) -> Any:
+        _materialize(self)
+        return getattr(self, name)(*args, **kw)
+
+    method.__name__ = name
+    return method
+
+
+def _trap_attribute(name: str) -> property:
+    def get(self: Any) -> Any:
+        _materialize(self)
+        return getattr(self, name)
+
+    def put(self: Any, value: Any) -> None:
+        _materialize(self)
+        setattr(self, name, value)
+
+    return property(get, put)
+
+
+def _install_traps(cls: type, reads: frozenset[str]) -> None:
+    for name in dir(cls):
+        if name in reads or name in _NEVER or name in cls.__dict__:
+            continue
+        attr = inspect.getattr_static(cls, name)
+        if isinstance(attr, (classmethod, staticmethod)):
+            continue
+        if isinstance(attr, (property, types.MemberDescriptorType, types.GetSetDescriptorType)):
+            setattr(cls, name, _trap_attribute(name))
+        elif callable(attr):
+            setattr(cls, name, _trap(name))
+
+
+_install_traps(_LazyMap, frozenset())
+_install_traps(_LazyList, _SEQ_READS)
+_LazyMap.__hash__ = None
+
+
+def _materialize(node: Any) -> None:
+    root = object.__getattribute__(node, "__dict__")["_c_root"]
+    state: _State = object.__getattribute__(root, "__dict__")["_c_state"]
+    state.materialize(root)
+    if type(node) in (_LazyMap, _LazyList):  # not found in the real item
+        state.broken = True
+        raise Unsupported("an edit reached a value its item does not have")
+
+
+def _adopt(lazy: Any, real: Any) -> bool:
+    """Make ``lazy`` the real node ``real`` (same object identity as before, so what
+    the edit holds stays live). False when the shapes differ."""
+    if isinstance(lazy, _LazyMap):
+        if type(real) is not CommentedMap:
+            return False
+        cache = object.__getattribute__(lazy, "__dict__")["_c_cache"]
+        object.__getattribute__(lazy, "__dict__").clear()
+        lazy.__class__ = CommentedMap  # type: ignore[assignment]
+        for a in _MAP_SLOTS:
+            if hasattr(real, a):
+                setattr(lazy, a, getattr(real, a))
+        lazy.__dict__.update(real.__dict__)
+        OrderedDict.clear(lazy)
+        for k, v in OrderedDict.items(real):
+            child = cache.get(k)
+            if isinstance(child, (_LazyMap, _LazyList)) and _adopt(child, v):
+                v = child
+            OrderedDict.__setitem__(lazy, k, v)
+        return True
+    if isinstance(lazy, _LazyList):
+        if type(real) is not CommentedSeq or len(real) != list.__len__(lazy):
+            return False
+        old = [list.__getitem__(lazy, i) for i in range(list.__len__(lazy))]
+        object.__getattribute__(lazy, "__dict__").clear()
+        lazy.__class__ = CommentedSeq  # type: ignore[assignment]
+        for a in _SEQ_SLOTS:
+            if hasattr(real, a):
+                setattr(lazy, a, getattr(real, a))
+        lazy.__dict__.update(real.__dict__)
+        new = []
+        for child, v in zip(old, real):
+            if isinstance(child, (_LazyMap, _LazyList)) and _adopt(child, v):
+                v = child
+            new.append(v)
+        list.__init__(lazy, new)
+        return True
+    return False
+
+
+@dataclass
+class _State:
+    lines: list[str]
+    load: Callable[[str], Any]
+    seqs: dict[tuple[str, ...], Any] = field(default_factory=dict)
+    before_next: dict[tuple[tuple[str, ...], int], Any] = field(default_factory=dict)
+    broken: bool = False
+
+    def materialize(self, root: _LazyMap) -> None:
+        """Parse the item's own lines (under the keys leading to its sequence) with
+        ruamel and turn the placeholder into that item."""
+        if type(root) is not _LazyMap:
+            return
+        w, i = object.__getattribute__(root, "__dict__")["_c_where"]
+        a, b = w.span(i)
+        # A stand-in for the next item after it: the comment lines at its end stay its
+        # own, as in the whole file (at the end of a document ruamel keeps them apart).
+        dash = _DASH.match(self.lines[b])
+        if dash is None:
+            raise Unsupported(f"{'.'.join(w.path)}[{i + 1}] not on its '-' line")
+        ctx = [self.lines[k] for k in w.key_lines] + self.lines[a:b] + [dash.group(0) + "_: 0"]
+        doc = self.load("\n".join(ctx) + "\n")
+        seq = _at(doc, w.path)
+        real = seq[0] if isinstance(seq, CommentedSeq) and len(seq) == 2 else None
+        if not isinstance(real, CommentedMap) or not _agrees(root, real) or not _adopt(root, real):
+            self.broken = True
+            raise Unsupported(f"{'.'.join(w.path)}[{i}] does not parse on its own")
+        first = seq.ca.items.get(0)
+        if first is not None:
+            self.seqs[w.path].ca.items[i] = first
+        # Comment lines under it at the sequence's own column: ruamel keeps them as the
+        # next item's "before" comment; they are written after this item.
+        after = seq.ca.items.get(1)
+        if after is not None and len(after) > 1 and after[1]:
+            self.before_next[(w.path, i)] = after[1]
+
+
+def _agrees(lazy: _LazyMap, real: CommentedMap) -> bool:
+    """The placeholder told the edit the keys and (read) values the real item has."""
+    d = object.__getattribute__(lazy, "__dict__")
+    if set(d["_c_keys"]) != set(OrderedDict.keys(real)):
+        return False
+    return all(isinstance(v, (_LazyMap, _LazyList)) or v == real.get(k)
+               for k, v in d["_c_cache"].items())
+
+
+def _holds_lazy(node: Any) -> bool:
+    if type(node) in (_LazyMap, _LazyList):
+        return True
+    if isinstance(node, dict):
+        return any(_holds_lazy(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_holds_lazy(v) for v in node)
+    return False
+
+
+def _at(doc: Any, path: tuple[str, ...]) -> Any:
+    for k in path:
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(k)
+    return doc
+
+
+def _snapshot(node: Any, seqs: dict[tuple[str, ...], Any]) -> Any:
+    """The document outside the windows, as plain data (keys in order)."""
+    for s in seqs.values():
+        if node is s:
+            return ("window", id(s))
+    if isinstance(node, dict):
+        return ("map", tuple((k, _snapshot(v, seqs)) for k, v in node.items()))
+    if isinstance(node, list):
+        return ("seq", tuple(_snapshot(v, seqs) for v in node))
+    return ("scalar", type(node).__name__, node)
+
+
+# -- the edit --------------------------------------------------------------------------
+@dataclass
+class Result:
+    body: str  # the new file body ("\n" line ends, no BOM or preamble)
+    catalog: Catalog  # validated
+    written: list[Any]  # models of the items ruamel wrote (changed or new)
+
+
+def apply(fn: Callable[[Any], T], body: str, file: str, cat: Catalog,
+          load: Callable[[str], Any], dump: Callable[[Any], str]) -> tuple[Result, T]:
+    """``fn`` applied to ``body`` (the text ruamel would load), given ``cat``: the
+    validated catalog of exactly that text. ``load``/``dump`` are the round-trip YAML."""
+    # 10,000 placeholders next to a big catalog's models: the cycle collector would
+    # walk them all several times over (a third of the time); nothing here is cyclic
+    # garbage worth it.
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        return _apply(fn, body, file, cat, load, dump)
+    finally:
+        if was:
+            gc.enable()
+
+
+def _apply(fn: Callable[[Any], T], body: str, file: str, cat: Catalog,
+           load: Callable[[str], Any], dump: Callable[[Any], str]) -> tuple[Result, T]:
+    if any(c in body for c in _OTHER_BREAKS):
+        raise Unsupported("line breaks other than LF")
+    if _has_doc_mark(body):
+        raise Unsupported("document markers in the body")
+    lines = body.split("\n")
+    windows = scan_lines(lines)
+    if not windows:
+        raise Unsupported("no block sequence of items to splice into")
+    models: dict[tuple[str, ...], list[Any]] = {
+        ("repos",): cat.repos, ("coordination", "issues"): cat.coordination.issues,
+        ("coordination", "plans"): cat.coordination.plans,
+        ("coordination", "todos"): cat.coordination.todos,
+        ("coordination", "dependencies"): cat.coordination.dependencies,
+    }
+    # The small text: every window item cut out but the last.
+    cut: list[tuple[int, int]] = sorted(
+        (w.starts[0], w.starts[-1]) for w in windows.values() if len(w.starts) > 1)
+    small, pos = [], 0
+    for a, b in cut:
+        small += lines[pos:a]
+        pos = b
+    small += lines[pos:]
+    try:
+        doc = load("\n".join(small))
+    except Exception as exc:  # noqa: BLE001 - the round trip reports it properly
+        raise Unsupported(f"the cut text does not load: {exc}") from None
+    state = _State(lines, load)
+    originals: dict[tuple[str, ...], list[Any]] = {}
+    for path, w in windows.items():
+        seq = _at(doc, path)
+        n = len(w.starts)
+        if not isinstance(seq, CommentedSeq) or len(seq) != 1 or len(models[path]) != n:
+            raise Unsupported(f"{'.'.join(path)} does not match the validated catalog")
+        state.seqs[path] = seq
+    before = _snapshot(doc, state.seqs)
+    for path, w in windows.items():
+        seq, n = state.seqs[path], len(w.starts)
+        items = [_LazyMap.of(m, None, state, (w, i)) for i, m in enumerate(models[path][:-1])]
+        items.append(list.__getitem__(seq, 0))
+        dash = seq.ca.items.pop(0, None)
+        if n > 1 and dash is not None and len(dash) > 1 and dash[1]:
+            # Lines ruamel keeps "before" the kept item are the ones above the first.
+            raise Unsupported(f"comments before the items of {'.'.join(path)}")
+        list.__init__(seq, items)
+        if dash is not None:
+            seq.ca.items[n - 1] = dash
+        originals[path] = items
+    try:
+        result = fn(doc)
+    except CoordError:
+        if state.broken:
+            raise Unsupported("the edit refused on a placeholder it could not read") from None
+        raise
+    except Unsupported:
+        raise
+    except Exception as exc:  # noqa: BLE001 - let the round trip say what is wrong
+        raise Unsupported(f"the edit failed on the spliced document: {exc!r}") from None
+    if state.broken:
+        raise Unsupported("the edit reached a placeholder it could not turn real")
+
+    # Only items changed or added: check, then keep the real ones for ruamel.
+    kept: dict[tuple[str, ...], list[bool]] = {}  # per final item: placeholder?
+    for path, w in windows.items():
+        seq, orig, n = state.seqs[path], originals[path], len(w.starts)
+        if _at(doc, path) is not seq:
+            raise Unsupported(f"{'.'.join(path)} was replaced")
+        items = [list.__getitem__(seq, i) for i in range(list.__len__(seq))]
+        if len(items) < n or any(items[i] is not orig[i] for i in range(n)):
+            raise Unsupported(f"an item of {'.'.join(path)} was removed or moved")
+        if any(type(x) is _LazyMap or any(x is o for o in orig) for x in items[n:]):
+            raise Unsupported(f"an item of {'.'.join(path)} was copied")
+        lazy = [type(x) is _LazyMap for x in items]
+        real = [i for i, z in enumerate(lazy) if not z]
+        if any(_holds_lazy(items[i]) for i in real):
+            raise Unsupported(f"a value of a placeholder was put into {'.'.join(path)}")
+        ca = seq.ca.items
+        if any(k not in real for k in ca):
+            raise Unsupported(f"comments changed around {'.'.join(path)}")
+        moved = {j: ca[i] for j, i in enumerate(real) if i in ca}
+        for j, i in enumerate(real):
+            pre = state.before_next.get((path, i))
+            if pre is not None:  # goes before the next item ruamel writes
+                slot = moved.setdefault(j + 1, [None, None, None, None])
+                if len(slot) < 2 or slot[1]:
+                    raise Unsupported(f"comments between items of {'.'.join(path)}")
+                slot[1] = pre
+        ca.clear()
+        ca.update(moved)
+        list.__init__(seq, [items[i] for i in real])
+        kept[path] = lazy
+    if _snapshot(doc, state.seqs) != before:
+        raise Unsupported("the edit changed the document outside the windows' items")
+
+    try:
+        out = dump(doc)
+    except Exception as exc:  # noqa: BLE001 - let the round trip say what is wrong
+        raise Unsupported(f"ruamel could not write the spliced document: {exc!r}") from None
+    out_lines = out.split("\n")
+    out_windows = scan(out, out_lines)
+    for path, lazy in kept.items():
+        ow = out_windows.get(path)
+        if ow is None or len(ow.starts) != lazy.count(False):
+            raise Unsupported(f"{'.'.join(path)} did not come out as a block sequence")
+
+    # Validate: the items ruamel wrote, as the C loader reads them, and the models
+    # of the untouched ones.
+    try:
+        data = loader.parse(out, file)
+    except CoordError:
+        raise Unsupported("the new items do not parse") from None
+    for path, lazy in kept.items():
+        written = _at(data, path)
+        if not isinstance(written, list) or len(written) != lazy.count(False):
+            raise Unsupported(f"{'.'.join(path)} reads back differently")
+        fresh = iter(written)
+        full = [models[path][i] if z else next(fresh) for i, z in enumerate(lazy)]
+        parent = data
+        for k in path[:-1]:
+            parent = parent[k]
+        parent[path[-1]] = full
+
+    # The new text: what ruamel wrote, with the untouched items' own lines put back.
+    for path in sorted(kept, key=lambda p: out_windows[p].starts[0], reverse=True):
+        w, ow, lazy = windows[path], out_windows[path], kept[path]
+        piece: list[str] = []
+        j = 0
+        for i, z in enumerate(lazy):
+            if z:
+                a, b = w.span(i)
+                piece += lines[a:b]
+            else:
+                a, b = ow.span(j)
+                piece += out_lines[a:b]
+                j += 1
+        out_lines[ow.starts[0]:ow.end] = piece
+    new_body = "\n".join(out_lines)
+    try:
+        catalog = loader.validate(data, new_body, file)
+    except CoordError:
+        raise Unsupported("the result does not validate") from None
+    sections: dict[tuple[str, ...], list[Any]] = {("repos",): catalog.repos, ("coordination", "issues"): catalog.coordination.issues,
+                ("coordination", "plans"): catalog.coordination.plans,
+                ("coordination", "todos"): catalog.coordination.todos,
+                ("coordination", "dependencies"): catalog.coordination.dependencies}
+    written = [sections[p][i] for p, lazy in kept.items() for i, z in enumerate(lazy) if not z]
+    return Result(new_body, catalog, written), result
+

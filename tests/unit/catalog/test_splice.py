@@ -1,0 +1,340 @@
+"""Spliced edits (catalog/splice.py) give the bytes of the full round trip, fall back
+to it for what they do not handle, and keep the store's guarantees."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from coordination.catalog.manager import CoordinationManager
+from coordination.catalog import store as store_module
+from coordination.catalog.store import CatalogStore, dump_round_trip, load_round_trip
+from coordination.errors import CatalogSchemaError, CatalogSyntaxError, NotFoundError
+from tests.unit.support.catalogs import catalog_data
+
+pytestmark = pytest.mark.timeout(120)
+
+ROOT = Path(__file__).resolve().parents[3]
+COMMENTED = ROOT / "tests" / "unit" / "fixtures" / "commented.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+
+
+def _generated(indent: int) -> bytes:
+    data = catalog_data(6, [(0, 1), (1, 2), (3, 4)],
+                        issues=[{"id": "ISSUE-1", "title": "first"},
+                                {"id": "ISSUE-2", "title": "second"}])
+    text = yaml.safe_dump(data, sort_keys=False, indent=indent).encode()
+    # PyYAML writes nested lists less indented than ruamel re-writes them; one round
+    # trip makes the file one that ruamel leaves as it is (see the layout test below).
+    return dump_round_trip(*load_round_trip(text, "x"))
+
+
+def _catalogs() -> dict[str, bytes]:
+    example = (ROOT / "ecosystem.yaml").read_bytes()
+    commented = COMMENTED.read_bytes()
+    return {
+        "example": example,
+        "commented": commented,
+        "commented-crlf": commented.replace(b"\n", b"\r\n"),
+        "example-bom": b"\xef\xbb\xbf" + example,
+        "no-final-newline": commented.rstrip(b"\n"),
+        "generated-indent2": _generated(2),
+        "generated-indent4": _generated(4),
+    }
+
+
+CATALOGS = _catalogs()
+
+Edit = Callable[[CoordinationManager], Any]
+
+
+def _no_round_trip(*args: Any) -> Any:
+    raise AssertionError("the round trip ran")
+
+
+def _todos(m: CoordinationManager) -> list[str]:
+    return [t.id for t in m.list_todos()]
+
+
+def _issues(m: CoordinationManager) -> list[str]:
+    return [i.id for i in m.list_issues()]
+
+
+def _complete_every_other(m: CoordinationManager) -> None:
+    """Many items in one edit, as `sweep sync` does."""
+    from coordination.catalog.edits import TODO_KEYS, put, section
+
+    def edit(doc: Any) -> None:
+        for i, item in enumerate(section(doc, "todos")):
+            if i % 2 == 0 and item.get("status") != "completed":
+                put(item, "status", "completed", TODO_KEYS)
+
+    m.store.update(edit)
+
+
+def _describe_repo(m: CoordinationManager) -> None:
+    def edit(doc: Any) -> None:
+        doc["repos"][0]["description"] = "described"
+
+    m.store.update(edit)
+
+
+EDITS: dict[str, Edit] = {
+    "sync-many": _complete_every_other,
+    "repo-describe": _describe_repo,
+    "todo-create": lambda m: m.create_todo("new work", m.list_repos()[-1].name,
+                                           blocked_by=[_todos(m)[0]], labels=["x", "y"]),
+    "todo-create-plain": lambda m: m.create_todo("plain", m.list_repos()[0].name, estimate=2),
+    "todo-complete-first": lambda m: m.complete_todo(_todos(m)[0], hours=1.5),
+    "todo-complete-last": lambda m: m.complete_todo(_todos(m)[-1]),
+    "todo-update": lambda m: m.update_todo(_todos(m)[0], priority="high", labels=["a"],
+                                           description="now described"),
+    "todo-update-blockers": lambda m: m.update_todo(_todos(m)[-1], blocked_by=_todos(m)[:1]),
+    "issue-create": lambda m: m.create_issue("a new issue", repos=[m.list_repos()[0].name],
+                                             dependencies=_issues(m)[:1]),
+    "issue-update": lambda m: m.update_issue(_issues(m)[0], title="renamed",
+                                             labels=["l1"]) if _issues(m) else None,
+}
+
+
+def _run(tmp_path: Path, name: str, data: bytes, edit: Edit, splice: bool
+         ) -> tuple[bytes, str | None]:
+    path = tmp_path / f"{name}-{splice}" / "ecosystem.yaml"
+    path.parent.mkdir()
+    path.write_bytes(data)
+    m = CoordinationManager(path)
+    m.store.splice = splice
+    edit(m)
+    return path.read_bytes(), m.store.last_edit
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+@pytest.mark.parametrize("catalog", sorted(CATALOGS))
+def test_splice_gives_the_bytes_of_the_round_trip(tmp_path: Path, catalog: str, edit: str) -> None:
+    data = CATALOGS[catalog]
+    fast, how = _run(tmp_path, "fast", data, EDITS[edit], True)
+    slow, slow_how = _run(tmp_path, "slow", data, EDITS[edit], False)
+    assert slow_how == "round-trip: splicing is off"
+    assert fast == slow, f"{catalog}/{edit} via {how}"
+    assert how == "splice", how  # the fast path really ran
+
+
+def test_the_setting_forces_the_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from coordination.settings import get_settings
+
+    monkeypatch.setenv("COORD_EDIT_SPLICE", "0")
+    get_settings.cache_clear()
+    try:
+        path = tmp_path / "ecosystem.yaml"
+        shutil.copyfile(COMMENTED, path)
+        m = CoordinationManager(path)
+        m.complete_todo("TODO-010")
+        assert m.store.last_edit == "round-trip: splicing is off"
+    finally:
+        monkeypatch.delenv("COORD_EDIT_SPLICE")
+        get_settings.cache_clear()
+    m = CoordinationManager(path)
+    m.complete_todo("TODO-011")
+    assert m.store.last_edit == "splice"
+
+
+FLOW = b"""version: 1
+repos: [{name: api}, {name: web}]
+coordination:
+  todos: [{id: TODO-1, task: one, repo: api}, {id: TODO-2, task: two, repo: web}]
+"""
+
+
+@pytest.mark.parametrize("edit", ["todo-create-plain", "todo-complete-first"])
+def test_flow_style_sections_fall_back_to_the_round_trip(tmp_path: Path, edit: str) -> None:
+    fast, how = _run(tmp_path, "fast", FLOW, EDITS[edit], True)
+    slow, _ = _run(tmp_path, "slow", FLOW, EDITS[edit], False)
+    assert how is not None and how.startswith("round-trip: ")
+    assert fast == slow != FLOW
+
+
+def test_a_delete_falls_back_to_the_round_trip(tmp_path: Path) -> None:
+    def delete(m: CoordinationManager) -> Any:
+        return m.delete_todo("TODO-011", force=True)
+
+    fast, how = _run(tmp_path, "fast", COMMENTED.read_bytes(), delete, True)
+    slow, _ = _run(tmp_path, "slow", COMMENTED.read_bytes(), delete, False)
+    assert how is not None and "removed or moved" in how
+    assert fast == slow
+
+
+def test_comments_around_the_edited_item_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "ecosystem.yaml"
+    shutil.copyfile(COMMENTED, path)
+    before = path.read_text()
+    m = CoordinationManager(path)
+    m.complete_todo("TODO-010", hours=2)
+    assert m.store.last_edit == "splice"
+    after = path.read_text()
+    for comment in ("# first the library", "# then the site", "# waits for the tag",
+                    "# trailing comment at the end of the file"):
+        assert after.count(comment) == 1, comment
+    removed = [x for x in before.splitlines() if x not in after.splitlines()]
+    added = [x for x in after.splitlines() if x not in before.splitlines()]
+    assert removed == []
+    assert added == ["    status: completed", "    actual_hours: 2"]
+
+
+def test_a_refused_edit_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                        ) -> None:
+    path = tmp_path / "ecosystem.yaml"
+    path.write_bytes(CATALOGS["generated-indent2"])
+    before = path.read_bytes()
+    m = CoordinationManager(path)
+    with monkeypatch.context() as patch:  # refused on the fast path, no round trip
+        patch.setattr(store_module, "load_round_trip", _no_round_trip)
+        with pytest.raises(NotFoundError, match="TODO-99"):
+            m.complete_todo("TODO-99")
+    assert m.store.last_edit is None
+
+    def bad(doc: Any) -> None:  # an unknown repo on an untouched item: schema refuses
+        doc["coordination"]["todos"][1]["repo"] = "nowhere"
+
+    with pytest.raises(CatalogSchemaError, match="nowhere"):
+        m.store.update(bad)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+CREATE = """
+import sys
+from coordination.catalog.manager import CoordinationManager
+m = CoordinationManager(sys.argv[1])
+for i in range(3):
+    m.create_todo(f"from {sys.argv[2]} #{i}", "api")
+assert m.store.last_edit == "splice", m.store.last_edit
+"""
+
+
+def test_two_processes_appending_at_once_both_land(tmp_path: Path) -> None:
+    path = tmp_path / "ecosystem.yaml"
+    data = catalog_data(300, [(i, i + 1) for i in range(299)])
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    CatalogStore(path).load()  # warm cache, as after any command
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-c", CREATE, str(path), w], env=env,
+                              stderr=subprocess.PIPE) for w in ("a", "b")]
+    for p in procs:
+        _, err = p.communicate(timeout=100)
+        assert p.returncode == 0, err.decode()
+    cat = CatalogStore(path, cache_dir=None).load()  # the whole file parses and validates
+    tasks = sorted(t.task for t in cat.coordination.todos if t.task.startswith("from "))
+    assert tasks == sorted(f"from {w} #{i}" for w in "ab" for i in range(3))
+    assert len({t.id for t in cat.coordination.todos}) == 306
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_untouched_items_keep_their_own_layout(tmp_path: Path) -> None:
+    """The one documented difference: in a file ruamel would re-indent (PyYAML's own
+    dump, nested lists at the key's column), the round trip rewrites every item, the
+    splice only the one edited."""
+    data = yaml.safe_dump(catalog_data(4, [(0, 1), (1, 2)]), sort_keys=False,
+                          indent=4).encode()
+    assert dump_round_trip(*load_round_trip(data, "x")) != data  # ruamel re-indents it
+
+    def edit(m: CoordinationManager) -> Any:
+        return m.complete_todo("TODO-3")
+
+    fast, how = _run(tmp_path, "fast", data, edit, True)
+    slow, _ = _run(tmp_path, "slow", data, edit, False)
+    assert how == "splice"
+    added = [x for x in fast.decode().splitlines() if x not in data.decode().splitlines()]
+    assert added == ["        status: completed"]
+    assert fast.count(b"\n") == data.count(b"\n") + 1
+    assert slow != fast and fast.replace(b"        - TODO-", b"        -   TODO-") == slow
+
+
+def test_a_placeholder_value_put_into_another_item_falls_back(tmp_path: Path) -> None:
+    """The edit puts one todo's (unchanged) blocked_by list object into another todo:
+    the value is a placeholder's, so the round trip handles it, and refuses the alias
+    it would write, as it always did."""
+    path = tmp_path / "ecosystem.yaml"
+    path.write_bytes(CATALOGS["generated-indent2"])
+
+    def fn(doc: Any) -> None:
+        todos = doc["coordination"]["todos"]
+        todos[-1]["labels"] = todos[1]["blocked_by"]
+
+    store = CatalogStore(path)
+    with pytest.raises(CatalogSyntaxError, match="anchors and aliases"):
+        store.update(fn)
+    assert store.last_edit is not None and "placeholder" in store.last_edit
+    assert path.read_bytes() == CATALOGS["generated-indent2"]
+
+
+def test_ruamel_sees_only_a_small_part_of_a_big_catalog(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from coordination.catalog import splice
+
+    path = tmp_path / "ecosystem.yaml"
+    data = catalog_data(400, [(i, i + 1) for i in range(399)])
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    size = path.stat().st_size
+    seen: list[int] = []
+    real_apply = splice.apply
+
+    def spy(fn: Any, body: str, file: str, cat: Any, load: Any, dump: Any) -> Any:
+        def load_spy(text: str) -> Any:
+            seen.append(len(text))
+            return load(text)
+
+        def dump_spy(doc: Any) -> str:
+            out: str = dump(doc)
+            seen.append(len(out))
+            return out
+
+        return real_apply(fn, body, file, cat, load_spy, dump_spy)
+
+    monkeypatch.setattr(splice, "apply", spy)
+    m = CoordinationManager(path)
+    m.complete_todo("TODO-200", hours=1)
+    m.create_todo("new", "api", blocked_by=["TODO-17"])
+    assert m.store.last_edit == "splice"
+    assert seen and max(seen) < size / 20, (seen, size)
+    cat = CatalogStore(path, cache_dir=None).load()
+    assert cat.todo("TODO-200").status.value == "completed"  # type: ignore[union-attr]
+    assert cat.todo("TODO-17").blocking == ["TODO-400"]  # type: ignore[union-attr]
+
+
+TRICKY = b'''version: 1
+repos:
+  - name: api
+coordination:
+  todos:
+    - id: TODO-1
+      task: "one
+    - id: fake"
+      repo: api
+    - id: TODO-2
+      task: two
+      repo: api
+'''
+
+
+def test_a_line_that_only_looks_like_an_item_falls_back(tmp_path: Path) -> None:
+    """A quoted scalar over two lines, the second like an item's first: the line scan
+    counts one todo too many, so the edit takes the round trip."""
+    def edit(m: CoordinationManager) -> Any:
+        return m.complete_todo("TODO-2")
+
+    fast, how = _run(tmp_path, "fast", TRICKY, edit, True)
+    slow, _ = _run(tmp_path, "slow", TRICKY, edit, False)
+    assert how is not None and "does not match the validated catalog" in how
+    assert fast == slow != TRICKY
