@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
-import hashlib
 import io
 from dataclasses import dataclass
 import os
@@ -39,17 +37,19 @@ from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import YAMLError as RuamelYAMLError
 from ruamel.yaml.representer import RoundTripRepresenter
 
-from coordination.catalog import loader
+from coordination.catalog import cache, loader
+from coordination.catalog.cache import CACHE_ENTRIES
 from coordination.catalog.models import Catalog
 from coordination.errors import CatalogError, ConflictError, Problem
 
 T = TypeVar("T")
+digest = cache.digest
+default_cache_dir = cache.default_cache_dir
 
 # Seconds a writer waits for the others. An edit of a 5,000-todo catalog takes
 # seconds (ruamel is pure Python), so this leaves room for a queue of them.
 LOCK_TIMEOUT = 60.0
 UPDATE_ATTEMPTS = 5
-CACHE_ENTRIES = 16  # cached catalogs kept; each edit makes a new one
 
 
 class CatalogStore:
@@ -92,35 +92,7 @@ class CatalogStore:
     def read_bytes(self) -> bytes:
         """The file's bytes: a regular file only (a FIFO would block for ever, a
         device like /dev/zero never ends), at most COORD_MAX_CATALOG_BYTES."""
-        from coordination.settings import get_settings
-
-        cap = get_settings().max_catalog_bytes
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-            try:
-                st = os.fstat(fd)
-                if not stat.S_ISREG(st.st_mode):
-                    kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a directory"
-                            if stat.S_ISDIR(st.st_mode) else "a device or socket")
-                    raise CatalogError(
-                        Problem(f"not a regular file ({kind})", file=str(self.path)),
-                        hint="point --file at the catalog's YAML file")
-                with os.fdopen(os.dup(fd), "rb") as f:
-                    data = f.read(cap + 1)
-            finally:
-                os.close(fd)
-            if len(data) > cap:
-                raise CatalogError(
-                    Problem(f"larger than {cap} bytes", file=str(self.path)),
-                    hint="raise COORD_MAX_CATALOG_BYTES if this really is your catalog")
-            return data
-        except FileNotFoundError:
-            raise CatalogError(
-                Problem("no such file", file=str(self.path)),
-                hint="create it, pass --file PATH, or set COORD_ECOSYSTEM",
-            ) from None
-        except OSError as exc:
-            raise CatalogError(Problem(f"cannot read: {exc.strerror}", file=str(self.path))) from None
+        return cache.read_catalog_bytes(self.path, cache.max_catalog_bytes())
 
     def load(self) -> Catalog:
         return self._validated(self.read_bytes())
@@ -264,15 +236,15 @@ class CatalogStore:
 
     # -- cache ----------------------------------------------------------------
     def _cache_file(self, token: str) -> Path | None:
-        if self.cache_dir is None:
-            return None
-        key = hashlib.sha256(f"{_code_tag()}\0{token}".encode()).hexdigest()
-        return self.cache_dir / "catalog" / f"{key}.json"
+        return cache.cache_file(self.cache_dir, token)
 
     def _cache_get(self, token: str) -> Catalog | None:
         try:
-            path = self._cache_file(token)
-            return None if path is None else Catalog.model_validate_json(path.read_bytes())
+            text = cache.read_json(self.cache_dir, token)
+            if text is None:
+                return None
+            with cache.paused_gc():
+                return Catalog.model_validate_json(text)
         except Exception:  # noqa: BLE001 - a broken cache is only a slower read
             return None
 
@@ -283,7 +255,9 @@ class CatalogStore:
             if path is None:
                 return
             js = cat.model_dump_json()
-            if Catalog.model_validate_json(js) != cat:
+            with cache.paused_gc():
+                same = Catalog.model_validate_json(js) == cat
+            if not same:
                 return  # e.g. dates inside free-form metadata would come back as text
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -295,41 +269,6 @@ class CatalogStore:
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
-
-
-def digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def default_cache_dir() -> Path | None:
-    """``$XDG_CACHE_HOME/coord``, else ``~/.cache/coord``; None if neither is known."""
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    if os.path.isabs(xdg):
-        return Path(xdg) / "coord"
-    try:
-        return Path.home() / ".cache" / "coord"
-    except RuntimeError:
-        return None
-
-
-@functools.lru_cache(maxsize=1)
-def _code_tag() -> str:
-    """Changes whenever the code that validates could: version and source files."""
-    import importlib.metadata
-
-    import pydantic
-
-    from coordination.catalog import checks, models
-
-    try:
-        version = importlib.metadata.version("coord")
-    except importlib.metadata.PackageNotFoundError:
-        version = "unknown"
-    parts = [version, pydantic.VERSION]
-    for mod in (models, checks, loader):
-        st = os.stat(str(mod.__file__))
-        parts.append(f"{st.st_size}:{st.st_mtime_ns}")
-    return "|".join(parts)
 
 
 def _prune(directory: Path) -> None:
