@@ -35,6 +35,7 @@ SUPPORTED_VERSIONS = (1,)
 MAX_PROBLEMS = 50  # a wholly wrong file would otherwise print thousands of lines
 MAX_DEPTH = 100  # collections nested deeper than any catalog needs (its own depth is ~6)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
 _NO_ALIASES = "anchors and aliases (&name, *name) are not part of the catalog format; write the value out"
 
 
@@ -90,6 +91,12 @@ class SafeCatalogLoader(_Base):  # type: ignore[misc]
         # second visit is an alias. Stopping here keeps a bomb linear in size.
         if node in self.constructed_objects or node in self.recursive_objects:
             raise _AliasFound()
+        if node.tag == _STR_TAG and node.__class__ is yaml.ScalarNode:
+            # Most of a catalog is text: what PyYAML's str constructor does, without
+            # its five calls per value (recorded, so a second visit is still an alias).
+            value: str = node.value
+            self.constructed_objects[node] = value
+            return value
         try:
             return super().construct_object(node, deep=deep)
         except ValueError as exc:
