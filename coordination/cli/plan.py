@@ -230,11 +230,14 @@ def validate_cmd(obj: Any, plan_id: str, include_completed: bool, ignore_blocker
     from coordination.errors import ValidationFailed
     from coordination.planner.validate import validate_plan
 
-    findings = validate_plan(_catalog(obj), plan_id, include_completed=include_completed,
-                             ignore_blockers=ignore_blockers)
-    n_err = sum(f.severity == "error" for f in findings)
-    doc = {"plan": plan_id, "ok": n_err == 0, "errors": n_err,
-           "warnings": len(findings) - n_err, "findings": [f.to_dict() for f in findings]}
+    from coordination.catalog.cache import paused_gc
+
+    with paused_gc():  # tens of thousands of findings, none garbage: see paused_gc
+        findings = validate_plan(_catalog(obj), plan_id, include_completed=include_completed,
+                                 ignore_blockers=ignore_blockers)
+        n_err = sum(f.severity == "error" for f in findings)
+        doc = {"plan": plan_id, "ok": n_err == 0, "errors": n_err,
+               "warnings": len(findings) - n_err, "findings": [f.to_dict() for f in findings]}
     emit(as_json, doc, lambda d: _validate_human(d, every=every))
     if n_err:
         raise ValidationFailed(f"plan {plan_id} has {n_err} error(s)")
