@@ -9,13 +9,12 @@ way a stream that does not end can be read by scripts.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from typing import Any
 
 import click
 
-from coordination.cli.render import console, json_option, print_json, table
+from coordination.cli.render import console, dumps, json_option, print_json, table
 from coordination.errors import UsageError
 
 
@@ -70,7 +69,7 @@ def events(sweep_id: str | None, follow: bool, limit: int | None, as_json: bool)
     try:
         for e in rt.events.follow(sweep_id=sweep_id, block_ms=500):
             if as_json:
-                sys.stdout.write(json.dumps(e.to_dict()) + "\n")
+                sys.stdout.write(dumps(e.to_dict(), pretty=False) + "\n")  # JSON Lines
                 sys.stdout.flush()
             else:
                 console().print(_line(e), soft_wrap=True)
