@@ -49,7 +49,9 @@ def list_todos(
     known_repo = repo is None or any(r.get("name") == repo for r in cat["repos"])
     the_plan = None if plan is None else next(
         (p for p in co.get("plans", []) if p.get("id") == plan), None)
-    if not known_repo or (plan is not None and the_plan is None):
+    # A status no todo has may be one that does not exist: the manager says which.
+    odd_status = status is not None and all(t.get("status") != status for t in todos)
+    if not known_repo or (plan is not None and the_plan is None) or odd_status:
         return _via_manager(path, status=status, repo=repo, assignee=assignee, plan=plan)
     if the_plan is not None:
         listed = {t for ms in the_plan.get("milestones", []) for t in ms.get("todos", [])}

@@ -214,7 +214,7 @@ def test_validate_of_many_findings_is_fast(tmp_path: Path) -> None:
 def test_todo_list_from_the_cache_equals_the_models(tmp_path: Path) -> None:
     from coordination.catalog.manager import CoordinationManager
     from coordination.catalog.reads import list_todos
-    from coordination.errors import NotFoundError
+    from coordination.errors import NotFoundError, UsageError
 
     data = catalog_data(6, [(0, 1)], overrides={2: {"assignee": "ana", "status": "completed"},
                                                   4: {"plan": None}},
@@ -231,6 +231,9 @@ def test_todo_list_from_the_cache_equals_the_models(tmp_path: Path) -> None:
         list_todos(eco, repo="nope")
     with pytest.raises(NotFoundError, match="PLAN-9"):
         list_todos(eco, plan="PLAN-9")
+    with pytest.raises(UsageError, match="done"):
+        list_todos(eco, status="done")
+    assert list_todos(eco, status="failed") == []
 
 
 def test_a_warm_todo_list_json_imports_no_models(eco: Path, tmp_path: Path) -> None:
