@@ -3,6 +3,10 @@
 Commands build plain data (dicts/lists of JSON types) and pass a function
 that renders it for people; with ``--json`` that function is never called and
 exactly one JSON document is printed on stdout.
+
+Where the output goes decides its layout (:func:`is_terminal`, :func:`plain_layout`):
+JSON is indented on a terminal and compact otherwise; tables and long lines are Rich's
+on a terminal (or at COLUMNS when it is set) and plain, unwrapped text in a pipe or log.
 """
 
 from __future__ import annotations
@@ -172,7 +176,10 @@ def table(
         return
     t = Table(title=title, show_lines=False, header_style="bold")
     for c in columns:
-        t.add_column(c, no_wrap=True) if c in no_wrap else t.add_column(c, overflow="fold")
+        if c in no_wrap:
+            t.add_column(c, no_wrap=True)
+        else:
+            t.add_column(c, overflow="fold")
     for r in rows:
         t.add_row(*("" if v is None else str(v) for v in r))
     con.print(t)
