@@ -31,6 +31,25 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def dumps(data: Any) -> str:
-    """The text of one JSON document, exactly as `--json` prints it (without the newline)."""
-    return json.dumps(to_jsonable(data), indent=2, sort_keys=False)
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump(mode="json")
+    if isinstance(obj, (set, frozenset)):
+        return list(obj)
+    converted = to_jsonable(obj)
+    if converted is obj:
+        raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+    return converted
+
+
+def dumps(data: Any, *, pretty: bool = True) -> str:
+    """The text of one JSON document as `--json` prints it (without the newline):
+    indented for a person, compact (no spaces) for a program."""
+    indent, seps = (2, None) if pretty else (None, (",", ":"))
+    try:
+        # json's C encoder walks plain data itself and calls _json_default only for
+        # models, enums and dates; a second Python pass over the data (to_jsonable)
+        # would cost as much as the encoding.
+        return json.dumps(data, indent=indent, separators=seps, default=_json_default)
+    except (TypeError, ValueError):  # keys json refuses (a Path, a date): convert first
+        return json.dumps(to_jsonable(data), indent=indent, separators=seps)

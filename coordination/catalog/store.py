@@ -20,12 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
-import hashlib
 import io
-from dataclasses import dataclass
 import os
-import re
 import stat
 import tempfile
 import time
@@ -33,24 +29,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
-from ruamel.yaml import YAML
-from ruamel.yaml.constructor import RoundTripConstructor
-from ruamel.yaml.error import YAMLError as RuamelYAMLError
-from ruamel.yaml.representer import RoundTripRepresenter
 
-from coordination.catalog import loader
+from coordination.catalog import cache, loader
+from coordination.catalog.cache import CACHE_ENTRIES
 from coordination.catalog.models import Catalog
 from coordination.errors import CatalogError, ConflictError, Problem
 
 T = TypeVar("T")
+digest = cache.digest
+default_cache_dir = cache.default_cache_dir
 
 # Seconds a writer waits for the others. An edit of a 5,000-todo catalog takes
 # seconds (ruamel is pure Python), so this leaves room for a queue of them.
 LOCK_TIMEOUT = 60.0
 UPDATE_ATTEMPTS = 5
-CACHE_ENTRIES = 16  # cached catalogs kept; each edit makes a new one
-_CACHE_FORMAT = "2"  # 2: set fields only
 
 
 class CatalogStore:
@@ -101,35 +93,7 @@ class CatalogStore:
     def read_bytes(self) -> bytes:
         """The file's bytes: a regular file only (a FIFO would block for ever, a
         device like /dev/zero never ends), at most COORD_MAX_CATALOG_BYTES."""
-        from coordination.settings import get_settings
-
-        cap = get_settings().max_catalog_bytes
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-            try:
-                st = os.fstat(fd)
-                if not stat.S_ISREG(st.st_mode):
-                    kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a directory"
-                            if stat.S_ISDIR(st.st_mode) else "a device or socket")
-                    raise CatalogError(
-                        Problem(f"not a regular file ({kind})", file=str(self.path)),
-                        hint="point --file at the catalog's YAML file")
-                with os.fdopen(os.dup(fd), "rb") as f:
-                    data = f.read(cap + 1)
-            finally:
-                os.close(fd)
-            if len(data) > cap:
-                raise CatalogError(
-                    Problem(f"larger than {cap} bytes", file=str(self.path)),
-                    hint="raise COORD_MAX_CATALOG_BYTES if this really is your catalog")
-            return data
-        except FileNotFoundError:
-            raise CatalogError(
-                Problem("no such file", file=str(self.path)),
-                hint="create it, pass --file PATH, or set COORD_ECOSYSTEM",
-            ) from None
-        except OSError as exc:
-            raise CatalogError(Problem(f"cannot read: {exc.strerror}", file=str(self.path))) from None
+        return cache.read_catalog_bytes(self.path, cache.max_catalog_bytes())
 
     def load(self) -> Catalog:
         return self._validated(self.read_bytes())
@@ -188,6 +152,8 @@ class CatalogStore:
     def _apply(self, fn: Callable[[Any], T], data: bytes, cat: Catalog) -> tuple[bytes, T]:
         """The file's bytes after ``fn``, validated, and ``fn``'s result; ``cat`` is
         the validated catalog of ``data``."""
+        from coordination.catalog.roundtrip import dump_round_trip, load_round_trip
+
         file = str(self.path)
         if self._splicing():
             from coordination.catalog import splice
@@ -226,6 +192,7 @@ class CatalogStore:
         ``splice.Unsupported`` for what it does not handle, before calling nothing
         but ``fn`` on a throw-away document."""
         from coordination.catalog import splice
+        from coordination.catalog.roundtrip import _BOM, _yaml, guess_style
 
         text = data.decode("utf-8")
         style = guess_style(text)
@@ -334,21 +301,20 @@ class CatalogStore:
 
     # -- cache ----------------------------------------------------------------
     def _cache_file(self, token: str) -> Path | None:
-        if self.cache_dir is None:
-            return None
-        key = hashlib.sha256(f"{_code_tag()}\0{_CACHE_FORMAT}\0{token}".encode()).hexdigest()
-        return self.cache_dir / "catalog" / f"{key}.json"
+        return cache.cache_file(self.cache_dir, token, cache.SET_FIELDS)
 
     def _cache_get(self, token: str) -> Catalog | None:
         try:
-            path = self._cache_file(token)
-            return None if path is None else Catalog.model_validate_json(path.read_bytes())
+            text = cache.read_json(self.cache_dir, token, cache.SET_FIELDS)
+            if text is None:
+                return None
+            with cache.paused_gc():
+                return Catalog.model_validate_json(text)
         except Exception:  # noqa: BLE001 - a broken cache is only a slower read
             return None
 
     def _cache_put(self, token: str, cat: Catalog, *, checked: bool = False) -> None:
         """``checked``: the caller knows ``cat`` comes back equal from JSON."""
-        tmp = None
         try:
             path = self._cache_file(token)
             if path is None:
@@ -356,54 +322,38 @@ class CatalogStore:
             # Only the fields the file sets: the models keep knowing which keys an
             # item has (the splice path reads them), defaults come back on load.
             js = cat.model_dump_json(exclude_unset=True)
-            if not checked and Catalog.model_validate_json(js) != cat:
-                return  # e.g. dates inside free-form metadata would come back as text
+            if not checked:
+                with cache.paused_gc():
+                    if Catalog.model_validate_json(js) != cat:
+                        return  # e.g. dates inside free-form metadata would come back as text
             self._json_safe.add(token)
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(js)
-            os.replace(tmp, path)
+            _write_entry(path, js)
+            # And every field, defaults included: what a read that needs no models
+            # (coordination.catalog.reads) prints, as model_dump(mode="json") would.
+            self.cache_all_fields(token, cat)
             _prune(path.parent)
         except Exception:  # noqa: BLE001, S110 - caching must never fail a command
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+            pass
+
+    def cache_all_fields(self, token: str, cat: Catalog) -> None:
+        """Cache ``cat`` with every field (defaults too) for reads without models."""
+        path = cache.cache_file(self.cache_dir, token, cache.ALL_FIELDS)
+        if path is not None:
+            with contextlib.suppress(Exception):  # caching must never fail a command
+                _write_entry(path, cat.model_dump_json())
 
 
-def digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def default_cache_dir() -> Path | None:
-    """``$XDG_CACHE_HOME/coord``, else ``~/.cache/coord``; None if neither is known."""
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    if os.path.isabs(xdg):
-        return Path(xdg) / "coord"
+def _write_entry(path: Path, text: str) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
-        return Path.home() / ".cache" / "coord"
-    except RuntimeError:
-        return None
-
-
-@functools.lru_cache(maxsize=1)
-def _code_tag() -> str:
-    """Changes whenever the code that validates could: version and source files."""
-    import importlib.metadata
-
-    import pydantic
-
-    from coordination.catalog import checks, models
-
-    try:
-        version = importlib.metadata.version("coord")
-    except importlib.metadata.PackageNotFoundError:
-        version = "unknown"
-    parts = [version, pydantic.VERSION]
-    for mod in (models, checks, loader):
-        st = os.stat(str(mod.__file__))
-        parts.append(f"{st.st_size}:{st.st_mtime_ns}")
-    return "|".join(parts)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _prune(directory: Path) -> None:
@@ -421,128 +371,3 @@ def _fsync_dir(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-# -- round trip (ruamel) --------------------------------------------------------
-_BOM = "\ufeff"
-_PLAIN_11 = yaml.resolver.Resolver()
-# Comments and directives up to an explicit "---": ruamel drops them, so they are kept aside.
-_PREAMBLE = re.compile(r"\A(?:(?:[ \t]*(?:#[^\n]*)?|%[^\n]*)\r?\n)*---[ \t]*(?:#[^\n]*)?\r?\n")
-_KEY_ONLY = re.compile(r"^(?P<lead>[ ]*(?:-[ ]+)*)[^\s#][^#]*:[ \t]*(?:#.*)?$")
-
-
-class _Representer(RoundTripRepresenter):
-    """Quotes new strings that YAML 1.1 would read as something else.
-
-    ruamel writes YAML 1.2, where ``on`` or ``no`` are text, but catalogs are
-    read with PyYAML (YAML 1.1), where they are booleans.
-    """
-
-    def represent_str(self, data: str) -> Any:
-        node = super().represent_str(data)
-        if node.style is None and _PLAIN_11.resolve(  # type: ignore[no-untyped-call]
-            yaml.ScalarNode, data, (True, False)
-        ) != "tag:yaml.org,2002:str":
-            node.style = "'"
-        return node
-
-
-_Representer.add_representer(str, _Representer.represent_str)
-
-
-class _BadTimestamp(str):
-    """A timestamp YAML cannot build (2026-02-30), kept as the text written, as the
-    loader keeps it; dumped back unquoted, as it was."""
-
-
-class _Constructor(RoundTripConstructor):
-    def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
-        try:
-            return super().construct_yaml_timestamp(node, values)
-        except ValueError:
-            return _BadTimestamp(node.value)
-
-
-_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp)
-_Representer.add_representer(
-    _BadTimestamp,
-    lambda r, data: r.represent_scalar("tag:yaml.org,2002:timestamp", str(data)),
-)
-
-
-@dataclass(frozen=True)
-class TextStyle:
-    """What the dump must reproduce that the ruamel document does not hold."""
-
-    mapping: int = 2
-    sequence: int = 4
-    offset: int = 2
-    bom: bool = False
-    crlf: bool = False
-    preamble: str = ""  # text up to and including an explicit "---" line
-
-
-def guess_style(text: str) -> TextStyle:
-    """Mapping indent, sequence indent and dash offset as the file uses them."""
-    mapping: int | None = None
-    sequence: int | None = None
-    offset: int | None = None
-    parent: int | None = None  # column of the key of the previous "key:" line
-    for line in text.splitlines():
-        body = line.strip()
-        if not body or body.startswith("#"):
-            continue
-        col = len(line) - len(line.lstrip(" "))
-        if parent is not None:
-            if body.startswith("- ") and sequence is None:
-                after = line[col + 1:]
-                offset = col - parent
-                sequence = col + 1 + len(after) - len(after.lstrip(" ")) - parent
-            elif not body.startswith("-") and mapping is None and col > parent:
-                mapping = col - parent
-        m = _KEY_ONLY.match(line)
-        parent = len(m.group("lead")) if m else None
-        if mapping is not None and sequence is not None:
-            break
-    mapping = mapping or 2
-    if sequence is None or offset is None or offset < 0 or sequence < offset + 2:
-        offset, sequence = mapping, mapping + 2
-    body = text.removeprefix(_BOM)
-    m = _PREAMBLE.match(body)
-    return TextStyle(mapping, sequence, offset, text.startswith(_BOM), "\r\n" in text,
-                     m.group(0) if m else "")
-
-
-def _yaml(style: TextStyle) -> YAML:
-    rt = YAML(typ="rt")
-    rt.Representer = _Representer
-    rt.Constructor = _Constructor
-    rt.preserve_quotes = True
-    rt.width = 4096  # never re-fold a long line the user wrote on one line
-    rt.indent(mapping=style.mapping, sequence=style.sequence, offset=style.offset)
-    return rt
-
-
-def load_round_trip(data: bytes, file: str) -> tuple[Any, TextStyle]:
-    """The ruamel document of a catalog file and the text style to dump it in."""
-    text = data.decode("utf-8")  # the caller has loaded it already: it is UTF-8
-    style = guess_style(text)
-    try:
-        body = text.removeprefix(_BOM)[len(style.preamble):]
-        doc = _yaml(style).load(body.replace("\r\n", "\n"))  # ruamel drops blank CRLF lines
-    except RuamelYAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise CatalogError(
-            Problem(f"cannot edit: {getattr(exc, 'problem', None) or exc}", file=file,
-                    line=None if mark is None else mark.line + 1)
-        ) from None
-    return doc, style
-
-
-def dump_round_trip(doc: Any, style: TextStyle) -> bytes:
-    buf = io.StringIO()
-    _yaml(style).dump(doc, buf)
-    text = buf.getvalue()
-    if style.crlf:
-        text = text.replace("\n", "\r\n")
-    return ((_BOM if style.bom else "") + style.preamble + text).encode("utf-8")

@@ -10,13 +10,14 @@ way a stream that does not end can be read by scripts.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from typing import Any
 
 import click
 
 from coordination.cli.render import console, json_option, print_json, table
+from coordination.jsonable import dumps
+from coordination.errors import UsageError
 
 
 def _line(ev: Any) -> str:
@@ -70,7 +71,7 @@ def events(obj: Any, sweep_id: str | None, follow: bool, limit: int | None, as_j
     try:
         for e in rt.events.follow(sweep_id=sweep_id, block_ms=500):
             if as_json:
-                sys.stdout.write(json.dumps(e.to_dict()) + "\n")
+                sys.stdout.write(dumps(e.to_dict(), pretty=False) + "\n")  # JSON Lines
                 sys.stdout.flush()
             else:
                 console().print(_line(e), soft_wrap=True)

@@ -180,34 +180,62 @@ def show_cmd(obj: Any, plan_id: str, include_completed: bool, as_json: bool) -> 
     emit(as_json, doc, _show_human)
 
 
+#: Findings of one kind (code) `plan validate` prints before it only counts the rest.
+SHOWN_PER_KIND = 5
+
+
+def _validate_human(d: dict[str, Any], *, every: bool) -> None:
+    """Each kind of finding with its first SHOWN_PER_KIND examples and a count of the rest
+    (every one with ``every``), errors first; then the verdict."""
+    from coordination.cli.render import spans
+
+    groups: dict[tuple[str, str], list[str]] = {}
+    for f in d["findings"]:
+        groups.setdefault((f["severity"], f["code"]), []).append(f["message"])
+    rows: list[list[tuple[str, str]]] = []
+    for (sev, code), messages in groups.items():
+        colour = "red" if sev == "error" else "yellow"
+        shown = messages if every else messages[:SHOWN_PER_KIND]
+        rows.extend([(sev, colour), (f" {code}: {m}", "")] for m in shown)
+        if len(shown) < len(messages):
+            rows.append([(sev, colour), (f" {code}: {len(messages) - len(shown):,} more, "
+                                         f"{len(messages):,} in all (--all-findings lists "
+                                         "every one)", "dim")])
+    spans(rows)
+    verdict = "[green]valid[/green]" if d["ok"] else "[red]invalid[/red]"
+    say(f"{esc(d['plan'])}: {verdict} ({d['errors']} error(s), {d['warnings']} warning(s))")
+
+
 @plan.command("validate")
 @click.argument("plan_id", metavar="PLAN")
 @include_all
 @click.option("--ignore-blockers", is_flag=True, help="Report blockers as warnings.")
+@click.option("--all-findings", "every", is_flag=True,
+              help=f"Print every finding (by default the first {SHOWN_PER_KIND} of each kind "
+              "and a count of the rest; --json always has every one).")
 @json_option
 @click.pass_obj
 def validate_cmd(obj: Any, plan_id: str, include_completed: bool, ignore_blockers: bool,
-                 as_json: bool) -> None:
+                 every: bool, as_json: bool) -> None:
     """Check a plan: cycles, unknown ids and repos, missing commands, blockers.
 
     Exits 1 when an error is found; warnings (redundant edges, milestones of
-    other plans) do not change the exit code.
+    other plans) do not change the exit code. Each kind of finding is printed
+    with its first examples and a count; --all-findings prints every one.
+
+    \b
+    Example:
+      coord plan validate PLAN-001 --all-findings
     """
     from coordination.errors import ValidationFailed
+    from coordination.catalog.cache import paused_gc
     from coordination.planner.documents import validate_document
 
-    doc = validate_document(_catalog(obj), plan_id, include_completed=include_completed,
-                            ignore_blockers=ignore_blockers)
+    with paused_gc():  # tens of thousands of findings, none garbage: see paused_gc
+        doc = validate_document(_catalog(obj), plan_id, include_completed=include_completed,
+                                ignore_blockers=ignore_blockers)
     n_err = doc["errors"]
-
-    def human(d: dict[str, Any]) -> None:
-        for f in d["findings"]:
-            colour = "red" if f["severity"] == "error" else "yellow"
-            say(f"[{colour}]{f['severity']}[/{colour}] {f['code']}: {esc(f['message'])}")
-        verdict = "[green]valid[/green]" if d["ok"] else "[red]invalid[/red]"
-        say(f"{plan_id}: {verdict} ({d['errors']} error(s), {d['warnings']} warning(s))")
-
-    emit(as_json, doc, human)
+    emit(as_json, doc, lambda d: _validate_human(d, every=every))
     if n_err:
         raise ValidationFailed(f"plan {plan_id} has {n_err} error(s)")
 

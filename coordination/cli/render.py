@@ -3,10 +3,16 @@
 Commands build plain data (dicts/lists of JSON types) and pass a function
 that renders it for people; with ``--json`` that function is never called and
 exactly one JSON document is printed on stdout.
+
+Where the output goes decides its layout (:func:`is_terminal`, :func:`plain_layout`):
+JSON is indented on a terminal and compact otherwise; tables and long lines are Rich's
+on a terminal (or at COLUMNS when it is set) and plain, unwrapped text in a pipe or log.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -20,8 +26,25 @@ json_option = click.option(
 )
 
 
+def is_terminal(stream: Any) -> bool:
+    """Whether ``stream`` is a terminal someone reads (the seam tests patch)."""
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
+
+
+def plain_layout(stream: Any = None) -> bool:
+    """Lay out for a log, not a screen: ``stream`` (stdout) is no terminal and COLUMNS
+    is unset. Then JSON is compact, tables are plain aligned text at their full
+    width and no line is wrapped, so a CI log keeps one row per line for grep."""
+    return not is_terminal(sys.stdout if stream is None else stream) and not os.environ.get(
+        "COLUMNS", "").strip()
+
+
 def print_json(data: Any) -> None:
-    sys.stdout.write(dumps(data) + "\n")
+    """``data`` as one JSON document on stdout: pretty on a terminal, compact otherwise."""
+    sys.stdout.write(dumps(data, pretty=is_terminal(sys.stdout)) + "\n")
     sys.stdout.flush()
 
 
@@ -34,13 +57,14 @@ def console() -> Any:
         from rich.console import Console
 
         _console = Console(highlight=False, soft_wrap=False)
+    _console.soft_wrap = plain_layout()  # a long line stays one line in a log
     return _console
 
 
 def err_console() -> Any:
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=plain_layout(sys.stderr))
 
 
 def emit(as_json: bool, data: Any, human: Callable[[Any], None]) -> None:
@@ -51,35 +75,79 @@ def emit(as_json: bool, data: Any, human: Callable[[Any], None]) -> None:
         human(data)
 
 
+def _plain_cell(value: Any) -> str:
+    """A cell's Rich markup as the text it shows, on one line."""
+    text = "" if value is None else str(value)
+    if "[" in text:
+        from rich.text import Text
+
+        text = Text.from_markup(text).plain
+    if "\n" in text or "\r" in text or "\t" in text:
+        text = " ".join(text.split())
+    return text
+
+
+def _plain_table(con: Any, title: str | None, columns: Sequence[str] | None,
+                 rows: Sequence[Sequence[Any]]) -> None:
+    """Columns aligned with two spaces, each row on one line, nothing cut or wrapped."""
+    from rich.cells import cell_len
+
+    cells = [[_plain_cell(v) for v in r] for r in rows]
+    if columns is not None:
+        cells.insert(0, list(columns))
+    n = max((len(r) for r in cells), default=0)
+    widths = [max((cell_len(r[i]) for r in cells if i < len(r)), default=0) for i in range(n)]
+    lines = [] if title is None else [_plain_cell(title)]
+    for r in cells:
+        padded = [c + " " * (widths[i] - cell_len(c)) for i, c in enumerate(r)]
+        lines.append("  ".join(padded).rstrip())
+    # Straight to the stream: Rich would only pass this text through (no markup left).
+    con.file.write("\n".join(lines) + "\n")
+    con.file.flush()
+
+
 def table(
     title: str | None,
     columns: Sequence[str],
     rows: Iterable[Sequence[Any]],
     *,
     empty: str = "nothing to show",
+    con: Any = None,
+    no_wrap: Sequence[str] = (),
 ) -> None:
-    """A Rich table; ``empty`` is printed instead when there are no rows."""
+    """A table; ``empty`` is printed instead when there are no rows.
+
+    On a terminal (or with COLUMNS set) a Rich table that fits the width, long
+    cells folded (except the ``no_wrap`` columns); otherwise plain aligned text
+    at full width (:func:`plain_layout`). ``con`` is the console to print on
+    (default stdout's).
+    """
     from rich.table import Table
 
+    con = console() if con is None else con
     rows = list(rows)
     if not rows:
-        console().print(f"[dim]{empty}[/dim]")
+        con.print(f"[dim]{empty}[/dim]")
+        return
+    if plain_layout(con.file):
+        _plain_table(con, title, columns, rows)
         return
     t = Table(title=title, show_lines=False, header_style="bold")
     for c in columns:
-        t.add_column(c, overflow="fold")
+        if c in no_wrap:
+            t.add_column(c, no_wrap=True)
+        else:
+            t.add_column(c, overflow="fold")
     for r in rows:
         t.add_row(*("" if v is None else str(v) for v in r))
-    console().print(t)
+    con.print(t)
 
 
 def fields(title: str, pairs: Sequence[tuple[str, Any]]) -> None:
     """A two-column key/value view for `show` commands."""
     from rich.table import Table
 
-    t = Table(title=title, show_header=False, box=None, pad_edge=False)
-    t.add_column("field", style="bold")
-    t.add_column("value", overflow="fold")
+    rows: list[tuple[str, str]] = []
     for k, v in pairs:
         if v is None or v == [] or v == {} or v == "":
             continue
@@ -87,8 +155,30 @@ def fields(title: str, pairs: Sequence[tuple[str, Any]]) -> None:
             v = ", ".join(str(x) for x in v)
         elif isinstance(v, dict):
             v = ", ".join(f"{a}={b}" for a, b in v.items())
-        t.add_row(k, str(to_jsonable(v)))
-    console().print(t)
+        rows.append((k, str(to_jsonable(v))))
+    con = console()
+    if plain_layout(con.file):
+        _plain_table(con, title, None, rows)
+        return
+    t = Table(title=title, show_header=False, box=None, pad_edge=False)
+    t.add_column("field", style="bold")
+    t.add_column("value", overflow="fold")
+    for k, v in rows:
+        t.add_row(k, v)
+    con.print(t)
+
+
+def spans(rows: Iterable[Sequence[tuple[str, str]]]) -> None:
+    """Lines of ``(text, style)`` spans, the text taken as is (no markup), in one write:
+    thousands of lines cost milliseconds in a log (a Rich print each would cost seconds)."""
+    con = console()
+    if plain_layout(con.file):
+        con.file.write("".join("".join(t for t, _ in r) + "\n" for r in rows))
+        con.file.flush()
+        return
+    from rich.text import Text
+
+    con.print(Text("\n").join(Text.assemble(*r) for r in rows))
 
 
 def say(text: str) -> None:

@@ -144,21 +144,17 @@ def render_status(st: dict[str, Any], *, to_stderr: bool = False) -> None:
               f"[{style or 'bold'}]{st['status']}[/{style or 'bold'}]"
               + (f" - {st['reason']}" if st.get("reason") else ""))
     from rich.markup import escape
-    from rich.table import Table
 
-    t = Table(header_style="bold")
-    for c in ("todo", "repo", "status", "attempts", "exit", "seconds", "worker"):
-        t.add_column(c, no_wrap=True)
-    for c in ("reason",):
-        t.add_column(c, overflow="fold")
+    rows = []
     for tid, v in st["todos"].items():
         s = v["status"]
         stl = status_style(s)
-        t.add_row(tid, v.get("repo") or "", f"[{stl}]{s}[/{stl}]" if stl else s, str(v["attempts"]),
-                  "" if v["exit_code"] is None else str(v["exit_code"]),
-                  "" if v.get("duration") is None else f"{v['duration']:.1f}",
-                  escape(v.get("worker") or ""), escape(v.get("reason") or ""))
-    con.print(t)
+        rows.append((tid, v.get("repo") or "", f"[{stl}]{s}[/{stl}]" if stl else s,
+                     str(v["attempts"]), "" if v["exit_code"] is None else str(v["exit_code"]),
+                     "" if v.get("duration") is None else f"{v['duration']:.1f}",
+                     escape(v.get("worker") or ""), escape(v.get("reason") or "")))
+    cols = ("todo", "repo", "status", "attempts", "exit", "seconds", "worker")
+    table(None, [*cols, "reason"], rows, empty="no todos", con=con, no_wrap=cols)
 
 
 def finish(svc: Any, st: dict[str, Any], *, as_json: bool, sync: bool) -> int:

@@ -22,13 +22,13 @@ def _hours(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
 
-def _todo_table(items: list[Any]) -> None:
+def _todo_table(items: list[dict[str, Any]]) -> None:
     table(
         "Todos",
         ["id", "status", "repo", "task", "plan", "blocked by", "assignee"],
         [
-            (t.id, styled(t.status.value), esc(t.repo), esc(t.task), esc(t.plan),
-             esc(", ".join(t.blocked_by)), esc(t.assignee))
+            (t["id"], styled(t["status"]), esc(t["repo"]), esc(t["task"]), esc(t.get("plan")),
+             esc(", ".join(t.get("blocked_by") or ())), esc(t.get("assignee")))
             for t in items
         ],
         empty="no todos match",
@@ -68,7 +68,10 @@ def list_todos(
     Example:
       coord todo list --plan PLAN-001 --status pending
     """
-    items = obj.manager.list_todos(status=status, repo=repo, assignee=assignee, plan=plan)
+    # Served from the validated-catalog cache as plain data: no models to build.
+    from coordination.catalog.reads import list_todos
+
+    items = list_todos(obj.file, status=status, repo=repo, assignee=assignee, plan=plan)
     emit(as_json, items, _todo_table)
 
 

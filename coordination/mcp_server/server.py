@@ -57,7 +57,7 @@ RUNS = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_h
 
 def result(doc: Any) -> CallToolResult:
     """A tool's answer: the `--json` document as text, and structured when it is an object."""
-    return CallToolResult(content=[TextContent(type="text", text=dumps(doc))],
+    return CallToolResult(content=[TextContent(type="text", text=dumps(doc, pretty=False))],
                           structured_content=doc if isinstance(doc, dict) else None)
 
 

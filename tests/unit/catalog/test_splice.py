@@ -15,8 +15,9 @@ import pytest
 import yaml
 
 from coordination.catalog.manager import CoordinationManager
-from coordination.catalog import store as store_module
-from coordination.catalog.store import CatalogStore, dump_round_trip, load_round_trip
+from coordination.catalog import roundtrip as roundtrip_module
+from coordination.catalog.roundtrip import dump_round_trip, load_round_trip
+from coordination.catalog.store import CatalogStore
 from coordination.errors import CatalogSchemaError, CatalogSyntaxError, NotFoundError
 from tests.unit.support.catalogs import catalog_data
 
@@ -199,7 +200,7 @@ def test_a_refused_edit_changes_nothing(tmp_path: Path, monkeypatch: pytest.Monk
     before = path.read_bytes()
     m = CoordinationManager(path)
     with monkeypatch.context() as patch:  # refused on the fast path, no round trip
-        patch.setattr(store_module, "load_round_trip", _no_round_trip)
+        patch.setattr(roundtrip_module, "load_round_trip", _no_round_trip)
         with pytest.raises(NotFoundError, match="TODO-99"):
             m.complete_todo("TODO-99")
     assert m.store.last_edit is None

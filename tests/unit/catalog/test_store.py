@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from coordination.catalog import loader, store
-from coordination.catalog.store import CatalogStore, dump_round_trip, guess_style, load_round_trip
+from coordination.catalog.roundtrip import dump_round_trip, guess_style, load_round_trip
+from coordination.catalog.store import CatalogStore
 from coordination.errors import CatalogError, CatalogSchemaError, CatalogSyntaxError, ConflictError
 
 pytestmark = pytest.mark.timeout(60)

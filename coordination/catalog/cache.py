@@ -1,0 +1,164 @@
+"""The catalog file's bytes and the validated-catalog cache, without Pydantic.
+
+Kept apart from :mod:`coordination.catalog.store` so that a read served from
+the cache (:mod:`coordination.catalog.reads`) imports neither Pydantic, the
+models nor ruamel: importing those costs more than the whole warm read.
+
+A cache entry is the validated catalog as JSON, in two files (see
+:data:`SET_FIELDS`), named by the sha256 of the file's bytes and of
+:func:`code_tag`, so an edit of the file or of the code that validates it makes
+a new entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gc
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from coordination.errors import CatalogError, Problem
+
+#: COORD_MAX_CATALOG_BYTES's default (coordination.settings uses this one).
+DEFAULT_MAX_CATALOG_BYTES = 64 * 1024 * 1024
+CACHE_ENTRIES = 32  # cache files kept (two per catalog); each edit makes new ones
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection inside: for building a whole catalog at once.
+
+    Reading a catalog makes hundreds of thousands of objects (YAML nodes and
+    marks, dicts, models) and none of them garbage; each allocation burst makes
+    the collector walk the growing heap again, which cost more than half of a
+    cold load (10,000 todos: 2.2 s with it, 1.0 s without). Reference counting
+    still frees everything acyclic; the collector resumes on the way out.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def default_cache_dir() -> Path | None:
+    """``$XDG_CACHE_HOME/coord``, else ``~/.cache/coord``; None if neither is known."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(xdg):
+        return Path(xdg) / "coord"
+    try:
+        return Path.home() / ".cache" / "coord"
+    except RuntimeError:
+        return None
+
+
+def max_catalog_bytes() -> int:
+    """COORD_MAX_CATALOG_BYTES; the settings (and their validation) only when it is set."""
+    if "COORD_MAX_CATALOG_BYTES" not in os.environ:
+        return DEFAULT_MAX_CATALOG_BYTES
+    from coordination.settings import get_settings
+
+    return get_settings().max_catalog_bytes
+
+
+def read_catalog_bytes(path: Path, cap: int) -> bytes:
+    """The file's bytes: a regular file only (a FIFO would block for ever, a
+    device like /dev/zero never ends), at most ``cap`` bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a directory"
+                        if stat.S_ISDIR(st.st_mode) else "a device or socket")
+                raise CatalogError(
+                    Problem(f"not a regular file ({kind})", file=str(path)),
+                    hint="point --file at the catalog's YAML file")
+            with os.fdopen(os.dup(fd), "rb") as f:
+                data = f.read(cap + 1)
+        finally:
+            os.close(fd)
+        if len(data) > cap:
+            raise CatalogError(
+                Problem(f"larger than {cap} bytes", file=str(path)),
+                hint="raise COORD_MAX_CATALOG_BYTES if this really is your catalog")
+        return data
+    except FileNotFoundError:
+        raise CatalogError(
+            Problem("no such file", file=str(path)),
+            hint="create it, pass --file PATH, or set COORD_ECOSYSTEM",
+        ) from None
+    except OSError as exc:
+        raise CatalogError(Problem(f"cannot read: {exc.strerror}", file=str(path))) from None
+
+
+@functools.lru_cache(maxsize=1)
+def code_tag() -> str:
+    """Changes whenever the code that validates could: versions and source files
+    (read off the disk: importing them is what a cached read avoids)."""
+    import importlib.metadata
+
+    parts = []
+    for dist in ("coord", "pydantic"):
+        try:
+            parts.append(importlib.metadata.version(dist))
+        except importlib.metadata.PackageNotFoundError:
+            parts.append("unknown")
+    here = Path(__file__).resolve().parent
+    for name in ("models", "checks", "loader"):
+        st = os.stat(here / f"{name}.py")
+        parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(parts)
+
+
+#: The two entries kept per catalog: the fields each item sets (what the store
+#: loads its models from, so they know which keys an item has: edits read that),
+#: and every field with its default (what a model-free read prints).
+SET_FIELDS = "2"
+ALL_FIELDS = "full"
+
+
+def cache_file(cache_dir: Path | None, token: str, kind: str = ALL_FIELDS) -> Path | None:
+    """Where the ``kind`` entry of the file whose bytes hash to ``token`` lives."""
+    if cache_dir is None:
+        return None
+    key = hashlib.sha256(f"{code_tag()}\0{kind}\0{token}".encode()).hexdigest()
+    return cache_dir / "catalog" / f"{key}.json"
+
+
+def read_json(cache_dir: Path | None, token: str, kind: str = ALL_FIELDS) -> bytes | None:
+    """The cached entry's JSON text; None when there is none (or it cannot be read)."""
+    try:
+        path = cache_file(cache_dir, token, kind)
+        return None if path is None else path.read_bytes()
+    except OSError:
+        return None
+
+
+def cached_data(cache_dir: Path | None, token: str) -> dict[str, Any] | None:
+    """The cached validated catalog as plain JSON data; None on a miss or a broken entry."""
+    text = read_json(cache_dir, token)
+    if text is None:
+        return None
+    try:
+        with paused_gc():
+            data = json.loads(text)
+    except ValueError:
+        return None
+    # What Catalog.model_dump_json() writes; anything else is not an entry of ours.
+    if not (isinstance(data, dict) and data.get("version") == 1
+            and isinstance(data.get("repos"), list) and isinstance(data.get("coordination"), dict)):
+        return None
+    return data

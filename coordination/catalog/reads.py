@@ -1,0 +1,74 @@
+"""Reads answered from the validated-catalog cache as plain JSON data.
+
+A read that only filters and prints (``coord todo list``) needs neither the
+Pydantic models nor ruamel: the cache holds the catalog exactly as validated,
+as JSON, and ``json.loads`` of it is all the work. On a miss (the file changed,
+or a new version of coord) the catalog is loaded and validated by
+:class:`~coordination.catalog.store.CatalogStore` as every command does, which
+fills the cache for the next read.
+
+Data here is what ``model_dump(mode="json")`` of the models gives, so a
+command prints the same JSON document either way. Anything but the happy path
+(an unknown repo or plan) is handed to the manager, which raises the usual
+error with its suggestions.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from coordination.catalog import cache
+
+
+def catalog_data(path: str | Path) -> dict[str, Any]:
+    """The validated catalog of ``path`` as JSON data (cached, or loaded and cached)."""
+    path = Path(path)
+    data = cache.read_catalog_bytes(path, cache.max_catalog_bytes())
+    token = cache.digest(data)
+    cache_dir = cache.default_cache_dir()
+    hit = cache.cached_data(cache_dir, token)
+    if hit is not None:
+        return hit
+    from coordination.catalog.store import CatalogStore
+
+    store = CatalogStore(path)
+    cat = store._validated(data)  # validates (raises as every load does), caches
+    hit = cache.cached_data(cache_dir, token)
+    if hit is None:  # the store's own entry was there (an edit wrote it): add ours
+        store.cache_all_fields(token, cat)
+        hit = cache.cached_data(cache_dir, token)
+    return hit if hit is not None else dict(json.loads(cat.model_dump_json()))
+
+
+def list_todos(
+    path: str | Path, *, status: str | None = None, repo: str | None = None,
+    assignee: str | None = None, plan: str | None = None,
+) -> list[dict[str, Any]]:
+    """What ``CoordinationManager.list_todos`` returns, as JSON data, in catalog order."""
+    cat = catalog_data(path)
+    co = cat["coordination"]
+    todos: list[dict[str, Any]] = co.get("todos", [])
+    known_repo = repo is None or any(r.get("name") == repo for r in cat["repos"])
+    the_plan = None if plan is None else next(
+        (p for p in co.get("plans", []) if p.get("id") == plan), None)
+    # A status no todo has may be one that does not exist: the manager says which.
+    odd_status = status is not None and all(t.get("status") != status for t in todos)
+    if not known_repo or (plan is not None and the_plan is None) or odd_status:
+        return _via_manager(path, status=status, repo=repo, assignee=assignee, plan=plan)
+    if the_plan is not None:
+        listed = {t for ms in the_plan.get("milestones", []) for t in ms.get("todos", [])}
+        todos = [t for t in todos if t.get("plan") == plan or t["id"] in listed]
+    return [
+        t for t in todos
+        if (status is None or t.get("status") == status)
+        and (repo is None or t.get("repo") == repo)
+        and (assignee is None or t.get("assignee") == assignee)
+    ]
+
+
+def _via_manager(path: str | Path, **filters: Any) -> list[dict[str, Any]]:
+    from coordination.catalog.manager import CoordinationManager
+
+    return [t.model_dump(mode="json") for t in CoordinationManager(path).list_todos(**filters)]

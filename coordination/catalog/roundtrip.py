@@ -1,0 +1,144 @@
+"""ecosystem.yaml as ruamel's round-trip document: what an edit changes, comments kept.
+
+Apart from :mod:`coordination.catalog.store` because only edits need it: ruamel is
+pure Python and importing it costs every read that does not edit.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import RoundTripConstructor
+from ruamel.yaml.error import YAMLError as RuamelYAMLError
+from ruamel.yaml.representer import RoundTripRepresenter
+
+from coordination.errors import CatalogError, Problem
+
+# -- round trip (ruamel) --------------------------------------------------------
+_BOM = "\ufeff"
+_PLAIN_11 = yaml.resolver.Resolver()
+# Comments and directives up to an explicit "---": ruamel drops them, so they are kept aside.
+_PREAMBLE = re.compile(r"\A(?:(?:[ \t]*(?:#[^\n]*)?|%[^\n]*)\r?\n)*---[ \t]*(?:#[^\n]*)?\r?\n")
+_KEY_ONLY = re.compile(r"^(?P<lead>[ ]*(?:-[ ]+)*)[^\s#][^#]*:[ \t]*(?:#.*)?$")
+
+
+class _Representer(RoundTripRepresenter):
+    """Quotes new strings that YAML 1.1 would read as something else.
+
+    ruamel writes YAML 1.2, where ``on`` or ``no`` are text, but catalogs are
+    read with PyYAML (YAML 1.1), where they are booleans.
+    """
+
+    def represent_str(self, data: str) -> Any:
+        node = super().represent_str(data)
+        if node.style is None and _PLAIN_11.resolve(  # type: ignore[no-untyped-call]
+            yaml.ScalarNode, data, (True, False)
+        ) != "tag:yaml.org,2002:str":
+            node.style = "'"
+        return node
+
+
+_Representer.add_representer(str, _Representer.represent_str)
+
+
+class _BadTimestamp(str):
+    """A timestamp YAML cannot build (2026-02-30), kept as the text written, as the
+    loader keeps it; dumped back unquoted, as it was."""
+
+
+class _Constructor(RoundTripConstructor):
+    def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node, values)
+        except ValueError:
+            return _BadTimestamp(node.value)
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp)
+_Representer.add_representer(
+    _BadTimestamp,
+    lambda r, data: r.represent_scalar("tag:yaml.org,2002:timestamp", str(data)),
+)
+
+
+@dataclass(frozen=True)
+class TextStyle:
+    """What the dump must reproduce that the ruamel document does not hold."""
+
+    mapping: int = 2
+    sequence: int = 4
+    offset: int = 2
+    bom: bool = False
+    crlf: bool = False
+    preamble: str = ""  # text up to and including an explicit "---" line
+
+
+def guess_style(text: str) -> TextStyle:
+    """Mapping indent, sequence indent and dash offset as the file uses them."""
+    mapping: int | None = None
+    sequence: int | None = None
+    offset: int | None = None
+    parent: int | None = None  # column of the key of the previous "key:" line
+    for line in text.splitlines():
+        body = line.strip()
+        if not body or body.startswith("#"):
+            continue
+        col = len(line) - len(line.lstrip(" "))
+        if parent is not None:
+            if body.startswith("- ") and sequence is None:
+                after = line[col + 1:]
+                offset = col - parent
+                sequence = col + 1 + len(after) - len(after.lstrip(" ")) - parent
+            elif not body.startswith("-") and mapping is None and col > parent:
+                mapping = col - parent
+        m = _KEY_ONLY.match(line)
+        parent = len(m.group("lead")) if m else None
+        if mapping is not None and sequence is not None:
+            break
+    mapping = mapping or 2
+    if sequence is None or offset is None or offset < 0 or sequence < offset + 2:
+        offset, sequence = mapping, mapping + 2
+    body = text.removeprefix(_BOM)
+    m = _PREAMBLE.match(body)
+    return TextStyle(mapping, sequence, offset, text.startswith(_BOM), "\r\n" in text,
+                     m.group(0) if m else "")
+
+
+def _yaml(style: TextStyle) -> YAML:
+    rt = YAML(typ="rt")
+    rt.Representer = _Representer
+    rt.Constructor = _Constructor
+    rt.preserve_quotes = True
+    rt.width = 4096  # never re-fold a long line the user wrote on one line
+    rt.indent(mapping=style.mapping, sequence=style.sequence, offset=style.offset)
+    return rt
+
+
+def load_round_trip(data: bytes, file: str) -> tuple[Any, TextStyle]:
+    """The ruamel document of a catalog file and the text style to dump it in."""
+    text = data.decode("utf-8")  # the caller has loaded it already: it is UTF-8
+    style = guess_style(text)
+    try:
+        body = text.removeprefix(_BOM)[len(style.preamble):]
+        doc = _yaml(style).load(body.replace("\r\n", "\n"))  # ruamel drops blank CRLF lines
+    except RuamelYAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise CatalogError(
+            Problem(f"cannot edit: {getattr(exc, 'problem', None) or exc}", file=file,
+                    line=None if mark is None else mark.line + 1)
+        ) from None
+    return doc, style
+
+
+def dump_round_trip(doc: Any, style: TextStyle) -> bytes:
+    buf = io.StringIO()
+    _yaml(style).dump(doc, buf)
+    text = buf.getvalue()
+    if style.crlf:
+        text = text.replace("\n", "\r\n")
+    return ((_BOM if style.bom else "") + style.preamble + text).encode("utf-8")
