@@ -40,6 +40,10 @@ bench: $(STAMP)
 	$(PY) bench/planner.py
 	$(PY) bench/sweep.py
 	$(PY) bench/fleet.py
+	$(PY) bench/edit.py
+	$(PY) bench/reads.py
+	$(PY) bench/history.py
+	$(PY) bench/ui.py
 	$(PY) bench/scale.py
 
 lint: $(STAMP)
