@@ -22,6 +22,13 @@ document for a fraction of that, and returns the same bytes:
    items and the models of the untouched ones (same schema and whole-catalog checks
    as a full load).
 
+Setting a plain scalar field of a placeholder (``put(item, "status", "completed")``,
+what ``sweep sync`` does to every todo) does not even make it real when its lines are
+plain (:class:`_ItemText`): the one line is replaced or inserted where ruamel would
+write it, the C loader reads the new lines back (keys in order, values set), and the
+validated result must keep every other field of the old model; otherwise the item turns
+real from its edited lines and ruamel writes it.
+
 Anything else (a window item removed or moved, a change outside the windows'
 items, a file shape this does not handle, a result that does not validate) raises
 :class:`Unsupported`, and the store takes the round-trip path, which also gives
@@ -265,6 +272,93 @@ _NEVER = frozenset({
 _MAP_SLOTS = ("_yaml_comment", "_ok", "_ref")
 _SEQ_SLOTS = ("_yaml_comment", "_lst")
 
+# Setting a scalar field of an untouched item edits its lines in place, without ruamel,
+# when the item is written plainly (see _ItemText) and the value is a plain scalar that
+# ruamel writes as is: what `sweep sync` does to every todo of a sweep.
+_KEY_LINE = re.compile(r"( *)([A-Za-z_][A-Za-z0-9_]*):(?: (.*))?\Z")
+_PLAIN_OLD = re.compile(r"[A-Za-z0-9_.-]+\Z")
+_PLAIN_STR = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
+_PLAIN_FLOAT = re.compile(r"[0-9]+\.[0-9]+\Z")
+_YAML_WORDS = frozenset({"y", "n", "yes", "no", "true", "false", "on", "off", "null", "nan",
+                         "inf"})
+
+
+def _text_scalar(value: Any) -> str | None:
+    """How ruamel writes ``value`` plainly; None for anything else (it goes through ruamel)."""
+    if type(value) is int:
+        return str(value)
+    if type(value) is float:
+        r = repr(value)
+        return r if _PLAIN_FLOAT.match(r) else None
+    if type(value) is str and _PLAIN_STR.match(value) and value.lower() not in _YAML_WORDS:
+        return value
+    return None
+
+
+@dataclass
+class _ItemText:
+    """An item's lines as a block mapping written plainly: one key per line at the
+    item's key column, values on that line or on lines indented deeper (or a block
+    sequence at the key's column), no comment or blank line inside (blank lines may
+    follow it)."""
+    lines: list[str]
+    col: int
+    end: int  # first line after the last value (blank lines after it are kept)
+    keys: list[list[Any]]  # [key, first line, end line], in file order
+    sets: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, lines: list[str]) -> _ItemText | None:
+        dash = _DASH.match(lines[0]) if lines else None
+        if dash is None:
+            return None
+        col = len(dash.group(0))
+        end = len(lines)
+        while end > 1 and not lines[end - 1].strip():
+            end -= 1
+        keys: list[list[Any]] = []
+        for j in range(end):
+            line = " " * col + lines[0][col:] if j == 0 else lines[j]
+            text = line.strip()
+            if not text or text.startswith("#"):
+                return None
+            m = _KEY_LINE.match(line)
+            if m is not None and len(m.group(1)) == col:
+                keys.append([m.group(2), j, j + 1])
+            elif j == 0 or not (len(line) - len(line.lstrip(" ")) > col
+                                or line.startswith("- ", col) or line[col:] == "-"):
+                return None
+            else:  # the value of the key above: deeper, or a sequence at its column
+                keys[-1][2] = j + 1
+        return cls(list(lines), col, end, keys)
+
+    def set(self, key: str, text: str, pos: int | None) -> bool:
+        """``key: text`` in place of the key's value (``pos`` None) or as a new line
+        before the ``pos``-th key (after the last one when ``pos`` is their count)."""
+        names = [k[0] for k in self.keys]
+        if pos is None:
+            if key not in names:
+                return False
+            j = names.index(key)
+            _, a, b = self.keys[j]
+            old = self.lines[a][self.col + len(key) + 1:]
+            if j == 0 or b - a != 1 or not old.startswith(" ") or not _PLAIN_OLD.match(old[1:]):
+                return False
+            self.lines[a] = f"{' ' * self.col}{key}: {text}"
+            return True
+        if key in names or not 0 < pos <= len(self.keys):
+            return False
+        if pos == len(self.keys) and self.end < len(self.lines):
+            return False  # where ruamel puts it among the blank lines: not decided here
+        at = self.keys[pos][1] if pos < len(self.keys) else self.end
+        self.lines.insert(at, f"{' ' * self.col}{key}: {text}")
+        for k in self.keys[pos:]:
+            k[1] += 1
+            k[2] += 1
+        self.keys.insert(pos, [key, at, at + 1])
+        self.end += 1
+        return True
+
 
 def _plain(value: Any, root: _LazyMap) -> Any:
     if type(value) is dict or isinstance(value, BaseModel):
@@ -322,6 +416,31 @@ class _LazyMap(CommentedMap):
 
     def __bool__(self) -> bool:
         return len(self) > 0
+
+    # An untouched item's plain scalar fields are set in its text (_State.text_set);
+    # anything else makes the item real first, as every other method does.
+    def __iter__(self) -> Iterator[Any]:
+        d = self.__dict__
+        if d["_c_root"] is self and d["_c_state"] is not None:
+            item = d["_c_state"].item_text(self)
+            if item is not None:
+                return iter([k[0] for k in item.keys])
+        _materialize(self)
+        return iter(self)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        d = self.__dict__
+        if not (d["_c_root"] is self and d["_c_state"] is not None and key in d["_c_keys"]
+                and d["_c_state"].text_set(self, key, value, None)):
+            _materialize(self)
+            self[key] = value
+
+    def insert(self, pos: Any, key: Any, value: Any, comment: Any = None) -> None:
+        d = self.__dict__
+        if not (comment is None and d["_c_root"] is self and d["_c_state"] is not None
+                and key not in d["_c_keys"] and d["_c_state"].text_set(self, key, value, pos)):
+            _materialize(self)
+            self.insert(pos, key, value, comment)
 
 
 class _LazyList(CommentedSeq):
@@ -423,6 +542,38 @@ class _State:
     seqs: dict[tuple[str, ...], Any] = field(default_factory=dict)
     before_next: dict[tuple[tuple[str, ...], int], Any] = field(default_factory=dict)
     broken: bool = False
+    # Items whose text was edited in place (text_set), by (window path, index).
+    edited: dict[tuple[tuple[str, ...], int], _ItemText] = field(default_factory=dict)
+    _texts: dict[tuple[tuple[str, ...], int], _ItemText | None] = field(default_factory=dict)
+
+    def item_text(self, root: _LazyMap) -> _ItemText | None:
+        """The placeholder's lines when they are plain enough to edit in place."""
+        w, i = object.__getattribute__(root, "__dict__")["_c_where"]
+        where = (w.path, i)
+        if where not in self._texts:
+            a, b = w.span(i)
+            item = _ItemText.read(self.lines[a:b])
+            keys = object.__getattribute__(root, "__dict__")["_c_keys"]
+            if item is not None and (set(keys) != {k[0] for k in item.keys}
+                                     or len(item.keys) != len(keys)):
+                item = None  # the model does not see the keys the text has
+            self._texts[where] = item
+        return self._texts[where]
+
+    def text_set(self, root: _LazyMap, key: str, value: Any, pos: int | None) -> bool:
+        """Set ``key`` in the placeholder's own lines; False when it must turn real."""
+        text = _text_scalar(value)
+        item = None if text is None else self.item_text(root)
+        if text is None or item is None or not item.set(key, text, pos):
+            return False
+        d = object.__getattribute__(root, "__dict__")
+        w, i = d["_c_where"]
+        if key not in d["_c_keys"]:
+            d["_c_keys"] = {*d["_c_keys"], key}  # a copy: the set is the model's own
+        d["_c_cache"][key] = value
+        item.sets[key] = value
+        self.edited[(w.path, i)] = item
+        return True
 
     def materialize(self, root: _LazyMap) -> None:
         """Parse the item's own lines (under the keys leading to its sequence) with
@@ -430,13 +581,16 @@ class _State:
         if type(root) is not _LazyMap:
             return
         w, i = object.__getattribute__(root, "__dict__")["_c_where"]
+        # Set in place before: parsed from its edited lines, then ruamel writes it.
+        edited = self.edited.pop((w.path, i), None)
         a, b = w.span(i)
         # A stand-in for the next item after it: the comment lines at its end stay its
         # own, as in the whole file (at the end of a document ruamel keeps them apart).
         dash = _DASH.match(self.lines[b])
         if dash is None:
             raise Unsupported(f"{'.'.join(w.path)}[{i + 1}] not on its '-' line")
-        ctx = [self.lines[k] for k in w.key_lines] + self.lines[a:b] + [dash.group(0) + "_: 0"]
+        own = self.lines[a:b] if edited is None else edited.lines
+        ctx = [self.lines[k] for k in w.key_lines] + own + [dash.group(0) + "_: 0"]
         doc = self.load("\n".join(ctx) + "\n")
         seq = _at(doc, w.path)
         real = seq[0] if isinstance(seq, CommentedSeq) and len(seq) == 2 else None
@@ -628,12 +782,14 @@ def _apply(fn: Callable[[Any], T], body: str, file: str, cat: Catalog,
         data = loader.parse(out, file)
     except CoordError:
         raise Unsupported("the new items do not parse") from None
+    in_place = _read_in_place(state, windows, file)
     for path, lazy in kept.items():
         written = _at(data, path)
         if not isinstance(written, list) or len(written) != lazy.count(False):
             raise Unsupported(f"{'.'.join(path)} reads back differently")
         fresh = iter(written)
-        full = [models[path][i] if z else next(fresh) for i, z in enumerate(lazy)]
+        full = [(in_place.get((path, i), models[path][i]) if z else next(fresh))
+                for i, z in enumerate(lazy)]
         parent = data
         for k in path[:-1]:
             parent = parent[k]
@@ -647,7 +803,8 @@ def _apply(fn: Callable[[Any], T], body: str, file: str, cat: Catalog,
         for i, z in enumerate(lazy):
             if z:
                 a, b = w.span(i)
-                piece += lines[a:b]
+                edited = state.edited.get((path, i))
+                piece += lines[a:b] if edited is None else edited.lines
             else:
                 a, b = ow.span(j)
                 piece += out_lines[a:b]
@@ -662,6 +819,45 @@ def _apply(fn: Callable[[Any], T], body: str, file: str, cat: Catalog,
                 ("coordination", "plans"): catalog.coordination.plans,
                 ("coordination", "todos"): catalog.coordination.todos,
                 ("coordination", "dependencies"): catalog.coordination.dependencies}
-    written = [sections[p][i] for p, lazy in kept.items() for i, z in enumerate(lazy) if not z]
+    _check_in_place(state, models, sections)
+    written = [sections[p][i] for p, lazy in kept.items() for i, z in enumerate(lazy)
+               if not z or (p, i) in state.edited]
     return Result(new_body, catalog, written), result
 
+
+def _read_in_place(state: _State, windows: dict[tuple[str, ...], Window], file: str
+                   ) -> dict[tuple[tuple[str, ...], int], Any]:
+    """The items edited in place, as the C loader reads their new lines: each must
+    have its keys in the new order and the values set; :func:`_check_in_place`
+    compares the rest with the old models once validated. Raises Unsupported."""
+    out: dict[tuple[tuple[str, ...], int], Any] = {}
+    for path, w in windows.items():
+        where = sorted(i for p, i in state.edited if p == path)
+        if not where:
+            continue
+        text = "\n".join([state.lines[k] for k in w.key_lines] + [
+            line for i in where for line in state.edited[(path, i)].lines]) + "\n"
+        try:
+            news = _at(loader.parse(text, file), path)
+        except CoordError:
+            raise Unsupported("an item edited in place does not parse") from None
+        if not isinstance(news, list) or len(news) != len(where):
+            raise Unsupported("the items edited in place read back differently")
+        for i, new in zip(where, news):
+            item = state.edited[(path, i)]
+            if not (isinstance(new, dict) and list(new) == [k[0] for k in item.keys]
+                    and all(new[k] == v and type(new[k]) is type(v)
+                            for k, v in item.sets.items())):
+                raise Unsupported(f"{'.'.join(path)}[{i}] edited in place reads back differently")
+            out[(path, i)] = new
+    return out
+
+
+def _check_in_place(state: _State, old: dict[tuple[str, ...], list[Any]],
+                    new: dict[tuple[str, ...], list[Any]]) -> None:
+    """Every field an item edited in place did not set kept its validated value."""
+    for (path, i), item in state.edited.items():
+        a, b = old[path][i], new[path][i]
+        keep = [k[0] for k in item.keys if k[0] not in item.sets]
+        if type(a) is not type(b) or any(getattr(a, k, a) != getattr(b, k, b) for k in keep):
+            raise Unsupported(f"{'.'.join(path)}[{i}] edited in place changed another field")

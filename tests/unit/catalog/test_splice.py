@@ -85,6 +85,23 @@ def _complete_every_other(m: CoordinationManager) -> None:
     m.store.update(edit)
 
 
+def _sync_all(m: CoordinationManager) -> None:
+    """What `sweep sync` writes for a sweep where every todo ran: status and hours
+    (new or changed), an int field, and the plan's status."""
+    from coordination.catalog.edits import PLAN_KEYS, TODO_KEYS, put, section
+
+    def edit(doc: Any) -> None:
+        for i, item in enumerate(section(doc, "todos")):
+            put(item, "status", ("completed", "failed", "skipped")[i % 3], TODO_KEYS)
+            put(item, "actual_hours", round(0.0003 * (i + 1), 4), TODO_KEYS)
+            if i % 2:
+                put(item, "retries", i, TODO_KEYS)
+        for plan in section(doc, "plans"):
+            put(plan, "status", "completed", PLAN_KEYS)
+
+    m.store.update(edit)
+
+
 def _describe_repo(m: CoordinationManager) -> None:
     def edit(doc: Any) -> None:
         doc["repos"][0]["description"] = "described"
@@ -94,6 +111,7 @@ def _describe_repo(m: CoordinationManager) -> None:
 
 EDITS: dict[str, Edit] = {
     "sync-many": _complete_every_other,
+    "sync-all": _sync_all,
     "repo-describe": _describe_repo,
     "todo-create": lambda m: m.create_todo("new work", m.list_repos()[-1].name,
                                            blocked_by=[_todos(m)[0]], labels=["x", "y"]),
@@ -130,6 +148,65 @@ def test_splice_gives_the_bytes_of_the_round_trip(tmp_path: Path, catalog: str, 
     assert slow_how == "round-trip: splicing is off"
     assert fast == slow, f"{catalog}/{edit} via {how}"
     assert how == "splice", how  # the fast path really ran
+
+
+def test_sync_of_plain_items_sets_their_fields_in_place(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # Scalar fields of plainly written items are set in their lines, no item goes
+    # through ruamel (its per-item parse is what made a 10,000-todo sync take 20 s),
+    # and the bytes are the round trip's.
+    from coordination.catalog import splice
+
+    data = catalog_data(40, [(i, i + 1) for i in range(39)])
+    text = dump_round_trip(*load_round_trip(
+        yaml.safe_dump(data, sort_keys=False).encode(), "x"))
+    slow, _ = _run(tmp_path, "slow", text, _sync_all, False)
+    with monkeypatch.context() as patch:
+        patch.setattr(splice._State, "materialize", _no_round_trip)
+        fast, how = _run(tmp_path, "fast", text, _sync_all, True)
+    assert how == "splice"
+    assert fast == slow
+    assert b"actual_hours: 0.012" in fast  # the 40th todo's, in place
+
+
+def test_an_in_place_edit_that_changed_another_field_is_caught(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The in-place setter is checked against the validated models: were it to touch a
+    # line it did not mean to, the edit goes the round trip's way, with its bytes.
+    from coordination.catalog import splice
+
+    real_set = splice._ItemText.set
+
+    def sloppy(self: Any, key: str, text: str, pos: int | None) -> bool:
+        done = real_set(self, key, text, pos)
+        self.lines[:] = [line.replace("task: task", "task: tusk") for line in self.lines]
+        return done
+
+    data = CATALOGS["generated-indent2"]
+    slow, _ = _run(tmp_path, "slow", data, _sync_all, False)
+    with monkeypatch.context() as patch:
+        patch.setattr(splice._ItemText, "set", sloppy)
+        fast, how = _run(tmp_path, "fast", data, _sync_all, True)
+    assert how is not None and "changed another field" in how, how
+    assert fast == slow
+
+
+def test_an_item_edited_in_place_then_otherwise_is_written_by_ruamel(tmp_path: Path) -> None:
+    def edit(m: CoordinationManager) -> None:
+        from coordination.catalog.edits import TODO_KEYS, put, put_list, section
+
+        def fn(doc: Any) -> None:
+            item = section(doc, "todos")[0]
+            put(item, "status", "completed", TODO_KEYS)  # in place
+            put_list(item, "labels", ["a", "b"], TODO_KEYS)  # a list: ruamel
+            put(item, "actual_hours", 2.5, TODO_KEYS)
+
+        m.store.update(fn)
+
+    data = CATALOGS["generated-indent2"]
+    fast, how = _run(tmp_path, "fast", data, edit, True)
+    slow, _ = _run(tmp_path, "slow", data, edit, False)
+    assert how == "splice" and fast == slow
 
 
 def test_the_setting_forces_the_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
