@@ -221,6 +221,26 @@ class CheckpointStore:
             pipe.hgetall(self.keys.checkpoint(sweep_id, todo_id))
         return {t: _decode_hash(h) for t, h in zip(todo_ids, pipe.execute()) if h}
 
+    def get_fields_all(self, sweep_id: str, todo_ids: list[str], fields: tuple[str, ...]
+                       ) -> dict[str, dict[str, Any]]:
+        """``fields`` of many todos' checkpoints in one round trip (HMGET each), the
+        fields a checkpoint lacks left out; todos without a ``status`` are left out.
+
+        What a pass over a big sweep reads: a checkpoint also holds its command's
+        output tails (``COORD_OUTPUT_TAIL_BYTES`` each), which a pass never looks at;
+        reading them all would cost a pass time and memory in proportion to output."""
+        if "status" not in fields:
+            fields = ("status", *fields)
+        pipe = self.r.pipeline(transaction=False)
+        for todo_id in todo_ids:
+            pipe.hmget(self.keys.checkpoint(sweep_id, todo_id), fields)
+        out: dict[str, dict[str, Any]] = {}
+        for t, values in zip(todo_ids, pipe.execute()):
+            cp = {f: decode(v) for f, v in zip(fields, values) if v is not None}
+            if "status" in cp:
+                out[t] = cp
+        return out
+
     def orphaned(self, checkpoints: dict[str, dict[str, Any]]) -> list[str]:
         """Todos (of ``get_all``'s result) that are running under a lease no longer
         held by their token: candidates for re-dispatch.

@@ -477,6 +477,13 @@ def full_pass_period(rt: Runtime, todos: int) -> float:
     return max(rt.settings.lease_ttl / 2, todos / FULL_PASS_RATE)
 
 
+#: The checkpoint fields a full pass reads (lease checks, lost messages, level
+#: barriers): not the output tails, which would make a pass's memory and traffic
+#: grow with what the todos print.
+PASS_FIELDS = ("status", "lease_key", "token", "worker", "lost_runs", "queued_at", "lost_at",
+               "suspect_at", "finished_at")
+
+
 def needs_full_pass(rt: Runtime, sweep_id: str, record: dict[str, Any], now: float,
                     todos: int = 0) -> bool:
     """Whether a periodic pass must read every checkpoint now.
@@ -531,7 +538,7 @@ def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None,
         return
     if throttle and not needs_full_pass(rt, sweep_id, record, now, len(spec.todos)):
         return
-    cps = rt.checkpoints.get_all(sweep_id, list(spec.todos))
+    cps = rt.checkpoints.get_fields_all(sweep_id, list(spec.todos), PASS_FIELDS)
     status = {t: todo_status((cp or {}).get("status", TodoStatus.pending)) for t, cp in cps.items()}
     for tid, cp in cps.items():
         if status[tid] == TodoStatus.running:

@@ -101,16 +101,44 @@ def test_a_full_pass_reads_the_checkpoints_once(rt: Runtime, tmp_path: Path) -> 
     """It used to read every checkpoint again to see whether the sweep had ended."""
     sid = start(rt, chain(tmp_path))
     reads: list[int] = []
-    inner = rt.checkpoints.get_all
+    inner, inner_fields = rt.checkpoints.get_all, rt.checkpoints.get_fields_all
 
     def get_all(sweep_id: str, todo_ids: list[str]) -> Any:
         reads.append(len(todo_ids))
         return inner(sweep_id, todo_ids)
 
+    def get_fields_all(sweep_id: str, todo_ids: list[str], fields: Any) -> Any:
+        reads.append(len(todo_ids))
+        return inner_fields(sweep_id, todo_ids, fields)
+
     rt.checkpoints.get_all = get_all  # type: ignore[method-assign]
+    rt.checkpoints.get_fields_all = get_fields_all  # type: ignore[method-assign]
     unlock(rt, sid)
     supervise_once(rt, sid)
     assert reads == [CHAIN + 1]
+
+
+def test_a_full_pass_reads_no_output(rt: Runtime, tmp_path: Path) -> None:
+    """A pass reads the few fields it decides on, not the output tails a checkpoint
+    also holds: its memory and traffic do not grow with what todos print."""
+    sid = start(rt, chain(tmp_path, 3), strategy="eager")
+    tail = "x" * 60_000
+    rt.checkpoints.set_fields(sid, "TODO-001", status="succeeded", finished_at=time.time(),
+                              stdout_tail=tail, stderr_tail=tail)
+    read: list[int] = []
+    inner = rt.checkpoints.get_fields_all
+
+    def get_fields_all(sweep_id: str, todo_ids: list[str], fields: Any) -> Any:
+        out = inner(sweep_id, todo_ids, fields)
+        read.append(sum(len(str(v)) for cp in out.values() for v in cp.values()))
+        assert not {"stdout_tail", "stderr_tail"} & set(fields)
+        return out
+
+    rt.checkpoints.get_fields_all = get_fields_all  # type: ignore[method-assign]
+    unlock(rt, sid)
+    supervise_once(rt, sid, grace=0)
+    assert read and read[0] < 2_000, read  # 4 checkpoints' deciding fields, no tails
+    assert (rt.checkpoints.get(sid, "TODO-002") or {}).get("status") == "queued"  # it acted
 
 
 def test_a_pass_that_sees_every_todo_ended_still_finishes_without_the_count(
