@@ -15,7 +15,8 @@ CLI: planning, dispatch, following, catalog sync) and reports:
   wall time / N, and Redis commands / N (server-wide INFO commandstats over the
   CLI's whole run, so Lua's inner commands and the workers' idle polling count);
 - peak RSS of the CLI and of each worker (psutil, sampled every 0.1 s), max and
-  mean over the workers;
+  mean over the workers, and that peak above an idle baseline (the workers before any
+  sweep; a CLI planning a 4-todo sweep) per todo of the sweep, at both sizes;
 
 then times, at both sizes, each step that could grow faster than N (in-process
 steps: median of 3, with what the bench process already holds frozen out of the
@@ -412,6 +413,17 @@ def main() -> int:
             t0 = time.perf_counter()
             wait_workers(url, args.repos, workers)
             say(f"   workers ready in {time.perf_counter() - t0:.1f} s")
+            # Idle baselines for RSS per todo: the workers now, and a CLI that plans
+            # a 4-todo sweep (same imports as the big ones, no sweep to hold).
+            import psutil
+
+            result["idle_worker_rss_mb"] = statistics.mean(
+                psutil.Process(p.pid).memory_info().rss / 2**20 for p in workers)
+            _, _, idle_cli = run_cli(procs, ["--file", str(wcat), "plan", "sweep", "PLAN-999999",
+                                             "--dry-run", "--json"], url, tmp / "cache", sampler)
+            result["idle_cli_rss_mb"] = idle_cli / 2**20
+            say(f"   idle RSS: workers {result['idle_worker_rss_mb']:.0f} MB (mean), CLI "
+                f"{result['idle_cli_rss_mb']:.0f} MB (planning a 4-todo sweep)")
             for n in sizes:
                 result["sizes"][str(n)] = sweep_size(procs, url, n, repos, tmp, sampler, workers, stats)
         except Exception as exc:
@@ -437,6 +449,18 @@ def main() -> int:
             if m + "_per_todo" in ratios))
         say(f"   peak RSS, {sizes[-1]} / {sizes[0]}: CLI {ratios['cli_peak_rss_mb']:.2f}, workers max "
             f"{ratios['worker_peak_rss_mb_max']:.2f}, mean {ratios['worker_peak_rss_mb_mean']:.2f}")
+        # Memory per todo: peak above the idle process, divided by the sweep's todos.
+        for n in (sizes[0], sizes[-1]):
+            r = result["sizes"][str(n)]
+            r["cli_kb_per_todo"] = (r["cli_peak_rss_mb"] - result["idle_cli_rss_mb"]) * 1024 / n
+            r["worker_kb_per_todo"] = (r["worker_peak_rss_mb_mean"]
+                                       - result["idle_worker_rss_mb"]) * 1024 / n
+        ratios["cli_kb_per_todo"] = b["cli_kb_per_todo"] / a["cli_kb_per_todo"]
+        ratios["worker_kb_per_todo"] = b["worker_kb_per_todo"] / a["worker_kb_per_todo"]
+        say(f"   RSS above idle per todo, {sizes[0]} -> {sizes[-1]}: CLI "
+            f"{a['cli_kb_per_todo']:.1f} -> {b['cli_kb_per_todo']:.1f} KB "
+            f"({ratios['cli_kb_per_todo']:.2f}), workers (mean) {a['worker_kb_per_todo']:.1f} -> "
+            f"{b['worker_kb_per_todo']:.1f} KB ({ratios['worker_kb_per_todo']:.2f})")
     say("")
     print(json.dumps(result, separators=(",", ":")))
     return 0
