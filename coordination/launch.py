@@ -85,9 +85,38 @@ class Launch:
                  if any(t.repo == r for t in self.spec.todos.values())}
         try:
             with embedded_workers(self.svc.rt, repos):
-                yield
+                try:
+                    yield
+                except KeyboardInterrupt:
+                    self.say_interrupted()
+                    raise
         finally:
             self.keep_embedded()
+
+    def say_interrupted(self) -> None:
+        """Ctrl-C in embedded mode: the workers stop as Celery's do, warm (running
+        todos finish) unless Ctrl-C comes again; say which todos it waits for."""
+        import sys
+
+        from coordination.status import TodoStatus
+
+        sid = self.sweep_id
+        try:
+            cps = ({} if sid is None else self.svc.rt.checkpoints.get_fields_all(
+                sid, list(self.spec.todos), ("status",)))
+        except Exception:  # noqa: BLE001 - only a message
+            cps = {}
+        running = sorted(t for t, cp in cps.items() if cp.get("status") == TodoStatus.running)
+        if not running:
+            return
+        names = ", ".join(f"{t} ({self.spec.todos[t].repo})" for t in running[:5])
+        if len(running) > 5:
+            names += f" and {len(running) - 5} more"
+        sys.stderr.write(
+            f"interrupted: waiting for {names} to finish; Ctrl-C again stops "
+            f"{'it' if len(running) == 1 else 'them'} now. What did not run stays in the "
+            f"sweep for `coord sweep resume {sid}`.\n")
+        sys.stderr.flush()
 
     def keep_embedded(self) -> None:
         """Embedded, once the workers are gone: a sweep still live (Ctrl-C, an error)

@@ -126,11 +126,49 @@ def test_ctrl_c_keeps_the_embedded_sweep_ended(tmp_path: Path) -> None:
     p.send_signal(signal.SIGINT)
     _out, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
+    # Said what it waits for, and how not to.
+    assert "waiting for TODO-001 (api) to finish; Ctrl-C again stops it now" in err, err
     [row] = cli_json(cat, "sweep", "list")
     assert row["status"] in ("succeeded", "cancelled"), (row, err)
     assert cli_json(cat, "sweep", "status", row["sweep_id"])["status"] == row["status"]
     [rec] = cli_json(cat, "history", "search", "", "--kind", "sweep")
     assert rec["sweep_id"] == row["sweep_id"]
+
+
+def test_a_second_ctrl_c_stops_the_running_todo_now(tmp_path: Path) -> None:
+    # As Celery's workers: the first Ctrl-C waits for running todos, a second one stops
+    # them (their process group is killed) and the sweep ends cancelled, kept.
+    import threading
+
+    cat = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "touch started; sleep 97.25"}])
+    p = popen(cat, "plan", "sweep", "PLAN-001", "--wait")
+    lines: list[str] = []
+    assert p.stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(iter(p.stderr.readline, "")),
+                              daemon=True)
+    reader.start()
+    wait_for((cat.parent / "repos" / "api" / "started").exists, timeout=60,
+             what="the todo to start")
+    p.send_signal(signal.SIGINT)
+    wait_for(lambda: any("Ctrl-C again stops it now" in line for line in lines), timeout=30,
+             what="the interrupted message")
+    p.send_signal(signal.SIGINT)
+    p.wait(timeout=30)  # long before the todo's 97 s
+    reader.join(timeout=10)
+    assert p.returncode == 130, "".join(lines)
+    import psutil
+
+    def lingering() -> list[int]:
+        out = []
+        for proc in psutil.process_iter(["cmdline"]):
+            if "sleep 97.25" in " ".join(proc.info["cmdline"] or ()):
+                out.append(proc.pid)
+        return out
+
+    wait_for(lambda: not lingering(), timeout=10, what="the todo's command to be gone")
+    [row] = cli_json(cat, "sweep", "list")
+    assert row["status"] == "cancelled", row
 
 
 @pytest.mark.parametrize("args", [
