@@ -181,13 +181,13 @@ def end_todos(rt: Runtime, spec: SweepSpec, todo_ids: list[str], status: TodoSta
         spec.sweep_id, [(t, level_index(spec, t)) for t in todo_ids], status, allowed_from,
         event=event)
     if ended.todos and status != TodoStatus.cancelled:
+        if status != TodoStatus.skipped and spec.mode == "run":
+            stop_if_atomic(rt, spec, ended.todos[0], status)
+        for level in ended.levels_done:  # before skips that may end the sweep
+            _level_done_event(rt, spec, level)
         if status != TodoStatus.skipped:
-            if spec.mode == "run":
-                stop_if_atomic(rt, spec, ended.todos[0], status)
             for t in ended.todos:
                 skip_dependents(rt, spec, t, f"{t} {status}")
-        for level in ended.levels_done:
-            _level_done_event(rt, spec, level)
         if ended.levels_done:
             advance_levels(rt, spec)
         if ended.terminal >= len(spec.todos):
@@ -227,16 +227,18 @@ def after_end(rt: Runtime, spec: SweepSpec, todo_id: str, status: TodoStatus, *,
     if queued:
         queued = sorted(queued, key=lambda t: (spec.todos[t].rank, t))
         dispatcher(rt).send(message(spec, t) for t in queued)
-    if status not in SUCCESSFUL:
-        if status != TodoStatus.cancelled and spec.mode == "run":
-            # First, so that no level is sent in between: nothing new starts.
-            stop_if_atomic(rt, spec, todo_id, status)
+    failed = status not in SUCCESSFUL
+    if failed and status != TodoStatus.cancelled and spec.mode == "run":
+        # First, so that no level is sent in between: nothing new starts.
+        stop_if_atomic(rt, spec, todo_id, status)
+    if level_done and spec.strategy == "levels":
+        # Before the skips below: they may end the sweep, and its levels end first.
+        _level_done_event(rt, spec, level_index(spec, todo_id))
+    if failed:
         skip_dependents(rt, spec, todo_id, f"{todo_id} {status}")
         if not is_current(rt, spec):
             return  # the skips ended the run (an atomic sweep is rolling back): done here
     if level_done is None or level_done:
-        if level_done and spec.strategy == "levels":
-            _level_done_event(rt, spec, level_index(spec, todo_id))
         advance_levels(rt, spec)
     if terminal is None or terminal >= len(spec.todos):
         maybe_finish(rt, spec.sweep_id, spec)

@@ -130,6 +130,23 @@ def test_failing_todo_skips_only_its_dependents(rt: Runtime, tmp_path: Path) -> 
     assert kinds(rt, sid).count("sweep.finished") == 1
 
 
+def test_the_last_todos_failure_ends_its_level_before_the_sweep(rt: Runtime,
+                                                                 tmp_path: Path) -> None:
+    # The failing todo ends level 0 and strands the rest: every level.done comes before
+    # sweep.finished, level 0's first (a watcher stops at sweep.finished).
+    cat = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "exit 3"},
+        {"id": "TODO-002", "repo": "web", "run": "true", "blocked_by": ["TODO-001"]},
+        {"id": "TODO-003", "repo": "web", "run": "true", "blocked_by": ["TODO-002"]},
+    ])
+    _, sid, st = run_sweep(rt, cat)
+    assert st["status"] == "failed"
+    evs = [(e.kind, e.data.get("level")) for e in rt.events.read(sweep_id=sid)
+           if e.kind in ("level.done", "sweep.finished")]
+    assert evs == [("level.done", 0), ("level.done", 1), ("level.done", 2),
+                   ("sweep.finished", None)], evs
+
+
 @pytest.mark.parametrize("strategy", ["levels", "eager"])
 def test_retries_then_fail(rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                            strategy: str) -> None:
