@@ -110,13 +110,15 @@ class SweepSpec:
         return {f"level_left:{i}": len(level) for i, level in enumerate(self.levels)} | {
             f"level_ok:{i}": 0 for i in range(len(self.levels))}
 
-    def descendants(self, todo_id: str) -> list[str]:
+    def descendants(self, todo_id: str, stop: set[str] | frozenset[str] = frozenset()
+                    ) -> list[str]:
+        """Every todo after ``todo_id``, not walking on from one in ``stop``."""
         seen: set[str] = set()
         stack = list(self.todos[todo_id].succs)
         out: list[str] = []
         while stack:
             t = stack.pop()
-            if t in seen or t not in self.todos:
+            if t in seen or t in stop or t not in self.todos:
                 continue
             seen.add(t)
             out.append(t)

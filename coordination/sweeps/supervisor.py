@@ -196,9 +196,16 @@ def end_todos(rt: Runtime, spec: SweepSpec, todo_ids: list[str], status: TodoSta
 
 
 def skip_dependents(rt: Runtime, spec: SweepSpec, todo_id: str, why: str) -> list[str]:
-    """Skip every not-yet-started descendant of a todo that did not succeed."""
-    return end_todos(rt, spec, spec.descendants(todo_id), TodoStatus.skipped, NOT_STARTED,
-                     event={"reason": why})
+    """Skip every not-yet-started descendant of a todo that did not succeed.
+
+    A todo this process already handed to a skip (with all that follows it) is not
+    walked again: many failures sharing one big subtree cost the subtree once, not once
+    per failure. Per run (a resume parses a new spec); should that skip have failed,
+    the supervisor's pass skips what it left (see :func:`stranded`)."""
+    walked: set[str] = spec.__dict__.setdefault("_skip_walked", set())
+    todo_ids = spec.descendants(todo_id, stop=walked)
+    walked.update(todo_ids)
+    return end_todos(rt, spec, todo_ids, TodoStatus.skipped, NOT_STARTED, event={"reason": why})
 
 
 def advance_levels(rt: Runtime, spec: SweepSpec) -> None:

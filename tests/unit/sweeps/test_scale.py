@@ -97,6 +97,25 @@ def test_two_failures_share_their_descendants_once(rt: Runtime, tmp_path: Path) 
     assert status(rt, sid, f"TODO-{CHAIN:03d}") == "skipped"
 
 
+def test_failures_sharing_a_subtree_walk_it_once(rt: Runtime, tmp_path: Path) -> None:
+    """After each failure the fast path skips what follows it: ten failures in front of
+    one chain name the chain's todos once in all, not once per failure."""
+    from coordination.sweeps.supervisor import load_spec, skip_dependents
+
+    heads = [{"id": f"TODO-{i:03d}", "repo": "web", "run": "true"} for i in range(1, 11)]
+    tail = [{"id": f"TODO-{i:03d}", "repo": "api", "run": "true",
+             "blocked_by": [f"TODO-{i - 1:03d}"] if i > 100 else [h["id"] for h in heads]}
+            for i in range(100, 100 + CHAIN)]
+    sid = start(rt, write_catalog(tmp_path / "eco", heads + tail, repos=("api", "web")))
+    spec = load_spec(rt, sid)
+    assert spec is not None
+    ends = EndCalls(rt)
+    for h in heads:
+        skip_dependents(rt, spec, h["id"], f"{h['id']} failed")
+    assert sum(ends.calls) == CHAIN
+    assert status(rt, sid, f"TODO-{99 + CHAIN:03d}") == "skipped"
+
+
 def test_a_full_pass_reads_the_checkpoints_once(rt: Runtime, tmp_path: Path) -> None:
     """It used to read every checkpoint again to see whether the sweep had ended."""
     sid = start(rt, chain(tmp_path))
