@@ -40,7 +40,8 @@
 -- other needs (a deadlock) cannot happen. Waiters queue by rank: a waiter
 -- starts only while fewer live waiters rank before it than there are free
 -- slots, so a low-priority todo arriving while a critical one waits does not
--- jump the queue; a waiter not seen for ARGV[17] s (its worker died) is dropped
+-- jump the queue (one arriving at a free slot with nobody waiting takes it
+-- without joining the line: there is no one to pass); a waiter not seen for ARGV[17] s (its worker died) is dropped
 -- from the line. (A takeover reads the previous holder's lease key from the
 -- checkpoint, not KEYS: fine on a single Redis, as in checkpoint_claim.)
 local sweep, cp, fence_key, breaker = KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -51,7 +52,8 @@ local sweep_id, todo_id, level = ARGV[10], ARGV[11], tonumber(ARGV[12])
 local brk_n, brk_cooldown, probe_for = tonumber(ARGV[13]) or 0, tonumber(ARGV[14]) or 0,
   tonumber(ARGV[15]) or 0
 local rank, stale = ARGV[16], tonumber(ARGV[17]) or 5
-local in_lines = ARGV[18] == '1'
+local waited = ARGV[18] == '1'
+local in_lines = waited
 local nres = tonumber(ARGV[19]) or 0
 local now_n = tonumber(now)
 local me = sweep_id .. '/' .. todo_id
@@ -183,9 +185,13 @@ local function main()
     end
   end
 
-  -- First in line for the repo and every resource, and a slot free in each.
+  -- First in line for the repo and every resource, and a slot free in each. With
+  -- nobody in a line and a slot free (the common case) there is no one to be
+  -- ahead of: take it without joining the line.
   for i, line in ipairs(lines) do
-    if ahead(line) >= free(line) then
+    local open = free(line)
+    local queue = waited or open == 0 or redis.call('ZCARD', line[1]) > 0
+    if queue and ahead(line) >= open then
       return {'wait', i == 1 and 'repo' or res_names[i - 1]}
     end
   end
