@@ -495,6 +495,17 @@ def _materialize(node: Any) -> None:
         raise Unsupported("an edit reached a value its item does not have")
 
 
+def _become(lazy: Any, real: Any, slots: tuple[str, ...]) -> None:
+    """Turn the placeholder ``lazy`` into an object of ``real``'s class carrying its
+    comments and attributes (the items are the caller's to copy)."""
+    object.__getattribute__(lazy, "__dict__").clear()
+    lazy.__class__ = type(real)
+    for a in slots:
+        if hasattr(real, a):
+            setattr(lazy, a, getattr(real, a))
+    lazy.__dict__.update(real.__dict__)
+
+
 def _adopt(lazy: Any, real: Any) -> bool:
     """Make ``lazy`` the real node ``real`` (same object identity as before, so what
     the edit holds stays live). False when the shapes differ."""
@@ -502,12 +513,7 @@ def _adopt(lazy: Any, real: Any) -> bool:
         if type(real) is not CommentedMap:
             return False
         cache = object.__getattribute__(lazy, "__dict__")["_c_cache"]
-        object.__getattribute__(lazy, "__dict__").clear()
-        lazy.__class__ = CommentedMap  # type: ignore[assignment]
-        for a in _MAP_SLOTS:
-            if hasattr(real, a):
-                setattr(lazy, a, getattr(real, a))
-        lazy.__dict__.update(real.__dict__)
+        _become(lazy, real, _MAP_SLOTS)
         OrderedDict.clear(lazy)
         for k, v in OrderedDict.items(real):
             child = cache.get(k)
@@ -519,12 +525,7 @@ def _adopt(lazy: Any, real: Any) -> bool:
         if type(real) is not CommentedSeq or len(real) != list.__len__(lazy):
             return False
         old = [list.__getitem__(lazy, i) for i in range(list.__len__(lazy))]
-        object.__getattribute__(lazy, "__dict__").clear()
-        lazy.__class__ = CommentedSeq  # type: ignore[assignment]
-        for a in _SEQ_SLOTS:
-            if hasattr(real, a):
-                setattr(lazy, a, getattr(real, a))
-        lazy.__dict__.update(real.__dict__)
+        _become(lazy, real, _SEQ_SLOTS)
         new = []
         for child, v in zip(old, real):
             if isinstance(child, (_LazyMap, _LazyList)) and _adopt(child, v):
@@ -859,5 +860,6 @@ def _check_in_place(state: _State, old: dict[tuple[str, ...], list[Any]],
     for (path, i), item in state.edited.items():
         a, b = old[path][i], new[path][i]
         keep = [k[0] for k in item.keys if k[0] not in item.sets]
-        if type(a) is not type(b) or any(getattr(a, k, a) != getattr(b, k, b) for k in keep):
+        if type(a) is not type(b) or any(getattr(a, k, _MISSING) != getattr(b, k, _MISSING)
+                                         or not hasattr(a, k) for k in keep):
             raise Unsupported(f"{'.'.join(path)}[{i}] edited in place changed another field")

@@ -13,8 +13,9 @@ list`` must never pay for it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from coordination.lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "Blocker": "dag",
@@ -57,14 +58,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from coordination.planner.validate import Finding, validate_plan
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

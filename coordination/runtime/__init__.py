@@ -10,8 +10,9 @@ embedded) does not load redis-py.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from coordination.lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "CheckpointStore": "checkpoints",
@@ -33,14 +34,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from coordination.runtime.leases import Heartbeat, Lease, LeaseManager
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
