@@ -100,3 +100,41 @@ def test_distributed_app_uses_the_guarded_transport(monkeypatch: pytest.MonkeyPa
     with app.connection_for_write() as conn:
         assert conn.transport_cls == "workers.broker:Transport"
         assert conn.transport.Channel is broker.Channel
+
+
+def _calls(r: redis.Redis) -> dict[str, int]:
+    """Commands the server ran since the last CONFIG RESETSTAT (the probes left out)."""
+    stats: Any = r.info("commandstats")
+    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()
+            if k not in ("cmdstat_config|resetstat", "cmdstat_info")}
+
+
+def test_a_delivery_and_its_ack_keep_kombus_bookkeeping_without_multi(redis_server: Any) -> None:
+    """acks_late on a real redis-server through coord's transport: a delivered message
+    is in kombu's unacked hash and index (so a dead worker's message comes back after
+    the visibility timeout) and its ack removes both; each is one pipelined round trip
+    of two commands, with no MULTI/EXEC around them."""
+    from kombu import Connection
+
+    url = f"redis://127.0.0.1:{redis_server.port}/3"
+    r = redis.Redis.from_url(url, decode_responses=True)
+    r.flushdb()
+    with Connection(url, transport=broker.Transport) as conn:
+        q = conn.SimpleQueue("acks-late-probe")
+        q.put({"todo": "TODO-1"})
+        r.config_resetstat()
+        msg = q.get(block=True, timeout=5)
+        assert msg.payload == {"todo": "TODO-1"}
+        tag = msg.delivery_tag
+        assert r.zscore("unacked_index", tag) is not None
+        assert r.hget("unacked", tag) is not None
+        delivered = _calls(r)
+        r.config_resetstat()
+        msg.ack()
+        acked = _calls(r)
+        assert r.zscore("unacked_index", tag) is None and r.hget("unacked", tag) is None
+        q.close()
+    r.close()
+    assert delivered.get("zadd") == 1 and delivered.get("hset") == 1, delivered
+    assert acked == {"zrem": 1, "hdel": 1}, acked
+    assert "multi" not in delivered and "exec" not in delivered, delivered
