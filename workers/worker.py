@@ -152,9 +152,13 @@ def build_worker(
         hostname=hostname,
         queues=[*(rt.keys.repo_queue(r) for r in repos), rt.keys.control_queue],
         pool="threads",
-        # every repo's todos at once (each repo's lease keeps it to its concurrency),
-        # and one thread more
-        concurrency=slots + 1,
+        # Every repo's todos at once (each repo's lease keeps it to its concurrency).
+        # A thread takes a message only when free (prefetch 1), so a one-repo worker
+        # never holds a message it cannot start: a spare thread would only take one
+        # to wait in the repo's line (a wake-up and a second start per todo, ~15
+        # Redis commands). Serving several repos, one thread more lets a repo's todo
+        # start while another repo's todo waits for a slot or a shared resource.
+        concurrency=slots if len(repos) == 1 else slots + 1,
         loglevel=loglevel,
         without_mingle=True,
         without_gossip=True,

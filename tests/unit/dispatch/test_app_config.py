@@ -139,4 +139,4 @@ def test_coord_worker_sizes_its_app_from_the_catalog(long_catalog: Path) -> None
     assert got["visibility"] > 3 * 7200 and got["expires"] > 3 * 7200
     assert got["acks_late"] is True and got["prefetch"] == 1
     assert got["queues"] == ["coord.control", "coord.repo.api"]
-    assert got["concurrency"] == 2  # the repo's 1 todo at a time, plus one for barriers
+    assert got["concurrency"] == 1  # the repo's 1 todo at a time: no spare thread to wait in line
