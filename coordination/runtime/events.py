@@ -1,25 +1,43 @@
 """The event ledger: capped Redis streams for replay, pub/sub for live tailing.
 
-Every event goes to the global stream and, when it belongs to a sweep, to that
-sweep's stream too (capped separately, so a busy namespace cannot trim a
-sweep's history away early). Followers read streams, not pub/sub: a stream
-id is a resume point, so a reconnect or a late start misses nothing. The
-pub/sub message is for dashboards that only want what happens from now on.
+An event is stored only in the streams its readers need (each XADD is one more
+Redis command, and todo events are most of them):
+
+- a todo event (it names a sweep and a todo) goes to its sweep's stream only:
+  the sweep's readers are the ones who want it, and a global copy would double
+  the writes of the busiest kind of event;
+- any other event of a sweep (``sweep.*``, ``level.done``, ``repo.unattended``)
+  goes to the global stream and to the sweep's: the global stream stays the
+  namespace's timeline of sweeps, and the index of which sweeps exist;
+- an event of no sweep goes to the global stream only.
+
+Each stream is capped separately, so a busy namespace cannot trim a sweep's
+history away early. The namespace-wide view (``read``/``follow`` without a
+sweep) is a merge: the global stream, plus the todo events of the stream of
+every sweep it names, ordered by stream id (the ids of all streams come from
+the one server clock; within one millisecond, the sequence numbers of two
+streams do not say which event came first). Followers read streams, not pub/sub: a stream id is a
+resume point, so a reconnect or a late start misses nothing. The pub/sub
+message (one per event, with the id its readers resume from) is for
+dashboards that only want what happens from now on.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import redis
+from redis.typing import KeyT, StreamIdT
 
 from coordination.keys import Keys
-from coordination.status import EventKind
+from coordination.status import SWEEP_LIVE, EventKind
 from coordination.runtime.client import lua
 
 log = logging.getLogger(__name__)
@@ -28,6 +46,7 @@ KINDS = frozenset(k.value for k in EventKind)
 
 _PAGE = 1000
 _RESERVED = ("id", "kind", "ts", "sweep_id", "todo_id")
+_SEQ_MAX = 2**64 - 1  # the largest sequence part of a stream id
 
 
 @dataclass
@@ -56,6 +75,135 @@ class Event:
         todo_id = d.pop("todo_id", None)
         return cls(entry_id, kind, ts, sweep_id, todo_id, d)
 
+    @property
+    def of_todo(self) -> bool:
+        """A todo event: stored in its sweep's stream only (see the module docstring)."""
+        return self.sweep_id is not None and self.todo_id is not None
+
+
+def _key(entry_id: str) -> tuple[int, int]:
+    """A stream id as numbers: as text, ``9-0`` would sort after ``10-0``."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _by_id(event: Event) -> tuple[int, int]:
+    return _key(event.id)
+
+
+def _later(a: str, b: str) -> str:
+    return a if _key(a) >= _key(b) else b
+
+
+def _live(raw: Any) -> bool:
+    """Whether a sweep hash's ``status`` field (JSON text; None: no hash) is live.
+
+    A missing hash counts as ended: its sweep expired or was deleted, nothing
+    will run in it again.
+    """
+    if raw is None:
+        return False
+    try:
+        status = json.loads(raw)
+    except ValueError:
+        status = raw  # written by something else as plain text
+    return str(status) in SWEEP_LIVE
+
+
+@dataclass
+class _GlobalScan:
+    """One pass over the whole global stream (see ``EventLog._scan_global``)."""
+
+    events: list[Event]  # after the reader's ``after``, todo copies left out
+    sweeps: list[str]  # every sweep it names, first seen first
+    last: str  # the id of its newest entry ("0-0": empty)
+
+
+class _Following:
+    """The streams a namespace-wide follow reads live, each with the id it resumes after.
+
+    A stream's cursor only moves forward and a stream is never added twice, so no
+    (stream, id) is read twice: that is the follow's dedupe.
+    """
+
+    def __init__(
+        self, r: redis.Redis, keys: Keys, upto: str, replayed: list[str], live: list[bool]
+    ) -> None:
+        self.r = r
+        self.keys = keys
+        self.upto = upto  # the replay read every stream it read up to here
+        self.replayed = set(replayed)
+        # Typed as XREAD takes it (its dict is invariant in its key and id types).
+        self.cursors: dict[KeyT, StreamIdT] = {keys.events: upto}
+        for sweep_id, is_live in zip(replayed, live):
+            if is_live:
+                self.cursors[keys.sweep_events(sweep_id)] = upto
+
+    def track(self, sweep_id: str, seen_at: str) -> bool:
+        """Follow a sweep named by the global event ``seen_at``; False if it already is
+        (a tracked sweep stays tracked: an ended sweep's last todo events still come)."""
+        stream = self.keys.sweep_events(sweep_id)
+        if stream in self.cursors:
+            return False
+        # From the millisecond before: todo events emitted in the same millisecond
+        # as that global event (even just before it) are not missed.
+        start = f"{max(_key(seen_at)[0] - 1, 0)}-0"
+        if sweep_id in self.replayed:
+            start = _later(start, self.upto)  # never read again what the replay yielded
+        self.cursors[stream] = start
+        return True
+
+    def take(self, reply: Any) -> list[Event]:
+        """The events of one XREAD reply to yield, oldest first; advances the cursors."""
+        batch: list[Event] = []
+        found: list[str] = []
+        newest = "0-0"
+        streams = reply.items() if isinstance(reply, dict) else (reply or [])  # RESP3 | 2
+        for name, entries in streams:
+            for entry_id, fields in entries:
+                newest = _later(newest, entry_id)
+                event = self._entry(name, entry_id, fields, found)
+                if event is not None:
+                    batch.append(event)
+        if found:
+            batch += self._catch_up(found, newest)
+        return sorted(batch, key=_by_id)
+
+    def _entry(self, stream: str, entry_id: str, fields: Any, found: list[str]) -> Event | None:
+        """The event of one entry read, None for a copy (yielded from its other stream);
+        appends to ``found`` the sweeps it starts following."""
+        self.cursors[stream] = entry_id
+        event = Event.from_entry(entry_id, fields)
+        if stream != self.keys.events:
+            return event if event.todo_id is not None else None  # else a global entry's copy
+        if event.sweep_id is not None and self.track(event.sweep_id, entry_id):
+            found.append(event.sweep_id)
+        return None if event.of_todo else event  # a todo copy: its sweep's stream has it
+
+    def _catch_up(self, sweeps: list[str], upto: str) -> list[Event]:
+        """The todo events, up to the batch's newest id, of the sweeps the batch started
+        following (one round trip): without them the batch would yield later events
+        first, and theirs would come with the next XREAD, out of order.
+
+        Anything left (more than a page, or Redis away) comes with the next XREAD:
+        the cursors moved only over what was read.
+        """
+        streams = [self.keys.sweep_events(sweep_id) for sweep_id in sweeps]
+        pipe = self.r.pipeline(transaction=False)
+        for stream in streams:
+            pipe.xrange(stream, min=f"({self.cursors[stream]!s}", max=upto, count=_PAGE)
+        try:
+            pages: list[Any] = pipe.execute()
+        except (redis.ConnectionError, redis.TimeoutError):
+            return []
+        out: list[Event] = []
+        for stream, entries in zip(streams, pages):
+            for entry_id, fields in entries or []:
+                event = self._entry(stream, entry_id, fields, [])
+                if event is not None:
+                    out.append(event)
+        return out
+
 
 class EventLog:
     """Appends events and reads them back, in order, from Redis streams."""
@@ -82,17 +230,25 @@ class EventLog:
         payload = {"kind": kind, "ts": time.time(), "sweep_id": sweep_id, "todo_id": todo_id}
         payload.update(data)
         text = json.dumps(payload, separators=(",", ":"))
-        stream_keys = [self.keys.events]
-        if sweep_id is not None:
-            stream_keys.append(self.keys.sweep_events(sweep_id))
+        streams = self._streams_of(sweep_id, todo_id)
         # One script rather than MULTI: the published message must carry the id
-        # XADD assigns, and both appends plus the publish stay atomic.
+        # XADD assigns, and the appends plus the publish stay atomic.
         res = lua("event_emit")(
             self.r,
-            stream_keys,
-            [text, self.maxlen, self.sweep_maxlen, self.keys.events_channel],
+            [stream for stream, _maxlen in streams],
+            [text, *(maxlen for _stream, maxlen in streams), self.keys.events_channel],
         )
         return str(res)
+
+    def _streams_of(self, sweep_id: str | None, todo_id: str | None) -> list[tuple[str, int]]:
+        """Where an event goes, with each stream's cap; the sweep's stream last (its id
+        is the one returned and published)."""
+        if sweep_id is None:
+            return [(self.keys.events, self.maxlen)]
+        sweep = (self.keys.sweep_events(sweep_id), self.sweep_maxlen)
+        if todo_id is not None:
+            return [sweep]  # the merged view reads it from there
+        return [(self.keys.events, self.maxlen), sweep]
 
     def _stream(self, sweep_id: str | None) -> str:
         return self.keys.sweep_events(sweep_id) if sweep_id else self.keys.events
@@ -100,8 +256,16 @@ class EventLog:
     def read(
         self, sweep_id: str | None = None, after: str = "0-0", count: int | None = None
     ) -> list[Event]:
-        """Events after id ``after`` (exclusive), oldest first, at most ``count``."""
-        return list(self._replay(self._stream(sweep_id), after, count))
+        """Events after id ``after`` (exclusive), oldest first, at most ``count``.
+
+        Without a sweep: every event of the namespace, todo events included (the
+        merged view, see the module docstring).
+        """
+        if sweep_id:
+            return list(self._replay(self._stream(sweep_id), after, count))
+        scan = self._scan_global(after, keep=count)
+        pages, _live = self._first_pages(scan.sweeps, after, "+", statuses=False)
+        return list(self._merge(scan, pages, "+", count))
 
     def _replay(self, stream: str, after: str, count: int | None = None) -> Iterator[Event]:
         """Page through XRANGE so a 100k-event stream is never one huge reply."""
@@ -117,10 +281,91 @@ class EventLog:
             if left is not None:
                 left -= len(entries)
 
+    def _scan_global(self, after: str, keep: int | None) -> _GlobalScan:
+        """Read the whole global stream: its events after ``after`` (at most ``keep``,
+        all a merge of ``keep`` can take from it) and every sweep it names.
+
+        The whole stream, not only after ``after``: a sweep whose own events all
+        precede ``after`` can still have todo events after it. Todo events found
+        here are copies from before they went to the sweep stream only (or loaded
+        back by ``archive.restore``): the sweep's stream has them, so they are
+        left out, and no event is yielded twice.
+        """
+        scan = _GlobalScan([], [], "0-0")
+        named: set[str] = set()
+        start = _key(after)
+        for event in self._replay(self.keys.events, "0-0"):
+            scan.last = event.id
+            if event.sweep_id is not None and event.sweep_id not in named:
+                named.add(event.sweep_id)
+                scan.sweeps.append(event.sweep_id)
+            wanted = keep is None or len(scan.events) < keep
+            if wanted and not event.of_todo and _key(event.id) > start:
+                scan.events.append(event)
+        return scan
+
+    def _first_pages(
+        self, sweeps: list[str], after: str, upto: str, *, statuses: bool
+    ) -> tuple[list[list[Any]], list[bool]]:
+        """The first page after ``after`` (up to ``upto``) of every sweep's stream and,
+        with ``statuses``, whether each sweep is live: one round trip for them all,
+        however many sweeps the namespace holds."""
+        if not sweeps:
+            return [], []
+        pipe = self.r.pipeline(transaction=False)
+        for sweep_id in sweeps:
+            pipe.xrange(self.keys.sweep_events(sweep_id), min=f"({after}", max=upto, count=_PAGE)
+        if statuses:
+            for sweep_id in sweeps:
+                pipe.hget(self.keys.sweep(sweep_id), "status")
+        replies: list[Any] = pipe.execute()
+        pages = [list(page or []) for page in replies[: len(sweeps)]]
+        return pages, [_live(raw) for raw in replies[len(sweeps) :]]
+
+    def _todo_events(self, stream: str, first: list[Any], upto: str) -> Iterator[Event]:
+        """The todo events of one sweep stream (its other events are copies of global
+        ones), from its first page on; a further page is read only when the merge
+        gets that far."""
+        entries = first
+        while True:
+            for entry_id, fields in entries:
+                event = Event.from_entry(entry_id, fields)
+                if event.todo_id is not None:
+                    yield event
+            if len(entries) < _PAGE:
+                return
+            after = entries[-1][0]
+            entries = self.r.xrange(stream, min=f"({after}", max=upto, count=_PAGE) or []
+
+    def _merge(
+        self, scan: _GlobalScan, pages: list[list[Any]], upto: str, count: int | None
+    ) -> Iterator[Event]:
+        """The global events and every sweep's todo events, by id, at most ``count``."""
+        sweeps: list[Iterable[Event]] = [
+            self._todo_events(self.keys.sweep_events(sweep_id), first, upto)
+            for sweep_id, first in zip(scan.sweeps, pages)
+        ]
+        return islice(heapq.merge(scan.events, *sweeps, key=_by_id), count)
+
     def last_id(self, sweep_id: str | None = None) -> str:
-        """The id of the newest event (``0-0`` for none): a point to follow from."""
-        entries: Any = self.r.xrevrange(self._stream(sweep_id), count=1) or []
-        return str(entries[0][0]) if entries else "0-0"
+        """An id to follow from: the newest event's (``0-0`` for none).
+
+        Without a sweep, the newest global id or now, whichever is later: todo
+        events are in the sweeps' streams only, so the global stream's last id
+        can be long past. "Now" is the id just before the current millisecond's
+        first (``<ms-1>-<max seq>``), so an event appended later in that same
+        millisecond is still after it.
+        """
+        if sweep_id:
+            entries: Any = self.r.xrevrange(self._stream(sweep_id), count=1) or []
+            return str(entries[0][0]) if entries else "0-0"
+        pipe = self.r.pipeline(transaction=False)
+        pipe.xrevrange(self.keys.events, count=1)
+        pipe.time()
+        newest, (sec, usec) = pipe.execute()
+        last = str(newest[0][0]) if newest else "0-0"
+        ms = int(sec) * 1000 + int(usec) // 1000
+        return _later(last, f"{ms - 1}-{_SEQ_MAX}" if ms > 0 else "0-0")
 
     def follow(
         self,
@@ -131,15 +376,26 @@ class EventLog:
     ) -> Iterator[Event]:
         """Every event after ``after``, then new ones as they come, until ``stop()``.
 
-        Replay and live reading continue from the last id yielded, so nothing
+        Replay and live reading continue from the last id read, so nothing
         emitted in between is missed; a dropped connection is retried from that
-        same id.
+        same id. Without a sweep, the merged view (see ``_follow_all``).
         """
-        stream = self._stream(sweep_id)
+        if sweep_id:
+            return self._follow_one(self._stream(sweep_id), after, block_ms, stop)
+        return self._follow_all(after, block_ms, stop)
+
+    def _follow_one(
+        self, stream: str, after: str, block_ms: int, stop: Callable[[], bool] | None
+    ) -> Iterator[Event]:
         last = after
-        for event in self._replay(stream, last):
-            yield event
-            last = event.id
+        try:
+            for event in self._replay(stream, last):
+                yield event
+                last = event.id
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # The reads below carry on from the last event yielded (XREAD returns what
+            # is already there at once): Redis away at the start is ridden out too.
+            log.warning("event stream %s unreachable, retrying: %s", stream, exc)
         backoff = 0.1
         while stop is None or not stop():
             try:
@@ -156,3 +412,32 @@ class EventLog:
                     event = Event.from_entry(entry_id, fields)
                     last = entry_id
                     yield event
+
+    def _follow_all(
+        self, after: str, block_ms: int, stop: Callable[[], bool] | None
+    ) -> Iterator[Event]:
+        """The merged view after ``after``, then live: XREAD over the global stream
+        and the streams of the sweeps followed.
+
+        The replay stops at the global stream's newest entry (every stream read up
+        to that one id), so the live reads, which start there for every stream,
+        carry on in order. Followed: the sweeps the global stream names that are
+        live (paused included: its running todos still finish), and any sweep a
+        new global event names (see ``_Following.track``).
+        """
+        scan = self._scan_global(after, keep=None)
+        upto = _later(scan.last, after)
+        pages, live = self._first_pages(scan.sweeps, after, upto, statuses=True)
+        yield from self._merge(scan, pages, upto, None)
+        following = _Following(self.r, self.keys, upto, scan.sweeps, live)
+        backoff = 0.1
+        while stop is None or not stop():
+            try:
+                reply: Any = self.r.xread(following.cursors, count=_PAGE, block=max(1, block_ms))
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("event streams unreachable, retrying: %s", exc)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            backoff = 0.1
+            yield from following.take(reply)

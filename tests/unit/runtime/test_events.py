@@ -26,14 +26,33 @@ def log(r: redis.Redis) -> EventLog:
     return EventLog(r, Keys("t"))
 
 
+def wait_past(r: redis.Redis, entry_id: str) -> None:
+    """Wait until the server's clock is past the millisecond of stream id ``entry_id``."""
+    ms = int(entry_id.split("-")[0])
+    deadline = time.monotonic() + 5
+    while True:
+        sec, usec = r.time()
+        if int(sec) * 1000 + int(usec) // 1000 > ms:
+            return
+        assert time.monotonic() < deadline, "the server clock did not move"
+
+
 def test_emit_and_read_in_order(log: EventLog) -> None:
+    queued = log.emit("sweep.queued", sweep_id="S")
     ids = [log.emit("todo.started", sweep_id="S", todo_id=f"T{i}", n=i) for i in range(5)]
+    # Ids of different streams order by the server clock: in one millisecond, OTHER's
+    # global id could sort before S's last todo ids. Emit it in the next one.
+    wait_past(log.r, ids[-1])
     log.emit("sweep.queued", sweep_id="OTHER")
     events = log.read("S")
-    assert [e.id for e in events] == ids
-    assert [e.data["n"] for e in events] == list(range(5))
-    assert all(e.kind == "todo.started" and e.sweep_id == "S" for e in events)
-    assert len(log.read()) == 6  # the global stream has both sweeps
+    assert [e.id for e in events] == [queued, *ids]
+    assert [e.data["n"] for e in events[1:]] == list(range(5))
+    assert all(e.kind == "todo.started" and e.sweep_id == "S" for e in events[1:])
+    # The namespace-wide view still has every event: the sweeps' own events from the
+    # global stream, the todo events (stored in S's stream only) merged in.
+    every = log.read()
+    assert [e.kind for e in every] == ["sweep.queued", *["todo.started"] * 5, "sweep.queued"]
+    assert [e.id for e in every[1:6]] == ids
     assert [e.id for e in log.read("S", after=ids[1], count=2)] == ids[2:4]
 
 
