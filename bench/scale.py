@@ -253,6 +253,7 @@ def step_timings(url: str, catalog: Path, plan: str, n: int, sweep_id: str,
     from coordination.catalog.store import CatalogStore
     from coordination.runtime.context import Runtime, get_runtime
     from coordination.status import SweepStatus, TodoStatus
+    from coordination.runtime.checkpoints import todo_field
     from coordination.sweeps import SweepService
     from coordination.sweeps.spec import SweepSpec
     from coordination.sweeps.supervisor import supervise_once
@@ -285,21 +286,21 @@ def step_timings(url: str, catalog: Path, plan: str, n: int, sweep_id: str,
               "created_at": now, "started_at": now, "deadline": now + 3600, "run": 0,
               "spec": spec.to_json(), "spec_sig": None, "spec_key_id": None, "catalog": None,
               "atomic": False}
-    out["store_record_s"], _ = timed(prt.checkpoints.create_sweep, sid, record, list(spec.todos))
+    out["store_record_s"], _ = timed(prt.checkpoints.create_sweep, sid, record)
     prt.redis.hset(prt.keys.sweep(sid), mapping=dict(spec.counters()))
     pipe = prt.redis.pipeline(transaction=False)
     lease_val = "tok"
+    cps: dict[Any, Any] = {}
     for i, lvl in enumerate(spec.levels):
         for t in lvl:
-            ck = prt.keys.checkpoint(sid, t)
             if i < 2:
-                pipe.hset(ck, mapping={"status": json.dumps(TodoStatus.succeeded),
-                                       "finished_at": json.dumps(now)})
+                cps[todo_field(t)] = json.dumps({"status": TodoStatus.succeeded, "finished_at": now})
             elif i == 2:
                 lk = prt.keys.lease(f"{spec.todos[t].repo}-{t}", 0)
                 pipe.set(lk, lease_val, ex=3600)
-                pipe.hset(ck, mapping={"status": json.dumps(TodoStatus.running),
-                                       "lease_key": json.dumps(lk), "token": json.dumps(lease_val)})
+                cps[todo_field(t)] = json.dumps({"status": TodoStatus.running, "lease_key": lk,
+                                                 "token": lease_val})
+    pipe.hset(prt.keys.sweep(sid), mapping=cps)
     pipe.execute()
     prt.redis.sadd(prt.keys.active_sweeps, sid)
     prt.checkpoints.update_sweep(sid, terminal=len(spec.levels[0]) + len(spec.levels[1]))

@@ -76,15 +76,17 @@ class Keys:
         return f"{self.namespace}:sweeps:active"
 
     def sweep(self, sweep_id: str) -> str:
-        """Hash: the sweep record (plan, strategy, status, reason, graph...)."""
+        """Hash: the sweep record (plan, strategy, status, run, spec...), its counters
+        and its todos' checkpoints (see :mod:`coordination.runtime.checkpoints`)."""
         return f"{self.namespace}:sweep:{{{sweep_id}}}"
 
-    def checkpoint(self, sweep_id: str, todo_id: str) -> str:
-        """Hash: one todo's checkpoint in one sweep."""
-        return f"{self.namespace}:sweep:{{{sweep_id}}}:todo:{todo_id}"
+    def legacy_checkpoint_prefix(self, sweep_id: str) -> str:
+        """coord 0.1 kept a hash per checkpoint, ``<prefix><todo>`` (read once, by
+        ``CheckpointStore.migrate``)."""
+        return f"{self.namespace}:sweep:{{{sweep_id}}}:todo:"
 
-    def remaining(self, sweep_id: str) -> str:
-        """Hash todo -> predecessors not yet succeeded (eager strategy)."""
+    def legacy_remaining(self, sweep_id: str) -> str:
+        """coord 0.1's hash of eager counts, todo -> predecessors not yet succeeded."""
         return f"{self.namespace}:sweep:{{{sweep_id}}}:remaining"
 
     def sweep_events(self, sweep_id: str) -> str:
@@ -142,7 +144,8 @@ class Keys:
     # -- events ---------------------------------------------------------------
     @property
     def events(self) -> str:
-        """Capped stream of every event (replay across sweeps)."""
+        """Capped stream of the namespace's events: those of no sweep, and a sweep's
+        own (not its todos': those are in its stream only; see runtime/events.py)."""
         return f"{self.namespace}:events"
 
     @property

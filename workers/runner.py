@@ -51,6 +51,7 @@ from coordination.status import (
 )
 from coordination.sweeps.supervisor import (
     after_end,
+    cached_spec,
     end_todos,
     level_index,
     load_spec,
@@ -112,28 +113,44 @@ def _checkout(spec_path: str | None, repo: str, worker: WorkerInfo) -> str:
     return worker.checkout(repo) or spec_path or "."
 
 
-def run_todo(
-    rt: Runtime, sweep_id: str, todo_id: str, worker: WorkerInfo
-) -> tuple[Outcome, dict[str, Any]]:
-    """Run one todo of one sweep; see the module docstring."""
+def _current(rt: Runtime, sweep_id: str, todo_id: str, run: int | None
+             ) -> tuple[SweepSpec | None, dict[str, Any] | None, str]:
+    """The spec to run ``todo_id`` by, and the sweep's head if it was read; else why not.
+
+    A message names its run: with that run's spec parsed in this process, nothing is
+    read (the start script checks the sweep is still at that run and dispatching)."""
+    spec = cached_spec(sweep_id, run) if type(run) is int else None
+    if spec is not None:
+        return (spec, None, "") if todo_id in spec.todos else (
+            None, None, f"{todo_id} is not part of sweep {sweep_id}")
     head = sweep_head(rt, sweep_id)
     if head is None:
-        return Outcome.gone, {"reason": f"unknown sweep {sweep_id}"}
+        return None, None, f"unknown sweep {sweep_id}"
     spec = load_spec(rt, sweep_id, head)
     if spec is None or todo_id not in spec.todos:
-        return Outcome.gone, {"reason": f"{todo_id} is not part of sweep {sweep_id}"}
+        return None, head, f"{todo_id} is not part of sweep {sweep_id}"
     if head.get("status") not in SWEEP_ACTIVE:
         # Paused: the todo stays queued and is sent again on unpause.
-        return Outcome.gone, {"reason": f"sweep is {head.get('status')}"}
+        return None, head, f"sweep is {head.get('status')}"
+    return spec, head, ""
+
+
+def run_todo(
+    rt: Runtime, sweep_id: str, todo_id: str, worker: WorkerInfo, run: int | None = None
+) -> tuple[Outcome, dict[str, Any]]:
+    """Run one todo of one sweep; see the module docstring. ``run``: the run its
+    message was sent for (None: a message of before 0.2, read the sweep's)."""
+    spec, head, why = _current(rt, sweep_id, todo_id, run)
+    if spec is None:
+        return Outcome.gone, {"reason": why}
     if rt.settings.signing_keys:
-        why = spec_refusal(rt, sweep_id, head)
-        if why is not None:
-            return _refuse(rt, spec, todo_id, why)
+        refused = spec_refusal(rt, sweep_id, spec.run)
+        if refused is not None:
+            return _refuse(rt, spec, todo_id, refused)
     t = spec.todos[todo_id]
     host = worker.name or worker_identity()
     token = new_token()
-    deadline = time.monotonic() + max(1.0, float(head.get("deadline") or time.time() + 3600)
-                                      - time.time())
+    deadline: float | None = None  # read when first needed: only a todo that waits
     patience = time.monotonic() + rt.settings.lease_ttl
     delay = 0.05
     # Its place in line if the repo's or a resource's slots are all taken: the
@@ -147,22 +164,30 @@ def run_todo(
     probe_for = t.timeout * (t.retries + 1) + backoff_cap(t.retries) + 2 * rt.settings.lease_ttl
     waited = False
     while True:
-        # One round trip: sweep dispatching, predecessors succeeded, breaker, first
-        # in line, repo and resource slots, claim, event. Retried with the same
-        # token, a call whose reply was lost is answered 'started' again.
+        # One round trip: sweep dispatching and at this run, predecessors succeeded,
+        # breaker, first in line, repo and resource slots, claim, event. Retried with
+        # the same token, a call whose reply was lost is answered 'started' again.
         st = _persist(lambda: rt.transitions.start(
             sweep_id, todo_id, repo=t.repo, concurrency=spec.concurrency.get(t.repo, 1),
             preds=t.preds, worker=host, level=level_index(spec, todo_id),
             max_lost=rt.settings.max_lost_runs, token=token, resources=resources,
             breaker=breaker, rank=rank, probe_for=probe_for, waiter_stale=WAITER_STALE,
-            waited=waited,
+            waited=waited, run=spec.run,
         ), patience)
+        if st.verdict == "run":
+            # The sweep moved on (a resume or rollback) since this message was sent:
+            # go by the spec of the run it is at now, as a message of that run would
+            # (the script has taken this delivery out of any line it stood in).
+            return run_todo(rt, sweep_id, todo_id, worker, None) if run is not None else (
+                Outcome.gone, {"reason": f"sweep moved on to run {st.detail}"})
         if st.verdict != "wait":
             break
         waited = True
         # No slot for it yet: wait until a finishing holder wakes it (it is first
         # in line) or for the back-off, then ask again; each ask sees a pause or
         # cancel at once, and keeps its place in line alive.
+        if deadline is None:
+            deadline = _wait_deadline(rt, sweep_id, head)
         if time.monotonic() + delay > deadline:
             return Outcome.gone, {"reason": "no lease before the sweep ended"}
         pause = delay * random.uniform(0.5, 1.5)
@@ -205,6 +230,15 @@ def run_todo(
                 rt.leases.release(lease)
             except redis.RedisError as exc:  # it expires on its own within the TTL
                 log.warning("could not release %s: %s", lease.key, exc)
+
+
+def _wait_deadline(rt: Runtime, sweep_id: str, head: dict[str, Any] | None) -> float:
+    """Monotonic time after which a todo waiting for a slot gives up: its sweep's
+    deadline (an hour from now if it has none)."""
+    if head is None:
+        head = sweep_head(rt, sweep_id) or {}
+    left = float(head.get("deadline") or time.time() + 3600) - time.time()
+    return time.monotonic() + max(1.0, left)
 
 
 def _refuse(rt: Runtime, spec: SweepSpec, todo_id: str, why: str) -> tuple[Outcome, dict[str, Any]]:
@@ -340,7 +374,7 @@ def _execute(
     patience = time.monotonic() + rt.settings.lease_ttl
     fin = _persist(lambda: rt.transitions.finish(
         sweep_id, todo_id, lease=lease, status=status, fields=fields, event=event,
-        total=len(spec.todos), level=level_index(spec, todo_id), successors=succs,
+        level=level_index(spec, todo_id), successors=succs,
         breaker=None if rollback else spec.breaker(t.repo), resources=t.resources,
     ), patience)
     if not fin.ok:

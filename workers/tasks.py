@@ -68,8 +68,9 @@ def register(app: Celery) -> None:
     # (tests, embedded runs), each new app collecting all the earlier closures.
     @app.task(name="coord.run_todo", bind=True, shared=False, acks_late=True,
               reject_on_worker_lost=True, ignore_result=True)
-    def run_todo(self: Any, sweep_id: str, plan_id: str, todo_id: str, repo: str) -> dict[str, Any]:
-        from workers.runner import run_todo as run
+    def run_todo(self: Any, sweep_id: str, plan_id: str, todo_id: str, repo: str,
+                 run: int | None = None) -> dict[str, Any]:
+        from workers.runner import run_todo as run_one
 
         rt = _runtime(self.app)
         info = worker_info()
@@ -79,13 +80,14 @@ def register(app: Celery) -> None:
                         ", ".join(sorted(info.repos)), todo_id, repo)
             self.app.send_task(
                 self.name,
-                kwargs={"sweep_id": sweep_id, "plan_id": plan_id, "todo_id": todo_id, "repo": repo},
+                kwargs={"sweep_id": sweep_id, "plan_id": plan_id, "todo_id": todo_id, "repo": repo,
+                        "run": run},
                 queue=rt.keys.repo_queue(repo),
                 task_id=self.request.id,
                 headers={"coord_sweep": sweep_id, "coord_plan": plan_id, "coord_todo": todo_id},
             )
             raise Ignore()
-        outcome, detail = run(rt, sweep_id, todo_id, info)
+        outcome, detail = run_one(rt, sweep_id, todo_id, info, run)
         if outcome in (Outcome.premature, Outcome.lost) or (
             outcome is Outcome.duplicate and "claim" in detail
         ):

@@ -50,7 +50,10 @@ def todo_signature(
 
     return signature(
         task_name,
-        kwargs={"sweep_id": sweep_id, "plan_id": plan_id, "todo_id": todo_id, "repo": repo},
+        # The run too: a worker that has parsed that run's spec reads nothing before
+        # its start script (which checks the sweep is still at that run).
+        kwargs={"sweep_id": sweep_id, "plan_id": plan_id, "todo_id": todo_id, "repo": repo,
+                **({} if run is None else {"run": run})},
         queue=keys.repo_queue(repo),
         task_id=todo_task_id(sweep_id, todo_id, run),
         immutable=True,

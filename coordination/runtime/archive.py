@@ -2,7 +2,7 @@
 
 An embedded sweep lives in the process's in-memory server (fakeredis), which goes
 with the process. When one of its runs ends, :func:`save` exports the sweep's keys
-(its record and index score, every checkpoint, the eager counters, its event stream)
+(its hash: record, counters and checkpoints; its index score; its event stream)
 as one JSON row of the ``archive`` table of the catalog's history file
 (``.<catalog name>.coord.history.sqlite``, beside the catalog, like the audit log).
 A later embedded command :func:`restore`\\ s what it needs into its own server, so
@@ -36,27 +36,43 @@ CREATE INDEX IF NOT EXISTS archive_created ON archive (created_at);
 """
 
 
-def _glob_escape(s: str) -> str:
-    return "".join("\\" + c if c in "*?[]\\" else c for c in s)
-
-
 def export(r: redis.Redis, keys: Keys, sweep_id: str) -> dict[str, Any] | None:
-    """Every key of one sweep (not its supervisor lock), as plain JSON; None if unknown."""
+    """Every key of one sweep (not its supervisor lock), as plain JSON; None if unknown.
+
+    The sweep's hash holds its record, counters and checkpoints alike (see
+    :mod:`coordination.runtime.checkpoints`): ``record`` is all of it."""
     record: Any = r.hgetall(keys.sweep(sweep_id))
     if not record:
         return None
-    prefix = keys.checkpoint(sweep_id, "")
-    checkpoints: dict[str, Any] = {}
-    for key in r.scan_iter(match=_glob_escape(prefix) + "*", count=1000):
-        checkpoints[str(key)[len(prefix):]] = r.hgetall(key)
     events: Any = r.xrange(keys.sweep_events(sweep_id), "-", "+")
     return {
         "record": record,
         "score": r.zscore(keys.sweeps, sweep_id),
-        "checkpoints": checkpoints,
-        "remaining": r.hgetall(keys.remaining(sweep_id)),
         "events": [[eid, fields] for eid, fields in events],
     }
+
+
+def _hash_of(data: dict[str, Any]) -> dict[Any, Any]:
+    """The sweep hash of an exported row; a row kept by coord 0.1 (a hash per
+    checkpoint, ``checkpoints`` and ``remaining``) is moved into it as
+    ``CheckpointStore.migrate`` moves a live one."""
+    from coordination.runtime.checkpoints import LAYOUT, encode, remaining_field, tail_field, todo_field
+
+    fields = dict(data["record"])
+    if "checkpoints" not in data and "remaining" not in data:
+        return fields
+    for todo_id, h in (data.get("checkpoints") or {}).items():
+        cp = {str(k): json.loads(v) for k, v in (h or {}).items()}
+        tail = cp.pop("output_tail", None)
+        cp = {k: v for k, v in cp.items() if v is not None}
+        if tail:
+            fields[tail_field(todo_id)] = str(tail)
+            cp["has_tail"] = True
+        fields[todo_field(todo_id)] = encode(cp)
+    for todo_id, n in (data.get("remaining") or {}).items():
+        fields[remaining_field(todo_id)] = str(n)
+    fields["layout"] = encode(LAYOUT)
+    return fields
 
 
 def save(r: redis.Redis, keys: Keys, path: Path, sweep_id: str, *,
@@ -84,8 +100,9 @@ def save(r: redis.Redis, keys: Keys, path: Path, sweep_id: str, *,
 def restore(r: redis.Redis, keys: Keys, path: Path, *, sweep_ids: list[str] | None = None,
             newest: int | None = None) -> list[str]:
     """Load kept sweeps the server does not hold yet: ``sweep_ids``, or the ``newest``
-    by creation. Returns the ids loaded. Their events go to the global stream too,
-    in id order, after whatever it holds."""
+    by creation. Returns the ids loaded. Their events that are not a todo's go to the
+    global stream too, in id order, after whatever it holds (as ``EventLog.emit``
+    would have put them)."""
     db = connect(path, create=False)
     if db is None:
         return []
@@ -118,16 +135,12 @@ def restore(r: redis.Redis, keys: Keys, path: Path, *, sweep_ids: list[str] | No
             continue
         data = json.loads(text)
         pipe = r.pipeline(transaction=False)
-        for todo_id, fields in data["checkpoints"].items():
-            if fields:
-                pipe.hset(keys.checkpoint(sid, todo_id), mapping=fields)
-        if data.get("remaining"):
-            pipe.hset(keys.remaining(sid), mapping=data["remaining"])
         for eid, fields in data["events"]:
             pipe.xadd(keys.sweep_events(sid), fields, id=eid)
-            every_event.append((_id(eid), eid, fields))
-        # The record last: a reader never finds a sweep without its checkpoints.
-        pipe.hset(keys.sweep(sid), mapping=data["record"])
+            if not json.loads(fields["e"]).get("todo_id"):  # see EventLog.emit
+                every_event.append((_id(eid), eid, fields))
+        # The hash last: a reader never finds a sweep without its events.
+        pipe.hset(keys.sweep(sid), mapping=_hash_of(data))
         pipe.zadd(keys.sweeps, {sid: float(data.get("score") or time.time())})
         pipe.execute()
         loaded.append(sid)

@@ -1,10 +1,24 @@
 """Sweep records and per-todo checkpoints: the runtime's source of truth.
 
-Each value in these hashes is JSON text, per field, so ints, floats, None and
-strings come back as they went in. Every transition that depends on the
-current state (a status change, a claim, a lease holder's write) happens in a
-Lua script that reads and writes in one step; plain writes are for the one
-writer that owns a record at that moment (the sweep coordinator).
+A sweep is one Redis hash (``Keys.sweep``), so a transition reads everything
+it decides on in one HMGET and writes what it changed in one HSET, and a whole
+sweep is read, kept or dropped as one key whatever its size:
+
+==================  ==================================================================
+record fields       :data:`RECORD_FIELDS`, JSON text each (status, run, deadline, spec...)
+counters            ``terminal``, ``level_left:<k>``, ``level_ok:<k>`` (integers)
+``t:<todo>``        the todo's checkpoint: one JSON object. Absent: the todo is
+                    pending and nothing has happened to it yet
+``o:<todo>``        the output tail of its last run (text)
+``r:<todo>``        eager strategy: its predecessors not yet succeeded (integer)
+==================  ==================================================================
+
+Whether a todo belongs to a sweep is its spec's to say (workers check that
+first); here a todo the sweep never touched reads as pending. Every transition
+that depends on the current state (a status change, a claim, a lease holder's
+write) happens in a Lua script that reads and writes in one step
+(:mod:`coordination.runtime.transitions` and the scripts used below); plain
+writes are for the one writer that owns a record at that moment.
 """
 
 from __future__ import annotations
@@ -28,6 +42,39 @@ TODO_STATUSES = frozenset(TodoStatus)
 CLAIM_RESULTS = frozenset({"claimed", "taken_over", "busy", "terminal", "stale", "poisoned"})
 LOST_RESULTS = frozenset({"requeued", "poisoned", "alive", "changed", "gone"})
 
+#: The fields of a sweep record (besides the counters and the todos' fields). A
+#: write of any other name is refused: get_sweep reads exactly these, so an
+#: undeclared field would be written and never read.
+RECORD_FIELDS = (
+    "plan", "strategy", "kind", "status", "created_at", "started_at", "finished_at",
+    "deadline", "reason", "run", "spec", "spec_sig", "spec_key_id", "catalog", "atomic",
+    "terminal", "full_pass_terminal", "full_pass_at", "paused_at", "paused_from",
+    "paused_total", "synced_at", "rollback_of", "rollback_reason", "not_compensable",
+    "todos", "layout",
+)
+#: Record fields named per level or per repo: one of these prefixes and a suffix.
+RECORD_PREFIXES = ("level_left:", "level_ok:", "unattended:")
+#: ``layout`` of a sweep recorded this way (sweeps of coord 0.1 have none: their
+#: checkpoints were a hash each; :meth:`CheckpointStore.migrate` moves them in).
+LAYOUT = 2
+
+_LIST_FIELDS = tuple(f for f in RECORD_FIELDS if f != "spec")
+
+
+def todo_field(todo_id: str) -> str:
+    """The sweep-hash field of a todo's checkpoint."""
+    return f"t:{todo_id}"
+
+
+def tail_field(todo_id: str) -> str:
+    """The sweep-hash field of a todo's last output tail."""
+    return f"o:{todo_id}"
+
+
+def remaining_field(todo_id: str) -> str:
+    """The sweep-hash field of a todo's count of predecessors not yet succeeded."""
+    return f"r:{todo_id}"
+
 
 def encode(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
@@ -41,8 +88,24 @@ def decode(raw: str) -> Any:
         return raw
 
 
-def _decode_hash(h: Any) -> dict[str, Any]:
-    return {str(k): decode(v) for k, v in h.items()}
+def checkpoint(raw: Any, tail: Any = None) -> dict[str, Any]:
+    """A todo's checkpoint from its ``t:`` field (and its ``o:`` tail, when read);
+    ``raw``/``tail`` as a decoding client returns them (str, or None when absent)."""
+    parsed = json.loads(raw) if raw else {}
+    # ([] is how one cjson spells an empty object)
+    cp: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
+    cp.setdefault("status", TodoStatus.pending.value)
+    cp.pop("has_tail", None)
+    if tail is not None:
+        cp["output_tail"] = tail
+    return cp
+
+
+def _check_record_fields(names: Iterable[str]) -> None:
+    bad = [n for n in names if n not in RECORD_FIELDS and not n.startswith(RECORD_PREFIXES)]
+    if bad:
+        raise ValueError(f"unknown sweep record field(s) {bad}: declare them in "
+                         "coordination.runtime.checkpoints.RECORD_FIELDS")
 
 
 def _mapping(fields: dict[str, Any]) -> dict[Any, Any]:
@@ -65,42 +128,43 @@ class CheckpointStore:
         self.keys = keys
 
     # -- sweeps -----------------------------------------------------------------
-    def create_sweep(self, sweep_id: str, record: dict[str, Any], todo_ids: list[str]) -> None:
-        """Write the sweep, a pending checkpoint per todo and its index entry at once.
-
-        MULTI/EXEC so that a reader (status, the supervisor) never finds the
-        sweep listed without all of its checkpoints.
-        """
+    def create_sweep(self, sweep_id: str, record: dict[str, Any]) -> None:
+        """Write the sweep record and its index entry at once (MULTI/EXEC: a reader
+        never finds the sweep listed without its record). Its todos are pending
+        without a write each."""
         record = dict(record)
         record.setdefault("status", SweepStatus.queued.value)
         record.setdefault("created_at", time.time())
+        record["layout"] = LAYOUT
+        _check_record_fields(record)
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(self.keys.sweep(sweep_id), mapping=_mapping(record))
-        initial = _mapping({"status": TodoStatus.pending.value, "attempts": 0})
-        for todo_id in todo_ids:
-            pipe.hset(self.keys.checkpoint(sweep_id, todo_id), mapping=initial)
         pipe.zadd(self.keys.sweeps, {sweep_id: float(record["created_at"])})
         pipe.execute()
 
-    def get_sweep(self, sweep_id: str) -> dict[str, Any] | None:
-        """The sweep record with ``id`` added, or None if unknown."""
-        h = self.r.hgetall(self.keys.sweep(sweep_id))
-        if not h:
+    def _record(self, sweep_id: str, names: tuple[str, ...], values: list[Any]
+                ) -> dict[str, Any] | None:
+        rec = {k: decode(str(v)) for k, v in zip(names, values) if v is not None}
+        if "status" not in rec:
             return None
-        rec = _decode_hash(h)
-        rec.setdefault("id", sweep_id)
+        if "layout" in names and rec.get("layout") != LAYOUT:
+            self.migrate(sweep_id)
+        rec.pop("layout", None)
+        rec["id"] = sweep_id
         return rec
+
+    def get_sweep(self, sweep_id: str) -> dict[str, Any] | None:
+        """The sweep record (:data:`RECORD_FIELDS`, one HMGET) with ``id`` added, or
+        None if unknown."""
+        values = self.r.hmget(self.keys.sweep(sweep_id), list(RECORD_FIELDS))
+        return self._record(sweep_id, RECORD_FIELDS, values)
 
     def get_sweep_fields(self, sweep_id: str, fields: tuple[str, ...]) -> dict[str, Any] | None:
         """Some fields of the sweep record (one HMGET; never its large spec unless
         asked), with ``id`` added; None if the sweep is unknown (no ``status``)."""
-        names = fields if "status" in fields else ("status", *fields)
+        names = tuple(dict.fromkeys(("status", "layout", *fields)))
         values = self.r.hmget(self.keys.sweep(sweep_id), list(names))
-        rec = {k: decode(str(v)) for k, v in zip(names, values) if v is not None}
-        if "status" not in rec:
-            return None
-        rec["id"] = sweep_id
-        return rec
+        return self._record(sweep_id, names, values)
 
     def sweep_status(self, sweep_id: str) -> str | None:
         """The sweep's status, or None if it is unknown (one HGET)."""
@@ -109,6 +173,7 @@ class CheckpointStore:
 
     def update_sweep(self, sweep_id: str, **fields: Any) -> None:
         if fields:
+            _check_record_fields(fields)
             self.r.hset(self.keys.sweep(sweep_id), mapping=_mapping(fields))
 
     def set_sweep_status(
@@ -118,69 +183,46 @@ class CheckpointStore:
 
         False when the sweep is unknown or in another state.
         """
+        _check_record_fields(fields)
         allowed = "*" if allowed_from is None else encode(sorted(allowed_from))
-        res = lua("status_cas")(
-            self.r, [self.keys.sweep(sweep_id)], [new, allowed, "", *_pairs(fields)]
-        )
+        res = lua("status_cas")(self.r, [self.keys.sweep(sweep_id)], [new, allowed, *_pairs(fields)])
         return bool(res)
 
     def list_sweeps(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Newest first; ids whose record is gone are dropped from the index."""
+        """Newest first (records without their spec); ids whose record is gone are
+        dropped from the index."""
         ids = [str(i) for i in self.r.zrevrange(self.keys.sweeps, 0, max(0, limit - 1))]
         pipe = self.r.pipeline(transaction=False)
         for sid in ids:
-            pipe.hgetall(self.keys.sweep(sid))
+            pipe.hmget(self.keys.sweep(sid), list(_LIST_FIELDS))
         out: list[dict[str, Any]] = []
         gone: list[str] = []
-        for sid, h in zip(ids, pipe.execute()):
-            if not h:
+        for sid, values in zip(ids, pipe.execute()):
+            rec = self._record(sid, _LIST_FIELDS, values)
+            if rec is None:
                 gone.append(sid)
-                continue
-            rec = _decode_hash(h)
-            rec.setdefault("id", sid)
-            out.append(rec)
+            else:
+                out.append(rec)
         if gone:
             self.r.zrem(self.keys.sweeps, *gone)
         return out
 
-    def delete_sweep(self, sweep_id: str, todo_ids: Iterable[str] | None = None) -> None:
-        """Remove the sweep and everything under it.
-
-        Without ``todo_ids`` the checkpoints are found by SCAN over the sweep's
-        key prefix (slow on a big keyspace, but deletion is rare).
-        """
-        if todo_ids is None:
-            pattern = _glob_escape(self.keys.checkpoint(sweep_id, "\0")).replace("\0", "*")
-            victims = list(self.r.scan_iter(match=pattern, count=1000))
-        else:
-            victims = [self.keys.checkpoint(sweep_id, t) for t in todo_ids]
-        victims += [
-            self.keys.sweep(sweep_id),
-            self.keys.remaining(sweep_id),
-            self.keys.sweep_events(sweep_id),
-            self.keys.supervisor_lock(sweep_id),
-        ]
-        pipe = self.r.pipeline(transaction=True)
-        for i in range(0, len(victims), 1000):
-            pipe.delete(*victims[i : i + 1000])
-        pipe.zrem(self.keys.sweeps, sweep_id)
-        pipe.execute()
-
-    def _sweep_keys(self, sweep_id: str, todo_ids: Iterable[str]) -> list[str]:
+    def _sweep_keys(self, sweep_id: str) -> list[str]:
         """The keys a sweep keeps while it is kept. Not its supervisor lock: that
         one always expires by itself within a supervise interval, and stretching
         it to the retention (or PERSISTing it on resume) would stop every
         supervisor pass over the sweep - a resumed sweep would never again have a
         lost todo re-sent or its deadline enforced."""
-        return [
-            self.keys.sweep(sweep_id), self.keys.remaining(sweep_id),
-            self.keys.sweep_events(sweep_id),
-            *(self.keys.checkpoint(sweep_id, t) for t in todo_ids),
-        ]
+        return [self.keys.sweep(sweep_id), self.keys.sweep_events(sweep_id)]
 
-    def expire_sweep(
-        self, sweep_id: str, todo_ids: Iterable[str], seconds: float, *, longest_sweep: float = 0.0
-    ) -> None:
+    def delete_sweep(self, sweep_id: str) -> None:
+        """Remove the sweep and everything under it."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(*self._sweep_keys(sweep_id), self.keys.supervisor_lock(sweep_id))
+        pipe.zrem(self.keys.sweeps, sweep_id)
+        pipe.execute()
+
+    def expire_sweep(self, sweep_id: str, seconds: float, *, longest_sweep: float = 0.0) -> None:
         """Let an ended sweep's keys expire in ``seconds`` (retention), in one pipeline.
 
         Index entries scored before ``now - seconds - longest_sweep`` go too: an
@@ -190,12 +232,12 @@ class CheckpointStore:
         """
         ttl = max(1, int(seconds))
         pipe = self.r.pipeline(transaction=False)
-        for key in self._sweep_keys(sweep_id, todo_ids):
+        for key in self._sweep_keys(sweep_id):
             pipe.expire(key, ttl)
         pipe.zremrangebyscore(self.keys.sweeps, "-inf", f"({time.time() - seconds - longest_sweep}")
         pipe.execute()
 
-    def persist_sweep(self, sweep_id: str, todo_ids: Iterable[str]) -> None:
+    def persist_sweep(self, sweep_id: str) -> None:
         """Keep a sweep's keys again (it is running once more: resume).
 
         Its index entry is scored by this restart, so no trim drops it while it
@@ -203,42 +245,89 @@ class CheckpointStore:
         resumed sweep is supervised at once.
         """
         pipe = self.r.pipeline(transaction=False)
-        for key in self._sweep_keys(sweep_id, todo_ids):
+        for key in self._sweep_keys(sweep_id):
             pipe.persist(key)
         pipe.delete(self.keys.supervisor_lock(sweep_id))
         pipe.zadd(self.keys.sweeps, {sweep_id: time.time()})
         pipe.execute()
 
+    def migrate(self, sweep_id: str) -> bool:
+        """Move a sweep recorded by coord 0.1 (a hash per checkpoint, a hash of eager
+        counts) into its record's hash; True if there was anything to move.
+        Idempotent: run again, it finds the old keys gone and marks the layout."""
+        sweep_key = self.keys.sweep(sweep_id)
+        prefix = self.keys.legacy_checkpoint_prefix(sweep_id)
+        old = [str(k) for k in self.r.scan_iter(match=_glob_escape(prefix) + "*", count=1000)]
+        legacy_remaining = self.keys.legacy_remaining(sweep_id)
+        pipe = self.r.pipeline(transaction=False)
+        for key in old:
+            pipe.hgetall(key)
+        pipe.hgetall(legacy_remaining)
+        *hashes, remaining = pipe.execute()
+        fields: dict[Any, Any] = {}
+        for key, h in zip(old, hashes):
+            if not h:
+                continue
+            todo_id = key[len(prefix):]
+            cp = {str(k): decode(str(v)) for k, v in h.items()}
+            tail = cp.pop("output_tail", None)
+            cp = {k: v for k, v in cp.items() if v is not None}
+            if tail:
+                fields[tail_field(todo_id)] = str(tail)
+                cp["has_tail"] = True
+            fields[todo_field(todo_id)] = encode(cp)
+        for todo_id, n in (remaining or {}).items():
+            fields[remaining_field(str(todo_id))] = str(n)
+        fields["layout"] = encode(LAYOUT)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(sweep_key, mapping=fields)
+        if old:
+            pipe.delete(*old)
+        pipe.delete(legacy_remaining)
+        pipe.execute()
+        if old:
+            log.info("sweep %s: moved %d checkpoints of coord 0.1 into its record", sweep_id,
+                     len(old))
+        return bool(old)
+
     # -- todo checkpoints -------------------------------------------------------
     def get(self, sweep_id: str, todo_id: str) -> dict[str, Any] | None:
-        h = self.r.hgetall(self.keys.checkpoint(sweep_id, todo_id))
-        return _decode_hash(h) if h else None
+        """The todo's checkpoint with its output tail (pending if untouched); None if
+        the sweep is unknown."""
+        status, raw, tail = self.r.hmget(
+            self.keys.sweep(sweep_id), ["status", todo_field(todo_id), tail_field(todo_id)])
+        if status is None:
+            return None
+        return checkpoint(raw, tail)
 
     def get_all(self, sweep_id: str, todo_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """Checkpoints of many todos in one round trip; unknown todos are left out."""
-        pipe = self.r.pipeline(transaction=False)
-        for todo_id in todo_ids:
-            pipe.hgetall(self.keys.checkpoint(sweep_id, todo_id))
-        return {t: _decode_hash(h) for t, h in zip(todo_ids, pipe.execute()) if h}
+        """Checkpoints (with output tails) of many todos in one command; empty if the
+        sweep is unknown."""
+        names = ["status"]
+        for t in todo_ids:
+            names += [todo_field(t), tail_field(t)]
+        values = self.r.hmget(self.keys.sweep(sweep_id), names)
+        if values[0] is None:
+            return {}
+        return {t: checkpoint(values[1 + 2 * i], values[2 + 2 * i])
+                for i, t in enumerate(todo_ids)}
 
     def get_fields_all(self, sweep_id: str, todo_ids: list[str], fields: tuple[str, ...]
                        ) -> dict[str, dict[str, Any]]:
-        """``fields`` of many todos' checkpoints in one round trip (HMGET each), the
-        fields a checkpoint lacks left out; todos without a ``status`` are left out.
+        """``fields`` of many todos' checkpoints in one command, the fields a checkpoint
+        lacks left out (``status`` always there); empty if the sweep is unknown.
 
-        What a pass over a big sweep reads: a checkpoint also holds its command's
-        output tails (``COORD_OUTPUT_TAIL_BYTES`` each), which a pass never looks at;
-        reading them all would cost a pass time and memory in proportion to output."""
-        if "status" not in fields:
-            fields = ("status", *fields)
-        pipe = self.r.pipeline(transaction=False)
-        for todo_id in todo_ids:
-            pipe.hmget(self.keys.checkpoint(sweep_id, todo_id), fields)
+        What a pass over a big sweep reads: not the output tails
+        (``COORD_OUTPUT_TAIL_BYTES`` each), which a pass never looks at."""
+        values = self.r.hmget(self.keys.sweep(sweep_id),
+                              ["status", *(todo_field(t) for t in todo_ids)])
+        if values[0] is None:
+            return {}
+        keep = {"status", *fields}
         out: dict[str, dict[str, Any]] = {}
-        for t, values in zip(todo_ids, pipe.execute()):
-            cp = {f: decode(v) for f, v in zip(fields, values) if v is not None}
-            if "status" in cp:
-                out[t] = cp
+        for t, raw in zip(todo_ids, values[1:]):
+            cp = checkpoint(raw)
+            out[t] = {k: v for k, v in cp.items() if k in keep}
         return out
 
     def orphaned(self, checkpoints: dict[str, dict[str, Any]]) -> list[str]:
@@ -261,9 +350,16 @@ class CheckpointStore:
         return [t for (t, cp), cur in zip(running, held) if cur != cp.get("token")]
 
     def set_fields(self, sweep_id: str, todo_id: str, **fields: Any) -> None:
-        """Unconditional write, for the one coordinator that owns the todo now."""
+        """Unconditional write (None removes a field), for the one coordinator that
+        owns the todo now."""
         if fields:
-            self.r.hset(self.keys.checkpoint(sweep_id, todo_id), mapping=_mapping(fields))
+            self._update([todo_id], "", "*", "", fields, sweep_id)
+
+    def reset_todos(self, sweep_id: str, todo_ids: Iterable[str], **fields: Any) -> None:
+        """:meth:`set_fields` of many todos, in one script call."""
+        ids = list(todo_ids)
+        if ids and fields:
+            self._update(ids, "", "*", "", fields, sweep_id)
 
     def set_status_if(
         self,
@@ -276,12 +372,27 @@ class CheckpointStore:
         **fields: Any,
     ) -> bool:
         """Compare-and-set of a todo's status (and ``fields`` with it)."""
-        res = lua("status_cas")(
-            self.r,
-            [self.keys.checkpoint(sweep_id, todo_id)],
-            [new, encode(sorted(allowed_from)), expect_token or "", *_pairs(fields)],
-        )
-        return bool(res)
+        return bool(self._update([todo_id], new, encode(sorted(allowed_from)),
+                                 expect_token or "", fields, sweep_id))
+
+    def _update(self, todo_ids: list[str], new: str, allowed: str, token: str,
+                fields: dict[str, Any], sweep_id: str) -> int:
+        """``lua/todo_update.lua``; returns how many todos it wrote."""
+        if "output_tail" in fields:
+            raise ValueError("a todo's output tail is written by its finish, not as a field")
+        return int(lua("todo_update")(self.r, [self.keys.sweep(sweep_id)],
+                                      [encode(todo_ids), new, allowed, token, encode(fields)]))
+
+    def set_remaining(self, sweep_id: str, counts: dict[str, int]) -> None:
+        """Eager: each todo's count of predecessors not yet succeeded."""
+        if counts:
+            self.r.hset(self.keys.sweep(sweep_id),
+                        mapping={remaining_field(t): str(n) for t, n in counts.items()})
+
+    def clear_remaining(self, sweep_id: str, todo_ids: Iterable[str]) -> None:
+        names = [remaining_field(t) for t in todo_ids]
+        if names:
+            self.r.hdel(self.keys.sweep(sweep_id), *names)
 
     def claim(
         self, sweep_id: str, todo_id: str, *, lease: Lease, worker: str, now: float,
@@ -290,15 +401,15 @@ class CheckpointStore:
         """Claim the todo for ``lease`` before running it; see CLAIM_RESULTS.
 
         'claimed'/'taken_over': run it. 'busy': a live holder runs it.
-        'terminal': already done, or no such checkpoint (nothing to run).
+        'terminal': already done, or no such sweep (nothing to run).
         'stale': ``lease`` is older than the stored fence, or is no longer held.
         'poisoned': taking it over was its ``max_lost``-th lost run; it is now
         ``failed`` (a poison todo) and must not run.
         """
         res = lua("checkpoint_claim")(
             self.r,
-            [self.keys.checkpoint(sweep_id, todo_id), lease.key],
-            [lease.token, lease.fence, lease.key, encode(worker), encode(now), max_lost],
+            [self.keys.sweep(sweep_id), lease.key],
+            [lease.token, lease.fence, lease.key, encode(worker), encode(now), max_lost, todo_id],
         )
         return str(res)
 
@@ -306,8 +417,8 @@ class CheckpointStore:
         """A lease holder's fenced write; False if the holder was overtaken."""
         res = lua("checkpoint_write")(
             self.r,
-            [self.keys.checkpoint(sweep_id, todo_id), lease.key],
-            [lease.token, lease.fence, *_pairs(fields)],
+            [self.keys.sweep(sweep_id), lease.key],
+            [lease.token, lease.fence, todo_id, encode(fields)],
         )
         if res != "ok":
             log.info("rejected write to %s/%s by fence %s: %s", sweep_id, todo_id, lease.fence, res)

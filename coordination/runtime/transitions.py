@@ -13,7 +13,11 @@ queue             pending -> queued for dispatch, with ``todo.queued``; nothing
                   while the sweep is paused or over (``lua/todo_queue.lua``)
 ================  ============================================================
 
-The sweep hash keeps the counters these scripts move: ``terminal`` (todos
+Each script reads what it decides on from the sweep's hash in one HMGET (the
+sweep's status and run, the todo's checkpoint, its predecessors' or
+successors', the counters) and writes what it changed in one HSET; the
+commands of an uncontended start and finish are counted in
+``tests/unit/runtime/test_transitions.py``. The counters: ``terminal`` (todos
 ended this run; the one that reaches the sweep's size finalises it) and, for
 the levels strategy, ``level_left:<k>`` / ``level_ok:<k>`` (the finisher that
 brings a level to zero sends the next level). Which statuses may move where is
@@ -95,17 +99,20 @@ class Transitions:
         self.r = r
         self.keys = keys
         self.ttl_ms = max(1, int(lease_ttl * 1000))
-        self._ledger_args = [str(events_maxlen), str(sweep_events_maxlen), keys.events_channel]
+        # Todo events go to their sweep's stream only (see emit in lua/_common.lua).
+        self._ledger_args = [str(sweep_events_maxlen), keys.events_channel]
 
     def _ledger(self, sweep_id: str) -> list[str]:
-        return [self.keys.events, self.keys.sweep_events(sweep_id)]
+        """KEYS[1..2] of every transition script: the sweep's stream and hash."""
+        return [self.keys.sweep_events(sweep_id), self.keys.sweep(sweep_id)]
 
     def start(self, sweep_id: str, todo_id: str, *, repo: str, concurrency: int,
               preds: Sequence[str], worker: str, level: int = -1, max_lost: int = 0,
               token: str | None = None, now: float | None = None,
               resources: Sequence[tuple[str, int]] = (), breaker: tuple[int, float] | None = None,
               rank: str | None = None, probe_for: float = 3600.0,
-              waiter_stale: float = 5.0, waited: bool = False) -> Started:
+              waiter_stale: float = 5.0, waited: bool = False, run: int | None = None
+              ) -> Started:
         """Try to start a todo (see ``lua/todo_start.lua``). Pass the same ``token``
         to retry a call whose reply was lost: it answers ``started`` again.
 
@@ -113,7 +120,9 @@ class Transitions:
         ``breaker``: the repo's ``(failures, cooldown)``; ``rank``: where it stands
         in line when slots are contended (:func:`waiter_rank`; the same string on
         every retry of one delivery); ``waited``: an earlier call of this delivery
-        answered ``wait`` (it stands in line: the call that ends its wait leaves it)."""
+        answered ``wait`` (it stands in line: the call that ends its wait leaves it);
+        ``run``: the run of the caller's spec (answered ``run`` when the sweep is at
+        another one: the caller reads the current spec and asks again)."""
         token = token or new_token()
         rank = rank or waiter_rank(DEFAULT_RANK, 0.0, sweep_id, todo_id)
         slots = [self.keys.lease(repo, i) for i in range(max(1, concurrency))]
@@ -131,15 +140,13 @@ class Transitions:
         brk_n, brk_cooldown = breaker or (0, 0.0)
         res = lua("todo_start")(
             self.r,
-            [*self._ledger(sweep_id), self.keys.sweep(sweep_id),
-             self.keys.checkpoint(sweep_id, todo_id), self.keys.fence(repo),
+            [*self._ledger(sweep_id), self.keys.fence(repo),
              self.keys.breaker(repo), self.keys.waiters(f"repo:{repo}"),
-             self.keys.waiters_seen(f"repo:{repo}"), *slots, *res_keys,
-             *(self.keys.checkpoint(sweep_id, p) for p in preds)],
+             self.keys.waiters_seen(f"repo:{repo}"), *slots, *res_keys],
             [*self._ledger_args, len(slots), token, self.ttl_ms, encode(worker),
              encode(time.time() if now is None else now), max_lost, sweep_id, todo_id, level,
-             brk_n, brk_cooldown, probe_for, rank, waiter_stale, int(waited), len(res_names),
-             *res_caps,
+             brk_n, brk_cooldown, probe_for, rank, waiter_stale, int(waited),
+             "" if run is None else str(run), len(res_names), *res_caps,
              *res_names, repo, *preds],
         )
         verdict = str(res[0])
@@ -167,7 +174,7 @@ class Transitions:
         return got is not None
 
     def finish(self, sweep_id: str, todo_id: str, *, lease: Lease, status: TodoStatus,
-               fields: dict[str, Any], event: dict[str, Any], total: int, level: int = -1,
+               fields: dict[str, Any], event: dict[str, Any], level: int = -1,
                successors: Sequence[tuple[str, str]] = (), now: float | None = None,
                breaker: tuple[int, float] | None = None,
                resources: Sequence[str] = ()) -> Finished:
@@ -176,23 +183,20 @@ class Transitions:
         ``resources``: the names of the resources whose slots ``lease.extra`` holds."""
         if status not in TERMINAL:
             raise ValueError(f"{status!r} is not a terminal status")
-        pairs: list[str] = []
-        for k, v in fields.items():
-            pairs += [k, encode(v)]
+        fields = dict(fields)
+        tail = str(fields.pop("output_tail", None) or "")
         succ = list(successors) if status in SUCCESSFUL else []
         extra = list(lease.extra)
         names = sorted(resources)[:len(extra)]
         res = lua("todo_finish")(
             self.r,
-            [*self._ledger(sweep_id), self.keys.sweep(sweep_id),
-             self.keys.checkpoint(sweep_id, todo_id), lease.key, self.keys.remaining(sweep_id),
+            [*self._ledger(sweep_id), lease.key,
              self.keys.breaker(lease.repo), self.keys.waiters(f"repo:{lease.repo}"),
-             *extra, *(self.keys.waiters(f"resource:{n}") for n in names),
-             *(self.keys.checkpoint(sweep_id, s) for s, _q in succ)],
+             *extra, *(self.keys.waiters(f"resource:{n}") for n in names)],
             [*self._ledger_args, lease.token, lease.fence, str(status),
-             json.dumps(event, separators=(",", ":")), sweep_id, todo_id, total,
+             json.dumps(event, separators=(",", ":")), sweep_id, todo_id,
              encode(time.time() if now is None else now), level, (breaker or (0, 0.0))[0],
-             lease.repo, len(extra), self.keys.wake_prefix, len(fields), *pairs,
+             lease.repo, len(extra), self.keys.wake_prefix, self.ttl_ms, encode(fields), tail,
              *(x for pair in succ for x in pair)],
         )
         if res[0] != "ok":
@@ -208,8 +212,7 @@ class Transitions:
         against the repo's breaker. See LOST_RESULTS and ``lua/todo_lost.lua``."""
         res = lua("todo_lost")(
             self.r,
-            [*self._ledger(sweep_id), self.keys.checkpoint(sweep_id, todo_id),
-             self.keys.sweep(sweep_id), self.keys.breaker(repo)],
+            [*self._ledger(sweep_id), self.keys.breaker(repo)],
             [*self._ledger_args, token, max_lost, encode(now), why, level,
              (breaker or (0, 0.0))[0], repo, sweep_id, todo_id],
         )
@@ -225,8 +228,7 @@ class Transitions:
             return Ended(0, [], [])
         res = lua("todo_end")(
             self.r,
-            [*self._ledger(sweep_id), self.keys.sweep(sweep_id),
-             *(self.keys.checkpoint(sweep_id, t) for t, _lvl in todos)],
+            self._ledger(sweep_id),
             [*self._ledger_args, str(status), json.dumps(sorted(str(s) for s in allowed_from)),
              sweep_id, encode(time.time() if now is None else now),
              json.dumps(event, separators=(",", ":")),
@@ -244,8 +246,7 @@ class Transitions:
             return []
         res = lua("todo_queue")(
             self.r,
-            [*self._ledger(sweep_id), self.keys.sweep(sweep_id),
-             *(self.keys.checkpoint(sweep_id, t) for t, _q in todos)],
+            self._ledger(sweep_id),
             [*self._ledger_args, sweep_id, encode(time.time() if now is None else now), via,
              json.dumps(sorted(str(s) for s in allowed_from)),
              *(x for pair in todos for x in pair)],

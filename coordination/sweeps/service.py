@@ -111,6 +111,25 @@ def sweep_row(rec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _riding_out(read: Callable[[], Any], until: float) -> Any:
+    """``read()``, tried again while Redis cannot be reached, until ``until`` (then
+    the error stands): a waiting command outlives a Redis restart."""
+    import logging
+
+    import redis
+
+    delay = 0.1
+    while True:
+        try:
+            return read()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if time.time() + delay > until:
+                raise
+            logging.getLogger("coord.sweeps").warning("Redis unreachable, waiting: %s", exc)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
 class SweepService:
     """Start, inspect, resume, cancel and sync sweeps."""
 
@@ -253,12 +272,13 @@ class SweepService:
             "created_at": now,
             "deadline": now + sweep_deadline(spec, self.rt.settings.sweep_deadline),
             "run": 0,
+            "todos": len(spec.todos),  # what a listing shows progress against, without the spec
             "spec": spec.to_json(),
             **self._signature(spec),
             "catalog": spec.catalog,
             "atomic": atomic,
         }
-        self.rt.checkpoints.create_sweep(spec.sweep_id, record, list(spec.todos))
+        self.rt.checkpoints.create_sweep(spec.sweep_id, record)
         self.rt.events.emit("sweep.queued", sweep_id=spec.sweep_id, plan=spec.plan,
                             strategy=spec.strategy, todos=len(spec.todos), levels=len(spec.levels))
         self._dispatch(spec)
@@ -287,8 +307,7 @@ class SweepService:
             remaining: dict[Any, Any] = {
                 t: len([p for p in s.preds if p in spec.todos and self._pending(sid, p)])
                 for t, s in spec.todos.items()}
-            if remaining:
-                self.rt.redis.hset(self.rt.keys.remaining(sid), mapping=remaining)
+            self.rt.checkpoints.set_remaining(sid, remaining)
             send_todos(self.rt, spec, sorted(str(t) for t, n in remaining.items() if n == 0),
                        reason="start")
             return
@@ -375,8 +394,11 @@ class SweepService:
 
         Never waits forever: the sweep's own deadline (enforced by the
         supervisor pass run here too) ends it, and ``timeout`` bounds the wait.
+        Redis away (a restart, a cut) is waited out, from the first read to the last.
         """
-        rec = self.record(sweep_id)
+        first_limit = time.time() + (self.rt.settings.sweep_deadline if timeout is None
+                                     else timeout)
+        rec = _riding_out(lambda: self.record(sweep_id), first_limit)
         limit = float(rec.get("deadline") or time.time() + 3600) + 60
         if timeout is not None:
             limit = min(limit, time.time() + timeout)
@@ -408,7 +430,7 @@ class SweepService:
                 on_event(ev)
             if ended_by(self.rt, sweep_id, ev):
                 break
-        last = self.rt.checkpoints.get_sweep(sweep_id)
+        last = _riding_out(lambda: self.rt.checkpoints.get_sweep(sweep_id), max(limit, time.time()))
         if last is None:
             from coordination.errors import RuntimeFault
 
@@ -503,14 +525,13 @@ class SweepService:
                          breakers={**old.breakers, **fleet["breakers"]},
                          capacity={**old.capacity, **fleet["capacity"]})
         now = time.time()
-        self.rt.checkpoints.persist_sweep(sweep_id, list(todos))
-        for t in rerun:
-            self.rt.checkpoints.set_fields(sweep_id, t, status=TodoStatus.pending, reason=None,
-                                           finished_at=None, exit_code=None, queued_at=None)
-        self.rt.redis.delete(self.rt.keys.remaining(sweep_id))
+        self.rt.checkpoints.persist_sweep(sweep_id)
+        self.rt.checkpoints.reset_todos(sweep_id, rerun, status=TodoStatus.pending, reason=None,
+                                        finished_at=None, exit_code=None, queued_at=None)
+        self.rt.checkpoints.clear_remaining(sweep_id, todos)
         self.rt.checkpoints.update_sweep(
             sweep_id, status=SweepStatus.queued, reason=None, finished_at=None, started_at=None,
-            run=spec.run, spec=spec.to_json(), **self._signature(spec),
+            run=spec.run, spec=spec.to_json(), **self._signature(spec), todos=len(todos),
             terminal=len(todos) - len(rerun),
             deadline=now + sweep_deadline(spec, self.rt.settings.sweep_deadline),
         )

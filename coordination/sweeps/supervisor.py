@@ -93,6 +93,11 @@ def load_spec(rt: Runtime, sweep_id: str, record: dict[str, Any] | None = None) 
         return spec
 
 
+def cached_spec(sweep_id: str, run: int) -> SweepSpec | None:
+    """The spec of this run of the sweep if this process has parsed it (no Redis)."""
+    return _cached_spec((sweep_id, int(run)))
+
+
 def _cached_spec(key: tuple[str, int]) -> SweepSpec | None:
     with _spec_lock:
         spec = _spec_cache.get(key)
@@ -101,11 +106,11 @@ def _cached_spec(key: tuple[str, int]) -> SweepSpec | None:
         return spec
 
 
-def spec_refusal(rt: Runtime, sweep_id: str, head: dict[str, Any]) -> str | None:
+def spec_refusal(rt: Runtime, sweep_id: str, run: int) -> str | None:
     """Why this run's spec must not run (COORD_SIGNING_KEY), checked once per run."""
     from coordination.runtime.signing import verify
 
-    key = (sweep_id, int(head.get("run") or 0))
+    key = (sweep_id, int(run))
     if key not in _verified:
         record = rt.checkpoints.get_sweep(sweep_id)
         _verified[key] = "sweep record vanished" if record is None else verify(
@@ -323,7 +328,7 @@ def maybe_finish(
         rt.redis.srem(rt.keys.active_sweeps, sweep_id)
         rt.events.emit(EventKind.sweep_finished, sweep_id=sweep_id, status=str(final), reason=reason,
                        counts=counts, run=int(record.get("run") or 0))
-        keep(rt, sweep_id, list(spec.todos))
+        keep(rt, sweep_id)
         return final
     return None
 
@@ -397,11 +402,10 @@ def start_rollback(rt: Runtime, sweep_id: str, *, reason: str,
     # Checkpoints first, while the sweep is still ended (nothing looks at them), then
     # the status: a supervisor never sees a rolling-back sweep whose todos to
     # compensate still read 'succeeded' (it would call the rollback done).
-    for t in plan.compensate:
-        rt.checkpoints.set_fields(sweep_id, t, status=TodoStatus.pending, reason=None,
-                                  finished_at=None, exit_code=None, queued_at=None,
-                                  token=None, lease_key=None)
-    rt.checkpoints.persist_sweep(sweep_id, list(rb.todos))
+    rt.checkpoints.reset_todos(sweep_id, plan.compensate, status=TodoStatus.pending,
+                               reason=None, finished_at=None, exit_code=None, queued_at=None,
+                               token=None, lease_key=None)
+    rt.checkpoints.persist_sweep(sweep_id)
     signature: dict[str, Any] = {"spec_sig": None, "spec_key_id": None}
     if rt.settings.signing_keys:
         from coordination.runtime.signing import sign
@@ -409,7 +413,7 @@ def start_rollback(rt: Runtime, sweep_id: str, *, reason: str,
         signature = dict(sign(rb.to_json(), rt.settings.signing_keys[0]))
     status = SweepStatus.rolling_back if plan.compensate else SweepStatus.rolled_back
     fields: dict[str, Any] = {
-        "run": rb.run, "spec": rb.to_json(), **signature, "finished_at": None,
+        "run": rb.run, "spec": rb.to_json(), **signature, "finished_at": None, "todos": len(rb.todos),
         "terminal": len(rb.todos) - len(plan.compensate), "full_pass_terminal": None,
         "deadline": now + sweep_deadline(rb, rt.settings.sweep_deadline),
         "reason": None if plan.compensate else "nothing to compensate",
@@ -426,9 +430,9 @@ def start_rollback(rt: Runtime, sweep_id: str, *, reason: str,
     if not plan.compensate:
         rt.events.emit(EventKind.sweep_finished, sweep_id=sweep_id, status=str(status),
                        reason="nothing to compensate", run=rb.run)
-        keep(rt, sweep_id, list(rb.todos))
+        keep(rt, sweep_id)
         return plan
-    rt.redis.delete(rt.keys.remaining(sweep_id))
+    rt.checkpoints.clear_remaining(sweep_id, rb.todos)
     rt.redis.sadd(rt.keys.active_sweeps, sweep_id)
     send_level(rt, rb, 0, reason="rollback")
     if from_active:
@@ -454,16 +458,16 @@ def fail_sweep(rt: Runtime, sweep_id: str, reason: str, *,
     kind = EventKind.sweep_cancelled if status == SweepStatus.cancelled else EventKind.sweep_finished
     run = int((head or {}).get("run") or 0)
     rt.events.emit(kind, sweep_id=sweep_id, status=status, reason=reason, run=run)
-    keep(rt, sweep_id, list(spec.todos) if spec is not None else [])
+    keep(rt, sweep_id)
     return True
 
 
-def keep(rt: Runtime, sweep_id: str, todo_ids: list[str]) -> None:
+def keep(rt: Runtime, sweep_id: str) -> None:
     """An ended sweep stays readable for COORD_RETENTION_DAYS, then Redis drops it.
 
     Called once per run, by whoever wrote its final status; its history is recorded here."""
     record_history(rt, sweep_id)
-    rt.checkpoints.expire_sweep(sweep_id, todo_ids, rt.settings.retention_days * 86400,
+    rt.checkpoints.expire_sweep(sweep_id, rt.settings.retention_days * 86400,
                                 longest_sweep=rt.settings.sweep_deadline)
 
 

@@ -26,7 +26,6 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from coordination.errors import CoordError, NotFoundError
-from coordination.runtime.checkpoints import decode
 from coordination.runtime.context import Runtime
 from coordination.runtime.events import Event
 from coordination.status import SWEEP_LIVE
@@ -138,10 +137,8 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
         return _json(lambda: documents.repo_list(svc, rt))
 
     def statuses(sweep_id: str, todo_ids: list[str]) -> dict[str, str]:
-        pipe = rt.redis.pipeline(transaction=False)
-        for t in todo_ids:
-            pipe.hget(rt.keys.checkpoint(sweep_id, t), "status")
-        return {t: str(decode(str(v))) for t, v in zip(todo_ids, pipe.execute()) if v is not None}
+        cps = rt.checkpoints.get_fields_all(sweep_id, todo_ids, ("status",))
+        return {t: str(cp["status"]) for t, cp in cps.items()}
 
     def read_batch(sweep_id: str, after: str) -> list[Event]:
         stream = rt.keys.sweep_events(sweep_id)

@@ -85,7 +85,10 @@ def overview(svc: SweepService, rt: Runtime, *, limit: int = 25,
     svc.restore(newest=limit)  # embedded: sweeps of earlier processes, kept beside the catalog
     for rec in rt.checkpoints.list_sweeps(limit=limit):
         row = sweep_row(rec)
-        total = _spec_todos(rec)
+        total = rec.get("todos")
+        if total is None:  # a record of before 0.2 counts its spec's todos
+            total = _spec_todos(rt.checkpoints.get_sweep_fields(str(rec["id"]), ("spec",)) or {})
+        total = int(total)
         start = rec.get("started_at") or rec.get("created_at")
         end = float(rec["finished_at"]) if rec.get("finished_at") else now
         row.update({

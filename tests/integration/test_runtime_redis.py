@@ -86,7 +86,7 @@ def test_heartbeat_keeps_lease_and_reports_takeover(r: redis.Redis) -> None:
 def test_checkpoint_claims_and_fenced_writes(r: redis.Redis) -> None:
     mgr = LeaseManager(r, K, ttl=0.3)
     store = CheckpointStore(r, K)
-    store.create_sweep("S", {"plan": "PLAN-001"}, ["T1", "T2"])
+    store.create_sweep("S", {"plan": "PLAN-001"})
     first = mgr.try_acquire("api")
     assert first is not None
     assert store.claim("S", "T1", lease=first, worker="w1", now=1.0) == "claimed"
@@ -111,7 +111,7 @@ def test_checkpoint_claims_and_fenced_writes(r: redis.Redis) -> None:
 def test_get_all_ten_thousand_is_fast(r: redis.Redis) -> None:
     store = CheckpointStore(r, K)
     ids = [f"TODO-{i:05d}" for i in range(10_000)]
-    store.create_sweep("BIG", {"plan": "P"}, ids)
+    store.create_sweep("BIG", {"plan": "P"})
     t0 = time.monotonic()
     got = store.get_all("BIG", ids)
     assert time.monotonic() - t0 < 2.0
@@ -206,7 +206,7 @@ def test_stopped_holder_loses_lease_and_its_late_write_is_rejected(
 ) -> None:
     ttl = 0.5
     store = CheckpointStore(r, K)
-    store.create_sweep("S", {"plan": "PLAN-001"}, ["T1"])
+    store.create_sweep("S", {"plan": "PLAN-001"})
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-c", HOLDER, redis_url, K.namespace, "S", "T1", str(ttl)],

@@ -128,12 +128,11 @@ def test_unknown_status_in_redis_is_an_error_not_terminal() -> None:
     newer coord marked 'parked' would silently count as done)."""
     r = fakeredis.FakeRedis(decode_responses=True)
     keys = Keys("t")
-    r.hset(keys.sweep("S"), mapping={"status": '"running"'})
-    r.hset(keys.checkpoint("S", "A"), mapping={"status": '"parked"', "attempts": "0"})
+    r.hset(keys.sweep("S"), mapping={"status": '"running"', "t:A": '{"status":"parked"}'})
     tr = Transitions(r, keys, lease_ttl=5)
     with pytest.raises(redis.ResponseError, match="unknown todo status parked"):
         tr.start("S", "A", repo="api", concurrency=1, preds=[], worker="w")
-    assert r.hget(keys.checkpoint("S", "A"), "status") == '"parked"'  # nothing changed
+    assert r.hget(keys.sweep("S"), "t:A") == '{"status":"parked"}'  # nothing changed
     assert r.keys(keys.lease("api", 0)) == []  # and no lease is held
 
 

@@ -1,6 +1,15 @@
 -- Helpers shared by every coord script (prepended by client.script_text, after
 -- the status tables generated from coordination/status.py: TS, SS, EV, TERMINAL...).
--- Hash fields hold JSON text per field, so the scripts decode before comparing.
+--
+-- A sweep is one hash (its key is KEYS[2] in the transition scripts):
+--   record fields   JSON text each (status, run, deadline, spec, ...)
+--   counters        integers: terminal, level_left:<k>, level_ok:<k>
+--   t:<todo>        the todo's checkpoint: one JSON object (absent: pending,
+--                   nothing has happened to it yet)
+--   o:<todo>        the output tail of its last run (plain text)
+--   r:<todo>        eager strategy: its predecessors not yet succeeded
+-- so a transition reads what it decides on in one HMGET and writes what it
+-- changed in one HSET, whatever the sweep's size.
 
 local function jdecode(raw)
   if raw == false or raw == nil then return nil end
@@ -33,6 +42,100 @@ local function hset_from(key, first)
   end
 end
 
+-- Lua's unpack() fails past a few thousand values: big sweeps read and write
+-- their hash in chunks of this many arguments (a level of 10,000 todos: 3 calls).
+local CHUNK = 4000
+
+-- The values of ``names`` in hash ``key``, in one HMGET (more for huge lists),
+-- as a table name -> raw value (false where missing).
+local function hmget(key, names)
+  local out = {}
+  for i = 1, #names, CHUNK do
+    local part = {unpack(names, i, math.min(i + CHUNK - 1, #names))}
+    local values = redis.call('HMGET', key, unpack(part))
+    for j = 1, #part do out[part[j]] = values[j] end
+  end
+  return out
+end
+
+-- A checkpoint from its t:<todo> field ({} when absent). Never guessed: a field
+-- that is not a JSON object is an error, as an unknown status is.
+local function cp_decode(raw)
+  if not raw then return {} end
+  local ok, v = pcall(cjson.decode, raw)
+  if not ok or type(v) ~= 'table' then
+    error('unreadable checkpoint ' .. tostring(raw))
+  end
+  return v
+end
+
+local function cp_status(cp)
+  return todo_known(cp.status or TS.pending)
+end
+
+-- The sweep hash's writes of one script call, made by one HSET at its end.
+local WRITES = {}
+local function put(field, value)
+  WRITES[#WRITES + 1] = field
+  WRITES[#WRITES + 1] = value
+end
+
+local function put_cp(todo_id, cp)
+  -- (an empty table encodes as [] or {} depending on the cjson: always an object)
+  if next(cp) == nil then put('t:' .. todo_id, '{}') else put('t:' .. todo_id, cjson.encode(cp)) end
+end
+
+-- Counters, as read by the script's HMGET (COUNTERS[name] = number) and
+-- changed by ended(): written back by flush() with everything else.
+local COUNTERS, CHANGED = {}, {}
+
+local function load_counters(values, names)
+  for _, name in ipairs(names) do
+    COUNTERS[name] = tonumber(values[name]) or 0
+  end
+end
+
+local function bump(name, by)
+  COUNTERS[name] = (COUNTERS[name] or 0) + by
+  CHANGED[name] = true
+  return COUNTERS[name]
+end
+
+local function flush(key)
+  for name in pairs(CHANGED) do put(name, string.format('%d', COUNTERS[name])) end
+  CHANGED = {}
+  for i = 1, #WRITES, CHUNK do
+    redis.call('HSET', key, unpack(WRITES, i, math.min(i + CHUNK - 1, #WRITES)))
+  end
+  WRITES = {}
+end
+
+-- The counters a todo's end moves: the sweep's terminal count and, for the
+-- levels strategy (level >= 0), its level's todos left and successes.
+local function counter_names(levels)
+  local names, seen = {'terminal'}, {}
+  for _, level in ipairs(levels) do
+    if level ~= nil and level >= 0 and not seen[level] then
+      seen[level] = true
+      names[#names + 1] = 'level_left:' .. level
+      names[#names + 1] = 'level_ok:' .. level
+    end
+  end
+  return names
+end
+
+-- Bookkeeping of a todo that just reached a terminal status (see counter_names).
+-- Returns the terminal count and whether the level just ended (1) or not (0).
+local function ended(status, level)
+  local n = bump('terminal', 1)
+  local level_done = 0
+  if level ~= nil and level >= 0 then
+    if SUCCESSFUL[status] then bump('level_ok:' .. level, 1) end
+    if bump('level_left:' .. level, -1) == 0 then level_done = 1 end
+  end
+  return n, level_done
+end
+
 -- The reason a poison todo ends failed with (checkpoint_claim, todo_lost).
 local function poison_reason(lost, worker)
   local r = string.format('its worker died %d times while running it', lost)
@@ -40,14 +143,14 @@ local function poison_reason(lost, worker)
   return r
 end
 
--- The event ledger, as every transition script receives it: KEYS[1] = global
--- stream, KEYS[2] = the sweep's stream; ARGV[1] = global maxlen, ARGV[2] = sweep
--- maxlen, ARGV[3] = pub/sub channel. (Same layout as event_emit.lua.)
+-- The event ledger, as every transition script receives it: KEYS[1] = the
+-- sweep's stream, ARGV[1] = its maxlen, ARGV[2] = the pub/sub channel. Todo
+-- events go to their sweep's stream only (the namespace-wide stream holds the
+-- sweeps' own events; `coord events` merges the two).
 local function emit(ev)
   local text = cjson.encode(ev)
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', text)
-  local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', text)
-  redis.call('PUBLISH', ARGV[3], '{"id":' .. jstr(id) .. ',' .. string.sub(text, 2))
+  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', text)
+  redis.call('PUBLISH', ARGV[2], '{"id":' .. jstr(id) .. ',' .. string.sub(text, 2))
   return id
 end
 
@@ -55,69 +158,36 @@ local function event(kind, sweep_id, todo_id, now)
   return {kind = kind, ts = now, sweep_id = sweep_id, todo_id = todo_id}
 end
 
--- Bookkeeping of a todo that just reached a terminal status, in the sweep hash:
--- the terminal count (compared with the sweep's size to see its end) and, for
--- the levels strategy (level >= 0), the level's count of todos left and of
--- successes. Returns the terminal count and whether the level just ended.
-local function ended(sweep_key, status, level)
-  local n = redis.call('HINCRBY', sweep_key, 'terminal', 1)
-  local level_done = 0
-  if level ~= nil and level >= 0 then
-    if SUCCESSFUL[status] then
-      redis.call('HINCRBY', sweep_key, 'level_ok:' .. level, 1)
-    end
-    if redis.call('HINCRBY', sweep_key, 'level_left:' .. level, -1) == 0 then
-      level_done = 1
-    end
-  end
-  return n, level_done
-end
-
--- Claim a todo's checkpoint for a lease holder (checkpoint_claim, todo_start).
--- cp = checkpoint key, lease_key = the claimer's lease (as stored), worker and
--- now are JSON text, max_lost = runs lost to dying workers after which the todo
--- is poison (0: no limit). Returns 'claimed' | 'taken_over' | 'busy' |
--- 'terminal' | 'stale' | 'poisoned'. Races closed: see checkpoint_claim.lua.
+-- Claim a todo's checkpoint ``cp`` (a table, changed in place) for a lease
+-- holder; lease_key = the claimer's lease (as stored), worker = its name, now a
+-- number, max_lost = runs lost to dying workers after which the todo is poison
+-- (0: no limit). Returns 'claimed' | 'taken_over' | 'busy' | 'terminal' |
+-- 'stale' | 'poisoned'. Races closed: see checkpoint_claim.lua.
 local function claim(cp, lease_key, token, fence, worker, now, max_lost)
-  if redis.call('EXISTS', cp) == 0 then return 'terminal' end
-  local status = todo_known(jget(cp, 'status'))
+  local status = cp_status(cp)
   if TERMINAL[status] then return 'terminal' end
   local result = 'claimed'
   if status == TS.running then
-    local prev_key = jget(cp, 'lease_key')
-    local prev_token = jget(cp, 'token')
-    if prev_token == token then return 'claimed' end
-    if prev_key and prev_token and redis.call('GET', prev_key) == prev_token then
+    if cp.token == token then return 'claimed' end
+    if cp.lease_key and cp.token and redis.call('GET', cp.lease_key) == cp.token then
       return 'busy'
     end
     result = 'taken_over'
-    local lost = (tonumber(jget(cp, 'lost_runs') or 0) or 0) + 1
-    redis.call('HSET', cp, 'lost_runs', string.format('%d', lost))
-    if max_lost > 0 and lost >= max_lost then
-      redis.call('HSET', cp,
-        'status', jstr(TS.failed),
-        'reason', jstr(poison_reason(lost, jget(cp, 'worker'))),
-        'finished_at', now)
+    cp.lost_runs = (tonumber(cp.lost_runs) or 0) + 1
+    if max_lost > 0 and cp.lost_runs >= max_lost then
+      cp.status, cp.reason, cp.finished_at = TS.failed, poison_reason(cp.lost_runs, cp.worker), now
       return 'poisoned'
     end
   elseif not NOT_STARTED[status] then
     return 'terminal'  -- a status with no way to running (todo_known let it through)
   end
-  local stored = tonumber(jget(cp, 'fence') or 0) or 0
-  if fence < stored then return 'stale' end
+  if fence < (tonumber(cp.fence) or 0) then return 'stale' end
   -- A claimer whose own lease is already gone must not start work.
   if redis.call('GET', lease_key) ~= token then return 'stale' end
-  local attempts = tonumber(jget(cp, 'attempts') or 0) or 0
-  redis.call('HSET', cp,
-    'status', jstr(TS.running),
-    'token', jstr(token),
-    'fence', string.format('%d', fence),
-    'lease_key', jstr(lease_key),
-    'worker', worker,
-    'started_at', now,
-    'attempts', string.format('%d', attempts + 1),
-    'finished_at', 'null',
-    'exit_code', 'null')
+  cp.status, cp.token, cp.fence, cp.lease_key = TS.running, token, fence, lease_key
+  cp.worker, cp.started_at = worker, now
+  cp.attempts = (tonumber(cp.attempts) or 0) + 1
+  cp.finished_at, cp.exit_code = nil, nil
   return result
 end
 

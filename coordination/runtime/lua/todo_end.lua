@@ -1,38 +1,55 @@
 -- End not-running todos of a sweep without running them: skipped (a
 -- predecessor failed), cancelled (the sweep ended), failed (refused).
--- KEYS[1] = global event stream, KEYS[2] = sweep event stream, KEYS[3] = sweep
--- hash, KEYS[4 ..] = one checkpoint per todo.
--- ARGV[1..3] = event ledger, ARGV[4] = new status, ARGV[5] = JSON list of the
--- statuses it may come from, ARGV[6] = sweep id, ARGV[7] = now (JSON),
--- ARGV[8] = event fields (JSON object; its 'reason' is also written to the
--- checkpoint), then a todo id and its level (-1: none) per checkpoint key.
+-- KEYS[1] = sweep event stream, KEYS[2] = sweep hash.
+-- ARGV[1..2] = event ledger, ARGV[3] = new status, ARGV[4] = JSON list of the
+-- statuses it may come from, ARGV[5] = sweep id, ARGV[6] = now (JSON),
+-- ARGV[7] = event fields (JSON object; its 'reason' is also written to the
+-- checkpoint), then a todo id and its level (-1: none) per todo.
 -- Returns {terminal count, ended ids (JSON), levels that just ended (JSON)}.
 --
 -- Races closed: a todo being skipped or cancelled while a worker starts it (the
 -- status is compared and moved in one step, so it is either started or ended,
 -- never both), and an ended todo missing from the sweep's counters (the
 -- counters move in the same step as the status).
-local sweep, new, now = KEYS[3], ARGV[4], ARGV[7]
+local sweep, new, now = KEYS[2], ARGV[3], ARGV[6]
 if not TERMINAL[new] then return redis.error_reply('not a terminal status: ' .. new) end
+local now_n = tonumber(now)
 local from = {}
-for _, s in ipairs(cjson.decode(ARGV[5])) do from[s] = true end
-local extra = cjson.decode(ARGV[8])
-local reason = extra.reason
-local n = tonumber(jget(sweep, 'terminal') or 0) or 0
-local done, levels = {}, {}
-for i = 4, #KEYS do
-  local j = 9 + 2 * (i - 4)
-  local todo_id, level = ARGV[j], tonumber(ARGV[j + 1])
-  local current = todo_known(jget(KEYS[i], 'status'))  -- nil: no such checkpoint
-  if current ~= nil and from[current] then
-    redis.call('HSET', KEYS[i], 'status', jstr(new), 'reason', jstr(reason), 'finished_at', now)
+for _, s in ipairs(cjson.decode(ARGV[4])) do from[s] = true end
+local reason = cjson.decode(ARGV[7]).reason
+if reason == cjson.null then reason = nil end
+local todos, levels = {}, {}
+for j = 8, #ARGV, 2 do
+  todos[#todos + 1] = ARGV[j]
+  levels[#levels + 1] = tonumber(ARGV[j + 1])
+end
+local counters = counter_names(levels)
+local names = {'status'}
+for _, c in ipairs(counters) do names[#names + 1] = c end
+for _, t in ipairs(todos) do names[#names + 1] = 't:' .. t end
+local got = hmget(sweep, names)
+if jdecode(got.status) == nil then return {0, '[]', '[]'} end  -- no such sweep
+load_counters(got, counters)
+local n = COUNTERS.terminal
+local done, ended_levels = {}, {}
+for i, todo_id in ipairs(todos) do
+  local cp = cp_decode(got['t:' .. todo_id])
+  if from[cp_status(cp)] then
+    cp.status, cp.reason, cp.finished_at = new, reason, now_n
+    put_cp(todo_id, cp)
     local level_done
-    n, level_done = ended(sweep, new, level)
-    if level_done == 1 then levels[#levels + 1] = level end
-    local ev = cjson.decode(ARGV[8])
-    ev.kind, ev.ts, ev.sweep_id, ev.todo_id = 'todo.' .. new, tonumber(now), ARGV[6], todo_id
-    emit(ev)
+    n, level_done = ended(new, levels[i])
+    if level_done == 1 then ended_levels[#ended_levels + 1] = levels[i] end
     done[#done + 1] = todo_id
   end
 end
-return {n, cjson.encode(done), cjson.encode(levels)}
+flush(sweep)
+for _, todo_id in ipairs(done) do
+  local ev = cjson.decode(ARGV[7])
+  ev.kind, ev.ts, ev.sweep_id, ev.todo_id = 'todo.' .. new, now_n, ARGV[5], todo_id
+  emit(ev)
+end
+local d, l = '[]', '[]'
+if #done > 0 then d = cjson.encode(done) end
+if #ended_levels > 0 then l = cjson.encode(ended_levels) end
+return {n, d, l}

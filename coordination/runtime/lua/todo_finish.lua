@@ -1,22 +1,19 @@
 -- Record how a todo's run ended, and everything that follows from it, in one step.
--- KEYS[1] = global event stream, KEYS[2] = sweep event stream, KEYS[3] = sweep
--- hash, KEYS[4] = checkpoint, KEYS[5] = the holder's repo lease slot, KEYS[6] =
--- the sweep's remaining-predecessors hash (eager), KEYS[7] = the repo's breaker,
--- KEYS[8] = the repo's waiters, then the m resource slots the holder holds and
--- the m resources' waiters, then the checkpoints of the successors to look at
--- (eager strategy, on success).
--- ARGV[1..3] = event ledger, ARGV[4] = token, ARGV[5] = fence, ARGV[6] = status,
--- ARGV[7] = event fields (JSON object), ARGV[8] = sweep id, ARGV[9] = todo id,
--- ARGV[10] = the sweep's todo count, ARGV[11] = now (JSON), ARGV[12] = level
--- (-1: eager), ARGV[13] = breaker failures (0: no breaker), ARGV[14] = the repo,
--- ARGV[15] = m, ARGV[16] = prefix of the waiters' wake-up lists, ARGV[17] = k,
--- ARGV[18 .. 17+2k] = checkpoint field, JSON value pairs, then a successor id
--- and its queue per successor key.
+-- KEYS[1] = sweep event stream, KEYS[2] = sweep hash, KEYS[3] = the holder's
+-- repo lease slot, KEYS[4] = the repo's breaker, KEYS[5] = the repo's waiters,
+-- then the m resource slots the holder holds and the m resources' waiters.
+-- ARGV[1..2] = event ledger, ARGV[3] = token, ARGV[4] = fence, ARGV[5] = status,
+-- ARGV[6] = event fields (JSON object), ARGV[7] = sweep id, ARGV[8] = todo id,
+-- ARGV[9] = now (JSON), ARGV[10] = level (-1: eager), ARGV[11] = breaker
+-- failures (0: no breaker), ARGV[12] = the repo, ARGV[13] = m, ARGV[14] =
+-- prefix of the waiters' wake-up lists, ARGV[15] = lease ttl (ms), ARGV[16] =
+-- checkpoint fields (JSON object), ARGV[17] = the output tail (text), then a
+-- successor id and its queue per eager successor to look at (on success).
 -- Returns {'ok', terminal count, level done (0|1), queued successors (JSON)}
 -- or {'rejected', 'missing' | 'fence' | 'lease' | 'token' | 'status'}.
 --
 -- Races closed: a holder paused past its TTL writing over the run of the
--- worker that took the todo over (fence, lease and token are checked at the
+-- worker that took the todo over (fence, token and lease are checked at the
 -- instant of the write, as in checkpoint_write; every resource slot too); the
 -- outcome being recorded without its counters or event, or the lease released
 -- before the outcome is in (the next holder would find the todo still
@@ -25,75 +22,106 @@
 -- one step, so exactly one finisher sees it reach zero and queues it); and two
 -- outcomes of one repo racing on its breaker's count (counted here, with the
 -- outcome). The first waiter of each released line is woken in the same step,
--- so the slot goes to it, not to whoever polls first.
-local sweep, cp, lease_key, remaining = KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local token, fence, status = ARGV[4], tonumber(ARGV[5]), ARGV[6]
-local sweep_id, todo_id, total, now = ARGV[8], ARGV[9], tonumber(ARGV[10]), ARGV[11]
-local level = tonumber(ARGV[12])
-local brk_n, repo, m, wake = tonumber(ARGV[13]) or 0, ARGV[14], tonumber(ARGV[15]) or 0, ARGV[16]
-local k = tonumber(ARGV[17])
-local first_succ = 9 + 2 * m
+-- so the slot goes to it, not to whoever polls first. A holder whose lease
+-- expired while the slot went to another todo gets the slot back to its new
+-- holder untouched (GETDEL, then SET back): it never releases a lease not its own.
+local sweep, lease_key = KEYS[2], KEYS[3]
+local token, fence, status = ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local sweep_id, todo_id, now = ARGV[7], ARGV[8], ARGV[9]
+local level = tonumber(ARGV[10])
+local brk_n, repo, m, wake = tonumber(ARGV[11]) or 0, ARGV[12], tonumber(ARGV[13]) or 0, ARGV[14]
+local ttl = ARGV[15]
+local tail = ARGV[17]
+local now_n = tonumber(now)
 if not TERMINAL[status] then return redis.error_reply('not a terminal status: ' .. status) end
 
-local f = redis.call('HMGET', cp, 'status', 'fence', 'token')
-local current = todo_known(jdecode(f[1]))
-if current == nil then return {'rejected', 'missing'} end
-if fence < (tonumber(jdecode(f[2]) or 0) or 0) then return {'rejected', 'fence'} end
-if redis.call('GET', lease_key) ~= token then return {'rejected', 'lease'} end
-if jdecode(f[3]) ~= token then return {'rejected', 'token'} end
-for i = 9, 8 + m do
-  if redis.call('GET', KEYS[i]) ~= token then return {'rejected', 'lease'} end
-end
-if current ~= TS.running then return {'rejected', 'status'} end
+local succ = {}
+for i = 18, #ARGV, 2 do succ[#succ + 1] = {ARGV[i], ARGV[i + 1]} end
 
-redis.call('HSET', cp, 'status', jstr(status), unpack(ARGV, 18, 17 + 2 * k))
-redis.call('DEL', lease_key)
-for i = 9, 8 + m do redis.call('DEL', KEYS[i]) end
-local n, level_done = ended(sweep, status, level)
-local ev = cjson.decode(ARGV[7])
-ev.kind, ev.ts, ev.sweep_id, ev.todo_id = 'todo.' .. status, tonumber(now), sweep_id, todo_id
+local counters = counter_names({level})
+local names = {'status', 't:' .. todo_id}
+for _, c in ipairs(counters) do names[#names + 1] = c end
+for _, s in ipairs(succ) do
+  names[#names + 1] = 'r:' .. s[1]
+  names[#names + 1] = 't:' .. s[1]
+end
+local got = hmget(sweep, names)
+if not got['t:' .. todo_id] then return {'rejected', 'missing'} end
+local cp = cp_decode(got['t:' .. todo_id])
+if fence < (tonumber(cp.fence) or 0) then return {'rejected', 'fence'} end
+if cp.token ~= token then return {'rejected', 'token'} end
+if cp_status(cp) ~= TS.running then return {'rejected', 'status'} end
+local held = redis.call('GETDEL', lease_key)
+if held ~= token then
+  if held then redis.call('SET', lease_key, held, 'PX', ttl) end
+  return {'rejected', 'lease'}
+end
+for i = 6, 5 + m do
+  if redis.call('GET', KEYS[i]) ~= token then
+    redis.call('SET', lease_key, token, 'PX', ttl)  -- undo the release above
+    return {'rejected', 'lease'}
+  end
+end
+for i = 6, 5 + m do redis.call('DEL', KEYS[i]) end
+
+load_counters(got, counters)
+for field, value in pairs(cjson.decode(ARGV[16])) do
+  if value == cjson.null then cp[field] = nil else cp[field] = value end
+end
+cp.status = status
+if tail ~= '' then
+  put('o:' .. todo_id, tail)
+  cp.has_tail = true
+elseif cp.has_tail then
+  redis.call('HDEL', sweep, 'o:' .. todo_id)  -- an earlier run's tail, now empty
+  cp.has_tail = nil
+end
+put_cp(todo_id, cp)
+local n, level_done = ended(status, level)
+
+local ready, events = {}, {}
+if SUCCESSFUL[status] and #succ > 0 then
+  local active = SWEEP_ACTIVE[jdecode(got.status)]
+  for _, s in ipairs(succ) do
+    local sid, queue = s[1], s[2]
+    local left = (tonumber(got['r:' .. sid]) or 0) - 1
+    put('r:' .. sid, string.format('%d', left))
+    -- Paused: count down only; the supervisor queues what is ready on unpause.
+    local scp = cp_decode(got['t:' .. sid])
+    if active and left == 0 and cp_status(scp) == TS.pending then
+      scp.status, scp.queued_at = TS.queued, now_n
+      put_cp(sid, scp)
+      local q = event(EV.todo_queued, sweep_id, sid, now_n)
+      q.queue, q.via = queue, 'eager after ' .. todo_id
+      events[#events + 1] = q
+      ready[#ready + 1] = sid
+    end
+  end
+end
+flush(sweep)
+
+local ev = cjson.decode(ARGV[6])
+ev.kind, ev.ts, ev.sweep_id, ev.todo_id = 'todo.' .. status, now_n, sweep_id, todo_id
 emit(ev)
 if status == TS.failed then
-  local fails, opened = breaker_failed(KEYS[7], brk_n, tonumber(now))
+  local fails, opened = breaker_failed(KEYS[4], brk_n, now_n)
   if opened then
-    local b = event(EV.repo_breaker_open, sweep_id, todo_id, tonumber(now))
+    local b = event(EV.repo_breaker_open, sweep_id, todo_id, now_n)
     b.repo, b.failures = repo, fails
     emit(b)
   end
-elseif status == TS.succeeded and breaker_succeeded(KEYS[7], brk_n) then
-  local b = event(EV.repo_breaker_closed, sweep_id, todo_id, tonumber(now))
+elseif status == TS.succeeded and breaker_succeeded(KEYS[4], brk_n) then
+  local b = event(EV.repo_breaker_closed, sweep_id, todo_id, now_n)
   b.repo, b.by = repo, 'probe'
   emit(b)
 end
+for _, q in ipairs(events) do emit(q) end
 -- Wake the first waiter of the repo and of each resource released.
-for _, w in ipairs({KEYS[8], unpack(KEYS, 9 + m, 8 + 2 * m)}) do
+for _, w in ipairs({KEYS[5], unpack(KEYS, 6 + m, 5 + 2 * m)}) do
   local best = redis.call('ZRANGE', w, 0, 0)[1]
   if best then
     redis.call('LPUSH', wake .. best, '1')
     redis.call('PEXPIRE', wake .. best, 10000)
-  end
-end
-
-local ready = {}
-if SUCCESSFUL[status] and #KEYS >= first_succ and SWEEP_ACTIVE[jget(sweep, 'status')] then
-  local first = 18 + 2 * k
-  for i = first_succ, #KEYS do
-    local j = first + 2 * (i - first_succ)
-    local succ, queue = ARGV[j], ARGV[j + 1]
-    if redis.call('HINCRBY', remaining, succ, -1) == 0
-        and todo_known(jget(KEYS[i], 'status')) == TS.pending then
-      redis.call('HSET', KEYS[i], 'status', jstr(TS.queued), 'queued_at', now)
-      local q = event(EV.todo_queued, sweep_id, succ, tonumber(now))
-      q.queue, q.via = queue, 'eager after ' .. todo_id
-      emit(q)
-      ready[#ready + 1] = succ
-    end
-  end
-elseif SUCCESSFUL[status] and #KEYS >= first_succ then
-  -- Paused: count down only; the supervisor queues what is ready on unpause.
-  local first = 18 + 2 * k
-  for i = first_succ, #KEYS do
-    redis.call('HINCRBY', remaining, ARGV[first + 2 * (i - first_succ)], -1)
   end
 end
 return {'ok', n, level_done, cjson.encode(ready)}

@@ -2,13 +2,12 @@
 -- put it back to 'queued' to be sent again, or, after too many such lost
 -- runs, end it 'failed' as a poison todo. Either way the lost run counts
 -- against the repo's breaker.
--- KEYS[1..2] = event ledger (see emit in _common.lua), KEYS[3] = checkpoint
--- hash, KEYS[4] = sweep hash (its counters), KEYS[5] = the repo's breaker
--- ARGV[1..3] = event ledger, ARGV[4] = the holder's token as the caller saw
--- it, ARGV[5] = lost-run limit (0: none), ARGV[6] = now (JSON), ARGV[7] = why
--- (raw text, for lost_reason), ARGV[8] = the todo's level (-1: none; for the
--- sweep's counters), ARGV[9] = breaker failures (0: no breaker), ARGV[10] =
--- the repo, ARGV[11] = sweep id, ARGV[12] = todo id
+-- KEYS[1] = sweep event stream, KEYS[2] = sweep hash, KEYS[3] = the repo's breaker
+-- ARGV[1..2] = event ledger, ARGV[3] = the holder's token as the caller saw
+-- it, ARGV[4] = lost-run limit (0: none), ARGV[5] = now (JSON), ARGV[6] = why
+-- (raw text, for lost_reason), ARGV[7] = the todo's level (-1: none; for the
+-- sweep's counters), ARGV[8] = breaker failures (0: no breaker), ARGV[9] =
+-- the repo, ARGV[10] = sweep id, ARGV[11] = todo id
 -- Returns 'requeued' | 'poisoned' (now failed) | 'alive' | 'changed' | 'gone'.
 --
 -- Races closed: the holder renewing its lease, or finishing, between the
@@ -18,32 +17,38 @@
 -- todo looping forever (the count and the verdict are one step). The lease
 -- key is read from the checkpoint, not passed in KEYS (single Redis only, as
 -- in checkpoint_claim).
-local cp, sweep = KEYS[3], KEYS[4]
-if redis.call('EXISTS', cp) == 0 then return 'gone' end
-if todo_known(jget(cp, 'status')) ~= TS.running then return 'changed' end
-local token = jget(cp, 'token')
-if token ~= ARGV[4] then return 'changed' end
-local lease_key = jget(cp, 'lease_key')
-if lease_key and redis.call('GET', lease_key) == token then return 'alive' end
+local sweep, todo_id = KEYS[2], ARGV[11]
+local level = tonumber(ARGV[7] or '-1')
+local counters = counter_names({level})
+local names = {'t:' .. todo_id}
+for _, c in ipairs(counters) do names[#names + 1] = c end
+local got = hmget(sweep, names)
+if not got['t:' .. todo_id] then return 'gone' end
+local cp = cp_decode(got['t:' .. todo_id])
+if cp_status(cp) ~= TS.running then return 'changed' end
+if cp.token ~= ARGV[3] then return 'changed' end
+if cp.lease_key and redis.call('GET', cp.lease_key) == cp.token then return 'alive' end
 
-local now = ARGV[6]
-local fails, opened = breaker_failed(KEYS[5], tonumber(ARGV[9]) or 0, tonumber(now))
+local now_n = tonumber(ARGV[5])
+local fails, opened = breaker_failed(KEYS[3], tonumber(ARGV[8]) or 0, now_n)
 if opened then
-  local b = event(EV.repo_breaker_open, ARGV[11], ARGV[12], tonumber(now))
-  b.repo, b.failures = ARGV[10], fails
+  local b = event(EV.repo_breaker_open, ARGV[10], todo_id, now_n)
+  b.repo, b.failures = ARGV[9], fails
   emit(b)
 end
-local lost = (tonumber(jget(cp, 'lost_runs') or 0) or 0) + 1
-redis.call('HSET', cp, 'lost_runs', string.format('%d', lost),
-  'lost_at', now, 'lost_reason', jstr(ARGV[7]))
-local limit = tonumber(ARGV[5]) or 0
-if limit > 0 and lost >= limit then
-  redis.call('HSET', cp,
-    'status', jstr(TS.failed),
-    'reason', jstr(poison_reason(lost, jget(cp, 'worker'))),
-    'finished_at', now)
-  ended(sweep, TS.failed, tonumber(ARGV[8] or '-1'))
-  return 'poisoned'
+cp.lost_runs = (tonumber(cp.lost_runs) or 0) + 1
+cp.lost_at, cp.lost_reason = now_n, ARGV[6]
+local limit = tonumber(ARGV[4]) or 0
+local verdict = 'requeued'
+if limit > 0 and cp.lost_runs >= limit then
+  cp.status, cp.reason = TS.failed, poison_reason(cp.lost_runs, cp.worker)
+  cp.finished_at = now_n
+  load_counters(got, counters)
+  ended(TS.failed, level)
+  verdict = 'poisoned'
+else
+  cp.status, cp.queued_at = TS.queued, now_n
 end
-redis.call('HSET', cp, 'status', jstr(TS.queued), 'queued_at', now)
-return 'requeued'
+put_cp(todo_id, cp)
+flush(sweep)
+return verdict

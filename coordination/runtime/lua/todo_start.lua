@@ -1,25 +1,26 @@
 -- Start a todo: every check and write before its command runs, in one step.
--- KEYS[1] = global event stream, KEYS[2] = sweep event stream, KEYS[3] = sweep
--- hash, KEYS[4] = checkpoint, KEYS[5] = the repo's fence counter, KEYS[6] = the
--- repo's breaker hash, KEYS[7] / KEYS[8] = the repo's waiters (sorted set, by
--- rank) and their last-seen times, KEYS[9 .. 8+n] = the repo's n lease slots;
--- then per resource the todo names (in name order): its fence counter, its
--- waiters, their last-seen times and its capacity's slots; then one checkpoint
--- per predecessor.
--- ARGV[1..3] = event ledger (see emit in _common.lua), ARGV[4] = n, ARGV[5] =
--- token, ARGV[6] = lease ttl (ms), ARGV[7] = worker (JSON), ARGV[8] = now
--- (JSON), ARGV[9] = max lost runs (0: none), ARGV[10] = sweep id, ARGV[11] =
--- todo id, ARGV[12] = level (-1: eager), ARGV[13] = breaker failures (0: no
--- breaker), ARGV[14] = breaker cooldown (s), ARGV[15] = how long a probe may
--- run (s), ARGV[16] = this waiter's rank (member of the waiters sets: sorts
--- first when it should start first), ARGV[17] = seconds after which a waiter
--- not seen is dropped, ARGV[18] = 1 if this delivery has waited before (it is
--- in the lines: leave them when done), ARGV[19] = r (resources), ARGV[20 ..
--- 19+r] = their capacities, ARGV[20+r .. 19+2r] = their names, ARGV[20+2r] =
--- the repo, then the predecessors' ids.
+-- KEYS[1] = sweep event stream, KEYS[2] = sweep hash, KEYS[3] = the repo's
+-- fence counter, KEYS[4] = the repo's breaker hash, KEYS[5] / KEYS[6] = the
+-- repo's waiters (sorted set, by rank) and their last-seen times, KEYS[7 ..
+-- 6+n] = the repo's n lease slots; then per resource the todo names (in name
+-- order): its fence counter, its waiters, their last-seen times and its
+-- capacity's slots.
+-- ARGV[1..2] = event ledger (see emit in _common.lua), ARGV[3] = n, ARGV[4] =
+-- token, ARGV[5] = lease ttl (ms), ARGV[6] = worker (JSON), ARGV[7] = now
+-- (JSON), ARGV[8] = max lost runs (0: none), ARGV[9] = sweep id, ARGV[10] =
+-- todo id, ARGV[11] = level (-1: eager), ARGV[12] = breaker failures (0: no
+-- breaker), ARGV[13] = breaker cooldown (s), ARGV[14] = how long a probe may
+-- run (s), ARGV[15] = this waiter's rank (member of the waiters sets: sorts
+-- first when it should start first), ARGV[16] = seconds after which a waiter
+-- not seen is dropped, ARGV[17] = 1 if this delivery has waited before (it is
+-- in the lines: leave them when done), ARGV[18] = the sweep's run the caller's
+-- spec is of ('' : any), ARGV[19] = r (resources), ARGV[20 .. 19+r] = their
+-- capacities, ARGV[20+r .. 19+2r] = their names, ARGV[20+2r] = the repo, then
+-- the predecessors' ids.
 -- Returns one of
 --   {'started', slot, fence, attempts, taken_over (0|1), resource keys (JSON)}  run it now
 --   {'gone', sweep status}     sweep missing or not dispatching (paused, ended)
+--   {'run', current run}       the sweep moved on to another run than the caller's spec
 --   {'terminal', status}       already ended (a duplicate delivery)
 --   {'skipped', reason, terminal count, level done}  a predecessor did not succeed
 --   {'premature', waiting JSON}  a predecessor is not done yet
@@ -40,27 +41,29 @@
 -- other needs (a deadlock) cannot happen. Waiters queue by rank: a waiter
 -- starts only while fewer live waiters rank before it than there are free
 -- slots, so a low-priority todo arriving while a critical one waits does not
--- jump the queue (one arriving at a free slot with nobody waiting takes it
--- without joining the line: there is no one to pass); a waiter not seen for ARGV[17] s (its worker died) is dropped
--- from the line. (A takeover reads the previous holder's lease key from the
--- checkpoint, not KEYS: fine on a single Redis, as in checkpoint_claim.)
-local sweep, cp, fence_key, breaker = KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local nslots = tonumber(ARGV[4])
-local token, ttl, worker, now = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local max_lost = tonumber(ARGV[9]) or 0
-local sweep_id, todo_id, level = ARGV[10], ARGV[11], tonumber(ARGV[12])
-local brk_n, brk_cooldown, probe_for = tonumber(ARGV[13]) or 0, tonumber(ARGV[14]) or 0,
-  tonumber(ARGV[15]) or 0
-local rank, stale = ARGV[16], tonumber(ARGV[17]) or 5
-local waited = ARGV[18] == '1'
+-- jump the queue (one arriving with nobody waiting takes a free slot without
+-- joining the line: there is no one to pass); a waiter not seen for ARGV[16] s
+-- (its worker died) is dropped from the line. (A takeover reads the previous
+-- holder's lease key from the checkpoint, not KEYS: fine on a single Redis, as
+-- in checkpoint_claim.)
+local sweep, fence_key, breaker = KEYS[2], KEYS[3], KEYS[4]
+local nslots = tonumber(ARGV[3])
+local token, ttl, now = ARGV[4], ARGV[5], ARGV[7]
+local max_lost = tonumber(ARGV[8]) or 0
+local sweep_id, todo_id, level = ARGV[9], ARGV[10], tonumber(ARGV[11])
+local brk_n, brk_cooldown, probe_for = tonumber(ARGV[12]) or 0, tonumber(ARGV[13]) or 0,
+  tonumber(ARGV[14]) or 0
+local rank, stale = ARGV[15], tonumber(ARGV[16]) or 5
+local waited = ARGV[17] == '1'
+local want_run = ARGV[18]
 local in_lines = waited
 local nres = tonumber(ARGV[19]) or 0
 local now_n = tonumber(now)
 local me = sweep_id .. '/' .. todo_id
 
 -- The lines this todo may wait in: {waiters, seen, first slot index, slots, fence}.
-local lines = {{KEYS[7], KEYS[8], 9, nslots, fence_key}}
-local k = 9 + nslots
+local lines = {{KEYS[5], KEYS[6], 7, nslots, fence_key}}
+local k = 7 + nslots
 local res_names = {}
 for i = 1, nres do
   local cap = tonumber(ARGV[19 + i])
@@ -68,8 +71,9 @@ for i = 1, nres do
   res_names[i] = ARGV[19 + nres + i]
   k = k + 3 + cap
 end
-local first_pred, first_pred_arg = k, 21 + 2 * nres
 local repo = ARGV[20 + 2 * nres]
+local preds = {}
+for i = 21 + 2 * nres, #ARGV do preds[#preds + 1] = ARGV[i] end
 
 local function leave_lines()
   for _, line in ipairs(lines) do
@@ -91,44 +95,95 @@ local function ahead(line)
   return redis.call('ZLEXCOUNT', line[1], '-', '(' .. rank)
 end
 
+-- The free slots of a line (their key indexes).
 local function free(line)
-  local n = 0
+  local out = {}
   for i = line[3], line[3] + line[4] - 1 do
-    if redis.call('EXISTS', KEYS[i]) == 0 then n = n + 1 end
+    if redis.call('EXISTS', KEYS[i]) == 0 then out[#out + 1] = i end
   end
-  return n
+  return out
+end
+
+local taken = {}
+
+local function give_back()
+  for _, i in ipairs(taken) do redis.call('DEL', KEYS[i]) end
+  taken = {}
+end
+
+-- Take a slot of each line, all or none. A line nobody waits in (and which this
+-- delivery has not waited in) is tried slot by slot, SET NX, with no count of
+-- its free slots: the common case costs its waiters' count and one SET. A line
+-- with waiters, or one this delivery waited in, goes by rank.
+local function take_slots()
+  for li, line in ipairs(lines) do
+    local candidates
+    if waited or redis.call('ZCARD', line[1]) > 0 then
+      candidates = free(line)
+      if ahead(line) >= #candidates then
+        give_back()
+        return li == 1 and 'repo' or res_names[li - 1]
+      end
+    else
+      candidates = {}
+      for i = line[3], line[3] + line[4] - 1 do candidates[#candidates + 1] = i end
+    end
+    local got
+    for _, i in ipairs(candidates) do
+      if redis.call('SET', KEYS[i], token, 'NX', 'PX', ttl) then
+        got = i
+        break
+      end
+    end
+    if got == nil then
+      -- Every slot held: wait in line (a line it was not in yet is joined now).
+      if not in_lines then ahead(line) end
+      give_back()
+      return li == 1 and 'repo' or res_names[li - 1]
+    end
+    taken[#taken + 1] = got
+  end
+  return nil
 end
 
 local function main()
-  local sweep_status = jget(sweep, 'status')
+  -- Everything decided on below, in one read: the sweep's status and run, this
+  -- todo's checkpoint, its predecessors' and the counters a skip moves.
+  local counters = counter_names({level})
+  local names = {'status', 'run', 't:' .. todo_id}
+  for _, c in ipairs(counters) do names[#names + 1] = c end
+  for _, p in ipairs(preds) do names[#names + 1] = 't:' .. p end
+  local got = hmget(sweep, names)
+  local sweep_status = jdecode(got.status)
   if sweep_status == nil then return {'gone', 'missing'} end
   if not SWEEP_ACTIVE[sweep_status] then return {'gone', sweep_status} end
-  -- Every checkpoint field the steps below need, in one read.
-  local f = redis.call('HMGET', cp, 'status', 'token', 'lease_key', 'fence', 'attempts',
-    'lost_runs', 'worker', 'resource_keys')
-  local status = todo_known(jdecode(f[1]))
-  if status == nil then return {'terminal', 'missing'} end
+  local run = tostring(jdecode(got.run) or 0)
+  if want_run ~= '' and want_run ~= run then return {'run', run} end
+  load_counters(got, counters)
+  local cp = cp_decode(got['t:' .. todo_id])
+  local status = cp_status(cp)
   if TERMINAL[status] then return {'terminal', status} end
-  local prev_token, prev_key = jdecode(f[2]), jdecode(f[3])
-  local attempts = tonumber(jdecode(f[5]) or 0) or 0
-  if status == TS.running and prev_token == token then
+  local attempts = tonumber(cp.attempts) or 0
+  if status == TS.running and cp.token == token then
     -- This very start, retried after its reply was lost: answer it again.
     for i = 1, nslots do
-      if KEYS[8 + i] == prev_key then
-        return {'started', i - 1, tonumber(jdecode(f[4])), attempts, 0, f[8] or '[]'}
+      if KEYS[6 + i] == cp.lease_key then
+        return {'started', i - 1, tonumber(cp.fence), attempts, 0,
+          cjson.encode(cp.resource_keys or {})}
       end
     end
   end
 
   local waiting = {}
-  for i = first_pred, #KEYS do
-    local pred = ARGV[first_pred_arg + i - first_pred]
-    local ps = todo_known(jget(KEYS[i], 'status'))
+  for _, pred in ipairs(preds) do
+    local ps = cp_status(cp_decode(got['t:' .. pred]))
     if UNSUCCESSFUL[ps] then
       if not NOT_STARTED[status] then return {'busy'} end
       local reason = pred .. ' ' .. ps
-      redis.call('HSET', cp, 'status', jstr(TS.skipped), 'reason', jstr(reason), 'finished_at', now)
-      local n, level_done = ended(sweep, TS.skipped, level)
+      cp.status, cp.reason, cp.finished_at = TS.skipped, reason, now_n
+      put_cp(todo_id, cp)
+      local n, level_done = ended(TS.skipped, level)
+      flush(sweep)
       local ev = event(EV.todo_skipped, sweep_id, todo_id, now_n)
       ev.reason = reason
       emit(ev)
@@ -143,19 +198,22 @@ local function main()
   if status == TS.running then
     -- Held by someone else: only a dead holder's run may be taken over, and each
     -- takeover counts a lost run (at max_lost the todo is poison: it ends failed).
-    if prev_key and prev_token and redis.call('GET', prev_key) == prev_token then
+    if cp.lease_key and cp.token and redis.call('GET', cp.lease_key) == cp.token then
       return {'busy'}
     end
-    local lost = (tonumber(jdecode(f[6]) or 0) or 0) + 1
-    local _, opened = breaker_failed(breaker, brk_n, now_n)
-    if max_lost > 0 and lost >= max_lost then
-      redis.call('HSET', cp, 'lost_runs', string.format('%d', lost),
-        'status', jstr(TS.failed), 'reason', jstr(poison_reason(lost, jdecode(f[7]))),
-        'finished_at', now)
-      local n, level_done = ended(sweep, TS.failed, level)
+    cp.lost_runs = (tonumber(cp.lost_runs) or 0) + 1
+    if max_lost > 0 and cp.lost_runs >= max_lost then
+      local _, opened = breaker_failed(breaker, brk_n, now_n)
+      cp.status, cp.reason = TS.failed, poison_reason(cp.lost_runs, cp.worker)
+      cp.finished_at = now_n
+      put_cp(todo_id, cp)
+      local n, level_done = ended(TS.failed, level)
+      flush(sweep)
       return {'poisoned', n, level_done, opened and 1 or 0}
     end
-    redis.call('HSET', cp, 'lost_runs', string.format('%d', lost))
+    -- Counted (the run, and against the breaker) when the takeover happens: a
+    -- delivery that has to wait for a slot first asks again, and must not count
+    -- the same lost run at every ask.
     taken_over = true
   elseif not NOT_STARTED[status] then
     return {'terminal', status}  -- a known status with no way to running
@@ -175,7 +233,9 @@ local function main()
       end
       if not probe then
         if status == TS.held then return {TS.held, 0} end
-        redis.call('HSET', cp, 'status', jstr(TS.held), 'held_at', now)
+        cp.status, cp.held_at = TS.held, now_n
+        put_cp(todo_id, cp)
+        flush(sweep)
         local ev = event(EV.todo_held, sweep_id, todo_id, now_n)
         ev.repo = repo
         ev.reason = 'the breaker of its repo is open'
@@ -185,56 +245,31 @@ local function main()
     end
   end
 
-  -- First in line for the repo and every resource, and a slot free in each. With
-  -- nobody in a line and a slot free (the common case) there is no one to be
-  -- ahead of: take it without joining the line.
-  for i, line in ipairs(lines) do
-    local open = free(line)
-    local queue = waited or open == 0 or redis.call('ZCARD', line[1]) > 0
-    if queue and ahead(line) >= open then
-      return {'wait', i == 1 and 'repo' or res_names[i - 1]}
-    end
-  end
-  local taken = {}
-  for _, line in ipairs(lines) do
-    local got
-    for i = line[3], line[3] + line[4] - 1 do
-      if redis.call('SET', KEYS[i], token, 'NX', 'PX', ttl) then
-        got = i
-        break
-      end
-    end
-    taken[#taken + 1] = got
-  end
+  local blocked = take_slots()
+  if blocked ~= nil then return {'wait', blocked} end
   local fence = redis.call('INCR', fence_key)
-  if fence < (tonumber(jdecode(f[4]) or 0) or 0) then
+  if fence < (tonumber(cp.fence) or 0) then
     -- The fence counter went back (Redis lost data): never run under a lower fence.
-    for _, i in ipairs(taken) do redis.call('DEL', KEYS[i]) end
+    give_back()
     return {'stale'}
   end
-  local res_keys, res_fences = {}, {}
+  local res_keys = {}
   for j = 2, #lines do
     res_keys[#res_keys + 1] = KEYS[taken[j]]
-    res_fences[#res_fences + 1] = redis.call('INCR', lines[j][5])
+    redis.call('INCR', lines[j][5])
   end
-  local slot = taken[1] - 8
   attempts = attempts + 1
-  local rk = cjson.encode(res_keys)
-  if #res_keys == 0 then rk = '[]' end
-  redis.call('HSET', cp,
-    'status', jstr(TS.running),
-    'token', jstr(token),
-    'fence', string.format('%d', fence),
-    'lease_key', jstr(KEYS[taken[1]]),
-    'resource_keys', rk,
-    'worker', worker,
-    'started_at', now,
-    'attempts', string.format('%d', attempts),
-    'finished_at', 'null',
-    'exit_code', 'null')
+  cp.status, cp.token, cp.fence, cp.lease_key = TS.running, token, fence, KEYS[taken[1]]
+  cp.worker, cp.started_at, cp.attempts = cjson.decode(ARGV[6]), now_n, attempts
+  cp.finished_at, cp.exit_code = nil, nil
+  if #res_keys > 0 then cp.resource_keys = res_keys else cp.resource_keys = nil end
+  put_cp(todo_id, cp)
   if sweep_status == SS.queued then
-    redis.call('HSET', sweep, 'status', jstr(SS.running), 'started_at', now)
+    put('status', jstr(SS.running))
+    put('started_at', now)
   end
+  flush(sweep)
+  if taken_over then breaker_failed(breaker, brk_n, now_n) end
   if probe then
     redis.call('HSET', breaker, 'state', BS.half_open, 'probe', me,
       'probe_until', tostring(now_n + probe_for))
@@ -245,12 +280,14 @@ local function main()
     emit(lost)
   end
   local ev = event(EV.todo_started, sweep_id, todo_id, now_n)
-  ev.worker = cjson.decode(worker)
+  ev.worker = cp.worker
   ev.fence = fence
   if #res_keys > 0 then ev.resources = res_names end
   if probe then ev.probe = true end
   emit(ev)
-  return {'started', slot - 1, fence, attempts, taken_over and 1 or 0, rk}
+  local rk = '[]'
+  if #res_keys > 0 then rk = cjson.encode(res_keys) end
+  return {'started', taken[1] - 7, fence, attempts, taken_over and 1 or 0, rk}
 end
 
 local res = main()

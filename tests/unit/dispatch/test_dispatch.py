@@ -49,7 +49,7 @@ def test_signature_options_ids_and_json_only_kwargs() -> None:
     sig = todo_signature("TODO-7", "api", sweep_id="S", plan_id="PLAN-1", keys=Keys("ns"), run=2)
     assert sig["task"] == "coord.run_todo" and sig["immutable"] is True
     assert sig["kwargs"] == {"sweep_id": "S", "plan_id": "PLAN-1", "todo_id": "TODO-7",
-                             "repo": "api"}
+                             "repo": "api", "run": 2}
     opts = sig["options"]
     assert opts["queue"] == "ns.repo.api" and opts["task_id"] == "S:TODO-7:2"
     assert opts["ignore_result"] is True
@@ -79,7 +79,7 @@ def test_sent_messages_carry_queue_task_id_stamps_and_no_result(memory_app: Any)
     assert m["stamps"]["coord_plan"] == "PLAN-001"
     assert m["ignore_result"] is True
     assert m["body"][1] == {"sweep_id": "S", "plan_id": "PLAN-001", "todo_id": "TODO-003",
-                            "repo": "api"}
+                            "repo": "api", "run": 0}
 
 
 def test_send_level_sends_each_queued_todo_once_and_nothing_while_paused(
@@ -98,7 +98,7 @@ def test_send_level_sends_each_queued_todo_once_and_nothing_while_paused(
                          timeout=5, retries=0) for t in ("A", "B")}
     spec = SweepSpec(sweep_id="SW", plan="P", strategy="levels", run=0, todos=todos,
                      levels=[["A", "B"]], concurrency={"api": 1})
-    rt.checkpoints.create_sweep("SW", {"spec": spec.to_json(), "status": "paused"}, ["A", "B"])
+    rt.checkpoints.create_sweep("SW", {"spec": spec.to_json(), "status": "paused"})
     assert send_level(rt, spec, 0, reason="start") == [] and sent == []  # paused
     rt.checkpoints.set_sweep_status("SW", "queued")
     assert send_level(rt, spec, 0, reason="start") == ["A", "B"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import fakeredis
 import pytest
@@ -26,7 +27,7 @@ def r() -> redis.Redis:
 @pytest.fixture
 def store(r: redis.Redis) -> CheckpointStore:
     s = CheckpointStore(r, K)
-    s.create_sweep("S", {"plan": "PLAN-001", "strategy": "levels"}, ["T1", "T2", "T3"])
+    s.create_sweep("S", {"plan": "PLAN-001", "strategy": "levels"})
     return s
 
 
@@ -41,28 +42,46 @@ def grab(leases: LeaseManager) -> Lease:
     return lease
 
 
-def test_create_sweep_writes_record_and_pending_todos(store: CheckpointStore) -> None:
+def test_create_sweep_writes_the_record_and_its_todos_read_pending(
+    r: redis.Redis, store: CheckpointStore
+) -> None:
     rec = store.get_sweep("S")
     assert rec is not None
     assert rec["id"] == "S" and rec["status"] == "queued" and rec["plan"] == "PLAN-001"
-    assert store.get("S", "T1") == {"status": "pending", "attempts": 0}
-    assert store.get_sweep("nope") is None and store.get("S", "nope") is None
+    assert store.get("S", "T1") == {"status": "pending"}
+    assert store.get_sweep("nope") is None and store.get("nope", "T1") is None
+    # One key per sweep: a todo costs no write until something happens to it.
+    assert r.keys("t:sweep:*") == [K.sweep("S")]
+    assert not any(f.startswith("t:") for f in r.hkeys(K.sweep("S")))
 
 
 def test_values_round_trip_as_json(store: CheckpointStore) -> None:
-    store.set_fields("S", "T1", exit_code=0, output_tail="a\nb", reason=None, duration=1.5)
+    store.set_fields("S", "T1", exit_code=0, reason="x", duration=1.5, worker="w")
+    store.set_fields("S", "T1", reason=None)  # None removes a field
     cp = store.get("S", "T1")
-    assert cp is not None
-    assert cp["exit_code"] == 0 and cp["output_tail"] == "a\nb" and cp["reason"] is None
-    assert cp["duration"] == 1.5
-    store.update_sweep("S", graph={"levels": [["T1"], ["T2"]]}, deadline=123.0)
+    assert cp == {"status": "pending", "exit_code": 0, "duration": 1.5, "worker": "w"}
+    with pytest.raises(ValueError, match="output tail"):
+        store.set_fields("S", "T1", output_tail="a")
+    store.update_sweep("S", not_compensable=["T1", "T2"], deadline=123.0)
     rec = store.get_sweep("S")
-    assert rec is not None and rec["graph"] == {"levels": [["T1"], ["T2"]]}
+    assert rec is not None and rec["not_compensable"] == ["T1", "T2"] and rec["deadline"] == 123.0
+
+
+def test_an_undeclared_record_field_is_refused(store: CheckpointStore) -> None:
+    """get_sweep reads the declared fields: an undeclared one would be written and
+    never read again."""
+    with pytest.raises(ValueError, match="RECORD_FIELDS"):
+        store.update_sweep("S", graph={"levels": []})
+    with pytest.raises(ValueError, match="RECORD_FIELDS"):
+        store.set_sweep_status("S", "running", t_oops=1)
+    store.update_sweep("S", **{"level_left:3": 2, "unattended:api": [1.0, False]})
+    assert store.get_sweep_fields("S", ("level_left:3",)) == {
+        "status": "queued", "level_left:3": 2, "id": "S"}
 
 
 def test_list_sweeps_newest_first_and_delete(store: CheckpointStore) -> None:
-    store.create_sweep("OLD", {"plan": "P", "created_at": 1.0}, ["A"])
-    store.create_sweep("NEW", {"plan": "P", "created_at": time.time() + 100}, ["A"])
+    store.create_sweep("OLD", {"plan": "P", "created_at": 1.0})
+    store.create_sweep("NEW", {"plan": "P", "created_at": time.time() + 100})
     assert [s["id"] for s in store.list_sweeps()] == ["NEW", "S", "OLD"]
     assert [s["id"] for s in store.list_sweeps(limit=1)] == ["NEW"]
     store.delete_sweep("S")
@@ -90,7 +109,7 @@ def test_set_status_if_checks_status_and_token(store: CheckpointStore) -> None:
     assert store.set_status_if("S", "T1", "failed", {"queued"}, expect_token="tok", exit_code=2)
     cp = store.get("S", "T1")
     assert cp is not None and cp["status"] == "failed" and cp["exit_code"] == 2
-    assert not store.set_status_if("S", "missing", "failed", {"pending"})
+    assert not store.set_status_if("NOPE", "T1", "failed", {"pending"})  # no such sweep
 
 
 def test_claim_pending_then_busy(store: CheckpointStore, leases: LeaseManager) -> None:
@@ -112,7 +131,7 @@ def test_claim_terminal(store: CheckpointStore, leases: LeaseManager) -> None:
     for status in ("succeeded", "failed", "skipped", "cancelled"):
         store.set_fields("S", "T1", status=status)
         assert store.claim("S", "T1", lease=lease, worker="w", now=1.0) == "terminal"
-    assert store.claim("S", "nope", lease=lease, worker="w", now=1.0) == "terminal"
+    assert store.claim("NOPE", "T1", lease=lease, worker="w", now=1.0) == "terminal"
 
 
 def test_claim_takes_over_after_holder_expired(
@@ -157,7 +176,7 @@ def test_claim_with_expired_own_lease_is_stale(
     lease = grab(leases)
     assert wait_for(lambda: not leases.is_held(lease))
     assert store.claim("S", "T1", lease=lease, worker="w", now=1.0) == "stale"
-    assert store.get("S", "T1") == {"status": "pending", "attempts": 0}
+    assert store.get("S", "T1") == {"status": "pending"}
 
 
 def test_fenced_write_accepted_from_holder(store: CheckpointStore, leases: LeaseManager) -> None:
@@ -194,10 +213,38 @@ def test_fenced_write_rejected_after_lease_expiry(
 def test_get_all_of_ten_thousand_todos(r: redis.Redis) -> None:
     store = CheckpointStore(r, K)
     ids = [f"TODO-{i:05d}" for i in range(10_000)]
-    store.create_sweep("BIG", {"plan": "P"}, ids)
-    t0 = time.monotonic()
-    got = store.get_all("BIG", ids + ["TODO-missing"])
-    elapsed = time.monotonic() - t0
-    assert len(got) == 10_000 and "TODO-missing" not in got
-    assert got["TODO-09999"] == {"status": "pending", "attempts": 0}
-    assert elapsed < 10  # one pipelined round trip; fakeredis itself is the slow part
+    store.create_sweep("BIG", {"plan": "P"})
+    store.set_fields("BIG", "TODO-00007", status="failed", exit_code=2)
+    sent: list[str] = []
+    real = r.execute_command
+
+    def counting(*args: Any, **kw: Any) -> Any:
+        sent.append(str(args[0]))
+        return real(*args, **kw)
+
+    r.execute_command = counting  # type: ignore[method-assign]
+    got = store.get_all("BIG", ids)
+    assert sent == ["HMGET"]  # one command for the whole sweep
+    assert len(got) == 10_000 and got["TODO-09999"] == {"status": "pending"}
+    assert got["TODO-00007"] == {"status": "failed", "exit_code": 2}
+    assert store.get_all("NOPE", ids) == {}
+
+
+def test_a_sweep_of_coord_0_1_is_moved_into_its_record_when_read(r: redis.Redis) -> None:
+    """coord 0.1 kept a hash per checkpoint (JSON text per field) and a hash of eager
+    counts; the first read of such a sweep moves them into its record's hash."""
+    store = CheckpointStore(r, K)
+    r.hset(K.sweep("OLD"), mapping={"status": '"failed"', "plan": '"P"', "run": "0"})
+    prefix = K.legacy_checkpoint_prefix("OLD")
+    r.hset(prefix + "A", mapping={"status": '"succeeded"', "attempts": "1",
+                                  "output_tail": '"ok\\n"', "reason": "null"})
+    r.hset(prefix + "B", mapping={"status": '"failed"', "exit_code": "3"})
+    r.hset(K.legacy_remaining("OLD"), mapping={"C": "1"})
+    rec = store.get_sweep("OLD")
+    assert rec is not None and rec["status"] == "failed" and "layout" not in rec
+    assert store.get("OLD", "A") == {"status": "succeeded", "attempts": 1, "output_tail": "ok\n"}
+    assert store.get("OLD", "B") == {"status": "failed", "exit_code": 3}
+    assert r.hget(K.sweep("OLD"), "r:C") == "1"
+    assert r.keys(prefix + "*") == [] and not r.exists(K.legacy_remaining("OLD"))
+    assert r.hget(K.sweep("OLD"), "layout") == "2"
+    assert not store.migrate("OLD")  # once only

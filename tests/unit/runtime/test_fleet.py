@@ -61,7 +61,7 @@ def finish(rt: Runtime, spec: SweepSpec, tid: str, lease: Lease, st: TodoStatus,
            now: float) -> None:
     fin = rt.transitions.finish(
         spec.sweep_id, tid, lease=lease, status=st, fields={"finished_at": now},
-        event={}, total=len(spec.todos), now=now, breaker=spec.breaker(spec.todos[tid].repo),
+        event={}, now=now, breaker=spec.breaker(spec.todos[tid].repo),
         resources=spec.todos[tid].resources)
     assert fin.ok, fin
 
@@ -187,7 +187,7 @@ def test_a_capacity_one_resource_keeps_two_repos_apart(rt: Runtime, tmp_path: Pa
     assert not rt.leases.extend(b.lease)
     fin = rt.transitions.finish(spec.sweep_id, "TODO-002", lease=b.lease,
                                 status=TodoStatus.succeeded, fields={}, event={},
-                                total=2, resources=["staging-db"])
+                                resources=["staging-db"])
     assert (fin.ok, fin.detail) == (False, "lease")
 
 

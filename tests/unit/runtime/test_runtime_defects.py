@@ -42,8 +42,12 @@ def finish_all(rt: Runtime, sid: str, ids: list[str], status: str = "succeeded")
 
 
 def sweep_keys(rt: Runtime, sid: str, ids: list[str]) -> list[str]:
-    return [rt.keys.sweep(sid), rt.keys.sweep_events(sid),
-            *(rt.keys.checkpoint(sid, t) for t in ids)]
+    """Every key the sweep has (its todos' checkpoints are fields of the first)."""
+    keys = [rt.keys.sweep(sid), rt.keys.sweep_events(sid)]
+    assert sorted(str(k) for k in rt.redis.keys(f"*{sid}*")) == sorted(
+        [*keys, rt.keys.supervisor_lock(sid)] if rt.redis.exists(rt.keys.supervisor_lock(sid))
+        else keys)
+    return keys
 
 
 def test_finished_sweep_expires_after_retention_and_resume_keeps_it(

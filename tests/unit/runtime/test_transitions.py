@@ -52,7 +52,7 @@ def r(redis_backend: tuple[str, Any]) -> Iterator[Counting]:
 def sweep(r: Counting, todos: list[str], *, status: str = "running",
           levels: list[list[str]] | None = None) -> CheckpointStore:
     cps = CheckpointStore(r, KEYS)
-    cps.create_sweep("S", {"status": status}, todos)
+    cps.create_sweep("S", {"status": status})
     for i, level in enumerate(levels or []):
         r.hset(KEYS.sweep("S"), mapping={f"level_left:{i}": len(level), f"level_ok:{i}": 0})
     r.sent.clear()
@@ -68,7 +68,9 @@ def kinds(r: Counting) -> list[str]:
 
 
 def status(r: Counting, todo: str) -> str:
-    return str(json.loads(r.hget(KEYS.checkpoint("S", todo), "status")))
+    cp = CheckpointStore(r, KEYS).get("S", todo)
+    assert cp is not None
+    return str(cp["status"])
 
 
 def test_start_is_one_round_trip_and_does_everything(r: Counting) -> None:
@@ -117,11 +119,11 @@ def test_start_skips_after_a_failed_predecessor_and_waits_for_a_running_one(r: C
 def test_start_waits_without_side_effects_when_every_slot_is_held(r: Counting) -> None:
     sweep(r, ["A", "B"])
     assert tr(r).start("S", "A", repo="api", concurrency=1, preds=[], worker="w").verdict == "started"
-    before = r.hgetall(KEYS.checkpoint("S", "B"))
+    before = r.hgetall(KEYS.sweep("S"))
     fence = r.get(KEYS.fence("api"))
     st = tr(r).start("S", "B", repo="api", concurrency=1, preds=[], worker="w")
     assert st.verdict == "wait"
-    assert r.hgetall(KEYS.checkpoint("S", "B")) == before and r.get(KEYS.fence("api")) == fence
+    assert r.hgetall(KEYS.sweep("S")) == before and r.get(KEYS.fence("api")) == fence
 
 
 def test_finish_is_one_round_trip_releases_the_lease_and_counts(r: Counting) -> None:
@@ -131,7 +133,7 @@ def test_finish_is_one_round_trip_releases_the_lease_and_counts(r: Counting) -> 
     r.sent.clear()
     fin = tr(r).finish("S", "A", lease=st.lease, status=TodoStatus.succeeded,
                        fields={"exit_code": 0, "attempts": 1}, event={"exit_code": 0},
-                       total=2, level=0)
+                       level=0)
     assert r.sent == ["EVALSHA"]
     assert fin.ok and fin.terminal == 1 and not fin.level_done
     assert status(r, "A") == "succeeded"
@@ -147,7 +149,7 @@ def test_finish_by_an_overtaken_holder_writes_nothing(r: Counting) -> None:
     assert st.lease is not None
     r.delete(st.lease.key)  # expired; someone else may hold the slot now
     fin = tr(r).finish("S", "A", lease=st.lease, status=TodoStatus.failed, fields={},
-                       event={}, total=1)
+                       event={})
     assert not fin.ok and fin.detail == "lease"
     assert status(r, "A") == "running" and r.hget(KEYS.sweep("S"), "terminal") is None
 
@@ -155,14 +157,14 @@ def test_finish_by_an_overtaken_holder_writes_nothing(r: Counting) -> None:
 def test_the_last_predecessor_to_finish_queues_the_successor_once(r: Counting) -> None:
     """Eager: two predecessors of C finish; exactly the second queues C."""
     sweep(r, ["A", "B", "C"])
-    r.hset(KEYS.remaining("S"), mapping={"C": 2})
+    CheckpointStore(r, KEYS).set_remaining("S", {"C": 2})
     t = tr(r)
     queued = []
     for todo in ("A", "B"):
         st = t.start("S", todo, repo=todo, concurrency=1, preds=[], worker="w")
         assert st.lease is not None
         fin = t.finish("S", todo, lease=st.lease, status=TodoStatus.succeeded, fields={},
-                       event={}, total=3, successors=[("C", "tr.repo.c")])
+                       event={}, successors=[("C", "tr.repo.c")])
         queued.append(fin.queued)
     assert queued == [[], ["C"]]
     assert status(r, "C") == "queued"
@@ -178,8 +180,8 @@ def test_end_ends_many_todos_in_one_round_trip_and_says_which_levels_ended(r: Co
     assert r.sent == ["EVALSHA"]
     assert ended.todos == ["B", "C"] and ended.levels_done == [1] and ended.terminal == 2
     assert status(r, "A") == "running"  # running: not skipped under its holder
-    cp = r.hgetall(KEYS.checkpoint("S", "B"))
-    assert json.loads(cp["reason"]) == "X failed"
+    cp = CheckpointStore(r, KEYS).get("S", "B")
+    assert cp is not None and cp["reason"] == "X failed"
     events = EventLog(r, KEYS).read("S")
     assert [(e.kind, e.todo_id, e.data["reason"]) for e in events] == [
         ("todo.skipped", "B", "X failed"), ("todo.skipped", "C", "X failed")]
@@ -198,3 +200,62 @@ def test_queue_is_one_round_trip_once_per_todo_and_nothing_when_paused(r: Counti
     assert [(e.kind, e.todo_id, e.data) for e in ev] == [
         ("todo.queued", "A", {"queue": "q", "via": "start"}),
         ("todo.queued", "B", {"queue": "q", "via": "start"})]
+
+
+# -- what a todo costs Redis -----------------------------------------------------------
+def _server_calls(client: redis.Redis) -> dict[str, int]:
+    """Commands the server ran since the last CONFIG RESETSTAT, a script's own
+    commands included (INFO commandstats); the probes themselves left out."""
+    stats: Any = client.info("commandstats")
+    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()
+            if k not in ("cmdstat_config|resetstat", "cmdstat_info")}
+
+
+def test_what_an_uncontended_start_and_finish_cost_inside_redis(redis_server: Any) -> None:
+    """The cheapest path of a todo, as the server counts it (the script's commands
+    included): the budget of the sweep bench's "<= 25 commands per todo", with
+    Celery's own ~6 (publish, fetch, acks_late bookkeeping) on top.
+
+    start: one read of everything (sweep status and run, checkpoint, predecessors,
+    counters), the waiters' count, one SET of a slot, the fence, one write, the event
+    (stream + publish). finish: one read, the slot released (GETDEL), one write, the
+    event, the first waiter to wake. A command added to either path fails this."""
+    r = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    r.flushall()
+    for path in LUA_DIR.glob("todo_*.lua"):
+        r.script_load(script_text(path.stem))
+    store = CheckpointStore(r, KEYS)
+    store.create_sweep("S", {"status": "running"})
+    r.hset(KEYS.sweep("S"), mapping={"level_left:0": 2, "level_ok:0": 0})
+    t = Transitions(r, KEYS, lease_ttl=30)
+    assert t.queue("S", [("A", "q"), ("P", "q")], via="start") == ["A", "P"]
+    store.set_fields("S", "P", status="succeeded")
+    r.config_resetstat()
+    st = t.start("S", "A", repo="api", concurrency=2, preds=["P"], worker="w", level=0, run=0)
+    started = _server_calls(r)
+    assert st.verdict == "started" and st.lease is not None
+    r.config_resetstat()
+    fin = t.finish("S", "A", lease=st.lease, status=TodoStatus.succeeded,
+                   fields={"exit_code": 0, "output_tail": ""}, event={}, level=0)
+    finished = _server_calls(r)
+    r.close()
+    assert fin.ok and fin.terminal == 1
+    assert started == {"evalsha": 1, "hmget": 1, "zcard": 1, "set": 1, "incr": 1, "hset": 1,
+                       "xadd": 1, "publish": 1}, started
+    assert finished == {"evalsha": 1, "hmget": 1, "getdel": 1, "hset": 1, "xadd": 1,
+                        "publish": 1, "zrange": 1}, finished
+
+
+def test_queueing_a_level_costs_two_commands_and_its_events(redis_server: Any) -> None:
+    """A level of n todos: one read and one write of the sweep's hash, whatever n,
+    and each todo's event (stream + publish)."""
+    r = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    r.flushall()
+    r.script_load(script_text("todo_queue"))
+    CheckpointStore(r, KEYS).create_sweep("S", {"status": "running"})
+    ids = [f"T{i}" for i in range(50)]
+    r.config_resetstat()
+    assert Transitions(r, KEYS, lease_ttl=30).queue("S", [(i, "q") for i in ids], via="x") == ids
+    calls = _server_calls(r)
+    r.close()
+    assert calls == {"evalsha": 1, "hmget": 1, "hset": 1, "xadd": 50, "publish": 50}, calls

@@ -73,11 +73,10 @@ def pass_after(rt: Runtime, sid: str, seconds: float) -> None:
     """One supervisor pass, ``seconds`` of (pretended) time after the last look."""
     for k in list(_last_message_scan):
         _last_message_scan[k] -= seconds
-    cp_keys = [k for k in rt.redis.scan_iter(match=f"{rt.keys.namespace}:sweep:{{{sid}}}:todo:*")]
-    for key in cp_keys:
-        suspect = rt.redis.hget(key, "suspect_at")
-        if suspect not in (None, "null"):
-            rt.redis.hset(key, "suspect_at", json.dumps(float(suspect) - seconds))
+    spec = spec_of(rt, sid)
+    for tid, cp in rt.checkpoints.get_all(sid, list(spec.todos)).items():
+        if cp.get("suspect_at") is not None:
+            rt.checkpoints.set_fields(sid, tid, suspect_at=float(cp["suspect_at"]) - seconds)
     unlock(rt, sid)
     supervise_once(rt, sid)
 

@@ -46,7 +46,7 @@ def test_worker_of_the_right_repo_runs_its_todo(monkeypatch: pytest.MonkeyPatch)
     app = create_app()
     ran: list[Any] = []
 
-    def fake_run(rt: Any, sweep_id: str, todo_id: str, info: WorkerInfo) -> Any:
+    def fake_run(rt: Any, sweep_id: str, todo_id: str, info: WorkerInfo, run: Any = None) -> Any:
         ran.append((sweep_id, todo_id, info.repo))
         return Outcome.done, {"status": "succeeded", "exit_code": 0}
 
@@ -73,7 +73,7 @@ def test_a_worker_of_several_repos_runs_theirs_in_their_checkouts_and_reroutes_o
     monkeypatch.setattr(app, "send_task", lambda name, **kw: sent.append((name, kw)))
     ran: list[Any] = []
 
-    def fake_run(rt: Any, sweep_id: str, todo_id: str, info: WorkerInfo) -> Any:
+    def fake_run(rt: Any, sweep_id: str, todo_id: str, info: WorkerInfo, run: Any = None) -> Any:
         ran.append((todo_id, sorted(info.repos)))
         return Outcome.done, {"status": "succeeded", "exit_code": 0}
 
