@@ -66,6 +66,11 @@ log = logging.getLogger("coord.runner")
 #: place in line; a live waiter asks at least every second.
 WAITER_STALE = 5.0
 
+#: Seconds a command runs before its lease heartbeat and cancel watcher start (see
+#: ``_execute``; at most half the heartbeat interval, whose first renewal still comes
+#: an interval after the grant).
+WATCH_AFTER = 0.2
+
 _running: set[str] = set()
 _running_lock = threading.Lock()
 
@@ -261,7 +266,6 @@ def _execute(
     sweep_id = spec.sweep_id
     lost = threading.Event()
     hb = Heartbeat(rt.leases, lease, rt.settings.heartbeat_interval, on_lost=lost.set)
-    hb.start()
     # The cancel check reads Redis; over a cut network that read can block for the
     # client's socket timeout, and should_stop must never wait on it (the lease
     # deadline below is what keeps two runs apart). So a watcher thread reads the
@@ -286,9 +290,25 @@ def _execute(
                 cancelled.set()
                 return
 
-    threading.Thread(target=watch_cancel, name=f"cancel-watch:{todo_id}", daemon=True).start()
+    # Both threads start once the command has run for WATCH_AFTER s: a renewal is due
+    # only after heartbeat_interval (a third of the lease's TTL) and a cancel is looked
+    # for every 0.5 s, so a command that ends sooner needs neither (two threads' start
+    # and stop are a quarter of an embedded todo's own cost). The lease's deadline
+    # (doomed) counts from its grant whether or not the heartbeat has started.
+    began = time.monotonic()
+    watching: list[threading.Thread] = []
+
+    watch_after = min(WATCH_AFTER, rt.settings.heartbeat_interval / 2)
+
+    def watch() -> None:
+        if not watching and time.monotonic() - began >= watch_after:
+            hb.start()
+            watching.append(threading.Thread(target=watch_cancel, name=f"cancel-watch:{todo_id}",
+                                             daemon=True))
+            watching[0].start()
 
     def should_stop() -> str | None:
+        watch()
         if lost.is_set() or hb.doomed():
             lost.set()  # from here on this run writes nothing
             return "lease lost"

@@ -191,7 +191,9 @@ class Heartbeat:
 
     def _run(self) -> None:
         ttl = self.lease.ttl_ms / 1000.0
-        wait = self.interval
+        # The first renewal is due an interval after the grant (or the last renewal),
+        # however late the thread was started.
+        wait = max(0.0, self.last_ok + self.interval - time.monotonic())
         while not self._stop.wait(wait):
             wait = self.interval
             last_ok = self.last_ok

@@ -180,3 +180,28 @@ def test_holder_stops_before_its_lease_can_expire_even_while_renewal_hangs(
     finally:
         release.set()
         hb.stop()
+
+
+def test_a_heartbeat_started_late_renews_an_interval_after_the_grant(
+    leases: LeaseManager,
+) -> None:
+    """A runner starts its heartbeat only once its command has run a little: the first
+    renewal must still come an interval after the lease was granted, not after the
+    thread started (else a late start eats into the TTL)."""
+    lease = leases.try_acquire("api")
+    assert lease is not None
+    hb = Heartbeat(leases, lease, interval=1.0)
+    hb.last_ok -= 0.25  # granted 0.25 s before the heartbeat starts
+    waits: list[float] = []
+
+    class Stop:
+        def wait(self, timeout: float) -> bool:
+            waits.append(timeout)
+            return True  # stop at once: only the first wait matters
+
+        def set(self) -> None:
+            pass
+
+    hb._stop = Stop()  # type: ignore[assignment]
+    hb._run()
+    assert len(waits) == 1 and 0.7 <= waits[0] <= 0.76, waits

@@ -243,3 +243,40 @@ def test_a_crash_after_the_lease_is_taken_never_leaves_it_renewed(
         run_todo(rt, sid, "TODO-001", W)
     key = cp(rt, sid, "TODO-001")["lease_key"]
     wait_for(lambda: rt.redis.get(key) is None, 5, "the abandoned lease to expire")
+
+
+def test_a_quick_todo_starts_no_heartbeat_or_cancel_thread(
+    rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both only matter once a command has run for a while (a renewal is due after
+    heartbeat_interval, a cancel is looked for every 0.5 s): a todo that ends sooner
+    costs no thread start."""
+    from coordination.runtime.leases import Heartbeat
+
+    started: list[str] = []
+    real = Heartbeat.start
+    monkeypatch.setattr(Heartbeat, "start", lambda self: started.append(self.lease.key) or real(self))
+    before = {t.name for t in threading.enumerate()}
+    sid = sweep(rt, tmp_path, [{"id": "TODO-001", "repo": "api", "run": "true"}])
+    assert run_todo(rt, sid, "TODO-001", W)[0] is Outcome.done
+    assert started == []
+    assert not [t.name for t in threading.enumerate()
+                if t.name not in before and t.name.startswith(("heartbeat:", "cancel-watch:"))]
+
+
+def test_a_todo_running_past_its_lease_ttl_is_kept_by_the_late_started_heartbeat(
+    rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The heartbeat starts once the command has run a little, and renews an interval
+    after the grant all the same: a todo running 1.5 lease TTLs is never lost."""
+    from coordination.runtime.leases import Heartbeat
+
+    started: list[str] = []
+    real = Heartbeat.start
+    monkeypatch.setattr(Heartbeat, "start", lambda self: started.append(self.lease.key) or real(self))
+    ttl = rt.settings.lease_ttl
+    sid = sweep(rt, tmp_path, [{"id": "TODO-001", "repo": "api", "run": f"sleep {1.5 * ttl}"}])
+    assert run_todo(rt, sid, "TODO-001", W) == (Outcome.done, {"status": "succeeded", "exit_code": 0})
+    assert len(started) == 1
+    c = cp(rt, sid, "TODO-001")
+    assert c["attempts"] == 1 and "todo.lost" not in kinds(rt, sid, "TODO-001")
