@@ -56,13 +56,20 @@ def _hash_of(data: dict[str, Any]) -> dict[Any, Any]:
     """The sweep hash of an exported row; a row kept by coord 0.1 (a hash per
     checkpoint, ``checkpoints`` and ``remaining``) is moved into it as
     ``CheckpointStore.migrate`` moves a live one."""
-    from coordination.runtime.checkpoints import LAYOUT, encode, remaining_field, tail_field, todo_field
+    from coordination.runtime.checkpoints import (
+        LAYOUT,
+        decode,
+        encode,
+        remaining_field,
+        tail_field,
+        todo_field,
+    )
 
     fields = dict(data["record"])
     if "checkpoints" not in data and "remaining" not in data:
         return fields
     for todo_id, h in (data.get("checkpoints") or {}).items():
-        cp = {str(k): json.loads(v) for k, v in (h or {}).items()}
+        cp = {str(k): decode(str(v)) for k, v in (h or {}).items()}
         tail = cp.pop("output_tail", None)
         cp = {k: v for k, v in cp.items() if v is not None}
         if tail:

@@ -111,9 +111,21 @@ def sweep_row(rec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _riding_out(read: Callable[[], Any], until: float) -> Any:
+def _vanished(sweep_id: str) -> Exception:
+    from coordination.errors import RuntimeFault
+
+    return RuntimeFault(
+        f"sweep {sweep_id} vanished from Redis while it ran (its record is gone: "
+        "Redis restarted without persistence, or was flushed or evicted)",
+        hint="run Redis with --appendonly yes and --maxmemory-policy noeviction; "
+        "start the sweep again",
+    )
+
+
+def _riding_out(read: Callable[[], Any], until: float, outage: list[bool] | None = None) -> Any:
     """``read()``, tried again while Redis cannot be reached, until ``until`` (then
-    the error stands): a waiting command outlives a Redis restart."""
+    the error stands): a waiting command outlives a Redis restart. ``outage`` gets
+    an entry if it had to wait."""
     import logging
 
     import redis
@@ -125,6 +137,8 @@ def _riding_out(read: Callable[[], Any], until: float) -> Any:
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             if time.time() + delay > until:
                 raise
+            if outage is not None:
+                outage.append(True)
             logging.getLogger("coord.sweeps").warning("Redis unreachable, waiting: %s", exc)
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
@@ -398,7 +412,13 @@ class SweepService:
         """
         first_limit = time.time() + (self.rt.settings.sweep_deadline if timeout is None
                                      else timeout)
-        rec = _riding_out(lambda: self.record(sweep_id), first_limit)
+        outage: list[bool] = []
+        try:
+            rec = _riding_out(lambda: self.record(sweep_id), first_limit, outage)
+        except NotFoundError:
+            if outage:  # it was there, then Redis went away and came back without it
+                raise _vanished(sweep_id) from None
+            raise
         limit = float(rec.get("deadline") or time.time() + 3600) + 60
         if timeout is not None:
             limit = min(limit, time.time() + timeout)
@@ -432,14 +452,7 @@ class SweepService:
                 break
         last = _riding_out(lambda: self.rt.checkpoints.get_sweep(sweep_id), max(limit, time.time()))
         if last is None:
-            from coordination.errors import RuntimeFault
-
-            raise RuntimeFault(
-                f"sweep {sweep_id} vanished from Redis while it ran (its record is gone: "
-                "Redis restarted without persistence, or was flushed or evicted)",
-                hint="run Redis with --appendonly yes and --maxmemory-policy noeviction; "
-                "start the sweep again",
-            )
+            raise _vanished(sweep_id)
         if last.get("status") in SWEEP_LIVE:
             # Only reached at the wait's limit: say so rather than return a live status.
             from coordination.errors import RuntimeFault

@@ -250,3 +250,54 @@ def test_finished_sweep_leaves_the_active_set(rt: Runtime, tmp_path: Path) -> No
     rt.checkpoints.set_sweep_status(sid, "cancelled")
     supervise_once(rt, sid)
     assert not rt.redis.sismember(rt.keys.active_sweeps, sid)
+
+
+# -- waiting through Redis outages ---------------------------------------------------------
+def _flaky(times: int, then: Any) -> Any:
+    """A read that fails to reach Redis ``times`` times, then does ``then()``."""
+    import redis
+
+    calls = [0]
+
+    def read(*_: Any, **__: Any) -> Any:
+        calls[0] += 1
+        if calls[0] <= times:
+            raise redis.ConnectionError("Redis is restarting")
+        return then()
+
+    return read
+
+
+def test_wait_rides_out_redis_away_at_its_first_read(
+    rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`plan sweep --wait` started the sweep, then Redis went away before the wait's
+    first read: it waits for Redis instead of failing with "cannot reach Redis"."""
+    sid = start(rt, chain_catalog(tmp_path))
+    svc = SweepService(rt)
+    real = svc.record
+    monkeypatch.setattr(svc, "record", _flaky(2, lambda: real(sid)))
+    rt.checkpoints.set_sweep_status(sid, "cancelled")  # over: the wait returns at once
+    st = svc.wait(sid, timeout=30)
+    assert st["status"] == "cancelled"
+
+
+def test_a_sweep_gone_after_an_outage_has_vanished_not_unknown(
+    rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis came back empty (no persistence): the sweep this command started is
+    gone. That is a runtime fault (exit 1, "vanished"), not bad input (exit 2)."""
+    from coordination.errors import NotFoundError, RuntimeFault
+
+    sid = start(rt, chain_catalog(tmp_path))
+    svc = SweepService(rt)
+
+    def gone() -> Any:
+        raise NotFoundError(f"unknown sweep {sid!r}")
+
+    monkeypatch.setattr(svc, "record", _flaky(2, gone))
+    with pytest.raises(RuntimeFault, match="vanished from Redis"):
+        svc.wait(sid, timeout=30)
+    monkeypatch.setattr(svc, "record", _flaky(0, gone))  # no outage: the id is just unknown
+    with pytest.raises(NotFoundError):
+        svc.wait(sid, timeout=30)
