@@ -35,7 +35,7 @@ import redis
 from coordination.retry import BACKOFF_BASE as BACKOFF_BASE  # re-exported
 from coordination.retry import BACKOFF_MAX as BACKOFF_MAX
 from coordination.retry import backoff_cap as backoff_cap
-from coordination.retry import backoff_delay
+from coordination.retry import backoff_delay, riding_out
 from coordination.runtime.context import Runtime, worker_identity
 from coordination.runtime.client import is_embedded
 from coordination.runtime.leases import Lease, new_token
@@ -172,7 +172,7 @@ def run_todo(
         # One round trip: sweep dispatching and at this run, predecessors succeeded,
         # breaker, first in line, repo and resource slots, claim, event. Retried with
         # the same token, a call whose reply was lost is answered 'started' again.
-        st = _persist(lambda: rt.transitions.start(
+        st = riding_out(lambda: rt.transitions.start(
             sweep_id, todo_id, repo=t.repo, concurrency=spec.concurrency.get(t.repo, 1),
             preds=t.preds, worker=host, level=level_index(spec, todo_id),
             max_lost=rt.settings.max_lost_runs, token=token, resources=resources,
@@ -392,7 +392,7 @@ def _execute(
     # long as our lease could still be alive (the fenced write refuses it after).
     # One round trip: fenced write, lease released, counters, event, eager successors.
     patience = time.monotonic() + rt.settings.lease_ttl
-    fin = _persist(lambda: rt.transitions.finish(
+    fin = riding_out(lambda: rt.transitions.finish(
         sweep_id, todo_id, lease=lease, status=status, fields=fields, event=event,
         level=level_index(spec, todo_id), successors=succs,
         breaker=None if rollback else spec.breaker(t.repo), resources=t.resources,
@@ -404,20 +404,6 @@ def _execute(
         return Outcome.lost, {"reason": "stale fence"}, False
     # Best effort from here: a lost dispatch or finish is made good by the
     # supervisor's next full pass.
-    _persist(lambda: after_end(rt, spec, todo_id, status, level_done=fin.level_done,
+    riding_out(lambda: after_end(rt, spec, todo_id, status, level_done=fin.level_done,
                                terminal=fin.terminal, queued=fin.queued), patience)
     return Outcome.done, {"status": str(status), "exit_code": exit_code}, True
-
-
-def _persist(write: Any, until: float) -> Any:
-    """Run ``write``, retrying on Redis connection errors until ``until`` (monotonic)."""
-    delay = 0.05
-    while True:
-        try:
-            return write()
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            if time.monotonic() + delay > until:
-                raise
-            log.warning("Redis unreachable (%s); retrying in %.2f s", exc, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)

@@ -56,29 +56,11 @@ def _hash_of(data: dict[str, Any]) -> dict[Any, Any]:
     """The sweep hash of an exported row; a row kept by coord 0.1 (a hash per
     checkpoint, ``checkpoints`` and ``remaining``) is moved into it as
     ``CheckpointStore.migrate`` moves a live one."""
-    from coordination.runtime.checkpoints import (
-        LAYOUT,
-        decode,
-        encode,
-        remaining_field,
-        tail_field,
-        todo_field,
-    )
+    from coordination.runtime.checkpoints import legacy_fields
 
     fields = dict(data["record"])
-    if "checkpoints" not in data and "remaining" not in data:
-        return fields
-    for todo_id, h in (data.get("checkpoints") or {}).items():
-        cp = {str(k): decode(str(v)) for k, v in (h or {}).items()}
-        tail = cp.pop("output_tail", None)
-        cp = {k: v for k, v in cp.items() if v is not None}
-        if tail:
-            fields[tail_field(todo_id)] = str(tail)
-            cp["has_tail"] = True
-        fields[todo_field(todo_id)] = encode(cp)
-    for todo_id, n in (data.get("remaining") or {}).items():
-        fields[remaining_field(todo_id)] = str(n)
-    fields["layout"] = encode(LAYOUT)
+    if "checkpoints" in data or "remaining" in data:
+        fields.update(legacy_fields(data.get("checkpoints") or {}, data.get("remaining") or {}))
     return fields
 
 

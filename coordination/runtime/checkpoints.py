@@ -101,6 +101,26 @@ def checkpoint(raw: Any, tail: Any = None) -> dict[str, Any]:
     return cp
 
 
+def legacy_fields(checkpoints: dict[str, Any], remaining: dict[str, Any]) -> dict[Any, Any]:
+    """The sweep-hash fields of coord 0.1's checkpoint hashes (todo -> its hash, JSON
+    text per field) and eager counts (todo -> count), with the layout they now have."""
+    fields: dict[Any, Any] = {}
+    for todo_id, h in checkpoints.items():
+        if not h:
+            continue
+        cp = {str(k): decode(str(v)) for k, v in h.items()}
+        tail = cp.pop("output_tail", None)
+        cp = {k: v for k, v in cp.items() if v is not None}
+        if tail:
+            fields[tail_field(str(todo_id))] = str(tail)
+            cp["has_tail"] = True
+        fields[todo_field(str(todo_id))] = encode(cp)
+    for todo_id, n in remaining.items():
+        fields[remaining_field(str(todo_id))] = str(n)
+    fields["layout"] = encode(LAYOUT)
+    return fields
+
+
 def _check_record_fields(names: Iterable[str]) -> None:
     bad = [n for n in names if n not in RECORD_FIELDS and not n.startswith(RECORD_PREFIXES)]
     if bad:
@@ -264,21 +284,8 @@ class CheckpointStore:
             pipe.hgetall(key)
         pipe.hgetall(legacy_remaining)
         *hashes, remaining = pipe.execute()
-        fields: dict[Any, Any] = {}
-        for key, h in zip(old, hashes):
-            if not h:
-                continue
-            todo_id = key[len(prefix):]
-            cp = {str(k): decode(str(v)) for k, v in h.items()}
-            tail = cp.pop("output_tail", None)
-            cp = {k: v for k, v in cp.items() if v is not None}
-            if tail:
-                fields[tail_field(todo_id)] = str(tail)
-                cp["has_tail"] = True
-            fields[todo_field(todo_id)] = encode(cp)
-        for todo_id, n in (remaining or {}).items():
-            fields[remaining_field(str(todo_id))] = str(n)
-        fields["layout"] = encode(LAYOUT)
+        fields = legacy_fields({key[len(prefix):]: h for key, h in zip(old, hashes)},
+                               remaining or {})
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(sweep_key, mapping=fields)
         if old:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from coordination.errors import NotFoundError, PlanError, UsageError
+from coordination.retry import riding_out
 from coordination.runtime.context import Runtime
 from coordination.status import (
     NOT_STARTED,
@@ -120,28 +121,6 @@ def _vanished(sweep_id: str) -> Exception:
         hint="run Redis with --appendonly yes and --maxmemory-policy noeviction; "
         "start the sweep again",
     )
-
-
-def _riding_out(read: Callable[[], Any], until: float, outage: list[bool] | None = None) -> Any:
-    """``read()``, tried again while Redis cannot be reached, until ``until`` (then
-    the error stands): a waiting command outlives a Redis restart. ``outage`` gets
-    an entry if it had to wait."""
-    import logging
-
-    import redis
-
-    delay = 0.1
-    while True:
-        try:
-            return read()
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            if time.time() + delay > until:
-                raise
-            if outage is not None:
-                outage.append(True)
-            logging.getLogger("coord.sweeps").warning("Redis unreachable, waiting: %s", exc)
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
 
 
 class SweepService:
@@ -410,11 +389,12 @@ class SweepService:
         supervisor pass run here too) ends it, and ``timeout`` bounds the wait.
         Redis away (a restart, a cut) is waited out, from the first read to the last.
         """
-        first_limit = time.time() + (self.rt.settings.sweep_deadline if timeout is None
-                                     else timeout)
+        first_limit = time.monotonic() + (self.rt.settings.sweep_deadline if timeout is None
+                                          else timeout)
         outage: list[bool] = []
         try:
-            rec = _riding_out(lambda: self.record(sweep_id), first_limit, outage)
+            rec = riding_out(lambda: self.record(sweep_id), first_limit,
+                             lambda: outage.append(True))
         except NotFoundError:
             if outage:  # it was there, then Redis went away and came back without it
                 raise _vanished(sweep_id) from None
@@ -450,7 +430,8 @@ class SweepService:
                 on_event(ev)
             if ended_by(self.rt, sweep_id, ev):
                 break
-        last = _riding_out(lambda: self.rt.checkpoints.get_sweep(sweep_id), max(limit, time.time()))
+        last = riding_out(lambda: self.rt.checkpoints.get_sweep(sweep_id),
+                          time.monotonic() + max(0.0, limit - time.time()))
         if last is None:
             raise _vanished(sweep_id)
         if last.get("status") in SWEEP_LIVE:
