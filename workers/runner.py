@@ -35,9 +35,9 @@ import redis
 from coordination.retry import BACKOFF_BASE as BACKOFF_BASE  # re-exported
 from coordination.retry import BACKOFF_MAX as BACKOFF_MAX
 from coordination.retry import backoff_cap as backoff_cap
-from coordination.retry import backoff_delay, riding_out
+from coordination.retry import backoff_delay
 from coordination.runtime.context import Runtime, worker_identity
-from coordination.runtime.client import is_embedded
+from coordination.runtime.client import is_embedded, riding_out
 from coordination.runtime.leases import Lease, new_token
 from coordination.runtime.transitions import waiter_rank
 from coordination.sweeps.spec import SweepSpec

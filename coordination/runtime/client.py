@@ -13,13 +13,15 @@ by EVALSHA; each one is prefixed with ``lua/_common.lua`` (Lua in Redis has no
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 from redis.exceptions import NoScriptError
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     import fakeredis
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
+T = TypeVar("T")
+log = logging.getLogger("coord.redis")
 
 SOCKET_TIMEOUT = 5.0  # seconds; safety never depends on it (see leases.Heartbeat.doomed)
 
@@ -242,3 +246,23 @@ def lua(name: str) -> LuaScript:
     """The script ``lua/<name>.lua``, read and hashed once per process."""
     text = script_text(name)
     return LuaScript(name, text, hashlib.sha1(text.encode("utf-8")).hexdigest())
+
+
+def riding_out(call: Callable[[], T], until: float,
+               on_wait: Callable[[], None] | None = None) -> T:
+    """``call()``, tried again with a growing pause while Redis cannot be reached
+    (refused, reset, timed out), until monotonic time ``until``; then the error stands.
+    ``on_wait`` runs at each wait. What a worker's writes and a waiting command's reads
+    go through to outlive a Redis restart."""
+    delay = 0.05
+    while True:
+        try:
+            return call()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if time.monotonic() + delay > until:
+                raise
+            if on_wait is not None:
+                on_wait()
+            log.warning("Redis unreachable (%s); retrying in %.2f s", exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)

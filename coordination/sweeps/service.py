@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from coordination.errors import NotFoundError, PlanError, UsageError
-from coordination.retry import riding_out
+from coordination.runtime.client import riding_out
 from coordination.runtime.context import Runtime
 from coordination.status import (
     NOT_STARTED,
