@@ -58,7 +58,9 @@ RECORD_PREFIXES = ("level_left:", "level_ok:", "unattended:")
 #: checkpoints were a hash each; :meth:`CheckpointStore.migrate` moves them in).
 LAYOUT = 2
 
-_LIST_FIELDS = tuple(f for f in RECORD_FIELDS if f != "spec")
+#: What a listing reads of each record: not the spec (megabytes at 10,000 todos), and
+#: not the layout, so listing never moves a 0.1 sweep (reading one does).
+_LIST_FIELDS = tuple(f for f in RECORD_FIELDS if f not in ("spec", "layout"))
 
 
 def todo_field(todo_id: str) -> str:
