@@ -259,3 +259,28 @@ def test_queueing_a_level_costs_two_commands_and_its_events(redis_server: Any) -
     calls = _server_calls(r)
     r.close()
     assert calls == {"evalsha": 1, "hmget": 1, "hset": 1, "xadd": 50, "publish": 50}, calls
+
+
+def test_a_takeover_that_waits_for_a_slot_counts_its_lost_run_once(r: Counting) -> None:
+    """A dead holder's todo, delivered again while its repo's only slot is busy, asks
+    again and again; the lost run is counted (toward the poison limit) when the
+    takeover happens, not at every ask."""
+    sweep(r, ["A", "B"])
+    t = tr(r)
+    dead = t.start("S", "A", repo="api", concurrency=1, preds=[], worker="w1", token="dead")
+    assert dead.lease is not None
+    r.delete(dead.lease.key)  # its worker died: the lease is gone, A still 'running'
+    busy = t.start("S", "B", repo="api", concurrency=1, preds=[], worker="w2")
+    assert busy.verdict == "started" and busy.lease is not None  # B holds the only slot
+    for _ in range(3):
+        st = t.start("S", "A", repo="api", concurrency=1, preds=[], worker="w3",
+                     max_lost=3, token="again", waited=True)
+        assert st.verdict == "wait"
+    cp = CheckpointStore(r, KEYS).get("S", "A")
+    assert cp is not None and cp.get("lost_runs") is None and cp["token"] == "dead"
+    t.finish("S", "B", lease=busy.lease, status=TodoStatus.succeeded, fields={}, event={})
+    st = t.start("S", "A", repo="api", concurrency=1, preds=[], worker="w3", max_lost=3,
+                 token="again", waited=True)
+    assert st.verdict == "started" and st.taken_over
+    cp = CheckpointStore(r, KEYS).get("S", "A")
+    assert cp is not None and cp["lost_runs"] == 1 and cp["token"] == "again"
