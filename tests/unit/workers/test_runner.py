@@ -280,3 +280,26 @@ def test_a_todo_running_past_its_lease_ttl_is_kept_by_the_late_started_heartbeat
     assert len(started) == 1
     c = cp(rt, sid, "TODO-001")
     assert c["attempts"] == 1 and "todo.lost" not in kinds(rt, sid, "TODO-001")
+
+
+def test_a_message_of_an_earlier_run_goes_by_the_sweeps_current_run(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    """A worker that has that run's spec parsed reads nothing before its start script;
+    when the sweep has moved on (resumed) since the message was sent, the script says
+    so and the todo runs by the current run's spec, as before the fast path."""
+    from coordination.sweeps.supervisor import cached_spec
+
+    flag = tmp_path / "fixed"
+    cat = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": f"test -e {flag}"}])
+    svc = SweepService(rt, cat)
+    sid = svc.start(PLAN, ignore_blockers=True)
+    assert run_todo(rt, sid, "TODO-001", W, 0) == (Outcome.done, {"status": "failed", "exit_code": 1})
+    assert cached_spec(sid, 0) is not None  # run 0's spec is parsed in this process
+    flag.touch()
+    assert svc.resume(sid)["run"] == 1
+    # A late message of run 0 (say, redelivered): not run by run 0's spec, not dropped.
+    assert run_todo(rt, sid, "TODO-001", W, 0) == (Outcome.done, {"status": "succeeded", "exit_code": 0})
+    assert cached_spec(sid, 1) is not None
+    assert (rt.checkpoints.get_sweep(sid) or {})["status"] == "succeeded"
