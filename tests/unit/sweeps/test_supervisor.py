@@ -19,7 +19,7 @@ from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
 from coordination.sweeps.supervisor import maybe_finish, supervise_once
 from coordination.sweeps import SweepService
-from tests.unit.support.sweeps import PLAN, fresh_runtime, write_catalog
+from tests.unit.support.sweeps import fresh_runtime
 from tests.unit.support.sweeps import StubApp, chain_catalog, events, run_as_worker, start, status, unlock  # noqa: F401
 
 pytestmark = pytest.mark.timeout(120)
