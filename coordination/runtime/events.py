@@ -81,18 +81,26 @@ class Event:
         return self.sweep_id is not None and self.todo_id is not None
 
 
-def _key(entry_id: str) -> tuple[int, int]:
+def stream_id_key(entry_id: str) -> tuple[int, int]:
     """A stream id as numbers: as text, ``9-0`` would sort after ``10-0``."""
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
 
 
+def stream_entries(reply: Any) -> Iterator[tuple[str, str, Any]]:
+    """``(stream, entry id, fields)`` of an XREAD reply, RESP3 (a dict) or RESP2 (pairs)."""
+    streams = reply.items() if isinstance(reply, dict) else (reply or [])
+    for name, entries in streams:
+        for entry_id, fields in entries:
+            yield name, entry_id, fields
+
+
 def _by_id(event: Event) -> tuple[int, int]:
-    return _key(event.id)
+    return stream_id_key(event.id)
 
 
 def _later(a: str, b: str) -> str:
-    return a if _key(a) >= _key(b) else b
+    return a if stream_id_key(a) >= stream_id_key(b) else b
 
 
 def _live(raw: Any) -> bool:
@@ -138,6 +146,7 @@ class _Following:
         for sweep_id, is_live in zip(replayed, live):
             if is_live:
                 self.cursors[keys.sweep_events(sweep_id)] = upto
+        self.held: list[Event] = []  # read, not yet yielded (see ``take``)
 
     def track(self, sweep_id: str, seen_at: str) -> bool:
         """Follow a sweep named by the global event ``seen_at``; False if it already is
@@ -147,27 +156,40 @@ class _Following:
             return False
         # From the millisecond before: todo events emitted in the same millisecond
         # as that global event (even just before it) are not missed.
-        start = f"{max(_key(seen_at)[0] - 1, 0)}-0"
+        start = f"{max(stream_id_key(seen_at)[0] - 1, 0)}-0"
         if sweep_id in self.replayed:
             start = _later(start, self.upto)  # never read again what the replay yielded
         self.cursors[stream] = start
         return True
 
     def take(self, reply: Any) -> list[Event]:
-        """The events of one XREAD reply to yield, oldest first; advances the cursors."""
-        batch: list[Event] = []
+        """The events of one XREAD reply to yield, oldest first; advances the cursors.
+
+        A stream that filled its page may hold more before the others' newest ids:
+        the events past the lowest such page end are held back, and yielded with a
+        later reply, in order with what it brings.
+        """
+        batch = self.held
         found: list[str] = []
         newest = "0-0"
-        streams = reply.items() if isinstance(reply, dict) else (reply or [])  # RESP3 | 2
-        for name, entries in streams:
-            for entry_id, fields in entries:
-                newest = _later(newest, entry_id)
-                event = self._entry(name, entry_id, fields, found)
-                if event is not None:
-                    batch.append(event)
+        read: dict[str, list[str]] = {}
+        for name, entry_id, fields in stream_entries(reply):
+            newest = _later(newest, entry_id)
+            read.setdefault(name, []).append(entry_id)
+            event = self._entry(name, entry_id, fields, found)
+            if event is not None:
+                batch.append(event)
         if found:
-            batch += self._catch_up(found, newest)
-        return sorted(batch, key=_by_id)
+            batch += self._catch_up(found, newest, read)
+        batch.sort(key=_by_id)
+        ends = [stream_id_key(ids[-1]) for ids in read.values() if len(ids) >= _PAGE]
+        if not ends:
+            self.held = []
+            return batch
+        upto = min(ends)
+        cut = next((i for i, e in enumerate(batch) if stream_id_key(e.id) > upto), len(batch))
+        self.held = batch[cut:]
+        return batch[:cut]
 
     def _entry(self, stream: str, entry_id: str, fields: Any, found: list[str]) -> Event | None:
         """The event of one entry read, None for a copy (yielded from its other stream);
@@ -180,10 +202,11 @@ class _Following:
             found.append(event.sweep_id)
         return None if event.of_todo else event  # a todo copy: its sweep's stream has it
 
-    def _catch_up(self, sweeps: list[str], upto: str) -> list[Event]:
+    def _catch_up(self, sweeps: list[str], upto: str, read: dict[str, list[str]]) -> list[Event]:
         """The todo events, up to the batch's newest id, of the sweeps the batch started
         following (one round trip): without them the batch would yield later events
-        first, and theirs would come with the next XREAD, out of order.
+        first, and theirs would come with the next XREAD, out of order. Adds the ids
+        it read to ``read``.
 
         Anything left (more than a page, or Redis away) comes with the next XREAD:
         the cursors moved only over what was read.
@@ -199,6 +222,7 @@ class _Following:
         out: list[Event] = []
         for stream, entries in zip(streams, pages):
             for entry_id, fields in entries or []:
+                read.setdefault(stream, []).append(entry_id)
                 event = self._entry(stream, entry_id, fields, [])
                 if event is not None:
                     out.append(event)
@@ -250,9 +274,6 @@ class EventLog:
             return [sweep]  # the merged view reads it from there
         return [(self.keys.events, self.maxlen), sweep]
 
-    def _stream(self, sweep_id: str | None) -> str:
-        return self.keys.sweep_events(sweep_id) if sweep_id else self.keys.events
-
     def read(
         self, sweep_id: str | None = None, after: str = "0-0", count: int | None = None
     ) -> list[Event]:
@@ -262,7 +283,7 @@ class EventLog:
         merged view, see the module docstring).
         """
         if sweep_id:
-            return list(self._replay(self._stream(sweep_id), after, count))
+            return list(self._replay(self.keys.sweep_events(sweep_id), after, count))
         scan = self._scan_global(after, keep=count)
         pages, _live = self._first_pages(scan.sweeps, after, "+", statuses=False)
         return list(self._merge(scan, pages, "+", count))
@@ -287,20 +308,19 @@ class EventLog:
 
         The whole stream, not only after ``after``: a sweep whose own events all
         precede ``after`` can still have todo events after it. Todo events found
-        here are copies from before they went to the sweep stream only (or loaded
-        back by ``archive.restore``): the sweep's stream has them, so they are
-        left out, and no event is yielded twice.
+        here are copies from before they went to the sweep stream only: the sweep's
+        stream has them, so they are left out, and no event is yielded twice.
         """
         scan = _GlobalScan([], [], "0-0")
         named: set[str] = set()
-        start = _key(after)
+        start = stream_id_key(after)
         for event in self._replay(self.keys.events, "0-0"):
             scan.last = event.id
             if event.sweep_id is not None and event.sweep_id not in named:
                 named.add(event.sweep_id)
                 scan.sweeps.append(event.sweep_id)
             wanted = keep is None or len(scan.events) < keep
-            if wanted and not event.of_todo and _key(event.id) > start:
+            if wanted and not event.of_todo and stream_id_key(event.id) > start:
                 scan.events.append(event)
         return scan
 
@@ -357,7 +377,7 @@ class EventLog:
         millisecond is still after it.
         """
         if sweep_id:
-            entries: Any = self.r.xrevrange(self._stream(sweep_id), count=1) or []
+            entries: Any = self.r.xrevrange(self.keys.sweep_events(sweep_id), count=1) or []
             return str(entries[0][0]) if entries else "0-0"
         pipe = self.r.pipeline(transaction=False)
         pipe.xrevrange(self.keys.events, count=1)
@@ -381,37 +401,42 @@ class EventLog:
         same id. Without a sweep, the merged view (see ``_follow_all``).
         """
         if sweep_id:
-            return self._follow_one(self._stream(sweep_id), after, block_ms, stop)
+            return self._follow_one(self.keys.sweep_events(sweep_id), after, block_ms, stop)
         return self._follow_all(after, block_ms, stop)
 
-    def _follow_one(
-        self, stream: str, after: str, block_ms: int, stop: Callable[[], bool] | None
-    ) -> Iterator[Event]:
-        last = after
-        try:
-            for event in self._replay(stream, last):
-                yield event
-                last = event.id
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            # The reads below carry on from the last event yielded (XREAD returns what
-            # is already there at once): Redis away at the start is ridden out too.
-            log.warning("event stream %s unreachable, retrying: %s", stream, exc)
+    def _xreads(
+        self, cursors: dict[KeyT, StreamIdT], block_ms: int, stop: Callable[[], bool] | None
+    ) -> Iterator[Any]:
+        """XREAD replies from ``cursors`` (the caller moves them) until ``stop()``;
+        Redis away is retried with backoff, from the same cursors."""
         backoff = 0.1
         while stop is None or not stop():
             try:
-                reply: Any = self.r.xread({stream: last}, count=_PAGE, block=max(1, block_ms))
+                reply: Any = self.r.xread(cursors, count=_PAGE, block=max(1, block_ms))
             except (redis.ConnectionError, redis.TimeoutError) as exc:
-                log.warning("event stream %s unreachable, retrying: %s", stream, exc)
+                log.warning("event streams unreachable, retrying: %s", exc)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
                 continue
             backoff = 0.1
-            streams = reply.items() if isinstance(reply, dict) else (reply or [])  # RESP3 | 2
-            for _name, entries in streams:
-                for entry_id, fields in entries:
-                    event = Event.from_entry(entry_id, fields)
-                    last = entry_id
-                    yield event
+            yield reply
+
+    def _follow_one(
+        self, stream: str, after: str, block_ms: int, stop: Callable[[], bool] | None
+    ) -> Iterator[Event]:
+        cursors: dict[KeyT, StreamIdT] = {stream: after}
+        try:
+            for event in self._replay(stream, after):
+                yield event
+                cursors[stream] = event.id
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # The reads below carry on from the last event yielded (XREAD returns what
+            # is already there at once): Redis away at the start is ridden out too.
+            log.warning("event stream %s unreachable, retrying: %s", stream, exc)
+        for reply in self._xreads(cursors, block_ms, stop):
+            for _name, entry_id, fields in stream_entries(reply):
+                cursors[stream] = entry_id
+                yield Event.from_entry(entry_id, fields)
 
     def _follow_all(
         self, after: str, block_ms: int, stop: Callable[[], bool] | None
@@ -430,14 +455,5 @@ class EventLog:
         pages, live = self._first_pages(scan.sweeps, after, upto, statuses=True)
         yield from self._merge(scan, pages, upto, None)
         following = _Following(self.r, self.keys, upto, scan.sweeps, live)
-        backoff = 0.1
-        while stop is None or not stop():
-            try:
-                reply: Any = self.r.xread(following.cursors, count=_PAGE, block=max(1, block_ms))
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                log.warning("event streams unreachable, retrying: %s", exc)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
-                continue
-            backoff = 0.1
+        for reply in self._xreads(following.cursors, block_ms, stop):
             yield from following.take(reply)

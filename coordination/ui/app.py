@@ -27,7 +27,7 @@ from starlette.staticfiles import StaticFiles
 
 from coordination.errors import CoordError, NotFoundError
 from coordination.runtime.context import Runtime
-from coordination.runtime.events import Event
+from coordination.runtime.events import Event, stream_entries
 from coordination.status import SWEEP_LIVE
 from coordination.sweeps import SweepService, ended_by
 from coordination.ui import documents
@@ -143,9 +143,7 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
     def read_batch(sweep_id: str, after: str) -> list[Event]:
         stream = rt.keys.sweep_events(sweep_id)
         reply: Any = rt.redis.xread({stream: after}, count=500, block=block_ms)
-        streams = reply.items() if isinstance(reply, dict) else (reply or [])
-        return [Event.from_entry(eid, fields) for _name, entries in streams
-                for eid, fields in entries]
+        return [Event.from_entry(eid, fields) for _name, eid, fields in stream_entries(reply)]
 
     async def api_events(request: Request) -> Response:
         sweep_id = request.path_params["sweep_id"]

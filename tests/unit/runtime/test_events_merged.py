@@ -21,7 +21,7 @@ import pytest
 import redis
 
 from coordination.keys import Keys
-from coordination.runtime.events import Event, EventLog
+from coordination.runtime.events import Event, EventLog, stream_id_key
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -73,11 +73,6 @@ def put(r: Any, stream: str, entry_id: str, kind: str,
 def ids_in(r: redis.Redis, stream: str) -> list[str]:
     entries: Any = r.xrange(stream)
     return [str(eid) for eid, _fields in entries]
-
-
-def key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq)
 
 
 def what(events: list[Event]) -> list[tuple[str, str | None, str | None]]:
@@ -199,7 +194,7 @@ def test_merged_read_interleaves_sweeps_in_id_order_once_each(
     plan = emit_two_sweeps(r, log)
     every = log.read()
     assert what(every) == plan  # all of them, in the order they happened, none twice
-    ids = [key(e.id) for e in every]
+    ids = [stream_id_key(e.id) for e in every]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     # Ids keep their meaning: a todo event's is its sweep-stream id, another's its global id.
     global_ids = set(ids_in(r, K.events))
@@ -236,8 +231,8 @@ def test_merge_compares_ids_numerically(r: redis.Redis, log: EventLog) -> None:
 
 
 def test_merge_skips_todo_copies_left_in_the_global_stream(r: redis.Redis, log: EventLog) -> None:
-    """Before todo events went to the sweep stream only (and after archive.restore),
-    the global stream holds copies of them: each is still yielded once."""
+    """Before todo events went to the sweep stream only, the global stream holds
+    copies of them: each is still yielded once."""
     for stream in (K.events, K.sweep_events("S")):
         put(r, stream, "5-0", "sweep.queued", "S")
         put(r, stream, "5-1", "todo.queued", "S", "T")
@@ -351,6 +346,29 @@ def test_follow_all_yields_a_new_sweeps_todo_events_in_order_with_later_global_o
     assert len(f.got) == 5
 
 
+def test_follow_all_keeps_order_when_one_stream_fills_its_page(
+    r: redis.Redis, log: EventLog
+) -> None:
+    """A backlog larger than a page in one stream: one XREAD brings a full page of it
+    and the global stream's later events. The later ones wait for the rest of the
+    backlog instead of coming before it. (Two pages and more: a blocked XREAD that
+    a real server wakes answers with the stream that woke it only.)"""
+    set_status(r, "S", "running")
+    put(r, K.events, "100-0", "sweep.queued", "S")
+    with Follower(log) as f:
+        f.wait_count(1)
+        tx = r.pipeline(transaction=True)  # the follower sees all of it in one XREAD
+        for seq in range(1, 2501):
+            put(tx, K.sweep_events("S"), f"200-{seq}", "todo.queued", "S", f"T{seq}")
+        for seq in range(5):
+            put(tx, K.events, f"300-{seq}", "repo.breaker_closed")
+        tx.execute()
+        got = f.wait_count(2506)
+    ids = [e.id for e in got]
+    assert ids == ["100-0", *(f"200-{s}" for s in range(1, 2501)),
+                   *(f"300-{s}" for s in range(5))]
+
+
 def test_follow_all_never_yields_a_replayed_event_again(r: redis.Redis, log: EventLog) -> None:
     """An ended sweep (replayed, not followed) resumed during the follow: its stream is
     read again from the millisecond before the resume, but not over what the replay
@@ -384,7 +402,7 @@ def test_follow_all_from_last_id_starts_now(r: redis.Redis, log: EventLog) -> No
         log.emit("todo.queued", sweep_id="S", todo_id=f"old{i}")
     apart(r)
     now = log.last_id()
-    assert key(now) > key(log.read()[-1].id)
+    assert stream_id_key(now) > stream_id_key(log.read()[-1].id)
     with Follower(log, after=now) as f:
         log.emit("todo.started", sweep_id="S", todo_id="new")
         got = f.wait_count(1)
@@ -399,7 +417,7 @@ def test_last_id_is_before_any_event_emitted_after_it(log: EventLog) -> None:
     for i in range(20):  # several of them land in the millisecond last_id() read
         now = log.last_id()
         eid = log.emit("todo.queued", sweep_id=f"S{i}", todo_id="T")
-        assert key(eid) > key(now)
+        assert stream_id_key(eid) > stream_id_key(now)
 
 
 def test_follow_all_retries_a_dropped_connection(
