@@ -92,6 +92,8 @@ def restore(r: redis.Redis, keys: Keys, path: Path, *, sweep_ids: list[str] | No
     by creation. Returns the ids loaded. Their events that are not a todo's go to the
     global stream too, in id order, after whatever it holds (as ``EventLog.emit``
     would have put them)."""
+    from coordination.runtime.events import Event, stream_id_key
+
     db = connect(path, create=False)
     if db is None:
         return []
@@ -126,8 +128,8 @@ def restore(r: redis.Redis, keys: Keys, path: Path, *, sweep_ids: list[str] | No
         pipe = r.pipeline(transaction=False)
         for eid, fields in data["events"]:
             pipe.xadd(keys.sweep_events(sid), fields, id=eid)
-            if not json.loads(fields["e"]).get("todo_id"):  # see EventLog.emit
-                every_event.append((_id(eid), eid, fields))
+            if not Event.from_entry(eid, fields).of_todo:  # see EventLog.emit
+                every_event.append((stream_id_key(eid), eid, fields))
         # The hash last: a reader never finds a sweep without its events.
         pipe.hset(keys.sweep(sid), mapping=_hash_of(data))
         pipe.zadd(keys.sweeps, {sid: float(data.get("score") or time.time())})
@@ -135,7 +137,7 @@ def restore(r: redis.Redis, keys: Keys, path: Path, *, sweep_ids: list[str] | No
         loaded.append(sid)
     if every_event:
         last: Any = r.xrevrange(keys.events, count=1)
-        top = _id(str(last[0][0])) if last else (0, 0)
+        top = stream_id_key(str(last[0][0])) if last else (0, 0)
         pipe = r.pipeline(transaction=False)
         for key, eid, fields in sorted(every_event, key=lambda e: e[0]):
             if key > top:
@@ -143,8 +145,3 @@ def restore(r: redis.Redis, keys: Keys, path: Path, *, sweep_ids: list[str] | No
                 top = key
         pipe.execute()
     return loaded
-
-
-def _id(eid: str) -> tuple[int, int]:
-    ms, _, seq = eid.partition("-")
-    return int(ms), int(seq or 0)
