@@ -23,8 +23,10 @@
 -- outcomes of one repo racing on its breaker's count (counted here, with the
 -- outcome). The first waiter of each released line is woken in the same step,
 -- so the slot goes to it, not to whoever polls first. A holder whose lease
--- expired while the slot went to another todo gets the slot back to its new
--- holder untouched (GETDEL, then SET back): it never releases a lease not its own.
+-- expired while the slot went to another todo puts the slot back to its new
+-- holder (GETDEL, then SET back, with a full TTL: at worst a dead new holder is
+-- taken over one TTL later): it never releases a lease not its own. The resource
+-- slots are checked before the repo slot is touched.
 local sweep, lease_key = KEYS[2], KEYS[3]
 local token, fence, status = ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local sweep_id, todo_id, now = ARGV[7], ARGV[8], ARGV[9]
@@ -51,16 +53,13 @@ local cp = cp_decode(got['t:' .. todo_id])
 if fence < (tonumber(cp.fence) or 0) then return {'rejected', 'fence'} end
 if cp.token ~= token then return {'rejected', 'token'} end
 if cp_status(cp) ~= TS.running then return {'rejected', 'status'} end
+for i = 6, 5 + m do
+  if redis.call('GET', KEYS[i]) ~= token then return {'rejected', 'lease'} end
+end
 local held = redis.call('GETDEL', lease_key)
 if held ~= token then
   if held then redis.call('SET', lease_key, held, 'PX', ttl) end
   return {'rejected', 'lease'}
-end
-for i = 6, 5 + m do
-  if redis.call('GET', KEYS[i]) ~= token then
-    redis.call('SET', lease_key, token, 'PX', ttl)  -- undo the release above
-    return {'rejected', 'lease'}
-  end
 end
 for i = 6, 5 + m do redis.call('DEL', KEYS[i]) end
 

@@ -154,6 +154,40 @@ def test_finish_by_an_overtaken_holder_writes_nothing(r: Counting) -> None:
     assert status(r, "A") == "running" and r.hget(KEYS.sweep("S"), "terminal") is None
 
 
+def test_finish_by_an_overtaken_holder_gives_the_slot_back_to_its_new_holder(
+    r: Counting
+) -> None:
+    sweep(r, ["A", "B"])
+    t = tr(r)
+    st = t.start("S", "A", repo="api", concurrency=1, preds=[], worker="w")
+    assert st.lease is not None
+    r.delete(st.lease.key)  # expired, and B took the slot
+    other = t.start("S", "B", repo="api", concurrency=1, preds=[], worker="w")
+    assert other.lease is not None and other.lease.key == st.lease.key
+    fin = t.finish("S", "A", lease=st.lease, status=TodoStatus.failed, fields={}, event={})
+    assert not fin.ok and fin.detail == "lease"
+    assert r.get(st.lease.key) == other.lease.token
+
+
+def test_finish_refused_for_a_lost_resource_slot_leaves_the_repo_slot_as_it_was(
+    r: Counting
+) -> None:
+    """A resource slot no longer held: the finish is refused before the repo slot
+    is touched (neither released nor given a new TTL)."""
+    sweep(r, ["A"])
+    st = tr(r).start("S", "A", repo="api", concurrency=1, preds=[], worker="w",
+                     resources=[("db", 1)])
+    assert st.lease is not None and len(st.lease.extra) == 1
+    r.delete(st.lease.extra[0])  # the resource slot expired
+    r.pexpire(st.lease.key, 5000)
+    fin = tr(r).finish("S", "A", lease=st.lease, status=TodoStatus.succeeded, fields={},
+                       event={}, resources=["db"])
+    assert not fin.ok and fin.detail == "lease"
+    assert r.get(st.lease.key) == st.lease.token
+    assert 0 < r.pttl(st.lease.key) <= 5000
+    assert status(r, "A") == "running"
+
+
 def test_the_last_predecessor_to_finish_queues_the_successor_once(r: Counting) -> None:
     """Eager: two predecessors of C finish; exactly the second queues C."""
     sweep(r, ["A", "B", "C"])
