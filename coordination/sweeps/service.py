@@ -430,11 +430,12 @@ class SweepService:
                 on_event(ev)
             if ended_by(self.rt, sweep_id, ev):
                 break
-        last = riding_out(lambda: self.rt.checkpoints.get_sweep(sweep_id),
-                          time.monotonic() + max(0.0, limit - time.time()))
-        if last is None:
-            raise _vanished(sweep_id)
-        if last.get("status") in SWEEP_LIVE:
+        try:
+            last = riding_out(lambda: self.status(sweep_id),
+                              time.monotonic() + max(0.0, limit - time.time()))
+        except NotFoundError:
+            raise _vanished(sweep_id) from None
+        if last["status"] in SWEEP_LIVE:
             # Only reached at the wait's limit: say so rather than return a live status.
             from coordination.errors import RuntimeFault
 
@@ -443,7 +444,7 @@ class SweepService:
                 f"({'timeout' if timeout is not None else 'past its deadline'})",
                 hint=f"it keeps running; follow it with `coord sweep watch {sweep_id}`",
             )
-        return self.status(sweep_id)
+        return last
 
     # -- resume / cancel / sync -------------------------------------------------
     def resume_plan(self, sweep_id: str, only: Sequence[str] | None = None) -> dict[str, Any]:
