@@ -303,3 +303,22 @@ def test_a_message_of_an_earlier_run_goes_by_the_sweeps_current_run(
     assert run_todo(rt, sid, "TODO-001", W, 0) == (Outcome.done, {"status": "succeeded", "exit_code": 0})
     assert cached_spec(sid, 1) is not None
     assert (rt.checkpoints.get_sweep(sid) or {})["status"] == "succeeded"
+
+
+def test_a_message_whose_runs_spec_is_parsed_reads_no_sweep_record(
+    rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path: with its run's spec parsed in this process, a todo goes to its
+    start script without reading the sweep's record first."""
+    import workers.runner as runner
+    from coordination.sweeps.supervisor import load_spec
+
+    sid = sweep(rt, tmp_path, [{"id": "TODO-001", "repo": "api", "run": "true"},
+                               {"id": "TODO-002", "repo": "api", "run": "true"}])
+    assert load_spec(rt, sid) is not None  # parsed, as the first todo of a run does
+
+    def no_read(*_a: object) -> None:
+        raise AssertionError("read the sweep's record on the fast path")
+
+    monkeypatch.setattr(runner, "sweep_head", no_read)
+    assert run_todo(rt, sid, "TODO-002", W, 0) == (Outcome.done, {"status": "succeeded", "exit_code": 0})
