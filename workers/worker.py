@@ -154,10 +154,12 @@ def build_worker(
         pool="threads",
         # Every repo's todos at once (each repo's lease keeps it to its concurrency).
         # A thread takes a message only when free (prefetch 1), so a one-repo worker
-        # never holds a message it cannot start: a spare thread would only take one
-        # to wait in the repo's line (a wake-up and a second start per todo, ~15
-        # Redis commands). Serving several repos, one thread more lets a repo's todo
-        # start while another repo's todo waits for a slot or a shared resource.
+        # holds no message waiting for one of its repo's slots: a spare thread would
+        # only take one to wait in the repo's line (a wake-up and a second start per
+        # todo, ~15 Redis commands). The trade-off: when all its threads wait for a
+        # shared resource, the repo's todos that need none wait in the queue. Serving
+        # several repos, one thread more lets a repo's todo start while another
+        # repo's todo waits for a slot or a shared resource.
         concurrency=slots if len(repos) == 1 else slots + 1,
         loglevel=loglevel,
         without_mingle=True,
