@@ -18,4 +18,3 @@ def backoff_delay(attempt: int, base: float = BACKOFF_BASE) -> float:
 def backoff_cap(retries: int, base: float = BACKOFF_BASE) -> float:
     """Longest total backoff ``retries`` retries can take."""
     return sum(min(BACKOFF_MAX, base * 2.0 ** (a - 1)) for a in range(1, retries + 1))
-

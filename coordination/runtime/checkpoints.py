@@ -42,7 +42,8 @@ TODO_STATUSES = frozenset(TodoStatus)
 CLAIM_RESULTS = frozenset({"claimed", "taken_over", "busy", "terminal", "stale", "poisoned"})
 LOST_RESULTS = frozenset({"requeued", "poisoned", "alive", "changed", "gone"})
 
-#: The fields of a sweep record (besides the counters and the todos' fields). A
+#: The fields of a sweep record (the sweep's ``terminal`` count included; per-level
+#: counters are under RECORD_PREFIXES, the todos' fields under t:/o:/r:). A
 #: write of any other name is refused: get_sweep reads exactly these, so an
 #: undeclared field would be written and never read.
 RECORD_FIELDS = (
@@ -361,8 +362,7 @@ class CheckpointStore:
     def set_fields(self, sweep_id: str, todo_id: str, **fields: Any) -> None:
         """Unconditional write (None removes a field), for the one coordinator that
         owns the todo now."""
-        if fields:
-            self._update([todo_id], "", "*", "", fields, sweep_id)
+        self.reset_todos(sweep_id, [todo_id], **fields)
 
     def reset_todos(self, sweep_id: str, todo_ids: Iterable[str], **fields: Any) -> None:
         """:meth:`set_fields` of many todos, in one script call."""

@@ -51,8 +51,7 @@ class Runtime:
             events=EventLog(r, keys, maxlen=settings.events_maxlen),
             checkpoints=CheckpointStore(r, keys),
             leases=LeaseManager(r, keys, ttl=settings.lease_ttl),
-            transitions=Transitions(r, keys, lease_ttl=settings.lease_ttl,
-                                    events_maxlen=settings.events_maxlen),
+            transitions=Transitions(r, keys, lease_ttl=settings.lease_ttl),
             workers=WorkerRegistry(r, keys),
         )
 

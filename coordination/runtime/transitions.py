@@ -95,7 +95,7 @@ class Transitions:
     """The todo transitions of :mod:`coordination.runtime.transitions`."""
 
     def __init__(self, r: redis.Redis, keys: Keys, *, lease_ttl: float,
-                 events_maxlen: int = 100_000, sweep_events_maxlen: int = 20_000) -> None:
+                 sweep_events_maxlen: int = 20_000) -> None:
         self.r = r
         self.keys = keys
         self.ttl_ms = max(1, int(lease_ttl * 1000))

@@ -56,7 +56,7 @@ _spec_load_lock = threading.Lock()
 _verified: dict[tuple[str, int], str | None] = {}
 
 #: Record fields a worker needs per todo; the spec itself is read once per run.
-HEAD_FIELDS = ("status", "run", "deadline", "spec_sig", "spec_key_id")
+HEAD_FIELDS = ("status", "run", "deadline")
 
 
 def sweep_head(rt: Runtime, sweep_id: str) -> dict[str, Any] | None:

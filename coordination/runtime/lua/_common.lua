@@ -96,7 +96,8 @@ local function load_counters(values, names)
 end
 
 local function bump(name, by)
-  COUNTERS[name] = (COUNTERS[name] or 0) + by
+  if COUNTERS[name] == nil then error('counter ' .. name .. ' moved without being read') end
+  COUNTERS[name] = COUNTERS[name] + by
   CHANGED[name] = true
   return COUNTERS[name]
 end

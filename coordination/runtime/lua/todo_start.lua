@@ -35,7 +35,10 @@
 -- a time. Now the sweep is dispatching, the predecessors have succeeded, the
 -- breaker lets it through, it is first in line, the repo slot and every
 -- resource slot are granted with the next fences, the checkpoint is claimed and
--- 'todo.started' is in the ledger, all at the same instant or none of it.
+-- 'todo.started' is in the ledger, all at the same instant or none of it. A
+-- delivery built from an earlier run's spec (the sweep was resumed or rerun
+-- since) is answered {'run', current} before anything is decided, so it never
+-- starts by a spec the sweep has left.
 -- Slots are taken only when everything else says go, and all together or not
 -- at all, so a refused start holds nothing and two todos each holding what the
 -- other needs (a deadlock) cannot happen. Waiters queue by rank: a waiter
