@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from coordination.keys import Keys
-from coordination.runtime.checkpoints import CheckpointStore
+from coordination.runtime.checkpoints import CheckpointStore, tail_field
 from coordination.runtime.client import get_redis
 from coordination.runtime.events import Event, EventLog
 from coordination.runtime.leases import Heartbeat, LeaseManager
@@ -112,10 +112,14 @@ def test_get_all_ten_thousand_is_fast(r: redis.Redis) -> None:
     store = CheckpointStore(r, K)
     ids = [f"TODO-{i:05d}" for i in range(10_000)]
     store.create_sweep("BIG", {"plan": "P"})
+    store.reset_todos("BIG", ids[::2], status="succeeded", exit_code=0)  # half written
+    r.hset(K.sweep("BIG"), mapping={tail_field(t): "done\n" for t in ids[::2]})
     t0 = time.monotonic()
     got = store.get_all("BIG", ids)
     assert time.monotonic() - t0 < 2.0
-    assert len(got) == 10_000 and got["TODO-00042"]["status"] == "pending"
+    assert len(got) == 10_000 and got["TODO-00042"]["status"] == "succeeded"
+    assert got["TODO-00042"]["output_tail"] == "done\n"
+    assert got["TODO-00043"] == {"status": "pending"}
 
 
 def test_events_follow_live_and_across_a_reconnect(r: redis.Redis, redis_url: str) -> None:

@@ -41,7 +41,7 @@ def finish_all(rt: Runtime, sid: str, ids: list[str], status: str = "succeeded")
     assert maybe_finish(rt, sid) is not None
 
 
-def sweep_keys(rt: Runtime, sid: str, ids: list[str]) -> list[str]:
+def sweep_keys(rt: Runtime, sid: str) -> list[str]:
     """Every key the sweep has (its todos' checkpoints are fields of the first)."""
     keys = [rt.keys.sweep(sid), rt.keys.sweep_events(sid)]
     assert sorted(str(k) for k in rt.redis.keys(f"*{sid}*")) == sorted(
@@ -58,13 +58,13 @@ def test_finished_sweep_expires_after_retention_and_resume_keeps_it(
     svc = SweepService(rt, cat)
     sid = svc.start(PLAN, ignore_blockers=True)
     ids = ["TODO-001", "TODO-002"]
-    assert all(rt.redis.ttl(k) == -1 for k in sweep_keys(rt, sid, ids))  # running: kept
+    assert all(rt.redis.ttl(k) == -1 for k in sweep_keys(rt, sid))  # running: kept
     finish_all(rt, sid, ids, "failed")
     want = rt.settings.retention_days * 86400
-    ttls = [rt.redis.ttl(k) for k in sweep_keys(rt, sid, ids)]
+    ttls = [rt.redis.ttl(k) for k in sweep_keys(rt, sid)]
     assert all(want - 60 < t <= want for t in ttls), ttls
     svc.resume(sid)
-    assert all(rt.redis.ttl(k) == -1 for k in sweep_keys(rt, sid, ids))
+    assert all(rt.redis.ttl(k) == -1 for k in sweep_keys(rt, sid))
 
 
 def test_retention_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
