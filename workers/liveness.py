@@ -43,7 +43,7 @@ class WorkerBeat(threading.Thread):
             name=name, host=socket.gethostname(), pid=os.getpid(), repos=list(repos),
             started_at=time.time(), beat=interval,
         )
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def beat_once(self) -> None:
         from workers.runner import running_todos
@@ -58,11 +58,11 @@ class WorkerBeat(threading.Thread):
                 self.beat_once()
             except Exception as exc:  # Redis away: try again next tick
                 log.warning("liveness beat failed: %s", exc)
-            if self._stop.wait(self.interval):
+            if self._halt.wait(self.interval):
                 break
 
     def stop(self, *, leave: bool = True) -> None:
-        self._stop.set()
+        self._halt.set()
         if leave:
             try:
                 self.registry.leave(self.record.name)

@@ -849,16 +849,16 @@ class SupervisorThread(threading.Thread):
     def __init__(self, rt: Runtime) -> None:
         super().__init__(name="coord-supervisor", daemon=True)
         self.rt = rt
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.wait(self.rt.settings.supervise_interval):
+        while not self._halt.wait(self.rt.settings.supervise_interval):
             try:
                 supervise_all(self.rt)
             except Exception:  # never let the thread die: sweeps need it
                 log.exception("supervisor pass failed")
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         if self.is_alive() and threading.current_thread() is not self:
             self.join(timeout=5)
