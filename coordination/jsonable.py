@@ -7,7 +7,14 @@ so both convert through here.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeAlias
+
+#: Any JSON document, as ``json.loads`` returns it and ``json.dumps`` takes it.
+JSONValue: TypeAlias = (
+    str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
+)
+#: A JSON object: what every ``--json`` document and MCP tool result is at the top.
+JSONObject: TypeAlias = dict[str, JSONValue]
 
 
 def to_jsonable(obj: Any) -> Any:
