@@ -1,7 +1,9 @@
 """Leases, events and checkpoints against a real redis-server.
 
-The key scenario: a lease holder frozen (SIGSTOP) past its TTL loses the todo to
-a new holder with a higher fence, and its writes after waking up are rejected.
+Leases and claims come from the scripts workers run (``Transitions.start`` /
+``finish``). The key scenario: a holder frozen (SIGSTOP) past its TTL loses the
+todo to a new holder with a higher fence, and its writes after waking up are
+rejected.
 """
 
 from __future__ import annotations
@@ -23,15 +25,16 @@ from coordination.keys import Keys
 from coordination.runtime.checkpoints import CheckpointStore, tail_field
 from coordination.runtime.client import get_redis
 from coordination.runtime.events import Event, EventLog
-from coordination.runtime.leases import Heartbeat, LeaseManager
+from coordination.runtime.leases import Heartbeat, Lease, LeaseManager
+from coordination.runtime.transitions import Transitions
+from coordination.status import TodoStatus
+from tests.unit.support.runtime import new_sweep, start, started
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 ROOT = Path(__file__).resolve().parents[2]
 K = Keys("it")
-
-
 
 
 @pytest.fixture
@@ -41,70 +44,85 @@ def r(redis_url: str) -> redis.Redis:
     return client
 
 
+def held(r: redis.Redis, lease: Lease) -> bool:
+    return all(v == lease.token for v in r.mget(lease.keys))
+
+
 def test_get_redis_uses_the_url_and_caches_the_client(r: redis.Redis, redis_url: str) -> None:
     assert get_redis() is r
     assert r.connection_pool.connection_kwargs["port"] == int(redis_url.rsplit(":", 1)[1][:-2])
 
 
 def test_lease_exclusivity_fences_and_tokens(r: redis.Redis) -> None:
+    new_sweep(r, K)
+    t = Transitions(r, K, lease_ttl=0.3)
     mgr = LeaseManager(r, K, ttl=0.3)
-    got = [mgr.try_acquire("api", 2) for _ in range(3)]
-    a, b = got[0], got[1]
-    assert a and b and got[2] is None and a.fence < b.fence
-    assert not mgr.release(type(a)(a.repo, a.slot, "forged", a.fence, a.ttl_ms, a.namespace))
+    a, b = started(t, "A", concurrency=2), started(t, "B", concurrency=2)
+    assert start(t, "C", concurrency=2).verdict == "wait"
+    assert (a.slot, b.slot) == (0, 1) and a.fence < b.fence
+    assert not mgr.release(Lease(a.repo, a.slot, "forged", a.fence, a.ttl_ms, a.namespace))
     assert mgr.release(a)
-    c = mgr.try_acquire("api", 2)
-    assert c is not None and c.slot == 0 and c.fence > b.fence
-    assert wait_for(lambda: not mgr.is_held(b))  # real PX expiry
+    c = started(t, "C", concurrency=2)
+    assert c.slot == 0 and c.fence > b.fence
+    assert wait_for(lambda: not held(r, b))  # real PX expiry
     assert not mgr.extend(b)
-    d = mgr.try_acquire("api", 2)
-    assert d is not None and d.fence > c.fence
+    d = started(t, "D", concurrency=2)
+    assert d.fence > c.fence
 
 
 def test_scripts_survive_a_script_flush(r: redis.Redis) -> None:
-    mgr = LeaseManager(r, K, ttl=5)
-    assert mgr.try_acquire("api") is not None
+    new_sweep(r, K)
+    t = Transitions(r, K, lease_ttl=5)
+    started(t, "A")
     r.script_flush()  # as after a server restart: EVALSHA fails, EVAL reloads
-    lease = mgr.try_acquire("web")
-    assert lease is not None and mgr.release(lease)
+    lease = started(t, "B", repo="web")
+    assert LeaseManager(r, K, ttl=5).release(lease)
 
 
 def test_heartbeat_keeps_lease_and_reports_takeover(r: redis.Redis) -> None:
+    new_sweep(r, K)
+    t = Transitions(r, K, lease_ttl=0.3)
     mgr = LeaseManager(r, K, ttl=0.3)
-    lease = mgr.try_acquire("api")
-    assert lease is not None
+    lease = started(t, "A")
     lost = threading.Event()
     hb = Heartbeat(mgr, lease, interval=0.05, on_lost=lost.set).start()
     time.sleep(0.9)  # three TTLs
-    assert mgr.is_held(lease) and not hb.lost
+    assert held(r, lease) and not hb.lost
     r.delete(lease.key)
-    assert mgr.try_acquire("api") is not None
+    assert started(t, "B").key == lease.key
     assert lost.wait(5) and hb.lost
     hb.stop()
 
 
-def test_checkpoint_claims_and_fenced_writes(r: redis.Redis) -> None:
-    mgr = LeaseManager(r, K, ttl=0.3)
-    store = CheckpointStore(r, K)
-    store.create_sweep("S", {"plan": "PLAN-001"})
-    first = mgr.try_acquire("api")
-    assert first is not None
-    assert store.claim("S", "T1", lease=first, worker="w1", now=1.0) == "claimed"
-    second = LeaseManager(r, K, ttl=5).try_acquire("api", 2)
-    assert second is not None
-    assert store.claim("S", "T1", lease=second, worker="w2", now=2.0) == "busy"
-    assert wait_for(lambda: not mgr.is_held(first))
-    third = mgr.try_acquire("api")
-    assert third is not None and third.fence > second.fence
-    assert store.claim("S", "T1", lease=second, worker="w2", now=3.0) == "taken_over"
-    assert store.claim("S", "T1", lease=third, worker="w3", now=3.0) == "busy"
-    assert not store.write("S", "T1", {"status": "failed"}, lease=first)
-    assert store.write("S", "T1", {"status": "succeeded", "exit_code": 0}, lease=second)
-    assert store.claim("S", "T1", lease=third, worker="w3", now=4.0) == "terminal"
-    store.set_fields("S", "T2", status="queued", fence=third.fence)
-    assert store.claim("S", "T2", lease=second, worker="w2", now=5.0) == "stale"
-    assert store.set_sweep_status("S", "running", allowed_from={"queued"})
+def test_start_claims_takes_over_and_fences_writes(r: redis.Redis) -> None:
+    store = new_sweep(r, K, status="queued")
+    short, long = Transitions(r, K, lease_ttl=0.3), Transitions(r, K, lease_ttl=5)
+    first = started(short, "T1", worker="w1", now=1.0)
+    # A second delivery, with a slot free: the live holder runs it.
+    assert start(long, "T1", concurrency=2, worker="w2", now=2.0).verdict == "busy"
+    assert wait_for(lambda: not held(r, first))  # real PX expiry
+    st = start(long, "T1", concurrency=2, worker="w2", now=3.0)
+    assert st.verdict == "started" and st.taken_over and st.lease is not None
+    second = st.lease
+    assert second.fence > first.fence
+    assert start(long, "T1", concurrency=2, worker="w3", now=3.0).verdict == "busy"
+    assert not store.write("S", "T1", {"exit_code": 9}, lease=first)
+    fin = long.finish("S", "T1", lease=first, status=TodoStatus.failed, fields={}, event={})
+    assert not fin.ok and fin.detail == "fence"
+    assert store.write("S", "T1", {"attempts": 2}, lease=second)
+    fin = long.finish("S", "T1", lease=second, status=TodoStatus.succeeded,
+                      fields={"exit_code": 0}, event={})
+    assert fin.ok and not held(r, second)
+    st = start(long, "T1", worker="w3", now=4.0)
+    assert (st.verdict, st.detail) == ("terminal", "succeeded")
+    store.set_fields("S", "T2", status="queued", fence=1_000)  # Redis lost the fence counter
+    assert start(long, "T2", worker="w2", now=5.0).verdict == "stale"
+    cp = store.get("S", "T1")
+    assert cp is not None and cp["worker"] == "w2" and cp["attempts"] == 2 and cp["lost_runs"] == 1
+    rec = store.get_sweep("S")
+    assert rec is not None and rec["status"] == "running"  # its first start moved it
     assert not store.set_sweep_status("S", "running", allowed_from={"queued"})
+    assert store.set_sweep_status("S", "paused", allowed_from={"running"})
     assert [s["id"] for s in store.list_sweeps()] == ["S"]
 
 
@@ -153,30 +171,38 @@ def test_events_follow_live_and_across_a_reconnect(r: redis.Redis, redis_url: st
     admin.close()
 
 
-# A lease holder in its own process: acquire, heartbeat, claim, say READY,
-# then (possibly much later) try a fenced write and report what happened.
+# A lease holder in its own process, as a worker: start the todo (lease and claim in
+# one step), heartbeat, say READY, then (possibly much later) try a fenced write and
+# its finish, and report what happened.
 HOLDER = r"""
 import json, sys, time
 import redis
 from coordination.keys import Keys
 from coordination.runtime.checkpoints import CheckpointStore
 from coordination.runtime.leases import Heartbeat, LeaseManager
+from coordination.runtime.transitions import Transitions
+from coordination.status import TodoStatus
 url, ns, sweep, todo, ttl = sys.argv[1:6]
 r = redis.Redis.from_url(url, decode_responses=True)
 keys = Keys(ns)
 leases = LeaseManager(r, keys, float(ttl))
+transitions = Transitions(r, keys, lease_ttl=float(ttl))
 store = CheckpointStore(r, keys)
-lease = leases.acquire("api", timeout=10)
+st = transitions.start(sweep, todo, repo="api", concurrency=1, preds=[], worker="old",
+                       now=time.time())
+lease = st.lease
 hb = Heartbeat(leases, lease, interval=float(ttl) / 3, on_lost=lambda: None).start()
-claim = store.claim(sweep, todo, lease=lease, worker="old", now=time.time())
-print(json.dumps({"claim": claim, "fence": lease.fence}), flush=True)
+print(json.dumps({"start": st.verdict, "fence": lease.fence}), flush=True)
 print("READY", flush=True)
 sys.stdin.readline()
-ok = store.write(sweep, todo, {"status": "failed", "exit_code": 99, "worker": "old"}, lease=lease)
+ok = store.write(sweep, todo, {"exit_code": 99, "worker": "old"}, lease=lease)
+fin = transitions.finish(sweep, todo, lease=lease, status=TodoStatus.failed,
+                         fields={"exit_code": 99}, event={})
 deadline = time.monotonic() + 5
 while not hb.lost and time.monotonic() < deadline:
     time.sleep(0.01)
-print(json.dumps({"write": ok, "lost": hb.lost}), flush=True)
+print(json.dumps({"write": ok, "finish": fin.detail if not fin.ok else "ok",
+                  "lost": hb.lost}), flush=True)
 """
 
 
@@ -221,15 +247,16 @@ def test_stopped_holder_loses_lease_and_its_late_write_is_rejected(
     stopped = False
     try:
         first = json.loads(lines.next())
-        assert first["claim"] == "claimed"
+        assert first["start"] == "started"
         assert lines.next() == "READY"
         proc.send_signal(signal.SIGSTOP)
         stopped = True
         mgr = LeaseManager(r, K, ttl=10)
         assert wait_for(lambda: mgr.holder("api", 0) is None)  # its heartbeat is frozen too
-        new = mgr.acquire("api", timeout=5)
-        assert new is not None and new.fence > first["fence"]
-        assert store.claim("S", "T1", lease=new, worker="new", now=time.time()) == "taken_over"
+        st = start(Transitions(r, K, lease_ttl=10), "T1", worker="new", now=time.time())
+        assert st.verdict == "started" and st.taken_over and st.lease is not None
+        new = st.lease
+        assert new.fence > first["fence"]
 
         proc.send_signal(signal.SIGCONT)
         stopped = False
@@ -237,14 +264,16 @@ def test_stopped_holder_loses_lease_and_its_late_write_is_rejected(
         proc.stdin.write("write\n")
         proc.stdin.flush()
         result = json.loads(lines.next())
-        assert result == {"write": False, "lost": True}
+        assert result == {"write": False, "finish": "fence", "lost": True}
 
         cp = store.get("S", "T1")
         assert cp is not None
         assert cp["status"] == "running" and cp["worker"] == "new"
         assert cp["token"] == new.token and cp["fence"] == new.fence and cp["attempts"] == 2
-        assert store.write("S", "T1", {"status": "succeeded", "exit_code": 0}, lease=new)
-        assert mgr.release(new)
+        fin = Transitions(r, K, lease_ttl=10).finish(
+            "S", "T1", lease=new, status=TodoStatus.succeeded, fields={"exit_code": 0},
+            event={})
+        assert fin.ok and mgr.holder("api", 0) is None  # finished, and the slot is free
         assert proc.wait(timeout=10) == 0
     finally:
         if stopped:

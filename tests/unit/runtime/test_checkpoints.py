@@ -1,4 +1,5 @@
-"""Checkpoints on the embedded server: claims, fenced writes, CAS, sweep records."""
+"""Checkpoints on the embedded server: sweep records, CAS, and the claims and fenced
+writes of the scripts workers run (``Transitions.start`` / ``finish``, ``write``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import redis
 
 from coordination.keys import Keys
 from coordination.runtime.checkpoints import CheckpointStore
-from coordination.runtime.leases import Lease, LeaseManager
+from coordination.runtime.leases import Lease
+from coordination.runtime.transitions import Transitions
+from coordination.status import TodoStatus
+from tests.unit.support.runtime import start, started
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -32,14 +36,20 @@ def store(r: redis.Redis) -> CheckpointStore:
 
 
 @pytest.fixture
-def leases(r: redis.Redis) -> LeaseManager:
-    return LeaseManager(r, K, ttl=0.25)
+def tr(r: redis.Redis) -> Transitions:
+    """Starts whose leases expire after 250 ms unless renewed."""
+    return Transitions(r, K, lease_ttl=0.25)
 
 
-def grab(leases: LeaseManager) -> Lease:
-    lease = leases.try_acquire("api")
-    assert lease is not None
-    return lease
+def expired(r: redis.Redis, lease: Lease) -> bool:
+    return wait_for(lambda: not r.exists(lease.key), what=f"{lease.key} to expire")
+
+
+def finish(tr: Transitions, todo: str, lease: Lease, status: TodoStatus = TodoStatus.succeeded,
+           **fields: Any) -> str:
+    """The holder records its outcome: 'ok', or why the script refused it."""
+    fin = tr.finish("S", todo, lease=lease, status=status, fields=fields, event={})
+    return "ok" if fin.ok else fin.detail
 
 
 def test_create_sweep_writes_the_record_and_its_todos_read_pending(
@@ -79,14 +89,17 @@ def test_an_undeclared_record_field_is_refused(store: CheckpointStore) -> None:
         "status": "queued", "level_left:3": 2, "id": "S"}
 
 
-def test_list_sweeps_newest_first_and_delete(store: CheckpointStore) -> None:
+def test_list_sweeps_newest_first_and_drops_what_expired(
+    r: redis.Redis, store: CheckpointStore
+) -> None:
     store.create_sweep("OLD", {"plan": "P", "created_at": 1.0})
     store.create_sweep("NEW", {"plan": "P", "created_at": time.time() + 100})
     assert [s["id"] for s in store.list_sweeps()] == ["NEW", "S", "OLD"]
     assert [s["id"] for s in store.list_sweeps(limit=1)] == ["NEW"]
-    store.delete_sweep("S")
+    r.delete(K.sweep("S"), K.sweep_events("S"))  # as the end of its retention does
     assert store.get_sweep("S") is None and store.get("S", "T1") is None
     assert [s["id"] for s in store.list_sweeps()] == ["NEW", "OLD"]
+    assert r.zscore(K.sweeps, "S") is None  # its index entry went with it
     assert store.get("OLD", "A") is not None
 
 
@@ -112,102 +125,134 @@ def test_set_status_if_checks_status_and_token(store: CheckpointStore) -> None:
     assert not store.set_status_if("NOPE", "T1", "failed", {"pending"})  # no such sweep
 
 
-def test_claim_pending_then_busy(store: CheckpointStore, leases: LeaseManager) -> None:
-    lease = grab(leases)
-    assert store.claim("S", "T1", lease=lease, worker="w1", now=10.0) == "claimed"
+# -- claims: what a worker's start does to the checkpoint (lua/todo_start.lua) ----------
+def test_start_claims_a_pending_todo_and_a_second_delivery_finds_it_busy(
+    r: redis.Redis, store: CheckpointStore, tr: Transitions
+) -> None:
+    lease = started(tr, "T1", worker="w1", now=10.0)
     cp = store.get("S", "T1")
     assert cp is not None
     assert cp["status"] == "running" and cp["attempts"] == 1 and cp["worker"] == "w1"
     assert cp["token"] == lease.token and cp["fence"] == lease.fence
     assert cp["lease_key"] == lease.key and cp["started_at"] == 10.0
-    # A duplicate delivery with another live lease finds it busy.
-    other = LeaseManager(store.r, K, ttl=5).try_acquire("api", 2)
-    assert other is not None and other.fence > lease.fence
-    assert store.claim("S", "T1", lease=other, worker="w2", now=11.0) == "busy"
+    # A duplicate delivery finds it busy while its holder lives, even with a slot free,
+    # and holds nothing for it.
+    other = start(Transitions(r, K, lease_ttl=5), "T1", concurrency=2, worker="w2", now=11.0)
+    assert other.verdict == "busy" and other.lease is None
+    assert r.get(K.lease("api", 1)) is None
+    cp = store.get("S", "T1")
+    assert cp is not None and cp["token"] == lease.token and cp["attempts"] == 1
 
 
-def test_claim_terminal(store: CheckpointStore, leases: LeaseManager) -> None:
-    lease = grab(leases)
+def test_start_of_an_ended_todo_is_terminal_and_of_no_sweep_gone(
+    r: redis.Redis, store: CheckpointStore, tr: Transitions
+) -> None:
     for status in ("succeeded", "failed", "skipped", "cancelled"):
         store.set_fields("S", "T1", status=status)
-        assert store.claim("S", "T1", lease=lease, worker="w", now=1.0) == "terminal"
-    assert store.claim("NOPE", "T1", lease=lease, worker="w", now=1.0) == "terminal"
+        st = start(tr, "T1", now=1.0)
+        assert (st.verdict, st.detail) == ("terminal", status)
+    st = start(tr, "T1", sweep_id="NOPE", now=1.0)
+    assert (st.verdict, st.detail) == ("gone", "missing")
+    assert r.keys(K.lease("api", "*")) == []  # no lease was taken for any of them
 
 
-def test_claim_takes_over_after_holder_expired(
-    store: CheckpointStore, leases: LeaseManager
+def test_start_takes_over_after_the_holder_expired(
+    r: redis.Redis, store: CheckpointStore, tr: Transitions
 ) -> None:
-    old = grab(leases)
-    assert store.claim("S", "T1", lease=old, worker="w1", now=1.0) == "claimed"
-    assert wait_for(lambda: not leases.is_held(old))
-    new = grab(leases)
-    assert store.claim("S", "T1", lease=new, worker="w2", now=2.0) == "taken_over"
+    old = started(tr, "T1", worker="w1", now=1.0)
+    assert expired(r, old)
+    st = start(tr, "T1", worker="w2", now=2.0)
+    assert st.verdict == "started" and st.taken_over and st.lease is not None
+    new = st.lease
+    assert new.fence > old.fence
     cp = store.get("S", "T1")
     assert cp is not None and cp["attempts"] == 2 and cp["token"] == new.token
-    assert cp["fence"] == new.fence and cp["worker"] == "w2"
+    assert cp["fence"] == new.fence and cp["worker"] == "w2" and cp["lost_runs"] == 1
+
+
+def test_the_max_lost_th_takeover_poisons_the_todo(
+    r: redis.Redis, store: CheckpointStore, tr: Transitions
+) -> None:
+    """A todo whose command kills its worker is not taken over forever: the takeover
+    that makes its max_lost-th lost run ends it failed instead of running it again."""
+    lease = started(tr, "T1", worker="w1", now=1.0)
+    r.delete(lease.key)  # w1 dies
+    st = start(tr, "T1", worker="w2", now=2.0, max_lost=2)
+    assert st.verdict == "started" and st.taken_over and st.lease is not None
+    r.delete(st.lease.key)  # w2 dies too
+    st = start(tr, "T1", worker="w3", now=3.0, max_lost=2)
+    assert (st.verdict, st.terminal, st.lease) == ("poisoned", 1, None)
+    cp = store.get("S", "T1")
+    assert cp is not None and cp["status"] == "failed" and cp["lost_runs"] == 2
+    assert "died 2 times" in cp["reason"] and "(last: w2)" in cp["reason"]
+    assert r.keys(K.lease("api", "*")) == []  # nothing runs it
+    assert start(tr, "T1", worker="w4", now=4.0).verdict == "terminal"
 
 
 def test_orphaned_lists_running_todos_whose_lease_is_gone(
-    store: CheckpointStore, leases: LeaseManager
+    r: redis.Redis, store: CheckpointStore, tr: Transitions
 ) -> None:
-    short = grab(leases)
-    long = LeaseManager(store.r, K, ttl=30).try_acquire("web")
-    assert long is not None
-    store.claim("S", "T1", lease=short, worker="w1", now=1.0)
-    store.claim("S", "T2", lease=long, worker="w2", now=1.0)
+    short = started(tr, "T1", worker="w1", now=1.0)
+    started(Transitions(r, K, lease_ttl=30), "T2", repo="web", worker="w2", now=1.0)
     assert store.orphaned(store.get_all("S", ["T1", "T2", "T3"])) == []
-    assert wait_for(lambda: not leases.is_held(short))
+    assert expired(r, short)
     assert store.orphaned(store.get_all("S", ["T1", "T2", "T3"])) == ["T1"]
 
 
-def test_claim_with_older_fence_is_stale(store: CheckpointStore, leases: LeaseManager) -> None:
-    many = LeaseManager(store.r, K, ttl=5)
-    older = many.try_acquire("api", 2)
-    newer = many.try_acquire("api", 2)
-    assert older and newer and older.fence < newer.fence
-    store.set_fields("S", "T1", status="queued", fence=newer.fence)
-    assert store.claim("S", "T1", lease=older, worker="w", now=1.0) == "stale"
-    assert store.claim("S", "T1", lease=newer, worker="w", now=1.0) == "claimed"
-
-
-def test_claim_with_expired_own_lease_is_stale(
-    store: CheckpointStore, leases: LeaseManager
+def test_start_under_a_fence_older_than_the_stored_one_is_stale(
+    r: redis.Redis, store: CheckpointStore, tr: Transitions
 ) -> None:
-    lease = grab(leases)
-    assert wait_for(lambda: not leases.is_held(lease))
-    assert store.claim("S", "T1", lease=lease, worker="w", now=1.0) == "stale"
-    assert store.get("S", "T1") == {"status": "pending"}
+    """The repo's fence counter behind a fence already stored (Redis lost data): the
+    start is refused and gives its slot back; never a run under a lower fence."""
+    store.set_fields("S", "T1", status="queued", fence=100)
+    assert start(tr, "T1", now=1.0).verdict == "stale"
+    assert r.get(K.lease("api", 0)) is None
+    cp = store.get("S", "T1")
+    assert cp == {"status": "queued", "fence": 100}
+    r.set(K.fence("api"), 100)  # grants are numbered past the stored fence again
+    lease = started(tr, "T1", now=1.0)
+    assert lease.fence == 101
 
 
-def test_fenced_write_accepted_from_holder(store: CheckpointStore, leases: LeaseManager) -> None:
-    lease = grab(leases)
-    store.claim("S", "T1", lease=lease, worker="w", now=1.0)
-    assert store.write("S", "T1", {"status": "succeeded", "exit_code": 0}, lease=lease)
+# -- fenced writes: checkpoint_write (a holder's progress) and todo_finish --------------
+def test_fenced_writes_accepted_from_the_holder(
+    store: CheckpointStore, tr: Transitions
+) -> None:
+    lease = started(tr, "T1", worker="w")
+    assert store.write("S", "T1", {"attempts": 1, "exit_code": 0}, lease=lease)
+    assert finish(tr, "T1", lease, exit_code=0) == "ok"
     cp = store.get("S", "T1")
     assert cp is not None and cp["status"] == "succeeded" and cp["exit_code"] == 0
 
 
-def test_fenced_write_rejected_after_takeover(store: CheckpointStore, leases: LeaseManager) -> None:
-    old = grab(leases)
-    store.claim("S", "T1", lease=old, worker="w1", now=1.0)
-    assert wait_for(lambda: not leases.is_held(old))
-    new = grab(leases)
-    assert store.claim("S", "T1", lease=new, worker="w2", now=2.0) == "taken_over"
-    assert not store.write("S", "T1", {"status": "failed", "exit_code": 9}, lease=old)
-    assert store.write("S", "T1", {"status": "succeeded", "exit_code": 0}, lease=new)
+def test_fenced_writes_rejected_after_a_takeover(
+    r: redis.Redis, store: CheckpointStore, tr: Transitions
+) -> None:
+    old = started(tr, "T1", worker="w1", now=1.0)
+    assert expired(r, old)
+    st = start(tr, "T1", worker="w2", now=2.0)
+    assert st.verdict == "started" and st.taken_over and st.lease is not None
+    new = st.lease
+    assert not store.write("S", "T1", {"exit_code": 9}, lease=old)
+    assert finish(tr, "T1", old, TodoStatus.failed, exit_code=9) == "fence"
+    assert store.write("S", "T1", {"attempts": 2}, lease=new)
+    assert finish(tr, "T1", new, exit_code=0) == "ok"
     cp = store.get("S", "T1")
     assert cp is not None and cp["status"] == "succeeded" and cp["worker"] == "w2"
+    assert cp["exit_code"] == 0
 
 
-def test_fenced_write_rejected_after_lease_expiry(
-    store: CheckpointStore, leases: LeaseManager
+def test_fenced_writes_rejected_after_lease_expiry(
+    r: redis.Redis, store: CheckpointStore, tr: Transitions
 ) -> None:
-    lease = grab(leases)
-    store.claim("S", "T1", lease=lease, worker="w", now=1.0)
-    assert wait_for(lambda: not leases.is_held(lease))
-    assert not store.write("S", "T1", {"status": "succeeded"}, lease=lease)
+    """A holder whose own lease ran out writes nothing, even with nobody else holding
+    the todo yet: it must not go on as if it still ran it."""
+    lease = started(tr, "T1", worker="w")
+    assert expired(r, lease)
+    assert not store.write("S", "T1", {"exit_code": 0}, lease=lease)
+    assert finish(tr, "T1", lease, exit_code=0) == "lease"
     cp = store.get("S", "T1")
-    assert cp is not None and cp["status"] == "running"
+    assert cp is not None and cp["status"] == "running" and "exit_code" not in cp
 
 
 def test_get_all_of_ten_thousand_todos(r: redis.Redis) -> None:

@@ -20,6 +20,7 @@ from coordination.runtime.transitions import Started, waiter_rank
 from coordination.status import TodoStatus
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.supervisor import load_spec, note_unattended, release_held
+from tests.unit.support.runtime import hold_slot
 from tests.unit.support.sweeps import events, start, status, write_catalog
 
 pytestmark = pytest.mark.timeout(60)
@@ -86,8 +87,7 @@ def test_contended_slot_goes_by_priority_then_critical_path_then_age(
         {"id": "TODO-006", "repo": "api", "run": "true", "estimated_hours": 1},
     ])
     spec = queued_spec(rt, cat)
-    holder = rt.leases.try_acquire("api")  # the repo's one slot is taken
-    assert holder is not None
+    holder = hold_slot(rt, "api")  # the repo's one slot is taken
     now = time.time()
     # They arrive in id order (006 after 003: same priority and path, so older first).
     arrival = ["TODO-001", "TODO-002", "TODO-003", "TODO-004", "TODO-006"]
@@ -116,8 +116,7 @@ def test_a_waiter_that_stopped_asking_loses_its_place(rt: Runtime, tmp_path: Pat
         {"id": "TODO-002", "repo": "api", "run": "true", "priority": "low"},
     ])
     spec = queued_spec(rt, cat)
-    holder = rt.leases.try_acquire("api")
-    assert holder is not None
+    holder = hold_slot(rt, "api")
     now = time.time()
     assert ask(rt, spec, "TODO-001", now=now - 10).verdict == "wait"  # its worker then died
     rt.leases.release(holder)

@@ -1,4 +1,9 @@
-"""Leases on the embedded (fakeredis) server: exclusivity, fences, tokens, heartbeat."""
+"""Leases on the embedded (fakeredis) server: exclusivity, fences, tokens, heartbeat.
+
+A lease is granted the way workers get one: with the start of a todo
+(``Transitions.start``, ``lua/todo_start.lua``); renewed and released by
+:class:`LeaseManager`.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +17,35 @@ import redis
 from coordination.keys import Keys
 from coordination.runtime.client import get_redis, reset_embedded
 from coordination.runtime.leases import Heartbeat, Lease, LeaseManager
+from coordination.runtime.transitions import Transitions
+from tests.unit.support.runtime import new_sweep, start, started
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
+K = Keys("t")
+
 
 @pytest.fixture
 def r() -> redis.Redis:
-    return fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    client = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    new_sweep(client, K)
+    return client
+
+
+@pytest.fixture
+def tr(r: redis.Redis) -> Transitions:
+    """Starts whose leases expire after 250 ms unless renewed."""
+    return Transitions(r, K, lease_ttl=0.25)
 
 
 @pytest.fixture
 def leases(r: redis.Redis) -> LeaseManager:
-    return LeaseManager(r, Keys("t"), ttl=0.25)
+    return LeaseManager(r, K, ttl=0.25)
+
+
+def held(r: redis.Redis, lease: Lease) -> bool:
+    return all(v == lease.token for v in r.mget(lease.keys))
 
 
 def test_embedded_client_is_shared_and_runs_lua() -> None:
@@ -37,100 +58,85 @@ def test_embedded_client_is_shared_and_runs_lua() -> None:
     assert get_redis().get("x") is None
 
 
-def test_one_holder_at_concurrency_one(leases: LeaseManager) -> None:
-    first = leases.try_acquire("api")
-    assert first is not None and first.slot == 0
-    assert leases.try_acquire("api") is None
+def test_one_holder_at_concurrency_one(tr: Transitions, leases: LeaseManager) -> None:
+    first = started(tr, "A")
+    assert first.slot == 0 and first.key == K.lease("api", 0) and first.keys == [first.key]
+    st = start(tr, "B")
+    assert (st.verdict, st.detail, st.lease) == ("wait", "repo", None)
     assert leases.holder("api", 0) == first.token
-    assert leases.try_acquire("web") is not None  # other repos are independent
+    assert started(tr, "C", repo="web").slot == 0  # other repos are independent
 
 
-def test_n_holders_at_concurrency_n(leases: LeaseManager) -> None:
-    got = [leases.try_acquire("api", 3) for _ in range(4)]
-    assert [g.slot for g in got[:3] if g] == [0, 1, 2]
-    assert got[3] is None
-    assert leases.holders("api", 3) == [g.token for g in got[:3] if g]
+def test_n_holders_at_concurrency_n(tr: Transitions, leases: LeaseManager) -> None:
+    got = [started(tr, t, concurrency=3) for t in ("A", "B", "C")]
+    assert [g.slot for g in got] == [0, 1, 2]
+    assert start(tr, "D", concurrency=3).verdict == "wait"
+    assert leases.holders("api", 3) == [g.token for g in got]
 
 
-def test_concurrent_acquirers_never_share_a_slot(r: redis.Redis) -> None:
-    mgr = LeaseManager(r, Keys("t"), ttl=30)
+def test_concurrent_starts_never_share_a_slot(r: redis.Redis) -> None:
+    t = Transitions(r, K, lease_ttl=30)
     won: list[Lease] = []
     lock = threading.Lock()
 
-    def grab() -> None:
-        lease = mgr.try_acquire("api", 2)
-        if lease:
+    def grab(todo: str) -> None:
+        st = start(t, todo, concurrency=2)
+        if st.lease is not None:
             with lock:
-                won.append(lease)
+                won.append(st.lease)
 
-    threads = [threading.Thread(target=grab) for _ in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    threads = [threading.Thread(target=grab, args=(f"T{i}",)) for i in range(16)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
     assert sorted(lease.slot for lease in won) == [0, 1]
     assert len({lease.fence for lease in won}) == 2
 
 
-def test_fence_increases_on_every_grant(leases: LeaseManager) -> None:
+def test_fence_increases_on_every_grant(tr: Transitions, leases: LeaseManager) -> None:
     fences = []
-    for _ in range(5):
-        lease = leases.try_acquire("api")
-        assert lease is not None
+    for todo in ("A", "B", "C", "D", "E"):
+        lease = started(tr, todo)
         fences.append(lease.fence)
         assert leases.release(lease)
     assert fences == sorted(fences) and len(set(fences)) == 5
 
 
-def test_wrong_token_cannot_release_or_extend(leases: LeaseManager) -> None:
-    lease = leases.try_acquire("api")
-    assert lease is not None
+def test_wrong_token_cannot_release_or_extend(
+    r: redis.Redis, tr: Transitions, leases: LeaseManager
+) -> None:
+    lease = started(tr, "A")
     forged = Lease(lease.repo, lease.slot, "someone-else", lease.fence, lease.ttl_ms, "t")
     assert not leases.release(forged)
     assert not leases.extend(forged)
-    assert leases.is_held(lease)
+    assert held(r, lease)
     assert leases.release(lease)
-    assert not leases.is_held(lease)
+    assert not held(r, lease)
     assert not leases.release(lease)  # a second release is a no-op
 
 
-def test_expiry_then_reacquire_gets_higher_fence(leases: LeaseManager) -> None:
-    old = leases.try_acquire("api")
-    assert old is not None
-    assert wait_for(lambda: not leases.is_held(old))  # TTL 250 ms passes
-    new = leases.try_acquire("api")
-    assert new is not None and new.fence > old.fence
+def test_expiry_then_a_new_grant_has_a_higher_fence(
+    r: redis.Redis, tr: Transitions, leases: LeaseManager
+) -> None:
+    old = started(tr, "A")
+    assert wait_for(lambda: not held(r, old))  # TTL 250 ms passes
+    new = started(tr, "B")
+    assert new.key == old.key and new.fence > old.fence
     assert not leases.extend(old)  # the old holder cannot renew the new lease
     assert not leases.release(old)
-    assert leases.is_held(new)
+    assert held(r, new)
 
 
-def test_acquire_waits_for_expiry_and_honours_timeout_and_stop(leases: LeaseManager) -> None:
-    held = leases.try_acquire("api")
-    assert held is not None
-    t0 = time.monotonic()
-    assert leases.acquire("api", timeout=0.1) is None
-    assert time.monotonic() - t0 < 1.0
-    assert leases.acquire("api", timeout=5, should_stop=lambda: True) is None
-    got = leases.acquire("api", timeout=5)  # the held lease expires after 250 ms
-    assert got is not None and got.fence > held.fence
-
-
-def test_lease_round_trips_as_dict(leases: LeaseManager) -> None:
-    lease = leases.try_acquire("api")
-    assert lease is not None
-    assert Lease.from_dict(lease.to_dict()) == lease
-    assert lease.key == Keys("t").lease("api", 0)
-
-
-def test_heartbeat_keeps_lease_past_ttl(leases: LeaseManager) -> None:
-    lease = leases.try_acquire("api")
-    assert lease is not None
+def test_heartbeat_keeps_lease_past_ttl(
+    r: redis.Redis, tr: Transitions, leases: LeaseManager
+) -> None:
+    lease = started(tr, "A")
     lost = threading.Event()
     hb = Heartbeat(leases, lease, interval=0.05, on_lost=lost.set).start()
     try:
         time.sleep(0.75)  # three TTLs
-        assert leases.is_held(lease) and not hb.lost and not lost.is_set()
+        assert held(r, lease) and not hb.lost and not lost.is_set()
     finally:
         t0 = time.monotonic()
         hb.stop()
@@ -139,14 +145,15 @@ def test_heartbeat_keeps_lease_past_ttl(leases: LeaseManager) -> None:
 
 
 @pytest.mark.parametrize("how", ["deleted", "taken"])
-def test_heartbeat_reports_loss_once(leases: LeaseManager, r: redis.Redis, how: str) -> None:
-    lease = leases.try_acquire("api")
-    assert lease is not None
+def test_heartbeat_reports_loss_once(
+    leases: LeaseManager, r: redis.Redis, tr: Transitions, how: str
+) -> None:
+    lease = started(tr, "A")
     calls: list[int] = []
     hb = Heartbeat(leases, lease, interval=0.05, on_lost=lambda: calls.append(1)).start()
     r.delete(lease.key)
     if how == "taken":
-        assert leases.try_acquire("api") is not None
+        assert started(tr, "B").key == lease.key  # the slot went to another todo
     assert wait_for(lambda: hb.lost)
     hb.stop()
     assert calls == [1]
@@ -158,9 +165,8 @@ def test_holder_stops_before_its_lease_can_expire_even_while_renewal_hangs(
     """Over a cut network a renewal call can hang past the TTL; by then another
     worker may hold the lease. ``doomed`` turns true TTL - margin after the last
     renewal, whatever the hanging call does, so the runner kills its command in time."""
-    mgr = LeaseManager(r, Keys("coord"), ttl=1.0)
-    lease = mgr.try_acquire("api")
-    assert lease is not None
+    mgr = LeaseManager(r, K, ttl=1.0)
+    lease = started(Transitions(r, K, lease_ttl=1.0), "A")
     release = threading.Event()
 
     def hang(_lease: Lease) -> bool:
@@ -183,13 +189,12 @@ def test_holder_stops_before_its_lease_can_expire_even_while_renewal_hangs(
 
 
 def test_a_heartbeat_started_late_renews_an_interval_after_the_grant(
-    leases: LeaseManager,
+    tr: Transitions, leases: LeaseManager,
 ) -> None:
     """A runner starts its heartbeat only once its command has run a little: the first
     renewal must still come an interval after the lease was granted, not after the
     thread started (else a late start eats into the TTL)."""
-    lease = leases.try_acquire("api")
-    assert lease is not None
+    lease = started(tr, "A")
     hb = Heartbeat(leases, lease, interval=1.0)
     hb.last_ok -= 0.25  # granted 0.25 s before the heartbeat starts
     waits: list[float] = []
