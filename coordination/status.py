@@ -166,10 +166,6 @@ def sweep_status(value: object) -> SweepStatus:
         raise UnknownStatus(f"unknown sweep status {value!r}") from None
 
 
-def may_move(old: TodoStatus, new: TodoStatus) -> bool:
-    return new in TODO_TRANSITIONS[old]
-
-
 def lua_preamble() -> str:
     """Lua tables of the statuses above, put in front of every script.
 

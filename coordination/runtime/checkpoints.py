@@ -238,13 +238,6 @@ class CheckpointStore:
         lost todo re-sent or its deadline enforced."""
         return [self.keys.sweep(sweep_id), self.keys.sweep_events(sweep_id)]
 
-    def delete_sweep(self, sweep_id: str) -> None:
-        """Remove the sweep and everything under it."""
-        pipe = self.r.pipeline(transaction=True)
-        pipe.delete(*self._sweep_keys(sweep_id), self.keys.supervisor_lock(sweep_id))
-        pipe.zrem(self.keys.sweeps, sweep_id)
-        pipe.execute()
-
     def expire_sweep(self, sweep_id: str, seconds: float, *, longest_sweep: float = 0.0) -> None:
         """Let an ended sweep's keys expire in ``seconds`` (retention), in one pipeline.
 

@@ -1,10 +1,11 @@
 """Repo leases: ``SET NX PX`` locks with an owner token and a fencing number.
 
 A repo with ``concurrency: N`` has N slot keys; holding any one of them is the
-right to run one of that repo's todos. Every grant also increments the repo's
-fence counter (in the same script), so grants are totally ordered: a checkpoint
-write carrying an older fence than one already stored comes from a holder that
-was overtaken, and is refused (see ``checkpoints.write``).
+right to run one of that repo's todos. A slot is granted with its todo's start
+(``lua/todo_start.lua``), which increments the repo's fence counter in the same
+step, so grants are totally ordered: a write carrying an older fence than one
+already stored comes from a holder that was overtaken, and is refused (see
+``checkpoints.write`` and ``lua/todo_finish.lua``).
 
 The token, not the key, is what a holder owns: extend and release compare it
 inside Lua, so a holder whose lease expired can neither renew nor delete the
@@ -15,14 +16,12 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import redis
 
@@ -34,7 +33,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Lease:
-    """One granted slot of a repo's lease. JSON-able via ``to_dict``."""
+    """One granted slot of a repo's lease (granted with a todo's start: see
+    :meth:`coordination.runtime.transitions.Transitions.start`)."""
 
     repo: str
     slot: int
@@ -55,13 +55,6 @@ class Lease:
         """Every key of this lease: the repo slot first."""
         return [self.key, *self.extra]
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Lease:
-        return cls(**{**d, "extra": tuple(d.get("extra") or ())})
-
 
 def new_token() -> str:
     """An owner token that also says who owns it (host:pid:random)."""
@@ -78,7 +71,8 @@ class LeaseManager:
         self.ttl_ms = max(1, int(ttl * 1000))
 
     def try_acquire(self, repo: str, concurrency: int = 1) -> Lease | None:
-        """Take the first free slot now, or None when all are held."""
+        """Take the first free slot now, or None when all are held. Not how workers
+        get one: theirs comes with the todo's start (``Transitions.start``)."""
         slots = [self.keys.lease(repo, i) for i in range(max(1, concurrency))]
         token = new_token()
         res = lua("lease_acquire")(self.r, [self.keys.fence(repo), *slots], [token, self.ttl_ms])
@@ -86,33 +80,6 @@ class LeaseManager:
             return None
         slot, fence = int(res[0]), int(res[1])
         return Lease(repo, slot, token, fence, self.ttl_ms, self.keys.namespace)
-
-    def acquire(
-        self,
-        repo: str,
-        concurrency: int = 1,
-        timeout: float = 30.0,
-        poll: float = 0.05,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> Lease | None:
-        """Wait up to ``timeout`` s for a slot; None on timeout or when told to stop.
-
-        Backoff doubles from ``poll`` up to 1 s with +-50 % jitter, so many
-        waiters on one repo do not retry in lockstep.
-        """
-        deadline = time.monotonic() + timeout
-        delay = poll
-        while True:
-            lease = self.try_acquire(repo, concurrency)
-            if lease is not None:
-                return lease
-            if should_stop is not None and should_stop():
-                return None
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            time.sleep(min(left, delay * random.uniform(0.5, 1.5)))
-            delay = min(delay * 2, 1.0)
 
     def extend(self, lease: Lease) -> bool:
         """Renew for another TTL; False if the lease is no longer this token's."""
@@ -123,9 +90,6 @@ class LeaseManager:
         """Give the slot back; False (and nothing deleted) if not ours any more."""
         res = lua("lease_release")(self.r, lease.keys, [lease.token])
         return bool(res)
-
-    def is_held(self, lease: Lease) -> bool:
-        return all(v == lease.token for v in self.r.mget(lease.keys))
 
     def holder(self, repo: str, slot: int) -> str | None:
         """The token holding one slot (tokens start with host:pid)."""
