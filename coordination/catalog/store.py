@@ -98,11 +98,6 @@ class CatalogStore:
     def load(self) -> Catalog:
         return self._validated(self.read_bytes())
 
-    def load_with_token(self) -> tuple[Catalog, str]:
-        """The catalog and the :meth:`version_token` of the bytes it came from."""
-        data = self.read_bytes()
-        return self._validated(data), digest(data)
-
     def version_token(self) -> str:
         """sha256 of the file as it is now; changes with every write."""
         return digest(self.read_bytes())
