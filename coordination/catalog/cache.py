@@ -16,6 +16,7 @@ import contextlib
 import functools
 import gc
 import hashlib
+import importlib.metadata
 import json
 import os
 import stat
@@ -68,6 +69,8 @@ def max_catalog_bytes() -> int:
     """COORD_MAX_CATALOG_BYTES; the settings (and their validation) only when it is set."""
     if "COORD_MAX_CATALOG_BYTES" not in os.environ:
         return DEFAULT_MAX_CATALOG_BYTES
+    # Here, not at the top: `coord todo list` imports this module, and the settings
+    # (pydantic-settings) only when the variable is set.
     from coordination.settings import get_settings
 
     return get_settings().max_catalog_bytes
@@ -108,8 +111,6 @@ def read_catalog_bytes(path: Path, cap: int) -> bytes:
 def code_tag() -> str:
     """Changes whenever the code that validates could: versions and source files
     (read off the disk: importing them is what a cached read avoids)."""
-    import importlib.metadata
-
     parts = []
     for dist in ("coord", "pydantic"):
         try:

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -160,8 +160,6 @@ def run_check(
 
 def check_document(results: list[CheckResult]) -> dict[str, Any]:
     """``coord dep check --json``: ``{"ok", "checked", "unsatisfied": [ids], "results"}``."""
-    from dataclasses import asdict
-
     failed = [r for r in results if r.status == UNSATISFIED]
     return {
         "ok": not failed,

@@ -12,6 +12,11 @@ from dataclasses import dataclass
 from difflib import get_close_matches
 from typing import Any
 
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import CommentMark
+from ruamel.yaml.tokens import CommentToken
+
+from coordination.catalog.checks import loc_to_field
 from coordination.errors import NotFoundError, Problem, UsageError
 
 
@@ -52,8 +57,6 @@ def _is_empty(value: Any) -> bool:
 def _yaml_value(value: Any) -> Any:
     """Lists as flow sequences (``[a, b]``), as the example writes them."""
     if isinstance(value, (list, tuple)):
-        from ruamel.yaml.comments import CommentedSeq
-
         seq = CommentedSeq(value)
         if all(isinstance(v, str) and len(v) < 40 for v in value):
             seq.fa.set_flow_style()
@@ -63,8 +66,6 @@ def _yaml_value(value: Any) -> Any:
 
 def section(doc: Any, name: str, *, create: bool = False) -> Any:
     """``coordination.<name>`` of the document; created when missing and ``create``."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
     coord = doc.get("coordination")
     if not isinstance(coord, dict):
         if not create:
@@ -112,8 +113,6 @@ def plan_todo_items(doc: Any, plan_id: str) -> list[Any]:
 
 
 def new_item(order: tuple[str, ...], **values: Any) -> Any:
-    from ruamel.yaml.comments import CommentedMap
-
     item = CommentedMap()
     for key in order:
         if key in values and not _is_empty(values[key]):
@@ -281,8 +280,6 @@ class StillReferenced(UsageError):
 
     def __init__(self, id_: str, refs: list[Reference], problems: list[Problem] | None = None
                  ) -> None:
-        from coordination.catalog.checks import loc_to_field
-
         self.id = id_
         self.referrers = refs
         self.problems = problems if problems is not None else [
@@ -313,8 +310,6 @@ def remove_item(doc: Any, name: str, id_: str, kind: str) -> Any:
 
 # -- removal that keeps the comments around what is removed --------------------------
 def _is_block(node: Any) -> bool:
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
     if not isinstance(node, (CommentedMap, CommentedSeq)) or not node:
         return False
     return not node.fa.flow_style()
@@ -322,8 +317,6 @@ def _is_block(node: Any) -> bool:
 
 def _last_leaf(container: Any, key: Any) -> tuple[Any, Any]:
     """The innermost last entry of ``container[key]`` (itself unless a block node)."""
-    from ruamel.yaml.comments import CommentedMap
-
     while _is_block(container[key]):
         container = container[key]
         key = list(container)[-1] if isinstance(container, CommentedMap) else len(container) - 1
@@ -362,9 +355,6 @@ def _after_lines(container: Any, key: Any) -> str:
 def _set_after_lines(container: Any, before: Any, lines: str) -> None:
     """Make ``lines`` the comment/blank lines after ``container[before]``, replacing
     those that introduced the node removed after it; its end-of-line comment stays."""
-    from ruamel.yaml.error import CommentMark
-    from ruamel.yaml.tokens import CommentToken
-
     found = _slot(*_last_leaf(container, before), create=bool(lines))
     if found is None:
         return
@@ -381,9 +371,6 @@ def _set_after_lines(container: Any, before: Any, lines: str) -> None:
 
 def _set_before_first(seq: Any, lines: str) -> None:
     """Put ``lines`` before the first item of ``seq``, ahead of its own comments."""
-    from ruamel.yaml.error import CommentMark
-    from ruamel.yaml.tokens import CommentToken
-
     while lines.startswith("\n"):  # no blank line right under the sequence's key
         lines = lines[1:]
     if not lines or not seq:

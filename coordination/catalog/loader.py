@@ -27,7 +27,9 @@ from pydantic import BaseModel, ValidationError
 
 from coordination.catalog.cache import paused_gc
 from coordination.catalog.checks import check_catalog, loc_to_field
-from coordination.catalog.models import REPO_NAME_RE, Catalog
+from coordination.catalog.models import (
+    REPO_NAME_RE, Catalog, Coordination, Dependency, Issue, Plan, Repo, Todo,
+)
 from coordination.errors import CatalogSchemaError, CatalogSyntaxError, Problem
 
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -329,8 +331,6 @@ def _reference_problems(data: Any) -> list[Problem]:
     ISSUE-001" when ISSUE-001's own entry is malformed), so those are left for
     the next load; duplicates and every other reference are reported now.
     """
-    from coordination.catalog.models import Coordination, Dependency, Issue, Plan, Repo, Todo
-
     if not isinstance(data, dict):
         return []
     coord: dict[str, Any] = data["coordination"] if isinstance(data.get("coordination"), dict) else {}

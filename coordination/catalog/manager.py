@@ -13,6 +13,7 @@ so they cannot race with a concurrent writer.
 from __future__ import annotations
 
 import datetime as dt
+from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -54,6 +55,7 @@ from coordination.catalog.edits import (
     remove_item,
     StillReferenced,
 )
+from coordination.catalog import loader, reports
 from coordination.catalog.store import CatalogStore
 from coordination.catalog.audit import operations
 from coordination.catalog.depcheck import SATISFIED, SKIPPED, UNSATISFIED, CheckResult, run_check
@@ -195,9 +197,7 @@ class CoordinationManager:
         """The ``coord plan status`` document: todos by status, milestones
         done/open/overdue as of ``today``, criteria, ``complete`` (see
         :func:`coordination.catalog.reports.plan_status`)."""
-        from coordination.catalog.reports import plan_status
-
-        return plan_status(self.catalog(), id_, today=today)
+        return reports.plan_status(self.catalog(), id_, today=today)
 
     def list_dependencies(
         self, *, consumer: str | None = None, provider: str | None = None, type: str | None = None,
@@ -315,8 +315,6 @@ class CoordinationManager:
 
     def _located(self, problems: list[Any]) -> list[Any]:
         """Problems with file, line and field filled in from the catalog as it is now."""
-        from coordination.catalog import loader
-
         try:
             text = self.store.read_bytes().decode("utf-8")
         except (UnicodeDecodeError, UsageError):
@@ -615,8 +613,6 @@ def _blocker_cycle(doc: Any, id_: str, blockers: list[str]) -> list[str] | None:
     """The cycle ``id_`` blocked by ``blockers`` would close, in execution order
     (``[id_, ..., id_]``, each blocking the next), or None. Plain BFS over the
     document's todo ``blocked_by`` lists: cheap, and needs no networkx."""
-    from collections import deque
-
     graph: dict[str, list[str]] = {}
     for t in section(doc, "todos"):
         if isinstance(t, dict):

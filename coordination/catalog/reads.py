@@ -31,6 +31,8 @@ def catalog_data(path: str | Path) -> dict[str, Any]:
     hit = cache.cached_data(cache_dir, token)
     if hit is not None:
         return hit
+    # A miss: the store, models and pydantic are imported only now (a warm read needs
+    # none of them; `coord todo list` imports this module).
     from coordination.catalog.store import CatalogStore
 
     store = CatalogStore(path)
@@ -69,6 +71,7 @@ def list_todos(
 
 
 def _via_manager(path: str | Path, **filters: Any) -> list[dict[str, Any]]:
+    # Off the warm path, like the store above: only an odd filter gets here.
     from coordination.catalog.manager import CoordinationManager
 
     return [t.model_dump(mode="json") for t in CoordinationManager(path).list_todos(**filters)]

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from enum import Enum
 from typing import Any
 
+from coordination.catalog.edits import unknown
 from coordination.catalog.models import Catalog, Milestone, Todo, TodoStatus
 
 MILESTONE_STATES = ("done", "open", "overdue")
@@ -87,8 +88,6 @@ def plan_status(catalog: Catalog, plan_id: str, *,
     """
     plan = catalog.plan(plan_id)
     if plan is None:
-        from coordination.catalog.edits import unknown
-
         raise unknown(plan_id, [p.id for p in catalog.coordination.plans], "plan")
     today = today or dt.date.today()
     todos = catalog.plan_todos(plan_id)

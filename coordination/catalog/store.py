@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 
-from coordination.catalog import cache, loader
+from coordination.catalog import audit, cache, loader
 from coordination.catalog.cache import CACHE_ENTRIES
 from coordination.catalog.models import Catalog
 from coordination.errors import CatalogError, ConflictError, Problem
@@ -129,9 +129,7 @@ class CatalogStore:
                 current = self.read_bytes()
                 if digest(current) == digest(data):
                     if new == current or self._write(new, expect=current):
-                        from coordination.catalog import audit  # one entry per edit, under the lock
-
-                        audit.record(self, fn, current, new)
+                        audit.record(self, fn, current, new)  # one entry per edit, under the lock
                         return result
                     current = self.read_bytes()  # saved by someone in the last moment
                 # Another writer got there first (before we locked, or an editor
@@ -147,6 +145,8 @@ class CatalogStore:
     def _apply(self, fn: Callable[[Any], T], data: bytes, cat: Catalog) -> tuple[bytes, T]:
         """The file's bytes after ``fn``, validated, and ``fn``'s result; ``cat`` is
         the validated catalog of ``data``."""
+        # ruamel (pure Python, slow to import) only for an edit: `coord todo list`
+        # imports this module on a cache miss and must not pay for it.
         from coordination.catalog.roundtrip import dump_round_trip, load_round_trip
 
         file = str(self.path)
@@ -177,6 +177,7 @@ class CatalogStore:
     def _splicing(self) -> bool:
         if self.splice is not None:
             return self.splice
+        # Not at the top: a read (`coord todo list`) never needs the settings.
         from coordination.settings import get_settings
 
         return get_settings().edit_splice
@@ -186,6 +187,7 @@ class CatalogStore:
         """:meth:`_apply` by splicing only the touched items (see ``splice``); raises
         ``splice.Unsupported`` for what it does not handle, before calling nothing
         but ``fn`` on a throw-away document."""
+        # Imported here for the reason given in _apply: splice imports ruamel.
         from coordination.catalog import splice
         from coordination.catalog.roundtrip import _BOM, _yaml, guess_style
 
