@@ -130,17 +130,3 @@ def critical_path(
     path.reverse()
     return path, best[end][0]
 
-
-def remaining_paths(
-    graph: nx.DiGraph, order: list[str], weight: dict[str, float]
-) -> dict[str, tuple[float, int]]:
-    """For each todo, the heaviest path from it to the plan's end: ``(hours, todos)``
-    including itself. What a contended slot is given by (after priority): the
-    todo with more of the plan still behind it starts first. ``order`` is a
-    topological order of ``graph``."""
-    succ = graph._succ
-    out: dict[str, tuple[float, int]] = {}
-    for v in reversed(order):
-        best = max((out[w] for w in succ[v]), default=(0.0, 0))
-        out[v] = (best[0] + weight.get(v, 0.0), best[1] + 1)
-    return out

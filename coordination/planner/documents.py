@@ -13,7 +13,9 @@ from coordination.errors import PlanError
 from coordination.keys import Keys
 from coordination.planner.analysis import Analysis, analyze
 from coordination.planner.dag import build_plan_graph, require_plan
+from coordination.planner.ranking import ranks, start_order
 from coordination.planner.sweepable import prepare_sweep
+from coordination.planner.validate import validate_plan
 
 
 def show_document(catalog: Catalog, plan_id: str, *,
@@ -59,8 +61,6 @@ def dry_run_document(catalog: Catalog, plan_id: str, *, strategy: str = "levels"
     keys = keys or Keys()
     pg, analysis = prepare_sweep(catalog, plan_id, ignore_blockers=ignore_blockers)
     nodes = pg.graph.nodes
-    from coordination.planner.ranking import ranks, start_order
-
     rank = ranks(pg.graph, lambda t: nodes[t]["todo"])
     return {
         "plan": plan_id,
@@ -89,8 +89,6 @@ def validate_document(catalog: Catalog, plan_id: str, *, include_completed: bool
                       ignore_blockers: bool = False) -> dict[str, Any]:
     """``coord plan validate --json``: ``{"plan", "ok", "errors", "warnings", "findings"}``;
     ``ok`` is false when a finding is an error (warnings do not count)."""
-    from coordination.planner.validate import validate_plan
-
     findings = validate_plan(catalog, plan_id, include_completed=include_completed,
                              ignore_blockers=ignore_blockers)
     n_err = sum(f.severity == "error" for f in findings)

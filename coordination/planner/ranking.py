@@ -6,14 +6,21 @@ plan's end, itself included; todos without an estimate weigh 0), then the
 longer chain of todos after it, then age (how long it has waited, added by the
 runtime). The rank is text that sorts first for what should start first, so
 Redis can keep a line in a sorted set ordered lexically.
+
+The runtime imports this module (for :data:`DEFAULT_RANK`) in every process,
+workers included: nothing here imports networkx, it only walks a graph's
+adjacency dicts.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import networkx as nx
+
+    from coordination.catalog.models import Todo
 
 #: Priority order: a contended slot goes to the lowest index first.
 PRIORITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -30,13 +37,10 @@ def start_rank(priority: str, remaining_hours: float, remaining_todos: int) -> s
 DEFAULT_RANK = start_rank("medium", 0.0, 0)
 
 
-def ranks(graph: nx.DiGraph, todo: Any) -> dict[str, tuple[str, float, int]]:
+def ranks(graph: nx.DiGraph, todo: Callable[[str], Todo | None]
+          ) -> dict[str, tuple[str, float, int]]:
     """Todo id -> (rank, remaining hours, remaining todos) for every node of a plan
     graph; ``todo(id)`` gives the catalog todo (its priority and estimate)."""
-    import networkx as nx
-
-    from coordination.planner.algorithms import remaining_paths
-
     hours: dict[str, float] = {}
     prio: dict[str, str] = {}
     for n in graph.nodes:
@@ -44,9 +48,32 @@ def ranks(graph: nx.DiGraph, todo: Any) -> dict[str, tuple[str, float, int]]:
         hours[n] = float(getattr(t, "estimated_hours", None) or 0.0)
         p = getattr(t, "priority", "medium")
         prio[n] = str(getattr(p, "value", p))
-    behind = remaining_paths(graph, list(nx.topological_sort(graph)), hours)
+    behind = remaining_paths(graph, hours)
     return {n: (start_rank(prio[n], *behind[n]), round(behind[n][0], 2), behind[n][1])
             for n in graph.nodes}
+
+
+def remaining_paths(graph: nx.DiGraph, weight: dict[str, float]) -> dict[str, tuple[float, int]]:
+    """For each todo, the heaviest path from it to the plan's end: ``(hours, todos)``
+    including itself. What a contended slot is given by (after priority): the
+    todo with more of the plan still behind it starts first.
+
+    Todos are taken from the plan's ends backwards, each once all its successors
+    are done (linear, not recursive); ValueError when ``graph`` has a cycle."""
+    succ, pred = graph._succ, graph._pred  # adjacency dicts: no view object per node
+    waiting = {v: len(succ[v]) for v in succ}  # successors not done yet
+    ready = [v for v, n in waiting.items() if not n]
+    out: dict[str, tuple[float, int]] = {}
+    for v in ready:  # grows while it is walked
+        best = max((out[w] for w in succ[v]), default=(0.0, 0))
+        out[v] = (best[0] + weight.get(v, 0.0), best[1] + 1)
+        for u in pred[v]:
+            waiting[u] -= 1
+            if not waiting[u]:
+                ready.append(u)
+    if len(out) != len(waiting):
+        raise ValueError("the graph has a cycle: no remaining path is defined")
+    return out
 
 
 def start_order(items: dict[str, str], repo_of: dict[str, str]) -> dict[str, list[str]]:

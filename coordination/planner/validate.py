@@ -24,6 +24,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import networkx as nx
+
 from coordination.catalog.models import Catalog
 from coordination.planner.algorithms import (
     REDUNDANCY_MAX_NODES,
@@ -112,9 +114,7 @@ def validate_plan(
     return out
 
 
-def _has_cycle(g: Any) -> bool:
-    import networkx as nx
-
+def _has_cycle(g: nx.DiGraph) -> bool:
     return not nx.is_directed_acyclic_graph(g)
 
 
