@@ -10,7 +10,7 @@ A todo without ``estimated_hours`` weighs 0 hours (it is listed in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 import networkx as nx
 
@@ -19,12 +19,29 @@ from coordination.planner.algorithms import critical_path, find_cycles, topologi
 from coordination.planner.dag import PlanGraph
 
 
+class RepoLoadDict(TypedDict):
+    todos: int
+    hours: float
+
+
+class AnalysisDict(TypedDict):
+    """:meth:`Analysis.to_dict`: the figures the plan documents print."""
+
+    levels: list[list[str]]
+    critical_path: list[str]
+    critical_hours: float
+    total_hours: float
+    widths: list[int]
+    load_per_repo: dict[str, RepoLoadDict]
+    unestimated: list[str]
+
+
 @dataclass
 class RepoLoad:
     todos: int = 0
     hours: float = 0.0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> RepoLoadDict:
         return {"todos": self.todos, "hours": self.hours}
 
 
@@ -44,7 +61,7 @@ class Analysis:
         """A topological order: the levels one after another."""
         return [t for level in self.levels for t in level]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> AnalysisDict:
         return {
             "levels": self.levels,
             "critical_path": self.critical_path,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from difflib import get_close_matches
+from typing import TypedDict
 
 import networkx as nx
 
@@ -23,6 +24,12 @@ from coordination.catalog.models import Catalog, IssueStatus, Todo, TodoStatus
 from coordination.errors import NotFoundError
 
 _SATISFIED_ISSUE = (IssueStatus.resolved, IssueStatus.closed)
+
+
+class BlockerDict(TypedDict):
+    todo: str
+    blocker: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,7 @@ class Blocker:
     blocker_id: str
     reason: str
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> BlockerDict:
         return {"todo": self.todo_id, "blocker": self.blocker_id, "reason": self.reason}
 
     def __str__(self) -> str:

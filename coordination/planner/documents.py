@@ -6,20 +6,82 @@ means scripts and tests get the same data without going through click.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from coordination.catalog.models import Catalog
 from coordination.errors import PlanError
+from coordination.jsonable import JSONObject
 from coordination.keys import Keys
-from coordination.planner.analysis import Analysis, analyze
-from coordination.planner.dag import build_plan_graph, require_plan
+from coordination.planner.analysis import Analysis, RepoLoadDict, analyze
+from coordination.planner.dag import BlockerDict, build_plan_graph, require_plan
 from coordination.planner.ranking import ranks, start_order
 from coordination.planner.sweepable import prepare_sweep
-from coordination.planner.validate import validate_plan
+from coordination.planner.validate import FindingDict, validate_plan
+
+
+class ShownTodo(TypedDict):
+    id: str
+    task: str
+    repo: str
+    status: str
+    estimated_hours: float | None
+    level: int | None
+    critical: bool
+    blocked_by: list[str]
+
+
+class ShowDocument(TypedDict):
+    """``coord plan show --json``; the analysis' figures (None levels and critical
+    path when the graph has a cycle, which ``problem`` names)."""
+
+    plan: JSONObject
+    milestones: list[JSONObject]
+    todos: list[ShownTodo]
+    skipped: list[str]
+    blockers: list[BlockerDict]
+    problem: str | None
+    levels: list[list[str]] | None
+    critical_path: list[str] | None
+    critical_hours: float
+    total_hours: float
+    widths: list[int]
+    load_per_repo: dict[str, RepoLoadDict]
+    unestimated: list[str]
+
+
+class DryRunDocument(TypedDict):
+    """``coord plan sweep --dry-run --json``: what a sweep would enqueue."""
+
+    plan: str
+    strategy: str
+    levels: list[list[str]]
+    queues: dict[str, str]
+    critical_path: list[str]
+    critical_hours: float
+    total_hours: float
+    widths: list[int]
+    load_per_repo: dict[str, RepoLoadDict]
+    blockers: list[BlockerDict]
+    skipped: list[str]
+    start_order: dict[str, list[str]]
+    priority: dict[str, str]
+    remaining_hours: dict[str, float]
+    todos: int
+    enqueued: int
+
+
+class ValidateDocument(TypedDict):
+    """``coord plan validate --json``."""
+
+    plan: str
+    ok: bool
+    errors: int
+    warnings: int
+    findings: list[FindingDict]
 
 
 def show_document(catalog: Catalog, plan_id: str, *,
-                  include_completed: bool = False) -> dict[str, Any]:
+                  include_completed: bool = False) -> ShowDocument:
     """The plan, its milestones and todos, and (when acyclic) levels and critical path."""
     require_plan(catalog, plan_id)
     plan = catalog.plan(plan_id)
@@ -33,30 +95,33 @@ def show_document(catalog: Catalog, plan_id: str, *,
         analysis, problem = None, exc.message
     level_of = analysis.level_of if analysis else {}
     crit = set(analysis.critical_path) if analysis else set()
-    todos = [
+    todos: list[ShownTodo] = [
         {"id": t.id, "task": t.task, "repo": t.repo, "status": t.status.value,
          "estimated_hours": t.estimated_hours, "level": level_of.get(t.id),
          "critical": t.id in crit,
          "blocked_by": sorted(pg.graph.predecessors(t.id)) if t.id in pg.graph else []}
         for t in catalog.plan_todos(plan_id)
     ]
-    doc: dict[str, Any] = {
+    figures = (analysis or Analysis([], [], 0.0, 0.0, [], {})).to_dict()
+    return {
         "plan": plan.model_dump(mode="json", exclude={"milestones"}),
         "milestones": [m.model_dump(mode="json") for m in plan.milestones],
         "todos": todos,
         "skipped": pg.skipped_completed,
         "blockers": [b.to_dict() for b in pg.blockers],
         "problem": problem,
+        "levels": figures["levels"] if analysis is not None else None,
+        "critical_path": figures["critical_path"] if analysis is not None else None,
+        "critical_hours": figures["critical_hours"],
+        "total_hours": figures["total_hours"],
+        "widths": figures["widths"],
+        "load_per_repo": figures["load_per_repo"],
+        "unestimated": figures["unestimated"],
     }
-    empty = Analysis([], [], 0.0, 0.0, [], {})
-    doc.update((analysis or empty).to_dict())
-    if analysis is None:
-        doc["levels"] = doc["critical_path"] = None
-    return doc
 
 
 def dry_run_document(catalog: Catalog, plan_id: str, *, strategy: str = "levels",
-                     ignore_blockers: bool = False, keys: Keys | None = None) -> dict[str, Any]:
+                     ignore_blockers: bool = False, keys: Keys | None = None) -> DryRunDocument:
     """What a sweep would enqueue; raises exactly as the sweep would (cycle, blocked)."""
     keys = keys or Keys()
     pg, analysis = prepare_sweep(catalog, plan_id, ignore_blockers=ignore_blockers)
@@ -86,7 +151,7 @@ def dry_run_document(catalog: Catalog, plan_id: str, *, strategy: str = "levels"
 
 
 def validate_document(catalog: Catalog, plan_id: str, *, include_completed: bool = False,
-                      ignore_blockers: bool = False) -> dict[str, Any]:
+                      ignore_blockers: bool = False) -> ValidateDocument:
     """``coord plan validate --json``: ``{"plan", "ok", "errors", "warnings", "findings"}``;
     ``ok`` is false when a finding is an error (warnings do not count)."""
     findings = validate_plan(catalog, plan_id, include_completed=include_completed,

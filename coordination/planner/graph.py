@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from typing import Any
+from typing import TypedDict
 
 from coordination.planner.analysis import Analysis
 from coordination.planner.dag import PlanGraph
@@ -27,6 +27,29 @@ STATUS_COLORS: dict[str, tuple[str, str]] = {
 CRITICAL = "#d32f2f"
 
 
+class GraphNode(TypedDict):
+    id: str
+    repo: str
+    status: str
+    task: str
+    estimated_hours: float | None
+    level: int | None
+    critical: bool
+
+
+# "from" is a keyword: this TypedDict is declared the functional way.
+GraphEdge = TypedDict("GraphEdge", {"from": str, "to": str, "critical": bool})
+
+
+class GraphData(TypedDict):
+    """``coord plan graph --json``."""
+
+    plan: str
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+    critical_path: list[str] | None
+
+
 def _by_repo(pg: PlanGraph) -> dict[str, list[str]]:
     groups: dict[str, list[str]] = defaultdict(list)
     for tid in pg.graph.nodes:
@@ -41,11 +64,11 @@ def _critical_edges(analysis: Analysis | None) -> set[tuple[str, str]]:
     return set(zip(p, p[1:]))
 
 
-def graph_data(pg: PlanGraph, analysis: Analysis | None) -> dict[str, Any]:
+def graph_data(pg: PlanGraph, analysis: Analysis | None) -> GraphData:
     """Nodes and edges as JSON types (``coord plan graph --json``)."""
     crit = set(analysis.critical_path) if analysis else set()
     crit_edges = _critical_edges(analysis)
-    nodes = []
+    nodes: list[GraphNode] = []
     for tid in sorted(pg.graph.nodes):
         t = pg.graph.nodes[tid]["todo"]
         nodes.append({
@@ -54,7 +77,7 @@ def graph_data(pg: PlanGraph, analysis: Analysis | None) -> dict[str, Any]:
             "level": analysis.level_of.get(tid) if analysis else None,
             "critical": tid in crit,
         })
-    edges = [{"from": u, "to": v, "critical": (u, v) in crit_edges}
+    edges: list[GraphEdge] = [{"from": u, "to": v, "critical": (u, v) in crit_edges}
              for u, v in sorted(pg.graph.edges)]
     return {"plan": pg.plan_id, "nodes": nodes, "edges": edges,
             "critical_path": analysis.critical_path if analysis else None}

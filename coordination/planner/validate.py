@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal, TypedDict
 
 import networkx as nx
 
@@ -38,6 +38,13 @@ from coordination.planner.dag import PlanGraph, build_plan_graph
 Severity = Literal["error", "warning"]
 
 
+class FindingDict(TypedDict):
+    severity: Severity
+    code: str
+    message: str
+    ids: list[str]
+
+
 @dataclass(frozen=True)
 class Finding:
     severity: Severity
@@ -45,7 +52,7 @@ class Finding:
     message: str
     ids: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> FindingDict:
         return {"severity": self.severity, "code": self.code, "message": self.message,
                 "ids": list(self.ids)}
 
