@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import redis
 from redis.exceptions import NoScriptError
@@ -30,6 +30,7 @@ from coordination.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import fakeredis
+    from redis.typing import EncodableT
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 T = TypeVar("T")
@@ -81,6 +82,14 @@ def embedded_server() -> fakeredis.FakeServer:
         return _embedded_server
 
 
+class _LuaRuntime(Protocol):
+    """What :class:`CompiledScripts` calls of lupa's ``LuaRuntime`` itself."""
+
+    def execute(self, code: str | bytes, /) -> object: ...
+
+    def compile(self, code: str | bytes, /) -> Callable[..., object]: ...
+
+
 class CompiledScripts:
     """fakeredis's Lua runtime (lupa), compiling each script once instead of on every call.
 
@@ -96,12 +105,12 @@ class CompiledScripts:
     GC_EVERY = 100
     KEEP = 256  # scripts kept compiled (coord has a dozen; a test may EVAL many)
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: _LuaRuntime) -> None:
         self._runtime = runtime
-        self._chunks: dict[Any, Any] = {}
+        self._chunks: dict[str | bytes, Callable[..., object]] = {}
         self._gc_calls = 0
 
-    def execute(self, code: Any, *args: Any) -> Any:
+    def execute(self, code: str | bytes, *args: object) -> object:
         if code == "collectgarbage()":
             self._gc_calls += 1
             return None if self._gc_calls % self.GC_EVERY else self._runtime.execute(code)
@@ -112,7 +121,7 @@ class CompiledScripts:
             chunk = self._chunks[code] = self._runtime.compile(code)
         return chunk(*args)
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> object:
         return getattr(self._runtime, name)
 
 
@@ -233,7 +242,10 @@ class LuaScript:
     text: str
     sha: str
 
-    def __call__(self, r: redis.Redis, keys: Sequence[str] = (), args: Sequence[Any] = ()) -> Any:
+    def __call__(self, r: redis.Redis, keys: Sequence[str] = (),
+                 args: Sequence[EncodableT] = ()) -> Any:
+        """The script's reply: its shape is the script's (see its header), so its caller
+        reads it."""
         try:
             return r.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:

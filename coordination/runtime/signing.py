@@ -18,10 +18,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Any
+from collections.abc import Mapping
+
+from coordination.jsonable import JSONObject
 
 
-def canonical(spec_json: str | dict[str, Any]) -> bytes:
+def canonical(spec_json: object) -> bytes:
+    """The signed bytes of a spec: given as JSON text, or as the document itself."""
     data = json.loads(spec_json) if isinstance(spec_json, str) else spec_json
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -30,13 +33,13 @@ def key_id(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def sign(spec_json: str | dict[str, Any], key: str) -> dict[str, str]:
+def sign(spec_json: str | JSONObject, key: str) -> dict[str, str]:
     """The record fields that sign ``spec_json`` with ``key``."""
     mac = hmac.new(key.encode(), canonical(spec_json), hashlib.sha256).hexdigest()
     return {"spec_sig": mac, "spec_key_id": key_id(key)}
 
 
-def verify(record: dict[str, Any], keys: list[str]) -> str | None:
+def verify(record: Mapping[str, object], keys: list[str]) -> str | None:
     """None if ``record``'s spec is signed by one of ``keys``; else why not."""
     sig, kid, spec = record.get("spec_sig"), record.get("spec_key_id"), record.get("spec")
     if not sig:
