@@ -20,14 +20,17 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NotRequired, TypedDict, cast
 
 from coordination.runtime.history import connect
 
 if TYPE_CHECKING:
     import redis
 
+    from redis.typing import EncodableT
+
     from coordination.keys import Keys
+    from coordination.runtime.events import Fields
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS archive (
@@ -36,32 +39,55 @@ CREATE INDEX IF NOT EXISTS archive_created ON archive (created_at);
 """
 
 
-def export(r: redis.Redis, keys: Keys, sweep_id: str) -> dict[str, Any] | None:
+class Kept(TypedDict):
+    """One sweep's keys as a row of the archive keeps them (JSON). The client decodes
+    replies: the hash and the entries' fields are text."""
+
+    #: Its hash: record, counters and checkpoints alike.
+    record: dict[str, str]
+    #: Its score in the sweeps' index (its latest start).
+    score: float | None
+    #: Its event stream, oldest first: (entry id, fields) per entry ([id, fields] once
+    #: read back from JSON).
+    events: list[tuple[str, Fields]]
+    #: Rows kept by coord 0.1: a hash per checkpoint (todo -> its fields) ...
+    checkpoints: NotRequired[dict[str, dict[str, str]]]
+    #: ... and the eager counts (todo -> count).
+    remaining: NotRequired[dict[str, str]]
+
+
+def export(r: redis.Redis, keys: Keys, sweep_id: str) -> Kept | None:
     """Every key of one sweep (not its supervisor lock), as plain JSON; None if unknown.
 
     The sweep's hash holds its record, counters and checkpoints alike (see
     :mod:`coordination.runtime.checkpoints`): ``record`` is all of it."""
-    record: Any = r.hgetall(keys.sweep(sweep_id))
+    record = cast("dict[str, str]", r.hgetall(keys.sweep(sweep_id)))
     if not record:
         return None
-    events: Any = r.xrange(keys.sweep_events(sweep_id), "-", "+")
+    events = cast("list[tuple[str, Fields]]", r.xrange(keys.sweep_events(sweep_id), "-", "+"))
     return {
         "record": record,
         "score": r.zscore(keys.sweeps, sweep_id),
-        "events": [[eid, fields] for eid, fields in events],
+        "events": events,
     }
 
 
-def _hash_of(data: dict[str, Any]) -> dict[Any, Any]:
+def _hash_of(data: Kept) -> dict[EncodableT, EncodableT]:
     """The sweep hash of an exported row; a row kept by coord 0.1 (a hash per
     checkpoint, ``checkpoints`` and ``remaining``) is moved into it as
     ``CheckpointStore.migrate`` moves a live one."""
     from coordination.runtime.checkpoints import legacy_fields
 
-    fields = dict(data["record"])
+    fields: dict[EncodableT, EncodableT] = {k: v for k, v in data["record"].items()}
     if "checkpoints" in data or "remaining" in data:
         fields.update(legacy_fields(data.get("checkpoints") or {}, data.get("remaining") or {}))
     return fields
+
+
+def _entry_fields(fields: Fields) -> dict[EncodableT, EncodableT]:
+    """A stream entry's fields as XADD takes them (redis-py's dict type is invariant:
+    a dict of text alone does not fit it)."""
+    return {k: v for k, v in fields.items()}
 
 
 def save(r: redis.Redis, keys: Keys, path: Path, sweep_id: str, *,
@@ -120,14 +146,14 @@ def restore(r: redis.Redis, keys: Keys, path: Path, *, sweep_ids: list[str] | No
     finally:
         db.close()
     loaded: list[str] = []
-    every_event: list[tuple[tuple[int, int], str, Any]] = []
+    every_event: list[tuple[tuple[int, int], str, Fields]] = []
     for sid, text in rows:
         if r.exists(keys.sweep(sid)):
             continue
-        data = json.loads(text)
+        data: Kept = json.loads(text)
         pipe = r.pipeline(transaction=False)
         for eid, fields in data["events"]:
-            pipe.xadd(keys.sweep_events(sid), fields, id=eid)
+            pipe.xadd(keys.sweep_events(sid), _entry_fields(fields), id=eid)
             if not Event.from_entry(eid, fields).of_todo:  # see EventLog.emit
                 every_event.append((stream_id_key(eid), eid, fields))
         # The hash last: a reader never finds a sweep without its events.
@@ -136,12 +162,12 @@ def restore(r: redis.Redis, keys: Keys, path: Path, *, sweep_ids: list[str] | No
         pipe.execute()
         loaded.append(sid)
     if every_event:
-        last: Any = r.xrevrange(keys.events, count=1)
+        last = r.xrevrange(keys.events, count=1)
         top = stream_id_key(str(last[0][0])) if last else (0, 0)
         pipe = r.pipeline(transaction=False)
         for key, eid, fields in sorted(every_event, key=lambda e: e[0]):
             if key > top:
-                pipe.xadd(keys.events, fields, id=eid)
+                pipe.xadd(keys.events, _entry_fields(fields), id=eid)
                 top = key
         pipe.execute()
     return loaded

@@ -28,10 +28,10 @@ import heapq
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redis.typing import KeyT, StreamIdT
@@ -48,6 +48,19 @@ _PAGE = 1000
 _RESERVED = ("id", "kind", "ts", "sweep_id", "todo_id")
 _SEQ_MAX = 2**64 - 1  # the largest sequence part of a stream id
 
+#: A stream entry's fields, as the (decoding) client reads them: ``e`` holds the event.
+Fields = Mapping[str, str]
+#: A stream entry: its id and fields.
+Entry = tuple[str, Fields]
+#: An XREAD reply: RESP3 a dict of stream -> entries, RESP2 (stream, entries) pairs.
+XReadReply = Mapping[str, Sequence[Entry]] | Sequence[tuple[str, Sequence[Entry]]] | None
+
+
+def _entries(reply: object) -> list[Entry]:
+    """The entries of an XRANGE / XREVRANGE reply (None: no stream) as the client
+    decodes them: redis-py types ids and fields as bytes or text, ours are text."""
+    return cast("list[Entry]", reply or [])
+
 
 @dataclass
 class Event:
@@ -56,16 +69,19 @@ class Event:
     ts: float
     sweep_id: str | None
     todo_id: str | None
+    #: Everything else the event carries (JSON values; which ones depends on ``kind``:
+    #: a reader takes what its kind is known to carry, older events may lack it).
     data: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
+        """The event as one JSON object (``coord events --json`` prints one a line)."""
         return {
             "id": self.id, "kind": self.kind, "ts": self.ts,
             "sweep_id": self.sweep_id, "todo_id": self.todo_id, **self.data,
         }  # fmt: skip
 
     @classmethod
-    def from_entry(cls, entry_id: str, fields: Any) -> Event:
+    def from_entry(cls, entry_id: str, fields: Fields) -> Event:
         """Decode one stream entry (its single field ``e`` holds the JSON)."""
         d = json.loads(fields["e"])
         d.pop("id", None)
@@ -87,9 +103,9 @@ def stream_id_key(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def stream_entries(reply: Any) -> Iterator[tuple[str, str, Any]]:
+def stream_entries(reply: XReadReply) -> Iterator[tuple[str, str, Fields]]:
     """``(stream, entry id, fields)`` of an XREAD reply, RESP3 (a dict) or RESP2 (pairs)."""
-    streams = reply.items() if isinstance(reply, dict) else (reply or [])
+    streams = reply.items() if isinstance(reply, Mapping) else (reply or [])
     for name, entries in streams:
         for entry_id, fields in entries:
             yield name, entry_id, fields
@@ -103,7 +119,7 @@ def _later(a: str, b: str) -> str:
     return a if stream_id_key(a) >= stream_id_key(b) else b
 
 
-def _live(raw: Any) -> bool:
+def _live(raw: str | None) -> bool:
     """Whether a sweep hash's ``status`` field (JSON text; None: no hash) is live.
 
     A missing hash counts as ended: its sweep expired or was deleted, nothing
@@ -162,7 +178,7 @@ class _Following:
         self.cursors[stream] = start
         return True
 
-    def take(self, reply: Any) -> list[Event]:
+    def take(self, reply: XReadReply) -> list[Event]:
         """The events of one XREAD reply to yield, oldest first; advances the cursors.
 
         A stream that filled its page may hold more before the others' newest ids:
@@ -191,7 +207,8 @@ class _Following:
         self.held = batch[cut:]
         return batch[:cut]
 
-    def _entry(self, stream: str, entry_id: str, fields: Any, found: list[str]) -> Event | None:
+    def _entry(self, stream: str, entry_id: str, fields: Fields, found: list[str]
+               ) -> Event | None:
         """The event of one entry read, None for a copy (yielded from its other stream);
         appends to ``found`` the sweeps it starts following."""
         self.cursors[stream] = entry_id
@@ -216,12 +233,12 @@ class _Following:
         for stream in streams:
             pipe.xrange(stream, min=f"({self.cursors[stream]!s}", max=upto, count=_PAGE)
         try:
-            pages: list[Any] = pipe.execute()
+            pages = pipe.execute()
         except (redis.ConnectionError, redis.TimeoutError):
             return []
         out: list[Event] = []
-        for stream, entries in zip(streams, pages):
-            for entry_id, fields in entries or []:
+        for stream, page in zip(streams, pages):
+            for entry_id, fields in _entries(page):
                 read.setdefault(stream, []).append(entry_id)
                 event = self._entry(stream, entry_id, fields, [])
                 if event is not None:
@@ -241,7 +258,8 @@ class EventLog:
         self.sweep_maxlen = sweep_maxlen
 
     def emit(
-        self, kind: str, *, sweep_id: str | None = None, todo_id: str | None = None, **data: Any
+        self, kind: str, *, sweep_id: str | None = None, todo_id: str | None = None,
+        **data: object,
     ) -> str:
         """Record one event; returns its id in the sweep stream (else the global one).
 
@@ -251,7 +269,8 @@ class EventLog:
         clash = [k for k in data if k in _RESERVED]
         if clash:
             raise ValueError(f"event data may not use the reserved names {clash}")
-        payload = {"kind": kind, "ts": time.time(), "sweep_id": sweep_id, "todo_id": todo_id}
+        payload: dict[str, object] = {"kind": kind, "ts": time.time(), "sweep_id": sweep_id,
+                                      "todo_id": todo_id}
         payload.update(data)
         text = json.dumps(payload, separators=(",", ":"))
         streams = self._streams_of(sweep_id, todo_id)
@@ -293,14 +312,14 @@ class EventLog:
         left = count
         while left is None or left > 0:
             page = _PAGE if left is None else min(_PAGE, left)
-            entries: list[Any] = self.r.xrange(stream, min=f"({after}", max="+", count=page) or []
-            for entry_id, fields in entries:
+            got = _entries(self.r.xrange(stream, min=f"({after}", max="+", count=page))
+            for entry_id, fields in got:
                 yield Event.from_entry(entry_id, fields)
-            if len(entries) < page:
+            if len(got) < page:
                 return
-            after = entries[-1][0]
+            after = got[-1][0]
             if left is not None:
-                left -= len(entries)
+                left -= len(got)
 
     def _scan_global(self, after: str, keep: int | None) -> _GlobalScan:
         """Read the whole global stream: its events after ``after`` (at most ``keep``,
@@ -326,7 +345,7 @@ class EventLog:
 
     def _first_pages(
         self, sweeps: list[str], after: str, upto: str, *, statuses: bool
-    ) -> tuple[list[list[Any]], list[bool]]:
+    ) -> tuple[list[list[Entry]], list[bool]]:
         """The first page after ``after`` (up to ``upto``) of every sweep's stream and,
         with ``statuses``, whether each sweep is live: one round trip for them all,
         however many sweeps the namespace holds."""
@@ -338,27 +357,27 @@ class EventLog:
         if statuses:
             for sweep_id in sweeps:
                 pipe.hget(self.keys.sweep(sweep_id), "status")
-        replies: list[Any] = pipe.execute()
-        pages = [list(page or []) for page in replies[: len(sweeps)]]
+        replies = pipe.execute()
+        pages = [_entries(page) for page in replies[: len(sweeps)]]
         return pages, [_live(raw) for raw in replies[len(sweeps) :]]
 
-    def _todo_events(self, stream: str, first: list[Any], upto: str) -> Iterator[Event]:
+    def _todo_events(self, stream: str, first: list[Entry], upto: str) -> Iterator[Event]:
         """The todo events of one sweep stream (its other events are copies of global
         ones), from its first page on; a further page is read only when the merge
         gets that far."""
-        entries = first
+        page = first
         while True:
-            for entry_id, fields in entries:
+            for entry_id, fields in page:
                 event = Event.from_entry(entry_id, fields)
                 if event.todo_id is not None:
                     yield event
-            if len(entries) < _PAGE:
+            if len(page) < _PAGE:
                 return
-            after = entries[-1][0]
-            entries = self.r.xrange(stream, min=f"({after}", max=upto, count=_PAGE) or []
+            after = page[-1][0]
+            page = _entries(self.r.xrange(stream, min=f"({after}", max=upto, count=_PAGE))
 
     def _merge(
-        self, scan: _GlobalScan, pages: list[list[Any]], upto: str, count: int | None
+        self, scan: _GlobalScan, pages: list[list[Entry]], upto: str, count: int | None
     ) -> Iterator[Event]:
         """The global events and every sweep's todo events, by id, at most ``count``."""
         sweeps: list[Iterable[Event]] = [
@@ -377,8 +396,8 @@ class EventLog:
         millisecond is still after it.
         """
         if sweep_id:
-            entries: Any = self.r.xrevrange(self.keys.sweep_events(sweep_id), count=1) or []
-            return str(entries[0][0]) if entries else "0-0"
+            newest = _entries(self.r.xrevrange(self.keys.sweep_events(sweep_id), count=1))
+            return str(newest[0][0]) if newest else "0-0"
         pipe = self.r.pipeline(transaction=False)
         pipe.xrevrange(self.keys.events, count=1)
         pipe.time()
@@ -406,13 +425,13 @@ class EventLog:
 
     def _xreads(
         self, cursors: dict[KeyT, StreamIdT], block_ms: int, stop: Callable[[], bool] | None
-    ) -> Iterator[Any]:
+    ) -> Iterator[XReadReply]:
         """XREAD replies from ``cursors`` (the caller moves them) until ``stop()``;
         Redis away is retried with backoff, from the same cursors."""
         backoff = 0.1
         while stop is None or not stop():
             try:
-                reply: Any = self.r.xread(cursors, count=_PAGE, block=max(1, block_ms))
+                reply = cast(XReadReply, self.r.xread(cursors, count=_PAGE, block=max(1, block_ms)))
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.warning("event streams unreachable, retrying: %s", exc)
                 time.sleep(backoff)
