@@ -6,6 +6,7 @@ pure Python and importing it costs every read that does not edit.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 from dataclasses import dataclass
@@ -13,8 +14,10 @@ from typing import Any
 
 import yaml
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import YAMLError as RuamelYAMLError
+from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.representer import RoundTripRepresenter
 
 from coordination.errors import CatalogError, Problem
@@ -34,8 +37,8 @@ class _Representer(RoundTripRepresenter):
     read with PyYAML (YAML 1.1), where they are booleans.
     """
 
-    def represent_str(self, data: str) -> Any:
-        node = super().represent_str(data)
+    def represent_str(self, data: str) -> ScalarNode:
+        node: ScalarNode = super().represent_str(data)
         if node.style is None and _PLAIN_11.resolve(  # type: ignore[no-untyped-call]
             yaml.ScalarNode, data, (True, False)
         ) != "tag:yaml.org,2002:str":
@@ -52,9 +55,11 @@ class _BadTimestamp(str):
 
 
 class _Constructor(RoundTripConstructor):
-    def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
+    # Any: ruamel's signature promises a date, and a bad one comes back as text.
+    def construct_yaml_timestamp(self, node: ScalarNode, values: object = None) -> Any:
         try:
-            return super().construct_yaml_timestamp(node, values)
+            stamp: dt.date = super().construct_yaml_timestamp(node, values)
+            return stamp
         except ValueError:
             return _BadTimestamp(node.value)
 
@@ -119,8 +124,9 @@ def _yaml(style: TextStyle) -> YAML:
     return rt
 
 
-def load_round_trip(data: bytes, file: str) -> tuple[Any, TextStyle]:
-    """The ruamel document of a catalog file and the text style to dump it in."""
+def load_round_trip(data: bytes, file: str) -> tuple[CommentedMap, TextStyle]:
+    """The ruamel document of a catalog file and the text style to dump it in (a
+    mapping: the caller has validated the file as a catalog)."""
     text = data.decode("utf-8")  # the caller has loaded it already: it is UTF-8
     style = guess_style(text)
     try:
@@ -135,7 +141,7 @@ def load_round_trip(data: bytes, file: str) -> tuple[Any, TextStyle]:
     return doc, style
 
 
-def dump_round_trip(doc: Any, style: TextStyle) -> bytes:
+def dump_round_trip(doc: CommentedMap, style: TextStyle) -> bytes:
     buf = io.StringIO()
     _yaml(style).dump(doc, buf)
     text = buf.getvalue()

@@ -42,20 +42,23 @@ import inspect
 import re
 import types
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TypeAlias, TypeVar
 
 import yaml
 from pydantic import BaseModel
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.tokens import CommentToken
 
 from coordination.catalog import loader
-from coordination.catalog.models import Catalog
+from coordination.catalog.models import Catalog, Dependency, Issue, Plan, Repo, Todo
 from coordination.errors import CoordError
 
 T = TypeVar("T")
+#: A validated item of a window: what a placeholder reads from.
+Item: TypeAlias = Repo | Issue | Plan | Todo | Dependency
 
 WINDOWS = (("repos",), ("coordination", "issues"), ("coordination", "plans"),
            ("coordination", "todos"), ("coordination", "dependencies"))
@@ -84,8 +87,8 @@ class Window:
 
 def scan(text: str, lines: list[str]) -> dict[tuple[str, ...], Window]:
     """The windows of ``text`` (split into ``lines`` on "\\n"), from C parser events."""
-    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    it: Iterator[Any] = iter(yaml.parse(text, Loader=base))
+    base: type[yaml.CSafeLoader | yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    it = iter(yaml.parse(text, Loader=base))
     try:
         if not isinstance(next(it), yaml.StreamStartEvent) or not isinstance(
                 next(it), yaml.DocumentStartEvent):
@@ -195,7 +198,7 @@ def _scan_items(lines: list[str], i: int, key_col: int, w: Window,
     return n
 
 
-def _scan_map(it: Iterator[Any], path: tuple[str, ...], key_lines: list[int], lines: list[str],
+def _scan_map(it: Iterator[yaml.Event], path: tuple[str, ...], key_lines: list[int], lines: list[str],
               windows: dict[tuple[str, ...], Window]) -> None:
     while True:
         key = next(it)
@@ -205,7 +208,7 @@ def _scan_map(it: Iterator[Any], path: tuple[str, ...], key_lines: list[int], li
             raise Unsupported("a key that is not a scalar")
         value = next(it)
         child = (*path, key.value)
-        klines = [*key_lines, _mark(key).line]
+        klines = [*key_lines, _mark(key)[0]]
         if child in WINDOWS and isinstance(value, yaml.SequenceStartEvent) and not value.flow_style:
             windows[child] = _scan_seq(it, Window(child, klines), lines)
         elif child in _PARENTS and isinstance(value, yaml.MappingStartEvent) and not value.flow_style:
@@ -214,31 +217,32 @@ def _scan_map(it: Iterator[Any], path: tuple[str, ...], key_lines: list[int], li
             _skip(value, it)
 
 
-def _scan_seq(it: Iterator[Any], w: Window, lines: list[str]) -> Window:
+def _scan_seq(it: Iterator[yaml.Event], w: Window, lines: list[str]) -> Window:
     while True:
         ev = next(it)
         if isinstance(ev, yaml.SequenceEndEvent):
-            m = _mark(ev)
+            line, column = _mark(ev)
             # The end is at the next token, after blank and comment lines; at the end
             # of a file without a final newline it is on the last line itself.
-            w.end = m.line if not lines[m.line][:m.column].strip() else m.line + 1
+            w.end = line if not lines[line][:column].strip() else line + 1
             return w
         if not isinstance(ev, yaml.MappingStartEvent) or ev.flow_style or ev.anchor or ev.tag:
             raise Unsupported(f"{'.'.join(w.path)} has an item that is not a plain block mapping")
-        m = _mark(ev)
-        if not _DASH.fullmatch(lines[m.line][:m.column]):
+        line, column = _mark(ev)
+        if not _DASH.fullmatch(lines[line][:column]):
             raise Unsupported(f"{'.'.join(w.path)} has an item not on its '-' line")
-        w.starts.append(m.line)
+        w.starts.append(line)
         _skip(ev, it)
 
 
-def _mark(ev: Any) -> Any:
+def _mark(ev: yaml.Event) -> tuple[int, int]:
+    """Line and column (0-based) where ``ev`` starts."""
     if ev.start_mark is None:
         raise Unsupported("the parser gave no position")
-    return ev.start_mark
+    return ev.start_mark.line, ev.start_mark.column
 
 
-def _skip(ev: Any, it: Iterator[Any]) -> None:
+def _skip(ev: yaml.Event, it: Iterator[yaml.Event]) -> None:
     if not isinstance(ev, _STARTS):
         return
     depth = 1
@@ -283,7 +287,7 @@ _YAML_WORDS = frozenset({"y", "n", "yes", "no", "true", "false", "on", "off", "n
                          "inf"})
 
 
-def _text_scalar(value: Any) -> str | None:
+def _text_scalar(value: object) -> str | None:
     """How ruamel writes ``value`` plainly; None for anything else (it goes through ruamel)."""
     if type(value) is int:
         return str(value)
@@ -295,6 +299,15 @@ def _text_scalar(value: Any) -> str | None:
     return None
 
 
+@dataclass(slots=True)
+class _Key:
+    """A key of an item's text: its lines are ``first`` up to (not including) ``end``."""
+
+    name: str
+    first: int
+    end: int
+
+
 @dataclass
 class _ItemText:
     """An item's lines as a block mapping written plainly: one key per line at the
@@ -304,8 +317,8 @@ class _ItemText:
     lines: list[str]
     col: int
     end: int  # first line after the last value (blank lines after it are kept)
-    keys: list[list[Any]]  # [key, first line, end line], in file order
-    sets: dict[str, Any] = field(default_factory=dict)
+    keys: list[_Key]  # in file order
+    sets: dict[str, object] = field(default_factory=dict)
 
     @classmethod
     def read(cls, lines: list[str]) -> _ItemText | None:
@@ -316,7 +329,7 @@ class _ItemText:
         end = len(lines)
         while end > 1 and not lines[end - 1].strip():
             end -= 1
-        keys: list[list[Any]] = []
+        keys: list[_Key] = []
         for j in range(end):
             line = " " * col + lines[0][col:] if j == 0 else lines[j]
             text = line.strip()
@@ -324,23 +337,23 @@ class _ItemText:
                 return None
             m = _KEY_LINE.match(line)
             if m is not None and len(m.group(1)) == col:
-                keys.append([m.group(2), j, j + 1])
+                keys.append(_Key(m.group(2), j, j + 1))
             elif j == 0 or not (len(line) - len(line.lstrip(" ")) > col
                                 or line.startswith("- ", col) or line[col:] == "-"):
                 return None
             else:  # the value of the key above: deeper, or a sequence at its column
-                keys[-1][2] = j + 1
+                keys[-1].end = j + 1
         return cls(list(lines), col, end, keys)
 
     def set(self, key: str, text: str, pos: int | None) -> bool:
         """``key: text`` in place of the key's value (``pos`` None) or as a new line
         before the ``pos``-th key (after the last one when ``pos`` is their count)."""
-        names = [k[0] for k in self.keys]
+        names = [k.name for k in self.keys]
         if pos is None:
             if key not in names:
                 return False
             j = names.index(key)
-            _, a, b = self.keys[j]
+            a, b = self.keys[j].first, self.keys[j].end
             old = self.lines[a][self.col + len(key) + 1:]
             if j == 0 or b - a != 1 or not old.startswith(" ") or not _PLAIN_OLD.match(old[1:]):
                 return False
@@ -350,17 +363,17 @@ class _ItemText:
             return False
         if pos == len(self.keys) and self.end < len(self.lines):
             return False  # where ruamel puts it among the blank lines: not decided here
-        at = self.keys[pos][1] if pos < len(self.keys) else self.end
+        at = self.keys[pos].first if pos < len(self.keys) else self.end
         self.lines.insert(at, f"{' ' * self.col}{key}: {text}")
         for k in self.keys[pos:]:
-            k[1] += 1
-            k[2] += 1
-        self.keys.insert(pos, [key, at, at + 1])
+            k.first += 1
+            k.end += 1
+        self.keys.insert(pos, _Key(key, at, at + 1))
         self.end += 1
         return True
 
 
-def _plain(value: Any, root: _LazyMap) -> Any:
+def _plain(value: object, root: _LazyMap) -> object:
     if type(value) is dict or isinstance(value, BaseModel):
         return _LazyMap.of(dict(value) if isinstance(value, dict) else value, root)
     if isinstance(value, (list, tuple)):
@@ -378,15 +391,15 @@ class _LazyMap(CommentedMap):
     anything else makes its item real first (see :meth:`_State.materialize`)."""
 
     @classmethod
-    def of(cls, src: Any, root: _LazyMap | None, state: _State | None = None,
-           where: tuple[Window, int] | None = None) -> _LazyMap:
+    def of(cls, src: dict[str, object] | BaseModel, root: _LazyMap | None,
+           state: _State | None = None, where: tuple[Window, int] | None = None) -> _LazyMap:
         m = cls.__new__(cls)
         m.__dict__.update(
-            _c_src=src, _c_keys=src.keys() if type(src) is dict else src.model_fields_set,
+            _c_src=src, _c_keys=src.keys() if isinstance(src, dict) else src.model_fields_set,
             _c_cache={}, _c_root=m if root is None else root, _c_state=state, _c_where=where)
         return m
 
-    def _c_read(self, key: Any) -> Any:
+    def _c_read(self, key: str) -> object:
         d = self.__dict__
         cache = d["_c_cache"]
         if key in cache:
@@ -398,17 +411,17 @@ class _LazyMap(CommentedMap):
         cache[key] = value = _plain(raw, d["_c_root"])
         return value
 
-    def get(self, key: Any, default: Any = None) -> Any:
+    def get(self, key: str, default: object = None) -> object:
         v = self._c_read(key)
         return default if v is _MISSING else v
 
-    def __getitem__(self, key: Any) -> Any:
+    def __getitem__(self, key: str) -> object:
         v = self._c_read(key)
         if v is _MISSING:
             raise KeyError(key)
         return v
 
-    def __contains__(self, key: Any) -> bool:
+    def __contains__(self, key: object) -> bool:
         return key in self.__dict__["_c_keys"]
 
     def __len__(self) -> int:
@@ -419,23 +432,23 @@ class _LazyMap(CommentedMap):
 
     # An untouched item's plain scalar fields are set in its text (_State.text_set);
     # anything else makes the item real first, as every other method does.
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[str]:
         d = self.__dict__
         if d["_c_root"] is self and d["_c_state"] is not None:
             item = d["_c_state"].item_text(self)
             if item is not None:
-                return iter([k[0] for k in item.keys])
+                return iter([k.name for k in item.keys])
         _materialize(self)
         return iter(self)
 
-    def __setitem__(self, key: Any, value: Any) -> None:
+    def __setitem__(self, key: str, value: object) -> None:
         d = self.__dict__
         if not (d["_c_root"] is self and d["_c_state"] is not None and key in d["_c_keys"]
                 and d["_c_state"].text_set(self, key, value, None)):
             _materialize(self)
             self[key] = value
 
-    def insert(self, pos: Any, key: Any, value: Any, comment: Any = None) -> None:
+    def insert(self, pos: int, key: str, value: object, comment: object = None) -> None:
         d = self.__dict__
         if not (comment is None and d["_c_root"] is self and d["_c_state"] is not None
                 and key not in d["_c_keys"] and d["_c_state"].text_set(self, key, value, pos)):
@@ -447,8 +460,8 @@ class _LazyList(CommentedSeq):
     """A list inside a placeholder item: reads as it is, changes make the item real."""
 
 
-def _trap(name: str) -> Callable[..., Any]:
-    def method(self: Any, *args: Any, **kw: Any) -> Any:
+def _trap(name: str) -> Callable[..., object]:
+    def method(self: _LazyMap | _LazyList, *args: object, **kw: object) -> object:
         _materialize(self)
         return getattr(self, name)(*args, **kw)
 
@@ -457,11 +470,11 @@ def _trap(name: str) -> Callable[..., Any]:
 
 
 def _trap_attribute(name: str) -> property:
-    def get(self: Any) -> Any:
+    def get(self: _LazyMap | _LazyList) -> object:
         _materialize(self)
         return getattr(self, name)
 
-    def put(self: Any, value: Any) -> None:
+    def put(self: _LazyMap | _LazyList, value: object) -> None:
         _materialize(self)
         setattr(self, name, value)
 
@@ -486,7 +499,7 @@ _install_traps(_LazyList, _SEQ_READS)
 _LazyMap.__hash__ = None
 
 
-def _materialize(node: Any) -> None:
+def _materialize(node: _LazyMap | _LazyList) -> None:
     root = object.__getattribute__(node, "__dict__")["_c_root"]
     state: _State = object.__getattribute__(root, "__dict__")["_c_state"]
     state.materialize(root)
@@ -495,7 +508,8 @@ def _materialize(node: Any) -> None:
         raise Unsupported("an edit reached a value its item does not have")
 
 
-def _become(lazy: Any, real: Any, slots: tuple[str, ...]) -> None:
+def _become(lazy: CommentedMap | CommentedSeq, real: CommentedMap | CommentedSeq,
+            slots: tuple[str, ...]) -> None:
     """Turn the placeholder ``lazy`` into an object of ``real``'s class carrying its
     comments and attributes (the items are the caller's to copy)."""
     object.__getattribute__(lazy, "__dict__").clear()
@@ -506,7 +520,7 @@ def _become(lazy: Any, real: Any, slots: tuple[str, ...]) -> None:
     lazy.__dict__.update(real.__dict__)
 
 
-def _adopt(lazy: Any, real: Any) -> bool:
+def _adopt(lazy: _LazyMap | _LazyList, real: object) -> bool:
     """Make ``lazy`` the real node ``real`` (same object identity as before, so what
     the edit holds stays live). False when the shapes differ."""
     if isinstance(lazy, _LazyMap):
@@ -539,9 +553,11 @@ def _adopt(lazy: Any, real: Any) -> bool:
 @dataclass
 class _State:
     lines: list[str]
-    load: Callable[[str], Any]
-    seqs: dict[tuple[str, ...], Any] = field(default_factory=dict)
-    before_next: dict[tuple[tuple[str, ...], int], Any] = field(default_factory=dict)
+    load: Callable[[str], object]
+    seqs: dict[tuple[str, ...], CommentedSeq] = field(default_factory=dict)
+    # The comment lines ruamel keeps before the next item (see materialize).
+    before_next: dict[tuple[tuple[str, ...], int], list[CommentToken]] = field(
+        default_factory=dict)
     broken: bool = False
     # Items whose text was edited in place (text_set), by (window path, index).
     edited: dict[tuple[tuple[str, ...], int], _ItemText] = field(default_factory=dict)
@@ -555,13 +571,13 @@ class _State:
             a, b = w.span(i)
             item = _ItemText.read(self.lines[a:b])
             keys = object.__getattribute__(root, "__dict__")["_c_keys"]
-            if item is not None and (set(keys) != {k[0] for k in item.keys}
+            if item is not None and (set(keys) != {k.name for k in item.keys}
                                      or len(item.keys) != len(keys)):
                 item = None  # the model does not see the keys the text has
             self._texts[where] = item
         return self._texts[where]
 
-    def text_set(self, root: _LazyMap, key: str, value: Any, pos: int | None) -> bool:
+    def text_set(self, root: _LazyMap, key: str, value: object, pos: int | None) -> bool:
         """Set ``key`` in the placeholder's own lines; False when it must turn real."""
         text = _text_scalar(value)
         item = None if text is None else self.item_text(root)
@@ -595,7 +611,8 @@ class _State:
         doc = self.load("\n".join(ctx) + "\n")
         seq = _at(doc, w.path)
         real = seq[0] if isinstance(seq, CommentedSeq) and len(seq) == 2 else None
-        if not isinstance(real, CommentedMap) or not _agrees(root, real) or not _adopt(root, real):
+        if (not isinstance(seq, CommentedSeq) or not isinstance(real, CommentedMap)
+                or not _agrees(root, real) or not _adopt(root, real)):
             self.broken = True
             raise Unsupported(f"{'.'.join(w.path)}[{i}] does not parse on its own")
         first = seq.ca.items.get(0)
@@ -617,7 +634,7 @@ def _agrees(lazy: _LazyMap, real: CommentedMap) -> bool:
                for k, v in d["_c_cache"].items())
 
 
-def _holds_lazy(node: Any) -> bool:
+def _holds_lazy(node: object) -> bool:
     if type(node) in (_LazyMap, _LazyList):
         return True
     if isinstance(node, dict):
@@ -627,7 +644,7 @@ def _holds_lazy(node: Any) -> bool:
     return False
 
 
-def _at(doc: Any, path: tuple[str, ...]) -> Any:
+def _at(doc: object, path: tuple[str, ...]) -> object:
     for k in path:
         if not isinstance(doc, dict):
             return None
@@ -635,7 +652,7 @@ def _at(doc: Any, path: tuple[str, ...]) -> Any:
     return doc
 
 
-def _snapshot(node: Any, seqs: dict[tuple[str, ...], Any]) -> Any:
+def _snapshot(node: object, seqs: Mapping[tuple[str, ...], CommentedSeq]) -> tuple[object, ...]:
     """The document outside the windows, as plain data (keys in order)."""
     for s in seqs.values():
         if node is s:
@@ -652,11 +669,12 @@ def _snapshot(node: Any, seqs: dict[tuple[str, ...], Any]) -> Any:
 class Result:
     body: str  # the new file body ("\n" line ends, no BOM or preamble)
     catalog: Catalog  # validated
-    written: list[Any]  # models of the items ruamel wrote (changed or new)
+    written: list[Item]  # models of the items ruamel wrote (changed or new)
 
 
-def apply(fn: Callable[[Any], T], body: str, file: str, cat: Catalog,
-          load: Callable[[str], Any], dump: Callable[[Any], str]) -> tuple[Result, T]:
+def apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
+          load: Callable[[str], object], dump: Callable[[CommentedMap], str]
+          ) -> tuple[Result, T]:
     """``fn`` applied to ``body`` (the text ruamel would load), given ``cat``: the
     validated catalog of exactly that text. ``load``/``dump`` are the round-trip YAML."""
     # 10,000 placeholders next to a big catalog's models: the cycle collector would
@@ -671,8 +689,9 @@ def apply(fn: Callable[[Any], T], body: str, file: str, cat: Catalog,
             gc.enable()
 
 
-def _apply(fn: Callable[[Any], T], body: str, file: str, cat: Catalog,
-           load: Callable[[str], Any], dump: Callable[[Any], str]) -> tuple[Result, T]:
+def _apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
+           load: Callable[[str], object], dump: Callable[[CommentedMap], str]
+           ) -> tuple[Result, T]:
     if any(c in body for c in _OTHER_BREAKS):
         raise Unsupported("line breaks other than LF")
     if _has_doc_mark(body):
@@ -681,7 +700,7 @@ def _apply(fn: Callable[[Any], T], body: str, file: str, cat: Catalog,
     windows = scan_lines(lines)
     if not windows:
         raise Unsupported("no block sequence of items to splice into")
-    models: dict[tuple[str, ...], list[Any]] = {
+    models: dict[tuple[str, ...], Sequence[Item]] = {
         ("repos",): cat.repos, ("coordination", "issues"): cat.coordination.issues,
         ("coordination", "plans"): cat.coordination.plans,
         ("coordination", "todos"): cat.coordination.todos,
@@ -699,8 +718,10 @@ def _apply(fn: Callable[[Any], T], body: str, file: str, cat: Catalog,
         doc = load("\n".join(small))
     except Exception as exc:  # noqa: BLE001 - the round trip reports it properly
         raise Unsupported(f"the cut text does not load: {exc}") from None
+    if not isinstance(doc, CommentedMap):
+        raise Unsupported("the top level is not a mapping")
     state = _State(lines, load)
-    originals: dict[tuple[str, ...], list[Any]] = {}
+    originals: dict[tuple[str, ...], list[object]] = {}
     for path, w in windows.items():
         seq = _at(doc, path)
         n = len(w.starts)
@@ -710,7 +731,8 @@ def _apply(fn: Callable[[Any], T], body: str, file: str, cat: Catalog,
     before = _snapshot(doc, state.seqs)
     for path, w in windows.items():
         seq, n = state.seqs[path], len(w.starts)
-        items = [_LazyMap.of(m, None, state, (w, i)) for i, m in enumerate(models[path][:-1])]
+        items: list[object] = [
+            _LazyMap.of(m, None, state, (w, i)) for i, m in enumerate(models[path][:-1])]
         items.append(list.__getitem__(seq, 0))
         dash = seq.ca.items.pop(0, None)
         if n > 1 and dash is not None and len(dash) > 1 and dash[1]:
@@ -816,10 +838,11 @@ def _apply(fn: Callable[[Any], T], body: str, file: str, cat: Catalog,
         catalog = loader.validate(data, new_body, file)
     except CoordError:
         raise Unsupported("the result does not validate") from None
-    sections: dict[tuple[str, ...], list[Any]] = {("repos",): catalog.repos, ("coordination", "issues"): catalog.coordination.issues,
-                ("coordination", "plans"): catalog.coordination.plans,
-                ("coordination", "todos"): catalog.coordination.todos,
-                ("coordination", "dependencies"): catalog.coordination.dependencies}
+    sections: dict[tuple[str, ...], Sequence[Item]] = {
+        ("repos",): catalog.repos, ("coordination", "issues"): catalog.coordination.issues,
+        ("coordination", "plans"): catalog.coordination.plans,
+        ("coordination", "todos"): catalog.coordination.todos,
+        ("coordination", "dependencies"): catalog.coordination.dependencies}
     _check_in_place(state, models, sections)
     written = [sections[p][i] for p, lazy in kept.items() for i, z in enumerate(lazy)
                if not z or (p, i) in state.edited]
@@ -827,11 +850,11 @@ def _apply(fn: Callable[[Any], T], body: str, file: str, cat: Catalog,
 
 
 def _read_in_place(state: _State, windows: dict[tuple[str, ...], Window], file: str
-                   ) -> dict[tuple[tuple[str, ...], int], Any]:
+                   ) -> dict[tuple[tuple[str, ...], int], dict[str, object]]:
     """The items edited in place, as the C loader reads their new lines: each must
     have its keys in the new order and the values set; :func:`_check_in_place`
     compares the rest with the old models once validated. Raises Unsupported."""
-    out: dict[tuple[tuple[str, ...], int], Any] = {}
+    out: dict[tuple[tuple[str, ...], int], dict[str, object]] = {}
     for path, w in windows.items():
         where = sorted(i for p, i in state.edited if p == path)
         if not where:
@@ -846,7 +869,7 @@ def _read_in_place(state: _State, windows: dict[tuple[str, ...], Window], file: 
             raise Unsupported("the items edited in place read back differently")
         for i, new in zip(where, news):
             item = state.edited[(path, i)]
-            if not (isinstance(new, dict) and list(new) == [k[0] for k in item.keys]
+            if not (isinstance(new, dict) and list(new) == [k.name for k in item.keys]
                     and all(new[k] == v and type(new[k]) is type(v)
                             for k, v in item.sets.items())):
                 raise Unsupported(f"{'.'.join(path)}[{i}] edited in place reads back differently")
@@ -854,12 +877,12 @@ def _read_in_place(state: _State, windows: dict[tuple[str, ...], Window], file: 
     return out
 
 
-def _check_in_place(state: _State, old: dict[tuple[str, ...], list[Any]],
-                    new: dict[tuple[str, ...], list[Any]]) -> None:
+def _check_in_place(state: _State, old: Mapping[tuple[str, ...], Sequence[Item]],
+                    new: Mapping[tuple[str, ...], Sequence[Item]]) -> None:
     """Every field an item edited in place did not set kept its validated value."""
     for (path, i), item in state.edited.items():
         a, b = old[path][i], new[path][i]
-        keep = [k[0] for k in item.keys if k[0] not in item.sets]
+        keep = [k.name for k in item.keys if k.name not in item.sets]
         if type(a) is not type(b) or any(getattr(a, k, _MISSING) != getattr(b, k, _MISSING)
                                          or not hasattr(a, k) for k in keep):
             raise Unsupported(f"{'.'.join(path)}[{i}] edited in place changed another field")

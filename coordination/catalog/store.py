@@ -27,13 +27,16 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 
 from coordination.catalog import audit, cache, loader
 from coordination.catalog.cache import CACHE_ENTRIES
 from coordination.catalog.models import Catalog
 from coordination.errors import CatalogError, ConflictError, Problem
+
+if TYPE_CHECKING:  # ruamel is imported by an edit only (see _apply)
+    from ruamel.yaml.comments import CommentedMap
 
 T = TypeVar("T")
 digest = cache.digest
@@ -120,7 +123,7 @@ class CatalogStore:
             self._memo.pop(next(iter(self._memo)))
 
     # -- writing --------------------------------------------------------------
-    def update(self, fn: Callable[[Any], T]) -> T:
+    def update(self, fn: Callable[[CommentedMap], T]) -> T:
         data = self.read_bytes()
         # The file as it is must load, so problems point at the lines the user sees.
         new, result = self._apply(fn, data, self._validated(data))
@@ -142,7 +145,8 @@ class CatalogStore:
             hint="is a script or editor saving it in a loop? try again",
         )
 
-    def _apply(self, fn: Callable[[Any], T], data: bytes, cat: Catalog) -> tuple[bytes, T]:
+    def _apply(self, fn: Callable[[CommentedMap], T], data: bytes, cat: Catalog
+               ) -> tuple[bytes, T]:
         """The file's bytes after ``fn``, validated, and ``fn``'s result; ``cat`` is
         the validated catalog of ``data``."""
         # ruamel (pure Python, slow to import) only for an edit: `coord todo list`
@@ -182,7 +186,7 @@ class CatalogStore:
 
         return get_settings().edit_splice
 
-    def _apply_splice(self, fn: Callable[[Any], T], data: bytes, cat: Catalog
+    def _apply_splice(self, fn: Callable[[CommentedMap], T], data: bytes, cat: Catalog
                       ) -> tuple[bytes, T]:
         """:meth:`_apply` by splicing only the touched items (see ``splice``); raises
         ``splice.Unsupported`` for what it does not handle, before calling nothing
@@ -195,10 +199,10 @@ class CatalogStore:
         style = guess_style(text)
         body = text.removeprefix(_BOM)[len(style.preamble):].replace("\r\n", "\n")
 
-        def load(text: str) -> Any:
+        def load(text: str) -> object:
             return _yaml(style).load(text)
 
-        def dump(doc: Any) -> str:
+        def dump(doc: CommentedMap) -> str:
             buf = io.StringIO()
             _yaml(style).dump(doc, buf)
             return buf.getvalue()
