@@ -27,9 +27,11 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol, TypedDict, cast
+
+from coordination.jsonable import JSONObject, JSONValue
 
 if TYPE_CHECKING:
     import redis
@@ -47,6 +49,18 @@ SWEEP_FIELDS = ("sweep_id", "run", "plan", "sweep_kind", "status", "reason", "st
                 "finished_at", "counts", "todos")
 #: Outcomes that count as a run in trends (skipped or cancelled todos never ran).
 SUCCEEDED, FAILED = "succeeded", "failed"
+
+#: A row handed to :meth:`HistoryStore.record`: SWEEP_FIELDS of the run, or TODO_FIELDS
+#: of one of its todos (JSON values: :mod:`coordination.sweeps.recording` builds them).
+Row = Mapping[str, object]
+#: A record read back (kind ``todo``, ``sweep`` or ``edit``): one JSON object of
+#: `coord history search --json`.
+Record = JSONObject
+#: What :meth:`HistoryStore.outcomes` gives per todo record:
+#: (todo, repo, status, duration, finished_at).
+Outcome = tuple[str, str, str, float | None, float]
+#: Where a record goes in search results (see :func:`order`).
+Order = tuple[float, int, str, int, str, int]
 
 
 def history_path(catalog: str | os.PathLike[str]) -> Path:
@@ -69,19 +83,19 @@ def tail(text: str | None, limit: int = TAIL_BYTES) -> str:
 class HistoryStore(Protocol):
     """Where ended runs are recorded and read back."""
 
-    def record(self, sweep: dict[str, Any], todos: list[dict[str, Any]]) -> bool:
+    def record(self, sweep: Row, todos: Sequence[Row]) -> bool:
         """Record one ended run (``sweep``: SWEEP_FIELDS, ``todos``: TODO_FIELDS each);
         False when that run (sweep id, run) was recorded before: nothing changes."""
         ...
 
     def scan(self, *, kinds: set[str], since: float | None, repo: str | None,
-             text: str | None) -> Iterator[dict[str, Any]]:
+             text: str | None) -> Iterator[Record]:
         """Records of ``kinds`` (todo, sweep) newest run first. ``repo`` and ``since``
         filter exactly; ``text`` is a hint: records that cannot contain it may be
         skipped, the caller checks the rest."""
         ...
 
-    def outcomes(self, *, since: float | None, repo: str | None) -> list[tuple[str, str, str, float | None, float]]:
+    def outcomes(self, *, since: float | None, repo: str | None) -> list[Outcome]:
         """(todo, repo, status, duration, finished_at) of every todo record, oldest first."""
         ...
 
@@ -119,7 +133,7 @@ class RedisHistory:
         self.keys = keys
         self.days = days
 
-    def record(self, sweep: dict[str, Any], todos: list[dict[str, Any]]) -> bool:
+    def record(self, sweep: Row, todos: Sequence[Row]) -> bool:
         member = f"{sweep['sweep_id']}:{sweep['run']}"
         rows = [[t.get(f) for f in ROW_FIELDS] for t in todos]
         body = json.dumps({"sweep": sweep, "todos": rows}, separators=(",", ":"),
@@ -131,7 +145,7 @@ class RedisHistory:
         if tails:
             pipe.hset(self.keys.history_tails, member,
                       json.dumps(tails, separators=(",", ":"), ensure_ascii=False))
-        pipe.zadd(self.keys.history_index, {member: float(sweep.get("finished_at") or time.time())})
+        pipe.zadd(self.keys.history_index, {member: _float(sweep.get("finished_at") or time.time())})
         pipe.execute()
         self.trim(time.time() - self.days * 86400)
         return True
@@ -155,15 +169,17 @@ class RedisHistory:
         return [str(m) for m in self.r.zrevrangebyscore(self.keys.history_index, "+inf", low)]
 
     def _runs(self, since: float | None, *, tails: bool, needle: str | None = None,
-              ) -> Iterator[tuple[dict[str, Any], list[list[Any]], dict[str, str]]]:
-        """Runs newest end first; with ``needle`` (casefolded, :func:`_plain`), only runs
-        whose raw JSON holds it (the caller still checks each record)."""
+              ) -> Iterator[tuple[JSONObject, list[list[JSONValue]], dict[str, str]]]:
+        """Runs newest end first (the sweep row, its todos' ROW_FIELDS rows, their output
+        tails by todo); with ``needle`` (casefolded, :func:`_plain`), only runs whose raw
+        JSON holds it (the caller still checks each record)."""
         members = self._members(since)
         for i in range(0, len(members), self.CHUNK):
             part = members[i:i + self.CHUNK]
-            bodies: list[Any] = self.r.hmget(self.keys.history_runs, part)
-            tail_texts: list[Any] = (self.r.hmget(self.keys.history_tails, part) if tails
-                                     else [None] * len(part))
+            # (the client decodes replies: text, or None for a member trimmed meanwhile)
+            bodies = cast("list[str | None]", self.r.hmget(self.keys.history_runs, part))
+            tail_texts = (cast("list[str | None]", self.r.hmget(self.keys.history_tails, part))
+                          if tails else [None] * len(part))
             for body, tail_text in zip(bodies, tail_texts):
                 if body is None:
                     continue
@@ -174,33 +190,33 @@ class RedisHistory:
                 yield run["sweep"], run["todos"], json.loads(tail_text) if tail_text else {}
 
     def scan(self, *, kinds: set[str], since: float | None, repo: str | None,
-             text: str | None) -> Iterator[dict[str, Any]]:
+             text: str | None) -> Iterator[Record]:
         import heapq
 
         needle = text.casefold() if text and _plain(text) else None
         # Runs come newest end first, and a run's records end no later than the run:
         # once a run ending at E is read, every pending record that ended after E
         # is in order.
-        pending: list[tuple[tuple[Any, ...], int, dict[str, Any]]] = []
+        pending: list[tuple[Order, int, Record]] = []
         n = 0
         for sweep, rows, tails in self._runs(since, tails="todo" in kinds, needle=needle):
-            end = float(sweep.get("finished_at") or 0)
+            end = _float(sweep.get("finished_at") or 0)
             while pending and pending[0][0][0] < -end:
                 yield heapq.heappop(pending)[2]
             repos = sorted({str(r[_R_REPO]) for r in rows})
-            found: list[dict[str, Any]] = []
+            found: list[Record] = []
             if "sweep" in kinds and (repo is None or repo in repos):
-                found.append({"kind": "sweep", **sweep, "repos": repos})
+                found.append({"kind": "sweep", **sweep, "repos": [*repos]})
             if "todo" in kinds:
-                head = {"kind": "todo", "sweep_id": sweep["sweep_id"], "run": sweep["run"],
-                        "plan": sweep.get("plan")}
+                head: Record = {"kind": "todo", "sweep_id": sweep["sweep_id"],
+                                "run": sweep["run"], "plan": sweep.get("plan")}
                 for row in rows:
                     if repo is not None and row[_R_REPO] != repo:
                         continue
-                    if since is not None and float(row[_R_AT] or 0) < since:
+                    if since is not None and _float(row[_R_AT] or 0) < since:
                         continue
-                    rec = {**head, **dict(zip(ROW_FIELDS, row))}
-                    rec["output_tail"] = tails.get(rec["todo_id"], "")
+                    rec: Record = {**head, **dict(zip(ROW_FIELDS, row))}
+                    rec["output_tail"] = tails.get(str(rec["todo_id"]), "")
                     found.append({k: rec[k] for k in ("kind", *TODO_FIELDS)})
             for rec in found:
                 n += 1
@@ -208,13 +224,15 @@ class RedisHistory:
         while pending:
             yield heapq.heappop(pending)[2]
 
-    def outcomes(self, *, since: float | None, repo: str | None) -> list[tuple[str, str, str, float | None, float]]:
-        out = []
+    def outcomes(self, *, since: float | None, repo: str | None) -> list[Outcome]:
+        out: list[Outcome] = []
         for _sweep, rows, _tails in self._runs(since, tails=False):
             for r in rows:
                 if repo is None or r[_R_REPO] == repo:
-                    out.append((r[_R_TODO], r[_R_REPO], r[_R_STATUS], r[_R_DURATION],
-                                float(r[_R_AT] or 0)))
+                    duration = r[_R_DURATION]
+                    out.append((str(r[_R_TODO]), str(r[_R_REPO]), str(r[_R_STATUS]),
+                                None if duration is None else _float(duration),
+                                _float(r[_R_AT] or 0)))
         out.sort(key=lambda o: o[4])
         return out
 
@@ -266,7 +284,7 @@ class SqliteHistory:
             self._db.close()
             self._db = None
 
-    def record(self, sweep: dict[str, Any], todos: list[dict[str, Any]]) -> bool:
+    def record(self, sweep: Row, todos: Sequence[Row]) -> bool:
         db = self._conn(create=True)
         assert db is not None
         repos = sorted({str(t.get("repo")) for t in todos})
@@ -307,17 +325,17 @@ class SqliteHistory:
         return int(gone)
 
     def scan(self, *, kinds: set[str], since: float | None, repo: str | None,
-             text: str | None) -> Iterator[dict[str, Any]]:
+             text: str | None) -> Iterator[Record]:
         db = self._conn(create=False)
         if db is None:
             return
         # Merge the two tables newest first (both read lazily, in pages of rows).
-        streams: list[Iterator[dict[str, Any]]] = []
+        streams: list[Iterator[Record]] = []
         like = text is not None and text.isascii() and text != ""
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%" \
             if like and text else ""
         if "todo" in kinds:
-            where, args = ["1"], list[Any]()
+            where, args = ["1"], list[str | float]()
             if since is not None:
                 where.append("finished_at >= ?"); args.append(since)  # noqa: E702
             if repo is not None:
@@ -330,7 +348,7 @@ class SqliteHistory:
             streams.append({"kind": "todo", **dict(zip(TODO_FIELDS, r))}
                            for r in db.execute(sql, args))
         if "sweep" in kinds:
-            where, args = ["1"], list[Any]()
+            where, args = ["1"], list[str | float]()
             if since is not None:
                 where.append("finished_at >= ?"); args.append(since)  # noqa: E702
             if repo is not None:
@@ -342,43 +360,64 @@ class SqliteHistory:
             streams.append(_sweep_row(r) for r in db.execute(sql, args))
         yield from _newest_first(streams)
 
-    def outcomes(self, *, since: float | None, repo: str | None) -> list[tuple[str, str, str, float | None, float]]:
+    def outcomes(self, *, since: float | None, repo: str | None) -> list[Outcome]:
         db = self._conn(create=False)
         if db is None:
             return []
-        where, args = ["1"], list[Any]()
+        where, args = ["1"], list[str | float]()
         if since is not None:
             where.append("finished_at >= ?"); args.append(since)  # noqa: E702
         if repo is not None:
             where.append("repo = ?"); args.append(repo)  # noqa: E702
         sql = (f"SELECT todo_id, repo, status, duration, finished_at FROM todos "
                f"WHERE {' AND '.join(where)} ORDER BY finished_at")
-        rows: list[tuple[str, str, str, float | None, float]] = db.execute(sql, args).fetchall()
+        rows: list[Outcome] = db.execute(sql, args).fetchall()
         return rows
 
 
 _TODO_TEXT = ("todo_id", "sweep_id", "title", "reason", "output_tail", "plan")
+#: A row of the SQLite tables, as sqlite3 gives it (no BLOB columns).
+_SqlRow = Sequence[str | int | float | None]
 
 
-def _sweep_row(r: Iterable[Any]) -> dict[str, Any]:
-    rec = {"kind": "sweep", **dict(zip((*SWEEP_FIELDS, "repos"), r))}
-    rec["counts"] = json.loads(rec["counts"] or "{}")
+def _sweep_row(r: _SqlRow) -> Record:
+    rec: Record = {"kind": "sweep", **dict(zip((*SWEEP_FIELDS, "repos"), r))}
+    rec["counts"] = json.loads(str(rec["counts"] or "{}"))
     rec["repos"] = [x for x in str(rec["repos"] or "").split("\n") if x]
     return rec
+
+
+def _float(value: object) -> float:
+    """``float(value)`` of a number as a record holds it (a number, or its text)."""
+    if isinstance(value, (int, float, str)):
+        return float(value)
+    raise TypeError(f"not a number: {value!r}")
+
+
+def _int(value: object) -> int:
+    """``int(value)`` of a count as a record holds it (a number, or its text)."""
+    if isinstance(value, (int, float, str)):
+        return int(value)
+    raise TypeError(f"not a number: {value!r}")
+
+
+def _strings(value: object) -> list[str]:
+    """The strings of a record's list (ids, repos); nothing when it has none."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 _KIND_RANK = {"sweep": 0, "todo": 1, "edit": 2}
 
 
-def order(rec: dict[str, Any]) -> tuple[Any, ...]:
+def order(rec: Record) -> Order:
     """The order of search results: newest first; at one instant a sweep before its
     todos before edits, then by sweep id (later run first), todo id, audit seq."""
-    return (-float(rec.get("finished_at") or 0), _KIND_RANK[rec["kind"]],
-            rec.get("sweep_id") or "", -int(rec.get("run") or 0), rec.get("todo_id") or "",
-            -int(rec.get("seq") or 0))
+    return (-_float(rec.get("finished_at") or 0), _KIND_RANK[str(rec["kind"])],
+            str(rec.get("sweep_id") or ""), -_int(rec.get("run") or 0),
+            str(rec.get("todo_id") or ""), -_int(rec.get("seq") or 0))
 
 
-def _newest_first(streams: list[Iterator[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+def _newest_first(streams: list[Iterator[Record]]) -> Iterator[Record]:
     import heapq
 
     return heapq.merge(*streams, key=order)
@@ -417,31 +456,33 @@ def parse_since(text: str, now: float | None = None) -> float:
     return when.timestamp()
 
 
-def iso(ts: Any) -> str | None:
+def iso(ts: object) -> str | None:
     if ts in (None, ""):
         return None
-    return dt.datetime.fromtimestamp(float(ts), dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.fromtimestamp(_float(ts), dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _haystack(rec: dict[str, Any]) -> str:
+def _haystack(rec: Record) -> str:
+    parts: list[JSONValue]
     if rec["kind"] == "todo":
         parts = [rec.get(c) for c in _TODO_TEXT]
     elif rec["kind"] == "sweep":
         parts = [rec.get("sweep_id"), rec.get("plan"), rec.get("reason"), rec.get("status")]
     else:
-        parts = [rec.get("op"), rec.get("who"), rec.get("command"), " ".join(rec.get("ids") or ()),
+        parts = [rec.get("op"), rec.get("who"), rec.get("command"),
+                 " ".join(_strings(rec.get("ids"))),
                  json.dumps(rec.get("changes") or [], ensure_ascii=False)]
     return "\n".join(str(p) for p in parts if p not in (None, "")).casefold()
 
 
 def _edits(audit_log: Path | None, *, since: float | None, repo: str | None,
-           repo_of: dict[str, list[str]]) -> list[dict[str, Any]]:
+           repo_of: dict[str, list[str]]) -> list[Record]:
     """The audit log's entries as ``edit`` records, newest first."""
     if audit_log is None or not audit_log.exists():
         return []
     from coordination.catalog.audit import read
 
-    out = []
+    out: list[Record] = []
     for e in read(audit_log):
         try:
             at = parse_since(str(e.get("at")))
@@ -455,17 +496,21 @@ def _edits(audit_log: Path | None, *, since: float | None, repo: str | None,
         out.append({"kind": "edit", "seq": e.get("seq"), "finished_at": at, "who": e.get("who"),
                     "op": e.get("op"),
                     "command": " ".join(["coord", *e["argv"]]) if e.get("argv") else None,
-                    "ids": ids, "changes": e.get("changes") or []})
+                    "ids": [*ids], "changes": e.get("changes") or []})
     out.reverse()
     return out
 
 
-def _edit_touches(entry: dict[str, Any], ids: list[str], repo: str, repo_of: dict[str, list[str]]) -> bool:
+def _edit_touches(entry: Mapping[str, object], ids: Sequence[str], repo: str,
+                  repo_of: dict[str, list[str]]) -> bool:
+    """Whether an audit entry (or its edit record) names ``repo``, or an id of it, or
+    changes a ``repo`` field to or from it."""
     if repo in ids or any(repo in repo_of.get(i, ()) for i in ids):
         return True
-    for c in entry.get("changes") or ():
-        values = (c.get("fields") or {}).get("repo") or []
-        if repo in [v for v in values if isinstance(v, str)]:
+    changes = entry.get("changes")
+    for c in changes if isinstance(changes, list) else ():
+        fields = c.get("fields") if isinstance(c, dict) else None
+        if repo in _strings(fields.get("repo") if isinstance(fields, dict) else None):
             return True
     return False
 
@@ -473,20 +518,20 @@ def _edit_touches(entry: dict[str, Any], ids: list[str], repo: str, repo_of: dic
 def search(store: HistoryStore | None, text: str, *, repo: str | None = None,
            kind: str | None = None, since: float | None = None, limit: int = 20,
            audit_log: Path | None = None, repo_of: dict[str, list[str]] | None = None,
-           repos: set[str] | None = None) -> list[dict[str, Any]]:
+           repos: set[str] | None = None) -> list[Record]:
     """Records whose titles, tasks, reasons, output tails (edits: operation, command,
     ids, changes) contain ``text`` (case-insensitive; empty: everything), newest first,
     at most ``limit``. ``repo_of`` maps catalog ids to their repos (edits by repo);
     ``repos``: only records that concern one of them (an MCP server's scope)."""
     kinds = {kind} if kind else set(KINDS)
     needle = text.casefold()
-    streams: list[Iterator[dict[str, Any]]] = []
+    streams: list[Iterator[Record]] = []
     if store is not None and kinds & {"todo", "sweep"}:
         streams.append(store.scan(kinds=kinds & {"todo", "sweep"}, since=since, repo=repo,
                                   text=text or None))
     if "edit" in kinds:
         streams.append(iter(_edits(audit_log, since=since, repo=repo, repo_of=repo_of or {})))
-    out: list[dict[str, Any]] = []
+    out: list[Record] = []
     for rec in _newest_first(streams):
         if needle and needle not in _haystack(rec):
             continue
@@ -498,15 +543,15 @@ def search(store: HistoryStore | None, text: str, *, repo: str | None = None,
     return out
 
 
-def _concerns(rec: dict[str, Any], repos: set[str], repo_of: dict[str, list[str]]) -> bool:
+def _concerns(rec: Record, repos: set[str], repo_of: dict[str, list[str]]) -> bool:
     if rec["kind"] == "todo":
         return rec.get("repo") in repos
     if rec["kind"] == "sweep":
-        return bool(repos & set(rec.get("repos") or ()))
-    return any(_edit_touches(rec, list(rec.get("ids") or ()), r, repo_of) for r in repos)
+        return bool(repos & set(_strings(rec.get("repos"))))
+    return any(_edit_touches(rec, _strings(rec.get("ids")), r, repo_of) for r in repos)
 
 
-def _public(rec: dict[str, Any]) -> dict[str, Any]:
+def _public(rec: Record) -> Record:
     """A record as --json prints it (times as ISO 8601 UTC)."""
     rec = dict(rec)
     for k in ("finished_at", "started_at"):
@@ -525,6 +570,47 @@ def percentile(values: list[float], p: float) -> float | None:
     ordered = sorted(values)
     k = max(1, math.ceil(p / 100.0 * len(ordered)))
     return ordered[k - 1]
+
+
+class Figures(TypedDict):
+    """A repo's or a todo's runs in `coord history trends --json`."""
+
+    runs: int
+    succeeded: int
+    failed: int
+    success_rate: float | None
+    p50_s: float | None
+    p95_s: float | None
+
+
+class Flaky(TypedDict):
+    """A todo with both outcomes (``flakiest``)."""
+
+    todo: str
+    repo: str
+    runs: int
+    failed: int
+    success_rate: float | None
+    flips: int
+
+
+class Slow(TypedDict):
+    """A todo by the p95 of its durations (``slowest``)."""
+
+    todo: str
+    repo: str
+    runs: int
+    p50_s: float | None
+    p95_s: float
+
+
+class Trends(TypedDict):
+    """`coord history trends --json`."""
+
+    repos: dict[str, Figures]
+    todos: dict[str, Figures]
+    flakiest: list[Flaky]
+    slowest: list[Slow]
 
 
 class _Tally:
@@ -551,7 +637,7 @@ class _Tally:
         if duration is not None:
             self.durations.append(float(duration))
 
-    def figures(self) -> dict[str, Any]:
+    def figures(self) -> Figures:
         runs = self.ok + self.failed
         self.durations.sort()
         p50, p95 = percentile(self.durations, 50), percentile(self.durations, 95)
@@ -565,7 +651,7 @@ TOP = 10  # entries of flakiest and slowest
 
 
 def trends(store: HistoryStore | None, *, repo: str | None = None, days: float = 30.0,
-           now: float | None = None, repos: set[str] | None = None) -> dict[str, Any]:
+           now: float | None = None, repos: set[str] | None = None) -> Trends:
     """Per repo and per todo over the last ``days``: runs (todos that ran to succeeded or
     failed), succeeded, failed, success_rate, p50_s and p95_s of their durations
     (nearest rank); ``flakiest``: todos with both outcomes, most outcome flips between
@@ -588,12 +674,14 @@ def trends(store: HistoryStore | None, *, repo: str | None = None, days: float =
         t.add(status, duration)
     per_repo = {name: by_repo[name].figures() for name in sorted(by_repo)}
     todos = {name: by_todo[name].figures() for name in sorted(by_todo)}
-    flaky = [{"todo": name, "repo": by_todo[name].repo, "runs": f["runs"], "failed": f["failed"],
-              "success_rate": f["success_rate"], "flips": by_todo[name].flips}
-             for name, f in todos.items() if f["succeeded"] and f["failed"]]
+    flaky: list[Flaky] = [
+        {"todo": name, "repo": by_todo[name].repo, "runs": f["runs"], "failed": f["failed"],
+         "success_rate": f["success_rate"], "flips": by_todo[name].flips}
+        for name, f in todos.items() if f["succeeded"] and f["failed"]]
     flaky.sort(key=lambda x: (-x["flips"] / max(1, x["runs"] - 1), -x["runs"], x["todo"]))
-    slow = [{"todo": name, "repo": by_todo[name].repo, "runs": f["runs"], "p50_s": f["p50_s"],
-             "p95_s": f["p95_s"]} for name, f in todos.items() if f["p95_s"] is not None]
+    slow: list[Slow] = [
+        {"todo": name, "repo": by_todo[name].repo, "runs": f["runs"], "p50_s": f["p50_s"],
+         "p95_s": p95} for name, f in todos.items() if (p95 := f["p95_s"]) is not None]
     slow.sort(key=lambda x: (-x["p95_s"], x["todo"]))
     return {"repos": per_repo, "todos": todos, "flakiest": flaky[:TOP], "slowest": slow[:TOP]}
 
@@ -615,7 +703,7 @@ def _repo_of(catalog: Path) -> dict[str, list[str]]:
 def search_document(catalog: Path, text: str, *, repo: str | None = None,
                     kind: str | None = None, since: str | None = None, limit: int = 20,
                     settings: Settings | None = None,
-                    repos: set[str] | None = None) -> list[dict[str, Any]]:
+                    repos: set[str] | None = None) -> list[Record]:
     """`coord history search --json`: UsageError (exit 2) for a bad kind or date."""
     from coordination.catalog.audit import log_path
     from coordination.errors import UsageError
@@ -646,7 +734,7 @@ def search_document(catalog: Path, text: str, *, repo: str | None = None,
 
 def trends_document(catalog: Path, *, repo: str | None = None, days: float = 30.0,
                     settings: Settings | None = None,
-                    repos: set[str] | None = None) -> dict[str, Any]:
+                    repos: set[str] | None = None) -> Trends:
     """`coord history trends --json`."""
     from coordination.errors import UsageError
     from coordination.settings import get_settings
