@@ -126,14 +126,21 @@ def test_late_reader_replays_from_its_last_id(log: EventLog) -> None:
 
 
 def test_every_kind_the_code_emits_is_a_known_kind() -> None:
-    """KINDS is the list of event kinds (README, dashboards): whatever the code emits is in it."""
+    """KINDS is the list of event kinds (README, dashboards): whatever the code emits is in
+    it, spelled as text (``emit("todo.lost", ...)``) or as a member (``EventKind.todo_lost``)."""
     import re
     from pathlib import Path
 
     from coordination.runtime.events import KINDS
+    from coordination.status import EventKind
 
     root = Path(__file__).resolve().parents[3]
     emitted: set[str] = set()
+    members: set[str] = set()
     for f in [*root.joinpath("coordination").rglob("*.py"), *root.joinpath("workers").rglob("*.py")]:
-        emitted |= set(re.findall(r'emit\(\s*"([a-z]+\.[a-z_]+)"', f.read_text()))
+        text = f.read_text()
+        emitted |= set(re.findall(r'emit\(\s*"([a-z]+\.[a-z_]+)"', text))
+        members |= set(re.findall(r"emit\(\s*EventKind\.(\w+)", text))
+    assert members <= set(EventKind.__members__), sorted(members - set(EventKind.__members__))
+    emitted |= {EventKind[m].value for m in members}
     assert emitted and emitted <= KINDS, sorted(emitted - KINDS)
