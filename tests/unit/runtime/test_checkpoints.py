@@ -110,7 +110,7 @@ def test_set_sweep_status_is_compare_and_set(store: CheckpointStore) -> None:
     rec = store.get_sweep("S")
     assert rec is not None and rec["status"] == "failed" and rec["reason"] == "x"
     assert rec["started_at"] == 5.0
-    assert store.set_sweep_status("S", "cancelled")  # None: from any status
+    assert store.set_sweep_status("S", "queued")  # None: from the status it is in (a resume)
     assert not store.set_sweep_status("missing", "cancelled")
 
 
