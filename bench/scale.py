@@ -256,7 +256,7 @@ def step_timings(url: str, catalog: Path, plan: str, n: int, sweep_id: str,
     from coordination.runtime.checkpoints import todo_field
     from coordination.sweeps import SweepService
     from coordination.sweeps.spec import SweepSpec
-    from coordination.sweeps.supervisor import supervise_once
+    from coordination.sweeps.supervision import supervise_once
 
     out: dict[str, Any] = {}
     orig = catalog.parent / "ecosystem.orig.yaml"

@@ -10,17 +10,21 @@ what it needs and never imports this module or the workers.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from coordination.runtime.context import Runtime, get_runtime
+from coordination.status import SWEEP_LIVE, SweepStatus, TodoStatus
 from coordination.sweeps import SweepService, new_sweep_id, unattended
-
-if TYPE_CHECKING:
-    from coordination.sweeps.spec import SweepSpec
+from coordination.sweeps.progress import end_sweep
+from coordination.sweeps.reading import StatusDocument
+from coordination.sweeps.recording import keep_embedded
+from coordination.sweeps.spec import SweepSpec
+from coordination.sweeps.spec_store import load_spec
 
 log = logging.getLogger("coord.launch")
 
@@ -96,10 +100,6 @@ class Launch:
     def say_interrupted(self) -> None:
         """Ctrl-C in embedded mode: the workers stop as Celery's do, warm (running
         todos finish) unless Ctrl-C comes again; say which todos it waits for."""
-        import sys
-
-        from coordination.status import TodoStatus
-
         sid = self.sweep_id
         try:
             cps = ({} if sid is None else self.svc.rt.checkpoints.get_fields_all(
@@ -123,16 +123,12 @@ class Launch:
         can never go on in this process, so it ends cancelled, which records it and keeps
         it beside the catalog (for `coord sweep status`, `sweep resume` later); an ended
         one is kept again, with the events that followed its end."""
-        from coordination.status import SWEEP_LIVE, SweepStatus
-        from coordination.sweeps.recording import keep_embedded
-        from coordination.sweeps.supervisor import fail_sweep
-
         sid, rt = self.sweep_id, self.svc.rt
         if sid is None:
             return
         try:
             if rt.checkpoints.sweep_status(sid) in SWEEP_LIVE:
-                fail_sweep(rt, sid, "interrupted: the coord process running this embedded "
+                end_sweep(rt, sid, "interrupted: the coord process running this embedded "
                            "sweep stopped", status=SweepStatus.cancelled)
             else:
                 keep_embedded(rt, sid, self.spec.catalog)
@@ -150,7 +146,7 @@ class Launch:
                 "status": "queued", "todos": len(self.spec.todos), "levels": self.spec.levels}
 
 
-def settle(svc: SweepService, status: dict[str, Any]) -> dict[str, Any]:
+def settle(svc: SweepService, status: StatusDocument) -> StatusDocument:
     """An ended sweep's status document with its outcome written into the catalog
     (``"synced"``): what `coord plan sweep --wait --json` prints."""
     status["synced"] = svc.sync(status["sweep_id"], status=status)
@@ -160,8 +156,6 @@ def settle(svc: SweepService, status: dict[str, Any]) -> dict[str, Any]:
 def attach(file: Path, sweep_id: str) -> Launch:
     """An existing sweep wired to run again (a resume): its stored spec, this
     process's dispatcher and, embedded, workers for its repos."""
-    from coordination.sweeps.supervisor import load_spec
-
     rt = get_runtime()
     svc = SweepService(rt, file)
     rec = svc.record(sweep_id)

@@ -81,8 +81,10 @@ TODO_TRANSITIONS: dict[TodoStatus, frozenset[TodoStatus]] = {
 
 #: Which status each sweep status may move to.
 SWEEP_TRANSITIONS: dict[SweepStatus, frozenset[SweepStatus]] = {
-    S.queued: frozenset({S.running, S.paused, S.succeeded, S.failed, S.cancelled}),
-    S.running: frozenset({S.paused, S.succeeded, S.failed, S.cancelled}),
+    # an atomic sweep whose todos all ended, one failed, goes straight to its rollback
+    S.queued: frozenset({S.running, S.paused, S.succeeded, S.failed, S.cancelled,
+                         S.rolling_back}),
+    S.running: frozenset({S.paused, S.succeeded, S.failed, S.cancelled, S.rolling_back}),
     S.paused: frozenset({S.queued, S.running, S.rolling_back, S.failed, S.cancelled}),
     # a resume starts the next run of an ended sweep; a rollback compensates it
     S.succeeded: frozenset({S.queued, S.rolling_back}),

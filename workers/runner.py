@@ -39,8 +39,9 @@ from coordination.retry import backoff_delay
 from coordination.runtime.context import Runtime, worker_identity
 from coordination.runtime.client import is_embedded, riding_out
 from coordination.runtime.leases import Lease, new_token
-from coordination.runtime.transitions import waiter_rank
-from coordination.sweeps.spec import SweepSpec
+from coordination.runtime.checkpoints import SweepRecord
+from coordination.runtime.leases import Heartbeat
+from coordination.runtime.transitions import StartVerdict, waiter_rank
 from coordination.status import (
     NOT_STARTED,
     SUCCESSFUL,
@@ -49,16 +50,17 @@ from coordination.status import (
     EventKind,
     TodoStatus,
 )
-from coordination.sweeps.supervisor import (
-    after_end,
+from coordination.sweeps.lost import poisoned
+from coordination.sweeps.progress import Change, end_todos, progress
+from coordination.sweeps.spec import SweepSpec
+from coordination.sweeps.spec_store import (
     cached_spec,
-    end_todos,
     level_index,
     load_spec,
-    poisoned,
     spec_refusal,
     sweep_head,
 )
+from workers.execute import run_command
 
 log = logging.getLogger("coord.runner")
 
@@ -119,7 +121,7 @@ def _checkout(spec_path: str | None, repo: str, worker: WorkerInfo) -> str:
 
 
 def _current(rt: Runtime, sweep_id: str, todo_id: str, run: int | None
-             ) -> tuple[SweepSpec | None, dict[str, Any] | None, str]:
+             ) -> tuple[SweepSpec | None, SweepRecord | None, str]:
     """The spec to run ``todo_id`` by, and the sweep's head if it was read; else why not.
 
     A message names its run: with that run's spec parsed in this process, nothing is
@@ -179,13 +181,13 @@ def run_todo(
             breaker=breaker, rank=rank, probe_for=probe_for, waiter_stale=WAITER_STALE,
             waited=waited, run=spec.run,
         ), patience)
-        if st.verdict == "run":
+        if st.verdict == StartVerdict.run:
             # The sweep moved on (a resume or rollback) since this message was sent:
             # go by the spec of the run it is at now, as a message of that run would
             # (the script has taken this delivery out of any line it stood in).
             return run_todo(rt, sweep_id, todo_id, worker, None) if run is not None else (
                 Outcome.gone, {"reason": f"sweep moved on to run {st.detail}"})
-        if st.verdict != "wait":
+        if st.verdict != StartVerdict.wait:
             break
         waited = True
         # No slot for it yet: wait until a finishing holder wakes it (it is first
@@ -205,21 +207,21 @@ def run_todo(
                 time.sleep(pause)
         delay = min(delay * 2, 1.0)
         patience = time.monotonic() + rt.settings.lease_ttl
-    if st.verdict == "gone":
+    if st.verdict == StartVerdict.gone:
         return Outcome.gone, {"reason": f"sweep is {st.detail}"}
-    if st.verdict == "held":
+    if st.verdict == StartVerdict.held:
         return Outcome.held, {"reason": f"the breaker of {t.repo} is open"}
-    if st.verdict == "terminal":
+    if st.verdict == StartVerdict.terminal:
         return Outcome.duplicate, {"status": st.detail}
-    if st.verdict in ("busy", "stale"):
-        return Outcome.duplicate, {"claim": st.verdict}
-    if st.verdict == "premature":
+    if st.verdict in (StartVerdict.busy, StartVerdict.stale):
+        return Outcome.duplicate, {"claim": str(st.verdict)}
+    if st.verdict == StartVerdict.premature:
         return Outcome.premature, {"waiting_for": sorted(st.waiting)}
-    if st.verdict == TodoStatus.skipped:
-        after_end(rt, spec, todo_id, TodoStatus.skipped, level_done=st.level_done,
-                  terminal=st.terminal)
+    if st.verdict == StartVerdict.skipped:
+        progress(rt, spec, [_ended(spec, todo_id, TodoStatus.skipped, st.level_done,
+                                   st.terminal)])
         return Outcome.done, {"status": str(TodoStatus.skipped)}
-    if st.verdict == "poisoned":
+    if st.verdict == StartVerdict.poisoned:
         # Its earlier holder was the max_lost_runs-th to die running it.
         poisoned(rt, spec, todo_id, level_done=st.level_done, terminal=st.terminal)
         return Outcome.done, {"status": str(TodoStatus.failed), "reason": "poison"}
@@ -237,12 +239,21 @@ def run_todo(
                 log.warning("could not release %s: %s", lease.key, exc)
 
 
-def _wait_deadline(rt: Runtime, sweep_id: str, head: dict[str, Any] | None) -> float:
+def _ended(spec: SweepSpec, todo_id: str, status: TodoStatus, level_done: bool | None,
+           terminal: int | None, queued: list[str] | None = None) -> Change:
+    """The change a transition script made ending ``todo_id``, for the progression."""
+    level = level_index(spec, todo_id)
+    return Change(todo_id, status, level_done=level_done, terminal=terminal,
+                  levels=(level,) if level_done and level >= 0 else (),
+                  queued=tuple(queued or ()))
+
+
+def _wait_deadline(rt: Runtime, sweep_id: str, head: SweepRecord | None) -> float:
     """Monotonic time after which a todo waiting for a slot gives up: its sweep's
     deadline (an hour from now if it has none)."""
     if head is None:
-        head = sweep_head(rt, sweep_id) or {}
-    left = float(head.get("deadline") or time.time() + 3600) - time.time()
+        head = sweep_head(rt, sweep_id)
+    left = float((head or {}).get("deadline") or time.time() + 3600) - time.time()
     return time.monotonic() + max(1.0, left)
 
 
@@ -259,9 +270,6 @@ def _execute(
 ) -> tuple[Outcome, dict[str, Any], bool]:
     """Run the command under ``lease``; returns the outcome, its detail, and whether
     the lease was released (by the finishing write)."""
-    from coordination.runtime.leases import Heartbeat
-    from workers.execute import run_command
-
     t = spec.todos[todo_id]
     sweep_id = spec.sweep_id
     lost = threading.Event()
@@ -404,6 +412,6 @@ def _execute(
         return Outcome.lost, {"reason": "stale fence"}, False
     # Best effort from here: a lost dispatch or finish is made good by the
     # supervisor's next full pass.
-    riding_out(lambda: after_end(rt, spec, todo_id, status, level_done=fin.level_done,
-                               terminal=fin.terminal, queued=fin.queued), patience)
+    riding_out(lambda: progress(rt, spec, [_ended(spec, todo_id, status, fin.level_done,
+                                                  fin.terminal, fin.queued)]), patience)
     return Outcome.done, {"status": str(status), "exit_code": exit_code}, True

@@ -68,7 +68,7 @@ def build_worker(
 
     from coordination.catalog.store import CatalogStore
     from coordination.runtime.context import get_runtime
-    from coordination.sweeps.supervisor import SupervisorThread
+    from coordination.sweeps.supervision import SupervisorThread
     from workers.app import create_app, limits_from_catalog
     from workers.runner import WorkerInfo
     from workers.tasks import register_worker

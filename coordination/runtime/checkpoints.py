@@ -26,21 +26,111 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypedDict, cast
 
 import redis
 
 from coordination.keys import Keys
 from coordination.runtime.client import lua
 from coordination.runtime.leases import Lease
-from coordination.status import TERMINAL, SweepStatus, TodoStatus  # noqa: F401 (TERMINAL re-exported)
+from coordination.runtime.queues import queued_task_ids
+from coordination.status import (  # noqa: F401 (TERMINAL re-exported)
+    SWEEP_TRANSITIONS,
+    TERMINAL,
+    SweepStatus,
+    TodoStatus,
+)
 
 log = logging.getLogger(__name__)
 
 TODO_STATUSES = frozenset(TodoStatus)
-CLAIM_RESULTS = frozenset({"claimed", "taken_over", "busy", "terminal", "stale", "poisoned"})
-LOST_RESULTS = frozenset({"requeued", "poisoned", "alive", "changed", "gone"})
+
+
+class Checkpoint(TypedDict, total=False):
+    """A todo's checkpoint within one run of a sweep (``t:<todo>``, JSON), as read.
+
+    ``status`` is always there (pending when nothing happened to the todo yet);
+    ``output_tail`` only when the read asked for tails. Written by the transition
+    scripts (start, finish, lost, end, queue) and :meth:`CheckpointStore.reset_todos`.
+    """
+
+    status: str
+    attempts: int
+    exit_code: int | None
+    worker: str | None
+    started_at: float | None
+    finished_at: float | None
+    duration: float | None
+    reason: str | None
+    output_tail: str
+    stdout_bytes: int
+    stderr_bytes: int
+    lost_runs: int
+    lost_reason: str | None
+    lease_key: str | None
+    token: str | None
+    fence: int | None
+    resource_keys: list[str]
+    queued_at: float | None
+    held_at: float | None
+    lost_at: float | None
+    suspect_at: float | None
+
+
+class SweepRecord(TypedDict, total=False):
+    """A sweep's record: the :data:`RECORD_FIELDS` read (with ``id``), as read.
+
+    ``status`` is always there (a record without one is an unknown sweep); a
+    partial read (:meth:`CheckpointStore.get_sweep_fields`) holds what it asked for.
+    ``unattended:<repo>`` marks are read by name, outside this type."""
+
+    id: str
+    plan: str
+    strategy: str
+    kind: str
+    status: str
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    deadline: float | None
+    reason: str | None
+    run: int
+    spec: str
+    spec_sig: str | None
+    spec_key_id: str | None
+    catalog: str | None
+    atomic: bool
+    terminal: int
+    full_pass_terminal: int | None
+    full_pass_at: float | None
+    paused_at: float | None
+    paused_from: str | None
+    paused_total: float
+    synced_at: float | None
+    rollback_of: str | None
+    rollback_reason: str | None
+    not_compensable: list[str]
+    todos: int
+
+
+class TransitionRefused(ValueError):
+    """A caller asked for a sweep status change the status module does not allow."""
+
+
+def legal_sources(new: str, allowed_from: Iterable[str]) -> list[str]:
+    """The statuses of ``allowed_from`` a sweep may move to ``new`` from, by
+    :data:`coordination.status.SWEEP_TRANSITIONS`: a compare-and-set never makes any
+    other move. None of them: the caller asks for a move that can never be made (a
+    bug), refused before Redis is touched."""
+    target = SweepStatus(new)
+    legal = sorted(str(s) for s in allowed_from if target in SWEEP_TRANSITIONS[SweepStatus(s)])
+    if not legal:
+        raise TransitionRefused(f"a sweep may not move from {', '.join(sorted(map(str, allowed_from))) or 'nothing'} "
+                                f"to {target}: see coordination.status.SWEEP_TRANSITIONS")
+    return legal
+
+
 
 #: The fields of a sweep record (the sweep's ``terminal`` count included; per-level
 #: counters are under RECORD_PREFIXES, the todos' fields under t:/o:/r:). A
@@ -91,16 +181,16 @@ def decode(raw: str) -> Any:
         return raw
 
 
-def checkpoint(raw: Any, tail: Any = None) -> dict[str, Any]:
+def checkpoint(raw: str | bytes | None, tail: str | bytes | None = None) -> Checkpoint:
     """A todo's checkpoint from its ``t:`` field (and its ``o:`` tail, when read);
     ``raw``/``tail`` as a decoding client returns them (str, or None when absent)."""
     parsed = json.loads(raw) if raw else {}
     # ([] is how one cjson spells an empty object)
-    cp: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
+    cp = cast(Checkpoint, parsed if isinstance(parsed, dict) else {})
     cp.setdefault("status", TodoStatus.pending.value)
-    cp.pop("has_tail", None)
+    cast(dict[str, object], cp).pop("has_tail", None)
     if tail is not None:
-        cp["output_tail"] = tail
+        cp["output_tail"] = tail if isinstance(tail, str) else tail.decode()
     return cp
 
 
@@ -165,24 +255,25 @@ class CheckpointStore:
         pipe.zadd(self.keys.sweeps, {sweep_id: float(record["created_at"])})
         pipe.execute()
 
-    def _record(self, sweep_id: str, names: tuple[str, ...], values: list[Any]
-                ) -> dict[str, Any] | None:
-        rec = {k: decode(str(v)) for k, v in zip(names, values) if v is not None}
+    def _record(self, sweep_id: str, names: tuple[str, ...], values: list[str | bytes | None]
+                ) -> SweepRecord | None:
+        rec = cast(SweepRecord, {k: decode(str(v)) for k, v in zip(names, values)
+                                 if v is not None})
         if "status" not in rec:
             return None
         if "layout" in names and rec.get("layout") != LAYOUT:
             self.migrate(sweep_id)
-        rec.pop("layout", None)
+        cast(dict[str, object], rec).pop("layout", None)
         rec["id"] = sweep_id
         return rec
 
-    def get_sweep(self, sweep_id: str) -> dict[str, Any] | None:
+    def get_sweep(self, sweep_id: str) -> SweepRecord | None:
         """The sweep record (:data:`RECORD_FIELDS`, one HMGET) with ``id`` added, or
         None if unknown."""
         values = self.r.hmget(self.keys.sweep(sweep_id), list(RECORD_FIELDS))
         return self._record(sweep_id, RECORD_FIELDS, values)
 
-    def get_sweep_fields(self, sweep_id: str, fields: tuple[str, ...]) -> dict[str, Any] | None:
+    def get_sweep_fields(self, sweep_id: str, fields: tuple[str, ...]) -> SweepRecord | None:
         """Some fields of the sweep record (one HMGET; never its large spec unless
         asked), with ``id`` added; None if the sweep is unknown (no ``status``)."""
         names = tuple(dict.fromkeys(("status", "layout", *fields)))
@@ -195,30 +286,42 @@ class CheckpointStore:
         return None if raw is None else str(decode(str(raw)))
 
     def update_sweep(self, sweep_id: str, **fields: Any) -> None:
+        """Write record fields unconditionally; never its status (that is a
+        compare-and-set: :meth:`set_sweep_status`)."""
+        if "status" in fields:
+            raise TransitionRefused("a sweep's status changes by set_sweep_status only")
         if fields:
             _check_record_fields(fields)
             self.r.hset(self.keys.sweep(sweep_id), mapping=_mapping(fields))
 
     def set_sweep_status(
-        self, sweep_id: str, new: str, *, allowed_from: set[str] | None = None, **fields: Any
+        self, sweep_id: str, new: str, *, allowed_from: Iterable[str] | None = None,
+        **fields: Any
     ) -> bool:
-        """Move the sweep to ``new`` if its status is in ``allowed_from`` (None: any).
+        """Move the sweep to ``new`` if its status is in ``allowed_from`` (None: any
+        status that may move to ``new``), with ``fields``, in one script call.
 
-        False when the sweep is unknown or in another state.
+        Every move is checked against :data:`coordination.status.SWEEP_TRANSITIONS`
+        first (:class:`TransitionRefused`). False when the sweep is unknown or in
+        another state.
         """
         _check_record_fields(fields)
-        allowed = "*" if allowed_from is None else encode(sorted(allowed_from))
-        res = lua("status_cas")(self.r, [self.keys.sweep(sweep_id)], [new, allowed, *_pairs(fields)])
+        target = SweepStatus(new)
+        if allowed_from is None:
+            allowed_from = [s for s, nxt in SWEEP_TRANSITIONS.items() if target in nxt]
+        allowed = legal_sources(target, allowed_from)
+        res = lua("status_cas")(self.r, [self.keys.sweep(sweep_id)],
+                                [str(target), encode(allowed), *_pairs(fields)])
         return bool(res)
 
-    def list_sweeps(self, limit: int = 50) -> list[dict[str, Any]]:
+    def list_sweeps(self, limit: int = 50) -> list[SweepRecord]:
         """Newest first (records without their spec); ids whose record is gone are
         dropped from the index."""
         ids = [str(i) for i in self.r.zrevrange(self.keys.sweeps, 0, max(0, limit - 1))]
         pipe = self.r.pipeline(transaction=False)
         for sid in ids:
             pipe.hmget(self.keys.sweep(sid), list(_LIST_FIELDS))
-        out: list[dict[str, Any]] = []
+        out: list[SweepRecord] = []
         gone: list[str] = []
         for sid, values in zip(ids, pipe.execute()):
             rec = self._record(sid, _LIST_FIELDS, values)
@@ -293,8 +396,66 @@ class CheckpointStore:
                      len(old))
         return bool(old)
 
+    # -- the active index, counters, the supervisor's turn ------------------------
+    def activate(self, sweep_id: str) -> None:
+        """List the sweep among those the supervisor passes look at."""
+        self.r.sadd(self.keys.active_sweeps, sweep_id)
+
+    def deactivate(self, sweep_id: str) -> None:
+        self.r.srem(self.keys.active_sweeps, sweep_id)
+
+    def active_sweeps(self) -> list[str]:
+        return sorted(str(s) for s in self.r.smembers(self.keys.active_sweeps))
+
+    def count_terminal(self, sweep_id: str, n: int = 1) -> None:
+        """Count todos that reached a terminal status outside the transition scripts."""
+        self.r.hincrby(self.keys.sweep(sweep_id), "terminal", n)
+
+    def set_counters(self, sweep_id: str, counters: dict[str, int]) -> None:
+        """The integer counters the transition scripts move (``level_left:<k>``...)."""
+        _check_record_fields(counters)
+        if counters:
+            self.r.hset(self.keys.sweep(sweep_id),
+                        mapping={k: str(v) for k, v in counters.items()})
+
+    def levels_left(self, sweep_id: str, sizes: list[int]) -> list[int]:
+        """Todos not yet ended per level (a level never counted reads as its size)."""
+        values = self.r.hmget(self.keys.sweep(sweep_id),
+                              [f"level_left:{i}" for i in range(len(sizes))])
+        return [int(v) if v is not None else n for v, n in zip(values, sizes)]
+
+    def level_succeeded(self, sweep_id: str, level: int) -> int:
+        """How many todos of a level ended successfully."""
+        return int(self.r.hget(self.keys.sweep(sweep_id), f"level_ok:{level}") or 0)
+
+    def take_supervise_turn(self, sweep_id: str, ms: int) -> bool:
+        """One supervisor pass at a time per sweep, for ``ms``: True when this caller
+        has the turn. (All of a pass is idempotent; the turn only saves duplicates.)"""
+        return bool(self.r.set(self.keys.supervisor_lock(sweep_id), "1", nx=True, px=max(1, ms)))
+
+    def unattended_marks(self, sweep_id: str, repos: list[str]) -> dict[str, tuple[float, bool]]:
+        """Repo -> (since when its queued todos wait with no live worker, whether
+        ``repo.unattended`` was said) for the repos marked."""
+        values = self.r.hmget(self.keys.sweep(sweep_id), [f"unattended:{r}" for r in repos])
+        out: dict[str, tuple[float, bool]] = {}
+        for repo, raw in zip(repos, values):
+            mark = decode(str(raw)) if raw is not None else None
+            if isinstance(mark, list) and len(mark) == 2:
+                out[repo] = (float(mark[0]), bool(mark[1]))
+        return out
+
+    def set_unattended_marks(self, sweep_id: str,
+                             marks: dict[str, tuple[float, bool] | None]) -> None:
+        """Set (or, None, clear) repos' unattended marks."""
+        self.update_sweep(sweep_id, **{f"unattended:{r}": None if m is None else list(m)
+                                       for r, m in marks.items()})
+
+    def queued_task_ids(self, queues: Iterable[str]) -> set[str]:
+        """Task ids of the messages waiting in these broker queues (:mod:`.queues`)."""
+        return queued_task_ids(self.r, self.keys, queues)
+
     # -- todo checkpoints -------------------------------------------------------
-    def get(self, sweep_id: str, todo_id: str) -> dict[str, Any] | None:
+    def get(self, sweep_id: str, todo_id: str) -> Checkpoint | None:
         """The todo's checkpoint with its output tail (pending if untouched); None if
         the sweep is unknown."""
         status, raw, tail = self.r.hmget(
@@ -303,7 +464,7 @@ class CheckpointStore:
             return None
         return checkpoint(raw, tail)
 
-    def get_all(self, sweep_id: str, todo_ids: list[str]) -> dict[str, dict[str, Any]]:
+    def get_all(self, sweep_id: str, todo_ids: list[str]) -> dict[str, Checkpoint]:
         """Checkpoints (with output tails) of many todos in one command; empty if the
         sweep is unknown."""
         names = ["status"]
@@ -316,7 +477,7 @@ class CheckpointStore:
                 for i, t in enumerate(todo_ids)}
 
     def get_fields_all(self, sweep_id: str, todo_ids: list[str], fields: tuple[str, ...]
-                       ) -> dict[str, dict[str, Any]]:
+                       ) -> dict[str, Checkpoint]:
         """``fields`` of many todos' checkpoints in one command, the fields a checkpoint
         lacks left out (``status`` always there); empty if the sweep is unknown.
 
@@ -327,13 +488,13 @@ class CheckpointStore:
         if values[0] is None:
             return {}
         keep = {"status", *fields}
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, Checkpoint] = {}
         for t, raw in zip(todo_ids, values[1:]):
             cp = checkpoint(raw)
-            out[t] = {k: v for k, v in cp.items() if k in keep}
+            out[t] = cast(Checkpoint, {k: v for k, v in cp.items() if k in keep})
         return out
 
-    def orphaned(self, checkpoints: dict[str, dict[str, Any]]) -> list[str]:
+    def orphaned(self, checkpoints: Mapping[str, Checkpoint]) -> list[str]:
         """Todos (of ``get_all``'s result) that are running under a lease no longer
         held by their token: candidates for re-dispatch.
 
@@ -348,7 +509,7 @@ class CheckpointStore:
             return []
         pipe = self.r.pipeline(transaction=False)
         for _t, cp in running:
-            pipe.get(cp["lease_key"])
+            pipe.get(str(cp.get("lease_key")))
         held = pipe.execute()
         return [t for (t, cp), cur in zip(running, held) if cur != cp.get("token")]
 

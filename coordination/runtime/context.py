@@ -15,6 +15,7 @@ from typing import Any
 import redis
 
 from coordination.keys import Keys
+from coordination.runtime.breakers import Breakers
 from coordination.runtime.checkpoints import CheckpointStore
 from coordination.runtime.client import get_redis
 from coordination.runtime.events import EventLog
@@ -36,6 +37,7 @@ class Runtime:
     leases: LeaseManager
     transitions: Transitions
     workers: WorkerRegistry
+    breakers: Breakers
     #: How todos are sent (given by whoever wires the process: worker, CLI, embedded).
     dispatcher: Dispatcher | None = field(default=None, repr=False)
 
@@ -44,15 +46,17 @@ class Runtime:
         settings = settings or get_settings()
         keys = Keys(settings.namespace)
         r = get_redis(settings)
+        events = EventLog(r, keys, maxlen=settings.events_maxlen)
         return cls(
             settings=settings,
             keys=keys,
             redis=r,
-            events=EventLog(r, keys, maxlen=settings.events_maxlen),
+            events=events,
             checkpoints=CheckpointStore(r, keys),
             leases=LeaseManager(r, keys, ttl=settings.lease_ttl),
             transitions=Transitions(r, keys, lease_ttl=settings.lease_ttl),
             workers=WorkerRegistry(r, keys),
+            breakers=Breakers(r, keys, events),
         )
 
     @property

@@ -30,6 +30,7 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import redis
@@ -48,21 +49,37 @@ def waiter_rank(rank: str, since: float, sweep_id: str, todo_id: str) -> str:
     return f"{rank}{int(since * 1000):014d}|{sweep_id}/{todo_id}"
 
 
+class StartVerdict(StrEnum):
+    """What ``lua/todo_start.lua`` answered (its first reply element)."""
+
+    started = "started"  # run it under the lease it was given
+    gone = "gone"  # the sweep is missing, paused or over: ``detail`` is its status
+    run = "run"  # the sweep is at another run than the caller's spec: ``detail`` is it
+    terminal = "terminal"  # already ended: a duplicate delivery
+    skipped = "skipped"  # a predecessor did not succeed: ``detail`` says which
+    premature = "premature"  # predecessors not done: ``waiting`` lists them
+    wait = "wait"  # no free slot: ``detail`` is ``repo`` or the resource
+    held = "held"  # its repo's breaker is open (``detail`` ``new``: held just now)
+    busy = "busy"  # a live holder runs it
+    stale = "stale"  # another delivery owns it
+    poisoned = "poisoned"  # this takeover was its last allowed lost run: it is failed
+
+
+class LostVerdict(StrEnum):
+    """What ``lua/todo_lost.lua`` answered about a running todo whose lease is gone."""
+
+    requeued = "requeued"  # back to queued: send it again
+    poisoned = "poisoned"  # its max_lost-th lost run: failed
+    alive = "alive"  # its holder renewed after all: nothing to do
+    changed = "changed"  # someone else moved it meanwhile
+    gone = "gone"  # the sweep is gone
+
+
 @dataclass(frozen=True)
 class Started:
-    """What :meth:`Transitions.start` answered.
+    """What :meth:`Transitions.start` answered (see :class:`StartVerdict`)."""
 
-    ``verdict`` is ``started`` (run it under ``lease``), ``gone`` (sweep missing,
-    paused or over: ``detail`` is its status), ``terminal`` (a duplicate),
-    ``skipped`` (a predecessor did not succeed: ``detail`` says which),
-    ``premature`` (``waiting`` lists the predecessors not done), ``wait`` (no
-    free slot for it: ``detail`` is ``repo`` or the resource), ``held`` (its
-    repo's breaker is open; ``detail`` ``new`` when it was held just now),
-    ``busy`` / ``stale`` (another delivery owns it) or
-    ``poisoned`` (this takeover was its last allowed lost run: it is failed).
-    """
-
-    verdict: str
+    verdict: StartVerdict
     detail: str = ""
     lease: Lease | None = None
     attempts: int = 0
@@ -149,21 +166,21 @@ class Transitions:
              "" if run is None else str(run), len(res_names), *res_caps,
              *res_names, repo, *preds],
         )
-        verdict = str(res[0])
-        if verdict == "started":
+        verdict = StartVerdict(str(res[0]))
+        if verdict == StartVerdict.started:
             extra = tuple(json.loads(res[5] or "[]")) if len(res) > 5 else ()
             lease = Lease(repo, int(res[1]), token, int(res[2]), self.ttl_ms, self.keys.namespace,
                           extra=extra)
             return Started(verdict, lease=lease, attempts=int(res[3] or 1),
                            taken_over=bool(int(res[4])))
-        if verdict == TodoStatus.skipped:
+        if verdict == StartVerdict.skipped:
             return Started(verdict, detail=str(res[1]), terminal=int(res[2]),
                            level_done=bool(int(res[3])))
-        if verdict == "poisoned":
+        if verdict == StartVerdict.poisoned:
             return Started(verdict, terminal=int(res[1]), level_done=bool(int(res[2])))
-        if verdict == "premature":
+        if verdict == StartVerdict.premature:
             return Started(verdict, waiting=list(json.loads(res[1])))
-        if verdict == "held":
+        if verdict == StartVerdict.held:
             return Started(verdict, detail="new" if int(res[1]) else "")
         return Started(verdict, detail=str(res[1]) if len(res) > 1 else "")
 
@@ -206,17 +223,17 @@ class Transitions:
 
     def lost(self, sweep_id: str, todo_id: str, *, repo: str, token: str, max_lost: int,
              now: float, why: str, level: int = -1, breaker: tuple[int, float] | None = None
-             ) -> str:
+             ) -> LostVerdict:
         """A running todo whose lease is gone: ``requeued`` to run again, or
         ``poisoned`` (failed) at its ``max_lost``-th lost run; the lost run counts
-        against the repo's breaker. See LOST_RESULTS and ``lua/todo_lost.lua``."""
+        against the repo's breaker. See :class:`LostVerdict` and ``lua/todo_lost.lua``."""
         res = lua("todo_lost")(
             self.r,
             [*self._ledger(sweep_id), self.keys.breaker(repo)],
             [*self._ledger_args, token, max_lost, encode(now), why, level,
              (breaker or (0, 0.0))[0], repo, sweep_id, todo_id],
         )
-        return str(res)
+        return LostVerdict(str(res))
 
     def end(self, sweep_id: str, todos: Iterable[tuple[str, int]], status: TodoStatus,
             allowed_from: Iterable[TodoStatus], *, event: dict[str, Any],

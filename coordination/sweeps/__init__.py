@@ -1,25 +1,35 @@
-"""Sweeps: a plan's DAG run on the workers.
+"""Sweeps: a plan's DAG run on the workers. One module per concept:
 
-    spec.py        SweepSpec: the frozen per-sweep plan (commands, paths, edges, levels)
-    supervisor.py  what keeps a sweep moving: dispatch, skip, level advance, finish,
-                   re-send lost todos, deadlines (idempotent; any process may run it)
-    service.py     SweepService: start / status / list / wait / resume / pause / cancel / sync
-    recording.py   an ended run's history (and, embedded, its keys beside the catalog)
+    spec.py         SweepSpec: the frozen per-run plan (commands, paths, edges, levels)
+    spec_store.py   reading, caching and verifying a run's spec
+    planning.py     freezing a spec from the catalog (a plan, one todo, a resume)
+    sending.py      what may be sent now, and sending it
+    progress.py     after a todo's state changes: the ordered steps, one entry
+    rollback.py     sagas and atomic sweeps: what to undo, in which order
+    lost.py         runs whose holder died, poison todos, lost messages
+    supervision.py  the periodic pass only: what keeps a sweep moving when the fast path fails
+    steering.py     start, pause, unpause, cancel, resume, rollback
+    reading.py      the status and list documents
+    waiting.py      following a sweep to its end
+    sync.py         a sweep's outcome into the catalog
+    recording.py    an ended run's retention and history
+    service.py      SweepService: the thin facade the CLI, MCP and web view call
 """
 
 from __future__ import annotations
 
-from coordination.sweeps.service import (
-    RECENT,
-    STRATEGIES,
-    TERMINAL,
-    SweepService,
-    ended_by,
-    iso,
-    new_sweep_id,
-    sweep_deadline,
-    unattended,
-)
+from coordination.sweeps.reading import RECENT, iso
+from coordination.sweeps.service import TERMINAL, SweepService, sweep_deadline, unattended
+from coordination.sweeps.spec import STRATEGIES
+from coordination.sweeps.waiting import ended_by
+
+
+def new_sweep_id(plan_id: str) -> str:
+    """A new sweep's id (see :func:`coordination.sweeps.planning.new_sweep_id`)."""
+    # lazy: networkx and the planner, needed only to start, not to read
+    from coordination.sweeps.planning import new_sweep_id as make
+
+    return make(plan_id)
 
 __all__ = ["RECENT", "STRATEGIES", "TERMINAL", "SweepService", "ended_by", "iso", "new_sweep_id",
            "sweep_deadline", "unattended"]

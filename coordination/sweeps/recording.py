@@ -1,8 +1,7 @@
-"""What a sweep run leaves behind when it ends: its history records and, embedded,
-its keys kept beside the catalog.
+"""What a sweep run leaves behind when it ends: its retention, its history records
+and, embedded, its keys kept beside the catalog.
 
-Called from :func:`coordination.sweeps.supervisor.keep`, which runs exactly where a
-run's final status was just written (the one caller whose compare-and-set won: a
+:func:`keep` runs exactly where a run's final status was just written (the one caller whose compare-and-set won: a
 run that ends, fails, is cancelled or has nothing to roll back). The store records a
 run once (keyed by sweep and run), so a second call records nothing. Nothing here
 may fail the sweep: a history that cannot be written is logged and skipped.
@@ -12,22 +11,27 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
+from coordination.runtime.archive import save
 from coordination.runtime.context import Runtime
-from coordination.runtime.history import tail
+from coordination.runtime.history import history_path, open_history, tail
 from coordination.status import TodoStatus
-from coordination.sweeps.spec import SweepSpec
+from coordination.sweeps.spec_store import load_spec
 
 log = logging.getLogger("coord.history")
 
 
-#: ``supervisor.load_spec`` (given, not imported: the supervisor imports this module)
-SpecLoader = Callable[[Runtime, str, dict[str, Any]], SweepSpec | None]
+def keep(rt: Runtime, sweep_id: str) -> None:
+    """An ended sweep stays readable for COORD_RETENTION_DAYS, then Redis drops it.
+
+    Called once per run, by whoever wrote its final status; its history is recorded here."""
+    record_run(rt, sweep_id)
+    rt.checkpoints.expire_sweep(sweep_id, rt.settings.retention_days * 86400,
+                                longest_sweep=rt.settings.sweep_deadline)
 
 
-def rows(rt: Runtime, sweep_id: str, load_spec: SpecLoader,
+def rows(rt: Runtime, sweep_id: str,
          ) -> tuple[dict[str, Any], list[dict[str, Any]], str | None] | None:
     """The sweep row, the todo rows and the catalog path of the sweep's current run."""
     rec = rt.checkpoints.get_sweep(sweep_id)
@@ -66,16 +70,14 @@ def _counts(todos: list[dict[str, Any]]) -> dict[str, int]:
     return out
 
 
-def record_run(rt: Runtime, sweep_id: str, load_spec: SpecLoader) -> bool:
+def record_run(rt: Runtime, sweep_id: str) -> bool:
     """Record the run that just ended (history, and embedded its keys); True if this
     call recorded it."""
     try:
-        got = rows(rt, sweep_id, load_spec)
+        got = rows(rt, sweep_id)
         if got is None:
             return False
         sweep, todos, catalog = got
-        from coordination.runtime.history import open_history
-
         store = open_history(rt.settings, catalog, rt.redis)
         new = False
         if store is not None:
@@ -96,8 +98,5 @@ def keep_embedded(rt: Runtime, sweep_id: str, catalog: str | None) -> None:
     ``level.done`` after the skips that ended the sweep)."""
     if not rt.settings.embedded or catalog is None:
         return
-    from coordination.runtime.archive import save
-    from coordination.runtime.history import history_path
-
     save(rt.redis, rt.keys, history_path(catalog), sweep_id,
          keep_days=rt.settings.retention_days)

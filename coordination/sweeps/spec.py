@@ -43,6 +43,9 @@ class TodoSpec:
 
 TITLE_CHARS = 200
 
+#: How a sweep sends its todos: a level at a time, or each as soon as it may start.
+STRATEGIES = ("levels", "eager")
+
 
 @dataclass
 class SweepSpec:
@@ -103,6 +106,13 @@ class SweepSpec:
             cached = {t: i for i, level in enumerate(self.levels) for t in level}
             self.__dict__["_level_of"] = cached
         return cached
+
+    @property
+    def skip_walked(self) -> set[str]:
+        """Todos this process already handed to a skip in this run (see
+        :class:`coordination.sweeps.progress.SkipDependents`); never serialised."""
+        walked: set[str] = self.__dict__.setdefault("_skip_walked", set())
+        return walked
 
     def counters(self) -> dict[str, int]:
         """Initial level counters of this run, for the sweep record (see

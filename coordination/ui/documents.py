@@ -141,7 +141,7 @@ def sweep_graph(svc: SweepService, sweep_id: str) -> dict[str, Any]:
     the DAG laid out by level with one lane per repo, each todo's status, the
     critical path, and ``after``: the event id to follow from (read before the
     statuses, so no event between the two is missed)."""
-    from coordination.sweeps.supervisor import load_spec
+    from coordination.sweeps.spec_store import load_spec
 
     rt = svc.rt
     after = rt.events.last_id(sweep_id)
@@ -166,7 +166,7 @@ def sweep_graph(svc: SweepService, sweep_id: str) -> dict[str, Any]:
 def todo_detail(svc: SweepService, sweep_id: str, todo_id: str) -> dict[str, Any]:
     """One todo of a sweep: its ``sweep status`` entry, what it runs, and its events
     (every attempt: queued, started, retrying, lost, its end)."""
-    from coordination.sweeps.supervisor import load_spec
+    from coordination.sweeps.spec_store import load_spec
 
     rt = svc.rt
     spec = load_spec(rt, sweep_id, svc.record(sweep_id))

@@ -36,11 +36,12 @@ def test_a_sweeps_history_is_searchable_and_counted(cluster: Cluster) -> None:
     assert [x["todo"] for x in trends["slowest"]] and not trends["flakiest"]
 
     # In the team's Redis, once: another process finalising again records nothing.
-    from coordination.sweeps.supervisor import maybe_finish, record_history
+    from coordination.sweeps.progress import finish_if_done as maybe_finish
+    from coordination.sweeps.recording import record_run
 
     rt = cluster.rt
     assert maybe_finish(rt, sid, full=True) is None
-    record_history(rt, sid)
+    record_run(rt, sid)
     assert rt.redis.zcard(rt.keys.history_index) == 1
     assert len(cluster.cli_json("history", "search", "", "--limit", "100")) == 3 + len(
         cluster.cli_json("history", "search", "", "--kind", "edit", "--limit", "100"))

@@ -208,13 +208,14 @@ def test_a_duplicate_message_runs_the_todo_once(fast: Cluster) -> None:
     fast.write_catalog({"a": 2}, [T("TODO-001", "a", "echo ran >> ran; sleep 1")])
     fast.start_workers(["a"])
     sid = fast.start_sweep()
-    from coordination.sweeps.supervisor import load_spec, redispatch
+    from coordination.sweeps.sending import send as _send
+    from coordination.sweeps.spec_store import load_spec
     from workers.app import create_app
 
     fast.rt.dispatcher = CeleryDispatcher(create_app(fast.rt.settings), fast.rt.keys)
     spec = load_spec(fast.rt, sid)
-    redispatch(fast.rt, spec, "TODO-001")  # the same task id, sent twice more
-    redispatch(fast.rt, spec, "TODO-001")
+    _send(fast.rt, spec, ["TODO-001"])  # the same task id, sent twice more
+    _send(fast.rt, spec, ["TODO-001"])
     st = fast.wait_sweep(sid, timeout=60)
     assert st["status"] == "succeeded"
     assert read_lines(fast.repo_dir("a") / "ran") == ["ran"]

@@ -89,7 +89,7 @@ def test_send_level_sends_each_queued_todo_once_and_nothing_while_paused(
     from coordination.runtime.context import Runtime
     from coordination.settings import Settings
     from coordination.sweeps.spec import SweepSpec, TodoSpec
-    from coordination.sweeps.supervisor import send_level
+    from coordination.sweeps.sending import send_level
 
     app, sent = memory_app
     rt = Runtime.create(Settings(redis_url=None, namespace="dispatch-test"))

@@ -10,7 +10,8 @@ import pytest
 from coordination.runtime.context import Runtime
 from coordination.runtime.history import SqliteHistory, history_path, search
 from coordination.sweeps import SweepService
-from coordination.sweeps.supervisor import keep, maybe_finish, record_history
+from coordination.sweeps.progress import finish_if_done as maybe_finish
+from coordination.sweeps.recording import keep, record_run
 from tests.unit.support.sweeps import PLAN, fresh_runtime, repos_of, run_sweep, write_catalog
 
 pytestmark = pytest.mark.timeout(90)
@@ -63,7 +64,7 @@ def test_a_run_is_recorded_once_whoever_finalises_it(rt: Runtime, tmp_path: Path
     # A second finaliser loses the status race and records nothing; the hook itself,
     # run again (a retried keep), records nothing either.
     assert maybe_finish(rt, sid, full=True) is None
-    record_history(rt, sid)
+    record_run(rt, sid)
     keep(rt, sid)
     assert search(history(cat), "", limit=100) == before
     assert len(before) == 4

@@ -19,7 +19,8 @@ from coordination.runtime.leases import Lease
 from coordination.runtime.transitions import Started, waiter_rank
 from coordination.status import TodoStatus
 from coordination.sweeps.spec import SweepSpec
-from coordination.sweeps.supervisor import load_spec, note_unattended, release_held
+from coordination.sweeps.spec_store import load_spec
+from coordination.sweeps.supervision import note_unattended, release_held
 from tests.unit.support.runtime import hold_slot
 from tests.unit.support.sweeps import events, start, status, write_catalog
 

@@ -12,7 +12,7 @@ import pytest
 from coordination.dispatch import CeleryDispatcher
 from coordination.catalog.models import Repo, checkout_path
 from coordination.runtime.context import Runtime
-from coordination.sweeps.supervisor import count_terminal, maybe_finish
+from coordination.sweeps.progress import finish_if_done as maybe_finish
 from coordination.sweeps import SweepService, ended_by
 from tests.unit.support.sweeps import PLAN, fresh_runtime, write_catalog
 from tests.unit.support.sweeps import StubApp
@@ -37,7 +37,7 @@ def finish_all(rt: Runtime, sid: str, ids: list[str], status: str = "succeeded")
     for t in ids:
         assert rt.checkpoints.set_status_if(sid, t, status, {"pending", "queued"},
                                             finished_at=time.time())
-        count_terminal(rt, sid)
+        rt.checkpoints.count_terminal(sid)
     assert maybe_finish(rt, sid) is not None
 
 

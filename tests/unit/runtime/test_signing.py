@@ -75,7 +75,7 @@ def test_command_rewritten_in_redis_never_runs(signed_rt: Runtime, tmp_path: Pat
     spec = json.loads(json.loads(signed_rt.redis.hget(key, "spec")))
     spec["todos"]["TODO-001"]["run"] = f"touch {evil}"
     signed_rt.redis.hset(key, "spec", json.dumps(json.dumps(spec)))  # fields hold JSON text
-    from coordination.sweeps.supervisor import _spec_cache
+    from coordination.sweeps.spec_store import _spec_cache
 
     _spec_cache.clear()  # a worker that never saw the honest spec
     outcome, detail = run_todo(signed_rt, sid, "TODO-001", W)

@@ -12,7 +12,7 @@ import yaml
 
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
-from coordination.sweeps.supervisor import supervise_once
+from coordination.sweeps.supervision import supervise_once
 
 
 PLAN = "PLAN-001"

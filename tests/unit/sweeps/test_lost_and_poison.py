@@ -18,7 +18,9 @@ import pytest
 from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
 from coordination.runtime.workers import WorkerRecord, WorkerRegistry
-from coordination.sweeps.supervisor import _last_message_scan, supervise_once, todo_task_id
+from coordination.sweeps.lost import _last_message_scan
+from coordination.sweeps.sending import todo_task_id
+from coordination.sweeps.supervision import supervise_once
 from tests.unit.support.sweeps import (
     StubApp,
     chain_catalog,
@@ -52,7 +54,7 @@ def rt() -> Iterator[Runtime]:
 
 
 def spec_of(rt: Runtime, sid: str) -> Any:
-    from coordination.sweeps.supervisor import load_spec
+    from coordination.sweeps.spec_store import load_spec
 
     return load_spec(rt, sid)
 
@@ -123,7 +125,7 @@ def test_todo_held_by_a_live_worker_is_not_resent(rt: Runtime, tmp_path: Path) -
 
 def test_embedded_runtime_never_scans_queues(tmp_path: Path) -> None:
     from coordination.runtime.client import reset_embedded
-    from coordination.sweeps.supervisor import resend_lost_messages
+    from coordination.sweeps.lost import resend_lost_messages
 
     runtime = fresh_runtime()
     runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)

@@ -10,7 +10,7 @@ import pytest
 from coordination.dispatch import CeleryDispatcher
 from coordination.errors import UsageError
 from coordination.runtime.context import Runtime
-from coordination.sweeps.supervisor import supervise_once
+from coordination.sweeps.supervision import supervise_once
 from coordination.sweeps import SweepService
 from tests.unit.support.sweeps import PLAN, repos_of, write_catalog  # noqa: F401
 from tests.waiting import wait_for

@@ -17,7 +17,7 @@ import pytest
 
 from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
-from coordination.sweeps.supervisor import count_terminal, supervise_once
+from coordination.sweeps.supervision import supervise_once
 from coordination.sweeps import SweepService
 from tests.unit.support.sweeps import PLAN, fresh_runtime, write_catalog
 from tests.unit.support.sweeps import StubApp
@@ -48,7 +48,7 @@ def one_todo_sweep(rt: Runtime, tmp_path: Path) -> tuple[SweepService, str]:
 def fail_todo(rt: Runtime, sid: str) -> None:
     assert rt.checkpoints.set_status_if(sid, "TODO-001", "failed", {"pending", "queued"},
                                         finished_at=time.time(), reason="exit 1")
-    count_terminal(rt, sid)
+    rt.checkpoints.count_terminal(sid)
 
 
 def test_a_sweep_ended_by_the_supervisor_is_supervised_again_after_resume(
@@ -80,7 +80,7 @@ def test_resume_made_permanent_lock_would_block_supervision(rt: Runtime, tmp_pat
     fail_todo(rt, sid)
     lock = rt.keys.supervisor_lock(sid)
     assert rt.redis.set(lock, "1", nx=True, px=900)  # another worker's pass, in flight
-    from coordination.sweeps.supervisor import maybe_finish
+    from coordination.sweeps.progress import finish_if_done as maybe_finish
 
     assert maybe_finish(rt, sid) == "failed"
     assert 0 < rt.redis.pttl(lock) <= 900

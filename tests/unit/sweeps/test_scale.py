@@ -13,7 +13,7 @@ import pytest
 
 from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
-from coordination.sweeps.supervisor import supervise_once
+from coordination.sweeps.supervision import supervise_once
 from tests.unit.support.sweeps import StubApp, fresh_runtime, start, status, unlock, write_catalog
 
 pytestmark = pytest.mark.timeout(60)
@@ -100,7 +100,9 @@ def test_two_failures_share_their_descendants_once(rt: Runtime, tmp_path: Path) 
 def test_failures_sharing_a_subtree_walk_it_once(rt: Runtime, tmp_path: Path) -> None:
     """After each failure the fast path skips what follows it: ten failures in front of
     one chain name the chain's todos once in all, not once per failure."""
-    from coordination.sweeps.supervisor import load_spec, skip_dependents
+    from coordination.status import TodoStatus
+    from coordination.sweeps.progress import Change, progress
+    from coordination.sweeps.spec_store import load_spec
 
     heads = [{"id": f"TODO-{i:03d}", "repo": "web", "run": "true"} for i in range(1, 11)]
     tail = [{"id": f"TODO-{i:03d}", "repo": "api", "run": "true",
@@ -111,7 +113,7 @@ def test_failures_sharing_a_subtree_walk_it_once(rt: Runtime, tmp_path: Path) ->
     assert spec is not None
     ends = EndCalls(rt)
     for h in heads:
-        skip_dependents(rt, spec, h["id"], f"{h['id']} failed")
+        progress(rt, spec, [Change(h["id"], TodoStatus.failed, level_done=False, terminal=0)])
     assert sum(ends.calls) == CHAIN
     assert status(rt, sid, f"TODO-{99 + CHAIN:03d}") == "skipped"
 
@@ -198,7 +200,7 @@ def test_threads_that_need_a_new_spec_at_once_parse_it_once(rt: Runtime, tmp_pat
     to read and parse the whole spec (a worker's peak memory grew with it)."""
     import threading
 
-    from coordination.sweeps import supervisor
+    from coordination.sweeps import spec_store as supervisor
     from coordination.sweeps.spec import SweepSpec
     from tests.waiting import wait_for
 

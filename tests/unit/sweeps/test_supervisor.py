@@ -17,7 +17,8 @@ import pytest
 
 from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
-from coordination.sweeps.supervisor import maybe_finish, supervise_once
+from coordination.sweeps.progress import finish_if_done as maybe_finish
+from coordination.sweeps.supervision import supervise_once
 from coordination.sweeps import SweepService
 from tests.unit.support.sweeps import fresh_runtime
 from tests.unit.support.sweeps import StubApp, chain_catalog, events, run_as_worker, start, status, unlock  # noqa: F401

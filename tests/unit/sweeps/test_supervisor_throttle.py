@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from coordination.sweeps.supervisor import needs_full_pass
+from coordination.sweeps.supervision import needs_full_pass
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -288,7 +288,7 @@ def test_a_message_of_an_earlier_run_goes_by_the_sweeps_current_run(
     """A worker that has that run's spec parsed reads nothing before its start script;
     when the sweep has moved on (resumed) since the message was sent, the script says
     so and the todo runs by the current run's spec, as before the fast path."""
-    from coordination.sweeps.supervisor import cached_spec
+    from coordination.sweeps.spec_store import cached_spec
 
     flag = tmp_path / "fixed"
     cat = write_catalog(tmp_path / "eco", [
@@ -311,7 +311,7 @@ def test_a_message_whose_runs_spec_is_parsed_reads_no_sweep_record(
     """The fast path: with its run's spec parsed in this process, a todo goes to its
     start script without reading the sweep's record first."""
     import workers.runner as runner
-    from coordination.sweeps.supervisor import load_spec
+    from coordination.sweeps.spec_store import load_spec
 
     sid = sweep(rt, tmp_path, [{"id": "TODO-001", "repo": "api", "run": "true"},
                                {"id": "TODO-002", "repo": "api", "run": "true"}])

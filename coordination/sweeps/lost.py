@@ -1,0 +1,121 @@
+"""Lost work: a run whose holder died, a todo that keeps killing its workers, a
+message that vanished. Found by the supervision pass; each ends in the progression.
+
+- A todo ``running`` under a lease no longer held by its token: its worker died
+  or froze. Its late writes will be refused (fence), so it runs again now, as
+  soon as the lease is gone rather than after the broker's visibility timeout,
+  unless this was its ``max_lost_runs``-th lost run: then it is *poisoned*
+  (``failed``), and its dependents are skipped.
+- A todo ``queued`` with no message anywhere: removed from its queue, prefetched
+  by a worker that was SIGKILLed (kombu would hand it out again only after the
+  visibility timeout), or never sent by a sender that crashed between the status
+  change and the publish. It is sent again once it has been queued for
+  ``lost_after`` seconds, no live worker holds its task id (from the workers'
+  beats) and its id is in none of its queue's lists. A worker's beat lags what it
+  holds by up to one beat, so it is re-sent only when two looks, two beats apart,
+  both find it lost. Duplicates are harmless (the start script lets one run).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from coordination.runtime.checkpoints import Checkpoint
+from coordination.runtime.context import Runtime
+from coordination.runtime.transitions import LostVerdict
+from coordination.status import EventKind, TodoStatus
+from coordination.sweeps.progress import Change, progress
+from coordination.sweeps.sending import todo_task_id
+from coordination.sweeps.spec import SweepSpec
+from coordination.sweeps.spec_store import level_index
+
+log = logging.getLogger("coord.supervisor")
+
+
+def lease_lost(rt: Runtime, spec: SweepSpec, tid: str, cp: Checkpoint, now: float) -> None:
+    """A running todo whose lease expired: run it again, or fail it as poison."""
+    repo = spec.todos[tid].repo
+    verdict = rt.transitions.lost(
+        spec.sweep_id, tid, repo=repo, token=str(cp.get("token")),
+        max_lost=rt.settings.max_lost_runs, now=now, why="lease expired",
+        level=level_index(spec, tid),
+        breaker=None if spec.mode == "rollback" else spec.breaker(repo),
+    )
+    if verdict == LostVerdict.requeued:
+        rt.events.emit(EventKind.todo_lost, sweep_id=spec.sweep_id, todo_id=tid,
+                       worker=cp.get("worker"), reason="lease expired",
+                       lost_runs=int(cp.get("lost_runs") or 0) + 1)
+        progress(rt, spec, [Change(tid, TodoStatus.queued)])
+        rt.events.emit(EventKind.supervisor_redispatched, sweep_id=spec.sweep_id, todo_id=tid,
+                       reason="lease expired")
+    elif verdict == LostVerdict.poisoned:
+        poisoned(rt, spec, tid, worker=cp.get("worker"))
+
+
+def poisoned(rt: Runtime, spec: SweepSpec, tid: str, *, worker: str | None = None,
+             level_done: bool | None = None, terminal: int | None = None) -> None:
+    """After a todo ended ``failed`` for having lost too many runs (the script that
+    ended it also counted it): say so, then carry the sweep on."""
+    cp = rt.checkpoints.get(spec.sweep_id, tid) or Checkpoint(status=TodoStatus.failed)
+    rt.events.emit(EventKind.todo_lost, sweep_id=spec.sweep_id, todo_id=tid, worker=worker,
+                   reason="lease expired", lost_runs=cp.get("lost_runs"))
+    rt.events.emit(EventKind.todo_failed, sweep_id=spec.sweep_id, todo_id=tid, worker=worker,
+                   reason=cp.get("reason"), attempts=cp.get("attempts"), poison=True)
+    log.warning("sweep %s: %s failed: %s", spec.sweep_id, tid, cp.get("reason"))
+    level = level_index(spec, tid)
+    progress(rt, spec, [Change(tid, TodoStatus.failed, level_done=level_done, terminal=terminal,
+                               levels=(level,) if level_done else ())])
+
+
+_last_message_scan: dict[str, float] = {}
+
+
+def resend_lost_messages(rt: Runtime, spec: SweepSpec, cps: dict[str, Checkpoint],
+                         now: float) -> list[str]:
+    """Re-send queued todos whose message is gone; returns those re-sent."""
+    if rt.settings.embedded:
+        return []  # in-process queues cannot lose a message
+    after = rt.settings.lost_after
+    candidates = [
+        t for t, cp in cps.items()
+        if cp.get("status") == TodoStatus.queued
+        and now - float(cp.get("queued_at") or cp.get("lost_at") or 0) >= after
+    ]  # fmt: skip
+    if not candidates:
+        return []
+    # Reading every queue is O(queue length): at most a few times per lost_after.
+    sid = spec.sweep_id
+    if now - _last_message_scan.get(sid, 0.0) < min(after / 3, 2 * rt.settings.worker_heartbeat):
+        return []
+    _last_message_scan[sid] = now
+    held = rt.workers.held()
+    ids = {t: todo_task_id(spec, t) for t in candidates}
+    unheld = [t for t in candidates if ids[t] not in held]
+    if not unheld:
+        return []
+    queued = rt.checkpoints.queued_task_ids({spec.todos[t].queue for t in unheld})
+    confirm = 2 * rt.settings.worker_heartbeat
+    resent = []
+    for t in candidates:
+        cp = cps[t]
+        lost = t in unheld and ids[t] not in queued
+        suspect = cp.get("suspect_at")
+        if not lost:
+            if suspect is not None:
+                rt.checkpoints.set_fields(sid, t, suspect_at=None)
+            continue
+        if suspect is None or now - float(suspect) < confirm:
+            if suspect is None:
+                rt.checkpoints.set_fields(sid, t, suspect_at=now)
+            continue
+        if rt.checkpoints.set_status_if(sid, t, TodoStatus.queued, {TodoStatus.queued},
+                                        queued_at=now, suspect_at=None, lost_at=now):
+            rt.events.emit(EventKind.todo_lost, sweep_id=sid, todo_id=t, reason="message lost",
+                           queued_for=round(now - float(cp.get("queued_at") or now), 1))
+            progress(rt, spec, [Change(t, TodoStatus.queued)])
+            rt.events.emit(EventKind.supervisor_redispatched, sweep_id=sid, todo_id=t,
+                           reason="message lost")
+            resent.append(t)
+    if resent:
+        log.warning("sweep %s: re-sent %s (message lost)", sid, ", ".join(resent))
+    return resent

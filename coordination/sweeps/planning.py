@@ -1,0 +1,163 @@
+"""Freezing a sweep's spec from the catalog: a plan's DAG, one todo, or the todos a
+resume runs again (no Redis involved).
+
+The spec holds every todo's command, env, timeout and checkout as the user saw
+them when the sweep started, so workers run exactly that even if the catalog
+changes meanwhile, and need no catalog of their own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from pathlib import Path
+
+import networkx as nx
+
+from coordination.catalog.edits import unknown
+from coordination.catalog.models import Catalog
+from coordination.catalog.store import CatalogStore
+from coordination.errors import PlanError, UsageError
+from coordination.keys import Keys
+from coordination.planner.dag import todo_blockers
+from coordination.planner.ranking import DEFAULT_RANK, ranks
+from coordination.planner.sweepable import prepare_sweep
+from coordination.sweeps.spec import STRATEGIES, TITLE_CHARS, SweepSpec, TodoSpec
+
+
+
+def new_sweep_id(plan_id: str) -> str:
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
+    return f"{plan_id}-{stamp}-{secrets.token_hex(2)}"
+
+
+class Planning:
+    """Specs of one catalog file, for one namespace's queues."""
+
+    def __init__(self, keys: Keys, catalog_path: Path | None) -> None:
+        self.keys = keys
+        self.catalog_path = catalog_path
+
+    def catalog(self) -> Catalog:
+        """The catalog (loaded through the store's cache)."""
+        if self.catalog_path is None:
+            raise UsageError("no catalog file given", hint="pass --file or set COORD_ECOSYSTEM")
+        return CatalogStore(self.catalog_path).load()
+
+    def _catalog_name(self) -> str | None:
+        return str(self.catalog_path.resolve()) if self.catalog_path else None
+
+    def todo_specs(self, catalog: Catalog, graph: nx.DiGraph, ids: list[str]) -> dict[str, TodoSpec]:
+        """The frozen specs of ``ids``, their edges from ``graph``."""
+        base = self.catalog_path.resolve().parent if self.catalog_path else Path.cwd()
+        rank = ranks(graph, catalog.todo)
+        out: dict[str, TodoSpec] = {}
+        paths: dict[str, str] = {}  # resolving a checkout is file system work: once per repo
+        for tid in ids:
+            todo = catalog.todo(tid)
+            if todo is None:
+                raise unknown(tid, [t.id for t in catalog.coordination.todos], "todo")
+            if not todo.run:
+                raise PlanError(f"{tid} has no run command", hint=f"add 'run:' to {tid} in the catalog")
+            path = paths.get(todo.repo)
+            if path is None:
+                repo = catalog.repo(todo.repo)
+                if repo is None:
+                    raise PlanError(f"{tid} runs in repo {todo.repo!r}, which is not in the catalog")
+                path = paths[todo.repo] = str(repo.checkout(base))
+            out[tid] = TodoSpec(
+                id=tid,
+                repo=todo.repo,
+                queue=self.keys.repo_queue(todo.repo),
+                run=todo.run,
+                timeout=float(todo.timeout),
+                retries=int(todo.retries),
+                env=dict(todo.env),
+                path=path,
+                preds=sorted(graph.predecessors(tid)),
+                succs=sorted(graph.successors(tid)),
+                estimated_hours=todo.estimated_hours,
+                undo=todo.undo,
+                priority=str(getattr(todo.priority, "value", todo.priority)),
+                resources=sorted(set(todo.resources)),
+                rank=rank[tid][0] if tid in rank else DEFAULT_RANK,
+                title=todo.task[:TITLE_CHARS],
+            )
+        return out
+
+    @staticmethod
+    def breakers(catalog: Catalog) -> dict[str, list[float]]:
+        """The repos' breakers, frozen with a spec."""
+        return {r.name: [r.breaker.failures, r.breaker.cooldown]
+                for r in catalog.repos if r.breaker is not None}
+
+    @staticmethod
+    def capacity(catalog: Catalog) -> dict[str, int]:
+        """The shared resources' capacities, frozen with a spec."""
+        return {x.name: x.capacity for x in catalog.resources}
+
+    def plan_spec(self, plan_id: str, *, strategy: str, ignore_blockers: bool) -> SweepSpec:
+        """Validate and level a plan into a spec: the same checks as the dry run
+        (cycles, unknown refs, missing run, blockers)."""
+        if strategy not in STRATEGIES:
+            raise UsageError(f"unknown strategy {strategy!r}", hint="use levels or eager")
+        catalog = self.catalog()
+        pg, analysis = prepare_sweep(catalog, plan_id, ignore_blockers=ignore_blockers)
+        todos = self.todo_specs(catalog, pg.graph, list(pg.graph.nodes))
+        for i, level in enumerate(analysis.levels):
+            for tid in level:
+                todos[tid].level = i
+        return SweepSpec(
+            sweep_id="", plan=plan_id, strategy=strategy, run=0, todos=todos,
+            levels=[list(level) for level in analysis.levels],
+            concurrency={r.name: r.concurrency for r in catalog.repos},
+            catalog=self._catalog_name(), breakers=self.breakers(catalog),
+            capacity=self.capacity(catalog),
+        )
+
+    def todo_spec(self, todo_id: str, *, ignore_blockers: bool = False) -> SweepSpec:
+        """One todo as a one-todo sweep (``coord todo run``); its blockers must be
+        satisfied (todos completed, issues resolved or closed) unless ignored."""
+        catalog = self.catalog()
+        todo = catalog.todo(todo_id)
+        if todo is None:
+            raise unknown(todo_id, [t.id for t in catalog.coordination.todos], "todo")
+        if catalog.repo(todo.repo) is None:
+            raise PlanError(f"{todo_id} runs in repo {todo.repo!r}, which is not in the catalog")
+        blockers = todo_blockers(catalog, todo_id)
+        if blockers and not ignore_blockers:
+            raise PlanError(
+                f"{todo_id} is blocked: " + "; ".join(str(b) for b in blockers),
+                hint="complete or resolve them first, or pass --ignore-blockers")
+        g = nx.DiGraph()
+        g.add_node(todo_id)
+        return SweepSpec(
+            sweep_id="", plan=todo.plan or "", strategy="levels", run=0,
+            todos=self.todo_specs(catalog, g, [todo_id]), levels=[[todo_id]],
+            concurrency={r.name: r.concurrency for r in catalog.repos},
+            catalog=self._catalog_name(), breakers=self.breakers(catalog),
+            capacity=self.capacity(catalog),
+        )
+
+    def resume_spec(self, old: SweepSpec, rerun: list[str]) -> SweepSpec:
+        """The next run of ``old``: the todos of ``rerun`` with their commands re-read
+        from the catalog (edges as they were), levelled among themselves."""
+        catalog = self.catalog()
+        g = nx.DiGraph()
+        g.add_nodes_from(old.todos)
+        for t, s in old.todos.items():
+            g.add_edges_from((p, t) for p in s.preds)
+        fresh = self.todo_specs(catalog, g, rerun)
+        todos = dict(old.todos)
+        for t in rerun:
+            fresh[t].preds, fresh[t].succs = old.todos[t].preds, old.todos[t].succs
+            todos[t] = fresh[t]
+        levels = [sorted(level) for level in nx.topological_generations(g.subgraph(rerun))]
+        for i, level in enumerate(levels):
+            for t in level:
+                todos[t].level = i
+        return SweepSpec(sweep_id=old.sweep_id, plan=old.plan, strategy=old.strategy,
+                         run=old.run + 1, todos=todos, levels=levels,
+                         concurrency=old.concurrency, catalog=old.catalog,
+                         breakers={**old.breakers, **self.breakers(catalog)},
+                         capacity={**old.capacity, **self.capacity(catalog)})

@@ -1,0 +1,400 @@
+"""After a todo's state changes: what follows, as one ordered list of steps.
+
+Every path that changes a todo's state hands the change here, to
+:func:`progress`: a worker that finished a todo or was told to skip it, a
+poisoned or refused todo, a lost run put back in its queue, the supervision
+pass skipping what a failure stranded, a cancel or a deadline ending what has
+not started, an atomic sweep stopping. So a reader finds what happens after a
+todo ends in this file, in order.
+
+Each step is a small class that declares which todo statuses it reacts to (as
+Prefect's orchestration rules declare their FROM and TO states); a policy is
+the ordered list :data:`POLICY`. Changes go through a work list, not recursion:
+a step that ends more todos (skips, an atomic stop's cancels) appends their
+changes, which the same policy then handles. Then the closing steps run once:
+
+==================  ====================  =========================================
+step                reacts to             does
+==================  ====================  =========================================
+SendSuccessors      succeeded,            send the eager successors its finish
+                    compensated           script queued
+Resend              queued                send again a todo put back in its queue
+                                          (its holder was lost, or its message)
+CountTerminal       terminal, uncounted   count a todo ended outside a script
+AtomicStop          failed (run mode)     an atomic sweep's first failure cancels
+                                          what has not started
+LevelDone           terminal              ``level.done`` for each level it ended
+SkipDependents      unsuccessful          skip the descendants not yet started
+                    (not a cascade)
+-- closing --
+AdvanceLevels       a level ended         send the next level with todos left
+Finish              all may be terminal   end the sweep (an atomic one rolls back),
+                                          keep it and record its history
+==================  ====================  =========================================
+
+``held`` (its repo's breaker is open) has no step: the breaker's decisions are
+in :mod:`coordination.runtime.breakers`, counted by the transition scripts in
+the same step as each outcome, and the supervision pass sends held todos again.
+Adding a status or a step is one edit here: a class and its place in the list.
+
+Everything here is idempotent compare-and-set on checkpoints, so any number of
+callers may run it at once without double-sending or double-finishing anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from coordination.runtime.checkpoints import Checkpoint
+from coordination.runtime.context import Runtime
+from coordination.status import (
+    NOT_STARTED,
+    SUCCESSFUL,
+    SWEEP_ACTIVE,
+    SWEEP_LIVE,
+    TERMINAL,
+    UNSUCCESSFUL,
+    EventKind,
+    SweepStatus,
+    TodoStatus,
+)
+from coordination.sweeps import recording
+from coordination.sweeps.rollback import RUN_ACTIVE, rollback_outcome, start_rollback
+from coordination.sweeps.sending import send, send_level
+from coordination.sweeps.spec import SweepSpec
+from coordination.sweeps.spec_store import level_index, load_spec, sweep_head
+
+log = logging.getLogger("coord.progress")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One todo's move to ``status``, with what the script that made it answered.
+
+    ``level_done``/``terminal``: did it end its level, the sweep's count of ended
+    todos after it (None: unknown, look). ``levels``: the levels it ended, for
+    their events. ``queued``: eager successors its finish queued. ``counted``: a
+    script counted it in ``terminal``. ``cascade``: ended with a batch whose
+    dependents are handled with it (a skip's descendants, a stop's cancels)."""
+
+    todo_id: str
+    status: TodoStatus
+    level_done: bool | None = None
+    terminal: int | None = None
+    levels: tuple[int, ...] = ()
+    queued: tuple[str, ...] = ()
+    counted: bool = True
+    cascade: bool = False
+
+
+@dataclass
+class Pass:
+    """One run of the policy: the work list and what the closing steps need."""
+
+    rt: Runtime
+    spec: SweepSpec
+    work: deque[Change] = field(default_factory=deque)
+    advance: bool = False  # a level may have ended: look for the next one to send
+    finish: bool = False  # every todo may be terminal: look
+    unsuccessful: bool = False  # a run that saw a failure may have moved on (rollback)
+
+    def end(self, todo_ids: list[str], status: TodoStatus, allowed_from: frozenset[TodoStatus],
+            *, event: dict[str, object], cascade: bool) -> list[str]:
+        """End not-running todos in one script call and put their changes on the list."""
+        spec = self.spec
+        ended = self.rt.transitions.end(
+            spec.sweep_id, [(t, level_index(spec, t)) for t in todo_ids], status, allowed_from,
+            event=event)
+        for i, t in enumerate(ended.todos):
+            first = i == 0
+            self.work.append(Change(
+                t, status, level_done=bool(ended.levels_done) if first else False,
+                terminal=ended.terminal, levels=tuple(ended.levels_done) if first else (),
+                cascade=cascade))
+        return ended.todos
+
+
+class Step:
+    """A step of the policy: it reacts to changes to the statuses in ``reacts_to``."""
+
+    reacts_to: ClassVar[frozenset[TodoStatus]] = frozenset()
+    #: The runs it applies to (``run``: a sweep's todos; ``rollback``: their undos).
+    modes: ClassVar[frozenset[str]] = frozenset({"run", "rollback"})
+    #: Whether it looks at changes made with a batch (see :attr:`Change.cascade`).
+    cascades: ClassVar[bool] = True
+
+    def applies(self, p: Pass, c: Change) -> bool:
+        return (c.status in self.reacts_to and p.spec.mode in self.modes
+                and (self.cascades or not c.cascade))
+
+    def apply(self, p: Pass, c: Change) -> None:
+        raise NotImplementedError
+
+
+class SendSuccessors(Step):
+    """Eager: the finish script queued the successors whose last predecessor this
+    was; send them."""
+
+    reacts_to = SUCCESSFUL
+
+    def apply(self, p: Pass, c: Change) -> None:
+        send(p.rt, p.spec, c.queued)
+
+
+class Resend(Step):
+    """A todo put back to ``queued`` (its holder's lease expired, its message was
+    lost): send it again."""
+
+    reacts_to = frozenset({TodoStatus.queued})
+
+    def apply(self, p: Pass, c: Change) -> None:
+        send(p.rt, p.spec, [c.todo_id])
+
+
+class CountTerminal(Step):
+    """A todo ended outside the transition scripts (a cancel finding its worker gone):
+    count it, so the sweep's end is seen without reading every checkpoint. A count
+    lost to a crash only delays the end to the next full supervision pass."""
+
+    reacts_to = TERMINAL
+
+    def applies(self, p: Pass, c: Change) -> bool:
+        return super().applies(p, c) and not c.counted
+
+    def apply(self, p: Pass, c: Change) -> None:
+        p.rt.checkpoints.count_terminal(p.spec.sweep_id)
+        p.finish = True
+
+
+class AtomicStop(Step):
+    """An atomic sweep's first failure stops it: what has not started is cancelled,
+    running todos finish; once all have ended the sweep rolls itself back
+    (:class:`Finish`). First, so that no level is sent in between."""
+
+    reacts_to = frozenset({TodoStatus.failed})
+    modes = frozenset({"run"})
+
+    def apply(self, p: Pass, c: Change) -> None:
+        spec = p.spec
+        rec = p.rt.checkpoints.get_sweep_fields(spec.sweep_id, ("atomic", "run"))
+        if not rec or not rec.get("atomic") or rec.get("status") not in RUN_ACTIVE:
+            return
+        if int(rec.get("run") or 0) != spec.run:
+            return  # already rolling back
+        log.warning("sweep %s: atomic, %s %s: stopping and rolling back", spec.sweep_id,
+                    c.todo_id, c.status)
+        p.end(list(spec.todos), TodoStatus.cancelled, NOT_STARTED, cascade=True,
+              event={"reason": f"atomic sweep stopped: {c.todo_id} {c.status}"})
+        p.finish = True
+
+
+class LevelDone(Step):
+    """Levels strategy: say which levels ended (``level.done``), before any skip that
+    may end the sweep, so a sweep's levels end before it does."""
+
+    reacts_to = TERMINAL
+
+    def apply(self, p: Pass, c: Change) -> None:
+        if c.level_done is None or c.level_done:
+            p.advance = True
+        if p.spec.strategy != "levels":
+            return
+        for level in c.levels:
+            if level < 0:
+                continue
+            ok = p.rt.checkpoints.level_succeeded(p.spec.sweep_id, level)
+            p.rt.events.emit(EventKind.level_done, sweep_id=p.spec.sweep_id, level=level,
+                             succeeded=ok, todos=len(p.spec.levels[level]))
+
+
+class SkipDependents(Step):
+    """Skip every not-yet-started descendant of a todo that did not succeed.
+
+    A todo this process already handed to a skip is not walked again: many failures
+    sharing one big subtree cost the subtree once, not once per failure (per run: a
+    resume parses a new spec). Should a skip fail, the supervision pass skips what
+    it left (:func:`coordination.sweeps.supervision.stranded`)."""
+
+    reacts_to = UNSUCCESSFUL
+    cascades = False
+
+    def apply(self, p: Pass, c: Change) -> None:
+        p.unsuccessful = True
+        walked = p.spec.skip_walked
+        todo_ids = p.spec.descendants(c.todo_id, stop=walked)
+        walked.update(todo_ids)
+        if todo_ids:
+            p.end(todo_ids, TodoStatus.skipped, NOT_STARTED, cascade=True,
+                  event={"reason": f"{c.todo_id} {c.status}"})
+
+
+class Closing:
+    """A step that runs once, after the work list is empty."""
+
+    def apply(self, p: Pass) -> None:
+        raise NotImplementedError
+
+
+class AdvanceLevels(Closing):
+    """Levels strategy: send the first level with todos left once every level before
+    it has ended. Idempotent: only pending todos are queued, so callers that race
+    send each todo once."""
+
+    def apply(self, p: Pass) -> None:
+        spec = p.spec
+        if not p.advance or spec.strategy != "levels" or not spec.levels:
+            return
+        if p.unsuccessful and not is_current(p.rt, spec):
+            return  # the failure ended this run (an atomic sweep rolls back): not ours
+        left = p.rt.checkpoints.levels_left(spec.sweep_id, [len(lv) for lv in spec.levels])
+        for i, n in enumerate(left):
+            if n > 0:
+                if i > 0:
+                    send_level(p.rt, spec, i, reason=f"level {i - 1} done")
+                return
+
+
+class Finish(Closing):
+    """End the sweep when every todo is terminal (:func:`finish_if_done`)."""
+
+    def apply(self, p: Pass) -> None:
+        if p.finish:
+            if p.unsuccessful and not is_current(p.rt, p.spec):
+                return
+            finish_if_done(p.rt, p.spec.sweep_id, p.spec)
+
+
+#: What follows a change, in order: each change goes through every step that
+#: reacts to it, then (work list empty) the closing steps run.
+POLICY: tuple[Step, ...] = (SendSuccessors(), Resend(), CountTerminal(), AtomicStop(),
+                            LevelDone(), SkipDependents())
+CLOSING: tuple[Closing, ...] = (AdvanceLevels(), Finish())
+
+
+def progress(rt: Runtime, spec: SweepSpec, changes: Iterable[Change]) -> Pass:
+    """The one entry after todos changed state: apply the policy to every change and
+    to every change its steps make, then the closing steps. Returns the pass."""
+    p = Pass(rt, spec, deque(changes))
+    n = len(spec.todos)
+    while p.work:
+        c = p.work.popleft()
+        if c.status in TERMINAL and (c.terminal is None or c.terminal >= n):
+            p.finish = True
+        for step in POLICY:
+            if step.applies(p, c):
+                step.apply(p, c)
+    for closing in CLOSING:
+        closing.apply(p)
+    return p
+
+
+def end_todos(rt: Runtime, spec: SweepSpec, todo_ids: list[str], status: TodoStatus,
+              allowed_from: frozenset[TodoStatus], *, event: dict[str, object],
+              cascade: bool = False) -> list[str]:
+    """End not-running todos (skip, cancel, refuse) in one step, then carry the sweep
+    on (:func:`progress`); returns those ended."""
+    p = Pass(rt, spec)
+    ended = p.end(todo_ids, status, allowed_from, event=event, cascade=cascade)
+    progress(rt, spec, p.work)
+    return ended
+
+
+def is_current(rt: Runtime, spec: SweepSpec) -> bool:
+    """Is ``spec`` still the sweep's current run (not replaced by a resume or rollback)?"""
+    rec = rt.checkpoints.get_sweep_fields(spec.sweep_id, ("run",))
+    return rec is not None and int(rec.get("run") or 0) == spec.run
+
+
+def summarize(cps: dict[str, Checkpoint]) -> dict[str, int]:
+    """How many todos are in each status."""
+    out: dict[str, int] = {}
+    for cp in cps.values():
+        s = cp.get("status", TodoStatus.pending)
+        out[s] = out.get(s, 0) + 1
+    return out
+
+
+def failure_reason(cps: dict[str, Checkpoint], counts: dict[str, int]) -> str:
+    """Why a run failed: its first failed todos with theirs, and how many were skipped."""
+    failed = sorted(t for t, cp in cps.items() if cp.get("status") == TodoStatus.failed)
+    parts = []
+    for t in failed[:5]:
+        cp = cps[t]
+        parts.append(f"{t} failed ({cp.get('reason') or 'exit ' + str(cp.get('exit_code'))})")
+    if len(failed) > 5:
+        parts.append(f"and {len(failed) - 5} more failed")
+    if counts.get(TodoStatus.skipped):
+        parts.append(f"{counts[TodoStatus.skipped]} skipped")
+    return "; ".join(parts) or "not every todo succeeded"
+
+
+def finish_if_done(rt: Runtime, sweep_id: str, spec: SweepSpec | None = None, *,
+                   full: bool = False) -> SweepStatus | None:
+    """Finalise the sweep if every todo is terminal; returns the final status if it did.
+
+    Unless ``full``, the terminal counter must say so before any checkpoint is read.
+    An atomic sweep that failed goes straight on to its rollback run (it never shows
+    as ended in between, so no follower stops at a failure it will undo)."""
+    record = rt.checkpoints.get_sweep_fields(sweep_id, ("status", "run", "terminal", "atomic"))
+    if record is None or record.get("status") not in SWEEP_ACTIVE:
+        return None
+    run = int(record.get("run") or 0)
+    if spec is None or spec.run != run:
+        spec = load_spec(rt, sweep_id, record)  # (a caller's spec of an earlier run)
+    if spec is None:
+        return None
+    if not full and int(record.get("terminal") or 0) < len(spec.todos):
+        return None
+    cps = rt.checkpoints.get_all(sweep_id, list(spec.todos))
+    if any(cp.get("status") not in TERMINAL for cp in cps.values()):
+        return None
+    counts = summarize(cps)
+    final: SweepStatus
+    if spec.mode == "rollback":
+        final, reason = rollback_outcome(spec, cps)
+    elif counts.get(TodoStatus.succeeded, 0) == len(cps):
+        final, reason = SweepStatus.succeeded, f"{len(cps)} todos succeeded"
+    elif counts.get(TodoStatus.cancelled) and not counts.get(TodoStatus.failed):
+        final, reason = SweepStatus.cancelled, "cancelled"
+    else:
+        final, reason = SweepStatus.failed, failure_reason(cps, counts)
+    if final == SweepStatus.failed and spec.mode == "run" and record.get("atomic"):
+        if start_rollback(rt, sweep_id, reason=f"atomic sweep failed: {reason}",
+                          from_active=True) is not None:
+            return SweepStatus.rolling_back
+    if rt.checkpoints.set_sweep_status(sweep_id, final, allowed_from=SWEEP_ACTIVE,
+                                       finished_at=time.time(), reason=reason):
+        rt.checkpoints.deactivate(sweep_id)
+        rt.events.emit(EventKind.sweep_finished, sweep_id=sweep_id, status=str(final),
+                       reason=reason, counts=counts, run=run)
+        recording.keep(rt, sweep_id)
+        return final
+    return None
+
+
+def end_sweep(rt: Runtime, sweep_id: str, reason: str, *,
+              status: SweepStatus = SweepStatus.failed) -> bool:
+    """End a live sweep now (its deadline passed, a user cancelled it): what has not
+    started is cancelled; running todos see it and stop. False if it had ended."""
+    if status == SweepStatus.failed and \
+            rt.checkpoints.sweep_status(sweep_id) == SweepStatus.rolling_back:
+        status = SweepStatus.rollback_failed
+    if not rt.checkpoints.set_sweep_status(sweep_id, status, allowed_from=SWEEP_LIVE,
+                                           finished_at=time.time(), reason=reason):
+        return False
+    rt.checkpoints.deactivate(sweep_id)
+    head = sweep_head(rt, sweep_id)
+    spec = None if head is None else load_spec(rt, sweep_id, head)
+    if spec is not None:
+        end_todos(rt, spec, list(spec.todos), TodoStatus.cancelled, NOT_STARTED,
+                  event={"reason": reason}, cascade=True)
+    kind = EventKind.sweep_cancelled if status == SweepStatus.cancelled else EventKind.sweep_finished
+    run = int((head or {}).get("run") or 0)
+    rt.events.emit(kind, sweep_id=sweep_id, status=str(status), reason=reason, run=run)
+    recording.keep(rt, sweep_id)
+    return True

@@ -1,0 +1,170 @@
+"""Reading sweeps: the documents ``coord sweep status|list --json`` print.
+
+Embedded sweeps of an earlier process are kept beside the catalog; reading one
+loads it back first (:func:`restore`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import NotRequired, TypedDict
+
+from coordination.errors import NotFoundError, RuntimeFault
+from coordination.runtime.archive import restore as restore_archived
+from coordination.runtime.checkpoints import Checkpoint, SweepRecord
+from coordination.runtime.context import Runtime
+from coordination.runtime.history import history_path
+from coordination.status import TodoStatus
+from coordination.sweeps.progress import summarize
+from coordination.sweeps.spec_store import load_spec
+
+#: Embedded: sweeps kept beside the catalog that `coord events` (all sweeps) loads.
+RECENT = 50
+
+
+def iso(ts: object) -> str | None:
+    if ts is None or ts == "":
+        return None
+    return dt.datetime.fromtimestamp(float(str(ts)), dt.timezone.utc).isoformat(
+        timespec="milliseconds")
+
+
+class TodoEntry(TypedDict):
+    """One todo of ``coord sweep status --json``."""
+
+    status: str
+    attempts: int
+    exit_code: int | None
+    worker: str | None
+    started_at: str | None
+    finished_at: str | None
+    output_tail: str
+    repo: str | None
+    reason: str | None
+    duration: float | None
+    stdout_bytes: int | None
+    stderr_bytes: int | None
+    lost_runs: int
+
+
+class StatusDocument(TypedDict):
+    """``coord sweep status --json``."""
+
+    sweep_id: str
+    plan: str | None
+    strategy: str | None
+    status: str
+    reason: str | None
+    run: int
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    deadline: str | None
+    levels: list[list[str]]
+    counts: dict[str, int]
+    todos: dict[str, TodoEntry]
+    synced: NotRequired[dict[str, object]]  # what a sync wrote (``--wait``)
+
+
+class SweepRow(TypedDict):
+    """One row of ``coord sweep list --json``."""
+
+    sweep_id: str | None
+    plan: str | None
+    strategy: str | None
+    status: str | None
+    created_at: str | None
+    finished_at: str | None
+    reason: str | None
+
+
+def todo_entry(cp: Checkpoint, repo: str | None) -> TodoEntry:
+    """One todo of ``coord sweep status --json`` from its checkpoint."""
+    return {
+        "status": cp.get("status", TodoStatus.pending),
+        "attempts": int(cp.get("attempts") or 0),
+        "exit_code": cp.get("exit_code"),
+        "worker": cp.get("worker"),
+        "started_at": iso(cp.get("started_at")),
+        "finished_at": iso(cp.get("finished_at")),
+        "output_tail": cp.get("output_tail") or "",
+        "repo": repo,
+        "reason": cp.get("reason"),
+        "duration": cp.get("duration"),
+        "stdout_bytes": cp.get("stdout_bytes"),
+        "stderr_bytes": cp.get("stderr_bytes"),
+        "lost_runs": int(cp.get("lost_runs") or 0),
+    }
+
+
+def sweep_row(rec: SweepRecord) -> SweepRow:
+    """One row of ``coord sweep list --json`` from a sweep record."""
+    return {
+        "sweep_id": rec.get("id"),
+        "plan": rec.get("plan"),
+        "strategy": rec.get("strategy"),
+        "status": rec.get("status"),
+        "created_at": iso(rec.get("created_at")),
+        "finished_at": iso(rec.get("finished_at")),
+        "reason": rec.get("reason"),
+    }
+
+
+def vanished(sweep_id: str) -> RuntimeFault:
+    return RuntimeFault(
+        f"sweep {sweep_id} vanished from Redis while it ran (its record is gone: "
+        "Redis restarted without persistence, or was flushed or evicted)",
+        hint="run Redis with --appendonly yes and --maxmemory-policy noeviction; "
+        "start the sweep again",
+    )
+
+
+def restore(rt: Runtime, catalog_path: Path | None, sweep_ids: list[str] | None = None, *,
+            newest: int | None = None) -> list[str]:
+    """Embedded: load sweeps an earlier process kept beside the catalog (``sweep_ids``,
+    or the ``newest``) into this process's server; see :mod:`coordination.runtime.archive`."""
+    if not rt.settings.embedded or catalog_path is None:
+        return []
+    return restore_archived(rt.redis, rt.keys, history_path(catalog_path),
+                            sweep_ids=sweep_ids, newest=newest)
+
+
+def record(rt: Runtime, catalog_path: Path | None, sweep_id: str) -> SweepRecord:
+    """The sweep's record; :class:`NotFoundError` if there is none."""
+    rec = rt.checkpoints.get_sweep(sweep_id)
+    if rec is None and restore(rt, catalog_path, [sweep_id]):
+        rec = rt.checkpoints.get_sweep(sweep_id)
+    if rec is None:
+        hint = "see `coord sweep list`"
+        if rt.settings.embedded:
+            hint = ("embedded sweeps are kept beside the catalog they ran from, for "
+                    "COORD_RETENTION_DAYS; see `coord sweep list` (and --file)")
+        raise NotFoundError(f"unknown sweep {sweep_id!r}", hint=hint)
+    return rec
+
+
+def status(rt: Runtime, catalog_path: Path | None, sweep_id: str) -> StatusDocument:
+    """``coord sweep status --json``."""
+    rec = record(rt, catalog_path, sweep_id)
+    spec = load_spec(rt, sweep_id, rec)
+    ids = list(spec.todos) if spec else []
+    cps = rt.checkpoints.get_all(sweep_id, ids)
+    todos = {tid: todo_entry(cps.get(tid) or Checkpoint(status=TodoStatus.pending),
+                             spec.todos[tid].repo if spec else None)
+             for tid in ids}
+    return {
+        "sweep_id": sweep_id,
+        "plan": rec.get("plan"),
+        "strategy": rec.get("strategy"),
+        "status": rec.get("status", ""),
+        "reason": rec.get("reason"),
+        "run": int(rec.get("run") or 0),
+        "created_at": iso(rec.get("created_at")),
+        "started_at": iso(rec.get("started_at")),
+        "finished_at": iso(rec.get("finished_at")),
+        "deadline": iso(rec.get("deadline")),
+        "levels": spec.levels if spec else [],
+        "counts": summarize(cps),
+        "todos": todos,
+    }

@@ -1,0 +1,265 @@
+"""Changing a sweep's course: start it, pause and unpause it, cancel it, resume it
+from its checkpoints, roll it back. Each status change is a compare-and-set
+checked against :data:`coordination.status.SWEEP_TRANSITIONS`; what follows for
+its todos goes through the progression (:mod:`.progress`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TypedDict
+
+from coordination.errors import NotFoundError, UsageError
+from coordination.runtime.checkpoints import SweepRecord
+from coordination.runtime.context import Runtime
+from coordination.status import (
+    NOT_STARTED,
+    SWEEP_ACTIVE,
+    SWEEP_ENDED,
+    SWEEP_LIVE,
+    EventKind,
+    SweepStatus,
+    TodoStatus,
+)
+from coordination.sweeps.progress import Change, end_sweep, finish_if_done, progress
+from coordination.sweeps.rollback import ROLLBACK_FROM, rollback_plan, start_rollback
+from coordination.sweeps.sending import dispatcher, first_todos, todo_task_id
+from coordination.sweeps.spec import SweepSpec, sweep_deadline
+from coordination.sweeps.spec_store import load_spec, signature_fields
+from coordination.sweeps.supervision import supervise_once
+
+
+def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
+          atomic: bool = False) -> str:
+    """Record a sweep of ``spec`` and send its first todos. ``atomic``: at its first
+    failure the sweep stops dispatching and rolls back on its own."""
+    spec.sweep_id = sweep_id
+    now = time.time()
+    rt.checkpoints.create_sweep(sweep_id, {
+        "plan": spec.plan,
+        "strategy": spec.strategy,
+        "kind": kind,
+        "status": SweepStatus.queued,
+        "created_at": now,
+        "deadline": now + sweep_deadline(spec, rt.settings.sweep_deadline),
+        "run": 0,
+        "todos": len(spec.todos),  # what a listing shows progress against, without the spec
+        "spec": spec.to_json(),
+        **signature_fields(rt, spec),
+        "catalog": spec.catalog,
+        "atomic": atomic,
+    })
+    rt.events.emit(EventKind.sweep_queued, sweep_id=sweep_id, plan=spec.plan,
+                   strategy=spec.strategy, todos=len(spec.todos), levels=len(spec.levels))
+    begin(rt, spec)
+    return sweep_id
+
+
+def begin(rt: Runtime, spec: SweepSpec) -> None:
+    """A run recorded as queued starts: listed as active, its first todos sent."""
+    rt.checkpoints.activate(spec.sweep_id)
+    if not spec.todos:
+        finish_if_done(rt, spec.sweep_id, spec)
+        return
+    first_todos(rt, spec)
+
+
+class ResumePlan(TypedDict):
+    sweep_id: str
+    status: str | None
+    rerun: list[str]
+    dependents: list[str]
+    was: dict[str, str]
+    keep: list[str]
+
+
+def resume_plan(rt: Runtime, rec: SweepRecord, only: Sequence[str] | None = None) -> ResumePlan:
+    """What a resume would re-run: every todo that did not succeed, or with ``only``
+    those todos and their dependents that did not succeed."""
+    sweep_id = rec.get("id", "")
+    old = load_spec(rt, sweep_id, rec)
+    if old is None:
+        raise NotFoundError(f"sweep {sweep_id} has no spec", hint="see `coord sweep list`")
+    cps = rt.checkpoints.get_all(sweep_id, list(old.todos))
+    status = {t: cps.get(t, {}).get("status", TodoStatus.pending) for t in old.todos}
+    if only:
+        unknown = [t for t in only if t not in old.todos]
+        if unknown:
+            raise NotFoundError(
+                f"not in sweep {sweep_id}: {', '.join(unknown)}",
+                hint=f"its todos: {', '.join(sorted(old.todos)[:20])}",
+            )
+        chosen = set(only)
+        for t in only:
+            chosen.update(old.descendants(t))
+    else:
+        chosen = set(old.todos)
+    rerun = [t for t in old.todos if t in chosen and status[t] != TodoStatus.succeeded]
+    asked = set(only or [])
+    dependents = sorted(t for t in rerun if t not in asked) if only else []
+    return {"sweep_id": sweep_id, "status": rec.get("status"), "rerun": sorted(rerun),
+            "dependents": dependents, "was": {t: status[t] for t in sorted(rerun)},
+            "keep": sorted(t for t in old.todos if t not in rerun)}
+
+
+def resume(rt: Runtime, spec: SweepSpec, rerun: list[str]) -> bool:
+    """Start ``spec`` (the next run, :meth:`Planning.resume_spec`) re-running
+    ``rerun``; False if the sweep is no longer ended (someone else resumed it)."""
+    sweep_id = spec.sweep_id
+    now = time.time()
+    rt.checkpoints.persist_sweep(sweep_id)
+    rt.checkpoints.reset_todos(sweep_id, rerun, status=TodoStatus.pending, reason=None,
+                               finished_at=None, exit_code=None, queued_at=None)
+    rt.checkpoints.clear_remaining(sweep_id, spec.todos)
+    if not rt.checkpoints.set_sweep_status(
+        sweep_id, SweepStatus.queued, allowed_from=SWEEP_ENDED, reason=None,
+        finished_at=None, started_at=None, run=spec.run, spec=spec.to_json(),
+        **signature_fields(rt, spec), todos=len(spec.todos),
+        terminal=len(spec.todos) - len(rerun),
+        deadline=now + sweep_deadline(spec, rt.settings.sweep_deadline),
+    ):
+        return False
+    rt.events.emit(EventKind.sweep_queued, sweep_id=sweep_id, plan=spec.plan, resumed=True,
+                   run=spec.run, todos=len(rerun))
+    begin(rt, spec)
+    return True
+
+
+class Steered(TypedDict, total=False):
+    sweep_id: str
+    status: str | None
+    changed: bool
+    paused_for: float
+    resent: list[str]
+
+
+def pause(rt: Runtime, rec: SweepRecord) -> Steered:
+    """Dispatch nothing new (level barriers, eager successors, re-sends); running
+    todos finish and are recorded. The deadline clock stops while paused."""
+    sweep_id = rec.get("id", "")
+    status = rec.get("status")
+    if status == SweepStatus.paused:
+        return {"sweep_id": sweep_id, "status": SweepStatus.paused, "changed": False}
+    if not rt.checkpoints.set_sweep_status(sweep_id, SweepStatus.paused,
+                                           allowed_from=SWEEP_ACTIVE, paused_at=time.time(),
+                                           paused_from=status):
+        raise UsageError(
+            f"sweep {sweep_id} is {rt.checkpoints.sweep_status(sweep_id)}: only a queued or "
+            "running sweep can be paused", hint="see `coord sweep status`")
+    rt.events.emit(EventKind.sweep_paused, sweep_id=sweep_id, was=status)
+    return {"sweep_id": sweep_id, "status": SweepStatus.paused, "changed": True}
+
+
+def unpause(rt: Runtime, rec: SweepRecord) -> Steered:
+    """Carry on: the deadline moves by the time spent paused, todos whose message
+    was dropped while paused are sent again, and what became ready is sent."""
+    sweep_id = rec.get("id", "")
+    if rec.get("status") != SweepStatus.paused:
+        if rec.get("status") in SWEEP_ACTIVE:
+            return {"sweep_id": sweep_id, "status": rec.get("status"), "changed": False}
+        raise UsageError(f"sweep {sweep_id} is {rec.get('status')}, not paused",
+                         hint="only a paused sweep can be unpaused")
+    now = time.time()
+    paused_for = max(0.0, now - float(rec.get("paused_at") or now))
+    was_running = rec.get("paused_from") == SweepStatus.running or rec.get("started_at")
+    back = SweepStatus.running if was_running else SweepStatus.queued
+    deadline = rec.get("deadline")
+    if not rt.checkpoints.set_sweep_status(
+            sweep_id, back, allowed_from={SweepStatus.paused}, paused_at=None,
+            paused_from=None, paused_total=float(rec.get("paused_total") or 0) + paused_for,
+            **({"deadline": float(deadline) + paused_for} if deadline else {})):
+        return {"sweep_id": sweep_id, "status": rt.checkpoints.sweep_status(sweep_id),
+                "changed": False}
+    rt.checkpoints.activate(sweep_id)
+    rt.events.emit(EventKind.sweep_unpaused, sweep_id=sweep_id, paused_for=round(paused_for, 3))
+    spec = load_spec(rt, sweep_id)
+    resent: list[str] = []
+    if spec is not None:
+        cps = rt.checkpoints.get_fields_all(sweep_id, list(spec.todos), ())
+        # A queued todo's message may have been dropped by a worker while paused:
+        # send it again (a duplicate finds the todo claimed and does nothing).
+        resent = sorted(t for t, cp in cps.items() if cp.get("status") == TodoStatus.queued)
+        progress(rt, spec, [Change(t, TodoStatus.queued) for t in resent])
+    supervise_once(rt, sweep_id, grace=0.0)
+    return {"sweep_id": sweep_id, "status": back, "changed": True,
+            "paused_for": round(paused_for, 3), "resent": resent}
+
+
+class CancelResult(TypedDict):
+    sweep_id: str
+    status: str | None
+    cancelled: bool
+    still_running: list[str]
+
+
+def cancel(rt: Runtime, rec: SweepRecord, *, wait: float = 30.0) -> CancelResult:
+    """End a live sweep: what has not started is cancelled (its messages revoked),
+    running todos see it within a second and kill their process group; wait for
+    them to record it, with a deadline."""
+    sweep_id = rec.get("id", "")
+    if rec.get("status") not in SWEEP_LIVE:
+        return {"sweep_id": sweep_id, "status": rec.get("status"), "cancelled": False,
+                "still_running": []}
+    spec = load_spec(rt, sweep_id, rec)
+    ids = list(spec.todos) if spec else []
+    cps = rt.checkpoints.get_fields_all(sweep_id, ids, ())
+    queued = [todo_task_id(spec, t) for t, cp in cps.items()
+              if cp.get("status") in NOT_STARTED] if spec else []
+    end_sweep(rt, sweep_id, "cancelled by user", status=SweepStatus.cancelled)
+    if queued:
+        try:
+            dispatcher(rt).revoke(queued)
+        except Exception:  # tasks also check the sweep status when they start
+            pass
+    end = time.time() + wait
+    running: list[str] = []
+    while time.time() < end:
+        cps = rt.checkpoints.get_fields_all(sweep_id, ids, ("lease_key", "token"))
+        running = [t for t, cp in cps.items() if cp.get("status") == TodoStatus.running]
+        gone = set(rt.checkpoints.orphaned({t: cps[t] for t in running}))
+        ended = []
+        for t in sorted(gone):
+            if rt.checkpoints.set_status_if(
+                    sweep_id, t, TodoStatus.cancelled, {TodoStatus.running},
+                    expect_token=cps[t].get("token"), reason="cancelled; its worker was gone",
+                    finished_at=time.time()):
+                ended.append(Change(t, TodoStatus.cancelled, counted=False))
+        if ended and spec is not None:
+            progress(rt, spec, ended)
+        if not running:
+            break
+        time.sleep(0.2)
+    still = [t for t, cp in rt.checkpoints.get_fields_all(sweep_id, ids, ()).items()
+             if cp.get("status") == TodoStatus.running]
+    return {"sweep_id": sweep_id, "status": SweepStatus.cancelled, "cancelled": True,
+            "still_running": still}
+
+
+def rollback(rt: Runtime, rec: SweepRecord, undo: dict[str, str | None], *,
+             dry_run: bool = False) -> dict[str, object]:
+    """Run the undo: command of every todo of the sweep that succeeded, in reverse
+    dependency order (:mod:`.rollback`); ``dry_run`` only says what would run."""
+    sweep_id = rec.get("id", "")
+    status = rec.get("status")
+    spec = load_spec(rt, sweep_id, rec)
+    if spec is None:
+        raise NotFoundError(f"sweep {sweep_id} has no spec", hint="see `coord sweep list`")
+    if spec.mode == "rollback":
+        raise UsageError(f"sweep {sweep_id} is {status}: it was rolled back already",
+                         hint="start a new sweep of the plan, or resume this one's todos "
+                         "by hand")
+    if status not in ROLLBACK_FROM and not dry_run:
+        raise UsageError(
+            f"sweep {sweep_id} is {status}: only a succeeded, failed or cancelled sweep "
+            "can be rolled back",
+            hint=f"wait for it, or `coord sweep cancel {sweep_id}` first")
+    cps = rt.checkpoints.get_fields_all(sweep_id, list(spec.todos), ())
+    plan = rollback_plan(spec, {t: str(cp.get("status")) for t, cp in cps.items()}, undo)
+    out: dict[str, object] = {"sweep_id": sweep_id, **plan.to_dict()}
+    if dry_run:
+        return {**out, "status": status, "dry_run": True}
+    if start_rollback(rt, sweep_id, reason="rollback asked by user", undo=undo) is None:
+        raise UsageError(f"sweep {sweep_id} is {rt.checkpoints.sweep_status(sweep_id)}: "
+                         "its rollback was started by someone else",
+                         hint=f"follow it with `coord sweep watch {sweep_id}`")
+    return {**out, "status": rt.checkpoints.sweep_status(sweep_id)}

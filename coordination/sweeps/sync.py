@@ -1,0 +1,80 @@
+"""A sweep's outcome written back into the catalog, in one audited edit.
+
+Succeeded todos become ``completed`` (with ``actual_hours``), failed ones
+``failed``, skipped and cancelled ones ``skipped`` (a ``completed`` todo stays
+completed). Then, in the same edit, the sweep's plan becomes ``completed`` when
+every todo of it is (:func:`coordination.catalog.reports.is_complete`; a draft or
+active plan only, never a cancelled one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TypedDict
+
+from coordination.catalog.edits import PLAN_KEYS, TODO_KEYS, plan_todo_items, put, section
+from coordination.catalog.reports import is_complete
+from coordination.catalog.store import CatalogStore
+
+#: Sweep todo statuses the catalog records.
+WRITTEN = ("succeeded", "failed", "skipped", "cancelled")
+
+
+class Outcome(TypedDict):
+    """One todo's outcome, as ``sweep status --json`` gives it (what sync reads)."""
+
+    status: str
+    duration: float | None
+
+
+class SyncResult(TypedDict):
+    completed: list[str]
+    failed: list[str]
+    skipped: list[str]
+    plan: str | None
+    plan_completed: bool
+    plan_status: str | None
+
+
+def write_outcome(catalog_path: Path, plan_id: str | None,
+                  todos: Mapping[str, Outcome]) -> SyncResult:
+    """Write the outcome of an ended sweep (todo -> its outcome) into the catalog."""
+    done = {t: v for t, v in todos.items() if v["status"] in WRITTEN}
+
+    def edit(doc: object) -> SyncResult:
+        changed = SyncResult(completed=[], failed=[], skipped=[], plan=plan_id,
+                             plan_completed=False, plan_status=None)
+        for item in section(doc, "todos"):
+            v = done.get(str(item.get("id"))) if isinstance(item, dict) else None
+            if v is None:
+                continue
+            if v["status"] == "succeeded":
+                if item.get("status") != "completed":
+                    put(item, "status", "completed", TODO_KEYS)
+                    hours = round(float(v.get("duration") or 0) / 3600, 4)
+                    put(item, "actual_hours", hours, TODO_KEYS)
+                    changed["completed"].append(item["id"])
+            elif v["status"] == "failed":
+                if item.get("status") != "failed":
+                    put(item, "status", "failed", TODO_KEYS)
+                    changed["failed"].append(item["id"])
+            elif item.get("status") not in ("skipped", "completed"):
+                # Never ran (a dependency failed) or stopped by a cancel; a todo
+                # completed meanwhile (by hand) keeps its status.
+                put(item, "status", "skipped", TODO_KEYS)
+                changed["skipped"].append(item["id"])
+        plan = next((p for p in section(doc, "plans")
+                     if isinstance(p, dict) and p.get("id") == plan_id), None)
+        status = None if plan is None else str(plan.get("status") or "draft")
+        completes = status in ("draft", "active") and is_complete(
+            i.get("status") or "pending" for i in plan_todo_items(doc, str(plan_id)))
+        if completes:
+            put(plan, "status", "completed", PLAN_KEYS)
+            status = "completed"
+        changed["plan_completed"] = completes
+        changed["plan_status"] = status
+        return changed
+
+    result: SyncResult = CatalogStore(catalog_path).update(edit)
+    return result

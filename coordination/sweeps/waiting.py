@@ -1,0 +1,105 @@
+"""Waiting for a sweep to end: follow its events, supervise it meanwhile, never
+forever."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import redis
+
+from coordination.errors import NotFoundError, RuntimeFault
+from coordination.runtime.client import riding_out
+from coordination.runtime.context import Runtime
+from coordination.runtime.events import Event
+from coordination.status import SWEEP_END_EVENTS, SWEEP_LIVE
+from coordination.runtime.checkpoints import SweepRecord
+from coordination.sweeps.reading import StatusDocument, vanished
+from coordination.sweeps.supervision import supervise_once
+
+log = logging.getLogger("coord.sweeps")
+
+
+def ended_by(rt: Runtime, sweep_id: str, event: Event) -> bool:
+    """Does ``event``, read while following ``sweep_id``, mean the sweep is over?
+
+    A replay also holds the end of an earlier run of a resumed sweep: only the
+    end of the run the record is at (or a record that is gone) ends it.
+    """
+    if event.kind not in SWEEP_END_EVENTS:
+        return False
+    try:
+        rec = rt.checkpoints.get_sweep_fields(sweep_id, ("status", "run"))
+    except (redis.ConnectionError, redis.TimeoutError):
+        return False  # cannot tell now; the follower looks again
+    if rec is None:
+        return True
+    if rec.get("status") in SWEEP_LIVE:
+        return False
+    run = event.data.get("run")  # events before 0.2 carry no run
+    return run is None or int(str(run)) == int(rec.get("run") or 0)
+
+
+def wait(rt: Runtime, sweep_id: str, *, record: Callable[[], SweepRecord],
+         status: Callable[[], StatusDocument],
+         on_event: Callable[[Event], None] | None = None,
+         timeout: float | None = None) -> StatusDocument:
+    """Follow the sweep's events until it ends; supervise it meanwhile. ``record`` and
+    ``status`` read the sweep (:class:`NotFoundError` when it is unknown).
+
+    Never waits forever: the sweep's own deadline (enforced by the supervision
+    pass run here too) ends it, and ``timeout`` bounds the wait. Redis away (a
+    restart, a cut) is waited out, from the first read to the last.
+    """
+    first_limit = time.monotonic() + (rt.settings.sweep_deadline if timeout is None
+                                      else timeout)
+    outage: list[bool] = []
+    try:
+        rec = riding_out(record, first_limit,
+                         lambda: outage.append(True))
+    except NotFoundError:
+        if outage:  # it was there, then Redis went away and came back without it
+            raise vanished(sweep_id) from None
+        raise
+    limit = float(rec.get("deadline") or time.time() + 3600) + 60
+    if timeout is not None:
+        limit = min(limit, time.time() + timeout)
+    done = False
+    next_pass = 0.0
+
+    def stop() -> bool:
+        nonlocal done, next_pass
+        now = time.time()
+        if now >= next_pass:
+            next_pass = now + rt.settings.supervise_interval
+            try:
+                supervise_once(rt, sweep_id, throttle=True)
+            except redis.ConnectionError as exc:  # Redis away: keep waiting
+                log.warning("Redis unreachable: %s", exc)
+            except Exception:  # the wait must outlive a failed pass
+                log.exception("supervise pass failed")
+            try:
+                current = rt.checkpoints.sweep_status(sweep_id)
+            except (redis.ConnectionError, redis.TimeoutError):
+                return now > limit  # a restart is not the end: look again soon
+            done = current is None or current not in SWEEP_LIVE
+        return done or now > limit
+
+    for ev in rt.events.follow(sweep_id=sweep_id, block_ms=250, stop=stop):
+        if on_event is not None:
+            on_event(ev)
+        if ended_by(rt, sweep_id, ev):
+            break
+    try:
+        last = riding_out(status, time.monotonic() + max(0.0, limit - time.time()))
+    except NotFoundError:
+        raise vanished(sweep_id) from None
+    if last["status"] in SWEEP_LIVE:
+        # Only reached at the wait's limit: say so rather than return a live status.
+        raise RuntimeFault(
+            f"sweep {sweep_id} still {last.get('status')} when the wait ended "
+            f"({'timeout' if timeout is not None else 'past its deadline'})",
+            hint=f"it keeps running; follow it with `coord sweep watch {sweep_id}`",
+        )
+    return last
