@@ -42,12 +42,17 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from queue import Empty  # what kombu raises for "nothing to get"
-from typing import Any
 
+import redis
 from kombu.transport import redis as kredis
+
+from coordination.jsonable import JSONObject
+from coordination.keys import Keys
+from coordination.runtime.client import get_redis
+from coordination.settings import get_settings
 
 log = logging.getLogger("coord.broker")
 
@@ -55,7 +60,7 @@ DEAD_LETTER_RAW_BYTES = 64 * 1024
 DEAD_LETTER_KEEP = 1000
 
 
-def envelope_problem(raw: Any) -> str | None:
+def envelope_problem(raw: str | bytes) -> str | None:
     """Why ``raw`` (a queue item) is not a message kombu can deliver; None if it is."""
     if isinstance(raw, bytes):
         try:
@@ -85,13 +90,9 @@ def envelope_problem(raw: Any) -> str | None:
     return None
 
 
-def dead_letter(queue: str, raw: Any, reason: str) -> None:
+def dead_letter(queue: str, raw: str | bytes, reason: str) -> None:
     """Keep a malformed message where a person can read it; never raises."""
     try:
-        from coordination.keys import Keys
-        from coordination.runtime.client import get_redis
-        from coordination.settings import get_settings
-
         settings = get_settings()
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         entry = {
@@ -118,7 +119,8 @@ class Client(kredis.PrefixedStrictRedis):
     """The channel's client: a BRPOP reply that is no message is dead-lettered
     and read as "nothing there" (kombu then raises ``Empty`` and polls again)."""
 
-    def parse_response(self, connection: Any, command_name: Any, **options: Any) -> Any:
+    def parse_response(self, connection: object, command_name: str, **options: object
+                       ) -> object:
         reply = super().parse_response(connection, command_name, **options)
         if command_name == "BRPOP" and reply:
             queue, item = reply
@@ -134,7 +136,8 @@ class Client(kredis.PrefixedStrictRedis):
 
 class QoS(kredis.QoS):
     @contextmanager
-    def pipe_or_acquire(self, pipe: Any = None, client: Any = None) -> Iterator[Any]:
+    def pipe_or_acquire(self, pipe: redis.client.Pipeline | None = None,
+                        client: redis.Redis | None = None) -> Iterator[redis.client.Pipeline]:
         """kombu's unacked bookkeeping (a delivery's ZADD + HSET, an ack's ZREM +
         HDEL), pipelined in one round trip but without MULTI/EXEC: 4 commands of
         the ~10 Celery spends per message, for an atomicity nothing needs.
@@ -156,12 +159,12 @@ class QoS(kredis.QoS):
             with self.channel.conn_or_acquire(client) as conn:
                 yield conn.pipeline(transaction=False)
 
-    def restore_unacked(self, client: Any = None) -> None:
+    def restore_unacked(self, client: redis.Redis | None = None) -> None:
         try:
             super().restore_unacked(client)
         except (AttributeError, *kredis.get_redis_error_classes()[0]) as exc:
             # See the module docstring (1): the messages stay unacked in Redis.
-            delivered: Any = self._delivered
+            delivered = self._delivered
             log.warning(
                 "broker connection lost: %d unacknowledged message(s) left in Redis for "
                 "redelivery (%s)", len(delivered or ()), exc,
@@ -169,7 +172,7 @@ class QoS(kredis.QoS):
             if delivered:
                 delivered.clear()
 
-    def ack(self, delivery_tag: Any) -> None:
+    def ack(self, delivery_tag: str) -> None:
         try:
             super().ack(delivery_tag)
         except (AttributeError, *kredis.get_redis_error_classes()[0]) as exc:
@@ -182,14 +185,14 @@ class QoS(kredis.QoS):
                         "it comes back after the visibility timeout, as a harmless duplicate",
                         delivery_tag, exc)
 
-    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+    def reject(self, delivery_tag: str, requeue: bool = False) -> None:
         try:
             self._reject(delivery_tag, requeue)
         except (AttributeError, *kredis.get_redis_error_classes()[0]) as exc:
             log.warning("could not reject %s after the broker connection was lost (%s)",
                         delivery_tag, exc)
 
-    def _reject(self, delivery_tag: Any, requeue: bool) -> None:
+    def _reject(self, delivery_tag: str, requeue: bool) -> None:
         if not requeue:
             # Celery refused the message (undecodable body, unknown task, a
             # content type it does not accept): keep a copy before it goes.
@@ -208,13 +211,13 @@ class QoS(kredis.QoS):
 class Channel(kredis.Channel):
     QoS = QoS
 
-    def _get_client(self) -> Any:
+    def _get_client(self) -> Callable[..., Client]:
         super()._get_client()  # kombu's redis-py version check
         prefix = self.global_keyprefix or ""
         # Always the prefixed client class (an empty prefix prefixes nothing).
         return lambda *a, **kw: Client(*a, global_keyprefix=prefix, **kw)
 
-    def _get(self, queue: Any, timeout: Any = None) -> Any:
+    def _get(self, queue: str, timeout: float | None = None) -> JSONObject:
         # The non-blocking read path (``basic_get``, polling): same guard as BRPOP.
         with self.conn_or_acquire() as client:
             for pri in self.priority_steps:
@@ -225,7 +228,8 @@ class Channel(kredis.Channel):
                     item = client.rpop(qkey)
                 if item:
                     self._maybe_update_queues_expire(client, queue)
-                    return json.loads(item)
+                    message: JSONObject = json.loads(item)  # envelope_problem found an object
+                    return message
             self._maybe_update_queues_expire(client, queue)
             raise Empty()
 

@@ -34,7 +34,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any
+from collections.abc import Awaitable, Callable
+
+import flower.app
+import flower.command  # noqa: F401  (imports all Flower's handler modules)
+import flower.urls
+import tornado.web
+from tornado.routing import URLSpec
 
 from coordination.settings import FLOWER_ALLOW_CONTROL_ENV as ALLOW_CONTROL_ENV
 from workers.app import create_app
@@ -63,37 +69,40 @@ def _qualname(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _refuse(self: Any, *args: Any, **kwargs: Any) -> None:
+def _refuse(self: tornado.web.RequestHandler, *args: object, **kwargs: object) -> None:
     """The replacement of every state-changing method: 403 with a short reason."""
     self.set_status(403)
     self.set_header("Content-Type", "text/plain; charset=UTF-8")
     self.finish(REFUSAL)
 
 
-def _make_refusal() -> Any:
-    import tornado.web
-
+def _make_refusal() -> Callable[..., Awaitable[None] | None]:
     # Authenticate first (Flower's basic auth answers 401 to a wrong password), then refuse.
     refuse = tornado.web.authenticated(_refuse)
-    refuse._coord_refused = True  # type: ignore[attr-defined]
+    setattr(refuse, "_coord_refused", True)  # how _is_open knows it is ours
     return refuse
 
 
-def _route_class(route: Any) -> type:
+def _route_class(route: object) -> type:
     """The handler class of one entry of Flower's route table (a URLSpec or a tuple)."""
-    cls = getattr(route, "handler_class", None)
-    if cls is None:
+    cls = route.handler_class if isinstance(route, URLSpec) else None
+    if cls is None and isinstance(route, (tuple, list)):
         cls = route[1]
-    return cls  # type: ignore[no-any-return]
+    if not isinstance(cls, type):
+        raise RuntimeError(f"coord's Flower lockdown cannot read the route {route!r}")
+    return cls
 
 
-def _routes() -> list[Any]:
+def _route_pattern(route: object) -> str:
+    if isinstance(route, URLSpec):
+        return route.regex.pattern
+    return str(route[0]) if isinstance(route, (tuple, list)) else repr(route)
+
+
+def _routes() -> list[object]:
     """The route table Flower's application is built from (fails closed if it moved)."""
-    import flower.app
-    import flower.urls
-
-    table: Any = getattr(flower.app, "default_handlers", None)
-    source: Any = getattr(flower.urls, "handlers", None)
+    table: object = getattr(flower.app, "default_handlers", None)
+    source: object = getattr(flower.urls, "handlers", None)
     if not isinstance(table, list) or table is not source:
         raise RuntimeError(
             "coord's Flower lockdown cannot find Flower's route table "
@@ -104,9 +113,6 @@ def _routes() -> list[Any]:
 
 def _flower_handler_classes() -> set[type]:
     """Every request handler class of the flower package, and every class Flower routes to."""
-    import flower.command  # noqa: F401  (imports all Flower's handler modules)
-    import tornado.web
-
     found: set[type] = set()
     stack: list[type] = [tornado.web.RequestHandler]
     while stack:
@@ -121,8 +127,6 @@ def _flower_handler_classes() -> set[type]:
 
 def _is_open(cls: type, method: str) -> bool:
     """Whether ``cls`` answers ``method`` with something other than a refusal or a 405."""
-    import tornado.web
-
     impl = getattr(cls, method, None)
     if impl is None or impl is getattr(tornado.web.RequestHandler, method):
         return False  # tornado's default: 405 Method Not Allowed
@@ -155,7 +159,7 @@ def unlocked_routes() -> list[str]:
         cls = _route_class(route)
         if _qualname(cls) in READ_ONLY_HANDLERS:
             continue
-        pattern = route.regex.pattern if hasattr(route, "regex") else route[0]
+        pattern = _route_pattern(route)
         for method in MUTATING_METHODS:
             if _is_open(cls, method):
                 left.append(f"{method.upper()} {pattern}")
