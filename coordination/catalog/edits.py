@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from difflib import get_close_matches
-from typing import Any
+from typing import NotRequired, TypeAlias, TypedDict
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
@@ -18,6 +18,13 @@ from ruamel.yaml.tokens import CommentToken
 
 from coordination.catalog.checks import loc_to_field
 from coordination.errors import NotFoundError, Problem, UsageError
+
+#: A block or flow collection of the document, and a key or index into one.
+Node: TypeAlias = CommentedMap | CommentedSeq
+Key: TypeAlias = str | int
+#: What ruamel keeps per key or index (``node.ca.items``): comment tokens, and lists
+#: of them, at fixed positions.
+_Slot: TypeAlias = list[CommentToken | list[CommentToken] | None]
 
 
 ISSUE_KEYS = (
@@ -50,11 +57,11 @@ def unknown(name: str, known: Iterable[str], what: str) -> NotFoundError:
     return NotFoundError(f"unknown {what} {name!r}", hint=hint)
 
 
-def _is_empty(value: Any) -> bool:
+def _is_empty(value: object) -> bool:
     return value is None or (isinstance(value, (str, list, tuple, dict)) and len(value) == 0)
 
 
-def _yaml_value(value: Any) -> Any:
+def _yaml_value(value: object) -> object:
     """Lists as flow sequences (``[a, b]``), as the example writes them."""
     if isinstance(value, (list, tuple)):
         seq = CommentedSeq(value)
@@ -64,40 +71,41 @@ def _yaml_value(value: Any) -> Any:
     return value
 
 
-def section(doc: Any, name: str, *, create: bool = False) -> Any:
-    """``coordination.<name>`` of the document; created when missing and ``create``."""
+def section(doc: CommentedMap, name: str, *, create: bool = False) -> CommentedSeq:
+    """``coordination.<name>`` of the document; created when missing and ``create``
+    (else an empty sequence that is not part of the document)."""
     coord = doc.get("coordination")
     if not isinstance(coord, dict):
         if not create:
-            return []
+            return CommentedSeq()
         coord = doc["coordination"] = CommentedMap()
     items = coord.get(name)
     flow = getattr(getattr(items, "fa", None), "flow_style", lambda: False)()
-    if not isinstance(items, list) or (create and not items and flow):
+    if not isinstance(items, CommentedSeq) or (create and not items and flow):
         if not create:
-            return []
+            return CommentedSeq()
         # An empty `todos: []` would keep flow style and put whole todos on one line.
         items = coord[name] = CommentedSeq()
     return items
 
 
-def ids_in(doc: Any, name: str) -> list[str]:
+def ids_in(doc: CommentedMap, name: str) -> list[str]:
     return [str(x.get("id")) for x in section(doc, name) if isinstance(x, dict)]
 
 
-def repo_names(doc: Any) -> list[str]:
+def repo_names(doc: CommentedMap) -> list[str]:
     repos = doc.get("repos") or []
     return [str(r.get("name")) for r in repos if isinstance(r, dict)]
 
 
-def find_item(doc: Any, name: str, id_: str, kind: str) -> Any:
+def find_item(doc: CommentedMap, name: str, id_: str, kind: str) -> CommentedMap:
     for item in section(doc, name):
-        if isinstance(item, dict) and item.get("id") == id_:
+        if isinstance(item, CommentedMap) and item.get("id") == id_:
             return item
     raise unknown(id_, ids_in(doc, name), kind)
 
 
-def plan_todo_items(doc: Any, plan_id: str) -> list[Any]:
+def plan_todo_items(doc: CommentedMap, plan_id: str) -> list[CommentedMap]:
     """The plan's todo items in the document: those naming it in ``plan`` or listed
     in its milestones, in file order, each once. The same rule as
     :meth:`Catalog.plan_todos`, for edits that must decide on the document they
@@ -108,11 +116,11 @@ def plan_todo_items(doc: Any, plan_id: str) -> list[Any]:
             for ms in plan.get("milestones") or ():
                 if isinstance(ms, dict):
                     listed.update(str(t) for t in ms.get("todos") or ())
-    return [t for t in section(doc, "todos") if isinstance(t, dict)
+    return [t for t in section(doc, "todos") if isinstance(t, CommentedMap)
             and (t.get("plan") == plan_id or t.get("id") in listed)]
 
 
-def new_item(order: tuple[str, ...], **values: Any) -> Any:
+def new_item(order: tuple[str, ...], **values: object) -> CommentedMap:
     item = CommentedMap()
     for key in order:
         if key in values and not _is_empty(values[key]):
@@ -120,7 +128,7 @@ def new_item(order: tuple[str, ...], **values: Any) -> Any:
     return item
 
 
-def put(item: Any, key: str, value: Any, order: tuple[str, ...]) -> None:
+def put(item: CommentedMap, key: str, value: object, order: tuple[str, ...]) -> None:
     """Set ``key`` (at its canonical position when new); an empty value removes it."""
     if _is_empty(value):
         if key in item:
@@ -139,12 +147,12 @@ def put(item: Any, key: str, value: Any, order: tuple[str, ...]) -> None:
     item.insert(pos, key, value)
 
 
-def put_list(item: Any, key: str, values: list[str], order: tuple[str, ...]) -> None:
+def put_list(item: CommentedMap, key: str, values: list[str], order: tuple[str, ...]) -> None:
     """Replace the list ``item[key]`` with ``values``, editing it in place when it is
     one: kept elements keep their lines and comments, and a block list stays a block
     list. An empty ``values`` removes the key."""
     current = item.get(key)
-    if not values or not isinstance(current, list):
+    if not values or not isinstance(current, CommentedSeq):
         put(item, key, values, order)
         return
     if list(current) == list(values):
@@ -163,7 +171,7 @@ def put_list(item: Any, key: str, values: list[str], order: tuple[str, ...]) -> 
         current.extend(values)
 
 
-def append_unique(item: Any, key: str, value: str, order: tuple[str, ...]) -> None:
+def append_unique(item: CommentedMap, key: str, value: str, order: tuple[str, ...]) -> None:
     current = item.get(key)
     if isinstance(current, list):
         if value not in current:
@@ -172,10 +180,10 @@ def append_unique(item: Any, key: str, value: str, order: tuple[str, ...]) -> No
         put(item, key, [value], order)
 
 
-def remove_from(item: Any, key: str, value: str) -> bool:
+def remove_from(item: CommentedMap, key: str, value: str) -> bool:
     """Take ``value`` out of the list ``item[key]``; an emptied list loses its key."""
     current = item.get(key)
-    if not isinstance(current, list) or value not in current:
+    if not isinstance(current, CommentedSeq) or value not in current:
         return False
     if all(v == value for v in current):
         remove_key(item, key)
@@ -201,6 +209,16 @@ _VERB = {
 }
 
 
+class ReferenceDict(TypedDict):
+    """:meth:`Reference.to_dict`: a list the id was taken out of (``delete --json``)."""
+
+    id: str
+    kind: str
+    field: str
+    plan: NotRequired[str]
+    mirror: bool
+
+
 @dataclass(frozen=True)
 class Reference:
     """One place that names an id: ``referrer``'s list ``field`` holds it."""
@@ -215,27 +233,27 @@ class Reference:
     # target, never a reason to refuse its deletion.
     mirror: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.referrer, "kind": self.kind, "field": self.field}
+    def to_dict(self) -> ReferenceDict:
         if self.plan is not None:
-            out["plan"] = self.plan
-        out["mirror"] = self.mirror
-        return out
+            return {"id": self.referrer, "kind": self.kind, "field": self.field,
+                    "plan": self.plan, "mirror": self.mirror}
+        return {"id": self.referrer, "kind": self.kind, "field": self.field,
+                "mirror": self.mirror}
 
     def __str__(self) -> str:
         who = f"milestone {self.referrer} of {self.plan}" if self.plan else self.referrer
         return f"{who} {_VERB.get(self.field, 'names')} {self.target}"
 
 
-def references(doc: Any, id_: str, kind: str) -> list[Reference]:
+def references(doc: CommentedMap, id_: str, kind: str) -> list[Reference]:
     """Every list element of the document that names ``id_`` (an issue or todo id)."""
     out: list[Reference] = []
     fields = REFERENCE_FIELDS[kind]
-    own = next((x for x in section(doc, kind + "s") if isinstance(x, dict) and x.get("id") == id_),
-               {})
+    own = next((x for x in section(doc, kind + "s")
+                if isinstance(x, CommentedMap) and x.get("id") == id_), CommentedMap())
     mine = own.get(MIRRORED[kind]) or ()
 
-    def scan(item: Any, ref_kind: str, loc: tuple[str | int, ...], plan: str | None) -> None:
+    def scan(item: CommentedMap, ref_kind: str, loc: tuple[str | int, ...], plan: str | None) -> None:
         for section_name, field in fields:
             if section_name != {"issue": "issues", "todo": "todos"}.get(ref_kind, "milestones"):
                 continue
@@ -251,22 +269,22 @@ def references(doc: Any, id_: str, kind: str) -> list[Reference]:
 
     for sec, ref_kind in (("issues", "issue"), ("todos", "todo")):
         for i, item in enumerate(section(doc, sec)):
-            if isinstance(item, dict):
+            if isinstance(item, CommentedMap):
                 scan(item, ref_kind, ("coordination", sec, i), None)
     for i, plan in enumerate(section(doc, "plans")):
         if not isinstance(plan, dict) or not isinstance(plan.get("milestones"), list):
             continue
         for j, ms in enumerate(plan["milestones"]):
-            if isinstance(ms, dict):
+            if isinstance(ms, CommentedMap):
                 scan(ms, "milestone", ("coordination", "plans", i, "milestones", j),
                      str(plan.get("id")))
     return out
 
 
-def drop_references(doc: Any, refs: Iterable[Reference]) -> None:
+def drop_references(doc: CommentedMap, refs: Iterable[Reference]) -> None:
     """Remove each reference's element (the id from the referrer's list)."""
     for ref in refs:
-        parent = doc
+        parent: CommentedMap = doc
         for part in ref.loc[:-2]:
             parent = parent[part]
         remove_from(parent, ref.field, ref.target)
@@ -294,11 +312,11 @@ class StillReferenced(UsageError):
         )
 
 
-def remove_item(doc: Any, name: str, id_: str, kind: str) -> Any:
+def remove_item(doc: CommentedMap, name: str, id_: str, kind: str) -> CommentedMap:
     """Take the item with ``id_`` out of ``coordination.<name>``; returns it."""
     items = section(doc, name)
     for i, item in enumerate(items):
-        if isinstance(item, dict) and item.get("id") == id_:
+        if isinstance(item, CommentedMap) and item.get("id") == id_:
             left = remove_index(items, i)
             if not items:  # the section is empty now: `name: []`, then the lines after
                 items.fa.set_flow_style()
@@ -309,13 +327,13 @@ def remove_item(doc: Any, name: str, id_: str, kind: str) -> Any:
 
 
 # -- removal that keeps the comments around what is removed --------------------------
-def _is_block(node: Any) -> bool:
+def _is_block(node: object) -> bool:
     if not isinstance(node, (CommentedMap, CommentedSeq)) or not node:
         return False
     return not node.fa.flow_style()
 
 
-def _last_leaf(container: Any, key: Any) -> tuple[Any, Any]:
+def _last_leaf(container: Node, key: Key) -> tuple[Node, Key]:
     """The innermost last entry of ``container[key]`` (itself unless a block node)."""
     while _is_block(container[key]):
         container = container[key]
@@ -323,28 +341,33 @@ def _last_leaf(container: Any, key: Any) -> tuple[Any, Any]:
     return container, key
 
 
-def _slot(container: Any, key: Any, *, create: bool = False) -> tuple[list[Any], int] | None:
+def _slot(container: Node, key: Key, *, create: bool = False) -> tuple[_Slot, int] | None:
     """The comment slot after the line of ``container[key]``'s value."""
     pos = 0 if isinstance(container, list) else 2
-    slot = container.ca.items.get(key)
+    slot: _Slot | None = container.ca.items.get(key)
     if slot is None and create:
-        slot = container.ca.items[key] = [None, None, None, None]
+        slot = container.ca.items[key] = _empty_slot()
     if slot is None or len(slot) <= pos:
         return None
     return slot, pos
 
 
-def _end_lines(node: Any) -> str:
+def _empty_slot() -> _Slot:
+    return [None, None, None, None]
+
+
+def _end_lines(node: Node) -> str:
     """Lines ruamel keeps at the end of a block node (``ca.end``)."""
     return "".join(str(t.value) for t in (getattr(node.ca, "end", None) or ()))
 
 
-def _after_lines(container: Any, key: Any) -> str:
+def _after_lines(container: Node, key: Key) -> str:
     """Comment and blank lines after the end-of-line comment of ``container[key]``."""
     rest = ""
     found = _slot(*_last_leaf(container, key))
-    if found is not None and found[0][found[1]] is not None:
-        _, nl, rest = str(found[0][found[1]].value).partition("\n")
+    token = None if found is None else found[0][found[1]]
+    if isinstance(token, CommentToken):
+        _, nl, rest = str(token.value).partition("\n")
     ends, node = [], container[key]
     while _is_block(node):
         ends.append(_end_lines(node))
@@ -352,7 +375,7 @@ def _after_lines(container: Any, key: Any) -> str:
     return rest + "".join(reversed(ends))
 
 
-def _set_after_lines(container: Any, before: Any, lines: str) -> None:
+def _set_after_lines(container: Node, before: Key, lines: str) -> None:
     """Make ``lines`` the comment/blank lines after ``container[before]``, replacing
     those that introduced the node removed after it; its end-of-line comment stays."""
     found = _slot(*_last_leaf(container, before), create=bool(lines))
@@ -360,32 +383,33 @@ def _set_after_lines(container: Any, before: Any, lines: str) -> None:
         return
     slot, pos = found
     token = slot[pos]
-    eol = "" if token is None else str(token.value).partition("\n")[0]
+    eol = str(token.value).partition("\n")[0] if isinstance(token, CommentToken) else ""
     if not eol and not lines:
         slot[pos] = None
-    elif token is None:
+    elif not isinstance(token, CommentToken):
         slot[pos] = CommentToken("\n" + lines, CommentMark(0), None)
     else:
         token.value = eol + "\n" + lines
 
 
-def _set_before_first(seq: Any, lines: str) -> None:
+def _set_before_first(seq: CommentedSeq, lines: str) -> None:
     """Put ``lines`` before the first item of ``seq``, ahead of its own comments."""
     while lines.startswith("\n"):  # no blank line right under the sequence's key
         lines = lines[1:]
     if not lines or not seq:
         return
-    slot = seq.ca.items.setdefault(0, [None, None, None, None])
-    slot[1] = [CommentToken(lines, CommentMark(0), None), *(slot[1] or [])]
+    slot: _Slot = seq.ca.items.setdefault(0, _empty_slot())
+    own = slot[1] if isinstance(slot[1], list) else []
+    slot[1] = [CommentToken(lines, CommentMark(0), None), *own]
 
 
-def _hoist_comments_above(parent: Any, key: str) -> None:
+def _hoist_comments_above(parent: CommentedMap, key: str) -> None:
     """Comment lines between ``key:`` and its (now empty, ``[]``) block value moved
     above the key, where they stay whole-line comments."""
-    slot = parent.ca.items.get(key)
+    slot: _Slot | None = parent.ca.items.get(key)
     tokens = slot[3] if slot is not None and len(slot) > 3 else None
     keys = list(parent)
-    if not tokens or keys.index(key) == 0:
+    if slot is None or not isinstance(tokens, list) or not tokens or keys.index(key) == 0:
         return
     text = "".join(" " * (t.column or 0) + str(t.value).lstrip(" ") for t in tokens)
     before = keys[keys.index(key) - 1]
@@ -394,7 +418,7 @@ def _hoist_comments_above(parent: Any, key: str) -> None:
     parent[key].ca.comment = None
 
 
-def remove_index(seq: Any, index: int) -> str:
+def remove_index(seq: CommentedSeq, index: int) -> str:
     """``del seq[index]``, keeping the comment lines that introduce the next node.
 
     ruamel keeps the comment and blank lines *after* a node's end-of-line comment on
@@ -416,7 +440,7 @@ def remove_index(seq: Any, index: int) -> str:
     return ""
 
 
-def remove_key(item: Any, key: str) -> None:
+def remove_key(item: CommentedMap, key: str) -> None:
     """``del item[key]``, keeping the comment lines between it and the next key."""
     keys = list(item)
     pos = keys.index(key)

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TypedDict, TypeVar, Unpack
+
+from ruamel.yaml.comments import CommentedMap
 
 from coordination.catalog.models import (
     Catalog,
@@ -53,14 +56,18 @@ from coordination.catalog.edits import (
     drop_references,
     remove_from,
     remove_item,
+    Reference,
+    ReferenceDict,
     StillReferenced,
 )
 from coordination.catalog import loader, reports
 from coordination.catalog.store import CatalogStore
 from coordination.catalog.audit import operations
 from coordination.catalog.depcheck import SATISFIED, SKIPPED, UNSATISFIED, CheckResult, run_check
-from coordination.errors import UsageError
+from coordination.errors import Problem, UsageError
+from coordination.jsonable import JSONObject
 
+M = TypeVar("M")
 ISSUE_OPEN = {IssueStatus.open, IssueStatus.in_progress}
 TODO_DONE = {TodoStatus.completed, TodoStatus.skipped}
 # Fields `update_issue` may change; ids and the blocking mirrors are not among them.
@@ -77,7 +84,106 @@ TODO_MAX_TIMEOUT = 7 * 24 * 3600  # as the Todo model allows
 TODO_MAX_RETRIES = 100
 
 
-def choice(value: str | None, enum: type[Any], what: str) -> str | None:
+class IssueChanges(TypedDict, total=False):
+    """What :meth:`CoordinationManager.update_issue` takes (``ISSUE_EDITABLE``)."""
+
+    title: str | None
+    description: str | None
+    status: str | None
+    priority: str | None
+    severity: str | None
+    repos: Iterable[str] | None
+    target: dt.date | None
+    assignee: str | None
+    labels: Iterable[str] | None
+
+
+class TodoChanges(TypedDict, total=False):
+    """What :meth:`CoordinationManager.update_todo` takes (``TODO_EDITABLE``)."""
+
+    task: str | None
+    description: str | None
+    run: str | None
+    undo: str | None
+    status: str | None
+    priority: str | None
+    assignee: str | None
+    blocked_by: Iterable[str] | None
+    timeout: float | None
+    retries: int | None
+    resources: Iterable[str] | None
+    estimated_hours: float | None
+    labels: Iterable[str] | None
+
+
+class IssueDeleted(TypedDict):
+    """``coord issue delete --json``."""
+
+    deleted: str
+    issue: JSONObject
+    dropped: list[ReferenceDict]
+
+
+class TodoDeleted(TypedDict):
+    """``coord todo delete --json``."""
+
+    deleted: str
+    todo: JSONObject
+    dropped: list[ReferenceDict]
+
+
+class RepoBlocker(TypedDict):
+    """One thing a repo waits on (``coord repo blocking``)."""
+
+    kind: str  # "dependency", "issue" or "todo"
+    id: str
+    waits_on: list[str]
+    reason: str
+
+
+class BlockingDocument(TypedDict):
+    """``coord repo blocking NAME --json``."""
+
+    repo: str
+    blocked: bool
+    blockers: list[RepoBlocker]
+
+
+class OpenIssue(TypedDict):
+    id: str
+    title: str
+    status: str
+    priority: str
+
+
+class Consumed(TypedDict):
+    id: str
+    provider: str
+    type: str
+    status: str
+
+
+class Provided(TypedDict):
+    id: str
+    consumer: str
+    type: str
+    status: str
+
+
+class RepoStatus(TypedDict):
+    """``coord repo status NAME --json``."""
+
+    repo: JSONObject
+    checkout: str
+    checkout_exists: bool
+    open_issues: list[OpenIssue]
+    todos: dict[str, list[str]]
+    consumes: list[Consumed]
+    provides: list[Provided]
+    blocked_by: list[RepoBlocker]
+
+
+def choice(value: str | None, enum: type[Enum], what: str) -> str | None:
     """``value`` checked against an enum, with the choices in the message."""
     if value is None:
         return None
@@ -98,19 +204,6 @@ class CoordinationManager:
     def catalog(self) -> Catalog:
         return self.store.load()
 
-    def _get(self, cat: Catalog, kind: str, id_: str) -> Any:
-        found = {
-            "issue": cat.issue, "todo": cat.todo, "plan": cat.plan, "dependency": cat.dependency,
-        }[kind](id_)
-        if found is None:
-            known = {
-                "issue": [x.id for x in cat.coordination.issues],
-                "todo": [x.id for x in cat.coordination.todos],
-                "plan": [x.id for x in cat.coordination.plans],
-                "dependency": [x.id for x in cat.coordination.dependencies],
-            }[kind]
-            raise unknown(id_, known, kind)
-        return found
 
     def _repo(self, cat: Catalog, name: str | None) -> Repo | None:
         if name is None:
@@ -149,7 +242,8 @@ class CoordinationManager:
         ]
 
     def get_issue(self, id_: str) -> Issue:
-        return self._get(self.catalog(), "issue", id_)  # type: ignore[no-any-return]
+        cat = self.catalog()
+        return _found(cat.issue(id_), cat, "issue", id_)
 
     def list_todos(
         self, *, status: str | None = None, repo: str | None = None,
@@ -160,7 +254,7 @@ class CoordinationManager:
         self._repo(cat, repo)
         todos = cat.coordination.todos
         if plan is not None:
-            self._get(cat, "plan", plan)
+            _found(cat.plan(plan), cat, "plan", plan)
             todos = cat.plan_todos(plan)
         return [
             t for t in todos
@@ -170,7 +264,8 @@ class CoordinationManager:
         ]
 
     def get_todo(self, id_: str) -> Todo:
-        return self._get(self.catalog(), "todo", id_)  # type: ignore[no-any-return]
+        cat = self.catalog()
+        return _found(cat.todo(id_), cat, "todo", id_)
 
     def list_plans(self, *, status: str | None = None, repo: str | None = None) -> list[Plan]:
         choice(status, PlanStatus, "plan status")
@@ -186,14 +281,15 @@ class CoordinationManager:
         ]
 
     def get_plan(self, id_: str) -> Plan:
-        return self._get(self.catalog(), "plan", id_)  # type: ignore[no-any-return]
+        cat = self.catalog()
+        return _found(cat.plan(id_), cat, "plan", id_)
 
     def plan_todos(self, id_: str) -> list[Todo]:
         cat = self.catalog()
-        self._get(cat, "plan", id_)
+        _found(cat.plan(id_), cat, "plan", id_)
         return cat.plan_todos(id_)
 
-    def plan_status(self, id_: str, *, today: dt.date | None = None) -> dict[str, Any]:
+    def plan_status(self, id_: str, *, today: dt.date | None = None) -> JSONObject:
         """The ``coord plan status`` document: todos by status, milestones
         done/open/overdue as of ``today``, criteria, ``complete`` (see
         :func:`coordination.catalog.reports.plan_status`)."""
@@ -227,7 +323,7 @@ class CoordinationManager:
         choice(status, IssueStatus, "issue status")
         repos, labels, deps = _uniq(repos), _uniq(labels), _uniq(dependencies)
 
-        def edit(doc: Any) -> str:
+        def edit(doc: CommentedMap) -> str:
             _require_repos(doc, repos)
             for d in deps:
                 find_item(doc, "issues", d, "issue")
@@ -243,7 +339,7 @@ class CoordinationManager:
 
         return self.get_issue(self.store.update(edit))
 
-    def update_issue(self, id_: str, **changes: Any) -> Issue:
+    def update_issue(self, id_: str, **changes: Unpack[IssueChanges]) -> Issue:
         """Change some fields; None or an empty value removes the field. Sets ``updated``."""
         bad = sorted(set(changes) - ISSUE_EDITABLE)
         if bad:
@@ -265,10 +361,10 @@ class CoordinationManager:
             if key in changes:
                 changes[key] = _uniq(changes[key] or ())
 
-        def edit(doc: Any) -> None:
+        def edit(doc: CommentedMap) -> None:
             item = find_item(doc, "issues", id_, "issue")
             if "repos" in changes:
-                _require_repos(doc, changes["repos"])
+                _require_repos(doc, changes["repos"] or ())
             for key, value in changes.items():
                 put(item, key, value, ISSUE_KEYS)
             put(item, "updated", _today(), ISSUE_KEYS)
@@ -279,7 +375,7 @@ class CoordinationManager:
     def close_issue(self, id_: str) -> Issue:
         return self.update_issue(id_, status=IssueStatus.closed.value)
 
-    def delete_issue(self, id_: str, *, force: bool = False) -> dict[str, Any]:
+    def delete_issue(self, id_: str, *, force: bool = False) -> IssueDeleted:
         """Remove an issue. While other issues (``dependencies``, ``blocking``) or todos
         (``blocked_by``) name it, refused with :class:`StillReferenced` listing every
         referrer; with ``force`` those references are dropped in the same edit. The
@@ -288,13 +384,15 @@ class CoordinationManager:
         Returns ``{"deleted": ID, "issue": {...}, "dropped": [{"id", "kind", "field",
         "mirror"}]}``: every list the id was taken out of.
         """
-        return self._delete("issue", id_, force)
+        before = self.get_issue(id_)  # unknown id: "did you mean"
+        return {"deleted": id_, "issue": before.model_dump(mode="json"),
+                "dropped": [r.to_dict() for r in self._delete("issue", id_, force)]}
 
-    def _delete(self, kind: str, id_: str, force: bool) -> dict[str, Any]:
+    def _delete(self, kind: str, id_: str, force: bool) -> list[Reference]:
+        """Take the item out in one edit; returns every reference dropped with it."""
         name = {"issue": "issues", "todo": "todos"}[kind]
-        before = self._get(self.catalog(), kind, id_)  # unknown id: "did you mean"
 
-        def edit(doc: Any) -> list[Any]:
+        def edit(doc: CommentedMap) -> list[Reference]:
             find_item(doc, name, id_, kind)  # again: the file may have changed since
             refs = references(doc, id_, kind)
             referrers = [r for r in refs if not r.mirror]
@@ -305,15 +403,11 @@ class CoordinationManager:
             return refs
 
         try:
-            dropped = self.store.update(edit)
+            return self.store.update(edit)
         except StillReferenced as exc:
             raise StillReferenced(id_, exc.referrers, self._located(exc.problems)) from None
-        return {
-            "deleted": id_, kind: before.model_dump(mode="json"),
-            "dropped": [r.to_dict() for r in dropped],
-        }
 
-    def _located(self, problems: list[Any]) -> list[Any]:
+    def _located(self, problems: list[Problem]) -> list[Problem]:
         """Problems with file, line and field filled in from the catalog as it is now."""
         try:
             text = self.store.read_bytes().decode("utf-8")
@@ -340,7 +434,7 @@ class CoordinationManager:
             if kind_of(b) not in ("issue", "todo"):
                 raise UsageError(f"bad blocker {b!r}; blocked_by takes TODO-n or ISSUE-n ids")
 
-        def edit(doc: Any) -> str:
+        def edit(doc: CommentedMap) -> str:
             _require_repos(doc, [repo])
             if plan is not None:
                 find_item(doc, "plans", plan, "plan")
@@ -365,7 +459,7 @@ class CoordinationManager:
         if hours is not None and hours < 0:
             raise UsageError(f"bad --hours {hours}; hours cannot be negative")
 
-        def edit(doc: Any) -> None:
+        def edit(doc: CommentedMap) -> None:
             item = find_item(doc, "todos", id_, "todo")
             put(item, "status", TodoStatus.completed.value, TODO_KEYS)
             if hours is not None:
@@ -374,7 +468,7 @@ class CoordinationManager:
         self.store.update(edit)
         return self.get_todo(id_)
 
-    def update_todo(self, id_: str, **changes: Any) -> Todo:
+    def update_todo(self, id_: str, **changes: Unpack[TodoChanges]) -> Todo:
         """Change some fields of a todo (see ``TODO_EDITABLE``); None or an empty value
         removes an optional field. ``blocked_by`` replaces the list and keeps the other
         side's ``blocking`` in step; unknown blockers and cycles are refused."""
@@ -396,17 +490,18 @@ class CoordinationManager:
         _check_number(changes, "timeout", float, 0, TODO_MAX_TIMEOUT, "seconds", low_open=True)
         _check_number(changes, "retries", int, 0, TODO_MAX_RETRIES, "extra attempts")
         _check_number(changes, "estimated_hours", float, 0, None, "hours")
-        for key in ("resources", "labels", "blocked_by"):
-            if key in changes:
-                changes[key] = _uniq(changes[key] or ())
-        blockers: list[str] | None = changes.get("blocked_by")
+        for listed in ("resources", "labels", "blocked_by"):
+            if listed in changes:
+                changes[listed] = _uniq(changes[listed] or ())
+        given = changes.get("blocked_by")
+        blockers = None if given is None else list(given)
         for b in blockers or ():
             if kind_of(b) not in ("issue", "todo"):
                 raise UsageError(f"bad blocker {b!r}; blocked_by takes TODO-n or ISSUE-n ids")
             if b == id_:
                 raise UsageError(f"todo {id_} cannot be blocked by itself")
 
-        def edit(doc: Any) -> None:
+        def edit(doc: CommentedMap) -> None:
             item = find_item(doc, "todos", id_, "todo")
             if blockers is not None:
                 for b in blockers:
@@ -422,7 +517,7 @@ class CoordinationManager:
                     )
                 # The mirror: todos it now waits on list it in `blocking`; others do not.
                 for other in section(doc, "todos"):
-                    if not isinstance(other, dict) or other.get("id") == id_:
+                    if not isinstance(other, CommentedMap) or other.get("id") == id_:
                         continue
                     if other.get("id") in blockers:
                         append_unique(other, "blocking", id_, TODO_KEYS)
@@ -437,7 +532,7 @@ class CoordinationManager:
         self.store.update(edit)
         return self.get_todo(id_)
 
-    def delete_todo(self, id_: str, *, force: bool = False) -> dict[str, Any]:
+    def delete_todo(self, id_: str, *, force: bool = False) -> TodoDeleted:
         """Remove a todo. While other todos (``blocked_by``, ``blocking``) or milestones
         (``todos``) name it, refused with :class:`StillReferenced` listing every
         referrer; with ``force`` those references are dropped in the same edit. The
@@ -446,7 +541,9 @@ class CoordinationManager:
         Returns ``{"deleted": ID, "todo": {...}, "dropped": [{"id", "kind", "field",
         "plan"?, "mirror"}]}``: every list the id was taken out of.
         """
-        return self._delete("todo", id_, force)
+        before = self.get_todo(id_)  # unknown id: "did you mean"
+        return {"deleted": id_, "todo": before.model_dump(mode="json"),
+                "dropped": [r.to_dict() for r in self._delete("todo", id_, force)]}
 
     # -- dependencies ------------------------------------------------------------
     def check_dependencies(self, *, consumer: str | None = None) -> list[CheckResult]:
@@ -484,16 +581,16 @@ class CoordinationManager:
         }
         if changed:
 
-            def record(doc: Any) -> None:
+            def record(doc: CommentedMap) -> None:
                 for item in section(doc, "dependencies"):
-                    if isinstance(item, dict) and item.get("id") in changed:
+                    if isinstance(item, CommentedMap) and item.get("id") in changed:
                         put(item, "status", changed[item["id"]], DEP_KEYS)
 
             self.store.update(record)
         return results
 
     # -- repos ---------------------------------------------------------------------
-    def repo_status(self, name: str) -> dict[str, Any]:
+    def repo_status(self, name: str) -> RepoStatus:
         """One repo at a glance: open issues, todos by status, dependencies, blockers."""
         cat = self.catalog()
         repo = self._repo(cat, name)
@@ -525,19 +622,19 @@ class CoordinationManager:
             "blocked_by": self._blocking(cat, name),
         }
 
-    def blocking(self, name: str) -> list[dict[str, Any]]:
+    def blocking(self, name: str) -> list[RepoBlocker]:
         """What keeps this repo from moving on, each with the reason."""
         cat = self.catalog()
         self._repo(cat, name)
         return self._blocking(cat, name)
 
-    def blocking_document(self, name: str) -> dict[str, Any]:
+    def blocking_document(self, name: str) -> BlockingDocument:
         """``coord repo blocking NAME --json``: ``{"repo", "blocked": bool, "blockers"}``."""
         blockers = self.blocking(name)
         return {"repo": name, "blocked": bool(blockers), "blockers": blockers}
 
-    def _blocking(self, cat: Catalog, name: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
+    def _blocking(self, cat: Catalog, name: str) -> list[RepoBlocker]:
+        out: list[RepoBlocker] = []
         for d in cat.coordination.dependencies:
             if d.consumer == name and d.status != DependencyStatus.satisfied:
                 out.append({
@@ -579,6 +676,19 @@ def _today() -> dt.date:
     return dt.date.fromordinal(dt.date.today().toordinal())
 
 
+def _found(found: M | None, cat: Catalog, kind: str, id_: str) -> M:
+    """``found``, else the NotFoundError naming the ids of ``kind`` closest to ``id_``."""
+    if found is None:
+        known = {
+            "issue": [x.id for x in cat.coordination.issues],
+            "todo": [x.id for x in cat.coordination.todos],
+            "plan": [x.id for x in cat.coordination.plans],
+            "dependency": [x.id for x in cat.coordination.dependencies],
+        }[kind]
+        raise unknown(id_, known, kind)
+    return found
+
+
 def _uniq(values: Iterable[str]) -> list[str]:
     """Order-keeping de-duplication, blanks dropped (``--repos a,,b,a``)."""
     out: list[str] = []
@@ -590,7 +700,8 @@ def _uniq(values: Iterable[str]) -> list[str]:
 
 
 def _check_number(
-    changes: dict[str, Any], key: str, kind: type, low: float, high: float | None,
+    changes: Mapping[str, object], key: str, kind: type[int] | type[float], low: float,
+    high: float | None,
     unit: str, *, low_open: bool = False,
 ) -> None:
     """``changes[key]``, when given, as a number of ``kind`` within its bounds."""
@@ -609,7 +720,7 @@ def _check_number(
         raise UsageError(f"bad {flag} {value:g}; {unit} must be {bound}{upto}")
 
 
-def _blocker_cycle(doc: Any, id_: str, blockers: list[str]) -> list[str] | None:
+def _blocker_cycle(doc: CommentedMap, id_: str, blockers: list[str]) -> list[str] | None:
     """The cycle ``id_`` blocked by ``blockers`` would close, in execution order
     (``[id_, ..., id_]``, each blocking the next), or None. Plain BFS over the
     document's todo ``blocked_by`` lists: cheap, and needs no networkx."""
@@ -635,7 +746,7 @@ def _blocker_cycle(doc: Any, id_: str, blockers: list[str]) -> list[str] | None:
     return None
 
 
-def _require_repos(doc: Any, names: Iterable[str]) -> None:
+def _require_repos(doc: CommentedMap, names: Iterable[str]) -> None:
     known = repo_names(doc)
     for n in names:
         if n not in known:
