@@ -289,7 +289,7 @@ class CoordinationManager:
         _found(cat.plan(id_), cat, "plan", id_)
         return cat.plan_todos(id_)
 
-    def plan_status(self, id_: str, *, today: dt.date | None = None) -> JSONObject:
+    def plan_status(self, id_: str, *, today: dt.date | None = None) -> reports.PlanStatus:
         """The ``coord plan status`` document: todos by status, milestones
         done/open/overdue as of ``today``, criteria, ``complete`` (see
         :func:`coordination.catalog.reports.plan_status`)."""

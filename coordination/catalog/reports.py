@@ -21,22 +21,66 @@ Rules:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from enum import Enum
-from typing import Any
+from pathlib import Path
+from typing import Protocol, TypedDict
 
 from coordination.catalog.edits import unknown
-from coordination.catalog.models import Catalog, Milestone, Todo, TodoStatus
+from coordination.catalog.models import Catalog, Milestone, Repo, Todo, TodoStatus
 
 MILESTONE_STATES = ("done", "open", "overdue")
 COMPLETED = TodoStatus.completed.value
 
 
-def _value(status: Any) -> str:
+class MilestoneStatus(TypedDict):
+    id: str
+    title: str
+    due: str | None  # ISO date
+    status: str  # one of MILESTONE_STATES
+    todos: list[str]
+    completed: int
+
+
+class RemainingTodo(TypedDict):
+    id: str
+    status: str
+    repo: str
+    task: str
+
+
+class PlanStatus(TypedDict):
+    """``coord plan status --json`` (see :func:`plan_status`)."""
+
+    plan: str
+    title: str
+    status: str
+    complete: bool
+    as_of: str  # ISO date
+    todos: dict[str, int]  # "total" and every todo status
+    milestones: list[MilestoneStatus]
+    completion_criteria: list[str]
+    remaining: list[RemainingTodo]
+
+
+class Progress(TypedDict):
+    completed: int
+    total: int
+
+
+class RepoSource(Protocol):
+    """Where :func:`repo_list` reads repos from (a CoordinationManager)."""
+
+    def list_repos(self) -> list[Repo]: ...
+
+    def checkout(self, repo: Repo) -> Path: ...
+
+
+def _value(status: TodoStatus | str) -> str:
     return str(status.value if isinstance(status, Enum) else status)
 
 
-def is_complete(statuses: Iterable[Any]) -> bool:
+def is_complete(statuses: Iterable[TodoStatus | str]) -> bool:
     """True when there is at least one status and every one is ``completed``.
 
     Takes :class:`TodoStatus` members or their text (``sweep sync`` reads the
@@ -60,14 +104,15 @@ def todo_counts(todos: Iterable[Todo]) -> dict[str, int]:
     return counts
 
 
-def progress(todos: Iterable[Todo]) -> dict[str, int]:
+def progress(todos: Iterable[Todo]) -> Progress:
     """``{"completed": n, "total": m}`` of a plan's todos (``plan list``)."""
     todos = list(todos)
     return {"completed": sum(t.status == TodoStatus.completed for t in todos),
             "total": len(todos)}
 
 
-def milestone_state(milestone: Milestone, statuses: Iterable[Any], today: dt.date) -> str:
+def milestone_state(milestone: Milestone, statuses: Iterable[TodoStatus | str],
+                    today: dt.date) -> str:
     """``done``, ``overdue`` or ``open`` (see the module's rules)."""
     if is_complete(statuses):
         return "done"
@@ -77,7 +122,7 @@ def milestone_state(milestone: Milestone, statuses: Iterable[Any], today: dt.dat
 
 
 def plan_status(catalog: Catalog, plan_id: str, *,
-                today: dt.date | None = None) -> dict[str, Any]:
+                today: dt.date | None = None) -> PlanStatus:
     """The ``coord plan status`` document.
 
     ``{"plan", "title", "status", "complete", "as_of", "todos": {"total", <every todo
@@ -91,10 +136,11 @@ def plan_status(catalog: Catalog, plan_id: str, *,
         raise unknown(plan_id, [p.id for p in catalog.coordination.plans], "plan")
     today = today or dt.date.today()
     todos = catalog.plan_todos(plan_id)
-    milestones = []
+    milestones: list[MilestoneStatus] = []
     for ms in plan.milestones:
         found = [catalog.todo(tid) for tid in ms.todos]
-        statuses = [t.status if t is not None else "missing" for t in found]
+        statuses: list[TodoStatus | str] = [t.status if t is not None else "missing"
+                                            for t in found]
         milestones.append({
             "id": ms.id, "title": ms.title,
             "due": ms.due.isoformat() if ms.due else None,
@@ -118,8 +164,8 @@ def plan_status(catalog: Catalog, plan_id: str, *,
     }
 
 
-def repo_list(manager: Any, live: dict[str, int] | None,
-              breakers: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def repo_list(manager: RepoSource, live: Mapping[str, int] | None,
+              breakers: Mapping[str, object] | None = None) -> list[dict[str, object]]:
     """The ``coord repo list`` document: every repo of ``manager``'s catalog with its
     ``checkout``, ``workers`` (live workers serving it, from ``live``; None when
     they could not be read) and ``breaker_state`` (from ``breakers``, for repos
