@@ -140,7 +140,7 @@ class Launch:
         self.sweep_id = new_sweep_id(self.name)
         return self.svc.start_spec(self.spec, self.sweep_id, kind=self.kind, atomic=self.atomic)
 
-    def queued_document(self, sweep_id: str) -> dict[str, Any]:
+    def queued_document(self, sweep_id: str) -> dict[str, object]:
         """``coord plan sweep --json`` without waiting: the sweep just queued."""
         return {"sweep_id": sweep_id, "plan": self.spec.plan, "strategy": self.spec.strategy,
                 "status": "queued", "todos": len(self.spec.todos), "levels": self.spec.levels}

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+
 
 import redis
 
@@ -37,7 +37,7 @@ from coordination.retry import BACKOFF_MAX as BACKOFF_MAX
 from coordination.retry import backoff_cap as backoff_cap
 from coordination.retry import backoff_delay
 from coordination.runtime.context import Runtime, worker_identity
-from coordination.runtime.client import is_embedded, riding_out
+from coordination.runtime.client import riding_out
 from coordination.runtime.leases import Lease, new_token
 from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.leases import Heartbeat
@@ -144,7 +144,7 @@ def _current(rt: Runtime, sweep_id: str, todo_id: str, run: int | None
 
 def run_todo(
     rt: Runtime, sweep_id: str, todo_id: str, worker: WorkerInfo, run: int | None = None
-) -> tuple[Outcome, dict[str, Any]]:
+) -> tuple[Outcome, dict[str, object]]:
     """Run one todo of one sweep; see the module docstring. ``run``: the run its
     message was sent for (None: a message of before 0.2, read the sweep's)."""
     spec, head, why = _current(rt, sweep_id, todo_id, run)
@@ -198,7 +198,7 @@ def run_todo(
         if time.monotonic() + delay > deadline:
             return Outcome.gone, {"reason": "no lease before the sweep ended"}
         pause = delay * random.uniform(0.5, 1.5)
-        if is_embedded(rt.redis):
+        if rt.in_process:
             time.sleep(pause)
         else:
             try:
@@ -257,7 +257,7 @@ def _wait_deadline(rt: Runtime, sweep_id: str, head: SweepRecord | None) -> floa
     return time.monotonic() + max(1.0, left)
 
 
-def _refuse(rt: Runtime, spec: SweepSpec, todo_id: str, why: str) -> tuple[Outcome, dict[str, Any]]:
+def _refuse(rt: Runtime, spec: SweepSpec, todo_id: str, why: str) -> tuple[Outcome, dict[str, object]]:
     """End a todo ``failed`` without running anything (its spec cannot be trusted)."""
     log.error("%s/%s refused: %s", spec.sweep_id, todo_id, why)
     end_todos(rt, spec, [todo_id], TodoStatus.failed, NOT_STARTED,
@@ -267,7 +267,7 @@ def _refuse(rt: Runtime, spec: SweepSpec, todo_id: str, why: str) -> tuple[Outco
 
 def _execute(
     rt: Runtime, spec: SweepSpec, todo_id: str, lease: Lease, attempts: int, worker: WorkerInfo
-) -> tuple[Outcome, dict[str, Any], bool]:
+) -> tuple[Outcome, dict[str, object], bool]:
     """Run the command under ``lease``; returns the outcome, its detail, and whether
     the lease was released (by the finishing write)."""
     t = spec.todos[todo_id]
@@ -382,7 +382,7 @@ def _execute(
     exit_code = None if result is None else result.exit_code
     duration = round(total, 3)
     why = None if status in SUCCESSFUL else reason
-    fields: dict[str, Any] = {
+    fields: dict[str, object] = {
         "attempts": attempts,
         "exit_code": exit_code,
         "finished_at": time.time(),

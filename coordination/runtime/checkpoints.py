@@ -27,10 +27,12 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any, TypedDict, cast
+from typing import TypedDict, cast
 
 import redis
+from redis.typing import EncodableT, FieldT
 
+from coordination.jsonable import JSONValue
 from coordination.keys import Keys
 from coordination.runtime.client import lua
 from coordination.runtime.leases import Lease
@@ -169,16 +171,17 @@ def remaining_field(todo_id: str) -> str:
     return f"r:{todo_id}"
 
 
-def encode(value: Any) -> str:
+def encode(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def decode(raw: str) -> Any:
+def decode(raw: str) -> JSONValue:
     """JSON value of a field; text written by something else comes back as is."""
     try:
-        return json.loads(raw)
+        value: JSONValue = json.loads(raw)
     except ValueError:
         return raw
+    return value
 
 
 def checkpoint(raw: str | bytes | None, tail: str | bytes | None = None) -> Checkpoint:
@@ -194,10 +197,11 @@ def checkpoint(raw: str | bytes | None, tail: str | bytes | None = None) -> Chec
     return cp
 
 
-def legacy_fields(checkpoints: dict[str, Any], remaining: dict[str, Any]) -> dict[Any, Any]:
+def legacy_fields(checkpoints: Mapping[str, Mapping[str, object]],
+                  remaining: Mapping[str, object]) -> dict[FieldT, EncodableT]:
     """The sweep-hash fields of coord 0.1's checkpoint hashes (todo -> its hash, JSON
     text per field) and eager counts (todo -> count), with the layout they now have."""
-    fields: dict[Any, Any] = {}
+    fields: dict[FieldT, EncodableT] = {}
     for todo_id, h in checkpoints.items():
         if not h:
             continue
@@ -221,12 +225,12 @@ def _check_record_fields(names: Iterable[str]) -> None:
                          "coordination.runtime.checkpoints.RECORD_FIELDS")
 
 
-def _mapping(fields: dict[str, Any]) -> dict[Any, Any]:
+def _mapping(fields: Mapping[str, object]) -> dict[FieldT, EncodableT]:
     """Field -> JSON text, typed loosely for redis-py's HSET mapping."""
     return {k: encode(v) for k, v in fields.items()}
 
 
-def _pairs(fields: dict[str, Any]) -> list[str]:
+def _pairs(fields: Mapping[str, object]) -> list[str]:
     out: list[str] = []
     for k, v in fields.items():
         out += [k, encode(v)]
@@ -241,18 +245,18 @@ class CheckpointStore:
         self.keys = keys
 
     # -- sweeps -----------------------------------------------------------------
-    def create_sweep(self, sweep_id: str, record: dict[str, Any]) -> None:
+    def create_sweep(self, sweep_id: str, record: Mapping[str, object]) -> None:
         """Write the sweep record and its index entry at once (MULTI/EXEC: a reader
         never finds the sweep listed without its record). Its todos are pending
         without a write each."""
-        record = dict(record)
-        record.setdefault("status", SweepStatus.queued.value)
-        record.setdefault("created_at", time.time())
-        record["layout"] = LAYOUT
-        _check_record_fields(record)
+        fields = dict(record)
+        fields.setdefault("status", SweepStatus.queued.value)
+        created = float(str(fields.setdefault("created_at", time.time())))
+        fields["layout"] = LAYOUT
+        _check_record_fields(fields)
         pipe = self.r.pipeline(transaction=True)
-        pipe.hset(self.keys.sweep(sweep_id), mapping=_mapping(record))
-        pipe.zadd(self.keys.sweeps, {sweep_id: float(record["created_at"])})
+        pipe.hset(self.keys.sweep(sweep_id), mapping=_mapping(fields))
+        pipe.zadd(self.keys.sweeps, {sweep_id: created})
         pipe.execute()
 
     def _record(self, sweep_id: str, names: tuple[str, ...], values: list[str | bytes | None]
@@ -285,7 +289,7 @@ class CheckpointStore:
         raw = self.r.hget(self.keys.sweep(sweep_id), "status")
         return None if raw is None else str(decode(str(raw)))
 
-    def update_sweep(self, sweep_id: str, **fields: Any) -> None:
+    def update_sweep(self, sweep_id: str, **fields: object) -> None:
         """Write record fields unconditionally; never its status (that is a
         compare-and-set: :meth:`set_sweep_status`)."""
         if "status" in fields:
@@ -296,7 +300,7 @@ class CheckpointStore:
 
     def set_sweep_status(
         self, sweep_id: str, new: str, *, allowed_from: Iterable[str] | None = None,
-        **fields: Any
+        **fields: object
     ) -> bool:
         """Move the sweep to ``new`` if its status is in ``allowed_from`` (None: any
         status that may move to ``new``), with ``fields``, in one script call.
@@ -441,7 +445,7 @@ class CheckpointStore:
         for repo, raw in zip(repos, values):
             mark = decode(str(raw)) if raw is not None else None
             if isinstance(mark, list) and len(mark) == 2:
-                out[repo] = (float(mark[0]), bool(mark[1]))
+                out[repo] = (float(str(mark[0])), bool(mark[1]))
         return out
 
     def set_unattended_marks(self, sweep_id: str,
@@ -499,7 +503,8 @@ class CheckpointStore:
         held by their token: candidates for re-dispatch.
 
         Only a hint, read in one pipelined round trip; the re-dispatched task's
-        ``claim`` decides atomically (a holder that renewed just now stays 'busy').
+        start (``lua/todo_start.lua``) decides atomically (a holder that renewed
+        just now stays 'busy').
         """
         running = [
             (t, cp) for t, cp in checkpoints.items()
@@ -513,12 +518,12 @@ class CheckpointStore:
         held = pipe.execute()
         return [t for (t, cp), cur in zip(running, held) if cur != cp.get("token")]
 
-    def set_fields(self, sweep_id: str, todo_id: str, **fields: Any) -> None:
+    def set_fields(self, sweep_id: str, todo_id: str, **fields: object) -> None:
         """Unconditional write (None removes a field), for the one coordinator that
         owns the todo now."""
         self.reset_todos(sweep_id, [todo_id], **fields)
 
-    def reset_todos(self, sweep_id: str, todo_ids: Iterable[str], **fields: Any) -> None:
+    def reset_todos(self, sweep_id: str, todo_ids: Iterable[str], **fields: object) -> None:
         """:meth:`set_fields` of many todos, in one script call."""
         ids = list(todo_ids)
         if ids and fields:
@@ -532,14 +537,14 @@ class CheckpointStore:
         allowed_from: set[str],
         *,
         expect_token: str | None = None,
-        **fields: Any,
+        **fields: object,
     ) -> bool:
         """Compare-and-set of a todo's status (and ``fields`` with it)."""
         return bool(self._update([todo_id], new, encode(sorted(allowed_from)),
                                  expect_token or "", fields, sweep_id))
 
     def _update(self, todo_ids: list[str], new: str, allowed: str, token: str,
-                fields: dict[str, Any], sweep_id: str) -> int:
+                fields: Mapping[str, object], sweep_id: str) -> int:
         """``lua/todo_update.lua``; returns how many todos it wrote."""
         if "output_tail" in fields:
             raise ValueError("a todo's output tail is written by its finish, not as a field")
@@ -557,26 +562,8 @@ class CheckpointStore:
         if names:
             self.r.hdel(self.keys.sweep(sweep_id), *names)
 
-    def claim(
-        self, sweep_id: str, todo_id: str, *, lease: Lease, worker: str, now: float,
-        max_lost: int = 0,
-    ) -> str:
-        """Claim the todo for ``lease`` before running it; see CLAIM_RESULTS.
-
-        'claimed'/'taken_over': run it. 'busy': a live holder runs it.
-        'terminal': already done, or no such sweep (nothing to run).
-        'stale': ``lease`` is older than the stored fence, or is no longer held.
-        'poisoned': taking it over was its ``max_lost``-th lost run; it is now
-        ``failed`` (a poison todo) and must not run.
-        """
-        res = lua("checkpoint_claim")(
-            self.r,
-            [self.keys.sweep(sweep_id), lease.key],
-            [lease.token, lease.fence, lease.key, encode(worker), encode(now), max_lost, todo_id],
-        )
-        return str(res)
-
-    def write(self, sweep_id: str, todo_id: str, fields: dict[str, Any], *, lease: Lease) -> bool:
+    def write(self, sweep_id: str, todo_id: str, fields: Mapping[str, object], *,
+              lease: Lease) -> bool:
         """A lease holder's fenced write; False if the holder was overtaken."""
         res = lua("checkpoint_write")(
             self.r,

@@ -10,21 +10,23 @@ import functools
 import os
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import redis
 
 from coordination.keys import Keys
+from coordination.runtime import archive
 from coordination.runtime.breakers import Breakers
 from coordination.runtime.checkpoints import CheckpointStore
-from coordination.runtime.client import get_redis
+from coordination.runtime.client import get_redis, is_embedded
 from coordination.runtime.events import EventLog
+from coordination.runtime.history import HistoryStore, history_path, open_history
 from coordination.runtime.leases import LeaseManager
 from coordination.runtime.messages import Dispatcher
 from coordination.runtime.transitions import Transitions
 from coordination.runtime.workers import WorkerRegistry
 from coordination.settings import Settings, get_settings
-
 
 
 @dataclass
@@ -58,6 +60,26 @@ class Runtime:
             workers=WorkerRegistry(r, keys),
             breakers=Breakers(r, keys, events),
         )
+
+    @property
+    def in_process(self) -> bool:
+        """Is its Redis the in-process stand-in (no server to block on)?"""
+        return is_embedded(self.redis)
+
+    def history(self, catalog: str | os.PathLike[str] | None) -> HistoryStore | None:
+        """The run history of this mode (close it after use); None without one."""
+        return open_history(self.settings, catalog, self.redis)
+
+    def keep_beside(self, catalog: str | os.PathLike[str], sweep_id: str) -> None:
+        """Embedded: (re)write a sweep's keys beside ``catalog`` (its history file)."""
+        archive.save(self.redis, self.keys, history_path(catalog), sweep_id,
+                     keep_days=self.settings.retention_days)
+
+    def restore_kept(self, catalog: Path, sweep_ids: list[str] | None = None, *,
+                     newest: int | None = None) -> list[str]:
+        """Embedded: load sweeps an earlier process kept beside ``catalog``."""
+        return archive.restore(self.redis, self.keys, history_path(catalog),
+                               sweep_ids=sweep_ids, newest=newest)
 
     @property
     def app(self) -> Any:

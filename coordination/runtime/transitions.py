@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+
 
 import redis
 
@@ -191,7 +191,7 @@ class Transitions:
         return got is not None
 
     def finish(self, sweep_id: str, todo_id: str, *, lease: Lease, status: TodoStatus,
-               fields: dict[str, Any], event: dict[str, Any], level: int = -1,
+               fields: Mapping[str, object], event: Mapping[str, object], level: int = -1,
                successors: Sequence[tuple[str, str]] = (), now: float | None = None,
                breaker: tuple[int, float] | None = None,
                resources: Sequence[str] = ()) -> Finished:
@@ -236,7 +236,7 @@ class Transitions:
         return LostVerdict(str(res))
 
     def end(self, sweep_id: str, todos: Iterable[tuple[str, int]], status: TodoStatus,
-            allowed_from: Iterable[TodoStatus], *, event: dict[str, Any],
+            allowed_from: Iterable[TodoStatus], *, event: Mapping[str, object],
             now: float | None = None) -> Ended:
         """End ``(todo, level)``s that are in ``allowed_from`` as ``status`` (see
         ``lua/todo_end.lua``); ``event`` holds the reason and other event fields."""

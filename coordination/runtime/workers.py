@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TypedDict
 
 import redis
 
@@ -26,6 +26,19 @@ from coordination.keys import Keys
 log = logging.getLogger(__name__)
 
 MISSED_BEATS = 3  # a worker silent for this many beats counts as gone
+
+
+class WorkerDocument(TypedDict):
+    """One worker of ``coord workers --json``."""
+
+    name: str
+    host: str
+    pid: int
+    repos: list[str]
+    running: list[str]
+    last_seen: float
+    started_at: float
+    held: int
 
 
 @dataclass
@@ -49,7 +62,7 @@ class WorkerRecord:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
-    def public(self) -> dict[str, Any]:
+    def public(self) -> WorkerDocument:
         """The `coord workers --json` document of this worker."""
         return {
             "name": self.name, "host": self.host, "pid": self.pid, "repos": self.repos,

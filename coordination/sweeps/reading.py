@@ -11,10 +11,8 @@ from pathlib import Path
 from typing import NotRequired, TypedDict
 
 from coordination.errors import NotFoundError, RuntimeFault
-from coordination.runtime.archive import restore as restore_archived
 from coordination.runtime.checkpoints import Checkpoint, SweepRecord
 from coordination.runtime.context import Runtime
-from coordination.runtime.history import history_path
 from coordination.status import TodoStatus
 from coordination.sweeps.progress import summarize
 from coordination.sweeps.spec_store import load_spec
@@ -126,8 +124,7 @@ def restore(rt: Runtime, catalog_path: Path | None, sweep_ids: list[str] | None 
     or the ``newest``) into this process's server; see :mod:`coordination.runtime.archive`."""
     if not rt.settings.embedded or catalog_path is None:
         return []
-    return restore_archived(rt.redis, rt.keys, history_path(catalog_path),
-                            sweep_ids=sweep_ids, newest=newest)
+    return rt.restore_kept(catalog_path, sweep_ids, newest=newest)
 
 
 def record(rt: Runtime, catalog_path: Path | None, sweep_id: str) -> SweepRecord:

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
-from coordination.runtime.archive import save
 from coordination.runtime.context import Runtime
-from coordination.runtime.history import history_path, open_history, tail
+from coordination.runtime.history import tail
 from coordination.status import TodoStatus
 from coordination.sweeps.spec_store import load_spec
 
@@ -32,7 +30,7 @@ def keep(rt: Runtime, sweep_id: str) -> None:
 
 
 def rows(rt: Runtime, sweep_id: str,
-         ) -> tuple[dict[str, Any], list[dict[str, Any]], str | None] | None:
+         ) -> tuple[dict[str, object], list[dict[str, object]], str | None] | None:
     """The sweep row, the todo rows and the catalog path of the sweep's current run."""
     rec = rt.checkpoints.get_sweep(sweep_id)
     if rec is None:
@@ -63,7 +61,7 @@ def rows(rt: Runtime, sweep_id: str,
     return sweep, todos, rec.get("catalog") or spec.catalog
 
 
-def _counts(todos: list[dict[str, Any]]) -> dict[str, int]:
+def _counts(todos: list[dict[str, object]]) -> dict[str, int]:
     out: dict[str, int] = {}
     for t in todos:
         out[str(t["status"])] = out.get(str(t["status"]), 0) + 1
@@ -78,7 +76,7 @@ def record_run(rt: Runtime, sweep_id: str) -> bool:
         if got is None:
             return False
         sweep, todos, catalog = got
-        store = open_history(rt.settings, catalog, rt.redis)
+        store = rt.history(catalog)
         new = False
         if store is not None:
             try:
@@ -98,5 +96,4 @@ def keep_embedded(rt: Runtime, sweep_id: str, catalog: str | None) -> None:
     ``level.done`` after the skips that ended the sweep)."""
     if not rt.settings.embedded or catalog is None:
         return
-    save(rt.redis, rt.keys, history_path(catalog), sweep_id,
-         keep_days=rt.settings.retention_days)
+    rt.keep_beside(catalog, sweep_id)

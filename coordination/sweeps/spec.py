@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from coordination.status import NOT_STARTED as NOT_STARTED  # re-exported for older imports
 from coordination.status import SWEEP_ACTIVE as SWEEP_ACTIVE
@@ -75,8 +74,8 @@ class SweepSpec:
         return json.dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str | dict[str, Any]) -> SweepSpec:
-        data = json.loads(text) if isinstance(text, str) else dict(text)
+    def from_json(cls, text: str) -> SweepSpec:
+        data = json.loads(text)
         # A worker keeps the spec of each sweep it runs: the strings every todo of a
         # repo repeats (repo, queue, checkout, priority, ids in preds and succs) are
         # kept once, not once per todo (a 10,000-todo spec: 13 -> 7 MB).

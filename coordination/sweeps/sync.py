@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TypedDict
 
+from ruamel.yaml.comments import CommentedMap
+
 from coordination.catalog.edits import PLAN_KEYS, TODO_KEYS, plan_todo_items, put, section
 from coordination.catalog.reports import is_complete
 from coordination.catalog.store import CatalogStore
@@ -42,11 +44,11 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
     """Write the outcome of an ended sweep (todo -> its outcome) into the catalog."""
     done = {t: v for t, v in todos.items() if v["status"] in WRITTEN}
 
-    def edit(doc: object) -> SyncResult:
+    def edit(doc: CommentedMap) -> SyncResult:
         changed = SyncResult(completed=[], failed=[], skipped=[], plan=plan_id,
                              plan_completed=False, plan_status=None)
         for item in section(doc, "todos"):
-            v = done.get(str(item.get("id"))) if isinstance(item, dict) else None
+            v = done.get(str(item.get("id"))) if isinstance(item, CommentedMap) else None
             if v is None:
                 continue
             if v["status"] == "succeeded":
@@ -65,11 +67,11 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
                 put(item, "status", "skipped", TODO_KEYS)
                 changed["skipped"].append(item["id"])
         plan = next((p for p in section(doc, "plans")
-                     if isinstance(p, dict) and p.get("id") == plan_id), None)
+                     if isinstance(p, CommentedMap) and p.get("id") == plan_id), None)
         status = None if plan is None else str(plan.get("status") or "draft")
         completes = status in ("draft", "active") and is_complete(
             i.get("status") or "pending" for i in plan_todo_items(doc, str(plan_id)))
-        if completes:
+        if completes and plan is not None:
             put(plan, "status", "completed", PLAN_KEYS)
             status = "completed"
         changed["plan_completed"] = completes
