@@ -15,15 +15,17 @@ duplicate mapping keys (YAML silently keeps the last one).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import types
 import typing
 from difflib import get_close_matches
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from coordination.catalog.cache import paused_gc
 from coordination.catalog.checks import check_catalog, loc_to_field
@@ -32,6 +34,8 @@ from coordination.catalog.models import (
 )
 from coordination.errors import CatalogSchemaError, CatalogSyntaxError, Problem
 
+# libyaml's loader when PyYAML was built with it: chosen at run time, so the type checker
+# cannot know the base class (the one Any of this module).
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SUPPORTED_VERSIONS = (1,)
 MAX_PROBLEMS = 50  # a wholly wrong file would otherwise print thousands of lines
@@ -60,35 +64,39 @@ class SafeCatalogLoader(_Base):  # type: ignore[misc]
         super().__init__(stream)
         self.duplicates: list[tuple[str, int, int]] = []  # (key, line, first line), 0-based
         self.root: yaml.Node | None = None  # kept to name the field of a refused value
-        self._tags: dict[tuple[str, Any], str] = {}
+        self._tags: dict[tuple[str | None, bool | tuple[bool, bool]], str] = {}
 
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+    def resolve(self, kind: type[yaml.Node], value: str | None,
+                implicit: bool | tuple[bool, bool]) -> str:
         # libyaml's composer asks for every scalar's tag, and PyYAML's resolver
         # tries a list of regexes each time. Keys, statuses and ids repeat, and a
         # scalar's tag depends only on its text and style (no path resolvers are
         # set), so the answers are kept: a cold load is about 15% faster.
         if kind is not yaml.ScalarNode:
-            return super().resolve(kind, value, implicit)
+            resolved: str = super().resolve(kind, value, implicit)
+            return resolved
         key = (value, implicit)
         tag = self._tags.get(key)
         if tag is None:
             tag = self._tags[key] = super().resolve(kind, value, implicit)
         return tag
 
-    def get_single_data(self) -> Any:
+    def get_single_data(self) -> object:
         self.root = self.get_single_node()
         return None if self.root is None else self.construct_document(self.root)
 
-    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> dt.date | str:
         # YAML 1.1 reads 2026-13-45 as a timestamp it cannot build ("month must be
         # in 1..12"). Kept as the text written, so validation names the field
         # (plans[0].milestones[0].due) beside every other problem.
         try:
-            return super().construct_yaml_timestamp(node)
+            stamp: dt.date = super().construct_yaml_timestamp(node)
+            return stamp
         except ValueError:
-            return self.construct_scalar(node)
+            text: str = self.construct_scalar(node)
+            return text
 
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> object:
         # The composer shares one node between an anchor and its aliases, so a
         # second visit is an alias. Stopping here keeps a bomb linear in size.
         if node in self.constructed_objects or node in self.recursive_objects:
@@ -118,13 +126,14 @@ class SafeCatalogLoader(_Base):  # type: ignore[misc]
                     key_node.start_mark.line,
                 )
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False
+                          ) -> dict[object, object]:
         if not isinstance(node, yaml.MappingNode):
             raise yaml.constructor.ConstructorError(
                 None, None, f"expected a mapping, found {node.id}", node.start_mark
             )
         self.flatten_mapping(node)
-        mapping: dict[Any, Any] = {}
+        mapping: dict[object, object] = {}
         for key_node, value_node in node.value:
             key = self.construct_object(key_node, deep=deep)
             try:
@@ -207,7 +216,7 @@ _OPEN = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
 _CLOSE = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 
 
-def parse(text: str, file: str) -> Any:
+def parse(text: str, file: str) -> object:
     """Plain Python data of the YAML text, refusing what the format does not allow."""
     deep = _nesting_problem(text, file)
     if deep is not None:
@@ -296,7 +305,7 @@ def _first_alias_line(text: str) -> int | None:
     return None
 
 
-def validate(data: Any, text: str, file: str) -> Catalog:
+def validate(data: object, text: str, file: str) -> Catalog:
     """A validated catalog, or a :class:`CatalogSchemaError` listing every problem, located."""
     _check_top(data, text, file)
     try:
@@ -322,7 +331,10 @@ _SECTIONS = {("repos",): "repo", ("coordination", "issues"): "issue",
              ("coordination", "dependencies"): "dependency"}
 
 
-def _reference_problems(data: Any) -> list[Problem]:
+M = TypeVar("M", Repo, Issue, Plan, Todo, Dependency)
+
+
+def _reference_problems(data: object) -> list[Problem]:
     """Cross-reference problems of a catalog that failed type validation.
 
     The checks run over the items that validate on their own; locations are
@@ -333,28 +345,32 @@ def _reference_problems(data: Any) -> list[Problem]:
     """
     if not isinstance(data, dict):
         return []
-    coord: dict[str, Any] = data["coordination"] if isinstance(data.get("coordination"), dict) else {}
-    models: dict[str, Any] = {"repo": Repo, "issue": Issue, "plan": Plan, "todo": Todo,
-                              "dependency": Dependency}
-    raws = {"repo": data.get("repos"), "issue": coord.get("issues"), "plan": coord.get("plans"),
-            "todo": coord.get("todos"), "dependency": coord.get("dependencies")}
-    valid: dict[str, list[Any]] = {}
+    coord = data["coordination"] if isinstance(data.get("coordination"), dict) else {}
     index: dict[str, list[int]] = {}  # kind -> original index of each valid item
     broken: set[str] = set()
-    for kind, raw in raws.items():
-        valid[kind], index[kind] = [], []
+
+    def valid(kind: str, model: type[M], raw: object) -> list[M]:
+        """The items of a section that validate alone (their indexes in ``index``)."""
+        out: list[M] = []
+        index[kind] = []
         if raw is not None and not isinstance(raw, list):
             broken.add(kind)  # the whole section is malformed
         for i, x in enumerate(raw if isinstance(raw, list) else []):
             try:
-                valid[kind].append(models[kind].model_validate(x))
+                out.append(model.model_validate(x))
                 index[kind].append(i)
             except (ValidationError, TypeError, ValueError):
                 broken.add(kind)
+        return out
+
+    repos = valid("repo", Repo, data.get("repos"))
+    issues = valid("issue", Issue, coord.get("issues"))
+    plans = valid("plan", Plan, coord.get("plans"))
+    todos = valid("todo", Todo, coord.get("todos"))
+    dependencies = valid("dependency", Dependency, coord.get("dependencies"))
     try:
-        cat = Catalog.model_construct(version=1, repos=valid["repo"], coordination=Coordination(
-            issues=valid["issue"], plans=valid["plan"], todos=valid["todo"],
-            dependencies=valid["dependency"]))
+        cat = Catalog.model_construct(version=1, repos=repos, coordination=Coordination(
+            issues=issues, plans=plans, todos=todos, dependencies=dependencies))
         found = check_catalog(cat)
     except Exception:  # best effort; the next load reports the rest
         return []
@@ -389,7 +405,7 @@ def load_catalog(data: bytes, file: str) -> Catalog:
         return validate(parse(text, file), text, file)
 
 
-def _check_top(data: Any, text: str, file: str) -> None:
+def _check_top(data: object, text: str, file: str) -> None:
     # Checked before Pydantic: a wrong version would drown in schema noise.
     hint = "a catalog starts with 'version: 1', then 'repos:' and 'coordination:'"
     if data is None:
@@ -493,7 +509,7 @@ _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
            "less_than_equal": "<="}
 
 
-def humanize(err: Any) -> str:
+def humanize(err: ErrorDetails) -> str:
     """One Pydantic error dict as a sentence that says how to fix it."""
     kind, loc, got = err["type"], tuple(err["loc"]), err.get("input")
     ctx = err.get("ctx") or {}
@@ -534,7 +550,7 @@ def humanize(err: Any) -> str:
     return f"{str(err['msg'])[:1].lower()}{str(err['msg'])[1:]}, got {_show(got)}"
 
 
-def _show(value: Any) -> str:
+def _show(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -555,7 +571,7 @@ def _placeholder(loc: tuple[str | int, ...]) -> str:
     return _PLACEHOLDERS.get(str(name), "<value>")
 
 
-def _strip(tp: Any) -> Any:
+def _strip(tp: object) -> object:
     """``Annotated[X, ...]`` and ``X | None`` -> ``X``."""
     while True:
         origin = typing.get_origin(tp)
@@ -570,9 +586,9 @@ def _strip(tp: Any) -> Any:
             return tp
 
 
-def _type_at(loc: tuple[str | int, ...]) -> Any:
+def _type_at(loc: tuple[str | int, ...]) -> object:
     """The declared type at ``loc`` in the Catalog model tree (None when unknown)."""
-    tp: Any = Catalog
+    tp: object = Catalog
     for part in loc:
         tp = _strip(tp)
         if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(part, str):

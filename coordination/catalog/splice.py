@@ -813,9 +813,8 @@ def _apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
         fresh = iter(written)
         full = [(in_place.get((path, i), models[path][i]) if z else next(fresh))
                 for i, z in enumerate(lazy)]
-        parent = data
-        for k in path[:-1]:
-            parent = parent[k]
+        parent = _at(data, path[:-1])
+        assert isinstance(parent, dict)  # _at found the list in it
         parent[path[-1]] = full
 
     # The new text: what ruamel wrote, with the untouched items' own lines put back.
