@@ -34,21 +34,26 @@ import hashlib
 import json
 import os
 import subprocess
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NotRequired, ParamSpec, Protocol, TypedDict, TypeVar
 
 from coordination.errors import OperationFailed
 
 if TYPE_CHECKING:  # the CLI imports this module at start-up: keep pydantic out of it
+    from pydantic import BaseModel
+
     from coordination.catalog.models import Catalog
+    from coordination.jsonable import JSONObject, JSONValue
 
 GENESIS = "0" * 64
 MAX_VALUE = 200  # characters of JSON kept of a field's value; longer ones are shortened
 SUFFIX = ".coord.audit.jsonl"
 
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _operation: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "coord_audit_operation", default=None)
@@ -62,6 +67,30 @@ class _Store(Protocol):
     def _target(self) -> Path: ...
 
     def _validated(self, data: bytes) -> Catalog: ...
+
+
+class Change(TypedDict):
+    """One thing an edit created, deleted or updated (see :func:`diff`)."""
+
+    id: str
+    kind: str
+    action: str  # "created", "deleted" or "updated"
+    fields: dict[str, list[JSONValue]]  # name -> [before, after]
+
+
+class Entry(TypedDict):
+    """One line of the log, as :func:`record` writes it."""
+
+    seq: int
+    at: str
+    who: str
+    op: str
+    argv: list[str] | None
+    ids: list[str]
+    changes: list[Change]
+    catalog: str
+    prev: str
+    hash: NotRequired[str]
 
 
 # -- naming what is being done ----------------------------------------------------
@@ -97,9 +126,9 @@ def operations(cls: type[T]) -> type[T]:
     return cls
 
 
-def _named(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+def _named(name: str, fn: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         if _operation.get() is not None:
             return fn(*args, **kwargs)
         with operation(name):
@@ -132,7 +161,7 @@ def who(directory: Path) -> str:
 
 
 # -- what changed -----------------------------------------------------------------
-def short(value: Any) -> Any:
+def short(value: JSONValue) -> JSONValue:
     """``value`` as is when its JSON is short, else its JSON text cut to MAX_VALUE."""
     text = json.dumps(value, ensure_ascii=False, sort_keys=True)
     if len(text) <= MAX_VALUE:
@@ -140,9 +169,9 @@ def short(value: Any) -> Any:
     return f"{text[:MAX_VALUE]}… ({len(text)} chars)"
 
 
-def _items(cat: Catalog) -> dict[str, tuple[str, Any]]:
+def _items(cat: Catalog) -> dict[str, tuple[str, BaseModel]]:
     """Every addressable thing in a catalog: id (or repo name) -> (kind, model)."""
-    out: dict[str, tuple[str, Any]] = {r.name: ("repo", r) for r in cat.repos}
+    out: dict[str, tuple[str, BaseModel]] = {r.name: ("repo", r) for r in cat.repos}
     c = cat.coordination
     for kind, items in (("issue", c.issues), ("plan", c.plans), ("todo", c.todos),
                         ("dependency", c.dependencies)):
@@ -150,31 +179,34 @@ def _items(cat: Catalog) -> dict[str, tuple[str, Any]]:
     return out
 
 
-def _fields(model: Any) -> dict[str, Any]:
-    return model.model_dump(mode="json")  # type: ignore[no-any-return]
+def _fields(model: BaseModel) -> JSONObject:
+    return model.model_dump(mode="json")
 
 
-def diff(before: Catalog, after: Catalog) -> list[dict[str, Any]]:
+def diff(before: Catalog, after: Catalog) -> list[Change]:
     """One record per thing created, deleted or changed: ``{"id", "kind", "action",
     "fields": {name: [before, after]}}``, only the fields that differ (a new or
     deleted thing: its non-empty fields), values shortened by :func:`short`."""
     old, new = _items(before), _items(after)
-    out: list[dict[str, Any]] = []
+    out: list[Change] = []
     for key in [*old, *(k for k in new if k not in old)]:
         a, b = old.get(key), new.get(key)
-        if a is not None and b is not None and a[1] == b[1]:
-            continue
-        if a is None or b is None:
-            kind, model = b or a  # type: ignore[misc]
-            action = "created" if a is None else "deleted"
-            values = {k: v for k, v in _fields(model).items() if v not in (None, "", [], {})}
-            pairs = {k: [None, short(v)] if a is None else [short(v), None]
-                     for k, v in values.items()}
-        else:
+        pairs: dict[str, list[JSONValue]]
+        if a is not None and b is not None:
+            if a[1] == b[1]:
+                continue
             kind, action = b[0], "updated"
             fa, fb = _fields(a[1]), _fields(b[1])
             pairs = {k: [short(fa.get(k)), short(fb.get(k))]
                      for k in [*fa, *(k for k in fb if k not in fa)] if fa.get(k) != fb.get(k)}
+        else:
+            either = b if b is not None else a
+            assert either is not None  # the key comes from old or new
+            kind, model = either
+            action = "created" if a is None else "deleted"
+            values = {k: v for k, v in _fields(model).items() if v not in (None, "", [], {})}
+            pairs = {k: [None, short(v)] if a is None else [short(v), None]
+                     for k, v in values.items()}
         out.append({"id": key, "kind": kind, "action": action, "fields": pairs})
     if before.version != after.version:
         out.append({"id": "catalog", "kind": "catalog", "action": "updated",
@@ -183,18 +215,18 @@ def diff(before: Catalog, after: Catalog) -> list[dict[str, Any]]:
 
 
 # -- the chain ----------------------------------------------------------------------
-def entry_hash(entry: dict[str, Any]) -> str:
+def entry_hash(entry: Mapping[str, object]) -> str:
     """sha256 of the canonical JSON of ``entry`` without its ``hash``."""
     body = {k: v for k, v in entry.items() if k != "hash"}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def record(store: _Store, fn: Callable[..., Any], before: bytes, after: bytes) -> dict[str, Any]:
+def record(store: _Store, fn: Callable[..., object], before: bytes, after: bytes) -> Entry:
     """Append the entry for one successful edit; the caller holds the catalog's lock."""
     target = store._target()
     changes = diff(store._validated(before), store._validated(after))
-    entry: dict[str, Any] = {
+    entry: Entry = {
         "seq": 0,
         "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
         .replace("+00:00", "Z"),
@@ -214,8 +246,8 @@ def record(store: _Store, fn: Callable[..., Any], before: bytes, after: bytes) -
     try:
         last, ends_clean = _last_entry(fd)
         if last is not None:
-            entry["seq"] = int(last.get("seq", -1)) + 1
-            entry["prev"] = str(last.get("hash", ""))
+            entry["seq"] = last[0] + 1
+            entry["prev"] = last[1]
         entry["hash"] = entry_hash(entry)
         line = json.dumps(entry, separators=(",", ":"), ensure_ascii=False) + "\n"
         # A torn last line (a crash mid-append) is left for --verify to report.
@@ -231,7 +263,7 @@ def record(store: _Store, fn: Callable[..., Any], before: bytes, after: bytes) -
     return entry
 
 
-def _fallback_name(fn: Callable[..., Any]) -> str:
+def _fallback_name(fn: Callable[..., object]) -> str:
     """An edit outside any named operation: where its edit function was defined
     (``SweepService.sync.<locals>.edit`` -> ``SweepService.sync``)."""
     name = getattr(fn, "__qualname__", "") or "edit"
@@ -246,9 +278,10 @@ def _unlogged(path: Path, exc: OSError) -> OperationFailed:
     )
 
 
-def _last_entry(fd: int) -> tuple[dict[str, Any] | None, bool]:
-    """The last parseable entry of the log and whether the file ends with a newline.
-    Read backwards in blocks: the log grows for ever, an append reads its tail only."""
+def _last_entry(fd: int) -> tuple[tuple[int, str] | None, bool]:
+    """``(seq, hash)`` of the last parseable entry of the log, and whether the file
+    ends with a newline. Read backwards in blocks: the log grows for ever, an append
+    reads its tail only."""
     size = os.fstat(fd).st_size
     if size == 0:
         return None, True
@@ -264,10 +297,11 @@ def _last_entry(fd: int) -> tuple[dict[str, Any] | None, bool]:
         for raw in reversed(candidates):
             if not raw.strip():
                 continue
+            got = None
             with contextlib.suppress(ValueError):
                 got = json.loads(raw)
-                if isinstance(got, dict) and "hash" in got:
-                    return got, ends_clean
+            if isinstance(got, dict) and "hash" in got:
+                return (int(got.get("seq", -1)), str(got.get("hash", ""))), ends_clean
         if len(tail) > 16 * block and pos > 0:
             tail = lines[0]  # keep only the unfinished line
     return None, ends_clean
@@ -296,7 +330,10 @@ class Broken:
 
 
 def read(path: Path) -> list[dict[str, Any]]:
-    """The entries of a log, in file order; unreadable lines skipped (see :func:`verify`)."""
+    """The entries of a log, in file order; unreadable lines skipped (see :func:`verify`).
+
+    Any: what a line holds is only known to be a JSON object, and the history reader
+    (runtime/history.py) indexes into it as a dict[str, Any]."""
     out = []
     for raw in path.read_bytes().split(b"\n"):
         with contextlib.suppress(ValueError):
@@ -311,7 +348,7 @@ def verify(path: Path) -> tuple[int, Broken | None]:
     raw_lines = path.read_bytes().split(b"\n")
     if raw_lines and raw_lines[-1] == b"":
         raw_lines.pop()  # the newline ending the last entry
-    entries: list[dict[str, Any] | None] = []
+    entries: list[JSONObject | None] = []
     for raw in raw_lines:
         try:
             got = json.loads(raw)
@@ -319,7 +356,7 @@ def verify(path: Path) -> tuple[int, Broken | None]:
             got = None
         entries.append(got if isinstance(got, dict) else None)
     seqs = [e.get("seq") if e is not None else None for e in entries]
-    prev = GENESIS
+    prev: JSONValue = GENESIS
     for i, e in enumerate(entries):
         where = functools.partial(Broken, i + 1, i)
         if e is None:
