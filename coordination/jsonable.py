@@ -7,7 +7,10 @@ so both convert through here.
 from __future__ import annotations
 
 import json
-from typing import Any, TypeAlias
+from datetime import date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import TypeAlias
 
 #: Any JSON document, as ``json.loads`` returns it and ``json.dumps`` takes it.
 JSONValue: TypeAlias = (
@@ -17,39 +20,41 @@ JSONValue: TypeAlias = (
 JSONObject: TypeAlias = dict[str, JSONValue]
 
 
-def to_jsonable(obj: Any) -> Any:
-    """Pydantic models, enums, dates, paths and sets as JSON types."""
-    from datetime import date, datetime
-    from enum import Enum
-    from pathlib import Path
-
+def to_jsonable(obj: object) -> JSONValue:
+    """Pydantic models, enums, dates, paths and sets as JSON types. A value JSON has no
+    type for raises the TypeError ``json.dumps`` would."""
     if hasattr(obj, "model_dump"):
-        return obj.model_dump(mode="json")
+        dumped: JSONObject = obj.model_dump(mode="json")
+        return dumped
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set, frozenset)):
         return [to_jsonable(v) for v in obj]
     if isinstance(obj, Enum):
-        return obj.value
+        value: JSONValue = obj.value
+        return value
     if isinstance(obj, (date, datetime)):
         return obj.isoformat()
     if isinstance(obj, Path):
         return str(obj)
-    return obj
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
-def _json_default(obj: Any) -> Any:
+def _json_default(obj: object) -> object:
     if hasattr(obj, "model_dump"):
-        return obj.model_dump(mode="json")
+        dumped: JSONObject = obj.model_dump(mode="json")
+        return dumped
     if isinstance(obj, (set, frozenset)):
         return list(obj)
-    converted = to_jsonable(obj)
-    if converted is obj:
-        raise TypeError(f"{type(obj).__name__} is not JSON serializable")
-    return converted
+    try:
+        return to_jsonable(obj)
+    except TypeError:
+        raise TypeError(f"{type(obj).__name__} is not JSON serializable") from None
 
 
-def dumps(data: Any, *, pretty: bool = True) -> str:
+def dumps(data: object, *, pretty: bool = True) -> str:
     """The text of one JSON document as `--json` prints it (without the newline):
     indented for a person, compact (no spaces) for a program."""
     indent, seps = (2, None) if pretty else (None, (",", ":"))

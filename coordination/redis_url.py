@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import re
 import ssl
-from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from collections.abc import Callable
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 SCHEMES = ("redis", "rediss", "unix")
 TLS_FILE_PARAMS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
@@ -149,7 +149,7 @@ def url_problem(url: str) -> str | None:
     return None
 
 
-def _host_problem(parts: Any, shown: str) -> str | None:
+def _host_problem(parts: SplitResult, shown: str) -> str | None:
     """A problem with the port of a redis:// or rediss:// URL (no host means localhost)."""
     hostport = parts.netloc.rpartition("@")[2]
     port_text = hostport.rpartition("]")[2] if hostport.startswith("[") else hostport
@@ -184,7 +184,7 @@ def is_tls(url: str | None) -> bool:
     return bool(url) and str(url).startswith("rediss://")
 
 
-def tls_options(url: str | None) -> dict[str, Any] | None:
+def tls_options(url: str | None) -> dict[str, ssl.VerifyMode | str | bool] | None:
     """kombu/Celery TLS options for a ``rediss://`` URL (None for any other).
 
     The shape kombu's ``broker_use_ssl`` and Celery's ``redis_backend_use_ssl``
@@ -196,7 +196,7 @@ def tls_options(url: str | None) -> dict[str, Any] | None:
         return None
     params = query_params(url)
     reqs = normal_cert_reqs(params.get("ssl_cert_reqs", DEFAULT_CERT_REQS)) or DEFAULT_CERT_REQS
-    opts: dict[str, Any] = {"ssl_cert_reqs": CERT_REQS[reqs]}
+    opts: dict[str, ssl.VerifyMode | str | bool] = {"ssl_cert_reqs": CERT_REQS[reqs]}
     for name in TLS_FILE_PARAMS:
         if params.get(name):
             opts[name] = params[name]
@@ -218,7 +218,8 @@ def celery_url(url: str) -> str:
     return _rewrite_query(url, keep=lambda k: k not in TLS_PARAMS, value=lambda k, v: v)
 
 
-def _rewrite_query(url: str, *, keep: Any, value: Any) -> str:
+def _rewrite_query(url: str, *, keep: Callable[[str], bool],
+                   value: Callable[[str, str], str]) -> str:
     """``url`` with its raw ``name=value`` pairs filtered/rewritten, encoding left as written."""
     base, q, query = url.partition("?")
     if not q:

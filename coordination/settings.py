@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from coordination.errors import SettingsError
+from coordination.redis_url import client_url, url_problem
 
 _NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
@@ -116,8 +117,6 @@ class Settings(BaseSettings):
         if v in (None, ""):
             return None
         # Scheme, port, db and query checked in full; the message never shows a password.
-        from coordination.redis_url import client_url, url_problem
-
         problem = url_problem(v)
         if problem:
             raise ValueError(problem)

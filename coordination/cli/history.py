@@ -7,11 +7,12 @@ from the audit log. See :mod:`coordination.runtime.history`.
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
+from coordination.cli.context import Context
 from coordination.cli.render import console, emit, esc, json_option, styled, table
+from coordination.jsonable import JSONValue
+from coordination.runtime.history import Record, Trends, search_document, trends_document
 
 KINDS = ("todo", "sweep", "edit")
 
@@ -28,23 +29,31 @@ def history() -> None:
     """
 
 
-def _when(value: Any) -> str:
+def _when(value: JSONValue) -> str:
     return str(value or "")[:19].replace("T", " ")
 
 
-def _what(rec: dict[str, Any]) -> tuple[str, str, str, str]:
+def _text(value: JSONValue) -> str:
+    """A record's text field: "" when it is missing or empty."""
+    return str(value or "")
+
+
+def _what(rec: Record) -> tuple[str, str, str, str]:
     """(id, repo, status, text) of one record for the table."""
     if rec["kind"] == "todo":
-        text = rec.get("title") or ""
+        text = _text(rec.get("title"))
         if rec.get("reason"):
             text += f" - {rec['reason']}"
-        return (f"{rec['todo_id']} ({rec['sweep_id']})", rec.get("repo") or "",
-                rec.get("status") or "", text)
+        return (f"{rec['todo_id']} ({rec['sweep_id']})", _text(rec.get("repo")),
+                _text(rec.get("status")), text)
     if rec["kind"] == "sweep":
-        counts = ", ".join(f"{n} {s}" for s, n in sorted((rec.get("counts") or {}).items()))
-        return (rec["sweep_id"], "", rec.get("status") or "",
+        tally = rec.get("counts")
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(
+            tally.items() if isinstance(tally, dict) else ()))
+        return (str(rec["sweep_id"]), "", _text(rec.get("status")),
                 f"{rec.get('plan') or ''}: {rec.get('reason') or ''} ({counts})")
-    ids = ", ".join(rec.get("ids") or ())
+    touched = rec.get("ids")
+    ids = ", ".join(str(i) for i in touched) if isinstance(touched, list) else ""
     return (f"#{rec.get('seq')} {rec.get('op') or ''}", "", "edit",
             f"{rec.get('who') or ''}: {ids}" + (f" - {rec['command']}" if rec.get("command") else ""))
 
@@ -60,15 +69,13 @@ def _what(rec: dict[str, Any]) -> tuple[str, str, str, str]:
               help="At most this many records, newest first.")
 @json_option
 @click.pass_obj
-def search(obj: Any, text: str, repo: str | None, kind: str | None, since: str | None,
+def search(obj: Context, text: str, repo: str | None, kind: str | None, since: str | None,
            limit: int, as_json: bool) -> None:
     """Find TEXT (case-insensitive; "" for everything) in todo titles and ids, reasons,
     output tails, sweep reasons and catalog edits, newest first."""
-    from coordination.runtime.history import search_document
-
     found = search_document(obj.file, text, repo=repo, kind=kind, since=since, limit=limit)
 
-    def human(recs: list[dict[str, Any]]) -> None:
+    def human(recs: list[Record]) -> None:
         rows = []
         for r in recs:
             ident, rrepo, status, what = _what(r)
@@ -94,14 +101,12 @@ def _bar(fraction: float | None, width: int = 10) -> str:
               show_default=True, help="Over the last N days.")
 @json_option
 @click.pass_obj
-def trends(obj: Any, repo: str | None, days: float, as_json: bool) -> None:
+def trends(obj: Context, repo: str | None, days: float, as_json: bool) -> None:
     """Success rate and p50/p95 duration per repo and per todo; the flakiest and the
     slowest todos. A run is a todo that ended succeeded or failed."""
-    from coordination.runtime.history import trends_document
-
     doc = trends_document(obj.file, repo=repo, days=days)
 
-    def human(d: dict[str, Any]) -> None:
+    def human(d: Trends) -> None:
         if not d["repos"]:
             console().print(f"[dim]no todo ran in the last {days:g} days[/dim]")
             return

@@ -10,10 +10,11 @@ import importlib
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
+from coordination.catalog.audit import invoked_as
+from coordination.cli.context import Context
 from coordination.errors import CoordError
 
 # name -> "module:attribute"; imported on first use.
@@ -37,13 +38,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class LazyGroup(click.Group):
-    def main(self, *args: Any, **kwargs: Any) -> Any:
-        # Catalog edits made by this command record its argv in the audit log.
-        from coordination.catalog.audit import invoked_as
-
-        argv = kwargs.get("args", args[0] if args else None)
-        with invoked_as(sys.argv[1:] if argv is None else argv):
-            return super().main(*args, **kwargs)
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: object) -> click.Context:
+        # Catalog edits made by this command record its argv in the audit log (for as
+        # long as the root context lives: the whole command).
+        argv = list(args)
+        ctx = super().make_context(info_name, args, parent, **extra)
+        ctx.with_resource(invoked_as(argv))
+        return ctx
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -53,28 +55,14 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module, attr = target[0].split(":")
-        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command), target
+        return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Listing help must not import every command module.
         with formatter.section("Commands"):
             formatter.write_dl([(name, help_) for name, (_, help_) in COMMANDS.items()])
-
-
-class Context:
-    """What every command gets: where the catalog is, and lazily a manager."""
-
-    def __init__(self, file: Path) -> None:
-        self.file = file
-        self._manager: Any = None
-
-    @property
-    def manager(self) -> Any:
-        if self._manager is None:
-            from coordination.catalog.manager import CoordinationManager
-
-            self._manager = CoordinationManager(self.file)
-        return self._manager
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

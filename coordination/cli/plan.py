@@ -8,12 +8,41 @@ here (a dry run needs queue names, not signatures).
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from coordination.cli.render import emit, esc, fields, json_option, raw, say, styled, table
+from coordination.catalog.cache import paused_gc
+from coordination.catalog.models import Catalog
+from coordination.catalog.reports import PlanStatus, plan_status
+from coordination.catalog.store import CatalogStore
+from coordination.cli.context import Context
+from coordination.cli.render import (
+    console,
+    emit,
+    esc,
+    fields,
+    json_option,
+    raw,
+    say,
+    spans,
+    styled,
+    table,
+)
+from coordination.errors import PlanError, ValidationFailed
+from coordination.jsonable import JSONValue
+from coordination.keys import Keys
+from coordination.planner.listing import list_plans
+from coordination.settings import get_settings
+from coordination.ui import DEFAULT_PORT
+
+if TYPE_CHECKING:
+    from coordination.planner.documents import DryRunDocument, ShowDocument, ValidateDocument
+
+# The commands that need the plan's graph import the planner's graph modules inside
+# (networkx): `plan list` and `plan status` never load it.
 
 PLAN_STATUSES = ("draft", "active", "completed", "cancelled")
 include_all = click.option(
@@ -22,10 +51,13 @@ include_all = click.option(
 )
 
 
-def _catalog(obj: Any) -> Any:
-    from coordination.catalog.store import CatalogStore
-
+def _catalog(obj: Context) -> Catalog:
     return CatalogStore(obj.file).load()
+
+
+def _strs(value: JSONValue) -> list[str]:
+    """A list field of a plan's JSON as text."""
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def _hours(value: float | None) -> str:
@@ -42,10 +74,8 @@ def plan() -> None:
 @click.option("--repo", help="Only plans touching this repo.")
 @json_option
 @click.pass_obj
-def list_cmd(obj: Any, status: str | None, repo: str | None, as_json: bool) -> None:
+def list_cmd(obj: Context, status: str | None, repo: str | None, as_json: bool) -> None:
     """List plans with their progress (todos completed of all the plan's todos)."""
-    from coordination.planner.listing import list_plans
-
     rows = list_plans(_catalog(obj), status=status, repo=repo)
     emit(as_json, rows, lambda rs: table(
         "Plans", ["id", "status", "title", "progress", "milestones", "repos"],
@@ -58,8 +88,6 @@ def list_cmd(obj: Any, status: str | None, repo: str | None, as_json: bool) -> N
 
 def _bar(done: int, total: int, width: int) -> str:
     """A text progress bar in Rich markup (``━`` on a UTF-8 console, ``#``/``-`` else)."""
-    from coordination.cli.render import console
-
     utf8 = (console().encoding or "").lower().replace("-", "").startswith("utf8")
     full, rest = ("━", "━") if utf8 else ("#", "-")
     n = round(width * done / total) if total else 0
@@ -80,7 +108,7 @@ def _progress(done: int, total: int, *, width: int = 20, percent: bool = True) -
 MILESTONE_STYLE = {"done": "green", "open": "cyan", "overdue": "bold red"}
 
 
-def _status_human(doc: dict[str, Any]) -> None:
+def _status_human(doc: PlanStatus) -> None:
     counts = doc["todos"]
     total = counts["total"]
     verdict = ("[green]yes[/green]" if doc["complete"] else
@@ -108,9 +136,7 @@ def _status_human(doc: dict[str, Any]) -> None:
                for t in doc["remaining"]])
 
 
-def _date(ctx: Any, param: Any, value: str | None) -> Any:
-    import datetime as dt
-
+def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
     if value is None:
         return None
     try:
@@ -125,7 +151,7 @@ def _date(ctx: Any, param: Any, value: str | None) -> Any:
               help="Judge milestones overdue as of this day (YYYY-MM-DD; default today).")
 @json_option
 @click.pass_obj
-def status_cmd(obj: Any, plan_id: str, as_of: Any, as_json: bool) -> None:
+def status_cmd(obj: Context, plan_id: str, as_of: dt.date | None, as_json: bool) -> None:
     """How far a plan has got: todos by status, milestones done, open or overdue,
     completion criteria, and whether it is complete (every todo completed).
 
@@ -133,23 +159,21 @@ def status_cmd(obj: Any, plan_id: str, as_of: Any, as_json: bool) -> None:
     Example:
       coord plan status PLAN-001 --json
     """
-    from coordination.catalog.reports import plan_status
-
     emit(as_json, plan_status(_catalog(obj), plan_id, today=as_of), _status_human)
 
 
-def _show_human(doc: dict[str, Any]) -> None:
+def _show_human(doc: ShowDocument) -> None:
     p = doc["plan"]
     fields(f"{p['id']}: {esc(p['title'])}", [
-        ("status", styled(p["status"])), ("repos", esc(", ".join(p["repos"]))),
+        ("status", styled(str(p["status"]))), ("repos", esc(", ".join(_strs(p["repos"])))),
         ("description", esc(p["description"])),
-        ("completion", esc("; ".join(p["completion_criteria"]))),
+        ("completion", esc("; ".join(_strs(p["completion_criteria"])))),
         ("todos", f"{len(doc['todos'])} ({len(doc['skipped'])} already completed, left out)"),
         ("hours", "unknown (cycle)" if doc["levels"] is None else
          f"{doc['total_hours']:g} total, {doc['critical_hours']:g} on the critical path"),
     ])
     table("Milestones", ["id", "title", "due", "todos"],
-          [(m["id"], esc(m["title"]), m["due"], ", ".join(m["todos"]))
+          [(m["id"], esc(m["title"]), m["due"], ", ".join(_strs(m["todos"])))
            for m in doc["milestones"]], empty="no milestones")
     table("Todos", ["id", "status", "repo", "level", "est", "crit", "task", "after"],
           [(t["id"], styled(t["status"]), esc(t["repo"]),
@@ -162,7 +186,7 @@ def _show_human(doc: dict[str, Any]) -> None:
         for i, level in enumerate(doc["levels"]):
             say(f"level {i}: {', '.join(level)}")
         say(f"critical path ({doc['critical_hours']:g}h): "
-            f"{' -> '.join(doc['critical_path']) or '(empty)'}")
+            f"{' -> '.join(doc['critical_path'] or ()) or '(empty)'}")
     for b in doc["blockers"]:
         say(f"[magenta]blocked:[/magenta] {b['todo']} by {b['blocker']}: {esc(b['reason'])}")
 
@@ -172,9 +196,9 @@ def _show_human(doc: dict[str, Any]) -> None:
 @include_all
 @json_option
 @click.pass_obj
-def show_cmd(obj: Any, plan_id: str, include_completed: bool, as_json: bool) -> None:
+def show_cmd(obj: Context, plan_id: str, include_completed: bool, as_json: bool) -> None:
     """Show a plan: milestones, todos, levels and the critical path."""
-    from coordination.planner.documents import show_document
+    from coordination.planner.documents import show_document  # lazy: networkx (see the top)
 
     doc = show_document(_catalog(obj), plan_id, include_completed=include_completed)
     emit(as_json, doc, _show_human)
@@ -184,11 +208,9 @@ def show_cmd(obj: Any, plan_id: str, include_completed: bool, as_json: bool) -> 
 SHOWN_PER_KIND = 5
 
 
-def _validate_human(d: dict[str, Any], *, every: bool) -> None:
+def _validate_human(d: ValidateDocument, *, every: bool) -> None:
     """Each kind of finding with its first SHOWN_PER_KIND examples and a count of the rest
     (every one with ``every``), errors first; then the verdict."""
-    from coordination.cli.render import spans
-
     groups: dict[tuple[str, str], list[str]] = {}
     for f in d["findings"]:
         groups.setdefault((f["severity"], f["code"]), []).append(f["message"])
@@ -215,7 +237,7 @@ def _validate_human(d: dict[str, Any], *, every: bool) -> None:
               "and a count of the rest; --json always has every one).")
 @json_option
 @click.pass_obj
-def validate_cmd(obj: Any, plan_id: str, include_completed: bool, ignore_blockers: bool,
+def validate_cmd(obj: Context, plan_id: str, include_completed: bool, ignore_blockers: bool,
                  every: bool, as_json: bool) -> None:
     """Check a plan: cycles, unknown ids and repos, missing commands, blockers.
 
@@ -227,9 +249,7 @@ def validate_cmd(obj: Any, plan_id: str, include_completed: bool, ignore_blocker
     Example:
       coord plan validate PLAN-001 --all-findings
     """
-    from coordination.errors import ValidationFailed
-    from coordination.catalog.cache import paused_gc
-    from coordination.planner.documents import validate_document
+    from coordination.planner.documents import validate_document  # lazy: networkx (see the top)
 
     with paused_gc():  # tens of thousands of findings, none garbage: see paused_gc
         doc = validate_document(_catalog(obj), plan_id, include_completed=include_completed,
@@ -247,27 +267,25 @@ def validate_cmd(obj: Any, plan_id: str, include_completed: bool, ignore_blocker
 @include_all
 @json_option
 @click.pass_obj
-def graph_cmd(obj: Any, plan_id: str, fmt: str, include_completed: bool, as_json: bool) -> None:
+def graph_cmd(obj: Context, plan_id: str, fmt: str, include_completed: bool, as_json: bool) -> None:
     """Draw a plan: todos grouped by repo, styled by status, critical path marked.
 
     \b
     Example:
       coord plan graph PLAN-001 --format mermaid > plan.mmd
     """
-    from coordination.errors import PlanError
-    from coordination.planner.analysis import analyze
-    from coordination.planner.dag import build_plan_graph
-    from coordination.planner.graph import RENDERERS, graph_data
+    from coordination.planner import analysis, dag, graph  # lazy: networkx (see the top)
 
-    pg = build_plan_graph(_catalog(obj), plan_id, include_completed=include_completed)
+    pg = dag.build_plan_graph(_catalog(obj), plan_id, include_completed=include_completed)
+    found: analysis.Analysis | None
     try:
-        analysis = analyze(pg)
+        found = analysis.analyze(pg)
     except PlanError:
-        analysis = None  # still drawn: seeing the cycle is the point
-    emit(as_json, graph_data(pg, analysis), lambda _: raw(RENDERERS[fmt](pg, analysis)))
+        found = None  # still drawn: seeing the cycle is the point
+    emit(as_json, graph.graph_data(pg, found), lambda _: raw(graph.RENDERERS[fmt](pg, found)))
 
 
-def _dry_run_human(doc: dict[str, Any]) -> None:
+def _dry_run_human(doc: DryRunDocument) -> None:
     say(f"dry run of {doc['plan']} ({doc['strategy']}): {doc['todos']} todo(s) in "
         f"{len(doc['levels'])} level(s); nothing enqueued")
     crit = set(doc["critical_path"])
@@ -306,7 +324,7 @@ def _dry_run_human(doc: dict[str, Any]) -> None:
               help="Port of --ui's web view (default 8765); implies --ui.")
 @json_option
 @click.pass_obj
-def sweep_cmd(obj: Any, plan_id: str, strategy: str, dry_run: bool, wait: bool,
+def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
               ignore_blockers: bool, require_workers: bool, atomic: bool, ui: bool,
               ui_port: int | None, as_json: bool) -> None:
     """Run a plan's open todos on their repos' workers, or preview it with --dry-run.
@@ -319,11 +337,10 @@ def sweep_cmd(obj: Any, plan_id: str, strategy: str, dry_run: bool, wait: bool,
       coord plan sweep PLAN-001 --wait --ui --ui-port 8765
     """
     if not dry_run:
+        # lazy: the runtime (redis-py, the sweeps, Celery to send); a dry run loads none of it
         from coordination.cli.sweep import run_start
 
         if ui and ui_port is None:
-            from coordination.ui.server import DEFAULT_PORT
-
             ui_port = DEFAULT_PORT
         code = run_start(obj.file, plan_id, strategy=strategy, wait=wait,
                          ignore_blockers=ignore_blockers, as_json=as_json,
@@ -331,9 +348,7 @@ def sweep_cmd(obj: Any, plan_id: str, strategy: str, dry_run: bool, wait: bool,
         if isinstance(code, int) and code:
             sys.exit(code)
         return
-    from coordination.keys import Keys
-    from coordination.planner.documents import dry_run_document
-    from coordination.settings import get_settings
+    from coordination.planner.documents import dry_run_document  # lazy: networkx (see the top)
 
     doc = dry_run_document(_catalog(obj), plan_id, strategy=strategy,
                            ignore_blockers=ignore_blockers, keys=Keys(get_settings().namespace))

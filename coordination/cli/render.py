@@ -15,18 +15,25 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import IO, TYPE_CHECKING, TypeVar
 
 import click
 
 from coordination.jsonable import dumps, to_jsonable
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# Rich is imported inside the functions that print for people: `--json` output never loads it.
+
+D = TypeVar("D")
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document on stdout and nothing else."
 )
 
 
-def is_terminal(stream: Any) -> bool:
+def is_terminal(stream: IO[str]) -> bool:
     """Whether ``stream`` is a terminal someone reads (the seam tests patch)."""
     try:
         return bool(stream.isatty())
@@ -34,7 +41,7 @@ def is_terminal(stream: Any) -> bool:
         return False
 
 
-def plain_layout(stream: Any = None) -> bool:
+def plain_layout(stream: IO[str] | None = None) -> bool:
     """Lay out for a log, not a screen: ``stream`` (stdout) is no terminal and COLUMNS
     is unset. Then JSON is compact, tables are plain aligned text at their full
     width and no line is wrapped, so a CI log keeps one row per line for grep."""
@@ -42,16 +49,16 @@ def plain_layout(stream: Any = None) -> bool:
         "COLUMNS", "").strip()
 
 
-def print_json(data: Any) -> None:
+def print_json(data: object) -> None:
     """``data`` as one JSON document on stdout: pretty on a terminal, compact otherwise."""
     sys.stdout.write(dumps(data, pretty=is_terminal(sys.stdout)) + "\n")
     sys.stdout.flush()
 
 
-_console: Any = None
+_console: Console | None = None
 
 
-def console() -> Any:
+def console() -> Console:
     global _console
     if _console is None:
         from rich.console import Console
@@ -61,13 +68,13 @@ def console() -> Any:
     return _console
 
 
-def err_console() -> Any:
+def err_console() -> Console:
     from rich.console import Console
 
     return Console(stderr=True, highlight=False, soft_wrap=plain_layout(sys.stderr))
 
 
-def emit(as_json: bool, data: Any, human: Callable[[Any], None]) -> None:
+def emit(as_json: bool, data: D, human: Callable[[D], None]) -> None:
     """Print ``data`` as JSON, or call ``human(data)`` to render it for people."""
     if as_json:
         print_json(data)
@@ -75,7 +82,7 @@ def emit(as_json: bool, data: Any, human: Callable[[Any], None]) -> None:
         human(data)
 
 
-def _plain_cell(value: Any) -> str:
+def _plain_cell(value: object) -> str:
     """A cell's Rich markup as the text it shows, on one line."""
     text = "" if value is None else str(value)
     if "[" in text:
@@ -87,8 +94,8 @@ def _plain_cell(value: Any) -> str:
     return text
 
 
-def _plain_table(con: Any, title: str | None, columns: Sequence[str] | None,
-                 rows: Sequence[Sequence[Any]]) -> None:
+def _plain_table(con: Console, title: str | None, columns: Sequence[str] | None,
+                 rows: Sequence[Sequence[object]]) -> None:
     """Columns aligned with two spaces, each row on one line, nothing cut or wrapped."""
     from rich.cells import cell_len
 
@@ -109,10 +116,10 @@ def _plain_table(con: Any, title: str | None, columns: Sequence[str] | None,
 def table(
     title: str | None,
     columns: Sequence[str],
-    rows: Iterable[Sequence[Any]],
+    rows: Iterable[Sequence[object]],
     *,
     empty: str = "nothing to show",
-    con: Any = None,
+    con: Console | None = None,
     no_wrap: Sequence[str] = (),
 ) -> None:
     """A table; ``empty`` is printed instead when there are no rows.
@@ -143,7 +150,7 @@ def table(
     con.print(t)
 
 
-def fields(title: str, pairs: Sequence[tuple[str, Any]]) -> None:
+def fields(title: str, pairs: Sequence[tuple[str, object]]) -> None:
     """A two-column key/value view for `show` commands."""
     from rich.table import Table
 
@@ -204,7 +211,7 @@ def status_style(status: str) -> str:
 
 
 # -- user text inside Rich markup ---------------------------------------------------
-def esc(value: Any) -> str:
+def esc(value: object) -> str:
     """User text made safe for Rich markup (a title like ``fix [x]`` must print as is)."""
     from rich.markup import escape
 
@@ -226,9 +233,9 @@ def split_list(values: Iterable[str] | str | None) -> list[str]:
     return [p.strip() for v in values for p in v.split(",") if p.strip()]
 
 
-def shown(pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+def shown(pairs: Sequence[tuple[str, object]]) -> list[tuple[str, object]]:
     """Escape the values of a `fields` view (lists joined first, so escaping sees text)."""
-    out = []
+    out: list[tuple[str, object]] = []
     for k, v in pairs:
         if isinstance(v, (list, tuple)):
             v = ", ".join(str(x) for x in v)

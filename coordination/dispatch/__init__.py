@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from coordination.dispatch.signatures import todo_signature
 from coordination.keys import Keys
 from coordination.runtime.messages import Dispatcher, TodoMessage, todo_task_id
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 log = logging.getLogger("coord.dispatch")
 
@@ -26,7 +29,7 @@ __all__ = ["CeleryDispatcher", "Dispatcher", "TodoMessage", "todo_task_id"]
 class CeleryDispatcher:
     """A :class:`Dispatcher` over a Celery app."""
 
-    def __init__(self, app: Any, keys: Keys) -> None:
+    def __init__(self, app: Celery, keys: Keys) -> None:
         self.app = app
         self.keys = keys
 

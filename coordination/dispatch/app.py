@@ -24,12 +24,17 @@ purpose rather than left at Celery's defaults:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING
 
 from celery import Celery
 
 from coordination.keys import Keys
+from coordination.redis_url import celery_url, tls_options
+from coordination.retry import backoff_cap
 from coordination.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from coordination.catalog.models import Catalog
 
 # Embedded mode: the in-memory transport polls; Celery's default (1 s) gives
 # about 15 tasks/s here, 10 ms gives several hundred.
@@ -39,8 +44,6 @@ DEFAULT_LONGEST_TODO = 3600.0
 
 def todo_budget(timeout: float, retries: int) -> float:
     """Upper bound in seconds on one todo's run time, retries and backoff included."""
-    from coordination.retry import backoff_cap
-
     return timeout * (retries + 1) + backoff_cap(retries)
 
 
@@ -64,14 +67,12 @@ def celery_app(
         visibility = math.ceil(settings.visibility_timeout)
     else:
         visibility = int(max(longest_todo, DEFAULT_LONGEST_TODO) * 1.25 + 300)
-    transport_options: dict[str, Any] = {"visibility_timeout": visibility}
+    transport_options: dict[str, str | float | bool] = {"visibility_timeout": visibility}
     if settings.embedded:
         broker, backend = "memory://localhost/", "cache+memory://localhost/"
         transport_options["polling_interval"] = EMBEDDED_POLLING_INTERVAL
     else:
         assert settings.redis_url is not None
-        from coordination.redis_url import celery_url
-
         # TLS options leave the URL and travel as broker_use_ssl/redis_backend_use_ssl (below).
         broker = backend = celery_url(settings.redis_url)
         # Keep coord's Celery keys apart from other apps on the same Redis.
@@ -117,8 +118,6 @@ def celery_app(
         # kombu's Redis transport with its two fatal paths guarded (broker
         # restart, malformed message): see workers/broker.py.
         app.conf.broker_transport = "workers.broker:Transport"
-        from coordination.redis_url import tls_options
-
         # rediss://: one URL configures all three clients; CERT_REQUIRED unless it says otherwise.
         tls = tls_options(settings.redis_url)
         if tls:
@@ -127,7 +126,7 @@ def celery_app(
     return app
 
 
-def limits_from_catalog(catalog: Any) -> tuple[float, float]:
+def limits_from_catalog(catalog: Catalog) -> tuple[float, float]:
     """(longest todo budget, a bound on the longest sweep) for a catalog."""
     longest = DEFAULT_LONGEST_TODO
     total = 0.0

@@ -14,17 +14,21 @@ and a chord that never fires cannot hang a sweep that has none.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from coordination.keys import Keys
 from coordination.runtime.messages import todo_task_id
+
+if TYPE_CHECKING:
+    from celery.canvas import Signature
 
 __all__ = ["TASK_NAME", "todo_signature", "todo_task_id"]
 
 TASK_NAME = "coord.run_todo"
 
 
-def _stamped(sweep_id: str, plan_id: str, **more: Any) -> dict[str, Any]:
+def _stamped(sweep_id: str, plan_id: str, **more: str
+             ) -> dict[str, str | dict[str, str] | list[str]]:
     """Options putting our ids both in ``headers`` and in Celery's stamps."""
     stamps = {"coord_sweep": sweep_id, "coord_plan": plan_id, **more}
     return {"headers": dict(stamps), "stamped_headers": list(stamps), **stamps}
@@ -40,13 +44,13 @@ def todo_signature(
     task_name: str = TASK_NAME,
     run: int | None = None,
     priority: int | None = None,
-) -> Any:
+) -> Signature:
     """One todo's immutable signature on its repo's queue; kwargs are JSON only.
 
     ``run`` (0 for a sweep's first run, +1 per resume) ends the task id, so a
     resumed run is never mistaken for a revoked or finished earlier one.
     """
-    from celery import signature
+    from celery import signature  # lazy: celery only to send; reading commands load this package
 
     return signature(
         task_name,

@@ -11,3 +11,7 @@ checkpoints, the event ledger, worker liveness) and writes and runs nothing.
     server.py   bind checks and running it (foreground, or a thread for --ui)
     static/     one HTML page, its script and stylesheet (no CDN)
 """
+
+#: The web view's port unless --port / --ui-port says otherwise (here, so that the CLI
+#: can name it without loading the server).
+DEFAULT_PORT = 8765

@@ -14,9 +14,9 @@ import base64
 import binascii
 import json
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import anyio
 from starlette.applications import Starlette
@@ -24,10 +24,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from coordination.errors import CoordError, NotFoundError
 from coordination.runtime.context import Runtime
-from coordination.runtime.events import Event, stream_entries
+from coordination.jsonable import JSONObject
+from coordination.runtime.events import Event, XReadReply, stream_entries
 from coordination.status import SWEEP_LIVE
 from coordination.sweeps import SweepService, ended_by
 from coordination.ui import documents
@@ -38,12 +40,6 @@ PAGE = STATIC / "page.html"
 # The page loads only its own script and stylesheet, and connects only to this server.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class BasicAuth:
@@ -81,14 +77,14 @@ def _error(exc: CoordError) -> JSONResponse:
     return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=code)
 
 
-def _json(build: Callable[[], Any]) -> Response:
+def _json(build: Callable[[], object]) -> Response:
     try:
         return JSONResponse(build())
     except CoordError as exc:
         return _error(exc)
 
 
-def _sse(event: str, data: Any, event_id: str | None = None) -> str:
+def _sse(event: str, data: JSONObject, event_id: str | None = None) -> str:
     head = f"id: {event_id}\n" if event_id else ""
     return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
@@ -142,7 +138,7 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
 
     def read_batch(sweep_id: str, after: str) -> list[Event]:
         stream = rt.keys.sweep_events(sweep_id)
-        reply: Any = rt.redis.xread({stream: after}, count=500, block=block_ms)
+        reply = cast(XReadReply, rt.redis.xread({stream: after}, count=500, block=block_ms))
         return [Event.from_entry(eid, fields) for _name, eid, fields in stream_entries(reply)]
 
     async def api_events(request: Request) -> Response:

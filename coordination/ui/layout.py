@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TypedDict
 
 NODE_W = 168
 NODE_H = 26
@@ -21,12 +21,41 @@ LANE_PAD = 10
 LABEL_W = 96  # left margin holding the lane names
 
 
+class Lane(TypedDict):
+    repo: str
+    y: int
+    height: int
+
+
+class Node(TypedDict):
+    id: str
+    repo: str
+    level: int
+    x: int
+    y: int
+    critical: bool
+
+
+#: ``from`` is a keyword: the functional form.
+Edge = TypedDict("Edge", {"from": str, "to": str, "critical": bool})
+
+
+class Layout(TypedDict):
+    width: int
+    height: int
+    node_w: int
+    node_h: int
+    lanes: list[Lane]
+    nodes: list[Node]
+    edges: list[Edge]
+
+
 def layout(
     repo_of: Mapping[str, str],
     edges: Sequence[tuple[str, str]],
     levels: Sequence[Sequence[str]],
     critical_path: Sequence[str] = (),
-) -> dict[str, Any]:
+) -> Layout:
     """Positions for every node of ``repo_of`` (todo -> repo).
 
     ``levels`` lists every node once (topological generations). Returns
@@ -61,7 +90,7 @@ def layout(
             for j, t in enumerate(cell):
                 rank[t] = float(j)
     depth = {r: max((len(c) for (rr, _), c in cells.items() if rr == r), default=1) for r in lanes}
-    lane_docs = []
+    lane_docs: list[Lane] = []
     y = 0
     top: dict[str, int] = {}
     for r in lanes:
@@ -71,7 +100,7 @@ def layout(
         y += h
     crit = set(critical_path)
     crit_edges = set(zip(critical_path, list(critical_path)[1:]))
-    nodes = []
+    nodes: list[Node] = []
     for (repo, i), cell in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         for j, t in enumerate(cell):
             nodes.append({"id": t, "repo": repo, "level": i,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+
+import uvicorn
+from starlette.types import ASGIApp
 
 from coordination.errors import UsageError
+from coordination.ui import DEFAULT_PORT as DEFAULT_PORT
 
 LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
-DEFAULT_PORT = 8765
 
 
 def check_bind(address: str, auth: str | None) -> None:
@@ -28,18 +30,14 @@ def url(address: str, port: int) -> str:
     return f"http://{host}:{port}/"
 
 
-def _config(app: Any, address: str, port: int) -> Any:
-    import uvicorn
-
+def _config(app: ASGIApp, address: str, port: int) -> uvicorn.Config:
     # No access log: a page open on a sweep asks often; errors still show.
     return uvicorn.Config(app, host=address, port=port, log_level="warning", access_log=False,
                           timeout_graceful_shutdown=2, lifespan="off")
 
 
-def serve(app: Any, address: str, port: int) -> None:
+def serve(app: ASGIApp, address: str, port: int) -> None:
     """Serve until interrupted (Ctrl-C, SIGTERM)."""
-    import uvicorn
-
     server = uvicorn.Server(_config(app, address, port))
     try:
         server.run()
@@ -54,9 +52,7 @@ class Background:
     """The web view in a thread of this process (``coord plan sweep --ui``), for as
     long as the ``with`` block (the sweep) lasts."""
 
-    def __init__(self, app: Any, address: str, port: int) -> None:
-        import uvicorn
-
+    def __init__(self, app: ASGIApp, address: str, port: int) -> None:
         self.address, self.port = address, port
         self.server = uvicorn.Server(_config(app, address, port))
         self.thread = threading.Thread(target=self.server.run, name="coord-ui", daemon=True)
@@ -71,6 +67,6 @@ class Background:
             time.sleep(0.02)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=5.0)

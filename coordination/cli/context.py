@@ -1,0 +1,28 @@
+"""What every command gets as its click object: where the catalog is, and lazily a manager."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from coordination.catalog.manager import CoordinationManager
+
+
+class Context:
+    """The catalog file of this invocation, and a manager over it made on first use
+    (`coord todo list` reads without one)."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self._manager: CoordinationManager | None = None
+
+    @property
+    def manager(self) -> CoordinationManager:
+        if self._manager is None:
+            # Pydantic models and the YAML round trip: off `coord todo list`, which reads
+            # the validated-catalog cache without them.
+            from coordination.catalog.manager import CoordinationManager
+
+            self._manager = CoordinationManager(self.file)
+        return self._manager
