@@ -20,6 +20,16 @@ JSONValue: TypeAlias = (
 JSONObject: TypeAlias = dict[str, JSONValue]
 
 
+def as_list(value: JSONValue) -> list[JSONValue]:
+    """``value`` if it is a JSON array, else an empty one (a field that is missing or null)."""
+    return value if isinstance(value, list) else []
+
+
+def as_object(value: JSONValue) -> JSONObject:
+    """``value`` if it is a JSON object, else an empty one (a field that is missing or null)."""
+    return value if isinstance(value, dict) else {}
+
+
 def to_jsonable(obj: object) -> JSONValue:
     """Pydantic models, enums, dates, paths and sets as JSON types. A value JSON has no
     type for raises the TypeError ``json.dumps`` would."""

@@ -2,35 +2,41 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
-from typing import Any
+from pathlib import Path
 
 import click
 
+from coordination.catalog import audit as log
+from coordination.cli.context import Context
 from coordination.cli.render import esc, json_option, print_json, say, table
+from coordination.jsonable import JSONObject, as_list, as_object
 
 
-def _changes(entry: dict[str, Any]) -> str:
+def _changes(entry: JSONObject) -> str:
     parts = []
-    for c in entry.get("changes") or ():
+    for change in as_list(entry.get("changes")):
+        c = as_object(change)
         if c.get("action") == "updated":
             fields = ", ".join(
                 f"{k}: {json.dumps(v[0], ensure_ascii=False)} -> {json.dumps(v[1], ensure_ascii=False)}"
-                for k, v in (c.get("fields") or {}).items())
+                for k, v in as_object(c.get("fields")).items() if isinstance(v, list))
             parts.append(f"{c.get('id')} {fields}")
         else:
             parts.append(f"{c.get('id')} {c.get('action')}")
     return "; ".join(parts) or "(no change)"
 
 
-def _table(entries: list[dict[str, Any]]) -> None:
+def _table(entries: list[JSONObject]) -> None:
     table(
         "Audit log",
         ["#", "at (UTC)", "who", "operation", "changes", "command"],
         [
             (e.get("seq"), esc(str(e.get("at") or "")[:19].replace("T", " ")), esc(e.get("who")), esc(e.get("op")),
-             esc(_changes(e)), esc(" ".join(["coord", *e["argv"]]) if e.get("argv") else ""))
+             esc(_changes(e)),
+             esc(" ".join(["coord", *map(str, as_list(e["argv"]))]) if e.get("argv") else ""))
             for e in entries
         ],
         empty="no audited edits yet",
@@ -44,7 +50,7 @@ def _table(entries: list[dict[str, Any]]) -> None:
               help="Check the hash chain: exit 1 naming the first bad entry, else 0.")
 @json_option
 @click.pass_obj
-def audit(obj: Any, limit: int | None, verify: bool, as_json: bool) -> None:
+def audit(obj: Context, limit: int | None, verify: bool, as_json: bool) -> None:
     """List the catalog edits made through coord (CLI or library), newest last.
 
     Each edit made through coord appends one entry to
@@ -62,8 +68,6 @@ def audit(obj: Any, limit: int | None, verify: bool, as_json: bool) -> None:
       coord audit --verify
       coord audit --json | jq '.[] | select(.who == "ana@example.com")'
     """
-    from coordination.catalog import audit as log
-
     path = log.log_path(obj.file)
     if not path.exists():
         if as_json:
@@ -101,11 +105,8 @@ def audit(obj: Any, limit: int | None, verify: bool, as_json: bool) -> None:
         _table(entries)
 
 
-def _drift(obj: Any, recorded: str | None) -> str | None:
+def _drift(obj: Context, recorded: str | None) -> str | None:
     """Why the catalog no longer matches the last entry, or None when it does."""
-    import hashlib
-    from pathlib import Path
-
     if recorded is None:
         return None
     try:

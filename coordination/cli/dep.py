@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
+from coordination.catalog.depcheck import check_document
+from coordination.catalog.models import Dependency
+from coordination.cli.context import Context
 from coordination.cli.render import emit, esc, json_option, say, styled, table
 from coordination.errors import DependencyCheckFailed
 
@@ -24,7 +25,7 @@ def dep() -> None:
 @json_option
 @click.pass_obj
 def list_deps(
-    obj: Any, consumer: str | None, provider: str | None, type_: str | None, as_json: bool
+    obj: Context, consumer: str | None, provider: str | None, type_: str | None, as_json: bool
 ) -> None:
     """List dependencies between repos.
 
@@ -34,7 +35,7 @@ def list_deps(
     """
     items = obj.manager.list_dependencies(consumer=consumer, provider=provider, type=type_)
 
-    def human(deps: list[Any]) -> None:
+    def human(deps: list[Dependency]) -> None:
         table(
             "Dependencies",
             ["id", "consumer", "provider", "type", "version", "status", "validated by"],
@@ -54,7 +55,7 @@ def list_deps(
 @click.option("--consumer", help="Only check the dependencies of this repo.")
 @json_option
 @click.pass_obj
-def check_deps(obj: Any, consumer: str | None, as_json: bool) -> None:
+def check_deps(obj: Context, consumer: str | None, as_json: bool) -> None:
     """Run the validation commands and record satisfied/unsatisfied in the catalog.
 
     Each command runs in the consumer's checkout. Exit 1 when one is
@@ -64,13 +65,11 @@ def check_deps(obj: Any, consumer: str | None, as_json: bool) -> None:
     Example:
       coord dep check --consumer api --json
     """
-    from coordination.catalog.depcheck import check_document
-
     results = obj.manager.check_dependencies(consumer=consumer)
     failed = [r for r in results if r.status == "unsatisfied"]
     doc = check_document(results)
 
-    def human(_: Any) -> None:
+    def human(_: object) -> None:
         table(
             "Dependency check",
             ["id", "consumer", "provider", "result", "exit", "time", "reason"],

@@ -11,22 +11,22 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from typing import Any
 
 import click
 
-from coordination.cli.render import console, json_option, print_json, table
+from coordination.cli.context import Context
+from coordination.cli.render import console, esc, json_option, print_json, table
 from coordination.jsonable import dumps
-from coordination.errors import UsageError
+from coordination.runtime.context import get_runtime
+from coordination.runtime.events import Event
+from coordination.sweeps import RECENT, SweepService, ended_by
 
 
-def _line(ev: Any) -> str:
-    from rich.markup import escape
-
+def _line(ev: Event) -> str:
     ts = dt.datetime.fromtimestamp(ev.ts, dt.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
     extra = " ".join(f"{k}={v}" for k, v in ev.data.items() if v not in (None, "", [], {}))
     who = " ".join(x for x in (ev.sweep_id or "", ev.todo_id or "") if x)
-    return f"[dim]{ts}[/dim] [bold]{ev.kind:<22}[/bold] {escape(who)} [dim]{escape(extra)}[/dim]"
+    return f"[dim]{ts}[/dim] [bold]{ev.kind:<22}[/bold] {esc(who)} [dim]{esc(extra)}[/dim]"
 
 
 @click.command()
@@ -35,7 +35,7 @@ def _line(ev: Any) -> str:
 @click.option("--limit", type=click.IntRange(1), default=None, help="At most this many past events.")
 @json_option
 @click.pass_obj
-def events(obj: Any, sweep_id: str | None, follow: bool, limit: int | None, as_json: bool) -> None:
+def events(obj: Context, sweep_id: str | None, follow: bool, limit: int | None, as_json: bool) -> None:
     """Show the event ledger (sweep, level and todo state changes).
 
     \b
@@ -43,9 +43,6 @@ def events(obj: Any, sweep_id: str | None, follow: bool, limit: int | None, as_j
       coord events --sweep PLAN-001-20261121093000-ab12
       coord events --follow --json | jq .kind
     """
-    from coordination.runtime.context import get_runtime
-    from coordination.sweeps import RECENT, SweepService
-
     rt = get_runtime()
     # Embedded, the events of ended sweeps are kept beside the catalog: loaded here.
     svc = SweepService(rt, obj.file)
@@ -66,8 +63,6 @@ def events(obj: Any, sweep_id: str | None, follow: bool, limit: int | None, as_j
             for e in evs:
                 console().print(_line(e), soft_wrap=True)
         return
-    from coordination.sweeps import ended_by
-
     try:
         for e in rt.events.follow(sweep_id=sweep_id, block_ms=500):
             if as_json:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
+from coordination.cli.context import Context
 from coordination.errors import UsageError
 from coordination.cli.render import (
     emit,
@@ -19,6 +20,11 @@ from coordination.cli.render import (
     styled,
     table,
 )
+
+if TYPE_CHECKING:  # the models and the manager: off `coord todo list`, which imports this
+    from coordination.catalog.edits import ReferenceDict
+    from coordination.catalog.manager import IssueChanges, IssueDeleted, TodoDeleted
+    from coordination.catalog.models import Issue
 
 ISSUE_STATUSES = ("open", "in_progress", "resolved", "closed")
 PRIORITIES = ("low", "medium", "high", "critical")
@@ -37,7 +43,7 @@ def issue() -> None:
     """Cross-repo issues: list, show, create, update, close, delete."""
 
 
-def _issue_table(items: list[Any]) -> None:
+def _issue_table(items: list[Issue]) -> None:
     table(
         "Issues",
         ["id", "status", "priority", "title", "repos", "assignee"],
@@ -50,7 +56,7 @@ def _issue_table(items: list[Any]) -> None:
     )
 
 
-def _issue_fields(i: Any) -> None:
+def _issue_fields(i: Issue) -> None:
     fields(
         f"{i.id}: {esc(i.title)}",
         shown([
@@ -71,7 +77,7 @@ def _issue_fields(i: Any) -> None:
 @json_option
 @click.pass_obj
 def list_issues(
-    obj: Any, status: str | None, priority: str | None, repo: str | None,
+    obj: Context, status: str | None, priority: str | None, repo: str | None,
     assignee: str | None, as_json: bool,
 ) -> None:
     """List issues, optionally filtered.
@@ -88,7 +94,7 @@ def list_issues(
 @click.argument("issue_id", metavar="ID")
 @json_option
 @click.pass_obj
-def show_issue(obj: Any, issue_id: str, as_json: bool) -> None:
+def show_issue(obj: Context, issue_id: str, as_json: bool) -> None:
     """Show one issue.
 
     \b
@@ -112,7 +118,7 @@ def show_issue(obj: Any, issue_id: str, as_json: bool) -> None:
 @json_option
 @click.pass_obj
 def create_issue(
-    obj: Any, title: str, description: str, repos: tuple[str, ...], priority: str,
+    obj: Context, title: str, description: str, repos: tuple[str, ...], priority: str,
     severity: str, assignee: str | None, labels: tuple[str, ...], target: dt.datetime | None,
     depends_on: tuple[str, ...], as_json: bool,
 ) -> None:
@@ -144,20 +150,35 @@ def create_issue(
 @click.option("--target", type=date_type, help="New target date, YYYY-MM-DD.")
 @json_option
 @click.pass_obj
-def update_issue(obj: Any, /, issue_id: str, as_json: bool, **opts: Any) -> None:
+def update_issue(obj: Context, /, issue_id: str, title: str | None, description: str | None,
+                 status: str | None, priority: str | None, severity: str | None,
+                 assignee: str | None, repos: tuple[str, ...], labels: tuple[str, ...],
+                 target: dt.datetime | None, as_json: bool) -> None:
     """Change fields of an issue (only those given); sets `updated` to today.
 
     \b
     Example:
       coord issue update ISSUE-003 --status in_progress --assignee chloe
     """
-    changes: dict[str, Any] = {k: v for k, v in opts.items() if v not in (None, ())}
-    if "repos" in changes:
-        changes["repos"] = split_list(changes["repos"])
-    if "labels" in changes:
-        changes["labels"] = list(changes["labels"])
-    if "target" in changes:
-        changes["target"] = _as_date(changes["target"])
+    changes: IssueChanges = {}
+    if title is not None:
+        changes["title"] = title
+    if description is not None:
+        changes["description"] = description
+    if status is not None:
+        changes["status"] = status
+    if priority is not None:
+        changes["priority"] = priority
+    if severity is not None:
+        changes["severity"] = severity
+    if assignee is not None:
+        changes["assignee"] = assignee  # '' clears it
+    if repos:
+        changes["repos"] = split_list(repos)
+    if labels:
+        changes["labels"] = list(labels)
+    if target is not None:
+        changes["target"] = _as_date(target)
     if not changes:
         raise UsageError("nothing to update", hint="pass at least one option; see --help")
     updated = obj.manager.update_issue(issue_id, **changes)
@@ -168,7 +189,7 @@ def update_issue(obj: Any, /, issue_id: str, as_json: bool, **opts: Any) -> None
 @click.argument("issue_id", metavar="ID")
 @json_option
 @click.pass_obj
-def close_issue(obj: Any, issue_id: str, as_json: bool) -> None:
+def close_issue(obj: Context, issue_id: str, as_json: bool) -> None:
     """Close an issue (status closed, `updated` today).
 
     \b
@@ -179,13 +200,13 @@ def close_issue(obj: Any, issue_id: str, as_json: bool) -> None:
     emit(as_json, closed, lambda i: say(f"closed {i.id}"))
 
 
-def say_deleted(doc: dict[str, Any]) -> None:
+def say_deleted(doc: IssueDeleted | TodoDeleted) -> None:
     """``deleted ID`` and, when references went with it, which lists lost it."""
     say(f"deleted {doc['deleted']}")
     forced = [d for d in doc["dropped"] if not d["mirror"]]
     mirrors = [d for d in doc["dropped"] if d["mirror"]]
 
-    def where(d: dict[str, Any]) -> str:
+    def where(d: ReferenceDict) -> str:
         who = f"{d['plan']}/{d['id']}" if d.get("plan") else d["id"]
         return esc(f"{who}.{d['field']}")
 
@@ -202,7 +223,7 @@ def say_deleted(doc: dict[str, Any]) -> None:
               "todos' blocked_by) instead of refusing.")
 @json_option
 @click.pass_obj
-def delete_issue(obj: Any, issue_id: str, force: bool, as_json: bool) -> None:
+def delete_issue(obj: Context, issue_id: str, force: bool, as_json: bool) -> None:
     """Delete an issue. Refused (exit 2, naming every referrer) while other issues or
     todos name it, unless --force, which drops those references in the same edit.
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
+from coordination.catalog.reads import list_todos as read_todos
+from coordination.cli.context import Context
 from coordination.cli.issue import PRIORITIES, say_deleted
 from coordination.cli.render import emit, esc, fields, json_option, say, shown, split_list, styled, table
+from coordination.cli.todo_run import run
 from coordination.errors import UsageError
+from coordination.jsonable import JSONObject, as_list
+
+if TYPE_CHECKING:  # the models and the manager: `coord todo list` reads without them
+    from coordination.catalog.manager import TodoChanges
+    from coordination.catalog.models import Todo
 
 TODO_STATUSES = ("pending", "in_progress", "completed", "failed", "skipped", "blocked")
 
@@ -22,20 +30,20 @@ def _hours(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
 
-def _todo_table(items: list[dict[str, Any]]) -> None:
+def _todo_table(items: list[JSONObject]) -> None:
     table(
         "Todos",
         ["id", "status", "repo", "task", "plan", "blocked by", "assignee"],
         [
-            (t["id"], styled(t["status"]), esc(t["repo"]), esc(t["task"]), esc(t.get("plan")),
-             esc(", ".join(t.get("blocked_by") or ())), esc(t.get("assignee")))
+            (t["id"], styled(str(t["status"])), esc(t["repo"]), esc(t["task"]), esc(t.get("plan")),
+             esc(", ".join(map(str, as_list(t.get("blocked_by"))))), esc(t.get("assignee")))
             for t in items
         ],
         empty="no todos match",
     )
 
 
-def _todo_fields(t: Any) -> None:
+def _todo_fields(t: Todo) -> None:
     fields(
         f"{t.id}: {esc(t.task)}",
         shown([
@@ -59,7 +67,7 @@ def _todo_fields(t: Any) -> None:
 @json_option
 @click.pass_obj
 def list_todos(
-    obj: Any, status: str | None, repo: str | None, assignee: str | None, plan: str | None,
+    obj: Context, status: str | None, repo: str | None, assignee: str | None, plan: str | None,
     as_json: bool,
 ) -> None:
     """List todos, optionally filtered.
@@ -69,9 +77,7 @@ def list_todos(
       coord todo list --plan PLAN-001 --status pending
     """
     # Served from the validated-catalog cache as plain data: no models to build.
-    from coordination.catalog.reads import list_todos
-
-    items = list_todos(obj.file, status=status, repo=repo, assignee=assignee, plan=plan)
+    items: list[JSONObject] = read_todos(obj.file, status=status, repo=repo, assignee=assignee, plan=plan)
     emit(as_json, items, _todo_table)
 
 
@@ -79,7 +85,7 @@ def list_todos(
 @click.argument("todo_id", metavar="ID")
 @json_option
 @click.pass_obj
-def show_todo(obj: Any, todo_id: str, as_json: bool) -> None:
+def show_todo(obj: Context, todo_id: str, as_json: bool) -> None:
     """Show one todo.
 
     \b
@@ -108,9 +114,11 @@ def show_todo(obj: Any, todo_id: str, as_json: bool) -> None:
 @click.option("--retries", type=click.IntRange(min=0), help="Extra attempts (default 0).")
 @json_option
 @click.pass_obj
-def create_todo(obj: Any, /, task: str, repo: str, blocked_by: tuple[str, ...],
-                criteria: tuple[str, ...], labels: tuple[str, ...], as_json: bool,
-                **opts: Any) -> None:
+def create_todo(obj: Context, /, task: str, repo: str, run: str | None, undo: str | None,
+                plan: str | None, blocked_by: tuple[str, ...], estimate: float | None,
+                criteria: tuple[str, ...], description: str, priority: str | None,
+                assignee: str | None, labels: tuple[str, ...], timeout: float | None,
+                retries: int | None, as_json: bool) -> None:
     """Create a todo; prints its new id. Blockers get it in their `blocking`.
 
     \b
@@ -120,7 +128,9 @@ def create_todo(obj: Any, /, task: str, repo: str, blocked_by: tuple[str, ...],
     """
     created = obj.manager.create_todo(
         task, repo, blocked_by=split_list(blocked_by), criteria=list(criteria),
-        labels=list(labels), **opts,
+        labels=list(labels), run=run, undo=undo, plan=plan, estimate=estimate,
+        description=description, priority=priority, assignee=assignee, timeout=timeout,
+        retries=retries,
     )
     emit(as_json, created, lambda t: say(t.id))
 
@@ -130,7 +140,7 @@ def create_todo(obj: Any, /, task: str, repo: str, blocked_by: tuple[str, ...],
 @click.option("--hours", type=click.FloatRange(min=0), help="Hours it actually took.")
 @json_option
 @click.pass_obj
-def complete_todo(obj: Any, todo_id: str, hours: float | None, as_json: bool) -> None:
+def complete_todo(obj: Context, todo_id: str, hours: float | None, as_json: bool) -> None:
     """Mark a todo completed, optionally with the hours it took.
 
     \b
@@ -141,13 +151,7 @@ def complete_todo(obj: Any, todo_id: str, hours: float | None, as_json: bool) ->
     emit(as_json, done, lambda t: say(f"completed {t.id}"))
 
 
-def _add_run() -> None:
-    from coordination.cli.todo_run import run
-
-    todo.add_command(run)
-
-
-_add_run()
+todo.add_command(run)
 
 
 @todo.command("update")
@@ -171,7 +175,11 @@ _add_run()
 @click.option("--label", "labels", multiple=True, help="Replace the labels; repeat for more.")
 @json_option
 @click.pass_obj
-def update_todo(obj: Any, /, todo_id: str, as_json: bool, **opts: Any) -> None:
+def update_todo(obj: Context, /, todo_id: str, task: str | None, description: str | None,
+                run: str | None, undo: str | None, status: str | None, priority: str | None,
+                assignee: str | None, blocked_by: tuple[str, ...], timeout: float | None,
+                retries: int | None, resources: tuple[str, ...],
+                estimated_hours: float | None, labels: tuple[str, ...], as_json: bool) -> None:
     """Change fields of a todo (only those given).
 
     \b
@@ -179,12 +187,33 @@ def update_todo(obj: Any, /, todo_id: str, as_json: bool, **opts: Any) -> None:
       coord todo update TODO-005 --status in_progress --assignee chloe
       coord todo update TODO-006 --blocked-by TODO-003 --timeout 900 --retries 2
     """
-    changes: dict[str, Any] = {k: v for k, v in opts.items() if v not in (None, ())}
-    for key in ("blocked_by", "resources"):
-        if key in changes:
-            changes[key] = split_list(changes[key])  # '' -> [] clears
-    if "labels" in changes:
-        changes["labels"] = list(changes["labels"])
+    changes: TodoChanges = {}
+    if task is not None:
+        changes["task"] = task
+    if description is not None:
+        changes["description"] = description  # '' clears it, as for run, undo, assignee
+    if run is not None:
+        changes["run"] = run
+    if undo is not None:
+        changes["undo"] = undo
+    if status is not None:
+        changes["status"] = status
+    if priority is not None:
+        changes["priority"] = priority
+    if assignee is not None:
+        changes["assignee"] = assignee
+    if blocked_by:
+        changes["blocked_by"] = split_list(blocked_by)  # '' -> [] clears
+    if timeout is not None:
+        changes["timeout"] = timeout
+    if retries is not None:
+        changes["retries"] = retries
+    if resources:
+        changes["resources"] = split_list(resources)  # '' -> [] clears
+    if estimated_hours is not None:
+        changes["estimated_hours"] = estimated_hours
+    if labels:
+        changes["labels"] = list(labels)
     if not changes:
         raise UsageError("nothing to update", hint="pass at least one option; see --help")
     updated = obj.manager.update_todo(todo_id, **changes)
@@ -198,7 +227,7 @@ def update_todo(obj: Any, /, todo_id: str, as_json: bool, **opts: Any) -> None:
               "milestones' todos) instead of refusing.")
 @json_option
 @click.pass_obj
-def delete_todo(obj: Any, todo_id: str, force: bool, as_json: bool) -> None:
+def delete_todo(obj: Context, todo_id: str, force: bool, as_json: bool) -> None:
     """Delete a todo. Refused (exit 2, naming every referrer) while other todos wait on
     it or a milestone lists it, unless --force, which drops those references in the same
     edit. The `blocking` entries of its own blockers always go with it.

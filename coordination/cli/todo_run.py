@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
+from coordination.cli.context import Context
 from coordination.cli.render import json_option
 
 
@@ -16,7 +16,7 @@ from coordination.cli.render import json_option
 @click.option("--ignore-blockers", is_flag=True, help="Run it although its blockers are not done.")
 @json_option
 @click.pass_obj
-def run(obj: Any, todo_id: str, wait: bool, ignore_blockers: bool, as_json: bool) -> None:
+def run(obj: Context, todo_id: str, wait: bool, ignore_blockers: bool, as_json: bool) -> None:
     """Run one todo as a one-todo sweep (lease, checkpoint, events, sync); prints its sweep id.
 
     Its blockers (todos completed, issues resolved or closed) must be done

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from coordination.ui.server import DEFAULT_PORT
+from coordination.cli.context import Context
+from coordination.cli.render import err_console
+from coordination.runtime.context import get_runtime
+from coordination.settings import get_settings
+from coordination.ui.app import create_app
+from coordination.ui.server import DEFAULT_PORT, check_bind, serve, url
 
 
 @click.command()
@@ -14,7 +17,7 @@ from coordination.ui.server import DEFAULT_PORT
 @click.option("--address", default="127.0.0.1", show_default=True,
               help="Interface to bind; off localhost, COORD_UI_AUTH is required.")
 @click.pass_obj
-def ui(obj: Any, port: int, address: str) -> None:
+def ui(obj: Context, port: int, address: str) -> None:
     """Serve a live web view of sweeps, plans and repos (read-only).
 
     Pages: / (recent sweeps, repos with live workers, plans), /sweeps/ID (the
@@ -27,16 +30,8 @@ def ui(obj: Any, port: int, address: str) -> None:
       COORD_REDIS_URL=redis://localhost:6379/0 coord ui
       COORD_UI_AUTH=admin:s3cret coord ui --address 0.0.0.0 --port 8765
     """
-    from coordination.cli.render import err_console
-    from coordination.settings import get_settings
-    from coordination.ui.server import check_bind, url
-
     settings = get_settings()
     check_bind(address, settings.ui_auth)
-    from coordination.runtime.context import get_runtime
-    from coordination.ui.app import create_app
-    from coordination.ui.server import serve
-
     app = create_app(get_runtime(), obj.file, auth=settings.ui_auth)
     if settings.embedded:
         err_console().print("[yellow]note:[/yellow] COORD_REDIS_URL is unset: it shows the "

@@ -7,12 +7,14 @@ import sys
 
 import click
 
+from coordination.cli.context import Context
 from coordination.errors import UsageError
-
-LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
 # Set (to 1) only by `coord flower --allow-control` for the Flower it execs; read by
 # workers/flower_app.py, which otherwise refuses Flower's task and worker-control endpoints.
 from coordination.settings import FLOWER_ALLOW_CONTROL_ENV as ALLOW_CONTROL_ENV
+from coordination.settings import get_settings
+
+LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
 
 
 @click.command()
@@ -26,7 +28,7 @@ from coordination.settings import FLOWER_ALLOW_CONTROL_ENV as ALLOW_CONTROL_ENV
                    "concurrency; a worker of several repos gives each its own).")
 @click.option("--loglevel", default="INFO", show_default=True)
 @click.pass_obj
-def worker(obj: object, repos: tuple[str, ...], paths: tuple[str, ...], concurrency: int | None,
+def worker(obj: Context, repos: tuple[str, ...], paths: tuple[str, ...], concurrency: int | None,
            loglevel: str) -> None:
     """Run a Celery worker for one or more repos (needs COORD_REDIS_URL).
 
@@ -36,9 +38,9 @@ def worker(obj: object, repos: tuple[str, ...], paths: tuple[str, ...], concurre
       COORD_REDIS_URL=redis://localhost:6379/0 coord worker --repo api --repo web
       coord worker --repo api --repo web --path api=~/src/api --path web=~/src/web
     """
-    from workers.worker import build_worker
+    from workers.worker import build_worker  # lazy: Celery; `coord flower` execs its own
 
-    w = build_worker(obj.file, list(repos), path=list(paths),  # type: ignore[attr-defined]
+    w = build_worker(obj.file, list(repos), path=list(paths),
                      concurrency=concurrency, loglevel=loglevel)
     w.start()
     sys.exit(w.exitcode or 0)
@@ -63,8 +65,6 @@ def flower(port: int, address: str, allow_control: bool) -> None:
     Example:
       COORD_FLOWER_AUTH=admin:s3cret coord flower --address 0.0.0.0 --port 5555
     """
-    from coordination.settings import get_settings
-
     settings = get_settings()
     if settings.embedded:
         raise UsageError("coord flower needs COORD_REDIS_URL (embedded sweeps have no broker to watch)")

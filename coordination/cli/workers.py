@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
 
 import click
 
 from coordination.cli.render import emit, esc, json_option, say, table
 from coordination.errors import UsageError
+from coordination.jsonable import JSONObject, JSONValue
+from coordination.runtime.context import Runtime, get_runtime
+from coordination.runtime.workers import WorkerDocument
 
 
-def _runtime() -> Any:
-    from coordination.runtime.context import get_runtime
-
+def _runtime() -> Runtime:
     rt = get_runtime()
     if rt.settings.embedded:
         raise UsageError(
@@ -24,8 +24,8 @@ def _runtime() -> Any:
     return rt
 
 
-def _when(ts: Any) -> str:
-    if not ts:
+def _when(ts: JSONValue) -> str:
+    if not ts or not isinstance(ts, (int, float, str)):
         return ""
     return dt.datetime.fromtimestamp(float(ts), dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -45,7 +45,7 @@ def workers(as_json: bool) -> None:
     rt = _runtime()
     items = [w.public() for w in rt.workers.live()]
 
-    def human(ws: list[dict[str, Any]]) -> None:
+    def human(ws: list[WorkerDocument]) -> None:
         table(
             "Workers",
             ["name", "host", "pid", "repos", "running", "last seen (UTC)"],
@@ -71,16 +71,17 @@ def dead_letters(limit: int, purge: bool, as_json: bool) -> None:
     """
     rt = _runtime()
     key = rt.keys.dead_letters
-    items = []
+    items: list[JSONObject] = []
     for text in rt.redis.lrange(key, 0, limit - 1):
         try:
-            items.append(json.loads(text))
+            items.append(json.loads(text))  # what broker.dead_letter wrote: an object
         except ValueError:
-            items.append({"raw": text, "reason": "unreadable dead-letter entry"})
+            items.append({"raw": text if isinstance(text, str) else text.decode("utf-8", "replace"),
+                          "reason": "unreadable dead-letter entry"})
     if purge:
         rt.redis.delete(key)
 
-    def human(entries: list[dict[str, Any]]) -> None:
+    def human(entries: list[JSONObject]) -> None:
         table(
             "Dead letters (newest first)",
             ["at (UTC)", "queue", "worker", "reason", "raw"],
