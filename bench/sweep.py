@@ -17,8 +17,11 @@ what coord's bookkeeping costs on top of what it is built on.
                 of 4 chords, each a level and a no-op barrier (levels); timed from
                 apply_async to all results. Also: Redis commands per todo of both
                 (INFO commandstats), and `coord plan sweep --wait --json` as a process.
-2. leases       LeaseManager.try_acquire + release vs redis-py's Lock
-                acquire(blocking=False) + release, M pairs each, same client.
+2. leases       a lease as workers hold one: taken with its todo's start and
+                given back with its finish (Transitions.start + finish, each
+                a fresh todo) vs redis-py's Lock acquire(blocking=False) +
+                release; and its renewal (LeaseManager.extend) vs Lock.extend;
+                M of each, same client.
 3. events       latency from EventLog.emit in one thread to EventLog.follow in
                 another (each with its own client), p50/p99; baseline: PUBLISH ->
                 SUBSCRIBE measured the same way.
@@ -459,26 +462,59 @@ def _throughput(procs: Procs, tmp: Path, url: str, n: int, repeat: int, levels: 
 
 # -- leases -----------------------------------------------------------------------------
 def leases(url: str, m: int) -> dict[str, float]:
+    """A lease as workers hold one: granted with the todo's start
+    (``Transitions.start``: the slot with the next fence, the checkpoint claimed,
+    ``todo.started``) and given back with its finish (``Transitions.finish``: the
+    fenced outcome, the slot released, ``todo.succeeded``); and its heartbeat
+    (``LeaseManager.extend``). Baselines: redis-py's Lock acquire + release, and
+    Lock.extend."""
+    import itertools
+
     from redis.lock import Lock
 
     from coordination.keys import Keys
+    from coordination.runtime.checkpoints import CheckpointStore
     from coordination.runtime.client import get_redis
     from coordination.runtime.leases import LeaseManager
+    from coordination.runtime.transitions import Transitions
     from coordination.settings import Settings
+    from coordination.status import TodoStatus
 
     r = get_redis(Settings(redis_url=f"{url}/0", namespace=NAMESPACE))
-    lm = LeaseManager(r, Keys(NAMESPACE), ttl=10.0)
+    keys = Keys(NAMESPACE)
+    sweep_id, repo = "leasebench", "leasebench"
+    CheckpointStore(r, keys).create_sweep(
+        sweep_id, {"plan": "PLAN-BENCH", "strategy": "eager", "status": "running"})
+    tr = Transitions(r, keys, lease_ttl=10.0)
+    lm = LeaseManager(r, keys, ttl=10.0)
+    todo_ids = (f"T{i}" for i in itertools.count())
 
     def coord_once() -> None:
-        lease = lm.try_acquire("leasebench", 1)
-        assert lease is not None
-        assert lm.release(lease)
+        todo = next(todo_ids)
+        st = tr.start(sweep_id, todo, repo=repo, concurrency=1, preds=[], worker="bench")
+        assert st.verdict == "started" and st.lease is not None, st
+        done = tr.finish(sweep_id, todo, lease=st.lease, status=TodoStatus.succeeded,
+                         fields={"exit_code": 0}, event={"exit_code": 0})
+        assert done.ok, done
+
+    held = tr.start(sweep_id, "renewed", repo=f"{repo}-renew", concurrency=1, preds=[],
+                    worker="bench").lease
+    assert held is not None
+
+    def coord_renew() -> None:
+        assert lm.extend(held)
 
     lock = Lock(r, f"{NAMESPACE}:rawlock", timeout=10.0)
 
     def raw_once() -> None:
         assert lock.acquire(blocking=False)
         lock.release()
+
+    renewed = Lock(r, f"{NAMESPACE}:rawlock-renew", timeout=10.0)
+    assert renewed.acquire(blocking=False)
+
+    def raw_renew() -> None:
+        assert renewed.extend(10.0, replace_ttl=True)
 
     def rate(fn: Any) -> float:
         for _ in range(min(100, m)):  # warm-up (EVALSHA cache, connection)
@@ -490,7 +526,11 @@ def leases(url: str, m: int) -> dict[str, float]:
 
     # interleave two rounds each so a noisy neighbour hits both alike
     c1, b1, c2, b2 = rate(coord_once), rate(raw_once), rate(coord_once), rate(raw_once)
-    return {"coord_ops_s": max(c1, c2), "raw_ops_s": max(b1, b2)}
+    e1, f1, e2, f2 = rate(coord_renew), rate(raw_renew), rate(coord_renew), rate(raw_renew)
+    assert lm.release(held)
+    renewed.release()
+    return {"coord_ops_s": max(c1, c2), "raw_ops_s": max(b1, b2),
+            "coord_renew_s": max(e1, e2), "raw_renew_s": max(f1, f2)}
 
 
 # -- events -----------------------------------------------------------------------------
@@ -673,7 +713,7 @@ def main() -> int:
     global QUIET
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--todos", type=int, default=200, help="todos per sweep (default 200)")
-    ap.add_argument("--leases", type=int, default=2000, help="lease acquire+release pairs (default 2000)")
+    ap.add_argument("--leases", type=int, default=2000, help="lease take+give-back pairs and renewals (default 2000)")
     ap.add_argument("--events", type=int, default=1000, help="events for the latency figures (default 1000)")
     ap.add_argument("--repeat", type=int, default=3, help="timed sweeps per shape; the median is kept (3)")
     ap.add_argument("--only", default=",".join(PARTS),
@@ -756,8 +796,12 @@ def report_throughput(procs: Procs, tmp: Path, url: str, n: int, repeat: int, le
 def report_leases(url: str, m: int) -> dict[str, Any]:
     lz = leases(url, m)
     lz["ratio"] = lz["coord_ops_s"] / lz["raw_ops_s"]
-    say(f"\n2. lease acquire+release, {m} pairs, one client: coord LeaseManager {lz['coord_ops_s']:.0f}/s, "
-        f"redis-py Lock {lz['raw_ops_s']:.0f}/s, coord/raw ops/s {lz['ratio']:.2f}")
+    lz["renew_ratio"] = lz["coord_renew_s"] / lz["raw_renew_s"]
+    say(f"\n2. leases as workers hold them, {m} of each, one client")
+    say(f"   take + give back: coord Transitions.start + finish {lz['coord_ops_s']:.0f}/s, "
+        f"redis-py Lock acquire + release {lz['raw_ops_s']:.0f}/s, coord/raw ops/s {lz['ratio']:.2f}")
+    say(f"   renew: coord LeaseManager.extend {lz['coord_renew_s']:.0f}/s, "
+        f"redis-py Lock.extend {lz['raw_renew_s']:.0f}/s, coord/raw ops/s {lz['renew_ratio']:.2f}")
     return lz
 
 

@@ -62,24 +62,14 @@ def new_token() -> str:
 
 
 class LeaseManager:
-    """Grants, renews and releases the lease slots of repos."""
+    """Renews and releases the lease slots of repos (a slot is granted only with
+    its todo's start: :meth:`coordination.runtime.transitions.Transitions.start`)."""
 
     def __init__(self, r: redis.Redis, keys: Keys, ttl: float) -> None:
         self.r = r
         self.keys = keys
         self.ttl = ttl
         self.ttl_ms = max(1, int(ttl * 1000))
-
-    def try_acquire(self, repo: str, concurrency: int = 1) -> Lease | None:
-        """Take the first free slot now, or None when all are held. Not how workers
-        get one: theirs comes with the todo's start (``Transitions.start``)."""
-        slots = [self.keys.lease(repo, i) for i in range(max(1, concurrency))]
-        token = new_token()
-        res = lua("lease_acquire")(self.r, [self.keys.fence(repo), *slots], [token, self.ttl_ms])
-        if not res:
-            return None
-        slot, fence = int(res[0]), int(res[1])
-        return Lease(repo, slot, token, fence, self.ttl_ms, self.keys.namespace)
 
     def extend(self, lease: Lease) -> bool:
         """Renew for another TTL; False if the lease is no longer this token's."""

@@ -119,12 +119,16 @@ def test_every_script_gets_what_it_uses_of_the_prelude() -> None:
         assert text.startswith(PRELUDE_MARK), path.name
         for name in uses:
             assert re.search(rf"^local (function )?{name}\b", text, re.M), (path.name, name)
-    # and the prelude is trimmed: the lease-free queue script carries no claim()
-    assert "local function claim" not in script_text("todo_queue")
+    # and the prelude is trimmed: the lease-free queue script carries none of the
+    # takeover and breaker helpers of todo_start and todo_finish
+    for name in ("poison_reason", "breaker_failed", "breaker_succeeded"):
+        assert f"local function {name}" in (LUA_DIR / "_common.lua").read_text(), name
+        assert f"local function {name}" not in script_text("todo_queue"), name
+    assert "local function poison_reason" in script_text("todo_start")
 
 
 def test_unknown_status_in_redis_is_an_error_not_terminal() -> None:
-    """Before: checkpoint_claim read any unknown status as 'terminal' (so a todo a
+    """Before: the claim script read any unknown status as 'terminal' (so a todo a
     newer coord marked 'parked' would silently count as done)."""
     r = fakeredis.FakeRedis(decode_responses=True)
     keys = Keys("t")

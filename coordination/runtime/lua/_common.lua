@@ -137,7 +137,7 @@ local function ended(status, level)
   return n, level_done
 end
 
--- The reason a poison todo ends failed with (checkpoint_claim, todo_lost).
+-- The reason a poison todo ends failed with (todo_start, todo_lost).
 local function poison_reason(lost, worker)
   local r = string.format('its worker died %d times while running it', lost)
   if worker then r = r .. ' (last: ' .. tostring(worker) .. ')' end
@@ -157,39 +157,6 @@ end
 
 local function event(kind, sweep_id, todo_id, now)
   return {kind = kind, ts = now, sweep_id = sweep_id, todo_id = todo_id}
-end
-
--- Claim a todo's checkpoint ``cp`` (a table, changed in place) for a lease
--- holder; lease_key = the claimer's lease (as stored), worker = its name, now a
--- number, max_lost = runs lost to dying workers after which the todo is poison
--- (0: no limit). Returns 'claimed' | 'taken_over' | 'busy' | 'terminal' |
--- 'stale' | 'poisoned'. Races closed: see checkpoint_claim.lua.
-local function claim(cp, lease_key, token, fence, worker, now, max_lost)
-  local status = cp_status(cp)
-  if TERMINAL[status] then return 'terminal' end
-  local result = 'claimed'
-  if status == TS.running then
-    if cp.token == token then return 'claimed' end
-    if cp.lease_key and cp.token and redis.call('GET', cp.lease_key) == cp.token then
-      return 'busy'
-    end
-    result = 'taken_over'
-    cp.lost_runs = (tonumber(cp.lost_runs) or 0) + 1
-    if max_lost > 0 and cp.lost_runs >= max_lost then
-      cp.status, cp.reason, cp.finished_at = TS.failed, poison_reason(cp.lost_runs, cp.worker), now
-      return 'poisoned'
-    end
-  elseif not NOT_STARTED[status] then
-    return 'terminal'  -- a status with no way to running (todo_known let it through)
-  end
-  if fence < (tonumber(cp.fence) or 0) then return 'stale' end
-  -- A claimer whose own lease is already gone must not start work.
-  if redis.call('GET', lease_key) ~= token then return 'stale' end
-  cp.status, cp.token, cp.fence, cp.lease_key = TS.running, token, fence, lease_key
-  cp.worker, cp.started_at = worker, now
-  cp.attempts = (tonumber(cp.attempts) or 0) + 1
-  cp.finished_at, cp.exit_code = nil, nil
-  return result
 end
 
 -- A repo's circuit breaker (hash: state, failures, opened_at, probe, probe_until).

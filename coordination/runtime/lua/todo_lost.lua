@@ -16,7 +16,7 @@
 -- run twice (only the first sees 'running' with that token); and a poison
 -- todo looping forever (the count and the verdict are one step). The lease
 -- key is read from the checkpoint, not passed in KEYS (single Redis only, as
--- in checkpoint_claim).
+-- in todo_start).
 local sweep, todo_id = KEYS[2], ARGV[11]
 local level = tonumber(ARGV[7] or '-1')
 local counters = counter_names({level})

@@ -47,8 +47,8 @@
 -- jump the queue (one arriving with nobody waiting takes a free slot without
 -- joining the line: there is no one to pass); a waiter not seen for ARGV[16] s
 -- (its worker died) is dropped from the line. (A takeover reads the previous
--- holder's lease key from the checkpoint, not KEYS: fine on a single Redis, as
--- in checkpoint_claim.)
+-- holder's lease key from the checkpoint, not KEYS: fine on a single Redis; a
+-- cluster would need the lease in the sweep's slot.)
 local sweep, fence_key, breaker = KEYS[2], KEYS[3], KEYS[4]
 local nslots = tonumber(ARGV[3])
 local token, ttl, now = ARGV[4], ARGV[5], ARGV[7]
