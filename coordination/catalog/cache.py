@@ -22,9 +22,12 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict, TypeGuard
 
 from coordination.errors import CatalogError, Problem
+
+if TYPE_CHECKING:
+    from coordination.jsonable import JSONObject
 
 #: COORD_MAX_CATALOG_BYTES's default (coordination.settings uses this one).
 DEFAULT_MAX_CATALOG_BYTES = 64 * 1024 * 1024
@@ -148,7 +151,37 @@ def read_json(cache_dir: Path | None, token: str, kind: str = ALL_FIELDS) -> byt
         return None
 
 
-def cached_data(cache_dir: Path | None, token: str) -> dict[str, Any] | None:
+class RepoData(TypedDict):
+    name: str  # and every other field of a Repo
+
+
+class MilestoneData(TypedDict):
+    todos: list[str]  # and every other field of a Milestone
+
+
+class PlanData(TypedDict):
+    id: str
+    milestones: list[MilestoneData]  # and every other field of a Plan
+
+
+class CoordinationData(TypedDict):
+    issues: list[JSONObject]
+    plans: list[PlanData]
+    todos: list[JSONObject]
+    dependencies: list[JSONObject]
+
+
+class CatalogData(TypedDict):
+    """A validated catalog as ``Catalog.model_dump_json()`` writes it (every field):
+    the keys the model-free reads look at are spelled out."""
+
+    version: int
+    repos: list[RepoData]
+    resources: list[JSONObject]
+    coordination: CoordinationData
+
+
+def cached_data(cache_dir: Path | None, token: str) -> CatalogData | None:
     """The cached validated catalog as plain JSON data; None on a miss or a broken entry."""
     text = read_json(cache_dir, token)
     if text is None:
@@ -158,8 +191,10 @@ def cached_data(cache_dir: Path | None, token: str) -> dict[str, Any] | None:
             data = json.loads(text)
     except ValueError:
         return None
-    # What Catalog.model_dump_json() writes; anything else is not an entry of ours.
-    if not (isinstance(data, dict) and data.get("version") == 1
-            and isinstance(data.get("repos"), list) and isinstance(data.get("coordination"), dict)):
-        return None
-    return data
+    return data if _is_catalog_data(data) else None
+
+
+def _is_catalog_data(data: object) -> TypeGuard[CatalogData]:
+    """What Catalog.model_dump_json() writes; anything else is not an entry of ours."""
+    return (isinstance(data, dict) and data.get("version") == 1
+            and isinstance(data.get("repos"), list) and isinstance(data.get("coordination"), dict))

@@ -17,7 +17,10 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, TypedDict
+
+if TYPE_CHECKING:
+    from coordination.jsonable import JSONObject
 
 SATISFIED = "satisfied"
 UNSATISFIED = "unsatisfied"
@@ -158,7 +161,16 @@ def run_check(
     return result(SATISFIED, reason, code, tail)
 
 
-def check_document(results: list[CheckResult]) -> dict[str, Any]:
+class CheckDocument(TypedDict):
+    """``coord dep check --json``."""
+
+    ok: bool
+    checked: int
+    unsatisfied: list[str]
+    results: list[JSONObject]  # each CheckResult's fields
+
+
+def check_document(results: list[CheckResult]) -> CheckDocument:
     """``coord dep check --json``: ``{"ok", "checked", "unsatisfied": [ids], "results"}``."""
     failed = [r for r in results if r.status == UNSATISFIED]
     return {

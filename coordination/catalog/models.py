@@ -12,7 +12,7 @@ import os
 import re
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, field_validator
 
@@ -148,7 +148,7 @@ class Issue(_Model):
     blocking: list[IssueId] = Field(default_factory=list)
     assignee: str | None = None
     labels: list[str] = Field(default_factory=list)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, object] = Field(default_factory=dict)  # free-form, kept as written
 
 
 class Milestone(_Model):
@@ -194,14 +194,14 @@ class Todo(_Model):
 
     @field_validator("env", mode="before")
     @classmethod
-    def _env_values_as_text(cls, v: Any) -> Any:
+    def _env_values_as_text(cls, v: object) -> object:
         # YAML turns `PYTHON: 3.13` into a float; an environment only holds text.
         if isinstance(v, dict):
             return {k: (v2 if isinstance(v2, str) else _scalar_text(v2)) for k, v2 in v.items()}
         return v
 
 
-def _scalar_text(v: Any) -> Any:
+def _scalar_text(v: object) -> object:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (int, float)):
@@ -248,25 +248,37 @@ class Catalog(_Model):
     repos: list[Repo] = Field(default_factory=list)
     resources: list[Resource] = Field(default_factory=list)
     coordination: Coordination = Field(default_factory=Coordination)
-    _lookup_cache: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
+    # Lookups by name or id, each built on first use (a Catalog is treated as immutable).
+    _repos: dict[str, Repo] | None = PrivateAttr(None)
+    _issues: dict[str, Issue] | None = PrivateAttr(None)
+    _plans: dict[str, Plan] | None = PrivateAttr(None)
+    _todos: dict[str, Todo] | None = PrivateAttr(None)
+    _deps: dict[str, Dependency] | None = PrivateAttr(None)
 
-    # -- lookups (built lazily; a Catalog is treated as immutable) -------------
     def repo(self, name: str) -> Repo | None:
-        return self._index("_repos", lambda: {r.name: r for r in self.repos}).get(name)
+        if self._repos is None:
+            self._repos = {r.name: r for r in self.repos}
+        return self._repos.get(name)
 
     def issue(self, id_: str) -> Issue | None:
-        return self._index("_issues", lambda: {i.id: i for i in self.coordination.issues}).get(id_)
+        if self._issues is None:
+            self._issues = {i.id: i for i in self.coordination.issues}
+        return self._issues.get(id_)
 
     def plan(self, id_: str) -> Plan | None:
-        return self._index("_plans", lambda: {p.id: p for p in self.coordination.plans}).get(id_)
+        if self._plans is None:
+            self._plans = {p.id: p for p in self.coordination.plans}
+        return self._plans.get(id_)
 
     def todo(self, id_: str) -> Todo | None:
-        return self._index("_todos", lambda: {t.id: t for t in self.coordination.todos}).get(id_)
+        if self._todos is None:
+            self._todos = {t.id: t for t in self.coordination.todos}
+        return self._todos.get(id_)
 
     def dependency(self, id_: str) -> Dependency | None:
-        return self._index(
-            "_deps", lambda: {d.id: d for d in self.coordination.dependencies}
-        ).get(id_)
+        if self._deps is None:
+            self._deps = {d.id: d for d in self.coordination.dependencies}
+        return self._deps.get(id_)
 
     def plan_todos(self, plan_id: str) -> list[Todo]:
         """The plan's todos: those naming it in ``plan`` or listed in its milestones.
@@ -279,12 +291,6 @@ class Catalog(_Model):
             for ms in plan.milestones:
                 listed.update(ms.todos)
         return [t for t in self.coordination.todos if t.plan == plan_id or t.id in listed]
-
-    def _index(self, name: str, build: Any) -> dict[str, Any]:
-        cache = self._lookup_cache
-        if name not in cache:
-            cache[name] = build()
-        return cache[name]
 
 
 def next_id(kind: str, existing: list[str] | set[str]) -> str:

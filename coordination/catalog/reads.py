@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from coordination.catalog import cache
 
+if TYPE_CHECKING:
+    from coordination.jsonable import JSONObject
 
-def catalog_data(path: str | Path) -> dict[str, Any]:
+
+def catalog_data(path: str | Path) -> cache.CatalogData:
     """The validated catalog of ``path`` as JSON data (cached, or loaded and cached)."""
     path = Path(path)
     data = cache.read_catalog_bytes(path, cache.max_catalog_bytes())
@@ -41,17 +44,20 @@ def catalog_data(path: str | Path) -> dict[str, Any]:
     if hit is None:  # the store's own entry was there (an edit wrote it): add ours
         store.cache_all_fields(token, cat)
         hit = cache.cached_data(cache_dir, token)
-    return hit if hit is not None else dict(json.loads(cat.model_dump_json()))
+    if hit is not None:
+        return hit
+    loaded: cache.CatalogData = json.loads(cat.model_dump_json())
+    return loaded
 
 
 def list_todos(
     path: str | Path, *, status: str | None = None, repo: str | None = None,
     assignee: str | None = None, plan: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[JSONObject]:
     """What ``CoordinationManager.list_todos`` returns, as JSON data, in catalog order."""
     cat = catalog_data(path)
     co = cat["coordination"]
-    todos: list[dict[str, Any]] = co.get("todos", [])
+    todos = co.get("todos", [])
     known_repo = repo is None or any(r.get("name") == repo for r in cat["repos"])
     the_plan = None if plan is None else next(
         (p for p in co.get("plans", []) if p.get("id") == plan), None)
@@ -70,7 +76,7 @@ def list_todos(
     ]
 
 
-def _via_manager(path: str | Path, **filters: Any) -> list[dict[str, Any]]:
+def _via_manager(path: str | Path, **filters: str | None) -> list[JSONObject]:
     # Off the warm path, like the store above: only an odd filter gets here.
     from coordination.catalog.manager import CoordinationManager
 
