@@ -18,15 +18,26 @@ time; a second start waits for the first.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from coordination.catalog.manager import CoordinationManager
+from coordination.catalog.depcheck import check_document
+from coordination.catalog.manager import CoordinationManager, IssueChanges
+from coordination.catalog.reports import plan_status
 from coordination.errors import UsageError
-from coordination.jsonable import to_jsonable
+from coordination.jsonable import JSONValue, to_jsonable
+from coordination.keys import Keys
+from coordination.launch import Launch, attach, prepare, settle
+from coordination.planner.documents import dry_run_document, validate_document
+from coordination.planner.listing import list_plans
+from coordination.runtime.context import get_runtime
+from coordination.runtime.history import search_document, trends_document
+from coordination.settings import get_settings
+from coordination.sweeps import SweepService
+from coordination.sweeps.reading import StatusDocument
 
 #: One embedded sweep at a time: its workers and the runtime's dispatcher belong to the process.
 _EMBEDDED = threading.Lock()
@@ -84,75 +95,103 @@ class Operations:
 
     # -- issues --------------------------------------------------------------------
     def list_issues(self, *, status: str | None = None, priority: str | None = None,
-                    repo: str | None = None, assignee: str | None = None) -> Any:
+                    repo: str | None = None, assignee: str | None = None) -> JSONValue:
         if repo is not None:
             self._require_any(f"repo {repo}", [repo])
         items = self.manager.list_issues(status=status, priority=priority, repo=repo,
                                          assignee=assignee)
         return to_jsonable([i for i in items if self._in(i.repos)])
 
-    def get_issue(self, issue_id: str) -> Any:
+    def get_issue(self, issue_id: str) -> JSONValue:
         issue = self.manager.get_issue(issue_id)
         self._require_any(issue_id, issue.repos)
         return to_jsonable(issue)
 
-    def create_issue(self, title: str, *, repos: Sequence[str] = (), **fields: Any) -> Any:
+    def create_issue(self, title: str, *, repos: Sequence[str] = (), description: str = "",
+                     priority: str = "medium", severity: str = "", assignee: str | None = None,
+                     labels: Sequence[str] = (), target: dt.date | None = None,
+                     dependencies: Sequence[str] = ()) -> JSONValue:
         self._require("a new issue", repos)
-        return to_jsonable(self.manager.create_issue(title, repos=repos, **fields))
+        return to_jsonable(self.manager.create_issue(
+            title, repos=repos, description=description, priority=priority, severity=severity,
+            assignee=assignee, labels=labels, target=target, dependencies=dependencies))
 
-    def update_issue(self, issue_id: str, **changes: Any) -> Any:
-        changes = {k: v for k, v in changes.items() if v is not None}
+    def update_issue(self, issue_id: str, *, title: str | None = None,
+                     description: str | None = None, status: str | None = None,
+                     priority: str | None = None, severity: str | None = None,
+                     assignee: str | None = None, repos: Sequence[str] | None = None,
+                     labels: Sequence[str] | None = None,
+                     target: dt.date | None = None) -> JSONValue:
+        changes: IssueChanges = {}
+        if title is not None:
+            changes["title"] = title
+        if description is not None:
+            changes["description"] = description
+        if status is not None:
+            changes["status"] = status
+        if priority is not None:
+            changes["priority"] = priority
+        if severity is not None:
+            changes["severity"] = severity
+        if assignee is not None:
+            changes["assignee"] = assignee
+        if repos is not None:
+            changes["repos"] = repos
+        if labels is not None:
+            changes["labels"] = labels
+        if target is not None:
+            changes["target"] = target
         if not changes:
             raise UsageError("nothing to update", hint="pass at least one field to change")
         self._require(issue_id, self.manager.get_issue(issue_id).repos)
-        if "repos" in changes:
-            self._require(f"{issue_id}'s new repos", changes["repos"])
+        if repos is not None:
+            self._require(f"{issue_id}'s new repos", repos)
         return to_jsonable(self.manager.update_issue(issue_id, **changes))
 
-    def close_issue(self, issue_id: str) -> Any:
+    def close_issue(self, issue_id: str) -> JSONValue:
         self._require(issue_id, self.manager.get_issue(issue_id).repos)
         return to_jsonable(self.manager.close_issue(issue_id))
 
     # -- todos ---------------------------------------------------------------------
     def list_todos(self, *, status: str | None = None, repo: str | None = None,
-                   assignee: str | None = None, plan: str | None = None) -> Any:
+                   assignee: str | None = None, plan: str | None = None) -> JSONValue:
         if repo is not None:
             self._require_any(f"repo {repo}", [repo])
         items = self.manager.list_todos(status=status, repo=repo, assignee=assignee, plan=plan)
         return to_jsonable([t for t in items if self._in([t.repo])])
 
-    def get_todo(self, todo_id: str) -> Any:
+    def get_todo(self, todo_id: str) -> JSONValue:
         todo = self.manager.get_todo(todo_id)
         self._require_any(todo_id, [todo.repo])
         return to_jsonable(todo)
 
-    def create_todo(self, task: str, repo: str, **fields: Any) -> Any:
+    def create_todo(self, task: str, repo: str, *, run: str | None = None,
+                    undo: str | None = None, plan: str | None = None,
+                    blocked_by: Sequence[str] = (), estimate: float | None = None,
+                    criteria: Sequence[str] = (), description: str = "",
+                    priority: str | None = None, assignee: str | None = None) -> JSONValue:
         self._require("a new todo", [repo])
-        return to_jsonable(self.manager.create_todo(task, repo, **fields))
+        return to_jsonable(self.manager.create_todo(
+            task, repo, run=run, undo=undo, plan=plan, blocked_by=blocked_by, estimate=estimate,
+            criteria=criteria, description=description, priority=priority, assignee=assignee))
 
-    def complete_todo(self, todo_id: str, hours: float | None = None) -> Any:
+    def complete_todo(self, todo_id: str, hours: float | None = None) -> JSONValue:
         self._require(todo_id, [self.manager.get_todo(todo_id).repo])
         return to_jsonable(self.manager.complete_todo(todo_id, hours=hours))
 
     # -- plans ---------------------------------------------------------------------
-    def list_plans(self, *, status: str | None = None, repo: str | None = None) -> Any:
-        from coordination.planner.listing import list_plans
-
+    def list_plans(self, *, status: str | None = None, repo: str | None = None) -> JSONValue:
         if repo is not None:
             self._require_any(f"repo {repo}", [repo])
         rows = list_plans(self.manager.catalog(), status=status, repo=repo)
         return to_jsonable([r for r in rows if self._in(self._plan_repos(r["id"]))])
 
-    def plan_status(self, plan_id: str) -> Any:
-        from coordination.catalog.reports import plan_status
-
+    def plan_status(self, plan_id: str) -> JSONValue:
         self._require_any(plan_id, self._plan_repos(plan_id))
         return to_jsonable(plan_status(self.manager.catalog(), plan_id))
 
     def validate_plan(self, plan_id: str, *, include_completed: bool = False,
-                      ignore_blockers: bool = False) -> Any:
-        from coordination.planner.documents import validate_document
-
+                      ignore_blockers: bool = False) -> JSONValue:
         self._require_any(plan_id, self._plan_repos(plan_id))
         return to_jsonable(validate_document(self.manager.catalog(), plan_id,
                                              include_completed=include_completed,
@@ -160,14 +199,12 @@ class Operations:
 
     # -- dependencies and repos ----------------------------------------------------
     def list_dependencies(self, *, consumer: str | None = None, provider: str | None = None,
-                          type: str | None = None) -> Any:
+                          type: str | None = None) -> JSONValue:
         items = self.manager.list_dependencies(consumer=consumer, provider=provider, type=type)
         return to_jsonable([d for d in items if self._in([d.consumer, d.provider])])
 
-    def check_dependencies(self, *, consumer: str | None = None) -> Any:
+    def check_dependencies(self, *, consumer: str | None = None) -> JSONValue:
         """Runs the validation commands in the consumers' checkouts: a write tool."""
-        from coordination.catalog.depcheck import check_document
-
         if consumer is not None:
             self._require(f"the dependencies of {consumer}", [consumer])
             results = self.manager.check_dependencies(consumer=consumer)
@@ -178,45 +215,38 @@ class Operations:
             results = self.manager.check_dependencies()
         return to_jsonable(check_document(results))
 
-    def repo_status(self, repo: str) -> Any:
+    def repo_status(self, repo: str) -> JSONValue:
         self._require_any(f"repo {repo}", [repo])
         return to_jsonable(self.manager.repo_status(repo))
 
-    def blocking(self, repo: str) -> Any:
+    def blocking(self, repo: str) -> JSONValue:
         self._require_any(f"repo {repo}", [repo])
         return to_jsonable(self.manager.blocking_document(repo))
 
     # -- sweeps --------------------------------------------------------------------
-    def _service(self) -> Any:
-        from coordination.runtime.context import get_runtime
-        from coordination.sweeps import SweepService
-
+    def _service(self) -> SweepService:
         return SweepService(get_runtime(), self.file)
 
-    def _sweep_in_scope(self, svc: Any, sweep_id: str) -> dict[str, Any]:
-        st: dict[str, Any] = svc.status(sweep_id)
+    def _sweep_in_scope(self, svc: SweepService, sweep_id: str) -> StatusDocument:
+        st = svc.status(sweep_id)
         if self.repos:
             self._require(f"sweep {sweep_id}",
-                          {v["repo"] for v in st["todos"].values() if v.get("repo")} or self.repos)
+                          {r for v in st["todos"].values() if (r := v.get("repo"))} or self.repos)
         return st
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
         """Embedded: one sweep at a time in this process (its workers, and the runtime's
         dispatcher that wiring replaces, are the process's)."""
-        from coordination.settings import get_settings
-
         if get_settings().embedded:
             with _EMBEDDED:
                 yield
         else:
             yield
 
-    def _run(self, make: Callable[[], Any], wait: bool) -> Any:
+    def _run(self, make: Callable[[], Launch], wait: bool) -> JSONValue:
         """Start the sweep ``make()`` wires; embedded, or with ``wait``, follow it to
         its end and write the outcome into the catalog."""
-        from coordination.launch import settle
-
         with self._exclusive():
             launch = make()
             self._require(f"{launch.kind} {launch.name}",
@@ -231,14 +261,8 @@ class Operations:
 
     def start_sweep(self, plan_id: str, *, strategy: str = "levels", dry_run: bool = False,
                     wait: bool = False, ignore_blockers: bool = False,
-                    atomic: bool = False) -> Any:
-        from coordination.launch import prepare
-
+                    atomic: bool = False) -> JSONValue:
         if dry_run:
-            from coordination.keys import Keys
-            from coordination.planner.documents import dry_run_document
-            from coordination.settings import get_settings
-
             catalog = self.manager.catalog()
             doc = dry_run_document(catalog, plan_id, strategy=strategy,
                                    ignore_blockers=ignore_blockers,
@@ -251,50 +275,43 @@ class Operations:
         return self._run(lambda: prepare(self.file, plan_id=plan_id, strategy=strategy,
                                          ignore_blockers=ignore_blockers, atomic=atomic), wait)
 
-    def run_todo(self, todo_id: str, *, wait: bool = False, ignore_blockers: bool = False) -> Any:
-        from coordination.launch import prepare
-
+    def run_todo(self, todo_id: str, *, wait: bool = False,
+                 ignore_blockers: bool = False) -> JSONValue:
         self._require(todo_id, [self.manager.get_todo(todo_id).repo])
         return self._run(lambda: prepare(self.file, todo_id=todo_id,
                                          ignore_blockers=ignore_blockers), wait)
 
-    def get_sweep(self, sweep_id: str) -> Any:
+    def get_sweep(self, sweep_id: str) -> JSONValue:
         return to_jsonable(self._sweep_in_scope(self._service(), sweep_id))
 
-    def sweep_events(self, sweep_id: str, *, limit: int | None = None) -> Any:
+    def sweep_events(self, sweep_id: str, *, limit: int | None = None) -> JSONValue:
         svc = self._service()
         self._sweep_in_scope(svc, sweep_id)
         return to_jsonable(svc.events(sweep_id, limit=limit))
 
     # -- history -------------------------------------------------------------------
     def search_history(self, text: str, *, repo: str | None = None, kind: str | None = None,
-                       since: str | None = None, limit: int = 20) -> Any:
+                       since: str | None = None, limit: int = 20) -> JSONValue:
         """`coord history search --json`; a scoped server finds only its repos' records."""
-        from coordination.runtime.history import search_document
-
         if repo is not None:
             self._require_any(f"repo {repo}", [repo])
         return to_jsonable(search_document(self.file, text, repo=repo, kind=kind, since=since,
                                            limit=limit, repos=set(self.repos) or None))
 
-    def trends(self, *, repo: str | None = None, days: float = 30.0) -> Any:
+    def trends(self, *, repo: str | None = None, days: float = 30.0) -> JSONValue:
         """`coord history trends --json`, over the served repos only."""
-        from coordination.runtime.history import trends_document
-
         if repo is not None:
             self._require_any(f"repo {repo}", [repo])
         return to_jsonable(trends_document(self.file, repo=repo, days=days,
                                            repos=set(self.repos) or None))
 
-    def cancel_sweep(self, sweep_id: str) -> Any:
+    def cancel_sweep(self, sweep_id: str) -> JSONValue:
         svc = self._service()
         self._sweep_in_scope(svc, sweep_id)
         return to_jsonable(svc.cancel(sweep_id))
 
     def resume_sweep(self, sweep_id: str, *, only: Sequence[str] | None = None,
-                     dry_run: bool = False, wait: bool = False) -> Any:
-        from coordination.launch import attach, settle
-
+                     dry_run: bool = False, wait: bool = False) -> JSONValue:
         svc = self._service()
         self._sweep_in_scope(svc, sweep_id)
         picked = list(only) if only else None

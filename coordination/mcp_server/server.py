@@ -16,17 +16,20 @@ import datetime as dt
 import functools
 import os
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import click
 from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
+from coordination.cli.context import Context
 from coordination.errors import CoordError
-from coordination.jsonable import dumps
+from coordination.jsonable import JSONValue, dumps
 from coordination.mcp_server.operations import Operations
+from coordination.runtime.preflight import unreachable
 
 # Enum values the catalog accepts (tests/unit/cli/test_mcp.py checks them against the models).
 IssueStatus = Literal["open", "in_progress", "resolved", "closed"]
@@ -55,7 +58,7 @@ RUNS = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_h
                        open_world_hint=True)
 
 
-def result(doc: Any) -> CallToolResult:
+def result(doc: JSONValue) -> CallToolResult:
     """A tool's answer: the `--json` document as text, and structured when it is an object."""
     return CallToolResult(content=[TextContent(type="text", text=dumps(doc, pretty=False))],
                           structured_content=doc if isinstance(doc, dict) else None)
@@ -71,11 +74,11 @@ def error_result(exc: CoordError) -> CallToolResult:
     )
 
 
-def coord_errors(fn: Callable[..., Any]) -> Callable[..., CallToolResult]:
+def coord_errors(fn: Callable[..., JSONValue]) -> Callable[..., CallToolResult]:
     """Run a tool body; its document becomes the result, a coord error a tool error."""
 
     @functools.wraps(fn)
-    def run(**kwargs: Any) -> CallToolResult:
+    def run(**kwargs: object) -> CallToolResult:
         try:
             return result(fn(**kwargs))
         except CoordError as exc:
@@ -84,8 +87,6 @@ def coord_errors(fn: Callable[..., Any]) -> Callable[..., CallToolResult]:
             # Broker/Redis unreachable: coord's message (password redacted), as the CLI says it.
             mod = type(exc).__module__ or ""
             if mod.startswith(("redis", "kombu")) or "OperationalError" in type(exc).__name__:
-                from coordination.runtime.preflight import unreachable
-
                 return error_result(unreachable(exc, os.environ.get("COORD_REDIS_URL", "")))
             raise
 
@@ -93,8 +94,6 @@ def coord_errors(fn: Callable[..., Any]) -> Callable[..., CallToolResult]:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("coord")
     except PackageNotFoundError:  # a source tree that was never installed
@@ -114,7 +113,7 @@ def build_server(ops: Operations, *, read_only: bool = False) -> MCPServer:
         log_level="WARNING",
     )
 
-    def add(fn: Callable[..., Any], kind: ToolAnnotations) -> None:
+    def add(fn: Callable[..., JSONValue], kind: ToolAnnotations) -> None:
         if read_only and kind is not READ_ONLY:
             return
         server.add_tool(coord_errors(fn), name=fn.__name__, annotations=kind,
@@ -126,11 +125,11 @@ def build_server(ops: Operations, *, read_only: bool = False) -> MCPServer:
         priority: Annotated[Priority | None, Field(description="Only this priority.")] = None,
         repo: Annotated[str | None, Field(description="Only issues naming this repo.")] = None,
         assignee: Annotated[str | None, Field(description="Only this assignee.")] = None,
-    ) -> Any:
+    ) -> JSONValue:
         """List issues (`coord issue list --json`), optionally filtered."""
         return ops.list_issues(status=status, priority=priority, repo=repo, assignee=assignee)
 
-    def coord_get_issue(issue_id: IssueId) -> Any:
+    def coord_get_issue(issue_id: IssueId) -> JSONValue:
         """One issue (`coord issue show ID --json`)."""
         return ops.get_issue(issue_id)
 
@@ -144,7 +143,7 @@ def build_server(ops: Operations, *, read_only: bool = False) -> MCPServer:
         labels: Annotated[list[str], Field(description="Labels.")] = [],  # noqa: B006
         target: Annotated[dt.date | None, Field(description="Target date, YYYY-MM-DD.")] = None,
         depends_on: Annotated[list[str], Field(description="Issue ids it waits on.")] = [],  # noqa: B006
-    ) -> Any:
+    ) -> JSONValue:
         """Create an issue; returns it with its new id (`coord issue create --json`)."""
         return ops.create_issue(title, repos=repos, description=description, priority=priority,
                                 severity=severity, assignee=assignee, labels=labels,
@@ -161,13 +160,13 @@ def build_server(ops: Operations, *, read_only: bool = False) -> MCPServer:
         repos: Annotated[list[str] | None, Field(description="Replace the repos.")] = None,
         labels: Annotated[list[str] | None, Field(description="Replace the labels.")] = None,
         target: Annotated[dt.date | None, Field(description="New target, YYYY-MM-DD.")] = None,
-    ) -> Any:
+    ) -> JSONValue:
         """Change the given fields of an issue (`coord issue update --json`)."""
         return ops.update_issue(issue_id, title=title, description=description, status=status,
                                 priority=priority, severity=severity, assignee=assignee,
                                 repos=repos, labels=labels, target=target)
 
-    def coord_close_issue(issue_id: IssueId) -> Any:
+    def coord_close_issue(issue_id: IssueId) -> JSONValue:
         """Close an issue (`coord issue close ID --json`)."""
         return ops.close_issue(issue_id)
 
@@ -177,11 +176,11 @@ def build_server(ops: Operations, *, read_only: bool = False) -> MCPServer:
         repo: Annotated[str | None, Field(description="Only this repo's todos.")] = None,
         assignee: Annotated[str | None, Field(description="Only this assignee.")] = None,
         plan: Annotated[str | None, Field(description="Only this plan's todos.")] = None,
-    ) -> Any:
+    ) -> JSONValue:
         """List todos (`coord todo list --json`), optionally filtered."""
         return ops.list_todos(status=status, repo=repo, assignee=assignee, plan=plan)
 
-    def coord_get_todo(todo_id: TodoId) -> Any:
+    def coord_get_todo(todo_id: TodoId) -> JSONValue:
         """One todo (`coord todo show ID --json`)."""
         return ops.get_todo(todo_id)
 
@@ -199,7 +198,7 @@ def build_server(ops: Operations, *, read_only: bool = False) -> MCPServer:
         description: Annotated[str, Field(description="Longer text.")] = "",
         priority: Priority | None = None,
         assignee: Annotated[str | None, Field(description="Who owns it.")] = None,
-    ) -> Any:
+    ) -> JSONValue:
         """Create a todo; returns it with its new id (`coord todo create --json`)."""
         return ops.create_todo(task, repo, run=run, undo=undo, plan=plan, blocked_by=blocked_by,
                                estimate=estimate, criteria=criteria, description=description,
@@ -208,7 +207,7 @@ def build_server(ops: Operations, *, read_only: bool = False) -> MCPServer:
     def coord_complete_todo(
         todo_id: TodoId,
         hours: Annotated[float | None, Field(ge=0, description="Hours it took.")] = None,
-    ) -> Any:
+    ) -> JSONValue:
         """Mark a todo completed (`coord todo complete ID --json`)."""
         return ops.complete_todo(todo_id, hours=hours)
 
@@ -216,11 +215,11 @@ def build_server(ops: Operations, *, read_only: bool = False) -> MCPServer:
     def coord_list_plans(
         status: Annotated[PlanStatus | None, Field(description="Only this status.")] = None,
         repo: Annotated[str | None, Field(description="Only plans touching this repo.")] = None,
-    ) -> Any:
+    ) -> JSONValue:
         """List plans with progress (`coord plan list --json`)."""
         return ops.list_plans(status=status, repo=repo)
 
-    def coord_plan_status(plan_id: PlanId) -> Any:
+    def coord_plan_status(plan_id: PlanId) -> JSONValue:
         """Todos by status, milestones, completion (`coord plan status PLAN --json`)."""
         return ops.plan_status(plan_id)
 
@@ -228,7 +227,7 @@ def build_server(ops: Operations, *, read_only: bool = False) -> MCPServer:
         plan_id: PlanId,
         include_completed: Annotated[bool, Field(description="Check completed todos too.")] = False,
         ignore_blockers: Annotated[bool, Field(description="Blockers as warnings.")] = False,
-    ) -> Any:
+    ) -> JSONValue:
         """Check a plan: cycles, unknown ids, missing commands, blockers; `ok` false on
         an error (`coord plan validate --json`)."""
         return ops.validate_plan(plan_id, include_completed=include_completed,
@@ -239,22 +238,22 @@ def build_server(ops: Operations, *, read_only: bool = False) -> MCPServer:
         consumer: Annotated[str | None, Field(description="Only this consumer repo.")] = None,
         provider: Annotated[str | None, Field(description="Only this provider repo.")] = None,
         type: Annotated[DepType | None, Field(description="Only this type.")] = None,
-    ) -> Any:
+    ) -> JSONValue:
         """List dependencies between repos (`coord dep list --json`)."""
         return ops.list_dependencies(consumer=consumer, provider=provider, type=type)
 
     def coord_check_dependencies(
         consumer: Annotated[str | None, Field(description="Only this repo's.")] = None,
-    ) -> Any:
+    ) -> JSONValue:
         """Run the validation commands and record satisfied/unsatisfied in the catalog
         (`coord dep check --json`)."""
         return ops.check_dependencies(consumer=consumer)
 
-    def coord_get_repo_status(repo: RepoName) -> Any:
+    def coord_get_repo_status(repo: RepoName) -> JSONValue:
         """One repo: open issues, todos, dependencies, blockers (`coord repo status --json`)."""
         return ops.repo_status(repo)
 
-    def coord_get_blocking_issues(repo: RepoName) -> Any:
+    def coord_get_blocking_issues(repo: RepoName) -> JSONValue:
         """What blocks a repo: dependencies, issues, todos (`coord repo blocking --json`)."""
         return ops.blocking(repo)
 
@@ -268,22 +267,22 @@ def build_server(ops: Operations, *, read_only: bool = False) -> MCPServer:
         wait: Wait = False,
         ignore_blockers: IgnoreBlockers = False,
         atomic: Annotated[bool, Field(description="Roll back at the first failure.")] = False,
-    ) -> Any:
+    ) -> JSONValue:
         """Run a plan's open todos on their repos' workers (`coord plan sweep --json`).
         Returns the queued sweep, or, when it waited, its final status."""
         return ops.start_sweep(plan_id, strategy=strategy, dry_run=dry_run, wait=wait,
                                ignore_blockers=ignore_blockers, atomic=atomic)
 
     def coord_run_todo(todo_id: TodoId, wait: Wait = False,
-                       ignore_blockers: IgnoreBlockers = False) -> Any:
+                       ignore_blockers: IgnoreBlockers = False) -> JSONValue:
         """Run one todo as a one-todo sweep (`coord todo run ID --json`)."""
         return ops.run_todo(todo_id, wait=wait, ignore_blockers=ignore_blockers)
 
-    def coord_get_sweep(sweep_id: SweepId) -> Any:
+    def coord_get_sweep(sweep_id: SweepId) -> JSONValue:
         """A sweep and each todo's state (`coord sweep status ID --json`)."""
         return ops.get_sweep(sweep_id)
 
-    def coord_cancel_sweep(sweep_id: SweepId) -> Any:
+    def coord_cancel_sweep(sweep_id: SweepId) -> JSONValue:
         """Stop a sweep: revoke what is queued, end what runs (`coord sweep cancel`)."""
         return ops.cancel_sweep(sweep_id)
 
@@ -293,14 +292,14 @@ def build_server(ops: Operations, *, read_only: bool = False) -> MCPServer:
             description="Re-run only these todos and their dependents.")] = None,
         dry_run: Annotated[bool, Field(description="Only show what would re-run.")] = False,
         wait: Wait = False,
-    ) -> Any:
+    ) -> JSONValue:
         """Re-run the todos of a sweep that did not succeed (`coord sweep resume --json`)."""
         return ops.resume_sweep(sweep_id, only=only, dry_run=dry_run, wait=wait)
 
     def coord_sweep_events(
         sweep_id: SweepId,
         limit: Annotated[int | None, Field(ge=1, description="Only the last N events.")] = None,
-    ) -> Any:
+    ) -> JSONValue:
         """A sweep's events, oldest first (`coord events --sweep ID --json`)."""
         return ops.sweep_events(sweep_id, limit=limit)
 
@@ -315,14 +314,14 @@ def build_server(ops: Operations, *, read_only: bool = False) -> MCPServer:
                                                        "or 7d / 12h ago.")] = None,
         limit: Annotated[int, Field(ge=1, le=1000, description="At most this many, newest "
                                                                "first.")] = 20,
-    ) -> Any:
+    ) -> JSONValue:
         """Search the history of ended sweeps and catalog edits (`coord history search --json`)."""
         return ops.search_history(text, repo=repo, kind=kind, since=since, limit=limit)
 
     def coord_trends(
         repo: Annotated[str | None, Field(description="Only this repo's todos.")] = None,
         days: Annotated[float, Field(gt=0, description="Over the last N days.")] = 30.0,
-    ) -> Any:
+    ) -> JSONValue:
         """Success rate and p50/p95 seconds per repo and per todo, the flakiest and slowest
         todos (`coord history trends --json`)."""
         return ops.trends(repo=repo, days=days)
@@ -350,7 +349,7 @@ def build_server(ops: Operations, *, read_only: bool = False) -> MCPServer:
 @click.option("--repo", "repos", multiple=True, metavar="R",
               help="Serve only this repo (repeat for more): lists filtered, others refused.")
 @click.pass_obj
-def mcp(obj: Any, read_only: bool, repos: tuple[str, ...]) -> None:
+def mcp(obj: Context, read_only: bool, repos: tuple[str, ...]) -> None:
     """Serve coord's tools to an agent over MCP on stdio (stdout is the protocol).
 
     \b
