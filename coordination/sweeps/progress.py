@@ -381,8 +381,8 @@ def end_sweep(rt: Runtime, sweep_id: str, reason: str, *,
               status: SweepStatus = SweepStatus.failed) -> bool:
     """End a live sweep now (its deadline passed, a user cancelled it): what has not
     started is cancelled; running todos see it and stop. False if it had ended."""
-    if status == SweepStatus.failed and \
-            rt.checkpoints.sweep_status(sweep_id) == SweepStatus.rolling_back:
+    if (status == SweepStatus.failed
+            and rt.checkpoints.sweep_status(sweep_id) == SweepStatus.rolling_back):
         status = SweepStatus.rollback_failed
     if not rt.checkpoints.set_sweep_status(sweep_id, status, allowed_from=SWEEP_LIVE,
                                            finished_at=time.time(), reason=reason):

@@ -5,12 +5,14 @@ from __future__ import annotations
 import shlex
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from coordination.runtime.context import Runtime
+from coordination.runtime.leases import Lease
 from coordination.sweeps import SweepService
 from coordination.sweeps.supervision import supervise_once
 
@@ -149,12 +151,14 @@ def events(rt: Runtime, sid: str, kind: str) -> list[Any]:
     return [e for e in rt.events.read(sweep_id=sid) if e.kind == kind]
 
 
-def run_as_worker(rt: Runtime, sid: str, tid: str, repo: str) -> Any:
-    """Claim a todo as a worker would (lease + claim), without running anything."""
-    lease = rt.leases.try_acquire(repo)
-    assert lease is not None
-    assert rt.checkpoints.claim(sid, tid, lease=lease, worker="w1", now=time.time()) == "claimed"
-    return lease
+def run_as_worker(rt: Runtime, sid: str, tid: str, repo: str, *,
+                  preds: Sequence[str] = ()) -> Lease:
+    """Start a todo as a worker does (``Transitions.start``: its lease and its claim
+    in one step), without running anything; its lease."""
+    st = rt.transitions.start(sid, tid, repo=repo, concurrency=1, preds=list(preds),
+                              worker="w1", now=time.time())
+    assert st.verdict == "started" and st.lease is not None, st
+    return st.lease
 
 
 def start(rt: Runtime, cat: Path, strategy: str = "levels") -> str:

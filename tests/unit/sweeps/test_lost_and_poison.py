@@ -168,31 +168,34 @@ def test_poison_through_redelivery_takeover(rt: Runtime, tmp_path: Path) -> None
     """A redelivered message reaching a todo still 'running' under a dead lease counts too."""
     sid = start(rt, chain_catalog(tmp_path))
     for n in (1, 2):
-        lease = rt.leases.try_acquire("api")
-        assert lease is not None
-        expect = "claimed" if n == 1 else "taken_over"
-        assert rt.checkpoints.claim(sid, "TODO-001", lease=lease, worker=f"w{n}", now=time.time(),
-                                    max_lost=3) == expect
-        rt.redis.delete(lease.key)  # that worker dies too
-    lease = rt.leases.try_acquire("api")
-    assert lease is not None
-    assert rt.checkpoints.claim(sid, "TODO-001", lease=lease, worker="w3", now=time.time(),
-                                max_lost=2) == "poisoned"
+        st = rt.transitions.start(sid, "TODO-001", repo="api", concurrency=1, preds=[],
+                                  worker=f"w{n}", now=time.time(), max_lost=3)
+        assert st.verdict == "started" and st.lease is not None, st
+        assert st.taken_over is (n == 2)
+        rt.redis.delete(st.lease.key)  # that worker dies too
+    st = rt.transitions.start(sid, "TODO-001", repo="api", concurrency=1, preds=[],
+                              worker="w3", now=time.time(), max_lost=2)
+    assert st.verdict == "poisoned" and st.lease is None
     cp = rt.checkpoints.get(sid, "TODO-001")
     assert cp["status"] == "failed" and "died 2 times" in cp["reason"] and "(last: w2)" in cp["reason"]
+    assert rt.leases.holders("api", 1) == [None]  # the poisoned start took no slot
+    assert [e.data.get("reason") for e in events(rt, sid, "todo.lost")] == ["taken over"]
 
 
-def test_claim_retried_by_its_own_holder_is_not_busy(rt: Runtime, tmp_path: Path) -> None:
-    """A claim whose reply was lost and is sent again must not read as someone else's."""
+def test_start_retried_by_its_own_holder_is_not_busy(rt: Runtime, tmp_path: Path) -> None:
+    """A start whose reply was lost and is sent again must not read as someone else's."""
     sid = start(rt, chain_catalog(tmp_path))
-    lease = rt.leases.try_acquire("api")
-    assert lease is not None
-    args: dict[str, Any] = dict(lease=lease, worker="w1", now=time.time())
-    assert rt.checkpoints.claim(sid, "TODO-001", **args) == "claimed"
-    assert rt.checkpoints.claim(sid, "TODO-001", **args) == "claimed"
-    other = rt.leases.try_acquire("api", concurrency=2)
-    assert other is not None
-    assert rt.checkpoints.claim(sid, "TODO-001", lease=other, worker="w2", now=time.time()) == "busy"
+    args: dict[str, Any] = dict(repo="api", concurrency=1, preds=[], worker="w1",
+                                now=time.time(), token="w1-delivery")
+    first = rt.transitions.start(sid, "TODO-001", **args)
+    assert first.verdict == "started" and first.lease is not None
+    again = rt.transitions.start(sid, "TODO-001", **args)
+    assert again.verdict == "started" and again.lease == first.lease and not again.taken_over
+    # Another delivery, with a slot free for it (concurrency 2), finds it held.
+    other = rt.transitions.start(sid, "TODO-001", repo="api", concurrency=2, preds=[],
+                                 worker="w2", now=time.time())
+    assert other.verdict == "busy" and other.lease is None
+    assert rt.leases.holders("api", 2) == [first.lease.token, None]
 
 
 def test_live_holder_is_never_marked_lost(rt: Runtime, tmp_path: Path) -> None:

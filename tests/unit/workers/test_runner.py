@@ -17,6 +17,7 @@ import pytest
 
 from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
+from coordination.runtime.transitions import Started
 from coordination.sweeps import SweepService
 from tests.unit.support.sweeps import PLAN, counting, fresh_runtime, runs, write_catalog
 from tests.waiting import wait_for
@@ -62,6 +63,14 @@ def cp(rt: Runtime, sid: str, tid: str) -> dict[str, Any]:
 
 def kinds(rt: Runtime, sid: str, tid: str) -> list[str]:
     return [e.kind for e in rt.events.read(sweep_id=sid) if e.todo_id == tid]
+
+
+def take(rt: Runtime, sid: str, tid: str, worker: str) -> Started:
+    """Another delivery of ``tid`` on ``worker``, started as workers start it."""
+    st = rt.transitions.start(sid, tid, repo="api", concurrency=1, preds=[], worker=worker,
+                              now=time.time())
+    assert st.verdict == "started" and st.lease is not None, st
+    return st
 
 
 def test_runs_records_and_finishes(rt: Runtime, tmp_path: Path, counts: Path) -> None:
@@ -173,14 +182,15 @@ def test_eager_success_dispatches_successors(rt: Runtime, tmp_path: Path) -> Non
 # -- fencing -----------------------------------------------------------------------------
 def test_stale_fence_write_is_refused(rt: Runtime, tmp_path: Path) -> None:
     sid = sweep(rt, tmp_path, [{"id": "TODO-001", "repo": "api", "run": "true"}])
-    old = rt.leases.try_acquire("api")
-    assert old is not None
-    assert rt.checkpoints.claim(sid, "TODO-001", lease=old, worker="a", now=time.time()) == "claimed"
+    first = take(rt, sid, "TODO-001", "a")
+    assert not first.taken_over and first.lease is not None
+    old = first.lease
     assert rt.checkpoints.write(sid, "TODO-001", {"attempts": 1}, lease=old)
     rt.redis.delete(old.key)  # old holder froze past its TTL
-    new = rt.leases.try_acquire("api")
-    assert new is not None and new.fence > old.fence
-    assert rt.checkpoints.claim(sid, "TODO-001", lease=new, worker="b", now=time.time()) == "taken_over"
+    second = take(rt, sid, "TODO-001", "b")
+    assert second.taken_over and second.lease is not None
+    new = second.lease
+    assert new.fence > old.fence
     assert not rt.checkpoints.write(sid, "TODO-001", {"status": "failed"}, lease=old)
     c = cp(rt, sid, "TODO-001")
     assert c["status"] == "running" and c["token"] == new.token and c["fence"] == new.fence
@@ -207,9 +217,9 @@ def test_overtaken_runner_kills_its_command_and_writes_nothing(
     assert holder["status"] == "running"
     # Another worker takes the todo over: the first one's lease is gone.
     rt.redis.delete(holder["lease_key"])
-    new = rt.leases.try_acquire("api")
-    assert new is not None
-    assert rt.checkpoints.claim(sid, "TODO-001", lease=new, worker="b", now=time.time()) == "taken_over"
+    taken = take(rt, sid, "TODO-001", "b")
+    assert taken.taken_over and taken.lease is not None
+    new = taken.lease
     t0 = time.monotonic()
     t.join(20)
     assert not t.is_alive() and time.monotonic() - t0 < 5
@@ -218,7 +228,11 @@ def test_overtaken_runner_kills_its_command_and_writes_nothing(
     assert c["status"] == "running" and c["token"] == new.token and c["worker"] == "b"
     assert "late" not in (c.get("output_tail") or "")
     ks = kinds(rt, sid, "TODO-001")
-    assert "todo.lost" in ks and "todo.succeeded" not in ks and "todo.failed" not in ks
+    assert "todo.succeeded" not in ks and "todo.failed" not in ks
+    # one todo.lost from the takeover, one from the overtaken runner
+    lost = [str(e.data.get("reason")) for e in rt.events.read(sweep_id=sid)
+            if e.todo_id == "TODO-001" and e.kind == "todo.lost"]
+    assert sorted(lost) == ["lease lost", "taken over"], lost
     assert rt.leases.holders("api", 1) == [new.token]  # the loser released nothing of ours
 
 
@@ -310,7 +324,7 @@ def test_a_message_whose_runs_spec_is_parsed_reads_no_sweep_record(
 ) -> None:
     """The fast path: with its run's spec parsed in this process, a todo goes to its
     start script without reading the sweep's record first."""
-    import workers.runner as runner
+    import coordination.sweeps.turns as runner
     from coordination.sweeps.spec_store import load_spec
 
     sid = sweep(rt, tmp_path, [{"id": "TODO-001", "repo": "api", "run": "true"},

@@ -1,0 +1,312 @@
+"""A worker's turn at one todo: a lease to run it (or why not), then its outcome recorded.
+
+What a worker asks of the sweep around running one todo's command, each answer
+safe under duplicate delivery:
+
+1. The sweep is gone, over or paused, or the todo is not part of it: nothing to do.
+2. The todo is terminal in its checkpoint: a duplicate; nothing to do.
+3. A predecessor did not succeed: it is recorded ``skipped``. A predecessor not
+   yet done: a premature delivery, dropped (the todo is sent again when ready).
+4. A lease of one of the repo's ``concurrency`` slots (and of its resources'),
+   with the checkpoint claimed, in one script call (``Transitions.start``);
+   ``busy`` (a live holder runs it) or ``stale``: another delivery owns it.
+   No free slot: wait in line until a finishing holder wakes it.
+5. The command runs (the worker's part: :mod:`workers.runner`).
+6. The outcome is recorded with a fenced write that also releases the lease
+   (``Transitions.finish``), then the progression carries the sweep on.
+
+Nothing here calls back into the worker: the worker calls :func:`take_turn`, runs
+the command, and calls :meth:`Turn.finish`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+import redis
+
+from coordination.retry import backoff_cap
+from coordination.runtime.checkpoints import SweepRecord
+from coordination.runtime.client import riding_out
+from coordination.runtime.context import Runtime
+from coordination.runtime.leases import Heartbeat, Lease, new_token
+from coordination.runtime.transitions import Started, StartVerdict, waiter_rank
+from coordination.status import NOT_STARTED, SUCCESSFUL, SWEEP_ACTIVE, SWEEP_LIVE, EventKind, TodoStatus
+from coordination.sweeps.lost import poisoned
+from coordination.sweeps.progress import Change, end_todos, progress
+from coordination.sweeps.spec import SweepSpec, TodoSpec
+from coordination.sweeps.spec_store import (
+    cached_spec,
+    level_index,
+    load_spec,
+    spec_refusal,
+    sweep_head,
+)
+
+log = logging.getLogger("coord.runner")
+
+#: Seconds after which a waiter that stopped asking (its worker died) loses its
+#: place in line; a live waiter asks at least every second.
+WAITER_STALE = 5.0
+
+
+class Outcome(str, Enum):
+    """How a delivery of a todo's message ended (the Celery task maps it)."""
+
+    done = "done"  # ran (or was skipped) and recorded
+    duplicate = "duplicate"  # already terminal or owned by another delivery
+    premature = "premature"  # predecessors not done yet
+    lost = "lost"  # lease lost while running; the supervisor re-sends it
+    gone = "gone"  # sweep unknown or no longer active
+    held = "held"  # its repo's breaker is open: the supervisor sends it again later
+
+
+#: A delivery that ends without running: how, and what to say about it.
+Refusal = tuple[Outcome, dict[str, object]]
+
+
+@dataclass
+class Turn:
+    """A delivery that holds the lease to run its todo."""
+
+    rt: Runtime
+    spec: SweepSpec
+    todo_id: str
+    lease: Lease
+    attempts: int
+    host: str
+    todo: TodoSpec = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.todo = self.spec.todos[self.todo_id]
+
+    @property
+    def sweep_id(self) -> str:
+        return self.spec.sweep_id
+
+    def heartbeat(self, on_lost: Callable[[], None]) -> Heartbeat:
+        """The lease's renewal (started by the caller when the command runs long)."""
+        return Heartbeat(self.rt.leases, self.lease, self.rt.settings.heartbeat_interval,
+                         on_lost=on_lost)
+
+    def sweep_stopped(self) -> bool:
+        """Ended (cancelled, failed by its deadline, gone): kill a running command.
+        A paused sweep lets running todos finish; Redis away is not a reason to stop
+        (the lease heartbeat decides whether this worker may go on)."""
+        try:
+            status = self.rt.checkpoints.sweep_status(self.sweep_id)
+        except redis.RedisError as exc:
+            log.warning("%s/%s: cannot read the sweep (%s); going on", self.sweep_id,
+                        self.todo_id, exc)
+            return False
+        return status not in SWEEP_LIVE
+
+    def retrying(self, delay: float, reason: str | None) -> None:
+        """Another attempt follows after ``delay`` s: say so, count it (fenced)."""
+        self.attempts += 1
+        self.rt.events.emit(EventKind.todo_retrying, sweep_id=self.sweep_id,
+                            todo_id=self.todo_id, attempt=self.attempts,
+                            delay=round(delay, 2), reason=reason)
+        self.rt.checkpoints.write(self.sweep_id, self.todo_id, {"attempts": self.attempts},
+                                  lease=self.lease)
+
+    def lost(self, why: str) -> Refusal:
+        """The lease was lost while running: write nothing; the event is best effort
+        (Redis may be the reason it was lost)."""
+        try:
+            self.rt.events.emit(EventKind.todo_lost, sweep_id=self.sweep_id,
+                                todo_id=self.todo_id, worker=self.host, reason=why)
+        except redis.RedisError as exc:
+            log.warning("%s/%s: %s; event not recorded (%s)", self.sweep_id, self.todo_id,
+                        why, exc)
+        return Outcome.lost, {"reason": why}
+
+    def finish(self, status: TodoStatus, fields: dict[str, object],
+               event: dict[str, object]) -> tuple[Outcome, bool]:
+        """Record the outcome (fenced; releases the lease) and carry the sweep on.
+        Returns the outcome and whether the lease was released."""
+        rt, spec, t = self.rt, self.spec, self.todo
+        rollback = spec.mode == "rollback"
+        succs = ([(s, spec.todos[s].queue) for s in t.succs if s in spec.todos]
+                 if spec.strategy == "eager" else [])
+        level = level_index(spec, self.todo_id)
+        # Redis may be restarting right now: the outcome is worth waiting for as long
+        # as our lease could still be alive (the fenced write refuses it after). One
+        # round trip: fenced write, lease released, counters, event, eager successors.
+        patience = time.monotonic() + rt.settings.lease_ttl
+        fin = riding_out(lambda: rt.transitions.finish(
+            self.sweep_id, self.todo_id, lease=self.lease, status=status, fields=fields,
+            event=event, level=level, successors=succs,
+            breaker=None if rollback else spec.breaker(t.repo), resources=t.resources,
+        ), patience)
+        if not fin.ok:
+            # Our fence is stale: someone else owns the todo now. Say so, write nothing.
+            self.lost("stale fence")
+            return Outcome.lost, False
+        # Best effort from here: a lost send or finish is made good by the
+        # supervision pass.
+        change = Change(self.todo_id, status, level_done=fin.level_done, terminal=fin.terminal,
+                        levels=(level,) if fin.level_done and level >= 0 else (),
+                        queued=tuple(fin.queued))
+        riding_out(lambda: progress(rt, spec, [change]), patience)
+        return Outcome.done, True
+
+    def release(self) -> None:
+        """Give the lease back without recording anything (it expires on its own
+        within the TTL should this fail)."""
+        try:
+            self.rt.leases.release(self.lease)
+        except redis.RedisError as exc:
+            log.warning("could not release %s: %s", self.lease.key, exc)
+
+
+def outcome_status(spec: SweepSpec, ok: bool, cancelled: bool) -> TodoStatus:
+    """The status a run ends with: a rollback's runs compensate."""
+    if cancelled:
+        return TodoStatus.cancelled
+    if spec.mode == "rollback":
+        return TodoStatus.compensated if ok else TodoStatus.compensation_failed
+    return TodoStatus.succeeded if ok else TodoStatus.failed
+
+
+def successful(status: TodoStatus) -> bool:
+    return status in SUCCESSFUL
+
+
+def take_turn(rt: Runtime, sweep_id: str, todo_id: str, run: int | None,
+              host: str) -> Turn | Refusal:
+    """Ask to run ``todo_id`` (its message was sent for ``run``; None: a message of
+    before 0.2, read the sweep's): a :class:`Turn` holding its lease, or how this
+    delivery ends without running."""
+    while True:
+        spec, head, why = _current(rt, sweep_id, todo_id, run)
+        if spec is None:
+            return Outcome.gone, {"reason": why}
+        if rt.settings.signing_keys:
+            refused = spec_refusal(rt, sweep_id, spec.run)
+            if refused is not None:
+                return _refuse(rt, spec, todo_id, refused)
+        st = _start(rt, spec, todo_id, head, host)
+        if isinstance(st, Started) and st.verdict == StartVerdict.run:
+            # The sweep moved on (a resume or rollback) since this message was sent:
+            # go by the spec of the run it is at now, as a message of that run would
+            # (the script has taken this delivery out of any line it stood in).
+            if run is None:
+                return Outcome.gone, {"reason": f"sweep moved on to run {st.detail}"}
+            run = None
+            continue
+        break
+    if not isinstance(st, Started):
+        return st
+    t = spec.todos[todo_id]
+    if st.verdict == StartVerdict.started:
+        assert st.lease is not None, st
+        return Turn(rt, spec, todo_id, st.lease, st.attempts, host)
+    if st.verdict == StartVerdict.gone:
+        return Outcome.gone, {"reason": f"sweep is {st.detail}"}
+    if st.verdict == StartVerdict.held:
+        return Outcome.held, {"reason": f"the breaker of {t.repo} is open"}
+    if st.verdict == StartVerdict.terminal:
+        return Outcome.duplicate, {"status": st.detail}
+    if st.verdict in (StartVerdict.busy, StartVerdict.stale):
+        return Outcome.duplicate, {"claim": str(st.verdict)}
+    if st.verdict == StartVerdict.premature:
+        return Outcome.premature, {"waiting_for": sorted(st.waiting)}
+    level = level_index(spec, todo_id)
+    if st.verdict == StartVerdict.skipped:
+        progress(rt, spec, [Change(todo_id, TodoStatus.skipped, level_done=st.level_done,
+                                   terminal=st.terminal,
+                                   levels=(level,) if st.level_done and level >= 0 else ())])
+        return Outcome.done, {"status": str(TodoStatus.skipped)}
+    # poisoned: its earlier holder was the max_lost_runs-th to die running it.
+    poisoned(rt, spec, todo_id, level_done=st.level_done, terminal=st.terminal)
+    return Outcome.done, {"status": str(TodoStatus.failed), "reason": "poison"}
+
+
+def _current(rt: Runtime, sweep_id: str, todo_id: str, run: int | None
+             ) -> tuple[SweepSpec | None, SweepRecord | None, str]:
+    """The spec to run ``todo_id`` by, and the sweep's head if it was read; else why not.
+
+    A message names its run: with that run's spec parsed in this process, nothing is
+    read (the start script checks the sweep is still at that run and dispatching)."""
+    spec = cached_spec(sweep_id, run) if type(run) is int else None
+    if spec is not None:
+        return (spec, None, "") if todo_id in spec.todos else (
+            None, None, f"{todo_id} is not part of sweep {sweep_id}")
+    head = sweep_head(rt, sweep_id)
+    if head is None:
+        return None, None, f"unknown sweep {sweep_id}"
+    spec = load_spec(rt, sweep_id, head)
+    if spec is None or todo_id not in spec.todos:
+        return None, head, f"{todo_id} is not part of sweep {sweep_id}"
+    if head.get("status") not in SWEEP_ACTIVE:
+        # Paused: the todo stays queued and is sent again on unpause.
+        return None, head, f"sweep is {head.get('status')}"
+    return spec, head, ""
+
+
+def _start(rt: Runtime, spec: SweepSpec, todo_id: str, head: SweepRecord | None,
+           host: str) -> Started | Refusal:
+    """The start script's answer, asked again while it says ``wait`` (no free slot):
+    each ask sees a pause or cancel at once, and keeps the todo's place in line."""
+    sweep_id, t = spec.sweep_id, spec.todos[todo_id]
+    level = level_index(spec, todo_id)
+    token = new_token()
+    # Its place in line if the repo's or a resource's slots are all taken: the spec's
+    # rank (priority, remaining critical path), then how long it has waited.
+    rank = waiter_rank(t.rank, time.time(), sweep_id, todo_id)
+    # A rollback the user asked for runs its undo: commands whatever the breaker says
+    # (and they do not count against it).
+    breaker = None if spec.mode == "rollback" else spec.breaker(t.repo)
+    # A half-open breaker's probe that never reports back frees the way after this.
+    probe_for = t.timeout * (t.retries + 1) + backoff_cap(t.retries) + 2 * rt.settings.lease_ttl
+    deadline: float | None = None  # read when first needed: only a todo that waits
+    delay, waited = 0.05, False
+    while True:
+        # One round trip: sweep dispatching and at this run, predecessors succeeded,
+        # breaker, first in line, repo and resource slots, claim, event. Retried with
+        # the same token, a call whose reply was lost is answered 'started' again.
+        st = riding_out(lambda: rt.transitions.start(
+            sweep_id, todo_id, repo=t.repo, concurrency=spec.concurrency.get(t.repo, 1),
+            preds=t.preds, worker=host, level=level, max_lost=rt.settings.max_lost_runs,
+            token=token, resources=spec.resources_of(todo_id), breaker=breaker, rank=rank,
+            probe_for=probe_for, waiter_stale=WAITER_STALE, waited=waited, run=spec.run,
+        ), time.monotonic() + rt.settings.lease_ttl)
+        if st.verdict != StartVerdict.wait:
+            return st
+        waited = True
+        if deadline is None:
+            deadline = _wait_deadline(rt, sweep_id, head)
+        if time.monotonic() + delay > deadline:
+            return Outcome.gone, {"reason": "no lease before the sweep ended"}
+        pause = delay * random.uniform(0.5, 1.5)
+        if rt.in_process:
+            time.sleep(pause)
+        else:
+            try:
+                rt.transitions.wait_turn(rank, pause)
+            except (redis.ConnectionError, redis.TimeoutError):
+                time.sleep(pause)
+        delay = min(delay * 2, 1.0)
+
+
+def _wait_deadline(rt: Runtime, sweep_id: str, head: SweepRecord | None) -> float:
+    """Monotonic time after which a todo waiting for a slot gives up: its sweep's
+    deadline (an hour from now if it has none)."""
+    if head is None:
+        head = sweep_head(rt, sweep_id)
+    left = float((head or {}).get("deadline") or time.time() + 3600) - time.time()
+    return time.monotonic() + max(1.0, left)
+
+
+def _refuse(rt: Runtime, spec: SweepSpec, todo_id: str, why: str) -> Refusal:
+    """End a todo ``failed`` without running anything (its spec cannot be trusted)."""
+    log.error("%s/%s refused: %s", spec.sweep_id, todo_id, why)
+    end_todos(rt, spec, [todo_id], TodoStatus.failed, NOT_STARTED,
+              event={"reason": why, "refused": True})
+    return Outcome.done, {"status": str(TodoStatus.failed), "reason": why}
