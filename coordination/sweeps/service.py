@@ -76,13 +76,6 @@ class SweepService:
         spec = self.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers)
         return steering.start(self.rt, spec, new_sweep_id(plan_id), atomic=atomic)
 
-    def start_todo(self, todo_id: str, *, ignore_blockers: bool = False) -> str:
-        """Run one todo through the same runtime as a sweep; returns the sweep id."""
-        from coordination.sweeps.planning import new_sweep_id  # lazy: as planning above
-
-        spec = self.todo_spec(todo_id, ignore_blockers=ignore_blockers)
-        return steering.start(self.rt, spec, new_sweep_id(todo_id), kind="todo")
-
     def start_spec(self, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
                    atomic: bool = False) -> str:
         return steering.start(self.rt, spec, sweep_id, kind=kind, atomic=atomic)

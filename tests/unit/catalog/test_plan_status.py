@@ -304,12 +304,12 @@ def test_todo_runs_complete_the_plan_with_the_last_todo(
     ])
     svc = SweepService(rt, cat)
     with embedded_workers(rt, {"api": 1, "web": 1}):
-        first = svc.start_todo("TODO-001")
+        first = svc.start_spec(svc.todo_spec("TODO-001"), "TODO-001-s1", kind="todo")
         assert svc.wait(first, timeout=60)["status"] == "succeeded"
         out = svc.sync(first)
         assert out["completed"] == ["TODO-001"] and out["plan_completed"] is False
         assert plan_of(cat) == "active"  # TODO-002 is still pending
-        second = svc.start_todo("TODO-002")
+        second = svc.start_spec(svc.todo_spec("TODO-002"), "TODO-002-s2", kind="todo")
         assert svc.wait(second, timeout=60)["status"] == "succeeded"
         out = svc.sync(second)
     assert out["completed"] == ["TODO-002"] and out["plan_completed"] is True
