@@ -16,9 +16,22 @@ from collections.abc import Iterable
 from difflib import get_close_matches
 
 from coordination.catalog.models import Catalog
-from coordination.errors import Problem
+from coordination.errors import NotFoundError, Problem
 
 Loc = tuple[str | int, ...]
+
+
+def unknown(name: str, known: Iterable[str], what: str) -> NotFoundError:
+    """A NotFoundError whose hint names the closest match, or where to look."""
+    known = sorted(known)
+    close = get_close_matches(name.upper() if what != "repo" else name, known, n=3)
+    if close:
+        hint = "did you mean " + " or ".join(repr(c) for c in close) + "?"
+    else:
+        noun = {"dependency": "dep"}.get(what, what)
+        listing = f"coord {noun} list"
+        hint = f"`{listing}` shows what exists" if known else f"the catalog has no {what}s yet"
+    return NotFoundError(f"unknown {what} {name!r}", hint=hint)
 
 
 def _known(name: str, known: Iterable[str], what: str) -> str:

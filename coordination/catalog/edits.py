@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from difflib import get_close_matches
 from typing import NotRequired, TypeAlias, TypedDict
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
 from ruamel.yaml.tokens import CommentToken
 
-from coordination.catalog.checks import loc_to_field
-from coordination.errors import NotFoundError, Problem, UsageError
+# unknown is re-exported: edits that look an id up import it from here.
+from coordination.catalog.checks import loc_to_field, unknown as unknown
+from coordination.errors import Problem, UsageError
 
 #: A block or flow collection of the document, and a key or index into one.
 Node: TypeAlias = CommentedMap | CommentedSeq
@@ -42,19 +42,6 @@ DEP_KEYS = (
 PLAN_KEYS = (
     "id", "title", "description", "status", "repos", "milestones", "completion_criteria",
 )
-
-
-def unknown(name: str, known: Iterable[str], what: str) -> NotFoundError:
-    """A NotFoundError whose hint names the closest match, or where to look."""
-    known = sorted(known)
-    close = get_close_matches(name.upper() if what != "repo" else name, known, n=3)
-    if close:
-        hint = "did you mean " + " or ".join(repr(c) for c in close) + "?"
-    else:
-        noun = {"dependency": "dep"}.get(what, what)
-        listing = f"coord {noun} list"
-        hint = f"`{listing}` shows what exists" if known else f"the catalog has no {what}s yet"
-    return NotFoundError(f"unknown {what} {name!r}", hint=hint)
 
 
 def _is_empty(value: object) -> bool:

@@ -43,7 +43,6 @@ from coordination.catalog.edits import (
     ISSUE_KEYS,
     TODO_KEYS,
     DEP_KEYS,
-    unknown,
     section,
     ids_in,
     repo_names,
@@ -61,6 +60,7 @@ from coordination.catalog.edits import (
     StillReferenced,
 )
 from coordination.catalog import loader, reports
+from coordination.catalog.checks import unknown
 from coordination.catalog.store import CatalogStore
 from coordination.catalog.audit import operations
 from coordination.catalog.depcheck import SATISFIED, SKIPPED, UNSATISFIED, CheckResult, run_check

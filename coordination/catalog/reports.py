@@ -26,7 +26,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Protocol, TypedDict
 
-from coordination.catalog.edits import unknown
+from coordination.catalog.checks import unknown
 from coordination.catalog.models import Catalog, Milestone, Repo, Todo, TodoStatus
 
 MILESTONE_STATES = ("done", "open", "overdue")
