@@ -5,21 +5,34 @@ Kept apart from the graph modules so listing plans never imports networkx.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from coordination.catalog.models import Catalog
-from coordination.catalog.reports import progress
+from coordination.catalog.reports import Progress, progress
+
+
+class PlanRow(TypedDict):
+    """One plan of ``coord plan list --json``."""
+
+    id: str
+    title: str
+    status: str
+    repos: list[str]
+    milestones: int
+    todos: int
+    completed: int
+    progress: Progress
 
 
 def list_plans(catalog: Catalog, *, status: str | None = None,
-               repo: str | None = None) -> list[dict[str, Any]]:
+               repo: str | None = None) -> list[PlanRow]:
     """One row per plan; ``repo`` matches the plan's repos or any of its todos' repos.
 
     ``progress`` is ``{"completed": n, "total": m}`` of the plan's todos (as
     ``coord plan status`` counts them); ``todos`` and ``completed`` repeat it for
     scripts written before 0.2.
     """
-    rows = []
+    rows: list[PlanRow] = []
     for plan in catalog.coordination.plans:
         if status and plan.status.value != status:
             continue
