@@ -2,9 +2,12 @@
 
 Succeeded todos become ``completed`` (with ``actual_hours``), failed ones
 ``failed``, skipped and cancelled ones ``skipped`` (a ``completed`` todo stays
-completed). Then, in the same edit, the sweep's plan becomes ``completed`` when
-every todo of it is (:func:`coordination.catalog.reports.is_complete`; a draft or
-active plan only, never a cancelled one).
+completed). After a rollback, compensated todos (their undo ran) go back to
+``pending`` and their plan back to ``active``, so the next sweep runs them again; a
+todo whose undo failed stays as its run left it (the change is still there).
+Then, in the same edit, the sweep's plan becomes ``completed`` when every todo of it
+is (:func:`coordination.catalog.reports.is_complete`; a draft or active plan only,
+never a cancelled one).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from coordination.catalog.reports import is_complete
 from coordination.catalog.store import CatalogStore
 
 #: Sweep todo statuses the catalog records.
-WRITTEN = ("succeeded", "failed", "skipped", "cancelled")
+WRITTEN = ("succeeded", "failed", "skipped", "cancelled", "compensated")
 
 
 class Outcome(TypedDict):
@@ -34,6 +37,7 @@ class SyncResult(TypedDict):
     completed: list[str]
     failed: list[str]
     skipped: list[str]
+    reset: list[str]  # compensated by a rollback: pending again
     plan: str | None
     plan_completed: bool
     plan_status: str | None
@@ -45,7 +49,7 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
     done = {t: v for t, v in todos.items() if v["status"] in WRITTEN}
 
     def edit(doc: CommentedMap) -> SyncResult:
-        changed = SyncResult(completed=[], failed=[], skipped=[], plan=plan_id,
+        changed = SyncResult(completed=[], failed=[], skipped=[], reset=[], plan=plan_id,
                              plan_completed=False, plan_status=None)
         for item in section(doc, "todos"):
             v = done.get(str(item.get("id"))) if isinstance(item, CommentedMap) else None
@@ -57,6 +61,10 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
                     hours = round(float(v.get("duration") or 0) / 3600, 4)
                     put(item, "actual_hours", hours, TODO_KEYS)
                     changed["completed"].append(item["id"])
+            elif v["status"] == "compensated":
+                if item.get("status") != "pending":
+                    put(item, "status", "pending", TODO_KEYS)
+                    changed["reset"].append(item["id"])
             elif v["status"] == "failed":
                 if item.get("status") != "failed":
                     put(item, "status", "failed", TODO_KEYS)
@@ -69,6 +77,9 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
         plan = next((p for p in section(doc, "plans")
                      if isinstance(p, CommentedMap) and p.get("id") == plan_id), None)
         status = None if plan is None else str(plan.get("status") or "draft")
+        if plan is not None and changed["reset"] and status == "completed":
+            put(plan, "status", "active", PLAN_KEYS)  # undone: there is work to do again
+            status = "active"
         completes = status in ("draft", "active") and is_complete(
             i.get("status") or "pending" for i in plan_todo_items(doc, str(plan_id)))
         if completes and plan is not None:

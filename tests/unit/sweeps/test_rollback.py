@@ -162,3 +162,40 @@ def test_a_sweep_that_is_not_atomic_does_not_roll_back(rt: Runtime, tmp_path: Pa
     _svc, _sid, st, _ = sweep_and(rt, catalog)
     assert st["status"] == "failed" and ran(log) == []
     assert st["todos"][F]["status"] == "succeeded"  # not after B: it ran
+
+
+def test_a_sync_after_a_rollback_makes_the_undone_todos_pending_and_the_plan_active(
+        rt: Runtime, tmp_path: Path) -> None:
+    """After `sweep rollback --wait` the catalog used to keep the undone todos (and their
+    plan) `completed`: `plan sweep --dry-run` then said "nothing to run". Now the sync
+    sets them back, and the next sweep of the plan runs them again."""
+    import yaml
+
+    catalog, log = cross_repo(tmp_path, no_undo=E)
+
+    def statuses() -> dict[str, str]:
+        doc = yaml.safe_load(catalog.read_text())
+        todos = {t["id"]: t.get("status", "pending") for t in doc["coordination"]["todos"]}
+        plans = {p["id"]: p.get("status") for p in doc["coordination"]["plans"]}
+        return {**todos, **plans}
+
+    def sync_twice(svc: SweepService, sid: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        first = svc.sync(sid)
+        rollback_and_wait(svc, sid)
+        return first, svc.sync(sid)
+
+    _svc, sid, st, (first, second) = sweep_and(rt, catalog, sync_twice)
+    assert st["status"] == "succeeded" and sorted(first["completed"]) == [A, B, C, D, E]
+    assert first["plan_status"] == "completed"
+    assert sorted(second["reset"]) == [A, B, C, D]  # E had no undo: its change stays
+    assert second["plan_status"] == "active"
+    got = statuses()
+    assert [got[t] for t in (A, B, C, D)] == ["pending"] * 4
+    assert got[E] == "completed" and got[PLAN] == "active"
+    # the next sweep of the plan runs the undone todos again (E is still done), and
+    # completes the plan
+    _svc2, _sid2, st2, synced = sweep_and(rt, catalog, lambda s, i: s.sync(i))
+    assert st2["status"] == "succeeded"
+    assert sorted(t for t, v in st2["todos"].items() if v["status"] == "succeeded") == \
+        [A, B, C, D]
+    assert synced["plan_status"] == "completed" and statuses()[A] == "completed"
