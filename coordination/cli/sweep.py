@@ -11,31 +11,48 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
 
 import click
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress as RichProgress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
+from coordination.cli.context import Context
 from coordination.cli.render import (
+    console as out_console,
     emit,
     err_console,
     esc,
     json_option,
     print_json,
     say,
+    split_list,
     status_style,
     styled,
     table,
 )
+from coordination.errors import UsageError
+from coordination.launch import attach, prepare, settle
+from coordination.runtime.context import get_runtime
+from coordination.runtime.events import Event
+from coordination.sweeps import SweepService
+from coordination.sweeps.reading import StatusDocument
 
-if TYPE_CHECKING:
-    from coordination.sweeps import SweepService
 
-
-def _service(obj: Any) -> Any:
-    from coordination.runtime.context import get_runtime
-    from coordination.sweeps import SweepService
-
+def _service(obj: Context) -> SweepService:
     return SweepService(get_runtime(), obj.file)
+
+
+def _names(value: object) -> list[str]:
+    """The ids in a list field of a steering document (whose values are typed object)."""
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
 
 
 def _live() -> bool:
@@ -47,15 +64,6 @@ class Progress:
     """A Rich progress bar on stderr fed by a sweep's events."""
 
     def __init__(self, total: int, title: str) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress as RichProgress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
         self.total = total
         self.state: dict[str, str] = {}
         self.bar = RichProgress(
@@ -75,14 +83,15 @@ class Progress:
         self.bar.__enter__()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.bar.__exit__(*exc)
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.bar.__exit__(exc_type, exc, tb)
 
-    def on_event(self, ev: Any) -> None:
+    def on_event(self, ev: Event) -> None:
         text = notice(ev)
         if text:
             self.bar.console.print(text)
-        if ev.kind == "todo.held":
+        if ev.kind == "todo.held" and ev.todo_id:
             self.state[ev.todo_id] = "held"
         elif ev.todo_id and ev.kind.startswith("todo."):
             self.state[ev.todo_id] = ev.kind.split(".", 1)[1]
@@ -99,7 +108,7 @@ class Progress:
         self.bar.update(self.task, completed=done, detail=detail)
 
 
-def notice(ev: Any) -> str | None:
+def notice(ev: Event) -> str | None:
     """A line for the events a person following a sweep must not miss: a repo no
     worker serves, a breaker opening or closing, a todo held by one."""
     d = ev.data
@@ -118,11 +127,11 @@ def notice(ev: Any) -> str | None:
 
 
 def follow_sweep(svc: SweepService, sweep_id: str, *, as_json: bool,
-                 total: int | None = None) -> dict[str, Any]:
+                 total: int | None = None) -> StatusDocument:
     """Wait for a sweep to end, with a progress bar for people; returns its status.
     Off a terminal it prints only the notices (see :func:`notice`), one per line."""
     if not _live():
-        def on_event(ev: Any) -> None:
+        def on_event(ev: Event) -> None:
             text = notice(ev)
             if text:
                 err_console().print(text, soft_wrap=True)
@@ -134,17 +143,12 @@ def follow_sweep(svc: SweepService, sweep_id: str, *, as_json: bool,
         return svc.wait(sweep_id, on_event=prog.on_event)
 
 
-def render_status(st: dict[str, Any], *, to_stderr: bool = False) -> None:
-    console = err_console() if to_stderr else None
-    from coordination.cli.render import console as out_console
-
-    con = console or out_console()
+def render_status(st: StatusDocument, *, to_stderr: bool = False) -> None:
+    con = err_console() if to_stderr else out_console()
     style = status_style(st["status"] or "")
     con.print(f"sweep [bold]{st['sweep_id']}[/bold] of {st['plan']} ({st['strategy']}): "
               f"[{style or 'bold'}]{st['status']}[/{style or 'bold'}]"
               + (f" - {st['reason']}" if st.get("reason") else ""))
-    from rich.markup import escape
-
     rows = []
     for tid, v in st["todos"].items():
         s = v["status"]
@@ -157,11 +161,9 @@ def render_status(st: dict[str, Any], *, to_stderr: bool = False) -> None:
     table(None, [*cols, "reason"], rows, empty="no todos", con=con, no_wrap=cols)
 
 
-def finish(svc: Any, st: dict[str, Any], *, as_json: bool, sync: bool) -> int:
+def finish(svc: SweepService, st: StatusDocument, *, as_json: bool, sync: bool) -> int:
     """Sync the outcome into the catalog, render it, and return the exit code."""
     if sync:
-        from coordination.launch import settle
-
         settle(svc, st)
     if as_json:
         print_json(st)
@@ -170,8 +172,8 @@ def finish(svc: Any, st: dict[str, Any], *, as_json: bool, sync: bool) -> int:
         if sync and st.get("synced"):
             s = st["synced"]
             err_console().print(
-                f"catalog {s['catalog']}: {len(s['completed'])} todos completed, "
-                f"{len(s['failed'])} failed, {len(s.get('skipped', []))} skipped"
+                f"catalog {s['catalog']}: {len(_names(s['completed']))} todos completed, "
+                f"{len(_names(s['failed']))} failed, {len(_names(s.get('skipped')))} skipped"
                 + (f"; {s['plan']} completed" if s.get("plan_completed") else ""))
     return 0 if st["status"] == "succeeded" else 1
 
@@ -182,14 +184,10 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
     """`coord plan sweep PLAN` (not --dry-run), or with ``todo_id`` `coord todo run ID`.
     Embedded mode (no COORD_REDIS_URL) runs the workers in this process and always waits.
     ``ui_port``: serve the web view on localhost at that port while the sweep runs."""
-    from coordination.launch import prepare
-
     launch = prepare(file, plan_id=plan_id or None, todo_id=todo_id, strategy=strategy,
                      ignore_blockers=ignore_blockers, atomic=atomic)
     spec, svc = launch.spec, launch.svc
     if ui_port is not None and not (wait or launch.embedded):
-        from coordination.errors import UsageError
-
         raise UsageError("--ui serves the web view while the sweep runs: it needs --wait",
                          hint="add --wait, or run `coord ui` beside the sweep")
     if launch.embedded:
@@ -218,15 +216,15 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
 
 
 @contextmanager
-def _web_view(svc: Any, file: Path, port: int | None) -> Iterator[None]:
+def _web_view(svc: SweepService, file: Path, port: int | None) -> Iterator[None]:
     """With a port: the web view on localhost for as long as the block (the sweep) lasts."""
     if port is None:
         yield
         return
-    from coordination.ui.app import create_app
-    from coordination.ui.server import Background
+    # lazy: starlette and uvicorn load only with --ui (see coordination.ui)
+    from coordination.ui import app as web_app, server as web_server
 
-    with Background(create_app(svc.rt, file, auth=svc.rt.settings.ui_auth), "127.0.0.1", port):
+    with web_server.Background(web_app.create_app(svc.rt, file, auth=svc.rt.settings.ui_auth), "127.0.0.1", port):
         yield
 
 
@@ -237,8 +235,6 @@ def _warn_unattended(missing: list[str], *, require: bool) -> None:
         return
     starts = "; ".join(f"coord worker --repo {r}" for r in missing)
     if require:
-        from coordination.errors import UsageError
-
         raise UsageError(f"no live worker for repo(s) {', '.join(missing)}",
                          hint=f"start them ({starts}), or drop --require-workers to queue anyway")
     err_console().print(f"[yellow]warning:[/yellow] no live worker for repo(s) "
@@ -263,7 +259,7 @@ def sweep() -> None:
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @json_option
 @click.pass_obj
-def list_(obj: Any, limit: int, as_json: bool) -> None:
+def list_(obj: Context, limit: int, as_json: bool) -> None:
     """Recent sweeps, newest first."""
     rows = _service(obj).list(limit=limit)
     emit(as_json, rows, lambda rs: table(
@@ -276,7 +272,7 @@ def list_(obj: Any, limit: int, as_json: bool) -> None:
 @click.argument("sweep_id")
 @json_option
 @click.pass_obj
-def status(obj: Any, sweep_id: str, as_json: bool) -> None:
+def status(obj: Context, sweep_id: str, as_json: bool) -> None:
     """One sweep and the state of each of its todos."""
     st = _service(obj).status(sweep_id)
     emit(as_json, st, render_status)
@@ -286,7 +282,7 @@ def status(obj: Any, sweep_id: str, as_json: bool) -> None:
 @click.argument("sweep_id")
 @json_option
 @click.pass_obj
-def watch(obj: Any, sweep_id: str, as_json: bool) -> None:
+def watch(obj: Context, sweep_id: str, as_json: bool) -> None:
     """Follow a sweep live until it ends; exit 0 if it succeeded, 1 if not."""
     svc = _service(obj)
     st = follow_sweep(svc, sweep_id, as_json=as_json)
@@ -297,8 +293,6 @@ def _resume_embedded(file: Path, sweep_id: str, picked: list[str] | None, *,
                      as_json: bool) -> int:
     """Embedded: the sweep kept beside the catalog re-runs in this process (its workers
     here), always waited for, like `coord plan sweep`."""
-    from coordination.launch import attach
-
     launch = attach(file, sweep_id)
     svc = launch.svc
     with launch.workers():
@@ -320,7 +314,7 @@ def _resume_embedded(file: Path, sweep_id: str, picked: list[str] | None, *,
               help="Re-run only these todos and what depends on them.")
 @json_option
 @click.pass_obj
-def resume(obj: Any, sweep_id: str, wait: bool, dry_run: bool, only: str | None,
+def resume(obj: Context, sweep_id: str, wait: bool, dry_run: bool, only: str | None,
            as_json: bool) -> None:
     """Re-run only the failed, skipped, cancelled or never-run todos of a sweep.
 
@@ -331,27 +325,25 @@ def resume(obj: Any, sweep_id: str, wait: bool, dry_run: bool, only: str | None,
       coord sweep resume SWEEP_ID --dry-run
       coord sweep resume SWEEP_ID --only TODO-004 --wait
     """
-    from coordination.cli.render import split_list
-
     svc = _service(obj)
     picked = split_list(only) if only else None
     if only is not None and not picked:
-        from coordination.errors import UsageError
-
         raise UsageError("--only needs at least one todo id", hint="--only TODO-004,TODO-007")
     if dry_run:
         preview = svc.resume(sweep_id, only=picked, dry_run=True)
 
-        def show(o: dict[str, Any]) -> None:
+        def show(o: dict[str, object]) -> None:
             if not o["rerun"]:
                 say(f"{esc(sweep_id)}: nothing would re-run")
                 return
+            was = o["was"]
+            assert isinstance(was, dict)
             table(f"Resume of {sweep_id} would re-run", ["todo", "was", "why"],
-                  [(esc(t), styled(o["was"][t]),
-                    "depends on --only" if t in o["dependents"] else "did not succeed")
-                   for t in o["rerun"]])
+                  [(esc(t), styled(str(was[t])),
+                    "depends on --only" if t in _names(o["dependents"]) else "did not succeed")
+                   for t in _names(o["rerun"])])
             if o["keep"]:
-                say(f"kept as they are: {esc(', '.join(o['keep']))}")
+                say(f"kept as they are: {esc(', '.join(_names(o['keep'])))}")
 
         emit(as_json, preview, show)
         return
@@ -360,9 +352,10 @@ def resume(obj: Any, sweep_id: str, wait: bool, dry_run: bool, only: str | None,
     out = svc.resume(sweep_id, only=picked)
     if not wait or not out["rerun"]:
 
-        def human(o: dict[str, Any]) -> None:
+        def human(o: dict[str, object]) -> None:
             click.echo(sweep_id)
-            err_console().print(f"re-running {', '.join(o['rerun'])}" if o["rerun"] else "nothing to resume")
+            err_console().print(f"re-running {', '.join(_names(o['rerun']))}" if o["rerun"]
+                                else "nothing to resume")
 
         emit(as_json, out, human)
         return
@@ -376,7 +369,7 @@ def resume(obj: Any, sweep_id: str, wait: bool, dry_run: bool, only: str | None,
 @click.argument("sweep_id")
 @json_option
 @click.pass_obj
-def pause(obj: Any, sweep_id: str, as_json: bool) -> None:
+def pause(obj: Context, sweep_id: str, as_json: bool) -> None:
     """Start nothing new: running todos finish and are recorded; the deadline stops.
 
     \b
@@ -393,7 +386,7 @@ def pause(obj: Any, sweep_id: str, as_json: bool) -> None:
 @click.argument("sweep_id")
 @json_option
 @click.pass_obj
-def unpause(obj: Any, sweep_id: str, as_json: bool) -> None:
+def unpause(obj: Context, sweep_id: str, as_json: bool) -> None:
     """Carry on with a paused sweep (its deadline moves by the time it was paused)."""
     out = _service(obj).unpause(sweep_id)
     emit(as_json, out, lambda o: err_console().print(
@@ -408,7 +401,7 @@ def unpause(obj: Any, sweep_id: str, as_json: bool) -> None:
 @click.option("--wait", is_flag=True, help="Follow the rollback to its end.")
 @json_option
 @click.pass_obj
-def rollback(obj: Any, sweep_id: str, dry_run: bool, wait: bool, as_json: bool) -> None:
+def rollback(obj: Context, sweep_id: str, dry_run: bool, wait: bool, as_json: bool) -> None:
     """Undo a sweep: run the `undo:` command of every todo that succeeded, in reverse
     dependency order (a todo's undo after the undos of everything that depends on it).
 
@@ -424,33 +417,34 @@ def rollback(obj: Any, sweep_id: str, dry_run: bool, wait: bool, as_json: bool) 
     if dry_run or not svc.rt.settings.embedded:
         sys.exit(_rollback(svc, sweep_id, dry_run=dry_run, wait=wait, as_json=as_json))
     # Embedded: the undos run in this process (its workers here), always waited for.
-    from coordination.launch import attach
-
     launch = attach(obj.file, sweep_id)
     with launch.workers():
         code = _rollback(launch.svc, sweep_id, dry_run=False, wait=True, as_json=as_json)
     sys.exit(code)
 
 
-def _rollback(svc: Any, sweep_id: str, *, dry_run: bool, wait: bool, as_json: bool) -> int:
+def _rollback(svc: SweepService, sweep_id: str, *, dry_run: bool, wait: bool,
+              as_json: bool) -> int:
     out = svc.rollback(sweep_id, dry_run=dry_run)
+    levels = out.get("levels")
+    steps = list(levels) if isinstance(levels, (list, tuple)) else []
 
-    def show(o: dict[str, Any]) -> None:
+    def show(o: dict[str, object]) -> None:
         if dry_run:
             if not o["compensate"]:
                 say(f"{esc(sweep_id)}: nothing to undo")
             else:
                 table(f"Rollback of {sweep_id} would undo, in this order",
                       ["step", "todos"],
-                      [(str(i + 1), esc(", ".join(level))) for i, level in enumerate(o["levels"])])
+                      [(str(i + 1), esc(", ".join(_names(level)))) for i, level in enumerate(steps)])
         else:
             click.echo(sweep_id)
-            err_console().print(f"rolling back {len(o['compensate'])} todos in "
-                                f"{len(o['levels'])} steps" if o["compensate"]
+            err_console().print(f"rolling back {len(_names(o['compensate']))} todos in "
+                                f"{len(steps)} steps" if o["compensate"]
                                 else "nothing to undo: rolled back")
         if o["not_compensable"]:
             err_console().print(f"[yellow]not compensable[/yellow] (succeeded, no undo:): "
-                                f"{esc(', '.join(o['not_compensable']))}")
+                                f"{esc(', '.join(_names(o['not_compensable'])))}")
 
     if dry_run or not wait or not out["compensate"]:
         emit(as_json, out, show)
@@ -460,9 +454,8 @@ def _rollback(svc: Any, sweep_id: str, *, dry_run: bool, wait: bool, as_json: bo
     if not as_json:
         show(out)
     st = follow_sweep(svc, sweep_id, as_json=as_json)
-    st["not_compensable"] = out["not_compensable"]
     if as_json:
-        print_json(st)
+        print_json({**st, "not_compensable": out["not_compensable"]})
     else:
         render_status(st, to_stderr=True)
     return 0 if st["status"] == "rolled_back" else 1
@@ -472,7 +465,7 @@ def _rollback(svc: Any, sweep_id: str, *, dry_run: bool, wait: bool, as_json: bo
 @click.argument("sweep_id")
 @json_option
 @click.pass_obj
-def cancel(obj: Any, sweep_id: str, as_json: bool) -> None:
+def cancel(obj: Context, sweep_id: str, as_json: bool) -> None:
     """Stop dispatching, revoke what is queued, terminate what runs."""
     out = _service(obj).cancel(sweep_id)
     emit(as_json, out, lambda o: err_console().print(
@@ -483,10 +476,11 @@ def cancel(obj: Any, sweep_id: str, as_json: bool) -> None:
 @click.argument("sweep_id")
 @json_option
 @click.pass_obj
-def sync(obj: Any, sweep_id: str, as_json: bool) -> None:
+def sync(obj: Context, sweep_id: str, as_json: bool) -> None:
     """Write a finished sweep's outcome into the catalog (completed + actual_hours)."""
     out = _service(obj).sync(sweep_id)
     emit(as_json, out, lambda o: err_console().print(
-        f"{o['catalog']}: completed {', '.join(o['completed']) or 'none'}; "
-        f"failed {', '.join(o['failed']) or 'none'}; skipped {', '.join(o.get('skipped', [])) or 'none'}"
+        f"{o['catalog']}: completed {', '.join(_names(o['completed'])) or 'none'}; "
+        f"failed {', '.join(_names(o['failed'])) or 'none'}; "
+        f"skipped {', '.join(_names(o.get('skipped'))) or 'none'}"
         + (f"; {o['plan']} completed" if o.get("plan_completed") else "")))
