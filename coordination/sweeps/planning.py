@@ -115,6 +115,12 @@ class Planning:
             capacity=self.capacity(catalog),
         )
 
+    def blocking_todos(self, todo_id: str) -> list[str]:
+        """The todos among ``todo_id``'s blockers that the catalog does not say are
+        completed (a sweep may have run them and not been synced yet)."""
+        return sorted(b.blocker_id for b in todo_blockers(self.catalog(), todo_id)
+                      if b.blocker_id.startswith("TODO-"))
+
     def todo_spec(self, todo_id: str, *, ignore_blockers: bool = False) -> SweepSpec:
         """One todo as a one-todo sweep (``coord todo run``); its blockers must be
         satisfied (todos completed, issues resolved or closed) unless ignored."""

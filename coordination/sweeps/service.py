@@ -21,7 +21,14 @@ from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.context import Runtime
 from coordination.runtime.events import Event
-from coordination.status import SWEEP_LIVE, SWEEP_TRANSITIONS, TERMINAL, SweepStatus
+from coordination.status import (
+    SWEEP_ENDED,
+    SWEEP_LIVE,
+    SWEEP_TRANSITIONS,
+    TERMINAL,
+    SweepStatus,
+    TodoStatus,
+)
 from coordination.sweeps import reading, steering, waiting
 from coordination.sweeps.reading import (
     RECENT,
@@ -67,7 +74,33 @@ class SweepService:
         return self.planning.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers)
 
     def todo_spec(self, todo_id: str, *, ignore_blockers: bool = False) -> SweepSpec:
+        """One todo as a one-todo sweep. A blocker that succeeded in a sweep not yet
+        synced does not block: that sweep is synced first."""
+        if not ignore_blockers:
+            self.sync_succeeded(self.planning.blocking_todos(todo_id))
         return self.planning.todo_spec(todo_id, ignore_blockers=ignore_blockers)
+
+    def sync_succeeded(self, todo_ids: Sequence[str]) -> list[str]:
+        """Sync the recent ended sweeps of this catalog, not synced yet, in which one of
+        ``todo_ids`` succeeded, oldest first (a later outcome wins); returns their ids."""
+        wanted = set(todo_ids)
+        if not wanted or self.catalog_path is None:
+            return []
+        mine = str(self.catalog_path.resolve())
+        candidates = sorted(
+            (rec for rec in self.rt.checkpoints.list_sweeps(limit=RECENT)
+             if rec.get("status") in SWEEP_ENDED and not rec.get("synced_at")
+             and rec.get("catalog") == mine),
+            key=lambda rec: float(rec.get("created_at") or 0))
+        synced: list[str] = []
+        for rec in candidates:
+            sid = rec.get("id", "")
+            st = self.status(sid)
+            if any(st["todos"][t]["status"] == TodoStatus.succeeded
+                   for t in wanted if t in st["todos"]):
+                self.sync(sid, status=st)
+                synced.append(sid)
+        return synced
 
     def start(self, plan_id: str, *, strategy: str = "levels", ignore_blockers: bool = False,
               atomic: bool = False) -> str:
