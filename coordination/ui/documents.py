@@ -15,18 +15,97 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TypedDict
 
+import networkx as nx
+
+from coordination.catalog.manager import CoordinationManager
+from coordination.catalog.reports import PlanStatus
+from coordination.catalog.reports import plan_status as plan_status_document
+from coordination.catalog.reports import repo_list as repo_list_document
 from coordination.errors import CoordError, NotFoundError
+from coordination.planner.algorithms import critical_path, topological_levels
+from coordination.planner.dag import build_plan_graph
+from coordination.planner.listing import PlanRow, list_plans
+from coordination.runtime.breakers import breaker_state
+from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.context import Runtime
 from coordination.status import TERMINAL
 from coordination.sweeps import SweepService
+from coordination.sweeps.reading import SweepRow, TodoEntry
 from coordination.sweeps.service import iso, sweep_row, todo_entry
-from coordination.ui.layout import layout
+from coordination.sweeps.spec_store import load_spec
+from coordination.ui.layout import Layout, layout
 
-#: Reads one repo's circuit-breaker state (``{"state": "open"|"closed"|"half_open",
-#: "failures", ...}``, :func:`coordination.runtime.breakers.breaker_state`).
-BreakerReader = Callable[[str], dict[str, Any] | None]
+#: One repo's circuit breaker as :func:`coordination.runtime.breakers.breaker_state`
+#: reads it: ``{"state": "open"|"closed"|"half_open", "failures", ...}``.
+Breaker = dict[str, str | int | float | None]
+#: Reads one repo's circuit-breaker state (None: it could not be read).
+BreakerReader = Callable[[str], Breaker | None]
+
+
+class SweepProgress(TypedDict):
+    done: int
+    total: int
+
+
+class OverviewSweep(SweepRow):
+    """A ``sweep list`` row with how far the sweep got."""
+
+    started_at: str | None
+    progress: SweepProgress
+    duration: float | None
+
+
+class Overview(TypedDict):
+    sweeps: list[OverviewSweep]
+    repos: list[dict[str, object]]
+    plans: list[PlanRow]
+    catalog_error: str | None
+    embedded: bool
+    breakers: bool
+
+
+class SweepGraph(TypedDict):
+    sweep: dict[str, object]  # the sweep's status document without its todos
+    layout: Layout
+    critical_path: list[str]
+    status: dict[str, str]
+    problem: str | None
+    after: str
+
+
+class TodoDetail(TodoEntry):
+    """One todo of a sweep: its ``sweep status`` entry, what it runs, its events."""
+
+    sweep_id: str
+    todo: str
+    run: str | None
+    undo: str | None
+    timeout: float
+    retries: int
+    preds: list[str]
+    succs: list[str]
+    terminal: bool
+    events: list[dict[str, object]]
+
+
+class PlanTodo(TypedDict):
+    task: str
+    status: str
+    repo: str
+    estimated_hours: float | None
+    milestone: str | None
+    run: str | None
+    blocked_by: list[str]
+
+
+class PlanGraph(TypedDict):
+    plan: PlanStatus
+    layout: Layout
+    critical_path: list[str]
+    todos: dict[str, PlanTodo]
+    problem: str | None
 
 
 def live_workers(rt: Runtime) -> dict[str, int]:
@@ -37,37 +116,30 @@ def live_workers(rt: Runtime) -> dict[str, int]:
     return dict(rt.workers.per_repo())
 
 
-def breaker_states(rt: Runtime, names: list[str]) -> dict[str, dict[str, Any]]:
+def breaker_states(rt: Runtime, names: list[str]) -> dict[str, Breaker]:
     """Repo -> breaker state for these repos (none embedded: breakers live in the
     shared Redis), as ``coord repo list`` reads them."""
     if rt.settings.embedded:
         return {}
-    from coordination.runtime.breakers import breaker_state
-
     return {n: breaker_state(rt.redis, rt.keys, n) for n in names}
 
 
-def repo_list(svc: SweepService, rt: Runtime) -> list[dict[str, Any]]:
+def repo_list(svc: SweepService, rt: Runtime) -> list[dict[str, object]]:
     """The ``coord repo list --json`` document."""
-    from coordination.catalog.manager import CoordinationManager
-    from coordination.catalog.reports import repo_list as build
-
     if svc.catalog_path is None:
         return []
     manager = CoordinationManager(svc.catalog_path)
     with_breaker = [r.name for r in manager.list_repos() if r.breaker is not None]
-    return build(manager, live_workers(rt), breaker_states(rt, with_breaker))
+    return repo_list_document(manager, live_workers(rt), breaker_states(rt, with_breaker))
 
 
-def plan_status(svc: SweepService, plan_id: str) -> dict[str, Any]:
+def plan_status(svc: SweepService, plan_id: str) -> PlanStatus:
     """The ``coord plan status PLAN --json`` document."""
-    from coordination.catalog.reports import plan_status as build
-
-    return build(svc.catalog(), plan_id)
+    return plan_status_document(svc.catalog(), plan_id)
 
 
-def _spec_todos(rec: dict[str, Any]) -> int:
-    spec = rec.get("spec")
+def _spec_todos(rec: SweepRecord) -> int:
+    spec: object = rec.get("spec")
     if isinstance(spec, str):
         try:
             spec = json.loads(spec)
@@ -76,12 +148,17 @@ def _spec_todos(rec: dict[str, Any]) -> int:
     return len(spec.get("todos") or {}) if isinstance(spec, dict) else 0
 
 
+def _seconds(value: object) -> float | None:
+    """A record's timestamp; None when it is unset (missing, or written empty)."""
+    return None if value in (None, "") else float(str(value))
+
+
 def overview(svc: SweepService, rt: Runtime, *, limit: int = 25,
-             breakers: BreakerReader | None = None) -> dict[str, Any]:
+             breakers: BreakerReader | None = None) -> Overview:
     """What ``/`` shows: recent sweeps (each a ``sweep list`` row plus ``progress``,
     ``started_at``, ``duration``), the catalog's repos (``repo list`` rows) and plans."""
     now = time.time()
-    sweeps = []
+    sweeps: list[OverviewSweep] = []
     svc.restore(newest=limit)  # embedded: sweeps of earlier processes, kept beside the catalog
     for rec in rt.checkpoints.list_sweeps(limit=limit):
         row = sweep_row(rec)
@@ -89,29 +166,28 @@ def overview(svc: SweepService, rt: Runtime, *, limit: int = 25,
         if total is None:  # a record of before 0.2 counts its spec's todos
             total = _spec_todos(rt.checkpoints.get_sweep_fields(str(rec["id"]), ("spec",)) or {})
         total = int(total)
-        start = rec.get("started_at") or rec.get("created_at")
-        end = float(rec["finished_at"]) if rec.get("finished_at") else now
-        row.update({
+        start = _seconds(rec.get("started_at") or rec.get("created_at"))
+        finished = rec.get("finished_at")
+        end = float(finished) if finished else now
+        sweeps.append({
+            **row,
             "started_at": iso(rec.get("started_at")),
             "progress": {"done": min(total, int(rec.get("terminal") or 0)), "total": total},
-            "duration": None if start in (None, "") else round(max(0.0, end - float(start)), 3),
+            "duration": None if start is None else round(max(0.0, end - start), 3),
         })
-        sweeps.append(row)
-    repos: list[dict[str, Any]] = []
-    plans: list[dict[str, Any]] = []
+    repos: list[dict[str, object]] = []
+    plans: list[PlanRow] = []
     catalog_error = None
     try:  # sweeps need no catalog: a view on another machine still shows them
         repos = repo_list(svc, rt)
         if svc.catalog_path is not None:
-            from coordination.planner.listing import list_plans
-
             plans = list_plans(svc.catalog())
     except CoordError as exc:
         catalog_error = str(exc)
     if breakers is not None:
         for r in repos:
             if r.get("breaker"):
-                r["breaker_state"] = breakers(r["name"])
+                r["breaker_state"] = breakers(str(r["name"]))
     return {"sweeps": sweeps, "repos": repos, "plans": plans, "catalog_error": catalog_error,
             "embedded": rt.settings.embedded,
             "breakers": any(r.get("breaker") for r in repos)}
@@ -120,10 +196,6 @@ def overview(svc: SweepService, rt: Runtime, *, limit: int = 25,
 def _graph_parts(repo_of: dict[str, str], edges: list[tuple[str, str]],
                  weight: dict[str, float]) -> tuple[list[list[str]], list[str], str | None]:
     """Levels and critical path of a DAG (or, with a cycle, one level and a problem)."""
-    import networkx as nx
-
-    from coordination.planner.algorithms import critical_path, topological_levels
-
     g = nx.DiGraph()
     g.add_nodes_from(repo_of)
     g.add_edges_from(edges)
@@ -136,13 +208,11 @@ def _graph_parts(repo_of: dict[str, str], edges: list[tuple[str, str]],
     return levels, path, None
 
 
-def sweep_graph(svc: SweepService, sweep_id: str) -> dict[str, Any]:
+def sweep_graph(svc: SweepService, sweep_id: str) -> SweepGraph:
     """What ``/sweeps/ID`` draws: the sweep (its status document minus the todos),
     the DAG laid out by level with one lane per repo, each todo's status, the
     critical path, and ``after``: the event id to follow from (read before the
     statuses, so no event between the two is missed)."""
-    from coordination.sweeps.spec_store import load_spec
-
     rt = svc.rt
     after = rt.events.last_id(sweep_id)
     st = svc.status(sweep_id)
@@ -152,7 +222,7 @@ def sweep_graph(svc: SweepService, sweep_id: str) -> dict[str, Any]:
     edges = [(p, t) for t, s in todos.items() for p in s.preds if p in todos]
     weight = {t: float(s.estimated_hours or 0.0) for t, s in todos.items()}
     levels, path, problem = _graph_parts(repo_of, edges, weight)
-    sweep = {k: v for k, v in st.items() if k != "todos"}
+    sweep: dict[str, object] = {k: v for k, v in st.items() if k != "todos"}
     return {
         "sweep": sweep,
         "layout": layout(repo_of, edges, levels, path),
@@ -163,11 +233,9 @@ def sweep_graph(svc: SweepService, sweep_id: str) -> dict[str, Any]:
     }
 
 
-def todo_detail(svc: SweepService, sweep_id: str, todo_id: str) -> dict[str, Any]:
+def todo_detail(svc: SweepService, sweep_id: str, todo_id: str) -> TodoDetail:
     """One todo of a sweep: its ``sweep status`` entry, what it runs, and its events
     (every attempt: queued, started, retrying, lost, its end)."""
-    from coordination.sweeps.spec_store import load_spec
-
     rt = svc.rt
     spec = load_spec(rt, sweep_id, svc.record(sweep_id))
     if spec is None or todo_id not in spec.todos:
@@ -183,12 +251,10 @@ def todo_detail(svc: SweepService, sweep_id: str, todo_id: str) -> dict[str, Any
     }
 
 
-def plan_graph(svc: SweepService, plan_id: str) -> dict[str, Any]:
+def plan_graph(svc: SweepService, plan_id: str) -> PlanGraph:
     """What ``/plans/ID`` draws before any sweep: the plan's ``plan status`` document
     (milestones included), every todo of the plan laid out like a sweep's, with its
     catalog status, task, estimate and milestone, and the critical path."""
-    from coordination.planner.dag import build_plan_graph
-
     catalog = svc.catalog()
     status = plan_status(svc, plan_id)
     pg = build_plan_graph(catalog, plan_id, include_completed=True)
@@ -198,7 +264,7 @@ def plan_graph(svc: SweepService, plan_id: str) -> dict[str, Any]:
     weight = {t: float(g.nodes[t]["todo"].estimated_hours or 0.0) for t in g.nodes}
     levels, path, problem = _graph_parts(repo_of, edges, weight)
     milestone_of = {t: m["id"] for m in status["milestones"] for t in m["todos"]}
-    todos = {}
+    todos: dict[str, PlanTodo] = {}
     for t in g.nodes:
         todo = g.nodes[t]["todo"]
         todos[t] = {"task": todo.task, "status": todo.status.value, "repo": todo.repo,
