@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import click
 
-from coordination.cli.render import emit, esc, fields, json_option, say, styled, table
+from coordination.catalog.manager import (
+    BlockingDocument,
+    Consumed,
+    Provided,
+    RepoBlocker,
+    RepoStatus,
+)
+from coordination.catalog.reports import repo_list
+from coordination.cli.context import Context
+from coordination.cli.render import emit, err_console, esc, fields, json_option, say, styled, table
+from coordination.errors import UsageError
+from coordination.redis_url import scrub
+from coordination.settings import get_settings
+
+if TYPE_CHECKING:
+    from coordination.runtime.context import Runtime
+
+Breaker = dict[str, str | int | float | None]
 
 
 @click.group()
@@ -14,19 +32,22 @@ def repo() -> None:
     """Repos: list, status, blocking, reset."""
 
 
-def _breakers(names: list[str]) -> dict[str, dict[str, Any]]:
+def _runtime() -> Runtime:
+    """The shared Redis: for `repo list` (live workers, breakers) and `repo reset`."""
+    # lazy: redis-py; `repo status` and `repo blocking` read only the catalog
+    from coordination.runtime.context import get_runtime
+
+    return get_runtime()
+
+
+def _breakers(names: list[str]) -> dict[str, Breaker]:
     """Repo -> breaker state, for the repos with a breaker (none embedded, or when
     Redis cannot be read: the listing says so through ``workers``)."""
-    from coordination.settings import get_settings
-
     if get_settings().embedded or not names:
         return {}
     try:
-        from coordination.runtime.breakers import breaker_state
-        from coordination.runtime.context import get_runtime
-
-        rt = get_runtime()
-        return {n: breaker_state(rt.redis, rt.keys, n) for n in names}
+        rt = _runtime()
+        return {n: rt.breakers.state(n) for n in names}
     except Exception:  # a catalog listing must not need Redis
         return {}
 
@@ -34,18 +55,11 @@ def _breakers(names: list[str]) -> dict[str, dict[str, Any]]:
 def _live_workers() -> dict[str, int] | None:
     """Repo -> live workers (0 everywhere embedded: its workers live only inside a
     sweep's process); None, with a warning, when the shared Redis cannot be read."""
-    from coordination.settings import get_settings
-
     if get_settings().embedded:
         return {}
     try:
-        from coordination.runtime.context import get_runtime
-
-        return dict(get_runtime().workers.per_repo())
+        return dict(_runtime().workers.per_repo())
     except Exception as exc:  # a catalog listing must not need Redis
-        from coordination.cli.render import err_console
-        from coordination.redis_url import scrub
-
         err_console().print(f"[yellow]warning:[/yellow] live workers unknown: "
                             f"{scrub(str(exc), get_settings().redis_url)}")
         return None
@@ -54,26 +68,24 @@ def _live_workers() -> dict[str, int] | None:
 @repo.command("list")
 @json_option
 @click.pass_obj
-def list_repos(obj: Any, as_json: bool) -> None:
+def list_repos(obj: Context, as_json: bool) -> None:
     """List the repos and where their checkouts are.
 
     \b
     Example:
       coord repo list --json
     """
-    from coordination.catalog.reports import repo_list
-
     live = _live_workers()
     with_breaker = [r.name for r in obj.manager.list_repos() if r.breaker is not None]
     items = repo_list(obj.manager, live, _breakers(with_breaker) if live is not None else {})
 
-    def human(repos: list[dict[str, Any]]) -> None:
+    def human(repos: list[dict[str, object]]) -> None:
         table(
             "Repos",
             ["name", "role", "checkout", "tags", "concurrency", "workers", "breaker",
              "description"],
             [
-                (esc(r["name"]), esc(r["role"]), esc(r["checkout"]), esc(", ".join(r["tags"])),
+                (esc(r["name"]), esc(r["role"]), esc(r["checkout"]), esc(", ".join(_tags(r))),
                  r["concurrency"], "?" if r["workers"] is None else r["workers"],
                  _breaker_text(r), esc(r["description"]))
                 for r in repos
@@ -84,13 +96,21 @@ def list_repos(obj: Any, as_json: bool) -> None:
     emit(as_json, items, human)
 
 
-def _breaker_text(r: dict[str, Any]) -> str:
-    if r.get("breaker") is None:
+def _tags(r: Mapping[str, object]) -> list[str]:
+    tags = r.get("tags")
+    return [str(t) for t in tags] if isinstance(tags, list) else []
+
+
+def _breaker_text(r: Mapping[str, object]) -> str:
+    breaker = r.get("breaker")
+    if breaker is None:
         return ""
     st = r.get("breaker_state")
     if st is None:
-        return f"after {r['breaker']['failures']}"
-    text = styled(st["state"])
+        assert isinstance(breaker, Mapping)
+        return f"after {breaker['failures']}"
+    assert isinstance(st, Mapping)
+    text = styled(str(st["state"]))
     return text + (f" ({st['failures']} failed)" if st["failures"] else "")
 
 
@@ -98,30 +118,23 @@ def _breaker_text(r: dict[str, Any]) -> str:
 @click.argument("name")
 @json_option
 @click.pass_obj
-def repo_reset(obj: Any, name: str, as_json: bool) -> None:
+def repo_reset(obj: Context, name: str, as_json: bool) -> None:
     """Close a repo's circuit breaker by hand; its held todos then run.
 
     \b
     Example:
       coord repo reset api
     """
-    from coordination.errors import UsageError
-    from coordination.settings import get_settings
-
     repo_ = obj.manager.get_repo(name)  # unknown name: exit 2 with the known ones
     if get_settings().embedded:
         raise UsageError(
             "embedded mode keeps no breaker between runs: nothing to reset",
             hint="breakers live in the shared Redis: set COORD_REDIS_URL")
-    from coordination.runtime.breakers import reset_breaker
-    from coordination.runtime.context import get_runtime
-
-    rt = get_runtime()
-    before = reset_breaker(rt.redis, rt.keys, rt.events, name)
-    doc = {"repo": name, "was": before["state"], "failures": before["failures"],
+    before = _runtime().breakers.reset(name)
+    doc: dict[str, object] = {"repo": name, "was": before["state"], "failures": before["failures"],
            "state": "closed", "configured": repo_.breaker is not None}
 
-    def human(d: dict[str, Any]) -> None:
+    def human(d: dict[str, object]) -> None:
         if d["was"] == "closed" and not d["failures"]:
             say(f"the breaker of {esc(name)} was closed already")
         else:
@@ -131,7 +144,7 @@ def repo_reset(obj: Any, name: str, as_json: bool) -> None:
     emit(as_json, doc, human)
 
 
-def _blockers_table(title: str, blockers: list[dict[str, Any]], empty: str) -> None:
+def _blockers_table(title: str, blockers: list[RepoBlocker], empty: str) -> None:
     table(
         title,
         ["kind", "id", "waits on", "reason"],
@@ -144,7 +157,7 @@ def _blockers_table(title: str, blockers: list[dict[str, Any]], empty: str) -> N
 @click.argument("name")
 @json_option
 @click.pass_obj
-def repo_status(obj: Any, name: str, as_json: bool) -> None:
+def repo_status(obj: Context, name: str, as_json: bool) -> None:
     """One repo at a glance: open issues, todos, dependencies, blockers.
 
     \b
@@ -153,7 +166,7 @@ def repo_status(obj: Any, name: str, as_json: bool) -> None:
     """
     status = obj.manager.repo_status(name)
 
-    def human(s: dict[str, Any]) -> None:
+    def human(s: RepoStatus) -> None:
         r = s["repo"]
         checkout = esc(s["checkout"]) + ("" if s["checkout_exists"] else " [red](missing)[/red]")
         todo_counts = ", ".join(f"{styled(k)} {len(v)}" for k, v in s["todos"].items())
@@ -166,7 +179,8 @@ def repo_status(obj: Any, name: str, as_json: bool) -> None:
              for i in s["open_issues"]],
             empty="no open issues",
         )
-        deps = [("consumes", d["provider"], d) for d in s["consumes"]]
+        deps: list[tuple[str, str, Consumed | Provided]] = [
+            ("consumes", d["provider"], d) for d in s["consumes"]]
         deps += [("provides", d["consumer"], d) for d in s["provides"]]
         table(
             "Dependencies", ["id", "direction", "other repo", "type", "status"],
@@ -182,7 +196,7 @@ def repo_status(obj: Any, name: str, as_json: bool) -> None:
 @click.argument("name")
 @json_option
 @click.pass_obj
-def repo_blocking(obj: Any, name: str, as_json: bool) -> None:
+def repo_blocking(obj: Context, name: str, as_json: bool) -> None:
     """What blocks this repo: unsatisfied dependencies, waiting issues and todos.
 
     \b
@@ -190,7 +204,7 @@ def repo_blocking(obj: Any, name: str, as_json: bool) -> None:
       coord repo blocking web
     """
 
-    def human(doc: dict[str, Any]) -> None:
+    def human(doc: BlockingDocument) -> None:
         if not doc["blockers"]:
             say(f"nothing blocks {esc(name)}")
             return
