@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from coordination.catalog.audit import operation
 from coordination.catalog.models import Catalog
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.checkpoints import SweepRecord
@@ -231,8 +232,9 @@ class SweepService:
                              hint="sync it when it ends")
         if self.catalog_path is None:
             raise UsageError("no catalog file given", hint="pass --file")
-        changed: SyncResult = write_outcome(self.catalog_path, status.get("plan") or None,
-                                            status["todos"])
+        with operation("SweepService.sync"):  # the audit log's name for it since 0.2
+            changed: SyncResult = write_outcome(self.catalog_path, status.get("plan") or None,
+                                                status["todos"])
         self.rt.checkpoints.update_sweep(sweep_id, synced_at=time.time())
         return {"sweep_id": sweep_id, "catalog": str(self.catalog_path), **changed}
 
