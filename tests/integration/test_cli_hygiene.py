@@ -90,10 +90,10 @@ def test_todo_run_distributed(cluster: Cluster) -> None:
     st = cluster.wait_sweep(sid)
     assert st["status"] == "succeeded" and list(st["todos"]) == ["TODO-001"]
     assert (cluster.repo_dir("api") / "ran").read_text().strip() == "TODO-001"
-    res = cluster.cli("todo", "run", "TODO-002")
-    assert res.returncode == 2 and "blocked" in res.stderr  # TODO-001 not synced as completed
-    res = cluster.cli("sweep", "sync", sid)
-    assert res.returncode == 0, res.stderr
+    # Nobody synced TODO-001's sweep: running its dependent syncs it first (it used to
+    # refuse TODO-002 as blocked by a todo that had succeeded).
+    assert cluster.cli_json("todo", "show", "TODO-001")["status"] == "pending"
     cluster.start_workers(["web"])
     res = cluster.cli("todo", "run", "TODO-002", "--wait", "--json")
     assert res.returncode == 0 and json.loads(res.stdout)["status"] == "succeeded", res.stderr
+    assert cluster.cli_json("todo", "show", "TODO-001")["status"] == "completed"
