@@ -3,8 +3,6 @@ with coord's one task registered, and nothing else."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from celery import Celery
 
 from coordination.dispatch.app import DEFAULT_LONGEST_TODO as DEFAULT_LONGEST_TODO
@@ -13,6 +11,7 @@ from coordination.dispatch.app import celery_app
 from coordination.dispatch.app import limits_from_catalog as limits_from_catalog
 from coordination.dispatch.app import todo_budget as todo_budget
 from coordination.settings import Settings
+from workers import tasks
 
 
 def create_app(
@@ -23,8 +22,6 @@ def create_app(
 ) -> Celery:
     """A configured Celery app with coord's task registered (see celery_app)."""
     app = celery_app(settings, longest_todo=longest_todo, longest_sweep=longest_sweep)
-    from workers import tasks
-
     tasks.register(app)
     # Only coord's task: no Celery built-in (celery.map runs any task) is served.
     tasks.drop_foreign_tasks(app)

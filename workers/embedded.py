@@ -13,9 +13,14 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
+from celery import Celery
+from celery.worker import WorkController
+
+from coordination.dispatch import CeleryDispatcher
+from coordination.errors import RuntimeFault
 from coordination.runtime.context import Runtime
+from workers.app import create_app
 from workers.runner import WorkerInfo
 from workers.tasks import register_worker
 
@@ -25,20 +30,19 @@ log = logging.getLogger("coord.embedded")
 READY_TIMEOUT = 30.0
 
 
-def _start(app: Any, hostname: str, queues: list[str], concurrency: int) -> tuple[Any, threading.Thread]:
+def _start(app: Celery, hostname: str, queues: list[str], concurrency: int
+           ) -> tuple[WorkController, threading.Thread]:
     """Start one in-process worker and wait until its consumer is bound.
 
     The memory transport drops a message sent to an exchange no queue is
     bound to yet, so nothing may be sent before every consumer is ready.
     """
-    from celery.worker import WorkController
-
     class _Ready(WorkController):  # type: ignore[misc]
-        def __init__(self, *a: Any, **kw: Any) -> None:
+        def __init__(self, *a: object, **kw: object) -> None:
             self.ready = threading.Event()
             super().__init__(*a, **kw)
 
-        def on_consumer_ready(self, consumer: Any) -> None:
+        def on_consumer_ready(self, consumer: object) -> None:
             self.ready.set()
 
     worker = _Ready(
@@ -56,8 +60,6 @@ def _start(app: Any, hostname: str, queues: list[str], concurrency: int) -> tupl
     t = threading.Thread(target=worker.start, name=f"worker-{hostname}", daemon=True)
     t.start()
     if not worker.ready.wait(READY_TIMEOUT):
-        from coordination.errors import RuntimeFault
-
         raise RuntimeFault(f"embedded worker {hostname} did not start within {READY_TIMEOUT:.0f} s")
     return worker, t
 
@@ -68,14 +70,11 @@ def embedded_workers(rt: Runtime, repos: dict[str, int], *, control_concurrency:
 
     One worker per repo queue; none on the control queue, which no todo uses."""
     if getattr(rt.dispatcher, "app", None) is None:
-        from coordination.dispatch import CeleryDispatcher
-        from workers.app import create_app
-
         rt.dispatcher = CeleryDispatcher(create_app(rt.settings), rt.keys)
     app = rt.app
     app.coord_runtime = rt  # tasks find their runtime here
     register_worker(WorkerInfo(repo=None, name=f"embedded@{socket.gethostname()}"))
-    started: list[tuple[Any, threading.Thread]] = []
+    started: list[tuple[WorkController, threading.Thread]] = []
     try:
         for repo, conc in sorted(repos.items()):
             host = f"{repo}@embedded"

@@ -14,17 +14,18 @@ import os
 import socket
 import threading
 import time
-from typing import Any
 
+from celery.worker import state
+
+from coordination.runtime.context import Runtime
 from coordination.runtime.workers import WorkerRecord, WorkerRegistry
+from workers.runner import running_todos
 
 log = logging.getLogger("coord.liveness")
 
 
 def held_task_ids() -> list[str]:
     """Task ids this process's Celery worker has reserved or is running."""
-    from celery.worker import state
-
     ids: set[str] = set()
     for pool in (state.reserved_requests, state.active_requests):
         for req in tuple(pool):
@@ -46,8 +47,6 @@ class WorkerBeat(threading.Thread):
         self._halt = threading.Event()
 
     def beat_once(self) -> None:
-        from workers.runner import running_todos
-
         self.record.running = running_todos()
         self.record.held = held_task_ids()
         self.registry.beat(self.record)
@@ -70,7 +69,7 @@ class WorkerBeat(threading.Thread):
                 log.warning("could not remove worker record: %s", exc)
 
 
-def start_beat(rt: Any, name: str, repos: list[str]) -> WorkerBeat:
+def start_beat(rt: Runtime, name: str, repos: list[str]) -> WorkerBeat:
     beat = WorkerBeat(rt.workers, name, repos, rt.settings.worker_heartbeat)
     beat.start()
     return beat

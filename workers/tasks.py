@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
 from celery.exceptions import Ignore
 
+from coordination.dispatch import CeleryDispatcher
+from coordination.runtime.context import Runtime, get_runtime
+from workers import runner
 from workers.runner import Outcome, WorkerInfo
 
 log = logging.getLogger("coord.tasks")
@@ -47,14 +49,10 @@ def worker_info() -> WorkerInfo:
         return _worker
 
 
-def _runtime(app: Celery) -> Any:
+def _runtime(app: Celery) -> Runtime:
     """The runtime bound to this app (set by whoever created the worker)."""
-    rt = getattr(app, "coord_runtime", None)
+    rt: Runtime | None = getattr(app, "coord_runtime", None)
     if rt is None:
-        from coordination.runtime.context import get_runtime
-
-        from coordination.dispatch import CeleryDispatcher
-
         rt = get_runtime()
         rt.dispatcher = CeleryDispatcher(app, rt.keys)
         app.coord_runtime = rt
@@ -68,10 +66,8 @@ def register(app: Celery) -> None:
     # (tests, embedded runs), each new app collecting all the earlier closures.
     @app.task(name="coord.run_todo", bind=True, shared=False, acks_late=True,
               reject_on_worker_lost=True, ignore_result=True)
-    def run_todo(self: Any, sweep_id: str, plan_id: str, todo_id: str, repo: str,
-                 run: int | None = None) -> dict[str, Any]:
-        from workers.runner import run_todo as run_one
-
+    def run_todo(self: Task, sweep_id: str, plan_id: str, todo_id: str, repo: str,
+                 run: int | None = None) -> dict[str, object]:
         rt = _runtime(self.app)
         info = worker_info()
         if info.repos and repo not in info.repos:
@@ -87,7 +83,7 @@ def register(app: Celery) -> None:
                 headers={"coord_sweep": sweep_id, "coord_plan": plan_id, "coord_todo": todo_id},
             )
             raise Ignore()
-        outcome, detail = run_one(rt, sweep_id, todo_id, info, run)
+        outcome, detail = runner.run_todo(rt, sweep_id, todo_id, info, run)
         if outcome in (Outcome.premature, Outcome.lost) or (
             outcome is Outcome.duplicate and "claim" in detail
         ):

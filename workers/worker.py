@@ -12,10 +12,22 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Any
 
+from celery import signals
+from celery.worker import WorkController
+
+from coordination.catalog.models import checkout_path
+from coordination.catalog.store import CatalogStore
+from coordination.dispatch import CeleryDispatcher
 from coordination.errors import NotFoundError, UsageError
+from coordination.runtime.context import get_runtime
+from coordination.runtime.preflight import check_redis
 from coordination.settings import get_settings
+from coordination.sweeps.supervision import SupervisorThread
+from workers.app import create_app, limits_from_catalog
+from workers.liveness import WorkerBeat, start_beat
+from workers.runner import WorkerInfo
+from workers.tasks import register_worker
 
 
 def worker_hostname(repo: str | list[str]) -> str:
@@ -58,21 +70,12 @@ def build_worker(
     concurrency: int | None = None,
     loglevel: str = "INFO",
     preflight: bool = True,
-) -> Any:
+) -> WorkController:
     """A ready-to-start Celery worker (``.start()`` blocks until shutdown).
 
     With ``preflight`` (the default; off only to inspect the configuration) it
     first checks that Redis answers and raises ``RedisUnreachable`` if not.
     """
-    from celery import signals
-
-    from coordination.catalog.store import CatalogStore
-    from coordination.runtime.context import get_runtime
-    from coordination.sweeps.supervision import SupervisorThread
-    from workers.app import create_app, limits_from_catalog
-    from workers.runner import WorkerInfo
-    from workers.tasks import register_worker
-
     settings = get_settings()
     if settings.embedded:
         raise UsageError(
@@ -88,8 +91,6 @@ def build_worker(
                          "per repo")
     overrides = checkout_overrides(repos, path)
     catalog = CatalogStore(file).load()
-    from coordination.catalog.models import checkout_path
-
     base = Path(file).resolve().parent
     checkouts: dict[str, str] = {}
     slots = 0
@@ -112,8 +113,6 @@ def build_worker(
         raise UsageError("--concurrency must be at least 1")
 
     if preflight:
-        from coordination.runtime.preflight import check_redis
-
         # Bad input first (exit 2, above); then fail fast (exit 1, the problem named)
         # instead of Celery's retry-forever at start. Once started, the worker
         # reconnects forever, as it should.
@@ -121,8 +120,6 @@ def build_worker(
     longest_todo, longest_sweep = limits_from_catalog(catalog)
     app = create_app(settings, longest_todo=longest_todo, longest_sweep=longest_sweep)
     rt = get_runtime()
-    from coordination.dispatch import CeleryDispatcher
-
     rt.dispatcher = CeleryDispatcher(app, rt.keys)
     app.coord_runtime = rt
     hostname = worker_hostname(repos[0] if len(repos) == 1 else repos)
@@ -133,17 +130,15 @@ def build_worker(
 
     supervisor = SupervisorThread(rt)
 
-    beat: list[Any] = []
+    beat: list[WorkerBeat] = []
 
     @signals.worker_ready.connect(weak=False)
-    def _start_supervisor(**_: Any) -> None:
-        from workers.liveness import start_beat
-
+    def _start_supervisor(**_: object) -> None:
         supervisor.start()
         beat.append(start_beat(rt, hostname, repos))
 
     @signals.worker_shutting_down.connect(weak=False)
-    def _stop_supervisor(**_: Any) -> None:
+    def _stop_supervisor(**_: object) -> None:
         supervisor.stop()
         for b in beat:
             b.stop()

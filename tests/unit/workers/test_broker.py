@@ -87,7 +87,7 @@ def test_a_broken_dead_letter_store_does_not_raise(monkeypatch: pytest.MonkeyPat
     def boom(*_: Any, **__: Any) -> Any:
         raise redis.ConnectionError("down")
 
-    monkeypatch.setattr("coordination.runtime.client.get_redis", boom)
+    monkeypatch.setattr(broker, "get_redis", boom)  # the name dead_letter calls
     broker.dead_letter("q", b"junk", "not JSON")  # logged, not raised
 
 
