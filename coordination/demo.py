@@ -10,10 +10,10 @@ import shutil
 import sys
 from pathlib import Path
 
+from coordination.catalog.store import CatalogStore
+
 
 def prepare(target: Path, source: Path = Path("ecosystem.yaml")) -> Path:
-    from coordination.catalog.store import CatalogStore
-
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)

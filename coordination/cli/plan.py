@@ -198,7 +198,7 @@ def _show_human(doc: ShowDocument) -> None:
 @click.pass_obj
 def show_cmd(obj: Context, plan_id: str, include_completed: bool, as_json: bool) -> None:
     """Show a plan: milestones, todos, levels and the critical path."""
-    from coordination.planner.documents import show_document  # lazy: networkx (see the top)
+    from coordination.planner.documents import show_document  # lazy: networkx, off plan list/status
 
     doc = show_document(_catalog(obj), plan_id, include_completed=include_completed)
     emit(as_json, doc, _show_human)
@@ -249,7 +249,8 @@ def validate_cmd(obj: Context, plan_id: str, include_completed: bool, ignore_blo
     Example:
       coord plan validate PLAN-001 --all-findings
     """
-    from coordination.planner.documents import validate_document  # lazy: networkx (see the top)
+    # lazy: networkx, off plan list/status
+    from coordination.planner.documents import validate_document
 
     with paused_gc():  # tens of thousands of findings, none garbage: see paused_gc
         doc = validate_document(_catalog(obj), plan_id, include_completed=include_completed,
@@ -274,7 +275,7 @@ def graph_cmd(obj: Context, plan_id: str, fmt: str, include_completed: bool, as_
     Example:
       coord plan graph PLAN-001 --format mermaid > plan.mmd
     """
-    from coordination.planner import analysis, dag, graph  # lazy: networkx (see the top)
+    from coordination.planner import analysis, dag, graph  # lazy: networkx, off plan list/status
 
     pg = dag.build_plan_graph(_catalog(obj), plan_id, include_completed=include_completed)
     found: analysis.Analysis | None
@@ -348,7 +349,8 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
         if isinstance(code, int) and code:
             sys.exit(code)
         return
-    from coordination.planner.documents import dry_run_document  # lazy: networkx (see the top)
+    # lazy: networkx, off plan list/status
+    from coordination.planner.documents import dry_run_document
 
     doc = dry_run_document(_catalog(obj), plan_id, strategy=strategy,
                            ignore_blockers=ignore_blockers, keys=Keys(get_settings().namespace))
