@@ -1,0 +1,181 @@
+"""An import inside a function is there for a reason, or it goes to the top of its module.
+
+A function-level import hides a dependency from the reader and costs a lookup on every
+call; it pays only when it keeps a module off a start-up path people wait for. So each
+one must be either
+
+- on the two paths typed all day: its module is loaded by ``coord --help`` or by
+  ``coord --file CATALOG todo list`` (measured here, in fresh interpreters, as
+  tests/unit/cli/test_cli_imports.py does), and what it imports is not loaded by both
+  of them (so it really defers something); or
+- marked ``# lazy: <reason>`` on the import (or on the comment lines right above it),
+  the reason naming the cycle it breaks or the other start-up path it serves
+  (``# lazy: worker start-up, flower only``). Such exceptions are few and reviewed.
+
+Everything else fails, named by file:line.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from coordination.demo import prepare
+from tests.unit.support.cli import PROBE
+
+pytestmark = pytest.mark.timeout(120)
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("coordination", "workers")
+LAZY = re.compile(r"#\s*lazy:\s*\S")
+
+# The shared probe reports top-level package names; here every module counts.
+_TOP_LEVEL = "{m.split('.')[0] for m in sys.modules}"
+assert _TOP_LEVEL in PROBE, "tests/unit/support/cli.py's PROBE changed: update this test"
+FULL_PROBE = PROBE.replace(_TOP_LEVEL, "set(sys.modules)")
+
+
+def loaded_modules(catalog: Path, *args: str) -> frozenset[str]:
+    """Every module in sys.modules when ``coord --file CATALOG ARGS...`` exits."""
+    r = subprocess.run(
+        [sys.executable, "-c", FULL_PROBE, str(catalog), *args],
+        cwd=catalog.parent, capture_output=True, text=True, timeout=50,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+    assert r.returncode in (0, 1), r.stderr
+    line = [x for x in r.stderr.splitlines() if x.startswith("MODULES ")][-1]
+    return frozenset(json.loads(line[len("MODULES "):]))
+
+
+@dataclass(frozen=True)
+class LazyImport:
+    module: str  # the module the function is in
+    targets: tuple[str, ...]  # the modules it imports
+    file: str
+    line: int
+    marked: bool  # carries '# lazy: <reason>'
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _is_module(name: str, seen: frozenset[str]) -> bool:
+    """Whether ``name`` is a module (not a name defined in one)."""
+    if name in seen:
+        return True
+    top = name.split(".")[0]
+    if top in PACKAGES:  # ours: look at the files, import nothing
+        rel = Path(*name.split("."))
+        return (ROOT / rel).with_suffix(".py").exists() or (ROOT / rel / "__init__.py").exists()
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _targets(node: ast.Import | ast.ImportFrom, module: str, is_pkg: bool,
+             seen: frozenset[str]) -> tuple[str, ...]:
+    if isinstance(node, ast.Import):
+        return tuple(a.name for a in node.names)
+    base = node.module or ""
+    if node.level:  # relative: resolve against this module's package
+        pkg = module.split(".") if is_pkg else module.split(".")[:-1]
+        pkg = pkg[: len(pkg) - (node.level - 1)]
+        base = ".".join([*pkg, base] if base else pkg)
+    out = []
+    for alias in node.names:
+        sub = f"{base}.{alias.name}"
+        out.append(sub if _is_module(sub, seen) else base)
+    return tuple(dict.fromkeys(out))
+
+
+def _marked(node: ast.stmt, lines: list[str]) -> bool:
+    """``# lazy: <reason>`` on the statement's lines or on the comment lines above it."""
+    end = node.end_lineno or node.lineno
+    if any(LAZY.search(lines[i - 1]) for i in range(node.lineno, end + 1)):
+        return True
+    i = node.lineno - 1
+    while i >= 1 and lines[i - 1].lstrip().startswith("#"):
+        if LAZY.search(lines[i - 1]):
+            return True
+        i -= 1
+    return False
+
+
+def function_level_imports(seen: frozenset[str]) -> list[LazyImport]:
+    """Every import statement inside a function of our packages."""
+    out: list[LazyImport] = []
+    for pkg in PACKAGES:
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            text = path.read_text(encoding="utf-8")
+            lines = text.splitlines()
+            module = module_name(path)
+            is_pkg = path.name == "__init__.py"
+            rel = str(path.relative_to(ROOT))
+
+            def walk(node: ast.AST, in_function: bool) -> None:
+                for child in ast.iter_child_nodes(node):
+                    if in_function and isinstance(child, (ast.Import, ast.ImportFrom)):
+                        out.append(LazyImport(module, _targets(child, module, is_pkg, seen),
+                                              rel, child.lineno, _marked(child, lines)))
+                    walk(child, in_function
+                         or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)))
+
+            walk(ast.parse(text, filename=rel), False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory: pytest.TempPathFactory) -> tuple[frozenset[str], frozenset[str]]:
+    """Modules loaded by `coord --help` and by `coord --file CATALOG todo list`."""
+    catalog = prepare(tmp_path_factory.mktemp("lazy") / "eco", ROOT / "ecosystem.yaml")
+    return loaded_modules(catalog, "--help"), loaded_modules(catalog, "todo", "list")
+
+
+def test_the_probe_sees_both_commands_run(paths: tuple[frozenset[str], frozenset[str]]) -> None:
+    help_, todo_list = paths
+    assert "coordination.cli.main" in help_ and "coordination.cli.main" in todo_list
+    assert "coordination.cli.todo" in todo_list and "coordination.cli.todo" not in help_
+
+
+def test_the_walk_sees_imports_inside_functions(
+        paths: tuple[frozenset[str], frozenset[str]]) -> None:
+    found = function_level_imports(paths[0] | paths[1])
+    # The CLI's context builds the manager on first use (off `coord todo list`).
+    assert any(i.module == "coordination.cli.context"
+               and i.targets == ("coordination.catalog.manager",) for i in found), found
+
+
+def test_every_function_level_import_pays_for_itself(
+        paths: tuple[frozenset[str], frozenset[str]]) -> None:
+    help_, todo_list = paths
+    on_both = help_ & todo_list
+    bad = []
+    for imp in function_level_imports(help_ | todo_list):
+        on_a_path = imp.module in help_ or imp.module in todo_list
+        defers = all(t not in on_both for t in imp.targets)
+        if imp.marked or (on_a_path and defers):
+            continue
+        why = ("imports what both paths load anyway" if on_a_path else
+               "its module is on neither `coord --help` nor `coord todo list`")
+        bad.append(f"{imp.where}: {', '.join(imp.targets)} ({why})")
+    assert not bad, (
+        f"{len(bad)} import(s) inside functions that defer nothing on the start-up paths: "
+        "move each to the top of its module, or mark it '# lazy: <reason>' naming the cycle "
+        "or the start-up path it serves\n" + "\n".join(bad))
