@@ -31,7 +31,7 @@ log = logging.getLogger("coord.launch")
 
 def catalog_limits(svc: SweepService) -> dict[str, float]:
     """``longest_todo`` / ``longest_sweep`` of the service's catalog, for the app config."""
-    from coordination.dispatch.app import limits_from_catalog
+    from coordination.dispatch.app import limits_from_catalog  # lazy: celery, only to send (sweep status, list, events do not)
 
     longest_todo, longest_sweep = limits_from_catalog(svc.catalog())
     return {"longest_todo": longest_todo, "longest_sweep": longest_sweep}
@@ -41,15 +41,15 @@ def wire(rt: Runtime, svc: SweepService, *, with_tasks: bool = False) -> Any:
     """Give ``rt`` a dispatcher over a Celery app sized from the catalog; returns the app.
 
     ``with_tasks``: the app also runs coord's task (embedded workers in this process)."""
-    from coordination.dispatch import CeleryDispatcher
+    from coordination.dispatch import CeleryDispatcher  # lazy: celery, only to send
 
     limits = catalog_limits(svc)
     if with_tasks:
-        from workers.app import create_app
+        from workers.app import create_app  # lazy: celery, embedded workers only
 
         app = create_app(rt.settings, **limits)
     else:
-        from coordination.dispatch.app import celery_app
+        from coordination.dispatch.app import celery_app  # lazy: celery, only to send
 
         app = celery_app(rt.settings, **limits)
     rt.dispatcher = CeleryDispatcher(app, rt.keys)
@@ -83,7 +83,7 @@ class Launch:
         if not self.embedded:
             yield
             return
-        from workers.embedded import embedded_workers
+        from workers.embedded import embedded_workers  # lazy: celery, embedded workers only
 
         repos = {r: n for r, n in self.spec.concurrency.items()
                  if any(t.repo == r for t in self.spec.todos.values())}

@@ -151,11 +151,11 @@ class CatalogStore:
         the validated catalog of ``data``."""
         # ruamel (pure Python, slow to import) only for an edit: `coord todo list`
         # imports this module on a cache miss and must not pay for it.
-        from coordination.catalog.roundtrip import dump_round_trip, load_round_trip
+        from coordination.catalog.roundtrip import dump_round_trip, load_round_trip  # lazy: ruamel, edits only (todo list loads this module on a cache miss)
 
         file = str(self.path)
         if self._splicing():
-            from coordination.catalog import splice
+            from coordination.catalog import splice  # lazy: ruamel, edits only
 
             try:
                 return self._apply_splice(fn, data, cat)
@@ -182,7 +182,7 @@ class CatalogStore:
         if self.splice is not None:
             return self.splice
         # Not at the top: a read (`coord todo list`) never needs the settings.
-        from coordination.settings import get_settings
+        from coordination.settings import get_settings  # lazy: pydantic-settings, edits only
 
         return get_settings().edit_splice
 
@@ -192,8 +192,8 @@ class CatalogStore:
         ``splice.Unsupported`` for what it does not handle, before calling nothing
         but ``fn`` on a throw-away document."""
         # Imported here for the reason given in _apply: splice imports ruamel.
-        from coordination.catalog import splice
-        from coordination.catalog.roundtrip import _BOM, _yaml, guess_style
+        from coordination.catalog import splice  # lazy: ruamel, edits only
+        from coordination.catalog.roundtrip import _BOM, _yaml, guess_style  # lazy: ruamel, edits only
 
         text = data.decode("utf-8")
         style = guess_style(text)

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NotRequired, TypedDict, cast
 
 from coordination.runtime.history import connect
+from coordination.runtime.checkpoints import legacy_fields
+from coordination.runtime.events import Event, stream_id_key
 
 if TYPE_CHECKING:
     import redis
@@ -76,7 +78,6 @@ def _hash_of(data: Kept) -> dict[EncodableT, EncodableT]:
     """The sweep hash of an exported row; a row kept by coord 0.1 (a hash per
     checkpoint, ``checkpoints`` and ``remaining``) is moved into it as
     ``CheckpointStore.migrate`` moves a live one."""
-    from coordination.runtime.checkpoints import legacy_fields
 
     fields: dict[EncodableT, EncodableT] = {k: v for k, v in data["record"].items()}
     if "checkpoints" in data or "remaining" in data:
@@ -118,7 +119,6 @@ def restore(r: redis.Redis, keys: Keys, path: Path, *, sweep_ids: list[str] | No
     by creation. Returns the ids loaded. Their events that are not a todo's go to the
     global stream too, in id order, after whatever it holds (as ``EventLog.emit``
     would have put them)."""
-    from coordination.runtime.events import Event, stream_id_key
 
     db = connect(path, create=False)
     if db is None:

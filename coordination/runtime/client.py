@@ -27,9 +27,10 @@ import redis
 from redis.exceptions import NoScriptError
 
 from coordination.settings import Settings, get_settings
+from coordination.status import lua_preamble
 
 if TYPE_CHECKING:
-    import fakeredis
+    import fakeredis  # lazy: fakeredis, the in-process stand-in only
     from redis.typing import EncodableT
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
@@ -73,7 +74,7 @@ def _real_client(url: str) -> redis.Redis:
 def embedded_server() -> fakeredis.FakeServer:
     """The one in-memory server of this process (created on first use)."""
     global _embedded_server
-    import fakeredis
+    import fakeredis  # lazy: fakeredis, the in-process stand-in only
 
     with _lock:
         if _embedded_server is None:
@@ -129,7 +130,7 @@ def compile_scripts_once(server: fakeredis.FakeServer) -> bool:
     """Give ``server`` a :class:`CompiledScripts` runtime; False (and nothing changed)
     when this fakeredis keeps its Lua runtime elsewhere: scripts then run as before,
     only slower."""
-    import fakeredis
+    import fakeredis  # lazy: fakeredis, the in-process stand-in only
 
     try:
         fakeredis.FakeRedis(server=server).eval("return 1", 0)  # creates the runtime
@@ -145,7 +146,7 @@ def compile_scripts_once(server: fakeredis.FakeServer) -> bool:
 
 def _embedded() -> redis.Redis:
     global _embedded_client
-    import fakeredis
+    import fakeredis  # lazy: fakeredis, the in-process stand-in only
 
     server = embedded_server()
     with _lock:
@@ -175,7 +176,6 @@ def script_text(name: str) -> str:
     Only what it uses: fakeredis (embedded mode) compiles a script on every call,
     and Redis runs the prelude's table constructors on every call too.
     """
-    from coordination.status import lua_preamble
 
     body = (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")
     if name in SELF_CONTAINED:

@@ -32,6 +32,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypedDict, cast
 
 from coordination.jsonable import JSONObject, JSONValue
+import heapq
+from coordination.keys import Keys
+from coordination.runtime.client import get_redis
+from coordination.catalog.audit import read
+from coordination.catalog.store import CatalogStore
+from coordination.catalog.audit import log_path
+from coordination.errors import UsageError
+from coordination.settings import get_settings
 
 if TYPE_CHECKING:
     import redis
@@ -191,7 +199,6 @@ class RedisHistory:
 
     def scan(self, *, kinds: set[str], since: float | None, repo: str | None,
              text: str | None) -> Iterator[Record]:
-        import heapq
 
         needle = text.casefold() if text and _plain(text) else None
         # Runs come newest end first, and a run's records end no later than the run:
@@ -418,7 +425,6 @@ def order(rec: Record) -> Order:
 
 
 def _newest_first(streams: list[Iterator[Record]]) -> Iterator[Record]:
-    import heapq
 
     return heapq.merge(*streams, key=order)
 
@@ -428,8 +434,6 @@ def open_history(settings: Settings, catalog: str | os.PathLike[str] | None,
     """The history of this mode: the shared Redis (distributed), else the SQLite file
     beside ``catalog`` (None without a catalog: an embedded sweep of no file)."""
     if not settings.embedded:
-        from coordination.keys import Keys
-        from coordination.runtime.client import get_redis
 
         return RedisHistory(r if r is not None else get_redis(settings), Keys(settings.namespace),
                             days=settings.history_days)
@@ -480,7 +484,6 @@ def _edits(audit_log: Path | None, *, since: float | None, repo: str | None,
     """The audit log's entries as ``edit`` records, newest first."""
     if audit_log is None or not audit_log.exists():
         return []
-    from coordination.catalog.audit import read
 
     out: list[Record] = []
     for e in read(audit_log):
@@ -689,7 +692,6 @@ def trends(store: HistoryStore | None, *, repo: str | None = None, days: float =
 # -- the documents `coord history` and the MCP tools print ----------------------------------
 def _repo_of(catalog: Path) -> dict[str, list[str]]:
     """Catalog id -> its repo (todos, issues), for edits filtered by repo."""
-    from coordination.catalog.store import CatalogStore
 
     if not catalog.exists():
         return {}
@@ -705,9 +707,6 @@ def search_document(catalog: Path, text: str, *, repo: str | None = None,
                     settings: Settings | None = None,
                     repos: set[str] | None = None) -> list[Record]:
     """`coord history search --json`: UsageError (exit 2) for a bad kind or date."""
-    from coordination.catalog.audit import log_path
-    from coordination.errors import UsageError
-    from coordination.settings import get_settings
 
     if kind is not None and kind not in KINDS:
         raise UsageError(f"unknown kind {kind!r}", hint=f"use one of {', '.join(KINDS)}")
@@ -736,8 +735,6 @@ def trends_document(catalog: Path, *, repo: str | None = None, days: float = 30.
                     settings: Settings | None = None,
                     repos: set[str] | None = None) -> Trends:
     """`coord history trends --json`."""
-    from coordination.errors import UsageError
-    from coordination.settings import get_settings
 
     if not days > 0:
         raise UsageError(f"days must be more than 0, not {days}")

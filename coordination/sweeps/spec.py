@@ -15,6 +15,7 @@ from coordination.status import NOT_STARTED as NOT_STARTED  # re-exported for ol
 from coordination.status import SWEEP_ACTIVE as SWEEP_ACTIVE
 from coordination.status import SWEEP_LIVE as SWEEP_LIVE
 from coordination.status import TERMINAL as TERMINAL
+from coordination.retry import backoff_cap
 
 
 @dataclass(slots=True)
@@ -140,7 +141,6 @@ SWEEP_MARGIN = 300.0  # seconds added to a sweep's computed deadline
 
 def sweep_deadline(spec: SweepSpec, cap: float) -> float:
     """Seconds a sweep may take: per level, the busiest repo's serial budget."""
-    from coordination.retry import backoff_cap
 
     total = 0.0
     for level in spec.levels:
