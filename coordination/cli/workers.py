@@ -70,16 +70,14 @@ def dead_letters(limit: int, purge: bool, as_json: bool) -> None:
       coord dead-letters --json | jq '.[].reason'
     """
     rt = _runtime()
-    key = rt.keys.dead_letters
     items: list[JSONObject] = []
-    for text in rt.redis.lrange(key, 0, limit - 1):
+    for text in rt.workers.dead_letters(limit):
         try:
             items.append(json.loads(text))  # what broker.dead_letter wrote: an object
         except ValueError:
-            items.append({"raw": text if isinstance(text, str) else text.decode("utf-8", "replace"),
-                          "reason": "unreadable dead-letter entry"})
+            items.append({"raw": text, "reason": "unreadable dead-letter entry"})
     if purge:
-        rt.redis.delete(key)
+        rt.workers.purge_dead_letters()
 
     def human(entries: list[JSONObject]) -> None:
         table(

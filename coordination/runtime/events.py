@@ -386,6 +386,14 @@ class EventLog:
         ]
         return islice(heapq.merge(scan.events, *sweeps, key=_by_id), count)
 
+    def wait_sweep(self, sweep_id: str, after: str, *, block_ms: int,
+                   count: int = 500) -> list[Event]:
+        """The sweep's events after ``after``, blocking up to ``block_ms`` for the first
+        (one XREAD: a caller that serves one sweep's events to a page)."""
+        reply = cast(XReadReply, self.r.xread({self.keys.sweep_events(sweep_id): after},
+                                              count=count, block=max(1, block_ms)))
+        return [Event.from_entry(eid, fields) for _name, eid, fields in stream_entries(reply)]
+
     def last_id(self, sweep_id: str | None = None) -> str:
         """An id to follow from: the newest event's (``0-0`` for none).
 

@@ -72,7 +72,7 @@ class WorkerRecord:
 
 
 class WorkerRegistry:
-    """Reads and writes worker records."""
+    """Reads and writes worker records, and the messages workers set aside."""
 
     def __init__(self, r: redis.Redis, keys: Keys) -> None:
         self.r = r
@@ -124,3 +124,12 @@ class WorkerRegistry:
             for repo in w.repos:
                 counts[repo] = counts.get(repo, 0) + 1
         return counts
+
+    def dead_letters(self, limit: int) -> list[str]:
+        """The newest ``limit`` malformed messages workers set aside (JSON text each,
+        as ``workers.broker.dead_letter`` wrote them)."""
+        return [t if isinstance(t, str) else t.decode("utf-8", "replace")
+                for t in self.r.lrange(self.keys.dead_letters, 0, limit - 1)]
+
+    def purge_dead_letters(self) -> None:
+        self.r.delete(self.keys.dead_letters)

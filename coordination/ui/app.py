@@ -16,7 +16,6 @@ import json
 import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import cast
 
 import anyio
 from starlette.applications import Starlette
@@ -29,7 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from coordination.errors import CoordError, NotFoundError
 from coordination.runtime.context import Runtime
 from coordination.jsonable import JSONObject
-from coordination.runtime.events import Event, XReadReply, stream_entries
+from coordination.runtime.events import Event
 from coordination.status import SWEEP_LIVE
 from coordination.sweeps import SweepService, ended_by
 from coordination.ui import documents
@@ -137,9 +136,7 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
         return {t: str(cp["status"]) for t, cp in cps.items()}
 
     def read_batch(sweep_id: str, after: str) -> list[Event]:
-        stream = rt.keys.sweep_events(sweep_id)
-        reply = cast(XReadReply, rt.redis.xread({stream: after}, count=500, block=block_ms))
-        return [Event.from_entry(eid, fields) for _name, eid, fields in stream_entries(reply)]
+        return rt.events.wait_sweep(sweep_id, after, block_ms=block_ms)
 
     async def api_events(request: Request) -> Response:
         sweep_id = request.path_params["sweep_id"]

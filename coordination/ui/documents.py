@@ -27,7 +27,6 @@ from coordination.errors import CoordError, NotFoundError
 from coordination.planner.algorithms import critical_path, topological_levels
 from coordination.planner.dag import build_plan_graph
 from coordination.planner.listing import PlanRow, list_plans
-from coordination.runtime.breakers import breaker_state
 from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.context import Runtime
 from coordination.status import TERMINAL
@@ -121,7 +120,7 @@ def breaker_states(rt: Runtime, names: list[str]) -> dict[str, Breaker]:
     shared Redis), as ``coord repo list`` reads them."""
     if rt.settings.embedded:
         return {}
-    return {n: breaker_state(rt.redis, rt.keys, n) for n in names}
+    return {n: rt.breakers.state(n) for n in names}
 
 
 def repo_list(svc: SweepService, rt: Runtime) -> list[dict[str, object]]:
