@@ -101,10 +101,6 @@ class CatalogStore:
     def load(self) -> Catalog:
         return self._validated(self.read_bytes())
 
-    def version_token(self) -> str:
-        """sha256 of the file as it is now; changes with every write."""
-        return digest(self.read_bytes())
-
     def _validated(self, data: bytes) -> Catalog:
         token = digest(data)
         cat = self._memo.get(token)
