@@ -323,11 +323,13 @@ def _dry_run_human(doc: DryRunDocument) -> None:
               "sweep runs (with --wait, or embedded).")
 @click.option("--ui-port", type=click.IntRange(1, 65535), default=None,
               help="Port of --ui's web view (default 8765); implies --ui.")
+@click.option("--no-sync", "no_sync", is_flag=True,
+              help="Do not write the outcome into the catalog when the sweep ends.")
 @json_option
 @click.pass_obj
 def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
               ignore_blockers: bool, require_workers: bool, atomic: bool, ui: bool,
-              ui_port: int | None, as_json: bool) -> None:
+              ui_port: int | None, no_sync: bool, as_json: bool) -> None:
     """Run a plan's open todos on their repos' workers, or preview it with --dry-run.
 
     \b
@@ -345,7 +347,8 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
             ui_port = DEFAULT_PORT
         code = run_start(obj.file, plan_id, strategy=strategy, wait=wait,
                          ignore_blockers=ignore_blockers, as_json=as_json,
-                         require_workers=require_workers, atomic=atomic, ui_port=ui_port)
+                         require_workers=require_workers, atomic=atomic, ui_port=ui_port,
+                         sync=not no_sync)
         if isinstance(code, int) and code:
             sys.exit(code)
         return

@@ -161,26 +161,41 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False) -> None:
     table(None, [*cols, "reason"], rows, empty="no todos", con=con, no_wrap=cols)
 
 
-def finish(svc: SweepService, st: StatusDocument, *, as_json: bool, sync: bool) -> int:
-    """Sync the outcome into the catalog, render it, and return the exit code."""
-    if sync:
+#: ``--no-sync`` on every command that waits for a sweep to end.
+no_sync_option = click.option(
+    "--no-sync", "no_sync", is_flag=True,
+    help="Do not write the outcome into the catalog when the sweep ends.")
+
+
+def finish(svc: SweepService, st: StatusDocument, *, as_json: bool, sync: bool,
+           ok: str = "succeeded") -> int:
+    """Sync the outcome into the catalog (a sweep of this catalog only), render it, and
+    return the exit code (0 when the sweep ended ``ok``)."""
+    if sync and svc.ran_from_here(st["sweep_id"]):
         settle(svc, st)
+    elif sync and not as_json:
+        err_console().print(f"[yellow]not synced[/yellow]: {esc(st['sweep_id'])} ran from "
+                            "another catalog (pass its --file to sync it)")
     if as_json:
         print_json(st)
     else:
         render_status(st, to_stderr=True)
         if sync and st.get("synced"):
             s = st["synced"]
+            reset = _names(s.get("reset"))
             err_console().print(
                 f"catalog {s['catalog']}: {len(_names(s['completed']))} todos completed, "
                 f"{len(_names(s['failed']))} failed, {len(_names(s.get('skipped')))} skipped"
-                + (f"; {s['plan']} completed" if s.get("plan_completed") else ""))
-    return 0 if st["status"] == "succeeded" else 1
+                + (f", {len(reset)} undone (pending again)" if reset else "")
+                + (f"; {s['plan']} completed" if s.get("plan_completed") else "")
+                + (f"; {s['plan']} active again" if reset and s.get("plan_status") == "active"
+                   else ""))
+    return 0 if st["status"] == ok else 1
 
 
 def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blockers: bool,
               as_json: bool, todo_id: str | None = None, require_workers: bool = False,
-              atomic: bool = False, ui_port: int | None = None) -> int:
+              atomic: bool = False, ui_port: int | None = None, sync: bool = True) -> int:
     """`coord plan sweep PLAN` (not --dry-run), or with ``todo_id`` `coord todo run ID`.
     Embedded mode (no COORD_REDIS_URL) runs the workers in this process and always waits.
     ``ui_port``: serve the web view on localhost at that port while the sweep runs."""
@@ -212,7 +227,7 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
         if not as_json:
             click.echo(sweep_id)
         st = follow_sweep(svc, sweep_id, as_json=as_json, total=len(spec.todos))
-    return finish(svc, st, as_json=as_json, sync=True)
+    return finish(svc, st, as_json=as_json, sync=sync)
 
 
 @contextmanager
@@ -280,17 +295,24 @@ def status(obj: Context, sweep_id: str, as_json: bool) -> None:
 
 @sweep.command()
 @click.argument("sweep_id")
+@no_sync_option
 @json_option
 @click.pass_obj
-def watch(obj: Context, sweep_id: str, as_json: bool) -> None:
-    """Follow a sweep live until it ends; exit 0 if it succeeded, 1 if not."""
+def watch(obj: Context, sweep_id: str, no_sync: bool, as_json: bool) -> None:
+    """Follow a sweep live until it ends, then write its outcome into the catalog
+    (unless --no-sync); exit 0 if it succeeded, 1 if not.
+
+    \b
+    Example:
+      ID=$(coord plan sweep PLAN-001) && coord sweep watch $ID
+    """
     svc = _service(obj)
     st = follow_sweep(svc, sweep_id, as_json=as_json)
-    sys.exit(finish(svc, st, as_json=as_json, sync=False))
+    sys.exit(finish(svc, st, as_json=as_json, sync=not no_sync))
 
 
 def _resume_embedded(file: Path, sweep_id: str, picked: list[str] | None, *,
-                     as_json: bool) -> int:
+                     as_json: bool, sync: bool) -> int:
     """Embedded: the sweep kept beside the catalog re-runs in this process (its workers
     here), always waited for, like `coord plan sweep`."""
     launch = attach(file, sweep_id)
@@ -303,19 +325,20 @@ def _resume_embedded(file: Path, sweep_id: str, picked: list[str] | None, *,
         if not as_json:
             click.echo(sweep_id)
         st = follow_sweep(svc, sweep_id, as_json=as_json)
-    return finish(svc, st, as_json=as_json, sync=True)
+    return finish(svc, st, as_json=as_json, sync=sync)
 
 
 @sweep.command()
 @click.argument("sweep_id")
 @click.option("--wait", is_flag=True, help="Follow it to the end and sync the catalog.")
+@no_sync_option
 @click.option("--dry-run", is_flag=True, help="Print what would re-run (dependents included); change nothing.")
 @click.option("--only", "only", default=None, metavar="TODO,...",
               help="Re-run only these todos and what depends on them.")
 @json_option
 @click.pass_obj
-def resume(obj: Context, sweep_id: str, wait: bool, dry_run: bool, only: str | None,
-           as_json: bool) -> None:
+def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool,
+           only: str | None, as_json: bool) -> None:
     """Re-run only the failed, skipped, cancelled or never-run todos of a sweep.
 
     Commands are re-read from the catalog, so a fixed `run:` takes effect.
@@ -348,7 +371,8 @@ def resume(obj: Context, sweep_id: str, wait: bool, dry_run: bool, only: str | N
         emit(as_json, preview, show)
         return
     if svc.rt.settings.embedded:
-        sys.exit(_resume_embedded(obj.file, sweep_id, picked, as_json=as_json))
+        sys.exit(_resume_embedded(obj.file, sweep_id, picked, as_json=as_json,
+                                  sync=not no_sync))
     out = svc.resume(sweep_id, only=picked)
     if not wait or not out["rerun"]:
 
@@ -362,7 +386,7 @@ def resume(obj: Context, sweep_id: str, wait: bool, dry_run: bool, only: str | N
     if not as_json:
         click.echo(sweep_id)
     st = follow_sweep(svc, sweep_id, as_json=as_json)
-    sys.exit(finish(svc, st, as_json=as_json, sync=True))
+    sys.exit(finish(svc, st, as_json=as_json, sync=not no_sync))
 
 
 @sweep.command()
@@ -398,10 +422,13 @@ def unpause(obj: Context, sweep_id: str, as_json: bool) -> None:
 @click.argument("sweep_id")
 @click.option("--dry-run", is_flag=True, help="Print what would be undone, in which order; "
               "change nothing.")
-@click.option("--wait", is_flag=True, help="Follow the rollback to its end.")
+@click.option("--wait", is_flag=True, help="Follow the rollback to its end and sync the "
+              "catalog (undone todos pending again).")
+@no_sync_option
 @json_option
 @click.pass_obj
-def rollback(obj: Context, sweep_id: str, dry_run: bool, wait: bool, as_json: bool) -> None:
+def rollback(obj: Context, sweep_id: str, dry_run: bool, wait: bool, no_sync: bool,
+             as_json: bool) -> None:
     """Undo a sweep: run the `undo:` command of every todo that succeeded, in reverse
     dependency order (a todo's undo after the undos of everything that depends on it).
 
@@ -415,16 +442,18 @@ def rollback(obj: Context, sweep_id: str, dry_run: bool, wait: bool, as_json: bo
     """
     svc = _service(obj)
     if dry_run or not svc.rt.settings.embedded:
-        sys.exit(_rollback(svc, sweep_id, dry_run=dry_run, wait=wait, as_json=as_json))
+        sys.exit(_rollback(svc, sweep_id, dry_run=dry_run, wait=wait, as_json=as_json,
+                           sync=not no_sync))
     # Embedded: the undos run in this process (its workers here), always waited for.
     launch = attach(obj.file, sweep_id)
     with launch.workers():
-        code = _rollback(launch.svc, sweep_id, dry_run=False, wait=True, as_json=as_json)
+        code = _rollback(launch.svc, sweep_id, dry_run=False, wait=True, as_json=as_json,
+                         sync=not no_sync)
     sys.exit(code)
 
 
 def _rollback(svc: SweepService, sweep_id: str, *, dry_run: bool, wait: bool,
-              as_json: bool) -> int:
+              as_json: bool, sync: bool) -> int:
     out = svc.rollback(sweep_id, dry_run=dry_run)
     levels = out.get("levels")
     steps = list(levels) if isinstance(levels, (list, tuple)) else []
@@ -455,10 +484,11 @@ def _rollback(svc: SweepService, sweep_id: str, *, dry_run: bool, wait: bool,
         show(out)
     st = follow_sweep(svc, sweep_id, as_json=as_json)
     if as_json:
+        if sync and svc.ran_from_here(sweep_id):
+            settle(svc, st)
         print_json({**st, "not_compensable": out["not_compensable"]})
-    else:
-        render_status(st, to_stderr=True)
-    return 0 if st["status"] == "rolled_back" else 1
+        return 0 if st["status"] == "rolled_back" else 1
+    return finish(svc, st, as_json=False, sync=sync, ok="rolled_back")
 
 
 @sweep.command()

@@ -14,9 +14,12 @@ from coordination.cli.render import json_option
 @click.argument("todo_id", metavar="ID")
 @click.option("--wait", is_flag=True, help="Follow it to the end and sync the catalog (embedded always waits).")
 @click.option("--ignore-blockers", is_flag=True, help="Run it although its blockers are not done.")
+@click.option("--no-sync", "no_sync", is_flag=True,
+              help="Do not write the outcome into the catalog when it ends.")
 @json_option
 @click.pass_obj
-def run(obj: Context, todo_id: str, wait: bool, ignore_blockers: bool, as_json: bool) -> None:
+def run(obj: Context, todo_id: str, wait: bool, ignore_blockers: bool, no_sync: bool,
+        as_json: bool) -> None:
     """Run one todo as a one-todo sweep (lease, checkpoint, events, sync); prints its sweep id.
 
     Its blockers (todos completed, issues resolved or closed) must be done
@@ -30,4 +33,4 @@ def run(obj: Context, todo_id: str, wait: bool, ignore_blockers: bool, as_json: 
     from coordination.cli.sweep import run_start
 
     sys.exit(run_start(obj.file, "", strategy="levels", wait=wait, ignore_blockers=ignore_blockers,
-                       as_json=as_json, todo_id=todo_id))
+                       as_json=as_json, todo_id=todo_id, sync=not no_sync))

@@ -220,6 +220,14 @@ class SweepService:
     def cancel(self, sweep_id: str, *, wait: float = 30.0) -> steering.CancelResult:
         return steering.cancel(self.rt, self.record(sweep_id), wait=wait)
 
+    def ran_from_here(self, sweep_id: str) -> bool:
+        """Did the sweep run from this service's catalog (the one a sync writes)?"""
+        if self.catalog_path is None:
+            return False
+        rec = self.rt.checkpoints.get_sweep_fields(sweep_id, ("catalog",))
+        ran = (rec or {}).get("catalog")
+        return ran is None or ran == str(self.catalog_path.resolve())
+
     def sync(self, sweep_id: str, *, status: StatusDocument | None = None) -> dict[str, object]:
         """Write a finished sweep's outcome back into the catalog, in one edit
         (:mod:`coordination.sweeps.sync`). ``status``: the sweep's :meth:`status`
