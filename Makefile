@@ -45,6 +45,8 @@ bench: $(STAMP)
 	$(PY) bench/history.py
 	$(PY) bench/ui.py
 	$(PY) bench/scale.py
+	$(PY) bench/embedded.py
+	$(PY) bench/startup.py
 
 lint: $(STAMP)
 	$(PY) -m mypy coordination workers

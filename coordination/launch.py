@@ -29,12 +29,11 @@ from coordination.sweeps.spec_store import load_spec
 log = logging.getLogger("coord.launch")
 
 
-def catalog_limits(svc: SweepService) -> dict[str, float]:
+def catalog_limits(svc: SweepService) -> tuple[float, float]:
     """``longest_todo`` / ``longest_sweep`` of the service's catalog, for the app config."""
     from coordination.dispatch.app import limits_from_catalog  # lazy: celery, only to send (sweep status, list, events do not)
 
-    longest_todo, longest_sweep = limits_from_catalog(svc.catalog())
-    return {"longest_todo": longest_todo, "longest_sweep": longest_sweep}
+    return limits_from_catalog(svc.catalog())
 
 
 def wire(rt: Runtime, svc: SweepService, *, with_tasks: bool = False) -> Any:
@@ -43,15 +42,17 @@ def wire(rt: Runtime, svc: SweepService, *, with_tasks: bool = False) -> Any:
     ``with_tasks``: the app also runs coord's task (embedded workers in this process)."""
     from coordination.dispatch import CeleryDispatcher  # lazy: celery, only to send
 
-    limits = catalog_limits(svc)
+    longest_todo, longest_sweep = catalog_limits(svc)
     if with_tasks:
         from workers.app import create_app  # lazy: celery, embedded workers only
 
-        app = create_app(rt.settings, **limits)
+        app = create_app(rt.settings, url=rt.url, longest_todo=longest_todo,
+                         longest_sweep=longest_sweep)
     else:
         from coordination.dispatch.app import celery_app  # lazy: celery, only to send
 
-        app = celery_app(rt.settings, **limits)
+        app = celery_app(rt.settings, url=rt.url, longest_todo=longest_todo,
+                         longest_sweep=longest_sweep)
     rt.dispatcher = CeleryDispatcher(app, rt.keys)
     return app
 
@@ -78,8 +79,12 @@ class Launch:
         return unattended(self.svc.rt, [t.repo for t in self.spec.todos.values()])
 
     @contextmanager
-    def workers(self) -> Iterator[None]:
-        """Embedded: this process's workers run while inside. Distributed: nothing."""
+    def workers(self, *, own: bool = True) -> Iterator[None]:
+        """Embedded: this process's workers run while inside. Distributed: nothing.
+
+        ``own``: this process runs the sweep (it started or resumed it): leaving it
+        live (Ctrl-C, an error) ends it cancelled. A process that only lends workers
+        (`sweep watch`) leaves it as it is."""
         if not self.embedded:
             yield
             return
@@ -92,10 +97,12 @@ class Launch:
                 try:
                     yield
                 except KeyboardInterrupt:
-                    self.say_interrupted()
+                    if own:
+                        self.say_interrupted()
                     raise
         finally:
-            self.keep_embedded()
+            if own:
+                self.keep_embedded()
 
     def say_interrupted(self) -> None:
         """Ctrl-C in embedded mode: the workers stop as Celery's do, warm (running
@@ -156,7 +163,7 @@ def settle(svc: SweepService, status: StatusDocument) -> StatusDocument:
 def attach(file: Path, sweep_id: str) -> Launch:
     """An existing sweep wired to run again (a resume): its stored spec, this
     process's dispatcher and, embedded, workers for its repos."""
-    rt = get_runtime()
+    rt = get_runtime(file)
     svc = SweepService(rt, file)
     rec = svc.record(sweep_id)
     spec = load_spec(rt, sweep_id, rec)
@@ -170,7 +177,7 @@ def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = Non
             strategy: str = "levels", ignore_blockers: bool = False,
             atomic: bool = False) -> Launch:
     """A sweep of ``plan_id`` (or of the one todo ``todo_id``), wired to run."""
-    rt = get_runtime()
+    rt = get_runtime(file)
     svc = SweepService(rt, file)
     if todo_id is not None:
         spec = svc.todo_spec(todo_id, ignore_blockers=ignore_blockers)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 import ssl
 from collections.abc import Callable
-from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, parse_qsl, unquote, urlsplit
 
 SCHEMES = ("redis", "rediss", "unix")
 TLS_FILE_PARAMS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
@@ -214,7 +214,13 @@ def client_url(url: str) -> str:
 
 def celery_url(url: str) -> str:
     """The URL for kombu and Celery's backend: the TLS parameters removed
-    (they travel as :func:`tls_options`), so neither parses them a second time."""
+    (they travel as :func:`tls_options`), so neither parses them a second time;
+    ``unix://PATH?db=N`` spelled as kombu reads a socket: ``redis+socket://PATH``
+    with the database as ``virtual_host``."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        db = parse_qs(parts.query).get("db", ["0"])[0]
+        return f"redis+socket://{unquote(parts.path)}" + (f"?virtual_host={db}" if db != "0" else "")
     return _rewrite_query(url, keep=lambda k: k not in TLS_PARAMS, value=lambda k, v: v)
 
 

@@ -17,11 +17,12 @@ from workers import tasks
 def create_app(
     settings: Settings | None = None,
     *,
+    url: str | None = None,
     longest_todo: float = DEFAULT_LONGEST_TODO,
     longest_sweep: float | None = None,
 ) -> Celery:
     """A configured Celery app with coord's task registered (see celery_app)."""
-    app = celery_app(settings, longest_todo=longest_todo, longest_sweep=longest_sweep)
+    app = celery_app(settings, url=url, longest_todo=longest_todo, longest_sweep=longest_sweep)
     tasks.register(app)
     # Only coord's task: no Celery built-in (celery.map runs any task) is served.
     tasks.drop_foreign_tasks(app)

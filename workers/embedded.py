@@ -1,14 +1,19 @@
-"""Embedded mode: the whole runtime inside one process.
+"""Embedded mode: the workers inside the process that runs a sweep.
 
-Celery's in-memory transport, one in-process worker (a thread pool) per
-repo queue plus one for the control queue, and the in-process Redis
-stand-in for leases, events and checkpoints. The tasks, the canvas and the
-events are exactly those of the distributed mode.
+On the catalog's own Redis server (the runtime's ``url``) they are what a
+multi-repo `coord worker` is: one Celery worker consuming every repo's queue over
+kombu's Redis transport, with a thread per slot (each repo's lease keeps it to its
+concurrency) and a liveness beat, so other terminals see it in `coord workers`.
+(kombu's event loop is one per process: one worker, not one per repo.) On an
+in-process stand-in (no ``url``: the unit tests') Celery's in-memory transport,
+one worker per repo queue. The tasks and the events are those of the distributed
+mode either way.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -21,6 +26,7 @@ from coordination.dispatch import CeleryDispatcher
 from coordination.errors import RuntimeFault
 from coordination.runtime.context import Runtime
 from workers.app import create_app
+from workers.liveness import WorkerBeat, start_beat
 from workers.runner import WorkerInfo
 from workers.tasks import register_worker
 
@@ -70,17 +76,29 @@ def embedded_workers(rt: Runtime, repos: dict[str, int], *, control_concurrency:
 
     One worker per repo queue; none on the control queue, which no todo uses."""
     if getattr(rt.dispatcher, "app", None) is None:
-        rt.dispatcher = CeleryDispatcher(create_app(rt.settings), rt.keys)
+        rt.dispatcher = CeleryDispatcher(create_app(rt.settings, url=rt.url), rt.keys)
     app = rt.app
     app.coord_runtime = rt  # tasks find their runtime here
-    register_worker(WorkerInfo(repo=None, name=f"embedded@{socket.gethostname()}"))
+    name = f"embedded@{socket.gethostname()}"
+    register_worker(WorkerInfo(repo=None, name=name))
     started: list[tuple[WorkController, threading.Thread]] = []
+    beat: WorkerBeat | None = None
     try:
-        for repo, conc in sorted(repos.items()):
-            host = f"{repo}@embedded"
-            started.append(_start(app, host, [rt.keys.repo_queue(repo)], max(1, conc)))
+        if rt.url is not None:
+            slots = sum(max(1, c) for c in repos.values())
+            # One thread more than slots when it serves several repos (as `coord worker`).
+            started.append(_start(app, f"{name}:{os.getpid()}",
+                                  [rt.keys.repo_queue(r) for r in sorted(repos)],
+                                  slots + (1 if len(repos) > 1 else 0)))
+            beat = start_beat(rt, f"{name}:{os.getpid()}", sorted(repos))
+        else:
+            for repo, conc in sorted(repos.items()):
+                host = f"{repo}@embedded"
+                started.append(_start(app, host, [rt.keys.repo_queue(repo)], max(1, conc)))
         yield
     finally:
+        if beat is not None:
+            beat.stop()
         for worker, _ in started:
             try:
                 worker.stop(in_sighandler=False, exitcode=0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import click
+
 if TYPE_CHECKING:
     from coordination.catalog.manager import CoordinationManager
 
@@ -26,3 +28,10 @@ class Context:
 
             self._manager = CoordinationManager(self.file)
         return self._manager
+
+
+def current_file() -> Path | None:
+    """The catalog file of the command running now (None outside a command)."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_object(Context) if ctx is not None else None
+    return obj.file if obj is not None else None

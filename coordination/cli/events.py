@@ -43,7 +43,7 @@ def events(obj: Context, sweep_id: str | None, follow: bool, limit: int | None, 
       coord events --sweep PLAN-001-20261121093000-ab12
       coord events --follow --json | jq .kind
     """
-    rt = get_runtime()
+    rt = get_runtime(obj.file)
     # Embedded, the events of ended sweeps are kept beside the catalog: loaded here.
     svc = SweepService(rt, obj.file)
     if sweep_id is not None:

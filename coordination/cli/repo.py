@@ -15,7 +15,7 @@ from coordination.catalog.manager import (
     RepoStatus,
 )
 from coordination.catalog.reports import repo_list
-from coordination.cli.context import Context
+from coordination.cli.context import Context, current_file
 from coordination.cli.render import emit, err_console, esc, fields, json_option, say, styled, table
 from coordination.errors import UsageError
 from coordination.redis_url import scrub
@@ -37,7 +37,7 @@ def _runtime() -> Runtime:
     # lazy: redis-py; `repo status` and `repo blocking` read only the catalog
     from coordination.runtime.context import get_runtime
 
-    return get_runtime()
+    return get_runtime(current_file())
 
 
 def _breakers(names: list[str]) -> dict[str, Breaker]:

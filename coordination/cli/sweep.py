@@ -42,12 +42,13 @@ from coordination.errors import UsageError
 from coordination.launch import attach, prepare, settle
 from coordination.runtime.context import get_runtime
 from coordination.runtime.events import Event
+from coordination.status import SWEEP_LIVE
 from coordination.sweeps import SweepService
 from coordination.sweeps.reading import StatusDocument
 
 
 def _service(obj: Context) -> SweepService:
-    return SweepService(get_runtime(), obj.file)
+    return SweepService(get_runtime(obj.file), obj.file)
 
 
 def _names(value: object) -> list[str]:
@@ -307,7 +308,15 @@ def watch(obj: Context, sweep_id: str, no_sync: bool, as_json: bool) -> None:
       ID=$(coord plan sweep PLAN-001) && coord sweep watch $ID
     """
     svc = _service(obj)
-    st = follow_sweep(svc, sweep_id, as_json=as_json)
+    if svc.rt.settings.embedded and svc.record(sweep_id).get("status") in SWEEP_LIVE:
+        # Embedded: nobody else may be running its todos (the process that started it
+        # may be gone); this process lends it workers while it watches, and leaves the
+        # sweep as it is if it stops watching (another may take over).
+        launch = attach(obj.file, sweep_id)
+        with launch.workers(own=False):
+            st = follow_sweep(launch.svc, sweep_id, as_json=as_json)
+    else:
+        st = follow_sweep(svc, sweep_id, as_json=as_json)
     sys.exit(finish(svc, st, as_json=as_json, sync=not no_sync))
 
 

@@ -32,7 +32,7 @@ def ui(obj: Context, port: int, address: str) -> None:
     """
     settings = get_settings()
     check_bind(address, settings.ui_auth)
-    app = create_app(get_runtime(), obj.file, auth=settings.ui_auth)
+    app = create_app(get_runtime(obj.file), obj.file, auth=settings.ui_auth)
     if settings.embedded:
         err_console().print("[yellow]note:[/yellow] COORD_REDIS_URL is unset: it shows the "
                             "embedded sweeps that ended (kept beside the catalog); watch one "

@@ -7,6 +7,7 @@ import json
 
 import click
 
+from coordination.cli.context import current_file
 from coordination.cli.render import emit, esc, json_option, say, table
 from coordination.errors import UsageError
 from coordination.jsonable import JSONObject, JSONValue
@@ -15,7 +16,7 @@ from coordination.runtime.workers import WorkerDocument
 
 
 def _runtime() -> Runtime:
-    rt = get_runtime()
+    rt = get_runtime(current_file())
     if rt.settings.embedded:
         raise UsageError(
             "this command reads the shared Redis: set COORD_REDIS_URL",

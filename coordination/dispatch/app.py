@@ -50,14 +50,17 @@ def todo_budget(timeout: float, retries: int) -> float:
 def celery_app(
     settings: Settings | None = None,
     *,
+    url: str | None = None,
     longest_todo: float = DEFAULT_LONGEST_TODO,
     longest_sweep: float | None = None,
 ) -> Celery:
     """A configured Celery app (no task registered: see workers.app.create_app).
 
-    ``longest_todo``/``longest_sweep`` come from the catalog (see
-    :func:`limits_from_catalog`) and size the visibility timeout and result
-    expiry.
+    ``url``: the Redis the runtime uses (embedded: the server beside the catalog);
+    by default ``COORD_REDIS_URL``. With neither, Celery's in-memory transport, for
+    a runtime on the in-process stand-in (the unit tests'). ``longest_todo`` /
+    ``longest_sweep`` come from the catalog (see :func:`limits_from_catalog`) and
+    size the visibility timeout and result expiry.
     """
     settings = settings or get_settings()
     keys = Keys(settings.namespace)
@@ -68,13 +71,13 @@ def celery_app(
     else:
         visibility = int(max(longest_todo, DEFAULT_LONGEST_TODO) * 1.25 + 300)
     transport_options: dict[str, str | float | bool] = {"visibility_timeout": visibility}
-    if settings.embedded:
+    url = url or settings.redis_url
+    if url is None:
         broker, backend = "memory://localhost/", "cache+memory://localhost/"
         transport_options["polling_interval"] = EMBEDDED_POLLING_INTERVAL
     else:
-        assert settings.redis_url is not None
         # TLS options leave the URL and travel as broker_use_ssl/redis_backend_use_ssl (below).
-        broker = backend = celery_url(settings.redis_url)
+        broker = backend = celery_url(url)
         # Keep coord's Celery keys apart from other apps on the same Redis.
         transport_options["global_keyprefix"] = keys.celery_prefix
         # Over a cut network a read must fail (and the consumer reconnect) rather
@@ -114,12 +117,12 @@ def celery_app(
         # coord tasks are idempotent per (sweep, todo); Celery's own retry is not used.
         task_default_retry_delay=1,
     )
-    if not settings.embedded:
+    if url is not None:
         # kombu's Redis transport with its two fatal paths guarded (broker
         # restart, malformed message): see workers/broker.py.
         app.conf.broker_transport = "workers.broker:Transport"
         # rediss://: one URL configures all three clients; CERT_REQUIRED unless it says otherwise.
-        tls = tls_options(settings.redis_url)
+        tls = tls_options(url)
         if tls:
             app.conf.broker_use_ssl = tls
             app.conf.redis_backend_use_ssl = dict(tls)

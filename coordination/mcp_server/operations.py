@@ -225,7 +225,7 @@ class Operations:
 
     # -- sweeps --------------------------------------------------------------------
     def _service(self) -> SweepService:
-        return SweepService(get_runtime(), self.file)
+        return SweepService(get_runtime(self.file), self.file)
 
     def _sweep_in_scope(self, svc: SweepService, sweep_id: str) -> StatusDocument:
         st = svc.status(sweep_id)

@@ -1,9 +1,10 @@
 """The Redis client every stateful part of the runtime talks to.
 
-Embedded mode is a different *client*, not a different code path: with no
-``COORD_REDIS_URL`` every caller in the process shares one in-memory
-``fakeredis.FakeServer`` (with Lua through lupa), so leases, events and
-checkpoints run the very same scripts as against a real server.
+Embedded and distributed modes use the same client and the same code path; only
+the URL differs: ``COORD_REDIS_URL``, or the unix socket of the catalog's own
+server (:mod:`coordination.runtime.embedded_server`). The unit tier hands the
+runtime an in-process stand-in instead (:func:`stand_in`, fakeredis with Lua
+through lupa, a dev dependency), which runs the very same scripts.
 
 Scripts live in ``lua/*.lua``, are read and hashed once per process and run
 by EVALSHA; each one is prefixed with ``lua/_common.lua`` (Lua in Redis has no
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import redis
 from redis.exceptions import NoScriptError
 
+from coordination.runtime.embedded_server import joined
 from coordination.settings import Settings, get_settings
 from coordination.status import lua_preamble
 
@@ -46,15 +48,25 @@ _embedded_client: redis.Redis | None = None
 
 
 def get_redis(settings: Settings | None = None) -> redis.Redis:
-    """A client for the configured Redis, or for the process-wide embedded server.
-
-    Real clients are cached per URL: a connection pool per process is what
-    redis-py expects (it resets the pool itself after a fork).
-    """
+    """A client for ``COORD_REDIS_URL``, one per URL per process: a connection pool per
+    process is what redis-py expects (it resets the pool itself after a fork).
+    Embedded mode has no URL until its server runs: :meth:`Runtime.create` starts or
+    joins it and uses :func:`real_client`."""
     settings = settings or get_settings()
     if settings.redis_url:
         return _real_client(settings.redis_url)
-    return _embedded()
+    # Embedded: the one catalog server this process joined (its in-process workers'
+    # broker, setting a malformed message aside, reaches it here).
+    servers = joined()
+    if len(servers) != 1:
+        raise RuntimeError("no COORD_REDIS_URL: embedded mode reaches its server "
+                           "through Runtime.create(catalog=...)")
+    return _real_client(servers[0])
+
+
+def real_client(url: str) -> redis.Redis:
+    """A client of ``url``, one per URL per process (see :func:`get_redis`)."""
+    return _real_client(url)
 
 
 def _real_client(url: str) -> redis.Redis:
@@ -63,9 +75,11 @@ def _real_client(url: str) -> redis.Redis:
         if client is None:
             # Timeouts: a call over a cut network (packets dropped, nobody told)
             # must fail, not hang a heartbeat or supervisor thread forever.
+            # (TCP keepalive: a unix socket has none to set)
+            keepalive = {} if url.startswith("unix:") else {"socket_keepalive": True}
             client = redis.Redis.from_url(
-                url, decode_responses=True, health_check_interval=30, socket_keepalive=True,
-                socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
+                url, decode_responses=True, health_check_interval=30,
+                socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT, **keepalive
             )
             _real_clients[url] = client
         return client
@@ -142,6 +156,12 @@ def compile_scripts_once(server: fakeredis.FakeServer) -> bool:
     if not isinstance(runtime, CompiledScripts):
         server._lua_runtime = CompiledScripts(runtime)  # type: ignore[attr-defined]
     return True
+
+
+def stand_in() -> redis.Redis:
+    """A client of this process's in-process stand-in (fakeredis): what the unit tier
+    hands :meth:`Runtime.create` instead of a server."""
+    return _embedded()
 
 
 def _embedded() -> redis.Redis:

@@ -1,7 +1,10 @@
 """The runtime's stateful parts bundled for one process.
 
-Embedded and distributed modes build the same object; only the Redis client
-differs (a real server, or the in-process stand-in).
+Embedded and distributed modes build the same object on a real Redis; they
+differ only by where its URL points: ``COORD_REDIS_URL``, or (unset) the
+catalog's own server, started or joined on a unix socket beside the catalog
+(:mod:`coordination.runtime.embedded_server`). Unit tests may hand it a client
+of their own (an in-process stand-in).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from coordination.keys import Keys
 from coordination.runtime import archive
 from coordination.runtime.breakers import Breakers
 from coordination.runtime.checkpoints import CheckpointStore
-from coordination.runtime.client import get_redis, is_embedded
+from coordination.runtime.client import get_redis, is_embedded, real_client
+from coordination.runtime.embedded_server import ensure_server
 from coordination.runtime.events import EventLog
 from coordination.runtime.history import HistoryStore, history_path, open_history
 from coordination.runtime.leases import LeaseManager
@@ -27,6 +31,10 @@ from coordination.runtime.messages import Dispatcher
 from coordination.runtime.transitions import Transitions
 from coordination.runtime.workers import WorkerRegistry
 from coordination.settings import Settings, get_settings
+
+
+#: (the field ``Runtime.redis`` hides the module inside the class)
+RedisClient = redis.Redis
 
 
 @dataclass
@@ -40,18 +48,33 @@ class Runtime:
     transitions: Transitions
     workers: WorkerRegistry
     breakers: Breakers
+    #: The Redis it talks to (the embedded server's unix:// URL, or COORD_REDIS_URL);
+    #: None for a client handed in (Celery then uses its in-memory transport).
+    url: str | None = None
     #: How todos are sent (given by whoever wires the process: worker, CLI, embedded).
     dispatcher: Dispatcher | None = field(default=None, repr=False)
 
     @classmethod
-    def create(cls, settings: Settings | None = None) -> Runtime:
+    def create(cls, settings: Settings | None = None, *, catalog: Path | None = None,
+               client: RedisClient | None = None) -> Runtime:
+        """The runtime of ``settings``: on ``COORD_REDIS_URL``, else on ``catalog``'s
+        embedded server (default: ``settings.ecosystem``); or on ``client``."""
         settings = settings or get_settings()
         keys = Keys(settings.namespace)
-        r = get_redis(settings)
+        url: str | None
+        if client is not None:
+            r, url = client, None
+        elif settings.redis_url:
+            url = settings.redis_url
+            r = get_redis(settings)
+        else:
+            url = ensure_server((catalog or settings.ecosystem).absolute())
+            r = real_client(url)
         events = EventLog(r, keys, maxlen=settings.events_maxlen)
         return cls(
             settings=settings,
             keys=keys,
+            url=url,
             redis=r,
             events=events,
             checkpoints=CheckpointStore(r, keys),
@@ -90,10 +113,11 @@ class Runtime:
         return app
 
 
-@functools.lru_cache(maxsize=1)
-def get_runtime() -> Runtime:
-    """The process-wide runtime for the current settings."""
-    return Runtime.create()
+@functools.lru_cache(maxsize=4)
+def get_runtime(catalog: Path | None = None) -> Runtime:
+    """The process-wide runtime for the current settings (embedded: of ``catalog``'s
+    server; default ``COORD_ECOSYSTEM``)."""
+    return Runtime.create(catalog=catalog)
 
 
 def worker_identity() -> str:

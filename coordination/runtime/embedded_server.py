@@ -243,6 +243,12 @@ def ensure_server(catalog: Path, *, idle_timeout: float = DEFAULT_IDLE_TIMEOUT) 
     return url
 
 
+def joined() -> list[str]:
+    """The URLs of the servers this process has joined (and not released)."""
+    with _lock:
+        return sorted(url for url, m in _members.items() if m.pid == os.getpid())
+
+
 def release(url: str) -> None:
     """This process is done with the server at ``url``: it leaves, and if it was the
     last member the server is shut down (``SHUTDOWN NOSAVE``: the AOF keeps the data).

@@ -38,7 +38,7 @@ def dispatcher(rt: Runtime) -> Dispatcher:
     if rt.dispatcher is None:
         from coordination.dispatch.app import celery_app  # lazy: celery, only to send
 
-        rt.dispatcher = CeleryDispatcher(celery_app(rt.settings), rt.keys)
+        rt.dispatcher = CeleryDispatcher(celery_app(rt.settings, url=rt.url), rt.keys)
     return rt.dispatcher
 
 

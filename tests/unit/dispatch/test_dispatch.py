@@ -92,7 +92,9 @@ def test_send_level_sends_each_queued_todo_once_and_nothing_while_paused(
     from coordination.sweeps.sending import send_level
 
     app, sent = memory_app
-    rt = Runtime.create(Settings(redis_url=None, namespace="dispatch-test"))
+    from coordination.runtime.client import stand_in
+
+    rt = Runtime.create(Settings(redis_url=None, namespace="dispatch-test"), client=stand_in())
     rt.dispatcher = CeleryDispatcher(app, rt.keys)
     todos = {t: TodoSpec(id=t, repo="api", queue=rt.keys.repo_queue("api"), run="true",
                          timeout=5, retries=0) for t in ("A", "B")}

@@ -129,8 +129,9 @@ def test_a_sweep_live_when_its_workers_stop_ends_cancelled_and_kept(tmp_path: Pa
     from coordination.launch import prepare
 
     cat = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"}])
-    rt = fresh_runtime()
-    launch = prepare(cat, plan_id=PLAN)
+    fresh_runtime()
+    launch = prepare(cat, plan_id=PLAN)  # on the catalog's embedded server
+    rt = launch.svc.rt
     sid = launch.start()  # queued; no worker will ever run it in this process
     launch.keep_embedded()  # what leaving launch.workers() does (Ctrl-C, an error)
     assert rt.checkpoints.sweep_status(sid) == "cancelled"

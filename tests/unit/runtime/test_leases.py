@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from coordination.keys import Keys
-from coordination.runtime.client import get_redis, reset_embedded
+from coordination.runtime.client import get_redis, reset_embedded, stand_in
 from coordination.runtime.leases import Heartbeat, Lease, LeaseManager
 from coordination.runtime.transitions import Transitions
 from tests.unit.support.runtime import new_sweep, start, started
@@ -48,14 +48,26 @@ def held(r: redis.Redis, lease: Lease) -> bool:
     return all(v == lease.token for v in r.mget(lease.keys))
 
 
-def test_embedded_client_is_shared_and_runs_lua() -> None:
+def test_the_stand_in_is_shared_and_runs_lua() -> None:
     reset_embedded()
-    a, b = get_redis(), get_redis()
+    a, b = stand_in(), stand_in()
     a.set("x", "1")
     assert b.get("x") == "1"
     assert a.eval("return redis.call('GET', KEYS[1])", 1, "x") == "1"
     reset_embedded()
-    assert get_redis().get("x") is None
+    assert stand_in().get("x") is None
+
+
+def test_get_redis_needs_a_url_or_one_joined_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Embedded mode reaches its server through Runtime.create; get_redis without a URL
+    only finds the one server this process joined (its broker's dead letters)."""
+    from coordination.runtime import client
+
+    monkeypatch.setattr(client, "joined", lambda: [])
+    with pytest.raises(RuntimeError, match="COORD_REDIS_URL"):
+        get_redis()
+    monkeypatch.setattr(client, "joined", lambda: ["unix:///nowhere/redis.sock"])
+    assert get_redis().connection_pool.connection_kwargs["path"] == "/nowhere/redis.sock"
 
 
 def test_one_holder_at_concurrency_one(tr: Transitions, leases: LeaseManager) -> None:

@@ -156,6 +156,12 @@ def test_tls_options_from_the_query() -> None:
     assert celery_url(url) == "rediss://:pw@h:6380/2"
 
 
+def test_a_unix_url_reaches_celery_as_a_redis_socket() -> None:
+    assert celery_url("unix:///run/a%20b/redis.sock") == "redis+socket:///run/a b/redis.sock"
+    assert celery_url("unix:///run/redis.sock?db=3") == \
+        "redis+socket:///run/redis.sock?virtual_host=3"
+
+
 def test_create_app_passes_tls_to_broker_and_backend_once() -> None:
     from workers.app import create_app
 

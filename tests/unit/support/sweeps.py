@@ -63,15 +63,16 @@ def runs(counter_dir: Path, tid: str) -> int:
 
 
 def fresh_runtime() -> Runtime:
-    """Drop every process-wide cache so the next runtime starts on an empty embedded server."""
-    from coordination.runtime.client import reset_embedded
+    """A runtime on an empty in-process stand-in (fakeredis), every process-wide cache
+    dropped. (The product's embedded mode runs a real server: see test_embedded_mode.)"""
+    from coordination.runtime.client import reset_embedded, stand_in
     from coordination.runtime.context import get_runtime
     from coordination.settings import get_settings
 
     reset_embedded()
     get_runtime.cache_clear()
     get_settings.cache_clear()
-    return Runtime.create()
+    return Runtime.create(client=stand_in())
 
 
 def repos_of(svc: SweepService, plan: str = PLAN) -> dict[str, int]:

@@ -25,12 +25,14 @@ GOOD = json.dumps({
 
 
 @pytest.fixture
-def embedded() -> Iterator[Any]:
+def embedded(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The unit tier's stand-in, as the broker reaches Redis (``get_redis``)."""
     from coordination.keys import Keys
-    from coordination.runtime.client import get_redis, reset_embedded
+    from coordination.runtime.client import reset_embedded, stand_in
 
     reset_embedded()
-    yield get_redis(), Keys("coord")
+    monkeypatch.setattr(broker, "get_redis", lambda *_a: stand_in())
+    yield stand_in(), Keys("coord")
     reset_embedded()
 
 
