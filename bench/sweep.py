@@ -291,7 +291,7 @@ URL = os.environ.get("RAW_BENCH_URL") or None
 if URL:
     app = Celery("rawbench", broker=URL, backend=URL)
     transport = {}
-else:  # in-memory transport, like coord's embedded mode
+else:  # in-memory transport (coord's embedded mode used it until 0.3)
     app = Celery("rawbench", broker="memory://localhost/", backend="cache+memory://localhost/")
     transport = {"polling_interval": 0.01}
 app.conf.update(
@@ -817,8 +817,8 @@ def report_events(url: str, k: int) -> dict[str, Any]:
 
 
 def report_embedded(procs: Procs, tmp: Path, n: int) -> dict[str, Any]:
-    say(f"\n4. embedded mode: {n} no-op todos, one process, in-memory transport, "
-        f"{len(REPOS)} worker threads pools x {CONCURRENCY}")
+    say(f"\n4. embedded mode: {n} no-op todos, one process on the catalog's own "
+        f"redis-server (raw: in-memory transport), {len(REPOS)} repos x {CONCURRENCY}")
     em = embedded(procs, tmp, n)
     em["coord_todos_s"] = n / em["coord_s"]
     em["raw_todos_s"] = n / em["raw_s"]
