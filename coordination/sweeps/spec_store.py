@@ -75,13 +75,6 @@ def _cached_spec(key: tuple[str, int]) -> SweepSpec | None:
         return spec
 
 
-def forget_specs() -> None:
-    """Drop every parsed spec and verdict (a process that must read them again)."""
-    with _spec_lock:
-        _spec_cache.clear()
-        _verified.clear()
-
-
 def spec_refusal(rt: Runtime, sweep_id: str, run: int) -> str | None:
     """Why this run's spec must not run (COORD_SIGNING_KEY), checked once per run."""
     key = (sweep_id, int(run))

@@ -36,7 +36,7 @@ from coordination.runtime.client import riding_out
 from coordination.runtime.context import Runtime
 from coordination.runtime.leases import Heartbeat, Lease, new_token
 from coordination.runtime.transitions import Started, StartVerdict, waiter_rank
-from coordination.status import NOT_STARTED, SUCCESSFUL, SWEEP_ACTIVE, SWEEP_LIVE, EventKind, TodoStatus
+from coordination.status import NOT_STARTED, SWEEP_ACTIVE, SWEEP_LIVE, EventKind, TodoStatus
 from coordination.sweeps.lost import poisoned
 from coordination.sweeps.progress import Change, end_todos, progress
 from coordination.sweeps.spec import SweepSpec, TodoSpec
@@ -172,10 +172,6 @@ def outcome_status(spec: SweepSpec, ok: bool, cancelled: bool) -> TodoStatus:
     if spec.mode == "rollback":
         return TodoStatus.compensated if ok else TodoStatus.compensation_failed
     return TodoStatus.succeeded if ok else TodoStatus.failed
-
-
-def successful(status: TodoStatus) -> bool:
-    return status in SUCCESSFUL
 
 
 def take_turn(rt: Runtime, sweep_id: str, todo_id: str, run: int | None,

@@ -19,17 +19,14 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import json
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from coordination.demo import prepare
-from tests.unit.support.cli import PROBE
+from tests.unit.support.cli import loaded
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -37,22 +34,11 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("coordination", "workers")
 LAZY = re.compile(r"#\s*lazy:\s*\S")
 
-# The shared probe reports top-level package names; here every module counts.
-_TOP_LEVEL = "{m.split('.')[0] for m in sys.modules}"
-assert _TOP_LEVEL in PROBE, "tests/unit/support/cli.py's PROBE changed: update this test"
-FULL_PROBE = PROBE.replace(_TOP_LEVEL, "set(sys.modules)")
-
-
 def loaded_modules(catalog: Path, *args: str) -> frozenset[str]:
     """Every module in sys.modules when ``coord --file CATALOG ARGS...`` exits."""
-    r = subprocess.run(
-        [sys.executable, "-c", FULL_PROBE, str(catalog), *args],
-        cwd=catalog.parent, capture_output=True, text=True, timeout=50,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-    )
-    assert r.returncode in (0, 1), r.stderr
-    line = [x for x in r.stderr.splitlines() if x.startswith("MODULES ")][-1]
-    return frozenset(json.loads(line[len("MODULES "):]))
+    modules = frozenset(loaded(catalog, *args, every=True))
+    assert "coordination.cli.main" in modules, "the probe did not see every module"
+    return modules
 
 
 @dataclass(frozen=True)

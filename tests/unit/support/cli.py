@@ -27,9 +27,13 @@ main(['--file', sys.argv[1], *sys.argv[2:]])
 HEAVY = ("celery", "kombu", "networkx", "mcp", "starlette", "uvicorn")
 
 
-def loaded(catalog: Path, *args: str) -> set[str]:
+def loaded(catalog: Path, *args: str, every: bool = False) -> set[str]:
+    """The top-level packages in sys.modules when ``coord --file CATALOG ARGS...`` exits
+    (``every``: every module, dotted names included)."""
+    probe = PROBE.replace("{m.split('.')[0] for m in sys.modules}", "set(sys.modules)") \
+        if every else PROBE
     r = subprocess.run(
-        [sys.executable, "-c", PROBE, str(catalog), *args],
+        [sys.executable, "-c", probe, str(catalog), *args],
         cwd=catalog.parent, capture_output=True, text=True, timeout=50,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
     )
