@@ -73,8 +73,8 @@ _last_message_scan: dict[str, float] = {}
 def resend_lost_messages(rt: Runtime, spec: SweepSpec, cps: dict[str, Checkpoint],
                          now: float) -> list[str]:
     """Re-send queued todos whose message is gone; returns those re-sent."""
-    if rt.settings.embedded:
-        return []  # in-process queues cannot lose a message
+    if rt.url is None and rt.settings.redis_url is None:
+        return []  # Celery's in-memory transport (the unit tier's stand-in) loses none
     after = rt.settings.lost_after
     candidates = [
         t for t, cp in cps.items()

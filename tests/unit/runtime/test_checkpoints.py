@@ -114,6 +114,25 @@ def test_set_sweep_status_is_compare_and_set(store: CheckpointStore) -> None:
     assert not store.set_sweep_status("missing", "cancelled")
 
 
+def test_a_move_the_transition_table_forbids_is_refused_before_redis(
+        store: CheckpointStore) -> None:
+    """Every sweep status change is checked against status.SWEEP_TRANSITIONS: a caller
+    asking for a move that can never be made is a bug, refused with nothing written."""
+    from coordination.runtime.checkpoints import TransitionRefused
+
+    assert store.set_sweep_status("S", "running", allowed_from={"queued"})
+    assert store.set_sweep_status("S", "rolled_back", allowed_from={"rolling_back"}) is False
+    with pytest.raises(TransitionRefused, match="running to rolled_back"):
+        store.set_sweep_status("S", "rolled_back", allowed_from={"running"})
+    # of several sources, only the legal ones are compare-and-set: running -> queued is not
+    with pytest.raises(TransitionRefused):
+        store.set_sweep_status("S", "queued", allowed_from={"running", "queued"})
+    assert store.set_sweep_status("S", "rolling_back", allowed_from={"running", "paused"})
+    with pytest.raises(TransitionRefused, match="set_sweep_status"):
+        store.update_sweep("S", status="succeeded")  # only a compare-and-set moves it
+    assert store.sweep_status("S") == "rolling_back"
+
+
 def test_set_status_if_checks_status_and_token(store: CheckpointStore) -> None:
     assert store.set_status_if("S", "T1", "queued", {"pending"})
     assert not store.set_status_if("S", "T1", "queued", {"pending"})

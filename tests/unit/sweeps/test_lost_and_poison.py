@@ -228,3 +228,31 @@ def test_worker_record_expires_after_three_missed_beats(rt: Runtime) -> None:
     reg.beat(WorkerRecord(name="a", host="h", pid=1, repos=["api"], beat=2.0))
     ttl = rt.redis.pttl(rt.keys.worker("a"))
     assert 5000 < ttl <= 6000
+
+
+def test_an_embedded_server_is_scanned_for_lost_messages(tmp_path: Path) -> None:
+    """Embedded mode's queues are a real Redis's now: a message prefetched by a process
+    that was killed is lost there as in the distributed mode, and is sent again."""
+    from coordination.runtime.embedded_server import release
+    from coordination.settings import Settings
+    from coordination.sweeps.lost import resend_lost_messages
+
+    catalog = chain_catalog(tmp_path)
+    settings = Settings(lost_after=0.2, worker_heartbeat=0.1)
+    runtime = Runtime.create(settings, catalog=catalog)  # the catalog's own server
+    assert runtime.settings.embedded and runtime.url is not None
+    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
+    try:
+        sid = start(runtime, catalog)
+        age_queued(runtime, sid, "TODO-001", 5)  # its message is nowhere
+        cps = runtime.checkpoints.get_all(sid, ["TODO-001"])
+        _last_message_scan.clear()
+        assert resend_lost_messages(runtime, spec_of(runtime, sid), cps, time.time()) == []
+        assert runtime.checkpoints.get(sid, "TODO-001").get("suspect_at")  # looked: suspect
+        cps = runtime.checkpoints.get_all(sid, ["TODO-001"])
+        _last_message_scan.clear()
+        later = time.time() + 1
+        assert resend_lost_messages(runtime, spec_of(runtime, sid), cps, later) == ["TODO-001"]
+    finally:
+        runtime.redis.flushdb()
+        release(runtime.url)
