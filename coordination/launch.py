@@ -175,8 +175,9 @@ def attach(file: Path, sweep_id: str) -> Launch:
 
 def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = None,
             strategy: str = "levels", ignore_blockers: bool = False,
-            atomic: bool = False) -> Launch:
-    """A sweep of ``plan_id`` (or of the one todo ``todo_id``), wired to run."""
+            atomic: bool = False, again: bool = False) -> Launch:
+    """A sweep of ``plan_id`` (or of the one todo ``todo_id``), wired to run; ``again``:
+    every todo of the plan, completed ones too."""
     rt = get_runtime(file)
     svc = SweepService(rt, file)
     if todo_id is not None:
@@ -184,7 +185,8 @@ def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = Non
         name, kind = todo_id, "todo"
     else:
         assert plan_id is not None
-        spec = svc.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers)
+        spec = svc.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers,
+                             again=again)
         name, kind = plan_id, "plan"
     wire(rt, svc, with_tasks=rt.settings.embedded)
     return Launch(svc, spec, name, kind, atomic)

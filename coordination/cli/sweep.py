@@ -196,12 +196,13 @@ def finish(svc: SweepService, st: StatusDocument, *, as_json: bool, sync: bool,
 
 def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blockers: bool,
               as_json: bool, todo_id: str | None = None, require_workers: bool = False,
-              atomic: bool = False, ui_port: int | None = None, sync: bool = True) -> int:
+              atomic: bool = False, ui_port: int | None = None, sync: bool = True,
+              again: bool = False) -> int:
     """`coord plan sweep PLAN` (not --dry-run), or with ``todo_id`` `coord todo run ID`.
     Embedded mode (no COORD_REDIS_URL) runs the workers in this process and always waits.
     ``ui_port``: serve the web view on localhost at that port while the sweep runs."""
     launch = prepare(file, plan_id=plan_id or None, todo_id=todo_id, strategy=strategy,
-                     ignore_blockers=ignore_blockers, atomic=atomic)
+                     ignore_blockers=ignore_blockers, atomic=atomic, again=again)
     spec, svc = launch.spec, launch.svc
     if ui_port is not None and not (wait or launch.embedded):
         raise UsageError("--ui serves the web view while the sweep runs: it needs --wait",

@@ -15,15 +15,16 @@ from coordination.planner.validate import validate_plan
 
 
 def prepare_sweep(
-    catalog: Catalog, plan_id: str, *, ignore_blockers: bool = False
+    catalog: Catalog, plan_id: str, *, ignore_blockers: bool = False, again: bool = False
 ) -> tuple[PlanGraph, Analysis]:
-    """The open todos' graph and its analysis, or PlanError saying what stops the sweep.
+    """The open todos' graph and its analysis, or PlanError saying what stops the sweep;
+    with ``again``, every todo of the plan, completed ones too (`plan sweep --again`).
 
     Raises NotFoundError for an unknown plan; PlanError for a cycle, for
     todos that cannot run (unknown repo or id, no run command), and for
     unsatisfied blockers unless ``ignore_blockers`` (every blocker is listed).
     """
-    pg = build_plan_graph(catalog, plan_id)
+    pg = build_plan_graph(catalog, plan_id, include_completed=again)
     findings = validate_plan(catalog, plan_id, pg=pg, ignore_blockers=True, advice=False)
     if any(f.code == "cycle" for f in findings):
         raise cycle_error(pg)

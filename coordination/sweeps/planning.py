@@ -96,13 +96,16 @@ class Planning:
         """The shared resources' capacities, frozen with a spec."""
         return {x.name: x.capacity for x in catalog.resources}
 
-    def plan_spec(self, plan_id: str, *, strategy: str, ignore_blockers: bool) -> SweepSpec:
+    def plan_spec(self, plan_id: str, *, strategy: str, ignore_blockers: bool,
+                  again: bool = False) -> SweepSpec:
         """Validate and level a plan into a spec: the same checks as the dry run
-        (cycles, unknown refs, missing run, blockers)."""
+        (cycles, unknown refs, missing run, blockers). The plan's todos not completed
+        in the catalog; with ``again`` every todo of it (`plan sweep --again`)."""
         if strategy not in STRATEGIES:
             raise UsageError(f"unknown strategy {strategy!r}", hint="use levels or eager")
         catalog = self.catalog()
-        pg, analysis = prepare_sweep(catalog, plan_id, ignore_blockers=ignore_blockers)
+        pg, analysis = prepare_sweep(catalog, plan_id, ignore_blockers=ignore_blockers,
+                                     again=again)
         todos = self.todo_specs(catalog, pg.graph, list(pg.graph.nodes))
         for i, level in enumerate(analysis.levels):
             for tid in level:

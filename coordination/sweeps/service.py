@@ -71,8 +71,10 @@ class SweepService:
         return self.planning.catalog()
 
     # -- starting ---------------------------------------------------------------
-    def plan_spec(self, plan_id: str, *, strategy: str, ignore_blockers: bool) -> SweepSpec:
-        return self.planning.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers)
+    def plan_spec(self, plan_id: str, *, strategy: str, ignore_blockers: bool,
+                  again: bool = False) -> SweepSpec:
+        return self.planning.plan_spec(plan_id, strategy=strategy,
+                                       ignore_blockers=ignore_blockers, again=again)
 
     def todo_spec(self, todo_id: str, *, ignore_blockers: bool = False) -> SweepSpec:
         """One todo as a one-todo sweep. A blocker that succeeded in a sweep not yet
@@ -104,10 +106,11 @@ class SweepService:
         return synced
 
     def start(self, plan_id: str, *, strategy: str = "levels", ignore_blockers: bool = False,
-              atomic: bool = False) -> str:
+              atomic: bool = False, again: bool = False) -> str:
         from coordination.sweeps.planning import new_sweep_id  # lazy: as planning above
 
-        spec = self.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers)
+        spec = self.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers,
+                              again=again)
         return steering.start(self.rt, spec, new_sweep_id(plan_id), atomic=atomic)
 
     def start_spec(self, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
