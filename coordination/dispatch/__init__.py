@@ -34,14 +34,34 @@ class CeleryDispatcher:
         self.keys = keys
 
     def send(self, messages: Iterable[TodoMessage]) -> None:
-        for m in messages:
-            sig = todo_signature(m.todo_id, m.repo, sweep_id=m.sweep_id, plan_id=m.plan_id,
-                                 keys=self.keys, run=m.run, priority=m.priority)
-            # send_task with the signature's own options: what apply_async would send,
-            # without building the signature again; the reprs Flower shows are given,
-            # not made by saferepr (two per message, a tenth of a send).
-            self.app.send_task(sig["task"], kwargs=sig["kwargs"], argsrepr="()",
-                               kwargsrepr=repr(sig["kwargs"]), **sig["options"])
+        batch = list(messages)
+        if not batch:
+            return
+        try:
+            # kombu's publish batch: the LPUSHes go in one pipeline round trip when the
+            # block ends, not one round trip per message (a third of the CPU per send).
+            with self.app.producer_or_acquire() as producer, producer.batch():
+                for m in batch:
+                    self._send_one(m, producer=producer)
+        except Exception as exc:  # noqa: BLE001 - a batch is sent without kombu's retries
+            # A batch flush does not retry; sending each message again with Celery's
+            # retry policy does. A message sent twice is harmless: the start script lets
+            # one delivery run the todo, and a todo left queued without its message is
+            # sent again by the supervisor.
+            log.warning("batched send of %d messages failed (%s); sending one by one",
+                        len(batch), exc)
+            for m in batch:
+                self._send_one(m)
+
+    def _send_one(self, m: TodoMessage, *, producer: object = None) -> None:
+        sig = todo_signature(m.todo_id, m.repo, sweep_id=m.sweep_id, plan_id=m.plan_id,
+                             keys=self.keys, run=m.run, priority=m.priority)
+        # send_task with the signature's own options: what apply_async would send,
+        # without building the signature again; the reprs Flower shows are given,
+        # not made by saferepr (two per message, a tenth of a send).
+        self.app.send_task(sig["task"], kwargs=sig["kwargs"], argsrepr="()",
+                           kwargsrepr=repr(sig["kwargs"]), producer=producer,
+                           **sig["options"])
 
     def revoke(self, task_ids: list[str]) -> None:
         if task_ids:

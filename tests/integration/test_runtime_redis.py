@@ -281,3 +281,44 @@ def test_stopped_holder_loses_lease_and_its_late_write_is_rejected(
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def test_a_level_is_sent_in_one_round_trip_in_start_order(r: redis.Redis, redis_url: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """1,000 messages of a level: kombu's publish batch puts them on the repo's queue in
+    the order given (a queue hands them out in that order), with a handful of round
+    trips, not one per message."""
+    from coordination.dispatch import CeleryDispatcher
+    from coordination.dispatch.app import celery_app
+    from coordination.runtime.messages import TodoMessage
+    from coordination.settings import Settings
+
+    keys = Keys("it-batch")
+    app = celery_app(Settings(redis_url=redis_url, namespace="it-batch"), url=redis_url)
+    d = CeleryDispatcher(app, keys)
+    d.send([TodoMessage("S", "P", "warm", "api", 0)])
+    for q in r.scan_iter(f"*{keys.repo_queue('api')}*"):
+        r.delete(q)
+    before = r.info("commandstats")
+    writes: list[int] = []
+    real = redis.connection.AbstractConnection.send_packed_command
+
+    def counted(self: object, command: object, check_health: bool = True) -> None:
+        writes.append(1)
+        real(self, command, check_health)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+    n = 1000
+    d.send([TodoMessage("S", "P", f"T{i:04d}", "api", 0) for i in range(n)])
+    monkeypatch.undo()
+    after = r.info("commandstats")
+    lpush = after["cmdstat_lpush"]["calls"] - before.get("cmdstat_lpush", {"calls": 0})["calls"]
+    assert lpush == n
+    assert len(writes) <= 5, f"{len(writes)} writes to Redis for {n} messages"
+    # kombu LPUSHes, workers BRPOP: the oldest message is at the right end
+    # the broker's keys carry the namespace's prefix; a priority adds a suffix
+    queues = [q for q in r.scan_iter(f"*{keys.repo_queue('api')}*") if r.type(q) == "list"]
+    assert len(queues) == 1, queues
+    bodies = [json.loads(m)["headers"]["id"] for m in reversed(r.lrange(queues[0], 0, -1))]
+    assert bodies == [f"S:T{i:04d}:0" for i in range(n)]
+    r.delete(*queues)
