@@ -420,24 +420,38 @@ class EventLog:
         after: str = "0-0",
         block_ms: int = 1000,
         stop: Callable[[], bool] | None = None,
+        pace: float = 0.0,
     ) -> Iterator[Event]:
         """Every event after ``after``, then new ones as they come, until ``stop()``.
 
         Replay and live reading continue from the last id read, so nothing
         emitted in between is missed; a dropped connection is retried from that
         same id. Without a sweep, the merged view (see ``_follow_all``).
+
+        ``pace``: at most one live read per ``pace`` seconds. A waiting CLI that
+        shows progress needs no more than ten reads a second; unpaced, a busy
+        sweep costs it one read (and one wake-up) per event.
         """
         if sweep_id:
-            return self._follow_one(self.keys.sweep_events(sweep_id), after, block_ms, stop)
-        return self._follow_all(after, block_ms, stop)
+            return self._follow_one(self.keys.sweep_events(sweep_id), after, block_ms, stop,
+                                    pace)
+        return self._follow_all(after, block_ms, stop, pace)
 
     def _xreads(
-        self, cursors: dict[KeyT, StreamIdT], block_ms: int, stop: Callable[[], bool] | None
+        self, cursors: dict[KeyT, StreamIdT], block_ms: int, stop: Callable[[], bool] | None,
+        pace: float = 0.0,
     ) -> Iterator[XReadReply]:
         """XREAD replies from ``cursors`` (the caller moves them) until ``stop()``;
-        Redis away is retried with backoff, from the same cursors."""
+        Redis away is retried with backoff, from the same cursors. ``pace``: the least
+        time from one read's start to the next's (events wait in the stream meanwhile)."""
         backoff = 0.1
+        last = 0.0
         while stop is None or not stop():
+            if pace:
+                gap = last + pace - time.monotonic()
+                if gap > 0:
+                    time.sleep(gap)
+                last = time.monotonic()
             try:
                 reply = cast(XReadReply, self.r.xread(cursors, count=_PAGE, block=max(1, block_ms)))
             except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -449,7 +463,8 @@ class EventLog:
             yield reply
 
     def _follow_one(
-        self, stream: str, after: str, block_ms: int, stop: Callable[[], bool] | None
+        self, stream: str, after: str, block_ms: int, stop: Callable[[], bool] | None,
+        pace: float = 0.0,
     ) -> Iterator[Event]:
         cursors: dict[KeyT, StreamIdT] = {stream: after}
         try:
@@ -460,13 +475,13 @@ class EventLog:
             # The reads below carry on from the last event yielded (XREAD returns what
             # is already there at once): Redis away at the start is ridden out too.
             log.warning("event stream %s unreachable, retrying: %s", stream, exc)
-        for reply in self._xreads(cursors, block_ms, stop):
+        for reply in self._xreads(cursors, block_ms, stop, pace):
             for _name, entry_id, fields in stream_entries(reply):
                 cursors[stream] = entry_id
                 yield Event.from_entry(entry_id, fields)
 
     def _follow_all(
-        self, after: str, block_ms: int, stop: Callable[[], bool] | None
+        self, after: str, block_ms: int, stop: Callable[[], bool] | None, pace: float = 0.0
     ) -> Iterator[Event]:
         """The merged view after ``after``, then live: XREAD over the global stream
         and the streams of the sweeps followed.
@@ -482,5 +497,5 @@ class EventLog:
         pages, live = self._first_pages(scan.sweeps, after, upto, statuses=True)
         yield from self._merge(scan, pages, upto, None)
         following = _Following(self.r, self.keys, upto, scan.sweeps, live)
-        for reply in self._xreads(following.cursors, block_ms, stop):
+        for reply in self._xreads(following.cursors, block_ms, stop, pace):
             yield from following.take(reply)

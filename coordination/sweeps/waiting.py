@@ -20,6 +20,9 @@ from coordination.sweeps.supervision import supervise_once
 
 log = logging.getLogger("coord.sweeps")
 
+#: The least time between two reads of a waited-for sweep's events (seconds).
+WAIT_PACE = 0.1
+
 
 def ended_by(rt: Runtime, sweep_id: str, event: Event) -> bool:
     """Does ``event``, read while following ``sweep_id``, mean the sweep is over?
@@ -86,7 +89,9 @@ def wait(rt: Runtime, sweep_id: str, *, record: Callable[[], SweepRecord],
             done = current is None or current not in SWEEP_LIVE
         return done or now > limit
 
-    for ev in rt.events.follow(sweep_id=sweep_id, block_ms=250, stop=stop):
+    # Paced: ten reads a second are plenty to show progress, and the events of a busy
+    # sweep are read in a few batches instead of one read per event.
+    for ev in rt.events.follow(sweep_id=sweep_id, block_ms=250, stop=stop, pace=WAIT_PACE):
         if on_event is not None:
             on_event(ev)
         if ended_by(rt, sweep_id, ev):
