@@ -7,7 +7,7 @@ running it:
 * **Nothing outlives the todo.** The command runs in its own session and
   process group, and every process left in that group when the command's
   shell exits is killed. The group is also killed when the *worker* dies,
-  even by SIGKILL, through the guard described below.
+  even by SIGKILL, through the warden described below.
 * **Bounded resources.** stdout and stderr are read concurrently into ring
   buffers holding only the last ``tail_bytes`` of each; a todo printing
   gigabytes costs no memory and little CPU (large reads, large pipes).
@@ -18,30 +18,34 @@ running it:
   (missing cwd, ...) gives ``outcome="error"``; a failing one gives its exit
   code.
 
-The guard
----------
+The warden
+----------
 ``PR_SET_PDEATHSIG`` is not used: it fires when the spawning *thread* exits
-(workers use thread pools) and only reaches the direct child. Instead the
-worker creates a pipe and keeps its write end; the read end becomes the
-shell's stdin. The shell runs :data:`_GUARD_SCRIPT`, which
+(workers use thread pools) and only reaches the direct child. Instead each
+worker process starts one small *warden* process (on its first todo) and keeps
+the write end of a pipe to it. The warden ignores TERM/INT/HUP/QUIT, sits in
+its own session, and learns from the pipe which process groups are the todos'
+(``+PGID`` when one starts, ``-PGID`` once its leftovers are dead). When the
+pipe reaches EOF - the worker exited or died, even by SIGKILL, since the
+kernel closes the worker's fds - it SIGKILLs every group still registered.
 
-1. moves the pipe to fd 3 and points stdin at ``/dev/null``;
-2. double-forks a tiny guard subshell (so the command's own ``wait`` never
-   waits for it) that ignores TERM/INT/HUP/QUIT, has its stdout/stderr on
-   ``/dev/null`` (so it never keeps the output pipes open), blocks in
-   ``read`` on fd 3 and, at EOF, runs ``kill -KILL 0``: SIGKILL to its whole
-   process group, i.e. the todo's group;
-3. closes fd 3 and ``eval``\\ s the command in the shell itself, so
-   ``exit N``, ``$$``, ``wait`` and background jobs behave as with
-   ``sh -c command``.
+A todo spawned but not registered yet (the worker died in between) is found
+by a token: before each spawn the worker tells the warden ``?TOKEN`` and puts
+the token in the todo's environment (``COORD_TODO_GUARD``); at EOF the warden
+kills the group of any process whose environment still carries a token it was
+told of and never saw resolved.
 
-Only the worker holds the write end (it is close-on-exec, and subprocess is
-used with ``close_fds=True``, so other todos' children never inherit it).
-EOF therefore arrives exactly when the worker closes it - after the command's
-shell has exited, to sweep up leftovers - or when the kernel closes it
-because the worker died. Processes that leave the group themselves
-(``setsid``, ``set -m``) escape the guard, as they would escape any
-group-based kill.
+Leftovers of a todo that ended normally are killed by the worker itself: the
+exited shell is left unreaped (a zombie) while its group is SIGKILLed, so the
+group id cannot have been reused by an unrelated process. Processes that
+leave the group themselves (``setsid``, ``set -m``) escape, as they would
+escape any group-based kill.
+
+The command runs as ``sh -c command`` (``exit N``, ``$$``, ``wait`` and
+background jobs behave as they always do); the warden is not its child, so a
+``wait`` never waits for it. One warden per worker process costs a few
+microseconds per todo (two short pipe writes) where a guard per todo cost two
+forks of the shell.
 
 Exit codes
 ----------
@@ -55,9 +59,11 @@ from __future__ import annotations
 
 import fcntl
 import os
-import selectors
+import select
 import signal
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -66,14 +72,160 @@ __all__ = ["ExecResult", "run_command"]
 
 SHELL = "/bin/sh"
 
-# $0 is "coord-todo" (shows in the shell's error messages), $1 the command.
-# `eval "shift; $1"` expands $1 first, then runs with no positional parameters,
-# like `sh -c command` would.
-_GUARD_SCRIPT = r"""exec 3<&0 </dev/null
-( ( trap '' TERM INT HUP QUIT; read _ <&3; kill -KILL 0 ) >/dev/null 2>&1 & )
-exec 3<&-
-eval "shift; $1"
+#: The environment variable carrying a todo's warden token (see the module docs).
+GUARD_ENV = "COORD_TODO_GUARD"
+_GUARD_ENV_B = GUARD_ENV.encode()
+
+# The warden, run with ``python -I -S -c SCRIPT NAME PREFIX``: stdlib only, no site, no
+# user paths. Lines: ``+PGID N`` (todo N's group; no N from a replacement warden),
+# ``-PGID`` (that group is gone), ``!N`` (todo N never started), ``=N`` (all below N
+# seen). At EOF: SIGKILL every registered group, and the group of any process whose
+# environment carries ``NAME=PREFIXN`` for an N never registered (a spawn the worker
+# died before registering). Ns come about in order, so the set of those seen stays
+# small: everything below ``low`` was seen.
+_WARDEN_SCRIPT = r"""
+import os, signal, sys
+for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+    signal.signal(s, signal.SIG_IGN)
+name, prefix = sys.argv[1], sys.argv[2]
+groups, seen, low = set(), set(), 0
+def saw(n):
+    global low
+    seen.add(n)
+    while low in seen:
+        seen.discard(low)
+        low += 1
+for line in sys.stdin.buffer:
+    op, args = line[:1], line[1:].split()
+    if op == b"+":
+        groups.add(int(args[0]))
+        if len(args) > 1:
+            saw(int(args[1]))
+    elif op == b"-":
+        groups.discard(int(args[0]))
+    elif op == b"!":
+        saw(int(args[0]))
+    elif op == b"=":  # a replacement warden: everything below N was seen
+        low = max(low, int(args[0]))
+        seen = {n for n in seen if n >= low}
+mark = ("%s=%s" % (name, prefix)).encode()
+for pid in os.listdir("/proc"):
+    if not pid.isdigit():
+        continue
+    try:
+        with open("/proc/%s/environ" % pid, "rb") as f:
+            env = f.read()
+    except OSError:
+        continue
+    at = env.find(mark)
+    if at < 0 or (at and env[at - 1] != 0):
+        continue
+    end = env.find(b"\0", at)
+    try:
+        n = int(env[at + len(mark):end if end >= 0 else None])
+    except ValueError:
+        continue
+    if n >= low and n not in seen:
+        try:
+            groups.add(os.getpgid(int(pid)))
+        except OSError:
+            pass
+for g in groups:
+    try:
+        os.killpg(g, signal.SIGKILL)
+    except OSError:
+        pass
 """
+
+
+class _Warden:
+    """This process's warden: started on first use, again after a fork or its death."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._pid = 0  # the process that owns _fd
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._live: set[int] = set()
+        self._next = 0
+        self._inflight: set[int] = set()  # tokens handed out, their todo not registered
+
+    def token(self) -> bytes:
+        """A new todo's token (its ``COORD_TODO_GUARD``): this process's pid and a count.
+        The warden runs before the token is handed out, so it covers the spawn."""
+        with self._lock:
+            if self._fd is None or self._pid != os.getpid():
+                self._start()
+            n, self._next = self._next, self._next + 1
+            self._inflight.add(n)
+        return b"%d.%d" % (os.getpid(), n)
+
+    def _start(self) -> int:
+        r, w = os.pipe()
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _WARDEN_SCRIPT, GUARD_ENV,
+                 f"{os.getpid()}."],
+                stdin=r, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True, close_fds=True)
+        except BaseException:
+            os.close(w)
+            raise
+        finally:
+            os.close(r)
+        self._fd, self._pid = w, os.getpid()
+        # A warden that died is replaced, told what it knew: the live groups, and
+        # every count handed out as seen except those whose spawn is in flight.
+        low = min(self._inflight, default=self._next)
+        lines = [b"=%d\n" % low]
+        lines += [b"!%d\n" % n for n in range(low, self._next) if n not in self._inflight]
+        lines += [b"+%d\n" % g for g in self._live]
+        os.write(w, b"".join(lines))
+        return w
+
+    def _say(self, line: bytes) -> None:
+        with self._lock:
+            fd = self._fd if self._pid == os.getpid() else None
+            if fd is None:
+                fd = self._start()
+            try:
+                os.write(fd, line)  # a short write to a pipe is atomic
+            except BrokenPipeError:
+                os.close(fd)
+                self._fd = None
+                os.write(self._start(), line)
+
+    def register(self, pgid: int, token: bytes) -> None:
+        n = token.split(b".")[1]
+        with self._lock:
+            self._live.add(pgid)
+            self._inflight.discard(int(n))
+        self._say(b"+%d %s\n" % (pgid, n))
+
+    def forget(self, pgid: int) -> None:
+        with self._lock:
+            self._live.discard(pgid)
+        self._say(b"-%d\n" % pgid)
+
+    def never_started(self, token: bytes) -> None:
+        n = token.split(b".")[1]
+        with self._lock:
+            self._inflight.discard(int(n))
+        self._say(b"!%s\n" % n)
+
+    def after_fork(self) -> None:
+        """In a forked child: the parent's warden is the parent's; start a new one."""
+        self._lock = threading.Lock()
+        if self._fd is not None:
+            _close(self._fd)
+        self._fd, self._proc, self._live, self._next = None, None, set(), 0
+        self._inflight = set()
+
+
+_warden = _Warden()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_warden.after_fork)
+
 
 _READ_SIZE = 1 << 20
 # Bigger pipes mean fewer wake-ups for chatty commands. Linux caps unprivileged
@@ -213,13 +365,15 @@ def run_command(
     Safe to call from several threads at once; calls share no state.
     """
     cwd_s = os.fspath(cwd)
-    full_env = dict(os.environ)
+    # Bytes all along: the worker's environment copied without decoding it, so the
+    # spawn does not decode and encode every variable again (a fifth of its cost).
+    full_env = dict(getattr(os.environ, "_data", None) or os.environb)  # CPython: bytes
     if env:
-        full_env.update(env)
+        full_env.update((os.fsencode(k), os.fsencode(v)) for k, v in env.items())
+    token = _warden.token()
+    full_env[_GUARD_ENV_B] = token
 
     start = time.monotonic()
-    guard_r: int | None = None
-    guard_w: int | None = None
     out_r: int | None = None
     out_w: int | None = None
     err_r: int | None = None
@@ -227,7 +381,6 @@ def run_command(
     try:
         # All close-on-exec: only the child's dup2'd 0/1/2 survive exec, and
         # no other todo's child (spawned by another thread) inherits them.
-        guard_r, guard_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         for fd in (out_w, err_w):
@@ -236,18 +389,20 @@ def run_command(
             except OSError:
                 pass
         proc = subprocess.Popen(
-            [SHELL, "-c", _GUARD_SCRIPT, "coord-todo", command],
+            # $0 is "coord-todo": it names the todo in the shell's own error messages
+            [SHELL, "-c", command, "coord-todo"],
             cwd=cwd_s,
             env=full_env,
-            stdin=guard_r,
+            stdin=subprocess.DEVNULL,
             stdout=out_w,
             stderr=err_w,
             start_new_session=True,
             close_fds=True,
         )
     except (OSError, ValueError) as exc:
-        for maybe_fd in (guard_r, guard_w, out_r, out_w, err_r, err_w):
+        for maybe_fd in (out_r, out_w, err_r, err_w):
             _close(maybe_fd)
+        _warden.never_started(token)
         return ExecResult(
             exit_code=None,
             outcome="error",
@@ -259,14 +414,13 @@ def run_command(
             stderr_bytes=0,
             pid=None,
         )
-    # The child has its copies; the worker keeps only the read ends of the
-    # output pipes and the guard's write end.
-    for fd in (guard_r, out_w, err_w):
+    _warden.register(proc.pid, token)
+    # The child has its copies; the worker keeps only the read ends.
+    for fd in (out_w, err_w):
         _close(fd)
-    assert out_r is not None and err_r is not None and guard_w is not None
+    assert out_r is not None and err_r is not None
     return _Supervisor(
         proc,
-        guard_w=guard_w,
         out_r=out_r,
         err_r=err_r,
         start=start,
@@ -280,7 +434,7 @@ def run_command(
 
 
 class _Supervisor:
-    """The wait loop of one run: output, exit, timeout, stop, kill, guard.
+    """The wait loop of one run: output, exit, timeout, stop, kill, warden.
 
     Everything happens in the calling thread around one selector (epoll on
     Linux) watching both output pipes and, where available, a pidfd that
@@ -293,7 +447,6 @@ class _Supervisor:
         self,
         proc: subprocess.Popen[bytes],
         *,
-        guard_w: int,
         out_r: int,
         err_r: int,
         start: float,
@@ -305,7 +458,9 @@ class _Supervisor:
         kill_grace: float,
     ) -> None:
         self.proc = proc
-        self.guard_w: int | None = guard_w
+        # The shell is not reaped until its group is dead: while it is a zombie its
+        # pid, and so the group id, cannot be taken by another process.
+        self.held = True
         self.start = start
         self.timeout = timeout
         self.deadline = start + timeout
@@ -329,20 +484,37 @@ class _Supervisor:
     # -- signals -----------------------------------------------------------
 
     def _signal_group(self, sig: int) -> None:
-        """Signal the todo's group. Only while the guard pipe is open: the
-        guard keeps the group (and so its id) alive, so the id cannot have
-        been reused by an unrelated process."""
-        if self.guard_w is None:
+        """Signal the todo's group. Only while the shell is unreaped: its pid (the
+        group id) cannot have been reused by an unrelated process."""
+        if not self.held:
             return
         try:
             os.killpg(self.proc.pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
 
-    def _release_guard(self) -> None:
-        """Close the guard pipe: the guard SIGKILLs whatever is left in the group."""
-        _close(self.guard_w)
-        self.guard_w = None
+    def _release(self) -> None:
+        """Kill whatever is left in the group, tell the warden, then reap the shell."""
+        if not self.held:
+            return
+        self._signal_group(signal.SIGKILL)
+        _warden.forget(self.proc.pid)
+        self.held = False
+        code = self.proc.wait()
+        if self.returncode is None:
+            self.returncode = code
+
+    def _exited(self) -> int | None:
+        """The shell's return code (Popen's convention) once it exited, without reaping it."""
+        try:
+            info = os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:  # reaped elsewhere: Popen knows its code
+            return self.proc.wait()
+        if info is None or info.si_pid == 0:
+            return None
+        if info.si_code == os.CLD_EXITED:
+            return info.si_status
+        return -info.si_status
 
     def _begin_kill(self, outcome: str, reason: str, now: float) -> None:
         self.outcome = outcome
@@ -354,26 +526,23 @@ class _Supervisor:
     # -- loop --------------------------------------------------------------
 
     def run(self) -> ExecResult:
-        sel = selectors.DefaultSelector()
+        sel = select.epoll()  # Linux, as pidfd and the warden's /proc scan are
         try:
             try:
                 self.pidfd = os.pidfd_open(self.proc.pid)
             except (AttributeError, OSError):
                 self.pidfd = None
             for fd in self.open_fds:
-                sel.register(fd, selectors.EVENT_READ)
+                sel.register(fd, select.EPOLLIN)
             if self.pidfd is not None:
-                sel.register(self.pidfd, selectors.EVENT_READ)
+                sel.register(self.pidfd, select.EPOLLIN)
             if self.on_start is not None:
                 self.on_start(self.proc.pid)
             self._loop(sel)
         finally:
-            # Normal end: no-ops. An exception (from a callback, or an
+            # Normal end: no-op. An exception (from a callback, or an
             # interrupt): the group still dies and the shell is reaped.
-            self._signal_group(signal.SIGKILL)
-            self._release_guard()
-            if self.returncode is None:
-                self.returncode = self.proc.wait()
+            self._release()
             sel.close()
             for leftover in (*self.open_fds, self.pidfd):
                 _close(leftover)
@@ -397,7 +566,7 @@ class _Supervisor:
             pid=self.proc.pid,
         )
 
-    def _loop(self, sel: selectors.BaseSelector) -> None:
+    def _loop(self, sel: select.epoll) -> None:
         next_check = self.start + self.poll
         while True:
             now = time.monotonic()
@@ -416,15 +585,15 @@ class _Supervisor:
                 self.killed = True
                 self._signal_group(signal.SIGKILL)
 
-            if exited and self.guard_w is not None:
+            if exited and self.held:
                 # After a normal exit, leftovers die now. After a kill, give
                 # TERM-handling processes their grace while they still hold
                 # the output pipes; once the pipes are at EOF or the grace is
-                # over, the guard finishes the job.
+                # over, SIGKILL finishes the job.
                 if not self.killing or not self.open_fds or self.killed:
-                    self._release_guard()
+                    self._release()
                     self.drain_until = now + max(self.kill_grace, 0.5)
-            if exited and self.guard_w is None:
+            if exited and not self.held:
                 if not self.open_fds or (self.drain_until is not None and now >= self.drain_until):
                     # Pipes still open past the drain: held by a process that
                     # left the group; stop reading rather than hang.
@@ -442,7 +611,7 @@ class _Supervisor:
                 if self.pidfd is None:
                     wake.append(now + self.poll)
             else:
-                if self.guard_w is not None and not self.killed:
+                if self.held and not self.killed:
                     wake.append(self.kill_at)
                 if self.drain_until is not None:
                     wake.append(self.drain_until)
@@ -450,8 +619,7 @@ class _Supervisor:
             wait = min(max(0.0, min(wake) - now), _MAX_WAIT) if wake else None
 
             check_exit = self.pidfd is None
-            for key, _ in sel.select(wait):
-                fd = key.fd
+            for fd, _ in sel.poll(-1 if wait is None else wait):
                 if fd == self.pidfd:
                     # Exited. From here on (should the reap somehow not
                     # happen yet) fall back to polling.
@@ -471,4 +639,4 @@ class _Supervisor:
                     self.open_fds.discard(fd)
                     _close(fd)
             if check_exit and self.returncode is None:
-                self.returncode = self.proc.poll()
+                self.returncode = self._exited()

@@ -386,3 +386,86 @@ def test_concurrent_calls_get_their_own_output(tmp_path: Path) -> None:
         assert r.stdout_tail.endswith(line) and set(r.stdout_tail.splitlines()[1:]) == {line.strip()}
         assert_group_gone(pgids[i][0])
     assert len({pgids[i][0] for i in range(4)}) == 4
+
+
+# -- the warden: one per worker process -------------------------------------------------
+
+IN_FLIGHT_SCRIPT = """
+import os, subprocess, sys
+from workers.execute import GUARD_ENV, _warden
+
+# What run_command does up to the spawn, then the worker dies before registering it.
+token = _warden.token()
+env = dict(os.environ, **{GUARD_ENV: token.decode()})
+p = subprocess.Popen(["/bin/sh", "-c", "sleep 300 & sleep 300; wait"], env=env,
+                     start_new_session=True, cwd=sys.argv[1])
+print(p.pid, _warden._proc.pid, flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_spawn_the_worker_died_before_registering_is_killed_by_its_token(
+        tmp_path: Path) -> None:
+    worker = subprocess.Popen([sys.executable, "-c", IN_FLIGHT_SCRIPT, str(tmp_path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT, text=True)
+    try:
+        assert worker.stdout is not None
+        pgid, warden = map(int, worker.stdout.readline().split())
+        wait_until(lambda: sum("sleep" in p.name() for p in group_members(pgid)) == 2,
+                   what=lambda: f"sleeps in {_describe(group_members(pgid))}")
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+        assert_group_gone(pgid)
+        wait_until(lambda: not psutil.pid_exists(warden)
+                   or psutil.Process(warden).status() == psutil.STATUS_ZOMBIE)
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+REPLACED_SCRIPT = """
+import os, signal, sys, threading
+from workers.execute import _warden, run_command
+
+first = threading.Event()
+t = threading.Thread(target=run_command, args=("sleep 300",),
+                     kwargs=dict(cwd=sys.argv[1], timeout=120,
+                                 on_start=lambda pid: (print(pid, flush=True), first.set())))
+t.start()
+first.wait()
+old = _warden._proc.pid
+os.kill(old, signal.SIGKILL)  # the warden dies; the next todo's start replaces it
+_warden._proc.wait()
+t2 = threading.Thread(target=run_command, args=("sleep 300",),
+                      kwargs=dict(cwd=sys.argv[1], timeout=120,
+                                  on_start=lambda pid: print(pid, flush=True)))
+t2.start()
+t.join()
+"""
+
+
+def test_a_warden_that_died_is_replaced_and_still_covers_the_running_todos(
+        tmp_path: Path) -> None:
+    worker = subprocess.Popen([sys.executable, "-c", REPLACED_SCRIPT, str(tmp_path)],
+                              stdout=subprocess.PIPE, cwd=ROOT, text=True)
+    try:
+        assert worker.stdout is not None
+        first = int(worker.stdout.readline())
+        second = int(worker.stdout.readline())
+        for pgid in (first, second):
+            wait_until(lambda pgid=pgid: any("sleep" in p.name() for p in group_members(pgid)))
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+        assert_group_gone(first)  # started under the old warden, known to the new one
+        assert_group_gone(second)
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+def test_a_todo_s_command_never_waits_for_the_warden(tmp_path: Path) -> None:
+    """``wait`` with no argument waits for the shell's own children: the warden is
+    the worker's child, not the todo's."""
+    r = run("wait; echo done", tmp_path, timeout=10)
+    assert r.ok and r.stdout_tail == "done\n"
+    assert r.duration < 5
