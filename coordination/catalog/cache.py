@@ -16,7 +16,7 @@ import contextlib
 import functools
 import gc
 import hashlib
-import importlib.metadata
+import importlib.util
 import json
 import os
 import stat
@@ -112,14 +112,19 @@ def read_catalog_bytes(path: Path, cap: int) -> bytes:
 
 @functools.lru_cache(maxsize=1)
 def code_tag() -> str:
-    """Changes whenever the code that validates could: versions and source files
-    (read off the disk: importing them is what a cached read avoids)."""
+    """Changes whenever the code that validates could: pydantic's installed files and
+    ours (read off the disk: importing them is what a cached read avoids, and
+    importlib.metadata alone costs a cached read's whole budget)."""
     parts = []
-    for dist in ("coord", "pydantic"):
-        try:
-            parts.append(importlib.metadata.version(dist))
-        except importlib.metadata.PackageNotFoundError:
-            parts.append("unknown")
+    for package, files in (("pydantic", ("version.py",)), ("pydantic_core", ("__init__.py",))):
+        spec = importlib.util.find_spec(package)
+        origin = Path(spec.origin).parent if spec and spec.origin else None
+        for name in files:
+            try:
+                st = os.stat(origin / name) if origin else None
+            except OSError:
+                st = None
+            parts.append(f"{package}:{st.st_size}:{st.st_mtime_ns}" if st else f"{package}:?")
     here = Path(__file__).resolve().parent
     for name in ("models", "checks", "loader"):
         st = os.stat(here / f"{name}.py")
