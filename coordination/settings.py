@@ -74,8 +74,9 @@ class Settings(BaseSettings):
     )
     visibility_timeout: float | None = Field(
         None, gt=0,
-        description="Seconds before the broker hands an unacknowledged message out again "
-        "(default: from the longest todo budget in the catalog, at least 4,800).",
+        description="When set, kombu's ack emulation is on and the broker hands an "
+        "unacknowledged message out again after this many seconds; unset (the default), "
+        "coord's supervisor alone re-sends what a dead worker held.",
     )
     max_catalog_bytes: int = Field(
         64 * 1024 * 1024, ge=1024,

@@ -31,6 +31,18 @@ distributed app, so ``coord worker`` and the CLI publish and consume through it.
 
 4. **Cheaper acks_late bookkeeping.** A delivery's and an ack's unacked-hash writes
    go in a plain pipeline instead of MULTI/EXEC (see ``QoS.pipe_or_acquire``).
+
+5. **No broker-side ack emulation by default.** kombu's Redis transport emulates
+   acks with an unacked hash and index in Redis (4 commands per message) so that a
+   dead worker's messages come back after the visibility timeout. coord does not
+   need it: a todo whose worker died is sent again by the supervisor once its lease
+   expires, and a queued todo whose message nobody holds any more once
+   ``COORD_LOST_AFTER`` passes (checkpoints are the truth). So by default the
+   transport runs with ``ack_emulation`` off: delivered messages are tracked in the
+   worker's memory (:class:`MemoryQoS`), acks cost nothing, and a clean shutdown
+   or a reconnect still puts back what the worker held and had not started.
+   Setting ``COORD_VISIBILITY_TIMEOUT`` turns kombu's emulation back on, with that
+   timeout (points 1 and 3 are about it).
 """
 
 from __future__ import annotations
@@ -49,6 +61,7 @@ from typing import cast
 
 import redis
 from kombu.transport import redis as kredis
+from kombu.transport import virtual
 
 from coordination.jsonable import JSONObject
 from coordination.keys import Keys
@@ -209,8 +222,47 @@ class QoS(kredis.QoS):
         super().reject(delivery_tag, requeue=requeue)
 
 
+class MemoryQoS(virtual.QoS):
+    """Delivered messages kept in the worker's memory only (``ack_emulation`` off).
+
+    An ack forgets the message; a reject with requeue, a clean shutdown and a lost
+    connection put it back on its queue (kombu's ``virtual.QoS``); a message Celery
+    refuses is copied to the dead letters first, as with the emulation on.
+    """
+
+    def reject(self, delivery_tag: str, requeue: bool = False) -> None:
+        if not requeue:
+            message = self._delivered.get(delivery_tag)
+            if message is not None:
+                try:
+                    info = message.delivery_info
+                    dead_letter(str(info.get("routing_key")), json.dumps(message._raw),
+                                "refused by the worker (see its log)")
+                except Exception as exc:  # keeping a copy is best effort
+                    log.warning("could not keep a copy of refused message %s: %s",
+                                delivery_tag, exc)
+        try:
+            super().reject(delivery_tag, requeue=requeue)
+        except (AttributeError, *kredis.get_redis_error_classes()[0]) as exc:
+            log.warning("could not put back %s after the broker connection was lost (%s); "
+                        "the supervisor sends its todo again", delivery_tag, exc)
+
+    def restore_unacked(self) -> list[tuple[BaseException, object]]:
+        errors = super().restore_unacked()
+        if errors:
+            log.warning("broker connection lost: %d message(s) held and not started could "
+                        "not be put back; the supervisor sends their todos again",
+                        len(errors))
+        return []
+
+
 class Channel(kredis.Channel):
     QoS = QoS
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.ack_emulation:  # kombu picked its plain virtual.QoS: ours instead
+            self.QoS = MemoryQoS
 
     def _create_client(self, asynchronous: bool = False) -> Client:
         """kombu builds a new synchronous client for every delivery's and every ack's

@@ -84,6 +84,10 @@ def celery_app(
         # than hang for good; BRPOP itself blocks for only a second at a time.
         transport_options.update(socket_timeout=10, socket_connect_timeout=5,
                                  socket_keepalive=True)
+        # kombu's ack emulation (an unacked hash and index in Redis, 4 commands a
+        # message) only when a visibility timeout is asked for: coord's supervisor
+        # re-sends what a dead worker held (see workers/broker.py, point 5).
+        transport_options["ack_emulation"] = settings.visibility_timeout is not None
 
     # Current and default: Celery builds chain/chord callbacks from message
     # dicts with the *current* app; any other would publish to amqp://localhost.

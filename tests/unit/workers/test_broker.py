@@ -173,3 +173,71 @@ def test_deliveries_and_acks_share_one_client_per_channel(redis_server: Any) -> 
         channel._pool = None  # what a reconnect does: the next client is the new pool's
         assert channel._create_client() is not client
         q.close()
+
+
+def test_ack_emulation_is_off_unless_a_visibility_timeout_is_set() -> None:
+    from coordination.dispatch.app import celery_app
+    from coordination.settings import Settings
+
+    off = celery_app(Settings(redis_url="redis://127.0.0.1:1/0"))
+    assert off.conf.broker_transport_options["ack_emulation"] is False
+    on = celery_app(Settings(redis_url="redis://127.0.0.1:1/0", visibility_timeout=900))
+    assert on.conf.broker_transport_options["ack_emulation"] is True
+    assert on.conf.broker_transport_options["visibility_timeout"] == 900
+
+
+def test_without_ack_emulation_a_delivery_and_its_ack_cost_redis_nothing(
+        redis_server: Any) -> None:
+    """coord's default: kombu keeps no unacked hash or index in Redis (the supervisor
+    re-sends what a dead worker held); a delivery is its BRPOP, an ack is free."""
+    from kombu import Connection
+
+    url = f"redis://127.0.0.1:{redis_server.port}/3"
+    r = redis.Redis.from_url(url, decode_responses=True)
+    r.flushdb()
+    with Connection(url, transport=broker.Transport,
+                    transport_options={"ack_emulation": False}) as conn:
+        q = conn.SimpleQueue("no-emulation-probe")
+        assert isinstance(q.consumer.channel.qos, broker.MemoryQoS)
+        q.put({"todo": "TODO-1"})
+        r.config_resetstat()
+        msg = q.get(block=True, timeout=5)
+        msg.ack()
+        calls = _calls(r)
+        q.close()
+    assert msg.payload == {"todo": "TODO-1"}
+    assert not {"zadd", "hset", "zrem", "hdel", "multi"} & set(calls), calls
+    assert not r.exists("unacked") and not r.exists("unacked_index")
+    r.close()
+
+
+def test_without_ack_emulation_held_messages_go_back_on_close_and_refused_ones_are_kept(
+        redis_server: Any, embedded: Any) -> None:
+    """What a worker held and had not started goes back on its queue when its channel
+    closes (a warm shutdown, a reconnect); a message Celery refuses is copied to the
+    dead letters before it goes."""
+    from kombu import Connection
+
+    er, keys = embedded
+    url = f"redis://127.0.0.1:{redis_server.port}/3"
+    r = redis.Redis.from_url(url, decode_responses=True)
+    r.flushdb()
+    with Connection(url, transport=broker.Transport,
+                    transport_options={"ack_emulation": False}) as conn:
+        q = conn.SimpleQueue("held-probe")
+        q.put({"todo": "TODO-1"})
+        q.put({"todo": "TODO-2"})
+        held = q.get(block=True, timeout=5)
+        refused = q.get(block=True, timeout=5)
+        refused.reject()
+        assert r.llen("held-probe") == 0
+        q.consumer.channel.qos.restore_unacked_once()
+        back = [json.loads(x) for x in r.lrange("held-probe", 0, -1)]
+        q.close()
+    assert held.payload == {"todo": "TODO-1"}
+    assert len(back) == 1 and back[0]["headers"].get("redelivered") in (True, None)
+    letters = [json.loads(x) for x in er.lrange(keys.dead_letters, 0, -1)]
+    assert len(letters) == 1 and "refused" in letters[0]["reason"]
+    import base64
+    assert b"TODO-2" in base64.b64decode(json.loads(letters[0]["raw"])["body"])
+    r.close()
