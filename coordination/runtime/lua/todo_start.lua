@@ -128,8 +128,12 @@ local function take_slots()
         return li == 1 and 'repo' or res_names[li - 1]
       end
     else
+      -- Tried from a slot that changes with the clock: always trying the first
+      -- slot first costs a failed SET whenever it is the one held (most starts on
+      -- a busy repo).
       candidates = {}
-      for i = line[3], line[3] + line[4] - 1 do candidates[#candidates + 1] = i end
+      local n, first = line[4], math.floor(now_n * 1000) % line[4]
+      for j = 0, n - 1 do candidates[#candidates + 1] = line[3] + (first + j) % n end
     end
     local got
     for _, i in ipairs(candidates) do
