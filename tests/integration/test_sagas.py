@@ -84,7 +84,9 @@ def test_a_failing_undo_ends_the_rollback_failed_and_stops_what_comes_after(
 def test_pause_during_a_running_level_holds_the_next_one(cluster: Cluster) -> None:
     """Level 0 runs while the sweep is paused: it finishes and is recorded, level 1 is
     not sent; on unpause the sweep goes on to the end."""
-    todos = [T("TODO-001", "a", "sleep 1.5"), T("TODO-002", "b", "sleep 1.5"),
+    go = cluster.root / "go"  # level 0 runs until the test has paused the sweep
+    wait_go = f"while [ ! -e {go} ]; do sleep 0.05; done"
+    todos = [T("TODO-001", "a", wait_go), T("TODO-002", "b", wait_go),
              T("TODO-003", "c", "true", blocked_by=["TODO-001", "TODO-002"])]
     cluster.write_catalog(dict.fromkeys(REPOS, 1), todos)
     cluster.start_workers(REPOS[:3])
@@ -92,6 +94,7 @@ def test_pause_during_a_running_level_holds_the_next_one(cluster: Cluster) -> No
     cluster.wait_todo(sid, "TODO-001", {"running"})
     paused = cluster.cli_json("sweep", "pause", sid)
     assert paused["status"] == "paused" and paused["changed"] is True
+    go.touch()
     for t in ("TODO-001", "TODO-002"):
         cluster.wait_todo(sid, t, {"succeeded"})
     # The level ended while paused: whoever ended it would have queued level 1 at once.
