@@ -47,6 +47,13 @@ def todo_budget(timeout: float, retries: int) -> float:
     return timeout * (retries + 1) + backoff_cap(retries)
 
 
+#: coord's kombu transport (workers/broker.py), by path and under the alias a unix
+#: socket URL names it by (``coord+socket:///path``): kombu reads a transport off a
+#: URL's scheme before it looks at ``broker_transport``.
+GUARDED_TRANSPORT = "workers.broker:Transport"
+SOCKET_TRANSPORT = "coord"
+
+
 def celery_app(
     settings: Settings | None = None,
     *,
@@ -78,6 +85,10 @@ def celery_app(
     else:
         # TLS options leave the URL and travel as broker_use_ssl/redis_backend_use_ssl (below).
         broker = backend = celery_url(url)
+        if broker.startswith("redis+socket://"):
+            # A socket URL names its transport ("redis+"), which would win over
+            # broker_transport below: the guarded transport under its own alias.
+            broker = SOCKET_TRANSPORT + broker.removeprefix("redis")
         # Keep coord's Celery keys apart from other apps on the same Redis.
         transport_options["global_keyprefix"] = keys.celery_prefix
         # Over a cut network a read must fail (and the consumer reconnect) rather
@@ -124,7 +135,10 @@ def celery_app(
     if url is not None:
         # kombu's Redis transport with its two fatal paths guarded (broker
         # restart, malformed message): see workers/broker.py.
-        app.conf.broker_transport = "workers.broker:Transport"
+        app.conf.broker_transport = GUARDED_TRANSPORT
+        from kombu.transport import TRANSPORT_ALIASES  # lazy: kombu, only with celery
+
+        TRANSPORT_ALIASES.setdefault(SOCKET_TRANSPORT, GUARDED_TRANSPORT)
         # rediss://: one URL configures all three clients; CERT_REQUIRED unless it says otherwise.
         tls = tls_options(url)
         if tls:

@@ -142,3 +142,17 @@ def test_coord_worker_sizes_its_app_from_the_catalog(long_catalog: Path) -> None
     assert got["acks_late"] is True and got["prefetch"] == 1
     assert got["queues"] == ["coord.control", "coord.repo.api"]
     assert got["concurrency"] == 1  # the repo's 1 todo at a time: no spare thread to wait in line
+
+
+def test_a_socket_url_is_served_by_the_guarded_transport_too() -> None:
+    """Embedded mode's unix socket: kombu reads the transport off the URL's scheme
+    before broker_transport, so ``redis+socket://`` gave kombu's unguarded transport
+    (no dead letters, no prompt close, kombu's ack emulation)."""
+    from workers import broker
+    from workers.app import create_app
+
+    app = create_app(Settings(redis_url=None), url="unix:///tmp/coord-test.sock")
+    assert app.conf.result_backend.startswith("redis+socket:///tmp/coord-test.sock")
+    with app.connection_for_write() as conn:
+        assert conn.transport.Channel is broker.Channel
+        assert conn.hostname == "socket:///tmp/coord-test.sock"
