@@ -7,6 +7,7 @@ redis-server in tests/chaos.)
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -241,3 +242,26 @@ def test_without_ack_emulation_held_messages_go_back_on_close_and_refused_ones_a
     import base64
     assert b"TODO-2" in base64.b64decode(json.loads(letters[0]["raw"])["body"])
     r.close()
+
+
+def test_closing_a_consumer_does_not_wait_out_its_brpop(redis_server: Any) -> None:
+    """A channel closing with a BRPOP in flight used to wait for its answer, up to the
+    BRPOP timeout (a second by default; 30 s here): every warm shutdown waited it out.
+    The close unblocks it (CLIENT UNBLOCK) and returns at once."""
+    import socket
+
+    from kombu import Connection
+
+    url = f"redis://127.0.0.1:{redis_server.port}/3"
+    with Connection(url, transport=broker.Transport,
+                    transport_options={"polling_interval": 30}) as conn:
+        q = conn.SimpleQueue("prompt-close-probe")
+        channel = q.consumer.channel
+        q.consumer.consume()
+        with pytest.raises(socket.timeout):
+            conn.drain_events(timeout=0.2)  # leaves the BRPOP waiting in Redis
+        assert channel._in_poll and channel._unblock_id is not None
+        t0 = time.monotonic()
+        channel.close()
+        took = time.monotonic() - t0
+    assert took < 10, f"the close waited {took:.1f} s for the BRPOP"
