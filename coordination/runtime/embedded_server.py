@@ -403,6 +403,10 @@ def _answering_run_id(sock: Path, wait_loading_until: float | None = None) -> st
     try:
         while True:
             try:
+                # INFO is answered while the AOF is still loading (every other command
+                # is refused with LOADING): a server counts as up once it has loaded.
+                if int(probe.info("persistence").get("loading", 0)):
+                    raise redis.BusyLoadingError("loading")
                 return str(probe.info("server")["run_id"])
             except redis.BusyLoadingError:
                 if time.monotonic() >= deadline:

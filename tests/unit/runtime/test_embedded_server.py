@@ -428,3 +428,28 @@ def test_socket_paths_are_bounded_and_deterministic(tmp_path: Path) -> None:
     assert es.socket_of("unix:///a%20b/r.sock") == Path("/a b/r.sock")
     with pytest.raises(ValueError):
         es.socket_of("redis://localhost:6379/0")
+
+
+def test_a_server_still_loading_its_aof_is_waited_for(monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path: Path) -> None:
+    """Redis answers INFO while it loads its append-only file and refuses every other
+    command with LOADING: a join must wait for the load, not take INFO's answer as up
+    (repeated embedded sweeps of one catalog failed with "Redis is loading")."""
+    sock = tmp_path / "redis.sock"
+    sock.touch()
+    loads = iter([1, 1, 0])
+    seen: list[str] = []
+
+    class Probe:
+        def info(self, section: str) -> dict[str, object]:
+            seen.append(section)
+            if section == "persistence":
+                return {"loading": next(loads)}
+            return {"run_id": "abc"}
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(es, "_client", lambda _sock: Probe())
+    assert es._answering_run_id(sock) == "abc"
+    assert seen.count("persistence") == 3  # asked until the load was over
