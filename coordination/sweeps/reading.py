@@ -44,6 +44,7 @@ class TodoEntry(TypedDict):
     stdout_bytes: int | None
     stderr_bytes: int | None
     lost_runs: int
+    worker_gone: bool  # running, but its worker stopped beating (see mark_gone)
 
 
 class StatusDocument(TypedDict):
@@ -93,7 +94,24 @@ def todo_entry(cp: Checkpoint, repo: str | None) -> TodoEntry:
         "stdout_bytes": cp.get("stdout_bytes"),
         "stderr_bytes": cp.get("stderr_bytes"),
         "lost_runs": int(cp.get("lost_runs") or 0),
+        "worker_gone": False,
     }
+
+
+def mark_gone(rt: Runtime, todos: dict[str, TodoEntry]) -> None:
+    """Flag the running todos whose worker stopped beating (``GONE_AFTER`` of its beats,
+    :meth:`WorkerRegistry.gone`): what people see seconds after a worker died, while the
+    todo stays ``running`` until its lease expires and the supervisor runs it again."""
+    running = {t: v["worker"] for t, v in todos.items()
+               if v["status"] == TodoStatus.running and v["worker"]}
+    if not running:
+        return
+    try:
+        gone = rt.workers.gone(running.values())
+    except Exception:  # liveness is advisory: a status never fails on it
+        return
+    for t, worker in running.items():
+        todos[t]["worker_gone"] = worker in gone
 
 
 def sweep_row(rec: SweepRecord) -> SweepRow:
@@ -150,6 +168,7 @@ def status(rt: Runtime, catalog_path: Path | None, sweep_id: str) -> StatusDocum
     todos = {tid: todo_entry(cps.get(tid) or Checkpoint(status=TodoStatus.pending),
                              spec.todos[tid].repo if spec else None)
              for tid in ids}
+    mark_gone(rt, todos)
     return {
         "sweep_id": sweep_id,
         "plan": rec.get("plan"),
