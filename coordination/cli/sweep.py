@@ -372,8 +372,11 @@ def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool
                 return
             was = o["was"]
             assert isinstance(was, dict)
+            skip = o.get("would_skip") or {}  # a blocker failed: skipped at run time
+            assert isinstance(skip, dict)
             table(f"Resume of {sweep_id} would re-run", ["todo", "was", "why"],
                   [(esc(t), styled(str(was[t])),
+                    f"would be skipped: {esc(skip[t])}" if t in skip else
                     "depends on --only" if t in _names(o["dependents"]) else "did not succeed")
                    for t in _names(o["rerun"])])
             if o["keep"]:

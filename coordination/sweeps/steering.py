@@ -17,6 +17,7 @@ from coordination.status import (
     SWEEP_ACTIVE,
     SWEEP_ENDED,
     SWEEP_LIVE,
+    UNSUCCESSFUL,
     EventKind,
     SweepStatus,
     TodoStatus,
@@ -64,12 +65,39 @@ def begin(rt: Runtime, spec: SweepSpec) -> None:
     first_todos(rt, spec)
 
 
+def would_skip(spec: SweepSpec, rerun: Sequence[str], status: dict[str, str]
+               ) -> dict[str, str]:
+    """Of ``rerun``, the todos a resume would skip rather than run, with why: a blocker
+    left out of the resume (``--only``) that did not succeed, or a blocker that would be
+    skipped itself. The start script decides so at run time; the dry run says it."""
+    chosen = set(rerun)
+    waiting = {t: sum(p in chosen for p in spec.todos[t].preds) for t in rerun}
+    ready = sorted((t for t, n in waiting.items() if n == 0), reverse=True)
+    out: dict[str, str] = {}
+    while ready:  # blockers before what they block
+        t = ready.pop()
+        for p in sorted(spec.todos[t].preds):
+            if p in out:
+                out[t] = f"blocker {p} would be skipped"
+                break
+            if p not in chosen and status.get(p) in UNSUCCESSFUL:
+                out[t] = f"blocker {p} {status[p]}"
+                break
+        for s in spec.todos[t].succs:
+            if s in waiting:
+                waiting[s] -= 1
+                if waiting[s] == 0:
+                    ready.append(s)
+    return dict(sorted(out.items()))
+
+
 class ResumePlan(TypedDict):
     sweep_id: str
     status: str | None
     rerun: list[str]
     dependents: list[str]
     was: dict[str, str]
+    would_skip: dict[str, str]  # of rerun: skipped at run time, and why (a blocker failed)
     keep: list[str]
 
 
@@ -98,6 +126,7 @@ def resume_plan(rt: Runtime, rec: SweepRecord, only: Sequence[str] | None = None
     asked = set(only or [])
     dependents = sorted(t for t in rerun if t not in asked) if only else []
     return {"sweep_id": sweep_id, "status": rec.get("status"), "rerun": sorted(rerun),
+            "would_skip": would_skip(old, rerun, status),
             "dependents": dependents, "was": {t: status[t] for t in sorted(rerun)},
             "keep": sorted(t for t in old.todos if t not in rerun)}
 
