@@ -75,8 +75,8 @@ def strategy_estimate(graph: nx.DiGraph, levels: Sequence[Sequence[str]],
     # Each level waits for its longest todo (ties: the smaller id, as critical_path).
     levels_path = [min(level, key=lambda t: (-weight[t], t)) for level in levels if level]
     return {
-        "eager_hours": round(eager_hours, 4),
-        "levels_hours": round(sum(weight[t] for t in levels_path), 4),
+        "eager_hours": round(eager_hours, 6),  # a second is 0.000278 h
+        "levels_hours": round(sum(weight[t] for t in levels_path), 6),
         "eager_path": eager_path,
         "levels_path": levels_path,
         "hours": hours,

@@ -28,6 +28,11 @@ def estimate(n: int, edges: list[tuple[int, int]], hours: list[float | None],
                              {t: pg.todo(t).estimated_hours for t in a.order}, p50 or {})
 
 
+def test_a_second_is_not_rounded_away() -> None:
+    est = estimate(1, [], [None], {"TODO-0": 1.0})
+    assert est["eager_hours"] == est["levels_hours"] == round(1 / 3600, 6)
+
+
 def test_uneven_chains_eager_is_the_longest_chain_levels_waits_for_each_level() -> None:
     # Two chains: 0 -> 1 (1h then 8h) and 2 -> 3 (8h then 1h). Levels: [0, 2], [1, 3].
     # eager: the longest chain, 9h. levels: level 0 waits for 2 (8h), level 1 for 1 (8h).
@@ -78,13 +83,15 @@ def test_eager_never_longer_than_levels_and_levels_is_the_sum_of_maxima(
     est = strategy_estimate(pg.graph, a.levels,
                             {t: pg.todo(t).estimated_hours for t in a.order}, p50)
     w = {t: est["hours"].get(t, 0.0) for t in a.order}
+    near = {"rel": 1e-9, "abs": 1e-5}  # figures are rounded to 6 places of an hour
     assert est["eager_hours"] <= est["levels_hours"] + 1e-6
-    assert est["levels_hours"] == pytest.approx(sum(max(w[t] for t in lv) for lv in a.levels))
+    assert est["levels_hours"] == pytest.approx(
+        sum(max(w[t] for t in lv) for lv in a.levels), **near)
     # eager is the weight of its path, a real chain, and no chain is heavier
     path = est["eager_path"]
     assert all(pg.graph.has_edge(u, v) for u, v in zip(path, path[1:]))
-    assert est["eager_hours"] == pytest.approx(sum(w[t] for t in path))
-    assert est["eager_hours"] == pytest.approx(max((heaviest(pg.graph, w)), default=0.0))
+    assert est["eager_hours"] == pytest.approx(sum(w[t] for t in path), **near)
+    assert est["eager_hours"] == pytest.approx(max(heaviest(pg.graph, w), default=0.0), **near)
     assert sorted(est["unknown"] + list(est["hours"])) == sorted(a.order)
 
 
