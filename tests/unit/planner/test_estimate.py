@@ -118,3 +118,14 @@ def test_dry_run_document_carries_the_estimate_and_again() -> None:
     assert again["levels"] == [["TODO-0", "TODO-2"], ["TODO-1"]]
     est = again["strategy_estimate"]
     assert (est["eager_hours"], est["levels_hours"]) == (5.0, 6.0)
+
+
+def test_again_leaves_a_step_done_by_hand_done() -> None:
+    """--again reruns completed todos that have a command; a completed one without (a
+    manual step) cannot run: it stays done, and its dependents no longer wait on it."""
+    cat = catalog_from_edges(3, [(0, 1), (1, 2)],
+                             overrides={0: {"status": "completed", "run": None},
+                                        1: {"status": "completed"}})
+    doc = dry_run_document(cat, "PLAN-1", again=True)
+    assert doc["skipped"] == ["TODO-0"] and doc["levels"] == [["TODO-1"], ["TODO-2"]]
+    assert dry_run_document(cat, "PLAN-1")["levels"] == [["TODO-2"]]
