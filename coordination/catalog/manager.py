@@ -59,6 +59,7 @@ from coordination.catalog.edits import (
     ReferenceDict,
     StillReferenced,
 )
+from coordination.catalog.edits import PLAN_KEYS, plan_todo_items
 from coordination.catalog import loader, reports
 from coordination.catalog.checks import unknown
 from coordination.catalog.store import CatalogStore
@@ -130,6 +131,19 @@ class TodoDeleted(TypedDict):
     deleted: str
     todo: JSONObject
     dropped: list[ReferenceDict]
+
+
+class PlanReset(TypedDict):
+    """What :meth:`CoordinationManager.reset_plan` changed (or, dry, would change):
+    `coord plan reset --json`."""
+
+    plan: str
+    dry_run: bool
+    reset: list[str]  # todos set back to pending, in catalog order
+    was: dict[str, str]  # each of them -> its status before
+    already_pending: list[str]  # asked for and pending already: left alone
+    plan_was: str
+    plan_status: str  # always "active"
 
 
 class RepoBlocker(TypedDict):
@@ -294,6 +308,41 @@ class CoordinationManager:
         done/open/overdue as of ``today``, criteria, ``complete`` (see
         :func:`coordination.catalog.reports.plan_status`)."""
         return reports.plan_status(self.catalog(), id_, today=today)
+
+    def reset_plan(self, id_: str, todos: Iterable[str] | None = None, *,
+                   dry_run: bool = False) -> PlanReset:
+        """Set the plan's todos (every one, or those of ``todos``, which must be the
+        plan's) back to ``pending`` and the plan to ``active``, in one edit and so one
+        audit entry: the next ``plan sweep`` runs them again (`coord plan reset`). An
+        unknown plan or todo, or a todo of another plan: UsageError, nothing written.
+        ``dry_run``: what it would change; nothing is written or logged."""
+        wanted = None if todos is None else _uniq(todos)
+        if wanted is not None and not wanted:
+            raise UsageError("no todos given", hint="name them (--todos TODO-1,TODO-2) or "
+                             "leave --todos out to reset every todo of the plan")
+        if dry_run:
+            cat = self.catalog()
+            plan = _found(cat.plan(id_), cat, "plan", id_)
+            return _plan_reset(id_, plan.status.value,
+                               [(t.id, t.status.value) for t in cat.plan_todos(id_)],
+                               wanted, [t.id for t in cat.coordination.todos], dry_run=True)
+
+        def edit(doc: CommentedMap) -> PlanReset:
+            plan = find_item(doc, "plans", id_, "plan")
+            items = plan_todo_items(doc, id_)
+            result = _plan_reset(
+                id_, str(plan.get("status") or PlanStatus.draft.value),
+                [(str(i.get("id")), str(i.get("status") or TodoStatus.pending.value))
+                 for i in items], wanted, ids_in(doc, "todos"), dry_run=False)
+            reset = set(result["reset"])
+            for item in items:
+                if item.get("id") in reset:
+                    put(item, "status", TodoStatus.pending.value, TODO_KEYS)
+            if result["plan_was"] != PlanStatus.active.value:
+                put(plan, "status", PlanStatus.active.value, PLAN_KEYS)
+            return result
+
+        return self.store.update(edit)
 
     def list_dependencies(
         self, *, consumer: str | None = None, provider: str | None = None, type: str | None = None,
@@ -687,6 +736,27 @@ def _found(found: M | None, cat: Catalog, kind: str, id_: str) -> M:
         }[kind]
         raise unknown(id_, known, kind)
     return found
+
+
+def _plan_reset(plan_id: str, plan_status: str, todos: list[tuple[str, str]],
+                wanted: list[str] | None, known: Iterable[str], *, dry_run: bool) -> PlanReset:
+    """What resetting ``plan_id`` changes, from its status and its todos' (id, status) in
+    catalog order; ``wanted``: only these todos, each refused (UsageError) unless the
+    plan's. The same decision for the edit (on the document) and the dry run (models)."""
+    mine, every = dict(todos), set(known)
+    for tid in wanted or ():
+        if tid not in mine:
+            if tid not in every:
+                raise unknown(tid, every, "todo")
+            raise UsageError(f"{tid} is not a todo of plan {plan_id}",
+                             hint=f"`coord todo list --plan {plan_id}` lists its todos")
+    chosen = set(mine if wanted is None else wanted)
+    picked = [(t, s) for t, s in todos if t in chosen]
+    return {"plan": plan_id, "dry_run": dry_run,
+            "reset": [t for t, s in picked if s != TodoStatus.pending.value],
+            "was": {t: s for t, s in picked if s != TodoStatus.pending.value},
+            "already_pending": [t for t, s in picked if s == TodoStatus.pending.value],
+            "plan_was": plan_status, "plan_status": PlanStatus.active.value}
 
 
 def _uniq(values: Iterable[str]) -> list[str]:
