@@ -190,8 +190,7 @@ def finish(svc: SweepService, st: StatusDocument, *, as_json: bool, sync: bool,
                 f"{len(_names(s['failed']))} failed, {len(_names(s.get('skipped')))} skipped"
                 + (f", {len(reset)} undone (pending again)" if reset else "")
                 + (f"; {s['plan']} completed" if s.get("plan_completed") else "")
-                + (f"; {s['plan']} active again" if reset and s.get("plan_status") == "active"
-                   else ""))
+                + (f"; {s['plan']} active again" if s.get("reopened") else ""))
     return 0 if st["status"] == ok else 1
 
 
@@ -527,4 +526,5 @@ def sync(obj: Context, sweep_id: str, as_json: bool) -> None:
         f"{o['catalog']}: completed {', '.join(_names(o['completed'])) or 'none'}; "
         f"failed {', '.join(_names(o['failed'])) or 'none'}; "
         f"skipped {', '.join(_names(o.get('skipped'))) or 'none'}"
-        + (f"; {o['plan']} completed" if o.get("plan_completed") else "")))
+        + (f"; {o['plan']} completed" if o.get("plan_completed") else "")
+        + (f"; {o['plan']} active again" if o.get("reopened") else "")))
