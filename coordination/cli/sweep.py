@@ -31,6 +31,8 @@ from coordination.cli.render import (
     err_console,
     esc,
     json_option,
+    output_lines,
+    plural,
     print_json,
     say,
     split_list,
@@ -44,7 +46,12 @@ from coordination.runtime.context import get_runtime
 from coordination.runtime.events import Event
 from coordination.status import SWEEP_LIVE
 from coordination.sweeps import SweepService
-from coordination.sweeps.reading import StatusDocument
+from coordination.sweeps.reading import (
+    DEFAULT_LINES,
+    StatusDocument,
+    failed_todos,
+    last_lines,
+)
 
 
 def _service(obj: Context) -> SweepService:
@@ -144,7 +151,20 @@ def follow_sweep(svc: SweepService, sweep_id: str, *, as_json: bool,
         return svc.wait(sweep_id, on_event=prog.on_event)
 
 
-def render_status(st: StatusDocument, *, to_stderr: bool = False) -> None:
+#: ``--lines N`` of `sweep status` and `sweep watch`.
+lines_option = click.option(
+    "--lines", "lines", type=click.IntRange(0, 10_000), default=DEFAULT_LINES,
+    show_default=True, metavar="N",
+    help="Show each failed todo's last N lines of output (stderr first, then stdout); "
+    "0: none. Not with --json, which carries each todo's output_tail.")
+#: At most this many failed todos have their output shown (the rest are named).
+MOST_FAILED_SHOWN = 20
+
+
+def render_status(st: StatusDocument, *, to_stderr: bool = False,
+                  lines: int = DEFAULT_LINES) -> None:
+    """The sweep, a row per todo, then each failed todo's last ``lines`` lines of output
+    (:func:`render_failures`)."""
     con = err_console() if to_stderr else out_console()
     style = status_style(st["status"] or "")
     con.print(f"sweep [bold]{st['sweep_id']}[/bold] of {st['plan']} ({st['strategy']}): "
@@ -161,6 +181,29 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False) -> None:
                      escape(v.get("worker") or ""), escape(v.get("reason") or "")))
     cols = ("todo", "repo", "status", "attempts", "exit", "seconds", "worker")
     table(None, [*cols, "reason"], rows, empty="no todos", con=con, no_wrap=cols)
+    render_failures(st, lines, to_stderr=to_stderr)
+
+
+def render_failures(st: StatusDocument, lines: int, *, to_stderr: bool = False) -> None:
+    """Why todos failed, where people look: each failed (or compensation_failed) todo's
+    last ``lines`` lines of output, stderr first (from the output tail its checkpoint
+    keeps); the first :data:`MOST_FAILED_SHOWN` of them, the rest named."""
+    failed = failed_todos(st["todos"])
+    if lines <= 0 or not failed:
+        return
+    con = err_console() if to_stderr else out_console()
+    for tid in failed[:MOST_FAILED_SHOWN]:
+        v = st["todos"][tid]
+        why = v.get("reason") or ("" if v["exit_code"] is None else f"exit {v['exit_code']}")
+        output_lines(f"[bold]{esc(tid)}[/bold] {styled(v['status'])}"
+                     + (f" ({esc(why)})" if why else "") + f", last {plural(lines, 'line')} of output:",
+                     last_lines(v.get("output_tail"), lines), con=con)
+    if len(failed) > MOST_FAILED_SHOWN:
+        rest = failed[MOST_FAILED_SHOWN:]
+        con.print(f"and {len(rest)} more failed: {esc(', '.join(rest[:10]))}"
+                  + (", ..." if len(rest) > 10 else "")
+                  + f" (their output: coord sweep status {esc(st['sweep_id'])} --json)",
+                  soft_wrap=True)
 
 
 #: ``--no-sync`` on every command that waits for a sweep to end.
@@ -170,9 +213,10 @@ no_sync_option = click.option(
 
 
 def finish(svc: SweepService, st: StatusDocument, *, as_json: bool, sync: bool,
-           ok: str = "succeeded") -> int:
-    """Sync the outcome into the catalog (a sweep of this catalog only), render it, and
-    return the exit code (0 when the sweep ended ``ok``)."""
+           ok: str = "succeeded", lines: int = DEFAULT_LINES) -> int:
+    """Sync the outcome into the catalog (a sweep of this catalog only), render it (each
+    failed todo with its last ``lines`` lines of output), and return the exit code (0
+    when the sweep ended ``ok``)."""
     if sync and svc.ran_from_here(st["sweep_id"]):
         settle(svc, st)
     elif sync and not as_json:
@@ -181,7 +225,7 @@ def finish(svc: SweepService, st: StatusDocument, *, as_json: bool, sync: bool,
     if as_json:
         print_json(st)
     else:
-        render_status(st, to_stderr=True)
+        render_status(st, to_stderr=True, lines=lines)
         if sync and st.get("synced"):
             s = st["synced"]
             reset = _names(s.get("reset"))
@@ -287,22 +331,32 @@ def list_(obj: Context, limit: int, as_json: bool) -> None:
 
 @sweep.command()
 @click.argument("sweep_id")
+@lines_option
 @json_option
 @click.pass_obj
-def status(obj: Context, sweep_id: str, as_json: bool) -> None:
-    """One sweep and the state of each of its todos."""
+def status(obj: Context, sweep_id: str, lines: int, as_json: bool) -> None:
+    """One sweep and the state of each of its todos; each failed todo's last lines of
+    output (--lines).
+
+    \b
+    Examples:
+      coord sweep status SWEEP_ID --lines 20
+      coord sweep status SWEEP_ID --json
+    """
     st = _service(obj).status(sweep_id)
-    emit(as_json, st, render_status)
+    emit(as_json, st, lambda doc: render_status(doc, lines=lines))
 
 
 @sweep.command()
 @click.argument("sweep_id")
 @no_sync_option
+@lines_option
 @json_option
 @click.pass_obj
-def watch(obj: Context, sweep_id: str, no_sync: bool, as_json: bool) -> None:
+def watch(obj: Context, sweep_id: str, no_sync: bool, lines: int, as_json: bool) -> None:
     """Follow a sweep live until it ends, then write its outcome into the catalog
-    (unless --no-sync); exit 0 if it succeeded, 1 if not.
+    (unless --no-sync) and show each failed todo's last lines of output (--lines);
+    exit 0 if it succeeded, 1 if not.
 
     \b
     Example:
@@ -318,7 +372,7 @@ def watch(obj: Context, sweep_id: str, no_sync: bool, as_json: bool) -> None:
             st = follow_sweep(launch.svc, sweep_id, as_json=as_json)
     else:
         st = follow_sweep(svc, sweep_id, as_json=as_json)
-    sys.exit(finish(svc, st, as_json=as_json, sync=not no_sync))
+    sys.exit(finish(svc, st, as_json=as_json, sync=not no_sync, lines=lines))
 
 
 def _resume_embedded(file: Path, sweep_id: str, picked: list[str] | None, *,

@@ -10,6 +10,7 @@ from coordination.catalog.reads import list_todos as read_todos
 from coordination.cli.context import Context
 from coordination.cli.issue import PRIORITIES, say_deleted
 from coordination.cli.render import emit, esc, fields, json_option, say, shown, split_list, styled, table
+from coordination.cli.render import output_lines
 from coordination.cli.todo_run import run
 from coordination.errors import UsageError
 from coordination.jsonable import JSONObject, as_list
@@ -83,16 +84,54 @@ def list_todos(
 
 @todo.command("show")
 @click.argument("todo_id", metavar="ID")
+@click.option("--lines", "lines", type=click.IntRange(0, 10_000), default=None, metavar="N",
+              help="A failed todo: show its last failure's last N lines of output "
+              "(default 5; 0: none).")
 @json_option
 @click.pass_obj
-def show_todo(obj: Context, todo_id: str, as_json: bool) -> None:
-    """Show one todo.
+def show_todo(obj: Context, todo_id: str, lines: int | None, as_json: bool) -> None:
+    """Show one todo; a failed one (as a sync recorded it) with its last failure from
+    the history: sweep, reason and last lines of output (stderr first).
 
     \b
     Example:
       coord todo show TODO-003
     """
-    emit(as_json, obj.manager.get_todo(todo_id), _todo_fields)
+    def human(t: Todo) -> None:
+        _todo_fields(t)
+        if t.status.value == "failed":
+            _last_failure(obj, t, lines)
+
+    emit(as_json, obj.manager.get_todo(todo_id), human)
+
+
+def _last_failure(obj: Context, t: Todo, lines: int | None) -> None:
+    """The newest failed run of ``t`` in the history (the run a sync marked it failed
+    from) and its last lines of output; the history read costs only a failed todo."""
+    from coordination.runtime.context import get_runtime
+    from coordination.sweeps.reading import DEFAULT_LINES, iso, last_failure, last_lines
+
+    n = DEFAULT_LINES if lines is None else lines
+    if n == 0:
+        return
+    try:
+        store = get_runtime(obj.file).history(obj.file)
+        try:
+            rec = None if store is None else last_failure(store, t.id, repo=t.repo)
+        finally:
+            if store is not None:
+                store.close()
+    except Exception as exc:  # noqa: BLE001 - `todo show` works without the history
+        say(f"[dim]last failure: the history could not be read ({esc(exc)})[/dim]")
+        return
+    if rec is None:
+        say("[dim]last failure: none in the history[/dim]")
+        return
+    why = rec.get("reason") or ("" if rec.get("exit_code") is None else f"exit {rec['exit_code']}")
+    run = f" (run {esc(rec['run'])})" if rec.get("run") else ""
+    output_lines(f"[bold]last failure[/bold]: sweep {esc(rec.get('sweep_id'))}{run} at "
+                 f"{esc(iso(rec.get('finished_at')))}" + (f", {esc(why)}" if why else "") + ":",
+                 last_lines(str(rec.get("output_tail") or ""), n))
 
 
 @todo.command("create")

@@ -7,18 +7,29 @@ loads it back first (:func:`restore`).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import NotRequired, TypedDict
 
 from coordination.errors import NotFoundError, RuntimeFault
 from coordination.runtime.checkpoints import Checkpoint, SweepRecord
 from coordination.runtime.context import Runtime
+from coordination.runtime.history import HistoryStore, Record
 from coordination.status import TodoStatus
 from coordination.sweeps.progress import summarize
 from coordination.sweeps.spec_store import load_spec
 
 #: Embedded: sweeps kept beside the catalog that `coord events` (all sweeps) loads.
 RECENT = 50
+
+#: Todo statuses whose last lines of output people are shown without ``--json``
+#: (`sweep status`, `sweep watch`, the end of every ``--wait``, `todo show`).
+FAILED = (TodoStatus.failed.value, TodoStatus.compensation_failed.value)
+#: How many lines of a failed todo's output they are shown unless ``--lines N``.
+DEFAULT_LINES = 5
+#: The label a stream's part of an output tail starts with
+#: (:meth:`workers.execute.ExecResult.output_tail`).
+_LABEL = re.compile(r"^--- (stdout|stderr)(?: \(last \d+ chars of \d+ bytes\))? ---$")
 
 
 def iso(ts: object) -> str | None:
@@ -184,3 +195,49 @@ def status(rt: Runtime, catalog_path: Path | None, sweep_id: str) -> StatusDocum
         "counts": summarize(cps),
         "todos": todos,
     }
+
+
+def last_lines(output_tail: str | None, lines: int = DEFAULT_LINES,
+               ) -> list[tuple[str, list[str]]]:
+    """The last ``lines`` lines of a todo's output, from the tail its checkpoint (or its
+    history record) keeps: stderr's first, then stdout's if stderr had fewer, as
+    ``[(stream, lines), ...]`` (streams without a line left out; trailing blank lines
+    dropped). The tail holds stdout then stderr, each under a ``--- stdout ---`` label;
+    text before any label (a tail cut at its front, as history keeps it) is ``output``."""
+    if lines <= 0 or not output_tail:
+        return []
+    parts: dict[str, list[str]] = {}
+    current = "output"
+    for line in output_tail.splitlines():
+        m = _LABEL.match(line)
+        if m:
+            current = m.group(1)
+            parts.setdefault(current, [])
+        else:
+            parts.setdefault(current, []).append(line)
+    out: list[tuple[str, list[str]]] = []
+    left = lines
+    for stream in ("stderr", "stdout", "output"):
+        text = parts.get(stream, [])
+        while text and not text[-1].strip():
+            text = text[:-1]
+        if text and left > 0:
+            out.append((stream, text[-left:]))
+            left -= len(out[-1][1])
+    return out
+
+
+def failed_todos(todos: dict[str, TodoEntry]) -> list[str]:
+    """The todos of a status document whose output people should see (:data:`FAILED`)."""
+    return [t for t, v in todos.items() if v["status"] in FAILED]
+
+
+def last_failure(store: HistoryStore, todo_id: str, *, repo: str | None = None,
+                 ) -> Record | None:
+    """The newest history record of ``todo_id`` (of ``repo``) that failed, with its output
+    tail: what `coord todo show` prints of a todo a sync marked ``failed``. None when none
+    of its runs in the history (``COORD_HISTORY_DAYS``) failed."""
+    for rec in store.scan(kinds={"todo"}, since=None, repo=repo, text=todo_id):
+        if rec.get("todo_id") == todo_id and rec.get("status") in FAILED:
+            return rec
+    return None
