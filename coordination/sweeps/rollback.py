@@ -121,6 +121,12 @@ def start_rollback(rt: Runtime, sweep_id: str, *, reason: str,
     # Checkpoints first, while the sweep is still ended (nothing looks at them), then
     # the status: a supervisor never sees a rolling-back sweep whose todos to
     # compensate still read 'succeeded' (it would call the rollback done).
+    # The change's own run stays readable beside its undo's (the web view shows both):
+    # the undo writes the todo's checkpoint and output tail anew. (A retry has none.)
+    rt.checkpoints.keep_change_runs(sweep_id, {
+        t: cps[t] for t in plan.compensate
+        if t in cps and cps[t].get("status") == TodoStatus.succeeded},
+        {t: spec.todos[t].run for t in plan.compensate})
     rt.checkpoints.reset_todos(sweep_id, plan.compensate, status=TodoStatus.pending,
                                reason=None, finished_at=None, exit_code=None, queued_at=None,
                                token=None, lease_key=None)
