@@ -65,7 +65,7 @@ class Launch:
     spec: SweepSpec
     name: str  # the plan or todo the sweep is named after
     kind: str  # "plan" | "todo"
-    atomic: bool = False  # on the first failure: stop, then roll back
+    atomic: bool | str = False  # on the first failure: stop, then roll back ("stop": kill)
     sweep_id: str | None = None  # once started
 
     @property
@@ -175,7 +175,7 @@ def attach(file: Path, sweep_id: str) -> Launch:
 
 def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = None,
             strategy: str = "levels", ignore_blockers: bool = False,
-            atomic: bool = False, again: bool = False) -> Launch:
+            atomic: bool | str = False, again: bool = False) -> Launch:
     """A sweep of ``plan_id`` (or of the one todo ``todo_id``), wired to run; ``again``:
     every todo of the plan, completed ones too."""
     rt = get_runtime(file)

@@ -306,7 +306,17 @@ def _dry_run_human(doc: DryRunDocument) -> None:
         say(f"skipped (already completed): {', '.join(doc['skipped'])}")
 
 
-@plan.command("sweep")
+class _AtomicCommand(click.Command):
+    """`--atomic` alone is a flag (its mode "finish"); only `--atomic=stop` gives it a
+    value, so `coord plan sweep --atomic PLAN-001` never reads the plan as the mode."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        args = ["--atomic=finish" if a == "--atomic" else a for a in args[:end]] + args[end:]
+        return super().parse_args(ctx, args)
+
+
+@plan.command("sweep", cls=_AtomicCommand)
 @click.argument("plan_id", metavar="PLAN")
 @click.option("--strategy", type=click.Choice(["levels", "eager"]), default="levels",
               show_default=True, help="levels: a level starts when the one before it ended; "
@@ -317,8 +327,12 @@ def _dry_run_human(doc: DryRunDocument) -> None:
               "are unsatisfied.")
 @click.option("--require-workers", is_flag=True,
               help="Refuse (exit 2) when a repo of the plan has no live worker.")
-@click.option("--atomic", is_flag=True, help="On the first failed todo: start nothing new, let "
-              "what runs finish, then roll back (run the undo: of what succeeded).")
+@click.option("--atomic", type=click.Choice(["finish", "stop"]),  # sweeps.spec.ATOMIC_MODES
+              is_flag=False, flag_value="finish", default=None,
+              help="All or nothing: on the first failed todo start nothing new, then roll "
+              "back (run the undo: of what succeeded). --atomic (finish, the default) lets "
+              "the running todos finish first; --atomic=stop kills them (recorded "
+              "cancelled; a killed todo is not undone).")
 @click.option("--ui", "ui", is_flag=True, help="Serve the web view on localhost while the "
               "sweep runs (with --wait, or embedded).")
 @click.option("--ui-port", type=click.IntRange(1, 65535), default=None,
@@ -328,7 +342,7 @@ def _dry_run_human(doc: DryRunDocument) -> None:
 @json_option
 @click.pass_obj
 def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
-              ignore_blockers: bool, require_workers: bool, atomic: bool, ui: bool,
+              ignore_blockers: bool, require_workers: bool, atomic: str | None, ui: bool,
               ui_port: int | None, no_sync: bool, as_json: bool) -> None:
     """Run a plan's open todos on their repos' workers, or preview it with --dry-run.
 
@@ -337,6 +351,7 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
       coord plan sweep PLAN-001 --dry-run
       coord plan sweep PLAN-001 --wait
       coord plan sweep PLAN-001 --atomic --wait
+      coord plan sweep PLAN-001 --atomic=stop --wait
       coord plan sweep PLAN-001 --wait --ui --ui-port 8765
     """
     if not dry_run:
@@ -347,7 +362,8 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
             ui_port = DEFAULT_PORT
         code = run_start(obj.file, plan_id, strategy=strategy, wait=wait,
                          ignore_blockers=ignore_blockers, as_json=as_json,
-                         require_workers=require_workers, atomic=atomic, ui_port=ui_port,
+                         require_workers=require_workers, atomic=atomic or False,
+                         ui_port=ui_port,
                          sync=not no_sync)
         if isinstance(code, int) and code:
             sys.exit(code)

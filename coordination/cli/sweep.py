@@ -118,7 +118,8 @@ class Progress:
 
 def notice(ev: Event) -> str | None:
     """A line for the events a person following a sweep must not miss: a repo no
-    worker serves, a breaker opening or closing, a todo held by one."""
+    worker serves, a breaker opening or closing, a todo held by one, a rollback
+    starting and why."""
     d = ev.data
     if ev.kind == "repo.unattended":
         return (f"[yellow]unattended:[/yellow] {d.get('queued')} queued todo(s) of "
@@ -131,6 +132,12 @@ def notice(ev: Event) -> str | None:
         return f"[green]breaker closed:[/green] {d.get('repo')} (by {d.get('by')})"
     if ev.kind == "todo.held":
         return f"[yellow]held:[/yellow] {ev.todo_id} ({d.get('reason')})"
+    if ev.kind == "sweep.rolling_back":  # (its trigger: "after TODO-018 failed: exit 1")
+        n = int(str(d.get("compensate") or 0))
+        again = "retrying" if d.get("retry") else "undoing"
+        return (f"[yellow]rolling back[/yellow] {esc(str(d.get('reason') or ''))}: "
+                f"{again} {n} todo(s)" if n else
+                f"[yellow]rolling back[/yellow] {esc(str(d.get('reason') or ''))}: nothing to undo")
     return None
 
 
@@ -240,7 +247,7 @@ def finish(svc: SweepService, st: StatusDocument, *, as_json: bool, sync: bool,
 
 def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blockers: bool,
               as_json: bool, todo_id: str | None = None, require_workers: bool = False,
-              atomic: bool = False, ui_port: int | None = None, sync: bool = True,
+              atomic: bool | str = False, ui_port: int | None = None, sync: bool = True,
               again: bool = False) -> int:
     """`coord plan sweep PLAN` (not --dry-run), or with ``todo_id`` `coord todo run ID`.
     Embedded mode (no COORD_REDIS_URL) runs the workers in this process and always waits.
@@ -376,13 +383,13 @@ def watch(obj: Context, sweep_id: str, no_sync: bool, lines: int, as_json: bool)
 
 
 def _resume_embedded(file: Path, sweep_id: str, picked: list[str] | None, *,
-                     as_json: bool, sync: bool) -> int:
+                     as_json: bool, sync: bool, reapply: bool = False) -> int:
     """Embedded: the sweep kept beside the catalog re-runs in this process (its workers
     here), always waited for, like `coord plan sweep`."""
     launch = attach(file, sweep_id)
     svc = launch.svc
     with launch.workers():
-        out = svc.resume(sweep_id, only=picked)
+        out = svc.resume(sweep_id, only=picked, reapply=reapply)
         if not out["rerun"]:
             emit(as_json, out, lambda o: err_console().print("nothing to resume"))
             return 0
@@ -399,25 +406,31 @@ def _resume_embedded(file: Path, sweep_id: str, picked: list[str] | None, *,
 @click.option("--dry-run", is_flag=True, help="Print what would re-run (dependents included); change nothing.")
 @click.option("--only", "only", default=None, metavar="TODO,...",
               help="Re-run only these todos and what depends on them.")
+@click.option("--reapply", is_flag=True, help="Also re-run compensated todos (a rollback "
+              "undid their change: this applies it again); refused (exit 2) without it.")
 @json_option
 @click.pass_obj
 def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool,
-           only: str | None, as_json: bool) -> None:
+           only: str | None, reapply: bool, as_json: bool) -> None:
     """Re-run only the failed, skipped, cancelled or never-run todos of a sweep.
 
-    Commands are re-read from the catalog, so a fixed `run:` takes effect.
+    Commands are re-read from the catalog, so a fixed `run:` takes effect. A todo
+    a rollback compensated is run again only with --reapply; a sweep whose
+    rollback did not finish (rollback_failed) is finished with `coord sweep
+    rollback ID`, or re-applied with --reapply.
 
     \b
     Examples:
       coord sweep resume SWEEP_ID --dry-run
       coord sweep resume SWEEP_ID --only TODO-004 --wait
+      coord sweep resume SWEEP_ID --reapply --wait
     """
     svc = _service(obj)
     picked = split_list(only) if only else None
     if only is not None and not picked:
         raise UsageError("--only needs at least one todo id", hint="--only TODO-004,TODO-007")
     if dry_run:
-        preview = svc.resume(sweep_id, only=picked, dry_run=True)
+        preview = svc.resume(sweep_id, only=picked, dry_run=True, reapply=reapply)
 
         def show(o: dict[str, object]) -> None:
             if not o["rerun"]:
@@ -430,7 +443,9 @@ def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool
             table(f"Resume of {sweep_id} would re-run", ["todo", "was", "why"],
                   [(esc(t), styled(str(was[t])),
                     f"would be skipped: {esc(skip[t])}" if t in skip else
-                    "depends on --only" if t in _names(o["dependents"]) else "did not succeed")
+                    "compensated: applied again (--reapply)" if was[t] == "compensated"
+                    else "depends on --only" if t in _names(o["dependents"])
+                    else "did not succeed")
                    for t in _names(o["rerun"])])
             if o["keep"]:
                 say(f"kept as they are: {esc(', '.join(_names(o['keep'])))}")
@@ -439,8 +454,8 @@ def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool
         return
     if svc.rt.settings.embedded:
         sys.exit(_resume_embedded(obj.file, sweep_id, picked, as_json=as_json,
-                                  sync=not no_sync))
-    out = svc.resume(sweep_id, only=picked)
+                                  sync=not no_sync, reapply=reapply))
+    out = svc.resume(sweep_id, only=picked, reapply=reapply)
     if not wait or not out["rerun"]:
 
         def human(o: dict[str, object]) -> None:
@@ -502,10 +517,15 @@ def rollback(obj: Context, sweep_id: str, dry_run: bool, wait: bool, no_sync: bo
     Todos end `compensated` or `compensation_failed`; the sweep `rolled_back` or
     `rollback_failed`. A todo without `undo:` is listed as not compensable.
 
+    Of a `rollback_failed` (or cancelled) rollback: retry exactly the undos it left
+    (`compensation_failed`, skipped, cancelled) in the same order, `undo:` re-read
+    from the catalog (so a fixed one takes effect); what was compensated stays.
+
     \b
     Examples:
       coord sweep rollback SWEEP_ID --dry-run
       coord sweep rollback SWEEP_ID --wait
+      coord sweep rollback SWEEP_ID --dry-run   # rollback_failed: the undos it would retry
     """
     svc = _service(obj)
     if dry_run or not svc.rt.settings.embedded:
@@ -525,17 +545,29 @@ def _rollback(svc: SweepService, sweep_id: str, *, dry_run: bool, wait: bool,
     levels = out.get("levels")
     steps = list(levels) if isinstance(levels, (list, tuple)) else []
 
+    retry = bool(out.get("retry"))
+    was = out.get("was") if isinstance(out.get("was"), dict) else {}
+    assert isinstance(was, dict)
+
+    def named(level: object) -> str:
+        """A step's todos; a retry's with what each undo was ("TODO-003 (compensation_failed)")."""
+        return ", ".join(f"{t} ({was[t]})" if t in was else t for t in _names(level))
+
     def show(o: dict[str, object]) -> None:
         if dry_run:
             if not o["compensate"]:
                 say(f"{esc(sweep_id)}: nothing to undo")
             else:
-                table(f"Rollback of {sweep_id} would undo, in this order",
-                      ["step", "todos"],
-                      [(str(i + 1), esc(", ".join(_names(level)))) for i, level in enumerate(steps)])
+                table(f"Rollback of {sweep_id} would {'retry' if retry else 'undo'}, "
+                      "in this order", ["step", "todos"],
+                      [(str(i + 1), esc(named(level))) for i, level in enumerate(steps)])
+            if retry and o.get("compensated"):
+                say(f"compensated already (not run again): "
+                    f"{esc(', '.join(_names(o.get('compensated'))))}")
         else:
             click.echo(sweep_id)
-            err_console().print(f"rolling back {len(_names(o['compensate']))} todos in "
+            err_console().print(f"{'retrying the undos of' if retry else 'rolling back'} "
+                                f"{len(_names(o['compensate']))} todos in "
                                 f"{len(steps)} steps" if o["compensate"]
                                 else "nothing to undo: rolled back")
         if o["not_compensable"]:

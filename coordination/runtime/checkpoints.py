@@ -122,6 +122,8 @@ class SweepRecord(TypedDict, total=False):
     rollback_of: str | None
     rollback_reason: str | None
     not_compensable: list[str]
+    stopped_run: int | None  # the run an atomic sweep's first failure stopped
+    stopped_by: str | None  # ... and that failure ("TODO-018 failed: exit 1")
     todos: int
 
 
@@ -152,7 +154,7 @@ RECORD_FIELDS = (
     "deadline", "reason", "run", "spec", "spec_sig", "spec_key_id", "catalog", "atomic",
     "terminal", "full_pass_terminal", "full_pass_at", "paused_at", "paused_from",
     "paused_total", "synced_at", "rollback_of", "rollback_reason", "not_compensable",
-    "todos", "layout",
+    "todos", "layout", "stopped_run", "stopped_by",
 )
 #: Record fields named per level or per repo: one of these prefixes and a suffix.
 RECORD_PREFIXES = ("level_left:", "level_ok:", "unattended:")
