@@ -307,13 +307,23 @@ def _dry_run_human(doc: DryRunDocument) -> None:
 
 
 class _AtomicCommand(click.Command):
-    """`--atomic` alone is a flag (its mode "finish"); only `--atomic=stop` gives it a
-    value, so `coord plan sweep --atomic PLAN-001` never reads the plan as the mode."""
+    """`--atomic` alone is a flag (its mode "finish"); it takes a value only as
+    `--atomic=stop` or `--atomic stop`, so `coord plan sweep --atomic PLAN-001` never
+    reads the plan as the mode."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         end = args.index("--") if "--" in args else len(args)
-        args = ["--atomic=finish" if a == "--atomic" else a for a in args[:end]] + args[end:]
-        return super().parse_args(ctx, args)
+        out: list[str] = []
+        i = 0
+        while i < end:
+            if args[i] == "--atomic":
+                mode = args[i + 1] if i + 1 < end and args[i + 1] in ("finish", "stop") else None
+                out.append(f"--atomic={mode or 'finish'}")
+                i += 2 if mode else 1
+                continue
+            out.append(args[i])
+            i += 1
+        return super().parse_args(ctx, out + args[end:])
 
 
 @plan.command("sweep", cls=_AtomicCommand)

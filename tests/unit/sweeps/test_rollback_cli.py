@@ -99,3 +99,29 @@ def test_a_rollback_failed_sweep_is_finished_with_rollback_not_resume(tmp_path: 
     st = json_of(eco, "sweep", "status", sid)
     assert st["status"] == "rolled_back"
     assert st["reason"] == "rolled back by user (it had succeeded); 3 todos compensated"
+
+
+@pytest.mark.parametrize(("args", "mode"), [
+    (["PLAN-001"], False),
+    (["PLAN-001", "--atomic"], "finish"),
+    (["--atomic", "PLAN-001", "--wait"], "finish"),  # the plan is never taken as the mode
+    (["PLAN-001", "--atomic=stop"], "stop"),
+    (["PLAN-001", "--atomic", "stop", "--wait"], "stop"),
+    (["--atomic", "stop", "PLAN-001"], "stop"),
+])
+def test_atomic_takes_a_mode_only_when_given_one(tmp_path: Path, args: list[str],
+                                                 mode: object) -> None:
+    from unittest import mock
+
+    from click.testing import CliRunner
+
+    from coordination.cli.context import Context
+    from coordination.cli.plan import plan
+
+    eco, _log = catalog(tmp_path)
+    seen: list[object] = []
+    with mock.patch("coordination.cli.sweep.run_start",
+                    lambda *a, **k: seen.append((a[1], k["atomic"])) or 0):
+        res = CliRunner().invoke(plan, ["sweep", *args], obj=Context(eco))
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert seen == [(PLAN, mode)]
