@@ -24,7 +24,7 @@ from coordination.jsonable import dumps
 from coordination.runtime.context import get_runtime
 from coordination.runtime.events import Event
 from coordination.status import SWEEP_LIVE
-from coordination.sweeps import RECENT, SweepService, ended_by
+from coordination.sweeps import SweepService, ended_by
 
 
 def _line(ev: Event) -> str:
@@ -57,12 +57,9 @@ def events(obj: Context, sweep_id: str | None, follow: bool, limit: int | None, 
       coord events --follow -n 0                    # only what happens from now on
     """
     rt = get_runtime(obj.file)
-    # Embedded, the events of ended sweeps are kept beside the catalog: loaded here.
     svc = SweepService(rt, obj.file)
     if sweep_id is not None:
         svc.record(sweep_id)  # unknown: exit 2
-    else:
-        svc.restore(newest=RECENT)
     # An ended sweep's end may be before the events shown: show them and stop there.
     ended = (follow and sweep_id is not None and limit is not None
              and svc.record(sweep_id).get("status") not in SWEEP_LIVE)

@@ -115,12 +115,11 @@ def _last_failure(obj: Context, t: Todo, lines: int | None) -> None:
     if n == 0:
         return
     try:
-        store = get_runtime(obj.file).history(obj.file)
+        store = get_runtime(obj.file).history()
         try:
-            rec = None if store is None else last_failure(store, t.id, repo=t.repo)
+            rec = last_failure(store, t.id, repo=t.repo)
         finally:
-            if store is not None:
-                store.close()
+            store.close()
     except Exception as exc:  # noqa: BLE001 - `todo show` works without the history
         say(f"[dim]last failure: the history could not be read ({esc(exc)})[/dim]")
         return

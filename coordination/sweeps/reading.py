@@ -1,14 +1,9 @@
-"""Reading sweeps: the documents ``coord sweep status|list --json`` print.
-
-Embedded sweeps of an earlier process are kept beside the catalog; reading one
-loads it back first (:func:`restore`).
-"""
+"""Reading sweeps: the documents ``coord sweep status|list --json`` print."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from pathlib import Path
 from typing import NotRequired, TypedDict
 
 from coordination.errors import NotFoundError, RuntimeFault
@@ -19,7 +14,7 @@ from coordination.status import TodoStatus
 from coordination.sweeps.progress import summarize
 from coordination.sweeps.spec_store import load_spec
 
-#: Embedded: sweeps kept beside the catalog that `coord events` (all sweeps) loads.
+#: How many recent sweeps are looked through for ones to sync (`todo run`).
 RECENT = 50
 
 #: Todo statuses whose last lines of output people are shown without ``--json``
@@ -147,32 +142,22 @@ def vanished(sweep_id: str) -> RuntimeFault:
     )
 
 
-def restore(rt: Runtime, catalog_path: Path | None, sweep_ids: list[str] | None = None, *,
-            newest: int | None = None) -> list[str]:
-    """Embedded: load sweeps an earlier process kept beside the catalog (``sweep_ids``,
-    or the ``newest``) into this process's server; see :mod:`coordination.runtime.archive`."""
-    if not rt.settings.embedded or catalog_path is None:
-        return []
-    return rt.restore_kept(catalog_path, sweep_ids, newest=newest)
-
-
-def record(rt: Runtime, catalog_path: Path | None, sweep_id: str) -> SweepRecord:
+def record(rt: Runtime, sweep_id: str) -> SweepRecord:
     """The sweep's record; :class:`NotFoundError` if there is none."""
     rec = rt.checkpoints.get_sweep(sweep_id)
-    if rec is None and restore(rt, catalog_path, [sweep_id]):
-        rec = rt.checkpoints.get_sweep(sweep_id)
     if rec is None:
         hint = "see `coord sweep list`"
         if rt.settings.embedded:
-            hint = ("embedded sweeps are kept beside the catalog they ran from, for "
-                    "COORD_RETENTION_DAYS; see `coord sweep list` (and --file)")
+            hint = ("embedded sweeps are kept beside the catalog they ran from (by its "
+                    "embedded server), for COORD_RETENTION_DAYS; see `coord sweep list` "
+                    "(and --file)")
         raise NotFoundError(f"unknown sweep {sweep_id!r}", hint=hint)
     return rec
 
 
-def status(rt: Runtime, catalog_path: Path | None, sweep_id: str) -> StatusDocument:
+def status(rt: Runtime, sweep_id: str) -> StatusDocument:
     """``coord sweep status --json``."""
-    rec = record(rt, catalog_path, sweep_id)
+    rec = record(rt, sweep_id)
     spec = load_spec(rt, sweep_id, rec)
     ids = list(spec.todos) if spec else []
     cps = rt.checkpoints.get_all(sweep_id, ids)

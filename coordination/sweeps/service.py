@@ -118,14 +118,11 @@ class SweepService:
         return steering.start(self.rt, spec, sweep_id, kind=kind, atomic=atomic)
 
     # -- reading ----------------------------------------------------------------
-    def restore(self, sweep_ids: list[str] | None = None, *, newest: int | None = None) -> list[str]:
-        return reading.restore(self.rt, self.catalog_path, sweep_ids, newest=newest)
-
     def record(self, sweep_id: str) -> SweepRecord:
-        return reading.record(self.rt, self.catalog_path, sweep_id)
+        return reading.record(self.rt, sweep_id)
 
     def status(self, sweep_id: str) -> StatusDocument:
-        return reading.status(self.rt, self.catalog_path, sweep_id)
+        return reading.status(self.rt, sweep_id)
 
     def events(self, sweep_id: str | None = None, *,
                limit: int | None = None) -> list[dict[str, object]]:
@@ -133,8 +130,6 @@ class SweepService:
         oldest first, the last ``limit`` of them."""
         if sweep_id is not None:
             self.record(sweep_id)  # an unknown sweep is an error, not an empty list
-        else:
-            self.restore(newest=RECENT)
         evs = self.rt.events.read(sweep_id=sweep_id)
         if limit is not None:
             evs = evs[-limit:]
@@ -142,7 +137,6 @@ class SweepService:
 
     def list(self, limit: int = 50) -> list[SweepRow]:
         """The ``coord sweep list --json`` document: recent sweeps, newest first."""
-        self.restore(newest=limit)
         return [sweep_row(rec) for rec in self.rt.checkpoints.list_sweeps(limit=limit)]
 
     def wait(self, sweep_id: str, *, on_event: Callable[[Event], None] | None = None,

@@ -209,7 +209,6 @@ def overview(svc: SweepService, rt: Runtime, *, limit: int = 25,
     ``started_at``, ``duration``), the catalog's repos (``repo list`` rows) and plans."""
     now = time.time()
     sweeps: list[OverviewSweep] = []
-    svc.restore(newest=limit)  # embedded: sweeps of earlier processes, kept beside the catalog
     for rec in rt.checkpoints.list_sweeps(limit=limit):
         row = sweep_row(rec)
         total = rec.get("todos")
