@@ -72,6 +72,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1036,26 +1037,33 @@ for w in workers:
 
 
 def embedded(procs: Procs, tmp: Path, n: int, repeat: int) -> dict[str, Any]:
+    """Each coord run in a fresh catalog directory (a new user's first sweep): the same
+    work every run, no append-only file from the runs before to load (the `small` part
+    has the runs that find one)."""
     edir = tmp / "embedded"
-    catalog = write_catalog(edir / "ecosystem.yaml", flat_todos(n))
-    procs.embedded.append(catalog)
+    catalogs = [write_catalog(edir / f"run{i}" / "ecosystem.yaml", flat_todos(n))
+                for i in range(repeat)]
+    procs.embedded.extend(catalogs)
     moddir = write_raw_module(tmp)
     script = edir / "raw_embedded.py"
     script.write_text(RAW_EMBEDDED)
     raw_cmd = [sys.executable, str(script), str(moddir), str(n), ",".join(REPOS), str(CONCURRENCY)]
     coord: dict[str, list[float]] = {"wall": [], "cpu": [], "span": []}
     raw: dict[str, list[float]] = {"wall": [], "cpu": [], "span": []}
-    for _ in range(repeat):
-        ran, st = cli_sweep(procs, catalog, child_env())
-        coord["wall"].append(ran.wall)
-        coord["cpu"].append(ran.cpu)
-        if (s := span_of(st)) is not None:
-            coord["span"].append(s)
-        ran = run_process(procs, raw_cmd, raw_env(moddir, None), edir)
-        raw["wall"].append(ran.wall)
-        raw["cpu"].append(ran.cpu)
-        raw["span"].append(json.loads(ran.out.strip().splitlines()[-1])["secs"])
-    stop_embedded(catalog)
+    try:
+        for catalog in catalogs:
+            ran, st = cli_sweep(procs, catalog, child_env())
+            coord["wall"].append(ran.wall)
+            coord["cpu"].append(ran.cpu)
+            if (s := span_of(st)) is not None:
+                coord["span"].append(s)
+            ran = run_process(procs, raw_cmd, raw_env(moddir, None), edir)
+            raw["wall"].append(ran.wall)
+            raw["cpu"].append(ran.cpu)
+            raw["span"].append(json.loads(ran.out.strip().splitlines()[-1])["secs"])
+    finally:
+        for catalog in catalogs:
+            stop_embedded(catalog)
     out: dict[str, Any] = {"todos": n}
     for name, d in (("coord", coord), ("raw_inmemory", raw)):
         out[name] = {"wall_s": med(d["wall"]), "cpu_ms_per_todo": med(d["cpu"]) / n * 1000,
@@ -1079,7 +1087,7 @@ def report_embedded(procs: Procs, tmp: Path, n: int, repeat: int,
     em["span_ms_per_todo_over_inmemory"] = ((c["span_s"] - r["span_s"]) / n * 1000
                                             if c["span_s"] is not None else None)
     say(f"   `coord plan sweep --wait --json`, CLI start to exit: {c['wall_s']:.2f} s "
-        f"(its CPU, server included: {c['cpu_ms_per_todo']:.2f} ms per todo; the sweep alone "
+        f"(its CPU, with the server it reaps, not the detached watchdog: {c['cpu_ms_per_todo']:.2f} ms per todo; the sweep alone "
         f"{c['span_s'] or float('nan'):.2f} s)")
     say(f"   raw Celery, in-memory transport, 4 in-process workers, process start to exit: "
         f"{r['wall_s']:.2f} s (CPU {r['cpu_ms_per_todo']:.2f} ms per todo; apply_async -> last "
@@ -1108,31 +1116,33 @@ def report_small(procs: Procs, tmp: Path, n: int, repeat: int) -> dict[str, Any]
     env = child_env()
     runs = max(3, repeat)
     base: list[Ran] = []
-    cold, _ = cli_sweep(procs, catalog, env, json_out=False)
-    try:  # does the server outlive the CLI (then "warm" runs join it) or stop with it?
-        from coordination.runtime import embedded_server as es
-
-        lingers: bool | None = es.server_pid(catalog) is not None
-    except Exception:  # noqa: BLE001 - the module moved
-        lingers = None
     warm: list[Ran] = []
-    for _ in range(runs):
-        base.append(run_process(procs, IMPORT_BASELINE, env, ROOT))
-        warm.append(cli_sweep(procs, catalog, env, json_out=False)[0])
     joined: list[Ran] = []
-    url = None
     try:
-        from coordination.runtime import embedded_server as es
+        cold, _ = cli_sweep(procs, catalog, env, json_out=False)
+        try:  # does the server outlive the CLI (then "warm" runs join it) or stop with it?
+            from coordination.runtime import embedded_server as es
 
-        url = es.ensure_server(catalog)  # another terminal holding the server
+            lingers: bool | None = es.server_pid(catalog) is not None
+        except Exception:  # noqa: BLE001 - the module moved
+            lingers = None
         for _ in range(runs):
-            joined.append(cli_sweep(procs, catalog, env, json_out=False)[0])
-    except ImportError as exc:
-        say(f"   (joined: not measured, {exc})")
+            base.append(run_process(procs, IMPORT_BASELINE, env, ROOT))
+            warm.append(cli_sweep(procs, catalog, env, json_out=False)[0])
+        url = None
+        try:
+            from coordination.runtime import embedded_server as es
+
+            url = es.ensure_server(catalog)  # another terminal holding the server
+            for _ in range(runs):
+                joined.append(cli_sweep(procs, catalog, env, json_out=False)[0])
+        except ImportError as exc:
+            say(f"   (joined: not measured, {exc})")
+        finally:
+            if url is not None:
+                es.release(url)
     finally:
-        if url is not None:
-            es.release(url)
-    stop_embedded(catalog)
+        stop_embedded(catalog)
 
     def fig(rs: list[Ran]) -> dict[str, Any]:
         return {"wall_s": med([r.wall for r in rs]), "cpu_s": med([r.cpu for r in rs]),
@@ -1396,6 +1406,7 @@ def main() -> int:
     signal.signal(signal.SIGHUP, _exit)
     procs = Procs()
     shared: dict[str, Any] = {}
+    failed: list[str] = []
     t_start = time.perf_counter()
     result: dict[str, Any] = {"bench": "sweep", "sizes": sizes, "repos": len(REPOS),
                               "concurrency": CONCURRENCY, "repeat": args.repeat,
@@ -1405,32 +1416,39 @@ def main() -> int:
         try:
             url, redis_proc = start_redis(procs, tmp)
             say(f"redis-server on {url}; {os.cpu_count()} cpus; every ratio is coord / baseline")
-            if "throughput" in parts:
-                result["throughput"] = report_throughput(procs, tmp, url, redis_proc.pid, sizes,
-                                                         args.repeat, not args.skip_levels, shared)
-            if "leases" in parts:
-                result["leases"] = report_leases(url, args.leases)
-            if "events" in parts:
-                result["events"] = report_events(url, args.events)
-            if "embedded" in parts:
-                result["embedded"] = report_embedded(procs, tmp, min(sizes), args.repeat,
-                                                     result.get("throughput"))
-            if "small" in parts:
-                result["small"] = report_small(procs, tmp, args.small_todos, args.repeat)
-            if "reads" in parts:
-                result["reads"] = report_reads(procs, tmp, url, args.reads_todos, args.repeat, shared)
-            if "send" in parts:
-                result["send"] = report_send(url, tmp, args.send_todos, args.repeat)
-            if "spawn" in parts:
-                result["spawn"] = report_spawn(procs, args.spawn_calls, args.repeat)
+            runs: dict[str, Any] = {
+                "throughput": lambda: report_throughput(procs, tmp, url, redis_proc.pid, sizes,
+                                                        args.repeat, not args.skip_levels, shared),
+                "leases": lambda: report_leases(url, args.leases),
+                "events": lambda: report_events(url, args.events),
+                "embedded": lambda: report_embedded(procs, tmp, min(sizes), args.repeat,
+                                                    result.get("throughput")),
+                "small": lambda: report_small(procs, tmp, args.small_todos, args.repeat),
+                "reads": lambda: report_reads(procs, tmp, url, args.reads_todos, args.repeat, shared),
+                "send": lambda: report_send(url, tmp, args.send_todos, args.repeat),
+                "spawn": lambda: report_spawn(procs, args.spawn_calls, args.repeat),
+            }
+            for name in PARTS:
+                if name not in parts:
+                    continue
+                try:
+                    result[name] = runs[name]()
+                except Exception as exc:  # noqa: BLE001 - one part's failure must not lose the others
+                    # (each part stops what it started; SIGTERM and Ctrl-C still end the run)
+                    failed.append(name)
+                    result[name] = {"error": f"{type(exc).__name__}: {exc}"[-4000:]}
+                    say(f"\n   part `{name}` FAILED:\n{traceback.format_exc()[-3000:]}")
+                    FIGURES.append({"figure": f"part `{name}`: failed, see its error", "value": None,
+                                    "target": "-", "met": None})
         finally:
             procs.stop()
     report_figures()
     result["figures"] = FIGURES
     result["seconds"] = time.perf_counter() - t_start
-    say(f"\n({result['seconds']:.0f} s)")
+    result["failed"] = failed
+    say(f"\n({result['seconds']:.0f} s)" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     print(json.dumps(result, separators=(",", ":")))
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
