@@ -115,6 +115,29 @@ def new_item(order: tuple[str, ...], **values: object) -> CommentedMap:
     return item
 
 
+def append_item(items: CommentedSeq, item: CommentedMap) -> None:
+    """``items.append(item)``, the lines after the old last item kept at the end."""
+    items.append(item)
+    _ends_after(items, len(items) - 2, len(items) - 1)
+
+
+def _ends_after(container: object, old: Key, new: Key) -> None:
+    """``new`` was just added after ``old``, the last entry of the block ``container``:
+    the comment and blank lines after ``old`` (ruamel keeps them on its last value) go
+    after ``new``. They separate the collection from what follows it (``todos:`` from
+    ``dependencies:``), not its entries. A placeholder of the splice path (not yet a
+    real ruamel node) has edited its own text, where they stay at the end already."""
+    if (not isinstance(container, (CommentedMap, CommentedSeq))
+            or type(container) not in (CommentedMap, CommentedSeq) or not _is_block(container)):
+        return
+    if isinstance(old, int) and old < 0:
+        return
+    lines = _after_lines(container, old)
+    if lines:
+        _take_after_lines(container, old)
+        _set_after_lines(container, new, lines)
+
+
 def put(item: CommentedMap, key: str, value: object, order: tuple[str, ...]) -> None:
     """Set ``key`` (at its canonical position when new); an empty value removes it."""
     if _is_empty(value):
@@ -127,11 +150,14 @@ def put(item: CommentedMap, key: str, value: object, order: tuple[str, ...]) -> 
         return
     rank = order.index(key) if key in order else len(order)
     pos = len(item)
-    for i, existing in enumerate(item):
+    keys = list(item)
+    for i, existing in enumerate(keys):
         if existing in order and order.index(existing) > rank:
             pos = i
             break
     item.insert(pos, key, value)
+    if pos == len(keys) and keys:
+        _ends_after(item, keys[-1], key)
 
 
 def put_list(item: CommentedMap, key: str, values: list[str], order: tuple[str, ...]) -> None:
@@ -144,6 +170,10 @@ def put_list(item: CommentedMap, key: str, values: list[str], order: tuple[str, 
         return
     if list(current) == list(values):
         return
+    # The lines after the list stay after it (a placeholder turns real here).
+    tail = _after_lines(current, len(current) - 1) if _is_block(current) else ""
+    if tail:
+        _take_after_lines(current, len(current) - 1)
     for i in reversed(range(len(current))):
         if current[i] not in values:
             remove_index(current, i)
@@ -156,6 +186,8 @@ def put_list(item: CommentedMap, key: str, values: list[str], order: tuple[str, 
     else:
         del current[:]
         current.extend(values)
+    if tail:
+        _set_after_lines(current, len(current) - 1, tail)
 
 
 def append_unique(item: CommentedMap, key: str, value: str, order: tuple[str, ...]) -> None:
@@ -163,6 +195,7 @@ def append_unique(item: CommentedMap, key: str, value: str, order: tuple[str, ..
     if isinstance(current, list):
         if value not in current:
             current.append(value)
+            _ends_after(current, len(current) - 2, len(current) - 1)
     else:
         put(item, key, [value], order)
 
@@ -360,6 +393,15 @@ def _after_lines(container: Node, key: Key) -> str:
         ends.append(_end_lines(node))
         node = node[list(node)[-1] if isinstance(node, dict) else len(node) - 1]
     return rest + "".join(reversed(ends))
+
+
+def _take_after_lines(container: Node, key: Key) -> None:
+    """Drop the lines :func:`_after_lines` returns (the end-of-line comment stays)."""
+    _set_after_lines(container, key, "")
+    node = container[key]
+    while _is_block(node):
+        node.ca.end = []
+        node = node[list(node)[-1] if isinstance(node, dict) else len(node) - 1]
 
 
 def _set_after_lines(container: Node, before: Key, lines: str) -> None:

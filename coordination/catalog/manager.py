@@ -48,6 +48,7 @@ from coordination.catalog.edits import (
     repo_names,
     find_item,
     new_item,
+    append_item,
     put,
     put_list,
     append_unique,
@@ -377,7 +378,7 @@ class CoordinationManager:
             for d in deps:
                 find_item(doc, "issues", d, "issue")
             new_id = next_id("issue", ids_in(doc, "issues"))
-            section(doc, "issues", create=True).append(new_item(
+            append_item(section(doc, "issues", create=True), new_item(
                 ISSUE_KEYS, id=new_id, title=title, description=description, status=status,
                 priority=priority, severity=severity, repos=repos, created=_today(),
                 updated=_today(), target=target, dependencies=deps, assignee=assignee, labels=labels,
@@ -490,7 +491,7 @@ class CoordinationManager:
             for b in blockers:
                 find_item(doc, "todos" if b.startswith("TODO-") else "issues", b, kind_of(b) or "")
             new_id = next_id("todo", ids_in(doc, "todos"))
-            section(doc, "todos", create=True).append(new_item(
+            append_item(section(doc, "todos", create=True), new_item(
                 TODO_KEYS, id=new_id, task=task, description=description, repo=repo, plan=plan,
                 run=run, undo=undo, timeout=timeout, retries=retries, status="pending",
                 priority=priority, estimated_hours=estimate, blocked_by=blockers,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, cast
 
 import click
 
@@ -20,6 +21,20 @@ if TYPE_CHECKING:  # the models and the manager: `coord todo list` reads without
     from coordination.catalog.models import Todo
 
 TODO_STATUSES = ("pending", "in_progress", "completed", "failed", "skipped", "blocked")
+_INT = re.compile(r"[+-]?[0-9]+")
+
+
+class Number(click.FloatRange):
+    """A number within a range, kept as written: ``60`` is the int 60, so the catalog
+    says ``timeout: 60`` (not ``60.0``); ``1.5`` stays a float."""
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> float | int:
+        # click types it as the float it returns; the command line hands over text.
+        number: float = super().convert(cast(float, value), param, ctx)
+        if isinstance(value, str) and _INT.fullmatch(value.strip()):
+            return int(value.strip())
+        return number
 
 
 @click.group()
@@ -141,13 +156,13 @@ def _last_failure(obj: Context, t: Todo, lines: int | None) -> None:
 @click.option("--plan", help="Plan this todo belongs to.")
 @click.option("--blocked-by", "blocked_by", multiple=True,
               help="Todos/issues that must finish first, comma-separated (TODO-1,ISSUE-2).")
-@click.option("--estimate", type=click.FloatRange(min=0), help="Estimated hours.")
+@click.option("--estimate", type=Number(min=0), help="Estimated hours.")
 @click.option("--criteria", multiple=True, help="An acceptance criterion; repeat for more.")
 @click.option("--description", default="", help="Longer text.")
 @click.option("--priority", type=click.Choice(PRIORITIES), help="Priority (default medium).")
 @click.option("--assignee", help="Who owns it.")
 @click.option("--label", "labels", multiple=True, help="A label; repeat for more.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+@click.option("--timeout", type=Number(min=0, min_open=True),
               help="Seconds (default 3600).")
 @click.option("--retries", type=click.IntRange(min=0), help="Extra attempts (default 0).")
 @json_option
@@ -175,7 +190,7 @@ def create_todo(obj: Context, /, task: str, repo: str, run: str | None, undo: st
 
 @todo.command("complete")
 @click.argument("todo_id", metavar="ID")
-@click.option("--hours", type=click.FloatRange(min=0), help="Hours it actually took.")
+@click.option("--hours", type=Number(min=0), help="Hours it actually took.")
 @json_option
 @click.pass_obj
 def complete_todo(obj: Context, todo_id: str, hours: float | None, as_json: bool) -> None:
@@ -204,11 +219,11 @@ todo.add_command(run)
 @click.option("--blocked-by", "blocked_by", multiple=True,
               help="Replace the blockers, comma-separated (TODO-1,ISSUE-2; '' for none); "
               "the todos' `blocking` follows.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds.")
+@click.option("--timeout", type=Number(min=0, min_open=True), help="Seconds.")
 @click.option("--retries", type=click.IntRange(min=0), help="Extra attempts.")
 @click.option("--resources", multiple=True,
               help="Replace the shared resources it leases, comma-separated ('' for none).")
-@click.option("--estimate", "estimated_hours", type=click.FloatRange(min=0),
+@click.option("--estimate", "estimated_hours", type=Number(min=0),
               help="Estimated hours.")
 @click.option("--label", "labels", multiple=True, help="Replace the labels; repeat for more.")
 @json_option
