@@ -7,7 +7,7 @@ the manager and by sweep sync, inside ``CatalogStore.update``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NotRequired, TypeAlias, TypedDict
 
@@ -49,12 +49,19 @@ def _is_empty(value: object) -> bool:
 
 
 def _yaml_value(value: object) -> object:
-    """Lists as flow sequences (``[a, b]``), as the example writes them."""
+    """Lists as flow sequences (``[a, b]``) and small text mappings as flow mappings
+    (``{PYTHON: "3.13"}``), as the example writes them."""
     if isinstance(value, (list, tuple)):
         seq = CommentedSeq(value)
         if all(isinstance(v, str) and len(v) < 40 for v in value):
             seq.fa.set_flow_style()
         return seq
+    if isinstance(value, dict) and not isinstance(value, CommentedMap):
+        entries = CommentedMap(value)
+        if all(isinstance(v, str) for v in value.values()) and sum(
+                len(str(k)) + len(v) + 4 for k, v in value.items()) < 60:
+            entries.fa.set_flow_style()
+        return entries
     return value
 
 
@@ -188,6 +195,36 @@ def put_list(item: CommentedMap, key: str, values: list[str], order: tuple[str, 
         current.extend(values)
     if tail:
         _set_after_lines(current, len(current) - 1, tail)
+
+
+def put_entries(item: CommentedMap, key: str, changes: Mapping[str, object | None],
+                order: tuple[str, ...]) -> None:
+    """Set (or, for None, remove) entries of the mapping ``item[key]`` in place: the
+    others keep their lines, and a flow mapping stays one; no entry left removes the key."""
+    current = item.get(key)
+    if not isinstance(current, CommentedMap):
+        merged = dict(current) if isinstance(current, dict) else {}
+        merged.update(changes)
+        put(item, key, {k: v for k, v in merged.items() if v is not None}, order)
+        return
+    left = [k for k in current if k not in changes] + [
+        k for k, v in changes.items() if v is not None]
+    if not left:  # the whole key goes (with it, the lines after it are handed on)
+        if key in item:
+            remove_key(item, key)
+        return
+    for name, value in changes.items():
+        if value is None:
+            if name in current:
+                remove_key(current, name)
+        elif name in current:
+            if current[name] != value:
+                current[name] = value
+        else:
+            last = list(current)[-1] if current else None
+            current[name] = value
+            if last is not None:
+                _ends_after(current, last, name)
 
 
 def append_unique(item: CommentedMap, key: str, value: str, order: tuple[str, ...]) -> None:

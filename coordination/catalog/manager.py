@@ -13,6 +13,7 @@ so they cannot race with a concurrent writer.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +52,7 @@ from coordination.catalog.edits import (
     append_item,
     put,
     put_list,
+    put_entries,
     append_unique,
     references,
     drop_references,
@@ -80,7 +82,7 @@ ISSUE_EDITABLE = {
 # Fields `update_todo` may change; id, repo, plan and the blocking mirrors are not among them.
 TODO_EDITABLE = {
     "task", "description", "run", "undo", "status", "priority", "assignee", "blocked_by",
-    "timeout", "retries", "resources", "estimated_hours", "labels",
+    "timeout", "retries", "resources", "estimated_hours", "labels", "env",
 }
 TODO_MAX_TIMEOUT = 7 * 24 * 3600  # as the Todo model allows
 TODO_MAX_RETRIES = 100
@@ -116,6 +118,9 @@ class TodoChanges(TypedDict, total=False):
     resources: Iterable[str] | None
     estimated_hours: float | None
     labels: Iterable[str] | None
+    # Entries of the todo's environment: KEY -> value sets it, KEY -> None removes it,
+    # the others stay; None for the whole mapping removes them all.
+    env: Mapping[str, str | None] | None
 
 
 class IssueDeleted(TypedDict):
@@ -472,10 +477,13 @@ class CoordinationManager:
         criteria: Iterable[str] = (), description: str = "", undo: str | None = None,
         priority: str | None = None, assignee: str | None = None, labels: Iterable[str] = (),
         timeout: float | None = None, retries: int | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> Todo:
-        """Append a new todo; every todo in ``blocked_by`` gets it in its ``blocking``."""
+        """Append a new todo; every todo in ``blocked_by`` gets it in its ``blocking``.
+        ``env``: variables its command runs with (names checked, see ``check_env``)."""
         if not task.strip():
             raise UsageError("a todo needs a non-empty task")
+        env = {k: v for k, v in check_env(env or {}).items() if v is not None}
         choice(priority, Priority, "priority")
         if estimate is not None and estimate < 0:
             raise UsageError(f"bad estimate {estimate}; hours cannot be negative")
@@ -493,7 +501,7 @@ class CoordinationManager:
             new_id = next_id("todo", ids_in(doc, "todos"))
             append_item(section(doc, "todos", create=True), new_item(
                 TODO_KEYS, id=new_id, task=task, description=description, repo=repo, plan=plan,
-                run=run, undo=undo, timeout=timeout, retries=retries, status="pending",
+                run=run, undo=undo, timeout=timeout, retries=retries, env=env, status="pending",
                 priority=priority, estimated_hours=estimate, blocked_by=blockers,
                 assignee=assignee, labels=_uniq(labels), acceptance_criteria=list(criteria),
             ))
@@ -543,6 +551,13 @@ class CoordinationManager:
         for listed in ("resources", "labels", "blocked_by"):
             if listed in changes:
                 changes[listed] = _uniq(changes[listed] or ())
+        env_changes: dict[str, str | None] = {}  # set or (None) removed entries
+        clear_env = "env" in changes and changes["env"] is None
+        if "env" in changes and not clear_env:
+            env_changes = check_env(changes["env"] or {})
+            if not env_changes:
+                raise UsageError("nothing to update", hint="name at least one variable")
+        changes.pop("env", None)
         given = changes.get("blocked_by")
         blockers = None if given is None else list(given)
         for b in blockers or ():
@@ -578,6 +593,10 @@ class CoordinationManager:
                     put_list(item, key, value, TODO_KEYS)
                 else:
                     put(item, key, value, TODO_KEYS)
+            if clear_env:
+                put(item, "env", None, TODO_KEYS)
+            elif env_changes:
+                put_entries(item, "env", env_changes, TODO_KEYS)
 
         self.store.update(edit)
         return self.get_todo(id_)
@@ -758,6 +777,27 @@ def _plan_reset(plan_id: str, plan_status: str, todos: list[tuple[str, str]],
             "was": {t: s for t, s in picked if s != TodoStatus.pending.value},
             "already_pending": [t for t, s in picked if s == TodoStatus.pending.value],
             "plan_was": plan_status, "plan_status": PlanStatus.active.value}
+
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def check_env(env: Mapping[str, str | None]) -> dict[str, str | None]:
+    """``env`` as a todo's environment takes it: each name a valid variable name
+    (letters, digits, ``_``, not starting with a digit) and each value text without
+    a NUL (None: remove it, on update). UsageError (exit 2) otherwise."""
+    out: dict[str, str | None] = {}
+    for name, value in env.items():
+        if not isinstance(name, str) or not ENV_NAME.fullmatch(name):
+            raise UsageError(
+                f"bad environment variable name {name!r}",
+                hint="a name is letters, digits and _, not starting with a digit (PYTHON_VERSION)")
+        if value is not None and (not isinstance(value, str) or "\0" in value):
+            raise UsageError(f"bad value for environment variable {name}: "
+                             + ("a NUL character" if isinstance(value, str) else repr(value)),
+                             hint="a value is text without NUL characters")
+        out[name] = value
+    return out
 
 
 def _uniq(values: Iterable[str]) -> list[str]:

@@ -37,6 +37,24 @@ class Number(click.FloatRange):
         return number
 
 
+def _env_pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+               ) -> dict[str, str]:
+    """``--env KEY=VALUE`` (repeated) -> ``{KEY: VALUE}``; ``KEY=`` is the empty value.
+    Names are checked by the manager (exit 2 and nothing written on a bad one)."""
+    out: dict[str, str] = {}
+    for v in values:
+        name, eq, value = v.partition("=")
+        if not eq:
+            raise click.BadParameter(f"{v!r}: expected KEY=VALUE (KEY= for an empty value)",
+                                     ctx, param)
+        out[name] = value
+    return out
+
+
+_ENV_HELP = ("A variable its command runs with, KEY=VALUE; repeat for more. KEY is "
+             "letters, digits and _, not starting with a digit.")
+
+
 @click.group()
 def todo() -> None:
     """Todos: list, show, create, update, complete, delete."""
@@ -165,25 +183,28 @@ def _last_failure(obj: Context, t: Todo, lines: int | None) -> None:
 @click.option("--timeout", type=Number(min=0, min_open=True),
               help="Seconds (default 3600).")
 @click.option("--retries", type=click.IntRange(min=0), help="Extra attempts (default 0).")
+@click.option("--env", "env", multiple=True, callback=_env_pairs, metavar="KEY=VALUE",
+              help=_ENV_HELP)
 @json_option
 @click.pass_obj
 def create_todo(obj: Context, /, task: str, repo: str, run: str | None, undo: str | None,
                 plan: str | None, blocked_by: tuple[str, ...], estimate: float | None,
                 criteria: tuple[str, ...], description: str, priority: str | None,
                 assignee: str | None, labels: tuple[str, ...], timeout: float | None,
-                retries: int | None, as_json: bool) -> None:
+                retries: int | None, env: dict[str, str], as_json: bool) -> None:
     """Create a todo; prints its new id. Blockers get it in their `blocking`.
 
     \b
     Example:
       coord todo create --task "Bump libcore" --repo api --plan PLAN-001 \\
-          --run "make test" --blocked-by TODO-002 --estimate 3 --criteria "tests pass"
+          --run "make test" --blocked-by TODO-002 --estimate 3 --criteria "tests pass" \\
+          --env PYTHON=3.13
     """
     created = obj.manager.create_todo(
         task, repo, blocked_by=split_list(blocked_by), criteria=list(criteria),
         labels=list(labels), run=run, undo=undo, plan=plan, estimate=estimate,
         description=description, priority=priority, assignee=assignee, timeout=timeout,
-        retries=retries,
+        retries=retries, env=env,
     )
     emit(as_json, created, lambda t: say(t.id))
 
@@ -226,19 +247,26 @@ todo.add_command(run)
 @click.option("--estimate", "estimated_hours", type=Number(min=0),
               help="Estimated hours.")
 @click.option("--label", "labels", multiple=True, help="Replace the labels; repeat for more.")
+@click.option("--env", "env", multiple=True, callback=_env_pairs, metavar="KEY=VALUE",
+              help="Set a variable its command runs with (the others stay); repeat for more. "
+              "KEY= sets it empty.")
+@click.option("--unset-env", "unset_env", multiple=True, metavar="KEY",
+              help="Remove a variable from its environment; repeat for more.")
 @json_option
 @click.pass_obj
 def update_todo(obj: Context, /, todo_id: str, task: str | None, description: str | None,
                 run: str | None, undo: str | None, status: str | None, priority: str | None,
                 assignee: str | None, blocked_by: tuple[str, ...], timeout: float | None,
                 retries: int | None, resources: tuple[str, ...],
-                estimated_hours: float | None, labels: tuple[str, ...], as_json: bool) -> None:
+                estimated_hours: float | None, labels: tuple[str, ...], env: dict[str, str],
+                unset_env: tuple[str, ...], as_json: bool) -> None:
     """Change fields of a todo (only those given).
 
     \b
     Example:
       coord todo update TODO-005 --status in_progress --assignee chloe
       coord todo update TODO-006 --blocked-by TODO-003 --timeout 900 --retries 2
+      coord todo update TODO-002 --env PYTHON=3.13 --unset-env DEBUG
     """
     changes: TodoChanges = {}
     if task is not None:
@@ -267,6 +295,12 @@ def update_todo(obj: Context, /, todo_id: str, task: str | None, description: st
         changes["estimated_hours"] = estimated_hours
     if labels:
         changes["labels"] = list(labels)
+    both = sorted(set(env) & set(unset_env))
+    if both:
+        raise UsageError(f"--env and --unset-env both name {', '.join(both)}",
+                         hint="set a variable or remove it, not both")
+    if env or unset_env:
+        changes["env"] = {**env, **dict.fromkeys(unset_env)}
     if not changes:
         raise UsageError("nothing to update", hint="pass at least one option; see --help")
     updated = obj.manager.update_todo(todo_id, **changes)
