@@ -41,10 +41,10 @@ small       an 8-todo embedded sweep of `true`, `coord plan sweep PLAN --wait` a
 reads       `coord sweep status ID` of an ended 400-todo sweep and `coord plan validate
             PLAN` of a 400-todo plan, as whole processes (wall and CPU), against the same
             interpreter start + import baseline.
-send        a level of 1,000 todos sent by coord's send path (sweeps.sending.send_level:
-            the queue script, then one message per todo) to a real redis-server with no
-            worker, against Celery's send_task of 1,000 messages in a loop on the same
-            app; purged after each round.
+send        bench/send.py as a process: a level of 1,000 todos sent by coord's send path
+            (sweeps.sending.send_level: the queue script, then one message per todo) to
+            the redis-server with no worker, against Celery's send_task of 1,000 messages
+            in a loop on the same app; purged after each round.
 spawn       bench/spawn.py as a process: the guarded spawn (workers.execute.run_command)
             vs subprocess.run(["/bin/sh", "-c", "true"]), CPU per spawn, guard included.
 
@@ -1222,95 +1222,24 @@ def report_reads(procs: Procs, tmp: Path, url: str, n: int, repeat: int,
 
 
 # -- send: a level of 1,000 todos -------------------------------------------------------
-def report_send(url: str, tmp: Path, n: int, repeat: int) -> dict[str, Any]:
+def report_send(procs: Procs, url: str, n: int, repeat: int) -> dict[str, Any]:
+    rounds = max(3, repeat)
     say(f"\n7. sending a level of {n} todos to a redis-server with no worker (purged after each "
-        "round): coord's send path vs Celery's send_task in a loop, same app")
-    import redis
-    from unittest import mock
-
-    db_url = f"{url}/{SEND_DB}"
-    catalog = write_catalog(tmp / "send" / "ecosystem.yaml", flat_todos(n))
-    os.environ["COORD_REDIS_URL"] = db_url
-    os.environ["COORD_NAMESPACE"] = NAMESPACE
-    from coordination.runtime.context import get_runtime
-    from coordination.settings import get_settings
-    from coordination.sweeps import SweepService, sending, steering
-    from coordination.sweeps.planning import new_sweep_id
-
-    get_settings.cache_clear()
-    get_runtime.cache_clear()
-    rt = get_runtime()
-    rt.dispatcher = None  # the CLI's: built by the send path on first use
-    svc = SweepService(rt, catalog)
-    r = redis.Redis.from_url(db_url)
-
-    def recorded() -> Any:
-        """A new sweep of the plan, recorded and active, nothing sent yet."""
-        spec = svc.plan_spec("PLAN-1", strategy="levels", ignore_blockers=False)
-
-        def begin_without_sending(rt_: Any, spec_: Any) -> None:
-            rt_.checkpoints.activate(spec_.sweep_id)
-
-        with mock.patch.object(steering, "begin", begin_without_sending):
-            steering.start(rt, spec, new_sweep_id("PLAN-1"))
-        assert len(spec.levels) == 1 and len(spec.levels[0]) == n, [len(x) for x in spec.levels]
-        return spec
-
-    def timed(fn: Any) -> tuple[float, float]:
-        c0, w0 = time.process_time(), time.perf_counter()
-        fn()
-        w, c = time.perf_counter() - w0, time.process_time() - c0
-        r.flushdb()
-        return w, c
-
-    def coord_level() -> tuple[float, float]:
-        spec = recorded()
-
-        def go() -> None:
-            sent = sending.send_level(rt, spec, 0, reason="start")
-            assert len(sent) == n, len(sent)
-
-        return timed(go)
-
-    def coord_publish() -> tuple[float, float]:
-        spec = recorded()
-        return timed(lambda: sending.send(rt, spec, spec.levels[0]))
-
-    def raw_send() -> tuple[float, float]:
-        app = getattr(sending.dispatcher(rt), "app", None)
-        if app is None:
-            from coordination.dispatch.app import celery_app
-
-            app = celery_app(rt.settings, url=rt.url)
-
-        def go() -> None:
-            for i in range(n):
-                app.send_task("raw.run", args=["true"], queue=f"raw.{REPOS[i % 4]}")
-
-        return timed(go)
-
-    kinds = {"coord_send_level": coord_level, "coord_publish_only": coord_publish,
-             "celery_send_task": raw_send}
-    samples: dict[str, list[tuple[float, float]]] = {k: [] for k in kinds}
-    for fn in kinds.values():  # warm-up: connections, script cache, imports
-        fn()
-    for _ in range(max(3, repeat)):
-        for k, fn in kinds.items():
-            samples[k].append(fn())
-    out: dict[str, Any] = {"todos": n}
-    for k, xs in samples.items():
-        out[k] = {"wall_ms_per_todo": med([w for w, _ in xs]) / n * 1000,
-                  "cpu_ms_per_todo": med([c for _, c in xs]) / n * 1000,
-                  "samples": xs}
+        f"round): coord's send path vs Celery's send_task in a loop, same app; bench/send.py, "
+        f"median of {rounds} interleaved rounds")
+    ran = run_process(procs, [sys.executable, str(BENCH / "send.py"), "--json", "--url",
+                              f"{url}/{SEND_DB}", "--todos", str(n), "--rounds", str(rounds)],
+                      child_env(), ROOT)
+    out: dict[str, Any] = json.loads(ran.out.strip().splitlines()[-1])
     c, p, b = out["coord_send_level"], out["coord_publish_only"], out["celery_send_task"]
-    out["ratio_wall"] = c["wall_ms_per_todo"] / b["wall_ms_per_todo"]
     say(f"   coord send_level (queue script + one message per todo) {c['wall_ms_per_todo']:.3f} ms "
         f"per todo wall, {c['cpu_ms_per_todo']:.3f} ms CPU "
         f"({target(f'sending a level of {n}: ms per todo', c['wall_ms_per_todo'], '<=', T_SEND_MS, ' ms')})")
     say(f"     of which publishing (sweeps.sending.send alone) {p['wall_ms_per_todo']:.3f} ms wall, "
         f"{p['cpu_ms_per_todo']:.3f} ms CPU")
     say(f"   Celery send_task x {n}, same app: {b['wall_ms_per_todo']:.3f} ms per todo wall, "
-        f"{b['cpu_ms_per_todo']:.3f} ms CPU; coord/send_task wall {out['ratio_wall']:.2f}x")
+        f"{b['cpu_ms_per_todo']:.3f} ms CPU; coord/send_task wall {out['ratio_wall']:.2f}x, "
+        f"CPU {out['ratio_cpu']:.2f}x")
     return out
 
 
@@ -1425,7 +1354,7 @@ def main() -> int:
                                                     result.get("throughput")),
                 "small": lambda: report_small(procs, tmp, args.small_todos, args.repeat),
                 "reads": lambda: report_reads(procs, tmp, url, args.reads_todos, args.repeat, shared),
-                "send": lambda: report_send(url, tmp, args.send_todos, args.repeat),
+                "send": lambda: report_send(procs, url, args.send_todos, args.repeat),
                 "spawn": lambda: report_spawn(procs, args.spawn_calls, args.repeat),
             }
             for name in PARTS:
