@@ -1,18 +1,18 @@
-"""Time `coord history search` and `trends` over 1,000 sweeps of 100 todos, in both stores.
+"""Time `coord history search` and `trends` over 1,000 sweeps of 100 todos, in both modes.
 
 The history (100,000 todo records, 1,000 sweep records; tails of ~150 bytes, every
-tenth a full KiB) is written straight through each store's ``record`` (as a sweep's
-end does), into a SQLite file beside a small catalog (embedded) and into a
-redis-server this script starts on a free port in a temp dir (distributed). Then,
-in each store, the library call and the whole CLI process (`coord ... --json`):
+tenth a full KiB) is written straight through ``RedisHistory.record`` (as a sweep's
+end does), into the embedded server of a small catalog (its unix socket) and into a
+redis-server this script starts on a free port in a temp dir (distributed, TCP). Then,
+in each, the library call and the whole CLI process (`coord ... --json`):
 
 - search for a word in 5 records (the whole history is read: the worst case),
 - search for a word in every record, first 20 (the common case: stops early),
 - search with --repo and --kind todo,
 - trends over 30 days and over all 90.
 
-Baselines from the same run: reading every record raw (SQLite: one SELECT of every
-todo row; Redis: HVALS of the run and tail hashes, no decoding) and, for the CLI,
+Baselines from the same run: reading every record raw (HVALS of the run and tail
+hashes, no decoding) and, for the CLI,
 `python -c "import coordination.cli.main"`. Target (issue #12): < 1 s each.
 
     .venv/bin/python bench/history.py [--sweeps 1000] [--todos 100] [--repeat 3] [--json]
@@ -26,7 +26,6 @@ import os
 import random
 import shutil
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -40,14 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from coordination.keys import Keys  # noqa: E402
-from coordination.runtime.history import (  # noqa: E402
-    HistoryStore,
-    RedisHistory,
-    SqliteHistory,
-    history_path,
-    search,
-    trends,
-)
+from coordination.runtime.client import real_client  # noqa: E402
+from coordination.runtime.embedded_server import ensure_server, release  # noqa: E402
+from coordination.runtime.history import HistoryStore, RedisHistory, search, trends  # noqa: E402
 
 DAY = 86400.0
 REPOS = [f"repo{i}" for i in range(10)]
@@ -212,31 +206,27 @@ def main() -> None:
         result: dict[str, Any] = {"sweeps": args.sweeps, "todos": args.todos,
                                   "cli_startup_s": round(startup_s, 3)}
 
-        path = history_path(catalog)
-        sql = SqliteHistory(path, days=90)
-
-        def raw_sqlite() -> int:
-            db = sqlite3.connect(str(path))
-            n = len(db.execute("SELECT * FROM todos").fetchall())
-            db.close()
-            return n
-
-        result["sqlite"] = bench_store("SQLite (embedded)", sql, data, catalog, base_env,
-                                       args.repeat, raw_sqlite)
-        sql.close()
-
-        proc, url = start_redis(tmp)
         import redis
 
-        r = redis.Redis.from_url(url, decode_responses=True)
         keys = Keys("coord")
-        red = RedisHistory(r, keys, days=90)
 
-        def raw_redis() -> int:
-            return len(r.hvals(keys.history_runs)) + len(r.hvals(keys.history_tails))
+        def raw(r: redis.Redis) -> Callable[[], int]:
+            return lambda: len(r.hvals(keys.history_runs)) + len(r.hvals(keys.history_tails))
 
-        result["redis"] = bench_store("Redis (distributed)", red, data, catalog,
-                                      {**base_env, "COORD_REDIS_URL": url}, args.repeat, raw_redis)
+        embedded_url = ensure_server(catalog)  # this process a member while the CLI runs
+        try:
+            local = real_client(embedded_url)
+            result["embedded"] = bench_store("embedded server (unix socket)",
+                                             RedisHistory(local, keys, days=90), data, catalog,
+                                             base_env, args.repeat, raw(local))
+        finally:
+            release(embedded_url)
+
+        proc, url = start_redis(tmp)
+        r = redis.Redis.from_url(url, decode_responses=True)
+        result["redis"] = bench_store("Redis (distributed)", RedisHistory(r, keys, days=90), data,
+                                      catalog, {**base_env, "COORD_REDIS_URL": url}, args.repeat,
+                                      raw(r))
         print(json.dumps(result))
     finally:
         if proc is not None:

@@ -141,6 +141,14 @@ class Keys:
         trends never read them)."""
         return f"{self.namespace}:history:tails"
 
+    # -- carried over ---------------------------------------------------------------
+    @property
+    def migrated_02(self) -> str:
+        """String, JSON: a catalog's coord 0.2 file (embedded sweeps and history, beside
+        the catalog) was carried over into this server: from where, when, how much. Set
+        once (SET NX), after everything was written (``runtime/migrate_02.py``)."""
+        return f"{self.namespace}:migrated:0.2"
+
     # -- events ---------------------------------------------------------------
     @property
     def events(self) -> str:

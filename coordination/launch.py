@@ -22,7 +22,6 @@ from coordination.status import SWEEP_LIVE, SweepStatus, TodoStatus
 from coordination.sweeps import SweepService, new_sweep_id, unattended
 from coordination.sweeps.progress import end_sweep
 from coordination.sweeps.reading import StatusDocument
-from coordination.sweeps.recording import keep_embedded
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import load_spec
 
@@ -65,7 +64,7 @@ class Launch:
     spec: SweepSpec
     name: str  # the plan or todo the sweep is named after
     kind: str  # "plan" | "todo"
-    atomic: bool = False  # on the first failure: stop, then roll back
+    atomic: bool | str = False  # on the first failure: stop, then roll back ("stop": kill)
     sweep_id: str | None = None  # once started
 
     @property
@@ -102,7 +101,7 @@ class Launch:
                     raise
         finally:
             if own:
-                self.keep_embedded()
+                self.end_interrupted()
 
     def say_interrupted(self) -> None:
         """Ctrl-C in embedded mode: the workers stop as Celery's do, warm (running
@@ -125,11 +124,10 @@ class Launch:
             f"sweep for `coord sweep resume {sid}`.\n")
         sys.stderr.flush()
 
-    def keep_embedded(self) -> None:
-        """Embedded, once the workers are gone: a sweep still live (Ctrl-C, an error)
-        can never go on in this process, so it ends cancelled, which records it and keeps
-        it beside the catalog (for `coord sweep status`, `sweep resume` later); an ended
-        one is kept again, with the events that followed its end."""
+    def end_interrupted(self) -> None:
+        """Embedded, once this process's workers are gone: a sweep still live (Ctrl-C, an
+        error) has no worker left to run it, so it ends cancelled ("interrupted: ..."),
+        recorded in the history, for `coord sweep resume` (which a live sweep refuses)."""
         sid, rt = self.sweep_id, self.svc.rt
         if sid is None:
             return
@@ -137,10 +135,8 @@ class Launch:
             if rt.checkpoints.sweep_status(sid) in SWEEP_LIVE:
                 end_sweep(rt, sid, "interrupted: the coord process running this embedded "
                            "sweep stopped", status=SweepStatus.cancelled)
-            else:
-                keep_embedded(rt, sid, self.spec.catalog)
         except Exception:  # noqa: BLE001 - leaving: say so, never mask the command's outcome
-            log.exception("embedded sweep %s could not be kept beside the catalog", sid)
+            log.exception("embedded sweep %s could not be ended", sid)
 
     def start(self) -> str:
         """Record the sweep and send its first todos; returns its id."""
@@ -175,7 +171,7 @@ def attach(file: Path, sweep_id: str) -> Launch:
 
 def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = None,
             strategy: str = "levels", ignore_blockers: bool = False,
-            atomic: bool = False, again: bool = False) -> Launch:
+            atomic: bool | str = False, again: bool = False) -> Launch:
     """A sweep of ``plan_id`` (or of the one todo ``todo_id``), wired to run; ``again``:
     every todo of the plan, completed ones too."""
     rt = get_runtime(file)

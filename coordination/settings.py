@@ -59,9 +59,9 @@ class Settings(BaseSettings):
         "serves before it says so (a repo.unattended event, shown by watch).",
     )
     worker_heartbeat: float = Field(
-        5.0, gt=0,
-        description="Seconds between a worker's liveness beats; three missed beats and it "
-        "counts as gone.",
+        2.0, gt=0,
+        description="Seconds between a worker's liveness beats; a running todo's worker "
+        "silent for two beats is shown as gone, and after three it leaves `coord workers`.",
     )
     retention_days: float = Field(
         30.0, gt=0,

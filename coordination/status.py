@@ -75,8 +75,10 @@ TODO_TRANSITIONS: dict[TodoStatus, frozenset[TodoStatus]] = {
     T.failed: frozenset({T.pending}),
     T.skipped: frozenset({T.pending}),
     T.cancelled: frozenset({T.pending}),
-    T.compensated: frozenset(),
-    T.compensation_failed: frozenset(),
+    # a resume with --reapply runs a compensated todo's change again
+    T.compensated: frozenset({T.pending}),
+    # a rollback of a rollback_failed sweep runs its failed undo again
+    T.compensation_failed: frozenset({T.pending}),
 }
 
 #: Which status each sweep status may move to.
@@ -91,8 +93,10 @@ SWEEP_TRANSITIONS: dict[SweepStatus, frozenset[SweepStatus]] = {
     S.failed: frozenset({S.queued, S.rolling_back}),
     S.cancelled: frozenset({S.queued, S.rolling_back}),
     S.rolling_back: frozenset({S.paused, S.rolled_back, S.rollback_failed, S.cancelled}),
-    S.rolled_back: frozenset(),
-    S.rollback_failed: frozenset({S.rolling_back}),
+    # a resume with --reapply runs the undone changes again
+    S.rolled_back: frozenset({S.queued}),
+    # a rollback retries the undos that failed or were skipped; or --reapply, as above
+    S.rollback_failed: frozenset({S.rolling_back, S.queued}),
 }
 
 #: Ended for this run of the sweep: never dispatched or run again in it.

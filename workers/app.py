@@ -3,7 +3,10 @@ with coord's one task registered, and nothing else."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
+from kombu.connection import Connection as KombuConnection
 
 from coordination.dispatch.app import DEFAULT_LONGEST_TODO as DEFAULT_LONGEST_TODO
 from coordination.dispatch.app import EMBEDDED_POLLING_INTERVAL as EMBEDDED_POLLING_INTERVAL
@@ -12,6 +15,18 @@ from coordination.dispatch.app import limits_from_catalog as limits_from_catalog
 from coordination.dispatch.app import todo_budget as todo_budget
 from coordination.settings import Settings
 from workers import tasks
+
+
+class Connection(KombuConnection):
+    """kombu's connection, but its URL (the worker's banner, its "Connected to" line)
+    shows a password mask only over a password: kombu writes ``:**@`` into every URL
+    it shows, a password or not."""
+
+    def as_uri(self, include_password: Any = False, mask: Any = "**", *args: Any,
+               **kw: Any) -> str:
+        if not self.password:
+            include_password = True  # nothing to hide, so no mask either
+        return str(super().as_uri(include_password, mask, *args, **kw))
 
 
 def create_app(
@@ -24,6 +39,7 @@ def create_app(
     """A configured Celery app with coord's task registered (see celery_app)."""
     app = celery_app(settings, url=url, longest_todo=longest_todo, longest_sweep=longest_sweep)
     tasks.register(app)
+    app.amqp.Connection = Connection  # how its banner and logs show the broker's URL
     # Only coord's task: no Celery built-in (celery.map runs any task) is served.
     tasks.drop_foreign_tasks(app)
     return app

@@ -79,7 +79,9 @@ def embedded_workers(rt: Runtime, repos: dict[str, int], *, control_concurrency:
         rt.dispatcher = CeleryDispatcher(create_app(rt.settings, url=rt.url), rt.keys)
     app = rt.app
     app.coord_runtime = rt  # tasks find their runtime here
-    name = f"embedded@{socket.gethostname()}"
+    # One name for the checkpoints (who ran a todo) and the liveness beat, so a
+    # status can tell whether a running todo's worker still beats.
+    name = f"embedded@{socket.gethostname()}:{os.getpid()}"
     register_worker(WorkerInfo(repo=None, name=name))
     started: list[tuple[WorkController, threading.Thread]] = []
     beat: WorkerBeat | None = None
@@ -87,14 +89,14 @@ def embedded_workers(rt: Runtime, repos: dict[str, int], *, control_concurrency:
         if rt.url is not None:
             slots = sum(max(1, c) for c in repos.values())
             # One thread more than slots when it serves several repos (as `coord worker`).
-            started.append(_start(app, f"{name}:{os.getpid()}",
+            started.append(_start(app, name,
                                   [rt.keys.repo_queue(r) for r in sorted(repos)],
                                   slots + (1 if len(repos) > 1 else 0)))
-            beat = start_beat(rt, f"{name}:{os.getpid()}", sorted(repos))
         else:
             for repo, conc in sorted(repos.items()):
                 host = f"{repo}@embedded"
                 started.append(_start(app, host, [rt.keys.repo_queue(repo)], max(1, conc)))
+        beat = start_beat(rt, name, sorted(repos))
         yield
     finally:
         if beat is not None:

@@ -5,6 +5,13 @@ worker is, which repos it serves, which todos it runs and which Celery task
 ids it holds (reserved or active, read from Celery's own worker state). A
 failed beat (Redis away) is logged and retried at the next tick: liveness is
 advisory, it never stops the worker.
+
+Stopping cleanly is two steps: :meth:`WorkerBeat.stopping` when the shutdown
+begins (the record says so at once and keeps beating while running todos finish,
+so their status never reads "worker gone"), then :meth:`WorkerBeat.stop` when the
+worker is done, which removes the record: it leaves `coord workers` at once
+rather than after three missed beats. A beat in flight cannot write the record
+back after it was removed (both hold one lock).
 """
 
 from __future__ import annotations
@@ -45,28 +52,44 @@ class WorkerBeat(threading.Thread):
             started_at=time.time(), beat=interval,
         )
         self._halt = threading.Event()
+        self._wake = threading.Event()  # beat now (stopping, stopped), not at the next tick
+        self._writing = threading.Lock()  # a beat and the removal never interleave
 
     def beat_once(self) -> None:
-        self.record.running = running_todos()
-        self.record.held = held_task_ids()
-        self.registry.beat(self.record)
+        with self._writing:
+            if self._halt.is_set():
+                return  # removed (or being removed): never written back
+            self.record.running = running_todos()
+            self.record.held = held_task_ids()
+            self.registry.beat(self.record)
+
+    def stopping(self) -> None:
+        """The worker is shutting down: beat now saying so (it takes no new work), and
+        go on beating while what it runs finishes. Safe in a signal handler: it only
+        wakes the beat thread (no Redis call, no lock)."""
+        self.record.stopping = True
+        self._wake.set()
 
     def run(self) -> None:
-        while True:
+        while not self._halt.is_set():
             try:
                 self.beat_once()
             except Exception as exc:  # Redis away: try again next tick
                 log.warning("liveness beat failed: %s", exc)
-            if self._halt.wait(self.interval):
-                break
+            self._wake.wait(self.interval)
+            self._wake.clear()
 
     def stop(self, *, leave: bool = True) -> None:
+        """No more beats; with ``leave`` the record is removed (gone from `coord workers`)."""
         self._halt.set()
+        self._wake.set()
         if leave:
-            try:
-                self.registry.leave(self.record.name)
-            except Exception as exc:
-                log.warning("could not remove worker record: %s", exc)
+            # Waits for a beat in flight (one round trip), so it cannot land after this.
+            with self._writing:
+                try:
+                    self.registry.leave(self.record.name)
+                except Exception as exc:
+                    log.warning("could not remove worker record: %s", exc)
 
 
 def start_beat(rt: Runtime, name: str, repos: list[str]) -> WorkerBeat:

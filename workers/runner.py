@@ -173,6 +173,8 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
         return outcome, detail, False
     stopped = (result is not None and result.outcome == "stopped"
                and result.reason == "sweep cancelled")
+    if stopped and turn.stopped_why:
+        reason = turn.stopped_why  # an --atomic=stop sweep's first failure: say which
     status = outcome_status(turn.spec, result is not None and result.ok, stopped)
     exit_code = None if result is None else result.exit_code
     duration = round(total, 3)

@@ -139,11 +139,26 @@ def build_worker(
 
     @signals.worker_shutting_down.connect(weak=False)
     def _stop_supervisor(**_: object) -> None:
-        supervisor.stop()
-        for b in beat:
-            b.stop()
+        # In Celery's signal handler: the beat only says "stopping" (no Redis call
+        # here); the record is removed when the worker is done (``start`` below).
+        try:
+            for b in beat:
+                b.stopping()
+        finally:
+            supervisor.stop()
 
-    return app.Worker(
+    class Worker(app.Worker):  # type: ignore[misc,name-defined]
+        def start(self) -> None:
+            try:
+                super().start()
+            finally:
+                # Done (warm or cold): leave `coord workers` now, not after three
+                # missed beats. Whatever happens above, the record goes.
+                supervisor.stop()
+                for b in beat:
+                    b.stop(leave=True)
+
+    return Worker(
         hostname=hostname,
         queues=[*(rt.keys.repo_queue(r) for r in repos), rt.keys.control_queue],
         pool="threads",

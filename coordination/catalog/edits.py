@@ -7,7 +7,7 @@ the manager and by sweep sync, inside ``CatalogStore.update``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NotRequired, TypeAlias, TypedDict
 
@@ -49,12 +49,19 @@ def _is_empty(value: object) -> bool:
 
 
 def _yaml_value(value: object) -> object:
-    """Lists as flow sequences (``[a, b]``), as the example writes them."""
+    """Lists as flow sequences (``[a, b]``) and small text mappings as flow mappings
+    (``{PYTHON: "3.13"}``), as the example writes them."""
     if isinstance(value, (list, tuple)):
         seq = CommentedSeq(value)
         if all(isinstance(v, str) and len(v) < 40 for v in value):
             seq.fa.set_flow_style()
         return seq
+    if isinstance(value, dict) and not isinstance(value, CommentedMap):
+        entries = CommentedMap(value)
+        if all(isinstance(v, str) for v in value.values()) and sum(
+                len(str(k)) + len(v) + 4 for k, v in value.items()) < 60:
+            entries.fa.set_flow_style()
+        return entries
     return value
 
 
@@ -115,6 +122,29 @@ def new_item(order: tuple[str, ...], **values: object) -> CommentedMap:
     return item
 
 
+def append_item(items: CommentedSeq, item: CommentedMap) -> None:
+    """``items.append(item)``, the lines after the old last item kept at the end."""
+    items.append(item)
+    _ends_after(items, len(items) - 2, len(items) - 1)
+
+
+def _ends_after(container: object, old: Key, new: Key) -> None:
+    """``new`` was just added after ``old``, the last entry of the block ``container``:
+    the comment and blank lines after ``old`` (ruamel keeps them on its last value) go
+    after ``new``. They separate the collection from what follows it (``todos:`` from
+    ``dependencies:``), not its entries. A placeholder of the splice path (not yet a
+    real ruamel node) has edited its own text, where they stay at the end already."""
+    if (not isinstance(container, (CommentedMap, CommentedSeq))
+            or type(container) not in (CommentedMap, CommentedSeq) or not _is_block(container)):
+        return
+    if isinstance(old, int) and old < 0:
+        return
+    lines = _after_lines(container, old)
+    if lines:
+        _take_after_lines(container, old)
+        _set_after_lines(container, new, lines)
+
+
 def put(item: CommentedMap, key: str, value: object, order: tuple[str, ...]) -> None:
     """Set ``key`` (at its canonical position when new); an empty value removes it."""
     if _is_empty(value):
@@ -127,11 +157,14 @@ def put(item: CommentedMap, key: str, value: object, order: tuple[str, ...]) -> 
         return
     rank = order.index(key) if key in order else len(order)
     pos = len(item)
-    for i, existing in enumerate(item):
+    keys = list(item)
+    for i, existing in enumerate(keys):
         if existing in order and order.index(existing) > rank:
             pos = i
             break
     item.insert(pos, key, value)
+    if pos == len(keys) and keys:
+        _ends_after(item, keys[-1], key)
 
 
 def put_list(item: CommentedMap, key: str, values: list[str], order: tuple[str, ...]) -> None:
@@ -144,6 +177,10 @@ def put_list(item: CommentedMap, key: str, values: list[str], order: tuple[str, 
         return
     if list(current) == list(values):
         return
+    # The lines after the list stay after it (a placeholder turns real here).
+    tail = _after_lines(current, len(current) - 1) if _is_block(current) else ""
+    if tail:
+        _take_after_lines(current, len(current) - 1)
     for i in reversed(range(len(current))):
         if current[i] not in values:
             remove_index(current, i)
@@ -156,6 +193,38 @@ def put_list(item: CommentedMap, key: str, values: list[str], order: tuple[str, 
     else:
         del current[:]
         current.extend(values)
+    if tail:
+        _set_after_lines(current, len(current) - 1, tail)
+
+
+def put_entries(item: CommentedMap, key: str, changes: Mapping[str, object | None],
+                order: tuple[str, ...]) -> None:
+    """Set (or, for None, remove) entries of the mapping ``item[key]`` in place: the
+    others keep their lines, and a flow mapping stays one; no entry left removes the key."""
+    current = item.get(key)
+    if not isinstance(current, CommentedMap):
+        merged = dict(current) if isinstance(current, dict) else {}
+        merged.update(changes)
+        put(item, key, {k: v for k, v in merged.items() if v is not None}, order)
+        return
+    left = [k for k in current if k not in changes] + [
+        k for k, v in changes.items() if v is not None]
+    if not left:  # the whole key goes (with it, the lines after it are handed on)
+        if key in item:
+            remove_key(item, key)
+        return
+    for name, value in changes.items():
+        if value is None:
+            if name in current:
+                remove_key(current, name)
+        elif name in current:
+            if current[name] != value:
+                current[name] = value
+        else:
+            last = list(current)[-1] if current else None
+            current[name] = value
+            if last is not None:
+                _ends_after(current, last, name)
 
 
 def append_unique(item: CommentedMap, key: str, value: str, order: tuple[str, ...]) -> None:
@@ -163,6 +232,7 @@ def append_unique(item: CommentedMap, key: str, value: str, order: tuple[str, ..
     if isinstance(current, list):
         if value not in current:
             current.append(value)
+            _ends_after(current, len(current) - 2, len(current) - 1)
     else:
         put(item, key, [value], order)
 
@@ -360,6 +430,15 @@ def _after_lines(container: Node, key: Key) -> str:
         ends.append(_end_lines(node))
         node = node[list(node)[-1] if isinstance(node, dict) else len(node) - 1]
     return rest + "".join(reversed(ends))
+
+
+def _take_after_lines(container: Node, key: Key) -> None:
+    """Drop the lines :func:`_after_lines` returns (the end-of-line comment stays)."""
+    _set_after_lines(container, key, "")
+    node = container[key]
+    while _is_block(node):
+        node.ca.end = []
+        node = node[list(node)[-1] if isinstance(node, dict) else len(node) - 1]
 
 
 def _set_after_lines(container: Node, before: Key, lines: str) -> None:

@@ -13,6 +13,7 @@ so they cannot race with a concurrent writer.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -48,8 +49,10 @@ from coordination.catalog.edits import (
     repo_names,
     find_item,
     new_item,
+    append_item,
     put,
     put_list,
+    put_entries,
     append_unique,
     references,
     drop_references,
@@ -59,6 +62,7 @@ from coordination.catalog.edits import (
     ReferenceDict,
     StillReferenced,
 )
+from coordination.catalog.edits import PLAN_KEYS, plan_todo_items
 from coordination.catalog import loader, reports
 from coordination.catalog.checks import unknown
 from coordination.catalog.store import CatalogStore
@@ -78,7 +82,7 @@ ISSUE_EDITABLE = {
 # Fields `update_todo` may change; id, repo, plan and the blocking mirrors are not among them.
 TODO_EDITABLE = {
     "task", "description", "run", "undo", "status", "priority", "assignee", "blocked_by",
-    "timeout", "retries", "resources", "estimated_hours", "labels",
+    "timeout", "retries", "resources", "estimated_hours", "labels", "env",
 }
 TODO_MAX_TIMEOUT = 7 * 24 * 3600  # as the Todo model allows
 TODO_MAX_RETRIES = 100
@@ -114,6 +118,9 @@ class TodoChanges(TypedDict, total=False):
     resources: Iterable[str] | None
     estimated_hours: float | None
     labels: Iterable[str] | None
+    # Entries of the todo's environment: KEY -> value sets it, KEY -> None removes it,
+    # the others stay; None for the whole mapping removes them all.
+    env: Mapping[str, str | None] | None
 
 
 class IssueDeleted(TypedDict):
@@ -130,6 +137,19 @@ class TodoDeleted(TypedDict):
     deleted: str
     todo: JSONObject
     dropped: list[ReferenceDict]
+
+
+class PlanReset(TypedDict):
+    """What :meth:`CoordinationManager.reset_plan` changed (or, dry, would change):
+    `coord plan reset --json`."""
+
+    plan: str
+    dry_run: bool
+    reset: list[str]  # todos set back to pending, in catalog order
+    was: dict[str, str]  # each of them -> its status before
+    already_pending: list[str]  # asked for and pending already: left alone
+    plan_was: str
+    plan_status: str  # always "active"
 
 
 class RepoBlocker(TypedDict):
@@ -295,6 +315,41 @@ class CoordinationManager:
         :func:`coordination.catalog.reports.plan_status`)."""
         return reports.plan_status(self.catalog(), id_, today=today)
 
+    def reset_plan(self, id_: str, todos: Iterable[str] | None = None, *,
+                   dry_run: bool = False) -> PlanReset:
+        """Set the plan's todos (every one, or those of ``todos``, which must be the
+        plan's) back to ``pending`` and the plan to ``active``, in one edit and so one
+        audit entry: the next ``plan sweep`` runs them again (`coord plan reset`). An
+        unknown plan or todo, or a todo of another plan: UsageError, nothing written.
+        ``dry_run``: what it would change; nothing is written or logged."""
+        wanted = None if todos is None else _uniq(todos)
+        if wanted is not None and not wanted:
+            raise UsageError("no todos given", hint="name them (--todos TODO-1,TODO-2) or "
+                             "leave --todos out to reset every todo of the plan")
+        if dry_run:
+            cat = self.catalog()
+            plan = _found(cat.plan(id_), cat, "plan", id_)
+            return _plan_reset(id_, plan.status.value,
+                               [(t.id, t.status.value) for t in cat.plan_todos(id_)],
+                               wanted, [t.id for t in cat.coordination.todos], dry_run=True)
+
+        def edit(doc: CommentedMap) -> PlanReset:
+            plan = find_item(doc, "plans", id_, "plan")
+            items = plan_todo_items(doc, id_)
+            result = _plan_reset(
+                id_, str(plan.get("status") or PlanStatus.draft.value),
+                [(str(i.get("id")), str(i.get("status") or TodoStatus.pending.value))
+                 for i in items], wanted, ids_in(doc, "todos"), dry_run=False)
+            reset = set(result["reset"])
+            for item in items:
+                if item.get("id") in reset:
+                    put(item, "status", TodoStatus.pending.value, TODO_KEYS)
+            if result["plan_was"] != PlanStatus.active.value:
+                put(plan, "status", PlanStatus.active.value, PLAN_KEYS)
+            return result
+
+        return self.store.update(edit)
+
     def list_dependencies(
         self, *, consumer: str | None = None, provider: str | None = None, type: str | None = None,
     ) -> list[Dependency]:
@@ -328,7 +383,7 @@ class CoordinationManager:
             for d in deps:
                 find_item(doc, "issues", d, "issue")
             new_id = next_id("issue", ids_in(doc, "issues"))
-            section(doc, "issues", create=True).append(new_item(
+            append_item(section(doc, "issues", create=True), new_item(
                 ISSUE_KEYS, id=new_id, title=title, description=description, status=status,
                 priority=priority, severity=severity, repos=repos, created=_today(),
                 updated=_today(), target=target, dependencies=deps, assignee=assignee, labels=labels,
@@ -422,10 +477,13 @@ class CoordinationManager:
         criteria: Iterable[str] = (), description: str = "", undo: str | None = None,
         priority: str | None = None, assignee: str | None = None, labels: Iterable[str] = (),
         timeout: float | None = None, retries: int | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> Todo:
-        """Append a new todo; every todo in ``blocked_by`` gets it in its ``blocking``."""
+        """Append a new todo; every todo in ``blocked_by`` gets it in its ``blocking``.
+        ``env``: variables its command runs with (names checked, see ``check_env``)."""
         if not task.strip():
             raise UsageError("a todo needs a non-empty task")
+        env = {k: v for k, v in check_env(env or {}).items() if v is not None}
         choice(priority, Priority, "priority")
         if estimate is not None and estimate < 0:
             raise UsageError(f"bad estimate {estimate}; hours cannot be negative")
@@ -441,9 +499,9 @@ class CoordinationManager:
             for b in blockers:
                 find_item(doc, "todos" if b.startswith("TODO-") else "issues", b, kind_of(b) or "")
             new_id = next_id("todo", ids_in(doc, "todos"))
-            section(doc, "todos", create=True).append(new_item(
+            append_item(section(doc, "todos", create=True), new_item(
                 TODO_KEYS, id=new_id, task=task, description=description, repo=repo, plan=plan,
-                run=run, undo=undo, timeout=timeout, retries=retries, status="pending",
+                run=run, undo=undo, timeout=timeout, retries=retries, env=env, status="pending",
                 priority=priority, estimated_hours=estimate, blocked_by=blockers,
                 assignee=assignee, labels=_uniq(labels), acceptance_criteria=list(criteria),
             ))
@@ -493,6 +551,13 @@ class CoordinationManager:
         for listed in ("resources", "labels", "blocked_by"):
             if listed in changes:
                 changes[listed] = _uniq(changes[listed] or ())
+        env_changes: dict[str, str | None] = {}  # set or (None) removed entries
+        clear_env = "env" in changes and changes["env"] is None
+        if "env" in changes and not clear_env:
+            env_changes = check_env(changes["env"] or {})
+            if not env_changes:
+                raise UsageError("nothing to update", hint="name at least one variable")
+        changes.pop("env", None)
         given = changes.get("blocked_by")
         blockers = None if given is None else list(given)
         for b in blockers or ():
@@ -528,6 +593,10 @@ class CoordinationManager:
                     put_list(item, key, value, TODO_KEYS)
                 else:
                     put(item, key, value, TODO_KEYS)
+            if clear_env:
+                put(item, "env", None, TODO_KEYS)
+            elif env_changes:
+                put_entries(item, "env", env_changes, TODO_KEYS)
 
         self.store.update(edit)
         return self.get_todo(id_)
@@ -687,6 +756,48 @@ def _found(found: M | None, cat: Catalog, kind: str, id_: str) -> M:
         }[kind]
         raise unknown(id_, known, kind)
     return found
+
+
+def _plan_reset(plan_id: str, plan_status: str, todos: list[tuple[str, str]],
+                wanted: list[str] | None, known: Iterable[str], *, dry_run: bool) -> PlanReset:
+    """What resetting ``plan_id`` changes, from its status and its todos' (id, status) in
+    catalog order; ``wanted``: only these todos, each refused (UsageError) unless the
+    plan's. The same decision for the edit (on the document) and the dry run (models)."""
+    mine, every = dict(todos), set(known)
+    for tid in wanted or ():
+        if tid not in mine:
+            if tid not in every:
+                raise unknown(tid, every, "todo")
+            raise UsageError(f"{tid} is not a todo of plan {plan_id}",
+                             hint=f"`coord todo list --plan {plan_id}` lists its todos")
+    chosen = set(mine if wanted is None else wanted)
+    picked = [(t, s) for t, s in todos if t in chosen]
+    return {"plan": plan_id, "dry_run": dry_run,
+            "reset": [t for t, s in picked if s != TodoStatus.pending.value],
+            "was": {t: s for t, s in picked if s != TodoStatus.pending.value},
+            "already_pending": [t for t, s in picked if s == TodoStatus.pending.value],
+            "plan_was": plan_status, "plan_status": PlanStatus.active.value}
+
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def check_env(env: Mapping[str, str | None]) -> dict[str, str | None]:
+    """``env`` as a todo's environment takes it: each name a valid variable name
+    (letters, digits, ``_``, not starting with a digit) and each value text without
+    a NUL (None: remove it, on update). UsageError (exit 2) otherwise."""
+    out: dict[str, str | None] = {}
+    for name, value in env.items():
+        if not isinstance(name, str) or not ENV_NAME.fullmatch(name):
+            raise UsageError(
+                f"bad environment variable name {name!r}",
+                hint="a name is letters, digits and _, not starting with a digit (PYTHON_VERSION)")
+        if value is not None and (not isinstance(value, str) or "\0" in value):
+            raise UsageError(f"bad value for environment variable {name}: "
+                             + ("a NUL character" if isinstance(value, str) else repr(value)),
+                             hint="a value is text without NUL characters")
+        out[name] = value
+    return out
 
 
 def _uniq(values: Iterable[str]) -> list[str]:

@@ -16,9 +16,12 @@ import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.constructor import RoundTripConstructor
+from ruamel.yaml.emitter import Emitter
+from ruamel.yaml.error import CommentMark
 from ruamel.yaml.error import YAMLError as RuamelYAMLError
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.representer import RoundTripRepresenter
+from ruamel.yaml.tokens import CommentToken
 
 from coordination.errors import CatalogError, Problem
 
@@ -37,16 +40,44 @@ class _Representer(RoundTripRepresenter):
     read with PyYAML (YAML 1.1), where they are booleans.
     """
 
+    quote = "'"  # the quotes of a new string that needs them (TextStyle.quote)
+
     def represent_str(self, data: str) -> ScalarNode:
         node: ScalarNode = super().represent_str(data)
         if node.style is None and _PLAIN_11.resolve(  # type: ignore[no-untyped-call]
             yaml.ScalarNode, data, (True, False)
         ) != "tag:yaml.org,2002:str":
-            node.style = "'"
+            node.style = self.quote
         return node
 
 
 _Representer.add_representer(str, _Representer.represent_str)
+
+
+class _DoubleQuoting(_Representer):
+    quote = '"'
+
+
+class _Emitter(Emitter):
+    def write_comment(self, comment: CommentToken, pre: bool = False) -> None:
+        """An end-of-line comment that a longer value reaches: two spaces before it,
+        as people (and yamllint) write them, where ruamel leaves one."""
+        mark = comment.start_mark
+        value = comment.value
+        if (not pre and self.column and mark is not None and mark.column <= self.column
+                and value and value[0] != "\n" and value.strip()):
+            comment = CommentToken(value, CommentMark(self.column + 2), None)
+        super().write_comment(comment, pre)
+
+
+class _DoubleEmitter(_Emitter):
+    """Writes a new string that needs quotes in double quotes, as the file does
+    (``PYTHON: "3.13"``), where ruamel would pick single ones; the strings the file
+    has keep their own quotes (preserve_quotes)."""
+
+    def choose_scalar_style(self) -> Any:
+        style = super().choose_scalar_style()
+        return '"' if style == "'" and not self.event.style else style
 
 
 class _BadTimestamp(str):
@@ -81,6 +112,7 @@ class TextStyle:
     bom: bool = False
     crlf: bool = False
     preamble: str = ""  # text up to and including an explicit "---" line
+    quote: str = "'"  # '"' when the file quotes mostly with double quotes
 
 
 def guess_style(text: str) -> TextStyle:
@@ -111,12 +143,32 @@ def guess_style(text: str) -> TextStyle:
     body = text.removeprefix(_BOM)
     m = _PREAMBLE.match(body)
     return TextStyle(mapping, sequence, offset, text.startswith(_BOM), "\r\n" in text,
-                     m.group(0) if m else "")
+                     m.group(0) if m else "", _quote(text))
+
+
+# A quoted scalar's opening quote: after "key: ", "- ", "[", "{" or ", ".
+_OPENING = re.compile(r"""(?:[:\-,][ \t]+|[\[{])(["'])""")
+
+
+def _quote(text: str) -> str:
+    """The quote character the file uses most (its first 64 KiB), "'" if none."""
+    double = single = 0
+    for m in _OPENING.finditer(text, 0, 65536):
+        if m.group(1) == '"':
+            double += 1
+        else:
+            single += 1
+    return '"' if double > single else "'"
 
 
 def _yaml(style: TextStyle) -> YAML:
     rt = YAML(typ="rt")
-    rt.Representer = _Representer
+    if style.quote == '"':
+        rt.Representer = _DoubleQuoting
+        rt.Emitter = _DoubleEmitter
+    else:
+        rt.Representer = _Representer
+        rt.Emitter = _Emitter
     rt.Constructor = _Constructor
     rt.preserve_quotes = True
     rt.width = 4096  # never re-fold a long line the user wrote on one line

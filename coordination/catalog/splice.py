@@ -52,7 +52,7 @@ from pydantic import BaseModel
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.tokens import CommentToken
 
-from coordination.catalog import loader
+from coordination.catalog import keep, loader
 from coordination.catalog.models import Catalog, Dependency, Issue, Plan, Repo, Todo
 from coordination.errors import CoordError
 
@@ -226,8 +226,9 @@ def _scan_seq(it: Iterator[yaml.Event], w: Window, lines: list[str]) -> Window:
             # of a file without a final newline it is on the last line itself.
             w.end = line if not lines[line][:column].strip() else line + 1
             return w
-        if not isinstance(ev, yaml.MappingStartEvent) or ev.flow_style or ev.anchor or ev.tag:
-            raise Unsupported(f"{'.'.join(w.path)} has an item that is not a plain block mapping")
+        # A flow mapping item (`- {id: DEP-1, ...}`) too: it starts on its '-' line.
+        if not isinstance(ev, yaml.MappingStartEvent) or ev.anchor or ev.tag:
+            raise Unsupported(f"{'.'.join(w.path)} has an item that is not a plain mapping")
         line, column = _mark(ev)
         if not _DASH.fullmatch(lines[line][:column]):
             raise Unsupported(f"{'.'.join(w.path)} has an item not on its '-' line")
@@ -554,6 +555,7 @@ def _adopt(lazy: _LazyMap | _LazyList, real: object) -> bool:
 class _State:
     lines: list[str]
     load: Callable[[str], object]
+    dump: Callable[[CommentedMap], str] | None = None
     seqs: dict[tuple[str, ...], CommentedSeq] = field(default_factory=dict)
     # The comment lines ruamel keeps before the next item (see materialize).
     before_next: dict[tuple[tuple[str, ...], int], list[CommentToken]] = field(
@@ -562,6 +564,10 @@ class _State:
     # Items whose text was edited in place (text_set), by (window path, index).
     edited: dict[tuple[tuple[str, ...], int], _ItemText] = field(default_factory=dict)
     _texts: dict[tuple[tuple[str, ...], int], _ItemText | None] = field(default_factory=dict)
+    # Items turned real whose lines ruamel may write otherwise (keep.may_rewrite): their
+    # own lines and ruamel's writing of them before the edit, for keep.keep.
+    bases: dict[tuple[tuple[str, ...], int], tuple[list[str], list[str]]] = field(
+        default_factory=dict)
 
     def item_text(self, root: _LazyMap) -> _ItemText | None:
         """The placeholder's lines when they are plain enough to edit in place."""
@@ -609,6 +615,9 @@ class _State:
         own = self.lines[a:b] if edited is None else edited.lines
         ctx = [self.lines[k] for k in w.key_lines] + own + [dash.group(0) + "_: 0"]
         doc = self.load("\n".join(ctx) + "\n")
+        if (self.dump is not None and isinstance(doc, CommentedMap)
+                and keep.may_rewrite("\n".join(own))):
+            self._remember_base(w.path, i, own, self.dump(doc))
         seq = _at(doc, w.path)
         real = seq[0] if isinstance(seq, CommentedSeq) and len(seq) == 2 else None
         if (not isinstance(seq, CommentedSeq) or not isinstance(real, CommentedMap)
@@ -623,6 +632,19 @@ class _State:
         after = seq.ca.items.get(1)
         if after is not None and len(after) > 1 and after[1]:
             self.before_next[(w.path, i)] = after[1]
+
+    def _remember_base(self, path: tuple[str, ...], i: int, own: list[str],
+                       written: str) -> None:
+        """Keep ``own`` and ruamel's writing of it (``written``: the item under its
+        keys, before a stand-in for the next one) for :func:`keep.keep`."""
+        lines = written.split("\n")
+        try:
+            ours = scan(written, lines).get(path)
+        except Unsupported:
+            return  # ruamel's lines then, as before
+        if ours is not None and len(ours.starts) == 2:
+            a, b = ours.span(0)
+            self.bases[(path, i)] = (list(own), lines[a:b])
 
 
 def _agrees(lazy: _LazyMap, real: CommentedMap) -> bool:
@@ -720,7 +742,11 @@ def _apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
         raise Unsupported(f"the cut text does not load: {exc}") from None
     if not isinstance(doc, CommentedMap):
         raise Unsupported("the top level is not a mapping")
-    state = _State(lines, load)
+    # ruamel's writing of the text before the edit, when it may differ from the
+    # user's (keep.may_rewrite): lines the edit leaves are put back as written.
+    small_text = "\n".join(small)
+    small_base = dump(doc) if keep.may_rewrite(small_text) else None
+    state = _State(lines, load, dump)
     originals: dict[tuple[str, ...], list[object]] = {}
     for path, w in windows.items():
         seq = _at(doc, path)
@@ -790,6 +816,8 @@ def _apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
 
     try:
         out = dump(doc)
+        if small_base is not None:
+            out = keep.keep(small_text, small_base, out, file)
     except Exception as exc:  # noqa: BLE001 - let the round trip say what is wrong
         raise Unsupported(f"ruamel could not write the spliced document: {exc!r}") from None
     out_lines = out.split("\n")
@@ -829,7 +857,13 @@ def _apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
                 piece += lines[a:b] if edited is None else edited.lines
             else:
                 a, b = ow.span(j)
-                piece += out_lines[a:b]
+                ours = state.bases.get((path, i))
+                if ours is None:
+                    piece += out_lines[a:b]
+                else:  # turned real: the lines the edit left, as they were
+                    context = "".join(lines[k] + "\n" for k in w.key_lines)
+                    piece += keep.keep("\n".join(ours[0]), "\n".join(ours[1]),
+                                       "\n".join(out_lines[a:b]), file, context).split("\n")
                 j += 1
         out_lines[ow.starts[0]:ow.end] = piece
     new_body = "\n".join(out_lines)

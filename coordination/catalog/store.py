@@ -148,6 +148,7 @@ class CatalogStore:
         # ruamel (pure Python, slow to import) only for an edit: `coord todo list`
         # imports this module on a cache miss and must not pay for it.
         from coordination.catalog.roundtrip import dump_round_trip, load_round_trip  # lazy: ruamel, edits only (todo list loads this module on a cache miss)
+        from coordination.catalog import keep  # lazy: difflib, edits only
 
         file = str(self.path)
         if self._splicing():
@@ -160,8 +161,14 @@ class CatalogStore:
         else:
             self.last_edit = "round-trip: splicing is off"
         doc, style = load_round_trip(data, file)
+        text = data.decode("utf-8")
+        # What ruamel writes before the edit: the lines it rewrites without being
+        # asked (a flow list on two lines...) are put back as they were (keep).
+        base = dump_round_trip(doc, style) if keep.may_rewrite(text) else None
         result = fn(doc)
         new = dump_round_trip(doc, style)
+        if base is not None and base != data:
+            new = keep.keep(text, base.decode("utf-8"), new.decode("utf-8"), file).encode("utf-8")
         try:
             cat = loader.load_catalog(new, file)
         except CatalogError as exc:

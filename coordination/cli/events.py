@@ -1,10 +1,14 @@
-"""`coord events [--sweep ID] [--follow]`: the event ledger.
+"""`coord events [--sweep ID] [--follow] [--limit N]`: the event ledger.
 
 Events are read from Redis streams, so a reader that starts late or
 reconnects misses nothing. Embedded (no COORD_REDIS_URL), the events of sweeps
 that ended in earlier processes are loaded from beside the catalog first. Without --follow, --json prints one JSON array;
 with --follow, --json prints one JSON object per line (JSON Lines), the only
 way a stream that does not end can be read by scripts.
+
+--follow is ``tail -f``: the newest ``--limit`` events (default 10 without --sweep;
+with --sweep, all of that sweep's), then new ones as they come; ``--limit 0``
+prints only new ones.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from coordination.cli.render import console, esc, json_option, print_json, table
 from coordination.jsonable import dumps
 from coordination.runtime.context import get_runtime
 from coordination.runtime.events import Event
-from coordination.sweeps import RECENT, SweepService, ended_by
+from coordination.status import SWEEP_LIVE
+from coordination.sweeps import SweepService, ended_by
 
 
 def _line(ev: Event) -> str:
@@ -29,10 +34,17 @@ def _line(ev: Event) -> str:
     return f"[dim]{ts}[/dim] [bold]{ev.kind:<22}[/bold] {esc(who)} [dim]{esc(extra)}[/dim]"
 
 
+#: ``--follow`` without ``--sweep`` or ``--limit``: past events shown before new ones.
+FOLLOW_BACKLOG = 10
+
+
 @click.command()
 @click.option("--sweep", "sweep_id", default=None, help="Only this sweep's events.")
 @click.option("--follow", "-F", is_flag=True, help="Keep printing new events (until the sweep ends, with --sweep).")
-@click.option("--limit", type=click.IntRange(1), default=None, help="At most this many past events.")
+@click.option("--limit", "-n", type=click.IntRange(0), default=None,
+              help="At most this many past events, the newest. With --follow, printed before "
+                   f"new ones: default {FOLLOW_BACKLOG} without --sweep (a sweep's all); 0: "
+                   "only new ones.")
 @json_option
 @click.pass_obj
 def events(obj: Context, sweep_id: str | None, follow: bool, limit: int | None, as_json: bool) -> None:
@@ -41,30 +53,34 @@ def events(obj: Context, sweep_id: str | None, follow: bool, limit: int | None, 
     \b
     Examples:
       coord events --sweep PLAN-001-20261121093000-ab12
-      coord events --follow --json | jq .kind
+      coord events --follow --json | jq .kind      # the last 10, then live
+      coord events --follow -n 0                    # only what happens from now on
     """
     rt = get_runtime(obj.file)
-    # Embedded, the events of ended sweeps are kept beside the catalog: loaded here.
     svc = SweepService(rt, obj.file)
     if sweep_id is not None:
         svc.record(sweep_id)  # unknown: exit 2
-    else:
-        svc.restore(newest=RECENT)
+    # An ended sweep's end may be before the events shown: show them and stop there.
+    ended = (follow and sweep_id is not None and limit is not None
+             and svc.record(sweep_id).get("status") not in SWEEP_LIVE)
     if not follow:
         if as_json:
-            print_json(svc.events(sweep_id, limit=limit))
+            print_json(svc.events(sweep_id, limit=limit) if limit != 0 else [])
             return
-        evs = rt.events.read(sweep_id=sweep_id)
+        evs = rt.events.read(sweep_id=sweep_id) if limit != 0 else []
         if limit is not None:
-            evs = evs[-limit:]
+            evs = evs[-limit:] if limit else []
         if not evs:
             table(None, [], [], empty="no events")
         else:
             for e in evs:
                 console().print(_line(e), soft_wrap=True)
         return
+    last = limit if limit is not None else (None if sweep_id else FOLLOW_BACKLOG)
     try:
-        for e in rt.events.follow(sweep_id=sweep_id, block_ms=500):
+        after = "0-0" if last is None else rt.events.tail_start(sweep_id, last)
+        for e in rt.events.follow(sweep_id=sweep_id, after=after, block_ms=500,
+                                  stop=(lambda: True) if ended else None):
             if as_json:
                 sys.stdout.write(dumps(e.to_dict(), pretty=False) + "\n")  # JSON Lines
                 sys.stdout.flush()

@@ -1,8 +1,8 @@
 """`coord history search|trends`: what ended sweeps did, and catalog edits.
 
-Distributed, the history is in the team's Redis; embedded, in
-``.<catalog name>.coord.history.sqlite`` beside the catalog. Catalog edits are read
-from the audit log. See :mod:`coordination.runtime.history`.
+The history is in Redis: the team's (distributed), or the catalog's embedded server
+(embedded), reached through the catalog's runtime. Catalog edits are read from the
+audit log. See :mod:`coordination.runtime.history`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,14 @@ import click
 from coordination.cli.context import Context
 from coordination.cli.render import console, emit, esc, json_option, styled, table
 from coordination.jsonable import JSONValue
-from coordination.runtime.history import Record, Trends, search_document, trends_document
+from coordination.runtime.context import get_runtime
+from coordination.runtime.history import (
+    HistoryStore,
+    Record,
+    Trends,
+    search_document,
+    trends_document,
+)
 
 KINDS = ("todo", "sweep", "edit")
 
@@ -27,6 +34,11 @@ def history() -> None:
       coord history search migrate --kind todo --json
       coord history trends --days 30
     """
+
+
+def _store(obj: Context) -> HistoryStore:
+    """The history of the catalog's runtime (embedded: its server, started or joined)."""
+    return get_runtime(obj.file).history()
 
 
 def _when(value: JSONValue) -> str:
@@ -73,7 +85,8 @@ def search(obj: Context, text: str, repo: str | None, kind: str | None, since: s
            limit: int, as_json: bool) -> None:
     """Find TEXT (case-insensitive; "" for everything) in todo titles and ids, reasons,
     output tails, sweep reasons and catalog edits, newest first."""
-    found = search_document(obj.file, text, repo=repo, kind=kind, since=since, limit=limit)
+    found = search_document(obj.file, text, history=lambda: _store(obj), repo=repo, kind=kind,
+                            since=since, limit=limit)
 
     def human(recs: list[Record]) -> None:
         rows = []
@@ -104,7 +117,7 @@ def _bar(fraction: float | None, width: int = 10) -> str:
 def trends(obj: Context, repo: str | None, days: float, as_json: bool) -> None:
     """Success rate and p50/p95 duration per repo and per todo; the flakiest and the
     slowest todos. A run is a todo that ended succeeded or failed."""
-    doc = trends_document(obj.file, repo=repo, days=days)
+    doc = trends_document(history=lambda: _store(obj), repo=repo, days=days)
 
     def human(d: Trends) -> None:
         if not d["repos"]:

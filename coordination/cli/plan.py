@@ -10,28 +10,31 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from coordination.catalog.cache import paused_gc
-from coordination.catalog.models import Catalog
+from coordination.catalog.models import Catalog, TodoStatus
 from coordination.catalog.reports import PlanStatus, plan_status
 from coordination.catalog.store import CatalogStore
 from coordination.cli.context import Context
 from coordination.cli.render import (
     console,
     emit,
+    err_console,
     esc,
     fields,
     json_option,
     raw,
     say,
     spans,
+    split_list,
     styled,
     table,
 )
-from coordination.errors import PlanError, ValidationFailed
+from coordination.errors import CoordError, PlanError, ValidationFailed
 from coordination.jsonable import JSONValue
 from coordination.keys import Keys
 from coordination.planner.listing import list_plans
@@ -39,6 +42,7 @@ from coordination.settings import get_settings
 from coordination.ui import DEFAULT_PORT
 
 if TYPE_CHECKING:
+    from coordination.catalog.manager import PlanReset
     from coordination.planner.documents import DryRunDocument, ShowDocument, ValidateDocument
 
 # The commands that need the plan's graph import the planner's graph modules inside
@@ -286,8 +290,56 @@ def graph_cmd(obj: Context, plan_id: str, fmt: str, include_completed: bool, as_
     emit(as_json, graph.graph_data(pg, found), lambda _: raw(graph.RENDERERS[fmt](pg, found)))
 
 
+def _all_completed(catalog: Catalog, plan_id: str) -> bool:
+    """Has the plan todos, and is every one completed (a sweep has nothing to run)?"""
+    todos = catalog.plan_todos(plan_id)
+    return bool(todos) and all(t.status == TodoStatus.completed for t in todos)
+
+
+def _span(hours: float) -> str:
+    """A duration for people: ``0.3s``, ``45s``, ``12.5m``, ``3.25h``."""
+    secs = hours * 3600
+    if secs < 10:
+        return f"{secs:.1f}".removesuffix(".0") + "s"
+    if secs < 60:
+        return f"{secs:.0f}s"
+    if secs < 3600:
+        return f"{secs / 60:.1f}".removesuffix(".0") + "m"
+    return f"{hours:.2f}".rstrip("0").rstrip(".") + "h"
+
+
+def _some(ids: list[str], limit: int = 10) -> str:
+    """``A, B, C`` or ``A, ... J and 12 more``."""
+    more = f" and {len(ids) - limit:,} more" if len(ids) > limit else ""
+    return ", ".join(ids[:limit]) + more
+
+
+def _estimate_human(doc: DryRunDocument) -> None:
+    """Both strategies' critical-path estimates, and where their figures came from."""
+    est = doc["strategy_estimate"]
+    if not doc["todos"]:
+        return
+    if not est["hours"]:
+        say("estimate: unknown (no todo has estimated_hours or a recorded run; "
+            "`coord todo update ID --estimate H` sets one)")
+        return
+    eager, levels = est["eager_hours"], est["levels_hours"]
+    gain = (f"eager saves {_span(levels - eager)} ({100 * (levels - eager) / levels:.0f}%)"
+            if levels > eager else "no difference")
+    say(f"estimate (critical path, every todo starting when its strategy lets it): "
+        f"eager {_span(eager)}, levels {_span(levels)}; {gain}")
+    sources = [f"{est['from_estimate']} todo(s) from estimated_hours",
+               f"{est['from_history']} from the p50 of their recorded runs"]
+    unknown = est["unknown"]
+    if unknown:
+        sources.append(f"{len(unknown)} todo(s) with no figure, counted 0 (so both are "
+                       f"lower bounds): {_some(unknown)}")
+    say(f"  figures: {'; '.join(sources)}")
+
+
 def _dry_run_human(doc: DryRunDocument) -> None:
-    say(f"dry run of {doc['plan']} ({doc['strategy']}): {doc['todos']} todo(s) in "
+    again = ", again: completed todos too" if doc["again"] else ""
+    say(f"dry run of {doc['plan']} ({doc['strategy']}{again}): {doc['todos']} todo(s) in "
         f"{len(doc['levels'])} level(s); nothing enqueued")
     crit = set(doc["critical_path"])
     place = {t: i + 1 for todos in doc["start_order"].values() for i, t in enumerate(todos)}
@@ -303,22 +355,55 @@ def _dry_run_human(doc: DryRunDocument) -> None:
         say(f"[magenta]ignored blocker:[/magenta] {b['todo']} by {b['blocker']}: "
             f"{esc(b['reason'])}")
     if doc["skipped"]:
-        say(f"skipped (already completed): {', '.join(doc['skipped'])}")
+        why = ("completed, no run command" if doc["again"]
+               else "already completed; --again runs them too")
+        say(f"skipped ({why}): {', '.join(doc['skipped'])}")
+    _estimate_human(doc)
 
 
-@plan.command("sweep")
+class _AtomicCommand(click.Command):
+    """`--atomic` alone is a flag (its mode "finish"); it takes a value only as
+    `--atomic=stop` or `--atomic stop`, so `coord plan sweep --atomic PLAN-001` never
+    reads the plan as the mode."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        out: list[str] = []
+        i = 0
+        while i < end:
+            if args[i] == "--atomic":
+                mode = args[i + 1] if i + 1 < end and args[i + 1] in ("finish", "stop") else None
+                out.append(f"--atomic={mode or 'finish'}")
+                i += 2 if mode else 1
+                continue
+            out.append(args[i])
+            i += 1
+        return super().parse_args(ctx, out + args[end:])
+
+
+@plan.command("sweep", cls=_AtomicCommand)
 @click.argument("plan_id", metavar="PLAN")
 @click.option("--strategy", type=click.Choice(["levels", "eager"]), default="levels",
-              show_default=True, help="levels: a level starts when the one before it ended; "
-              "eager: a todo starts when its own predecessors succeeded.")
-@click.option("--dry-run", is_flag=True, help="Print what would run; enqueue nothing.")
+              show_default=True, help="levels: a level starts when every todo of the one "
+              "before it ended (one level runs at a time); eager: a todo starts as soon as "
+              "its own blockers succeeded, faster when durations within a level vary a lot "
+              "or chains are uneven. --dry-run estimates both.")
+@click.option("--dry-run", is_flag=True, help="Print what would run and how long each "
+              "strategy would take; enqueue nothing.")
+@click.option("--again", is_flag=True, help="Run every todo of the plan, completed ones "
+              "too (to verify again after upstream moved); the outcomes are recorded as "
+              "for any sweep (a completed todo that fails now becomes failed).")
 @click.option("--wait", is_flag=True, help="Wait for the sweep to end (embedded mode always waits).")
 @click.option("--ignore-blockers", is_flag=True, help="Run although blockers outside the plan "
               "are unsatisfied.")
 @click.option("--require-workers", is_flag=True,
               help="Refuse (exit 2) when a repo of the plan has no live worker.")
-@click.option("--atomic", is_flag=True, help="On the first failed todo: start nothing new, let "
-              "what runs finish, then roll back (run the undo: of what succeeded).")
+@click.option("--atomic", type=click.Choice(["finish", "stop"]),  # sweeps.spec.ATOMIC_MODES
+              is_flag=False, flag_value="finish", default=None,
+              help="All or nothing: on the first failed todo start nothing new, then roll "
+              "back (run the undo: of what succeeded). --atomic (finish, the default) lets "
+              "the running todos finish first; --atomic=stop kills them (recorded "
+              "cancelled; a killed todo is not undone).")
 @click.option("--ui", "ui", is_flag=True, help="Serve the web view on localhost while the "
               "sweep runs (with --wait, or embedded).")
 @click.option("--ui-port", type=click.IntRange(1, 65535), default=None,
@@ -328,33 +413,128 @@ def _dry_run_human(doc: DryRunDocument) -> None:
 @json_option
 @click.pass_obj
 def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
-              ignore_blockers: bool, require_workers: bool, atomic: bool, ui: bool,
-              ui_port: int | None, no_sync: bool, as_json: bool) -> None:
+              ignore_blockers: bool, require_workers: bool, atomic: str | None, ui: bool,
+              ui_port: int | None, no_sync: bool, again: bool, as_json: bool) -> None:
     """Run a plan's open todos on their repos' workers, or preview it with --dry-run.
+
+    Choosing a strategy: eager beats levels when the todos of a level take very
+    different times or the chains are uneven (a level's slowest todo no longer holds
+    up the unrelated todos after it); levels, the default, runs one level at a time:
+    each ends in a `level.done` event, and an --atomic sweep that stops has at most
+    that one level in flight, nothing of a later level to undo. --dry-run prints
+    the critical-path estimate of each (from estimated_hours, else the p50 of the
+    todo's recorded runs); when they are equal, the level barriers cost nothing.
 
     \b
     Examples:
       coord plan sweep PLAN-001 --dry-run
       coord plan sweep PLAN-001 --wait
       coord plan sweep PLAN-001 --atomic --wait
+      coord plan sweep PLAN-001 --atomic=stop --wait
       coord plan sweep PLAN-001 --wait --ui --ui-port 8765
+      coord plan sweep PLAN-001 --again --strategy eager --wait
     """
     if not dry_run:
         # lazy: the runtime (redis-py, the sweeps, Celery to send); a dry run loads none of it
         from coordination.cli.sweep import run_start
 
+        if not again and _all_completed(_catalog(obj), plan_id):
+            err_console().print(
+                f"[yellow]nothing to run:[/yellow] every todo of {esc(plan_id)} is completed "
+                f"(--again runs them all again; `coord plan reset {esc(plan_id)}` sets them "
+                "pending)")
+
         if ui and ui_port is None:
             ui_port = DEFAULT_PORT
         code = run_start(obj.file, plan_id, strategy=strategy, wait=wait,
                          ignore_blockers=ignore_blockers, as_json=as_json,
-                         require_workers=require_workers, atomic=atomic, ui_port=ui_port,
-                         sync=not no_sync)
+                         require_workers=require_workers, atomic=atomic or False,
+                         ui_port=ui_port,
+                         sync=not no_sync, again=again)
         if isinstance(code, int) and code:
             sys.exit(code)
         return
     # lazy: networkx, off plan list/status
     from coordination.planner.documents import dry_run_document
 
-    doc = dry_run_document(_catalog(obj), plan_id, strategy=strategy,
-                           ignore_blockers=ignore_blockers, keys=Keys(get_settings().namespace))
+    catalog = _catalog(obj)
+    p50, history_problem = _history_p50(obj.file, catalog, plan_id, again=again)
+    doc = dry_run_document(catalog, plan_id, strategy=strategy,
+                           ignore_blockers=ignore_blockers, keys=Keys(get_settings().namespace),
+                           again=again, p50_seconds=p50)
+    if history_problem:
+        err_console().print(f"[yellow]warning:[/yellow] history not read "
+                            f"({esc(history_problem)}): the estimates use estimated_hours only")
     emit(as_json, doc, _dry_run_human)
+
+
+#: Days of recorded runs whose p50 stands in for a todo's missing estimated_hours in
+#: the dry run's estimate (`coord history trends`' default window, so it shows the same).
+HISTORY_DAYS = 30.0
+
+
+def _history_p50(file: Path, catalog: Catalog, plan_id: str, *, again: bool
+                 ) -> tuple[dict[str, float | None], str | None]:
+    """Todo -> the p50 seconds of its recorded runs, for the todos of the plan a dry
+    run shows that have no estimated_hours (history is not read when every one has
+    one), and what stopped the read if something did: the dry run goes on without."""
+    wanted = {t.id: t.repo for t in catalog.plan_todos(plan_id)
+              if t.estimated_hours is None and (again or t.status != TodoStatus.completed)}
+    if not wanted:
+        return {}, None
+    # lazy: the runtime (redis-py; embedded, its server started or joined), which a dry
+    # run needs only to read history when a todo has no estimate
+    import redis
+
+    from coordination.runtime.context import get_runtime  # lazy: as redis above
+    from coordination.runtime.history import trends  # lazy: as redis above
+
+    try:
+        store = get_runtime(file).history()
+        try:
+            figures = trends(store, days=HISTORY_DAYS, repos=set(wanted.values()))["todos"]
+        finally:
+            store.close()
+    except (redis.RedisError, OSError, CoordError) as exc:
+        return {}, f"{type(exc).__name__}: {exc}"
+    return {t: figures[t]["p50_s"] for t in wanted if t in figures}, None
+
+
+def _reset_human(doc: PlanReset) -> None:
+    would = "would be " if doc["dry_run"] else ""
+    if doc["reset"]:
+        say(f"{len(doc['reset'])} todo(s) of {doc['plan']} {would}set back to pending: "
+            + _some([f"{t} ({doc['was'][t]})" for t in doc["reset"]], 20))
+    else:
+        say(f"no todo of {doc['plan']} to set back: "
+            + ("every one is pending already" if doc["already_pending"] else "it has none"))
+    if doc["reset"] and doc["already_pending"]:
+        say(f"[dim]pending already: {_some(doc['already_pending'], 20)}[/dim]")
+    if doc["plan_was"] != doc["plan_status"]:
+        say(f"{doc['plan']} {would or 'is '}{doc['plan_status']} (was {doc['plan_was']})")
+    if doc["dry_run"]:
+        say("dry run: nothing changed")
+
+
+@plan.command("reset")
+@click.argument("plan_id", metavar="PLAN")
+@click.option("--todos", "todos", multiple=True, metavar="ID,...",
+              help="Only these todos of the plan (commas or repeats); by default every "
+              "todo of it. An id not in the plan: exit 2, nothing changed.")
+@click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
+@json_option
+@click.pass_obj
+def reset_cmd(obj: Context, plan_id: str, todos: tuple[str, ...], dry_run: bool,
+              as_json: bool) -> None:
+    """Set a plan's todos back to pending and the plan to active, in one audited edit,
+    so that its next sweep runs them again. (`plan sweep --again` runs every todo
+    without changing the catalog first; its outcome is recorded either way.)
+
+    \b
+    Examples:
+      coord plan reset PLAN-001
+      coord plan reset PLAN-001 --todos TODO-003,TODO-005 --dry-run
+    """
+    wanted = split_list(todos) if todos else None
+    doc = obj.manager.reset_plan(plan_id, wanted, dry_run=dry_run)
+    emit(as_json, doc, _reset_human)

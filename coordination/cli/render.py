@@ -188,6 +188,33 @@ def spans(rows: Iterable[Sequence[tuple[str, str]]]) -> None:
     con.print(Text("\n").join(Text.assemble(*r) for r in rows))
 
 
+def output_lines(heading: str, sections: Sequence[tuple[str, Sequence[str]]], *,
+                 con: Console | None = None) -> None:
+    """A todo's last lines of output under ``heading`` (Rich markup): each stream's
+    lines (``(stream, lines)``, as :func:`coordination.sweeps.reading.last_lines` gives
+    them) indented under its name, the program's text as is (no markup, never wrapped
+    in a log)."""
+    from rich.text import Text
+
+    con = console() if con is None else con
+    out = [Text.from_markup(heading)]
+    if not sections:
+        out.append(Text("  (no output)", style="dim"))
+    for stream, lines in sections:
+        out.append(Text(f"  {stream}:", style="dim"))
+        out += [Text(f"    {line}") for line in lines]
+    if plain_layout(con.file):
+        con.file.write("".join(t.plain + "\n" for t in out))
+        con.file.flush()
+        return
+    con.print(Text("\n").join(out))
+
+
+def plural(n: int, what: str) -> str:
+    """``1 line``, ``5 lines``."""
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
 def say(text: str) -> None:
     """A line for people (stdout)."""
     console().print(text)

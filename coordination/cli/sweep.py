@@ -31,6 +31,8 @@ from coordination.cli.render import (
     err_console,
     esc,
     json_option,
+    output_lines,
+    plural,
     print_json,
     say,
     split_list,
@@ -44,7 +46,12 @@ from coordination.runtime.context import get_runtime
 from coordination.runtime.events import Event
 from coordination.status import SWEEP_LIVE
 from coordination.sweeps import SweepService
-from coordination.sweeps.reading import StatusDocument
+from coordination.sweeps.reading import (
+    DEFAULT_LINES,
+    StatusDocument,
+    failed_todos,
+    last_lines,
+)
 
 
 def _service(obj: Context) -> SweepService:
@@ -111,7 +118,8 @@ class Progress:
 
 def notice(ev: Event) -> str | None:
     """A line for the events a person following a sweep must not miss: a repo no
-    worker serves, a breaker opening or closing, a todo held by one."""
+    worker serves, a breaker opening or closing, a todo held by one, a rollback
+    starting and why."""
     d = ev.data
     if ev.kind == "repo.unattended":
         return (f"[yellow]unattended:[/yellow] {d.get('queued')} queued todo(s) of "
@@ -124,6 +132,12 @@ def notice(ev: Event) -> str | None:
         return f"[green]breaker closed:[/green] {d.get('repo')} (by {d.get('by')})"
     if ev.kind == "todo.held":
         return f"[yellow]held:[/yellow] {ev.todo_id} ({d.get('reason')})"
+    if ev.kind == "sweep.rolling_back":  # (its trigger: "after TODO-018 failed: exit 1")
+        n = int(str(d.get("compensate") or 0))
+        again = "retrying" if d.get("retry") else "undoing"
+        return (f"[yellow]rolling back[/yellow] {esc(str(d.get('reason') or ''))}: "
+                f"{again} {n} todo(s)" if n else
+                f"[yellow]rolling back[/yellow] {esc(str(d.get('reason') or ''))}: nothing to undo")
     return None
 
 
@@ -144,7 +158,20 @@ def follow_sweep(svc: SweepService, sweep_id: str, *, as_json: bool,
         return svc.wait(sweep_id, on_event=prog.on_event)
 
 
-def render_status(st: StatusDocument, *, to_stderr: bool = False) -> None:
+#: ``--lines N`` of `sweep status` and `sweep watch`.
+lines_option = click.option(
+    "--lines", "lines", type=click.IntRange(0, 10_000), default=DEFAULT_LINES,
+    show_default=True, metavar="N",
+    help="Show each failed todo's last N lines of output (stderr first, then stdout); "
+    "0: none. Not with --json, which carries each todo's output_tail.")
+#: At most this many failed todos have their output shown (the rest are named).
+MOST_FAILED_SHOWN = 20
+
+
+def render_status(st: StatusDocument, *, to_stderr: bool = False,
+                  lines: int = DEFAULT_LINES) -> None:
+    """The sweep, a row per todo, then each failed todo's last ``lines`` lines of output
+    (:func:`render_failures`)."""
     con = err_console() if to_stderr else out_console()
     style = status_style(st["status"] or "")
     con.print(f"sweep [bold]{st['sweep_id']}[/bold] of {st['plan']} ({st['strategy']}): "
@@ -154,12 +181,36 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False) -> None:
     for tid, v in st["todos"].items():
         s = v["status"]
         stl = status_style(s)
-        rows.append((tid, v.get("repo") or "", f"[{stl}]{s}[/{stl}]" if stl else s,
+        gone = " (worker gone)" if v.get("worker_gone") else ""  # stopped beating
+        rows.append((tid, v.get("repo") or "", (f"[{stl}]{s}[/{stl}]" if stl else s) + gone,
                      str(v["attempts"]), "" if v["exit_code"] is None else str(v["exit_code"]),
                      "" if v.get("duration") is None else f"{v['duration']:.1f}",
                      escape(v.get("worker") or ""), escape(v.get("reason") or "")))
     cols = ("todo", "repo", "status", "attempts", "exit", "seconds", "worker")
     table(None, [*cols, "reason"], rows, empty="no todos", con=con, no_wrap=cols)
+    render_failures(st, lines, to_stderr=to_stderr)
+
+
+def render_failures(st: StatusDocument, lines: int, *, to_stderr: bool = False) -> None:
+    """Why todos failed, where people look: each failed (or compensation_failed) todo's
+    last ``lines`` lines of output, stderr first (from the output tail its checkpoint
+    keeps); the first :data:`MOST_FAILED_SHOWN` of them, the rest named."""
+    failed = failed_todos(st["todos"])
+    if lines <= 0 or not failed:
+        return
+    con = err_console() if to_stderr else out_console()
+    for tid in failed[:MOST_FAILED_SHOWN]:
+        v = st["todos"][tid]
+        why = v.get("reason") or ("" if v["exit_code"] is None else f"exit {v['exit_code']}")
+        output_lines(f"[bold]{esc(tid)}[/bold] {styled(v['status'])}"
+                     + (f" ({esc(why)})" if why else "") + f", last {plural(lines, 'line')} of output:",
+                     last_lines(v.get("output_tail"), lines), con=con)
+    if len(failed) > MOST_FAILED_SHOWN:
+        rest = failed[MOST_FAILED_SHOWN:]
+        con.print(f"and {len(rest)} more failed: {esc(', '.join(rest[:10]))}"
+                  + (", ..." if len(rest) > 10 else "")
+                  + f" (their output: coord sweep status {esc(st['sweep_id'])} --json)",
+                  soft_wrap=True)
 
 
 #: ``--no-sync`` on every command that waits for a sweep to end.
@@ -169,9 +220,10 @@ no_sync_option = click.option(
 
 
 def finish(svc: SweepService, st: StatusDocument, *, as_json: bool, sync: bool,
-           ok: str = "succeeded") -> int:
-    """Sync the outcome into the catalog (a sweep of this catalog only), render it, and
-    return the exit code (0 when the sweep ended ``ok``)."""
+           ok: str = "succeeded", lines: int = DEFAULT_LINES) -> int:
+    """Sync the outcome into the catalog (a sweep of this catalog only), render it (each
+    failed todo with its last ``lines`` lines of output), and return the exit code (0
+    when the sweep ended ``ok``)."""
     if sync and svc.ran_from_here(st["sweep_id"]):
         settle(svc, st)
     elif sync and not as_json:
@@ -180,7 +232,7 @@ def finish(svc: SweepService, st: StatusDocument, *, as_json: bool, sync: bool,
     if as_json:
         print_json(st)
     else:
-        render_status(st, to_stderr=True)
+        render_status(st, to_stderr=True, lines=lines)
         if sync and st.get("synced"):
             s = st["synced"]
             reset = _names(s.get("reset"))
@@ -189,14 +241,13 @@ def finish(svc: SweepService, st: StatusDocument, *, as_json: bool, sync: bool,
                 f"{len(_names(s['failed']))} failed, {len(_names(s.get('skipped')))} skipped"
                 + (f", {len(reset)} undone (pending again)" if reset else "")
                 + (f"; {s['plan']} completed" if s.get("plan_completed") else "")
-                + (f"; {s['plan']} active again" if reset and s.get("plan_status") == "active"
-                   else ""))
+                + (f"; {s['plan']} active again" if s.get("reopened") else ""))
     return 0 if st["status"] == ok else 1
 
 
 def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blockers: bool,
               as_json: bool, todo_id: str | None = None, require_workers: bool = False,
-              atomic: bool = False, ui_port: int | None = None, sync: bool = True,
+              atomic: bool | str = False, ui_port: int | None = None, sync: bool = True,
               again: bool = False) -> int:
     """`coord plan sweep PLAN` (not --dry-run), or with ``todo_id`` `coord todo run ID`.
     Embedded mode (no COORD_REDIS_URL) runs the workers in this process and always waits.
@@ -287,22 +338,32 @@ def list_(obj: Context, limit: int, as_json: bool) -> None:
 
 @sweep.command()
 @click.argument("sweep_id")
+@lines_option
 @json_option
 @click.pass_obj
-def status(obj: Context, sweep_id: str, as_json: bool) -> None:
-    """One sweep and the state of each of its todos."""
+def status(obj: Context, sweep_id: str, lines: int, as_json: bool) -> None:
+    """One sweep and the state of each of its todos; each failed todo's last lines of
+    output (--lines).
+
+    \b
+    Examples:
+      coord sweep status SWEEP_ID --lines 20
+      coord sweep status SWEEP_ID --json
+    """
     st = _service(obj).status(sweep_id)
-    emit(as_json, st, render_status)
+    emit(as_json, st, lambda doc: render_status(doc, lines=lines))
 
 
 @sweep.command()
 @click.argument("sweep_id")
 @no_sync_option
+@lines_option
 @json_option
 @click.pass_obj
-def watch(obj: Context, sweep_id: str, no_sync: bool, as_json: bool) -> None:
+def watch(obj: Context, sweep_id: str, no_sync: bool, lines: int, as_json: bool) -> None:
     """Follow a sweep live until it ends, then write its outcome into the catalog
-    (unless --no-sync); exit 0 if it succeeded, 1 if not.
+    (unless --no-sync) and show each failed todo's last lines of output (--lines);
+    exit 0 if it succeeded, 1 if not.
 
     \b
     Example:
@@ -318,17 +379,17 @@ def watch(obj: Context, sweep_id: str, no_sync: bool, as_json: bool) -> None:
             st = follow_sweep(launch.svc, sweep_id, as_json=as_json)
     else:
         st = follow_sweep(svc, sweep_id, as_json=as_json)
-    sys.exit(finish(svc, st, as_json=as_json, sync=not no_sync))
+    sys.exit(finish(svc, st, as_json=as_json, sync=not no_sync, lines=lines))
 
 
 def _resume_embedded(file: Path, sweep_id: str, picked: list[str] | None, *,
-                     as_json: bool, sync: bool) -> int:
+                     as_json: bool, sync: bool, reapply: bool = False) -> int:
     """Embedded: the sweep kept beside the catalog re-runs in this process (its workers
     here), always waited for, like `coord plan sweep`."""
     launch = attach(file, sweep_id)
     svc = launch.svc
     with launch.workers():
-        out = svc.resume(sweep_id, only=picked)
+        out = svc.resume(sweep_id, only=picked, reapply=reapply)
         if not out["rerun"]:
             emit(as_json, out, lambda o: err_console().print("nothing to resume"))
             return 0
@@ -345,25 +406,31 @@ def _resume_embedded(file: Path, sweep_id: str, picked: list[str] | None, *,
 @click.option("--dry-run", is_flag=True, help="Print what would re-run (dependents included); change nothing.")
 @click.option("--only", "only", default=None, metavar="TODO,...",
               help="Re-run only these todos and what depends on them.")
+@click.option("--reapply", is_flag=True, help="Also re-run compensated todos (a rollback "
+              "undid their change: this applies it again); refused (exit 2) without it.")
 @json_option
 @click.pass_obj
 def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool,
-           only: str | None, as_json: bool) -> None:
+           only: str | None, reapply: bool, as_json: bool) -> None:
     """Re-run only the failed, skipped, cancelled or never-run todos of a sweep.
 
-    Commands are re-read from the catalog, so a fixed `run:` takes effect.
+    Commands are re-read from the catalog, so a fixed `run:` takes effect. A todo
+    a rollback compensated is run again only with --reapply; a sweep whose
+    rollback did not finish (rollback_failed) is finished with `coord sweep
+    rollback ID`, or re-applied with --reapply.
 
     \b
     Examples:
       coord sweep resume SWEEP_ID --dry-run
       coord sweep resume SWEEP_ID --only TODO-004 --wait
+      coord sweep resume SWEEP_ID --reapply --wait
     """
     svc = _service(obj)
     picked = split_list(only) if only else None
     if only is not None and not picked:
         raise UsageError("--only needs at least one todo id", hint="--only TODO-004,TODO-007")
     if dry_run:
-        preview = svc.resume(sweep_id, only=picked, dry_run=True)
+        preview = svc.resume(sweep_id, only=picked, dry_run=True, reapply=reapply)
 
         def show(o: dict[str, object]) -> None:
             if not o["rerun"]:
@@ -371,9 +438,14 @@ def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool
                 return
             was = o["was"]
             assert isinstance(was, dict)
+            skip = o.get("would_skip") or {}  # a blocker failed: skipped at run time
+            assert isinstance(skip, dict)
             table(f"Resume of {sweep_id} would re-run", ["todo", "was", "why"],
                   [(esc(t), styled(str(was[t])),
-                    "depends on --only" if t in _names(o["dependents"]) else "did not succeed")
+                    f"would be skipped: {esc(skip[t])}" if t in skip else
+                    "compensated: applied again (--reapply)" if was[t] == "compensated"
+                    else "depends on --only" if t in _names(o["dependents"])
+                    else "did not succeed")
                    for t in _names(o["rerun"])])
             if o["keep"]:
                 say(f"kept as they are: {esc(', '.join(_names(o['keep'])))}")
@@ -382,8 +454,8 @@ def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool
         return
     if svc.rt.settings.embedded:
         sys.exit(_resume_embedded(obj.file, sweep_id, picked, as_json=as_json,
-                                  sync=not no_sync))
-    out = svc.resume(sweep_id, only=picked)
+                                  sync=not no_sync, reapply=reapply))
+    out = svc.resume(sweep_id, only=picked, reapply=reapply)
     if not wait or not out["rerun"]:
 
         def human(o: dict[str, object]) -> None:
@@ -445,10 +517,15 @@ def rollback(obj: Context, sweep_id: str, dry_run: bool, wait: bool, no_sync: bo
     Todos end `compensated` or `compensation_failed`; the sweep `rolled_back` or
     `rollback_failed`. A todo without `undo:` is listed as not compensable.
 
+    Of a `rollback_failed` (or cancelled) rollback: retry exactly the undos it left
+    (`compensation_failed`, skipped, cancelled) in the same order, `undo:` re-read
+    from the catalog (so a fixed one takes effect); what was compensated stays.
+
     \b
     Examples:
       coord sweep rollback SWEEP_ID --dry-run
       coord sweep rollback SWEEP_ID --wait
+      coord sweep rollback SWEEP_ID --dry-run   # rollback_failed: the undos it would retry
     """
     svc = _service(obj)
     if dry_run or not svc.rt.settings.embedded:
@@ -468,17 +545,29 @@ def _rollback(svc: SweepService, sweep_id: str, *, dry_run: bool, wait: bool,
     levels = out.get("levels")
     steps = list(levels) if isinstance(levels, (list, tuple)) else []
 
+    retry = bool(out.get("retry"))
+    was = out.get("was") if isinstance(out.get("was"), dict) else {}
+    assert isinstance(was, dict)
+
+    def named(level: object) -> str:
+        """A step's todos; a retry's with what each undo was ("TODO-003 (compensation_failed)")."""
+        return ", ".join(f"{t} ({was[t]})" if t in was else t for t in _names(level))
+
     def show(o: dict[str, object]) -> None:
         if dry_run:
             if not o["compensate"]:
                 say(f"{esc(sweep_id)}: nothing to undo")
             else:
-                table(f"Rollback of {sweep_id} would undo, in this order",
-                      ["step", "todos"],
-                      [(str(i + 1), esc(", ".join(_names(level)))) for i, level in enumerate(steps)])
+                table(f"Rollback of {sweep_id} would {'retry' if retry else 'undo'}, "
+                      "in this order", ["step", "todos"],
+                      [(str(i + 1), esc(named(level))) for i, level in enumerate(steps)])
+            if retry and o.get("compensated"):
+                say(f"compensated already (not run again): "
+                    f"{esc(', '.join(_names(o.get('compensated'))))}")
         else:
             click.echo(sweep_id)
-            err_console().print(f"rolling back {len(_names(o['compensate']))} todos in "
+            err_console().print(f"{'retrying the undos of' if retry else 'rolling back'} "
+                                f"{len(_names(o['compensate']))} todos in "
                                 f"{len(steps)} steps" if o["compensate"]
                                 else "nothing to undo: rolled back")
         if o["not_compensable"]:
@@ -523,4 +612,5 @@ def sync(obj: Context, sweep_id: str, as_json: bool) -> None:
         f"{o['catalog']}: completed {', '.join(_names(o['completed'])) or 'none'}; "
         f"failed {', '.join(_names(o['failed'])) or 'none'}; "
         f"skipped {', '.join(_names(o.get('skipped'))) or 'none'}"
-        + (f"; {o['plan']} completed" if o.get("plan_completed") else "")))
+        + (f"; {o['plan']} completed" if o.get("plan_completed") else "")
+        + (f"; {o['plan']} active again" if o.get("reopened") else "")))

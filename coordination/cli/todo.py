@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, cast
 
 import click
 
@@ -10,6 +11,7 @@ from coordination.catalog.reads import list_todos as read_todos
 from coordination.cli.context import Context
 from coordination.cli.issue import PRIORITIES, say_deleted
 from coordination.cli.render import emit, esc, fields, json_option, say, shown, split_list, styled, table
+from coordination.cli.render import output_lines
 from coordination.cli.todo_run import run
 from coordination.errors import UsageError
 from coordination.jsonable import JSONObject, as_list
@@ -19,6 +21,38 @@ if TYPE_CHECKING:  # the models and the manager: `coord todo list` reads without
     from coordination.catalog.models import Todo
 
 TODO_STATUSES = ("pending", "in_progress", "completed", "failed", "skipped", "blocked")
+_INT = re.compile(r"[+-]?[0-9]+")
+
+
+class Number(click.FloatRange):
+    """A number within a range, kept as written: ``60`` is the int 60, so the catalog
+    says ``timeout: 60`` (not ``60.0``); ``1.5`` stays a float."""
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> float | int:
+        # click types it as the float it returns; the command line hands over text.
+        number: float = super().convert(cast(float, value), param, ctx)
+        if isinstance(value, str) and _INT.fullmatch(value.strip()):
+            return int(value.strip())
+        return number
+
+
+def _env_pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+               ) -> dict[str, str]:
+    """``--env KEY=VALUE`` (repeated) -> ``{KEY: VALUE}``; ``KEY=`` is the empty value.
+    Names are checked by the manager (exit 2 and nothing written on a bad one)."""
+    out: dict[str, str] = {}
+    for v in values:
+        name, eq, value = v.partition("=")
+        if not eq:
+            raise click.BadParameter(f"{v!r}: expected KEY=VALUE (KEY= for an empty value)",
+                                     ctx, param)
+        out[name] = value
+    return out
+
+
+_ENV_HELP = ("A variable its command runs with, KEY=VALUE; repeat for more. KEY is "
+             "letters, digits and _, not starting with a digit.")
 
 
 @click.group()
@@ -83,16 +117,53 @@ def list_todos(
 
 @todo.command("show")
 @click.argument("todo_id", metavar="ID")
+@click.option("--lines", "lines", type=click.IntRange(0, 10_000), default=None, metavar="N",
+              help="A failed todo: show its last failure's last N lines of output "
+              "(default 5; 0: none).")
 @json_option
 @click.pass_obj
-def show_todo(obj: Context, todo_id: str, as_json: bool) -> None:
-    """Show one todo.
+def show_todo(obj: Context, todo_id: str, lines: int | None, as_json: bool) -> None:
+    """Show one todo; a failed one (as a sync recorded it) with its last failure from
+    the history: sweep, reason and last lines of output (stderr first).
 
     \b
     Example:
       coord todo show TODO-003
     """
-    emit(as_json, obj.manager.get_todo(todo_id), _todo_fields)
+    def human(t: Todo) -> None:
+        _todo_fields(t)
+        if t.status.value == "failed":
+            _last_failure(obj, t, lines)
+
+    emit(as_json, obj.manager.get_todo(todo_id), human)
+
+
+def _last_failure(obj: Context, t: Todo, lines: int | None) -> None:
+    """The newest failed run of ``t`` in the history (the run a sync marked it failed
+    from) and its last lines of output; the history read costs only a failed todo."""
+    from coordination.runtime.context import get_runtime
+    from coordination.sweeps.reading import DEFAULT_LINES, iso, last_failure, last_lines
+
+    n = DEFAULT_LINES if lines is None else lines
+    if n == 0:
+        return
+    try:
+        store = get_runtime(obj.file).history()
+        try:
+            rec = last_failure(store, t.id, repo=t.repo)
+        finally:
+            store.close()
+    except Exception as exc:  # noqa: BLE001 - `todo show` works without the history
+        say(f"[dim]last failure: the history could not be read ({esc(exc)})[/dim]")
+        return
+    if rec is None:
+        say("[dim]last failure: none in the history[/dim]")
+        return
+    why = rec.get("reason") or ("" if rec.get("exit_code") is None else f"exit {rec['exit_code']}")
+    run = f" (run {esc(rec['run'])})" if rec.get("run") else ""
+    output_lines(f"[bold]last failure[/bold]: sweep {esc(rec.get('sweep_id'))}{run} at "
+                 f"{esc(iso(rec.get('finished_at')))}" + (f", {esc(why)}" if why else "") + ":",
+                 last_lines(str(rec.get("output_tail") or ""), n))
 
 
 @todo.command("create")
@@ -103,41 +174,44 @@ def show_todo(obj: Context, todo_id: str, as_json: bool) -> None:
 @click.option("--plan", help="Plan this todo belongs to.")
 @click.option("--blocked-by", "blocked_by", multiple=True,
               help="Todos/issues that must finish first, comma-separated (TODO-1,ISSUE-2).")
-@click.option("--estimate", type=click.FloatRange(min=0), help="Estimated hours.")
+@click.option("--estimate", type=Number(min=0), help="Estimated hours.")
 @click.option("--criteria", multiple=True, help="An acceptance criterion; repeat for more.")
 @click.option("--description", default="", help="Longer text.")
 @click.option("--priority", type=click.Choice(PRIORITIES), help="Priority (default medium).")
 @click.option("--assignee", help="Who owns it.")
 @click.option("--label", "labels", multiple=True, help="A label; repeat for more.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+@click.option("--timeout", type=Number(min=0, min_open=True),
               help="Seconds (default 3600).")
 @click.option("--retries", type=click.IntRange(min=0), help="Extra attempts (default 0).")
+@click.option("--env", "env", multiple=True, callback=_env_pairs, metavar="KEY=VALUE",
+              help=_ENV_HELP)
 @json_option
 @click.pass_obj
 def create_todo(obj: Context, /, task: str, repo: str, run: str | None, undo: str | None,
                 plan: str | None, blocked_by: tuple[str, ...], estimate: float | None,
                 criteria: tuple[str, ...], description: str, priority: str | None,
                 assignee: str | None, labels: tuple[str, ...], timeout: float | None,
-                retries: int | None, as_json: bool) -> None:
+                retries: int | None, env: dict[str, str], as_json: bool) -> None:
     """Create a todo; prints its new id. Blockers get it in their `blocking`.
 
     \b
     Example:
       coord todo create --task "Bump libcore" --repo api --plan PLAN-001 \\
-          --run "make test" --blocked-by TODO-002 --estimate 3 --criteria "tests pass"
+          --run "make test" --blocked-by TODO-002 --estimate 3 --criteria "tests pass" \\
+          --env PYTHON=3.13
     """
     created = obj.manager.create_todo(
         task, repo, blocked_by=split_list(blocked_by), criteria=list(criteria),
         labels=list(labels), run=run, undo=undo, plan=plan, estimate=estimate,
         description=description, priority=priority, assignee=assignee, timeout=timeout,
-        retries=retries,
+        retries=retries, env=env,
     )
     emit(as_json, created, lambda t: say(t.id))
 
 
 @todo.command("complete")
 @click.argument("todo_id", metavar="ID")
-@click.option("--hours", type=click.FloatRange(min=0), help="Hours it actually took.")
+@click.option("--hours", type=Number(min=0), help="Hours it actually took.")
 @json_option
 @click.pass_obj
 def complete_todo(obj: Context, todo_id: str, hours: float | None, as_json: bool) -> None:
@@ -166,26 +240,33 @@ todo.add_command(run)
 @click.option("--blocked-by", "blocked_by", multiple=True,
               help="Replace the blockers, comma-separated (TODO-1,ISSUE-2; '' for none); "
               "the todos' `blocking` follows.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds.")
+@click.option("--timeout", type=Number(min=0, min_open=True), help="Seconds.")
 @click.option("--retries", type=click.IntRange(min=0), help="Extra attempts.")
 @click.option("--resources", multiple=True,
               help="Replace the shared resources it leases, comma-separated ('' for none).")
-@click.option("--estimate", "estimated_hours", type=click.FloatRange(min=0),
+@click.option("--estimate", "estimated_hours", type=Number(min=0),
               help="Estimated hours.")
 @click.option("--label", "labels", multiple=True, help="Replace the labels; repeat for more.")
+@click.option("--env", "env", multiple=True, callback=_env_pairs, metavar="KEY=VALUE",
+              help="Set a variable its command runs with (the others stay); repeat for more. "
+              "KEY= sets it empty.")
+@click.option("--unset-env", "unset_env", multiple=True, metavar="KEY",
+              help="Remove a variable from its environment; repeat for more.")
 @json_option
 @click.pass_obj
 def update_todo(obj: Context, /, todo_id: str, task: str | None, description: str | None,
                 run: str | None, undo: str | None, status: str | None, priority: str | None,
                 assignee: str | None, blocked_by: tuple[str, ...], timeout: float | None,
                 retries: int | None, resources: tuple[str, ...],
-                estimated_hours: float | None, labels: tuple[str, ...], as_json: bool) -> None:
+                estimated_hours: float | None, labels: tuple[str, ...], env: dict[str, str],
+                unset_env: tuple[str, ...], as_json: bool) -> None:
     """Change fields of a todo (only those given).
 
     \b
     Example:
       coord todo update TODO-005 --status in_progress --assignee chloe
       coord todo update TODO-006 --blocked-by TODO-003 --timeout 900 --retries 2
+      coord todo update TODO-002 --env PYTHON=3.13 --unset-env DEBUG
     """
     changes: TodoChanges = {}
     if task is not None:
@@ -214,6 +295,12 @@ def update_todo(obj: Context, /, todo_id: str, task: str | None, description: st
         changes["estimated_hours"] = estimated_hours
     if labels:
         changes["labels"] = list(labels)
+    both = sorted(set(env) & set(unset_env))
+    if both:
+        raise UsageError(f"--env and --unset-env both name {', '.join(both)}",
+                         hint="set a variable or remove it, not both")
+    if env or unset_env:
+        changes["env"] = {**env, **dict.fromkeys(unset_env)}
     if not changes:
         raise UsageError("nothing to update", hint="pass at least one option; see --help")
     updated = obj.manager.update_todo(todo_id, **changes)

@@ -36,8 +36,9 @@ def _when(ts: JSONValue) -> str:
 def workers(as_json: bool) -> None:
     """List live workers: name, host, pid, repos, what they run, last beat.
 
-    A worker that stops beating leaves the list after three missed beats
-    (COORD_WORKER_HEARTBEAT, default 5 s).
+    A worker stopped cleanly (SIGTERM, Ctrl-C) shows as stopping while its running
+    todos finish and leaves the list when it exits; one that dies leaves it after
+    three missed beats (COORD_WORKER_HEARTBEAT, default 2 s).
 
     \b
     Example:
@@ -50,7 +51,8 @@ def workers(as_json: bool) -> None:
         table(
             "Workers",
             ["name", "host", "pid", "repos", "running", "last seen (UTC)"],
-            [(esc(w["name"]), esc(w["host"]), w["pid"], esc(", ".join(w["repos"])),
+            [(esc(w["name"]) + (" (stopping)" if w.get("stopping") else ""), esc(w["host"]),
+              w["pid"], esc(", ".join(w["repos"])),
               esc(", ".join(w["running"])), _when(w["last_seen"])) for w in ws],
             empty="no live workers (start one with `coord worker --repo NAME`)",
         )

@@ -10,9 +10,8 @@ Sweeps: with ``COORD_REDIS_URL`` set a sweep is sent to the workers and, unless
 ``wait``, the call returns the queued document at once. Embedded (unset), the
 workers live in this server process, so a start, a todo run or a resume runs to
 the end before the call returns (as `coord plan sweep` always waits embedded);
-the sweep's record stays in the process, for `coord_get_sweep` and
-`coord_sweep_events`, and is kept beside the catalog when it ends (see
-:mod:`coordination.runtime.archive`), like every embedded sweep. One embedded sweep runs at a
+the sweep's record stays on the catalog's embedded server, for `coord_get_sweep` and
+`coord_sweep_events`, like every embedded sweep. One embedded sweep runs at a
 time; a second start waits for the first.
 """
 
@@ -34,7 +33,7 @@ from coordination.launch import Launch, attach, prepare, settle
 from coordination.planner.documents import dry_run_document, validate_document
 from coordination.planner.listing import list_plans
 from coordination.runtime.context import get_runtime
-from coordination.runtime.history import search_document, trends_document
+from coordination.runtime.history import HistoryStore, search_document, trends_document
 from coordination.settings import get_settings
 from coordination.sweeps import SweepService
 from coordination.sweeps.reading import StatusDocument
@@ -227,6 +226,9 @@ class Operations:
     def _service(self) -> SweepService:
         return SweepService(get_runtime(self.file), self.file)
 
+    def _history(self) -> HistoryStore:
+        return get_runtime(self.file).history()
+
     def _sweep_in_scope(self, svc: SweepService, sweep_id: str) -> StatusDocument:
         st = svc.status(sweep_id)
         if self.repos:
@@ -295,14 +297,15 @@ class Operations:
         """`coord history search --json`; a scoped server finds only its repos' records."""
         if repo is not None:
             self._require_any(f"repo {repo}", [repo])
-        return to_jsonable(search_document(self.file, text, repo=repo, kind=kind, since=since,
-                                           limit=limit, repos=set(self.repos) or None))
+        return to_jsonable(search_document(self.file, text, history=self._history, repo=repo,
+                                           kind=kind, since=since, limit=limit,
+                                           repos=set(self.repos) or None))
 
     def trends(self, *, repo: str | None = None, days: float = 30.0) -> JSONValue:
         """`coord history trends --json`, over the served repos only."""
         if repo is not None:
             self._require_any(f"repo {repo}", [repo])
-        return to_jsonable(trends_document(self.file, repo=repo, days=days,
+        return to_jsonable(trends_document(history=self._history, repo=repo, days=days,
                                            repos=set(self.repos) or None))
 
     def cancel_sweep(self, sweep_id: str) -> JSONValue:

@@ -37,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     "dry_run_document": "documents",
     "show_document": "documents",
     "list_plans": "listing",
+    "strategy_estimate": "estimate",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -52,6 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         require_plan,
     )
     from coordination.planner.documents import dry_run_document, show_document
+    from coordination.planner.estimate import strategy_estimate
     from coordination.planner.listing import list_plans
     from coordination.planner.graph import graph_data, render_dot, render_mermaid, render_text
     from coordination.planner.sweepable import prepare_sweep

@@ -6,6 +6,7 @@ means scripts and tests get the same data without going through click.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TypedDict
 
 from coordination.catalog.models import Catalog
@@ -14,6 +15,7 @@ from coordination.jsonable import JSONObject
 from coordination.keys import Keys
 from coordination.planner.analysis import Analysis, RepoLoadDict, analyze
 from coordination.planner.dag import BlockerDict, build_plan_graph, require_plan
+from coordination.planner.estimate import StrategyEstimate, strategy_estimate
 from coordination.planner.ranking import ranks, start_order
 from coordination.planner.sweepable import prepare_sweep
 from coordination.planner.validate import FindingDict, validate_plan
@@ -54,6 +56,7 @@ class DryRunDocument(TypedDict):
 
     plan: str
     strategy: str
+    again: bool  # every todo of the plan, completed ones too (--again): skipped is empty
     levels: list[list[str]]
     queues: dict[str, str]
     critical_path: list[str]
@@ -68,6 +71,7 @@ class DryRunDocument(TypedDict):
     remaining_hours: dict[str, float]
     todos: int
     enqueued: int
+    strategy_estimate: StrategyEstimate
 
 
 class ValidateDocument(TypedDict):
@@ -121,15 +125,22 @@ def show_document(catalog: Catalog, plan_id: str, *,
 
 
 def dry_run_document(catalog: Catalog, plan_id: str, *, strategy: str = "levels",
-                     ignore_blockers: bool = False, keys: Keys | None = None) -> DryRunDocument:
-    """What a sweep would enqueue; raises exactly as the sweep would (cycle, blocked)."""
+                     ignore_blockers: bool = False, keys: Keys | None = None,
+                     again: bool = False,
+                     p50_seconds: Mapping[str, float | None] | None = None) -> DryRunDocument:
+    """What a sweep would enqueue; raises exactly as the sweep would (cycle, blocked).
+    ``again``: as `plan sweep --again` (completed todos too). ``p50_seconds``: todo ->
+    the p50 of its recorded runs, for the strategy estimate of todos with no
+    ``estimated_hours`` (:mod:`coordination.planner.estimate`)."""
     keys = keys or Keys()
-    pg, analysis = prepare_sweep(catalog, plan_id, ignore_blockers=ignore_blockers)
+    pg, analysis = prepare_sweep(catalog, plan_id, ignore_blockers=ignore_blockers,
+                                 again=again)
     nodes = pg.graph.nodes
     rank = ranks(pg.graph, lambda t: nodes[t]["todo"])
     return {
         "plan": plan_id,
         "strategy": strategy,
+        "again": again,
         "levels": analysis.levels,
         "queues": {tid: keys.repo_queue(nodes[tid]["todo"].repo) for tid in analysis.order},
         "critical_path": analysis.critical_path,
@@ -147,6 +158,9 @@ def dry_run_document(catalog: Catalog, plan_id: str, *, strategy: str = "levels"
         "remaining_hours": {t: rank[t][1] for t in analysis.order},
         "todos": pg.graph.number_of_nodes(),
         "enqueued": 0,
+        "strategy_estimate": strategy_estimate(
+            pg.graph, analysis.levels,
+            {t: nodes[t]["todo"].estimated_hours for t in analysis.order}, p50_seconds or {}),
     }
 
 

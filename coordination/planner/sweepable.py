@@ -7,7 +7,7 @@ message.
 
 from __future__ import annotations
 
-from coordination.catalog.models import Catalog
+from coordination.catalog.models import Catalog, TodoStatus
 from coordination.errors import PlanError
 from coordination.planner.analysis import Analysis, analyze, cycle_error
 from coordination.planner.dag import PlanGraph, build_plan_graph
@@ -18,13 +18,20 @@ def prepare_sweep(
     catalog: Catalog, plan_id: str, *, ignore_blockers: bool = False, again: bool = False
 ) -> tuple[PlanGraph, Analysis]:
     """The open todos' graph and its analysis, or PlanError saying what stops the sweep;
-    with ``again``, every todo of the plan, completed ones too (`plan sweep --again`).
+    with ``again``, every todo of the plan, completed ones too (`plan sweep --again`),
+    but a completed todo with no run command (a step done by hand) stays done: it is
+    left out, in ``skipped_completed``, as without ``again``.
 
     Raises NotFoundError for an unknown plan; PlanError for a cycle, for
     todos that cannot run (unknown repo or id, no run command), and for
     unsatisfied blockers unless ``ignore_blockers`` (every blocker is listed).
     """
     pg = build_plan_graph(catalog, plan_id, include_completed=again)
+    if again:
+        by_hand = [t for t in pg.todo_ids if pg.todo(t).status == TodoStatus.completed
+                   and not (pg.todo(t).run or "").strip()]
+        pg.graph.remove_nodes_from(by_hand)  # done, so satisfied: their edges go too
+        pg.skipped_completed.extend(by_hand)
     findings = validate_plan(catalog, plan_id, pg=pg, ignore_blockers=True, advice=False)
     if any(f.code == "cycle" for f in findings):
         raise cycle_error(pg)

@@ -10,6 +10,8 @@ counters            ``terminal``, ``level_left:<k>``, ``level_ok:<k>`` (integers
 ``t:<todo>``        the todo's checkpoint: one JSON object. Absent: the todo is
                     pending and nothing has happened to it yet
 ``o:<todo>``        the output tail of its last run (text)
+``c:<todo>``        a rolled-back todo: its checkpoint (with its output tail) as the
+                    change's own run left it, before its undo ran (JSON)
 ``r:<todo>``        eager strategy: its predecessors not yet succeeded (integer)
 ==================  ==================================================================
 
@@ -80,6 +82,13 @@ class Checkpoint(TypedDict, total=False):
     suspect_at: float | None
 
 
+class ChangeRun(Checkpoint, total=False):
+    """A rolled-back todo's checkpoint of its change's own run (``c:<todo>``, JSON),
+    kept when its undo started: the checkpoint, its output tail, and the command."""
+
+    command: str | None
+
+
 class SweepRecord(TypedDict, total=False):
     """A sweep's record: the :data:`RECORD_FIELDS` read (with ``id``), as read.
 
@@ -113,6 +122,8 @@ class SweepRecord(TypedDict, total=False):
     rollback_of: str | None
     rollback_reason: str | None
     not_compensable: list[str]
+    stopped_run: int | None  # the run an atomic sweep's first failure stopped
+    stopped_by: str | None  # ... and that failure ("TODO-018 failed: exit 1")
     todos: int
 
 
@@ -143,7 +154,7 @@ RECORD_FIELDS = (
     "deadline", "reason", "run", "spec", "spec_sig", "spec_key_id", "catalog", "atomic",
     "terminal", "full_pass_terminal", "full_pass_at", "paused_at", "paused_from",
     "paused_total", "synced_at", "rollback_of", "rollback_reason", "not_compensable",
-    "todos", "layout",
+    "todos", "layout", "stopped_run", "stopped_by",
 )
 #: Record fields named per level or per repo: one of these prefixes and a suffix.
 RECORD_PREFIXES = ("level_left:", "level_ok:", "unattended:")
@@ -164,6 +175,11 @@ def todo_field(todo_id: str) -> str:
 def tail_field(todo_id: str) -> str:
     """The sweep-hash field of a todo's last output tail."""
     return f"o:{todo_id}"
+
+
+def change_field(todo_id: str) -> str:
+    """The sweep-hash field of a rolled-back todo's checkpoint of its change's own run."""
+    return f"c:{todo_id}"
 
 
 def remaining_field(todo_id: str) -> str:
@@ -467,6 +483,23 @@ class CheckpointStore:
         if status is None:
             return None
         return checkpoint(raw, tail)
+
+    def keep_change_runs(self, sweep_id: str, cps: Mapping[str, Checkpoint],
+                         commands: Mapping[str, str]) -> None:
+        """Before a rollback resets these todos to run their undo (which writes their
+        checkpoint and output tail anew): keep each one's checkpoint of the change's
+        own run (with its tail, as read by :meth:`get_all`) and the command it ran,
+        in one command."""
+        if cps:
+            self.r.hset(self.keys.sweep(sweep_id), mapping={
+                change_field(t): encode({**cp, "command": commands.get(t)})
+                for t, cp in cps.items()})
+
+    def get_change_run(self, sweep_id: str, todo_id: str) -> ChangeRun | None:
+        """A rolled-back todo's checkpoint of its change's own run (with its output
+        tail and command); None if none was kept (:meth:`keep_change_runs`)."""
+        raw = self.r.hget(self.keys.sweep(sweep_id), change_field(todo_id))
+        return cast(ChangeRun, checkpoint(raw)) if raw else None
 
     def get_all(self, sweep_id: str, todo_ids: list[str]) -> dict[str, Checkpoint]:
         """Checkpoints (with output tails) of many todos in one command; empty if the

@@ -3,13 +3,15 @@
 Embedded and distributed modes build the same object on a real Redis; they
 differ only by where its URL points: ``COORD_REDIS_URL``, or (unset) the
 catalog's own server, started or joined on a unix socket beside the catalog
-(:mod:`coordination.runtime.embedded_server`). Unit tests may hand it a client
-of their own (an in-process stand-in).
+(:mod:`coordination.runtime.embedded_server`), where what coord 0.2 kept beside
+the catalog is carried over on first use (:mod:`coordination.runtime.migrate_02`).
+Unit tests may hand it a client of their own (an in-process stand-in).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import socket
 from dataclasses import dataclass, field
@@ -19,15 +21,15 @@ from typing import Any
 import redis
 
 from coordination.keys import Keys
-from coordination.runtime import archive
 from coordination.runtime.breakers import Breakers
 from coordination.runtime.checkpoints import CheckpointStore
 from coordination.runtime.client import get_redis, is_embedded, real_client
 from coordination.runtime.embedded_server import ensure_server
 from coordination.runtime.events import EventLog
-from coordination.runtime.history import HistoryStore, history_path, open_history
+from coordination.runtime.history import RedisHistory
 from coordination.runtime.leases import LeaseManager
 from coordination.runtime.messages import Dispatcher
+from coordination.runtime.migrate_02 import carry_over
 from coordination.runtime.transitions import Transitions
 from coordination.runtime.workers import WorkerRegistry
 from coordination.settings import Settings, get_settings
@@ -35,6 +37,7 @@ from coordination.settings import Settings, get_settings
 
 #: (the field ``Runtime.redis`` hides the module inside the class)
 RedisClient = redis.Redis
+log = logging.getLogger("coord.runtime")
 
 
 @dataclass
@@ -68,8 +71,10 @@ class Runtime:
             url = settings.redis_url
             r = get_redis(settings)
         else:
-            url = ensure_server((catalog or settings.ecosystem).absolute())
+            path = (catalog or settings.ecosystem).absolute()
+            url = ensure_server(path)
             r = real_client(url)
+            carry_over_02(r, keys, path, settings)
         events = EventLog(r, keys, maxlen=settings.events_maxlen)
         return cls(
             settings=settings,
@@ -89,20 +94,9 @@ class Runtime:
         """Is its Redis the in-process stand-in (no server to block on)?"""
         return is_embedded(self.redis)
 
-    def history(self, catalog: str | os.PathLike[str] | None) -> HistoryStore | None:
-        """The run history of this mode (close it after use); None without one."""
-        return open_history(self.settings, catalog, self.redis)
-
-    def keep_beside(self, catalog: str | os.PathLike[str], sweep_id: str) -> None:
-        """Embedded: (re)write a sweep's keys beside ``catalog`` (its history file)."""
-        archive.save(self.redis, self.keys, history_path(catalog), sweep_id,
-                     keep_days=self.settings.retention_days)
-
-    def restore_kept(self, catalog: Path, sweep_ids: list[str] | None = None, *,
-                     newest: int | None = None) -> list[str]:
-        """Embedded: load sweeps an earlier process kept beside ``catalog``."""
-        return archive.restore(self.redis, self.keys, history_path(catalog),
-                               sweep_ids=sweep_ids, newest=newest)
+    def history(self) -> RedisHistory:
+        """The run history, in the Redis this runtime talks to (either mode)."""
+        return RedisHistory(self.redis, self.keys, days=self.settings.history_days)
 
     @property
     def app(self) -> Any:
@@ -111,6 +105,19 @@ class Runtime:
         if app is None:
             raise RuntimeError("this runtime was given no Celery app")
         return app
+
+
+def carry_over_02(r: RedisClient, keys: Keys, catalog: Path, settings: Settings) -> None:
+    """Embedded: the catalog's coord 0.2 sweeps and history, carried over into its server
+    once (:mod:`coordination.runtime.migrate_02`). A failure never fails the command: the
+    old file stays as it was, unmarked, and the next command tries again."""
+    try:
+        carry_over(r, keys, catalog, retention_days=settings.retention_days,
+                   history_days=settings.history_days, events_maxlen=settings.events_maxlen)
+    except Exception as exc:  # noqa: BLE001 - an old file must never stop coord from running
+        log.warning("the sweeps and history coord 0.2 kept beside %s could not be carried "
+                    "over to its embedded server (the next coord command tries again): %s",
+                    catalog, exc)
 
 
 @functools.lru_cache(maxsize=4)

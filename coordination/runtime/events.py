@@ -119,6 +119,14 @@ def _later(a: str, b: str) -> str:
     return a if stream_id_key(a) >= stream_id_key(b) else b
 
 
+def _before(entry_id: str) -> str:
+    """The stream id just before ``entry_id``: following from it starts at that entry."""
+    ms, seq = stream_id_key(entry_id)
+    if seq > 0:
+        return f"{ms}-{seq - 1}"
+    return f"{ms - 1}-{_SEQ_MAX}" if ms > 0 else "0-0"
+
+
 def _live(raw: str | None) -> bool:
     """Whether a sweep hash's ``status`` field (JSON text; None: no hash) is live.
 
@@ -413,6 +421,44 @@ class EventLog:
         last = str(newest[0][0]) if newest else "0-0"
         ms = int(sec) * 1000 + int(usec) // 1000
         return _later(last, f"{ms - 1}-{_SEQ_MAX}" if ms > 0 else "0-0")
+
+    def tail_start(self, sweep_id: str | None = None, last: int = 10) -> str:
+        """An id to :meth:`follow` from so that the newest ``last`` events come first,
+        then new ones (``tail -f``): ``0-0`` when there are no more than ``last``,
+        "now" (:meth:`last_id`) for ``last`` 0.
+
+        Without a sweep, over the merged view: the global stream's events and the newest
+        ``last`` todo events of each sweep's stream (each read backwards, from its end)."""
+        if last <= 0:
+            return self.last_id(sweep_id)
+        if sweep_id:
+            newest = _entries(self.r.xrevrange(self.keys.sweep_events(sweep_id),
+                                               count=last + 1))
+            return _before(str(newest[last - 1][0])) if len(newest) > last else "0-0"
+        scan = self._scan_global("0-0", keep=None)
+        found = scan.events[-last:]
+        for sweep_id_ in scan.sweeps:
+            found.extend(self._newest_todo_events(self.keys.sweep_events(sweep_id_), last))
+        if len(found) <= last:
+            return "0-0"
+        found.sort(key=_by_id)
+        return _before(found[-last].id)
+
+    def _newest_todo_events(self, stream: str, last: int) -> list[Event]:
+        """The newest ``last`` todo events of a sweep's stream (its other entries are
+        copies of global events), read backwards a page at a time."""
+        out: list[Event] = []
+        upper = "+"
+        while len(out) < last:
+            page = _entries(self.r.xrevrange(stream, max=upper, min="-", count=last))
+            for entry_id, fields in page:
+                event = Event.from_entry(entry_id, fields)
+                if event.todo_id is not None:
+                    out.append(event)
+            if len(page) < last:
+                break
+            upper = f"({page[-1][0]}"
+        return out[:last]
 
     def follow(
         self,

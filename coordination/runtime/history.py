@@ -5,52 +5,41 @@ One record per todo of a run that ended (kind ``todo``) and one for the run itse
 :mod:`coordination.sweeps.recording`); catalog edits (kind ``edit``) come from the
 audit log, read where it is, never copied.
 
-Two stores behind one interface (:class:`HistoryStore`):
-
-- :class:`RedisHistory`, distributed: the team's Redis, so every worker and every
-  CLI sees the same history; runs older than ``COORD_HISTORY_DAYS`` are trimmed
-  each time a run is recorded.
-- :class:`SqliteHistory`, embedded: ``.<catalog name>.coord.history.sqlite`` beside
-  the catalog (the standard library's sqlite3, no server), trimmed the same way.
-
-Both record a run at most once (keyed by sweep id and run), so two processes that
-both finalise a run, or a retried hook, leave one record. :func:`search` and
-:func:`trends` are the same code over either store.
+One store, :class:`RedisHistory`, in the Redis the runtime talks to: the team's
+(distributed), or the catalog's own embedded server (embedded), so every worker and
+every CLI of either mode sees the same history through the same code. Runs older than
+``COORD_HISTORY_DAYS`` are trimmed each time a run is recorded. A run is recorded at
+most once (keyed by sweep id and run), so two processes that both finalise a run, or a
+retried hook, leave one record. (coord 0.2 kept the embedded history in a SQLite file
+beside the catalog: :mod:`coordination.runtime.migrate_02` carries it over, once.)
+:func:`search` and :func:`trends` read it through :class:`HistoryStore`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import json
 import math
-import os
 import re
-import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypedDict, cast
 
-from coordination.jsonable import JSONObject, JSONValue
-import heapq
-from coordination.keys import Keys
-from coordination.runtime.client import get_redis
-from coordination.catalog.audit import read
+from coordination.catalog.audit import log_path, read
 from coordination.catalog.store import CatalogStore
-from coordination.catalog.audit import log_path
 from coordination.errors import UsageError
-from coordination.settings import get_settings
+from coordination.jsonable import JSONObject, JSONValue
 
 if TYPE_CHECKING:
     import redis
 
     from coordination.keys import Keys
-    from coordination.settings import Settings
 
-SUFFIX = ".coord.history.sqlite"
 KINDS = ("todo", "sweep", "edit")
 TAIL_BYTES = 1024  # of a todo's output kept in its history record
-#: Fields of a todo record, in order (the SQLite columns, the JSON keys).
+#: Fields of a todo record, in order (its JSON keys).
 TODO_FIELDS = ("sweep_id", "run", "plan", "todo_id", "repo", "title", "status", "attempts",
                "exit_code", "duration", "worker", "reason", "output_tail", "finished_at")
 SWEEP_FIELDS = ("sweep_id", "run", "plan", "sweep_kind", "status", "reason", "started_at",
@@ -69,13 +58,6 @@ Record = JSONObject
 Outcome = tuple[str, str, str, float | None, float]
 #: Where a record goes in search results (see :func:`order`).
 Order = tuple[float, int, str, int, str, int]
-
-
-def history_path(catalog: str | os.PathLike[str]) -> Path:
-    """The embedded history file of a catalog (beside the real file, symlinks resolved,
-    like the lock and the audit log)."""
-    target = Path(os.path.realpath(catalog))
-    return target.parent / f".{target.name}{SUFFIX}"
 
 
 def tail(text: str | None, limit: int = TAIL_BYTES) -> str:
@@ -131,8 +113,9 @@ def _plain(needle: str) -> bool:
 
 
 class RedisHistory:
-    """History in the shared Redis: an index (sorted set by end time) and two hashes,
-    one run per field: rows (small, what trends read) and output tails."""
+    """History in Redis (the team's, or the catalog's embedded server): an index (sorted
+    set by end time) and two hashes, one run per field: rows (small, what trends read)
+    and output tails."""
 
     CHUNK = 200
 
@@ -142,21 +125,35 @@ class RedisHistory:
         self.days = days
 
     def record(self, sweep: Row, todos: Sequence[Row]) -> bool:
+        new = self._put(sweep, todos)
+        if new:
+            self.trim(time.time() - self.days * 86400)
+        return new
+
+    def record_all(self, runs: Iterable[tuple[Row, Sequence[Row]]]) -> int:
+        """Record many ended runs (each once, as :meth:`record`), trimming once at the
+        end; how many were new."""
+        new = sum(self._put(sweep, todos) for sweep, todos in runs)
+        self.trim(time.time() - self.days * 86400)
+        return new
+
+    def _put(self, sweep: Row, todos: Sequence[Row]) -> bool:
         member = f"{sweep['sweep_id']}:{sweep['run']}"
         rows = [[t.get(f) for f in ROW_FIELDS] for t in todos]
         body = json.dumps({"sweep": sweep, "todos": rows}, separators=(",", ":"),
                           ensure_ascii=False)
         tails = {t["todo_id"]: t.get("output_tail") or "" for t in todos if t.get("output_tail")}
-        if not self.r.hsetnx(self.keys.history_runs, member, body):
-            return False
+        # One round trip, the run's row last: it is what makes the run visible (readers
+        # skip an index entry without one), so a writer cut off halfway leaves nothing
+        # half-recorded, and the next call (a retry, a carry-over again) completes it.
+        # A second writer of the same run rewrites the same tails and score.
         pipe = self.r.pipeline(transaction=False)
         if tails:
             pipe.hset(self.keys.history_tails, member,
                       json.dumps(tails, separators=(",", ":"), ensure_ascii=False))
         pipe.zadd(self.keys.history_index, {member: _float(sweep.get("finished_at") or time.time())})
-        pipe.execute()
-        self.trim(time.time() - self.days * 86400)
-        return True
+        pipe.hsetnx(self.keys.history_runs, member, body)
+        return bool(pipe.execute()[-1])
 
     def trim(self, before: float) -> int:
         old = [str(m) for m in self.r.zrangebyscore(self.keys.history_index, "-inf", f"({before}")]
@@ -244,156 +241,7 @@ class RedisHistory:
         return out
 
 
-# -- SQLite -----------------------------------------------------------------------------
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    sweep_id TEXT NOT NULL, run INTEGER NOT NULL, plan TEXT, sweep_kind TEXT, status TEXT,
-    reason TEXT, started_at REAL, finished_at REAL, counts TEXT, todos INTEGER, repos TEXT,
-    PRIMARY KEY (sweep_id, run));
-CREATE INDEX IF NOT EXISTS runs_finished ON runs (finished_at);
-CREATE TABLE IF NOT EXISTS todos (
-    sweep_id TEXT NOT NULL, run INTEGER NOT NULL, plan TEXT, todo_id TEXT NOT NULL, repo TEXT,
-    title TEXT, status TEXT, attempts INTEGER, exit_code INTEGER, duration REAL, worker TEXT,
-    reason TEXT, output_tail TEXT, finished_at REAL,
-    PRIMARY KEY (sweep_id, run, todo_id));
-CREATE INDEX IF NOT EXISTS todos_finished ON todos (finished_at);
-"""
-
-
-def connect(path: Path, *, create: bool = True) -> sqlite3.Connection | None:
-    """A connection to the history file (WAL: readers never wait for a writer; a
-    writer waits up to 30 s for another); None when it does not exist and not ``create``."""
-    if not create and not path.exists():
-        return None
-    db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    return db
-
-
-class SqliteHistory:
-    """History in a SQLite file beside the catalog (embedded mode)."""
-
-    def __init__(self, path: Path, *, days: float) -> None:
-        self.path = path
-        self.days = days
-        self._db: sqlite3.Connection | None = None
-
-    def _conn(self, *, create: bool) -> sqlite3.Connection | None:
-        if self._db is None:
-            self._db = connect(self.path, create=create)
-            if self._db is not None:
-                self._db.executescript(_SCHEMA)
-        return self._db
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    def record(self, sweep: Row, todos: Sequence[Row]) -> bool:
-        db = self._conn(create=True)
-        assert db is not None
-        repos = sorted({str(t.get("repo")) for t in todos})
-        row = [sweep.get(f) for f in SWEEP_FIELDS]
-        row[SWEEP_FIELDS.index("counts")] = json.dumps(sweep.get("counts") or {})
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            cur = db.execute(
-                f"INSERT OR IGNORE INTO runs ({', '.join(SWEEP_FIELDS)}, repos) "
-                f"VALUES ({', '.join('?' * (len(SWEEP_FIELDS) + 1))})",
-                [*row, "\n".join(repos)])
-            new = cur.rowcount == 1
-            if new:
-                db.executemany(
-                    f"INSERT OR IGNORE INTO todos ({', '.join(TODO_FIELDS)}) "
-                    f"VALUES ({', '.join('?' * len(TODO_FIELDS))})",
-                    [[t.get(f) for f in TODO_FIELDS] for t in todos])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        if new:
-            self.trim(time.time() - self.days * 86400)
-        return new
-
-    def trim(self, before: float) -> int:
-        db = self._conn(create=False)
-        if db is None:
-            return 0
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            gone = db.execute("DELETE FROM runs WHERE finished_at < ?", [before]).rowcount
-            db.execute("DELETE FROM todos WHERE finished_at < ?", [before])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return int(gone)
-
-    def scan(self, *, kinds: set[str], since: float | None, repo: str | None,
-             text: str | None) -> Iterator[Record]:
-        db = self._conn(create=False)
-        if db is None:
-            return
-        # Merge the two tables newest first (both read lazily, in pages of rows).
-        streams: list[Iterator[Record]] = []
-        like = text is not None and text.isascii() and text != ""
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%" \
-            if like and text else ""
-        if "todo" in kinds:
-            where, args = ["1"], list[str | float]()
-            if since is not None:
-                where.append("finished_at >= ?"); args.append(since)  # noqa: E702
-            if repo is not None:
-                where.append("repo = ?"); args.append(repo)  # noqa: E702
-            if like:
-                where.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in _TODO_TEXT) + ")")
-                args += [pattern] * len(_TODO_TEXT)
-            sql = (f"SELECT {', '.join(TODO_FIELDS)} FROM todos WHERE {' AND '.join(where)} "
-                   "ORDER BY finished_at DESC, sweep_id, todo_id")
-            streams.append({"kind": "todo", **dict(zip(TODO_FIELDS, r))}
-                           for r in db.execute(sql, args))
-        if "sweep" in kinds:
-            where, args = ["1"], list[str | float]()
-            if since is not None:
-                where.append("finished_at >= ?"); args.append(since)  # noqa: E702
-            if repo is not None:
-                where.append("('\n' || repos || '\n') LIKE ? ESCAPE '\\'")
-                args.append("%\n" + repo.replace("\\", "\\\\").replace("%", "\\%")
-                            .replace("_", "\\_") + "\n%")
-            sql = (f"SELECT {', '.join(SWEEP_FIELDS)}, repos FROM runs WHERE {' AND '.join(where)} "
-                   "ORDER BY finished_at DESC, sweep_id, run DESC")
-            streams.append(_sweep_row(r) for r in db.execute(sql, args))
-        yield from _newest_first(streams)
-
-    def outcomes(self, *, since: float | None, repo: str | None) -> list[Outcome]:
-        db = self._conn(create=False)
-        if db is None:
-            return []
-        where, args = ["1"], list[str | float]()
-        if since is not None:
-            where.append("finished_at >= ?"); args.append(since)  # noqa: E702
-        if repo is not None:
-            where.append("repo = ?"); args.append(repo)  # noqa: E702
-        sql = (f"SELECT todo_id, repo, status, duration, finished_at FROM todos "
-               f"WHERE {' AND '.join(where)} ORDER BY finished_at")
-        rows: list[Outcome] = db.execute(sql, args).fetchall()
-        return rows
-
-
 _TODO_TEXT = ("todo_id", "sweep_id", "title", "reason", "output_tail", "plan")
-#: A row of the SQLite tables, as sqlite3 gives it (no BLOB columns).
-_SqlRow = Sequence[str | int | float | None]
-
-
-def _sweep_row(r: _SqlRow) -> Record:
-    rec: Record = {"kind": "sweep", **dict(zip((*SWEEP_FIELDS, "repos"), r))}
-    rec["counts"] = json.loads(str(rec["counts"] or "{}"))
-    rec["repos"] = [x for x in str(rec["repos"] or "").split("\n") if x]
-    return rec
-
-
 def _float(value: object) -> float:
     """``float(value)`` of a number as a record holds it (a number, or its text)."""
     if isinstance(value, (int, float, str)):
@@ -427,19 +275,6 @@ def order(rec: Record) -> Order:
 def _newest_first(streams: list[Iterator[Record]]) -> Iterator[Record]:
 
     return heapq.merge(*streams, key=order)
-
-
-def open_history(settings: Settings, catalog: str | os.PathLike[str] | None,
-                 r: redis.Redis | None = None) -> HistoryStore | None:
-    """The history of this mode: the shared Redis (distributed), else the SQLite file
-    beside ``catalog`` (None without a catalog: an embedded sweep of no file)."""
-    if not settings.embedded:
-
-        return RedisHistory(r if r is not None else get_redis(settings), Keys(settings.namespace),
-                            days=settings.history_days)
-    if catalog is None:
-        return None
-    return SqliteHistory(history_path(catalog), days=settings.history_days)
 
 
 # -- reading: search and trends -------------------------------------------------------------
@@ -702,9 +537,13 @@ def _repo_of(catalog: Path) -> dict[str, list[str]]:
     return out
 
 
-def search_document(catalog: Path, text: str, *, repo: str | None = None,
+#: How a document opens its store (:meth:`Runtime.history` of the catalog's runtime):
+#: called once the arguments are known good, so bad input (exit 2) starts no server.
+OpenStore = Callable[[], HistoryStore]
+
+
+def search_document(catalog: Path, text: str, *, history: OpenStore, repo: str | None = None,
                     kind: str | None = None, since: str | None = None, limit: int = 20,
-                    settings: Settings | None = None,
                     repos: set[str] | None = None) -> list[Record]:
     """`coord history search --json`: UsageError (exit 2) for a bad kind or date."""
 
@@ -719,8 +558,7 @@ def search_document(catalog: Path, text: str, *, repo: str | None = None,
         except ValueError:
             raise UsageError(f"--since {since!r} is not a date",
                              hint="e.g. 2026-11-01, 2026-11-01T09:30, 7d, 12h") from None
-    settings = settings or get_settings()
-    store = open_history(settings, catalog)
+    store = history() if kind != "edit" else None
     by_repo = (repo is not None or repos is not None) and kind in (None, "edit")
     repo_of = _repo_of(catalog) if by_repo else {}
     try:
@@ -731,17 +569,14 @@ def search_document(catalog: Path, text: str, *, repo: str | None = None,
             store.close()
 
 
-def trends_document(catalog: Path, *, repo: str | None = None, days: float = 30.0,
-                    settings: Settings | None = None,
+def trends_document(*, history: OpenStore, repo: str | None = None, days: float = 30.0,
                     repos: set[str] | None = None) -> Trends:
     """`coord history trends --json`."""
 
     if not days > 0:
         raise UsageError(f"days must be more than 0, not {days}")
-    settings = settings or get_settings()
-    store = open_history(settings, catalog)
+    store = history()
     try:
         return trends(store, repo=repo, days=days, repos=repos)
     finally:
-        if store is not None:
-            store.close()
+        store.close()

@@ -3,7 +3,15 @@
 Every ``coord worker`` beats every ``COORD_WORKER_HEARTBEAT`` seconds: one
 pipeline that writes its record (JSON, expiring after three missed beats) and
 its score in the ``workers`` index. A worker that dies simply stops beating;
-its record expires and readers drop its index entry.
+its record expires and readers drop its index entry. A worker that stops
+cleanly says so at once (``stopping``: it takes no new work, but still beats
+while its running todos finish) and removes its record when it exits.
+
+How long a worker has been silent is read from its record's remaining TTL, i.e.
+by the Redis server's clock, never by comparing two hosts' clocks:
+:meth:`WorkerRegistry.gone` names the workers silent for more than
+``GONE_AFTER`` beats, which ``sweep status`` shows on their running todos
+(display only: a dead holder's todo is re-run when its lease expires, as before).
 
 What a worker *holds* (the task ids Celery has reserved or is running on it,
 including todos waiting for a repo lease) is how the supervisor tells a todo
@@ -16,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TypedDict
 
@@ -25,7 +34,13 @@ from coordination.keys import Keys
 
 log = logging.getLogger(__name__)
 
-MISSED_BEATS = 3  # a worker silent for this many beats counts as gone
+MISSED_BEATS = 3  # a worker silent for this many beats counts as gone (its record expires)
+GONE_AFTER = 2  # a running todo's worker silent for this many beats is shown as gone
+
+
+def record_ttl_ms(beat: float) -> int:
+    """How long a worker's record lives after one beat (``beat`` seconds apart)."""
+    return max(1000, int(beat * MISSED_BEATS * 1000))
 
 
 class WorkerDocument(TypedDict):
@@ -39,6 +54,7 @@ class WorkerDocument(TypedDict):
     last_seen: float
     started_at: float
     held: int
+    stopping: bool
 
 
 @dataclass
@@ -52,6 +68,7 @@ class WorkerRecord:
     last_seen: float = 0.0
     started_at: float = 0.0
     beat: float = 5.0  # this worker's beat interval (seconds)
+    stopping: bool = False  # shutting down: takes no new work, finishing what it runs
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -68,6 +85,7 @@ class WorkerRecord:
             "name": self.name, "host": self.host, "pid": self.pid, "repos": self.repos,
             "running": self.running, "last_seen": self.last_seen,
             "started_at": self.started_at, "held": len(self.held),
+            "stopping": self.stopping,
         }
 
 
@@ -81,7 +99,7 @@ class WorkerRegistry:
     def beat(self, record: WorkerRecord) -> None:
         """Publish ``record`` as alive now (one round trip)."""
         record.last_seen = time.time()
-        ttl_ms = max(1000, int(record.beat * MISSED_BEATS * 1000))
+        ttl_ms = record_ttl_ms(record.beat)
         pipe = self.r.pipeline(transaction=True)
         pipe.set(self.keys.worker(record.name), record.to_json(), px=ttl_ms)
         pipe.zadd(self.keys.workers, {record.name: record.last_seen})
@@ -113,14 +131,46 @@ class WorkerRegistry:
             self.r.zrem(self.keys.workers, *gone)
         return sorted(out, key=lambda w: w.name)
 
+    def gone(self, names: Iterable[str]) -> set[str]:
+        """Of ``names``, the workers that stopped beating: no record (expired, or
+        removed on exit), or one not renewed for more than ``GONE_AFTER`` of its own
+        beats. Measured by the record's remaining TTL (the server's clock), so the
+        reader's and the worker's clocks never meet. One round trip."""
+        wanted = sorted({n for n in names if n})
+        if not wanted:
+            return set()
+        pipe = self.r.pipeline(transaction=False)
+        for name in wanted:
+            pipe.get(self.keys.worker(name))
+            pipe.pttl(self.keys.worker(name))
+        replies = pipe.execute()
+        out: set[str] = set()
+        for i, name in enumerate(wanted):
+            text, left_ms = replies[2 * i], replies[2 * i + 1]
+            if text is None:
+                out.add(name)
+                continue
+            try:
+                beat = float(WorkerRecord.from_json(str(text)).beat)
+            except (ValueError, TypeError):
+                continue  # unreadable: say nothing rather than something wrong
+            if left_ms is None or int(left_ms) < 0:
+                continue  # no TTL (not written by a beat): not ours to judge
+            silent_ms = record_ttl_ms(beat) - int(left_ms)
+            if silent_ms > GONE_AFTER * beat * 1000:
+                out.add(name)
+        return out
+
     def held(self) -> set[str]:
         """Task ids some live worker has reserved or is running."""
         return {t for w in self.live() for t in w.held}
 
     def per_repo(self) -> dict[str, int]:
-        """Repo -> number of live workers serving it."""
+        """Repo -> number of live workers serving it (a stopping one takes no new work)."""
         counts: dict[str, int] = {}
         for w in self.live():
+            if w.stopping:
+                continue
             for repo in w.repos:
                 counts[repo] = counts.get(repo, 0) + 1
         return counts

@@ -169,4 +169,5 @@ class Planning:
                          run=old.run + 1, todos=todos, levels=levels,
                          concurrency=old.concurrency, catalog=old.catalog,
                          breakers={**old.breakers, **self.breakers(catalog)},
-                         capacity={**old.capacity, **self.capacity(catalog)})
+                         capacity={**old.capacity, **self.capacity(catalog)},
+                         atomic=old.atomic)

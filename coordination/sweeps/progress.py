@@ -22,7 +22,8 @@ Resend              queued                send again a todo put back in its queu
                                           (its holder was lost, or its message)
 CountTerminal       terminal, uncounted   count a todo ended outside a script
 AtomicStop          failed (run mode)     an atomic sweep's first failure cancels
-                                          what has not started
+                                          what has not started (``--atomic=stop``:
+                                          and has the running ones killed)
 LevelDone           terminal              ``level.done`` for each level it ended
 SkipDependents      unsuccessful          skip the descendants not yet started
                     (not a cascade)
@@ -64,7 +65,13 @@ from coordination.status import (
     TodoStatus,
 )
 from coordination.sweeps import recording
-from coordination.sweeps.rollback import RUN_ACTIVE, rollback_outcome, start_rollback
+from coordination.sweeps.rollback import (
+    RUN_ACTIVE,
+    failed_first,
+    failed_text,
+    rollback_outcome,
+    start_rollback,
+)
 from coordination.sweeps.sending import send, send_level
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import level_index, load_spec, sweep_head
@@ -172,24 +179,33 @@ class CountTerminal(Step):
 
 
 class AtomicStop(Step):
-    """An atomic sweep's first failure stops it: what has not started is cancelled,
-    running todos finish; once all have ended the sweep rolls itself back
-    (:class:`Finish`). First, so that no level is sent in between."""
+    """An atomic sweep's first failure stops it: what has not started is cancelled;
+    running todos finish (``--atomic``), or with ``--atomic=stop`` their workers,
+    which look at the record's ``stopped_run`` while they run (as they look for a
+    cancel), kill them and record them ``cancelled``. Once all have ended the sweep
+    rolls itself back (:class:`Finish`), its trigger (``stopped_by``: "TODO-018
+    failed: exit 1") kept for its reason. First, so that no level is sent in between."""
 
     reacts_to = frozenset({TodoStatus.failed})
     modes = frozenset({"run"})
 
     def apply(self, p: Pass, c: Change) -> None:
-        spec = p.spec
-        rec = p.rt.checkpoints.get_sweep_fields(spec.sweep_id, ("atomic", "run"))
+        spec, rt = p.spec, p.rt
+        rec = rt.checkpoints.get_sweep_fields(spec.sweep_id, ("atomic", "run", "stopped_run"))
         if not rec or not rec.get("atomic") or rec.get("status") not in RUN_ACTIVE:
             return
         if int(rec.get("run") or 0) != spec.run:
             return  # already rolling back
-        log.warning("sweep %s: atomic, %s %s: stopping and rolling back", spec.sweep_id,
-                    c.todo_id, c.status)
+        if rec.get("stopped_run") == spec.run:
+            return  # an earlier failure stopped this run: it is the trigger
+        cp = rt.checkpoints.get_fields_all(spec.sweep_id, [c.todo_id], ("reason", "exit_code"))
+        by = failed_text(c.todo_id, cp.get(c.todo_id) or Checkpoint(status=c.status))
+        # Written before anything else: the running todos' workers kill them from here on.
+        rt.checkpoints.update_sweep(spec.sweep_id, stopped_run=spec.run, stopped_by=by)
+        log.info("sweep %s: atomic (%s), %s: stopping and rolling back", spec.sweep_id,
+                 spec.atomic or "finish", by)
         p.end(list(spec.todos), TodoStatus.cancelled, NOT_STARTED, cascade=True,
-              event={"reason": f"atomic sweep stopped: {c.todo_id} {c.status}"})
+              event={"reason": f"atomic sweep stopped: {by}"})
         p.finish = True
 
 
@@ -340,7 +356,9 @@ def finish_if_done(rt: Runtime, sweep_id: str, spec: SweepSpec | None = None, *,
     Unless ``full``, the terminal counter must say so before any checkpoint is read.
     An atomic sweep that failed goes straight on to its rollback run (it never shows
     as ended in between, so no follower stops at a failure it will undo)."""
-    record = rt.checkpoints.get_sweep_fields(sweep_id, ("status", "run", "terminal", "atomic"))
+    record = rt.checkpoints.get_sweep_fields(sweep_id, ("status", "run", "terminal", "atomic",
+                                                       "rollback_reason", "stopped_run",
+                                                       "stopped_by"))
     if record is None or record.get("status") not in SWEEP_ACTIVE:
         return None
     run = int(record.get("run") or 0)
@@ -356,7 +374,8 @@ def finish_if_done(rt: Runtime, sweep_id: str, spec: SweepSpec | None = None, *,
     counts = summarize(cps)
     final: SweepStatus
     if spec.mode == "rollback":
-        final, reason = rollback_outcome(spec, cps)
+        trigger = record.get("rollback_reason")
+        final, reason = rollback_outcome(spec, cps, str(trigger) if trigger else None)
     elif counts.get(TodoStatus.succeeded, 0) == len(cps):
         final, reason = SweepStatus.succeeded, f"{len(cps)} todos succeeded"
     elif counts.get(TodoStatus.cancelled) and not counts.get(TodoStatus.failed):
@@ -364,8 +383,10 @@ def finish_if_done(rt: Runtime, sweep_id: str, spec: SweepSpec | None = None, *,
     else:
         final, reason = SweepStatus.failed, failure_reason(cps, counts)
     if final == SweepStatus.failed and spec.mode == "run" and record.get("atomic"):
-        if start_rollback(rt, sweep_id, reason=f"atomic sweep failed: {reason}",
-                          from_active=True) is not None:
+        # the trigger: the failure that stopped it (not every failure that followed)
+        by = (record.get("stopped_by") if record.get("stopped_run") == run else None) \
+            or failed_first(cps) or reason
+        if start_rollback(rt, sweep_id, reason=f"after {by}", from_active=True) is not None:
             return SweepStatus.rolling_back
     if rt.checkpoints.set_sweep_status(sweep_id, final, allowed_from=SWEEP_ACTIVE,
                                        finished_at=time.time(), reason=reason):

@@ -1,24 +1,30 @@
-"""Reading sweeps: the documents ``coord sweep status|list --json`` print.
-
-Embedded sweeps of an earlier process are kept beside the catalog; reading one
-loads it back first (:func:`restore`).
-"""
+"""Reading sweeps: the documents ``coord sweep status|list --json`` print."""
 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
+import re
 from typing import NotRequired, TypedDict
 
 from coordination.errors import NotFoundError, RuntimeFault
 from coordination.runtime.checkpoints import Checkpoint, SweepRecord
 from coordination.runtime.context import Runtime
+from coordination.runtime.history import HistoryStore, Record
 from coordination.status import TodoStatus
 from coordination.sweeps.progress import summarize
 from coordination.sweeps.spec_store import load_spec
 
-#: Embedded: sweeps kept beside the catalog that `coord events` (all sweeps) loads.
+#: How many recent sweeps are looked through for ones to sync (`todo run`).
 RECENT = 50
+
+#: Todo statuses whose last lines of output people are shown without ``--json``
+#: (`sweep status`, `sweep watch`, the end of every ``--wait``, `todo show`).
+FAILED = (TodoStatus.failed.value, TodoStatus.compensation_failed.value)
+#: How many lines of a failed todo's output they are shown unless ``--lines N``.
+DEFAULT_LINES = 5
+#: The label a stream's part of an output tail starts with
+#: (:meth:`workers.execute.ExecResult.output_tail`).
+_LABEL = re.compile(r"^--- (stdout|stderr)(?: \(last \d+ chars of \d+ bytes\))? ---$")
 
 
 def iso(ts: object) -> str | None:
@@ -44,6 +50,7 @@ class TodoEntry(TypedDict):
     stdout_bytes: int | None
     stderr_bytes: int | None
     lost_runs: int
+    worker_gone: bool  # running, but its worker stopped beating (see mark_gone)
 
 
 class StatusDocument(TypedDict):
@@ -93,7 +100,24 @@ def todo_entry(cp: Checkpoint, repo: str | None) -> TodoEntry:
         "stdout_bytes": cp.get("stdout_bytes"),
         "stderr_bytes": cp.get("stderr_bytes"),
         "lost_runs": int(cp.get("lost_runs") or 0),
+        "worker_gone": False,
     }
+
+
+def mark_gone(rt: Runtime, todos: dict[str, TodoEntry]) -> None:
+    """Flag the running todos whose worker stopped beating (``GONE_AFTER`` of its beats,
+    :meth:`WorkerRegistry.gone`): what people see seconds after a worker died, while the
+    todo stays ``running`` until its lease expires and the supervisor runs it again."""
+    running = {t: v["worker"] for t, v in todos.items()
+               if v["status"] == TodoStatus.running and v["worker"]}
+    if not running:
+        return
+    try:
+        gone = rt.workers.gone(running.values())
+    except Exception:  # liveness is advisory: a status never fails on it
+        return
+    for t, worker in running.items():
+        todos[t]["worker_gone"] = worker in gone
 
 
 def sweep_row(rec: SweepRecord) -> SweepRow:
@@ -118,38 +142,29 @@ def vanished(sweep_id: str) -> RuntimeFault:
     )
 
 
-def restore(rt: Runtime, catalog_path: Path | None, sweep_ids: list[str] | None = None, *,
-            newest: int | None = None) -> list[str]:
-    """Embedded: load sweeps an earlier process kept beside the catalog (``sweep_ids``,
-    or the ``newest``) into this process's server; see :mod:`coordination.runtime.archive`."""
-    if not rt.settings.embedded or catalog_path is None:
-        return []
-    return rt.restore_kept(catalog_path, sweep_ids, newest=newest)
-
-
-def record(rt: Runtime, catalog_path: Path | None, sweep_id: str) -> SweepRecord:
+def record(rt: Runtime, sweep_id: str) -> SweepRecord:
     """The sweep's record; :class:`NotFoundError` if there is none."""
     rec = rt.checkpoints.get_sweep(sweep_id)
-    if rec is None and restore(rt, catalog_path, [sweep_id]):
-        rec = rt.checkpoints.get_sweep(sweep_id)
     if rec is None:
         hint = "see `coord sweep list`"
         if rt.settings.embedded:
-            hint = ("embedded sweeps are kept beside the catalog they ran from, for "
-                    "COORD_RETENTION_DAYS; see `coord sweep list` (and --file)")
+            hint = ("embedded sweeps are kept beside the catalog they ran from (by its "
+                    "embedded server), for COORD_RETENTION_DAYS; see `coord sweep list` "
+                    "(and --file)")
         raise NotFoundError(f"unknown sweep {sweep_id!r}", hint=hint)
     return rec
 
 
-def status(rt: Runtime, catalog_path: Path | None, sweep_id: str) -> StatusDocument:
+def status(rt: Runtime, sweep_id: str) -> StatusDocument:
     """``coord sweep status --json``."""
-    rec = record(rt, catalog_path, sweep_id)
+    rec = record(rt, sweep_id)
     spec = load_spec(rt, sweep_id, rec)
     ids = list(spec.todos) if spec else []
     cps = rt.checkpoints.get_all(sweep_id, ids)
     todos = {tid: todo_entry(cps.get(tid) or Checkpoint(status=TodoStatus.pending),
                              spec.todos[tid].repo if spec else None)
              for tid in ids}
+    mark_gone(rt, todos)
     return {
         "sweep_id": sweep_id,
         "plan": rec.get("plan"),
@@ -165,3 +180,49 @@ def status(rt: Runtime, catalog_path: Path | None, sweep_id: str) -> StatusDocum
         "counts": summarize(cps),
         "todos": todos,
     }
+
+
+def last_lines(output_tail: str | None, lines: int = DEFAULT_LINES,
+               ) -> list[tuple[str, list[str]]]:
+    """The last ``lines`` lines of a todo's output, from the tail its checkpoint (or its
+    history record) keeps: stderr's first, then stdout's if stderr had fewer, as
+    ``[(stream, lines), ...]`` (streams without a line left out; trailing blank lines
+    dropped). The tail holds stdout then stderr, each under a ``--- stdout ---`` label;
+    text before any label (a tail cut at its front, as history keeps it) is ``output``."""
+    if lines <= 0 or not output_tail:
+        return []
+    parts: dict[str, list[str]] = {}
+    current = "output"
+    for line in output_tail.splitlines():
+        m = _LABEL.match(line)
+        if m:
+            current = m.group(1)
+            parts.setdefault(current, [])
+        else:
+            parts.setdefault(current, []).append(line)
+    out: list[tuple[str, list[str]]] = []
+    left = lines
+    for stream in ("stderr", "stdout", "output"):
+        text = parts.get(stream, [])
+        while text and not text[-1].strip():
+            text = text[:-1]
+        if text and left > 0:
+            out.append((stream, text[-left:]))
+            left -= len(out[-1][1])
+    return out
+
+
+def failed_todos(todos: dict[str, TodoEntry]) -> list[str]:
+    """The todos of a status document whose output people should see (:data:`FAILED`)."""
+    return [t for t, v in todos.items() if v["status"] in FAILED]
+
+
+def last_failure(store: HistoryStore, todo_id: str, *, repo: str | None = None,
+                 ) -> Record | None:
+    """The newest history record of ``todo_id`` (of ``repo``) that failed, with its output
+    tail: what `coord todo show` prints of a todo a sync marked ``failed``. None when none
+    of its runs in the history (``COORD_HISTORY_DAYS``) failed."""
+    for rec in store.scan(kinds={"todo"}, since=None, repo=repo, text=todo_id):
+        if rec.get("todo_id") == todo_id and rec.get("status") in FAILED:
+            return rec
+    return None

@@ -1,5 +1,4 @@
-"""What a sweep run leaves behind when it ends: its retention, its history records
-and, embedded, its keys kept beside the catalog.
+"""What a sweep run leaves behind when it ends: its retention and its history records.
 
 :func:`keep` runs exactly where a run's final status was just written (the one caller whose compare-and-set won: a
 run that ends, fails, is cancelled or has nothing to roll back). The store records a
@@ -30,8 +29,8 @@ def keep(rt: Runtime, sweep_id: str) -> None:
 
 
 def rows(rt: Runtime, sweep_id: str,
-         ) -> tuple[dict[str, object], list[dict[str, object]], str | None] | None:
-    """The sweep row, the todo rows and the catalog path of the sweep's current run."""
+         ) -> tuple[dict[str, object], list[dict[str, object]]] | None:
+    """The sweep row and the todo rows of the sweep's current run."""
     rec = rt.checkpoints.get_sweep(sweep_id)
     if rec is None:
         return None
@@ -58,7 +57,7 @@ def rows(rt: Runtime, sweep_id: str,
         "reason": rec.get("reason"), "started_at": rec.get("started_at") or rec.get("created_at"),
         "finished_at": finished, "counts": _counts(todos), "todos": len(todos),
     }
-    return sweep, todos, rec.get("catalog") or spec.catalog
+    return sweep, todos
 
 
 def _counts(todos: list[dict[str, object]]) -> dict[str, int]:
@@ -69,31 +68,17 @@ def _counts(todos: list[dict[str, object]]) -> dict[str, int]:
 
 
 def record_run(rt: Runtime, sweep_id: str) -> bool:
-    """Record the run that just ended (history, and embedded its keys); True if this
-    call recorded it."""
+    """Record the run that just ended in the history; True if this call recorded it."""
     try:
         got = rows(rt, sweep_id)
         if got is None:
             return False
-        sweep, todos, catalog = got
-        store = rt.history(catalog)
-        new = False
-        if store is not None:
-            try:
-                new = store.record(sweep, todos)
-            finally:
-                store.close()
-        keep_embedded(rt, sweep_id, catalog)
-        return new
+        sweep, todos = got
+        store = rt.history()
+        try:
+            return store.record(sweep, todos)
+        finally:
+            store.close()
     except Exception:  # noqa: BLE001 - history must never fail or hang a sweep's end
         log.exception("sweep %s: its history could not be recorded", sweep_id)
         return False
-
-
-def keep_embedded(rt: Runtime, sweep_id: str, catalog: str | None) -> None:
-    """Embedded: (re)write the sweep's keys beside ``catalog``. At its end, and once
-    more when its process's workers stop (events may follow the end: a level's
-    ``level.done`` after the skips that ended the sweep)."""
-    if not rt.settings.embedded or catalog is None:
-        return
-    rt.keep_beside(catalog, sweep_id)

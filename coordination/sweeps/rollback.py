@@ -6,6 +6,15 @@ undos of all its succeeded dependents (transitively) ended. It runs through
 the same engine as any run of the sweep (leases, checkpoints, events), as the
 next run of the sweep with ``mode="rollback"``: its todos end ``compensated``
 or ``compensation_failed``, the sweep ``rolled_back`` or ``rollback_failed``.
+
+A rollback that did not finish (``rollback_failed``, or cancelled) is finished
+by another rollback run that retries exactly the undos of the last one that did
+not end ``compensated`` (failed, skipped after a failure, cancelled), in the same
+reverse order (:func:`retry_plan`).
+
+Why a sweep rolls back (its *trigger*: "after TODO-018 failed: exit 1", "by
+user") is kept in its record's ``rollback_reason``; the reason it ends with
+names it first ("rolled back after TODO-018 failed: exit 1; 6 todos compensated").
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ log = logging.getLogger("coord.rollback")
 RUN_ACTIVE = SWEEP_ACTIVE - {SweepStatus.rolling_back}
 #: Sweep statuses a rollback may start from (a run that ended).
 ROLLBACK_FROM = frozenset({SweepStatus.succeeded, SweepStatus.failed, SweepStatus.cancelled})
+#: Statuses of a rollback run that did not finish: another one retries what it left.
+RETRY_FROM = frozenset({SweepStatus.rollback_failed, SweepStatus.cancelled})
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,57 @@ def rollback_plan(spec: SweepSpec, statuses: dict[str, str],
                         sorted(t for t in succeeded if not undo_of[t]), preds)
 
 
+def retry_plan(spec: SweepSpec, statuses: dict[str, str]) -> RollbackPlan:
+    """What a rollback of a rollback that did not finish runs: the undos of ``spec``
+    (the last rollback run's spec) that did not end compensated, in the same order
+    (a todo's undo after the undos still left of everything that depends on it)."""
+    ran = [t for level in spec.levels for t in level]
+    left = sorted(t for t in ran if statuses.get(t) != TodoStatus.compensated)
+    chosen = set(left)
+    # a rollback spec's preds are every compensated descendant (transitively), so
+    # keeping those still left keeps the order among them
+    preds = {t: sorted(d for d in spec.todos[t].preds if d in chosen) for t in left}
+    g = nx.DiGraph()
+    g.add_nodes_from(left)
+    for t, before in preds.items():
+        g.add_edges_from((d, t) for d in before)
+    levels = [sorted(level) for level in nx.topological_generations(g)]
+    return RollbackPlan(left, levels, [], preds)
+
+
+def failed_first(cps: dict[str, Checkpoint]) -> str | None:
+    """The first todo that failed (by when it ended) and why: "TODO-018 failed: exit 1"
+    ("and N more failed" after it); None if none failed."""
+    failed = [t for t, cp in cps.items() if cp.get("status") == TodoStatus.failed]
+    if not failed:
+        return None
+    failed.sort(key=lambda t: (float(str(cps[t].get("finished_at") or 0)), t))
+    text = failed_text(failed[0], cps[failed[0]])
+    if len(failed) > 1:
+        text += f" (and {len(failed) - 1} more failed)"
+    return text
+
+
+def failed_text(todo_id: str, cp: Checkpoint) -> str:
+    """"TODO-018 failed: exit 1": a failed todo and why."""
+    why = cp.get("reason") or (f"exit {cp.get('exit_code')}" if cp.get("exit_code") is not None
+                               else "no reason recorded")
+    return f"{todo_id} failed: {why}"
+
+
+def user_trigger(status: object, cps: dict[str, Checkpoint]) -> str:
+    """Why a rollback a user asked for runs, for its reason: "by user after TODO-018
+    failed: exit 1", "by user (it had succeeded)"."""
+    first = failed_first(cps) if status == SweepStatus.failed else None
+    if first:
+        return f"by user after {first}"
+    if status == SweepStatus.succeeded:
+        return "by user (it had succeeded)"
+    if status == SweepStatus.cancelled:
+        return "by user (it was cancelled)"
+    return "by user"
+
+
 def rollback_spec(spec: SweepSpec, plan: RollbackPlan,
                   undo: dict[str, str | None] | None = None) -> SweepSpec:
     """The next run of ``spec``: every todo listed (for status), the compensated ones
@@ -74,7 +136,9 @@ def rollback_spec(spec: SweepSpec, plan: RollbackPlan,
     todos: dict[str, TodoSpec] = {}
     for t, ts in spec.todos.items():
         if t in level_of:
-            command = (undo or {}).get(t, ts.undo) or ""
+            # (a rollback's spec runs the undo: its run is the undo, even from 0.1)
+            command = ((undo or {}).get(t) or ts.undo
+                       or (ts.run if spec.mode == "rollback" else "") or "")
             todos[t] = replace(ts, run=command, preds=list(plan.preds[t]),
                                succs=sorted(succs[t]), level=level_of[t])
         else:
@@ -83,12 +147,18 @@ def rollback_spec(spec: SweepSpec, plan: RollbackPlan,
                    strategy="levels", mode="rollback")
 
 
-def rollback_outcome(spec: SweepSpec, cps: dict[str, Checkpoint]) -> tuple[SweepStatus, str]:
-    """rolled_back when every undo of the rollback run succeeded, else rollback_failed."""
+def rollback_outcome(spec: SweepSpec, cps: dict[str, Checkpoint],
+                     trigger: str | None = None) -> tuple[SweepStatus, str]:
+    """rolled_back when every undo of the rollback run succeeded, else rollback_failed;
+    the reason names the ``trigger`` first ("rolled back after TODO-018 failed: exit 1;
+    6 todos compensated")."""
     ran = [t for level in spec.levels for t in level]
     bad = [t for t in ran if cps.get(t, {}).get("status") != TodoStatus.compensated]
     if not bad:
-        return SweepStatus.rolled_back, f"{len(ran)} todos compensated"
+        done = sum(1 for cp in cps.values() if cp.get("status") == TodoStatus.compensated)
+        what = (f"{done} todo{'' if done == 1 else 's'} compensated" if done
+                else "nothing to compensate")
+        return SweepStatus.rolled_back, (f"rolled back {trigger}; " if trigger else "") + what
     parts = []
     for t in bad[:5]:
         cp = cps.get(t) or Checkpoint(status=TodoStatus.pending)
@@ -96,57 +166,83 @@ def rollback_outcome(spec: SweepSpec, cps: dict[str, Checkpoint]) -> tuple[Sweep
         parts.append(f"{t} {cp.get('status')} ({why})")
     if len(bad) > 5:
         parts.append(f"and {len(bad) - 5} more not compensated")
-    return SweepStatus.rollback_failed, "; ".join(parts)
+    head = f"rollback {trigger} did not finish: " if trigger else ""
+    return SweepStatus.rollback_failed, head + "; ".join(parts)
 
 
 def start_rollback(rt: Runtime, sweep_id: str, *, reason: str,
                    undo: dict[str, str | None] | None = None,
                    from_active: bool = False) -> RollbackPlan | None:
     """Start the rollback run of an ended sweep; ``from_active``: of an atomic sweep
-    whose every todo just ended, one failed.
+    whose every todo just ended, one failed. Of a rollback that did not finish
+    (``rollback_failed``, cancelled): the run that retries the undos it left
+    (:func:`retry_plan`).
+
+    ``reason`` is its trigger ("after TODO-018 failed: exit 1", "by user"), kept in
+    the record's ``rollback_reason`` (a retry keeps the first rollback's) and named
+    first by the reason the sweep ends with. ``undo``: undo commands that override
+    the spec's (a spec of 0.1; the catalog's fixed ones for a retry).
 
     Returns its plan, or None when the sweep is not in a state to roll back (another
     caller started it first). Needs no catalog: the undo: commands are in the spec."""
-    allowed = RUN_ACTIVE if from_active else ROLLBACK_FROM
     record = rt.checkpoints.get_sweep(sweep_id)
-    if record is None or record.get("status") not in allowed:
+    if record is None:
         return None
     spec = load_spec(rt, sweep_id, record)
-    if spec is None or spec.mode != "run":
+    if spec is None:
+        return None
+    retry = spec.mode == "rollback"
+    allowed = (frozenset() if from_active else RETRY_FROM) if retry else (
+        RUN_ACTIVE if from_active else ROLLBACK_FROM)
+    if record.get("status") not in allowed:
         return None
     cps = rt.checkpoints.get_all(sweep_id, list(spec.todos))
-    plan = rollback_plan(spec, {t: str(cp.get("status")) for t, cp in cps.items()}, undo)
+    statuses = {t: str(cp.get("status")) for t, cp in cps.items()}
+    plan = retry_plan(spec, statuses) if retry else rollback_plan(spec, statuses, undo)
     rb = rollback_spec(spec, plan, undo)
+    trigger = str(record.get("rollback_reason") or reason) if retry else reason
     now = time.time()
     # Checkpoints first, while the sweep is still ended (nothing looks at them), then
     # the status: a supervisor never sees a rolling-back sweep whose todos to
     # compensate still read 'succeeded' (it would call the rollback done).
+    # The change's own run stays readable beside its undo's (the web view shows both):
+    # the undo writes the todo's checkpoint and output tail anew. (A retry has none.)
+    rt.checkpoints.keep_change_runs(sweep_id, {
+        t: cps[t] for t in plan.compensate
+        if t in cps and cps[t].get("status") == TodoStatus.succeeded},
+        {t: spec.todos[t].run for t in plan.compensate})
     rt.checkpoints.reset_todos(sweep_id, plan.compensate, status=TodoStatus.pending,
                                reason=None, finished_at=None, exit_code=None, queued_at=None,
                                token=None, lease_key=None)
     rt.checkpoints.persist_sweep(sweep_id)
-    status = SweepStatus.rolling_back if plan.compensate else SweepStatus.rolled_back
+    first: dict[str, object] = {} if retry else {
+        "rollback_of": SweepStatus.failed if from_active else record.get("status"),
+        "rollback_reason": reason, "not_compensable": plan.not_compensable}
     if not rt.checkpoints.set_sweep_status(
-        sweep_id, status, allowed_from=allowed,
+        sweep_id, SweepStatus.rolling_back, allowed_from=allowed,
         run=rb.run, spec=rb.to_json(), **signature_fields(rt, rb),
-        finished_at=None if plan.compensate else now, todos=len(rb.todos),
+        finished_at=None, todos=len(rb.todos), reason=None,
         terminal=len(rb.todos) - len(plan.compensate), full_pass_terminal=None,
         deadline=now + sweep_deadline(rb, rt.settings.sweep_deadline),
-        reason=None if plan.compensate else "nothing to compensate",
-        rollback_of=SweepStatus.failed if from_active else record.get("status"),
-        rollback_reason=reason, not_compensable=plan.not_compensable, **rb.counters(),
+        **first, **rb.counters(),
     ):
         return None
-    rt.events.emit(EventKind.sweep_rolling_back, sweep_id=sweep_id, run=rb.run, reason=reason,
-                   compensate=len(plan.compensate), not_compensable=plan.not_compensable)
+    rt.events.emit(EventKind.sweep_rolling_back, sweep_id=sweep_id, run=rb.run, reason=trigger,
+                   compensate=len(plan.compensate), retry=retry,
+                   not_compensable=plan.not_compensable)
     if not plan.compensate:
-        rt.events.emit(EventKind.sweep_finished, sweep_id=sweep_id, status=str(status),
-                       reason="nothing to compensate", run=rb.run)
-        recording.keep(rt, sweep_id)
+        # Nothing to run: the rollback ends here (rolling_back -> rolled_back, the
+        # table's way; a supervisor that got there first wrote the same reason).
+        final, why = rollback_outcome(rb, cps, trigger)
+        if rt.checkpoints.set_sweep_status(sweep_id, final, allowed_from={SweepStatus.rolling_back},
+                                           finished_at=now, reason=why):
+            rt.checkpoints.deactivate(sweep_id)
+            rt.events.emit(EventKind.sweep_finished, sweep_id=sweep_id, status=str(final),
+                           reason=why, run=rb.run)
+            recording.keep(rt, sweep_id)
         return plan
     rt.checkpoints.clear_remaining(sweep_id, rb.todos)
     rt.checkpoints.activate(sweep_id)
     send_level(rt, rb, 0, reason="rollback")
-    if from_active:
-        log.warning("sweep %s: %s; rolling back %s", sweep_id, reason, ", ".join(plan.compensate))
+    log.info("sweep %s: rolling back %s: %s", sweep_id, trigger, ", ".join(plan.compensate))
     return plan

@@ -106,7 +106,7 @@ class SweepService:
         return synced
 
     def start(self, plan_id: str, *, strategy: str = "levels", ignore_blockers: bool = False,
-              atomic: bool = False, again: bool = False) -> str:
+              atomic: bool | str = False, again: bool = False) -> str:
         from coordination.sweeps.planning import new_sweep_id  # lazy: as planning above
 
         spec = self.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers,
@@ -114,18 +114,15 @@ class SweepService:
         return steering.start(self.rt, spec, new_sweep_id(plan_id), atomic=atomic)
 
     def start_spec(self, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
-                   atomic: bool = False) -> str:
+                   atomic: bool | str = False) -> str:
         return steering.start(self.rt, spec, sweep_id, kind=kind, atomic=atomic)
 
     # -- reading ----------------------------------------------------------------
-    def restore(self, sweep_ids: list[str] | None = None, *, newest: int | None = None) -> list[str]:
-        return reading.restore(self.rt, self.catalog_path, sweep_ids, newest=newest)
-
     def record(self, sweep_id: str) -> SweepRecord:
-        return reading.record(self.rt, self.catalog_path, sweep_id)
+        return reading.record(self.rt, sweep_id)
 
     def status(self, sweep_id: str) -> StatusDocument:
-        return reading.status(self.rt, self.catalog_path, sweep_id)
+        return reading.status(self.rt, sweep_id)
 
     def events(self, sweep_id: str | None = None, *,
                limit: int | None = None) -> list[dict[str, object]]:
@@ -133,8 +130,6 @@ class SweepService:
         oldest first, the last ``limit`` of them."""
         if sweep_id is not None:
             self.record(sweep_id)  # an unknown sweep is an error, not an empty list
-        else:
-            self.restore(newest=RECENT)
         evs = self.rt.events.read(sweep_id=sweep_id)
         if limit is not None:
             evs = evs[-limit:]
@@ -142,7 +137,6 @@ class SweepService:
 
     def list(self, limit: int = 50) -> list[SweepRow]:
         """The ``coord sweep list --json`` document: recent sweeps, newest first."""
-        self.restore(newest=limit)
         return [sweep_row(rec) for rec in self.rt.checkpoints.list_sweeps(limit=limit)]
 
     def wait(self, sweep_id: str, *, on_event: Callable[[Event], None] | None = None,
@@ -156,7 +150,10 @@ class SweepService:
         return steering.resume_plan(self.rt, self.record(sweep_id), only)
 
     def resume(self, sweep_id: str, *, only: Sequence[str] | None = None,
-               dry_run: bool = False) -> dict[str, object]:
+               dry_run: bool = False, reapply: bool = False) -> dict[str, object]:
+        """Re-run what did not succeed. Compensated todos (a rollback undid their
+        change), and a rollback that did not finish, are refused (exit 2) unless
+        ``reapply`` (:func:`steering.refuse_reapply`), dry run or not."""
         rec = self.record(sweep_id)
         if rec.get("status") in SWEEP_LIVE and not dry_run:
             raise UsageError(
@@ -164,6 +161,8 @@ class SweepService:
                 hint=f"wait for it, or `coord sweep cancel {sweep_id}` first",
             )
         preview = steering.resume_plan(self.rt, rec, only)
+        if not reapply:
+            steering.refuse_reapply(preview)
         if dry_run:
             return {**preview, "dry_run": True}
         rerun = list(preview["rerun"])
@@ -206,8 +205,10 @@ class SweepService:
 
     def _undo_commands(self, spec: SweepSpec) -> dict[str, str | None]:
         """Undo commands frozen in the spec; for a spec recorded before they were (0.1),
-        the catalog's, if it can be read."""
-        if any(t.undo for t in spec.todos.values()):
+        the catalog's, if it can be read. A retry of a rollback that did not finish (a
+        rollback's spec) takes the catalog's, so a fixed `undo:` takes effect (as a
+        resume re-reads `run:`); the frozen ones stand for todos the catalog lost."""
+        if spec.mode != "rollback" and any(t.undo for t in spec.todos.values()):
             return {}
         try:
             catalog = self.catalog()

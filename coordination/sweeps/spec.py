@@ -46,6 +46,21 @@ TITLE_CHARS = 200
 #: How a sweep sends its todos: a level at a time, or each as soon as it may start.
 STRATEGIES = ("levels", "eager")
 
+#: What an atomic sweep does with its running todos at its first failure: let them
+#: finish, then roll back (``--atomic``), or kill them, then roll back (``--atomic=stop``).
+ATOMIC_MODES = ("finish", "stop")
+
+
+def atomic_mode(atomic: bool | str | None) -> str:
+    """``--atomic``'s value as a spec keeps it: "" (not atomic), "finish" or "stop"."""
+    if atomic is None or atomic is False or atomic == "":
+        return ""
+    if atomic is True:
+        return "finish"
+    if atomic not in ATOMIC_MODES:
+        raise ValueError(f"unknown atomic mode {atomic!r}: one of {', '.join(ATOMIC_MODES)}")
+    return atomic
+
 
 @dataclass
 class SweepSpec:
@@ -62,6 +77,10 @@ class SweepSpec:
     breakers: dict[str, list[float]] = field(default_factory=dict)
     #: resource -> capacity, of the shared resources its todos lease
     capacity: dict[str, int] = field(default_factory=dict)
+    #: an atomic sweep's first failure: "finish" lets running todos finish, "stop"
+    #: kills them (their workers read it from here); "" not atomic, or a spec of before
+    #: 0.3, whose record's ``atomic`` means "finish"
+    atomic: str = ""
 
     def breaker(self, repo: str) -> tuple[int, float] | None:
         b = self.breakers.get(repo)
@@ -72,7 +91,10 @@ class SweepSpec:
         return sorted((r, int(self.capacity.get(r, 1))) for r in self.todos[todo_id].resources)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        data = asdict(self)
+        if not data["atomic"]:
+            del data["atomic"]  # as a spec of before 0.3 reads: any coord can parse it
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> SweepSpec:

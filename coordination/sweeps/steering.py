@@ -17,23 +17,34 @@ from coordination.status import (
     SWEEP_ACTIVE,
     SWEEP_ENDED,
     SWEEP_LIVE,
+    UNSUCCESSFUL,
     EventKind,
     SweepStatus,
     TodoStatus,
 )
 from coordination.sweeps.progress import Change, end_sweep, finish_if_done, progress
-from coordination.sweeps.rollback import ROLLBACK_FROM, rollback_plan, start_rollback
+from coordination.sweeps.rollback import (
+    RETRY_FROM,
+    ROLLBACK_FROM,
+    retry_plan,
+    rollback_plan,
+    start_rollback,
+    user_trigger,
+)
 from coordination.sweeps.sending import dispatcher, first_todos, todo_task_id
-from coordination.sweeps.spec import SweepSpec, sweep_deadline
+from coordination.sweeps.spec import SweepSpec, atomic_mode, sweep_deadline
 from coordination.sweeps.spec_store import load_spec, signature_fields
 from coordination.sweeps.supervision import supervise_once
 
 
 def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
-          atomic: bool = False) -> str:
+          atomic: bool | str = False) -> str:
     """Record a sweep of ``spec`` and send its first todos. ``atomic``: at its first
-    failure the sweep stops dispatching and rolls back on its own."""
+    failure the sweep stops dispatching and rolls back on its own, once its running
+    todos finished (True, "finish") or were killed ("stop"); the spec carries the
+    mode, for the workers (:func:`~coordination.sweeps.spec.atomic_mode`)."""
     spec.sweep_id = sweep_id
+    spec.atomic = atomic_mode(atomic)
     now = time.time()
     rt.checkpoints.create_sweep(sweep_id, {
         "plan": spec.plan,
@@ -47,7 +58,7 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
         "spec": spec.to_json(),
         **signature_fields(rt, spec),
         "catalog": spec.catalog,
-        "atomic": atomic,
+        "atomic": bool(spec.atomic),
     })
     rt.events.emit(EventKind.sweep_queued, sweep_id=sweep_id, plan=spec.plan,
                    strategy=spec.strategy, todos=len(spec.todos), levels=len(spec.levels))
@@ -64,13 +75,42 @@ def begin(rt: Runtime, spec: SweepSpec) -> None:
     first_todos(rt, spec)
 
 
+def would_skip(spec: SweepSpec, rerun: Sequence[str], status: dict[str, str]
+               ) -> dict[str, str]:
+    """Of ``rerun``, the todos a resume would skip rather than run, with why: a blocker
+    left out of the resume (``--only``) that did not succeed, or a blocker that would be
+    skipped itself. The start script decides so at run time; the dry run says it."""
+    chosen = set(rerun)
+    waiting = {t: sum(p in chosen for p in spec.todos[t].preds) for t in rerun}
+    ready = sorted((t for t, n in waiting.items() if n == 0), reverse=True)
+    out: dict[str, str] = {}
+    while ready:  # blockers before what they block
+        t = ready.pop()
+        for p in sorted(spec.todos[t].preds):
+            if p in out:
+                out[t] = f"blocker {p} would be skipped"
+                break
+            if p not in chosen and status.get(p) in UNSUCCESSFUL:
+                out[t] = f"blocker {p} {status[p]}"
+                break
+        for s in spec.todos[t].succs:
+            if s in waiting:
+                waiting[s] -= 1
+                if waiting[s] == 0:
+                    ready.append(s)
+    return dict(sorted(out.items()))
+
+
 class ResumePlan(TypedDict):
     sweep_id: str
     status: str | None
     rerun: list[str]
     dependents: list[str]
     was: dict[str, str]
+    would_skip: dict[str, str]  # of rerun: skipped at run time, and why (a blocker failed)
     keep: list[str]
+    compensated: list[str]  # of rerun: changes a rollback undid (applied again: --reapply)
+    rollback_left: list[str]  # undos a rollback that did not finish left (`sweep rollback`)
 
 
 def resume_plan(rt: Runtime, rec: SweepRecord, only: Sequence[str] | None = None) -> ResumePlan:
@@ -97,9 +137,35 @@ def resume_plan(rt: Runtime, rec: SweepRecord, only: Sequence[str] | None = None
     rerun = [t for t in old.todos if t in chosen and status[t] != TodoStatus.succeeded]
     asked = set(only or [])
     dependents = sorted(t for t in rerun if t not in asked) if only else []
+    left = (retry_plan(old, {t: str(s) for t, s in status.items()}).compensate
+            if old.mode == "rollback" and rec.get("status") in RETRY_FROM else [])
     return {"sweep_id": sweep_id, "status": rec.get("status"), "rerun": sorted(rerun),
+            "would_skip": would_skip(old, rerun, status),
             "dependents": dependents, "was": {t: status[t] for t in sorted(rerun)},
-            "keep": sorted(t for t in old.todos if t not in rerun)}
+            "keep": sorted(t for t in old.todos if t not in rerun),
+            "compensated": sorted(t for t in rerun if status[t] == TodoStatus.compensated),
+            "rollback_left": left}
+
+
+def refuse_reapply(plan: ResumePlan) -> None:
+    """A resume must not silently apply again what a rollback undid: refuse (exit 2)
+    when it would re-run compensated todos, or a rollback that did not finish (whose
+    undos left are for `sweep rollback` to retry), unless --reapply."""
+    sweep_id, undone, left = plan["sweep_id"], plan["compensated"], plan["rollback_left"]
+    again = f"`coord sweep resume {sweep_id} --reapply`"
+    if left:
+        raise UsageError(
+            f"sweep {sweep_id} is {plan['status']}: its rollback did not finish (undos left: "
+            f"{', '.join(left)}); a resume would apply the change again"
+            + (f", {', '.join(undone)} included, whose change was undone" if undone else ""),
+            hint=f"finish the rollback with `coord sweep rollback {sweep_id}` (it retries the "
+            f"undos that failed or were skipped), or re-apply the change with {again}")
+    if undone:
+        were = "was" if len(undone) == 1 else "were"
+        raise UsageError(
+            f"sweep {sweep_id}: {', '.join(undone)} {were} compensated (a rollback undid "
+            "their change); a resume would apply it again",
+            hint=f"to apply it again: {again}; or leave them out with --only")
 
 
 def resume(rt: Runtime, spec: SweepSpec, rerun: list[str]) -> bool:
@@ -238,27 +304,42 @@ def cancel(rt: Runtime, rec: SweepRecord, *, wait: float = 30.0) -> CancelResult
 def rollback(rt: Runtime, rec: SweepRecord, undo: dict[str, str | None], *,
              dry_run: bool = False) -> dict[str, object]:
     """Run the undo: command of every todo of the sweep that succeeded, in reverse
-    dependency order (:mod:`.rollback`); ``dry_run`` only says what would run."""
+    dependency order (:mod:`.rollback`); of a rollback that did not finish
+    (``rollback_failed``, cancelled), retry the undos it left (``"retry": true``, with
+    what each ``"was"``). ``dry_run`` only says what would run."""
     sweep_id = rec.get("id", "")
     status = rec.get("status")
     spec = load_spec(rt, sweep_id, rec)
     if spec is None:
         raise NotFoundError(f"sweep {sweep_id} has no spec", hint="see `coord sweep list`")
-    if spec.mode == "rollback":
-        raise UsageError(f"sweep {sweep_id} is {status}: it was rolled back already",
-                         hint="start a new sweep of the plan, or resume this one's todos "
-                         "by hand")
-    if status not in ROLLBACK_FROM and not dry_run:
+    retry = spec.mode == "rollback"
+    if retry and status == SweepStatus.rolled_back:
+        raise UsageError(f"sweep {sweep_id} is rolled_back: it was rolled back already "
+                         "(every undo ran)",
+                         hint=f"to apply its change again: `coord sweep resume {sweep_id} "
+                         "--reapply`, or a new sweep of the plan")
+    if retry and status not in RETRY_FROM:
+        raise UsageError(f"sweep {sweep_id} is {status}: its rollback is still running",
+                         hint=f"follow it with `coord sweep watch {sweep_id}`")
+    if not retry and status not in ROLLBACK_FROM and not dry_run:
         raise UsageError(
             f"sweep {sweep_id} is {status}: only a succeeded, failed or cancelled sweep "
             "can be rolled back",
             hint=f"wait for it, or `coord sweep cancel {sweep_id}` first")
-    cps = rt.checkpoints.get_fields_all(sweep_id, list(spec.todos), ())
-    plan = rollback_plan(spec, {t: str(cp.get("status")) for t, cp in cps.items()}, undo)
+    cps = rt.checkpoints.get_fields_all(sweep_id, list(spec.todos),
+                                        ("reason", "exit_code", "finished_at"))
+    statuses = {t: str(cp.get("status")) for t, cp in cps.items()}
+    plan = retry_plan(spec, statuses) if retry else rollback_plan(spec, statuses, undo)
     out: dict[str, object] = {"sweep_id": sweep_id, **plan.to_dict()}
+    if retry:
+        out.update(retry=True, was={t: statuses[t] for t in plan.compensate},
+                   not_compensable=list(rec.get("not_compensable") or []),
+                   compensated=sorted(t for t, s in statuses.items()
+                                      if s == TodoStatus.compensated))
     if dry_run:
         return {**out, "status": status, "dry_run": True}
-    if start_rollback(rt, sweep_id, reason="rollback asked by user", undo=undo) is None:
+    trigger = str(rec.get("rollback_reason") or "by user") if retry else user_trigger(status, cps)
+    if start_rollback(rt, sweep_id, reason=trigger, undo=undo) is None:
         raise UsageError(f"sweep {sweep_id} is {rt.checkpoints.sweep_status(sweep_id)}: "
                          "its rollback was started by someone else",
                          hint=f"follow it with `coord sweep watch {sweep_id}`")

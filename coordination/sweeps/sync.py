@@ -7,7 +7,9 @@ completed). After a rollback, compensated todos (their undo ran) go back to
 todo whose undo failed stays as its run left it (the change is still there).
 Then, in the same edit, the sweep's plan becomes ``completed`` when every todo of it
 is (:func:`coordination.catalog.reports.is_complete`; a draft or active plan only,
-never a cancelled one).
+never a cancelled one); a ``completed`` plan goes back to ``active`` when this edit
+marked a todo of it failed or undone (a completed todo that ran again with `plan sweep
+--again` and failed, or a rollback) and so left it incomplete (``reopened``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class SyncResult(TypedDict):
     plan: str | None
     plan_completed: bool
     plan_status: str | None
+    reopened: bool  # the plan was completed and is active again (a todo of it is not)
 
 
 def write_outcome(catalog_path: Path, plan_id: str | None,
@@ -50,7 +53,7 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
 
     def edit(doc: CommentedMap) -> SyncResult:
         changed = SyncResult(completed=[], failed=[], skipped=[], reset=[], plan=plan_id,
-                             plan_completed=False, plan_status=None)
+                             plan_completed=False, plan_status=None, reopened=False)
         for item in section(doc, "todos"):
             v = done.get(str(item.get("id"))) if isinstance(item, CommentedMap) else None
             if v is None:
@@ -77,11 +80,15 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
         plan = next((p for p in section(doc, "plans")
                      if isinstance(p, CommentedMap) and p.get("id") == plan_id), None)
         status = None if plan is None else str(plan.get("status") or "draft")
-        if plan is not None and changed["reset"] and status == "completed":
-            put(plan, "status", "active", PLAN_KEYS)  # undone: there is work to do again
-            status = "active"
-        completes = status in ("draft", "active") and is_complete(
+        complete = is_complete(
             i.get("status") or "pending" for i in plan_todo_items(doc, str(plan_id)))
+        if (plan is not None and status == "completed" and not complete
+                and (changed["reset"] or changed["failed"])):
+            # Undone, or run again and failed: there is work to do again.
+            put(plan, "status", "active", PLAN_KEYS)
+            status = "active"
+            changed["reopened"] = True
+        completes = status in ("draft", "active") and complete
         if completes and plan is not None:
             put(plan, "status", "completed", PLAN_KEYS)
             status = "completed"

@@ -81,6 +81,8 @@ class Turn:
     attempts: int
     host: str
     todo: TodoSpec = field(init=False)
+    #: why :meth:`sweep_stopped` said stop, when it is not a plain cancel
+    stopped_why: str | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.todo = self.spec.todos[self.todo_id]
@@ -95,11 +97,21 @@ class Turn:
                          on_lost=on_lost)
 
     def sweep_stopped(self) -> bool:
-        """Ended (cancelled, failed by its deadline, gone): kill a running command.
-        A paused sweep lets running todos finish; Redis away is not a reason to stop
-        (the lease heartbeat decides whether this worker may go on)."""
+        """Ended (cancelled, failed by its deadline, gone), or an ``--atomic=stop``
+        sweep stopped by its first failure (:class:`~coordination.sweeps.progress.AtomicStop`):
+        kill a running command. A paused sweep lets running todos finish; Redis away
+        is not a reason to stop (the lease heartbeat decides whether this worker may go on)."""
+        spec = self.spec
         try:
-            status = self.rt.checkpoints.sweep_status(self.sweep_id)
+            if spec.atomic == "stop" and spec.mode == "run":
+                rec = self.rt.checkpoints.get_sweep_fields(self.sweep_id,
+                                                           ("stopped_run", "stopped_by"))
+                if rec is not None and rec.get("stopped_run") == spec.run:
+                    self.stopped_why = f"atomic sweep stopped: {rec.get('stopped_by')}"
+                    return True
+                status = None if rec is None else rec.get("status")
+            else:
+                status = self.rt.checkpoints.sweep_status(self.sweep_id)
         except redis.RedisError as exc:
             log.warning("%s/%s: cannot read the sweep (%s); going on", self.sweep_id,
                         self.todo_id, exc)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import networkx as nx
 
@@ -29,7 +29,7 @@ from coordination.planner.dag import build_plan_graph
 from coordination.planner.listing import PlanRow, list_plans
 from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.context import Runtime
-from coordination.status import TERMINAL
+from coordination.status import TERMINAL, SweepStatus, TodoStatus
 from coordination.sweeps import SweepService
 from coordination.sweeps.reading import SweepRow, TodoEntry
 from coordination.sweeps.service import iso, sweep_row, todo_entry
@@ -43,9 +43,26 @@ Breaker = dict[str, str | int | float | None]
 BreakerReader = Callable[[str], Breaker | None]
 
 
+#: A sweep in (or after) a rollback: its undos are counted apart and drawn in their
+#: own colours, never as a success.
+ROLLBACK = frozenset({SweepStatus.rolling_back, SweepStatus.rolled_back,
+                      SweepStatus.rollback_failed})
+#: An undo that started: its checkpoint is the undo's own (before, it still holds the
+#: change's run, which the rollback keeps apart).
+UNDO_STARTED = frozenset({TodoStatus.running, TodoStatus.compensated,
+                          TodoStatus.compensation_failed})
+
+
 class SweepProgress(TypedDict):
+    """How far a sweep got: ``done`` of ``total`` todos ended. A rollback (or a sweep
+    that was rolled back) adds ``undone``: todos whose undo succeeded, and
+    ``undo_failed``: todos whose undo failed, so 12/12 after a rollback never reads
+    as 12 successes."""
+
     done: int
     total: int
+    undone: NotRequired[int]
+    undo_failed: NotRequired[int]
 
 
 class OverviewSweep(SweepRow):
@@ -74,8 +91,17 @@ class SweepGraph(TypedDict):
     after: str
 
 
+class ChangeEntry(TodoEntry):
+    """A rolled-back todo's change: its own run as it ended before its undo ran, and the
+    command it ran."""
+
+    command: str | None
+
+
 class TodoDetail(TodoEntry):
-    """One todo of a sweep: its ``sweep status`` entry, what it runs, its events."""
+    """One todo of a sweep: its ``sweep status`` entry, what it runs, its events. In a
+    rollback, the entry is the undo's run (blank until the undo starts) and ``change``
+    the change's own run before it (None when no undo ran for it)."""
 
     sweep_id: str
     todo: str
@@ -87,6 +113,7 @@ class TodoDetail(TodoEntry):
     succs: list[str]
     terminal: bool
     events: list[dict[str, object]]
+    change: ChangeEntry | None
 
 
 class PlanTodo(TypedDict):
@@ -147,6 +174,30 @@ def _spec_todos(rec: SweepRecord) -> int:
     return len(spec.get("todos") or {}) if isinstance(spec, dict) else 0
 
 
+def undo_counts(counts: dict[str, int], done: int, total: int, *,
+                rollback: bool) -> SweepProgress:
+    """A sweep's progress from its todos' status counts: ``undone`` and ``undo_failed``
+    apart when it is (or was) rolled back."""
+    progress: SweepProgress = {"done": done, "total": total}
+    undone = counts.get(TodoStatus.compensated, 0)
+    failed = counts.get(TodoStatus.compensation_failed, 0)
+    if rollback or undone or failed:
+        progress["undone"] = undone
+        progress["undo_failed"] = failed
+    return progress
+
+
+def _rollback_counts(rt: Runtime, sweep_id: str) -> dict[str, int]:
+    """Status counts of a sweep's todos (one read of their checkpoints, tails left out)."""
+    spec = load_spec(rt, sweep_id)
+    if spec is None:
+        return {}
+    out: dict[str, int] = {}
+    for cp in rt.checkpoints.get_fields_all(sweep_id, list(spec.todos), ("status",)).values():
+        out[str(cp["status"])] = out.get(str(cp["status"]), 0) + 1
+    return out
+
+
 def _seconds(value: object) -> float | None:
     """A record's timestamp; None when it is unset (missing, or written empty)."""
     return None if value in (None, "") else float(str(value))
@@ -158,7 +209,6 @@ def overview(svc: SweepService, rt: Runtime, *, limit: int = 25,
     ``started_at``, ``duration``), the catalog's repos (``repo list`` rows) and plans."""
     now = time.time()
     sweeps: list[OverviewSweep] = []
-    svc.restore(newest=limit)  # embedded: sweeps of earlier processes, kept beside the catalog
     for rec in rt.checkpoints.list_sweeps(limit=limit):
         row = sweep_row(rec)
         total = rec.get("todos")
@@ -168,10 +218,15 @@ def overview(svc: SweepService, rt: Runtime, *, limit: int = 25,
         start = _seconds(rec.get("started_at") or rec.get("created_at"))
         finished = rec.get("finished_at")
         end = float(finished) if finished else now
+        done = min(total, int(rec.get("terminal") or 0))
+        progress: SweepProgress = {"done": done, "total": total}
+        if rec.get("status") in ROLLBACK or rec.get("rollback_of"):
+            progress = undo_counts(_rollback_counts(rt, str(rec["id"])), done, total,
+                                   rollback=rec.get("status") in ROLLBACK)
         sweeps.append({
             **row,
             "started_at": iso(rec.get("started_at")),
-            "progress": {"done": min(total, int(rec.get("terminal") or 0)), "total": total},
+            "progress": progress,
             "duration": None if start is None else round(max(0.0, end - start), 3),
         })
     repos: list[dict[str, object]] = []
@@ -222,6 +277,14 @@ def sweep_graph(svc: SweepService, sweep_id: str) -> SweepGraph:
     weight = {t: float(s.estimated_hours or 0.0) for t, s in todos.items()}
     levels, path, problem = _graph_parts(repo_of, edges, weight)
     sweep: dict[str, object] = {k: v for k, v in st.items() if k != "todos"}
+    # A rollback's trigger, as the rollback was asked for or started ("atomic sweep
+    # failed: ..."), while its own reason is not written yet (rolling back) and after.
+    why = rt.checkpoints.get_sweep_fields(sweep_id, ("rollback_reason", "rollback_of")) or {}
+    sweep["rollback_reason"] = why.get("rollback_reason")
+    sweep["rollback_of"] = why.get("rollback_of")
+    done = sum(n for s, n in st["counts"].items() if s in TERMINAL)
+    sweep["progress"] = undo_counts(st["counts"], done, len(st["todos"]),
+                                    rollback=st["status"] in ROLLBACK)
     return {
         "sweep": sweep,
         "layout": layout(repo_of, edges, levels, path),
@@ -242,11 +305,22 @@ def todo_detail(svc: SweepService, sweep_id: str, todo_id: str) -> TodoDetail:
     t = spec.todos[todo_id]
     entry = todo_entry(rt.checkpoints.get(sweep_id, todo_id) or {}, t.repo)
     history = [e.to_dict() for e in rt.events.read(sweep_id) if e.todo_id == todo_id]
+    kept = rt.checkpoints.get_change_run(sweep_id, todo_id) if spec.mode == "rollback" else None
+    change: ChangeEntry | None = None
+    if kept is not None:
+        change = {**todo_entry(kept, t.repo), "command": kept.get("command")}
+        if entry["status"] in UNDO_STARTED:
+            # (a todo's attempts count on across runs: the undo's are the ones after)
+            entry["attempts"] = max(0, entry["attempts"] - change["attempts"])
+        else:  # the undo has not run: what the checkpoint holds is still the change's
+            entry = {**entry, "attempts": 0, "exit_code": None, "worker": None,
+                     "started_at": None, "finished_at": None, "output_tail": "",
+                     "duration": None, "stdout_bytes": None, "stderr_bytes": None}
     return {
         "sweep_id": sweep_id, "todo": todo_id, **entry,
         "run": t.run, "undo": t.undo, "timeout": t.timeout, "retries": t.retries,
         "preds": t.preds, "succs": t.succs, "terminal": entry["status"] in TERMINAL,
-        "events": history[-100:],
+        "events": history[-100:], "change": change,
     }
 
 

@@ -16,7 +16,9 @@ pytestmark = pytest.mark.timeout(120)
 
 def test_workers_list_shows_live_workers_and_drops_a_dead_one(cluster: Cluster) -> None:
     cluster.env["COORD_WORKER_HEARTBEAT"] = "0.5"
-    cluster.write_catalog({"api": 1, "web": 1}, [T("TODO-001", "api", "sleep 2")])
+    # Long enough to be seen running by `coord workers` polls that take seconds each on
+    # a loaded machine (with `sleep 2` they missed it); the teardown kills it.
+    cluster.write_catalog({"api": 1, "web": 1}, [T("TODO-001", "api", "sleep 30")])
     wa, wb = cluster.start_workers(["api", "web"])
     ws = wait_until(lambda: (lambda x: x if len(x) == 2 else None)(cluster.cli_json("workers")),
                     20, "two live workers")

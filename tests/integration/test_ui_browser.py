@@ -143,3 +143,89 @@ def test_sweep_page_follows_a_live_sweep(cluster: Cluster, browser: Any) -> None
     browser.get(f"{base}/plans/{PLAN}")
     wait_until(lambda: len(statuses(browser)) == 4, 15, "the plan's todos on /plans")
     assert ui.poll() is None
+
+
+def css(driver: Any, selector: str, prop: str) -> str:
+    return str(driver.execute_script(
+        "const e = document.querySelector(arguments[0]);"
+        "return e ? getComputedStyle(e).getPropertyValue(arguments[1]) : null;", selector, prop))
+
+
+def text_of(driver: Any, selector: str) -> str:
+    return str(driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", selector))
+
+
+def test_a_rolled_back_sweep_does_not_look_like_a_success(cluster: Cluster, browser: Any) -> None:
+    """An --atomic sweep whose last todo fails rolls the first two back: on the page their
+    colours are not a success's (nor the failure's), progress counts the undos apart, the
+    reason names the failed todo, and a todo's details show its change and its undo."""
+    cluster.write_catalog({"a": 1}, [
+        T("TODO-001", "a", "echo change-one", undo="echo undo-one"),
+        T("TODO-002", "a", "echo change-two", blocked_by=["TODO-001"], undo="echo undo-two"),
+        T("TODO-003", "a", "echo kaput-output; exit 4", blocked_by=["TODO-002"],
+          undo="echo never"),
+    ])
+    cluster.start_worker("a")
+    port = free_port()
+    ui = cluster.popen("ui", "--port", str(port))
+    base = f"http://127.0.0.1:{port}"
+
+    def serving() -> bool:
+        assert ui.poll() is None, ui.communicate()[1]
+        try:
+            return urllib.request.urlopen(base + "/api/sweeps", timeout=2).status == 200
+        except OSError:
+            return False
+
+    wait_until(serving, 30, "coord ui to serve", interval=0.1)
+    sid = str(cluster.cli_json("plan", "sweep", PLAN, "--atomic")["sweep_id"])
+    wait_until(lambda: (cluster.rt.checkpoints.get_sweep(sid) or {}).get("status")
+               in ("rolled_back", "rollback_failed"), 60, "the sweep to roll back")
+    assert cluster.status(sid)["status"] == "rolled_back"
+
+    browser.get(f"{base}/sweeps/{sid}")
+    final = {"TODO-001": "compensated", "TODO-002": "compensated", "TODO-003": "failed"}
+    wait_until(lambda: statuses(browser) == final, 15, f"statuses {final} on the page")
+    wait_until(lambda: text_of(browser, "#sweep-status") == "rolled_back", 15, "the sweep badge")
+
+    # Colours: undone is neither done nor failed; the legend carries every status.
+    bg = "background-color"
+    succeeded = css(browser, '.legend [data-status="succeeded"]', bg)
+    failed = css(browser, '.legend [data-status="failed"]', bg)
+    compensated = css(browser, '[data-todo="TODO-001"]', bg)
+    undo_failed = css(browser, '.legend [data-status="compensation_failed"]', bg)
+    rolled_back = css(browser, "#sweep-status", bg)
+    assert succeeded and failed and compensated and undo_failed and rolled_back
+    assert compensated == css(browser, '.legend [data-status="compensated"]', bg)
+    assert len({succeeded, failed, compensated, undo_failed}) == 4, (
+        succeeded, failed, compensated, undo_failed)
+    assert rolled_back not in (succeeded, failed), rolled_back
+    assert css(browser, '[data-todo="TODO-001"]', "border-top-style") == "dashed"
+    assert css(browser, '[data-todo="TODO-003"]', bg) == failed
+
+    # Progress counts the undos apart; the reason names the todo that failed.
+    progress = text_of(browser, "#sweep-progress")
+    assert "3/3" in progress and "2 undone" in progress, progress
+    wait_until(lambda: "TODO-003" in text_of(browser, "#sweep-reason"), 15,
+               "the rollback's trigger on the page")
+    assert browser.find_element("id", "sweep-reason").is_displayed()
+    assert css(browser, "#sweep-reason", bg) == rolled_back
+
+    # A rolled-back todo: its change and its undo, each with its own output.
+    browser.find_element("css selector", '[data-todo="TODO-002"]').click()
+    wait_until(lambda: "undo-two" in text_of(browser, '#detail [data-part="undo"] pre.tail'),
+               15, "the undo's output in the detail panel")
+    assert "change-two" in text_of(browser, '#detail [data-part="change"] pre.tail')
+    assert "undo-two" not in text_of(browser, '#detail [data-part="change"]')
+    assert "change-two" not in text_of(browser, '#detail [data-part="undo"] pre.tail')
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "rolled_back.png"))
+
+    # The list of sweeps: 3/3, and the undos beside it.
+    browser.get(f"{base}/")
+    row = f'.progress[data-sweep="{sid}"]'
+    wait_until(lambda: "2 undone" in text_of(browser, row), 15, "the undos counted on /")
+    assert "3/3" in text_of(browser, row)
+    assert css(browser, f'{row} .undone', bg) == compensated
+    assert ui.poll() is None

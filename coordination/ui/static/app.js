@@ -51,6 +51,20 @@ function badge(status) {
   return el("span", {class: "badge", "data-status": status || "unknown", text: status || "?"});
 }
 
+// A rollback is told from a success: its statuses have their own colours (app.css),
+// and progress counts the undos apart ("12/12 · 10 undone", never a bare 12/12).
+const ROLLBACK = new Set(["rolling_back", "rolled_back", "rollback_failed"]);
+const TERMINAL = new Set(["succeeded", "failed", "skipped", "cancelled", "compensated", "compensation_failed"]);
+
+function undos(progress) {
+  const parts = [];
+  if (progress.undone !== undefined) {
+    parts.push(" · ", el("span", {class: "undone", "data-status": "compensated", text: progress.undone + " undone"}));
+    if (progress.undo_failed) parts.push(" · ", el("span", {class: "undone", "data-status": "compensation_failed", text: progress.undo_failed + " undo failed"}));
+  }
+  return parts;
+}
+
 function crumb(...parts) {
   document.getElementById("crumb").replaceChildren(...parts.map((p) => el("span", {text: " / " + p})));
 }
@@ -73,9 +87,9 @@ async function overview() {
         el("a", {href: "/sweeps/" + encodeURIComponent(s.sweep_id), text: s.sweep_id}),
         s.plan ? el("a", {href: "/plans/" + encodeURIComponent(s.plan), text: s.plan}) : "",
         badge(s.status),
-        el("span", {class: "progress"},
+        el("span", {class: "progress", "data-sweep": s.sweep_id},
           el("progress", {max: String(s.progress.total || 1), value: String(s.progress.done)}),
-          " " + s.progress.done + "/" + s.progress.total),
+          " " + s.progress.done + "/" + s.progress.total, ...undos(s.progress)),
         when(s.started_at || s.created_at), secs(s.duration)]),
       doc.embedded ? "no sweeps yet: COORD_REDIS_URL is unset (embedded sweeps show here once they end, or live with coord plan sweep --wait --ui)" : "no sweeps yet");
     const repoHead = ["repo", "role", "live workers", "concurrency", "checkout"];
@@ -145,11 +159,15 @@ function legend(statuses) {
     el("span", {class: "crit-key", text: "critical path"}));
 }
 
-function showDetail(title, rows, tail, events) {
+function showDetail(title, rows, tail, events, parts) {
   const aside = document.getElementById("detail");
   const close = el("button", {class: "close", text: "×", title: "close", onclick: () => { aside.hidden = true; aside.dataset.todo = ""; }});
   const kids = [close, el("h3", {text: title}), table(null, rows, "")];
   if (tail !== undefined) kids.push(el("h4", {text: "output tail"}), el("pre", {class: "tail", text: tail || "(no output)"}));
+  // A rolled-back todo: the change's own run and its undo, each with its output.
+  for (const part of parts || []) kids.push(el("section", {class: "run", "data-part": part.name},
+    el("h4", {text: part.title}), table(null, part.rows, ""),
+    el("pre", {class: "tail", text: part.tail || "(no output)"})));
   if (events && events.length) kids.push(el("h4", {text: "events"}), table(["when", "event", ""],
     events.map((e) => [new Date(e.ts * 1000).toLocaleTimeString(), e.kind, e.reason || e.worker || ""]), ""));
   aside.replaceChildren(...kids);
@@ -158,23 +176,61 @@ function showDetail(title, rows, tail, events) {
 
 // -- /sweeps/ID --------------------------------------------------------------------
 const SWEEP_STATUSES = ["pending", "queued", "running", "succeeded", "failed", "skipped", "cancelled"];
+const UNDO_STATUSES = ["compensated", "compensation_failed"];
+
+function runRows(r, command) {
+  return [["status", badge(r.status)], ["attempts", r.attempts], ["worker", r.worker || ""],
+    ["started", when(r.started_at)], ["finished", when(r.finished_at)], ["duration", secs(r.duration)],
+    ["exit code", r.exit_code === null ? "" : r.exit_code], ["reason", r.reason || ""],
+    ["command", el("code", {text: command || ""})]];
+}
 
 async function sweepView(id) {
   crumb("sweep " + id);
   let es = null;
   let status = {};
+  let sweepStatus = null;
   const counts = el("span", {class: "counts"});
+  const progress = el("p", {id: "sweep-progress"});
   const head = el("div", {class: "summary"});
 
   const countText = () => {
     const c = {};
     for (const s of Object.values(status)) c[s] = (c[s] || 0) + 1;
     counts.textContent = Object.entries(c).map(([k, v]) => k + " " + v).join(" · ");
+    const all = Object.values(status);
+    const p = {done: all.filter((s) => TERMINAL.has(s)).length, total: all.length};
+    if (ROLLBACK.has(sweepStatus) || c.compensated || c.compensation_failed) {
+      p.undone = c.compensated || 0;
+      p.undo_failed = c.compensation_failed || 0;
+    }
+    progress.replaceChildren(p.done + "/" + p.total + " ended", ...undos(p));
+  };
+
+  // A rolled-back sweep says why, where one looks first: its reason (naming the todo
+  // that failed) and the trigger the rollback started from.
+  const reasonLine = (s) => {
+    if (!ROLLBACK.has(s.status)) return "";
+    const head = {rolling_back: "Rolling back", rolled_back: "Rolled back", rollback_failed: "Rollback failed"}[s.status];
+    const reason = s.reason || "";
+    const says = /^(rolled back|rollback)/i.test(reason);  // "rolled back after TODO-018 failed: ..."
+    const text = says ? reason.charAt(0).toUpperCase() + reason.slice(1) : head + (reason ? ": " + reason : "");
+    const line = el("p", {id: "sweep-reason", class: "reason", "data-status": s.status}, text);
+    if (s.rollback_reason && !(s.reason || "").includes(s.rollback_reason))
+      line.append(el("span", {class: "trigger", text: "why it rolled back: " + s.rollback_reason}));
+    return line;
   };
 
   const pick = async (tid) => {
     const d = await getJSON(`/api/sweeps/${encodeURIComponent(id)}/todos/${encodeURIComponent(tid)}`);
     document.getElementById("detail").dataset.todo = tid;
+    if (d.change) {
+      showDetail(tid, [["status", badge(d.status)], ["repo", d.repo], ["lost runs", d.lost_runs],
+        ["after", d.preds.join(", ")]], undefined, d.events, [
+        {name: "change", title: "the change (its run)", rows: runRows(d.change, d.change.command), tail: d.change.output_tail},
+        {name: "undo", title: "its undo", rows: runRows(d, d.undo || d.run), tail: d.output_tail}]);
+      return;
+    }
     showDetail(tid, [
       ["status", badge(d.status)], ["repo", d.repo], ["attempts", d.attempts],
       ["worker", d.worker || ""], ["started", when(d.started_at)], ["finished", when(d.finished_at)],
@@ -183,21 +239,41 @@ async function sweepView(id) {
       ["after", d.preds.join(", ")]], d.output_tail, d.events);
   };
 
-  const load = async () => {
-    const g = await getJSON(`/api/sweeps/${encodeURIComponent(id)}/graph`);
-    status = Object.assign({}, g.status);
+  const renderHead = (g) => {
     const s = g.sweep;
+    sweepStatus = s.status;
     const sweepBadge = badge(s.status);
     sweepBadge.id = "sweep-status";
+    const rolled = reasonLine(s);
+    const undoing = rolled || Object.values(status).some((v) => UNDO_STATUSES.includes(v));
     head.replaceChildren(
-      el("h2", {}, "Sweep " + s.sweep_id + " ", sweepBadge),
+      el("h2", {}, "Sweep " + s.sweep_id + " ", sweepBadge), rolled,
       el("p", {},
         s.plan ? el("a", {href: "/plans/" + encodeURIComponent(s.plan), text: s.plan}) : "",
         ` · ${s.strategy} · run ${s.run} · created ${when(s.created_at)}` +
-        (s.finished_at ? ` · finished ${when(s.finished_at)}` : "") + (s.reason ? ` · ${s.reason}` : "")),
-      el("p", {}, counts), legend(SWEEP_STATUSES),
+        (s.finished_at ? ` · finished ${when(s.finished_at)}` : "") + (s.reason && !rolled ? ` · ${s.reason}` : "")),
+      progress, el("p", {}, counts), legend(undoing ? SWEEP_STATUSES.concat(UNDO_STATUSES) : SWEEP_STATUSES),
       g.problem ? el("p", {class: "error", text: g.problem}) : "");
     countText();
+  };
+
+  // The sweep's own news (a rollback starts, it ends): its head and every todo's
+  // status read again, in place (a rollback resets the todos it undoes to pending).
+  const refresh = async () => {
+    const g = await getJSON(`/api/sweeps/${encodeURIComponent(id)}/graph`);
+    for (const [t, st] of Object.entries(g.status)) {
+      if (status[t] === st) continue;
+      status[t] = st;
+      const node = document.querySelector(`[data-todo="${CSS.escape(t)}"]`);
+      if (node) { node.setAttribute("data-status", st); coord.statusChanges++; }
+    }
+    renderHead(g);
+  };
+
+  const load = async () => {
+    const g = await getJSON(`/api/sweeps/${encodeURIComponent(id)}/graph`);
+    status = Object.assign({}, g.status);
+    renderHead(g);
     const graph = drawGraph(g.layout, (t) => status[t] || "pending", (t) => pick(t).catch(fail));
     document.getElementById("main").replaceChildren(head, el("div", {class: "scroll"}, graph));
     coord.rendered = Date.now();
@@ -224,6 +300,8 @@ async function sweepView(id) {
       const e = JSON.parse(m.data);
       const b = document.getElementById("sweep-status");
       if (b && e.status) { b.setAttribute("data-status", e.status); b.textContent = e.status; }
+      if (e.status) sweepStatus = e.status;
+      refresh().catch(() => {});
     });
     es.addEventListener("reload", () => load().catch(fail));  // a resume started a new run
     es.addEventListener("end", (m) => {
@@ -232,7 +310,7 @@ async function sweepView(id) {
       if (b && e.status) { b.setAttribute("data-status", e.status); b.textContent = e.status; }
       es.close();
       live.hidden = true;
-      coord.ended = true;
+      refresh().catch(() => {}).finally(() => { coord.ended = true; });
     });
   };
 

@@ -350,7 +350,8 @@ def test_update_blocked_by_keeps_an_existing_list_in_place(commented: Path) -> N
     m.update_todo("TODO-011", blocked_by=["ISSUE-010", "TODO-010"])
     assert changed_lines(before, commented.read_bytes()) == [
         "-     blocked_by: [TODO-010]   # waits for the tag",
-        "+     blocked_by: [ISSUE-010, TODO-010] # waits for the tag",  # ruamel keeps its column
+        # The comment keeps its column until the value reaches it, then two spaces.
+        "+     blocked_by: [ISSUE-010, TODO-010]  # waits for the tag",
     ]
     m.update_todo("TODO-011", blocked_by=[])  # the last key: the blank line after it stays
     assert changed_lines(before, commented.read_bytes()) == [

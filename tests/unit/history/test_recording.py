@@ -1,5 +1,5 @@
-"""A sweep run that ends is recorded once, with what each todo did; embedded, its
-keys are kept beside the catalog and read back by a later process."""
+"""A sweep run that ends is recorded once, with what each todo did, in the history of
+the Redis it ran on (embedded: the catalog's server, which later processes read too)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from coordination.runtime.context import Runtime
-from coordination.runtime.history import SqliteHistory, history_path, search
+from coordination.runtime.history import RedisHistory, search
 from coordination.sweeps import SweepService
 from coordination.sweeps.progress import finish_if_done as maybe_finish
 from coordination.sweeps.recording import keep, record_run
@@ -27,16 +27,11 @@ def catalog(tmp_path: Path) -> Path:
     ])
 
 
-def history(cat: Path) -> SqliteHistory:
-    return SqliteHistory(history_path(cat), days=90)
-
-
 def test_an_ended_sweep_is_recorded_with_each_todo(rt: Runtime, tmp_path: Path) -> None:
     cat = catalog(tmp_path)
     _svc, sid, st = run_sweep(rt, cat)
     assert st["status"] == "failed"
-    assert history_path(cat) == cat.parent / ".ecosystem.yaml.coord.history.sqlite"
-    store = history(cat)
+    store = rt.history()
     recs = {r.get("todo_id") or "sweep": r for r in search(store, "", limit=100)}
     assert set(recs) == {"sweep", "TODO-001", "TODO-002", "TODO-003"}
     sweep = recs["sweep"]
@@ -60,13 +55,13 @@ def test_an_ended_sweep_is_recorded_with_each_todo(rt: Runtime, tmp_path: Path) 
 def test_a_run_is_recorded_once_whoever_finalises_it(rt: Runtime, tmp_path: Path) -> None:
     cat = catalog(tmp_path)
     _svc, sid, _st = run_sweep(rt, cat)
-    before = search(history(cat), "", limit=100)
+    before = search(rt.history(), "", limit=100)
     # A second finaliser loses the status race and records nothing; the hook itself,
     # run again (a retried keep), records nothing either.
     assert maybe_finish(rt, sid, full=True) is None
     record_run(rt, sid)
     keep(rt, sid)
-    assert search(history(cat), "", limit=100) == before
+    assert search(rt.history(), "", limit=100) == before
     assert len(before) == 4
 
 
@@ -81,78 +76,69 @@ def test_a_resumed_run_is_recorded_as_another_run(rt: Runtime, tmp_path: Path) -
     with embedded_workers(rt, repos_of(svc)):
         svc.resume(sid)
         assert svc.wait(sid, timeout=60)["status"] == "succeeded"
-    got = [(r["run"], r["status"]) for r in search(history(cat), "", kind="todo", limit=10)]
+    got = [(r["run"], r["status"]) for r in search(rt.history(), "", kind="todo", limit=10)]
     assert got == [(1, "succeeded"), (0, "failed")]
 
 
 def test_history_that_cannot_be_written_never_fails_the_sweep(
         rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import coordination.runtime.history as h
-
-    def broken(*_a: object, **_k: object) -> None:
+    def broken(*_a: object, **_k: object) -> bool:
         raise OSError("disk full")
 
-    monkeypatch.setattr(h, "open_history", broken)
+    monkeypatch.setattr(RedisHistory, "record", broken)
     _svc, _sid, st = run_sweep(rt, write_catalog(tmp_path / "eco", [
         {"id": "TODO-001", "repo": "api", "run": "true"}]))
     assert st["status"] == "succeeded"
+    assert search(rt.history(), "") == []  # (it was broken: nothing recorded)
 
 
-def test_an_embedded_sweep_outlives_its_server(tmp_path: Path) -> None:
+def test_a_sweep_live_when_its_workers_stop_ends_cancelled_and_recorded(tmp_path: Path) -> None:
     from coordination.launch import prepare
-
-    cat = catalog(tmp_path)
-    rt = fresh_runtime()
-    launch = prepare(cat, plan_id=PLAN)  # as `coord plan sweep` does
-    with launch.workers():
-        sid = launch.start()
-        st = launch.svc.wait(sid, timeout=60)
-    events_then = [e["kind"] for e in SweepService(rt, cat).events(sid)]
-    # A new process: a new, empty embedded server.
-    rt = fresh_runtime()
-    assert rt.checkpoints.get_sweep(sid) is None
-    svc = SweepService(rt, cat)
-    assert [r["sweep_id"] for r in svc.list()] == [sid]
-    again = svc.status(sid)
-    assert again["status"] == "failed" and again["reason"] == st["reason"]
-    assert again["todos"] == st["todos"]
-    assert [e["kind"] for e in svc.events(sid)] == events_then
-    assert "sweep.finished" in events_then and "todo.failed" in events_then
-    # The global stream too (coord events without --sweep).
-    assert [e["kind"] for e in svc.events()] == events_then
-    # Another catalog keeps its own.
-    other = write_catalog(tmp_path / "other", [{"id": "TODO-001", "repo": "api", "run": "true"}])
-    assert SweepService(fresh_runtime(), other).list() == []
-
-
-def test_a_sweep_live_when_its_workers_stop_ends_cancelled_and_kept(tmp_path: Path) -> None:
-    from coordination.launch import prepare
+    from coordination.runtime.embedded_server import release
 
     cat = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"}])
     fresh_runtime()
     launch = prepare(cat, plan_id=PLAN)  # on the catalog's embedded server
     rt = launch.svc.rt
-    sid = launch.start()  # queued; no worker will ever run it in this process
-    launch.keep_embedded()  # what leaving launch.workers() does (Ctrl-C, an error)
-    assert rt.checkpoints.sweep_status(sid) == "cancelled"
-    svc = SweepService(fresh_runtime(), cat)
-    st = svc.status(sid)
-    assert st["status"] == "cancelled" and "interrupted" in st["reason"]
-    assert st["todos"]["TODO-001"]["status"] == "cancelled"
-    [rec] = search(history(cat), "interrupted", kind="sweep")
-    assert (rec["kind"], rec["sweep_id"]) == ("sweep", sid)
-    [todo] = search(history(cat), "", kind="todo")
-    assert todo["status"] == "cancelled"
+    assert rt.url is not None
+    try:
+        sid = launch.start()  # queued; no worker will ever run it in this process
+        launch.end_interrupted()  # what leaving launch.workers() does (Ctrl-C, an error)
+        assert rt.checkpoints.sweep_status(sid) == "cancelled"
+        st = SweepService(rt, cat).status(sid)
+        assert st["status"] == "cancelled" and "interrupted" in st["reason"]
+        assert st["todos"]["TODO-001"]["status"] == "cancelled"
+        [rec] = search(rt.history(), "interrupted", kind="sweep")
+        assert (rec["kind"], rec["sweep_id"]) == ("sweep", sid)
+        [todo] = search(rt.history(), "", kind="todo")
+        assert todo["status"] == "cancelled"
+        launch.end_interrupted()  # an ended sweep: nothing more happens
+        assert len(search(rt.history(), "", limit=100)) == 2
+    finally:
+        release(rt.url)
 
 
 def test_the_web_view_shows_embedded_sweeps_of_earlier_processes(tmp_path: Path) -> None:
+    import json
+
     from starlette.testclient import TestClient
 
+    from coordination.runtime.embedded_server import release
     from coordination.ui.app import create_app
+    from tests.unit.support.cli import coord
 
     cat = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"}])
-    _svc, sid, _st = run_sweep(fresh_runtime(), cat)
-    client = TestClient(create_app(fresh_runtime(), cat))  # `coord ui` later, embedded
-    [row] = client.get("/api/overview").json()["sweeps"]
-    assert (row["sweep_id"], row["status"]) == (sid, "succeeded")
-    assert client.get(f"/api/sweeps/{sid}").json()["todos"]["TODO-001"]["status"] == "succeeded"
+    done = coord(cat, "plan", "sweep", PLAN, "--wait", "--json")  # an earlier process
+    assert done.returncode == 0, done.stderr
+    sid = json.loads(done.stdout)["sweep_id"]
+    fresh_runtime()
+    rt = Runtime.create(catalog=cat)  # `coord ui` later, embedded: the catalog's server
+    assert rt.url is not None
+    try:
+        client = TestClient(create_app(rt, cat))
+        [row] = client.get("/api/overview").json()["sweeps"]
+        assert (row["sweep_id"], row["status"]) == (sid, "succeeded")
+        todos = client.get(f"/api/sweeps/{sid}").json()["todos"]
+        assert todos["TODO-001"]["status"] == "succeeded"
+    finally:
+        release(rt.url)

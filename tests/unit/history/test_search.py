@@ -1,4 +1,4 @@
-"""`history search` over both stores: text, repo, kind, since, limit, newest first;
+"""`history search`: text, repo, kind, since, limit, newest first;
 edits from the audit log."""
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ def test_since_takes_dates_and_ages() -> None:
         parse_since("last tuesday")
 
 
-def test_catalog_edits_come_from_the_audit_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_catalog_edits_come_from_the_audit_log(store: HistoryStore, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from coordination.catalog.manager import CoordinationManager
     from coordination.settings import get_settings
     from tests.unit.support.sweeps import write_catalog
@@ -103,21 +104,35 @@ def test_catalog_edits_come_from_the_audit_log(tmp_path: Path, monkeypatch: pyte
     m = CoordinationManager(cat)
     m.create_todo("Rotate the frobnicator keys", "web")
     m.complete_todo("TODO-001")
-    found = search_document(cat, "frobnicator")
+    found = search_document(cat, "frobnicator", history=lambda: store)
     assert [(r["kind"], r["who"]) for r in found] == [("edit", "alice@example.com")]
     assert found[0]["ids"] == ["TODO-002"] and found[0]["op"]
     # Newest first; by repo through the catalog (TODO-001 is api's).
-    edits = search_document(cat, "", kind="edit")
+    # Edits alone: the history store is not even opened (no embedded server to start).
+    def unopened() -> HistoryStore:
+        raise AssertionError("the store was opened for edits")
+
+    edits = search_document(cat, "", kind="edit", history=unopened)
     assert [r["ids"] for r in edits] == [["TODO-001"], ["TODO-002"]]
-    assert [r["ids"] for r in search_document(cat, "", kind="edit", repo="api")] == [["TODO-001"]]
-    assert [r["ids"] for r in search_document(cat, "", kind="edit", repo="web")] == [["TODO-002"]]
+    for repo, ids in (("api", [["TODO-001"]]), ("web", [["TODO-002"]])):
+        found = search_document(cat, "", kind="edit", repo=repo, history=unopened)
+        assert [r["ids"] for r in found] == ids
     get_settings.cache_clear()
 
 
-def test_bad_input_is_a_usage_error(tmp_path: Path) -> None:
+def test_bad_input_is_a_usage_error_before_the_store_is_opened(tmp_path: Path) -> None:
     from coordination.errors import UsageError
+    from coordination.runtime.history import trends_document
 
+    def unopened() -> HistoryStore:
+        raise AssertionError("bad input opened the store (and started a server)")
+
+    cat = tmp_path / "ecosystem.yaml"
     with pytest.raises(UsageError, match="not a date"):
-        search_document(tmp_path / "ecosystem.yaml", "x", since="yesterday-ish")
+        search_document(cat, "x", since="yesterday-ish", history=unopened)
     with pytest.raises(UsageError, match="unknown kind"):
-        search_document(tmp_path / "ecosystem.yaml", "x", kind="nope")
+        search_document(cat, "x", kind="nope", history=unopened)
+    with pytest.raises(UsageError, match="limit"):
+        search_document(cat, "x", limit=0, history=unopened)
+    with pytest.raises(UsageError, match="days"):
+        trends_document(days=0, history=unopened)

@@ -1,4 +1,4 @@
-"""`history trends` figures on a known data set, over both stores; retention."""
+"""`history trends` figures on a known data set; retention."""
 
 from __future__ import annotations
 

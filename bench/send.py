@@ -1,0 +1,212 @@
+"""Sending a level of N todos: coord's send path against Celery's send_task in a loop.
+
+coord: ``coordination.sweeps.sending.send_level`` (the queue script moves the level's
+todos pending -> queued, then one message per todo goes to its repo's queue) on the
+CLI's send path (``sending.dispatcher``: the app the CLI builds to send), for a sweep of
+one level of N todos (``--todos``, 1,000) recorded by ``steering.start`` with its sending
+left out, outside the timing. Also publishing alone (``sending.send`` of the same ids).
+Baseline: Celery's ``send_task`` of N messages in a loop on the same app. Against a real
+redis-server with no worker consuming: the database is flushed after each round. Rounds
+interleave the three; the median round is kept. Wall and CPU per todo (``process_time``
+of this process, which does nothing else). Issue #22's target: <= 0.3 ms per todo.
+
+    .venv/bin/python bench/send.py [--url redis://127.0.0.1:6379/2] [--todos 1000]
+                                   [--rounds 3] [--json]
+
+Without ``--url`` it starts its own redis-server (``/usr/bin/redis-server``) on a free
+port in a temp directory and stops it at the end, also on SIGTERM. With ``--url`` it
+FLUSHES that database: give it a scratch one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+REPOS = [f"repo{i}" for i in range(4)]
+NAMESPACE = "bench"
+TARGET_MS = 0.3
+
+
+def write_catalog(path: Path, n: int) -> Path:
+    import yaml
+
+    for r in REPOS:
+        (path.parent / "repos" / r).mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({
+        "version": 1,
+        "repos": [{"name": r, "path": f"repos/{r}", "concurrency": 2} for r in REPOS],
+        "coordination": {
+            "plans": [{"id": "PLAN-1", "title": "PLAN-1", "status": "active"}],
+            "todos": [{"id": f"TODO-{100000 + i}", "task": f"flat {i}", "repo": REPOS[i % 4],
+                       "plan": "PLAN-1", "run": "true"} for i in range(n)],
+        },
+    }, sort_keys=False))
+    return path
+
+
+def measure(db_url: str, n: int, rounds: int, workdir: Path) -> dict[str, Any]:
+    import redis
+
+    catalog = write_catalog(workdir / "ecosystem.yaml", n)
+    os.environ["COORD_REDIS_URL"] = db_url
+    os.environ["COORD_NAMESPACE"] = NAMESPACE
+    from coordination.runtime.context import get_runtime
+    from coordination.settings import get_settings
+    from coordination.sweeps import SweepService, sending, steering
+    from coordination.sweeps.planning import new_sweep_id
+
+    get_settings.cache_clear()
+    get_runtime.cache_clear()
+    rt = get_runtime()
+    rt.dispatcher = None  # the CLI's: built by the send path on first use
+    svc = SweepService(rt, catalog)
+    r = redis.Redis.from_url(db_url)
+
+    def recorded() -> Any:
+        """A new sweep of the plan, recorded and active, nothing sent yet."""
+        spec = svc.plan_spec("PLAN-1", strategy="levels", ignore_blockers=False)
+
+        def begin_without_sending(rt_: Any, spec_: Any) -> None:
+            rt_.checkpoints.activate(spec_.sweep_id)
+
+        with mock.patch.object(steering, "begin", begin_without_sending):
+            steering.start(rt, spec, new_sweep_id("PLAN-1"))
+        assert len(spec.levels) == 1 and len(spec.levels[0]) == n, [len(x) for x in spec.levels]
+        return spec
+
+    def timed(fn: Callable[[], None]) -> tuple[float, float]:
+        c0, w0 = time.process_time(), time.perf_counter()
+        fn()
+        w, c = time.perf_counter() - w0, time.process_time() - c0
+        r.flushdb()
+        return w, c
+
+    def coord_level() -> tuple[float, float]:
+        spec = recorded()
+
+        def go() -> None:
+            sent = sending.send_level(rt, spec, 0, reason="start")
+            assert len(sent) == n, len(sent)
+
+        return timed(go)
+
+    def coord_publish() -> tuple[float, float]:
+        spec = recorded()
+        return timed(lambda: sending.send(rt, spec, spec.levels[0]))
+
+    def celery_send_task() -> tuple[float, float]:
+        app = getattr(sending.dispatcher(rt), "app", None)
+        if app is None:
+            from coordination.dispatch.app import celery_app
+
+            app = celery_app(rt.settings, url=rt.url)
+
+        def go() -> None:
+            for i in range(n):
+                app.send_task("raw.run", args=["true"], queue=f"raw.{REPOS[i % 4]}")
+
+        return timed(go)
+
+    kinds = {"coord_send_level": coord_level, "coord_publish_only": coord_publish,
+             "celery_send_task": celery_send_task}
+    r.flushdb()
+    for fn in kinds.values():  # warm-up: connections, script cache, imports
+        fn()
+    samples: dict[str, list[tuple[float, float]]] = {k: [] for k in kinds}
+    for _ in range(rounds):
+        for k, fn in kinds.items():
+            samples[k].append(fn())
+    out: dict[str, Any] = {"todos": n, "rounds": rounds}
+    for k, xs in samples.items():
+        out[k] = {"wall_ms_per_todo": statistics.median(w for w, _ in xs) / n * 1000,
+                  "cpu_ms_per_todo": statistics.median(c for _, c in xs) / n * 1000,
+                  "samples": xs}
+    c, b = out["coord_send_level"], out["celery_send_task"]
+    out["ratio_wall"] = c["wall_ms_per_todo"] / b["wall_ms_per_todo"]
+    out["ratio_cpu"] = c["cpu_ms_per_todo"] / b["cpu_ms_per_todo"]
+    out["target_ms"] = TARGET_MS
+    out["met"] = c["wall_ms_per_todo"] <= TARGET_MS
+    return out
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--url", help="a scratch Redis database (FLUSHED); default: our own server")
+    ap.add_argument("--todos", type=int, default=1000, help="todos in the level (1000)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is kept (3)")
+    ap.add_argument("--json", action="store_true", help="print only the final JSON line")
+    args = ap.parse_args()
+    if args.todos < 1 or args.rounds < 1:
+        ap.error("need --todos >= 1 and --rounds >= 1")
+
+    def _exit(signum: int, _frame: Any) -> None:  # run the `finally` that stops the server
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+    server: subprocess.Popen[bytes] | None = None
+    with tempfile.TemporaryDirectory(prefix="coord-bench-send-") as tmpname:
+        tmp = Path(tmpname)
+        try:
+            url = args.url
+            if url is None:
+                import redis
+
+                port = free_port()
+                server = subprocess.Popen(
+                    ["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                     "--save", "", "--appendonly", "no", "--dir", str(tmp)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+                url = f"redis://127.0.0.1:{port}/0"
+                probe = redis.Redis.from_url(url)
+                end = time.monotonic() + 15
+                while True:
+                    try:
+                        probe.ping()
+                        break
+                    except redis.ConnectionError:
+                        if time.monotonic() > end or server.poll() is not None:
+                            raise SystemExit("redis-server did not start") from None
+                        time.sleep(0.05)
+            res = measure(url, args.todos, args.rounds, tmp)
+        finally:
+            if server is not None:
+                server.kill()
+                server.wait()
+    if not args.json:
+        c, p, b = res["coord_send_level"], res["coord_publish_only"], res["celery_send_task"]
+        print(f"a level of {args.todos} todos, median of {args.rounds} interleaved rounds, per todo:")
+        print(f"  coord send_level (queue script + messages)  {c['wall_ms_per_todo']:.3f} ms wall, "
+              f"{c['cpu_ms_per_todo']:.3f} ms CPU; target <= {TARGET_MS} ms: "
+              f"{'met' if res['met'] else 'NOT met'}")
+        print(f"    of which publishing (sending.send)      {p['wall_ms_per_todo']:.3f} ms wall, "
+              f"{p['cpu_ms_per_todo']:.3f} ms CPU")
+        print(f"  Celery send_task in a loop, same app      {b['wall_ms_per_todo']:.3f} ms wall, "
+              f"{b['cpu_ms_per_todo']:.3f} ms CPU")
+        print(f"  coord / send_task: wall {res['ratio_wall']:.2f}x, CPU {res['ratio_cpu']:.2f}x")
+    print(json.dumps(res, separators=(",", ":")))
+
+
+if __name__ == "__main__":
+    main()
