@@ -1,7 +1,8 @@
 """The web view's JSON, events and auth over an embedded (fakeredis) runtime.
 
 The JSON endpoints must be the CLI's --json documents, byte for byte once parsed:
-each test runs the CLI in this process (same embedded server) and compares.
+that test runs the CLI in this process, on the catalog's real embedded server (the one
+the CLI's runtime joins), and compares.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +54,29 @@ def swept(rt: Runtime, tmp_path: Path) -> tuple[Path, str, TestClient]:
     return eco, sid, TestClient(create_app(rt, eco))
 
 
-def test_json_endpoints_are_the_cli_documents(swept: tuple[Path, str, TestClient]) -> None:
-    eco, sid, client = swept
+@pytest.fixture
+def swept_on_server(tmp_path: Path) -> Iterator[tuple[Path, str, TestClient]]:
+    """As ``swept``, on the catalog's embedded server: the runtime the CLI gets."""
+    from coordination.runtime.context import get_runtime
+    from coordination.runtime.embedded_server import release
+    from tests.unit.support.sweeps import fresh_runtime
+
+    eco = three_todos(tmp_path / "eco")
+    fresh_runtime()  # every process-wide cache dropped
+    rt = get_runtime(eco)
+    assert rt.url is not None
+    try:
+        _svc, sid, st = run_sweep(rt, eco)
+        assert st["status"] == "failed"
+        yield eco, sid, TestClient(create_app(rt, eco))
+    finally:
+        get_runtime.cache_clear()
+        release(rt.url)
+
+
+def test_json_endpoints_are_the_cli_documents(
+        swept_on_server: tuple[Path, str, TestClient]) -> None:
+    eco, sid, client = swept_on_server
     pairs = [
         (f"/api/sweeps/{sid}", ("sweep", "status", sid)),
         ("/api/sweeps", ("sweep", "list")),
