@@ -29,3 +29,18 @@ def lazy_exports(package: str, exports: dict[str, str]
         return sorted(exports)
 
     return getattr_, dir_
+
+
+class LazyModule:
+    """A module imported on its first attribute read: ``steering = LazyModule(
+    "coordination.sweeps.steering")`` keeps ``steering.pause(...)`` as written while a
+    module that only reads never loads it. (Under ``TYPE_CHECKING`` import the real
+    module instead, so types are checked.)"""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> object:
+        return getattr(importlib.import_module(self._name), attr)

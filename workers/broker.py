@@ -262,7 +262,7 @@ class Channel(kredis.Channel):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         if not self.ack_emulation:  # kombu picked its plain virtual.QoS: ours instead
-            self.QoS = MemoryQoS
+            self.QoS = MemoryQoS  # type: ignore[assignment]  # kombu does the same
 
     def _create_client(self, asynchronous: bool = False) -> Client:
         """kombu builds a new synchronous client for every delivery's and every ack's

@@ -549,7 +549,7 @@ class _Supervisor:
             self.open_fds.clear()
             self.pidfd = None
 
-        if self.outcome == "exited":
+        if self.outcome == "exited" and self.returncode is not None:
             exit_code: int | None = _signal_exit_code(self.returncode)
         else:
             exit_code = None

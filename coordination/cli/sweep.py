@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
@@ -41,11 +42,11 @@ from coordination.cli.render import (
     table,
 )
 from coordination.errors import UsageError
-from coordination.launch import attach, prepare, settle
 from coordination.runtime.context import get_runtime
 from coordination.runtime.events import Event
 from coordination.status import SWEEP_LIVE
 from coordination.sweeps import SweepService
+from coordination.lazy import LazyModule
 from coordination.sweeps.reading import (
     DEFAULT_LINES,
     StatusDocument,
@@ -53,6 +54,13 @@ from coordination.sweeps.reading import (
     last_lines,
 )
 
+
+if TYPE_CHECKING:
+    from coordination import launch as launching
+else:
+    # Loaded on first use: starting or attaching to a sweep (Celery, the embedded
+    # workers); `sweep status` and `sweep list` only read.
+    launching = LazyModule("coordination.launch")
 
 def _service(obj: Context) -> SweepService:
     return SweepService(get_runtime(obj.file), obj.file)
@@ -225,7 +233,7 @@ def finish(svc: SweepService, st: StatusDocument, *, as_json: bool, sync: bool,
     failed todo with its last ``lines`` lines of output), and return the exit code (0
     when the sweep ended ``ok``)."""
     if sync and svc.ran_from_here(st["sweep_id"]):
-        settle(svc, st)
+        launching.settle(svc, st)
     elif sync and not as_json:
         err_console().print(f"[yellow]not synced[/yellow]: {esc(st['sweep_id'])} ran from "
                             "another catalog (pass its --file to sync it)")
@@ -252,7 +260,7 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
     """`coord plan sweep PLAN` (not --dry-run), or with ``todo_id`` `coord todo run ID`.
     Embedded mode (no COORD_REDIS_URL) runs the workers in this process and always waits.
     ``ui_port``: serve the web view on localhost at that port while the sweep runs."""
-    launch = prepare(file, plan_id=plan_id or None, todo_id=todo_id, strategy=strategy,
+    launch = launching.prepare(file, plan_id=plan_id or None, todo_id=todo_id, strategy=strategy,
                      ignore_blockers=ignore_blockers, atomic=atomic, again=again)
     spec, svc = launch.spec, launch.svc
     if ui_port is not None and not (wait or launch.embedded):
@@ -374,7 +382,7 @@ def watch(obj: Context, sweep_id: str, no_sync: bool, lines: int, as_json: bool)
         # Embedded: nobody else may be running its todos (the process that started it
         # may be gone); this process lends it workers while it watches, and leaves the
         # sweep as it is if it stops watching (another may take over).
-        launch = attach(obj.file, sweep_id)
+        launch = launching.attach(obj.file, sweep_id)
         with launch.workers(own=False):
             st = follow_sweep(launch.svc, sweep_id, as_json=as_json)
     else:
@@ -386,7 +394,7 @@ def _resume_embedded(file: Path, sweep_id: str, picked: list[str] | None, *,
                      as_json: bool, sync: bool, reapply: bool = False) -> int:
     """Embedded: the sweep kept beside the catalog re-runs in this process (its workers
     here), always waited for, like `coord plan sweep`."""
-    launch = attach(file, sweep_id)
+    launch = launching.attach(file, sweep_id)
     svc = launch.svc
     with launch.workers():
         out = svc.resume(sweep_id, only=picked, reapply=reapply)
@@ -532,7 +540,7 @@ def rollback(obj: Context, sweep_id: str, dry_run: bool, wait: bool, no_sync: bo
         sys.exit(_rollback(svc, sweep_id, dry_run=dry_run, wait=wait, as_json=as_json,
                            sync=not no_sync))
     # Embedded: the undos run in this process (its workers here), always waited for.
-    launch = attach(obj.file, sweep_id)
+    launch = launching.attach(obj.file, sweep_id)
     with launch.workers():
         code = _rollback(launch.svc, sweep_id, dry_run=False, wait=True, as_json=as_json,
                          sync=not no_sync)
@@ -584,7 +592,7 @@ def _rollback(svc: SweepService, sweep_id: str, *, dry_run: bool, wait: bool,
     st = follow_sweep(svc, sweep_id, as_json=as_json)
     if as_json:
         if sync and svc.ran_from_here(sweep_id):
-            settle(svc, st)
+            launching.settle(svc, st)
         print_json({**st, "not_compensable": out["not_compensable"]})
         return 0 if st["status"] == "rolled_back" else 1
     return finish(svc, st, as_json=False, sync=sync, ok="rolled_back")

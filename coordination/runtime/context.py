@@ -16,7 +16,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -26,13 +26,14 @@ from coordination.runtime.checkpoints import CheckpointStore
 from coordination.runtime.client import get_redis, is_embedded, real_client
 from coordination.runtime.embedded_server import ensure_server
 from coordination.runtime.events import EventLog
-from coordination.runtime.history import RedisHistory
 from coordination.runtime.leases import LeaseManager
 from coordination.runtime.messages import Dispatcher
-from coordination.runtime.migrate_02 import carry_over
 from coordination.runtime.transitions import Transitions
 from coordination.runtime.workers import WorkerRegistry
 from coordination.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from coordination.runtime.history import RedisHistory
 
 
 #: (the field ``Runtime.redis`` hides the module inside the class)
@@ -96,6 +97,9 @@ class Runtime:
 
     def history(self) -> RedisHistory:
         """The run history, in the Redis this runtime talks to (either mode)."""
+        # lazy: reading a sweep (`sweep status`, the waiting CLI) needs no history
+        from coordination.runtime.history import RedisHistory
+
         return RedisHistory(self.redis, self.keys, days=self.settings.history_days)
 
     @property
@@ -111,6 +115,9 @@ def carry_over_02(r: RedisClient, keys: Keys, catalog: Path, settings: Settings)
     """Embedded: the catalog's coord 0.2 sweeps and history, carried over into its server
     once (:mod:`coordination.runtime.migrate_02`). A failure never fails the command: the
     old file stays as it was, unmarked, and the next command tries again."""
+    # lazy: sqlite3 and the 0.2 format, for a catalog that still has a 0.2 file
+    from coordination.runtime.migrate_02 import carry_over
+
     try:
         carry_over(r, keys, catalog, retention_days=settings.retention_days,
                    history_days=settings.history_days, events_maxlen=settings.events_maxlen)

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypedDict, cast
 
 from coordination.catalog.audit import log_path, read
-from coordination.catalog.store import CatalogStore
 from coordination.errors import UsageError
 from coordination.jsonable import JSONObject, JSONValue
 
@@ -530,6 +529,9 @@ def _repo_of(catalog: Path) -> dict[str, list[str]]:
 
     if not catalog.exists():
         return {}
+    # lazy: the catalog's models and YAML, only for a search that filters edits by repo
+    from coordination.catalog.store import CatalogStore
+
     cat = CatalogStore(catalog).load()
     out = {t.id: [t.repo] for t in cat.coordination.todos}
     out.update({i.id: list(i.repos) for i in cat.coordination.issues})

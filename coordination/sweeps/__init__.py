@@ -18,10 +18,22 @@
 
 from __future__ import annotations
 
-from coordination.sweeps.reading import RECENT, iso
-from coordination.sweeps.service import TERMINAL, SweepService, sweep_deadline, unattended
-from coordination.sweeps.spec import STRATEGIES
-from coordination.sweeps.waiting import ended_by
+from typing import TYPE_CHECKING
+
+from coordination.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from coordination.sweeps.reading import RECENT, iso
+    from coordination.sweeps.service import TERMINAL, SweepService, sweep_deadline, unattended
+    from coordination.sweeps.spec import STRATEGIES
+    from coordination.sweeps.waiting import ended_by
+
+# Loaded on first use: importing one submodule (``sweeps.reading`` for ``sweep status``)
+# runs this file first, and the facade would pull in every other module with it.
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "RECENT": "reading", "iso": "reading", "TERMINAL": "service",
+    "SweepService": "service", "sweep_deadline": "service", "unattended": "service",
+    "STRATEGIES": "spec", "ended_by": "waiting"})
 
 
 def new_sweep_id(plan_id: str) -> str:

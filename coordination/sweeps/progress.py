@@ -72,6 +72,7 @@ from coordination.sweeps.rollback import (
     rollback_outcome,
     start_rollback,
 )
+from coordination.sweeps.reading import summarize as summarize  # re-exported
 from coordination.sweeps.sending import send, send_level
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import level_index, load_spec, sweep_head
@@ -324,15 +325,6 @@ def is_current(rt: Runtime, spec: SweepSpec) -> bool:
     """Is ``spec`` still the sweep's current run (not replaced by a resume or rollback)?"""
     rec = rt.checkpoints.get_sweep_fields(spec.sweep_id, ("run",))
     return rec is not None and int(rec.get("run") or 0) == spec.run
-
-
-def summarize(cps: dict[str, Checkpoint]) -> dict[str, int]:
-    """How many todos are in each status."""
-    out: dict[str, int] = {}
-    for cp in cps.values():
-        s = cp.get("status", TodoStatus.pending)
-        out[s] = out.get(s, 0) + 1
-    return out
 
 
 def failure_reason(cps: dict[str, Checkpoint], counts: dict[str, int]) -> str:

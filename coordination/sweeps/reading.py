@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import NotRequired, TypedDict
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from coordination.errors import NotFoundError, RuntimeFault
 from coordination.runtime.checkpoints import Checkpoint, SweepRecord
 from coordination.runtime.context import Runtime
-from coordination.runtime.history import HistoryStore, Record
 from coordination.status import TodoStatus
-from coordination.sweeps.progress import summarize
 from coordination.sweeps.spec_store import load_spec
+
+if TYPE_CHECKING:  # the history store is only passed in: reading a sweep needs none of it
+    from coordination.runtime.history import HistoryStore, Record
 
 #: How many recent sweeps are looked through for ones to sync (`todo run`).
 RECENT = 50
@@ -118,6 +119,15 @@ def mark_gone(rt: Runtime, todos: dict[str, TodoEntry]) -> None:
         return
     for t, worker in running.items():
         todos[t]["worker_gone"] = worker in gone
+
+
+def summarize(cps: dict[str, Checkpoint]) -> dict[str, int]:
+    """How many todos are in each status."""
+    out: dict[str, int] = {}
+    for cp in cps.values():
+        s = cp.get("status", TodoStatus.pending)
+        out[s] = out.get(s, 0) + 1
+    return out
 
 
 def sweep_row(rec: SweepRecord) -> SweepRow:

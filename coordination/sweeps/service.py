@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from coordination.catalog.audit import operation
-from coordination.catalog.models import Catalog
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.context import Runtime
@@ -30,7 +29,8 @@ from coordination.status import (
     SweepStatus,
     TodoStatus,
 )
-from coordination.sweeps import reading, steering, waiting
+from coordination.lazy import LazyModule
+from coordination.sweeps import reading, waiting
 from coordination.sweeps.reading import (
     RECENT,
     StatusDocument,
@@ -41,11 +41,19 @@ from coordination.sweeps.reading import (
 )
 from coordination.sweeps.spec import SWEEP_MARGIN, SweepSpec, sweep_deadline
 from coordination.sweeps.spec_store import load_spec
-from coordination.sweeps.sync import SyncResult, write_outcome
 from coordination.sweeps.waiting import ended_by
 
 if TYPE_CHECKING:
+    from coordination.catalog.models import Catalog
+    from coordination.sweeps import steering
+    from coordination.sweeps import sync as outcome
     from coordination.sweeps.planning import Planning
+    from coordination.sweeps.sync import SyncResult
+else:
+    # Loaded on first use: reading a sweep (`sweep status`, the web view) needs neither
+    # the progression that steering pulls in nor the catalog writer that sync does.
+    steering = LazyModule("coordination.sweeps.steering")
+    outcome = LazyModule("coordination.sweeps.sync")
 
 #: Statuses a resume may start the next run from.
 RESUMABLE = frozenset(s for s, nxt in SWEEP_TRANSITIONS.items() if SweepStatus.queued in nxt
@@ -245,7 +253,7 @@ class SweepService:
         if self.catalog_path is None:
             raise UsageError("no catalog file given", hint="pass --file")
         with operation("SweepService.sync"):  # the audit log's name for it since 0.2
-            changed: SyncResult = write_outcome(self.catalog_path, status.get("plan") or None,
+            changed: SyncResult = outcome.write_outcome(self.catalog_path, status.get("plan") or None,
                                                 status["todos"])
         self.rt.checkpoints.update_sweep(sweep_id, synced_at=time.time())
         return {"sweep_id": sweep_id, "catalog": str(self.catalog_path), **changed}

@@ -16,7 +16,6 @@ from coordination.runtime.events import Event
 from coordination.status import SWEEP_END_EVENTS, SWEEP_LIVE
 from coordination.runtime.checkpoints import SweepRecord
 from coordination.sweeps.reading import StatusDocument, vanished
-from coordination.sweeps.supervision import supervise_once
 
 log = logging.getLogger("coord.sweeps")
 
@@ -55,6 +54,9 @@ def wait(rt: Runtime, sweep_id: str, *, record: Callable[[], SweepRecord],
     pass run here too) ends it, and ``timeout`` bounds the wait. Redis away (a
     restart, a cut) is waited out, from the first read to the last.
     """
+    # lazy: the progression and networkx, for a process that waits (not one that reads)
+    from coordination.sweeps.supervision import supervise_once
+
     first_limit = time.monotonic() + (rt.settings.sweep_deadline if timeout is None
                                       else timeout)
     outage: list[bool] = []
