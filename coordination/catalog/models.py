@@ -8,8 +8,10 @@ Checks that need the whole catalog (unique ids, references) live in
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import re
+from collections.abc import Iterable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -35,6 +37,14 @@ MilestoneId = Annotated[str, StringConstraints(pattern=r"^MS-\d+$")]
 # blocked_by may name an issue or a todo
 BlockerId = Annotated[str, StringConstraints(pattern=r"^(ISSUE|TODO)-\d+$")]
 
+#: Upper bounds of the catalog's numbers. Every number is also finite (no ``.inf``/``.nan``:
+#: ``_Model`` refuses them), so sums over a plan stay finite and every JSON document
+#: holding them is strict JSON.
+MAX_HOURS = 100_000  # estimated/actual hours of one todo: about eleven years of work
+MAX_TODO_TIMEOUT = 7 * 24 * 3600  # seconds
+MAX_RETRIES = 100
+MAX_CONCURRENCY = 1024  # a repo's concurrency, a resource's capacity
+
 
 def kind_of(id_: str) -> str | None:
     """``'todo'`` for ``TODO-7`` and so on; None for a malformed id."""
@@ -46,7 +56,10 @@ def kind_of(id_: str) -> str | None:
 
 class _Model(BaseModel):
     # Unknown keys are refused: in a hand-edited file they are almost always typos.
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=True)
+    # Non-finite floats (YAML's .inf and .nan, 1e400) are refused: no sum, sort or JSON
+    # document can hold them.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=True,
+                              allow_inf_nan=False)
 
 
 class IssueStatus(str, Enum):
@@ -105,7 +118,7 @@ class Resource(_Model):
     """A shared thing todos lease besides their repo (a staging database...)."""
 
     name: RepoName
-    capacity: int = Field(1, ge=1, le=1024)
+    capacity: int = Field(1, ge=1, le=MAX_CONCURRENCY)
     description: str = ""
 
 
@@ -115,7 +128,7 @@ class Repo(_Model):
     description: str = ""
     role: str = ""
     tags: list[str] = Field(default_factory=list)
-    concurrency: int = Field(1, ge=1, le=1024)
+    concurrency: int = Field(1, ge=1, le=MAX_CONCURRENCY)
     breaker: Breaker | None = None
 
     def checkout(self, base_dir: Path) -> Path:
@@ -150,6 +163,17 @@ class Issue(_Model):
     labels: list[str] = Field(default_factory=list)
     metadata: dict[str, object] = Field(default_factory=dict)  # free-form, kept as written
 
+    @field_validator("metadata")
+    @classmethod
+    def _finite_metadata(cls, v: dict[str, object]) -> dict[str, object]:
+        # Free-form, but printed by `issue show --json`: no number JSON cannot hold.
+        if v:
+            where = _non_finite(v)
+            if where is not None:
+                raise ValueError(f"metadata{where}: not a finite number; write a number "
+                                 "(or quote it to keep it as text)")
+        return v
+
 
 class Milestone(_Model):
     id: MilestoneId
@@ -177,15 +201,15 @@ class Todo(_Model):
     plan: PlanId | None = None
     run: str | None = None
     undo: str | None = None
-    timeout: float = Field(3600, gt=0, le=7 * 24 * 3600)
-    retries: int = Field(0, ge=0, le=100)
+    timeout: float = Field(3600, gt=0, le=MAX_TODO_TIMEOUT)
+    retries: int = Field(0, ge=0, le=MAX_RETRIES)
     env: dict[str, str] = Field(default_factory=dict)
     # Shared things leased besides the repo while it runs (top-level `resources:`).
     resources: list[str] = Field(default_factory=list)
     status: TodoStatus = TodoStatus.pending
     priority: Priority = Priority.medium
-    estimated_hours: float | None = Field(None, ge=0)
-    actual_hours: float | None = Field(None, ge=0)
+    estimated_hours: float | None = Field(None, ge=0, le=MAX_HOURS)
+    actual_hours: float | None = Field(None, ge=0, le=MAX_HOURS)
     blocked_by: list[BlockerId] = Field(default_factory=list)
     blocking: list[TodoId] = Field(default_factory=list)
     assignee: str | None = None
@@ -199,6 +223,26 @@ class Todo(_Model):
         if isinstance(v, dict):
             return {k: (v2 if isinstance(v2, str) else _scalar_text(v2)) for k, v2 in v.items()}
         return v
+
+
+def _non_finite(value: object, depth: int = 0) -> str | None:
+    """Where (``.key[0]``...) inside ``value`` a non-finite float is, or None."""
+    if isinstance(value, float):
+        return "" if not math.isfinite(value) else None
+    if depth > 100:  # the loader refuses deeper nesting anyway
+        return None
+    items: Iterable[tuple[object, object]]
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for k, v in items:
+        where = _non_finite(v, depth + 1)
+        if where is not None:
+            return (f"[{k}]" if isinstance(k, int) else f".{k}") + where
+    return None
 
 
 def _scalar_text(v: object) -> object:
