@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from enum import Enum
@@ -615,15 +615,18 @@ class CoordinationManager:
                 "dropped": [r.to_dict() for r in self._delete("todo", id_, force)]}
 
     # -- dependencies ------------------------------------------------------------
-    def check_dependencies(self, *, consumer: str | None = None) -> list[CheckResult]:
+    def check_dependencies(self, *, consumer: str | None = None,
+                           only: Collection[str] | None = None) -> list[CheckResult]:
         """Run the validation commands and record the outcomes, in one catalog edit.
 
         A dependency without a validation command is reported ``skipped`` and
         keeps its status. Checks run a few at a time: each may wait on its timeout.
+        ``only``: just these dependency ids (a scoped MCP server's own).
         """
         cat = self.catalog()
         self._repo(cat, consumer)
-        deps = [d for d in cat.coordination.dependencies if consumer in (None, d.consumer)]
+        deps = [d for d in cat.coordination.dependencies if consumer in (None, d.consumer)
+                and (only is None or d.id in only)]
 
         def one(d: Dependency) -> CheckResult:
             assert d.validation is not None

@@ -3,8 +3,14 @@
 Every method returns the document `coord ... --json` prints (through
 :func:`coordination.jsonable.to_jsonable`) and raises coord's own errors; the
 server turns those into MCP tool errors. ``repos`` (from ``--repo``) scopes
-every call: lists keep only what touches those repos, and reading, changing or
-running anything of another repo is refused with :class:`OutOfScope`.
+every call: lists keep only what touches those repos, reading needs an object to
+touch one of them, and every write is a boundary: an object may be changed only
+if every repo it touches is served (a todo: its repo; an issue: all its repos; a
+plan: its repos and all its todos' repos; a dependency: consumer and provider),
+and so may every object a write changes on the side (the ``blocking`` lists a
+new todo or issue is added to, the plan a new todo joins, the plan status a
+sweep's outcome sets). Anything else is refused with :class:`OutOfScope`, naming
+the repos outside, before anything is written.
 
 Sweeps: with ``COORD_REDIS_URL`` set a sweep is sent to the workers and, unless
 ``wait``, the call returns the queued document at once. Embedded (unset), the
@@ -23,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from coordination.catalog.depcheck import check_document
+from coordination.catalog.depcheck import SKIPPED, CheckResult, check_document
 from coordination.catalog.manager import CoordinationManager, IssueChanges
 from coordination.catalog.reports import plan_status
 from coordination.errors import UsageError
@@ -89,8 +95,43 @@ class Operations:
                 f"only {served}", hint="ask a coord mcp server started with that --repo")
 
     def _plan_repos(self, plan_id: str) -> set[str]:
+        """Every repo a plan touches: those it names and those of its todos."""
         plan = self.manager.get_plan(plan_id)
         return set(plan.repos) | {t.repo for t in self.manager.plan_todos(plan_id)}
+
+    def _require_plan(self, what: str, plan_id: str) -> None:
+        """Refuse ``what`` unless plan ``plan_id`` is writable: every repo it touches served."""
+        if self.repos:
+            self._require(what, self._plan_repos(plan_id))
+
+    def _require_outcome(self, what: str, plan_id: str | None, running: Iterable[str]) -> None:
+        """Refuse ``what`` (a run of ``running``, todos of plan ``plan_id``) when its sync
+        could set the status of a plan that is not wholly in scope: it completes a plan
+        whose other todos are all completed, and reopens a completed one
+        (:mod:`coordination.sweeps.sync`)."""
+        if not self.repos or not plan_id:
+            return
+        repos = self._plan_repos(plan_id)
+        if repos <= self.repos:
+            return
+        plan, ran = self.manager.get_plan(plan_id), set(running)
+        others = [t for t in self.manager.plan_todos(plan_id) if t.id not in ran]
+        if plan.status.value == "completed" or all(
+                t.status.value == "completed" for t in others):
+            outside = ", ".join(sorted(repos - self.repos))
+            raise OutOfScope(
+                f"{what} could set the status of {plan_id}, which concerns repo(s) {outside}; "
+                f"this server serves only {', '.join(sorted(self.repos))}",
+                hint="ask a coord mcp server serving every repo of the plan, or use the CLI")
+
+    def _require_blockers(self, what: str, blockers: Iterable[str]) -> None:
+        """A new todo's ``blocked_by``: a todo blocker gets the new id in its ``blocking``
+        (a write: its repo must be served); an issue blocker is only read (visible)."""
+        for b in blockers:
+            if b.startswith("TODO-"):
+                self._require(f"{b} (blocking {what})", [self.manager.get_todo(b).repo])
+            elif b.startswith("ISSUE-"):
+                self._require_any(b, self.manager.get_issue(b).repos)
 
     # -- issues --------------------------------------------------------------------
     def list_issues(self, *, status: str | None = None, priority: str | None = None,
@@ -111,6 +152,9 @@ class Operations:
                      labels: Sequence[str] = (), target: dt.date | None = None,
                      dependencies: Sequence[str] = ()) -> JSONValue:
         self._require("a new issue", repos)
+        for d in dependencies:  # each gets the new issue in its ``blocking``
+            self._require(f"{d} (a dependency of the new issue)",
+                          self.manager.get_issue(d).repos)
         return to_jsonable(self.manager.create_issue(
             title, repos=repos, description=description, priority=priority, severity=severity,
             assignee=assignee, labels=labels, target=target, dependencies=dependencies))
@@ -170,6 +214,9 @@ class Operations:
                     criteria: Sequence[str] = (), description: str = "",
                     priority: str | None = None, assignee: str | None = None) -> JSONValue:
         self._require("a new todo", [repo])
+        if plan is not None:
+            self._require_plan(f"plan {plan} (the new todo's plan)", plan)
+        self._require_blockers("the new todo", blocked_by)
         return to_jsonable(self.manager.create_todo(
             task, repo, run=run, undo=undo, plan=plan, blocked_by=blocked_by, estimate=estimate,
             criteria=criteria, description=description, priority=priority, assignee=assignee))
@@ -203,15 +250,24 @@ class Operations:
         return to_jsonable([d for d in items if self._in([d.consumer, d.provider])])
 
     def check_dependencies(self, *, consumer: str | None = None) -> JSONValue:
-        """Runs the validation commands in the consumers' checkouts: a write tool."""
+        """Runs the validation commands in the consumers' checkouts and records each
+        dependency's status: a write tool. Scoped, only a dependency whose consumer and
+        provider are both served is checked; one whose provider is not is reported
+        ``skipped`` (not run, not written)."""
+        if not self.repos:
+            return to_jsonable(check_document(self.manager.check_dependencies(consumer=consumer)))
         if consumer is not None:
             self._require(f"the dependencies of {consumer}", [consumer])
-            results = self.manager.check_dependencies(consumer=consumer)
-        elif self.repos:
-            results = [r for c in sorted(self.repos)
-                       for r in self.manager.check_dependencies(consumer=c)]
-        else:
-            results = self.manager.check_dependencies()
+        results: list[CheckResult] = []
+        for c in [consumer] if consumer is not None else sorted(self.repos):
+            deps = self.manager.list_dependencies(consumer=c)
+            mine = [d.id for d in deps if d.provider in self.repos]
+            ran = {r.id: r for r in self.manager.check_dependencies(consumer=c, only=mine)}
+            results += [ran.get(d.id) or CheckResult(
+                d.id, SKIPPED, None,
+                f"not checked: provider {d.provider} is not served here (--repo); "
+                f"status stays {d.status.value}", consumer=d.consumer, provider=d.provider)
+                for d in deps]
         return to_jsonable(check_document(results))
 
     def repo_status(self, repo: str) -> JSONValue:
@@ -232,8 +288,9 @@ class Operations:
     def _sweep_in_scope(self, svc: SweepService, sweep_id: str) -> StatusDocument:
         st = svc.status(sweep_id)
         if self.repos:
+            # A sweep whose todos' repos cannot be read (no spec) is no one's: refused.
             self._require(f"sweep {sweep_id}",
-                          {r for v in st["todos"].values() if (r := v.get("repo"))} or self.repos)
+                          {r for v in st["todos"].values() if (r := v.get("repo"))})
         return st
 
     @contextmanager
@@ -273,13 +330,16 @@ class Operations:
             self._require(plan_id, {t.repo for t in todos if t is not None}
                           or self._plan_repos(plan_id))
             return to_jsonable(doc)
-        self._require_any(plan_id, self._plan_repos(plan_id))
+        # A sweep writes its plan (todo outcomes, the plan's status): the whole plan in scope.
+        self._require_plan(plan_id, plan_id)
         return self._run(lambda: prepare(self.file, plan_id=plan_id, strategy=strategy,
                                          ignore_blockers=ignore_blockers, atomic=atomic), wait)
 
     def run_todo(self, todo_id: str, *, wait: bool = False,
                  ignore_blockers: bool = False) -> JSONValue:
-        self._require(todo_id, [self.manager.get_todo(todo_id).repo])
+        todo = self.manager.get_todo(todo_id)
+        self._require(todo_id, [todo.repo])
+        self._require_outcome(f"running {todo_id}", todo.plan, [todo_id])
         return self._run(lambda: prepare(self.file, todo_id=todo_id,
                                          ignore_blockers=ignore_blockers), wait)
 
@@ -316,10 +376,15 @@ class Operations:
     def resume_sweep(self, sweep_id: str, *, only: Sequence[str] | None = None,
                      dry_run: bool = False, wait: bool = False) -> JSONValue:
         svc = self._service()
-        self._sweep_in_scope(svc, sweep_id)
+        st = self._sweep_in_scope(svc, sweep_id)
         picked = list(only) if only else None
         if dry_run:
             return to_jsonable(svc.resume(sweep_id, only=picked, dry_run=True))
+        plan = st["plan"] if st["plan"] and self.manager.catalog().plan(st["plan"]) else None
+        if plan is not None and svc.record(sweep_id).get("kind", "plan") == "plan":
+            self._require_plan(f"resuming {sweep_id} of {plan}", plan)  # as starting it
+        else:
+            self._require_outcome(f"resuming {sweep_id}", plan, st["todos"])
         with self._exclusive():
             launch = attach(self.file, sweep_id)
             wait = wait or launch.embedded

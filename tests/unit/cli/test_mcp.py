@@ -8,22 +8,21 @@ subprocess (no COORD_REDIS_URL: embedded) and talks to it with
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, get_args
 
-import anyio
 import pytest
 import yaml
 
-from tests.unit.support.cli import ROOT, clean_error, coord
+from tests.unit.support.cli import clean_error, coord
 from tests.unit.support.sweeps import write_catalog
 
 pytestmark = pytest.mark.timeout(120)
 
-mcp_client = pytest.importorskip("mcp.client.stdio")
+pytest.importorskip("mcp.client.stdio")
 from mcp import ClientSession  # noqa: E402
+
+from tests.unit.support.mcp import call, fails, serve  # noqa: E402
 
 READ_TOOLS = {
     "coord_list_issues", "coord_get_issue", "coord_list_todos", "coord_get_todo",
@@ -36,43 +35,6 @@ WRITE_TOOLS = {
     "coord_complete_todo", "coord_check_dependencies", "coord_start_sweep", "coord_run_todo",
     "coord_cancel_sweep", "coord_resume_sweep",
 }
-
-
-def serve(catalog: Path, *args: str,
-          body: Callable[[ClientSession], Awaitable[Any]]) -> Any:
-    """Start `coord mcp` on ``catalog`` and run ``body`` with an initialised session."""
-
-    async def main() -> Any:
-        params = mcp_client.StdioServerParameters(
-            command=sys.executable,
-            args=["-m", "coordination.cli.main", "--file", str(catalog), "mcp", *args],
-            cwd=str(ROOT),
-        )
-        with anyio.fail_after(100):
-            async with mcp_client.stdio_client(params) as (read, write):
-                async with ClientSession(read, write) as session:
-                    await session.initialize()
-                    return await body(session)
-
-    return anyio.run(main)
-
-
-async def call(session: ClientSession, tool: str, **arguments: Any) -> Any:
-    """A successful call's document (parsed from its text block)."""
-    res = await session.call_tool(tool, arguments)
-    assert not res.is_error, res.content
-    assert len(res.content) == 1
-    doc = json.loads(res.content[0].text)  # type: ignore[union-attr]
-    if isinstance(doc, dict):
-        assert res.structured_content == doc
-    return doc
-
-
-async def fails(session: ClientSession, tool: str, **arguments: Any) -> tuple[str, Any]:
-    """A failed call's text and structured content."""
-    res = await session.call_tool(tool, arguments)
-    assert res.is_error, res.content
-    return res.content[0].text, res.structured_content  # type: ignore[union-attr]
 
 
 def cli_json(catalog: Path, *args: str) -> str:
