@@ -20,6 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Literal
 
+import anyio
 import click
 from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
@@ -29,6 +30,7 @@ from coordination.cli.context import Context
 from coordination.errors import CoordError
 from coordination.jsonable import JSONValue, dumps
 from coordination.mcp_server.operations import Operations
+from coordination.mcp_server.stdio import serve_stdio
 from coordination.runtime.preflight import unreachable
 
 # Enum values the catalog accepts (tests/unit/cli/test_mcp.py checks them against the models).
@@ -359,4 +361,5 @@ def mcp(obj: Context, read_only: bool, repos: tuple[str, ...]) -> None:
     """
     ops = Operations(Path(obj.file), repos)
     ops.check_repos()  # a bad --repo or catalog: exit 2 before serving
-    build_server(ops, read_only=read_only).run("stdio")
+    # Not ``.run("stdio")``: coord's stdin answers the requests the SDK would drop (stdio.py).
+    anyio.run(serve_stdio, build_server(ops, read_only=read_only))
