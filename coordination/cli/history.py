@@ -83,8 +83,10 @@ def _what(rec: Record) -> tuple[str, str, str, str]:
 @click.pass_obj
 def search(obj: Context, text: str, repo: str | None, kind: str | None, since: str | None,
            limit: int, as_json: bool) -> None:
-    """Find TEXT (case-insensitive; "" for everything) in todo titles and ids, reasons,
-    output tails, sweep reasons and catalog edits, newest first."""
+    """Find TEXT in todo titles and ids, reasons, output tails, sweep reasons and
+    catalog edits, newest first. Case and Unicode compatibility forms are ignored
+    (NFKC, case folded: STRASSE finds Straße, ＡＰＩ finds api); "" finds everything;
+    at most 1,000 characters."""
     found = search_document(obj.file, text, history=lambda: _store(obj), repo=repo, kind=kind,
                             since=since, limit=limit)
 

@@ -23,6 +23,7 @@ import json
 import math
 import re
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypedDict, cast
@@ -57,6 +58,21 @@ Record = JSONObject
 Outcome = tuple[str, str, str, float | None, float]
 #: Where a record goes in search results (see :func:`order`).
 Order = tuple[float, int, str, int, str, int]
+#: Longest search text (characters): longer is refused (exit 2), never sent anywhere.
+MAX_SEARCH_CHARS = 1000
+#: Longest `history trends --days` (a century): any more is no window at all.
+MAX_DAYS = 36500.0
+
+
+def fold(text: str) -> str:
+    """``text`` as search compares it: the one matching rule of every history read,
+    whatever the store. Unicode compatibility caseless matching: NFKC, case folded, NFKC
+    again (casefolding can leave text unnormalised), so ``STRASSE`` finds ``Straße``,
+    ``ﬁle`` finds ``file``, a full-width ``ＡＰＩ`` finds ``api``, and a composed ``é``
+    finds a decomposed one."""
+    if text.isascii():  # the common case, and the same answer: ASCII is NFKC already
+        return text.lower()
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
 
 
 def tail(text: str | None, limit: int = TAIL_BYTES) -> str:
@@ -106,9 +122,12 @@ _R_TODO, _R_REPO, _R_STATUS, _R_DURATION, _R_AT = 0, 1, 3, 6, 9
 
 
 def _plain(needle: str) -> bool:
-    """Can ``needle`` be looked for in raw JSON text (``ensure_ascii=False``)? Not
-    when JSON escapes one of its characters (quote, backslash, control characters)."""
-    return bool(needle) and not any(c in needle for c in '"\\') and needle.isprintable()
+    """Can ``needle`` (folded) be looked for in the folded raw JSON text
+    (``ensure_ascii=False``)? Not when JSON escapes one of its characters (quote,
+    backslash, control characters), nor for characters folding could join to their
+    neighbours (the JSON around a field is ASCII punctuation, which joins nothing)."""
+    return (bool(needle) and not any(c in needle for c in '"\\') and needle.isprintable()
+            and not unicodedata.combining(needle[0]))  # an accent joins the letter before
 
 
 class RedisHistory:
@@ -175,8 +194,8 @@ class RedisHistory:
     def _runs(self, since: float | None, *, tails: bool, needle: str | None = None,
               ) -> Iterator[tuple[JSONObject, list[list[JSONValue]], dict[str, str]]]:
         """Runs newest end first (the sweep row, its todos' ROW_FIELDS rows, their output
-        tails by todo); with ``needle`` (casefolded, :func:`_plain`), only runs whose raw
-        JSON holds it (the caller still checks each record)."""
+        tails by todo); with ``needle`` (:func:`fold`-ed, :func:`_plain`), only runs whose
+        folded raw JSON holds it (the caller still checks each record by the same rule)."""
         members = self._members(since)
         for i in range(0, len(members), self.CHUNK):
             part = members[i:i + self.CHUNK]
@@ -187,8 +206,8 @@ class RedisHistory:
             for body, tail_text in zip(bodies, tail_texts):
                 if body is None:
                     continue
-                if needle is not None and needle not in body.casefold() and (
-                        not tail_text or needle not in tail_text.casefold()):
+                if needle is not None and needle not in fold(body) and (
+                        not tail_text or needle not in fold(tail_text)):
                     continue
                 run = json.loads(body)
                 yield run["sweep"], run["todos"], json.loads(tail_text) if tail_text else {}
@@ -196,7 +215,8 @@ class RedisHistory:
     def scan(self, *, kinds: set[str], since: float | None, repo: str | None,
              text: str | None) -> Iterator[Record]:
 
-        needle = text.casefold() if text and _plain(text) else None
+        folded = fold(text) if text else ""
+        needle = folded if folded and _plain(folded) else None
         # Runs come newest end first, and a run's records end no later than the run:
         # once a run ending at E is read, every pending record that ended after E
         # is in order.
@@ -310,7 +330,7 @@ def _haystack(rec: Record) -> str:
         parts = [rec.get("op"), rec.get("who"), rec.get("command"),
                  " ".join(_strings(rec.get("ids"))),
                  json.dumps(rec.get("changes") or [], ensure_ascii=False)]
-    return "\n".join(str(p) for p in parts if p not in (None, "")).casefold()
+    return fold("\n".join(str(p) for p in parts if p not in (None, "")))
 
 
 def _edits(audit_log: Path | None, *, since: float | None, repo: str | None,
@@ -357,11 +377,12 @@ def search(store: HistoryStore | None, text: str, *, repo: str | None = None,
            audit_log: Path | None = None, repo_of: dict[str, list[str]] | None = None,
            repos: set[str] | None = None) -> list[Record]:
     """Records whose titles, tasks, reasons, output tails (edits: operation, command,
-    ids, changes) contain ``text`` (case-insensitive; empty: everything), newest first,
-    at most ``limit``. ``repo_of`` maps catalog ids to their repos (edits by repo);
+    ids, changes) contain ``text`` (by :func:`fold`: case and compatibility forms
+    ignored; empty: everything), newest first, at most ``limit``. ``repo_of`` maps
+    catalog ids to their repos (edits by repo);
     ``repos``: only records that concern one of them (an MCP server's scope)."""
     kinds = {kind} if kind else set(KINDS)
-    needle = text.casefold()
+    needle = fold(text)
     streams: list[Iterator[Record]] = []
     if store is not None and kinds & {"todo", "sweep"}:
         streams.append(store.scan(kinds=kinds & {"todo", "sweep"}, since=since, repo=repo,
@@ -547,8 +568,13 @@ OpenStore = Callable[[], HistoryStore]
 def search_document(catalog: Path, text: str, *, history: OpenStore, repo: str | None = None,
                     kind: str | None = None, since: str | None = None, limit: int = 20,
                     repos: set[str] | None = None) -> list[Record]:
-    """`coord history search --json`: UsageError (exit 2) for a bad kind or date."""
+    """`coord history search --json`: UsageError (exit 2) for a bad kind or date, or
+    search text longer than MAX_SEARCH_CHARS."""
 
+    if len(text) > MAX_SEARCH_CHARS:
+        raise UsageError(f"search text is {len(text):,} characters; at most "
+                         f"{MAX_SEARCH_CHARS:,} are searched for",
+                         hint="search for a shorter part of it")
     if kind is not None and kind not in KINDS:
         raise UsageError(f"unknown kind {kind!r}", hint=f"use one of {', '.join(KINDS)}")
     if limit < 1:
@@ -575,8 +601,8 @@ def trends_document(*, history: OpenStore, repo: str | None = None, days: float 
                     repos: set[str] | None = None) -> Trends:
     """`coord history trends --json`."""
 
-    if not days > 0:
-        raise UsageError(f"days must be more than 0, not {days}")
+    if not 0 < days <= MAX_DAYS:  # NaN fails both
+        raise UsageError(f"days must be more than 0 and at most {MAX_DAYS:g}, not {days:g}")
     store = history()
     try:
         return trends(store, repo=repo, days=days, repos=repos)
