@@ -6,6 +6,7 @@ Bad values fail at start with a message naming the variable.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 from pathlib import Path
 
@@ -16,10 +17,27 @@ from coordination.errors import SettingsError
 from coordination.redis_url import client_url, url_problem
 
 _NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_LABEL = r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?"
+_UI_HOST_RE = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")
 
 
 #: Set (to 1) by `coord flower --allow-control` for the Flower process it starts.
 FLOWER_ALLOW_CONTROL_ENV = "COORD_FLOWER_ALLOW_CONTROL"
+
+
+def _ui_host(name: str) -> str:
+    """One COORD_UI_HOSTS entry: a host name (``*.example.com`` for its subdomains) or an
+    IP address, without a port; lowercased, IPv6 bracketed as a Host header has it."""
+    name = name.strip().lower()
+    try:
+        ip = ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        if name == "*" or not _UI_HOST_RE.match(name):
+            raise ValueError(f"{name!r} is not a host name (no scheme, port or path; "
+                             "'*.example.com' for subdomains, never '*')") from None
+        return name
+    return f"[{ip}]" if ip.version == 6 else str(ip)
+
 
 class Settings(BaseSettings):
     """All of coord's knobs. Each field is the env var ``COORD_<NAME>``."""
@@ -104,6 +122,11 @@ class Settings(BaseSettings):
     ui_auth: str | None = Field(
         None, description="user:password for `coord ui`'s basic auth (required off localhost)."
     )
+    ui_hosts: str | None = Field(
+        None,
+        description="Host names (comma-separated) `coord ui` answers besides localhost; a "
+        "request naming any other Host is refused (DNS rebinding).",
+    )
 
     @field_validator("namespace")
     @classmethod
@@ -122,6 +145,17 @@ class Settings(BaseSettings):
         if problem:
             raise ValueError(problem)
         return client_url(v)  # ssl_cert_reqs=CERT_REQUIRED -> required (redis-py's spelling)
+
+    @field_validator("ui_hosts")
+    @classmethod
+    def _check_ui_hosts(cls, v: str | None) -> str | None:
+        names = [_ui_host(n) for n in (v or "").split(",") if n.strip()]
+        return ",".join(names) or None
+
+    @property
+    def ui_host_names(self) -> tuple[str, ...]:
+        """COORD_UI_HOSTS as names a Host header is compared with (IPv6 in brackets)."""
+        return tuple(self.ui_hosts.split(",")) if self.ui_hosts else ()
 
     @property
     def embedded(self) -> bool:
