@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import click
+from rich.markup import escape
 
 from coordination.cli.context import Context
 from coordination.cli.render import err_console
 from coordination.runtime.context import get_runtime
 from coordination.settings import get_settings
-from coordination.ui.app import create_app
-from coordination.ui.server import DEFAULT_PORT, check_bind, serve, url
+from coordination.ui.app import create_app, local_hosts
+from coordination.ui.server import DEFAULT_PORT, LOCAL_ADDRESSES, check_bind, serve, url
 
 
 @click.command()
@@ -23,16 +24,23 @@ def ui(obj: Context, port: int, address: str) -> None:
     Pages: / (recent sweeps, repos with live workers, plans), /sweeps/ID (the
     sweep's DAG, live), /plans/ID (a plan's DAG and milestones). JSON: /api/...
     (the same documents as --json). Basic auth comes from COORD_UI_AUTH=user:password
-    and is required unless the view binds to localhost.
+    and is required unless the view binds to localhost. Only requests whose Host names
+    localhost, the bound address or a name in COORD_UI_HOSTS are answered (others get
+    400: no other web site can read the view through DNS rebinding).
 
     \b
     Examples:
       COORD_REDIS_URL=redis://localhost:6379/0 coord ui
-      COORD_UI_AUTH=admin:s3cret coord ui --address 0.0.0.0 --port 8765
+      COORD_UI_AUTH=admin:s3cret COORD_UI_HOSTS=coord.lan coord ui --address 0.0.0.0
     """
     settings = get_settings()
     check_bind(address, settings.ui_auth)
-    app = create_app(get_runtime(obj.file), obj.file, auth=settings.ui_auth)
+    hosts = [*local_hosts(address), *settings.ui_host_names]
+    app = create_app(get_runtime(obj.file), obj.file, auth=settings.ui_auth, hosts=hosts)
+    if address not in LOCAL_ADDRESSES and not settings.ui_host_names:
+        err_console().print("[yellow]note:[/yellow] only requests addressed to "
+                            f"{escape(', '.join(hosts))} are answered; name this host in "
+                            "COORD_UI_HOSTS (comma-separated) to reach it by name")
     if settings.embedded:
         err_console().print("[yellow]note:[/yellow] COORD_REDIS_URL is unset: it shows the "
                             "embedded sweeps that ended (kept beside the catalog); watch one "

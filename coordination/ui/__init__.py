@@ -7,7 +7,8 @@ checkpoints, the event ledger, worker liveness) and writes and runs nothing.
 
     layout.py   a DAG laid out as levels (columns) x repos (lanes), in Python
     documents.py the JSON the pages use; the CLI's --json documents where one exists
-    app.py      the Starlette app: pages, JSON, server-sent events, basic auth
+    app.py      the Starlette app: pages, JSON, server-sent events, Host check, basic auth
+    feeds.py    the event streams: one reader thread fanning out to every open stream
     server.py   bind checks and running it (foreground, or a thread for --ui)
     static/     one HTML page, its script and stylesheet (no CDN)
 """

@@ -3,24 +3,39 @@
 Only GET routes exist (anything else is 405): the view reads, it never writes a
 record or runs a command. JSON endpoints serve the CLI's ``--json`` documents
 (see :mod:`coordination.ui.documents`); ``/api/sweeps/ID/events`` is a
-server-sent event stream fed by the sweep's event ledger (an ``XREAD`` with a
-block timeout, from the id the page's graph document was read at), which ends
-when the sweep does.
+server-sent event stream fed by the sweep's event ledger (from the id the page's
+graph document was read at, through :mod:`coordination.ui.feeds`: no thread per
+stream), which ends when the sweep does.
+
+Every request must name this server in its ``Host`` header (localhost, or a name of
+COORD_UI_HOSTS): without that check any web site its user visits could point a name of
+its own at 127.0.0.1 (DNS rebinding) and read sweeps and output tails with the user's
+browser.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
+import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import anyio
+import redis
 from starlette.applications import Starlette
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -28,11 +43,23 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from coordination.errors import CoordError, NotFoundError
 from coordination.runtime.context import Runtime
 from coordination.jsonable import JSONObject
-from coordination.runtime.events import Event
+from coordination.runtime.events import stream_id_key
 from coordination.status import SWEEP_LIVE
-from coordination.sweeps import SweepService, ended_by
+from coordination.sweeps import SweepService
 from coordination.ui import documents
 from coordination.ui.documents import BreakerReader
+from coordination.ui.feeds import PAGE as READ_PAGE
+from coordination.ui.feeds import (
+    DEFAULT_MAX_STREAMS,
+    EventHub,
+    Overflow,
+    Subscriber,
+    effective_cap,
+    parse_event_id,
+    render,
+)
+
+log = logging.getLogger("coord.ui")
 
 STATIC = Path(__file__).resolve().parent / "static"
 PAGE = STATIC / "page.html"
@@ -88,13 +115,87 @@ def _sse(event: str, data: JSONObject, event_id: str | None = None) -> str:
     return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
+class _EventStream(StreamingResponse):
+    """A streaming response that calls ``closed`` however it ends: done, cut by the
+    client, or cancelled before its body was ever started (a generator's own ``finally``
+    would not run then)."""
+
+    def __init__(self, body: AsyncIterator[str], closed: Callable[[], None]) -> None:
+        super().__init__(body, media_type="text/event-stream",
+                         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        self.closed = closed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.closed()
+
+
+async def _events(rt: Runtime, sweep_id: str, after: str, sub: Subscriber,
+                  keepalive: float) -> AsyncIterator[str]:
+    """A sweep's event stream: what came after ``after`` (read here, by pages), then what
+    its feed brings (``sub`` has joined it already), until the sweep ends."""
+    last = after
+    yield "retry: 2000\n\n"
+    try:
+        # The status before the reads: a sweep that had ended then has its end in them.
+        status = await anyio.to_thread.run_sync(rt.checkpoints.sweep_status, sweep_id)
+        while True:
+            batch = await anyio.to_thread.run_sync(rt.events.read, sweep_id, last, READ_PAGE)
+            messages, over = await anyio.to_thread.run_sync(render, rt, sweep_id, batch)
+            for m in messages:
+                yield _sse(m.event, m.data, m.id or last)
+                last = m.id or last
+            if over:
+                return
+            if len(batch) < READ_PAGE:
+                break
+        if status not in SWEEP_LIVE:
+            yield _sse("end", {"status": status}, last)
+            return
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        log.warning("web view: sweep %s's events unreachable: %s", sweep_id, exc)
+        return  # the browser reconnects from its last id
+    while True:
+        try:
+            messages = await sub.next(keepalive)
+        except Overflow:
+            return  # fell behind: the browser reconnects and reads from its last id
+        if not messages:
+            yield ": idle\n\n"  # keeps proxies from closing a quiet stream
+            continue
+        for m in messages:
+            if m.id is None:
+                yield _sse(m.event, m.data, last)
+                return
+            if stream_id_key(m.id) <= stream_id_key(last):
+                continue  # sent while catching up
+            last = m.id
+            yield _sse(m.event, m.data, m.id)
+
+
+def local_hosts(address: str | None = None) -> list[str]:
+    """Host names the view answers to without COORD_UI_HOSTS: localhost's, and the
+    address it binds when that is one address (named by its user: no other site's)."""
+    names = ["localhost", "127.0.0.1", "[::1]"]
+    if address and address not in ("0.0.0.0", "::", ""):
+        names.append(f"[{address}]" if ":" in address else address.lower())
+    return names
+
+
 def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = None,
-               breakers: BreakerReader | None = None, block_ms: int = 1000) -> ASGIApp:
+               breakers: BreakerReader | None = None, block_ms: int = 1000,
+               hosts: Sequence[str] | None = None, max_streams: int = DEFAULT_MAX_STREAMS,
+               keepalive: float = 15.0) -> ASGIApp:
     """The web view over ``rt`` (Redis, or the embedded server) and the catalog file.
 
     ``auth``: ``user:password`` every request must send (basic auth). ``breakers``:
     overrides how repo breaker states are read (default: as `coord repo list`). ``block_ms``:
-    how long one read of the event stream waits for news.
+    how long one read of the event streams waits for news. ``hosts``: the ``Host`` names
+    answered (default: localhost's and COORD_UI_HOSTS); any other gets 400, so that no
+    other web site can read the view through DNS rebinding. ``max_streams``: open event
+    streams at most (then 503); ``keepalive``: seconds between comments on a quiet stream.
     """
     svc = SweepService(rt, catalog)
 
@@ -131,58 +232,45 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
     def api_repos(request: Request) -> Response:
         return _json(lambda: documents.repo_list(svc, rt))
 
-    def statuses(sweep_id: str, todo_ids: list[str]) -> dict[str, str]:
-        cps = rt.checkpoints.get_fields_all(sweep_id, todo_ids, ("status",))
-        return {t: str(cp["status"]) for t, cp in cps.items()}
-
-    def read_batch(sweep_id: str, after: str) -> list[Event]:
-        return rt.events.wait_sweep(sweep_id, after, block_ms=block_ms)
+    hub = EventHub(rt, block_ms=block_ms, max_streams=max_streams)
 
     async def api_events(request: Request) -> Response:
         sweep_id = request.path_params["sweep_id"]
+        # A reconnecting EventSource sends the last id it saw; a first connect, the
+        # id its graph document was read at. Either, when present, must be a stream id.
+        given = {"Last-Event-ID": request.headers.get("last-event-id"),
+                 "after": request.query_params.get("after")}
+        for name, raw in given.items():
+            if raw and parse_event_id(raw) is None:
+                return JSONResponse({"error": f"bad event id in {name}: {raw[:40]!r}",
+                                     "hint": "an event id looks like 1700000000000-0"},
+                                    status_code=400)
+        after = parse_event_id(given["Last-Event-ID"] or given["after"] or "0-0") or "0-0"
+        if not hub.admit():
+            return PlainTextResponse(
+                f"too many open event streams (the cap is {effective_cap(hub.max_streams)}); "
+                "close some pages and reload\n", status_code=503, headers={"Retry-After": "5"})
+        sub: Subscriber | None = None
         try:
             await anyio.to_thread.run_sync(svc.record, sweep_id)
-        except CoordError as exc:
-            return _error(exc)
-        # A reconnecting EventSource sends the last id it saw; a first connect, the
-        # id its graph document was read at.
-        after = (request.headers.get("last-event-id") or request.query_params.get("after")
-                 or "0-0")
+            sub = Subscriber(asyncio.get_running_loop())
+            await anyio.to_thread.run_sync(hub.join, sweep_id, sub)
+        except BaseException as exc:
+            if sub is not None:
+                hub.leave(sweep_id, sub)
+            hub.release()
+            if isinstance(exc, CoordError):
+                return _error(exc)
+            if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+                return PlainTextResponse("Redis is unreachable; retry later\n",
+                                         status_code=503, headers={"Retry-After": "5"})
+            raise
 
-        async def stream() -> AsyncIterator[str]:
-            last = after
-            yield "retry: 2000\n\n"
-            while True:
-                batch = await anyio.to_thread.run_sync(read_batch, sweep_id, last)
-                if not batch:
-                    status = await anyio.to_thread.run_sync(rt.checkpoints.sweep_status, sweep_id)
-                    if status is None or status not in SWEEP_LIVE:
-                        yield _sse("end", {"status": status}, last)
-                        return
-                    yield ": idle\n\n"  # keeps proxies from closing a quiet stream
-                    continue
-                ids = sorted({e.todo_id for e in batch if e.todo_id})
-                now = await anyio.to_thread.run_sync(statuses, sweep_id, ids) if ids else {}
-                over = False
-                for ev in batch:
-                    last = ev.id
-                    if ev.todo_id:
-                        yield _sse("todo", {"todo": ev.todo_id, "kind": ev.kind, "ts": ev.ts,
-                                            "status": now.get(ev.todo_id)}, ev.id)
-                    elif ev.kind == "sweep.queued" and ev.data.get("resumed"):
-                        yield _sse("reload", {"kind": ev.kind}, ev.id)  # a new run
-                    elif ev.kind.startswith("sweep."):
-                        st = await anyio.to_thread.run_sync(rt.checkpoints.sweep_status, sweep_id)
-                        yield _sse("sweep", {"kind": ev.kind, "ts": ev.ts, "status": st,
-                                             "reason": ev.data.get("reason")}, ev.id)
-                        over = over or await anyio.to_thread.run_sync(ended_by, rt, sweep_id, ev)
-                if over:
-                    yield _sse("end", {"status": await anyio.to_thread.run_sync(
-                        rt.checkpoints.sweep_status, sweep_id)}, last)
-                    return
+        def closed() -> None:
+            hub.leave(sweep_id, sub)
+            hub.release()
 
-        return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        return _EventStream(_events(rt, sweep_id, after, sub, keepalive), closed)
 
     routes = [
         Route("/", page),
@@ -202,4 +290,6 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
     app: ASGIApp = Starlette(routes=routes)
     if auth:
         app = BasicAuth(app, auth)
-    return app
+    # Outermost: a request naming another host learns nothing, not even the auth realm.
+    allowed = list(hosts) if hosts is not None else [*local_hosts(), *rt.settings.ui_host_names]
+    return TrustedHostMiddleware(app, allowed_hosts=allowed, www_redirect=False)

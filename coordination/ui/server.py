@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import threading
 import time
 
@@ -25,6 +26,21 @@ def check_bind(address: str, auth: str | None) -> None:
         raise UsageError("COORD_UI_AUTH must look like user:password")
 
 
+def raise_fd_limit(want: int = 8192) -> int:
+    """Lift this process's soft open-file limit toward ``want`` (never past the hard
+    limit): every open event stream holds a socket, and a common default of 1,024 would
+    stop the server accepting anything at a thousand. Returns the soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return int(soft)
+
+
 def url(address: str, port: int) -> str:
     host = f"[{address}]" if ":" in address else address
     return f"http://{host}:{port}/"
@@ -38,6 +54,7 @@ def _config(app: ASGIApp, address: str, port: int) -> uvicorn.Config:
 
 def serve(app: ASGIApp, address: str, port: int) -> None:
     """Serve until interrupted (Ctrl-C, SIGTERM)."""
+    raise_fd_limit()
     server = uvicorn.Server(_config(app, address, port))
     try:
         server.run()
@@ -58,6 +75,7 @@ class Background:
         self.thread = threading.Thread(target=self.server.run, name="coord-ui", daemon=True)
 
     def __enter__(self) -> Background:
+        raise_fd_limit()
         self.thread.start()
         deadline = time.monotonic() + 10.0
         while not self.server.started:

@@ -304,6 +304,9 @@ async function sweepView(id) {
       refresh().catch(() => {});
     });
     es.addEventListener("reload", () => load().catch(fail));  // a resume started a new run
+    // Refused for good (too many open streams: 503): no longer live. A cut stream
+    // reconnects by itself (Last-Event-ID), and stays live meanwhile.
+    es.addEventListener("error", () => { if (es.readyState === EventSource.CLOSED) live.hidden = true; });
     es.addEventListener("end", (m) => {
       const e = JSON.parse(m.data);
       const b = document.getElementById("sweep-status");

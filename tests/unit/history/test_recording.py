@@ -135,7 +135,7 @@ def test_the_web_view_shows_embedded_sweeps_of_earlier_processes(tmp_path: Path)
     rt = Runtime.create(catalog=cat)  # `coord ui` later, embedded: the catalog's server
     assert rt.url is not None
     try:
-        client = TestClient(create_app(rt, cat))
+        client = TestClient(create_app(rt, cat), base_url="http://localhost")  # a Host the view answers
         [row] = client.get("/api/overview").json()["sweeps"]
         assert (row["sweep_id"], row["status"]) == (sid, "succeeded")
         todos = client.get(f"/api/sweeps/{sid}").json()["todos"]

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
+from starlette.types import ASGIApp
 
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
@@ -18,6 +19,11 @@ from coordination.ui.app import create_app
 from tests.unit.support.sweeps import PLAN, repos_of, write_catalog
 
 pytestmark = pytest.mark.timeout(120)
+
+
+def local(app: ASGIApp) -> TestClient:
+    """A test client addressing the view as localhost (it refuses other Host names)."""
+    return TestClient(app, base_url="http://localhost")
 A, B, C = "TODO-001", "TODO-002", "TODO-003"
 
 
@@ -63,7 +69,7 @@ def test_a_rolled_back_sweep_counts_its_undos_apart(rt: Runtime, tmp_path: Path)
     eco = catalog(tmp_path / "eco")
     sid, st = sweep(rt, eco, rollback=True)
     assert st["status"] == "rolled_back"
-    client = TestClient(create_app(rt, eco))
+    client = local(create_app(rt, eco))
     [row] = get(client, "/api/overview")["sweeps"]
     assert row["progress"] == {"done": 3, "total": 3, "undone": 3, "undo_failed": 0}
     graph = get(client, f"/api/sweeps/{sid}/graph")
@@ -76,7 +82,7 @@ def test_a_sweep_never_rolled_back_has_no_undo_counts(rt: Runtime, tmp_path: Pat
     eco = catalog(tmp_path / "eco")
     sid, st = sweep(rt, eco)
     assert st["status"] == "succeeded"
-    client = TestClient(create_app(rt, eco))
+    client = local(create_app(rt, eco))
     [row] = get(client, "/api/overview")["sweeps"]
     assert row["progress"] == {"done": 3, "total": 3}
     assert get(client, f"/api/sweeps/{sid}/graph")["sweep"]["progress"] == {"done": 3, "total": 3}
@@ -89,7 +95,7 @@ def test_a_rolled_back_todo_shows_its_change_and_its_undo_apart(
         rt: Runtime, tmp_path: Path) -> None:
     eco = catalog(tmp_path / "eco")
     sid, _st = sweep(rt, eco, rollback=True)
-    d = get(TestClient(create_app(rt, eco)), f"/api/sweeps/{sid}/todos/{B}")
+    d = get(local(create_app(rt, eco)), f"/api/sweeps/{sid}/todos/{B}")
     # the undo: the todo's entry
     assert d["status"] == "compensated" and d["exit_code"] == 0 and d["attempts"] == 1
     assert f"undo-out-{B}" in d["output_tail"] and f"undo-err-{B}" in d["output_tail"]
@@ -110,7 +116,7 @@ def test_an_atomic_rollback_keeps_the_failure_and_each_change(
     assert st["status"] == "rolled_back"
     assert {t: v["status"] for t, v in st["todos"].items()} == {
         A: "compensated", B: "failed", C: "cancelled"}
-    client = TestClient(create_app(rt, eco))
+    client = local(create_app(rt, eco))
     failed = get(client, f"/api/sweeps/{sid}/todos/{B}")
     assert failed["change"] is None and "kaput" in failed["output_tail"]
     undone = get(client, f"/api/sweeps/{sid}/todos/{A}")
@@ -137,11 +143,11 @@ def test_an_undo_not_yet_run_shows_no_output_of_the_change_as_its_own(
         assert svc.wait(sid, timeout=60)["status"] == "succeeded"
     # no workers: the undos are sent, none runs
     assert start_rollback(rt, sid, reason="by user") is not None
-    d = get(TestClient(create_app(rt, eco)), f"/api/sweeps/{sid}/todos/{A}")
+    d = get(local(create_app(rt, eco)), f"/api/sweeps/{sid}/todos/{A}")
     assert d["status"] in ("pending", "queued")
     assert d["output_tail"] == "" and d["exit_code"] is None and d["attempts"] == 0
     assert f"change-out-{A}" in d["change"]["output_tail"]
-    graph = get(TestClient(create_app(rt, eco)), f"/api/sweeps/{sid}/graph")
+    graph = get(local(create_app(rt, eco)), f"/api/sweeps/{sid}/graph")
     assert graph["sweep"]["status"] == "rolling_back"
     assert graph["sweep"]["progress"]["undone"] == 0
     assert graph["sweep"]["rollback_reason"]

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
+from starlette.types import ASGIApp
 
 from coordination.errors import UsageError
 from coordination.runtime.context import Runtime
@@ -27,6 +28,11 @@ from tests.unit.support.sweeps import PLAN, run_sweep, write_catalog
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(60)
+
+
+def local(app: ASGIApp) -> TestClient:
+    """A test client addressing the view as localhost (it refuses other Host names)."""
+    return TestClient(app, base_url="http://localhost")
 
 
 def three_todos(root: Path, middle: str = "echo boom >&2; exit 3") -> Path:
@@ -51,7 +57,7 @@ def swept(rt: Runtime, tmp_path: Path) -> tuple[Path, str, TestClient]:
     eco = three_todos(tmp_path / "eco")
     _svc, sid, st = run_sweep(rt, eco)
     assert st["status"] == "failed"
-    return eco, sid, TestClient(create_app(rt, eco))
+    return eco, sid, local(create_app(rt, eco))
 
 
 @pytest.fixture
@@ -68,7 +74,7 @@ def swept_on_server(tmp_path: Path) -> Iterator[tuple[Path, str, TestClient]]:
     try:
         _svc, sid, st = run_sweep(rt, eco)
         assert st["status"] == "failed"
-        yield eco, sid, TestClient(create_app(rt, eco))
+        yield eco, sid, local(create_app(rt, eco))
     finally:
         get_runtime.cache_clear()
         release(rt.url)
@@ -112,7 +118,7 @@ def test_overview_has_progress_duration_and_repos(swept: tuple[Path, str, TestCl
 def test_overview_shows_sweeps_without_a_readable_catalog(
         swept: tuple[Path, str, TestClient], rt: Runtime, tmp_path: Path) -> None:
     _eco, sid, _ = swept
-    doc = TestClient(create_app(rt, tmp_path / "nowhere.yaml")).get("/api/overview").json()
+    doc = local(create_app(rt, tmp_path / "nowhere.yaml")).get("/api/overview").json()
     assert [s["sweep_id"] for s in doc["sweeps"]] == [sid]
     assert doc["repos"] == doc["plans"] == [] and "nowhere.yaml" in doc["catalog_error"]
 
@@ -131,7 +137,7 @@ def test_breaker_column_shows_the_repos_with_a_breaker(rt: Runtime, tmp_path: Pa
         seen.append(repo)
         return {"state": "open", "failures": 2}
 
-    doc = TestClient(create_app(rt, eco, breakers=reader)).get("/api/overview").json()
+    doc = local(create_app(rt, eco, breakers=reader)).get("/api/overview").json()
     assert doc["breakers"] is True and seen == ["web"]  # only repos with a breaker are read
     assert {r["name"]: r["breaker_state"] for r in doc["repos"]} == {
         "api": None, "web": {"state": "open", "failures": 2}, "jobs": None}
@@ -167,7 +173,7 @@ def test_todo_detail_has_attempts_worker_timings_and_output(
 
 
 def test_plan_graph_before_any_sweep(rt: Runtime, example_catalog: Path) -> None:
-    client = TestClient(create_app(rt, example_catalog))
+    client = local(create_app(rt, example_catalog))
     g = client.get("/api/plans/PLAN-001/graph").json()
     assert g["plan"] == cli_json(example_catalog, "plan", "status", "PLAN-001")
     assert g["plan"]["milestones"], "the example plan has milestones"
@@ -200,7 +206,7 @@ def test_stream_of_a_live_sweep_follows_it_to_its_end(rt: Runtime, tmp_path: Pat
     eco = write_catalog(tmp_path / "eco", [
         {"id": "TODO-001", "repo": "api",
          "run": f"while [ ! -f {gate} ]; do sleep 0.02; done; echo done"}])
-    client = TestClient(create_app(rt, eco, block_ms=200))
+    client = local(create_app(rt, eco, block_ms=200))
     done: dict[str, Any] = {}
     runner = threading.Thread(target=lambda: done.update(st=run_sweep(rt, eco)[2]), daemon=True)
     runner.start()
@@ -245,7 +251,7 @@ def auth(user_pass: str) -> dict[str, str]:
 
 def test_basic_auth_guards_every_route(swept: tuple[Path, str, TestClient], rt: Runtime) -> None:
     eco, sid, _ = swept
-    client = TestClient(create_app(rt, eco, auth="ana:s3cret"))
+    client = local(create_app(rt, eco, auth="ana:s3cret"))
     for url in ("/", f"/sweeps/{sid}", "/api/sweeps", f"/api/sweeps/{sid}",
                 f"/api/sweeps/{sid}/events", "/static/app.js", "/api/repos"):
         r = client.get(url)
