@@ -116,6 +116,16 @@ class Settings(BaseSettings):
     signing_key_previous: SecretStr | None = Field(
         None, description="A retired signing key workers still accept during a rotation."
     )
+    accept_unsigned: bool = Field(
+        False,
+        description="A worker without COORD_SIGNING_KEY runs signed sweep specs it cannot "
+        "check (by default it refuses them: 'spec signed but this worker has no key').",
+    )
+    require_signed: bool = Field(
+        False,
+        description="Workers refuse unsigned sweep specs, key or no key (with a key they "
+        "always do); wins over COORD_ACCEPT_UNSIGNED.",
+    )
     flower_auth: str | None = Field(
         None, description="user:password for Flower's basic auth (required off localhost)."
     )

@@ -53,6 +53,7 @@ from typing import ClassVar
 
 from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
+from coordination.runtime.signing import SpecRefused
 from coordination.status import (
     NOT_STARTED,
     SUCCESSFUL,
@@ -378,8 +379,11 @@ def finish_if_done(rt: Runtime, sweep_id: str, spec: SweepSpec | None = None, *,
         # the trigger: the failure that stopped it (not every failure that followed)
         by = (record.get("stopped_by") if record.get("stopped_run") == run else None) \
             or failed_first(cps) or reason
-        if start_rollback(rt, sweep_id, reason=f"after {by}", from_active=True) is not None:
-            return SweepStatus.rolling_back
+        try:
+            if start_rollback(rt, sweep_id, reason=f"after {by}", from_active=True) is not None:
+                return SweepStatus.rolling_back
+        except SpecRefused as exc:  # its stored spec fails its check: no undo is signed
+            reason = f"{reason}; not rolled back: {exc.message}"
     if rt.checkpoints.set_sweep_status(sweep_id, final, allowed_from=SWEEP_ACTIVE,
                                        finished_at=time.time(), reason=reason):
         rt.checkpoints.deactivate(sweep_id)

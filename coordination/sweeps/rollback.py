@@ -31,7 +31,7 @@ from coordination.status import SWEEP_ACTIVE, EventKind, SweepStatus, TodoStatus
 from coordination.sweeps import recording
 from coordination.sweeps.sending import send_level
 from coordination.sweeps.spec import SweepSpec, TodoSpec, sweep_deadline
-from coordination.sweeps.spec_store import load_spec, signature_fields
+from coordination.sweeps.spec_store import derivable_spec, signature_fields
 
 log = logging.getLogger("coord.rollback")
 
@@ -188,7 +188,7 @@ def start_rollback(rt: Runtime, sweep_id: str, *, reason: str,
     record = rt.checkpoints.get_sweep(sweep_id)
     if record is None:
         return None
-    spec = load_spec(rt, sweep_id, record)
+    spec = derivable_spec(rt, sweep_id, record)  # its undo: commands get signed
     if spec is None:
         return None
     retry = spec.mode == "rollback"

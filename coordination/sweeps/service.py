@@ -40,7 +40,7 @@ from coordination.sweeps.reading import (
     todo_entry,
 )
 from coordination.sweeps.spec import SWEEP_MARGIN, SweepSpec, sweep_deadline
-from coordination.sweeps.spec_store import load_spec
+from coordination.sweeps.spec_store import derivable_spec, load_spec
 from coordination.sweeps.waiting import ended_by
 
 if TYPE_CHECKING:
@@ -186,7 +186,7 @@ class SweepService:
                 f"todos of sweep {sweep_id} are no longer in the catalog: {', '.join(missing)}",
                 hint="restore them, or start a new sweep of the plan",
             )
-        old = load_spec(self.rt, sweep_id, rec)
+        old = derivable_spec(self.rt, sweep_id, rec)  # what it keeps gets signed
         if old is None:
             raise NotFoundError(f"sweep {sweep_id} has no spec", hint="see `coord sweep list`")
         spec = self.planning.resume_spec(old, rerun)

@@ -1,32 +1,60 @@
 """A sweep's frozen spec as the processes that run it read it: parsed once per
-run, cached, and its signature checked.
+run, cached, and checked against its signature on the very text parsed.
 
 The spec (:class:`~coordination.sweeps.spec.SweepSpec`) is frozen in the sweep's
 record when it starts, resumes or rolls back (each a new ``run``). It can be
 megabytes at 10,000 todos, so a process parses each run's spec once and keeps
 the 32 most recent; a worker's threads that all get the first message of a
 sweep at once wait for one parse.
+
+Each cached spec carries its verdict (:class:`Checked`): the spec's text, its
+signature and the record's run are read in one HMGET, the verdict is computed
+on that text (:func:`coordination.runtime.signing.refusal`) and the spec parsed
+from that same text, and the two are kept and evicted together. A spec read
+again (evicted, or another run) is checked again: no verdict outlives the bytes
+it was computed on.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 
 from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.context import Runtime
-from coordination.runtime.signing import sign, verify
+from coordination.runtime.signing import Policy, SpecRefused, refusal, sign
 from coordination.sweeps.spec import SweepSpec
 
-_spec_cache: OrderedDict[tuple[str, int], SweepSpec] = OrderedDict()
+
+@dataclass(frozen=True)
+class Checked:
+    """A spec as parsed from one read of the record, and why it must not run (None:
+    it may), computed on the same text. ``spec`` is None when the text could not be
+    parsed (then ``refusal`` says so)."""
+
+    spec: SweepSpec | None
+    refusal: str | None
+
+
+#: (sweep, run) -> (the policy it was checked under, the checked spec)
+_spec_cache: OrderedDict[tuple[str, int], tuple[tuple[object, ...], Checked]] = OrderedDict()
 _spec_lock = threading.Lock()
 #: Held while a spec is read and parsed (3.6 MB of JSON and ~20 MB of objects at
 #: 10,000 todos): concurrent first readers wait for one parse.
 _spec_load_lock = threading.Lock()
-_verified: dict[tuple[str, int], str | None] = {}
 
 #: Record fields a worker needs per todo; the spec itself is read once per run.
 HEAD_FIELDS = ("status", "run", "deadline")
+#: What a spec is checked with: read together, in one HMGET.
+SPEC_FIELDS = ("run", "spec", "spec_sig", "spec_key_id")
+
+
+def policy(rt: Runtime) -> Policy:
+    """What this process accepts (COORD_SIGNING_KEY[_PREVIOUS], COORD_ACCEPT_UNSIGNED,
+    COORD_REQUIRE_SIGNED)."""
+    s = rt.settings
+    return Policy(tuple(s.signing_keys), s.accept_unsigned, s.require_signed)
 
 
 def sweep_head(rt: Runtime, sweep_id: str) -> SweepRecord | None:
@@ -35,64 +63,122 @@ def sweep_head(rt: Runtime, sweep_id: str) -> SweepRecord | None:
 
 
 def load_spec(rt: Runtime, sweep_id: str, record: SweepRecord | None = None) -> SweepSpec | None:
-    """The sweep's spec, parsed once per (sweep, run) per process. ``record`` needs
-    only its ``run``; the spec is read from Redis when not cached."""
+    """The sweep's spec, parsed once per (sweep, run) per process, whatever its
+    signature says (for reading it: status, supervision); a worker about to run a
+    command asks :func:`load_checked`. ``record`` needs only its ``run``."""
+    checked = load_checked(rt, sweep_id, record)
+    return None if checked is None else checked.spec
+
+
+def load_checked(rt: Runtime, sweep_id: str, record: SweepRecord | None = None
+                 ) -> Checked | None:
+    """The sweep's spec with its verdict, parsed and checked once per (sweep, run) per
+    process. ``record`` needs only its ``run`` (it says which cached spec to look
+    for); on a miss the spec is read with its signature and run, and is that run's
+    (a later one if the sweep moved on meanwhile). None: no such sweep, or no spec."""
+    pol = policy(rt)
     if record is None:
         record = sweep_head(rt, sweep_id)
         if record is None:
             return None
-    key = (sweep_id, int(record.get("run") or 0))
-    spec = _cached_spec(key)
-    if spec is not None:
-        return spec
+    key = (sweep_id, _run(record.get("run")))
+    hit = _cached(key, pol)
+    if hit is not None:
+        return hit
     with _spec_load_lock:
-        spec = _cached_spec(key)  # parsed by another thread while this one waited
-        if spec is not None:
-            return spec
-        text = record.get("spec")
-        if text is None:
-            text = (rt.checkpoints.get_sweep_fields(sweep_id, ("spec",)) or {}).get("spec")
-            if text is None:
-                return None
-        spec = SweepSpec.from_json(text)
+        hit = _cached(key, pol)  # parsed by another thread while this one waited
+        if hit is not None:
+            return hit
+        fields = rt.checkpoints.get_sweep_fields(sweep_id, SPEC_FIELDS)
+        if fields is None or fields.get("spec") is None:
+            return None
+        run = _run(fields.get("run"))
+        checked = _check(sweep_id, run, fields, pol)
         with _spec_lock:
-            _spec_cache[key] = spec
+            _spec_cache[(sweep_id, run)] = (pol.fingerprint, checked)
+            _spec_cache.move_to_end((sweep_id, run))
             while len(_spec_cache) > 32:
                 _spec_cache.popitem(last=False)
-        return spec
+        return checked
 
 
 def cached_spec(sweep_id: str, run: int) -> SweepSpec | None:
     """The spec of this run of the sweep if this process has parsed it (no Redis)."""
-    return _cached_spec((sweep_id, int(run)))
-
-
-def _cached_spec(key: tuple[str, int]) -> SweepSpec | None:
     with _spec_lock:
-        spec = _spec_cache.get(key)
-        if spec is not None:
-            _spec_cache.move_to_end(key)
-        return spec
+        entry = _spec_cache.get((sweep_id, int(run)))
+    return None if entry is None else entry[1].spec
 
 
-def spec_refusal(rt: Runtime, sweep_id: str, run: int) -> str | None:
-    """Why this run's spec must not run (COORD_SIGNING_KEY), checked once per run."""
-    key = (sweep_id, int(run))
-    if key not in _verified:
-        record = rt.checkpoints.get_sweep(sweep_id)
-        _verified[key] = "sweep record vanished" if record is None else verify(
-            dict(record), rt.settings.signing_keys)
-        while len(_verified) > 256:
-            _verified.pop(next(iter(_verified)))
-    return _verified[key]
+def cached_checked(rt: Runtime, sweep_id: str, run: int) -> Checked | None:
+    """This run's spec and verdict if this process has checked it (no Redis)."""
+    return _cached((sweep_id, int(run)), policy(rt))
+
+
+def derivable_spec(rt: Runtime, sweep_id: str, record: SweepRecord | None = None
+                   ) -> SweepSpec | None:
+    """The spec a resume or a rollback derives its next run from, which this process
+    then signs: refused (:class:`SpecRefused`) when this process signs (it has a
+    key) and the stored spec fails its check, so that no key-holder ever signs what
+    someone wrote into Redis."""
+    checked = load_checked(rt, sweep_id, record)
+    if checked is None:
+        return None
+    if rt.settings.signing_keys and checked.refusal is not None:
+        raise SpecRefused(
+            f"sweep {sweep_id}: its stored spec fails its check ({checked.refusal}); "
+            "nothing is signed from it",
+            hint="start a new sweep of the plan")
+    return checked.spec
+
+
+def _cached(key: tuple[str, int], pol: Policy) -> Checked | None:
+    with _spec_lock:
+        entry = _spec_cache.get(key)
+        if entry is None or entry[0] != pol.fingerprint:
+            return None
+        _spec_cache.move_to_end(key)
+        return entry[1]
+
+
+def _run(value: object) -> int:
+    """A record's ``run`` (-1 when it is not a number: no spec's run matches it)."""
+    try:
+        return int(str(value or 0))
+    except ValueError:
+        return -1
+
+
+def _check(sweep_id: str, run: int, fields: SweepRecord, pol: Policy) -> Checked:
+    """Check and parse the spec text of ``fields`` (one read) as run ``run`` of
+    ``sweep_id``. A spec whose own sweep id or run is not the record's is refused,
+    signed or not, and is given the record's, so that what ends its todos ends this
+    sweep's (not the sweep it was copied from)."""
+    text = fields.get("spec")
+    why = refusal(sweep_id, run, text, fields.get("spec_sig"), fields.get("spec_key_id"), pol)
+    spec: SweepSpec | None = None
+    try:
+        if not isinstance(text, str):
+            raise TypeError("not text")
+        spec = SweepSpec.from_json(text)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        why = why or f"spec unreadable: {exc}"
+    if spec is not None and (spec.sweep_id != sweep_id or spec.run != run):
+        why = why or (f"spec refused: it is run {spec.run} of sweep {spec.sweep_id}, "
+                      f"recorded as run {run} of sweep {sweep_id}")
+        spec.sweep_id, spec.run = sweep_id, run
+    return Checked(spec, why)
 
 
 def signature_fields(rt: Runtime, spec: SweepSpec) -> dict[str, str | None]:
-    """Record fields signing the spec (COORD_SIGNING_KEY), or clearing an old signature."""
+    """Record fields signing the spec for its sweep and run (COORD_SIGNING_KEY), or
+    clearing an old signature. A later run is derived from the stored spec, still in
+    the record while this is computed: it is signed only if that one checks out."""
     keys = rt.settings.signing_keys
     if not keys:
         return {"spec_sig": None, "spec_key_id": None}
-    return dict(sign(spec.to_json(), keys[0]))
+    if spec.run > 0:
+        derivable_spec(rt, spec.sweep_id)
+    return dict(sign(spec.sweep_id, spec.run, spec.to_json(), keys[0]))
 
 
 def level_index(spec: SweepSpec, todo_id: str) -> int:

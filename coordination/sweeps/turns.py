@@ -38,13 +38,12 @@ from coordination.runtime.leases import Heartbeat, Lease, new_token
 from coordination.runtime.transitions import Started, StartVerdict, waiter_rank
 from coordination.status import NOT_STARTED, SWEEP_ACTIVE, SWEEP_LIVE, EventKind, TodoStatus
 from coordination.sweeps.lost import poisoned
-from coordination.sweeps.progress import Change, end_todos, progress
+from coordination.sweeps.progress import Change, end_sweep, progress
 from coordination.sweeps.spec import SweepSpec, TodoSpec
 from coordination.sweeps.spec_store import (
-    cached_spec,
+    cached_checked,
     level_index,
-    load_spec,
-    spec_refusal,
+    load_checked,
     sweep_head,
 )
 
@@ -192,13 +191,11 @@ def take_turn(rt: Runtime, sweep_id: str, todo_id: str, run: int | None,
     before 0.2, read the sweep's): a :class:`Turn` holding its lease, or how this
     delivery ends without running."""
     while True:
-        spec, head, why = _current(rt, sweep_id, todo_id, run)
+        spec, head, why, refused = _current(rt, sweep_id, todo_id, run)
+        if refused is not None:
+            return _refuse(rt, sweep_id, spec, todo_id, refused, host)
         if spec is None:
             return Outcome.gone, {"reason": why}
-        if rt.settings.signing_keys:
-            refused = spec_refusal(rt, sweep_id, spec.run)
-            if refused is not None:
-                return _refuse(rt, spec, todo_id, refused)
         st = _start(rt, spec, todo_id, head, host)
         if isinstance(st, Started) and st.verdict == StartVerdict.run:
             # The sweep moved on (a resume or rollback) since this message was sent:
@@ -237,25 +234,32 @@ def take_turn(rt: Runtime, sweep_id: str, todo_id: str, run: int | None,
 
 
 def _current(rt: Runtime, sweep_id: str, todo_id: str, run: int | None
-             ) -> tuple[SweepSpec | None, SweepRecord | None, str]:
-    """The spec to run ``todo_id`` by, and the sweep's head if it was read; else why not.
+             ) -> tuple[SweepSpec | None, SweepRecord | None, str, str | None]:
+    """The spec to run ``todo_id`` by, and the sweep's head if it was read; else why not;
+    and why the spec must not run at all (its signature: a refusal ends the sweep).
 
-    A message names its run: with that run's spec parsed in this process, nothing is
-    read (the start script checks the sweep is still at that run and dispatching)."""
-    spec = cached_spec(sweep_id, run) if type(run) is int else None
-    if spec is not None:
-        return (spec, None, "") if todo_id in spec.todos else (
-            None, None, f"{todo_id} is not part of sweep {sweep_id}")
-    head = sweep_head(rt, sweep_id)
-    if head is None:
-        return None, None, f"unknown sweep {sweep_id}"
-    spec = load_spec(rt, sweep_id, head)
+    A message names its run: with that run's spec checked in this process, nothing is
+    read (the start script checks the sweep is still at that run and dispatching).
+    The verdict always comes with the spec it was computed on (one read of both)."""
+    checked = cached_checked(rt, sweep_id, run) if type(run) is int else None
+    if checked is None:
+        head = sweep_head(rt, sweep_id)
+        if head is None:
+            return None, None, f"unknown sweep {sweep_id}", None
+        checked = load_checked(rt, sweep_id, head)
+        if checked is not None and head.get("status") not in SWEEP_ACTIVE:
+            # Paused: the todo stays queued and is sent again on unpause.
+            return None, head, f"sweep is {head.get('status')}", None
+    else:
+        head = None
+    if checked is None:
+        return None, head, f"{todo_id} is not part of sweep {sweep_id}", None
+    spec = checked.spec
+    if checked.refusal is not None:  # before anything the spec says (which todos it has)
+        return spec, head, "", checked.refusal
     if spec is None or todo_id not in spec.todos:
-        return None, head, f"{todo_id} is not part of sweep {sweep_id}"
-    if head.get("status") not in SWEEP_ACTIVE:
-        # Paused: the todo stays queued and is sent again on unpause.
-        return None, head, f"sweep is {head.get('status')}"
-    return spec, head, ""
+        return None, head, f"{todo_id} is not part of sweep {sweep_id}", None
+    return spec, head, "", None
 
 
 def _start(rt: Runtime, spec: SweepSpec, todo_id: str, head: SweepRecord | None,
@@ -312,9 +316,17 @@ def _wait_deadline(rt: Runtime, sweep_id: str, head: SweepRecord | None) -> floa
     return time.monotonic() + max(1.0, left)
 
 
-def _refuse(rt: Runtime, spec: SweepSpec, todo_id: str, why: str) -> Refusal:
-    """End a todo ``failed`` without running anything (its spec cannot be trusted)."""
-    log.error("%s/%s refused: %s", spec.sweep_id, todo_id, why)
-    end_todos(rt, spec, [todo_id], TodoStatus.failed, NOT_STARTED,
-              event={"reason": why, "refused": True})
+def _refuse(rt: Runtime, sweep_id: str, spec: SweepSpec | None, todo_id: str, why: str,
+            host: str) -> Refusal:
+    """Run nothing of a spec that cannot be trusted: the todo ends ``failed`` (a
+    ``todo.failed`` event with ``refused: true``) and the sweep ends ``failed`` with
+    the refusal as its reason (what has not started is cancelled; no rollback, whose
+    undo commands would come from the same spec). Nothing here goes by the spec's
+    successors or atomic mode: only its todo ids, to cancel them. The todo ends even
+    when the spec does not name it (a spec copied from another sweep)."""
+    log.error("%s/%s refused: %s", sweep_id, todo_id, why)
+    level = level_index(spec, todo_id) if spec is not None and todo_id in spec.todos else -1
+    rt.transitions.end(sweep_id, [(todo_id, level)], TodoStatus.failed, NOT_STARTED,
+                       event={"reason": why, "refused": True})
+    end_sweep(rt, sweep_id, f"{why} (refused by worker {host}, at {todo_id})")
     return Outcome.done, {"status": str(TodoStatus.failed), "reason": why}
