@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -48,14 +49,41 @@ def clean_error(r: subprocess.CompletedProcess[str], code: int) -> None:
     assert r.stderr.strip(), "an error says something on stderr"
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no such number)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: valid JSON text, but no parser can hold it
+        raise ValueError(f"{text} does not fit a double")
+    return value
+
+
+def strict_json(text: str) -> Any:
+    """``text`` parsed as strict JSON: Python's ``Infinity``/``NaN`` (and numbers no double
+    holds) are refused, as every other JSON parser refuses them."""
+    return json.loads(text, parse_constant=_not_json, parse_float=_finite)
+
+
 def coord(eco: Path, *args: str, env: dict[str, str] | None = None,
           timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    """`coord --file ECO ARGS...` in a subprocess; what it prints with ``--json`` must be
+    strict JSON (one document, or JSON Lines for `events --follow`), whatever the test."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
     base.update(env or {})
-    return subprocess.run(
+    r = subprocess.run(
         [sys.executable, "-m", "coordination.cli.main", "--file", str(eco), *args],
         capture_output=True, text=True, env=base, cwd=ROOT, timeout=timeout,
     )
+    if "--json" in args and r.stdout.strip():
+        try:
+            strict_json(r.stdout)
+        except ValueError:
+            for line in r.stdout.splitlines():  # JSON Lines
+                if line.strip():
+                    strict_json(line)
+    return r
 
 
 def plan_coord(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
