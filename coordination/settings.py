@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         description="Workers refuse unsigned sweep specs, key or no key (with a key they "
         "always do); wins over COORD_ACCEPT_UNSIGNED.",
     )
+    audit_key: SecretStr | None = Field(
+        None,
+        description="When set, each catalog edit's audit entry is chained by HMAC-SHA256 "
+        "under this key instead of plain sha256, so entries forged with recomputed hashes "
+        "fail `coord audit --verify` (which then needs the key too).",
+    )
     flower_auth: str | None = Field(
         None, description="user:password for Flower's basic auth (required off localhost)."
     )

@@ -18,9 +18,23 @@ Chain: each entry holds ``seq`` (its index), ``prev`` (the previous entry's
 ``hash``; 64 zeros for the first) and ``hash``, the sha256 of the canonical
 JSON (sorted keys, no spaces) of the entry without ``hash``. :func:`verify`
 walks it. It shows a changed, removed, inserted or reordered entry; it cannot
-show a chain rewritten from the changed entry onwards, and entries removed from
-the end show only as the last entry's ``catalog`` no longer matching the file.
-Edits made by hand in an editor are not audited.
+show a chain rewritten from the changed entry onwards (anyone can recompute a
+sha256), and entries removed from the end show only as the last entry's
+``catalog`` no longer matching the file. Edits made by hand in an editor are not
+audited.
+
+Keyed chain: with ``COORD_AUDIT_KEY`` set, an entry's ``hash`` is the HMAC-SHA256 of
+the same canonical JSON under that key, and the entry says ``"keyed": true`` (inside
+what is hashed). Without the key nobody can write an entry that verifies, so a forged
+or rewritten entry, hashes recomputed, fails :func:`verify`. A keyed entry's ``prev``
+pins every entry before it, plain ones included, so an old plain log stays valid and
+is protected from the first keyed entry on; a plain entry after a keyed one is broken
+(written by a coord without the key, or forged). What no key can show: the keyed
+entries all cut off the end (as with the plain chain, only the catalog hash notes it).
+
+Entries are checked field by field (:func:`entry_problem`): a line that parses but is
+not an entry of this shape is named by :func:`verify` with its line, skipped by
+:func:`read`, and never stops the next edit's entry from being written.
 """
 
 from __future__ import annotations
@@ -31,8 +45,10 @@ import datetime as dt
 import functools
 import getpass
 import hashlib
+import hmac
 import json
 import os
+import re
 import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -90,6 +106,7 @@ class Entry(TypedDict):
     changes: list[Change]
     catalog: str
     prev: str
+    keyed: NotRequired[bool]  # True: ``hash`` is an HMAC under COORD_AUDIT_KEY
     hash: NotRequired[str]
 
 
@@ -215,11 +232,108 @@ def diff(before: Catalog, after: Catalog) -> list[Change]:
 
 
 # -- the chain ----------------------------------------------------------------------
-def entry_hash(entry: Mapping[str, object]) -> str:
-    """sha256 of the canonical JSON of ``entry`` without its ``hash``."""
+def entry_hash(entry: Mapping[str, object], key: bytes | None = None) -> str:
+    """sha256 of the canonical JSON of ``entry`` without its ``hash``; with ``key``,
+    the HMAC-SHA256 of it under that key (a keyed entry's hash)."""
     body = {k: v for k, v in entry.items() if k != "hash"}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if key is not None:
+        return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def audit_key() -> bytes | None:
+    """``COORD_AUDIT_KEY`` as bytes; None when unset or empty (plain chain)."""
+    # lazy: pydantic-settings, for an edit's entry and --verify only (the CLI imports
+    # this module at start-up, and `coord todo list` must not load the settings)
+    from coordination.settings import get_settings
+
+    key = get_settings().audit_key
+    text = key.get_secret_value() if key is not None else ""
+    return text.encode("utf-8") if text else None
+
+
+#: What an entry's fields must be (:func:`entry_problem`): a hash is 64 hex digits.
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_ACTIONS = ("created", "deleted", "updated")
+_REQUIRED = ("seq", "at", "who", "op", "argv", "ids", "changes", "catalog", "prev", "hash")
+
+
+def _show(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def _text_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _change_problem(i: int, change: object) -> str | None:
+    if not isinstance(change, dict):
+        return f"changes[{i}] must be an object, got {_show(change)}"
+    for name in ("id", "kind", "action"):
+        if not isinstance(change.get(name), str):
+            return f"changes[{i}].{name} must be text, got {_show(change.get(name))}"
+    if change["action"] not in _ACTIONS:
+        return (f"changes[{i}].action must be one of {', '.join(_ACTIONS)}, "
+                f"got {_show(change['action'])}")
+    fields = change.get("fields")
+    if not isinstance(fields, dict):
+        return f"changes[{i}].fields must be an object, got {_show(fields)}"
+    for name, pair in fields.items():
+        if not (isinstance(pair, list) and len(pair) == 2):
+            return f"changes[{i}].fields.{name} must be [before, after], got {_show(pair)}"
+    return None
+
+
+def entry_problem(entry: Mapping[str, object]) -> str | None:
+    """What makes a parsed line no entry of the log, field by field (the first
+    problem), or None. Fields it does not know are left alone (the hash covers them)."""
+    missing = [k for k in _REQUIRED if k not in entry]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    seq = entry["seq"]
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        return f"seq must be a whole number >= 0, got {_show(seq)}"
+    at = entry["at"]
+    try:
+        dt.datetime.fromisoformat(at.replace("Z", "+00:00")) if isinstance(at, str) else None
+    except ValueError:
+        at = None
+    if not isinstance(at, str):
+        return f"at must be an ISO 8601 time, got {_show(entry['at'])}"
+    for name in ("who", "op"):
+        if not isinstance(entry[name], str):
+            return f"{name} must be text, got {_show(entry[name])}"
+    if entry["argv"] is not None and not _text_list(entry["argv"]):
+        return f"argv must be a list of text or null, got {_show(entry['argv'])}"
+    if not _text_list(entry["ids"]):
+        return f"ids must be a list of text, got {_show(entry['ids'])}"
+    changes = entry["changes"]
+    if not isinstance(changes, list):
+        return f"changes must be a list, got {_show(changes)}"
+    for i, change in enumerate(changes):
+        problem = _change_problem(i, change)
+        if problem:
+            return problem
+    for name in ("catalog", "prev", "hash"):
+        value = entry[name]
+        if not (isinstance(value, str) and _HEX64.fullmatch(value)):
+            return f"{name} must be 64 hex digits, got {_show(value)}"
+    if "keyed" in entry and entry["keyed"] is not True:
+        return f"keyed must be true when present, got {_show(entry['keyed'])}"
+    return None
+
+
+def _parse(raw: bytes) -> dict[str, Any] | None:
+    """One line of the log as a JSON object, else None. Python's NaN and Infinity are
+    read: coord before 0.3 wrote them for a catalog's .inf, and its hash covers them
+    (the catalog refuses such numbers now; `coord audit --json` prints them as null)."""
+    try:
+        got = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return got if isinstance(got, dict) else None
 
 
 def record(store: _Store, fn: Callable[..., object], before: bytes, after: bytes) -> Entry:
@@ -238,6 +352,9 @@ def record(store: _Store, fn: Callable[..., object], before: bytes, after: bytes
         "catalog": hashlib.sha256(after).hexdigest(),
         "prev": GENESIS,
     }
+    key = audit_key()
+    if key is not None:
+        entry["keyed"] = True
     path = log_path(target)
     try:
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -248,7 +365,7 @@ def record(store: _Store, fn: Callable[..., object], before: bytes, after: bytes
         if last is not None:
             entry["seq"] = last[0] + 1
             entry["prev"] = last[1]
-        entry["hash"] = entry_hash(entry)
+        entry["hash"] = entry_hash(entry, key)
         line = json.dumps(entry, separators=(",", ":"), ensure_ascii=False) + "\n"
         # A torn last line (a crash mid-append) is left for --verify to report.
         data = ("" if ends_clean else "\n") + line
@@ -279,9 +396,10 @@ def _unlogged(path: Path, exc: OSError) -> OperationFailed:
 
 
 def _last_entry(fd: int) -> tuple[tuple[int, str] | None, bool]:
-    """``(seq, hash)`` of the last parseable entry of the log, and whether the file
-    ends with a newline. Read backwards in blocks: the log grows for ever, an append
-    reads its tail only."""
+    """``(seq, hash)`` of the last entry of the log with a usable ``seq`` and ``hash``
+    (lines without them are passed over: --verify names them, and the next entry is
+    still written), and whether the file ends with a newline. Read backwards in blocks:
+    the log grows for ever, an append reads its tail only."""
     size = os.fstat(fd).st_size
     if size == 0:
         return None, True
@@ -297,11 +415,11 @@ def _last_entry(fd: int) -> tuple[tuple[int, str] | None, bool]:
         for raw in reversed(candidates):
             if not raw.strip():
                 continue
-            got = None
-            with contextlib.suppress(ValueError):
-                got = json.loads(raw)
-            if isinstance(got, dict) and "hash" in got:
-                return (int(got.get("seq", -1)), str(got.get("hash", ""))), ends_clean
+            got = _parse(raw)
+            seq, hash_ = (got.get("seq"), got.get("hash")) if got is not None else (None, None)
+            if (isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0
+                    and isinstance(hash_, str) and _HEX64.fullmatch(hash_)):
+                return (seq, hash_), ends_clean
         if len(tail) > 16 * block and pos > 0:
             tail = lines[0]  # keep only the unfinished line
     return None, ends_clean
@@ -329,72 +447,114 @@ class Broken:
         return f"line {self.line} (entry {self.index}): {self.problem}"
 
 
-def read(path: Path) -> list[dict[str, Any]]:
-    """The entries of a log, in file order; unreadable lines skipped (see :func:`verify`).
+def scan(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """The well-formed entries of a log, in file order, and how many non-blank lines
+    were not (unreadable, or failing :func:`entry_problem`; :func:`verify` names them).
 
-    Any: what a line holds is only known to be a JSON object, and the history reader
+    Any: a well-formed entry's fields are checked, but the history reader
     (runtime/history.py) indexes into it as a dict[str, Any]."""
-    out = []
+    out, bad = [], 0
     for raw in path.read_bytes().split(b"\n"):
-        with contextlib.suppress(ValueError):
-            got = json.loads(raw)
-            if isinstance(got, dict):
-                out.append(got)
-    return out
+        if not raw.strip():
+            continue
+        got = _parse(raw)
+        if got is None or entry_problem(got) is not None:
+            bad += 1
+        else:
+            out.append(got)
+    return out, bad
 
 
-def verify(path: Path) -> tuple[int, Broken | None]:
-    """(number of entries, the first broken one or None) for the log at ``path``."""
+def read(path: Path) -> list[dict[str, Any]]:
+    """The well-formed entries of a log, in file order; other lines skipped (see
+    :func:`verify`)."""
+    return scan(path)[0]
+
+
+@dataclass(frozen=True)
+class Check:
+    """What :func:`check` found in a log."""
+
+    entries: int  # lines, each an entry or a broken one
+    keyed: int  # entries whose hash is an HMAC (``"keyed": true``)
+    broken: Broken | None  # the first entry where the chain does not hold
+    #: 1-based line of the first keyed entry whose HMAC could not be checked (no key given)
+    unchecked: int | None
+
+
+def check(path: Path, key: bytes | None = None) -> Check:
+    """Walk the chain of the log at ``path``. ``key``: COORD_AUDIT_KEY, to check keyed
+    entries' HMACs; without it their links (seq, prev) are still checked and the first
+    is noted in ``unchecked``."""
     raw_lines = path.read_bytes().split(b"\n")
     if raw_lines and raw_lines[-1] == b"":
         raw_lines.pop()  # the newline ending the last entry
-    entries: list[JSONObject | None] = []
-    for raw in raw_lines:
-        try:
-            got = json.loads(raw)
-        except ValueError:
-            got = None
-        entries.append(got if isinstance(got, dict) else None)
+    entries = [_parse(raw) for raw in raw_lines]
     seqs = [e.get("seq") if e is not None else None for e in entries]
     prev: JSONValue = GENESIS
+    keyed, unchecked, after_keyed = 0, None, False
+
+    def broken(i: int, problem: str) -> Check:
+        return Check(len(entries), keyed, Broken(i + 1, i, problem), unchecked)
+
     for i, e in enumerate(entries):
-        where = functools.partial(Broken, i + 1, i)
         if e is None:
             last = i == len(entries) - 1
-            return len(entries), where(
-                "not a complete entry (the log was cut short, or an append was interrupted)"
-                if last else "not a JSON entry (the line was changed or damaged)")
-        missing = [k for k in ("seq", "prev", "hash") if k not in e]
-        if missing:
-            return len(entries), where(f"missing {', '.join(missing)} (the entry was changed)")
-        if entry_hash(e) != e["hash"]:
-            return len(entries), where(
-                "changed: its content does not match its hash")
+            return broken(i, "not a complete entry (the log was cut short, or an append "
+                             "was interrupted)" if last else
+                             "not a JSON entry (the line was changed or damaged)")
+        problem = entry_problem(e)
+        if problem is not None:
+            return broken(i, f"malformed: {problem} (the entry was changed or damaged)")
+        if e.get("keyed") is True:
+            keyed += 1
+            after_keyed = True
+            if key is None:
+                unchecked = i + 1 if unchecked is None else unchecked
+            elif not hmac.compare_digest(entry_hash(e, key), e["hash"]):
+                return broken(i, "changed or forged: its content does not match its keyed "
+                                 "hash (HMAC under COORD_AUDIT_KEY; or it was keyed with "
+                                 "another key)")
+        elif after_keyed:
+            return broken(i, "not keyed, after keyed entries: forged, or written by a coord "
+                             "without COORD_AUDIT_KEY")
+        elif entry_hash(e) != e["hash"]:
+            return broken(i, "changed: its content does not match its hash")
         seq = e["seq"]
         if seq != i:
-            if isinstance(seq, int) and seq > i:
+            if seq > i:
                 if i in seqs[i + 1:]:
                     j = seqs.index(i, i + 1)
-                    return len(entries), where(
-                        f"reordered: entry {i} should come here, it is at line {j + 1}")
-                return len(entries), where(
-                    f"removed: entr{'y' if seq == i + 1 else 'ies'} {i}"
-                    f"{'' if seq == i + 1 else f'..{seq - 1}'} missing before it")
-            return len(entries), where(
-                f"inserted or reordered: it says it is entry {seq}, but entry {i} is due here")
+                    return broken(i, f"reordered: entry {i} should come here, it is at "
+                                     f"line {j + 1}")
+                return broken(i, f"removed: entr{'y' if seq == i + 1 else 'ies'} {i}"
+                                 f"{'' if seq == i + 1 else f'..{seq - 1}'} missing before it")
+            return broken(i, f"inserted or reordered: it says it is entry {seq}, but entry "
+                             f"{i} is due here")
         if e["prev"] != prev:
-            return len(entries), where(
-                "does not follow the entry before it (its prev hash differs): an entry "
-                "before it was changed, removed or inserted")
+            return broken(i, "does not follow the entry before it (its prev hash differs): "
+                             "an entry before it was changed, removed or inserted")
         prev = e["hash"]
-    return len(entries), None
+    return Check(len(entries), keyed, None, unchecked)
+
+
+def verify(path: Path, key: bytes | None = None) -> tuple[int, Broken | None]:
+    """(number of entries, the first broken one or None) for the log at ``path``. A
+    keyed entry counts as broken when ``key`` is not given: it cannot be verified."""
+    found = check(path, key)
+    if found.broken is None and found.unchecked is not None:
+        i = found.unchecked - 1
+        return found.entries, Broken(found.unchecked, i, "keyed (HMAC-SHA256): it cannot "
+                                     "be verified without COORD_AUDIT_KEY")
+    return found.entries, found.broken
 
 
 def last_catalog(path: Path) -> str | None:
-    """The catalog hash the last entry recorded (None for an empty log)."""
+    """The catalog hash the last well-formed entry recorded (None for an empty log)."""
     entries = read(path)
     return str(entries[-1].get("catalog")) if entries else None
 
 
-__all__ = ["Broken", "diff", "entry_hash", "invoked_as", "log_path", "operation", "operations",
-           "read", "record", "short", "verify", "who"]
+__all__ = ["Broken", "Check", "audit_key", "check", "diff", "entry_hash", "entry_problem",
+           "invoked_as", "log_path", "operation", "operations", "read", "record", "scan",
+           "short", "verify", "who"]

@@ -12,6 +12,7 @@ import click
 from coordination.catalog import audit as log
 from coordination.cli.context import Context
 from coordination.cli.render import esc, json_option, print_json, say, table
+from coordination.errors import UsageError
 from coordination.jsonable import JSONObject, as_list, as_object
 
 
@@ -47,7 +48,8 @@ def _table(entries: list[JSONObject]) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Only the last N entries.")
 @click.option("--verify", is_flag=True,
-              help="Check the hash chain: exit 1 naming the first bad entry, else 0.")
+              help="Check the hash chain: exit 1 naming the first bad entry, else 0 "
+              "(keyed entries need COORD_AUDIT_KEY: without it, exit 2).")
 @json_option
 @click.pass_obj
 def audit(obj: Context, limit: int | None, verify: bool, as_json: bool) -> None:
@@ -58,7 +60,9 @@ def audit(obj: Context, limit: int | None, verify: bool, as_json: bool) -> None:
     git config user.email, else the OS user), when, the operation and command,
     the ids touched and the fields changed. Entries are chained by sha256, so
     --verify shows an entry changed, removed, inserted or reordered after the
-    fact (not a chain rewritten from that entry on).
+    fact (not a chain rewritten from that entry on, hashes recomputed). With
+    COORD_AUDIT_KEY set, new entries are chained by HMAC-SHA256 under that key:
+    then a forged or rewritten entry fails --verify too (which needs the key).
 
     Edits made by hand in an editor are NOT audited: only coord's own writes are.
 
@@ -71,24 +75,36 @@ def audit(obj: Context, limit: int | None, verify: bool, as_json: bool) -> None:
     path = log.log_path(obj.file)
     if not path.exists():
         if as_json:
-            print_json({"log": str(path), "entries": 0, "intact": True, "first_bad": None,
-                        "catalog_changed_since": None} if verify else [])
+            print_json({"log": str(path), "entries": 0, "intact": True, "keyed": 0,
+                        "first_bad": None, "catalog_changed_since": None} if verify else [])
         else:
             say("no audited edits yet")
         return
     if verify:
-        count, broken = log.verify(path)
+        key = log.audit_key()
+        found = log.check(path, key)
+        count, broken = found.entries, found.broken
+        if broken is None and found.unchecked is not None:
+            raise UsageError(
+                f"{path}: {_entries(found.keyed)} keyed (HMAC-SHA256, from line "
+                f"{found.unchecked} on) and COORD_AUDIT_KEY is not set: the log cannot be "
+                "verified without it",
+                hint="set COORD_AUDIT_KEY to the key the log was written with")
         drift = None
         if broken is None:
             drift = _drift(obj, log.last_catalog(path))
         if as_json:
             print_json({"log": str(path), "entries": count, "intact": broken is None,
+                        "keyed": found.keyed,
                         "first_bad": None if broken is None else {
                             "line": broken.line, "index": broken.index,
                             "problem": broken.problem},
                         "catalog_changed_since": drift})
         elif broken is None:
-            say(f"{count} entries, chain intact")
+            say(f"{count} entries, chain intact{_keying(count, found.keyed)}")
+            if key is not None and found.keyed == 0 and count:
+                say("[dim]note: COORD_AUDIT_KEY is set but no entry is keyed yet; the next "
+                    "edit starts the keyed chain[/dim]")
             if drift:
                 say(f"[dim]note: {esc(drift)}[/dim]")
         else:
@@ -96,13 +112,32 @@ def audit(obj: Context, limit: int | None, verify: bool, as_json: bool) -> None:
         if broken is not None:
             sys.exit(1)
         return
-    entries = log.read(path)
+    entries, skipped = log.scan(path)
     if limit is not None:
         entries = entries[-limit:]
+    if skipped:
+        click.echo(f"note: {skipped} line{'s' if skipped != 1 else ''} of {path} "
+                   f"{'are' if skipped != 1 else 'is'} not a well-formed entry and "
+                   f"{'are' if skipped != 1 else 'is'} not shown; "
+                   "`coord audit --verify` names the first", err=True)
     if as_json:
         print_json(entries)
     else:
         _table(entries)
+
+
+def _entries(n: int) -> str:
+    return f"{n} entr{'y' if n == 1 else 'ies'}"
+
+
+def _keying(count: int, keyed: int) -> str:
+    """How much of an intact log is keyed, for people ("" for a plain log)."""
+    if not keyed:
+        return ""
+    if keyed == count:
+        return ", every entry keyed (HMAC-SHA256)"
+    return (f"; the last {_entries(keyed)} keyed (HMAC-SHA256), pinning the "
+            f"{_entries(count - keyed)} before them (plain sha256)")
 
 
 def _drift(obj: Context, recorded: str | None) -> str | None:

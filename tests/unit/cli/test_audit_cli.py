@@ -94,7 +94,7 @@ def test_no_log_yet(example_catalog: Path) -> None:
     assert ok(example_catalog, "audit", "--verify").strip() == "no audited edits yet"
     assert audit_json(example_catalog, "--verify") == {
         "log": str(audit.log_path(example_catalog)), "entries": 0, "intact": True,
-        "first_bad": None, "catalog_changed_since": None}
+        "keyed": 0, "first_bad": None, "catalog_changed_since": None}
 
 
 def test_verify_passes_then_names_the_first_bad_entry(example_catalog: Path) -> None:
@@ -154,7 +154,8 @@ def test_concurrent_cli_writers_leave_an_intact_chain(example_catalog: Path) -> 
             assert p.returncode == 0, err
     doc = audit_json(example_catalog, "--verify")
     assert doc == {"log": str(audit.log_path(example_catalog)), "entries": 2 * rounds,
-                   "intact": True, "first_bad": None, "catalog_changed_since": None}
+                   "intact": True, "keyed": 0, "first_bad": None,
+                   "catalog_changed_since": None}
     got = audit_json(example_catalog)
     assert sorted(e["who"] for e in got) == ["alpha"] * rounds + ["beta"] * rounds
     created = {c["id"] for e in got for c in e["changes"] if c["action"] == "created"}
