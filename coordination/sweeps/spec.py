@@ -9,13 +9,18 @@ worker needs no catalog of its own.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from coordination.status import NOT_STARTED as NOT_STARTED  # re-exported for older imports
 from coordination.status import SWEEP_ACTIVE as SWEEP_ACTIVE
 from coordination.status import SWEEP_LIVE as SWEEP_LIVE
 from coordination.status import TERMINAL as TERMINAL
 from coordination.retry import backoff_cap
+
+
+def _fields(obj: object) -> dict[str, object]:
+    """A dataclass's fields by name, in order, not copied (what ``to_json`` encodes)."""
+    return {name: getattr(obj, name) for name in getattr(obj, "__dataclass_fields__")}
 
 
 @dataclass(slots=True)
@@ -91,10 +96,12 @@ class SweepSpec:
         return sorted((r, int(self.capacity.get(r, 1))) for r in self.todos[todo_id].resources)
 
     def to_json(self) -> str:
-        data = asdict(self)
+        # The fields as they are (vars, not asdict: asdict deep-copies every todo's
+        # lists and dicts first, a fifth of a 400-todo sweep's start); same JSON.
+        data = _fields(self)
         if not data["atomic"]:
             del data["atomic"]  # as a spec of before 0.3 reads: any coord can parse it
-        return json.dumps(data, separators=(",", ":"))
+        return json.dumps(data, separators=(",", ":"), default=_fields)
 
     @classmethod
     def from_json(cls, text: str) -> SweepSpec:
