@@ -163,7 +163,11 @@ def test_an_atomic_sweeps_reason_names_the_failure_that_triggered_it(
         rt: Runtime, tmp_path: Path) -> None:
     from workers.embedded import embedded_workers
 
-    catalog, log = change(tmp_path, run={B: "exit 1"})
+    # B fails only once E (its sibling in level 1, on another repo) has run: then A and
+    # E are the two to undo, whichever worker thread got to its message first.
+    flag = tmp_path / "e.ran"
+    catalog, log = change(tmp_path, run={
+        B: f"while [ ! -e {flag} ]; do sleep 0.01; done; exit 1", E: f"touch {flag}"})
     svc = SweepService(rt, catalog)
     with embedded_workers(rt, dict.fromkeys(REPOS, 1)):
         sid = svc.start(PLAN, ignore_blockers=True, atomic=True)
