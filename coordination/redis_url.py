@@ -23,7 +23,9 @@ Supported query parameters, ``rediss://`` only:
   server that authenticates clients (``tls-auth-clients yes``).
 - ``ssl_check_hostname``: ``true`` (default when verifying) or ``false``.
 
-``unix://`` URLs may carry ``db``. Anything else is refused at start (exit 2).
+``unix:///path/to/redis.sock`` URLs (three slashes: no host) may carry a user and
+password (``unix://USER:PASSWORD@/path``) and ``db``. Anything else is refused at
+start (exit 2).
 """
 
 from __future__ import annotations
@@ -113,6 +115,11 @@ def url_problem(url: str) -> str | None:
     params = dict(query)
 
     if scheme == "unix":
+        if parts.netloc.rpartition("@")[2]:
+            # redis-py would ignore the host and connect to the rest of the path:
+            # unix://run/redis.sock means /redis.sock.
+            return (f"unix:// takes no host: the socket's absolute path follows the '//', "
+                    f"e.g. unix:///run/redis.sock or unix://:PASSWORD@/run/redis.sock: {shown!r}")
         if not parts.path or parts.path == "/":
             return f"unix:// needs the socket's path, e.g. unix:///run/redis.sock: {shown!r}"
         allowed: tuple[str, ...] = ("db",)
@@ -215,12 +222,16 @@ def client_url(url: str) -> str:
 def celery_url(url: str) -> str:
     """The URL for kombu and Celery's backend: the TLS parameters removed
     (they travel as :func:`tls_options`), so neither parses them a second time;
-    ``unix://PATH?db=N`` spelled as kombu reads a socket: ``redis+socket://PATH``
-    with the database as ``virtual_host``."""
+    ``unix://[USER:PASSWORD@]PATH?db=N`` spelled as kombu reads a socket:
+    ``redis+socket://[USER:PASSWORD@]PATH`` with the database as ``virtual_host``.
+    The credentials and the path stay as written (percent-encoded): kombu and Celery
+    decode each once, as redis-py does, so a password is not lost (the broker would
+    log in as the default user) and a path with ``%``, ``?`` or ``#`` stays one path."""
     parts = urlsplit(url)
     if parts.scheme == "unix":
         db = parse_qs(parts.query).get("db", ["0"])[0]
-        return f"redis+socket://{unquote(parts.path)}" + (f"?virtual_host={db}" if db != "0" else "")
+        return (f"redis+socket://{parts.netloc}{parts.path}"
+                + (f"?virtual_host={db}" if db != "0" else ""))
     return _rewrite_query(url, keep=lambda k: k not in TLS_PARAMS, value=lambda k, v: v)
 
 

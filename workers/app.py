@@ -13,6 +13,7 @@ from coordination.dispatch.app import EMBEDDED_POLLING_INTERVAL as EMBEDDED_POLL
 from coordination.dispatch.app import celery_app
 from coordination.dispatch.app import limits_from_catalog as limits_from_catalog
 from coordination.dispatch.app import todo_budget as todo_budget
+from coordination.redis_url import url_password
 from coordination.settings import Settings
 from workers import tasks
 
@@ -20,11 +21,12 @@ from workers import tasks
 class Connection(KombuConnection):
     """kombu's connection, but its URL (the worker's banner, its "Connected to" line)
     shows a password mask only over a password: kombu writes ``:**@`` into every URL
-    it shows, a password or not."""
+    it shows, a password or not. A unix socket's password is not in ``password``: it
+    stays in the ``socket://`` URL kombu keeps as the host name."""
 
     def as_uri(self, include_password: Any = False, mask: Any = "**", *args: Any,
                **kw: Any) -> str:
-        if not self.password:
+        if not self.password and url_password(str(self.hostname or "")) is None:
             include_password = True  # nothing to hide, so no mask either
         return str(super().as_uri(include_password, mask, *args, **kw))
 
