@@ -149,6 +149,19 @@ class Keys:
         once (SET NX), after everything was written (``runtime/migrate_02.py``)."""
         return f"{self.namespace}:migrated:0.2"
 
+    # -- who may use the namespace ------------------------------------------------
+    def acl_probe(self, token: str, kind: str) -> str:
+        """Scratch keys (and a channel) on which a starting worker runs each command it
+        needs once, to name a missing ACL permission up front (``runtime/preflight.py``);
+        deleted at once, and they expire anyway."""
+        return f"{self.namespace}:acl-probe:{token}:{kind}"
+
+    def pidbox_channel(self, db: int) -> str:
+        """Celery's remote-control channel (a kombu fanout a worker subscribes to by
+        pattern): a Redis ACL must name it as it is, since ``&<ns>:*`` does not cover a
+        PSUBSCRIBE of another pattern."""
+        return f"{self.celery_prefix}/{db}.celery.pidbox"
+
     # -- events ---------------------------------------------------------------
     @property
     def events(self) -> str:

@@ -21,7 +21,7 @@ from coordination.catalog.store import CatalogStore
 from coordination.dispatch import CeleryDispatcher
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.context import get_runtime
-from coordination.runtime.preflight import check_redis
+from coordination.runtime.preflight import check_permissions, check_redis
 from coordination.settings import get_settings
 from coordination.sweeps.supervision import SupervisorThread
 from workers.app import create_app, limits_from_catalog
@@ -117,6 +117,9 @@ def build_worker(
         # instead of Celery's retry-forever at start. Once started, the worker
         # reconnects forever, as it should.
         check_redis(settings)
+        # Every command, key and channel a worker needs, tried once: a user missing one
+        # is refused now, the permission named, not killed later inside Celery's loop.
+        check_permissions(settings, "worker")
     longest_todo, longest_sweep = limits_from_catalog(catalog)
     app = create_app(settings, longest_todo=longest_todo, longest_sweep=longest_sweep)
     rt = get_runtime()

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import redis
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
 
 from coordination.runtime.embedded_server import joined
 from coordination.settings import Settings, get_settings
@@ -267,10 +267,41 @@ class LuaScript:
         """The script's reply: its shape is the script's (see its header), so its caller
         reads it."""
         try:
-            return r.evalsha(self.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            # EVAL also caches the script server-side for the next EVALSHA.
-            return r.eval(self.text, len(keys), *keys, *args)
+            try:
+                return r.evalsha(self.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                # EVAL also caches the script server-side for the next EVALSHA.
+                return r.eval(self.text, len(keys), *keys, *args)
+        except ResponseError as exc:
+            if isinstance(exc, NoPermissionError) or ACL_REFUSED not in str(exc):
+                raise
+            raise self.refused(r, keys) or exc from None
+
+    def refused(self, r: redis.Redis, keys: Sequence[str]) -> NoPermissionError | None:
+        """The NOPERM of the command this script runs that the user may not run: Redis
+        says only that the script ran one (:data:`ACL_REFUSED`). Each of the script's
+        commands is tried once on scratch keys of the namespace of ``keys``."""
+        from coordination.runtime.preflight import denied_commands  # lazy: on an error only
+
+        namespace = str(keys[0]).split(":", 1)[0] if keys else "coord"
+        try:
+            denied = denied_commands(r, namespace, self.commands)
+        except Exception:  # noqa: BLE001 - then the script's own error stands
+            return None
+        if not denied:
+            return None
+        return NoPermissionError(f"this user has no permissions to run the '{denied[0]}' "
+                                 f"command (in coord's {self.name} script)")
+
+    @property
+    def commands(self) -> list[str]:
+        """The Redis commands the script calls, lower case."""
+        return sorted({c.lower() for c in _CALLED.findall(self.text)})
+
+
+#: What Redis answers when a script calls a command its user may not run.
+ACL_REFUSED = "can't run this command"
+_CALLED = re.compile(r"redis\.p?call\(\s*['\"]([A-Za-z]+)['\"]")
 
 
 @lru_cache(maxsize=None)

@@ -19,16 +19,27 @@ with what is wrong:
 A TLS file named in the URL that cannot be read is bad input (exit 2). The CLI
 maps a Redis error escaping any command through :func:`unreachable`, so it says
 the same things. Every message goes through :func:`redact_url` / ``scrub``.
+
+Redis ACL: :data:`ACL_COMMANDS` lists the commands each part of coord runs (the
+README's "Redis ACL" shows them as ``ACL SETUSER`` lines, :func:`acl_setuser`).
+A starting worker then runs each of its commands once on scratch keys
+(:func:`check_permissions`), so a user missing one is refused at start, the
+command named, rather than killed later by a traceback from Celery's loop; a
+CLI names the command it was refused (:func:`diagnose`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
+import secrets
 import socket
 import ssl
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
+from typing import Protocol, cast
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
 from redis import exceptions as rexc
@@ -36,6 +47,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from coordination.errors import RedisUnreachable, SettingsError
+from coordination.keys import Keys
 from coordination.redis_url import (
     TLS_FILE_PARAMS,
     endpoint,
@@ -45,11 +57,11 @@ from coordination.redis_url import (
     scrub,
     url_password,
 )
+from coordination.settings import Settings, get_settings
 
-if TYPE_CHECKING:
-    from coordination.settings import Settings
-
-__all__ = ["DEFAULT_TIMEOUT", "Diagnosis", "check_redis", "diagnose", "redact_url", "unreachable"]
+__all__ = ["ACL_COMMANDS", "DEFAULT_TIMEOUT", "Diagnosis", "acl_rules", "acl_setuser",
+           "check_permissions", "check_redis", "denied_commands", "diagnose", "redact_url",
+           "unreachable"]
 
 # Whole check, retries included; well inside the 10 s a failing `coord worker` may take.
 DEFAULT_TIMEOUT = 4.0
@@ -58,6 +70,7 @@ RETRY_PAUSE = 0.25
 PROBE_TIMEOUT = 0.5  # the second look that tells TLS from plain
 
 HINT_URL = "fix COORD_REDIS_URL (unset it to run embedded); see README 'Settings'"
+HINT_ACL = "README 'Redis ACL' lists what a worker, a CLI and the web view need"
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,270 @@ class Diagnosis:
     problem: str
     hint: str
     transient: bool  # worth another try within the start-up budget
+    refused: bool = False  # Redis answered, and refused a command (an ACL): not unreachable
+
+
+def _message(url: str, d: Diagnosis) -> str:
+    if d.refused:
+        return f"Redis at {redact_url(url)} refused a command: {d.problem}"
+    return f"cannot reach Redis at {redact_url(url)}: {d.problem}"
+
+
+# -- Redis ACL: what each part of coord runs ------------------------------------------------
+#: The web view and every reading command: reads only.
+ACL_READ = ("ping", "get", "mget", "exists", "pttl", "hget", "hmget", "hgetall", "llen",
+            "lrange", "smembers", "zcard", "zrange", "zrevrange", "zrangebyscore",
+            "zrevrangebyscore", "zlexcount", "xrange", "xrevrange", "xread")
+#: What a CLI adds: starting, steering and waiting on sweeps (a waiting CLI supervises
+#: them too), through coord's scripts and Celery's sending side. ``scan`` reads a
+#: sweep recorded by coord 0.1 once, to move it to the current layout.
+ACL_WRITE = ("set", "getdel", "incr", "del", "expire", "pexpire", "persist", "hset",
+             "hsetnx", "hdel", "hincrby", "lpush", "ltrim", "sadd", "srem", "zadd", "zrem",
+             "zremrangebyscore", "xadd", "xtrim", "publish", "eval", "evalsha",
+             "script|load", "script|exists", "multi", "exec", "time", "blpop", "scan")
+#: What a worker adds: consuming its queues, and Celery's remote control (Flower).
+#: ``watch``/``unwatch``/``rpush``: kombu's redelivery, with COORD_VISIBILITY_TIMEOUT.
+ACL_CONSUME = ("brpop", "rpop", "rpush", "watch", "unwatch", "psubscribe", "punsubscribe")
+#: Welcome, not needed: without them a worker's warm shutdown waits up to a second for
+#: its BRPOP to time out instead of ending it (CLIENT UNBLOCK).
+ACL_OPTIONAL = ("client|id", "client|unblock")
+ACL_COMMANDS: dict[str, tuple[str, ...]] = {
+    "ui": ACL_READ,
+    "cli": ACL_READ + ACL_WRITE,
+    "worker": ACL_READ + ACL_WRITE + ACL_CONSUME,
+}
+ROLE_NAMES = {"ui": "the web view", "cli": "a CLI", "worker": "a worker"}
+
+
+def url_db(url: str) -> int:
+    """The database number a validated ``COORD_REDIS_URL`` selects."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return int(parse_qs(parts.query).get("db", ["0"])[0])
+    return int(parts.path.strip("/") or 0)
+
+
+def acl_rules(role: str, namespace: str = "coord", db: int = 0) -> list[str]:
+    """The ACL rules (``ACL SETUSER`` arguments after the password) ``role`` needs:
+    its keys (read-only for the web view), its channels, its commands."""
+    keys = Keys(namespace)
+    rules = ["resetkeys", "resetchannels", "-@all"]
+    if role == "ui":
+        rules.append(f"%R~{namespace}:*")
+    else:
+        rules += [f"~{namespace}:*", f"&{namespace}:*"]
+    if role == "worker":
+        rules.append("&" + keys.pidbox_channel(db))
+    commands = ACL_COMMANDS[role] + (("select",) if db else ())
+    return rules + [f"+{c}" for c in commands]
+
+
+def acl_setuser(role: str, user: str, namespace: str = "coord", db: int = 0,
+                width: int = 88) -> str:
+    """``redis-cli ACL SETUSER ...`` for ``role``, wrapped as shell lines (the README's)."""
+    words = ["redis-cli", "ACL", "SETUSER", user, "on", "'>PASSWORD'"]
+    # quoted for a shell: ~ & % at the start, | (a subcommand) anywhere
+    words += [f"'{r}'" if r[0] in "~&%" or "|" in r else r
+              for r in acl_rules(role, namespace, db)]
+    lines, line = [], ""
+    for w in words:
+        if line and len(line) + 1 + len(w) > width - 2:
+            lines.append(line + " \\")
+            line = "  " + w
+        else:
+            line = f"{line} {w}" if line else w
+    return "\n".join([*lines, line])
+
+
+_PROBE_SCRIPT = "return 1"
+
+
+def _probes(keys: Keys, token: str, db: int) -> dict[str, tuple[str | int | float, ...]]:
+    """One harmless call of every command coord needs, on scratch keys (ACL checks a
+    command before running it, so a denied one answers NOPERM whatever its keys hold)."""
+    def k(kind: str) -> str:
+        return keys.acl_probe(token, kind)
+
+    s, h, lst, st, z, x = k("s"), k("h"), k("l"), k("set"), k("z"), k("x")
+    sha = hashlib.sha1(_PROBE_SCRIPT.encode()).hexdigest()
+    probes: dict[str, tuple[str | int | float, ...]] = {
+        "ping": ("PING",),
+        "select": ("SELECT", db),
+        "set": ("SET", s, "1", "PX", 60000), "get": ("GET", s), "mget": ("MGET", s),
+        "exists": ("EXISTS", s), "pttl": ("PTTL", s), "expire": ("EXPIRE", s, 60),
+        "pexpire": ("PEXPIRE", s, 60000), "persist": ("PERSIST", s),
+        "getdel": ("GETDEL", s), "incr": ("INCR", s),
+        "hset": ("HSET", h, "f", 1), "hsetnx": ("HSETNX", h, "g", 1), "hget": ("HGET", h, "f"),
+        "hmget": ("HMGET", h, "f"), "hgetall": ("HGETALL", h), "hincrby": ("HINCRBY", h, "f", 1),
+        "hdel": ("HDEL", h, "f"),
+        "lpush": ("LPUSH", lst, "x", "y", "z"), "rpush": ("RPUSH", lst, "x"),
+        "llen": ("LLEN", lst), "lrange": ("LRANGE", lst, 0, 0), "ltrim": ("LTRIM", lst, 0, 9),
+        "rpop": ("RPOP", lst), "brpop": ("BRPOP", lst, 0.01), "blpop": ("BLPOP", lst, 0.01),
+        "sadd": ("SADD", st, "x"), "smembers": ("SMEMBERS", st), "srem": ("SREM", st, "x"),
+        "zadd": ("ZADD", z, 1, "x"), "zcard": ("ZCARD", z), "zrange": ("ZRANGE", z, 0, 0),
+        "zrevrange": ("ZREVRANGE", z, 0, 0),
+        "zrangebyscore": ("ZRANGEBYSCORE", z, "-inf", "+inf"),
+        "zrevrangebyscore": ("ZREVRANGEBYSCORE", z, "+inf", "-inf"),
+        "zlexcount": ("ZLEXCOUNT", z, "-", "+"), "zrem": ("ZREM", z, "x"),
+        "zremrangebyscore": ("ZREMRANGEBYSCORE", z, 1, 0),
+        "xadd": ("XADD", x, "MAXLEN", 10, "*", "f", "v"), "xtrim": ("XTRIM", x, "MAXLEN", 10),
+        "xrange": ("XRANGE", x, "-", "+", "COUNT", 1),
+        "xrevrange": ("XREVRANGE", x, "+", "-", "COUNT", 1),
+        "xread": ("XREAD", "COUNT", 1, "STREAMS", x, "0-0"),
+        "publish": ("PUBLISH", k("channel"), "probe"),
+        "eval": ("EVAL", _PROBE_SCRIPT, 0), "evalsha": ("EVALSHA", sha, 0),
+        "script|load": ("SCRIPT", "LOAD", _PROBE_SCRIPT),
+        "script|exists": ("SCRIPT", "EXISTS", sha),
+        "time": ("TIME",), "scan": ("SCAN", 0, "MATCH", k("*"), "COUNT", 10),
+        "watch": ("WATCH", s), "unwatch": ("UNWATCH",),
+        "client|id": ("CLIENT", "ID"),
+        # Last: a refused EXEC would leave the connection in MULTI (it is dropped after).
+        "multi": ("MULTI",), "exec": ("EXEC",),
+        "del": ("DEL", s, h, lst, st, z, x),
+    }
+    return probes
+
+
+class _Connection(Protocol):
+    """What a probe uses of a redis-py connection (untyped there)."""
+
+    def pack_commands(self, commands: Sequence[tuple[str | int | float, ...]]) -> object: ...
+
+    def send_packed_command(self, command: object) -> None: ...
+
+    def send_command(self, *args: object) -> None: ...
+
+    def read_response(self) -> object: ...
+
+    def disconnect(self) -> None: ...
+
+
+def _connection(r: redis.Redis) -> _Connection:
+    """A new connection of ``r``'s pool, not from it: a probe leaves it in odd states."""
+    return cast(_Connection, r.connection_pool.make_connection())
+
+
+#: Commands a probe does not run: no harmless call (``client|unblock`` needs another
+#: client), or the probe runs them apart (``psubscribe``/``punsubscribe``).
+_NOT_PROBED = frozenset({"client|unblock", "psubscribe", "punsubscribe"})
+
+
+def denied_commands(r: redis.Redis, namespace: str, commands: Iterable[str],
+                    *, db: int = 0, channel_pattern: str | None = None) -> list[str]:
+    """Which of ``commands`` (lower case, ``container|sub`` for subcommands) the user of
+    ``r`` may not run, each tried once on scratch keys of ``namespace`` in one round trip
+    over one connection (dropped after). ``keys`` or ``channels`` in the result: a key
+    or channel of the namespace is out of the user's patterns. ``channel_pattern``: a
+    PSUBSCRIBE to try too (Celery's remote control)."""
+    keys = Keys(namespace)
+    wanted = set(commands)
+    table = _probes(keys, secrets.token_hex(6), db)
+    order = [c for c in table if c in wanted and c not in _NOT_PROBED]
+    if "del" not in order:
+        order.append("del")  # clean up (when allowed)
+    denied: list[str] = []
+    conn = _connection(r)
+    try:
+        conn.send_packed_command(conn.pack_commands([table[c] for c in order]))
+        for name in order:
+            try:
+                conn.read_response()
+            except rexc.NoPermissionError as exc:
+                if name in wanted:
+                    denied.append(_denied_what(str(exc)) or name)
+            except rexc.ResponseError:
+                pass  # WRONGTYPE, NOSCRIPT, EXEC without MULTI...: allowed, just odd here
+    finally:
+        conn.disconnect()
+    if channel_pattern is not None and wanted & {"psubscribe", "punsubscribe"}:
+        denied += _denied_pattern(r, channel_pattern)
+    return list(dict.fromkeys(denied))
+
+
+def _denied_pattern(r: redis.Redis, pattern: str, timeout: float = ATTEMPT_TIMEOUT
+                    ) -> list[str]:
+    """A PSUBSCRIBE to ``pattern`` refused: ``psubscribe``, or ``channel PATTERN``."""
+    sub = r.pubsub()  # type: ignore[no-untyped-call]
+    try:
+        sub.psubscribe(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:  # the confirmation, or the refusal
+            if sub.get_message(timeout=max(0.0, deadline - time.monotonic())) is not None:
+                break
+        sub.punsubscribe(pattern)
+    except rexc.NoPermissionError as exc:
+        what = _denied_what(str(exc)) or "psubscribe"
+        return [f"channel {pattern}" if what == "channels" else what]
+    finally:
+        sub.close()
+    return []
+
+
+_RUN = re.compile(r"permissions? to run the '([^']+)' command")
+
+
+def _denied_what(text: str) -> str | None:
+    """The command (``xadd``, ``client|id``), or ``keys``/``channels``, a NOPERM names."""
+    m = _RUN.search(text)
+    if m:
+        return m.group(1).lower()
+    low = text.lower()
+    if "access one of the keys" in low or "no permissions to access a key" in low:
+        return "keys"
+    if "channel" in low:
+        return "channels"
+    return None
+
+
+def _refusal(denied: Sequence[str], user: str, ep: str, namespace: str,
+             role: str | None = None) -> Diagnosis:
+    """What a user may not do, in words, with the ACL SETUSER that grants it."""
+    who = f"user {user!r}" if user else "the default user"
+    commands = [d for d in denied if d not in ("keys", "channels")
+                and not d.startswith("channel ")]
+    parts, grant = [], []
+    if commands:
+        parts.append(f"may not run {', '.join(c.upper() for c in commands)}")
+        grant += [f"+{c}" for c in commands]
+    if "keys" in denied:
+        parts.append(f"may not use the keys {namespace}:*")
+        grant.append(f"'{'%R' if role == 'ui' else ''}~{namespace}:*'")
+    for d in denied:
+        if d == "channels" or d.startswith("channel "):
+            channel = d.removeprefix("channel ") if d != "channels" else f"{namespace}:*"
+            parts.append(f"may not use the channel {channel}")
+            grant.append(f"'&{channel}'")
+    what = f" (what {ROLE_NAMES[role]} needs)" if role else ""
+    return Diagnosis(
+        f"{who} {' and '.join(parts)} on {ep}{what} (NOPERM)",
+        f"grant it: ACL SETUSER {user or 'default'} {' '.join(grant)}; {HINT_ACL}",
+        False, refused=True)
+
+
+def check_permissions(settings: Settings, role: str = "worker",
+                      timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Raise :class:`RedisUnreachable` naming every command, key or channel pattern
+    ``role`` needs and the URL's user may not use (see :func:`denied_commands`)."""
+    url = settings.redis_url
+    if not url:
+        return
+    db = url_db(url)
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout,
+                                  retry=Retry(NoBackoff(), 0), health_check_interval=0)
+    try:
+        commands = ACL_COMMANDS[role] + (("select",) if db else ())
+        pattern = Keys(settings.namespace).pidbox_channel(db) if role == "worker" else None
+        denied = denied_commands(client, settings.namespace, commands, db=db,
+                                 channel_pattern=pattern)
+    except Exception as exc:  # noqa: BLE001 - reached a moment ago; say what went wrong
+        d = diagnose(exc, url, waited=timeout)
+        raise RedisUnreachable(_message(url, d), hint=d.hint) from None
+    finally:
+        client.close()
+    if denied:
+        user = unquote(urlsplit(url).username or "")
+        d = _refusal(denied, user, endpoint(url), settings.namespace, role)
+        raise RedisUnreachable(_message(url, d), hint=d.hint)
 
 
 def check_redis(settings: Settings, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -88,9 +365,7 @@ def check_redis(settings: Settings, timeout: float = DEFAULT_TIMEOUT) -> None:
             probe = min(PROBE_TIMEOUT, max(0.1, deadline - time.monotonic()))
             d = diagnose(exc, url, waited=timeout, probe_timeout=probe)
             if not d.transient or time.monotonic() + RETRY_PAUSE + 0.2 >= deadline:
-                raise RedisUnreachable(
-                    f"cannot reach Redis at {redact_url(url)}: {d.problem}", hint=d.hint
-                ) from None
+                raise RedisUnreachable(_message(url, d), hint=d.hint) from None
             time.sleep(RETRY_PAUSE)
 
 
@@ -129,8 +404,16 @@ def unreachable(exc: BaseException, url: str | None) -> RedisUnreachable:
     """The CLI's error for a Redis or broker exception that escaped a command."""
     if not url:
         return RedisUnreachable(f"cannot reach Redis: {scrub(str(exc), url)}", hint=HINT_URL)
-    d = diagnose(exc, url, waited=None)
-    return RedisUnreachable(f"cannot reach Redis at {redact_url(url)}: {d.problem}", hint=d.hint)
+    d = diagnose(exc, url, waited=None, namespace=_namespace())
+    return RedisUnreachable(_message(url, d), hint=d.hint)
+
+
+def _namespace() -> str | None:
+    """The configured namespace, for a message (None if the settings are unreadable)."""
+    try:
+        return get_settings().namespace
+    except SettingsError:
+        return None
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -149,7 +432,7 @@ def _host_port(url: str) -> tuple[str, int]:
 
 def diagnose(
     exc: BaseException, url: str, *, waited: float | None = None,
-    probe_timeout: float = PROBE_TIMEOUT,
+    probe_timeout: float = PROBE_TIMEOUT, namespace: str | None = None,
 ) -> Diagnosis:
     """What ``exc`` (raised connecting to ``url``) means, in words a user can act on.
 
@@ -168,7 +451,7 @@ def diagnose(
     def first(*types: type[BaseException]) -> BaseException | None:
         return next((e for e in chain if isinstance(e, types)), None)
 
-    user = unquote(urlsplit(url).username or "") if not unix else ""
+    user = unquote(urlsplit(url).username or "")  # unix://USER:PASSWORD@/path too
     has_password = url_password(url) is not None
 
     # -- credentials ------------------------------------------------------------------
@@ -190,10 +473,10 @@ def diagnose(
             f"{ep} refused the credentials: wrong password for {who}, or the user does not exist "
             "or is disabled (WRONGPASS)",
             "fix the user name or password in COORD_REDIS_URL", False)
-    if first(rexc.NoPermissionError) or "NOPERM" in codes:
-        who = f"user {user!r}" if user else "the default user"
-        return Diagnosis(f"{who} may not run PING on {ep} (NOPERM)",
-                         "grant the user coord's commands in the server's ACL", False)
+    noperm = first(rexc.NoPermissionError)
+    if noperm is not None or "NOPERM" in codes:
+        what = _denied_what(str(noperm or text)) or "ping"
+        return _refusal([what], user, ep, namespace or "coord")
 
     # -- TLS --------------------------------------------------------------------------
     verify = first(ssl.SSLCertVerificationError)
