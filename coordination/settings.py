@@ -49,6 +49,12 @@ class Settings(BaseSettings):
         None, description="Redis URL (broker, backend, leases, events). Unset: embedded mode."
     )
     namespace: str = Field("coord", description="Prefix of every Redis key and queue name.")
+    share_namespace: bool = Field(
+        False,
+        description="Use the namespace although another catalog (another path or host) "
+        "claimed it first: for the same catalog copied to another machine or a container. "
+        "Otherwise workers and CLIs of a second catalog refuse it.",
+    )
     lease_ttl: float = Field(
         10.0, gt=0.5, description="Seconds a repo lease lives without a heartbeat."
     )
