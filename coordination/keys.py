@@ -150,6 +150,13 @@ class Keys:
         return f"{self.namespace}:migrated:0.2"
 
     # -- who may use the namespace ------------------------------------------------
+    @property
+    def catalog_claim(self) -> str:
+        """String, JSON: the catalog this namespace belongs to (its path and host), set
+        once (SET NX) by the first worker or CLI that used it; the workers and CLIs of
+        another catalog refuse it unless told to share it (``runtime/claim.py``)."""
+        return f"{self.namespace}:catalog"
+
     def acl_probe(self, token: str, kind: str) -> str:
         """Scratch keys (and a channel) on which a starting worker runs each command it
         needs once, to name a missing ACL permission up front (``runtime/preflight.py``);

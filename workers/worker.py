@@ -120,6 +120,8 @@ def build_worker(
         # Every command, key and channel a worker needs, tried once: a user missing one
         # is refused now, the permission named, not killed later inside Celery's loop.
         check_permissions(settings, "worker")
+        # Not another catalog's namespace (its todos would run in our checkouts).
+        get_runtime().claim(file)
     longest_todo, longest_sweep = limits_from_catalog(catalog)
     app = create_app(settings, longest_todo=longest_todo, longest_sweep=longest_sweep)
     rt = get_runtime()

@@ -23,6 +23,7 @@ import redis
 from coordination.keys import Keys
 from coordination.runtime.breakers import Breakers
 from coordination.runtime.checkpoints import CheckpointStore
+from coordination.runtime.claim import check_claim
 from coordination.runtime.client import get_redis, is_embedded, real_client
 from coordination.runtime.embedded_server import ensure_server
 from coordination.runtime.events import EventLog
@@ -71,6 +72,9 @@ class Runtime:
         elif settings.redis_url:
             url = settings.redis_url
             r = get_redis(settings)
+            if catalog is not None:
+                # Another catalog's namespace is refused before anything is read or sent.
+                check_claim(r, keys, catalog, share=settings.share_namespace, url=url)
         else:
             path = (catalog or settings.ecosystem).absolute()
             url = ensure_server(path)
@@ -89,6 +93,13 @@ class Runtime:
             workers=WorkerRegistry(r, keys),
             breakers=Breakers(r, keys, events),
         )
+
+    def claim(self, catalog: Path) -> None:
+        """Refuse (or claim) the namespace for ``catalog``, as :meth:`create` does when
+        given one (:func:`~coordination.runtime.claim.check_claim`); embedded: nothing."""
+        if self.settings.redis_url and self.url:
+            check_claim(self.redis, self.keys, catalog, share=self.settings.share_namespace,
+                        url=self.url)
 
     @property
     def in_process(self) -> bool:
