@@ -42,7 +42,8 @@ def _ui_host(name: str) -> str:
 class Settings(BaseSettings):
     """All of coord's knobs. Each field is the env var ``COORD_<NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix="COORD_", extra="ignore")
+    # Every number finite: COORD_LEASE_TTL=inf would pass a gt=0 bound (#23).
+    model_config = SettingsConfigDict(env_prefix="COORD_", extra="ignore", allow_inf_nan=False)
 
     ecosystem: Path = Field(Path("ecosystem.yaml"), description="Catalog file to use.")
     redis_url: str | None = Field(

@@ -43,3 +43,14 @@ def test_retention_days_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.setenv("COORD_RETENTION_DAYS", bad)
         with pytest.raises(SettingsError, match="COORD_RETENTION_DAYS"):
             load_settings()
+
+
+@pytest.mark.parametrize("name", ["COORD_LEASE_TTL", "COORD_SUPERVISE_INTERVAL",
+                                  "COORD_RETENTION_DAYS", "COORD_HISTORY_DAYS"])
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+def test_no_setting_takes_a_number_that_is_not_finite(monkeypatch: pytest.MonkeyPatch,
+                                                      name: str, value: str) -> None:
+    """A bound like gt=0 lets "inf" through: every setting refuses it, naming itself."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        load_settings()
