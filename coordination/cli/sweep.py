@@ -44,6 +44,7 @@ from coordination.cli.render import (
 from coordination.errors import UsageError
 from coordination.runtime.context import get_runtime
 from coordination.runtime.events import Event
+from coordination.settings import get_settings
 from coordination.status import SWEEP_LIVE
 from coordination.sweeps import SweepService
 from coordination.lazy import LazyModule
@@ -260,12 +261,13 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
     """`coord plan sweep PLAN` (not --dry-run), or with ``todo_id`` `coord todo run ID`.
     Embedded mode (no COORD_REDIS_URL) runs the workers in this process and always waits.
     ``ui_port``: serve the web view on localhost at that port while the sweep runs."""
+    if ui_port is not None and not (wait or get_settings().embedded):
+        # Usage first: nothing is planned or touched for a command that cannot run.
+        raise UsageError("--ui serves the web view while the sweep runs: it needs --wait",
+                         hint="add --wait, or run `coord ui` beside the sweep")
     launch = launching.prepare(file, plan_id=plan_id or None, todo_id=todo_id, strategy=strategy,
                      ignore_blockers=ignore_blockers, atomic=atomic, again=again)
     spec, svc = launch.spec, launch.svc
-    if ui_port is not None and not (wait or launch.embedded):
-        raise UsageError("--ui serves the web view while the sweep runs: it needs --wait",
-                         hint="add --wait, or run `coord ui` beside the sweep")
     if launch.embedded:
         wait = True
         if not as_json:

@@ -394,6 +394,21 @@ class EventLog:
         ]
         return islice(heapq.merge(scan.events, *sweeps, key=_by_id), count)
 
+    def wait_sweeps(self, cursors: Mapping[str, str], *, block_ms: int,
+                    count: int = 500) -> dict[str, list[Event]]:
+        """Each sweep's events after its cursor (sweep id -> last id read), in one XREAD
+        blocking up to ``block_ms`` for the first: a reader serving many sweeps at once
+        (the web view's shared feed)."""
+        keys = {self.keys.sweep_events(sid): sid for sid in cursors}
+        streams: dict[KeyT, StreamIdT] = {k: cursors[sid] for k, sid in keys.items()}
+        reply = cast(XReadReply, self.r.xread(streams, count=count, block=max(1, block_ms)))
+        out: dict[str, list[Event]] = {}
+        for name, entry_id, fields in stream_entries(reply):
+            sid = keys.get(name.decode() if isinstance(name, bytes) else str(name))
+            if sid is not None:
+                out.setdefault(sid, []).append(Event.from_entry(entry_id, fields))
+        return out
+
     def wait_sweep(self, sweep_id: str, after: str, *, block_ms: int,
                    count: int = 500) -> list[Event]:
         """The sweep's events after ``after``, blocking up to ``block_ms`` for the first

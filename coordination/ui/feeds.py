@@ -27,14 +27,12 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import cast
 
 import redis
-from redis.typing import KeyT, StreamIdT
 
 from coordination.jsonable import JSONObject
 from coordination.runtime.context import Runtime
-from coordination.runtime.events import Event, XReadReply, stream_entries, stream_id_key
+from coordination.runtime.events import Event
 from coordination.status import SWEEP_LIVE
 from coordination.sweeps import ended_by
 
@@ -258,15 +256,7 @@ class EventHub:
 
     def _pass(self, cursors: dict[str, str]) -> None:
         """One XREAD over every watched sweep; deliver, and end the feeds that ended."""
-        keys = {self.rt.keys.sweep_events(sid): sid for sid in cursors}
-        streams: dict[KeyT, StreamIdT] = {k: cursors[sid] for k, sid in keys.items()}
-        reply = cast(XReadReply, self.rt.redis.xread(streams, count=PAGE,
-                                                     block=self.block_ms))
-        batches: dict[str, list[Event]] = {}
-        for name, entry_id, fields in stream_entries(reply):
-            sid = keys.get(name.decode() if isinstance(name, bytes) else name)
-            if sid is not None:
-                batches.setdefault(sid, []).append(Event.from_entry(entry_id, fields))
+        batches = self.rt.events.wait_sweeps(cursors, block_ms=self.block_ms, count=PAGE)
         out: list[tuple[str, str, list[Message], bool]] = []
         for sid, batch in batches.items():
             messages, over = render(self.rt, sid, batch)
