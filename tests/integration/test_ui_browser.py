@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -68,16 +69,8 @@ def statuses(driver: Any) -> dict[str, str]:
         " o[e.dataset.todo] = e.dataset.status; return o;"))
 
 
-def test_sweep_page_follows_a_live_sweep(cluster: Cluster, browser: Any) -> None:
-    gate = cluster.root / "gate"
-    wait = f"while [ ! -f {gate} ]; do sleep 0.05; done"
-    cluster.write_catalog({"a": 2}, [
-        T("TODO-001", "a", f"{wait}; echo one"),
-        T("TODO-003", "a", f"{wait}; echo three"),
-        T("TODO-002", "a", "echo kaput-output; exit 4", blocked_by=["TODO-001"]),
-        T("TODO-004", "a", "true", blocked_by=["TODO-002"]),
-    ])
-    cluster.start_worker("a")
+def serve_ui(cluster: Cluster) -> tuple[subprocess.Popen[Any], str]:
+    """`coord ui` on a free port, once it answers; its process and base URL."""
     port = free_port()
     ui = cluster.popen("ui", "--port", str(port))
     base = f"http://127.0.0.1:{port}"
@@ -90,6 +83,20 @@ def test_sweep_page_follows_a_live_sweep(cluster: Cluster, browser: Any) -> None
             return False
 
     wait_until(serving, 30, "coord ui to serve", interval=0.1)
+    return ui, base
+
+
+def test_sweep_page_follows_a_live_sweep(cluster: Cluster, browser: Any) -> None:
+    gate = cluster.root / "gate"
+    wait = f"while [ ! -f {gate} ]; do sleep 0.05; done"
+    cluster.write_catalog({"a": 2}, [
+        T("TODO-001", "a", f"{wait}; echo one"),
+        T("TODO-003", "a", f"{wait}; echo three"),
+        T("TODO-002", "a", "echo kaput-output; exit 4", blocked_by=["TODO-001"]),
+        T("TODO-004", "a", "true", blocked_by=["TODO-002"]),
+    ])
+    cluster.start_worker("a")
+    ui, base = serve_ui(cluster)
     sid = cluster.start_sweep()
     start = time.monotonic()
     browser.get(f"{base}/sweeps/{sid}")
@@ -167,18 +174,7 @@ def test_a_rolled_back_sweep_does_not_look_like_a_success(cluster: Cluster, brow
           undo="echo never"),
     ])
     cluster.start_worker("a")
-    port = free_port()
-    ui = cluster.popen("ui", "--port", str(port))
-    base = f"http://127.0.0.1:{port}"
-
-    def serving() -> bool:
-        assert ui.poll() is None, ui.communicate()[1]
-        try:
-            return urllib.request.urlopen(base + "/api/sweeps", timeout=2).status == 200
-        except OSError:
-            return False
-
-    wait_until(serving, 30, "coord ui to serve", interval=0.1)
+    ui, base = serve_ui(cluster)
     sid = str(cluster.cli_json("plan", "sweep", PLAN, "--atomic")["sweep_id"])
     wait_until(lambda: (cluster.rt.checkpoints.get_sweep(sid) or {}).get("status")
                in ("rolled_back", "rollback_failed"), 60, "the sweep to roll back")
