@@ -18,6 +18,8 @@ lease to run it or why not, the outcome recorded, what follows) is
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,6 +30,13 @@ from coordination.retry import BACKOFF_MAX as BACKOFF_MAX
 from coordination.retry import backoff_delay
 from coordination.runtime.context import Runtime, worker_identity
 from coordination.status import SUCCESSFUL
+from coordination.sweeps.outputs import (
+    OUTPUT_CAP,
+    OutputsRefused,
+    inputs_env,
+    parse_outputs,
+    too_big,
+)
 from coordination.sweeps.turns import Outcome as Outcome  # re-exported for the task
 from coordination.sweeps.turns import Turn, outcome_status, take_turn
 from workers.execute import ExecResult, run_command
@@ -101,6 +110,10 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
     cwd = _checkout(t.path, t.repo, worker)
     env = dict(t.env)
     env.update(COORD_SWEEP_ID=sweep_id, COORD_TODO_ID=todo_id, COORD_REPO=t.repo)
+    env.update(inputs_env(_inputs(turn)))
+    fd, out_path = tempfile.mkstemp(prefix=f"coord-{todo_id}-", suffix=".out")
+    os.close(fd)
+    env["COORD_OUTPUT"] = out_path
     lost = threading.Event()
     hb = turn.heartbeat(on_lost=lost.set)
     # The cancel check reads Redis; over a cut network that read can block for the
@@ -146,6 +159,7 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
     # exception would renew this lease forever and hold the todo 'running' for good.
     try:
         for attempt in range(t.retries + 1):
+            os.truncate(out_path, 0)  # what an earlier attempt wrote is not this one's
             if not Path(cwd).is_dir():
                 result = None
                 reason = f"checkout {cwd} does not exist (clone the repo there or pass --path)"
@@ -168,6 +182,8 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
         hb.stop()
         with _running_lock:
             _running.discard(f"{sweep_id}/{todo_id}")
+        outputs, refused = _read_outputs(out_path, result is not None and result.ok
+                                         and turn.spec.mode == "run")
     if lost.is_set() or hb.lost or hb.doomed():
         outcome, detail = turn.lost("lease lost")
         return outcome, detail, False
@@ -175,7 +191,10 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
                and result.reason == "sweep cancelled")
     if stopped and turn.stopped_why:
         reason = turn.stopped_why  # an --atomic=stop sweep's first failure: say which
-    status = outcome_status(turn.spec, result is not None and result.ok, stopped)
+    ok = result is not None and result.ok and refused is None
+    if refused is not None:
+        reason = f"exit 0, but its results were refused: {refused}"
+    status = outcome_status(turn.spec, ok, stopped)
     exit_code = None if result is None else result.exit_code
     duration = round(total, 3)
     why = None if status in SUCCESSFUL else reason
@@ -189,9 +208,48 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
         "stdout_bytes": 0 if result is None else result.stdout_bytes,
         "stderr_bytes": 0 if result is None else result.stderr_bytes,
     }
+    if outputs and status in SUCCESSFUL:
+        fields["outputs"] = outputs
+        turn.keep_outputs()
     event: dict[str, object] = {"worker": turn.host, "exit_code": exit_code,
                                 "attempts": turn.attempts, "duration": duration, "reason": why}
+    if outputs and status in SUCCESSFUL:
+        event["outputs"] = sorted(outputs)
     outcome, released = turn.finish(status, fields, event)
     if outcome is not Outcome.done:
         return outcome, {"reason": "stale fence"}, released
     return outcome, {"status": str(status), "exit_code": exit_code}, released
+
+
+def _inputs(turn: Turn) -> dict[str, dict[str, str]]:
+    """What the todo gets from the todos before it; an undo gets what its own change
+    wrote (the version it published, say), as ``COORD_IN_<ITSELF>_<KEY>``."""
+    if turn.spec.mode == "rollback":
+        kept = turn.rt.checkpoints.get_change_run(turn.sweep_id, turn.todo_id) or {}
+        own = kept.get("outputs")
+        return {turn.todo_id: dict(own)} if isinstance(own, dict) and own else {}
+    return turn.inputs()
+
+
+def _read_outputs(path: str, keep: bool) -> tuple[dict[str, str], str | None]:
+    """The results a successful run wrote to ``$COORD_OUTPUT`` (removing the file), or
+    why they are refused; nothing read unless ``keep``."""
+    try:
+        if not keep:
+            return {}, None
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(OUTPUT_CAP + 1)
+                if len(data) > OUTPUT_CAP:  # never read all of it: name its size
+                    return {}, too_big(os.fstat(fh.fileno()).st_size)
+        except OSError as exc:
+            return {}, f"cannot read $COORD_OUTPUT ({exc.strerror or exc})"
+        try:
+            return parse_outputs(data), None
+        except OutputsRefused as exc:
+            return {}, str(exc)
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass

@@ -33,7 +33,7 @@ ISSUE_KEYS = (
 )
 TODO_KEYS = (
     "id", "task", "description", "repo", "plan", "run", "undo", "timeout", "retries", "env",
-    "resources", "status", "priority", "estimated_hours", "actual_hours", "blocked_by", "blocking",
+    "outputs", "resources", "status", "priority", "estimated_hours", "actual_hours", "blocked_by", "blocking",
     "assignee", "labels", "acceptance_criteria",
 )
 DEP_KEYS = (

@@ -204,6 +204,9 @@ class Todo(_Model):
     timeout: float = Field(3600, gt=0, le=MAX_TODO_TIMEOUT)
     retries: int = Field(0, ge=0, le=MAX_RETRIES)
     env: dict[str, str] = Field(default_factory=dict)
+    # What its last synced successful run wrote to $COORD_OUTPUT (kept by `sweep sync`;
+    # given to the todos after it in later sweeps).
+    outputs: dict[str, str] = Field(default_factory=dict)
     # Shared things leased besides the repo while it runs (top-level `resources:`).
     resources: list[str] = Field(default_factory=list)
     status: TodoStatus = TodoStatus.pending
@@ -216,7 +219,7 @@ class Todo(_Model):
     labels: list[str] = Field(default_factory=list)
     acceptance_criteria: list[str] = Field(default_factory=list)
 
-    @field_validator("env", mode="before")
+    @field_validator("env", "outputs", mode="before")
     @classmethod
     def _env_values_as_text(cls, v: object) -> object:
         # YAML turns `PYTHON: 3.13` into a float; an environment only holds text.

@@ -80,6 +80,8 @@ class Checkpoint(TypedDict, total=False):
     held_at: float | None
     lost_at: float | None
     suspect_at: float | None
+    #: what it wrote to ``$COORD_OUTPUT`` (key -> value), when it succeeded
+    outputs: dict[str, str]
 
 
 class ChangeRun(Checkpoint, total=False):
@@ -125,6 +127,7 @@ class SweepRecord(TypedDict, total=False):
     stopped_run: int | None  # the run an atomic sweep's first failure stopped
     stopped_by: str | None  # ... and that failure ("TODO-018 failed: exit 1")
     todos: int
+    outputs: int  # how many of its todos kept results ($COORD_OUTPUT)
 
 
 class TransitionRefused(ValueError):
@@ -154,7 +157,7 @@ RECORD_FIELDS = (
     "deadline", "reason", "run", "spec", "spec_sig", "spec_key_id", "catalog", "atomic",
     "terminal", "full_pass_terminal", "full_pass_at", "paused_at", "paused_from",
     "paused_total", "synced_at", "rollback_of", "rollback_reason", "not_compensable",
-    "todos", "layout", "stopped_run", "stopped_by",
+    "todos", "layout", "stopped_run", "stopped_by", "outputs",
 )
 #: Record fields named per level or per repo: one of these prefixes and a suffix.
 RECORD_PREFIXES = ("level_left:", "level_ok:", "unattended:")
@@ -512,6 +515,12 @@ class CheckpointStore:
             return {}
         return {t: checkpoint(values[1 + 2 * i], values[2 + 2 * i])
                 for i, t in enumerate(todo_ids)}
+
+    def count_outputs(self, sweep_id: str) -> None:
+        """Note that one more todo of the sweep keeps results (``$COORD_OUTPUT``): from
+        now on its todos' starts tell their workers to read their inputs. Written
+        before that todo's finish, so no dependent can start without seeing it."""
+        self.r.hincrby(self.keys.sweep(sweep_id), "outputs", 1)
 
     def get_fields_all(self, sweep_id: str, todo_ids: list[str], fields: tuple[str, ...]
                        ) -> dict[str, Checkpoint]:

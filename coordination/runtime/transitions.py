@@ -87,6 +87,8 @@ class Started:
     waiting: list[str] = field(default_factory=list)
     terminal: int = 0
     level_done: bool = False
+    #: how many of the sweep's todos kept results (``$COORD_OUTPUT``): 0, no inputs
+    outputs: int = 0
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,8 @@ class Transitions:
             lease = Lease(repo, int(res[1]), token, int(res[2]), self.ttl_ms, self.keys.namespace,
                           extra=extra)
             return Started(verdict, lease=lease, attempts=int(res[3] or 1),
-                           taken_over=bool(int(res[4])))
+                           taken_over=bool(int(res[4])),
+                           outputs=int(res[6] or 0) if len(res) > 6 else 0)
         if verdict == StartVerdict.skipped:
             return Started(verdict, detail=str(res[1]), terminal=int(res[2]),
                            level_done=bool(int(res[3])))

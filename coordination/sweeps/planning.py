@@ -22,6 +22,7 @@ from coordination.keys import Keys
 from coordination.planner.dag import todo_blockers
 from coordination.planner.ranking import DEFAULT_RANK, ranks
 from coordination.planner.sweepable import prepare_sweep
+from coordination.sweeps.outputs import external_inputs
 from coordination.sweeps.spec import STRATEGIES, TITLE_CHARS, SweepSpec, TodoSpec
 
 
@@ -86,6 +87,23 @@ class Planning:
         return out
 
     @staticmethod
+    def inputs(catalog: Catalog, ids: list[str]
+               ) -> tuple[dict[str, dict[str, str]], dict[str, list[str]]]:
+        """The results (the catalog's ``outputs:``, kept by an earlier sweep's sync) of
+        the todos before ``ids`` that this sweep does not run, and which each of its
+        todos gets; nothing to do (and nothing walked) when no todo has results."""
+        todos = catalog.coordination.todos
+        outputs = {t.id: t.outputs for t in todos if t.outputs}
+        if not outputs:
+            return {}, {}
+        preds: dict[str, list[str]] = {t.id: [b for b in t.blocked_by if b.startswith("TODO-")]
+                                       for t in todos}
+        for t in todos:  # `blocking` is the same edge seen from the other end
+            for b in t.blocking:
+                preds.setdefault(b, []).append(t.id)
+        return external_inputs(preds, outputs, ids)
+
+    @staticmethod
     def breakers(catalog: Catalog) -> dict[str, list[float]]:
         """The repos' breakers, frozen with a spec."""
         return {r.name: [r.breaker.failures, r.breaker.cooldown]
@@ -110,12 +128,13 @@ class Planning:
         for i, level in enumerate(analysis.levels):
             for tid in level:
                 todos[tid].level = i
+        given, given_of = self.inputs(catalog, list(todos))
         return SweepSpec(
             sweep_id="", plan=plan_id, strategy=strategy, run=0, todos=todos,
             levels=[list(level) for level in analysis.levels],
             concurrency={r.name: r.concurrency for r in catalog.repos},
             catalog=self._catalog_name(), breakers=self.breakers(catalog),
-            capacity=self.capacity(catalog),
+            capacity=self.capacity(catalog), inputs=given, inputs_of=given_of,
         )
 
     def blocking_todos(self, todo_id: str) -> list[str]:
@@ -140,12 +159,13 @@ class Planning:
                 hint="complete or resolve them first, or pass --ignore-blockers")
         g = nx.DiGraph()
         g.add_node(todo_id)
+        given, given_of = self.inputs(catalog, [todo_id])
         return SweepSpec(
             sweep_id="", plan=todo.plan or "", strategy="levels", run=0,
             todos=self.todo_specs(catalog, g, [todo_id]), levels=[[todo_id]],
             concurrency={r.name: r.concurrency for r in catalog.repos},
             catalog=self._catalog_name(), breakers=self.breakers(catalog),
-            capacity=self.capacity(catalog),
+            capacity=self.capacity(catalog), inputs=given, inputs_of=given_of,
         )
 
     def resume_spec(self, old: SweepSpec, rerun: list[str]) -> SweepSpec:
@@ -170,4 +190,4 @@ class Planning:
                          concurrency=old.concurrency, catalog=old.catalog,
                          breakers={**old.breakers, **self.breakers(catalog)},
                          capacity={**old.capacity, **self.capacity(catalog)},
-                         atomic=old.atomic)
+                         atomic=old.atomic, inputs=old.inputs, inputs_of=old.inputs_of)

@@ -52,6 +52,7 @@ class TodoEntry(TypedDict):
     stderr_bytes: int | None
     lost_runs: int
     worker_gone: bool  # running, but its worker stopped beating (see mark_gone)
+    outputs: dict[str, str]  # what it wrote to $COORD_OUTPUT ({}: nothing)
 
 
 class StatusDocument(TypedDict):
@@ -102,6 +103,7 @@ def todo_entry(cp: Checkpoint, repo: str | None) -> TodoEntry:
         "stderr_bytes": cp.get("stderr_bytes"),
         "lost_runs": int(cp.get("lost_runs") or 0),
         "worker_gone": False,
+        "outputs": dict(cp.get("outputs") or {}),
     }
 
 

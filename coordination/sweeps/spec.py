@@ -86,6 +86,11 @@ class SweepSpec:
     #: kills them (their workers read it from here); "" not atomic, or a spec of before
     #: 0.3, whose record's ``atomic`` means "finish"
     atomic: str = ""
+    #: results of todos it does not run that its todos depend on (an earlier sweep's,
+    #: from the catalog's ``outputs:``): todo -> key -> value; and which of those each
+    #: of its todos gets (see :mod:`coordination.sweeps.outputs`)
+    inputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    inputs_of: dict[str, list[str]] = field(default_factory=dict)
 
     def breaker(self, repo: str) -> tuple[int, float] | None:
         b = self.breakers.get(repo)
@@ -99,8 +104,9 @@ class SweepSpec:
         # The fields as they are (vars, not asdict: asdict deep-copies every todo's
         # lists and dicts first, a fifth of a 400-todo sweep's start); same JSON.
         data = _fields(self)
-        if not data["atomic"]:
-            del data["atomic"]  # as a spec of before 0.3 reads: any coord can parse it
+        for name in ("atomic", "inputs", "inputs_of"):
+            if not data[name]:
+                del data[name]  # as a spec of before 0.3 reads: any coord can parse it
         return json.dumps(data, separators=(",", ":"), default=_fields)
 
     @classmethod

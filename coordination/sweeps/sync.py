@@ -1,6 +1,7 @@
 """A sweep's outcome written back into the catalog, in one audited edit.
 
-Succeeded todos become ``completed`` (with ``actual_hours``), failed ones
+Succeeded todos become ``completed`` (with ``actual_hours``, and ``outputs``: what
+they wrote to ``$COORD_OUTPUT``, which later sweeps give the todos after them), failed ones
 ``failed``, skipped and cancelled ones ``skipped`` (a ``completed`` todo stays
 completed). After a rollback, compensated todos (their undo ran) go back to
 ``pending`` and their plan back to ``active``, so the next sweep runs them again; a
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from ruamel.yaml.comments import CommentedMap
 
@@ -33,6 +34,7 @@ class Outcome(TypedDict):
 
     status: str
     duration: float | None
+    outputs: NotRequired[dict[str, str]]
 
 
 class SyncResult(TypedDict):
@@ -59,12 +61,17 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
             if v is None:
                 continue
             if v["status"] == "succeeded":
+                outputs = dict(v.get("outputs") or {})
+                if outputs != dict(item.get("outputs") or {}):
+                    put(item, "outputs", outputs, TODO_KEYS)  # this run's, or none
                 if item.get("status") != "completed":
                     put(item, "status", "completed", TODO_KEYS)
                     hours = round(float(v.get("duration") or 0) / 3600, 4)
                     put(item, "actual_hours", hours, TODO_KEYS)
                     changed["completed"].append(item["id"])
             elif v["status"] == "compensated":
+                if "outputs" in item:
+                    put(item, "outputs", {}, TODO_KEYS)  # undone: its results are gone
                 if item.get("status") != "pending":
                     put(item, "status", "pending", TODO_KEYS)
                     changed["reset"].append(item["id"])

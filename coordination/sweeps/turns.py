@@ -38,6 +38,7 @@ from coordination.runtime.leases import Heartbeat, Lease, new_token
 from coordination.runtime.transitions import Started, StartVerdict, waiter_rank
 from coordination.status import NOT_STARTED, SWEEP_ACTIVE, SWEEP_LIVE, EventKind, TodoStatus
 from coordination.sweeps.lost import poisoned
+from coordination.sweeps.outputs import gather_inputs
 from coordination.sweeps.progress import Change, end_sweep, progress
 from coordination.sweeps.spec import SweepSpec, TodoSpec
 from coordination.sweeps.spec_store import (
@@ -79,6 +80,8 @@ class Turn:
     lease: Lease
     attempts: int
     host: str
+    #: how many of the sweep's todos kept results when it started (0: no inputs)
+    outputs: int = 0
     todo: TodoSpec = field(init=False)
     #: why :meth:`sweep_stopped` said stop, when it is not a plain cancel
     stopped_why: str | None = field(init=False, default=None)
@@ -116,6 +119,17 @@ class Turn:
                         self.todo_id, exc)
             return False
         return status not in SWEEP_LIVE
+
+    def inputs(self) -> dict[str, dict[str, str]]:
+        """The results of the todos before it (todo -> key -> value): see
+        :func:`coordination.sweeps.outputs.gather_inputs`."""
+        return gather_inputs(self.rt, self.spec, self.todo_id, read=self.outputs > 0)
+
+    def keep_outputs(self) -> None:
+        """It is about to finish with results: count them first (see
+        :meth:`~coordination.runtime.checkpoints.CheckpointStore.count_outputs`)."""
+        riding_out(lambda: self.rt.checkpoints.count_outputs(self.sweep_id),
+                   time.monotonic() + self.rt.settings.lease_ttl)
 
     def retrying(self, delay: float, reason: str | None) -> None:
         """Another attempt follows after ``delay`` s: say so, count it (fenced)."""
@@ -211,7 +225,7 @@ def take_turn(rt: Runtime, sweep_id: str, todo_id: str, run: int | None,
     t = spec.todos[todo_id]
     if st.verdict == StartVerdict.started:
         assert st.lease is not None, st
-        return Turn(rt, spec, todo_id, st.lease, st.attempts, host)
+        return Turn(rt, spec, todo_id, st.lease, st.attempts, host, outputs=st.outputs)
     if st.verdict == StartVerdict.gone:
         return Outcome.gone, {"reason": f"sweep is {st.detail}"}
     if st.verdict == StartVerdict.held:

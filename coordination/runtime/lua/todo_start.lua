@@ -18,7 +18,10 @@
 -- capacities, ARGV[20+r .. 19+2r] = their names, ARGV[20+2r] = the repo, then
 -- the predecessors' ids.
 -- Returns one of
---   {'started', slot, fence, attempts, taken_over (0|1), resource keys (JSON)}  run it now
+--   {'started', slot, fence, attempts, taken_over (0|1), resource keys (JSON),
+--    outputs}  run it now; outputs: how many of the sweep's todos kept results
+--    ($COORD_OUTPUT; the sweep's 'outputs' count): 0 tells the worker there are
+--    no inputs to read for it
 --   {'gone', sweep status}     sweep missing or not dispatching (paused, ended)
 --   {'run', current run}       the sweep moved on to another run than the caller's spec
 --   {'terminal', status}       already ended (a duplicate delivery)
@@ -157,7 +160,7 @@ local function main()
   -- Everything decided on below, in one read: the sweep's status and run, this
   -- todo's checkpoint, its predecessors' and the counters a skip moves.
   local counters = counter_names({level})
-  local names = {'status', 'run', 't:' .. todo_id}
+  local names = {'status', 'run', 't:' .. todo_id, 'outputs'}
   for _, c in ipairs(counters) do names[#names + 1] = c end
   for _, p in ipairs(preds) do names[#names + 1] = 't:' .. p end
   local got = hmget(sweep, names)
@@ -176,7 +179,7 @@ local function main()
     for i = 1, nslots do
       if KEYS[6 + i] == cp.lease_key then
         return {'started', i - 1, tonumber(cp.fence), attempts, 0,
-          cjson.encode(cp.resource_keys or {})}
+          cjson.encode(cp.resource_keys or {}), tonumber(got.outputs) or 0}
       end
     end
   end
@@ -294,7 +297,8 @@ local function main()
   emit(ev)
   local rk = '[]'
   if #res_keys > 0 then rk = cjson.encode(res_keys) end
-  return {'started', taken[1] - 7, fence, attempts, taken_over and 1 or 0, rk}
+  return {'started', taken[1] - 7, fence, attempts, taken_over and 1 or 0, rk,
+    tonumber(got.outputs) or 0}
 end
 
 local res = main()

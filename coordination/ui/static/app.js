@@ -178,6 +178,13 @@ function showDetail(title, rows, tail, events, parts) {
 const SWEEP_STATUSES = ["pending", "queued", "running", "succeeded", "failed", "skipped", "cancelled"];
 const UNDO_STATUSES = ["compensated", "compensation_failed"];
 
+// What a todo wrote to $COORD_OUTPUT: one row per key (its dependents get them as
+// COORD_IN_<TODO>_<KEY>).
+function outputRows(outputs) {
+  return Object.entries(outputs || {}).map(([k, v]) =>
+    ["output " + k, el("code", {class: "output", "data-key": k, text: v})]);
+}
+
 function runRows(r, command) {
   return [["status", badge(r.status)], ["attempts", r.attempts], ["worker", r.worker || ""],
     ["started", when(r.started_at)], ["finished", when(r.finished_at)], ["duration", secs(r.duration)],
@@ -236,7 +243,7 @@ async function sweepView(id) {
       ["worker", d.worker || ""], ["started", when(d.started_at)], ["finished", when(d.finished_at)],
       ["duration", secs(d.duration)], ["exit code", d.exit_code === null ? "" : d.exit_code],
       ["reason", d.reason || ""], ["lost runs", d.lost_runs], ["run", el("code", {text: d.run})],
-      ["after", d.preds.join(", ")]], d.output_tail, d.events);
+      ["after", d.preds.join(", ")], ...outputRows(d.outputs)], d.output_tail, d.events);
   };
 
   const renderHead = (g) => {

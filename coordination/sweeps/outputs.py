@@ -1,0 +1,181 @@
+"""Results passed between todos: ``$COORD_OUTPUT`` in, ``COORD_IN_*`` out.
+
+A todo may write ``KEY=VALUE`` lines, or one JSON object, to the file named by
+``$COORD_OUTPUT``. When it succeeds its worker parses that file
+(:func:`parse_outputs`, at most :data:`OUTPUT_CAP` bytes) and keeps the result
+with its checkpoint (the ``outputs`` field, written by the same fenced finish
+as its status). Every todo that depends on it, directly or not, gets each value
+as ``COORD_IN_<TODO_ID>_<KEY>`` and all of them as one JSON object in
+``$COORD_INPUTS`` (:func:`inputs_env`).
+
+Where a dependent's inputs come from (:func:`gather_inputs`):
+
+* ancestors in the same sweep: their checkpoints (a resume keeps the
+  checkpoints of the todos it does not run again, so their outputs carry over);
+* ancestors outside it (completed by an earlier sweep, whose outputs its sync
+  wrote into the catalog's ``outputs:``): frozen into the spec when the sweep
+  starts (:func:`external_inputs`; ``SweepSpec.inputs`` and ``inputs_of``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from coordination.runtime.context import Runtime
+    from coordination.sweeps.spec import SweepSpec
+
+#: The most a todo may write to ``$COORD_OUTPUT``.
+OUTPUT_CAP = 64 * 1024
+#: What a key must look like (it becomes part of an environment variable's name).
+KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+class OutputsRefused(ValueError):
+    """What a todo wrote to ``$COORD_OUTPUT`` cannot be kept; the message says why."""
+
+
+def too_big(size: int) -> str:
+    """Why results of ``size`` bytes are refused."""
+    return (f"$COORD_OUTPUT holds {size:,} bytes, over the {OUTPUT_CAP // 1024} KiB cap "
+            "(write large results to a file and pass its path)")
+
+
+def _text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)):
+        return json.dumps(value)  # refuses nothing: json.loads gave only finite numbers
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _finite(text: str) -> float:
+    raise OutputsRefused(f"$COORD_OUTPUT holds {text}, not a finite number")
+
+
+def parse_outputs(data: bytes) -> dict[str, str]:
+    """The outputs a todo wrote: one JSON object (values that are not text are kept
+    as their JSON), else ``KEY=VALUE`` lines (blank lines and ``#`` comments
+    skipped; the value is everything after the first ``=``, as written). Raises
+    :class:`OutputsRefused` naming the line or key at fault."""
+    if len(data) > OUTPUT_CAP:
+        raise OutputsRefused(too_big(len(data)))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise OutputsRefused(f"$COORD_OUTPUT is not UTF-8 (byte {exc.start})") from None
+    stripped = text.strip()
+    out: dict[str, str] = {}
+    if stripped.startswith("{"):
+        try:
+            obj = json.loads(stripped, parse_constant=_finite)
+        except json.JSONDecodeError as exc:
+            raise OutputsRefused(
+                f"$COORD_OUTPUT starts with '{{' but is not one JSON object: {exc.msg} "
+                f"(line {exc.lineno}, column {exc.colno})") from None
+        if not isinstance(obj, dict):
+            raise OutputsRefused("$COORD_OUTPUT is JSON but not an object")
+        items: Iterable[tuple[str, object]] = obj.items()
+        for key, value in items:
+            _check_key(key, None)
+            out[key] = _text(value)
+        return out
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise OutputsRefused(f"$COORD_OUTPUT line {n} is not KEY=VALUE: {line[:80]!r}")
+        key = key.strip()
+        _check_key(key, n)
+        out[key] = value
+    return out
+
+
+def _check_key(key: str, line: int | None) -> None:
+    if not KEY_RE.match(key):
+        where = f" (line {line})" if line is not None else ""
+        raise OutputsRefused(
+            f"$COORD_OUTPUT key {key[:80]!r}{where} is not a name: letters, digits and "
+            "'_', not starting with a digit")
+
+
+def env_part(name: str) -> str:
+    """A todo id or key as part of an environment variable's name."""
+    return re.sub(r"[^A-Z0-9_]", "_", name.upper())
+
+
+def env_name(todo_id: str, key: str) -> str:
+    """``COORD_IN_<TODO_ID>_<KEY>`` (upper-cased, ``-`` as ``_``)."""
+    return f"COORD_IN_{env_part(todo_id)}_{env_part(key)}"
+
+
+def inputs_env(inputs: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """The environment a dependent gets from its ancestors' outputs (todo -> outputs):
+    one ``COORD_IN_*`` per value, and ``COORD_INPUTS`` with them all (always set,
+    ``{}`` when there are none, so a todo can rely on it)."""
+    env = {env_name(t, k): v for t in sorted(inputs) for k, v in inputs[t].items()}
+    env["COORD_INPUTS"] = json.dumps({t: dict(inputs[t]) for t in sorted(inputs)},
+                                     separators=(",", ":"), ensure_ascii=False)
+    return env
+
+
+def ancestors(preds: Mapping[str, Iterable[str]], todo_id: str) -> list[str]:
+    """Every todo before ``todo_id`` in a graph given as todo -> its predecessors."""
+    seen: set[str] = set()
+    stack = list(preds.get(todo_id, ()))
+    while stack:
+        t = stack.pop()
+        if t in seen:
+            continue
+        seen.add(t)
+        stack.extend(preds.get(t, ()))
+    return sorted(seen)
+
+
+def external_inputs(preds: Mapping[str, Iterable[str]], outputs: Mapping[str, Mapping[str, str]],
+                    in_sweep: Iterable[str]) -> tuple[dict[str, dict[str, str]],
+                                                      dict[str, list[str]]]:
+    """For a sweep of ``in_sweep``: the outputs of its todos' ancestors that it does
+    not run (``outputs``: the catalog's, by todo), and for each of its todos which of
+    them are its ancestors. ``preds``: the catalog's todo -> predecessors (todos only).
+    Costs nothing when no todo has outputs."""
+    if not outputs:
+        return {}, {}
+    sweep = set(in_sweep)
+    given: dict[str, dict[str, str]] = {}
+    of: dict[str, list[str]] = {}
+    for t in sorted(sweep):
+        outside = [a for a in ancestors(preds, t) if a not in sweep and outputs.get(a)]
+        if outside:
+            of[t] = outside
+            for a in outside:
+                given[a] = dict(outputs[a])
+    return given, of
+
+
+def gather_inputs(rt: Runtime, spec: SweepSpec, todo_id: str, *, read: bool = True
+                  ) -> dict[str, dict[str, str]]:
+    """The results a todo of ``spec`` gets (ancestor -> key -> value): those its spec
+    froze from the catalog, and its ancestors' in this sweep, read from their
+    checkpoints in one command (only when ``read``: some todo of the sweep kept
+    results, as its start said)."""
+    inputs = {a: dict(spec.inputs[a]) for a in spec.inputs_of.get(todo_id, ())
+              if a in spec.inputs}
+    if read:
+        preds = {t: s.preds for t, s in spec.todos.items()}
+        before = ancestors(preds, todo_id)
+        if before:
+            cps = rt.checkpoints.get_fields_all(spec.sweep_id, before, ("outputs",))
+            for a in before:
+                got = cps.get(a, {}).get("outputs")
+                if isinstance(got, dict) and got:
+                    inputs[a] = {str(k): str(v) for k, v in got.items()}
+    return inputs

@@ -1,0 +1,238 @@
+"""Results passed between todos: ``$COORD_OUTPUT`` -> checkpoint -> ``COORD_IN_*``.
+
+A chain A -> B -> C (and D beside them) runs with in-process workers: A writes
+``KEY=VALUE`` lines, B one JSON object; C, which depends on A only through B, must
+get A's values too; D, which depends on nothing, gets none. Each todo writes the
+environment it saw to a file, so the assertions read what the command really got.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coordination.catalog.store import CatalogStore
+from coordination.runtime.context import Runtime
+from coordination.sweeps import SweepService
+from coordination.sweeps.outputs import (
+    OUTPUT_CAP,
+    OutputsRefused,
+    env_name,
+    external_inputs,
+    inputs_env,
+    parse_outputs,
+)
+from tests.unit.support.sweeps import PLAN, repos_of, run_sweep, write_catalog
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _seen(name: str) -> str:
+    """A command part writing the todo's COORD_IN_*/COORD_INPUTS to ``seen/<name>``."""
+    return f"env | grep -E '^COORD_IN' | sort > $SEEN/{name}"
+
+
+def _chain(root: Path, *, b_fails_once: bool = False) -> Path:
+    seen = root / "seen"
+    seen.mkdir(parents=True, exist_ok=True)
+    b_run = (f"{_seen('B')}; printf '{{\"ARTIFACT\": \"libcore-%s.whl\", \"size\": 42}}' "
+             "\"$COORD_IN_TODO_001_VERSION\" > $COORD_OUTPUT")
+    if b_fails_once:
+        b_run = f"test -f $SEEN/B.ok || {{ touch $SEEN/B.ok; exit 3; }}; {b_run}"
+    env = {"SEEN": str(seen)}
+    return write_catalog(root, [
+        {"id": "TODO-001", "repo": "api", "env": dict(env),
+         "run": f"{_seen('A')}; printf 'VERSION=2.1.0\\n# a comment\\nsha=abc=def\\n' > $COORD_OUTPUT"},
+        {"id": "TODO-002", "repo": "web", "env": dict(env), "blocked_by": ["TODO-001"], "run": b_run},
+        {"id": "TODO-003", "repo": "jobs", "env": dict(env), "blocked_by": ["TODO-002"],
+         "run": _seen("C")},
+        {"id": "TODO-004", "repo": "jobs", "env": dict(env), "run": _seen("D")},
+    ])
+
+
+def _env_of(root: Path, name: str) -> dict[str, str]:
+    text = (root / "seen" / name).read_text()
+    return dict(line.split("=", 1) for line in text.splitlines() if line)
+
+
+def test_outputs_reach_every_todo_after_it_directly_or_not(rt: Runtime, tmp_path: Path) -> None:
+    catalog = _chain(tmp_path)
+    svc, sid, st = run_sweep(rt, catalog)
+    assert st["status"] == "succeeded", st
+    todos = st["todos"]
+    assert todos["TODO-001"]["outputs"] == {"VERSION": "2.1.0", "sha": "abc=def"}
+    assert todos["TODO-002"]["outputs"] == {"ARTIFACT": "libcore-2.1.0.whl", "size": "42"}
+    assert todos["TODO-003"]["outputs"] == {} and todos["TODO-004"]["outputs"] == {}
+
+    assert _env_of(tmp_path, "A") == {"COORD_INPUTS": "{}"}
+    b = _env_of(tmp_path, "B")
+    assert b["COORD_IN_TODO_001_VERSION"] == "2.1.0" and b["COORD_IN_TODO_001_SHA"] == "abc=def"
+    c = _env_of(tmp_path, "C")  # through B: A's too
+    assert c["COORD_IN_TODO_001_VERSION"] == "2.1.0"
+    assert c["COORD_IN_TODO_002_ARTIFACT"] == "libcore-2.1.0.whl"
+    assert json.loads(c["COORD_INPUTS"]) == {
+        "TODO-001": {"VERSION": "2.1.0", "sha": "abc=def"},
+        "TODO-002": {"ARTIFACT": "libcore-2.1.0.whl", "size": "42"}}
+    assert _env_of(tmp_path, "D") == {"COORD_INPUTS": "{}"}  # beside the chain: nothing
+
+    # The events say which keys a todo kept (not their values).
+    ev = [e for e in rt.events.read(sid) if e.kind == "todo.succeeded" and e.todo_id == "TODO-001"]
+    assert ev and ev[-1].data.get("outputs") == ["VERSION", "sha"]
+
+    # The sync keeps them in the catalog; `todo show` (the model) has them.
+    svc.sync(sid)
+    assert CatalogStore(catalog).load().todo("TODO-001").outputs == {
+        "VERSION": "2.1.0", "sha": "abc=def"}
+
+
+def test_a_later_sweep_gives_the_synced_outputs_of_todos_it_does_not_run(
+        rt: Runtime, tmp_path: Path) -> None:
+    catalog = _chain(tmp_path)
+    svc, sid, st = run_sweep(rt, catalog)
+    svc.sync(sid)
+    (tmp_path / "seen" / "C").unlink()
+    # Only TODO-003 is left to run (`todo run`): its inputs come from the catalog.
+    from workers.embedded import embedded_workers
+
+    CatalogStore(catalog).update(lambda doc: _set_pending(doc, "TODO-003"))
+    with embedded_workers(rt, repos_of(svc)):
+        sid2 = svc.start_spec(svc.todo_spec("TODO-003"), "TODO-003-again", kind="todo")
+        st2 = svc.wait(sid2, timeout=60)
+    assert st2["status"] == "succeeded", st2
+    c = _env_of(tmp_path, "C")
+    assert c["COORD_IN_TODO_001_VERSION"] == "2.1.0"
+    assert c["COORD_IN_TODO_002_ARTIFACT"] == "libcore-2.1.0.whl"
+
+
+def _set_pending(doc: Any, todo_id: str) -> None:
+    for item in doc["coordination"]["todos"]:
+        if item["id"] == todo_id:
+            item["status"] = "pending"
+
+
+def test_a_resume_carries_the_outputs_of_what_it_does_not_run_again(
+        rt: Runtime, tmp_path: Path) -> None:
+    from workers.embedded import embedded_workers
+
+    catalog = _chain(tmp_path, b_fails_once=True)
+    svc, sid, st = run_sweep(rt, catalog)
+    assert st["status"] == "failed" and st["todos"]["TODO-002"]["status"] == "failed", st
+    with embedded_workers(rt, repos_of(svc)):
+        svc.resume(sid)
+        st = svc.wait(sid, timeout=60)
+    assert st["status"] == "succeeded", st
+    # TODO-001 did not run again; its outputs still reached B and C.
+    assert st["todos"]["TODO-001"]["attempts"] == 1
+    assert _env_of(tmp_path, "C")["COORD_IN_TODO_001_VERSION"] == "2.1.0"
+    assert st["todos"]["TODO-002"]["outputs"]["ARTIFACT"] == "libcore-2.1.0.whl"
+
+
+@pytest.mark.parametrize("written, why", [
+    (f"head -c {OUTPUT_CAP + 1} /dev/zero | tr '\\\\0' a > $COORD_OUTPUT", "over the 64 KiB cap"),
+    ("echo 'not a pair' > $COORD_OUTPUT", "line 1 is not KEY=VALUE"),
+    ("echo '{\"a\": ' > $COORD_OUTPUT", "not one JSON object"),
+])
+def test_results_it_cannot_keep_fail_the_todo_with_the_reason(
+        rt: Runtime, tmp_path: Path, written: str, why: str) -> None:
+    catalog = write_catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": written},
+        {"id": "TODO-002", "repo": "web", "blocked_by": ["TODO-001"], "run": "true"},
+    ])
+    _, _, st = run_sweep(rt, catalog)
+    a = st["todos"]["TODO-001"]
+    assert a["status"] == "failed" and a["exit_code"] == 0, a
+    assert why in a["reason"] and "results were refused" in a["reason"], a["reason"]
+    assert a["outputs"] == {}
+    assert st["todos"]["TODO-002"]["status"] == "skipped"
+
+
+def test_without_outputs_a_start_reads_nothing_more(rt: Runtime, tmp_path: Path) -> None:
+    """No todo of the sweep kept results: a worker reads no checkpoint for inputs (the
+    start script said so), so a sweep without outputs costs no extra command."""
+    catalog = write_catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "true"},
+        {"id": "TODO-002", "repo": "web", "blocked_by": ["TODO-001"], "run": "true"},
+    ])
+    from coordination.runtime.checkpoints import CheckpointStore
+
+    calls: list[tuple[str, ...]] = []
+    real = CheckpointStore.get_fields_all
+
+    def spy(self: CheckpointStore, sweep_id: str, todo_ids: list[str],
+            fields: tuple[str, ...]) -> Any:
+        calls.append(fields)
+        return real(self, sweep_id, todo_ids, fields)
+
+    CheckpointStore.get_fields_all = spy  # type: ignore[method-assign]
+    try:
+        _, _, st = run_sweep(rt, catalog)
+    finally:
+        CheckpointStore.get_fields_all = real  # type: ignore[method-assign]
+    assert st["status"] == "succeeded"
+    assert ("outputs",) not in calls
+
+
+# -- parsing and naming ----------------------------------------------------------------
+
+
+def test_parse_lines_and_json() -> None:
+    assert parse_outputs(b"A=1\n\n# note\nB=x=y\n") == {"A": "1", "B": "x=y"}
+    assert parse_outputs(b' {"v": 1.5, "ok": true, "l": [1], "n": null}\n') == {
+        "v": "1.5", "ok": "true", "l": "[1]", "n": ""}
+    assert parse_outputs(b"") == {}
+
+
+@pytest.mark.parametrize("data, why", [
+    (b"1A=2", "is not a name"),
+    (b'{"a b": "x"}', "is not a name"),
+    (b'{"a": NaN}', "not a finite number"),
+    (b"[1, 2]", "is not KEY=VALUE"),
+    (b'{"a": 1', "not one JSON object"),
+    (b"\xff=1", "not UTF-8"),
+    (b"A=" + b"x" * OUTPUT_CAP, "over the 64 KiB cap"),
+])
+def test_parse_refuses_with_the_reason(data: bytes, why: str) -> None:
+    with pytest.raises(OutputsRefused, match=why):
+        parse_outputs(data)
+
+
+def test_env_names_and_inputs() -> None:
+    assert env_name("TODO-012", "build-id") == "COORD_IN_TODO_012_BUILD_ID"
+    env = inputs_env({"TODO-001": {"version": "1"}})
+    assert env == {"COORD_IN_TODO_001_VERSION": "1",
+                   "COORD_INPUTS": '{"TODO-001":{"version":"1"}}'}
+    assert inputs_env({}) == {"COORD_INPUTS": "{}"}
+
+
+def test_external_inputs_walks_through_todos_in_the_sweep() -> None:
+    # 1 -> 2 -> 3, 4 alone; the sweep runs 2 and 3; 1 kept results.
+    preds = {"1": [], "2": ["1"], "3": ["2"], "4": []}
+    given, of = external_inputs(preds, {"1": {"V": "x"}}, ["2", "3", "4"])
+    assert given == {"1": {"V": "x"}}
+    assert of == {"2": ["1"], "3": ["1"]}
+    assert external_inputs(preds, {}, ["2", "3"]) == ({}, {})
+
+
+def test_spec_keeps_external_inputs_and_stays_compatible(rt: Runtime, tmp_path: Path) -> None:
+    catalog = _chain(tmp_path)
+    svc = SweepService(rt, catalog)
+    spec = svc.plan_spec(PLAN, strategy="levels", ignore_blockers=True)
+    assert spec.inputs == {} and "inputs" not in spec.to_json()
+
+    def done_with_outputs(doc: Any) -> None:
+        for item in doc["coordination"]["todos"]:
+            if item["id"] == "TODO-001":
+                item["status"] = "completed"
+                item["outputs"] = {"VERSION": "9"}
+
+    CatalogStore(catalog).update(done_with_outputs)
+    spec = svc.plan_spec(PLAN, strategy="levels", ignore_blockers=True)
+    assert "TODO-001" not in spec.todos
+    assert spec.inputs == {"TODO-001": {"VERSION": "9"}}
+    assert spec.inputs_of == {"TODO-002": ["TODO-001"], "TODO-003": ["TODO-001"]}
+    from coordination.sweeps.spec import SweepSpec
+
+    assert SweepSpec.from_json(spec.to_json()).inputs_of == spec.inputs_of
