@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "events": ("coordination.cli.events:events", "Show (and follow) the event ledger."),
     "worker": ("coordination.cli.worker:worker", "Run a Celery worker for one repo."),
     "workers": ("coordination.cli.workers:workers", "List live workers and what they run."),
+    "resources": ("coordination.cli.resources:resources", "Who holds which lease and resource slot, and who waits."),
     "dead-letters": ("coordination.cli.workers:dead_letters", "Malformed broker messages set aside."),
     "flower": ("coordination.cli.worker:flower", "Run Flower on coord's Celery app."),
     "history": ("coordination.cli.history:history", "History of ended sweeps and catalog edits: search, trends."),

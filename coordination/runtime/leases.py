@@ -90,6 +90,76 @@ class LeaseManager:
         slots = [self.keys.lease(repo, i) for i in range(max(1, concurrency))]
         return [v if v is None else str(v) for v in self.r.mget(slots)]
 
+    def lines(self, repos: dict[str, int], resources: dict[str, int]
+              ) -> tuple[dict[str, Line], dict[str, Line]]:
+        """Every slot of ``repos`` (name -> concurrency) and ``resources`` (name ->
+        capacity), their holders and waiting lines, in one pipelined round trip
+        (``coord resources``: a snapshot, not a transaction)."""
+        pipe = self.r.pipeline(transaction=False)
+        wanted: list[tuple[str, str, list[str]]] = []
+        for kind, items, key in (("repo", repos, self.keys.lease),
+                                 ("resource", resources, self.keys.resource)):
+            for name, n in items.items():
+                slot_keys = [key(name, i) for i in range(max(1, int(n)))]
+                for k in slot_keys:
+                    pipe.get(k)
+                    pipe.pttl(k)
+                line = f"{kind}:{name}"
+                pipe.zrange(self.keys.waiters(line), 0, -1)
+                pipe.zrange(self.keys.waiters_seen(line), 0, -1, withscores=True)
+                wanted.append((kind, name, slot_keys))
+        replies = iter(pipe.execute())
+        out: dict[str, dict[str, Line]] = {"repo": {}, "resource": {}}
+        for kind, name, slot_keys in wanted:
+            slots = []
+            for i in range(len(slot_keys)):
+                token, ttl = next(replies), next(replies)
+                slots.append(SlotState(i, None if token is None else str(token),
+                                       int(ttl) if token is not None and int(ttl) >= 0 else None))
+            members, seen = next(replies), dict(next(replies))
+            waiting = [w for m in members
+                       if (w := parse_waiter(str(m), seen.get(m))) is not None]
+            out[kind][name] = Line(slots, waiting)
+        return out["repo"], out["resource"]
+
+
+@dataclass(frozen=True)
+class SlotState:
+    """One lease slot as ``coord resources`` shows it: its holder's token (None: free)
+    and how long until it expires unless renewed (ms)."""
+
+    slot: int
+    token: str | None
+    ttl_ms: int | None
+
+
+@dataclass(frozen=True)
+class Waiter:
+    """One todo in a line for a slot, in the order it will be served."""
+
+    sweep_id: str
+    todo_id: str
+    since: float  # when it started waiting (s since the epoch)
+    last_seen: float | None  # when it last asked (a waiter not seen for 5 s is dropped)
+
+
+@dataclass(frozen=True)
+class Line:
+    """A repo's or shared resource's slots and who waits for them."""
+
+    slots: list[SlotState]
+    waiting: list[Waiter]
+
+
+def parse_waiter(member: str, seen: float | None) -> Waiter | None:
+    """A waiters-set member (:func:`coordination.runtime.transitions.waiter_rank`:
+    rank, 14 digits of ms since the epoch, ``|sweep/todo``); None if not one."""
+    head, bar, ids = member.rpartition("|")
+    sweep_id, slash, todo_id = ids.rpartition("/")
+    if not bar or not slash or len(head) < 14 or not head[-14:].isdigit():
+        return None
+    return Waiter(sweep_id, todo_id, int(head[-14:]) / 1000, seen)
+
 
 class Heartbeat:
     """Keeps one lease alive from a daemon thread until stopped or lost.
