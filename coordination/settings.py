@@ -145,6 +145,10 @@ class Settings(BaseSettings):
     ui_auth: str | None = Field(
         None, description="user:password for `coord ui`'s basic auth (required off localhost)."
     )
+    mcp_token: SecretStr | None = Field(
+        None, description="The bearer token `coord mcp --http` requires of every request "
+        "(it refuses to start without one)."
+    )
     ui_hosts: str | None = Field(
         None,
         description="Host names (comma-separated) `coord ui` answers besides localhost; a "

@@ -19,6 +19,10 @@ the end before the call returns (as `coord plan sweep` always waits embedded);
 the sweep's record stays on the catalog's embedded server, for `coord_get_sweep` and
 `coord_sweep_events`, like every embedded sweep. One embedded sweep runs at a
 time; a second start waits for the first.
+
+A call that follows a sweep to its end may be given ``progress``: it is called (from
+the waiting thread) each time another of the run's todos ends, with the number ended,
+the number the run has and a line such as ``TODO-003 succeeded``.
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from coordination.catalog import models
 from coordination.catalog.depcheck import SKIPPED, CheckResult, check_document
 from coordination.catalog.manager import CoordinationManager, IssueChanges
+from coordination.catalog.models import kind_of
 from coordination.catalog.reports import plan_status
 from coordination.errors import UsageError
 from coordination.jsonable import JSONValue, to_jsonable
@@ -39,13 +45,66 @@ from coordination.launch import Launch, attach, prepare, settle
 from coordination.planner.documents import dry_run_document, validate_document
 from coordination.planner.listing import list_plans
 from coordination.runtime.context import get_runtime
+from coordination.runtime.events import Event
 from coordination.runtime.history import HistoryStore, search_document, trends_document
 from coordination.settings import get_settings
+from coordination.status import TERMINAL, EventKind
 from coordination.sweeps import SweepService
 from coordination.sweeps.reading import StatusDocument
 
 #: One embedded sweep at a time: its workers and the runtime's dispatcher belong to the process.
 _EMBEDDED = threading.Lock()
+
+#: What ``list_kind`` lists, and the filters each kind takes (any other is refused).
+LIST_FILTERS: dict[str, tuple[str, ...]] = {
+    "issues": ("status", "priority", "repo", "assignee"),
+    "todos": ("status", "repo", "assignee", "plan"),
+    "plans": ("status", "repo"),
+    "dependencies": ("consumer", "provider", "type"),
+}
+#: The statuses a ``status`` filter of each kind may name (the catalog's own enums).
+LIST_STATUSES: dict[str, tuple[str, ...]] = {
+    "issues": tuple(m.value for m in models.IssueStatus),
+    "todos": tuple(m.value for m in models.TodoStatus),
+    "plans": tuple(m.value for m in models.PlanStatus),
+}
+
+#: Called as todos of a followed run end: (ended so far, todos of the run, "TODO-n status").
+Progress = Callable[[int, int, str], None]
+
+_ENDED_KINDS = {f"todo.{s.value}": s.value for s in TERMINAL}
+
+
+class RunProgress:
+    """Counts the todos of one run of a sweep as its events say they end, and reports
+    each new count to ``progress`` (only ever increasing, as MCP wants).
+
+    A resumed sweep's stream replays earlier runs first: only the events after the
+    ``sweep.queued`` of run ``run`` count, and a todo queued again is not ended."""
+
+    def __init__(self, progress: Progress, total: int, run: int = 0) -> None:
+        self.progress, self.total, self.run = progress, total, run
+        self.started = False
+        self.ended: dict[str, str] = {}
+        self.sent = 0
+
+    def __call__(self, ev: Event) -> None:
+        if ev.kind == EventKind.sweep_queued:
+            self.started = int(ev.data.get("run") or 0) == self.run
+            self.ended.clear()
+            return
+        if not self.started or ev.todo_id is None:
+            return
+        status = _ENDED_KINDS.get(ev.kind)
+        if status is None:
+            if ev.kind in (EventKind.todo_queued, EventKind.todo_started,
+                           EventKind.todo_retrying):
+                self.ended.pop(ev.todo_id, None)
+            return
+        self.ended[ev.todo_id] = status
+        if len(self.ended) > self.sent:
+            self.sent = len(self.ended)
+            self.progress(self.sent, max(self.total, self.sent), f"{ev.todo_id} {status}")
 
 
 class OutOfScope(UsageError):
@@ -132,6 +191,47 @@ class Operations:
                 self._require(f"{b} (blocking {what})", [self.manager.get_todo(b).repo])
             elif b.startswith("ISSUE-"):
                 self._require_any(b, self.manager.get_issue(b).repos)
+
+    # -- one list, one get ------------------------------------------------------------
+    def list_kind(self, kind: str, **filters: str | None) -> JSONValue:
+        """``coord {issue,todo,plan,dep} list --json``; a filter the kind does not take,
+        or a status it does not have, is refused (never ignored)."""
+        if kind not in LIST_FILTERS:
+            raise UsageError(f"cannot list {kind!r}", hint=f"kinds: {', '.join(LIST_FILTERS)}")
+        given = {k: v for k, v in filters.items() if v is not None}
+        bad = sorted(set(given) - set(LIST_FILTERS[kind]))
+        if bad:
+            raise UsageError(f"{kind} take no filter {', '.join(bad)}",
+                             hint=f"filters of {kind}: {', '.join(LIST_FILTERS[kind])}")
+        status = given.get("status")
+        if status is not None and status not in LIST_STATUSES[kind]:
+            raise UsageError(f"bad status {status!r} for {kind}",
+                             hint=f"one of: {', '.join(LIST_STATUSES[kind])}")
+        if kind == "issues":
+            return self.list_issues(**given)
+        if kind == "todos":
+            return self.list_todos(**given)
+        if kind == "plans":
+            return self.list_plans(**given)
+        return self.list_dependencies(**given)
+
+    def get(self, id: str | None = None, repo: str | None = None) -> JSONValue:  # noqa: A002
+        """One object by id (an issue, a todo; a plan's status) or a repo's status."""
+        if (id is None) == (repo is None):
+            raise UsageError("give exactly one of id or repo",
+                             hint="id: ISSUE-n, TODO-n or PLAN-n; repo: a repo name")
+        if repo is not None:
+            return self.repo_status(repo)
+        assert id is not None
+        kind = kind_of(id)
+        if kind == "issue":
+            return self.get_issue(id)
+        if kind == "todo":
+            return self.get_todo(id)
+        if kind == "plan":
+            return self.plan_status(id)
+        raise UsageError(f"cannot get {id!r}",
+                         hint="ids: ISSUE-n, TODO-n, PLAN-n (dependencies: list them)")
 
     # -- issues --------------------------------------------------------------------
     def list_issues(self, *, status: str | None = None, priority: str | None = None,
@@ -303,9 +403,10 @@ class Operations:
         else:
             yield
 
-    def _run(self, make: Callable[[], Launch], wait: bool) -> JSONValue:
+    def _run(self, make: Callable[[], Launch], wait: bool,
+             progress: Progress | None = None) -> JSONValue:
         """Start the sweep ``make()`` wires; embedded, or with ``wait``, follow it to
-        its end and write the outcome into the catalog."""
+        its end (``progress`` told as todos end) and write the outcome into the catalog."""
         with self._exclusive():
             launch = make()
             self._require(f"{launch.kind} {launch.name}",
@@ -315,12 +416,14 @@ class Operations:
                 sweep_id = launch.start()
                 if not wait:
                     return to_jsonable(launch.queued_document(sweep_id))
-                st = launch.svc.wait(sweep_id)
+                on_event = (RunProgress(progress, len(launch.spec.todos))
+                            if progress is not None else None)
+                st = launch.svc.wait(sweep_id, on_event=on_event)
         return to_jsonable(settle(launch.svc, st))
 
     def start_sweep(self, plan_id: str, *, strategy: str = "levels", dry_run: bool = False,
                     wait: bool = False, ignore_blockers: bool = False,
-                    atomic: bool = False) -> JSONValue:
+                    atomic: bool = False, progress: Progress | None = None) -> JSONValue:
         if dry_run:
             catalog = self.manager.catalog()
             doc = dry_run_document(catalog, plan_id, strategy=strategy,
@@ -333,15 +436,16 @@ class Operations:
         # A sweep writes its plan (todo outcomes, the plan's status): the whole plan in scope.
         self._require_plan(plan_id, plan_id)
         return self._run(lambda: prepare(self.file, plan_id=plan_id, strategy=strategy,
-                                         ignore_blockers=ignore_blockers, atomic=atomic), wait)
+                                         ignore_blockers=ignore_blockers, atomic=atomic),
+                         wait, progress)
 
-    def run_todo(self, todo_id: str, *, wait: bool = False,
-                 ignore_blockers: bool = False) -> JSONValue:
+    def run_todo(self, todo_id: str, *, wait: bool = False, ignore_blockers: bool = False,
+                 progress: Progress | None = None) -> JSONValue:
         todo = self.manager.get_todo(todo_id)
         self._require(todo_id, [todo.repo])
         self._require_outcome(f"running {todo_id}", todo.plan, [todo_id])
         return self._run(lambda: prepare(self.file, todo_id=todo_id,
-                                         ignore_blockers=ignore_blockers), wait)
+                                         ignore_blockers=ignore_blockers), wait, progress)
 
     def get_sweep(self, sweep_id: str) -> JSONValue:
         return to_jsonable(self._sweep_in_scope(self._service(), sweep_id))
@@ -374,7 +478,8 @@ class Operations:
         return to_jsonable(svc.cancel(sweep_id))
 
     def resume_sweep(self, sweep_id: str, *, only: Sequence[str] | None = None,
-                     dry_run: bool = False, wait: bool = False) -> JSONValue:
+                     dry_run: bool = False, wait: bool = False,
+                     progress: Progress | None = None) -> JSONValue:
         svc = self._service()
         st = self._sweep_in_scope(svc, sweep_id)
         picked = list(only) if only else None
@@ -392,5 +497,9 @@ class Operations:
                 out = launch.svc.resume(sweep_id, only=picked)
                 if not wait or not out["rerun"]:
                     return to_jsonable(out)
-                st = launch.svc.wait(sweep_id)
+                on_event = None
+                if progress is not None:
+                    run = int(launch.svc.record(sweep_id).get("run") or 0)
+                    on_event = RunProgress(progress, len(out["rerun"]), run)
+                st = launch.svc.wait(sweep_id, on_event=on_event)
         return to_jsonable(settle(launch.svc, st))

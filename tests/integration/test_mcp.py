@@ -33,7 +33,8 @@ def test_a_sweep_is_queued_watched_and_cancelled_and_a_todo_run_waits(cluster: C
     async def main() -> tuple[Any, Any, Any, Any, Any]:
         params = mcp_client.StdioServerParameters(
             command=sys.executable,
-            args=["-m", "coordination.cli.main", "--file", str(cluster.eco), "mcp"],
+            args=["-m", "coordination.cli.main", "--file", str(cluster.eco), "mcp",
+                  "--toolsets", "sweeps,history"],
             env=cluster.env, cwd=str(ROOT))
         with anyio.fail_after(150):
             async with mcp_client.stdio_client(params) as (read, write):
@@ -47,7 +48,7 @@ def test_a_sweep_is_queued_watched_and_cancelled_and_a_todo_run_waits(cluster: C
                     running = await call(s, "coord_get_sweep", sweep_id=sid)
                     cancelled = await call(s, "coord_cancel_sweep", sweep_id=sid)
                     events = await call(s, "coord_sweep_events", sweep_id=sid)
-                    ran = await call(s, "coord_run_todo", todo_id="TODO-002", wait=True)
+                    ran = await call(s, "coord_start_sweep", todo_id="TODO-002", wait=True)
                     return queued, running, cancelled, events, ran
 
     queued, running, cancelled, events, ran = anyio.run(main)

@@ -202,9 +202,9 @@ def test_mcp_refuses_huge_estimates_and_hours(tmp_path: Path) -> None:
                     await session.initialize()
                     for tool, arguments in (
                         ("coord_create_todo", {"task": "x", "repo": "api", "plan": "PLAN-001",
-                                               "estimate": 1e308}),
+                                               "estimated_hours": 1e308}),
                         ("coord_create_todo", {"task": "x", "repo": "api",
-                                               "estimate": MAX_HOURS + 0.5}),
+                                               "estimated_hours": MAX_HOURS + 0.5}),
                         ("coord_complete_todo", {"todo_id": "TODO-001", "hours": 1e308}),
                     ):
                         res = await session.call_tool(tool, arguments)

@@ -25,16 +25,14 @@ from mcp import ClientSession  # noqa: E402
 from tests.unit.support.mcp import call, fails, serve  # noqa: E402
 
 READ_TOOLS = {
-    "coord_list_issues", "coord_get_issue", "coord_list_todos", "coord_get_todo",
-    "coord_list_plans", "coord_plan_status", "coord_validate_plan", "coord_list_dependencies",
-    "coord_get_repo_status", "coord_get_blocking_issues", "coord_get_sweep", "coord_sweep_events",
+    "coord_list", "coord_get", "coord_validate_plan", "coord_get_sweep", "coord_sweep_events",
     "coord_search_history", "coord_trends",
 }
 WRITE_TOOLS = {
-    "coord_create_issue", "coord_update_issue", "coord_close_issue", "coord_create_todo",
-    "coord_complete_todo", "coord_check_dependencies", "coord_start_sweep", "coord_run_todo",
-    "coord_cancel_sweep", "coord_resume_sweep",
+    "coord_create_issue", "coord_update_issue", "coord_create_todo", "coord_complete_todo",
+    "coord_check_dependencies", "coord_start_sweep", "coord_cancel_sweep", "coord_resume_sweep",
 }
+ALL = ("--toolsets", "all")
 
 
 def cli_json(catalog: Path, *args: str) -> str:
@@ -51,16 +49,16 @@ def test_lists_every_tool_and_read_only_lists_none_that_writes(example_catalog: 
     async def names(session: ClientSession) -> dict[str, Any]:
         return {t.name: t for t in (await session.list_tools()).tools}
 
-    tools = serve(example_catalog, body=names)
+    tools = serve(example_catalog, *ALL, body=names)
     assert set(tools) == READ_TOOLS | WRITE_TOOLS
-    schema = tools["coord_list_issues"].input_schema["properties"]["status"]
-    assert {"enum": ["open", "in_progress", "resolved", "closed"], "type": "string"} in schema["anyOf"]
-    assert schema["description"]
-    assert tools["coord_list_todos"].annotations.read_only_hint is True
+    schema = tools["coord_update_issue"].input_schema["properties"]["status"]
+    assert schema["enum"] == ["open", "in_progress", "resolved", "closed"]
+    assert schema["type"] == "string" and schema["description"]
+    assert tools["coord_list"].annotations.read_only_hint is True
     assert tools["coord_start_sweep"].annotations.read_only_hint is False
     assert "dry_run" in tools["coord_start_sweep"].input_schema["properties"]
 
-    read_only = serve(example_catalog, "--read-only", body=names)
+    read_only = serve(example_catalog, "--read-only", *ALL, body=names)
     assert set(read_only) == READ_TOOLS
     assert not set(read_only) & WRITE_TOOLS
 
@@ -69,11 +67,13 @@ def test_results_are_the_cli_json_documents(example_catalog: Path) -> None:
     async def body(s: ClientSession) -> dict[str, str]:
         out = {}
         for key, tool, args in [
-            ("issues", "coord_list_issues", {"status": "open"}),
-            ("todo", "coord_get_todo", {"todo_id": "TODO-003"}),
+            ("issues", "coord_list", {"kind": "issues", "status": "open"}),
+            ("todo", "coord_get", {"id": "TODO-003"}),
             ("validate", "coord_validate_plan", {"plan_id": "PLAN-001"}),
-            ("blocking", "coord_get_blocking_issues", {"repo": "web"}),
-            ("plans", "coord_list_plans", {}),
+            ("repo", "coord_get", {"repo": "web"}),
+            ("plans", "coord_list", {"kind": "plans"}),
+            ("plan", "coord_get", {"id": "PLAN-001"}),
+            ("deps", "coord_list", {"kind": "dependencies", "consumer": "web"}),
         ]:
             res = await s.call_tool(tool, args)
             assert not res.is_error, res.content
@@ -84,15 +84,17 @@ def test_results_are_the_cli_json_documents(example_catalog: Path) -> None:
     assert got["issues"] + "\n" == cli_json(example_catalog, "issue", "list", "--status", "open")
     assert got["todo"] + "\n" == cli_json(example_catalog, "todo", "show", "TODO-003")
     assert got["validate"] + "\n" == cli_json(example_catalog, "plan", "validate", "PLAN-001")
-    assert got["blocking"] + "\n" == cli_json(example_catalog, "repo", "blocking", "web")
+    assert got["repo"] + "\n" == cli_json(example_catalog, "repo", "status", "web")
     assert got["plans"] + "\n" == cli_json(example_catalog, "plan", "list")
+    assert got["plan"] + "\n" == cli_json(example_catalog, "plan", "status", "PLAN-001")
+    assert got["deps"] + "\n" == cli_json(example_catalog, "dep", "list", "--consumer", "web")
 
 
 def test_create_issue_lands_in_the_catalog(example_catalog: Path) -> None:
     async def body(s: ClientSession) -> tuple[Any, Any]:
         made = await call(s, "coord_create_issue", title="Drop 3.11", repos=["api", "jobs"],
                           priority="high", labels=["migration"], target="2027-01-31")
-        return made, await call(s, "coord_get_issue", issue_id=made["id"])
+        return made, await call(s, "coord_get", id=made["id"])
 
     made, shown = serve(example_catalog, body=body)
     assert made == shown and made["priority"] == "high"
@@ -131,7 +133,7 @@ def test_embedded_sweep_runs_to_the_end_and_stays_readable(tmp_path: Path) -> No
         trends = await call(s, "coord_trends")
         return done, status, events, found, trends
 
-    done, status, events, found, trends = serve(cat, body=body)
+    done, status, events, found, trends = serve(cat, *ALL, body=body)
     # The history tools: the same documents as the CLI's --json.
     assert [(r["todo_id"], r["sweep_id"]) for r in found] == [("TODO-002", done["sweep_id"])]
     assert found == json.loads(cli_json(cat, "history", "search", "TODO-002", "--kind", "todo"))
@@ -179,8 +181,8 @@ def test_run_todo_refuses_a_blocked_todo_with_coords_message(tmp_path: Path) -> 
     ])
 
     async def body(s: ClientSession) -> tuple[Any, Any]:
-        blocked = await fails(s, "coord_run_todo", todo_id="TODO-002")
-        failed = await call(s, "coord_run_todo", todo_id="TODO-001")
+        blocked = await fails(s, "coord_start_sweep", todo_id="TODO-002")
+        failed = await call(s, "coord_start_sweep", todo_id="TODO-001")
         return blocked, failed
 
     (text, err), failed = serve(cat, body=body)
@@ -196,8 +198,8 @@ def test_errors_carry_message_and_hint_and_read_only_refuses_writes(
     before = example_catalog.read_bytes()
 
     async def body(s: ClientSession) -> tuple[Any, Any, Any]:
-        unknown = await fails(s, "coord_get_issue", issue_id="ISSUE-999")
-        bad_enum = await fails(s, "coord_list_todos", status="done")
+        unknown = await fails(s, "coord_get", id="ISSUE-999")
+        bad_enum = await fails(s, "coord_list", kind="todos", status="done")
         write = await fails(s, "coord_create_issue", title="sneaky")
         return unknown, bad_enum, write
 
@@ -216,15 +218,15 @@ def test_repo_scope_filters_lists_and_refuses_other_repos(example_catalog: Path)
 
     async def body(s: ClientSession) -> dict[str, Any]:
         return {
-            "issues": await call(s, "coord_list_issues"),
-            "todos": await call(s, "coord_list_todos"),
-            "deps": await call(s, "coord_list_dependencies"),
-            "other_issue": await fails(s, "coord_get_issue", issue_id="ISSUE-002"),
+            "issues": await call(s, "coord_list", kind="issues"),
+            "todos": await call(s, "coord_list", kind="todos"),
+            "deps": await call(s, "coord_list", kind="dependencies"),
+            "other_issue": await fails(s, "coord_get", id="ISSUE-002"),
             "other_todo": await fails(s, "coord_create_todo", task="x", repo="web"),
-            "run_other": await fails(s, "coord_run_todo", todo_id="TODO-005"),
+            "run_other": await fails(s, "coord_start_sweep", todo_id="TODO-005"),
             "sweep_plan": await fails(s, "coord_start_sweep", plan_id="PLAN-001", dry_run=True),
-            "status_other": await fails(s, "coord_get_repo_status", repo="web"),
-            "mine": await call(s, "coord_get_todo", todo_id="TODO-003"),
+            "status_other": await fails(s, "coord_get", repo="web"),
+            "mine": await call(s, "coord_get", id="TODO-003"),
         }
 
     got = serve(example_catalog, "--repo", "api", body=body)
@@ -248,11 +250,11 @@ def test_a_repo_not_in_the_catalog_is_refused_before_serving(example_catalog: Pa
 
 def test_schema_enums_are_the_catalog_models() -> None:
     from coordination.catalog import models
-    from coordination.mcp_server import server
+    from coordination.mcp_server import tools
 
-    for literal, enum in [(server.IssueStatus, models.IssueStatus),
-                          (server.TodoStatus, models.TodoStatus),
-                          (server.PlanStatus, models.PlanStatus),
-                          (server.Priority, models.Priority),
-                          (server.DepType, models.DependencyType)]:
+    for literal, enum in [(tools.IssueStatus, models.IssueStatus),
+                          (tools.TodoStatus, models.TodoStatus),
+                          (tools.PlanStatus, models.PlanStatus),
+                          (tools.Priority, models.Priority),
+                          (tools.DepType, models.DependencyType)]:
         assert list(get_args(literal)) == [m.value for m in enum], literal

@@ -28,8 +28,8 @@ def catalog(tmp_path: Path) -> Path:
 
 MALFORMED: list[tuple[bytes, int | str | None, int]] = [
     # (line, the id the reply must carry, its error code)
-    (b'{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"coord_get_issue",'
-     b'"arguments":{"issue_id":"ISSUE-\xff\xfe"}}}', 11, -32700),      # invalid UTF-8
+    (b'{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"coord_get",'
+     b'"arguments":{"id":"ISSUE-\xff\xfe"}}}', 11, -32700),      # invalid UTF-8
     (b'\xc3({"jsonrpc":"2.0","id":12,"method":"ping"}', None, -32700),  # ... before the id
     (b'{', None, -32700),                                                # not JSON
     (b'{"jsonrpc":"2.0","id":13,"method":"tools/list",garbage', 13, -32700),
@@ -73,8 +73,8 @@ def test_every_malformed_request_gets_an_error_with_its_id_and_the_server_goes_o
                      b'{"jsonrpc":"2.0","id":9,"result":[]}',  # nor a malformed response
                      b"", b"   "):
             server.send(line)
-        server.request(2000, "tools/call", {"name": "coord_get_issue",
-                                            "arguments": {"issue_id": "ISSUE-001"}})
+        server.request(2000, "tools/call", {"name": "coord_get",
+                                            "arguments": {"id": "ISSUE-001"}})
         doc = json.loads(server.reply_to(2000)["result"]["content"][0]["text"])
         assert server.skipped == []  # nothing came before that reply
         assert doc["id"] == "ISSUE-001"

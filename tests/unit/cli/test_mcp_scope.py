@@ -23,7 +23,7 @@ from mcp import ClientSession  # noqa: E402
 
 from tests.unit.support.mcp import call, fails, serve  # noqa: E402
 
-SCOPE = ("--repo", "api", "--repo", "lib")  # web is another team's
+SCOPE = ("--repo", "api", "--repo", "lib", "--toolsets", "all")  # web is another team's
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_a_scoped_agent_changes_nothing_of_another_repo(catalog: Path) -> None:
         # Another repo's objects, wholly or in part.
         ("coord_update_issue", {"issue_id": "ISSUE-002", "status": "closed"}),
         ("coord_update_issue", {"issue_id": "ISSUE-003", "title": "mine now"}),
-        ("coord_close_issue", {"issue_id": "ISSUE-003"}),
+        ("coord_update_issue", {"issue_id": "ISSUE-003", "status": "closed"}),
         ("coord_update_issue", {"issue_id": "ISSUE-001", "repos": ["api", "web"]}),
         ("coord_complete_todo", {"todo_id": "TODO-003"}),
         ("coord_create_issue", {"title": "x", "repos": ["api", "web"]}),
@@ -97,8 +97,8 @@ def test_a_scoped_agent_changes_nothing_of_another_repo(catalog: Path) -> None:
         # Sweeps whose outcome sets the status of a plan web has a part in.
         ("coord_start_sweep", {"plan_id": "PLAN-002"}),
         ("coord_start_sweep", {"plan_id": "PLAN-003"}),
-        ("coord_run_todo", {"todo_id": "TODO-005"}),
-        ("coord_run_todo", {"todo_id": "TODO-004"}),
+        ("coord_start_sweep", {"todo_id": "TODO-005"}),
+        ("coord_start_sweep", {"todo_id": "TODO-004"}),
     ]
 
     async def body(s: ClientSession) -> list[tuple[str, Any]]:
@@ -125,7 +125,7 @@ def test_in_scope_writes_still_work_and_checks_stay_inside(catalog: Path) -> Non
                                  status="in_progress"),
             "check": await call(s, "coord_check_dependencies"),
             # TODO-003 (web) is still pending: PLAN-002 cannot change, so this may run.
-            "run": await call(s, "coord_run_todo", todo_id="TODO-002"),
+            "run": await call(s, "coord_start_sweep", todo_id="TODO-002"),
         }
 
     got = serve(catalog, *SCOPE, body=body)

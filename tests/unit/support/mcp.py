@@ -46,8 +46,7 @@ async def call(session: ClientSession, tool: str, **arguments: Any) -> Any:
     assert not res.is_error, res.content
     assert len(res.content) == 1
     doc = json.loads(res.content[0].text)  # type: ignore[union-attr]
-    if isinstance(doc, dict):
-        assert res.structured_content == doc
+    assert res.structured_content == (doc if isinstance(doc, dict) else {"items": doc})
     return doc
 
 
