@@ -179,7 +179,7 @@ class CoordServer(MCPServer):
     def _no_tool(self, name: str) -> UnknownArgument:
         if name in self.absent:
             return UnknownArgument(f"{name} is not served here: {self.absent[name]}",
-                                   hint="start coord mcp with what it needs")
+                                   hint="see coord mcp --help (--toolsets, --read-only)")
         served = sorted(t.name for t in self._tool_manager.list_tools())
         near = closest(name, served)
         return UnknownArgument(f"no tool {name!r}" + (f" (did you mean {near!r}?)" if near else ""),

@@ -50,6 +50,21 @@ Wait = Annotated[bool, Field(description="Follow to the end, sync the catalog, r
 Ids = list[str]
 ToolBody = Callable[..., JSONValue]
 
+#: The tools of 0.2 that 0.3 folded into others: calling one says what to call instead.
+REPLACED = {
+    "coord_list_issues": "coord_list with kind issues",
+    "coord_list_todos": "coord_list with kind todos",
+    "coord_list_plans": "coord_list with kind plans",
+    "coord_list_dependencies": "coord_list with kind dependencies",
+    "coord_get_issue": "coord_get with id",
+    "coord_get_todo": "coord_get with id",
+    "coord_plan_status": "coord_get with id PLAN-n",
+    "coord_get_repo_status": "coord_get with repo",
+    "coord_get_blocking_issues": "coord_get with repo (its blocked_by)",
+    "coord_close_issue": "coord_update_issue with status closed",
+    "coord_run_todo": "coord_start_sweep with todo_id",
+}
+
 # -- annotations: what a client may assume of each tool ----------------------------------
 READS = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
                         open_world_hint=False)
@@ -103,6 +118,7 @@ def reporter(ctx: Context[Any, Any]) -> Progress:
 def build(server: CoordServer, ops: Operations, toolsets: set[str], read_only: bool) -> None:
     """Register on ``server`` the tools of ``toolsets`` (only those that read if
     ``read_only``); every other tool is named in ``server.absent`` with the reason."""
+    server.absent.update({old: f"replaced by {new}" for old, new in REPLACED.items()})
 
     def add(toolset: str, annotations: ToolAnnotations,
             output: dict[str, Any]) -> Callable[[ToolBody], ToolBody]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ from mcp import ClientSession
 from mcp.client import stdio as mcp_client
 
 from tests.unit.support.cli import ROOT
+from tests.waiting import wait_for
 
 
 def serve(catalog: Path, *args: str,
@@ -135,3 +137,67 @@ class RawMCP:
 
     def stderr(self) -> str:
         return b"".join(self.errors).decode(errors="replace")
+
+
+#: A bearer token for `coord mcp --http` in tests (long enough to be accepted).
+TOKEN = "test-token-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class HttpMCP:
+    """`coord mcp --http PORT` in a subprocess (embedded, ``COORD_MCP_TOKEN`` set unless
+    ``token`` is None), served for the ``with`` block."""
+
+    def __init__(self, catalog: Path, *args: str, token: str | None = TOKEN) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
+        if token is not None:
+            env["COORD_MCP_TOKEN"] = token
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "coordination.cli.main", "--file", str(catalog), "mcp",
+             "--http", str(self.port), *args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=ROOT, env=env)
+
+    def __enter__(self) -> HttpMCP:
+        wait_for(lambda: self.proc.poll() is not None or listening(self.port), timeout=60,
+                 what="coord mcp --http to listen")
+        assert self.proc.poll() is None, self.proc.communicate()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+
+    def session(self, body: Callable[[ClientSession], Awaitable[Any]],
+                token: str = TOKEN) -> Any:
+        """Run ``body`` with an initialised SDK client session over streamable HTTP."""
+        from mcp.client.streamable_http import streamable_http_client
+        from mcp.shared._httpx_utils import create_mcp_http_client
+
+        async def main() -> Any:
+            with anyio.fail_after(100):
+                async with create_mcp_http_client(
+                        headers={"Authorization": f"Bearer {token}"}) as http:
+                    async with streamable_http_client(self.url, http_client=http) as (
+                            read, write):
+                        async with ClientSession(read, write) as session:
+                            await session.initialize()
+                            return await body(session)
+
+        return anyio.run(main)
