@@ -499,7 +499,9 @@ class Operations:
                     return to_jsonable(out)
                 on_event = None
                 if progress is not None:
+                    rerun = out["rerun"]
                     run = int(launch.svc.record(sweep_id).get("run") or 0)
-                    on_event = RunProgress(progress, len(out["rerun"]), run)
+                    on_event = RunProgress(progress, len(rerun) if isinstance(rerun, list)
+                                           else 0, run)
                 st = launch.svc.wait(sweep_id, on_event=on_event)
         return to_jsonable(settle(launch.svc, st))

@@ -14,6 +14,7 @@ A tool left out is not listed; calling it says why.
 
 from __future__ import annotations
 
+import functools
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -22,9 +23,12 @@ import click
 
 from coordination.cli.context import Context
 from coordination.errors import UsageError
+from coordination.mcp_server.http import MIN_TOKEN, serve_http
 from coordination.mcp_server.operations import Operations
+from coordination.mcp_server.stdio import serve_stdio
 from coordination.mcp_server.toolkit import CoordServer
 from coordination.mcp_server.tools import DEFAULT_TOOLSETS, TOOLSETS, build
+from coordination.settings import get_settings
 
 
 def _version() -> str:
@@ -60,6 +64,10 @@ def build_server(ops: Operations, *, read_only: bool = False,
         log_level="WARNING",
     )
     build(server, ops, set(DEFAULT_TOOLSETS) if toolsets is None else toolsets, read_only)
+    if not server.defs:
+        raise UsageError("no tool to serve: every tool of those toolsets writes or runs, "
+                         "and --read-only serves none of them",
+                         hint="add a toolset with tools that read, e.g. --toolsets catalog")
     return server
 
 
@@ -87,14 +95,10 @@ def mcp(obj: Context, toolsets: str, read_only: bool, repos: tuple[str, ...],
       COORD_MCP_TOKEN=$(openssl rand -hex 32) coord mcp --http 8765
     """
     chosen = parse_toolsets(toolsets)
-    token = None
+    token = ""
     if port is not None:
-        from coordination.settings import get_settings
-
         secret = get_settings().mcp_token
         token = secret.get_secret_value() if secret is not None else ""
-        from coordination.mcp_server.http import MIN_TOKEN
-
         if len(token) < MIN_TOKEN:
             raise UsageError(
                 "refusing to serve MCP over HTTP without COORD_MCP_TOKEN" if not token else
@@ -104,13 +108,8 @@ def mcp(obj: Context, toolsets: str, read_only: bool, repos: tuple[str, ...],
     ops.check_repos()  # a bad --repo or catalog: exit 2 before serving
     server = build_server(ops, read_only=read_only, toolsets=chosen)
     if port is None:
-        from coordination.mcp_server.stdio import serve_stdio
-
         # Not ``.run("stdio")``: coord's stdin answers the requests the SDK would drop.
         anyio.run(serve_stdio, server)
         return
-    from coordination.mcp_server.http import serve_http
-
-    assert token is not None
     click.echo(f"coord mcp: serving http://127.0.0.1:{port}/mcp", err=True)
-    anyio.run(lambda: serve_http(server, port=port, token=token))
+    anyio.run(functools.partial(serve_http, server, port=port, token=token))

@@ -98,8 +98,13 @@ ISSUE = obj("id", "title", "status", id="string", title="string", status="string
 TODO = obj("id", "task", "repo", "status", id="string", task="string", repo="string",
            status="string")
 SWEEP = obj("sweep_id", "status", sweep_id="string", status="string", todos="object")
-STARTED = obj(sweep_id="string", status="string", levels="array")
-ANY = {"type": "object"}
+#: Queued, or ended (waited), or a dry run's levels and critical path.
+STARTED = {**obj(sweep_id="string", status="string", levels="array"),
+           "anyOf": [{"required": ["sweep_id", "status"]},
+                     {"required": ["levels", "critical_path"]}]}
+#: An issue or a todo (``id``), a plan's status (``plan``), a repo's status (``repo``).
+GOT = {"type": "object", "anyOf": [{"required": ["id"]}, {"required": ["plan"]},
+                                   {"required": ["repo"]}]}
 
 
 def reporter(ctx: Context[Any, Any]) -> Progress:
@@ -154,7 +159,7 @@ def build(server: CoordServer, ops: Operations, toolsets: set[str], read_only: b
                              assignee=assignee, plan=plan, consumer=consumer,
                              provider=provider, type=type)
 
-    @add("catalog", READS, ANY)
+    @add("catalog", READS, GOT)
     def coord_get(
         id: Annotated[str | None, Field(description="ISSUE-n, TODO-n or PLAN-n "
                                                     "(its status)")] = None,
@@ -256,6 +261,9 @@ def build(server: CoordServer, ops: Operations, toolsets: set[str], read_only: b
         sweep, or its final status when it waited."""
         if (plan_id is None) == (todo_id is None):
             raise UsageError("give exactly one of plan_id or todo_id")
+        if dry_run and (wait or atomic):
+            raise UsageError("a dry run runs nothing: wait and atomic do not apply",
+                             hint="drop them, or dry_run")
         if todo_id is not None:
             if dry_run or atomic or strategy != "levels":
                 raise UsageError("dry_run, strategy and atomic are for a plan's sweep",
@@ -287,6 +295,9 @@ def build(server: CoordServer, ops: Operations, toolsets: set[str], read_only: b
         wait: Wait = False,
     ) -> JSONValue:
         """Re-run the todos of a sweep that did not succeed."""
+        if dry_run and wait:
+            raise UsageError("a dry run runs nothing: wait does not apply",
+                             hint="drop wait, or dry_run")
         return ops.resume_sweep(sweep_id, only=only, dry_run=dry_run, wait=wait,
                                 progress=reporter(ctx))
 

@@ -76,6 +76,15 @@ def test_unknown_arguments_are_errors_naming_the_closest_and_nothing_runs(
             "filter": await fails(s, "coord_list", kind="plans", priority="high"),
             "status": await fails(s, "coord_list", kind="issues", status="pending"),
             "run": await fails(s, "coord_start_sweep", plan_id="PLAN-001", dry_rn=True),
+            # Arguments that would do nothing together are refused too.
+            "dry_wait": await fails(s, "coord_start_sweep", plan_id="PLAN-001",
+                                    dry_run=True, wait=True),
+            "todo_atomic": await fails(s, "coord_start_sweep", todo_id="TODO-002",
+                                       atomic=True),
+            "both": await fails(s, "coord_start_sweep", plan_id="PLAN-001",
+                                todo_id="TODO-002"),
+            "resume_dry_wait": await fails(s, "coord_resume_sweep", sweep_id="S",
+                                           dry_run=True, wait=True),
             "tool": await fails(s, "coord_get_swep", sweep_id="S"),
             "old": await fails(s, "coord_get_issue", issue_id="ISSUE-001"),
             "toolset": await fails(s, "coord_trends"),
@@ -95,6 +104,10 @@ def test_unknown_arguments_are_errors_naming_the_closest_and_nothing_runs(
     assert "filters of plans: status, repo" in got["filter"][1]["hint"]
     assert "bad status 'pending' for issues" in got["status"][1]["error"]
     assert "'dry_rn' (did you mean 'dry_run'?)" in got["run"][1]["error"]
+    assert "wait and atomic do not apply" in got["dry_wait"][1]["error"]
+    assert "are for a plan's sweep" in got["todo_atomic"][1]["error"]
+    assert "exactly one of plan_id or todo_id" in got["both"][1]["error"]
+    assert "wait does not apply" in got["resume_dry_wait"][1]["error"]
     assert "did you mean 'coord_get_sweep'" in got["tool"][1]["error"]
     assert "replaced by coord_get with id" in got["old"][1]["error"]  # a 0.2 name
     assert "toolset history" in got["toolset"][1]["error"]
@@ -149,6 +162,9 @@ def test_toolsets_budget_schemas_and_annotations(example_catalog: Path) -> None:
     bad = coord(example_catalog, "mcp", "--toolsets", "catalog,nope", timeout=60)
     clean_error(bad, 2)
     assert "nope" in bad.stderr and "history" in bad.stderr
+    empty = coord(example_catalog, "mcp", "--read-only", "--toolsets", "deps", timeout=60)
+    clean_error(empty, 2)
+    assert "no tool to serve" in empty.stderr
 
 
 def test_results_validate_against_the_listed_output_schemas(example_catalog: Path) -> None:
