@@ -36,8 +36,19 @@ MIN_TOKEN = 16
 
 
 def local_names(port: int) -> list[str]:
-    """The ``Host`` values this server answers to."""
-    return [f"{name}:{port}" for name in ("127.0.0.1", "localhost", "[::1]")]
+    """The ``Host`` values this server answers to (on port 80 a client names no port)."""
+    names = ("127.0.0.1", "localhost", "[::1]")
+    return [f"{name}:{port}" for name in names] + (list(names) if port == 80 else [])
+
+
+def require_token(token: str) -> str:
+    """``token`` (COORD_MCP_TOKEN) if it may guard the server; a usage error otherwise."""
+    if len(token) < MIN_TOKEN:
+        raise UsageError(
+            "refusing to serve MCP over HTTP without COORD_MCP_TOKEN" if not token else
+            f"COORD_MCP_TOKEN is too short ({len(token)} characters; at least {MIN_TOKEN})",
+            hint="set COORD_MCP_TOKEN to a long random secret, e.g. $(openssl rand -hex 32)")
+    return token
 
 
 class Guard:

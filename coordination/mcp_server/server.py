@@ -23,7 +23,7 @@ import click
 
 from coordination.cli.context import Context
 from coordination.errors import UsageError
-from coordination.mcp_server.http import MIN_TOKEN, serve_http
+from coordination.mcp_server.http import require_token, serve_http
 from coordination.mcp_server.operations import Operations
 from coordination.mcp_server.stdio import serve_stdio
 from coordination.mcp_server.toolkit import CoordServer
@@ -96,14 +96,9 @@ def mcp(obj: Context, toolsets: str, read_only: bool, repos: tuple[str, ...],
     """
     chosen = parse_toolsets(toolsets)
     token = ""
-    if port is not None:
+    if port is not None:  # checked before anything else: no token, no server
         secret = get_settings().mcp_token
-        token = secret.get_secret_value() if secret is not None else ""
-        if len(token) < MIN_TOKEN:
-            raise UsageError(
-                "refusing to serve MCP over HTTP without COORD_MCP_TOKEN" if not token else
-                f"COORD_MCP_TOKEN is too short ({len(token)} characters; at least {MIN_TOKEN})",
-                hint="set COORD_MCP_TOKEN to a long random secret, e.g. $(openssl rand -hex 32)")
+        token = require_token(secret.get_secret_value() if secret is not None else "")
     ops = Operations(Path(obj.file), repos)
     ops.check_repos()  # a bad --repo or catalog: exit 2 before serving
     server = build_server(ops, read_only=read_only, toolsets=chosen)

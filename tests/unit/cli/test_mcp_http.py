@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from coordination.errors import UsageError
 from tests.unit.support.cli import clean_error, coord
 from tests.unit.support.sweeps import write_catalog
 
@@ -22,7 +23,16 @@ pytestmark = pytest.mark.timeout(120)
 pytest.importorskip("mcp.client.streamable_http")
 from mcp import ClientSession  # noqa: E402
 
-from tests.unit.support.mcp import TOKEN, HttpMCP, call, fails  # noqa: E402
+from coordination.mcp_server.http import require_token  # noqa: E402
+from tests.unit.support.mcp import (  # noqa: E402
+    BUDGET_TOKENS,
+    DEFAULT,
+    TOKEN,
+    HttpMCP,
+    call,
+    fails,
+    tokens,
+)
 
 INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
         "params": {"protocolVersion": "2025-06-18", "capabilities": {},
@@ -35,14 +45,12 @@ def post(url: str, **headers: str) -> httpx.Response:
 
 
 def test_it_refuses_to_start_without_a_long_enough_token(example_catalog: Path) -> None:
-    none = coord(example_catalog, "mcp", "--http", "1", timeout=60,
-                 env={"COORD_MCP_TOKEN": ""})
+    none = coord(example_catalog, "mcp", "--http", "1", timeout=60)
     clean_error(none, 2)
     assert "without COORD_MCP_TOKEN" in none.stderr
-    short = coord(example_catalog, "mcp", "--http", "1", timeout=60,
-                  env={"COORD_MCP_TOKEN": "secret"})
-    clean_error(short, 2)
-    assert "too short" in short.stderr
+    with pytest.raises(UsageError, match="too short"):
+        require_token("secret")
+    assert require_token(TOKEN) == TOKEN
 
 
 def test_every_request_needs_the_token_and_a_local_host(example_catalog: Path) -> None:
@@ -103,13 +111,15 @@ def test_over_http_the_tools_are_scoped_exact_and_read_only(example_catalog: Pat
     assert example_catalog.read_bytes() == before
 
 
-def test_over_http_a_waited_sweep_reports_progress(tmp_path: Path) -> None:
+def test_over_http_the_default_tools_fit_the_budget_and_a_waited_sweep_reports_progress(
+        tmp_path: Path) -> None:
     cat = write_catalog(tmp_path / "eco", [
         {"id": "TODO-001", "repo": "api", "run": "true"},
         {"id": "TODO-002", "repo": "web", "run": "true", "blocked_by": ["TODO-001"]},
     ])
 
-    async def body(s: ClientSession) -> tuple[Any, list[Any]]:
+    async def body(s: ClientSession) -> tuple[Any, list[Any], list[Any]]:
+        tools = list((await s.list_tools()).tools)
         seen: list[Any] = []
 
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -118,9 +128,14 @@ def test_over_http_a_waited_sweep_reports_progress(tmp_path: Path) -> None:
         res = await s.call_tool("coord_start_sweep", {"plan_id": "PLAN-001", "wait": True},
                                 progress_callback=on_progress)
         assert not res.is_error, res.content
-        return res.structured_content, seen
+        return res.structured_content, seen, tools
 
     with HttpMCP(cat) as srv:
-        done, seen = srv.session(body)
+        done, seen, tools = srv.session(body)
+    assert {t.name for t in tools} == DEFAULT
+    assert tokens(tools) <= BUDGET_TOKENS
+    for t in tools:
+        assert t.input_schema["additionalProperties"] is False, t.name
+        assert t.output_schema and t.annotations, t.name
     assert done["status"] == "succeeded"
     assert seen == [(1, 2, "TODO-001 succeeded"), (2, 2, "TODO-002 succeeded")]

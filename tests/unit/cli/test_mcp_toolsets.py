@@ -26,21 +26,16 @@ pytest.importorskip("mcp.client.stdio")
 from mcp import ClientSession  # noqa: E402
 
 from coordination.mcp_server.operations import RunProgress  # noqa: E402
-from tests.unit.support.mcp import call, fails, serve  # noqa: E402
-
-DEFAULT = {"coord_list", "coord_get", "coord_create_issue", "coord_update_issue",
-           "coord_create_todo", "coord_complete_todo", "coord_validate_plan",
-           "coord_start_sweep", "coord_get_sweep", "coord_cancel_sweep", "coord_resume_sweep"}
-HISTORY = {"coord_sweep_events", "coord_search_history", "coord_trends"}
-EVERY = DEFAULT | HISTORY | {"coord_check_dependencies"}
-#: What an agent pays for the default list, at about four characters a token.
-BUDGET_TOKENS = 3000
-
-
-def tokens(tools: list[Any]) -> float:
-    """The listed tools' JSON (as the client received them) in characters / 4."""
-    return len(json.dumps([t.model_dump(mode="json", by_alias=True, exclude_none=True)
-                           for t in tools])) / 4
+from tests.unit.support.mcp import (  # noqa: E402
+    BUDGET_TOKENS,
+    DEFAULT,
+    EVERY,
+    HISTORY,
+    call,
+    fails,
+    serve,
+    tokens,
+)
 
 
 def titles(schema: Any) -> list[str]:
