@@ -6,7 +6,9 @@ What the SDK leaves loose, and what coord does instead:
   ignores keys it does not know, so ``{"statuss": "open"}`` listed everything. Here a
   call naming an argument the tool does not take is a tool error naming the closest
   valid one (:mod:`difflib`), and nothing runs; a tool that is not served gets the same
-  treatment (the closest tool served, or the toolset that has it).
+  treatment (the closest tool served, or the toolset that has it). A value the schema
+  refuses (a wrong type, outside an enum or a bound) is coord's error too, naming the
+  argument, where the SDK answered with pydantic's text and no structured content.
 - Schemas: every listed input schema says ``"additionalProperties": false``, without
   pydantic's ``title`` noise and its ``anyOf [X, null]`` for optional arguments (an
   omitted argument is the null); every tool lists an output schema (coord's, from
@@ -28,8 +30,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from mcp.types import Tool as MCPTool
+from pydantic import ValidationError
 
 from coordination.errors import CoordError, UsageError
 from coordination.jsonable import JSONValue, dumps
@@ -38,6 +42,10 @@ from coordination.runtime.preflight import unreachable
 
 class UnknownArgument(UsageError):
     """A tool call named an argument (or a tool) that is not there."""
+
+
+class InvalidArgument(UsageError):
+    """A tool call gave an argument a value its schema does not allow."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,15 @@ def unknown_arguments(tool: str, given: list[str], valid: list[str]) -> UnknownA
     return UnknownArgument(
         f"{tool} takes no argument {', '.join(parts)}; nothing was done",
         hint=f"its arguments: {', '.join(valid) or '(none)'}")
+
+
+def invalid_arguments(tool: str, exc: ValidationError) -> InvalidArgument:
+    """A call whose arguments the tool's schema refuses (a wrong type, a value outside its
+    enum or bounds), as coord's error: each argument and what it should be."""
+    problems = [f"{'.'.join(str(part) for part in e['loc']) or 'arguments'}: {e['msg']}"
+                for e in exc.errors(include_url=False)]
+    return InvalidArgument(f"{tool}: bad argument {'; '.join(problems)}; nothing was done",
+                           hint="see the tool's input schema (tools/list)")
 
 
 def _tidy(schema: Any) -> Any:
@@ -174,7 +191,12 @@ class CoordServer(MCPServer):
         unknown = [a for a in arguments if a not in valid]
         if unknown:
             return error_result(unknown_arguments(name, unknown, valid))
-        return await super().call_tool(name, arguments, context)
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if not isinstance(exc.__cause__, ValidationError):
+                raise
+            return error_result(invalid_arguments(name, exc.__cause__))
 
     def _no_tool(self, name: str) -> UnknownArgument:
         if name in self.absent:

@@ -80,6 +80,9 @@ def test_unknown_arguments_are_errors_naming_the_closest_and_nothing_runs(
                                 todo_id="TODO-002"),
             "resume_dry_wait": await fails(s, "coord_resume_sweep", sweep_id="S",
                                            dry_run=True, wait=True),
+            "kind": await fails(s, "coord_list", kind="bugs"),
+            "negative": await fails(s, "coord_create_todo", task="x", repo="api",
+                                    estimated_hours=-1),
             "tool": await fails(s, "coord_get_swep", sweep_id="S"),
             "old": await fails(s, "coord_get_issue", issue_id="ISSUE-001"),
             "toolset": await fails(s, "coord_trends"),
@@ -103,6 +106,11 @@ def test_unknown_arguments_are_errors_naming_the_closest_and_nothing_runs(
     assert "are for a plan's sweep" in got["todo_atomic"][1]["error"]
     assert "exactly one of plan_id or todo_id" in got["both"][1]["error"]
     assert "wait does not apply" in got["resume_dry_wait"][1]["error"]
+    # A value the schema does not allow: coord's error shape too, naming the argument.
+    assert got["kind"][1]["type"] == "InvalidArgument" and got["kind"][1]["exit_code"] == 2
+    assert "kind: Input should be 'issues', 'todos'" in got["kind"][1]["error"]
+    assert "estimated_hours: Input should be greater than or equal to 0" in \
+        got["negative"][1]["error"]
     assert "did you mean 'coord_get_sweep'" in got["tool"][1]["error"]
     assert "replaced by coord_get with id" in got["old"][1]["error"]  # a 0.2 name
     assert "toolset history" in got["toolset"][1]["error"]
