@@ -20,9 +20,8 @@ the sweep's record stays on the catalog's embedded server, for `coord_get_sweep`
 `coord_sweep_events`, like every embedded sweep. One embedded sweep runs at a
 time; a second start waits for the first.
 
-A call that follows a sweep to its end may be given ``progress``: it is called (from
-the waiting thread) each time another of the run's todos ends, with the number ended,
-the number the run has and a line such as ``TODO-003 succeeded``.
+A call that follows a sweep to its end may be given ``progress``
+(:mod:`.progress`): told each time another of the run's todos ends.
 """
 
 from __future__ import annotations
@@ -42,13 +41,12 @@ from coordination.errors import UsageError
 from coordination.jsonable import JSONValue, to_jsonable
 from coordination.keys import Keys
 from coordination.launch import Launch, attach, prepare, settle
+from coordination.mcp_server.progress import Progress, RunProgress
 from coordination.planner.documents import dry_run_document, validate_document
 from coordination.planner.listing import list_plans
 from coordination.runtime.context import get_runtime
-from coordination.runtime.events import Event
 from coordination.runtime.history import HistoryStore, search_document, trends_document
 from coordination.settings import get_settings
-from coordination.status import TERMINAL, EventKind
 from coordination.sweeps import SweepService
 from coordination.sweeps.reading import StatusDocument
 
@@ -68,43 +66,6 @@ LIST_STATUSES: dict[str, tuple[str, ...]] = {
     "todos": tuple(m.value for m in models.TodoStatus),
     "plans": tuple(m.value for m in models.PlanStatus),
 }
-
-#: Called as todos of a followed run end: (ended so far, todos of the run, "TODO-n status").
-Progress = Callable[[int, int, str], None]
-
-_ENDED_KINDS = {f"todo.{s.value}": s.value for s in TERMINAL}
-
-
-class RunProgress:
-    """Counts the todos of one run of a sweep as its events say they end, and reports
-    each new count to ``progress`` (only ever increasing, as MCP wants).
-
-    A resumed sweep's stream replays earlier runs first: only the events after the
-    ``sweep.queued`` of run ``run`` count, and a todo queued again is not ended."""
-
-    def __init__(self, progress: Progress, total: int, run: int = 0) -> None:
-        self.progress, self.total, self.run = progress, total, run
-        self.started = False
-        self.ended: dict[str, str] = {}
-        self.sent = 0
-
-    def __call__(self, ev: Event) -> None:
-        if ev.kind == EventKind.sweep_queued:
-            self.started = int(ev.data.get("run") or 0) == self.run
-            self.ended.clear()
-            return
-        if not self.started or ev.todo_id is None:
-            return
-        status = _ENDED_KINDS.get(ev.kind)
-        if status is None:
-            if ev.kind in (EventKind.todo_queued, EventKind.todo_started,
-                           EventKind.todo_retrying):
-                self.ended.pop(ev.todo_id, None)
-            return
-        self.ended[ev.todo_id] = status
-        if len(self.ended) > self.sent:
-            self.sent = len(self.ended)
-            self.progress(self.sent, max(self.total, self.sent), f"{ev.todo_id} {status}")
 
 
 class OutOfScope(UsageError):

@@ -23,7 +23,8 @@ from pydantic import Field
 
 from coordination.errors import UsageError
 from coordination.jsonable import JSONValue
-from coordination.mcp_server.operations import Operations, Progress
+from coordination.mcp_server.operations import Operations
+from coordination.mcp_server.progress import Progress
 from coordination.mcp_server.toolkit import CoordServer, ToolDef
 
 log = logging.getLogger("coord.mcp")

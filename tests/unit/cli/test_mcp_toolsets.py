@@ -25,7 +25,7 @@ pytestmark = pytest.mark.timeout(120)
 pytest.importorskip("mcp.client.stdio")
 from mcp import ClientSession  # noqa: E402
 
-from coordination.mcp_server.operations import RunProgress  # noqa: E402
+from coordination.mcp_server.progress import RunProgress  # noqa: E402
 from tests.unit.support.mcp import (  # noqa: E402
     BUDGET_TOKENS,
     DEFAULT,
