@@ -19,6 +19,8 @@ exactly as on stdio: it is the same server object.
 from __future__ import annotations
 
 import hmac
+import socket
+from collections.abc import Callable
 
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
@@ -98,12 +100,28 @@ def app(server: CoordServer, *, token: str, port: int) -> ASGIApp:
     return Guard(inner, token=token, port=port)
 
 
-async def serve_http(server: CoordServer, *, port: int, token: str) -> None:
-    """Serve ``server`` on http://127.0.0.1:PORT/mcp until interrupted."""
+class _Announced(uvicorn.Server):
+    """uvicorn's server, calling ``ready`` once it listens (not before: the port may be
+    taken)."""
+
+    def __init__(self, config: uvicorn.Config, ready: Callable[[str], None]) -> None:
+        super().__init__(config)
+        self.ready = ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.ready(f"http://{ADDRESS}:{self.config.port}{PATH}")
+
+
+async def serve_http(server: CoordServer, *, port: int, token: str,
+                     ready: Callable[[str], None] = lambda url: None) -> None:
+    """Serve ``server`` on http://127.0.0.1:PORT/mcp until interrupted; ``ready`` is
+    told the URL once it listens."""
     config = uvicorn.Config(app(server, token=token, port=port), host=ADDRESS, port=port,
                             log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=2)
-    http = uvicorn.Server(config)
+    http = _Announced(config, ready)
     try:
         await http.serve()
     except SystemExit:  # uvicorn exits when it cannot bind (it logged why)

@@ -106,5 +106,6 @@ def mcp(obj: Context, toolsets: str, read_only: bool, repos: tuple[str, ...],
         # Not ``.run("stdio")``: coord's stdin answers the requests the SDK would drop.
         anyio.run(serve_stdio, server)
         return
-    click.echo(f"coord mcp: serving http://127.0.0.1:{port}/mcp", err=True)
-    anyio.run(functools.partial(serve_http, server, port=port, token=token))
+    anyio.run(functools.partial(
+        serve_http, server, port=port, token=token,
+        ready=lambda url: click.echo(f"coord mcp: serving {url}", err=True)))

@@ -8,6 +8,7 @@ refusals are checked with plain HTTP requests.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +45,20 @@ def post(url: str, **headers: str) -> httpx.Response:
     return httpx.post(url, json=INIT, headers={**ACCEPT, **headers}, timeout=30)
 
 
-def test_it_refuses_to_start_without_a_long_enough_token(example_catalog: Path) -> None:
+def test_it_refuses_to_start_without_a_long_enough_token_or_a_free_port(example_catalog: Path) -> None:
     none = coord(example_catalog, "mcp", "--http", "1", timeout=60)
     clean_error(none, 2)
     assert "without COORD_MCP_TOKEN" in none.stderr
     with pytest.raises(UsageError, match="too short"):
         require_token("secret")
     assert require_token(TOKEN) == TOKEN
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = coord(example_catalog, "mcp", "--http", str(taken.getsockname()[1]),
+                     timeout=60, env={"COORD_MCP_TOKEN": TOKEN})
+    clean_error(busy, 2)
+    assert "could not serve" in busy.stderr and "serving" not in busy.stderr
 
 
 def test_every_request_needs_the_token_and_a_local_host(example_catalog: Path) -> None:
@@ -100,6 +108,7 @@ def test_over_http_the_tools_are_scoped_exact_and_read_only(example_catalog: Pat
 
     with HttpMCP(example_catalog, "--repo", "api", "--read-only") as srv:
         got = srv.session(body)
+    assert f"coord mcp: serving http://127.0.0.1:{srv.port}/mcp" in srv.stderr
     assert set(got["tools"]) == {"coord_list", "coord_get", "coord_validate_plan",
                                  "coord_get_sweep"}
     assert [i["id"] for i in got["issues"]] == ["ISSUE-001", "ISSUE-003"]

@@ -195,10 +195,11 @@ class HttpMCP:
     def __exit__(self, *exc: object) -> None:
         self.proc.terminate()
         try:
-            self.proc.communicate(timeout=20)
+            _, err = self.proc.communicate(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.proc.communicate()
+            _, err = self.proc.communicate()
+        self.stderr = err.decode(errors="replace")  # what it said, read after it ended
 
     def session(self, body: Callable[[ClientSession], Awaitable[Any]],
                 token: str = TOKEN) -> Any:
