@@ -23,7 +23,7 @@ from pydantic import Field
 
 from coordination.errors import UsageError
 from coordination.jsonable import JSONValue
-from coordination.mcp_server.operations import Operations
+from coordination.mcp_server.operations import LIST_STATUSES, Operations
 from coordination.mcp_server.progress import Progress
 from coordination.mcp_server.toolkit import CoordServer, ToolDef
 
@@ -34,13 +34,13 @@ DEFAULT_TOOLSETS = ("catalog", "sweeps")
 
 # Enum values the catalog accepts (tests/unit/cli/test_mcp.py checks them against the models).
 IssueStatus = Literal["open", "in_progress", "resolved", "closed"]
-TodoStatus = Literal["pending", "in_progress", "completed", "failed", "skipped", "blocked"]
-PlanStatus = Literal["draft", "active", "completed", "cancelled"]
 Priority = Literal["low", "medium", "high", "critical"]
 DepType = Literal["runtime", "build", "dev", "test", "api"]
 Strategy = Literal["levels", "eager"]
 HistoryKind = Literal["todo", "sweep", "edit"]
 ListKind = Literal["issues", "todos", "plans", "dependencies"]
+#: coord_list's ``status``: which statuses each kind has (from the catalog's enums).
+LIST_STATUS = "; ".join(f"{kind}: {'|'.join(names)}" for kind, names in LIST_STATUSES.items())
 
 IssueId = Annotated[str, Field(description="ISSUE-n")]
 TodoId = Annotated[str, Field(description="TODO-n")]
@@ -142,10 +142,7 @@ def build(server: CoordServer, ops: Operations, toolsets: set[str], read_only: b
     @add("catalog", READS, ITEMS)
     def coord_list(
         kind: ListKind,
-        status: Annotated[str | None, Field(description="issues: open|in_progress|resolved|"
-                                            "closed; todos: pending|in_progress|completed|"
-                                            "failed|skipped|blocked; plans: draft|active|"
-                                            "completed|cancelled")] = None,
+        status: Annotated[str | None, Field(description=LIST_STATUS)] = None,
         priority: Annotated[Priority | None, Field(description="issues")] = None,
         repo: Annotated[str | None, Field(description="issues, todos, plans")] = None,
         assignee: Annotated[str | None, Field(description="issues, todos")] = None,
@@ -251,7 +248,8 @@ def build(server: CoordServer, ops: Operations, toolsets: set[str], read_only: b
         todo_id: Annotated[str | None, Field(description="TODO-n alone")] = None,
         dry_run: Annotated[bool, Field(description="Plan: levels, critical path; "
                                                    "run nothing")] = False,
-        strategy: Annotated[Strategy, Field(description="Plan")] = "levels",
+        strategy: Annotated[Strategy | None, Field(description="Plan: levels "
+                                                               "(default)")] = None,
         atomic: Annotated[bool, Field(description="Plan: roll back at the first "
                                                   "failure")] = False,
         wait: Wait = False,
@@ -266,14 +264,14 @@ def build(server: CoordServer, ops: Operations, toolsets: set[str], read_only: b
             raise UsageError("a dry run runs nothing: wait and atomic do not apply",
                              hint="drop them, or dry_run")
         if todo_id is not None:
-            if dry_run or atomic or strategy != "levels":
+            if dry_run or atomic or strategy is not None:
                 raise UsageError("dry_run, strategy and atomic are for a plan's sweep",
                                  hint="a todo runs alone; pass plan_id for those")
             return ops.run_todo(todo_id, wait=wait, ignore_blockers=ignore_blockers,
                                 progress=reporter(ctx))
         assert plan_id is not None
-        return ops.start_sweep(plan_id, strategy=strategy, dry_run=dry_run, wait=wait,
-                               ignore_blockers=ignore_blockers, atomic=atomic,
+        return ops.start_sweep(plan_id, strategy=strategy or "levels", dry_run=dry_run,
+                               wait=wait, ignore_blockers=ignore_blockers, atomic=atomic,
                                progress=reporter(ctx))
 
     @add("sweeps", READS, SWEEP)

@@ -253,8 +253,6 @@ def test_schema_enums_are_the_catalog_models() -> None:
     from coordination.mcp_server import tools
 
     for literal, enum in [(tools.IssueStatus, models.IssueStatus),
-                          (tools.TodoStatus, models.TodoStatus),
-                          (tools.PlanStatus, models.PlanStatus),
                           (tools.Priority, models.Priority),
                           (tools.DepType, models.DependencyType)]:
         assert list(get_args(literal)) == [m.value for m in enum], literal

@@ -76,6 +76,8 @@ def test_unknown_arguments_are_errors_naming_the_closest_and_nothing_runs(
                                     dry_run=True, wait=True),
             "todo_atomic": await fails(s, "coord_start_sweep", todo_id="TODO-002",
                                        atomic=True),
+            "todo_strategy": await fails(s, "coord_start_sweep", todo_id="TODO-002",
+                                         strategy="levels"),
             "both": await fails(s, "coord_start_sweep", plan_id="PLAN-001",
                                 todo_id="TODO-002"),
             "resume_dry_wait": await fails(s, "coord_resume_sweep", sweep_id="S",
@@ -104,6 +106,7 @@ def test_unknown_arguments_are_errors_naming_the_closest_and_nothing_runs(
     assert "'dry_rn' (did you mean 'dry_run'?)" in got["run"][1]["error"]
     assert "wait and atomic do not apply" in got["dry_wait"][1]["error"]
     assert "are for a plan's sweep" in got["todo_atomic"][1]["error"]
+    assert "are for a plan's sweep" in got["todo_strategy"][1]["error"]
     assert "exactly one of plan_id or todo_id" in got["both"][1]["error"]
     assert "wait does not apply" in got["resume_dry_wait"][1]["error"]
     # A value the schema does not allow: coord's error shape too, naming the argument.
