@@ -82,11 +82,13 @@ def _line(name: str, line: Line, held: Mapping[str, tuple[str, str, Checkpoint]]
     for s in line.slots:
         holder: Holder | None = None
         if s.token is not None:
-            sid, tid, cp = held.get(s.token, (None, None, {}))
-            worker = cp.get("worker") if cp else None
+            found = held.get(s.token)
+            sid, tid = (found[0], found[1]) if found else (None, None)
+            cp: Checkpoint = found[2] if found else {}
+            worker = cp.get("worker")
             if worker is None:  # a token says host:pid:random
                 worker = ":".join(s.token.split(":")[:2])
-            started = cp.get("started_at") if cp else None
+            started = cp.get("started_at")
             holder = {"sweep_id": sid, "todo_id": tid, "worker": str(worker),
                       "since": _iso(float(started)) if started is not None else None,
                       "expires_in": None if s.ttl_ms is None else round(s.ttl_ms / 1000, 1)}

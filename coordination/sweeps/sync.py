@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NotRequired, TypedDict
+from typing import TypedDict
 
 from ruamel.yaml.comments import CommentedMap
 
@@ -34,7 +34,7 @@ class Outcome(TypedDict):
 
     status: str
     duration: float | None
-    outputs: NotRequired[dict[str, str]]
+    outputs: dict[str, str]  # what it wrote to $COORD_OUTPUT ({}: nothing)
 
 
 class SyncResult(TypedDict):
