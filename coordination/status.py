@@ -25,6 +25,7 @@ class TodoStatus(StrEnum):
     pending = "pending"  # waiting for its predecessors
     queued = "queued"  # a message for it is (or should be) in its repo's queue
     held = "held"  # its repo's circuit breaker is open: it waits, not failed
+    awaiting_approval = "awaiting_approval"  # a gate waiting for people (no lease, no slot)
     running = "running"  # a worker holds its repo's lease and runs it
     succeeded = "succeeded"
     failed = "failed"
@@ -60,10 +61,16 @@ T, S = TodoStatus, SweepStatus
 
 #: Which status each todo status may move to, and who moves it there.
 TODO_TRANSITIONS: dict[TodoStatus, frozenset[TodoStatus]] = {
-    # dispatch (canvas or supervisor); skip (a predecessor failed); cancel / deadline
-    T.pending: frozenset({T.queued, T.skipped, T.cancelled}),
-    # a worker claims it; skip; cancel; a lost message is re-queued (queued -> queued)
-    T.queued: frozenset({T.queued, T.running, T.held, T.skipped, T.cancelled, T.failed}),
+    # dispatch (canvas or supervisor); skip (a predecessor failed); cancel / deadline;
+    # a gate opens (its predecessors succeeded)
+    T.pending: frozenset({T.queued, T.skipped, T.cancelled, T.awaiting_approval}),
+    # a worker claims it; skip; cancel; a lost message is re-queued (queued -> queued);
+    # a gate an eager finish queued opens
+    T.queued: frozenset({T.queued, T.running, T.held, T.skipped, T.cancelled, T.failed,
+                         T.awaiting_approval}),
+    # a gate: approved by enough people, rejected, expired (cancelled), or its sweep
+    # ended or stopped before anyone decided
+    T.awaiting_approval: frozenset({T.succeeded, T.failed, T.cancelled, T.skipped}),
     # its breaker closed or half-opened (re-queued by the supervisor); skip; cancel
     T.held: frozenset({T.queued, T.skipped, T.cancelled}),
     # the holder finishes it; its lease expired (re-queued, or failed as a poison todo);
@@ -106,8 +113,8 @@ TERMINAL = frozenset({T.succeeded, T.failed, T.skipped, T.cancelled, T.compensat
 SUCCESSFUL = frozenset({T.succeeded, T.compensated})
 #: Ended without succeeding: dependents are skipped.
 UNSUCCESSFUL = TERMINAL - SUCCESSFUL
-#: Not started: may still be skipped or cancelled.
-NOT_STARTED = frozenset({T.pending, T.queued, T.held})
+#: Not started: may still be skipped or cancelled (a gate waiting for people too).
+NOT_STARTED = frozenset({T.pending, T.queued, T.held, T.awaiting_approval})
 
 #: Sweeps that dispatch and run todos (a rollback runs undo: commands).
 SWEEP_ACTIVE = frozenset({S.queued, S.running, S.rolling_back})
@@ -143,6 +150,14 @@ class EventKind(StrEnum):
     repo_breaker_closed = "repo.breaker_closed"
     repo_unattended = "repo.unattended"
     supervisor_redispatched = "supervisor.redispatched"
+    gate_waiting = "gate.waiting"  # a gate opened: it waits for approvals
+    gate_approved = "gate.approved"  # one approval (``approvals``/``needed``; ``passed``)
+    gate_rejected = "gate.rejected"
+    gate_expired = "gate.expired"  # nobody decided in time (``on_expiry``)
+    wave_started = "wave.started"
+    wave_soaking = "wave.soaking"  # its todos ended and met its criteria: it soaks (``until``)
+    wave_done = "wave.done"
+    wave_halted = "wave.halted"  # it missed its criteria: the sweep paused or rolls back
 
 
 #: The events that end a run of a sweep.

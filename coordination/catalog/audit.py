@@ -108,6 +108,7 @@ class Entry(TypedDict):
     prev: str
     keyed: NotRequired[bool]  # True: ``hash`` is an HMAC under COORD_AUDIT_KEY
     hash: NotRequired[str]
+    decision: NotRequired[dict[str, object]]  # a gate approved or rejected (no edit)
 
 
 # -- naming what is being done ----------------------------------------------------
@@ -352,10 +353,30 @@ def record(store: _Store, fn: Callable[..., object], before: bytes, after: bytes
         "catalog": hashlib.sha256(after).hexdigest(),
         "prev": GENESIS,
     }
+    return _append(log_path(target), entry)
+
+
+def record_decision(target: Path, catalog_bytes: bytes, *, who: str, op: str, ids: list[str],
+                    decision: Mapping[str, object]) -> Entry:
+    """Append an entry for a decision that is no catalog edit (a gate approved or
+    rejected): ``changes`` empty, what was decided under ``decision``; chained and
+    keyed like every entry. The caller holds the catalog's lock."""
+    entry: Entry = {
+        "seq": 0,
+        "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z"),
+        "who": who, "op": op, "argv": _argv.get(), "ids": list(ids), "changes": [],
+        "catalog": hashlib.sha256(catalog_bytes).hexdigest(), "prev": GENESIS,
+        "decision": dict(decision),
+    }
+    return _append(log_path(target), entry)
+
+
+def _append(path: Path, entry: Entry) -> Entry:
+    """Chain ``entry`` to the log's last entry and append it (fsynced)."""
     key = audit_key()
     if key is not None:
         entry["keyed"] = True
-    path = log_path(target)
     try:
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:

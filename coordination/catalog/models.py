@@ -18,6 +18,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, field_validator
 
+from coordination.catalog.governance import Gate, Wave
+
 REPO_NAME_RE = r"^[a-z0-9][a-z0-9._-]*$"
 ID_PATTERNS = {
     "issue": re.compile(r"^ISSUE-\d+$"),
@@ -191,6 +193,7 @@ class Plan(_Model):
     repos: list[RepoName] = Field(default_factory=list)
     milestones: list[Milestone] = Field(default_factory=list)
     completion_criteria: list[str] = Field(default_factory=list)
+    waves: list[Wave] = Field(default_factory=list)  # rollout in waves (governance.py)
 
 
 class Todo(_Model):
@@ -218,6 +221,7 @@ class Todo(_Model):
     assignee: str | None = None
     labels: list[str] = Field(default_factory=list)
     acceptance_criteria: list[str] = Field(default_factory=list)
+    gate: Gate | None = None  # waits for people's approval; no run: (governance.py)
 
     @field_validator("env", "outputs", mode="before")
     @classmethod

@@ -25,7 +25,7 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
@@ -140,6 +140,14 @@ class CatalogStore:
             "nothing was written",
             hint="is a script or editor saving it in a loop? try again",
         )
+
+    def record_decision(self, *, who: str, op: str, ids: list[str],
+                        decision: Mapping[str, object]) -> None:
+        """Append a decision that edits nothing (a gate approved or rejected) to the
+        catalog's audit log, under the catalog's lock (entries stay in order)."""
+        with self._locked():
+            audit.record_decision(self._target(), self.read_bytes(), who=who, op=op, ids=ids,
+                                  decision=decision)
 
     def _apply(self, fn: Callable[[CommentedMap], T], data: bytes, cat: Catalog
                ) -> tuple[bytes, T]:

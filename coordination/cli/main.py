@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dep": ("coordination.cli.dep:dep", "Inter-repo dependencies: list, check."),
     "repo": ("coordination.cli.repo:repo", "Repos: list, status, blocking."),
     "sweep": ("coordination.cli.sweep:sweep", "Sweeps: list, status, watch, pause, unpause, resume, cancel, sync."),
+    "approve": ("coordination.cli.gates:approve", "Approve a sweep's gate (a todo with gate:)."),
+    "reject": ("coordination.cli.gates:reject", "Reject a sweep's gate."),
     "events": ("coordination.cli.events:events", "Show (and follow) the event ledger."),
     "worker": ("coordination.cli.worker:worker", "Run a Celery worker for one repo."),
     "workers": ("coordination.cli.workers:workers", "List live workers and what they run."),

@@ -8,6 +8,7 @@ holds only the sweep id — `ID=$(coord plan sweep PLAN-001)` works — or, with
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -141,6 +142,29 @@ def notice(ev: Event) -> str | None:
         return f"[green]breaker closed:[/green] {d.get('repo')} (by {d.get('by')})"
     if ev.kind == "todo.held":
         return f"[yellow]held:[/yellow] {ev.todo_id} ({d.get('reason')})"
+    if ev.kind == "gate.waiting":
+        until = f", expires {_when(d.get('expires_at'))}" if d.get("expires_at") else ""
+        who = f" of {', '.join(map(str, d.get('from') or []))}" if d.get("from") else ""
+        return (f"[yellow]gate waiting:[/yellow] {ev.todo_id} needs {d.get('needed')} "
+                f"approval(s){who}{until} (coord approve {ev.todo_id} --sweep {ev.sweep_id})")
+    if ev.kind == "gate.approved":
+        return (f"[green]approved:[/green] {ev.todo_id} by {esc(str(d.get('by')))} "
+                f"({d.get('approvals')} of {d.get('needed')})")
+    if ev.kind == "gate.rejected":
+        return f"[red]rejected:[/red] {ev.todo_id} by {esc(str(d.get('by')))}"
+    if ev.kind == "gate.expired":
+        return f"[red]gate expired:[/red] {ev.todo_id} (on_expiry: {d.get('on_expiry')})"
+    if ev.kind == "wave.started":
+        return (f"[bold]wave {esc(str(d.get('wave')))}[/bold] started "
+                f"({int(str(d.get('index') or 0)) + 1} of {d.get('waves')}, "
+                f"{d.get('todos')} todo(s))")
+    if ev.kind == "wave.soaking":
+        return (f"wave {esc(str(d.get('wave')))} soaking until {_when(d.get('until'))} "
+                f"({d.get('succeeded')} of {d.get('todos')} succeeded)")
+    if ev.kind == "wave.done":
+        return f"[green]wave {esc(str(d.get('wave')))} done[/green]"
+    if ev.kind == "wave.halted":
+        return f"[red]wave halted:[/red] {esc(str(d.get('reason')))} ({d.get('action')})"
     if ev.kind == "sweep.rolling_back":  # (its trigger: "after TODO-018 failed: exit 1")
         n = int(str(d.get("compensate") or 0))
         again = "retrying" if d.get("retry") else "undoing"
@@ -148,6 +172,14 @@ def notice(ev: Event) -> str | None:
                 f"{again} {n} todo(s)" if n else
                 f"[yellow]rolling back[/yellow] {esc(str(d.get('reason') or ''))}: nothing to undo")
     return None
+
+
+def _when(ts: object) -> str:
+    """A time of an event's data (epoch seconds) as the local clock reads it."""
+    try:
+        return time.strftime("%H:%M:%S", time.localtime(float(str(ts))))
+    except ValueError:
+        return str(ts)
 
 
 def follow_sweep(svc: SweepService, sweep_id: str, *, as_json: bool,
@@ -197,6 +229,20 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False,
                      escape(v.get("worker") or ""), escape(v.get("reason") or "")))
     cols = ("todo", "repo", "status", "attempts", "exit", "seconds", "worker")
     table(None, [*cols, "reason"], rows, empty="no todos", con=con, no_wrap=cols)
+    for w in st.get("waves") or []:
+        extra = (f", soaking until {_when(w['soak_until'])}" if w.get("soak_until") else "") + (
+            f": {w['reason']}" if w.get("reason") else "")
+        cap = f", max_parallel {w['max_parallel']}" if w["max_parallel"] else ""
+        con.print(f"wave {esc(w['name'])}: {styled(w['state'])} - {w['succeeded']} of "
+                  f"{len(w['todos'])} succeeded, needs {w['success_rate']:.0%}{cap}"
+                  f"{esc(extra)}", soft_wrap=True)
+    for g, v in (st.get("gates") or {}).items():
+        by = ", ".join(v["approvals"]) or "nobody yet"
+        more = f"; rejected by {v['rejected_by']}" if v.get("rejected_by") else ""
+        hint = (f" (coord approve {g} --sweep {st['sweep_id']})"
+                if v["status"] == "awaiting_approval" else "")
+        con.print(f"gate {g}: {styled(v['status'])} - approved by {esc(by)} "
+                  f"({len(v['approvals'])} of {v['needed']}){esc(more)}{hint}", soft_wrap=True)
     render_failures(st, lines, to_stderr=to_stderr)
 
 

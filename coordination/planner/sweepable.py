@@ -29,7 +29,7 @@ def prepare_sweep(
     pg = build_plan_graph(catalog, plan_id, include_completed=again)
     if again:
         by_hand = [t for t in pg.todo_ids if pg.todo(t).status == TodoStatus.completed
-                   and not (pg.todo(t).run or "").strip()]
+                   and not (pg.todo(t).run or "").strip() and pg.todo(t).gate is None]
         pg.graph.remove_nodes_from(by_hand)  # done, so satisfied: their edges go too
         pg.skipped_completed.extend(by_hand)
     findings = validate_plan(catalog, plan_id, pg=pg, ignore_blockers=True, advice=False)

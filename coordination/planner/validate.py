@@ -7,7 +7,10 @@ advice. Codes are stable strings scripts can match on:
     error    cycles-truncated  more tangles than reported
     error    unknown-id        a blocked_by/blocking/milestone id the catalog lacks
     error    unknown-repo      a todo whose repo is not in the catalog
-    error    no-run            a todo without a run command
+    error    no-run            a todo without a run command (nor a gate:)
+    error    gate-with-run     a todo with both gate: and run: (a gate runs nothing)
+    error    wave-unplaced     a todo of a plan with waves: that no wave names
+    error    wave-order        a todo waits for a todo of a later wave
     error    blocked           a blocker outside the plan is unsatisfied
                                (a warning with ignore_blockers=True)
     warning  redundant-edge    an edge implied by a longer path
@@ -34,6 +37,7 @@ from coordination.planner.algorithms import (
     topological_levels,
 )
 from coordination.planner.dag import PlanGraph, build_plan_graph
+from coordination.planner.waves import assign, backward_edges, wave_name
 
 Severity = Literal["error", "warning"]
 
@@ -99,10 +103,28 @@ def validate_plan(
             out.append(Finding("error", "unknown-repo",
                                f"{tid} runs in repo {todo.repo!r}, which is not in the catalog",
                                [tid]))
-        if not (todo.run or "").strip():
+        if todo.gate is not None:
+            if (todo.run or "").strip():
+                out.append(Finding("error", "gate-with-run",
+                                   f"{tid} has both gate: and run:; a gate runs nothing "
+                                   "(put the command in a todo it blocks)", [tid]))
+        elif not (todo.run or "").strip():
             out.append(Finding("error", "no-run",
                                f"{tid} has no run command; add `run:` or complete it by hand",
                                [tid]))
+
+    plan = catalog.plan(plan_id)
+    if plan is not None and plan.waves:
+        wave_of, unplaced = assign(catalog, plan, list(g.nodes))
+        for tid in unplaced:
+            out.append(Finding("error", "wave-unplaced",
+                               f"{tid} (repo {g.nodes[tid]['todo'].repo}) is in no wave of "
+                               f"{plan_id}; name its repo or a tag of it in a wave", [tid]))
+        for u, v in backward_edges(g, wave_of):
+            out.append(Finding("error", "wave-order",
+                               f"{v} (wave {wave_name(plan, wave_of[v])}) waits for {u} of a "
+                               f"later wave ({wave_name(plan, wave_of[u])}); reorder the "
+                               "waves or the edge", [v, u]))
 
     severity: Severity = "warning" if ignore_blockers else "error"
     for b in pg.blockers:

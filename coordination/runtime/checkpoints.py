@@ -13,6 +13,7 @@ counters            ``terminal``, ``level_left:<k>``, ``level_ok:<k>`` (integers
 ``c:<todo>``        a rolled-back todo: its checkpoint (with its output tail) as the
                     change's own run left it, before its undo ran (JSON)
 ``r:<todo>``        eager strategy: its predecessors not yet succeeded (integer)
+``g:<todo>``        a gate's votes: person -> {d: approve|reject, b: binding, at, c: comment}
 ==================  ==================================================================
 
 Whether a todo belongs to a sweep is its spec's to say (workers check that
@@ -128,6 +129,11 @@ class SweepRecord(TypedDict, total=False):
     stopped_by: str | None  # ... and that failure ("TODO-018 failed: exit 1")
     todos: int
     outputs: int  # how many of its todos kept results ($COORD_OUTPUT)
+    started_by: str | None  # who started the sweep (a gate may refuse their approval)
+    wave: int | None  # the current wave's index (a sweep of a plan with waves:)
+    wave_state: str | None  # running | soaking | halted | done
+    wave_until: float | None  # a soaking wave's end
+    wave_reason: str | None  # why the wave halted
 
 
 class TransitionRefused(ValueError):
@@ -158,6 +164,7 @@ RECORD_FIELDS = (
     "terminal", "full_pass_terminal", "full_pass_at", "paused_at", "paused_from",
     "paused_total", "synced_at", "rollback_of", "rollback_reason", "not_compensable",
     "todos", "layout", "stopped_run", "stopped_by", "outputs",
+    "started_by", "wave", "wave_state", "wave_until", "wave_reason",
 )
 #: Record fields named per level or per repo: one of these prefixes and a suffix.
 RECORD_PREFIXES = ("level_left:", "level_ok:", "unattended:")
@@ -450,6 +457,29 @@ class CheckpointStore:
     def level_succeeded(self, sweep_id: str, level: int) -> int:
         """How many todos of a level ended successfully."""
         return int(self.r.hget(self.keys.sweep(sweep_id), f"level_ok:{level}") or 0)
+
+    def move_wave(self, sweep_id: str, seen: tuple[int | None, str | None],
+                  **fields: object) -> bool:
+        """Write the wave ``fields`` if the sweep's wave is still ``seen`` (index,
+        state); False when another caller moved it first (``lua/wave_move.lua``)."""
+        _check_record_fields(fields)
+        index, state = seen
+        res = lua("wave_move")(self.r, [self.keys.sweep(sweep_id)],
+                               ["" if index is None else encode(index), state or "",
+                                *_pairs(fields)])
+        return bool(int(res))
+
+    def gate_votes(self, sweep_id: str, todo_ids: list[str]) -> dict[str, dict[str, JSONValue]]:
+        """Gate -> its votes (person -> {d, b, at, c}), of ``todo_ids`` that have any."""
+        if not todo_ids:
+            return {}
+        raw = self.r.hmget(self.keys.sweep(sweep_id), [f"g:{t}" for t in todo_ids])
+        out: dict[str, dict[str, JSONValue]] = {}
+        for t, v in zip(todo_ids, raw):
+            value = decode(v) if v else None
+            if isinstance(value, dict):
+                out[t] = value
+        return out
 
     def take_supervise_turn(self, sweep_id: str, ms: int) -> bool:
         """One supervisor pass at a time per sweep, for ``ms``: True when this caller

@@ -258,9 +258,12 @@ class Transitions:
 
     def queue(self, sweep_id: str, todos: Iterable[tuple[str, str]], *, via: str,
               allowed_from: Iterable[TodoStatus] = (TodoStatus.pending,),
-              now: float | None = None) -> list[str]:
+              now: float | None = None, cap: int = 0, counted: Sequence[str] = ()
+              ) -> list[str]:
         """Queue ``(todo, queue)``s for dispatch (see ``lua/todo_queue.lua``);
-        returns those it queued: send a message for each of them."""
+        returns those it queued: send a message for each of them. ``cap``: at most
+        that many of ``counted`` (a wave's todos) queued, held or running at once,
+        these included (in the order given)."""
         todos = list(todos)
         if not todos:
             return []
@@ -268,7 +271,73 @@ class Transitions:
             self.r,
             self._ledger(sweep_id),
             [*self._ledger_args, sweep_id, encode(time.time() if now is None else now), via,
-             json.dumps(sorted(str(s) for s in allowed_from)),
+             json.dumps(sorted(str(s) for s in allowed_from)), str(max(0, int(cap))),
+             json.dumps(list(counted)) if cap > 0 else "[]",
              *(x for pair in todos for x in pair)],
         )
         return list(json.loads(res))
+
+    # -- gates: todos that wait for people (lua/gate_open.lua, lua/gate_decide.lua) --
+    def open_gates(self, sweep_id: str, gates: Iterable[GateOpening], *,
+                   allowed_from: Iterable[TodoStatus], now: float | None = None
+                   ) -> list[tuple[str, int]]:
+        """Move gates whose predecessors succeeded to ``awaiting_approval`` with
+        ``gate.waiting``; returns ``(todo, approvals already given)`` of those opened
+        (approvals of an earlier run under the same binding still count)."""
+        args: list[str] = []
+        for g in gates:
+            args += [g.todo_id, g.binding, encode(g.expires_at or 0), str(g.needed),
+                     json.dumps(g.event, separators=(",", ":"))]
+        if not args:
+            return []
+        res = lua("gate_open")(
+            self.r, self._ledger(sweep_id),
+            [*self._ledger_args, sweep_id, encode(time.time() if now is None else now),
+             json.dumps(sorted(str(s) for s in allowed_from)), *args])
+        return [(str(t), int(n)) for t, n in json.loads(res)]
+
+    def decide_gate(self, sweep_id: str, todo_id: str, *, who: str, decision: str,
+                    comment: str = "", level: int = -1,
+                    successors: Sequence[tuple[str, str]] = (), now: float | None = None
+                    ) -> GateDecision:
+        """Record ``who``'s ``decision`` ("approve" or "reject") on a waiting gate, or
+        with ``who`` empty only count its approvals; see ``lua/gate_decide.lua``."""
+        if decision not in ("approve", "reject"):
+            raise ValueError(f"unknown decision {decision!r}")
+        res = lua("gate_decide")(
+            self.r, self._ledger(sweep_id),
+            [*self._ledger_args, sweep_id, todo_id, encode(time.time() if now is None else now),
+             level, who, decision, comment, *(x for pair in successors for x in pair)])
+        verdict = str(res[0])
+        if verdict in ("approved", "rejected"):
+            return GateDecision(verdict, int(res[1] or 0), terminal=int(res[2]),
+                                level_done=bool(int(res[3])), queued=list(json.loads(res[4])))
+        if verdict in ("counted", "duplicate"):
+            return GateDecision(verdict, int(res[1]))
+        return GateDecision(verdict, 0, detail=str(res[1]))
+
+
+@dataclass(frozen=True)
+class GateOpening:
+    """A gate to open: its binding (what its approvals are bound to), when it expires
+    (None: never), how many approvals it needs, its ``gate.waiting`` event's fields."""
+
+    todo_id: str
+    binding: str
+    expires_at: float | None
+    needed: int
+    event: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """What ``lua/gate_decide.lua`` answered: ``approved`` (passed), ``rejected``,
+    ``counted`` (approvals so far), ``duplicate``, ``status`` (not waiting: ``detail``
+    is its status), ``gone`` (the sweep ended: ``detail``)."""
+
+    verdict: str
+    approvals: int
+    detail: str = ""
+    terminal: int = 0
+    level_done: bool = False
+    queued: list[str] = field(default_factory=list)

@@ -15,21 +15,31 @@ from pathlib import Path
 import networkx as nx
 
 from coordination.catalog.edits import unknown
-from coordination.catalog.models import Catalog
+from coordination.catalog.models import Catalog, Plan
 from coordination.catalog.store import CatalogStore
 from coordination.errors import PlanError, UsageError
 from coordination.keys import Keys
 from coordination.planner.dag import todo_blockers
 from coordination.planner.ranking import DEFAULT_RANK, ranks
 from coordination.planner.sweepable import prepare_sweep
+from coordination.planner.waves import assign, wave_name
 from coordination.sweeps.outputs import external_inputs
-from coordination.sweeps.spec import STRATEGIES, TITLE_CHARS, SweepSpec, TodoSpec
+from coordination.sweeps.spec import STRATEGIES, TITLE_CHARS, SweepSpec, TodoSpec, WaveSpec
 
 
 
 def new_sweep_id(plan_id: str) -> str:
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
     return f"{plan_id}-{stamp}-{secrets.token_hex(2)}"
+
+
+def wave_specs(catalog: Catalog, plan: Plan, graph: nx.DiGraph) -> list[WaveSpec]:
+    """The plan's waves over the sweep's todos (validated already: each is placed)."""
+    wave_of, _ = assign(catalog, plan, list(graph.nodes))
+    return [WaveSpec(name=wave_name(plan, i), todos=sorted(t for t, k in wave_of.items() if k == i),
+                     max_parallel=w.max_parallel, soak=float(w.soak),
+                     success_rate=float(w.require.success_rate))
+            for i, w in enumerate(plan.waves)]
 
 
 class Planning:
@@ -58,7 +68,7 @@ class Planning:
             todo = catalog.todo(tid)
             if todo is None:
                 raise unknown(tid, [t.id for t in catalog.coordination.todos], "todo")
-            if not todo.run:
+            if not todo.run and todo.gate is None:
                 raise PlanError(f"{tid} has no run command", hint=f"add 'run:' to {tid} in the catalog")
             path = paths.get(todo.repo)
             if path is None:
@@ -70,7 +80,7 @@ class Planning:
                 id=tid,
                 repo=todo.repo,
                 queue=self.keys.repo_queue(todo.repo),
-                run=todo.run,
+                run=todo.run or "",
                 timeout=float(todo.timeout),
                 retries=int(todo.retries),
                 env=dict(todo.env),
@@ -83,6 +93,7 @@ class Planning:
                 resources=sorted(set(todo.resources)),
                 rank=rank[tid][0] if tid in rank else DEFAULT_RANK,
                 title=todo.task[:TITLE_CHARS],
+                gate=todo.gate.model_dump(mode="json") if todo.gate is not None else None,
             )
         return out
 
@@ -125,16 +136,24 @@ class Planning:
         pg, analysis = prepare_sweep(catalog, plan_id, ignore_blockers=ignore_blockers,
                                      again=again)
         todos = self.todo_specs(catalog, pg.graph, list(pg.graph.nodes))
-        for i, level in enumerate(analysis.levels):
+        levels = [list(level) for level in analysis.levels]
+        plan = catalog.plan(plan_id)
+        waves = wave_specs(catalog, plan, pg.graph) if plan is not None and plan.waves else []
+        if waves:
+            # Levelled wave by wave: a wave's levels all come before the next wave's, so
+            # the level barrier never waits on a todo a later wave holds back.
+            levels = [sorted(lv) for w in waves
+                      for lv in nx.topological_generations(pg.graph.subgraph(w.todos))]
+        for i, level in enumerate(levels):
             for tid in level:
                 todos[tid].level = i
         given, given_of = self.inputs(catalog, list(todos))
         return SweepSpec(
             sweep_id="", plan=plan_id, strategy=strategy, run=0, todos=todos,
-            levels=[list(level) for level in analysis.levels],
+            levels=levels,
             concurrency={r.name: r.concurrency for r in catalog.repos},
             catalog=self._catalog_name(), breakers=self.breakers(catalog),
-            capacity=self.capacity(catalog), inputs=given, inputs_of=given_of,
+            capacity=self.capacity(catalog), inputs=given, inputs_of=given_of, waves=waves,
         )
 
     def blocking_todos(self, todo_id: str) -> list[str]:
@@ -181,7 +200,13 @@ class Planning:
         for t in rerun:
             fresh[t].preds, fresh[t].succs = old.todos[t].preds, old.todos[t].succs
             todos[t] = fresh[t]
-        levels = [sorted(level) for level in nx.topological_generations(g.subgraph(rerun))]
+        if old.waves:  # wave by wave, as plan_spec levels them
+            chosen = set(rerun)
+            levels = [sorted(lv) for w in old.waves
+                      for lv in nx.topological_generations(
+                          g.subgraph([t for t in w.todos if t in chosen]))]
+        else:
+            levels = [sorted(level) for level in nx.topological_generations(g.subgraph(rerun))]
         for i, level in enumerate(levels):
             for t in level:
                 todos[t].level = i
@@ -190,4 +215,5 @@ class Planning:
                          concurrency=old.concurrency, catalog=old.catalog,
                          breakers={**old.breakers, **self.breakers(catalog)},
                          capacity={**old.capacity, **self.capacity(catalog)},
-                         atomic=old.atomic, inputs=old.inputs, inputs_of=old.inputs_of)
+                         atomic=old.atomic, inputs=old.inputs, inputs_of=old.inputs_of,
+                         waves=old.waves)

@@ -27,12 +27,19 @@ AtomicStop          failed (run mode)     an atomic sweep's first failure cancel
 LevelDone           terminal              ``level.done`` for each level it ended
 SkipDependents      unsuccessful          skip the descendants not yet started
                     (not a cascade)
+WaveCheck           terminal (waves)      the current wave may have ended, or has room
 -- closing --
+AdvanceWaves        a wave's todo ended   top the wave up; an ended wave soaks, starts
+                                          the next, or halts the sweep (pause, or an
+                                          atomic one's rollback)
 AdvanceLevels       a level ended         send the next level with todos left
 Finish              all may be terminal   end the sweep (an atomic one rolls back),
                                           keep it and record its history
 ==================  ====================  =========================================
 
+``awaiting_approval`` (a gate waiting for people) has no step: gates are opened by
+the sending path (:mod:`.sending`), and what people decide comes back here as the
+gate's ``succeeded`` or ``failed`` (:mod:`.approvals`).
 ``held`` (its repo's breaker is open) has no step: the breaker's decisions are
 in :mod:`coordination.runtime.breakers`, counted by the transition scripts in
 the same step as each outcome, and the supervision pass sends held todos again.
@@ -65,7 +72,7 @@ from coordination.status import (
     SweepStatus,
     TodoStatus,
 )
-from coordination.sweeps import recording
+from coordination.sweeps import recording, waves
 from coordination.sweeps.rollback import (
     RUN_ACTIVE,
     failed_first,
@@ -111,6 +118,7 @@ class Pass:
     advance: bool = False  # a level may have ended: look for the next one to send
     finish: bool = False  # every todo may be terminal: look
     unsuccessful: bool = False  # a run that saw a failure may have moved on (rollback)
+    waves: bool = False  # a todo of a sweep with waves ended: its wave may have
 
     def end(self, todo_ids: list[str], status: TodoStatus, allowed_from: frozenset[TodoStatus],
             *, event: dict[str, object], cascade: bool) -> list[str]:
@@ -180,6 +188,26 @@ class CountTerminal(Step):
         p.finish = True
 
 
+def stop_run(p: Pass, by: str) -> bool:
+    """Stop the pass's run and have it roll back once its running todos ended: what
+    has not started is cancelled, ``stopped_run``/``stopped_by`` recorded (the
+    trigger the rollback's reason names; ``--atomic=stop`` workers kill what runs).
+    False if this run was stopped already."""
+    spec, rt = p.spec, p.rt
+    rec = rt.checkpoints.get_sweep_fields(spec.sweep_id, ("run", "stopped_run"))
+    if not rec or rec.get("status") not in RUN_ACTIVE or int(rec.get("run") or 0) != spec.run:
+        return False
+    if rec.get("stopped_run") == spec.run:
+        return False
+    # Written before anything else: the running todos' workers kill them from here on.
+    rt.checkpoints.update_sweep(spec.sweep_id, stopped_run=spec.run, stopped_by=by)
+    log.info("sweep %s: %s: stopping and rolling back", spec.sweep_id, by)
+    p.end(list(spec.todos), TodoStatus.cancelled, NOT_STARTED, cascade=True,
+          event={"reason": f"sweep stopped: {by}"})
+    p.finish = True
+    return True
+
+
 class AtomicStop(Step):
     """An atomic sweep's first failure stops it: what has not started is cancelled;
     running todos finish (``--atomic``), or with ``--atomic=stop`` their workers,
@@ -190,6 +218,11 @@ class AtomicStop(Step):
 
     reacts_to = frozenset({TodoStatus.failed})
     modes = frozenset({"run"})
+
+    def applies(self, p: Pass, c: Change) -> bool:
+        # With waves, a wave that misses its criteria stops an atomic sweep, not the
+        # first failure (AdvanceWaves).
+        return super().applies(p, c) and not p.spec.waves
 
     def apply(self, p: Pass, c: Change) -> None:
         spec, rt = p.spec, p.rt
@@ -202,13 +235,7 @@ class AtomicStop(Step):
             return  # an earlier failure stopped this run: it is the trigger
         cp = rt.checkpoints.get_fields_all(spec.sweep_id, [c.todo_id], ("reason", "exit_code"))
         by = failed_text(c.todo_id, cp.get(c.todo_id) or Checkpoint(status=c.status))
-        # Written before anything else: the running todos' workers kill them from here on.
-        rt.checkpoints.update_sweep(spec.sweep_id, stopped_run=spec.run, stopped_by=by)
-        log.info("sweep %s: atomic (%s), %s: stopping and rolling back", spec.sweep_id,
-                 spec.atomic or "finish", by)
-        p.end(list(spec.todos), TodoStatus.cancelled, NOT_STARTED, cascade=True,
-              event={"reason": f"atomic sweep stopped: {by}"})
-        p.finish = True
+        stop_run(p, by)
 
 
 class LevelDone(Step):
@@ -251,11 +278,132 @@ class SkipDependents(Step):
                   event={"reason": f"{c.todo_id} {c.status}"})
 
 
+class WaveCheck(Step):
+    """A todo of a sweep with waves ended: its wave may have room for another todo, or
+    may have ended (:class:`AdvanceWaves` looks, once per pass)."""
+
+    reacts_to = TERMINAL
+    modes = frozenset({"run"})
+
+    def applies(self, p: Pass, c: Change) -> bool:
+        return bool(p.spec.waves) and super().applies(p, c)
+
+    def apply(self, p: Pass, c: Change) -> None:
+        p.waves = True
+
+
 class Closing:
     """A step that runs once, after the work list is empty."""
 
     def apply(self, p: Pass) -> None:
         raise NotImplementedError
+
+
+class AdvanceWaves(Closing):
+    """Waves: top the current wave up, or move on from it once it ended
+    (:func:`advance_waves`)."""
+
+    def apply(self, p: Pass) -> None:
+        if p.waves:
+            if p.unsuccessful and not is_current(p.rt, p.spec):
+                return
+            advance_waves(p.rt, p.spec)
+
+
+def advance_waves(rt: Runtime, spec: SweepSpec, now: float | None = None) -> None:
+    """Move the sweep's current wave on as far as it may go now: top it up while it
+    runs; once its todos ended, judge it (soak, next wave, or halt); end a soak that is
+    over; start the next wave after a halt the user unpaused (they accepted it). A
+    wave with nothing to run in this run (a resume) is done at once, without a soak.
+    Each move is a compare-and-set: callers that race move a wave once. The closing
+    step after each todo and the supervision pass (soaks, lost sends) call it."""
+    if not spec.waves or spec.mode != "run":
+        return
+    now = time.time() if now is None else now
+    for _ in range(len(spec.waves) + 1):
+        if not _advance_wave(rt, spec, now):
+            return
+
+
+def _advance_wave(rt: Runtime, spec: SweepSpec, now: float) -> bool:
+    """One move of :func:`advance_waves`; True when it started the next wave."""
+    rec = rt.checkpoints.get_sweep_fields(spec.sweep_id, (
+        "run", "atomic", "wave", "wave_state", "wave_until"))
+    if rec is None or rec.get("status") not in SWEEP_ACTIVE or rec.get("wave") is None:
+        return False
+    if int(rec.get("run") or 0) != spec.run:
+        return False
+    k, state = int(rec.get("wave") or 0), str(rec.get("wave_state") or waves.RUNNING)
+    seen = (k, state)
+    last = k == len(spec.waves) - 1
+    wave = spec.waves[k]
+    new: str | None = state
+    if state == waves.RUNNING:
+        t = waves.tally(rt, spec, k)
+        if not t.ended:
+            waves.top_up(rt, spec, k)
+            return False
+        if t.rate + 1e-9 < wave.success_rate:
+            halt_wave(rt, spec, k, t.verdict(wave.success_rate), atomic=bool(rec.get("atomic")))
+            return False
+        if wave.soak > 0 and t.ran and not last:
+            until = now + wave.soak
+            if rt.checkpoints.move_wave(spec.sweep_id, seen, wave_state=waves.SOAKING,
+                                        wave_until=until):
+                rt.events.emit(EventKind.wave_soaking, sweep_id=spec.sweep_id, wave=wave.name,
+                               index=k, until=until, soak=wave.soak,
+                               succeeded=t.succeeded, todos=t.total)
+            return False
+        new = _wave_done(rt, spec, k, seen, succeeded=t.succeeded, todos=t.total)
+    elif state == waves.SOAKING:
+        if now < float(rec.get("wave_until") or 0):
+            return False
+        new = _wave_done(rt, spec, k, seen)
+    elif state == waves.HALTED:  # the sweep runs again: the user unpaused it, accepting
+        new = _wave_done(rt, spec, k, seen, accepted=True)
+    if new == waves.DONE and not last:
+        waves.start_wave(rt, spec, k + 1, reason=f"wave {wave.name} done",
+                         seen=(k, waves.DONE))
+        return True
+    return False
+
+
+def _wave_done(rt: Runtime, spec: SweepSpec, k: int, seen: tuple[int, str],
+               **data: object) -> str | None:
+    """Mark wave ``k`` done (from ``seen``) and say so; its new state, or None if
+    another caller moved it first."""
+    if not rt.checkpoints.move_wave(spec.sweep_id, seen, wave_state=waves.DONE,
+                                    wave_until=None):
+        return None
+    rt.events.emit(EventKind.wave_done, sweep_id=spec.sweep_id, wave=spec.waves[k].name,
+                   index=k, **data)
+    return waves.DONE
+
+
+def halt_wave(rt: Runtime, spec: SweepSpec, k: int, verdict: str, *, atomic: bool) -> None:
+    """Wave ``k`` missed its criteria: halt the sweep (``paused`` with the reason), or,
+    atomic, stop it and roll it back. The last wave halts nothing: the sweep ends."""
+    wave = spec.waves[k]
+    why = f"wave {wave.name} missed its criteria: {verdict}"
+    if not rt.checkpoints.move_wave(spec.sweep_id, (k, waves.RUNNING), wave_state=waves.HALTED,
+                                    wave_reason=why):
+        return
+    last = k == len(spec.waves) - 1
+    action = "rollback" if atomic else ("none" if last else "pause")
+    rt.events.emit(EventKind.wave_halted, sweep_id=spec.sweep_id, wave=wave.name, index=k,
+                   reason=why, action=action)
+    log.warning("sweep %s: %s (%s)", spec.sweep_id, why, action)
+    if atomic:
+        p = Pass(rt, spec)
+        if stop_run(p, why):
+            progress(rt, spec, p.work, finish=True)
+    elif not last:
+        status = rt.checkpoints.sweep_status(spec.sweep_id)
+        if rt.checkpoints.set_sweep_status(spec.sweep_id, SweepStatus.paused,
+                                           allowed_from=SWEEP_ACTIVE, paused_at=time.time(),
+                                           paused_from=status, reason=why):
+            rt.events.emit(EventKind.sweep_paused, sweep_id=spec.sweep_id, was=status,
+                           reason=why, wave=wave.name)
 
 
 class AdvanceLevels(Closing):
@@ -265,8 +413,8 @@ class AdvanceLevels(Closing):
 
     def apply(self, p: Pass) -> None:
         spec = p.spec
-        if not p.advance or spec.strategy != "levels" or not spec.levels:
-            return
+        if not p.advance or spec.strategy != "levels" or not spec.levels or spec.waves:
+            return  # (waves: each wave sends its own levels, AdvanceWaves)
         if p.unsuccessful and not is_current(p.rt, spec):
             return  # the failure ended this run (an atomic sweep rolls back): not ours
         left = p.rt.checkpoints.levels_left(spec.sweep_id, [len(lv) for lv in spec.levels])
@@ -290,14 +438,16 @@ class Finish(Closing):
 #: What follows a change, in order: each change goes through every step that
 #: reacts to it, then (work list empty) the closing steps run.
 POLICY: tuple[Step, ...] = (SendSuccessors(), Resend(), CountTerminal(), AtomicStop(),
-                            LevelDone(), SkipDependents())
-CLOSING: tuple[Closing, ...] = (AdvanceLevels(), Finish())
+                            LevelDone(), SkipDependents(), WaveCheck())
+CLOSING: tuple[Closing, ...] = (AdvanceWaves(), AdvanceLevels(), Finish())
 
 
-def progress(rt: Runtime, spec: SweepSpec, changes: Iterable[Change]) -> Pass:
+def progress(rt: Runtime, spec: SweepSpec, changes: Iterable[Change], *,
+             finish: bool = False) -> Pass:
     """The one entry after todos changed state: apply the policy to every change and
-    to every change its steps make, then the closing steps. Returns the pass."""
-    p = Pass(rt, spec, deque(changes))
+    to every change its steps make, then the closing steps. Returns the pass.
+    ``finish``: look whether the sweep ended even if no change says it may have."""
+    p = Pass(rt, spec, deque(changes), finish=finish)
     n = len(spec.todos)
     while p.work:
         c = p.work.popleft()
@@ -375,9 +525,15 @@ def finish_if_done(rt: Runtime, sweep_id: str, spec: SweepSpec | None = None, *,
         final, reason = SweepStatus.cancelled, "cancelled"
     else:
         final, reason = SweepStatus.failed, failure_reason(cps, counts)
-    if final == SweepStatus.failed and spec.mode == "run" and record.get("atomic"):
+    stopped = record.get("stopped_run") == run
+    # Rolled back: an atomic sweep that failed (with waves: whose wave missed its
+    # criteria, which stops it), or a run stopped to be rolled back (a gate expired
+    # with on_expiry: rollback; then its end may read cancelled).
+    if spec.mode == "run" and (
+            (final == SweepStatus.failed and record.get("atomic") and not spec.waves)
+            or (stopped and final in (SweepStatus.failed, SweepStatus.cancelled))):
         # the trigger: the failure that stopped it (not every failure that followed)
-        by = (record.get("stopped_by") if record.get("stopped_run") == run else None) \
+        by = (record.get("stopped_by") if stopped else None) \
             or failed_first(cps) or reason
         try:
             if start_rollback(rt, sweep_id, reason=f"after {by}", from_active=True) is not None:

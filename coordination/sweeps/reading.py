@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from coordination.errors import NotFoundError, RuntimeFault
 from coordination.runtime.checkpoints import Checkpoint, SweepRecord
 from coordination.runtime.context import Runtime
-from coordination.status import TodoStatus
+from coordination.status import SUCCESSFUL, TERMINAL, TodoStatus
+from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import load_spec
 
 if TYPE_CHECKING:  # the history store is only passed in: reading a sweep needs none of it
@@ -55,6 +57,72 @@ class TodoEntry(TypedDict):
     outputs: dict[str, str]  # what it wrote to $COORD_OUTPUT ({}: nothing)
 
 
+#: A wave's states (the sweep record's ``wave_state``; ``pending``: not started).
+RUNNING, SOAKING, HALTED, DONE = "running", "soaking", "halted", "done"
+
+
+class WaveRow(TypedDict):
+    """One wave of ``sweep status --json``'s ``"waves"``."""
+
+    name: str
+    index: int
+    state: str  # pending | running | soaking | halted | done
+    todos: list[str]
+    max_parallel: int
+    soak: float
+    success_rate: float
+    succeeded: int
+    ended: int
+    soak_until: NotRequired[float | None]
+    reason: NotRequired[str | None]
+
+
+def waves_document(spec: SweepSpec, record: Mapping[str, object],
+             status: Mapping[str, str]) -> list[WaveRow]:
+    """The ``"waves"`` of ``sweep status --json`` (see :mod:`.waves`): each wave's name, todos, settings,
+    counts and state (``pending`` before it starts)."""
+    current = record.get("wave")
+    state = record.get("wave_state")
+    out: list[WaveRow] = []
+    for i, w in enumerate(spec.waves):
+        sts = [status.get(t, TodoStatus.pending) for t in w.todos]
+        if current is None or i > int(str(current)):
+            st = "pending"
+        elif i < int(str(current)):
+            st = DONE
+        else:
+            st = str(state or RUNNING)
+        row: WaveRow = {
+            "name": w.name, "index": i, "state": st, "todos": list(w.todos),
+            "max_parallel": w.max_parallel, "soak": w.soak, "success_rate": w.success_rate,
+            "succeeded": sum(1 for s in sts if s in SUCCESSFUL),
+            "ended": sum(1 for s in sts if s in TERMINAL)}
+        if i == current and state == SOAKING:
+            until = record.get("wave_until")
+            row["soak_until"] = float(str(until)) if until is not None else None
+        if i == current and state == HALTED:
+            reason = record.get("wave_reason")
+            row["reason"] = str(reason) if reason is not None else None
+        out.append(row)
+    return out
+
+
+class GateEntry(TypedDict):
+    """One gate of ``coord sweep status --json``'s ``"gates"``."""
+
+    status: str
+    needed: int
+    approvals: list[str]  # who approved it (under its current binding)
+    rejected_by: str | None
+    approvers: list[str]  # its from: (empty: anyone)
+    starter_may_approve: bool
+    started_by: str | None
+    waiting_since: str | None
+    expires_at: str | None
+    on_expiry: str
+    votes: list[dict[str, object]]  # every decision: by, decision, at, comment, current
+
+
 class StatusDocument(TypedDict):
     """``coord sweep status --json``."""
 
@@ -72,6 +140,8 @@ class StatusDocument(TypedDict):
     counts: dict[str, int]
     todos: dict[str, TodoEntry]
     synced: NotRequired[dict[str, object]]  # what a sync wrote (``--wait``)
+    gates: NotRequired[dict[str, GateEntry]]  # a sweep with gates
+    waves: NotRequired[list[WaveRow]]  # a sweep of a plan with waves
 
 
 class SweepRow(TypedDict):
@@ -177,7 +247,7 @@ def status(rt: Runtime, sweep_id: str) -> StatusDocument:
                              spec.todos[tid].repo if spec else None)
              for tid in ids}
     mark_gone(rt, todos)
-    return {
+    doc: StatusDocument = {
         "sweep_id": sweep_id,
         "plan": rec.get("plan"),
         "strategy": rec.get("strategy"),
@@ -192,6 +262,41 @@ def status(rt: Runtime, sweep_id: str) -> StatusDocument:
         "counts": summarize(cps),
         "todos": todos,
     }
+    if spec is not None and spec.gates():
+        doc["gates"] = gate_entries(rt, spec, cps, rec)
+    if spec is not None and spec.waves:
+        doc["waves"] = waves_document(spec, rec, {t: v["status"] for t, v in todos.items()})
+    return doc
+
+
+def gate_entries(rt: Runtime, spec: SweepSpec, cps: dict[str, Checkpoint],
+                 rec: SweepRecord) -> dict[str, GateEntry]:
+    """The ``"gates"`` of a status document: each gate's state, who approved, its votes."""
+    ids = spec.gates()
+    votes = rt.checkpoints.gate_votes(spec.sweep_id, ids)
+    out: dict[str, GateEntry] = {}
+    for g in ids:
+        cp = cps.get(g) or Checkpoint(status=TodoStatus.pending)
+        gate = spec.todos[g].gate or {}
+        binding = cp.get("binding")
+        mine = sorted(votes.get(g, {}).items(), key=lambda kv: float(
+            str((kv[1] or {}).get("at") or 0)) if isinstance(kv[1], dict) else 0.0)
+        out[g] = {
+            "status": str(cp.get("status") or TodoStatus.pending),
+            "needed": int(str(gate.get("approvals") or 1)),
+            "approvals": [str(u) for u in cp.get("approvals") or []],  # type: ignore[attr-defined]
+            "rejected_by": cp.get("rejected_by"),
+            "approvers": [str(u) for u in gate.get("from") or []],  # type: ignore[attr-defined]
+            "starter_may_approve": gate.get("starter_may_approve") is not False,
+            "started_by": rec.get("started_by"),
+            "waiting_since": iso(cp.get("waiting_since")),
+            "expires_at": iso(cp.get("expires_at")),
+            "on_expiry": str(gate.get("on_expiry") or "cancel"),
+            "votes": [{"by": u, "decision": v.get("d"), "at": iso(v.get("at")),
+                       "comment": v.get("c") or "", "current": v.get("b") == binding}
+                      for u, v in mine if isinstance(v, dict)],
+        }
+    return out
 
 
 def last_lines(output_tail: str | None, lines: int = DEFAULT_LINES,

@@ -69,8 +69,10 @@ def rollback_plan(spec: SweepSpec, statuses: dict[str, str],
     for t, before in preds.items():
         g.add_edges_from((d, t) for d in before)
     levels = [sorted(level) for level in nx.topological_generations(g)]
+    # (a gate that passed changed nothing: nothing of it to undo, nor to report)
     return RollbackPlan(compensate, levels,
-                        sorted(t for t in succeeded if not undo_of[t]), preds)
+                        sorted(t for t in succeeded if not undo_of[t] and not spec.todos[t].gate),
+                        preds)
 
 
 def retry_plan(spec: SweepSpec, statuses: dict[str, str]) -> RollbackPlan:
@@ -143,8 +145,10 @@ def rollback_spec(spec: SweepSpec, plan: RollbackPlan,
                                succs=sorted(succs[t]), level=level_of[t])
         else:
             todos[t] = replace(ts, preds=[], succs=[])
+    # (undos run in reverse order, all at once: no wave holds them back; a gate has no
+    # undo, so it is not in the rollback's levels and nothing opens it)
     return replace(spec, run=spec.run + 1, todos=todos, levels=plan.levels,
-                   strategy="levels", mode="rollback")
+                   strategy="levels", mode="rollback", waves=[])
 
 
 def rollback_outcome(spec: SweepSpec, cps: dict[str, Checkpoint],

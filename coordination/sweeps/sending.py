@@ -8,16 +8,24 @@ order they were sent). A sender that dies between the two leaves a ``queued``
 todo with no message: the supervision pass sends it again
 (:mod:`coordination.sweeps.lost`). Duplicates are harmless: the start script
 lets one delivery run it.
+
+Two things are not sent to a worker's queue. A gate (``gate:``, no command) is
+opened instead: it waits for people (:mod:`.gates`). And a sweep of a plan with
+``waves:`` sends only todos of its current wave, at most the wave's ``max_parallel``
+at once (the queue script counts the wave's todos in flight in the same step);
+:mod:`.waves` starts each wave and tops it up.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
 from coordination.runtime.messages import BROKER_PRIORITY, Dispatcher, TodoMessage
 from coordination.status import TodoStatus
+from coordination.sweeps.gates import open_gates
 from coordination.sweeps.spec import SweepSpec
 
 
@@ -47,21 +55,47 @@ def in_start_order(spec: SweepSpec, todo_ids: Iterable[str]) -> list[str]:
     return sorted(todo_ids, key=lambda t: (spec.todos[t].rank, t))
 
 
+def _gates(spec: SweepSpec, ids: list[str]) -> tuple[list[str], list[str]]:
+    """``ids`` split into (gates, the others), each in the order given."""
+    if spec.mode != "run" or not any(spec.todos[t].gate for t in ids):
+        return [], ids  # (a rollback runs undos: a gate has none)
+    return [t for t in ids if spec.todos[t].gate], [t for t in ids if not spec.todos[t].gate]
+
+
 def send(rt: Runtime, spec: SweepSpec, todo_ids: Iterable[str]) -> None:
-    """Send one message per todo, already ``queued`` (by a script, or lost and re-queued)."""
-    ids = in_start_order(spec, todo_ids)
+    """Send one message per todo, already ``queued`` (by a script, or lost and re-queued);
+    a queued gate (an eager finish queued it) is opened instead."""
+    gates, ids = _gates(spec, in_start_order(spec, todo_ids))
+    if gates:
+        open_gates(rt, spec, gates, allowed_from=(TodoStatus.queued,), now=time.time())
     if ids:
         dispatcher(rt).send(message(spec, t) for t in ids)
 
 
 def send_todos(rt: Runtime, spec: SweepSpec, todo_ids: Iterable[str], *, reason: str,
                allowed_from: tuple[TodoStatus, ...] = (TodoStatus.pending,)) -> list[str]:
-    """Queue todos (``allowed_from``: not yet started) and send them; returns those sent."""
-    ids = in_start_order(spec, todo_ids)
+    """Queue todos (``allowed_from``: not yet started) and send them, gates opened;
+    returns those sent or opened. Waves: only the current wave's, up to its cap."""
+    gates, ids = _gates(spec, in_start_order(spec, todo_ids))
+    cap, counted = 0, ()
+    if spec.waves:
+        rec = rt.checkpoints.get_sweep_fields(spec.sweep_id, ("wave", "wave_state"))
+        k = (rec or {}).get("wave")
+        if k is None or (rec or {}).get("wave_state") != "running":
+            return []  # between waves (soaking, halted) or not started: nothing goes
+        wave = spec.waves[int(k)]
+        members = set(wave.todos)
+        gates = [t for t in gates if t in members]
+        ids = [t for t in ids if t in members]
+        if wave.max_parallel:
+            cap, counted = wave.max_parallel, [t for t in wave.todos if not spec.todos[t].gate]
+    opened = [g for g, _ in open_gates(rt, spec, gates, allowed_from=allowed_from,
+                                       now=time.time())] if gates else []
     queued = rt.transitions.queue(spec.sweep_id, [(t, spec.todos[t].queue) for t in ids],
-                                  via=reason, allowed_from=allowed_from)
+                                  via=reason, allowed_from=allowed_from, cap=cap,
+                                  counted=counted)
     send(rt, spec, queued)
-    return queued
+    return opened + queued
 
 
 def send_level(rt: Runtime, spec: SweepSpec, level: int, *, reason: str) -> list[str]:
@@ -75,6 +109,8 @@ def first_todos(rt: Runtime, spec: SweepSpec) -> list[str]:
     sid = spec.sweep_id
     if spec.levels:
         rt.checkpoints.set_counters(sid, spec.counters())
+    if spec.waves:
+        return []  # the first wave starts them (:func:`coordination.sweeps.waves.start_wave`)
     if spec.strategy != "eager":
         return send_level(rt, spec, 0, reason="start") if spec.levels else []
     preds = {p for s in spec.todos.values() for p in s.preds if p in spec.todos}

@@ -45,6 +45,7 @@ from coordination.sweeps.waiting import ended_by
 
 if TYPE_CHECKING:
     from coordination.catalog.models import Catalog
+    from coordination.sweeps.approvals import Decision
     from coordination.sweeps import steering
     from coordination.sweeps import sync as outcome
     from coordination.sweeps.planning import Planning
@@ -228,6 +229,18 @@ class SweepService:
             if todo is not None and todo.undo:
                 out[t] = todo.undo
         return out
+
+    def decide(self, sweep_id: str, todo_id: str, decision: str, *, who: str | None = None,
+               comment: str = "") -> Decision:
+        """Approve or reject a waiting gate (:mod:`coordination.sweeps.approvals`);
+        ``who``: default ``COORD_USER``, else git's user.email, else the OS user."""
+        from coordination.catalog.audit import who as whoami
+        from coordination.sweeps.approvals import decide
+
+        if who is None:
+            who = whoami(self.catalog_path.resolve().parent if self.catalog_path else Path.cwd())
+        return decide(self.rt, sweep_id, todo_id, who=who, decision=decision,
+                      comment=comment, catalog=self.catalog_path)
 
     def cancel(self, sweep_id: str, *, wait: float = 30.0) -> steering.CancelResult:
         return steering.cancel(self.rt, self.record(sweep_id), wait=wait)

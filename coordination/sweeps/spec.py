@@ -44,6 +44,20 @@ class TodoSpec:
     rank: str = "29999999999999999"
     #: the todo's task (its title in history), cut to TITLE_CHARS
     title: str = ""
+    #: a gate (no command): {approvals, from, starter_may_approve, expires (s), on_expiry}
+    gate: dict[str, object] | None = None
+
+
+@dataclass(slots=True)
+class WaveSpec:
+    """One wave of a sweep: its todos start only after the wave before ended, soaked
+    and met its criteria (``plan.waves`` in the catalog)."""
+
+    name: str
+    todos: list[str]
+    max_parallel: int = 0  # 0: no cap
+    soak: float = 0.0  # seconds
+    success_rate: float = 1.0
 
 
 TITLE_CHARS = 200
@@ -91,6 +105,8 @@ class SweepSpec:
     #: of its todos gets (see :mod:`coordination.sweeps.outputs`)
     inputs: dict[str, dict[str, str]] = field(default_factory=dict)
     inputs_of: dict[str, list[str]] = field(default_factory=dict)
+    #: the plan's waves, in order (empty: none; then the key is left out of the JSON)
+    waves: list[WaveSpec] = field(default_factory=list)
 
     def breaker(self, repo: str) -> tuple[int, float] | None:
         b = self.breakers.get(repo)
@@ -104,7 +120,7 @@ class SweepSpec:
         # The fields as they are (vars, not asdict: asdict deep-copies every todo's
         # lists and dicts first, a fifth of a 400-todo sweep's start); same JSON.
         data = _fields(self)
-        for name in ("atomic", "inputs", "inputs_of"):
+        for name in ("atomic", "inputs", "inputs_of", "waves"):
             if not data[name]:
                 del data[name]  # as a spec of before 0.3 reads: any coord can parse it
         return json.dumps(data, separators=(",", ":"), default=_fields)
@@ -132,7 +148,20 @@ class SweepSpec:
             todos[k] = TodoSpec(**v)
         data["todos"] = todos
         data["levels"] = [[one(t) for t in level] for level in data.get("levels", [])]
+        data["waves"] = [WaveSpec(**w) for w in data.get("waves") or []]
         return cls(**data)
+
+    def wave_of(self) -> dict[str, int]:
+        """Todo -> the index of its wave (empty without waves)."""
+        cached: dict[str, int] | None = self.__dict__.get("_wave_of")
+        if cached is None:
+            cached = {t: i for i, w in enumerate(self.waves) for t in w.todos}
+            self.__dict__["_wave_of"] = cached
+        return cached
+
+    def gates(self) -> list[str]:
+        """The todos that are gates (wait for people), in id order."""
+        return sorted(t for t, s in self.todos.items() if s.gate)
 
     def level_of(self) -> dict[str, int]:
         """Todo -> its level in this run (todos this run does not dispatch are absent)."""
@@ -187,4 +216,11 @@ def sweep_deadline(spec: SweepSpec, cap: float) -> float:
         total += max(
             (b / max(1, spec.concurrency.get(r, 1)) for r, b in per_repo.items()), default=0.0
         )
+    # People and soaks take time too: a wave's soak, a gate's wait (all of the cap
+    # when it never expires).
+    total += sum(w.soak for w in spec.waves)
+    for t in spec.todos.values():
+        if t.gate:
+            expires = t.gate.get("expires")
+            total += float(expires) if isinstance(expires, (int, float)) else cap
     return min(cap, total + SWEEP_MARGIN)

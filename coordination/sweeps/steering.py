@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TypedDict
 
 from coordination.errors import NotFoundError, UsageError
@@ -22,7 +23,15 @@ from coordination.status import (
     SweepStatus,
     TodoStatus,
 )
-from coordination.sweeps.progress import Change, end_sweep, finish_if_done, progress
+from coordination.catalog import audit
+from coordination.sweeps.progress import (
+    Change,
+    advance_waves,
+    end_sweep,
+    finish_if_done,
+    progress,
+)
+from coordination.sweeps.waves import start_wave
 from coordination.sweeps.rollback import (
     RETRY_FROM,
     ROLLBACK_FROM,
@@ -46,6 +55,8 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
     spec.sweep_id = sweep_id
     spec.atomic = atomic_mode(atomic)
     now = time.time()
+    # Who started it: a gate with starter_may_approve: false refuses their approval.
+    starter = audit.who(Path(spec.catalog).parent if spec.catalog else Path.cwd())
     rt.checkpoints.create_sweep(sweep_id, {
         "plan": spec.plan,
         "strategy": spec.strategy,
@@ -59,6 +70,7 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
         **signature_fields(rt, spec),
         "catalog": spec.catalog,
         "atomic": bool(spec.atomic),
+        "started_by": starter,
     })
     rt.events.emit(EventKind.sweep_queued, sweep_id=sweep_id, plan=spec.plan,
                    strategy=spec.strategy, todos=len(spec.todos), levels=len(spec.levels))
@@ -73,6 +85,9 @@ def begin(rt: Runtime, spec: SweepSpec) -> None:
         finish_if_done(rt, spec.sweep_id, spec)
         return
     first_todos(rt, spec)
+    if spec.waves:
+        start_wave(rt, spec, 0, reason="resume" if spec.run else "start")
+        advance_waves(rt, spec)  # (a wave with nothing left to run ends at once)
 
 
 def would_skip(spec: SweepSpec, rerun: Sequence[str], status: dict[str, str]
@@ -232,7 +247,7 @@ def unpause(rt: Runtime, rec: SweepRecord) -> Steered:
     deadline = rec.get("deadline")
     if not rt.checkpoints.set_sweep_status(
             sweep_id, back, allowed_from={SweepStatus.paused}, paused_at=None,
-            paused_from=None, paused_total=float(rec.get("paused_total") or 0) + paused_for,
+            paused_from=None, reason=None, paused_total=float(rec.get("paused_total") or 0) + paused_for,
             **({"deadline": float(deadline) + paused_for} if deadline else {})):
         return {"sweep_id": sweep_id, "status": rt.checkpoints.sweep_status(sweep_id),
                 "changed": False}

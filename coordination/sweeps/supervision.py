@@ -10,6 +10,8 @@ sweep at a time, everything idempotent. A pass over a sweep:
 - says which repos have queued todos and no live worker (``repo.unattended``);
 - sends todos whose predecessors all succeeded a while ago but that were never
   queued (a sender that died between the status change and the publish);
+- expires gates nobody decided in time, ends waves' soaks, starts the next wave
+  (:mod:`.approvals`, :func:`~.progress.advance_waves`);
 - finishes the sweep if every todo is terminal.
 
 Each change it makes goes through the progression (:mod:`.progress`).
@@ -36,7 +38,8 @@ from coordination.status import (
     todo_status,
 )
 from coordination.sweeps.lost import lease_lost, resend_lost_messages
-from coordination.sweeps.progress import end_sweep, end_todos, finish_if_done
+from coordination.sweeps.approvals import watch_gates
+from coordination.sweeps.progress import advance_waves, end_sweep, end_todos, finish_if_done
 from coordination.sweeps.sending import in_start_order, send_todos
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import load_spec
@@ -113,6 +116,10 @@ def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None,
     spec = load_spec(rt, sweep_id, record)  # parsed once per run per process
     if spec is None:
         return
+    # People and soaks keep time of their own: a gate's expiry, a wave's soak (each a
+    # read of a few fields, so every pass, throttled or not).
+    watch_gates(rt, spec, now)
+    advance_waves(rt, spec, now)
     if throttle and not needs_full_pass(rt, sweep_id, record, now, len(spec.todos)):
         return
     cps = rt.checkpoints.get_fields_all(sweep_id, list(spec.todos), PASS_FIELDS)
@@ -130,7 +137,8 @@ def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None,
     if not rt.settings.embedded:
         note_unattended(rt, spec, status, now)
     resend_lost_messages(rt, spec, cps, now)
-    ready = ready_todos(spec, status, cps, record, now, grace)
+    # (waves: advance_waves above tops the current wave up, the only one that may send)
+    ready = [] if spec.waves else ready_todos(spec, status, cps, record, now, grace)
     if ready:
         sent = send_todos(rt, spec, ready, reason="supervisor")
         if sent:

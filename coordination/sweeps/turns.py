@@ -157,8 +157,9 @@ class Turn:
         Returns the outcome and whether the lease was released."""
         rt, spec, t = self.rt, self.spec, self.todo
         rollback = spec.mode == "rollback"
+        # (waves: the wave sends its todos, not a finishing predecessor)
         succs = ([(s, spec.todos[s].queue) for s in t.succs if s in spec.todos]
-                 if spec.strategy == "eager" else [])
+                 if spec.strategy == "eager" and not spec.waves else [])
         level = level_index(spec, self.todo_id)
         # Redis may be restarting right now: the outcome is worth waiting for as long
         # as our lease could still be alive (the fenced write refuses it after). One
@@ -210,6 +211,10 @@ def take_turn(rt: Runtime, sweep_id: str, todo_id: str, run: int | None,
             return _refuse(rt, sweep_id, spec, todo_id, refused, host)
         if spec is None:
             return Outcome.gone, {"reason": why}
+        if spec.todos[todo_id].gate:
+            # A gate waits for people, never for a worker: no message is sent for one,
+            # and a stray one (hand-made, or of a spec that had no gate) runs nothing.
+            return Outcome.duplicate, {"reason": f"{todo_id} is a gate: people decide it"}
         st = _start(rt, spec, todo_id, head, host)
         if isinstance(st, Started) and st.verdict == StartVerdict.run:
             # The sweep moved on (a resume or rollback) since this message was sent:

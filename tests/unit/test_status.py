@@ -42,7 +42,7 @@ def test_sets_are_consistent_with_the_table() -> None:
 
 def test_values_are_the_strings_users_see() -> None:
     assert [s.value for s in st.TodoStatus] == [
-        "pending", "queued", "held", "running", "succeeded", "failed", "skipped", "cancelled",
+        "pending", "queued", "held", "awaiting_approval", "running", "succeeded", "failed", "skipped", "cancelled",
         "compensated", "compensation_failed"]  # DESIGN.md's, 0.2 additions included
     assert {s.value for s in st.SweepStatus} == {
         "queued", "running", "paused", "succeeded", "failed", "cancelled", "rolling_back",

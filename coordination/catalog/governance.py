@@ -1,0 +1,111 @@
+"""The catalog's governance models: a todo's approval ``gate:`` and a plan's ``waves:``.
+
+Kept beside :mod:`coordination.catalog.models` (which names them in one field each)
+so that what decides who may let a change through reads in one place.
+
+    gate:  {approvals: 2, from: [ana, bo, cy], starter_may_approve: false,
+            expires: 24h, on_expiry: cancel}
+    waves: - {name: canary, repos: [api], max_parallel: 1, soak: 10m,
+              require: {success_rate: 1.0}}
+           - {name: rest, tags: [service], max_parallel: 4}
+
+Durations are seconds (a number) or a number with a unit: ``s``, ``m``, ``h``, ``d``
+(``90s``, ``10m``, ``24h``, ``1.5d``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Literal
+
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
+
+#: The longest a gate may wait or a wave soak: a sweep's deadline bounds it anyway.
+MAX_DURATION = 30 * 24 * 3600.0
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+
+
+def parse_duration(value: object) -> float:
+    """Seconds of ``90``, ``"90s"``, ``"10m"``, ``"24h"``, ``"1.5d"``; ValueError otherwise."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        m = _DURATION.match(str(value))
+        if not m:
+            raise ValueError(f"not a duration: {value!r} (write e.g. 90s, 10m, 24h, 2d)")
+        seconds = float(m.group(1)) * _UNITS[m.group(2) or "s"]
+    if not math.isfinite(seconds) or seconds < 0 or seconds > MAX_DURATION:
+        raise ValueError(f"duration {value!r} out of range (0 to 30d)")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
+
+
+class Gate(_Model):
+    """A todo with ``gate:`` (and no ``run:``) waits for ``approvals`` distinct people
+    (of ``from``, when given) before what follows it may start."""
+
+    approvals: int = Field(1, ge=1, le=100)
+    from_: list[str] = Field(default_factory=list, alias="from")
+    starter_may_approve: bool = True
+    expires: Duration | None = None
+    on_expiry: Literal["cancel", "rollback"] = "cancel"
+
+    @model_serializer(mode="wrap")
+    def _as_written(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # `from` is a Python keyword: the field is from_, every document says from.
+        data = handler(self)
+        if isinstance(data, dict) and "from_" in data:
+            data["from"] = data.pop("from_")
+        return data
+
+    @model_validator(mode="after")
+    def _enough_approvers(self) -> Gate:
+        if self.from_ and len(set(self.from_)) < self.approvals:
+            raise ValueError(f"approvals: {self.approvals} but only {len(set(self.from_))} "
+                             "distinct people in from:")
+        return self
+
+
+class WaveRequire(_Model):
+    success_rate: float = Field(1.0, ge=0.0, le=1.0)
+
+
+class Wave(_Model):
+    """A part of a plan's todos (by repo name or repo tag), started only after the wave
+    before it ended, soaked and met its criteria."""
+
+    name: str = ""
+    repos: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    max_parallel: int = Field(0, ge=0, le=100_000)  # 0: no cap
+    soak: Duration = 0.0
+    require: WaveRequire = Field(default_factory=WaveRequire)
+
+    @model_validator(mode="after")
+    def _selects(self) -> Wave:
+        if not self.repos and not self.tags:
+            raise ValueError("a wave names repos: or tags:")
+        return self
+
+    def selects(self, repo: str, tags: list[str]) -> bool:
+        return repo in self.repos or bool(set(tags) & set(self.tags))

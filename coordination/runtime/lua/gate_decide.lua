@@ -1,0 +1,124 @@
+-- One person's decision on a gate (or, with no person, a count of the approvals it
+-- has), and what follows when it passes or is rejected, in one step.
+-- KEYS[1] = sweep event stream, KEYS[2] = sweep hash.
+-- ARGV[1..2] = event ledger, ARGV[3] = sweep id, ARGV[4] = todo id, ARGV[5] = now
+-- (JSON), ARGV[6] = level (-1: none), ARGV[7] = who ('' : only count), ARGV[8] =
+-- 'approve' | 'reject', ARGV[9] = comment, then a successor id and its queue per
+-- eager successor to look at (when it passes).
+-- Returns {verdict, detail, terminal count, level done (0|1), queued successors (JSON)}:
+--   {'gone', sweep status}           the sweep is missing or has ended
+--   {'status', todo status}          the gate is not waiting (decided, expired, not open)
+--   {'duplicate', n}                 this person approved it already (under this binding)
+--   {'counted', n}                   approval recorded: n of the needed so far
+--   {'approved', n, terminal, level done, queued}  the last approval needed: succeeded
+--   {'rejected', '', terminal, level done, '[]'}   rejected: failed
+--
+-- Races closed: two approvers deciding at once both counting to N - 1 (neither
+-- passing the gate) or both to N (passing it twice, sending what follows twice);
+-- an approval landing on a gate that a rejection, its expiry or its sweep's end
+-- closed meanwhile; one person's two approvals counting twice. The vote, the
+-- count, the status, the counters, the events and the eager successors move
+-- together (the successors as in todo_finish.lua: each counts down once).
+local sweep, sweep_id, todo_id = KEYS[2], ARGV[3], ARGV[4]
+local now_n, level = tonumber(ARGV[5]), tonumber(ARGV[6])
+local who, decision, comment = ARGV[7], ARGV[8], ARGV[9]
+local succ = {}
+for i = 10, #ARGV, 2 do succ[#succ + 1] = {ARGV[i], ARGV[i + 1]} end
+
+local counters = counter_names({level})
+local names = {'status', 't:' .. todo_id, 'g:' .. todo_id}
+for _, c in ipairs(counters) do names[#names + 1] = c end
+for _, s in ipairs(succ) do
+  names[#names + 1] = 'r:' .. s[1]
+  names[#names + 1] = 't:' .. s[1]
+end
+local got = hmget(sweep, names)
+local sst = jdecode(got.status)
+if not SWEEP_LIVE[sst] then return {'gone', tostring(sst)} end
+local cp = cp_decode(got['t:' .. todo_id])
+local st = cp_status(cp)
+if st ~= TS.awaiting_approval then return {'status', st} end
+local votes = cp_decode(got['g:' .. todo_id])
+local binding = cp.binding or ''
+
+local function count()
+  local users = {}
+  for user, v in pairs(votes) do
+    if v.d == 'approve' and v.b == binding then users[#users + 1] = user end
+  end
+  table.sort(users)
+  return users
+end
+
+if who ~= '' then
+  local had = votes[who]
+  if decision == 'approve' and had and had.d == 'approve' and had.b == binding then
+    return {'duplicate', #count()}
+  end
+  votes[who] = {d = decision, b = binding, at = now_n, c = comment}
+  put('g:' .. todo_id, cjson.encode(votes))
+end
+local users = count()
+local needed = tonumber(cp.needed) or 1
+if #users > 0 then cp.approvals = users end
+
+local ev
+if decision == 'reject' and who ~= '' then
+  ev = event(EV.gate_rejected, sweep_id, todo_id, now_n)
+  ev.by, ev.comment = who, comment
+  cp.rejected_by = who
+elseif who ~= '' then
+  ev = event(EV.gate_approved, sweep_id, todo_id, now_n)
+  ev.by, ev.comment, ev.approvals, ev.needed = who, comment, #users, needed
+  ev.passed = #users >= needed
+end
+
+local passed = decision ~= 'reject' and #users >= needed
+if not passed and not (decision == 'reject' and who ~= '') then
+  put_cp(todo_id, cp)
+  flush(sweep)
+  if ev then emit(ev) end
+  return {'counted', #users}
+end
+
+load_counters(got, counters)
+local new, reason
+if passed then
+  new, reason = TS.succeeded, 'approved by ' .. table.concat(users, ', ')
+else
+  new = TS.failed
+  reason = 'rejected by ' .. who
+  if comment ~= '' then reason = reason .. ': ' .. comment end
+end
+cp.status, cp.reason, cp.finished_at = new, reason, now_n
+put_cp(todo_id, cp)
+local n, level_done = ended(new, level)
+
+local ready, queued_events = {}, {}
+if passed and #succ > 0 then
+  local active = SWEEP_ACTIVE[sst]
+  for _, s in ipairs(succ) do
+    local sid, queue = s[1], s[2]
+    local left = (tonumber(got['r:' .. sid]) or 0) - 1
+    put('r:' .. sid, string.format('%d', left))
+    local scp = cp_decode(got['t:' .. sid])
+    if active and left == 0 and cp_status(scp) == TS.pending then
+      scp.status, scp.queued_at = TS.queued, now_n
+      put_cp(sid, scp)
+      local q = event(EV.todo_queued, sweep_id, sid, now_n)
+      q.queue, q.via = queue, 'eager after ' .. todo_id
+      queued_events[#queued_events + 1] = q
+      ready[#ready + 1] = sid
+    end
+  end
+end
+flush(sweep)
+if ev then emit(ev) end
+local done = event('todo.' .. new, sweep_id, todo_id, now_n)
+done.reason = reason
+emit(done)
+for _, q in ipairs(queued_events) do emit(q) end
+local queued = '[]'
+if #ready > 0 then queued = cjson.encode(ready) end
+if passed then return {'approved', #users, n, level_done, queued} end
+return {'rejected', '', n, level_done, '[]'}

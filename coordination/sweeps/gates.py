@@ -1,0 +1,76 @@
+"""Opening gates: a todo with ``gate:`` runs nothing; once its predecessors succeeded
+it waits for people (``awaiting_approval``), holding no lease and no worker slot.
+
+The sending path (:mod:`.sending`) hands gates here instead of to a repo's queue.
+What people decide, and a gate's expiry, are :mod:`.approvals`.
+
+An approval is bound to what it approved: the sweep's spec digest (every todo's
+command, undo, environment, gate, edges) and the outcomes of the gate's
+predecessors (status, exit code, when they ended, their outputs). A gate opened
+again (a resume) with the same binding keeps the approvals it had; with another
+(the catalog's commands changed, a predecessor ran again) it needs new ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+
+from coordination.runtime.context import Runtime
+from coordination.runtime.transitions import GateOpening
+from coordination.status import TodoStatus
+from coordination.sweeps.spec import SweepSpec
+
+#: The checkpoint fields of a predecessor an approval is bound to.
+OUTCOME_FIELDS = ("exit_code", "finished_at", "outputs")
+
+
+def spec_digest(spec: SweepSpec) -> str:
+    """sha256 of what the sweep runs (not of its run number or levels, which a resume
+    changes without changing what runs)."""
+    cached: str | None = spec.__dict__.get("_digest")
+    if cached is None:
+        body = {t: [s.repo, s.run, s.undo, s.env, s.gate, sorted(s.preds), s.timeout,
+                    s.retries, sorted(s.resources)] for t, s in sorted(spec.todos.items())}
+        text = json.dumps({"plan": spec.plan, "todos": body}, sort_keys=True,
+                          separators=(",", ":"), default=str)
+        cached = hashlib.sha256(text.encode()).hexdigest()
+        spec.__dict__["_digest"] = cached
+    return cached
+
+
+def bindings(rt: Runtime, spec: SweepSpec, gate_ids: list[str]) -> dict[str, str]:
+    """Gate -> the digest its approvals are bound to (spec digest + predecessors'
+    outcomes as their checkpoints hold them now)."""
+    preds = sorted({p for g in gate_ids for p in spec.todos[g].preds if p in spec.todos})
+    cps = rt.checkpoints.get_fields_all(spec.sweep_id, preds, OUTCOME_FIELDS) if preds else {}
+    digest = spec_digest(spec)
+    out: dict[str, str] = {}
+    for g in gate_ids:
+        outcomes = {p: {k: cps.get(p, {}).get(k) for k in ("status", *OUTCOME_FIELDS)}
+                    for p in sorted(spec.todos[g].preds) if p in spec.todos}
+        text = json.dumps([digest, outcomes], sort_keys=True, separators=(",", ":"),
+                          default=str)
+        out[g] = hashlib.sha256(text.encode()).hexdigest()
+    return out
+
+
+def open_gates(rt: Runtime, spec: SweepSpec, gate_ids: Iterable[str], *,
+               allowed_from: tuple[TodoStatus, ...], now: float) -> list[tuple[str, int]]:
+    """Open ``gate_ids`` (in ``allowed_from``): each waits for its approvals;
+    returns ``(gate, approvals it keeps from an earlier opening)`` of those opened."""
+    ids = sorted(gate_ids)
+    if not ids:
+        return []
+    bound = bindings(rt, spec, ids)
+    openings = []
+    for g in ids:
+        gate = spec.todos[g].gate or {}
+        expires = gate.get("expires")
+        openings.append(GateOpening(
+            g, bound[g], now + float(expires) if isinstance(expires, (int, float)) else None,
+            int(gate.get("approvals") or 1),  # type: ignore[call-overload]
+            {"from": gate.get("from") or [], "on_expiry": gate.get("on_expiry") or "cancel"}))
+    return rt.transitions.open_gates(spec.sweep_id, openings, allowed_from=allowed_from,
+                                     now=now)

@@ -1,0 +1,163 @@
+"""Approval gates on a real redis-server with a real `coord worker` and the real CLI.
+
+A gate (``gate:``, no ``run:``) waits for people, holding no lease and no worker
+slot; `coord approve` / `coord reject` decide it. Here: a 2-of-3 gate refusing the
+sweep's starter, a repeat approver and a stranger, passing on a third person's
+approval; and gates nobody decides in time, one cancelling its sweep, one rolling
+it back.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.helpers import PLAN, Cluster, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+def gated_catalog(c: Cluster, gate: str, *, undo: bool = False) -> Path:
+    """a: TODO-001 (its undo touches ``undone``) -> TODO-002 (the gate) -> TODO-003."""
+    c.repo_dir("a").mkdir(parents=True, exist_ok=True)
+    undo_line = '      undo: "touch undone"\n' if undo else ""
+    c.eco.write_text(f"""version: 1
+repos:
+  - {{name: a, path: repos/a, concurrency: 2}}
+coordination:
+  plans:
+    - {{id: {PLAN}, title: gated, status: active}}
+  todos:
+    - id: TODO-001
+      task: build
+      repo: a
+      plan: {PLAN}
+      run: "touch built"
+{undo_line}    - id: TODO-002
+      task: production approval
+      repo: a
+      plan: {PLAN}
+      gate: {gate}
+      blocked_by: [TODO-001]
+    - id: TODO-003
+      task: deploy
+      repo: a
+      plan: {PLAN}
+      run: "touch deployed"
+      blocked_by: [TODO-002]
+""")
+    return c.eco
+
+
+def as_user(c: Cluster, user: str, *args: str) -> Any:
+    """`coord ARGS --json` as ``user`` (COORD_USER): (exit code, JSON or stderr)."""
+    import subprocess
+
+    res = subprocess.run(c.argv(*args, "--json"), env=dict(c.env, COORD_USER=user),
+                         capture_output=True, text=True, timeout=60, cwd=c.root)
+    return res.returncode, (json.loads(res.stdout) if res.returncode == 0 else res.stderr)
+
+
+def kinds(c: Cluster, sid: str, todo: str | None = None) -> list[str]:
+    return [e["kind"] for e in c.events(sid) if todo is None or e.get("todo_id") == todo]
+
+
+def test_two_of_three_gate_refuses_the_starter_and_passes_on_a_third_person(
+        cluster: Cluster) -> None:
+    c = cluster
+    gated_catalog(c, "{approvals: 2, from: [ana, bo, cy], starter_may_approve: false}")
+    c.start_worker("a")
+    code, out = as_user(c, "ana", "plan", "sweep", PLAN)
+    assert code == 0, out
+    sid = out["sweep_id"]
+    gate = c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    assert "lease_key" not in gate and "worker" not in gate  # no lease, no worker slot
+    assert (c.repo_dir("a") / "built").exists() and not (c.repo_dir("a") / "deployed").exists()
+    waiting = [e for e in c.events(sid) if e["kind"] == "gate.waiting"]
+    assert len(waiting) == 1 and waiting[0]["needed"] == 2 and waiting[0]["from"] == ["ana", "bo", "cy"]
+
+    approve = ("approve", "TODO-002", "--sweep", sid)
+    code, err = as_user(c, "ana", *approve)  # she started the sweep
+    assert code == 2 and "started sweep" in err and "starter_may_approve" in err, err
+    code, out = as_user(c, "bo", *approve, "--comment", "canary fine")
+    assert code == 0 and out["status"] == "awaiting_approval" and out["approvals"] == ["bo"], out
+    code, err = as_user(c, "bo", *approve)  # approvers are distinct
+    assert code == 2 and "already" in err, err
+    code, err = as_user(c, "dan", *approve)  # not one of from:
+    assert code == 2 and "may not approve" in err, err
+    st = c.status(sid)
+    assert st["gates"]["TODO-002"]["approvals"] == ["bo"]
+    assert st["todos"]["TODO-002"]["status"] == "awaiting_approval"
+    assert not (c.repo_dir("a") / "deployed").exists()
+
+    code, out = as_user(c, "cy", *approve)
+    assert code == 0 and out["status"] == "succeeded" and out["approvals"] == ["bo", "cy"], out
+    st = c.wait_sweep(sid, 30)
+    assert st["status"] == "succeeded", st
+    assert (c.repo_dir("a") / "deployed").exists()
+    assert st["todos"]["TODO-002"]["reason"] == "approved by bo, cy"
+    assert "todo.started" not in kinds(c, sid, "TODO-002")  # never sent to a worker
+    approved = [e for e in c.events(sid) if e["kind"] == "gate.approved"]
+    assert [(e["by"], e["approvals"], e["passed"]) for e in approved] == [
+        ("bo", 1, False), ("cy", 2, True)]
+    assert approved[0]["comment"] == "canary fine"
+
+    # The audit log names each approval, and `coord history` finds it there.
+    audit = c.cli_json("audit")
+    decisions = [(e["who"], e["op"], e["decision"]["status"])
+                 for e in (audit["entries"] if isinstance(audit, dict) else audit)
+                 if e.get("decision")]
+    assert decisions == [("bo", "approve", "awaiting_approval"), ("cy", "approve", "succeeded")]
+    found = c.cli_json("history", "search", "approve", "--kind", "edit")
+    assert {r.get("who") for r in found} >= {"bo", "cy"}, found
+
+
+def test_a_rejected_gate_fails_and_what_follows_is_skipped(cluster: Cluster) -> None:
+    c = cluster
+    gated_catalog(c, "{approvals: 1}")
+    c.start_worker("a")
+    sid = c.start_sweep()
+    c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    code, out = as_user(c, "bo", "reject", "TODO-002", "--sweep", sid, "--comment", "not now")
+    assert code == 0 and out["status"] == "failed", out
+    st = c.wait_sweep(sid, 30)
+    assert st["status"] == "failed"
+    assert st["todos"]["TODO-002"]["reason"] == "rejected by bo: not now"
+    assert st["todos"]["TODO-003"]["status"] == "skipped"
+    assert kinds(c, sid, "TODO-002")[-2:] == ["gate.rejected", "todo.failed"]
+
+
+@pytest.mark.parametrize("on_expiry", ["cancel", "rollback"])
+def test_a_gate_nobody_decides_expires(cluster: Cluster, on_expiry: str) -> None:
+    c = cluster
+    gated_catalog(c, f"{{approvals: 1, expires: 1s, on_expiry: {on_expiry}}}", undo=True)
+    c.start_worker("a")
+    sid = c.start_sweep()
+    c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+
+    def ended() -> dict[str, Any] | None:
+        rec = c.rt.checkpoints.get_sweep(sid) or {}
+        return rec if rec.get("status") in ("cancelled", "rolled_back", "rollback_failed",
+                                            "failed", "succeeded") else None
+
+    rec = wait_until(ended, 30, f"sweep {sid} to end after its gate expired", interval=0.1)
+    st = c.status(sid)
+    expired = [e for e in c.events(sid) if e["kind"] == "gate.expired"]
+    assert len(expired) == 1 and expired[0]["on_expiry"] == on_expiry
+    assert not (c.repo_dir("a") / "deployed").exists()
+    if on_expiry == "cancel":
+        assert rec["status"] == "cancelled", rec
+        assert "gate TODO-002 expired" in (rec.get("reason") or "")
+        assert st["todos"]["TODO-002"]["status"] == "cancelled"
+        assert st["todos"]["TODO-003"]["status"] == "cancelled"
+        assert not (c.repo_dir("a") / "undone").exists()
+    else:
+        assert rec["status"] == "rolled_back", rec
+        assert "gate TODO-002 expired" in (rec.get("reason") or "")
+        assert st["todos"]["TODO-001"]["status"] == "compensated"
+        assert (c.repo_dir("a") / "undone").exists()
+    code, err = as_user(c, "bo", "approve", "TODO-002", "--sweep", sid)
+    assert code == 2 and "not awaiting approval" in err, err
