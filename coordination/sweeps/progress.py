@@ -328,11 +328,11 @@ def advance_waves(rt: Runtime, spec: SweepSpec, now: float | None = None) -> Non
 def _advance_wave(rt: Runtime, spec: SweepSpec, now: float) -> bool:
     """One move of :func:`advance_waves`; True when it started the next wave."""
     rec = rt.checkpoints.get_sweep_fields(spec.sweep_id, (
-        "run", "atomic", "wave", "wave_state", "wave_until"))
+        "run", "atomic", "wave", "wave_state", "wave_until", "stopped_run"))
     if rec is None or rec.get("status") not in SWEEP_ACTIVE or rec.get("wave") is None:
         return False
-    if int(rec.get("run") or 0) != spec.run:
-        return False
+    if int(rec.get("run") or 0) != spec.run or rec.get("stopped_run") == spec.run:
+        return False  # (stopped: it rolls back once its running todos ended)
     k, state = int(rec.get("wave") or 0), str(rec.get("wave_state") or waves.RUNNING)
     seen = (k, state)
     last = k == len(spec.waves) - 1

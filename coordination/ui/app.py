@@ -1,7 +1,13 @@
 """The web view's Starlette app: pages, JSON documents, live events, basic auth.
 
-Only GET routes exist (anything else is 405): the view reads, it never writes a
-record or runs a command. JSON endpoints serve the CLI's ``--json`` documents
+The view reads; the one thing it writes is a person's decision on a gate: an
+authenticated user (the user name of COORD_UI_AUTH's basic auth) approves or rejects a
+waiting gate with a POST that carries the page's CSRF token (``X-CSRF-Token``, from
+``/api/session``; an HMAC of the user under a key made when the server starts, so a
+page of another site, which cannot read it, cannot forge the request) and, when the
+browser sends one, an ``Origin`` of this server. Without basic auth there is no
+authenticated user: no buttons, and such a POST is refused (403). Every other
+route is GET only (anything else is 405). JSON endpoints serve the CLI's ``--json`` documents
 (see :mod:`coordination.ui.documents`); ``/api/sweeps/ID/events`` is a
 server-sent event stream fed by the sweep's event ledger (from the id the page's
 graph document was read at, through :mod:`coordination.ui.feeds`: no thread per
@@ -18,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import logging
 import secrets
@@ -69,11 +77,13 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'se
 
 
 class BasicAuth:
-    """Every request (pages, JSON, events, static files) needs ``user:password``."""
+    """Every request (pages, JSON, events, static files) needs ``user:password``; the
+    user is then in ``request.state.user`` (who approves a gate from the page)."""
 
     def __init__(self, app: ASGIApp, credentials: str) -> None:
         self.app = app
         self.expected = credentials.encode()
+        self.user = credentials.partition(":")[0]
 
     def allowed(self, header: str | None) -> bool:
         if not header or not header.lower().startswith("basic "):
@@ -90,6 +100,7 @@ class BasicAuth:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if self.allowed(headers.get("authorization")):
+            scope.setdefault("state", {})["user"] = self.user
             await self.app(scope, receive, send)
             return
         response = Response("authentication required\n", status_code=401,
@@ -198,6 +209,55 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
     streams at most (then 503); ``keepalive``: seconds between comments on a quiet stream.
     """
     svc = SweepService(rt, catalog)
+    csrf_key = secrets.token_bytes(32)  # per server: a restart invalidates open pages' tokens
+
+    def user_of(request: Request) -> str | None:
+        user = getattr(request.state, "user", None)
+        return user if isinstance(user, str) and user else None
+
+    def csrf_token(user: str) -> str:
+        return hmac.new(csrf_key, user.encode(), hashlib.sha256).hexdigest()
+
+    def api_session(request: Request) -> Response:
+        user = user_of(request)
+        return JSONResponse({"user": user, "csrf": csrf_token(user) if user else None},
+                            headers={"Cache-Control": "no-store"})
+
+    async def api_decide(request: Request) -> Response:
+        """Approve or reject a gate: an authenticated user, the page's CSRF token, this
+        server's origin (see the module docstring)."""
+        user = user_of(request)
+        if user is None:
+            return JSONResponse({"error": "approving needs a signed-in user",
+                                 "hint": "serve the view with COORD_UI_AUTH=user:password"},
+                                status_code=403)
+        token = request.headers.get("x-csrf-token") or ""
+        if not secrets.compare_digest(token.encode(), csrf_token(user).encode()):
+            return JSONResponse({"error": "missing or wrong CSRF token",
+                                 "hint": "reload the page"}, status_code=403)
+        origin = request.headers.get("origin")
+        if origin and origin.split("://", 1)[-1] != request.headers.get("host"):
+            return JSONResponse({"error": f"cross-origin request from {origin[:80]}"},
+                                status_code=403)
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {}
+        comment = body.get("comment") if isinstance(body, dict) else None
+        p = request.path_params
+        if p["action"] not in ("approve", "reject"):
+            return JSONResponse({"error": f"no such action {p['action'][:40]!r}"},
+                                status_code=404)
+        decision = str(p["action"])
+
+        def decide() -> object:
+            return svc.decide(p["sweep_id"], p["todo_id"], decision, who=user,
+                              comment=str(comment or "")[:500])
+
+        try:
+            return JSONResponse(await anyio.to_thread.run_sync(decide))
+        except CoordError as exc:
+            return _error(exc)
 
     def page(request: Request) -> Response:
         return FileResponse(PAGE, media_type="text/html",
@@ -282,6 +342,9 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
         Route("/api/sweeps/{sweep_id}/graph", api_sweep_graph),
         Route("/api/sweeps/{sweep_id}/events", api_events),
         Route("/api/sweeps/{sweep_id}/todos/{todo_id}", api_todo),
+        Route("/api/sweeps/{sweep_id}/todos/{todo_id}/{action:str}", api_decide,
+              methods=["POST"]),
+        Route("/api/session", api_session),
         Route("/api/plans/{plan_id}", api_plan),
         Route("/api/plans/{plan_id}/graph", api_plan_graph),
         Route("/api/repos", api_repos),

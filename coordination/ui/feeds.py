@@ -89,7 +89,7 @@ def render(rt: Runtime, sweep_id: str, batch: list[Event]) -> tuple[list[Message
                                         "status": now.get(ev.todo_id)}, ev.id))
         elif ev.kind == "sweep.queued" and ev.data.get("resumed"):
             out.append(Message("reload", {"kind": ev.kind}, ev.id))  # a new run
-        elif ev.kind.startswith("sweep."):
+        elif ev.kind.startswith(("sweep.", "wave.")):
             out.append(Message("sweep", {"kind": ev.kind, "ts": ev.ts,
                                          "status": rt.checkpoints.sweep_status(sweep_id),
                                          "reason": ev.data.get("reason")}, ev.id))

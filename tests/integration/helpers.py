@@ -284,8 +284,11 @@ class Cluster:
         )
         return json.loads(res.stdout)
 
-    def popen(self, *args: str, stdout: Any = subprocess.PIPE) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(self.argv(*args), cwd=ROOT, env=self.env, stdout=stdout,
+    def popen(self, *args: str, stdout: Any = subprocess.PIPE,
+              env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """``coord ARGS`` in the background; ``env``: variables added to the cluster's."""
+        proc = subprocess.Popen(self.argv(*args), cwd=ROOT, env={**self.env, **(env or {})},
+                                stdout=stdout,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
         self.procs.append(proc)
         return proc

@@ -8,11 +8,14 @@ COORD_REQUIRE_REDIS=1 (CI installs them), where their absence is a failure.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -69,21 +72,27 @@ def statuses(driver: Any) -> dict[str, str]:
         " o[e.dataset.todo] = e.dataset.status; return o;"))
 
 
-def serve_ui(cluster: Cluster) -> tuple[subprocess.Popen[Any], str]:
-    """`coord ui` on a free port, once it answers; its process and base URL."""
+def serve_ui(cluster: Cluster, auth: str | None = None) -> tuple[subprocess.Popen[Any], str]:
+    """`coord ui` on a free port, once it answers; its process and base URL. ``auth``:
+    COORD_UI_AUTH (user:password)."""
     port = free_port()
-    ui = cluster.popen("ui", "--port", str(port))
+    ui = cluster.popen("ui", "--port", str(port), env={"COORD_UI_AUTH": auth} if auth else None)
     base = f"http://127.0.0.1:{port}"
 
     def serving() -> bool:
         assert ui.poll() is None, ui.communicate()[1]
+        req = urllib.request.Request(base + "/api/sweeps", headers=basic(auth) if auth else {})
         try:
-            return urllib.request.urlopen(base + "/api/sweeps", timeout=2).status == 200
+            return urllib.request.urlopen(req, timeout=2).status == 200
         except OSError:
             return False
 
     wait_until(serving, 30, "coord ui to serve", interval=0.1)
     return ui, base
+
+
+def basic(auth: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()}
 
 
 def test_sweep_page_follows_a_live_sweep(cluster: Cluster, browser: Any) -> None:
@@ -224,4 +233,79 @@ def test_a_rolled_back_sweep_does_not_look_like_a_success(cluster: Cluster, brow
     wait_until(lambda: "2 undone" in text_of(browser, row), 15, "the undos counted on /")
     assert "3/3" in text_of(browser, row)
     assert css(browser, f'{row} .undone', bg) == compensated
+    assert ui.poll() is None
+
+
+GATED = """version: 1
+repos:
+  - {name: a, path: repos/a, concurrency: 2}
+coordination:
+  plans:
+    - {id: PLAN-001, title: gated, status: active}
+  todos:
+    - {id: TODO-001, task: build, repo: a, plan: PLAN-001, run: "true"}
+    - {id: TODO-002, task: prod approval, repo: a, plan: PLAN-001, gate: {approvals: 1},
+       blocked_by: [TODO-001]}
+    - {id: TODO-003, task: db approval, repo: a, plan: PLAN-001, gate: {approvals: 1},
+       blocked_by: [TODO-001]}
+    - {id: TODO-004, task: deploy, repo: a, plan: PLAN-001, run: "touch deployed",
+       blocked_by: [TODO-002]}
+    - {id: TODO-005, task: migrate, repo: a, plan: PLAN-001, run: "touch migrated",
+       blocked_by: [TODO-003]}
+"""
+
+
+def test_approve_and_reject_gates_from_the_browser(cluster: Cluster, browser: Any) -> None:
+    """A signed-in user approves one waiting gate and rejects another with the page's
+    buttons (a POST carrying the page's CSRF token); a POST without the token, or
+    without a user, is refused and changes nothing."""
+    cluster.repo_dir("a").mkdir(parents=True, exist_ok=True)
+    cluster.eco.write_text(GATED)
+    cluster.start_worker("a")
+    auth = "cy:s3cret pass"
+    ui, base = serve_ui(cluster, auth)
+    sid = cluster.start_sweep()
+    for g in ("TODO-002", "TODO-003"):
+        cluster.wait_todo(sid, g, {"awaiting_approval"})
+
+    # Forged requests: no token, or no user at all.
+    url = f"{base}/api/sweeps/{sid}/todos/TODO-002/approve"
+    for headers, code in (({**basic(auth), "Content-Type": "application/json"}, 403), ({}, 401)):
+        req = urllib.request.Request(url, data=b"{}", method="POST", headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=10)
+        assert err.value.code == code
+    assert cluster.checkpoint(sid, "TODO-002")["status"] == "awaiting_approval"
+
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": basic(auth)})
+    browser.get(f"{base}/sweeps/{sid}")
+    gate = '#gates [data-gate="{}"]'.format
+    wait_until(lambda: browser.find_elements("css selector", gate("TODO-003") + " [data-action]"),
+               20, "the gates' buttons on the page")
+    assert "Approve as cy" in text_of(browser, gate("TODO-002"))
+    assert statuses(browser)["TODO-002"] == "awaiting_approval"
+
+    browser.find_element("css selector", gate("TODO-002") + " input.comment").send_keys("lgtm")
+    browser.find_element("css selector", gate("TODO-002") + ' [data-action="approve"]').click()
+    wait_until(lambda: "approved by cy" in text_of(browser, gate("TODO-002")), 20,
+               "the approval on the page")
+    browser.find_element("css selector", gate("TODO-003") + ' [data-action="reject"]').click()
+    wait_until(lambda: "rejected by cy" in text_of(browser, gate("TODO-003")), 20,
+               "the rejection on the page")
+    wait_until(lambda: text_of(browser, "#sweep-status") == "failed", 30, "the sweep's end")
+    assert statuses(browser) == {"TODO-001": "succeeded", "TODO-002": "succeeded",
+                                 "TODO-003": "failed", "TODO-004": "succeeded",
+                                 "TODO-005": "skipped"}
+    assert not browser.find_elements("css selector", "#gates [data-action]")  # none waits
+    decided = {(e["kind"], e["todo_id"], e["by"], e.get("comment"))
+               for e in cluster.events(sid) if e["kind"] in ("gate.approved", "gate.rejected")}
+    assert decided == {("gate.approved", "TODO-002", "cy", "lgtm"),
+                       ("gate.rejected", "TODO-003", "cy", "")}
+    audit = json.loads(cluster.cli("audit", "--json").stdout)
+    entries = audit["entries"] if isinstance(audit, dict) else audit
+    assert [(e["who"], e["op"]) for e in entries if e.get("decision")] == [
+        ("cy", "approve"), ("cy", "reject")]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "gates.png"))
     assert ui.poll() is None

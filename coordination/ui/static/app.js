@@ -1,4 +1,5 @@
-// coord web view: one page, three views (/, /sweeps/ID, /plans/ID). Read-only.
+// coord web view: one page, three views (/, /sweeps/ID, /plans/ID). It reads; the one
+// thing it writes is a signed-in user's approval or rejection of a waiting gate.
 // Every todo is one element with data-todo and data-status; statuses change in
 // place as server-sent events arrive (no reload). Text is set with textContent only.
 "use strict";
@@ -175,7 +176,7 @@ function showDetail(title, rows, tail, events, parts) {
 }
 
 // -- /sweeps/ID --------------------------------------------------------------------
-const SWEEP_STATUSES = ["pending", "queued", "running", "succeeded", "failed", "skipped", "cancelled"];
+const SWEEP_STATUSES = ["pending", "queued", "awaiting_approval", "running", "succeeded", "failed", "skipped", "cancelled"];
 const UNDO_STATUSES = ["compensated", "compensation_failed"];
 
 // What a todo wrote to $COORD_OUTPUT: one row per key (its dependents get them as
@@ -192,8 +193,69 @@ function runRows(r, command) {
     ["command", el("code", {text: command || ""})]];
 }
 
+// A signed-in user (basic auth) and the CSRF token their decisions carry; no user: no buttons.
+let session = null;
+async function getSession() {
+  if (session === null) session = await getJSON("/api/session").catch(() => ({user: null, csrf: null}));
+  return session;
+}
+
+async function postJSON(url, body) {
+  const s = await getSession();
+  const r = await fetch(url, {method: "POST", credentials: "same-origin", cache: "no-store",
+    headers: {"Content-Type": "application/json", "X-CSRF-Token": s.csrf || ""}, body: JSON.stringify(body)});
+  const out = await r.json().catch(() => ({error: r.statusText}));
+  if (!r.ok) throw new Error(out.error + (out.hint ? " (" + out.hint + ")" : ""));
+  return out;
+}
+
+// The sweep's gates: each waiting one with who approved, and buttons for a signed-in user.
+function gatesPanel(id, gates, user, onDone) {
+  const entries = Object.entries(gates || {});
+  if (!entries.length) return "";
+  return el("section", {id: "gates", class: "gates"}, el("h3", {text: "Approvals"}),
+    ...entries.map(([tid, g]) => {
+      const who = g.approvals.length ? "approved by " + g.approvals.join(", ") : "nobody approved yet";
+      const row = el("div", {class: "gate", "data-gate": tid, "data-status": g.status},
+        el("strong", {text: tid}), " ", badge(g.status),
+        el("span", {class: "approvals", text: ` ${g.approvals.length} of ${g.needed} · ${who}` +
+          (g.rejected_by ? ` · rejected by ${g.rejected_by}` : "") +
+          (g.approvers.length ? ` · approvers: ${g.approvers.join(", ")}` : "") +
+          (g.expires_at ? ` · expires ${when(g.expires_at)}` : "")}));
+      if (g.status === "awaiting_approval" && user) {
+        const comment = el("input", {type: "text", class: "comment", placeholder: "comment", "aria-label": "comment"});
+        const msg = el("span", {class: "error gate-error"});
+        const act = (action) => async () => {
+          msg.textContent = "";
+          try {
+            await postJSON(`/api/sweeps/${encodeURIComponent(id)}/todos/${encodeURIComponent(tid)}/${action}`,
+              {comment: comment.value});
+            onDone();
+          } catch (err) { msg.textContent = String(err.message || err); }
+        };
+        row.append(el("span", {class: "actions"}, comment,
+          el("button", {type: "button", "data-action": "approve", text: "Approve as " + user, onclick: act("approve")}),
+          el("button", {type: "button", "data-action": "reject", text: "Reject", onclick: act("reject")}), msg));
+      }
+      return row;
+    }));
+}
+
+// The sweep's waves, in order, each with its state (pending, running, soaking, halted, done).
+function wavesList(waves) {
+  if (!waves || !waves.length) return "";
+  return el("ol", {id: "waves", class: "waves"}, ...waves.map((w) => el("li",
+    {"data-wave": w.name, "data-state": w.state},
+    el("strong", {text: w.name}), " ", badge(w.state),
+    ` ${w.succeeded}/${w.todos.length} succeeded, needs ${Math.round(w.success_rate * 100)}%` +
+    (w.max_parallel ? ` · max ${w.max_parallel} at once` : "") +
+    (w.soak_until ? ` · soaking until ${new Date(w.soak_until * 1000).toLocaleTimeString()}` : "") +
+    (w.reason ? ` · ${w.reason}` : ""))));
+}
+
 async function sweepView(id) {
   crumb("sweep " + id);
+  const me = await getSession();
   let es = null;
   let status = {};
   let sweepStatus = null;
@@ -260,6 +322,7 @@ async function sweepView(id) {
         ` · ${s.strategy} · run ${s.run} · created ${when(s.created_at)}` +
         (s.finished_at ? ` · finished ${when(s.finished_at)}` : "") + (s.reason && !rolled ? ` · ${s.reason}` : "")),
       progress, el("p", {}, counts), legend(undoing ? SWEEP_STATUSES.concat(UNDO_STATUSES) : SWEEP_STATUSES),
+      wavesList(s.waves), gatesPanel(id, s.gates, me.user, () => refresh().catch(() => {})),
       g.problem ? el("p", {class: "error", text: g.problem}) : "");
     countText();
   };
@@ -295,6 +358,7 @@ async function sweepView(id) {
     es.addEventListener("todo", (m) => {
       const e = JSON.parse(m.data);
       coord.events++;
+      if (e.kind && e.kind.startsWith("gate.")) refresh().catch(() => {});  // who approved
       if (!e.status || status[e.todo] === e.status) return;
       status[e.todo] = e.status;
       const node = document.querySelector(`[data-todo="${CSS.escape(e.todo)}"]`);
