@@ -236,13 +236,14 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False,
         con.print(f"wave {esc(w['name'])}: {styled(w['state'])} - {w['succeeded']} of "
                   f"{len(w['todos'])} succeeded, needs {w['success_rate']:.0%}{cap}"
                   f"{esc(extra)}", soft_wrap=True)
-    for g, v in (st.get("gates") or {}).items():
-        by = ", ".join(v["approvals"]) or "nobody yet"
-        more = f"; rejected by {v['rejected_by']}" if v.get("rejected_by") else ""
+    for g, gate in (st.get("gates") or {}).items():
+        by = ", ".join(gate["approvals"]) or "nobody yet"
+        more = f"; rejected by {gate['rejected_by']}" if gate.get("rejected_by") else ""
         hint = (f" (coord approve {g} --sweep {st['sweep_id']})"
-                if v["status"] == "awaiting_approval" else "")
-        con.print(f"gate {g}: {styled(v['status'])} - approved by {esc(by)} "
-                  f"({len(v['approvals'])} of {v['needed']}){esc(more)}{hint}", soft_wrap=True)
+                if gate["status"] == "awaiting_approval" else "")
+        con.print(f"gate {g}: {styled(gate['status'])} - approved by {esc(by)} "
+                  f"({len(gate['approvals'])} of {gate['needed']}){esc(more)}{hint}",
+                  soft_wrap=True)
     render_failures(st, lines, to_stderr=to_stderr)
 
 

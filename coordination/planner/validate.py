@@ -120,11 +120,11 @@ def validate_plan(
             out.append(Finding("error", "wave-unplaced",
                                f"{tid} (repo {g.nodes[tid]['todo'].repo}) is in no wave of "
                                f"{plan_id}; name its repo or a tag of it in a wave", [tid]))
-        for u, v in backward_edges(g, wave_of):
+        for blocker, todo_id in backward_edges(g, wave_of):
             out.append(Finding("error", "wave-order",
-                               f"{v} (wave {wave_name(plan, wave_of[v])}) waits for {u} of a "
-                               f"later wave ({wave_name(plan, wave_of[u])}); reorder the "
-                               "waves or the edge", [v, u]))
+                               f"{todo_id} (wave {wave_name(plan, wave_of[todo_id])}) waits for "
+                               f"{blocker} of a later wave ({wave_name(plan, wave_of[blocker])}); "
+                               "reorder the waves or the edge", [todo_id, blocker]))
 
     severity: Severity = "warning" if ignore_blockers else "error"
     for b in pg.blockers:

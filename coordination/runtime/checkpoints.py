@@ -83,6 +83,13 @@ class Checkpoint(TypedDict, total=False):
     suspect_at: float | None
     #: what it wrote to ``$COORD_OUTPUT`` (key -> value), when it succeeded
     outputs: dict[str, str]
+    # a gate (lua/gate_open.lua, lua/gate_decide.lua)
+    binding: str  # what its approvals are bound to (spec digest, predecessors' outcomes)
+    waiting_since: float
+    expires_at: float | None
+    needed: int
+    approvals: list[str]  # who approved it under its binding
+    rejected_by: str | None
 
 
 class ChangeRun(Checkpoint, total=False):
@@ -476,7 +483,7 @@ class CheckpointStore:
         raw = self.r.hmget(self.keys.sweep(sweep_id), [f"g:{t}" for t in todo_ids])
         out: dict[str, dict[str, JSONValue]] = {}
         for t, v in zip(todo_ids, raw):
-            value = decode(v) if v else None
+            value = decode(v if isinstance(v, str) else v.decode()) if v else None
             if isinstance(value, dict):
                 out[t] = value
         return out

@@ -33,7 +33,7 @@ from coordination.runtime.context import Runtime
 from coordination.status import EventKind, SweepStatus, TodoStatus
 from coordination.sweeps.progress import Change, Pass, end_sweep, progress, stop_run
 from coordination.sweeps.reading import record as sweep_record
-from coordination.sweeps.spec import SweepSpec
+from coordination.sweeps.spec import GateSpec, SweepSpec
 from coordination.sweeps.spec_store import level_index, load_spec
 
 log = logging.getLogger("coord.approvals")
@@ -54,7 +54,7 @@ class Decision(TypedDict):
     needed: int
 
 
-def _gate_of(rt: Runtime, sweep_id: str, todo_id: str) -> tuple[SweepSpec, dict[str, object]]:
+def _gate_of(rt: Runtime, sweep_id: str, todo_id: str) -> tuple[SweepSpec, GateSpec]:
     rec = sweep_record(rt, sweep_id)
     spec = load_spec(rt, sweep_id, rec)
     if spec is None or todo_id not in spec.todos:
@@ -79,12 +79,12 @@ def decide(rt: Runtime, sweep_id: str, todo_id: str, *, who: str, decision: str,
     spec, gate = _gate_of(rt, sweep_id, todo_id)
     cp = rt.checkpoints.get(sweep_id, todo_id) or {}
     status = str(cp.get("status") or TodoStatus.pending)
-    needed = int(str(gate.get("approvals") or 1))
+    needed = int(gate.get("approvals") or 1)
     if status != TodoStatus.awaiting_approval:
         raise UsageError(f"{todo_id} of sweep {sweep_id} is {status}, not awaiting approval",
                          hint="a gate waits once its predecessors succeeded, until it is "
                          "approved, rejected or expires")
-    allowed = [str(u) for u in gate.get("from") or []]  # type: ignore[attr-defined]
+    allowed = list(gate.get("from") or [])
     if allowed and who not in allowed:
         raise UsageError(f"{who} may not {decision} {todo_id}: its approvers are "
                          f"{', '.join(allowed)}",
@@ -119,7 +119,7 @@ def decide(rt: Runtime, sweep_id: str, todo_id: str, *, who: str, decision: str,
                                    levels=(level,) if got.level_done and level >= 0 else (),
                                    queued=tuple(got.queued))])
     after = rt.checkpoints.get(sweep_id, todo_id) or {}
-    approvals = [str(u) for u in after.get("approvals") or []]  # type: ignore[attr-defined]
+    approvals = [str(u) for u in after.get("approvals") or []]
     out: Decision = {"sweep_id": sweep_id, "todo_id": todo_id, "decision": decision,
                      "by": who, "comment": comment, "status": str(new),
                      "approvals": approvals, "needed": needed}
@@ -167,8 +167,8 @@ def expire(rt: Runtime, spec: SweepSpec, todo_id: str, now: float) -> bool:
     """End a gate nobody decided in time: ``cancelled`` with ``gate.expired``, then its
     sweep cancelled or (``on_expiry: rollback``) stopped and rolled back. False if it
     was no longer waiting (decided meanwhile, or expired by another process)."""
-    gate = spec.todos[todo_id].gate or {}
-    on_expiry = str(gate.get("on_expiry") or "cancel")
+    gate = spec.todos[todo_id].gate
+    on_expiry = gate["on_expiry"] if gate is not None else "cancel"
     why = f"gate {todo_id} expired with nobody's decision (on_expiry: {on_expiry})"
     p = Pass(rt, spec)
     if not p.end([todo_id], TodoStatus.cancelled,

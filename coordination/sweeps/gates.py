@@ -66,11 +66,13 @@ def open_gates(rt: Runtime, spec: SweepSpec, gate_ids: Iterable[str], *,
     bound = bindings(rt, spec, ids)
     openings = []
     for g in ids:
-        gate = spec.todos[g].gate or {}
+        gate = spec.todos[g].gate
+        assert gate is not None  # (only gates are handed here)
         expires = gate.get("expires")
         openings.append(GateOpening(
-            g, bound[g], now + float(expires) if isinstance(expires, (int, float)) else None,
-            int(gate.get("approvals") or 1),  # type: ignore[call-overload]
-            {"from": gate.get("from") or [], "on_expiry": gate.get("on_expiry") or "cancel"}))
+            g, bound[g], now + float(expires) if expires is not None else None,
+            int(gate.get("approvals") or 1),
+            {"from": list(gate.get("from") or []),
+             "on_expiry": gate.get("on_expiry") or "cancel"}))
     return rt.transitions.open_gates(spec.sweep_id, openings, allowed_from=allowed_from,
                                      now=now)

@@ -15,6 +15,7 @@ from pathlib import Path
 import networkx as nx
 
 from coordination.catalog.edits import unknown
+from coordination.catalog.governance import Gate
 from coordination.catalog.models import Catalog, Plan
 from coordination.catalog.store import CatalogStore
 from coordination.errors import PlanError, UsageError
@@ -24,13 +25,27 @@ from coordination.planner.ranking import DEFAULT_RANK, ranks
 from coordination.planner.sweepable import prepare_sweep
 from coordination.planner.waves import assign, wave_name
 from coordination.sweeps.outputs import external_inputs
-from coordination.sweeps.spec import STRATEGIES, TITLE_CHARS, SweepSpec, TodoSpec, WaveSpec
+from coordination.sweeps.spec import (
+    STRATEGIES,
+    TITLE_CHARS,
+    GateSpec,
+    SweepSpec,
+    TodoSpec,
+    WaveSpec,
+)
 
 
 
 def new_sweep_id(plan_id: str) -> str:
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
     return f"{plan_id}-{stamp}-{secrets.token_hex(2)}"
+
+
+def gate_spec(gate: Gate) -> GateSpec:
+    """A catalog gate as a spec freezes it."""
+    return {"approvals": gate.approvals, "from": list(gate.from_),
+            "starter_may_approve": gate.starter_may_approve, "expires": gate.expires,
+            "on_expiry": gate.on_expiry}
 
 
 def wave_specs(catalog: Catalog, plan: Plan, graph: nx.DiGraph) -> list[WaveSpec]:
@@ -93,7 +108,7 @@ class Planning:
                 resources=sorted(set(todo.resources)),
                 rank=rank[tid][0] if tid in rank else DEFAULT_RANK,
                 title=todo.task[:TITLE_CHARS],
-                gate=todo.gate.model_dump(mode="json") if todo.gate is not None else None,
+                gate=gate_spec(todo.gate) if todo.gate is not None else None,
             )
         return out
 

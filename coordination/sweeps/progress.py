@@ -375,8 +375,8 @@ def _wave_done(rt: Runtime, spec: SweepSpec, k: int, seen: tuple[int, str],
     if not rt.checkpoints.move_wave(spec.sweep_id, seen, wave_state=waves.DONE,
                                     wave_until=None):
         return None
-    rt.events.emit(EventKind.wave_done, sweep_id=spec.sweep_id, wave=spec.waves[k].name,
-                   index=k, **data)
+    rt.events.emit(EventKind.wave_done, sweep_id=spec.sweep_id, todo_id=None,
+                   wave=spec.waves[k].name, index=k, **data)
     return waves.DONE
 
 

@@ -277,16 +277,17 @@ def gate_entries(rt: Runtime, spec: SweepSpec, cps: dict[str, Checkpoint],
     out: dict[str, GateEntry] = {}
     for g in ids:
         cp = cps.get(g) or Checkpoint(status=TodoStatus.pending)
-        gate = spec.todos[g].gate or {}
+        gate = spec.todos[g].gate
+        assert gate is not None  # (spec.gates() are the todos that have one)
         binding = cp.get("binding")
         mine = sorted(votes.get(g, {}).items(), key=lambda kv: float(
             str((kv[1] or {}).get("at") or 0)) if isinstance(kv[1], dict) else 0.0)
         out[g] = {
             "status": str(cp.get("status") or TodoStatus.pending),
-            "needed": int(str(gate.get("approvals") or 1)),
-            "approvals": [str(u) for u in cp.get("approvals") or []],  # type: ignore[attr-defined]
-            "rejected_by": cp.get("rejected_by"),
-            "approvers": [str(u) for u in gate.get("from") or []],  # type: ignore[attr-defined]
+            "needed": int(gate.get("approvals") or 1),
+            "approvals": [str(u) for u in cp.get("approvals") or []],
+            "rejected_by": str(cp["rejected_by"]) if cp.get("rejected_by") else None,
+            "approvers": list(gate.get("from") or []),
             "starter_may_approve": gate.get("starter_may_approve") is not False,
             "started_by": rec.get("started_by"),
             "waiting_since": iso(cp.get("waiting_since")),

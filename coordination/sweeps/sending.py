@@ -77,7 +77,7 @@ def send_todos(rt: Runtime, spec: SweepSpec, todo_ids: Iterable[str], *, reason:
     """Queue todos (``allowed_from``: not yet started) and send them, gates opened;
     returns those sent or opened. Waves: only the current wave's, up to its cap."""
     gates, ids = _gates(spec, in_start_order(spec, todo_ids))
-    cap, counted = 0, ()
+    cap, counted = 0, list[str]()
     if spec.waves:
         rec = rt.checkpoints.get_sweep_fields(spec.sweep_id, ("wave", "wave_state"))
         k = (rec or {}).get("wave")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from coordination.status import NOT_STARTED as NOT_STARTED  # re-exported for older imports
 from coordination.status import SWEEP_ACTIVE as SWEEP_ACTIVE
@@ -21,6 +22,12 @@ from coordination.retry import backoff_cap
 def _fields(obj: object) -> dict[str, object]:
     """A dataclass's fields by name, in order, not copied (what ``to_json`` encodes)."""
     return {name: getattr(obj, name) for name in getattr(obj, "__dataclass_fields__")}
+
+
+#: A gate as frozen in a spec (the catalog's ``gate:``; ``expires`` in seconds or None).
+GateSpec = TypedDict("GateSpec", {"approvals": int, "from": list[str],
+                                  "starter_may_approve": bool, "expires": float | None,
+                                  "on_expiry": str})
 
 
 @dataclass(slots=True)
@@ -45,7 +52,7 @@ class TodoSpec:
     #: the todo's task (its title in history), cut to TITLE_CHARS
     title: str = ""
     #: a gate (no command): {approvals, from, starter_may_approve, expires (s), on_expiry}
-    gate: dict[str, object] | None = None
+    gate: GateSpec | None = None
 
 
 @dataclass(slots=True)
@@ -222,5 +229,5 @@ def sweep_deadline(spec: SweepSpec, cap: float) -> float:
     for t in spec.todos.values():
         if t.gate:
             expires = t.gate.get("expires")
-            total += float(expires) if isinstance(expires, (int, float)) else cap
+            total += float(expires) if expires is not None else cap
     return min(cap, total + SWEEP_MARGIN)
