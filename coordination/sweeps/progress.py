@@ -188,7 +188,7 @@ class CountTerminal(Step):
         p.finish = True
 
 
-def stop_run(p: Pass, by: str) -> bool:
+def stop_run(p: Pass, by: str, *, what: str = "sweep stopped") -> bool:
     """Stop the pass's run and have it roll back once its running todos ended: what
     has not started is cancelled, ``stopped_run``/``stopped_by`` recorded (the
     trigger the rollback's reason names; ``--atomic=stop`` workers kill what runs).
@@ -203,7 +203,7 @@ def stop_run(p: Pass, by: str) -> bool:
     rt.checkpoints.update_sweep(spec.sweep_id, stopped_run=spec.run, stopped_by=by)
     log.info("sweep %s: %s: stopping and rolling back", spec.sweep_id, by)
     p.end(list(spec.todos), TodoStatus.cancelled, NOT_STARTED, cascade=True,
-          event={"reason": f"sweep stopped: {by}"})
+          event={"reason": f"{what}: {by}"})
     p.finish = True
     return True
 
@@ -235,7 +235,7 @@ class AtomicStop(Step):
             return  # an earlier failure stopped this run: it is the trigger
         cp = rt.checkpoints.get_fields_all(spec.sweep_id, [c.todo_id], ("reason", "exit_code"))
         by = failed_text(c.todo_id, cp.get(c.todo_id) or Checkpoint(status=c.status))
-        stop_run(p, by)
+        stop_run(p, by, what="atomic sweep stopped")
 
 
 class LevelDone(Step):
