@@ -1,0 +1,143 @@
+"""The gate scripts (lua/gate_open.lua, lua/gate_decide.lua), the wave cap of
+lua/todo_queue.lua and lua/wave_move.lua, on fakeredis and on a real redis-server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from coordination.keys import Keys
+from coordination.runtime.checkpoints import CheckpointStore
+from coordination.runtime.events import EventLog
+from coordination.runtime.transitions import GateOpening, Transitions
+from coordination.status import TodoStatus
+
+pytestmark = pytest.mark.timeout(30)
+KEYS = Keys("gt")
+WAITING = (TodoStatus.pending,)
+
+
+@pytest.fixture
+def r(redis_backend: tuple[str, Any]) -> Iterator[redis.Redis]:
+    import fakeredis
+
+    name, make = redis_backend
+    yield make(fakeredis.FakeRedis if name == "fakeredis" else redis.Redis)
+
+
+def sweep(r: redis.Redis, *, status: str = "running", levels: int = 2) -> CheckpointStore:
+    cps = CheckpointStore(r, KEYS)
+    cps.create_sweep("S", {"status": status, "terminal": 0})
+    for i in range(levels):
+        r.hset(KEYS.sweep("S"), mapping={f"level_left:{i}": 1, f"level_ok:{i}": 0})
+    return cps
+
+
+def opened(r: redis.Redis, binding: str = "b1", needed: int = 2) -> list[tuple[str, int]]:
+    return Transitions(r, KEYS, lease_ttl=30).open_gates(
+        "S", [GateOpening("G", binding, None, needed, {"from": ["ana", "bo", "cy"]})],
+        allowed_from=WAITING)
+
+
+def kinds(r: redis.Redis) -> list[str]:
+    return [e.kind for e in EventLog(r, KEYS).read("S")]
+
+
+def test_a_gate_opens_once_and_says_so_once(r: redis.Redis) -> None:
+    cps = sweep(r)
+    assert opened(r) == [("G", 0)]
+    assert opened(r) == []  # a second sender finds it open
+    cp = cps.get("S", "G")
+    assert cp is not None and cp["status"] == "awaiting_approval" and cp["needed"] == 2
+    assert "lease_key" not in cp
+    assert kinds(r) == ["gate.waiting"]
+    sweep(r, status="paused")
+    r.hdel(KEYS.sweep("S"), "t:G")
+    assert opened(r) == []  # nothing opens on a paused sweep
+
+
+def test_two_approvers_at_once_pass_the_gate_exactly_once(r: redis.Redis) -> None:
+    """The race the script closes: each approver's vote and count are one step, so of
+    two approvals landing together on a 2-of-N gate exactly one passes it, and its
+    successor is queued once."""
+    for _ in range(20):
+        r.flushall()
+        sweep(r)
+        r.hset(KEYS.sweep("S"), "r:N", "1")
+        opened(r)
+        tr = Transitions(r, KEYS, lease_ttl=30)
+        got: dict[str, str] = {}
+        barrier = threading.Barrier(2)
+
+        def vote(who: str) -> None:
+            barrier.wait()
+            got[who] = tr.decide_gate("S", "G", who=who, decision="approve", level=0,
+                                      successors=[("N", "q")]).verdict
+
+        threads = [threading.Thread(target=vote, args=(w,)) for w in ("bo", "cy")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(got.values()) == ["approved", "counted"], got
+        cps = CheckpointStore(r, KEYS)
+        assert cps.get("S", "G")["status"] == "succeeded"  # type: ignore[index]
+        assert cps.get("S", "N")["status"] == "queued"  # type: ignore[index]
+        rec = cps.get_sweep_fields("S", ("terminal",)) or {}
+        assert int(rec.get("terminal") or 0) == 1
+        assert kinds(r).count("todo.succeeded") == 1 and kinds(r).count("todo.queued") == 1
+
+
+def test_one_person_counts_once_and_a_rejection_fails_the_gate(r: redis.Redis) -> None:
+    sweep(r)
+    opened(r, needed=2)
+    tr = Transitions(r, KEYS, lease_ttl=30)
+    assert tr.decide_gate("S", "G", who="bo", decision="approve").verdict == "counted"
+    dup = tr.decide_gate("S", "G", who="bo", decision="approve")
+    assert (dup.verdict, dup.approvals) == ("duplicate", 1)
+    no = tr.decide_gate("S", "G", who="cy", decision="reject", comment="too risky", level=0)
+    assert no.verdict == "rejected" and no.terminal == 1
+    cp = CheckpointStore(r, KEYS).get("S", "G")
+    assert cp is not None and cp["status"] == "failed" and cp["reason"] == "rejected by cy: too risky"
+    late = tr.decide_gate("S", "G", who="ana", decision="approve")
+    assert (late.verdict, late.detail) == ("status", "failed")
+    assert kinds(r)[-2:] == ["gate.rejected", "todo.failed"]
+
+
+def test_approvals_carry_over_only_under_the_same_binding(r: redis.Redis) -> None:
+    """A gate opened again (a resume) keeps the approvals given under the same binding;
+    a changed binding (the spec or a predecessor's outcome changed) starts from none."""
+    cps = sweep(r)
+    opened(r, binding="b1", needed=2)
+    tr = Transitions(r, KEYS, lease_ttl=30)
+    tr.decide_gate("S", "G", who="bo", decision="approve")
+    cps.reset_todos("S", ["G"], status=TodoStatus.pending)
+    assert opened(r, binding="b1") == [("G", 1)]
+    cps.reset_todos("S", ["G"], status=TodoStatus.pending)
+    assert opened(r, binding="b2") == [("G", 0)]
+    again = tr.decide_gate("S", "G", who="bo", decision="approve")  # a new binding: counts
+    assert (again.verdict, again.approvals) == ("counted", 1)
+
+
+def test_the_wave_cap_counts_the_wave_in_flight(r: redis.Redis) -> None:
+    sweep(r)
+    tr = Transitions(r, KEYS, lease_ttl=30)
+    wave = ["A", "B", "C", "D"]
+    r.hset(KEYS.sweep("S"), "t:A", '{"status":"running"}')
+    got = tr.queue("S", [(t, "q") for t in ("B", "C", "D")], via="wave", cap=2, counted=wave)
+    assert got == ["B"]  # A runs: one place left of two
+    assert tr.queue("S", [("C", "q"), ("D", "q")], via="wave", cap=2, counted=wave) == []
+    assert tr.queue("S", [("C", "q")], via="no cap") == ["C"]
+
+
+def test_a_wave_moves_on_once(r: redis.Redis) -> None:
+    cps = sweep(r)
+    cps.update_sweep("S", wave=0, wave_state="running")
+    assert cps.move_wave("S", (0, "running"), wave_state="soaking", wave_until=5.0)
+    assert not cps.move_wave("S", (0, "running"), wave_state="done")
+    rec = cps.get_sweep_fields("S", ("wave", "wave_state", "wave_until")) or {}
+    assert (rec.get("wave"), rec.get("wave_state"), rec.get("wave_until")) == (0, "soaking", 5.0)
