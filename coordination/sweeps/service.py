@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from coordination.catalog.audit import operation
+from coordination.catalog.audit import who as whoami
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.context import Runtime
@@ -45,6 +46,7 @@ from coordination.sweeps.waiting import ended_by
 
 if TYPE_CHECKING:
     from coordination.catalog.models import Catalog
+    from coordination.sweeps import approvals
     from coordination.sweeps.approvals import Decision
     from coordination.sweeps import steering
     from coordination.sweeps import sync as outcome
@@ -54,6 +56,7 @@ else:
     # Loaded on first use: reading a sweep (`sweep status`, the web view) needs neither
     # the progression that steering pulls in nor the catalog writer that sync does.
     steering = LazyModule("coordination.sweeps.steering")
+    approvals = LazyModule("coordination.sweeps.approvals")
     outcome = LazyModule("coordination.sweeps.sync")
 
 #: Statuses a resume may start the next run from.
@@ -234,13 +237,10 @@ class SweepService:
                comment: str = "") -> Decision:
         """Approve or reject a waiting gate (:mod:`coordination.sweeps.approvals`);
         ``who``: default ``COORD_USER``, else git's user.email, else the OS user."""
-        from coordination.catalog.audit import who as whoami
-        from coordination.sweeps.approvals import decide
-
         if who is None:
             who = whoami(self.catalog_path.resolve().parent if self.catalog_path else Path.cwd())
-        return decide(self.rt, sweep_id, todo_id, who=who, decision=decision,
-                      comment=comment, catalog=self.catalog_path)
+        return approvals.decide(self.rt, sweep_id, todo_id, who=who, decision=decision,
+                                comment=comment, catalog=self.catalog_path)
 
     def cancel(self, sweep_id: str, *, wait: float = 30.0) -> steering.CancelResult:
         return steering.cancel(self.rt, self.record(sweep_id), wait=wait)
