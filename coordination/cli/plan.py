@@ -349,6 +349,11 @@ def _dry_run_human(doc: DryRunDocument) -> None:
            for i, level in enumerate(doc["levels"]) for tid in level], empty="nothing to run")
     say("start #: the todo's place in its repo's line when its slots are contended "
         "(priority, then remaining critical path in hours, then age)")
+    for i, w in enumerate(doc.get("waves") or []):
+        cap = f", {w['max_parallel']} at once" if w["max_parallel"] else ""
+        soak = f", soak {w['soak']:g}s" if w["soak"] else ""
+        say(f"wave {i + 1} {w['name']}: {', '.join(w['todos']) or 'no todo'}{cap}{soak}, "
+            f"needs {w['success_rate']:.0%} to go on")
     say(f"critical path ({doc['critical_hours']:g}h of {doc['total_hours']:g}h): "
         f"{' -> '.join(doc['critical_path']) or '(empty)'}")
     for b in doc["blockers"]:

@@ -7,7 +7,7 @@ means scripts and tests get the same data without going through click.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from coordination.catalog.models import Catalog
 from coordination.errors import PlanError
@@ -19,6 +19,7 @@ from coordination.planner.estimate import StrategyEstimate, strategy_estimate
 from coordination.planner.ranking import ranks, start_order
 from coordination.planner.sweepable import prepare_sweep
 from coordination.planner.validate import FindingDict, validate_plan
+from coordination.planner.waves import assign, wave_name
 
 
 class ShownTodo(TypedDict):
@@ -72,6 +73,17 @@ class DryRunDocument(TypedDict):
     todos: int
     enqueued: int
     strategy_estimate: StrategyEstimate
+    waves: NotRequired[list[WaveDoc]]  # a plan with waves: each wave's todos, in order
+
+
+class WaveDoc(TypedDict):
+    """One wave of a dry run: the todos it would hold and its settings."""
+
+    name: str
+    todos: list[str]
+    max_parallel: int
+    soak: float
+    success_rate: float
 
 
 class ValidateDocument(TypedDict):
@@ -137,7 +149,7 @@ def dry_run_document(catalog: Catalog, plan_id: str, *, strategy: str = "levels"
                                  again=again)
     nodes = pg.graph.nodes
     rank = ranks(pg.graph, lambda t: nodes[t]["todo"])
-    return {
+    doc: DryRunDocument = {
         "plan": plan_id,
         "strategy": strategy,
         "again": again,
@@ -162,6 +174,15 @@ def dry_run_document(catalog: Catalog, plan_id: str, *, strategy: str = "levels"
             pg.graph, analysis.levels,
             {t: nodes[t]["todo"].estimated_hours for t in analysis.order}, p50_seconds or {}),
     }
+    plan = catalog.plan(plan_id)
+    if plan is not None and plan.waves:
+        wave_of, _ = assign(catalog, plan, list(nodes))
+        doc["waves"] = [{"name": wave_name(plan, i),
+                         "todos": sorted(t for t, k in wave_of.items() if k == i),
+                         "max_parallel": w.max_parallel, "soak": w.soak,
+                         "success_rate": w.require.success_rate}
+                        for i, w in enumerate(plan.waves)]
+    return doc
 
 
 def validate_document(catalog: Catalog, plan_id: str, *, include_completed: bool = False,

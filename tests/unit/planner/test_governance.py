@@ -108,3 +108,17 @@ def test_the_spec_carries_gates_and_waves_levelled_wave_by_wave(tmp_path: Path) 
     plain = SweepSpec.from_json(spec.to_json())
     plain.waves, plain.todos["TODO-002"].gate = [], None
     assert sweep_deadline(spec, 10**9) - sweep_deadline(plain, 10**9) == pytest.approx(3602.0)
+
+
+def test_the_dry_run_shows_the_waves() -> None:
+    from coordination.planner.documents import dry_run_document
+
+    doc = dry_run_document(Catalog.model_validate(catalog(
+        [{"name": "canary", "repos": ["db"], "soak": "1m"}, {"tags": ["svc"], "max_parallel": 2}])),
+        "PLAN-001")
+    assert doc["waves"] == [
+        {"name": "canary", "todos": ["TODO-004"], "max_parallel": 0, "soak": 60.0,
+         "success_rate": 1.0},
+        {"name": "wave-2", "todos": ["TODO-001", "TODO-002", "TODO-003"], "max_parallel": 2,
+         "soak": 0.0, "success_rate": 1.0}]
+    assert "waves" not in dry_run_document(Catalog.model_validate(catalog()), "PLAN-001")
