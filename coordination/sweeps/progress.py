@@ -118,7 +118,7 @@ class Pass:
     advance: bool = False  # a level may have ended: look for the next one to send
     finish: bool = False  # every todo may be terminal: look
     unsuccessful: bool = False  # a run that saw a failure may have moved on (rollback)
-    waves: bool = False  # a todo of a sweep with waves ended: its wave may have
+    waves: bool = False  # a todo of a sweep with waves ended: its wave may have moved
 
     def end(self, todo_ids: list[str], status: TodoStatus, allowed_from: frozenset[TodoStatus],
             *, event: dict[str, object], cascade: bool) -> list[str]:
@@ -311,99 +311,16 @@ class AdvanceWaves(Closing):
 
 
 def advance_waves(rt: Runtime, spec: SweepSpec, now: float | None = None) -> None:
-    """Move the sweep's current wave on as far as it may go now: top it up while it
-    runs; once its todos ended, judge it (soak, next wave, or halt); end a soak that is
-    over; start the next wave after a halt the user unpaused (they accepted it). A
-    wave with nothing to run in this run (a resume) is done at once, without a soak.
-    Each move is a compare-and-set: callers that race move a wave once. The closing
-    step after each todo and the supervision pass (soaks, lost sends) call it."""
-    if not spec.waves or spec.mode != "run":
-        return
-    now = time.time() if now is None else now
-    for _ in range(len(spec.waves) + 1):
-        if not _advance_wave(rt, spec, now):
-            return
+    """Move the sweep's current wave on as far as it may go now
+    (:func:`coordination.sweeps.waves.advance`); a wave that halts an atomic sweep stops
+    it here (:func:`stop_run`), to roll back once its running todos ended."""
 
-
-def _advance_wave(rt: Runtime, spec: SweepSpec, now: float) -> bool:
-    """One move of :func:`advance_waves`; True when it started the next wave."""
-    rec = rt.checkpoints.get_sweep_fields(spec.sweep_id, (
-        "run", "atomic", "wave", "wave_state", "wave_until", "stopped_run"))
-    if rec is None or rec.get("status") not in SWEEP_ACTIVE or rec.get("wave") is None:
-        return False
-    if int(rec.get("run") or 0) != spec.run or rec.get("stopped_run") == spec.run:
-        return False  # (stopped: it rolls back once its running todos ended)
-    k, state = int(rec.get("wave") or 0), str(rec.get("wave_state") or waves.RUNNING)
-    seen = (k, state)
-    last = k == len(spec.waves) - 1
-    wave = spec.waves[k]
-    new: str | None = state
-    if state == waves.RUNNING:
-        t = waves.tally(rt, spec, k)
-        if not t.ended:
-            waves.top_up(rt, spec, k)
-            return False
-        if t.rate + 1e-9 < wave.success_rate:
-            halt_wave(rt, spec, k, t.verdict(wave.success_rate), atomic=bool(rec.get("atomic")))
-            return False
-        if wave.soak > 0 and t.ran and not last:
-            until = now + wave.soak
-            if rt.checkpoints.move_wave(spec.sweep_id, seen, wave_state=waves.SOAKING,
-                                        wave_until=until):
-                rt.events.emit(EventKind.wave_soaking, sweep_id=spec.sweep_id, wave=wave.name,
-                               index=k, until=until, soak=wave.soak,
-                               succeeded=t.succeeded, todos=t.total)
-            return False
-        new = _wave_done(rt, spec, k, seen, succeeded=t.succeeded, todos=t.total)
-    elif state == waves.SOAKING:
-        if now < float(rec.get("wave_until") or 0):
-            return False
-        new = _wave_done(rt, spec, k, seen)
-    elif state == waves.HALTED:  # the sweep runs again: the user unpaused it, accepting
-        new = _wave_done(rt, spec, k, seen, accepted=True)
-    if new == waves.DONE and not last:
-        waves.start_wave(rt, spec, k + 1, reason=f"wave {wave.name} done",
-                         seen=(k, waves.DONE))
-        return True
-    return False
-
-
-def _wave_done(rt: Runtime, spec: SweepSpec, k: int, seen: tuple[int, str],
-               **data: object) -> str | None:
-    """Mark wave ``k`` done (from ``seen``) and say so; its new state, or None if
-    another caller moved it first."""
-    if not rt.checkpoints.move_wave(spec.sweep_id, seen, wave_state=waves.DONE,
-                                    wave_until=None):
-        return None
-    rt.events.emit(EventKind.wave_done, sweep_id=spec.sweep_id, todo_id=None,
-                   wave=spec.waves[k].name, index=k, **data)
-    return waves.DONE
-
-
-def halt_wave(rt: Runtime, spec: SweepSpec, k: int, verdict: str, *, atomic: bool) -> None:
-    """Wave ``k`` missed its criteria: halt the sweep (``paused`` with the reason), or,
-    atomic, stop it and roll it back. The last wave halts nothing: the sweep ends."""
-    wave = spec.waves[k]
-    why = f"wave {wave.name} missed its criteria: {verdict}"
-    if not rt.checkpoints.move_wave(spec.sweep_id, (k, waves.RUNNING), wave_state=waves.HALTED,
-                                    wave_reason=why):
-        return
-    last = k == len(spec.waves) - 1
-    action = "rollback" if atomic else ("none" if last else "pause")
-    rt.events.emit(EventKind.wave_halted, sweep_id=spec.sweep_id, wave=wave.name, index=k,
-                   reason=why, action=action)
-    log.warning("sweep %s: %s (%s)", spec.sweep_id, why, action)
-    if atomic:
+    def stop(why: str) -> None:
         p = Pass(rt, spec)
         if stop_run(p, why):
             progress(rt, spec, p.work, finish=True)
-    elif not last:
-        status = rt.checkpoints.sweep_status(spec.sweep_id)
-        if rt.checkpoints.set_sweep_status(spec.sweep_id, SweepStatus.paused,
-                                           allowed_from=SWEEP_ACTIVE, paused_at=time.time(),
-                                           paused_from=status, reason=why):
-            rt.events.emit(EventKind.sweep_paused, sweep_id=spec.sweep_id, was=status,
-                           reason=why, wave=wave.name)
+
+    waves.advance(rt, spec, time.time() if now is None else now, stop=stop)
 
 
 class AdvanceLevels(Closing):

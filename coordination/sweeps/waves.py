@@ -6,8 +6,8 @@ is judged: its success rate (todos succeeded / todos of the wave) must reach its
 ``require.success_rate``. Met: it soaks for ``soak`` seconds (the supervision pass
 ends the soak), then the next wave starts. Missed: the sweep halts (``paused``,
 the reason in its record; ``sweep unpause`` lets the next wave go) or, atomic, rolls
-back. What moves a wave on is in :mod:`.progress` (:class:`AdvanceWaves`); here are
-the parts that only read and send.
+back. :func:`advance` moves a wave on; the progression calls it after each todo
+(:class:`~coordination.sweeps.progress.AdvanceWaves`), the supervision pass every pass.
 
 The wave's place lives in the sweep record (``wave``, ``wave_state``: running,
 soaking, halted, done; ``wave_until``; ``wave_reason``), moved by compare-and-set
@@ -18,15 +18,29 @@ however many processes see it end. Events: ``wave.started``, ``wave.soaking``,
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from coordination.runtime.context import Runtime
-from coordination.status import SUCCESSFUL, TERMINAL, EventKind, TodoStatus, todo_status
+from coordination.status import (
+    SUCCESSFUL,
+    SWEEP_ACTIVE,
+    TERMINAL,
+    EventKind,
+    SweepStatus,
+    TodoStatus,
+    todo_status,
+)
 from coordination.sweeps.reading import DONE, HALTED, RUNNING, SOAKING
 from coordination.sweeps.sending import send_todos
 from coordination.sweeps.spec import SweepSpec
 
-__all__ = ["DONE", "HALTED", "RUNNING", "SOAKING", "Tally", "start_wave", "tally", "top_up"]
+__all__ = ["DONE", "HALTED", "RUNNING", "SOAKING", "Tally", "advance", "start_wave", "tally",
+           "top_up"]
+
+log = logging.getLogger("coord.waves")
 
 
 @dataclass(frozen=True)
@@ -95,3 +109,101 @@ def start_wave(rt: Runtime, spec: SweepSpec, k: int, *, reason: str,
                    waves=len(spec.waves), todos=len(wave.todos),
                    max_parallel=wave.max_parallel, reason=reason)
     return top_up(rt, spec, k)
+
+
+def advance(rt: Runtime, spec: SweepSpec, now: float, *, stop: Callable[[str], None]) -> None:
+    """Move the sweep's current wave on as far as it may go now: top it up while it
+    runs; once its todos ended, judge it (soak, next wave, or halt); end a soak that is
+    over; start the next wave after a halt the user unpaused (they accepted it). A
+    wave with nothing to run in this run (a resume) is done at once, without a soak.
+    Each move is a compare-and-set: callers that race move a wave once. ``stop(why)``:
+    stops an atomic sweep whose wave missed (the progression's, which rolls it back).
+    Called after each todo (the progression's closing step) and by the supervision
+    pass (soaks, lost sends)."""
+    if not spec.waves or spec.mode != "run":
+        return
+    for _ in range(len(spec.waves) + 1):
+        if not _advance_wave(rt, spec, now, stop):
+            return
+
+
+def _advance_wave(rt: Runtime, spec: SweepSpec, now: float, stop: Callable[[str], None]) -> bool:
+    """One move of :func:`advance`; True when it started the next wave."""
+    rec = rt.checkpoints.get_sweep_fields(spec.sweep_id, (
+        "run", "atomic", "wave", "wave_state", "wave_until", "stopped_run"))
+    if rec is None or rec.get("status") not in SWEEP_ACTIVE or rec.get("wave") is None:
+        return False
+    if int(rec.get("run") or 0) != spec.run or rec.get("stopped_run") == spec.run:
+        return False  # (stopped: it rolls back once its running todos ended)
+    k, state = int(rec.get("wave") or 0), str(rec.get("wave_state") or RUNNING)
+    seen = (k, state)
+    last = k == len(spec.waves) - 1
+    wave = spec.waves[k]
+    new: str | None = state
+    if state == RUNNING:
+        t = tally(rt, spec, k)
+        if not t.ended:
+            top_up(rt, spec, k)
+            return False
+        if t.rate + 1e-9 < wave.success_rate:
+            halt_wave(rt, spec, k, t.verdict(wave.success_rate),
+                      stop=stop if rec.get("atomic") else None)
+            return False
+        if wave.soak > 0 and t.ran and not last:
+            until = now + wave.soak
+            if rt.checkpoints.move_wave(spec.sweep_id, seen, wave_state=SOAKING,
+                                        wave_until=until):
+                rt.events.emit(EventKind.wave_soaking, sweep_id=spec.sweep_id, wave=wave.name,
+                               index=k, until=until, soak=wave.soak,
+                               succeeded=t.succeeded, todos=t.total)
+            return False
+        new = _wave_done(rt, spec, k, seen, succeeded=t.succeeded, todos=t.total)
+    elif state == SOAKING:
+        if now < float(rec.get("wave_until") or 0):
+            return False
+        new = _wave_done(rt, spec, k, seen)
+    elif state == HALTED:  # the sweep runs again: the user unpaused it, accepting
+        new = _wave_done(rt, spec, k, seen, accepted=True)
+    if new == DONE and not last:
+        start_wave(rt, spec, k + 1, reason=f"wave {wave.name} done",
+                         seen=(k, DONE))
+        return True
+    return False
+
+
+def _wave_done(rt: Runtime, spec: SweepSpec, k: int, seen: tuple[int, str],
+               **data: object) -> str | None:
+    """Mark wave ``k`` done (from ``seen``) and say so; its new state, or None if
+    another caller moved it first."""
+    if not rt.checkpoints.move_wave(spec.sweep_id, seen, wave_state=DONE,
+                                    wave_until=None):
+        return None
+    rt.events.emit(EventKind.wave_done, sweep_id=spec.sweep_id, todo_id=None,
+                   wave=spec.waves[k].name, index=k, **data)
+    return DONE
+
+
+def halt_wave(rt: Runtime, spec: SweepSpec, k: int, verdict: str, *,
+              stop: Callable[[str], None] | None) -> None:
+    """Wave ``k`` missed its criteria: halt the sweep (``paused`` with the reason), or,
+    atomic (``stop`` given), stop it and roll it back. The last wave of a sweep that is
+    not atomic halts nothing: the sweep ends."""
+    wave = spec.waves[k]
+    why = f"wave {wave.name} missed its criteria: {verdict}"
+    if not rt.checkpoints.move_wave(spec.sweep_id, (k, RUNNING), wave_state=HALTED,
+                                    wave_reason=why):
+        return
+    last = k == len(spec.waves) - 1
+    action = "rollback" if stop else ("none" if last else "pause")
+    rt.events.emit(EventKind.wave_halted, sweep_id=spec.sweep_id, wave=wave.name, index=k,
+                   reason=why, action=action)
+    log.warning("sweep %s: %s (%s)", spec.sweep_id, why, action)
+    if stop is not None:
+        stop(why)
+    elif not last:
+        status = rt.checkpoints.sweep_status(spec.sweep_id)
+        if rt.checkpoints.set_sweep_status(spec.sweep_id, SweepStatus.paused,
+                                           allowed_from=SWEEP_ACTIVE, paused_at=time.time(),
+                                           paused_from=status, reason=why):
+            rt.events.emit(EventKind.sweep_paused, sweep_id=spec.sweep_id, was=status,
+                           reason=why, wave=wave.name)
