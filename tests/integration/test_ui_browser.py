@@ -241,7 +241,7 @@ repos:
   - {name: a, path: repos/a, concurrency: 2}
 coordination:
   plans:
-    - {id: PLAN-001, title: gated, status: active}
+    - {id: PLAN-001, title: gated, status: active, waves: [{name: only, repos: [a]}]}
   todos:
     - {id: TODO-001, task: build, repo: a, plan: PLAN-001, run: "true"}
     - {id: TODO-002, task: prod approval, repo: a, plan: PLAN-001, gate: {approvals: 1},
@@ -258,7 +258,7 @@ coordination:
 def test_approve_and_reject_gates_from_the_browser(cluster: Cluster, browser: Any) -> None:
     """A signed-in user approves one waiting gate and rejects another with the page's
     buttons (a POST carrying the page's CSRF token); a POST without the token, or
-    without a user, is refused and changes nothing."""
+    without a user, is refused and changes nothing. The page lists the plan's wave."""
     cluster.repo_dir("a").mkdir(parents=True, exist_ok=True)
     cluster.eco.write_text(GATED)
     cluster.start_worker("a")
@@ -281,16 +281,25 @@ def test_approve_and_reject_gates_from_the_browser(cluster: Cluster, browser: An
     browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": basic(auth)})
     browser.get(f"{base}/sweeps/{sid}")
     gate = '#gates [data-gate="{}"]'.format
-    wait_until(lambda: browser.find_elements("css selector", gate("TODO-003") + " [data-action]"),
-               20, "the gates' buttons on the page")
+    wait_until(lambda: browser.execute_script(
+        "return document.querySelectorAll('#gates [data-action]').length") == 4,
+        20, "the gates' buttons on the page")
     assert "Approve as cy" in text_of(browser, gate("TODO-002"))
     assert statuses(browser)["TODO-002"] == "awaiting_approval"
+    # (the head is drawn again on news: elements are read and clicked by script, at once)
+    wave_state = ("const w = document.querySelector('#waves [data-wave=\"only\"]');"
+                  "return w ? w.dataset.state : null;")
+    assert browser.execute_script(wave_state) == "running"
+    assert "1/5 succeeded" in text_of(browser, '#waves [data-wave="only"]')
 
-    browser.find_element("css selector", gate("TODO-002") + " input.comment").send_keys("lgtm")
-    browser.find_element("css selector", gate("TODO-002") + ' [data-action="approve"]').click()
+    browser.execute_script(
+        "const g = document.querySelector(arguments[0]);"
+        "g.querySelector('input.comment').value = 'lgtm';"
+        "g.querySelector('[data-action=\"approve\"]').click();", gate("TODO-002"))
     wait_until(lambda: "approved by cy" in text_of(browser, gate("TODO-002")), 20,
                "the approval on the page")
-    browser.find_element("css selector", gate("TODO-003") + ' [data-action="reject"]').click()
+    browser.execute_script("document.querySelector(arguments[0]).click();",
+                           gate("TODO-003") + ' [data-action="reject"]')
     wait_until(lambda: "rejected by cy" in text_of(browser, gate("TODO-003")), 20,
                "the rejection on the page")
     wait_until(lambda: text_of(browser, "#sweep-status") == "failed", 30, "the sweep's end")
@@ -298,6 +307,8 @@ def test_approve_and_reject_gates_from_the_browser(cluster: Cluster, browser: An
                                  "TODO-003": "failed", "TODO-004": "succeeded",
                                  "TODO-005": "skipped"}
     assert not browser.find_elements("css selector", "#gates [data-action]")  # none waits
+    wait_until(lambda: browser.execute_script(wave_state) == "halted", 15,  # (3 of 5 succeeded)
+               "the wave's end on the page")
     decided = {(e["kind"], e["todo_id"], e["by"], e.get("comment"))
                for e in cluster.events(sid) if e["kind"] in ("gate.approved", "gate.rejected")}
     assert decided == {("gate.approved", "TODO-002", "cy", "lgtm"),
