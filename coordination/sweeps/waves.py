@@ -66,22 +66,32 @@ def statuses(rt: Runtime, spec: SweepSpec, todo_ids: list[str]) -> dict[str, Tod
     return {t: todo_status(cps.get(t, {}).get("status", TodoStatus.pending)) for t in todo_ids}
 
 
-def tally(rt: Runtime, spec: SweepSpec, k: int) -> Tally:
+def wave_statuses(rt: Runtime, spec: SweepSpec, k: int) -> dict[str, TodoStatus]:
+    """The statuses of wave ``k``'s todos and of their predecessors, in one read."""
     wave = spec.waves[k]
-    st = statuses(rt, spec, wave.todos)
+    preds = {p for t in wave.todos for p in spec.todos[t].preds if p in spec.todos}
+    return statuses(rt, spec, sorted(set(wave.todos) | preds))
+
+
+def tally(rt: Runtime, spec: SweepSpec, k: int,
+          st: dict[str, TodoStatus] | None = None) -> Tally:
+    """Wave ``k`` now (``st``: its :func:`wave_statuses` if the caller read them)."""
+    wave = spec.waves[k]
+    st = statuses(rt, spec, wave.todos) if st is None else st
     in_run = spec.level_of()
-    return Tally(ended=all(s in TERMINAL for s in st.values()),
-                 succeeded=sum(1 for s in st.values() if s in SUCCESSFUL),
+    return Tally(ended=all(st[t] in TERMINAL for t in wave.todos),
+                 succeeded=sum(1 for t in wave.todos if st[t] in SUCCESSFUL),
                  total=len(wave.todos), ran=any(t in in_run for t in wave.todos))
 
 
-def top_up(rt: Runtime, spec: SweepSpec, k: int) -> list[str]:
+def top_up(rt: Runtime, spec: SweepSpec, k: int,
+           st: dict[str, TodoStatus] | None = None) -> list[str]:
     """Send what wave ``k`` may start now: its pending todos whose predecessors all
     succeeded (levels strategy: of its first level with todos left), up to its cap
-    (:func:`~coordination.sweeps.sending.send_todos` enforces it)."""
+    (:func:`~coordination.sweeps.sending.send_todos` enforces it). ``st``: the
+    wave's :func:`wave_statuses` if the caller read them."""
     wave = spec.waves[k]
-    preds = {p for t in wave.todos for p in spec.todos[t].preds if p in spec.todos}
-    st = statuses(rt, spec, sorted(set(wave.todos) | preds))
+    st = wave_statuses(rt, spec, k) if st is None else st
     level_of = spec.level_of()
     ready = [t for t in wave.todos if st[t] == TodoStatus.pending and t in level_of
              and all(st.get(p, TodoStatus.succeeded) in SUCCESSFUL
@@ -141,9 +151,10 @@ def _advance_wave(rt: Runtime, spec: SweepSpec, now: float, stop: Callable[[str]
     wave = spec.waves[k]
     new: str | None = state
     if state == RUNNING:
-        t = tally(rt, spec, k)
+        st = wave_statuses(rt, spec, k)  # (one read: the tally and the top-up)
+        t = tally(rt, spec, k, st)
         if not t.ended:
-            top_up(rt, spec, k)
+            top_up(rt, spec, k, st)
             return False
         if t.rate + 1e-9 < wave.success_rate:
             halt_wave(rt, spec, k, t.verdict(wave.success_rate),
