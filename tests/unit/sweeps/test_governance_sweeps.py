@@ -83,3 +83,46 @@ def test_an_eager_gate_approved_sends_what_it_blocks(rt: Runtime, tmp_path: Path
     assert st["status"] == "succeeded", st
     assert st["gates"]["TODO-002"]["votes"][0]["by"] == "bo"
     assert st["gates"]["TODO-002"]["votes"][0]["comment"] == "ok"
+
+
+def test_a_resumed_gate_keeps_its_approvals_only_while_its_inputs_are_unchanged(
+        rt: Runtime, tmp_path: Path) -> None:
+    """An approval is bound to the spec's digest and the gate's predecessors' outcomes:
+    resumed with the catalog as it was, the gate keeps bo's approval; resumed after a
+    command of the sweep changed, it starts from none."""
+    import time
+
+    from workers.embedded import embedded_workers
+
+    cat = write_catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "true"},
+        {"id": "TODO-002", "repo": "api", "gate": {"approvals": 2}, "blocked_by": ["TODO-001"]},
+        {"id": "TODO-003", "repo": "web", "run": "echo v1", "blocked_by": ["TODO-002"]},
+    ], repos=("api", "web"))
+    svc = SweepService(rt, cat)
+
+    def gate_opened() -> dict[str, Any]:
+        end = time.monotonic() + 20
+        while (g := svc.status(sid)["gates"]["TODO-002"])["status"] != "awaiting_approval":
+            assert time.monotonic() < end, g
+            time.sleep(0.02)
+        return g
+
+    with embedded_workers(rt, repos_of(svc)):
+        sid = svc.start(PLAN)
+        gate_opened()
+        assert svc.decide(sid, "TODO-002", "approve", who="bo")["approvals"] == ["bo"]
+        svc.cancel(sid)
+        svc.resume(sid)
+        assert gate_opened()["approvals"] == ["bo"]  # same inputs: still approved by bo
+        svc.cancel(sid)
+        cat.write_text(cat.read_text().replace("echo v1", "echo v2"))
+        svc.resume(sid)
+        g = gate_opened()
+        assert g["approvals"] == []  # what it would let through changed: approve again
+        assert [v["current"] for v in g["votes"]] == [False]
+        out = svc.decide(sid, "TODO-002", "approve", who="bo")  # bo may approve anew
+        assert out["approvals"] == ["bo"] and out["status"] == "awaiting_approval"
+        svc.decide(sid, "TODO-002", "approve", who="cy")
+        st = svc.wait(sid, timeout=30)
+    assert st["status"] == "succeeded", st
