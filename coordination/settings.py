@@ -149,6 +149,10 @@ class Settings(BaseSettings):
         None, description="The bearer token `coord mcp --http` requires of every request "
         "(it refuses to start without one)."
     )
+    ui_users: Path | None = Field(
+        None, description="A file of user:password lines: more `coord ui` users (each "
+        "approves gates as itself), besides COORD_UI_AUTH's.",
+    )
     ui_hosts: str | None = Field(
         None,
         description="Host names (comma-separated) `coord ui` answers besides localhost; a "

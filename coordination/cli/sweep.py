@@ -349,7 +349,10 @@ def _web_view(svc: SweepService, file: Path, port: int | None) -> Iterator[None]
     # lazy: starlette and uvicorn load only with --ui (see coordination.ui)
     from coordination.ui import app as web_app, server as web_server
 
-    with web_server.Background(web_app.create_app(svc.rt, file, auth=svc.rt.settings.ui_auth), "127.0.0.1", port):
+    settings = svc.rt.settings
+    users = web_server.load_users(settings.ui_users)
+    with web_server.Background(web_app.create_app(svc.rt, file, auth=settings.ui_auth,
+                                                  users=users), "127.0.0.1", port):
         yield
 
 

@@ -10,7 +10,14 @@ from coordination.cli.render import err_console
 from coordination.runtime.context import get_runtime
 from coordination.settings import get_settings
 from coordination.ui.app import create_app, local_hosts
-from coordination.ui.server import DEFAULT_PORT, LOCAL_ADDRESSES, check_bind, serve, url
+from coordination.ui.server import (
+    DEFAULT_PORT,
+    LOCAL_ADDRESSES,
+    check_bind,
+    load_users,
+    serve,
+    url,
+)
 
 
 @click.command()
@@ -34,9 +41,11 @@ def ui(obj: Context, port: int, address: str) -> None:
       COORD_UI_AUTH=admin:s3cret COORD_UI_HOSTS=coord.lan coord ui --address 0.0.0.0
     """
     settings = get_settings()
-    check_bind(address, settings.ui_auth)
+    users = load_users(settings.ui_users)
+    check_bind(address, settings.ui_auth, users)
     hosts = [*local_hosts(address), *settings.ui_host_names]
-    app = create_app(get_runtime(obj.file), obj.file, auth=settings.ui_auth, hosts=hosts)
+    app = create_app(get_runtime(obj.file), obj.file, auth=settings.ui_auth, users=users,
+                     hosts=hosts)
     if address not in LOCAL_ADDRESSES and not settings.ui_host_names:
         err_console().print("[yellow]note:[/yellow] only requests addressed to "
                             f"{escape(', '.join(hosts))} are answered; name this host in "

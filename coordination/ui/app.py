@@ -29,7 +29,7 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 
 import anyio
@@ -77,30 +77,36 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'se
 
 
 class BasicAuth:
-    """Every request (pages, JSON, events, static files) needs ``user:password``; the
-    user is then in ``request.state.user`` (who approves a gate from the page)."""
+    """Every request (pages, JSON, events, static files) needs one of the users'
+    ``user:password``; the user is then in ``request.state.user`` (who approves a gate
+    from the page)."""
 
-    def __init__(self, app: ASGIApp, credentials: str) -> None:
+    def __init__(self, app: ASGIApp, users: Mapping[str, str]) -> None:
         self.app = app
-        self.expected = credentials.encode()
-        self.user = credentials.partition(":")[0]
+        self.users = {u.encode(): p.encode() for u, p in users.items()}
 
-    def allowed(self, header: str | None) -> bool:
+    def allowed(self, header: str | None) -> str | None:
+        """The user the header's credentials are of, or None."""
         if not header or not header.lower().startswith("basic "):
-            return False
+            return None
         try:
             given = base64.b64decode(header[6:].strip(), validate=True)
         except (binascii.Error, ValueError):
-            return False
-        return secrets.compare_digest(given, self.expected)
+            return None
+        name, _, password = given.partition(b":")
+        expected = self.users.get(name)
+        # (compared whatever the name, so an unknown user takes as long as a known one)
+        ok = secrets.compare_digest(password, expected if expected is not None else b"\0" * 64)
+        return name.decode("utf-8", "replace") if ok and expected is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if self.allowed(headers.get("authorization")):
-            scope.setdefault("state", {})["user"] = self.user
+        user = self.allowed(headers.get("authorization"))
+        if user is not None:
+            scope.setdefault("state", {})["user"] = user
             await self.app(scope, receive, send)
             return
         response = Response("authentication required\n", status_code=401,
@@ -196,12 +202,14 @@ def local_hosts(address: str | None = None) -> list[str]:
 
 
 def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = None,
+               users: Mapping[str, str] | None = None,
                breakers: BreakerReader | None = None, block_ms: int = 1000,
                hosts: Sequence[str] | None = None, max_streams: int = DEFAULT_MAX_STREAMS,
                keepalive: float = 15.0) -> ASGIApp:
     """The web view over ``rt`` (Redis, or the embedded server) and the catalog file.
 
-    ``auth``: ``user:password`` every request must send (basic auth). ``breakers``:
+    ``auth``: ``user:password`` every request must send (basic auth); ``users``: more
+    users and their passwords (COORD_UI_USERS), any of whom may sign in. ``breakers``:
     overrides how repo breaker states are read (default: as `coord repo list`). ``block_ms``:
     how long one read of the event streams waits for news. ``hosts``: the ``Host`` names
     answered (default: localhost's and COORD_UI_HOSTS); any other gets 400, so that no
@@ -351,8 +359,12 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
     app: ASGIApp = Starlette(routes=routes)
+    everyone = dict(users or {})
     if auth:
-        app = BasicAuth(app, auth)
+        name, _, password = auth.partition(":")
+        everyone[name] = password
+    if everyone:
+        app = BasicAuth(app, everyone)
     # Outermost: a request naming another host learns nothing, not even the auth realm.
     allowed = list(hosts) if hosts is not None else [*local_hosts(), *rt.settings.ui_host_names]
     return TrustedHostMiddleware(app, allowed_hosts=allowed, www_redirect=False)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import resource
 import threading
 import time
+from collections.abc import Mapping
+from pathlib import Path
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -15,15 +17,38 @@ from coordination.ui import DEFAULT_PORT as DEFAULT_PORT
 LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
 
 
-def check_bind(address: str, auth: str | None) -> None:
+def check_bind(address: str, auth: str | None, users: Mapping[str, str] | None = None) -> None:
     """Refuse an unauthenticated bind off localhost, and credentials without a colon."""
-    if address not in LOCAL_ADDRESSES and not auth:
+    if address not in LOCAL_ADDRESSES and not auth and not users:
         raise UsageError(
             f"refusing to serve the web view on {address} without authentication",
             hint="set COORD_UI_AUTH=user:password, or bind --address 127.0.0.1",
         )
     if auth is not None and ":" not in auth:
         raise UsageError("COORD_UI_AUTH must look like user:password")
+
+
+def load_users(path: Path | None) -> dict[str, str]:
+    """The web view's users besides COORD_UI_AUTH's: one per ``user:password`` line of
+    the COORD_UI_USERS file (blank lines and ``#`` comments skipped). A malformed line
+    or an unreadable file is a UsageError naming the file and line."""
+    users: dict[str, str] = {}
+    if path is None:
+        return users
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"COORD_UI_USERS: cannot read {path}: {exc}") from None
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, colon, password = line.partition(":")
+        if not colon or not name.strip() or not password:
+            raise UsageError(f"{path}:{n}: COORD_UI_USERS lines look like user:password")
+        if name.strip() in users:
+            raise UsageError(f"{path}:{n}: user {name.strip()!r} appears twice")
+        users[name.strip()] = password
+    return users
 
 
 def raise_fd_limit(want: int = 8192) -> int:
