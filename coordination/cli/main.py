@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dep": ("coordination.cli.dep:dep", "Inter-repo dependencies: list, check."),
     "repo": ("coordination.cli.repo:repo", "Repos: list, status, blocking."),
     "sweep": ("coordination.cli.sweep:sweep", "Sweeps: list, status, watch, pause, unpause, resume, cancel, sync."),
+    "change": ("coordination.cli.change:change", "Cross-repo changes: status, land, queue (the merge train)."),
     "events": ("coordination.cli.events:events", "Show (and follow) the event ledger."),
     "worker": ("coordination.cli.worker:worker", "Run a Celery worker for one repo."),
     "workers": ("coordination.cli.workers:workers", "List live workers and what they run."),

@@ -15,6 +15,7 @@ from pathlib import Path
 import networkx as nx
 
 from coordination.catalog.edits import unknown
+from coordination.change.model import ChangePlan, change_of
 from coordination.catalog.models import Catalog
 from coordination.catalog.store import CatalogStore
 from coordination.errors import PlanError, UsageError
@@ -54,6 +55,7 @@ class Planning:
         rank = ranks(graph, catalog.todo)
         out: dict[str, TodoSpec] = {}
         paths: dict[str, str] = {}  # resolving a checkout is file system work: once per repo
+        changes: dict[str, ChangePlan | None] = {}  # plan -> its change, once per plan
         for tid in ids:
             todo = catalog.todo(tid)
             if todo is None:
@@ -66,6 +68,15 @@ class Planning:
                 if repo is None:
                     raise PlanError(f"{tid} runs in repo {todo.repo!r}, which is not in the catalog")
                 path = paths[todo.repo] = str(repo.checkout(base))
+            change = None
+            if todo.plan is not None:
+                if todo.plan not in changes:
+                    plan = catalog.plan(todo.plan)
+                    changes[todo.plan] = (change_of(catalog, todo.plan, base)
+                                          if plan is not None and plan.change else None)
+                cp = changes[todo.plan]
+                if cp is not None:
+                    change = dict(cp.todo_change(todo.commit, todo.verify))
             out[tid] = TodoSpec(
                 id=tid,
                 repo=todo.repo,
@@ -83,6 +94,7 @@ class Planning:
                 resources=sorted(set(todo.resources)),
                 rank=rank[tid][0] if tid in rank else DEFAULT_RANK,
                 title=todo.task[:TITLE_CHARS],
+                change=change,
             )
         return out
 

@@ -44,6 +44,9 @@ class TodoSpec:
     rank: str = "29999999999999999"
     #: the todo's task (its title in history), cut to TITLE_CHARS
     title: str = ""
+    #: a todo of a change's plan: its branch, commit message, verify flag, every repo's
+    #: checkout/base/remote (coordination.change.model.TodoChange); None otherwise
+    change: dict[str, object] | None = None
 
 
 TITLE_CHARS = 200
