@@ -31,6 +31,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -123,6 +124,7 @@ class Lander:
         self.concurrency = concurrency or {}
         self.fault = fault
         self.lease_wait = lease_wait if lease_wait is not None else rt.settings.lease_ttl * 2 + 5
+        self.land_mode = cp.land  # the manifest's, once committing
 
     # -- prepare ---------------------------------------------------------------
     def prepare(self, *, dry_run: bool = False) -> Prepared:
@@ -134,39 +136,14 @@ class Lander:
         recs: dict[str, RepoRecord] = {}
         if not cp.verify_todos:
             problems.append(f"{cp.plan} has no verify todo: add one with verify: true")
-        for repo, t in cp.targets.items():
-            rec = st.repos.get(repo)
-            if rec is None:
-                problems.append(f"{repo}: no candidate yet (run the plan: coord plan sweep "
-                                f"{cp.plan})")
-                continue
-            wt = rec.worktree or str(worktrees.path_of(t.checkout, cp.branch))
-            head = g.head(wt)
-            if head != rec.candidate:
-                rec = RepoRecord(rec.base, rec.remote, rec.base_sha, head, wt)
-                if not dry_run:
-                    store.set_repo(cp.plan, repo, rec)
-            if repo in st.conflicts:
-                problems.append(f"{repo}: conflict: {st.conflicts[repo]}")
-                continue
-            now = (g.remote_sha(t.checkout, t.remote, t.base) if dry_run
-                   else g.fetch(t.checkout, t.remote, t.base))
-            if now != rec.base_sha:
-                moved = self._base_moved(repo, rec, now, dry_run)
-                if isinstance(moved, str):
-                    problems.append(moved)
-                    continue
-                rec = moved
-            if not g.is_ancestor(wt, rec.base_sha, rec.candidate):
-                problems.append(f"{repo}: the candidate {rec.candidate[:12]} does not contain "
-                                f"its base {rec.base_sha[:12]}")
-                continue
-            recs[repo] = rec
-            verified = [tid for tid, v in st.verifies.items()
-                        if v.get("shas", {}).get(repo) == rec.candidate]
-            if not verified:
-                problems.append(f"{repo}: candidate {rec.candidate[:12]} is not verified "
-                                f"(run the plan's verify todos: {', '.join(cp.verify_todos)})")
+        # Each repo's check is a few git commands, a fetch among them: all repos at once.
+        with ThreadPoolExecutor(max_workers=min(8, max(1, len(cp.targets)))) as pool:
+            checked = list(pool.map(lambda r: self._check(st, r, dry_run), cp.targets))
+        for repo, (problem, rec) in zip(cp.targets, checked):
+            if problem:
+                problems.append(problem)
+            elif rec is not None:
+                recs[repo] = rec
         if problems:
             return Prepared(ok=False, problems=problems)
         manifest = Manifest(plan=cp.plan, branch=cp.branch, land=cp.land, created=int(time.time()),
@@ -184,6 +161,38 @@ class Lander:
         self.rt.events.emit(EventKind.change_prepared, plan=cp.plan,
                             order=[r["repo"] for r in manifest["repos"]])
         return Prepared(ok=True, manifest=manifest)
+
+    def _check(self, st: ChangeState, repo: str,
+               dry_run: bool) -> tuple[str | None, RepoRecord | None]:
+        """One repo's part of prepare: why it is not ready, or its record to land."""
+        cp, store, t = self.cp, self.store, self.cp.targets[repo]
+        rec = st.repos.get(repo)
+        if rec is None:
+            return f"{repo}: no candidate yet (run the plan: coord plan sweep {cp.plan})", None
+        wt = rec.worktree or str(worktrees.path_of(t.checkout, cp.branch))
+        head = g.head(wt)
+        if head != rec.candidate:
+            rec = RepoRecord(rec.base, rec.remote, rec.base_sha, head, wt)
+            if not dry_run:
+                store.set_repo(cp.plan, repo, rec)
+        if repo in st.conflicts:
+            return f"{repo}: conflict: {st.conflicts[repo]}", None
+        now = (g.remote_sha(t.checkout, t.remote, t.base) if dry_run
+               else g.fetch(t.checkout, t.remote, t.base))
+        if now == rec.candidate:
+            return f"{repo}: already landed: {t.remote}/{t.base} is its candidate {now[:12]}", None
+        if now != rec.base_sha:
+            moved = self._base_moved(repo, rec, now, dry_run)
+            if isinstance(moved, str):
+                return moved, None
+            rec = moved
+        if not g.is_ancestor(wt, rec.base_sha, rec.candidate):
+            return (f"{repo}: the candidate {rec.candidate[:12]} does not contain its base "
+                    f"{rec.base_sha[:12]}"), None
+        if not any(v.get("shas", {}).get(repo) == rec.candidate for v in st.verifies.values()):
+            return (f"{repo}: candidate {rec.candidate[:12]} is not verified (run the plan's "
+                    f"verify todos: {', '.join(cp.verify_todos)})"), None
+        return None, rec
 
     def _base_moved(self, repo: str, rec: RepoRecord, now: str | None,
                     dry_run: bool) -> str | RepoRecord:
@@ -239,6 +248,7 @@ class Lander:
 
     def commit(self, m: Manifest) -> Landed:
         plan = m["plan"]
+        self.land_mode = m["land"]
         st = self.store.read(plan)
         order = [e["repo"] for e in m["repos"]]
         if st.reason:  # an undo was under way
@@ -263,26 +273,37 @@ class Lander:
     def _land_one(self, m: Manifest, e: ManifestRepo, step: dict[str, Any]) -> str | None:
         repo, wt, remote, base = e["repo"], e["worktree"], e["remote"], e["base"]
         with self._lease(repo) as lease:
-            now = g.remote_sha(wt, remote, base)
-            if self._is_landed(e, now, started=bool(step.get("state"))):
-                self._step(m, lease, repo, {"state": CS.landed, "landed": now})
-                return None
-            if now != e["base_sha"]:
-                return (f"{repo}: {remote}/{base} moved from {e['base_sha'][:12]} to "
-                        f"{(now or 'nothing')[:12]} since the landing was prepared")
+            if step.get("state"):
+                # Resumed: this step began before. Did it land? (never twice)
+                now = g.remote_sha(wt, remote, base)
+                if self._is_landed(e, now, started=True):
+                    self._step(m, lease, repo, {"state": CS.landed, "landed": now})
+                    self.rt.events.emit(EventKind.repo_landed, plan=m["plan"], repo=repo, sha=now)
+                    return None
+                if now != e["base_sha"]:
+                    return self._moved(e, now)
             self._step(m, lease, repo, {"state": CS.landing})
             self.fault("before-land", repo)
             if m["land"] == "command":
                 why = self._command(m, e)
+                now = g.remote_sha(wt, remote, base)
             else:
+                # --force-with-lease: refused unless the remote is still at the base
                 why = g.push(wt, remote, e["candidate"], base, e["base_sha"])
+                now = e["candidate"] if why is None else g.remote_sha(wt, remote, base)
             self.fault("after-land", repo)
-            now = g.remote_sha(wt, remote, base)
             if not self._is_landed(e, now, started=True):
-                return f"{repo}: " + (why or f"{remote}/{base} is {str(now)[:12]}, not the candidate")
+                if now != e["base_sha"]:
+                    return self._moved(e, now)
+                return f"{repo}: " + (why or f"{remote}/{base} is still at its base")
             self._step(m, lease, repo, {"state": CS.landed, "landed": now})
             self.rt.events.emit(EventKind.repo_landed, plan=m["plan"], repo=repo, sha=now)
             return None
+
+    @staticmethod
+    def _moved(e: ManifestRepo, now: str | None) -> str:
+        return (f"{e['repo']}: {e['remote']}/{e['base']} moved from {e['base_sha'][:12]} to "
+                f"{(now or 'nothing')[:12]} since the landing was prepared (push refused)")
 
     def _is_landed(self, e: ManifestRepo, now: str | None, *, started: bool) -> bool:
         """Is the remote's base the candidate (or, once its step started, a commit
@@ -291,7 +312,9 @@ class Lander:
             return False
         if now == e["candidate"]:
             return True
-        if not started:
+        if not started or self.land_mode != "command":
+            # A push lands the candidate's own SHA; only a land command may land it as
+            # another commit (a squash merge), recognised by its tree over the base.
             return False
         wt = e["worktree"]
         if not g.has(wt, now):
