@@ -192,22 +192,41 @@ def test_a_landing_killed_between_two_pushes_finishes_once_when_run_again(
     assert w.status()["state"] == "landed"
 
 
-def test_status_and_land_from_the_command_line(world: World) -> None:
-    w = world
-    w.draft()
-    dry = coord(w, "change", "land", "PLAN-001", "--dry-run", "--json")
-    out, err = dry.communicate(timeout=60)
-    assert dry.returncode == 1 and "not verified" in err
-    w.verify()
-    st = coord(w, "change", "status", "PLAN-001", "--json")
-    out, _ = st.communicate(timeout=60)
-    doc = json.loads(out)
+def test_one_plan_and_two_commands_from_the_command_line(tmp_path: Path) -> None:
+    """`coord plan sweep` (embedded: the worker's own path) makes, commits and verifies the
+    candidates in one worktree per repo; `coord change land` lands them."""
+    from tests.integration.change_repos import catalog_yaml, make_repos
+
+    repos = make_repos(tmp_path, NAMES)
+    # the verify todo checks every repo's candidate as its env names it
+    check = " && ".join(f'test "$(git -C "$COORD_CANDIDATE_{n.upper()}_PATH" rev-parse HEAD)" = '
+                        f'"$COORD_CANDIDATE_{n.upper()}_SHA" && test -f '
+                        f'"$COORD_CANDIDATE_{n.upper()}_PATH/CHANGED"' for n in NAMES)
+    cat = tmp_path / "ecosystem.yaml"
+    cat.write_text(catalog_yaml(NAMES, verify_run=check))
+    env = {k: v for k, v in os.environ.items() if k != "COORD_REDIS_URL"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "coordination.cli.main", "--file", str(cat),
+                               *args], env=env, text=True, capture_output=True, timeout=90)
+
+    swept = run("plan", "sweep", "PLAN-001", "--wait", "--json")
+    assert swept.returncode == 0, swept.stderr
+    st = run("change", "status", "PLAN-001", "--json")
+    doc = json.loads(st.stdout)
     assert doc["state"] == "verified" and doc["order"] == NAMES
-    dry = coord(w, "change", "land", "PLAN-001", "--dry-run", "--json")
-    out, _ = dry.communicate(timeout=60)
-    assert dry.returncode == 0
-    assert [r["repo"] for r in json.loads(out)["manifest"]["repos"]] == NAMES
-    assert w.repos.pushes() == []
-    bad = coord(w, "change", "status", "PLAN-999")
-    bad.communicate(timeout=60)
-    assert bad.returncode == 2
+    for n in NAMES:  # the user's checkout + one worktree, reused by both todos of the repo
+        assert git(repos.checkout(n), "worktree", "list", "--porcelain").count("worktree ") == 2
+        assert git(repos.checkout(n), "status", "--porcelain") == ""
+        assert git(repos.checkout(n), "log", "--format=%s", "-1", "chg") == f"edit {n}"
+    landed = run("change", "land", "PLAN-001", "--wait", "--json")
+    assert landed.returncode == 0, landed.stderr
+    assert json.loads(landed.stdout)["state"] == "landed"
+    assert [p[0] for p in repos.pushes()] == NAMES
+    for n in NAMES:
+        assert repos.remote_head(n) == doc["repos"][n]["candidate"]
+    again = run("change", "land", "PLAN-001", "--json")  # nothing left to land
+    assert again.returncode == 1 and "already landed" in again.stderr
+    bad = run("change", "status", "PLAN-999")
+    assert bad.returncode == 2 and "PLAN-999" in bad.stderr
