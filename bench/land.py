@@ -160,8 +160,10 @@ def main() -> None:
               f"{lw['baseline_window_p50_s']} s (x{lw['ratio_p50']})")
         print(f"6-repo change, {ru['todos']} todos: worktrees per repo {ru['worktrees_per_repo']} "
               f"(checkout + 1 each: {ru['one_worktree_per_repo']}); commits on the branch "
-              f"{ru['commits_on_branch']}; sweep {ru['sweep_s_per_todo']} s/todo vs a clone "
-              f"per todo {ru['clone_per_todo_s']} s")
+              f"{ru['commits_on_branch']}; the whole sweep (CLI start and embedded server "
+              f"included) {ru['sweep_s']} s; a clone per todo would add "
+              f"{ru['clone_per_todo_s']} s each ({ru['clone_per_todo_s'] * ru['todos']:.1f} s "
+              "for these local repos, far more for real remotes)")
     print(json.dumps(out))
 
 
