@@ -97,11 +97,14 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
         raise ChangeNotReady(f"{plan_id} is not ready to land:\n  " + "\n  ".join(prep.problems))
     assert prep.manifest is not None
     if dry_run:
-        doc = {"plan": plan_id, "dry_run": True, "manifest": prep.manifest}
-        emit(as_json, doc, lambda d: say(
-            f"{plan_id} is ready: would land " + " -> ".join(
+        doc: dict[str, Any] = {"plan": plan_id, "dry_run": True, "manifest": prep.manifest}
+
+        def ready(d: dict[str, Any]) -> None:
+            say(f"{plan_id} is ready: would land " + " -> ".join(
                 f"{r['repo']} ({r['candidate'][:10]} on {r['base']} {r['base_sha'][:10]})"
-                for r in d["manifest"]["repos"])))
+                for r in d["manifest"]["repos"]))
+
+        emit(as_json, doc, ready)
         return
     if prep.resumed and not as_json:
         err_console().print(f"{plan_id}: carrying on the landing under way")
@@ -140,8 +143,11 @@ def queue(obj: Context, plan_ids: tuple[str, ...], run: bool, as_json: bool) -> 
             " -> ".join(d["train"]) if d["train"] else "the train is empty"))
         return
     results = run_train(rt, lambda p: _change(obj, p), verify_with_sweep(obj.file))
-    emit(as_json, {"results": results, "train": rt.changes.train()}, lambda d: [
-        say(f"{r['plan']}: {r['state']}" + (f" - {r['reason']}" if r.get("reason") else ""))
-        for r in d["results"]])
+
+    def human(d: dict[str, Any]) -> None:
+        for r in d["results"]:
+            say(f"{r['plan']}: {r['state']}" + (f" - {r['reason']}" if r.get("reason") else ""))
+
+    emit(as_json, {"results": results, "train": rt.changes.train()}, human)
     if any(r["state"] != "landed" for r in results):
         raise SystemExit(1)

@@ -125,7 +125,10 @@ class ChangeStore:
             if old:
                 p.hdel(key, *old)
             p.hdel(key, "reason", "manifest_sig", "manifest_key_id")
-            p.hset(key, mapping={"manifest": manifest, "state": "landing", **sig})
+            p.hset(key, "manifest", manifest)
+            p.hset(key, "state", "landing")
+            for name, value in sig.items():
+                p.hset(key, name, value)
             p.execute()
 
     def end_landing(self, plan: str, state: str, reason: str | None) -> None:
