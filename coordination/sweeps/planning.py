@@ -55,7 +55,7 @@ class Planning:
         rank = ranks(graph, catalog.todo)
         out: dict[str, TodoSpec] = {}
         paths: dict[str, str] = {}  # resolving a checkout is file system work: once per repo
-        changes: dict[str, ChangePlan | None] = {}  # plan -> its change, once per plan
+        changes: dict[str, ChangePlan] | None = None
         for tid in ids:
             todo = catalog.todo(tid)
             if todo is None:
@@ -68,15 +68,11 @@ class Planning:
                 if repo is None:
                     raise PlanError(f"{tid} runs in repo {todo.repo!r}, which is not in the catalog")
                 path = paths[todo.repo] = str(repo.checkout(base))
-            change = None
-            if todo.plan is not None:
-                if todo.plan not in changes:
-                    plan = catalog.plan(todo.plan)
-                    changes[todo.plan] = (change_of(catalog, todo.plan, base)
-                                          if plan is not None and plan.change else None)
-                cp = changes[todo.plan]
-                if cp is not None:
-                    change = dict(cp.todo_change(todo.commit, todo.verify))
+            if changes is None:  # todo -> the change of a plan it belongs to, once per call
+                changes = {t: cp for p in catalog.coordination.plans if p.change
+                           for cp in [change_of(catalog, p.id, base)] for t in cp.todos}
+            cp = changes.get(tid)
+            change = None if cp is None else dict(cp.todo_change(todo.commit, todo.verify))
             out[tid] = TodoSpec(
                 id=tid,
                 repo=todo.repo,

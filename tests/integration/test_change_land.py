@@ -220,9 +220,16 @@ def test_one_plan_and_two_commands_from_the_command_line(tmp_path: Path) -> None
         assert git(repos.checkout(n), "worktree", "list", "--porcelain").count("worktree ") == 2
         assert git(repos.checkout(n), "status", "--porcelain") == ""
         assert git(repos.checkout(n), "log", "--format=%s", "-1", "chg") == f"edit {n}"
-    landed = run("change", "land", "PLAN-001", "--wait", "--json")
+    dry = run("change", "land", "PLAN-001", "--dry-run", "--json")
+    assert [r["repo"] for r in json.loads(dry.stdout)["manifest"]["repos"]] == NAMES
+    assert repos.pushes() == []
+    # through the merge train: queued, then verified again (`coord todo run`) and landed
+    queued = run("change", "queue", "PLAN-001", "--json")
+    assert json.loads(queued.stdout) == {"train": ["PLAN-001"]}
+    landed = run("change", "queue", "--land", "--json")
     assert landed.returncode == 0, landed.stderr
-    assert json.loads(landed.stdout)["state"] == "landed"
+    assert [(r["plan"], r["state"]) for r in json.loads(landed.stdout)["results"]] == [
+        ("PLAN-001", "landed")]
     assert [p[0] for p in repos.pushes()] == NAMES
     for n in NAMES:
         assert repos.remote_head(n) == doc["repos"][n]["candidate"]

@@ -129,3 +129,28 @@ def test_a_manifest_is_signed_for_its_plan_only() -> None:
                             policy) is not None
     assert "unsigned" in str(manifest_refusal("PLAN-001", text, None, None, policy))
     assert manifest_refusal("PLAN-001", text, None, None, Policy()) is None
+
+
+def test_a_change_s_todos_carry_it_in_their_spec(tmp_path: Path) -> None:
+    from coordination.sweeps.planning import Planning
+    from coordination.sweeps.spec import SweepSpec
+
+    text = CATALOG.replace("{id: PLAN-002, title: c, change: {branch: x, land: command}}",
+                           "{id: PLAN-002, title: c, milestones: [{id: MS-001, todos: [TODO-004]}]}")
+    text = text.replace("{id: PLAN-001, title: c, change: {branch: bump/libz-2}}",
+                        "{id: PLAN-001, title: c, change: {branch: bump/libz-2}, "
+                        "milestones: [{id: MS-002, todos: [TODO-005]}]}")
+    text = text.replace("  dependencies:", "    - {id: TODO-005, task: t, repo: libz, run: \"true\"}"
+                        "\n  dependencies:")
+    (tmp_path / "ecosystem.yaml").write_text(text)
+    spec = Planning(Keys("t"), tmp_path / "ecosystem.yaml").plan_spec(
+        "PLAN-001", strategy="levels", ignore_blockers=True)
+    spec = SweepSpec.from_json(spec.to_json())  # as a worker reads it
+    web, api = spec.todos["TODO-001"].change, spec.todos["TODO-002"].change
+    assert web is not None and api is not None
+    assert (web["branch"], web["commit"], web["verify"]) == ("bump/libz-2", "bump", False)
+    assert (api["commit"], api["verify"]) == (None, True)
+    assert spec.todos["TODO-005"].change is not None  # listed in a milestone only
+    other = Planning(Keys("t"), tmp_path / "ecosystem.yaml").plan_spec(
+        "PLAN-002", strategy="levels", ignore_blockers=True)
+    assert other.todos["TODO-004"].change is None
