@@ -182,7 +182,7 @@ class Lander:
         if now == rec.candidate:
             return f"{repo}: already landed: {t.remote}/{t.base} is its candidate {now[:12]}", None
         if now != rec.base_sha:
-            moved = self._base_moved(repo, rec, now, dry_run)
+            moved = self._base_moved(repo, rec, now, dry_run, st.steps.get(repo, {}))
             if isinstance(moved, str):
                 return moved, None
             rec = moved
@@ -194,10 +194,13 @@ class Lander:
                     f"verify todos: {', '.join(cp.verify_todos)})"), None
         return None, rec
 
-    def _base_moved(self, repo: str, rec: RepoRecord, now: str | None,
-                    dry_run: bool) -> str | RepoRecord:
+    def _base_moved(self, repo: str, rec: RepoRecord, now: str | None, dry_run: bool,
+                    last: dict[str, Any]) -> str | RepoRecord:
         """Merge a moved base into the branch: why the repo is not ready, or (the
-        candidate already contained the new base: still verified) its new record."""
+        candidate already contained the new base: still verified) its new record.
+        ``last``: the repo's step in the change's last landing; if that landing
+        reverted it, the merge brings the revert in, and the revert is reverted (the
+        change is landed again, not its undo)."""
         if now is not None and g.has(rec.worktree, now) and g.is_ancestor(rec.worktree, now,
                                                                           rec.candidate):
             moved = RepoRecord(rec.base, rec.remote, now, rec.candidate, rec.worktree)
@@ -217,15 +220,20 @@ class Lander:
                   f"refs/remotes/{rec.remote}/{rec.base}", env=env)
         except g.GitError as exc:
             g.git(wt, "merge", "--abort", check=False)
-            self.store.set_conflict(self.cp.plan, repo, f"merging {rec.base} ({now[:12]}): "
-                                    f"{exc.stderr.strip().splitlines()[-1:] or exc}")
+            said = (exc.stderr.strip().splitlines() or [str(exc)])[-1]
+            self.store.set_conflict(self.cp.plan, repo, f"merging {rec.base} ({now[:12]}): {said}")
             return (f"{repo}: conflict: {rec.remote}/{rec.base} moved to {now[:12]} and does "
                     f"not merge into {self.cp.branch}; resolve it in {wt} and commit")
+        revert = last.get("revert") if last.get("state") == CS.reverted else None
+        again = ""
+        if revert and g.has(wt, revert) and g.is_ancestor(wt, revert, "HEAD"):
+            g.git(wt, "revert", "--no-edit", revert, env=env)
+            again = f" (its revert {revert[:12]} reverted: the change again)"
         head = g.head(wt)
         self.store.set_repo(self.cp.plan, repo,
                             RepoRecord(rec.base, rec.remote, now, head, wt))
         return (f"{repo}: {rec.remote}/{rec.base} moved ({rec.base_sha[:12]} -> {now[:12]}): "
-                f"merged into {self.cp.branch} as {head[:12]}, unverified: verify again")
+                f"merged into {self.cp.branch} as {head[:12]}{again}, unverified: verify again")
 
     def _manifest(self, st: ChangeState) -> Manifest:
         assert st.manifest is not None

@@ -127,6 +127,17 @@ def test_a_push_between_prepare_and_commit_is_refused_and_earlier_repos_reverted
     assert {n: r["state"] for n, r in doc["repos"].items()} == {
         "libz": "reverted", "core": "reverted", "api": "verified", "web": "verified",
         "app": "verified"}
+    # landing it again: every base moved (libz and core: by the reverts, whose merge into
+    # the branch is undone; api: by the other push), verified again, then it lands
+    prep = w.lander().prepare()
+    assert [p.split(":")[0] for p in prep.problems] == ["libz", "core", "api"]
+    assert "revert" in prep.problems[0] and "verify again" in prep.problems[0]
+    w.verify()
+    assert w.lander().land().state == "landed"
+    for r in NAMES:
+        files = git(w.repos.remote(r), "ls-tree", "--name-only", "main").split()
+        assert "edit.txt" in files, (r, files)
+    assert "other.txt" in git(w.repos.remote("api"), "ls-tree", "--name-only", "main").split()
 
 
 def test_a_failing_land_command_stops_the_landing_and_reverts(
