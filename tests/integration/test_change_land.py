@@ -248,3 +248,26 @@ def test_one_plan_and_two_commands_from_the_command_line(tmp_path: Path) -> None
     assert again.returncode == 1 and "already landed" in again.stderr
     bad = run("change", "status", "PLAN-999")
     assert bad.returncode == 2 and "PLAN-999" in bad.stderr
+
+
+def test_a_manifest_changed_in_redis_is_refused_and_nothing_lands(
+        tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from coordination.errors import OperationFailed
+    from coordination.settings import get_settings
+
+    monkeypatch.setenv("COORD_SIGNING_KEY", "k" * 32)
+    get_settings.cache_clear()
+    w = World(tmp_path, NAMES[:4])
+    w.draft()
+    w.verify()
+    prep = w.lander().prepare()
+    assert prep.ok and prep.manifest is not None
+    key = w.rt.keys.change(w.cp.plan)
+    assert str(w.rt.redis.hget(key, "manifest_sig")).startswith("v2:")
+    # someone with Redis access points a repo's landing at a commit of their own
+    text = str(w.rt.redis.hget(key, "manifest"))
+    evil = text.replace(prep.manifest["repos"][0]["candidate"], "0" * 40)
+    w.rt.redis.hset(key, "manifest", evil)
+    with pytest.raises(OperationFailed, match="manifest signature invalid"):
+        w.lander().land()
+    assert w.repos.pushes() == []
