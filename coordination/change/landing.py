@@ -301,6 +301,9 @@ class Lander:
                 now = e["candidate"] if why is None else g.remote_sha(wt, remote, base)
             self.fault("after-land", repo)
             if not self._is_landed(e, now, started=True):
+                if m["land"] == "command":
+                    return f"{repo}: " + (why or f"the land command left {remote}/{base} at "
+                                          f"{str(now)[:12]}, not the candidate")
                 if now != e["base_sha"]:
                     return self._moved(e, now)
                 return f"{repo}: " + (why or f"{remote}/{base} is still at its base")
