@@ -64,15 +64,16 @@ def ensure(checkout: str | Path, branch: str, base: str, remote: str) -> Worktre
             tracking = f"refs/remotes/{remote}/{base}"
             fork = g.git(wt, "merge-base", "HEAD", tracking, check=False) or g.head(wt)
             return Worktree(str(wt), branch, fork, created=False)
-        g.git(checkout, "worktree", "prune")
+        # --force: a worktree of ours whose directory was deleted is still registered
+        # (no `git worktree prune`: that would drop the user's own missing worktrees too).
         base_sha = g.fetch(checkout, remote, base)
         if g.ok(checkout, "show-ref", "--verify", "--quiet", f"refs/heads/{branch}"):
             # The branch outlived its worktree (removed by hand): carry on with it.
-            g.git(checkout, "worktree", "add", "--quiet", str(wt), branch)
+            g.git(checkout, "worktree", "add", "--quiet", "--force", str(wt), branch)
             fork = g.git(wt, "merge-base", "HEAD", base_sha, check=False) or base_sha
             return Worktree(str(wt), branch, fork, created=False)
-        g.git(checkout, "worktree", "add", "--quiet", "--no-track", "-b", branch, str(wt),
-              base_sha)
+        g.git(checkout, "worktree", "add", "--quiet", "--force", "--no-track", "-b", branch,
+              str(wt), base_sha)
         return Worktree(str(wt), branch, base_sha, created=True)
 
 

@@ -3,6 +3,7 @@ hook in each recording the order of pushes (#25)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -271,3 +272,25 @@ def test_a_manifest_changed_in_redis_is_refused_and_nothing_lands(
     with pytest.raises(OperationFailed, match="manifest signature invalid"):
         w.lander().land()
     assert w.repos.pushes() == []
+
+
+def test_one_worktree_per_branch_made_again_if_removed_by_hand(tmp_path: Path) -> None:
+    import shutil
+
+    from coordination.change import worktrees
+    from tests.integration.change_repos import make_repos
+
+    co = make_repos(tmp_path, ["a"]).checkout("a")
+    mine = tmp_path / "mine"  # the user's own worktree, on a disk not mounted now
+    git(co, "worktree", "add", "-q", str(mine), "-b", "mine")
+    shutil.rmtree(mine)
+    first = worktrees.ensure(co, "x", "main", "origin")
+    assert first.created and worktrees.ensure(co, "x", "main", "origin") == dataclasses.replace(
+        first, created=False)
+    (Path(first.path) / "f").write_text("f\n")
+    sha = worktrees.commit_all(first.path, "f")
+    assert sha and worktrees.commit_all(first.path, "again") is None  # nothing changed
+    shutil.rmtree(first.path)
+    again = worktrees.ensure(co, "x", "main", "origin")
+    assert again.path == first.path and git(again.path, "rev-parse", "HEAD") == sha
+    assert str(mine) in git(co, "worktree", "list")  # not pruned
