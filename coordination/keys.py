@@ -177,7 +177,8 @@ class Keys:
 
     @property
     def change_train(self) -> str:
-        """List: the merge train, plan ids in the order they land (``coord change queue``)."""
+        """Sorted set: the merge train, plan ids scored by when they were queued (the
+        order they land in: ``coord change queue``)."""
         return f"{self.namespace}:change-train"
 
     # -- events ---------------------------------------------------------------

@@ -118,7 +118,7 @@ class ChangeStore:
     def begin_landing(self, plan: str, manifest: str, sig: dict[str, str]) -> None:
         """A new landing: its manifest, state ``landing``, the last landing's steps gone."""
         key = self.keys.change(plan)
-        old = [k for k in self.r.hkeys(key) if str(k).startswith("step:")]
+        old = [f"step:{repo}" for repo in self.read(plan).steps]
         # MULTI: a reader sees the old landing or the new one, never steps of the old
         # one under the new manifest.
         with self.r.pipeline(transaction=True) as p:
@@ -163,16 +163,16 @@ class ChangeStore:
             [lease.token, lease.fence, f"step:{repo}", json.dumps(doc)]))
 
     # -- the merge train --------------------------------------------------------
+    # A sorted set scored by when each change was queued (ZADD NX keeps a change's place):
+    # only commands coord's CLI already runs (README "Redis ACL").
     def train(self) -> list[str]:
-        return [str(x) for x in self.r.lrange(self.keys.change_train, 0, -1)]
+        return [str(x) for x in self.r.zrange(self.keys.change_train, 0, -1)]
 
     def enqueue(self, plans: list[str]) -> list[str]:
-        """Append the plans not in the train yet; the train after."""
-        have = set(self.train())
-        for p in plans:
-            if p not in have:
-                self.r.rpush(self.keys.change_train, p)
-                have.add(p)
+        """Append the plans not in the train yet, in order; the train after."""
+        now = time.time()
+        for i, p in enumerate(plans):
+            self.r.zadd(self.keys.change_train, {p: now + i * 1e-6}, nx=True)
         return self.train()
 
     def own(self, plan: str) -> dict[str, str]:
@@ -188,4 +188,4 @@ class ChangeStore:
             self.r.hdel(self.keys.change(plan), "own")
 
     def leave_train(self, plan: str) -> None:
-        self.r.lrem(self.keys.change_train, 0, plan)
+        self.r.zrem(self.keys.change_train, plan)
