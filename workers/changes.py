@@ -9,13 +9,17 @@ in either fails the todo with git's message; it never escapes into the worker.
 from __future__ import annotations
 
 import logging
+import time
 from typing import cast
+
+from redis import RedisError
 
 from coordination.change.model import TodoChange
 from coordination.change.todos import Entered, enter, leave
 from coordination.errors import CoordError
 from coordination.runtime.changes import ChangeStore
 from coordination.runtime.context import Runtime
+from coordination.runtime.leases import Heartbeat
 
 log = logging.getLogger("coord.change")
 
@@ -29,17 +33,27 @@ class ChangeTurn:
         self.env = entered.env if entered else {}
 
     @classmethod
-    def of(cls, rt: Runtime, change: dict[str, object] | None, repo: str,
-           checkout: str) -> ChangeTurn | None:
-        """None for a todo of no change."""
+    def of(cls, rt: Runtime, change: dict[str, object] | None, repo: str, checkout: str,
+           hb: Heartbeat) -> ChangeTurn | None:
+        """None for a todo of no change. ``hb``: the todo's lease renewal, not started
+        yet; a first worktree is made here (a fetch), so the lease is renewed once after
+        it (a set-up longer than the lease's TTL finds the lease gone: the todo is lost
+        and runs again, in the worktree made meanwhile)."""
         if not change:
             return None
         tc = cast(TodoChange, change)
         store = rt.changes
         try:
-            return cls(store, tc, repo, enter(store, tc, repo, checkout), None, checkout)
+            turn = cls(store, tc, repo, enter(store, tc, repo, checkout), None, checkout)
         except (CoordError, OSError) as exc:
-            return cls(store, tc, repo, None, f"change worktree of {repo}: {exc}", checkout)
+            turn = cls(store, tc, repo, None, f"change worktree of {repo}: {exc}", checkout)
+        sent = time.monotonic()
+        try:
+            if hb.leases.extend(hb.lease):
+                hb.last_ok = sent
+        except RedisError:  # the heartbeat's own renewals decide from here on
+            pass
+        return turn
 
     def leave(self, todo_id: str, ok: bool, reason: str | None) -> tuple[bool, str | None]:
         """After the command ran (ok: it succeeded): the todo's outcome and reason."""

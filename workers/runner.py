@@ -115,13 +115,13 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
     fd, out_path = tempfile.mkstemp(prefix=f"coord-{todo_id}-", suffix=".out")
     os.close(fd)
     env["COORD_OUTPUT"] = out_path
+    lost = threading.Event()
+    hb = turn.heartbeat(on_lost=lost.set)
     # A change's todo runs in its branch's worktree, not the checkout (workers/changes.py).
-    change = ChangeTurn.of(rt, t.change, t.repo, cwd)
+    change = ChangeTurn.of(rt, t.change, t.repo, cwd, hb)
     if change is not None:
         cwd = change.cwd
         env.update(change.env)
-    lost = threading.Event()
-    hb = turn.heartbeat(on_lost=lost.set)
     # The cancel check reads Redis; over a cut network that read can block for the
     # client's socket timeout, and should_stop must never wait on it (the lease
     # deadline below is what keeps two runs apart). So a watcher thread reads the
