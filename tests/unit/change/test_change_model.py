@@ -154,3 +154,13 @@ def test_a_change_s_todos_carry_it_in_their_spec(tmp_path: Path) -> None:
     other = Planning(Keys("t"), tmp_path / "ecosystem.yaml").plan_spec(
         "PLAN-002", strategy="levels", ignore_blockers=True)
     assert other.todos["TODO-004"].change is None
+
+
+def test_commit_and_verify_outside_a_change_are_named_by_validate() -> None:
+    from coordination.planner.validate import validate_plan
+
+    text = CATALOG.replace("change: {branch: bump/libz-2}", "status: active")
+    found = [f for f in validate_plan(catalog(text), "PLAN-001") if f.code == "not-a-change"]
+    assert [(f.severity, f.ids) for f in found] == [("warning", ["TODO-001"]),
+                                                    ("warning", ["TODO-002"])]
+    assert not [f for f in validate_plan(catalog(), "PLAN-001") if f.code == "not-a-change"]
