@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import statistics
 import subprocess
@@ -90,6 +89,10 @@ def landing_window(tmp: Path, runs: int) -> dict[str, object]:
             f"{w.cp.branch}:main" for n in names)
         subprocess.run(["sh", "-c", script], check=True)
         base.append(window(w.root))
+    if w.rt.url:  # let the temp catalog's embedded server go before its directory does
+        from coordination.runtime.embedded_server import release
+
+        release(w.rt.url)
     return {"repos": 10, "runs": runs,
             "window_p50_s": round(statistics.median(coord), 3), "window_p95_s": round(p95(coord), 3),
             "landing_p50_s": round(statistics.median(whole), 3),
@@ -146,8 +149,6 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     os.environ.pop("COORD_REDIS_URL", None)
-    # the temp catalog's embedded server is let go after its directory is gone: not news
-    logging.getLogger("coord.embedded").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         out = {"landing": landing_window(tmp, args.runs), "reuse": worktree_reuse(tmp)}
