@@ -18,6 +18,8 @@ Everything else escaping the CLI is a bug and is shown with a traceback.
           ├── ValidationFailed           validation ran and found problems
           ├── DependencyCheckFailed      a dependency check found an unsatisfied dependency
           ├── SweepFailed                a sweep ended failed or cancelled
+          ├── ChangeNotReady             a change to land is unverified, moved or in conflict
+          ├── LandingFailed              a landing stopped and was reverted (or not)
           └── RuntimeFault               the runtime could not do its work
                ├── RedisUnreachable      COORD_REDIS_URL names no Redis coord can use (at start)
                ├── LeaseLost             a lease expired or was taken over
@@ -131,6 +133,16 @@ class DependencyCheckFailed(OperationFailed):
 
 class SweepFailed(OperationFailed):
     """A sweep ended failed or cancelled."""
+
+
+class ChangeNotReady(OperationFailed):
+    """A change's landing did not start: a repo unverified, its base moved (merged
+    into the branch, to verify again) or in conflict."""
+
+
+class LandingFailed(OperationFailed):
+    """A landing stopped (a push refused, a land command failed): the change ended
+    ``reverted`` or ``revert_failed``."""
 
 
 class RuntimeFault(OperationFailed):

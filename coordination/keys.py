@@ -169,6 +169,18 @@ class Keys:
         PSUBSCRIBE of another pattern."""
         return f"{self.celery_prefix}/{db}.celery.pidbox"
 
+    # -- changes ----------------------------------------------------------------
+    def change(self, plan: str) -> str:
+        """Hash: one change (a plan with ``change:``): each repo's base and candidate,
+        its verify records, its landing manifest and steps (``runtime/changes.py``)."""
+        return f"{self.namespace}:change:{{{plan}}}"
+
+    @property
+    def change_train(self) -> str:
+        """Sorted set: the merge train, plan ids scored by when they were queued (the
+        order they land in: ``coord change queue``)."""
+        return f"{self.namespace}:change-train"
+
     # -- events ---------------------------------------------------------------
     @property
     def events(self) -> str:

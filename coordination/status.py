@@ -158,6 +158,12 @@ class EventKind(StrEnum):
     wave_soaking = "wave.soaking"  # its todos ended and met its criteria: it soaks (``until``)
     wave_done = "wave.done"
     wave_halted = "wave.halted"  # it missed its criteria: the sweep paused or rolls back
+    change_prepared = "change.prepared"  # a landing's manifest recorded
+    change_landing = "change.landing"  # its first repo is about to land
+    repo_landed = "repo.landed"
+    repo_reverted = "repo.reverted"
+    change_landed = "change.landed"
+    change_reverted = "change.reverted"  # also ends a revert_failed landing (state says which)
 
 
 #: The events that end a run of a sweep.
@@ -167,6 +173,23 @@ SWEEP_END_EVENTS = frozenset({EventKind.sweep_finished, EventKind.sweep_cancelle
 def todo_event(status: TodoStatus) -> EventKind:
     """The event a todo's move to ``status`` appends (``todo.<status>``)."""
     return EventKind(f"todo.{status}")
+
+
+class ChangeState(StrEnum):
+    """A repo's state in a change (``coord change status``); a landing ends the change
+    ``landed``, ``reverted`` or ``revert_failed``."""
+
+    drafted = "drafted"  # a candidate, not verified on it (or never)
+    verified = "verified"  # a verify todo ran against its current candidate
+    landing = "landing"
+    landed = "landed"
+    reverted = "reverted"
+    revert_failed = "revert_failed"
+    conflict = "conflict"  # its base moved and did not merge into the branch
+
+
+#: How a landing ends.
+CHANGE_ENDED = frozenset({ChangeState.landed, ChangeState.reverted, ChangeState.revert_failed})
 
 
 class UnknownStatus(ValueError):

@@ -39,6 +39,7 @@ from coordination.sweeps.outputs import (
 )
 from coordination.sweeps.turns import Outcome as Outcome  # re-exported for the task
 from coordination.sweeps.turns import Turn, outcome_status, take_turn
+from workers.changes import ChangeTurn
 from workers.execute import ExecResult, run_command
 
 log = logging.getLogger("coord.runner")
@@ -116,6 +117,11 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
     env["COORD_OUTPUT"] = out_path
     lost = threading.Event()
     hb = turn.heartbeat(on_lost=lost.set)
+    # A change's todo runs in its branch's worktree, not the checkout (workers/changes.py).
+    change = ChangeTurn.of(rt, t.change, t.repo, cwd, hb)
+    if change is not None:
+        cwd = change.cwd
+        env.update(change.env)
     # The cancel check reads Redis; over a cut network that read can block for the
     # client's socket timeout, and should_stop must never wait on it (the lease
     # deadline below is what keeps two runs apart). So a watcher thread reads the
@@ -160,6 +166,9 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
     try:
         for attempt in range(t.retries + 1):
             os.truncate(out_path, 0)  # what an earlier attempt wrote is not this one's
+            if change is not None and change.error:
+                result, reason = None, change.error
+                break
             if not Path(cwd).is_dir():
                 result = None
                 reason = f"checkout {cwd} does not exist (clone the repo there or pass --path)"
@@ -194,6 +203,8 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
     ok = result is not None and result.ok and refused is None
     if refused is not None:
         reason = f"exit 0, but its results were refused: {refused}"
+    if change is not None:
+        ok, reason = change.leave(t.id, ok, reason)
     status = outcome_status(turn.spec, ok, stopped)
     exit_code = None if result is None else result.exit_code
     duration = round(total, 3)

@@ -34,13 +34,13 @@ ISSUE_KEYS = (
 TODO_KEYS = (
     "id", "task", "description", "repo", "plan", "run", "undo", "timeout", "retries", "env",
     "outputs", "resources", "status", "priority", "estimated_hours", "actual_hours", "blocked_by", "blocking",
-    "assignee", "labels", "acceptance_criteria",
+    "assignee", "labels", "acceptance_criteria", "commit", "verify",
 )
 DEP_KEYS = (
     "id", "consumer", "provider", "type", "version_constraint", "status", "notes", "validation",
 )
 PLAN_KEYS = (
-    "id", "title", "description", "status", "repos", "milestones", "completion_criteria",
+    "id", "title", "description", "status", "repos", "milestones", "completion_criteria", "change",
 )
 
 

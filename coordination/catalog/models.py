@@ -132,6 +132,11 @@ class Repo(_Model):
     tags: list[str] = Field(default_factory=list)
     concurrency: int = Field(1, ge=1, le=MAX_CONCURRENCY)
     breaker: Breaker | None = None
+    #: Changes (``change:`` on a plan): the base a change branches from and lands on,
+    #: the remote it lands on, and what lands it with ``land: command``.
+    default_branch: str | None = Field(None, min_length=1)
+    remote: str | None = Field(None, min_length=1)
+    land_command: str | None = Field(None, min_length=1)
 
     def checkout(self, base_dir: Path) -> Path:
         """Where this repo's checkout is: ``path`` (``~`` expanded) relative to the
@@ -185,6 +190,31 @@ class Milestone(_Model):
     deliverables: list[str] = Field(default_factory=list)
 
 
+#: A git branch name coord accepts for a change (a subset of git's rules; ``..``,
+#: ``//``, a trailing ``/`` or ``.lock`` are refused by ``Change``'s validator).
+Branch = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._/-]*$",
+                                          max_length=200)]
+
+
+class Change(_Model):
+    """A plan that lands a cross-repo change: a branch per repo, verified together,
+    landed all or none (``coordination/change/``). ``base`` and ``remote`` apply to
+    every repo when given; else each repo's ``default_branch`` (else ``main``) and
+    ``remote`` (else ``origin``)."""
+
+    branch: Branch
+    base: Branch | None = None
+    remote: str | None = Field(None, min_length=1)
+    land: Literal["push", "command"] = "push"
+
+    @field_validator("branch", "base")
+    @classmethod
+    def _git_branch(cls, v: str | None) -> str | None:
+        if v is not None and (".." in v or "//" in v or v.endswith(("/", ".lock", "."))):
+            raise ValueError(f"{v!r} is not a branch name git accepts")
+        return v
+
+
 class Plan(_Model):
     id: PlanId
     title: str = Field(min_length=1)
@@ -194,6 +224,7 @@ class Plan(_Model):
     milestones: list[Milestone] = Field(default_factory=list)
     completion_criteria: list[str] = Field(default_factory=list)
     waves: list[Wave] = Field(default_factory=list)  # rollout in waves (governance.py)
+    change: Change | None = None
 
 
 class Todo(_Model):
@@ -222,6 +253,10 @@ class Todo(_Model):
     labels: list[str] = Field(default_factory=list)
     acceptance_criteria: list[str] = Field(default_factory=list)
     gate: Gate | None = None  # waits for people's approval; no run: (governance.py)
+    #: In a change's plan: commit what this todo changed on the change branch, with
+    #: this message; ``verify``: run against every repo's candidate.
+    commit: str | None = Field(None, min_length=1)
+    verify: bool = False
 
     @field_validator("env", "outputs", mode="before")
     @classmethod

@@ -135,6 +135,7 @@ def validate_plan(
             out.extend(_redundancy(pg))
         out.extend(_other_milestones(catalog, pg))
         out.extend(_checkouts_outside(catalog, pg))
+        out.extend(_change_fields_outside_a_change(catalog, plan_id, pg))
     if g.number_of_nodes() == 0:
         out.append(Finding("warning", "empty-plan",
                            f"plan {plan_id} has no todo left to run "
@@ -195,6 +196,20 @@ def _checkouts_outside(catalog: Catalog, pg: PlanGraph) -> list[Finding]:
                 f"repo {name}: checkout path {raw!r} climbs out of the catalog's directory "
                 f"(to {norm}); write it as an absolute path if that is meant", [name]))
     return out
+
+
+def _change_fields_outside_a_change(catalog: Catalog, plan_id: str,
+                                    pg: PlanGraph) -> list[Finding]:
+    """``commit:`` and ``verify:`` act only in a change's plan: elsewhere they would be
+    ignored without a word."""
+    plan = catalog.plan(plan_id)
+    if plan is None or plan.change is not None:
+        return []
+    return [Finding("warning", "not-a-change",
+                    f"{tid} has commit:/verify:, which only a change's plan uses: add "
+                    f"change: {{branch: NAME}} to {plan_id}, or drop them", [tid])
+            for tid in pg.graph.nodes
+            if pg.graph.nodes[tid]["todo"].commit or pg.graph.nodes[tid]["todo"].verify]
 
 
 def errors(findings: list[Finding]) -> list[Finding]:

@@ -220,7 +220,7 @@ def script_text(name: str) -> str:
 PRELUDE_MARK = "-- prelude: the parts of coordination/status.py and lua/_common.lua used below"
 
 #: Scripts that use no helper and no status: sent without any prelude.
-SELF_CONTAINED = frozenset({"lease_extend", "lease_release"})
+SELF_CONTAINED = frozenset({"lease_extend", "lease_release", "change_lease", "change_step"})
 
 _LOCAL = re.compile(r"^local (?:function )?([A-Za-z_]\w*)")
 _WORD = re.compile(r"[A-Za-z_]\w*")

@@ -34,6 +34,7 @@ from coordination.runtime.workers import WorkerRegistry
 from coordination.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from coordination.runtime.changes import ChangeStore
     from coordination.runtime.history import RedisHistory
 
 
@@ -112,6 +113,13 @@ class Runtime:
         from coordination.runtime.history import RedisHistory
 
         return RedisHistory(self.redis, self.keys, days=self.settings.history_days)
+
+    @property
+    def changes(self) -> ChangeStore:
+        """Cross-repo changes' state (``coord change``), in the Redis this runtime talks to."""
+        from coordination.runtime.changes import ChangeStore  # lazy: only changes need it
+
+        return ChangeStore(self.redis, self.keys, self.settings.lease_ttl)
 
     @property
     def app(self) -> Any:

@@ -119,3 +119,37 @@ def refusal(sweep_id: str, run: int, spec_text: object, sig: object, kid: object
         return None
     return ("spec signature invalid: the spec is not the one signed for this sweep and run "
             f"(changed, or copied from another sweep or run; key {kid or 'unnamed'})")
+
+
+# -- landing manifests (``coord change land``) ----------------------------------------
+# Signed like specs, under their own header: a manifest is only ever valid as the
+# manifest of its own plan, and no spec passes for a manifest or the other way round.
+
+
+def manifest_message(plan: str, manifest_text: str) -> bytes:
+    head = json.dumps(["coord-change-manifest", VERSION, plan], separators=(",", ":"))
+    return head.encode() + b"\n" + manifest_text.encode("utf-8", "surrogatepass")
+
+
+def sign_manifest(plan: str, manifest_text: str, key: str) -> dict[str, str]:
+    """The change fields that sign ``manifest_text`` as ``plan``'s landing manifest."""
+    mac = hmac.new(key.encode(), manifest_message(plan, manifest_text), hashlib.sha256)
+    return {"manifest_sig": f"{VERSION}:{mac.hexdigest()}", "manifest_key_id": key_id(key)}
+
+
+def manifest_refusal(plan: str, manifest_text: str, sig: str | None, kid: str | None,
+                     policy: Policy) -> str | None:
+    """None if a landing under ``policy`` may carry on from ``manifest_text``; else why
+    not (the same rules as a worker's for specs: :func:`refusal`)."""
+    if not sig or not policy.keys:  # unsigned, or no key to check with: the spec rules
+        why = refusal(plan, 0, manifest_text, sig, kid, policy)
+        return why and why.replace("sweep spec", "landing manifest").replace("spec ", "manifest ")
+    version, _, mac = sig.partition(":")
+    held = [k for k in policy.keys if not kid or kid == key_id(k)]
+    if version != VERSION or not held:
+        return f"manifest signature invalid: signed with key {kid or 'unnamed'}, not held here"
+    for k in held:
+        want = hmac.new(k.encode(), manifest_message(plan, manifest_text), hashlib.sha256)
+        if hmac.compare_digest(want.hexdigest(), mac):
+            return None
+    return "manifest signature invalid: the landing manifest was changed after it was signed"

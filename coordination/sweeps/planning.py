@@ -18,6 +18,7 @@ from coordination.catalog.edits import unknown
 from coordination.catalog.governance import Gate
 from coordination.catalog.models import Catalog, Plan
 from coordination.catalog.store import CatalogStore
+from coordination.change.model import ChangePlan, change_of
 from coordination.errors import PlanError, UsageError
 from coordination.keys import Keys
 from coordination.planner.dag import todo_blockers
@@ -79,6 +80,7 @@ class Planning:
         rank = ranks(graph, catalog.todo)
         out: dict[str, TodoSpec] = {}
         paths: dict[str, str] = {}  # resolving a checkout is file system work: once per repo
+        changes: dict[str, ChangePlan] | None = None
         for tid in ids:
             todo = catalog.todo(tid)
             if todo is None:
@@ -91,6 +93,11 @@ class Planning:
                 if repo is None:
                     raise PlanError(f"{tid} runs in repo {todo.repo!r}, which is not in the catalog")
                 path = paths[todo.repo] = str(repo.checkout(base))
+            if changes is None:  # todo -> the change of a plan it belongs to, once per call
+                changes = {t: cp for p in catalog.coordination.plans if p.change
+                           for cp in [change_of(catalog, p.id, base)] for t in cp.todos}
+            cp = changes.get(tid)
+            change = None if cp is None else dict(cp.todo_change(todo.commit, todo.verify))
             out[tid] = TodoSpec(
                 id=tid,
                 repo=todo.repo,
@@ -109,6 +116,7 @@ class Planning:
                 rank=rank[tid][0] if tid in rank else DEFAULT_RANK,
                 title=todo.task[:TITLE_CHARS],
                 gate=gate_spec(todo.gate) if todo.gate is not None else None,
+                change=change,
             )
         return out
 

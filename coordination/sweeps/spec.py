@@ -51,6 +51,9 @@ class TodoSpec:
     rank: str = "29999999999999999"
     #: the todo's task (its title in history), cut to TITLE_CHARS
     title: str = ""
+    #: a todo of a change's plan: its branch, commit message, verify flag, every repo's
+    #: checkout/base/remote (coordination.change.model.TodoChange); None otherwise
+    change: dict[str, object] | None = None
     #: a gate (no command): {approvals, from, starter_may_approve, expires (s), on_expiry}
     gate: GateSpec | None = None
 

@@ -7,6 +7,7 @@ cycle lives). Layers, lowest first; a module may import its own layer or lower:
     catalog   coordination.catalog.*            (the catalog, its store and manager)
     planner   coordination.planner.*            (pure: no Redis, no Celery)
     runtime   coordination.runtime.*            (Redis state only: no Celery)
+    change    coordination.change.*             (cross-repo changes: git, worktrees, landing)
     dispatch  coordination.dispatch.*           (messages: the Celery app, signatures)
     sweeps    coordination.sweeps.*             (spec, supervisor, service)
     workers   workers.*                         (Celery tasks, the worker process)
@@ -37,6 +38,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("catalog", ("coordination.catalog",)),
     ("planner", ("coordination.planner",)),
     ("runtime", ("coordination.runtime",)),
+    ("change", ("coordination.change",)),
     ("dispatch", ("coordination.dispatch",)),
     ("sweeps", ("coordination.sweeps",)),
     ("workers", ("workers",)),
@@ -49,6 +51,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 FORBIDDEN = {
     "planner": ("celery", "kombu", "redis", "fakeredis", "flower"),
     "runtime": ("celery", "kombu", "flower"),
+    "change": ("celery", "kombu", "flower"),
     # The web view's server is loaded only by `coord ui` and `--ui` (coordination.ui).
     "launch": ("starlette", "uvicorn", "anyio", "selenium"),
 }

@@ -1,0 +1,18 @@
+"""Cross-repo changes: a branch per repo, verified together, landed all or none.
+
+A plan with ``change:`` runs its todos in a worktree of the change branch of each
+repo (never in the user's checkout); its ``commit:`` todos commit there, its
+``verify:`` todos run against every repo's candidate. ``coord change land``
+lands the candidates in dependency order, and puts back what it landed when a
+step fails.
+
+    model.py      the change of a plan as the catalog says it (pure)
+    git.py        the git commands coord runs (subprocess; no state)
+    worktrees.py  one worktree per repo and branch, created from the base, reused
+    todos.py      a worker's side: the todo's cwd and env, its commit, its candidate
+    landing.py    prepare, commit, undo, resume (the manifest in Redis)
+    train.py      the merge train: changes verified on top of those ahead
+
+Layer: above the runtime (its state is in Redis through
+:mod:`coordination.runtime.changes`), below dispatch: workers use it.
+"""

@@ -1,0 +1,481 @@
+"""Landing a change: prepare, commit, undo, resume.
+
+**Prepare** checks every repo: its candidate (the worktree's HEAD) verified by a
+verify todo that ran on it, its base unchanged on the remote since the branch
+was made (a moved base is merged into the branch, which makes it unverified:
+the landing is refused and says so; a merge that conflicts leaves the repo
+``conflict``). Then the manifest (per repo: base SHA, candidate SHA, order) is
+recorded in Redis, signed like sweep specs, and the change is ``landing``.
+
+**Commit** lands repos in dependency order, each under every slot of its repo
+lease (a fenced step write records it): ``git push
+--force-with-lease=BASE:BASE_SHA REMOTE CANDIDATE:BASE``, or the repo's
+``land_command`` with ``COORD_CHANGE_MANIFEST`` naming the manifest as a file.
+
+**Undo**: a refused push (the remote moved) or a failing command stops the
+landing; the repos landed get a revert commit (the base's tree over the landed
+SHA) pushed the same way, in reverse order. The change ends ``reverted`` with
+the reason, or ``revert_failed`` naming every repo left landed.
+
+**Resume**: a landing killed half-way leaves its manifest and steps; running the
+landing again carries on from them. Each step is recognised on the remote by
+SHA (the candidate, or a commit with its tree; the revert, whose SHA is the same
+however often it is made: fixed identity and date), so nothing lands twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+from coordination.change import git as g
+from coordination.change import worktrees
+from coordination.change.model import ChangePlan
+from coordination.errors import ChangeNotReady, OperationFailed
+from coordination.runtime.changes import ChangeState, ChangeStore, RepoRecord
+from coordination.runtime.context import Runtime
+from coordination.runtime.leases import Heartbeat, Lease
+from coordination.runtime.signing import Policy, manifest_refusal, sign_manifest
+from coordination.status import ChangeState as CS
+from coordination.status import EventKind
+
+#: Called at named points of a landing (tests inject faults here: a raise is a crash).
+Fault = Callable[[str, str], None]
+
+#: Step states besides the repo states of coordination.status.ChangeState: a revert
+#: under way, and a repo whose landing step started but never landed (refused).
+REVERTING = "reverting"
+NOT_LANDED = "not_landed"
+
+#: Seconds a land command may run.
+LAND_COMMAND_TIMEOUT = 600.0
+
+
+class ManifestRepo(TypedDict):
+    repo: str
+    order: int
+    remote: str
+    base: str
+    base_sha: str
+    candidate: str
+    worktree: str
+    land_command: str | None
+
+
+class Manifest(TypedDict):
+    plan: str
+    branch: str
+    land: str
+    created: int
+    repos: list[ManifestRepo]
+
+
+@dataclass
+class Prepared:
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    manifest: Manifest | None = None
+    resumed: bool = False
+
+
+@dataclass
+class Landed:
+    """How a landing ended (``state``: landed, reverted or revert_failed)."""
+
+    plan: str
+    state: str
+    reason: str | None
+    landed: list[str]  # repos landed (and left landed, for landed / revert_failed)
+    reverted: list[str]
+    left_landed: list[str]
+    order: list[str]
+
+    def document(self) -> dict[str, Any]:
+        return {"plan": self.plan, "state": self.state, "reason": self.reason,
+                "order": self.order, "landed": self.landed, "reverted": self.reverted,
+                "left_landed": self.left_landed}
+
+
+class Crash(BaseException):
+    """Raised by a test's fault hook to stop a landing as a kill would (not an error
+    the landing handles: nothing after it runs, nothing is cleaned up)."""
+
+
+def _no_fault(point: str, repo: str) -> None:
+    return None
+
+
+class Lander:
+    """Lands one change: :meth:`prepare` then :meth:`commit`; :meth:`land` both, or
+    resumes a landing the manifest says is under way."""
+
+    def __init__(self, rt: Runtime, cp: ChangePlan, *, concurrency: dict[str, int] | None = None,
+                 fault: Fault = _no_fault, lease_wait: float | None = None) -> None:
+        self.rt = rt
+        self.cp = cp
+        self.store: ChangeStore = rt.changes
+        self.concurrency = concurrency or {}
+        self.fault = fault
+        self.lease_wait = lease_wait if lease_wait is not None else rt.settings.lease_ttl * 2 + 5
+        self.land_mode = cp.land  # the manifest's, once committing
+
+    # -- prepare ---------------------------------------------------------------
+    def prepare(self, *, dry_run: bool = False) -> Prepared:
+        cp, store = self.cp, self.store
+        st = store.read(cp.plan)
+        if st.state == CS.landing and st.manifest:
+            return Prepared(ok=True, manifest=self._manifest(st), resumed=True)
+        problems: list[str] = []
+        recs: dict[str, RepoRecord] = {}
+        if not cp.verify_todos:
+            problems.append(f"{cp.plan} has no verify todo: add one with verify: true")
+        # Each repo's check is a few git commands, a fetch among them: all repos at once.
+        with ThreadPoolExecutor(max_workers=min(8, max(1, len(cp.targets)))) as pool:
+            checked = list(pool.map(lambda r: self._check(st, r, dry_run), cp.targets))
+        for repo, (problem, rec) in zip(cp.targets, checked):
+            if problem:
+                problems.append(problem)
+            elif rec is not None:
+                recs[repo] = rec
+        if problems:
+            return Prepared(ok=False, problems=problems)
+        manifest = Manifest(plan=cp.plan, branch=cp.branch, land=cp.land, created=int(time.time()),
+                            repos=[ManifestRepo(repo=r, order=i, remote=t.remote, base=t.base,
+                                                base_sha=recs[r].base_sha,
+                                                candidate=recs[r].candidate,
+                                                worktree=recs[r].worktree,
+                                                land_command=t.land_command)
+                                   for i, (r, t) in enumerate(cp.targets.items())])
+        if dry_run:
+            return Prepared(ok=True, manifest=manifest)
+        text = json.dumps(manifest, separators=(",", ":"), sort_keys=True)
+        keys = self.rt.settings.signing_keys
+        store.begin_landing(cp.plan, text, sign_manifest(cp.plan, text, keys[0]) if keys else {})
+        self.rt.events.emit(EventKind.change_prepared, plan=cp.plan,
+                            order=[r["repo"] for r in manifest["repos"]])
+        return Prepared(ok=True, manifest=manifest)
+
+    def _check(self, st: ChangeState, repo: str,
+               dry_run: bool) -> tuple[str | None, RepoRecord | None]:
+        """One repo's part of prepare: why it is not ready, or its record to land."""
+        cp, store, t = self.cp, self.store, self.cp.targets[repo]
+        rec = st.repos.get(repo)
+        if rec is None:
+            return f"{repo}: no candidate yet (run the plan: coord plan sweep {cp.plan})", None
+        wt = rec.worktree or str(worktrees.path_of(t.checkout, cp.branch))
+        head = g.head(wt)
+        if head != rec.candidate:
+            rec = RepoRecord(rec.base, rec.remote, rec.base_sha, head, wt)
+            if not dry_run:
+                store.set_repo(cp.plan, repo, rec)
+        if repo in st.conflicts:
+            return f"{repo}: conflict: {st.conflicts[repo]}", None
+        now = (g.remote_sha(t.checkout, t.remote, t.base) if dry_run
+               else g.fetch(t.checkout, t.remote, t.base))
+        if now == rec.candidate:
+            return f"{repo}: already landed: {t.remote}/{t.base} is its candidate {now[:12]}", None
+        if now != rec.base_sha:
+            moved = self._base_moved(repo, rec, now, dry_run, st.steps.get(repo, {}))
+            if isinstance(moved, str):
+                return moved, None
+            rec = moved
+        if not g.is_ancestor(wt, rec.base_sha, rec.candidate):
+            return (f"{repo}: the candidate {rec.candidate[:12]} does not contain its base "
+                    f"{rec.base_sha[:12]}"), None
+        if not any(v.get("shas", {}).get(repo) == rec.candidate for v in st.verifies.values()):
+            return (f"{repo}: candidate {rec.candidate[:12]} is not verified (run the plan's "
+                    f"verify todos: {', '.join(cp.verify_todos)})"), None
+        return None, rec
+
+    def _base_moved(self, repo: str, rec: RepoRecord, now: str | None, dry_run: bool,
+                    last: dict[str, Any]) -> str | RepoRecord:
+        """Merge a moved base into the branch: why the repo is not ready, or (the
+        candidate already contained the new base: still verified) its new record.
+        ``last``: the repo's step in the change's last landing; if that landing
+        reverted it, the merge brings the revert in, and the revert is reverted (the
+        change is landed again, not its undo)."""
+        if now is not None and g.has(rec.worktree, now) and g.is_ancestor(rec.worktree, now,
+                                                                          rec.candidate):
+            moved = RepoRecord(rec.base, rec.remote, now, rec.candidate, rec.worktree)
+            if not dry_run:
+                self.store.set_repo(self.cp.plan, repo, moved)
+            return moved
+        if now is None:
+            return f"{repo}: its base {rec.base} is gone from {rec.remote}"
+        if dry_run:
+            return (f"{repo}: {rec.remote}/{rec.base} moved ({rec.base_sha[:12]} -> {now[:12]}): "
+                    "landing would merge it into the branch and verify again")
+        wt = rec.worktree
+        env = worktrees.identity_env(wt)
+        try:
+            g.git(wt, "merge", "--no-edit", "--quiet", "-m",
+                  f"Merge {rec.remote}/{rec.base} into {self.cp.branch}",
+                  f"refs/remotes/{rec.remote}/{rec.base}", env=env)
+        except g.GitError as exc:
+            g.git(wt, "merge", "--abort", check=False)
+            said = (exc.stderr.strip().splitlines() or [str(exc)])[-1]
+            self.store.set_conflict(self.cp.plan, repo, f"merging {rec.base} ({now[:12]}): {said}")
+            return (f"{repo}: conflict: {rec.remote}/{rec.base} moved to {now[:12]} and does "
+                    f"not merge into {self.cp.branch}; resolve it in {wt} and commit")
+        revert = last.get("revert") if last.get("state") == CS.reverted else None
+        again = ""
+        if revert and g.has(wt, revert) and g.is_ancestor(wt, revert, "HEAD"):
+            g.git(wt, "revert", "--no-edit", revert, env=env)
+            again = f" (its revert {revert[:12]} reverted: the change again)"
+        head = g.head(wt)
+        self.store.set_repo(self.cp.plan, repo,
+                            RepoRecord(rec.base, rec.remote, now, head, wt))
+        return (f"{repo}: {rec.remote}/{rec.base} moved ({rec.base_sha[:12]} -> {now[:12]}): "
+                f"merged into {self.cp.branch} as {head[:12]}{again}, unverified: verify again")
+
+    def _manifest(self, st: ChangeState) -> Manifest:
+        assert st.manifest is not None
+        why = manifest_refusal(self.cp.plan, st.manifest, st.manifest_sig, st.manifest_key_id,
+                               _policy(self.rt))
+        if why:
+            raise OperationFailed(f"{self.cp.plan}: {why}", hint="nothing was pushed from it")
+        m: Manifest = json.loads(st.manifest)
+        return m
+
+    # -- commit / undo / resume ----------------------------------------------------
+    def land(self) -> Landed:
+        """Prepare (or find the landing under way) and commit; refuses (ChangeNotReady)
+        what is not ready."""
+        prep = self.prepare()
+        if not prep.ok or prep.manifest is None:
+            raise ChangeNotReady(f"{self.cp.plan} is not ready to land:\n  "
+                                 + "\n  ".join(prep.problems))
+        return self.commit(prep.manifest)
+
+    def commit(self, m: Manifest) -> Landed:
+        plan = m["plan"]
+        self.land_mode = m["land"]
+        st = self.store.read(plan)
+        order = [e["repo"] for e in m["repos"]]
+        if st.reason:  # an undo was under way
+            return self._undo(m, st.reason)
+        if not any(s.get("state") for s in st.steps.values()):
+            self.rt.events.emit(EventKind.change_landing, plan=plan, order=order)
+        failure: str | None = None
+        for e in m["repos"]:
+            step = st.steps.get(e["repo"], {})
+            if step.get("state") == CS.landed:
+                continue
+            failure = self._land_one(m, e, step)
+            if failure:
+                break
+        if failure:
+            self.store.end_landing(plan, CS.landing, failure)  # undo under way: resumable
+            return self._undo(m, failure)
+        self.store.end_landing(plan, CS.landed, None)
+        self.rt.events.emit(EventKind.change_landed, plan=plan, order=order)
+        return Landed(plan, CS.landed, None, order, [], [], order)
+
+    def _land_one(self, m: Manifest, e: ManifestRepo, step: dict[str, Any]) -> str | None:
+        repo, wt, remote, base = e["repo"], e["worktree"], e["remote"], e["base"]
+        with self._lease(repo) as lease:
+            if step.get("state"):
+                # Resumed: this step began before. Did it land? (never twice)
+                now = g.remote_sha(wt, remote, base)
+                if self._is_landed(e, now, started=True):
+                    self._step(m, lease, repo, {"state": CS.landed, "landed": now})
+                    self.rt.events.emit(EventKind.repo_landed, plan=m["plan"], repo=repo, sha=now)
+                    return None
+                if now != e["base_sha"]:
+                    return self._moved(e, now)
+            self._step(m, lease, repo, {"state": CS.landing})
+            self.fault("before-land", repo)
+            if m["land"] == "command":
+                why = self._command(m, e)
+                now = g.remote_sha(wt, remote, base)
+            else:
+                # --force-with-lease: refused unless the remote is still at the base
+                why = g.push(wt, remote, e["candidate"], base, e["base_sha"])
+                now = e["candidate"] if why is None else g.remote_sha(wt, remote, base)
+            self.fault("after-land", repo)
+            if not self._is_landed(e, now, started=True):
+                if m["land"] == "command":
+                    return f"{repo}: " + (why or f"the land command left {remote}/{base} at "
+                                          f"{str(now)[:12]}, not the candidate")
+                if now != e["base_sha"]:
+                    return self._moved(e, now)
+                return f"{repo}: " + (why or f"{remote}/{base} is still at its base")
+            self._step(m, lease, repo, {"state": CS.landed, "landed": now})
+            self.rt.events.emit(EventKind.repo_landed, plan=m["plan"], repo=repo, sha=now)
+            return None
+
+    @staticmethod
+    def _moved(e: ManifestRepo, now: str | None) -> str:
+        return (f"{e['repo']}: {e['remote']}/{e['base']} moved from {e['base_sha'][:12]} to "
+                f"{(now or 'nothing')[:12]} since the landing was prepared (push refused)")
+
+    def _is_landed(self, e: ManifestRepo, now: str | None, *, started: bool) -> bool:
+        """Is the remote's base the candidate (or, once its step started, a commit
+        with the candidate's tree over the base: a land command's squash)?"""
+        if now is None or now == e["base_sha"]:
+            return False
+        if now == e["candidate"]:
+            return True
+        if not started or self.land_mode != "command":
+            # A push lands the candidate's own SHA; only a land command may land it as
+            # another commit (a squash merge), recognised by its tree over the base.
+            return False
+        wt = e["worktree"]
+        if not g.has(wt, now):
+            try:
+                g.fetch(wt, e["remote"], e["base"])
+            except g.GitError:
+                return False
+        return (g.tree(wt, now) == g.tree(wt, e["candidate"])
+                and g.is_ancestor(wt, e["base_sha"], now))
+
+    def _command(self, m: Manifest, e: ManifestRepo) -> str | None:
+        """Run the repo's land command in its worktree; None when it exited 0."""
+        assert e["land_command"]
+        with tempfile.NamedTemporaryFile("w", prefix="coord-manifest-", suffix=".json",
+                                         delete=False) as f:
+            json.dump(m, f)
+        env = dict(os.environ, COORD_CHANGE_MANIFEST=f.name, COORD_CHANGE_PLAN=m["plan"],
+                   COORD_CHANGE_BRANCH=m["branch"], COORD_CHANGE_REPO=e["repo"],
+                   COORD_CHANGE_REMOTE=e["remote"], COORD_CHANGE_BASE=e["base"],
+                   COORD_CHANGE_BASE_SHA=e["base_sha"], COORD_CHANGE_CANDIDATE_SHA=e["candidate"])
+        try:
+            proc = subprocess.run(["/bin/sh", "-c", e["land_command"]], cwd=e["worktree"],
+                                  env=env, capture_output=True, text=True,
+                                  timeout=LAND_COMMAND_TIMEOUT, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return f"land command timed out after {LAND_COMMAND_TIMEOUT:g}s"
+        finally:
+            os.unlink(f.name)
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
+            return f"land command exited {proc.returncode}" + (f": {tail[0]}" if tail else "")
+        return None
+
+    def _undo(self, m: Manifest, reason: str) -> Landed:
+        plan = m["plan"]
+        st = self.store.read(plan)
+        order = [e["repo"] for e in m["repos"]]
+        reverted: list[str] = []
+        left: list[str] = []
+        for e in reversed(m["repos"]):
+            step = st.steps.get(e["repo"], {})
+            state = step.get("state")
+            if state == CS.reverted:
+                reverted.append(e["repo"])
+                continue
+            if state not in (CS.landed, REVERTING, CS.revert_failed, CS.landing):
+                continue
+            done = self._revert_one(m, e, step, reason)
+            if done is False:
+                left.append(e["repo"])
+            elif done is True:
+                reverted.append(e["repo"])
+        reverted.reverse()
+        left.reverse()
+        if left:
+            why = f"{reason}; revert failed, left landed: {', '.join(left)}"
+            self.store.end_landing(plan, CS.revert_failed, why)
+        else:
+            why = reason
+            self.store.end_landing(plan, CS.reverted, why)
+        self.rt.events.emit(EventKind.change_reverted, plan=plan, reason=why,
+                            state=CS.revert_failed if left else CS.reverted, left_landed=left)
+        return Landed(plan, CS.revert_failed if left else CS.reverted, why, left, reverted, left,
+                      order)
+
+    def _revert_one(self, m: Manifest, e: ManifestRepo, step: dict[str, Any],
+                    reason: str) -> bool | None:
+        """Put one landed repo back (True), or say it is left landed (False); None: it
+        never landed (its step started and the push was refused)."""
+        repo, wt, remote, base = e["repo"], e["worktree"], e["remote"], e["base"]
+        with self._lease(repo) as lease:
+            now = g.remote_sha(wt, remote, base)
+            landed = step.get("landed")
+            if step.get("state") == CS.landing and not landed:
+                # Killed mid-step: did it land? (else there is nothing to revert)
+                if not self._is_landed(e, now, started=True):
+                    self._step(m, lease, repo, {"state": NOT_LANDED, "why": reason})
+                    return None
+                landed = now
+            assert landed is not None
+            revert = step.get("revert") or self._revert_commit(m, e, landed)
+            if now == revert:
+                self._step(m, lease, repo, {"state": CS.reverted, "landed": landed,
+                                            "revert": revert})
+                return True
+            if now != landed:
+                self._step(m, lease, repo, {"state": CS.revert_failed, "landed": landed,
+                                            "revert": revert,
+                                            "why": f"{remote}/{base} moved on to {str(now)[:12]}"})
+                return False
+            self._step(m, lease, repo, {"state": REVERTING, "landed": landed, "revert": revert})
+            self.fault("before-revert", repo)
+            why = g.push(wt, remote, revert, base, landed)
+            self.fault("after-revert", repo)
+            if why and g.remote_sha(wt, remote, base) != revert:
+                self._step(m, lease, repo, {"state": CS.revert_failed, "landed": landed,
+                                            "revert": revert, "why": why})
+                return False
+            self._step(m, lease, repo, {"state": CS.reverted, "landed": landed, "revert": revert})
+            self.rt.events.emit(EventKind.repo_reverted, plan=m["plan"], repo=repo, sha=revert,
+                                reason=reason)
+            return True
+
+    def _revert_commit(self, m: Manifest, e: ManifestRepo, landed: str) -> str:
+        """The revert of ``landed``: the base's tree over it. Same identity, date and
+        message every time, so the same SHA: a resumed undo recognises its own push."""
+        when = f"{m['created']} +0000"
+        env = dict(g.IDENTITY, GIT_AUTHOR_DATE=when, GIT_COMMITTER_DATE=when)
+        msg = (f"Revert {m['branch']} ({m['plan']}): the cross-repo landing stopped\n\n"
+               f"Puts {e['base']} back to {e['base_sha']}.")
+        return g.git(e["worktree"], "commit-tree", f"{e['base_sha']}^{{tree}}", "-p", landed,
+                     "-m", msg, env=env)
+
+    # -- leases ------------------------------------------------------------------
+    def _lease(self, repo: str) -> _Held:
+        deadline = time.monotonic() + self.lease_wait
+        while True:
+            lease = self.store.take_lease(repo, self.concurrency.get(repo, 1))
+            if lease is not None:
+                return _Held(self.rt, lease)
+            if time.monotonic() > deadline:
+                raise OperationFailed(f"{repo}: its lease stayed taken for {self.lease_wait:g}s "
+                                      "(a todo of it running?)",
+                                      hint="run coord change land again: it carries on")
+            time.sleep(0.05)
+
+    def _step(self, m: Manifest, lease: Lease, repo: str, doc: dict[str, Any]) -> None:
+        if not self.store.step(m["plan"], lease, repo, doc):
+            raise OperationFailed(f"{repo}: lost its lease mid-landing (another landing took "
+                                  "over); nothing more is written by this one")
+
+
+class _Held:
+    """A landing step's repo lease, renewed while held, released after."""
+
+    def __init__(self, rt: Runtime, lease: Lease) -> None:
+        self.rt, self.lease = rt, lease
+        self.hb = Heartbeat(rt.leases, lease, rt.settings.heartbeat_interval)
+
+    def __enter__(self) -> Lease:
+        self.hb.start()
+        return self.lease
+
+    def __exit__(self, *exc: object) -> None:
+        # Released on any way out (a crash simulated in-process too, as its TTL would:
+        # what a real kill leaves is the TTL's to end, see the SIGKILL test).
+        self.hb.stop()
+        self.rt.leases.release(self.lease)
+
+
+def _policy(rt: Runtime) -> Policy:
+    s = rt.settings
+    return Policy(tuple(s.signing_keys), s.accept_unsigned, s.require_signed)

@@ -1,0 +1,106 @@
+"""The merge train: changes landed one after another, each verified on top of the
+candidates of the changes ahead of it (as Zuul's dependent pipelines do).
+
+A pass over the train builds each change's *train candidate* per repo: its own
+commits (what its todos made, kept as ``own`` SHAs) with the candidates of the
+changes ahead merged in, then runs its verify todos (``verify``, given by the
+caller: the CLI runs them as sweeps). A change that fails verification leaves the
+train and the pass starts again: those behind it are rebuilt from their own
+commits without it and verified again. Once every change of the train is
+verified, they land head first; one whose landing fails (reverted) leaves the
+train, and those behind it verify again without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from coordination.change import git as g
+from coordination.change import worktrees
+from coordination.change.landing import Lander
+from coordination.change.model import ChangePlan
+from coordination.errors import CoordError
+from coordination.runtime.changes import RepoRecord
+from coordination.runtime.context import Runtime
+
+#: plan -> (its change, repo concurrency)
+Resolve = Callable[[str], tuple[ChangePlan, dict[str, int]]]
+#: runs a change's verify todos; None when they all passed, else why not
+Verify = Callable[[ChangePlan], str | None]
+
+
+def _own(rt: Runtime, cp: ChangePlan) -> dict[str, str]:
+    """The change's own candidate per repo (before any train merge), kept once."""
+    st = rt.changes.read(cp.plan)
+    own = rt.changes.own(cp.plan)
+    for repo in cp.targets:
+        rec = st.repos.get(repo)
+        if repo not in own and rec is not None:
+            own[repo] = g.head(rec.worktree)
+    rt.changes.set_own(cp.plan, own)
+    return own
+
+
+def _build(rt: Runtime, cp: ChangePlan, ahead: dict[str, list[tuple[str, str]]]) -> str | None:
+    """Reset each repo's worktree to the change's own commits and merge the train
+    candidates ahead of it; None, or why it could not (a conflict)."""
+    st = rt.changes.read(cp.plan)
+    own = _own(rt, cp)
+    for repo, t in cp.targets.items():
+        rec = st.repos.get(repo)
+        if rec is None or repo not in own:
+            return f"{repo}: no candidate yet (run the plan first)"
+        wt = rec.worktree
+        g.git(wt, "reset", "--quiet", "--hard", own[repo])
+        base_sha = g.fetch(t.checkout, t.remote, t.base)  # what landed before it included
+        for plan, sha in [(f"{t.remote}/{t.base}", base_sha), *ahead.get(repo, [])]:
+            try:
+                g.git(wt, "merge", "--no-edit", "--quiet", "-m", f"Train: {plan} ahead of "
+                      f"{cp.plan}", sha, env=worktrees.identity_env(wt))
+            except g.GitError:
+                g.git(wt, "merge", "--abort", check=False)
+                return f"{repo}: does not merge with {plan} ahead of it"
+        head = g.head(wt)
+        if head != rec.candidate or base_sha != rec.base_sha:
+            rt.changes.set_repo(cp.plan, repo, RepoRecord(rec.base, rec.remote, base_sha,
+                                                          head, wt))
+    return None
+
+
+def run_train(rt: Runtime, resolve: Resolve, verify: Verify) -> list[dict[str, Any]]:
+    """Run the train to its end; one result per change that left it, in order."""
+    results: list[dict[str, Any]] = []
+    while True:
+        train = rt.changes.train()
+        if not train:
+            return results
+        ahead: dict[str, list[tuple[str, str]]] = {}
+        failed = False
+        for plan in train:
+            try:
+                cp, _ = resolve(plan)
+                why = _build(rt, cp, ahead) or verify(cp)
+            except CoordError as exc:
+                why = str(exc)
+            if why:
+                rt.changes.leave_train(plan)
+                results.append({"plan": plan, "state": "failed_verification", "reason": why})
+                failed = True
+                break  # those behind verify again without it
+            st = rt.changes.read(plan)
+            for repo in cp.targets:
+                ahead.setdefault(repo, []).append((plan, st.repos[repo].candidate))
+        if failed:
+            continue
+        for plan in train:
+            cp, concurrency = resolve(plan)
+            try:
+                out = Lander(rt, cp, concurrency=concurrency).land().document()
+            except CoordError as exc:
+                out = {"plan": plan, "state": "not_ready", "reason": str(exc)}
+            rt.changes.leave_train(plan)
+            rt.changes.set_own(plan, {})
+            results.append(out)
+            if out["state"] != "landed":
+                break  # those behind verify again without it

@@ -1,0 +1,94 @@
+"""One worktree per repo and change branch, created from the base on first use and
+reused by every todo after (no clone per todo, the user's checkout untouched).
+
+The worktree lives in the repo's own git directory
+(``<git-common-dir>/coord-worktrees/<branch>``): beside nothing of the user's,
+found again by any process from the checkout and the branch alone, and gone
+with the repository. Creation is serialised per repository by a lock file
+there, so two todos (or a todo and a landing) never race to create it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from coordination.change import git as g
+
+DIR = "coord-worktrees"
+
+
+@dataclass(frozen=True)
+class Worktree:
+    path: str
+    branch: str
+    #: the base's SHA it was created from (or, found existing, where it forked)
+    base_sha: str
+    created: bool
+
+
+def common_dir(checkout: str | Path) -> Path:
+    out = g.git(checkout, "rev-parse", "--path-format=absolute", "--git-common-dir")
+    return Path(out)
+
+
+def path_of(checkout: str | Path, branch: str) -> Path:
+    """Where ``branch``'s worktree of ``checkout`` is (whether it exists or not)."""
+    return common_dir(checkout) / DIR / branch.replace("/", "%")
+
+
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def ensure(checkout: str | Path, branch: str, base: str, remote: str) -> Worktree:
+    """The worktree of ``branch`` in ``checkout``: created from ``remote``'s ``base``
+    (fetched now) if it does not exist yet, else the one there is."""
+    if not Path(checkout).is_dir():
+        raise g.GitError(["-C", str(checkout)], 128,
+                         f"checkout {checkout} does not exist (clone the repo there)")
+    wt = path_of(checkout, branch)
+    with _locked(wt.parent):
+        if (wt / ".git").exists():
+            tracking = f"refs/remotes/{remote}/{base}"
+            fork = g.git(wt, "merge-base", "HEAD", tracking, check=False) or g.head(wt)
+            return Worktree(str(wt), branch, fork, created=False)
+        # --force: a worktree of ours whose directory was deleted is still registered
+        # (no `git worktree prune`: that would drop the user's own missing worktrees too).
+        base_sha = g.fetch(checkout, remote, base)
+        if g.ok(checkout, "show-ref", "--verify", "--quiet", f"refs/heads/{branch}"):
+            # The branch outlived its worktree (removed by hand): carry on with it.
+            g.git(checkout, "worktree", "add", "--quiet", "--force", str(wt), branch)
+            fork = g.git(wt, "merge-base", "HEAD", base_sha, check=False) or base_sha
+            return Worktree(str(wt), branch, fork, created=False)
+        g.git(checkout, "worktree", "add", "--quiet", "--force", "--no-track", "-b", branch,
+              str(wt), base_sha)
+        return Worktree(str(wt), branch, base_sha, created=True)
+
+
+def identity_env(repo: str | Path) -> dict[str, str]:
+    """coord's identity for commits in ``repo``, unless its git config names one."""
+    if g.git(repo, "config", "user.email", check=False):
+        return {}
+    return dict(g.IDENTITY)
+
+
+def commit_all(wt: str | Path, message: str) -> str | None:
+    """Commit everything changed in ``wt`` (new files too); the new SHA, or None when
+    nothing changed (a todo run again over its own edit commits nothing)."""
+    if not g.git(wt, "status", "--porcelain"):
+        return None
+    g.git(wt, "add", "-A")
+    g.git(wt, "commit", "--quiet", "--no-verify", "-m", message, env=identity_env(wt))
+    return g.head(wt)

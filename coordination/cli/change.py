@@ -1,0 +1,153 @@
+"""`coord change status|land|queue`: a plan that lands a cross-repo change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from coordination.change.landing import Lander
+from coordination.change.model import ChangePlan, change_of
+from coordination.change.reading import document
+from coordination.change.train import run_train
+from coordination.cli.change_verify import verify_with_sweep
+from coordination.cli.context import Context
+from coordination.cli.render import emit, err_console, esc, json_option, print_json, say, table
+from coordination.errors import ChangeNotReady, LandingFailed
+from coordination.runtime.context import Runtime, get_runtime
+
+
+def _change(obj: Context, plan_id: str) -> tuple[ChangePlan, dict[str, int]]:
+    store = obj.manager.store
+    catalog = store.load()
+    return (change_of(catalog, plan_id, store.base_dir),
+            {r.name: r.concurrency for r in catalog.repos})
+
+
+def _runtime(obj: Context) -> Runtime:
+    return get_runtime(Path(obj.file))
+
+
+@click.group()
+def change() -> None:
+    """Cross-repo changes: a branch per repo, verified together, landed all or none.
+
+    \b
+    Examples:
+      coord plan sweep PLAN-004 --wait       # edits, commits and verify todos
+      coord change status PLAN-004
+      coord change land PLAN-004 --wait
+    """
+
+
+@change.command()
+@click.argument("plan_id", metavar="PLAN")
+@json_option
+@click.pass_obj
+def status(obj: Context, plan_id: str, as_json: bool) -> None:
+    """Per repo: base, candidate, verified by, landed SHA, state.
+
+    \b
+    Example:
+      coord change status PLAN-004 --json | jq '.repos[] | {repo, state}'
+    """
+    cp, _ = _change(obj, plan_id)
+    rt = _runtime(obj)
+    doc = document(cp, rt.changes.read(plan_id), rt.changes.train())
+
+    def human(d: Any) -> None:
+        say(f"{esc(d['plan'])} ({esc(d['branch'])}, land: {d['land']}): {d['state']}"
+            + (f" - {esc(d['reason'])}" if d["reason"] else ""))
+        table(None, ["#", "repo", "base", "candidate", "verified by", "landed", "state"],
+              [(r["order"], esc(r["repo"]), f"{esc(r['base'])} {(r['base_sha'] or '')[:10]}",
+                (r["candidate"] or "")[:10], esc(", ".join(r["verified_by"])),
+                (r["landed"] or "")[:10], r["state"]) for r in d["repos"].values()])
+
+    emit(as_json, doc, human)
+
+
+@change.command()
+@click.argument("plan_id", metavar="PLAN")
+@click.option("--dry-run", is_flag=True, help="Say what prepare finds and the order; change nothing.")
+@click.option("--wait", is_flag=True,
+              help="Return when the landing ended (it always runs in this process).")
+@json_option
+@click.pass_obj
+def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -> None:
+    """Land a verified change: prepare (verified, bases unchanged, signed manifest),
+    then each repo in dependency order; on a failure, revert what landed.
+
+    A landing killed half-way is carried on by running this again: each step is
+    recognised on the remote by its SHA, nothing is pushed twice. Exit 1 when the
+    change is not ready (each reason printed) or the landing was reverted.
+
+    \b
+    Examples:
+      coord change land PLAN-004 --dry-run
+      coord change land PLAN-004 --wait --json
+    """
+    cp, concurrency = _change(obj, plan_id)
+    rt = _runtime(obj)
+    lander = Lander(rt, cp, concurrency=concurrency)
+    prep = lander.prepare(dry_run=dry_run)
+    if not prep.ok:
+        if as_json:
+            print_json({"plan": plan_id, "state": "not_ready", "problems": prep.problems})
+        raise ChangeNotReady(f"{plan_id} is not ready to land:\n  " + "\n  ".join(prep.problems))
+    assert prep.manifest is not None
+    if dry_run:
+        doc: dict[str, Any] = {"plan": plan_id, "dry_run": True, "manifest": prep.manifest}
+
+        def ready(d: dict[str, Any]) -> None:
+            say(f"{plan_id} is ready: would land " + " -> ".join(
+                f"{r['repo']} ({r['candidate'][:10]} on {r['base']} {r['base_sha'][:10]})"
+                for r in d["manifest"]["repos"]))
+
+        emit(as_json, doc, ready)
+        return
+    if prep.resumed and not as_json:
+        err_console().print(f"{plan_id}: carrying on the landing under way")
+    result = lander.commit(prep.manifest).document()
+    emit(as_json, result, lambda d: say(
+        f"{plan_id}: {d['state']}" + (f" - {d['reason']}" if d["reason"] else "")
+        + (f" (landed: {', '.join(d['landed'])})" if d["landed"] else "")))
+    if result["state"] != "landed":
+        raise LandingFailed(f"{plan_id} {result['state']}: {result['reason']}")
+
+
+@change.command()
+@click.argument("plan_ids", metavar="[PLAN...]", nargs=-1)
+@click.option("--land", "run", is_flag=True,
+              help="Run the train: verify each change on those ahead, land it, go on.")
+@json_option
+@click.pass_obj
+def queue(obj: Context, plan_ids: tuple[str, ...], run: bool, as_json: bool) -> None:
+    """The merge train: queue changes (in the order given), list it, run it.
+
+    Each change verifies on top of the candidates of the changes ahead of it; one
+    that fails verification or landing leaves the train, and those behind it
+    verify again without it.
+
+    \b
+    Examples:
+      coord change queue PLAN-004 PLAN-005 PLAN-006
+      coord change queue --land --json
+    """
+    for p in plan_ids:
+        _change(obj, p)  # each must be a change: refused before anything is queued
+    rt = _runtime(obj)
+    train = rt.changes.enqueue(list(plan_ids)) if plan_ids else rt.changes.train()
+    if not run:
+        emit(as_json, {"train": train}, lambda d: say(
+            " -> ".join(d["train"]) if d["train"] else "the train is empty"))
+        return
+    results = run_train(rt, lambda p: _change(obj, p), verify_with_sweep(obj.file))
+
+    def human(d: dict[str, Any]) -> None:
+        for r in d["results"]:
+            say(f"{r['plan']}: {r['state']}" + (f" - {r['reason']}" if r.get("reason") else ""))
+
+    emit(as_json, {"results": results, "train": rt.changes.train()}, human)
+    if any(r["state"] != "landed" for r in results):
+        raise SystemExit(1)

@@ -1,0 +1,191 @@
+"""A change's state in Redis: one hash per plan (``Keys.change``).
+
+Fields (JSON values unless said):
+
+    repo:<R>        {"base", "remote", "base_sha", "candidate", "worktree", "at"}
+    verify:<TODO>   {"repo", "shas": {R: candidate SHA it ran against}, "at"}
+    conflict:<R>    why merging a moved base into the branch failed (text)
+    state           the change's last landing: landing | landed | reverted | revert_failed
+    reason          why it ended reverted or revert_failed (text)
+    manifest        the landing manifest (JSON text, exactly as signed)
+    manifest_sig    its signature (``v2:<hex>``), manifest_key_id: the key's id
+    own             a queued change's own candidates {R: SHA} (the merge train's)
+    step:<R>        {"state": landing|landed|reverting|reverted|revert_failed,
+                     "landed": SHA, "revert": SHA, "why"} (written under the repo's lease)
+
+Candidates are written by the worker holding the repo's lease (one writer per
+repo at a time); landing steps by :meth:`ChangeStore.step`, fenced.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from coordination.keys import Keys
+from coordination.runtime.client import lua
+from coordination.runtime.leases import Lease, new_token
+
+
+@dataclass(frozen=True)
+class RepoRecord:
+    base: str
+    remote: str
+    base_sha: str
+    candidate: str
+    worktree: str
+
+
+@dataclass(frozen=True)
+class ChangeState:
+    """Everything of one change, read in one HGETALL."""
+
+    repos: dict[str, RepoRecord]
+    verifies: dict[str, dict[str, Any]]
+    conflicts: dict[str, str]
+    steps: dict[str, dict[str, Any]]
+    state: str | None
+    reason: str | None
+    manifest: str | None
+    manifest_sig: str | None
+    manifest_key_id: str | None
+
+    def verified_by(self, repo: str) -> list[str]:
+        """The verify todos that ran against ``repo``'s current candidate."""
+        rec = self.repos.get(repo)
+        if rec is None:
+            return []
+        return sorted(t for t, v in self.verifies.items()
+                      if v.get("shas", {}).get(repo) == rec.candidate)
+
+
+def _loads(v: str) -> Any:
+    try:
+        return json.loads(v)
+    except ValueError:
+        return {}
+
+
+class ChangeStore:
+    def __init__(self, r: redis.Redis, keys: Keys, lease_ttl: float) -> None:
+        self.r = r
+        self.keys = keys
+        self.ttl_ms = max(1, int(lease_ttl * 1000))
+
+    def read(self, plan: str) -> ChangeState:
+        raw: dict[str, str] = self.r.hgetall(self.keys.change(plan))  # type: ignore[assignment]
+        repos, verifies, conflicts, steps = {}, {}, {}, {}
+        for k, v in raw.items():
+            kind, _, name = k.partition(":")
+            if kind == "repo":
+                d = _loads(v)
+                repos[name] = RepoRecord(d.get("base", ""), d.get("remote", ""),
+                                         d.get("base_sha", ""), d.get("candidate", ""),
+                                         d.get("worktree", ""))
+            elif kind == "verify":
+                verifies[name] = _loads(v)
+            elif kind == "conflict":
+                conflicts[name] = v
+            elif kind == "step":
+                steps[name] = _loads(v)
+        return ChangeState(repos, verifies, conflicts, steps, raw.get("state"), raw.get("reason"),
+                           raw.get("manifest"), raw.get("manifest_sig"),
+                           raw.get("manifest_key_id"))
+
+    def set_repo(self, plan: str, repo: str, rec: RepoRecord) -> None:
+        """A repo's base and candidate as its worktree has them now. A candidate that
+        moved clears the repo's conflict (merged by hand)."""
+        doc = json.dumps({"base": rec.base, "remote": rec.remote, "base_sha": rec.base_sha,
+                          "candidate": rec.candidate, "worktree": rec.worktree,
+                          "at": time.time()})
+        # MULTI: the new candidate and the conflict it resolves are seen together.
+        with self.r.pipeline(transaction=True) as p:
+            p.hset(self.keys.change(plan), f"repo:{repo}", doc)
+            p.hdel(self.keys.change(plan), f"conflict:{repo}")
+            p.execute()
+
+    def set_conflict(self, plan: str, repo: str, why: str) -> None:
+        self.r.hset(self.keys.change(plan), f"conflict:{repo}", why)
+
+    def record_verify(self, plan: str, todo: str, repo: str, shas: dict[str, str]) -> None:
+        self.r.hset(self.keys.change(plan), f"verify:{todo}",
+                    json.dumps({"repo": repo, "shas": shas, "at": time.time()}))
+
+    def begin_landing(self, plan: str, manifest: str, sig: dict[str, str]) -> None:
+        """A new landing: its manifest, state ``landing``, the last landing's steps gone."""
+        key = self.keys.change(plan)
+        old = [f"step:{repo}" for repo in self.read(plan).steps]
+        # MULTI: a reader sees the old landing or the new one, never steps of the old
+        # one under the new manifest.
+        with self.r.pipeline(transaction=True) as p:
+            if old:
+                p.hdel(key, *old)
+            p.hdel(key, "reason", "manifest_sig", "manifest_key_id")
+            p.hset(key, "manifest", manifest)
+            p.hset(key, "state", "landing")
+            for name, value in sig.items():
+                p.hset(key, name, value)
+            p.execute()
+
+    def end_landing(self, plan: str, state: str, reason: str | None) -> None:
+        key = self.keys.change(plan)
+        with self.r.pipeline(transaction=True) as p:
+            p.hset(key, "state", state)
+            if reason:
+                p.hset(key, "reason", reason)
+            else:
+                p.hdel(key, "reason")
+            p.execute()
+
+    def forget(self, plan: str) -> None:
+        self.r.delete(self.keys.change(plan))
+
+    # -- the repo lease of a landing step -------------------------------------
+    def take_lease(self, repo: str, concurrency: int) -> Lease | None:
+        """Every slot of ``repo`` (no todo of it runs while it lands), or None."""
+        slots = [self.keys.lease(repo, i) for i in range(max(1, concurrency))]
+        token = new_token()
+        fence = int(lua("change_lease")(self.r, [*slots, self.keys.fence(repo)],
+                                        [token, self.ttl_ms]))
+        if not fence:
+            return None
+        return Lease(repo=repo, slot=0, token=token, fence=fence, ttl_ms=self.ttl_ms,
+                     namespace=self.keys.namespace, extra=tuple(slots[1:]))
+
+    def step(self, plan: str, lease: Lease, repo: str, doc: dict[str, Any]) -> bool:
+        """Record a repo's landing step, fenced by ``lease``; False: refused."""
+        return bool(lua("change_step")(
+            self.r, [self.keys.change(plan), lease.key, self.keys.fence(repo)],
+            [lease.token, lease.fence, f"step:{repo}", json.dumps(doc)]))
+
+    # -- the merge train --------------------------------------------------------
+    # A sorted set scored by when each change was queued (ZADD NX keeps a change's place):
+    # only commands coord's CLI already runs (README "Redis ACL").
+    def train(self) -> list[str]:
+        return [str(x) for x in self.r.zrange(self.keys.change_train, 0, -1)]
+
+    def enqueue(self, plans: list[str]) -> list[str]:
+        """Append the plans not in the train yet, in order; the train after."""
+        now = time.time()
+        for i, p in enumerate(plans):
+            self.r.zadd(self.keys.change_train, {p: now + i * 1e-6}, nx=True)
+        return self.train()
+
+    def own(self, plan: str) -> dict[str, str]:
+        """A queued change's own candidates per repo (before the train merged those
+        ahead of it into its branch)."""
+        raw = self.r.hget(self.keys.change(plan), "own")
+        return dict(json.loads(raw)) if raw else {}
+
+    def set_own(self, plan: str, own: dict[str, str]) -> None:
+        if own:
+            self.r.hset(self.keys.change(plan), "own", json.dumps(own))
+        else:
+            self.r.hdel(self.keys.change(plan), "own")
+
+    def leave_train(self, plan: str) -> None:
+        self.r.zrem(self.keys.change_train, plan)

@@ -1,0 +1,171 @@
+"""Real git for the change tests and bench/land.py: bare repos as remotes, a clone of each
+as the user's checkout, and a post-receive hook in every remote that appends
+``<repo> <old> <new>`` to one shared log (the order of pushes across remotes)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def git(cwd: Path | str, *args: str, check: bool = True, input: str | None = None) -> str:
+    env = dict(os.environ, **GIT_ENV)
+    return subprocess.run(["git", "-C", str(cwd), *args], check=check, capture_output=True,
+                          text=True, env=env, input=input).stdout.strip()
+
+
+@dataclass
+class Repos:
+    root: Path
+    names: list[str]
+    log: Path
+
+    def remote(self, name: str) -> Path:
+        return self.root / "remotes" / f"{name}.git"
+
+    def checkout(self, name: str) -> Path:
+        return self.root / "checkouts" / name
+
+    def remote_head(self, name: str, branch: str = "main") -> str:
+        return git(self.remote(name), "rev-parse", f"refs/heads/{branch}")
+
+    def pushes(self) -> list[tuple[str, str, str]]:
+        if not self.log.exists():
+            return []
+        return [tuple(line.split()) for line in self.log.read_text().splitlines()]  # type: ignore[misc]
+
+    def push_from_elsewhere(self, name: str, filename: str = "other.txt") -> str:
+        """Someone else pushes a commit to ``name``'s main; its SHA."""
+        other = self.root / "others" / name
+        if not other.exists():
+            git(self.root, "clone", "--quiet", str(self.remote(name)), str(other))
+        git(other, "pull", "--quiet", "--ff-only")
+        (other / filename).write_text(f"{filename} {len(self.pushes())}\n")
+        git(other, "add", "-A")
+        git(other, "commit", "--quiet", "-m", "someone else")
+        git(other, "push", "--quiet", "origin", "HEAD:main")
+        return git(other, "rev-parse", "HEAD")
+
+
+def make_repos(root: Path, names: list[str], hook_extra: str = "") -> Repos:
+    """``names`` as bare remotes with one commit on main, cloned under checkouts/.
+    ``hook_extra``: shell appended to every post-receive hook (``$REPO`` is set)."""
+    log = root / "pushes.log"
+    seed = root / "seed"
+    seed.mkdir(parents=True)
+    git(seed, "init", "--quiet", "-b", "main")
+    (seed / "README").write_text("seed\n")
+    git(seed, "add", "-A")
+    git(seed, "commit", "--quiet", "-m", "seed")
+    for name in names:
+        remote = root / "remotes" / f"{name}.git"
+        git(root, "init", "--quiet", "--bare", "-b", "main", str(remote))
+        hook = remote / "hooks" / "post-receive"
+        hook.write_text(textwrap.dedent(f"""\
+            #!/bin/sh
+            REPO={name}
+            while read old new ref; do echo "$REPO $old $new" >> {log}; done
+            """) + hook_extra)
+        hook.chmod(0o755)
+        git(seed, "push", "--quiet", str(remote), "main")
+        git(root, "clone", "--quiet", str(remote), str(root / "checkouts" / name))
+        for k, v in (("user.name", "t"), ("user.email", "t@t")):
+            git(root / "checkouts" / name, "config", k, v)
+    log.unlink(missing_ok=True)  # the seeding pushes are not a landing's
+    return Repos(root, names, log)
+
+
+def catalog_yaml(names: list[str], *, branch: str = "chg", land: str = "push",
+                 land_command: str | None = None, plan: str = "PLAN-001",
+                 verify_run: str = "true", edit_run: str = "echo edited > CHANGED") -> str:
+    """A catalog: ``names`` as repos (checkouts/<name>), each depending on the one before,
+    a change plan with an edit+commit todo per repo and one verify todo in the last."""
+    lines = ["version: 1", "repos:"]
+    for n in names:
+        lines.append(f"  - {{name: {n}, path: checkouts/{n}"
+                     + (f", land_command: {json_str(land_command)}" if land_command else "") + "}")
+    lines += ["coordination:", "  plans:",
+              f"    - {{id: {plan}, title: change, status: active, "
+              f"change: {{branch: {branch}, land: {land}}}}}", "  todos:"]
+    edits = []
+    for i, n in enumerate(names):
+        tid = f"TODO-{i + 1:03d}"
+        edits.append(tid)
+        lines.append(f"    - {{id: {tid}, task: edit {n}, repo: {n}, plan: {plan}, "
+                     f"run: {json_str(edit_run)}, commit: \"edit {n}\"}}")
+    lines.append(f"    - {{id: TODO-{100 + len(names):03d}, task: verify, repo: {names[-1]}, plan: {plan}, "
+                 f"verify: true, run: {json_str(verify_run)}, blocked_by: [{', '.join(edits)}]}}")
+    lines.append("  dependencies:")
+    for i in range(1, len(names)):
+        lines.append(f"    - {{id: DEP-{i:03d}, consumer: {names[i]}, provider: {names[i - 1]}}}")
+    return "\n".join(lines) + "\n"
+
+
+def json_str(s: str) -> str:
+    import json
+
+    return json.dumps(s)
+
+
+class World:
+    """Repos, a catalog with a change plan, and a runtime on the test's Redis; candidates
+    are made through the worker's own calls (coordination.change.todos)."""
+
+    def __init__(self, root: Path, names: list[str], **catalog_kw: object) -> None:
+        from coordination.catalog.store import CatalogStore
+        from coordination.change.model import change_of
+        from coordination.runtime.context import Runtime
+
+        self.root = root
+        self.names = names
+        self.repos = make_repos(root, names)
+        self.catalog = root / "ecosystem.yaml"
+        self.catalog.write_text(catalog_yaml(names, **catalog_kw))  # type: ignore[arg-type]
+        self.rt = Runtime.create(catalog=self.catalog)
+        self.plan = str(catalog_kw.get("plan", "PLAN-001"))
+        self.cp = change_of(CatalogStore(self.catalog).load(), self.plan, root)
+
+    def draft(self, tag: str = "edit") -> dict[str, str]:
+        """An edit committed in every repo's change worktree; repo -> candidate."""
+        from coordination.change.todos import enter, leave
+
+        out = {}
+        for i, repo in enumerate(self.cp.targets):
+            tc = self.cp.todo_change(f"{tag} {repo}", False)
+            e = enter(self.rt.changes, tc, repo, str(self.repos.checkout(repo)))
+            (Path(e.cwd) / f"{tag}.txt").write_text(f"{tag} {repo}\n")
+            sha = leave(self.rt.changes, tc, repo, f"TODO-{i + 1:03d}", e, True)
+            assert sha is not None
+            out[repo] = sha
+        return out
+
+    def verify(self, ok: bool = True) -> dict[str, str]:
+        """The verify todo's turn (in the last repo): the SHAs it was given."""
+        from coordination.change.todos import enter, leave
+
+        repo = self.names[-1]
+        tc = self.cp.todo_change(None, True)
+        e = enter(self.rt.changes, tc, repo, str(self.repos.checkout(repo)))
+        leave(self.rt.changes, tc, repo, self.verify_todo, e, ok)
+        return e.shas
+
+    @property
+    def verify_todo(self) -> str:
+        return self.cp.verify_todos[0]
+
+    def lander(self, **kw: object):  # type: ignore[no-untyped-def]
+        from coordination.change.landing import Lander
+
+        return Lander(self.rt, self.cp, **kw)  # type: ignore[arg-type]
+
+    def status(self) -> dict:  # type: ignore[type-arg]
+        from coordination.change.reading import document
+
+        return dict(document(self.cp, self.rt.changes.read(self.cp.plan),
+                             self.rt.changes.train()))

@@ -1,0 +1,110 @@
+"""The merge train (#25): three changes queued; the middle one fails verification, leaves
+the train, and the third verifies again without it, on top of the first, then lands."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from coordination.catalog.store import CatalogStore
+from coordination.change.model import ChangePlan, change_of
+from coordination.change.todos import enter, leave
+from coordination.change.train import run_train
+from coordination.runtime.context import Runtime
+from tests.integration.change_repos import git, make_repos
+
+pytestmark = pytest.mark.timeout(120)
+
+NAMES = ["libz", "core", "api", "web"]
+
+
+def catalog(names: list[str]) -> str:
+    lines = ["version: 1", "repos:"]
+    lines += [f"  - {{name: {n}, path: checkouts/{n}}}" for n in names]
+    lines += ["coordination:", "  plans:"]
+    lines += [f"    - {{id: PLAN-00{k}, title: change {k}, status: active, "
+              f"change: {{branch: change-{k}}}}}" for k in (1, 2, 3)]
+    lines.append("  todos:")
+    tid = 0
+    for k in (1, 2, 3):
+        for n in names:
+            tid += 1
+            run = f"echo {k} > change-{k}.txt" + (" && touch BROKEN" if k == 2 and n == "api" else "")
+            lines.append(f"    - {{id: TODO-{tid:03d}, task: c{k} {n}, repo: {n}, plan: PLAN-00{k}, "
+                         f"run: \"{run}\", commit: \"change {k} in {n}\"}}")
+        tid += 1
+        # every repo's candidate is checked, through the env a verify todo gets
+        check = " && ".join(f'! test -f "$COORD_CANDIDATE_{n.upper()}_PATH/BROKEN"'
+                            for n in names)
+        lines.append(f"    - {{id: TODO-{tid:03d}, task: verify {k}, repo: web, plan: PLAN-00{k}, "
+                     f"verify: true, run: '{check}'}}")
+    lines.append("  dependencies:")
+    lines += [f"    - {{id: DEP-00{i}, consumer: {names[i]}, provider: {names[i - 1]}}}"
+              for i in range(1, len(names))]
+    return "\n".join(lines) + "\n"
+
+
+def run_todo(rt: Runtime, cp: ChangePlan, tid: str, root: Path) -> bool:
+    """A todo through the worker's own calls (coordination.change.todos)."""
+    todo = CatalogStore(root / "ecosystem.yaml").load().todo(tid)
+    assert todo is not None and todo.run
+    tc = cp.todo_change(todo.commit, todo.verify)
+    e = enter(rt.changes, tc, todo.repo, str(root / "checkouts" / todo.repo))
+    ok = subprocess.run(todo.run, shell=True, cwd=e.cwd, env={**os.environ, **e.env},
+                        capture_output=True).returncode == 0
+    leave(rt.changes, tc, todo.repo, tid, e, ok)
+    return ok
+
+
+def test_a_failing_change_leaves_the_train_and_those_behind_verify_again(
+        tmp_path: Path, redis_url: str) -> None:
+    repos = make_repos(tmp_path, NAMES)
+    (tmp_path / "ecosystem.yaml").write_text(catalog(NAMES))
+    rt = Runtime.create(catalog=tmp_path / "ecosystem.yaml")
+
+    def resolve(plan: str) -> tuple[ChangePlan, dict[str, int]]:
+        cat = CatalogStore(tmp_path / "ecosystem.yaml").load()
+        return change_of(cat, plan, tmp_path), {}
+
+    verified: list[tuple[str, dict[str, str]]] = []
+
+    def verify(cp: ChangePlan) -> str | None:
+        for tid in cp.verify_todos:
+            if not run_todo(rt, cp, tid, tmp_path):
+                return f"verify todo {tid} failed"
+            verified.append((cp.plan, rt.changes.read(cp.plan).verifies[tid]["shas"]))
+        return None
+
+    own: dict[str, dict[str, str]] = {}
+    for k in (1, 2, 3):  # `coord plan sweep` of each: the edits, committed
+        cp, _ = resolve(f"PLAN-00{k}")
+        for tid in cp.todos:
+            if tid not in cp.verify_todos:
+                assert run_todo(rt, cp, tid, tmp_path)
+        own[cp.plan] = {r: x.candidate for r, x in rt.changes.read(cp.plan).repos.items()}
+    assert rt.changes.enqueue(["PLAN-001", "PLAN-002", "PLAN-003"]) == [
+        "PLAN-001", "PLAN-002", "PLAN-003"]
+
+    results = run_train(rt, resolve, verify)
+
+    assert [(r["plan"], r["state"]) for r in results] == [
+        ("PLAN-002", "failed_verification"), ("PLAN-001", "landed"), ("PLAN-003", "landed")]
+    assert "TODO-010" in results[0]["reason"]
+    assert rt.changes.train() == []
+    # PLAN-003 verified (the second time, without PLAN-002) on top of PLAN-001's candidates
+    last3 = [shas for plan, shas in verified if plan == "PLAN-003"][-1]
+    for n in NAMES:
+        remote = repos.remote(n)
+        assert git(remote, "merge-base", "--is-ancestor", own["PLAN-001"][n], last3[n]) == ""
+        assert git(remote, "merge-base", "--is-ancestor", own["PLAN-003"][n], "main") == ""
+        # nothing of PLAN-002 ever reached a remote
+        assert subprocess.run(["git", "-C", str(remote), "cat-file", "-e", own["PLAN-002"][n]],
+                              capture_output=True).returncode != 0
+        files = git(remote, "ls-tree", "--name-only", "main").split()
+        assert "change-1.txt" in files and "change-3.txt" in files, files
+        assert "change-2.txt" not in files and "BROKEN" not in files, files
+    # landed in dependency order: PLAN-001's four repos, then PLAN-003's
+    assert [p[0] for p in repos.pushes()] == NAMES + NAMES

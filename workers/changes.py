@@ -1,0 +1,67 @@
+"""A change's todo on a worker: the two calls the runner makes around its command.
+
+Kept apart from :mod:`workers.runner` so that running a todo stays one readable
+loop: :meth:`ChangeTurn.of` before (the worktree as cwd, the candidates' env),
+:meth:`ChangeTurn.leave` after (commit, candidate, verification). A git failure
+in either fails the todo with git's message; it never escapes into the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import cast
+
+from redis import RedisError
+
+from coordination.change.model import TodoChange
+from coordination.change.todos import Entered, enter, leave
+from coordination.errors import CoordError
+from coordination.runtime.changes import ChangeStore
+from coordination.runtime.context import Runtime
+from coordination.runtime.leases import Heartbeat
+
+log = logging.getLogger("coord.change")
+
+
+class ChangeTurn:
+    def __init__(self, store: ChangeStore, tc: TodoChange, repo: str,
+                 entered: Entered | None, error: str | None, checkout: str) -> None:
+        self.store, self.tc, self.repo = store, tc, repo
+        self.entered, self.error = entered, error
+        self.cwd = entered.cwd if entered else checkout
+        self.env = entered.env if entered else {}
+
+    @classmethod
+    def of(cls, rt: Runtime, change: dict[str, object] | None, repo: str, checkout: str,
+           hb: Heartbeat) -> ChangeTurn | None:
+        """None for a todo of no change. ``hb``: the todo's lease renewal, not started
+        yet; a first worktree is made here (a fetch), so the lease is renewed once after
+        it (a set-up longer than the lease's TTL finds the lease gone: the todo is lost
+        and runs again, in the worktree made meanwhile)."""
+        if not change:
+            return None
+        tc = cast(TodoChange, change)
+        store = rt.changes
+        try:
+            turn = cls(store, tc, repo, enter(store, tc, repo, checkout), None, checkout)
+        except (CoordError, OSError) as exc:
+            turn = cls(store, tc, repo, None, f"change worktree of {repo}: {exc}", checkout)
+        sent = time.monotonic()
+        try:
+            if hb.leases.extend(hb.lease):
+                hb.last_ok = sent
+        except RedisError:  # the heartbeat's own renewals decide from here on
+            pass
+        return turn
+
+    def leave(self, todo_id: str, ok: bool, reason: str | None) -> tuple[bool, str | None]:
+        """After the command ran (ok: it succeeded): the todo's outcome and reason."""
+        if self.entered is None:
+            return False, reason
+        try:
+            leave(self.store, self.tc, self.repo, todo_id, self.entered, ok)
+        except (CoordError, OSError) as exc:
+            log.warning("change %s: %s", self.tc["plan"], exc)
+            return False, f"change commit in {self.repo}: {exc}"
+        return ok, reason
