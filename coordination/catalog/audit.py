@@ -107,6 +107,10 @@ class Entry(TypedDict):
     catalog: str
     prev: str
     keyed: NotRequired[bool]  # True: ``hash`` is an HMAC under COORD_AUDIT_KEY
+    # The highest id of each kind the catalog has held at any audited edit, this one's
+    # result included (``{"issue": "ISSUE-007", ...}``): new ids go above it, so a
+    # deleted id never comes back (:func:`highest`). Absent in logs before 0.3.
+    highest: NotRequired[dict[str, str]]
     hash: NotRequired[str]
     decision: NotRequired[dict[str, object]]  # a gate approved or rejected (no edit)
 
@@ -340,7 +344,8 @@ def _parse(raw: bytes) -> dict[str, Any] | None:
 def record(store: _Store, fn: Callable[..., object], before: bytes, after: bytes) -> Entry:
     """Append the entry for one successful edit; the caller holds the catalog's lock."""
     target = store._target()
-    changes = diff(store._validated(before), store._validated(after))
+    old, new = store._validated(before), store._validated(after)
+    changes = diff(old, new)
     entry: Entry = {
         "seq": 0,
         "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
@@ -386,6 +391,9 @@ def _append(path: Path, entry: Entry) -> Entry:
         if last is not None:
             entry["seq"] = last[0] + 1
             entry["prev"] = last[1]
+        known = last[2] if last is not None and last[2] is not None else (
+            _highest_of_log(path) if last is not None else {})
+        entry["highest"] = _top(known, catalog_ids(old), catalog_ids(new))
         entry["hash"] = entry_hash(entry, key)
         line = json.dumps(entry, separators=(",", ":"), ensure_ascii=False) + "\n"
         # A torn last line (a crash mid-append) is left for --verify to report.
@@ -416,8 +424,9 @@ def _unlogged(path: Path, exc: OSError) -> OperationFailed:
     )
 
 
-def _last_entry(fd: int) -> tuple[tuple[int, str] | None, bool]:
-    """``(seq, hash)`` of the last entry of the log with a usable ``seq`` and ``hash``
+def _last_entry(fd: int) -> tuple[tuple[int, str, dict[str, str] | None] | None, bool]:
+    """``(seq, hash, highest)`` of the last entry of the log with a usable ``seq`` and ``hash``
+    (``highest`` None when it has none)
     (lines without them are passed over: --verify names them, and the next entry is
     still written), and whether the file ends with a newline. Read backwards in blocks:
     the log grows for ever, an append reads its tail only."""
@@ -440,10 +449,93 @@ def _last_entry(fd: int) -> tuple[tuple[int, str] | None, bool]:
             seq, hash_ = (got.get("seq"), got.get("hash")) if got is not None else (None, None)
             if (isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0
                     and isinstance(hash_, str) and _HEX64.fullmatch(hash_)):
-                return (seq, hash_), ends_clean
+                assert got is not None  # seq and hash came from it
+                return (seq, hash_, _highest_field(got.get("highest"))), ends_clean
         if len(tail) > 16 * block and pos > 0:
             tail = lines[0]  # keep only the unfinished line
     return None, ends_clean
+
+
+
+# -- ids never reused ---------------------------------------------------------------
+#: The id series of a catalog (models.ID_PREFIX's kinds), each kept in ``highest``.
+_SERIES = re.compile(r"(ISSUE|PLAN|TODO|DEP|MS)-(\d+)")
+_KIND = {"ISSUE": "issue", "PLAN": "plan", "TODO": "todo", "DEP": "dependency", "MS": "milestone"}
+
+
+def catalog_ids(cat: Catalog) -> list[str]:
+    """Every id of a catalog: issues, plans, their milestones, todos, dependencies."""
+    c = cat.coordination
+    out = [x.id for x in c.issues] + [x.id for x in c.plans] + [x.id for x in c.todos]
+    out += [x.id for x in c.dependencies]
+    out += [m.id for p in c.plans for m in p.milestones]
+    return out
+
+
+def _number(id_: str) -> tuple[str, int] | None:
+    m = _SERIES.fullmatch(id_)
+    return None if m is None else (_KIND[m.group(1)], int(m.group(2)))
+
+
+def _top(*groups: Mapping[str, str] | Sequence[str]) -> dict[str, str]:
+    """The id with the highest number of each kind among ``groups`` (mappings of kind ->
+    id, or lists of ids); of two with the same number, the wider (``TODO-0010``)."""
+    best: dict[str, tuple[int, int, str]] = {}
+    for group in groups:
+        for id_ in (group.values() if isinstance(group, Mapping) else group):
+            found = _number(id_)
+            if found is None:
+                continue
+            kind, n = found
+            rank = (n, len(id_), id_)
+            if kind not in best or rank > best[kind]:
+                best[kind] = rank
+    return {kind: best[kind][2] for kind in sorted(best)}
+
+
+def _highest_field(value: object) -> dict[str, str] | None:
+    """An entry's ``highest`` when it is one (kind -> id of that kind), else None."""
+    if not isinstance(value, dict):
+        return None
+    out = {k: v for k, v in value.items() if isinstance(v, str)
+           and (found := _number(v)) is not None and found[0] == k}
+    return out if len(out) == len(value) else None
+
+
+def _highest_of_log(path: Path) -> dict[str, str]:
+    """``highest`` rebuilt from every entry (a log written before 0.3 has none): the ids
+    each one touched, and the ``highest`` of any that has it."""
+    ids: list[str] = []
+    known: list[dict[str, str]] = []
+    with contextlib.suppress(OSError):
+        for e in read(path):
+            ids.extend(i for i in e.get("ids") or () if isinstance(i, str))
+            ids.extend(c["id"] for c in e.get("changes") or () if isinstance(c.get("id"), str))
+            h = _highest_field(e.get("highest"))
+            if h is not None:
+                known.append(h)
+    return _top(ids, *known)
+
+
+def highest(catalog: str | os.PathLike[str]) -> dict[str, str]:
+    """The highest id of each kind the catalog has held at an audited edit (kind ->
+    id): the last entry's ``highest``, else rebuilt from the whole log; ``{}`` without
+    a log. An edit takes a new id above both this and the ids in the file, so an id
+    deleted through coord is never handed out again, and hand-added ones count too."""
+    path = log_path(catalog)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return {}
+    try:
+        last, _ = _last_entry(fd)
+    except OSError:
+        last = None
+    finally:
+        os.close(fd)
+    if last is None:
+        return {}
+    return last[2] if last[2] is not None else _highest_of_log(path)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -576,6 +668,6 @@ def last_catalog(path: Path) -> str | None:
     return str(entries[-1].get("catalog")) if entries else None
 
 
-__all__ = ["Broken", "Check", "audit_key", "check", "diff", "entry_hash", "entry_problem",
-           "invoked_as", "log_path", "operation", "operations", "read", "record", "scan",
+__all__ = ["Broken", "Check", "audit_key", "catalog_ids", "check", "diff", "entry_hash",
+           "entry_problem", "highest", "invoked_as", "log_path", "operation", "operations", "read", "record", "scan",
            "short", "verify", "who"]

@@ -7,6 +7,7 @@ the manager and by sweep sync, inside ``CatalogStore.update``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NotRequired, TypeAlias, TypedDict
@@ -15,8 +16,10 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
 from ruamel.yaml.tokens import CommentToken
 
+from coordination.catalog import audit
 # unknown is re-exported: edits that look an id up import it from here.
 from coordination.catalog.checks import loc_to_field, unknown as unknown
+from coordination.catalog.models import next_id
 from coordination.errors import Problem, UsageError
 
 #: A block or flow collection of the document, and a key or index into one.
@@ -85,6 +88,24 @@ def section(doc: CommentedMap, name: str, *, create: bool = False) -> CommentedS
 
 def ids_in(doc: CommentedMap, name: str) -> list[str]:
     return [str(x.get("id")) for x in section(doc, name) if isinstance(x, dict)]
+
+
+SECTIONS = {"issue": "issues", "plan": "plans", "todo": "todos", "dependency": "dependencies"}
+
+
+def milestone_ids(doc: CommentedMap) -> list[str]:
+    """Every milestone id of every plan (they are unique across the catalog)."""
+    return [str(ms.get("id")) for plan in section(doc, "plans") if isinstance(plan, dict)
+            for ms in plan.get("milestones") or () if isinstance(ms, dict)]
+
+
+def new_id_in(doc: CommentedMap, kind: str, catalog: str | os.PathLike[str]) -> str:
+    """A new id of ``kind`` for the document of ``catalog``: one above every id of that
+    kind in the document (hand-added ones too) and above the highest the audit log
+    has recorded (:func:`audit.highest`), so a deleted id is never handed out again."""
+    existing = milestone_ids(doc) if kind == "milestone" else ids_in(doc, SECTIONS[kind])
+    seen = audit.highest(catalog).get(kind)
+    return next_id(kind, [*existing, seen] if seen else existing)
 
 
 def repo_names(doc: CommentedMap) -> list[str]:
@@ -289,6 +310,8 @@ class Reference:
     # The other side of the target's own blocked_by/dependencies: removed with the
     # target, never a reason to refuse its deletion.
     mirror: bool = False
+    # What to say instead of "<referrer> <verb> <target>" (a plan's todos, a repo's users).
+    text: str | None = None
 
     def to_dict(self) -> ReferenceDict:
         if self.plan is not None:
@@ -298,6 +321,8 @@ class Reference:
                 "mirror": self.mirror}
 
     def __str__(self) -> str:
+        if self.text is not None:
+            return self.text
         who = f"milestone {self.referrer} of {self.plan}" if self.plan else self.referrer
         return f"{who} {_VERB.get(self.field, 'names')} {self.target}"
 
@@ -353,20 +378,28 @@ class StillReferenced(UsageError):
     ``problems`` locate each one (``loc``; file and line once the caller fills them in).
     """
 
-    def __init__(self, id_: str, refs: list[Reference], problems: list[Problem] | None = None
-                 ) -> None:
+    def __init__(self, id_: str, refs: list[Reference], problems: list[Problem] | None = None,
+                 *, reason: str | None = None, hint: str | None = None) -> None:
         self.id = id_
         self.referrers = refs
+        self.reason, self.force_hint = reason, hint
         self.problems = problems if problems is not None else [
-            Problem(str(r), field=loc_to_field(r.loc[:-1]), loc=r.loc) for r in refs
+            Problem(str(r), field=loc_to_field(r.loc[:-1] if isinstance(r.loc[-1], int)
+                                              else r.loc), loc=r.loc) for r in refs
         ]
         n = len(refs)
         lines = "\n".join(f"  {p}" for p in self.problems)
+        why = reason or f"{n} reference{'s' if n != 1 else ''} to it would dangle"
         super().__init__(
-            f"cannot delete {id_}: {n} reference{'s' if n != 1 else ''} to it would dangle\n{lines}",
-            hint=f"remove {'them' if n != 1 else 'it'} first, or pass --force to delete {id_} "
-            f"and drop {'them' if n != 1 else 'it'} in the same edit",
+            f"cannot delete {id_}: {why}\n{lines}",
+            hint=hint or f"remove {'them' if n != 1 else 'it'} first, or pass --force to delete "
+            f"{id_} and drop {'them' if n != 1 else 'it'} in the same edit",
         )
+
+    def located(self, problems: list[Problem]) -> StillReferenced:
+        """The same refusal with ``problems`` (file and line filled in)."""
+        return StillReferenced(self.id, self.referrers, problems, reason=self.reason,
+                               hint=self.force_hint)
 
 
 def remove_item(doc: CommentedMap, name: str, id_: str, kind: str) -> CommentedMap:
@@ -374,13 +407,27 @@ def remove_item(doc: CommentedMap, name: str, id_: str, kind: str) -> CommentedM
     items = section(doc, name)
     for i, item in enumerate(items):
         if isinstance(item, CommentedMap) and item.get("id") == id_:
-            left = remove_index(items, i)
-            if not items:  # the section is empty now: `name: []`, then the lines after
-                items.fa.set_flow_style()
-                _hoist_comments_above(doc["coordination"], name)
-                _set_after_lines(doc["coordination"], name, left)
+            _remove_entry(doc["coordination"], name, i)
             return item
     raise unknown(id_, ids_in(doc, name), kind)
+
+
+def remove_repo_item(doc: CommentedMap, name: str) -> CommentedMap:
+    """Take the repo ``name`` out of the top-level ``repos``; returns it."""
+    for i, item in enumerate(doc.get("repos") or ()):
+        if isinstance(item, CommentedMap) and item.get("name") == name:
+            _remove_entry(doc, "repos", i)
+            return item
+    raise unknown(name, repo_names(doc), "repo")
+
+
+def _remove_entry(parent: CommentedMap, name: str, i: int) -> None:
+    items = parent[name]
+    left = remove_index(items, i)
+    if not items:  # the section is empty now: `name: []`, then the lines after
+        items.fa.set_flow_style()
+        _hoist_comments_above(parent, name)
+        _set_after_lines(parent, name, left)
 
 
 # -- removal that keeps the comments around what is removed --------------------------

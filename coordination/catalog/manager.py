@@ -38,7 +38,6 @@ from coordination.catalog.models import (
     Todo,
     TodoStatus,
     kind_of,
-    next_id,
 )
 from coordination.catalog.edits import (
     ISSUE_KEYS,
@@ -48,6 +47,7 @@ from coordination.catalog.edits import (
     ids_in,
     repo_names,
     find_item,
+    new_id_in,
     new_item,
     append_item,
     put,
@@ -66,6 +66,9 @@ from coordination.catalog.edits import PLAN_KEYS, plan_todo_items
 from coordination.catalog import loader, reports
 from coordination.catalog.checks import unknown
 from coordination.catalog.store import CatalogStore
+from coordination.catalog.structure import StructureEdits
+from coordination.catalog.inputs import choice, require_repos as _require_repos, \
+    today as _today, uniq as _uniq
 from coordination.catalog.audit import operations
 from coordination.catalog.depcheck import SATISFIED, SKIPPED, UNSATISFIED, CheckResult, run_check
 from coordination.errors import Problem, UsageError
@@ -203,18 +206,8 @@ class RepoStatus(TypedDict):
     blocked_by: list[RepoBlocker]
 
 
-def choice(value: str | None, enum: type[Enum], what: str) -> str | None:
-    """``value`` checked against an enum, with the choices in the message."""
-    if value is None:
-        return None
-    allowed = [m.value for m in enum]
-    if value not in allowed:
-        raise UsageError(f"bad {what} {value!r}; choose one of: {', '.join(allowed)}")
-    return value
-
-
 @operations  # each edit's audit entry is named after the method called (audit.py)
-class CoordinationManager:
+class CoordinationManager(StructureEdits):
     """Issues, todos, plans, dependencies and repos of one ``ecosystem.yaml``."""
 
     def __init__(self, path: str | Path) -> None:
@@ -382,7 +375,7 @@ class CoordinationManager:
             _require_repos(doc, repos)
             for d in deps:
                 find_item(doc, "issues", d, "issue")
-            new_id = next_id("issue", ids_in(doc, "issues"))
+            new_id = new_id_in(doc, "issue", self.store.path)
             append_item(section(doc, "issues", create=True), new_item(
                 ISSUE_KEYS, id=new_id, title=title, description=description, status=status,
                 priority=priority, severity=severity, repos=repos, created=_today(),
@@ -460,7 +453,7 @@ class CoordinationManager:
         try:
             return self.store.update(edit)
         except StillReferenced as exc:
-            raise StillReferenced(id_, exc.referrers, self._located(exc.problems)) from None
+            raise exc.located(self._located(exc.problems)) from None
 
     def _located(self, problems: list[Problem]) -> list[Problem]:
         """Problems with file, line and field filled in from the catalog as it is now."""
@@ -498,7 +491,7 @@ class CoordinationManager:
                 find_item(doc, "plans", plan, "plan")
             for b in blockers:
                 find_item(doc, "todos" if b.startswith("TODO-") else "issues", b, kind_of(b) or "")
-            new_id = next_id("todo", ids_in(doc, "todos"))
+            new_id = new_id_in(doc, "todo", self.store.path)
             append_item(section(doc, "todos", create=True), new_item(
                 TODO_KEYS, id=new_id, task=task, description=description, repo=repo, plan=plan,
                 run=run, undo=undo, timeout=timeout, retries=retries, env=env, status="pending",
@@ -742,12 +735,6 @@ class CoordinationManager:
         return out
 
 
-def _today() -> dt.date:
-    # A fresh object per field: ruamel writes one object used twice as an anchor
-    # and an alias (`&id001`), which a safe loader may refuse.
-    return dt.date.fromordinal(dt.date.today().toordinal())
-
-
 def _found(found: M | None, cat: Catalog, kind: str, id_: str) -> M:
     """``found``, else the NotFoundError naming the ids of ``kind`` closest to ``id_``."""
     if found is None:
@@ -803,16 +790,6 @@ def check_env(env: Mapping[str, str | None]) -> dict[str, str | None]:
     return out
 
 
-def _uniq(values: Iterable[str]) -> list[str]:
-    """Order-keeping de-duplication, blanks dropped (``--repos a,,b,a``)."""
-    out: list[str] = []
-    for v in values:
-        v = v.strip()
-        if v and v not in out:
-            out.append(v)
-    return out
-
-
 def _check_number(
     changes: Mapping[str, object], key: str, kind: type[int] | type[float], low: float,
     high: float | None,
@@ -858,10 +835,3 @@ def _blocker_cycle(doc: CommentedMap, id_: str, blockers: list[str]) -> list[str
                 parent[v] = u
                 queue.append(v)
     return None
-
-
-def _require_repos(doc: CommentedMap, names: Iterable[str]) -> None:
-    known = repo_names(doc)
-    for n in names:
-        if n not in known:
-            raise unknown(n, known, "repo")

@@ -783,15 +783,29 @@ def _apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
 
     # Only items changed or added: check, then keep the real ones for ruamel.
     kept: dict[tuple[str, ...], list[bool]] = {}  # per final item: placeholder?
+    # Per final item: its index among the original items (None: new). Items removed
+    # (a delete) leave gaps; the others keep their order.
+    origins: dict[tuple[str, ...], list[int | None]] = {}
     for path, w in windows.items():
         seq, orig, n = state.seqs[path], originals[path], len(w.starts)
         if _at(doc, path) is not seq:
             raise Unsupported(f"{'.'.join(path)} was replaced")
         items = [list.__getitem__(seq, i) for i in range(list.__len__(seq))]
-        if len(items) < n or any(items[i] is not orig[i] for i in range(n)):
-            raise Unsupported(f"an item of {'.'.join(path)} was removed or moved")
-        if any(type(x) is _LazyMap or any(x is o for o in orig) for x in items[n:]):
+        where = {id(o): i for i, o in enumerate(orig)}
+        origin = [where.get(id(x)) for x in items]
+        old = [i for i in origin if i is not None]
+        if old != sorted(set(old)) or any(
+                i is not None for i in origin[len(old):]):
+            raise Unsupported(f"an item of {'.'.join(path)} was moved or copied")
+        if any(type(x) is _LazyMap for x in items[len(old):]):
             raise Unsupported(f"an item of {'.'.join(path)} was copied")
+        gone = sorted(set(range(n)) - set(old))
+        # A removed item is removed as the round trip removes it (edits.remove_index):
+        # through ruamel, its neighbour turned real to take the lines after it. One
+        # that stayed a placeholder, or had lines ruamel keeps as the next one's, is
+        # left to the round trip.
+        if any(type(orig[i]) is _LazyMap or (path, i) in state.before_next for i in gone):
+            raise Unsupported(f"an item of {'.'.join(path)} was removed otherwise")
         lazy = [type(x) is _LazyMap for x in items]
         real = [i for i, z in enumerate(lazy) if not z]
         if any(_holds_lazy(items[i]) for i in real):
@@ -801,7 +815,7 @@ def _apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
             raise Unsupported(f"comments changed around {'.'.join(path)}")
         moved = {j: ca[i] for j, i in enumerate(real) if i in ca}
         for j, i in enumerate(real):
-            pre = state.before_next.get((path, i))
+            pre = None if origin[i] is None else state.before_next.get((path, origin[i]))
             if pre is not None:  # goes before the next item ruamel writes
                 slot = moved.setdefault(j + 1, [None, None, None, None])
                 if len(slot) < 2 or slot[1]:
@@ -811,6 +825,7 @@ def _apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
         ca.update(moved)
         list.__init__(seq, [items[i] for i in real])
         kept[path] = lazy
+        origins[path] = origin
     if _snapshot(doc, state.seqs) != before:
         raise Unsupported("the edit changed the document outside the windows' items")
 
@@ -839,8 +854,8 @@ def _apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
         if not isinstance(written, list) or len(written) != lazy.count(False):
             raise Unsupported(f"{'.'.join(path)} reads back differently")
         fresh = iter(written)
-        full = [(in_place.get((path, i), models[path][i]) if z else next(fresh))
-                for i, z in enumerate(lazy)]
+        full = [(in_place.get((path, o), models[path][o]) if z and o is not None
+                 else next(fresh)) for z, o in zip(lazy, origins[path])]
         parent = _at(data, path[:-1])
         assert isinstance(parent, dict)  # _at found the list in it
         parent[path[-1]] = full
@@ -850,14 +865,14 @@ def _apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
         w, ow, lazy = windows[path], out_windows[path], kept[path]
         piece: list[str] = []
         j = 0
-        for i, z in enumerate(lazy):
-            if z:
+        for z, i in zip(lazy, origins[path]):
+            if z and i is not None:
                 a, b = w.span(i)
                 edited = state.edited.get((path, i))
                 piece += lines[a:b] if edited is None else edited.lines
             else:
                 a, b = ow.span(j)
-                ours = state.bases.get((path, i))
+                ours = None if i is None else state.bases.get((path, i))
                 if ours is None:
                     piece += out_lines[a:b]
                 else:  # turned real: the lines the edit left, as they were
@@ -876,9 +891,11 @@ def _apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
         ("coordination", "plans"): catalog.coordination.plans,
         ("coordination", "todos"): catalog.coordination.todos,
         ("coordination", "dependencies"): catalog.coordination.dependencies}
-    _check_in_place(state, models, sections)
-    written = [sections[p][i] for p, lazy in kept.items() for i, z in enumerate(lazy)
-               if not z or (p, i) in state.edited]
+    now = {(p, o): k for p, origin in origins.items() for k, o in enumerate(origin)
+           if o is not None}
+    _check_in_place(state, models, sections, now)
+    written = [sections[p][k] for p, lazy in kept.items() for k, z in enumerate(lazy)
+               if not z or (p, origins[p][k]) in state.edited]
     return Result(new_body, catalog, written), result
 
 
@@ -911,10 +928,14 @@ def _read_in_place(state: _State, windows: dict[tuple[str, ...], Window], file: 
 
 
 def _check_in_place(state: _State, old: Mapping[tuple[str, ...], Sequence[Item]],
-                    new: Mapping[tuple[str, ...], Sequence[Item]]) -> None:
-    """Every field an item edited in place did not set kept its validated value."""
+                    new: Mapping[tuple[str, ...], Sequence[Item]],
+                    now: Mapping[tuple[tuple[str, ...], int], int]) -> None:
+    """Every field an item edited in place did not set kept its validated value
+    (``now``: an original item's index in the new catalog)."""
     for (path, i), item in state.edited.items():
-        a, b = old[path][i], new[path][i]
+        if (path, i) not in now:
+            raise Unsupported(f"{'.'.join(path)}[{i}] was edited in place, then removed")
+        a, b = old[path][i], new[path][now[(path, i)]]
         keep = [k.name for k in item.keys if k.name not in item.sets]
         if type(a) is not type(b) or any(getattr(a, k, _MISSING) != getattr(b, k, _MISSING)
                                          or not hasattr(a, k) for k in keep):

@@ -125,7 +125,39 @@ EDITS: dict[str, Edit] = {
                                              dependencies=_issues(m)[:1]),
     "issue-update": lambda m: m.update_issue(_issues(m)[0], title="renamed",
                                              labels=["l1"]) if _issues(m) else None,
+    # Deletes take window items out: spliced too (issue #24), the round trip's bytes.
+    "todo-delete-middle": lambda m: m.delete_todo(_todos(m)[len(_todos(m)) // 2], force=True),
+    "todo-delete-last": lambda m: m.delete_todo(_todos(m)[-1], force=True),
+    "issue-delete-last": lambda m: m.delete_issue(_issues(m)[-1], force=True),
+    # The structure edits of 0.3: plans, milestones, dependencies, repos.
+    "plan-create": lambda m: m.create_plan("a new plan", repos=[_repos(m)[0]],
+                                           criteria=["it shipped"]),
+    "plan-update": lambda m: m.update_plan(_plans(m)[0], title="renamed", status="active",
+                                           repos=_repos(m)[:2]),
+    "plan-delete-last": lambda m: (m.create_plan("gone soon"),
+                                   m.delete_plan(_plans(m)[-1])),
+    "milestone-add": lambda m: m.add_milestone(_plans(m)[0], "cut", todos=_todos(m)[:1]),
+    "milestone-update": lambda m: m.update_milestone(
+        m.add_milestone(_plans(m)[0], "cut").id, title="renamed", todos=_todos(m)[-1:]),
+    "dep-add": lambda m: m.add_dependency(_repos(m)[0], _repos(m)[1], type="build",
+                                          command="true", expected_pattern="^$"),
+    "dep-update-remove": lambda m: (
+        m.update_dependency(m.add_dependency(_repos(m)[1], _repos(m)[0]).id, notes="n",
+                            command="echo 1"),
+        m.remove_dependency(m.list_dependencies()[-1].id)),
+    "repo-add": lambda m: m.add_repo("newrepo", path="x/newrepo", tags=["t"], concurrency=2),
+    "repo-update": lambda m: m.update_repo(_repos(m)[0], description="described",
+                                           tags=["a", "b"]),
+    "repo-remove-last": lambda m: (m.add_repo("zz-gone"), m.remove_repo("zz-gone")),
 }
+
+
+def _repos(m: CoordinationManager) -> list[str]:
+    return [r.name for r in m.list_repos()]
+
+
+def _plans(m: CoordinationManager) -> list[str]:
+    return [p.id for p in m.list_plans()]
 
 
 def _run(tmp_path: Path, name: str, data: bytes, edit: Edit, splice: bool
@@ -147,7 +179,16 @@ def test_splice_gives_the_bytes_of_the_round_trip(tmp_path: Path, catalog: str, 
     slow, slow_how = _run(tmp_path, "slow", data, EDITS[edit], False)
     assert slow_how == "round-trip: splicing is off"
     assert fast == slow, f"{catalog}/{edit} via {how}"
+    if how != "splice" and edit in MAKE_OR_EMPTY_A_SECTION:
+        # The first dependency of a catalog without any, or its last issue deleted: the
+        # section itself appears or turns `[]`, which only the round trip writes.
+        assert how is not None and ("did not come out as a block sequence" in how
+                                    or "outside the windows" in how), how
+        return
     assert how == "splice", how  # the fast path really ran
+
+
+MAKE_OR_EMPTY_A_SECTION = {"dep-add", "dep-update-remove", "issue-delete-last"}
 
 
 def test_sync_of_plain_items_sets_their_fields_in_place(tmp_path: Path,
@@ -243,14 +284,16 @@ def test_flow_style_sections_fall_back_to_the_round_trip(tmp_path: Path, edit: s
     assert fast == slow != FLOW
 
 
-def test_a_delete_falls_back_to_the_round_trip(tmp_path: Path) -> None:
+def test_a_delete_of_an_item_with_comments_under_it_falls_back(tmp_path: Path) -> None:
+    """``# then the site`` sits at the sequence's column under TODO-010: ruamel keeps it
+    as TODO-011's; deleting TODO-010 is left to the round trip, with its bytes."""
     def delete(m: CoordinationManager) -> Any:
-        return m.delete_todo("TODO-011", force=True)
+        return m.delete_todo("TODO-010", force=True)
 
     fast, how = _run(tmp_path, "fast", COMMENTED.read_bytes(), delete, True)
     slow, _ = _run(tmp_path, "slow", COMMENTED.read_bytes(), delete, False)
-    assert how is not None and "removed or moved" in how
-    assert fast == slow
+    assert how is not None and how.startswith("round-trip: "), how
+    assert fast == slow and b"# then the site" in fast
 
 
 def test_comments_around_the_edited_item_are_kept(tmp_path: Path) -> None:

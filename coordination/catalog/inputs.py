@@ -1,0 +1,50 @@
+"""Small checks of what an edit is given, shared by the manager's edit modules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from enum import Enum
+
+from ruamel.yaml.comments import CommentedMap
+
+from coordination.catalog.edits import repo_names, unknown
+from coordination.errors import UsageError
+
+
+def choice(value: str | None, enum: type[Enum], what: str) -> str | None:
+    """``value`` checked against an enum, with the choices in the message."""
+    if value is None:
+        return None
+    allowed = [m.value for m in enum]
+    if value not in allowed:
+        raise UsageError(f"bad {what} {value!r}; choose one of: {', '.join(allowed)}")
+    return value
+
+
+def uniq(values: Iterable[str]) -> list[str]:
+    """Order-keeping de-duplication, blanks dropped (``--repos a,,b,a``)."""
+    out: list[str] = []
+    for v in values:
+        v = v.strip()
+        if v and v not in out:
+            out.append(v)
+    return out
+
+
+def today() -> dt.date:
+    # A fresh object per field: ruamel writes one object used twice as an anchor
+    # and an alias (`&id001`), which a safe loader may refuse.
+    return dt.date.fromordinal(dt.date.today().toordinal())
+
+
+def fresh(day: dt.date | None) -> dt.date | None:
+    """A copy of ``day`` (see :func:`today` for why)."""
+    return None if day is None else dt.date.fromordinal(day.toordinal())
+
+
+def require_repos(doc: CommentedMap, names: Iterable[str]) -> None:
+    known = repo_names(doc)
+    for n in names:
+        if n not in known:
+            raise unknown(n, known, "repo")

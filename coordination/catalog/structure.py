@@ -1,0 +1,692 @@
+"""Edits of the catalog's structure: plans, milestones, dependencies and repos.
+
+The same rules as the issue and todo edits of :mod:`coordination.catalog.manager`
+(which mixes this class in): each is one :meth:`CatalogStore.update`, so one audit
+entry, decided on the document being edited; names and ids it is given must exist
+(else exit 2 with "did you mean"); a delete that would leave something pointing at
+nothing is refused with :class:`StillReferenced`, naming every referrer by file and
+line, unless ``force``, which takes those references out (or, where the referrer
+cannot exist without it, as a todo without its repo, deletes the referrer too) in
+the same edit. New ids come from :func:`new_id_in`: a deleted id never comes back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypedDict, TypeVar, Unpack
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from coordination.catalog.audit import operations
+from coordination.catalog.checks import unknown
+from coordination.catalog.edits import (
+    DEP_KEYS,
+    PLAN_KEYS,
+    TODO_KEYS,
+    Reference,
+    ReferenceDict,
+    StillReferenced,
+    append_item,
+    find_item,
+    milestone_ids,
+    new_id_in,
+    new_item,
+    put,
+    put_entries,
+    put_list,
+    remove_from,
+    remove_index,
+    remove_item,
+    remove_key,
+    remove_repo_item,
+    repo_names,
+    section,
+)
+from coordination.catalog.inputs import choice, fresh, require_repos, uniq
+from coordination.catalog.models import (
+    MAX_CONCURRENCY,
+    REPO_NAME_RE,
+    Dependency,
+    DependencyStatus,
+    DependencyType,
+    Milestone,
+    Plan,
+    PlanStatus,
+    Repo,
+)
+from coordination.errors import Problem, UsageError
+from coordination.jsonable import JSONObject
+
+if TYPE_CHECKING:
+    from coordination.catalog.store import CatalogStore
+
+T = TypeVar("T")
+MILESTONE_KEYS = ("id", "title", "due", "todos", "deliverables")
+REPO_KEYS = ("name", "path", "description", "role", "tags", "concurrency", "breaker")
+VALIDATION_KEYS = ("command", "expected_pattern", "timeout")
+PLAN_EDITABLE = {"title", "description", "status", "repos", "completion_criteria"}
+MILESTONE_EDITABLE = {"title", "due", "todos", "deliverables"}
+DEP_EDITABLE = {"consumer", "provider", "type", "version_constraint", "status", "notes",
+                "command", "expected_pattern", "timeout"}
+REPO_EDITABLE = {"path", "description", "role", "tags", "concurrency"}
+MAX_CHECK_TIMEOUT = 3600  # as the Validation model allows
+
+
+class PlanChanges(TypedDict, total=False):
+    """What :meth:`StructureEdits.update_plan` takes (``PLAN_EDITABLE``)."""
+
+    title: str | None
+    description: str | None
+    status: str | None
+    repos: Iterable[str] | None
+    completion_criteria: Iterable[str] | None
+
+
+class MilestoneChanges(TypedDict, total=False):
+    """What :meth:`StructureEdits.update_milestone` takes (``MILESTONE_EDITABLE``)."""
+
+    title: str | None
+    due: dt.date | None
+    todos: Iterable[str] | None
+    deliverables: Iterable[str] | None
+
+
+class DependencyChanges(TypedDict, total=False):
+    """What :meth:`StructureEdits.update_dependency` takes (``DEP_EDITABLE``); the
+    last three are its validation's (``command`` None removes the validation)."""
+
+    consumer: str | None
+    provider: str | None
+    type: str | None
+    version_constraint: str | None
+    status: str | None
+    notes: str | None
+    command: str | None
+    expected_pattern: str | None
+    timeout: float | None
+
+
+class RepoChanges(TypedDict, total=False):
+    """What :meth:`StructureEdits.update_repo` takes (``REPO_EDITABLE``)."""
+
+    path: str | None
+    description: str | None
+    role: str | None
+    tags: Iterable[str] | None
+    concurrency: int | None
+
+
+class PlanDeleted(TypedDict):
+    """``coord plan delete --json``: ``dropped`` lists the todos taken out of the plan
+    (``field`` "plan": their ``plan:`` went; "milestones": they were in it through
+    its milestones only)."""
+
+    deleted: str
+    plan: JSONObject
+    dropped: list[ReferenceDict]
+
+
+class MilestoneDeleted(TypedDict):
+    """``coord milestone delete --json``: ``dropped`` lists the todos that were in the
+    plan through this milestone only, and left it."""
+
+    deleted: str
+    plan: str
+    milestone: JSONObject
+    dropped: list[ReferenceDict]
+
+
+class DependencyDeleted(TypedDict):
+    """``coord dep remove --json``."""
+
+    deleted: str
+    dependency: JSONObject
+
+
+class RepoDeleted(TypedDict):
+    """``coord repo remove --json``: with ``--force``, what went with the repo."""
+
+    deleted: str
+    repo: JSONObject
+    deleted_todos: list[str]
+    deleted_dependencies: list[str]
+    dropped: list[ReferenceDict]
+
+
+class _Found(TypedDict):
+    plan: CommentedMap
+    plan_id: str
+    index: int
+    item: CommentedMap
+    at: int
+
+
+@operations  # each edit's audit entry is named after the method called (audit.py)
+class StructureEdits:
+    """Plans, milestones, dependencies and repos (mixed into CoordinationManager,
+    whose ``@operations`` names each public method in the audit log)."""
+
+    store: CatalogStore
+
+    # -- plans ---------------------------------------------------------------------
+    def create_plan(self, title: str, *, description: str = "", status: str = "draft",
+                    repos: Iterable[str] = (), criteria: Iterable[str] = ()) -> Plan:
+        """Append a new plan (``criteria``: its completion criteria)."""
+        _title(title, "a plan")
+        choice(status, PlanStatus, "plan status")
+        names, crit = uniq(repos), [c for c in criteria if c.strip()]
+
+        def edit(doc: CommentedMap) -> str:
+            require_repos(doc, names)
+            new_id = new_id_in(doc, "plan", self.store.path)
+            append_item(section(doc, "plans", create=True), new_item(
+                PLAN_KEYS, id=new_id, title=title, description=description, status=status,
+                repos=names, completion_criteria=crit))
+            return new_id
+
+        return self._plan(self.store.update(edit))
+
+    def update_plan(self, id_: str, **changes: Unpack[PlanChanges]) -> Plan:
+        """Change some fields of a plan; None or an empty value removes an optional one."""
+        _editable(changes, PLAN_EDITABLE, "a plan")
+        if "title" in changes:
+            _title(changes["title"], "a plan")
+        if changes.get("status") is None:
+            changes.pop("status", None)  # removing would silently reset it to draft
+        choice(changes.get("status"), PlanStatus, "plan status")
+        lists = {k: uniq(changes.pop(k) or ()) for k in ("repos",) if k in changes}  # type: ignore[misc]
+        if "completion_criteria" in changes:
+            lists["completion_criteria"] = [
+                c for c in changes.pop("completion_criteria") or () if c.strip()]
+        _nothing(changes, lists)
+
+        def edit(doc: CommentedMap) -> None:
+            item = find_item(doc, "plans", id_, "plan")
+            require_repos(doc, lists.get("repos", ()))
+            for key, value in changes.items():
+                put(item, key, value, PLAN_KEYS)
+            for key, values in lists.items():
+                put_list(item, key, values, PLAN_KEYS)
+
+        self.store.update(edit)
+        return self._plan(id_)
+
+    def delete_plan(self, id_: str, *, force: bool = False) -> PlanDeleted:
+        """Remove a plan and its milestones. While todos belong to it (their ``plan:``
+        names it, or one of its milestones lists them), refused with
+        :class:`StillReferenced` naming each; with ``force`` their ``plan:`` goes in the
+        same edit and they stay, in no plan."""
+        before = self._plan(id_)
+
+        def edit(doc: CommentedMap) -> list[Reference]:
+            find_item(doc, "plans", id_, "plan")
+            refs = _plan_members(doc, id_)
+            if refs and not force:
+                n = len(refs)
+                raise StillReferenced(
+                    id_, refs, reason=f"{n} todo{'s' if n != 1 else ''} belong{'' if n != 1 else 's'} to it",
+                    hint=f"move them to another plan (`coord todo update`) or delete them "
+                    f"first, or pass --force to delete {id_} and leave them in no plan")
+            for r in refs:
+                if r.field == "plan":
+                    put(find_item(doc, "todos", r.referrer, "todo"), "plan", None, TODO_KEYS)
+            remove_item(doc, "plans", id_, "plan")
+            return refs
+
+        dropped = self._refusable(edit)
+        return {"deleted": id_, "plan": before.model_dump(mode="json"),
+                "dropped": [r.to_dict() for r in dropped]}
+
+    # -- milestones ----------------------------------------------------------------
+    def add_milestone(self, plan: str, title: str = "", *, due: dt.date | None = None,
+                      todos: Iterable[str] = (), deliverables: Iterable[str] = ()) -> Milestone:
+        """Append a milestone to ``plan``; its id is new across the catalog."""
+        listed, goods = uniq(todos), [d for d in deliverables if d.strip()]
+
+        def edit(doc: CommentedMap) -> str:
+            item = find_item(doc, "plans", plan, "plan")
+            for t in listed:
+                find_item(doc, "todos", t, "todo")
+            new_id = new_id_in(doc, "milestone", self.store.path)
+            ms = new_item(MILESTONE_KEYS, id=new_id, title=title, due=fresh(due),
+                          todos=listed, deliverables=goods)
+            current = item.get("milestones")
+            if isinstance(current, CommentedSeq) and len(current) and not current.fa.flow_style():
+                append_item(current, ms)
+            else:
+                put(item, "milestones", [*(current or ()), ms], PLAN_KEYS)
+            return new_id
+
+        return self._milestone(self.store.update(edit))[1]
+
+    def update_milestone(self, id_: str, **changes: Unpack[MilestoneChanges]) -> Milestone:
+        """Change some fields of a milestone; None or an empty value removes one."""
+        _editable(changes, MILESTONE_EDITABLE, "a milestone")
+        lists = {k: uniq(changes.pop(k) or ())  # type: ignore[misc]
+                 for k in ("todos",) if k in changes}
+        if "deliverables" in changes:
+            lists["deliverables"] = [d for d in changes.pop("deliverables") or () if d.strip()]
+        if "due" in changes:
+            changes["due"] = fresh(changes["due"])
+        _nothing(changes, lists)
+
+        def edit(doc: CommentedMap) -> None:
+            ms = _find_milestone(doc, id_)["item"]
+            for t in lists.get("todos", ()):
+                find_item(doc, "todos", t, "todo")
+            for key, value in changes.items():
+                put(ms, key, value, MILESTONE_KEYS)
+            for key, values in lists.items():
+                put_list(ms, key, values, MILESTONE_KEYS)
+
+        self.store.update(edit)
+        return self._milestone(id_)[1]
+
+    def delete_milestone(self, id_: str, *, force: bool = False) -> MilestoneDeleted:
+        """Remove a milestone. When todos are in its plan through it alone (no ``plan:``
+        of their own, no other milestone of the plan), they would leave the plan: refused
+        with :class:`StillReferenced` naming them, unless ``force``."""
+        plan_id, before = self._milestone(id_)
+
+        def edit(doc: CommentedMap) -> list[Reference]:
+            found = _find_milestone(doc, id_)
+            plan, pid = found["plan"], found["plan_id"]
+            others = {str(t) for m in plan.get("milestones") or () if isinstance(m, dict)
+                      and m.get("id") != id_ for t in m.get("todos") or ()}
+            own = {str(t.get("id")) for t in section(doc, "todos")
+                   if isinstance(t, dict) and t.get("plan") == pid}
+            refs = []
+            for k, t in enumerate(found["item"].get("todos") or ()):
+                if t not in others and t not in own:
+                    refs.append(Reference(
+                        str(t), "todo", "milestones", pid,
+                        ("coordination", "plans", found["index"], "milestones",
+                         found["at"], "todos", k), pid,
+                        text=f"{t} is in {pid} through {id_} alone"))
+            if refs and not force:
+                n = len(refs)
+                raise StillReferenced(
+                    id_, refs, reason=f"{n} todo{'s' if n != 1 else ''} would leave {pid}",
+                    hint=f"list them in another milestone or give them `plan: {pid}` "
+                    f"(`coord todo update`... or a hand edit) first, or pass --force to delete "
+                    f"{id_} and let them leave the plan")
+            milestones = plan["milestones"]
+            if len(milestones) == 1:
+                remove_key(plan, "milestones")
+            else:
+                remove_index(milestones, found["at"])
+            return refs
+
+        dropped = self._refusable(edit)
+        return {"deleted": id_, "plan": plan_id, "milestone": before.model_dump(mode="json"),
+                "dropped": [r.to_dict() for r in dropped]}
+
+    # -- dependencies --------------------------------------------------------------
+    def add_dependency(
+        self, consumer: str, provider: str, *, type: str = "runtime",
+        version_constraint: str | None = None, status: str = "unknown", notes: str = "",
+        command: str | None = None, expected_pattern: str | None = None,
+        timeout: float | None = None,
+    ) -> Dependency:
+        """Append a dependency of ``consumer`` on ``provider``; ``command`` (with
+        ``expected_pattern``, ``timeout``) is its validation for `coord dep check`."""
+        choice(type, DependencyType, "dependency type")
+        choice(status, DependencyStatus, "dependency status")
+        if consumer == provider:
+            raise UsageError(f"a repo cannot depend on itself ({consumer})")
+        _check_validation(command, expected_pattern, timeout, given_command=True)
+        check = _validation(command, expected_pattern, timeout)
+
+        def edit(doc: CommentedMap) -> str:
+            require_repos(doc, [consumer, provider])
+            new_id = new_id_in(doc, "dependency", self.store.path)
+            append_item(section(doc, "dependencies", create=True), new_item(
+                DEP_KEYS, id=new_id, consumer=consumer, provider=provider, type=type,
+                version_constraint=version_constraint, status=status, notes=notes,
+                validation=check))
+            return new_id
+
+        return self._dependency(self.store.update(edit))
+
+    def update_dependency(self, id_: str, **changes: Unpack[DependencyChanges]) -> Dependency:
+        """Change some fields of a dependency; ``command``, ``expected_pattern`` and
+        ``timeout`` are its validation's (``command`` None removes the validation)."""
+        _editable(changes, DEP_EDITABLE, "a dependency")
+        for key in ("consumer", "provider", "type", "status"):
+            if key in changes and not changes[key]:  # type: ignore[literal-required]
+                raise UsageError(f"a dependency needs its {key}; give a new one")
+        choice(changes.get("type"), DependencyType, "dependency type")
+        choice(changes.get("status"), DependencyStatus, "dependency status")
+        check = {k: changes.pop(k) for k in VALIDATION_KEYS if k in changes}  # type: ignore[misc]
+        _nothing(changes, check)
+        _check_validation(check.get("command"), check.get("expected_pattern"),
+                          check.get("timeout"), given_command="command" in check)
+
+        def edit(doc: CommentedMap) -> None:
+            item = find_item(doc, "dependencies", id_, "dependency")
+            ends = {k: changes.get(k, item.get(k)) for k in ("consumer", "provider")}
+            if ends["consumer"] == ends["provider"]:
+                raise UsageError(f"a repo cannot depend on itself ({ends['consumer']})")
+            require_repos(doc, [v for k, v in changes.items() if k in ends and v])
+            for key, value in changes.items():
+                put(item, key, value, DEP_KEYS)
+            if "command" in check and not check["command"]:
+                put(item, "validation", None, DEP_KEYS)
+            elif check:
+                if not isinstance(item.get("validation"), dict) and not check.get("command"):
+                    raise UsageError(f"{id_} has no validation command",
+                                     hint="give one with --check COMMAND")
+                put_entries(item, "validation", check, DEP_KEYS)
+
+        self.store.update(edit)
+        return self._dependency(id_)
+
+    def remove_dependency(self, id_: str) -> DependencyDeleted:
+        """Remove a dependency (nothing else in the catalog names one)."""
+        before = self._dependency(id_)
+
+        def edit(doc: CommentedMap) -> None:
+            remove_item(doc, "dependencies", id_, "dependency")
+
+        self.store.update(edit)
+        return {"deleted": id_, "dependency": before.model_dump(mode="json")}
+
+    # -- repos ---------------------------------------------------------------------
+    def add_repo(self, name: str, *, path: str | None = None, description: str = "",
+                 role: str = "", tags: Iterable[str] = (), concurrency: int | None = None
+                 ) -> Repo:
+        """Append a repo (``path``: its checkout, relative to the catalog; default its name)."""
+        if not re.match(REPO_NAME_RE, name):
+            raise UsageError(f"bad repo name {name!r}",
+                             hint="lower-case letters, digits, '.', '_' and '-', starting "
+                             "with a letter or digit (libcore, api-v2)")
+        _concurrency(concurrency)
+        labels = uniq(tags)
+
+        def edit(doc: CommentedMap) -> None:
+            if name in repo_names(doc):
+                raise UsageError(f"repo {name!r} exists already",
+                                 hint=f"change it with `coord repo update {name}`")
+            repos = doc.get("repos")
+            if not isinstance(repos, CommentedSeq) or (not repos and repos.fa.flow_style()):
+                repos = CommentedSeq()
+                if "repos" in doc:
+                    doc["repos"] = repos
+                else:
+                    doc.insert(list(doc).index("version") + 1 if "version" in doc else 0,
+                               "repos", repos)
+            append_item(repos, new_item(
+                REPO_KEYS, name=name, path=path, description=description, role=role,
+                tags=labels, concurrency=concurrency))
+
+        self.store.update(edit)
+        return self._repo_named(name)
+
+    def update_repo(self, name: str, **changes: Unpack[RepoChanges]) -> Repo:
+        """Change some fields of a repo (not its name: everything names it by that);
+        None or an empty value removes an optional field."""
+        _editable(changes, REPO_EDITABLE, "a repo")
+        if "concurrency" in changes and changes["concurrency"] is None:
+            changes.pop("concurrency")
+        _concurrency(changes.get("concurrency"))
+        lists = {k: uniq(changes.pop(k) or ())  # type: ignore[misc]
+                 for k in ("tags",) if k in changes}
+        _nothing(changes, lists)
+
+        def edit(doc: CommentedMap) -> None:
+            item = _find_repo(doc, name)[1]
+            for key, value in changes.items():
+                put(item, key, value, REPO_KEYS)
+            for key, values in lists.items():
+                put_list(item, key, values, REPO_KEYS)
+
+        self.store.update(edit)
+        return self._repo_named(name)
+
+    def remove_repo(self, name: str, *, force: bool = False) -> RepoDeleted:
+        """Remove a repo. While todos run in it, dependencies name it, or issues and plans
+        list it, refused with :class:`StillReferenced` naming each; with ``force`` its
+        todos and dependencies are deleted too (references to those todos dropped) and
+        it is taken out of the issues' and plans' repos, in the same edit."""
+        before = self._repo_named(name)
+
+        def edit(doc: CommentedMap) -> tuple[list[str], list[str], list[Reference]]:
+            _find_repo(doc, name)
+            refs = _repo_users(doc, name)
+            if refs and not force:
+                raise StillReferenced(
+                    name, refs, reason=f"{len(refs)} item{'s' if len(refs) != 1 else ''} "
+                    "name it",
+                    hint=f"move or delete them first, or pass --force to delete {name} with "
+                    "its todos and dependencies and take it out of the issues' and plans' "
+                    "repos")
+            todos = [r.referrer for r in refs if r.field == "repo"]
+            deps = [r.referrer for r in refs if r.field in ("consumer", "provider")]
+            for r in refs:
+                if r.field == "repos":
+                    parent = find_item(doc, "issues" if r.kind == "issue" else "plans",
+                                       r.referrer, r.kind)
+                    remove_from(parent, "repos", name)
+            dropped = _drop_todo_references(doc, set(todos))
+            for d in dict.fromkeys(deps):
+                remove_item(doc, "dependencies", d, "dependency")
+            for t in reversed(todos):
+                remove_item(doc, "todos", t, "todo")
+            remove_repo_item(doc, name)
+            return todos, list(dict.fromkeys(deps)), [
+                r for r in refs if r.field == "repos"] + dropped
+
+        todos, deps, dropped = self._refusable(edit)
+        return {"deleted": name, "repo": before.model_dump(mode="json"),
+                "deleted_todos": todos, "deleted_dependencies": deps,
+                "dropped": [r.to_dict() for r in dropped]}
+
+    # -- reads after an edit ---------------------------------------------------------
+    def _plan(self, id_: str) -> Plan:
+        cat = self.store.load()
+        plan = cat.plan(id_)
+        if plan is None:
+            raise unknown(id_, [p.id for p in cat.coordination.plans], "plan")
+        return plan
+
+    def _milestone(self, id_: str) -> tuple[str, Milestone]:
+        cat = self.store.load()
+        for p in cat.coordination.plans:
+            for ms in p.milestones:
+                if ms.id == id_:
+                    return p.id, ms
+        raise unknown(id_, [m.id for p in cat.coordination.plans for m in p.milestones],
+                      "milestone")
+
+    def _dependency(self, id_: str) -> Dependency:
+        cat = self.store.load()
+        dep = cat.dependency(id_)
+        if dep is None:
+            raise unknown(id_, [d.id for d in cat.coordination.dependencies], "dependency")
+        return dep
+
+    def _repo_named(self, name: str) -> Repo:
+        cat = self.store.load()
+        repo = cat.repo(name)
+        if repo is None:
+            raise unknown(name, [r.name for r in cat.repos], "repo")
+        return repo
+
+    def _refusable(self, edit: Callable[[CommentedMap], T]) -> T:
+        """``store.update(edit)``; a refusal comes back with file and line filled in."""
+        try:
+            return self.store.update(edit)
+        except StillReferenced as exc:
+            raise exc.located(self._located(exc.problems)) from None
+
+    def _located(self, problems: list[Problem]) -> list[Problem]:
+        raise NotImplementedError  # CoordinationManager's
+
+
+# -- the document ---------------------------------------------------------------------
+def _title(title: str | None, what: str) -> None:
+    if not (title or "").strip():
+        raise UsageError(f"{what} needs a non-empty title")
+
+
+def _editable(changes: object, allowed: set[str], what: str) -> None:
+    assert isinstance(changes, dict)
+    bad = sorted(set(changes) - allowed)
+    if bad:
+        raise UsageError(f"cannot update {', '.join(bad)} of {what}; "
+                         f"editable: {', '.join(sorted(allowed))}")
+
+
+def _nothing(*parts: object) -> None:
+    if not any(parts):
+        raise UsageError("nothing to update", hint="pass at least one field to change")
+
+
+def _concurrency(value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or not 1 <= value <= MAX_CONCURRENCY):
+        raise UsageError(f"bad --concurrency {value!r}; a whole number from 1 to "
+                         f"{MAX_CONCURRENCY}")
+
+
+def _check_validation(command: str | None, pattern: str | None, timeout: float | None,
+                      *, given_command: bool) -> None:
+    if given_command and command is not None and not command.strip():
+        raise UsageError("an empty validation command", hint="leave --check out, or give "
+                         "the command that prints the provider's version")
+    if not command and given_command and (pattern or timeout is not None):
+        raise UsageError("--expect and --check-timeout need a validation command (--check)")
+    if pattern:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise UsageError(f"bad --expect {pattern!r}: not a valid regular expression: "
+                             f"{exc}") from None
+    if timeout is not None and (isinstance(timeout, bool) or not 0 < timeout <= MAX_CHECK_TIMEOUT):
+        raise UsageError(f"bad --check-timeout {timeout!r}; seconds, more than 0 and at most "
+                         f"{MAX_CHECK_TIMEOUT}")
+
+
+def _validation(command: str | None, pattern: str | None, timeout: float | None
+                ) -> CommentedMap | None:
+    """A new validation mapping, written as a block (as the example writes them)."""
+    if not command:
+        return None
+    out = CommentedMap()
+    for key, value in zip(VALIDATION_KEYS, (command, pattern, timeout)):
+        if value is not None and value != "":
+            out[key] = value
+    return out
+
+
+def _find_milestone(doc: CommentedMap, id_: str) -> _Found:
+    for i, plan in enumerate(section(doc, "plans")):
+        if not isinstance(plan, dict):
+            continue
+        for j, ms in enumerate(plan.get("milestones") or ()):
+            if isinstance(ms, dict) and ms.get("id") == id_:
+                return {"plan": plan, "plan_id": str(plan.get("id")), "index": i,
+                        "item": ms, "at": j}
+    raise unknown(id_, milestone_ids(doc), "milestone")
+
+
+def _find_repo(doc: CommentedMap, name: str) -> tuple[int, CommentedMap]:
+    for i, item in enumerate(doc.get("repos") or ()):
+        if isinstance(item, CommentedMap) and item.get("name") == name:
+            return i, item
+    raise unknown(name, repo_names(doc), "repo")
+
+
+def _plan_members(doc: CommentedMap, plan_id: str) -> list[Reference]:
+    """The todos of a plan: those whose ``plan:`` names it, then those its milestones
+    list (each once)."""
+    out: list[Reference] = []
+    seen: set[str] = set()
+    for i, t in enumerate(section(doc, "todos")):
+        if isinstance(t, dict) and t.get("plan") == plan_id:
+            tid = str(t.get("id"))
+            seen.add(tid)
+            out.append(Reference(tid, "todo", "plan", plan_id, ("coordination", "todos", i, "plan"),
+                                 text=f"{tid} belongs to {plan_id}"))
+    for i, plan in enumerate(section(doc, "plans")):
+        if not isinstance(plan, dict) or plan.get("id") != plan_id:
+            continue
+        for j, ms in enumerate(plan.get("milestones") or ()):
+            if not isinstance(ms, dict):
+                continue
+            for k, t in enumerate(ms.get("todos") or ()):
+                if t not in seen:
+                    seen.add(str(t))
+                    out.append(Reference(
+                        str(t), "todo", "milestones", plan_id,
+                        ("coordination", "plans", i, "milestones", j, "todos", k), plan_id,
+                        text=f"{t} is in {plan_id} through its milestone {ms.get('id')}"))
+    return out
+
+
+def _repo_users(doc: CommentedMap, name: str) -> list[Reference]:
+    """Everything that names repo ``name``: todos in it, dependencies on or of it,
+    issues and plans listing it."""
+    out: list[Reference] = []
+    for i, t in enumerate(section(doc, "todos")):
+        if isinstance(t, dict) and t.get("repo") == name:
+            tid = str(t.get("id"))
+            out.append(Reference(tid, "todo", "repo", name, ("coordination", "todos", i, "repo"),
+                                 text=f"todo {tid} runs in {name}"))
+    for i, d in enumerate(section(doc, "dependencies")):
+        if not isinstance(d, dict):
+            continue
+        for end in ("consumer", "provider"):
+            if d.get(end) == name:
+                did = str(d.get("id"))
+                out.append(Reference(did, "dependency", end, name,
+                                     ("coordination", "dependencies", i, end),
+                                     text=f"dependency {did} has {name} as its {end}"))
+    for sec, kind in (("issues", "issue"), ("plans", "plan")):
+        for i, x in enumerate(section(doc, sec)):
+            if isinstance(x, dict):
+                for j, r in enumerate(x.get("repos") or ()):
+                    if r == name:
+                        xid = str(x.get("id"))
+                        out.append(Reference(xid, kind, "repos", name,
+                                             ("coordination", sec, i, "repos", j),
+                                             text=f"{kind} {xid} lists {name} in its repos"))
+    return out
+
+
+def _drop_todo_references(doc: CommentedMap, gone: set[str]) -> list[Reference]:
+    """Take the todos ``gone`` out of every other todo's ``blocked_by``/``blocking`` and
+    every milestone's ``todos``, in one pass; returns what was dropped (references from
+    todos that go too are not listed)."""
+    if not gone:
+        return []
+    out: list[Reference] = []
+    for i, t in enumerate(section(doc, "todos")):
+        if not isinstance(t, dict) or t.get("id") in gone:
+            continue
+        for field in ("blocked_by", "blocking"):
+            for j, v in enumerate(list(t.get(field) or ())):
+                if v in gone:
+                    # (a blocking entry always mirrors the gone todo's blocked_by)
+                    out.append(Reference(str(t.get("id")), "todo", field, str(v),
+                                         ("coordination", "todos", i, field, j),
+                                         mirror=field == "blocking"))
+            if any(v in gone for v in t.get(field) or ()):
+                for v in [v for v in t.get(field) or () if v in gone]:
+                    remove_from(t, field, v)
+    for i, plan in enumerate(section(doc, "plans")):
+        if not isinstance(plan, dict):
+            continue
+        for j, ms in enumerate(plan.get("milestones") or ()):
+            if isinstance(ms, dict) and any(v in gone for v in ms.get("todos") or ()):
+                for k, v in enumerate(list(ms.get("todos") or ())):
+                    if v in gone:
+                        out.append(Reference(str(ms.get("id")), "milestone", "todos", str(v),
+                                             ("coordination", "plans", i, "milestones", j,
+                                              "todos", k), str(plan.get("id"))))
+                for v in [v for v in ms.get("todos") or () if v in gone]:
+                    remove_from(ms, "todos", v)
+    return out
