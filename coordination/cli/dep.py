@@ -1,6 +1,8 @@
-"""`coord dep`: dependencies between repos, and checking them."""
+"""`coord dep`: dependencies between repos: list, check, add, update, remove."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import click
 
@@ -8,14 +10,24 @@ from coordination.catalog.depcheck import check_document
 from coordination.catalog.models import Dependency
 from coordination.cli.context import Context
 from coordination.cli.render import emit, esc, json_option, say, styled, table
-from coordination.errors import DependencyCheckFailed
+from coordination.errors import DependencyCheckFailed, UsageError
+
+if TYPE_CHECKING:
+    from coordination.catalog.structure import DependencyChanges, DependencyDeleted
 
 DEP_TYPES = ("runtime", "build", "dev", "test", "api")
+DEP_STATUSES = ("satisfied", "unsatisfied", "unknown")
 
 
 @click.group()
 def dep() -> None:
-    """Inter-repo dependencies: list, check."""
+    """Inter-repo dependencies: list, check, add, update, remove.
+
+    \b
+    Examples:
+      coord dep list --consumer api
+      coord dep add --consumer web --provider api --type api
+    """
 
 
 @dep.command("list")
@@ -91,3 +103,107 @@ def check_deps(obj: Context, consumer: str | None, as_json: bool) -> None:
             f"{len(failed)} dependenc{'y' if len(failed) == 1 else 'ies'} unsatisfied: "
             + "; ".join(f"{r.id} ({r.reason})" for r in failed)
         )
+
+
+def _check_options(update: bool):  # type: ignore[no-untyped-def]
+    """The options of a dependency's fields (``update``: no defaults, and --no-check)."""
+    def wrap(f):  # type: ignore[no-untyped-def]
+        opts = [
+            click.option("--type", "type_", type=click.Choice(DEP_TYPES),
+                         default=None if update else "runtime", show_default=not update,
+                         help="What kind of dependency."),
+            click.option("--version", "version_constraint",
+                         help="Version constraint, free text (\">=2.0\")."),
+            click.option("--status", type=click.Choice(DEP_STATUSES),
+                         default=None if update else "unknown", show_default=not update,
+                         help="Known state (`coord dep check` records it)."),
+            click.option("--notes", default=None if update else "", help="Free text."),
+            click.option("--check", "command",
+                         help="Validation command, run in the consumer's checkout by "
+                         "`coord dep check` (stored in the catalog)."),
+            click.option("--expect", "expected_pattern",
+                         help="Regular expression its output must match."),
+            click.option("--check-timeout", "timeout", type=click.FloatRange(0, 3600,
+                         min_open=True), help="Seconds the validation may take (default 60)."),
+        ]
+        if update:
+            opts.append(click.option("--no-check", is_flag=True,
+                                     help="Remove the validation command."))
+        for o in reversed(opts):
+            f = o(f)
+        return f
+    return wrap
+
+
+@dep.command("add")
+@click.option("--consumer", required=True, help="The repo that depends.")
+@click.option("--provider", required=True, help="The repo it depends on.")
+@_check_options(update=False)
+@json_option
+@click.pass_obj
+def add_dep(obj: Context, consumer: str, provider: str, type_: str,
+            version_constraint: str | None, status: str, notes: str, command: str | None,
+            expected_pattern: str | None, timeout: float | None, as_json: bool) -> None:
+    """Add a dependency of one repo on another; prints its new id.
+
+    \b
+    Example:
+      coord dep add --consumer web --provider libcore --type build --version ">=2.1" \\
+          --check "pip show libcore" --expect "^Version: 2\\."
+    """
+    added = obj.manager.add_dependency(
+        consumer, provider, type=type_, version_constraint=version_constraint, status=status,
+        notes=notes, command=command, expected_pattern=expected_pattern, timeout=timeout)
+    emit(as_json, added, lambda d: say(d.id))
+
+
+@dep.command("update")
+@click.argument("dep_id", metavar="DEP")
+@click.option("--consumer", help="New consumer repo.")
+@click.option("--provider", help="New provider repo.")
+@_check_options(update=True)
+@json_option
+@click.pass_obj
+def update_dep(obj: Context, dep_id: str, consumer: str | None, provider: str | None,
+               type_: str | None, version_constraint: str | None, status: str | None,
+               notes: str | None, command: str | None, expected_pattern: str | None,
+               timeout: float | None, no_check: bool, as_json: bool) -> None:
+    """Change fields of a dependency (only those given; '' clears a text field).
+
+    \b
+    Example:
+      coord dep update DEP-003 --version v3 --check "cat api-version" --expect "^v3"
+      coord dep update DEP-001 --no-check
+    """
+    changes: DependencyChanges = {}
+    for key, value in (("consumer", consumer), ("provider", provider), ("type", type_),
+                       ("version_constraint", version_constraint), ("status", status),
+                       ("notes", notes), ("command", command),
+                       ("expected_pattern", expected_pattern), ("timeout", timeout)):
+        if value is not None:
+            changes[key] = value  # type: ignore[literal-required]
+    if no_check:
+        if command:
+            raise UsageError("--check and --no-check together", hint="give one of them")
+        changes["command"] = None
+    if not changes:
+        raise UsageError("nothing to update", hint="pass at least one option; see --help")
+    emit(as_json, obj.manager.update_dependency(dep_id, **changes),
+         lambda d: say(f"updated {d.id}"))
+
+
+@dep.command("remove")
+@click.argument("dep_id", metavar="DEP")
+@json_option
+@click.pass_obj
+def remove_dep(obj: Context, dep_id: str, as_json: bool) -> None:
+    """Remove a dependency (nothing else in the catalog names one).
+
+    \b
+    Example:
+      coord dep remove DEP-003
+    """
+    def human(doc: DependencyDeleted) -> None:
+        say(f"removed {doc['deleted']}")
+
+    emit(as_json, obj.manager.remove_dependency(dep_id), human)

@@ -26,7 +26,7 @@ KINDS = ("todo", "sweep", "edit")
 
 @click.group()
 def history() -> None:
-    """Search the history of ended sweeps (todos, sweeps) and catalog edits; trends.
+    """History of ended sweeps (todos, sweeps) and catalog edits: search, trends.
 
     \b
     Examples:
@@ -86,7 +86,12 @@ def search(obj: Context, text: str, repo: str | None, kind: str | None, since: s
     """Find TEXT in todo titles and ids, reasons, output tails, sweep reasons and
     catalog edits, newest first. Case and Unicode compatibility forms are ignored
     (NFKC, case folded: STRASSE finds Straße, ＡＰＩ finds api); "" finds everything;
-    at most 1,000 characters."""
+    at most 1,000 characters.
+
+    \b
+    Example:
+      coord history search "connection refused" --repo api --since 7d
+    """
     found = search_document(obj.file, text, history=lambda: _store(obj), repo=repo, kind=kind,
                             since=since, limit=limit)
 
@@ -118,7 +123,12 @@ def _bar(fraction: float | None, width: int = 10) -> str:
 @click.pass_obj
 def trends(obj: Context, repo: str | None, days: float, as_json: bool) -> None:
     """Success rate and p50/p95 duration per repo and per todo; the flakiest and the
-    slowest todos. A run is a todo that ended succeeded or failed."""
+    slowest todos. A run is a todo that ended succeeded or failed.
+
+    \b
+    Example:
+      coord history trends --days 30 --json
+    """
     doc = trends_document(history=lambda: _store(obj), repo=repo, days=days)
 
     def human(d: Trends) -> None:

@@ -40,7 +40,13 @@ def _as_date(value: dt.datetime | None) -> dt.date | None:
 # -- commands -----------------------------------------------------------------------
 @click.group()
 def issue() -> None:
-    """Cross-repo issues: list, show, create, update, close, delete."""
+    """Cross-repo issues: list, show, create, update, close, delete.
+
+    \b
+    Examples:
+      coord issue list --status open
+      coord issue create --title "Drop Python 3.11" --repos api,jobs
+    """
 
 
 def _issue_table(items: list[Issue]) -> None:

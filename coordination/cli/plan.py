@@ -19,6 +19,7 @@ from coordination.catalog.cache import paused_gc
 from coordination.catalog.models import Catalog, TodoStatus
 from coordination.catalog.reports import PlanStatus, plan_status
 from coordination.catalog.store import CatalogStore
+from coordination.cli import plan_edit
 from coordination.cli.context import Context
 from coordination.cli.render import (
     console,
@@ -70,7 +71,14 @@ def _hours(value: float | None) -> str:
 
 @click.group()
 def plan() -> None:
-    """Plans: list, show, status, validate, graph, sweep."""
+    """Plans: list, show, status, validate, graph, sweep, reset, create, update, delete.
+
+    \b
+    Examples:
+      coord plan status PLAN-001
+      coord plan sweep PLAN-001 --wait
+      coord plan create --title "Python 3.14" --repos libcore,api
+    """
 
 
 @plan.command("list")
@@ -79,7 +87,12 @@ def plan() -> None:
 @json_option
 @click.pass_obj
 def list_cmd(obj: Context, status: str | None, repo: str | None, as_json: bool) -> None:
-    """List plans with their progress (todos completed of all the plan's todos)."""
+    """List plans with their progress (todos completed of all the plan's todos).
+
+    \b
+    Example:
+      coord plan list --status active --json
+    """
     rows = list_plans(_catalog(obj), status=status, repo=repo)
     emit(as_json, rows, lambda rs: table(
         "Plans", ["id", "status", "title", "progress", "milestones", "repos"],
@@ -201,7 +214,12 @@ def _show_human(doc: ShowDocument) -> None:
 @json_option
 @click.pass_obj
 def show_cmd(obj: Context, plan_id: str, include_completed: bool, as_json: bool) -> None:
-    """Show a plan: milestones, todos, levels and the critical path."""
+    """Show a plan: milestones, todos, levels and the critical path.
+
+    \b
+    Example:
+      coord plan show PLAN-001 --all
+    """
     from coordination.planner.documents import show_document  # lazy: networkx, off plan list/status
 
     doc = show_document(_catalog(obj), plan_id, include_completed=include_completed)
@@ -543,3 +561,8 @@ def reset_cmd(obj: Context, plan_id: str, todos: tuple[str, ...], dry_run: bool,
     wanted = split_list(todos) if todos else None
     doc = obj.manager.reset_plan(plan_id, wanted, dry_run=dry_run)
     emit(as_json, doc, _reset_human)
+
+
+# The edits of plans live in plan_edit.py (this module is long enough).
+for _command in plan_edit.COMMANDS:
+    plan.add_command(_command)

@@ -16,12 +16,23 @@ from coordination.catalog.manager import (
 )
 from coordination.catalog.reports import repo_list
 from coordination.cli.context import Context, current_file
-from coordination.cli.render import emit, err_console, esc, fields, json_option, say, styled, table
+from coordination.cli.render import (
+    emit,
+    err_console,
+    esc,
+    fields,
+    json_option,
+    say,
+    split_list,
+    styled,
+    table,
+)
 from coordination.errors import UsageError
 from coordination.redis_url import scrub
 from coordination.settings import get_settings
 
 if TYPE_CHECKING:
+    from coordination.catalog.structure import RepoChanges, RepoDeleted
     from coordination.runtime.context import Runtime
 
 Breaker = dict[str, str | int | float | None]
@@ -29,7 +40,13 @@ Breaker = dict[str, str | int | float | None]
 
 @click.group()
 def repo() -> None:
-    """Repos: list, status, blocking, reset."""
+    """Repos: list, status, blocking, reset, add, update, remove.
+
+    \b
+    Examples:
+      coord repo status api
+      coord repo add docs --path repos/docs
+    """
 
 
 def _runtime() -> Runtime:
@@ -211,3 +228,87 @@ def repo_blocking(obj: Context, name: str, as_json: bool) -> None:
         _blockers_table(f"What blocks {esc(name)}", doc["blockers"], "")
 
     emit(as_json, obj.manager.blocking_document(name), human)
+
+
+@repo.command("add")
+@click.argument("name")
+@click.option("--path", help="Its checkout, relative to the catalog (default: its name).")
+@click.option("--description", default="", help="What it is.")
+@click.option("--role", default="", help="library, service, frontend...")
+@click.option("--tag", "tags", multiple=True, help="A tag; repeat for more.")
+@click.option("--concurrency", type=click.IntRange(1, 1024),
+              help="How many of its todos may run at once (default 1).")
+@json_option
+@click.pass_obj
+def repo_add(obj: Context, name: str, path: str | None, description: str, role: str,
+             tags: tuple[str, ...], concurrency: int | None, as_json: bool) -> None:
+    """Add a repo to the catalog.
+
+    \b
+    Example:
+      coord repo add docs --path repos/docs --role site --tag markdown
+    """
+    added = obj.manager.add_repo(name, path=path, description=description, role=role,
+                                 tags=split_list(tags), concurrency=concurrency)
+    emit(as_json, added, lambda r: say(f"added {esc(r.name)}"))
+
+
+@repo.command("update")
+@click.argument("name")
+@click.option("--path", help="New checkout path ('' for the default, its name).")
+@click.option("--description", help="New description ('' to clear).")
+@click.option("--role", help="New role ('' to clear).")
+@click.option("--tag", "tags", multiple=True, help="Replace the tags; repeat for more.")
+@click.option("--concurrency", type=click.IntRange(1, 1024), help="New concurrency.")
+@json_option
+@click.pass_obj
+def repo_update(obj: Context, name: str, path: str | None, description: str | None,
+                role: str | None, tags: tuple[str, ...], concurrency: int | None,
+                as_json: bool) -> None:
+    """Change fields of a repo (only those given; not its name, which everything names).
+
+    \b
+    Example:
+      coord repo update api --concurrency 2 --tag python --tag http
+    """
+    changes: RepoChanges = {}
+    for key, value in (("path", path), ("description", description), ("role", role),
+                       ("concurrency", concurrency)):
+        if value is not None:
+            changes[key] = value  # type: ignore[literal-required]
+    if tags:
+        changes["tags"] = split_list(tags)
+    if not changes:
+        raise UsageError("nothing to update", hint="pass at least one option; see --help")
+    emit(as_json, obj.manager.update_repo(name, **changes),
+         lambda r: say(f"updated {esc(r.name)}"))
+
+
+@repo.command("remove")
+@click.argument("name")
+@click.option("--force", is_flag=True,
+              help="Remove it even while named: its todos and dependencies are deleted too, "
+              "and it leaves the issues' and plans' repos.")
+@json_option
+@click.pass_obj
+def repo_remove(obj: Context, name: str, force: bool, as_json: bool) -> None:
+    """Remove a repo. Refused (exit 2, naming each by file and line) while todos run in
+    it, dependencies name it or issues and plans list it, unless --force.
+
+    \b
+    Example:
+      coord repo remove docs
+      coord repo remove legacy --force --json
+    """
+    def human(doc: RepoDeleted) -> None:
+        say(f"removed {esc(doc['deleted'])}")
+        if doc["deleted_todos"]:
+            say(f"deleted its todos {', '.join(doc['deleted_todos'])}")
+        if doc["deleted_dependencies"]:
+            say(f"deleted the dependencies {', '.join(doc['deleted_dependencies'])}")
+        dropped = [d for d in doc["dropped"] if not d["mirror"]]
+        if dropped:
+            say("dropped references from " + ", ".join(
+                esc(f"{d['id']}.{d['field']}") for d in dropped))
+
+    emit(as_json, obj.manager.remove_repo(name, force=force), human)

@@ -209,13 +209,22 @@ lines_option = click.option(
 MOST_FAILED_SHOWN = 20
 
 
+def subject(st: StatusDocument) -> str:
+    """What a sweep ran, for its first line: the plan, or for a one-todo sweep (`todo
+    run`, whose id starts with the todo's) the todo and its plan, if any."""
+    plan, todos = st.get("plan") or "", list(st["todos"])
+    if len(todos) == 1 and st["sweep_id"].startswith(f"{todos[0]}-"):
+        return f"{todos[0]} ({plan})" if plan else todos[0]
+    return plan or ", ".join(todos) or "no todos"
+
+
 def render_status(st: StatusDocument, *, to_stderr: bool = False,
                   lines: int = DEFAULT_LINES) -> None:
     """The sweep, a row per todo, then each failed todo's last ``lines`` lines of output
     (:func:`render_failures`)."""
     con = err_console() if to_stderr else out_console()
     style = status_style(st["status"] or "")
-    con.print(f"sweep [bold]{st['sweep_id']}[/bold] of {st['plan']} ({st['strategy']}): "
+    con.print(f"sweep [bold]{st['sweep_id']}[/bold] of {escape(subject(st))} ({st['strategy']}): "
               f"[{style or 'bold'}]{st['status']}[/{style or 'bold'}]"
               + (f" - {st['reason']}" if st.get("reason") else ""))
     rows = []
@@ -388,7 +397,12 @@ def sweep() -> None:
 @json_option
 @click.pass_obj
 def list_(obj: Context, limit: int, as_json: bool) -> None:
-    """Recent sweeps, newest first."""
+    """Recent sweeps, newest first.
+
+    \b
+    Example:
+      coord sweep list --limit 5 --json
+    """
     rows = _service(obj).list(limit=limit)
     emit(as_json, rows, lambda rs: table(
         "sweeps", ["sweep", "plan", "strategy", "status", "created", "finished", "reason"],
@@ -553,7 +567,12 @@ def pause(obj: Context, sweep_id: str, as_json: bool) -> None:
 @json_option
 @click.pass_obj
 def unpause(obj: Context, sweep_id: str, as_json: bool) -> None:
-    """Carry on with a paused sweep (its deadline moves by the time it was paused)."""
+    """Carry on with a paused sweep (its deadline moves by the time it was paused).
+
+    \b
+    Example:
+      coord sweep unpause PLAN-001-20261121093000-ab12
+    """
     out = _service(obj).unpause(sweep_id)
     emit(as_json, out, lambda o: err_console().print(
         f"sweep {sweep_id} {o['status']} again after {o['paused_for']:.0f} s paused"
@@ -655,7 +674,12 @@ def _rollback(svc: SweepService, sweep_id: str, *, dry_run: bool, wait: bool,
 @json_option
 @click.pass_obj
 def cancel(obj: Context, sweep_id: str, as_json: bool) -> None:
-    """Stop dispatching, revoke what is queued, terminate what runs."""
+    """Stop dispatching, revoke what is queued, terminate what runs.
+
+    \b
+    Example:
+      coord sweep cancel PLAN-001-20261121093000-ab12 --json
+    """
     out = _service(obj).cancel(sweep_id)
     emit(as_json, out, lambda o: err_console().print(
         f"sweep {sweep_id} cancelled" if o["cancelled"] else f"sweep {sweep_id} already {o['status']}"))
@@ -666,7 +690,12 @@ def cancel(obj: Context, sweep_id: str, as_json: bool) -> None:
 @json_option
 @click.pass_obj
 def sync(obj: Context, sweep_id: str, as_json: bool) -> None:
-    """Write a finished sweep's outcome into the catalog (completed + actual_hours)."""
+    """Write a finished sweep's outcome into the catalog (completed + actual_hours).
+
+    \b
+    Example:
+      coord sweep sync PLAN-001-20261121093000-ab12
+    """
     out = _service(obj).sync(sweep_id)
     emit(as_json, out, lambda o: err_console().print(
         f"{o['catalog']}: completed {', '.join(_names(o['completed'])) or 'none'}; "

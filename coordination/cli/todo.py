@@ -57,7 +57,13 @@ _ENV_HELP = ("A variable its command runs with, KEY=VALUE; repeat for more. KEY 
 
 @click.group()
 def todo() -> None:
-    """Todos: list, show, create, update, complete, delete."""
+    """Todos: list, show, create, update, complete, delete, run.
+
+    \b
+    Examples:
+      coord todo list --repo api --status pending
+      coord todo run TODO-004 --wait
+    """
 
 
 def _hours(value: float | None) -> str:

@@ -25,7 +25,7 @@ def run(obj: Context, todo_id: str, wait: bool, ignore_blockers: bool, no_sync: 
     Its blockers (todos completed, issues resolved or closed) must be done
     unless --ignore-blockers.
 
-    \\b
+    \b
     Examples:
       coord todo run TODO-004 --wait
       ID=$(coord todo run TODO-004) && coord sweep watch $ID

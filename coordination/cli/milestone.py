@@ -1,0 +1,109 @@
+"""`coord milestone`: the milestones of plans (add, update, delete). Parse, call the
+manager, render."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import click
+
+from coordination.cli.context import Context
+from coordination.cli.issue import date_type, say_deleted
+from coordination.cli.render import emit, json_option, say, split_list
+from coordination.errors import UsageError
+
+if TYPE_CHECKING:
+    from coordination.catalog.structure import MilestoneChanges
+
+
+def _date(value: dt.datetime | None) -> dt.date | None:
+    return value.date() if value is not None else None
+
+
+@click.group()
+def milestone() -> None:
+    """Milestones of plans: add, update, delete (`coord plan show` lists them).
+
+    \b
+    Examples:
+      coord milestone add PLAN-001 --title "Staging green" --due 2026-12-01
+      coord milestone update MS-003 --todos TODO-003,TODO-004
+    """
+
+
+@milestone.command("add")
+@click.argument("plan_id", metavar="PLAN")
+@click.option("--title", default="", help="What it marks.")
+@click.option("--due", type=date_type, help="Due date, YYYY-MM-DD.")
+@click.option("--todos", multiple=True, help="Its todos, comma-separated (TODO-1,TODO-2).")
+@click.option("--deliverable", "deliverables", multiple=True,
+              help="A deliverable; repeat for more.")
+@json_option
+@click.pass_obj
+def add_cmd(obj: Context, plan_id: str, title: str, due: dt.datetime | None,
+            todos: tuple[str, ...], deliverables: tuple[str, ...], as_json: bool) -> None:
+    """Add a milestone to a plan; prints its new id (unique across the catalog).
+
+    \b
+    Example:
+      coord milestone add PLAN-001 --title "Staging green" --due 2026-12-01 \\
+          --todos TODO-003,TODO-004 --deliverable "staging on 3.13"
+    """
+    added = obj.manager.add_milestone(plan_id, title, due=_date(due), todos=split_list(todos),
+                                      deliverables=list(deliverables))
+    emit(as_json, added, lambda m: say(m.id))
+
+
+@milestone.command("update")
+@click.argument("milestone_id", metavar="MS")
+@click.option("--title", help="New title ('' to clear).")
+@click.option("--due", type=date_type, help="New due date, YYYY-MM-DD.")
+@click.option("--no-due", is_flag=True, help="Remove the due date.")
+@click.option("--todos", multiple=True, help="Replace its todos, comma-separated ('' for none).")
+@click.option("--deliverable", "deliverables", multiple=True,
+              help="Replace the deliverables; repeat for more.")
+@json_option
+@click.pass_obj
+def update_cmd(obj: Context, milestone_id: str, title: str | None, due: dt.datetime | None,
+               no_due: bool, todos: tuple[str, ...], deliverables: tuple[str, ...],
+               as_json: bool) -> None:
+    """Change fields of a milestone (only those given).
+
+    \b
+    Example:
+      coord milestone update MS-002 --due 2026-12-20 --todos TODO-003,TODO-004,TODO-006
+    """
+    if due is not None and no_due:
+        raise UsageError("--due and --no-due together", hint="give one of them")
+    changes: MilestoneChanges = {}
+    if title is not None:
+        changes["title"] = title
+    if due is not None or no_due:
+        changes["due"] = _date(due)
+    if todos:
+        changes["todos"] = split_list(todos)
+    if deliverables:
+        changes["deliverables"] = list(deliverables)
+    if not changes:
+        raise UsageError("nothing to update", hint="pass at least one option; see --help")
+    emit(as_json, obj.manager.update_milestone(milestone_id, **changes),
+         lambda m: say(f"updated {m.id}"))
+
+
+@milestone.command("delete")
+@click.argument("milestone_id", metavar="MS")
+@click.option("--force", is_flag=True,
+              help="Delete it even when todos are in its plan through it alone: they leave "
+              "the plan.")
+@json_option
+@click.pass_obj
+def delete_cmd(obj: Context, milestone_id: str, force: bool, as_json: bool) -> None:
+    """Delete a milestone. Refused (exit 2, naming them) while todos are in its plan
+    through this milestone alone, unless --force.
+
+    \b
+    Example:
+      coord milestone delete MS-002 --json
+    """
+    emit(as_json, obj.manager.delete_milestone(milestone_id, force=force), say_deleted)
