@@ -1,14 +1,16 @@
 """Time one edit of a 10,000-todo, 10-repo catalog: the whole `coord` process.
 
-`coord todo create` (appends a todo, and `blocking` on its blocker) and
-`coord todo complete` (changes one todo), each with the splice path (the default)
+`coord todo create` (appends a todo, and `blocking` on its blocker),
+`coord todo complete` (changes one todo), and the edits of issue #24 (`plan create`,
+`milestone add`, `dep add`, `repo add`, `todo delete`, `dep remove`, and the cascades
+`plan delete --force`, `repo remove --force`), each with the splice path (the default)
 and with the full ruamel round trip forced (COORD_EDIT_SPLICE=0), the baseline.
 Before every run the catalog is put back to the same bytes, whose validated
 catalog is in the (private, warm) cache, as after any earlier command. Wall time
 is measured around the child process; peak RSS is the child's own (wait4).
 Both paths must leave the same bytes; the script says whether they did.
 
-    .venv/bin/python bench/edit.py [--todos N] [--runs 3] [--slow-runs 1]
+    .venv/bin/python bench/edit.py [--todos N] [--runs 3] [--slow-runs 1] [--only "todo delete,repo add"]
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ def main() -> None:
     ap.add_argument("--repos", type=int, default=10)
     ap.add_argument("--runs", type=int, default=3, help="runs of each fast edit (median)")
     ap.add_argument("--slow-runs", type=int, default=1, help="runs of each forced round trip")
+    ap.add_argument("--only", help="comma-separated edit names (default: all of them)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "base.yaml"
@@ -67,7 +70,25 @@ def main() -> None:
             "todo create": ["todo", "create", "--task", "bench", "--repo", "repo1",
                             "--blocked-by", "TODO-00002", "--estimate", "1"],
             "todo complete": ["todo", "complete", "TODO-00003", "--hours", "2"],
+            # 0.3 (issue #24): the structure edits, and deletes (spliced since).
+            "plan create": ["plan", "create", "--title", "bench", "--repos", "repo1"],
+            "milestone add": ["milestone", "add", "PLAN-002", "--title", "m",
+                              "--todos", "TODO-00050"],
+            "dep add": ["dep", "add", "--consumer", "repo1", "--provider", "repo3",
+                        "--check", "true"],
+            "repo add": ["repo", "add", "newrepo", "--tag", "x"],
+            "todo delete": ["todo", "delete", "TODO-00200", "--force"],
+            "dep remove": ["dep", "remove", "DEP-050"],
+            # Cascades: 200 todos leave the plan; 1,000 todos and 20 dependencies go.
+            "plan delete": ["plan", "delete", "PLAN-050", "--force"],
+            "repo remove": ["repo", "remove", "repo9", "--force"],
         }
+        if args.only:
+            wanted = [e.strip() for e in args.only.split(",")]
+            unknown = [e for e in wanted if e not in edits]
+            if unknown:
+                raise SystemExit(f"unknown edit(s) {unknown}; choose from {list(edits)}")
+            edits = {k: v for k, v in edits.items() if k in wanted}
         size = base.stat().st_size / 1e6
         print(f"catalog: {args.todos} todos, {args.repos} repos, {size:.2f} MB; "
               "whole process, warm cache")
@@ -79,6 +100,8 @@ def main() -> None:
                 walls, peaks = [], []
                 for _ in range(runs):
                     shutil.copyfile(base, path)
+                    # A fresh audit log too: new ids go above the ones it has seen.
+                    path.with_name(f".{path.name}.coord.audit.jsonl").unlink(missing_ok=True)
                     wall, rss = run_once([*coord, *argv], {**env, "COORD_EDIT_SPLICE": flag})
                     walls.append(wall)
                     peaks.append(rss)

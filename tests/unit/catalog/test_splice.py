@@ -434,6 +434,58 @@ def test_ruamel_sees_only_a_small_part_of_a_big_catalog(
     assert cat.todo("TODO-17").blocking == ["TODO-400"]  # type: ignore[union-attr]
 
 
+#: The edits of issue #24 on a big catalog: each spliced, ruamel seeing a small part.
+BIG_EDITS: dict[str, Edit] = {
+    "plan create": lambda m: m.create_plan("new", repos=["api"]),
+    "plan update": lambda m: m.update_plan("PLAN-1", description="now described"),
+    "plan delete": lambda m: m.delete_plan(m.create_plan("short-lived").id),
+    "milestone add": lambda m: m.add_milestone("PLAN-1", "cut", todos=["TODO-200"]),
+    "milestone delete": lambda m: m.delete_milestone(
+        m.add_milestone("PLAN-1", "cut", todos=["TODO-200"]).id),
+    "dep add": lambda m: m.add_dependency("jobs", "web", command="true"),
+    "dep update": lambda m: m.update_dependency("DEP-1", notes="n", command="echo 2"),
+    "dep remove": lambda m: m.remove_dependency("DEP-1"),
+    "repo add": lambda m: m.add_repo("docs", tags=["md"]),
+    "repo update": lambda m: m.update_repo("web", description="site", concurrency=2),
+    "repo remove": lambda m: (m.add_repo("docs"), m.remove_repo("docs")),
+    "todo delete": lambda m: m.delete_todo("TODO-200", force=True),
+    "issue delete": lambda m: m.delete_issue("ISSUE-2"),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(BIG_EDITS))
+def test_structure_edits_splice_a_big_catalog(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit: str) -> None:
+    from coordination.catalog import splice
+
+    path = tmp_path / "ecosystem.yaml"
+    data = catalog_data(400, [(i, i + 1) for i in range(399)],
+                        issues=[{"id": f"ISSUE-{i}", "title": f"issue {i}"} for i in (1, 2, 3)])
+    data["coordination"]["dependencies"] = [
+        {"id": f"DEP-{i}", "consumer": "api", "provider": "web"} for i in (1, 2, 3)]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    size = path.stat().st_size
+    seen: list[int] = []
+    real_apply = splice.apply
+
+    def spy(fn: Any, body: str, file: str, cat: Any, load: Any, dump: Any) -> Any:
+        def dump_spy(doc: Any) -> str:
+            out: str = dump(doc)
+            seen.append(len(out))
+            return out
+
+        return real_apply(fn, body, file, cat, lambda t: (seen.append(len(t)), load(t))[1],
+                          dump_spy)
+
+    monkeypatch.setattr(splice, "apply", spy)
+    monkeypatch.setattr(roundtrip_module, "load_round_trip", _no_round_trip)
+    m = CoordinationManager(path)
+    BIG_EDITS[edit](m)
+    assert m.store.last_edit == "splice"
+    assert seen and max(seen) < size / 20, (seen, size)
+    CatalogStore(path, cache_dir=None).load()  # the whole file parses and validates
+
+
 TRICKY = b'''version: 1
 repos:
   - name: api
