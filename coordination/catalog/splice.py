@@ -815,7 +815,8 @@ def _apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
             raise Unsupported(f"comments changed around {'.'.join(path)}")
         moved = {j: ca[i] for j, i in enumerate(real) if i in ca}
         for j, i in enumerate(real):
-            pre = None if origin[i] is None else state.before_next.get((path, origin[i]))
+            was = origin[i]
+            pre = None if was is None else state.before_next.get((path, was))
             if pre is not None:  # goes before the next item ruamel writes
                 slot = moved.setdefault(j + 1, [None, None, None, None])
                 if len(slot) < 2 or slot[1]:
@@ -865,14 +866,14 @@ def _apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
         w, ow, lazy = windows[path], out_windows[path], kept[path]
         piece: list[str] = []
         j = 0
-        for z, i in zip(lazy, origins[path]):
-            if z and i is not None:
-                a, b = w.span(i)
-                edited = state.edited.get((path, i))
+        for z, was in zip(lazy, origins[path]):
+            if z and was is not None:
+                a, b = w.span(was)
+                edited = state.edited.get((path, was))
                 piece += lines[a:b] if edited is None else edited.lines
             else:
                 a, b = ow.span(j)
-                ours = None if i is None else state.bases.get((path, i))
+                ours = None if was is None else state.bases.get((path, was))
                 if ours is None:
                     piece += out_lines[a:b]
                 else:  # turned real: the lines the edit left, as they were

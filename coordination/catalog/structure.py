@@ -197,7 +197,7 @@ class StructureEdits:
         if changes.get("status") is None:
             changes.pop("status", None)  # removing would silently reset it to draft
         choice(changes.get("status"), PlanStatus, "plan status")
-        lists = {k: uniq(changes.pop(k) or ()) for k in ("repos",) if k in changes}  # type: ignore[misc]
+        lists = {k: uniq(changes.pop(k) or ()) for k in ("repos",) if k in changes}
         if "completion_criteria" in changes:
             lists["completion_criteria"] = [
                 c for c in changes.pop("completion_criteria") or () if c.strip()]
@@ -265,8 +265,7 @@ class StructureEdits:
     def update_milestone(self, id_: str, **changes: Unpack[MilestoneChanges]) -> Milestone:
         """Change some fields of a milestone; None or an empty value removes one."""
         _editable(changes, MILESTONE_EDITABLE, "a milestone")
-        lists = {k: uniq(changes.pop(k) or ())  # type: ignore[misc]
-                 for k in ("todos",) if k in changes}
+        lists = {k: uniq(changes.pop(k) or ()) for k in ("todos",) if k in changes}
         if "deliverables" in changes:
             lists["deliverables"] = [d for d in changes.pop("deliverables") or () if d.strip()]
         if "due" in changes:
@@ -356,21 +355,30 @@ class StructureEdits:
         ``timeout`` are its validation's (``command`` None removes the validation)."""
         _editable(changes, DEP_EDITABLE, "a dependency")
         for key in ("consumer", "provider", "type", "status"):
-            if key in changes and not changes[key]:  # type: ignore[literal-required]
+            if key in changes and not changes[key]:
                 raise UsageError(f"a dependency needs its {key}; give a new one")
         choice(changes.get("type"), DependencyType, "dependency type")
         choice(changes.get("status"), DependencyStatus, "dependency status")
-        check = {k: changes.pop(k) for k in VALIDATION_KEYS if k in changes}  # type: ignore[misc]
+        check: dict[str, str | float | None] = {}
+        if "command" in changes:
+            check["command"] = changes.pop("command")
+        if "expected_pattern" in changes:
+            check["expected_pattern"] = changes.pop("expected_pattern")
+        if "timeout" in changes:
+            check["timeout"] = changes.pop("timeout")
         _nothing(changes, check)
-        _check_validation(check.get("command"), check.get("expected_pattern"),
-                          check.get("timeout"), given_command="command" in check)
+        command, pattern, seconds = (check.get(k) for k in VALIDATION_KEYS)
+        _check_validation(None if command is None else str(command),
+                          None if pattern is None else str(pattern),
+                          None if seconds is None else float(seconds),
+                          given_command="command" in check)
 
         def edit(doc: CommentedMap) -> None:
             item = find_item(doc, "dependencies", id_, "dependency")
             ends = {k: changes.get(k, item.get(k)) for k in ("consumer", "provider")}
             if ends["consumer"] == ends["provider"]:
                 raise UsageError(f"a repo cannot depend on itself ({ends['consumer']})")
-            require_repos(doc, [v for k, v in changes.items() if k in ends and v])
+            require_repos(doc, [str(v) for k, v in changes.items() if k in ends and v])
             for key, value in changes.items():
                 put(item, key, value, DEP_KEYS)
             if "command" in check and not check["command"]:
@@ -432,7 +440,7 @@ class StructureEdits:
         if "concurrency" in changes and changes["concurrency"] is None:
             changes.pop("concurrency")
         _concurrency(changes.get("concurrency"))
-        lists = {k: uniq(changes.pop(k) or ())  # type: ignore[misc]
+        lists = {k: uniq(changes.pop(k) or ())
                  for k in ("tags",) if k in changes}
         _nothing(changes, lists)
 
@@ -584,10 +592,10 @@ def _validation(command: str | None, pattern: str | None, timeout: float | None
 
 def _find_milestone(doc: CommentedMap, id_: str) -> _Found:
     for i, plan in enumerate(section(doc, "plans")):
-        if not isinstance(plan, dict):
+        if not isinstance(plan, CommentedMap):
             continue
         for j, ms in enumerate(plan.get("milestones") or ()):
-            if isinstance(ms, dict) and ms.get("id") == id_:
+            if isinstance(ms, CommentedMap) and ms.get("id") == id_:
                 return {"plan": plan, "plan_id": str(plan.get("id")), "index": i,
                         "item": ms, "at": j}
     raise unknown(id_, milestone_ids(doc), "milestone")
@@ -665,7 +673,7 @@ def _drop_todo_references(doc: CommentedMap, gone: set[str]) -> list[Reference]:
         return []
     out: list[Reference] = []
     for i, t in enumerate(section(doc, "todos")):
-        if not isinstance(t, dict) or t.get("id") in gone:
+        if not isinstance(t, CommentedMap) or t.get("id") in gone:
             continue
         for field in ("blocked_by", "blocking"):
             for j, v in enumerate(list(t.get(field) or ())):
@@ -681,7 +689,7 @@ def _drop_todo_references(doc: CommentedMap, gone: set[str]) -> list[Reference]:
         if not isinstance(plan, dict):
             continue
         for j, ms in enumerate(plan.get("milestones") or ()):
-            if isinstance(ms, dict) and any(v in gone for v in ms.get("todos") or ()):
+            if isinstance(ms, CommentedMap) and any(v in gone for v in ms.get("todos") or ()):
                 for k, v in enumerate(list(ms.get("todos") or ())):
                     if v in gone:
                         out.append(Reference(str(ms.get("id")), "milestone", "todos", str(v),

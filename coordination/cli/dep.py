@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -15,6 +16,7 @@ from coordination.errors import DependencyCheckFailed, UsageError
 if TYPE_CHECKING:
     from coordination.catalog.structure import DependencyChanges, DependencyDeleted
 
+F = TypeVar("F", bound=Callable[..., Any])
 DEP_TYPES = ("runtime", "build", "dev", "test", "api")
 DEP_STATUSES = ("satisfied", "unsatisfied", "unknown")
 
@@ -105,9 +107,9 @@ def check_deps(obj: Context, consumer: str | None, as_json: bool) -> None:
         )
 
 
-def _check_options(update: bool):  # type: ignore[no-untyped-def]
+def _check_options(update: bool) -> Callable[[F], F]:
     """The options of a dependency's fields (``update``: no defaults, and --no-check)."""
-    def wrap(f):  # type: ignore[no-untyped-def]
+    def wrap(f: F) -> F:
         opts = [
             click.option("--type", "type_", type=click.Choice(DEP_TYPES),
                          default=None if update else "runtime", show_default=not update,

@@ -24,6 +24,7 @@ from coordination.cli.render import (
 if TYPE_CHECKING:  # the models and the manager: off `coord todo list`, which imports this
     from coordination.catalog.edits import ReferenceDict
     from coordination.catalog.manager import IssueChanges, IssueDeleted, TodoDeleted
+    from coordination.catalog.structure import MilestoneDeleted, PlanDeleted
     from coordination.catalog.models import Issue
 
 ISSUE_STATUSES = ("open", "in_progress", "resolved", "closed")
@@ -206,7 +207,7 @@ def close_issue(obj: Context, issue_id: str, as_json: bool) -> None:
     emit(as_json, closed, lambda i: say(f"closed {i.id}"))
 
 
-def say_deleted(doc: IssueDeleted | TodoDeleted) -> None:
+def say_deleted(doc: IssueDeleted | TodoDeleted | PlanDeleted | MilestoneDeleted) -> None:
     """``deleted ID`` and, when references went with it, which lists lost it."""
     say(f"deleted {doc['deleted']}")
     forced = [d for d in doc["dropped"] if not d["mirror"]]
