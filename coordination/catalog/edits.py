@@ -421,6 +421,12 @@ def remove_repo_item(doc: CommentedMap, name: str) -> CommentedMap:
     raise unknown(name, repo_names(doc), "repo")
 
 
+def remove_at(doc: CommentedMap, name: str, i: int) -> None:
+    """Take the ``i``-th item out of ``coordination.<name>`` (many at once: from the
+    highest index down, each found once, not by a scan per id as :func:`remove_item`)."""
+    _remove_entry(doc["coordination"], name, i)
+
+
 def _remove_entry(parent: CommentedMap, name: str, i: int) -> None:
     items = parent[name]
     left = remove_index(items, i)

@@ -38,6 +38,7 @@ from coordination.catalog.edits import (
     put_entries,
     put_list,
     remove_from,
+    remove_at,
     remove_index,
     remove_item,
     remove_key,
@@ -230,9 +231,10 @@ class StructureEdits:
                     id_, refs, reason=f"{n} todo{'s' if n != 1 else ''} belong{'' if n != 1 else 's'} to it",
                     hint=f"move them to another plan (`coord todo update`) or delete them "
                     f"first, or pass --force to delete {id_} and leave them in no plan")
+            todos = section(doc, "todos")
             for r in refs:
-                if r.field == "plan":
-                    put(find_item(doc, "todos", r.referrer, "todo"), "plan", None, TODO_KEYS)
+                if r.field == "plan":  # loc: ("coordination", "todos", index, "plan")
+                    put(todos[int(r.loc[2])], "plan", None, TODO_KEYS)
             remove_item(doc, "plans", id_, "plan")
             return refs
 
@@ -479,10 +481,11 @@ class StructureEdits:
                                        r.referrer, r.kind)
                     remove_from(parent, "repos", name)
             dropped = _drop_todo_references(doc, set(todos))
-            for d in dict.fromkeys(deps):
-                remove_item(doc, "dependencies", d, "dependency")
-            for t in reversed(todos):
-                remove_item(doc, "todos", t, "todo")
+            # Each found once by its index (refs carry it), removed from the end down.
+            for sec, field in (("dependencies", ("consumer", "provider")), ("todos", ("repo",))):
+                at = sorted({int(r.loc[2]) for r in refs if r.field in field}, reverse=True)
+                for i in at:
+                    remove_at(doc, sec, i)
             remove_repo_item(doc, name)
             return todos, list(dict.fromkeys(deps)), [
                 r for r in refs if r.field == "repos"] + dropped
