@@ -18,7 +18,6 @@ from collections import deque
 from collections.abc import Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from enum import Enum
 from pathlib import Path
 from typing import TypedDict, TypeVar, Unpack
 
@@ -45,7 +44,6 @@ from coordination.catalog.edits import (
     DEP_KEYS,
     section,
     ids_in,
-    repo_names,
     find_item,
     new_id_in,
     new_item,

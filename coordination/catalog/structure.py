@@ -672,32 +672,34 @@ def _drop_todo_references(doc: CommentedMap, gone: set[str]) -> list[Reference]:
     """Take the todos ``gone`` out of every other todo's ``blocked_by``/``blocking`` and
     every milestone's ``todos``, in one pass; returns what was dropped (references from
     todos that go too are not listed)."""
-    if not gone:
-        return []
     out: list[Reference] = []
+    if not gone:
+        return out
     for i, t in enumerate(section(doc, "todos")):
         if not isinstance(t, CommentedMap) or t.get("id") in gone:
             continue
         for field in ("blocked_by", "blocking"):
-            for j, v in enumerate(list(t.get(field) or ())):
-                if v in gone:
-                    # (a blocking entry always mirrors the gone todo's blocked_by)
-                    out.append(Reference(str(t.get("id")), "todo", field, str(v),
-                                         ("coordination", "todos", i, field, j),
-                                         mirror=field == "blocking"))
-            if any(v in gone for v in t.get(field) or ()):
-                for v in [v for v in t.get(field) or () if v in gone]:
-                    remove_from(t, field, v)
+            for j, v in _take_out(t, field, gone):
+                # (a blocking entry always mirrors the gone todo's own blocked_by)
+                out.append(Reference(str(t.get("id")), "todo", field, v,
+                                     ("coordination", "todos", i, field, j),
+                                     mirror=field == "blocking"))
     for i, plan in enumerate(section(doc, "plans")):
-        if not isinstance(plan, dict):
+        if not isinstance(plan, CommentedMap):
             continue
         for j, ms in enumerate(plan.get("milestones") or ()):
-            if isinstance(ms, CommentedMap) and any(v in gone for v in ms.get("todos") or ()):
-                for k, v in enumerate(list(ms.get("todos") or ())):
-                    if v in gone:
-                        out.append(Reference(str(ms.get("id")), "milestone", "todos", str(v),
-                                             ("coordination", "plans", i, "milestones", j,
-                                              "todos", k), str(plan.get("id"))))
-                for v in [v for v in ms.get("todos") or () if v in gone]:
-                    remove_from(ms, "todos", v)
+            if isinstance(ms, CommentedMap):
+                for k, v in _take_out(ms, "todos", gone):
+                    out.append(Reference(
+                        str(ms.get("id")), "milestone", "todos", v,
+                        ("coordination", "plans", i, "milestones", j, "todos", k),
+                        str(plan.get("id"))))
     return out
+
+
+def _take_out(item: CommentedMap, field: str, gone: set[str]) -> list[tuple[int, str]]:
+    """Remove the ids of ``gone`` from the list ``item[field]``; (index, id) of each."""
+    hits = [(j, str(v)) for j, v in enumerate(item.get(field) or ()) if v in gone]
+    for v in dict.fromkeys(v for _, v in hits):
+        remove_from(item, field, v)
+    return hits
