@@ -537,6 +537,14 @@ def _hoist_comments_above(parent: CommentedMap, key: str) -> None:
     parent[key].ca.comment = None
 
 
+def _quick_after(node: object) -> str | None:
+    """What :func:`_after_lines` gives for ``node`` when it is an item of the splice path
+    still unparsed (a placeholder) whose own lines say it: "" when none follow it. None
+    otherwise, and the caller reads it through ruamel (which parses a placeholder)."""
+    tail = getattr(node, "c_tail", None)
+    return tail() if callable(tail) else None
+
+
 def remove_index(seq: CommentedSeq, index: int) -> str:
     """``del seq[index]``, keeping the comment lines that introduce the next node.
 
@@ -545,10 +553,14 @@ def remove_index(seq: CommentedSeq, index: int) -> str:
     (introducing it) go with it, the lines after it are handed to its predecessor.
     Returns those lines when the sequence is now empty, for the caller to place.
     """
-    lines = _after_lines(seq, index)
-    if index > 0 and (lines or _after_lines(seq, index - 1).strip()):
-        # (Blank lines alone before it are a separator, kept when it has none after it.)
-        _set_after_lines(seq, index - 1, lines)
+    lines = _quick_after(seq[index])
+    if lines is None:
+        lines = _after_lines(seq, index)
+    if index > 0:
+        before = _quick_after(seq[index - 1])
+        if lines or (_after_lines(seq, index - 1) if before is None else before).strip():
+            # (Blank lines alone before it are a separator, kept when it has none after it.)
+            _set_after_lines(seq, index - 1, lines)
     del seq[index]
     if index == 0:
         if not seq:  # an empty list is written `[]`, without what ruamel kept at its end

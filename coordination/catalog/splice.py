@@ -412,6 +412,22 @@ class _LazyMap(CommentedMap):
         cache[key] = value = _plain(raw, d["_c_root"])
         return value
 
+    def c_tail(self) -> str | None:
+        """The lines after this item's last value, as ruamel would keep them, when its
+        own lines tell without parsing them: "" when its last line holds a value (no
+        blank or comment line follows it). None otherwise. Lets ``edits.remove_index``
+        drop an item, and look at its neighbour, without turning either real."""
+        d = self.__dict__
+        state, where = d["_c_state"], d["_c_where"]
+        if d["_c_root"] is not self or state is None or where is None:
+            return None
+        w, i = where
+        edited = state.edited.get((w.path, i))
+        a, b = w.span(i)
+        own = state.lines[a:b] if edited is None else edited.lines
+        last = own[-1].strip() if own else ""
+        return "" if last and not last.startswith("#") else None
+
     def get(self, key: str, default: object = None) -> object:
         v = self._c_read(key)
         return default if v is _MISSING else v
@@ -780,6 +796,15 @@ def _apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
         raise Unsupported(f"the edit failed on the spliced document: {exc!r}") from None
     if state.broken:
         raise Unsupported("the edit reached a placeholder it could not turn real")
+    for path, seq in state.seqs.items():
+        # The last item of a window is a real one (ruamel writes the lines that end the
+        # sequence after it, and only a sequence with a real item as a block): when a
+        # delete took it away, the new last one turns real (from its own lines).
+        left = [list.__getitem__(seq, i) for i in range(list.__len__(seq))]
+        if left and type(left[-1]) is _LazyMap:
+            state.materialize(left[-1])
+            if state.broken or type(left[-1]) is _LazyMap:
+                raise Unsupported(f"{'.'.join(path)}: no item left that ruamel writes")
 
     # Only items changed or added: check, then keep the real ones for ruamel.
     kept: dict[tuple[str, ...], list[bool]] = {}  # per final item: placeholder?
@@ -801,10 +826,12 @@ def _apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
             raise Unsupported(f"an item of {'.'.join(path)} was copied")
         gone = sorted(set(range(n)) - set(old))
         # A removed item is removed as the round trip removes it (edits.remove_index):
-        # through ruamel, its neighbour turned real to take the lines after it. One
-        # that stayed a placeholder, or had lines ruamel keeps as the next one's, is
-        # left to the round trip.
-        if any(type(orig[i]) is _LazyMap or (path, i) in state.before_next for i in gone):
+        # through ruamel, its neighbour turned real to take the lines after it, or, when
+        # no line follows its last value, left a placeholder whose lines just go. One
+        # removed otherwise, or with lines ruamel keeps as the next one's, is left to
+        # the round trip.
+        if any((path, i) in state.before_next or (
+                type(orig[i]) is _LazyMap and orig[i].c_tail() != "") for i in gone):
             raise Unsupported(f"an item of {'.'.join(path)} was removed otherwise")
         lazy = [type(x) is _LazyMap for x in items]
         real = [i for i, z in enumerate(lazy) if not z]

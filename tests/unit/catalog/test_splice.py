@@ -149,6 +149,9 @@ EDITS: dict[str, Edit] = {
     "repo-update": lambda m: m.update_repo(_repos(m)[0], description="described",
                                            tags=["a", "b"]),
     "repo-remove-last": lambda m: (m.add_repo("zz-gone"), m.remove_repo("zz-gone")),
+    # Cascades: many items of several windows go in one edit, the last (real) ones too.
+    "repo-remove-last-forced": lambda m: m.remove_repo(_repos(m)[-1], force=True),
+    "repo-remove-middle-forced": lambda m: m.remove_repo(_repos(m)[1], force=True),
 }
 
 
