@@ -358,7 +358,7 @@ def record(store: _Store, fn: Callable[..., object], before: bytes, after: bytes
         "catalog": hashlib.sha256(after).hexdigest(),
         "prev": GENESIS,
     }
-    return _append(log_path(target), entry)
+    return _append(log_path(target), entry, [*catalog_ids(old), *catalog_ids(new)])
 
 
 def record_decision(target: Path, catalog_bytes: bytes, *, who: str, op: str, ids: list[str],
@@ -377,8 +377,9 @@ def record_decision(target: Path, catalog_bytes: bytes, *, who: str, op: str, id
     return _append(log_path(target), entry)
 
 
-def _append(path: Path, entry: Entry) -> Entry:
-    """Chain ``entry`` to the log's last entry and append it (fsynced)."""
+def _append(path: Path, entry: Entry, ids: Sequence[str] = ()) -> Entry:
+    """Chain ``entry`` to the log's last entry and append it (fsynced); its ``highest``
+    is the last entry's, raised by ``ids`` (those of the catalogs before and after)."""
     key = audit_key()
     if key is not None:
         entry["keyed"] = True
@@ -393,7 +394,7 @@ def _append(path: Path, entry: Entry) -> Entry:
             entry["prev"] = last[1]
         known = last[2] if last is not None and last[2] is not None else (
             _highest_of_log(path) if last is not None else {})
-        entry["highest"] = _top(known, catalog_ids(old), catalog_ids(new))
+        entry["highest"] = _top(known, ids)
         entry["hash"] = entry_hash(entry, key)
         line = json.dumps(entry, separators=(",", ":"), ensure_ascii=False) + "\n"
         # A torn last line (a crash mid-append) is left for --verify to report.

@@ -31,7 +31,8 @@ def _runtime(obj: Context) -> Runtime:
 
 @click.group()
 def change() -> None:
-    """Cross-repo changes: a branch per repo, verified together, landed all or none.
+    """Cross-repo changes: status, land, queue (a branch per repo, verified together,
+    landed all or none).
 
     \b
     Examples:
