@@ -663,6 +663,12 @@ class _State:
             self.bases[(path, i)] = (list(own), lines[a:b])
 
 
+def _unparsed_with_lines(item: object) -> bool:
+    """A placeholder with blank or comment lines after its last value (removing it
+    unparsed would lose what ruamel hands to its neighbour)."""
+    return type(item) is _LazyMap and item.c_tail() != ""
+
+
 def _agrees(lazy: _LazyMap, real: CommentedMap) -> bool:
     """The placeholder told the edit the keys and (read) values the real item has."""
     d = object.__getattribute__(lazy, "__dict__")
@@ -830,8 +836,7 @@ def _apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
         # no line follows its last value, left a placeholder whose lines just go. One
         # removed otherwise, or with lines ruamel keeps as the next one's, is left to
         # the round trip.
-        if any((path, i) in state.before_next or (
-                type(orig[i]) is _LazyMap and orig[i].c_tail() != "") for i in gone):
+        if any((path, i) in state.before_next or _unparsed_with_lines(orig[i]) for i in gone):
             raise Unsupported(f"an item of {'.'.join(path)} was removed otherwise")
         lazy = [type(x) is _LazyMap for x in items]
         real = [i for i, z in enumerate(lazy) if not z]
