@@ -29,6 +29,7 @@ from coordination.runtime.embedded_server import ensure_server
 from coordination.runtime.events import EventLog
 from coordination.runtime.leases import LeaseManager
 from coordination.runtime.messages import Dispatcher
+from coordination.runtime.metrics import MetricCounters, MetricsReader
 from coordination.runtime.transitions import Transitions
 from coordination.runtime.workers import WorkerRegistry
 from coordination.settings import Settings, get_settings
@@ -106,6 +107,15 @@ class Runtime:
     def in_process(self) -> bool:
         """Is its Redis the in-process stand-in (no server to block on)?"""
         return is_embedded(self.redis)
+
+    @property
+    def metrics(self) -> MetricCounters:
+        """The durable counters Prometheus reads (todos sent, ended, lost; run times)."""
+        return MetricCounters(self.redis, self.keys)
+
+    def metrics_reader(self) -> MetricsReader:
+        """What a scrape reads (:mod:`coordination.runtime.metrics`)."""
+        return MetricsReader(self.redis, self.keys, self.workers)
 
     def history(self) -> RedisHistory:
         """The run history, in the Redis this runtime talks to (either mode)."""

@@ -1,0 +1,268 @@
+"""What Prometheus reads of coord: durable counters, and the state they sit beside.
+
+Counters (todos sent, todos ended by status, run times, lost runs) are integers in
+one Redis hash (``Keys.metrics``), moved with ``HINCRBY`` by whoever made the change
+(:class:`MetricCounters`): so they survive every process, and any number of scrapers
+of any host read the same numbers. A count is written right after the change it
+counts, never in its script: a process that dies in between loses that one count
+(the same trade as ``CountTerminal``), which a counter's ``rate()`` shrugs off.
+
+Gauges (todos by status in the live sweeps, workers, queues, breakers) are read at
+scrape time (:meth:`MetricsReader.read`), in a handful of pipelined round trips:
+nothing is kept between scrapes here but the caller's cache of who owns which todo.
+
+Run times are kept as a histogram: a count per bucket (:data:`BUCKETS`, seconds,
+not cumulative), a count and a sum in milliseconds per repo (integers, so the CLI
+needs no command its ACL lacks).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import redis
+
+from coordination.keys import Keys
+from coordination.runtime.checkpoints import todo_field
+from coordination.runtime.queues import BROKER_PRIORITIES
+from coordination.runtime.workers import WorkerRecord, WorkerRegistry
+from coordination.status import BreakerState
+
+log = logging.getLogger("coord.metrics")
+
+#: Upper bounds (seconds) of the run-time histogram's buckets; +Inf is implied.
+BUCKETS: tuple[float, ...] = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0,
+                              1800.0, 3600.0, 7200.0)
+
+#: A checkpoint's status, found without parsing its JSON (a status is a bare word;
+#: text fields escape their quotes, so no reason can imitate it).
+_STATUS = re.compile(r'"status":"([a-z_]+)"')
+
+
+def sent_field(repo: str) -> str:
+    return f"sent:{repo}"
+
+
+def ended_field(repo: str, status: str) -> str:
+    return f"ended:{repo}:{status}"
+
+
+def lost_field(repo: str) -> str:
+    return f"lost:{repo}"
+
+
+def bucket_field(repo: str, index: int) -> str:
+    """Runs of ``repo`` that took at most ``BUCKETS[index]`` s and more than the bucket
+    before (``index == len(BUCKETS)``: longer than every bound)."""
+    return f"dur:{repo}:{index}"
+
+
+def duration_sum_field(repo: str) -> str:
+    return f"dur_ms:{repo}"
+
+
+def duration_count_field(repo: str) -> str:
+    return f"dur_n:{repo}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One todo that reached a terminal status (``duration``: how long it ran, if it ran)."""
+
+    repo: str
+    status: str
+    duration: float | None = None
+
+
+@dataclass
+class Counters:
+    """The durable counters, parsed (repo-keyed)."""
+
+    sent: dict[str, int] = field(default_factory=dict)
+    ended: dict[tuple[str, str], int] = field(default_factory=dict)  # (repo, status)
+    lost: dict[str, int] = field(default_factory=dict)
+    buckets: dict[str, list[int]] = field(default_factory=dict)  # per bucket, not cumulative
+    duration_ms: dict[str, int] = field(default_factory=dict)
+    duration_n: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, str]) -> Counters:
+        out = cls()
+        for name, value in raw.items():
+            try:
+                n = int(value)
+            except (TypeError, ValueError):
+                continue
+            kind, _, rest = str(name).partition(":")
+            if kind == "sent":
+                out.sent[rest] = n
+            elif kind == "lost":
+                out.lost[rest] = n
+            elif kind == "ended":
+                repo, _, status = rest.rpartition(":")
+                out.ended[(repo, status)] = n
+            elif kind == "dur":
+                repo, _, idx = rest.rpartition(":")
+                if idx.isdigit() and int(idx) <= len(BUCKETS):
+                    out.buckets.setdefault(repo, [0] * (len(BUCKETS) + 1))[int(idx)] = n
+            elif kind == "dur_ms":
+                out.duration_ms[rest] = n
+            elif kind == "dur_n":
+                out.duration_n[rest] = n
+        return out
+
+    def repos(self) -> set[str]:
+        return ({*self.sent, *self.lost, *self.buckets, *self.duration_n}
+                | {r for r, _ in self.ended})
+
+
+class MetricCounters:
+    """Moves the durable counters; never raises (a count is not worth a failed todo)."""
+
+    def __init__(self, r: redis.Redis, keys: Keys) -> None:
+        self.r = r
+        self.keys = keys
+
+    def _incr(self, deltas: Mapping[str, int]) -> None:
+        if not deltas:
+            return
+        try:
+            pipe = self.r.pipeline(transaction=False)
+            for name, by in deltas.items():
+                pipe.hincrby(self.keys.metrics, name, by)
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("metrics: %d counts not recorded (%s)", len(deltas), exc)
+
+    def count_sent(self, repos: Iterable[str]) -> None:
+        """Messages sent, one per repo named (a repo may be named many times)."""
+        deltas: dict[str, int] = {}
+        for repo in repos:
+            deltas[sent_field(repo)] = deltas.get(sent_field(repo), 0) + 1
+        self._incr(deltas)
+
+    def count_outcomes(self, outcomes: Iterable[Outcome]) -> None:
+        """Todos that ended, in one round trip; a run time goes into its histogram."""
+        deltas: dict[str, int] = {}
+
+        def add(name: str, by: int = 1) -> None:
+            deltas[name] = deltas.get(name, 0) + by
+
+        for o in outcomes:
+            add(ended_field(o.repo, o.status))
+            if o.duration is not None and o.duration >= 0:
+                add(bucket_field(o.repo, bisect_left(BUCKETS, o.duration)))
+                add(duration_sum_field(o.repo), int(round(o.duration * 1000)))
+                add(duration_count_field(o.repo))
+        self._incr(deltas)
+
+    def count_lost(self, repo: str, n: int = 1) -> None:
+        """Runs lost with their worker (a lease that expired while it ran)."""
+        self._incr({lost_field(repo): n})
+
+
+@dataclass
+class Snapshot:
+    """What one scrape read (see :meth:`MetricsReader.read`)."""
+
+    counters: Counters
+    #: sweep id -> its status, for every sweep kept (listed in the sweeps index)
+    sweeps: dict[str, str]
+    #: sweep id -> (run, todo id -> its status) of the live sweeps
+    todos: dict[str, tuple[int, dict[str, str]]]
+    workers: list[WorkerRecord]
+    #: queue name -> messages waiting (every priority list)
+    queues: dict[str, int]
+    #: repo -> breaker state
+    breakers: dict[str, BreakerState]
+
+
+class MetricsReader:
+    """Reads a :class:`Snapshot` in a few pipelined round trips."""
+
+    def __init__(self, r: redis.Redis, keys: Keys, workers: WorkerRegistry) -> None:
+        self.r = r
+        self.keys = keys
+        self.worker_registry = workers
+
+    def live_sweeps(self) -> tuple[Counters, dict[str, str], dict[str, int]]:
+        """The counters, every kept sweep's status, and the live ones' runs (two round
+        trips whatever the number of sweeps)."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(self.keys.metrics)
+        pipe.zrange(self.keys.sweeps, 0, -1)
+        pipe.smembers(self.keys.active_sweeps)
+        raw, ids, active = pipe.execute()
+        ids = sorted({str(i) for i in ids} | {str(a) for a in active})
+        pipe = self.r.pipeline(transaction=False)
+        for sid in ids:
+            pipe.hmget(self.keys.sweep(sid), ["status", "run"])
+        statuses: dict[str, str] = {}
+        runs: dict[str, int] = {}
+        for sid, (status, run) in zip(ids, pipe.execute()):
+            if status is None:
+                continue  # expired between the two reads
+            statuses[sid] = str(status).strip('"')
+            if sid in {str(a) for a in active}:
+                try:
+                    runs[sid] = int(str(run or 0))
+                except ValueError:
+                    runs[sid] = 0
+        return Counters.parse(raw or {}), statuses, runs
+
+    def read(self, todo_ids: Mapping[str, Sequence[str]], repos: Iterable[str],
+             queues: Iterable[str], *, counters: Counters, sweeps: dict[str, str],
+             runs: dict[str, int]) -> Snapshot:
+        """The live sweeps' todo statuses (``todo_ids``: sweep -> its todos), the
+        workers, the queues' lengths and the ``repos``' breakers: one pipelined round
+        trip besides the workers' own."""
+        workers = self.worker_registry.live()
+        queue_names = sorted(set(queues))
+        repo_names = sorted(set(repos))
+        sweep_ids = sorted(todo_ids)
+        pipe = self.r.pipeline(transaction=False)
+        for sid in sweep_ids:
+            ids = list(todo_ids[sid])
+            if ids:
+                pipe.hmget(self.keys.sweep(sid), [todo_field(t) for t in ids])
+            else:
+                pipe.echo("")
+        for q in queue_names:
+            for pri in BROKER_PRIORITIES:
+                pipe.llen(self.keys.broker_queue(q, pri))
+        for repo in repo_names:
+            pipe.hget(self.keys.breaker(repo), "state")
+        replies = iter(pipe.execute())
+        todos: dict[str, tuple[int, dict[str, str]]] = {}
+        for sid in sweep_ids:
+            values = next(replies)
+            ids = list(todo_ids[sid])
+            found: dict[str, str] = {}
+            if ids:
+                for t, raw in zip(ids, values):
+                    found[t] = checkpoint_status(raw)
+            todos[sid] = (runs.get(sid, 0), found)
+        lengths = {q: sum(int(next(replies) or 0) for _ in BROKER_PRIORITIES)
+                   for q in queue_names}
+        breakers: dict[str, BreakerState] = {}
+        for repo in repo_names:
+            state = next(replies)
+            try:
+                breakers[repo] = BreakerState(str(state)) if state else BreakerState.closed
+            except ValueError:
+                breakers[repo] = BreakerState.closed
+        return Snapshot(counters=counters, sweeps=sweeps, todos=todos, workers=workers,
+                        queues=lengths, breakers=breakers)
+
+
+def checkpoint_status(raw: str | bytes | None) -> str:
+    """A checkpoint's status from its raw JSON (absent: pending), without parsing it."""
+    if not raw:
+        return "pending"
+    text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+    m = _STATUS.search(text)
+    return m.group(1) if m else "pending"
