@@ -388,8 +388,13 @@ def check_clocks(d: Doctor) -> list[Finding]:
                            "host"))
     else:
         out.append(_ok("clock", f"this machine is {-f.clock_offset or 0.0:+.3f} s from Redis"))
+    return out
+
+
+def check_worker_clocks(d: Doctor) -> list[Finding]:
     if d.embedded:
-        return out
+        return []  # its workers run in the process that sweeps: this machine's clock
+    out: list[Finding] = []
     clocks: list[WorkerClock] = d.runtime().worker_clocks()
     for c in clocks:
         w = c.record
@@ -420,6 +425,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("checkouts", check_checkouts),
     ("workers", check_workers),
     ("clock", check_clocks),
+    ("clock.workers", check_worker_clocks),
 )
 
 
