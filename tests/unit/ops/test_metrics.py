@@ -103,9 +103,12 @@ def test_a_breaker_open_and_a_lost_run(rt: Runtime, tmp_path: Path) -> None:
 
 def test_redis_down_is_a_sample_not_a_failed_scrape(tmp_path: Path) -> None:
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
     rt = fresh_runtime()
-    rt.redis = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    rt.redis = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2,
+                           retry=Retry(NoBackoff(), 0))
     assert value(scrape(rt, None), "coord_redis_up") == 0
 
 
