@@ -61,7 +61,10 @@ import flower.views
 import tornado.web
 from tornado.routing import URLSpec
 
+from coordination.catalog.store import CatalogStore
+from coordination.runtime.context import Runtime
 from coordination.settings import FLOWER_ALLOW_CONTROL_ENV as ALLOW_CONTROL_ENV
+from coordination.settings import get_settings
 from workers.app import create_app
 
 log = logging.getLogger("coord.flower")
@@ -194,19 +197,14 @@ def control_allowed() -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _runtime() -> Any:
+def _runtime() -> Runtime:
     # Without a catalog: Flower reads, it never claims the namespace for one.
-    from coordination.runtime.context import Runtime
-
     return Runtime.create()
 
 
 def catalog_queues() -> list[str]:
     """Every repo queue of the catalog (COORD_ECOSYSTEM) and the control queue; the
     control queue alone when the catalog cannot be read."""
-    from coordination.catalog.store import CatalogStore
-    from coordination.settings import get_settings
-
     settings = get_settings()
     rt = _runtime()
     names = [rt.keys.control_queue]

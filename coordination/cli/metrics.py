@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import click
+from prometheus_client import start_http_server
 
 from coordination.cli.context import Context
 from coordination.cli.render import err_console
@@ -34,8 +35,6 @@ def metrics(obj: Context, port: int, address: str) -> None:
       COORD_REDIS_URL=redis://localhost:6379/0 coord metrics --port 9808
       curl -s localhost:9808/metrics | grep ^coord_todos
     """
-    from prometheus_client import start_http_server
-
     reg = registry(get_runtime(obj.file), obj.file)
     try:
         server, thread = start_http_server(port, addr=address, registry=reg)

@@ -22,13 +22,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
+from coordination.catalog.store import CatalogStore
 from coordination.errors import CoordError
 from coordination.redis_url import redact_url
+from coordination.runtime.context import Runtime
 from coordination.settings import Settings
 
 if TYPE_CHECKING:
     from coordination.catalog.models import Catalog
-    from coordination.runtime.context import Runtime
     from coordination.runtime.server import ServerFacts, WorkerClock
     from coordination.runtime.workers import WorkerRecord
 
@@ -107,8 +108,6 @@ class Doctor:
         try:
             if self.runtime_factory is not None:
                 return self.runtime_factory()
-            from coordination.runtime.context import Runtime
-
             return Runtime.create(self.settings, catalog=self.catalog_path)
         except Exception as exc:  # noqa: BLE001 - reported as a finding
             return exc
@@ -136,8 +135,6 @@ class Doctor:
 
     @functools.cached_property
     def _catalog(self) -> Catalog | Exception:
-        from coordination.catalog.store import CatalogStore
-
         try:
             return CatalogStore(self.catalog_path).load()
         except (CoordError, OSError) as exc:

@@ -34,8 +34,7 @@ class Given(Collector):
         self.snap = snap
 
     def collect(self) -> Iterator[Metric]:
-        yield from families(self.snap, {"S": {"TODO-1": "api"}}, ["api"],
-                            lambda r: f"coord.repo.{r}")
+        yield from families(self.snap, ["api"], lambda r: f"coord.repo.{r}")
 
 
 def exposed() -> set[str]:
@@ -43,7 +42,7 @@ def exposed() -> set[str]:
     c = Counters.parse({"sent:api": "2", "ended:api:succeeded": "1", "ended:api:failed": "1",
                         "lost:api": "1", "dur:api:3": "2", "dur_ms:api": "5000",
                         "dur_n:api": "2"})
-    snap = Snapshot(counters=c, sweeps={"S": "running"}, todos={"S": (0, {"TODO-1": "queued"})},
+    snap = Snapshot(counters=c, sweeps={"S": "running"}, todos={("queued", "api"): 1},
                     workers=[WorkerRecord(name="w", host="h", pid=1, repos=["api"])],
                     queues={"coord.repo.api": 3}, breakers={"api": BreakerState.open})
     reg = CollectorRegistry()

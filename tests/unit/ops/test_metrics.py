@@ -75,15 +75,24 @@ def test_counters_after_a_sweep_and_they_live_in_redis(rt: Runtime, tmp_path: Pa
                  queue_name=q("web")) == 1
 
 
-def test_todos_in_flight_by_status_and_repo(rt: Runtime, tmp_path: Path) -> None:
+@pytest.mark.parametrize("scan_count", [25_000, 2])  # one HSCAN call, or many
+def test_todos_in_flight_by_status_and_repo(rt: Runtime, tmp_path: Path, scan_count: int,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from coordination.runtime import metrics
+
+    monkeypatch.setattr(metrics, "SCAN_COUNT", scan_count)
     eco = write_catalog(tmp_path / "eco", [
-        {"id": f"TODO-{i:03d}", "repo": "api" if i % 2 else "web", "run": "true"}
-        for i in range(1, 8)])
+        {"id": f"TODO-{i:03d}", "repo": "api" if i % 2 else "web", "run": "true",
+         **({"blocked_by": ["TODO-001"]} if i == 8 else {})}
+        for i in range(1, 9)])
     rt.dispatcher = CeleryDispatcher(StubApp(), rt.keys)  # sent, never run
-    SweepService(rt, eco).start(PLAN, strategy="levels", ignore_blockers=True)
+    sid = SweepService(rt, eco).start(PLAN, strategy="levels", ignore_blockers=True)
+    rt.transitions.start(sid, "TODO-001", repo="api", concurrency=1, preds=[], worker="w")
     s = scrape(rt, eco)
-    assert value(s, "coord_todos", status="queued", repo="api") == 4
+    assert value(s, "coord_todos", status="running", repo="api") == 1
+    assert value(s, "coord_todos", status="queued", repo="api") == 3
     assert value(s, "coord_todos", status="queued", repo="web") == 3
+    assert value(s, "coord_todos", status="pending", repo="web") == 1  # its level waits
     assert value(s, "coord_todos", status="running", repo="web") == 0
     assert value(s, "coord_sweeps", status="running") + value(s, "coord_sweeps",
                                                               status="queued") == 1
