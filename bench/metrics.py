@@ -10,8 +10,10 @@ of 10,000, and 100 sweeps of 100. Each is scraped:
 - ``cold``: the first scrape of a fresh collector (it parses each live sweep's spec once
   to learn its todos' repos);
 - ``warm``: the median of ``--repeat`` scrapes after that (what Prometheus sees every
-  interval), through the library (``generate_latest``) and over HTTP (``coord metrics``'
-  server, in this process, fetched with urllib).
+  interval), through the library (``generate_latest``; wall and this process's CPU
+  time) and over HTTP (``coord metrics``' server, in this process, fetched with urllib).
+  The machine's load average is printed with them: on a shared machine wall times
+  swing with the neighbours' load.
 
 Baselines from the same run: one bare Redis round trip (PING) and a scrape of an empty
 registry over the same HTTP server; ratios are printed against both.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import socket
 import statistics
@@ -148,7 +151,9 @@ def scrape_layout(url: str, tmp: Path, sweeps: int, per_sweep: int, repeat: int
     reg = registry(rt, eco)
     cold = timed(lambda: exposition(reg), 1)[0]
     body = exposition(reg)
+    c0 = time.process_time()
     warm = timed(lambda: exposition(reg), repeat)
+    warm_cpu = (time.process_time() - c0) * 1000 / repeat
 
     port, empty_port = free_port(), free_port()
     server, thread = start_http_server(port, addr="127.0.0.1", registry=reg)
@@ -171,7 +176,8 @@ def scrape_layout(url: str, tmp: Path, sweeps: int, per_sweep: int, repeat: int
         "todos": sweeps * per_sweep, "setup_s": round(setup_s, 1),
         "exposition_bytes": len(body),
         "cold_ms": round(cold, 1), "warm_ms": round(med(warm), 2),
-        "warm_max_ms": round(max(warm), 2), "http_ms": round(med(http), 2),
+        "warm_max_ms": round(max(warm), 2), "warm_cpu_ms": round(warm_cpu, 2),
+        "http_ms": round(med(http), 2), "load_avg_1m": os.getloadavg()[0],
         "baseline_ping_ms": round(med(ping), 3),
         "baseline_empty_http_ms": round(med(http_empty), 2),
         "warm_vs_ping": round(med(warm) / med(ping), 1),
@@ -196,7 +202,7 @@ def main() -> None:
                 results.append(res)
                 if not args.json:
                     print(f"{res['layout']}: scrape warm {res['warm_ms']} ms (max "
-                          f"{res['warm_max_ms']}), over HTTP {res['http_ms']} ms, first "
+                          f"{res['warm_max_ms']}, exporter CPU {res['warm_cpu_ms']} ms), over HTTP {res['http_ms']} ms, first "
                           f"{res['cold_ms']} ms; PING {res['baseline_ping_ms']} ms "
                           f"(x{res['warm_vs_ping']}), empty HTTP scrape "
                           f"{res['baseline_empty_http_ms']} ms (x{res['http_vs_empty_http']}); "
