@@ -165,6 +165,10 @@ Check = Callable[[Doctor], list[Finding]]
 
 # -- Redis -----------------------------------------------------------------------------
 def check_reachable(d: Doctor) -> list[Finding]:
+    rt = d._runtime
+    if isinstance(rt, CoordError):  # e.g. the namespace belongs to another catalog
+        return [Finding("redis", Level.problem, rt.message,
+                        rt.hint or "fix COORD_REDIS_URL or COORD_NAMESPACE")]
     try:
         f = d.facts()
     except Unavailable as exc:
