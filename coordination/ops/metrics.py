@@ -35,7 +35,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from coordination.runtime.context import Runtime
-from coordination.runtime.metrics import BUCKETS, Counters, Snapshot
+from coordination.runtime.metrics import BUCKETS, Counters, Snapshot, TodoOwners
 from coordination.status import BreakerState, SweepStatus, TodoStatus
 
 log = logging.getLogger("coord.metrics")
@@ -87,22 +87,24 @@ class CoordCollector(Collector):
     def __init__(self, rt: Runtime, repos: Callable[[], Iterable[str]] | None = None) -> None:
         self.rt = rt
         self.repos = repos or (lambda: [])
-        #: (sweep, run) -> todo -> repo, of the live sweeps (a run's spec is frozen)
-        self._owners: dict[tuple[str, int], dict[str, str]] = {}
+        #: (sweep, run) -> its todos and their repos, of the live sweeps (a run's spec
+        #: is frozen)
+        self._owners: dict[tuple[str, int], TodoOwners] = {}
 
-    def _todo_repos(self, runs: dict[str, int]) -> dict[str, dict[str, str]]:
-        """Sweep -> todo -> repo of the live sweeps, from each run's spec read once (as
-        JSON: no signature check, no spec object; a 10,000-todo spec takes ~0.1 s)."""
-        out: dict[str, dict[str, str]] = {}
-        keep: dict[tuple[str, int], dict[str, str]] = {}
+    def _todo_repos(self, runs: dict[str, int]) -> dict[str, TodoOwners]:
+        """Sweep -> its todos and their repos, of the live sweeps, from each run's spec
+        read once (as JSON: no signature check, no spec object)."""
+        out: dict[str, TodoOwners] = {}
+        keep: dict[tuple[str, int], TodoOwners] = {}
         for sid, run in runs.items():
-            owners = self._owners.get((sid, run))
-            if owners is None:
+            view = self._owners.get((sid, run))
+            if view is None:
                 owners = self._read_owners(sid)
                 if owners is None:
                     continue
-            keep[(sid, run)] = owners
-            out[sid] = owners
+                view = TodoOwners.of(owners)
+            keep[(sid, run)] = view
+            out[sid] = view
         self._owners = keep
         return out
 
@@ -124,8 +126,8 @@ class CoordCollector(Collector):
         counters, sweeps, runs = reader.live_sweeps()
         owners = self._todo_repos(runs)
         repos = set(self.repos()) | counters.repos()
-        for o in owners.values():
-            repos.update(o.values())
+        for view in owners.values():
+            repos.update(repo for repo, _pick in view.groups)
         repos.discard("")
         keys = self.rt.keys
         queues = [keys.repo_queue(r) for r in repos] + [keys.control_queue]

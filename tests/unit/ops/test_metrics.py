@@ -130,3 +130,14 @@ def test_the_web_view_serves_metrics_behind_its_host_check_and_auth(rt: Runtime,
     assert locked.get("/metrics").status_code == 401
     ok = locked.get("/metrics", headers={"Authorization": "Basic " + base64.b64encode(b"u:p").decode()})
     assert ok.status_code == 200
+
+
+def test_statuses_are_counted_per_repo_from_raw_checkpoints() -> None:
+    from coordination.runtime.metrics import TodoOwners, _count
+
+    owners = TodoOwners.of({"A": "api", "B": "api", "C": "web", "D": "web", "E": "web"})
+    tricky = '{"reason":"said \\"status\\":\\"failed\\"","status":"running"}'  # escaped quotes
+    into: dict[tuple[str, str], int] = {}
+    _count(into, owners, ['{"status":"queued"}', tricky, None, "{}", '{"status":"held"}'])
+    assert into == {("queued", "api"): 1, ("running", "api"): 1, ("pending", "web"): 2,
+                    ("held", "web"): 1}
