@@ -90,6 +90,8 @@ class CoordCollector(Collector):
         #: (sweep, run) -> its todos and their repos, of the live sweeps (a run's spec
         #: is frozen)
         self._owners: dict[tuple[str, int], TodoOwners] = {}
+        #: the sweep ids the last scrape read (this one reads them in its first round trip)
+        self._known: list[str] = []
 
     def _todo_repos(self, runs: dict[str, int]) -> dict[str, TodoOwners]:
         """Sweep -> its todos and their repos, of the live sweeps, from each run's spec
@@ -123,7 +125,7 @@ class CoordCollector(Collector):
 
     def snapshot(self) -> tuple[Snapshot, list[str]]:
         reader = self.rt.metrics_reader()
-        counters, sweeps, runs = reader.live_sweeps()
+        counters, sweeps, runs, self._known = reader.live_sweeps(self._known)
         owners = self._todo_repos(runs)
         repos = set(self.repos()) | counters.repos()
         for view in owners.values():

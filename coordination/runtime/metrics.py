@@ -1,11 +1,23 @@
 """What Prometheus reads of coord: durable counters, and the state they sit beside.
 
 Counters (todos sent, todos ended by status, run times, lost runs) are integers in
-one Redis hash (``Keys.metrics``), moved with ``HINCRBY`` by whoever made the change
-(:class:`MetricCounters`): so they survive every process, and any number of scrapers
-of any host read the same numbers. A count is written right after the change it
-counts, never in its script: a process that dies in between loses that one count
-(the same trade as ``CountTerminal``), which a counter's ``rate()`` shrugs off.
+Redis, so they survive every process and any number of scrapers of any host read the
+same numbers. Two places, so that a todo's run costs no Redis command to count:
+
+- A run that ran (its finish: ``lua/todo_finish.lua``) is counted by its finish script,
+  in the same write, into the sweep's own ``metrics`` field (JSON: run-time bucket per
+  repo and status, milliseconds per repo). When the run ends, ``lua/metrics_fold.lua``
+  moves those counts into the namespace's hash (``Keys.metrics``) in one step
+  (:meth:`MetricCounters.fold`, from ``recording.keep``).
+- Everything else is rare or batched and goes straight into the namespace's hash with
+  ``HINCRBY`` right after the change (:class:`MetricCounters`): sends (one per repo per
+  batch), todos ended without running (skips, cancels: one per repo and status per
+  batch), lost runs. A process that dies in between loses that count (the same trade
+  as ``CountTerminal``).
+
+A counter is the namespace's hash plus the own counts of every sweep not yet folded,
+read with a seqlock on the hash's ``folds`` (:meth:`MetricsReader.live_sweeps`), so a
+fold never shows a run twice or not at all.
 
 Gauges (todos by status in the live sweeps, workers, queues, breakers) are read at
 scrape time (:meth:`MetricsReader.read`), in a handful of pipelined round trips:
@@ -19,11 +31,12 @@ needs no command its ACL lacks).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 from dataclasses import dataclass, field
 from operator import itemgetter
 
@@ -31,6 +44,7 @@ import redis
 
 from coordination.keys import Keys
 from coordination.runtime.checkpoints import todo_field
+from coordination.runtime.client import lua
 from coordination.runtime.queues import BROKER_PRIORITIES
 from coordination.runtime.workers import WorkerRecord, WorkerRegistry
 from coordination.status import BreakerState
@@ -55,27 +69,26 @@ def lost_field(repo: str) -> str:
     return f"lost:{repo}"
 
 
-def bucket_field(repo: str, index: int) -> str:
-    """Runs of ``repo`` that took at most ``BUCKETS[index]`` s and more than the bucket
-    before (``index == len(BUCKETS)``: longer than every bound)."""
-    return f"dur:{repo}:{index}"
+def bucket_field(repo: str, status: str, index: int) -> str:
+    """Runs of ``repo`` that ended ``status`` and took at most ``BUCKETS[index]`` s and
+    more than the bucket before (``index == len(BUCKETS)``: longer than every bound).
+    Written by ``lua/todo_finish.lua`` (same names)."""
+    return f"dur:{repo}:{status}:{index}"
 
 
 def duration_sum_field(repo: str) -> str:
     return f"dur_ms:{repo}"
 
 
-def duration_count_field(repo: str) -> str:
-    return f"dur_n:{repo}"
+FOLDS = "folds"  # how many runs' own counts were folded in (the scrape's seqlock)
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """One todo that reached a terminal status (``duration``: how long it ran, if it ran)."""
+    """One todo that reached a terminal status without a finish script counting it."""
 
     repo: str
     status: str
-    duration: float | None = None
 
 
 @dataclass
@@ -90,30 +103,38 @@ class Counters:
     duration_n: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, raw: Mapping[str, str]) -> Counters:
+    def parse(cls, raw: Mapping[str, object]) -> Counters:
         out = cls()
+        out.add(raw)
+        return out
+
+    def add(self, raw: Mapping[str, object]) -> None:
+        """Add counts named as in the metrics hash (the hash itself, or a sweep's own)."""
+        def bump(d: dict[Any, int], k: Any, n: int) -> None:
+            d[k] = d.get(k, 0) + n
+
         for name, value in raw.items():
             try:
-                n = int(value)
+                n = int(str(value))
             except (TypeError, ValueError):
                 continue
             kind, _, rest = str(name).partition(":")
             if kind == "sent":
-                out.sent[rest] = n
+                bump(self.sent, rest, n)
             elif kind == "lost":
-                out.lost[rest] = n
+                bump(self.lost, rest, n)
             elif kind == "ended":
                 repo, _, status = rest.rpartition(":")
-                out.ended[(repo, status)] = n
+                bump(self.ended, (repo, status), n)
             elif kind == "dur":
-                repo, _, idx = rest.rpartition(":")
+                head, _, idx = rest.rpartition(":")
+                repo, _, status = head.rpartition(":")
                 if idx.isdigit() and int(idx) <= len(BUCKETS):
-                    out.buckets.setdefault(repo, [0] * (len(BUCKETS) + 1))[int(idx)] = n
+                    self.buckets.setdefault(repo, [0] * (len(BUCKETS) + 1))[int(idx)] += n
+                    bump(self.duration_n, repo, n)
+                    bump(self.ended, (repo, status), n)
             elif kind == "dur_ms":
-                out.duration_ms[rest] = n
-            elif kind == "dur_n":
-                out.duration_n[rest] = n
-        return out
+                bump(self.duration_ms, rest, n)
 
     def repos(self) -> set[str]:
         return ({*self.sent, *self.lost, *self.buckets, *self.duration_n}
@@ -146,19 +167,22 @@ class MetricCounters:
         self._incr(deltas)
 
     def count_outcomes(self, outcomes: Iterable[Outcome]) -> None:
-        """Todos that ended, in one round trip; a run time goes into its histogram."""
+        """Todos that ended without a finish script counting them (skips, cancels,
+        poison), one HINCRBY per repo and status."""
         deltas: dict[str, int] = {}
-
-        def add(name: str, by: int = 1) -> None:
-            deltas[name] = deltas.get(name, 0) + by
-
         for o in outcomes:
-            add(ended_field(o.repo, o.status))
-            if o.duration is not None and o.duration >= 0:
-                add(bucket_field(o.repo, bisect_left(BUCKETS, o.duration)))
-                add(duration_sum_field(o.repo), int(round(o.duration * 1000)))
-                add(duration_count_field(o.repo))
+            name = ended_field(o.repo, o.status)
+            deltas[name] = deltas.get(name, 0) + 1
         self._incr(deltas)
+
+    def fold(self, sweep_id: str) -> None:
+        """An ended run's own counts into the namespace's (``lua/metrics_fold.lua``);
+        called once per run, by whoever ended it (``recording.keep``)."""
+        try:
+            lua("metrics_fold")(self.r, [self.keys.sweep(sweep_id), self.keys.metrics], [])
+        except redis.RedisError as exc:
+            log.warning("metrics: sweep %s's counts not folded (%s); they stay counted "
+                        "with the sweep until it expires", sweep_id, exc)
 
     def count_lost(self, repo: str, n: int = 1) -> None:
         """Runs lost with their worker (a lease that expired while it ran)."""
@@ -221,31 +245,55 @@ class MetricsReader:
         self.keys = keys
         self.worker_registry = workers
 
-    def live_sweeps(self) -> tuple[Counters, dict[str, str], dict[str, int]]:
-        """The counters, every kept sweep's status, and the live ones' runs (two round
-        trips whatever the number of sweeps)."""
-        pipe = self.r.pipeline(transaction=False)
-        pipe.hgetall(self.keys.metrics)
-        pipe.zrange(self.keys.sweeps, 0, -1)
-        pipe.smembers(self.keys.active_sweeps)
-        raw, ids, active_raw = pipe.execute()
-        active = {str(a) for a in active_raw}
-        ids = sorted({str(i) for i in ids} | active)
-        pipe = self.r.pipeline(transaction=False)
-        for sid in ids:
-            pipe.hmget(self.keys.sweep(sid), ["status", "run"])
+    def live_sweeps(self, known: Sequence[str] = ()) -> tuple[
+            Counters, dict[str, str], dict[str, int], list[str]]:
+        """The counters, every kept sweep's status, the live ones' runs, and the sweep
+        ids read (hand them back as ``known`` next time: they are read in the first
+        round trip).
+
+        One round trip when no sweep was added since ``known`` (else two): the hash,
+        the sweeps index and every known sweep's status, run and own counts, then the
+        hash's ``folds`` again. A fold between the two reads of ``folds`` (the run's
+        counts may be in both or neither) makes it read again, three times at most."""
+        ids = sorted(set(known))
+        read: list[str] = []
+        for _attempt in range(4):
+            read = ids
+            pipe = self.r.pipeline(transaction=False)
+            pipe.hgetall(self.keys.metrics)
+            pipe.zrange(self.keys.sweeps, 0, -1)
+            pipe.smembers(self.keys.active_sweeps)
+            for sid in ids:
+                pipe.hmget(self.keys.sweep(sid), ["status", "run", "metrics"])
+            pipe.hget(self.keys.metrics, FOLDS)
+            raw, listed, active_raw, *recs, folds_after = pipe.execute()
+            active = {str(a) for a in active_raw}
+            now = {str(i) for i in listed} | active
+            if not now <= set(ids):
+                ids = sorted(set(ids) | now)  # new sweeps: read them too
+                continue
+            if str((raw or {}).get(FOLDS)) == str(folds_after):
+                break
+        counters = Counters.parse(raw or {})
         statuses: dict[str, str] = {}
         runs: dict[str, int] = {}
-        for sid, (status, run) in zip(ids, pipe.execute()):
-            if status is None:
-                continue  # expired between the two reads
+        for sid, (status, run, own) in zip(read, recs):
+            if own:
+                try:
+                    counts = json.loads(own)
+                except ValueError:
+                    counts = None
+                if isinstance(counts, dict):
+                    counters.add(counts)
+            if status is None or sid not in now:
+                continue  # gone (expired)
             statuses[sid] = str(status).strip('"')
             if sid in active:
                 try:
                     runs[sid] = int(str(run or 0))
                 except ValueError:
                     runs[sid] = 0
-        return Counters.parse(raw or {}), statuses, runs
+        return counters, statuses, runs, sorted(now)
 
     def read(self, owners: Mapping[str, TodoOwners], repos: Iterable[str],
              queues: Iterable[str], *, counters: Counters, sweeps: dict[str, str]) -> Snapshot:

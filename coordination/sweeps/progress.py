@@ -21,7 +21,7 @@ SendSuccessors      succeeded,            send the eager successors its finish
 Resend              queued                send again a todo put back in its queue
                                           (its holder was lost, or its message)
 CountTerminal       terminal, uncounted   count a todo ended outside a script
-CountOutcome        terminal              note it for the durable metrics counters
+CountOutcome        terminal, unmetered   note it for the durable metrics counters
 AtomicStop          failed (run mode)     an atomic sweep's first failure cancels
                                           what has not started (``--atomic=stop``:
                                           and has the running ones killed)
@@ -109,7 +109,7 @@ class Change:
     queued: tuple[str, ...] = ()
     counted: bool = True
     cascade: bool = False
-    duration: float | None = None  # how long its run took (a run that ran: finish)
+    metered: bool = False  # its finish script counted it for the metrics already
 
 
 @dataclass
@@ -214,16 +214,19 @@ def stop_run(p: Pass, by: str, *, what: str = "sweep stopped") -> bool:
 
 
 class CountOutcome(Step):
-    """Note the todo's end for the durable metrics counters (``coord metrics``),
-    written once for the whole pass by :class:`FlushCounts`: a cascade of 10,000
-    skips is one round trip."""
+    """Note an end no finish script counted (skips, cancels, poison) for the durable
+    metrics counters (``coord metrics``), written once for the whole pass by
+    :class:`FlushCounts`: a cascade of 10,000 skips is one round trip."""
 
     reacts_to = TERMINAL
+
+    def applies(self, p: Pass, c: Change) -> bool:
+        return super().applies(p, c) and not c.metered
 
     def apply(self, p: Pass, c: Change) -> None:
         todo = p.spec.todos.get(c.todo_id)
         if todo is not None:
-            p.outcomes.append(Outcome(todo.repo, str(c.status), c.duration))
+            p.outcomes.append(Outcome(todo.repo, str(c.status)))
 
 
 class AtomicStop(Step):

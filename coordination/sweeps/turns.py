@@ -178,7 +178,7 @@ class Turn:
         # supervision pass.
         change = Change(self.todo_id, status, level_done=fin.level_done, terminal=fin.terminal,
                         levels=(level,) if fin.level_done and level >= 0 else (),
-                        queued=tuple(fin.queued), duration=_seconds(fields.get("duration")))
+                        queued=tuple(fin.queued), metered=True)
         riding_out(lambda: progress(rt, spec, [change]), patience)
         return Outcome.done, True
 
@@ -189,10 +189,6 @@ class Turn:
             self.rt.leases.release(self.lease)
         except redis.RedisError as exc:
             log.warning("could not release %s: %s", self.lease.key, exc)
-
-
-def _seconds(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float)) else None
 
 
 def outcome_status(spec: SweepSpec, ok: bool, cancelled: bool) -> TodoStatus:

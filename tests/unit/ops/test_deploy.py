@@ -40,8 +40,7 @@ class Given(Collector):
 def exposed() -> set[str]:
     """Every sample name of a scrape in which each family has a sample."""
     c = Counters.parse({"sent:api": "2", "ended:api:succeeded": "1", "ended:api:failed": "1",
-                        "lost:api": "1", "dur:api:3": "2", "dur_ms:api": "5000",
-                        "dur_n:api": "2"})
+                        "lost:api": "1", "dur:api:succeeded:3": "2", "dur_ms:api": "5000"})
     snap = Snapshot(counters=c, sweeps={"S": "running"}, todos={("queued", "api"): 1},
                     workers=[WorkerRecord(name="w", host="h", pid=1, repos=["api"])],
                     queues={"coord.repo.api": 3}, breakers={"api": BreakerState.open})

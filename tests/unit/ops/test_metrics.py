@@ -4,6 +4,7 @@ back through Prometheus's own parser."""
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,37 @@ def test_statuses_are_counted_per_repo_from_raw_checkpoints() -> None:
     _count(into, owners, ['{"status":"queued"}', tricky, None, "{}", '{"status":"held"}'])
     assert into == {("queued", "api"): 1, ("running", "api"): 1, ("pending", "web"): 2,
                     ("held", "web"): 1}
+
+
+def test_a_runs_own_counts_fold_into_the_namespaces_without_changing_a_scrape(
+        rt: Runtime, tmp_path: Path) -> None:
+    """A finish counts into its sweep's own field (no command of its own); the run's end
+    folds it into the namespace's hash: the numbers a scrape shows do not move."""
+    eco = three(tmp_path / "eco")
+    _svc, sid, _st = run_sweep(rt, eco)
+    assert rt.redis.hget(rt.keys.sweep(sid), "metrics") is None  # folded when it ended
+    assert int(rt.redis.hget(rt.keys.metrics, "folds") or 0) == 1
+    before = scrape(rt, eco)
+    # As if the run had not been folded yet: the counts back in the sweep's own field.
+    own = {k: v for k, v in rt.redis.hgetall(rt.keys.metrics).items()
+           if k.startswith(("dur:", "dur_ms:"))}
+    for k, v in own.items():
+        rt.redis.hincrby(rt.keys.metrics, k, -int(v))
+    rt.redis.hset(rt.keys.sweep(sid), "metrics", json.dumps(own))
+    assert scrape(rt, eco) == before
+    rt.metrics.fold(sid)
+    assert scrape(rt, eco) == before
+    rt.metrics.fold(sid)  # a second fold finds nothing
+    assert scrape(rt, eco) == before
+
+
+def test_the_scripts_buckets_are_the_exporters() -> None:
+    import re
+
+    from coordination.runtime.client import LUA_DIR
+    from coordination.runtime.metrics import BUCKETS
+
+    text = (LUA_DIR / "_common.lua").read_text()
+    found = re.search(r"METRIC_BUCKETS = \{([^}]*)\}", text)
+    assert found is not None
+    assert tuple(float(x) for x in found.group(1).split(",")) == BUCKETS
