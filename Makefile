@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(PY) bench/edit.py
 	$(PY) bench/reads.py
 	$(PY) bench/history.py
+	$(PY) bench/metrics.py
 	$(PY) bench/ui.py
 	$(PY) bench/scale.py
 	$(PY) bench/embedded.py

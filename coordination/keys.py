@@ -122,6 +122,15 @@ class Keys:
         name = queue if not priority else f"{queue}\x06\x16{priority}"
         return self.celery_prefix + name
 
+    # -- metrics ----------------------------------------------------------------
+    @property
+    def metrics(self) -> str:
+        """Hash of durable counters (``sent:<repo>``, ``ended:<repo>:<status>``,
+        ``lost:<repo>``, run-time buckets): what ``coord metrics`` exposes as
+        Prometheus counters, so they survive restarts and every scraper reads the
+        same numbers (``runtime/metrics.py``)."""
+        return f"{self.namespace}:metrics"
+
     # -- history ----------------------------------------------------------------
     @property
     def history_index(self) -> str:

@@ -27,22 +27,44 @@ Two independent layers refuse every such request:
 
 ``coord flower --allow-control`` (which needs ``COORD_FLOWER_AUTH``) skips both layers
 and says so loudly; it is the only way to get the control endpoints back.
+
+Two more fittings (:func:`fit`), with or without the lockdown:
+
+- **The broker page and ``/api/queues/length``.** Flower picks its broker client by the
+  URL's scheme, and coord's guarded transport (``workers.broker:Transport``) is none it
+  knows (404 "broker is not supported"). :class:`CoordBroker` answers instead, reading
+  the lengths through coord's runtime (every priority list of each queue, one round
+  trip; whatever URL coord itself accepts: TLS, unix socket), and Flower lists every
+  repo queue of the catalog and the control queue, not only those a live worker
+  consumes (a queue nobody consumes is the one worth seeing).
+- **No cross-origin reads.** On localhost without ``COORD_FLOWER_AUTH``, `coord flower`
+  turns on Flower's unauthenticated GET API (``FLOWER_UNAUTHENTICATED_API``), for
+  ``curl`` and scripts on the machine; Flower would then also answer every web site
+  with ``Access-Control-Allow-Origin: *``. Those headers are removed: a page of another
+  site open in the user's browser cannot read the API.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import flower.app
 import flower.command  # noqa: F401  (imports all Flower's handler modules)
 import flower.urls
+import flower.views
 import tornado.web
 from tornado.routing import URLSpec
 
+from coordination.catalog.store import CatalogStore
+from coordination.runtime.context import Runtime
 from coordination.settings import FLOWER_ALLOW_CONTROL_ENV as ALLOW_CONTROL_ENV
+from coordination.settings import get_settings
 from workers.app import create_app
 
 log = logging.getLogger("coord.flower")
@@ -173,6 +195,73 @@ def control_allowed() -> bool:
         raise RuntimeError(f"{ALLOW_CONTROL_ENV} must be 1 or 0, not {value!r}")
     return value == "1"
 
+
+@functools.lru_cache(maxsize=1)
+def _runtime() -> Runtime:
+    # Without a catalog: Flower reads, it never claims the namespace for one.
+    return Runtime.create()
+
+
+def catalog_queues() -> list[str]:
+    """Every repo queue of the catalog (COORD_ECOSYSTEM) and the control queue; the
+    control queue alone when the catalog cannot be read."""
+    settings = get_settings()
+    rt = _runtime()
+    names = [rt.keys.control_queue]
+    try:
+        names += [rt.keys.repo_queue(r.name) for r in CatalogStore(settings.ecosystem).load().repos]
+    except Exception as exc:  # noqa: BLE001 - the page still lists the workers' queues
+        log.warning("Flower: catalog %s not read (%s); listing the workers' queues only",
+                    settings.ecosystem, exc)
+    return names
+
+
+class CoordBroker:
+    """Flower's broker interface (``async queues(names)``) over coord's runtime."""
+
+    def __init__(self, rt: Any) -> None:
+        self.rt = rt
+
+    def read(self, names: list[str]) -> list[dict[str, object]]:
+        lengths = self.rt.queue_lengths(names)
+        per_repo = self.rt.workers.per_repo()
+        consumers = {self.rt.keys.repo_queue(repo): n for repo, n in per_repo.items()}
+        consumers[self.rt.keys.control_queue] = len(self.rt.workers.live())
+        return [{"name": n, "messages": lengths.get(n, 0), "messages_ready": lengths.get(n, 0),
+                 "consumers": consumers.get(n, 0)} for n in names]
+
+    async def queues(self, names: Iterable[str]) -> list[dict[str, object]]:
+        return await asyncio.get_running_loop().run_in_executor(None, self.read, list(names))
+
+
+_flower_queue_names = flower.views.BaseHandler.get_active_queue_names
+_flower_default_headers = flower.views.BaseHandler.set_default_headers
+CORS_HEADERS = ("Access-Control-Allow-Origin", "Access-Control-Allow-Headers",
+                "Access-Control-Allow-Methods")
+
+
+def _get_broker(self: flower.views.BaseHandler) -> CoordBroker:
+    return CoordBroker(_runtime())
+
+
+def _queue_names(self: flower.views.BaseHandler) -> list[str]:
+    return sorted(set(_flower_queue_names(self)) | set(catalog_queues()))
+
+
+def _default_headers(self: flower.views.BaseHandler) -> None:
+    _flower_default_headers(self)
+    for name in CORS_HEADERS:
+        self.clear_header(name)
+
+
+def fit() -> None:
+    """coord's broker reader, its queue list, and no cross-origin headers (see above)."""
+    setattr(flower.views.BaseHandler, "get_broker", _get_broker)
+    setattr(flower.views.BaseHandler, "get_active_queue_names", _queue_names)
+    setattr(flower.views.BaseHandler, "set_default_headers", _default_headers)
+
+
+fit()
 
 if control_allowed():
     print(

@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("coordination.cli.audit:audit", "The log of catalog edits made through coord; --verify."),
     "mcp": ("coordination.mcp_server.server:mcp", "Serve coord's tools to agents (MCP on stdio or HTTP)."),
     "ui": ("coordination.cli.ui:ui", "Serve a live, read-only web view of sweeps, plans and repos."),
+    "metrics": ("coordination.cli.metrics:metrics", "Serve coord's metrics for Prometheus."),
+    "doctor": ("coordination.cli.doctor:doctor", "Check Redis, the catalog, workers and clocks."),
 }
 
 

@@ -53,7 +53,8 @@ def worker(obj: Context, repos: tuple[str, ...], paths: tuple[str, ...], concurr
 @click.option("--allow-control", is_flag=True, default=False,
               help="Also serve Flower's endpoints that send tasks and control workers "
                    "(refused by default; needs COORD_FLOWER_AUTH).")
-def flower(port: int, address: str, allow_control: bool) -> None:
+@click.pass_obj
+def flower(obj: Context, port: int, address: str, allow_control: bool) -> None:
     """Run Flower (Celery monitoring) on coord's app, read-only.
 
     Basic auth comes from COORD_FLOWER_AUTH=user:password and is required
@@ -72,6 +73,14 @@ def flower(port: int, address: str, allow_control: bool) -> None:
                        allow_control=allow_control)
     env = dict(os.environ)
     env.pop(ALLOW_CONTROL_ENV, None)
+    # Flower's broker page lists the catalog's queues (workers/flower_app.py).
+    env["COORD_ECOSYSTEM"] = str(obj.file.absolute())
+    if not settings.flower_auth:
+        # Flower 2 serves its GET API only with authentication unless told otherwise; on
+        # localhost (the only place coord serves it without auth) it answers curl and
+        # scripts here. workers/flower_app.py drops the cross-origin headers this also
+        # turns on, so no other web site can read it from a browser.
+        env["FLOWER_UNAUTHENTICATED_API"] = "true"
     if allow_control:
         env[ALLOW_CONTROL_ENV] = "1"
         click.echo("WARNING: --allow-control: anyone who can log in to this Flower can send "

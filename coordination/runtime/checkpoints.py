@@ -14,6 +14,8 @@ counters            ``terminal``, ``level_left:<k>``, ``level_ok:<k>`` (integers
                     change's own run left it, before its undo ran (JSON)
 ``r:<todo>``        eager strategy: its predecessors not yet succeeded (integer)
 ``g:<todo>``        a gate's votes: person -> {d: approve|reject, b: binding, at, c: comment}
+``metrics``         the run's own metric counts (JSON), written by its finishes and
+                    folded into ``Keys.metrics`` when it ends (runtime/metrics.py)
 ==================  ==================================================================
 
 Whether a todo belongs to a sweep is its spec's to say (workers check that

@@ -14,6 +14,7 @@ import functools
 import logging
 import os
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,9 @@ from coordination.runtime.embedded_server import ensure_server
 from coordination.runtime.events import EventLog
 from coordination.runtime.leases import LeaseManager
 from coordination.runtime.messages import Dispatcher
+from coordination.runtime.metrics import MetricCounters, MetricsReader
+from coordination.runtime.queues import queue_lengths
+from coordination.runtime.server import ServerFacts, WorkerClock, read_server, worker_clocks
 from coordination.runtime.transitions import Transitions
 from coordination.runtime.workers import WorkerRegistry
 from coordination.settings import Settings, get_settings
@@ -106,6 +110,27 @@ class Runtime:
     def in_process(self) -> bool:
         """Is its Redis the in-process stand-in (no server to block on)?"""
         return is_embedded(self.redis)
+
+    @property
+    def metrics(self) -> MetricCounters:
+        """The durable counters Prometheus reads (todos sent, ended, lost; run times)."""
+        return MetricCounters(self.redis, self.keys)
+
+    def metrics_reader(self) -> MetricsReader:
+        """What a scrape reads (:mod:`coordination.runtime.metrics`)."""
+        return MetricsReader(self.redis, self.keys, self.workers)
+
+    def queue_lengths(self, queues: Iterable[str]) -> dict[str, int]:
+        """Messages waiting in each of these broker queues (Flower's broker page, doctor)."""
+        return queue_lengths(self.redis, self.keys, queues)
+
+    def server_facts(self) -> ServerFacts:
+        """The Redis server's version, settings, memory, latency and clock (`coord doctor`)."""
+        return read_server(self.redis)
+
+    def worker_clocks(self) -> list[WorkerClock]:
+        """Every live worker with its clock's skew against the server's (`coord doctor`)."""
+        return worker_clocks(self.redis, self.keys, self.workers.live())
 
     def history(self) -> RedisHistory:
         """The run history, in the Redis this runtime talks to (either mode)."""

@@ -35,3 +35,14 @@ def queued_task_ids(r: redis.Redis, keys: Keys, queues: Iterable[str]) -> set[st
                 continue
             out.add(str(tid))
     return out
+
+
+def queue_lengths(r: redis.Redis, keys: Keys, queues: Iterable[str]) -> dict[str, int]:
+    """Messages waiting in each broker queue (every priority list), one round trip."""
+    names = sorted(set(queues))
+    pipe = r.pipeline(transaction=False)
+    for q in names:
+        for pri in BROKER_PRIORITIES:
+            pipe.llen(keys.broker_queue(q, pri))
+    replies = iter(pipe.execute())
+    return {q: sum(int(next(replies) or 0) for _ in BROKER_PRIORITIES) for q in names}

@@ -128,7 +128,10 @@ class WorkerRegistry:
             except (ValueError, TypeError):
                 log.warning("unreadable worker record %s; ignored", name)
         if gone:
-            self.r.zrem(self.keys.workers, *gone)
+            try:
+                self.r.zrem(self.keys.workers, *gone)
+            except redis.exceptions.NoPermissionError:
+                pass  # a read-only user (the web view, /metrics): the next writer prunes
         return sorted(out, key=lambda w: w.name)
 
     def gone(self, names: Iterable[str]) -> set[str]:

@@ -41,6 +41,8 @@ def lease_lost(rt: Runtime, spec: SweepSpec, tid: str, cp: Checkpoint, now: floa
         level=level_index(spec, tid),
         breaker=None if spec.mode == "rollback" else spec.breaker(repo),
     )
+    if verdict in (LostVerdict.requeued, LostVerdict.poisoned):
+        rt.metrics.count_lost(repo)
     if verdict == LostVerdict.requeued:
         rt.events.emit(EventKind.todo_lost, sweep_id=spec.sweep_id, todo_id=tid,
                        worker=cp.get("worker"), reason="lease expired",

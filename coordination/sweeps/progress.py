@@ -21,6 +21,7 @@ SendSuccessors      succeeded,            send the eager successors its finish
 Resend              queued                send again a todo put back in its queue
                                           (its holder was lost, or its message)
 CountTerminal       terminal, uncounted   count a todo ended outside a script
+CountOutcome        terminal, unmetered   note it for the durable metrics counters
 AtomicStop          failed (run mode)     an atomic sweep's first failure cancels
                                           what has not started (``--atomic=stop``:
                                           and has the running ones killed)
@@ -29,6 +30,7 @@ SkipDependents      unsuccessful          skip the descendants not yet started
                     (not a cascade)
 WaveCheck           terminal (waves)      the current wave may have ended, or has room
 -- closing --
+FlushCounts         outcomes noted        the metrics counters, one round trip
 AdvanceWaves        a wave's todo ended   top the wave up; an ended wave soaks, starts
                                           the next, or halts the sweep (pause, or an
                                           atomic one's rollback)
@@ -60,6 +62,7 @@ from typing import ClassVar
 
 from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
+from coordination.runtime.metrics import Outcome
 from coordination.runtime.signing import SpecRefused
 from coordination.status import (
     NOT_STARTED,
@@ -106,6 +109,7 @@ class Change:
     queued: tuple[str, ...] = ()
     counted: bool = True
     cascade: bool = False
+    metered: bool = False  # its finish script counted it for the metrics already
 
 
 @dataclass
@@ -119,6 +123,7 @@ class Pass:
     finish: bool = False  # every todo may be terminal: look
     unsuccessful: bool = False  # a run that saw a failure may have moved on (rollback)
     waves: bool = False  # a todo of a sweep with waves ended: its wave may have moved
+    outcomes: list[Outcome] = field(default_factory=list)  # for the metrics counters
 
     def end(self, todo_ids: list[str], status: TodoStatus, allowed_from: frozenset[TodoStatus],
             *, event: dict[str, object], cascade: bool) -> list[str]:
@@ -206,6 +211,22 @@ def stop_run(p: Pass, by: str, *, what: str = "sweep stopped") -> bool:
           event={"reason": f"{what}: {by}"})
     p.finish = True
     return True
+
+
+class CountOutcome(Step):
+    """Note an end no finish script counted (skips, cancels, poison) for the durable
+    metrics counters (``coord metrics``), written once for the whole pass by
+    :class:`FlushCounts`: a cascade of 10,000 skips is one round trip."""
+
+    reacts_to = TERMINAL
+
+    def applies(self, p: Pass, c: Change) -> bool:
+        return super().applies(p, c) and not c.metered
+
+    def apply(self, p: Pass, c: Change) -> None:
+        todo = p.spec.todos.get(c.todo_id)
+        if todo is not None:
+            p.outcomes.append(Outcome(todo.repo, str(c.status)))
 
 
 class AtomicStop(Step):
@@ -323,6 +344,15 @@ def advance_waves(rt: Runtime, spec: SweepSpec, now: float | None = None) -> Non
     waves.advance(rt, spec, time.time() if now is None else now, stop=stop)
 
 
+class FlushCounts(Closing):
+    """The outcomes the pass noted, into the metrics counters (never raises)."""
+
+    def apply(self, p: Pass) -> None:
+        if p.outcomes:
+            outcomes, p.outcomes = p.outcomes, []
+            p.rt.metrics.count_outcomes(outcomes)
+
+
 class AdvanceLevels(Closing):
     """Levels strategy: send the first level with todos left once every level before
     it has ended. Idempotent: only pending todos are queued, so callers that race
@@ -354,9 +384,9 @@ class Finish(Closing):
 
 #: What follows a change, in order: each change goes through every step that
 #: reacts to it, then (work list empty) the closing steps run.
-POLICY: tuple[Step, ...] = (SendSuccessors(), Resend(), CountTerminal(), AtomicStop(),
-                            LevelDone(), SkipDependents(), WaveCheck())
-CLOSING: tuple[Closing, ...] = (AdvanceWaves(), AdvanceLevels(), Finish())
+POLICY: tuple[Step, ...] = (SendSuccessors(), Resend(), CountTerminal(), CountOutcome(),
+                            AtomicStop(), LevelDone(), SkipDependents(), WaveCheck())
+CLOSING: tuple[Closing, ...] = (FlushCounts(), AdvanceWaves(), AdvanceLevels(), Finish())
 
 
 def progress(rt: Runtime, spec: SweepSpec, changes: Iterable[Change], *,

@@ -22,8 +22,10 @@ log = logging.getLogger("coord.history")
 def keep(rt: Runtime, sweep_id: str) -> None:
     """An ended sweep stays readable for COORD_RETENTION_DAYS, then Redis drops it.
 
-    Called once per run, by whoever wrote its final status; its history is recorded here."""
+    Called once per run, by whoever wrote its final status; its history is recorded here,
+    and its own metric counts are folded into the namespace's (never raises)."""
     record_run(rt, sweep_id)
+    rt.metrics.fold(sweep_id)
     rt.checkpoints.expire_sweep(sweep_id, rt.settings.retention_days * 86400,
                                 longest_sweep=rt.settings.sweep_deadline)
 

@@ -70,6 +70,7 @@ def send(rt: Runtime, spec: SweepSpec, todo_ids: Iterable[str]) -> None:
         open_gates(rt, spec, gates, allowed_from=(TodoStatus.queued,), now=time.time())
     if ids:
         dispatcher(rt).send(message(spec, t) for t in ids)
+        rt.metrics.count_sent(spec.todos[t].repo for t in ids)
 
 
 def send_todos(rt: Runtime, spec: SweepSpec, todo_ids: Iterable[str], *, reason: str,

@@ -178,7 +178,7 @@ class Turn:
         # supervision pass.
         change = Change(self.todo_id, status, level_done=fin.level_done, terminal=fin.terminal,
                         levels=(level,) if fin.level_done and level >= 0 else (),
-                        queued=tuple(fin.queued))
+                        queued=tuple(fin.queued), metered=True)
         riding_out(lambda: progress(rt, spec, [change]), patience)
         return Outcome.done, True
 
@@ -230,6 +230,8 @@ def take_turn(rt: Runtime, sweep_id: str, todo_id: str, run: int | None,
     t = spec.todos[todo_id]
     if st.verdict == StartVerdict.started:
         assert st.lease is not None, st
+        if st.taken_over:  # the script found its last holder's lease gone: a lost run
+            rt.metrics.count_lost(t.repo)
         return Turn(rt, spec, todo_id, st.lease, st.attempts, host, outputs=st.outputs)
     if st.verdict == StartVerdict.gone:
         return Outcome.gone, {"reason": f"sweep is {st.detail}"}
@@ -248,6 +250,7 @@ def take_turn(rt: Runtime, sweep_id: str, todo_id: str, run: int | None,
                                    levels=(level,) if st.level_done and level >= 0 else ())])
         return Outcome.done, {"status": str(TodoStatus.skipped)}
     # poisoned: its earlier holder was the max_lost_runs-th to die running it.
+    rt.metrics.count_lost(t.repo)
     poisoned(rt, spec, todo_id, level_done=st.level_done, terminal=st.terminal)
     return Outcome.done, {"status": str(TodoStatus.failed), "reason": "poison"}
 

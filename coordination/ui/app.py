@@ -340,8 +340,22 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
 
         return _EventStream(_events(rt, sweep_id, after, sub, keepalive), closed)
 
+    # lazy: prometheus-client, only for an app that is built (the view's /metrics)
+    from coordination.ops.metrics import CONTENT_TYPE, exposition, registry
+
+    metrics_registry = registry(rt, Path(catalog) if catalog is not None else None)
+
+    async def metrics(request: Request) -> Response:
+        # The same exposition as `coord metrics`, behind the same Host check and auth.
+        try:
+            body = await anyio.to_thread.run_sync(exposition, metrics_registry)
+        except CoordError as exc:
+            return _error(exc)
+        return Response(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
+
     routes = [
         Route("/", page),
+        Route("/metrics", metrics),
         Route("/sweeps/{sweep_id}", page),
         Route("/plans/{plan_id}", page),
         Route("/api/overview", api_overview),

@@ -41,7 +41,8 @@ class Flower:
                 auth: str = AUTH, timeout: float = 15) -> tuple[int, str]:
         data = None if method == "GET" else json.dumps(body if body is not None else {}).encode()
         req = urllib.request.Request(self.base + path, data=data, method=method)
-        req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+        if auth:
+            req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
         if data is not None:
             req.add_header("Content-Type", "application/json")
         try:
@@ -51,10 +52,13 @@ class Flower:
             return exc.code, exc.read().decode(errors="replace")
 
 
-def start_flower(cluster: Cluster, *extra: str) -> Flower:
+def start_flower(cluster: Cluster, *extra: str, auth: str | None = AUTH) -> Flower:
     port = _free_port()
     log = cluster.logs / f"flower-{port}.log"
-    env = dict(cluster.env, COORD_FLOWER_AUTH=AUTH)
+    env = dict(cluster.env)
+    env.pop("COORD_FLOWER_AUTH", None)
+    if auth:
+        env["COORD_FLOWER_AUTH"] = auth
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
             cluster.argv("flower", "--port", str(port), "--address", "127.0.0.1", *extra),
@@ -67,7 +71,7 @@ def start_flower(cluster: Cluster, *extra: str) -> Flower:
         if proc.poll() is not None:
             raise AssertionError(f"coord flower exited {proc.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            return f.request("/healthcheck", timeout=2)[0] == 200
+            return f.request("/healthcheck", auth=auth or "", timeout=2)[0] == 200
         except OSError:
             return False
 
@@ -145,13 +149,62 @@ def test_coord_flower_monitors_and_refuses_to_act(fleet: tuple[Cluster, Worker, 
     queues = {q["name"] for q in json.loads(text)[name]["active_queues"]}
     assert queues == {"coord.repo.api", "coord.control"}
     assert "/api/worker/" not in w.log_text()  # nothing reached the worker's control handler
-    # (/broker and /api/queues/length answer 404 "'redis' broker is not supported" with or
-    # without the lockdown: Flower does not recognise coord's guarded Redis transport.)
-    for path in ("/", "/workers", f"/worker/{name}", "/tasks", "/api/tasks", "/api/task/types"):
+
+    # Every page and every GET route of Flower's table answers, a task's included
+    # (once Flower has turned the worker's task events on: it sends them to Flower only).
+    wait_until(lambda: "enabled by remote" in w.log_text(), 60,
+               "Flower to enable the worker's task events", interval=0.2)
+    sid = cluster.start_sweep()
+    assert cluster.wait_sweep(sid)["status"] == "succeeded"
+
+    def task_id() -> str | None:
+        code, text = f.request("/api/tasks")
+        ids = [t for t, info in json.loads(text).items()
+               if info.get("name") == "coord.run_todo"] if code == 200 else []
+        return ids[0] if ids else None
+
+    tid = str(wait_until(task_id, 30, "Flower to see the todo's task", interval=0.5))
+    routes = ["/", "/workers", f"/worker/{name}", f"/task/{tid}", "/tasks",
+              "/tasks/datatable?draw=1&start=0&length=10&search[value]=&order[0][column]=0"
+              "&order[0][dir]=asc&columns[0][data]=name",
+              "/broker", "/api/workers", f"/api/workers?workername={name}", "/api/tasks",
+              "/api/task/types", "/api/queues/length", f"/api/task/info/{tid}",
+              f"/api/task/result/{tid}", "/metrics", "/healthcheck"]
+    for path in routes:
         code, text = f.request(path)
         assert code == 200, (path, code, text[:300])
     # Flower's own read-only mode is on as well: the worker page offers no actions.
     assert "worker-shutdown" not in f.request(f"/worker/{name}")[1]
+
+
+def test_the_broker_tab_lists_coords_queues_with_their_lengths(cluster: Cluster) -> None:
+    cluster.write_catalog({"api": 1, "web": 1}, [T("TODO-001", "api", "true")])
+    r = redis.Redis.from_url(cluster.redis_url, decode_responses=True)
+    # Two messages wait for web, which no worker serves (one at a higher priority).
+    r.rpush("coord:celery:coord.repo.web", "{}")
+    r.rpush("coord:celery:coord.repo.web\x06\x163", "{}")
+    f = start_flower(cluster)
+    code, text = f.request("/api/queues/length")
+    assert code == 200, text[:300]
+    lengths = {q["name"]: q["messages"] for q in json.loads(text)["active_queues"]}
+    assert lengths == {"coord.control": 0, "coord.repo.api": 0, "coord.repo.web": 2}
+    code, page = f.request("/broker")
+    assert code == 200, page[:300]
+    assert "coord.repo.web" in page and "coord.repo.api" in page
+
+
+def test_the_get_api_answers_on_localhost_without_auth(cluster: Cluster) -> None:
+    """As the README says: on localhost without COORD_FLOWER_AUTH, GETs of the API work
+    (for curl); no cross-origin header lets another web site read them; POSTs are refused."""
+    cluster.write_catalog({"api": 1}, [T("TODO-001", "api", "true")])
+    f = start_flower(cluster, auth=None)
+    req = urllib.request.Request(f.base + "/api/workers", headers={"Origin": "http://evil.example"})
+    with urllib.request.urlopen(req, timeout=15) as resp:
+        assert resp.status == 200
+        assert resp.headers.get("Access-Control-Allow-Origin") is None
+        json.loads(resp.read())
+    assert f.request("/api/queues/length", auth="")[0] == 200
+    assert f.request("/api/task/send-task/coord.run_todo", "POST", RUN_TODO, auth="")[0] == 403
 
 
 def test_allow_control_is_explicit_and_loud(cluster: Cluster) -> None:

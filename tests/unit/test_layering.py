@@ -10,6 +10,7 @@ cycle lives). Layers, lowest first; a module may import its own layer or lower:
     change    coordination.change.*             (cross-repo changes: git, worktrees, landing)
     dispatch  coordination.dispatch.*           (messages: the Celery app, signatures)
     sweeps    coordination.sweeps.*             (spec, supervisor, service)
+    ops       coordination.ops.*                (metrics exposition, doctor's checks)
     workers   workers.*                         (Celery tasks, the worker process)
     launch    coordination.{launch,demo}        (wiring a process: mode, app, workers)
     ui        coordination.ui.*                 (the web view; only the cli imports it)
@@ -41,6 +42,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("change", ("coordination.change",)),
     ("dispatch", ("coordination.dispatch",)),
     ("sweeps", ("coordination.sweeps",)),
+    ("ops", ("coordination.ops",)),
     ("workers", ("workers",)),
     ("launch", ("coordination.launch", "coordination.demo")),
     ("ui", ("coordination.ui",)),

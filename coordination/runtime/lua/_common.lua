@@ -8,6 +8,7 @@
 --                   nothing has happened to it yet)
 --   o:<todo>        the output tail of its last run (plain text)
 --   r:<todo>        eager strategy: its predecessors not yet succeeded
+--   metrics         this run's own metric counts (JSON), until metrics_fold.lua
 -- so a transition reads what it decides on in one HMGET and writes what it
 -- changed in one HSET, whatever the sweep's size.
 
@@ -181,4 +182,14 @@ local function breaker_succeeded(key, n)
   local state = redis.call('HGET', key, 'state') or BS.closed
   redis.call('HSET', key, 'failures', '0', 'state', BS.closed, 'probe', '', 'probe_until', '0')
   return state ~= BS.closed
+end
+
+-- coord metrics: the run-time histogram's upper bounds (seconds), as
+-- runtime/metrics.py's BUCKETS (a test compares them); past the last: its length.
+local METRIC_BUCKETS = {0.1, 0.5, 1, 5, 10, 30, 60, 300, 600, 1800, 3600, 7200}
+local function metric_bucket(seconds)
+  for i, bound in ipairs(METRIC_BUCKETS) do
+    if seconds <= bound then return i - 1 end
+  end
+  return #METRIC_BUCKETS
 end

@@ -9,6 +9,7 @@
 -- prefix of the waiters' wake-up lists, ARGV[15] = lease ttl (ms), ARGV[16] =
 -- checkpoint fields (JSON object), ARGV[17] = the output tail (text), then a
 -- successor id and its queue per eager successor to look at (on success).
+-- The run's outcome and time are added to the sweep's own metric counts (`metrics`).
 -- Returns {'ok', terminal count, level done (0|1), queued successors (JSON)}
 -- or {'rejected', 'missing' | 'fence' | 'lease' | 'token' | 'status'}.
 --
@@ -41,7 +42,7 @@ local succ = {}
 for i = 18, #ARGV, 2 do succ[#succ + 1] = {ARGV[i], ARGV[i + 1]} end
 
 local counters = counter_names({level})
-local names = {'status', 't:' .. todo_id}
+local names = {'status', 't:' .. todo_id, 'metrics'}
 for _, c in ipairs(counters) do names[#names + 1] = c end
 for _, s in ipairs(succ) do
   names[#names + 1] = 'r:' .. s[1]
@@ -76,6 +77,19 @@ elseif cp.has_tail then
   cp.has_tail = nil
 end
 put_cp(todo_id, cp)
+-- The run's time and outcome into the sweep's own metric counts (the hash's `metrics`,
+-- folded into the namespace's counters when the run ends: runtime/metrics.py), in this
+-- same write: counting costs a finish no command.
+local secs = tonumber(cp.duration)
+if secs and secs >= 0 then
+  local m = jdecode(got.metrics)
+  if type(m) ~= 'table' then m = {} end
+  local kb = 'dur:' .. repo .. ':' .. status .. ':' .. metric_bucket(secs)
+  local ks = 'dur_ms:' .. repo
+  m[kb] = (tonumber(m[kb]) or 0) + 1
+  m[ks] = (tonumber(m[ks]) or 0) + math.floor(secs * 1000 + 0.5)
+  put('metrics', cjson.encode(m))
+end
 local n, level_done = ended(status, level)
 
 local ready, events = {}, {}

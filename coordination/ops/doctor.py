@@ -1,0 +1,460 @@
+"""`coord doctor`: what is wrong with this deployment, each finding with its fix.
+
+A check is one small function of :class:`Doctor` returning :class:`Finding`s; the
+checks run in the order of :data:`CHECKS`, and adding one is one function and its
+place in that list. A check reads what it needs through the doctor's cached reads
+(the runtime, the server's facts, the catalog, the live workers), so the Redis
+server is asked each thing once however many checks look at it; a read that fails
+turns the checks that need it into one problem (Redis unreachable) or a
+``not_checked`` note, never a traceback.
+
+Levels: ``problem`` (coord will lose or stall work: exit 1), ``warning`` (worth
+fixing, nothing breaks yet), ``ok``, ``not_checked`` (said why).
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
+
+from coordination.catalog.store import CatalogStore
+from coordination.errors import CoordError
+from coordination.redis_url import redact_url
+from coordination.runtime.context import Runtime
+from coordination.settings import Settings
+
+if TYPE_CHECKING:
+    from coordination.catalog.models import Catalog
+    from coordination.runtime.server import ServerFacts, WorkerClock
+    from coordination.runtime.workers import WorkerRecord
+
+#: coord's scripts call GETDEL (Redis 6.2); nothing newer is needed.
+MIN_REDIS = (6, 2)
+#: Clocks further apart than this (seconds) are a problem: durations, deadlines,
+#: breaker cooldowns and a waiter's 5 s liveness are compared across hosts.
+CLOCK_TOLERANCE = 1.0
+MEMORY_WARN, MEMORY_PROBLEM = 0.75, 0.90
+LATENCY_WARN_MS, LATENCY_PROBLEM_MS = 5.0, 50.0
+
+
+class Level(StrEnum):
+    ok = "ok"
+    warning = "warning"
+    problem = "problem"
+    not_checked = "not_checked"
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    level: Level
+    message: str
+    fix: str | None = None
+
+
+class FindingDocument(TypedDict):
+    check: str
+    level: str
+    message: str
+    fix: str | None
+
+
+class Report(TypedDict):
+    """The `coord doctor --json` document."""
+
+    ok: bool
+    problems: int
+    warnings: int
+    redis: str
+    findings: list[FindingDocument]
+
+
+class Unavailable(Exception):
+    """A read a check needs failed; ``finding`` says what (already reported once)."""
+
+
+def _ok(check: str, message: str) -> Finding:
+    return Finding(check, Level.ok, message)
+
+
+@dataclass
+class Doctor:
+    """What the checks share: settings, the catalog's path, the repos this machine
+    serves (None: those of its live workers; embedded: every repo), and cached reads."""
+
+    settings: Settings
+    catalog_path: Path
+    served: Sequence[str] | None = None
+    runtime_factory: Callable[[], Runtime] | None = None
+    host: str = field(default_factory=socket.gethostname)
+
+    @property
+    def embedded(self) -> bool:
+        return self.settings.embedded
+
+    @property
+    def where(self) -> str:
+        if self.settings.redis_url:
+            return redact_url(self.settings.redis_url)
+        return f"embedded (beside {self.catalog_path})"
+
+    @functools.cached_property
+    def _runtime(self) -> Runtime | Exception:
+        try:
+            if self.runtime_factory is not None:
+                return self.runtime_factory()
+            return Runtime.create(self.settings, catalog=self.catalog_path)
+        except Exception as exc:  # noqa: BLE001 - reported as a finding
+            return exc
+
+    def runtime(self) -> Runtime:
+        rt = self._runtime
+        if isinstance(rt, Exception):
+            raise Unavailable(str(rt))
+        return rt
+
+    @functools.cached_property
+    def _facts(self) -> ServerFacts | Exception:
+        try:
+            return self.runtime().server_facts()
+        except Unavailable as exc:
+            return exc
+        except Exception as exc:  # noqa: BLE001 - reported as a finding
+            return exc
+
+    def facts(self) -> ServerFacts:
+        facts = self._facts
+        if isinstance(facts, Exception):
+            raise Unavailable(str(facts))
+        return facts
+
+    @functools.cached_property
+    def _catalog(self) -> Catalog | Exception:
+        try:
+            return CatalogStore(self.catalog_path).load()
+        except (CoordError, OSError) as exc:
+            return exc
+
+    def catalog(self) -> Catalog:
+        cat = self._catalog
+        if isinstance(cat, Exception):
+            raise Unavailable(str(cat))
+        return cat
+
+    @functools.cached_property
+    def _workers(self) -> list[WorkerRecord] | Exception:
+        try:
+            return self.runtime().workers.live()
+        except Exception as exc:  # noqa: BLE001 - reported as a finding
+            return exc
+
+    def workers(self) -> list[WorkerRecord]:
+        ws = self._workers
+        if isinstance(ws, Exception):
+            raise Unavailable(str(ws))
+        return ws
+
+
+Check = Callable[[Doctor], list[Finding]]
+
+
+# -- Redis -----------------------------------------------------------------------------
+def check_reachable(d: Doctor) -> list[Finding]:
+    rt = d._runtime
+    if isinstance(rt, CoordError):  # e.g. the namespace belongs to another catalog
+        return [Finding("redis", Level.problem, rt.message,
+                        rt.hint or "fix COORD_REDIS_URL or COORD_NAMESPACE")]
+    try:
+        f = d.facts()
+    except Unavailable as exc:
+        return [Finding("redis", Level.problem, f"cannot read Redis at {d.where}: {exc}",
+                        "start Redis, or fix COORD_REDIS_URL (unset: embedded mode)")]
+    return [_ok("redis", f"{d.where} answers ({f.mode or 'standalone'}, "
+                         f"{f.role or 'unknown role'})")]
+
+
+def check_role(d: Doctor) -> list[Finding]:
+    f = d.facts()
+    if f.role == "slave":
+        return [Finding("redis.role", Level.problem,
+                        "this Redis is a replica: every write coord makes fails (READONLY)",
+                        "point COORD_REDIS_URL at the master (or at Sentinel)")]
+    return []
+
+
+def check_version(d: Doctor) -> list[Finding]:
+    f = d.facts()
+    if not f.version:
+        return [Finding("redis.version", Level.not_checked,
+                        f"INFO was refused ({f.refused.get('info', 'no answer')})",
+                        "allow INFO to the user coord connects as (+info)")]
+    try:
+        have = tuple(int(x) for x in f.version.split(".")[:2])
+    except ValueError:
+        return [Finding("redis.version", Level.warning, f"unknown version {f.version!r}")]
+    if have < MIN_REDIS:
+        need = ".".join(map(str, MIN_REDIS))
+        return [Finding("redis.version", Level.problem,
+                        f"Redis {f.version}: coord's Lua scripts need {need} or later (GETDEL)",
+                        f"upgrade Redis to {need} or later")]
+    return [_ok("redis.version", f"Redis {f.version}")]
+
+
+def check_eviction(d: Doctor) -> list[Finding]:
+    f = d.facts()
+    if f.maxmemory_policy is None:
+        return [Finding("redis.maxmemory-policy", Level.not_checked,
+                        "neither INFO nor CONFIG GET maxmemory-policy answered",
+                        "check it by hand: it must be noeviction")]
+    if f.maxmemory_policy != "noeviction":
+        return [Finding(
+            "redis.maxmemory-policy", Level.problem,
+            f"maxmemory-policy is {f.maxmemory_policy}: under memory pressure Redis evicts "
+            "coord's leases, checkpoints and queued messages (lost keys mid-sweep)",
+            "CONFIG SET maxmemory-policy noeviction, and `maxmemory-policy noeviction` in "
+            "redis.conf")]
+    return [_ok("redis.maxmemory-policy", "noeviction")]
+
+
+def check_persistence(d: Doctor) -> list[Finding]:
+    f = d.facts()
+    if f.aof_enabled is None:
+        return [Finding("redis.persistence", Level.not_checked, "INFO persistence was refused",
+                        "check by hand: appendonly yes")]
+    out: list[Finding] = []
+    if f.aof_last_write_ok is False or f.rdb_last_bgsave_ok is False:
+        out.append(Finding("redis.persistence", Level.problem,
+                           "Redis's last write to disk failed (INFO persistence)",
+                           "look at Redis's log: disk full or not writable?"))
+    if f.aof_enabled:
+        return out or [_ok("redis.persistence", "appendonly yes")]
+    if f.rdb_save is None:
+        out.append(Finding("redis.persistence", Level.warning,
+                           "appendonly is off and CONFIG GET save was refused: persistence "
+                           "unknown", "CONFIG SET appendonly yes (and in redis.conf)"))
+    elif not f.rdb_save.strip():
+        out.append(Finding(
+            "redis.persistence", Level.problem,
+            "no persistence (appendonly no, no save points): a Redis restart loses every "
+            "sweep, lease, checkpoint and queued message",
+            "CONFIG SET appendonly yes, and `appendonly yes` in redis.conf"))
+    else:
+        out.append(Finding(
+            "redis.persistence", Level.warning,
+            f"snapshots only (save {f.rdb_save}): a crash loses what changed since the last "
+            "one", "CONFIG SET appendonly yes, and `appendonly yes` in redis.conf"))
+    return out
+
+
+def check_memory(d: Doctor) -> list[Finding]:
+    f = d.facts()
+    if f.used_memory is None:
+        return [Finding("redis.memory", Level.not_checked, "INFO memory was refused")]
+    used = f.used_memory
+    limit, what = (f.maxmemory, "maxmemory") if f.maxmemory else (
+        f.total_system_memory, "the machine's memory")
+    if not limit:
+        return [_ok("redis.memory", f"{_mib(used)} used, no limit known")]
+    share = used / limit
+    text = f"{_mib(used)} used of {what} ({_mib(limit)}, {share:.0%})"
+    if share >= MEMORY_PROBLEM:
+        return [Finding("redis.memory", Level.problem, text + ": writes will soon be refused",
+                        "raise maxmemory, or shorten COORD_RETENTION_DAYS / COORD_HISTORY_DAYS")]
+    if share >= MEMORY_WARN:
+        return [Finding("redis.memory", Level.warning, text,
+                        "raise maxmemory before it fills (noeviction refuses writes then)")]
+    return [_ok("redis.memory", text)]
+
+
+def check_latency(d: Doctor) -> list[Finding]:
+    f = d.facts()
+    if f.latency_ms is None:
+        return []
+    text = f"round trip {f.latency_ms:.2f} ms (median of 10; max {f.latency_max_ms:.2f} ms)"
+    if f.latency_ms >= LATENCY_PROBLEM_MS:
+        return [Finding("redis.latency", Level.problem, text + ": every todo costs several",
+                        "run Redis near the workers; look for a slow network or a busy server")]
+    if f.latency_ms >= LATENCY_WARN_MS:
+        return [Finding("redis.latency", Level.warning, text,
+                        "run Redis near the workers (a todo costs a few round trips)")]
+    return [_ok("redis.latency", text)]
+
+
+def check_sentinel(d: Doctor) -> list[Finding]:
+    """Sentinel's own checks (replicas, quorum) belong to its support; until then a
+    sentinel URL is said to be unchecked rather than passed."""
+    url = d.settings.redis_url or ""
+    if url.startswith("sentinel"):
+        return [Finding("redis.sentinel", Level.not_checked,
+                        "replicas and sentinel quorum are not checked yet")]
+    return []
+
+
+# -- catalog and checkouts ---------------------------------------------------------------
+def check_catalog(d: Doctor) -> list[Finding]:
+    try:
+        cat = d.catalog()
+    except Unavailable as exc:
+        return [Finding("catalog", Level.problem, str(exc),
+                        "fix the file where the message says (`coord plan validate PLAN`)")]
+    return [_ok("catalog", f"{d.catalog_path}: {len(cat.repos)} repos, "
+                           f"{len(cat.coordination.todos)} todos")]
+
+
+def _served(d: Doctor, cat: Catalog) -> tuple[list[str], str]:
+    if d.served is not None:
+        return list(d.served), "named with --repo"
+    if d.embedded:
+        return [r.name for r in cat.repos], "embedded: this machine runs every repo's todos"
+    names = sorted({r for w in d.workers() if w.host == d.host for r in w.repos})
+    return names, f"served by live workers on {d.host}"
+
+
+def check_checkouts(d: Doctor) -> list[Finding]:
+    cat = d.catalog()
+    try:
+        names, why = _served(d, cat)
+    except Unavailable as exc:
+        return [Finding("checkouts", Level.not_checked, f"workers unreadable: {exc}",
+                        "name this machine's repos: coord doctor --repo NAME")]
+    if not names:
+        return [Finding("checkouts", Level.not_checked,
+                        f"no live worker on {d.host}: no repo known to be served here",
+                        "name this machine's repos: coord doctor --repo NAME")]
+    base = d.catalog_path.absolute().parent
+    repos = {r.name: r for r in cat.repos}
+    out: list[Finding] = []
+    for name in names:
+        repo = repos.get(name)
+        if repo is None:
+            out.append(Finding(f"checkout.{name}", Level.problem,
+                               f"{name} is not a repo of the catalog ({why})",
+                               "add it (coord repo add) or stop serving it"))
+            continue
+        path = repo.checkout(base)
+        if path.is_dir():
+            out.append(_ok(f"checkout.{name}", f"{path} ({why})"))
+        else:
+            out.append(Finding(f"checkout.{name}", Level.problem,
+                               f"{name}'s checkout {path} is missing ({why})",
+                               f"clone {name} there, or fix its `path:` in the catalog "
+                               "(a worker started with --path uses that directory instead)"))
+    return out
+
+
+# -- workers and clocks ------------------------------------------------------------------
+def check_workers(d: Doctor) -> list[Finding]:
+    if d.embedded:
+        return [_ok("workers", "embedded: workers run inside each sweeping process")]
+    cat = d.catalog()
+    rt = d.runtime()
+    live: dict[str, int] = {}
+    for w in d.workers():
+        if not w.stopping:
+            for repo in w.repos:
+                live[repo] = live.get(repo, 0) + 1
+    names = [r.name for r in cat.repos]
+    waiting = rt.queue_lengths([rt.keys.repo_queue(n) for n in names])
+    out: list[Finding] = []
+    for name in names:
+        n, queued = live.get(name, 0), waiting.get(rt.keys.repo_queue(name), 0)
+        if n:
+            out.append(_ok(f"workers.{name}", f"{n} live worker{'s' if n != 1 else ''}"))
+        elif queued:
+            out.append(Finding(f"workers.{name}", Level.problem,
+                               f"{queued} message{'s' if queued != 1 else ''} wait in "
+                               f"{rt.keys.repo_queue(name)} and no live worker serves {name}",
+                               f"start one on {name}'s machine: coord worker --repo {name}"))
+        else:
+            out.append(Finding(f"workers.{name}", Level.warning,
+                               f"no live worker serves {name}: its todos would wait",
+                               f"start one on {name}'s machine: coord worker --repo {name}"))
+    return out
+
+
+def check_clocks(d: Doctor) -> list[Finding]:
+    f = d.facts()
+    out: list[Finding] = []
+    if f.clock_offset is None:
+        out.append(Finding("clock", Level.not_checked, "TIME was refused"))
+    elif abs(f.clock_offset) > CLOCK_TOLERANCE:
+        out.append(Finding("clock", Level.problem,
+                           f"this machine's clock is {-f.clock_offset or 0.0:+.3f} s off Redis's",
+                           "synchronise clocks (chrony, systemd-timesyncd) here or on Redis's "
+                           "host"))
+    else:
+        out.append(_ok("clock", f"this machine is {-f.clock_offset or 0.0:+.3f} s from Redis"))
+    return out
+
+
+def check_worker_clocks(d: Doctor) -> list[Finding]:
+    if d.embedded:
+        return []  # its workers run in the process that sweeps: this machine's clock
+    out: list[Finding] = []
+    clocks: list[WorkerClock] = d.runtime().worker_clocks()
+    for c in clocks:
+        w = c.record
+        if c.skew is None:
+            continue
+        if abs(c.skew) > CLOCK_TOLERANCE:
+            out.append(Finding(f"clock.{w.name}", Level.problem,
+                               f"worker {w.name}'s clock ({w.host}) is {c.skew:+.3f} s off "
+                               "Redis's", f"synchronise the clock of {w.host} (chrony, "
+                               "systemd-timesyncd)"))
+    if clocks and all(c.skew is not None and abs(c.skew) <= CLOCK_TOLERANCE for c in clocks):
+        worst = max(abs(c.skew or 0.0) for c in clocks)
+        out.append(_ok("clock.workers", f"{len(clocks)} workers within {worst:.3f} s of Redis"))
+    return out
+
+
+#: The checks, in the order they run and are shown.
+CHECKS: tuple[tuple[str, Check], ...] = (
+    ("redis", check_reachable),
+    ("redis.role", check_role),
+    ("redis.version", check_version),
+    ("redis.maxmemory-policy", check_eviction),
+    ("redis.persistence", check_persistence),
+    ("redis.memory", check_memory),
+    ("redis.latency", check_latency),
+    ("redis.sentinel", check_sentinel),
+    ("catalog", check_catalog),
+    ("checkouts", check_checkouts),
+    ("workers", check_workers),
+    ("clock", check_clocks),
+    ("clock.workers", check_worker_clocks),
+)
+
+
+def run(d: Doctor, checks: Sequence[tuple[str, Check]] = CHECKS) -> list[Finding]:
+    """Every check's findings, in order. A check whose read failed (reported by the
+    check that owns the read) says ``not_checked`` with the reason."""
+    out: list[Finding] = []
+    for name, check in checks:
+        try:
+            out += check(d)
+        except Unavailable as exc:
+            out.append(Finding(name, Level.not_checked, f"not checked: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - one broken check must not hide the rest
+            out.append(Finding(name, Level.not_checked, f"not checked: {type(exc).__name__}: "
+                                                        f"{exc}"))
+    return out
+
+
+def report(d: Doctor, findings: list[Finding]) -> Report:
+    return {
+        "ok": not any(f.level == Level.problem for f in findings),
+        "problems": sum(f.level == Level.problem for f in findings),
+        "warnings": sum(f.level == Level.warning for f in findings),
+        "redis": d.where,
+        "findings": [{"check": f.check, "level": str(f.level), "message": f.message,
+                      "fix": f.fix} for f in findings],
+    }
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"

@@ -1,0 +1,283 @@
+"""Prometheus exposition of coord (`coord metrics`, ``/metrics`` on `coord ui`).
+
+A custom collector (:class:`CoordCollector`): every scrape reads Redis through the
+runtime (:mod:`coordination.runtime.metrics`) and builds the families afresh, so
+nothing here keeps a number a restart would lose, and two exporters of one namespace
+answer alike. Counters are Redis's durable counters; gauges are read at scrape time.
+
+Names follow celery-exporter where one applies (its dashboards and celery-mixin's
+alerts work unchanged): ``celery_task_sent_total``, ``celery_task_succeeded_total``,
+``celery_task_failed_total`` and the ``celery_task_runtime`` histogram, labelled
+``name`` (the task, ``coord.run_todo``) and ``queue_name`` (the repo's queue);
+``celery_worker_up{hostname}``; ``celery_queue_length{queue_name}``. The rest are
+``coord_*``, labelled ``repo`` where they are per repo.
+
+What a scrape costs: four pipelined round trips (counters and sweep index; each kept
+sweep's status; the live sweeps' checkpoints, queues and breakers; workers), and a
+live sweep's spec is read once per run (its todos' repos are cached here).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import redis
+from prometheus_client import generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from coordination.runtime.context import Runtime
+from coordination.runtime.metrics import BUCKETS, Counters, Snapshot, TodoOwners
+from coordination.status import BreakerState, SweepStatus, TodoStatus
+
+log = logging.getLogger("coord.metrics")
+
+#: The exposition's media type (Prometheus text format 0.0.4).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+#: The Celery task every todo message names (celery-exporter's ``name`` label).
+TASK_NAME = "coord.run_todo"
+SUCCEEDED = (TodoStatus.succeeded, TodoStatus.compensated)
+FAILED = (TodoStatus.failed, TodoStatus.compensation_failed)
+
+
+def catalog_repos(path: Path | None) -> Callable[[], list[str]]:
+    """The catalog's repo names, read again only when the file changed (a stat per
+    scrape: loading a 10,000-todo catalog costs more than the rest of a scrape); none
+    when there is no catalog or it does not load (the scrape goes on)."""
+    seen: dict[str, tuple[int, int, int]] = {}
+    names: list[str] = []
+
+    def repos() -> list[str]:
+        if path is None:
+            return []
+        try:
+            st = path.stat()
+        except OSError:
+            return []
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if seen.get("stamp") == stamp:
+            return list(names)
+        # lazy: the catalog store (pydantic) only when a scrape asks
+        from coordination.catalog.store import CatalogStore
+
+        try:
+            read = [r.name for r in CatalogStore(path).load().repos]
+        except Exception as exc:  # noqa: BLE001 - a broken catalog must not stop a scrape
+            log.debug("metrics: catalog %s not read: %s", path, exc)
+            read = []
+        names[:] = read
+        seen["stamp"] = stamp
+        return list(names)
+
+    return repos
+
+
+class CoordCollector(Collector):
+    """Reads coord's state from Redis at every scrape (see the module's docstring)."""
+
+    def __init__(self, rt: Runtime, repos: Callable[[], Iterable[str]] | None = None) -> None:
+        self.rt = rt
+        self.repos = repos or (lambda: [])
+        #: (sweep, run) -> its todos and their repos, of the live sweeps (a run's spec
+        #: is frozen)
+        self._owners: dict[tuple[str, int], TodoOwners] = {}
+        #: the sweep ids the last scrape read (this one reads them in its first round trip)
+        self._known: list[str] = []
+
+    def _todo_repos(self, runs: dict[str, int]) -> dict[str, TodoOwners]:
+        """Sweep -> its todos and their repos, of the live sweeps, from each run's spec
+        read once (as JSON: no signature check, no spec object)."""
+        out: dict[str, TodoOwners] = {}
+        keep: dict[tuple[str, int], TodoOwners] = {}
+        for sid, run in runs.items():
+            view = self._owners.get((sid, run))
+            if view is None:
+                owners = self._read_owners(sid)
+                if owners is None:
+                    continue
+                view = TodoOwners.of(owners)
+            keep[(sid, run)] = view
+            out[sid] = view
+        self._owners = keep
+        return out
+
+    def _read_owners(self, sweep_id: str) -> dict[str, str] | None:
+        rec = self.rt.checkpoints.get_sweep_fields(sweep_id, ("spec",))
+        spec: object = (rec or {}).get("spec")
+        if isinstance(spec, str):
+            try:
+                spec = json.loads(spec)
+            except ValueError:
+                return None
+        todos = spec.get("todos") if isinstance(spec, dict) else None
+        if not isinstance(todos, dict):
+            return None
+        return {str(t): str(v.get("repo", "")) for t, v in todos.items() if isinstance(v, dict)}
+
+    def snapshot(self) -> tuple[Snapshot, list[str]]:
+        reader = self.rt.metrics_reader()
+        counters, sweeps, runs, self._known = reader.live_sweeps(self._known)
+        owners = self._todo_repos(runs)
+        repos = set(self.repos()) | counters.repos()
+        for view in owners.values():
+            repos.update(repo for repo, _pick in view.groups)
+        repos.discard("")
+        keys = self.rt.keys
+        queues = [keys.repo_queue(r) for r in repos] + [keys.control_queue]
+        snap = reader.read(owners, repos, queues, counters=counters, sweeps=sweeps)
+        for w in snap.workers:
+            repos.update(w.repos)
+        return snap, sorted(repos)
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("coord_redis_up", "1 when this scrape read coord's Redis")
+        try:
+            snap, repos = self.snapshot()
+        except redis.RedisError as exc:
+            log.warning("metrics: Redis unreachable: %s", exc)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families(snap, repos, self.rt.keys.repo_queue)
+
+
+def families(snap: Snapshot, repos: list[str], queue_of: Callable[[str], str]
+             ) -> Iterator[Metric]:
+    """Every family of one scrape (pure: ``snap`` holds what Redis said)."""
+    c = snap.counters
+    yield from _celery_counters(c, queue_of)
+    yield _runtime_histogram(
+        "celery_task_runtime", "How long coord.run_todo ran (seconds), per queue",
+        ["name", "queue_name"], c, lambda r: [TASK_NAME, queue_of(r)])
+    yield _runtime_histogram(
+        "coord_todo_duration_seconds", "How long todos' runs took, per repo (seconds)",
+        ["repo"], c, lambda r: [r])
+
+    workers_up = GaugeMetricFamily("celery_worker_up", "1 per live coord worker",
+                                   labels=["hostname"])
+    for w in snap.workers:
+        workers_up.add_metric([w.name], 1)
+    yield workers_up
+
+    queue_len = GaugeMetricFamily("celery_queue_length", "Messages waiting in a queue",
+                                  labels=["queue_name"])
+    for q, n in sorted(snap.queues.items()):
+        queue_len.add_metric([q], n)
+    yield queue_len
+
+    sweeps = GaugeMetricFamily("coord_sweeps", "Sweeps kept in Redis, by status",
+                               labels=["status"])
+    by_status = {str(s): 0 for s in SweepStatus}
+    for status in snap.sweeps.values():
+        by_status[status] = by_status.get(status, 0) + 1
+    for status, n in sorted(by_status.items()):
+        sweeps.add_metric([status], n)
+    yield sweeps
+
+    todos = GaugeMetricFamily("coord_todos", "Todos of the live sweeps, by status and repo",
+                              labels=["status", "repo"])
+    counts = dict(snap.todos)
+    live_repos = {repo for _status, repo in counts}
+    for repo in sorted(live_repos):
+        for status in [str(s) for s in TodoStatus]:
+            counts.setdefault((status, repo), 0)
+    for (status, repo), n in sorted(counts.items()):
+        todos.add_metric([status, repo], n)
+    yield todos
+
+    ended = CounterMetricFamily("coord_todos_ended", "Todos that reached a terminal status",
+                                labels=["repo", "status"])
+    for (repo, status), n in sorted(c.ended.items()):
+        ended.add_metric([repo, status], n)
+    yield ended
+
+    live: dict[str, int] = {r: 0 for r in repos}
+    for w in snap.workers:
+        if w.stopping:
+            continue
+        for repo in w.repos:
+            live[repo] = live.get(repo, 0) + 1
+    workers_live = GaugeMetricFamily("coord_workers_live", "Live workers serving a repo",
+                                     labels=["repo"])
+    for repo, n in sorted(live.items()):
+        workers_live.add_metric([repo], n)
+    yield workers_live
+
+    breaker = GaugeMetricFamily(
+        "coord_repo_breaker_open", "1 while a repo's circuit breaker is open or half-open",
+        labels=["repo"])
+    for repo, state in sorted(snap.breakers.items()):
+        breaker.add_metric([repo], 0 if state == BreakerState.closed else 1)
+    yield breaker
+
+    lost = CounterMetricFamily("coord_lost_runs", "Runs lost with their worker (lease expired)",
+                               labels=["repo"])
+    for repo in repos:
+        lost.add_metric([repo], c.lost.get(repo, 0))
+    yield lost
+
+    queued = {repo for (status, repo), n in counts.items() if status == TodoStatus.queued and n}
+    unattended = GaugeMetricFamily(
+        "coord_unattended_repos", "Repos with queued todos and no live worker")
+    unattended.add_metric([], len([r for r in queued if not live.get(r)]))
+    yield unattended
+
+
+def _celery_counters(c: Counters, queue_of: Callable[[str], str]) -> Iterator[Metric]:
+    labels = ["name", "queue_name"]
+    sent = CounterMetricFamily("celery_task_sent", "coord.run_todo messages sent",
+                               labels=labels)
+    for repo, n in sorted(c.sent.items()):
+        sent.add_metric([TASK_NAME, queue_of(repo)], n)
+    yield sent
+    for name, statuses, text in (("celery_task_succeeded", SUCCEEDED, "Todo runs that succeeded"),
+                                 ("celery_task_failed", FAILED, "Todo runs that failed")):
+        fam = CounterMetricFamily(name, text, labels=labels)
+        per_repo: dict[str, int] = {}
+        for (repo, status), n in c.ended.items():
+            if status in statuses:
+                per_repo[repo] = per_repo.get(repo, 0) + n
+        for repo in sorted(set(per_repo) | set(c.sent)):
+            fam.add_metric([TASK_NAME, queue_of(repo)], per_repo.get(repo, 0))
+        yield fam
+
+
+def _runtime_histogram(name: str, text: str, labels: list[str], c: Counters,
+                       label_values: Callable[[str], list[str]]) -> HistogramMetricFamily:
+    fam = HistogramMetricFamily(name, text, labels=labels)
+    for repo in sorted(c.buckets.keys() | c.duration_n.keys()):
+        counts = c.buckets.get(repo, [0] * (len(BUCKETS) + 1))
+        cumulative, total = [], 0
+        for bound, n in zip([*map(_le, BUCKETS), "+Inf"], counts):
+            total += n
+            cumulative.append((bound, float(total)))
+        fam.add_metric(label_values(repo), cumulative, c.duration_ms.get(repo, 0) / 1000.0)
+    return fam
+
+
+def _le(bound: float) -> str:
+    return f"{bound:g}" if bound != int(bound) else f"{bound:.1f}"
+
+
+def registry(rt: Runtime, catalog: Path | None) -> CollectorRegistry:
+    """A registry holding only coord's collector (no process or platform metrics of
+    the exporter itself: they would describe the exporter, not coord)."""
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(CoordCollector(rt, catalog_repos(catalog)))
+    return reg
+
+
+def exposition(reg: CollectorRegistry) -> bytes:
+    """The Prometheus text format of one scrape."""
+    return bytes(generate_latest(reg))
