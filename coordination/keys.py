@@ -150,6 +150,31 @@ class Keys:
         trends never read them)."""
         return f"{self.namespace}:history:tails"
 
+    # -- result cache (runtime/cache.py) ------------------------------------------
+    def cache_entry(self, key: str) -> str:
+        """String, JSON: the successful run stored under a cache key (exit code, output
+        tail, duration, worker, key parts); expires after COORD_CACHE_DAYS."""
+        return f"{self.namespace}:cache:entry:{key}"
+
+    def cache_recent(self, todo_id: str) -> str:
+        """List of the cache keys a todo's successful runs were stored under, newest
+        first (capped): where `coord why` finds the nearest earlier entry."""
+        return f"{self.namespace}:cache:todo:{todo_id}"
+
+    def cache_lookup(self, todo_id: str, sweep_id: str | None = None) -> str:
+        """String, JSON: what a todo's last cache lookup found (hit, or a miss and why),
+        in one sweep (``sweep_id``) or in any (None): what `coord why` prints."""
+        if sweep_id is None:
+            return f"{self.namespace}:cache:why:{todo_id}"
+        return f"{self.namespace}:cache:why:{{{sweep_id}}}:{todo_id}"
+
+    @property
+    def cache_salt(self) -> str:
+        """String: the namespace's random salt for hashing env values into keys (set
+        once, SET NX), so a stored hash cannot be checked against guessed values
+        without access to the namespace."""
+        return f"{self.namespace}:cache:salt"
+
     # -- carried over ---------------------------------------------------------------
     @property
     def migrated_02(self) -> str:

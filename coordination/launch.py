@@ -171,9 +171,9 @@ def attach(file: Path, sweep_id: str) -> Launch:
 
 def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = None,
             strategy: str = "levels", ignore_blockers: bool = False,
-            atomic: bool | str = False, again: bool = False) -> Launch:
+            atomic: bool | str = False, again: bool = False, no_cache: bool = False) -> Launch:
     """A sweep of ``plan_id`` (or of the one todo ``todo_id``), wired to run; ``again``:
-    every todo of the plan, completed ones too."""
+    every todo of the plan, completed ones too; ``no_cache``: reuse no earlier run."""
     rt = get_runtime(file)
     svc = SweepService(rt, file)
     if todo_id is not None:
@@ -184,5 +184,6 @@ def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = Non
         spec = svc.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers,
                              again=again)
         name, kind = plan_id, "plan"
+    spec.no_cache = no_cache
     wire(rt, svc, with_tasks=rt.settings.embedded)
     return Launch(svc, spec, name, kind, atomic)

@@ -112,6 +112,11 @@ class Settings(BaseSettings):
         "catalogs); 0 forces a full round trip of the file.",
     )
     events_maxlen: int = Field(100_000, gt=100, description="Cap of the global event stream.")
+    cache_days: float = Field(
+        7.0, gt=0,
+        description="Days a successful run stays reusable by a todo with `cache:` (and what "
+        "`coord why` compares a miss with); each run stored again starts its days afresh.",
+    )
     output_tail_bytes: int = Field(
         64 * 1024, ge=1024, description="Bytes of each of stdout/stderr kept per todo."
     )

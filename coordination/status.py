@@ -33,6 +33,7 @@ class TodoStatus(StrEnum):
     cancelled = "cancelled"  # the sweep ended (cancel, deadline) before it ran
     compensated = "compensated"  # a rollback ran its undo: command, which succeeded
     compensation_failed = "compensation_failed"  # its undo: command failed
+    cached = "cached"  # an earlier successful run with the same cache key was reused
 
 
 class SweepStatus(StrEnum):
@@ -75,7 +76,8 @@ TODO_TRANSITIONS: dict[TodoStatus, frozenset[TodoStatus]] = {
     T.held: frozenset({T.queued, T.skipped, T.cancelled}),
     # the holder finishes it; its lease expired (re-queued, or failed as a poison todo);
     # a new holder takes over a dead holder's run (running -> running)
-    T.running: frozenset({T.running, T.succeeded, T.failed, T.cancelled, T.queued}),
+    T.running: frozenset({T.running, T.succeeded, T.failed, T.cancelled, T.queued,
+                          T.cached}),
     # a resume sends failed, skipped and cancelled todos again; a rollback sends the
     # succeeded ones again, to run their undo: command
     T.succeeded: frozenset({T.pending}),
@@ -86,6 +88,8 @@ TODO_TRANSITIONS: dict[TodoStatus, frozenset[TodoStatus]] = {
     T.compensated: frozenset({T.pending}),
     # a rollback of a rollback_failed sweep runs its failed undo again
     T.compensation_failed: frozenset({T.pending}),
+    # a resume with --only sends a todo whose run was reused again
+    T.cached: frozenset({T.pending}),
 }
 
 #: Which status each sweep status may move to.
@@ -108,9 +112,11 @@ SWEEP_TRANSITIONS: dict[SweepStatus, frozenset[SweepStatus]] = {
 
 #: Ended for this run of the sweep: never dispatched or run again in it.
 TERMINAL = frozenset({T.succeeded, T.failed, T.skipped, T.cancelled, T.compensated,
-                      T.compensation_failed})
+                      T.compensation_failed, T.cached})
 #: Ended well: what comes after it may start (a todo's run, or its undo in a rollback).
-SUCCESSFUL = frozenset({T.succeeded, T.compensated})
+SUCCESSFUL = frozenset({T.succeeded, T.compensated, T.cached})
+#: Its command's outcome is in place: ran and succeeded, or an earlier success reused.
+DONE = frozenset({T.succeeded, T.cached})
 #: Ended without succeeding: dependents are skipped.
 UNSUCCESSFUL = TERMINAL - SUCCESSFUL
 #: Not started: may still be skipped or cancelled (a gate waiting for people too).
@@ -144,6 +150,7 @@ class EventKind(StrEnum):
     todo_cancelled = "todo.cancelled"
     todo_compensated = "todo.compensated"
     todo_compensation_failed = "todo.compensation_failed"
+    todo_cached = "todo.cached"  # its cache key matched an earlier success, reused
     todo_lost = "todo.lost"
     todo_held = "todo.held"
     repo_breaker_open = "repo.breaker_open"

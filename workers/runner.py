@@ -29,7 +29,7 @@ from coordination.retry import BACKOFF_BASE as BACKOFF_BASE  # re-exported
 from coordination.retry import BACKOFF_MAX as BACKOFF_MAX
 from coordination.retry import backoff_delay
 from coordination.runtime.context import Runtime, worker_identity
-from coordination.status import SUCCESSFUL
+from coordination.status import SUCCESSFUL, TodoStatus
 from coordination.sweeps.outputs import (
     OUTPUT_CAP,
     OutputsRefused,
@@ -40,6 +40,7 @@ from coordination.sweeps.outputs import (
 from coordination.sweeps.turns import Outcome as Outcome  # re-exported for the task
 from coordination.sweeps.turns import Turn, outcome_status, take_turn
 from workers.changes import ChangeTurn
+from workers.caching import TodoCache
 from workers.execute import ExecResult, run_command
 
 log = logging.getLogger("coord.runner")
@@ -159,12 +160,17 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
     result: ExecResult | None = None
     reason: str | None = None
     total = 0.0
+    # cache: a success with the same key is reused (workers/caching.py)
+    cache = (TodoCache(turn, cwd, env, should_stop)
+             if t.cache is not None and turn.spec.mode == "run" else None)
+    hit = None
     with _running_lock:
         _running.add(f"{sweep_id}/{todo_id}")
     # Everything from here on is inside the try: a heartbeat left running by an
     # exception would renew this lease forever and hold the todo 'running' for good.
     try:
-        for attempt in range(t.retries + 1):
+        hit = cache.lookup() if cache is not None and Path(cwd).is_dir() else None
+        for attempt in range(t.retries + 1 if hit is None else 0):
             os.truncate(out_path, 0)  # what an earlier attempt wrote is not this one's
             if change is not None and change.error:
                 result, reason = None, change.error
@@ -196,6 +202,9 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
     if lost.is_set() or hb.lost or hb.doomed():
         outcome, detail = turn.lost("lease lost")
         return outcome, detail, False
+    if cache is not None and hit is not None:
+        outcome, released = turn.finish(TodoStatus.cached, *cache.hit_fields(hit))
+        return outcome, {"status": str(TodoStatus.cached)}, released
     stopped = (result is not None and result.outcome == "stopped"
                and result.reason == "sweep cancelled")
     if stopped and turn.stopped_why:
@@ -226,6 +235,8 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
                                 "attempts": turn.attempts, "duration": duration, "reason": why}
     if outputs and status in SUCCESSFUL:
         event["outputs"] = sorted(outputs)
+    if cache is not None:
+        cache.finished(status, fields)  # a success stored before its outcome is recorded
     outcome, released = turn.finish(status, fields, event)
     if outcome is not Outcome.done:
         return outcome, {"reason": "stale fence"}, released

@@ -124,6 +124,39 @@ class Resource(_Model):
     description: str = ""
 
 
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class Cache(_Model):
+    """``cache:`` on a todo or repo (``cache: true`` is this with nothing listed): reuse
+    an earlier successful run whose key matches. The key always covers the checkout's
+    tracked content, the command and its directory, the todo's ``env:`` and its
+    predecessors' keys; these add what it cannot see."""
+
+    env: list[EnvName] = Field(default_factory=list)  # variables whose values count (hashed)
+    inputs: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
+        default_factory=list)  # globs of untracked files that count (.env, downloads)
+    probes: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
+        default_factory=list)  # commands whose output counts (python --version)
+
+    @field_validator("inputs")
+    @classmethod
+    def _relative_globs(cls, v: list[str]) -> list[str]:
+        for g in v:
+            if g.startswith("/") or ".." in g.split("/"):
+                raise ValueError(f"input {g!r}: a glob relative to the checkout, without '..'")
+        return v
+
+
+def cache_of(todo: Todo, repo: Repo | None) -> Cache | None:
+    """A todo's cache settings: its own ``cache:`` (``false`` turns its repo's off),
+    else its repo's; None when off."""
+    c = todo.cache if todo.cache is not None else (repo.cache if repo is not None else None)
+    if c is None or c is False:
+        return None
+    return Cache() if c is True else c
+
+
 class Repo(_Model):
     name: RepoName
     path: str | None = None
@@ -137,6 +170,7 @@ class Repo(_Model):
     default_branch: str | None = Field(None, min_length=1)
     remote: str | None = Field(None, min_length=1)
     land_command: str | None = Field(None, min_length=1)
+    cache: bool | Cache | None = None  # every todo of the repo, unless it says otherwise
 
     def checkout(self, base_dir: Path) -> Path:
         """Where this repo's checkout is: ``path`` (``~`` expanded) relative to the
@@ -243,6 +277,7 @@ class Todo(_Model):
     outputs: dict[str, str] = Field(default_factory=dict)
     # Shared things leased besides the repo while it runs (top-level `resources:`).
     resources: list[str] = Field(default_factory=list)
+    cache: bool | Cache | None = None  # reuse an earlier success with the same key (Cache)
     status: TodoStatus = TodoStatus.pending
     priority: Priority = Priority.medium
     estimated_hours: float | None = Field(None, ge=0, le=MAX_HOURS)

@@ -224,6 +224,7 @@ def status_style(status: str) -> str:
     return {
         "completed": "green",
         "succeeded": "green",
+        "cached": "green",
         "resolved": "green",
         "satisfied": "green",
         "failed": "red",

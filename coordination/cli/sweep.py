@@ -117,7 +117,8 @@ class Progress:
             self.state = {}
         if ev.kind in ("sweep.paused", "sweep.unpaused"):
             self.paused = ev.kind == "sweep.paused"
-        done = sum(1 for s in self.state.values() if s in ("succeeded", "failed", "skipped", "cancelled"))
+        done = sum(1 for s in self.state.values() if s in ("succeeded", "failed", "skipped", "cancelled",
+                                                            "cached"))
         running = sum(1 for s in self.state.values() if s in ("started", "retrying"))
         failed = sum(1 for s in self.state.values() if s == "failed")
         detail = f"running {running}" + (f" [red]failed {failed}[/red]" if failed else "")
@@ -313,7 +314,7 @@ def finish(svc: SweepService, st: StatusDocument, *, as_json: bool, sync: bool,
 def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blockers: bool,
               as_json: bool, todo_id: str | None = None, require_workers: bool = False,
               atomic: bool | str = False, ui_port: int | None = None, sync: bool = True,
-              again: bool = False) -> int:
+              again: bool = False, no_cache: bool = False) -> int:
     """`coord plan sweep PLAN` (not --dry-run), or with ``todo_id`` `coord todo run ID`.
     Embedded mode (no COORD_REDIS_URL) runs the workers in this process and always waits.
     ``ui_port``: serve the web view on localhost at that port while the sweep runs."""
@@ -322,7 +323,8 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
         raise UsageError("--ui serves the web view while the sweep runs: it needs --wait",
                          hint="add --wait, or run `coord ui` beside the sweep")
     launch = launching.prepare(file, plan_id=plan_id or None, todo_id=todo_id, strategy=strategy,
-                     ignore_blockers=ignore_blockers, atomic=atomic, again=again)
+                     ignore_blockers=ignore_blockers, atomic=atomic, again=again,
+                     no_cache=no_cache)
     spec, svc = launch.spec, launch.svc
     if launch.embedded:
         wait = True
@@ -457,13 +459,14 @@ def watch(obj: Context, sweep_id: str, no_sync: bool, lines: int, as_json: bool)
 
 
 def _resume_embedded(file: Path, sweep_id: str, picked: list[str] | None, *,
-                     as_json: bool, sync: bool, reapply: bool = False) -> int:
+                     as_json: bool, sync: bool, reapply: bool = False,
+                     no_cache: bool = False) -> int:
     """Embedded: the sweep kept beside the catalog re-runs in this process (its workers
     here), always waited for, like `coord plan sweep`."""
     launch = launching.attach(file, sweep_id)
     svc = launch.svc
     with launch.workers():
-        out = svc.resume(sweep_id, only=picked, reapply=reapply)
+        out = svc.resume(sweep_id, only=picked, reapply=reapply, no_cache=no_cache)
         if not out["rerun"]:
             emit(as_json, out, lambda o: err_console().print("nothing to resume"))
             return 0
@@ -482,10 +485,12 @@ def _resume_embedded(file: Path, sweep_id: str, picked: list[str] | None, *,
               help="Re-run only these todos and what depends on them.")
 @click.option("--reapply", is_flag=True, help="Also re-run compensated todos (a rollback "
               "undid their change: this applies it again); refused (exit 2) without it.")
+@click.option("--no-cache", "no_cache", is_flag=True, help="Run every todo again even when "
+              "an earlier success has its cache key (successes are still stored).")
 @json_option
 @click.pass_obj
 def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool,
-           only: str | None, reapply: bool, as_json: bool) -> None:
+           only: str | None, reapply: bool, no_cache: bool, as_json: bool) -> None:
     """Re-run only the failed, skipped, cancelled or never-run todos of a sweep.
 
     Commands are re-read from the catalog, so a fixed `run:` takes effect. A todo
@@ -498,6 +503,7 @@ def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool
       coord sweep resume SWEEP_ID --dry-run
       coord sweep resume SWEEP_ID --only TODO-004 --wait
       coord sweep resume SWEEP_ID --reapply --wait
+      coord sweep resume SWEEP_ID --no-cache --wait
     """
     svc = _service(obj)
     picked = split_list(only) if only else None
@@ -528,8 +534,8 @@ def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool
         return
     if svc.rt.settings.embedded:
         sys.exit(_resume_embedded(obj.file, sweep_id, picked, as_json=as_json,
-                                  sync=not no_sync, reapply=reapply))
-    out = svc.resume(sweep_id, only=picked, reapply=reapply)
+                                  sync=not no_sync, reapply=reapply, no_cache=no_cache))
+    out = svc.resume(sweep_id, only=picked, reapply=reapply, no_cache=no_cache)
     if not wait or not out["rerun"]:
 
         def human(o: dict[str, object]) -> None:

@@ -16,10 +16,12 @@ from coordination.cli.render import json_option
 @click.option("--ignore-blockers", is_flag=True, help="Run it although its blockers are not done.")
 @click.option("--no-sync", "no_sync", is_flag=True,
               help="Do not write the outcome into the catalog when it ends.")
+@click.option("--no-cache", "no_cache", is_flag=True, help="Run it even when an earlier "
+              "success has its cache key (its success is still stored).")
 @json_option
 @click.pass_obj
 def run(obj: Context, todo_id: str, wait: bool, ignore_blockers: bool, no_sync: bool,
-        as_json: bool) -> None:
+        no_cache: bool, as_json: bool) -> None:
     """Run one todo as a one-todo sweep (lease, checkpoint, events, sync); prints its sweep id.
 
     Its blockers (todos completed, issues resolved or closed) must be done
@@ -28,9 +30,10 @@ def run(obj: Context, todo_id: str, wait: bool, ignore_blockers: bool, no_sync: 
     \b
     Examples:
       coord todo run TODO-004 --wait
+      coord todo run TODO-004 --no-cache --wait
       ID=$(coord todo run TODO-004) && coord sweep watch $ID
     """
     from coordination.cli.sweep import run_start
 
     sys.exit(run_start(obj.file, "", strategy="levels", wait=wait, ignore_blockers=ignore_blockers,
-                       as_json=as_json, todo_id=todo_id, sync=not no_sync))
+                       as_json=as_json, todo_id=todo_id, sync=not no_sync, no_cache=no_cache))

@@ -92,6 +92,10 @@ class Checkpoint(TypedDict, total=False):
     needed: int
     approvals: list[str]  # who approved it under its binding
     rejected_by: str | None
+    #: a ``cache:`` todo's key (its dependents' keys include it), and for ``cached``
+    #: the run it reused (see :mod:`coordination.runtime.cache`)
+    cache_key: str | None
+    cached_from: dict[str, object] | None
 
 
 class ChangeRun(Checkpoint, total=False):

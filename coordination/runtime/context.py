@@ -39,6 +39,7 @@ from coordination.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from coordination.runtime.changes import ChangeStore
+    from coordination.runtime.cache import ResultCache
     from coordination.runtime.history import RedisHistory
 
 
@@ -138,6 +139,17 @@ class Runtime:
         from coordination.runtime.history import RedisHistory
 
         return RedisHistory(self.redis, self.keys, days=self.settings.history_days)
+
+    def results(self) -> ResultCache:
+        """The result cache of ``cache:`` todos (lazy: only they and `coord why` need it);
+        one per runtime, so its salt is read once."""
+        got: ResultCache | None = self.__dict__.get("_results")
+        if got is None:
+            from coordination.runtime.cache import ResultCache
+
+            got = self.__dict__["_results"] = ResultCache(self.redis, self.keys,
+                                                          days=self.settings.cache_days)
+        return got
 
     @property
     def changes(self) -> ChangeStore:

@@ -16,7 +16,7 @@ import networkx as nx
 
 from coordination.catalog.edits import unknown
 from coordination.catalog.governance import Gate
-from coordination.catalog.models import Catalog, Plan
+from coordination.catalog.models import Catalog, Plan, cache_of
 from coordination.catalog.store import CatalogStore
 from coordination.change.model import ChangePlan, change_of
 from coordination.errors import PlanError, UsageError
@@ -56,6 +56,13 @@ def wave_specs(catalog: Catalog, plan: Plan, graph: nx.DiGraph) -> list[WaveSpec
                      max_parallel=w.max_parallel, soak=float(w.soak),
                      success_rate=float(w.require.success_rate))
             for i, w in enumerate(plan.waves)]
+
+
+def _cache_spec(todo: object, catalog: Catalog) -> dict[str, list[str]] | None:
+    """A todo's resolved ``cache:`` as its spec keeps it (None: off)."""
+    c = cache_of(todo, catalog.repo(todo.repo))  # type: ignore[arg-type, attr-defined]
+    return None if c is None else {"env": list(c.env), "inputs": list(c.inputs),
+                                   "probes": list(c.probes)}
 
 
 class Planning:
@@ -117,6 +124,7 @@ class Planning:
                 title=todo.task[:TITLE_CHARS],
                 gate=gate_spec(todo.gate) if todo.gate is not None else None,
                 change=change,
+                cache=_cache_spec(todo, catalog),
             )
         return out
 

@@ -65,6 +65,7 @@ from coordination.runtime.context import Runtime
 from coordination.runtime.metrics import Outcome
 from coordination.runtime.signing import SpecRefused
 from coordination.status import (
+    DONE,
     NOT_STARTED,
     SUCCESSFUL,
     SWEEP_ACTIVE,
@@ -466,8 +467,9 @@ def finish_if_done(rt: Runtime, sweep_id: str, spec: SweepSpec | None = None, *,
     if spec.mode == "rollback":
         trigger = record.get("rollback_reason")
         final, reason = rollback_outcome(spec, cps, str(trigger) if trigger else None)
-    elif counts.get(TodoStatus.succeeded, 0) == len(cps):
-        final, reason = SweepStatus.succeeded, f"{len(cps)} todos succeeded"
+    elif sum(counts.get(s, 0) for s in DONE) == len(cps):
+        final, reason = SweepStatus.succeeded, f"{len(cps)} todos succeeded" + (
+            f" ({counts[TodoStatus.cached]} cached)" if counts.get(TodoStatus.cached) else "")
     elif counts.get(TodoStatus.cancelled) and not counts.get(TodoStatus.failed):
         final, reason = SweepStatus.cancelled, "cancelled"
     else:

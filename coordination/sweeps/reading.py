@@ -55,6 +55,8 @@ class TodoEntry(TypedDict):
     lost_runs: int
     worker_gone: bool  # running, but its worker stopped beating (see mark_gone)
     outputs: dict[str, str]  # what it wrote to $COORD_OUTPUT ({}: nothing)
+    #: ``cached``: the earlier run it reused (sweep_id, run, todo_id, worker, finished_at)
+    cached_from: NotRequired[dict[str, object]]
 
 
 #: A wave's states (the sweep record's ``wave_state``; ``pending``: not started).
@@ -158,7 +160,7 @@ class SweepRow(TypedDict):
 
 def todo_entry(cp: Checkpoint, repo: str | None) -> TodoEntry:
     """One todo of ``coord sweep status --json`` from its checkpoint."""
-    return {
+    entry: TodoEntry = {
         "status": cp.get("status", TodoStatus.pending),
         "attempts": int(cp.get("attempts") or 0),
         "exit_code": cp.get("exit_code"),
@@ -175,6 +177,10 @@ def todo_entry(cp: Checkpoint, repo: str | None) -> TodoEntry:
         "worker_gone": False,
         "outputs": dict(cp.get("outputs") or {}),
     }
+    reused = cp.get("cached_from")
+    if isinstance(reused, dict) and entry["status"] == TodoStatus.cached:
+        entry["cached_from"] = reused
+    return entry
 
 
 def mark_gone(rt: Runtime, todos: dict[str, TodoEntry]) -> None:

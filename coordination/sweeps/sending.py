@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
 from coordination.runtime.messages import BROKER_PRIORITY, Dispatcher, TodoMessage
-from coordination.status import TodoStatus
+from coordination.status import DONE, TodoStatus
 from coordination.sweeps.gates import open_gates
 from coordination.sweeps.spec import SweepSpec
 
@@ -116,7 +116,7 @@ def first_todos(rt: Runtime, spec: SweepSpec) -> list[str]:
         return send_level(rt, spec, 0, reason="start") if spec.levels else []
     preds = {p for s in spec.todos.values() for p in s.preds if p in spec.todos}
     done = {t for t, cp in rt.checkpoints.get_fields_all(sid, sorted(preds), ()).items()
-            if cp.get("status") == TodoStatus.succeeded}
+            if cp.get("status") in DONE}
     remaining = {t: len([p for p in s.preds if p in spec.todos and p not in done])
                  for t, s in spec.todos.items()}
     rt.checkpoints.set_remaining(sid, remaining)

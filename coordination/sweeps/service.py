@@ -23,6 +23,7 @@ from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.context import Runtime
 from coordination.runtime.events import Event
 from coordination.status import (
+    DONE,
     SWEEP_ENDED,
     SWEEP_LIVE,
     SWEEP_TRANSITIONS,
@@ -111,7 +112,7 @@ class SweepService:
         for rec in candidates:
             sid = rec.get("id", "")
             st = self.status(sid)
-            if any(st["todos"][t]["status"] == TodoStatus.succeeded
+            if any(st["todos"][t]["status"] in DONE
                    for t in wanted if t in st["todos"]):
                 self.sync(sid, status=st)
                 synced.append(sid)
@@ -162,8 +163,9 @@ class SweepService:
         return steering.resume_plan(self.rt, self.record(sweep_id), only)
 
     def resume(self, sweep_id: str, *, only: Sequence[str] | None = None,
-               dry_run: bool = False, reapply: bool = False) -> dict[str, object]:
-        """Re-run what did not succeed. Compensated todos (a rollback undid their
+               dry_run: bool = False, reapply: bool = False,
+               no_cache: bool = False) -> dict[str, object]:
+        """Re-run what did not succeed (``no_cache``: reuse no earlier run). Compensated todos (a rollback undid their
         change), and a rollback that did not finish, are refused (exit 2) unless
         ``reapply`` (:func:`steering.refuse_reapply`), dry run or not."""
         rec = self.record(sweep_id)
@@ -194,6 +196,7 @@ class SweepService:
         if old is None:
             raise NotFoundError(f"sweep {sweep_id} has no spec", hint="see `coord sweep list`")
         spec = self.planning.resume_spec(old, rerun)
+        spec.no_cache = no_cache
         if not steering.resume(self.rt, spec, rerun):
             raise UsageError(f"sweep {sweep_id} was resumed or changed by someone else meanwhile",
                              hint=f"see `coord sweep status {sweep_id}`")

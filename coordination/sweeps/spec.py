@@ -20,8 +20,12 @@ from coordination.retry import backoff_cap
 
 
 def _fields(obj: object) -> dict[str, object]:
-    """A dataclass's fields by name, in order, not copied (what ``to_json`` encodes)."""
-    return {name: getattr(obj, name) for name in getattr(obj, "__dataclass_fields__")}
+    """A dataclass's fields by name, in order, not copied (what ``to_json`` encodes).
+    A todo without a cache leaves ``cache`` out, as a spec of before 0.3 reads."""
+    data = {name: getattr(obj, name) for name in getattr(obj, "__dataclass_fields__")}
+    if "cache" in data and data["cache"] is None:
+        del data["cache"]
+    return data
 
 
 #: A gate as frozen in a spec (the catalog's ``gate:``; ``expires`` in seconds or None).
@@ -56,6 +60,9 @@ class TodoSpec:
     change: dict[str, object] | None = None
     #: a gate (no command): {approvals, from, starter_may_approve, expires (s), on_expiry}
     gate: GateSpec | None = None
+    #: its result cache (``cache:``, resolved against its repo's): ``{"env": [...],
+    #: "inputs": [...], "probes": [...]}``; None: off (left out of the JSON)
+    cache: dict[str, list[str]] | None = None
 
 
 @dataclass(slots=True)
@@ -117,6 +124,9 @@ class SweepSpec:
     inputs_of: dict[str, list[str]] = field(default_factory=dict)
     #: the plan's waves, in order (empty: none; then the key is left out of the JSON)
     waves: list[WaveSpec] = field(default_factory=list)
+    #: ``--no-cache``: run every todo even when an earlier success has its key (its
+    #: success is still stored for later sweeps)
+    no_cache: bool = False
 
     def breaker(self, repo: str) -> tuple[int, float] | None:
         b = self.breakers.get(repo)
@@ -130,7 +140,7 @@ class SweepSpec:
         # The fields as they are (vars, not asdict: asdict deep-copies every todo's
         # lists and dicts first, a fifth of a 400-todo sweep's start); same JSON.
         data = _fields(self)
-        for name in ("atomic", "inputs", "inputs_of", "waves"):
+        for name in ("atomic", "inputs", "inputs_of", "waves", "no_cache"):
             if not data[name]:
                 del data[name]  # as a spec of before 0.3 reads: any coord can parse it
         return json.dumps(data, separators=(",", ":"), default=_fields)

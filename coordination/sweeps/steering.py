@@ -14,6 +14,7 @@ from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.context import Runtime
 from coordination.status import (
+    DONE,
     NOT_STARTED,
     SWEEP_ACTIVE,
     SWEEP_ENDED,
@@ -149,7 +150,7 @@ def resume_plan(rt: Runtime, rec: SweepRecord, only: Sequence[str] | None = None
             chosen.update(old.descendants(t))
     else:
         chosen = set(old.todos)
-    rerun = [t for t in old.todos if t in chosen and status[t] != TodoStatus.succeeded]
+    rerun = [t for t in old.todos if t in chosen and status[t] not in DONE]
     asked = set(only or [])
     dependents = sorted(t for t in rerun if t not in asked) if only else []
     left = (retry_plan(old, {t: str(s) for t, s in status.items()}).compensate
@@ -190,7 +191,8 @@ def resume(rt: Runtime, spec: SweepSpec, rerun: list[str]) -> bool:
     now = time.time()
     rt.checkpoints.persist_sweep(sweep_id)
     rt.checkpoints.reset_todos(sweep_id, rerun, status=TodoStatus.pending, reason=None,
-                               finished_at=None, exit_code=None, queued_at=None)
+                               finished_at=None, exit_code=None, queued_at=None,
+                               cached_from=None)
     rt.checkpoints.clear_remaining(sweep_id, spec.todos)
     if not rt.checkpoints.set_sweep_status(
         sweep_id, SweepStatus.queued, allowed_from=SWEEP_ENDED, reason=None,

@@ -26,7 +26,7 @@ from coordination.catalog.reports import is_complete
 from coordination.catalog.store import CatalogStore
 
 #: Sweep todo statuses the catalog records.
-WRITTEN = ("succeeded", "failed", "skipped", "cancelled", "compensated")
+WRITTEN = ("succeeded", "failed", "skipped", "cancelled", "compensated", "cached")
 
 
 class Outcome(TypedDict):
@@ -60,7 +60,7 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
             v = done.get(str(item.get("id"))) if isinstance(item, CommentedMap) else None
             if v is None:
                 continue
-            if v["status"] == "succeeded":
+            if v["status"] in ("succeeded", "cached"):  # cached: an earlier success reused
                 outputs = dict(v.get("outputs") or {})
                 if outputs != dict(item.get("outputs") or {}):
                     put(item, "outputs", outputs, TODO_KEYS)  # this run's, or none

@@ -55,7 +55,7 @@ function badge(status) {
 // A rollback is told from a success: its statuses have their own colours (app.css),
 // and progress counts the undos apart ("12/12 · 10 undone", never a bare 12/12).
 const ROLLBACK = new Set(["rolling_back", "rolled_back", "rollback_failed"]);
-const TERMINAL = new Set(["succeeded", "failed", "skipped", "cancelled", "compensated", "compensation_failed"]);
+const TERMINAL = new Set(["succeeded", "failed", "skipped", "cancelled", "compensated", "compensation_failed", "cached"]);
 
 function undos(progress) {
   const parts = [];
@@ -175,8 +175,13 @@ function showDetail(title, rows, tail, events, parts) {
   aside.hidden = false;
 }
 
+// A cached todo reused an earlier success: name that run (sweep, run, todo, worker).
+function reusedText(c) {
+  return `${c.sweep_id} run ${c.run} (${c.todo_id}${c.worker ? " on " + c.worker : ""})`;
+}
+
 // -- /sweeps/ID --------------------------------------------------------------------
-const SWEEP_STATUSES = ["pending", "queued", "awaiting_approval", "running", "succeeded", "failed", "skipped", "cancelled"];
+const SWEEP_STATUSES = ["pending", "queued", "awaiting_approval", "running", "succeeded", "cached", "failed", "skipped", "cancelled"];
 const UNDO_STATUSES = ["compensated", "compensation_failed"];
 
 // What a todo wrote to $COORD_OUTPUT: one row per key (its dependents get them as
@@ -190,6 +195,7 @@ function runRows(r, command) {
   return [["status", badge(r.status)], ["attempts", r.attempts], ["worker", r.worker || ""],
     ["started", when(r.started_at)], ["finished", when(r.finished_at)], ["duration", secs(r.duration)],
     ["exit code", r.exit_code === null ? "" : r.exit_code], ["reason", r.reason || ""],
+    ...(r.cached_from ? [["reused", reusedText(r.cached_from)]] : []),
     ["command", el("code", {text: command || ""})]];
 }
 
@@ -304,7 +310,8 @@ async function sweepView(id) {
       ["status", badge(d.status)], ["repo", d.repo], ["attempts", d.attempts],
       ["worker", d.worker || ""], ["started", when(d.started_at)], ["finished", when(d.finished_at)],
       ["duration", secs(d.duration)], ["exit code", d.exit_code === null ? "" : d.exit_code],
-      ["reason", d.reason || ""], ["lost runs", d.lost_runs], ["run", el("code", {text: d.run})],
+      ["reason", d.reason || ""], ...(d.cached_from ? [["reused", reusedText(d.cached_from)]] : []),
+      ["lost runs", d.lost_runs], ["run", el("code", {text: d.run})],
       ["after", d.preds.join(", ")], ...outputRows(d.outputs)], d.output_tail, d.events);
   };
 

@@ -1,0 +1,187 @@
+"""A ``cache:`` todo's turn on a worker: its key, the lookup, and what is stored after.
+
+:mod:`workers.runner` calls, holding the todo's lease:
+
+1. :meth:`TodoCache.lookup` before the command: the key (:mod:`workers.cache_key`) from
+   the checkout, the command, env, probes and the predecessors' keys (read from their
+   checkpoints: they ended before this todo could start, and each finish wrote its
+   ``cache_key``). A stored entry under that key is a hit (unless the sweep was started
+   with ``--no-cache``). Either way what was found is noted for `coord why`; a miss also
+   names the parts that differ from the nearest earlier entry of the todo.
+2. On a hit the runner finishes the todo ``cached`` with :meth:`TodoCache.hit_fields`,
+   running nothing.
+3. Otherwise the command runs, and :meth:`TodoCache.finished` stores a success (only a
+   success) under the key, before the outcome is recorded: a sweep started right after
+   this one ends finds it. Its checkpoint gets ``cache_key`` either way.
+
+Nothing here fails a todo: a key that cannot be computed (not a git checkout, a probe
+that did not end, Redis away) means the todo runs uncached, and `coord why` says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import redis
+
+from coordination.runtime.cache import Entry, Lookup
+from coordination.status import TodoStatus
+from coordination.sweeps.turns import Turn
+from workers.cache_key import KeyParts, NoKey, changed, compute, differing, probe_text
+from workers.execute import run_command
+
+log = logging.getLogger("coord.cache")
+
+#: Seconds a probe may run.
+PROBE_TIMEOUT = 60.0
+
+
+class TodoCache:
+    """One ``cache:`` todo's turn (see the module docstring)."""
+
+    def __init__(self, turn: Turn, cwd: str, env: Mapping[str, str],
+                 should_stop: Callable[[], str | None] | None = None) -> None:
+        self.turn = turn
+        self.cwd = cwd
+        self.env = env  # what the command gets on top of the worker's environment
+        self.should_stop = should_stop
+        self.parts: KeyParts | None = None
+        self.key: str | None = None
+        self.began = time.monotonic()
+
+    @property
+    def settings(self) -> dict[str, list[str]]:
+        return self.turn.todo.cache or {}
+
+    def _probe(self, command: str) -> str:
+        res = run_command(command, cwd=self.cwd, env=dict(self.env), timeout=PROBE_TIMEOUT,
+                          tail_bytes=8192, should_stop=self.should_stop)
+        if res.outcome != "exited":
+            raise NoKey(f"probe {command!r} did not end ({res.reason or res.outcome})")
+        return probe_text(res.stdout_tail + res.stderr_tail, res.exit_code)
+
+    def _upstream(self) -> dict[str, str]:
+        """Each predecessor's key; one without a key (no cache:) counts as the run it
+        made, so its every run is a change to this todo's key."""
+        turn = self.turn
+        preds = list(turn.todo.preds)
+        if not preds:
+            return {}
+        cps = turn.rt.checkpoints.get_fields_all(turn.sweep_id, preds,
+                                                 ("cache_key", "finished_at"))
+        out = {}
+        for p in preds:
+            cp = cps.get(p) or {}
+            key = cp.get("cache_key")
+            out[p] = str(key) if key else f"uncached run of {turn.sweep_id} at {cp.get('finished_at')}"
+        return out
+
+    def lookup(self) -> Entry | None:
+        """Compute the key and look it up; the entry on a hit, else None."""
+        turn, rt = self.turn, self.turn.rt
+        note: Lookup = {"todo_id": turn.todo_id, "sweep_id": turn.sweep_id,
+                        "run": turn.spec.run, "at": time.time(), "key": None, "hit": False}
+        try:
+            results = rt.results()
+            full_env = {**os.environ, **self.env}
+            names = [*self.settings.get("env", []), *turn.todo.env]
+            self.parts = compute(
+                cwd=self.cwd, command=turn.todo.run, env=full_env, env_names=names,
+                inputs=self.settings.get("inputs", []), probes=self.settings.get("probes", []),
+                upstream=self._upstream(), salt=results.salt(), run_probe=self._probe)
+            self.key = note["key"] = self.parts.key()
+            parts = self.parts.to_json()
+            note["parts"] = _summary(parts)
+            entry = None if turn.spec.no_cache else results.get(self.key)
+            if entry is not None:
+                note["hit"] = True
+                note["cached_from"] = reused(entry)
+            else:
+                if turn.spec.no_cache:
+                    note["bypassed"] = True
+                note.update(self._why_missed(parts))
+            results.note(note)
+            return entry
+        except NoKey as exc:
+            note["error"] = str(exc)
+        except (redis.RedisError, OSError) as exc:
+            log.warning("%s/%s: no cache lookup (%s); running it", turn.sweep_id,
+                        turn.todo_id, exc)
+            note["error"] = f"no lookup: {exc}"
+        self.key = None
+        try:
+            turn.rt.results().note(note)
+        except redis.RedisError:
+            pass
+        return None
+
+    def _why_missed(self, parts: dict[str, Any]) -> dict[str, Any]:
+        """The nearest earlier entry of this todo (fewest parts differing, then newest)
+        and how this key differs from it."""
+        recent = self.turn.rt.results().recent(self.turn.todo_id)
+        if not recent:
+            return {"nearest": None}
+        best = min(enumerate(recent),
+                   key=lambda ie: (len(differing(ie[1].get("parts") or {}, parts)), ie[0]))[1]
+        return {"nearest": reused(best),
+                "changed": changed(best.get("parts") or {}, parts, self.cwd)}
+
+    def hit_fields(self, entry: Entry) -> tuple[dict[str, object], dict[str, object]]:
+        """The checkpoint fields and event of a todo that reuses ``entry``."""
+        turn = self.turn
+        came = reused(entry)
+        why = (f"reused {came['sweep_id']} run {came['run']} ({came['todo_id']}"
+               + (f" on {came['worker']})" if came.get("worker") else ")"))
+        duration = round(time.monotonic() - self.began, 3)
+        fields: dict[str, object] = {
+            "attempts": turn.attempts, "exit_code": entry.get("exit_code", 0),
+            "finished_at": time.time(), "duration": duration, "reason": why,
+            "output_tail": entry.get("output_tail") or "", "stdout_bytes": 0,
+            "stderr_bytes": 0, "cache_key": self.key, "cached_from": came,
+        }
+        event: dict[str, object] = {"worker": turn.host, "exit_code": fields["exit_code"],
+                                    "attempts": turn.attempts, "duration": duration,
+                                    "reason": why, "cached_from": came}
+        return fields, event
+
+    def finished(self, status: TodoStatus, fields: dict[str, object]) -> None:
+        """After the command ran (before its outcome is recorded): a success is stored
+        under the key; the checkpoint gets the key (``fields``, updated)."""
+        fields["cache_key"] = self.key
+        fields["cached_from"] = None
+        if self.key is None or status != TodoStatus.succeeded or self.turn.spec.mode != "run":
+            return
+        turn = self.turn
+        entry: Entry = {
+            "key": self.key, "exit_code": int(fields.get("exit_code") or 0),
+            "output_tail": str(fields.get("output_tail") or ""),
+            "duration": float(fields.get("duration") or 0.0), "worker": turn.host,
+            "sweep_id": turn.sweep_id, "run": turn.spec.run, "todo_id": turn.todo_id,
+            "finished_at": float(fields.get("finished_at") or time.time()),
+            "parts": self.parts.to_json() if self.parts else {},
+        }
+        try:
+            turn.rt.results().put(self.key, entry)
+        except redis.RedisError as exc:
+            log.warning("%s/%s: success not stored in the cache (%s)", turn.sweep_id,
+                        turn.todo_id, exc)
+
+
+def reused(entry: Entry) -> dict[str, Any]:
+    """Which run an entry is: what a ``cached`` todo names."""
+    return {k: entry.get(k) for k in ("sweep_id", "run", "todo_id", "worker", "finished_at",
+                                      "key")}
+
+
+def _summary(parts: dict[str, Any]) -> dict[str, Any]:
+    """A key's parts as `coord why` shows them for a hit (counts, names; no hashes)."""
+    return {"tree": parts.get("tree"),
+            "dirty": len(parts.get("dirty") or {}) + int(parts.get("dirty_more") or 0),
+            "inputs": sorted(parts.get("inputs") or {}),
+            "command": parts.get("command"), "cwd": parts.get("cwd"),
+            "env": sorted(parts.get("env") or {}), "probes": sorted(parts.get("probes") or {}),
+            "upstream": parts.get("upstream") or {}}
