@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "resources": ("coordination.cli.resources:resources", "Who holds which lease and resource slot, and who waits."),
     "dead-letters": ("coordination.cli.workers:dead_letters", "Malformed broker messages set aside."),
     "flower": ("coordination.cli.worker:flower", "Run Flower on coord's Celery app."),
+    "why": ("coordination.cli.why:why", "Why a cache: todo's last run was reused, or what changed."),
     "history": ("coordination.cli.history:history", "History of ended sweeps and catalog edits: search, trends."),
     "audit": ("coordination.cli.audit:audit", "The log of catalog edits made through coord; --verify."),
     "mcp": ("coordination.mcp_server.server:mcp", "Serve coord's tools to agents (MCP on stdio or HTTP)."),
