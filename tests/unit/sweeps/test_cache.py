@@ -1,0 +1,304 @@
+"""The result cache, todo by todo: each change a key must see makes a miss that `why`
+names, each change it must not see still hits; failures are never reused; two identical
+todos at once leave one whole entry; a namespace reads only its own entries.
+
+Real git checkouts in tmp dirs, the runtime on the in-process stand-in, each todo run
+by ``workers.runner.run_todo`` as a worker runs it (no Celery).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from coordination.dispatch import CeleryDispatcher
+from coordination.runtime.context import Runtime
+from coordination.settings import Settings
+from coordination.sweeps import SweepService
+from coordination.sweeps.planning import new_sweep_id
+from coordination.sweeps.why import why
+from tests.unit.support.sweeps import PLAN, StubApp, fresh_runtime, write_catalog
+from workers.runner import WorkerInfo, run_todo
+
+pytestmark = pytest.mark.timeout(60)
+
+W = WorkerInfo(name="test-worker")
+
+
+@pytest.fixture
+def rt() -> Iterator[Runtime]:
+    from coordination.runtime.client import reset_embedded
+    from coordination.runtime.context import get_runtime
+
+    runtime = fresh_runtime()
+    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
+    yield runtime
+    reset_embedded()
+    get_runtime.cache_clear()
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def checkouts(cat: Path, repos: tuple[str, ...]) -> None:
+    """Each repo a git checkout with two committed files and ``*.local`` ignored."""
+    for r in repos:
+        d = cat.parent / "repos" / r
+        git(d, "init", "-q")
+        git(d, "config", "user.email", "t@example.com")
+        git(d, "config", "user.name", "t")
+        (d / "a.txt").write_text("a\n")
+        (d / "b.txt").write_text("b\n")
+        (d / ".gitignore").write_text("*.local\n")
+        git(d, "add", "-A")
+        git(d, "commit", "-qm", "init")
+
+
+def catalog(tmp_path: Path, todos: list[dict[str, Any]],
+            repos: tuple[str, ...] = ("api", "web")) -> Path:
+    cat = write_catalog(tmp_path / "eco", todos, repos=repos)
+    checkouts(cat, repos)
+    return cat
+
+
+def sweep(rt: Runtime, cat: Path, *, no_cache: bool = False) -> tuple[str, dict[str, str]]:
+    """One sweep of the plan, every todo run in level order; (sweep id, statuses)."""
+    svc = SweepService(rt, cat)
+    spec = svc.plan_spec(PLAN, strategy="levels", ignore_blockers=True, again=True)
+    spec.no_cache = no_cache
+    sid = svc.start_spec(spec, new_sweep_id(PLAN))
+    for level in spec.levels:
+        for tid in level:
+            run_todo(rt, sid, tid, W)
+    st = svc.status(sid)
+    return sid, {t: v["status"] for t, v in st["todos"].items()}
+
+
+def set_run(cat: Path, tid: str, run: str) -> None:
+    doc = yaml.safe_load(cat.read_text())
+    for t in doc["coordination"]["todos"]:
+        if t["id"] == tid:
+            t["run"] = run
+    cat.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def repo(cat: Path, name: str = "api") -> Path:
+    return cat.parent / "repos" / name
+
+
+CACHE = {"env": ["FOO"], "inputs": ["*.local"], "probes": ["cat ../../probe.txt"]}
+
+
+# (what changes, the change, whether the key must see it: the part `why` names and what
+# it says there; None: a hit)
+Change = Callable[[Path, pytest.MonkeyPatch], None]
+SCENARIOS: list[tuple[str, Change, tuple[str, Any] | None]] = [
+    ("nothing", lambda cat, mp: None, None),
+    ("tracked file changed", lambda cat, mp: (repo(cat) / "a.txt").write_text("A\n"),
+     ("paths", ["a.txt"])),
+    ("staged change", lambda cat, mp: ((repo(cat) / "b.txt").write_text("B\n"),
+                                       git(repo(cat), "add", "b.txt")), ("paths", ["b.txt"])),
+    ("committed change", lambda cat, mp: ((repo(cat) / "b.txt").write_text("B\n"),
+                                          git(repo(cat), "commit", "-qam", "b")),
+     ("paths", ["b.txt"])),
+    ("tracked file deleted", lambda cat, mp: (repo(cat) / "a.txt").unlink(), ("paths", ["a.txt"])),
+    ("untracked input", lambda cat, mp: (repo(cat) / "token.local").write_text("t"),
+     ("inputs", ["token.local"])),
+    ("untracked file not an input", lambda cat, mp: (repo(cat) / "notes.txt").write_text("n"),
+     None),
+    ("listed env", lambda cat, mp: mp.setenv("FOO", "2"), ("env", ["FOO"])),
+    ("env not listed", lambda cat, mp: mp.setenv("BAR", "2"), None),
+    ("command", lambda cat, mp: set_run(cat, "TODO-001", "echo changed"),
+     ("command", ["echo one", "echo changed"])),
+    ("probe output", lambda cat, mp: (cat.parent / "probe.txt").write_text("v2\n"),
+     ("probes", [{"probe": "cat ../../probe.txt", "old": "v1\n", "new": "v2\n"}])),
+]
+
+
+@pytest.mark.parametrize("what,change,expect", SCENARIOS, ids=[s[0] for s in SCENARIOS])
+def test_a_change_misses_and_why_names_it(rt: Runtime, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch, what: str,
+                                           change: Change, expect: tuple[str, Any] | None
+                                           ) -> None:
+    monkeypatch.setenv("FOO", "1")
+    monkeypatch.setenv("BAR", "1")
+    cat = catalog(tmp_path, [{"id": "TODO-001", "repo": "api", "run": "echo one",
+                              "cache": CACHE}])
+    (cat.parent / "probe.txt").write_text("v1\n")
+    first, st = sweep(rt, cat)
+    assert st == {"TODO-001": "succeeded"}
+    doc = why(rt, "TODO-001", catalog_path=cat)
+    assert (doc["outcome"], doc["nearest"]) == ("miss", None)  # nothing stored before
+
+    change(cat, monkeypatch)
+    second, st = sweep(rt, cat)
+    doc = why(rt, "TODO-001", sweep_id=second, catalog_path=cat)
+    if expect is None:
+        assert st == {"TODO-001": "cached"}, what
+        assert doc["outcome"] == "hit" and doc["cached_from"]["sweep_id"] == first
+        entry = SweepService(rt, cat).status(second)["todos"]["TODO-001"]
+        assert entry["cached_from"]["sweep_id"] == first and entry["exit_code"] == 0
+        assert "one" in entry["output_tail"]  # the reused run's output
+        return
+    assert st == {"TODO-001": "succeeded"}, what
+    part, said = expect
+    assert doc["outcome"] == "miss" and doc["nearest"]["sweep_id"] == first
+    assert doc["changed"].get(part) == said, doc["changed"]
+    names = {"tree", "paths", "inputs", "env", "command", "cwd", "probes", "upstream"}
+    assert set(doc["changed"]) & names <= {part, "tree"}, doc["changed"]  # nothing else
+
+    # and once it is stored, the same state hits
+    third, st = sweep(rt, cat)
+    assert st == {"TODO-001": "cached"}
+    assert why(rt, "TODO-001")["cached_from"]["sweep_id"] == second
+
+
+def test_an_upstream_todos_key_changes_its_dependents_key(rt: Runtime, tmp_path: Path) -> None:
+    cat = catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "cat a.txt", "cache": True},
+        {"id": "TODO-002", "repo": "web", "run": "echo web", "cache": True,
+         "blocked_by": ["TODO-001"]},
+    ])
+    first, st = sweep(rt, cat)
+    assert st == {"TODO-001": "succeeded", "TODO-002": "succeeded"}
+    assert sweep(rt, cat)[1] == {"TODO-001": "cached", "TODO-002": "cached"}
+
+    (repo(cat, "api") / "a.txt").write_text("changed\n")  # web's checkout is as it was
+    third, st = sweep(rt, cat)
+    assert st == {"TODO-001": "succeeded", "TODO-002": "succeeded"}
+    doc = why(rt, "TODO-002", sweep_id=third)
+    assert doc["outcome"] == "miss" and doc["changed"] == {"upstream": ["TODO-001"]}
+    # across repos, by key: the upstream todo's key is what its checkpoint recorded
+    up = rt.checkpoints.get(third, "TODO-001") or {}
+    assert doc["parts"]["upstream"] == {"TODO-001": up["cache_key"]}
+
+
+def test_an_upstream_todo_without_cache_counts_as_changed_every_run(
+        rt: Runtime, tmp_path: Path) -> None:
+    cat = catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "true"},
+        {"id": "TODO-002", "repo": "web", "run": "true", "cache": True,
+         "blocked_by": ["TODO-001"]},
+    ])
+    sweep(rt, cat)
+    sid, st = sweep(rt, cat)
+    assert st == {"TODO-001": "succeeded", "TODO-002": "succeeded"}
+    assert why(rt, "TODO-002", sweep_id=sid)["changed"] == {"upstream": ["TODO-001"]}
+
+
+def test_a_failed_run_is_never_reused(rt: Runtime, tmp_path: Path) -> None:
+    cat = catalog(tmp_path, [{"id": "TODO-001", "repo": "api", "run": "echo no; exit 3",
+                              "cache": True}])
+    first, st = sweep(rt, cat)
+    assert st == {"TODO-001": "failed"}
+    key = why(rt, "TODO-001")["key"]
+    assert key and rt.results().get(key) is None
+    second, st = sweep(rt, cat)
+    assert st == {"TODO-001": "failed"}  # ran again: nothing to reuse
+    doc = why(rt, "TODO-001", sweep_id=second)
+    assert (doc["outcome"], doc["key"], doc["nearest"]) == ("miss", key, None)
+
+
+def test_no_cache_runs_and_still_stores(rt: Runtime, tmp_path: Path) -> None:
+    cat = catalog(tmp_path, [{"id": "TODO-001", "repo": "api", "run": "true", "cache": True}])
+    sweep(rt, cat)
+    second, st = sweep(rt, cat, no_cache=True)
+    assert st == {"TODO-001": "succeeded"}
+    doc = why(rt, "TODO-001", sweep_id=second)
+    assert doc["outcome"] == "bypassed" and doc["changed"] == {}
+    assert sweep(rt, cat)[1] == {"TODO-001": "cached"}
+    assert why(rt, "TODO-001")["cached_from"]["sweep_id"] == second
+
+
+def test_a_todo_without_cache_is_not_looked_up(rt: Runtime, tmp_path: Path) -> None:
+    cat = catalog(tmp_path, [{"id": "TODO-001", "repo": "api", "run": "true"}])
+    sweep(rt, cat)
+    assert sweep(rt, cat)[1] == {"TODO-001": "succeeded"}
+    doc = why(rt, "TODO-001", catalog_path=cat)
+    assert (doc["outcome"], doc["cache"]) == ("no_record", False)
+
+
+def test_a_repos_cache_covers_its_todos_and_false_opts_one_out(
+        rt: Runtime, tmp_path: Path) -> None:
+    cat = catalog(tmp_path, [{"id": "TODO-001", "repo": "api", "run": "true"},
+                             {"id": "TODO-002", "repo": "api", "run": "true", "cache": False}])
+    doc = yaml.safe_load(cat.read_text())
+    doc["repos"][0]["cache"] = True
+    cat.write_text(yaml.safe_dump(doc, sort_keys=False))
+    sweep(rt, cat)
+    assert sweep(rt, cat)[1] == {"TODO-001": "cached", "TODO-002": "succeeded"}
+
+
+def test_two_identical_todos_at_once_run_each_and_leave_one_whole_entry(
+        rt: Runtime, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"  # outside the checkout: the key does not see it
+    gate.mkdir()
+    # each waits until both are running, so both looked up before either stored
+    cmd = (f"touch {gate}/$COORD_SWEEP_ID; "
+           f"while [ $(ls {gate} | wc -l) -lt 2 ]; do sleep 0.01; done; echo both")
+    cat = catalog(tmp_path, [{"id": "TODO-001", "repo": "api", "run": cmd, "cache": True}],
+                  repos=("api",))
+    cat.write_text(cat.read_text().replace("path: repos/api", "path: repos/api\n  concurrency: 2"))
+    svc = SweepService(rt, cat)
+    sids = [svc.start(PLAN, ignore_blockers=True) for _ in range(2)]
+    threads = [threading.Thread(target=run_todo, args=(rt, sid, "TODO-001", W)) for sid in sids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    statuses = [svc.status(sid)["todos"]["TODO-001"]["status"] for sid in sids]
+    assert statuses == ["succeeded", "succeeded"]  # each ran: neither found the other's
+    keys = {why(rt, "TODO-001", sweep_id=sid)["key"] for sid in sids}
+    assert len(keys) == 1  # the same key
+    [key] = keys
+    raw = rt.redis.get(rt.keys.cache_entry(key))
+    entry = json.loads(raw)  # one whole entry, from one of the two runs
+    assert entry["key"] == key and entry["sweep_id"] in sids and "both" in entry["output_tail"]
+    assert [e["sweep_id"] for e in rt.results().recent("TODO-001")] == [entry["sweep_id"]]
+    # and the next one reuses it
+    assert sweep(rt, cat)[1] == {"TODO-001": "cached"}
+
+
+def test_a_namespace_never_reads_anothers_entries(rt: Runtime, tmp_path: Path) -> None:
+    cat = catalog(tmp_path, [{"id": "TODO-001", "repo": "api", "run": "true", "cache": True}])
+    sweep(rt, cat)
+    other = Runtime.create(Settings(namespace="other"), client=rt.redis)
+    other.dispatcher = CeleryDispatcher(StubApp(), other.keys)
+    sid, st = sweep(other, cat)
+    assert st == {"TODO-001": "succeeded"}
+    assert why(other, "TODO-001", sweep_id=sid)["nearest"] is None
+    assert sweep(rt, cat)[1] == {"TODO-001": "cached"}
+
+
+def test_env_values_are_never_stored_in_clear(rt: Runtime, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FOO", "hunter2-secret")
+    cat = catalog(tmp_path, [{"id": "TODO-001", "repo": "api", "run": "true",
+                              "cache": {"env": ["FOO"]}, "env": {"TOKEN": "s3cr3t-value"}}])
+    sweep(rt, cat)
+    dump = b"".join(rt.redis.dump(k) or b"" for k in rt.redis.keys("coord:cache:*"))
+    assert dump and b"hunter2-secret" not in dump and b"s3cr3t-value" not in dump
+    sid, _ = sweep(rt, cat)
+    assert why(rt, "TODO-001", sweep_id=sid)["parts"]["env"] == ["FOO", "TOKEN"]
+    monkeypatch.setenv("FOO", "other")
+    sid, st = sweep(rt, cat)
+    assert st == {"TODO-001": "succeeded"}
+    assert why(rt, "TODO-001", sweep_id=sid)["changed"] == {"env": ["FOO"]}
+
+
+def test_a_checkout_that_is_not_git_runs_uncached_and_says_why(
+        rt: Runtime, tmp_path: Path) -> None:
+    cat = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true",
+                                            "cache": True}], repos=("api",))
+    assert sweep(rt, cat)[1] == {"TODO-001": "succeeded"}
+    assert sweep(rt, cat)[1] == {"TODO-001": "succeeded"}
+    doc = why(rt, "TODO-001")
+    assert doc["outcome"] == "no_key" and "not a git checkout" in (doc["error"] or "")
