@@ -1,0 +1,69 @@
+"""The result cache end to end: a real `coord worker` computes keys in a real git
+checkout, a re-sweep with nothing changed reuses every success (`cached`, naming the run,
+in status, events and history), a changed file misses and `coord why` names it."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.integration.helpers import PLAN, Cluster, T
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+
+def test_unchanged_resweep_reuses_and_a_change_misses_with_why(cluster: Cluster) -> None:
+    cluster.write_catalog({"cache-a": 1, "cache-b": 1}, [
+        T("TODO-001", "cache-a", "echo built; cat src.txt"),
+        T("TODO-002", "cache-b", "echo tested", blocked_by=["TODO-001"]),
+    ])
+    # both repos opt in (cache: on a repo covers its todos)
+    cluster.eco.write_text(cluster.eco.read_text().replace(
+        "    concurrency: 1\n", "    concurrency: 1\n    cache: true\n"))
+    for repo in ("cache-a", "cache-b"):
+        d = cluster.repo_dir(repo)
+        (d / "src.txt").write_text("one\n")
+        for args in (["init", "-q"], ["add", "-A"],
+                     ["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "i"]):
+            subprocess.run(["git", *args], cwd=d, check=True, capture_output=True)
+    cluster.start_workers({"cache-a": 1, "cache-b": 1})
+
+    first = cluster.cli_json("plan", "sweep", PLAN, "--wait", "--no-sync", timeout=120)
+    assert {t: v["status"] for t, v in first["todos"].items()} == {
+        "TODO-001": "succeeded", "TODO-002": "succeeded"}
+
+    second = cluster.cli_json("plan", "sweep", PLAN, "--wait", "--no-sync", timeout=120)
+    sid = second["sweep_id"]
+    assert second["status"] == "succeeded"
+    for tid in ("TODO-001", "TODO-002"):
+        entry = second["todos"][tid]
+        assert entry["status"] == "cached", entry
+        assert entry["cached_from"]["sweep_id"] == first["sweep_id"]
+    assert "built" in second["todos"]["TODO-001"]["output_tail"]  # the reused output
+    cached = [e for e in cluster.events(sid) if e["kind"] == "todo.cached"]
+    assert sorted(e["todo_id"] for e in cached) == ["TODO-001", "TODO-002"]
+    assert all(e["cached_from"]["sweep_id"] == first["sweep_id"] for e in cached)
+    rows = cluster.cli_json("history", "search", "reused", "--kind", "todo")
+    assert {(r["sweep_id"], r["status"]) for r in rows} >= {(sid, "cached")}
+    assert all(first["sweep_id"] in r["reason"] for r in rows if r["sweep_id"] == sid)
+    hit = cluster.cli_json("why", "TODO-002", "--sweep", sid)
+    assert hit["outcome"] == "hit" and hit["cached_from"]["sweep_id"] == first["sweep_id"]
+
+    (cluster.repo_dir("cache-a") / "src.txt").write_text("two\n")
+    third = cluster.cli_json("plan", "sweep", PLAN, "--wait", "--no-sync", timeout=120)
+    assert {t: v["status"] for t, v in third["todos"].items()} == {
+        "TODO-001": "succeeded", "TODO-002": "succeeded"}
+    miss = cluster.cli_json("why", "TODO-001")
+    assert miss["sweep_id"] == third["sweep_id"] and miss["outcome"] == "miss"
+    assert miss["nearest"]["sweep_id"] == first["sweep_id"]
+    assert miss["changed"] == {"paths": ["src.txt"]}
+    down = cluster.cli_json("why", "TODO-002", "--sweep", third["sweep_id"])
+    assert down["changed"] == {"upstream": ["TODO-001"]}
+    text = cluster.cli("why", "TODO-001")
+    assert text.returncode == 0 and "files changed (1): src.txt" in text.stdout, text
+
+    fourth = cluster.cli_json("plan", "sweep", PLAN, "--wait", "--no-sync", "--no-cache",
+                              timeout=120)
+    assert {v["status"] for v in fourth["todos"].values()} == {"succeeded"}
+    assert cluster.cli_json("why", "TODO-001")["outcome"] == "bypassed"
