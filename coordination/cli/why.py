@@ -10,6 +10,8 @@ import click
 
 from coordination.cli.context import Context
 from coordination.cli.render import emit, esc, json_option, say
+from coordination.runtime.context import get_runtime
+from coordination.sweeps.why import why as why_doc
 
 #: Paths named on screen before "and N more" (--json has them all).
 SHOWN = 12
@@ -30,10 +32,6 @@ def why(obj: Context, todo_id: str, sweep_id: str | None, as_json: bool) -> None
       coord why TODO-004
       coord why TODO-004 --sweep PLAN-001-20261121093000-ab12 --json
     """
-    # lazy: the runtime (redis-py) only for this command
-    from coordination.runtime.context import get_runtime
-    from coordination.sweeps.why import why as why_doc
-
     doc = why_doc(get_runtime(obj.file), todo_id, sweep_id=sweep_id, catalog_path=obj.file)
     emit(as_json, doc, _human)
 

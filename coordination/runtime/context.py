@@ -23,6 +23,7 @@ import redis
 
 from coordination.keys import Keys
 from coordination.runtime.breakers import Breakers
+from coordination.runtime.cache import ResultCache
 from coordination.runtime.checkpoints import CheckpointStore
 from coordination.runtime.claim import check_claim
 from coordination.runtime.client import get_redis, is_embedded, real_client
@@ -39,7 +40,6 @@ from coordination.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from coordination.runtime.changes import ChangeStore
-    from coordination.runtime.cache import ResultCache
     from coordination.runtime.history import RedisHistory
 
 
@@ -141,12 +141,10 @@ class Runtime:
         return RedisHistory(self.redis, self.keys, days=self.settings.history_days)
 
     def results(self) -> ResultCache:
-        """The result cache of ``cache:`` todos (lazy: only they and `coord why` need it);
-        one per runtime, so its salt is read once."""
+        """The result cache of ``cache:`` todos and `coord why`: one per runtime, so its
+        salt is read once."""
         got: ResultCache | None = self.__dict__.get("_results")
         if got is None:
-            from coordination.runtime.cache import ResultCache
-
             got = self.__dict__["_results"] = ResultCache(self.redis, self.keys,
                                                           days=self.settings.cache_days)
         return got

@@ -42,13 +42,27 @@ def test_sets_are_consistent_with_the_table() -> None:
 
 def test_values_are_the_strings_users_see() -> None:
     assert [s.value for s in st.TodoStatus] == [
-        "pending", "queued", "held", "awaiting_approval", "running", "succeeded", "failed", "skipped", "cancelled",
-        "compensated", "compensation_failed"]  # DESIGN.md's, 0.2 additions included
+        "pending", "queued", "held", "awaiting_approval", "running", "succeeded", "failed",
+        "skipped", "cancelled", "compensated", "compensation_failed", "cached",
+    ]  # DESIGN.md's, 0.2 and 0.3 additions included
     assert {s.value for s in st.SweepStatus} == {
         "queued", "running", "paused", "succeeded", "failed", "cancelled", "rolling_back",
         "rolled_back", "rollback_failed"}
     assert json.dumps({"status": st.TodoStatus.failed}) == '{"status": "failed"}'
     assert st.todo_event(st.TodoStatus.skipped) is st.EventKind.todo_skipped
+    assert st.todo_event(st.TodoStatus.cached) is st.EventKind.todo_cached
+
+
+def test_cached_is_a_success_the_scripts_let_dependents_start_after() -> None:
+    """``cached`` (an earlier success reused) is terminal and successful, in Python and in
+    the Lua preamble the transition scripts check predecessors against."""
+    assert st.TodoStatus.cached in st.TERMINAL and st.TodoStatus.cached in st.SUCCESSFUL
+    assert st.TodoStatus.cached not in st.UNSUCCESSFUL
+    assert st.TodoStatus.cached in st.TODO_TRANSITIONS[st.TodoStatus.running]
+    pre = st.lua_preamble()
+    for table in ("TERMINAL", "SUCCESSFUL"):
+        line = next(x for x in pre.splitlines() if x.startswith(f"local {table} = "))
+        assert '["cached"] = true' in line, line
 
 
 def test_unknown_status_is_an_error_in_python() -> None:
