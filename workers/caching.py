@@ -103,7 +103,10 @@ class TodoCache:
             else:
                 if turn.spec.no_cache:
                     note["bypassed"] = True
-                note.update(self._why_missed(parts))
+                nearest, diff = self._why_missed(parts)
+                note["nearest"] = nearest
+                if nearest is not None:
+                    note["changed"] = diff
             results.note(note)
             return entry
         except NoKey as exc:
@@ -119,16 +122,16 @@ class TodoCache:
             pass
         return None
 
-    def _why_missed(self, parts: dict[str, Any]) -> dict[str, Any]:
+    def _why_missed(self, parts: dict[str, Any]
+                    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """The nearest earlier entry of this todo (fewest parts differing, then newest)
         and how this key differs from it."""
         recent = self.turn.rt.results().recent(self.turn.todo_id)
         if not recent:
-            return {"nearest": None}
+            return None, {}
         best = min(enumerate(recent),
                    key=lambda ie: (len(differing(ie[1].get("parts") or {}, parts)), ie[0]))[1]
-        return {"nearest": reused(best),
-                "changed": changed(best.get("parts") or {}, parts, self.cwd)}
+        return reused(best), changed(best.get("parts") or {}, parts, self.cwd)
 
     def hit_fields(self, entry: Entry) -> tuple[dict[str, object], dict[str, object]]:
         """The checkpoint fields and event of a todo that reuses ``entry``."""
@@ -157,11 +160,11 @@ class TodoCache:
             return
         turn = self.turn
         entry: Entry = {
-            "key": self.key, "exit_code": int(fields.get("exit_code") or 0),
+            "key": self.key, "exit_code": _number(fields.get("exit_code"), int),
             "output_tail": str(fields.get("output_tail") or ""),
-            "duration": float(fields.get("duration") or 0.0), "worker": turn.host,
+            "duration": _number(fields.get("duration"), float), "worker": turn.host,
             "sweep_id": turn.sweep_id, "run": turn.spec.run, "todo_id": turn.todo_id,
-            "finished_at": float(fields.get("finished_at") or time.time()),
+            "finished_at": _number(fields.get("finished_at"), float) or time.time(),
             "parts": self.parts.to_json() if self.parts else {},
         }
         try:
@@ -169,6 +172,10 @@ class TodoCache:
         except redis.RedisError as exc:
             log.warning("%s/%s: success not stored in the cache (%s)", turn.sweep_id,
                         turn.todo_id, exc)
+
+
+def _number(value: object, kind: type[int] | type[float]) -> Any:
+    return kind(value) if isinstance(value, (int, float)) else kind(0)
 
 
 def reused(entry: Entry) -> dict[str, Any]:

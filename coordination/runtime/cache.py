@@ -121,7 +121,7 @@ class ResultCache:
     def lookup(self, todo_id: str, sweep_id: str | None = None) -> Lookup | None:
         """The todo's last lookup, in ``sweep_id`` or in any sweep."""
         raw = self.r.get(self.keys.cache_lookup(todo_id, sweep_id))
-        return None if raw is None else _load(raw)  # type: ignore[return-value]
+        return None if raw is None else _load(raw)
 
 
 def _load(raw: bytes | str) -> Any:
