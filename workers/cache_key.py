@@ -18,8 +18,9 @@ upstream  each predecessor's key (a predecessor without one: the run it made)
 Cheap because git's index is: ``git status`` compares each tracked file's stat data
 with what the index recorded and reads only the files whose stat changed, so a clean
 checkout of 10,000 files costs a few stat calls per file, no hashing (README,
-Performance). The worktree content of the files that differ is hashed once, by one
-``git hash-object --stdin-paths`` (git's own blob ids, so they compare with the tree's).
+Performance). The worktree content of the files that differ is hashed once, by its
+blob id as git computes it, in this process (so they compare with the tree's; a repo with
+clean/smudge filters or autocrlf may see a file as changed in `why` that git would not).
 
 :func:`changed` says which parts of two keys differ: the paths (across two trees with
 ``git diff-tree``, when the old tree is still in the repository), env names, the
@@ -103,28 +104,53 @@ def _git(cwd: str, *args: str, stdin: bytes | None = None) -> bytes:
     return done.stdout
 
 
-def checkout_state(cwd: str) -> tuple[str, str | None, dict[str, str]]:
-    """The repository's top, HEAD's tree (None before the first commit) and its
-    tracked files that differ from HEAD (path from the top -> ``mode:blob`` or
-    ``deleted``). Two git processes, three when files differ."""
-    try:
-        out = _git(cwd, "rev-parse", "--show-toplevel", "HEAD^{tree}").decode().split("\n")
-        top, tree = out[0], out[1] or None
-    except NoKey:
+#: checkout -> its repository's top; (top, commit) -> the commit's tree. A worker asks
+#: about the same few checkouts and commits again and again: one git process per key.
+_TOPS: dict[str, str] = {}
+_TREES: dict[tuple[str, str], str] = {}
+
+
+def _top(cwd: str) -> str:
+    top = _TOPS.get(cwd)
+    if top is None:
         try:
             top = _git(cwd, "rev-parse", "--show-toplevel").decode().strip()
         except NoKey:
             raise NoKey(f"{cwd} is not a git checkout (a cache key needs git)") from None
-        tree = None  # no commit yet: every tracked file differs from (no) HEAD
-    raw = _git(top, "status", "--porcelain=v2", "-z", "--untracked-files=no",
+        if len(_TOPS) > 10_000:
+            _TOPS.clear()
+        _TOPS[cwd] = top
+    return top
+
+
+def _tree(top: str, commit: str) -> str:
+    tree = _TREES.get((top, commit))
+    if tree is None:
+        tree = _git(top, "rev-parse", f"{commit}^{{tree}}").decode().strip()
+        if len(_TREES) > 10_000:
+            _TREES.clear()
+        _TREES[(top, commit)] = tree
+    return tree
+
+
+def checkout_state(cwd: str) -> tuple[str, str | None, dict[str, str]]:
+    """The repository's top, HEAD's tree (None before the first commit) and its
+    tracked files that differ from HEAD (path from the top -> ``mode:blob`` or
+    ``deleted``). One git process (``status``) for a checkout and commit seen before."""
+    top = _top(cwd)
+    raw = _git(top, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=no",
                "--no-renames", "--ignore-submodules=none")
+    tree: str | None = None
     dirty: dict[str, str] = {}
     to_hash: list[tuple[str, str]] = []  # (path, worktree mode)
     for rec in raw.split(b"\0"):
         if not rec:
             continue
         kind = rec[:1]
-        if kind == b"1":
+        if rec.startswith(b"# branch.oid "):
+            commit = rec[len(b"# branch.oid "):].decode().strip()
+            tree = None if commit == "(initial)" else _tree(top, commit)
+        elif kind == b"1":
             # 1 XY sub mH mI mW hH hI path
             f = rec.split(b" ", 8)
             xy, sub, m_index, m_work, h_index = f[1].decode(), f[2].decode(), f[4], f[5], f[7]
@@ -147,12 +173,23 @@ def checkout_state(cwd: str) -> tuple[str, str | None, dict[str, str]]:
                 to_hash.append((path, f[7].decode()))
             else:
                 dirty[path] = "deleted"
-    if to_hash:
-        blobs = _git(top, "hash-object", "--stdin-paths",
-                     stdin=b"".join(os.fsencode(p) + b"\n" for p, _ in to_hash)).split()
-        for (path, mode), blob in zip(to_hash, blobs):
-            dirty[path] = f"{_mode(os.path.join(top, path), mode)}:{blob.decode()}"
+    for path, mode in to_hash:
+        full = os.path.join(top, path)
+        dirty[path] = f"{_mode(full, mode)}:{blob_id(full)}"
     return top, tree, dirty
+
+
+def blob_id(path: str) -> str:
+    """The file's git blob id, as ``git hash-object --no-filters`` computes it (a link:
+    its target), without a process; ``deleted`` if it is gone meanwhile."""
+    try:
+        data = (os.readlink(path).encode("utf-8", "surrogateescape") if os.path.islink(path)
+                else Path(path).read_bytes())
+    except OSError:
+        return "deleted"
+    h = hashlib.sha1(b"blob %d\0" % len(data), usedforsecurity=False)
+    h.update(data)
+    return h.hexdigest()
 
 
 def _mode(path: str, fallback: str) -> str:
