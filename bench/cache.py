@@ -82,25 +82,31 @@ def make_checkout(d: Path, files: int, dirs: int) -> None:
     git(d, "-c", "user.email=b@example.com", "-c", "user.name=b", "commit", "-qm", "init")
 
 
-def write_catalog(path: Path, n: int, seconds: float, *, cached: bool) -> Path:
+def write_catalog(path: Path, n: int, seconds: float) -> Path:
+    """PLAN-1: the cached todos (every repo ``cache: true``); PLAN-2: the no-op baseline
+    (``run: true``, ``cache: false``)."""
     import yaml
 
     todos = [{"id": f"TODO-{100000 + i}", "task": f"todo {i}", "repo": REPOS[i % 4],
-              "plan": "PLAN-1", "timeout": 600,
-              "run": f"sleep {seconds:g}; echo {i}" if cached else "true"} for i in range(n)]
+              "plan": "PLAN-1", "timeout": 600, "run": f"sleep {seconds:g}; echo {i}"}
+             for i in range(n)]
+    todos += [{"id": f"TODO-{200000 + i}", "task": f"no-op {i}", "repo": REPOS[i % 4],
+               "plan": "PLAN-2", "run": "true", "cache": False} for i in range(n)]
     data = {
         "version": 1,
-        "repos": [{"name": r, "path": f"repos/{r}", "concurrency": CONCURRENCY,
-                   **({"cache": True} if cached else {})} for r in REPOS],
-        "coordination": {"plans": [{"id": "PLAN-1", "title": "bench", "status": "active"}],
+        "repos": [{"name": r, "path": f"repos/{r}", "concurrency": CONCURRENCY, "cache": True}
+                  for r in REPOS],
+        "coordination": {"plans": [{"id": p, "title": "bench", "status": "active"}
+                                   for p in ("PLAN-1", "PLAN-2")],
                          "todos": todos},
     }
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
 
-def sweep_once(procs: Procs, catalog: Path, env: dict[str, str]) -> tuple[float, dict[str, int]]:
-    ran = run_process(procs, [*coord_argv(), "--file", str(catalog), "plan", "sweep", "PLAN-1",
+def sweep_once(procs: Procs, catalog: Path, env: dict[str, str], plan: str = "PLAN-1"
+               ) -> tuple[float, dict[str, int]]:
+    ran = run_process(procs, [*coord_argv(), "--file", str(catalog), "plan", "sweep", plan,
                               "--wait", "--json", "--no-sync"], env, ROOT)
     st = json.loads(ran.out)
     if st["status"] != "succeeded":
@@ -120,12 +126,11 @@ def resweep(tmp: Path, n: int, seconds: float) -> dict[str, Any]:
         eco.mkdir()
         for r in REPOS:
             make_checkout(eco / "repos" / r, 200, 10)
-        noop = write_catalog(eco / "noop.yaml", n, seconds, cached=False)
-        cat = write_catalog(eco / "ecosystem.yaml", n, seconds, cached=True)
+        cat = write_catalog(eco / "ecosystem.yaml", n, seconds)
         start_coord_workers(procs, cat, url, tmp)
         time.sleep(3)  # workers up (the first sweep would wait for them anyway)
         say(f"resweep: {n} todos of `sleep {seconds:g}` over 4 repos x {CONCURRENCY} slots")
-        base, base_counts = sweep_once(procs, noop, env)
+        base, base_counts = sweep_once(procs, cat, env, "PLAN-2")
         say(f"  baseline: no-op sweep (run: true, no cache): {base:.2f} s {base_counts}")
         cold, cold_counts = sweep_once(procs, cat, env)
         say(f"  cold sweep (empty cache):                  {cold:.2f} s {cold_counts}")
