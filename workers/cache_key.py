@@ -142,7 +142,7 @@ def checkout_state(cwd: str) -> tuple[str, str | None, dict[str, str]]:
                "--no-renames", "--ignore-submodules=none")
     tree: str | None = None
     dirty: dict[str, str] = {}
-    to_hash: list[tuple[str, str]] = []  # (path, worktree mode)
+    to_hash: list[tuple[str, str, str]] = []  # (path, worktree mode, HEAD's mode:blob)
     for rec in raw.split(b"\0"):
         if not rec:
             continue
@@ -155,12 +155,13 @@ def checkout_state(cwd: str) -> tuple[str, str | None, dict[str, str]]:
             f = rec.split(b" ", 8)
             xy, sub, m_index, m_work, h_index = f[1].decode(), f[2].decode(), f[4], f[5], f[7]
             path = os.fsdecode(f[8])
+            at_head = f"{f[3].decode()}:{f[6].decode()}"
             if sub.startswith("S"):
                 dirty[path] = f"submodule:{h_index.decode()}:{sub}"
             elif xy[1] == "D":
                 dirty[path] = "deleted"
             elif xy[1] != ".":
-                to_hash.append((path, m_work.decode()))
+                to_hash.append((path, m_work.decode(), at_head))
             elif xy[0] == "D":
                 dirty[path] = "deleted"
             else:
@@ -170,12 +171,14 @@ def checkout_state(cwd: str) -> tuple[str, str | None, dict[str, str]]:
             f = rec.split(b" ", 10)
             path = os.fsdecode(f[10])
             if os.path.lexists(os.path.join(top, path)):
-                to_hash.append((path, f[7].decode()))
+                to_hash.append((path, f[7].decode(), ""))
             else:
                 dirty[path] = "deleted"
-    for path, mode in to_hash:
+    for path, mode, at_head in to_hash:
         full = os.path.join(top, path)
-        dirty[path] = f"{_mode(full, mode)}:{blob_id(full)}"
+        now = f"{_mode(full, mode)}:{blob_id(full)}"
+        if now != at_head:  # (staged, then changed back in the worktree: as HEAD has it)
+            dirty[path] = now
     return top, tree, dirty
 
 

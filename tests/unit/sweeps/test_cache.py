@@ -302,3 +302,23 @@ def test_a_checkout_that_is_not_git_runs_uncached_and_says_why(
     assert sweep(rt, cat)[1] == {"TODO-001": "succeeded"}
     doc = why(rt, "TODO-001")
     assert doc["outcome"] == "no_key" and "not a git checkout" in (doc["error"] or "")
+
+
+def test_a_cached_todo_is_kept_by_a_resume_and_synced_completed(rt: Runtime,
+                                                                tmp_path: Path) -> None:
+    cat = catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "true", "cache": True},
+        {"id": "TODO-002", "repo": "web", "run": "test -f go", "cache": True},
+    ])
+    sweep(rt, cat)  # TODO-001 stored; TODO-002 failed
+    sid, st = sweep(rt, cat)
+    assert st == {"TODO-001": "cached", "TODO-002": "failed"}
+    svc = SweepService(rt, cat)
+    (repo(cat, "web") / "go").write_text("")  # untracked, not an input: a fix outside the key
+    out = svc.resume(sid)
+    assert out["rerun"] == ["TODO-002"]  # a cached todo succeeded: not run again
+    run_todo(rt, sid, "TODO-002", W)
+    assert svc.status(sid)["status"] == "succeeded"
+    svc.sync(sid)
+    todos = {t["id"]: t for t in yaml.safe_load(cat.read_text())["coordination"]["todos"]}
+    assert todos["TODO-001"]["status"] == "completed"

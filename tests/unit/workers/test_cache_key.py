@@ -1,0 +1,94 @@
+"""workers.cache_key on real git checkouts: the key sees content, not how it got there."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from workers.cache_key import NoKey, changed, checkout_state, compute
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+                   cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    d = tmp_path / "r"
+    (d / "sub").mkdir(parents=True)
+    (d / "a.txt").write_text("a\n")
+    (d / "sub" / "run.sh").write_text("echo hi\n")
+    git(d, "init", "-q")
+    git(d, "add", "-A")
+    git(d, "commit", "-qm", "init")
+    return d
+
+
+def key(cwd: Path) -> str:
+    return compute(cwd=str(cwd), command="make", env={}, env_names=[], inputs=[], probes=[],
+                   upstream={}, salt="s", run_probe=lambda p: "").key()
+
+
+def parts(cwd: Path) -> dict[str, object]:
+    return compute(cwd=str(cwd), command="make", env={}, env_names=[], inputs=[], probes=[],
+                   upstream={}, salt="s", run_probe=lambda p: "").to_json()
+
+
+def test_staged_or_not_the_same_content_is_the_same_key(repo: Path) -> None:
+    clean = key(repo)
+    (repo / "a.txt").write_text("b\n")
+    unstaged = key(repo)
+    git(repo, "add", "a.txt")
+    assert key(repo) == unstaged != clean
+    (repo / "a.txt").write_text("a\n")  # the worktree back as HEAD has it, the index not
+    assert key(repo) == clean  # what the command sees is HEAD's content
+    git(repo, "reset", "-q", "a.txt")
+    assert key(repo) == clean
+
+
+def test_an_exec_bit_is_content(repo: Path) -> None:
+    clean = key(repo)
+    (repo / "sub" / "run.sh").chmod(0o755)
+    assert key(repo) != clean
+
+
+def test_a_commit_moves_the_tree_and_why_names_its_files(repo: Path) -> None:
+    old = parts(repo)
+    (repo / "sub" / "run.sh").write_text("echo bye\n")
+    git(repo, "commit", "-qam", "bye")
+    new = parts(repo)
+    diff = changed(old, new, str(repo))
+    assert diff["paths"] == ["sub/run.sh"] and diff["tree"] == [old["tree"], new["tree"]]
+
+
+def test_committing_a_change_keeps_the_files_the_same_for_why(repo: Path) -> None:
+    (repo / "a.txt").write_text("b\n")
+    dirty = parts(repo)
+    git(repo, "commit", "-qam", "b")
+    committed = parts(repo)
+    diff = changed(dirty, committed, str(repo))
+    assert "tree" in diff and "paths" not in diff  # a new key, but no file differs
+
+
+def test_a_key_from_a_subdirectory_covers_the_whole_repository(repo: Path) -> None:
+    before = key(repo / "sub")
+    (repo / "a.txt").write_text("changed\n")  # outside the subdirectory
+    assert key(repo / "sub") != before
+
+
+def test_not_a_git_checkout_has_no_key(tmp_path: Path) -> None:
+    with pytest.raises(NoKey, match="not a git checkout"):
+        key(tmp_path)
+
+
+def test_before_the_first_commit_every_file_is_dirty(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q")
+    (tmp_path / "x").write_text("x")
+    git(tmp_path, "add", "x")
+    top, tree, dirty = checkout_state(str(tmp_path))
+    assert tree is None and list(dirty) == ["x"]
