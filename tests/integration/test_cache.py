@@ -67,3 +67,6 @@ def test_unchanged_resweep_reuses_and_a_change_misses_with_why(cluster: Cluster)
                               timeout=120)
     assert {v["status"] for v in fourth["todos"].values()} == {"succeeded"}
     assert cluster.cli_json("why", "TODO-001")["outcome"] == "bypassed"
+    for bad in (("TODO-999",), ("FOO",), ("TODO-001", "--sweep", "nope")):
+        res = cluster.cli("why", *bad)  # bad input: exit 2, naming what is wrong
+        assert res.returncode == 2 and "error:" in res.stderr, res
