@@ -94,8 +94,9 @@ def _git(cwd: str, *args: str, stdin: bytes | None = None) -> bytes:
     try:
         done = subprocess.run(["git", "-c", "core.quotepath=false", *args], cwd=cwd,
                               input=stdin, capture_output=True, timeout=GIT_TIMEOUT,
-                              env={**os.environ, "GIT_OPTIONAL_LOCKS": "1",
-                                   "LC_ALL": "C"})
+                              # no optional locks: `status` must not take index.lock to
+                              # refresh the index while a todo of the same checkout runs git
+                              env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"})
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise NoKey(f"git {args[0]}: {exc}") from None
     if done.returncode != 0:
