@@ -140,7 +140,7 @@ def checkout_state(cwd: str) -> tuple[str, str | None, dict[str, str]]:
     ``deleted``). One git process (``status``) for a checkout and commit seen before."""
     top = _top(cwd)
     raw = _git(top, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=no",
-               "--no-renames", "--ignore-submodules=none")
+               "--no-renames")
     tree: str | None = None
     dirty: dict[str, str] = {}
     to_hash: list[tuple[str, str, str]] = []  # (path, worktree mode, HEAD's mode:blob)
