@@ -38,6 +38,9 @@ log = logging.getLogger("coord.cache")
 
 #: Seconds a probe may run.
 PROBE_TIMEOUT = 60.0
+#: Variables a todo gets from the todos before it (coordination.sweeps.outputs): part of
+#: its key, hashed like the listed env.
+INPUT_PREFIXES = ("COORD_IN_", "COORD_INPUTS")
 
 
 class TodoCache:
@@ -88,7 +91,10 @@ class TodoCache:
         try:
             results = rt.results()
             full_env = {**os.environ, **self.env}
-            names = [*self.settings.get("env", []), *turn.todo.env]
+            # its env:, the listed variables, and the results it gets from the todos
+            # before it (COORD_IN_*, COORD_INPUTS): an upstream result is an input
+            names = [*self.settings.get("env", []), *turn.todo.env,
+                     *(k for k in self.env if k.startswith(INPUT_PREFIXES))]
             self.parts = compute(
                 cwd=self.cwd, command=turn.todo.run, env=full_env, env_names=names,
                 inputs=self.settings.get("inputs", []), probes=self.settings.get("probes", []),
@@ -149,6 +155,11 @@ class TodoCache:
         event: dict[str, object] = {"worker": turn.host, "exit_code": fields["exit_code"],
                                     "attempts": turn.attempts, "duration": duration,
                                     "reason": why, "cached_from": came}
+        outputs = entry.get("outputs")
+        if outputs:  # the reused run's results, for the todos after it ($COORD_OUTPUT)
+            fields["outputs"] = dict(outputs)
+            event["outputs"] = sorted(outputs)
+            turn.keep_outputs()
         return fields, event
 
     def finished(self, status: TodoStatus, fields: dict[str, object]) -> None:
@@ -167,6 +178,9 @@ class TodoCache:
             "finished_at": _number(fields.get("finished_at"), float) or time.time(),
             "parts": self.parts.to_json() if self.parts else {},
         }
+        outputs = fields.get("outputs")
+        if isinstance(outputs, dict) and outputs:
+            entry["outputs"] = {str(k): str(v) for k, v in outputs.items()}
         try:
             turn.rt.results().put(self.key, entry)
         except redis.RedisError as exc:

@@ -48,6 +48,7 @@ class Entry(TypedDict, total=False):
     todo_id: str
     finished_at: float
     parts: dict[str, Any]  # the key's parts, as workers/cache_key.KeyParts.to_json gives them
+    outputs: dict[str, str]  # what it wrote to $COORD_OUTPUT: a cached todo passes them on
 
 
 class Lookup(TypedDict, total=False):

@@ -287,7 +287,7 @@ def test_env_values_are_never_stored_in_clear(rt: Runtime, tmp_path: Path,
     dump = b"".join(rt.redis.dump(k) or b"" for k in rt.redis.keys("coord:cache:*"))
     assert dump and b"hunter2-secret" not in dump and b"s3cr3t-value" not in dump
     sid, _ = sweep(rt, cat)
-    assert why(rt, "TODO-001", sweep_id=sid)["parts"]["env"] == ["FOO", "TOKEN"]
+    assert why(rt, "TODO-001", sweep_id=sid)["parts"]["env"] == ["COORD_INPUTS", "FOO", "TOKEN"]
     monkeypatch.setenv("FOO", "other")
     sid, st = sweep(rt, cat)
     assert st == {"TODO-001": "succeeded"}
@@ -322,3 +322,33 @@ def test_a_cached_todo_is_kept_by_a_resume_and_synced_completed(rt: Runtime,
     svc.sync(sid)
     todos = {t["id"]: t for t in yaml.safe_load(cat.read_text())["coordination"]["todos"]}
     assert todos["TODO-001"]["status"] == "completed"
+
+
+def test_a_cached_todo_passes_on_the_results_of_the_run_it_reused(rt: Runtime,
+                                                                  tmp_path: Path) -> None:
+    cat = catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": 'echo "V=$(cat a.txt)" > "$COORD_OUTPUT"',
+         "cache": True},
+        {"id": "TODO-002", "repo": "web", "run": 'test "$COORD_IN_TODO_001_V" = a',
+         "blocked_by": ["TODO-001"]},
+    ])
+    sweep(rt, cat)
+    sid, st = sweep(rt, cat)
+    assert st == {"TODO-001": "cached", "TODO-002": "succeeded"}  # it got V=a
+    assert SweepService(rt, cat).status(sid)["todos"]["TODO-001"]["outputs"] == {"V": "a"}
+
+
+def test_the_results_a_todo_gets_are_part_of_its_key(rt: Runtime, tmp_path: Path) -> None:
+    cat = catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": 'echo "V=$(cat a.txt)" > "$COORD_OUTPUT"'},
+        {"id": "TODO-002", "repo": "web", "run": "true", "cache": True,
+         "blocked_by": ["TODO-001"]},
+    ])
+    # TODO-001 has no cache: each of its runs is a change upstream; the values it
+    # passes on count too (they would even if its key did not move)
+    sweep(rt, cat)
+    (repo(cat, "api") / "a.txt").write_text("b\n")
+    sid, st = sweep(rt, cat)
+    assert st["TODO-002"] == "succeeded"
+    changed = why(rt, "TODO-002", sweep_id=sid)["changed"]
+    assert changed["env"] == ["COORD_INPUTS", "COORD_IN_TODO_001_V"]
