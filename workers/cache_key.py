@@ -40,6 +40,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workers import git_index
+
 #: Changes the key of every entry when the way parts are hashed changes.
 VERSION = "coord-cache-1"
 #: Paths (dirty, inputs) an entry keeps by name; beyond, a count and a digest (the key
@@ -137,8 +139,13 @@ def _tree(top: str, commit: str) -> str:
 def checkout_state(cwd: str) -> tuple[str, str | None, dict[str, str]]:
     """The repository's top, HEAD's tree (None before the first commit) and its
     tracked files that differ from HEAD (path from the top -> ``mode:blob`` or
-    ``deleted``). One git process (``status``) for a checkout and commit seen before."""
+    ``deleted``). No process for a small clean checkout at a commit seen before
+    (:func:`workers.git_index.clean`), else one (``status``)."""
     top = _top(cwd)
+    commit = git_index.head_commit(os.path.join(top, ".git"))
+    known = _TREES.get((top, commit)) if commit else None
+    if known is not None and git_index.clean(top, known):
+        return top, known, {}
     raw = _git(top, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=no",
                "--no-renames")
     tree: str | None = None

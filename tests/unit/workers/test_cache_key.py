@@ -92,3 +92,38 @@ def test_before_the_first_commit_every_file_is_dirty(tmp_path: Path) -> None:
     git(tmp_path, "add", "x")
     top, tree, dirty = checkout_state(str(tmp_path))
     assert tree is None and list(dirty) == ["x"]
+
+
+def test_a_clean_checkout_is_read_from_the_index_without_git(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workers import cache_key, git_index
+
+    first = key(repo)  # git status once: the commit's tree is remembered
+    calls: list[tuple[str, ...]] = []
+    real = cache_key._git
+
+    def counting(cwd: str, *args: str, stdin: bytes | None = None) -> bytes:
+        calls.append(args)
+        return real(cwd, *args, stdin=stdin)
+
+    monkeypatch.setattr(cache_key, "_git", counting)
+    assert key(repo) == first and calls == []  # no process
+    (repo / "a.txt").write_text("b\n")  # changed: git decides
+    assert key(repo) != first and [c[0] for c in calls] == ["status"]
+    git(repo, "add", "a.txt")  # staged: the index's tree is not HEAD's any more
+    assert git_index.clean(str(repo), cache_key._TREES[(str(repo), git_index.head_commit(
+        str(repo / ".git")) or "")]) is None
+
+
+def test_a_racily_clean_file_is_left_to_git(repo: Path) -> None:
+    import os
+
+    from workers import cache_key, git_index
+
+    key(repo)
+    tree = cache_key._TREES[(str(repo), git_index.head_commit(str(repo / ".git")) or "")]
+    assert git_index.clean(str(repo), tree) is True
+    # the index written the same instant a file was: the file's stat data proves nothing
+    file_mtime = (repo / "a.txt").stat().st_mtime_ns
+    os.utime(repo / ".git" / "index", ns=(file_mtime, file_mtime))
+    assert git_index.clean(str(repo), tree) is None
