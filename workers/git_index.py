@@ -82,7 +82,8 @@ def clean(top: str, tree: str) -> bool | None:
     for _ in range(count):
         if pos + _ENTRY.size > end:
             return None
-        *st, _sha, flags = _ENTRY.unpack_from(data, pos)
+        fields = _ENTRY.unpack_from(data, pos)
+        flags = fields[11]
         if flags & 0xF000:  # assume-valid, extended (skip-worktree, intent-to-add), a stage
             return None
         name_at = pos + _ENTRY.size
@@ -92,11 +93,11 @@ def clean(top: str, tree: str) -> bool | None:
         name = data[name_at:nul]
         length = _ENTRY.size + len(name)
         pos += (length + 8) & ~7  # 1-8 NULs pad each entry to a multiple of 8
-        entries.append((name, tuple(st)))
+        entries.append((name, tuple(fields[:10])))
     if not _root_tree_is(data, pos, end, tree):
         return None
-    for name, st in entries:
-        ctime_s, ctime_ns, mtime_s, mtime_ns, _dev, ino, mode, uid, gid, size = st
+    for name, recorded in entries:
+        ctime_s, ctime_ns, mtime_s, mtime_ns, _dev, ino, mode, uid, gid, size = recorded
         if mode >> 12 not in (0o10, 0o12):  # regular files and links only (no gitlinks)
             return None
         if mtime_s * 1_000_000_000 + mtime_ns >= index_mtime:
