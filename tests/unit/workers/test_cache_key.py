@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,9 @@ def repo(tmp_path: Path) -> Path:
     (d / "sub").mkdir(parents=True)
     (d / "a.txt").write_text("a\n")
     (d / "sub" / "run.sh").write_text("echo hi\n")
+    past = time.time_ns() - 5 * 10**9  # older than the index will be: never racily clean
+    for f in (d / "a.txt", d / "sub" / "run.sh"):
+        os.utime(f, ns=(past, past))
     git(d, "init", "-q")
     git(d, "add", "-A")
     git(d, "commit", "-qm", "init")
@@ -116,8 +121,6 @@ def test_a_clean_checkout_is_read_from_the_index_without_git(
 
 
 def test_a_racily_clean_file_is_left_to_git(repo: Path) -> None:
-    import os
-
     from workers import cache_key, git_index
 
     key(repo)
