@@ -160,9 +160,10 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
     result: ExecResult | None = None
     reason: str | None = None
     total = 0.0
-    # cache: a success with the same key is reused (workers/caching.py)
+    # cache: a success with the same key is reused (workers/caching.py); never a change's
+    # todo (its run commits to the change branch, which a reused run would not)
     cache = (TodoCache(turn, cwd, env, should_stop)
-             if t.cache is not None and turn.spec.mode == "run" else None)
+             if t.cache is not None and turn.spec.mode == "run" and change is None else None)
     hit = None
     with _running_lock:
         _running.add(f"{sweep_id}/{todo_id}")
