@@ -45,7 +45,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 #: The Celery task every todo message names (celery-exporter's ``name`` label).
 TASK_NAME = "coord.run_todo"
-SUCCEEDED = (TodoStatus.succeeded, TodoStatus.compensated)
+SUCCEEDED = (TodoStatus.succeeded, TodoStatus.compensated, TodoStatus.cached)  # cached: its message ended well
 FAILED = (TodoStatus.failed, TodoStatus.compensation_failed)
 
 
