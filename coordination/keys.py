@@ -63,6 +63,47 @@ class Keys:
         """Counter incremented on every grant of a slot of resource ``name``."""
         return f"{self.namespace}:fence:resource:{name}"
 
+    def pace(self, bucket: str) -> str:
+        """String: one pace bucket's theoretical arrival time (GCRA, server clock), named
+        by its pace key and value (``repo:api``, ``tag:python``, ``host:github.com``):
+        shared by every sweep and worker of the namespace (``pace_take`` in
+        lua/_common.lua); expires once full again."""
+        return f"{self.namespace}:pace:{bucket}"
+
+    # -- notifications ----------------------------------------------------------
+    @property
+    def notify_targets(self) -> str:
+        """String, JSON: the catalog's ``notify:`` webhooks as last published by a CLI
+        (workers deliver without a catalog of their own)."""
+        return f"{self.namespace}:notify:targets"
+
+    @property
+    def notify_cursors(self) -> str:
+        """Hash: event stream -> the last id the outbox was filled from (the global
+        stream's and each followed sweep's), plus ``follow:<sweep>`` entries."""
+        return f"{self.namespace}:notify:cursors"
+
+    @property
+    def notify_deliveries(self) -> str:
+        """Hash: delivery id -> JSON of one delivery (target, event, attempts, status,
+        last error); written with HSETNX, so an event is put in the outbox once."""
+        return f"{self.namespace}:notify:deliveries"
+
+    @property
+    def notify_due(self) -> str:
+        """Sorted set: ids of deliveries not yet done, scored by when they are due."""
+        return f"{self.namespace}:notify:due"
+
+    @property
+    def notify_log(self) -> str:
+        """Sorted set: every delivery id by creation time (``coord notify log``; trimmed)."""
+        return f"{self.namespace}:notify:log"
+
+    @property
+    def notify_lease(self) -> str:
+        """The outbox's lease: the one worker that fills and delivers it now."""
+        return f"{self.namespace}:notify:lease"
+
     # -- sweeps and checkpoints -----------------------------------------------
     @property
     def sweeps(self) -> str:

@@ -26,6 +26,7 @@ from coordination.dispatch import CeleryDispatcher
 from coordination.errors import RuntimeFault
 from coordination.runtime.context import Runtime
 from workers.app import create_app
+from coordination.sweeps.notify import NotifierThread
 from workers.liveness import WorkerBeat, start_beat
 from workers.runner import WorkerInfo
 from workers.tasks import register_worker
@@ -85,6 +86,7 @@ def embedded_workers(rt: Runtime, repos: dict[str, int], *, control_concurrency:
     register_worker(WorkerInfo(repo=None, name=name))
     started: list[tuple[WorkController, threading.Thread]] = []
     beat: WorkerBeat | None = None
+    notifier: NotifierThread | None = None
     try:
         if rt.url is not None:
             slots = sum(max(1, c) for c in repos.values())
@@ -97,8 +99,15 @@ def embedded_workers(rt: Runtime, repos: dict[str, int], *, control_concurrency:
                 host = f"{repo}@embedded"
                 started.append(_start(app, host, [rt.keys.repo_queue(repo)], max(1, conc)))
         beat = start_beat(rt, name, sorted(repos))
+        if rt.url is not None:
+            # Webhooks are delivered while this process's workers run (what is left
+            # waits in the outbox, in the embedded server, for the next one).
+            notifier = NotifierThread(rt)
+            notifier.start()
         yield
     finally:
+        if notifier is not None:
+            notifier.stop()
         if beat is not None:
             beat.stop()
         for worker, _ in started:

@@ -23,6 +23,7 @@ from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.context import get_runtime
 from coordination.runtime.preflight import check_permissions, check_redis
 from coordination.settings import get_settings
+from coordination.sweeps.notify import NotifierThread, publish
 from coordination.sweeps.supervision import SupervisorThread
 from workers.app import create_app, limits_from_catalog
 from workers.liveness import WorkerBeat, start_beat
@@ -134,6 +135,11 @@ def build_worker(
         register_worker(WorkerInfo(paths=checkouts, name=hostname))
 
     supervisor = SupervisorThread(rt)
+    # Webhooks: this catalog's, published for every worker; delivered by whichever
+    # worker holds the outbox (a thread in each, one of them at a time).
+    if catalog.notify and preflight:
+        publish(rt, catalog.notify)
+    notifier = NotifierThread(rt)
 
     beat: list[WorkerBeat] = []
 
@@ -141,6 +147,7 @@ def build_worker(
     def _start_supervisor(**_: object) -> None:
         supervisor.start()
         beat.append(start_beat(rt, hostname, repos))
+        notifier.start()
 
     @signals.worker_shutting_down.connect(weak=False)
     def _stop_supervisor(**_: object) -> None:
@@ -151,6 +158,7 @@ def build_worker(
                 b.stopping()
         finally:
             supervisor.stop()
+            notifier.halt()  # no Redis call in a signal handler: released at the end
 
     class Worker(app.Worker):  # type: ignore[misc,name-defined]
         def start(self) -> None:
@@ -160,6 +168,7 @@ def build_worker(
                 # Done (warm or cold): leave `coord workers` now, not after three
                 # missed beats. Whatever happens above, the record goes.
                 supervisor.stop()
+                notifier.stop()
                 for b in beat:
                     b.stop(leave=True)
 

@@ -116,6 +116,110 @@ class Breaker(_Model):
     cooldown: float = Field(300, gt=0, le=7 * 24 * 3600)
 
 
+#: Units a pace's rate may be given in, as seconds.
+RATE_UNITS = {"s": 1, "sec": 1, "second": 1, "seconds": 1, "m": 60, "min": 60, "minute": 60,
+              "minutes": 60, "h": 3600, "hour": 3600, "hours": 3600, "d": 86400, "day": 86400,
+              "days": 86400}
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)?\s*([a-z]+)\s*$")
+MAX_RATE_PERIOD = 30 * 86400  # a month: a longer period is a typo, not a pace
+
+
+def parse_rate(text: str) -> tuple[int, float]:
+    """``"10/hour"`` -> ``(10, 3600.0)``; ``"5/10s"`` -> ``(5, 10.0)``: how many todos may
+    start per how many seconds. Raises ValueError saying what a rate looks like."""
+    m = _RATE_RE.match(str(text).lower())
+    if m is None or m.group(3) not in RATE_UNITS:
+        raise ValueError(f"rate {text!r} is not COUNT/PERIOD: write it like '10/hour', "
+                         "'5/10s' or '100/day' (units: s, m, h, d or second, minute, hour, day)")
+    count = int(m.group(1))
+    period = float(m.group(2) or 1) * RATE_UNITS[m.group(3)]
+    if count < 1:
+        raise ValueError(f"rate {text!r} lets nothing start: the count must be at least 1")
+    if not 0 < period <= MAX_RATE_PERIOD:
+        raise ValueError(f"rate {text!r}: the period must be more than 0 and at most 30 days")
+    return count, period
+
+
+class Pace(_Model):
+    """How fast the todos of a plan or repo may start, across sweeps and workers: a
+    token bucket per ``key`` value (each repo, each of the repo's tags, or each code
+    host) refilled at ``rate`` and holding up to ``burst`` tokens."""
+
+    key: Literal["repo", "tag", "host"] = "repo"
+    rate: str
+    burst: int = Field(1, ge=1, le=10_000)
+
+    @field_validator("rate")
+    @classmethod
+    def _rate(cls, v: str) -> str:
+        parse_rate(v)
+        return v
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two tokens."""
+        count, period = parse_rate(self.rate)
+        return period / count
+
+
+#: Events a webhook's ``events:`` may name: every kind the runtime emits, and the
+#: governance kinds of DESIGN.md Version 0.3 (approval gates, waves), whoever emits them.
+GOVERNANCE_EVENTS = frozenset({
+    "gate.waiting", "gate.approved", "gate.rejected", "gate.expired",
+    "wave.started", "wave.soaking", "wave.done", "wave.halted",
+})
+#: What a webhook without ``events:`` is sent (DESIGN.md Version 0.3, Governance).
+DEFAULT_NOTIFY_EVENTS = ("sweep.finished", "todo.failed", "gate.waiting", "gate.expired",
+                         "repo.breaker_open", "repo.unattended")
+
+
+def notify_event_names() -> frozenset[str]:
+    from coordination.status import EventKind
+
+    return frozenset(k.value for k in EventKind) | GOVERNANCE_EVENTS
+
+
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class NotifyTarget(_Model):
+    """A webhook: where to POST which events, signed with the secret in ``secret_env``."""
+
+    url: str
+    events: list[str] = Field(default_factory=lambda: list(DEFAULT_NOTIFY_EVENTS))
+    secret_env: str | None = None
+    format: Literal["json", "slack"] = "json"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("url must be an http:// or https:// URL with a host")
+        return v
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, v: list[str]) -> list[str]:
+        known = notify_event_names()
+        bad = [e for e in v if e not in known]
+        if bad:
+            raise ValueError(f"unknown event {bad[0]!r}; events are: {', '.join(sorted(known))}")
+        if not v:
+            raise ValueError("events is empty: leave it out to get the default events")
+        return v
+
+    @field_validator("secret_env")
+    @classmethod
+    def _secret_env(cls, v: str | None) -> str | None:
+        if v is not None and not _ENV_NAME_RE.match(v):
+            raise ValueError(f"secret_env {v!r} is not an environment variable name "
+                             "(it names the variable holding the secret, not the secret)")
+        return v
+
+
 class Resource(_Model):
     """A shared thing todos lease besides their repo (a staging database...)."""
 
@@ -171,6 +275,7 @@ class Repo(_Model):
     remote: str | None = Field(None, min_length=1)
     land_command: str | None = Field(None, min_length=1)
     cache: bool | Cache | None = None  # every todo of the repo, unless it says otherwise
+    pace: Pace | None = None
 
     def checkout(self, base_dir: Path) -> Path:
         """Where this repo's checkout is: ``path`` (``~`` expanded) relative to the
@@ -259,6 +364,7 @@ class Plan(_Model):
     completion_criteria: list[str] = Field(default_factory=list)
     waves: list[Wave] = Field(default_factory=list)  # rollout in waves (governance.py)
     change: Change | None = None
+    pace: Pace | None = None
 
 
 class Todo(_Model):
@@ -369,6 +475,7 @@ class Catalog(_Model):
     repos: list[Repo] = Field(default_factory=list)
     resources: list[Resource] = Field(default_factory=list)
     coordination: Coordination = Field(default_factory=Coordination)
+    notify: list[NotifyTarget] = Field(default_factory=list)
     # Lookups by name or id, each built on first use (a Catalog is treated as immutable).
     _repos: dict[str, Repo] | None = PrivateAttr(None)
     _issues: dict[str, Issue] | None = PrivateAttr(None)

@@ -127,6 +127,16 @@ class Progress:
         self.bar.update(self.task, completed=done, detail=detail)
 
 
+def _clock(ts: object) -> str:
+    """A unix time as the local wall clock (what a person watching compares with)."""
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromtimestamp(float(str(ts))).strftime("%H:%M:%S")
+    except (TypeError, ValueError, OverflowError):
+        return str(ts)
+
+
 def notice(ev: Event) -> str | None:
     """A line for the events a person following a sweep must not miss: a repo no
     worker serves, a breaker opening or closing, a todo held by one, a rollback
@@ -166,6 +176,9 @@ def notice(ev: Event) -> str | None:
         return f"[green]wave {esc(str(d.get('wave')))} done[/green]"
     if ev.kind == "wave.halted":
         return f"[red]wave halted:[/red] {esc(str(d.get('reason')))} ({d.get('action')})"
+    if ev.kind == "todo.queued" and d.get("paced_until") is not None:
+        return (f"[yellow]paced:[/yellow] {ev.todo_id} starts at {_clock(d.get('paced_until'))} "
+                f"or later ({esc(str(d.get('reason') or ''))})")
     if ev.kind == "sweep.rolling_back":  # (its trigger: "after TODO-018 failed: exit 1")
         n = int(str(d.get("compensate") or 0))
         again = "retrying" if d.get("retry") else "undoing"
@@ -236,7 +249,9 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False,
         rows.append((tid, v.get("repo") or "", (f"[{stl}]{s}[/{stl}]" if stl else s) + gone,
                      str(v["attempts"]), "" if v["exit_code"] is None else str(v["exit_code"]),
                      "" if v.get("duration") is None else f"{v['duration']:.1f}",
-                     escape(v.get("worker") or ""), escape(v.get("reason") or "")))
+                     escape(v.get("worker") or ""),
+                     escape((v.get("reason") or "") + (f", starts at {v['starts_at']}"
+                                                        if v.get("starts_at") else ""))))
     cols = ("todo", "repo", "status", "attempts", "exit", "seconds", "worker")
     table(None, [*cols, "reason"], rows, empty="no todos", con=con, no_wrap=cols)
     for w in st.get("waves") or []:

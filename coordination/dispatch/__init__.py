@@ -59,9 +59,14 @@ class CeleryDispatcher:
         # send_task with the signature's own options: what apply_async would send,
         # without building the signature again; the reprs Flower shows are given,
         # not made by saferepr (two per message, a tenth of a send).
+        options = dict(sig["options"])
+        if m.eta is not None:
+            import datetime as dt
+
+            options["eta"] = dt.datetime.fromtimestamp(m.eta, dt.timezone.utc)
         self.app.send_task(sig["task"], kwargs=sig["kwargs"], argsrepr="()",
                            kwargsrepr=repr(sig["kwargs"]), producer=producer,
-                           **sig["options"])
+                           **options)
 
     def revoke(self, task_ids: list[str]) -> None:
         if task_ids:

@@ -41,6 +41,7 @@ from coordination.settings import Settings, get_settings
 if TYPE_CHECKING:
     from coordination.runtime.changes import ChangeStore
     from coordination.runtime.history import RedisHistory
+    from coordination.runtime.notify import Outbox
 
 
 #: (the field ``Runtime.redis`` hides the module inside the class)
@@ -148,6 +149,12 @@ class Runtime:
             got = self.__dict__["_results"] = ResultCache(self.redis, self.keys,
                                                           days=self.settings.cache_days)
         return got
+
+    def outbox(self) -> Outbox:
+        """The notifications outbox (webhooks, deliveries, the feed's cursors, its lease)."""
+        from coordination.runtime.notify import Outbox
+
+        return Outbox(self.redis, self.keys)
 
     @property
     def changes(self) -> ChangeStore:

@@ -34,6 +34,7 @@ class TodoMessage:
     repo: str
     run: int
     priority: int | None = None  # BROKER_PRIORITY of the todo's priority
+    eta: float | None = None  # deliver no sooner than this (unix s): a paced todo
 
     @property
     def task_id(self) -> str:

@@ -59,6 +59,7 @@ class StartVerdict(StrEnum):
     skipped = "skipped"  # a predecessor did not succeed: ``detail`` says which
     premature = "premature"  # predecessors not done: ``waiting`` lists them
     wait = "wait"  # no free slot: ``detail`` is ``repo`` or the resource
+    paced = "paced"  # no pace token: ``detail`` is when one is due (unix s)
     held = "held"  # its repo's breaker is open (``detail`` ``new``: held just now)
     busy = "busy"  # a live holder runs it
     stale = "stale"  # another delivery owns it
@@ -130,8 +131,8 @@ class Transitions:
               token: str | None = None, now: float | None = None,
               resources: Sequence[tuple[str, int]] = (), breaker: tuple[int, float] | None = None,
               rank: str | None = None, probe_for: float = 3600.0,
-              waiter_stale: float = 5.0, waited: bool = False, run: int | None = None
-              ) -> Started:
+              waiter_stale: float = 5.0, waited: bool = False, run: int | None = None,
+              pace: Sequence[tuple[str, float, int]] = ()) -> Started:
         """Try to start a todo (see ``lua/todo_start.lua``). Pass the same ``token``
         to retry a call whose reply was lost: it answers ``started`` again.
 
@@ -141,7 +142,9 @@ class Transitions:
         every retry of one delivery); ``waited``: an earlier call of this delivery
         answered ``wait`` (it stands in line: the call that ends its wait leaves it);
         ``run``: the run of the caller's spec (answered ``run`` when the sweep is at
-        another one: the caller reads the current spec and asks again)."""
+        another one: the caller reads the current spec and asks again); ``pace``:
+        ``(bucket, seconds per token, burst)`` of the pace buckets the start must take
+        a token from (answered ``paced`` with when one is due when any is empty)."""
         token = token or new_token()
         rank = rank or waiter_rank(DEFAULT_RANK, 0.0, sweep_id, todo_id)
         slots = [self.keys.lease(repo, i) for i in range(max(1, concurrency))]
@@ -161,12 +164,14 @@ class Transitions:
             self.r,
             [*self._ledger(sweep_id), self.keys.fence(repo),
              self.keys.breaker(repo), self.keys.waiters(f"repo:{repo}"),
-             self.keys.waiters_seen(f"repo:{repo}"), *slots, *res_keys],
+             self.keys.waiters_seen(f"repo:{repo}"), *slots, *res_keys,
+             *(self.keys.pace(bucket) for bucket, _iv, _burst in pace)],
             [*self._ledger_args, len(slots), token, self.ttl_ms, encode(worker),
              encode(time.time() if now is None else now), max_lost, sweep_id, todo_id, level,
              brk_n, brk_cooldown, probe_for, rank, waiter_stale, int(waited),
              "" if run is None else str(run), len(res_names), *res_caps,
-             *res_names, repo, *preds],
+             *res_names, repo, len(pace),
+             *(x for _b, iv, burst in pace for x in (repr(float(iv)), int(burst))), *preds],
         )
         verdict = StartVerdict(str(res[0]))
         if verdict == StartVerdict.started:

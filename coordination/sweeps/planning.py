@@ -26,6 +26,7 @@ from coordination.planner.ranking import DEFAULT_RANK, ranks
 from coordination.planner.sweepable import prepare_sweep
 from coordination.planner.waves import assign, wave_name
 from coordination.sweeps.outputs import external_inputs
+from coordination.sweeps.pacing import Pacer
 from coordination.sweeps.spec import (
     STRATEGIES,
     TITLE_CHARS,
@@ -81,8 +82,12 @@ class Planning:
     def _catalog_name(self) -> str | None:
         return str(self.catalog_path.resolve()) if self.catalog_path else None
 
-    def todo_specs(self, catalog: Catalog, graph: nx.DiGraph, ids: list[str]) -> dict[str, TodoSpec]:
-        """The frozen specs of ``ids``, their edges from ``graph``."""
+    def todo_specs(self, catalog: Catalog, graph: nx.DiGraph, ids: list[str],
+                   pacer: Pacer | None = None, plan_id: str | None = None
+                   ) -> dict[str, TodoSpec]:
+        """The frozen specs of ``ids``, their edges from ``graph``; their pace buckets
+        gathered in ``pacer`` (``plan_id``: the plan whose ``pace:`` holds)."""
+        pacer = pacer or Pacer(catalog)
         base = self.catalog_path.resolve().parent if self.catalog_path else Path.cwd()
         rank = ranks(graph, catalog.todo)
         out: dict[str, TodoSpec] = {}
@@ -125,6 +130,7 @@ class Planning:
                 gate=gate_spec(todo.gate) if todo.gate is not None else None,
                 change=change,
                 cache=_cache_spec(todo, catalog),
+                pace=pacer.todo(todo, plan_id, Path(path)),
             )
         return out
 
@@ -166,7 +172,8 @@ class Planning:
         catalog = self.catalog()
         pg, analysis = prepare_sweep(catalog, plan_id, ignore_blockers=ignore_blockers,
                                      again=again)
-        todos = self.todo_specs(catalog, pg.graph, list(pg.graph.nodes))
+        pacer = Pacer(catalog)
+        todos = self.todo_specs(catalog, pg.graph, list(pg.graph.nodes), pacer, plan_id)
         levels = [list(level) for level in analysis.levels]
         plan = catalog.plan(plan_id)
         waves = wave_specs(catalog, plan, pg.graph) if plan is not None and plan.waves else []
@@ -185,6 +192,7 @@ class Planning:
             concurrency={r.name: r.concurrency for r in catalog.repos},
             catalog=self._catalog_name(), breakers=self.breakers(catalog),
             capacity=self.capacity(catalog), inputs=given, inputs_of=given_of, waves=waves,
+            paces=pacer.paces,
         )
 
     def blocking_todos(self, todo_id: str) -> list[str]:
@@ -210,12 +218,14 @@ class Planning:
         g = nx.DiGraph()
         g.add_node(todo_id)
         given, given_of = self.inputs(catalog, [todo_id])
+        pacer = Pacer(catalog)
         return SweepSpec(
             sweep_id="", plan=todo.plan or "", strategy="levels", run=0,
-            todos=self.todo_specs(catalog, g, [todo_id]), levels=[[todo_id]],
+            todos=self.todo_specs(catalog, g, [todo_id], pacer), levels=[[todo_id]],
             concurrency={r.name: r.concurrency for r in catalog.repos},
             catalog=self._catalog_name(), breakers=self.breakers(catalog),
             capacity=self.capacity(catalog), inputs=given, inputs_of=given_of,
+            paces=pacer.paces,
         )
 
     def resume_spec(self, old: SweepSpec, rerun: list[str]) -> SweepSpec:
@@ -226,7 +236,8 @@ class Planning:
         g.add_nodes_from(old.todos)
         for t, s in old.todos.items():
             g.add_edges_from((p, t) for p in s.preds)
-        fresh = self.todo_specs(catalog, g, rerun)
+        pacer = Pacer(catalog)
+        fresh = self.todo_specs(catalog, g, rerun, pacer, old.plan or None)
         todos = dict(old.todos)
         for t in rerun:
             fresh[t].preds, fresh[t].succs = old.todos[t].preds, old.todos[t].succs
@@ -247,4 +258,4 @@ class Planning:
                          breakers={**old.breakers, **self.breakers(catalog)},
                          capacity={**old.capacity, **self.capacity(catalog)},
                          atomic=old.atomic, inputs=old.inputs, inputs_of=old.inputs_of,
-                         waves=old.waves)
+                         waves=old.waves, paces={**old.paces, **pacer.paces})

@@ -57,6 +57,8 @@ class TodoEntry(TypedDict):
     outputs: dict[str, str]  # what it wrote to $COORD_OUTPUT ({}: nothing)
     #: ``cached``: the earlier run it reused (sweep_id, run, todo_id, worker, finished_at)
     cached_from: NotRequired[dict[str, object]]
+    #: queued waiting for a pace token: when one is due (its ``reason`` says which bucket)
+    starts_at: NotRequired[str | None]
 
 
 #: A wave's states (the sweep record's ``wave_state``; ``pending``: not started).
@@ -180,6 +182,8 @@ def todo_entry(cp: Checkpoint, repo: str | None) -> TodoEntry:
     reused = cp.get("cached_from")
     if isinstance(reused, dict) and entry["status"] == TodoStatus.cached:
         entry["cached_from"] = reused
+    if cp.get("paced_until") is not None and entry["status"] == TodoStatus.queued:
+        entry["starts_at"] = iso(cp.get("paced_until"))
     return entry
 
 

@@ -50,6 +50,19 @@ def dispatcher(rt: Runtime) -> Dispatcher:
     return rt.dispatcher
 
 
+def send_paced(rt: Runtime, spec: SweepSpec, todo_id: str, due: float) -> None:
+    """Send a todo refused a pace token again, to start when the token is due.
+
+    A broker-side delay (Celery's ``eta``): the worker that takes the message keeps it
+    in memory, holding no pool slot and asking nothing until then, and nothing polls.
+    The todo stays ``queued`` with ``paced_until`` in its checkpoint; a worker that dies
+    holding the message loses it, and the supervision pass sends it again once it is
+    overdue (:func:`coordination.sweeps.lost.resend_lost_messages`)."""
+    m = message(spec, todo_id)
+    dispatcher(rt).send([TodoMessage(m.sweep_id, m.plan_id, m.todo_id, m.repo, m.run,
+                                     priority=m.priority, eta=due)])
+
+
 def in_start_order(spec: SweepSpec, todo_ids: Iterable[str]) -> list[str]:
     """Higher priority first, then the longer remaining critical path (the rank)."""
     return sorted(todo_ids, key=lambda t: (spec.todos[t].rank, t))

@@ -124,11 +124,25 @@ class SweepService:
 
         spec = self.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers,
                               again=again)
+        self.publish_webhooks()
         return steering.start(self.rt, spec, new_sweep_id(plan_id), atomic=atomic)
 
     def start_spec(self, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
                    atomic: bool | str = False) -> str:
+        self.publish_webhooks()
         return steering.start(self.rt, spec, sweep_id, kind=kind, atomic=atomic)
+
+    def publish_webhooks(self) -> None:
+        """Tell the workers the catalog's ``notify:`` webhooks as they are now (they
+        deliver without a catalog of their own); nothing for a catalog that never had any."""
+        if self.catalog_path is None:
+            return
+        targets = self.catalog().notify
+        outbox = self.rt.outbox()
+        if targets or outbox.targets():
+            from coordination.sweeps.notify import publish  # lazy: urllib, hmac
+
+            publish(self.rt, targets)
 
     # -- reading ----------------------------------------------------------------
     def record(self, sweep_id: str) -> SweepRecord:

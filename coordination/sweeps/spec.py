@@ -63,6 +63,8 @@ class TodoSpec:
     #: its result cache (``cache:``, resolved against its repo's): ``{"env": [...],
     #: "inputs": [...], "probes": [...]}``; None: off (left out of the JSON)
     cache: dict[str, list[str]] | None = None
+    #: the pace buckets a start takes a token from (``SweepSpec.paces``)
+    pace: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -127,6 +129,22 @@ class SweepSpec:
     #: ``--no-cache``: run every todo even when an earlier success has its key (its
     #: success is still stored for later sweeps)
     no_cache: bool = False
+    #: pace bucket (``repo:api``, ``tag:python``, ``host:github.com``) -> [seconds per
+    #: token, burst], of the buckets its todos take tokens from (``pace:`` in the catalog)
+    paces: dict[str, list[float]] = field(default_factory=dict)
+
+    def pace_of(self, todo_id: str) -> list[tuple[str, float, int]]:
+        """``(bucket, seconds per token, burst)`` of the buckets a todo's start takes a
+        token from; none for a rollback's undo commands (as the breaker, pacing is for
+        the change going out, not for taking it back)."""
+        if self.mode == "rollback":
+            return []
+        out = []
+        for b in self.todos[todo_id].pace:
+            iv, burst = self.paces.get(b, (0.0, 1))
+            if iv > 0:
+                out.append((b, float(iv), int(burst)))
+        return out
 
     def breaker(self, repo: str) -> tuple[int, float] | None:
         b = self.breakers.get(repo)
@@ -140,7 +158,7 @@ class SweepSpec:
         # The fields as they are (vars, not asdict: asdict deep-copies every todo's
         # lists and dicts first, a fifth of a 400-todo sweep's start); same JSON.
         data = _fields(self)
-        for name in ("atomic", "inputs", "inputs_of", "waves", "no_cache"):
+        for name in ("atomic", "inputs", "inputs_of", "waves", "no_cache", "paces"):
             if not data[name]:
                 del data[name]  # as a spec of before 0.3 reads: any coord can parse it
         return json.dumps(data, separators=(",", ":"), default=_fields)
@@ -243,4 +261,12 @@ def sweep_deadline(spec: SweepSpec, cap: float) -> float:
         if t.gate:
             expires = t.gate.get("expires")
             total += float(expires) if expires is not None else cap
+    # A paced bucket lets its todos start one interval apart at best: the slowest
+    # bucket's whole line waits on top (other sweeps sharing it may slow it more).
+    per_bucket: dict[str, int] = {}
+    for t in spec.todos.values():
+        for b in t.pace:
+            per_bucket[b] = per_bucket.get(b, 0) + 1
+    total += max((n * float(spec.paces.get(b, (0.0, 1))[0]) for b, n in per_bucket.items()),
+                 default=0.0)
     return min(cap, total + SWEEP_MARGIN)

@@ -40,6 +40,7 @@ from coordination.status import NOT_STARTED, SWEEP_ACTIVE, SWEEP_LIVE, EventKind
 from coordination.sweeps.lost import poisoned
 from coordination.sweeps.outputs import gather_inputs
 from coordination.sweeps.progress import Change, end_sweep, progress
+from coordination.sweeps.sending import send_paced
 from coordination.sweeps.spec import SweepSpec, TodoSpec
 from coordination.sweeps.spec_store import (
     cached_checked,
@@ -64,6 +65,7 @@ class Outcome(str, Enum):
     lost = "lost"  # lease lost while running; the supervisor re-sends it
     gone = "gone"  # sweep unknown or no longer active
     held = "held"  # its repo's breaker is open: the supervisor sends it again later
+    paced = "paced"  # no pace token yet: sent again for when one is due
 
 
 #: A delivery that ends without running: how, and what to say about it.
@@ -237,6 +239,11 @@ def take_turn(rt: Runtime, sweep_id: str, todo_id: str, run: int | None,
         return Outcome.gone, {"reason": f"sweep is {st.detail}"}
     if st.verdict == StartVerdict.held:
         return Outcome.held, {"reason": f"the breaker of {t.repo} is open"}
+    if st.verdict == StartVerdict.paced:
+        # Queued still, holding nothing: its message comes back when the token is due.
+        due = float(st.detail)
+        send_paced(rt, spec, todo_id, due)
+        return Outcome.paced, {"until": due}
     if st.verdict == StartVerdict.terminal:
         return Outcome.duplicate, {"status": st.detail}
     if st.verdict in (StartVerdict.busy, StartVerdict.stale):
@@ -299,6 +306,7 @@ def _start(rt: Runtime, spec: SweepSpec, todo_id: str, head: SweepRecord | None,
     breaker = None if spec.mode == "rollback" else spec.breaker(t.repo)
     # A half-open breaker's probe that never reports back frees the way after this.
     probe_for = t.timeout * (t.retries + 1) + backoff_cap(t.retries) + 2 * rt.settings.lease_ttl
+    pace = spec.pace_of(todo_id)
     deadline: float | None = None  # read when first needed: only a todo that waits
     delay, waited = 0.05, False
     while True:
@@ -310,6 +318,7 @@ def _start(rt: Runtime, spec: SweepSpec, todo_id: str, head: SweepRecord | None,
             preds=t.preds, worker=host, level=level, max_lost=rt.settings.max_lost_runs,
             token=token, resources=spec.resources_of(todo_id), breaker=breaker, rank=rank,
             probe_for=probe_for, waiter_stale=WAITER_STALE, waited=waited, run=spec.run,
+            pace=pace,
         ), time.monotonic() + rt.settings.lease_ttl)
         if st.verdict != StartVerdict.wait:
             return st

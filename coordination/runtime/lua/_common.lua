@@ -193,3 +193,36 @@ local function metric_bucket(seconds)
   end
   return #METRIC_BUCKETS
 end
+
+-- Pacing: token buckets, one per pace key value (`pace:` on a plan or repo), kept
+-- as GCRA: each bucket is one string, its theoretical arrival time (TAT), in the
+-- server's clock (TIME), so workers on hosts whose clocks disagree share one pace.
+-- A bucket of `interval` s per token holding `burst` tokens lets a start through
+-- when TAT - burst * interval + interval <= now, and moves TAT one interval on.
+-- Race closed: two workers (of one sweep or of two) each reading a bucket with a
+-- token left and both starting: the read, the decision and the take are one script
+-- step, and the take happens in the same step as the start it pays for (a start
+-- refused for any other reason takes nothing). keys: the buckets; ivs / bursts:
+-- theirs. Returns nil (taken from every bucket, all or none) and the server time,
+-- or the time at which every bucket would have a token and the server time.
+local function pace_take(keys, ivs, bursts)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  local due, tats = 0, {}
+  for i, key in ipairs(keys) do
+    local tat = tonumber(redis.call('GET', key)) or 0
+    if tat < now then tat = now end
+    local at = tat + ivs[i] - bursts[i] * ivs[i]
+    if at > now then
+      if at > due then due = at end
+    end
+    tats[i] = tat + ivs[i]
+  end
+  if due > 0 then return due, now end
+  for i, key in ipairs(keys) do
+    -- The bucket is full again once TAT is past: nothing worth keeping after that.
+    local ms = math.ceil((tats[i] - now) * 1000) + 1000
+    redis.call('SET', key, string.format('%.6f', tats[i]), 'PX', ms)
+  end
+  return nil, now
+end

@@ -4,7 +4,7 @@
 -- repo's waiters (sorted set, by rank) and their last-seen times, KEYS[7 ..
 -- 6+n] = the repo's n lease slots; then per resource the todo names (in name
 -- order): its fence counter, its waiters, their last-seen times and its
--- capacity's slots.
+-- capacity's slots; then the todo's pace buckets (see pace_take in _common.lua).
 -- ARGV[1..2] = event ledger (see emit in _common.lua), ARGV[3] = n, ARGV[4] =
 -- token, ARGV[5] = lease ttl (ms), ARGV[6] = worker (JSON), ARGV[7] = now
 -- (JSON), ARGV[8] = max lost runs (0: none), ARGV[9] = sweep id, ARGV[10] =
@@ -15,8 +15,9 @@
 -- not seen is dropped, ARGV[17] = 1 if this delivery has waited before (it is
 -- in the lines: leave them when done), ARGV[18] = the sweep's run the caller's
 -- spec is of ('' : any), ARGV[19] = r (resources), ARGV[20 .. 19+r] = their
--- capacities, ARGV[20+r .. 19+2r] = their names, ARGV[20+2r] = the repo, then
--- the predecessors' ids.
+-- capacities, ARGV[20+r .. 19+2r] = their names, ARGV[20+2r] = the repo,
+-- ARGV[21+2r] = p (pace buckets), ARGV[22+2r .. 21+2r+2p] = each bucket's seconds
+-- per token and burst, then the predecessors' ids.
 -- Returns one of
 --   {'started', slot, fence, attempts, taken_over (0|1), resource keys (JSON),
 --    outputs}  run it now; outputs: how many of the sweep's todos kept results
@@ -29,6 +30,8 @@
 --   {'premature', waiting JSON}  a predecessor is not done yet
 --   {TS.held, 0|1}            the repo's breaker is open (1: held just now)
 --   {'wait', what}             no free slot for this waiter (repo or resource): retry later
+--   {'paced', due}             a pace bucket has no token: send it again at `due` (unix s);
+--                              it stays queued, its checkpoint saying why and when
 --   {'busy'} | {'stale'}       another delivery owns the todo
 --   {'poisoned', terminal count, level done}  taking over a dead holder's run was its last allowed
 --
@@ -52,6 +55,9 @@
 -- (its worker died) is dropped from the line. (A takeover reads the previous
 -- holder's lease key from the checkpoint, not KEYS: fine on a single Redis; a
 -- cluster would need the lease in the sweep's slot.)
+-- Pacing is decided last, once the slots are granted: a token is taken only by a
+-- start that happens in the same step, and a start refused a token gives its
+-- slots back at once (it holds nothing while it waits for its token).
 local sweep, fence_key, breaker = KEYS[2], KEYS[3], KEYS[4]
 local nslots = tonumber(ARGV[3])
 local token, ttl, now = ARGV[4], ARGV[5], ARGV[7]
@@ -78,8 +84,15 @@ for i = 1, nres do
   k = k + 3 + cap
 end
 local repo = ARGV[20 + 2 * nres]
+local npace = tonumber(ARGV[21 + 2 * nres]) or 0
+local pace_keys, pace_ivs, pace_bursts = {}, {}, {}
+for i = 1, npace do
+  pace_keys[i] = KEYS[k + i - 1]
+  pace_ivs[i] = tonumber(ARGV[20 + 2 * nres + 2 * i])
+  pace_bursts[i] = tonumber(ARGV[21 + 2 * nres + 2 * i])
+end
 local preds = {}
-for i = 21 + 2 * nres, #ARGV do preds[#preds + 1] = ARGV[i] end
+for i = 22 + 2 * nres + 2 * npace, #ARGV do preds[#preds + 1] = ARGV[i] end
 
 local function leave_lines()
   for _, line in ipairs(lines) do
@@ -257,6 +270,27 @@ local function main()
 
   local blocked = take_slots()
   if blocked ~= nil then return {'wait', blocked} end
+  if npace > 0 then
+    local due, tnow = pace_take(pace_keys, pace_ivs, pace_bursts)
+    if due ~= nil then
+      give_back()
+      -- Queued still, saying why and when it may start; the first refusal says so in
+      -- the ledger too (todo.queued with the reason), later ones only move the time.
+      local first = cp.paced_until == nil
+      cp.paced_until, cp.reason = due, 'paced: waiting for a token (' .. table.concat(
+        pace_keys, ', ') .. ')'
+      put_cp(todo_id, cp)
+      flush(sweep)
+      if first then
+        local ev = event(EV.todo_queued, sweep_id, todo_id, now_n)
+        ev.reason, ev.paced_until = cp.reason, due
+        emit(ev)
+      end
+      return {'paced', string.format('%.3f', due)}
+    end
+    -- The start is stamped with the clock the buckets go by.
+    now_n, now = tnow, string.format('%.6f', tnow)
+  end
   local fence = redis.call('INCR', fence_key)
   if fence < (tonumber(cp.fence) or 0) then
     -- The fence counter went back (Redis lost data): never run under a lower fence.
@@ -272,6 +306,7 @@ local function main()
   cp.status, cp.token, cp.fence, cp.lease_key = TS.running, token, fence, KEYS[taken[1]]
   cp.worker, cp.started_at, cp.attempts = cjson.decode(ARGV[6]), now_n, attempts
   cp.finished_at, cp.exit_code = nil, nil
+  if cp.paced_until ~= nil then cp.paced_until, cp.reason = nil, nil end
   if #res_keys > 0 then cp.resource_keys = res_keys else cp.resource_keys = nil end
   put_cp(todo_id, cp)
   if sweep_status == SS.queued then

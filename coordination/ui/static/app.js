@@ -311,6 +311,7 @@ async function sweepView(id) {
       ["worker", d.worker || ""], ["started", when(d.started_at)], ["finished", when(d.finished_at)],
       ["duration", secs(d.duration)], ["exit code", d.exit_code === null ? "" : d.exit_code],
       ["reason", d.reason || ""], ...(d.cached_from ? [["reused", reusedText(d.cached_from)]] : []),
+      ...(d.starts_at ? [["starts", "at " + when(d.starts_at) + " or later (paced)"]] : []),
       ["lost runs", d.lost_runs], ["run", el("code", {text: d.run})],
       ["after", d.preds.join(", ")], ...outputRows(d.outputs)], d.output_tail, d.events);
   };

@@ -1,0 +1,33 @@
+-- Put deliveries in the notifications outbox, each once.
+-- KEYS[1] = deliveries hash, KEYS[2] = due set, KEYS[3] = log set, KEYS[4] = the
+-- outbox lease; ARGV[1] = the filler's lease token, ARGV[2] = how many deliveries
+-- the log keeps, ARGV[3] = now, then per delivery: id, record JSON, due time.
+-- Returns how many were new, or -1 when the caller no longer holds the lease.
+--
+-- Race closed: two fillers (a worker paused past its lease and the one that took
+-- the outbox over, or one that re-reads events after a crash between filling and
+-- saving its cursor) putting the same event in twice: the record is written with
+-- HSETNX on an id derived from the webhook and the event's stream entry, and only a
+-- new record is made due, so each (webhook, event) is delivered under one id.
+if redis.call('GET', KEYS[4]) ~= ARGV[1] then return -1 end
+local new = 0
+for i = 4, #ARGV, 3 do
+  local id, rec, due = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if redis.call('HSETNX', KEYS[1], id, rec) == 1 then
+    redis.call('ZADD', KEYS[2], due, id)
+    redis.call('ZADD', KEYS[3], ARGV[3], id)
+    new = new + 1
+  end
+end
+-- The log keeps the newest ones; a delivery still due is never dropped.
+local keep = tonumber(ARGV[2])
+local n = redis.call('ZCARD', KEYS[3])
+if n > keep then
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, n - keep - 1)) do
+    if redis.call('ZSCORE', KEYS[2], id) == false then
+      redis.call('ZREM', KEYS[3], id)
+      redis.call('HDEL', KEYS[1], id)
+    end
+  end
+end
+return new

@@ -1,0 +1,198 @@
+"""The notifications outbox in Redis: webhooks, what is due, the feed's cursors, a lease.
+
+Everything a notifier keeps, so any worker can take the outbox over:
+
+- the webhooks (``notify:`` of the catalog) as last published by a worker or CLI
+  that read the catalog (``Keys.notify_targets``);
+- the cursors of the event feed: the global stream's and each followed sweep's
+  (``Keys.notify_cursors``): the notifier reads the event log after them, so an
+  event is looked at once whoever reads it;
+- one record per delivery (``Keys.notify_deliveries``), written once per
+  (webhook, event) (``lua/notify_enqueue.lua``), the ids of those not done by when
+  they are due (``Keys.notify_due``) and every id by creation (``Keys.notify_log``);
+- the lease (``Keys.notify_lease``): one worker fills and delivers at a time, and
+  every write it makes is checked against its token.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypedDict, cast
+
+import redis
+
+from coordination.keys import Keys
+from coordination.runtime.client import lua
+from coordination.runtime.events import Event, _entries
+
+#: How many deliveries ``coord notify log`` keeps (a delivery still due is kept anyway).
+LOG_KEEP = 1000
+#: How many stream entries one fill reads per stream.
+PAGE = 500
+GLOBAL = "global"
+
+
+class Delivery(TypedDict):
+    """One delivery's record (what ``coord notify log --json`` lists, url redacted)."""
+
+    id: str
+    url: str
+    format: str
+    secret_env: str | None
+    kind: str
+    event_id: str
+    sweep_id: str | None
+    todo_id: str | None
+    body: str  # the event, as delivered (JSON)
+    status: str  # pending | delivered | failed (gave up)
+    attempts: int
+    created_at: float
+    next_at: float | None
+    delivered_at: float | None
+    last_error: str | None
+    last_status: int | None
+
+
+@dataclass(frozen=True)
+class Read:
+    """One stream's new entries for a fill: its name in the cursors, and the events."""
+
+    stream: str
+    events: list[Event]
+
+
+class Outbox:
+    """The outbox's Redis state (see the module docstring)."""
+
+    def __init__(self, r: redis.Redis, keys: Keys) -> None:
+        self.r = r
+        self.keys = keys
+
+    # -- webhooks -----------------------------------------------------------------
+    def publish_targets(self, targets: Sequence[Mapping[str, object]]) -> None:
+        self.r.set(self.keys.notify_targets, json.dumps(list(targets), sort_keys=True))
+
+    def targets(self) -> list[dict[str, Any]]:
+        raw = self.r.get(self.keys.notify_targets)
+        if not raw:
+            return []
+        try:
+            got = json.loads(raw)
+        except ValueError:
+            return []
+        return [t for t in got if isinstance(t, dict)] if isinstance(got, list) else []
+
+    # -- the lease ------------------------------------------------------------------
+    def acquire(self, token: str, ttl: float) -> bool:
+        """Take the outbox if nobody holds it, or renew it if this token does."""
+        ms = max(1, int(ttl * 1000))
+        if self.r.set(self.keys.notify_lease, token, nx=True, px=ms):
+            return True
+        return bool(lua("lease_extend")(self.r, [self.keys.notify_lease], [token, ms]))
+
+    def release(self, token: str) -> None:
+        lua("lease_release")(self.r, [self.keys.notify_lease], [token])
+
+    def holder(self) -> str | None:
+        v = self.r.get(self.keys.notify_lease)
+        return None if v is None else str(v)
+
+    # -- the feed -------------------------------------------------------------------
+    def cursors(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in self.r.hgetall(self.keys.notify_cursors).items()}
+
+    def save_cursors(self, moved: Mapping[str, str], dropped: Iterable[str] = ()) -> None:
+        pipe = self.r.pipeline(transaction=True)
+        if moved:
+            pipe.hset(self.keys.notify_cursors, mapping=dict(moved))
+        dropped = list(dropped)
+        if dropped:
+            pipe.hdel(self.keys.notify_cursors, *dropped)
+        pipe.execute()
+
+    def stream_of(self, name: str) -> str:
+        """The stream key behind a cursor name (``global`` or a sweep id)."""
+        return self.keys.events if name == GLOBAL else self.keys.sweep_events(name)
+
+    def read(self, cursors: Mapping[str, str]) -> list[Read]:
+        """Each cursor's stream's entries after it (one round trip), a page each."""
+        names = list(cursors)
+        pipe = self.r.pipeline(transaction=False)
+        for name in names:
+            pipe.xrange(self.stream_of(name), min=f"({cursors[name]}", max="+", count=PAGE)
+        out = []
+        for name, page in zip(names, pipe.execute()):
+            out.append(Read(name, [Event.from_entry(str(i), f) for i, f in _entries(page)]))
+        return out
+
+    def now_id(self) -> str:
+        """A stream id for "from now on" (the server's clock, as stream ids are)."""
+        sec, usec = self.r.time()
+        return f"{int(sec) * 1000 + int(usec) // 1000 - 1}-0"
+
+    def sweep_live(self, sweep_ids: Sequence[str]) -> dict[str, bool]:
+        """Is each sweep still live (queued, running, paused, rolling back)?"""
+        from coordination.status import SWEEP_LIVE
+
+        pipe = self.r.pipeline(transaction=False)
+        for sid in sweep_ids:
+            pipe.hget(self.keys.sweep(sid), "status")
+        out = {}
+        for sid, raw in zip(sweep_ids, pipe.execute()):
+            try:
+                status = json.loads(raw) if raw else None
+            except ValueError:
+                status = raw
+            out[sid] = status is not None and str(status) in SWEEP_LIVE
+        return out
+
+    # -- deliveries -----------------------------------------------------------------
+    def enqueue(self, token: str, deliveries: Sequence[Delivery], now: float) -> int:
+        """Record new deliveries (each id once); -1: this token lost the outbox."""
+        if not deliveries:
+            return 0
+        args: list[object] = [token, LOG_KEEP, repr(now)]
+        for d in deliveries:
+            args += [d["id"], json.dumps(d, separators=(",", ":")), repr(d["next_at"] or now)]
+        k = self.keys
+        return int(lua("notify_enqueue")(
+            self.r, [k.notify_deliveries, k.notify_due, k.notify_log, k.notify_lease], args))
+
+    def due(self, now: float, limit: int = 20) -> list[Delivery]:
+        ids = self.r.zrangebyscore(self.keys.notify_due, "-inf", repr(now), start=0, num=limit)
+        return self.get(ids)
+
+    def get(self, ids: Sequence[str]) -> list[Delivery]:
+        if not ids:
+            return []
+        out = []
+        for raw in self.r.hmget(self.keys.notify_deliveries, list(ids)):
+            if raw:
+                out.append(cast(Delivery, json.loads(raw)))
+        return out
+
+    def settle(self, token: str, d: Delivery) -> bool:
+        """Write a delivery after an attempt (due again at ``next_at``, or done);
+        False: this token lost the outbox (nothing written)."""
+        k = self.keys
+        again = "" if d["status"] != "pending" or d["next_at"] is None else repr(d["next_at"])
+        return bool(lua("notify_settle")(
+            self.r, [k.notify_deliveries, k.notify_due, k.notify_lease],
+            [token, d["id"], json.dumps(d, separators=(",", ":")), again]))
+
+    def record(self, d: Delivery) -> None:
+        """Keep a delivery made outside the outbox (``coord notify test``) in the log."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self.keys.notify_deliveries, d["id"], json.dumps(d, separators=(",", ":")))
+        pipe.zadd(self.keys.notify_log, {d["id"]: d["created_at"]})
+        pipe.execute()
+
+    def log(self, limit: int = 100) -> list[Delivery]:
+        """The newest deliveries first."""
+        ids = self.r.zrevrange(self.keys.notify_log, 0, max(0, limit - 1))
+        return self.get([str(i) for i in ids])
+
+    def pending(self) -> int:
+        return int(self.r.zcard(self.keys.notify_due))

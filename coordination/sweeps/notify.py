@@ -1,0 +1,387 @@
+"""Webhook notifications: the event log, read after a cursor, into an outbox; delivered.
+
+One worker at a time holds the outbox (a lease in Redis, renewed every pass; a
+SIGKILLed holder's lease expires and another worker's :class:`NotifierThread` takes
+over where the cursors and the due set say). Each pass:
+
+1. **fill**: read the event log after the saved cursors (the global stream, and the
+   stream of every sweep it names, as the merged view does: todo events live in
+   their sweep's stream only), match each event against every webhook's ``events``,
+   and put one delivery per match in the outbox, its id derived from the webhook and
+   the event's stream entry (an event read twice is still one delivery); then move
+   the cursors. Nothing here knows which code emits an event: a kind added later
+   (approval gates, waves) is delivered as soon as it is in the log.
+2. **deliver**: POST what is due, signed (``X-Coord-Signature: t=<unix>,v1=<hex
+   HMAC-SHA256 of "<t>.<body>">`` with the secret in the webhook's ``secret_env``) and
+   carrying ``X-Coord-Delivery: <id>``; a failure is tried again after an exponential
+   backoff (1 s doubling, at most 5 minutes, given up after :data:`MAX_ATTEMPTS`).
+
+The sweep never waits on any of it: events are written by the sweep as always, and
+the notifier only reads them, on its own thread. Delivery is at least once: a holder
+killed after the endpoint accepted but before it recorded so delivers again, under
+the same id, which is what the id is for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypedDict
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis
+
+from coordination.runtime.context import Runtime
+from coordination.runtime.events import Event
+from coordination.runtime.leases import new_token
+from coordination.runtime.notify import GLOBAL, Delivery, Outbox
+from coordination.status import SWEEP_END_EVENTS
+
+log = logging.getLogger("coord.notify")
+
+#: Seconds the outbox's lease lasts without renewal (a dead holder's is taken over after).
+LEASE_TTL = 10.0
+#: Seconds between two passes of the notifier (fill, then deliver).
+INTERVAL = 0.5
+#: Seconds one POST may take (well under the lease, renewed before each POST).
+TIMEOUT = 3.0
+#: Attempts after which a delivery is given up (status ``failed``); about 35 minutes.
+MAX_ATTEMPTS = 12
+BACKOFF_BASE = 1.0
+BACKOFF_MAX = 300.0
+#: The event kind of ``coord notify test``'s delivery.
+TEST_KIND = "notify.test"
+MASK = "***"
+_TOKENISH = re.compile(r"^(?=.*\d)[A-Za-z0-9_-]{16,}$")
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before the next attempt after ``attempts`` failed ones."""
+    return min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, attempts - 1))
+
+
+def redact(url: str) -> str:
+    """``url`` fit to print: user info, query values and token-like path segments (a
+    Slack hook's path is its secret) masked."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return MASK
+    netloc = host if ":" not in host else f"[{host}]"
+    try:
+        if parts.port:
+            netloc += f":{parts.port}"
+    except ValueError:
+        pass
+    if parts.username or parts.password:
+        netloc = f"{MASK}@{netloc}"
+    path = "/".join(MASK if _TOKENISH.match(seg) else seg for seg in parts.path.split("/"))
+    query = urlencode([(k, MASK) for k, _v in parse_qsl(parts.query, keep_blank_values=True)],
+                      safe="*")
+    return urlunsplit((parts.scheme, netloc, path, query, ""))
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``X-Coord-Signature`` header's value."""
+    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def targets_of(catalog_notify: Iterable[Any]) -> list[dict[str, object]]:
+    """The catalog's ``notify:`` as the outbox keeps them (plain data, for workers)."""
+    return [{"url": t.url, "events": list(t.events), "secret_env": t.secret_env,
+             "format": t.format} for t in catalog_notify]
+
+
+def publish(rt: Runtime, catalog_notify: Iterable[Any]) -> None:
+    """Tell the workers the catalog's webhooks (a worker delivers without a catalog of
+    its own; a CLI that starts a sweep or tests the webhooks publishes them)."""
+    rt.outbox().publish_targets(targets_of(catalog_notify))
+
+
+def delivery_id(url: str, stream: str, event_id: str) -> str:
+    """One (webhook, event) pair's id: the same whoever reads the event, and however often."""
+    digest = hashlib.sha256(f"{url}\n{stream}\n{event_id}".encode()).hexdigest()
+    return f"d-{digest[:24]}"
+
+
+def payload(d: Mapping[str, object], event: Mapping[str, object]) -> bytes:
+    """The POST body: the event (``json``), or a Slack-compatible message (``slack``)."""
+    if d.get("format") == "slack":
+        return json.dumps({"text": slack_text(event)}, separators=(",", ":")).encode()
+    return json.dumps({"id": d["id"], "kind": event.get("kind"), "event": event},
+                      separators=(",", ":")).encode()
+
+
+def slack_text(event: Mapping[str, object]) -> str:
+    kind = str(event.get("kind"))
+    where = " ".join(str(x) for x in (event.get("sweep_id"), event.get("todo_id")) if x)
+    extra = [f"{k}: {event[k]}" for k in ("status", "repo", "reason") if event.get(k)]
+    return f"coord: *{kind}*" + (f" {where}" if where else "") + (
+        " (" + "; ".join(extra) + ")" if extra else "")
+
+
+def _new(target: Mapping[str, Any], stream: str, event: Event, now: float) -> Delivery:
+    body = event.to_dict()
+    return {
+        "id": delivery_id(str(target["url"]), stream, event.id), "url": str(target["url"]),
+        "format": str(target.get("format") or "json"),
+        "secret_env": target.get("secret_env"), "kind": event.kind, "event_id": event.id,
+        "sweep_id": event.sweep_id, "todo_id": event.todo_id,
+        "body": json.dumps(body, separators=(",", ":")), "status": "pending", "attempts": 0,
+        "created_at": now, "next_at": now, "delivered_at": None, "last_error": None,
+        "last_status": None,
+    }
+
+
+def matches(target: Mapping[str, Any], kind: str) -> bool:
+    return kind in (target.get("events") or ())
+
+
+def fill(outbox: Outbox, token: str, targets: Sequence[Mapping[str, Any]], now: float) -> int:
+    """One fill (see the module docstring); returns how many deliveries were new, -1
+    when the outbox was lost meanwhile. With no cursor yet, the feed starts now."""
+    cursors = outbox.cursors()
+    if GLOBAL not in cursors:
+        outbox.save_cursors({GLOBAL: outbox.now_id()})
+        return 0
+    reads = outbox.read(cursors)
+    moved: dict[str, str] = {}
+    new: list[Delivery] = []
+    started: dict[str, str] = {}
+    ended: set[str] = set()
+    quiet: list[str] = []
+    for rd in reads:
+        stream = outbox.stream_of(rd.stream)
+        if rd.events:
+            moved[rd.stream] = rd.events[-1].id
+        elif rd.stream != GLOBAL:
+            quiet.append(rd.stream)
+        for ev in rd.events:
+            if rd.stream == GLOBAL:
+                if ev.sweep_id and ev.sweep_id not in cursors and ev.sweep_id not in started:
+                    # Its todo events are in its own stream, from the millisecond before.
+                    ms = int(ev.id.split("-")[0])
+                    started[ev.sweep_id] = f"{max(ms - 1, 0)}-0"
+                if ev.sweep_id and ev.kind in SWEEP_END_EVENTS:
+                    ended.add(ev.sweep_id)
+                if ev.of_todo:
+                    continue  # a todo event's copy: its sweep's stream has it
+            elif ev.todo_id is None:
+                continue  # a copy of a global event, delivered from there
+            for t in targets:
+                if matches(t, ev.kind):
+                    new.append(_new(t, stream, ev, now))
+    if new:
+        got = outbox.enqueue(token, new, now)
+        if got < 0:
+            return -1
+    else:
+        got = 0
+    # A followed sweep that is over and had nothing new is dropped (a later run of it
+    # names it in the global stream again, and is followed again from there).
+    dropped = []
+    if quiet:
+        live = outbox.sweep_live(quiet)
+        dropped = [s for s in quiet if not live.get(s)]
+    outbox.save_cursors({**started, **moved}, dropped)
+    return got
+
+
+def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float = TIMEOUT
+         ) -> tuple[int | None, str | None]:
+    """POST ``body``; ``(status, None)`` on a 2xx, else ``(status or None, error)``."""
+    req = urllib.request.Request(url, data=body, method="POST", headers=dict(headers))
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - http(s) only
+            return int(resp.status), None
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return None, f"{type(exc).__name__}: {reason}".replace(url, redact(url))
+
+
+def attempt(d: Delivery, now: float, environ: Mapping[str, str] | None = None) -> Delivery:
+    """POST one delivery once; returns its record after the attempt."""
+    environ = os.environ if environ is None else environ
+    d = dict(d)  # type: ignore[assignment]
+    event = json.loads(d["body"])
+    body = payload(d, event)
+    headers = {"Content-Type": "application/json", "User-Agent": "coord-notify",
+               "X-Coord-Delivery": d["id"], "X-Coord-Event": d["kind"]}
+    error: str | None = None
+    status: int | None = None
+    secret_env = d.get("secret_env")
+    if secret_env:
+        secret = environ.get(str(secret_env))
+        if not secret:
+            error = f"{secret_env} is not set in the delivering worker's environment"
+        else:
+            headers["X-Coord-Signature"] = sign(secret, int(time.time()), body)
+    if error is None:
+        status, error = post(d["url"], body, headers)
+    d["attempts"] = int(d["attempts"]) + 1
+    d["last_status"] = status
+    d["last_error"] = error
+    if error is None:
+        d["status"], d["delivered_at"], d["next_at"] = "delivered", time.time(), None
+    elif d["attempts"] >= MAX_ATTEMPTS:
+        d["status"], d["next_at"] = "failed", None
+    else:
+        d["next_at"] = now + backoff(d["attempts"])
+    return d
+
+
+def deliver_due(outbox: Outbox, token: str, now: float, *,
+                renew: Any = None) -> int:
+    """POST what is due, one at a time; returns how many were delivered (stops at a
+    lost lease)."""
+    done = 0
+    for d in outbox.due(now):
+        if renew is not None and not renew():
+            break
+        after = attempt(d, now)
+        if not outbox.settle(token, after):
+            break
+        if after["status"] == "delivered":
+            done += 1
+        else:
+            log.info("delivery %s (%s) to %s: %s", d["id"], d["kind"], redact(d["url"]),
+                     after["last_error"])
+    return done
+
+
+class NotifierThread:
+    """The notifier of one worker process: takes the outbox when nobody holds it, then
+    fills and delivers every :data:`INTERVAL` s (see the module docstring)."""
+
+    def __init__(self, rt: Runtime, interval: float = INTERVAL, lease_ttl: float = LEASE_TTL
+                 ) -> None:
+        self.rt = rt
+        self.interval = interval
+        self.lease_ttl = lease_ttl
+        self.token = new_token()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.holding = False
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="coord-notify", daemon=True)
+        self._thread.start()
+
+    def halt(self) -> None:
+        """Stop after the current pass (no Redis call: safe in a signal handler)."""
+        self._stop.set()
+
+    def stop(self) -> None:
+        """Stop, wait for the current pass, and give the outbox back."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=TIMEOUT + 2)
+        if self.holding:
+            try:
+                self.rt.outbox().release(self.token)
+            except redis.RedisError:
+                pass
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.pass_once()
+            except redis.RedisError as exc:
+                log.warning("notifications: Redis unavailable (%s); trying again", exc)
+                self.holding = False
+            except Exception:  # noqa: BLE001 - the worker must outlive a notifier bug
+                log.exception("notifications: pass failed")
+
+    def pass_once(self) -> None:
+        outbox = self.rt.outbox()
+        targets = outbox.targets()
+        if not targets and not outbox.pending():
+            return
+        self.holding = outbox.acquire(self.token, self.lease_ttl)
+        if not self.holding:
+            return
+        now = time.time()
+        if targets and fill(outbox, self.token, targets, now) < 0:
+            self.holding = False
+            return
+
+        def renew() -> bool:
+            self.holding = outbox.acquire(self.token, self.lease_ttl)
+            return self.holding
+
+        deliver_due(outbox, self.token, time.time(), renew=renew)
+
+
+# -- what the CLI shows ---------------------------------------------------------------
+
+class LogEntry(TypedDict):
+    """One delivery of ``coord notify log --json``."""
+
+    id: str
+    url: str
+    kind: str
+    sweep_id: str | None
+    todo_id: str | None
+    status: str
+    attempts: int
+    created_at: float
+    next_at: float | None
+    delivered_at: float | None
+    last_error: str | None
+    last_status: int | None
+
+
+def log_entries(rt: Runtime, limit: int = 100) -> list[LogEntry]:
+    """``coord notify log --json``: newest first, URLs redacted."""
+    out: list[LogEntry] = []
+    for d in rt.outbox().log(limit):
+        out.append({"id": d["id"], "url": redact(d["url"]), "kind": d["kind"],
+                    "sweep_id": d.get("sweep_id"), "todo_id": d.get("todo_id"),
+                    "status": d["status"], "attempts": int(d["attempts"]),
+                    "created_at": d["created_at"], "next_at": d.get("next_at"),
+                    "delivered_at": d.get("delivered_at"), "last_error": d.get("last_error"),
+                    "last_status": d.get("last_status")})
+    return out
+
+
+@dataclass(frozen=True)
+class TestResult:
+    url: str  # redacted
+    ok: bool
+    status: int | None
+    error: str | None
+    delivery: str
+
+
+def send_test(rt: Runtime, targets: Sequence[Mapping[str, Any]]) -> list[TestResult]:
+    """``coord notify test``: one ``notify.test`` event POSTed to every webhook now,
+    from this process (signed as a worker would), and kept in the log."""
+    now = time.time()
+    out = []
+    for t in targets:
+        ev = Event(id=f"{int(now * 1000)}-0", kind=TEST_KIND, ts=now, sweep_id=None,
+                   todo_id=None, data={"message": "a test delivery from coord notify test"})
+        d = _new(t, "test", ev, now)
+        seed = f"{t['url']}\n{now}".encode()
+        d["id"] = f"t-{hashlib.sha256(seed).hexdigest()[:24]}"
+        after = attempt(d, now)
+        if after["status"] == "pending":
+            after["status"], after["next_at"] = "failed", None  # a test is not retried
+        rt.outbox().record(after)
+        out.append(TestResult(redact(d["url"]), after["status"] == "delivered",
+                              after["last_status"], after["last_error"], d["id"]))
+    return out
