@@ -72,7 +72,14 @@ class Outbox:
 
     # -- webhooks -----------------------------------------------------------------
     def publish_targets(self, targets: Sequence[Mapping[str, object]]) -> None:
-        self.r.set(self.keys.notify_targets, json.dumps(list(targets), sort_keys=True))
+        """Keep the webhooks; the first time, the feed starts here (every event from
+        now on is looked at, whenever a notifier first runs)."""
+        start = self.now_id()
+        pipe = self.r.pipeline(transaction=True)
+        pipe.set(self.keys.notify_targets, json.dumps(list(targets), sort_keys=True))
+        if targets:
+            pipe.hsetnx(self.keys.notify_cursors, GLOBAL, start)
+        pipe.execute()
 
     def targets(self) -> list[dict[str, Any]]:
         raw = self.r.get(self.keys.notify_targets)

@@ -44,8 +44,7 @@ import redis
 from coordination.runtime.context import Runtime
 from coordination.runtime.events import Event
 from coordination.runtime.leases import new_token
-from coordination.runtime.notify import GLOBAL, Delivery, Outbox
-from coordination.status import SWEEP_END_EVENTS
+from coordination.runtime.notify import GLOBAL, Delivery, Outbox, Read
 
 log = logging.getLogger("coord.notify")
 
@@ -156,33 +155,40 @@ def fill(outbox: Outbox, token: str, targets: Sequence[Mapping[str, Any]], now: 
     if GLOBAL not in cursors:
         outbox.save_cursors({GLOBAL: outbox.now_id()})
         return 0
-    reads = outbox.read(cursors)
     moved: dict[str, str] = {}
     new: list[Delivery] = []
     started: dict[str, str] = {}
-    ended: set[str] = set()
     quiet: list[str] = []
-    for rd in reads:
-        stream = outbox.stream_of(rd.stream)
-        if rd.events:
-            moved[rd.stream] = rd.events[-1].id
-        elif rd.stream != GLOBAL:
-            quiet.append(rd.stream)
-        for ev in rd.events:
-            if rd.stream == GLOBAL:
-                if ev.sweep_id and ev.sweep_id not in cursors and ev.sweep_id not in started:
-                    # Its todo events are in its own stream, from the millisecond before.
-                    ms = int(ev.id.split("-")[0])
-                    started[ev.sweep_id] = f"{max(ms - 1, 0)}-0"
-                if ev.sweep_id and ev.kind in SWEEP_END_EVENTS:
-                    ended.add(ev.sweep_id)
-                if ev.of_todo:
-                    continue  # a todo event's copy: its sweep's stream has it
-            elif ev.todo_id is None:
-                continue  # a copy of a global event, delivered from there
-            for t in targets:
-                if matches(t, ev.kind):
-                    new.append(_new(t, stream, ev, now))
+
+    def take(reads: Sequence[Read]) -> None:
+        for rd in reads:
+            stream = outbox.stream_of(rd.stream)
+            if rd.events:
+                moved[rd.stream] = rd.events[-1].id
+            elif rd.stream != GLOBAL:
+                quiet.append(rd.stream)
+            for ev in rd.events:
+                if rd.stream == GLOBAL:
+                    if ev.sweep_id and ev.sweep_id not in cursors and ev.sweep_id not in started:
+                        # Its todo events are in its own stream, from the millisecond before.
+                        ms = int(ev.id.split("-")[0])
+                        started[ev.sweep_id] = f"{max(ms - 1, 0)}-0"
+                    if ev.of_todo:
+                        continue  # a todo event's copy: its sweep's stream has it
+                elif ev.todo_id is None:
+                    continue  # a copy of a global event, delivered from there
+                for t in targets:
+                    if matches(t, ev.kind):
+                        new.append(_new(t, stream, ev, now))
+
+    take(outbox.read(cursors))
+    if started:
+        # The sweeps this pass started following, read in the same pass.
+        first = dict(started)
+        take(outbox.read(first))
+        quiet = [q for q in quiet if q not in first]
+        for sid, start in first.items():
+            moved.setdefault(sid, start)
     if new:
         got = outbox.enqueue(token, new, now)
         if got < 0:
@@ -195,14 +201,28 @@ def fill(outbox: Outbox, token: str, targets: Sequence[Mapping[str, Any]], now: 
     if quiet:
         live = outbox.sweep_live(quiet)
         dropped = [s for s in quiet if not live.get(s)]
-    outbox.save_cursors({**started, **moved}, dropped)
+    outbox.save_cursors(moved, dropped)
     return got
 
 
 def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float = TIMEOUT
          ) -> tuple[int | None, str | None]:
     """POST ``body``; ``(status, None)`` on a 2xx, else ``(status or None, error)``."""
-    req = urllib.request.Request(url, data=body, method="POST", headers=dict(headers))
+    headers = dict(headers)
+    target = url
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        # Credentials in the URL go as basic auth (urllib would send them as the host).
+        import base64
+        from urllib.parse import unquote
+
+        who = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(who.encode()).decode()
+        host = parts.hostname or ""
+        netloc = (host if ":" not in host else f"[{host}]") + (
+            f":{parts.port}" if parts.port else "")
+        target = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    req = urllib.request.Request(target, data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - http(s) only
             return int(resp.status), None
@@ -210,7 +230,7 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float = TIM
         return int(exc.code), f"HTTP {exc.code}"
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        return None, f"{type(exc).__name__}: {reason}".replace(url, redact(url))
+        return None, f"{type(exc).__name__}: {reason}".replace(target, redact(target))
 
 
 def attempt(d: Delivery, now: float, environ: Mapping[str, str] | None = None) -> Delivery:
