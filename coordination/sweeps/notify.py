@@ -48,12 +48,11 @@ from coordination.runtime.notify import GLOBAL, Delivery, Outbox, Read
 
 log = logging.getLogger("coord.notify")
 
-#: Seconds the outbox's lease lasts without renewal (a dead holder's is taken over after).
-LEASE_TTL = 10.0
 #: Seconds between two passes of the notifier (fill, then deliver).
 INTERVAL = 0.5
-#: Seconds one POST may take (well under the lease, renewed before each POST).
-TIMEOUT = 3.0
+#: Seconds one POST may take at most; less under a short lease (COORD_LEASE_TTL: the
+#: outbox's lease is renewed before each POST, and lasts that long without renewal).
+TIMEOUT = 10.0
 #: Attempts after which a delivery is given up (status ``failed``); about 35 minutes.
 MAX_ATTEMPTS = 12
 BACKOFF_BASE = 1.0
@@ -233,7 +232,8 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float = TIM
         return None, f"{type(exc).__name__}: {reason}".replace(target, redact(target))
 
 
-def attempt(d: Delivery, now: float, environ: Mapping[str, str] | None = None) -> Delivery:
+def attempt(d: Delivery, now: float, environ: Mapping[str, str] | None = None, *,
+            timeout: float = TIMEOUT) -> Delivery:
     """POST one delivery once; returns its record after the attempt."""
     environ = os.environ if environ is None else environ
     d = dict(d)  # type: ignore[assignment]
@@ -251,10 +251,11 @@ def attempt(d: Delivery, now: float, environ: Mapping[str, str] | None = None) -
         else:
             headers["X-Coord-Signature"] = sign(secret, int(time.time()), body)
     if error is None:
-        status, error = post(d["url"], body, headers)
+        status, error = post(d["url"], body, headers, timeout)
     d["attempts"] = int(d["attempts"]) + 1
     d["last_status"] = status
-    d["last_error"] = error
+    if error is not None:
+        d["last_error"] = error  # kept once delivered: what the endpoint went through
     if error is None:
         d["status"], d["delivered_at"], d["next_at"] = "delivered", time.time(), None
     elif d["attempts"] >= MAX_ATTEMPTS:
@@ -265,14 +266,14 @@ def attempt(d: Delivery, now: float, environ: Mapping[str, str] | None = None) -
 
 
 def deliver_due(outbox: Outbox, token: str, now: float, *,
-                renew: Any = None) -> int:
+                renew: Any = None, timeout: float = TIMEOUT) -> int:
     """POST what is due, one at a time; returns how many were delivered (stops at a
     lost lease)."""
     done = 0
     for d in outbox.due(now):
         if renew is not None and not renew():
             break
-        after = attempt(d, now)
+        after = attempt(d, now, timeout=timeout)
         if not outbox.settle(token, after):
             break
         if after["status"] == "delivered":
@@ -287,11 +288,11 @@ class NotifierThread:
     """The notifier of one worker process: takes the outbox when nobody holds it, then
     fills and delivers every :data:`INTERVAL` s (see the module docstring)."""
 
-    def __init__(self, rt: Runtime, interval: float = INTERVAL, lease_ttl: float = LEASE_TTL
-                 ) -> None:
+    def __init__(self, rt: Runtime, interval: float = INTERVAL,
+                 lease_ttl: float | None = None) -> None:
         self.rt = rt
         self.interval = interval
-        self.lease_ttl = lease_ttl
+        self.lease_ttl = lease_ttl or rt.settings.lease_ttl
         self.token = new_token()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -309,7 +310,7 @@ class NotifierThread:
         """Stop, wait for the current pass, and give the outbox back."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=TIMEOUT + 2)
+            self._thread.join(timeout=min(TIMEOUT, self.lease_ttl / 2) + 2)
         if self.holding:
             try:
                 self.rt.outbox().release(self.token)
@@ -343,7 +344,8 @@ class NotifierThread:
             self.holding = outbox.acquire(self.token, self.lease_ttl)
             return self.holding
 
-        deliver_due(outbox, self.token, time.time(), renew=renew)
+        deliver_due(outbox, self.token, time.time(), renew=renew,
+                    timeout=min(TIMEOUT, self.lease_ttl / 2))
 
 
 # -- what the CLI shows ---------------------------------------------------------------

@@ -1,0 +1,185 @@
+"""Webhook notifications against a real HTTP endpoint, redis-server and `coord worker`s.
+
+The endpoint (a local HTTP server in this process) answers 500 to the first three
+deliveries, then is down (its port closed) for 10 s, then accepts; meanwhile the worker
+holding the outbox is SIGKILLed and the other worker takes the outbox over once its lease
+has expired. Every event is delivered, each delivery id is accepted once, every request
+is signed, and the sweep ended while its deliveries were still failing (it never waited
+on them: the notifier only reads the event log, on its own thread).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from tests.integration.helpers import Cluster, wait_until
+
+pytestmark = pytest.mark.timeout(150)
+
+SECRET = "hook-secret-1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+DOWN_FOR = 10.0
+
+
+class Endpoint:
+    """A webhook receiver: fails the first three deliveries, then is down for
+    ``DOWN_FOR`` s, then accepts each delivery id once (a repeat is answered 200 and
+    counted as a repeat)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.lock = threading.Lock()
+        self.requests: list[dict[str, Any]] = []
+        self.accepted: list[str] = []  # delivery ids, once per 2xx answered to a new id
+        self.repeats: list[str] = []
+        self.accepted_at: list[float] = []
+        self.down_until = 0.0
+        self.server: ThreadingHTTPServer | None = None
+        self._up()
+
+    def _up(self) -> None:
+        ep = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with ep.lock:
+                    ep.requests.append({"headers": dict(self.headers), "body": body})
+                    n = len(ep.requests)
+                    did = self.headers["X-Coord-Delivery"]
+                    if n <= 3:
+                        code = 500
+                    elif did in ep.accepted:
+                        ep.repeats.append(did)
+                        code = 200
+                    else:
+                        ep.accepted.append(did)
+                        ep.accepted_at.append(time.time())
+                        code = 200
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                if n == 3:  # the third failure: go down for a while
+                    threading.Thread(target=ep.outage, daemon=True).start()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def outage(self) -> None:
+        assert self.server is not None
+        self.down_until = time.time() + DOWN_FOR
+        self.server.shutdown()
+        self.server.server_close()  # connections refused from here
+        time.sleep(DOWN_FOR)
+        self._up()
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+def _catalog(c: Cluster, port: int) -> None:
+    c.repo_dir("api").mkdir(parents=True, exist_ok=True)
+    c.eco.write_text(f"""version: 1
+repos:
+  - name: api
+    path: repos/api
+notify:
+  - url: "http://hook:pw%40x@127.0.0.1:{port}/hook"
+    events: [todo.failed, sweep.finished]
+    secret_env: COORD_HOOK_SECRET
+coordination:
+  plans:
+    - {{id: PLAN-001, title: notified, status: active}}
+  todos:
+    - {{id: TODO-001, task: one, repo: api, plan: PLAN-001, run: "exit 3"}}
+    - {{id: TODO-002, task: two, repo: api, plan: PLAN-001, run: "true"}}
+    - {{id: TODO-003, task: three, repo: api, plan: PLAN-001, run: "exit 4"}}
+""")
+
+
+def test_every_event_delivered_once_through_failures_an_outage_and_a_killed_worker(
+        cluster: Cluster) -> None:
+    port = free_port()
+    endpoint = Endpoint(port)
+    try:
+        _catalog(cluster, port)
+        cluster.env["COORD_HOOK_SECRET"] = SECRET
+        workers = cluster.start_workers(["api", "api"])
+        sid = cluster.start_sweep()
+        st = cluster.wait_sweep(sid, timeout=60)
+        assert st["status"] == "failed"
+        ended = time.time()
+        # The sweep is over while its deliveries are still failing: it did not wait on them.
+        with endpoint.lock:
+            assert endpoint.accepted == [], "a delivery was accepted before the sweep ended"
+        outbox = cluster.rt.outbox()
+        assert outbox.pending() > 0
+
+        # The endpoint's outage: kill the worker delivering (it holds the outbox).
+        wait_until(lambda: endpoint.down_until > 0, 30, "the endpoint to fail three deliveries")
+        holder = outbox.holder()
+        assert holder is not None
+        pid = int(holder.split(":")[1])
+        killed = next(w for w in workers if w.pid == pid)
+        killed.kill()
+        survivor = next(w for w in workers if w is not killed)
+        assert survivor.alive()
+
+        wait_until(lambda: len(endpoint.accepted) >= 3, 90,
+                   "every event to be accepted (the other worker taking over the outbox)")
+        with endpoint.lock:
+            accepted, repeats, reqs = list(endpoint.accepted), list(endpoint.repeats), list(endpoint.requests)
+        assert min(endpoint.accepted_at) >= endpoint.down_until > ended
+        assert all(n == 1 for n in Counter(accepted).values()), accepted
+        bodies = {json.loads(r["body"])["id"]: json.loads(r["body"]) for r in reqs}
+        kinds = sorted(bodies[d]["kind"] for d in accepted)
+        assert kinds == ["sweep.finished", "todo.failed", "todo.failed"], kinds
+        assert sorted(bodies[d]["event"].get("todo_id") or "" for d in accepted) == [
+            "", "TODO-001", "TODO-003"]
+        assert len({bodies[d]["event"]["id"] for d in accepted}) == 3
+        assert not repeats, repeats
+        # The new holder is the survivor, and every request was signed and authenticated.
+        assert int(str(outbox.holder()).split(":")[1]) == survivor.pid
+        for r in reqs:
+            h = r["headers"]
+            assert h["X-Coord-Delivery"] == json.loads(r["body"])["id"]
+            t, v1 = (p.split("=", 1)[1] for p in h["X-Coord-Signature"].split(","))
+            want = hmac.new(SECRET.encode(), f"{t}.".encode() + r["body"], hashlib.sha256)
+            assert hmac.compare_digest(v1, want.hexdigest())
+            assert h["Authorization"] == "Basic aG9vazpwd0B4"  # hook:pw@x
+
+        log = cluster.cli_json("notify", "log")
+        assert {e["status"] for e in log} == {"delivered"} and len(log) == 3
+        assert max(e["attempts"] for e in log) >= 3
+        assert any("refused" in str(e["last_error"]).lower() for e in log), json.dumps(log, indent=1)
+        shown = cluster.cli("notify", "log")
+        assert shown.returncode == 0 and "pw" not in shown.stdout + json.dumps(log)
+        assert "http://***@127.0.0.1" in json.dumps(log)
+
+        test = cluster.cli_json("notify", "test")
+        assert [t["ok"] for t in test] == [True], test
+        assert "pw" not in json.dumps(test)
+    finally:
+        endpoint.close()
