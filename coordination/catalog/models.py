@@ -16,9 +16,12 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal
 
+from urllib.parse import urlsplit
+
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, field_validator
 
 from coordination.catalog.governance import Gate, Wave
+from coordination.status import EventKind
 
 REPO_NAME_RE = r"^[a-z0-9][a-z0-9._-]*$"
 ID_PATTERNS = {
@@ -174,8 +177,6 @@ DEFAULT_NOTIFY_EVENTS = ("sweep.finished", "todo.failed", "gate.waiting", "gate.
 
 
 def notify_event_names() -> frozenset[str]:
-    from coordination.status import EventKind
-
     return frozenset(k.value for k in EventKind) | GOVERNANCE_EVENTS
 
 
@@ -193,8 +194,6 @@ class NotifyTarget(_Model):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        from urllib.parse import urlsplit
-
         parts = urlsplit(v)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("url must be an http:// or https:// URL with a host")

@@ -10,6 +10,9 @@ from coordination.cli.context import Context
 from coordination.cli.render import emit, esc, json_option, say, table
 from coordination.errors import OperationFailed, UsageError
 from coordination.jsonable import JSONValue
+from coordination.catalog.store import CatalogStore
+from coordination.runtime.context import get_runtime
+from coordination.sweeps.notify import LogEntry, log_entries, publish, send_test, targets_of
 
 
 def _when(ts: JSONValue) -> str:
@@ -35,10 +38,6 @@ def test(obj: Context, as_json: bool) -> None:
     Example:
       coord notify test --json
     """
-    from coordination.catalog.store import CatalogStore
-    from coordination.runtime.context import get_runtime
-    from coordination.sweeps.notify import publish, send_test, targets_of
-
     catalog = CatalogStore(obj.file).load()
     if not catalog.notify:
         raise UsageError(f"{obj.file} has no webhooks", hint="add a `notify:` list with a url "
@@ -46,7 +45,7 @@ def test(obj: Context, as_json: bool) -> None:
     rt = get_runtime(obj.file)
     publish(rt, catalog.notify)
     results = send_test(rt, targets_of(catalog.notify))
-    doc = [{"url": r.url, "ok": r.ok, "status": r.status, "error": r.error,
+    doc: list[dict[str, JSONValue]] = [{"url": r.url, "ok": r.ok, "status": r.status, "error": r.error,
             "delivery": r.delivery} for r in results]
 
     def human(rows: list[dict[str, JSONValue]]) -> None:
@@ -75,13 +74,10 @@ def log_(obj: Context, limit: int, as_json: bool) -> None:
     Example:
       coord notify log --json | jq '.[] | select(.status != "delivered")'
     """
-    from coordination.runtime.context import get_runtime
-    from coordination.sweeps.notify import log_entries
-
     rt = get_runtime(obj.file)
     items = log_entries(rt, limit)
 
-    def human(rows: list[dict[str, JSONValue]]) -> None:
+    def human(rows: list[LogEntry]) -> None:
         if not rows:
             say("no deliveries yet")
             return
@@ -92,4 +88,4 @@ def log_(obj: Context, limit: int, as_json: bool) -> None:
                 esc(str(r["url"])), r["status"], r["attempts"], esc(str(r["last_error"] or "")),
                 _when(r["next_at"])) for r in rows])
 
-    emit(as_json, [dict(i) for i in items], human)
+    emit(as_json, items, human)

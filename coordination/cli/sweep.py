@@ -7,6 +7,8 @@ holds only the sweep id — `ID=$(coord plan sweep PLAN-001)` works — or, with
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sys
 import time
 from collections.abc import Iterator
@@ -129,8 +131,6 @@ class Progress:
 
 def _clock(ts: object) -> str:
     """A unix time as the local wall clock (what a person watching compares with)."""
-    import datetime as dt
-
     try:
         return dt.datetime.fromtimestamp(float(str(ts))).strftime("%H:%M:%S")
     except (TypeError, ValueError, OverflowError):

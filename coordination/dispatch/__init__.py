@@ -10,6 +10,7 @@ load it.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -61,8 +62,6 @@ class CeleryDispatcher:
         # not made by saferepr (two per message, a tenth of a send).
         options = dict(sig["options"])
         if m.eta is not None:
-            import datetime as dt
-
             options["eta"] = dt.datetime.fromtimestamp(m.eta, dt.timezone.utc)
         self.app.send_task(sig["task"], kwargs=sig["kwargs"], argsrepr="()",
                            kwargsrepr=repr(sig["kwargs"]), producer=producer,

@@ -152,6 +152,7 @@ class Runtime:
 
     def outbox(self) -> Outbox:
         """The notifications outbox (webhooks, deliveries, the feed's cursors, its lease)."""
+        # lazy: only workers, `coord notify` and a sweep's start (with webhooks) use it
         from coordination.runtime.notify import Outbox
 
         return Outbox(self.redis, self.keys)

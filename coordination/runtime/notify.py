@@ -26,6 +26,7 @@ import redis
 from coordination.keys import Keys
 from coordination.runtime.client import lua
 from coordination.runtime.events import Event, _entries
+from coordination.status import SWEEP_LIVE
 
 #: How many deliveries ``coord notify log`` keeps (a delivery still due is kept anyway).
 LOG_KEEP = 1000
@@ -113,7 +114,7 @@ class Outbox:
     def save_cursors(self, moved: Mapping[str, str], dropped: Iterable[str] = ()) -> None:
         pipe = self.r.pipeline(transaction=True)
         if moved:
-            pipe.hset(self.keys.notify_cursors, mapping=dict(moved))
+            pipe.hset(self.keys.notify_cursors, mapping={k: v for k, v in moved.items()})
         dropped = list(dropped)
         if dropped:
             pipe.hdel(self.keys.notify_cursors, *dropped)
@@ -141,8 +142,6 @@ class Outbox:
 
     def sweep_live(self, sweep_ids: Sequence[str]) -> dict[str, bool]:
         """Is each sweep still live (queued, running, paused, rolling back)?"""
-        from coordination.status import SWEEP_LIVE
-
         pipe = self.r.pipeline(transaction=False)
         for sid in sweep_ids:
             pipe.hget(self.keys.sweep(sid), "status")
@@ -160,7 +159,7 @@ class Outbox:
         """Record new deliveries (each id once); -1: this token lost the outbox."""
         if not deliveries:
             return 0
-        args: list[object] = [token, LOG_KEEP, repr(now)]
+        args: list[str | int] = [token, LOG_KEEP, repr(now)]
         for d in deliveries:
             args += [d["id"], json.dumps(d, separators=(",", ":")), repr(d["next_at"] or now)]
         k = self.keys
@@ -169,7 +168,7 @@ class Outbox:
 
     def due(self, now: float, limit: int = 20) -> list[Delivery]:
         ids = self.r.zrangebyscore(self.keys.notify_due, "-inf", repr(now), start=0, num=limit)
-        return self.get(ids)
+        return self.get([str(i) for i in ids])
 
     def get(self, ids: Sequence[str]) -> list[Delivery]:
         if not ids:

@@ -24,6 +24,7 @@ the same id, which is what the id is for.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -37,7 +38,7 @@ import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import redis
 
@@ -65,7 +66,7 @@ _TOKENISH = re.compile(r"^(?=.*\d)[A-Za-z0-9_-]{16,}$")
 
 def backoff(attempts: int) -> float:
     """Seconds before the next attempt after ``attempts`` failed ones."""
-    return min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, attempts - 1))
+    return float(min(BACKOFF_MAX, BACKOFF_BASE * 2.0 ** max(0, attempts - 1)))
 
 
 def redact(url: str) -> str:
@@ -212,9 +213,6 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float = TIM
     parts = urlsplit(url)
     if parts.username is not None or parts.password is not None:
         # Credentials in the URL go as basic auth (urllib would send them as the host).
-        import base64
-        from urllib.parse import unquote
-
         who = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
         headers["Authorization"] = "Basic " + base64.b64encode(who.encode()).decode()
         host = parts.hostname or ""
