@@ -84,7 +84,7 @@ def resend_lost_messages(rt: Runtime, spec: SweepSpec, cps: dict[str, Checkpoint
         and now - float(cp.get("queued_at") or cp.get("lost_at") or 0) >= after
         # A paced todo's message waits in a worker (a Celery eta, which Celery does not
         # list as reserved) until its token is due: lost only once it is overdue.
-        and now - float(cp.get("paced_until") or 0) >= after
+        and now - float(str(cp.get("paced_until") or 0)) >= after
     ]  # fmt: skip
     if not candidates:
         return []

@@ -24,7 +24,9 @@ local keep = tonumber(ARGV[2])
 local n = redis.call('ZCARD', KEYS[3])
 if n > keep then
   for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, n - keep - 1)) do
-    if redis.call('ZSCORE', KEYS[2], id) == false then
+    local raw = redis.call('HGET', KEYS[1], id)
+    local ok, rec = pcall(cjson.decode, raw or 'null')
+    if not (ok and type(rec) == 'table' and rec.status == 'pending') then
       redis.call('ZREM', KEYS[3], id)
       redis.call('HDEL', KEYS[1], id)
     end

@@ -9,7 +9,7 @@
 -- delivery the new holder already settled due again: the token is checked and the
 -- record and the due set move together.
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
-if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 0 then return 1 end
+if not redis.call('HGET', KEYS[1], ARGV[2]) then return 1 end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 if ARGV[4] == '' then
   redis.call('ZREM', KEYS[2], ARGV[2])
