@@ -26,7 +26,8 @@ if n > keep then
   for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, n - keep - 1)) do
     local raw = redis.call('HGET', KEYS[1], id)
     local ok, rec = pcall(cjson.decode, raw or 'null')
-    if not (ok and type(rec) == 'table' and rec.status == 'pending') then
+    -- (a delivery still to be made has a number in next_at; a done one has null)
+    if not (ok and type(rec) == 'table' and type(rec.next_at) == 'number') then
       redis.call('ZREM', KEYS[3], id)
       redis.call('HDEL', KEYS[1], id)
     end
