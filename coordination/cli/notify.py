@@ -55,7 +55,7 @@ def test(obj: Context, as_json: bool) -> None:
                for r in rows])
 
     emit(as_json, doc, human)
-    failed = [r.url for r in results if not r.ok]
+    failed = [f"{r.url} ({r.error})" for r in results if not r.ok]
     if failed:
         raise OperationFailed(f"{len(failed)} of {len(results)} webhook(s) failed: "
                               + ", ".join(failed))
