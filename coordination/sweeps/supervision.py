@@ -56,7 +56,7 @@ FULL_PASS_RATE = 1000.0
 #: barriers): not the output tails, which would make a pass's memory and traffic
 #: grow with what the todos print.
 PASS_FIELDS = ("status", "lease_key", "token", "worker", "lost_runs", "queued_at", "lost_at",
-               "suspect_at", "finished_at")
+               "suspect_at", "finished_at", "paced_until")
 
 #: The record fields a pass reads.
 PASS_RECORD = ("status", "run", "deadline", "created_at", "started_at", "terminal",

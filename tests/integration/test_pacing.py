@@ -42,6 +42,9 @@ def _catalog(c: Cluster) -> None:
 
 def test_pace_holds_across_workers_and_sweeps(cluster: Cluster) -> None:
     _catalog(cluster)
+    # A paced todo waits longer than this: its message (a delayed one, in a worker) must
+    # not be taken for lost and sent again meanwhile.
+    cluster.env["COORD_LOST_AFTER"] = "1"
     cluster.start_workers(["api", "web"])
     sweeps = [cluster.start_sweep("PLAN-001"), cluster.start_sweep("PLAN-002")]
 
@@ -77,6 +80,9 @@ def test_pace_holds_across_workers_and_sweeps(cluster: Cluster) -> None:
     assert worst <= RATE, (worst, [round(t - starts[0], 3) for t in starts])
     # Paced, not merely slow: the whole run took at least the tokens it needed.
     assert starts[-1] - starts[0] >= (N - 1) * WINDOW / RATE - 0.01
+    resent = [e for sid in sweeps for e in cluster.events(sid)
+              if e["kind"] == "supervisor.redispatched"]
+    assert not resent, resent
     # While it waited, a todo stayed queued saying why and when it would start.
     assert seen, "no queued todo said when it would start"
     assert "paced" in str(seen["reason"]) and "tag:svc" in str(seen["reason"])
