@@ -204,21 +204,23 @@ end
 -- step, and the take happens in the same step as the start it pays for (a start
 -- refused for any other reason takes nothing). keys: the buckets; ivs / bursts:
 -- theirs. Returns nil (taken from every bucket, all or none) and the server time,
--- or the time at which every bucket would have a token and the server time.
+-- or the time at which every bucket would have a token, the server time and the
+-- buckets without one (their names: the keys after ':pace:').
 local function pace_take(keys, ivs, bursts)
   local t = redis.call('TIME')
   local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-  local due, tats = 0, {}
+  local due, tats, empty = 0, {}, {}
   for i, key in ipairs(keys) do
     local tat = tonumber(redis.call('GET', key)) or 0
     if tat < now then tat = now end
     local at = tat + ivs[i] - bursts[i] * ivs[i]
     if at > now then
       if at > due then due = at end
+      empty[#empty + 1] = string.match(key, ':pace:(.*)$') or key
     end
     tats[i] = tat + ivs[i]
   end
-  if due > 0 then return due, now end
+  if due > 0 then return due, now, empty end
   for i, key in ipairs(keys) do
     -- The bucket is full again once TAT is past: nothing worth keeping after that.
     local ms = math.ceil((tats[i] - now) * 1000) + 1000

@@ -271,14 +271,14 @@ local function main()
   local blocked = take_slots()
   if blocked ~= nil then return {'wait', blocked} end
   if npace > 0 then
-    local due, tnow = pace_take(pace_keys, pace_ivs, pace_bursts)
+    local due, tnow, empty = pace_take(pace_keys, pace_ivs, pace_bursts)
     if due ~= nil then
       give_back()
       -- Queued still, saying why and when it may start; the first refusal says so in
       -- the ledger too (todo.queued with the reason), later ones only move the time.
       local first = cp.paced_until == nil
-      cp.paced_until, cp.reason = due, 'paced: waiting for a token (' .. table.concat(
-        pace_keys, ', ') .. ')'
+      cp.paced_until, cp.reason = due, 'paced: waiting for a token of ' .. table.concat(
+        empty, ', ')
       put_cp(todo_id, cp)
       flush(sweep)
       if first then

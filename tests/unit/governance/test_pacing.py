@@ -137,4 +137,6 @@ def test_all_buckets_or_none(r: redis.Redis) -> None:
     before = r.get(KEYS.pace("tag:a"))
     assert _start(r, "B", [("tag:a", 60.0, 1), ("tag:b", 60.0, 1)]).verdict == StartVerdict.paced
     assert r.get(KEYS.pace("tag:a")) == before  # tag:a's token was not taken
+    reason = str((CheckpointStore(r, KEYS).get("S", "B") or {}).get("reason"))
+    assert reason == "paced: waiting for a token of tag:b", reason  # only the empty one
     assert _start(r, "C", [("tag:a", 60.0, 1)]).verdict == StartVerdict.started
