@@ -50,6 +50,10 @@ def dispatcher(rt: Runtime) -> Dispatcher:
     return rt.dispatcher
 
 
+#: The longest a paced todo's message is delayed before its start asks again (seconds).
+PACED_RECHECK = 300.0
+
+
 def send_paced(rt: Runtime, spec: SweepSpec, todo_id: str, due: float) -> None:
     """Send a todo refused a pace token again, to start when the token is due.
 
@@ -59,8 +63,11 @@ def send_paced(rt: Runtime, spec: SweepSpec, todo_id: str, due: float) -> None:
     holding the message loses it, and the supervision pass sends it again once it is
     overdue (:func:`coordination.sweeps.lost.resend_lost_messages`)."""
     m = message(spec, todo_id)
+    # A long wait is asked again every PACED_RECHECK s: a message delayed past the broker's
+    # visibility timeout (COORD_VISIBILITY_TIMEOUT) would be delivered twice.
+    eta = min(due, time.time() + PACED_RECHECK)
     dispatcher(rt).send([TodoMessage(m.sweep_id, m.plan_id, m.todo_id, m.repo, m.run,
-                                     priority=m.priority, eta=due)])
+                                     priority=m.priority, eta=eta)])
 
 
 def in_start_order(spec: SweepSpec, todo_ids: Iterable[str]) -> list[str]:
