@@ -112,10 +112,12 @@ class Outbox:
         return {str(k): str(v) for k, v in self.r.hgetall(self.keys.notify_cursors).items()}
 
     def save_cursors(self, moved: Mapping[str, str], dropped: Iterable[str] = ()) -> None:
+        dropped = list(dropped)
+        if not moved and not dropped:
+            return
         pipe = self.r.pipeline(transaction=True)
         if moved:
             pipe.hset(self.keys.notify_cursors, mapping={k: v for k, v in moved.items()})
-        dropped = list(dropped)
         if dropped:
             pipe.hdel(self.keys.notify_cursors, *dropped)
         pipe.execute()

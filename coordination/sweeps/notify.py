@@ -30,6 +30,7 @@ import hmac
 import json
 import logging
 import os
+import random
 import re
 import threading
 import time
@@ -315,8 +316,16 @@ class NotifierThread:
             except redis.RedisError:
                 pass
 
+    def pause(self) -> float:
+        """Seconds until the next pass: the holder's interval; a worker not holding the
+        outbox only needs to notice a dead holder within about a lease (a fleet of idle
+        workers costs Redis a few commands per lease each, not per half second)."""
+        if self.holding:
+            return self.interval
+        return max(self.interval, self.lease_ttl / 2) * random.uniform(0.8, 1.2)
+
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._stop.wait(self.pause()):
             try:
                 self.pass_once()
             except redis.RedisError as exc:
@@ -329,6 +338,7 @@ class NotifierThread:
         outbox = self.rt.outbox()
         targets = outbox.targets()
         if not targets and not outbox.pending():
+            self.holding = False
             return
         self.holding = outbox.acquire(self.token, self.lease_ttl)
         if not self.holding:
