@@ -85,8 +85,11 @@ def render(rt: Runtime, sweep_id: str, batch: list[Event]) -> tuple[list[Message
     over = False
     for ev in batch:
         if ev.todo_id:
-            out.append(Message("todo", {"todo": ev.todo_id, "kind": ev.kind, "ts": ev.ts,
-                                        "status": now.get(ev.todo_id)}, ev.id))
+            msg: JSONObject = {"todo": ev.todo_id, "kind": ev.kind, "ts": ev.ts,
+                               "status": now.get(ev.todo_id)}
+            if ev.data.get("paced_until") is not None:  # queued, waiting for a pace token
+                msg["paced_until"] = ev.data["paced_until"]
+            out.append(Message("todo", msg, ev.id))
         elif ev.kind == "sweep.queued" and ev.data.get("resumed"):
             out.append(Message("reload", {"kind": ev.kind}, ev.id))  # a new run
         elif ev.kind.startswith(("sweep.", "wave.")):

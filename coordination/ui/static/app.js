@@ -367,6 +367,15 @@ async function sweepView(id) {
       const e = JSON.parse(m.data);
       coord.events++;
       if (e.kind && e.kind.startsWith("gate.")) refresh().catch(() => {});  // who approved
+      const paced = document.querySelector(`[data-todo="${CSS.escape(e.todo)}"]`);
+      if (paced && e.paced_until && e.status === "queued") {
+        if (!paced.dataset.paced) paced.dataset.title = paced.title;
+        paced.dataset.paced = "true";  // waiting for a pace token
+        paced.title = `${e.todo}: paced, starts at ${new Date(e.paced_until * 1000).toLocaleTimeString()} or later`;
+      } else if (paced && e.status !== "queued" && paced.dataset.paced) {
+        delete paced.dataset.paced;
+        paced.title = paced.dataset.title || e.todo;
+      }
       if (!e.status || status[e.todo] === e.status) return;
       status[e.todo] = e.status;
       const node = document.querySelector(`[data-todo="${CSS.escape(e.todo)}"]`);

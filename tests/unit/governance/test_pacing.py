@@ -140,3 +140,18 @@ def test_all_buckets_or_none(r: redis.Redis) -> None:
     reason = str((CheckpointStore(r, KEYS).get("S", "B") or {}).get("reason"))
     assert reason == "paced: waiting for a token of tag:b", reason  # only the empty one
     assert _start(r, "C", [("tag:a", 60.0, 1)]).verdict == StartVerdict.started
+
+
+def test_the_web_views_feed_says_when_a_paced_todo_starts() -> None:
+    from coordination.runtime.context import Runtime
+    from coordination.settings import Settings
+    from coordination.ui.feeds import render
+
+    rt = Runtime.create(Settings(), client=fakeredis.FakeRedis(decode_responses=True))
+    rt.checkpoints.create_sweep("S", {"status": "running"})
+    rt.events.emit("todo.queued", sweep_id="S", todo_id="TODO-1", paced_until=123.5,
+                   reason="paced: waiting for a token of repo:api")
+    rt.events.emit("todo.queued", sweep_id="S", todo_id="TODO-2")
+    msgs, _over = render(rt, "S", rt.events.read("S"))
+    data = {m.data["todo"]: m.data for m in msgs}
+    assert data["TODO-1"]["paced_until"] == 123.5 and "paced_until" not in data["TODO-2"]
