@@ -43,8 +43,9 @@ class Endpoint:
     ``DOWN_FOR`` s, then accepts each delivery id once (a repeat is answered 200 and
     counted as a repeat)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, fail_first: int = 3) -> None:
         self.port = port
+        self.fail_first = fail_first
         self.lock = threading.Lock()
         self.requests: list[dict[str, Any]] = []
         self.accepted: list[str] = []  # delivery ids, once per 2xx answered to a new id
@@ -67,7 +68,7 @@ class Endpoint:
                     ep.requests.append({"headers": dict(self.headers), "body": body})
                     n = len(ep.requests)
                     did = self.headers["X-Coord-Delivery"]
-                    if n <= 3:
+                    if n <= ep.fail_first:
                         code = 500
                     elif did in ep.accepted:
                         ep.repeats.append(did)
@@ -79,7 +80,7 @@ class Endpoint:
                 self.send_response(code)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
-                if n == 3:  # the third failure: go down for a while
+                if ep.fail_first and n == ep.fail_first:  # the last failure: go down a while
                     threading.Thread(target=ep.outage, daemon=True).start()
 
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
@@ -181,5 +182,44 @@ def test_every_event_delivered_once_through_failures_an_outage_and_a_killed_work
         test = cluster.cli_json("notify", "test")
         assert [t["ok"] for t in test] == [True], test
         assert "pw" not in json.dumps(test)
+    finally:
+        endpoint.close()
+
+
+def test_a_gate_waiting_is_delivered(cluster: Cluster) -> None:
+    """Deliveries work off the event log: a gate's `gate.waiting` (emitted by the gate
+    code's own script) reaches a webhook with nothing in the notifier knowing gates."""
+    port = free_port()
+    endpoint = Endpoint(port, fail_first=0)
+    try:
+        cluster.repo_dir("api").mkdir(parents=True, exist_ok=True)
+        cluster.eco.write_text(f"""version: 1
+repos:
+  - name: api
+    path: repos/api
+notify:
+  - url: "http://127.0.0.1:{port}/hook"
+    events: [gate.waiting]
+    format: slack
+coordination:
+  plans:
+    - {{id: PLAN-001, title: gated, status: active}}
+  todos:
+    - {{id: TODO-001, task: build, repo: api, plan: PLAN-001, run: "true"}}
+    - id: TODO-002
+      task: approve the rollout
+      repo: api
+      plan: PLAN-001
+      blocked_by: [TODO-001]
+      gate: {{approvals: 1, from: [ana]}}
+""")
+        cluster.start_workers(["api"])
+        sid = cluster.start_sweep()
+        wait_until(lambda: len(endpoint.accepted) >= 1, 60, "the gate.waiting delivery")
+        with endpoint.lock:
+            body = json.loads(endpoint.requests[0]["body"])
+        assert body["text"].startswith("coord: *gate.waiting*") and "TODO-002" in body["text"]
+        assert sid in body["text"]
+        cluster.cli("sweep", "cancel", sid)
     finally:
         endpoint.close()
