@@ -23,7 +23,7 @@ def _when(ts: JSONValue) -> str:
 
 @click.group()
 def notify() -> None:
-    """Webhook notifications (`notify:` in the catalog): test them, see what was sent.
+    """Webhook notifications (`notify:` in the catalog): test, log.
 
     \b
     Example:
