@@ -24,8 +24,16 @@ Supported query parameters, ``rediss://`` only:
 - ``ssl_check_hostname``: ``true`` (default when verifying) or ``false``.
 
 ``unix:///path/to/redis.sock`` URLs (three slashes: no host) may carry a user and
-password (``unix://USER:PASSWORD@/path``) and ``db``. Anything else is refused at
-start (exit 2).
+password (``unix://USER:PASSWORD@/path``) and ``db``.
+
+``sentinel://[USER:PASSWORD@]HOST[:PORT][,HOST[:PORT]...][/DB]?master=NAME``: a
+Redis managed by Sentinel. The hosts are the sentinels (port 26379 by default),
+``master`` the name they monitor it by; the user and password are the data
+nodes' (the sentinels' own password is ``COORD_SENTINEL_PASSWORD``). ``ssl=true``
+speaks TLS to the sentinels and the data nodes alike, with the ``rediss://``
+parameters above. Every client resolves the master through the sentinels at
+each (re)connect (:func:`sentinel_target`). Anything else is refused at start
+(exit 2).
 """
 
 from __future__ import annotations
@@ -33,9 +41,11 @@ from __future__ import annotations
 import re
 import ssl
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import SplitResult, parse_qs, parse_qsl, unquote, urlsplit
 
-SCHEMES = ("redis", "rediss", "unix")
+SCHEMES = ("redis", "rediss", "unix", "sentinel")
+SENTINEL_PORT = 26379
 TLS_FILE_PARAMS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
 TLS_PARAMS = ("ssl_cert_reqs", *TLS_FILE_PARAMS, "ssl_check_hostname")
 CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
@@ -97,7 +107,7 @@ def url_problem(url: str) -> str | None:
     shown = redact_url(url)
     scheme = url.partition("://")[0] if "://" in url else ""
     if scheme not in SCHEMES:
-        return f"must start with redis://, rediss:// or unix:// (got {shown!r})"
+        return f"must start with redis://, rediss://, unix:// or sentinel:// (got {shown!r})"
     try:
         parts = urlsplit(url)
     except ValueError as exc:  # e.g. an unbalanced [ in an IPv6 host
@@ -114,6 +124,8 @@ def url_problem(url: str) -> str | None:
         return f"gives {', '.join(dupes)} more than once: {shown!r}"
     params = dict(query)
 
+    if scheme == "sentinel":
+        return _sentinel_problem(parts, params, shown)
     if scheme == "unix":
         if parts.netloc.rpartition("@")[2]:
             # redis-py would ignore the host and connect to the rest of the path:
@@ -137,22 +149,67 @@ def url_problem(url: str) -> str | None:
         tls_given = [k for k in params if k in TLS_PARAMS]
         if scheme == "redis" and tls_given:
             return (f"{', '.join(tls_given)} given with redis://; TLS needs rediss://: {shown!r}")
-        reqs = params.get("ssl_cert_reqs")
-        if reqs is not None and normal_cert_reqs(reqs) is None:
-            return (f"ssl_cert_reqs must be required, optional or none "
-                    f"(got {reqs!r}): {shown!r}")
-        hostname = params.get("ssl_check_hostname")
-        if hostname is not None and hostname.lower() not in _TRUE + _FALSE:
-            return f"ssl_check_hostname must be true or false (got {hostname!r}): {shown!r}"
-        for name in TLS_FILE_PARAMS:
-            if name in params and not params[name]:
-                return f"{name} needs a file path: {shown!r}"
+        problem = _tls_problem(params, shown)
+        if problem:
+            return problem
     unknown = [k for k in params if k not in allowed]
     if unknown:
         takes = (f"{scheme}:// takes only {', '.join(allowed)}" if allowed else
                  "redis:// takes none: the database number goes in the path (/N), "
                  "TLS options need rediss://")
         return f"unsupported query parameter {', '.join(unknown)} ({takes}): {shown!r}"
+    return None
+
+
+def _sentinel_problem(parts: SplitResult, params: dict[str, str], shown: str) -> str | None:
+    """What is wrong with a ``sentinel://`` URL (None: nothing)."""
+    hosts = parts.netloc.rpartition("@")[2]
+    if not hosts:
+        return (f"sentinel:// needs at least one sentinel, e.g. "
+                f"sentinel://s1:26379,s2:26379/0?master=mymaster: {shown!r}")
+    for hostport in hosts.split(","):
+        if not hostport:
+            return f"sentinel:// has an empty host between commas: {shown!r}"
+        try:
+            one = urlsplit(f"//{hostport}")
+        except ValueError as exc:
+            return f"sentinel {hostport!r} cannot be parsed ({exc}): {shown!r}"
+        if not one.hostname:
+            return f"sentinel {hostport!r} has no host: {shown!r}"
+        problem = _host_problem(one, shown)
+        if problem:
+            return problem
+    db = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if db and not _is_db(db):
+        return f"database must be a number 0 or more after the '/' (got {db!r}): {shown!r}"
+    if not params.get("master"):
+        return (f"sentinel:// needs ?master=NAME, the name the sentinels monitor the master "
+                f"by (their 'sentinel monitor NAME ...' line): {shown!r}")
+    allowed = ("master", "ssl", *TLS_PARAMS)
+    unknown = [k for k in params if k not in allowed]
+    if unknown:
+        return (f"unsupported query parameter {', '.join(unknown)} (sentinel:// takes "
+                f"{', '.join(allowed)}): {shown!r}")
+    tls = params.get("ssl")
+    if tls is not None and tls.lower() not in _TRUE + _FALSE:
+        return f"ssl must be true or false (got {tls!r}): {shown!r}"
+    tls_given = [k for k in params if k in TLS_PARAMS]
+    if tls_given and not is_tls(parts.geturl()):
+        return f"{', '.join(tls_given)} given without ssl=true: {shown!r}"
+    return _tls_problem(params, shown)
+
+
+def _tls_problem(params: dict[str, str], shown: str) -> str | None:
+    reqs = params.get("ssl_cert_reqs")
+    if reqs is not None and normal_cert_reqs(reqs) is None:
+        return (f"ssl_cert_reqs must be required, optional or none "
+                f"(got {reqs!r}): {shown!r}")
+    hostname = params.get("ssl_check_hostname")
+    if hostname is not None and hostname.lower() not in _TRUE + _FALSE:
+        return f"ssl_check_hostname must be true or false (got {hostname!r}): {shown!r}"
+    for name in TLS_FILE_PARAMS:
+        if name in params and not params[name]:
+            return f"{name} needs a file path: {shown!r}"
     return None
 
 
@@ -188,7 +245,52 @@ def query_params(url: str) -> dict[str, str]:
 
 
 def is_tls(url: str | None) -> bool:
-    return bool(url) and str(url).startswith("rediss://")
+    if not url:
+        return False
+    if is_sentinel(url):
+        return query_params(url).get("ssl", "").lower() in _TRUE
+    return str(url).startswith("rediss://")
+
+
+def is_sentinel(url: str | None) -> bool:
+    return bool(url) and str(url).startswith("sentinel://")
+
+
+@dataclass(frozen=True)
+class SentinelTarget:
+    """What a validated ``sentinel://`` URL names: where to ask, for whom, as whom."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    master: str
+    db: int
+    username: str | None
+    password: str | None  # the data nodes' (decoded)
+    #: redis-py keyword arguments for TLS (to the sentinels and the data nodes), or {}
+    tls: dict[str, str | bool]
+
+
+def sentinel_target(url: str) -> SentinelTarget:
+    """The parts of a ``sentinel://`` URL :func:`url_problem` accepted."""
+    parts = urlsplit(url)
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":") if at else ("", "", "")
+    sentinels = []
+    for hostport in hosts.split(","):
+        one = urlsplit(f"//{hostport}")
+        sentinels.append((unquote(one.hostname or "localhost"), one.port or SENTINEL_PORT))
+    params = query_params(url)
+    tls: dict[str, str | bool] = {}
+    if is_tls(url):
+        tls = {"ssl": True, "ssl_cert_reqs": normal_cert_reqs(
+            params.get("ssl_cert_reqs", DEFAULT_CERT_REQS)) or DEFAULT_CERT_REQS}
+        for name in TLS_FILE_PARAMS:
+            if params.get(name):
+                tls[name] = params[name]
+        if "ssl_check_hostname" in params:
+            tls["ssl_check_hostname"] = params["ssl_check_hostname"].lower() in _TRUE
+    db = parts.path.strip("/")
+    return SentinelTarget(tuple(sentinels), params["master"], int(db or 0),
+                          unquote(user) or None, unquote(password) or None, tls)
 
 
 def tls_options(url: str | None) -> dict[str, ssl.VerifyMode | str | bool] | None:
@@ -228,6 +330,12 @@ def celery_url(url: str) -> str:
     decode each once, as redis-py does, so a password is not lost (the broker would
     log in as the default user) and a path with ``%``, ``?`` or ``#`` stays one path."""
     parts = urlsplit(url)
+    if parts.scheme == "sentinel":
+        # kombu's form: one sentinel:// URL per sentinel, joined by ';' (the master's
+        # name and TLS travel as transport options: see coordination.dispatch.app).
+        userinfo, at, hosts = parts.netloc.rpartition("@")
+        db = parts.path.strip("/") or "0"
+        return ";".join(f"sentinel://{userinfo}{at}{hp}/{db}" for hp in hosts.split(","))
     if parts.scheme == "unix":
         db = parse_qs(parts.query).get("db", ["0"])[0]
         return (f"redis+socket://{parts.netloc}{parts.path}"
@@ -263,6 +371,10 @@ def endpoint(url: str) -> str:
         parts = urlsplit(url)
         if parts.scheme == "unix":
             return f"unix socket {unquote(parts.path)}"
+        if parts.scheme == "sentinel":
+            t = sentinel_target(url)
+            hosts = ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in t.sentinels)
+            return f"master {t.master!r} of sentinels {hosts}"
         host = parts.hostname or "localhost"
         if ":" in host:
             host = f"[{host}]"

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None, description="Redis URL (broker, backend, leases, events). Unset: embedded mode."
     )
+    sentinel_password: SecretStr | None = Field(
+        None, description="Password of the sentinels of a sentinel:// COORD_REDIS_URL (their "
+        "requirepass; the URL's password is the data nodes')."
+    )
     namespace: str = Field("coord", description="Prefix of every Redis key and queue name.")
     share_namespace: bool = Field(
         False,

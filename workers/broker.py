@@ -43,6 +43,13 @@ distributed app, so ``coord worker`` and the CLI publish and consume through it.
    or a reconnect still puts back what the worker held and had not started.
    Setting ``COORD_VISIBILITY_TIMEOUT`` turns kombu's emulation back on, with that
    timeout (points 1 and 3 are about it).
+
+6. **Sentinel failover** (``sentinel://`` URLs: :class:`SentinelTransport`). The
+   pool asks the sentinels for the master at each connect (kombu's sentinel
+   channel). A master demoted under a live connection answers ``READONLY`` to a
+   write (celery#7946: "Unrecoverable error: ReadOnlyError") or ``UNBLOCKED`` to the
+   BRPOP it was blocking; both are read here as a lost connection, so the consumer
+   reconnects to the new master instead of exiting.
 """
 
 from __future__ import annotations
@@ -129,13 +136,30 @@ def dead_letter(queue: str, raw: str | bytes, reason: str) -> None:
         log.exception("malformed message from %s (%s) could not be kept; dropped", queue, reason)
 
 
+def demoted(exc: BaseException) -> bool:
+    """Is ``exc`` what a master demoted under a command answers? ``READONLY`` to a
+    write (celery#7946), ``UNBLOCKED`` to a BRPOP blocked across the change."""
+    return isinstance(exc, redis.exceptions.ReadOnlyError) or str(exc).startswith(
+        ("UNBLOCKED", "READONLY"))
+
+
 class Client(kredis.PrefixedStrictRedis):
     """The channel's client: a BRPOP reply that is no message is dead-lettered
     and read as "nothing there" (kombu then raises ``Empty`` and polls again)."""
 
     def parse_response(self, connection: object, command_name: str, **options: object
                        ) -> object:
-        reply = super().parse_response(connection, command_name, **options)
+        try:
+            reply = super().parse_response(connection, command_name, **options)
+        except redis.ResponseError as exc:
+            if not demoted(exc):
+                raise
+            # The master this connection reached is a replica now (a failover):
+            # a reconnect, which asks the sentinels again, not an unrecoverable error.
+            disconnect = getattr(connection, "disconnect", None)
+            if disconnect is not None:
+                disconnect()
+            raise redis.ConnectionError(f"the master was demoted: {exc}") from exc
         if command_name == "BRPOP" and reply:
             queue, item = reply
             problem = envelope_problem(item)
@@ -335,3 +359,22 @@ class Channel(kredis.Channel):
 
 class Transport(kredis.Transport):
     Channel = Channel
+
+
+class SentinelChannel(Channel, kredis.SentinelChannel):
+    """coord's channel over the master a ``sentinel://`` URL's sentinels name.
+
+    kombu's sentinel channel builds the connection pool (a redis-py
+    ``SentinelConnectionPool``: every new connection asks the sentinels where the
+    master is), coord's channel everything else (the guards above). After a
+    failover the consumer's connection to the old master fails (refused, reset, or
+    ``READONLY`` from a demoted master, which redis-py's sentinel connection turns
+    into a ``ConnectionError``, celery#7946): a recoverable connection error, so
+    the consumer reconnects, through a new pool, to the new master."""
+
+
+class SentinelTransport(Transport):
+    Channel = SentinelChannel
+    default_port = kredis.SentinelTransport.default_port
+    #: A demoted master's refusal is a reason to reconnect (to the new master).
+    connection_errors = (*Transport.connection_errors, redis.exceptions.ReadOnlyError)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from celery import Celery
 
 from coordination.keys import Keys
-from coordination.redis_url import celery_url, tls_options
+from coordination.redis_url import celery_url, is_sentinel, sentinel_target, tls_options
 from coordination.retry import backoff_cap
 from coordination.settings import Settings, get_settings
 
@@ -51,6 +51,8 @@ def todo_budget(timeout: float, retries: int) -> float:
 #: socket URL names it by (``coord+socket:///path``): kombu reads a transport off a
 #: URL's scheme before it looks at ``broker_transport``.
 GUARDED_TRANSPORT = "workers.broker:Transport"
+#: The same over the master a sentinel:// URL's sentinels name (kombu's sentinel channel).
+SENTINEL_TRANSPORT = "workers.broker:SentinelTransport"
 SOCKET_TRANSPORT = "coord"
 
 
@@ -77,7 +79,7 @@ def celery_app(
         visibility = math.ceil(settings.visibility_timeout)
     else:
         visibility = int(max(longest_todo, DEFAULT_LONGEST_TODO) * 1.25 + 300)
-    transport_options: dict[str, str | float | bool] = {"visibility_timeout": visibility}
+    transport_options: dict[str, object] = {"visibility_timeout": visibility}
     url = url or settings.redis_url
     if url is None:
         broker, backend = "memory://localhost/", "cache+memory://localhost/"
@@ -99,6 +101,14 @@ def celery_app(
         # message) only when a visibility timeout is asked for: coord's supervisor
         # re-sends what a dead worker held (see workers/broker.py, point 5).
         transport_options["ack_emulation"] = settings.visibility_timeout is not None
+        if is_sentinel(url):
+            # kombu's sentinel channel: the master by name, asked of the sentinels at
+            # each (re)connect; their password and TLS (a dict kombu hands to redis-py).
+            from coordination.runtime.client import sentinel_kwargs  # lazy: sentinel only
+
+            transport_options["master_name"] = sentinel_target(url).master
+            transport_options["sentinel_kwargs"] = sentinel_kwargs(
+                url, socket_timeout=10, socket_connect_timeout=5)
 
     # Current and default: Celery builds chain/chord callbacks from message
     # dicts with the *current* app; any other would publish to amqp://localhost.
@@ -135,7 +145,7 @@ def celery_app(
     if url is not None:
         # kombu's Redis transport with its two fatal paths guarded (broker
         # restart, malformed message): see workers/broker.py.
-        app.conf.broker_transport = GUARDED_TRANSPORT
+        app.conf.broker_transport = SENTINEL_TRANSPORT if is_sentinel(url) else GUARDED_TRANSPORT
         from kombu.transport import TRANSPORT_ALIASES  # lazy: kombu, only with celery
 
         TRANSPORT_ALIASES.setdefault(SOCKET_TRANSPORT, GUARDED_TRANSPORT)

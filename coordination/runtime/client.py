@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import redis
 from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
 
+from coordination.redis_url import is_sentinel, sentinel_target
 from coordination.runtime.embedded_server import joined
 from coordination.settings import Settings, get_settings
 from coordination.status import lua_preamble
@@ -77,12 +78,52 @@ def _real_client(url: str) -> redis.Redis:
             # must fail, not hang a heartbeat or supervisor thread forever.
             # (TCP keepalive: a unix socket has none to set)
             keepalive = {} if url.startswith("unix:") else {"socket_keepalive": True}
-            client = redis.Redis.from_url(
-                url, decode_responses=True, health_check_interval=30,
-                socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT, **keepalive
-            )
+            if is_sentinel(url):
+                client = sentinel_master(
+                    url, decode_responses=True, health_check_interval=30,
+                    socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT,
+                    socket_keepalive=True)
+            else:
+                client = redis.Redis.from_url(
+                    url, decode_responses=True, health_check_interval=30,
+                    socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT,
+                    **keepalive)
             _real_clients[url] = client
         return client
+
+
+def sentinel_password() -> str | None:
+    """``COORD_SENTINEL_PASSWORD`` (None when unset or empty)."""
+    secret = get_settings().sentinel_password
+    return secret.get_secret_value() or None if secret is not None else None
+
+
+def sentinel_kwargs(url: str, **socket: Any) -> dict[str, Any]:
+    """redis-py's keyword arguments for the sentinels of a ``sentinel://`` URL: their
+    password (``COORD_SENTINEL_PASSWORD``), the URL's TLS and ``socket`` options."""
+    target = sentinel_target(url)
+    out: dict[str, Any] = {**socket, **target.tls}
+    password = sentinel_password()
+    if password:
+        out["password"] = password
+    return out
+
+
+def sentinel_master(url: str, **kwargs: Any) -> redis.Redis:
+    """A client of the master the sentinels of ``url`` name: each new connection asks
+    them where the master is now (redis-py's ``SentinelConnectionPool``), so after a
+    failover the next connection reaches the new master. A write refused by a demoted
+    master (``READONLY``, celery#7946) drops that connection and surfaces as a
+    ``ConnectionError``, which the caller rides out (:func:`riding_out`) like any
+    other reconnect, never as a crash."""
+    from redis.sentinel import Sentinel  # lazy: only a sentinel:// URL needs it
+
+    target = sentinel_target(url)
+    socket = {k: v for k, v in kwargs.items() if k.startswith("socket_")}
+    manager = Sentinel(target.sentinels, sentinel_kwargs=sentinel_kwargs(url, **socket))
+    auth = {"username": target.username, "password": target.password}
+    return manager.master_for(target.master, redis_class=redis.Redis, db=target.db,
+                              **{k: v for k, v in auth.items() if v}, **target.tls, **kwargs)
 
 
 def embedded_server() -> fakeredis.FakeServer:
@@ -277,6 +318,33 @@ class LuaScript:
                 raise
             raise self.refused(r, keys) or exc from None
 
+    def replicated(self, r: redis.Redis, keys: Sequence[str], args: Sequence[EncodableT],
+                   replicas: int, timeout_ms: int) -> tuple[Any, int]:
+        """The script's reply, and how many replicas had its writes (and everything the
+        master had before them) within ``timeout_ms``: the script and a ``WAIT`` in one
+        round trip, on one connection (``WAIT`` counts the writes of its own connection)."""
+        def run(first: str) -> list[Any]:
+            pipe = r.pipeline(transaction=False)
+            if first == "evalsha":
+                pipe.evalsha(self.sha, len(keys), *keys, *args)
+            else:
+                pipe.eval(self.text, len(keys), *keys, *args)
+            pipe.wait(replicas, timeout_ms)
+            return list(pipe.execute(raise_on_error=False))
+
+        try:
+            res, acked = run("evalsha")
+            if isinstance(res, NoScriptError):
+                res, acked = run("eval")
+            for part in (res, acked):
+                if isinstance(part, Exception):
+                    raise part
+        except ResponseError as exc:
+            if isinstance(exc, NoPermissionError) or ACL_REFUSED not in str(exc):
+                raise
+            raise self.refused(r, keys) or exc from None
+        return res, int(acked)
+
     def refused(self, r: redis.Redis, keys: Sequence[str]) -> NoPermissionError | None:
         """The NOPERM of the command this script runs that the user may not run: Redis
         says only that the script ran one (:data:`ACL_REFUSED`). Each of the script's
@@ -309,6 +377,17 @@ def lua(name: str) -> LuaScript:
     """The script ``lua/<name>.lua``, read and hashed once per process."""
     text = script_text(name)
     return LuaScript(name, text, hashlib.sha1(text.encode("utf-8")).hexdigest())
+
+
+class NotReplicated(redis.ConnectionError):
+    """No replica confirmed a write within its wait: it may not survive a failover.
+    A ``ConnectionError``, so what rides out a reconnect (:func:`riding_out`, a lease's
+    heartbeat) tries again: the retry, answered by whichever master is current, writes
+    and waits again."""
+
+
+#: How long a transition waits for a replica to confirm it (milliseconds, at most).
+REPLICA_WAIT_MS = 1000
 
 
 def riding_out(call: Callable[[], T], until: float,

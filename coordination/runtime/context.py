@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from coordination.keys import Keys
+from coordination.redis_url import is_sentinel
 from coordination.runtime.breakers import Breakers
 from coordination.runtime.cache import ResultCache
 from coordination.runtime.checkpoints import CheckpointStore
@@ -88,6 +89,9 @@ class Runtime:
             r = real_client(url)
             carry_over_02(r, keys, path, settings)
         events = EventLog(r, keys, maxlen=settings.events_maxlen)
+        # A Redis behind Sentinel can fail over to a replica that missed the last
+        # writes: starts, renewals and finishes wait for one replica (ARCHITECTURE.md).
+        replicas = 1 if is_sentinel(url) else 0
         return cls(
             settings=settings,
             keys=keys,
@@ -95,8 +99,8 @@ class Runtime:
             redis=r,
             events=events,
             checkpoints=CheckpointStore(r, keys),
-            leases=LeaseManager(r, keys, ttl=settings.lease_ttl),
-            transitions=Transitions(r, keys, lease_ttl=settings.lease_ttl),
+            leases=LeaseManager(r, keys, ttl=settings.lease_ttl, replicas=replicas),
+            transitions=Transitions(r, keys, lease_ttl=settings.lease_ttl, replicas=replicas),
             workers=WorkerRegistry(r, keys),
             breakers=Breakers(r, keys, events),
         )

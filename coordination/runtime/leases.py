@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import redis
 
 from coordination.keys import Keys
-from coordination.runtime.client import lua
+from coordination.runtime.client import REPLICA_WAIT_MS, NotReplicated, lua
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +65,29 @@ class LeaseManager:
     """Renews and releases the lease slots of repos (a slot is granted only with
     its todo's start: :meth:`coordination.runtime.transitions.Transitions.start`)."""
 
-    def __init__(self, r: redis.Redis, keys: Keys, ttl: float) -> None:
+    def __init__(self, r: redis.Redis, keys: Keys, ttl: float, replicas: int = 0) -> None:
         self.r = r
         self.keys = keys
         self.ttl = ttl
         self.ttl_ms = max(1, int(ttl * 1000))
+        #: Replicas a renewal must reach to count (0: no WAIT; see Transitions.replicas).
+        self.replicas = replicas
+        self.wait_ms = max(10, min(REPLICA_WAIT_MS, int(ttl * 250)))
 
     def extend(self, lease: Lease) -> bool:
-        """Renew for another TTL; False if the lease is no longer this token's."""
-        res = lua("lease_extend")(self.r, lease.keys, [lease.token, lease.ttl_ms])
+        """Renew for another TTL; False if the lease is no longer this token's.
+
+        With replicas to wait for, a renewal no replica confirmed raises
+        :class:`NotReplicated` (a failover could lose it, and the new master expire the
+        lease while this holder still counted on it): the heartbeat tries again sooner,
+        and gives the run up once its last confirmed renewal is a TTL old."""
+        if not self.replicas:
+            return bool(lua("lease_extend")(self.r, lease.keys, [lease.token, lease.ttl_ms]))
+        res, acked = lua("lease_extend").replicated(self.r, lease.keys, [lease.token, lease.ttl_ms],
+                                                    self.replicas, self.wait_ms)
+        if res and acked < self.replicas:
+            raise NotReplicated(f"no replica confirmed the renewal of {lease.key} within "
+                                f"{self.wait_ms} ms")
         return bool(res)
 
     def release(self, lease: Lease) -> bool:

@@ -51,10 +51,12 @@ from coordination.keys import Keys
 from coordination.redis_url import (
     TLS_FILE_PARAMS,
     endpoint,
+    is_sentinel,
     is_tls,
     query_params,
     redact_url,
     scrub,
+    sentinel_target,
     url_password,
 )
 from coordination.settings import Settings, get_settings
@@ -101,7 +103,9 @@ ACL_WRITE = ("set", "getdel", "incr", "del", "expire", "pexpire", "persist", "hs
              "script|load", "script|exists", "multi", "exec", "time", "blpop", "scan")
 #: What a worker adds: consuming its queues, and Celery's remote control (Flower).
 #: ``watch``/``unwatch``/``rpush``: kombu's redelivery, with COORD_VISIBILITY_TIMEOUT.
-ACL_CONSUME = ("brpop", "rpop", "rpush", "watch", "unwatch", "psubscribe", "punsubscribe")
+#: ``wait``: a start, renewal and finish wait for a replica behind Sentinel.
+ACL_CONSUME = ("brpop", "rpop", "rpush", "watch", "unwatch", "psubscribe", "punsubscribe",
+               "wait")
 #: Welcome, not needed: without them a worker's warm shutdown waits up to a second for
 #: its BRPOP to time out instead of ending it (CLIENT UNBLOCK).
 ACL_OPTIONAL = ("client|id", "client|unblock")
@@ -192,7 +196,7 @@ def _probes(keys: Keys, token: str, db: int) -> dict[str, tuple[str | int | floa
         "eval": ("EVAL", _PROBE_SCRIPT, 0), "evalsha": ("EVALSHA", sha, 0),
         "script|load": ("SCRIPT", "LOAD", _PROBE_SCRIPT),
         "script|exists": ("SCRIPT", "EXISTS", sha),
-        "time": ("TIME",), "scan": ("SCAN", 0, "MATCH", k("*"), "COUNT", 10),
+        "time": ("TIME",), "wait": ("WAIT", 0, 1), "scan": ("SCAN", 0, "MATCH", k("*"), "COUNT", 10),
         "watch": ("WATCH", s), "unwatch": ("UNWATCH",),
         "client|id": ("CLIENT", "ID"),
         # Last: a refused EXEC would leave the connection in MULTI (it is dropped after).
@@ -218,7 +222,11 @@ class _Connection(Protocol):
 
 def _connection(r: redis.Redis) -> _Connection:
     """A new connection of ``r``'s pool, not from it: a probe leaves it in odd states."""
-    return cast(_Connection, r.connection_pool.make_connection())
+    conn = r.connection_pool.make_connection()
+    # Connected here: a sentinel-managed connection learns the master's address in
+    # connect(), which redis-py's send_packed_command does not call.
+    conn.connect()
+    return cast(_Connection, conn)
 
 
 #: Commands a probe does not run: no harmless call (``client|unblock`` needs another
@@ -326,8 +334,7 @@ def check_permissions(settings: Settings, role: str = "worker",
     if not url:
         return
     db = url_db(url)
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout,
-                                  retry=Retry(NoBackoff(), 0), health_check_interval=0)
+    client = one_shot_client(url, timeout)
     try:
         commands = ACL_COMMANDS[role] + (("select",) if db else ())
         pattern = Keys(settings.namespace).pidbox_channel(db) if role == "worker" else None
@@ -371,14 +378,23 @@ def check_redis(settings: Settings, timeout: float = DEFAULT_TIMEOUT) -> None:
 
 def ping(url: str, timeout: float) -> None:
     """One connection (TLS and AUTH as the URL says), one PING, closed again; no retries."""
-    client = redis.Redis.from_url(
-        url, socket_connect_timeout=timeout, socket_timeout=timeout,
-        retry=Retry(NoBackoff(), 0), health_check_interval=0,
-    )
+    client = one_shot_client(url, timeout)
     try:
         client.ping()
     finally:
         client.close()
+
+
+def one_shot_client(url: str, timeout: float) -> redis.Redis:
+    """A client of ``url`` that tries each command once (a sentinel:// URL: of the
+    master its sentinels name now)."""
+    opts = {"socket_connect_timeout": timeout, "socket_timeout": timeout,
+            "retry": Retry(NoBackoff(), 0), "health_check_interval": 0}
+    if is_sentinel(url):
+        from coordination.runtime.client import sentinel_master  # lazy: sentinel:// only
+
+        return sentinel_master(url, **opts)
+    return redis.Redis.from_url(url, **opts)
 
 
 def check_tls_files(url: str) -> None:
@@ -426,6 +442,8 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 def _host_port(url: str) -> tuple[str, int]:
+    if is_sentinel(url):
+        return sentinel_target(url).sentinels[0]
     parts = urlsplit(url)
     return unquote(parts.hostname or "localhost"), parts.port or 6379
 

@@ -27,6 +27,7 @@ brings a level to zero sends the next level). Which statuses may move where is
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,9 +39,18 @@ import redis
 from coordination.keys import Keys
 from coordination.planner.ranking import DEFAULT_RANK
 from coordination.runtime.checkpoints import encode
-from coordination.runtime.client import lua
+from coordination.runtime.client import REPLICA_WAIT_MS, NotReplicated, lua
 from coordination.runtime.leases import Lease, new_token
 from coordination.status import SUCCESSFUL, TERMINAL, TodoStatus
+
+
+log = logging.getLogger(__name__)
+
+
+def replica_wait_ms(lease_ttl: float) -> int:
+    """How long a transition or a renewal waits for a replica: a second, or a quarter of
+    the lease TTL when that is shorter (a renewal must leave time to try again)."""
+    return max(10, min(REPLICA_WAIT_MS, int(lease_ttl * 250)))
 
 
 def waiter_rank(rank: str, since: float, sweep_id: str, todo_id: str) -> str:
@@ -115,10 +125,14 @@ class Transitions:
     """The todo transitions of :mod:`coordination.runtime.transitions`."""
 
     def __init__(self, r: redis.Redis, keys: Keys, *, lease_ttl: float,
-                 sweep_events_maxlen: int = 20_000) -> None:
+                 sweep_events_maxlen: int = 20_000, replicas: int = 0) -> None:
         self.r = r
         self.keys = keys
         self.ttl_ms = max(1, int(lease_ttl * 1000))
+        #: Replicas a start and a finish must reach before the caller acts on them
+        #: (0: no WAIT; a sentinel:// Redis: 1, see ARCHITECTURE.md "Failover").
+        self.replicas = replicas
+        self.wait_ms = replica_wait_ms(lease_ttl)
         # Todo events go to their sweep's stream only (see emit in lua/_common.lua).
         self._ledger_args = [str(sweep_events_maxlen), keys.events_channel]
 
@@ -160,8 +174,8 @@ class Transitions:
             res_caps.append(cap)
             res_names.append(name)
         brk_n, brk_cooldown = breaker or (0, 0.0)
-        res = lua("todo_start")(
-            self.r,
+        res, acked = self._run(
+            "todo_start",
             [*self._ledger(sweep_id), self.keys.fence(repo),
              self.keys.breaker(repo), self.keys.waiters(f"repo:{repo}"),
              self.keys.waiters_seen(f"repo:{repo}"), *slots, *res_keys,
@@ -174,6 +188,13 @@ class Transitions:
              *(x for _b, iv, burst in pace for x in (repr(float(iv)), int(burst))), *preds],
         )
         verdict = StartVerdict(str(res[0]))
+        if verdict == StartVerdict.started and not acked:
+            # Not on a replica yet: a failover now would lose it, and the slot could go
+            # to a second run. Not run: the caller asks again with the same token, and
+            # the answer (this start again, renewed, or a fresh one on a new master)
+            # comes with a new WAIT.
+            raise NotReplicated(f"no replica confirmed the start of {todo_id} within "
+                                f"{self.wait_ms} ms")
         if verdict == StartVerdict.started:
             extra = tuple(json.loads(res[5] or "[]")) if len(res) > 5 else ()
             lease = Lease(repo, int(res[1]), token, int(res[2]), self.ttl_ms, self.keys.namespace,
@@ -191,6 +212,16 @@ class Transitions:
         if verdict == StartVerdict.held:
             return Started(verdict, detail="new" if int(res[1]) else "")
         return Started(verdict, detail=str(res[1]) if len(res) > 1 else "")
+
+    def _run(self, name: str, keys: Sequence[str], args: Sequence[object]
+             ) -> tuple[list[object], bool]:
+        """Script ``name``'s reply, and whether enough replicas have it (always True
+        without replicas to wait for)."""
+        if not self.replicas:
+            return lua(name)(self.r, keys, args), True  # type: ignore[arg-type]
+        res, acked = lua(name).replicated(self.r, keys, args,  # type: ignore[arg-type]
+                                          self.replicas, self.wait_ms)
+        return res, acked >= self.replicas
 
     def wait_turn(self, rank: str, timeout: float) -> bool:
         """Block up to ``timeout`` s until a finishing holder wakes this waiter;
@@ -213,8 +244,8 @@ class Transitions:
         succ = list(successors) if status in SUCCESSFUL else []
         extra = list(lease.extra)
         names = sorted(resources)[:len(extra)]
-        res = lua("todo_finish")(
-            self.r,
+        res, acked = self._run(
+            "todo_finish",
             [*self._ledger(sweep_id), lease.key,
              self.keys.breaker(lease.repo), self.keys.waiters(f"repo:{lease.repo}"),
              *extra, *(self.keys.waiters(f"resource:{n}") for n in names)],
@@ -226,6 +257,12 @@ class Transitions:
         )
         if res[0] != "ok":
             return Finished(False, detail=str(res[1]))
+        if not acked:
+            # Recorded, not yet on a replica. Not retried (a second finish would be
+            # refused as a duplicate): if a failover loses it, the todo is found
+            # running with an expired lease and runs again, after this run ended.
+            log.warning("%s/%s: no replica confirmed its outcome within %d ms", sweep_id,
+                        todo_id, self.wait_ms)
         return Finished(True, terminal=int(res[1]), level_done=bool(int(res[2])),
                         queued=list(json.loads(res[3])))
 

@@ -188,9 +188,17 @@ local function main()
   if TERMINAL[status] then return {'terminal', status} end
   local attempts = tonumber(cp.attempts) or 0
   if status == TS.running and cp.token == token then
-    -- This very start, retried after its reply was lost: answer it again.
+    -- This very start, retried after its reply was lost (or after a replica did not
+    -- confirm it: see Transitions.start): answer it again, renewing the lease, so the
+    -- retry writes and a WAIT after it covers the start. A lease that expired since
+    -- is not given back: the supervisor finds the run lost.
+    if redis.call('GET', cp.lease_key) ~= token then return {'stale'} end
     for i = 1, nslots do
       if KEYS[6 + i] == cp.lease_key then
+        redis.call('PEXPIRE', cp.lease_key, ttl)
+        for _, rk in ipairs(cp.resource_keys or {}) do
+          if redis.call('GET', rk) == token then redis.call('PEXPIRE', rk, ttl) end
+        end
         return {'started', i - 1, tonumber(cp.fence), attempts, 0,
           cjson.encode(cp.resource_keys or {}), tonumber(got.outputs) or 0}
       end

@@ -1,0 +1,186 @@
+"""One Redis master, two replicas and three sentinels on free local ports, for the
+Sentinel tests (``tests/integration/test_sentinel.py`` and the chaos tier's soak).
+
+Short timings on purpose: a master is down for the sentinels after 500 ms, and a
+failover may follow the last one after ``2 * FAILOVER_TIMEOUT_MS``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.waiting import wait_for
+
+MASTER = "coordmaster"
+DOWN_AFTER_MS = 500
+FAILOVER_TIMEOUT_MS = 1500
+PASSWORD = "s3cret:pw@x"  # a password with characters a URL must encode
+SENTINEL_PASSWORD = "sentinel-pw"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class SentinelBed:
+    """``url`` is the ``sentinel://`` URL coord is given; ``kill_master()`` SIGKILLs
+    the current master and ``wait_failover()`` waits for the sentinels to name another."""
+
+    def __init__(self, root: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            if os.environ.get("COORD_REQUIRE_REDIS") == "1":
+                pytest.fail("COORD_REQUIRE_REDIS=1 but redis-server is not on PATH", pytrace=False)
+            pytest.skip("redis-server is not on PATH")
+        self.binary, self.root = binary, root
+        self.ports = [free_port() for _ in range(3)]
+        self.sentinel_ports = [free_port() for _ in range(3)]
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.start_redis(self.ports[0])
+        for port in self.ports[1:]:
+            self.start_redis(port, replica_of=self.ports[0])
+        for port in self.sentinel_ports:
+            self._start_sentinel(port)
+        wait_for(lambda: self.master_port() == self.ports[0], 20, "the sentinels to see the master")
+        wait_for(lambda: len(self.healthy_replicas()) == 2, 20, "two replicas in sync")
+
+    @property
+    def url(self) -> str:
+        from urllib.parse import quote
+
+        hosts = ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports)
+        return f"sentinel://:{quote(PASSWORD, safe='')}@{hosts}/0?master={MASTER}"
+
+    def env(self) -> dict[str, str]:
+        return {"COORD_REDIS_URL": self.url, "COORD_SENTINEL_PASSWORD": SENTINEL_PASSWORD}
+
+    # -- processes ------------------------------------------------------------------------
+    def start_redis(self, port: int, replica_of: int | None = None) -> None:
+        d = self.root / f"redis-{port}"
+        d.mkdir(parents=True, exist_ok=True)
+        cmd = [self.binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--dir", str(d), "--logfile", str(d / "redis.log"),
+               "--requirepass", PASSWORD, "--masterauth", PASSWORD,
+               "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0",
+               "--maxmemory-policy", "noeviction"]
+        if replica_of is not None:
+            cmd += ["--replicaof", "127.0.0.1", str(replica_of)]
+        self.procs[port] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.STDOUT)
+        wait_for(lambda: self._ping(port), 15, f"redis-server on {port}", interval=0.05)
+
+    def _start_sentinel(self, port: int) -> None:
+        d = self.root / f"sentinel-{port}"
+        d.mkdir(parents=True, exist_ok=True)
+        conf = d / "sentinel.conf"
+        conf.write_text(
+            f"port {port}\nbind 127.0.0.1\ndir {d}\nlogfile {d / 'sentinel.log'}\n"
+            f"requirepass {SENTINEL_PASSWORD}\n"
+            f"sentinel monitor {MASTER} 127.0.0.1 {self.ports[0]} 2\n"
+            f"sentinel auth-pass {MASTER} {PASSWORD}\n"
+            f"sentinel sentinel-pass {SENTINEL_PASSWORD}\n"
+            f"sentinel down-after-milliseconds {MASTER} {DOWN_AFTER_MS}\n"
+            f"sentinel failover-timeout {MASTER} {FAILOVER_TIMEOUT_MS}\n"
+            f"sentinel parallel-syncs {MASTER} 2\n")
+        self.procs[port] = subprocess.Popen([self.binary, str(conf), "--sentinel"],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        wait_for(lambda: self._ping(port, SENTINEL_PASSWORD), 15, f"sentinel on {port}",
+                 interval=0.05)
+
+    def _ping(self, port: int, password: str = PASSWORD) -> bool:
+        try:
+            return bool(self.client(port, password).ping())
+        except redis.RedisError:
+            return False
+
+    def client(self, port: int, password: str = PASSWORD) -> redis.Redis:
+        return redis.Redis("127.0.0.1", port, password=password, decode_responses=True,
+                           socket_timeout=2, socket_connect_timeout=2)
+
+    # -- state ----------------------------------------------------------------------------
+    def master_port(self) -> int | None:
+        """The master's port as most sentinels name it (None: no majority)."""
+        votes: dict[int, int] = {}
+        for port in self.sentinel_ports:
+            try:
+                addr = self.client(port, SENTINEL_PASSWORD).sentinel_get_master_addr_by_name(MASTER)
+            except redis.RedisError:
+                continue
+            if addr:
+                votes[int(addr[1])] = votes.get(int(addr[1]), 0) + 1
+        best = max(votes.items(), key=lambda kv: kv[1], default=(None, 0))
+        return best[0] if best[1] >= 2 else None
+
+    def healthy_replicas(self) -> list[int]:
+        """Ports of the replicas the current master has in sync (online)."""
+        port = self.master_port()
+        if port is None:
+            return []
+        try:
+            info = self.client(port).info("replication")
+        except redis.RedisError:
+            return []
+        if info.get("role") != "master":
+            return []
+        return [int(v["port"]) for k, v in info.items()
+                if k.startswith("slave") and isinstance(v, dict) and v.get("state") == "online"]
+
+    def kill_master(self) -> int:
+        """SIGKILL the current master; its port."""
+        port = self.master_port()
+        assert port is not None, "no master to kill"
+        proc = self.procs[port]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        return port
+
+    def wait_failover(self, old: int, timeout: float = 30) -> int:
+        """Wait until the sentinels name a master other than ``old`` that answers as one."""
+        def promoted() -> int | None:
+            port = self.master_port()
+            if port is None or port == old:
+                return None
+            try:
+                return port if self.client(port).info("replication")["role"] == "master" else None
+            except redis.RedisError:
+                return None
+
+        return int(wait_for(promoted, timeout, "a failover", interval=0.05))
+
+    def rejoin(self, port: int) -> None:
+        """Start a killed server again, as a replica of the current master (what its
+        sentinel-managed config would make it)."""
+        master = self.master_port()
+        assert master is not None and master != port
+        self.start_redis(port, replica_of=master)
+
+    def close(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def logs(self) -> str:
+        out = []
+        for log in sorted(self.root.glob("*/*.log")):
+            out.append(f"--- {log}\n{log.read_text(errors='replace')[-2000:]}")
+        return "\n".join(out)
+
+
+def wait_seconds(since: float) -> float:
+    return time.time() - since

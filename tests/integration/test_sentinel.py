@@ -1,0 +1,119 @@
+"""``COORD_REDIS_URL=sentinel://...``: one master, two replicas, three sentinels (real
+servers, ``tests/integration/sentinel_bed.py``), real ``coord worker`` processes.
+
+A bad sentinel URL is refused (exit 2) without its password; a sweep rides out its
+master SIGKILLed mid-todo (the waiting CLI and the worker reach the new master with
+no restart) and, after that, a forced ``SENTINEL FAILOVER`` that demotes a live master
+(``READONLY``/``UNBLOCKED`` under the worker's connections: celery#7946).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helpers import Cluster, T, read_lines, wait_until
+from tests.integration.sentinel_bed import MASTER, PASSWORD, SENTINEL_PASSWORD, SentinelBed
+
+pytestmark = pytest.mark.timeout(180)
+
+LOGGED = ("echo start $(date +%s.%N) >> $COORD_TODO_ID.log; sleep {s}; "
+          "echo end $(date +%s.%N) >> $COORD_TODO_ID.log")
+
+
+@pytest.fixture
+def bed(tmp_path: Path) -> Iterator[SentinelBed]:
+    b = SentinelBed(tmp_path / "bed")
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture
+def sentinel_cluster(bed: SentinelBed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                     request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    for k, v in bed.env().items():
+        monkeypatch.setenv(k, v)
+    from coordination.runtime import client
+    from coordination.settings import get_settings
+
+    get_settings.cache_clear()
+    c = Cluster(tmp_path / "cluster", bed.url)
+    c.env.update(bed.env(), COORD_LEASE_TTL="4", COORD_LOST_AFTER="3",
+                 COORD_WORKER_HEARTBEAT="0.5")
+    try:
+        yield c
+    finally:
+        rep = getattr(request.node, "rep_call", None)
+        if rep is not None and rep.failed:
+            print(c.log_tails())
+            print(bed.logs())
+        c.close()
+        client._real_clients.pop(bed.url, None)
+        get_settings.cache_clear()
+
+
+def test_a_bad_sentinel_url_is_refused_without_its_password(tmp_path: Path) -> None:
+    c = Cluster(tmp_path, "redis://127.0.0.1:1/0")
+    c.write_catalog({"a": 1}, [T("TODO-001", "a", "true")])
+    secret = "pw-never-shown"
+    for url, says in [
+        (f"sentinel://:{secret}@127.0.0.1:26379/0", "needs ?master=NAME"),
+        (f"sentinel://:{secret}@127.0.0.1:26379,/0?master=m", "empty host"),
+        (f"sentinel://:{secret}@127.0.0.1:99999/0?master=m", "port must be"),
+        (f"sentinel://:{secret}@h:1/0?master=m&ssl_cert_reqs=none", "without ssl=true"),
+        (f"sentinel://:{secret}@h:1/x?master=m", "database must be"),
+    ]:
+        c.env["COORD_REDIS_URL"] = url
+        res = c.cli("sweep", "list")
+        assert res.returncode == 2, (url, res.stderr)
+        assert says in res.stderr and secret not in res.stderr + res.stdout, res.stderr
+
+
+def test_a_sweep_rides_out_a_killed_master_and_a_forced_failover(
+        sentinel_cluster: Cluster, bed: SentinelBed) -> None:
+    c = sentinel_cluster
+    c.write_catalog({"a": 1}, [T("TODO-001", "a", LOGGED.format(s=3)),
+                               T("TODO-002", "a", LOGGED.format(s=0.2), blocked_by=["TODO-001"])])
+    (w,) = c.start_workers(["a"])
+    waiter = c.popen("plan", "sweep", "PLAN-001", "--wait", "--json")
+    sid = wait_until(lambda: (c.rt.checkpoints.list_sweeps(1) or [{}])[0].get("id"), 30,
+                     "the sweep")
+    c.wait_todo(sid, "TODO-001", {"running"})
+    old = bed.kill_master()
+    killed = time.time()
+    bed.wait_failover(old)
+    out, err = waiter.communicate(timeout=90)
+    assert waiter.returncode == 0, err[-3000:]
+    st = json.loads(out)
+    assert st["status"] == "succeeded", st
+    for tid in ("TODO-001", "TODO-002"):
+        starts = [x for x in read_lines(c.repo_dir("a") / f"{tid}.log") if x.startswith("start")]
+        assert len(starts) == 1, (tid, starts)  # the running todo rode the failover out
+    assert w.alive()
+    print(f"\nRECOVERY sentinel failover (master SIGKILLed), sweep done after "
+          f"{time.time() - killed:.1f} s")
+    # Where the URL is shown, its password is not.
+    shown = c.cli("sweep", "list", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert PASSWORD not in shown.stderr + w.log_text()
+    assert SENTINEL_PASSWORD not in w.log_text()
+
+    # A forced failover demotes a live master under the worker's connections.
+    bed.rejoin(old)
+    wait_until(lambda: len(bed.healthy_replicas()) == 2, 30, "the old master back as a replica")
+    current = bed.master_port()
+    bed.client(bed.sentinel_ports[0], SENTINEL_PASSWORD).execute_command(
+        "SENTINEL", "FAILOVER", MASTER)
+    bed.wait_failover(current)  # type: ignore[arg-type]
+    sid2 = c.cli_json("todo", "run", "TODO-002")["sweep_id"]
+    st2 = c.wait_sweep(sid2, timeout=60)
+    assert st2["status"] == "succeeded", st2
+    assert st2["todos"]["TODO-002"]["worker"].startswith(w.hostname_prefix)
+    assert w.alive(), w.log_text()[-3000:]
+    assert "Unrecoverable error" not in w.log_text()
