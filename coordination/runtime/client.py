@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import redis
 from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
 
-from coordination.redis_url import is_sentinel, sentinel_target
+from coordination.redis_url import is_sentinel
 from coordination.runtime.embedded_server import joined
+from coordination.runtime.sentinel import sentinel_master
 from coordination.settings import Settings, get_settings
 from coordination.status import lua_preamble
 
@@ -90,40 +91,6 @@ def _real_client(url: str) -> redis.Redis:
                     **keepalive)
             _real_clients[url] = client
         return client
-
-
-def sentinel_password() -> str | None:
-    """``COORD_SENTINEL_PASSWORD`` (None when unset or empty)."""
-    secret = get_settings().sentinel_password
-    return secret.get_secret_value() or None if secret is not None else None
-
-
-def sentinel_kwargs(url: str, **socket: Any) -> dict[str, Any]:
-    """redis-py's keyword arguments for the sentinels of a ``sentinel://`` URL: their
-    password (``COORD_SENTINEL_PASSWORD``), the URL's TLS and ``socket`` options."""
-    target = sentinel_target(url)
-    out: dict[str, Any] = {**socket, **target.tls}
-    password = sentinel_password()
-    if password:
-        out["password"] = password
-    return out
-
-
-def sentinel_master(url: str, **kwargs: Any) -> redis.Redis:
-    """A client of the master the sentinels of ``url`` name: each new connection asks
-    them where the master is now (redis-py's ``SentinelConnectionPool``), so after a
-    failover the next connection reaches the new master. A write refused by a demoted
-    master (``READONLY``, celery#7946) drops that connection and surfaces as a
-    ``ConnectionError``, which the caller rides out (:func:`riding_out`) like any
-    other reconnect, never as a crash."""
-    from redis.sentinel import Sentinel  # lazy: only a sentinel:// URL needs it
-
-    target = sentinel_target(url)
-    socket = {k: v for k, v in kwargs.items() if k.startswith("socket_")}
-    manager = Sentinel(target.sentinels, sentinel_kwargs=sentinel_kwargs(url, **socket))
-    auth = {"username": target.username, "password": target.password}
-    return manager.master_for(target.master, redis_class=redis.Redis, db=target.db,
-                              **{k: v for k, v in auth.items() if v}, **target.tls, **kwargs)
 
 
 def embedded_server() -> fakeredis.FakeServer:
@@ -319,10 +286,11 @@ class LuaScript:
             raise self.refused(r, keys) or exc from None
 
     def replicated(self, r: redis.Redis, keys: Sequence[str], args: Sequence[EncodableT],
-                   replicas: int, timeout_ms: int) -> tuple[Any, int]:
-        """The script's reply, and how many replicas had its writes (and everything the
-        master had before them) within ``timeout_ms``: the script and a ``WAIT`` in one
-        round trip, on one connection (``WAIT`` counts the writes of its own connection)."""
+                   replicas: int, timeout_ms: int) -> tuple[Any, int, int]:
+        """The script's reply; how many replicas had its writes (and everything the master
+        had before them) within ``timeout_ms`` (``WAIT replicas``); and how many replicas
+        the master had online right after (``ROLE``). One round trip, one connection:
+        ``WAIT`` counts the writes of its own connection."""
         def run(first: str) -> list[Any]:
             pipe = r.pipeline(transaction=False)
             if first == "evalsha":
@@ -330,20 +298,21 @@ class LuaScript:
             else:
                 pipe.eval(self.text, len(keys), *keys, *args)
             pipe.wait(replicas, timeout_ms)
+            pipe.execute_command("ROLE")
             return list(pipe.execute(raise_on_error=False))
 
         try:
-            res, acked = run("evalsha")
+            res, acked, role = run("evalsha")
             if isinstance(res, NoScriptError):
-                res, acked = run("eval")
-            for part in (res, acked):
+                res, acked, role = run("eval")
+            for part in (res, acked, role):
                 if isinstance(part, Exception):
                     raise part
         except ResponseError as exc:
             if isinstance(exc, NoPermissionError) or ACL_REFUSED not in str(exc):
                 raise
             raise self.refused(r, keys) or exc from None
-        return res, int(acked)
+        return res, int(acked), _online(role)
 
     def refused(self, r: redis.Redis, keys: Sequence[str]) -> NoPermissionError | None:
         """The NOPERM of the command this script runs that the user may not run: Redis
@@ -388,6 +357,33 @@ class NotReplicated(redis.ConnectionError):
 
 #: How long a transition waits for a replica to confirm it (milliseconds, at most).
 REPLICA_WAIT_MS = 1000
+_replicas_seen: dict[int, int] = {}
+
+
+def _online(role: Any) -> int:
+    """Replicas online in a master's ``ROLE`` reply (it lists only those)."""
+    if role and str(role[0]) == "master" and len(role) > 2:
+        return len(role[2])
+    return 0
+
+
+def run_replicated(script: LuaScript, r: redis.Redis, keys: Sequence[str],
+                   args: Sequence[EncodableT], at_least: int, timeout_ms: int
+                   ) -> tuple[Any, bool]:
+    """``script``'s reply, and whether every replica the master has online (and at
+    least ``at_least``) had its writes within ``timeout_ms``.
+
+    Every one, not one: Sentinel promotes the replica whose offset it last saw
+    highest, from an INFO up to a second old, so a write only one of two replicas
+    had may be the one the failover drops. The count to wait for is the one the
+    master gave last time; the ``ROLE`` read right after this ``WAIT`` says whether it
+    still holds (a replica that came online since must have the write too, or the
+    call counts as unconfirmed and the retry waits for it). A replica that comes
+    online after that ``ROLE`` synced from a master that already had the write."""
+    wanted = max(at_least, _replicas_seen.get(id(r), 0))
+    res, acked, online = script.replicated(r, keys, args, wanted, timeout_ms)
+    _replicas_seen[id(r)] = online
+    return res, acked >= max(at_least, online)
 
 
 def riding_out(call: Callable[[], T], until: float,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import redis
 
 from coordination.keys import Keys
-from coordination.runtime.client import REPLICA_WAIT_MS, NotReplicated, lua
+from coordination.runtime.client import REPLICA_WAIT_MS, NotReplicated, lua, run_replicated
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +83,9 @@ class LeaseManager:
         and gives the run up once its last confirmed renewal is a TTL old."""
         if not self.replicas:
             return bool(lua("lease_extend")(self.r, lease.keys, [lease.token, lease.ttl_ms]))
-        res, acked = lua("lease_extend").replicated(self.r, lease.keys, [lease.token, lease.ttl_ms],
-                                                    self.replicas, self.wait_ms)
-        if res and acked < self.replicas:
+        res, acked = run_replicated(lua("lease_extend"), self.r, lease.keys,
+                                    [lease.token, lease.ttl_ms], self.replicas, self.wait_ms)
+        if res and not acked:
             raise NotReplicated(f"no replica confirmed the renewal of {lease.key} within "
                                 f"{self.wait_ms} ms")
         return bool(res)

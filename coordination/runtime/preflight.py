@@ -59,6 +59,7 @@ from coordination.redis_url import (
     sentinel_target,
     url_password,
 )
+from coordination.runtime.sentinel import sentinel_master
 from coordination.settings import Settings, get_settings
 
 __all__ = ["ACL_COMMANDS", "DEFAULT_TIMEOUT", "Diagnosis", "acl_rules", "acl_setuser",
@@ -103,9 +104,10 @@ ACL_WRITE = ("set", "getdel", "incr", "del", "expire", "pexpire", "persist", "hs
              "script|load", "script|exists", "multi", "exec", "time", "blpop", "scan")
 #: What a worker adds: consuming its queues, and Celery's remote control (Flower).
 #: ``watch``/``unwatch``/``rpush``: kombu's redelivery, with COORD_VISIBILITY_TIMEOUT.
-#: ``wait``: a start, renewal and finish wait for a replica behind Sentinel.
+#: ``wait``/``role``: behind Sentinel, a start, renewal and finish wait for every
+#: replica online (ROLE counts them).
 ACL_CONSUME = ("brpop", "rpop", "rpush", "watch", "unwatch", "psubscribe", "punsubscribe",
-               "wait")
+               "wait", "role")
 #: Welcome, not needed: without them a worker's warm shutdown waits up to a second for
 #: its BRPOP to time out instead of ending it (CLIENT UNBLOCK).
 ACL_OPTIONAL = ("client|id", "client|unblock")
@@ -196,7 +198,7 @@ def _probes(keys: Keys, token: str, db: int) -> dict[str, tuple[str | int | floa
         "eval": ("EVAL", _PROBE_SCRIPT, 0), "evalsha": ("EVALSHA", sha, 0),
         "script|load": ("SCRIPT", "LOAD", _PROBE_SCRIPT),
         "script|exists": ("SCRIPT", "EXISTS", sha),
-        "time": ("TIME",), "wait": ("WAIT", 0, 1), "scan": ("SCAN", 0, "MATCH", k("*"), "COUNT", 10),
+        "time": ("TIME",), "wait": ("WAIT", 0, 1), "role": ("ROLE",), "scan": ("SCAN", 0, "MATCH", k("*"), "COUNT", 10),
         "watch": ("WATCH", s), "unwatch": ("UNWATCH",),
         "client|id": ("CLIENT", "ID"),
         # Last: a refused EXEC would leave the connection in MULTI (it is dropped after).
@@ -391,8 +393,6 @@ def one_shot_client(url: str, timeout: float) -> redis.Redis:
     opts = {"socket_connect_timeout": timeout, "socket_timeout": timeout,
             "retry": Retry(NoBackoff(), 0), "health_check_interval": 0}
     if is_sentinel(url):
-        from coordination.runtime.client import sentinel_master  # lazy: sentinel:// only
-
         return sentinel_master(url, **opts)
     return redis.Redis.from_url(url, **opts)
 

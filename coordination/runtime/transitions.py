@@ -39,7 +39,7 @@ import redis
 from coordination.keys import Keys
 from coordination.planner.ranking import DEFAULT_RANK
 from coordination.runtime.checkpoints import encode
-from coordination.runtime.client import REPLICA_WAIT_MS, NotReplicated, lua
+from coordination.runtime.client import REPLICA_WAIT_MS, NotReplicated, lua, run_replicated
 from coordination.runtime.leases import Lease, new_token
 from coordination.status import SUCCESSFUL, TERMINAL, TodoStatus
 
@@ -129,10 +129,13 @@ class Transitions:
         self.r = r
         self.keys = keys
         self.ttl_ms = max(1, int(lease_ttl * 1000))
-        #: Replicas a start and a finish must reach before the caller acts on them
-        #: (0: no WAIT; a sentinel:// Redis: 1, see ARCHITECTURE.md "Failover").
+        #: At least this many replicas (and every one online) must have a start or a
+        #: finish before the caller acts on it (0: no WAIT; a sentinel:// Redis: 1,
+        #: see ARCHITECTURE.md "Failover").
         self.replicas = replicas
         self.wait_ms = replica_wait_ms(lease_ttl)
+        #: Answers of finishes no replica confirmed yet, by lease token (see finish).
+        self._unconfirmed: dict[str, Finished] = {}
         # Todo events go to their sweep's stream only (see emit in lua/_common.lua).
         self._ledger_args = [str(sweep_events_maxlen), keys.events_channel]
 
@@ -219,9 +222,8 @@ class Transitions:
         without replicas to wait for)."""
         if not self.replicas:
             return lua(name)(self.r, keys, args), True  # type: ignore[arg-type]
-        res, acked = lua(name).replicated(self.r, keys, args,  # type: ignore[arg-type]
-                                          self.replicas, self.wait_ms)
-        return res, acked >= self.replicas
+        return run_replicated(lua(name), self.r, keys, args,  # type: ignore[arg-type]
+                              self.replicas, self.wait_ms)
 
     def wait_turn(self, rank: str, timeout: float) -> bool:
         """Block up to ``timeout`` s until a finishing holder wakes this waiter;
@@ -255,16 +257,33 @@ class Transitions:
              lease.repo, len(extra), self.keys.wake_prefix, self.ttl_ms, encode(fields), tail,
              *(x for pair in succ for x in pair)],
         )
-        if res[0] != "ok":
+        if res[0] == "again":
+            # This outcome is recorded already: by this call's first try, whose answer
+            # is kept until a replica confirms it (below); else by a call whose reply
+            # was lost, as before: the caller is told it was overtaken.
+            fin = self._unconfirmed.pop(lease.token, None)
+            if fin is None:
+                return Finished(False, detail="status")
+        elif res[0] != "ok":
+            self._unconfirmed.pop(lease.token, None)
             return Finished(False, detail=str(res[1]))
+        else:
+            fin = Finished(True, terminal=int(res[1]), level_done=bool(int(res[2])),
+                           queued=list(json.loads(res[3])))
         if not acked:
-            # Recorded, not yet on a replica. Not retried (a second finish would be
-            # refused as a duplicate): if a failover loses it, the todo is found
-            # running with an expired lease and runs again, after this run ended.
-            log.warning("%s/%s: no replica confirmed its outcome within %d ms", sweep_id,
-                        todo_id, self.wait_ms)
-        return Finished(True, terminal=int(res[1]), level_done=bool(int(res[2])),
-                        queued=list(json.loads(res[3])))
+            # Recorded, not yet on the replicas: a failover now could lose it (the todo
+            # would then run again once its lease expired on the new master). Asked
+            # again by the caller: answered 'again' (with a write a WAIT covers) by this
+            # master, or recorded afresh by a new master that lost it.
+            self._unconfirmed[lease.token] = fin
+            raise NotReplicated(f"no replica confirmed the outcome of {todo_id} within "
+                                f"{self.wait_ms} ms")
+        return fin
+
+    def unconfirmed(self, token: str) -> Finished | None:
+        """The answer of a finish under ``token`` that no replica has confirmed (it is
+        forgotten here)."""
+        return self._unconfirmed.pop(token, None)
 
     def lost(self, sweep_id: str, todo_id: str, *, repo: str, token: str, max_lost: int,
              now: float, why: str, level: int = -1, breaker: tuple[int, float] | None = None

@@ -32,7 +32,7 @@ import redis
 
 from coordination.retry import backoff_cap
 from coordination.runtime.checkpoints import SweepRecord
-from coordination.runtime.client import riding_out
+from coordination.runtime.client import NotReplicated, riding_out
 from coordination.runtime.context import Runtime
 from coordination.runtime.leases import Heartbeat, Lease, new_token
 from coordination.runtime.transitions import Started, StartVerdict, waiter_rank
@@ -167,11 +167,21 @@ class Turn:
         # as our lease could still be alive (the fenced write refuses it after). One
         # round trip: fenced write, lease released, counters, event, eager successors.
         patience = time.monotonic() + rt.settings.lease_ttl
-        fin = riding_out(lambda: rt.transitions.finish(
-            self.sweep_id, self.todo_id, lease=self.lease, status=status, fields=fields,
-            event=event, level=level, successors=succs,
-            breaker=None if rollback else spec.breaker(t.repo), resources=t.resources,
-        ), patience)
+        try:
+            fin = riding_out(lambda: rt.transitions.finish(
+                self.sweep_id, self.todo_id, lease=self.lease, status=status, fields=fields,
+                event=event, level=level, successors=succs,
+                breaker=None if rollback else spec.breaker(t.repo), resources=t.resources,
+            ), patience)
+        except NotReplicated:
+            # Recorded on the master; no replica confirmed it while our lease lived:
+            # carry on by its answer (a failover losing it makes the todo run again).
+            unconfirmed = rt.transitions.unconfirmed(self.lease.token)
+            if unconfirmed is None:
+                raise
+            log.warning("%s/%s: its outcome is recorded but no replica confirmed it",
+                        self.sweep_id, self.todo_id)
+            fin = unconfirmed
         if not fin.ok:
             # Our fence is stale: someone else owns the todo now. Say so, write nothing.
             self.lost("stale fence")

@@ -11,7 +11,8 @@
 -- successor id and its queue per eager successor to look at (on success).
 -- The run's outcome and time are added to the sweep's own metric counts (`metrics`).
 -- Returns {'ok', terminal count, level done (0|1), queued successors (JSON)}
--- or {'rejected', 'missing' | 'fence' | 'lease' | 'token' | 'status'}.
+-- or {'rejected', 'missing' | 'fence' | 'lease' | 'token' | 'status'}, or {'again'}
+-- when this very outcome (token, fence, status) is already recorded.
 --
 -- Races closed: a holder paused past its TTL writing over the run of the
 -- worker that took the todo over (fence, token and lease are checked at the
@@ -53,6 +54,12 @@ if not got['t:' .. todo_id] then return {'rejected', 'missing'} end
 local cp = cp_decode(got['t:' .. todo_id])
 if fence < (tonumber(cp.fence) or 0) then return {'rejected', 'fence'} end
 if cp.token ~= token then return {'rejected', 'token'} end
+if cp_status(cp) == status and tonumber(cp.fence) == fence then
+  -- This very finish, asked again (no replica had confirmed it: Transitions.finish):
+  -- the checkpoint is written back as it is, so a WAIT after this call covers it.
+  redis.call('HSET', sweep, 't:' .. todo_id, got['t:' .. todo_id])
+  return {'again'}
+end
 if cp_status(cp) ~= TS.running then return {'rejected', 'status'} end
 for i = 6, 5 + m do
   if redis.call('GET', KEYS[i]) ~= token then return {'rejected', 'lease'} end

@@ -1,0 +1,249 @@
+"""``sentinel://`` URLs (validation, redaction, what each client is given) and the
+replica wait of starts, renewals and finishes (``WAIT``), without servers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis
+
+from coordination.keys import Keys
+from coordination.redis_url import (
+    celery_url,
+    endpoint,
+    is_tls,
+    redact_url,
+    sentinel_target,
+    tls_options,
+    url_problem,
+)
+from coordination.runtime.client import NotReplicated, _replicas_seen, stand_in
+from coordination.runtime.leases import LeaseManager
+from coordination.runtime.transitions import StartVerdict, Transitions
+
+URL = "sentinel://user:p%40ss@s1:26380,[::1],s3/2?master=main"
+
+
+def test_a_sentinel_url_names_its_sentinels_master_db_and_credentials() -> None:
+    assert url_problem(URL) is None
+    t = sentinel_target(URL)
+    assert t.sentinels == (("s1", 26380), ("::1", 26379), ("s3", 26379))
+    assert (t.master, t.db, t.username, t.password, t.tls) == ("main", 2, "user", "p@ss", {})
+    assert redact_url(URL) == "sentinel://user:***@s1:26380,[::1],s3/2?master=main"
+    assert endpoint(URL) == "master 'main' of sentinels s1:26380,[::1]:26379,s3:26379"
+    # kombu's form: one URL per sentinel, ';'-separated; the master travels apart.
+    assert celery_url(URL) == ("sentinel://user:p%40ss@s1:26380/2;sentinel://user:p%40ss@[::1]/2;"
+                               "sentinel://user:p%40ss@s3/2")
+
+
+def test_ssl_true_speaks_tls_to_sentinels_and_master() -> None:
+    url = "sentinel://s1/0?master=m&ssl=true&ssl_cert_reqs=none&ssl_ca_certs=/ca.pem"
+    assert url_problem(url) is None and is_tls(url)
+    assert sentinel_target(url).tls == {"ssl": True, "ssl_cert_reqs": "none",
+                                        "ssl_ca_certs": "/ca.pem"}
+    assert tls_options(url) is not None
+    assert not is_tls("sentinel://s1/0?master=m")
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("sentinel://:pw-secret@s1/0", "needs ?master=NAME"),
+    ("sentinel://:pw-secret@/0?master=m", "at least one sentinel"),
+    ("sentinel://:pw-secret@s1,,s2/0?master=m", "empty host"),
+    ("sentinel://:pw-secret@s1:0/0?master=m", "port must be"),
+    ("sentinel://:pw-secret@s1/db?master=m", "database must be"),
+    ("sentinel://:pw-secret@s1/0?master=m&ssl_ca_certs=/x", "without ssl=true"),
+    ("sentinel://:pw-secret@s1/0?master=m&ssl=maybe", "ssl must be true or false"),
+    ("sentinel://:pw-secret@s1/0?master=m&timeout=3", "unsupported query parameter timeout"),
+])
+def test_a_bad_sentinel_url_says_what_is_wrong_without_its_password(url: str, says: str) -> None:
+    problem = url_problem(url)
+    assert problem is not None and says in problem, problem
+    assert "pw-secret" not in problem
+
+
+class Replicas:
+    """A client whose WAIT answers ``acked`` and whose master has ``online`` replicas
+    (the stand-in has no replication)."""
+
+    def __init__(self, acked: int, online: int = 1) -> None:
+        self.r = stand_in()
+        self.acked = acked
+        self.online = online
+        self.waits: list[tuple[int, int]] = []
+        _replicas_seen.clear()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.r, name)
+
+    def pipeline(self, transaction: bool = True) -> Any:
+        outer = self
+        pipe = self.r.pipeline(transaction=False)
+        fixed: dict[int, Any] = {}
+
+        class Pipe:
+            n = 0
+
+            def evalsha(self, *a: Any) -> None:
+                Pipe.n += 1
+                pipe.evalsha(*a)
+
+            def eval(self, *a: Any) -> None:
+                Pipe.n += 1
+                pipe.eval(*a)
+
+            def wait(self, n: int, ms: int) -> None:
+                outer.waits.append((n, ms))
+                fixed[Pipe.n] = outer.acked
+                Pipe.n += 1
+                pipe.ping()
+
+            def execute_command(self, *a: Any) -> None:
+                assert a == ("ROLE",)
+                fixed[Pipe.n] = ["master", 0, [["127.0.0.1", str(7000 + i), "0"]
+                                               for i in range(outer.online)]]
+                Pipe.n += 1
+                pipe.ping()
+
+            def execute(self, raise_on_error: bool = True) -> list[Any]:
+                out = list(pipe.execute(raise_on_error=raise_on_error))
+                return [fixed.get(i, x) for i, x in enumerate(out)]
+
+        return Pipe()
+
+
+def _start(tr: Transitions, sweep: str, token: str = "tok") -> Any:
+    return tr.start(sweep, "T1", repo="a", concurrency=1, preds=[], worker="w", token=token)
+
+
+def _sweep(r: Any, keys: Keys, sweep: str) -> None:
+    r.hset(keys.sweep(sweep), mapping={"status": '"running"', "run": "0"})
+
+
+def test_a_start_no_replica_confirmed_is_not_run_and_its_retry_renews_and_waits_again() -> None:
+    keys = Keys("ns-wait")
+    fake = Replicas(acked=0)
+    fake.r.flushall()
+    _sweep(fake.r, keys, "S1")
+    tr = Transitions(fake, keys, lease_ttl=10, replicas=1)  # type: ignore[arg-type]
+    with pytest.raises(NotReplicated):
+        _start(tr, "S1")
+    assert fake.waits and set(fake.waits) == {(1, 1000)}
+    # The retry (same token) on a master whose replica caught up: started, and the
+    # lease renewed by the retry itself, so its WAIT covers the start.
+    fake.acked = 1
+    fake.r.pexpire(keys.lease("a", 0), 50)
+    st = _start(tr, "S1")
+    assert st.verdict == StartVerdict.started and st.lease is not None
+    assert fake.r.pttl(keys.lease("a", 0)) > 5000
+    # Without a replica to wait for, no WAIT is sent.
+    plain = Transitions(fake, keys, lease_ttl=10)  # type: ignore[arg-type]
+    _sweep(fake.r, keys, "S2")
+    fake.r.delete(keys.lease("a", 0))
+    fake.waits.clear()
+    assert _start(plain, "S2").verdict == StartVerdict.started
+    assert fake.waits == []
+
+
+def test_a_retried_start_whose_lease_expired_is_not_given_it_back() -> None:
+    keys = Keys("ns-wait2")
+    fake = Replicas(acked=1)
+    _sweep(fake.r, keys, "S1")
+    tr = Transitions(fake, keys, lease_ttl=10, replicas=1)  # type: ignore[arg-type]
+    assert _start(tr, "S1").verdict == StartVerdict.started
+    fake.r.delete(keys.lease("a", 0))
+    assert _start(tr, "S1").verdict == StartVerdict.stale
+
+
+def test_a_renewal_no_replica_confirmed_is_a_failed_renewal() -> None:
+    keys = Keys("ns-wait3")
+    fake = Replicas(acked=1)
+    _sweep(fake.r, keys, "S1")
+    tr = Transitions(fake, keys, lease_ttl=2, replicas=1)  # type: ignore[arg-type]
+    lease = _start(tr, "S1").lease
+    leases = LeaseManager(fake, keys, ttl=2, replicas=1)  # type: ignore[arg-type]
+    assert leases.extend(lease) is True
+    assert fake.waits[-1] == (1, 500)  # a quarter of the TTL: time is left to try again
+    fake.acked = 0
+    with pytest.raises(NotReplicated) as exc:
+        leases.extend(lease)
+    assert isinstance(exc.value, redis.ConnectionError)  # the heartbeat retries it
+
+
+def test_a_start_waits_for_every_replica_online_not_just_one() -> None:
+    keys = Keys("ns-wait4")
+    fake = Replicas(acked=1, online=2)
+    _sweep(fake.r, keys, "S1")
+    tr = Transitions(fake, keys, lease_ttl=10, replicas=1)  # type: ignore[arg-type]
+    # One of two replicas had it: Sentinel may promote the other one. (The first
+    # call waited for the one replica it knew of; ROLE right after said two.)
+    with pytest.raises(NotReplicated):
+        _start(tr, "S1")
+    assert fake.waits[-1] == (1, 1000)
+    with pytest.raises(NotReplicated):
+        _start(tr, "S1")
+    assert fake.waits[-1] == (2, 1000)  # the retry waits for both
+    fake.acked = 2
+    assert _start(tr, "S1").verdict == StartVerdict.started
+    # One replica went away meanwhile: confirmed by the one left.
+    fake.online, fake.acked = 1, 1
+    assert _start(tr, "S1").verdict == StartVerdict.started
+    # No replica online: at least one is still asked for.
+    fake.online, fake.acked = 0, 0
+    with pytest.raises(NotReplicated):
+        _start(tr, "S1")
+    assert fake.waits[-1] == (1, 1000)
+
+
+def test_a_finish_no_replica_confirmed_is_asked_again_and_keeps_its_first_answer() -> None:
+    from coordination.status import TodoStatus
+
+    keys = Keys("ns-wait5")
+    fake = Replicas(acked=1)
+    _sweep(fake.r, keys, "S1")
+    tr = Transitions(fake, keys, lease_ttl=10, replicas=1)  # type: ignore[arg-type]
+    lease = _start(tr, "S1").lease
+    assert lease is not None
+
+    def finish() -> Any:
+        return tr.finish("S1", "T1", lease=lease, status=TodoStatus.succeeded, fields={},
+                         event={})
+
+    fake.acked = 0
+    with pytest.raises(NotReplicated):
+        finish()
+    fake.acked = 1
+    fin = finish()  # answered 'again' (written back): the first answer stands
+    assert fin.ok and fin.terminal == 1, fin
+    # Asked again with nothing kept (a call whose reply was lost): overtaken, as before.
+    assert finish().ok is False
+
+
+def test_a_demoted_master_is_a_reconnect_for_the_broker() -> None:
+    from workers.broker import SentinelTransport, demoted
+
+    assert demoted(redis.exceptions.ReadOnlyError("You can't write against a read only replica."))
+    assert demoted(redis.ResponseError("UNBLOCKED force unblock from blocking operation, "
+                                       "instance state changed (master -> replica?)"))
+    assert not demoted(redis.ResponseError("WRONGTYPE Operation against a key"))
+    assert redis.exceptions.ReadOnlyError in SentinelTransport.connection_errors
+
+
+def test_the_celery_app_takes_the_sentinel_transport_and_the_master_name(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from coordination.dispatch.app import SENTINEL_TRANSPORT, celery_app
+    from coordination.settings import Settings
+
+    monkeypatch.setenv("COORD_SENTINEL_PASSWORD", "sentinel-secret")
+    from coordination.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        app = celery_app(Settings(redis_url=URL))
+    finally:
+        get_settings.cache_clear()
+    assert app.conf.broker_transport == SENTINEL_TRANSPORT
+    opts = app.conf.broker_transport_options
+    assert opts["master_name"] == "main"
+    assert opts["sentinel_kwargs"]["password"] == "sentinel-secret"
+    assert app.conf.broker_url.count("sentinel://") == 3
