@@ -357,7 +357,18 @@ class NotReplicated(redis.ConnectionError):
 
 #: How long a transition waits for a replica to confirm it (milliseconds, at most).
 REPLICA_WAIT_MS = 1000
-_replicas_seen: dict[int, int] = {}
+#: Seconds a master must show fewer replicas online than before for the count a write
+#: must reach to come down (a replica that died, or a master a failover replaced).
+REPLICA_GONE_AFTER = 5.0
+
+
+@dataclass
+class _Replicas:
+    wanted: int = 0  # every replica seen online lately
+    fewer_since: float | None = None  # since when ROLE has shown fewer
+
+
+_replicas_seen: dict[int, _Replicas] = {}
 
 
 def _online(role: Any) -> int:
@@ -370,20 +381,30 @@ def _online(role: Any) -> int:
 def run_replicated(script: LuaScript, r: redis.Redis, keys: Sequence[str],
                    args: Sequence[EncodableT], at_least: int, timeout_ms: int
                    ) -> tuple[Any, bool]:
-    """``script``'s reply, and whether every replica the master has online (and at
-    least ``at_least``) had its writes within ``timeout_ms``.
+    """``script``'s reply, and whether every replica seen online lately (and at least
+    ``at_least``) had its writes within ``timeout_ms``.
 
     Every one, not one: Sentinel promotes the replica whose offset it last saw
-    highest, from an INFO up to a second old, so a write only one of two replicas
-    had may be the one the failover drops. The count to wait for is the one the
-    master gave last time; the ``ROLE`` read right after this ``WAIT`` says whether it
-    still holds (a replica that came online since must have the write too, or the
-    call counts as unconfirmed and the retry waits for it). A replica that comes
-    online after that ``ROLE`` synced from a master that already had the write."""
-    wanted = max(at_least, _replicas_seen.get(id(r), 0))
+    highest, from an INFO up to a second old, not the one that answered a WAIT. And
+    lately, not just now: when Sentinel promotes a replica of a master that is still
+    up (it looked down), that replica leaves it at once, and until the old master is
+    demoted a WAIT there is answered by the replicas left; they follow the new master
+    next and drop what it never had. So the count only comes down once the master
+    has shown fewer replicas for :data:`REPLICA_GONE_AFTER` s (meanwhile writes are
+    unconfirmed, and retried). The count read by ``ROLE`` right after the WAIT also
+    catches a replica that came online since the last call; one that comes online
+    after it synced from a master that already had the write."""
+    seen = _replicas_seen.setdefault(id(r), _Replicas())
+    wanted = max(at_least, seen.wanted)
     res, acked, online = script.replicated(r, keys, args, wanted, timeout_ms)
-    _replicas_seen[id(r)] = online
-    return res, acked >= max(at_least, online)
+    now = time.monotonic()
+    if online >= seen.wanted:
+        seen.wanted, seen.fewer_since = online, None
+    elif seen.fewer_since is None:
+        seen.fewer_since = now
+    elif now - seen.fewer_since >= REPLICA_GONE_AFTER:
+        seen.wanted, seen.fewer_since = online, None
+    return res, acked >= max(at_least, seen.wanted)
 
 
 def riding_out(call: Callable[[], T], until: float,

@@ -175,6 +175,12 @@ class SentinelBed:
             except subprocess.TimeoutExpired:
                 pass
 
+    def failovers(self) -> int:
+        """Failovers the sentinels made so far (``+switch-master`` in the first one's log;
+        a sentinel that saw it logs it once)."""
+        log = self.root / f"sentinel-{self.sentinel_ports[0]}" / "sentinel.log"
+        return log.read_text(errors="replace").count("+switch-master") if log.exists() else 0
+
     def logs(self) -> str:
         out = []
         for log in sorted(self.root.glob("*/*.log")):

@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.helpers import Cluster, T, read_lines, wait_until
-from tests.integration.sentinel_bed import MASTER, PASSWORD, SENTINEL_PASSWORD, SentinelBed
+
+from tests.integration.sentinel_bed import (
+    MASTER,
+    PASSWORD,
+    SENTINEL_PASSWORD,
+    SentinelBed,
+    free_port,
+)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -58,6 +66,14 @@ def sentinel_cluster(bed: SentinelBed, tmp_path: Path, monkeypatch: pytest.Monke
         get_settings.cache_clear()
 
 
+def _get(port: int, path: str) -> str | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as res:
+            return str(res.read().decode()) if res.status == 200 else None
+    except OSError:
+        return None
+
+
 def test_a_bad_sentinel_url_is_refused_without_its_password(tmp_path: Path) -> None:
     c = Cluster(tmp_path, "redis://127.0.0.1:1/0")
     c.write_catalog({"a": 1}, [T("TODO-001", "a", "true")])
@@ -81,6 +97,9 @@ def test_a_sweep_rides_out_a_killed_master_and_a_forced_failover(
     c.write_catalog({"a": 1}, [T("TODO-001", "a", LOGGED.format(s=3)),
                                T("TODO-002", "a", LOGGED.format(s=0.2), blocked_by=["TODO-001"])])
     (w,) = c.start_workers(["a"])
+    port = free_port()
+    c.popen("ui", "--port", str(port))
+    wait_until(lambda: _get(port, "/api/sweeps") is not None, 60, "the web view")
     waiter = c.popen("plan", "sweep", "PLAN-001", "--wait", "--json")
     sid = wait_until(lambda: (c.rt.checkpoints.list_sweeps(1) or [{}])[0].get("id"), 30,
                      "the sweep")
@@ -96,6 +115,9 @@ def test_a_sweep_rides_out_a_killed_master_and_a_forced_failover(
         starts = [x for x in read_lines(c.repo_dir("a") / f"{tid}.log") if x.startswith("start")]
         assert len(starts) == 1, (tid, starts)  # the running todo rode the failover out
     assert w.alive()
+    # The web view, started before the failover, reads the new master by itself.
+    page = wait_until(lambda: _get(port, f"/api/sweeps/{sid}"), 30, "the web view to answer")
+    assert '"succeeded"' in page, page[:500]
     print(f"\nRECOVERY sentinel failover (master SIGKILLed), sweep done after "
           f"{time.time() - killed:.1f} s")
     # Where the URL is shown, its password is not.

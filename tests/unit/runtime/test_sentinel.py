@@ -170,7 +170,10 @@ def test_a_renewal_no_replica_confirmed_is_a_failed_renewal() -> None:
     assert isinstance(exc.value, redis.ConnectionError)  # the heartbeat retries it
 
 
-def test_a_start_waits_for_every_replica_online_not_just_one() -> None:
+def test_a_start_waits_for_every_replica_seen_online_lately(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from coordination.runtime import client
+
     keys = Keys("ns-wait4")
     fake = Replicas(acked=1, online=2)
     _sweep(fake.r, keys, "S1")
@@ -185,11 +188,19 @@ def test_a_start_waits_for_every_replica_online_not_just_one() -> None:
     assert fake.waits[-1] == (2, 1000)  # the retry waits for both
     fake.acked = 2
     assert _start(tr, "S1").verdict == StartVerdict.started
-    # One replica went away meanwhile: confirmed by the one left.
+    # A replica leaves (it may be the one a failover just promoted): the one left
+    # does not confirm anything until the master has had one replica for a while.
     fake.online, fake.acked = 1, 1
+    with pytest.raises(NotReplicated):
+        _start(tr, "S1")
+    monkeypatch.setattr(client, "REPLICA_GONE_AFTER", 0.0)
     assert _start(tr, "S1").verdict == StartVerdict.started
+    assert fake.waits[-1] == (2, 1000)
+    assert _start(tr, "S1").verdict == StartVerdict.started
+    assert fake.waits[-1] == (1, 1000)
     # No replica online: at least one is still asked for.
     fake.online, fake.acked = 0, 0
+    _replicas_seen.clear()
     with pytest.raises(NotReplicated):
         _start(tr, "S1")
     assert fake.waits[-1] == (1, 1000)
