@@ -375,6 +375,6 @@ class SentinelChannel(Channel, kredis.SentinelChannel):
 
 class SentinelTransport(Transport):
     Channel = SentinelChannel
-    default_port = kredis.SentinelTransport.default_port
+    default_port = kredis.SentinelTransport.default_port  # type: ignore[assignment]
     #: A demoted master's refusal is a reason to reconnect (to the new master).
     connection_errors = (*Transport.connection_errors, redis.exceptions.ReadOnlyError)

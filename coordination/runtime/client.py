@@ -286,11 +286,11 @@ class LuaScript:
             raise self.refused(r, keys) or exc from None
 
     def replicated(self, r: redis.Redis, keys: Sequence[str], args: Sequence[EncodableT],
-                   replicas: int, timeout_ms: int) -> tuple[Any, int, int]:
+                   replicas: int, timeout_ms: int) -> tuple[Any, int, dict[str, Any]]:
         """The script's reply; how many replicas had its writes (and everything the master
-        had before them) within ``timeout_ms`` (``WAIT replicas``); and how many replicas
-        the master had online right after (``ROLE``). One round trip, one connection:
-        ``WAIT`` counts the writes of its own connection."""
+        had before them) within ``timeout_ms`` (``WAIT replicas``); and the master's
+        ``INFO replication`` right after. One round trip, one connection: ``WAIT``
+        counts the writes of its own connection."""
         def run(first: str) -> list[Any]:
             pipe = r.pipeline(transaction=False)
             if first == "evalsha":
@@ -298,21 +298,21 @@ class LuaScript:
             else:
                 pipe.eval(self.text, len(keys), *keys, *args)
             pipe.wait(replicas, timeout_ms)
-            pipe.execute_command("ROLE")
+            pipe.info("replication")
             return list(pipe.execute(raise_on_error=False))
 
         try:
-            res, acked, role = run("evalsha")
+            res, acked, info = run("evalsha")
             if isinstance(res, NoScriptError):
-                res, acked, role = run("eval")
-            for part in (res, acked, role):
+                res, acked, info = run("eval")
+            for part in (res, acked, info):
                 if isinstance(part, Exception):
                     raise part
         except ResponseError as exc:
             if isinstance(exc, NoPermissionError) or ACL_REFUSED not in str(exc):
                 raise
             raise self.refused(r, keys) or exc from None
-        return res, int(acked), _online(role)
+        return res, int(acked), dict(info)
 
     def refused(self, r: redis.Redis, keys: Sequence[str]) -> NoPermissionError | None:
         """The NOPERM of the command this script runs that the user may not run: Redis
@@ -364,42 +364,44 @@ REPLICA_GONE_AFTER = 5.0
 
 @dataclass
 class _Replicas:
+    replid: str = ""  # the master's replication id (a promoted replica takes a new one)
     wanted: int = 0  # every replica seen online lately
-    fewer_since: float | None = None  # since when ROLE has shown fewer
+    fewer_since: float | None = None  # since when the master has shown fewer
 
 
 _replicas_seen: dict[int, _Replicas] = {}
 
 
-def _online(role: Any) -> int:
-    """Replicas online in a master's ``ROLE`` reply (it lists only those)."""
-    if role and str(role[0]) == "master" and len(role) > 2:
-        return len(role[2])
-    return 0
+def _online(info: dict[str, Any]) -> int:
+    """Replicas in sync with the master (``state=online``) in its INFO replication."""
+    return sum(1 for k, v in info.items()
+               if k.startswith("slave") and isinstance(v, dict) and v.get("state") == "online")
 
 
 def run_replicated(script: LuaScript, r: redis.Redis, keys: Sequence[str],
                    args: Sequence[EncodableT], at_least: int, timeout_ms: int
                    ) -> tuple[Any, bool]:
-    """``script``'s reply, and whether every replica seen online lately (and at least
-    ``at_least``) had its writes within ``timeout_ms``.
+    """``script``'s reply, and whether every replica this master has shown online
+    lately (and at least ``at_least``) had its writes within ``timeout_ms``.
 
     Every one, not one: Sentinel promotes the replica whose offset it last saw
     highest, from an INFO up to a second old, not the one that answered a WAIT. And
     lately, not just now: when Sentinel promotes a replica of a master that is still
     up (it looked down), that replica leaves it at once, and until the old master is
     demoted a WAIT there is answered by the replicas left; they follow the new master
-    next and drop what it never had. So the count only comes down once the master
-    has shown fewer replicas for :data:`REPLICA_GONE_AFTER` s (meanwhile writes are
-    unconfirmed, and retried). The count read by ``ROLE`` right after the WAIT also
-    catches a replica that came online since the last call; one that comes online
-    after it synced from a master that already had the write."""
+    next and drop what it never had. So on one master (one replication id) the count
+    only comes down once it has shown fewer replicas for :data:`REPLICA_GONE_AFTER` s
+    (meanwhile writes are unconfirmed, and retried); a new master (a new replication
+    id: a promoted replica's) starts from the replicas it has. The count read right
+    after the WAIT also catches a replica that came online since the last call; one
+    that comes online after it synced from a master that already had the write."""
     seen = _replicas_seen.setdefault(id(r), _Replicas())
     wanted = max(at_least, seen.wanted)
-    res, acked, online = script.replicated(r, keys, args, wanted, timeout_ms)
+    res, acked, info = script.replicated(r, keys, args, wanted, timeout_ms)
+    online, replid = _online(info), str(info.get("master_replid", ""))
     now = time.monotonic()
-    if online >= seen.wanted:
-        seen.wanted, seen.fewer_since = online, None
+    if replid != seen.replid or online >= seen.wanted:
+        seen.replid, seen.wanted, seen.fewer_since = replid, online, None
     elif seen.fewer_since is None:
         seen.fewer_since = now
     elif now - seen.fewer_since >= REPLICA_GONE_AFTER:

@@ -104,10 +104,10 @@ ACL_WRITE = ("set", "getdel", "incr", "del", "expire", "pexpire", "persist", "hs
              "script|load", "script|exists", "multi", "exec", "time", "blpop", "scan")
 #: What a worker adds: consuming its queues, and Celery's remote control (Flower).
 #: ``watch``/``unwatch``/``rpush``: kombu's redelivery, with COORD_VISIBILITY_TIMEOUT.
-#: ``wait``/``role``: behind Sentinel, a start, renewal and finish wait for every
-#: replica online (ROLE counts them).
+#: ``wait``/``info``: behind Sentinel, a start, renewal and finish wait for every
+#: replica online (INFO replication counts them).
 ACL_CONSUME = ("brpop", "rpop", "rpush", "watch", "unwatch", "psubscribe", "punsubscribe",
-               "wait", "role")
+               "wait", "info")
 #: Welcome, not needed: without them a worker's warm shutdown waits up to a second for
 #: its BRPOP to time out instead of ending it (CLIENT UNBLOCK).
 ACL_OPTIONAL = ("client|id", "client|unblock")
@@ -198,7 +198,7 @@ def _probes(keys: Keys, token: str, db: int) -> dict[str, tuple[str | int | floa
         "eval": ("EVAL", _PROBE_SCRIPT, 0), "evalsha": ("EVALSHA", sha, 0),
         "script|load": ("SCRIPT", "LOAD", _PROBE_SCRIPT),
         "script|exists": ("SCRIPT", "EXISTS", sha),
-        "time": ("TIME",), "wait": ("WAIT", 0, 1), "role": ("ROLE",), "scan": ("SCAN", 0, "MATCH", k("*"), "COUNT", 10),
+        "time": ("TIME",), "wait": ("WAIT", 0, 1), "info": ("INFO", "replication"), "scan": ("SCAN", 0, "MATCH", k("*"), "COUNT", 10),
         "watch": ("WATCH", s), "unwatch": ("UNWATCH",),
         "client|id": ("CLIENT", "ID"),
         # Last: a refused EXEC would leave the connection in MULTI (it is dropped after).
@@ -227,7 +227,7 @@ def _connection(r: redis.Redis) -> _Connection:
     conn = r.connection_pool.make_connection()
     # Connected here: a sentinel-managed connection learns the master's address in
     # connect(), which redis-py's send_packed_command does not call.
-    conn.connect()
+    conn.connect()  # type: ignore[no-untyped-call]
     return cast(_Connection, conn)
 
 

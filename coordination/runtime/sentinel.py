@@ -44,7 +44,10 @@ def sentinel_master(url: str, **kwargs: Any) -> redis.Redis:
     other reconnect, never as a crash."""
     target = sentinel_target(url)
     socket = {k: v for k, v in kwargs.items() if k.startswith("socket_")}
-    manager = Sentinel(target.sentinels, sentinel_kwargs=sentinel_kwargs(url, **socket))
+    manager = Sentinel(  # type: ignore[no-untyped-call]
+        target.sentinels, sentinel_kwargs=sentinel_kwargs(url, **socket))
     auth = {"username": target.username, "password": target.password}
-    return manager.master_for(target.master, redis_class=redis.Redis, db=target.db,
-                              **{k: v for k, v in auth.items() if v}, **target.tls, **kwargs)
+    client: redis.Redis = manager.master_for(  # type: ignore[no-untyped-call]
+        target.master, redis_class=redis.Redis, db=target.db,
+        **{k: v for k, v in auth.items() if v}, **target.tls, **kwargs)
+    return client

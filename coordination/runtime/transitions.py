@@ -32,6 +32,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 
 import redis
@@ -42,6 +43,9 @@ from coordination.runtime.checkpoints import encode
 from coordination.runtime.client import REPLICA_WAIT_MS, NotReplicated, lua, run_replicated
 from coordination.runtime.leases import Lease, new_token
 from coordination.status import SUCCESSFUL, TERMINAL, TodoStatus
+
+if TYPE_CHECKING:
+    from redis.typing import EncodableT
 
 
 log = logging.getLogger(__name__)
@@ -216,14 +220,13 @@ class Transitions:
             return Started(verdict, detail="new" if int(res[1]) else "")
         return Started(verdict, detail=str(res[1]) if len(res) > 1 else "")
 
-    def _run(self, name: str, keys: Sequence[str], args: Sequence[object]
-             ) -> tuple[list[object], bool]:
+    def _run(self, name: str, keys: Sequence[str], args: Sequence[EncodableT]
+             ) -> tuple[Any, bool]:
         """Script ``name``'s reply, and whether enough replicas have it (always True
         without replicas to wait for)."""
         if not self.replicas:
-            return lua(name)(self.r, keys, args), True  # type: ignore[arg-type]
-        return run_replicated(lua(name), self.r, keys, args,  # type: ignore[arg-type]
-                              self.replicas, self.wait_ms)
+            return lua(name)(self.r, keys, args), True
+        return run_replicated(lua(name), self.r, keys, args, self.replicas, self.wait_ms)
 
     def wait_turn(self, rank: str, timeout: float) -> bool:
         """Block up to ``timeout`` s until a finishing holder wakes this waiter;

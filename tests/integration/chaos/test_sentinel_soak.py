@@ -5,7 +5,8 @@ One master, two replicas, three sentinels (``tests/integration/sentinel_bed.py``
 rejoining as a replica, and dispatch resuming; the next kill comes once the
 sentinels may fail over again. Checked: the sweep succeeds, every todo ran, no repo
 ever ran more todos at once than its concurrency, no two runs of one todo overlap,
-every run after a todo's first is a lost run the ledger records, every worker lives. Printed (``-s``): the p95 from kill to dispatch resumed,
+every run has its start in the surviving master's ledger, every run after a todo's
+first is a lost run the ledger records, every worker lives. Printed (``-s``): the p95 from kill to dispatch resumed,
 for the README's fault table.
 """
 
@@ -95,11 +96,16 @@ def _soak(c: Cluster, bed: SentinelBed) -> None:
     assert st["status"] == "succeeded", {k: v for k, v in st.items() if k != "todos"}
     assert len(st["todos"]) == N and all(v["status"] == "succeeded" for v in st["todos"].values())
 
-    # Every run of a todo after its first is explained by a lost run the ledger records.
+    # Every run was granted by a start the surviving master knows (a start a failover
+    # dropped would let a second run take its slot), and every run of a todo after
+    # its first is explained by a lost run the ledger records.
     lost: dict[str, int] = {}
+    started: dict[str, int] = {}
     for e in c.events(sid):
         if e["kind"] == "todo.lost" and e.get("reason") != "lease lost":
             lost[e["todo_id"]] = lost.get(e["todo_id"], 0) + 1
+        elif e["kind"] == "todo.started":
+            started[e["todo_id"]] = started.get(e["todo_id"], 0) + 1
     reruns = 0
     for repo, conc in REPOS.items():
         points: list[tuple[float, int]] = []
@@ -108,6 +114,7 @@ def _soak(c: Cluster, bed: SentinelBed) -> None:
                 continue
             spans = _spans(c.repo_dir(repo) / f"{tid}.log")
             assert spans, f"{tid} never ran"
+            assert len(spans) == started.get(tid), (tid, spans, started.get(tid))
             assert len(spans) - 1 <= lost.get(tid, 0), (tid, spans, lost.get(tid))
             assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), (tid, spans)
             reruns += len(spans) - 1

@@ -63,13 +63,15 @@ def test_a_bad_sentinel_url_says_what_is_wrong_without_its_password(url: str, sa
 
 
 class Replicas:
-    """A client whose WAIT answers ``acked`` and whose master has ``online`` replicas
-    (the stand-in has no replication)."""
+    """A client whose WAIT answers ``acked`` and whose master (replication id
+    ``replid``) has ``online`` replicas in sync and one syncing (the stand-in has no
+    replication)."""
 
     def __init__(self, acked: int, online: int = 1) -> None:
         self.r = stand_in()
         self.acked = acked
         self.online = online
+        self.replid = "r1"
         self.waits: list[tuple[int, int]] = []
         _replicas_seen.clear()
 
@@ -98,10 +100,11 @@ class Replicas:
                 Pipe.n += 1
                 pipe.ping()
 
-            def execute_command(self, *a: Any) -> None:
-                assert a == ("ROLE",)
-                fixed[Pipe.n] = ["master", 0, [["127.0.0.1", str(7000 + i), "0"]
-                                               for i in range(outer.online)]]
+            def info(self, section: str) -> None:
+                assert section == "replication"
+                fixed[Pipe.n] = {"role": "master", "master_replid": outer.replid,
+                                 **{f"slave{i}": {"state": "online"} for i in range(outer.online)},
+                                 "slave9": {"state": "wait_bgsave"}}
                 Pipe.n += 1
                 pipe.ping()
 
@@ -179,7 +182,7 @@ def test_a_start_waits_for_every_replica_seen_online_lately(
     _sweep(fake.r, keys, "S1")
     tr = Transitions(fake, keys, lease_ttl=10, replicas=1)  # type: ignore[arg-type]
     # One of two replicas had it: Sentinel may promote the other one. (The first
-    # call waited for the one replica it knew of; ROLE right after said two.)
+    # call waited for the one replica it knew of; INFO right after said two.)
     with pytest.raises(NotReplicated):
         _start(tr, "S1")
     assert fake.waits[-1] == (1, 1000)
@@ -198,6 +201,12 @@ def test_a_start_waits_for_every_replica_seen_online_lately(
     assert fake.waits[-1] == (2, 1000)
     assert _start(tr, "S1").verdict == StartVerdict.started
     assert fake.waits[-1] == (1, 1000)
+    # A new master (a failover: another replication id) starts from the replicas it has.
+    monkeypatch.setattr(client, "REPLICA_GONE_AFTER", 60.0)
+    fake.online, fake.acked = 2, 2
+    assert _start(tr, "S1").verdict == StartVerdict.started
+    fake.replid, fake.online, fake.acked = "r2", 1, 1
+    assert _start(tr, "S1").verdict == StartVerdict.started
     # No replica online: at least one is still asked for.
     fake.online, fake.acked = 0, 0
     _replicas_seen.clear()
