@@ -1,9 +1,10 @@
-"""Cost per todo of waiting for a replica (``WAIT 1``) on start, renewal and finish.
+"""Cost per todo of waiting for the replicas (``WAIT``) on start, renewal and finish.
 
 A real redis-server master with one replica on free local ports; each todo is what a
 worker asks of Redis around one run: a start, one lease renewal, a finish. Measured
 with coord's Transitions and LeaseManager as a ``sentinel://`` URL configures them
-(``replicas=1``: the script and a WAIT in one round trip) against the same without
+(``replicas=1``: the script, a WAIT for every replica online and an INFO replication
+in one round trip) against the same without
 the wait (what a plain ``redis://`` URL gets), in the same run, interleaved.
 
     .venv/bin/python bench/replica_wait.py [--todos N] [--rounds R]
@@ -99,7 +100,7 @@ def main() -> None:
             print(f"{args.todos} todos x {args.rounds} rounds (start + renewal + finish), "
                   f"master + 1 replica on this machine")
             print(f"  without WAIT: {p * 1e6:8.0f} us/todo")
-            print(f"  with WAIT 1:  {w * 1e6:8.0f} us/todo")
+            print(f"  with WAIT:    {w * 1e6:8.0f} us/todo")
             print(f"  ratio: {w / p:.2f}x  (+{(w - p) * 1e6:.0f} us/todo)")
         finally:
             for proc in procs:
