@@ -104,10 +104,10 @@ ACL_WRITE = ("set", "getdel", "incr", "del", "expire", "pexpire", "persist", "hs
              "script|load", "script|exists", "multi", "exec", "time", "blpop", "scan")
 #: What a worker adds: consuming its queues, and Celery's remote control (Flower).
 #: ``watch``/``unwatch``/``rpush``: kombu's redelivery, with COORD_VISIBILITY_TIMEOUT.
-#: ``wait``/``info``: behind Sentinel, a start, renewal and finish wait for every
-#: replica online (INFO replication counts them).
-ACL_CONSUME = ("brpop", "rpop", "rpush", "watch", "unwatch", "psubscribe", "punsubscribe",
-               "wait", "info")
+ACL_CONSUME = ("brpop", "rpop", "rpush", "watch", "unwatch", "psubscribe", "punsubscribe")
+#: What a worker adds with a sentinel:// URL: a start, renewal and finish wait for every
+#: replica online (``WAIT``; ``INFO replication`` counts them).
+ACL_SENTINEL = ("wait", "info")
 #: Welcome, not needed: without them a worker's warm shutdown waits up to a second for
 #: its BRPOP to time out instead of ending it (CLIENT UNBLOCK).
 ACL_OPTIONAL = ("client|id", "client|unblock")
@@ -339,6 +339,8 @@ def check_permissions(settings: Settings, role: str = "worker",
     client = one_shot_client(url, timeout)
     try:
         commands = ACL_COMMANDS[role] + (("select",) if db else ())
+        if role == "worker" and is_sentinel(url):
+            commands += ACL_SENTINEL
         pattern = Keys(settings.namespace).pidbox_channel(db) if role == "worker" else None
         denied = denied_commands(client, settings.namespace, commands, db=db,
                                  channel_pattern=pattern)

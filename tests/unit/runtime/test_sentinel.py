@@ -267,3 +267,25 @@ def test_the_celery_app_takes_the_sentinel_transport_and_the_master_name(
     assert opts["master_name"] == "main"
     assert opts["sentinel_kwargs"]["password"] == "sentinel-secret"
     assert app.conf.broker_url.count("sentinel://") == 3
+
+
+@pytest.mark.parametrize(("url", "extra"), [(URL, {"wait", "info"}), ("redis://h:1/0", set())])
+def test_a_worker_on_sentinel_is_checked_for_wait_and_info_too(
+        monkeypatch: pytest.MonkeyPatch, url: str, extra: set[str]) -> None:
+    from coordination.runtime import preflight
+    from coordination.settings import Settings
+
+    asked: list[str] = []
+
+    class Client:
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(preflight, "one_shot_client", lambda url, timeout: Client())
+    monkeypatch.setattr(preflight, "denied_commands",
+                        lambda r, ns, commands, **kw: asked.extend(commands) or [])
+    preflight.check_permissions(Settings(redis_url=url), "worker")
+    assert {"wait", "info"} & set(asked) == extra
+    asked.clear()
+    preflight.check_permissions(Settings(redis_url=url), "cli")
+    assert not {"wait", "info"} & set(asked)
