@@ -357,6 +357,13 @@ class NotReplicated(redis.ConnectionError):
 
 #: How long a transition waits for a replica to confirm it (milliseconds, at most).
 REPLICA_WAIT_MS = 1000
+
+
+def replica_wait_ms(lease_ttl: float) -> int:
+    """How long a transition or a renewal waits for the replicas: a second, or a quarter
+    of the lease TTL when that is shorter (a renewal must leave time to try again)."""
+    return max(10, min(REPLICA_WAIT_MS, int(lease_ttl * 250)))
+
 #: Seconds a master must show fewer replicas online than before for the count a write
 #: must reach to come down (a replica that died, or a master a failover replaced).
 REPLICA_GONE_AFTER = 5.0

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import redis
 
 from coordination.keys import Keys
-from coordination.runtime.client import REPLICA_WAIT_MS, NotReplicated, lua, run_replicated
+from coordination.runtime.client import NotReplicated, lua, replica_wait_ms, run_replicated
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class LeaseManager:
         self.ttl_ms = max(1, int(ttl * 1000))
         #: Replicas a renewal must reach to count (0: no WAIT; see Transitions.replicas).
         self.replicas = replicas
-        self.wait_ms = max(10, min(REPLICA_WAIT_MS, int(ttl * 250)))
+        self.wait_ms = replica_wait_ms(ttl)
 
     def extend(self, lease: Lease) -> bool:
         """Renew for another TTL; False if the lease is no longer this token's.

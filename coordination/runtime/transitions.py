@@ -27,7 +27,6 @@ brings a level to zero sends the next level). Which statuses may move where is
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,21 +39,12 @@ import redis
 from coordination.keys import Keys
 from coordination.planner.ranking import DEFAULT_RANK
 from coordination.runtime.checkpoints import encode
-from coordination.runtime.client import REPLICA_WAIT_MS, NotReplicated, lua, run_replicated
+from coordination.runtime.client import NotReplicated, lua, replica_wait_ms, run_replicated
 from coordination.runtime.leases import Lease, new_token
 from coordination.status import SUCCESSFUL, TERMINAL, TodoStatus
 
 if TYPE_CHECKING:
     from redis.typing import EncodableT
-
-
-log = logging.getLogger(__name__)
-
-
-def replica_wait_ms(lease_ttl: float) -> int:
-    """How long a transition or a renewal waits for a replica: a second, or a quarter of
-    the lease TTL when that is shorter (a renewal must leave time to try again)."""
-    return max(10, min(REPLICA_WAIT_MS, int(lease_ttl * 250)))
 
 
 def waiter_rank(rank: str, since: float, sweep_id: str, todo_id: str) -> str:
