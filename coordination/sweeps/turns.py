@@ -32,7 +32,7 @@ import redis
 
 from coordination.retry import backoff_cap
 from coordination.runtime.checkpoints import SweepRecord
-from coordination.runtime.client import NotReplicated, riding_out
+from coordination.runtime.client import riding_out
 from coordination.runtime.context import Runtime
 from coordination.runtime.leases import Heartbeat, Lease, new_token
 from coordination.runtime.transitions import Started, StartVerdict, waiter_rank
@@ -173,9 +173,10 @@ class Turn:
                 event=event, level=level, successors=succs,
                 breaker=None if rollback else spec.breaker(t.repo), resources=t.resources,
             ), patience)
-        except NotReplicated:
-            # Recorded on the master; no replica confirmed it while our lease lived:
-            # carry on by its answer (a failover losing it makes the todo run again).
+        except (redis.ConnectionError, redis.TimeoutError):
+            # Recorded on a master, and no replica confirmed it while our lease lived
+            # (NotReplicated, or the master went away while asked again): carry on by
+            # its answer (a failover losing it makes the todo run again, after this run).
             unconfirmed = rt.transitions.unconfirmed(self.lease.token)
             if unconfirmed is None:
                 raise
