@@ -45,6 +45,7 @@ import redis
 from redis import exceptions as rexc
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis.sentinel import MasterNotFoundError
 
 from coordination.errors import RedisUnreachable, SettingsError
 from coordination.keys import Keys
@@ -474,6 +475,10 @@ def diagnose(
     user = unquote(urlsplit(url).username or "")  # unix://USER:PASSWORD@/path too
     has_password = url_password(url) is not None
 
+    not_found = first(MasterNotFoundError)
+    if not_found is not None and is_sentinel(url):
+        return _sentinel_diagnosis(scrub(str(not_found), url), url)
+
     # -- credentials ------------------------------------------------------------------
     noauth = ("NOAUTH" in codes or "authentication required" in low
               or "must be called with the client already authenticated" in low)
@@ -572,6 +577,31 @@ def diagnose(
         return Diagnosis(f"{ep} closed the connection ({text})", HINT_URL, True)
     transient = first(OSError, rexc.ConnectionError) is not None
     return Diagnosis(text, HINT_URL, transient)
+
+
+def _sentinel_diagnosis(text: str, url: str) -> Diagnosis:
+    """What redis-py's "No master found" means: the sentinels refused our password, none
+    answered, or they know no usable master by that name (a failover under way, or a
+    wrong ``master=``)."""
+    target = sentinel_target(url)
+    hosts = ",".join(f"{h}:{p}" for h, p in target.sentinels)
+    low = text.lower()
+    if any(s in low for s in ("authenticationerror", "invalid username-password",
+                              "invalid password", "authentication required", "noauth")):
+        given = get_settings().sentinel_password is not None
+        return Diagnosis(
+            f"the sentinels at {hosts} refused " + ("COORD_SENTINEL_PASSWORD" if given else
+                                                    "to answer without a password"),
+            "set COORD_SENTINEL_PASSWORD to the sentinels' requirepass", False)
+    if " - " in text:  # redis-py lists each sentinel that failed (with a long repr)
+        return Diagnosis(f"no sentinel answered at {hosts} (refused, or no answer)",
+                         "start the sentinels, or fix their hosts and ports in COORD_REDIS_URL",
+                         True)
+    return Diagnosis(
+        f"the sentinels at {hosts} name no master {target.master!r} that is up (a failover "
+        "under way, or no such name)",
+        "check ?master= in COORD_REDIS_URL against the sentinels' 'sentinel monitor' line",
+        True)
 
 
 def _speaks_plain_redis(url: str, timeout: float) -> bool:

@@ -25,7 +25,8 @@ def sentinel_password() -> str | None:
 
 def sentinel_kwargs(url: str, **socket: Any) -> dict[str, Any]:
     """redis-py's keyword arguments for the sentinels of a ``sentinel://`` URL: their
-    password (``COORD_SENTINEL_PASSWORD``), the URL's TLS and ``socket`` options."""
+    password (``COORD_SENTINEL_PASSWORD``), the URL's TLS and ``socket`` options (and
+    ``retry``)."""
     target = sentinel_target(url)
     out: dict[str, Any] = {**socket, **target.tls}
     password = sentinel_password()
@@ -43,7 +44,8 @@ def sentinel_master(url: str, **kwargs: Any) -> redis.Redis:
     (:func:`coordination.runtime.client.riding_out`) like any
     other reconnect, never as a crash."""
     target = sentinel_target(url)
-    socket = {k: v for k, v in kwargs.items() if k.startswith("socket_")}
+    # The sentinels' connections time out, and retry, as the master's do.
+    socket = {k: v for k, v in kwargs.items() if k.startswith("socket_") or k == "retry"}
     manager = Sentinel(  # type: ignore[no-untyped-call]
         target.sentinels, sentinel_kwargs=sentinel_kwargs(url, **socket))
     auth = {"username": target.username, "password": target.password}

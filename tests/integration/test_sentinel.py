@@ -10,6 +10,7 @@ no restart) and, after that, a forced ``SENTINEL FAILOVER`` that demotes a live 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import Cluster, T, read_lines, wait_until
+from tests.integration.helpers import ROOT, Cluster, T, read_lines, wait_until
 
 from tests.integration.sentinel_bed import (
     MASTER,
@@ -96,6 +97,14 @@ def test_a_sweep_rides_out_a_killed_master_and_a_forced_failover(
     c = sentinel_cluster
     c.write_catalog({"a": 1}, [T("TODO-001", "a", LOGGED.format(s=3)),
                                T("TODO-002", "a", LOGGED.format(s=0.2), blocked_by=["TODO-001"])])
+    # The sentinels' password or the master's name wrong: said so, in one line each.
+    for env, says in [({"COORD_SENTINEL_PASSWORD": "not-it"}, "refused COORD_SENTINEL_PASSWORD"),
+                      ({"COORD_REDIS_URL": bed.url.replace(MASTER, "nope")},
+                       "name no master 'nope'")]:
+        res = subprocess.run(c.argv("sweep", "list"), cwd=ROOT, env={**c.env, **env},
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 1 and says in res.stderr, res.stderr
+        assert "not-it" not in res.stderr and PASSWORD not in res.stderr
     (w,) = c.start_workers(["a"])
     port = free_port()
     c.popen("ui", "--port", str(port))

@@ -289,3 +289,21 @@ def test_a_worker_on_sentinel_is_checked_for_wait_and_info_too(
     asked.clear()
     preflight.check_permissions(Settings(redis_url=url), "cli")
     assert not {"wait", "info"} & set(asked)
+
+
+@pytest.mark.parametrize(("text", "says", "transient"), [
+    ("No master found for 'main' : <Redis...> - AuthenticationError('invalid username-password "
+     "pair or user is disabled.')", "refused", False),
+    ("No master found for 'main' : <Redis...> - network:ConnectionError", "no sentinel answered",
+     True),
+    ("No master found for 'main'", "name no master 'main' that is up", True),
+])
+def test_no_master_found_says_which_of_three_things_went_wrong(
+        text: str, says: str, transient: bool) -> None:
+    from redis.sentinel import MasterNotFoundError
+
+    from coordination.runtime.preflight import diagnose
+
+    d = diagnose(MasterNotFoundError(text), URL)
+    assert says in d.problem and d.transient is transient, d
+    assert "p@ss" not in d.problem + d.hint
