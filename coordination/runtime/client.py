@@ -286,20 +286,29 @@ class LuaScript:
             raise self.refused(r, keys) or exc from None
 
     def replicated(self, r: redis.Redis, keys: Sequence[str], args: Sequence[EncodableT],
-                   replicas: int, timeout_ms: int) -> tuple[Any, int, dict[str, Any]]:
+                   replicas: int, timeout_ms: int
+                   ) -> tuple[Any, int, dict[str, Any], tuple[str, int] | None]:
         """The script's reply; how many replicas had its writes (and everything the master
-        had before them) within ``timeout_ms`` (``WAIT replicas``); and the master's
-        ``INFO replication`` right after. One round trip, one connection: ``WAIT``
-        counts the writes of its own connection."""
+        had before them) within ``timeout_ms`` (``WAIT replicas``); the master's
+        ``INFO replication`` right after; and the server's address. One round trip, one
+        connection: ``WAIT`` counts the writes of its own connection."""
+        where: list[tuple[str, int] | None] = [None]
+
         def run(first: str) -> list[Any]:
             pipe = r.pipeline(transaction=False)
+            # The pipeline's connection, taken here to learn where it went (released
+            # by the pipeline as its own).
+            conn = pipe.connection = r.connection_pool.get_connection()
             if first == "evalsha":
                 pipe.evalsha(self.sha, len(keys), *keys, *args)
             else:
                 pipe.eval(self.text, len(keys), *keys, *args)
             pipe.wait(replicas, timeout_ms)
             pipe.info("replication")
-            return list(pipe.execute(raise_on_error=False))
+            out = list(pipe.execute(raise_on_error=False))
+            host, port = getattr(conn, "host", None), getattr(conn, "port", None)
+            where[0] = (str(host), int(port)) if host is not None and port is not None else None
+            return out
 
         try:
             res, acked, info = run("evalsha")
@@ -312,7 +321,7 @@ class LuaScript:
             if isinstance(exc, NoPermissionError) or ACL_REFUSED not in str(exc):
                 raise
             raise self.refused(r, keys) or exc from None
-        return res, int(acked), dict(info)
+        return res, int(acked), dict(info), where[0]
 
     def refused(self, r: redis.Redis, keys: Sequence[str]) -> NoPermissionError | None:
         """The NOPERM of the command this script runs that the user may not run: Redis
@@ -379,6 +388,27 @@ class _Replicas:
 _replicas_seen: dict[int, _Replicas] = {}
 
 
+#: Seconds the sentinels' answer "the master is at host:port" is trusted (per client).
+MASTER_FRESH = 0.25
+_master_named: dict[int, tuple[float, tuple[str, int]]] = {}
+
+
+def _named_master(r: redis.Redis, where: tuple[str, int] | None) -> bool:
+    """Is ``where`` the master the sentinels name now (asked at most every
+    :data:`MASTER_FRESH` s)? True for a client not managed by Sentinel."""
+    pool = r.connection_pool
+    manager, service = getattr(pool, "sentinel_manager", None), getattr(pool, "service_name", None)
+    if manager is None or service is None or where is None:
+        return True
+    now = time.monotonic()
+    seen = _master_named.get(id(r))
+    if seen is None or now - seen[0] >= MASTER_FRESH or seen[1] != where:
+        host, port = manager.discover_master(service)
+        seen = (now, (str(host), int(port)))
+        _master_named[id(r)] = seen
+    return seen[1] == where
+
+
 def _online(info: dict[str, Any]) -> int:
     """Replicas in sync with the master (``state=online``) in its INFO replication."""
     return sum(1 for k, v in info.items()
@@ -404,7 +434,13 @@ def run_replicated(script: LuaScript, r: redis.Redis, keys: Sequence[str],
     that comes online after it synced from a master that already had the write."""
     seen = _replicas_seen.setdefault(id(r), _Replicas())
     wanted = max(at_least, seen.wanted)
-    res, acked, info = script.replicated(r, keys, args, wanted, timeout_ms)
+    res, acked, info, where = script.replicated(r, keys, args, wanted, timeout_ms)
+    if not _named_master(r, where):
+        # A master the sentinels no longer name (a failover demoted it in their view,
+        # not yet in its own): whatever it confirms is dropped when it is converted.
+        # Its idle connections go; the retry connects to the master they name.
+        r.connection_pool.disconnect(inuse_connections=False)
+        return res, False
     online, replid = _online(info), str(info.get("master_replid", ""))
     now = time.monotonic()
     if replid != seen.replid or online >= seen.wanted:

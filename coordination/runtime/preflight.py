@@ -199,7 +199,8 @@ def _probes(keys: Keys, token: str, db: int) -> dict[str, tuple[str | int | floa
         "eval": ("EVAL", _PROBE_SCRIPT, 0), "evalsha": ("EVALSHA", sha, 0),
         "script|load": ("SCRIPT", "LOAD", _PROBE_SCRIPT),
         "script|exists": ("SCRIPT", "EXISTS", sha),
-        "time": ("TIME",), "wait": ("WAIT", 0, 1), "info": ("INFO", "replication"), "scan": ("SCAN", 0, "MATCH", k("*"), "COUNT", 10),
+        "time": ("TIME",), "scan": ("SCAN", 0, "MATCH", k("*"), "COUNT", 10),
+        "wait": ("WAIT", 0, 1), "info": ("INFO", "replication"),
         "watch": ("WATCH", s), "unwatch": ("UNWATCH",),
         "client|id": ("CLIENT", "ID"),
         # Last: a refused EXEC would leave the connection in MULTI (it is dropped after).

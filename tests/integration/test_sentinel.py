@@ -113,9 +113,18 @@ def test_a_sweep_rides_out_a_killed_master_and_a_forced_failover(
     sid = wait_until(lambda: (c.rt.checkpoints.list_sweeps(1) or [{}])[0].get("id"), 30,
                      "the sweep")
     c.wait_todo(sid, "TODO-001", {"running"})
+    # What the sentinels say (coord doctor's sentinel facts): all three, two replicas.
+    from coordination.runtime.sentinel import sentinel_facts
+
+    facts = wait_until(lambda: (f := sentinel_facts(bed.url)).sentinels == 3 and f, 30,
+                       "the sentinels to know each other", interval=0.2)
+    assert (facts.replicas, facts.replicas_down, facts.quorum, facts.quorum_ok) == (2, 0, 2, True)
     old = bed.kill_master()
     killed = time.time()
-    bed.wait_failover(old)
+    new = bed.wait_failover(old)
+    facts = wait_until(lambda: (f := sentinel_facts(bed.url)).address == f"127.0.0.1:{new}"
+                       and f, 30, "the sentinels to name the new master", interval=0.2)
+    assert (facts.replicas, facts.replicas_down) == (1, 1), facts  # the killed one is down
     out, err = waiter.communicate(timeout=90)
     assert waiter.returncode == 0, err[-3000:]
     st = json.loads(out)

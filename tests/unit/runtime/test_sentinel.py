@@ -3,7 +3,7 @@ replica wait of starts, renewals and finishes (``WAIT``), without servers."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -307,3 +307,32 @@ def test_no_master_found_says_which_of_three_things_went_wrong(
     d = diagnose(MasterNotFoundError(text), URL)
     assert says in d.problem and d.transient is transient, d
     assert "p@ss" not in d.problem + d.hint
+
+
+def test_a_write_to_a_master_the_sentinels_no_longer_name_is_not_confirmed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from coordination.runtime import client
+
+    asked: list[str] = []
+    named = ["10.0.0.1", 6379]
+
+    def discover_master(service: str) -> tuple[str, int]:
+        asked.append(service)
+        return named[0], named[1]
+
+    pool = SimpleNamespace(sentinel_manager=SimpleNamespace(discover_master=discover_master),
+                           service_name="main")
+    r: Any = SimpleNamespace(connection_pool=pool)
+    client._master_named.clear()
+    assert client._named_master(r, ("10.0.0.1", 6379))
+    assert client._named_master(r, ("10.0.0.1", 6379))
+    assert asked == ["main"]  # trusted for MASTER_FRESH seconds
+    # A failover: the sentinels name another; a connection still on the old one is not it.
+    named[0] = "10.0.0.2"
+    monkeypatch.setattr(client, "MASTER_FRESH", 0.0)
+    assert not client._named_master(r, ("10.0.0.1", 6379))
+    assert client._named_master(r, ("10.0.0.2", 6379))
+    # A client Sentinel does not manage is never asked.
+    assert client._named_master(cast(Any, SimpleNamespace(connection_pool=object())), ("x", 1))
