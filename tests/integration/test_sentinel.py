@@ -122,9 +122,10 @@ def test_a_sweep_rides_out_a_killed_master_and_a_forced_failover(
     old = bed.kill_master()
     killed = time.time()
     new = bed.wait_failover(old)
-    facts = wait_until(lambda: (f := sentinel_facts(bed.url)).address == f"127.0.0.1:{new}"
-                       and f, 30, "the sentinels to name the new master", interval=0.2)
-    assert (facts.replicas, facts.replicas_down) == (1, 1), facts  # the killed one is down
+    # The new master, its one replica in sync again, the killed one down.
+    wait_until(lambda: (f := sentinel_facts(bed.url)).address == f"127.0.0.1:{new}"
+               and (f.replicas, f.replicas_down) == (1, 1), 30,
+               "the sentinels to name the new master and its replicas", interval=0.2)
     out, err = waiter.communicate(timeout=90)
     assert waiter.returncode == 0, err[-3000:]
     st = json.loads(out)
