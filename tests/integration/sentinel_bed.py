@@ -12,7 +12,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -186,7 +185,3 @@ class SentinelBed:
         for log in sorted(self.root.glob("*/*.log")):
             out.append(f"--- {log}\n{log.read_text(errors='replace')[-2000:]}")
         return "\n".join(out)
-
-
-def wait_seconds(since: float) -> float:
-    return time.time() - since
