@@ -26,6 +26,27 @@ PASSWORD = "s3cret:pw@x"  # a password with characters a URL must encode
 SENTINEL_PASSWORD = "sentinel-pw"
 
 
+def make_pki(d: Path) -> Path:
+    """A throwaway CA and a certificate for 127.0.0.1 / localhost in ``d``
+    (``ca.pem``, ``server.pem``, ``server.key``)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is not on PATH (needed to make test certificates)")
+    d.mkdir(parents=True, exist_ok=True)
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], cwd=d, check=True, capture_output=True, timeout=60)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+        "-days", "2", "-subj", "/CN=coord-test-ca")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+        "-subj", "/CN=localhost")
+    (d / "san.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.cnf")
+    return d
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -36,7 +57,10 @@ class SentinelBed:
     """``url`` is the ``sentinel://`` URL coord is given; ``kill_master()`` SIGKILLs
     the current master and ``wait_failover()`` waits for the sentinels to name another."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, tls: Path | None = None) -> None:
+        """``tls``: a directory made by :func:`make_pki`: every server and sentinel then
+        speaks TLS only (replication and the sentinels' own links included)."""
+        self.tls = tls
         binary = shutil.which("redis-server")
         if binary is None:
             if os.environ.get("COORD_REQUIRE_REDIS") == "1":
@@ -59,7 +83,8 @@ class SentinelBed:
         from urllib.parse import quote
 
         hosts = ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports)
-        return f"sentinel://:{quote(PASSWORD, safe='')}@{hosts}/0?master={MASTER}"
+        tls = f"&ssl=true&ssl_ca_certs={self.tls / 'ca.pem'}" if self.tls else ""
+        return f"sentinel://:{quote(PASSWORD, safe='')}@{hosts}/0?master={MASTER}{tls}"
 
     def env(self) -> dict[str, str]:
         return {"COORD_REDIS_URL": self.url, "COORD_SENTINEL_PASSWORD": SENTINEL_PASSWORD}
@@ -68,7 +93,7 @@ class SentinelBed:
     def start_redis(self, port: int, replica_of: int | None = None) -> None:
         d = self.root / f"redis-{port}"
         d.mkdir(parents=True, exist_ok=True)
-        cmd = [self.binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+        cmd = [self.binary, *self._listen(port), "--bind", "127.0.0.1", "--save", "",
                "--appendonly", "no", "--dir", str(d), "--logfile", str(d / "redis.log"),
                "--requirepass", PASSWORD, "--masterauth", PASSWORD,
                "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0",
@@ -79,12 +104,27 @@ class SentinelBed:
                                             stderr=subprocess.STDOUT)
         wait_for(lambda: self._ping(port), 15, f"redis-server on {port}", interval=0.05)
 
+    def _listen(self, port: int) -> list[str]:
+        if self.tls is None:
+            return ["--port", str(port)]
+        return ["--port", "0", "--tls-port", str(port),
+                "--tls-cert-file", str(self.tls / "server.pem"),
+                "--tls-key-file", str(self.tls / "server.key"),
+                "--tls-ca-cert-file", str(self.tls / "ca.pem"), "--tls-auth-clients", "no",
+                "--tls-replication", "yes"]
+
     def _start_sentinel(self, port: int) -> None:
         d = self.root / f"sentinel-{port}"
         d.mkdir(parents=True, exist_ok=True)
         conf = d / "sentinel.conf"
+        listen = f"port {port}\n"
+        if self.tls is not None:
+            listen = (f"port 0\ntls-port {port}\ntls-cert-file {self.tls / 'server.pem'}\n"
+                      f"tls-key-file {self.tls / 'server.key'}\n"
+                      f"tls-ca-cert-file {self.tls / 'ca.pem'}\ntls-auth-clients no\n"
+                      "tls-replication yes\n")
         conf.write_text(
-            f"port {port}\nbind 127.0.0.1\ndir {d}\nlogfile {d / 'sentinel.log'}\n"
+            f"{listen}bind 127.0.0.1\ndir {d}\nlogfile {d / 'sentinel.log'}\n"
             f"requirepass {SENTINEL_PASSWORD}\n"
             f"sentinel monitor {MASTER} 127.0.0.1 {self.ports[0]} 2\n"
             f"sentinel auth-pass {MASTER} {PASSWORD}\n"
@@ -104,8 +144,9 @@ class SentinelBed:
             return False
 
     def client(self, port: int, password: str = PASSWORD) -> redis.Redis:
+        tls = {"ssl": True, "ssl_ca_certs": str(self.tls / "ca.pem")} if self.tls else {}
         return redis.Redis("127.0.0.1", port, password=password, decode_responses=True,
-                           socket_timeout=2, socket_connect_timeout=2)
+                           socket_timeout=2, socket_connect_timeout=2, **tls)
 
     # -- state ----------------------------------------------------------------------------
     def master_port(self) -> int | None:

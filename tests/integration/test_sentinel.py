@@ -26,6 +26,7 @@ from tests.integration.sentinel_bed import (
     SENTINEL_PASSWORD,
     SentinelBed,
     free_port,
+    make_pki,
 )
 
 pytestmark = pytest.mark.timeout(180)
@@ -158,3 +159,32 @@ def test_a_sweep_rides_out_a_killed_master_and_a_forced_failover(
     assert st2["todos"]["TODO-002"]["worker"].startswith(w.hostname_prefix)
     assert w.alive(), w.log_text()[-3000:]
     assert "Unrecoverable error" not in w.log_text()
+
+
+def test_a_sweep_over_tls_sentinels_and_servers(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """ssl=true: coord's clients, the broker and the worker's start check speak TLS to the
+    sentinels and the master (the servers and sentinels listen on TLS ports only)."""
+    b = SentinelBed(tmp_path / "bed", tls=make_pki(tmp_path / "pki"))
+    c = Cluster(tmp_path / "cluster", b.url)
+    c.env.update(b.env())
+    for k, v in b.env().items():
+        monkeypatch.setenv(k, v)
+    from coordination.runtime import client
+    from coordination.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        c.write_catalog({"a": 1}, [T("TODO-001", "a", "echo ran > ran.txt")])
+        c.start_workers(["a"])
+        st = c.cli_json("plan", "sweep", "PLAN-001", "--wait")
+        assert st["status"] == "succeeded", st
+        assert (c.repo_dir("a") / "ran.txt").read_text() == "ran\n"
+    except BaseException:
+        print(c.log_tails())
+        raise
+    finally:
+        c.close()
+        b.close()
+        client._real_clients.pop(b.url, None)
+        get_settings.cache_clear()
