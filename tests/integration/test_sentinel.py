@@ -4,7 +4,8 @@ servers, ``tests/integration/sentinel_bed.py``), real ``coord worker`` processes
 A bad sentinel URL is refused (exit 2) without its password; a sweep rides out its
 master SIGKILLed mid-todo (the waiting CLI and the worker reach the new master with
 no restart) and, after that, a forced ``SENTINEL FAILOVER`` that demotes a live master
-(``READONLY``/``UNBLOCKED`` under the worker's connections: celery#7946).
+(``READONLY``/``UNBLOCKED`` under the worker's connections: celery#7946); the same
+over TLS-only servers and sentinels (``ssl=true``).
 """
 
 from __future__ import annotations
