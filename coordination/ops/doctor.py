@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, TypedDict
 
 from coordination.catalog.store import CatalogStore
 from coordination.errors import CoordError
-from coordination.redis_url import redact_url
+from coordination.redis_url import is_sentinel, redact_url, scrub
 from coordination.runtime.context import Runtime
+from coordination.runtime.sentinel import sentinel_facts
 from coordination.settings import Settings
 
 if TYPE_CHECKING:
@@ -286,13 +287,59 @@ def check_latency(d: Doctor) -> list[Finding]:
 
 
 def check_sentinel(d: Doctor) -> list[Finding]:
-    """Sentinel's own checks (replicas, quorum) belong to its support; until then a
-    sentinel URL is said to be unchecked rather than passed."""
+    """A sentinel:// URL: what the sentinels say of the master, its replicas and their
+    quorum (:func:`coordination.runtime.sentinel.sentinel_facts`)."""
     url = d.settings.redis_url or ""
-    if url.startswith("sentinel"):
-        return [Finding("redis.sentinel", Level.not_checked,
-                        "replicas and sentinel quorum are not checked yet")]
-    return []
+    if not is_sentinel(url):
+        return []
+    check = "redis.sentinel"
+    try:
+        f = sentinel_facts(url)
+    except Exception as exc:  # noqa: BLE001 - reported as a finding
+        return [Finding(check, Level.problem, f"cannot ask the sentinels: {scrub(str(exc), url)}",
+                        "check the sentinels' hosts and ports in COORD_REDIS_URL")]
+    if not f.answered:
+        return [Finding(check, Level.problem,
+                        f"no sentinel answered ({', '.join(f.silent)})",
+                        "start the sentinels, or fix their hosts and ports in COORD_REDIS_URL")]
+    if f.address is None:
+        return [Finding(check, Level.problem,
+                        f"the sentinels know no master {f.master!r} ({f.quorum_says})",
+                        "check ?master= in COORD_REDIS_URL against their 'sentinel monitor' "
+                        "line")]
+    out: list[Finding] = []
+    if f.silent:
+        out.append(Finding(check, Level.warning,
+                           f"{len(f.silent)} of the URL's sentinels did not answer: "
+                           f"{', '.join(f.silent)}",
+                           "start them, or drop them from COORD_REDIS_URL"))
+    if f.master_down:
+        out.append(Finding(check, Level.problem,
+                           f"the sentinels see the master {f.master!r} at {f.address} down",
+                           "a failover should follow; if none does, check the replicas"))
+    if f.replicas == 0:
+        out.append(Finding(check, Level.problem,
+                           "no replica in sync with the master: a failover has nowhere to go, "
+                           "and workers start no todo (each start waits for a replica)",
+                           "start a replica (replicaof the master) and let it sync"))
+    elif f.replicas == 1:
+        out.append(Finding(check, Level.warning,
+                           "one replica in sync: after a failover none is left"
+                           + (f" ({f.replicas_down} more down)" if f.replicas_down else ""),
+                           "run two replicas or more"))
+    if f.quorum_ok is False:
+        out.append(Finding(check, Level.problem,
+                           f"the sentinels cannot authorize a failover: {f.quorum_says}",
+                           "run three sentinels or more, with a quorum of a majority of them"))
+    elif f.sentinels < 3:
+        out.append(Finding(check, Level.warning,
+                           f"{f.sentinels} sentinel(s) monitor the master: one more lost and "
+                           "no failover can be agreed", "run three sentinels or more"))
+    if not any(x.level == Level.problem for x in out):
+        out.append(_ok(check, f"master {f.master!r} at {f.address}: {f.replicas} replica(s) "
+                              f"in sync, {f.sentinels} sentinels, quorum {f.quorum} "
+                              f"({f.quorum_says})"))
+    return out
 
 
 # -- catalog and checkouts ---------------------------------------------------------------

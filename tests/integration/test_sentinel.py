@@ -121,6 +121,12 @@ def test_a_sweep_rides_out_a_killed_master_and_a_forced_failover(
     facts = wait_until(lambda: (f := sentinel_facts(bed.url)).sentinels == 3 and f, 30,
                        "the sentinels to know each other", interval=0.2)
     assert (facts.replicas, facts.replicas_down, facts.quorum, facts.quorum_ok) == (2, 0, 2, True)
+    # coord doctor says the same (this bed keeps no data on disk: it exits 1 for that).
+    res = c.cli("doctor", "--json")
+    found = {f["check"]: f for f in json.loads(res.stdout)["findings"]}
+    assert found["redis.sentinel"]["level"] == "ok", found["redis.sentinel"]
+    assert "2 replica(s) in sync, 3 sentinels, quorum 2" in found["redis.sentinel"]["message"]
+    assert found["redis.role"]["level"] != "problem" if "redis.role" in found else True
     old = bed.kill_master()
     killed = time.time()
     new = bed.wait_failover(old)

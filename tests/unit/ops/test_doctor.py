@@ -74,11 +74,31 @@ def test_every_problem_says_how_to_fix_it() -> None:
     assert all(f.fix for f in problems), problems
 
 
-def test_a_sentinel_url_is_said_to_be_unchecked() -> None:
+def test_a_sentinel_url_reports_its_replicas_and_quorum(monkeypatch: pytest.MonkeyPatch) -> None:
+    from coordination.runtime.sentinel import SentinelFacts
+
     d = Facts(GOOD)
     d.settings = Settings.model_construct(redis_url="sentinel://h:26379/0?master=m")
-    assert [f.level for f in doctor.check_sentinel(d)] == [Level.not_checked]
-    assert doctor.check_sentinel(Facts(GOOD)) == []
+    given = SentinelFacts("m", answered=["h:26379"], address="10.0.0.1:6379", replicas=2,
+                          sentinels=3, quorum=2, quorum_ok=True, quorum_says="OK")
+    monkeypatch.setattr(doctor, "sentinel_facts", lambda url: given)
+
+    def found() -> list[tuple[Level, str]]:
+        return [(f.level, f.message) for f in doctor.check_sentinel(d)]
+
+    assert [lv for lv, _ in found()] == [Level.ok]
+    assert "2 replica(s) in sync, 3 sentinels, quorum 2" in found()[0][1]
+    given.replicas, given.replicas_down = 1, 1
+    assert [lv for lv, _ in found()] == [Level.warning, Level.ok]  # none left after a failover
+    given.replicas, given.quorum_ok, given.quorum_says = 0, False, "NOQUORUM 1 usable Sentinels"
+    problems = [m for lv, m in found() if lv == Level.problem]
+    assert len(problems) == 2 and "NOQUORUM" in problems[1], problems
+    given.silent, given.answered = ["h:26379"], []
+    assert [lv for lv, _ in found()] == [Level.problem]
+    given.answered, given.address, given.quorum_says = ["h:26379"], None, "No such master"
+    assert "know no master 'm'" in found()[0][1]
+    assert all(f.fix for f in doctor.check_sentinel(d) if f.level == Level.problem)
+    assert doctor.check_sentinel(Facts(GOOD)) == []  # not a sentinel URL: nothing to say
 
 
 def test_a_check_that_breaks_is_not_checked_and_the_rest_still_run() -> None:
