@@ -160,6 +160,11 @@ def test_a_sweep_rides_out_a_killed_master_and_a_forced_failover(
     bed.client(bed.sentinel_ports[0], SENTINEL_PASSWORD).execute_command(
         "SENTINEL", "FAILOVER", MASTER)
     bed.wait_failover(current)  # type: ignore[arg-type]
+    # A sweep started while the switch is under way can be written where the failover
+    # drops it (a CLI's writes wait for no replica; a --wait would say it vanished): the
+    # next one starts once the old master follows the new one and both replicas are in sync.
+    wait_until(lambda: len(bed.healthy_replicas()) == 2, 30, "the switch to settle",
+               interval=0.1)
     sid2 = c.cli_json("todo", "run", "TODO-002")["sweep_id"]
     st2 = c.wait_sweep(sid2, timeout=60)
     assert st2["status"] == "succeeded", st2
