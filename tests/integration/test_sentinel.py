@@ -55,7 +55,9 @@ def sentinel_cluster(bed: SentinelBed, tmp_path: Path, monkeypatch: pytest.Monke
 
     get_settings.cache_clear()
     c = Cluster(tmp_path / "cluster", bed.url)
-    c.env.update(bed.env(), COORD_LEASE_TTL="4", COORD_LOST_AFTER="3",
+    # A lease outlives a failover and the surviving replica re-linking to the new master
+    # (until then no renewal is confirmed): the running todo rides it out.
+    c.env.update(bed.env(), COORD_LEASE_TTL="8", COORD_LOST_AFTER="3",
                  COORD_WORKER_HEARTBEAT="0.5")
     try:
         yield c
