@@ -70,7 +70,9 @@ def test_json_shape_and_limit(example_catalog: Path) -> None:
     assert isinstance(got, list) and len(got) == 2
     for e in got:
         assert set(e) == {"seq", "at", "who", "op", "argv", "ids", "changes", "catalog",
-                          "prev", "hash"}
+                          "highest", "prev", "hash"}
+        # the highest id of each kind ever held (ids are never reused)
+        assert e["highest"]["issue"] >= "ISSUE-003" and e["highest"]["todo"] >= "TODO-006"
         assert e["at"].endswith("Z") and len(e["hash"]) == 64
         for c in e["changes"]:
             assert set(c) == {"id", "kind", "action", "fields"}
