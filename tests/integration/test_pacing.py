@@ -1,8 +1,8 @@
 """Pacing across workers and sweeps, against a real redis-server and `coord worker`s.
 
-Issue #26 asks for 5 starts per 10 s over 50 todos and two workers; this runs the same
-rate-to-window proof at 5 per 4 s over 25 todos (a token every 0.8 s, about 20 s instead of
-100): two plans swept at once, both paced on the tag their two repos share, each repo with
+Issue #26 asks for 5 starts per 10 s over 50 todos and two workers; by default this runs
+the same rate-to-window proof at 5 per 4 s over 25 todos (a token every 0.8 s, about 20 s
+instead of 100), and at the issue's own scale with ``COORD_PACE_FULL=1``: two plans swept at once, both paced on the tag their two repos share, each repo with
 its own worker and room for 3 todos at once (unpaced, all 25 would start within a second
 or two). Every start is stamped by the start script with the clock the bucket goes by.
 """
@@ -10,14 +10,15 @@ or two). Every start is stamped by the start script with the clock the bucket go
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
 from tests.integration.helpers import Cluster, wait_until
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(300)
 
-RATE, WINDOW, N = 5, 4.0, 25
+RATE, WINDOW, N = (5, 10.0, 50) if os.environ.get("COORD_PACE_FULL") == "1" else (5, 4.0, 25)
 
 
 def _catalog(c: Cluster) -> None:
@@ -35,7 +36,7 @@ def _catalog(c: Cluster) -> None:
     for i in range(1, N + 1):
         lines += [f"    - id: TODO-{i:03d}", f"      task: t{i}",
                   f"      repo: {'api' if i % 2 else 'web'}",
-                  f"      plan: {'PLAN-001' if i <= 13 else 'PLAN-002'}",
+                  f"      plan: {'PLAN-001' if i <= (N + 1) // 2 else 'PLAN-002'}",
                   "      run: \"sleep 0.1\""]
     c.eco.write_text("\n".join(lines) + "\n")
 
@@ -63,7 +64,7 @@ def test_pace_holds_across_workers_and_sweeps(cluster: Cluster) -> None:
                     seen["shown"] = cluster.cli("sweep", "status", sid).stdout
         return done
 
-    wait_until(ended_watching, 120, "both paced sweeps to end", interval=0.2)
+    wait_until(ended_watching, N * WINDOW / RATE + 60, "both paced sweeps to end", interval=0.2)
     starts: list[float] = []
     workers: set[str] = set()
     for sid in sweeps:
