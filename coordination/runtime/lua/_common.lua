@@ -228,3 +228,25 @@ local function pace_take(keys, ivs, bursts)
   end
   return nil, now
 end
+
+-- After a todo succeeded, its eager successors (succ: {id, queue} pairs): each
+-- counts its predecessors left down once (its 'r:<todo>' field, read in got); one
+-- whose count reaches 0 and is still pending is queued, its todo.queued event added
+-- to events and its id to ready. While the sweep is not active (paused) they only
+-- count down: the supervision pass queues what is ready on unpause.
+local function count_down_successors(succ, got, active, sweep_id, todo_id, now_n, events, ready)
+  for _, s in ipairs(succ) do
+    local sid, queue = s[1], s[2]
+    local left = (tonumber(got['r:' .. sid]) or 0) - 1
+    put('r:' .. sid, string.format('%d', left))
+    local scp = cp_decode(got['t:' .. sid])
+    if active and left == 0 and cp_status(scp) == TS.pending then
+      scp.status, scp.queued_at = TS.queued, now_n
+      put_cp(sid, scp)
+      local q = event(EV.todo_queued, sweep_id, sid, now_n)
+      q.queue, q.via = queue, 'eager after ' .. todo_id
+      events[#events + 1] = q
+      ready[#ready + 1] = sid
+    end
+  end
+end

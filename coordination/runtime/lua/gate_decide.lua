@@ -96,21 +96,8 @@ local n, level_done = ended(new, level)
 
 local ready, queued_events = {}, {}
 if passed and #succ > 0 then
-  local active = SWEEP_ACTIVE[sst]
-  for _, s in ipairs(succ) do
-    local sid, queue = s[1], s[2]
-    local left = (tonumber(got['r:' .. sid]) or 0) - 1
-    put('r:' .. sid, string.format('%d', left))
-    local scp = cp_decode(got['t:' .. sid])
-    if active and left == 0 and cp_status(scp) == TS.pending then
-      scp.status, scp.queued_at = TS.queued, now_n
-      put_cp(sid, scp)
-      local q = event(EV.todo_queued, sweep_id, sid, now_n)
-      q.queue, q.via = queue, 'eager after ' .. todo_id
-      queued_events[#queued_events + 1] = q
-      ready[#ready + 1] = sid
-    end
-  end
+  count_down_successors(succ, got, SWEEP_ACTIVE[sst], sweep_id, todo_id, now_n,
+    queued_events, ready)
 end
 flush(sweep)
 if ev then emit(ev) end

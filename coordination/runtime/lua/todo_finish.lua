@@ -101,22 +101,8 @@ local n, level_done = ended(status, level)
 
 local ready, events = {}, {}
 if SUCCESSFUL[status] and #succ > 0 then
-  local active = SWEEP_ACTIVE[jdecode(got.status)]
-  for _, s in ipairs(succ) do
-    local sid, queue = s[1], s[2]
-    local left = (tonumber(got['r:' .. sid]) or 0) - 1
-    put('r:' .. sid, string.format('%d', left))
-    -- Paused: count down only; the supervisor queues what is ready on unpause.
-    local scp = cp_decode(got['t:' .. sid])
-    if active and left == 0 and cp_status(scp) == TS.pending then
-      scp.status, scp.queued_at = TS.queued, now_n
-      put_cp(sid, scp)
-      local q = event(EV.todo_queued, sweep_id, sid, now_n)
-      q.queue, q.via = queue, 'eager after ' .. todo_id
-      events[#events + 1] = q
-      ready[#ready + 1] = sid
-    end
-  end
+  count_down_successors(succ, got, SWEEP_ACTIVE[jdecode(got.status)], sweep_id, todo_id, now_n,
+    events, ready)
 end
 flush(sweep)
 
