@@ -86,7 +86,7 @@ def sweep(catalog: Path, url: str) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "coordination.cli.main", "--file", str(catalog), "plan", "sweep",
          "PLAN-001", "--wait", "--json"],
-        env=child_env(COORD_REDIS_URL=url, COORD_NAMESPACE=NAMESPACE), cwd=ROOT,
+        env=child_env(COORD_REDIS_URL=url, COORD_NAMESPACE=NAMESPACE, COORD_SHARE_NAMESPACE="1"), cwd=ROOT,
         capture_output=True, text=True, timeout=300)
     doc = json.loads(out.stdout)
     if doc.get("status") != "succeeded":
@@ -111,7 +111,7 @@ def measure(tmp: Path, url: str, repos: list[str], groups: list[list[str]],
             for r in g:
                 argv += ["--repo", r]
             ws.append(procs.start(argv, env=child_env(COORD_REDIS_URL=url,
-                                                      COORD_NAMESPACE=NAMESPACE),
+                                                      COORD_NAMESPACE=NAMESPACE, COORD_SHARE_NAMESPACE="1"),
                                   stdout=log, stderr=subprocess.STDOUT, cwd=ROOT))
             log.close()
         try:

@@ -161,7 +161,7 @@ def start_workers(procs: Procs, catalog: Path, url: str, repos: list[str], worke
         out.append(procs.start(
             [sys.executable, "-m", "coordination.cli.main", "--file", str(catalog), "worker",
              *args, "--loglevel", "WARNING"],
-            env=child_env(COORD_REDIS_URL=url, COORD_NAMESPACE=NAMESPACE,
+            env=child_env(COORD_REDIS_URL=url, COORD_NAMESPACE=NAMESPACE, COORD_SHARE_NAMESPACE="1",
                           XDG_CACHE_HOME=str(logdir / "cache")),
             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT))
         log.close()
@@ -172,6 +172,7 @@ def wait_workers(url: str, expect_repos: int, workers: list[Any]) -> None:
     """Every repo served by a live worker (their liveness beats), within a deadline."""
     os.environ["COORD_REDIS_URL"] = url
     os.environ["COORD_NAMESPACE"] = NAMESPACE
+    os.environ["COORD_SHARE_NAMESPACE"] = "1"
     from coordination.runtime.context import get_runtime
     from coordination.settings import get_settings
 
@@ -218,7 +219,7 @@ def run_cli(procs: Procs, args: list[str], url: str, cache: Path,
     """A `coord` process: (wall seconds, stdout, peak RSS if sampled)."""
     t0 = time.perf_counter()
     p = procs.start([sys.executable, "-m", "coordination.cli.main", *args],
-                    env=child_env(COORD_REDIS_URL=url, COORD_NAMESPACE=NAMESPACE,
+                    env=child_env(COORD_REDIS_URL=url, COORD_NAMESPACE=NAMESPACE, COORD_SHARE_NAMESPACE="1",
                                   XDG_CACHE_HOME=str(cache)),
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     if sampler is not None:
