@@ -6,9 +6,12 @@ Each noun lives in its own module and is imported only when invoked, so
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 import os
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -99,8 +102,52 @@ def cli(ctx: click.Context, file: Path | None) -> None:
     ctx.obj = Context(file)
 
 
+#: Seconds the cyclic garbage collector stays off after the CLI starts.
+GC_PAUSE_S = 2.0
+
+_gc_paused = False
+
+
+def pause_gc(seconds: float = GC_PAUSE_S) -> None:
+    """Keep the cyclic garbage collector off while the CLI starts, and out of its exit.
+
+    Importing the libraries and loading the catalog creates a few hundred thousand
+    objects that live until the process ends; the collector would walk them again and
+    again while they are made, and once more when the interpreter exits. Measured on a
+    400-todo catalog: `plan validate` 0.34 s -> 0.23 s, the waiting CLI of a 400-todo
+    sweep 0.66 s -> 0.51 s of CPU. Reference counting still frees everything acyclic.
+
+    - A process that lives longer than ``seconds`` (a worker, `coord ui`, a long
+      `--wait`) gets the collector back: what exists then is collected once, the
+      survivors are frozen (no later collection walks them again) and collection
+      resumes as usual.
+    - At exit, everything is frozen first (the last exit handler), so the interpreter's
+      final collections skip it; files are still flushed and closed, threads joined
+      and exit handlers run as at any exit.
+    - A child made by ``os.fork`` (not by ``subprocess``, which execs) collects again.
+    """
+    global _gc_paused
+    if _gc_paused or not gc.isenabled():
+        return
+    _gc_paused = True
+    gc.disable()
+    atexit.register(gc.freeze)  # registered first, so it runs after every other handler
+    os.register_at_fork(after_in_child=gc.enable)
+
+    def resume() -> None:
+        gc.collect()
+        gc.freeze()
+        gc.enable()
+
+    timer = threading.Timer(seconds, resume)
+    timer.daemon = True
+    timer.name = "coord-gc-resume"
+    timer.start()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: run the CLI, map coord errors to exit codes 1/2."""
+    pause_gc()
     try:
         cli.main(args=argv, prog_name="coord", standalone_mode=False)
     except CoordError as exc:
