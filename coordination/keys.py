@@ -163,6 +163,15 @@ class Keys:
         name = queue if not priority else f"{queue}\x06\x16{priority}"
         return self.celery_prefix + name
 
+    def broker_binding(self, exchange: str) -> str:
+        """Set of kombu's bindings of a direct exchange (``_kombu.binding.<exchange>``):
+        coord's queues are bound to the exchange of their own name."""
+        return f"{self.celery_prefix}_kombu.binding.{exchange}"
+
+    def broker_binding_permanent(self, exchange: str) -> str:
+        """kombu's copy of :meth:`broker_binding` that its binding sweep keeps."""
+        return f"{self.celery_prefix}_kombu.binding_permanent.{exchange}"
+
     # -- metrics ----------------------------------------------------------------
     @property
     def metrics(self) -> str:

@@ -30,16 +30,18 @@ log = logging.getLogger("coord.launch")
 
 def catalog_limits(svc: SweepService) -> tuple[float, float]:
     """``longest_todo`` / ``longest_sweep`` of the service's catalog, for the app config."""
-    from coordination.dispatch.app import limits_from_catalog  # lazy: celery, only to send (sweep status, list, events do not)
+    from coordination.dispatch.limits import limits_from_catalog  # lazy: only to send
 
     return limits_from_catalog(svc.catalog())
 
 
-def wire(rt: Runtime, svc: SweepService, *, with_tasks: bool = False) -> Any:
-    """Give ``rt`` a dispatcher over a Celery app sized from the catalog; returns the app.
+def wire(rt: Runtime, svc: SweepService, *, with_tasks: bool = False) -> None:
+    """Give ``rt`` a dispatcher over a Celery app sized from the catalog.
 
-    ``with_tasks``: the app also runs coord's task (embedded workers in this process)."""
-    from coordination.dispatch import CeleryDispatcher  # lazy: celery, only to send
+    ``with_tasks``: the app also runs coord's task (embedded workers in this process),
+    and is made now; otherwise only when something needs it (a revoke, a send that
+    falls back to Celery): sending on a Redis broker does not (see coordination.dispatch)."""
+    from coordination.dispatch import dispatcher_for  # lazy: the send path
 
     longest_todo, longest_sweep = catalog_limits(svc)
     if with_tasks:
@@ -47,13 +49,16 @@ def wire(rt: Runtime, svc: SweepService, *, with_tasks: bool = False) -> Any:
 
         app = create_app(rt.settings, url=rt.url, longest_todo=longest_todo,
                          longest_sweep=longest_sweep)
-    else:
-        from coordination.dispatch.app import celery_app  # lazy: celery, only to send
+        rt.dispatcher = dispatcher_for(rt, app=app)
+        return
 
-        app = celery_app(rt.settings, url=rt.url, longest_todo=longest_todo,
-                         longest_sweep=longest_sweep)
-    rt.dispatcher = CeleryDispatcher(app, rt.keys)
-    return app
+    def make_app() -> Any:
+        from coordination.dispatch.app import celery_app  # lazy: celery, only if needed
+
+        return celery_app(rt.settings, url=rt.url, longest_todo=longest_todo,
+                          longest_sweep=longest_sweep)
+
+    rt.dispatcher = dispatcher_for(rt, app_factory=make_app)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from celery import Celery
 from celery.worker import WorkController
 
-from coordination.dispatch import CeleryDispatcher
+from coordination.dispatch import dispatcher_for
 from coordination.errors import RuntimeFault
 from coordination.runtime.context import Runtime
 from workers.app import create_app
@@ -77,7 +77,7 @@ def embedded_workers(rt: Runtime, repos: dict[str, int], *, control_concurrency:
 
     One worker per repo queue; none on the control queue, which no todo uses."""
     if getattr(rt.dispatcher, "app", None) is None:
-        rt.dispatcher = CeleryDispatcher(create_app(rt.settings, url=rt.url), rt.keys)
+        rt.dispatcher = dispatcher_for(rt, app=create_app(rt.settings, url=rt.url))
     app = rt.app
     app.coord_runtime = rt  # tasks find their runtime here
     # One name for the checkpoints (who ran a todo) and the liveness beat, so a

@@ -20,7 +20,7 @@ import threading
 from celery import Celery, Task
 from celery.exceptions import Ignore
 
-from coordination.dispatch import CeleryDispatcher
+from coordination.dispatch import dispatcher_for
 from coordination.runtime.context import Runtime, get_runtime
 from workers import runner
 from workers.runner import Outcome, WorkerInfo
@@ -54,7 +54,7 @@ def _runtime(app: Celery) -> Runtime:
     rt: Runtime | None = getattr(app, "coord_runtime", None)
     if rt is None:
         rt = get_runtime()
-        rt.dispatcher = CeleryDispatcher(app, rt.keys)
+        rt.dispatcher = dispatcher_for(rt, app=app)
         app.coord_runtime = rt
     return rt
 

@@ -18,7 +18,7 @@ from celery.worker import WorkController
 
 from coordination.catalog.models import checkout_path
 from coordination.catalog.store import CatalogStore
-from coordination.dispatch import CeleryDispatcher
+from coordination.dispatch import dispatcher_for
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.context import get_runtime
 from coordination.runtime.preflight import check_permissions, check_redis
@@ -126,7 +126,7 @@ def build_worker(
     longest_todo, longest_sweep = limits_from_catalog(catalog)
     app = create_app(settings, longest_todo=longest_todo, longest_sweep=longest_sweep)
     rt = get_runtime()
-    rt.dispatcher = CeleryDispatcher(app, rt.keys)
+    rt.dispatcher = dispatcher_for(rt, app=app)
     app.coord_runtime = rt
     hostname = worker_hostname(repos[0] if len(repos) == 1 else repos)
     if len(repos) == 1:

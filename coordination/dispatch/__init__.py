@@ -1,20 +1,30 @@
 """Sending todos to workers: the one place that knows messages are Celery's.
 
 The runtime is given a :class:`~coordination.runtime.messages.Dispatcher` (by
-the worker, the CLI, the embedded runner); it never builds a Celery app itself. :class:`CeleryDispatcher` is the implementation; its app comes
-from :func:`coordination.dispatch.app.celery_app` (configured for sending) or,
-in a worker, from :func:`workers.app.create_app` (the same, with coord's task
-registered). Celery is imported on first send only: the CLI's read paths never
-load it.
+the worker, the CLI, the embedded runner); it never builds a Celery app itself.
+
+- :class:`BrokerDispatcher`, whenever the broker is a Redis server (both modes):
+  writes each todo's message itself (:mod:`coordination.dispatch.envelope`, the
+  document Celery would send) and pushes a batch in one round trip
+  (:func:`coordination.runtime.queues.push_messages`). Celery is imported only to
+  revoke, or to send again through Celery's retrying path when a push fails.
+- :class:`CeleryDispatcher`: ``app.send_task`` per message, in a kombu publish
+  batch; the app comes from :func:`coordination.dispatch.app.celery_app`
+  (configured for sending) or, in a worker, :func:`workers.app.create_app` (the
+  same, with coord's task registered). Used on Celery's in-memory transport (the
+  unit tier's runtime) and as the fallback above.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Protocol
 
+import redis
+
+from coordination.dispatch.envelope import Envelopes
 from coordination.dispatch.signatures import todo_signature
 from coordination.keys import Keys
 from coordination.runtime.messages import Dispatcher, TodoMessage, todo_task_id
@@ -22,9 +32,32 @@ from coordination.runtime.messages import Dispatcher, TodoMessage, todo_task_id
 if TYPE_CHECKING:
     from celery import Celery
 
+    from coordination.runtime.context import Runtime
+
 log = logging.getLogger("coord.dispatch")
 
-__all__ = ["CeleryDispatcher", "Dispatcher", "TodoMessage", "todo_task_id"]
+
+class Push(Protocol):
+    """Pushes ``(queue, priority, JSON text)`` broker messages, binding ``declare`` first."""
+
+    def __call__(self, messages: list[tuple[str, int, str]], *,
+                 declare: Iterable[str] = ()) -> None: ...
+
+__all__ = ["BrokerDispatcher", "CeleryDispatcher", "Dispatcher", "TodoMessage", "dispatcher_for",
+           "todo_task_id"]
+
+
+def dispatcher_for(rt: Runtime, *, app: Celery | None = None,
+                   app_factory: Callable[[], Celery] | None = None) -> Dispatcher:
+    """The dispatcher for ``rt``'s broker: a :class:`BrokerDispatcher` on its Redis
+    server (either mode), else (Celery's in-memory transport) a :class:`CeleryDispatcher`.
+    Give the app, or a factory that makes it on first need."""
+    if rt.url is not None:
+        return BrokerDispatcher(rt.push_messages, rt.keys, app=app, app_factory=app_factory)
+    if app is None:
+        assert app_factory is not None, "dispatcher_for needs an app or an app_factory"
+        app = app_factory()
+    return CeleryDispatcher(app, rt.keys)
 
 
 class CeleryDispatcher:
@@ -70,3 +103,57 @@ class CeleryDispatcher:
     def revoke(self, task_ids: list[str]) -> None:
         if task_ids:
             self.app.control.revoke(task_ids)
+
+
+class BrokerDispatcher:
+    """A :class:`Dispatcher` writing todo messages straight onto the broker's Redis.
+
+    ``push``: pushes ``(queue, priority, text)`` messages onto the Redis the broker uses
+    (:meth:`coordination.runtime.context.Runtime.push_messages`: the same server and
+    database, Sentinel's master included). ``app`` or ``app_factory``: the
+    Celery app to revoke through and to fall back on (built on first use when only a
+    factory is given, so a CLI that only sends never imports Celery).
+    """
+
+    def __init__(self, push: Push, keys: Keys, *, app: Celery | None = None,
+                 app_factory: Callable[[], Celery] | None = None) -> None:
+        if app is None and app_factory is None:
+            raise ValueError("BrokerDispatcher needs an app or an app_factory")
+        self.push = push
+        self.keys = keys
+        self._app = app
+        self._app_factory = app_factory
+        self.envelopes = Envelopes()
+        self._declared: set[str] = set()
+
+    @property
+    def app(self) -> Celery:
+        if self._app is None:
+            assert self._app_factory is not None
+            self._app = self._app_factory()
+        return self._app
+
+    def send(self, messages: Iterable[TodoMessage]) -> None:
+        batch = list(messages)
+        if not batch:
+            return
+        items = []
+        for m in batch:
+            queue = self.keys.repo_queue(m.repo)
+            items.append((queue, m.priority or 0, self.envelopes.encode(m, queue)))
+        fresh = sorted({q for q, _, _ in items} - self._declared)
+        try:
+            self.push(items, declare=fresh)
+        except (redis.RedisError, OSError) as exc:
+            # Celery's path retries with its policy (a failover, a restart). Messages
+            # this push may have delivered are sent again: harmless, the start script
+            # lets one delivery run a todo, and the supervisor re-sends what is lost.
+            log.warning("pushing %d messages failed (%s); sending them through Celery",
+                        len(batch), exc)
+            CeleryDispatcher(self.app, self.keys).send(batch)
+            return
+        self._declared.update(fresh)
+
+    def revoke(self, task_ids: list[str]) -> None:
+        if task_ids:
+            CeleryDispatcher(self.app, self.keys).revoke(task_ids)

@@ -24,27 +24,18 @@ purpose rather than left at Celery's defaults:
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
-
 from celery import Celery
 
+from coordination.dispatch.limits import DEFAULT_LONGEST_TODO as DEFAULT_LONGEST_TODO
+from coordination.dispatch.limits import limits_from_catalog as limits_from_catalog
+from coordination.dispatch.limits import todo_budget as todo_budget
 from coordination.keys import Keys
 from coordination.redis_url import celery_url, is_sentinel, sentinel_target, tls_options
-from coordination.retry import backoff_cap
 from coordination.settings import Settings, get_settings
-
-if TYPE_CHECKING:
-    from coordination.catalog.models import Catalog
 
 # Embedded mode: the in-memory transport polls; Celery's default (1 s) gives
 # about 15 tasks/s here, 10 ms gives several hundred.
 EMBEDDED_POLLING_INTERVAL = 0.01
-DEFAULT_LONGEST_TODO = 3600.0
-
-
-def todo_budget(timeout: float, retries: int) -> float:
-    """Upper bound in seconds on one todo's run time, retries and backoff included."""
-    return timeout * (retries + 1) + backoff_cap(retries)
 
 
 #: coord's kombu transport (workers/broker.py), by path and under the alias a unix
@@ -155,14 +146,3 @@ def celery_app(
             app.conf.broker_use_ssl = tls
             app.conf.redis_backend_use_ssl = dict(tls)
     return app
-
-
-def limits_from_catalog(catalog: Catalog) -> tuple[float, float]:
-    """(longest todo budget, a bound on the longest sweep) for a catalog."""
-    longest = DEFAULT_LONGEST_TODO
-    total = 0.0
-    for todo in catalog.coordination.todos:
-        b = todo_budget(todo.timeout, todo.retries)
-        longest = max(longest, b)
-        total += b
-    return longest, total + 3600.0

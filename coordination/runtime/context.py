@@ -33,7 +33,7 @@ from coordination.runtime.events import EventLog
 from coordination.runtime.leases import LeaseManager
 from coordination.runtime.messages import Dispatcher
 from coordination.runtime.metrics import MetricCounters, MetricsReader
-from coordination.runtime.queues import queue_lengths
+from coordination.runtime.queues import push_messages, queue_lengths
 from coordination.runtime.server import ServerFacts, WorkerClock, read_server, worker_clocks
 from coordination.runtime.transitions import Transitions
 from coordination.runtime.workers import WorkerRegistry
@@ -129,6 +129,12 @@ class Runtime:
     def queue_lengths(self, queues: Iterable[str]) -> dict[str, int]:
         """Messages waiting in each of these broker queues (Flower's broker page, doctor)."""
         return queue_lengths(self.redis, self.keys, queues)
+
+    def push_messages(self, messages: Iterable[tuple[str, int, str]], *,
+                      declare: Iterable[str] = ()) -> None:
+        """Push broker messages ``(queue, priority, JSON text)`` onto the queues' lists,
+        one round trip (coordination.dispatch's BrokerDispatcher writes them)."""
+        push_messages(self.redis, self.keys, messages, declare=declare)
 
     def server_facts(self) -> ServerFacts:
         """The Redis server's version, settings, memory, latency and clock (`coord doctor`)."""

@@ -46,3 +46,34 @@ def queue_lengths(r: redis.Redis, keys: Keys, queues: Iterable[str]) -> dict[str
             pipe.llen(keys.broker_queue(q, pri))
     replies = iter(pipe.execute())
     return {q: sum(int(next(replies) or 0) for _ in BROKER_PRIORITIES) for q in names}
+
+
+#: kombu's separator in a binding member (``routing_key<sep>pattern<sep>queue``).
+BINDING_SEP = "\x06\x16"
+
+
+def push_messages(r: redis.Redis, keys: Keys, messages: Iterable[tuple[str, int, str]],
+                  *, declare: Iterable[str] = ()) -> None:
+    """Push broker messages ``(queue, priority, JSON text)`` as kombu's Redis transport
+    does (``LPUSH`` onto the queue's list for that priority step), in one pipelined
+    round trip and one ``LPUSH`` per list: the messages of a list keep their order
+    (the first pushed is the first a worker pops).
+
+    ``declare``: queues to bind first, as a kombu producer declares a queue the first
+    time it sends to it (both binding sets, routing key = queue name, on the exchange
+    of the same name), so kombu-side routing and tools that list queues by their
+    bindings see them before any worker has consumed from them.
+    """
+    by_list: dict[str, list[str]] = {}
+    for queue, priority, text in messages:
+        by_list.setdefault(keys.broker_queue(queue, priority), []).append(text)
+    if not by_list:
+        return
+    pipe = r.pipeline(transaction=False)
+    for queue in declare:
+        member = BINDING_SEP.join([queue, "", queue])
+        pipe.sadd(keys.broker_binding(queue), member)
+        pipe.sadd(keys.broker_binding_permanent(queue), member)
+    for key, texts in by_list.items():
+        pipe.lpush(key, *texts)
+    pipe.execute()

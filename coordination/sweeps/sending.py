@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from typing import Any
 
-from coordination.dispatch import CeleryDispatcher
+from coordination.dispatch import dispatcher_for
 from coordination.runtime.context import Runtime
 from coordination.runtime.messages import BROKER_PRIORITY, Dispatcher, TodoMessage
 from coordination.status import DONE, TodoStatus
@@ -44,9 +45,12 @@ def todo_task_id(spec: SweepSpec, todo_id: str) -> str:
 def dispatcher(rt: Runtime) -> Dispatcher:
     """The runtime's dispatcher; a sender over the configured broker if it was given none."""
     if rt.dispatcher is None:
-        from coordination.dispatch.app import celery_app  # lazy: celery, only to send
+        def make_app() -> Any:
+            from coordination.dispatch.app import celery_app  # lazy: celery, only if needed
 
-        rt.dispatcher = CeleryDispatcher(celery_app(rt.settings, url=rt.url), rt.keys)
+            return celery_app(rt.settings, url=rt.url)
+
+        rt.dispatcher = dispatcher_for(rt, app_factory=make_app)
     return rt.dispatcher
 
 

@@ -243,3 +243,31 @@ def test_one_worker_serves_several_repos_each_at_its_own_concurrency(cluster: Cl
     assert max_overlap([spans["TODO-001"], spans["TODO-002"]]) == 1
     assert max_overlap([spans["TODO-003"], spans["TODO-004"]]) == 2
     assert w.alive()
+
+
+def test_the_waiting_cli_sends_and_waits_without_importing_celery(cluster: Cluster) -> None:
+    """The CLI writes its todos' messages itself (coordination.dispatch.envelope) and real
+    Celery workers run them: a sweep started and waited for by a process that never
+    imports Celery or kombu."""
+    import subprocess
+    import sys
+
+    probe = ("import atexit, json, sys\n"
+             "atexit.register(lambda: sys.stderr.write('\\nMODULES ' + json.dumps(sorted(\n"
+             "    {m.split('.')[0] for m in sys.modules})) + '\\n'))\n"
+             "from coordination.cli.main import main\n"
+             "main(sys.argv[1:])\n")
+    cluster.write_catalog({"a": 1, "b": 1}, [T("TODO-001", "a", "echo one"),
+                                             T("TODO-002", "b", "echo two",
+                                               blocked_by=["TODO-001"])])
+    cluster.start_workers(["a", "b"])
+    res = subprocess.run([sys.executable, "-c", probe, "--file", str(cluster.eco), "plan",
+                          "sweep", PLAN, "--wait", "--json"], env=cluster.env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+    st = json.loads(res.stdout)
+    assert st["status"] == "succeeded" and set(st["todos"]) == {"TODO-001", "TODO-002"}, st
+    line = [x for x in res.stderr.splitlines() if x.startswith("MODULES ")][-1]
+    modules = set(json.loads(line[len("MODULES "):]))
+    assert "coordination" in modules and "redis" in modules  # the probe saw it run
+    assert not modules & {"celery", "kombu"}, sorted(modules & {"celery", "kombu"})
