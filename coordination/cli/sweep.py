@@ -18,15 +18,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 import click
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress as RichProgress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from coordination.cli.context import Context
 from coordination.cli.render import (
@@ -84,6 +75,17 @@ class Progress:
     """A Rich progress bar on stderr fed by a sweep's events."""
 
     def __init__(self, total: int, title: str) -> None:
+        # lazy: rich's progress and live display (~15 ms), only on a terminal; `sweep
+        # status`, `--json` and a waiting CLI off a terminal never draw a bar
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress as RichProgress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self.total = total
         self.state: dict[str, str] = {}
         self.bar = RichProgress(
@@ -238,7 +240,7 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False,
     (:func:`render_failures`)."""
     con = err_console() if to_stderr else out_console()
     style = status_style(st["status"] or "")
-    con.print(f"sweep [bold]{st['sweep_id']}[/bold] of {escape(subject(st))} ({st['strategy']}): "
+    con.print(f"sweep [bold]{st['sweep_id']}[/bold] of {esc(subject(st))} ({st['strategy']}): "
               f"[{style or 'bold'}]{st['status']}[/{style or 'bold'}]"
               + (f" - {st['reason']}" if st.get("reason") else ""))
     rows = []
@@ -249,8 +251,8 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False,
         rows.append((tid, v.get("repo") or "", (f"[{stl}]{s}[/{stl}]" if stl else s) + gone,
                      str(v["attempts"]), "" if v["exit_code"] is None else str(v["exit_code"]),
                      "" if v.get("duration") is None else f"{v['duration']:.1f}",
-                     escape(v.get("worker") or ""),
-                     escape((v.get("reason") or "") + (f", starts at {v['starts_at']}"
+                     esc(v.get("worker") or ""),
+                     esc((v.get("reason") or "") + (f", starts at {v['starts_at']}"
                                                         if v.get("starts_at") else ""))))
     cols = ("todo", "repo", "status", "attempts", "exit", "seconds", "worker")
     table(None, [*cols, "reason"], rows, empty="no todos", con=con, no_wrap=cols)
