@@ -490,7 +490,7 @@ class EventLog:
         same id. Without a sweep, the merged view (see ``_follow_all``).
 
         ``pace``: at most one live read per ``pace`` seconds. A waiting CLI that
-        shows progress needs no more than ten reads a second; unpaced, a busy
+        shows progress needs a few dozen reads a second at most; unpaced, a busy
         sweep costs it one read (and one wake-up) per event.
         """
         if sweep_id:

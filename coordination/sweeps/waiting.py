@@ -19,8 +19,10 @@ from coordination.sweeps.reading import StatusDocument, vanished
 
 log = logging.getLogger("coord.sweeps")
 
-#: The least time between two reads of a waited-for sweep's events (seconds).
-WAIT_PACE = 0.1
+#: The least time between two reads of a waited-for sweep's events (seconds): the
+#: longest a waiting command notices a sweep's end late. 0.1 s cost a 400-todo sweep's
+#: `plan sweep --wait` about 30 ms of wall on average, for no CPU saved (measured).
+WAIT_PACE = 0.025
 
 
 def ended_by(rt: Runtime, sweep_id: str, event: Event) -> bool:
@@ -91,7 +93,7 @@ def wait(rt: Runtime, sweep_id: str, *, record: Callable[[], SweepRecord],
             done = current is None or current not in SWEEP_LIVE
         return done or now > limit
 
-    # Paced: ten reads a second are plenty to show progress, and the events of a busy
+    # Paced: forty reads a second at most show progress at once, and the events of a busy
     # sweep are read in a few batches instead of one read per event.
     for ev in rt.events.follow(sweep_id=sweep_id, block_ms=250, stop=stop, pace=WAIT_PACE):
         if on_event is not None:
