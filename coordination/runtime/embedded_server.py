@@ -341,6 +341,10 @@ def _quote_conf(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+#: The append-only file's size before its first automatic rewrite (see _write_conf).
+AOF_REWRITE_MIN = "4mb"
+
+
 def _write_conf(directory: Path, sock: Path) -> Path:
     lines = {
         "port": "0",
@@ -354,6 +358,12 @@ def _write_conf(directory: Path, sock: Path) -> Path:
         "appendonly": "yes",
         "appendfilename": _quote_conf(AOF),
         "appendfsync": "everysec",
+        # Every command of every sweep is appended; a restart replays the file. Redis's
+        # default first rewrite is at 64 MB, and every coord command that starts the
+        # server paid for the replay (18 MB after a dozen 400-todo sweeps: 92 ms; the
+        # same data rewritten, 1.7 MB: 29 ms). Rewritten (in the background, with an RDB
+        # preamble) once it is 4 MB and twice its size after the last rewrite.
+        "auto-aof-rewrite-min-size": AOF_REWRITE_MIN,
         "save": '""',
         "maxmemory-policy": "noeviction",
         "timeout": "0",
