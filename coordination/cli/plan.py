@@ -1,8 +1,8 @@
 """`coord plan`: list, show, status, validate, graph and sweep plans.
 Parse, call the planner (or :mod:`coordination.catalog.reports`), render.
 
-Only `plan list` and `plan status` run without networkx; every other command imports the
-planner's graph modules inside the command, and Celery is never imported
+Only `plan list` and `plan status` run without the planner's graph modules; every
+other command imports them inside the command, and Celery is never imported
 here (a dry run needs queue names, not signatures).
 """
 
@@ -46,8 +46,8 @@ if TYPE_CHECKING:
     from coordination.catalog.manager import PlanReset
     from coordination.planner.documents import DryRunDocument, ShowDocument, ValidateDocument
 
-# The commands that need the plan's graph import the planner's graph modules inside
-# (networkx): `plan list` and `plan status` never load it.
+# The commands that need the plan's graph import the planner's graph modules inside:
+# `plan list` and `plan status` never load them.
 
 PLAN_STATUSES = ("draft", "active", "completed", "cancelled")
 include_all = click.option(
@@ -220,7 +220,7 @@ def show_cmd(obj: Context, plan_id: str, include_completed: bool, as_json: bool)
     Example:
       coord plan show PLAN-001 --all
     """
-    from coordination.planner.documents import show_document  # lazy: networkx, off plan list/status
+    from coordination.planner.documents import show_document  # lazy: the planner's graph modules, off plan list/status
 
     doc = show_document(_catalog(obj), plan_id, include_completed=include_completed)
     emit(as_json, doc, _show_human)
@@ -271,7 +271,7 @@ def validate_cmd(obj: Context, plan_id: str, include_completed: bool, ignore_blo
     Example:
       coord plan validate PLAN-001 --all-findings
     """
-    # lazy: networkx, off plan list/status
+    # lazy: the planner's graph modules, off plan list/status
     from coordination.planner.documents import validate_document
 
     with paused_gc():  # tens of thousands of findings, none garbage: see paused_gc
@@ -297,7 +297,7 @@ def graph_cmd(obj: Context, plan_id: str, fmt: str, include_completed: bool, as_
     Example:
       coord plan graph PLAN-001 --format mermaid > plan.mmd
     """
-    from coordination.planner import analysis, dag, graph  # lazy: networkx, off plan list/status
+    from coordination.planner import analysis, dag, graph  # lazy: the planner's graph modules, off plan list/status
 
     pg = dag.build_plan_graph(_catalog(obj), plan_id, include_completed=include_completed)
     found: analysis.Analysis | None
@@ -481,7 +481,7 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
         if isinstance(code, int) and code:
             sys.exit(code)
         return
-    # lazy: networkx, off plan list/status
+    # lazy: the planner's graph modules, off plan list/status
     from coordination.planner.documents import dry_run_document
 
     catalog = _catalog(obj)

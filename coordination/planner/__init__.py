@@ -2,8 +2,9 @@
 no Celery (messages are :mod:`coordination.dispatch`'s).
 
 Names are re-exported lazily (PEP 562) so that importing this package costs
-nothing: networkx is loaded on first use of a graph function. ``coord todo
-list`` must never pay for it.
+nothing: the graph modules (and the catalog models) load on first use of a graph
+function. ``coord todo list`` must never pay for them. Plans are graphs of
+:mod:`.digraph` (networkx is imported only to report a plan's cycles).
 
     pg = build_plan_graph(catalog, "PLAN-001")            # dag.py
     findings = validate_plan(catalog, "PLAN-001")          # validate.py

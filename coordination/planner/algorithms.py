@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Hashable
 
-import networkx as nx
+from coordination.planner.digraph import DiGraph, topological_generations
 
 # Beyond this the reachability bitsets (n * n / 8 bytes in the worst case) are
 # too big to be worth a warning-level finding.
 REDUNDANCY_MAX_NODES = 30_000
 
 
-def find_cycles(graph: nx.DiGraph, limit: int = 20) -> tuple[list[list[str]], int]:
+def find_cycles(graph: DiGraph, limit: int = 20) -> tuple[list[list[str]], int]:
     """Up to ``limit`` cycles, one per tangle, and the number of tangles.
 
     A tangle is a strongly connected component with a cycle in it; separate
@@ -26,9 +26,17 @@ def find_cycles(graph: nx.DiGraph, limit: int = 20) -> tuple[list[list[str]], in
     report the shortest cycle through its smallest id: enough to say where to
     cut, deterministic, and found by BFS in time linear in the tangle.
     Each cycle is a node list without the closing repetition.
+
+    networkx finds the components (Tarjan's, without recursion); it is imported here
+    only, for a plan known to have a cycle (validation checks that first).
     """
+    import networkx as nx  # lazy: only a plan with a cycle needs its components
+
     tangles: list[set[str]] = []
-    for comp in nx.strongly_connected_components(graph):
+    nxg: nx.DiGraph = nx.DiGraph()
+    nxg.add_nodes_from(graph._succ)
+    nxg.add_edges_from(graph.edges)
+    for comp in nx.strongly_connected_components(nxg):
         if len(comp) > 1:
             tangles.append(comp)
         else:
@@ -40,7 +48,7 @@ def find_cycles(graph: nx.DiGraph, limit: int = 20) -> tuple[list[list[str]], in
     return cycles, len(tangles)
 
 
-def _shortest_cycle_through(graph: nx.DiGraph, start: str, within: set[str]) -> list[str]:
+def _shortest_cycle_through(graph: DiGraph, start: str, within: set[str]) -> list[str]:
     if graph.has_edge(start, start):
         return [start]
     parent: dict[str, str] = {}
@@ -62,12 +70,12 @@ def _shortest_cycle_through(graph: nx.DiGraph, start: str, within: set[str]) -> 
     raise AssertionError("a strongly connected component always closes a cycle")
 
 
-def topological_levels(graph: nx.DiGraph) -> list[list[str]]:
-    """Topological generations, each sorted by id; raises NetworkXUnfeasible on a cycle."""
-    return [sorted(gen) for gen in nx.topological_generations(graph)]
+def topological_levels(graph: DiGraph) -> list[list[str]]:
+    """Topological generations, each sorted by id; raises digraph.Unfeasible on a cycle."""
+    return [sorted(gen) for gen in topological_generations(graph)]
 
 
-def redundant_edges(graph: nx.DiGraph, order: list[str]) -> list[tuple[str, str]]:
+def redundant_edges(graph: DiGraph, order: list[str]) -> list[tuple[str, str]]:
     """Edges implied by a longer path (u -> v when u reaches v another way).
 
     ``order`` is a topological order. Reachability is kept as one Python int
@@ -97,7 +105,7 @@ def redundant_edges(graph: nx.DiGraph, order: list[str]) -> list[tuple[str, str]
 
 
 def critical_path(
-    graph: nx.DiGraph, order: list[str], weight: dict[str, float]
+    graph: DiGraph, order: list[str], weight: dict[str, float]
 ) -> tuple[list[str], float]:
     """Heaviest path by ``weight`` (hours), ties broken by more todos, then smaller ids.
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TypedDict
 
-import networkx as nx
-
 from coordination.errors import PlanError
 from coordination.planner.algorithms import critical_path, find_cycles, topological_levels
 from coordination.planner.dag import PlanGraph
+from coordination.planner.digraph import Unfeasible
 
 
 class RepoLoadDict(TypedDict):
@@ -89,7 +88,7 @@ def analyze(pg: PlanGraph) -> Analysis:
     g = pg.graph
     try:
         levels = topological_levels(g)
-    except nx.NetworkXUnfeasible:
+    except Unfeasible:
         raise cycle_error(pg) from None
     weight: dict[str, float] = {}
     load: dict[str, RepoLoad] = {}

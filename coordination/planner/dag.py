@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from difflib import get_close_matches
 from typing import TypedDict
 
-import networkx as nx
-
 from coordination.catalog.models import Catalog, IssueStatus, Todo, TodoStatus
 from coordination.errors import NotFoundError
+from coordination.planner.digraph import DiGraph
 
 _SATISFIED_ISSUE = (IssueStatus.resolved, IssueStatus.closed)
 
@@ -66,7 +65,7 @@ class PlanGraph:
     """
 
     plan_id: str
-    graph: nx.DiGraph
+    graph: DiGraph
     skipped_completed: list[str] = field(default_factory=list)
     blockers: list[Blocker] = field(default_factory=list)
     unknown_refs: list[UnknownRef] = field(default_factory=list)
@@ -97,7 +96,7 @@ def build_plan_graph(
     plan = catalog.plan(plan_id)
     assert plan is not None
     todos = catalog.plan_todos(plan_id)
-    pg = PlanGraph(plan_id=plan_id, graph=nx.DiGraph())
+    pg = PlanGraph(plan_id=plan_id, graph=DiGraph())
     in_plan = {t.id for t in todos}
     nodes: dict[str, Todo] = {}
     for t in todos:

@@ -21,9 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Literal, TypedDict
 
-import networkx as nx
-
 from coordination.planner.algorithms import critical_path
+from coordination.planner.digraph import DiGraph
 
 Source = Literal["estimate", "history"]
 
@@ -63,7 +62,7 @@ def durations(todo_ids: Sequence[str], estimates: Mapping[str, float | None],
     return hours, source, sorted(unknown)
 
 
-def strategy_estimate(graph: nx.DiGraph, levels: Sequence[Sequence[str]],
+def strategy_estimate(graph: DiGraph, levels: Sequence[Sequence[str]],
                       estimates: Mapping[str, float | None],
                       p50_seconds: Mapping[str, float | None]) -> StrategyEstimate:
     """Hours to finish ``graph`` (edges blocker -> blocked; ``levels`` its topological

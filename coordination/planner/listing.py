@@ -1,6 +1,6 @@
 """Plan rows for ``coord plan list``: catalog data only, no graph library.
 
-Kept apart from the graph modules so listing plans never imports networkx.
+Kept apart from the graph modules so listing plans never imports them.
 """
 
 from __future__ import annotations

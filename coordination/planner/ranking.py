@@ -8,8 +8,7 @@ runtime). The rank is text that sorts first for what should start first, so
 Redis can keep a line in a sorted set ordered lexically.
 
 The runtime imports this module (for :data:`DEFAULT_RANK`) in every process,
-workers included: nothing here imports networkx, it only walks a graph's
-adjacency dicts.
+workers included: it only walks a graph's adjacency dicts.
 """
 
 from __future__ import annotations
@@ -18,9 +17,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import networkx as nx
-
     from coordination.catalog.models import Todo
+    from coordination.planner.digraph import DiGraph
 
 #: Priority order: a contended slot goes to the lowest index first.
 PRIORITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -37,7 +35,7 @@ def start_rank(priority: str, remaining_hours: float, remaining_todos: int) -> s
 DEFAULT_RANK = start_rank("medium", 0.0, 0)
 
 
-def ranks(graph: nx.DiGraph, todo: Callable[[str], Todo | None]
+def ranks(graph: DiGraph, todo: Callable[[str], Todo | None]
           ) -> dict[str, tuple[str, float, int]]:
     """Todo id -> (rank, remaining hours, remaining todos) for every node of a plan
     graph; ``todo(id)`` gives the catalog todo (its priority and estimate)."""
@@ -53,7 +51,7 @@ def ranks(graph: nx.DiGraph, todo: Callable[[str], Todo | None]
             for n in graph.nodes}
 
 
-def remaining_paths(graph: nx.DiGraph, weight: dict[str, float]) -> dict[str, tuple[float, int]]:
+def remaining_paths(graph: DiGraph, weight: dict[str, float]) -> dict[str, tuple[float, int]]:
     """For each todo, the heaviest path from it to the plan's end: ``(hours, todos)``
     including itself. What a contended slot is given by (after priority): the
     todo with more of the plan still behind it starts first.

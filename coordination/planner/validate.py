@@ -27,8 +27,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal, TypedDict
 
-import networkx as nx
-
 from coordination.catalog.models import Catalog
 from coordination.planner.algorithms import (
     REDUNDANCY_MAX_NODES,
@@ -37,6 +35,7 @@ from coordination.planner.algorithms import (
     topological_levels,
 )
 from coordination.planner.dag import PlanGraph, build_plan_graph
+from coordination.planner.digraph import DiGraph, is_directed_acyclic_graph
 from coordination.planner.waves import assign, backward_edges, wave_name
 
 Severity = Literal["error", "warning"]
@@ -144,8 +143,8 @@ def validate_plan(
     return out
 
 
-def _has_cycle(g: nx.DiGraph) -> bool:
-    return not nx.is_directed_acyclic_graph(g)
+def _has_cycle(g: DiGraph) -> bool:
+    return not is_directed_acyclic_graph(g)
 
 
 def _redundancy(pg: PlanGraph) -> list[Finding]:

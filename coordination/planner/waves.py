@@ -7,9 +7,8 @@ no todo may wait for one of a later wave (the earlier wave could never end).
 
 from __future__ import annotations
 
-import networkx as nx
-
 from coordination.catalog.models import Catalog, Plan
+from coordination.planner.digraph import DiGraph
 
 
 def wave_name(plan: Plan, index: int) -> str:
@@ -36,7 +35,7 @@ def assign(catalog: Catalog, plan: Plan, todo_ids: list[str]) -> tuple[dict[str,
     return out, sorted(unplaced)
 
 
-def backward_edges(graph: nx.DiGraph, wave_of: dict[str, int]) -> list[tuple[str, str]]:
+def backward_edges(graph: DiGraph, wave_of: dict[str, int]) -> list[tuple[str, str]]:
     """Edges ``(blocker, todo)`` whose blocker is in a later wave than the todo."""
     return sorted((u, v) for u, v in graph.edges
                   if u in wave_of and v in wave_of and wave_of[u] > wave_of[v])

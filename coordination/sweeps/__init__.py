@@ -38,7 +38,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
 
 def new_sweep_id(plan_id: str) -> str:
     """A new sweep's id (see :func:`coordination.sweeps.planning.new_sweep_id`)."""
-    # lazy: networkx and the planner, needed only to start, not to read
+    # lazy: the planner, needed only to start, not to read
     from coordination.sweeps.planning import new_sweep_id as make
 
     return make(plan_id)

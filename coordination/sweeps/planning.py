@@ -12,8 +12,6 @@ import datetime as dt
 import secrets
 from pathlib import Path
 
-import networkx as nx
-
 from coordination.catalog.edits import unknown
 from coordination.catalog.governance import Gate
 from coordination.catalog.models import Catalog, Plan, cache_of
@@ -22,6 +20,7 @@ from coordination.change.model import ChangePlan, change_of
 from coordination.errors import PlanError, UsageError
 from coordination.keys import Keys
 from coordination.planner.dag import todo_blockers
+from coordination.planner.digraph import DiGraph, topological_generations
 from coordination.planner.ranking import DEFAULT_RANK, ranks
 from coordination.planner.sweepable import prepare_sweep
 from coordination.planner.waves import assign, wave_name
@@ -50,7 +49,7 @@ def gate_spec(gate: Gate) -> GateSpec:
             "on_expiry": gate.on_expiry}
 
 
-def wave_specs(catalog: Catalog, plan: Plan, graph: nx.DiGraph) -> list[WaveSpec]:
+def wave_specs(catalog: Catalog, plan: Plan, graph: DiGraph) -> list[WaveSpec]:
     """The plan's waves over the sweep's todos (validated already: each is placed)."""
     wave_of, _ = assign(catalog, plan, list(graph.nodes))
     return [WaveSpec(name=wave_name(plan, i), todos=sorted(t for t, k in wave_of.items() if k == i),
@@ -82,7 +81,7 @@ class Planning:
     def _catalog_name(self) -> str | None:
         return str(self.catalog_path.resolve()) if self.catalog_path else None
 
-    def todo_specs(self, catalog: Catalog, graph: nx.DiGraph, ids: list[str],
+    def todo_specs(self, catalog: Catalog, graph: DiGraph, ids: list[str],
                    pacer: Pacer | None = None, plan_id: str | None = None
                    ) -> dict[str, TodoSpec]:
         """The frozen specs of ``ids``, their edges from ``graph``; their pace buckets
@@ -181,7 +180,7 @@ class Planning:
             # Levelled wave by wave: a wave's levels all come before the next wave's, so
             # the level barrier never waits on a todo a later wave holds back.
             levels = [sorted(lv) for w in waves
-                      for lv in nx.topological_generations(pg.graph.subgraph(w.todos))]
+                      for lv in topological_generations(pg.graph.subgraph(w.todos))]
         for i, level in enumerate(levels):
             for tid in level:
                 todos[tid].level = i
@@ -215,7 +214,7 @@ class Planning:
             raise PlanError(
                 f"{todo_id} is blocked: " + "; ".join(str(b) for b in blockers),
                 hint="complete or resolve them first, or pass --ignore-blockers")
-        g = nx.DiGraph()
+        g = DiGraph()
         g.add_node(todo_id)
         given, given_of = self.inputs(catalog, [todo_id])
         pacer = Pacer(catalog)
@@ -232,7 +231,7 @@ class Planning:
         """The next run of ``old``: the todos of ``rerun`` with their commands re-read
         from the catalog (edges as they were), levelled among themselves."""
         catalog = self.catalog()
-        g = nx.DiGraph()
+        g = DiGraph()
         g.add_nodes_from(old.todos)
         for t, s in old.todos.items():
             g.add_edges_from((p, t) for p in s.preds)
@@ -245,10 +244,10 @@ class Planning:
         if old.waves:  # wave by wave, as plan_spec levels them
             chosen = set(rerun)
             levels = [sorted(lv) for w in old.waves
-                      for lv in nx.topological_generations(
+                      for lv in topological_generations(
                           g.subgraph([t for t in w.todos if t in chosen]))]
         else:
-            levels = [sorted(level) for level in nx.topological_generations(g.subgraph(rerun))]
+            levels = [sorted(level) for level in topological_generations(g.subgraph(rerun))]
         for i, level in enumerate(levels):
             for t in level:
                 todos[t].level = i

@@ -23,8 +23,7 @@ import logging
 import time
 from dataclasses import dataclass, replace
 
-import networkx as nx
-
+from coordination.planner.digraph import DiGraph, topological_generations
 from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
 from coordination.status import SWEEP_ACTIVE, EventKind, SweepStatus, TodoStatus
@@ -64,11 +63,11 @@ def rollback_plan(spec: SweepSpec, statuses: dict[str, str],
     compensate = sorted(t for t in succeeded if undo_of[t])
     chosen = set(compensate)
     preds = {t: sorted(d for d in spec.descendants(t) if d in chosen) for t in compensate}
-    g = nx.DiGraph()
+    g = DiGraph()
     g.add_nodes_from(compensate)
     for t, before in preds.items():
         g.add_edges_from((d, t) for d in before)
-    levels = [sorted(level) for level in nx.topological_generations(g)]
+    levels = [sorted(level) for level in topological_generations(g)]
     # (a gate that passed changed nothing: nothing of it to undo, nor to report)
     return RollbackPlan(compensate, levels,
                         sorted(t for t in succeeded if not undo_of[t] and not spec.todos[t].gate),
@@ -85,11 +84,11 @@ def retry_plan(spec: SweepSpec, statuses: dict[str, str]) -> RollbackPlan:
     # a rollback spec's preds are every compensated descendant (transitively), so
     # keeping those still left keeps the order among them
     preds = {t: sorted(d for d in spec.todos[t].preds if d in chosen) for t in left}
-    g = nx.DiGraph()
+    g = DiGraph()
     g.add_nodes_from(left)
     for t, before in preds.items():
         g.add_edges_from((d, t) for d in before)
-    levels = [sorted(level) for level in nx.topological_generations(g)]
+    levels = [sorted(level) for level in topological_generations(g)]
     return RollbackPlan(left, levels, [], preds)
 
 

@@ -74,7 +74,7 @@ class SweepService:
 
     @property
     def planning(self) -> Planning:
-        # lazy: networkx and the planner, needed only to start or resume, not to read
+        # lazy: the planner, needed only to start or resume, not to read
         from coordination.sweeps.planning import Planning
 
         return Planning(self.rt.keys, self.catalog_path)

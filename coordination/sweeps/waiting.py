@@ -56,7 +56,7 @@ def wait(rt: Runtime, sweep_id: str, *, record: Callable[[], SweepRecord],
     pass run here too) ends it, and ``timeout`` bounds the wait. Redis away (a
     restart, a cut) is waited out, from the first read to the last.
     """
-    # lazy: the progression and networkx, for a process that waits (not one that reads)
+    # lazy: the progression and the planner, for a process that waits (not one that reads)
     from coordination.sweeps.supervision import supervise_once
 
     first_limit = time.monotonic() + (rt.settings.sweep_deadline if timeout is None

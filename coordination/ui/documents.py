@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable
 from typing import NotRequired, TypedDict
 
-import networkx as nx
-
 from coordination.catalog.manager import CoordinationManager
 from coordination.catalog.reports import PlanStatus
 from coordination.catalog.reports import plan_status as plan_status_document
@@ -26,6 +24,7 @@ from coordination.catalog.reports import repo_list as repo_list_document
 from coordination.errors import CoordError, NotFoundError
 from coordination.planner.algorithms import critical_path, topological_levels
 from coordination.planner.dag import build_plan_graph
+from coordination.planner.digraph import DiGraph, Unfeasible
 from coordination.planner.listing import PlanRow, list_plans
 from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.context import Runtime
@@ -250,12 +249,12 @@ def overview(svc: SweepService, rt: Runtime, *, limit: int = 25,
 def _graph_parts(repo_of: dict[str, str], edges: list[tuple[str, str]],
                  weight: dict[str, float]) -> tuple[list[list[str]], list[str], str | None]:
     """Levels and critical path of a DAG (or, with a cycle, one level and a problem)."""
-    g = nx.DiGraph()
+    g = DiGraph()
     g.add_nodes_from(repo_of)
     g.add_edges_from(edges)
     try:
         levels = topological_levels(g)
-    except nx.NetworkXUnfeasible:
+    except Unfeasible:
         return [sorted(repo_of)], [], "the graph has a cycle: levels and critical path unknown"
     order = [t for level in levels for t in level]
     path, _hours = critical_path(g, order, weight)

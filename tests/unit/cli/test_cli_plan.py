@@ -130,6 +130,34 @@ def test_dry_run_of_a_cycle_is_bad_input(tmp_path: Path) -> None:
     assert "TODO-0 -> TODO-1 -> TODO-2 -> TODO-0" in r.stderr
 
 
+def test_planning_commands_do_not_import_networkx_unless_a_plan_has_a_cycle(
+        example_file: Path, tmp_path: Path) -> None:
+    """Planning runs on coord's own small graph (coordination.planner.digraph); networkx
+    is loaded only to report the cycles of a plan that has some."""
+    code = (
+        "import sys\n"
+        "from coordination.cli.main import cli\n"
+        "for args in (['plan', 'validate', 'PLAN-001', '--json'],\n"
+        "             ['plan', 'show', 'PLAN-001', '--json'],\n"
+        "             ['plan', 'graph', 'PLAN-001'],\n"
+        "             ['plan', 'sweep', 'PLAN-001', '--dry-run', '--json']):\n"
+        "    cli.main(['--file', sys.argv[1], *args], standalone_mode=False)\n"
+        "    assert 'networkx' not in sys.modules, args\n"
+        "from coordination.errors import ValidationFailed\n"
+        "try:\n"
+        "    cli.main(['--file', sys.argv[2], 'plan', 'validate', 'PLAN-1'], standalone_mode=False)\n"
+        "except ValidationFailed:\n"
+        "    pass\n"
+        "assert 'networkx' in sys.modules, 'the cycle report uses networkx'\n"
+    )
+    (tmp_path / "cyclic").mkdir()
+    cyclic = write(tmp_path / "cyclic", catalog_data(3, [(0, 1), (1, 2), (2, 0)]))
+    r = subprocess.run([sys.executable, "-c", code, str(example_file), str(cyclic)],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "TODO-0 -> TODO-1 -> TODO-2 -> TODO-0" in r.stdout + r.stderr
+
+
 def test_light_commands_do_not_import_celery_or_networkx(example_file: Path) -> None:
     code = (
         "import sys\n"

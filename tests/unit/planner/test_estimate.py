@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import networkx as nx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 from coordination.planner import analyze, build_plan_graph
 from coordination.planner.documents import dry_run_document
 from coordination.planner.estimate import strategy_estimate
+from coordination.planner.digraph import DiGraph
 from tests.unit.planner.test_planner_properties import dags
 from tests.unit.support.catalogs import catalog_from_edges, tid
 
@@ -67,7 +67,7 @@ def test_nothing_known() -> None:
 
 
 def test_empty_plan() -> None:
-    est = strategy_estimate(nx.DiGraph(), [], {}, {})
+    est = strategy_estimate(DiGraph(), [], {}, {})
     assert est["eager_path"] == est["levels_path"] == [] and est["eager_hours"] == 0.0
 
 
@@ -95,7 +95,7 @@ def test_eager_never_longer_than_levels_and_levels_is_the_sum_of_maxima(
     assert sorted(est["unknown"] + list(est["hours"])) == sorted(a.order)
 
 
-def heaviest(g: nx.DiGraph, w: dict[str, float]) -> list[float]:
+def heaviest(g: DiGraph, w: dict[str, float]) -> list[float]:
     """The weight of the heaviest path starting at each todo (by brute recursion)."""
     memo: dict[str, float] = {}
 
