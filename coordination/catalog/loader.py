@@ -207,6 +207,14 @@ def _nesting_problem(text: str, file: str) -> Problem | None:
                                    line=None if mark is None else mark.line + 1)
             elif isinstance(event, _CLOSE):
                 level -= 1
+    except yaml.MarkedYAMLError as exc:
+        # Recent libyaml (PyYAML 6.0.4's wheels) stops at a depth limit of its own:
+        # the same problem, said coord's way, where it starts.
+        if exc.problem == "exceeded maximum nesting depth":
+            mark = exc.context_mark or exc.problem_mark
+            return Problem(f"nested more than {MAX_DEPTH} levels deep; a catalog never "
+                           "needs that", file=file, line=None if mark is None else mark.line + 1)
+        return None  # not YAML: the real parse reports it with its location
     except yaml.YAMLError:
         return None  # not YAML: the real parse reports it with its location
     return None
