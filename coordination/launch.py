@@ -45,11 +45,16 @@ def wire(rt: Runtime, svc: SweepService, *, with_tasks: bool = False) -> None:
 
     longest_todo, longest_sweep = catalog_limits(svc)
     if with_tasks:
-        from workers.app import create_app  # lazy: celery, embedded workers only
+        # Made on first use: by each forked embedded worker after the fork (so this
+        # process never imports Celery for them), or by this process for workers in
+        # its own threads, a revoke, or a send that falls back to Celery.
+        def make_worker_app() -> Any:
+            from workers.app import create_app  # lazy: celery, embedded workers only
 
-        app = create_app(rt.settings, url=rt.url, longest_todo=longest_todo,
-                         longest_sweep=longest_sweep)
-        rt.dispatcher = dispatcher_for(rt, app=app)
+            return create_app(rt.settings, url=rt.url, longest_todo=longest_todo,
+                              longest_sweep=longest_sweep)
+
+        rt.dispatcher = dispatcher_for(rt, app_factory=make_worker_app)
         return
 
     def make_app() -> Any:
@@ -97,7 +102,7 @@ class Launch:
         repos = {r: n for r, n in self.spec.concurrency.items()
                  if any(t.repo == r for t in self.spec.todos.values())}
         try:
-            with embedded_workers(self.svc.rt, repos):
+            with embedded_workers(self.svc.rt, repos, on_fail=self.workers_failed):
                 try:
                     yield
                 except KeyboardInterrupt:
@@ -107,6 +112,19 @@ class Launch:
         finally:
             if own:
                 self.end_interrupted()
+
+    def workers_failed(self, reason: str) -> None:
+        """Embedded: a worker process of this one died while the sweep ran (killed, out
+        of memory): the sweep ends failed, saying so, rather than wait for a worker that
+        will not come (`coord sweep resume` runs what is left)."""
+        sid, rt = self.sweep_id, self.svc.rt
+        if sid is None:
+            return
+        try:
+            if rt.checkpoints.sweep_status(sid) in SWEEP_LIVE:
+                end_sweep(rt, sid, reason, status=SweepStatus.failed)
+        except Exception:  # noqa: BLE001 - a worker's thread: report, never raise
+            log.exception("embedded sweep %s could not be ended", sid)
 
     def say_interrupted(self) -> None:
         """Ctrl-C in embedded mode: the workers stop as Celery's do, warm (running

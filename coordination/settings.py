@@ -111,6 +111,12 @@ class Settings(BaseSettings):
         64 * 1024 * 1024, ge=1024,
         description="Largest catalog file coord reads (bytes); a bigger file is refused.",
     )
+    embedded_processes: int | None = Field(
+        None, ge=0, le=1024,
+        description="Embedded mode: worker processes forked by the coord process that runs "
+        "a sweep (at most one per repo); unset: one per core; 0: worker threads inside "
+        "that process.",
+    )
     edit_splice: bool = Field(
         True, description="Edits rewrite only the catalog items they touch (fast on big "
         "catalogs); 0 forces a full round trip of the file.",

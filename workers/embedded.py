@@ -1,23 +1,37 @@
-"""Embedded mode: the workers inside the process that runs a sweep.
+"""Embedded mode: the workers of the process that runs a sweep.
 
-On the catalog's own Redis server (the runtime's ``url``) they are what a
-multi-repo `coord worker` is: one Celery worker consuming every repo's queue over
-kombu's Redis transport, with a thread per slot (each repo's lease keeps it to its
-concurrency) and a liveness beat, so other terminals see it in `coord workers`.
-(kombu's event loop is one per process: one worker, not one per repo.) On an
-in-process stand-in (no ``url``: the unit tests') Celery's in-memory transport,
-one worker per repo queue. The tasks and the events are those of the distributed
+On the catalog's own Redis server (the runtime's ``url``) they are what `coord
+worker` processes are: Celery workers consuming the repos' queues over kombu's
+Redis transport, with a thread per slot (each repo's lease keeps it to its
+concurrency). They run in child processes forked from this one, one per core
+(at most one per repo), so that a sweep's Python work is not held to one
+interpreter lock with the CLI's; ``COORD_EMBEDDED_PROCESSES=0`` keeps them in
+this process as threads. This process keeps the liveness beat (other terminals
+see it in `coord workers`) and the webhook deliveries. On an in-process stand-in
+(no ``url``: the unit tests') Celery's in-memory transport, one worker per repo
+queue, in this process. The tasks and the events are those of the distributed
 mode either way.
+
+A forked worker lives no longer than this process: it stops warm (running todos
+finish) when told to, and at once, its todos' process groups killed by its
+warden, when this process is gone (its control pipe reads end of file; on Linux
+the kernel also sends it SIGKILL). One that dies while this process still runs
+its sweep ends that sweep ``failed`` (``on_fail``), never leaves it waiting for a
+worker that will not come.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
 import socket
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from celery import Celery
 from celery.worker import WorkController
@@ -25,25 +39,24 @@ from celery.worker import WorkController
 from coordination.dispatch import dispatcher_for
 from coordination.errors import RuntimeFault
 from coordination.runtime.context import Runtime
-from workers.app import create_app
 from coordination.sweeps.notify import NotifierThread
+from workers.app import create_app
 from workers.liveness import WorkerBeat, start_beat
 from workers.runner import WorkerInfo
 from workers.tasks import register_worker
 
 log = logging.getLogger("coord.embedded")
 
-
+# The threads of an in-process worker are started before anything is sent, and a
+# message sent to an exchange no queue is bound to yet would be dropped (the
+# in-memory transport), hence the wait.
 READY_TIMEOUT = 30.0
+#: What the control pipe says to a forked worker: stop warm (running todos finish).
+WARM = b"w"
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
-def _start(app: Celery, hostname: str, queues: list[str], concurrency: int
-           ) -> tuple[WorkController, threading.Thread]:
-    """Start one in-process worker and wait until its consumer is bound.
-
-    The memory transport drops a message sent to an exchange no queue is
-    bound to yet, so nothing may be sent before every consumer is ready.
-    """
+def _worker(app: Celery, hostname: str, queues: list[str], concurrency: int) -> WorkController:
     class _Ready(WorkController):  # type: ignore[misc]
         def __init__(self, *a: object, **kw: object) -> None:
             self.ready = threading.Event()
@@ -52,7 +65,7 @@ def _start(app: Celery, hostname: str, queues: list[str], concurrency: int
         def on_consumer_ready(self, consumer: object) -> None:
             self.ready.set()
 
-    worker = _Ready(
+    worker: WorkController = _Ready(
         app=app,
         hostname=hostname,
         queues=queues,
@@ -64,6 +77,13 @@ def _start(app: Celery, hostname: str, queues: list[str], concurrency: int
         without_gossip=True,
         ready_callback=None,
     )
+    return worker
+
+
+def _start(app: Celery, hostname: str, queues: list[str], concurrency: int
+           ) -> tuple[WorkController, threading.Thread]:
+    """Start one worker in a thread of this process; wait until its consumer is bound."""
+    worker = _worker(app, hostname, queues, concurrency)
     t = threading.Thread(target=worker.start, name=f"worker-{hostname}", daemon=True)
     t.start()
     if not worker.ready.wait(READY_TIMEOUT):
@@ -71,33 +91,198 @@ def _start(app: Celery, hostname: str, queues: list[str], concurrency: int
     return worker, t
 
 
-@contextmanager
-def embedded_workers(rt: Runtime, repos: dict[str, int], *, control_concurrency: int = 2) -> Iterator[None]:
-    """Run in-process workers for ``repos`` (name -> concurrency) while inside.
+def slots_of(repos: dict[str, int]) -> int:
+    """Threads for a worker serving ``repos``: one per slot, and one more when it serves
+    several repos (a message for a full repo waits in its line, not every thread)."""
+    return sum(max(1, c) for c in repos.values()) + (1 if len(repos) > 1 else 0)
 
-    One worker per repo queue; none on the control queue, which no todo uses."""
-    if getattr(rt.dispatcher, "app", None) is None:
-        rt.dispatcher = dispatcher_for(rt, app=create_app(rt.settings, url=rt.url))
-    app = rt.app
-    app.coord_runtime = rt  # tasks find their runtime here
+
+def process_groups(repos: dict[str, int], processes: int) -> list[dict[str, int]]:
+    """``repos`` (name -> concurrency) dealt to at most ``processes`` workers, the
+    busiest repos first, each to the worker with the fewest slots so far."""
+    n = max(1, min(processes, len(repos)))
+    groups: list[dict[str, int]] = [{} for _ in range(n)]
+    for repo, conc in sorted(repos.items(), key=lambda rc: (-max(1, rc[1]), rc[0])):
+        min(groups, key=lambda g: sum(max(1, c) for c in g.values()))[repo] = conc
+    return [g for g in groups if g]
+
+
+def default_processes() -> int:
+    """Forked workers when ``COORD_EMBEDDED_PROCESSES`` is unset: one per usable core."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+@dataclass
+class _Child:
+    pid: int
+    control: int  # the write end of its control pipe
+    repos: dict[str, int]
+    exited: threading.Event
+    status: int | None = None
+
+
+class _Forked:
+    """Worker processes forked from this one; see the module docstring."""
+
+    def __init__(self, rt: Runtime, name: str, groups: list[dict[str, int]],
+                 on_fail: Callable[[str], None] | None) -> None:
+        self.rt, self.name, self.on_fail = rt, name, on_fail
+        self.children: list[_Child] = []
+        self.stopping = False
+        self.parent = os.getpid()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for k, group in enumerate(groups):
+            self.children.append(self._fork(k, group))
+        for child in self.children:
+            threading.Thread(target=self._watch, args=(child,), daemon=True,
+                             name=f"coord-embedded-child-{child.pid}").start()
+
+    def _fork(self, k: int, repos: dict[str, int]) -> _Child:
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                os.close(w)
+                for sibling in self.children:  # its own pipe only: EOF must mean "parent gone"
+                    os.close(sibling.control)
+                code = self._serve(k, repos, r)
+            except BaseException:  # noqa: BLE001 - a child never returns into the CLI's code
+                log.exception("embedded worker %d stopped with an error", k)
+            finally:
+                os._exit(code)  # never the parent's exit handlers or buffered output
+        os.close(r)
+        return _Child(pid, w, repos, threading.Event())
+
+    def _serve(self, k: int, repos: dict[str, int], control: int) -> int:
+        """The forked worker's life: serve ``repos`` until told to stop, or the parent is gone."""
+        if sys.platform.startswith("linux"):
+            # The kernel kills this process when the thread that forked it (this
+            # process's main thread) ends, whatever way the parent ends.
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != self.parent:  # gone before the line above took effect
+            return 1
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+        app = self.rt.app  # made here, after the fork (coordination.launch.wire)
+        app.coord_runtime = self.rt
+        worker = _worker(app, f"{self.name.replace('@', f'-{k}@', 1)}",
+                         [self.rt.keys.repo_queue(r) for r in sorted(repos)], slots_of(repos))
+
+        asked, stopped = threading.Event(), threading.Event()
+
+        def control_pipe() -> None:
+            try:
+                said = os.read(control, 1)
+            except OSError:
+                said = b""
+            if said == WARM:
+                asked.set()
+                # A stop before the worker runs would be lost (it would start after it):
+                # it is stopped once its consumer is up, or never starts (see below).
+                worker.ready.wait()
+                # Returns once the running todos finished (the pool drained).
+                worker.stop(in_sighandler=False, exitcode=0)
+                stopped.set()
+                try:
+                    said = os.read(control, 1)  # a second Ctrl-C ends the parent: EOF
+                except OSError:
+                    said = b""
+            if not said:
+                # The parent is gone: so is this worker, now. Its warden kills the
+                # process groups of the todos it runs; their leases run out and the
+                # next coord process carries the sweep on.
+                os._exit(1)
+
+        threading.Thread(target=control_pipe, name="coord-embedded-control", daemon=True).start()
+        if asked.is_set():  # told to stop while it was being made: it never runs
+            return 0
+        worker.start()  # returns when its consumer stops, before its pool has drained
+        if not asked.is_set():
+            log.error("embedded worker %d stopped by itself", k)
+            return 1
+        if worker.ready.is_set():
+            stopped.wait()  # told to stop: the todos it runs finish first
+        return 0
+
+    def _watch(self, child: _Child) -> None:
+        try:
+            _pid, status = os.waitpid(child.pid, 0)
+            child.status = status
+        except ChildProcessError:
+            child.status = None
+        child.exited.set()
+        if self.stopping or self.on_fail is None:
+            return
+        what = ", ".join(sorted(child.repos))
+        if child.status is not None and os.WIFSIGNALED(child.status):
+            how = f"was killed by signal {os.WTERMSIG(child.status)}"
+        else:
+            code = None if child.status is None else os.waitstatus_to_exitcode(child.status)
+            how = f"exited with {code}"
+        log.error("the embedded worker process %d (%s) %s", child.pid, what, how)
+        self.on_fail(f"the embedded worker process for {what} {how}")
+
+    def stop(self) -> None:
+        """Warm: each finishes its running todos, then exits; wait for all of them. An
+        interrupt while waiting (a second Ctrl-C) leaves them: they end with this process."""
+        self.stopping = True
+        for child in self.children:
+            try:
+                os.write(child.control, WARM)
+            except OSError:  # gone already
+                pass
+        for child in self.children:
+            child.exited.wait()
+        for child in self.children:
+            os.close(child.control)
+
+
+@contextmanager
+def embedded_workers(rt: Runtime, repos: dict[str, int], *, processes: int | None = None,
+                     on_fail: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Run workers for ``repos`` (name -> concurrency) while inside.
+
+    ``processes``: how many forked worker processes may serve them (a real server
+    only); None: ``COORD_EMBEDDED_PROCESSES``, else one per core; 0: threads of this
+    process. ``on_fail(reason)``: a forked worker died before being told to stop."""
     # One name for the checkpoints (who ran a todo) and the liveness beat, so a
     # status can tell whether a running todo's worker still beats.
     name = f"embedded@{socket.gethostname()}:{os.getpid()}"
     register_worker(WorkerInfo(repo=None, name=name))
+    if processes is None:
+        processes = rt.settings.embedded_processes
+        if processes is None:
+            processes = default_processes()
+    forked: _Forked | None = None
     started: list[tuple[WorkController, threading.Thread]] = []
     beat: WorkerBeat | None = None
     notifier: NotifierThread | None = None
     try:
-        if rt.url is not None:
-            slots = sum(max(1, c) for c in repos.values())
-            # One thread more than slots when it serves several repos (as `coord worker`).
-            started.append(_start(app, name,
-                                  [rt.keys.repo_queue(r) for r in sorted(repos)],
-                                  slots + (1 if len(repos) > 1 else 0)))
+        if rt.url is not None and processes > 0 and repos:
+            if rt.dispatcher is None:  # the app is made by each worker, after the fork
+                rt.dispatcher = dispatcher_for(
+                    rt, app_factory=lambda: create_app(rt.settings, url=rt.url))
+            # Before any thread of the beat or the notifier: a fork copies only the
+            # calling thread, and these hold locks from time to time.
+            forked = _Forked(rt, name, process_groups(repos, processes), on_fail)
         else:
-            for repo, conc in sorted(repos.items()):
-                host = f"{repo}@embedded"
-                started.append(_start(app, host, [rt.keys.repo_queue(repo)], max(1, conc)))
+            if getattr(rt.dispatcher, "app", None) is None:
+                rt.dispatcher = dispatcher_for(rt, app=create_app(rt.settings, url=rt.url))
+            app = rt.app
+            app.coord_runtime = rt  # tasks find their runtime here
+            if rt.url is not None:
+                started.append(_start(app, name,
+                                      [rt.keys.repo_queue(r) for r in sorted(repos)],
+                                      slots_of(repos)))
+            else:
+                for repo, conc in sorted(repos.items()):
+                    host = f"{repo}@embedded"
+                    started.append(_start(app, host, [rt.keys.repo_queue(repo)], max(1, conc)))
         beat = start_beat(rt, name, sorted(repos))
         if rt.url is not None:
             # Webhooks are delivered while this process's workers run (what is left
@@ -110,6 +295,8 @@ def embedded_workers(rt: Runtime, repos: dict[str, int], *, control_concurrency:
             notifier.stop()
         if beat is not None:
             beat.stop()
+        if forked is not None:
+            forked.stop()
         for worker, _ in started:
             try:
                 worker.stop(in_sighandler=False, exitcode=0)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from coordination.runtime.embedded_server import server_pid
@@ -132,3 +133,133 @@ def test_the_server_is_gone_after_the_last_process_ends(tmp_path: Path) -> None:
     # ... and what it held is read back by the next process
     assert [row["status"] for row in sweeps(eco)] == ["succeeded"]
     assert wait_for(lambda: server_pid(eco) is None, timeout=15)
+
+
+# -- the workers: processes forked by the sweeping process ----------------------------
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def who_ran(tmp_path: Path, tid: str) -> tuple[int, int]:
+    """(the pid of the worker that spawned ``tid``'s shell, that worker's parent)."""
+    worker, parent = (tmp_path / f"who-{tid}").read_text().split()
+    return int(worker), int(parent)
+
+
+def running(text: str) -> list[int]:
+    """Pids of the processes whose command line holds ``text``."""
+    return [p.pid for p in psutil.process_iter(["cmdline"])
+            if text in " ".join(p.info["cmdline"] or ())]
+
+
+WHO = "echo $PPID $(cut -d' ' -f4 /proc/$PPID/stat) > {out}"
+
+
+@pytest.mark.parametrize("processes", [None, "0"])
+def test_the_workers_run_in_processes_forked_by_the_sweeping_one(
+        tmp_path: Path, processes: str | None) -> None:
+    """By default each core gets a worker process of its own, forked by the process that
+    runs the sweep (the sweep's Python work is not held to its interpreter lock);
+    COORD_EMBEDDED_PROCESSES=0 keeps them as threads of that process."""
+    eco = write_catalog(tmp_path / "eco", [
+        {"id": f"TODO-00{i}", "repo": repo, "run": WHO.format(out=tmp_path / f"who-TODO-00{i}")}
+        for i, repo in enumerate(("api", "web", "jobs"), start=1)])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
+    if processes is not None:
+        env["COORD_EMBEDDED_PROCESSES"] = processes
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coordination.cli.main", "--file", str(eco), "plan", "sweep",
+         PLAN, "--json"], cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["status"] == "succeeded"
+    ran = {tid: who_ran(tmp_path, tid) for tid in ("TODO-001", "TODO-002", "TODO-003")}
+    if processes == "0":
+        assert {w for w, _ in ran.values()} == {proc.pid}, ran
+    else:
+        assert all(w != proc.pid and parent == proc.pid for w, parent in ran.values()), ran
+        assert not any(_alive(w) for w, _ in ran.values())  # they left with the sweep
+
+
+def test_a_worker_process_that_dies_ends_the_sweep_failed_not_waiting(tmp_path: Path) -> None:
+    """A forked worker killed mid-sweep (the OOM killer, a kill -9): the sweep ends failed,
+    saying which worker died and how, instead of waiting for ever for a worker."""
+    gate = tmp_path / "never"
+    eco = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api",
+         "run": WHO.format(out=tmp_path / "who-TODO-001")
+         + f"; while [ ! -e {gate} ]; do sleep 0.05; done"},
+        {"id": "TODO-002", "repo": "web", "run": "true", "blocked_by": ["TODO-001"]},
+    ])
+    proc = start(eco)
+    try:
+        wait_for(lambda: (tmp_path / "who-TODO-001").exists(), timeout=60,
+                 what="the todo to start")
+        worker, parent = who_ran(tmp_path, "TODO-001")
+        assert parent == proc.pid and worker != proc.pid
+        os.kill(worker, signal.SIGKILL)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, err
+    doc = json.loads(out)
+    assert doc["status"] == "failed", doc
+    assert f"embedded worker process for api was killed by signal {signal.SIGKILL}" in \
+        doc["reason"], doc
+    # ... and the todo's command went with its worker (its warden killed its group)
+    assert wait_for(lambda: not running(str(gate)), timeout=10,
+                    what="the todo's command to be gone")
+
+
+def test_the_worker_processes_end_with_a_killed_sweeping_process(tmp_path: Path) -> None:
+    """SIGKILL of the process that runs the sweep leaves no worker process behind, nor a
+    todo's command (the next process carries the sweep on: see above)."""
+    gate = tmp_path / "never"
+    eco = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api",
+         "run": WHO.format(out=tmp_path / "who-TODO-001")
+         + f"; while [ ! -e {gate} ]; do sleep 0.05; done"}])
+    proc = start(eco)
+    try:
+        wait_for(lambda: (tmp_path / "who-TODO-001").exists(), timeout=60,
+                 what="the todo to start")
+        worker, _ = who_ran(tmp_path, "TODO-001")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert wait_for(lambda: not _alive(worker), timeout=10, what="the worker process to end")
+    assert wait_for(lambda: not running(str(gate)), timeout=10,
+                    what="the todo's command to be gone")
+
+
+LEAVE_AT_ONCE = """
+import sys
+from pathlib import Path
+from coordination.runtime.context import get_runtime
+from workers.embedded import embedded_workers
+rt = get_runtime(Path(sys.argv[1]))
+for _ in range(3):
+    with embedded_workers(rt, {"api": 1, "web": 1}, processes=2):
+        pass  # a refused resume leaves the block as soon as its workers were forked
+print("left")
+"""
+
+
+def test_workers_told_to_stop_while_they_start_do_stop(tmp_path: Path) -> None:
+    """A stop that reaches a forked worker before its consumer runs is not lost (it
+    would then run, and its parent wait for it, for ever)."""
+    eco = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"}])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
+    r = subprocess.run([sys.executable, "-c", LEAVE_AT_ONCE, str(eco)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "left", r.stderr[-3000:]

@@ -1,0 +1,32 @@
+"""How embedded mode deals a sweep's repos to its forked worker processes."""
+
+from __future__ import annotations
+
+import pytest
+
+from workers.embedded import process_groups, slots_of
+
+
+def test_one_process_per_core_at_most_one_per_repo() -> None:
+    repos = {"api": 2, "web": 2, "jobs": 2, "docs": 2}
+    groups = process_groups(repos, 2)
+    assert len(groups) == 2
+    assert sorted(r for g in groups for r in g) == sorted(repos)  # each repo once
+    assert [sum(g.values()) for g in groups] == [4, 4]  # slots shared out evenly
+    assert len(process_groups(repos, 16)) == 4  # never more processes than repos
+    assert process_groups({"api": 3}, 8) == [{"api": 3}]
+
+
+def test_the_busiest_repos_are_dealt_first() -> None:
+    groups = process_groups({"a": 6, "b": 1, "c": 1, "d": 1, "e": 3}, 2)
+    assert sorted(sum(g.values()) for g in groups) == [6, 6]
+    assert {"a": 6} in groups
+
+
+@pytest.mark.parametrize(("repos", "threads"), [
+    ({"api": 2}, 2),  # one repo: a thread per slot
+    ({"api": 2, "web": 1}, 4),  # several: one more, so a full repo's message waits alone
+    ({"api": 0}, 1),  # concurrency 0 still gets a thread
+])
+def test_threads_of_a_worker(repos: dict[str, int], threads: int) -> None:
+    assert slots_of(repos) == threads
