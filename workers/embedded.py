@@ -3,14 +3,14 @@
 On the catalog's own Redis server (the runtime's ``url``) they are what `coord
 worker` processes are: Celery workers consuming the repos' queues over kombu's
 Redis transport, with a thread per slot (each repo's lease keeps it to its
-concurrency). They run in child processes forked from this one, one per core
-(at most one per repo), so that a sweep's Python work is not held to one
-interpreter lock with the CLI's; ``COORD_EMBEDDED_PROCESSES=0`` keeps them in
-this process as threads. This process keeps the liveness beat (other terminals
-see it in `coord workers`) and the webhook deliveries. On an in-process stand-in
-(no ``url``: the unit tests') Celery's in-memory transport, one worker per repo
-queue, in this process. The tasks and the events are those of the distributed
-mode either way.
+concurrency), each with its liveness beat (so other terminals see them in `coord
+workers`) and its webhook notifier. They run in child processes forked from this
+one, one per core (at most one per repo), so that a sweep's Python work is not held
+to one interpreter lock with the CLI's, and this process never imports Celery: each
+worker does, after the fork. ``COORD_EMBEDDED_PROCESSES=0`` keeps them in this
+process, as threads of one worker. On an in-process stand-in (no ``url``: the unit
+tests') Celery's in-memory transport, one worker per repo queue, in this process.
+The tasks and the events are those of the distributed mode either way.
 
 A forked worker lives no longer than this process: it stops warm (running todos
 finish) when told to, and at once, its todos' process groups killed by its
@@ -32,18 +32,15 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-
-from celery import Celery
-from celery.worker import WorkController
+from typing import TYPE_CHECKING, Any
 
 from coordination.dispatch import dispatcher_for
 from coordination.errors import RuntimeFault
 from coordination.runtime.context import Runtime
-from coordination.sweeps.notify import NotifierThread
-from workers.app import create_app
-from workers.liveness import WorkerBeat, start_beat
-from workers.runner import WorkerInfo
-from workers.tasks import register_worker
+
+if TYPE_CHECKING:
+    from celery import Celery
+    from celery.worker import WorkController
 
 log = logging.getLogger("coord.embedded")
 
@@ -56,7 +53,17 @@ WARM = b"w"
 PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
+def worker_name() -> str:
+    """This process's worker name: in the checkpoints (who ran a todo) and the liveness
+    beat alike, so a status can tell whether a running todo's worker still beats."""
+    return f"embedded@{socket.gethostname()}:{os.getpid()}"
+
+
 def _worker(app: Celery, hostname: str, queues: list[str], concurrency: int) -> WorkController:
+    # lazy: Celery's worker, in the process that runs the workers only (a forked
+    # worker, or this one with COORD_EMBEDDED_PROCESSES=0), never the sweeping CLI's
+    from celery.worker import WorkController
+
     class _Ready(WorkController):  # type: ignore[misc]
         def __init__(self, *a: object, **kw: object) -> None:
             self.ready = threading.Event()
@@ -91,6 +98,50 @@ def _start(app: Celery, hostname: str, queues: list[str], concurrency: int
     return worker, t
 
 
+def _new_app(rt: Runtime) -> Any:
+    # lazy: Celery, in the process that runs the workers only (see _worker)
+    from workers.app import create_app
+
+    return create_app(rt.settings, url=rt.url)
+
+
+def _app(rt: Runtime) -> Any:
+    """The runtime's Celery app, given its runtime (tasks find it there): the
+    dispatcher's (coordination.launch.wire, made on first use), else a new one."""
+    if getattr(rt.dispatcher, "app", None) is None:
+        rt.dispatcher = dispatcher_for(rt, app=_new_app(rt))
+    app = rt.app
+    app.coord_runtime = rt
+    return app
+
+
+def _identity(name: str) -> None:
+    """Who runs this process's todos (their checkpoints' ``worker``), before any runs."""
+    # lazy: the task module imports Celery: the process that runs the workers only
+    from workers.tasks import register_worker
+    from workers.runner import WorkerInfo  # lazy: beside it, for the same process
+
+    register_worker(WorkerInfo(repo=None, name=name))
+
+
+def _register(name: str, repos: dict[str, int], rt: Runtime) -> tuple[Any, Any]:
+    """This process's liveness beat and (on a real server) its webhook notifier;
+    returns (beat, notifier or None)."""
+    # lazy: Celery's worker state (the beat reads it), in the process that runs the
+    # workers only (see _worker)
+    from workers.liveness import start_beat
+    from coordination.sweeps.notify import NotifierThread  # lazy: as start_beat
+
+    beat = start_beat(rt, name, sorted(repos))
+    notifier = None
+    if rt.url is not None:
+        # Webhooks are delivered while the workers run (what is left waits in the
+        # outbox, in the embedded server, for the next one).
+        notifier = NotifierThread(rt)
+        notifier.start()
+    return beat, notifier
+
+
 def slots_of(repos: dict[str, int]) -> int:
     """Threads for a worker serving ``repos``: one per slot, and one more when it serves
     several repos (a message for a full repo waits in its line, not every thread)."""
@@ -115,6 +166,75 @@ def default_processes() -> int:
         return os.cpu_count() or 1
 
 
+def child_setup(parent: int) -> bool:
+    """What a forked worker does first; False when its parent is already gone."""
+    if sys.platform.startswith("linux"):
+        # The kernel kills this process when the thread that forked it (the parent's
+        # main thread) ends, whatever way the parent ends.
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        return False
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # Never a byte on the command's standard output (a --json document goes there).
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
+    return True
+
+
+def serve(rt: Runtime, repos: dict[str, int], control: int) -> int:
+    """A forked worker's life (its setup done: :func:`child_setup`): serve ``repos``
+    until told to stop, or the parent is gone; its exit code."""
+    name = worker_name()
+    _identity(name)
+    app = _app(rt)  # made here, after the fork (coordination.launch.wire)
+    worker = _worker(app, name, [rt.keys.repo_queue(r) for r in sorted(repos)],
+                     slots_of(repos))
+    beat, notifier = _register(name, repos, rt)
+    asked, stopped = threading.Event(), threading.Event()
+
+    def control_pipe() -> None:
+        try:
+            said = os.read(control, 1)
+        except OSError:
+            said = b""
+        if said == WARM:
+            asked.set()
+            beat.stopping()  # `coord workers` says so while running todos finish
+            # A stop before the worker runs would be lost (it would start after it):
+            # it is stopped once its consumer is up, or never starts (see below).
+            worker.ready.wait()
+            # Returns once the running todos finished (the pool drained).
+            worker.stop(in_sighandler=False, exitcode=0)
+            stopped.set()
+            try:
+                said = os.read(control, 1)  # a second Ctrl-C ends the parent: EOF
+            except OSError:
+                said = b""
+        if not said:
+            # The parent is gone: so is this worker, now. Its warden kills the
+            # process groups of the todos it runs; their leases run out and the
+            # next coord process carries the sweep on.
+            os._exit(1)
+
+    threading.Thread(target=control_pipe, name="coord-embedded-control", daemon=True).start()
+    try:
+        if asked.is_set():  # told to stop while it was being made: it never runs
+            return 0
+        worker.start()  # returns when its consumer stops, before its pool has drained
+        if not asked.is_set():
+            log.error("embedded worker %s stopped by itself", name)
+            return 1
+        if worker.ready.is_set():
+            stopped.wait()  # told to stop: the todos it runs finish first
+        return 0
+    finally:
+        if notifier is not None:
+            notifier.stop()
+        beat.stop()  # gone from `coord workers` at once
+
+
 @dataclass
 class _Child:
     pid: int
@@ -127,21 +247,21 @@ class _Child:
 class _Forked:
     """Worker processes forked from this one; see the module docstring."""
 
-    def __init__(self, rt: Runtime, name: str, groups: list[dict[str, int]],
+    def __init__(self, rt: Runtime, groups: list[dict[str, int]],
                  on_fail: Callable[[str], None] | None) -> None:
-        self.rt, self.name, self.on_fail = rt, name, on_fail
+        self.rt, self.on_fail = rt, on_fail
         self.children: list[_Child] = []
         self.stopping = False
         self.parent = os.getpid()
         sys.stdout.flush()
         sys.stderr.flush()
-        for k, group in enumerate(groups):
-            self.children.append(self._fork(k, group))
+        for group in groups:
+            self.children.append(self._fork(group))
         for child in self.children:
             threading.Thread(target=self._watch, args=(child,), daemon=True,
                              name=f"coord-embedded-child-{child.pid}").start()
 
-    def _fork(self, k: int, repos: dict[str, int]) -> _Child:
+    def _fork(self, repos: dict[str, int]) -> _Child:
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:  # the worker
@@ -150,64 +270,14 @@ class _Forked:
                 os.close(w)
                 for sibling in self.children:  # its own pipe only: EOF must mean "parent gone"
                     os.close(sibling.control)
-                code = self._serve(k, repos, r)
+                if child_setup(self.parent):
+                    code = serve(self.rt, repos, r)
             except BaseException:  # noqa: BLE001 - a child never returns into the CLI's code
-                log.exception("embedded worker %d stopped with an error", k)
+                log.exception("embedded worker %d stopped with an error", os.getpid())
             finally:
                 os._exit(code)  # never the parent's exit handlers or buffered output
         os.close(r)
         return _Child(pid, w, repos, threading.Event())
-
-    def _serve(self, k: int, repos: dict[str, int], control: int) -> int:
-        """The forked worker's life: serve ``repos`` until told to stop, or the parent is gone."""
-        if sys.platform.startswith("linux"):
-            # The kernel kills this process when the thread that forked it (this
-            # process's main thread) ends, whatever way the parent ends.
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != self.parent:  # gone before the line above took effect
-            return 1
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-        app = self.rt.app  # made here, after the fork (coordination.launch.wire)
-        app.coord_runtime = self.rt
-        worker = _worker(app, f"{self.name.replace('@', f'-{k}@', 1)}",
-                         [self.rt.keys.repo_queue(r) for r in sorted(repos)], slots_of(repos))
-
-        asked, stopped = threading.Event(), threading.Event()
-
-        def control_pipe() -> None:
-            try:
-                said = os.read(control, 1)
-            except OSError:
-                said = b""
-            if said == WARM:
-                asked.set()
-                # A stop before the worker runs would be lost (it would start after it):
-                # it is stopped once its consumer is up, or never starts (see below).
-                worker.ready.wait()
-                # Returns once the running todos finished (the pool drained).
-                worker.stop(in_sighandler=False, exitcode=0)
-                stopped.set()
-                try:
-                    said = os.read(control, 1)  # a second Ctrl-C ends the parent: EOF
-                except OSError:
-                    said = b""
-            if not said:
-                # The parent is gone: so is this worker, now. Its warden kills the
-                # process groups of the todos it runs; their leases run out and the
-                # next coord process carries the sweep on.
-                os._exit(1)
-
-        threading.Thread(target=control_pipe, name="coord-embedded-control", daemon=True).start()
-        if asked.is_set():  # told to stop while it was being made: it never runs
-            return 0
-        worker.start()  # returns when its consumer stops, before its pool has drained
-        if not asked.is_set():
-            log.error("embedded worker %d stopped by itself", k)
-            return 1
-        if worker.ready.is_set():
-            stopped.wait()  # told to stop: the todos it runs finish first
-        return 0
 
     def _watch(self, child: _Child) -> None:
         try:
@@ -250,53 +320,40 @@ def embedded_workers(rt: Runtime, repos: dict[str, int], *, processes: int | Non
     ``processes``: how many forked worker processes may serve them (a real server
     only); None: ``COORD_EMBEDDED_PROCESSES``, else one per core; 0: threads of this
     process. ``on_fail(reason)``: a forked worker died before being told to stop."""
-    # One name for the checkpoints (who ran a todo) and the liveness beat, so a
-    # status can tell whether a running todo's worker still beats.
-    name = f"embedded@{socket.gethostname()}:{os.getpid()}"
-    register_worker(WorkerInfo(repo=None, name=name))
     if processes is None:
         processes = rt.settings.embedded_processes
         if processes is None:
             processes = default_processes()
-    forked: _Forked | None = None
+    if rt.url is not None and processes > 0 and repos:
+        if rt.dispatcher is None:  # each worker makes its app, after the fork
+            rt.dispatcher = dispatcher_for(rt, app_factory=lambda: _new_app(rt))
+        forked = _Forked(rt, process_groups(repos, processes), on_fail)
+        try:
+            yield
+        finally:
+            forked.stop()
+        return
+    name = worker_name()
+    _identity(name)
+    app = _app(rt)
     started: list[tuple[WorkController, threading.Thread]] = []
-    beat: WorkerBeat | None = None
-    notifier: NotifierThread | None = None
+    beat: Any = None
+    notifier: Any = None
     try:
-        if rt.url is not None and processes > 0 and repos:
-            if rt.dispatcher is None:  # the app is made by each worker, after the fork
-                rt.dispatcher = dispatcher_for(
-                    rt, app_factory=lambda: create_app(rt.settings, url=rt.url))
-            # Before any thread of the beat or the notifier: a fork copies only the
-            # calling thread, and these hold locks from time to time.
-            forked = _Forked(rt, name, process_groups(repos, processes), on_fail)
-        else:
-            if getattr(rt.dispatcher, "app", None) is None:
-                rt.dispatcher = dispatcher_for(rt, app=create_app(rt.settings, url=rt.url))
-            app = rt.app
-            app.coord_runtime = rt  # tasks find their runtime here
-            if rt.url is not None:
-                started.append(_start(app, name,
-                                      [rt.keys.repo_queue(r) for r in sorted(repos)],
-                                      slots_of(repos)))
-            else:
-                for repo, conc in sorted(repos.items()):
-                    host = f"{repo}@embedded"
-                    started.append(_start(app, host, [rt.keys.repo_queue(repo)], max(1, conc)))
-        beat = start_beat(rt, name, sorted(repos))
         if rt.url is not None:
-            # Webhooks are delivered while this process's workers run (what is left
-            # waits in the outbox, in the embedded server, for the next one).
-            notifier = NotifierThread(rt)
-            notifier.start()
+            started.append(_start(app, name, [rt.keys.repo_queue(r) for r in sorted(repos)],
+                                  slots_of(repos)))
+        else:
+            for repo, conc in sorted(repos.items()):
+                host = f"{repo}@embedded"
+                started.append(_start(app, host, [rt.keys.repo_queue(repo)], max(1, conc)))
+        beat, notifier = _register(name, repos, rt)
         yield
     finally:
         if notifier is not None:
             notifier.stop()
         if beat is not None:
             beat.stop()
-        if forked is not None:
-            forked.stop()
         for worker, _ in started:
             try:
                 worker.stop(in_sighandler=False, exitcode=0)
