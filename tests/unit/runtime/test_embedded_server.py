@@ -327,6 +327,18 @@ def test_a_killed_watchdog_is_replaced_by_the_next_joiner(servers: Servers,
              what="the new watchdog's connection")
 
 
+def test_the_watchdog_runs_at_the_lowest_cpu_priority(servers: Servers, tmp_path: Path) -> None:
+    """Its start-up (redis-py's imports) waits for an idle core rather than taking one
+    from the sweep that started the server; it still watches."""
+    catalog = tmp_path / "eco.yaml"
+    url = servers.ensure(catalog)
+    pid = watchdog_pid(catalog)
+    # set by its first statement, before any import (it is spawned an instant ago)
+    wait_for(lambda: os.getpriority(os.PRIO_PROCESS, pid) == 19, what="the watchdog's nice 19")
+    wait_for(lambda: es.WATCHDOG_NAME in [c["name"] for c in client(url).client_list()],
+             what="the watchdog's connection")
+
+
 # -- stopping -------------------------------------------------------------------------
 def test_the_server_stops_when_the_last_member_releases(servers: Servers,
                                                         tmp_path: Path) -> None:
