@@ -2,7 +2,7 @@
 
 The one place that builds a Celery app from a catalog's limits and gives it to a
 runtime (``wire``), and that picks the mode: distributed when
-``COORD_REDIS_URL`` is set, embedded (workers in this process) otherwise. The
+``COORD_REDIS_URL`` is set, embedded (workers of this process) otherwise. The
 CLI calls these and only renders; the library below (sweeps, runtime) is given
 what it needs and never imports this module or the workers.
 """
@@ -38,7 +38,7 @@ def catalog_limits(svc: SweepService) -> tuple[float, float]:
 def wire(rt: Runtime, svc: SweepService, *, with_tasks: bool = False) -> None:
     """Give ``rt`` a dispatcher over a Celery app sized from the catalog.
 
-    ``with_tasks``: the app also runs coord's task (embedded workers in this process),
+    ``with_tasks``: the app also runs coord's task (embedded workers of this process),
     and is made now; otherwise only when something needs it (a revoke, a send that
     falls back to Celery): sending on a Redis broker does not (see coordination.dispatch)."""
     from coordination.dispatch import dispatcher_for  # lazy: the send path

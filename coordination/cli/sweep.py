@@ -333,7 +333,7 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
               atomic: bool | str = False, ui_port: int | None = None, sync: bool = True,
               again: bool = False, no_cache: bool = False) -> int:
     """`coord plan sweep PLAN` (not --dry-run), or with ``todo_id`` `coord todo run ID`.
-    Embedded mode (no COORD_REDIS_URL) runs the workers in this process and always waits.
+    Embedded mode (no COORD_REDIS_URL) runs the workers (forked by this process) and always waits.
     ``ui_port``: serve the web view on localhost at that port while the sweep runs."""
     if ui_port is not None and not (wait or get_settings().embedded):
         # Usage first: nothing is planned or touched for a command that cannot run.
@@ -347,7 +347,8 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
         wait = True
         if not as_json:
             err_console().print(f"[dim]embedded mode (COORD_REDIS_URL unset): running "
-                                f"{len(spec.todos)} todos of {launch.name} in this process[/dim]")
+                                f"{len(spec.todos)} todos of {launch.name} on this process's "
+                                f"workers[/dim]")
     else:
         _warn_unattended(launch.unattended(), require=require_workers)
     with launch.workers(), _web_view(svc, file, ui_port):
