@@ -9,20 +9,15 @@ import click
 
 from coordination.cli.context import current_file
 from coordination.cli.render import emit, esc, json_option, say, table
-from coordination.errors import UsageError
 from coordination.jsonable import JSONObject, JSONValue
 from coordination.runtime.context import Runtime, get_runtime
 from coordination.runtime.workers import WorkerDocument
 
 
 def _runtime() -> Runtime:
-    rt = get_runtime(current_file())
-    if rt.settings.embedded:
-        raise UsageError(
-            "this command reads the shared Redis: set COORD_REDIS_URL",
-            hint="embedded sweeps run their own in-process workers",
-        )
-    return rt
+    """COORD_REDIS_URL's, else the catalog's embedded server: where an embedded sweep's
+    workers beat (and set malformed messages aside) while it runs."""
+    return get_runtime(current_file())
 
 
 def _when(ts: JSONValue) -> str:
@@ -54,7 +49,9 @@ def workers(as_json: bool) -> None:
             [(esc(w["name"]) + (" (stopping)" if w.get("stopping") else ""), esc(w["host"]),
               w["pid"], esc(", ".join(w["repos"])),
               esc(", ".join(w["running"])), _when(w["last_seen"])) for w in ws],
-            empty="no live workers (start one with `coord worker --repo NAME`)",
+            empty=("no live workers (an embedded sweep's are listed while it runs)"
+                   if rt.settings.embedded else
+                   "no live workers (start one with `coord worker --repo NAME`)"),
         )
 
     emit(as_json, items, human)

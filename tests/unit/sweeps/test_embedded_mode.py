@@ -27,9 +27,9 @@ pytestmark = pytest.mark.timeout(120)
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def start(eco: Path, *args: str) -> subprocess.Popen[str]:
+def start(eco: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """`coord plan sweep PLAN` (embedded: it runs the sweep and waits) in the background."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("COORD_")}, **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "coordination.cli.main", "--file", str(eco), "plan", "sweep",
          PLAN, "--json", *args],
@@ -263,3 +263,44 @@ def test_workers_told_to_stop_while_they_start_do_stop(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-c", LEAVE_AT_ONCE, str(eco)], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "left", r.stderr[-3000:]
+
+
+def test_each_forked_worker_beats_for_itself(slow: Path, tmp_path: Path) -> None:
+    """`coord workers` from another terminal lists each worker process, named by its own
+    pid, with its repos and the todo it runs; they leave the list with the sweep."""
+    proc = start(slow, env={"COORD_EMBEDDED_PROCESSES": "2"})
+    try:
+        sid = running_sweep(slow)
+
+        def listed() -> list[dict[str, object]] | None:
+            r = coord(slow, "workers", "--json")
+            assert r.returncode == 0, r.stderr
+            rows: list[dict[str, object]] = json.loads(r.stdout)
+            return rows if any(row["running"] for row in rows) else None
+
+        rows = wait_for(listed, timeout=30, what="a worker running TODO-001")
+        assert len(rows) == 2, rows  # api and web, a process each
+        assert all(row["pid"] != proc.pid and str(row["name"]).endswith(f":{row['pid']}")
+                   for row in rows), rows
+        api = next(row for row in rows if row["repos"] == ["api"])
+        assert api["running"] == [f"{sid}/TODO-001"], api
+        (tmp_path / "go").touch()
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    r = coord(slow, "workers", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout) == [], r.stdout
+
+
+@pytest.mark.parametrize("bad", ["-1", "two", "1e9"])
+def test_a_bad_embedded_processes_setting_is_refused_naming_it(tmp_path: Path,
+                                                               bad: str) -> None:
+    eco = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"}])
+    before = eco.read_bytes()
+    r = coord(eco, "plan", "sweep", PLAN, "--json", env={"COORD_EMBEDDED_PROCESSES": bad})
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "COORD_EMBEDDED_PROCESSES" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert eco.read_bytes() == before  # nothing ran, nothing written
