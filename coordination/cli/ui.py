@@ -51,8 +51,7 @@ def ui(obj: Context, port: int, address: str) -> None:
                             f"{escape(', '.join(hosts))} are answered; name this host in "
                             "COORD_UI_HOSTS (comma-separated) to reach it by name")
     if settings.embedded:
-        err_console().print("[yellow]note:[/yellow] COORD_REDIS_URL is unset: it shows the "
-                            "embedded sweeps that ended (kept beside the catalog); watch one "
-                            "live with `coord plan sweep PLAN --wait --ui`")
+        err_console().print("[dim]COORD_REDIS_URL is unset: the catalog's embedded sweeps, "
+                            "running and ended, from its own server[/dim]")
     err_console().print(f"coord ui on {url(address, port)} (Ctrl-C stops it)")
     serve(app, address, port)

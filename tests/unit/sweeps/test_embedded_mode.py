@@ -304,3 +304,54 @@ def test_a_bad_embedded_processes_setting_is_refused_naming_it(tmp_path: Path,
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert "COORD_EMBEDDED_PROCESSES" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert eco.read_bytes() == before  # nothing ran, nothing written
+
+
+def test_coord_ui_from_another_terminal_shows_the_running_sweep_live(
+        slow: Path, tmp_path: Path) -> None:
+    """`coord ui` on the same catalog (no COORD_REDIS_URL) reads the sweep from the
+    catalog's server while it runs: its page data and its event stream."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = start(slow)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "coordination.cli.main", "--file", str(slow), "ui", "--port",
+         str(port)], cwd=ROOT, env=env, text=True, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE)
+    try:
+        sid = running_sweep(slow)
+
+        def page() -> dict[str, object] | None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/sweeps/{sid}",
+                                            timeout=5) as r:
+                    doc: dict[str, object] = json.loads(r.read())
+                    return doc
+            except OSError:
+                return None
+
+        doc = wait_for(page, timeout=30, what="coord ui to answer")
+        todos = doc["todos"]
+        assert doc["status"] == "running" and isinstance(todos, dict), doc
+        assert todos["TODO-001"]["status"] == "running", todos
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/sweeps/{sid}/events",
+                                    timeout=10) as r:
+            head = b""
+            while b"todo.started" not in head:
+                chunk = r.read1(4096)
+                assert chunk, head
+                head += chunk
+        (tmp_path / "go").touch()
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert wait_for(lambda: (page() or {}).get("status") == "succeeded", timeout=10,
+                        what="the ended sweep in coord ui")
+    finally:
+        for p in (proc, ui):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
