@@ -159,7 +159,12 @@ def process_groups(repos: dict[str, int], processes: int) -> list[dict[str, int]
 
 
 def default_processes() -> int:
-    """Forked workers when ``COORD_EMBEDDED_PROCESSES`` is unset: one per usable core."""
+    """Forked workers when ``COORD_EMBEDDED_PROCESSES`` is unset: one per usable core on
+    Linux; none elsewhere (macOS's system frameworks are not safe to use in a child
+    forked from a process that has threads, which is why Python stopped forking there
+    by default), so the workers are threads of the sweeping process."""
+    if not sys.platform.startswith("linux"):
+        return 0
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

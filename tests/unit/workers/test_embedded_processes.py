@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from workers.embedded import process_groups, slots_of
+import os
+import sys
+
+from workers.embedded import default_processes, process_groups, slots_of
 
 
 def test_one_process_per_core_at_most_one_per_repo() -> None:
@@ -30,3 +33,10 @@ def test_the_busiest_repos_are_dealt_first() -> None:
 ])
 def test_threads_of_a_worker(repos: dict[str, int], threads: int) -> None:
     assert slots_of(repos) == threads
+
+
+def test_forked_workers_by_default_on_linux_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert default_processes() == len(os.sched_getaffinity(0)) >= 1
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert default_processes() == 0  # threads of the sweeping process
