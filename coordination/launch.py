@@ -38,9 +38,10 @@ def catalog_limits(svc: SweepService) -> tuple[float, float]:
 def wire(rt: Runtime, svc: SweepService, *, with_tasks: bool = False) -> None:
     """Give ``rt`` a dispatcher over a Celery app sized from the catalog.
 
-    ``with_tasks``: the app also runs coord's task (embedded workers of this process),
-    and is made now; otherwise only when something needs it (a revoke, a send that
-    falls back to Celery): sending on a Redis broker does not (see coordination.dispatch)."""
+    ``with_tasks``: the app also runs coord's task (embedded workers of this process).
+    Either way it is made only when something needs it (a worker, a revoke, a send
+    that falls back to Celery): sending on a Redis broker does not (see
+    coordination.dispatch)."""
     from coordination.dispatch import dispatcher_for  # lazy: the send path
 
     longest_todo, longest_sweep = catalog_limits(svc)
@@ -117,13 +118,18 @@ class Launch:
         """Embedded: a worker process of this one died while the sweep ran (killed, out
         of memory): the sweep ends failed, saying so, rather than wait for a worker that
         will not come (`coord sweep resume` runs what is left)."""
+        self._end_live(reason, SweepStatus.failed)
+
+    def _end_live(self, reason: str, status: SweepStatus) -> None:
+        """End this launch's sweep with ``status`` if it is still live; never raise (the
+        callers are leaving, or a watcher thread)."""
         sid, rt = self.sweep_id, self.svc.rt
         if sid is None:
             return
         try:
             if rt.checkpoints.sweep_status(sid) in SWEEP_LIVE:
-                end_sweep(rt, sid, reason, status=SweepStatus.failed)
-        except Exception:  # noqa: BLE001 - a worker's thread: report, never raise
+                end_sweep(rt, sid, reason, status=status)
+        except Exception:  # noqa: BLE001 - leaving: say so, never mask the command's outcome
             log.exception("embedded sweep %s could not be ended", sid)
 
     def say_interrupted(self) -> None:
@@ -151,15 +157,8 @@ class Launch:
         """Embedded, once this process's workers are gone: a sweep still live (Ctrl-C, an
         error) has no worker left to run it, so it ends cancelled ("interrupted: ..."),
         recorded in the history, for `coord sweep resume` (which a live sweep refuses)."""
-        sid, rt = self.sweep_id, self.svc.rt
-        if sid is None:
-            return
-        try:
-            if rt.checkpoints.sweep_status(sid) in SWEEP_LIVE:
-                end_sweep(rt, sid, "interrupted: the coord process running this embedded "
-                           "sweep stopped", status=SweepStatus.cancelled)
-        except Exception:  # noqa: BLE001 - leaving: say so, never mask the command's outcome
-            log.exception("embedded sweep %s could not be ended", sid)
+        self._end_live("interrupted: the coord process running this embedded sweep stopped",
+                       SweepStatus.cancelled)
 
     def start(self) -> str:
         """Record the sweep and send its first todos; returns its id."""

@@ -479,8 +479,8 @@ def watch(obj: Context, sweep_id: str, no_sync: bool, lines: int, as_json: bool)
 def _resume_embedded(file: Path, sweep_id: str, picked: list[str] | None, *,
                      as_json: bool, sync: bool, reapply: bool = False,
                      no_cache: bool = False) -> int:
-    """Embedded: the sweep kept beside the catalog re-runs in this process (its workers
-    here), always waited for, like `coord plan sweep`."""
+    """Embedded: the sweep kept beside the catalog re-runs on this process's workers,
+    always waited for, like `coord plan sweep`."""
     launch = launching.attach(file, sweep_id)
     svc = launch.svc
     with launch.workers():
@@ -634,7 +634,7 @@ def rollback(obj: Context, sweep_id: str, dry_run: bool, wait: bool, no_sync: bo
     if dry_run or not svc.rt.settings.embedded:
         sys.exit(_rollback(svc, sweep_id, dry_run=dry_run, wait=wait, as_json=as_json,
                            sync=not no_sync))
-    # Embedded: the undos run in this process (its workers here), always waited for.
+    # Embedded: the undos run on this process's workers, always waited for.
     launch = launching.attach(obj.file, sweep_id)
     with launch.workers():
         code = _rollback(launch.svc, sweep_id, dry_run=False, wait=True, as_json=as_json,
