@@ -114,8 +114,8 @@ class Settings(BaseSettings):
     embedded_processes: int | None = Field(
         None, ge=0, le=1024,
         description="Embedded mode: worker processes forked by the coord process that runs "
-        "a sweep (at most one per repo); unset: one per core; 0: worker threads inside "
-        "that process.",
+        "a sweep (at most one per repo); unset: one per core on Linux, 0 elsewhere; 0: "
+        "worker threads inside that process.",
     )
     edit_splice: bool = Field(
         True, description="Edits rewrite only the catalog items they touch (fast on big "

@@ -246,7 +246,6 @@ class _Child:
     control: int  # the write end of its control pipe
     repos: dict[str, int]
     exited: threading.Event
-    status: int | None = None
 
 
 class _Forked:
@@ -285,19 +284,19 @@ class _Forked:
         return _Child(pid, w, repos, threading.Event())
 
     def _watch(self, child: _Child) -> None:
+        status: int | None
         try:
             _pid, status = os.waitpid(child.pid, 0)
-            child.status = status
         except ChildProcessError:
-            child.status = None
+            status = None
         child.exited.set()
         if self.stopping or self.on_fail is None:
             return
         what = ", ".join(sorted(child.repos))
-        if child.status is not None and os.WIFSIGNALED(child.status):
-            how = f"was killed by signal {os.WTERMSIG(child.status)}"
+        if status is not None and os.WIFSIGNALED(status):
+            how = f"was killed by signal {os.WTERMSIG(status)}"
         else:
-            code = None if child.status is None else os.waitstatus_to_exitcode(child.status)
+            code = None if status is None else os.waitstatus_to_exitcode(status)
             how = f"exited with {code}"
         log.error("the embedded worker process %d (%s) %s", child.pid, what, how)
         self.on_fail(f"the embedded worker process for {what} {how}")
