@@ -102,6 +102,23 @@ def load_checked(rt: Runtime, sweep_id: str, record: SweepRecord | None = None
         return checked
 
 
+def remember_written(rt: Runtime, spec: SweepSpec, fields: SweepRecord) -> None:
+    """Cache the spec this process has just written into its sweep's record (``fields``:
+    what it wrote, the spec's text and signature among them), with the verdict computed
+    on that text, as a read of the record would: the process that starts a sweep and
+    follows it (a waiting CLI supervises) does not read back and parse what it holds.
+    ``spec`` must be what ``fields["spec"]`` was made from (``spec.to_json()``)."""
+    pol = policy(rt)
+    key = (spec.sweep_id, spec.run)
+    why = refusal(spec.sweep_id, spec.run, fields.get("spec"), fields.get("spec_sig"),
+                  fields.get("spec_key_id"), pol)
+    with _spec_lock:
+        _spec_cache[key] = (pol.fingerprint, Checked(spec, why))
+        _spec_cache.move_to_end(key)
+        while len(_spec_cache) > 32:
+            _spec_cache.popitem(last=False)
+
+
 def cached_spec(sweep_id: str, run: int) -> SweepSpec | None:
     """The spec of this run of the sweep if this process has parsed it (no Redis)."""
     with _spec_lock:

@@ -43,7 +43,7 @@ from coordination.sweeps.rollback import (
 )
 from coordination.sweeps.sending import dispatcher, first_todos, todo_task_id
 from coordination.sweeps.spec import SweepSpec, atomic_mode, sweep_deadline
-from coordination.sweeps.spec_store import load_spec, signature_fields
+from coordination.sweeps.spec_store import load_spec, remember_written, signature_fields
 from coordination.sweeps.supervision import supervise_once
 
 
@@ -58,7 +58,7 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
     now = time.time()
     # Who started it: a gate with starter_may_approve: false refuses their approval.
     starter = audit.who(Path(spec.catalog).parent if spec.catalog else Path.cwd())
-    rt.checkpoints.create_sweep(sweep_id, {
+    fields: SweepRecord = {
         "plan": spec.plan,
         "strategy": spec.strategy,
         "kind": kind,
@@ -72,7 +72,9 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
         "catalog": spec.catalog,
         "atomic": bool(spec.atomic),
         "started_by": starter,
-    })
+    }
+    rt.checkpoints.create_sweep(sweep_id, fields)
+    remember_written(rt, spec, fields)  # this process follows it: no read-back of the spec
     rt.events.emit(EventKind.sweep_queued, sweep_id=sweep_id, plan=spec.plan,
                    strategy=spec.strategy, todos=len(spec.todos), levels=len(spec.levels))
     begin(rt, spec)

@@ -328,3 +328,33 @@ def test_no_key_holder_signs_a_resume_of_a_rewritten_spec(
     rec = signed_rt.checkpoints.get_sweep(sid) or {}
     assert rec["status"] == "failed" and rec["run"] == 0
     assert (signed_rt.checkpoints.get(sid, "TODO-002") or {})["status"] == "failed"
+
+
+def test_the_starting_process_keeps_the_spec_it_wrote_with_the_verdict_a_read_gives(
+    signed_rt: Runtime, tmp_path: Path
+) -> None:
+    """The process that starts a sweep caches the spec it has just written (its waiting
+    CLI supervises the sweep without reading it back), checked on the text it wrote:
+    the verdict is the one a read of the record gives, refusal included."""
+    from coordination.sweeps.spec_store import cached_checked, load_checked
+
+    _spec_cache.clear()
+    sid = start(signed_rt, tmp_path / "eco", tmp_path / "ran")
+    held = cached_checked(signed_rt, sid, 0)
+    assert held is not None and held.spec is not None and held.refusal is None
+    written = json.loads(str(signed_rt.redis.hget(signed_rt.keys.sweep(sid), "spec")))
+    assert held.spec.to_json() == written
+    _spec_cache.clear()
+    read = load_checked(signed_rt, sid)
+    assert read is not None and read.spec is not None
+    assert (read.refusal, read.spec.to_json()) == (None, written)
+
+    # Unsigned, started by a process that requires signed specs: held refused, as read.
+    strict = worker(signed_rt, require_signed=True)
+    _spec_cache.clear()
+    sid2 = start(strict, tmp_path / "eco2", tmp_path / "ran2")
+    held2 = cached_checked(strict, sid2, 0)
+    assert held2 is not None and "COORD_REQUIRE_SIGNED=1" in (held2.refusal or "")
+    _spec_cache.clear()
+    read2 = load_checked(strict, sid2)
+    assert read2 is not None and read2.refusal == held2.refusal
