@@ -12,7 +12,7 @@ import datetime as dt
 import secrets
 from pathlib import Path
 
-from coordination.catalog.edits import unknown
+from coordination.catalog.checks import unknown
 from coordination.catalog.governance import Gate
 from coordination.catalog.models import Catalog, Plan, cache_of
 from coordination.catalog.store import CatalogStore
