@@ -20,7 +20,7 @@ import redis
 from tests.waiting import wait_for
 
 MASTER = "coordmaster"
-DOWN_AFTER_MS = 500
+DOWN_AFTER_MS = 1000
 FAILOVER_TIMEOUT_MS = 1500
 PASSWORD = "s3cret:pw@x"  # a password with characters a URL must encode
 SENTINEL_PASSWORD = "sentinel-pw"
