@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from coordination.runtime.checkpoints import SweepRecord
@@ -102,7 +103,7 @@ def load_checked(rt: Runtime, sweep_id: str, record: SweepRecord | None = None
         return checked
 
 
-def remember_written(rt: Runtime, spec: SweepSpec, fields: SweepRecord) -> None:
+def remember_written(rt: Runtime, spec: SweepSpec, fields: Mapping[str, object]) -> None:
     """Cache the spec this process has just written into its sweep's record (``fields``:
     what it wrote, the spec's text and signature among them), with the verdict computed
     on that text, as a read of the record would: the process that starts a sweep and

@@ -58,7 +58,7 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
     now = time.time()
     # Who started it: a gate with starter_may_approve: false refuses their approval.
     starter = audit.who(Path(spec.catalog).parent if spec.catalog else Path.cwd())
-    fields: SweepRecord = {
+    fields: dict[str, object] = {
         "plan": spec.plan,
         "strategy": spec.strategy,
         "kind": kind,
