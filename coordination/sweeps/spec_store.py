@@ -95,11 +95,7 @@ def load_checked(rt: Runtime, sweep_id: str, record: SweepRecord | None = None
             return None
         run = _run(fields.get("run"))
         checked = _check(sweep_id, run, fields, pol)
-        with _spec_lock:
-            _spec_cache[(sweep_id, run)] = (pol.fingerprint, checked)
-            _spec_cache.move_to_end((sweep_id, run))
-            while len(_spec_cache) > 32:
-                _spec_cache.popitem(last=False)
+        _keep((sweep_id, run), pol, checked)
         return checked
 
 
@@ -110,11 +106,15 @@ def remember_written(rt: Runtime, spec: SweepSpec, fields: Mapping[str, object])
     follows it (a waiting CLI supervises) does not read back and parse what it holds.
     ``spec`` must be what ``fields["spec"]`` was made from (``spec.to_json()``)."""
     pol = policy(rt)
-    key = (spec.sweep_id, spec.run)
     why = refusal(spec.sweep_id, spec.run, fields.get("spec"), fields.get("spec_sig"),
                   fields.get("spec_key_id"), pol)
+    _keep((spec.sweep_id, spec.run), pol, Checked(spec, why))
+
+
+def _keep(key: tuple[str, int], pol: Policy, checked: Checked) -> None:
+    """Cache ``checked`` as this run's spec under ``pol``, the 32 most recent kept."""
     with _spec_lock:
-        _spec_cache[key] = (pol.fingerprint, Checked(spec, why))
+        _spec_cache[key] = (pol.fingerprint, checked)
         _spec_cache.move_to_end(key)
         while len(_spec_cache) > 32:
             _spec_cache.popitem(last=False)
