@@ -6,10 +6,11 @@ rejoining as a replica, and dispatch resuming; the next kill comes once the
 sentinels may fail over again. Checked: the sweep succeeds, every todo ran, no repo
 ever ran more todos at once than its concurrency, no two runs of one todo overlap,
 every run has its start in the surviving master's ledger, every run after a todo's
-first is a lost run the ledger records, every worker lives, and dispatch resumes (a todo's outcome recorded again) within 15 s
-of each failover: of the kill, or of the last failover the sentinels then made on their
-own (on a loaded machine, down-after 1 s, they may flap). Printed (``-s``): the p95
-from a kill to dispatch resumed, for the README's fault table.
+first is a lost run the ledger records, every worker lives, and dispatch resumes (a
+todo's outcome recorded again) within 15 s of each failover: of the kill, or of the last
+failover the sentinels then made on their own (on a loaded machine, down-after 1 s, they
+may flap). Printed (``-s``): the p95 from a kill to dispatch resumed, for the README's
+fault table.
 """
 
 from __future__ import annotations
