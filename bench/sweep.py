@@ -21,7 +21,9 @@ throughput  flat N no-op todos (`run: "true"`, round-robin over 4 repos, 2 slots
             limit). Rounds interleave the contenders. Also: CPU per todo over all
             processes (redis-server + workers + everything they spawned + the CLI or
             client; workers run under bench/reaper.py, a subreaper, so the guard every
-            coord todo double-forks is counted), the waiting CLI's (client's) own CPU,
+            coord todo double-forks is counted), the waiting CLI's (client's) own CPU
+            and how much of it is over a process that only imports the libraries the
+            CLI needs (LIBS_BASELINE, run once a round),
             and Redis commands per todo (server-wide INFO commandstats, Lua's inner
             commands and idle polling included). Then 4 levels (N/4 chains of 4, N the
             smallest size) through the library (SweepService.start -> finished, levels
@@ -288,6 +290,14 @@ def coord_argv() -> list[str]:
 
 
 IMPORT_BASELINE = [sys.executable, "-c", "import coordination.cli.main"]
+#: What the waiting CLI cannot do without whatever coord does: the interpreter and the
+#: libraries it must import (click, Pydantic and pydantic-settings for the catalog and the
+#: settings, redis-py, PyYAML and ruamel for the catalog sync), with the cyclic collector
+#: paused and frozen out of the exit as coord's CLI does (cli/main.py). Its CPU is the
+#: floor of the waiting CLI's, measured in the same rounds: what is over it is coord's own.
+LIBS_BASELINE = [sys.executable, "-c", "import atexit, gc; gc.disable(); atexit.register("
+                 "gc.freeze); import click, pydantic, pydantic_settings, redis, yaml, "
+                 "ruamel.yaml; from pydantic import BaseModel"]
 
 
 class CpuMeter:
@@ -684,6 +694,7 @@ def _throughput(procs: Procs, tmp: Path, url: str, redis_pid: int, sizes: list[i
     runs: dict[int, dict[str, Contender]] = {
         n: {k: Contender() for k in ("coord", "raw", "parallel", "xargs")} for n in sizes}
     out: dict[str, Any] = {"flat": {}}
+    libs: list[float] = []  # LIBS_BASELINE's CPU, once a round
     try:
         wait_ready(coord.app, len(REPOS), cworkers, "coord")
         wait_ready(mod.app, len(REPOS), rworkers, "raw celery")
@@ -699,6 +710,7 @@ def _throughput(procs: Procs, tmp: Path, url: str, redis_pid: int, sizes: list[i
         run_process(procs, [*raw_cmd, "8", ",".join(REPOS)], renv, moddir)
 
         for _ in range(repeat):
+            libs.append(run_process(procs, LIBS_BASELINE, cenv, ROOT).cpu)
             for n in sizes:
                 r = runs[n]
                 c0 = cmeter.total()
@@ -780,6 +792,10 @@ def _throughput(procs: Procs, tmp: Path, url: str, redis_pid: int, sizes: list[i
         }
         out["flat"][str(n)] = row
     out["parallel"] = par
+    out["libs_import"] = {"cpu_s": med(libs), "samples": libs}
+    for n in sizes:
+        own = out["flat"][str(n)]["coord"]
+        own["own_cpu_over_libs_ms_per_todo"] = (med(runs[n]["coord"].own_cpu) - med(libs)) / n * 1000
     return out
 
 
@@ -825,6 +841,11 @@ def report_throughput(procs: Procs, tmp: Path, url: str, redis_pid: int, sizes: 
         say(f"   the waiting CLI's CPU {c['own_cpu_ms_per_todo']:.2f} ms per todo "
             f"({target(f'flat {n}: waiting CLI CPU per todo', c['own_cpu_ms_per_todo'], '<=', T_CLI_CPU_MS, ' ms')}); "
             f"raw client {rw['own_cpu_ms_per_todo']:.2f} ms, coord/raw {ra['cli_cpu_coord_over_raw_client']:.2f}x")
+        say(f"   of which over the import of its libraries alone (interpreter, click, Pydantic, "
+            f"pydantic-settings, redis-py, PyYAML, ruamel: {tp['libs_import']['cpu_s'] * 1000:.0f} ms "
+            f"of CPU, {tp['libs_import']['cpu_s'] * 1000 / n:.2f} ms per todo at {n}, measured each "
+            f"round): {c['own_cpu_over_libs_ms_per_todo']:.2f} ms per todo, coord's own modules "
+            "and work")
         cc = c["redis_cmds_per_todo"]
         top = ", ".join(f"{k} {v:g}" for k, v in list(cc["top"].items())[:8])
         say(f"   Redis commands per todo (server-wide: Lua's inner commands, idle polling): coord "
