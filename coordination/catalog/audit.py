@@ -185,6 +185,11 @@ def who(directory: Path) -> str:
 # -- what changed -----------------------------------------------------------------
 def short(value: JSONValue) -> JSONValue:
     """``value`` as is when its JSON is short, else its JSON text cut to MAX_VALUE."""
+    if value is None or type(value) in (bool, int, float) and (
+            type(value) is not int or -10**100 < value < 10**100):
+        return value  # a number's JSON is short (floats are finite here)
+    if type(value) is str and 6 * len(value) + 2 <= MAX_VALUE:
+        return value  # even escaped (\u00XX), its JSON is short
     text = json.dumps(value, ensure_ascii=False, sort_keys=True)
     if len(text) <= MAX_VALUE:
         return value
@@ -205,6 +210,19 @@ def _fields(model: BaseModel) -> JSONObject:
     return model.model_dump(mode="json")
 
 
+def _changed_fields(a: BaseModel, b: BaseModel) -> tuple[JSONObject, JSONObject]:
+    """The fields of ``a`` and ``b`` (as JSON) that may differ: of one class, those
+    whose values differ (an item's fields are written each on its own, so equal
+    values write equally); a sync changes two fields of a todo's twenty."""
+    if type(a) is not type(b):
+        return _fields(a), _fields(b)
+    da, db = a.__dict__, b.__dict__
+    changed = {k for k, v in da.items() if db.get(k, v) != v or k not in db}
+    changed.update(k for k in db if k not in da)
+    return (a.model_dump(mode="json", include=changed),
+            b.model_dump(mode="json", include=changed))
+
+
 def diff(before: Catalog, after: Catalog) -> list[Change]:
     """One record per thing created, deleted or changed: ``{"id", "kind", "action",
     "fields": {name: [before, after]}}``, only the fields that differ (a new or
@@ -218,7 +236,7 @@ def diff(before: Catalog, after: Catalog) -> list[Change]:
             if a[1] == b[1]:
                 continue
             kind, action = b[0], "updated"
-            fa, fb = _fields(a[1]), _fields(b[1])
+            fa, fb = _changed_fields(a[1], b[1])
             pairs = {k: [short(fa.get(k)), short(fb.get(k))]
                      for k in [*fa, *(k for k in fb if k not in fa)] if fa.get(k) != fb.get(k)}
         else:

@@ -235,6 +235,35 @@ def test_an_in_place_edit_that_changed_another_field_is_caught(
     assert fast == slow
 
 
+@pytest.mark.parametrize("fault", ["another text", "another type"])
+def test_a_line_set_in_place_that_says_something_else_is_caught(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str) -> None:
+    # The lines set in place are not parsed back with their items: each must be the
+    # line of the value set, and read back (once per distinct line) as that value with
+    # its type. A setter that wrote another text, or a text that YAML reads as another
+    # type ("yes" is a bool), sends the edit the round trip's way, with its bytes.
+    from coordination.catalog import splice
+
+    real_set, real_text = splice._ItemText.set, splice._text_scalar
+
+    def other_text(self: Any, key: str, text: str, pos: int | None) -> bool:
+        return real_set(self, key, text + "x" if key == "status" else text, pos)
+
+    def yes(value: object) -> str | None:
+        return "yes" if value == "completed" else real_text(value)
+
+    data = CATALOGS["generated-indent2"]
+    slow, _ = _run(tmp_path, "slow", data, _sync_all, False)
+    with monkeypatch.context() as patch:
+        if fault == "another text":
+            patch.setattr(splice._ItemText, "set", other_text)
+        else:
+            patch.setattr(splice, "_text_scalar", yes)
+        fast, how = _run(tmp_path, "fast", data, _sync_all, True)
+    assert how is not None and "reads back differently" in how, how
+    assert fast == slow
+
+
 def test_an_item_edited_in_place_then_otherwise_is_written_by_ruamel(tmp_path: Path) -> None:
     def edit(m: CoordinationManager) -> None:
         from coordination.catalog.edits import TODO_KEYS, put, put_list, section
