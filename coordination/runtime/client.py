@@ -29,7 +29,6 @@ from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
 
 from coordination.redis_url import is_sentinel
 from coordination.runtime.embedded_server import joined
-from coordination.runtime.sentinel import sentinel_master
 from coordination.settings import Settings, get_settings
 from coordination.status import lua_preamble
 
@@ -80,6 +79,9 @@ def _real_client(url: str) -> redis.Redis:
             # (TCP keepalive: a unix socket has none to set)
             keepalive = {} if url.startswith("unix:") else {"socket_keepalive": True}
             if is_sentinel(url):
+                # lazy: redis-py's Sentinel client, for a sentinel:// URL only
+                from coordination.runtime.sentinel import sentinel_master
+
                 client = sentinel_master(
                     url, decode_responses=True, health_check_interval=30,
                     socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT,

@@ -34,13 +34,13 @@ from coordination.runtime.leases import LeaseManager
 from coordination.runtime.messages import Dispatcher
 from coordination.runtime.metrics import MetricCounters, MetricsReader
 from coordination.runtime.queues import push_messages, queue_lengths
-from coordination.runtime.server import ServerFacts, WorkerClock, read_server, worker_clocks
 from coordination.runtime.transitions import Transitions
 from coordination.runtime.workers import WorkerRegistry
 from coordination.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from coordination.runtime.changes import ChangeStore
+    from coordination.runtime.server import ServerFacts, WorkerClock
     from coordination.runtime.history import RedisHistory
     from coordination.runtime.notify import Outbox
 
@@ -138,10 +138,14 @@ class Runtime:
 
     def server_facts(self) -> ServerFacts:
         """The Redis server's version, settings, memory, latency and clock (`coord doctor`)."""
+        from coordination.runtime.server import read_server  # lazy: `coord doctor` only
+
         return read_server(self.redis)
 
     def worker_clocks(self) -> list[WorkerClock]:
         """Every live worker with its clock's skew against the server's (`coord doctor`)."""
+        from coordination.runtime.server import worker_clocks  # lazy: `coord doctor` only
+
         return worker_clocks(self.redis, self.keys, self.workers.live())
 
     def history(self) -> RedisHistory:
