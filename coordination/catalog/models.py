@@ -483,29 +483,34 @@ class Catalog(_Model):
     _deps: dict[str, Dependency] | None = PrivateAttr(None)
 
     def repo(self, name: str) -> Repo | None:
-        if self._repos is None:
-            self._repos = {r.name: r for r in self.repos}
-        return self._repos.get(name)
+        found = self._repos  # one read: a private attribute goes through __getattr__
+        if found is None:
+            found = self._repos = {r.name: r for r in self.repos}
+        return found.get(name)
 
     def issue(self, id_: str) -> Issue | None:
-        if self._issues is None:
-            self._issues = {i.id: i for i in self.coordination.issues}
-        return self._issues.get(id_)
+        found = self._issues
+        if found is None:
+            found = self._issues = {i.id: i for i in self.coordination.issues}
+        return found.get(id_)
 
     def plan(self, id_: str) -> Plan | None:
-        if self._plans is None:
-            self._plans = {p.id: p for p in self.coordination.plans}
-        return self._plans.get(id_)
+        found = self._plans
+        if found is None:
+            found = self._plans = {p.id: p for p in self.coordination.plans}
+        return found.get(id_)
 
     def todo(self, id_: str) -> Todo | None:
-        if self._todos is None:
-            self._todos = {t.id: t for t in self.coordination.todos}
-        return self._todos.get(id_)
+        found = self._todos
+        if found is None:
+            found = self._todos = {t.id: t for t in self.coordination.todos}
+        return found.get(id_)
 
     def dependency(self, id_: str) -> Dependency | None:
-        if self._deps is None:
-            self._deps = {d.id: d for d in self.coordination.dependencies}
-        return self._deps.get(id_)
+        found = self._deps
+        if found is None:
+            found = self._deps = {d.id: d for d in self.coordination.dependencies}
+        return found.get(id_)
 
     def plan_todos(self, plan_id: str) -> list[Todo]:
         """The plan's todos: those naming it in ``plan`` or listed in its milestones.

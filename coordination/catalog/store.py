@@ -24,6 +24,7 @@ import io
 import os
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -46,6 +47,16 @@ default_cache_dir = cache.default_cache_dir
 # seconds (ruamel is pure Python), so this leaves room for a queue of them.
 LOCK_TIMEOUT = 60.0
 UPDATE_ATTEMPTS = 5
+
+# The validated catalogs of this process, by cache directory and the digest of their
+# bytes (the last two): every store of the process with that cache shares them, so the
+# planning of a sweep and the sync at its end read the JSON cache once, not once per
+# store. A Catalog is never changed once validated (its lookups are built aside, see
+# models.Catalog).
+_MEMO: dict[tuple[Path | None, str], Catalog] = {}
+_MEMO_LOCK = threading.Lock()
+# Digests whose catalog comes back equal from the JSON cache (see _apply_splice).
+_JSON_SAFE: set[str] = set()
 
 
 class CatalogStore:
@@ -75,8 +86,6 @@ class CatalogStore:
         self.splice = splice
         # How the last edit was made: "splice", or "round-trip: <why>" (for tests).
         self.last_edit: str | None = None
-        self._memo: dict[str, Catalog] = {}  # validated catalogs of this process
-        self._json_safe: set[str] = set()  # tokens whose catalog survives the JSON cache
         self.cache_dir = default_cache_dir() if cache_dir == "auto" else (
             None if cache_dir is None else Path(cache_dir)
         )
@@ -103,9 +112,10 @@ class CatalogStore:
 
     def _validated(self, data: bytes) -> Catalog:
         token = digest(data)
-        cat = self._memo.get(token)
+        with _MEMO_LOCK:
+            cat = _MEMO.get((self.cache_dir, token))
         if cat is None and (cat := self._cache_get(token)) is not None:
-            self._json_safe.add(token)
+            _JSON_SAFE.add(token)
         if cat is None:
             cat = loader.load_catalog(data, str(self.path))
             self._cache_put(token, cat)
@@ -113,10 +123,12 @@ class CatalogStore:
         return cat
 
     def _remember(self, token: str, cat: Catalog) -> None:
-        self._memo.pop(token, None)
-        self._memo[token] = cat
-        while len(self._memo) > 2:
-            self._memo.pop(next(iter(self._memo)))
+        key = (self.cache_dir, token)
+        with _MEMO_LOCK:
+            _MEMO.pop(key, None)
+            _MEMO[key] = cat
+            while len(_MEMO) > 2:
+                _MEMO.pop(next(iter(_MEMO)))
 
     # -- writing --------------------------------------------------------------
     def update(self, fn: Callable[[CommentedMap], T]) -> T:
@@ -224,7 +236,7 @@ class CatalogStore:
         token = digest(new)
         # The untouched items came from a catalog that survived the JSON cache; the
         # written ones are checked alone (a whole-catalog check costs 0.3 s at 10,000).
-        checked = digest(data) in self._json_safe and all(
+        checked = digest(data) in _JSON_SAFE and all(
             type(m).model_validate_json(m.model_dump_json(exclude_unset=True)) == m
             for m in done.written)
         self._cache_put(token, done.catalog, checked=checked)
@@ -338,7 +350,7 @@ class CatalogStore:
                 with cache.paused_gc():
                     if Catalog.model_validate_json(js) != cat:
                         return  # e.g. dates inside free-form metadata would come back as text
-            self._json_safe.add(token)
+            _JSON_SAFE.add(token)
             _write_entry(path, js)
             # And every field, defaults included: what a read that needs no models
             # (coordination.catalog.reads) prints, as model_dump(mode="json") would.
