@@ -55,7 +55,8 @@ UPDATE_ATTEMPTS = 5
 # models.Catalog).
 _MEMO: dict[tuple[Path | None, str], Catalog] = {}
 _MEMO_LOCK = threading.Lock()
-# Digests whose catalog comes back equal from the JSON cache (see _apply_splice).
+# Digests of the memo's catalogs that come back equal from the JSON cache (see
+# _apply_splice); one leaves with its catalog.
 _JSON_SAFE: set[str] = set()
 
 
@@ -128,7 +129,10 @@ class CatalogStore:
             _MEMO.pop(key, None)
             _MEMO[key] = cat
             while len(_MEMO) > 2:
-                _MEMO.pop(next(iter(_MEMO)))
+                gone = next(iter(_MEMO))
+                _MEMO.pop(gone)
+                if all(t != gone[1] for _, t in _MEMO):
+                    _JSON_SAFE.discard(gone[1])  # bounded with the memo
 
     # -- writing --------------------------------------------------------------
     def update(self, fn: Callable[[CommentedMap], T]) -> T:

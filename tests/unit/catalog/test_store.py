@@ -313,6 +313,34 @@ def test_warm_load_skips_parsing(commented: Path, monkeypatch: pytest.MonkeyPatc
     assert CatalogStore(commented).load() == first
 
 
+def test_the_stores_of_a_process_share_what_they_validated(
+        commented: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A waiting `plan sweep` makes a store to plan, more to start, one to sync: the
+    # catalog is read from the JSON cache once, by the first; a store with another
+    # cache reads its own, and changed bytes are validated anew.
+    first = CatalogStore(commented).load()
+    reads: list[str] = []
+    real_get = CatalogStore._cache_get
+
+    def counted(self: CatalogStore, token: str) -> Any:
+        reads.append(token)
+        return real_get(self, token)
+
+    monkeypatch.setattr(CatalogStore, "_cache_get", counted)
+    assert CatalogStore(commented).load() is first
+    assert reads == []
+    other = CatalogStore(commented, cache_dir=tmp_path / "other-cache").load()
+    assert other == first and other is not first and len(reads) == 1
+    commented.write_text(commented.read_text().replace("concurrency: 2", "concurrency: 3"))
+    changed = CatalogStore(commented).load()
+    assert changed.repos[1].concurrency == 3 and len(reads) == 2
+    # Kept: the last two; what is known of them leaves with them.
+    commented.write_text(commented.read_text().replace("concurrency: 3", "concurrency: 4"))
+    assert CatalogStore(commented).load().repos[1].concurrency == 4
+    assert len(store._MEMO) == 2
+    assert store._JSON_SAFE <= {token for _, token in store._MEMO}
+
+
 def test_edit_refreshes_the_cache(commented: Path) -> None:
     CatalogStore(commented).update(lambda doc: doc["repos"][0].update(role="lib"))
     assert CatalogStore(commented).load().repos[0].role == "lib"
