@@ -619,6 +619,12 @@ def raw_levels(mod: Any, n: int) -> float:
     out = res.get(timeout=SWEEP_TIMEOUT, interval=0.005)
     secs = time.perf_counter() - t0
     assert out == 0, out
+    # Stop listening for results now, while their Redis is up: a subscription left to
+    # AsyncResult.__del__ at interpreter exit reconnects to a server the bench has
+    # stopped and prints a traceback after the report.
+    consumer, prefix = res.backend.result_consumer, res.backend.task_keyprefix
+    for key in list(consumer.subscribed_to):
+        consumer.cancel_for(key.decode()[len(prefix):])
     return secs
 
 
