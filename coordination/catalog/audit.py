@@ -183,12 +183,15 @@ def who(directory: Path) -> str:
 
 
 # -- what changed -----------------------------------------------------------------
+_SHORT_INT = 10**100  # an int within it writes at most 101 characters of JSON
+
+
 def short(value: JSONValue) -> JSONValue:
     """``value`` as is when its JSON is short, else its JSON text cut to MAX_VALUE."""
-    if value is None or type(value) in (bool, int, float) and (
-            type(value) is not int or -10**100 < value < 10**100):
-        return value  # a number's JSON is short (floats are finite here)
-    if type(value) is str and 6 * len(value) + 2 <= MAX_VALUE:
+    if value is None or isinstance(value, float) or (
+            isinstance(value, int) and -_SHORT_INT < value < _SHORT_INT):
+        return value  # its JSON is short without writing it (floats are finite here)
+    if isinstance(value, str) and 6 * len(value) + 2 <= MAX_VALUE:
         return value  # even escaped (\u00XX), its JSON is short
     text = json.dumps(value, ensure_ascii=False, sort_keys=True)
     if len(text) <= MAX_VALUE:
@@ -217,7 +220,7 @@ def _changed_fields(a: BaseModel, b: BaseModel) -> tuple[JSONObject, JSONObject]
     if type(a) is not type(b):
         return _fields(a), _fields(b)
     da, db = a.__dict__, b.__dict__
-    changed = {k for k, v in da.items() if db.get(k, v) != v or k not in db}
+    changed = {k for k, v in da.items() if k not in db or db[k] != v}
     changed.update(k for k in db if k not in da)
     return (a.model_dump(mode="json", include=changed),
             b.model_dump(mode="json", include=changed))

@@ -428,3 +428,20 @@ def test_the_log_lives_beside_the_real_catalog(example_catalog: Path, tmp_path: 
     CoordinationManager(link).create_issue("through a link")
     assert audit.log_path(link) == example_catalog.parent / ".ecosystem.yaml.coord.audit.jsonl"
     assert len(entries(example_catalog)) == 1
+
+
+def test_short_keeps_exactly_the_values_whose_json_is_short() -> None:
+    # short() skips writing the JSON of numbers and short strings: it must decide as
+    # writing it would, at the edges too (escaped control characters, long ints).
+    def by_writing(value: Any) -> Any:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        return value if len(text) <= audit.MAX_VALUE else f"{text[:audit.MAX_VALUE]}… ({len(text)} chars)"
+
+    m = audit.MAX_VALUE
+    values: list[Any] = [None, True, False, 0, -1, 1.5, -2.25e300, 10**99, -(10**99),
+                         10**100, -(10**100), 10**250, -(10**250)]
+    for n in (0, 1, (m - 2) // 6, (m - 2) // 6 + 1, m - 3, m - 2, m - 1, m, 5000):
+        values += ["x" * n, "\x01" * n, "é" * n, '"' * n, "\\" * n]
+    values += [["a"] * 10, ["a"] * 60, {"k": "v" * 300}]
+    for value in values:
+        assert audit.short(value) == by_writing(value), repr(value)[:80]
