@@ -273,6 +273,11 @@ class Repo(_Model):
     default_branch: str | None = Field(None, min_length=1)
     remote: str | None = Field(None, min_length=1)
     land_command: str | None = Field(None, min_length=1)
+    #: What reverts a landed change with ``land: command`` (``coord change revert``).
+    revert_command: str | None = Field(None, min_length=1)
+    #: Run git hooks (pre-push...) on coord's own pushes and merges of this repo; off by
+    #: default: a hook a todo wrote into a worktree would run with the lander's credentials.
+    land_hooks: bool = False
     cache: bool | Cache | None = None  # every todo of the repo, unless it says otherwise
     pace: Pace | None = None
 
@@ -469,12 +474,24 @@ class Coordination(_Model):
     dependencies: list[Dependency] = Field(default_factory=list)
 
 
+class Approvers(_Model):
+    """Who may approve gates, proven by SSH signatures (``approvers:``).
+
+    ``allowed_signers``: a file in git's ``gpg.ssh.allowedSignersFile`` format
+    (principals and their SSH public keys), relative to the catalog's directory. With
+    it, a vote counts only with a signature (``ssh-keygen -Y sign -n coord-approval``)
+    over the gate's binding that verifies for a principal the gate's ``from:`` names."""
+
+    allowed_signers: str = Field(min_length=1)
+
+
 class Catalog(_Model):
     version: Literal[1]
     repos: list[Repo] = Field(default_factory=list)
     resources: list[Resource] = Field(default_factory=list)
     coordination: Coordination = Field(default_factory=Coordination)
     notify: list[NotifyTarget] = Field(default_factory=list)
+    approvers: Approvers | None = None
     # Lookups by name or id, each built on first use (a Catalog is treated as immutable).
     _repos: dict[str, Repo] | None = PrivateAttr(None)
     _issues: dict[str, Issue] | None = PrivateAttr(None)

@@ -1,0 +1,109 @@
+"""Signed evidence: the records a safety decision reads, sealed by their writer.
+
+A landing trusts verify results, a gate trusts votes, a cached todo trusts its
+cache entry, a deploy trusts its inputs' outputs. All of them live in Redis, and
+anyone who can write to Redis could write them. With ``COORD_SIGNING_KEY`` set,
+the process that writes such a record seals it (:func:`seal`): HMAC-SHA256 over
+the record's *kind*, what it is *about* and its *body*, added to the record as
+``sig`` (``v1:<hex>``) and ``kid`` (the key's id, as spec signatures name it).
+
+*About* is never stored with the record: the reader supplies it from where it
+found the record (the plan and verify todo, the sweep and gate and binding, the
+cache key), so a record copied to another place, or a vote moved to another
+binding, fails its check like a forged one.
+
+What a reader accepts (:func:`refusal`), the rules of sweep specs
+(:mod:`coordination.runtime.signing`):
+
+- with a key: only a record sealed by that key (or the previous one) for exactly
+  this kind, about and body. An unsigned record is refused: fail closed;
+- without a key: an unsigned record, unless ``COORD_REQUIRE_SIGNED=1``; a sealed
+  one only with ``COORD_ACCEPT_UNSIGNED=1`` (it cannot be checked here).
+
+Each refusal names the record (``what``) and why, so a user reading it knows
+which record to look at and that nothing was done with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from coordination.runtime.signing import Policy, key_id
+
+#: The prefix of an evidence seal.
+VERSION = "v1"
+#: The fields a seal adds to a record.
+SIG, KID = "sig", "kid"
+#: The kinds of record sealed; each reader names its own.
+KINDS = frozenset({"verify", "vote", "cache", "outputs"})
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)
+
+
+def message(kind: str, about: Mapping[str, Any], body: Mapping[str, Any]) -> bytes:
+    """The sealed bytes: a header naming the format and the kind, what the record is
+    about, and its body (every field but the seal's), as canonical JSON."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown evidence kind {kind!r}")
+    plain = {k: v for k, v in body.items() if k not in (SIG, KID)}
+    return _canonical(["coord-evidence", VERSION, kind, dict(about), plain]).encode(
+        "utf-8", "surrogatepass")
+
+
+def _mac(key: str, kind: str, about: Mapping[str, Any], body: Mapping[str, Any]) -> str:
+    return hmac.new(key.encode(), message(kind, about, body), hashlib.sha256).hexdigest()
+
+
+def seal(kind: str, about: Mapping[str, Any], body: Mapping[str, Any],
+         keys: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """``body`` with its seal by ``keys[0]`` (unchanged, unsealed, without a key)."""
+    out = {k: v for k, v in body.items() if k not in (SIG, KID)}
+    if keys:
+        out[SIG] = f"{VERSION}:{_mac(keys[0], kind, about, out)}"
+        out[KID] = key_id(keys[0])
+    return out
+
+
+def refusal(kind: str, about: Mapping[str, Any], record: Mapping[str, Any], policy: Policy,
+            what: str) -> str | None:
+    """None if a reader under ``policy`` may trust ``record`` as ``kind`` evidence about
+    ``about``; else why not, naming the record (``what``, e.g. ``verify record of
+    TODO-041 in PLAN-004``)."""
+    sig, kid = record.get(SIG), record.get(KID)
+    if not sig:
+        if policy.keys:
+            return (f"{what}: unsigned, and this process requires evidence signed with "
+                    "COORD_SIGNING_KEY (written by a process without the key, or by hand)")
+        if policy.require_signed:
+            return (f"{what}: unsigned, and COORD_REQUIRE_SIGNED=1 requires signed evidence "
+                    "(give every coord process COORD_SIGNING_KEY)")
+        return None
+    if not policy.keys:
+        if policy.accept_unsigned and not policy.require_signed:
+            return None
+        return (f"{what}: signed, but this process has no key to check it: give it "
+                "COORD_SIGNING_KEY")
+    version, _, mac = str(sig).partition(":")
+    if version != VERSION:
+        return f"{what}: not a signature this coord knows ({str(sig)[:8]}...)"
+    held = [k for k in policy.keys if not kid or kid == key_id(k)]
+    if not held:
+        return f"{what}: signed with key {kid}, which this process does not hold"
+    body = {k: v for k, v in record.items() if k not in (SIG, KID)}
+    if any(hmac.compare_digest(_mac(k, kind, about, body), mac) for k in held):
+        return None
+    return (f"{what}: signature invalid: the record was changed after it was signed, or "
+            "copied from somewhere else")
+
+
+def policy_of(settings: Any) -> Policy:
+    """The evidence policy of a process's settings (the spec policy's switches)."""
+    return Policy(tuple(settings.signing_keys), bool(settings.accept_unsigned),
+                  bool(settings.require_signed))

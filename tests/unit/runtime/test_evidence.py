@@ -1,0 +1,55 @@
+"""Sealed evidence: a record verifies only as the kind, about and body it was sealed with."""
+
+from __future__ import annotations
+
+import pytest
+
+from coordination.runtime import evidence as ev
+from coordination.runtime.signing import Policy
+
+KEY = "k" * 32
+ABOUT = {"plan": "PLAN-004", "todo": "TODO-041", "shas": {"api": "a" * 40}}
+BODY = {"ok": True, "exit_code": 0, "at": 1.5}
+pytestmark = pytest.mark.timeout(10)
+
+
+def test_a_sealed_record_verifies_where_it_was_sealed() -> None:
+    rec = ev.seal("verify", ABOUT, BODY, (KEY,))
+    assert rec["sig"].startswith("v1:") and rec["kid"]
+    assert ev.refusal("verify", ABOUT, rec, Policy((KEY,)), "verify record") is None
+
+
+@pytest.mark.parametrize("change", ["body", "about", "kind", "key"])
+def test_any_change_to_a_sealed_record_is_refused_naming_it(change: str) -> None:
+    rec = ev.seal("verify", ABOUT, BODY, (KEY,))
+    kind, about, keys = "verify", dict(ABOUT), (KEY,)
+    if change == "body":
+        rec["ok"] = False
+    elif change == "about":
+        about["shas"] = {"api": "b" * 40}
+    elif change == "kind":
+        kind = "vote"
+    else:
+        keys = ("other" * 8,)
+    why = ev.refusal(kind, about, rec, Policy(keys), "verify record of TODO-041")
+    assert why is not None and why.startswith("verify record of TODO-041:")
+
+
+def test_unsigned_records_fail_closed_with_a_key_or_when_required() -> None:
+    plain = ev.seal("cache", ABOUT, BODY, ())
+    assert "sig" not in plain
+    assert "unsigned" in (ev.refusal("cache", ABOUT, plain, Policy((KEY,)), "c") or "")
+    assert "COORD_REQUIRE_SIGNED" in (ev.refusal("cache", ABOUT, plain,
+                                                 Policy((), require_signed=True), "c") or "")
+    assert ev.refusal("cache", ABOUT, plain, Policy(), "c") is None
+
+
+def test_a_sealed_record_without_a_key_needs_accept_unsigned() -> None:
+    rec = ev.seal("outputs", ABOUT, BODY, (KEY,))
+    assert "no key" in (ev.refusal("outputs", ABOUT, rec, Policy(), "o") or "")
+    assert ev.refusal("outputs", ABOUT, rec, Policy(accept_unsigned=True), "o") is None
+
+
+def test_the_previous_key_still_verifies() -> None:
+    rec = ev.seal("vote", ABOUT, BODY, ("old" * 11,))
+    assert ev.refusal("vote", ABOUT, rec, Policy((KEY, "old" * 11)), "v") is None
