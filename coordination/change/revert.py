@@ -249,9 +249,9 @@ class Reverter(Lander):
             except g.GitError as exc:
                 return f"{repo}: {exc}"
             revert = step.get("revert") if step.get("state") == REVERTING else None
-            if revert and (now == revert or g.is_ancestor(wt, revert, now)):
+            if revert and now and self._on_remote(wt, revert, step.get("over"), now):
                 # Resumed: the revert was pushed before the step said so (never twice).
-                self._reverted(m, lease, e, step, now, revert)
+                self._reverted(m, lease, e, step, now, now if now != revert else revert)
                 return None
             problem = self._unrevertible(e, landed, now)
             if problem:
@@ -289,6 +289,15 @@ class Reverter(Lander):
                 return f"{repo}: revert refused: {why}"
             self._reverted(m, lease, e, doc, now, str(after))
             return None
+
+    @staticmethod
+    def _on_remote(wt: str, revert: str, over: str | None, now: str) -> bool:
+        """Is ``revert`` (made over ``over``) on the remote, whose head is ``now``: that
+        SHA, or (a revert command's own commit) one with its tree over ``over``?"""
+        if now == revert or g.is_ancestor(wt, revert, now):
+            return True
+        return bool(over and now != over and g.is_ancestor(wt, over, now)
+                    and g.tree(wt, now) == g.tree(wt, revert))
 
     def _reverted(self, m: Manifest, lease: Lease, e: ManifestRepo, step: dict[str, Any],
                   over: str | None, head: str) -> None:

@@ -322,3 +322,71 @@ def test_a_hook_a_todo_wrote_runs_during_landing_only_with_land_hooks(
         assert str(mine) in ran.read_text()
     else:
         assert not ran.exists()
+
+
+def test_a_land_command_change_is_reverted_by_its_revert_command(
+        tmp_path: Path, redis_url: str) -> None:
+    # land: the command pushes the candidate; revert: the command makes its own revert
+    # commit (another SHA than coord's, the same tree) and pushes it, as a forge would
+    land = tmp_path / "land.sh"
+    land.write_text('#!/bin/sh\ngit push -q "$COORD_CHANGE_REMOTE" '
+                    'HEAD:"refs/heads/$COORD_CHANGE_BASE"\n')
+    rev = tmp_path / "revert.sh"
+    rev.write_text('#!/bin/sh\nset -e\ntest -f "$COORD_CHANGE_MANIFEST"\n'
+                   'echo "$COORD_CHANGE_REPO" >> "$(dirname "$0")/reverts.log"\n'
+                   'c=$(git -c user.name=forge -c user.email=f@f commit-tree '
+                   '"$COORD_CHANGE_REVERT_SHA^{tree}" -p "$COORD_CHANGE_HEAD_SHA" -m forge)\n'
+                   'git push -q "$COORD_CHANGE_REMOTE" "$c:refs/heads/$COORD_CHANGE_BASE"\n')
+    for f in (land, rev):
+        f.chmod(0o755)
+    names = NAMES[:3]
+    w = World(tmp_path, names, land="command", land_command=str(land))
+    text = w.catalog.read_text()
+    for n in names:
+        text = text.replace(f"path: checkouts/{n},", f"path: checkouts/{n}, "
+                            f"revert_command: {json.dumps(str(rev))},")
+    w.catalog.write_text(text)
+    from coordination.catalog.store import CatalogStore
+    from coordination.change.model import change_of
+    from coordination.change.revert import Reverter
+
+    w.cp = change_of(CatalogStore(w.catalog).load(), w.plan, w.root)
+    base, cands = landed(w)
+    out = Reverter(w.rt, w.cp).revert()
+    assert out.state == "reverted", out.reason
+    assert (tmp_path / "reverts.log").read_text().split() == list(reversed(names))
+    for r in names:
+        assert tree(w, r, "main") == tree(w, r, base[r])
+        assert git(w.repos.remote(r), "log", "-1", "--format=%an", "main") == "forge"
+    # a resumed revert (its step still "reverting") knows the command's own commit
+    # by its tree over the head it went over: the command does not run again
+    from coordination.change.landing import REVERTING
+
+    st = w.rt.changes.read(w.plan)
+    lease = w.rt.changes.take_lease("api", 1)
+    assert lease is not None
+    step = st.steps["api"]
+    coords = git(w.repos.checkout("api"), "commit-tree", f"{step['revert']}^{{tree}}", "-p",
+                 step["over"], "-m", "coord's own revert, never pushed")
+    w.rt.changes.step(w.plan, lease, "api", {**step, "state": REVERTING, "revert": coords})
+    w.rt.leases.release(lease)
+    w.rt.changes.end_landing(w.plan, "landed", None)
+    assert Reverter(w.rt, w.cp).revert().state == "reverted"
+    assert (tmp_path / "reverts.log").read_text().split() == list(reversed(names))
+
+
+def test_a_land_command_change_without_a_revert_command_is_refused(
+        tmp_path: Path, redis_url: str) -> None:
+    land = tmp_path / "land.sh"
+    land.write_text('#!/bin/sh\ngit push -q "$COORD_CHANGE_REMOTE" '
+                    'HEAD:"refs/heads/$COORD_CHANGE_BASE"\n')
+    land.chmod(0o755)
+    w = World(tmp_path, NAMES[:2], land="command", land_command=str(land))
+    landed(w)
+    code, out, err = run(w, "change", "revert", PLAN, "--dry-run")
+    assert code == 1
+    assert "core: lands by command but has no revert_command" in err
+    assert "libz: lands by command but has no revert_command" in err
+    code, out, err = run(w, "change", "revert", PLAN)
+    assert code == 1 and "core: lands by command but has no revert_command" in err
+    assert w.repos.pushes() == [] and w.status()["state"] == "landed"
