@@ -31,7 +31,7 @@ def _runtime(obj: Context) -> Runtime:
 
 @click.group()
 def change() -> None:
-    """Cross-repo changes: status, land, queue (a branch per repo, verified together,
+    """Cross-repo changes: status, land, queue, revert (a branch per repo, verified together,
     landed all or none).
 
     \b
