@@ -241,9 +241,13 @@ class Reverter(Lander):
     def _revert_repo(self, m: Manifest, e: ManifestRepo, step: dict[str, Any]) -> str | None:
         """Revert one repo: None, or why not (nothing of it pushed, or put back)."""
         repo, wt, remote, base = e["repo"], e["worktree"], e["remote"], e["base"]
-        landed: str = step["landed"]
-        pre: str = step.get("pre") or e["base_sha"]
         with self._lease(repo) as lease:
+            # Read again under the lease: another revert of the change may have done it.
+            step = self.store.read(m["plan"]).steps.get(repo, step)
+            if step.get("state") == CS.reverted:
+                return None
+            landed: str = step["landed"]
+            pre: str = step.get("pre") or e["base_sha"]
             try:
                 now = g.fetch(wt, remote, base)
             except g.GitError as exc:
@@ -262,6 +266,12 @@ class Reverter(Lander):
                 revert = undo_commit(m, wt, landed, pre, now, ident, self._message(m, e))
             except Conflict as exc:
                 return self._conflict(e, now, exc)
+            if now != landed and g.tree(wt, revert) == g.tree(wt, now):
+                # Taken out by hand already: nothing to push (no empty commit).
+                doc = {"landed": landed, "pre": pre, "over": now,
+                       "why": f"already taken out of {remote}/{base} at {now[:12]}"}
+                self._reverted(m, lease, e, doc, now, now)
+                return None
             doc = {"state": REVERTING, "landed": landed, "pre": pre, "over": now,
                    "revert": revert, "by": BY,
                    "ident": f"{ident['GIT_AUTHOR_NAME']} <{ident['GIT_AUTHOR_EMAIL']}>"}
@@ -303,7 +313,7 @@ class Reverter(Lander):
                   over: str | None, head: str) -> None:
         doc = {"state": CS.reverted, "landed": step["landed"],
                "pre": step.get("pre") or e["base_sha"], "over": step.get("over", over),
-               "revert": head, "by": BY}
+               "revert": head, "by": BY, **({"why": step["why"]} if step.get("why") else {})}
         self._step(m, lease, e["repo"], doc)
         self.rt.events.emit(EventKind.repo_reverted, plan=m["plan"], repo=e["repo"], sha=head,
                             reason="coord change revert")

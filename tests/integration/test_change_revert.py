@@ -107,6 +107,12 @@ def test_a_revert_after_others_pushed_takes_out_only_the_change(world: World) ->
     w = world
     base, cands = landed(w)
     other = w.repos.push_from_elsewhere("core")
+    # and in web someone took the change out by hand already
+    mine = w.root / "others" / "web"
+    git(w.root, "clone", "--quiet", str(w.repos.remote("web")), str(mine))
+    git(mine, "revert", "--no-edit", "HEAD")
+    git(mine, "push", "-q", "origin", "HEAD:main")
+    by_hand = w.repos.remote_head("web")
     w.repos.log.write_text("")
     code, out, err = run(w, "change", "revert", PLAN, "--dry-run", "--json")
     assert code == 0, err
@@ -118,7 +124,9 @@ def test_a_revert_after_others_pushed_takes_out_only_the_change(world: World) ->
 
     result = Reverter(w.rt, w.cp).revert()
     assert result.state == "reverted", result.reason
-    assert [p[0] for p in w.repos.pushes()] == list(reversed(NAMES))
+    assert [p[0] for p in w.repos.pushes()] == [r for r in reversed(NAMES) if r != "web"]
+    assert w.repos.remote_head("web") == by_hand  # no empty revert pushed over it
+    assert w.status()["repos"]["web"]["state"] == "reverted"
     # core: the other push kept, the change's file gone, the revert over the other push
     assert git(w.repos.remote("core"), "rev-parse", "main^") == other
     assert files(w, "core") == ["README", "other.txt"]
