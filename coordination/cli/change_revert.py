@@ -52,9 +52,9 @@ def revert(obj: Context, plan_id: str, dry_run: bool, as_json: bool) -> None:
         def human(d: dict[str, Any]) -> None:
             for r in d["repos"]:
                 if r["action"] == "revert":
-                    say(f"{esc(r['repo'])}: would revert {r['landed'][:10]} over "
-                        f"{r['head'][:10]}" + (" (others pushed since: only the change's "
-                                               "commits come out)" if r["others_pushed"] else ""))
+                    say(f"{esc(r['repo'])}: would revert {r['landed'][:10]}" + (
+                        f" over {r['head'][:10]} (others pushed since: only the change's "
+                        "commits come out)" if r["others_pushed"] else " (still the head)"))
                 else:
                     say(f"{esc(r['repo'])}: {r['action']} - {esc(r['why'] or '')}")
 

@@ -131,8 +131,18 @@ def test_a_revert_after_others_pushed_takes_out_only_the_change(world: World) ->
     assert git(w.repos.remote("core"), "rev-parse", "main^") == other
     assert files(w, "core") == ["README", "other.txt"]
     for r in NAMES:
-        if r != "core":
+        if r not in ("core", "web"):
             assert tree(w, r, "main") == tree(w, r, base[r])
+    # landing it again: each base moved (by the revert, undone in the branch), verified
+    # again, then it lands with the other push kept
+    prep = w.lander().prepare()
+    assert [p.split(":")[0] for p in prep.problems] == NAMES
+    assert all("verify again" in p for p in prep.problems)
+    w.verify()
+    assert w.lander().land().state == "landed"
+    for r in NAMES:
+        assert "edit.txt" in files(w, r), r
+    assert "other.txt" in files(w, "core")
 
 
 def test_a_revert_that_conflicts_with_a_later_push_is_refused_naming_it(world: World) -> None:
