@@ -260,6 +260,45 @@ def cache_of(todo: Todo, repo: Repo | None) -> Cache | None:
     return Cache() if c is True else c
 
 
+#: A git branch name coord accepts for a change (a subset of git's rules: no leading
+#: ``-``, no whitespace or control character; ``..``, ``//``, a trailing ``/``, ``.``
+#: or ``.lock`` are refused by :func:`git_branch`).
+Branch = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._/-]*$",
+                                          max_length=200)]
+_BRANCH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}\Z")
+
+#: ``<transport>::<address>``: git hands the address to ``git-remote-<transport>``
+#: (``ext::`` runs it as a command, ``fd::`` reads file descriptors).
+_TRANSPORT = re.compile(r"^[A-Za-z0-9+._-]*::")
+
+
+def git_branch(v: str | None) -> str | None:
+    """A branch name (pattern: :data:`Branch`) without what git refuses in one."""
+    if v is not None and not _BRANCH.match(v):
+        raise ValueError(f"{v!r} is not a branch name coord accepts: letters, digits and "
+                         "'._/-', not starting with '-' or '.' (write the branch's name)")
+    if v is not None and (".." in v or "//" in v or v.endswith(("/", ".lock", "."))):
+        raise ValueError(f"{v!r} is not a branch name git accepts")
+    return v
+
+
+def git_remote(v: str | None) -> str | None:
+    """A remote coord may hand to git: a remote's name, a URL or a path; never an
+    option (``--upload-pack=CMD`` runs CMD) nor a ``<transport>::`` address."""
+    if v is None:
+        return v
+    if v.startswith("-"):
+        raise ValueError(f"{v!r} starts with '-', which git reads as an option "
+                         "(--upload-pack=CMD runs CMD); write the remote's name or URL")
+    if _TRANSPORT.match(v):
+        raise ValueError(f"{v!r} is a <transport>:: address (ext:: and fd:: run commands); "
+                         "write the remote's name or URL (https://, ssh://, a path)")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in v):
+        raise ValueError(f"{v!r} holds whitespace or a control character; write the "
+                         "remote's name or URL")
+    return v
+
+
 class Repo(_Model):
     name: RepoName
     path: str | None = None
@@ -280,6 +319,16 @@ class Repo(_Model):
     land_hooks: bool = False
     cache: bool | Cache | None = None  # every todo of the repo, unless it says otherwise
     pace: Pace | None = None
+
+    @field_validator("default_branch")
+    @classmethod
+    def _git_branch(cls, v: str | None) -> str | None:
+        return git_branch(v)
+
+    @field_validator("remote")
+    @classmethod
+    def _git_remote(cls, v: str | None) -> str | None:
+        return git_remote(v)
 
     def checkout(self, base_dir: Path) -> Path:
         """Where this repo's checkout is: ``path`` (``~`` expanded) relative to the
@@ -333,10 +382,6 @@ class Milestone(_Model):
     deliverables: list[str] = Field(default_factory=list)
 
 
-#: A git branch name coord accepts for a change (a subset of git's rules; ``..``,
-#: ``//``, a trailing ``/`` or ``.lock`` are refused by ``Change``'s validator).
-Branch = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._/-]*$",
-                                          max_length=200)]
 
 
 class Change(_Model):
@@ -353,9 +398,12 @@ class Change(_Model):
     @field_validator("branch", "base")
     @classmethod
     def _git_branch(cls, v: str | None) -> str | None:
-        if v is not None and (".." in v or "//" in v or v.endswith(("/", ".lock", "."))):
-            raise ValueError(f"{v!r} is not a branch name git accepts")
-        return v
+        return git_branch(v)
+
+    @field_validator("remote")
+    @classmethod
+    def _git_remote(cls, v: str | None) -> str | None:
+        return git_remote(v)
 
 
 class Plan(_Model):

@@ -11,6 +11,7 @@ step fails.
     worktrees.py  one worktree per repo and branch, created from the base, reused
     todos.py      a worker's side: the todo's cwd and env, its commit, its candidate
     landing.py    prepare, commit, undo, resume (the manifest in Redis)
+    revert.py     ``coord change revert``: a landed change taken back out, consumers first
     train.py      the merge train: changes verified on top of those ahead
 
 Layer: above the runtime (its state is in Redis through

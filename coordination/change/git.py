@@ -4,6 +4,15 @@ Every call names its repository directory (``git -C``), never relies on the
 process's cwd, and turns a failure into :class:`GitError` carrying git's own
 message. Identity and dates of coord's own commits (reverts) are fixed by the
 caller so that the same revert made twice has the same SHA.
+
+Safety: every call runs with the ``ext::`` and ``fd::`` transports off (a remote
+spelled ``ext::sh -c CMD`` would run CMD), and names that come from the catalog
+(remotes, branches) follow ``--end-of-options`` so a ``--upload-pack=CMD`` is a
+name git does not find, never an option it obeys (the catalog refuses both at
+load too: :mod:`coordination.catalog.models`). Pushes and merges made by a
+landing run with hooks off (``hooks=False``: ``core.hooksPath=/dev/null``, where
+no hook can be written) unless the repo says ``land_hooks: true``: a hook a todo
+wrote into a worktree must not run with the lander's credentials.
 """
 
 from __future__ import annotations
@@ -18,8 +27,14 @@ from coordination.errors import OperationFailed
 #: Seconds any one git command may take (a push to a slow remote included).
 GIT_TIMEOUT = 120.0
 
-#: Who coord's own commits (reverts, merges of a moved base) are by, unless the
-#: repo's git config says otherwise.
+#: Configuration every git call of coord's runs with: no ``ext::``/``fd::`` transport.
+SAFE = ("-c", "protocol.ext.allow=never", "-c", "protocol.fd.allow=never")
+
+#: What turns hooks off for one call: a hooks directory nothing can be written into.
+NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
+
+#: Who coord's own commits are by when git has no identity configured (the lander's,
+#: ``git var GIT_AUTHOR_IDENT``, otherwise: :func:`identity`).
 IDENTITY = {"GIT_AUTHOR_NAME": "coord", "GIT_AUTHOR_EMAIL": "coord@localhost",
             "GIT_COMMITTER_NAME": "coord", "GIT_COMMITTER_EMAIL": "coord@localhost"}
 
@@ -37,13 +52,15 @@ class GitError(OperationFailed):
 
 
 def git(repo: str | Path, *args: str, env: Mapping[str, str] | None = None,
-        check: bool = True, input: str | None = None) -> str:
-    """``git -C repo ARGS``: its stdout, stripped. ``check``: a failure raises."""
+        check: bool = True, input: str | None = None, hooks: bool = True) -> str:
+    """``git -C repo ARGS``: its stdout, stripped. ``check``: a failure raises.
+    ``hooks=False``: no hook runs (see the module's doc)."""
     full = None
     if env:
         full = dict(os.environ)
         full.update(env)
-    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
+    cmd = ["git", *SAFE, *(() if hooks else NO_HOOKS), "-C", str(repo), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True,
                           env=full, timeout=GIT_TIMEOUT, input=input,
                           stdin=None if input is not None else subprocess.DEVNULL)
     if check and proc.returncode != 0:
@@ -74,7 +91,7 @@ def tree(repo: str | Path, rev: str) -> str | None:
 
 def remote_sha(repo: str | Path, remote: str, branch: str) -> str | None:
     """``branch``'s SHA on ``remote`` now, asked of the remote (None: no such branch)."""
-    out = git(repo, "ls-remote", "--heads", remote, f"refs/heads/{branch}")
+    out = git(repo, "ls-remote", "--heads", "--end-of-options", remote, f"refs/heads/{branch}")
     for line in out.splitlines():
         sha, _, ref = line.partition("\t")
         if ref == f"refs/heads/{branch}":
@@ -84,9 +101,10 @@ def remote_sha(repo: str | Path, remote: str, branch: str) -> str | None:
 
 def fetch(repo: str | Path, remote: str, branch: str) -> str:
     """Fetch ``branch`` of ``remote`` into its remote-tracking ref; its SHA."""
-    git(repo, "fetch", "--quiet", "--no-tags", remote,
+    git(repo, "fetch", "--quiet", "--no-tags", "--end-of-options", remote,
         f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
-    return git(repo, "rev-parse", f"refs/remotes/{remote}/{branch}")
+    return git(repo, "rev-parse", "--verify", "--end-of-options",
+               f"refs/remotes/{remote}/{branch}")
 
 
 def has(repo: str | Path, sha: str) -> bool:
@@ -97,13 +115,43 @@ def is_ancestor(repo: str | Path, a: str, b: str) -> bool:
     return ok(repo, "merge-base", "--is-ancestor", a, b)
 
 
-def push(repo: str | Path, remote: str, sha: str, branch: str, expect: str) -> str | None:
+def push(repo: str | Path, remote: str, sha: str, branch: str, expect: str, *,
+         hooks: bool = False) -> str | None:
     """Push ``sha`` to ``branch`` of ``remote`` only if the remote's branch is still
-    ``expect`` (``--force-with-lease``); None when pushed, else git's refusal."""
+    ``expect`` (``--force-with-lease``); None when pushed, else git's refusal. No
+    hook runs unless ``hooks``."""
     try:
-        git(repo, "push", "--quiet", "--porcelain",
-            f"--force-with-lease=refs/heads/{branch}:{expect}", remote,
-            f"{sha}:refs/heads/{branch}")
+        git(repo, "push", "--quiet", "--porcelain", "--no-verify" if not hooks else "--verify",
+            f"--force-with-lease=refs/heads/{branch}:{expect}", "--end-of-options", remote,
+            f"{sha}:refs/heads/{branch}", hooks=hooks)
     except GitError as exc:
         return exc.stderr.strip() or str(exc)
     return None
+
+
+def identity(repo: str | Path) -> tuple[dict[str, str], str | None]:
+    """The lander's identity as git has it in ``repo`` (``git var GIT_AUTHOR_IDENT`` /
+    ``GIT_COMMITTER_IDENT``: config, ``GIT_AUTHOR_*`` env) as the ``GIT_*_NAME``/``EMAIL``
+    env of a commit, and None; or coord's :data:`IDENTITY` and why (git has none)."""
+    out: dict[str, str] = {}
+    for who in ("AUTHOR", "COMMITTER"):
+        try:
+            ident = git(repo, "-c", "user.useConfigOnly=true", "var", f"GIT_{who}_IDENT")
+        except GitError as exc:
+            said = (exc.stderr.strip().splitlines() or [str(exc)])[-1]
+            return dict(IDENTITY), (f"git has no identity in {repo} ({said}): commits are by "
+                                    "coord <coord@localhost>; set git config user.name and "
+                                    "user.email")
+        name, _, rest = ident.partition(" <")
+        email = rest.partition(">")[0]
+        if not name or not email:
+            return dict(IDENTITY), (f"git's identity in {repo} ({ident!r}) has no name or "
+                                    "email: commits are by coord <coord@localhost>")
+        out[f"GIT_{who}_NAME"], out[f"GIT_{who}_EMAIL"] = name, email
+    return out, None
+
+
+def trailer(message: str, plan: str) -> str:
+    """``message`` ending with the ``Coord-Change: PLAN`` trailer (in its own last
+    paragraph, where ``git interpret-trailers`` finds it)."""
+    return message.rstrip("\n") + f"\n\nCoord-Change: {plan}\n"

@@ -26,6 +26,7 @@ however often it is made: fixed identity and date), so nothing lands twice.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import tempfile
@@ -45,6 +46,8 @@ from coordination.runtime.leases import Heartbeat, Lease
 from coordination.runtime.signing import Policy, manifest_refusal, sign_manifest
 from coordination.status import ChangeState as CS
 from coordination.status import EventKind
+
+log = logging.getLogger(__name__)
 
 #: Called at named points of a landing (tests inject faults here: a raise is a crash).
 Fault = Callable[[str, str], None]
@@ -125,6 +128,8 @@ class Lander:
         self.fault = fault
         self.lease_wait = lease_wait if lease_wait is not None else rt.settings.lease_ttl * 2 + 5
         self.land_mode = cp.land  # the manifest's, once committing
+        #: what the user is told beside the outcome (git had no identity: coord's used)
+        self.notes: list[str] = []
 
     # -- prepare ---------------------------------------------------------------
     def prepare(self, *, dry_run: bool = False) -> Prepared:
@@ -214,10 +219,12 @@ class Lander:
                     "landing would merge it into the branch and verify again")
         wt = rec.worktree
         env = worktrees.identity_env(wt)
+        hooks = self._hooks(repo)
         try:
             g.git(wt, "merge", "--no-edit", "--quiet", "-m",
-                  f"Merge {rec.remote}/{rec.base} into {self.cp.branch}",
-                  f"refs/remotes/{rec.remote}/{rec.base}", env=env)
+                  g.trailer(f"Merge {rec.remote}/{rec.base} into {self.cp.branch}", self.cp.plan),
+                  "--end-of-options", f"refs/remotes/{rec.remote}/{rec.base}", env=env,
+                  hooks=hooks)
         except g.GitError as exc:
             g.git(wt, "merge", "--abort", check=False)
             said = (exc.stderr.strip().splitlines() or [str(exc)])[-1]
@@ -227,7 +234,10 @@ class Lander:
         revert = last.get("revert") if last.get("state") == CS.reverted else None
         again = ""
         if revert and g.has(wt, revert) and g.is_ancestor(wt, revert, "HEAD"):
-            g.git(wt, "revert", "--no-edit", revert, env=env)
+            g.git(wt, "revert", "--no-commit", revert, env=env, hooks=hooks)
+            g.git(wt, "commit", "--quiet", "--no-verify", "-m", g.trailer(
+                f"Revert the revert {revert[:12]} of {self.cp.branch}: the change again",
+                self.cp.plan), env=env, hooks=hooks)
             again = f" (its revert {revert[:12]} reverted: the change again)"
         head = g.head(wt)
         self.store.set_repo(self.cp.plan, repo,
@@ -297,7 +307,8 @@ class Lander:
                 now = g.remote_sha(wt, remote, base)
             else:
                 # --force-with-lease: refused unless the remote is still at the base
-                why = g.push(wt, remote, e["candidate"], base, e["base_sha"])
+                why = g.push(wt, remote, e["candidate"], base, e["base_sha"],
+                             hooks=self._hooks(repo))
                 now = e["candidate"] if why is None else g.remote_sha(wt, remote, base)
             self.fault("after-land", repo)
             if not self._is_landed(e, now, started=True):
@@ -406,7 +417,8 @@ class Lander:
                     return None
                 landed = now
             assert landed is not None
-            revert = step.get("revert") or self._revert_commit(m, e, landed)
+            revert = step.get("revert") or self._revert_commit(m, e, landed,
+                                                               self._identity(e))
             if now == revert:
                 self._step(m, lease, repo, {"state": CS.reverted, "landed": landed,
                                             "revert": revert})
@@ -418,7 +430,7 @@ class Lander:
                 return False
             self._step(m, lease, repo, {"state": REVERTING, "landed": landed, "revert": revert})
             self.fault("before-revert", repo)
-            why = g.push(wt, remote, revert, base, landed)
+            why = g.push(wt, remote, revert, base, landed, hooks=self._hooks(repo))
             self.fault("after-revert", repo)
             if why and g.remote_sha(wt, remote, base) != revert:
                 self._step(m, lease, repo, {"state": CS.revert_failed, "landed": landed,
@@ -429,15 +441,29 @@ class Lander:
                                 reason=reason)
             return True
 
-    def _revert_commit(self, m: Manifest, e: ManifestRepo, landed: str) -> str:
-        """The revert of ``landed``: the base's tree over it. Same identity, date and
-        message every time, so the same SHA: a resumed undo recognises its own push."""
-        when = f"{m['created']} +0000"
-        env = dict(g.IDENTITY, GIT_AUTHOR_DATE=when, GIT_COMMITTER_DATE=when)
-        msg = (f"Revert {m['branch']} ({m['plan']}): the cross-repo landing stopped\n\n"
-               f"Puts {e['base']} back to {e['base_sha']}.")
-        return g.git(e["worktree"], "commit-tree", f"{e['base_sha']}^{{tree}}", "-p", landed,
-                     "-m", msg, env=env)
+    def _revert_commit(self, m: Manifest, e: ManifestRepo, landed: str,
+                       ident: dict[str, str], why: str = "the cross-repo landing stopped") -> str:
+        """The revert of ``landed``: the base's tree over it, by ``ident`` (the lander:
+        :meth:`_identity`), with the ``Coord-Change`` trailer. Same identity, date and
+        message every time, so the same SHA: a resumed undo recognises its own push
+        (and the SHA is recorded in the step before it is pushed)."""
+        return commit_tree(m, e["worktree"], f"{e['base_sha']}^{{tree}}", landed, ident,
+                           f"Revert {m['branch']} ({m['plan']}): {why}\n\n"
+                           f"Puts {e['base']} back to {e['base_sha']}.")
+
+    def _identity(self, e: ManifestRepo) -> dict[str, str]:
+        """Who this repo's revert and merge commits are by: the lander, as git has them
+        in the worktree (said once on stderr when git has none and coord's is used)."""
+        ident, why = g.identity(e["worktree"])
+        if why and why not in self.notes:
+            self.notes.append(why)
+            log.warning("%s", why)
+        return ident
+
+    def _hooks(self, repo: str) -> bool:
+        """Does git run hooks on coord's pushes and merges of ``repo``? (``land_hooks``)"""
+        t = self.cp.targets.get(repo)
+        return bool(t is not None and t.land_hooks)
 
     # -- leases ------------------------------------------------------------------
     def _lease(self, repo: str) -> _Held:
@@ -474,6 +500,17 @@ class _Held:
         # what a real kill leaves is the TTL's to end, see the SIGKILL test).
         self.hb.stop()
         self.rt.leases.release(self.lease)
+
+
+def commit_tree(m: Manifest, repo: str, tree: str, parent: str, ident: dict[str, str],
+                message: str) -> str:
+    """A commit of ``tree`` over ``parent`` by ``ident`` dated the manifest's
+    ``created`` (author and committer) with the ``Coord-Change`` trailer: the same
+    inputs, the same SHA, however often it is made."""
+    when = f"{m['created']} +0000"
+    env = dict(ident, GIT_AUTHOR_DATE=when, GIT_COMMITTER_DATE=when)
+    return g.git(repo, "commit-tree", tree, "-p", parent, "-m", g.trailer(message, m["plan"]),
+                 env=env)
 
 
 def _policy(rt: Runtime) -> Policy:

@@ -43,6 +43,9 @@ class Target:
     base: str
     remote: str
     land_command: str | None = None
+    revert_command: str | None = None
+    #: run git hooks on coord's pushes and merges of this repo (``land_hooks: true``)
+    land_hooks: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ def change_of(catalog: Catalog, plan_id: str, base_dir: Path) -> ChangePlan:
             base=ch.base or repo.default_branch or DEFAULT_BASE,
             remote=ch.remote or repo.remote or DEFAULT_REMOTE,
             land_command=repo.land_command,
+            revert_command=repo.revert_command, land_hooks=repo.land_hooks,
         )
     return ChangePlan(plan=plan_id, branch=ch.branch, land=ch.land, targets=targets,
                       verify_todos=tuple(t.id for t in todos if t.verify),

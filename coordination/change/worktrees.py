@@ -78,10 +78,9 @@ def ensure(checkout: str | Path, branch: str, base: str, remote: str) -> Worktre
 
 
 def identity_env(repo: str | Path) -> dict[str, str]:
-    """coord's identity for commits in ``repo``, unless its git config names one."""
-    if g.git(repo, "config", "user.email", check=False):
-        return {}
-    return dict(g.IDENTITY)
+    """The identity git has in ``repo`` (config, env) for a commit there; coord's when
+    git has none (:func:`coordination.change.git.identity`)."""
+    return g.identity(repo)[0]
 
 
 def commit_all(wt: str | Path, message: str) -> str | None:

@@ -31,7 +31,7 @@ def _runtime(obj: Context) -> Runtime:
 
 @click.group()
 def change() -> None:
-    """Cross-repo changes: status, land, queue (a branch per repo, verified together,
+    """Cross-repo changes: status, land, queue, revert (a branch per repo, verified together,
     landed all or none).
 
     \b
@@ -152,3 +152,8 @@ def queue(obj: Context, plan_ids: tuple[str, ...], run: bool, as_json: bool) -> 
     emit(as_json, {"results": results, "train": rt.changes.train()}, human)
     if any(r["state"] != "landed" for r in results):
         raise SystemExit(1)
+
+
+from coordination.cli.change_revert import revert as _revert  # noqa: E402 - `change revert`
+
+change.add_command(_revert)

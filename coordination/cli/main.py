@@ -31,7 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("coordination.cli.sweep:sweep", "Sweeps: list, status, watch, pause, unpause, resume, rollback, cancel, sync."),
     "approve": ("coordination.cli.gates:approve", "Approve a sweep's gate (a todo with gate:)."),
     "reject": ("coordination.cli.gates:reject", "Reject a sweep's gate."),
-    "change": ("coordination.cli.change:change", "Cross-repo changes: status, land, queue (the merge train)."),
+    "change": ("coordination.cli.change:change", "Cross-repo changes: status, land, queue (the merge train), revert."),
     "events": ("coordination.cli.events:events", "Show (and follow) the event ledger."),
     "worker": ("coordination.cli.worker:worker", "Run a Celery worker for one or more repos."),
     "workers": ("coordination.cli.workers:workers", "List live workers and what they run."),

@@ -1,0 +1,437 @@
+"""Reverting a landed change (``coord change revert``): every repo, reverse order.
+
+A change that landed (state ``landed``; or ``revert_failed``, for the repos it
+left landed) is put back repo by repo, consumers first, each under its repo
+lease like a landing step, by a **revert commit** pushed with
+``--force-with-lease`` expecting the head read just before (or the repo's
+``revert_command`` for ``land: command`` repos, ``COORD_CHANGE_MANIFEST`` naming
+the manifest as for ``land_command``).
+
+The revert commit is ``git revert --no-edit BASE..LANDED`` squashed into one
+commit over the remote's head *now*: when nobody pushed since the landing it is
+the base's tree over the landed SHA (exactly the landing's own undo); when others
+pushed on top, it is the three-way merge (``git merge-tree``) of the head with
+"the base's tree over the landed SHA", i.e. the change's diff taken back out of
+what is there now; a revert that does not apply is refused with its conflicting
+files named. It is by the lander (git's identity in the worktree) with the
+``Coord-Change: PLAN`` trailer, dated the manifest's ``created``: the same
+inputs make the same SHA, recorded in the repo's step *before* it is pushed.
+
+**Resume**: a revert killed half-way leaves the change ``landed`` with some steps
+``reverted`` and maybe one ``reverting`` (its revert SHA and the head it goes
+over recorded); running it again carries on, recognising a revert already on the
+remote by its SHA: nothing is pushed twice.
+
+**All or none**: when a repo's revert cannot be made or is refused, the repos
+this revert already put back are landed again (a commit putting back the tree
+they had, over the revert), in landing order: the change stays ``landed`` and the
+command fails with the reason. If that is not possible either, the change ends
+``revert_failed`` and the reason names every repo and its state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from coordination.change import git as g
+from coordination.change.landing import (
+    LAND_COMMAND_TIMEOUT,
+    NOT_LANDED,
+    REVERTING,
+    Lander,
+    Manifest,
+    ManifestRepo,
+    commit_tree,
+)
+from coordination.errors import ChangeNotReady
+from coordination.runtime.changes import ChangeState
+from coordination.runtime.leases import Lease
+from coordination.status import ChangeState as CS
+from coordination.status import EventKind
+
+#: What a step written by ``change revert`` says it is (the landing's own undo's
+#: steps do not: only this command's are landed again when it fails).
+BY = "change revert"
+
+#: The states a change can be reverted from.
+REVERTIBLE = (CS.landed, CS.revert_failed)
+
+
+class Conflict(Exception):
+    """A revert (or re-landing) does not apply on the remote's head: the files."""
+
+    def __init__(self, files: list[str]) -> None:
+        super().__init__(", ".join(files) or "the trees do not merge")
+        self.files = files
+
+
+@dataclass
+class RepoPlan:
+    """What reverting one repo would do (``--dry-run``) or did."""
+
+    repo: str
+    action: str  # revert | skip | refuse
+    landed: str | None = None
+    head: str | None = None  # the remote's head it reverts over
+    others: bool = False  # others pushed on top of the landing since
+    why: str | None = None
+
+    def document(self) -> dict[str, Any]:
+        return {"repo": self.repo, "action": self.action, "landed": self.landed,
+                "head": self.head, "others_pushed": self.others, "why": self.why}
+
+
+@dataclass
+class Reverted:
+    """How a revert ended: ``reverted``; ``landed`` (refused, put back as it was);
+    ``revert_failed`` (``states`` says where each repo is)."""
+
+    plan: str
+    state: str
+    reason: str | None
+    order: list[str]  # the revert order (consumers first)
+    reverted: list[str] = field(default_factory=list)
+    relanded: list[str] = field(default_factory=list)
+    states: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def document(self) -> dict[str, Any]:
+        return {"plan": self.plan, "state": self.state, "reason": self.reason,
+                "order": self.order, "reverted": self.reverted, "relanded": self.relanded,
+                "states": self.states, "notes": self.notes}
+
+
+def undo_commit(m: Manifest, wt: str, landed: str, pre: str, head: str,
+                ident: dict[str, str], message: str) -> str:
+    """The commit taking ``pre..landed`` back out of ``head`` (``landed`` is an
+    ancestor of it): ``pre``'s tree over ``landed`` when ``head`` is ``landed``, else
+    that merged (three ways, base ``landed``) with ``head``, committed over ``head``.
+    Deterministic (:func:`coordination.change.landing.commit_tree`). Raises
+    :class:`Conflict` naming the files when it does not apply."""
+    back = commit_tree(m, wt, f"{pre}^{{tree}}", landed, ident, message)
+    if head == landed:
+        return back
+    proc = subprocess.run(["git", *g.SAFE, "-C", wt, "merge-tree", "--write-tree",
+                           "--name-only", "--no-messages", "--end-of-options", head, back],
+                          capture_output=True, text=True, timeout=g.GIT_TIMEOUT,
+                          stdin=subprocess.DEVNULL)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode == 1:
+        raise Conflict(sorted({ln for ln in lines[1:] if ln}))
+    if proc.returncode != 0 or not lines:
+        raise g.GitError(["merge-tree", head, back], proc.returncode, proc.stderr)
+    return commit_tree(m, wt, lines[0], head, ident, message)
+
+
+class Reverter(Lander):
+    """Reverts one landed change: :meth:`check` (the dry run) and :meth:`revert`."""
+
+    def _landed(self) -> tuple[ChangeState, Manifest]:
+        st = self.store.read(self.cp.plan)
+        if st.state not in REVERTIBLE or not st.manifest:
+            raise ChangeNotReady(
+                f"{self.cp.plan} is not landed (its state: {st.state or 'never landed'}): "
+                "nothing to revert",
+                hint=f"coord change status {self.cp.plan} shows where each repo is")
+        return st, self._manifest(st)
+
+    def _entries(self, m: Manifest) -> list[ManifestRepo]:
+        return list(reversed(m["repos"]))
+
+    # -- the dry run -------------------------------------------------------------------
+    def check(self) -> tuple[list[RepoPlan], Manifest]:
+        """Per repo (revert order) what a revert would do; nothing is pushed or
+        recorded (the remote's head is fetched to see whether the revert applies)."""
+        st, m = self._landed()
+        out: list[RepoPlan] = []
+        for e in self._entries(m):
+            out.append(self._check_one(m, e, st.steps.get(e["repo"], {})))
+        return out, m
+
+    def _check_one(self, m: Manifest, e: ManifestRepo, step: dict[str, Any]) -> RepoPlan:
+        repo, wt = e["repo"], e["worktree"]
+        state = step.get("state")
+        if state == CS.reverted:
+            return RepoPlan(repo, "skip", step.get("landed"), why="already reverted")
+        if state not in (CS.landed, REVERTING, CS.revert_failed) or not step.get("landed"):
+            return RepoPlan(repo, "skip", why="it never landed" if state in (None, NOT_LANDED)
+                            else f"its step is {state}")
+        landed = str(step["landed"])
+        try:
+            now = g.fetch(wt, e["remote"], e["base"])
+        except g.GitError as exc:
+            return RepoPlan(repo, "refuse", landed, why=f"{repo}: {exc}")
+        if state == REVERTING and step.get("revert") and g.is_ancestor(wt, step["revert"], now):
+            return RepoPlan(repo, "skip", landed, now, why="its revert is on the remote already")
+        problem = self._unrevertible(e, landed, now)
+        if problem:
+            return RepoPlan(repo, "refuse", landed, now, why=problem)
+        try:
+            undo_commit(m, wt, landed, step.get("pre") or e["base_sha"], now,
+                        self._identity(e), self._message(m, e))
+        except Conflict as exc:
+            return RepoPlan(repo, "refuse", landed, now, True, self._conflict(e, now, exc))
+        return RepoPlan(repo, "revert", landed, now, now != landed)
+
+    def _unrevertible(self, e: ManifestRepo, landed: str, now: str | None) -> str | None:
+        repo, wt = e["repo"], e["worktree"]
+        if now is None:
+            return f"{repo}: {e['remote']}/{e['base']} is gone"
+        if now != landed and not g.is_ancestor(wt, landed, now):
+            return (f"{repo}: {e['remote']}/{e['base']} ({now[:12]}) no longer contains the "
+                    f"landed {landed[:12]} (history rewritten?): revert it by hand")
+        if self.land_mode == "command" and not self._target_revert_command(repo):
+            return (f"{repo}: lands by command but has no revert_command (add "
+                    f"revert_command: to repo {repo} in the catalog)")
+        return None
+
+    def _target_revert_command(self, repo: str) -> str | None:
+        t = self.cp.targets.get(repo)
+        return t.revert_command if t is not None else None
+
+    @staticmethod
+    def _conflict(e: ManifestRepo, now: str, exc: Conflict) -> str:
+        return (f"{e['repo']}: the revert does not apply on {e['remote']}/{e['base']} "
+                f"({now[:12]}): conflict in {exc}; revert it by hand")
+
+    @staticmethod
+    def _message(m: Manifest, e: ManifestRepo) -> str:
+        return (f"Revert {m['branch']} ({m['plan']}): coord change revert\n\n"
+                f"Takes the change landed on {e['base']} over {e['base_sha']} back out.")
+
+    # -- the revert ----------------------------------------------------------------------
+    def revert(self) -> Reverted:
+        st, m = self._landed()
+        plan = m["plan"]
+        self.land_mode = m["land"]
+        entries = self._entries(m)
+        order = [e["repo"] for e in entries]
+        done: list[str] = []
+        failure: str | None = None
+        for e in entries:
+            step = st.steps.get(e["repo"], {})
+            state = step.get("state")
+            if state == CS.landing and step.get("reland"):
+                step = self._settle_reland(m, e, step)
+                state = step.get("state")
+            if state == CS.reverted:
+                if step.get("by") == BY:
+                    done.append(e["repo"])
+                continue
+            if state not in (CS.landed, REVERTING, CS.revert_failed) or not step.get("landed"):
+                continue  # never landed, or the landing's undo reverted it: nothing to revert
+            failure = self._revert_repo(m, e, step)
+            if failure:
+                break
+            done.append(e["repo"])
+        if failure is None:
+            self.store.end_landing(plan, CS.reverted, f"reverted by coord change revert "
+                                   f"({', '.join(order)})")
+            self.rt.events.emit(EventKind.change_reverted, plan=plan, reason="coord change revert",
+                                state=CS.reverted, left_landed=[])
+            return Reverted(plan, CS.reverted, None, order, reverted=done,
+                            states=self._states(m), notes=self.notes)
+        return self._put_back(m, order, done, failure)
+
+    def _revert_repo(self, m: Manifest, e: ManifestRepo, step: dict[str, Any]) -> str | None:
+        """Revert one repo: None, or why not (nothing of it pushed, or put back)."""
+        repo, wt, remote, base = e["repo"], e["worktree"], e["remote"], e["base"]
+        with self._lease(repo) as lease:
+            # Read again under the lease: another revert of the change may have done it.
+            step = self.store.read(m["plan"]).steps.get(repo, step)
+            if step.get("state") == CS.reverted:
+                return None
+            landed: str = step["landed"]
+            pre: str = step.get("pre") or e["base_sha"]
+            try:
+                now = g.fetch(wt, remote, base)
+            except g.GitError as exc:
+                return f"{repo}: {exc}"
+            revert = step.get("revert") if step.get("state") == REVERTING else None
+            if revert and now and self._on_remote(wt, revert, step.get("over"), now):
+                # Resumed: the revert was pushed before the step said so (never twice).
+                self._reverted(m, lease, e, step, now, now if now != revert else revert)
+                return None
+            problem = self._unrevertible(e, landed, now)
+            if problem:
+                return problem
+            assert now is not None
+            ident = self._identity(e)
+            try:
+                revert = undo_commit(m, wt, landed, pre, now, ident, self._message(m, e))
+            except Conflict as exc:
+                return self._conflict(e, now, exc)
+            if now != landed and g.tree(wt, revert) == g.tree(wt, now):
+                # Taken out by hand already: nothing to push (no empty commit).
+                doc = {"landed": landed, "pre": pre, "over": now,
+                       "why": f"already taken out of {remote}/{base} at {now[:12]}"}
+                self._reverted(m, lease, e, doc, now, now)
+                return None
+            doc = {"state": REVERTING, "landed": landed, "pre": pre, "over": now,
+                   "revert": revert, "by": BY,
+                   "ident": f"{ident['GIT_AUTHOR_NAME']} <{ident['GIT_AUTHOR_EMAIL']}>"}
+            self._step(m, lease, repo, doc)
+            self.fault("before-revert", repo)
+            after: str | None
+            if self.land_mode == "command":
+                why = self._revert_command(m, e, now, revert)
+                after = g.fetch(wt, remote, base)
+                if after != now and g.is_ancestor(wt, now, after) and (
+                        g.tree(wt, after) == g.tree(wt, revert)):
+                    why = None
+                else:
+                    why = why or (f"the revert command left {remote}/{base} at "
+                                  f"{str(after)[:12]}, not the revert")
+            else:
+                why = g.push(wt, remote, revert, base, now, hooks=self._hooks(repo))
+                after = revert if why is None else g.remote_sha(wt, remote, base)
+                if after == revert:
+                    why = None
+            self.fault("after-revert", repo)
+            if why:
+                self._step(m, lease, repo, {"state": CS.landed, "landed": landed, "pre": pre,
+                                            "why": f"revert refused: {why}"})
+                return f"{repo}: revert refused: {why}"
+            self._reverted(m, lease, e, doc, now, str(after))
+            return None
+
+    @staticmethod
+    def _on_remote(wt: str, revert: str, over: str | None, now: str) -> bool:
+        """Is ``revert`` (made over ``over``) on the remote, whose head is ``now``: that
+        SHA, or (a revert command's own commit) one with its tree over ``over``?"""
+        if now == revert or g.is_ancestor(wt, revert, now):
+            return True
+        return bool(over and now != over and g.is_ancestor(wt, over, now)
+                    and g.tree(wt, now) == g.tree(wt, revert))
+
+    def _reverted(self, m: Manifest, lease: Lease, e: ManifestRepo, step: dict[str, Any],
+                  over: str | None, head: str) -> None:
+        doc = {"state": CS.reverted, "landed": step["landed"],
+               "pre": step.get("pre") or e["base_sha"], "over": step.get("over", over),
+               "revert": head, "by": BY, **({"why": step["why"]} if step.get("why") else {})}
+        self._step(m, lease, e["repo"], doc)
+        self.rt.events.emit(EventKind.repo_reverted, plan=m["plan"], repo=e["repo"], sha=head,
+                            reason="coord change revert")
+
+    def _revert_command(self, m: Manifest, e: ManifestRepo, head: str, revert: str) -> str | None:
+        """Run the repo's revert command in its worktree (as the land command is run);
+        None when it exited 0."""
+        command = self._target_revert_command(e["repo"])
+        assert command
+        with tempfile.NamedTemporaryFile("w", prefix="coord-manifest-", suffix=".json",
+                                         delete=False) as f:
+            json.dump(m, f)
+        env = dict(os.environ, COORD_CHANGE_MANIFEST=f.name, COORD_CHANGE_PLAN=m["plan"],
+                   COORD_CHANGE_BRANCH=m["branch"], COORD_CHANGE_REPO=e["repo"],
+                   COORD_CHANGE_REMOTE=e["remote"], COORD_CHANGE_BASE=e["base"],
+                   COORD_CHANGE_BASE_SHA=e["base_sha"], COORD_CHANGE_CANDIDATE_SHA=e["candidate"],
+                   COORD_CHANGE_HEAD_SHA=head, COORD_CHANGE_REVERT_SHA=revert)
+        try:
+            proc = subprocess.run(["/bin/sh", "-c", command], cwd=e["worktree"], env=env,
+                                  capture_output=True, text=True, timeout=LAND_COMMAND_TIMEOUT,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return f"revert command timed out after {LAND_COMMAND_TIMEOUT:g}s"
+        finally:
+            os.unlink(f.name)
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
+            return f"revert command exited {proc.returncode}" + (f": {tail[0]}" if tail else "")
+        return None
+
+    # -- all or none ---------------------------------------------------------------------
+    def _put_back(self, m: Manifest, order: list[str], done: list[str],
+                  failure: str) -> Reverted:
+        """The revert stopped at ``failure``: land again what it reverted (landing
+        order); the change stays landed, or ends revert_failed naming every repo."""
+        plan = m["plan"]
+        relanded: list[str] = []
+        stuck: list[str] = []
+        for e in m["repos"]:
+            if e["repo"] not in done:
+                continue
+            why = self._reland(m, e)
+            if why:
+                stuck.append(why)
+            else:
+                relanded.append(e["repo"])
+        states = self._states(m)
+        if not stuck:
+            reason = f"revert refused, nothing left reverted: {failure}" + (
+                f" (landed again: {', '.join(relanded)})" if relanded else "")
+            self.store.end_landing(plan, CS.landed, reason)
+            return Reverted(plan, CS.landed, reason, order, relanded=relanded, states=states,
+                            notes=self.notes)
+        reason = (f"revert refused: {failure}; landing again failed: {'; '.join(stuck)}; "
+                  "repos now: " + ", ".join(f"{r} {s}" for r, s in states.items()))
+        self.store.end_landing(plan, CS.revert_failed, reason)
+        self.rt.events.emit(EventKind.change_reverted, plan=plan, reason=reason,
+                            state=CS.revert_failed,
+                            left_landed=[r for r, s in states.items() if s == CS.landed])
+        return Reverted(plan, CS.revert_failed, reason, order,
+                        reverted=[r for r, s in states.items() if s == CS.reverted],
+                        relanded=relanded, states=states, notes=self.notes)
+
+    def _reland(self, m: Manifest, e: ManifestRepo) -> str | None:
+        """Land ``e``'s repo again over this command's revert: None, or why not."""
+        repo, wt, remote, base = e["repo"], e["worktree"], e["remote"], e["base"]
+        with self._lease(repo) as lease:
+            step = self.store.read(m["plan"]).steps.get(repo, {})
+            revert, over = step.get("revert"), step.get("over")
+            if step.get("state") != CS.reverted or not revert or not over:
+                return f"{repo}: its step is {step.get('state')}, not a revert of this command"
+            try:
+                now = g.fetch(wt, remote, base)
+            except g.GitError as exc:
+                return f"{repo}: {exc}"
+            if now is None or not g.is_ancestor(wt, revert, now):
+                return f"{repo}: {remote}/{base} no longer contains the revert {revert[:12]}"
+            ident = self._identity(e)
+            msg = (f"Land {m['branch']} ({m['plan']}) again: its revert was refused in "
+                   "another repo")
+            try:
+                again = undo_commit(m, wt, revert, over, now, ident, msg)
+            except Conflict as exc:
+                return f"{repo}: landing it again does not apply: conflict in {exc}"
+            self._step(m, lease, repo, {**step, "state": CS.landing, "reland": again,
+                                        "reland_over": now})
+            if self.land_mode == "command":
+                return (f"{repo}: lands by command; landing it again is not automatic "
+                        f"(the revert {revert[:12]} is on {remote}/{base})")
+            why = g.push(wt, remote, again, base, now, hooks=self._hooks(repo))
+            if why and g.remote_sha(wt, remote, base) != again:
+                self._step(m, lease, repo, {**step, "why": f"landing again refused: {why}"})
+                return f"{repo}: landing it again was refused: {why}"
+            self._step(m, lease, repo, {"state": CS.landed, "landed": again, "pre": revert,
+                                        "relanded": True})
+            self.rt.events.emit(EventKind.repo_landed, plan=m["plan"], repo=repo, sha=again)
+            return None
+
+    def _settle_reland(self, m: Manifest, e: ManifestRepo,
+                       step: dict[str, Any]) -> dict[str, Any]:
+        """A re-landing killed half-way: did it land (its SHA on the remote)?"""
+        repo, wt = e["repo"], e["worktree"]
+        with self._lease(repo) as lease:
+            now = g.fetch(wt, e["remote"], e["base"])
+            if now and (now == step["reland"] or g.is_ancestor(wt, step["reland"], now)):
+                doc = {"state": CS.landed, "landed": step["reland"], "pre": step["revert"],
+                       "relanded": True}
+            else:
+                doc = {k: v for k, v in step.items() if k not in ("reland", "reland_over")}
+                doc["state"] = CS.reverted
+            self._step(m, lease, repo, doc)
+            return doc
+
+    def _states(self, m: Manifest) -> dict[str, str]:
+        steps = self.store.read(m["plan"]).steps
+        out = {}
+        for e in m["repos"]:
+            s = steps.get(e["repo"], {})
+            state = str(s.get("state") or "not landed")
+            out[e["repo"]] = "relanding" if state == CS.landing and s.get("reland") else state
+        return out

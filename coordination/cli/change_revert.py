@@ -1,0 +1,92 @@
+"""`coord change revert PLAN`: take a landed change back out of every repo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from coordination.change.model import change_of
+from coordination.change.revert import Reverted, Reverter
+from coordination.cli.context import Context
+from coordination.cli.render import emit, err_console, esc, json_option, print_json, say
+from coordination.errors import LandingFailed, OperationFailed
+from coordination.runtime.context import get_runtime
+
+
+@click.command()
+@click.argument("plan_id", metavar="PLAN")
+@click.option("--dry-run", is_flag=True,
+              help="Say per repo what would be reverted (or why it cannot be); push nothing.")
+@json_option
+@click.pass_obj
+def revert(obj: Context, plan_id: str, dry_run: bool, as_json: bool) -> None:
+    """Revert a landed change in every repo, consumers first (reverse dependency
+    order), by a revert commit per repo pushed only over the head read just before
+    (or the repo's revert_command, for land: command).
+
+    When others pushed after the landing, only the change's commits are taken
+    back out on top of theirs; a revert that conflicts is refused, naming the
+    files. All or none: if a repo's revert is refused, the repos already reverted
+    are landed again. A revert killed half-way carries on when run again (nothing
+    is pushed twice). Exit 1 when the change is not landed, cannot be reverted
+    (each reason printed) or the revert was refused.
+
+    \b
+    Examples:
+      coord change revert PLAN-004 --dry-run
+      coord change revert PLAN-004 --json
+    """
+    store = obj.manager.store
+    catalog = store.load()
+    cp = change_of(catalog, plan_id, store.base_dir)
+    rt = get_runtime(Path(obj.file))
+    reverter = Reverter(rt, cp, concurrency={r.name: r.concurrency for r in catalog.repos})
+    if dry_run:
+        plans, _ = reverter.check()
+        refused = [p for p in plans if p.action == "refuse"]
+        doc: dict[str, Any] = {"plan": plan_id, "dry_run": True, "ok": not refused,
+                               "repos": [p.document() for p in plans], "notes": reverter.notes}
+
+        def human(d: dict[str, Any]) -> None:
+            for r in d["repos"]:
+                if r["action"] == "revert":
+                    say(f"{esc(r['repo'])}: would revert {r['landed'][:10]}" + (
+                        f" over {r['head'][:10]} (others pushed since: only the change's "
+                        "commits come out)" if r["others_pushed"] else " (still the head)"))
+                else:
+                    say(f"{esc(r['repo'])}: {r['action']} - {esc(r['why'] or '')}")
+
+        emit(as_json, doc, human)
+        if refused:
+            raise OperationFailed(f"{plan_id} cannot be reverted:\n  "
+                                  + "\n  ".join(str(p.why) for p in refused))
+        return
+    try:
+        out = reverter.revert()
+    except OperationFailed as exc:
+        if as_json:
+            print_json({"plan": plan_id, "state": "not_reverted", "problems": [str(exc)]})
+        raise
+    for note in out.notes:
+        err_console().print(f"[yellow]warning:[/yellow] {esc(note)}")
+    _audit(obj, out)
+    emit(as_json, out.document(), lambda d: say(
+        f"{plan_id}: {d['state']}" + (f" - {esc(d['reason'])}" if d["reason"] else "")
+        + (f" (reverted: {', '.join(d['reverted'])})" if d["reverted"] else "")))
+    if out.state != "reverted":
+        raise LandingFailed(f"{plan_id} {out.state}: {out.reason}")
+
+
+def _audit(obj: Context, out: Reverted) -> None:
+    """The revert in the catalog's audit log (and so in `coord history`): who, what."""
+    from coordination.catalog import audit  # lazy: only a revert writes it
+
+    store = obj.manager.store
+    try:
+        store.record_decision(who=audit.who(Path(obj.file).resolve().parent),
+                              op="change.revert", ids=[out.plan], decision=out.document())
+    except Exception as exc:  # noqa: BLE001 - the revert stands (events, Redis): say it
+        err_console().print(f"[yellow]warning:[/yellow] the revert of {esc(out.plan)} is not "
+                            f"in the audit log: {esc(exc)}")
