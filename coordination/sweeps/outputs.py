@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 
 #: The most a todo may write to ``$COORD_OUTPUT``.
 OUTPUT_CAP = 64 * 1024
-#: What a key must look like (it becomes part of an environment variable's name).
-KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+#: What a key must look like (it becomes part of an environment variable's name,
+#: upper-cased with ``-`` as ``_``: ``build-id`` is ``COORD_IN_<TODO>_BUILD_ID``).
+KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 
 
 class OutputsRefused(ValueError):
@@ -86,7 +87,7 @@ def parse_outputs(data: bytes) -> dict[str, str]:
         for key, value in items:
             _check_key(key, None)
             out[key] = _text(value)
-        return out
+        return _one_name_each(out)
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
@@ -96,6 +97,22 @@ def parse_outputs(data: bytes) -> dict[str, str]:
         key = key.strip()
         _check_key(key, n)
         out[key] = value
+    return _one_name_each(out)
+
+
+def _one_name_each(out: dict[str, str]) -> dict[str, str]:
+    """``out``, unless two of its keys become one variable name (``version`` and
+    ``VERSION``, ``build-id`` and ``build_id``): then which, so the todo fails naming
+    them rather than handing on one of the two values silently."""
+    seen: dict[str, str] = {}
+    for key in out:
+        name = env_part(key)
+        if name in seen:
+            raise OutputsRefused(
+                f"$COORD_OUTPUT keys {seen[name]!r} and {key!r} both become "
+                f"COORD_IN_<TODO>_{name} (keys are upper-cased, '-' read as '_'): "
+                "write one of them, or give them names that differ")
+        seen[name] = key
     return out
 
 
@@ -103,8 +120,8 @@ def _check_key(key: str, line: int | None) -> None:
     if not KEY_RE.match(key):
         where = f" (line {line})" if line is not None else ""
         raise OutputsRefused(
-            f"$COORD_OUTPUT key {key[:80]!r}{where} is not a name: letters, digits and "
-            "'_', not starting with a digit")
+            f"$COORD_OUTPUT key {key[:80]!r}{where} is not a name: letters, digits, '_' "
+            "and '-', starting with a letter or '_'")
 
 
 def env_part(name: str) -> str:

@@ -183,6 +183,8 @@ def test_parse_lines_and_json() -> None:
     assert parse_outputs(b' {"v": 1.5, "ok": true, "l": [1], "n": null}\n') == {
         "v": "1.5", "ok": "true", "l": "[1]", "n": ""}
     assert parse_outputs(b"") == {}
+    assert parse_outputs(b"build-id=7\n") == {"build-id": "7"}
+    assert parse_outputs(b'{"build-id": 7}') == {"build-id": "7"}
 
 
 @pytest.mark.parametrize("data, why", [
@@ -193,10 +195,45 @@ def test_parse_lines_and_json() -> None:
     (b'{"a": 1', "not one JSON object"),
     (b"\xff=1", "not UTF-8"),
     (b"A=" + b"x" * OUTPUT_CAP, "over the 64 KiB cap"),
+    (b"-x=1", "is not a name"),
+    # two keys, one variable: fail naming both, never keep one of them silently
+    (b"version=1\nVERSION=2\n", "'version' and 'VERSION' both become COORD_IN_<TODO>_VERSION"),
+    (b'{"build-id": 1, "build_id": 2}', "'build-id' and 'build_id' both become"),
 ])
 def test_parse_refuses_with_the_reason(data: bytes, why: str) -> None:
     with pytest.raises(OutputsRefused, match=why):
         parse_outputs(data)
+
+
+def test_a_key_with_a_dash_is_kept_and_named_with_an_underscore(rt: Runtime,
+                                                                tmp_path: Path) -> None:
+    """#39 item 12: ``build-id=...`` (issue #24: keys upper-cased, '-' as '_') reaches
+    the next todo as ``COORD_IN_<TODO>_BUILD_ID``; it used to fail the todo."""
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    catalog = write_catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "echo build-id=b-77 > $COORD_OUTPUT"},
+        {"id": "TODO-002", "repo": "web", "blocked_by": ["TODO-001"], "env": {"SEEN": str(seen)},
+         "run": _seen("B")},
+    ])
+    _, _, st = run_sweep(rt, catalog)
+    assert st["status"] == "succeeded", st
+    assert st["todos"]["TODO-001"]["outputs"] == {"build-id": "b-77"}
+    b = _env_of(tmp_path, "B")
+    assert b["COORD_IN_TODO_001_BUILD_ID"] == "b-77"
+    assert json.loads(b["COORD_INPUTS"]) == {"TODO-001": {"build-id": "b-77"}}
+
+
+def test_two_keys_of_one_name_fail_the_todo_naming_both(rt: Runtime, tmp_path: Path) -> None:
+    catalog = write_catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "printf 'version=1\\nVERSION=2\\n' > $COORD_OUTPUT"},
+        {"id": "TODO-002", "repo": "web", "blocked_by": ["TODO-001"], "run": "true"},
+    ])
+    _, _, st = run_sweep(rt, catalog)
+    a = st["todos"]["TODO-001"]
+    assert a["status"] == "failed" and a["outputs"] == {}, a
+    assert "'version' and 'VERSION' both become COORD_IN_<TODO>_VERSION" in a["reason"], a
+    assert st["todos"]["TODO-002"]["status"] == "skipped"
 
 
 def test_env_names_and_inputs() -> None:
