@@ -395,3 +395,39 @@ def test_an_undo_refuses_forged_outputs_of_its_own_change(keyed_rt: Runtime,
     assert a["status"] == "compensation_failed", a
     assert "its inputs were refused" in (a["reason"] or ""), a
     assert f"outputs record of TODO-001 in sweep {sid}" in (a["reason"] or "")
+
+
+@pytest.mark.parametrize("forged", [False, True])
+def test_outputs_pass_through_a_gate_only_with_their_seal(keyed_rt: Runtime, tmp_path: Path,
+                                                          forged: bool) -> None:
+    """A gate's approval is bound to its predecessors' outputs as they are (gates.py), but
+    the todo after it reads them itself: rewritten while the gate waits, they fail it."""
+    import time
+
+    from workers.embedded import embedded_workers
+
+    got = tmp_path / "deployed"
+    catalog = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "echo VERSION=1.0 > $COORD_OUTPUT"},
+        {"id": "TODO-002", "repo": "api", "gate": {"approvals": 1},
+         "blocked_by": ["TODO-001"]},
+        {"id": "TODO-003", "repo": "web", "blocked_by": ["TODO-002"],
+         "run": f"echo $COORD_IN_TODO_001_VERSION > {got}"},
+    ], repos=("api", "web"))
+    svc = SweepService(keyed_rt, catalog)
+    with embedded_workers(keyed_rt, repos_of(svc)):
+        sid = svc.start(PLAN, strategy="eager")
+        end = time.monotonic() + 20
+        while svc.status(sid)["todos"]["TODO-002"]["status"] != "awaiting_approval":
+            assert time.monotonic() < end, svc.status(sid)
+            time.sleep(0.02)
+        if forged:
+            keyed_rt.checkpoints.set_fields(sid, "TODO-001", outputs={"VERSION": "6.6.6"})
+        svc.decide(sid, "TODO-002", "approve", who="bo")
+        st = svc.wait(sid, timeout=30)
+    deploy = st["todos"]["TODO-003"]
+    if not forged:
+        assert st["status"] == "succeeded" and got.read_text() == "1.0\n", st
+        return
+    assert deploy["status"] == "failed" and not got.exists(), deploy
+    assert f"outputs record of TODO-001 in sweep {sid}" in (deploy["reason"] or ""), deploy
