@@ -115,15 +115,18 @@ _TREES: dict[tuple[str, str], str] = {}
 
 
 def _top(cwd: str) -> str:
-    top = _TOPS.get(cwd)
+    # by where cwd leads now: a checkout path that is a symlink (a deploy's `current`)
+    # may be retargeted to another checkout between two keys
+    real = os.path.realpath(cwd)
+    top = _TOPS.get(real)
     if top is None:
         try:
-            top = _git(cwd, "rev-parse", "--show-toplevel").decode().strip()
+            top = _git(real, "rev-parse", "--show-toplevel").decode().strip()
         except NoKey:
             raise NoKey(f"{cwd} is not a git checkout (a cache key needs git)") from None
         if len(_TOPS) > 10_000:
             _TOPS.clear()
-        _TOPS[cwd] = top
+        _TOPS[real] = top
     return top
 
 

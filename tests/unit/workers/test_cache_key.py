@@ -203,3 +203,25 @@ def test_an_input_link_to_a_directory_has_no_key(repo: Path, tmp_path: Path) -> 
     os.symlink(str(tmp_path / "dir"), repo / "deps.local")
     with pytest.raises(NoKey, match="deps.local, a symlink to a directory"):
         key_with(repo, ["*.local"])
+
+
+def test_a_checkout_path_that_is_a_retargeted_link_keys_the_new_checkout(tmp_path: Path) -> None:
+    """A worker's checkout path may be a link (``current -> releases/1``): retargeted to
+    another checkout, the key is that checkout's, not the one the path led to before."""
+    releases = []
+    for n in ("1", "2"):
+        d = tmp_path / "releases" / n
+        d.mkdir(parents=True)
+        (d / "app.txt").write_text(f"release {n}\n")
+        git(d, "init", "-q")
+        git(d, "add", "-A")
+        git(d, "commit", "-qm", n)
+        releases.append(d)
+    current = tmp_path / "current"
+    os.symlink(releases[0], current)
+    first = key(current)
+    retarget(current, str(releases[1]))
+    assert key(current) != first
+    assert parts(current)["tree"] == parts(releases[1])["tree"] != parts(releases[0])["tree"]
+    retarget(current, str(releases[0]))
+    assert key(current) == first
