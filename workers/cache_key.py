@@ -6,7 +6,8 @@ The key is the SHA-256 of its parts (:class:`KeyParts`):
 tree      HEAD's tree (``git rev-parse HEAD^{tree}``): the committed content
 dirty     every tracked file that differs from HEAD, staged or not, as the
           command will see it: ``<mode>:<blob id>`` or ``deleted``
-inputs    untracked files (ignored ones too) matched by ``cache.inputs`` globs
+inputs    untracked files (ignored ones too) matched by ``cache.inputs`` globs, and
+          tracked symlinks they match: a link's target path and what it points at
 command   the frozen ``run:`` command
 cwd       the directory it runs in
 env       the todo's ``env:`` and the ``cache.env`` variables: a salted hash of each
@@ -114,15 +115,18 @@ _TREES: dict[tuple[str, str], str] = {}
 
 
 def _top(cwd: str) -> str:
-    top = _TOPS.get(cwd)
+    # by where cwd leads now: a checkout path that is a symlink (a deploy's `current`)
+    # may be retargeted to another checkout between two keys
+    real = os.path.realpath(cwd)
+    top = _TOPS.get(real)
     if top is None:
         try:
-            top = _git(cwd, "rev-parse", "--show-toplevel").decode().strip()
+            top = _git(real, "rev-parse", "--show-toplevel").decode().strip()
         except NoKey:
             raise NoKey(f"{cwd} is not a git checkout (a cache key needs git)") from None
         if len(_TOPS) > 10_000:
             _TOPS.clear()
-        _TOPS[cwd] = top
+        _TOPS[real] = top
     return top
 
 
@@ -214,28 +218,54 @@ def _mode(path: str, fallback: str) -> str:
     return "100755" if st.st_mode & 0o111 else "100644"
 
 
+#: A tracked symlink in ``git ls-files -s`` (``<mode> <blob> <stage>\t<path>``).
+_LINK_MODE = b"120000"
+
+
 def untracked_inputs(cwd: str, globs: Sequence[str]) -> dict[str, str]:
-    """Untracked files (ignored ones too) under ``cwd`` matched by ``globs`` (``**``
-    crosses directories): path from ``cwd`` -> ``mode:sha256``."""
+    """The files under ``cwd`` matched by ``globs`` (``**`` crosses directories) that
+    the tree does not cover: untracked ones (ignored ones too), and tracked symlinks
+    (the tree has a link's target path, git's view of it, but not what it points at):
+    path from ``cwd`` -> ``mode:sha256``, for a link ``120000:<sha256 of its target
+    path>:<sha256 of what it points at>`` (``dangling`` when that is missing)."""
     if not globs:
         return {}
     specs = [f":(glob){g}" for g in globs]
     raw = _git(cwd, "ls-files", "-z", "--others", "--", *specs)
+    rels = [rel for rel in raw.split(b"\0") if rel]
+    staged = _git(cwd, "ls-files", "-z", "-s", "--", *specs)
+    for rec in staged.split(b"\0"):
+        meta, tab, rel = rec.partition(b"\t")
+        if tab and meta.startswith(_LINK_MODE + b" "):
+            rels.append(rel)
     out: dict[str, str] = {}
-    for rel in raw.split(b"\0"):
-        if not rel:
-            continue
+    for rel in rels:
         path = os.fsdecode(rel)
         full = os.path.join(cwd, path)
         try:
             if os.path.islink(full):
-                data = os.readlink(full).encode("utf-8", "surrogateescape")
-            else:
-                data = Path(full).read_bytes()
+                out[path] = _link_input(path, full)
+                continue
+            data = Path(full).read_bytes()
         except OSError:
             continue  # gone meanwhile
         out[path] = f"{_mode(full, '100644')}:{hashlib.sha256(data).hexdigest()}"
     return out
+
+
+def _link_input(path: str, full: str) -> str:
+    """A symlink named by ``inputs:``: its target path and the content it points at.
+    One that points at a directory cannot be hashed here: :class:`NoKey` (the todo
+    runs uncached, and `why` says to name the files under it)."""
+    target = hashlib.sha256(os.readlink(full).encode("utf-8", "surrogateescape")).hexdigest()
+    if os.path.isdir(full):
+        raise NoKey(f"inputs: names {path}, a symlink to a directory: name the files "
+                    f"under it instead (e.g. {path}/**, outside the link)")
+    try:
+        content = hashlib.sha256(Path(full).read_bytes()).hexdigest()
+    except FileNotFoundError:
+        content = "dangling"
+    return f"120000:{target}:{content}"
 
 
 def env_hashes(names: Sequence[str], env: Mapping[str, str], salt: str) -> dict[str, str]:

@@ -16,6 +16,12 @@
 
 Nothing here fails a todo: a key that cannot be computed (not a git checkout, a probe
 that did not end, Redis away) means the todo runs uncached, and `coord why` says why.
+
+Entries are evidence (:mod:`coordination.runtime.evidence`, kind ``cache``): sealed by
+the worker that stores them, bound to their key and todo (:func:`entry_about`). A stored
+entry whose seal fails (written by a process without ``COORD_SIGNING_KEY``, copied from
+another key or todo, unsigned under ``COORD_REQUIRE_SIGNED=1``) is never reused: the
+todo runs, and the refusal, naming the entry, is logged and noted for `coord why`.
 """
 
 from __future__ import annotations
@@ -24,12 +30,14 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import redis
 
 from coordination.runtime.cache import Entry, Lookup
+from coordination.runtime.evidence import policy_of, refusal, seal
 from coordination.status import TodoStatus
+from coordination.sweeps.outputs import outputs_fields
 from coordination.sweeps.turns import Turn
 from workers.cache_key import KeyParts, NoKey, changed, compute, differing, probe_text
 from workers.execute import run_command
@@ -104,6 +112,12 @@ class TodoCache:
             note["parts"] = _summary(parts)
             entry = None if turn.spec.no_cache else results.get(self.key)
             if entry is not None:
+                why = self._refusal(entry)
+                if why is not None:  # fail closed: never `cached` on an unchecked entry
+                    log.warning("%s/%s: %s; running it", turn.sweep_id, turn.todo_id, why)
+                    note["refused"] = why
+                    entry = None
+            if entry is not None:
                 note["hit"] = True
                 note["cached_from"] = reused(entry)
             else:
@@ -129,11 +143,20 @@ class TodoCache:
             pass
         return None
 
+    def _refusal(self, entry: Entry) -> str | None:
+        """None if ``entry`` (found under this todo's key) may be trusted, else why not."""
+        assert self.key is not None
+        return entry_refusal(self.turn.rt.settings, self.key, self.turn.todo_id, entry)
+
     def _why_missed(self, parts: dict[str, Any]
                     ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """The nearest earlier entry of this todo (fewest parts differing, then newest)
-        and how this key differs from it."""
-        recent = self.turn.rt.results().recent(self.turn.todo_id)
+        and how this key differs from it; only entries whose seal holds (what `why`
+        names is never a planted one)."""
+        recent = [e for e in self.turn.rt.results().recent(self.turn.todo_id)
+                  if isinstance(e, dict) and isinstance(e.get("key"), str)
+                  and entry_refusal(self.turn.rt.settings, str(e["key"]), self.turn.todo_id,
+                                    e) is None]
         if not recent:
             return None, {}
         best = min(enumerate(recent),
@@ -157,8 +180,10 @@ class TodoCache:
                                     "attempts": turn.attempts, "duration": duration,
                                     "reason": why, "cached_from": came}
         outputs = entry.get("outputs")
-        if outputs:  # the reused run's results, for the todos after it ($COORD_OUTPUT)
-            fields["outputs"] = dict(outputs)
+        if outputs:  # the reused run's results, for the todos after it ($COORD_OUTPUT),
+            # sealed anew as this todo's in this sweep (the entry's seal was checked)
+            fields.update(outputs_fields(turn.rt.settings.signing_keys, turn.sweep_id,
+                                         turn.todo_id, outputs))
             event["outputs"] = sorted(outputs)
             turn.keep_outputs()
         return fields, event
@@ -182,11 +207,27 @@ class TodoCache:
         outputs = fields.get("outputs")
         if isinstance(outputs, dict) and outputs:
             entry["outputs"] = {str(k): str(v) for k, v in outputs.items()}
+        entry = cast(Entry, seal("cache", entry_about(self.key, turn.todo_id), entry,
+                                 turn.rt.settings.signing_keys))
         try:
             turn.rt.results().put(self.key, entry)
         except Exception as exc:  # noqa: BLE001 - never fails the todo that succeeded
             log.warning("%s/%s: success not stored in the cache (%s)", turn.sweep_id,
                         turn.todo_id, exc)
+
+
+def entry_about(key: str, todo_id: str) -> dict[str, str]:
+    """What a cache entry is about: the key it is stored under and its todo (supplied by
+    the reader from where it looked, never trusted from the entry)."""
+    return {"key": key, "todo": todo_id}
+
+
+def entry_refusal(settings: Any, key: str, todo_id: str, entry: Mapping[str, Any]
+                  ) -> str | None:
+    """None if a process of ``settings`` may reuse ``entry``, found under ``key`` for
+    ``todo_id``; else why not, naming the entry."""
+    return refusal("cache", entry_about(key, todo_id), entry, policy_of(settings),
+                   f"cache entry {key[:12]} of {todo_id}")
 
 
 def _number(value: object, kind: type[int] | type[float]) -> Any:

@@ -32,8 +32,11 @@ from coordination.runtime.context import Runtime, worker_identity
 from coordination.status import SUCCESSFUL, TodoStatus
 from coordination.sweeps.outputs import (
     OUTPUT_CAP,
+    InputsRefused,
     OutputsRefused,
     inputs_env,
+    outputs_fields,
+    outputs_refusal,
     parse_outputs,
     too_big,
 )
@@ -112,7 +115,14 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
     cwd = _checkout(t.path, t.repo, worker)
     env = dict(t.env)
     env.update(COORD_SWEEP_ID=sweep_id, COORD_TODO_ID=todo_id, COORD_REPO=t.repo)
-    env.update(inputs_env(_inputs(turn)))
+    # An ancestor's outputs that fail their seal (forged, copied): this todo fails
+    # before it runs, naming the record; no value of it is handed on.
+    refused_inputs: str | None = None
+    try:
+        env.update(inputs_env(_inputs(turn)))
+    except InputsRefused as exc:
+        refused_inputs = f"its inputs were refused, so it did not run: {exc}"
+        log.warning("%s/%s: %s", sweep_id, todo_id, refused_inputs)
     fd, out_path = tempfile.mkstemp(prefix=f"coord-{todo_id}-", suffix=".out")
     os.close(fd)
     env["COORD_OUTPUT"] = out_path
@@ -163,7 +173,8 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
     # cache: a success with the same key is reused (workers/caching.py); never a change's
     # todo (its run commits to the change branch, which a reused run would not)
     cache = (TodoCache(turn, cwd, env, should_stop)
-             if t.cache is not None and turn.spec.mode == "run" and change is None else None)
+             if t.cache is not None and turn.spec.mode == "run" and change is None
+             and refused_inputs is None else None)
     hit = None
     with _running_lock:
         _running.add(f"{sweep_id}/{todo_id}")
@@ -173,6 +184,9 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
         hit = cache.lookup() if cache is not None and Path(cwd).is_dir() else None
         for attempt in range(t.retries + 1 if hit is None else 0):
             os.truncate(out_path, 0)  # what an earlier attempt wrote is not this one's
+            if refused_inputs is not None:
+                result, reason = None, refused_inputs
+                break
             if change is not None and change.error:
                 result, reason = None, change.error
                 break
@@ -230,7 +244,7 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
         "stderr_bytes": 0 if result is None else result.stderr_bytes,
     }
     if outputs and status in SUCCESSFUL:
-        fields["outputs"] = outputs
+        fields.update(outputs_fields(rt.settings.signing_keys, sweep_id, todo_id, outputs))
         turn.keep_outputs()
     event: dict[str, object] = {"worker": turn.host, "exit_code": exit_code,
                                 "attempts": turn.attempts, "duration": duration, "reason": why}
@@ -249,6 +263,9 @@ def _inputs(turn: Turn) -> dict[str, dict[str, str]]:
     wrote (the version it published, say), as ``COORD_IN_<ITSELF>_<KEY>``."""
     if turn.spec.mode == "rollback":
         kept = turn.rt.checkpoints.get_change_run(turn.sweep_id, turn.todo_id) or {}
+        why = outputs_refusal(turn.rt.settings, turn.sweep_id, turn.todo_id, kept)
+        if why is not None:
+            raise InputsRefused(why)
         own = kept.get("outputs")
         return {turn.todo_id: dict(own)} if isinstance(own, dict) and own else {}
     return turn.inputs()

@@ -67,8 +67,13 @@ def _human(doc: Any) -> None:
     if outcome == "no_key":
         say(f"{esc(tid)}{esc(where)}: [yellow]ran uncached[/yellow]: no key ({esc(doc['error'])})")
         return
-    head = "miss, --no-cache: ran without looking" if outcome == "bypassed" else "miss"
-    say(f"{esc(tid)}{esc(where)}: [yellow]{head}[/yellow] (key {key})")
+    if outcome == "refused":
+        say(f"{esc(tid)}{esc(where)}: [red]refused[/red] (key {key}): the entry stored under "
+            "its key was not reused, so it ran")
+        say(f"  {esc(doc['refused'])}")
+    else:
+        head = "miss, --no-cache: ran without looking" if outcome == "bypassed" else "miss"
+        say(f"{esc(tid)}{esc(where)}: [yellow]{head}[/yellow] (key {key})")
     nearest = doc["nearest"]
     if nearest is None:
         say("  no earlier success of it is stored (first run, or expired: COORD_CACHE_DAYS)")

@@ -10,7 +10,8 @@ after ``COORD_CACHE_DAYS``; storing a key again starts its days afresh.
 Layout:
 
 * ``cache:entry:<key>``: JSON :class:`Entry` (exit code, output tail, duration, worker,
-  where it ran, the key's parts);
+  where it ran, the key's parts, the outputs it passes on), sealed by its writer
+  (``sig``/``kid``; checked by the reader, ``workers/caching.py``, never here);
 * ``cache:todo:<todo>``: list of the keys the todo's successes were stored under,
   newest first (:data:`RECENT` of them): the candidates for "the nearest earlier entry";
 * ``cache:why:{<sweep>}:<todo>`` and ``cache:why:<todo>``: JSON :class:`Lookup`, the last
@@ -49,6 +50,10 @@ class Entry(TypedDict, total=False):
     finished_at: float
     parts: dict[str, Any]  # the key's parts, as workers/cache_key.KeyParts.to_json gives them
     outputs: dict[str, str]  # what it wrote to $COORD_OUTPUT: a cached todo passes them on
+    #: its seal (coordination.runtime.evidence, kind ``cache``, about its key and todo):
+    #: a reader reuses only an entry whose seal holds (workers/caching.py)
+    sig: str
+    kid: str
 
 
 class Lookup(TypedDict, total=False):
@@ -62,6 +67,8 @@ class Lookup(TypedDict, total=False):
     hit: bool
     bypassed: bool  # --no-cache: not looked up (the success is still stored)
     error: str
+    #: the entry stored under the key was not reused: why (its seal failed), naming it
+    refused: str
     cached_from: dict[str, Any]  # hit: the run reused
     nearest: dict[str, Any] | None  # miss: the entry compared with (None: no earlier one)
     changed: dict[str, Any]  # miss: the parts that differ from ``nearest``

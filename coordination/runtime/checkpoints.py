@@ -85,6 +85,9 @@ class Checkpoint(TypedDict, total=False):
     suspect_at: float | None
     #: what it wrote to ``$COORD_OUTPUT`` (key -> value), when it succeeded
     outputs: dict[str, str]
+    #: their seal (``{"sig", "kid"}``, None when written without a key): see
+    #: :func:`coordination.sweeps.outputs.outputs_fields`
+    outputs_seal: dict[str, str] | None
     # a gate (lua/gate_open.lua, lua/gate_decide.lua)
     binding: str  # what its approvals are bound to (spec digest, predecessors' outcomes)
     waiting_since: float

@@ -15,6 +15,15 @@ Where a dependent's inputs come from (:func:`gather_inputs`):
 * ancestors outside it (completed by an earlier sweep, whose outputs its sync
   wrote into the catalog's ``outputs:``): frozen into the spec when the sweep
   starts (:func:`external_inputs`; ``SweepSpec.inputs`` and ``inputs_of``).
+
+Outputs are evidence (:mod:`coordination.runtime.evidence`, kind ``outputs``): the
+worker that writes them into a checkpoint seals them (:func:`outputs_fields`: the
+``outputs_seal`` field beside ``outputs``), bound to their sweep and todo, so a
+record written into Redis by anyone without ``COORD_SIGNING_KEY``, or copied from
+another todo or sweep, is refused by every reader that hands it on
+(:func:`outputs_refusal`): :func:`gather_inputs` raises :class:`InputsRefused` and the
+dependent fails before it runs, naming the record; a sync leaves them out of the
+catalog.
 """
 
 from __future__ import annotations
@@ -22,7 +31,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from coordination.runtime.evidence import KID, SIG, policy_of, refusal, seal
 
 if TYPE_CHECKING:
     from coordination.runtime.context import Runtime
@@ -30,12 +41,64 @@ if TYPE_CHECKING:
 
 #: The most a todo may write to ``$COORD_OUTPUT``.
 OUTPUT_CAP = 64 * 1024
-#: What a key must look like (it becomes part of an environment variable's name).
-KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+#: What a key must look like (it becomes part of an environment variable's name,
+#: upper-cased with ``-`` as ``_``: ``build-id`` is ``COORD_IN_<TODO>_BUILD_ID``).
+KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 
 
 class OutputsRefused(ValueError):
     """What a todo wrote to ``$COORD_OUTPUT`` cannot be kept; the message says why."""
+
+
+class InputsRefused(ValueError):
+    """An ancestor's outputs record failed its seal: nothing of it may be handed on; the
+    message names the record and why."""
+
+
+#: The checkpoint field holding the seal of its ``outputs`` (``{"sig", "kid"}``; None:
+#: written without a key).
+SEAL_FIELD = "outputs_seal"
+
+
+def outputs_about(sweep_id: str, todo_id: str) -> dict[str, str]:
+    """What an outputs record is about: its sweep and todo (supplied by the reader from
+    where it found the record, never stored). Not the run: a resume hands on the
+    outputs of the todos it does not run again, written by an earlier run."""
+    return {"sweep": sweep_id, "todo": todo_id}
+
+
+def outputs_what(sweep_id: str, todo_id: str) -> str:
+    """How a refusal names an outputs record."""
+    return f"outputs record of {todo_id} in sweep {sweep_id}"
+
+
+def outputs_fields(keys: tuple[str, ...] | list[str], sweep_id: str, todo_id: str,
+                   outputs: Mapping[str, str]) -> dict[str, object]:
+    """The checkpoint fields of a todo that finishes with ``outputs``: them and their
+    seal under ``keys[0]`` (None without a key: written in the same step, so a seal
+    of an earlier run never stays beside other outputs)."""
+    values = {str(k): str(v) for k, v in outputs.items()}
+    sealed = seal("outputs", outputs_about(sweep_id, todo_id), {"outputs": values}, keys)
+    stamp = {SIG: sealed[SIG], KID: sealed[KID]} if SIG in sealed else None
+    return {"outputs": values, SEAL_FIELD: stamp}
+
+
+def outputs_refusal(settings: Any, sweep_id: str, todo_id: str,
+                    checkpoint: Mapping[str, Any]) -> str | None:
+    """None if the outputs in ``checkpoint`` (a todo's, or its change run's) may be handed
+    on by a process of ``settings``; else why not, naming the record. No outputs: none."""
+    outputs = checkpoint.get("outputs")
+    if not outputs:
+        return None
+    stamp = checkpoint.get(SEAL_FIELD)
+    record: dict[str, Any] = {"outputs": outputs}
+    if isinstance(stamp, Mapping):
+        record.update({k: stamp.get(k) for k in (SIG, KID)})
+    why = refusal("outputs", outputs_about(sweep_id, todo_id), record, policy_of(settings),
+                  outputs_what(sweep_id, todo_id))
+    if why is None and not isinstance(outputs, Mapping):
+        why = f"{outputs_what(sweep_id, todo_id)}: not an object of KEY -> VALUE"
+    return why
 
 
 def too_big(size: int) -> str:
@@ -86,7 +149,7 @@ def parse_outputs(data: bytes) -> dict[str, str]:
         for key, value in items:
             _check_key(key, None)
             out[key] = _text(value)
-        return out
+        return _one_name_each(out)
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
@@ -96,6 +159,22 @@ def parse_outputs(data: bytes) -> dict[str, str]:
         key = key.strip()
         _check_key(key, n)
         out[key] = value
+    return _one_name_each(out)
+
+
+def _one_name_each(out: dict[str, str]) -> dict[str, str]:
+    """``out``, unless two of its keys become one variable name (``version`` and
+    ``VERSION``, ``build-id`` and ``build_id``): then which, so the todo fails naming
+    them rather than handing on one of the two values silently."""
+    seen: dict[str, str] = {}
+    for key in out:
+        name = env_part(key)
+        if name in seen:
+            raise OutputsRefused(
+                f"$COORD_OUTPUT keys {seen[name]!r} and {key!r} both become "
+                f"COORD_IN_<TODO>_{name} (keys are upper-cased, '-' read as '_'): "
+                "write one of them, or give them names that differ")
+        seen[name] = key
     return out
 
 
@@ -103,8 +182,8 @@ def _check_key(key: str, line: int | None) -> None:
     if not KEY_RE.match(key):
         where = f" (line {line})" if line is not None else ""
         raise OutputsRefused(
-            f"$COORD_OUTPUT key {key[:80]!r}{where} is not a name: letters, digits and "
-            "'_', not starting with a digit")
+            f"$COORD_OUTPUT key {key[:80]!r}{where} is not a name: letters, digits, '_' "
+            "and '-', starting with a letter or '_'")
 
 
 def env_part(name: str) -> str:
@@ -164,18 +243,24 @@ def external_inputs(preds: Mapping[str, Iterable[str]], outputs: Mapping[str, Ma
 def gather_inputs(rt: Runtime, spec: SweepSpec, todo_id: str, *, read: bool = True
                   ) -> dict[str, dict[str, str]]:
     """The results a todo of ``spec`` gets (ancestor -> key -> value): those its spec
-    froze from the catalog, and its ancestors' in this sweep, read from their
-    checkpoints in one command (only when ``read``: some todo of the sweep kept
-    results, as its start said)."""
+    froze from the catalog (the spec is signed), and its ancestors' in this sweep, read
+    from their checkpoints in one command (only when ``read``: some todo of the sweep
+    kept results, as its start said). Raises :class:`InputsRefused` when an ancestor's
+    outputs fail their seal (:func:`outputs_refusal`): never hands a forged value on."""
     inputs = {a: dict(spec.inputs[a]) for a in spec.inputs_of.get(todo_id, ())
               if a in spec.inputs}
     if read:
         preds = {t: s.preds for t, s in spec.todos.items()}
         before = ancestors(preds, todo_id)
         if before:
-            cps = rt.checkpoints.get_fields_all(spec.sweep_id, before, ("outputs",))
+            cps = rt.checkpoints.get_fields_all(spec.sweep_id, before,
+                                                ("outputs", SEAL_FIELD))
             for a in before:
-                got = cps.get(a, {}).get("outputs")
+                cp = cps.get(a, {})
+                why = outputs_refusal(rt.settings, spec.sweep_id, a, cp)
+                if why is not None:
+                    raise InputsRefused(why)
+                got = cp.get("outputs")
                 if isinstance(got, dict) and got:
                     inputs[a] = {str(k): str(v) for k, v in got.items()}
     return inputs

@@ -11,6 +11,7 @@ from coordination.errors import NotFoundError, RuntimeFault
 from coordination.runtime.checkpoints import Checkpoint, SweepRecord
 from coordination.runtime.context import Runtime
 from coordination.status import SUCCESSFUL, TERMINAL, TodoStatus
+from coordination.sweeps.outputs import outputs_refusal
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import load_spec
 
@@ -55,6 +56,9 @@ class TodoEntry(TypedDict):
     lost_runs: int
     worker_gone: bool  # running, but its worker stopped beating (see mark_gone)
     outputs: dict[str, str]  # what it wrote to $COORD_OUTPUT ({}: nothing)
+    #: its outputs record failed its seal (forged, copied): why; they are handed on to
+    #: no todo and a sync leaves them out of the catalog
+    outputs_refused: NotRequired[str]
     #: ``cached``: the earlier run it reused (sweep_id, run, todo_id, worker, finished_at)
     cached_from: NotRequired[dict[str, object]]
     #: queued waiting for a pace token: when one is due (its ``reason`` says which bucket)
@@ -256,6 +260,11 @@ def status(rt: Runtime, sweep_id: str) -> StatusDocument:
     todos = {tid: todo_entry(cps.get(tid) or Checkpoint(status=TodoStatus.pending),
                              spec.todos[tid].repo if spec else None)
              for tid in ids}
+    for tid, entry in todos.items():
+        if entry["outputs"]:
+            why = outputs_refusal(rt.settings, sweep_id, tid, cps.get(tid) or {})
+            if why is not None:
+                entry["outputs_refused"] = why
     mark_gone(rt, todos)
     doc: StatusDocument = {
         "sweep_id": sweep_id,

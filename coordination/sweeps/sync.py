@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from ruamel.yaml.comments import CommentedMap
 
@@ -35,6 +35,7 @@ class Outcome(TypedDict):
     status: str
     duration: float | None
     outputs: dict[str, str]  # what it wrote to $COORD_OUTPUT ({}: nothing)
+    outputs_refused: NotRequired[str]  # their seal failed: not written into the catalog
 
 
 class SyncResult(TypedDict):
@@ -61,7 +62,8 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
             if v is None:
                 continue
             if v["status"] in ("succeeded", "cached"):  # cached: an earlier success reused
-                outputs = dict(v.get("outputs") or {})
+                # outputs whose seal failed are handed on to no later sweep
+                outputs = {} if v.get("outputs_refused") else dict(v.get("outputs") or {})
                 if outputs != dict(item.get("outputs") or {}):
                     put(item, "outputs", outputs, TODO_KEYS)  # this run's, or none
                 if item.get("status") != "completed":

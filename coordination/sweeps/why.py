@@ -26,7 +26,9 @@ class WhyDocument(TypedDict):
     sweep_id: str | None
     run: int | None
     #: hit | miss | bypassed (--no-cache: not looked up) | no_key (none could be
-    #: computed: ``error``) | no_record (no lookup noted: cache off, or never ran)
+    #: computed: ``error``) | refused (an entry was stored under the key, but its seal
+    #: failed: ``refused`` says why; the todo ran) | no_record (no lookup noted: cache
+    #: off, or never ran)
     outcome: str
     cache: bool | None  # cache: on for the todo in the catalog (None: no catalog here)
     key: str | None
@@ -34,6 +36,7 @@ class WhyDocument(TypedDict):
     nearest: dict[str, Any] | None  # miss: the entry compared with (None: none earlier)
     changed: dict[str, Any]  # miss: the parts that differ from nearest
     error: str | None
+    refused: str | None  # refused: why the entry under the key was not reused
     parts: dict[str, Any]  # this key's parts (names and counts, never values)
 
 
@@ -57,18 +60,20 @@ def why(rt: Runtime, todo_id: str, *, sweep_id: str | None = None,
     doc: WhyDocument = {
         "todo_id": todo_id, "sweep_id": sweep_id, "run": None, "outcome": "no_record",
         "cache": cache_on, "key": None, "cached_from": None, "nearest": None, "changed": {},
-        "error": None, "parts": {},
+        "error": None, "refused": None, "parts": {},
     }
     if note is None:
         if cache_on is None and catalog_path is not None and catalog_path.exists():
             raise NotFoundError(f"unknown todo {todo_id}", hint="see `coord todo list`")
         return doc
     outcome = ("hit" if note.get("hit") else "no_key" if note.get("error") and not note.get("key")
-               else "bypassed" if note.get("bypassed") else "miss")
+               else "bypassed" if note.get("bypassed") else "refused" if note.get("refused")
+               else "miss")
     doc.update({
         "sweep_id": note.get("sweep_id"), "run": note.get("run"), "outcome": outcome,
         "key": note.get("key"), "cached_from": note.get("cached_from"),
         "nearest": note.get("nearest"), "changed": note.get("changed") or {},
-        "error": note.get("error"), "parts": note.get("parts") or {},
+        "error": note.get("error"), "refused": note.get("refused"),
+        "parts": note.get("parts") or {},
     })
     return doc

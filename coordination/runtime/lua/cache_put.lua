@@ -3,7 +3,8 @@
 -- KEYS[1] = the entry (Keys.cache_entry), KEYS[2] = the todo's recent keys
 -- (Keys.cache_recent). ARGV[1] = the entry (JSON), ARGV[2] = the key, ARGV[3] =
 -- retention (ms), ARGV[4] = how many recent keys a todo keeps.
--- Returns 1.
+-- Returns 1. The entry is stored as given: its seal (sig/kid, made by the writer with
+-- COORD_SIGNING_KEY) is checked by whoever reads it, so this script never looks inside.
 --
 -- Races closed: two identical todos (same key) finishing at once. Each SET replaces
 -- the whole value, so the entry is one run's or the other's, never a mix of both,

@@ -352,3 +352,103 @@ def test_the_results_a_todo_gets_are_part_of_its_key(rt: Runtime, tmp_path: Path
     assert st["TODO-002"] == "succeeded"
     changed = why(rt, "TODO-002", sweep_id=sid)["changed"]
     assert changed["env"] == ["COORD_INPUTS", "COORD_IN_TODO_001_V"]
+
+
+# -- signed entries (issue #38 item 3): never `cached` on an entry whose seal fails ----------
+
+SIGNING_KEY = "cache-test-signing-key-0123456789abcdef"
+
+
+@pytest.fixture
+def keyed_rt(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    """A runtime (and worker) with COORD_SIGNING_KEY and COORD_REQUIRE_SIGNED=1."""
+    from coordination.runtime.client import reset_embedded
+    from coordination.runtime.context import get_runtime
+
+    monkeypatch.setenv("COORD_SIGNING_KEY", SIGNING_KEY)
+    monkeypatch.setenv("COORD_REQUIRE_SIGNED", "1")
+    runtime = fresh_runtime()
+    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
+    yield runtime
+    reset_embedded()
+    get_runtime.cache_clear()
+
+
+def forged_entry(key: str, todo_id: str) -> dict[str, Any]:
+    """What a Redis writer without the key plants: a success of ``todo_id``."""
+    return {"key": key, "exit_code": 0, "output_tail": "all good\n", "duration": 1.0,
+            "worker": "forger", "sweep_id": "PLAN-001-FORGED", "run": 1, "todo_id": todo_id,
+            "finished_at": 1.0, "parts": {}, "outputs": {"V": "evil"}}
+
+
+def test_with_a_key_an_honest_entry_is_sealed_and_reused(keyed_rt: Runtime,
+                                                         tmp_path: Path) -> None:
+    cat = catalog(tmp_path, [{"id": "TODO-001", "repo": "api", "run": "echo V=ok > $COORD_OUTPUT",
+                              "cache": True}], repos=("api",))
+    assert sweep(keyed_rt, cat)[1] == {"TODO-001": "succeeded"}
+    key = why(keyed_rt, "TODO-001")["key"]
+    assert key is not None
+    entry = keyed_rt.results().get(key)
+    assert entry is not None and str(entry.get("sig", "")).startswith("v1:"), entry
+    sid, st = sweep(keyed_rt, cat)
+    assert st == {"TODO-001": "cached"}
+    assert SweepService(keyed_rt, cat).status(sid)["todos"]["TODO-001"]["outputs"] == {"V": "ok"}
+
+
+def test_a_forged_entry_for_a_failing_test_is_refused_and_the_test_runs(
+        keyed_rt: Runtime, tmp_path: Path) -> None:
+    """A keyless writer plants a success under a failing test's key: the worker refuses
+    it (unsigned), runs the test, which fails; `why` names the entry and the reason."""
+    cat = catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "test -f never-there", "cache": True},
+        {"id": "TODO-002", "repo": "web", "run": 'test -z "$COORD_IN_TODO_001_V"',
+         "blocked_by": ["TODO-001"]},
+    ])
+    assert sweep(keyed_rt, cat)[1] == {"TODO-001": "failed", "TODO-002": "skipped"}
+    key = why(keyed_rt, "TODO-001")["key"]
+    assert key is not None and keyed_rt.results().get(key) is None  # failures never stored
+    keyed_rt.results().put(key, forged_entry(key, "TODO-001"))  # type: ignore[arg-type]
+    sid, st = sweep(keyed_rt, cat)
+    assert st == {"TODO-001": "failed", "TODO-002": "skipped"}  # what an honest run gives
+    doc = why(keyed_rt, "TODO-001", sweep_id=sid)
+    assert doc["outcome"] == "refused" and doc["cached_from"] is None, doc
+    assert f"cache entry {key[:12]} of TODO-001: unsigned" in (doc["refused"] or ""), doc
+    # and `why` never names the planted entry as the nearest earlier success
+    assert doc["nearest"] is None, doc
+
+
+def test_an_entry_copied_from_another_key_is_refused(keyed_rt: Runtime, tmp_path: Path) -> None:
+    """A signed entry of a passing todo, copied under a failing todo's key: its seal
+    binds it to its own key and todo, so it fails the check."""
+    cat = catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "test -f never-there", "cache": True},
+        {"id": "TODO-002", "repo": "web", "run": "true", "cache": True},
+    ])
+    assert sweep(keyed_rt, cat)[1] == {"TODO-001": "failed", "TODO-002": "succeeded"}
+    bad, good = why(keyed_rt, "TODO-001")["key"], why(keyed_rt, "TODO-002")["key"]
+    assert bad and good
+    honest = keyed_rt.results().get(good)
+    assert honest is not None and honest.get("sig")
+    keyed_rt.results().put(bad, {**honest, "todo_id": "TODO-001"})
+    sid, st = sweep(keyed_rt, cat)
+    assert st == {"TODO-001": "failed", "TODO-002": "cached"}
+    doc = why(keyed_rt, "TODO-001", sweep_id=sid)
+    assert doc["outcome"] == "refused" and "signature invalid" in (doc["refused"] or ""), doc
+
+
+def test_why_says_refused_on_screen(keyed_rt: Runtime, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from coordination.cli.why import _human
+
+    cat = catalog(tmp_path, [{"id": "TODO-001", "repo": "api", "run": "false", "cache": True}],
+                  repos=("api",))
+    sweep(keyed_rt, cat)
+    key = why(keyed_rt, "TODO-001")["key"]
+    assert key is not None
+    keyed_rt.results().put(key, forged_entry(key, "TODO-001"))  # type: ignore[arg-type]
+    sid, st = sweep(keyed_rt, cat)
+    assert st == {"TODO-001": "failed"}
+    capsys.readouterr()
+    _human(why(keyed_rt, "TODO-001", sweep_id=sid))
+    text = capsys.readouterr().out
+    assert "refused" in text and f"cache entry {key[:12]} of TODO-001: unsigned" in text, text

@@ -172,7 +172,7 @@ def test_without_outputs_a_start_reads_nothing_more(rt: Runtime, tmp_path: Path)
     finally:
         CheckpointStore.get_fields_all = real  # type: ignore[method-assign]
     assert st["status"] == "succeeded"
-    assert ("outputs",) not in calls
+    assert not any("outputs" in fields for fields in calls)
 
 
 # -- parsing and naming ----------------------------------------------------------------
@@ -183,6 +183,8 @@ def test_parse_lines_and_json() -> None:
     assert parse_outputs(b' {"v": 1.5, "ok": true, "l": [1], "n": null}\n') == {
         "v": "1.5", "ok": "true", "l": "[1]", "n": ""}
     assert parse_outputs(b"") == {}
+    assert parse_outputs(b"build-id=7\n") == {"build-id": "7"}
+    assert parse_outputs(b'{"build-id": 7}') == {"build-id": "7"}
 
 
 @pytest.mark.parametrize("data, why", [
@@ -193,10 +195,45 @@ def test_parse_lines_and_json() -> None:
     (b'{"a": 1', "not one JSON object"),
     (b"\xff=1", "not UTF-8"),
     (b"A=" + b"x" * OUTPUT_CAP, "over the 64 KiB cap"),
+    (b"-x=1", "is not a name"),
+    # two keys, one variable: fail naming both, never keep one of them silently
+    (b"version=1\nVERSION=2\n", "'version' and 'VERSION' both become COORD_IN_<TODO>_VERSION"),
+    (b'{"build-id": 1, "build_id": 2}', "'build-id' and 'build_id' both become"),
 ])
 def test_parse_refuses_with_the_reason(data: bytes, why: str) -> None:
     with pytest.raises(OutputsRefused, match=why):
         parse_outputs(data)
+
+
+def test_a_key_with_a_dash_is_kept_and_named_with_an_underscore(rt: Runtime,
+                                                                tmp_path: Path) -> None:
+    """#39 item 12: ``build-id=...`` (issue #24: keys upper-cased, '-' as '_') reaches
+    the next todo as ``COORD_IN_<TODO>_BUILD_ID``; it used to fail the todo."""
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    catalog = write_catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "echo build-id=b-77 > $COORD_OUTPUT"},
+        {"id": "TODO-002", "repo": "web", "blocked_by": ["TODO-001"], "env": {"SEEN": str(seen)},
+         "run": _seen("B")},
+    ])
+    _, _, st = run_sweep(rt, catalog)
+    assert st["status"] == "succeeded", st
+    assert st["todos"]["TODO-001"]["outputs"] == {"build-id": "b-77"}
+    b = _env_of(tmp_path, "B")
+    assert b["COORD_IN_TODO_001_BUILD_ID"] == "b-77"
+    assert json.loads(b["COORD_INPUTS"]) == {"TODO-001": {"build-id": "b-77"}}
+
+
+def test_two_keys_of_one_name_fail_the_todo_naming_both(rt: Runtime, tmp_path: Path) -> None:
+    catalog = write_catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "printf 'version=1\\nVERSION=2\\n' > $COORD_OUTPUT"},
+        {"id": "TODO-002", "repo": "web", "blocked_by": ["TODO-001"], "run": "true"},
+    ])
+    _, _, st = run_sweep(rt, catalog)
+    a = st["todos"]["TODO-001"]
+    assert a["status"] == "failed" and a["outputs"] == {}, a
+    assert "'version' and 'VERSION' both become COORD_IN_<TODO>_VERSION" in a["reason"], a
+    assert st["todos"]["TODO-002"]["status"] == "skipped"
 
 
 def test_env_names_and_inputs() -> None:
@@ -236,3 +273,161 @@ def test_spec_keeps_external_inputs_and_stays_compatible(rt: Runtime, tmp_path: 
     from coordination.sweeps.spec import SweepSpec
 
     assert SweepSpec.from_json(spec.to_json()).inputs_of == spec.inputs_of
+
+
+# -- sealed outputs (issue #38 item 3): a forged record is never handed on ----------------
+
+SIGNING_KEY = "outputs-test-signing-key-0123456789abcdef"
+
+
+@pytest.fixture
+def keyed_rt(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A runtime (and its in-process workers) with COORD_SIGNING_KEY and
+    COORD_REQUIRE_SIGNED=1."""
+    from coordination.runtime.client import reset_embedded
+    from coordination.runtime.context import get_runtime
+    from tests.unit.support.sweeps import fresh_runtime
+
+    monkeypatch.setenv("COORD_SIGNING_KEY", SIGNING_KEY)
+    monkeypatch.setenv("COORD_REQUIRE_SIGNED", "1")
+    runtime = fresh_runtime()
+    yield runtime
+    reset_embedded()
+    get_runtime.cache_clear()
+
+
+def _start(rt: Runtime, catalog: Path) -> tuple[SweepService, str]:
+    """A sweep whose todos the test runs itself, one by one (no messages sent)."""
+    from coordination.dispatch import CeleryDispatcher
+    from coordination.sweeps.planning import new_sweep_id
+    from tests.unit.support.sweeps import StubApp
+
+    rt.dispatcher = CeleryDispatcher(StubApp(), rt.keys)
+
+    svc = SweepService(rt, catalog)
+    spec = svc.plan_spec(PLAN, strategy="levels", ignore_blockers=True)
+    return svc, svc.start_spec(spec, new_sweep_id(PLAN))
+
+
+def _deploy_chain(tmp_path: Path) -> Path:
+    """TODO-001 builds version 1.0; TODO-002 deploys what it is given (writes it down);
+    TODO-003 beside them."""
+    return write_catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "echo VERSION=1.0 > $COORD_OUTPUT"},
+        {"id": "TODO-002", "repo": "web", "blocked_by": ["TODO-001"],
+         "run": f'echo "$COORD_IN_TODO_001_VERSION $COORD_INPUTS" > {tmp_path}/deployed'},
+        {"id": "TODO-003", "repo": "jobs", "run": "echo OTHER=x > $COORD_OUTPUT"},
+    ])
+
+
+def test_with_a_key_honest_outputs_are_sealed_and_handed_on(keyed_rt: Runtime,
+                                                            tmp_path: Path) -> None:
+    from workers.runner import WorkerInfo, run_todo
+
+    svc, sid = _start(keyed_rt, _deploy_chain(tmp_path))
+    for t in ("TODO-001", "TODO-003", "TODO-002"):
+        run_todo(keyed_rt, sid, t, WorkerInfo(name="w"))
+    cp = keyed_rt.checkpoints.get(sid, "TODO-001") or {}
+    assert str((cp.get("outputs_seal") or {}).get("sig", "")).startswith("v1:"), cp
+    assert (tmp_path / "deployed").read_text().startswith("1.0 ")
+    st = svc.status(sid)
+    assert st["status"] == "succeeded" and "outputs_refused" not in st["todos"]["TODO-001"]
+
+
+@pytest.mark.parametrize("forge", ["unsigned", "copied from another todo"])
+def test_forged_outputs_fail_the_dependent_before_it_runs(keyed_rt: Runtime, tmp_path: Path,
+                                                          forge: str) -> None:
+    """A keyless Redis writer replaces the build's outputs in its checkpoint (or copies
+    another todo's sealed record there): the deploy fails without running, naming the
+    record; `sweep status` keeps showing the outputs with why they were refused, and a
+    sync leaves them out of the catalog."""
+    from workers.runner import WorkerInfo, run_todo
+
+    catalog = _deploy_chain(tmp_path)
+    svc, sid = _start(keyed_rt, catalog)
+    run_todo(keyed_rt, sid, "TODO-001", WorkerInfo(name="w"))
+    run_todo(keyed_rt, sid, "TODO-003", WorkerInfo(name="w"))
+    if forge == "unsigned":
+        keyed_rt.checkpoints.set_fields(sid, "TODO-001", outputs={"VERSION": "6.6.6"},
+                                        outputs_seal=None)
+    else:
+        other = keyed_rt.checkpoints.get(sid, "TODO-003") or {}
+        keyed_rt.checkpoints.set_fields(sid, "TODO-001", outputs=other["outputs"],
+                                        outputs_seal=other["outputs_seal"])
+    run_todo(keyed_rt, sid, "TODO-002", WorkerInfo(name="w"))
+    assert not (tmp_path / "deployed").exists()  # it never ran
+    st = svc.status(sid)
+    b = st["todos"]["TODO-002"]
+    assert b["status"] == "failed" and b["exit_code"] is None, b
+    record = f"outputs record of TODO-001 in sweep {sid}"
+    reason = b["reason"] or ""
+    assert "its inputs were refused" in reason and record in reason, reason
+    assert ("unsigned" if forge == "unsigned" else "signature invalid") in reason
+    a = st["todos"]["TODO-001"]
+    assert a["outputs"] and record in a.get("outputs_refused", ""), a  # status keeps outputs
+    svc.sync(sid)
+    synced = CatalogStore(catalog).load().todo("TODO-001")
+    assert synced is not None and synced.outputs == {}
+
+
+def test_an_undo_refuses_forged_outputs_of_its_own_change(keyed_rt: Runtime,
+                                                         tmp_path: Path) -> None:
+    """An undo gets what its change wrote (COORD_IN_<ITSELF>_*): forged after the change
+    ran, the undo fails without running; honest, it gets them."""
+    from workers.embedded import embedded_workers
+
+    got = tmp_path / "undone"
+    catalog = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "echo VERSION=1.0 > $COORD_OUTPUT",
+         "undo": f"echo $COORD_IN_TODO_001_VERSION >> {got}"},
+        {"id": "TODO-002", "repo": "web", "run": "echo V=2 > $COORD_OUTPUT",
+         "undo": f"echo $COORD_IN_TODO_002_V >> {got}"},
+    ])
+    svc = SweepService(keyed_rt, catalog)
+    with embedded_workers(keyed_rt, {"api": 1, "web": 1}):
+        sid = svc.start(PLAN, ignore_blockers=True)
+        assert svc.wait(sid, timeout=60)["status"] == "succeeded"
+        keyed_rt.checkpoints.set_fields(sid, "TODO-001", outputs={"VERSION": "6.6.6"})
+        svc.rollback(sid)
+        after = svc.wait(sid, timeout=60)
+    assert got.read_text().split() == ["2"]  # the honest undo ran with its value
+    a = after["todos"]["TODO-001"]
+    assert a["status"] == "compensation_failed", a
+    assert "its inputs were refused" in (a["reason"] or ""), a
+    assert f"outputs record of TODO-001 in sweep {sid}" in (a["reason"] or "")
+
+
+@pytest.mark.parametrize("forged", [False, True])
+def test_outputs_pass_through_a_gate_only_with_their_seal(keyed_rt: Runtime, tmp_path: Path,
+                                                          forged: bool) -> None:
+    """A gate's approval is bound to its predecessors' outputs as they are (gates.py), but
+    the todo after it reads them itself: rewritten while the gate waits, they fail it."""
+    import time
+
+    from workers.embedded import embedded_workers
+
+    got = tmp_path / "deployed"
+    catalog = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "echo VERSION=1.0 > $COORD_OUTPUT"},
+        {"id": "TODO-002", "repo": "api", "gate": {"approvals": 1},
+         "blocked_by": ["TODO-001"]},
+        {"id": "TODO-003", "repo": "web", "blocked_by": ["TODO-002"],
+         "run": f"echo $COORD_IN_TODO_001_VERSION > {got}"},
+    ], repos=("api", "web"))
+    svc = SweepService(keyed_rt, catalog)
+    with embedded_workers(keyed_rt, repos_of(svc)):
+        sid = svc.start(PLAN, strategy="eager")
+        end = time.monotonic() + 20
+        while svc.status(sid)["todos"]["TODO-002"]["status"] != "awaiting_approval":
+            assert time.monotonic() < end, svc.status(sid)
+            time.sleep(0.02)
+        if forged:
+            keyed_rt.checkpoints.set_fields(sid, "TODO-001", outputs={"VERSION": "6.6.6"})
+        svc.decide(sid, "TODO-002", "approve", who="bo")
+        st = svc.wait(sid, timeout=30)
+    deploy = st["todos"]["TODO-003"]
+    if not forged:
+        assert st["status"] == "succeeded" and got.read_text() == "1.0\n", st
+        return
+    assert deploy["status"] == "failed" and not got.exists(), deploy
+    assert f"outputs record of TODO-001 in sweep {sid}" in (deploy["reason"] or ""), deploy

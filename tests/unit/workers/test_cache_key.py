@@ -130,3 +130,98 @@ def test_a_racily_clean_file_is_left_to_git(repo: Path) -> None:
     file_mtime = (repo / "a.txt").stat().st_mtime_ns
     os.utime(repo / ".git" / "index", ns=(file_mtime, file_mtime))
     assert git_index.clean(str(repo), tree) is None
+
+
+# -- symlinks (#39 item 13): a link's target path, and what it points at when an input ----
+
+def key_with(cwd: Path, inputs: list[str]) -> tuple[str, dict[str, object]]:
+    p = compute(cwd=str(cwd), command="make", env={}, env_names=[], inputs=inputs, probes=[],
+                upstream={}, salt="s", run_probe=lambda p: "")
+    return p.key(), p.to_json()
+
+
+@pytest.fixture
+def linked(tmp_path: Path) -> Path:
+    """A checkout with a tracked link ``conf -> ../shared/a.conf`` (outside the repo,
+    as a deployment's config link is), both targets the same length."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "a.conf").write_text("mode=a\n")
+    (shared / "b.conf").write_text("mode=b\n")
+    d = tmp_path / "l"
+    d.mkdir()
+    (d / "x.txt").write_text("x\n")
+    os.symlink("../shared/a.conf", d / "conf")
+    git(d, "init", "-q")
+    git(d, "add", "-A")
+    git(d, "commit", "-qm", "init")
+    return d
+
+
+def retarget(link: Path, target: str) -> None:
+    link.unlink()
+    os.symlink(target, link)
+
+
+def test_a_retargeted_tracked_link_is_a_change(linked: Path) -> None:
+    before, old = key_with(linked, [])
+    assert key_with(linked, [])[0] == before  # (the second asks the index, no git status)
+    retarget(linked / "conf", "../shared/b.conf")
+    after, new = key_with(linked, [])
+    assert after != before
+    assert changed(old, new, str(linked)) == {"paths": ["conf"]}
+    retarget(linked / "conf", "../shared/a.conf")
+    assert key_with(linked, [])[0] == before  # the same target path: the same key
+
+
+def test_an_input_link_counts_what_it_points_at(linked: Path, tmp_path: Path) -> None:
+    """Without ``inputs:`` naming it, only the link's target path counts (git's view);
+    named, the content it points at counts too."""
+    plain, _ = key_with(linked, [])
+    named, old = key_with(linked, ["conf"])
+    (tmp_path / "shared" / "a.conf").write_text("mode=A\n")  # the target edited in place
+    assert key_with(linked, [])[0] == plain
+    after, new = key_with(linked, ["conf"])
+    assert after != named
+    assert changed(old, new, str(linked)) == {"inputs": ["conf"]}
+    assert str(new["inputs"]["conf"]).startswith("120000:")  # type: ignore[index]
+
+
+def test_an_untracked_input_link_counts_what_it_points_at(repo: Path, tmp_path: Path) -> None:
+    (tmp_path / "secret.txt").write_text("one\n")
+    os.symlink(str(tmp_path / "secret.txt"), repo / "token.local")
+    before, _ = key_with(repo, ["*.local"])
+    (tmp_path / "secret.txt").write_text("two\n")
+    assert key_with(repo, ["*.local"])[0] != before
+    (tmp_path / "secret.txt").unlink()  # dangling: still a key, another one
+    dangling, parts = key_with(repo, ["*.local"])
+    assert str(parts["inputs"]["token.local"]).endswith(":dangling")  # type: ignore[index]
+
+
+def test_an_input_link_to_a_directory_has_no_key(repo: Path, tmp_path: Path) -> None:
+    (tmp_path / "dir").mkdir()
+    os.symlink(str(tmp_path / "dir"), repo / "deps.local")
+    with pytest.raises(NoKey, match="deps.local, a symlink to a directory"):
+        key_with(repo, ["*.local"])
+
+
+def test_a_checkout_path_that_is_a_retargeted_link_keys_the_new_checkout(tmp_path: Path) -> None:
+    """A worker's checkout path may be a link (``current -> releases/1``): retargeted to
+    another checkout, the key is that checkout's, not the one the path led to before."""
+    releases = []
+    for n in ("1", "2"):
+        d = tmp_path / "releases" / n
+        d.mkdir(parents=True)
+        (d / "app.txt").write_text(f"release {n}\n")
+        git(d, "init", "-q")
+        git(d, "add", "-A")
+        git(d, "commit", "-qm", n)
+        releases.append(d)
+    current = tmp_path / "current"
+    os.symlink(releases[0], current)
+    first = key(current)
+    retarget(current, str(releases[1]))
+    assert key(current) != first
+    assert parts(current)["tree"] == parts(releases[1])["tree"] != parts(releases[0])["tree"]
+    retarget(current, str(releases[0]))
+    assert key(current) == first
