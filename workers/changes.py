@@ -55,12 +55,17 @@ class ChangeTurn:
             pass
         return turn
 
-    def leave(self, todo_id: str, ok: bool, reason: str | None) -> tuple[bool, str | None]:
-        """After the command ran (ok: it succeeded): the todo's outcome and reason."""
+    def leave(self, todo_id: str, ok: bool, reason: str | None, *,
+              exit_code: int | None = None, sweep: str | None = None,
+              run: int | None = None) -> tuple[bool, str | None]:
+        """After the command ran (ok: it succeeded): the todo's outcome and reason. A
+        verify todo's end is recorded (sealed) with ``exit_code``, ``sweep`` and ``run``,
+        a failure as well as a success."""
         if self.entered is None:
             return False, reason
         try:
-            leave(self.store, self.tc, self.repo, todo_id, self.entered, ok)
+            leave(self.store, self.tc, self.repo, todo_id, self.entered, ok,
+                  exit_code=exit_code, reason=reason, sweep=sweep, run=run)
         except (CoordError, OSError) as exc:
             log.warning("change %s: %s", self.tc["plan"], exc)
             return False, f"change commit in {self.repo}: {exc}"

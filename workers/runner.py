@@ -214,7 +214,8 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
     if refused is not None:
         reason = f"exit 0, but its results were refused: {refused}"
     if change is not None:
-        ok, reason = change.leave(t.id, ok, reason)
+        ok, reason = change.leave(t.id, ok, reason, sweep=sweep_id, run=turn.spec.run,
+                                  exit_code=None if result is None else result.exit_code)
     status = outcome_status(turn.spec, ok, stopped)
     exit_code = None if result is None else result.exit_code
     duration = round(total, 3)
