@@ -85,6 +85,25 @@ def _unverified(rt: Runtime, cp: ChangePlan) -> str | None:
     return "; ".join(str(b) for b in bad) or None
 
 
+def _drop(rt: Runtime, cp: ChangePlan, why: str) -> None:
+    """The change leaves the train unverified: ``failed_verification`` with ``why`` on
+    the train candidates it failed on; its worktrees go back to its own commits (the
+    train's merges of those ahead were never its own), which a fix is made on."""
+    st = rt.changes.read(cp.plan)
+    failed = current_candidates(cp, st)
+    own = rt.changes.own(cp.plan)
+    for repo, rec in st.repos.items():
+        if repo in own and failed.get(repo) not in (None, own[repo]):
+            g.git(rec.worktree, "reset", "--quiet", "--hard", own[repo])
+            # its base: where its own commits left the (since fetched) base
+            base = g.git(rec.worktree, "merge-base", own[repo], rec.base_sha, check=False)
+            rt.changes.set_repo(cp.plan, repo, RepoRecord(rec.base, rec.remote,
+                                                          base or rec.base_sha, own[repo],
+                                                          rec.worktree))
+    rt.changes.set_own(cp.plan, {})
+    rt.changes.drop(cp.plan, why, {r: s for r, s in failed.items() if s})
+
+
 def run_train(rt: Runtime, resolve: Resolve, verify: Verify) -> list[dict[str, Any]]:
     """Run the train to its end; one result per change that left it, in order."""
     results: list[dict[str, Any]] = []
@@ -104,8 +123,7 @@ def run_train(rt: Runtime, resolve: Resolve, verify: Verify) -> list[dict[str, A
             if why or cp is None:
                 why = why or f"{plan} is not a change"
                 if cp is not None:  # failed_verification, with why, until verified again
-                    now = current_candidates(cp, rt.changes.read(plan))
-                    rt.changes.drop(plan, why, {r: s for r, s in now.items() if s})
+                    _drop(rt, cp, why)
                 rt.changes.leave_train(plan)
                 results.append({"plan": plan, "state": "failed_verification", "reason": why})
                 failed = True
