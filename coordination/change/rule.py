@@ -140,24 +140,26 @@ def _short(sha: str | None) -> str:
     return (sha or "nothing")[:12]
 
 
-def _ended_at(cp: Checkpoint | None) -> float:
+def _ended_at(cp: Checkpoint | None, since: float) -> float:
+    """When a todo of the last sweep ended (else when it started, else the sweep's
+    creation ``since``: a todo skipped or cancelled unrun may carry neither)."""
     if not cp:
-        return 0.0
+        return since
     try:
-        return float(str(cp.get("finished_at") or cp.get("started_at") or 0))
+        return float(str(cp.get("finished_at") or cp.get("started_at") or since))
     except ValueError:
-        return 0.0
+        return since
 
 
-def _verify_verdict(rt: Runtime, cp: ChangePlan, todo: str, record: dict[str, Any] | None,
+def _verify_verdict(cp: ChangePlan, todo: str, record: dict[str, Any] | None,
                     cands: dict[str, str] | None, last: Checkpoint | None, sweep: str | None,
-                    policy: Any) -> VerifyVerdict:
+                    since: float, policy: Any) -> VerifyVerdict:
     status = str(last.get("status")) if last else None
     in_sweep = f" in the plan's last sweep {sweep}" if sweep else ""
     ran_on = record.get("shas") if isinstance(record, dict) else None
     ran: dict[str, str] | None = dict(ran_on) if isinstance(ran_on, dict) else None
     if status in (TodoStatus.skipped, TodoStatus.cancelled) and (
-            record is None or _ended_at(last) >= float(record.get("at") or 0)):
+            record is None or _ended_at(last, since) >= float(record.get("at") or 0)):
         reason = last.get("reason") if last else None
         return VerifyVerdict(status, ran, f"{todo} was {status}{in_sweep}"
                              + (f" ({reason})" if reason else "")
@@ -188,10 +190,14 @@ def _verify_verdict(rt: Runtime, cp: ChangePlan, todo: str, record: dict[str, An
     return VerifyVerdict("passed", ran, None)
 
 
-def _gate_verdict(gate: str, last: Checkpoint | None, sweep: str | None) -> GateVerdict:
+def _gate_verdict(gate: str, last: Checkpoint | None, sweep: str | None,
+                  gone: bool) -> GateVerdict:
     if sweep is None:
         return GateVerdict("missing", [], f"gate {gate}: the plan was not swept since it "
                            "became a change (coord plan sweep)")
+    if gone:
+        return GateVerdict("missing", [], f"gate {gate}: the plan's last sweep {sweep} is "
+                           "gone from Redis (expired): sweep the plan again")
     status = str(last.get("status")) if last else str(TodoStatus.pending)
     approvals = [str(u) for u in (last.get("approvals") if last else None) or []]
     verdict = GATE_VERDICTS.get(status, "missing")  # type: ignore[call-overload]
@@ -232,13 +238,18 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
         j.blockers.append(Blocker("verify", cp.plan, f"{cp.plan} has no verify todo: add "
                                   "one with verify: true"))
     ids = sorted({*cp.verify_todos, *cp.gates, *cp.todos})
-    last: dict[str, Checkpoint] = (rt.checkpoints.get_all(st.sweep, ids)
-                                   if st.sweep and ids else {})
+    last: dict[str, Checkpoint] = {}
+    since, gone = 0.0, False
+    if st.sweep:
+        rec = rt.checkpoints.get_sweep_fields(st.sweep, ("created_at",))
+        gone = rec is None
+        since = float(str((rec or {}).get("created_at") or 0))
+        last = rt.checkpoints.get_all(st.sweep, ids) if ids and not gone else {}
     policy = evidence.policy_of(rt.settings)
     moved: dict[str, str] = {}
     for todo in cp.verify_todos:
-        v = _verify_verdict(rt, cp, todo, st.verifies.get(todo), cands, last.get(todo),
-                            st.sweep, policy)
+        v = _verify_verdict(cp, todo, st.verifies.get(todo), cands, last.get(todo),
+                            st.sweep, since, policy)
         j.verify[todo] = v
         if v.verdict == "passed":
             continue
@@ -252,10 +263,14 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
                                    f"{todo} ran on it: verify again")
     j.blockers.extend(Blocker("repo", r, why) for r, why in sorted(moved.items()))
     for gate in cp.gates:
-        gv = _gate_verdict(gate, last.get(gate), st.sweep)
+        gv = _gate_verdict(gate, last.get(gate), st.sweep, gone)
         j.gates[gate] = gv
         if gv.verdict != "approved":
             j.blockers.append(Blocker("gate", gate, gv.why or gv.verdict))
+    if gone:
+        j.blockers.append(Blocker("run", cp.plan, f"the plan's last sweep {st.sweep} is gone "
+                                  "from Redis (expired): what it ran cannot be checked; sweep "
+                                  f"the plan again (coord plan sweep {cp.plan})"))
     skip = {*cp.verify_todos, *cp.gates}
     for todo in cp.todos:
         cpt = last.get(todo)

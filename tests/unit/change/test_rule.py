@@ -145,3 +145,13 @@ def test_a_dropped_change_stays_failed_verification_until_it_passes_on_new_candi
     rt.changes.record_verify(PLAN, "TODO-101", "api", new)
     j = judge(rt, cp, candidates=dict(new))
     assert not j.dropped and j.landable
+
+
+def test_a_last_sweep_gone_from_redis_blocks(rt: Runtime) -> None:
+    cp = plan(("TODO-101",), gates=("TODO-050",))
+    candidates(rt)
+    rt.changes.record_verify(PLAN, "TODO-101", "api", SET)
+    rt.changes.note_sweep(PLAN, "s-expired")
+    j = judge(rt, cp, candidates=dict(SET))
+    assert [(b.kind, b.id) for b in j.blockers] == [("gate", "TODO-050"), ("run", PLAN)]
+    assert all("s-expired is gone" in b.why for b in j.blockers)
