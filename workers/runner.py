@@ -215,7 +215,9 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
         reason = f"exit 0, but its results were refused: {refused}"
     if change is not None:
         ok, reason = change.leave(t.id, ok, reason, sweep=sweep_id, run=turn.spec.run,
-                                  exit_code=None if result is None else result.exit_code)
+                                  exit_code=None if result is None else result.exit_code,
+                                  output=None if result is None else result.output_tail(
+                                      rt.settings.output_tail_bytes))
     status = outcome_status(turn.spec, ok, stopped)
     exit_code = None if result is None else result.exit_code
     duration = round(total, 3)

@@ -182,11 +182,13 @@ def _verify_verdict(cp: ChangePlan, todo: str, record: dict[str, Any] | None,
     if record.get("ok") is not True:
         code = record.get("exit_code")
         reason = record.get("reason")
+        last = record.get("last")
         return VerifyVerdict("failed", ran, f"{todo} failed on these candidates"
+                             + (f" in sweep {record.get('sweep')}" if record.get("sweep") else "")
                              + (f" (exit {code})" if code is not None else "")
                              + (f": {reason}" if reason and reason != f"exit {code}" else "")
-                             + (f" in sweep {record.get('sweep')}" if record.get("sweep") else "")
-                             + ": fix the change and run it again")
+                             + (f": {last}" if last else "")
+                             + "; fix the change and run it again")
     return VerifyVerdict("passed", ran, None)
 
 

@@ -4,7 +4,8 @@ Fields (JSON values unless said):
 
     repo:<R>        {"base", "remote", "base_sha", "candidate", "worktree", "at"}
     verify:<TODO>   the last end of a verify todo: {"shas": {R: candidate SHA}: the set it
-                    ran on, "ok", "exit_code", "reason", "repo", "sweep", "run", "at",
+                    ran on, "ok", "exit_code", "reason", "last" (a failure's last line of
+                    output), "repo", "sweep", "run", "at",
                     "sig", "kid"}, sealed (:mod:`.evidence`, kind ``verify``) about
                     :func:`verify_about` (plan, todo, that set); written by the worker
                     for a success and a failure alike
@@ -134,12 +135,13 @@ class ChangeStore:
 
     def record_verify(self, plan: str, todo: str, repo: str, shas: dict[str, str], *,
                       ok: bool = True, exit_code: int | None = 0, reason: str | None = None,
-                      sweep: str | None = None, run: int | None = None) -> dict[str, Any]:
+                      sweep: str | None = None, run: int | None = None,
+                      last: str | None = None) -> dict[str, Any]:
         """How verify todo ``todo`` (run in ``repo``) ended on the candidate set ``shas``,
         sealed with COORD_SIGNING_KEY when this process has it; the record written.
         A success and a failure alike: the last end of the todo is what it says."""
         body = {"repo": repo, "shas": dict(shas), "ok": bool(ok), "exit_code": exit_code,
-                "reason": reason, "sweep": sweep, "run": run, "at": time.time()}
+                "reason": reason, "last": last, "sweep": sweep, "run": run, "at": time.time()}
         doc = evidence.seal("verify", verify_about(plan, todo, shas), body, self.signing_keys)
         self.r.hset(self.keys.change(plan), f"verify:{todo}", json.dumps(doc))
         return doc

@@ -101,6 +101,7 @@ def test_a_verify_todo_failing_in_one_repo_blocks_land_dry_run_and_the_train(
     assert {t: v["verdict"] for t, v in doc["verify"].items()} == {
         "TODO-101": "passed", "TODO-102": "passed", "TODO-103": "failed"}
     assert "exit 3" in doc["verify"]["TODO-103"]["why"]
+    assert "BROKEN in api" in doc["verify"]["TODO-103"]["why"]  # its last line
     assert doc["verify"]["TODO-101"]["candidates"] == {
         n: r["candidate"] for n, r in doc["repos"].items()}
     # no repo is verified by the other repos' verify todos: the set failed
