@@ -91,8 +91,13 @@ def _say_blockers(blockers: list[dict[str, str]]) -> None:
 @json_option
 @click.pass_obj
 def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -> None:
-    """Land a verified change: prepare (verified, bases unchanged, signed manifest),
-    then each repo in dependency order; on a failure, revert what landed.
+    """Land a verified change: prepare (the landing rule: every verify todo passed on
+    the current candidates, every gate approved, nothing of the plan's last sweep
+    failed; bases unchanged; a signed manifest), then each repo in dependency order;
+    on a failure, revert what landed.
+
+    --dry-run lists every blocker (which verify todo, which gate, which repo moved)
+    and exits 1 when there is one (--json: a document with "blockers").
 
     A landing killed half-way is carried on by running this again: each step is
     recognised on the remote by its SHA, nothing is pushed twice. Exit 1 when the
