@@ -55,12 +55,23 @@ class ChangeTurn:
             pass
         return turn
 
-    def leave(self, todo_id: str, ok: bool, reason: str | None) -> tuple[bool, str | None]:
-        """After the command ran (ok: it succeeded): the todo's outcome and reason."""
+    def leave(self, todo_id: str, ok: bool, reason: str | None, *,
+              exit_code: int | None = None, sweep: str | None = None,
+              run: int | None = None, output: str | None = None) -> tuple[bool, str | None]:
+        """After the command ran (ok: it succeeded): the todo's outcome and reason. A
+        verify todo's end is recorded (sealed) with ``exit_code``, ``sweep`` and ``run``,
+        a failure as well as a success (a failure with its output's last line)."""
         if self.entered is None:
             return False, reason
+        last = None
+        if not ok and output:
+            from coordination.sweeps.reading import last_lines  # lazy: a failure's only
+
+            lines = [ln for _, part in last_lines(output, 1) for ln in part]
+            last = lines[-1].strip()[:300] if lines else None
         try:
-            leave(self.store, self.tc, self.repo, todo_id, self.entered, ok)
+            leave(self.store, self.tc, self.repo, todo_id, self.entered, ok,
+                  exit_code=exit_code, reason=reason, sweep=sweep, run=run, last=last)
         except (CoordError, OSError) as exc:
             log.warning("change %s: %s", self.tc["plan"], exc)
             return False, f"change commit in {self.repo}: {exc}"

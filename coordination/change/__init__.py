@@ -2,14 +2,18 @@
 
 A plan with ``change:`` runs its todos in a worktree of the change branch of each
 repo (never in the user's checkout); its ``commit:`` todos commit there, its
-``verify:`` todos run against every repo's candidate. ``coord change land``
-lands the candidates in dependency order, and puts back what it landed when a
-step fails.
+``verify:`` todos run against every repo's candidate (the candidate set).
+``coord change land`` lands the candidates in dependency order, and puts back
+what it landed when a step fails; it lands only what the landing rule allows.
 
     model.py      the change of a plan as the catalog says it (pure)
     git.py        the git commands coord runs (subprocess; no state)
     worktrees.py  one worktree per repo and branch, created from the base, reused
-    todos.py      a worker's side: the todo's cwd and env, its commit, its candidate
+    todos.py      a worker's side: the todo's cwd and env, its commit, its candidate,
+                  a verify todo's end recorded (sealed) on the set it ran on
+    rule.py       the landing rule: landable or not, and every blocker (one function:
+                  land, --dry-run, the train and status all call it)
+    reading.py    ``coord change status``: the status document (CLI, web view, MCP)
     landing.py    prepare, commit, undo, resume (the manifest in Redis)
     revert.py     ``coord change revert``: a landed change taken back out, consumers first
     train.py      the merge train: changes verified on top of those ahead

@@ -1,10 +1,12 @@
 """Landing a change: prepare, commit, undo, resume.
 
-**Prepare** checks every repo: its candidate (the worktree's HEAD) verified by a
-verify todo that ran on it, its base unchanged on the remote since the branch
+**Prepare** checks every repo: its base unchanged on the remote since the branch
 was made (a moved base is merged into the branch, which makes it unverified:
 the landing is refused and says so; a merge that conflicts leaves the repo
-``conflict``). Then the manifest (per repo: base SHA, candidate SHA, order) is
+``conflict``); then the landing rule (:func:`coordination.change.rule.judge`) on
+the candidate set it would land (each worktree's HEAD): every verify todo passed
+on exactly that set, every gate approved, nothing of the plan's last sweep
+failed. Then the manifest (per repo: base SHA, candidate SHA, order) is
 recorded in Redis, signed like sweep specs, and the change is ``landing``.
 
 **Commit** lands repos in dependency order, each under every slot of its repo
@@ -39,6 +41,7 @@ from typing import Any, TypedDict
 from coordination.change import git as g
 from coordination.change import worktrees
 from coordination.change.model import ChangePlan
+from coordination.change.rule import Blocker, current_candidates, judge
 from coordination.errors import ChangeNotReady, OperationFailed
 from coordination.runtime.changes import ChangeState, ChangeStore, RepoRecord
 from coordination.runtime.context import Runtime
@@ -86,6 +89,8 @@ class Prepared:
     problems: list[str] = field(default_factory=list)
     manifest: Manifest | None = None
     resumed: bool = False
+    #: every reason it is not ready, as the landing rule says them (problems: their text)
+    blockers: list[Blocker] = field(default_factory=list)
 
 
 @dataclass
@@ -137,20 +142,26 @@ class Lander:
         st = store.read(cp.plan)
         if st.state == CS.landing and st.manifest:
             return Prepared(ok=True, manifest=self._manifest(st), resumed=True)
-        problems: list[str] = []
+        blockers: list[Blocker] = []
         recs: dict[str, RepoRecord] = {}
-        if not cp.verify_todos:
-            problems.append(f"{cp.plan} has no verify todo: add one with verify: true")
         # Each repo's check is a few git commands, a fetch among them: all repos at once.
         with ThreadPoolExecutor(max_workers=min(8, max(1, len(cp.targets)))) as pool:
             checked = list(pool.map(lambda r: self._check(st, r, dry_run), cp.targets))
         for repo, (problem, rec) in zip(cp.targets, checked):
             if problem:
-                problems.append(problem)
+                blockers.append(Blocker("repo", repo, problem.removeprefix(f"{repo}: ")))
             elif rec is not None:
                 recs[repo] = rec
-        if problems:
-            return Prepared(ok=False, problems=problems)
+        # The landing rule, on the candidates this landing would push (a repo whose
+        # check failed: its worktree's HEAD now), with the state as the checks left it.
+        st = store.read(cp.plan)
+        now = current_candidates(cp, st)
+        now.update({r: rec.candidate for r, rec in recs.items()})
+        told = {b.id for b in blockers}
+        blockers += [b for b in judge(self.rt, cp, st, now).blockers
+                     if not (b.kind == "repo" and b.id in told)]
+        if blockers:
+            return Prepared(ok=False, problems=[str(b) for b in blockers], blockers=blockers)
         manifest = Manifest(plan=cp.plan, branch=cp.branch, land=cp.land, created=int(time.time()),
                             repos=[ManifestRepo(repo=r, order=i, remote=t.remote, base=t.base,
                                                 base_sha=recs[r].base_sha,
@@ -169,7 +180,8 @@ class Lander:
 
     def _check(self, st: ChangeState, repo: str,
                dry_run: bool) -> tuple[str | None, RepoRecord | None]:
-        """One repo's part of prepare: why it is not ready, or its record to land."""
+        """One repo's part of prepare: why its base or branch is not ready (``repo:
+        why``), or its record to land."""
         cp, store, t = self.cp, self.store, self.cp.targets[repo]
         rec = st.repos.get(repo)
         if rec is None:
@@ -194,10 +206,7 @@ class Lander:
         if not g.is_ancestor(wt, rec.base_sha, rec.candidate):
             return (f"{repo}: the candidate {rec.candidate[:12]} does not contain its base "
                     f"{rec.base_sha[:12]}"), None
-        if not any(v.get("shas", {}).get(repo) == rec.candidate for v in st.verifies.values()):
-            return (f"{repo}: candidate {rec.candidate[:12]} is not verified (run the plan's "
-                    f"verify todos: {', '.join(cp.verify_todos)})"), None
-        return None, rec
+        return None, rec  # verified or not: the landing rule's to say (prepare)
 
     def _base_moved(self, repo: str, rec: RepoRecord, now: str | None, dry_run: bool,
                     last: dict[str, Any]) -> str | RepoRecord:

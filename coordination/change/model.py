@@ -57,6 +57,8 @@ class ChangePlan:
     targets: dict[str, Target] = field(default_factory=dict)
     verify_todos: tuple[str, ...] = ()
     todos: tuple[str, ...] = ()
+    #: the plan's todos with ``gate:`` (people approve them in the plan's sweep)
+    gates: tuple[str, ...] = ()
 
     @property
     def order(self) -> list[str]:
@@ -128,4 +130,5 @@ def change_of(catalog: Catalog, plan_id: str, base_dir: Path) -> ChangePlan:
         )
     return ChangePlan(plan=plan_id, branch=ch.branch, land=ch.land, targets=targets,
                       verify_todos=tuple(t.id for t in todos if t.verify),
-                      todos=tuple(t.id for t in todos))
+                      todos=tuple(t.id for t in todos),
+                      gates=tuple(t.id for t in todos if t.gate is not None))

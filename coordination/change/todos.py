@@ -3,9 +3,10 @@
 :func:`enter` before the command: the repo's worktree of the change branch
 (created from the base on first use), and for a ``verify:`` todo every repo's
 candidate worktree and SHA in its env. :func:`leave` after it: a ``commit:``
-todo's commit, the repo's candidate recorded, and a verify todo that succeeded
-recorded against the SHAs it was given (a candidate that moves since is no
-longer verified by it: see :meth:`coordination.runtime.changes.ChangeState.verified_by`).
+todo's commit, the repo's candidate recorded, and a verify todo's end (success
+or failure) recorded, sealed, against the candidate set it was given: every
+repo's SHA (a set that moves since is no longer verified by it; see the landing
+rule, :mod:`coordination.change.rule`).
 """
 
 from __future__ import annotations
@@ -54,9 +55,13 @@ def enter(store: ChangeStore, tc: TodoChange, repo: str, checkout: str) -> Enter
 
 
 def leave(store: ChangeStore, tc: TodoChange, repo: str, todo_id: str, entered: Entered,
-          ok: bool) -> str | None:
+          ok: bool, *, exit_code: int | None = None, reason: str | None = None,
+          sweep: str | None = None, run: int | None = None,
+          last: str | None = None) -> str | None:
     """After the command: commit (``commit:``, on success), record the candidate, and
-    the verification (``verify:``, on success). Returns the new candidate."""
+    how a ``verify:`` todo ended on the set it ran on (a success or a failure: a
+    failure vetoes that set; ``exit_code``, ``reason``, ``sweep``, ``run`` and a
+    failure's ``last`` line of output go into the record). Returns the new candidate."""
     if ok and tc["commit"]:
         worktrees.commit_all(entered.cwd, tc["commit"])
     sha = g.head(entered.cwd)
@@ -64,6 +69,9 @@ def leave(store: ChangeStore, tc: TodoChange, repo: str, todo_id: str, entered: 
     if known is not None and known.candidate != sha:
         store.set_repo(tc["plan"], repo, RepoRecord(known.base, known.remote, known.base_sha,
                                                     sha, known.worktree))
-    if ok and tc["verify"]:
-        store.record_verify(tc["plan"], todo_id, repo, entered.shas)
+    if tc["verify"]:
+        store.record_verify(tc["plan"], todo_id, repo, entered.shas, ok=ok,
+                            exit_code=exit_code,
+                            reason=None if ok else reason, sweep=sweep, run=run,
+                            last=None if ok else last)
     return sha

@@ -9,6 +9,14 @@ train and the pass starts again: those behind it are rebuilt from their own
 commits without it and verified again. Once every change of the train is
 verified, they land head first; one whose landing fails (reverted) leaves the
 train, and those behind it verify again without it.
+
+A change is verified when the landing rule (:func:`coordination.change.rule.judge`)
+finds every verify todo passed on its train candidates (the verify callback's
+word alone is not enough: the records it left are). One that is not leaves the
+train ``failed_verification`` with the real reason (which todo, its exit code,
+its last line) and stays so until a verify todo passes on new candidates; it
+lands (through :meth:`Lander.land`, the same rule) only once ahead of nothing
+failing.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from coordination.change import git as g
 from coordination.change import worktrees
 from coordination.change.landing import Lander
 from coordination.change.model import ChangePlan
+from coordination.change.rule import current_candidates, judge
 from coordination.errors import CoordError
 from coordination.runtime.changes import RepoRecord
 from coordination.runtime.context import Runtime
@@ -68,6 +77,33 @@ def _build(rt: Runtime, cp: ChangePlan, ahead: dict[str, list[tuple[str, str]]])
     return None
 
 
+def _unverified(rt: Runtime, cp: ChangePlan) -> str | None:
+    """Why the landing rule does not find ``cp`` verified on its train candidates
+    (its verify todos' records), or None."""
+    j = judge(rt, cp)
+    bad = [b for b in j.blockers if b.kind in ("verify", "evidence", "repo")]
+    return "; ".join(str(b) for b in bad) or None
+
+
+def _drop(rt: Runtime, cp: ChangePlan, why: str) -> None:
+    """The change leaves the train unverified: ``failed_verification`` with ``why`` on
+    the train candidates it failed on; its worktrees go back to its own commits (the
+    train's merges of those ahead were never its own), which a fix is made on."""
+    st = rt.changes.read(cp.plan)
+    failed = current_candidates(cp, st)
+    own = rt.changes.own(cp.plan)
+    for repo, rec in st.repos.items():
+        if repo in own and failed.get(repo) not in (None, own[repo]):
+            g.git(rec.worktree, "reset", "--quiet", "--hard", own[repo])
+            # its base: where its own commits left the (since fetched) base
+            base = g.git(rec.worktree, "merge-base", own[repo], rec.base_sha, check=False)
+            rt.changes.set_repo(cp.plan, repo, RepoRecord(rec.base, rec.remote,
+                                                          base or rec.base_sha, own[repo],
+                                                          rec.worktree))
+    rt.changes.set_own(cp.plan, {})
+    rt.changes.drop(cp.plan, why, {r: s for r, s in failed.items() if s})
+
+
 def run_train(rt: Runtime, resolve: Resolve, verify: Verify) -> list[dict[str, Any]]:
     """Run the train to its end; one result per change that left it, in order."""
     results: list[dict[str, Any]] = []
@@ -78,12 +114,16 @@ def run_train(rt: Runtime, resolve: Resolve, verify: Verify) -> list[dict[str, A
         ahead: dict[str, list[tuple[str, str]]] = {}
         failed = False
         for plan in train:
+            cp: ChangePlan | None = None
             try:
                 cp, _ = resolve(plan)
-                why = _build(rt, cp, ahead) or verify(cp)
+                why = _build(rt, cp, ahead) or verify(cp) or _unverified(rt, cp)
             except CoordError as exc:
                 why = str(exc)
-            if why:
+            if why or cp is None:
+                why = why or f"{plan} is not a change"
+                if cp is not None:  # failed_verification, with why, until verified again
+                    _drop(rt, cp, why)
                 rt.changes.leave_train(plan)
                 results.append({"plan": plan, "state": "failed_verification", "reason": why})
                 failed = True

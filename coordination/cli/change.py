@@ -9,7 +9,7 @@ import click
 
 from coordination.change.landing import Lander
 from coordination.change.model import ChangePlan, change_of
-from coordination.change.reading import document
+from coordination.change.reading import status_document
 from coordination.change.train import run_train
 from coordination.cli.change_verify import verify_with_sweep
 from coordination.cli.context import Context
@@ -47,15 +47,17 @@ def change() -> None:
 @json_option
 @click.pass_obj
 def status(obj: Context, plan_id: str, as_json: bool) -> None:
-    """Per repo: base, candidate, verified by, landed SHA, state.
+    """Per repo: base, candidate (its worktree's HEAD now), verified by, landed, state;
+    per verify todo and gate its verdict on the current candidates; and whether the
+    change may land, with every reason it may not.
 
     \b
     Example:
       coord change status PLAN-004 --json | jq '.repos[] | {repo, state}'
+      coord change status PLAN-004 --json | jq '.blockers'
     """
-    cp, _ = _change(obj, plan_id)
-    rt = _runtime(obj)
-    doc = document(cp, rt.changes.read(plan_id), rt.changes.train())
+    store = obj.manager.store
+    doc = status_document(_runtime(obj), store.load(), store.base_dir, plan_id)
 
     def human(d: Any) -> None:
         say(f"{esc(d['plan'])} ({esc(d['branch'])}, land: {d['land']}): {d['state']}"
@@ -64,8 +66,21 @@ def status(obj: Context, plan_id: str, as_json: bool) -> None:
               [(r["order"], esc(r["repo"]), f"{esc(r['base'])} {(r['base_sha'] or '')[:10]}",
                 (r["candidate"] or "")[:10], esc(", ".join(r["verified_by"])),
                 (r["landed"] or "")[:10], r["state"]) for r in d["repos"].values()])
+        for tid, v in d["verify"].items():
+            say(f"verify {esc(tid)}: {v['verdict']}" + (f" - {esc(v['why'])}" if v["why"] else ""))
+        for tid, v in d["gates"].items():
+            say(f"gate {esc(tid)}: {v['verdict']}"
+                + (f" ({esc(', '.join(v['approvals']))})" if v["approvals"] else "")
+                + (f" - {esc(v['why'])}" if v["why"] else ""))
+        say("landable" if d["landable"] else "not landable:")
+        _say_blockers(d["blockers"])
 
     emit(as_json, doc, human)
+
+
+def _say_blockers(blockers: list[dict[str, str]]) -> None:
+    for b in blockers:
+        say(f"  {b['kind']} {esc(b['id'])}: {esc(b['why'])}")
 
 
 @change.command()
@@ -76,8 +91,13 @@ def status(obj: Context, plan_id: str, as_json: bool) -> None:
 @json_option
 @click.pass_obj
 def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -> None:
-    """Land a verified change: prepare (verified, bases unchanged, signed manifest),
-    then each repo in dependency order; on a failure, revert what landed.
+    """Land a verified change: prepare (the landing rule: every verify todo passed on
+    the current candidates, every gate approved, nothing of the plan's last sweep
+    failed; bases unchanged; a signed manifest), then each repo in dependency order;
+    on a failure, revert what landed.
+
+    --dry-run lists every blocker (which verify todo, which gate, which repo moved)
+    and exits 1 when there is one (--json: a document with "blockers").
 
     A landing killed half-way is carried on by running this again: each step is
     recognised on the remote by its SHA, nothing is pushed twice. Exit 1 when the
@@ -94,11 +114,15 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
     prep = lander.prepare(dry_run=dry_run)
     if not prep.ok:
         if as_json:
-            print_json({"plan": plan_id, "state": "not_ready", "problems": prep.problems})
-        raise ChangeNotReady(f"{plan_id} is not ready to land:\n  " + "\n  ".join(prep.problems))
+            print_json({"plan": plan_id, "state": "not_ready", "dry_run": dry_run,
+                        "landable": False, "problems": prep.problems,
+                        "blockers": [b.document() for b in prep.blockers]})
+        raise ChangeNotReady(f"{plan_id} is not ready to land:\n  " + "\n  ".join(
+            f"{b.kind} {b}" for b in prep.blockers))
     assert prep.manifest is not None
     if dry_run:
-        doc: dict[str, Any] = {"plan": plan_id, "dry_run": True, "manifest": prep.manifest}
+        doc: dict[str, Any] = {"plan": plan_id, "dry_run": True, "landable": True,
+                               "blockers": [], "manifest": prep.manifest}
 
         def ready(d: dict[str, Any]) -> None:
             say(f"{plan_id} is ready: would land " + " -> ".join(

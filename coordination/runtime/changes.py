@@ -3,10 +3,19 @@
 Fields (JSON values unless said):
 
     repo:<R>        {"base", "remote", "base_sha", "candidate", "worktree", "at"}
-    verify:<TODO>   {"repo", "shas": {R: candidate SHA it ran against}, "at"}
+    verify:<TODO>   the last end of a verify todo: {"shas": {R: candidate SHA}: the set it
+                    ran on, "ok", "exit_code", "reason", "last" (a failure's last line of
+                    output), "repo", "sweep", "run", "at",
+                    "sig", "kid"}, sealed (:mod:`.evidence`, kind ``verify``) about
+                    :func:`verify_about` (plan, todo, that set); written by the worker
+                    for a success and a failure alike
+    sweep           the id of the plan's last sweep (``coord plan sweep``), noted when
+                    it starts: its gates' and todos' statuses are the landing rule's
     conflict:<R>    why merging a moved base into the branch failed (text)
-    state           the change's last landing: landing | landed | reverted | revert_failed
-    reason          why it ended reverted or revert_failed (text)
+    state           the change's last landing: landing | landed | reverted |
+                    revert_failed; or failed_verification: the merge train dropped it
+    reason          why it ended reverted, revert_failed or failed_verification (text)
+    dropped         {"shas": {R: SHA}, "at"}: the candidate set the train dropped it on
     manifest        the landing manifest (JSON text, exactly as signed)
     manifest_sig    its signature (``v2:<hex>``), manifest_key_id: the key's id
     own             a queued change's own candidates {R: SHA} (the merge train's)
@@ -27,6 +36,7 @@ from typing import Any
 import redis
 
 from coordination.keys import Keys
+from coordination.runtime import evidence
 from coordination.runtime.client import lua
 from coordination.runtime.leases import Lease, new_token
 
@@ -53,14 +63,21 @@ class ChangeState:
     manifest: str | None
     manifest_sig: str | None
     manifest_key_id: str | None
+    #: the plan's last sweep (None: never swept since 0.4)
+    sweep: str | None = None
+    #: the train's drop: {"shas", "at"} (None: not dropped)
+    dropped: dict[str, Any] | None = None
 
-    def verified_by(self, repo: str) -> list[str]:
-        """The verify todos that ran against ``repo``'s current candidate."""
-        rec = self.repos.get(repo)
-        if rec is None:
-            return []
-        return sorted(t for t, v in self.verifies.items()
-                      if v.get("shas", {}).get(repo) == rec.candidate)
+
+#: The change state the merge train leaves a change in when it drops it.
+FAILED_VERIFICATION = "failed_verification"
+
+
+def verify_about(plan: str, todo: str, shas: dict[str, str]) -> dict[str, Any]:
+    """What a verify record is about (sealed with it, never stored): the plan, the
+    verify todo, and the candidate set it ran on. A reader passes the set it judges
+    (every repo's candidate now): a record of another set, plan or todo fails."""
+    return {"plan": plan, "todo": todo, "candidates": dict(sorted(shas.items()))}
 
 
 def _loads(v: str) -> Any:
@@ -71,10 +88,13 @@ def _loads(v: str) -> Any:
 
 
 class ChangeStore:
-    def __init__(self, r: redis.Redis, keys: Keys, lease_ttl: float) -> None:
+    def __init__(self, r: redis.Redis, keys: Keys, lease_ttl: float,
+                 signing_keys: tuple[str, ...] | list[str] = ()) -> None:
         self.r = r
         self.keys = keys
         self.ttl_ms = max(1, int(lease_ttl * 1000))
+        #: COORD_SIGNING_KEY (and the previous one): verify records are sealed with the first
+        self.signing_keys = tuple(signing_keys)
 
     def read(self, plan: str) -> ChangeState:
         raw: dict[str, str] = self.r.hgetall(self.keys.change(plan))  # type: ignore[assignment]
@@ -92,9 +112,11 @@ class ChangeStore:
                 conflicts[name] = v
             elif kind == "step":
                 steps[name] = _loads(v)
+        dropped = _loads(raw["dropped"]) if raw.get("dropped") else None
         return ChangeState(repos, verifies, conflicts, steps, raw.get("state"), raw.get("reason"),
                            raw.get("manifest"), raw.get("manifest_sig"),
-                           raw.get("manifest_key_id"))
+                           raw.get("manifest_key_id"), raw.get("sweep") or None,
+                           dropped if isinstance(dropped, dict) else None)
 
     def set_repo(self, plan: str, repo: str, rec: RepoRecord) -> None:
         """A repo's base and candidate as its worktree has them now. A candidate that
@@ -111,9 +133,31 @@ class ChangeStore:
     def set_conflict(self, plan: str, repo: str, why: str) -> None:
         self.r.hset(self.keys.change(plan), f"conflict:{repo}", why)
 
-    def record_verify(self, plan: str, todo: str, repo: str, shas: dict[str, str]) -> None:
-        self.r.hset(self.keys.change(plan), f"verify:{todo}",
-                    json.dumps({"repo": repo, "shas": shas, "at": time.time()}))
+    def record_verify(self, plan: str, todo: str, repo: str, shas: dict[str, str], *,
+                      ok: bool = True, exit_code: int | None = 0, reason: str | None = None,
+                      sweep: str | None = None, run: int | None = None,
+                      last: str | None = None) -> dict[str, Any]:
+        """How verify todo ``todo`` (run in ``repo``) ended on the candidate set ``shas``,
+        sealed with COORD_SIGNING_KEY when this process has it; the record written.
+        A success and a failure alike: the last end of the todo is what it says."""
+        body = {"repo": repo, "shas": dict(shas), "ok": bool(ok), "exit_code": exit_code,
+                "reason": reason, "last": last, "sweep": sweep, "run": run, "at": time.time()}
+        doc = evidence.seal("verify", verify_about(plan, todo, shas), body, self.signing_keys)
+        self.r.hset(self.keys.change(plan), f"verify:{todo}", json.dumps(doc))
+        return doc
+
+    def note_sweep(self, plan: str, sweep_id: str) -> None:
+        """``sweep_id`` is the plan's last sweep (a sweep of the plan starts)."""
+        self.r.hset(self.keys.change(plan), "sweep", sweep_id)
+
+    def drop(self, plan: str, reason: str, shas: dict[str, str]) -> None:
+        """The merge train dropped the change: ``failed_verification`` with why, on the
+        candidate set ``shas`` (it stays so until a verify todo passes on another set)."""
+        with self.r.pipeline(transaction=True) as p:
+            p.hset(self.keys.change(plan), mapping={
+                "state": FAILED_VERIFICATION, "reason": reason,
+                "dropped": json.dumps({"shas": shas, "at": time.time()})})
+            p.execute()
 
     def begin_landing(self, plan: str, manifest: str, sig: dict[str, str]) -> None:
         """A new landing: its manifest, state ``landing``, the last landing's steps gone."""

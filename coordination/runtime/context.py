@@ -176,7 +176,8 @@ class Runtime:
         """Cross-repo changes' state (``coord change``), in the Redis this runtime talks to."""
         from coordination.runtime.changes import ChangeStore  # lazy: only changes need it
 
-        return ChangeStore(self.redis, self.keys, self.settings.lease_ttl)
+        return ChangeStore(self.redis, self.keys, self.settings.lease_ttl,
+                           self.settings.signing_keys)
 
     @property
     def app(self) -> Any:

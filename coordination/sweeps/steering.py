@@ -74,6 +74,8 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
         "started_by": starter,
     }
     rt.checkpoints.create_sweep(sweep_id, fields)
+    if kind == "plan" and spec.plan and any(t.change for t in spec.todos.values()):
+        rt.changes.note_sweep(spec.plan, sweep_id)  # the landing rule reads the plan's last sweep
     remember_written(rt, spec, fields)  # this process follows it: no read-back of the spec
     rt.events.emit(EventKind.sweep_queued, sweep_id=sweep_id, plan=spec.plan,
                    strategy=spec.strategy, todos=len(spec.todos), levels=len(spec.levels))

@@ -165,7 +165,6 @@ class World:
         return Lander(self.rt, self.cp, **kw)  # type: ignore[arg-type]
 
     def status(self) -> dict:  # type: ignore[type-arg]
-        from coordination.change.reading import document
+        from coordination.change.reading import status_of
 
-        return dict(document(self.cp, self.rt.changes.read(self.cp.plan),
-                             self.rt.changes.train()))
+        return dict(status_of(self.rt, self.cp))

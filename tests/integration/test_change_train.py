@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from coordination.catalog.store import CatalogStore
+from coordination.change.landing import Lander
 from coordination.change.model import ChangePlan, change_of
+from coordination.change.reading import status_of
 from coordination.change.todos import enter, leave
 from coordination.change.train import run_train
 from coordination.runtime.context import Runtime
@@ -108,3 +110,12 @@ def test_a_failing_change_leaves_the_train_and_those_behind_verify_again(
         assert "change-2.txt" not in files and "BROKEN" not in files, files
     # landed in dependency order: PLAN-001's four repos, then PLAN-003's
     assert [p[0] for p in repos.pushes()] == NAMES + NAMES
+    # the dropped one stays failed_verification (its reason kept), its worktrees back on
+    # its own commits, and nothing lands it until a verify todo passes on new candidates
+    cp2, _ = resolve("PLAN-002")
+    doc = status_of(rt, cp2)
+    assert doc["state"] == "failed_verification" and doc["reason"] == results[0]["reason"]
+    assert ("train", "PLAN-002") in [(b["kind"], b["id"]) for b in doc["blockers"]]
+    assert {n: r["candidate"] for n, r in doc["repos"].items()} == own["PLAN-002"]
+    prep = Lander(rt, cp2).prepare(dry_run=True)
+    assert not prep.ok and ("train", "PLAN-002") in [(b.kind, b.id) for b in prep.blockers]

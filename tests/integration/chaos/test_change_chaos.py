@@ -1,6 +1,9 @@
 """Randomised landings with faults injected (#25): refused pushes (someone pushes between
 prepare and commit, or onto a landed repo before its revert), failing land commands,
 and crashes at every step of a landing and of its undo, each followed by a resume.
+And the landing rule's faults (#38): a verify todo that failed on the candidates, a
+gate rejected, waiting or expired in the plan's last sweep, a verify record forged by
+a writer without COORD_SIGNING_KEY: each refused before anything is pushed.
 
 In-process (a crash is an exception raised at a named step; the kill of a real
 process is tests/integration/test_change_land.py's), against local bare repos and
@@ -13,6 +16,7 @@ exactly that; no candidate or revert was pushed twice. The seed is printed.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import random
 import subprocess
@@ -42,6 +46,7 @@ POINTS = ("before-land", "after-land", "before-revert", "after-revert")
 def worlds(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> list[World]:
     monkeypatch.setenv("COORD_LEASE_TTL", "2")
     monkeypatch.setenv("COORD_SHARE_NAMESPACE", "1")  # one Redis namespace, four catalogs
+    monkeypatch.setenv("COORD_SIGNING_KEY", "c" * 32)  # verify records sealed, forgeries seen
     from coordination.settings import get_settings
 
     get_settings.cache_clear()
@@ -158,6 +163,58 @@ def check(w: World, out_state: str, report: dict, bases: dict[str, str],
     assert len(news) == len(set(news)), (n, pushes)
 
 
+#: The landing rule's faults: what is wrong -> the blocker (kind) that must refuse it.
+RULE_FAULTS = {"verify-failed": "verify", "gate-rejected": "gate", "gate-waiting": "gate",
+               "gate-expired": "gate", "forged-verify": "evidence"}
+GATE = "TODO-900"
+
+
+def rule_fault(w: World, fault: str, cands: dict[str, str], n: int) -> ChangePlan:
+    """Make ``fault`` true of the change about to land; the change plan to land it with."""
+    store, plan, todo = w.rt.changes, w.cp.plan, w.verify_todo
+    if fault == "verify-failed":
+        store.record_verify(plan, todo, w.names[-1], cands, ok=False, exit_code=3,
+                            reason="exit 3", last="3 tests failed")
+    elif fault == "forged-verify":
+        # the verify todo failed (sealed), and someone with Redis access but no key says
+        # it passed: a new unsigned record, or the old seal over a changed body
+        store.record_verify(plan, todo, w.names[-1], cands, ok=False, exit_code=3)
+        key = w.rt.keys.change(plan)
+        old = json.loads(str(w.rt.redis.hget(key, f"verify:{todo}")))
+        forged = {**old, "ok": True, "exit_code": 0}
+        if n % 2:
+            forged.pop("sig"), forged.pop("kid")
+        w.rt.redis.hset(key, f"verify:{todo}", json.dumps(forged))
+    else:
+        sid = f"{plan}-chaos-{n}"
+        status = {"gate-rejected": "failed", "gate-waiting": "awaiting_approval",
+                  "gate-expired": "cancelled"}[fault]
+        w.rt.checkpoints.create_sweep(sid, {"plan": plan, "status": "running",
+                                            "created_at": time.time()})
+        w.rt.checkpoints.set_fields(sid, GATE, status=status, approvals=[])
+        store.note_sweep(plan, sid)
+        return dataclasses.replace(w.cp, gates=(GATE,), todos=(*w.cp.todos, GATE))
+    return w.cp
+
+
+def refused_by_rule(w: World, cp: ChangePlan, fault: str, bases: dict[str, str], n: int) -> None:
+    """The landing is refused, naming the fault's blocker, and nothing reached a remote."""
+    from coordination.change.reading import status_of
+    from coordination.errors import ChangeNotReady
+
+    with pytest.raises(ChangeNotReady) as info:
+        Lander(w.rt, cp, lease_wait=5).land()
+    prep = Lander(w.rt, cp, lease_wait=5).prepare(dry_run=True)
+    kinds = {(b.kind, b.id) for b in prep.blockers}
+    want = (RULE_FAULTS[fault], GATE if fault.startswith("gate") else w.verify_todo)
+    assert not prep.ok and want in kinds, (n, fault, prep.problems)
+    assert want[1] in str(info.value), (n, fault, str(info.value))
+    doc = status_of(w.rt, cp)
+    assert not doc["landable"] and want in {(b["kind"], b["id"]) for b in doc["blockers"]}
+    assert w.repos.pushes() == [], (n, fault)
+    assert {r: head_of(w, r) for r in w.names} == bases, (n, fault)
+
+
 def run_world(w: World, rng: random.Random, landings: int, counts: dict[str, int]) -> None:
     script = w.root / "land.sh"
     script.write_text('#!/bin/sh\n[ -f "$COORD_CHANGE_MANIFEST" ] || exit 9\n'
@@ -175,6 +232,15 @@ def run_world(w: World, rng: random.Random, landings: int, counts: dict[str, int
         # Each outcome in every run, whatever the seed: landings 1 and 2 have the last
         # repo's push refused (the rest revert), and 2 the first repo's revert too.
         forced = {1: "reverted", 2: "revert_failed"}.get(n)
+        # the landing rule's faults: one of each in the first landings, then at random
+        fault = (list(RULE_FAULTS)[n - 3] if 3 <= n < 3 + len(RULE_FAULTS)
+                 else rng.choice(list(RULE_FAULTS)) if not forced and rng.random() < 0.1
+                 else None)
+        if fault:
+            w.repos.log.write_text("")
+            refused_by_rule(w, rule_fault(w, fault, cands, n), fault, bases, n)
+            counts["refused"] = counts.get("refused", 0) + 1
+            continue
         if forced:
             chaos.refuse[("before-land", w.names[-1])] = True
             if forced == "revert_failed":
@@ -225,7 +291,9 @@ def test_randomised_landings_with_faults_end_consistent(worlds: list[World]) -> 
         t.join()
     if errors:
         raise errors[0]
-    total = {k: sum(c.get(k, 0) for c in counts) for k in ("landed", "reverted", "revert_failed")}
+    total = {k: sum(c.get(k, 0) for c in counts)
+             for k in ("landed", "reverted", "revert_failed", "refused")}
     print(f"{sum(total.values())} landings in {time.monotonic() - started:.1f}s: {total}")
     assert sum(total.values()) == LANDINGS // len(worlds) * len(worlds) >= 200 or LANDINGS < 200
     assert total["landed"] and total["reverted"] and total["revert_failed"]
+    assert total["refused"] >= len(RULE_FAULTS) * len(worlds) or LANDINGS < 40
