@@ -315,11 +315,11 @@ def sweep_graph(svc: SweepService, sweep_id: str) -> SweepGraph:
     done = sum(n for s, n in st["counts"].items() if s in TERMINAL)
     sweep["progress"] = undo_counts(st["counts"], done, len(st["todos"]),
                                     rollback=st["status"] in ROLLBACK)
+    plan = st.get("plan")
     if not st.get("waves"):
-        told = waves_from_events(rt, sweep_id)
+        told = waves_from_events(rt, sweep_id, _wave_names(svc, plan))
         if told:
             sweep["waves"] = told
-    plan = st.get("plan")
     return {
         "sweep": sweep,
         "layout": layout(repo_of, edges, levels, path),
@@ -331,11 +331,24 @@ def sweep_graph(svc: SweepService, sweep_id: str) -> SweepGraph:
     }
 
 
-def waves_from_events(rt: Runtime, sweep_id: str) -> list[EventWave]:
+def _wave_names(svc: SweepService, plan_id: str | None) -> list[str]:
+    """The names of the plan's waves as the catalog has them now (none: no catalog)."""
+    if svc.catalog_path is None or not plan_id:
+        return []
+    try:
+        plan = svc.catalog().plan(plan_id)
+    except CoordError:
+        return []
+    return [w.name for w in plan.waves] if plan is not None else []
+
+
+def waves_from_events(rt: Runtime, sweep_id: str, names: list[str] | None = None,
+                      ) -> list[EventWave]:
     """The waves of a sweep whose current run's spec has none (a rollback's), from its
     ``wave.*`` events (what `coord sweep watch` shows): each wave's name, state and what
-    its events counted. A wave that never started is named by its index. Empty when the
-    sweep never had waves."""
+    its events counted. A wave that never started is named from ``names`` (the plan's
+    waves in the catalog) when they are as many as the sweep had, else by its index.
+    Empty when the sweep never had waves."""
     rows: dict[int, EventWave] = {}
     total = 0
 
@@ -378,7 +391,8 @@ def waves_from_events(rt: Runtime, sweep_id: str) -> list[EventWave]:
             w["state"] = "halted"
             w["reason"] = str(d["reason"]) if d.get("reason") is not None else None
     for k in range(total):
-        row(k, None)
+        if k not in rows:  # (never started: its name from the catalog, if it still fits)
+            row(k, names[k] if names and len(names) == total else None)
     return [rows[k] for k in sorted(rows)]
 
 
