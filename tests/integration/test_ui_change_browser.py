@@ -53,7 +53,7 @@ def serve(catalog: Path) -> tuple[subprocess.Popen[str], str]:
     def serving() -> bool:
         assert proc.poll() is None, proc.communicate()[1]
         try:
-            return urllib.request.urlopen(base + "/api/sweeps", timeout=2).status == 200
+            return bool(urllib.request.urlopen(base + "/api/sweeps", timeout=2).status == 200)
         except OSError:
             return False
 

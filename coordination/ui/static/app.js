@@ -223,7 +223,8 @@ async function changeView(plan) {
   await render();
   const live = document.getElementById("live");
   live.hidden = false;
-  setInterval(() => render().catch(fail), 1000);
+  // (a hidden tab asks nothing: each read re-reads the change's records)
+  setInterval(() => { if (!document.hidden) render().catch(fail); }, 1000);
 }
 
 // -- a DAG (sweep or plan) ---------------------------------------------------------
@@ -365,6 +366,7 @@ function gatesPanel(id, gates, user, onDone) {
 // A rolled-back sweep's waves come from its events (from_events): counts where they said.
 function waveCounts(w) {
   if (!w.from_events) return ` ${w.succeeded}/${w.todos.length} succeeded, needs ${Math.round(w.success_rate * 100)}%`;
+  if ((w.count === null || w.count === undefined) && w.state === "pending") return " never started";
   const n = w.count === null || w.count === undefined ? "?" : w.count;
   return w.succeeded === null || w.succeeded === undefined ? ` ${n} todo(s)` : ` ${w.succeeded}/${n} succeeded`;
 }

@@ -133,7 +133,7 @@ def test_the_list_renders_any_document_of_the_contract() -> None:
          "repos": {"api": {"state": "drafted"}, "web": {"state": "verified"}},
          "landable": False, "blockers": [], "verify": {}, "gates": {}, "sweep": None}
     s = summary(d, "bump")
-    assert s["state"] == "failed_verification" and s["reason"].startswith("TODO-041")
+    assert s["state"] == "failed_verification" and (s["reason"] or "").startswith("TODO-041")
     assert list(s["repos"].items()) == [("web", "verified"), ("api", "drafted")]  # landing order
     assert (s["blockers"], s["landable"], s["error"]) == (0, False, None)
 
