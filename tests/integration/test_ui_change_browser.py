@@ -3,12 +3,14 @@ real git (bare remotes), real Redis, `coord ui` as a subprocess.
 
 The landing is held at each repo's push (the lander's fault hook) until the page shows
 that repo `landing`; then it goes on. At the end every repo's element reads `landed`
-without a reload, and the overview and the plan's page say the change landed (where they
-said "active 0/5": the plan's todos never ran in a sweep).
+without a reload, and the overview, the plan's page and the page of a sweep of the plan
+that did not succeed (cancelled) say the change landed (where they said "active 0/5":
+the plan's todos never succeeded in a sweep).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import subprocess
@@ -40,6 +42,15 @@ def attr(driver: Any, selector: str, name: str) -> str | None:
         "const e = document.querySelector(arguments[0]);"
         "return e ? e.getAttribute(arguments[1]) : null;", selector, name)
     return None if got is None else str(got)
+
+
+def coord(catalog: Path, *args: str) -> Any:
+    """``coord --file CATALOG ARGS --json``'s document."""
+    out = subprocess.run([sys.executable, "-m", "coordination.cli.main", "--file", str(catalog),
+                          *args, "--json"], cwd=ROOT, env=dict(os.environ), text=True,
+                         capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
 
 
 def serve(catalog: Path) -> tuple[subprocess.Popen[str], str]:
@@ -114,6 +125,16 @@ def test_change_page_follows_a_landing_repo_by_repo(tmp_path: Path, redis_url: s
             assert attr(browser, f'[data-repo="{name}"] [data-sha="landed"]', "title") == \
                 cands[name] == w.repos.remote_head(name)
         assert attr(browser, "#blockers", "class") == "muted"  # none: "no blockers"
+
+        # A sweep of the plan that did not succeed (no worker: cancelled while queued).
+        sid = str(coord(w.catalog, "plan", "sweep", w.plan)["sweep_id"])
+        coord(w.catalog, "sweep", "cancel", sid)
+        browser.get(f"{base}/sweeps/{sid}")
+        wait_until(lambda: attr(browser, "#sweep-status", "data-status") == "cancelled", 15,
+                   "the cancelled sweep's page")
+        wait_until(lambda: attr(browser, "#change", "data-change-state") == "landed", 15,
+                   "the change's state on the sweep's page")
+        assert attr(browser, '#change a[data-change]', "href") == f"/changes/{w.plan}"
 
         # The overview and the plan's page: the change's state, not "active 0/5".
         browser.get(f"{base}/")
