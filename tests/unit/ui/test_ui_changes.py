@@ -101,8 +101,10 @@ def test_a_landed_change_whose_sweep_failed_reads_landed(rt: Runtime, tmp_path: 
 
 
 def test_status_document_says_why_a_change_is_not_landable(rt: Runtime, tmp_path: Path) -> None:
-    """The stand-in document: verify verdicts on the current candidates, gates from the
-    plan's last sweep, each problem a blocker."""
+    """The stand-in document (coordination.change.reading.status_document until the
+    landing rule's replaces it at merge: drop this test with it; the rule has its own):
+    verify verdicts on the current candidates, gates from the plan's last sweep, each
+    problem a blocker."""
     eco = change_catalog(tmp_path / "eco")
     store = CatalogStore(eco)
 
