@@ -8,7 +8,8 @@ page of another site, which cannot read it, cannot forge the request) and, when 
 browser sends one, an ``Origin`` of this server. Without basic auth there is no
 authenticated user: no buttons, and such a POST is refused (403). Every other
 route is GET only (anything else is 405). JSON endpoints serve the CLI's ``--json`` documents
-(see :mod:`coordination.ui.documents`); ``/api/sweeps/ID/events`` is a
+(see :mod:`coordination.ui.documents`; a change's, ``coord change status --json``, see
+:mod:`coordination.ui.changes`); ``/api/sweeps/ID/events`` is a
 server-sent event stream fed by the sweep's event ledger (from the id the page's
 graph document was read at, through :mod:`coordination.ui.feeds`: no thread per
 stream), which ends when the sweep does.
@@ -54,7 +55,7 @@ from coordination.jsonable import JSONObject
 from coordination.runtime.events import stream_id_key
 from coordination.status import SWEEP_LIVE
 from coordination.sweeps import SweepService
-from coordination.ui import documents
+from coordination.ui import changes, documents
 from coordination.ui.documents import BreakerReader
 from coordination.ui.feeds import PAGE as READ_PAGE
 from coordination.ui.feeds import (
@@ -300,6 +301,12 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
     def api_repos(request: Request) -> Response:
         return _json(lambda: documents.repo_list(svc, rt))
 
+    def api_changes(request: Request) -> Response:
+        return _json(lambda: changes.changes_list(svc, rt))
+
+    def api_change(request: Request) -> Response:
+        return _json(lambda: changes.change_document(svc, rt, request.path_params["plan_id"]))
+
     hub = EventHub(rt, block_ms=block_ms, max_streams=max_streams)
 
     async def api_events(request: Request) -> Response:
@@ -358,6 +365,8 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
         Route("/metrics", metrics),
         Route("/sweeps/{sweep_id}", page),
         Route("/plans/{plan_id}", page),
+        Route("/changes", page),
+        Route("/changes/{plan_id}", page),
         Route("/api/overview", api_overview),
         Route("/api/sweeps", api_sweeps),
         Route("/api/sweeps/{sweep_id}", api_sweep),
@@ -370,6 +379,8 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
         Route("/api/plans/{plan_id}", api_plan),
         Route("/api/plans/{plan_id}/graph", api_plan_graph),
         Route("/api/repos", api_repos),
+        Route("/api/changes", api_changes),
+        Route("/api/changes/{plan_id}", api_change),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
     app: ASGIApp = Starlette(routes=routes)

@@ -33,6 +33,7 @@ from coordination.sweeps import SweepService
 from coordination.sweeps.reading import SweepRow, TodoEntry
 from coordination.sweeps.service import iso, sweep_row, todo_entry
 from coordination.sweeps.spec_store import load_spec
+from coordination.ui.changes import ChangeSummary, change_plans, change_summary
 from coordination.ui.layout import Layout, layout
 
 #: One repo's circuit breaker as :func:`coordination.runtime.breakers.breaker_state`
@@ -76,6 +77,9 @@ class Overview(TypedDict):
     sweeps: list[OverviewSweep]
     repos: list[dict[str, object]]
     plans: list[PlanRow]
+    #: plan -> its change's line, for the plans that land a change (their todos'
+    #: progress says nothing of the landing)
+    changes: dict[str, ChangeSummary]
     catalog_error: str | None
     embedded: bool
     breakers: bool
@@ -88,6 +92,25 @@ class SweepGraph(TypedDict):
     status: dict[str, str]
     problem: str | None
     after: str
+    change: ChangeSummary | None  # the sweep's plan lands a change: its state
+
+
+class EventWave(TypedDict):
+    """A wave as the sweep's events tell it, for a sweep whose status has no waves any
+    more (a rollback's run has none: its undos run all at once). ``todos`` is empty:
+    the events count a wave's todos (``count``) without naming them; ``succeeded`` is
+    None where no event said."""
+
+    name: str
+    index: int
+    state: str
+    todos: list[str]
+    count: int | None
+    succeeded: int | None
+    max_parallel: int
+    success_rate: float | None
+    reason: str | None
+    from_events: bool
 
 
 class ChangeEntry(TodoEntry):
@@ -131,6 +154,7 @@ class PlanGraph(TypedDict):
     critical_path: list[str]
     todos: dict[str, PlanTodo]
     problem: str | None
+    change: ChangeSummary | None  # the plan lands a change: its state
 
 
 def live_workers(rt: Runtime) -> dict[str, int]:
@@ -230,18 +254,25 @@ def overview(svc: SweepService, rt: Runtime, *, limit: int = 25,
         })
     repos: list[dict[str, object]] = []
     plans: list[PlanRow] = []
+    changes: dict[str, ChangeSummary] = {}
     catalog_error = None
     try:  # sweeps need no catalog: a view on another machine still shows them
         repos = repo_list(svc, rt)
         if svc.catalog_path is not None:
-            plans = list_plans(svc.catalog())
+            catalog = svc.catalog()
+            plans = list_plans(catalog)
+            for plan_id in change_plans(catalog):
+                line = change_summary(svc, rt, plan_id)
+                if line is not None:
+                    changes[plan_id] = line
     except CoordError as exc:
         catalog_error = str(exc)
     if breakers is not None:
         for r in repos:
             if r.get("breaker"):
                 r["breaker_state"] = breakers(str(r["name"]))
-    return {"sweeps": sweeps, "repos": repos, "plans": plans, "catalog_error": catalog_error,
+    return {"sweeps": sweeps, "repos": repos, "plans": plans, "changes": changes,
+            "catalog_error": catalog_error,
             "embedded": rt.settings.embedded,
             "breakers": any(r.get("breaker") for r in repos)}
 
@@ -284,6 +315,11 @@ def sweep_graph(svc: SweepService, sweep_id: str) -> SweepGraph:
     done = sum(n for s, n in st["counts"].items() if s in TERMINAL)
     sweep["progress"] = undo_counts(st["counts"], done, len(st["todos"]),
                                     rollback=st["status"] in ROLLBACK)
+    plan = st.get("plan")
+    if not st.get("waves"):
+        told = waves_from_events(rt, sweep_id, _wave_names(svc, plan))
+        if told:
+            sweep["waves"] = told
     return {
         "sweep": sweep,
         "layout": layout(repo_of, edges, levels, path),
@@ -291,7 +327,73 @@ def sweep_graph(svc: SweepService, sweep_id: str) -> SweepGraph:
         "status": {t: v["status"] for t, v in st["todos"].items()},
         "problem": problem,
         "after": after,
+        "change": change_summary(svc, rt, str(plan)) if plan else None,
     }
+
+
+def _wave_names(svc: SweepService, plan_id: str | None) -> list[str]:
+    """The names of the plan's waves as the catalog has them now (none: no catalog)."""
+    if svc.catalog_path is None or not plan_id:
+        return []
+    try:
+        plan = svc.catalog().plan(plan_id)
+    except CoordError:
+        return []
+    return [w.name for w in plan.waves] if plan is not None else []
+
+
+def waves_from_events(rt: Runtime, sweep_id: str, names: list[str] | None = None,
+                      ) -> list[EventWave]:
+    """The waves of a sweep whose current run's spec has none (a rollback's), from its
+    ``wave.*`` events (what `coord sweep watch` shows): each wave's name, state and what
+    its events counted. A wave that never started is named from ``names`` (the plan's
+    waves in the catalog) when they are as many as the sweep had, else by its index.
+    Empty when the sweep never had waves."""
+    rows: dict[int, EventWave] = {}
+    total = 0
+
+    def row(k: int, name: str | None) -> EventWave:
+        if k not in rows:
+            rows[k] = {"name": name or f"wave {k + 1}", "index": k, "state": "pending",
+                       "todos": [], "count": None, "succeeded": None, "max_parallel": 0,
+                       "success_rate": None, "reason": None, "from_events": True}
+        elif name:
+            rows[k]["name"] = name
+        return rows[k]
+
+    for ev in rt.events.read(sweep_id):
+        if not ev.kind.startswith("wave."):
+            continue
+        d = ev.data
+        try:
+            k = int(d["index"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        w = row(k, str(d["wave"]) if d.get("wave") is not None else None)
+        if ev.kind == "wave.started":
+            total = max(total, int(d.get("waves") or 0))
+            for later in [i for i in rows if i > k]:  # a new run starts its waves again
+                rows[later]["state"] = "pending"
+            w["state"], w["reason"] = "running", None
+            w["count"] = int(d["todos"]) if d.get("todos") is not None else None
+            w["max_parallel"] = int(d.get("max_parallel") or 0)
+        elif ev.kind == "wave.soaking":
+            w["state"] = "soaking"
+            if d.get("succeeded") is not None:
+                w["succeeded"] = int(d["succeeded"])
+        elif ev.kind == "wave.done":
+            w["state"] = "done"
+            if d.get("succeeded") is not None:
+                w["succeeded"] = int(d["succeeded"])
+            if d.get("accepted"):
+                w["reason"] = "accepted by an unpause after it halted"
+        elif ev.kind == "wave.halted":
+            w["state"] = "halted"
+            w["reason"] = str(d["reason"]) if d.get("reason") is not None else None
+    for k in range(total):
+        if k not in rows:  # (never started: its name from the catalog, if it still fits)
+            row(k, names[k] if names and len(names) == total else None)
+    return [rows[k] for k in sorted(rows)]
 
 
 def todo_detail(svc: SweepService, sweep_id: str, todo_id: str) -> TodoDetail:
@@ -343,4 +445,5 @@ def plan_graph(svc: SweepService, plan_id: str) -> PlanGraph:
                     "estimated_hours": todo.estimated_hours, "milestone": milestone_of.get(t),
                     "run": todo.run, "blocked_by": sorted(g.predecessors(t))}
     return {"plan": status, "layout": layout(repo_of, edges, levels, path),
-            "critical_path": path, "todos": todos, "problem": problem}
+            "critical_path": path, "todos": todos, "problem": problem,
+            "change": change_summary(svc, svc.rt, plan_id)}

@@ -1,7 +1,9 @@
-// coord web view: one page, three views (/, /sweeps/ID, /plans/ID). It reads; the one
-// thing it writes is a signed-in user's approval or rejection of a waiting gate.
-// Every todo is one element with data-todo and data-status; statuses change in
-// place as server-sent events arrive (no reload). Text is set with textContent only.
+// coord web view: one page, five views (/, /sweeps/ID, /plans/ID, /changes, /changes/PLAN).
+// It reads; the one thing it writes is a signed-in user's approval or rejection of a
+// waiting gate. Every todo is one element with data-todo and data-status; statuses change
+// in place as server-sent events arrive (no reload). Every repo of a change is one element
+// with data-repo and data-state, read again every second while the page is open. Text is
+// set with textContent only.
 "use strict";
 
 const coord = (window.coord = {loadedAt: Date.now(), events: 0, statusChanges: 0});
@@ -100,9 +102,16 @@ async function overview() {
       if (doc.breakers) row.push(r.breaker_state ? badge(r.breaker_state.state) : "");
       return row;
     }), "no repos in the catalog");
-    const plans = table(["plan", "title", "status", "progress"], doc.plans.map((p) => [
-      el("a", {href: "/plans/" + encodeURIComponent(p.id), text: p.id}), p.title, badge(p.status),
-      p.progress.completed + "/" + p.progress.total]), "no plans");
+    // A change plan's todos say nothing of its landing: its change's state is its status.
+    const changes = doc.changes || {};
+    const plans = table(["plan", "title", "status", "progress"], doc.plans.map((p) => {
+      const c = changes[p.id];
+      const todos = p.progress.completed + "/" + p.progress.total + " todos";
+      if (!c) return [el("a", {href: "/plans/" + encodeURIComponent(p.id), text: p.id}), p.title,
+        badge(p.status), p.progress.completed + "/" + p.progress.total];
+      return [el("a", {href: "/plans/" + encodeURIComponent(p.id), text: p.id}), p.title,
+        changeBadge(c), el("span", {}, repoCount(c), el("span", {class: "muted", text: " · " + todos + " · plan " + p.status}))];
+    }), "no plans");
     document.getElementById("main").replaceChildren(
       el("h2", {text: "Recent sweeps"}), sweeps, el("h2", {text: "Repos"}),
       doc.catalog_error ? el("p", {class: "error", text: "catalog: " + doc.catalog_error}) : "", repos,
@@ -110,6 +119,112 @@ async function overview() {
   };
   await render();
   setInterval(() => render().catch(fail), 5000);
+}
+
+// -- changes -------------------------------------------------------------------------
+// A change's state, linked to its page (data-change-state: what tests and styles read).
+function changeBadge(c) {
+  const state = c.state || (c.error ? "unreadable" : "unknown");
+  return el("a", {class: "badge change-state", href: "/changes/" + encodeURIComponent(c.plan),
+    "data-change": c.plan, "data-change-state": state, "data-status": state, title: c.error || c.reason || "",
+    text: "change " + state});
+}
+
+function repoCount(c) {
+  const states = Object.values(c.repos || {});
+  if (!states.length) return c.error ? el("span", {class: "error", text: c.error}) : "";
+  const landed = states.filter((s) => s === "landed").length;
+  const reverted = states.filter((s) => s === "reverted").length;
+  return el("span", {text: `${landed}/${states.length} repos landed` + (reverted ? ` · ${reverted} reverted` : "")});
+}
+
+// The line a plan's or sweep's page carries when its plan lands a change.
+function changeLine(c) {
+  if (!c) return "";
+  return el("p", {id: "change", class: "change-line", "data-change-state": c.state || "unknown"},
+    "This plan lands a change: ", changeBadge(c), " ", repoCount(c),
+    c.reason ? el("span", {class: "muted", text: " · " + c.reason}) : "",
+    c.blockers ? el("span", {class: "muted", text: ` · ${c.blockers} blocker(s)`}) : "");
+}
+
+function short(sha) { return sha ? String(sha).slice(0, 10) : ""; }
+
+async function changesView() {
+  crumb("changes");
+  const render = async () => {
+    const rows = await getJSON("/api/changes");
+    document.getElementById("main").replaceChildren(el("h2", {text: "Changes"}),
+      table(["plan", "title", "branch", "land", "state", "repos", "blockers"], rows.map((c) => {
+        const link = el("a", {href: "/changes/" + encodeURIComponent(c.plan), text: c.plan});
+        const row = [link, c.title, c.branch || "", c.land || "", changeBadge(c), repoCount(c),
+          c.error ? el("span", {class: "error", text: c.error}) : String(c.blockers)];
+        return row;
+      }), "no plan of the catalog has change:"));
+    for (const c of rows) {
+      const tr = document.querySelector(`[data-change="${CSS.escape(c.plan)}"]`).closest("tr");
+      tr.setAttribute("data-plan", c.plan);
+    }
+    coord.rendered = Date.now();
+  };
+  await render();
+  setInterval(() => render().catch(fail), 2000);
+}
+
+// A change's page: the change's state and reason, its blockers, each repo's state, base,
+// candidate and landed or reverted SHA, its verify todos' verdicts, its gates and who
+// approved. Read again every second (a landing moves repo by repo), drawn only on news.
+async function changeView(plan) {
+  crumb("change " + plan);
+  let last = "";
+  const render = async () => {
+    const d = await getJSON(`/api/changes/${encodeURIComponent(plan)}`);
+    const text = JSON.stringify(d);
+    if (text === last) return;
+    last = text;
+    const state = el("span", {id: "change-state", class: "badge", "data-change-state": d.state,
+      "data-status": d.state, text: d.state});
+    const repos = el("table", {id: "change-repos"},
+      el("thead", {}, el("tr", {}, ...["#", "repo", "state", "base", "candidate", "verified by", "landed", "reverted", "why"]
+        .map((h) => el("th", {text: h})))),
+      el("tbody", {}, ...d.order.filter((r) => d.repos[r]).map((r) => {
+        const x = d.repos[r];
+        return el("tr", {"data-repo": r, "data-state": x.state},
+          ...[String(x.order), r, badge(x.state), `${x.base} ${short(x.base_sha)}`,
+            el("code", {text: short(x.candidate)}), (x.verified_by || []).join(", "),
+            el("code", {"data-sha": "landed", text: short(x.landed), title: x.landed || ""}),
+            el("code", {"data-sha": "reverted", text: short(x.reverted), title: x.reverted || ""}),
+            x.why || ""].map((c) => el("td", {}, c)));
+      })));
+    const blockers = (d.blockers || []).length
+      ? el("ul", {id: "blockers", class: "blockers"}, ...d.blockers.map((b) =>
+        el("li", {"data-blocker": b.id, "data-kind": b.kind}, el("strong", {text: b.kind + " " + b.id}), ": " + b.why)))
+      : el("p", {id: "blockers", class: "muted", text: "no blockers"});
+    const verify = table(["verify todo", "verdict", "candidates", "why"], Object.entries(d.verify || {}).map(([t, v]) => [
+      el("span", {"data-verify": t, "data-verdict": v.verdict, text: t}), badge(v.verdict),
+      v.candidates ? Object.entries(v.candidates).map(([r, s]) => r + " " + short(s)).join(", ") : "", v.why || ""]),
+      "no verify todo in this change");
+    const gates = table(["gate", "verdict", "approved by", "why"], Object.entries(d.gates || {}).map(([g, v]) => [
+      el("span", {"data-gate": g, "data-verdict": v.verdict, text: g}), badge(v.verdict),
+      (v.approvals || []).join(", ") || "nobody", v.why || ""]), "no gate in this change");
+    document.getElementById("main").replaceChildren(
+      el("h2", {}, `Change ${d.plan}` + (d.title ? `: ${d.title} ` : " "), state),
+      el("p", {}, `branch ${d.branch} · land: ${d.land} · `,
+        el("a", {href: "/plans/" + encodeURIComponent(d.plan), text: "plan " + d.plan}),
+        d.sweep ? el("span", {}, " · last sweep ", el("a", {href: "/sweeps/" + encodeURIComponent(d.sweep), text: d.sweep})) : "",
+        d.train === null || d.train === undefined ? "" : ` · merge train: ${d.train === 0 ? "next" : "#" + (d.train + 1)}`),
+      d.reason ? el("p", {id: "change-reason", class: "reason", "data-status": d.state, text: d.reason}) : "",
+      el("p", {id: "landable", "data-landable": String(!!d.landable), text: d.landable ? "landable" : "not landable"}),
+      el("h3", {text: "Blockers"}), blockers,
+      el("h3", {text: "Repos (landing order)"}), repos,
+      el("h3", {text: "Verify"}), verify,
+      el("h3", {text: "Gates"}), gates);
+    coord.rendered = Date.now();
+  };
+  await render();
+  const live = document.getElementById("live");
+  live.hidden = false;
+  // (a hidden tab asks nothing: each read re-reads the change's records)
+  setInterval(() => { if (!document.hidden) render().catch(fail); }, 1000);
 }
 
 // -- a DAG (sweep or plan) ---------------------------------------------------------
@@ -248,12 +363,20 @@ function gatesPanel(id, gates, user, onDone) {
 }
 
 // The sweep's waves, in order, each with its state (pending, running, soaking, halted, done).
+// A rolled-back sweep's waves come from its events (from_events): counts where they said.
+function waveCounts(w) {
+  if (!w.from_events) return ` ${w.succeeded}/${w.todos.length} succeeded, needs ${Math.round(w.success_rate * 100)}%`;
+  if ((w.count === null || w.count === undefined) && w.state === "pending") return " never started";
+  const n = w.count === null || w.count === undefined ? "?" : w.count;
+  return w.succeeded === null || w.succeeded === undefined ? ` ${n} todo(s)` : ` ${w.succeeded}/${n} succeeded`;
+}
+
 function wavesList(waves) {
   if (!waves || !waves.length) return "";
   return el("ol", {id: "waves", class: "waves"}, ...waves.map((w) => el("li",
     {"data-wave": w.name, "data-state": w.state},
     el("strong", {text: w.name}), " ", badge(w.state),
-    ` ${w.succeeded}/${w.todos.length} succeeded, needs ${Math.round(w.success_rate * 100)}%` +
+    waveCounts(w) +
     (w.max_parallel ? ` · max ${w.max_parallel} at once` : "") +
     (w.soak_until ? ` · soaking until ${new Date(w.soak_until * 1000).toLocaleTimeString()}` : "") +
     (w.reason ? ` · ${w.reason}` : ""))));
@@ -329,6 +452,7 @@ async function sweepView(id) {
         s.plan ? el("a", {href: "/plans/" + encodeURIComponent(s.plan), text: s.plan}) : "",
         ` · ${s.strategy} · run ${s.run} · created ${when(s.created_at)}` +
         (s.finished_at ? ` · finished ${when(s.finished_at)}` : "") + (s.reason && !rolled ? ` · ${s.reason}` : "")),
+      changeLine(g.change),
       progress, el("p", {}, counts), legend(undoing ? SWEEP_STATUSES.concat(UNDO_STATUSES) : SWEEP_STATUSES),
       wavesList(s.waves), gatesPanel(id, s.gates, me.user, () => refresh().catch(() => {})),
       g.problem ? el("p", {class: "error", text: g.problem}) : "");
@@ -427,6 +551,7 @@ async function planView(id) {
   document.getElementById("main").replaceChildren(
     el("h2", {}, `${p.plan}: ${p.title} `, badge(p.status)),
     el("p", {text: `${p.todos.completed}/${p.todos.total} todos completed` + (p.complete ? " · complete" : "")}),
+    changeLine(g.change),
     el("h3", {text: "Milestones"}), milestones,
     p.completion_criteria.length ? el("ul", {}, ...p.completion_criteria.map((c) => el("li", {text: c}))) : "",
     el("h3", {text: "Todos"}), legend(PLAN_STATUSES),
@@ -440,6 +565,8 @@ function route() {
   const parts = location.pathname.split("/").filter(Boolean).map(decodeURIComponent);
   if (parts[0] === "sweeps" && parts[1]) return sweepView(parts[1]);
   if (parts[0] === "plans" && parts[1]) return planView(parts[1]);
+  if (parts[0] === "changes" && parts[1]) return changeView(parts[1]);
+  if (parts[0] === "changes") return changesView();
   return overview();
 }
 

@@ -1,0 +1,155 @@
+"""The web view follows a real change through its landing, in a real headless Chromium:
+real git (bare remotes), real Redis, `coord ui` as a subprocess.
+
+The landing is held at each repo's push (the lander's fault hook) until the page shows
+that repo `landing`; then it goes on. At the end every repo's element reads `landed`
+without a reload, and the overview, the plan's page and the page of a sweep of the plan
+that did not succeed (cancelled) say the change landed (where they said "active 0/5":
+the plan's todos never succeeded in a sweep).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.change_repos import World
+from tests.integration.helpers import ROOT, wait_until
+from tests.integration.test_ui_browser import browser, free_port, text_of  # noqa: F401
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
+
+NAMES = ["libz", "core", "api", "web"]  # four edits and a verify todo: 5 todos
+
+
+def repo_states(driver: Any) -> dict[str, str]:
+    return dict(driver.execute_script(
+        "const o = {}; for (const e of document.querySelectorAll('[data-repo]'))"
+        " o[e.dataset.repo] = e.dataset.state; return o;"))
+
+
+def attr(driver: Any, selector: str, name: str) -> str | None:
+    got = driver.execute_script(
+        "const e = document.querySelector(arguments[0]);"
+        "return e ? e.getAttribute(arguments[1]) : null;", selector, name)
+    return None if got is None else str(got)
+
+
+def coord(catalog: Path, *args: str) -> Any:
+    """``coord --file CATALOG ARGS --json``'s document."""
+    out = subprocess.run([sys.executable, "-m", "coordination.cli.main", "--file", str(catalog),
+                          *args, "--json"], cwd=ROOT, env=dict(os.environ), text=True,
+                         capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def serve(catalog: Path) -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coordination.cli.main", "--file", str(catalog), "ui",
+         "--port", str(port)], cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+
+    def serving() -> bool:
+        assert proc.poll() is None, proc.communicate()[1]
+        try:
+            return bool(urllib.request.urlopen(base + "/api/sweeps", timeout=2).status == 200)
+        except OSError:
+            return False
+
+    wait_until(serving, 30, "coord ui to serve", interval=0.1)
+    return proc, base
+
+
+def test_change_page_follows_a_landing_repo_by_repo(tmp_path: Path, redis_url: str,
+                                                    browser: Any) -> None:
+    w = World(tmp_path, NAMES)
+    cands = w.draft()
+    w.verify()
+    ui, base = serve(w.catalog)
+    try:
+        browser.get(f"{base}/changes/{w.plan}")
+        wait_until(lambda: repo_states(browser) == dict.fromkeys(NAMES, "verified"), 15,
+                   "every repo verified on the page")
+        assert attr(browser, "#change-state", "data-change-state") == "verified"
+        assert attr(browser, "#landable", "data-landable") == "true"
+        browser.execute_script("window.__notReloaded = 'marker';")
+
+        # The landing waits at each repo's push until the page has shown it landing.
+        reached: queue.Queue[str] = queue.Queue()
+        go: queue.Queue[bool] = queue.Queue()
+
+        def hold(point: str, repo: str) -> None:
+            if point == "before-land":
+                reached.put(repo)
+                go.get(timeout=30)
+
+        out: dict[str, Any] = {}
+
+        def land() -> None:
+            try:
+                out["landed"] = w.lander(fault=hold).land()
+            except BaseException as exc:  # reported by the main thread
+                out["error"] = exc
+
+        lander = threading.Thread(target=land, daemon=True)
+        lander.start()
+        for want in NAMES:  # providers first
+            repo = reached.get(timeout=30)
+            assert repo == want
+            wait_until(lambda: repo_states(browser).get(repo) == "landing", 15,
+                       f"{repo} landing on the page")
+            assert attr(browser, "#change-state", "data-change-state") == "landing"
+            go.put(True)
+        lander.join(30)
+        assert "error" not in out, out.get("error")
+        assert out["landed"].state == "landed"
+
+        wait_until(lambda: repo_states(browser) == dict.fromkeys(NAMES, "landed"), 15,
+                   "every repo landed on the page")
+        wait_until(lambda: attr(browser, "#change-state", "data-change-state") == "landed", 15,
+                   "the change landed on the page")
+        assert browser.execute_script("return window.__notReloaded") == "marker", "reloaded"
+        for name in NAMES:  # the landed SHA, as the remote has it
+            assert attr(browser, f'[data-repo="{name}"] [data-sha="landed"]', "title") == \
+                cands[name] == w.repos.remote_head(name)
+        assert attr(browser, "#blockers", "class") == "muted"  # none: "no blockers"
+
+        # A sweep of the plan that did not succeed (no worker: cancelled while queued).
+        sid = str(coord(w.catalog, "plan", "sweep", w.plan)["sweep_id"])
+        coord(w.catalog, "sweep", "cancel", sid)
+        browser.get(f"{base}/sweeps/{sid}")
+        wait_until(lambda: attr(browser, "#sweep-status", "data-status") == "cancelled", 15,
+                   "the cancelled sweep's page")
+        wait_until(lambda: attr(browser, "#change", "data-change-state") == "landed", 15,
+                   "the change's state on the sweep's page")
+        assert attr(browser, '#change a[data-change]', "href") == f"/changes/{w.plan}"
+
+        # The overview and the plan's page: the change's state, not "active 0/5".
+        browser.get(f"{base}/")
+        row = f'[data-change="{w.plan}"]'
+        wait_until(lambda: attr(browser, row, "data-change-state") == "landed", 15,
+                   "the change's state on /")
+        plan_row = text_of(browser, "main table:last-of-type")
+        assert "change landed" in plan_row and "4/4 repos landed" in plan_row, plan_row
+        browser.get(f"{base}/plans/{w.plan}")
+        wait_until(lambda: attr(browser, "#change", "data-change-state") == "landed", 15,
+                   "the change's state on the plan's page")
+        browser.get(f"{base}/changes")
+        wait_until(lambda: attr(browser, row, "data-change-state") == "landed", 15,
+                   "the change listed on /changes")
+        assert ui.poll() is None
+    finally:
+        ui.terminate()
+        ui.wait(10)
