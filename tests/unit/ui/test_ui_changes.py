@@ -100,33 +100,6 @@ def test_a_landed_change_whose_sweep_failed_reads_landed(rt: Runtime, tmp_path: 
     assert sweep["sweep"]["status"] == "failed" and sweep["change"]["state"] == "landed"
 
 
-def test_status_document_says_why_a_change_is_not_landable(rt: Runtime, tmp_path: Path) -> None:
-    """The stand-in document (coordination.change.reading.status_document until the
-    landing rule's replaces it at merge: drop this test with it; the rule has its own):
-    verify verdicts on the current candidates, gates from the plan's last sweep, each
-    problem a blocker."""
-    eco = change_catalog(tmp_path / "eco")
-    store = CatalogStore(eco)
-
-    def doc() -> dict[str, Any]:
-        return status_document(rt, store.load(), store.base_dir, PLAN)
-
-    d = doc()
-    assert CONTRACT <= set(d) and d["sweep"] is None and d["landable"] is False
-    assert d["verify"] == {"TODO-003": {"verdict": "missing", "candidates": None,
-                                        "why": "TODO-003 has not verified the current candidates"}}
-    assert d["gates"]["TODO-004"]["verdict"] == "missing"
-    assert {(b["kind"], b["id"]) for b in d["blockers"]} == {("verify", "TODO-003"),
-                                                             ("gate", "TODO-004")}
-    candidates(rt, tmp_path)
-    rt.changes.record_verify(PLAN, "TODO-003", "web", dict(SHA))
-    assert doc()["verify"]["TODO-003"]["verdict"] == "passed"
-    rt.changes.set_repo(PLAN, "api", RepoRecord("main", "origin", "0" * 40, "c" * 40, "wt"))
-    assert doc()["verify"]["TODO-003"]["verdict"] == "stale"
-    rt.changes.set_conflict(PLAN, "web", "main moved and does not merge")
-    assert {"kind": "repo", "id": "web", "why": "main moved and does not merge"} in doc()["blockers"]
-
-
 def test_the_list_renders_any_document_of_the_contract() -> None:
     """The other engineer's document (failed_verification, empty blockers, verify and
     gates) summarised as the page shows it."""
