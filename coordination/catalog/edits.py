@@ -205,7 +205,17 @@ def put(item: CommentedMap, key: str, value: object, order: tuple[str, ...]) -> 
         if existing in order and order.index(existing) > rank:
             pos = i
             break
+    # The comment lines between the key before and the one after introduce the one
+    # after: they stay right above it, under the new key (and go back when it goes).
+    # (A placeholder of the splice path still unparsed after ``list(item)`` has no
+    # comment line inside: its own text says so, and looking would parse it.)
+    real = type(item) is CommentedMap
+    above = _after_lines(item, keys[pos - 1]) if real and 0 < pos < len(keys) else ""
+    if above:
+        _take_after_lines(item, keys[pos - 1])
     item.insert(pos, key, value)
+    if above:
+        _set_after_lines(item, key, above)
     if pos == len(keys) and keys:
         _ends_after(item, keys[-1], key)
 
