@@ -129,14 +129,10 @@ class DependencyChanges(TypedDict, total=False):
     timeout: float | None
 
 
-class RepoChanges(TypedDict, total=False):
-    """What :meth:`StructureEdits.update_repo` takes (``REPO_EDITABLE``)."""
+class RepoFields(TypedDict, total=False):
+    """The fields of ``REPO_FIELDS``: what :meth:`StructureEdits.add_repo` takes besides
+    its own arguments, and :meth:`StructureEdits.update_repo` too."""
 
-    path: str | None
-    description: str | None
-    role: str | None
-    tags: Iterable[str] | None
-    concurrency: int | None
     breaker: Spec | None
     default_branch: str | None
     remote: str | None
@@ -145,6 +141,16 @@ class RepoChanges(TypedDict, total=False):
     land_hooks: bool | None  # False or None: the default (off), the key removed
     cache: bool | Spec | None
     pace: Spec | None
+
+
+class RepoChanges(RepoFields, total=False):
+    """What :meth:`StructureEdits.update_repo` takes (``REPO_EDITABLE``)."""
+
+    path: str | None
+    description: str | None
+    role: str | None
+    tags: Iterable[str] | None
+    concurrency: int | None
 
 
 class PlanDeleted(TypedDict):
@@ -452,7 +458,7 @@ class StructureEdits:
     # -- repos ---------------------------------------------------------------------
     def add_repo(self, name: str, *, path: str | None = None, description: str = "",
                  role: str = "", tags: Iterable[str] = (), concurrency: int | None = None,
-                 **fields: Unpack[RepoChanges]) -> Repo:
+                 **fields: Unpack[RepoFields]) -> Repo:
         """Append a repo (``path``: its checkout, relative to the catalog; default its
         name; ``fields``: those of ``REPO_FIELDS``, checked by the loader)."""
         _editable(fields, set(REPO_FIELDS), "a new repo")

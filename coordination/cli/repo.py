@@ -32,7 +32,7 @@ from coordination.redis_url import scrub
 from coordination.settings import get_settings
 
 if TYPE_CHECKING:
-    from coordination.catalog.structure import RepoChanges, RepoDeleted
+    from coordination.catalog.structure import RepoChanges, RepoDeleted, RepoFields, Spec
     from coordination.runtime.context import Runtime
 
 Breaker = dict[str, str | int | float | None]
@@ -75,25 +75,36 @@ def land_options(f: Callable[..., None]) -> Callable[..., None]:
 def _land_fields(default_branch: str | None, remote: str | None, land_command: str | None,
                  revert_command: str | None, land_hooks: bool | None, breaker: str | None,
                  no_breaker: bool, cache: str | None, no_cache: bool, pace: str | None,
-                 no_pace: bool) -> dict[str, object]:
+                 no_pace: bool) -> RepoFields:
     """The repo's 0.3 fields given (None removes one), parsed; the loader checks them."""
     from coordination.catalog.models import Breaker as BreakerModel, Pace  # lazy: pydantic models, repo edits only
     from coordination.cli.fieldspec import cache_value, spec_or_none  # lazy: pydantic models, repo edits only
 
-    out: dict[str, object] = {k: v or None for k, v in (
-        ("default_branch", default_branch), ("remote", remote), ("land_command", land_command),
-        ("revert_command", revert_command)) if v is not None}
+    out: RepoFields = {}
+    if default_branch is not None:
+        out["default_branch"] = default_branch or None
+    if remote is not None:
+        out["remote"] = remote or None
+    if land_command is not None:
+        out["land_command"] = land_command or None
+    if revert_command is not None:
+        out["revert_command"] = revert_command or None
     if land_hooks is not None:
         out["land_hooks"] = land_hooks
+    specs: dict[str, Spec | None] = {}
     for key, text, off, model, example in (
             ("breaker", breaker, no_breaker, BreakerModel, _BREAKER_EXAMPLE),
             ("pace", pace, no_pace, Pace, "rate=10/hour,burst=2")):
         if off and text is not None:
             raise UsageError(f"--{key} and --no-{key} both given", hint="give one of them")
         if off:
-            out[key] = None
+            specs[key] = None
         elif text is not None:
-            out[key] = spec_or_none(text, model, f"--{key}", example)
+            specs[key] = spec_or_none(text, model, f"--{key}", example)
+    if "breaker" in specs:
+        out["breaker"] = specs["breaker"]
+    if "pace" in specs:
+        out["pace"] = specs["pace"]
     if cache is not None or no_cache:
         out["cache"] = cache_value(cache, no_cache)
     return out
@@ -321,7 +332,7 @@ def repo_add(obj: Context, name: str, path: str | None, description: str, role: 
                          breaker, no_breaker, cache, no_cache, pace, no_pace)
     added = obj.manager.add_repo(name, path=path, description=description, role=role,
                                  tags=split_list(tags), concurrency=concurrency,
-                                 **extra)  # type: ignore[arg-type]
+                                 **extra)
     emit(as_json, added, lambda r: say(f"added {esc(r.name)}"))
 
 
@@ -358,7 +369,7 @@ def repo_update(obj: Context, name: str, path: str | None, description: str | No
             changes[key] = value  # type: ignore[literal-required]
     if tags:
         changes["tags"] = split_list(tags)
-    changes.update(_land_fields(  # type: ignore[typeddict-item]
+    changes.update(_land_fields(  # type: ignore[typeddict-item]  # (mypy: a TypedDict's base)
         default_branch, remote, land_command, revert_command, land_hooks, breaker, no_breaker,
         cache, no_cache, pace, no_pace))
     if not changes:
