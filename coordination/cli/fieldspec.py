@@ -147,7 +147,3 @@ def cache_value(text: str | None, off: bool, flag: str = "--cache") -> bool | Sp
     return parse_spec(text, Cache, flag, "{env: [PYTHON], inputs: [.env], probes: "
                       "[python --version]}")
 
-
-#: What --help says of the two forms (every structured flag takes both).
-FORMS = ("KEY=VALUE pairs joined by commas, a list's items by '+', or a YAML flow "
-         "mapping {key: value, list: [a, b]}")
