@@ -251,9 +251,35 @@ def diff(before: Catalog, after: Catalog) -> list[Change]:
             pairs = {k: [None, short(v)] if a is None else [short(v), None]
                      for k, v in values.items()}
         out.append({"id": key, "kind": kind, "action": action, "fields": pairs})
+    out.extend(_notify_changes(before, after))
     if before.version != after.version:
         out.append({"id": "catalog", "kind": "catalog", "action": "updated",
                     "fields": {"version": [before.version, after.version]}})
+    return out
+
+
+def _notify_changes(before: Catalog, after: Catalog) -> list[Change]:
+    """The webhooks (``notify:``) added, removed or changed, each named by its url with
+    any password masked (the log outlives the url's removal from the catalog)."""
+    if before.notify == after.notify:
+        return []
+    from coordination.redis_url import redact_url  # lazy: an edit of notify: only
+
+    def by_url(cat: Catalog) -> dict[str, JSONObject]:
+        return {redact_url(t.url): {**t.model_dump(mode="json"), "url": redact_url(t.url)}
+                for t in cat.notify}
+
+    old, new = by_url(before), by_url(after)
+    out: list[Change] = []
+    for url in [*old, *(u for u in new if u not in old)]:
+        a, b = old.get(url), new.get(url)
+        if a == b:
+            continue
+        action = "created" if a is None else "deleted" if b is None else "updated"
+        keys = [*(a or {}), *(k for k in b or {} if k not in (a or {}))]
+        out.append({"id": url, "kind": "notify", "action": action, "fields": {
+            k: [short((a or {}).get(k)), short((b or {}).get(k))]
+            for k in keys if (a or {}).get(k) != (b or {}).get(k)}})
     return out
 
 

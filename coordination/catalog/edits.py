@@ -36,15 +36,18 @@ ISSUE_KEYS = (
 )
 TODO_KEYS = (
     "id", "task", "description", "repo", "plan", "run", "undo", "timeout", "retries", "env",
-    "outputs", "resources", "status", "priority", "estimated_hours", "actual_hours", "blocked_by", "blocking",
-    "assignee", "labels", "acceptance_criteria", "commit", "verify",
+    "outputs", "resources", "cache", "status", "priority", "estimated_hours", "actual_hours",
+    "blocked_by", "blocking", "assignee", "labels", "acceptance_criteria", "gate", "commit",
+    "verify",
 )
 DEP_KEYS = (
     "id", "consumer", "provider", "type", "version_constraint", "status", "notes", "validation",
 )
 PLAN_KEYS = (
     "id", "title", "description", "status", "repos", "milestones", "completion_criteria", "change",
+    "waves", "pace",
 )
+NOTIFY_KEYS = ("url", "events", "secret_env", "format")
 
 
 def _is_empty(value: object) -> bool:
@@ -66,6 +69,25 @@ def _yaml_value(value: object) -> object:
             entries.fa.set_flow_style()
         return entries
     return value
+
+
+def flow(value: object) -> object:
+    """``value`` (mappings, lists, scalars) as YAML flow collections all the way down:
+    ``gate: {approvals: 2, from: [ana, bo]}``, as DESIGN.md writes these fields."""
+    if isinstance(value, Mapping):
+        out = CommentedMap((k, flow(v)) for k, v in value.items())
+        out.fa.set_flow_style()
+        return out
+    if isinstance(value, (list, tuple)):
+        seq = CommentedSeq(flow(v) for v in value)
+        seq.fa.set_flow_style()
+        return seq
+    return value
+
+
+def flow_items(values: Iterable[Mapping[str, object]]) -> CommentedSeq:
+    """A block list of flow mappings, one per line (a plan's ``waves:``)."""
+    return CommentedSeq(flow(v) for v in values)
 
 
 def section(doc: CommentedMap, name: str, *, create: bool = False) -> CommentedSeq:
@@ -183,9 +205,43 @@ def put(item: CommentedMap, key: str, value: object, order: tuple[str, ...]) -> 
         if existing in order and order.index(existing) > rank:
             pos = i
             break
+    # The comment lines between the key before and the one after introduce the one
+    # after: they stay right above it, under the new key (and go back when it goes).
+    # (A placeholder of the splice path still unparsed after ``list(item)`` has no
+    # comment line inside: its own text says so, and looking would parse it.)
+    real = type(item) is CommentedMap
+    above = _after_lines(item, keys[pos - 1]) if real and 0 < pos < len(keys) else ""
+    if above:
+        _take_after_lines(item, keys[pos - 1])
     item.insert(pos, key, value)
+    if above:
+        _set_after_lines(item, key, above)
     if pos == len(keys) and keys:
         _ends_after(item, keys[-1], key)
+
+
+def put_field(item: CommentedMap, key: str, value: object, order: tuple[str, ...]) -> None:
+    """Set a structured field as DESIGN.md writes it: a mapping as a flow mapping
+    (``pace: {key: repo, rate: 10/hour}``), a list of mappings as a block list of flow
+    mappings (``waves:``), anything else as :func:`put` does; None or an empty value
+    removes the key. The loader decides whether the value is valid (the store
+    validates the edited catalog before writing anything)."""
+    if isinstance(value, Mapping):
+        value = flow(value) if value else None
+    elif isinstance(value, (list, tuple)) and value and all(
+            isinstance(v, Mapping) for v in value):
+        value = flow_items(value)
+    put(item, key, value, order)
+
+
+def put_mapping_entries(item: CommentedMap, key: str, changes: Mapping[str, object | None],
+                        order: tuple[str, ...]) -> None:
+    """:func:`put_entries` for a structured field: a new mapping is written as a flow
+    mapping (``change: {branch: x, land: command}``), an existing one edited in place."""
+    if isinstance(item.get(key), CommentedMap):
+        put_entries(item, key, changes, order)
+    else:
+        put_field(item, key, {k: v for k, v in changes.items() if v is not None}, order)
 
 
 def put_list(item: CommentedMap, key: str, values: list[str], order: tuple[str, ...]) -> None:

@@ -15,13 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import deque
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import TypedDict, TypeVar, Unpack
 
-from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from coordination.catalog.models import (
     Catalog,
@@ -30,6 +30,7 @@ from coordination.catalog.models import (
     DependencyType,
     Issue,
     IssueStatus,
+    NotifyTarget,
     Plan,
     PlanStatus,
     Priority,
@@ -40,6 +41,7 @@ from coordination.catalog.models import (
 )
 from coordination.catalog.edits import (
     ISSUE_KEYS,
+    NOTIFY_KEYS,
     TODO_KEYS,
     DEP_KEYS,
     section,
@@ -49,13 +51,16 @@ from coordination.catalog.edits import (
     new_item,
     append_item,
     put,
+    put_field,
     put_list,
     put_entries,
+    remove_index,
     append_unique,
     references,
     drop_references,
     remove_from,
     remove_item,
+    remove_key,
     Reference,
     ReferenceDict,
     StillReferenced,
@@ -84,7 +89,10 @@ ISSUE_EDITABLE = {
 TODO_EDITABLE = {
     "task", "description", "run", "undo", "status", "priority", "assignee", "blocked_by",
     "timeout", "retries", "resources", "estimated_hours", "labels", "env",
+    "commit", "verify", "gate", "cache",
 }
+#: Todo fields the loader validates, set as given (see ``put_field``).
+TODO_FIELDS = ("commit", "verify", "gate", "cache")
 TODO_MAX_TIMEOUT = 7 * 24 * 3600  # as the Todo model allows
 TODO_MAX_RETRIES = 100
 
@@ -122,6 +130,18 @@ class TodoChanges(TypedDict, total=False):
     # Entries of the todo's environment: KEY -> value sets it, KEY -> None removes it,
     # the others stay; None for the whole mapping removes them all.
     env: Mapping[str, str | None] | None
+    commit: str | None  # '' or None removes it
+    verify: bool | None  # False or None: the default, the key removed
+    gate: Mapping[str, object] | None
+    # True, False (off even when its repo caches) or the mapping; None removes it.
+    cache: bool | Mapping[str, object] | None
+
+
+class NotifyRemoved(TypedDict):
+    """``coord notify remove --json``: the webhook removed, and where it was (1-based)."""
+
+    removed: JSONObject
+    index: int
 
 
 class IssueDeleted(TypedDict):
@@ -468,10 +488,14 @@ class CoordinationManager(StructureEdits):
         criteria: Iterable[str] = (), description: str = "", undo: str | None = None,
         priority: str | None = None, assignee: str | None = None, labels: Iterable[str] = (),
         timeout: float | None = None, retries: int | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None, commit: str | None = None,
+        verify: bool = False, gate: Mapping[str, object] | None = None,
+        cache: bool | Mapping[str, object] | None = None,
     ) -> Todo:
         """Append a new todo; every todo in ``blocked_by`` gets it in its ``blocking``.
-        ``env``: variables its command runs with (names checked, see ``check_env``)."""
+        ``env``: variables its command runs with (names checked, see ``check_env``);
+        ``commit``, ``verify``, ``gate``, ``cache`` as the catalog writes them, checked
+        by the loader."""
         if not task.strip():
             raise UsageError("a todo needs a non-empty task")
         env = {k: v for k, v in check_env(env or {}).items() if v is not None}
@@ -490,12 +514,16 @@ class CoordinationManager(StructureEdits):
             for b in blockers:
                 find_item(doc, "todos" if b.startswith("TODO-") else "issues", b, kind_of(b) or "")
             new_id = new_id_in(doc, "todo", self.store.path)
-            append_item(section(doc, "todos", create=True), new_item(
+            item = new_item(
                 TODO_KEYS, id=new_id, task=task, description=description, repo=repo, plan=plan,
                 run=run, undo=undo, timeout=timeout, retries=retries, env=env, status="pending",
                 priority=priority, estimated_hours=estimate, blocked_by=blockers,
                 assignee=assignee, labels=_uniq(labels), acceptance_criteria=list(criteria),
-            ))
+            )
+            for key, value in (("cache", cache), ("gate", gate), ("commit", commit),
+                               ("verify", verify or None)):
+                put_field(item, key, value, TODO_KEYS)
+            append_item(section(doc, "todos", create=True), item)
             for b in blockers:
                 if b.startswith("TODO-"):
                     append_unique(find_item(doc, "todos", b, "todo"), "blocking", new_id, TODO_KEYS)
@@ -549,6 +577,9 @@ class CoordinationManager(StructureEdits):
             if not env_changes:
                 raise UsageError("nothing to update", hint="name at least one variable")
         changes.pop("env", None)
+        fields = {k: changes.pop(k) for k in TODO_FIELDS if k in changes}  # type: ignore[misc]
+        if fields.get("verify") is False:
+            fields["verify"] = None  # the default: written as no key, like a new todo
         given = changes.get("blocked_by")
         blockers = None if given is None else list(given)
         for b in blockers or ():
@@ -584,6 +615,8 @@ class CoordinationManager(StructureEdits):
                     put_list(item, key, value, TODO_KEYS)
                 else:
                     put(item, key, value, TODO_KEYS)
+            for key, value in fields.items():
+                put_field(item, key, value, TODO_KEYS)
             if clear_env:
                 put(item, "env", None, TODO_KEYS)
             elif env_changes:
@@ -651,6 +684,56 @@ class CoordinationManager(StructureEdits):
 
             self.store.update(record)
         return results
+
+    # -- webhooks (notify:) ----------------------------------------------------------
+    def list_notify(self) -> list[NotifyTarget]:
+        """The catalog's webhooks, in file order (`coord notify list` numbers them from 1)."""
+        return list(self.catalog().notify)
+
+    def add_notify(self, url: str, *, events: Iterable[str] = (), secret_env: str | None = None,
+                   format: str | None = None) -> NotifyTarget:
+        """Append a webhook to ``notify:``; the loader checks the url, events, secret_env
+        and format (its message, nothing written, on a bad one). A url listed already is
+        refused: two entries would send every event twice."""
+        wanted = _uniq(events)
+
+        def edit(doc: CommentedMap) -> int:
+            targets = doc.get("notify")
+            urls = [str(t.get("url")) for t in targets or () if isinstance(t, dict)]
+            if url in urls:
+                raise UsageError(f"a webhook for {url} is in notify: already (#{urls.index(url) + 1})",
+                                 hint=f"remove it first (`coord notify remove {urls.index(url) + 1}`)"
+                                 " to change it")
+            item = new_item(NOTIFY_KEYS, url=url, events=wanted, secret_env=secret_env,
+                            format=format)
+            if isinstance(targets, CommentedSeq) and targets and not targets.fa.flow_style():
+                append_item(targets, item)
+            else:  # none yet, or `notify: []`: a block list, as the example writes it
+                put(doc, "notify", [*(targets or ()), item], TOP_KEYS)
+            return len(urls)
+
+        at = self.store.update(edit)
+        return self.catalog().notify[at]
+
+    def remove_notify(self, which: str) -> NotifyRemoved:
+        """Take a webhook out of ``notify:``, named by its url or its number in `coord
+        notify list` (from 1); an emptied list goes with its key."""
+
+        def edit(doc: CommentedMap) -> tuple[int, NotifyTarget]:
+            targets = doc.get("notify")
+            urls = [str(t.get("url")) if isinstance(t, dict) else "" for t in targets or ()]
+            at = _notify_index(which, urls)
+            assert isinstance(targets, CommentedSeq)  # the file loaded: a list of mappings
+            gone = NotifyTarget.model_validate(
+                {k: list(v) if isinstance(v, list) else v for k, v in targets[at].items()})
+            if len(targets) == 1:
+                remove_key(doc, "notify")
+            else:
+                remove_index(targets, at)
+            return at, gone
+
+        at, gone = self.store.update(edit)
+        return {"removed": gone.model_dump(mode="json"), "index": at + 1}
 
     # -- repos ---------------------------------------------------------------------
     def repo_status(self, name: str) -> RepoStatus:
@@ -731,6 +814,29 @@ class CoordinationManager(StructureEdits):
                     "reason": f"{t.id} ({t.status.value}) waits on " + ", ".join(waiting),
                 })
         return out
+
+
+#: Canonical order of the catalog's top-level keys (a new ``notify:`` goes after
+#: ``coordination:``, as DESIGN.md writes it).
+TOP_KEYS = ("version", "repos", "resources", "coordination", "notify", "approvers")
+
+
+def _notify_index(which: str, urls: Sequence[str]) -> int:
+    """The 0-based index of the webhook ``which`` names: its url, or its number (from 1)."""
+    if not urls:
+        raise UsageError("the catalog has no webhooks (no notify: entries)",
+                         hint="add one with `coord notify add URL`")
+    if which.strip().isdigit():
+        n = int(which)
+        if 1 <= n <= len(urls):
+            return n - 1
+        raise UsageError(f"no webhook #{n}: notify: has {len(urls)} "
+                         f"(numbered 1 to {len(urls)})", hint="`coord notify list` numbers them")
+    if which in urls:
+        return urls.index(which)
+    raise UsageError(f"no webhook with url {which!r} in notify:",
+                     hint="name it by its url exactly as listed, or by its number in "
+                     "`coord notify list`")
 
 
 def _found(found: M | None, cat: Catalog, kind: str, id_: str) -> M:

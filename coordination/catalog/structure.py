@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypedDict, TypeVar, Unpack
 
@@ -36,7 +36,9 @@ from coordination.catalog.edits import (
     new_item,
     put,
     put_entries,
+    put_field,
     put_list,
+    put_mapping_entries,
     remove_from,
     remove_at,
     remove_index,
@@ -66,13 +68,25 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 MILESTONE_KEYS = ("id", "title", "due", "todos", "deliverables")
-REPO_KEYS = ("name", "path", "description", "role", "tags", "concurrency", "breaker")
+REPO_KEYS = ("name", "path", "description", "role", "tags", "concurrency", "breaker",
+             "default_branch", "remote", "land_command", "revert_command", "land_hooks",
+             "cache", "pace")
 VALIDATION_KEYS = ("command", "expected_pattern", "timeout")
-PLAN_EDITABLE = {"title", "description", "status", "repos", "completion_criteria"}
+PLAN_EDITABLE = {"title", "description", "status", "repos", "completion_criteria", "change",
+                 "waves", "pace"}
 MILESTONE_EDITABLE = {"title", "due", "todos", "deliverables"}
 DEP_EDITABLE = {"consumer", "provider", "type", "version_constraint", "status", "notes",
                 "command", "expected_pattern", "timeout"}
-REPO_EDITABLE = {"path", "description", "role", "tags", "concurrency"}
+REPO_EDITABLE = {"path", "description", "role", "tags", "concurrency", "breaker",
+                 "default_branch", "remote", "land_command", "revert_command", "land_hooks",
+                 "cache", "pace"}
+#: Fields the loader validates, set as given (a mapping as a flow mapping); a value that
+#: is not valid is refused with the loader's own message and nothing is written.
+PLAN_FIELDS = ("waves", "pace")
+REPO_FIELDS = ("breaker", "default_branch", "remote", "land_command", "revert_command",
+               "land_hooks", "cache", "pace")
+#: A structured field's value as the CLI hands it over (the loader checks it).
+Spec = Mapping[str, object]
 MAX_CHECK_TIMEOUT = 3600  # as the Validation model allows
 
 
@@ -84,6 +98,11 @@ class PlanChanges(TypedDict, total=False):
     status: str | None
     repos: Iterable[str] | None
     completion_criteria: Iterable[str] | None
+    # Entries of `change:` (branch, base, remote, land): a value sets one, None removes
+    # it; None for the whole mapping removes `change:`.
+    change: Mapping[str, str | None] | None
+    waves: Sequence[Spec] | None  # replaces them all; empty or None removes `waves:`
+    pace: Spec | None
 
 
 class MilestoneChanges(TypedDict, total=False):
@@ -110,7 +129,21 @@ class DependencyChanges(TypedDict, total=False):
     timeout: float | None
 
 
-class RepoChanges(TypedDict, total=False):
+class RepoFields(TypedDict, total=False):
+    """The fields of ``REPO_FIELDS``: what :meth:`StructureEdits.add_repo` takes besides
+    its own arguments, and :meth:`StructureEdits.update_repo` too."""
+
+    breaker: Spec | None
+    default_branch: str | None
+    remote: str | None
+    land_command: str | None
+    revert_command: str | None
+    land_hooks: bool | None  # False or None: the default (off), the key removed
+    cache: bool | Spec | None
+    pace: Spec | None
+
+
+class RepoChanges(RepoFields, total=False):
     """What :meth:`StructureEdits.update_repo` takes (``REPO_EDITABLE``)."""
 
     path: str | None
@@ -174,8 +207,11 @@ class StructureEdits:
 
     # -- plans ---------------------------------------------------------------------
     def create_plan(self, title: str, *, description: str = "", status: str = "draft",
-                    repos: Iterable[str] = (), criteria: Iterable[str] = ()) -> Plan:
-        """Append a new plan (``criteria``: its completion criteria)."""
+                    repos: Iterable[str] = (), criteria: Iterable[str] = (),
+                    change: Spec | None = None, waves: Sequence[Spec] = (),
+                    pace: Spec | None = None) -> Plan:
+        """Append a new plan (``criteria``: its completion criteria; ``change``,
+        ``waves``, ``pace`` as the catalog writes them, checked by the loader)."""
         _title(title, "a plan")
         choice(status, PlanStatus, "plan status")
         names, crit = uniq(repos), [c for c in criteria if c.strip()]
@@ -183,9 +219,14 @@ class StructureEdits:
         def edit(doc: CommentedMap) -> str:
             require_repos(doc, names)
             new_id = new_id_in(doc, "plan", self.store.path)
-            append_item(section(doc, "plans", create=True), new_item(
+            plan = new_item(
                 PLAN_KEYS, id=new_id, title=title, description=description, status=status,
-                repos=names, completion_criteria=crit))
+                repos=names, completion_criteria=crit)
+            entries = {k: v for k, v in (change or {}).items() if v is not None}
+            for key, value in (("change", entries), ("waves", list(waves or ())),
+                               ("pace", pace)):
+                put_field(plan, key, value, PLAN_KEYS)
+            append_item(section(doc, "plans", create=True), plan)
             return new_id
 
         return self._plan(self.store.update(edit))
@@ -202,13 +243,23 @@ class StructureEdits:
         if "completion_criteria" in changes:
             lists["completion_criteria"] = [
                 c for c in changes.pop("completion_criteria") or () if c.strip()]
-        _nothing(changes, lists)
+        fields = {k: changes.pop(k) for k in PLAN_FIELDS if k in changes}  # type: ignore[misc]
+        has_change = "change" in changes
+        change = changes.pop("change", None)
+        _nothing(changes, lists, fields, has_change)
 
         def edit(doc: CommentedMap) -> None:
             item = find_item(doc, "plans", id_, "plan")
             require_repos(doc, lists.get("repos", ()))
             for key, value in changes.items():
                 put(item, key, value, PLAN_KEYS)
+            for key, value in fields.items():
+                put_field(item, key, value, PLAN_KEYS)
+            if has_change:
+                if change is None:
+                    put(item, "change", None, PLAN_KEYS)
+                else:
+                    put_mapping_entries(item, "change", change, PLAN_KEYS)
             for key, values in lists.items():
                 put_list(item, key, values, PLAN_KEYS)
 
@@ -406,9 +457,11 @@ class StructureEdits:
 
     # -- repos ---------------------------------------------------------------------
     def add_repo(self, name: str, *, path: str | None = None, description: str = "",
-                 role: str = "", tags: Iterable[str] = (), concurrency: int | None = None
-                 ) -> Repo:
-        """Append a repo (``path``: its checkout, relative to the catalog; default its name)."""
+                 role: str = "", tags: Iterable[str] = (), concurrency: int | None = None,
+                 **fields: Unpack[RepoFields]) -> Repo:
+        """Append a repo (``path``: its checkout, relative to the catalog; default its
+        name; ``fields``: those of ``REPO_FIELDS``, checked by the loader)."""
+        _editable(fields, set(REPO_FIELDS), "a new repo")
         if not re.match(REPO_NAME_RE, name):
             raise UsageError(f"bad repo name {name!r}",
                              hint="lower-case letters, digits, '.', '_' and '-', starting "
@@ -428,9 +481,12 @@ class StructureEdits:
                 else:
                     doc.insert(list(doc).index("version") + 1 if "version" in doc else 0,
                                "repos", repos)
-            append_item(repos, new_item(
-                REPO_KEYS, name=name, path=path, description=description, role=role,
-                tags=labels, concurrency=concurrency))
+            item = new_item(REPO_KEYS, name=name, path=path, description=description,
+                            role=role, tags=labels, concurrency=concurrency)
+            for key, value in fields.items():
+                put_field(item, key, None if value is False and key == "land_hooks"
+                          else value, REPO_KEYS)
+            append_item(repos, item)
 
         self.store.update(edit)
         return self._repo_named(name)
@@ -444,12 +500,17 @@ class StructureEdits:
         _concurrency(changes.get("concurrency"))
         lists = {k: uniq(changes.pop(k) or ())
                  for k in ("tags",) if k in changes}
-        _nothing(changes, lists)
+        fields = {k: changes.pop(k) for k in REPO_FIELDS if k in changes}  # type: ignore[misc]
+        if fields.get("land_hooks") is False:
+            fields["land_hooks"] = None  # the default: written as no key, like a new repo
+        _nothing(changes, lists, fields)
 
         def edit(doc: CommentedMap) -> None:
             item = _find_repo(doc, name)[1]
             for key, value in changes.items():
                 put(item, key, value, REPO_KEYS)
+            for key, value in fields.items():
+                put_field(item, key, value, REPO_KEYS)
             for key, values in lists.items():
                 put_list(item, key, values, REPO_KEYS)
 

@@ -40,7 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "flower": ("coordination.cli.worker:flower", "Run Flower on coord's Celery app."),
     "why": ("coordination.cli.why:why", "Why a cache: todo's last run was reused, or what changed."),
     "history": ("coordination.cli.history:history", "History of ended sweeps and catalog edits: search, trends."),
-    "notify": ("coordination.cli.notify:notify", "Webhook notifications: test, log."),
+    "notify": ("coordination.cli.notify:notify", "Webhook notifications: add, remove, list, test, log."),
     "audit": ("coordination.cli.audit:audit", "The log of catalog edits made through coord; --verify."),
     "mcp": ("coordination.mcp_server.server:mcp", "Serve coord's tools to agents (MCP on stdio or HTTP)."),
     "ui": ("coordination.cli.ui:ui", "Serve a live, read-only web view of sweeps, plans and repos."),

@@ -1,18 +1,22 @@
-"""`coord notify test|log`: webhooks of the catalog's ``notify:``, tried and looked back at."""
+"""`coord notify add|remove|list|test|log`: webhooks of the catalog's ``notify:``, edited
+(audited, checked by the loader), listed, tried and looked back at."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import click
 
 from coordination.cli.context import Context
-from coordination.cli.render import emit, esc, json_option, say, table
+from coordination.cli.render import emit, esc, json_option, say, split_list, table
 from coordination.errors import OperationFailed, UsageError
-from coordination.jsonable import JSONValue
-from coordination.catalog.store import CatalogStore
-from coordination.runtime.context import get_runtime
-from coordination.sweeps.notify import LogEntry, log_entries, publish, send_test, targets_of
+from coordination.jsonable import JSONObject, JSONValue
+
+if TYPE_CHECKING:
+    from coordination.catalog.manager import NotifyRemoved
+    from coordination.catalog.models import NotifyTarget
+    from coordination.sweeps.notify import LogEntry
 
 
 def _when(ts: JSONValue) -> str:
@@ -23,12 +27,100 @@ def _when(ts: JSONValue) -> str:
 
 @click.group()
 def notify() -> None:
-    """Webhook notifications (`notify:` in the catalog): test, log.
+    """Webhook notifications (`notify:` in the catalog): add, remove, list, test, log.
 
     \b
     Example:
+      coord notify add https://hooks.example/coord --events sweep.finished,todo.failed
       coord notify test && coord notify log
     """
+
+
+def _masked(url: str) -> str:
+    """A webhook's url fit to print: user info, query values and token-like path
+    segments masked, as `notify log` shows it (a Slack hook's path is its secret)."""
+    from coordination.sweeps.notify import redact  # lazy: redis, off the catalog's paths
+
+    return redact(url)
+
+
+def _shown(target: NotifyTarget | JSONObject) -> JSONObject:
+    """A webhook as printed (text or --json): its url masked; the catalog keeps it whole,
+    and `notify remove` takes the number where the url is masked."""
+    doc = dict(target) if isinstance(target, dict) else target.model_dump(mode="json")
+    return {**doc, "url": _masked(str(doc.get("url")))}
+
+
+def _listed(targets: list[NotifyTarget]) -> list[JSONObject]:
+    """`notify list --json`: each webhook with its number (from 1)."""
+    return [{"index": i, **_shown(t)} for i, t in enumerate(targets, 1)]
+
+
+def _targets_table(rows: list[JSONObject]) -> None:
+    table("Webhooks", ["#", "url", "events", "secret_env", "format"],
+          [(r["index"], esc(str(r["url"])),
+            esc(", ".join(str(e) for e in r["events"] or ()))  # type: ignore[union-attr]
+            , esc(str(r["secret_env"] or "")), r["format"]) for r in rows],
+          empty="no webhooks (add one with `coord notify add URL`)")
+
+
+@notify.command("list")
+@json_option
+@click.pass_obj
+def list_(obj: Context, as_json: bool) -> None:
+    """The catalog's webhooks, numbered from 1 (`notify remove` takes the number);
+    credentials and token-like parts of a url are masked, as `notify log` masks them.
+
+    \b
+    Example:
+      coord notify list --json
+    """
+    emit(as_json, _listed(obj.manager.list_notify()), _targets_table)
+
+
+@notify.command("add")
+@click.argument("url")
+@click.option("--events", "events", multiple=True, metavar="A,B",
+              help="The events to send, comma-separated (default: sweep.finished, "
+              "todo.failed, gate.waiting, gate.expired, repo.breaker_open, repo.unattended).")
+@click.option("--secret-env", metavar="NAME",
+              help="The environment variable holding the signing secret (not the secret).")
+@click.option("--format", "format_", metavar="json|slack",
+              help="The body's format (default json).")
+@json_option
+@click.pass_obj
+def add(obj: Context, url: str, events: tuple[str, ...], secret_env: str | None,
+        format_: str | None, as_json: bool) -> None:
+    """Add a webhook to the catalog's notify: (one audited edit). The url, events,
+    secret_env and format are checked as the catalog's loader checks them (its message,
+    exit 2, nothing written); a url listed already is refused.
+
+    \b
+    Example:
+      coord notify add https://hooks.example/coord --events sweep.finished,gate.waiting \\
+          --secret-env COORD_HOOK_SECRET
+    """
+    target = obj.manager.add_notify(url, events=split_list(events), secret_env=secret_env,
+                                    format=format_)
+    emit(as_json, _shown(target), lambda t: say(f"added {esc(t['url'])}"))
+
+
+@notify.command("remove")
+@click.argument("which", metavar="URL|INDEX")
+@json_option
+@click.pass_obj
+def remove(obj: Context, which: str, as_json: bool) -> None:
+    """Remove a webhook, named by its url or its number in `coord notify list`
+    (one audited edit).
+
+    \b
+    Example:
+      coord notify remove 2
+    """
+    gone: NotifyRemoved = obj.manager.remove_notify(which)
+    doc: JSONObject = {"removed": _shown(gone["removed"]), "index": gone["index"]}
+    emit(as_json, doc, lambda d: say(f"removed #{d['index']} "
+                                     f"{esc(_shown(gone['removed'])['url'])}"))
 
 
 @notify.command("test")
@@ -43,6 +135,10 @@ def test(obj: Context, as_json: bool) -> None:
     Example:
       coord notify test --json
     """
+    from coordination.catalog.store import CatalogStore  # lazy: test only
+    from coordination.runtime.context import get_runtime  # lazy: redis, test and log only
+    from coordination.sweeps.notify import publish, send_test, targets_of  # lazy: redis, test and log only
+
     catalog = CatalogStore(obj.file).load()
     if not catalog.notify:
         raise UsageError(f"{obj.file} has no webhooks", hint="add a `notify:` list with a url "
@@ -79,6 +175,9 @@ def log_(obj: Context, limit: int, as_json: bool) -> None:
     Example:
       coord notify log --json | jq '.[] | select(.status != "delivered")'
     """
+    from coordination.runtime.context import get_runtime  # lazy: redis, test and log only
+    from coordination.sweeps.notify import log_entries  # lazy: redis, test and log only
+
     rt = get_runtime(obj.file)
     items = log_entries(rt, limit)
 

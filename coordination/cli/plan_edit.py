@@ -3,6 +3,7 @@ and sweeps). Parse, call the manager, render."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import click
@@ -16,6 +17,68 @@ if TYPE_CHECKING:  # the manager's types: off `coord plan list`
     from coordination.catalog.structure import PlanChanges
 
 PLAN_STATUSES = ("draft", "active", "completed", "cancelled")
+_WAVE_EXAMPLE = "name=canary,repos=api,max_parallel=1,soak=10m"
+_PACE_EXAMPLE = "key=repo,rate=10/hour,burst=2"
+_WAVE_HELP = ("A rollout wave, in order; repeat for more (they replace the plan's waves): "
+              "name, repos, tags, max_parallel, soak, require.success_rate; as KEY=VALUE "
+              f"pairs joined by commas, a list's items by '+' ({_WAVE_EXAMPLE}), or a YAML "
+              "flow mapping {name: rest, tags: [service], max_parallel: 4}.")
+_PACE_HELP = ("How fast its todos may start: key (repo, tag, host), rate, burst; "
+              f"{_PACE_EXAMPLE} or a flow mapping {{rate: 10/hour}}.")
+
+
+def change_options(f: Callable[..., None]) -> Callable[..., None]:
+    """--change-branch, --change-base, --change-remote, --land, --wave, --pace (and on
+    update their removals): the plan's 0.3 fields."""
+    for option in reversed((
+        click.option("--change-branch", metavar="BRANCH",
+                     help="Make it a change landed from this branch (change: {branch}); "
+                     "'' removes the change."),
+        click.option("--change-base", metavar="BRANCH",
+                     help="The change's base in every repo (default: each repo's "
+                     "default_branch, else main; '' removes it)."),
+        click.option("--change-remote", metavar="REMOTE",
+                     help="The remote the change lands on in every repo ('' removes it)."),
+        click.option("--land", metavar="push|command|per-wave",
+                     help="How the change lands (as the catalog's Change accepts it; "
+                     "'' for the default, push)."),
+        click.option("--wave", "waves", multiple=True, metavar="SPEC", help=_WAVE_HELP),
+        click.option("--no-waves", "no_waves", is_flag=True, help="Remove its waves."),
+        click.option("--pace", metavar="SPEC", help=_PACE_HELP + " '' removes it."),
+        click.option("--no-pace", "no_pace", is_flag=True, help="Remove its pace."),
+    )):
+        f = option(f)
+    return f
+
+
+def _change_fields(change_branch: str | None, change_base: str | None,
+                   change_remote: str | None, land: str | None, waves: tuple[str, ...],
+                   no_waves: bool, pace: str | None, no_pace: bool) -> dict[str, object]:
+    """The plan's 0.3 fields given, parsed; the loader checks the values. ``change``:
+    its entries (None removes one), or None to remove it (``--change-branch ''``)."""
+    from coordination.catalog.governance import Wave  # lazy: pydantic models, plan edits only
+    from coordination.catalog.models import Pace  # lazy: pydantic models, plan edits only
+    from coordination.cli.fieldspec import parse_spec, spec_or_none  # lazy: pydantic models, plan edits only
+
+    out: dict[str, object] = {}
+    entries = {k: (v or None) for k, v in (("branch", change_branch), ("base", change_base),
+                                          ("remote", change_remote), ("land", land))
+               if v is not None}
+    if entries:
+        out["change"] = None if change_branch == "" else entries
+    if no_waves and waves:
+        raise UsageError("--wave and --no-waves both given", hint="give one of them")
+    if no_waves or (waves and all(not w.strip() for w in waves)):
+        out["waves"] = None
+    elif waves:
+        out["waves"] = [parse_spec(w, Wave, "--wave", _WAVE_EXAMPLE) for w in waves]
+    if no_pace and pace is not None:
+        raise UsageError("--pace and --no-pace both given", hint="give one of them")
+    if no_pace:
+        out["pace"] = None
+    elif pace is not None:
+        out["pace"] = spec_or_none(pace, Pace, "--pace", _PACE_EXAMPLE)
+    return out
 
 
 @click.command("create")
@@ -25,19 +88,31 @@ PLAN_STATUSES = ("draft", "active", "completed", "cancelled")
 @click.option("--repos", multiple=True, help="Repos it touches, comma-separated (a,b).")
 @click.option("--criterion", "criteria", multiple=True,
               help="A completion criterion; repeat for more.")
+@change_options
 @json_option
 @click.pass_obj
 def create_cmd(obj: Context, title: str, description: str, status: str,
-               repos: tuple[str, ...], criteria: tuple[str, ...], as_json: bool) -> None:
-    """Create a plan; prints its new id (never one a deleted plan had).
+               repos: tuple[str, ...], criteria: tuple[str, ...], change_branch: str | None,
+               change_base: str | None, change_remote: str | None, land: str | None,
+               waves: tuple[str, ...], no_waves: bool, pace: str | None, no_pace: bool,
+               as_json: bool) -> None:
+    """Create a plan; prints its new id (never one a deleted plan had). --land, --wave
+    and --pace values are checked as the catalog's loader checks them (its message,
+    exit 2, nothing written).
 
     \b
     Example:
       coord plan create --title "Python 3.14" --repos libcore,api \\
           --criterion "every service on 3.14"
+      coord plan create --title "libcore 2.0" --change-branch bump-libcore-2.0 \\
+          --wave name=canary,repos=api,max_parallel=1,soak=10m \\
+          --wave '{name: rest, tags: [service]}' --pace rate=10/hour,burst=2
     """
+    extra = _change_fields(change_branch, change_base, change_remote, land, waves, no_waves,
+                           pace, no_pace)
     created = obj.manager.create_plan(title, description=description, status=status,
-                                      repos=split_list(repos), criteria=list(criteria))
+                                      repos=split_list(repos), criteria=list(criteria),
+                                      **extra)  # type: ignore[arg-type]
     emit(as_json, created, lambda p: say(p.id))
 
 
@@ -49,16 +124,24 @@ def create_cmd(obj: Context, title: str, description: str, status: str,
 @click.option("--repos", multiple=True, help="Replace the repos, comma-separated ('' for none).")
 @click.option("--criterion", "criteria", multiple=True,
               help="Replace the completion criteria; repeat for more.")
+@change_options
 @json_option
 @click.pass_obj
 def update_cmd(obj: Context, plan_id: str, title: str | None, description: str | None,
                status: str | None, repos: tuple[str, ...], criteria: tuple[str, ...],
-               as_json: bool) -> None:
-    """Change fields of a plan (only those given).
+               change_branch: str | None, change_base: str | None, change_remote: str | None,
+               land: str | None, waves: tuple[str, ...], no_waves: bool, pace: str | None,
+               no_pace: bool, as_json: bool) -> None:
+    """Change fields of a plan (only those given). The --change-* and --land flags
+    change those entries of its change: and keep the others; --wave replaces every
+    wave. Values are checked as the catalog's loader checks them (its message, exit 2,
+    nothing written).
 
     \b
     Example:
       coord plan update PLAN-002 --status active --repos libcore,api,web
+      coord plan update PLAN-004 --land command --no-pace
+      coord plan update PLAN-005 --wave '' --change-branch ''
     """
     changes: PlanChanges = {}
     if title is not None:
@@ -71,6 +154,8 @@ def update_cmd(obj: Context, plan_id: str, title: str | None, description: str |
         changes["repos"] = split_list(repos)
     if criteria:
         changes["completion_criteria"] = list(criteria)
+    changes.update(_change_fields(  # type: ignore[typeddict-item]
+        change_branch, change_base, change_remote, land, waves, no_waves, pace, no_pace))
     if not changes:
         raise UsageError("nothing to update", hint="pass at least one option; see --help")
     emit(as_json, obj.manager.update_plan(plan_id, **changes),

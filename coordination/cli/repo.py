@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import click
@@ -32,10 +32,82 @@ from coordination.redis_url import scrub
 from coordination.settings import get_settings
 
 if TYPE_CHECKING:
-    from coordination.catalog.structure import RepoChanges, RepoDeleted
+    from coordination.catalog.structure import RepoChanges, RepoDeleted, RepoFields, Spec
     from coordination.runtime.context import Runtime
 
 Breaker = dict[str, str | int | float | None]
+_BREAKER_EXAMPLE = "failures=3,cooldown=300"
+
+
+def land_options(f: Callable[..., None]) -> Callable[..., None]:
+    """The repo's 0.3 fields: landing, breaker, cache, pace (and their removals)."""
+    for option in reversed((
+        click.option("--default-branch", metavar="BRANCH",
+                     help="The base a change branches from and lands on ('' removes it: main)."),
+        click.option("--remote", metavar="NAME",
+                     help="The remote a change lands on ('' removes it: origin)."),
+        click.option("--land-command", metavar="CMD",
+                     help="What lands a change with land: command ('' removes it)."),
+        click.option("--revert-command", metavar="CMD",
+                     help="What reverts a landed change with land: command ('' removes it)."),
+        click.option("--land-hooks/--no-land-hooks", "land_hooks", default=None,
+                     help="Run git hooks on coord's own pushes and merges (default: off)."),
+        click.option("--breaker", metavar="SPEC",
+                     help="Hold its todos after this many failures in a row: failures, "
+                     f"cooldown (seconds); {_BREAKER_EXAMPLE} or a flow mapping "
+                     "{failures: 3}. '' removes it."),
+        click.option("--no-breaker", "no_breaker", is_flag=True, help="Remove its breaker."),
+        click.option("--cache", "cache", is_flag=False, flag_value="true", default=None,
+                     metavar="[SPEC]",
+                     help="Cache every todo of the repo (unless one says otherwise): "
+                     "--cache alone is `cache: true`; or env=A+B,inputs=.env,probes=CMD, "
+                     "or a flow mapping {probes: [python --version]}."),
+        click.option("--no-cache", "no_cache", is_flag=True, help="Remove its cache:."),
+        click.option("--pace", metavar="SPEC",
+                     help="How fast its todos may start: key, rate, burst; "
+                     "rate=10/hour,burst=2 or a flow mapping. '' removes it."),
+        click.option("--no-pace", "no_pace", is_flag=True, help="Remove its pace."),
+    )):
+        f = option(f)
+    return f
+
+
+def _land_fields(default_branch: str | None, remote: str | None, land_command: str | None,
+                 revert_command: str | None, land_hooks: bool | None, breaker: str | None,
+                 no_breaker: bool, cache: str | None, no_cache: bool, pace: str | None,
+                 no_pace: bool) -> RepoFields:
+    """The repo's 0.3 fields given (None removes one), parsed; the loader checks them."""
+    from coordination.catalog.models import Breaker as BreakerModel, Pace  # lazy: pydantic models, repo edits only
+    from coordination.cli.fieldspec import cache_value, spec_or_none  # lazy: pydantic models, repo edits only
+
+    out: RepoFields = {}
+    if default_branch is not None:
+        out["default_branch"] = default_branch or None
+    if remote is not None:
+        out["remote"] = remote or None
+    if land_command is not None:
+        out["land_command"] = land_command or None
+    if revert_command is not None:
+        out["revert_command"] = revert_command or None
+    if land_hooks is not None:
+        out["land_hooks"] = land_hooks
+    specs: dict[str, Spec | None] = {}
+    for key, text, off, model, example in (
+            ("breaker", breaker, no_breaker, BreakerModel, _BREAKER_EXAMPLE),
+            ("pace", pace, no_pace, Pace, "rate=10/hour,burst=2")):
+        if off and text is not None:
+            raise UsageError(f"--{key} and --no-{key} both given", hint="give one of them")
+        if off:
+            specs[key] = None
+        elif text is not None:
+            specs[key] = spec_or_none(text, model, f"--{key}", example)
+    if "breaker" in specs:
+        out["breaker"] = specs["breaker"]
+    if "pace" in specs:
+        out["pace"] = specs["pace"]
+    if cache is not None or no_cache:
+        out["cache"] = cache_value(cache, no_cache)
+    return out
 
 
 @click.group()
@@ -238,18 +310,29 @@ def repo_blocking(obj: Context, name: str, as_json: bool) -> None:
 @click.option("--tag", "tags", multiple=True, help="A tag; repeat for more.")
 @click.option("--concurrency", type=click.IntRange(1, 1024),
               help="How many of its todos may run at once (default 1).")
+@land_options
 @json_option
 @click.pass_obj
 def repo_add(obj: Context, name: str, path: str | None, description: str, role: str,
-             tags: tuple[str, ...], concurrency: int | None, as_json: bool) -> None:
-    """Add a repo to the catalog.
+             tags: tuple[str, ...], concurrency: int | None, default_branch: str | None,
+             remote: str | None, land_command: str | None, revert_command: str | None,
+             land_hooks: bool | None, breaker: str | None, no_breaker: bool,
+             cache: str | None, no_cache: bool, pace: str | None, no_pace: bool,
+             as_json: bool) -> None:
+    """Add a repo to the catalog. --breaker, --cache and --pace values are checked as
+    the catalog's loader checks them (its message, exit 2, nothing written).
 
     \b
     Example:
       coord repo add docs --path repos/docs --role site --tag markdown
+      coord repo add api --default-branch trunk --land-command "gh pr merge --squash" \\
+          --breaker failures=3,cooldown=300 --cache
     """
+    extra = _land_fields(default_branch, remote, land_command, revert_command, land_hooks,
+                         breaker, no_breaker, cache, no_cache, pace, no_pace)
     added = obj.manager.add_repo(name, path=path, description=description, role=role,
-                                 tags=split_list(tags), concurrency=concurrency)
+                                 tags=split_list(tags), concurrency=concurrency,
+                                 **extra)
     emit(as_json, added, lambda r: say(f"added {esc(r.name)}"))
 
 
@@ -260,16 +343,24 @@ def repo_add(obj: Context, name: str, path: str | None, description: str, role: 
 @click.option("--role", help="New role ('' to clear).")
 @click.option("--tag", "tags", multiple=True, help="Replace the tags; repeat for more.")
 @click.option("--concurrency", type=click.IntRange(1, 1024), help="New concurrency.")
+@land_options
 @json_option
 @click.pass_obj
 def repo_update(obj: Context, name: str, path: str | None, description: str | None,
                 role: str | None, tags: tuple[str, ...], concurrency: int | None,
-                as_json: bool) -> None:
+                default_branch: str | None, remote: str | None, land_command: str | None,
+                revert_command: str | None, land_hooks: bool | None, breaker: str | None,
+                no_breaker: bool, cache: str | None, no_cache: bool, pace: str | None,
+                no_pace: bool, as_json: bool) -> None:
     """Change fields of a repo (only those given; not its name, which everything names).
+    --breaker, --cache and --pace replace the whole value; values are checked as the
+    catalog's loader checks them (its message, exit 2, nothing written).
 
     \b
     Example:
       coord repo update api --concurrency 2 --tag python --tag http
+      coord repo update api --default-branch trunk --no-land-hooks --breaker failures=5
+      coord repo update api --land-command '' --no-cache
     """
     changes: RepoChanges = {}
     for key, value in (("path", path), ("description", description), ("role", role),
@@ -278,6 +369,9 @@ def repo_update(obj: Context, name: str, path: str | None, description: str | No
             changes[key] = value  # type: ignore[literal-required]
     if tags:
         changes["tags"] = split_list(tags)
+    changes.update(_land_fields(  # type: ignore[typeddict-item]  # (mypy: a TypedDict's base)
+        default_branch, remote, land_command, revert_command, land_hooks, breaker, no_breaker,
+        cache, no_cache, pace, no_pace))
     if not changes:
         raise UsageError("nothing to update", hint="pass at least one option; see --help")
     emit(as_json, obj.manager.update_repo(name, **changes),

@@ -51,6 +51,42 @@ def _env_pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
     return out
 
 
+_GATE_EXAMPLE = "approvals=2,from=ana+bo+cy,expires=24h"
+_GATE_HELP = ("Wait for people's approval (a todo without --run): approvals, from, "
+              "starter_may_approve, expires, on_expiry; as KEY=VALUE pairs joined by commas, "
+              f"a list's items by '+' ({_GATE_EXAMPLE}), or a YAML flow mapping "
+              "{approvals: 2, from: [ana, bo]}.")
+_CACHE_HELP = ("Reuse an earlier success with the same key: --cache alone is `cache: true`; "
+               "--cache false turns its repo's cache off for it; or the settings, "
+               "env=A+B,inputs=.env,probes=python --version, or a flow mapping "
+               "{probes: [\"python -c 'print(1+1)'\"]}.")
+_COMMIT_HELP = "In a change's plan: commit what it changed on the change branch, with this message."
+_VERIFY_HELP = "In a change's plan: run it against every repo's candidate (verify: true)."
+
+
+def _todo_fields_given(commit: str | None, verify: bool | None, gate: str | None,
+                       no_gate: bool, cache: str | None, no_cache: bool
+                       ) -> dict[str, object]:
+    """The 0.3 fields given (None: remove one), parsed; the loader checks the values."""
+    from coordination.cli.fieldspec import cache_value, spec_or_none  # lazy: pydantic models, off `coord todo list`
+    from coordination.catalog.governance import Gate  # lazy: pydantic models, off `coord todo list`
+
+    out: dict[str, object] = {}
+    if commit is not None:
+        out["commit"] = commit or None
+    if verify is not None:
+        out["verify"] = verify
+    if gate is not None and no_gate:
+        raise UsageError("--gate and --no-gate both given", hint="give one of them")
+    if no_gate:
+        out["gate"] = None
+    elif gate is not None:
+        out["gate"] = spec_or_none(gate, Gate, "--gate", _GATE_EXAMPLE)
+    if cache is not None or no_cache:
+        out["cache"] = cache_value(cache, no_cache)
+    return out
+
+
 _ENV_HELP = ("A variable its command runs with, KEY=VALUE; repeat for more. KEY is "
              "letters, digits and _, not starting with a digit.")
 
@@ -193,26 +229,36 @@ def _last_failure(obj: Context, t: Todo, lines: int | None) -> None:
 @click.option("--retries", type=click.IntRange(min=0), help="Extra attempts (default 0).")
 @click.option("--env", "env", multiple=True, callback=_env_pairs, metavar="KEY=VALUE",
               help=_ENV_HELP)
+@click.option("--commit", metavar="MSG", help=_COMMIT_HELP)
+@click.option("--verify", "verify", is_flag=True, help=_VERIFY_HELP)
+@click.option("--gate", metavar="SPEC", help=_GATE_HELP)
+@click.option("--cache", "cache", is_flag=False, flag_value="true", default=None,
+              metavar="[SPEC]", help=_CACHE_HELP)
 @json_option
 @click.pass_obj
 def create_todo(obj: Context, /, task: str, repo: str, run: str | None, undo: str | None,
                 plan: str | None, blocked_by: tuple[str, ...], estimate: float | None,
                 criteria: tuple[str, ...], description: str, priority: str | None,
                 assignee: str | None, labels: tuple[str, ...], timeout: float | None,
-                retries: int | None, env: dict[str, str], as_json: bool) -> None:
+                retries: int | None, env: dict[str, str], commit: str | None, verify: bool,
+                gate: str | None, cache: str | None, as_json: bool) -> None:
     """Create a todo; prints its new id. Blockers get it in their `blocking`.
+    --gate and --cache values are checked as the catalog's loader checks them (its
+    message, exit 2, nothing written).
 
     \b
     Example:
       coord todo create --task "Bump libcore" --repo api --plan PLAN-001 \\
           --run "make test" --blocked-by TODO-002 --estimate 3 --criteria "tests pass" \\
-          --env PYTHON=3.13
+          --env PYTHON=3.13 --commit "Bump libcore to 2.0" --cache
+      coord todo create --task "Sign-off" --repo api --gate approvals=2,from=ana+bo,expires=24h
     """
+    extra = _todo_fields_given(commit, verify or None, gate, False, cache, False)
     created = obj.manager.create_todo(
         task, repo, blocked_by=split_list(blocked_by), criteria=list(criteria),
         labels=list(labels), run=run, undo=undo, plan=plan, estimate=estimate,
         description=description, priority=priority, assignee=assignee, timeout=timeout,
-        retries=retries, env=env,
+        retries=retries, env=env, **extra,  # type: ignore[arg-type]
     )
     emit(as_json, created, lambda t: say(t.id))
 
@@ -260,6 +306,14 @@ todo.add_command(run)
               "KEY= sets it empty.")
 @click.option("--unset-env", "unset_env", multiple=True, metavar="KEY",
               help="Remove a variable from its environment; repeat for more.")
+@click.option("--commit", metavar="MSG", help=_COMMIT_HELP + " ('' to remove)")
+@click.option("--verify/--no-verify", "verify", default=None, help=_VERIFY_HELP)
+@click.option("--gate", metavar="SPEC", help=_GATE_HELP + " '' removes it.")
+@click.option("--no-gate", "no_gate", is_flag=True, help="Remove its gate.")
+@click.option("--cache", "cache", is_flag=False, flag_value="true", default=None,
+              metavar="[SPEC]", help=_CACHE_HELP)
+@click.option("--no-cache", "no_cache", is_flag=True,
+              help="Remove its cache: (it follows its repo's again).")
 @json_option
 @click.pass_obj
 def update_todo(obj: Context, /, todo_id: str, task: str | None, description: str | None,
@@ -267,14 +321,19 @@ def update_todo(obj: Context, /, todo_id: str, task: str | None, description: st
                 assignee: str | None, blocked_by: tuple[str, ...], timeout: float | None,
                 retries: int | None, resources: tuple[str, ...],
                 estimated_hours: float | None, labels: tuple[str, ...], env: dict[str, str],
-                unset_env: tuple[str, ...], as_json: bool) -> None:
-    """Change fields of a todo (only those given).
+                unset_env: tuple[str, ...], commit: str | None, verify: bool | None,
+                gate: str | None, no_gate: bool, cache: str | None, no_cache: bool,
+                as_json: bool) -> None:
+    """Change fields of a todo (only those given). --gate and --cache values are
+    checked as the catalog's loader checks them (its message, exit 2, nothing written).
 
     \b
     Example:
       coord todo update TODO-005 --status in_progress --assignee chloe
       coord todo update TODO-006 --blocked-by TODO-003 --timeout 900 --retries 2
       coord todo update TODO-002 --env PYTHON=3.13 --unset-env DEBUG
+      coord todo update TODO-040 --commit "Bump libcore to 2.0" --no-gate
+      coord todo update TODO-041 --verify --cache '{probes: [python --version]}'
     """
     changes: TodoChanges = {}
     if task is not None:
@@ -309,6 +368,8 @@ def update_todo(obj: Context, /, todo_id: str, task: str | None, description: st
                          hint="set a variable or remove it, not both")
     if env or unset_env:
         changes["env"] = {**env, **dict.fromkeys(unset_env)}
+    changes.update(_todo_fields_given(  # type: ignore[typeddict-item]
+        commit, verify, gate, no_gate, cache, no_cache))
     if not changes:
         raise UsageError("nothing to update", hint="pass at least one option; see --help")
     updated = obj.manager.update_todo(todo_id, **changes)

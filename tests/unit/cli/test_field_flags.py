@@ -1,0 +1,425 @@
+"""Every 0.3 field from the command line (DESIGN.md, Version 0.4 additions): each flag
+sets its field (read back through the loader), keeps the comments and key order of the
+YAML around it byte for byte, writes one audit entry naming the field; a bad value is
+refused with the loader's message, exit 2, the file byte-identical and nothing audited;
+the empty value or --no-X takes the field out again (the file back to its bytes)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from coordination.catalog import audit
+from coordination.catalog.store import CatalogStore
+from coordination.cli.main import main
+
+pytestmark = pytest.mark.timeout(120)
+
+CATALOG = """\
+# the fleet
+version: 1
+repos:
+  - name: api        # the service
+    path: repos/api
+    # who owns it: the platform team
+    role: service
+  - name: web
+coordination:
+  plans:
+    - id: PLAN-001
+      title: Bump libcore   # to 2.0
+      # the plan's status, kept by hand
+      status: active
+      repos: [api, web]
+  todos:
+    - id: TODO-001
+      task: Bump libcore in api   # first
+      repo: api
+      plan: PLAN-001
+      run: make bump
+      # after the run, the priority
+      priority: high
+    - id: TODO-002
+      task: Sign-off
+      repo: api
+      plan: PLAN-001
+# end of the catalog
+"""
+
+
+@dataclass
+class Ran:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def coord(eco: Path, *args: str) -> Ran:
+    """`coord --file ECO ARGS...` in this process, through the real entry point (its
+    mapping of errors to exit codes and `error:` lines on stderr)."""
+    runner = CliRunner()
+    with runner.isolation() as (out, err, _):
+        try:
+            main(["--file", str(eco), *args])
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        return Ran(code, out.getvalue().decode(), err.getvalue().decode())
+
+
+@pytest.fixture(params=["splice", "round-trip"])
+def eco(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Path:
+    """The catalog, edited by each of the store's two paths (an item spliced into the
+    text, the whole file through ruamel): both must keep it and refuse alike."""
+    from coordination.settings import get_settings
+
+    monkeypatch.setenv("COORD_USER", "tester")  # no `git config` per audit entry
+    monkeypatch.setenv("COORD_EDIT_SPLICE", "1" if request.param == "splice" else "0")
+    get_settings.cache_clear()
+    path = tmp_path / "ecosystem.yaml"
+    path.write_text(CATALOG)
+    return path
+
+
+def entries(eco: Path) -> list[dict[str, Any]]:
+    log = audit.log_path(eco)
+    return audit.read(log) if log.exists() else []
+
+
+def item(eco: Path, kind: str, key: str) -> Any:
+    """The item as the loader reads the file now (its model)."""
+    cat = CatalogStore(eco).load()
+    return {"todo": cat.todo, "plan": cat.plan, "repo": cat.repo}[kind](key)
+
+
+@dataclass
+class Case:
+    """One flag: ``args`` set ``field`` of ``kind``/``key`` to ``value`` (the model's
+    JSON) by adding ``lines`` to the file; ``clear`` takes it out again; ``bad`` is
+    refused with ``says`` (the loader's words) at ``where`` (the field path)."""
+
+    kind: str
+    key: str
+    args: tuple[str, ...]
+    field: str
+    value: Any
+    lines: tuple[str, ...]
+    clear: tuple[tuple[str, ...], ...]
+    bad: tuple[str, ...] | None = None
+    says: str = ""
+    where: str = ""
+
+    @property
+    def command(self) -> tuple[str, ...]:
+        noun = {"todo": ("todo", "update"), "plan": ("plan", "update"),
+                "repo": ("repo", "update")}[self.kind]
+        return (*noun, self.key)
+
+
+CASES = [
+    Case("todo", "TODO-001", ("--commit", "Bump libcore to 2.0"), "commit",
+         "Bump libcore to 2.0", ("      commit: Bump libcore to 2.0",),
+         (("--commit", ""),)),
+    Case("todo", "TODO-001", ("--verify",), "verify", True, ("      verify: true",),
+         (("--no-verify",),)),
+    Case("todo", "TODO-002", ("--gate", "approvals=2,from=ana+bo,expires=24h"), "gate",
+         {"approvals": 2, "from": ["ana", "bo"], "starter_may_approve": True,
+          "expires": 86400.0, "on_expiry": "cancel"},
+         ("      gate: {approvals: 2, from: [ana, bo], expires: 24h}",),
+         (("--no-gate",), ("--gate", "")),
+         ("--gate", "approvals=3,from=ana+bo"), "approvals: 3 but only 2 distinct people",
+         "todos[1].gate"),
+    Case("todo", "TODO-002", ("--gate", "{approvals: 1, on_expiry: rollback}"), "gate",
+         {"approvals": 1, "from": [], "starter_may_approve": True, "expires": None,
+          "on_expiry": "rollback"},
+         ("      gate: {approvals: 1, on_expiry: rollback}",), (("--no-gate",),),
+         ("--gate", "expires=forever"), "not a duration", "todos[1].gate.expires"),
+    Case("todo", "TODO-001", ("--cache",), "cache", True, ("      cache: true",),
+         (("--no-cache",),)),
+    Case("todo", "TODO-001", ("--cache", "false"), "cache", False, ("      cache: false",),
+         (("--no-cache",),)),
+    Case("todo", "TODO-001", ("--cache", "env=PYTHON+CI,inputs=.env"), "cache",
+         {"env": ["PYTHON", "CI"], "inputs": [".env"], "probes": []},
+         ("      cache: {env: [PYTHON, CI], inputs: [.env]}",), (("--no-cache",),),
+         ("--cache", "inputs=../secrets"), "a glob relative to the checkout",
+         "todos[0].cache"),
+    Case("plan", "PLAN-001", ("--change-branch", "bump-libcore-2.0"), "change",
+         {"branch": "bump-libcore-2.0", "base": None, "remote": None, "land": "push"},
+         ("      change: {branch: bump-libcore-2.0}",), (("--change-branch", ""),),
+         ("--change-branch", "bump..2"), "is not a branch name git accepts",
+         "plans[0].change.branch"),
+    Case("plan", "PLAN-001", ("--change-branch", "b", "--change-base", "develop",
+                              "--change-remote", "up", "--land", "command"), "change",
+         {"branch": "b", "base": "develop", "remote": "up", "land": "command"},
+         ("      change: {branch: b, base: develop, remote: up, land: command}",),
+         (("--change-branch", ""),),
+         # per-wave: the Change model decides (it accepts push and command today)
+         ("--change-branch", "b", "--land", "per-wave"), "must be 'push' or 'command'",
+         "plans[0].change.land"),
+    Case("plan", "PLAN-001", ("--wave", "name=canary,repos=api,max_parallel=1,soak=10m",
+                              "--wave", "{name: rest, tags: [service], max_parallel: 4}"),
+         "waves",
+         [{"name": "canary", "repos": ["api"], "tags": [], "max_parallel": 1, "soak": 600.0,
+           "require": {"success_rate": 1.0}},
+          {"name": "rest", "repos": [], "tags": ["service"], "max_parallel": 4, "soak": 0.0,
+           "require": {"success_rate": 1.0}}],
+         ("      waves:",
+          "        - {name: canary, repos: [api], max_parallel: 1, soak: 10m}",
+          "        - {name: rest, tags: [service], max_parallel: 4}"),
+         (("--no-waves",), ("--wave", "")),
+         ("--wave", "name=canary,max_parallel=1"), "a wave names repos: or tags:",
+         "plans[0].waves[0]"),
+    Case("plan", "PLAN-001", ("--wave", "repos=api,require.success_rate=0.9"), "waves",
+         [{"name": "", "repos": ["api"], "tags": [], "max_parallel": 0, "soak": 0.0,
+           "require": {"success_rate": 0.9}}],
+         ("      waves:", "        - {repos: [api], require: {success_rate: 0.9}}"),
+         (("--no-waves",),),
+         ("--wave", "repos=api,require.success_rate=2"), "must be <= 1.0, got 2",
+         "plans[0].waves[0].require.success_rate"),
+    Case("plan", "PLAN-001", ("--pace", "key=repo,rate=10/hour,burst=2"), "pace",
+         {"key": "repo", "rate": "10/hour", "burst": 2},
+         ("      pace: {key: repo, rate: 10/hour, burst: 2}",),
+         (("--no-pace",), ("--pace", "")),
+         ("--pace", "rate=10/fortnight"), "is not COUNT/PERIOD", "plans[0].pace.rate"),
+    Case("repo", "api", ("--default-branch", "trunk"), "default_branch", "trunk",
+         ("    default_branch: trunk",), (("--default-branch", ""),)),
+    Case("repo", "api", ("--remote", "upstream"), "remote", "upstream",
+         ("    remote: upstream",), (("--remote", ""),)),
+    Case("repo", "api", ("--land-command", "gh pr merge --squash"), "land_command",
+         "gh pr merge --squash", ("    land_command: gh pr merge --squash",),
+         (("--land-command", ""),)),
+    Case("repo", "api", ("--revert-command", "gh pr revert"), "revert_command",
+         "gh pr revert", ("    revert_command: gh pr revert",), (("--revert-command", ""),)),
+    Case("repo", "api", ("--land-hooks",), "land_hooks", True, ("    land_hooks: true",),
+         (("--no-land-hooks",),)),
+    Case("repo", "api", ("--breaker", "failures=3,cooldown=300"), "breaker",
+         {"failures": 3, "cooldown": 300.0}, ("    breaker: {failures: 3, cooldown: 300}",),
+         (("--no-breaker",), ("--breaker", "")),
+         ("--breaker", "failures=0"), "must be >= 1, got 0", "repos[0].breaker.failures"),
+    Case("repo", "api", ("--cache", "probes=python --version"), "cache",
+         {"env": [], "inputs": [], "probes": ["python --version"]},
+         ("    cache: {probes: [python --version]}",), (("--no-cache",),),
+         ("--cache", "env=1BAD"), "env[0]: must match", "repos[0].cache"),
+    Case("repo", "web", ("--pace", "rate=5/m"), "pace",
+         {"key": "repo", "rate": "5/m", "burst": 1}, ("    pace: {rate: 5/m}",),
+         (("--no-pace",),), ("--pace", "key=planet,rate=5/m"), "'repo', 'tag' or 'host'",
+         "repos[1].pace.key"),
+]
+
+
+def _dumped(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if dump is not None:
+        return dump(mode="json", by_alias=True)
+    if isinstance(value, list):
+        return [_dumped(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.kind}:{' '.join(c.args)[:40]}")
+def test_a_flag_sets_its_field_keeps_the_file_and_is_audited(eco: Path, case: Case) -> None:
+    before = eco.read_text()
+    r = coord(eco, *case.command, *case.args, "--json")
+    assert r.code == 0, r.err
+    doc = r.json()  # the item as `--json` prints it, as the sibling commands do
+    assert doc[case.field] == case.value
+    assert _dumped(getattr(item(eco, case.kind, case.key), case.field)) == case.value
+
+    # The new lines, and every other line as it was, in its place.
+    after = eco.read_text()
+    lines = after.splitlines()
+    for line in case.lines:
+        assert line in lines, after
+    assert [x for x in lines if x not in case.lines] == before.splitlines(), after
+
+    log = entries(eco)
+    assert len(log) == 1
+    (change,) = log[0]["changes"]
+    assert change["id"] == case.key and change["action"] == "updated"
+    assert case.field in change["fields"], change
+    assert "--json" in log[0]["argv"] and case.args[0] in log[0]["argv"]
+
+    # Each way of removing it gives the file back its bytes, audited.
+    for clear in case.clear:
+        r = coord(eco, *case.command, *clear, "--json")
+        assert r.code == 0, r.err
+        assert eco.read_text() == before, clear
+        field = getattr(item(eco, case.kind, case.key), case.field)
+        assert field in (None, False, []), (clear, field)
+        assert case.field in entries(eco)[-1]["changes"][0]["fields"]
+        coord(eco, *case.command, *case.args)
+    assert len(entries(eco)) == 1 + 2 * len(case.clear)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.bad],
+                         ids=lambda c: f"{c.kind}:{' '.join(c.bad or ())[:40]}")
+def test_a_bad_value_is_refused_with_the_loaders_message(eco: Path, case: Case) -> None:
+    assert case.bad is not None
+    before = eco.read_bytes()
+    r = coord(eco, *case.command, *case.bad)
+    assert r.code == 2, (r.out, r.err)
+    assert r.err.startswith(f"error: {eco}:"), r.err  # file and line, as the loader says
+    assert f"{case.where}" in r.err and case.says in r.err, r.err
+    assert "nothing was written" in r.err and "Traceback" not in r.err
+    assert eco.read_bytes() == before
+    assert entries(eco) == []
+
+
+def test_the_loaders_message_is_the_one_a_hand_edit_gets(eco: Path) -> None:
+    """The same words as loading a catalog edited by hand to the same value."""
+    r = coord(eco, "repo", "update", "api", "--breaker", "failures=0")
+    by_hand = eco.parent / "by-hand.yaml"
+    by_hand.write_text(CATALOG.replace("    role: service\n",
+                                       "    role: service\n    breaker: {failures: 0}\n"))
+    with pytest.raises(Exception) as refused:
+        CatalogStore(by_hand).load()
+    loader_says = str(refused.value).split(": ", 1)[1].splitlines()[0]  # past the file name
+    assert loader_says.split(": ", 1)[1] in r.err, (loader_says, r.err)
+
+
+def test_a_malformed_spec_is_bad_input_naming_the_flag(eco: Path) -> None:
+    before = eco.read_bytes()
+    for args, says in (
+        (("plan", "update", "PLAN-001", "--pace", "rate"), "'rate' is not KEY=VALUE"),
+        (("plan", "update", "PLAN-001", "--wave", "{name: [x"), "bad --wave"),
+        (("plan", "update", "PLAN-001", "--wave", "[a, b]"), "bad --wave"),
+        (("todo", "update", "TODO-002", "--gate", "{}"), "no fields given"),
+        (("todo", "update", "TODO-002", "--gate", "approvals=1,approvals=2"), "given twice"),
+        (("todo", "update", "TODO-001", "--cache", "--no-cache"), "both given"),
+        (("plan", "update", "PLAN-001", "--wave", "repos=api", "--no-waves"), "both given"),
+    ):
+        r = coord(eco, *args)
+        assert r.code == 2 and says in r.err, (args, r.code, r.err)
+    assert eco.read_bytes() == before and entries(eco) == []
+
+
+def test_compact_values_are_typed_by_the_model(eco: Path) -> None:
+    """`name=1` stays the text a wave's name is; `max_parallel=2` is the number."""
+    r = coord(eco, "plan", "update", "PLAN-001", "--wave", "name=1,tags=svc,max_parallel=2",
+              "--json")
+    assert r.code == 0, r.err
+    assert r.json()["waves"][0] == {**r.json()["waves"][0], "name": "1", "tags": ["svc"],
+                                    "max_parallel": 2}
+    assert "        - {name: '1', tags: [svc], max_parallel: 2}" in eco.read_text()
+
+
+def test_partial_change_edits_keep_the_other_entries(eco: Path) -> None:
+    assert coord(eco, "plan", "update", "PLAN-001", "--change-branch", "b", "--land",
+                 "command").code == 0
+    r = coord(eco, "plan", "update", "PLAN-001", "--change-base", "develop", "--json")
+    assert r.code == 0, r.err
+    assert r.json()["change"] == {"branch": "b", "base": "develop", "remote": None,
+                                  "land": "command"}
+    r = coord(eco, "plan", "update", "PLAN-001", "--land", "", "--change-base", "", "--json")
+    assert r.json()["change"] == {"branch": "b", "base": None, "remote": None, "land": "push"}
+    assert "      change: {branch: b}" in eco.read_text().splitlines()
+    # A change needs its branch: --land alone on a plan without one is the loader's no.
+    assert coord(eco, "plan", "update", "PLAN-001", "--change-branch", "").code == 0
+    r = coord(eco, "plan", "update", "PLAN-001", "--land", "command")
+    assert r.code == 2 and "plans[0].change.branch" in r.err, r.err
+
+
+def test_create_commands_take_the_fields_in_their_one_edit(eco: Path) -> None:
+    r = coord(eco, "plan", "create", "--title", "Rollout", "--change-branch", "roll",
+              "--wave", "repos=api", "--pace", "rate=1/h", "--json")
+    assert r.code == 0, r.err
+    plan = r.json()
+    assert plan["change"]["branch"] == "roll" and plan["waves"][0]["repos"] == ["api"]
+    assert plan["pace"]["rate"] == "1/h"
+    r = coord(eco, "todo", "create", "--task", "Approve", "--repo", "web", "--plan",
+              plan["id"], "--gate", "approvals=1,from=ana", "--commit", "msg", "--verify",
+              "--cache", "--undo", "git checkout .", "--json")
+    assert r.code == 0, r.err
+    todo = r.json()
+    assert todo["gate"]["from"] == ["ana"] and todo["commit"] == "msg" and todo["verify"]
+    assert todo["cache"] is True and todo["undo"] == "git checkout ."
+    r = coord(eco, "repo", "add", "docs", "--default-branch", "trunk", "--remote", "up",
+              "--land-command", "land", "--revert-command", "revert", "--land-hooks",
+              "--breaker", "failures=2", "--cache", "env=CI", "--pace", "rate=3/m", "--json")
+    assert r.code == 0, r.err
+    repo = r.json()
+    assert (repo["default_branch"], repo["remote"], repo["land_command"],
+            repo["revert_command"], repo["land_hooks"]) == ("trunk", "up", "land", "revert",
+                                                            True)
+    assert repo["breaker"]["failures"] == 2 and repo["cache"]["env"] == ["CI"]
+    cat = CatalogStore(eco).load()
+    assert cat.plan(plan["id"]) is not None and cat.todo(todo["id"]) is not None
+    log = entries(eco)
+    assert [e["op"] for e in log] == ["create_plan", "create_todo", "add_repo"]
+    assert "gate" in log[1]["changes"][0]["fields"] and "breaker" in log[2]["changes"][0]["fields"]
+    # A bad value on create: nothing created, no id used up.
+    before = eco.read_bytes()
+    r = coord(eco, "todo", "create", "--task", "x", "--repo", "api", "--gate", "approvals=0")
+    assert r.code == 2 and "todos[3].gate.approvals: must be >= 1" in r.err, r.err
+    assert eco.read_bytes() == before and len(entries(eco)) == 3
+
+
+def test_notify_add_list_remove_round_trip(eco: Path) -> None:
+    assert coord(eco, "notify", "list", "--json").json() == []
+    r = coord(eco, "notify", "add", "https://hooks.example/coord", "--events",
+              "sweep.finished,gate.waiting", "--secret-env", "COORD_HOOK_SECRET", "--json")
+    assert r.code == 0, r.err
+    assert r.json() == {"url": "https://hooks.example/coord",
+                        "events": ["sweep.finished", "gate.waiting"],
+                        "secret_env": "COORD_HOOK_SECRET", "format": "json"}
+    r = coord(eco, "notify", "add", "https://bot:hunter2@chat.example/hook", "--format",
+              "slack", "--json")
+    assert r.code == 0, r.err
+    assert "hunter2" not in r.out  # printed as `notify log` prints urls
+    listed = coord(eco, "notify", "list", "--json").json()
+    assert [(t["index"], t["format"]) for t in listed] == [(1, "json"), (2, "slack")]
+    assert listed[0]["url"] == "https://hooks.example/coord" and "hunter2" not in str(listed)
+    # After `coordination:`, the catalog's last comment still last, the rest as it was.
+    end = "# end of the catalog\n"
+    assert eco.read_text() == CATALOG.removesuffix(end) + (
+        "notify:\n"
+        "  - url: https://hooks.example/coord\n"
+        "    events: [sweep.finished, gate.waiting]\n"
+        "    secret_env: COORD_HOOK_SECRET\n"
+        "  - url: https://bot:hunter2@chat.example/hook\n"
+        "    format: slack\n") + end
+    assert [t.url for t in CatalogStore(eco).load().notify] == [
+        "https://hooks.example/coord", "https://bot:hunter2@chat.example/hook"]
+
+    # Refused: a url listed already, a bad event (the loader's words), an unknown one.
+    before = eco.read_bytes()
+    for args, says in (
+        (("notify", "add", "https://hooks.example/coord"), "is in notify: already (#1)"),
+        (("notify", "add", "https://x.example", "--events", "sweep.done"),
+         "notify[2].events: unknown event 'sweep.done'"),
+        (("notify", "add", "ftp://x.example"), "notify[2].url: url must be an http"),
+        (("notify", "add", "https://x.example", "--format", "xml"), "notify[2].format"),
+        (("notify", "add", "https://x.example", "--secret-env", "s3cr3t value"),
+         "is not an environment variable name"),
+        (("notify", "remove", "3"), "no webhook #3"),
+        (("notify", "remove", "https://nowhere.example"), "no webhook with url"),
+    ):
+        r = coord(eco, *args)
+        assert r.code == 2 and says in r.err, (args, r.err)
+    assert eco.read_bytes() == before
+
+    r = coord(eco, "notify", "remove", "2", "--json")
+    assert r.code == 0, r.err
+    assert r.json()["index"] == 2 and r.json()["removed"]["format"] == "slack"
+    r = coord(eco, "notify", "remove", "https://hooks.example/coord", "--json")
+    assert r.code == 0 and r.json()["removed"]["events"] == ["sweep.finished", "gate.waiting"]
+    assert eco.read_text() == CATALOG  # the last one takes its key with it
+    assert coord(eco, "notify", "list", "--json").json() == []
+
+    log = entries(eco)
+    assert [e["op"] for e in log] == ["add_notify", "add_notify", "remove_notify",
+                                      "remove_notify"]
+    assert [(c["kind"], c["action"]) for e in log for c in e["changes"]] == [
+        ("notify", "created"), ("notify", "created"), ("notify", "deleted"),
+        ("notify", "deleted")]
+    assert log[0]["changes"][0]["fields"]["events"] == [None, ["sweep.finished", "gate.waiting"]]
+    assert "hunter2" not in json.dumps([e["changes"] for e in log])  # the password masked
+    assert audit.verify(audit.log_path(eco))[1] is None
