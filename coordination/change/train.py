@@ -25,7 +25,6 @@ from collections.abc import Callable
 from typing import Any
 
 from coordination.change import git as g
-from coordination.change import worktrees
 from coordination.change.landing import Lander
 from coordination.change.model import ChangePlan
 from coordination.change.rule import current_candidates, judge
@@ -63,12 +62,16 @@ def _build(rt: Runtime, cp: ChangePlan, ahead: dict[str, list[tuple[str, str]]])
         wt = rec.worktree
         g.git(wt, "reset", "--quiet", "--hard", own[repo])
         base_sha = g.fetch(t.checkout, t.remote, t.base)  # what landed before it included
+        # The lander's identity, the Coord-Change trailer and hooks as the landing's own
+        # merges have them (a hook a todo wrote into the worktree never runs here).
+        ident, _ = g.identity(wt)
         for plan, sha in [(f"{t.remote}/{t.base}", base_sha), *ahead.get(repo, [])]:
             try:
-                g.git(wt, "merge", "--no-edit", "--quiet", "-m", f"Train: {plan} ahead of "
-                      f"{cp.plan}", sha, env=worktrees.identity_env(wt))
+                g.git(wt, "merge", "--no-edit", "--quiet", "-m",
+                      g.trailer(f"Train: {plan} ahead of {cp.plan}", cp.plan),
+                      "--end-of-options", sha, env=ident, hooks=t.land_hooks)
             except g.GitError:
-                g.git(wt, "merge", "--abort", check=False)
+                g.git(wt, "merge", "--abort", check=False, hooks=t.land_hooks)
                 return f"{repo}: does not merge with {plan} ahead of it"
         head = g.head(wt)
         if head != rec.candidate or base_sha != rec.base_sha:

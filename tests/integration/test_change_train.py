@@ -90,6 +90,14 @@ def test_a_failing_change_leaves_the_train_and_those_behind_verify_again(
     assert rt.changes.enqueue(["PLAN-001", "PLAN-002", "PLAN-003"]) == [
         "PLAN-001", "PLAN-002", "PLAN-003"]
 
+    # a hook a todo could have written where the worktrees read it: never run by the train
+    marker = tmp_path / "hook-ran"
+    for n in NAMES:
+        hook = Path(git(repos.checkout(n), "rev-parse", "--git-common-dir"))
+        hook = (hook if hook.is_absolute() else repos.checkout(n) / hook) / "hooks" / "post-merge"
+        hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+        hook.chmod(0o755)
+
     results = run_train(rt, resolve, verify)
 
     assert [(r["plan"], r["state"]) for r in results] == [
@@ -108,6 +116,11 @@ def test_a_failing_change_leaves_the_train_and_those_behind_verify_again(
         files = git(remote, "ls-tree", "--name-only", "main").split()
         assert "change-1.txt" in files and "change-3.txt" in files, files
         assert "change-2.txt" not in files and "BROKEN" not in files, files
+        # the train's merges are the lander's, with the trailer naming the change
+        merges = git(remote, "log", "--merges", "--format=%an <%ae>%n%B%n--", "main")
+        assert "Train: PLAN-001 ahead of PLAN-003" in merges, merges
+        assert "Coord-Change: PLAN-003" in merges and "coord@localhost" not in merges, merges
+    assert not marker.exists(), "a hook ran during the train's merges"
     # landed in dependency order: PLAN-001's four repos, then PLAN-003's
     assert [p[0] for p in repos.pushes()] == NAMES + NAMES
     # the dropped one stays failed_verification (its reason kept), its worktrees back on
