@@ -271,6 +271,8 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False,
         con.print(f"gate {g}: {styled(gate['status'])} - approved by {esc(by)} "
                   f"({len(gate['approvals'])} of {gate['needed']}){esc(more)}{hint}",
                   soft_wrap=True)
+        for why in gate.get("refused") or []:
+            con.print(f"  refused: {esc(why)}", soft_wrap=True)
     render_failures(st, lines, to_stderr=to_stderr)
 
 
