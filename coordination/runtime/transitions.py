@@ -375,7 +375,7 @@ class Transitions:
         if verdict in ("approved", "rejected"):
             return GateDecision(verdict, int(res[1] or 0), terminal=int(res[2]),
                                 level_done=bool(int(res[3])), queued=list(json.loads(res[4])))
-        if verdict in ("counted", "duplicate"):
+        if verdict == "counted":
             return GateDecision(verdict, int(res[1]))
         return GateDecision(verdict, 0, detail=str(res[1]))
 
@@ -401,7 +401,7 @@ class GateOpening:
 @dataclass(frozen=True)
 class GateDecision:
     """What ``lua/gate_decide.lua`` answered: ``approved`` (passed), ``rejected``,
-    ``counted`` (verified approvals so far), ``duplicate``, ``changed`` (the votes or
+    ``counted`` (verified approvals so far), ``changed`` (the votes or
     binding moved since the caller read them), ``status`` (not waiting: ``detail`` is
     its status), ``gone`` (the sweep ended: ``detail``)."""
 

@@ -268,7 +268,16 @@ def decide(rt: Runtime, sweep_id: str, todo_id: str, *, who: str, decision: str,
     vote = _vote(rt, sweep_id, todo_id, binding, who, decision, comment, via, approvers,
                  gate, started_by)
     for _ in range(ATTEMPTS):
-        votes = {**_votes(raw), who: vote}
+        had = _votes(raw)
+        if decision == "approve" and who in had:  # (a forged one is replaced, not kept)
+            before, _r, _w = verified(sweep_id, todo_id, gate, binding, had,
+                                      started_by=started_by, approvers=approvers,
+                                      policy=policy)
+            if who in before:
+                raise UsageError(f"{who} approved {todo_id} already ({len(before)} of "
+                                 f"{needed}); its {needed} approvals must come from "
+                                 "different people", hint="ask another approver")
+        votes = {**had, who: vote}
         users, refused, by_whom = verified(sweep_id, todo_id, gate, binding, votes,
                                            started_by=started_by, approvers=approvers,
                                            policy=policy)
@@ -290,10 +299,6 @@ def decide(rt: Runtime, sweep_id: str, todo_id: str, *, who: str, decision: str,
     else:
         raise UsageError(f"{todo_id} of sweep {sweep_id}: the votes kept changing while "
                          f"this {decision} was counted", hint="decide again")
-    if got.verdict == "duplicate":
-        raise UsageError(f"{who} approved {todo_id} already ({got.approvals} of {needed}); "
-                         f"its {needed} approvals must come from different people",
-                         hint="ask another approver")
     if got.verdict == "status":
         raise UsageError(f"{todo_id} of sweep {sweep_id} is {got.detail}, not awaiting "
                          "approval", hint=f"see `coord sweep status {sweep_id}`")

@@ -161,3 +161,105 @@ def test_a_gate_nobody_decides_expires(cluster: Cluster, on_expiry: str) -> None
         assert (c.repo_dir("a") / "undone").exists()
     code, err = as_user(c, "bo", "approve", "TODO-002", "--sweep", sid)
     assert code == 2 and "not awaiting approval" in err, err
+
+
+def keyless_write(c: Cluster, sid: str, todo: str, votes: dict[str, Any]) -> None:
+    """A Redis writer without COORD_SIGNING_KEY (redis-py straight to the sweep's hash):
+    the gate's votes field, and its checkpoint's approvals for good measure."""
+    import redis
+
+    from coordination.keys import Keys
+
+    r = redis.Redis.from_url(c.redis_url, decode_responses=True)
+    key = Keys("coord").sweep(sid)
+    cp = json.loads(r.hget(key, f"t:{todo}") or "{}")
+    cp["approvals"] = sorted(votes)
+    r.hset(key, mapping={f"g:{todo}": json.dumps(votes), f"t:{todo}": json.dumps(cp)})
+
+
+def refused_of(c: Cluster, sid: str, todo: str, n: int) -> list[str]:
+    """The gate's refusals once the supervision pass recorded ``n`` of them."""
+    return wait_until(lambda: (lambda got: got if len(got) >= n else None)(
+        c.status(sid)["gates"][todo]["refused"]), 30,
+        f"{n} refused votes on {todo}", interval=0.1)
+
+
+def test_forged_votes_never_pass_a_gate_and_are_refused_by_name(cluster: Cluster) -> None:
+    """Every process holds COORD_SIGNING_KEY and COORD_REQUIRE_SIGNED=1; a writer
+    without the key puts two approvals into the gate's votes: the supervision pass
+    refuses both (naming them), the gate waits, and a real approval counts alone."""
+    c = cluster
+    c.env.update(COORD_SIGNING_KEY="s" * 32, COORD_REQUIRE_SIGNED="1")
+    gated_catalog(c, "{approvals: 2, from: [ana, bo, cy]}")
+    c.start_worker("a")
+    sid = c.start_sweep()
+    gate = c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    b = gate["binding"]
+    keyless_write(c, sid, "TODO-002", {u: {"d": "approve", "b": b, "at": 1, "c": ""}
+                                       for u in ("ana", "bo")})
+    refused = refused_of(c, sid, "TODO-002", 2)
+    assert [w.split(":")[0] for w in refused] == [
+        f"vote of ana on gate TODO-002 of sweep {sid}", f"vote of bo on gate TODO-002 of sweep {sid}"]
+    assert all("unsigned" in w for w in refused), refused
+    st = c.status(sid)
+    assert st["todos"]["TODO-002"]["status"] == "awaiting_approval"
+    assert st["gates"]["TODO-002"]["approvals"] == []
+    assert not (c.repo_dir("a") / "deployed").exists()
+    assert "vote of ana on gate TODO-002" in "\n".join(w.log_text() for w in c.workers)
+
+    code, out = as_user(c, "cy", "approve", "TODO-002", "--sweep", sid)
+    assert code == 0 and out["status"] == "awaiting_approval", out
+    assert out["approvals"] == ["cy"] and len(out["refused"]) == 2, out  # ana's still forged
+    code, out = as_user(c, "bo", "approve", "TODO-002", "--sweep", sid)  # bo's own, sealed
+    assert code == 0 and out["status"] == "succeeded" and out["approvals"] == ["bo", "cy"], out
+    assert c.wait_sweep(sid, 30)["status"] == "succeeded"
+
+
+def test_an_approval_follows_what_was_approved(cluster: Cluster) -> None:
+    """Approved, the todo after the gate fails, its command is edited, the sweep
+    resumed: the gate waits again (its old vote shown as for an older binding), and
+    the new command runs only once approved again. A resume with nothing edited
+    keeps the approval."""
+    c = cluster
+    gated_catalog(c, "{approvals: 1}")
+    c.eco.write_text(c.eco.read_text().replace('run: "touch deployed"', 'run: "exit 3"'))
+    c.start_worker("a")
+    sid = c.start_sweep()
+    c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    code, out = as_user(c, "bo", "approve", "TODO-002", "--sweep", sid)
+    assert code == 0 and out["status"] == "succeeded", out
+    assert c.wait_sweep(sid, 30)["status"] == "failed"
+
+    again = c.cli_json("sweep", "resume", sid)  # nothing edited: the approval holds
+    assert again["reopened"] == [] and again["rerun"] == ["TODO-003"], again
+    assert c.wait_sweep(sid, 30)["status"] == "failed"
+    assert c.status(sid)["todos"]["TODO-002"]["status"] == "succeeded"
+
+    c.eco.write_text(c.eco.read_text().replace('run: "exit 3"', 'run: "touch deployed"'))
+    again = c.cli_json("sweep", "resume", sid)
+    assert again["reopened"] == ["TODO-002"] and again["rerun"] == ["TODO-002", "TODO-003"]
+    c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    st = c.status(sid)
+    assert st["todos"]["TODO-003"]["status"] == "pending", st["todos"]["TODO-003"]
+    assert st["gates"]["TODO-002"]["approvals"] == []
+    assert [(v["by"], v["current"]) for v in st["gates"]["TODO-002"]["votes"]] == [("bo", False)]
+    assert not (c.repo_dir("a") / "deployed").exists()
+    code, out = as_user(c, "cy", "approve", "TODO-002", "--sweep", sid)
+    assert code == 0 and out["status"] == "succeeded", out
+    assert c.wait_sweep(sid, 30)["status"] == "succeeded"
+    assert (c.repo_dir("a") / "deployed").exists()
+
+
+def test_an_expired_gate_names_the_approvals_it_had(cluster: Cluster) -> None:
+    c = cluster
+    gated_catalog(c, "{approvals: 2, expires: 3s}")
+    c.start_worker("a")
+    sid = c.start_sweep()
+    c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    code, out = as_user(c, "ana", "approve", "TODO-002", "--sweep", sid)
+    assert code == 0 and out["approvals"] == ["ana"], out
+    rec = wait_until(lambda: (lambda r: r if r.get("status") == "cancelled" else None)(
+        c.rt.checkpoints.get_sweep(sid) or {}), 30, "the gate to expire", interval=0.1)
+    assert "gate TODO-002 expired with 1 of 2 approvals: ana" in rec["reason"], rec
+    expired = [e for e in c.events(sid) if e["kind"] == "gate.expired"]
+    assert "with 1 of 2 approvals: ana" in expired[0]["reason"]

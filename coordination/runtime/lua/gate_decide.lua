@@ -16,7 +16,6 @@
 --   {'status', todo status}          the gate is not waiting (decided, expired, not open)
 --   {'changed', ''}                  the votes or the binding changed since the caller
 --                                    read them: read, verify and call again
---   {'duplicate', n}                 this person approved it already (under this binding)
 --   {'counted', n}                   vote recorded: n verified approvals so far
 --   {'approved', n, terminal, level done, queued}  the last approval needed: succeeded
 --   {'rejected', '', terminal, level done, '[]'}   rejected: failed
@@ -30,7 +29,9 @@
 -- vote and counts it) or both to N (passing it twice, sending what follows twice:
 -- the status is read in the same step); an approval landing on a gate that a
 -- rejection, its expiry, a re-opening under another binding or its sweep's end
--- closed meanwhile; one person's two approvals counting twice. The vote, the count,
+-- closed meanwhile; one person's two approvals counting twice (the caller refuses an
+-- approval whose person's counted vote it read; the second of two at once finds the
+-- first's by the compare-and-set). The vote, the count,
 -- the status, the counters, the events and the eager successors move together (the
 -- successors as in todo_finish.lua: each counts down once).
 local sweep, sweep_id, todo_id = KEYS[2], ARGV[3], ARGV[4]
@@ -61,11 +62,6 @@ end
 local votes = cp_decode(got['g:' .. todo_id])
 
 if who ~= '' then
-  local had = votes[who]
-  if decision == 'approve' and type(had) == 'table' and had.d == 'approve'
-      and had.b == binding then
-    return {'duplicate', #users}
-  end
   votes[who] = cjson.decode(vote)
   put('g:' .. todo_id, cjson.encode(votes))
   cp.settled = nil
