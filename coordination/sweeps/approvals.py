@@ -352,15 +352,15 @@ def _vote(rt: Runtime, sweep_id: str, todo_id: str, binding: str, who: str, deci
             raise UsageError(f"{who}'s {decision} of {todo_id} would not count: {proof}",
                              hint=f"sign with a key {approvers.allowed} gives {who} "
                              "(COORD_APPROVE_KEY, or ssh-agent)")
-        if who not in proof.principals:
-            raise UsageError(f"the key {proof.fingerprint} proves {', '.join(proof.principals)}"
-                             f", not {who}", hint="set COORD_USER to the name your key has in "
-                             f"{approvers.allowed}, or sign with {who}'s key")
         if decision == "approve" and gate.get("starter_may_approve") is False \
                 and started_by in proof.principals:
             raise UsageError(f"the key {proof.fingerprint} proves {started_by}, who started "
                              f"sweep {sweep_id}, and its gate {todo_id} says "
                              "starter_may_approve: false", hint="another approver must")
+        if who not in proof.principals:
+            raise UsageError(f"the key {proof.fingerprint} proves {', '.join(proof.principals)}"
+                             f", not {who}", hint="set COORD_USER to the name your key has in "
+                             f"{approvers.allowed}, or sign with {who}'s key")
     return seal("vote", about(sweep_id, todo_id, binding, who), body, rt.settings.signing_keys)
 
 
