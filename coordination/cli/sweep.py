@@ -556,6 +556,9 @@ def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool
         sys.exit(_resume_embedded(obj.file, sweep_id, picked, as_json=as_json,
                                   sync=not no_sync, reapply=reapply, no_cache=no_cache))
     out = svc.resume(sweep_id, only=picked, reapply=reapply, no_cache=no_cache)
+    if out.get("reopened"):  # (approvals of what no longer runs: people decide again)
+        err_console().print(f"gates approved for another spec wait again: "
+                            f"{', '.join(_names(out['reopened']))}")
     if not wait or not out["rerun"]:
 
         def human(o: dict[str, object]) -> None:

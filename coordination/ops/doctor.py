@@ -15,6 +15,7 @@ fixing, nothing breaks yet), ``ok``, ``not_checked`` (said why).
 from __future__ import annotations
 
 import functools
+import shutil
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from coordination.errors import CoordError
 from coordination.redis_url import is_sentinel, redact_url, scrub
 from coordination.runtime.context import Runtime
 from coordination.runtime.sentinel import sentinel_facts
+from coordination.sweeps import sshsig
 from coordination.settings import Settings
 
 if TYPE_CHECKING:
@@ -398,10 +400,6 @@ def check_approvers(d: Doctor) -> list[Finding]:
     """Do the catalog's gates know who approves them? Without ``approvers:`` anyone
     can approve under any name (COORD_USER); with it, its allowed-signers file must
     be there, name the gates' approvers, and ssh-keygen must be installed."""
-    import shutil
-
-    from coordination.sweeps import sshsig
-
     cat = d.catalog()
     named = sorted({u for t in cat.coordination.todos if t.gate is not None
                     for u in t.gate.from_})
