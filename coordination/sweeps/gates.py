@@ -27,6 +27,7 @@ from coordination.runtime.context import Runtime
 from coordination.runtime.transitions import GateOpening
 from coordination.status import TodoStatus
 from coordination.sweeps.spec import SweepSpec
+from coordination.sweeps.votes import Approvers, tally
 
 #: The checkpoint fields of a predecessor an approval is bound to.
 OUTCOME_FIELDS = ("exit_code", "finished_at", "outputs")
@@ -108,5 +109,16 @@ def open_gates(rt: Runtime, spec: SweepSpec, gate_ids: Iterable[str], *,
             int(gate.get("approvals") or 1),
             {"from": list(gate.get("from") or []),
              "on_expiry": gate.get("on_expiry") or "cancel"}))
-    return rt.transitions.open_gates(spec.sweep_id, openings, allowed_from=allowed_from,
-                                     now=now)
+    opened = rt.transitions.open_gates(spec.sweep_id, openings, allowed_from=allowed_from,
+                                       now=now)
+    found: list[Approvers] = []
+
+    def approvers() -> Approvers:  # (the catalog is read only when votes carry over)
+        if not found:
+            found.append(Approvers.of(spec.catalog))
+        return found[0]
+
+    for g, given in opened:
+        if given:  # votes of an earlier opening under this binding: count those that
+            tally(rt, spec, g, approvers, may_pass=False)  # verify (passing: supervision)
+    return opened
