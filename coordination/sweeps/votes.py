@@ -21,6 +21,7 @@ from typing import Any
 from coordination.catalog.store import CatalogStore
 from coordination.runtime.context import Runtime
 from coordination.runtime.evidence import policy_of, refusal
+from coordination.runtime.signing import Policy
 from coordination.runtime.transitions import GateDecision, votes_digest
 from coordination.status import TodoStatus
 from coordination.sweeps import sshsig
@@ -75,7 +76,7 @@ def about(sweep_id: str, todo_id: str, binding: str, who: str) -> dict[str, str]
 
 def verified(sweep_id: str, todo_id: str, gate: GateSpec, binding: str,
              votes: Mapping[str, Any], *, started_by: str | None, approvers: Approvers,
-             policy: Any) -> tuple[list[str], list[str], dict[str, str]]:
+             policy: Policy) -> tuple[list[str], list[str], dict[str, str]]:
     """Of ``votes`` (person -> vote), the approvals under ``binding`` that count:
     ``(approvers, refusals, why each refused person's vote does not count)``. A vote
     counts when its seal holds (``COORD_SIGNING_KEY``), its person is one of
@@ -89,9 +90,12 @@ def verified(sweep_id: str, todo_id: str, gate: GateSpec, binding: str,
     refused: dict[str, str] = {}
     seen: dict[str, str] = {}  # identity (key or principal) -> whose vote proved it
 
-    def at(kv: tuple[str, Any]) -> float:
+    def at(kv: tuple[str, Any]) -> float:  # (the order in which votes were cast)
         v = kv[1]
-        return float(v.get("at") or 0) if isinstance(v, dict) else 0.0
+        try:
+            return float(v.get("at") or 0) if isinstance(v, dict) else 0.0
+        except (TypeError, ValueError):  # a vote written by hand: last
+            return float("inf")
 
     for who, v in sorted(votes.items(), key=lambda kv: (at(kv), kv[0])):
         if not isinstance(v, dict) or v.get("d") != "approve" or v.get("b") != binding:
@@ -119,6 +123,9 @@ def verified(sweep_id: str, todo_id: str, gate: GateSpec, binding: str,
                     allowed_from or None)
                 if isinstance(proof, str):
                     why = f"{what}: {proof}"
+                elif who not in proof.principals:
+                    why = (f"{what}: its key {proof.fingerprint} proves "
+                           f"{', '.join(proof.principals)}, not {who}")
                 else:
                     proven = set(proof.principals)
                     ids = {f"key {proof.fingerprint}"} | {f"principal {p}" for p in proven}
@@ -139,8 +146,12 @@ def verified(sweep_id: str, todo_id: str, gate: GateSpec, binding: str,
 
 
 def votes_of(raw: str) -> dict[str, Any]:
-    """A gate's votes field (raw JSON) as person -> vote."""
-    value = json.loads(raw) if raw else {}
+    """A gate's votes field (raw JSON) as person -> vote (none if it is not JSON:
+    written by hand, nothing in it counts)."""
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
     return value if isinstance(value, dict) else {}
 
 

@@ -86,6 +86,11 @@ def test_with_approvers_a_vote_counts_only_signed_by_an_allowed_key(
     assert users == [] and "does not verify over this gate's binding" in refused[0]
     users, refused = count({"cy": vote("cy", keys["cy"], sign_as="bo")}, allowed)
     assert users == [] and "does not verify" in refused[0]  # signed for another name
+    users, refused = count({"cy": vote("cy", keys["bo"])}, allowed)  # bo's key, as cy
+    assert users == [] and "proves bo, dan, not cy" in refused[0]
+    junk = {"bo": {"d": "approve", "b": "B", "at": "yesterday"}, "cy": vote("cy", keys["cy"])}
+    users, refused = count(junk, allowed)  # a vote written by hand breaks no count
+    assert users == ["cy"] and "vote of bo" in refused[0]
 
 
 def test_one_key_is_one_approver_whatever_names_it_claims(
