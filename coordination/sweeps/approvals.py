@@ -133,7 +133,14 @@ def decide(rt: Runtime, sweep_id: str, todo_id: str, *, who: str, decision: str,
         raise UsageError(f"{who} started sweep {sweep_id} and may not approve its gate "
                          f"{todo_id} (starter_may_approve: false)",
                          hint="another approver must")
-    approvers = Approvers.of(catalog if catalog is not None else spec.catalog)
+    # The sweep's own catalog says how approvers prove who they are (not a --file
+    # given to this command, which could name one without approvers:).
+    approvers = Approvers.of(spec.catalog or catalog)
+    if not approvers.known:
+        raise UsageError(f"the catalog of sweep {sweep_id} ({spec.catalog or catalog}) is not "
+                         "readable here, so whether its approvers must sign is unknown",
+                         hint="approve where the sweep's catalog is (the machine it was "
+                         "started from)")
     policy = policy_of(rt.settings)
     keys = rt.settings.signing_keys
     notes = [] if approvers.allowed is not None else [SELF_DECLARED]

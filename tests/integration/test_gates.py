@@ -304,6 +304,17 @@ def test_approvers_prove_who_they_are_with_ssh_signatures(cluster: Cluster) -> N
 
     code, err = as_user(c, "cy", *approve)  # no key to sign with
     assert code == 2 and "COORD_APPROVE_KEY" in err, err
+    # --file naming a catalog without approvers: changes nothing: the sweep's decides
+    bare = c.root / "bare.yaml"
+    bare.write_text(c.eco.read_text().replace("approvers: {allowed_signers: allowed_signers}\n",
+                                              ""))
+    import subprocess
+
+    res = subprocess.run([*c.argv(*approve)[:3], "--file", str(bare), *approve],
+                         env=dict(c.env, COORD_USER="cy", COORD_SHARE_NAMESPACE="1"),
+                         capture_output=True, text=True,
+                         timeout=60, cwd=c.root)
+    assert res.returncode == 2 and "COORD_APPROVE_KEY" in res.stderr, res.stderr
     code, err = signed("bo", "ana")  # the starter under another name: her key says it's her
     assert code == 2 and "proves ana, who started" in err, err
     code, err = signed("cy", "zed")  # a key in no file
