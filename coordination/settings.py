@@ -164,6 +164,11 @@ class Settings(BaseSettings):
         None, description="The bearer token `coord mcp --http` requires of every request "
         "(it refuses to start without one)."
     )
+    approve_key: str | None = Field(
+        None, description="The SSH key `coord approve` signs approvals with when the "
+        "catalog sets approvers: (a private key, or a .pub whose private key ssh-agent "
+        "holds); unset: the ssh-agent's key.",
+    )
     ui_users: Path | None = Field(
         None, description="A file of user:password lines: more `coord ui` users (each "
         "approves gates as itself), besides COORD_UI_AUTH's.",

@@ -16,6 +16,11 @@ def _decide(obj: Context, todo_id: str, sweep_id: str, decision: str, comment: s
     out = SweepService(get_runtime(obj.file), obj.file).decide(sweep_id, todo_id, decision,
                                                                comment=comment)
 
+    for note in out.get("notes") or []:  # (on stderr, --json or not)
+        err_console().print(f"note: {note}")
+    for why in out.get("refused") or []:
+        err_console().print(f"refused: {why}")
+
     def human(o: Decision) -> None:
         if o["decision"] == "reject":
             err_console().print(f"{todo_id} rejected by {o['by']}: sweep {sweep_id} goes no "
@@ -41,7 +46,10 @@ def approve(obj: Context, todo_id: str, sweep_id: str, comment: str, as_json: bo
 
     Who approves is COORD_USER, else git's user.email, else the OS user. Approvers
     are distinct people (of the gate's from:, when it names them); a gate with
-    starter_may_approve: false refuses the sweep's starter.
+    starter_may_approve: false refuses the sweep's starter. With the catalog's
+    approvers: {allowed_signers: FILE}, the approval is signed with the SSH key
+    COORD_APPROVE_KEY names (else the ssh-agent's) and counts only if FILE gives
+    that key one of the gate's approvers (one key: one approver).
 
     \b
     Example:

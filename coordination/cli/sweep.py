@@ -271,6 +271,8 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False,
         con.print(f"gate {g}: {styled(gate['status'])} - approved by {esc(by)} "
                   f"({len(gate['approvals'])} of {gate['needed']}){esc(more)}{hint}",
                   soft_wrap=True)
+        for why in gate.get("refused") or []:
+            con.print(f"  refused: {esc(why)}", soft_wrap=True)
     render_failures(st, lines, to_stderr=to_stderr)
 
 
@@ -554,6 +556,9 @@ def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool
         sys.exit(_resume_embedded(obj.file, sweep_id, picked, as_json=as_json,
                                   sync=not no_sync, reapply=reapply, no_cache=no_cache))
     out = svc.resume(sweep_id, only=picked, reapply=reapply, no_cache=no_cache)
+    if out.get("reopened"):  # (approvals of what no longer runs: people decide again)
+        err_console().print(f"gates approved for another spec wait again: "
+                            f"{', '.join(_names(out['reopened']))}")
     if not wait or not out["rerun"]:
 
         def human(o: dict[str, object]) -> None:

@@ -15,6 +15,7 @@ fixing, nothing breaks yet), ``ok``, ``not_checked`` (said why).
 from __future__ import annotations
 
 import functools
+import shutil
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from coordination.errors import CoordError
 from coordination.redis_url import is_sentinel, redact_url, scrub
 from coordination.runtime.context import Runtime
 from coordination.runtime.sentinel import sentinel_facts
+from coordination.sweeps import sshsig
 from coordination.settings import Settings
 
 if TYPE_CHECKING:
@@ -394,6 +396,44 @@ def check_checkouts(d: Doctor) -> list[Finding]:
     return out
 
 
+def check_approvers(d: Doctor) -> list[Finding]:
+    """Do the catalog's gates know who approves them? Without ``approvers:`` anyone
+    can approve under any name (COORD_USER); with it, its allowed-signers file must
+    be there, name the gates' approvers, and ssh-keygen must be installed."""
+    cat = d.catalog()
+    named = sorted({u for t in cat.coordination.todos if t.gate is not None
+                    for u in t.gate.from_})
+    if not any(t.gate is not None for t in cat.coordination.todos):
+        return [_ok("approvers", "no gates in the catalog")]
+    if cat.approvers is None:
+        return [Finding("approvers", Level.warning,
+                        "approvers are self-declared: anyone can approve a gate under any "
+                        "name (COORD_USER)",
+                        "add `approvers: {allowed_signers: FILE}` (git's allowed-signers "
+                        "format) to the catalog, so approvals are proven by SSH signatures")]
+    allowed = Path(cat.approvers.allowed_signers).expanduser()
+    if not allowed.is_absolute():
+        allowed = d.catalog_path.absolute().parent / allowed
+    if shutil.which("ssh-keygen") is None:
+        return [Finding("approvers", Level.problem, "ssh-keygen is not installed: no approval "
+                        "can be signed or checked here", "install OpenSSH's client")]
+    try:
+        principals = sshsig.principals(allowed)
+    except OSError as exc:
+        return [Finding("approvers", Level.problem,
+                        f"approvers' allowed-signers file {allowed} is unreadable: {exc}",
+                        "create it (one `PRINCIPAL KEYTYPE KEY` line per approver) or fix "
+                        "approvers.allowed_signers in the catalog")]
+    missing = [u for u in named if u not in principals]
+    if missing:
+        return [Finding("approvers", Level.warning,
+                        f"gates name approvers with no key in {allowed}: {', '.join(missing)} "
+                        "(their approvals cannot count)",
+                        f"add their SSH public keys to {allowed}")]
+    return [_ok("approvers", f"approvals proven by SSH signatures: {len(principals)} "
+                             f"principals in {allowed}")]
+
+
 # -- workers and clocks ------------------------------------------------------------------
 def check_workers(d: Doctor) -> list[Finding]:
     if d.embedded:
@@ -471,6 +511,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("redis.sentinel", check_sentinel),
     ("catalog", check_catalog),
     ("checkouts", check_checkouts),
+    ("approvers", check_approvers),
     ("workers", check_workers),
     ("clock", check_clocks),
     ("clock.workers", check_worker_clocks),

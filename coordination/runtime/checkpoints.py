@@ -13,7 +13,8 @@ counters            ``terminal``, ``level_left:<k>``, ``level_ok:<k>`` (integers
 ``c:<todo>``        a rolled-back todo: its checkpoint (with its output tail) as the
                     change's own run left it, before its undo ran (JSON)
 ``r:<todo>``        eager strategy: its predecessors not yet succeeded (integer)
-``g:<todo>``        a gate's votes: person -> {d: approve|reject, b: binding, at, c: comment}
+``g:<todo>``        a gate's votes: person -> {d: approve|reject, b: binding, at, c: comment,
+                    ssh: SSH signature, via, sig/kid: evidence seal} (sweeps/approvals.py)
 ``metrics``         the run's own metric counts (JSON), written by its finishes and
                     folded into ``Keys.metrics`` when it ends (runtime/metrics.py)
 ==================  ==================================================================
@@ -93,7 +94,9 @@ class Checkpoint(TypedDict, total=False):
     waiting_since: float
     expires_at: float | None
     needed: int
-    approvals: list[str]  # who approved it under its binding
+    approvals: list[str]  # who approved it under its binding (votes that verified)
+    refused: list[str]  # the votes that did not verify, and why
+    settled: str  # sha1 of the votes field last counted (lua/gate_decide.lua)
     rejected_by: str | None
     #: a ``cache:`` todo's key (its dependents' keys include it), and for ``cached``
     #: the run it reused (see :mod:`coordination.runtime.cache`)
@@ -496,6 +499,14 @@ class CheckpointStore:
             if isinstance(value, dict):
                 out[t] = value
         return out
+
+    def gate_read(self, sweep_id: str, todo_id: str) -> tuple[Checkpoint | None, str]:
+        """A gate's checkpoint and its votes field as stored (raw JSON text, '' when it
+        has none): what a caller verifies, then hands back to ``lua/gate_decide.lua``
+        as the compare-and-set value."""
+        cp, raw = self.r.hmget(self.keys.sweep(sweep_id), [f"t:{todo_id}", f"g:{todo_id}"])
+        text = (raw if isinstance(raw, str) else raw.decode()) if raw else ""
+        return (checkpoint(cp) if cp else None), text
 
     def take_supervise_turn(self, sweep_id: str, ms: int) -> bool:
         """One supervisor pass at a time per sweep, for ``ms``: True when this caller

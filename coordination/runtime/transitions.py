@@ -26,6 +26,7 @@ brings a level to zero sends the next level). Which statuses may move where is
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -351,24 +352,38 @@ class Transitions:
         return [(str(t), int(n)) for t, n in json.loads(res)]
 
     def decide_gate(self, sweep_id: str, todo_id: str, *, who: str, decision: str,
+                    binding: str, seen: str, counted: Sequence[str],
+                    vote: Mapping[str, object] | None = None, refused: Sequence[str] = (),
                     comment: str = "", level: int = -1,
                     successors: Sequence[tuple[str, str]] = (), now: float | None = None
                     ) -> GateDecision:
-        """Record ``who``'s ``decision`` ("approve" or "reject") on a waiting gate, or
-        with ``who`` empty only count its approvals; see ``lua/gate_decide.lua``."""
+        """Record ``who``'s ``vote`` ("approve" or "reject") on a waiting gate, or with
+        ``who`` empty only settle it: ``counted`` are the approvers whose votes the
+        caller verified under ``binding`` in the votes field it read (``seen``, raw);
+        ``refused``, the votes it refused and why. ``changed`` when either moved since
+        (read and verify again); see ``lua/gate_decide.lua``."""
         if decision not in ("approve", "reject"):
             raise ValueError(f"unknown decision {decision!r}")
         res = lua("gate_decide")(
             self.r, self._ledger(sweep_id),
             [*self._ledger_args, sweep_id, todo_id, encode(time.time() if now is None else now),
-             level, who, decision, comment, *(x for pair in successors for x in pair)])
+             level, who, decision, comment,
+             json.dumps(dict(vote), separators=(",", ":")) if vote is not None else "",
+             binding, seen, json.dumps(sorted(set(counted))), json.dumps(list(refused)),
+             votes_digest(seen), *(x for pair in successors for x in pair)])
         verdict = str(res[0])
         if verdict in ("approved", "rejected"):
             return GateDecision(verdict, int(res[1] or 0), terminal=int(res[2]),
                                 level_done=bool(int(res[3])), queued=list(json.loads(res[4])))
-        if verdict in ("counted", "duplicate"):
+        if verdict == "counted":
             return GateDecision(verdict, int(res[1]))
         return GateDecision(verdict, 0, detail=str(res[1]))
+
+
+def votes_digest(raw: str) -> str:
+    """What a gate's checkpoint keeps of the votes field a settling counted (its
+    ``settled``): a pass finding the same digest has nothing new to count."""
+    return hashlib.sha1(raw.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -386,8 +401,9 @@ class GateOpening:
 @dataclass(frozen=True)
 class GateDecision:
     """What ``lua/gate_decide.lua`` answered: ``approved`` (passed), ``rejected``,
-    ``counted`` (approvals so far), ``duplicate``, ``status`` (not waiting: ``detail``
-    is its status), ``gone`` (the sweep ended: ``detail``)."""
+    ``counted`` (verified approvals so far), ``changed`` (the votes or
+    binding moved since the caller read them), ``status`` (not waiting: ``detail`` is
+    its status), ``gone`` (the sweep ended: ``detail``)."""
 
     verdict: str
     approvals: int

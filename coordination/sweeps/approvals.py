@@ -3,9 +3,28 @@
 ``coord approve`` / ``coord reject`` and the web view's buttons call :func:`decide`:
 the checks that need no race (is it a gate, is it waiting, may this person decide:
 ``from:``, ``starter_may_approve``) are made here and refused with a clear error
-(exit 2); the vote, its count and the gate's end are one script call
-(``lua/gate_decide.lua``: two approvers at once never both pass or both miss the
-gate, and one person never counts twice). A gate that passes ends ``succeeded``, a
+(exit 2). Then the vote is made and recorded:
+
+- every vote is sealed (:func:`coordination.runtime.evidence.seal`, kind ``vote``,
+  about its sweep, gate, binding and approver) with ``COORD_SIGNING_KEY``, so a
+  vote written into Redis by anyone without the key never counts;
+- with the catalog's ``approvers: {allowed_signers: FILE}``, a vote also carries an
+  SSH signature over its binding message (:mod:`.sshsig`), made here with the key
+  ``COORD_APPROVE_KEY`` names (else the ssh-agent's), and counts only for a key the
+  file gives a principal of the gate's ``from:``; one key is one approver whatever
+  names it claims, and ``starter_may_approve: false`` compares the *proven*
+  principals with the starter. The web view's votes (``via: web``) are the view's,
+  for its signed-in user, who must be a principal of the file; they count only
+  sealed. Without the file, who approves is whoever ``COORD_USER`` says (a note
+  says so).
+
+Lua cannot check a signature, so the count is made here over the votes that verify
+(:func:`verified`) and handed to ``lua/gate_decide.lua`` with the votes it was made
+over: the script records the vote and passes the gate only if the votes and the
+binding are still exactly those (compare-and-set); else this reads, verifies and
+tries again. So two approvers at once never both pass or both miss the gate, and a
+forged or copied vote is refused by name (who, gate, sweep) in the answer, in the
+gate's ``refused`` (status) and in the log. A gate that passes ends ``succeeded``, a
 rejected one ``failed``, and the progression carries the sweep on from there.
 
 Every decision is in the sweep's events (``gate.approved``, ``gate.rejected``, then
@@ -15,30 +34,39 @@ audit log (an entry with ``op`` approve or reject, ``who``, and the decision), w
 ``coord history search`` reads too.
 
 The supervision pass calls :func:`watch_gates`: a gate past its ``expires`` ends
-``cancelled`` (``gate.expired``) and cancels its sweep (``on_expiry: cancel``) or
-stops and rolls it back (``on_expiry: rollback``); a gate re-opened with enough
-approvals carried over (a resume whose inputs did not change) passes.
+``cancelled`` (``gate.expired``, naming the approvals it had) and cancels its sweep
+(``on_expiry: cancel``) or stops and rolls it back (``on_expiry: rollback``); a gate
+re-opened with enough verified approvals carried over (a resume whose inputs did
+not change) passes, and votes nobody settled are verified (forged ones refused).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from coordination.catalog.store import CatalogStore
 from coordination.errors import NotFoundError, UsageError
+from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
+from coordination.runtime.evidence import policy_of, seal
 from coordination.status import EventKind, SweepStatus, TodoStatus
+from coordination.sweeps import sshsig
 from coordination.sweeps.progress import Change, Pass, end_sweep, progress, stop_run
 from coordination.sweeps.reading import record as sweep_record
 from coordination.sweeps.spec import GateSpec, SweepSpec
 from coordination.sweeps.spec_store import level_index, load_spec
+from coordination.sweeps.votes import ATTEMPTS, Approvers, about, tally, verified, votes_of
 
 log = logging.getLogger("coord.approvals")
 
 DECISIONS = ("approve", "reject")
+SELF_DECLARED = ("approvers are self-declared (COORD_USER, else git's or the OS user): "
+                 "set `approvers: {allowed_signers: FILE}` in the catalog so approvals are "
+                 "proven by SSH signatures")
 
 
 class Decision(TypedDict):
@@ -52,6 +80,8 @@ class Decision(TypedDict):
     status: str  # the gate's status after it: awaiting_approval, succeeded or failed
     approvals: list[str]
     needed: int
+    refused: list[str]  # votes on the gate that do not count, and why
+    notes: list[str]  # what the approver should know (identities self-declared)
 
 
 def _gate_of(rt: Runtime, sweep_id: str, todo_id: str) -> tuple[SweepSpec, GateSpec]:
@@ -67,50 +97,110 @@ def _gate_of(rt: Runtime, sweep_id: str, todo_id: str) -> tuple[SweepSpec, GateS
     return spec, gate
 
 
+def _waiting(cp: Checkpoint | None, sweep_id: str, todo_id: str) -> Checkpoint:
+    status = str((cp or {}).get("status") or TodoStatus.pending)
+    if cp is None or status != TodoStatus.awaiting_approval:
+        raise UsageError(f"{todo_id} of sweep {sweep_id} is {status}, not awaiting approval",
+                         hint="a gate waits once its predecessors succeeded, until it is "
+                         "approved, rejected or expires")
+    return cp
+
+
 def decide(rt: Runtime, sweep_id: str, todo_id: str, *, who: str, decision: str,
-           comment: str = "", catalog: Path | None = None) -> Decision:
+           comment: str = "", catalog: Path | None = None, via: str = "") -> Decision:
     """``who`` approves or rejects the gate ``todo_id`` of ``sweep_id`` (see the module
-    docstring); ``catalog``: whose audit log records it (when the file exists)."""
+    docstring); ``catalog``: whose audit log records it (when the file exists), and
+    whose ``approvers:`` say how approvers prove who they are; ``via``: ``web`` for
+    the web view's votes (made by the view for its signed-in user)."""
     if decision not in DECISIONS:
         raise UsageError(f"unknown decision {decision!r}", hint="approve or reject")
     who = who.strip()
     if not who:
         raise UsageError("who decides is unknown", hint="set COORD_USER")
     spec, gate = _gate_of(rt, sweep_id, todo_id)
-    cp = rt.checkpoints.get(sweep_id, todo_id) or {}
-    status = str(cp.get("status") or TodoStatus.pending)
+    cp, raw = rt.checkpoints.gate_read(sweep_id, todo_id)
+    cp = _waiting(cp, sweep_id, todo_id)
     needed = int(gate.get("approvals") or 1)
-    if status != TodoStatus.awaiting_approval:
-        raise UsageError(f"{todo_id} of sweep {sweep_id} is {status}, not awaiting approval",
-                         hint="a gate waits once its predecessors succeeded, until it is "
-                         "approved, rejected or expires")
     allowed = list(gate.get("from") or [])
     if allowed and who not in allowed:
         raise UsageError(f"{who} may not {decision} {todo_id}: its approvers are "
                          f"{', '.join(allowed)}",
                          hint="ask one of them, or set COORD_USER to who you are")
-    if decision == "approve" and gate.get("starter_may_approve") is False:
-        rec = rt.checkpoints.get_sweep_fields(sweep_id, ("started_by",)) or {}
-        if rec.get("started_by") == who:
-            raise UsageError(f"{who} started sweep {sweep_id} and may not approve its gate "
-                             f"{todo_id} (starter_may_approve: false)",
-                             hint="another approver must")
+    started_by = (rt.checkpoints.get_sweep_fields(sweep_id, ("started_by",)) or {}).get(
+        "started_by")
+    if decision == "approve" and gate.get("starter_may_approve") is False \
+            and started_by == who:
+        raise UsageError(f"{who} started sweep {sweep_id} and may not approve its gate "
+                         f"{todo_id} (starter_may_approve: false)",
+                         hint="another approver must")
+    # The sweep's own catalog says how approvers prove who they are (not a --file
+    # given to this command, which could name one without approvers:).
+    approvers = Approvers.of(spec.catalog or catalog)
+    if not approvers.known:
+        raise UsageError(f"the catalog of sweep {sweep_id} ({spec.catalog or catalog}) is not "
+                         "readable here, so whether its approvers must sign is unknown",
+                         hint="approve where the sweep's catalog is (the machine it was "
+                         "started from)")
+    policy = policy_of(rt.settings)
+    keys = rt.settings.signing_keys
+    notes = [] if approvers.allowed is not None else [SELF_DECLARED]
+    if approvers.allowed is not None and via == "web":
+        if who not in approvers.principals():
+            raise UsageError(f"{who} is not a principal of {approvers.allowed}: with "
+                             "approvers:, only its principals approve",
+                             hint=f"add {who}'s SSH key to {approvers.allowed}")
+        if not keys:
+            raise UsageError("with approvers:, the web view's votes count only sealed, and "
+                             "this view has no COORD_SIGNING_KEY",
+                             hint="serve `coord ui` with COORD_SIGNING_KEY, or approve with "
+                             "`coord approve` and COORD_APPROVE_KEY")
     t = spec.todos[todo_id]
     succs = ([(s, spec.todos[s].queue) for s in t.succs if s in spec.todos]
              if spec.strategy == "eager" and not spec.waves else [])
     level = level_index(spec, todo_id)
-    got = rt.transitions.decide_gate(sweep_id, todo_id, who=who, decision=decision,
-                                     comment=comment, level=level, successors=succs)
-    if got.verdict == "duplicate":
-        raise UsageError(f"{who} approved {todo_id} already ({got.approvals} of {needed}); "
-                         f"its {needed} approvals must come from different people",
-                         hint="ask another approver")
+    binding = str(cp.get("binding") or "")
+    vote = _vote(rt, sweep_id, todo_id, binding, who, decision, comment, via, approvers,
+                 gate, started_by)
+    for _ in range(ATTEMPTS):
+        had = votes_of(raw)
+        if decision == "approve" and who in had:  # (a forged one is replaced, not kept)
+            before, _r, _w = verified(sweep_id, todo_id, gate, binding, had,
+                                      started_by=started_by, approvers=approvers,
+                                      policy=policy)
+            if who in before:
+                raise UsageError(f"{who} approved {todo_id} already ({len(before)} of "
+                                 f"{needed}); its {needed} approvals must come from "
+                                 "different people", hint="ask another approver")
+        votes = {**had, who: vote}
+        users, refused, by_whom = verified(sweep_id, todo_id, gate, binding, votes,
+                                           started_by=started_by, approvers=approvers,
+                                           policy=policy)
+        if decision == "approve" and who in by_whom:
+            raise UsageError(f"{who}'s approval of {todo_id} does not count: "
+                             f"{by_whom[who]}", hint="ask another approver")
+        got = rt.transitions.decide_gate(sweep_id, todo_id, who=who, decision=decision,
+                                         vote=vote, binding=binding, seen=raw,
+                                         counted=users, refused=refused, comment=comment,
+                                         level=level, successors=succs)
+        if got.verdict != "changed":
+            break
+        cp, raw = rt.checkpoints.gate_read(sweep_id, todo_id)
+        cp = _waiting(cp, sweep_id, todo_id)
+        if str(cp.get("binding") or "") != binding:
+            raise UsageError(f"{todo_id} of sweep {sweep_id} was opened again meanwhile, "
+                             "for another binding (what it approves changed)",
+                             hint=f"see `coord sweep status {sweep_id}`, then decide again")
+    else:
+        raise UsageError(f"{todo_id} of sweep {sweep_id}: the votes kept changing while "
+                         f"this {decision} was counted", hint="decide again")
     if got.verdict == "status":
         raise UsageError(f"{todo_id} of sweep {sweep_id} is {got.detail}, not awaiting "
                          "approval", hint=f"see `coord sweep status {sweep_id}`")
     if got.verdict == "gone":
         raise UsageError(f"sweep {sweep_id} is {got.detail}: its gates wait no more",
                          hint=f"see `coord sweep status {sweep_id}`")
+    for why in refused:
+        log.warning("sweep %s: %s", sweep_id, why)
     new = TodoStatus.awaiting_approval
     if got.verdict in ("approved", "rejected"):
         new = TodoStatus.succeeded if got.verdict == "approved" else TodoStatus.failed
@@ -122,45 +212,105 @@ def decide(rt: Runtime, sweep_id: str, todo_id: str, *, who: str, decision: str,
     approvals = [str(u) for u in after.get("approvals") or []]
     out: Decision = {"sweep_id": sweep_id, "todo_id": todo_id, "decision": decision,
                      "by": who, "comment": comment, "status": str(new),
-                     "approvals": approvals, "needed": needed}
+                     "approvals": approvals, "needed": needed, "refused": refused,
+                     "notes": notes}
     if catalog is not None and catalog.is_file():
         try:
             CatalogStore(catalog).record_decision(
                 who=who, op=decision, ids=[todo_id],
                 decision={"sweep_id": sweep_id, "todo_id": todo_id, "decision": decision,
                           "comment": comment, "status": str(new), "approvals": approvals,
-                          "needed": needed, "binding": after.get("binding")})
+                          "needed": needed, "binding": after.get("binding"),
+                          **({"via": via} if via else {})})
         except Exception as exc:  # the decision stands (events, checkpoint): say it
             log.warning("the %s of %s/%s is not in the audit log: %s", decision, sweep_id,
                         todo_id, exc)
     return out
 
 
+def _vote(rt: Runtime, sweep_id: str, todo_id: str, binding: str, who: str, decision: str,
+          comment: str, via: str, approvers: Approvers, gate: GateSpec,
+          started_by: str | None) -> dict[str, Any]:
+    """``who``'s vote, SSH-signed (with approvers:, not via the web view) and sealed.
+    The signature is checked here too, so a key the file does not allow, or one that
+    proves the starter, is refused before anything is recorded."""
+    body: dict[str, Any] = {"d": decision, "b": binding, "at": int(time.time()), "c": comment}
+    if via:
+        body["via"] = via
+    if approvers.allowed is not None and via != "web":
+        message = sshsig.binding_message(sweep_id, todo_id, binding, decision, who)
+        body["ssh"] = sshsig.sign(message, rt.settings.approve_key, who=who)
+        allowed_from = [str(u) for u in gate.get("from") or []]
+        proof = sshsig.verify(body["ssh"], message, approvers.allowed, allowed_from or None)
+        if isinstance(proof, str):
+            raise UsageError(f"{who}'s {decision} of {todo_id} would not count: {proof}",
+                             hint=f"sign with a key {approvers.allowed} gives {who} "
+                             "(COORD_APPROVE_KEY, or ssh-agent)")
+        if decision == "approve" and gate.get("starter_may_approve") is False \
+                and started_by in proof.principals:
+            raise UsageError(f"the key {proof.fingerprint} proves {started_by}, who started "
+                             f"sweep {sweep_id}, and its gate {todo_id} says "
+                             "starter_may_approve: false", hint="another approver must")
+        if who not in proof.principals:
+            raise UsageError(f"the key {proof.fingerprint} proves {', '.join(proof.principals)}"
+                             f", not {who}", hint="set COORD_USER to the name your key has in "
+                             f"{approvers.allowed}, or sign with {who}'s key")
+    return seal("vote", about(sweep_id, todo_id, binding, who), body, rt.settings.signing_keys)
+
+
 def watch_gates(rt: Runtime, spec: SweepSpec, now: float) -> None:
-    """The supervision pass's look at a sweep's waiting gates: expire those past their
-    ``expires``; pass those whose approvals (kept from an earlier opening) suffice."""
+    """The supervision pass's look at a sweep's waiting gates: settle those whose
+    votes changed since they were last counted (pass those whose verified approvals,
+    kept from an earlier opening, suffice; refuse forged ones, by name); expire those
+    past their ``expires``."""
     gates = spec.gates()
     if not gates or spec.mode != "run":
         return
-    cps = rt.checkpoints.get_fields_all(spec.sweep_id, gates,
-                                        ("expires_at", "approvals", "needed"))
+    cps = rt.checkpoints.get_fields_all(spec.sweep_id, gates, ("expires_at",))
+    found: list[Approvers] = []
+
+    def approvers() -> Approvers:  # (the catalog is read only when votes need counting)
+        if not found:
+            found.append(Approvers.of(spec.catalog))
+        return found[0]
+
     for g, cp in cps.items():
         if cp.get("status") != TodoStatus.awaiting_approval:
             continue
-        given = cp.get("approvals") or []
-        if isinstance(given, list) and len(given) >= int(str(cp.get("needed") or 1)):
-            level = level_index(spec, g)
-            got = rt.transitions.decide_gate(spec.sweep_id, g, who="", decision="approve",
-                                             level=level)
-            if got.verdict == "approved":
-                progress(rt, spec, [Change(g, TodoStatus.succeeded, level_done=got.level_done,
-                                           terminal=got.terminal,
-                                           levels=(level,) if got.level_done and level >= 0
-                                           else (), queued=tuple(got.queued))])
+        if settle(rt, spec, g, approvers) == "approved":
             continue
         expires = cp.get("expires_at")
         if expires is not None and now >= float(str(expires)):
             expire(rt, spec, g, now)
+
+
+def settle(rt: Runtime, spec: SweepSpec, todo_id: str,
+           approvers_of: Callable[[], Approvers]) -> str:
+    """Count a waiting gate's votes again, verified, if they changed since they were
+    last counted (:func:`.votes.tally`); pass it when they suffice, and carry the
+    sweep on. Returns the verdict (``""``: nothing to do)."""
+    got = tally(rt, spec, todo_id, approvers_of)
+    if got is None:
+        return ""
+    if got.verdict == "approved":
+        level = level_index(spec, todo_id)
+        progress(rt, spec, [Change(todo_id, TodoStatus.succeeded,
+                                   level_done=got.level_done, terminal=got.terminal,
+                                   levels=(level,) if got.level_done and level >= 0
+                                   else (), queued=tuple(got.queued))])
+    return got.verdict
+
+
+def expiry_reason(todo_id: str, cp: Checkpoint, needed: int, on_expiry: str) -> str:
+    """Why a gate expired, naming the approvals it had (and the votes refused)."""
+    had = [str(u) for u in cp.get("approvals") or []]
+    text = f"gate {todo_id} expired with {len(had)} of {needed} approvals"
+    if had:
+        text += ": " + ", ".join(had)
+    refused = cp.get("refused") or []
+    if refused:
+        text += f" ({len(refused)} vote{'s' if len(refused) != 1 else ''} refused)"
+    return f"{text} (on_expiry: {on_expiry})"
 
 
 def expire(rt: Runtime, spec: SweepSpec, todo_id: str, now: float) -> bool:
@@ -169,7 +319,9 @@ def expire(rt: Runtime, spec: SweepSpec, todo_id: str, now: float) -> bool:
     was no longer waiting (decided meanwhile, or expired by another process)."""
     gate = spec.todos[todo_id].gate
     on_expiry = gate["on_expiry"] if gate is not None else "cancel"
-    why = f"gate {todo_id} expired with nobody's decision (on_expiry: {on_expiry})"
+    needed = int(gate.get("approvals") or 1) if gate is not None else 1
+    why = expiry_reason(todo_id, rt.checkpoints.get(spec.sweep_id, todo_id) or {}, needed,
+                        on_expiry)
     p = Pass(rt, spec)
     if not p.end([todo_id], TodoStatus.cancelled,
                  frozenset({TodoStatus.awaiting_approval}), event={"reason": why},

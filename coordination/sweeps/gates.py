@@ -9,6 +9,12 @@ command, undo, environment, gate, edges) and the outcomes of the gate's
 predecessors (status, exit code, when they ended, their outputs). A gate opened
 again (a resume) with the same binding keeps the approvals it had; with another
 (the catalog's commands changed, a predecessor ran again) it needs new ones.
+
+A gate that passed stays passed only for what it approved: a resume whose spec
+differs from an approved gate's binding (any command, environment, undo, gate or
+edge of the plan: :func:`spec_digest`) opens it again (:func:`reopened_by`), and
+the todos it re-runs after the gate wait for the new approvals (so do the todos
+that already succeeded between the gate and them: they run again after it).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from coordination.runtime.context import Runtime
 from coordination.runtime.transitions import GateOpening
 from coordination.status import TodoStatus
 from coordination.sweeps.spec import SweepSpec
+from coordination.sweeps.votes import Approvers, tally
 
 #: The checkpoint fields of a predecessor an approval is bound to.
 OUTCOME_FIELDS = ("exit_code", "finished_at", "outputs")
@@ -56,6 +63,34 @@ def bindings(rt: Runtime, spec: SweepSpec, gate_ids: list[str]) -> dict[str, str
     return out
 
 
+def reopened_by(rt: Runtime, spec: SweepSpec, rerun: Iterable[str]) -> list[str]:
+    """What a resume (``spec``, re-running ``rerun``) must run again besides: the
+    gates that passed under another binding than ``spec`` gives them now, and the
+    succeeded todos between such a gate and a re-run todo after it (which must wait
+    for the gate again). Empty when every approval still holds."""
+    again = set(rerun)
+    passed = [g for g in spec.gates() if g not in again]
+    if not passed:
+        return []
+    cps = rt.checkpoints.get_fields_all(spec.sweep_id, passed, ("binding",))
+    passed = [g for g in passed if cps.get(g, {}).get("status") == TodoStatus.succeeded]
+    bound = bindings(rt, spec, passed)
+    stale = [g for g in passed if cps[g].get("binding") != bound[g]]
+    if not stale:
+        return []
+    before: set[str] = set()  # every todo a re-run todo comes after
+    stack = [p for t in again for p in spec.todos[t].preds if p in spec.todos]
+    while stack:
+        t = stack.pop()
+        if t not in before:
+            before.add(t)
+            stack.extend(p for p in spec.todos[t].preds if p in spec.todos)
+    out = set(stale)
+    for g in stale:
+        out.update(t for t in spec.descendants(g) if t in before)
+    return sorted(out - again)
+
+
 def open_gates(rt: Runtime, spec: SweepSpec, gate_ids: Iterable[str], *,
                allowed_from: tuple[TodoStatus, ...], now: float) -> list[tuple[str, int]]:
     """Open ``gate_ids`` (in ``allowed_from``): each waits for its approvals;
@@ -74,5 +109,16 @@ def open_gates(rt: Runtime, spec: SweepSpec, gate_ids: Iterable[str], *,
             int(gate.get("approvals") or 1),
             {"from": list(gate.get("from") or []),
              "on_expiry": gate.get("on_expiry") or "cancel"}))
-    return rt.transitions.open_gates(spec.sweep_id, openings, allowed_from=allowed_from,
-                                     now=now)
+    opened = rt.transitions.open_gates(spec.sweep_id, openings, allowed_from=allowed_from,
+                                       now=now)
+    found: list[Approvers] = []
+
+    def approvers() -> Approvers:  # (the catalog is read only when votes carry over)
+        if not found:
+            found.append(Approvers.of(spec.catalog))
+        return found[0]
+
+    for g, given in opened:
+        if given:  # votes of an earlier opening under this binding: count those that
+            tally(rt, spec, g, approvers, may_pass=False)  # verify (passing: supervision)
+    return opened

@@ -129,6 +129,7 @@ class GateEntry(TypedDict):
     expires_at: str | None
     on_expiry: str
     votes: list[dict[str, object]]  # every decision: by, decision, at, comment, current
+    refused: list[str]  # votes under its binding that do not count (forged, unsigned...)
 
 
 class StatusDocument(TypedDict):
@@ -315,6 +316,7 @@ def gate_entries(rt: Runtime, spec: SweepSpec, cps: dict[str, Checkpoint],
             "votes": [{"by": u, "decision": v.get("d"), "at": iso(v.get("at")),
                        "comment": v.get("c") or "", "current": v.get("b") == binding}
                       for u, v in mine if isinstance(v, dict)],
+            "refused": [str(w) for w in cp.get("refused") or []],
         }
     return out
 

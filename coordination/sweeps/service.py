@@ -47,7 +47,7 @@ from coordination.sweeps.waiting import ended_by
 
 if TYPE_CHECKING:
     from coordination.catalog.models import Catalog
-    from coordination.sweeps import approvals
+    from coordination.sweeps import approvals, gates
     from coordination.sweeps.approvals import Decision
     from coordination.sweeps import steering
     from coordination.sweeps import sync as outcome
@@ -58,6 +58,7 @@ else:
     # the progression that steering pulls in nor the catalog writer that sync does.
     steering = LazyModule("coordination.sweeps.steering")
     approvals = LazyModule("coordination.sweeps.approvals")
+    gates = LazyModule("coordination.sweeps.gates")
     outcome = LazyModule("coordination.sweeps.sync")
 
 #: Statuses a resume may start the next run from.
@@ -210,12 +211,16 @@ class SweepService:
         if old is None:
             raise NotFoundError(f"sweep {sweep_id} has no spec", hint="see `coord sweep list`")
         spec = self.planning.resume_spec(old, rerun)
+        reopened = gates.reopened_by(self.rt, spec, rerun)  # approvals of something else
+        if reopened:
+            rerun = sorted({*rerun, *reopened})
+            spec = self.planning.resume_spec(old, rerun)
         spec.no_cache = no_cache
         if not steering.resume(self.rt, spec, rerun):
             raise UsageError(f"sweep {sweep_id} was resumed or changed by someone else meanwhile",
                              hint=f"see `coord sweep status {sweep_id}`")
         return {"sweep_id": sweep_id, "rerun": sorted(rerun), "status": SweepStatus.queued,
-                "run": spec.run}
+                "run": spec.run, "reopened": reopened}
 
     def pause(self, sweep_id: str) -> steering.Steered:
         return steering.pause(self.rt, self.record(sweep_id))
@@ -251,13 +256,14 @@ class SweepService:
         return out
 
     def decide(self, sweep_id: str, todo_id: str, decision: str, *, who: str | None = None,
-               comment: str = "") -> Decision:
+               comment: str = "", via: str = "") -> Decision:
         """Approve or reject a waiting gate (:mod:`coordination.sweeps.approvals`);
-        ``who``: default ``COORD_USER``, else git's user.email, else the OS user."""
+        ``who``: default ``COORD_USER``, else git's user.email, else the OS user;
+        ``via``: ``web`` when the web view votes for its signed-in user."""
         if who is None:
             who = whoami(self.catalog_path.resolve().parent if self.catalog_path else Path.cwd())
         return approvals.decide(self.rt, sweep_id, todo_id, who=who, decision=decision,
-                                comment=comment, catalog=self.catalog_path)
+                                comment=comment, catalog=self.catalog_path, via=via)
 
     def cancel(self, sweep_id: str, *, wait: float = 30.0) -> steering.CancelResult:
         return steering.cancel(self.rt, self.record(sweep_id), wait=wait)

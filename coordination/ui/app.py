@@ -260,8 +260,10 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
         decision = str(p["action"])
 
         def decide() -> object:
+            # (the view votes for its signed-in user: with approvers:, a principal of
+            # the allowed-signers file; the vote is sealed with via: web)
             return svc.decide(p["sweep_id"], p["todo_id"], decision, who=user,
-                              comment=str(comment or "")[:500])
+                              comment=str(comment or "")[:500], via="web")
 
         try:
             return JSONResponse(await anyio.to_thread.run_sync(decide))

@@ -161,3 +161,207 @@ def test_a_gate_nobody_decides_expires(cluster: Cluster, on_expiry: str) -> None
         assert (c.repo_dir("a") / "undone").exists()
     code, err = as_user(c, "bo", "approve", "TODO-002", "--sweep", sid)
     assert code == 2 and "not awaiting approval" in err, err
+
+
+def keyless_write(c: Cluster, sid: str, todo: str, votes: dict[str, Any]) -> None:
+    """A Redis writer without COORD_SIGNING_KEY (redis-py straight to the sweep's hash):
+    the gate's votes field, and its checkpoint's approvals for good measure."""
+    import redis
+
+    from coordination.keys import Keys
+
+    r = redis.Redis.from_url(c.redis_url, decode_responses=True)
+    key = Keys("coord").sweep(sid)
+    cp = json.loads(r.hget(key, f"t:{todo}") or "{}")
+    cp["approvals"] = sorted(votes)
+    r.hset(key, mapping={f"g:{todo}": json.dumps(votes), f"t:{todo}": json.dumps(cp)})
+
+
+def refused_of(c: Cluster, sid: str, todo: str, n: int) -> list[str]:
+    """The gate's refusals once the supervision pass recorded ``n`` of them."""
+    return wait_until(lambda: (lambda got: got if len(got) >= n else None)(
+        c.status(sid)["gates"][todo]["refused"]), 30,
+        f"{n} refused votes on {todo}", interval=0.1)
+
+
+def test_forged_votes_never_pass_a_gate_and_are_refused_by_name(cluster: Cluster) -> None:
+    """Every process holds COORD_SIGNING_KEY and COORD_REQUIRE_SIGNED=1; a writer
+    without the key puts two approvals into the gate's votes: the supervision pass
+    refuses both (naming them), the gate waits, and a real approval counts alone."""
+    c = cluster
+    c.env.update(COORD_SIGNING_KEY="s" * 32, COORD_REQUIRE_SIGNED="1")
+    gated_catalog(c, "{approvals: 2, from: [ana, bo, cy]}")
+    c.start_worker("a")
+    sid = c.start_sweep()
+    gate = c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    b = gate["binding"]
+    keyless_write(c, sid, "TODO-002", {u: {"d": "approve", "b": b, "at": 1, "c": ""}
+                                       for u in ("ana", "bo")})
+    refused = refused_of(c, sid, "TODO-002", 2)
+    assert [w.split(":")[0] for w in refused] == [
+        f"vote of ana on gate TODO-002 of sweep {sid}", f"vote of bo on gate TODO-002 of sweep {sid}"]
+    assert all("unsigned" in w for w in refused), refused
+    st = c.status(sid)
+    assert st["todos"]["TODO-002"]["status"] == "awaiting_approval"
+    assert st["gates"]["TODO-002"]["approvals"] == []
+    assert not (c.repo_dir("a") / "deployed").exists()
+    assert "vote of ana on gate TODO-002" in "\n".join(w.log_text() for w in c.workers)
+
+    code, out = as_user(c, "cy", "approve", "TODO-002", "--sweep", sid)
+    assert code == 0 and out["status"] == "awaiting_approval", out
+    assert out["approvals"] == ["cy"] and len(out["refused"]) == 2, out  # ana's still forged
+    code, out = as_user(c, "bo", "approve", "TODO-002", "--sweep", sid)  # bo's own, sealed
+    assert code == 0 and out["status"] == "succeeded" and out["approvals"] == ["bo", "cy"], out
+    assert c.wait_sweep(sid, 30)["status"] == "succeeded"
+
+
+def test_an_approval_follows_what_was_approved(cluster: Cluster) -> None:
+    """Approved, the todo after the gate fails, its command is edited, the sweep
+    resumed: the gate waits again (its old vote shown as for an older binding), and
+    the new command runs only once approved again. A resume with nothing edited
+    keeps the approval."""
+    c = cluster
+    gated_catalog(c, "{approvals: 1}")
+    c.eco.write_text(c.eco.read_text().replace('run: "touch deployed"', 'run: "exit 3"'))
+    c.start_worker("a")
+    sid = c.start_sweep()
+    c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    code, out = as_user(c, "bo", "approve", "TODO-002", "--sweep", sid)
+    assert code == 0 and out["status"] == "succeeded", out
+    assert c.wait_sweep(sid, 30)["status"] == "failed"
+
+    again = c.cli_json("sweep", "resume", sid)  # nothing edited: the approval holds
+    assert again["reopened"] == [] and again["rerun"] == ["TODO-003"], again
+    assert c.wait_sweep(sid, 30)["status"] == "failed"
+    assert c.status(sid)["todos"]["TODO-002"]["status"] == "succeeded"
+
+    c.eco.write_text(c.eco.read_text().replace('run: "exit 3"', 'run: "touch deployed"'))
+    again = c.cli_json("sweep", "resume", sid)
+    assert again["reopened"] == ["TODO-002"] and again["rerun"] == ["TODO-002", "TODO-003"]
+    c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    st = c.status(sid)
+    assert st["todos"]["TODO-003"]["status"] == "pending", st["todos"]["TODO-003"]
+    assert st["gates"]["TODO-002"]["approvals"] == []
+    assert [(v["by"], v["current"]) for v in st["gates"]["TODO-002"]["votes"]] == [("bo", False)]
+    assert not (c.repo_dir("a") / "deployed").exists()
+    code, out = as_user(c, "cy", "approve", "TODO-002", "--sweep", sid)
+    assert code == 0 and out["status"] == "succeeded", out
+    assert c.wait_sweep(sid, 30)["status"] == "succeeded"
+    assert (c.repo_dir("a") / "deployed").exists()
+
+
+def test_an_expired_gate_names_the_approvals_it_had(cluster: Cluster) -> None:
+    c = cluster
+    gated_catalog(c, "{approvals: 2, expires: 3s}")
+    c.start_worker("a")
+    sid = c.start_sweep()
+    c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    code, out = as_user(c, "ana", "approve", "TODO-002", "--sweep", sid)
+    assert code == 0 and out["approvals"] == ["ana"], out
+    rec = wait_until(lambda: (lambda r: r if r.get("status") == "cancelled" else None)(
+        c.rt.checkpoints.get_sweep(sid) or {}), 30, "the gate to expire", interval=0.1)
+    assert "gate TODO-002 expired with 1 of 2 approvals: ana" in rec["reason"], rec
+    expired = [e for e in c.events(sid) if e["kind"] == "gate.expired"]
+    assert "with 1 of 2 approvals: ana" in expired[0]["reason"]
+
+
+def keygen(path: Path) -> str:
+    """A fresh ed25519 key at ``path``; its public key as an allowed-signers entry."""
+    import subprocess
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f",
+                    str(path)], check=True, timeout=30)
+    return " ".join(Path(f"{path}.pub").read_text().split()[:2])
+
+
+def test_approvers_prove_who_they_are_with_ssh_signatures(cluster: Cluster) -> None:
+    """approvers: {allowed_signers: ...}: ana (who starts the sweep), bo (whose key the
+    file also names dan), cy. ana cannot pass the gate as bo with her key; dan's
+    approval is bo's key again and counts once; a vote without signature, one by a
+    key in no file and one signed for another binding are refused; bo and cy pass it."""
+    c = cluster
+    keys = c.root / "keys"
+    keys.mkdir()
+    pub = {n: keygen(keys / n) for n in ("ana", "bo", "cy", "zed")}
+    (c.root / "allowed_signers").write_text(
+        f"ana {pub['ana']}\nbo,dan {pub['bo']}\ncy {pub['cy']}\n")
+    gated_catalog(c, "{approvals: 2, from: [ana, bo, cy, dan], starter_may_approve: false}")
+    c.eco.write_text(c.eco.read_text() + "approvers: {allowed_signers: allowed_signers}\n")
+    c.env.pop("SSH_AUTH_SOCK", None)
+    c.start_worker("a")
+    code, out = as_user(c, "ana", "plan", "sweep", PLAN)
+    assert code == 0, out
+    sid = out["sweep_id"]
+    gate = c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    approve = ("approve", "TODO-002", "--sweep", sid)
+
+    def signed(user: str, key: str) -> Any:
+        c.env["COORD_APPROVE_KEY"] = str(keys / key)
+        try:
+            return as_user(c, user, *approve)
+        finally:
+            c.env.pop("COORD_APPROVE_KEY")
+
+    code, err = as_user(c, "cy", *approve)  # no key to sign with
+    assert code == 2 and "COORD_APPROVE_KEY" in err, err
+    # --file naming a catalog without approvers: changes nothing: the sweep's decides
+    bare = c.root / "bare.yaml"
+    bare.write_text(c.eco.read_text().replace("approvers: {allowed_signers: allowed_signers}\n",
+                                              ""))
+    import subprocess
+
+    res = subprocess.run([*c.argv(*approve)[:3], "--file", str(bare), *approve],
+                         env=dict(c.env, COORD_USER="cy", COORD_SHARE_NAMESPACE="1"),
+                         capture_output=True, text=True,
+                         timeout=60, cwd=c.root)
+    assert res.returncode == 2 and "COORD_APPROVE_KEY" in res.stderr, res.stderr
+    code, err = signed("bo", "ana")  # the starter under another name: her key says it's her
+    assert code == 2 and "proves ana, who started" in err, err
+    code, err = signed("cy", "zed")  # a key in no file
+    assert code == 2 and "is not in" in err and "allowed_signers" in err, err
+    code, out = signed("bo", "bo")
+    assert code == 0 and out["approvals"] == ["bo"] and out["status"] == "awaiting_approval", out
+    code, err = signed("dan", "bo")  # bo's key under its other name: one approver
+    assert code == 2 and "the same approver as bo's vote" in err, err
+
+    # Votes put into Redis by hand: cy's without signature, cy's signed for another
+    # binding: the supervision pass refuses each, by name, with why.
+    from coordination.sweeps import sshsig
+
+    other = sshsig.sign(sshsig.binding_message(sid, "TODO-002", "0" * 64, "approve", "cy"),
+                        str(keys / "cy"))
+    votes = json.loads(c.rt.checkpoints.gate_read(sid, "TODO-002")[1])
+    b = gate["binding"]
+    keyless_write(c, sid, "TODO-002", {**votes, "cy": {"d": "approve", "b": b, "at": 2, "c": ""}})
+    refused = refused_of(c, sid, "TODO-002", 1)
+    assert refused[0].startswith(f"vote of cy on gate TODO-002 of sweep {sid}: no SSH signature")
+    assert "COORD_APPROVE_KEY" in refused[0]
+    keyless_write(c, sid, "TODO-002", {**votes, "cy": {"d": "approve", "b": b, "at": 3, "c": "",
+                                                       "ssh": other}})
+    wait_until(lambda: "does not verify over this gate's binding" in " ".join(
+        c.status(sid)["gates"]["TODO-002"]["refused"]), 30, "the other binding's refusal")
+    st = c.status(sid)
+    assert st["todos"]["TODO-002"]["status"] == "awaiting_approval"
+    assert st["gates"]["TODO-002"]["approvals"] == ["bo"]
+    assert not (c.repo_dir("a") / "deployed").exists()
+
+    code, out = signed("cy", "cy")
+    assert code == 0 and out["status"] == "succeeded" and out["approvals"] == ["bo", "cy"], out
+    assert c.wait_sweep(sid, 30)["status"] == "succeeded"
+    assert (c.repo_dir("a") / "deployed").exists()
+
+
+def test_without_approvers_identities_are_self_declared_and_approve_says_so(
+        cluster: Cluster) -> None:
+    import subprocess
+
+    c = cluster
+    gated_catalog(c, "{approvals: 1}")
+    c.start_worker("a")
+    sid = c.start_sweep()
+    c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    res = subprocess.run(c.argv("approve", "TODO-002", "--sweep", sid),
+                         env=dict(c.env, COORD_USER="bo"), capture_output=True, text=True,
+                         timeout=60, cwd=c.root)
+    assert res.returncode == 0, res.stderr
+    assert "approvers are self-declared" in res.stderr and "allowed_signers" in res.stderr

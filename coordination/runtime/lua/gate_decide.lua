@@ -1,29 +1,46 @@
--- One person's decision on a gate (or, with no person, a count of the approvals it
--- has), and what follows when it passes or is rejected, in one step.
+-- One person's vote on a gate (or, with no person, a settling of the votes it has),
+-- and what follows when it passes or is rejected, in one step.
 -- KEYS[1] = sweep event stream, KEYS[2] = sweep hash.
 -- ARGV[1..2] = event ledger, ARGV[3] = sweep id, ARGV[4] = todo id, ARGV[5] = now
--- (JSON), ARGV[6] = level (-1: none), ARGV[7] = who ('' : only count), ARGV[8] =
--- 'approve' | 'reject', ARGV[9] = comment, then a successor id and its queue per
--- eager successor to look at (when it passes).
+-- (JSON), ARGV[6] = level (-1: none), ARGV[7] = who ('' : only settle), ARGV[8] =
+-- 'approve' | 'reject', ARGV[9] = comment, ARGV[10] = the vote (JSON, sealed by the
+-- caller; '' when settling), ARGV[11] = the binding the caller checked the votes
+-- under, ARGV[12] = the votes field as the caller read it ('' : none), ARGV[13] =
+-- JSON list of the approvers whose votes the caller verified (who included when
+-- approving), ARGV[14] = JSON list of the votes it refused and why, ARGV[15] = a
+-- digest of the votes read (kept when settling: a settling pass skips a gate whose
+-- votes it counted as they are), then a successor id and its queue per eager
+-- successor to look at (when it passes).
 -- Returns {verdict, detail, terminal count, level done (0|1), queued successors (JSON)}:
 --   {'gone', sweep status}           the sweep is missing or has ended
 --   {'status', todo status}          the gate is not waiting (decided, expired, not open)
---   {'duplicate', n}                 this person approved it already (under this binding)
---   {'counted', n}                   approval recorded: n of the needed so far
+--   {'changed', ''}                  the votes or the binding changed since the caller
+--                                    read them: read, verify and call again
+--   {'counted', n}                   vote recorded: n verified approvals so far
 --   {'approved', n, terminal, level done, queued}  the last approval needed: succeeded
 --   {'rejected', '', terminal, level done, '[]'}   rejected: failed
 --
+-- Lua cannot check a vote's signature (HMAC seal, SSH signature), so the caller
+-- verifies every vote in Python and this script counts only what it was told was
+-- verified, under a compare-and-set: the votes field must be byte for byte what the
+-- caller verified, and the gate's binding the one it verified them under.
 -- Races closed: two approvers deciding at once both counting to N - 1 (neither
--- passing the gate) or both to N (passing it twice, sending what follows twice);
--- an approval landing on a gate that a rejection, its expiry or its sweep's end
--- closed meanwhile; one person's two approvals counting twice. The vote, the
--- count, the status, the counters, the events and the eager successors move
--- together (the successors as in todo_finish.lua: each counts down once).
+-- passing the gate: the second one's compare-and-set fails, it reads the first's
+-- vote and counts it) or both to N (passing it twice, sending what follows twice:
+-- the status is read in the same step); an approval landing on a gate that a
+-- rejection, its expiry, a re-opening under another binding or its sweep's end
+-- closed meanwhile; one person's two approvals counting twice (the caller refuses an
+-- approval whose person's counted vote it read; the second of two at once finds the
+-- first's by the compare-and-set). The vote, the count,
+-- the status, the counters, the events and the eager successors move together (the
+-- successors as in todo_finish.lua: each counts down once).
 local sweep, sweep_id, todo_id = KEYS[2], ARGV[3], ARGV[4]
 local now_n, level = tonumber(ARGV[5]), tonumber(ARGV[6])
-local who, decision, comment = ARGV[7], ARGV[8], ARGV[9]
+local who, decision, comment, vote = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local seen_binding, seen_votes = ARGV[11], ARGV[12]
+local users, refused, settled = cjson.decode(ARGV[13]), cjson.decode(ARGV[14]), ARGV[15]
 local succ = {}
-for i = 10, #ARGV, 2 do succ[#succ + 1] = {ARGV[i], ARGV[i + 1]} end
+for i = 16, #ARGV, 2 do succ[#succ + 1] = {ARGV[i], ARGV[i + 1]} end
 
 local counters = counter_names({level})
 local names = {'status', 't:' .. todo_id, 'g:' .. todo_id}
@@ -38,29 +55,24 @@ if not SWEEP_LIVE[sst] then return {'gone', tostring(sst)} end
 local cp = cp_decode(got['t:' .. todo_id])
 local st = cp_status(cp)
 if st ~= TS.awaiting_approval then return {'status', st} end
-local votes = cp_decode(got['g:' .. todo_id])
 local binding = cp.binding or ''
-
-local function count()
-  local users = {}
-  for user, v in pairs(votes) do
-    if v.d == 'approve' and v.b == binding then users[#users + 1] = user end
-  end
-  table.sort(users)
-  return users
+if binding ~= seen_binding or (got['g:' .. todo_id] or '') ~= seen_votes then
+  return {'changed', ''}
 end
+local votes = cp_decode(got['g:' .. todo_id])
 
 if who ~= '' then
-  local had = votes[who]
-  if decision == 'approve' and had and had.d == 'approve' and had.b == binding then
-    return {'duplicate', #count()}
-  end
-  votes[who] = {d = decision, b = binding, at = now_n, c = comment}
+  votes[who] = cjson.decode(vote)
   put('g:' .. todo_id, cjson.encode(votes))
+  cp.settled = nil
+else
+  -- what was counted (a settling pass skips a gate whose votes did not change since)
+  cp.settled = settled
 end
-local users = count()
+table.sort(users)
 local needed = tonumber(cp.needed) or 1
-if #users > 0 then cp.approvals = users end
+if #users > 0 then cp.approvals = users else cp.approvals = nil end
+if #refused > 0 then cp.refused = refused else cp.refused = nil end
 
 local ev
 if decision == 'reject' and who ~= '' then

@@ -4,9 +4,9 @@
 -- JSON list of the statuses a gate may open from, then per gate: its todo id, its
 -- binding (digest of the spec and its predecessors' outcomes), when it expires (0:
 -- never), how many approvals it needs, and its gate.waiting event's fields (JSON).
--- Returns a JSON list of [todo, approvals already given under the same binding] for
--- each gate it opened (a resumed sweep's gate keeps the approvals its unchanged
--- inputs had: the caller counts them with gate_decide).
+-- Returns a JSON list of [todo, votes to approve already given under the same
+-- binding] for each gate it opened (a resumed sweep's gate keeps the approvals its
+-- unchanged inputs had, once verified: the caller settles them with gate_decide).
 --
 -- Races closed: two senders (a finishing predecessor, a supervision pass, an
 -- unpause) opening one gate, each saying gate.waiting (only the first sees it in a
@@ -35,17 +35,15 @@ for _, g in ipairs(gates) do
     local votes = cp_decode(got['g:' .. g.id])
     local given = 0
     for _, v in pairs(votes) do
-      if v.d == 'approve' and v.b == g.binding then given = given + 1 end
+      if type(v) == 'table' and v.d == 'approve' and v.b == g.binding then
+        given = given + 1
+      end
     end
     cp.status, cp.binding, cp.waiting_since = TS.awaiting_approval, g.binding, now_n
     cp.needed, cp.queued_at = g.needed, nil
     if g.expires > 0 then cp.expires_at = g.expires else cp.expires_at = nil end
-    cp.approvals, cp.rejected_by = {}, nil
-    for user, v in pairs(votes) do
-      if v.d == 'approve' and v.b == g.binding then cp.approvals[#cp.approvals + 1] = user end
-    end
-    table.sort(cp.approvals)
-    if #cp.approvals == 0 then cp.approvals = nil end
+    -- (who approved is the caller's to say once it verified the votes: gate_decide)
+    cp.approvals, cp.rejected_by, cp.refused, cp.settled = nil, nil, nil, nil
     put_cp(g.id, cp)
     local ev = cjson.decode(g.ev)
     ev.kind, ev.ts, ev.sweep_id, ev.todo_id = EV.gate_waiting, now_n, ARGV[3], g.id

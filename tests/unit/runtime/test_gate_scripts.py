@@ -3,6 +3,7 @@ lua/todo_queue.lua and lua/wave_move.lua, on fakeredis and on a real redis-serve
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +14,7 @@ import redis
 from coordination.keys import Keys
 from coordination.runtime.checkpoints import CheckpointStore
 from coordination.runtime.events import EventLog
-from coordination.runtime.transitions import GateOpening, Transitions
+from coordination.runtime.transitions import GateDecision, GateOpening, Transitions
 from coordination.status import TodoStatus
 
 pytestmark = pytest.mark.timeout(30)
@@ -43,6 +44,26 @@ def opened(r: redis.Redis, binding: str = "b1", needed: int = 2) -> list[tuple[s
         allowed_from=WAITING)
 
 
+def vote(r: redis.Redis, who: str, decision: str = "approve", *, comment: str = "",
+         level: int = -1, successors: list[tuple[str, str]] | None = None) -> GateDecision:
+    """What sweeps/approvals.py does around the script: read the gate, count the
+    approvals under its binding (here every vote counts: the script's part is the
+    compare-and-set, not the checking), call it, and on ``changed`` read again."""
+    cps, tr = CheckpointStore(r, KEYS), Transitions(r, KEYS, lease_ttl=30)
+    for _ in range(50):
+        cp, raw = cps.gate_read("S", "G")
+        binding = str((cp or {}).get("binding") or "")
+        votes = {**(json.loads(raw) if raw else {}), who: {"d": decision, "b": binding}}
+        users = [u for u, v in votes.items() if v["d"] == "approve" and v["b"] == binding]
+        got = tr.decide_gate("S", "G", who=who, decision=decision, binding=binding, seen=raw,
+                             counted=users, vote={"d": decision, "b": binding, "at": 1,
+                                                  "c": comment},
+                             comment=comment, level=level, successors=successors or [])
+        if got.verdict != "changed":
+            return got
+    raise AssertionError("the votes kept changing")
+
+
 def kinds(r: redis.Redis) -> list[str]:
     return [e.kind for e in EventLog(r, KEYS).read("S")]
 
@@ -69,16 +90,14 @@ def test_two_approvers_at_once_pass_the_gate_exactly_once(r: redis.Redis) -> Non
         sweep(r)
         r.hset(KEYS.sweep("S"), "r:N", "1")
         opened(r)
-        tr = Transitions(r, KEYS, lease_ttl=30)
         got: dict[str, str] = {}
         barrier = threading.Barrier(2)
 
-        def vote(who: str) -> None:
+        def approve(who: str) -> None:
             barrier.wait()
-            got[who] = tr.decide_gate("S", "G", who=who, decision="approve", level=0,
-                                      successors=[("N", "q")]).verdict
+            got[who] = vote(r, who, level=0, successors=[("N", "q")]).verdict
 
-        threads = [threading.Thread(target=vote, args=(w,)) for w in ("bo", "cy")]
+        threads = [threading.Thread(target=approve, args=(w,)) for w in ("bo", "cy")]
         for t in threads:
             t.start()
         for t in threads:
@@ -95,15 +114,14 @@ def test_two_approvers_at_once_pass_the_gate_exactly_once(r: redis.Redis) -> Non
 def test_one_person_counts_once_and_a_rejection_fails_the_gate(r: redis.Redis) -> None:
     sweep(r)
     opened(r, needed=2)
-    tr = Transitions(r, KEYS, lease_ttl=30)
-    assert tr.decide_gate("S", "G", who="bo", decision="approve").verdict == "counted"
-    dup = tr.decide_gate("S", "G", who="bo", decision="approve")
-    assert (dup.verdict, dup.approvals) == ("duplicate", 1)
-    no = tr.decide_gate("S", "G", who="cy", decision="reject", comment="too risky", level=0)
+    assert vote(r, "bo").verdict == "counted"
+    again = vote(r, "bo")  # (refusing a second approval is the caller's: it read the first)
+    assert (again.verdict, again.approvals) == ("counted", 1)
+    no = vote(r, "cy", "reject", comment="too risky", level=0)
     assert no.verdict == "rejected" and no.terminal == 1
     cp = CheckpointStore(r, KEYS).get("S", "G")
     assert cp is not None and cp["status"] == "failed" and cp["reason"] == "rejected by cy: too risky"
-    late = tr.decide_gate("S", "G", who="ana", decision="approve")
+    late = vote(r, "ana")
     assert (late.verdict, late.detail) == ("status", "failed")
     assert kinds(r)[-2:] == ["gate.rejected", "todo.failed"]
 
@@ -113,13 +131,12 @@ def test_approvals_carry_over_only_under_the_same_binding(r: redis.Redis) -> Non
     a changed binding (the spec or a predecessor's outcome changed) starts from none."""
     cps = sweep(r)
     opened(r, binding="b1", needed=2)
-    tr = Transitions(r, KEYS, lease_ttl=30)
-    tr.decide_gate("S", "G", who="bo", decision="approve")
+    vote(r, "bo")
     cps.reset_todos("S", ["G"], status=TodoStatus.pending)
     assert opened(r, binding="b1") == [("G", 1)]
     cps.reset_todos("S", ["G"], status=TodoStatus.pending)
     assert opened(r, binding="b2") == [("G", 0)]
-    again = tr.decide_gate("S", "G", who="bo", decision="approve")  # a new binding: counts
+    again = vote(r, "bo")  # a new binding: counts
     assert (again.verdict, again.approvals) == ("counted", 1)
 
 
@@ -141,3 +158,31 @@ def test_a_wave_moves_on_once(r: redis.Redis) -> None:
     assert not cps.move_wave("S", (0, "running"), wave_state="done")
     rec = cps.get_sweep_fields("S", ("wave", "wave_state", "wave_until")) or {}
     assert (rec.get("wave"), rec.get("wave_state"), rec.get("wave_until")) == (0, "soaking", 5.0)
+
+
+def test_the_script_counts_only_votes_the_caller_verified_over_what_it_read(
+        r: redis.Redis) -> None:
+    """Lua cannot check a seal: votes written straight into the hash (a Redis writer
+    without the signing key) pass nothing unless the caller, having verified them,
+    counts them; and a caller whose read is stale (another vote landed since) records
+    nothing and is told to read again."""
+    cps = sweep(r)
+    opened(r, needed=2)
+    forged = json.dumps({"ana": {"d": "approve", "b": "b1"}, "bo": {"d": "approve", "b": "b1"}})
+    r.hset(KEYS.sweep("S"), "g:G", forged)
+    tr = Transitions(r, KEYS, lease_ttl=30)
+    got = tr.decide_gate("S", "G", who="", decision="approve", binding="b1", seen=forged,
+                         counted=[], refused=["vote of ana: unsigned", "vote of bo: unsigned"])
+    assert (got.verdict, got.approvals) == ("counted", 0)
+    cp = cps.get("S", "G")
+    assert cp is not None and cp["status"] == "awaiting_approval"
+    assert "approvals" not in cp and cp["refused"] == ["vote of ana: unsigned",
+                                                        "vote of bo: unsigned"]
+    stale = tr.decide_gate("S", "G", who="cy", decision="approve", binding="b1", seen="",
+                           counted=["cy"], vote={"d": "approve", "b": "b1"})
+    assert stale.verdict == "changed"
+    assert "cy" not in json.loads(r.hget(KEYS.sweep("S"), "g:G"))
+    other = tr.decide_gate("S", "G", who="cy", decision="approve", binding="b2", seen=forged,
+                           counted=["cy"], vote={"d": "approve", "b": "b2"})
+    assert other.verdict == "changed"  # the gate was opened for another binding
+    assert kinds(r) == ["gate.waiting"]

@@ -1,0 +1,49 @@
+"""`coord doctor`'s approvers check: self-declared identities are a warning; an
+allowed-signers file must exist and give every gate approver a key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from coordination.ops import doctor
+from coordination.ops.doctor import Doctor, Level
+from coordination.settings import Settings
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def catalog(tmp: Path, extra: str = "") -> Path:
+    eco = tmp / "ecosystem.yaml"
+    eco.write_text(f"""version: 1
+repos:
+  - {{name: a, path: a}}
+coordination:
+  plans:
+    - {{id: PLAN-001, title: p, status: active}}
+  todos:
+    - {{id: TODO-001, task: ok, repo: a, plan: PLAN-001, gate: {{approvals: 1, from: [ana, bo]}}}}
+{extra}""")
+    return eco
+
+
+def findings(eco: Path) -> list[tuple[Level, str]]:
+    d = Doctor(Settings(redis_url="redis://h:6379/0"), eco)
+    return [(f.level, f.message) for f in doctor.check_approvers(d)]
+
+
+def test_self_declared_approvers_are_a_warning(tmp_path: Path) -> None:
+    [(level, message)] = findings(catalog(tmp_path))
+    assert level == Level.warning and "self-declared" in message
+
+
+def test_the_allowed_signers_file_must_name_every_approver(tmp_path: Path) -> None:
+    eco = catalog(tmp_path, "approvers: {allowed_signers: signers}\n")
+    [(level, message)] = findings(eco)
+    assert level == Level.problem and "unreadable" in message
+    (tmp_path / "signers").write_text("ana ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPzz\n")
+    [(level, message)] = findings(eco)
+    assert level == Level.warning and message.endswith("bo (their approvals cannot count)")
+    (tmp_path / "signers").write_text("ana,bo ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPzz\n")
+    assert findings(eco)[0][0] == Level.ok
