@@ -131,11 +131,21 @@ def operation(name: str) -> Iterator[None]:
 @contextlib.contextmanager
 def invoked_as(argv: Sequence[str]) -> Iterator[None]:
     """Edits inside record ``argv`` (the CLI's arguments, without the program name)."""
-    token = _argv.set([str(a) for a in argv])
+    token = _argv.set([_no_password(str(a)) for a in argv])
     try:
         yield
     finally:
         _argv.reset(token)
+
+
+def _no_password(arg: str) -> str:
+    """An argument as the log keeps it: a URL's password masked (``notify add
+    https://user:pw@host/...`` is recorded without ``pw``: no message prints a password)."""
+    if "://" not in arg or "@" not in arg:
+        return arg
+    from coordination.redis_url import redact_url  # lazy: only for an argument with a URL
+
+    return redact_url(arg)
 
 
 def operations(cls: type[T]) -> type[T]:

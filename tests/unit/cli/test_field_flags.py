@@ -422,4 +422,7 @@ def test_notify_add_list_remove_round_trip(eco: Path) -> None:
         ("notify", "deleted")]
     assert log[0]["changes"][0]["fields"]["events"] == [None, ["sweep.finished", "gate.waiting"]]
     assert "hunter2" not in json.dumps([e["changes"] for e in log])  # the password masked
+    # ...in the command lines the log records too (`notify add https://bot:hunter2@...`)
+    assert any("chat.example" in a for e in log for a in e["argv"] or []), log
+    assert "hunter2" not in audit.log_path(eco).read_text()
     assert audit.verify(audit.log_path(eco))[1] is None
