@@ -27,15 +27,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import os
 import random
 import re
+import socket
+import ssl
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
@@ -57,6 +58,8 @@ INTERVAL = 0.5
 TIMEOUT = 10.0
 #: Attempts after which a delivery is given up (status ``failed``); about 35 minutes.
 MAX_ATTEMPTS = 12
+#: Bytes of an endpoint's answer read at most (it is not used).
+MAX_ANSWER = 64 * 1024
 BACKOFF_BASE = 1.0
 BACKOFF_MAX = 300.0
 #: The event kind of ``coord notify test``'s delivery.
@@ -206,29 +209,87 @@ def fill(outbox: Outbox, token: str, targets: Sequence[Mapping[str, Any]], now: 
     return got
 
 
+def _location(resp: http.client.HTTPResponse) -> str:
+    where = resp.getheader("Location")
+    return redact(where) if where else "no Location"
+
+
 def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float = TIMEOUT
          ) -> tuple[int | None, str | None]:
-    """POST ``body``; ``(status, None)`` on a 2xx, else ``(status or None, error)``."""
+    """POST ``body``; ``(status, None)`` on a 2xx, else ``(status or None, error)``.
+
+    ``timeout`` bounds the whole POST (connecting, sending, the answer's headers and
+    body), not each read: a receiver trickling its answer a byte at a time is cut off
+    at the deadline. A redirect is never followed (it would carry the URL's basic
+    auth, the signature and the delivery id to wherever it points): a 3xx is a
+    failed delivery, its status and Location named."""
     headers = dict(headers)
-    target = url
     parts = urlsplit(url)
     if parts.username is not None or parts.password is not None:
-        # Credentials in the URL go as basic auth (urllib would send them as the host).
+        # Credentials in the URL go as basic auth, never in the request line.
         who = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
         headers["Authorization"] = "Basic " + base64.b64encode(who.encode()).decode()
-        host = parts.hostname or ""
-        netloc = (host if ":" not in host else f"[{host}]") + (
-            f":{parts.port}" if parts.port else "")
-        target = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-    req = urllib.request.Request(target, data=body, method="POST", headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - http(s) only
-            return int(resp.status), None
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return None, f"{type(exc).__name__}: {reason}".replace(target, redact(target))
+        host, port = parts.hostname or "", parts.port
+    except ValueError as exc:
+        return None, f"ValueError: {exc}"
+    path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    if parts.scheme == "https":
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            host, port, timeout=timeout, context=ssl.create_default_context())
+    elif parts.scheme == "http":
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    else:
+        return None, f"not an http(s) URL: {redact(url)}"
+    got: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            conn.request("POST", path, body=body, headers=headers)
+            resp = conn.getresponse()
+            resp.read(MAX_ANSWER)  # the answer is not used; a bounded read ends the exchange
+            got["status"], got["location"] = int(resp.status), _location(resp)
+        except BaseException as exc:  # noqa: BLE001 - reported to the caller
+            got["error"] = exc
+        finally:
+            done.set()
+
+    started = time.monotonic()
+    worker = threading.Thread(target=run, name="coord-notify-post", daemon=True)
+    worker.start()
+    if not done.wait(timeout):
+        # The deadline: the socket is shut, which ends the worker's blocked read or
+        # write at once (its outcome is not used).
+        _abort(conn)
+        done.wait(1.0)
+        return None, (f"timed out after {timeout:g} s (the whole POST: connect, send, "
+                      "answer; the endpoint had not answered in full)")
+    conn.close()
+    exc = got.get("error")
+    if exc is not None:
+        if isinstance(exc, TimeoutError):
+            return None, (f"timed out after {time.monotonic() - started:.3g} s (the whole "
+                          f"POST may take {timeout:g} s: connect, send, answer)")
+        reason = getattr(exc, "reason", None) or exc
+        return None, f"{type(exc).__name__}: {reason}".replace(url, redact(url))
+    status = int(got["status"])
+    if 200 <= status < 300:
+        return status, None
+    if 300 <= status < 400:
+        return status, (f"HTTP {status} redirect to {got['location']}, not followed (a "
+                        "webhook's URL must be its final address: set it to that)")
+    return status, f"HTTP {status}"
+
+
+def _abort(conn: http.client.HTTPConnection) -> None:
+    sock = conn.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    conn.close()
 
 
 def attempt(d: Delivery, now: float, environ: Mapping[str, str] | None = None, *,
