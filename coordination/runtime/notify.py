@@ -251,6 +251,15 @@ class Outbox:
                 return -1
             adopted += got
 
+    def lanes_due(self, urls: Iterable[str]) -> dict[str, float]:
+        """When each webhook's lane is next due (its first delivery's next try), by URL;
+        a webhook with nothing pending is left out."""
+        urls = list(dict.fromkeys(urls))
+        if not urls:
+            return {}
+        got = self.r.zmscore(self.keys.notify_lanes, [lane_of(u) for u in urls])
+        return {u: float(v) for u, v in zip(urls, got) if v is not None}
+
     def lanes_listed(self) -> int:
         """How many lanes have deliveries not yet done."""
         return int(self.r.zcard(self.keys.notify_lanes))

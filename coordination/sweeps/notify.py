@@ -607,13 +607,20 @@ class LogEntry(TypedDict):
 
 
 def log_entries(rt: Runtime, limit: int = 100) -> list[LogEntry]:
-    """``coord notify log --json``: newest first, URLs redacted."""
+    """``coord notify log --json``: newest first, URLs redacted; a pending delivery's
+    next try is when its webhook's lane gets to it (after the ones before it)."""
+    outbox = rt.outbox()
+    got = outbox.log(limit)
+    lanes = outbox.lanes_due(d["url"] for d in got if d["status"] == "pending")
     out: list[LogEntry] = []
-    for d in rt.outbox().log(limit):
+    for d in got:
+        next_at = d.get("next_at")
+        if d["status"] == "pending" and d["url"] in lanes:
+            next_at = max(float(next_at or 0.0), lanes[d["url"]])
         out.append({"id": d["id"], "url": redact(d["url"]), "kind": d["kind"],
                     "sweep_id": d.get("sweep_id"), "todo_id": d.get("todo_id"),
                     "status": d["status"], "attempts": int(d["attempts"]),
-                    "created_at": d["created_at"], "next_at": d.get("next_at"),
+                    "created_at": d["created_at"], "next_at": next_at,
                     "delivered_at": d.get("delivered_at"), "last_error": d.get("last_error"),
                     "last_status": d.get("last_status")})
     return out
