@@ -32,24 +32,17 @@ worker left once it ends: it delivers what is due before it exits
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-import http.client
 import json
 import logging
 import os
 import random
-import re
-import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypedDict
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import redis
 
@@ -57,14 +50,16 @@ from coordination.runtime.context import Runtime
 from coordination.runtime.events import Event
 from coordination.runtime.leases import new_token
 from coordination.runtime.notify import GLOBAL, Delivery, Outbox, Read
+from coordination.sweeps.webhook import MASK as MASK
+from coordination.sweeps.webhook import TIMEOUT as TIMEOUT
+from coordination.sweeps.webhook import post as post
+from coordination.sweeps.webhook import redact as redact
+from coordination.sweeps.webhook import sign as sign
 
 log = logging.getLogger("coord.notify")
 
 #: Seconds between two passes of the notifier (fill, then deliver).
 INTERVAL = 0.5
-#: Seconds one POST may take at most; less under a short lease (COORD_LEASE_TTL: the
-#: outbox's lease is renewed before each POST, and lasts that long without renewal).
-TIMEOUT = 10.0
 #: Attempts after which a delivery is given up (status ``failed``); about 35 minutes.
 MAX_ATTEMPTS = 12
 #: Webhooks delivered to at once (a lane each: one POST at a time per webhook).
@@ -73,47 +68,15 @@ LANES = 8
 BATCH = 20
 #: The least time left worth starting a POST in.
 MIN_POST = 0.1
-#: Bytes of an endpoint's answer read at most (it is not used).
-MAX_ANSWER = 64 * 1024
 BACKOFF_BASE = 1.0
 BACKOFF_MAX = 300.0
 #: The event kind of ``coord notify test``'s delivery.
 TEST_KIND = "notify.test"
-MASK = "***"
-_TOKENISH = re.compile(r"^(?=.*\d)[A-Za-z0-9_-]{16,}$")
 
 
 def backoff(attempts: int) -> float:
     """Seconds before the next attempt after ``attempts`` failed ones."""
     return float(min(BACKOFF_MAX, BACKOFF_BASE * 2.0 ** max(0, attempts - 1)))
-
-
-def redact(url: str) -> str:
-    """``url`` fit to print: user info, query values and token-like path segments (a
-    Slack hook's path is its secret) masked."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError:
-        return MASK
-    netloc = host if ":" not in host else f"[{host}]"
-    try:
-        if parts.port:
-            netloc += f":{parts.port}"
-    except ValueError:
-        pass
-    if parts.username or parts.password:
-        netloc = f"{MASK}@{netloc}"
-    path = "/".join(MASK if _TOKENISH.match(seg) else seg for seg in parts.path.split("/"))
-    query = urlencode([(k, MASK) for k, _v in parse_qsl(parts.query, keep_blank_values=True)],
-                      safe="*")
-    return urlunsplit((parts.scheme, netloc, path, query, ""))
-
-
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The ``X-Coord-Signature`` header's value."""
-    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
 
 
 def targets_of(catalog_notify: Iterable[Any]) -> list[dict[str, object]]:
@@ -224,11 +187,6 @@ def fill(outbox: Outbox, token: str, targets: Sequence[Mapping[str, Any]], now: 
     return got
 
 
-def _location(resp: http.client.HTTPResponse) -> str:
-    where = resp.getheader("Location")
-    return redact(where) if where else "no Location"
-
-
 def in_order(new: list[Delivery]) -> list[Delivery]:
     """One fill's deliveries in event order, each numbered (``order``: its place in its
     webhook's lane): by the stream id's millisecond (the global stream and the
@@ -250,84 +208,6 @@ def in_order(new: list[Delivery]) -> list[Delivery]:
         rank[ms] = n + 1
         d["order"] = ms * 1000 + min(n, 999)
     return out
-
-
-def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float = TIMEOUT
-         ) -> tuple[int | None, str | None]:
-    """POST ``body``; ``(status, None)`` on a 2xx, else ``(status or None, error)``.
-
-    ``timeout`` bounds the whole POST (connecting, sending, the answer's headers and
-    body), not each read: a receiver trickling its answer a byte at a time is cut off
-    at the deadline. A redirect is never followed (it would carry the URL's basic
-    auth, the signature and the delivery id to wherever it points): a 3xx is a
-    failed delivery, its status and Location named."""
-    headers = dict(headers)
-    parts = urlsplit(url)
-    if parts.username is not None or parts.password is not None:
-        # Credentials in the URL go as basic auth, never in the request line.
-        who = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
-        headers["Authorization"] = "Basic " + base64.b64encode(who.encode()).decode()
-    try:
-        host, port = parts.hostname or "", parts.port
-    except ValueError as exc:
-        return None, f"ValueError: {exc}"
-    path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
-    if parts.scheme == "https":
-        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-            host, port, timeout=timeout, context=ssl.create_default_context())
-    elif parts.scheme == "http":
-        conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    else:
-        return None, f"not an http(s) URL: {redact(url)}"
-    got: dict[str, Any] = {}
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            conn.request("POST", path, body=body, headers=headers)
-            resp = conn.getresponse()
-            resp.read(MAX_ANSWER)  # the answer is not used; a bounded read ends the exchange
-            got["status"], got["location"] = int(resp.status), _location(resp)
-        except BaseException as exc:  # noqa: BLE001 - reported to the caller
-            got["error"] = exc
-        finally:
-            done.set()
-
-    started = time.monotonic()
-    worker = threading.Thread(target=run, name="coord-notify-post", daemon=True)
-    worker.start()
-    if not done.wait(timeout):
-        # The deadline: the socket is shut, which ends the worker's blocked read or
-        # write at once (its outcome is not used).
-        _abort(conn)
-        done.wait(1.0)
-        return None, (f"timed out after {timeout:g} s (the whole POST: connect, send, "
-                      "answer; the endpoint had not answered in full)")
-    conn.close()
-    failure = got.get("error")
-    if failure is not None:
-        if isinstance(failure, TimeoutError):
-            return None, (f"timed out after {time.monotonic() - started:.3g} s (the whole "
-                          f"POST may take {timeout:g} s: connect, send, answer)")
-        reason = getattr(failure, "reason", None) or failure
-        return None, f"{type(failure).__name__}: {reason}".replace(url, redact(url))
-    status = int(got["status"])
-    if 200 <= status < 300:
-        return status, None
-    if 300 <= status < 400:
-        return status, (f"HTTP {status} redirect to {got['location']}, not followed (a "
-                        "webhook's URL must be its final address: set it to that)")
-    return status, f"HTTP {status}"
-
-
-def _abort(conn: http.client.HTTPConnection) -> None:
-    sock = conn.sock
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-    conn.close()
 
 
 def attempt(d: Delivery, now: float, environ: Mapping[str, str] | None = None, *,
