@@ -427,6 +427,8 @@ class NotifierThread:
             return
 
         def renew() -> bool:
+            if self._stop.is_set():  # stopping: a lane ends after the POST in flight
+                return False
             self.holding = outbox.acquire(self.token, self.lease_ttl)
             return self.holding
 
