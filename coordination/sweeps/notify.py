@@ -399,7 +399,10 @@ class NotifierThread:
         return max(self.interval, self.lease_ttl / 2) * random.uniform(0.8, 1.2)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.pause()):
+        # The first pass at once: an embedded sweep's workers live only as long as it
+        # does, and waiting out half a lease first delayed its first deliveries.
+        delay = 0.0
+        while not self._stop.wait(delay):
             try:
                 self.pass_once()
             except redis.RedisError as exc:
@@ -407,6 +410,7 @@ class NotifierThread:
                 self.holding = False
             except Exception:  # noqa: BLE001 - the worker must outlive a notifier bug
                 log.exception("notifications: pass failed")
+            delay = self.pause()
 
     def pass_once(self) -> None:
         outbox = self.rt.outbox()

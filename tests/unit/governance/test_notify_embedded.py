@@ -134,3 +134,29 @@ def test_what_failed_stays_pending_and_the_next_command_delivers_it(
     log = json.loads(coord(cat, "notify", "log", "--json").stdout)
     assert sorted(e["status"] for e in log) == ["delivered", "delivered"]
     assert sorted(e["attempts"] for e in log) == [1, 2]
+
+
+def test_an_embedded_sweep_delivers_while_it_runs(tmp_path: Path, receiver: Receiver) -> None:
+    """A todo's failure reaches the webhook while the sweep's other todo still runs: the
+    embedded workers' notifier takes the outbox on its first pass, at once (it waited
+    half a lease first, so a short sweep's deliveries all waited for its end)."""
+    cat = catalog(tmp_path, receiver.port)
+    cat.write_text(cat.read_text().replace('run: "true"', 'run: "sleep 60"'))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coordination.cli.main", "--file", str(cat), "plan", "sweep",
+         "PLAN-001", "--strategy", "eager", "--wait", "--json"], cwd=cat.parent,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "COLUMNS": "200",
+             "COORD_EMBEDDED_PROCESSES": "2",
+             # Half a lease is 30 s: a notifier waiting that long first misses the deadline.
+             "COORD_LEASE_TTL": "60"})
+    try:
+        deadline = time.monotonic() + 15
+        while receiver.got() != ["todo.failed:TODO-001"]:
+            assert proc.poll() is None, "the sweep ended before its first delivery"
+            assert time.monotonic() < deadline, "todo.failed not delivered within 15 s"
+            time.sleep(0.1)
+        assert proc.poll() is None  # still running TODO-002
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
