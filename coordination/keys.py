@@ -100,6 +100,17 @@ class Keys:
         return f"{self.namespace}:notify:log"
 
     @property
+    def notify_lanes(self) -> str:
+        """Sorted set: each webhook's lane (a hash of its URL) with deliveries not yet
+        done, scored by when its first one is due (one lane, one POST at a time, in
+        event order; lanes go concurrently)."""
+        return f"{self.namespace}:notify:lanes"
+
+    def notify_lane(self, lane: str) -> str:
+        """Sorted set: one lane's delivery ids not yet done, scored by event order."""
+        return f"{self.namespace}:notify:lane:{lane}"
+
+    @property
     def notify_lease(self) -> str:
         """The outbox's lease: the one worker that fills and delivers it now."""
         return f"{self.namespace}:notify:lease"

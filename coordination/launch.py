@@ -113,6 +113,24 @@ class Launch:
         finally:
             if own:
                 self.end_interrupted()
+            self.deliver_left()
+
+    def deliver_left(self) -> None:
+        """Embedded, once this process's workers are gone: no notifier is left to
+        deliver the sweep's last events (`todo.failed`, `sweep.finished`), so they go
+        now, within the delivery timeout; what fails stays pending (`coord notify log`
+        shows it, and delivers it when due)."""
+        from coordination.sweeps.notify import deliver_left  # lazy: http, with webhooks only
+
+        try:
+            left = deliver_left(self.svc.rt)
+        except Exception:  # noqa: BLE001 - leaving: never mask the command's outcome
+            log.exception("embedded sweep %s: delivering its webhooks failed", self.sweep_id)
+            return
+        if left:
+            sys.stderr.write(f"note: {left} webhook deliver{'y is' if left == 1 else 'ies are'}"
+                             " still pending (see `coord notify log`, which delivers them "
+                             "when due)\n")
 
     def workers_failed(self, reason: str) -> None:
         """Embedded: a worker process of this one died while the sweep ran (killed, out

@@ -137,7 +137,7 @@ def test(obj: Context, as_json: bool) -> None:
     """
     from coordination.catalog.store import CatalogStore  # lazy: test only
     from coordination.runtime.context import get_runtime  # lazy: redis, test and log only
-    from coordination.sweeps.notify import publish, send_test, targets_of  # lazy: redis, test and log only
+    from coordination.sweeps.notify import publish, send_test, targets_of  # lazy: as above
 
     catalog = CatalogStore(obj.file).load()
     if not catalog.notify:
@@ -171,20 +171,27 @@ def log_(obj: Context, limit: int, as_json: bool) -> None:
     """Deliveries of the outbox, newest first: event, webhook (credentials masked),
     status (pending, delivered, failed: given up), attempts, last error, next try.
 
+    What is due is delivered first, from this process (within 10 s), unless a worker
+    holds the outbox: an embedded sweep's deliveries that failed are tried again here.
+
     \b
     Example:
       coord notify log --json | jq '.[] | select(.status != "delivered")'
     """
     from coordination.runtime.context import get_runtime  # lazy: redis, test and log only
-    from coordination.sweeps.notify import log_entries  # lazy: redis, test and log only
+    from coordination.sweeps.notify import deliver_left, log_entries  # lazy: as above
 
     rt = get_runtime(obj.file)
+    pending = deliver_left(rt)
     items = log_entries(rt, limit)
 
     def human(rows: list[LogEntry]) -> None:
         if not rows:
             say("no deliveries yet")
             return
+        if pending:
+            say(f"{pending} deliver{'y' if pending == 1 else 'ies'} pending (tried again at "
+                "its next try: by a worker, else by the next `coord notify log` or sweep)")
         table("Deliveries", ["created (UTC)", "event", "sweep/todo", "url", "status",
                              "attempts", "last error", "next try (UTC)"],
               [(_when(r["created_at"]), esc(str(r["kind"])),

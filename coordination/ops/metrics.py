@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import redis
 from prometheus_client import generate_latest
@@ -281,3 +282,46 @@ def registry(rt: Runtime, catalog: Path | None) -> CollectorRegistry:
 def exposition(reg: CollectorRegistry) -> bytes:
     """The Prometheus text format of one scrape."""
     return bytes(generate_latest(reg))
+
+
+def local_names(address: str | None = None) -> list[str]:
+    """``Host`` names the exporter answers to without COORD_UI_HOSTS (as `coord ui`'s):
+    localhost's, and the address it binds when that is one address."""
+    names = ["localhost", "127.0.0.1", "[::1]"]
+    if address and address not in ("0.0.0.0", "::", ""):
+        names.append(f"[{address}]" if ":" in address else address.lower())
+    return names
+
+
+def host_name(header: str) -> str:
+    """A ``Host`` header's name, its port dropped (``[::1]:9808`` -> ``[::1]``)."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        end = header.find("]")
+        return header[:end + 1] if end > 0 else header
+    return header.split(":", 1)[0]
+
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def guarded(app: WSGIApp, hosts: Sequence[str]) -> WSGIApp:
+    """``app`` answering only requests whose ``Host`` names one of ``hosts`` (400
+    otherwise, saying nothing of the metrics): without it any web site the user
+    visits could point a name of its own at this address (DNS rebinding) and read
+    the exposition with the user's browser, as the web view, MCP over HTTP and
+    Flower already refuse."""
+    allowed = {h.lower() for h in hosts}
+
+    def app_(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        host = host_name(str(environ.get("HTTP_HOST") or ""))
+        if host not in allowed:
+            body = (b"Invalid Host header: coord metrics answers "
+                    + ", ".join(sorted(allowed)).encode()
+                    + b" (name more hosts in COORD_UI_HOSTS)\n")
+            start_response("400 Bad Request", [("Content-Type", "text/plain; charset=utf-8"),
+                                               ("Content-Length", str(len(body)))])
+            return [body]
+        return app(environ, start_response)
+
+    return app_

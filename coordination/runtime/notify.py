@@ -10,16 +10,22 @@ Everything a notifier keeps, so any worker can take the outbox over:
 - one record per delivery (``Keys.notify_deliveries``), written once per
   (webhook, event) (``lua/notify_enqueue.lua``), the ids of those not done by when
   they are due (``Keys.notify_due``) and every id by creation (``Keys.notify_log``);
+- each webhook's lane (``Keys.notify_lane``: its deliveries not yet done, in event
+  order) and the lanes by when their first delivery is due (``Keys.notify_lanes``):
+  a webhook gets one POST at a time, in event order, and a delivery waiting out a
+  backoff holds its webhook's later ones (never another webhook's);
 - the lease (``Keys.notify_lease``): one worker fills and delivers at a time, and
   every write it makes is checked against its token.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 import redis
 
@@ -33,6 +39,23 @@ LOG_KEEP = 1000
 #: How many stream entries one fill reads per stream.
 PAGE = 500
 GLOBAL = "global"
+
+
+def lane_of(url: str) -> str:
+    """A webhook's lane: its deliveries go one at a time, in event order."""
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def order_of(d: Mapping[str, Any]) -> int:
+    """A delivery's place in its webhook's lane: the ``order`` its fill gave it, else
+    (a delivery written before lanes) its event's stream millisecond."""
+    got = d.get("order")
+    if isinstance(got, int):
+        return got
+    try:
+        return int(str(d.get("event_id") or "").split("-", 1)[0]) * 1000
+    except ValueError:
+        return 0
 
 
 class Delivery(TypedDict):
@@ -54,6 +77,7 @@ class Delivery(TypedDict):
     delivered_at: float | None
     last_error: str | None
     last_status: int | None
+    order: NotRequired[int]  # its place in its webhook's lane (event order)
 
 
 @dataclass(frozen=True)
@@ -158,19 +182,87 @@ class Outbox:
 
     # -- deliveries -----------------------------------------------------------------
     def enqueue(self, token: str, deliveries: Sequence[Delivery], now: float) -> int:
-        """Record new deliveries (each id once); -1: this token lost the outbox."""
+        """Record new deliveries (each id once, in its webhook's lane); -1: this token
+        lost the outbox."""
         if not deliveries:
             return 0
+        k = self.keys
+        keys = [k.notify_deliveries, k.notify_due, k.notify_log, k.notify_lease, k.notify_lanes]
+        index: dict[str, int] = {}
         args: list[str | int] = [token, LOG_KEEP, repr(now)]
         for d in deliveries:
-            args += [d["id"], json.dumps(d, separators=(",", ":")), repr(d["next_at"] or now)]
-        k = self.keys
-        return int(lua("notify_enqueue")(
-            self.r, [k.notify_deliveries, k.notify_due, k.notify_log, k.notify_lease], args))
+            lane = lane_of(d["url"])
+            if lane not in index:
+                keys.append(k.notify_lane(lane))
+                index[lane] = len(keys)  # Lua's KEYS are 1-based
+            args += [d["id"], json.dumps(d, separators=(",", ":")), repr(d["next_at"] or now),
+                     lane, index[lane], order_of(d)]
+        return int(lua("notify_enqueue")(self.r, keys, args))
 
     def due(self, now: float, limit: int = 20) -> list[Delivery]:
+        """Deliveries due by ``now``, whatever their lane (the lanes decide the order)."""
         ids = self.r.zrangebyscore(self.keys.notify_due, "-inf", repr(now), start=0, num=limit)
         return self.get([str(i) for i in ids])
+
+    def due_lanes(self, now: float, limit: int = 100) -> list[str]:
+        """The lanes whose first delivery is due, the longest waiting first."""
+        got = self.r.zrangebyscore(self.keys.notify_lanes, "-inf", repr(now), start=0,
+                                   num=limit)
+        return [str(x) for x in got]
+
+    def lane(self, lane: str, limit: int) -> tuple[list[Delivery], list[str]]:
+        """A lane's first ``limit`` deliveries in event order, and the ids it lists
+        whose record is gone."""
+        ids = [str(i) for i in self.r.zrange(self.keys.notify_lane(lane), 0, limit - 1)]
+        if not ids:
+            return [], []
+        found, missing = [], []
+        for i, raw in zip(ids, self.r.hmget(self.keys.notify_deliveries, ids)):
+            if raw:
+                found.append(cast(Delivery, json.loads(raw)))
+            else:
+                missing.append(i)
+        return found, missing
+
+    def adopt(self, token: str, batch: int = 500) -> int:
+        """Put deliveries due but in no lane (written by a coord before lanes) in their
+        lanes; how many, -1 if this token lost the outbox."""
+        k = self.keys
+        adopted = 0
+        start = 0
+        while True:
+            ids = [str(i) for i in self.r.zrange(k.notify_due, start, start + batch - 1)]
+            if not ids:
+                return adopted
+            start += batch
+            keys = [k.notify_deliveries, k.notify_due, k.notify_lease, k.notify_lanes]
+            index: dict[str, int] = {}
+            args: list[str | int] = [token]
+            for d in self.get(ids):
+                lane = lane_of(d["url"])
+                if lane not in index:
+                    keys.append(k.notify_lane(lane))
+                    index[lane] = len(keys)
+                args += [d["id"], lane, index[lane], order_of(d)]
+            if len(args) == 1:
+                continue
+            got = int(lua("notify_adopt")(self.r, keys, args))
+            if got < 0:
+                return -1
+            adopted += got
+
+    def lanes_due(self, urls: Iterable[str]) -> dict[str, float]:
+        """When each webhook's lane is next due (its first delivery's next try), by URL;
+        a webhook with nothing pending is left out."""
+        urls = list(dict.fromkeys(urls))
+        if not urls:
+            return {}
+        got = self.r.zmscore(self.keys.notify_lanes, [lane_of(u) for u in urls])
+        return {u: float(v) for u, v in zip(urls, got) if v is not None}
+
+    def lanes_listed(self) -> int:
+        """How many lanes have deliveries not yet done."""
+        return int(self.r.zcard(self.keys.notify_lanes))
 
     def get(self, ids: Sequence[str]) -> list[Delivery]:
         if not ids:
@@ -181,14 +273,26 @@ class Outbox:
                 out.append(cast(Delivery, json.loads(raw)))
         return out
 
-    def settle(self, token: str, d: Delivery) -> bool:
-        """Write a delivery after an attempt (due again at ``next_at``, or done);
-        False: this token lost the outbox (nothing written)."""
+    def settle(self, token: str, d: Delivery, now: float | None = None) -> bool:
+        """Write a delivery after an attempt (due again at ``next_at``, its lane with
+        it; or done, and its lane's next one due now); False: this token lost the
+        outbox (nothing written)."""
         k = self.keys
+        lane = lane_of(d["url"])
         again = "" if d["status"] != "pending" or d["next_at"] is None else repr(d["next_at"])
         return bool(lua("notify_settle")(
-            self.r, [k.notify_deliveries, k.notify_due, k.notify_lease],
-            [token, d["id"], json.dumps(d, separators=(",", ":")), again]))
+            self.r, [k.notify_deliveries, k.notify_due, k.notify_lease, k.notify_lanes,
+                     k.notify_lane(lane)],
+            [token, d["id"], json.dumps(d, separators=(",", ":")), again, lane,
+             repr(time.time() if now is None else now)]))
+
+    def forget(self, token: str, lane: str, delivery_id: str, now: float) -> bool:
+        """Take an id whose record is gone out of its lane (and the due set)."""
+        k = self.keys
+        return bool(lua("notify_settle")(
+            self.r, [k.notify_deliveries, k.notify_due, k.notify_lease, k.notify_lanes,
+                     k.notify_lane(lane)],
+            [token, delivery_id, "", "", lane, repr(now)]))
 
     def record(self, d: Delivery) -> None:
         """Keep a delivery made outside the outbox (``coord notify test``) in the log."""

@@ -11,35 +11,38 @@ over where the cursors and the due set say). Each pass:
    the event's stream entry (an event read twice is still one delivery); then move
    the cursors. Nothing here knows which code emits an event: a kind added later
    (approval gates, waves) is delivered as soon as it is in the log.
-2. **deliver**: POST what is due, signed (``X-Coord-Signature: t=<unix>,v1=<hex
-   HMAC-SHA256 of "<t>.<body>">`` with the secret in the webhook's ``secret_env``) and
-   carrying ``X-Coord-Delivery: <id>``; a failure is tried again after an exponential
-   backoff (1 s doubling, at most 5 minutes, given up after :data:`MAX_ATTEMPTS`).
+2. **deliver**: start the due lanes (:class:`Lanes`: each webhook's deliveries, in
+   event order, one POST at a time; different webhooks concurrently, on a bounded
+   pool, so a slow endpoint holds its own lane, never another's). Each POST is
+   signed (``X-Coord-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`` with
+   the secret in the webhook's ``secret_env``), carries ``X-Coord-Delivery: <id>``,
+   takes :data:`TIMEOUT` s at most in all, and never follows a redirect (a 3xx is a
+   failure); a failure is tried again after an exponential backoff (1 s doubling, at
+   most 5 minutes, given up after :data:`MAX_ATTEMPTS`), and its webhook's later
+   deliveries wait behind it, so an endpoint back from an outage gets its backlog in
+   order.
 
 The sweep never waits on any of it: events are written by the sweep as always, and
-the notifier only reads them, on its own thread. Delivery is at least once: a holder
-killed after the endpoint accepted but before it recorded so delivers again, under
-the same id, which is what the id is for.
+the notifier only reads them, on its own threads. Delivery is at least once: a
+holder killed after the endpoint accepted but before it recorded so delivers again,
+under the same id, which is what the id is for. An embedded sweep's process has no
+worker left once it ends: it delivers what is due before it exits
+(:func:`deliver_left`, within :data:`TIMEOUT`), and so does `coord notify log`.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 import logging
 import os
 import random
-import re
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypedDict
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import redis
 
@@ -47,55 +50,33 @@ from coordination.runtime.context import Runtime
 from coordination.runtime.events import Event
 from coordination.runtime.leases import new_token
 from coordination.runtime.notify import GLOBAL, Delivery, Outbox, Read
+from coordination.sweeps.webhook import MASK as MASK
+from coordination.sweeps.webhook import TIMEOUT as TIMEOUT
+from coordination.sweeps.webhook import post as post
+from coordination.sweeps.webhook import redact as redact
+from coordination.sweeps.webhook import sign as sign
 
 log = logging.getLogger("coord.notify")
 
 #: Seconds between two passes of the notifier (fill, then deliver).
 INTERVAL = 0.5
-#: Seconds one POST may take at most; less under a short lease (COORD_LEASE_TTL: the
-#: outbox's lease is renewed before each POST, and lasts that long without renewal).
-TIMEOUT = 10.0
 #: Attempts after which a delivery is given up (status ``failed``); about 35 minutes.
 MAX_ATTEMPTS = 12
+#: Webhooks delivered to at once (a lane each: one POST at a time per webhook).
+LANES = 8
+#: Deliveries one lane POSTs before it gives its thread back (the next pass resumes it).
+BATCH = 20
+#: The least time left worth starting a POST in.
+MIN_POST = 0.1
 BACKOFF_BASE = 1.0
 BACKOFF_MAX = 300.0
 #: The event kind of ``coord notify test``'s delivery.
 TEST_KIND = "notify.test"
-MASK = "***"
-_TOKENISH = re.compile(r"^(?=.*\d)[A-Za-z0-9_-]{16,}$")
 
 
 def backoff(attempts: int) -> float:
     """Seconds before the next attempt after ``attempts`` failed ones."""
     return float(min(BACKOFF_MAX, BACKOFF_BASE * 2.0 ** max(0, attempts - 1)))
-
-
-def redact(url: str) -> str:
-    """``url`` fit to print: user info, query values and token-like path segments (a
-    Slack hook's path is its secret) masked."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError:
-        return MASK
-    netloc = host if ":" not in host else f"[{host}]"
-    try:
-        if parts.port:
-            netloc += f":{parts.port}"
-    except ValueError:
-        pass
-    if parts.username or parts.password:
-        netloc = f"{MASK}@{netloc}"
-    path = "/".join(MASK if _TOKENISH.match(seg) else seg for seg in parts.path.split("/"))
-    query = urlencode([(k, MASK) for k, _v in parse_qsl(parts.query, keep_blank_values=True)],
-                      safe="*")
-    return urlunsplit((parts.scheme, netloc, path, query, ""))
-
-
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The ``X-Coord-Signature`` header's value."""
-    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
 
 
 def targets_of(catalog_notify: Iterable[Any]) -> list[dict[str, object]]:
@@ -191,7 +172,7 @@ def fill(outbox: Outbox, token: str, targets: Sequence[Mapping[str, Any]], now: 
         for sid, start in first.items():
             moved.setdefault(sid, start)
     if new:
-        got = outbox.enqueue(token, new, now)
+        got = outbox.enqueue(token, in_order(new), now)
         if got < 0:
             return -1
     else:
@@ -206,29 +187,27 @@ def fill(outbox: Outbox, token: str, targets: Sequence[Mapping[str, Any]], now: 
     return got
 
 
-def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float = TIMEOUT
-         ) -> tuple[int | None, str | None]:
-    """POST ``body``; ``(status, None)`` on a 2xx, else ``(status or None, error)``."""
-    headers = dict(headers)
-    target = url
-    parts = urlsplit(url)
-    if parts.username is not None or parts.password is not None:
-        # Credentials in the URL go as basic auth (urllib would send them as the host).
-        who = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
-        headers["Authorization"] = "Basic " + base64.b64encode(who.encode()).decode()
-        host = parts.hostname or ""
-        netloc = (host if ":" not in host else f"[{host}]") + (
-            f":{parts.port}" if parts.port else "")
-        target = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-    req = urllib.request.Request(target, data=body, method="POST", headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - http(s) only
-            return int(resp.status), None
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return None, f"{type(exc).__name__}: {reason}".replace(target, redact(target))
+def in_order(new: list[Delivery]) -> list[Delivery]:
+    """One fill's deliveries in event order, each numbered (``order``: its place in its
+    webhook's lane): by the stream id's millisecond (the global stream and the
+    sweeps' share the server's clock), and within one millisecond by the emitter's
+    ``ts`` (two streams number a millisecond's entries each their own way)."""
+    def key(d: Delivery) -> tuple[int, float, int]:
+        ms, _, seq = d["event_id"].partition("-")
+        try:
+            ts = float(json.loads(d["body"]).get("ts") or 0.0)
+        except (ValueError, TypeError, AttributeError):
+            ts = 0.0
+        return int(ms), ts, int(seq or 0)
+
+    rank: dict[int, int] = {}
+    out = sorted(new, key=key)
+    for d in out:
+        ms = key(d)[0]
+        n = rank.get(ms, 0)
+        rank[ms] = n + 1
+        d["order"] = ms * 1000 + min(n, 999)
+    return out
 
 
 def attempt(d: Delivery, now: float, environ: Mapping[str, str] | None = None, *,
@@ -264,28 +243,115 @@ def attempt(d: Delivery, now: float, environ: Mapping[str, str] | None = None, *
     return d
 
 
-def deliver_due(outbox: Outbox, token: str, now: float, *,
-                renew: Any = None, timeout: float = TIMEOUT) -> int:
-    """POST what is due, one at a time; returns how many were delivered (stops at a
-    lost lease)."""
+def deliver_lane(outbox: Outbox, token: str, lane: str, now: float, *,
+                 renew: Callable[[], bool] | None = None, timeout: float = TIMEOUT,
+                 batch: int = BATCH, deadline: float | None = None) -> int:
+    """POST one webhook's lane in event order, one at a time, up to ``batch``; stops at
+    the first failure (its later deliveries wait behind it), a lost lease, or the
+    ``deadline`` (``time.monotonic()``; each POST then gets what is left of it).
+    Returns how many were delivered."""
     done = 0
-    for d in outbox.due(now):
+    items, missing = outbox.lane(lane, batch)
+    for gone in missing:
+        outbox.forget(token, lane, gone, now)
+    for d in items:
+        budget = timeout
+        if deadline is not None:
+            budget = min(timeout, deadline - time.monotonic())
+            if budget < MIN_POST:
+                break
         if renew is not None and not renew():
             break
-        after = attempt(d, now, timeout=timeout)
-        if not outbox.settle(token, after):
+        after = attempt(d, now, timeout=budget)
+        if not outbox.settle(token, after, now):
             break
         if after["status"] == "delivered":
             done += 1
-        else:
-            log.info("delivery %s (%s) to %s: %s", d["id"], d["kind"], redact(d["url"]),
-                     after["last_error"])
+            continue
+        log.info("delivery %s (%s) to %s: %s", d["id"], d["kind"], redact(d["url"]),
+                 after["last_error"])
+        if after["status"] == "pending":
+            break  # tried again after its backoff; the lane waits for it
     return done
+
+
+class Lanes:
+    """A bounded pool delivering the due lanes concurrently: a slow or failing webhook
+    holds one thread (and its own later deliveries), never another webhook's."""
+
+    def __init__(self, size: int = LANES) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="coord-notify-lane")
+        self.lock = threading.Lock()
+        self.busy: set[str] = set()
+
+    def submit_due(self, outbox: Outbox, token: str, now: float, *,
+                   renew: Callable[[], bool] | None = None, timeout: float = TIMEOUT,
+                   deadline: float | None = None) -> list[Future[int]]:
+        """Start every due lane not already being delivered; their futures (each, how
+        many it delivered)."""
+        out: list[Future[int]] = []
+        for lane in outbox.due_lanes(now):
+            with self.lock:
+                if lane in self.busy:
+                    continue
+                self.busy.add(lane)
+            try:
+                out.append(self.pool.submit(self._run, outbox, token, lane, now, renew,
+                                            timeout, deadline))
+            except RuntimeError:  # shut down meanwhile
+                with self.lock:
+                    self.busy.discard(lane)
+                break
+        return out
+
+    def _run(self, outbox: Outbox, token: str, lane: str, now: float,
+             renew: Callable[[], bool] | None, timeout: float, deadline: float | None) -> int:
+        try:
+            return deliver_lane(outbox, token, lane, now, renew=renew, timeout=timeout,
+                                deadline=deadline)
+        except redis.RedisError as exc:
+            log.warning("notifications: Redis unavailable delivering (%s)", exc)
+            return 0
+        except Exception:  # noqa: BLE001 - a lane's bug must not end the notifier
+            log.exception("notifications: delivering a lane failed")
+            return 0
+        finally:
+            with self.lock:
+                self.busy.discard(lane)
+
+    def idle(self) -> bool:
+        with self.lock:
+            return not self.busy
+
+    def close(self, wait: float) -> None:
+        """Start nothing more; wait up to ``wait`` s for the lanes in flight (each POST
+        is bounded by its timeout)."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + wait
+        while not self.idle() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def deliver_due(outbox: Outbox, token: str, now: float, *,
+                renew: Callable[[], bool] | None = None, timeout: float = TIMEOUT,
+                lanes: Lanes | None = None) -> int:
+    """POST what is due, webhooks concurrently, each webhook's in event order; wait for
+    them; returns how many were delivered (a lane stops at a lost lease)."""
+    own = lanes is None
+    pool = Lanes() if lanes is None else lanes
+    try:
+        return sum(f.result() for f in pool.submit_due(outbox, token, now, renew=renew,
+                                                       timeout=timeout))
+    finally:
+        if own:
+            pool.close(0)
 
 
 class NotifierThread:
     """The notifier of one worker process: takes the outbox when nobody holds it, then
-    fills and delivers every :data:`INTERVAL` s (see the module docstring)."""
+    fills and starts the due lanes every :data:`INTERVAL` s (see the module
+    docstring); the lanes deliver on their own threads, so a pass never waits on an
+    endpoint."""
 
     def __init__(self, rt: Runtime, interval: float = INTERVAL,
                  lease_ttl: float | None = None) -> None:
@@ -296,6 +362,12 @@ class NotifierThread:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.holding = False
+        self.lanes = Lanes()
+
+    @property
+    def timeout(self) -> float:
+        """One POST's bound: :data:`TIMEOUT`, less under a short lease."""
+        return min(TIMEOUT, self.lease_ttl / 2)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="coord-notify", daemon=True)
@@ -306,10 +378,12 @@ class NotifierThread:
         self._stop.set()
 
     def stop(self) -> None:
-        """Stop, wait for the current pass, and give the outbox back."""
+        """Stop, wait for the current pass and the POSTs in flight, and give the outbox
+        back."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=min(TIMEOUT, self.lease_ttl / 2) + 2)
+            self._thread.join(timeout=self.timeout + 2)
+        self.lanes.close(self.timeout + 1)
         if self.holding:
             try:
                 self.rt.outbox().release(self.token)
@@ -325,7 +399,10 @@ class NotifierThread:
         return max(self.interval, self.lease_ttl / 2) * random.uniform(0.8, 1.2)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.pause()):
+        # The first pass at once: an embedded sweep's workers live only as long as it
+        # does, and waiting out half a lease first delayed its first deliveries.
+        delay = 0.0
+        while not self._stop.wait(delay):
             try:
                 self.pass_once()
             except redis.RedisError as exc:
@@ -333,6 +410,7 @@ class NotifierThread:
                 self.holding = False
             except Exception:  # noqa: BLE001 - the worker must outlive a notifier bug
                 log.exception("notifications: pass failed")
+            delay = self.pause()
 
     def pass_once(self) -> None:
         outbox = self.rt.outbox()
@@ -340,8 +418,12 @@ class NotifierThread:
         if not targets and not outbox.pending():
             self.holding = False
             return
+        was = self.holding
         self.holding = outbox.acquire(self.token, self.lease_ttl)
         if not self.holding:
+            return
+        if not was and outbox.adopt(self.token) < 0:  # taken over: older deliveries too
+            self.holding = False
             return
         now = time.time()
         if targets and fill(outbox, self.token, targets, now) < 0:
@@ -349,11 +431,46 @@ class NotifierThread:
             return
 
         def renew() -> bool:
+            if self._stop.is_set():  # stopping: a lane ends after the POST in flight
+                return False
             self.holding = outbox.acquire(self.token, self.lease_ttl)
             return self.holding
 
-        deliver_due(outbox, self.token, time.time(), renew=renew,
-                    timeout=min(TIMEOUT, self.lease_ttl / 2))
+        self.lanes.submit_due(outbox, self.token, time.time(), renew=renew,
+                              timeout=self.timeout)
+
+
+def deliver_left(rt: Runtime, budget: float = TIMEOUT) -> int:
+    """Deliver what the outbox has due now, from this process, within ``budget`` s
+    (webhooks concurrently): an embedded sweep's last events before its process
+    exits, and what an earlier one left, by the next command. Nothing when a worker
+    holds the outbox (it delivers). Returns how many deliveries are still pending."""
+    outbox = rt.outbox()
+    targets = outbox.targets()
+    if not targets and not outbox.pending():
+        return 0
+    token = new_token()
+    deadline = time.monotonic() + budget
+    if not outbox.acquire(token, budget + 5):
+        return outbox.pending()
+    lanes = Lanes()
+    try:
+        if outbox.adopt(token) < 0:
+            return outbox.pending()
+        if targets and fill(outbox, token, targets, time.time()) < 0:
+            return outbox.pending()
+        while deadline - time.monotonic() >= MIN_POST:
+            futures = lanes.submit_due(outbox, token, time.time(), deadline=deadline)
+            if not futures:
+                break
+            wait(futures)
+    finally:
+        lanes.close(0)
+        try:
+            outbox.release(token)
+        except redis.RedisError:
+            pass
+    return outbox.pending()
 
 
 # -- what the CLI shows ---------------------------------------------------------------
@@ -376,13 +493,20 @@ class LogEntry(TypedDict):
 
 
 def log_entries(rt: Runtime, limit: int = 100) -> list[LogEntry]:
-    """``coord notify log --json``: newest first, URLs redacted."""
+    """``coord notify log --json``: newest first, URLs redacted; a pending delivery's
+    next try is when its webhook's lane gets to it (after the ones before it)."""
+    outbox = rt.outbox()
+    got = outbox.log(limit)
+    lanes = outbox.lanes_due(d["url"] for d in got if d["status"] == "pending")
     out: list[LogEntry] = []
-    for d in rt.outbox().log(limit):
+    for d in got:
+        next_at = d.get("next_at")
+        if d["status"] == "pending" and d["url"] in lanes:
+            next_at = max(float(next_at or 0.0), lanes[d["url"]])
         out.append({"id": d["id"], "url": redact(d["url"]), "kind": d["kind"],
                     "sweep_id": d.get("sweep_id"), "todo_id": d.get("todo_id"),
                     "status": d["status"], "attempts": int(d["attempts"]),
-                    "created_at": d["created_at"], "next_at": d.get("next_at"),
+                    "created_at": d["created_at"], "next_at": next_at,
                     "delivered_at": d.get("delivered_at"), "last_error": d.get("last_error"),
                     "last_status": d.get("last_status")})
     return out
@@ -398,11 +522,12 @@ class TestResult:
 
 
 def send_test(rt: Runtime, targets: Sequence[Mapping[str, Any]]) -> list[TestResult]:
-    """``coord notify test``: one ``notify.test`` event POSTed to every webhook now,
-    from this process (signed as a worker would), and kept in the log."""
+    """``coord notify test``: one ``notify.test`` event POSTed to every webhook now
+    (concurrently: the whole test takes one :data:`TIMEOUT` at most), from this
+    process (signed as a worker would), and kept in the log."""
     now = time.time()
-    out = []
-    for t in targets:
+
+    def one(t: Mapping[str, Any]) -> Delivery:
         ev = Event(id=f"{int(now * 1000)}-0", kind=TEST_KIND, ts=now, sweep_id=None,
                    todo_id=None, data={"message": "a test delivery from coord notify test"})
         d = _new(t, "test", ev, now)
@@ -411,7 +536,16 @@ def send_test(rt: Runtime, targets: Sequence[Mapping[str, Any]]) -> list[TestRes
         after = attempt(d, now)
         if after["status"] == "pending":
             after["status"], after["next_at"] = "failed", None  # a test is not retried
+        return after
+
+    if not targets:
+        return []
+    with ThreadPoolExecutor(max_workers=min(LANES, len(targets)),
+                            thread_name_prefix="coord-notify-test") as pool:
+        tried = list(pool.map(one, targets))
+    out = []
+    for after in tried:
         rt.outbox().record(after)
-        out.append(TestResult(redact(d["url"]), after["status"] == "delivered",
-                              after["last_status"], after["last_error"], d["id"]))
+        out.append(TestResult(redact(after["url"]), after["status"] == "delivered",
+                              after["last_status"], after["last_error"], after["id"]))
     return out

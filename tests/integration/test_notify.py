@@ -223,3 +223,101 @@ coordination:
         cluster.cli("sweep", "cancel", sid)
     finally:
         endpoint.close()
+
+
+class Slow:
+    """A webhook receiver that answers only after ``delay`` s (slower than the workers'
+    delivery timeout: COORD_LEASE_TTL / 2); notes when each request arrived."""
+
+    def __init__(self, delay: float) -> None:
+        self.arrived: list[float] = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        box = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers["Content-Length"]))
+                with box.lock:
+                    box.arrived.append(time.time())
+                if box.stop.wait(delay):
+                    return
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                except OSError:
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_slow_webhook_does_not_hold_the_others(cluster: Cluster) -> None:
+    """A worker's notifier: the healthy webhook gets every delivery, in event order,
+    before the slow one (each POST timing out, then waiting out its backoff) is even
+    tried a second time; the slow one gets its own in order too, later."""
+    slow = Slow(delay=6.0)
+    port = free_port()
+    healthy = Endpoint(port, fail_first=0)
+    try:
+        cluster.repo_dir("api").mkdir(parents=True, exist_ok=True)
+        cluster.eco.write_text(f"""version: 1
+repos:
+  - name: api
+    path: repos/api
+notify:
+  - url: "http://127.0.0.1:{slow.port}/slow"
+    events: [todo.failed, sweep.finished]
+  - url: "http://127.0.0.1:{port}/hook"
+    events: [todo.failed, sweep.finished]
+coordination:
+  plans:
+    - {{id: PLAN-001, title: notified, status: active}}
+  todos:
+    - {{id: TODO-001, task: one, repo: api, plan: PLAN-001, run: "exit 3"}}
+    - {{id: TODO-002, task: two, repo: api, plan: PLAN-001, run: "exit 4"}}
+""")
+        cluster.start_workers(["api"])
+        sid = cluster.start_sweep()
+        assert cluster.wait_sweep(sid, timeout=60)["status"] == "failed"
+        wait_until(lambda: len(endpoint_kinds(healthy)) == 3, 30,
+                   "the healthy webhook's three deliveries")
+        with slow.lock:
+            slow_tries = list(slow.arrived)
+        with healthy.lock:
+            last_healthy = max(healthy.accepted_at)
+        # Never behind the slow one: all three were in before its second try.
+        assert len(slow_tries) <= 1 or last_healthy < slow_tries[1], (slow_tries, last_healthy)
+        kinds = endpoint_kinds(healthy)
+        assert kinds[-1] == "sweep.finished" and sorted(kinds[:2]) == ["todo.failed"] * 2
+        outbox = cluster.rt.outbox()
+        wait_until(lambda: any(d["attempts"] for d in outbox.log() if f":{slow.port}/" in d["url"]),
+                   10, "the slow webhook's first POST to time out")
+        log = cluster.cli_json("notify", "log")
+        mine = [e for e in log if f":{slow.port}/" in e["url"]]
+        assert len(mine) == 3 and all(e["status"] == "pending" for e in mine)
+        tried = [e for e in mine if e["attempts"]]
+        assert len(tried) == 1 and "timed out" in str(tried[0]["last_error"]), tried
+        # Its other two wait behind it: the same next try.
+        assert len({e["next_at"] for e in mine}) == 1
+    finally:
+        slow.close()
+        healthy.close()
+
+
+def endpoint_kinds(ep: Endpoint) -> list[str]:
+    """The kinds an endpoint accepted, in the order it accepted them."""
+    with ep.lock:
+        bodies = {json.loads(r["body"])["id"]: json.loads(r["body"]) for r in ep.requests}
+        return [bodies[d]["kind"] for d in ep.accepted]

@@ -1,0 +1,157 @@
+"""Webhook latency with a slow endpoint beside a healthy one (issue #39 item 11).
+
+A redis-server this script starts on a free port in a temp dir holds the outbox; one
+:class:`NotifierThread` (the one a worker runs) delivers. Events (``todo.failed``) are
+emitted every ``--every`` s into the event log, as a sweep's workers emit them; each
+webhook that lists the kind gets a delivery. The healthy receiver answers at once and
+notes, per delivery, the time from the event (its ``ts``) to the POST's arrival.
+
+Two phases, same run, same machine:
+
+- ``baseline``: the healthy webhook alone;
+- ``slow``: the healthy webhook and one answering after ``--slow`` s (25 by default:
+  slower than the delivery timeout, 10 s, so each of its POSTs times out and is tried
+  again after its backoff).
+
+Printed: the healthy webhook's p50/p95 latency in each phase and the ratio of the p95s
+(target: within 2x). Before lanes one POST went at a time, so every healthy delivery
+queued behind the slow endpoint's 10 s timeouts.
+
+    .venv/bin/python bench/notify.py [--events 60] [--every 0.25] [--slow 25] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from _servers import start_redis  # noqa: E402  (bench/, on sys.path as the script's directory)
+from coordination.runtime.context import Runtime  # noqa: E402
+from coordination.settings import Settings  # noqa: E402
+from coordination.sweeps.notify import NotifierThread  # noqa: E402
+
+TARGET_RATIO = 2.0
+
+
+class Receiver:
+    """An endpoint answering after ``delay`` s; notes each arrival's latency."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.latencies: list[float] = []
+        self.stop = threading.Event()
+        box = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                arrived = time.time()
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with box.lock:
+                    box.latencies.append(arrived - float(body["event"]["ts"]))
+                if box.delay and box.stop.wait(box.delay):
+                    return
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                except OSError:
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.latencies)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def p95(xs: list[float]) -> float:
+    return statistics.quantiles(xs, n=20)[-1] if len(xs) > 1 else xs[0]
+
+
+def phase(url: str, namespace: str, events: int, every: float, slow: float | None
+          ) -> dict[str, Any]:
+    rt = Runtime.create(Settings(redis_url=url, namespace=namespace))
+    healthy = Receiver(0.0)
+    slow_rcv = Receiver(slow) if slow is not None else None
+    hooks = [healthy] + ([slow_rcv] if slow_rcv else [])
+    rt.outbox().publish_targets([{"url": h.url, "events": ["todo.failed"], "secret_env": None,
+                                  "format": "json"} for h in hooks])
+    notifier = NotifierThread(rt)
+    notifier.holding = True  # pass at once (a worker alone takes the outbox on its first pass)
+    notifier.start()
+    try:
+        rt.events.emit("sweep.queued", sweep_id="BENCH")
+        for i in range(events):
+            rt.events.emit("todo.failed", sweep_id="BENCH", todo_id=f"TODO-{i:03d}")
+            time.sleep(every)
+        deadline = time.monotonic() + 60
+        while healthy.count() < events and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        notifier.halt()
+        for h in hooks:
+            h.close()
+        notifier.stop()
+    lat = sorted(healthy.latencies)
+    return {"phase": "slow" if slow is not None else "baseline", "delivered": len(lat),
+            "events": events, "p50_s": statistics.median(lat) if lat else None,
+            "p95_s": p95(lat) if lat else None,
+            "slow_attempts": slow_rcv.count() if slow_rcv else 0}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=60)
+    ap.add_argument("--every", type=float, default=0.25, help="seconds between events")
+    ap.add_argument("--slow", type=float, default=25.0, help="the slow endpoint's answer, s")
+    ap.add_argument("--json", action="store_true", help="only the final JSON line")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="coord-bench-notify-") as tmp:
+        proc, url = start_redis(Path(tmp))
+        try:
+            base = phase(url, "bench-a", args.events, args.every, None)
+            slow = phase(url, "bench-b", args.events, args.every, args.slow)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    ratio = (slow["p95_s"] / base["p95_s"]) if base["p95_s"] and slow["p95_s"] else None
+    doc = {"baseline": base, "slow": slow, "p95_ratio": ratio, "target_ratio": TARGET_RATIO,
+           "met": ratio is not None and ratio <= TARGET_RATIO
+           and slow["delivered"] == args.events}
+    if not args.json:
+        for p in (base, slow):
+            print(f"{p['phase']:>8}: healthy webhook {p['delivered']}/{p['events']} delivered, "
+                  f"latency p50 {p['p50_s'] * 1000:.0f} ms, p95 {p['p95_s'] * 1000:.0f} ms"
+                  + (f" (slow endpoint tried {p['slow_attempts']}x, answering after "
+                     f"{args.slow:g} s)" if p["phase"] == "slow" else ""))
+        print(f"p95 with a slow endpoint / without: {ratio:.2f}x (target <= {TARGET_RATIO:g}x: "
+              f"{'met' if doc['met'] else 'NOT met'})")
+    print(json.dumps(doc))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

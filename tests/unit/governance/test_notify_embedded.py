@@ -1,0 +1,162 @@
+"""An embedded sweep's webhooks go out before its process exits: no notifier is left
+once its workers are gone, so its last events (`todo.failed`, `sweep.finished`) are
+delivered on the way out, within the delivery timeout; what fails stays pending,
+`coord notify log` shows it, and delivers it when it is due. `coord plan sweep` as a
+user runs it (embedded: the catalog's own server), a local HTTP receiver."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.timeout(180)
+ROOT = Path(__file__).resolve().parents[3]
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.code = 200
+        self.lock = threading.Lock()
+        self.accepted: list[str] = []  # "kind:todo" of each delivery answered 2xx
+        self.tried = 0
+        box = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                ev = body["event"]
+                with box.lock:
+                    box.tried += 1
+                    if box.code < 300:
+                        box.accepted.append(f"{ev['kind']}:{ev.get('todo_id') or ''}")
+                self.send_response(box.code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def got(self) -> list[str]:
+        with self.lock:
+            return sorted(self.accepted)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def catalog(root: Path, port: int) -> Path:
+    (root / "repos" / "api").mkdir(parents=True)
+    cat = root / "ecosystem.yaml"
+    cat.write_text(f"""version: 1
+repos:
+  - name: api
+    path: repos/api
+notify:
+  - url: "http://127.0.0.1:{port}/hook"
+    events: [todo.failed, sweep.finished]
+coordination:
+  plans:
+    - {{id: PLAN-001, title: notified, status: active}}
+  todos:
+    - {{id: TODO-001, task: one, repo: api, plan: PLAN-001, run: "exit 3"}}
+    - {{id: TODO-002, task: two, repo: api, plan: PLAN-001, run: "true"}}
+""")
+    return cat
+
+
+def coord(cat: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "coordination.cli.main", "--file", str(cat), *args],
+        cwd=cat.parent, capture_output=True, text=True, timeout=120,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "COLUMNS": "200"})
+
+
+WANT = ["sweep.finished:", "todo.failed:TODO-001"]
+
+
+def test_an_embedded_sweep_delivers_before_it_exits(tmp_path: Path, receiver: Receiver) -> None:
+    cat = catalog(tmp_path, receiver.port)
+    r = coord(cat, "plan", "sweep", "PLAN-001", "--wait", "--json")
+    assert json.loads(r.stdout)["status"] == "failed", r.stderr
+    # At once: delivered by the sweep's own process on its way out.
+    assert receiver.got() == WANT
+    log = json.loads(coord(cat, "notify", "log", "--json").stdout)
+    assert sorted(e["status"] for e in log) == ["delivered", "delivered"]
+
+
+def test_what_failed_stays_pending_and_the_next_command_delivers_it(
+        tmp_path: Path, receiver: Receiver) -> None:
+    cat = catalog(tmp_path, receiver.port)
+    receiver.code = 503
+    started = time.monotonic()
+    r = coord(cat, "plan", "sweep", "PLAN-001", "--wait", "--json")
+    assert json.loads(r.stdout)["status"] == "failed", r.stderr
+    assert time.monotonic() - started < 90
+    assert receiver.tried == 1 and receiver.got() == []  # its lane waits behind the first
+    assert "2 webhook deliveries are still pending" in r.stderr, r.stderr
+    receiver.code = 200
+    # `notify log` shows them pending until their next try is due, then delivers them.
+    log = json.loads(coord(cat, "notify", "log", "--json").stdout)
+    pending = [e for e in log if e["status"] == "pending"]
+    if pending:
+        assert [e["last_error"] for e in pending if e["attempts"]] == ["HTTP 503"]
+        # The one not tried yet waits behind the failed one: the same next try.
+        assert len({e["next_at"] for e in pending}) == 1 and pending[0]["next_at"]
+        due = max(float(e["next_at"]) for e in pending)
+        deadline = time.monotonic() + 30
+        while time.time() <= due:
+            assert time.monotonic() < deadline, "the next try is not due within 30 s"
+            time.sleep(0.1)
+        human = coord(cat, "notify", "log")
+        assert human.returncode == 0, human.stderr
+    assert receiver.got() == WANT
+    log = json.loads(coord(cat, "notify", "log", "--json").stdout)
+    assert sorted(e["status"] for e in log) == ["delivered", "delivered"]
+    assert sorted(e["attempts"] for e in log) == [1, 2]
+
+
+def test_an_embedded_sweep_delivers_while_it_runs(tmp_path: Path, receiver: Receiver) -> None:
+    """A todo's failure reaches the webhook while the sweep's other todo still runs: the
+    embedded workers' notifier takes the outbox on its first pass, at once (it waited
+    half a lease first, so a short sweep's deliveries all waited for its end)."""
+    cat = catalog(tmp_path, receiver.port)
+    cat.write_text(cat.read_text().replace('run: "true"', 'run: "sleep 60"'))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coordination.cli.main", "--file", str(cat), "plan", "sweep",
+         "PLAN-001", "--strategy", "eager", "--wait", "--json"], cwd=cat.parent,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "COLUMNS": "200",
+             "COORD_EMBEDDED_PROCESSES": "2",
+             # Half a lease is 30 s: a notifier waiting that long first misses the deadline.
+             "COORD_LEASE_TTL": "60"})
+    try:
+        deadline = time.monotonic() + 15
+        while receiver.got() != ["todo.failed:TODO-001"]:
+            assert proc.poll() is None, "the sweep ended before its first delivery"
+            assert time.monotonic() < deadline, "todo.failed not delivered within 15 s"
+            time.sleep(0.1)
+        assert proc.poll() is None  # still running TODO-002
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
