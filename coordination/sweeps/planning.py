@@ -191,7 +191,7 @@ class Planning:
             concurrency={r.name: r.concurrency for r in catalog.repos},
             catalog=self._catalog_name(), breakers=self.breakers(catalog),
             capacity=self.capacity(catalog), inputs=given, inputs_of=given_of, waves=waves,
-            paces=pacer.paces,
+            paces=pacer.paces, again=again,
         )
 
     def blocking_todos(self, todo_id: str) -> list[str]:
@@ -257,4 +257,5 @@ class Planning:
                          breakers={**old.breakers, **self.breakers(catalog)},
                          capacity={**old.capacity, **self.capacity(catalog)},
                          atomic=old.atomic, inputs=old.inputs, inputs_of=old.inputs_of,
-                         waves=old.waves, paces={**old.paces, **pacer.paces})
+                         waves=old.waves, paces={**old.paces, **pacer.paces},
+                         again=old.again)

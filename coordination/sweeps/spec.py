@@ -132,6 +132,9 @@ class SweepSpec:
     #: pace bucket (``repo:api``, ``tag:python``, ``host:github.com``) -> [seconds per
     #: token, burst], of the buckets its todos take tokens from (``pace:`` in the catalog)
     paces: dict[str, list[float]] = field(default_factory=dict)
+    #: `plan sweep --again`: completed todos run too (its sync writes back what this run
+    #: left of them, see :mod:`coordination.sweeps.sync`)
+    again: bool = False
 
     def pace_of(self, todo_id: str) -> list[tuple[str, float, int]]:
         """``(bucket, seconds per token, burst)`` of the buckets a todo's start takes a
@@ -158,7 +161,7 @@ class SweepSpec:
         # The fields as they are (vars, not asdict: asdict deep-copies every todo's
         # lists and dicts first, a fifth of a 400-todo sweep's start); same JSON.
         data = _fields(self)
-        for name in ("atomic", "inputs", "inputs_of", "waves", "no_cache", "paces"):
+        for name in ("atomic", "inputs", "inputs_of", "waves", "no_cache", "paces", "again"):
             if not data[name]:
                 del data[name]  # as a spec of before 0.3 reads: any coord can parse it
         return json.dumps(data, separators=(",", ":"), default=_fields)

@@ -73,6 +73,8 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
         "atomic": bool(spec.atomic),
         "started_by": starter,
     }
+    if spec.again:
+        fields["again"] = True  # what its sync reads (a sweep of before 0.4 has none)
     rt.checkpoints.create_sweep(sweep_id, fields)
     remember_written(rt, spec, fields)  # this process follows it: no read-back of the spec
     rt.events.emit(EventKind.sweep_queued, sweep_id=sweep_id, plan=spec.plan,
