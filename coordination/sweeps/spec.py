@@ -25,6 +25,8 @@ def _fields(obj: object) -> dict[str, object]:
     data = {name: getattr(obj, name) for name in getattr(obj, "__dataclass_fields__")}
     if "cache" in data and data["cache"] is None:
         del data["cache"]
+    if "upstream" in data and not data["upstream"]:
+        del data["upstream"]  # (a cache: todo's only, and only when it has some)
     return data
 
 
@@ -65,6 +67,10 @@ class TodoSpec:
     cache: dict[str, list[str]] | None = None
     #: the pace buckets a start takes a token from (``SweepSpec.paces``)
     pace: list[str] = field(default_factory=list)
+    #: a ``cache:`` todo's predecessors in the catalog that this sweep does not run (all
+    #: of them for `todo run`): its key counts each by its last key, as it counts those
+    #: the sweep runs (``preds``) by theirs, so both ways of running it compute one key
+    upstream: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NotRequired, TypedDict
+from typing import TypedDict
 
 from ruamel.yaml.comments import CommentedMap
 
@@ -39,7 +39,7 @@ class Outcome(TypedDict):
     status: str
     duration: float | None
     outputs: dict[str, str]  # what it wrote to $COORD_OUTPUT ({}: nothing)
-    attempts: NotRequired[int]  # 0 (or absent): it never started
+    attempts: int  # 0: it never started (a caller of before 0.4 may leave it out)
 
 
 class SyncResult(TypedDict):
