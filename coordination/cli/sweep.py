@@ -738,5 +738,9 @@ def sync(obj: Context, sweep_id: str, as_json: bool) -> None:
         f"{o['catalog']}: completed {', '.join(_names(o['completed'])) or 'none'}; "
         f"failed {', '.join(_names(o['failed'])) or 'none'}; "
         f"skipped {', '.join(_names(o.get('skipped'))) or 'none'}"
+        + (f"; undone (pending again) {', '.join(_names(o.get('reset')))}"
+           if o.get("reset") else "")
+        + (f"; not run this time (pending again) {', '.join(_names(o.get('unrun')))}"
+           if o.get("unrun") else "")
         + (f"; {o['plan']} completed" if o.get("plan_completed") else "")
         + (f"; {o['plan']} active again" if o.get("reopened") else "")))

@@ -62,6 +62,17 @@ def test_a_todo_skipped_by_a_run_again_is_pending_not_the_completed_of_before(
     human = cluster.cli("plan", "sweep", PLAN, "--again", "--wait", timeout=120)
     assert human.returncode == 1, human.stderr
     assert "1 not run this time (pending again)" in human.stderr, human.stderr
+    # ... and so does `sweep sync` of a sweep that was not synced when it ended
+    broken.unlink()
+    cluster.cli_json("plan", "sweep", PLAN, "--wait")
+    broken.touch()
+    r = cluster.cli("plan", "sweep", PLAN, "--again", "--wait", "--no-sync", timeout=120)
+    assert r.returncode == 1, r.stderr
+    assert catalog_statuses(cluster)["TODO-002"] == "completed"  # not synced yet
+    synced = cluster.cli("sweep", "sync", r.stdout.strip())
+    assert synced.returncode == 0, synced.stderr
+    assert "not run this time (pending again) TODO-002" in synced.stderr, synced.stderr
+    assert catalog_statuses(cluster)["TODO-002"] == "pending"
 
 
 def test_atomic_wait_ends_on_the_outcome_and_keeps_both_output_tails(
