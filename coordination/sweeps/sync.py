@@ -5,16 +5,17 @@ they wrote to ``$COORD_OUTPUT``, which later sweeps give the todos after them), 
 ``failed``, skipped ones (a blocker failed) and ones cancelled while they ran ``skipped``.
 A todo cancelled before it started never ran: it keeps its status (``pending`` stays
 ``pending``). A ``completed`` todo keeps its status, unless the sweep ran it again
-(`plan sweep --again`, ``again``) and this run left it undone (skipped, or cancelled
-before it started): then the catalog says what the latest run left, ``pending``
-(``unrun``). After a rollback, compensated todos (their undo ran) go back to
-``pending`` and their plan back to ``active``, so the next sweep runs them again; a
-todo whose undo failed stays as its run left it (the change is still there).
+(`plan sweep --again`, ``again``) and this run left it undone: then the catalog says
+what the latest run left, ``pending`` when it never started (skipped, or cancelled
+before it started; ``unrun``), ``skipped`` when a cancel stopped it. After a
+rollback, compensated todos (their undo ran) go back to ``pending`` and their plan back
+to ``active``, so the next sweep runs them again; a todo whose undo failed stays as its run left it (the change is still there).
 Then, in the same edit, the sweep's plan becomes ``completed`` when every todo of it
 is (:func:`coordination.catalog.reports.is_complete`; a draft or active plan only,
 never a cancelled one); a ``completed`` plan goes back to ``active`` when this edit
-marked a todo of it failed or undone (a completed todo that ran again with `plan sweep
---again` and failed, or a rollback) and so left it incomplete (``reopened``).
+marked a todo of it failed, undone, skipped or pending (a completed todo that ran again
+with `plan sweep --again` and failed or was left undone, or a rollback) and so left it
+incomplete (``reopened``).
 """
 
 from __future__ import annotations
@@ -95,12 +96,16 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
                     put(item, "status", "failed", TODO_KEYS)
                     changed["failed"].append(item["id"])
             elif item.get("status") == "completed":
+                # Run again and left undone by this run: the catalog says what the
+                # latest run left, pending when it never started (its blocker failed
+                # now, or a cancel came first), skipped when a cancel stopped it.
+                # Without --again it was completed meanwhile (by hand): it stays so.
                 if again and never_started(v):
-                    # Run again and left undone by this run (its blocker failed now, or
-                    # a cancel came first): the catalog says what the latest run left.
                     put(item, "status", "pending", TODO_KEYS)
                     changed["unrun"].append(item["id"])
-                # else completed meanwhile (by hand): it keeps its status
+                elif again:
+                    put(item, "status", "skipped", TODO_KEYS)
+                    changed["skipped"].append(item["id"])
             elif v["status"] == "cancelled" and never_started(v):
                 pass  # cancelled before it started: it never ran, its status stands
             elif item.get("status") != "skipped":
@@ -113,7 +118,8 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
         complete = is_complete(
             i.get("status") or "pending" for i in plan_todo_items(doc, str(plan_id)))
         if (plan is not None and status == "completed" and not complete
-                and (changed["reset"] or changed["failed"] or changed["unrun"])):
+                and (changed["reset"] or changed["failed"] or changed["unrun"]
+                     or changed["skipped"])):
             # Undone, or run again and failed or left undone: there is work to do again.
             put(plan, "status", "active", PLAN_KEYS)
             status = "active"

@@ -42,8 +42,10 @@ RULES: list[tuple[str, str, int, bool, str]] = [
     ("pending", "cancelled", 0, False, "pending"),
     ("failed", "cancelled", 0, False, "failed"),
     ("completed", "cancelled", 0, True, "pending"),
-    # cancelled while it ran: skipped, as before
+    # cancelled while it ran: skipped, as before; a completed todo stopped so while it
+    # ran again is skipped too (what this run left), one completed by hand stays so
     ("pending", "cancelled", 1, False, "skipped"),
+    ("completed", "cancelled", 1, True, "skipped"),
     ("completed", "cancelled", 1, False, "completed"),
 ]
 
