@@ -9,7 +9,8 @@ A todo cancelled before it started never ran: it keeps its status (``pending`` s
 what the latest run left, ``pending`` when it never started (skipped, or cancelled
 before it started; ``unrun``), ``skipped`` when a cancel stopped it. After a
 rollback, compensated todos (their undo ran) go back to ``pending`` and their plan back
-to ``active``, so the next sweep runs them again; a todo whose undo failed stays as its run left it (the change is still there).
+to ``active``, so the next sweep runs them again; a todo whose undo failed stays as
+its run left it (the change is still there).
 Then, in the same edit, the sweep's plan becomes ``completed`` when every todo of it
 is (:func:`coordination.catalog.reports.is_complete`; a draft or active plan only,
 never a cancelled one); a ``completed`` plan goes back to ``active`` when this edit
