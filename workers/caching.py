@@ -34,7 +34,7 @@ from typing import Any, cast
 
 import redis
 
-from coordination.runtime.cache import Entry, Lookup
+from coordination.runtime.cache import Entry, Lookup, ResultCache
 from coordination.runtime.evidence import policy_of, refusal, seal
 from coordination.status import TodoStatus
 from coordination.sweeps.outputs import outputs_fields
@@ -77,18 +77,24 @@ class TodoCache:
 
     def _upstream(self) -> dict[str, str]:
         """Each predecessor's key; one without a key (no cache:) counts as the run it
-        made, so its every run is a change to this todo's key."""
+        made, so its every run is a change to this todo's key. A predecessor this sweep
+        does not run (``upstream``: a `todo run`, or one completed before) counts by its
+        last key (:func:`last_key`), which is the key it has when a sweep runs it
+        unchanged: run alone or in its plan's sweep, the todo computes the same key."""
         turn = self.turn
         preds = list(turn.todo.preds)
-        if not preds:
-            return {}
-        cps = turn.rt.checkpoints.get_fields_all(turn.sweep_id, preds,
-                                                 ("cache_key", "finished_at"))
         out = {}
-        for p in preds:
-            cp = cps.get(p) or {}
-            key = cp.get("cache_key")
-            out[p] = str(key) if key else f"uncached run of {turn.sweep_id} at {cp.get('finished_at')}"
+        if preds:
+            cps = turn.rt.checkpoints.get_fields_all(turn.sweep_id, preds,
+                                                     ("cache_key", "finished_at"))
+            for p in preds:
+                cp = cps.get(p) or {}
+                key = cp.get("cache_key")
+                out[p] = str(key) if key else f"uncached run of {turn.sweep_id} at {cp.get('finished_at')}"
+        if turn.todo.upstream:
+            results = turn.rt.results()
+            for p in turn.todo.upstream:
+                out[p] = last_key(results, p)
         return out
 
     def lookup(self) -> Entry | None:
@@ -228,6 +234,18 @@ def entry_refusal(settings: Any, key: str, todo_id: str, entry: Mapping[str, Any
     ``todo_id``; else why not, naming the entry."""
     return refusal("cache", entry_about(key, todo_id), entry, policy_of(settings),
                    f"cache entry {key[:12]} of {todo_id}")
+
+
+def last_key(results: ResultCache, todo_id: str) -> str:
+    """The key of a todo's last successful run, as far as the cache knows: its last
+    lookup's when that was a hit or is stored (it succeeded), else its newest stored
+    entry's; "no cached run" when it has none (no cache:, or none kept)."""
+    seen = results.lookup(todo_id)
+    key = (seen or {}).get("key")
+    if key and ((seen or {}).get("hit") or results.get(str(key)) is not None):
+        return str(key)
+    stored = results.recent(todo_id)
+    return str(stored[0].get("key")) if stored and stored[0].get("key") else "no cached run"
 
 
 def _number(value: object, kind: type[int] | type[float]) -> Any:

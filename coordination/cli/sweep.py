@@ -48,6 +48,7 @@ from coordination.sweeps.reading import (
     failed_todos,
     last_lines,
 )
+from coordination.sweeps.rollback import ending
 
 
 if TYPE_CHECKING:
@@ -287,9 +288,16 @@ def render_failures(st: StatusDocument, lines: int, *, to_stderr: bool = False) 
     for tid in failed[:MOST_FAILED_SHOWN]:
         v = st["todos"][tid]
         why = v.get("reason") or ("" if v["exit_code"] is None else f"exit {v['exit_code']}")
-        output_lines(f"[bold]{esc(tid)}[/bold] {styled(v['status'])}"
-                     + (f" ({esc(why)})" if why else "") + f", last {plural(lines, 'line')} of output:",
-                     last_lines(v.get("output_tail"), lines), con=con)
+        head = (f"[bold]{esc(tid)}[/bold] {styled(v['status'])}"
+                + (f" ({esc(why)})" if why else "") + f", last {plural(lines, 'line')} of ")
+        if "undo_output_tail" in v:  # its undo failed: that output first, then its change's
+            output_lines(head + "its undo's output:", last_lines(v["undo_output_tail"], lines),
+                         con=con)
+            output_lines(f"[bold]{esc(tid)}[/bold] last {plural(lines, 'line')} of its "
+                         "change's output (before the undo):",
+                         last_lines(v.get("output_tail"), lines), con=con)
+            continue
+        output_lines(head + "output:", last_lines(v.get("output_tail"), lines), con=con)
     if len(failed) > MOST_FAILED_SHOWN:
         rest = failed[MOST_FAILED_SHOWN:]
         con.print(f"and {len(rest)} more failed: {esc(', '.join(rest[:10]))}"
@@ -320,13 +328,18 @@ def finish(svc: SweepService, st: StatusDocument, *, as_json: bool, sync: bool,
         render_status(st, to_stderr=True, lines=lines)
         if sync and st.get("synced"):
             s = st["synced"]
-            reset = _names(s.get("reset"))
+            reset, unrun = _names(s.get("reset")), _names(s.get("unrun"))
             err_console().print(
                 f"catalog {s['catalog']}: {len(_names(s['completed']))} todos completed, "
                 f"{len(_names(s['failed']))} failed, {len(_names(s.get('skipped')))} skipped"
                 + (f", {len(reset)} undone (pending again)" if reset else "")
+                + (f", {len(unrun)} not run this time (pending again)" if unrun else "")
                 + (f"; {s['plan']} completed" if s.get("plan_completed") else "")
                 + (f"; {s['plan']} active again" if s.get("reopened") else ""))
+        # The last line names the outcome and its trigger, after the catalog's line.
+        last = ending(st["status"], st.get("reason"), st.get("rollback_reason"))
+        if last:
+            err_console().print(esc(last), soft_wrap=True)
     return 0 if st["status"] == ok else 1
 
 
@@ -730,5 +743,9 @@ def sync(obj: Context, sweep_id: str, as_json: bool) -> None:
         f"{o['catalog']}: completed {', '.join(_names(o['completed'])) or 'none'}; "
         f"failed {', '.join(_names(o['failed'])) or 'none'}; "
         f"skipped {', '.join(_names(o.get('skipped'))) or 'none'}"
+        + (f"; undone (pending again) {', '.join(_names(o.get('reset')))}"
+           if o.get("reset") else "")
+        + (f"; not run this time (pending again) {', '.join(_names(o.get('unrun')))}"
+           if o.get("unrun") else "")
         + (f"; {o['plan']} completed" if o.get("plan_completed") else "")
         + (f"; {o['plan']} active again" if o.get("reopened") else "")))

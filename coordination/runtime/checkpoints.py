@@ -153,6 +153,7 @@ class SweepRecord(TypedDict, total=False):
     wave_state: str | None  # running | soaking | halted | done
     wave_until: float | None  # a soaking wave's end
     wave_reason: str | None  # why the wave halted
+    again: bool  # `plan sweep --again`: completed todos ran too (its sync reads it)
 
 
 class TransitionRefused(ValueError):
@@ -183,7 +184,7 @@ RECORD_FIELDS = (
     "terminal", "full_pass_terminal", "full_pass_at", "paused_at", "paused_from",
     "paused_total", "synced_at", "rollback_of", "rollback_reason", "not_compensable",
     "todos", "layout", "stopped_run", "stopped_by", "outputs",
-    "started_by", "wave", "wave_state", "wave_until", "wave_reason",
+    "started_by", "wave", "wave_state", "wave_until", "wave_reason", "again",
 )
 #: Record fields named per level or per repo: one of these prefixes and a suffix.
 RECORD_PREFIXES = ("level_left:", "level_ok:", "unattended:")
@@ -560,6 +561,13 @@ class CheckpointStore:
         tail and command); None if none was kept (:meth:`keep_change_runs`)."""
         raw = self.r.hget(self.keys.sweep(sweep_id), change_field(todo_id))
         return cast(ChangeRun, checkpoint(raw)) if raw else None
+
+    def get_change_runs(self, sweep_id: str, todo_ids: list[str]) -> dict[str, ChangeRun]:
+        """:meth:`get_change_run` of many todos in one command: those that have one."""
+        if not todo_ids:
+            return {}
+        values = self.r.hmget(self.keys.sweep(sweep_id), [change_field(t) for t in todo_ids])
+        return {t: cast(ChangeRun, checkpoint(raw)) for t, raw in zip(todo_ids, values) if raw}
 
     def get_all(self, sweep_id: str, todo_ids: list[str]) -> dict[str, Checkpoint]:
         """Checkpoints (with output tails) of many todos in one command; empty if the

@@ -65,6 +65,18 @@ def _cache_spec(todo: object, catalog: Catalog) -> dict[str, list[str]] | None:
                                    "probes": list(c.probes)}
 
 
+def catalog_preds(catalog: Catalog) -> dict[str, list[str]]:
+    """Every todo's predecessors among the catalog's todos (its ``blocked_by`` todos and
+    the todos whose ``blocking`` names it)."""
+    todos = catalog.coordination.todos
+    preds: dict[str, list[str]] = {t.id: [b for b in t.blocked_by if b.startswith("TODO-")]
+                                   for t in todos}
+    for t in todos:  # `blocking` is the same edge seen from the other end
+        for b in t.blocking:
+            preds.setdefault(b, []).append(t.id)
+    return preds
+
+
 class Planning:
     """Specs of one catalog file, for one namespace's queues."""
 
@@ -92,6 +104,7 @@ class Planning:
         out: dict[str, TodoSpec] = {}
         paths: dict[str, str] = {}  # resolving a checkout is file system work: once per repo
         changes: dict[str, ChangePlan] | None = None
+        before: dict[str, list[str]] | None = None  # todo -> its predecessors in the catalog
         for tid in ids:
             todo = catalog.todo(tid)
             if todo is None:
@@ -131,6 +144,11 @@ class Planning:
                 cache=_cache_spec(todo, catalog),
                 pace=pacer.todo(todo, plan_id, Path(path)),
             )
+            if out[tid].cache is not None:
+                if before is None:
+                    before = catalog_preds(catalog)
+                ran = set(out[tid].preds)
+                out[tid].upstream = sorted({p for p in before.get(tid, []) if p not in ran})
         return out
 
     @staticmethod
@@ -143,12 +161,7 @@ class Planning:
         outputs = {t.id: t.outputs for t in todos if t.outputs}
         if not outputs:
             return {}, {}
-        preds: dict[str, list[str]] = {t.id: [b for b in t.blocked_by if b.startswith("TODO-")]
-                                       for t in todos}
-        for t in todos:  # `blocking` is the same edge seen from the other end
-            for b in t.blocking:
-                preds.setdefault(b, []).append(t.id)
-        return external_inputs(preds, outputs, ids)
+        return external_inputs(catalog_preds(catalog), outputs, ids)
 
     @staticmethod
     def breakers(catalog: Catalog) -> dict[str, list[float]]:
@@ -191,7 +204,7 @@ class Planning:
             concurrency={r.name: r.concurrency for r in catalog.repos},
             catalog=self._catalog_name(), breakers=self.breakers(catalog),
             capacity=self.capacity(catalog), inputs=given, inputs_of=given_of, waves=waves,
-            paces=pacer.paces,
+            paces=pacer.paces, again=again,
         )
 
     def blocking_todos(self, todo_id: str) -> list[str]:
@@ -257,4 +270,5 @@ class Planning:
                          breakers={**old.breakers, **self.breakers(catalog)},
                          capacity={**old.capacity, **self.capacity(catalog)},
                          atomic=old.atomic, inputs=old.inputs, inputs_of=old.inputs_of,
-                         waves=old.waves, paces={**old.paces, **pacer.paces})
+                         waves=old.waves, paces={**old.paces, **pacer.paces},
+                         again=old.again)

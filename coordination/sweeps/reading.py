@@ -63,6 +63,9 @@ class TodoEntry(TypedDict):
     cached_from: NotRequired[dict[str, object]]
     #: queued waiting for a pace token: when one is due (its ``reason`` says which bucket)
     starts_at: NotRequired[str | None]
+    #: a todo a rollback undid (or tried to): its undo's output tail ("" before the undo
+    #: ran), while ``output_tail`` stays its change's own (see :func:`split_tails`)
+    undo_output_tail: NotRequired[str]
 
 
 #: A wave's states (the sweep record's ``wave_state``; ``pending``: not started).
@@ -151,6 +154,8 @@ class StatusDocument(TypedDict):
     synced: NotRequired[dict[str, object]]  # what a sync wrote (``--wait``)
     gates: NotRequired[dict[str, GateEntry]]  # a sweep with gates
     waves: NotRequired[list[WaveRow]]  # a sweep of a plan with waves
+    #: a sweep that rolled back: why ("after TODO-018 failed: exit 1", "by user")
+    rollback_reason: NotRequired[str]
 
 
 class SweepRow(TypedDict):
@@ -267,6 +272,10 @@ def status(rt: Runtime, sweep_id: str) -> StatusDocument:
             if why is not None:
                 entry["outputs_refused"] = why
     mark_gone(rt, todos)
+    if spec is not None and spec.mode == "rollback":
+        undone = [t for level in spec.levels for t in level]
+        for t, change in rt.checkpoints.get_change_runs(sweep_id, undone).items():
+            split_tails(todos[t], cps.get(t) or Checkpoint(status=TodoStatus.pending), change)
     doc: StatusDocument = {
         "sweep_id": sweep_id,
         "plan": rec.get("plan"),
@@ -282,11 +291,25 @@ def status(rt: Runtime, sweep_id: str) -> StatusDocument:
         "counts": summarize(cps),
         "todos": todos,
     }
+    if rec.get("rollback_reason"):
+        doc["rollback_reason"] = str(rec.get("rollback_reason"))
     if spec is not None and spec.gates():
         doc["gates"] = gate_entries(rt, spec, cps, rec)
     if spec is not None and spec.waves:
         doc["waves"] = waves_document(spec, rec, {t: v["status"] for t, v in todos.items()})
     return doc
+
+
+def split_tails(entry: TodoEntry, cp: Checkpoint, change: Checkpoint) -> None:
+    """A todo of a rollback: its undo writes the checkpoint's output tail anew, so the
+    tail of its change's own run (kept apart when the rollback started) is put back
+    in ``output_tail`` and the undo's goes to ``undo_output_tail``. (A todo's attempts
+    count on across runs: more than the change's means the undo started.)"""
+    if int(cp.get("attempts") or 0) > int(change.get("attempts") or 0):
+        entry["undo_output_tail"] = entry["output_tail"]
+    else:
+        entry["undo_output_tail"] = ""
+    entry["output_tail"] = str(change.get("output_tail") or "")
 
 
 def gate_entries(rt: Runtime, spec: SweepSpec, cps: dict[str, Checkpoint],

@@ -20,6 +20,7 @@ names it first ("rolled back after TODO-018 failed: exit 1; 6 todos compensated"
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, replace
 
@@ -148,6 +149,32 @@ def rollback_spec(spec: SweepSpec, plan: RollbackPlan,
     # undo, so it is not in the rollback's levels and nothing opens it)
     return replace(spec, run=spec.run + 1, todos=todos, levels=plan.levels,
                    strategy="levels", mode="rollback", waves=[])
+
+
+#: "TODO-018 failed: exit 1" (and a count of more failures after it), in a trigger.
+_FAILED = re.compile(r"(\S+ failed): (.*?)( \(and \d+ more failed\))?$")
+
+
+def trigger_phrase(trigger: str) -> str:
+    """A rollback's trigger as the last line of a waiting command says it: "after
+    TODO-018 failed: exit 1" -> "TODO-018 failed (exit 1)"; "by user ..." as it is."""
+    return _FAILED.sub(r"\1 (\2)\3", trigger.removeprefix("after "))
+
+
+def ending(status: str, reason: str | None, trigger: str | None) -> str | None:
+    """The last line a waiting command prints of a sweep that rolled back, naming the
+    outcome and its trigger: "rolled back: TODO-015 failed (exit 1)", "rollback failed:
+    TODO-003 compensation_failed (exit 1); it rolled back after TODO-015 failed (exit
+    1)". None for a sweep that did not roll back."""
+    why = trigger_phrase(trigger) if trigger else "no trigger recorded"
+    if status == SweepStatus.rolled_back:
+        return f"rolled back: {why}"
+    if status == SweepStatus.rollback_failed:
+        left = (reason or "").partition(" did not finish: ")
+        parts = left[2] if left[1] else (reason or "no reason recorded")
+        after = "after " if trigger and trigger.startswith("after ") else ""
+        return f"rollback failed: {parts}; it rolled back {after}{why}"
+    return None
 
 
 def rollback_outcome(spec: SweepSpec, cps: dict[str, Checkpoint],

@@ -289,8 +289,9 @@ class SweepService:
         if self.catalog_path is None:
             raise UsageError("no catalog file given", hint="pass --file")
         with operation("SweepService.sync"):  # the audit log's name for it since 0.2
+            again = (self.rt.checkpoints.get_sweep_fields(sweep_id, ("again",)) or {}).get("again")
             changed: SyncResult = outcome.write_outcome(self.catalog_path, status.get("plan") or None,
-                                                status["todos"])
+                                                        status["todos"], again=bool(again))
         self.rt.checkpoints.update_sweep(sweep_id, synced_at=time.time())
         return {"sweep_id": sweep_id, "catalog": str(self.catalog_path), **changed}
 

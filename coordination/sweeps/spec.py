@@ -25,6 +25,8 @@ def _fields(obj: object) -> dict[str, object]:
     data = {name: getattr(obj, name) for name in getattr(obj, "__dataclass_fields__")}
     if "cache" in data and data["cache"] is None:
         del data["cache"]
+    if "upstream" in data and not data["upstream"]:
+        del data["upstream"]  # (a cache: todo's only, and only when it has some)
     return data
 
 
@@ -65,6 +67,10 @@ class TodoSpec:
     cache: dict[str, list[str]] | None = None
     #: the pace buckets a start takes a token from (``SweepSpec.paces``)
     pace: list[str] = field(default_factory=list)
+    #: a ``cache:`` todo's predecessors in the catalog that this sweep does not run (all
+    #: of them for `todo run`): its key counts each by its last key, as it counts those
+    #: the sweep runs (``preds``) by theirs, so both ways of running it compute one key
+    upstream: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -132,6 +138,9 @@ class SweepSpec:
     #: pace bucket (``repo:api``, ``tag:python``, ``host:github.com``) -> [seconds per
     #: token, burst], of the buckets its todos take tokens from (``pace:`` in the catalog)
     paces: dict[str, list[float]] = field(default_factory=dict)
+    #: `plan sweep --again`: completed todos run too (its sync writes back what this run
+    #: left of them, see :mod:`coordination.sweeps.sync`)
+    again: bool = False
 
     def pace_of(self, todo_id: str) -> list[tuple[str, float, int]]:
         """``(bucket, seconds per token, burst)`` of the buckets a todo's start takes a
@@ -158,7 +167,7 @@ class SweepSpec:
         # The fields as they are (vars, not asdict: asdict deep-copies every todo's
         # lists and dicts first, a fifth of a 400-todo sweep's start); same JSON.
         data = _fields(self)
-        for name in ("atomic", "inputs", "inputs_of", "waves", "no_cache", "paces"):
+        for name in ("atomic", "inputs", "inputs_of", "waves", "no_cache", "paces", "again"):
             if not data[name]:
                 del data[name]  # as a spec of before 0.3 reads: any coord can parse it
         return json.dumps(data, separators=(",", ":"), default=_fields)

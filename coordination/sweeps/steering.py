@@ -73,6 +73,8 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
         "atomic": bool(spec.atomic),
         "started_by": starter,
     }
+    if spec.again:
+        fields["again"] = True  # what its sync reads (a sweep of before 0.4 has none)
     rt.checkpoints.create_sweep(sweep_id, fields)
     if kind == "plan" and spec.plan and any(t.change for t in spec.todos.values()):
         rt.changes.note_sweep(spec.plan, sweep_id)  # the landing rule reads the plan's last sweep

@@ -2,15 +2,21 @@
 
 Succeeded todos become ``completed`` (with ``actual_hours``, and ``outputs``: what
 they wrote to ``$COORD_OUTPUT``, which later sweeps give the todos after them), failed ones
-``failed``, skipped and cancelled ones ``skipped`` (a ``completed`` todo stays
-completed). After a rollback, compensated todos (their undo ran) go back to
-``pending`` and their plan back to ``active``, so the next sweep runs them again; a
-todo whose undo failed stays as its run left it (the change is still there).
+``failed``, skipped ones (a blocker failed) and ones cancelled while they ran ``skipped``.
+A todo cancelled before it started never ran: it keeps its status (``pending`` stays
+``pending``). A ``completed`` todo keeps its status, unless the sweep ran it again
+(`plan sweep --again`, ``again``) and this run left it undone: then the catalog says
+what the latest run left, ``pending`` when it never started (skipped, or cancelled
+before it started; ``unrun``), ``skipped`` when a cancel stopped it. After a
+rollback, compensated todos (their undo ran) go back to ``pending`` and their plan back
+to ``active``, so the next sweep runs them again; a todo whose undo failed stays as
+its run left it (the change is still there).
 Then, in the same edit, the sweep's plan becomes ``completed`` when every todo of it
 is (:func:`coordination.catalog.reports.is_complete`; a draft or active plan only,
 never a cancelled one); a ``completed`` plan goes back to ``active`` when this edit
-marked a todo of it failed or undone (a completed todo that ran again with `plan sweep
---again` and failed, or a rollback) and so left it incomplete (``reopened``).
+marked a todo of it failed, undone, skipped or pending (a completed todo that ran again
+with `plan sweep --again` and failed or was left undone, or a rollback) and so left it
+incomplete (``reopened``).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ class Outcome(TypedDict):
     duration: float | None
     outputs: dict[str, str]  # what it wrote to $COORD_OUTPUT ({}: nothing)
     outputs_refused: NotRequired[str]  # their seal failed: not written into the catalog
+    attempts: int  # 0: it never started (a caller of before 0.4 may leave it out)
 
 
 class SyncResult(TypedDict):
@@ -43,20 +50,30 @@ class SyncResult(TypedDict):
     failed: list[str]
     skipped: list[str]
     reset: list[str]  # compensated by a rollback: pending again
+    unrun: list[str]  # completed, run again (--again) and left undone: pending again
     plan: str | None
     plan_completed: bool
     plan_status: str | None
     reopened: bool  # the plan was completed and is active again (a todo of it is not)
 
 
+def never_started(v: Outcome) -> bool:
+    """Did the sweep leave this todo without running it (skipped: a blocker failed; or
+    cancelled before it started)?"""
+    return v["status"] == "skipped" or (v["status"] == "cancelled"
+                                        and not int(v.get("attempts") or 0))
+
+
 def write_outcome(catalog_path: Path, plan_id: str | None,
-                  todos: Mapping[str, Outcome]) -> SyncResult:
-    """Write the outcome of an ended sweep (todo -> its outcome) into the catalog."""
+                  todos: Mapping[str, Outcome], *, again: bool = False) -> SyncResult:
+    """Write the outcome of an ended sweep (todo -> its outcome) into the catalog;
+    ``again``: the sweep ran completed todos again (`plan sweep --again`)."""
     done = {t: v for t, v in todos.items() if v["status"] in WRITTEN}
 
     def edit(doc: CommentedMap) -> SyncResult:
-        changed = SyncResult(completed=[], failed=[], skipped=[], reset=[], plan=plan_id,
-                             plan_completed=False, plan_status=None, reopened=False)
+        changed = SyncResult(completed=[], failed=[], skipped=[], reset=[], unrun=[],
+                             plan=plan_id, plan_completed=False, plan_status=None,
+                             reopened=False)
         for item in section(doc, "todos"):
             v = done.get(str(item.get("id"))) if isinstance(item, CommentedMap) else None
             if v is None:
@@ -81,9 +98,21 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
                 if item.get("status") != "failed":
                     put(item, "status", "failed", TODO_KEYS)
                     changed["failed"].append(item["id"])
-            elif item.get("status") not in ("skipped", "completed"):
-                # Never ran (a dependency failed) or stopped by a cancel; a todo
-                # completed meanwhile (by hand) keeps its status.
+            elif item.get("status") == "completed":
+                # Run again and left undone by this run: the catalog says what the
+                # latest run left, pending when it never started (its blocker failed
+                # now, or a cancel came first), skipped when a cancel stopped it.
+                # Without --again it was completed meanwhile (by hand): it stays so.
+                if again and never_started(v):
+                    put(item, "status", "pending", TODO_KEYS)
+                    changed["unrun"].append(item["id"])
+                elif again:
+                    put(item, "status", "skipped", TODO_KEYS)
+                    changed["skipped"].append(item["id"])
+            elif v["status"] == "cancelled" and never_started(v):
+                pass  # cancelled before it started: it never ran, its status stands
+            elif item.get("status") != "skipped":
+                # Never ran (a dependency failed) or stopped by a cancel while it ran.
                 put(item, "status", "skipped", TODO_KEYS)
                 changed["skipped"].append(item["id"])
         plan = next((p for p in section(doc, "plans")
@@ -92,8 +121,9 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
         complete = is_complete(
             i.get("status") or "pending" for i in plan_todo_items(doc, str(plan_id)))
         if (plan is not None and status == "completed" and not complete
-                and (changed["reset"] or changed["failed"])):
-            # Undone, or run again and failed: there is work to do again.
+                and (changed["reset"] or changed["failed"] or changed["unrun"]
+                     or changed["skipped"])):
+            # Undone, or run again and failed or left undone: there is work to do again.
             put(plan, "status", "active", PLAN_KEYS)
             status = "active"
             changed["reopened"] = True

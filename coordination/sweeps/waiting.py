@@ -13,7 +13,7 @@ from coordination.errors import NotFoundError, RuntimeFault
 from coordination.runtime.client import riding_out
 from coordination.runtime.context import Runtime
 from coordination.runtime.events import Event
-from coordination.status import SWEEP_END_EVENTS, SWEEP_LIVE
+from coordination.status import SWEEP_END_EVENTS, SWEEP_LIVE, SweepStatus, TodoStatus
 from coordination.runtime.checkpoints import SweepRecord
 from coordination.sweeps.reading import StatusDocument, vanished
 
@@ -23,6 +23,12 @@ log = logging.getLogger("coord.sweeps")
 #: longest a waiting command notices a sweep's end late. 0.1 s cost a 400-todo sweep's
 #: `plan sweep --wait` about 30 ms of wall on average, for no CPU saved (measured).
 WAIT_PACE = 0.025
+#: How long a waiting command gives the todos still running when their sweep was
+#: cancelled (from another terminal) to record it, so that its last table shows what
+#: they ended as: `sweep cancel`'s own wait for them (steering.cancel) by default.
+SETTLE = 30.0
+#: Between two reads of such a sweep's todos (seconds).
+SETTLE_PACE = 0.1
 
 
 def ended_by(rt: Runtime, sweep_id: str, event: Event) -> bool:
@@ -111,4 +117,23 @@ def wait(rt: Runtime, sweep_id: str, *, record: Callable[[], SweepRecord],
             f"({'timeout' if timeout is not None else 'past its deadline'})",
             hint=f"it keeps running; follow it with `coord sweep watch {sweep_id}`",
         )
+    return settled(last, status, min(time.time() + SETTLE, limit))
+
+
+def running(doc: StatusDocument) -> list[str]:
+    return [t for t, v in doc["todos"].items() if v["status"] == TodoStatus.running]
+
+
+def settled(last: StatusDocument, status: Callable[[], StatusDocument],
+            until: float) -> StatusDocument:
+    """A cancelled sweep's document once its running todos recorded how they ended
+    (their workers see the cancel within a second and kill them), or as it is at
+    ``until``: the end the waiting command shows is not a todo still ``running``."""
+    while (last["status"] == SweepStatus.cancelled and running(last)
+           and time.time() < until):
+        time.sleep(SETTLE_PACE)
+        try:
+            last = status()
+        except (redis.ConnectionError, redis.TimeoutError):
+            continue
     return last

@@ -417,6 +417,8 @@ def todo_detail(svc: SweepService, sweep_id: str, todo_id: str) -> TodoDetail:
             entry = {**entry, "attempts": 0, "exit_code": None, "worker": None,
                      "started_at": None, "finished_at": None, "output_tail": "",
                      "duration": None, "stdout_bytes": None, "stderr_bytes": None}
+        # as `sweep status --json` names it: the undo's output beside the change's
+        entry["undo_output_tail"] = entry["output_tail"]
     return {
         "sweep_id": sweep_id, "todo": todo_id, **entry,
         "run": t.run, "undo": t.undo, "timeout": t.timeout, "retries": t.retries,

@@ -70,3 +70,39 @@ def test_unchanged_resweep_reuses_and_a_change_misses_with_why(cluster: Cluster)
     for bad in (("TODO-999",), ("FOO",), ("TODO-001", "--sweep", "nope")):
         res = cluster.cli("why", *bad)  # bad input: exit 2, naming what is wrong
         assert res.returncode == 2 and "error:" in res.stderr, res
+
+
+def test_a_todo_run_alone_and_in_its_plans_sweep_share_one_key(cluster: Cluster) -> None:
+    """Issue #39 (19): `todo run` of a dependent and a sweep of its plan compute one key
+    when nothing changed (the todo before it counts by its key either way), so each
+    reuses the other's run and `why` blames no upstream todo that did not change."""
+    cluster.write_catalog({"cache-a": 1, "cache-b": 1}, [
+        T("TODO-001", "cache-a", "echo built; cat src.txt"),
+        T("TODO-002", "cache-b", "echo tested; cat src.txt", blocked_by=["TODO-001"]),
+    ])
+    cluster.eco.write_text(cluster.eco.read_text().replace(
+        "    concurrency: 1\n", "    concurrency: 1\n    cache: true\n"))
+    for repo in ("cache-a", "cache-b"):
+        d = cluster.repo_dir(repo)
+        (d / "src.txt").write_text("one\n")
+        for args in (["init", "-q"], ["add", "-A"],
+                     ["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "i"]):
+            subprocess.run(["git", *args], cwd=d, check=True, capture_output=True)
+    cluster.start_workers({"cache-a": 1, "cache-b": 1})
+
+    swept = cluster.cli_json("plan", "sweep", PLAN, "--wait", timeout=120)
+    assert swept["status"] == "succeeded"
+    alone = cluster.cli_json("todo", "run", "TODO-002", "--wait", timeout=120)
+    why = cluster.cli_json("why", "TODO-002", "--sweep", alone["sweep_id"])
+    assert alone["todos"]["TODO-002"]["status"] == "cached", why
+    assert why["outcome"] == "hit" and why["cached_from"]["sweep_id"] == swept["sweep_id"]
+
+    (cluster.repo_dir("cache-b") / "src.txt").write_text("two\n")  # its own checkout
+    alone = cluster.cli_json("todo", "run", "TODO-002", "--wait", timeout=120)
+    assert alone["todos"]["TODO-002"]["status"] == "succeeded"
+    why = cluster.cli_json("why", "TODO-002", "--sweep", alone["sweep_id"])
+    assert why["changed"] == {"paths": ["src.txt"]}, why  # not TODO-001: it did not change
+    again = cluster.cli_json("plan", "sweep", PLAN, "--again", "--wait", timeout=120)
+    assert {t: v["status"] for t, v in again["todos"].items()} == {
+        "TODO-001": "cached", "TODO-002": "cached"}
+    assert again["todos"]["TODO-002"]["cached_from"]["sweep_id"] == alone["sweep_id"]

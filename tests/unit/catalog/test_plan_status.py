@@ -264,7 +264,7 @@ def test_sync_writes_skipped_and_leaves_the_plan_active(
     assert plan_of(cat) == "active"
 
 
-def test_sync_writes_cancelled_as_skipped_but_keeps_a_completed_todo(
+def test_sync_keeps_a_todo_cancelled_before_it_started_pending_and_a_completed_one(
     rt: Runtime, tmp_path: Path  # noqa: F811
 ) -> None:
     from tests.unit.support.sweeps import repos_of
@@ -288,8 +288,9 @@ def test_sync_writes_cancelled_as_skipped_but_keeps_a_completed_todo(
 
     CoordinationManager(cat).complete_todo("TODO-001", hours=1)
     out = svc.sync(sid)
-    assert out["skipped"] == ["TODO-002"] and out["completed"] == []
-    assert statuses(cat) == {"TODO-001": "completed", "TODO-002": "skipped"}
+    # TODO-002 was cancelled before it started: it never ran, so it stays pending
+    assert out["skipped"] == [] and out["completed"] == []
+    assert statuses(cat) == {"TODO-001": "completed", "TODO-002": "pending"}
     assert out["plan_completed"] is False and plan_of(cat) == "active"
 
 

@@ -171,7 +171,8 @@ def test_help_says_when_eager_beats_levels(done: Path) -> None:
 
 def test_sweep_again_reruns_completed_todos_and_syncs_a_failure(tmp_path: Path) -> None:
     """Embedded, end to end: a sweep completes the plan; upstream moves and --again runs
-    every todo: the one that fails now is failed and the plan active again. The dry
+    every todo: the one that fails now is failed, the one it skips pending, and the plan
+    active again. The dry
     run's estimate then takes the todos' durations from their recorded runs."""
     broken = tmp_path / "broken"
     eco = write_catalog(tmp_path / "eco", [
@@ -188,7 +189,8 @@ def test_sweep_again_reruns_completed_todos_and_syncs_a_failure(tmp_path: Path) 
     r = coord(eco, "plan", "sweep", PLAN, "--again", "--wait")
     assert r.returncode == 1, r.stderr
     assert f"{PLAN} active again" in r.stderr
-    assert statuses(eco) == {"TODO-001": "failed", "TODO-002": "completed",
+    # TODO-002 did not run now (its blocker failed): pending, as this run left it
+    assert statuses(eco) == {"TODO-001": "failed", "TODO-002": "pending",
                              "TODO-003": "completed", PLAN: "active"}
     r = coord(eco, "plan", "sweep", PLAN, "--dry-run", "--again", "--json")
     assert r.returncode == 0, r.stderr

@@ -452,3 +452,47 @@ def test_why_says_refused_on_screen(keyed_rt: Runtime, tmp_path: Path,
     _human(why(keyed_rt, "TODO-001", sweep_id=sid))
     text = capsys.readouterr().out
     assert "refused" in text and f"cache entry {key[:12]} of TODO-001: unsigned" in text, text
+
+
+def run_one(rt: Runtime, cat: Path, tid: str) -> tuple[str, str]:
+    """`coord todo run TID` as its sweep is made (a one-todo spec); (sweep id, status)."""
+    svc = SweepService(rt, cat)
+    spec = svc.todo_spec(tid, ignore_blockers=True)
+    sid = svc.start_spec(spec, new_sweep_id(tid), kind="todo")
+    run_todo(rt, sid, tid, W)
+    return sid, svc.status(sid)["todos"][tid]["status"]
+
+
+def test_a_dependent_run_alone_and_in_its_plans_sweep_computes_one_key(
+        rt: Runtime, tmp_path: Path) -> None:
+    """Issue #39 (19): `todo run` of a dependent, then a sweep of its plan (and the other
+    way round), with nothing changed: the second finds the first's run; `why` blames no
+    upstream todo. Each way counts the todo before it by that todo's key."""
+    cat = catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "cat a.txt", "cache": True},
+        {"id": "TODO-002", "repo": "web", "run": "echo web", "cache": True,
+         "blocked_by": ["TODO-001"]},
+    ])
+    first, st = sweep(rt, cat)
+    assert st == {"TODO-001": "succeeded", "TODO-002": "succeeded"}
+    alone, status = run_one(rt, cat, "TODO-002")  # the plan's run of it, reused
+    doc = why(rt, "TODO-002", sweep_id=alone)
+    assert status == "cached", doc.get("changed")
+    assert doc["outcome"] == "hit" and doc["cached_from"]["sweep_id"] == first
+
+    (repo(cat, "web") / "a.txt").write_text("web changed\n")  # TODO-002's own checkout
+    alone, status = run_one(rt, cat, "TODO-002")
+    assert status == "succeeded"
+    assert set(why(rt, "TODO-002", sweep_id=alone)["changed"]) & {"upstream"} == set()
+    again, st = sweep(rt, cat)  # TODO-001 unchanged: TODO-002 reuses the run made alone
+    assert st == {"TODO-001": "cached", "TODO-002": "cached"}, why(rt, "TODO-002")
+    assert why(rt, "TODO-002", sweep_id=again)["cached_from"]["sweep_id"] == alone
+
+    # and a change upstream is still seen by the todo run alone, naming TODO-001
+    (repo(cat, "api") / "a.txt").write_text("api changed\n")
+    assert sweep(rt, cat)[1] == {"TODO-001": "succeeded", "TODO-002": "succeeded"}
+    (repo(cat, "api") / "a.txt").write_text("api changed again\n")
+    changed_up, st = sweep(rt, cat)
+    alone, status = run_one(rt, cat, "TODO-002")
+    assert status == "cached"  # TODO-001's last key is the one this sweep ran it with
+    assert why(rt, "TODO-002", sweep_id=alone)["cached_from"]["sweep_id"] == changed_up

@@ -1,6 +1,7 @@
 """Running a plan again (`plan sweep --again`): every todo runs, completed ones too, and
 the sync records the new outcomes: a completed todo that fails now is `failed` and its
-completed plan `active` again; run again and succeeding, the plan is completed again."""
+completed plan `active` again, one it skips now (its blocker failed) `pending`; run again
+and succeeding, the plan is completed again."""
 
 from __future__ import annotations
 
@@ -55,14 +56,16 @@ def test_again_runs_completed_todos_and_the_sync_records_what_happened_now(
         assert status == "failed"
         assert [runs(counter, t) for t in (A, B, C)] == [2, 1, 2]
         assert synced["failed"] == [A] and synced["completed"] == []
+        assert synced["unrun"] == [B] and synced["skipped"] == []
         assert synced["reopened"] is True and synced["plan_status"] == "active"
-        # B did not run now: its last outcome (completed) stays; the plan is active again
-        assert statuses(catalog) == {A: "failed", B: "completed", C: "completed",
+        # B did not run now (its blocker failed): the catalog says what this latest run
+        # left of it, pending, not the completed of the run before; the plan is active
+        assert statuses(catalog) == {A: "failed", B: "pending", C: "completed",
                                      PLAN: "active"}
         # fixed: run again, every todo succeeds, the plan is completed again
         broken.unlink()
         status, synced = sweep(again=True)
-        assert status == "succeeded" and synced["completed"] == [A]
+        assert status == "succeeded" and synced["completed"] == [A, B]
         assert synced["plan_completed"] is True and synced["reopened"] is False
         assert [runs(counter, t) for t in (A, B, C)] == [3, 2, 3]
     assert statuses(catalog) == {A: "completed", B: "completed", C: "completed",
