@@ -123,9 +123,9 @@ class Transitions:
         self.r = r
         self.keys = keys
         self.ttl_ms = max(1, int(lease_ttl * 1000))
-        #: At least this many replicas (and every one online) must have a start or a
-        #: finish before the caller acts on it (0: no WAIT; a sentinel:// Redis: 1,
-        #: see ARCHITECTURE.md "Failover").
+        #: Non-zero: every replica the master has online lately must have a start or
+        #: a finish before the caller acts on it (0: no WAIT; a sentinel:// Redis: 1;
+        #: a master with no replica online takes it unconfirmed, see run_replicated).
         self.replicas = replicas
         self.wait_ms = replica_wait_ms(lease_ttl)
         #: Answers of finishes no replica confirmed yet, by lease token (see finish).
@@ -216,7 +216,7 @@ class Transitions:
         without replicas to wait for)."""
         if not self.replicas:
             return lua(name)(self.r, keys, args), True
-        return run_replicated(lua(name), self.r, keys, args, self.replicas, self.wait_ms)
+        return run_replicated(lua(name), self.r, keys, args, self.wait_ms)
 
     def wait_turn(self, rank: str, timeout: float) -> bool:
         """Block up to ``timeout`` s until a finishing holder wakes this waiter;
