@@ -34,6 +34,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from coordination.redis_url import is_sentinel
 from coordination.runtime.context import Runtime
 from coordination.runtime.metrics import BUCKETS, Counters, Snapshot, TodoOwners
 from coordination.status import BreakerState, SweepStatus, TodoStatus
@@ -150,6 +151,21 @@ class CoordCollector(Collector):
         up.add_metric([], 1)
         yield up
         yield from families(snap, repos, self.rt.keys.repo_queue)
+        if is_sentinel(self.rt.url):
+            yield from self._replicas()
+
+    def _replicas(self) -> Iterator[Metric]:
+        """``coord_redis_replicas`` (Sentinel only: a lone master is the norm elsewhere):
+        0 means writes go unconfirmed and a failover has nowhere to go."""
+        try:
+            n = self.rt.metrics_reader().replicas()
+        except redis.RedisError as exc:
+            log.warning("metrics: cannot read the master's replicas: %s", exc)
+            return
+        fam = GaugeMetricFamily("coord_redis_replicas",
+                                "Replicas in sync with coord's Redis master (Sentinel)")
+        fam.add_metric([], n)
+        yield fam
 
 
 def families(snap: Snapshot, repos: list[str], queue_of: Callable[[str], str]
