@@ -224,10 +224,12 @@ def families(snap: Snapshot, repos: list[str], queue_of: Callable[[str], str]
             continue
         for repo in w.repos:
             live[repo] = live.get(repo, 0) + 1
+    # queue_name: the repo's queue, so a rule joins it with celery_queue_length by label
+    # under any COORD_NAMESPACE (the queue's name starts with it), never by a spelled prefix.
     workers_live = GaugeMetricFamily("coord_workers_live", "Live workers serving a repo",
-                                     labels=["repo"])
+                                     labels=["repo", "queue_name"])
     for repo, n in sorted(live.items()):
-        workers_live.add_metric([repo], n)
+        workers_live.add_metric([repo, queue_of(repo)], n)
     yield workers_live
 
     breaker = GaugeMetricFamily(
