@@ -240,9 +240,14 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False,
     (:func:`render_failures`)."""
     con = err_console() if to_stderr else out_console()
     style = status_style(st["status"] or "")
+    shown = st["status"]
+    if st.get("orphaned"):  # live, and nobody runs it: say so, not "running"
+        style, shown = "yellow", f"orphaned: {st['orphaned']}"
     con.print(f"sweep [bold]{st['sweep_id']}[/bold] of {esc(subject(st))} ({st['strategy']}): "
-              f"[{style or 'bold'}]{st['status']}[/{style or 'bold'}]"
+              f"[{style or 'bold'}]{esc(shown)}[/{style or 'bold'}]"
               + (f" - {st['reason']}" if st.get("reason") else ""))
+    if st.get("orphaned"):
+        con.print(f"`coord sweep resume {st['sweep_id']}` adopts it and runs what is left")
     rows = []
     for tid, v in st["todos"].items():
         s = v["status"]
@@ -481,10 +486,21 @@ def _resume_embedded(file: Path, sweep_id: str, picked: list[str] | None, *,
                      no_cache: bool = False) -> int:
     """Embedded: the sweep kept beside the catalog re-runs on this process's workers,
     always waited for, like `coord plan sweep`."""
+    adopted = launching.adopt(file, sweep_id)
+    if adopted is not None:
+        # Its process is gone (SIGKILL, OOM): this one takes it over and finishes it
+        # as it stands (what ran stays; --only and --reapply do not apply).
+        launch, why = adopted
+        err_console().print(f"sweep {esc(sweep_id)} was orphaned ({esc(why)}): this process "
+                            "adopts it and runs what is left")
+        with launch.workers():
+            st = follow_sweep(launch.svc, sweep_id, as_json=as_json)
+        return finish(launch.svc, st, as_json=as_json, sync=sync)
     launch = launching.attach(file, sweep_id)
     svc = launch.svc
     with launch.workers():
         out = svc.resume(sweep_id, only=picked, reapply=reapply, no_cache=no_cache)
+        launch.runs_it()
         if not out["rerun"]:
             emit(as_json, out, lambda o: err_console().print("nothing to resume"))
             return 0

@@ -11,6 +11,7 @@ from coordination.errors import NotFoundError, RuntimeFault
 from coordination.runtime.checkpoints import Checkpoint, SweepRecord
 from coordination.runtime.context import Runtime
 from coordination.status import SUCCESSFUL, TERMINAL, TodoStatus
+from coordination.sweeps.runner import orphaned
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import load_spec
 
@@ -146,6 +147,8 @@ class StatusDocument(TypedDict):
     synced: NotRequired[dict[str, object]]  # what a sync wrote (``--wait``)
     gates: NotRequired[dict[str, GateEntry]]  # a sweep with gates
     waves: NotRequired[list[WaveRow]]  # a sweep of a plan with waves
+    #: embedded, live, and the process running it is gone: why (sweeps/runner.py)
+    orphaned: NotRequired[str]
 
 
 class SweepRow(TypedDict):
@@ -276,6 +279,9 @@ def status(rt: Runtime, sweep_id: str) -> StatusDocument:
         doc["gates"] = gate_entries(rt, spec, cps, rec)
     if spec is not None and spec.waves:
         doc["waves"] = waves_document(spec, rec, {t: v["status"] for t, v in todos.items()})
+    gone = orphaned(rec, rt.settings.embedded)
+    if gone is not None:
+        doc["orphaned"] = gone
     return doc
 
 
