@@ -292,6 +292,17 @@ class Transitions:
         )
         return LostVerdict(str(res))
 
+    def unstart(self, sweep_id: str, todo_id: str, *, token: str, why: str,
+                now: float | None = None) -> str:
+        """Give back a start its worker gave up on before running anything (see
+        ``lua/todo_unstart.lua``): ``given_back`` (queued again, no lost run counted), or
+        ``changed`` / ``gone``. Not waited for: a failover that loses it leaves the
+        start, whose lease then expires as any lost run's."""
+        return str(lua("todo_unstart")(
+            self.r, self._ledger(sweep_id),
+            [*self._ledger_args, token, encode(time.time() if now is None else now), why,
+             sweep_id, todo_id]))
+
     def end(self, sweep_id: str, todos: Iterable[tuple[str, int]], status: TodoStatus,
             allowed_from: Iterable[TodoStatus], *, event: Mapping[str, object],
             now: float | None = None) -> Ended:
