@@ -271,3 +271,24 @@ def test_a_master_left_without_replicas_keeps_running_todos_and_says_so(
     problems = [f for f in found if f["level"] == "problem"]
     assert res.returncode == 1 and problems, found
     assert "no quorum" in problems[0]["message"] and "CKQUORUM" in problems[0]["fix"], problems
+
+
+def test_a_master_that_never_had_a_replica_runs_todos(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      request: pytest.FixtureRequest) -> None:
+    """Issue #39 item 1 as reported: a Sentinel-managed master with no replica at all.
+    0.4: every start raised NotReplicated, `plan sweep --wait` ended failed ("its worker
+    died 3 times while running it") and the todo never ran."""
+    bed = SentinelBed(tmp_path / "bed", replicas=0)
+    cluster = _cluster_over(bed, tmp_path, monkeypatch, request)
+    try:
+        c = next(cluster)
+        c.write_catalog({"a": 1}, [T("TODO-001", "a", LOGGED.format(s=0.1))])
+        (w,) = c.start_workers(["a"])
+        st = c.cli_json("plan", "sweep", "PLAN-001", "--wait", "--json", "--no-sync")
+        assert st["status"] == "succeeded", (st, w.log_text()[-3000:])
+        assert "NotReplicated" not in w.log_text()
+        assert "has no replica online" in w.log_text()
+    finally:
+        cluster.close()
+        bed.close()
