@@ -130,10 +130,11 @@ class Launch:
             return
         try:
             rec = rt.checkpoints.get_sweep_fields(sid, ("runner",)) or {}
-            # Only a sweep this process runs (or that no process claimed yet): a
-            # refused resume of a sweep another process runs leaves it alone.
-            if rec.get("status") in SWEEP_LIVE and rec.get("runner") in (
-                    None, runner.this_process()):
+            # Not a sweep another live process runs: a resume refused because it runs
+            # it leaves it alone.
+            theirs = rec.get("runner")
+            if rec.get("status") in SWEEP_LIVE and (
+                    theirs in (None, runner.this_process()) or runner.ended(theirs)):
                 end_sweep(rt, sid, reason, status=status)
         except Exception:  # noqa: BLE001 - leaving: say so, never mask the command's outcome
             log.exception("embedded sweep %s could not be ended", sid)

@@ -11,7 +11,7 @@ import datetime as dt
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -473,7 +473,11 @@ def watch(obj: Context, sweep_id: str, no_sync: bool, lines: int, as_json: bool)
         # Embedded: nobody else may be running its todos (the process that started it
         # may be gone); this process lends it workers while it watches, and leaves the
         # sweep as it is if it stops watching (another may take over).
-        launch = launching.attach(obj.file, sweep_id)
+        try:  # orphaned (its process is gone): this one runs it while it watches
+            adopted = launching.adopt(obj.file, sweep_id)
+        except UsageError:  # another process adopted it just now
+            adopted = None
+        launch = adopted[0] if adopted else launching.attach(obj.file, sweep_id)
         with launch.workers(own=False):
             st = follow_sweep(launch.svc, sweep_id, as_json=as_json)
     else:
@@ -654,13 +658,17 @@ def rollback(obj: Context, sweep_id: str, dry_run: bool, wait: bool, no_sync: bo
     launch = launching.attach(obj.file, sweep_id)
     with launch.workers():
         code = _rollback(launch.svc, sweep_id, dry_run=False, wait=True, as_json=as_json,
-                         sync=not no_sync)
+                         sync=not no_sync, started=launch.runs_it)
     sys.exit(code)
 
 
 def _rollback(svc: SweepService, sweep_id: str, *, dry_run: bool, wait: bool,
-              as_json: bool, sync: bool) -> int:
+              as_json: bool, sync: bool, started: Callable[[], None] | None = None) -> int:
+    """``started``: called once the rollback is under way (embedded: this process runs
+    it)."""
     out = svc.rollback(sweep_id, dry_run=dry_run)
+    if started is not None and not dry_run:
+        started()
     levels = out.get("levels")
     steps = list(levels) if isinstance(levels, (list, tuple)) else []
 
