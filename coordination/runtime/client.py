@@ -439,9 +439,9 @@ def run_replicated(script: LuaScript, r: redis.Redis, keys: Sequence[str],
     its last one gone for :data:`REPLICA_GONE_AFTER` s, or a failover that left none)
     takes writes unconfirmed, with a warning in the log (once per such spell), in
     ``coord_redis_replicas`` and in ``coord doctor``: waiting for a replica that is not
-    there would stop every todo, where a failover has nowhere to go anyway. Before
-    this client has seen the master, ``at_least`` is the first WAIT's count only
-    when its INFO (asked once) shows that many online."""
+    there would stop every todo, where a failover has nowhere to go anyway. A
+    client's first write asks the master's INFO first (once) for the count to wait
+    for."""
     seen = _replicas_seen.get(id(r))
     if seen is None:
         # First write of this client: how many replicas are there to wait for (one
@@ -474,7 +474,7 @@ def run_replicated(script: LuaScript, r: redis.Redis, keys: Sequence[str],
     elif seen.alone and seen.wanted > 0:
         seen.alone = False
         log.info("the Redis master has %d replica(s) online again: writes wait for them",
-                    seen.wanted)
+                 seen.wanted)
     return res, acked >= seen.wanted
 
 
