@@ -431,7 +431,9 @@ def run_replicated(script: LuaScript, r: redis.Redis, keys: Sequence[str],
     next and drop what it never had. So on one master (one replication id) the count
     only comes down once it has shown fewer replicas for :data:`REPLICA_GONE_AFTER` s
     (meanwhile writes are unconfirmed, and retried); a new master (a new replication
-    id: a promoted replica's) starts from the replicas it has. The count read right
+    id: a promoted replica's) waits for the replicas it has, or for as many as the old
+    one had less the promoted one until they follow it (again for at most
+    :data:`REPLICA_GONE_AFTER` s). The count read right
     after the WAIT also catches a replica that came online since the last call; one
     that comes online after it synced from a master that already had the write.
 
@@ -458,8 +460,15 @@ def run_replicated(script: LuaScript, r: redis.Redis, keys: Sequence[str],
         return res, False
     online, replid = _online(info), str(info.get("master_replid", ""))
     now = time.monotonic()
-    if replid != seen.replid or online >= seen.wanted:
-        seen.replid, seen.wanted, seen.fewer_since = replid, online, None
+    if replid != seen.replid:
+        # A new master (a failover promoted one of the replicas): the others should
+        # follow it, so until they do (for REPLICA_GONE_AFTER s at most) it is waited
+        # for as many as the old master had, less the promoted one.
+        follow = seen.wanted - 1 if seen.replid else 0
+        seen.replid, seen.wanted = replid, max(online, follow)
+        seen.fewer_since = now if follow > online else None
+    elif online >= seen.wanted:
+        seen.wanted, seen.fewer_since = online, None
     elif seen.fewer_since is None:
         seen.fewer_since = now
     elif now - seen.fewer_since >= REPLICA_GONE_AFTER:

@@ -250,11 +250,32 @@ def test_a_master_without_replicas_takes_writes_unconfirmed_and_says_so(
         leases.extend(st.lease)
     monkeypatch.setattr(client, "REPLICA_GONE_AFTER", 0.0)
     assert leases.extend(st.lease) is True
-    # A failover that left the promoted replica alone (a new replication id): at once.
+    # A failover that left the promoted replica alone (a new replication id, and the
+    # old master had that one replica only): at once.
     monkeypatch.setattr(client, "REPLICA_GONE_AFTER", 60.0)
     fake.online, fake.acked = 1, 1
     assert leases.extend(st.lease) is True
     fake.replid, fake.online, fake.acked = "r2", 0, 0
+    assert leases.extend(st.lease) is True
+    # The old master had two: the one not promoted should follow the new one, so it
+    # is waited for, until it has not for REPLICA_GONE_AFTER s.
+    fake.online, fake.acked = 2, 2
+    assert leases.extend(st.lease) is True
+    fake.replid, fake.online, fake.acked = "r3", 0, 0
+    with pytest.raises(NotReplicated):
+        leases.extend(st.lease)
+    assert fake.waits[-1] == (2, 1000)  # the old master's (the new one is seen after)
+    with pytest.raises(NotReplicated):
+        leases.extend(st.lease)
+    assert fake.waits[-1] == (1, 1000)
+    fake.online, fake.acked = 1, 1  # it followed
+    assert leases.extend(st.lease) is True
+    fake.online, fake.acked = 2, 2  # a second one joined it
+    assert leases.extend(st.lease) is True
+    fake.replid, fake.online, fake.acked = "r4", 0, 0  # again, and this time none follows
+    with pytest.raises(NotReplicated):
+        leases.extend(st.lease)
+    monkeypatch.setattr(client, "REPLICA_GONE_AFTER", 0.0)
     assert leases.extend(st.lease) is True
 
 
