@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from coordination.errors import UsageError
 from coordination.runtime.context import Runtime, get_runtime
 from coordination.status import SWEEP_LIVE, SweepStatus, TodoStatus
 from coordination.sweeps import SweepService, new_sweep_id, unattended
+from coordination.sweeps import runner
 from coordination.sweeps.progress import end_sweep
 from coordination.sweeps.reading import StatusDocument
 from coordination.sweeps.spec import SweepSpec
@@ -145,7 +147,12 @@ class Launch:
         if sid is None:
             return
         try:
-            if rt.checkpoints.sweep_status(sid) in SWEEP_LIVE:
+            rec = rt.checkpoints.get_sweep_fields(sid, ("runner",)) or {}
+            # Not a sweep another live process runs: a resume refused because it runs
+            # it leaves it alone.
+            theirs = rec.get("runner")
+            if rec.get("status") in SWEEP_LIVE and (
+                    theirs in (None, runner.this_process()) or runner.ended(theirs)):
                 end_sweep(rt, sid, reason, status=status)
         except Exception:  # noqa: BLE001 - leaving: say so, never mask the command's outcome
             log.exception("embedded sweep %s could not be ended", sid)
@@ -181,7 +188,15 @@ class Launch:
     def start(self) -> str:
         """Record the sweep and send its first todos; returns its id."""
         self.sweep_id = new_sweep_id(self.name)
-        return self.svc.start_spec(self.spec, self.sweep_id, kind=self.kind, atomic=self.atomic)
+        sid = self.svc.start_spec(self.spec, self.sweep_id, kind=self.kind, atomic=self.atomic)
+        self.runs_it()
+        return sid
+
+    def runs_it(self) -> None:
+        """Embedded: record this process as the one running the sweep (its workers), so
+        that once it is gone the sweep reads orphaned and a resume adopts it."""
+        if self.embedded and self.sweep_id is not None:
+            runner.record(self.svc.rt, self.sweep_id)
 
     def queued_document(self, sweep_id: str) -> dict[str, object]:
         """``coord plan sweep --json`` without waiting: the sweep just queued."""
@@ -207,6 +222,21 @@ def attach(file: Path, sweep_id: str) -> Launch:
     wire(rt, svc, with_tasks=rt.settings.embedded)
     return Launch(svc, spec, spec.plan or sweep_id, str(rec.get("kind") or "plan"),
                   bool(rec.get("atomic")), sweep_id=sweep_id)
+
+
+def adopt(file: Path, sweep_id: str) -> tuple[Launch, str] | None:
+    """An embedded sweep still live whose process is gone (:func:`runner.orphaned`),
+    taken over by this process: wired to run, with why it was orphaned. None when it
+    is not orphaned (or not embedded); refused when another process adopted it first."""
+    rt = get_runtime(file)
+    rec = SweepService(rt, file).record(sweep_id)
+    why = runner.orphaned(rec, rt.settings.embedded)
+    if why is None:
+        return None
+    if not runner.adopt(rt, rec):
+        raise UsageError(f"sweep {sweep_id} was adopted by another process meanwhile",
+                         hint=f"follow it with `coord sweep watch {sweep_id}`")
+    return attach(file, sweep_id), why
 
 
 def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = None,

@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import redis
+
 from coordination.retry import BACKOFF_BASE as BACKOFF_BASE  # re-exported
 from coordination.retry import BACKOFF_MAX as BACKOFF_MAX
 from coordination.retry import backoff_delay
@@ -103,9 +105,42 @@ def run_todo(
     try:
         outcome, detail, released = _execute(got, worker)
         return outcome, detail
+    except redis.RedisError:
+        raise  # Redis itself: the lease expires, the run is found lost and sent again
+    except Exception as exc:
+        # coord's own code raised (a bug, a full disk): the todo ends failed saying so,
+        # never left for the supervisor to find "lost", as if its worker had died.
+        done = _failed_by(got, exc)
+        if done is None:
+            raise
+        released = True
+        return done
     finally:
         if not released:
             got.release()
+
+
+def _failed_by(turn: Turn, exc: Exception) -> tuple[Outcome, dict[str, object]] | None:
+    """Record ``turn``'s todo failed by an exception in the worker's code; None when it
+    cannot be (not running under this turn's lease any more, or Redis refuses)."""
+    why = (f"coord's worker raised {type(exc).__name__} while running it: {exc} "
+           "(see the worker's log)")
+    log.exception("%s/%s: %s", turn.sweep_id, turn.todo_id, why)
+    try:
+        cp = turn.rt.checkpoints.get(turn.sweep_id, turn.todo_id) or {}
+        if cp.get("status") != TodoStatus.running or cp.get("token") != turn.lease.token:
+            return None  # recorded already (the error came after), or not ours
+        outcome, _released = turn.finish(
+            TodoStatus.failed,
+            {"attempts": turn.attempts, "exit_code": None, "finished_at": time.time(),
+             "reason": why, "output_tail": ""},
+            {"worker": turn.host, "exit_code": None, "attempts": turn.attempts, "reason": why})
+    except Exception:  # noqa: BLE001 - the first error is the one to report
+        log.exception("%s/%s: could not record the failure", turn.sweep_id, turn.todo_id)
+        return None
+    if outcome is not Outcome.done:
+        return None
+    return outcome, {"status": str(TodoStatus.failed), "reason": why}
 
 
 def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object], bool]:

@@ -84,7 +84,8 @@ def register(app: Celery) -> None:
             )
             raise Ignore()
         outcome, detail = runner.run_todo(rt, sweep_id, todo_id, info, run)
-        if outcome in (Outcome.premature, Outcome.lost, Outcome.paced) or (
+        if outcome in (Outcome.premature, Outcome.lost, Outcome.paced,
+                       Outcome.unconfirmed) or (
             outcome is Outcome.duplicate and "claim" in detail
         ):
             log.info("%s/%s: %s %s", sweep_id, todo_id, outcome.value, detail)

@@ -11,7 +11,7 @@ import datetime as dt
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -241,9 +241,14 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False,
     (:func:`render_failures`)."""
     con = err_console() if to_stderr else out_console()
     style = status_style(st["status"] or "")
+    shown = st["status"]
+    if st.get("orphaned"):  # live, and nobody runs it: say so, not "running"
+        style, shown = "yellow", f"orphaned: {st['orphaned']}"
     con.print(f"sweep [bold]{st['sweep_id']}[/bold] of {esc(subject(st))} ({st['strategy']}): "
-              f"[{style or 'bold'}]{st['status']}[/{style or 'bold'}]"
+              f"[{style or 'bold'}]{esc(shown)}[/{style or 'bold'}]"
               + (f" - {st['reason']}" if st.get("reason") else ""))
+    if st.get("orphaned"):
+        con.print(f"`coord sweep resume {st['sweep_id']}` adopts it and runs what is left")
     rows = []
     for tid, v in st["todos"].items():
         s = v["status"]
@@ -483,7 +488,11 @@ def watch(obj: Context, sweep_id: str, no_sync: bool, lines: int, as_json: bool)
         # Embedded: nobody else may be running its todos (the process that started it
         # may be gone); this process lends it workers while it watches, and leaves the
         # sweep as it is if it stops watching (another may take over).
-        launch = launching.attach(obj.file, sweep_id)
+        try:  # orphaned (its process is gone): this one runs it while it watches
+            adopted = launching.adopt(obj.file, sweep_id)
+        except UsageError:  # another process adopted it just now
+            adopted = None
+        launch = adopted[0] if adopted else launching.attach(obj.file, sweep_id)
         with launch.workers(own=False):
             st = follow_sweep(launch.svc, sweep_id, as_json=as_json)
     else:
@@ -496,10 +505,21 @@ def _resume_embedded(file: Path, sweep_id: str, picked: list[str] | None, *,
                      no_cache: bool = False) -> int:
     """Embedded: the sweep kept beside the catalog re-runs on this process's workers,
     always waited for, like `coord plan sweep`."""
+    adopted = launching.adopt(file, sweep_id)
+    if adopted is not None:
+        # Its process is gone (SIGKILL, OOM): this one takes it over and finishes it
+        # as it stands (what ran stays; --only and --reapply do not apply).
+        launch, why = adopted
+        err_console().print(f"sweep {esc(sweep_id)} was orphaned ({esc(why)}): this process "
+                            "adopts it and runs what is left")
+        with launch.workers():
+            st = follow_sweep(launch.svc, sweep_id, as_json=as_json)
+        return finish(launch.svc, st, as_json=as_json, sync=sync)
     launch = launching.attach(file, sweep_id)
     svc = launch.svc
     with launch.workers():
         out = svc.resume(sweep_id, only=picked, reapply=reapply, no_cache=no_cache)
+        launch.runs_it()
         if not out["rerun"]:
             emit(as_json, out, lambda o: err_console().print("nothing to resume"))
             return 0
@@ -656,13 +676,17 @@ def rollback(obj: Context, sweep_id: str, dry_run: bool, wait: bool, no_sync: bo
     launch = launching.attach(obj.file, sweep_id)
     with launch.workers():
         code = _rollback(launch.svc, sweep_id, dry_run=False, wait=True, as_json=as_json,
-                         sync=not no_sync)
+                         sync=not no_sync, started=launch.runs_it)
     sys.exit(code)
 
 
 def _rollback(svc: SweepService, sweep_id: str, *, dry_run: bool, wait: bool,
-              as_json: bool, sync: bool) -> int:
+              as_json: bool, sync: bool, started: Callable[[], None] | None = None) -> int:
+    """``started``: called once the rollback is under way (embedded: this process runs
+    it)."""
     out = svc.rollback(sweep_id, dry_run=dry_run)
+    if started is not None and not dry_run:
+        started()
     levels = out.get("levels")
     steps = list(levels) if isinstance(levels, (list, tuple)) else []
 

@@ -456,6 +456,7 @@ class Operations:
             wait = wait or launch.embedded
             with launch.workers():
                 out = launch.svc.resume(sweep_id, only=picked)
+                launch.runs_it()  # embedded: this process runs it now
                 if not wait or not out["rerun"]:
                     return to_jsonable(out)
                 on_event = None

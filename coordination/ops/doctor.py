@@ -27,7 +27,7 @@ from coordination.catalog.store import CatalogStore
 from coordination.errors import CoordError
 from coordination.redis_url import is_sentinel, redact_url, scrub
 from coordination.runtime.context import Runtime
-from coordination.runtime.sentinel import sentinel_facts
+from coordination.runtime.sentinel import SentinelFacts, sentinel_facts
 from coordination.sweeps import sshsig
 from coordination.settings import Settings
 
@@ -320,20 +320,20 @@ def check_sentinel(d: Doctor) -> list[Finding]:
                            f"the sentinels see the master {f.master!r} at {f.address} down",
                            "a failover should follow; if none does, check the replicas"))
     if f.replicas == 0:
-        out.append(Finding(check, Level.problem,
-                           "no replica in sync with the master: a failover has nowhere to go, "
-                           "and workers start no todo (each start waits for a replica)",
+        # A warning: workers go on (their writes unconfirmed, each worker's log says so);
+        # what is at risk is the next failover, which has nowhere to go.
+        out.append(Finding(check, Level.warning,
+                           "no replica in sync with the master: coord's writes go on "
+                           "unconfirmed, and a failover has nowhere to go (losing the master "
+                           "loses them)",
                            "start a replica (replicaof the master) and let it sync"))
     elif f.replicas == 1:
         out.append(Finding(check, Level.warning,
                            "one replica in sync: after a failover none is left"
                            + (f" ({f.replicas_down} more down)" if f.replicas_down else ""),
                            "run two replicas or more"))
-    if f.quorum_ok is False:
-        out.append(Finding(check, Level.problem,
-                           f"the sentinels cannot authorize a failover: {f.quorum_says}",
-                           "run three sentinels or more, with a quorum of a majority of them"))
-    elif f.sentinels < 3:
+    out += _quorum(f)
+    if f.quorum_ok and f.sentinels < 3:
         out.append(Finding(check, Level.warning,
                            f"{f.sentinels} sentinel(s) monitor the master: one more lost and "
                            "no failover can be agreed", "run three sentinels or more"))
@@ -342,6 +342,42 @@ def check_sentinel(d: Doctor) -> list[Finding]:
                               f"in sync, {f.sentinels} sentinels, quorum {f.quorum} "
                               f"({f.quorum_says})"))
     return out
+
+
+def _quorum(f: SentinelFacts) -> list[Finding]:
+    """Can the sentinels still agree a failover? A problem when not, or when it is not
+    known: no quorum means no failover, whatever else is fine.
+
+    SENTINEL CKQUORUM alone is not enough: a sentinel counts another one usable until
+    it has looked down for ``down-after-milliseconds`` (30 s by default), so right after
+    two of three sentinels die it still answers OK. So the sentinels that did not answer
+    here count against the quorum too: at most ``sentinels - silent`` can vote, and a
+    failover needs the quorum to see the master down and a majority of all of them to
+    authorize it."""
+    check = "redis.sentinel"
+    ask = f"`redis-cli -p PORT SENTINEL CKQUORUM {f.master}` on a sentinel"
+    majority = f.sentinels // 2 + 1
+    need = max(majority, f.quorum or 0)
+    can_vote = f.sentinels - len(f.silent)
+    if f.quorum_ok is not False and f.silent and can_vote < need:
+        return [Finding(check, Level.problem,
+                        f"no quorum: {len(f.silent)} of {f.sentinels} sentinels did not answer "
+                        f"({', '.join(f.silent)}); at most {can_vote} can vote, and a failover "
+                        f"needs {need} (quorum {f.quorum}, majority {majority}): losing the "
+                        "master now stops coord",
+                        f"start the silent sentinels, then check with {ask} (it must say OK)")]
+    if f.quorum_ok is False:
+        return [Finding(check, Level.problem,
+                        f"no quorum: the sentinels cannot authorize a failover "
+                        f"({f.quorum_says})",
+                        f"start the sentinels that are down (three or more, with a quorum of a "
+                        f"majority of them), then check with {ask} (it must say OK)")]
+    if f.quorum_ok is None:
+        return [Finding(check, Level.problem,
+                        f"cannot tell whether the sentinels can authorize a failover "
+                        f"(SENTINEL CKQUORUM: {f.quorum_says or 'no answer'})",
+                        f"check with {ask} (it must say OK)")]
+    return []
 
 
 # -- catalog and checkouts ---------------------------------------------------------------

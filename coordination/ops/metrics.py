@@ -35,6 +35,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from coordination.redis_url import is_sentinel
 from coordination.runtime.context import Runtime
 from coordination.runtime.metrics import BUCKETS, Counters, Snapshot, TodoOwners
 from coordination.status import BreakerState, SweepStatus, TodoStatus
@@ -151,6 +152,21 @@ class CoordCollector(Collector):
         up.add_metric([], 1)
         yield up
         yield from families(snap, repos, self.rt.keys.repo_queue)
+        if is_sentinel(self.rt.url):
+            yield from self._replicas()
+
+    def _replicas(self) -> Iterator[Metric]:
+        """``coord_redis_replicas`` (Sentinel only: a lone master is the norm elsewhere):
+        0 means writes go unconfirmed and a failover has nowhere to go."""
+        try:
+            n = self.rt.metrics_reader().replicas()
+        except redis.RedisError as exc:
+            log.warning("metrics: cannot read the master's replicas: %s", exc)
+            return
+        fam = GaugeMetricFamily("coord_redis_replicas",
+                                "Replicas in sync with coord's Redis master (Sentinel)")
+        fam.add_metric([], n)
+        yield fam
 
 
 def families(snap: Snapshot, repos: list[str], queue_of: Callable[[str], str]
@@ -209,10 +225,12 @@ def families(snap: Snapshot, repos: list[str], queue_of: Callable[[str], str]
             continue
         for repo in w.repos:
             live[repo] = live.get(repo, 0) + 1
+    # queue_name: the repo's queue, so a rule joins it with celery_queue_length by label
+    # under any COORD_NAMESPACE (the queue's name starts with it), never by a spelled prefix.
     workers_live = GaugeMetricFamily("coord_workers_live", "Live workers serving a repo",
-                                     labels=["repo"])
+                                     labels=["repo", "queue_name"])
     for repo, n in sorted(live.items()):
-        workers_live.add_metric([repo], n)
+        workers_live.add_metric([repo, queue_of(repo)], n)
     yield workers_live
 
     breaker = GaugeMetricFamily(

@@ -154,6 +154,8 @@ class SweepRecord(TypedDict, total=False):
     wave_until: float | None  # a soaking wave's end
     wave_reason: str | None  # why the wave halted
     again: bool  # `plan sweep --again`: completed todos ran too (its sync reads it)
+    #: embedded: the process running it ({"host", "pid", "started"}: sweeps/runner.py)
+    runner: dict[str, object] | None
 
 
 class TransitionRefused(ValueError):
@@ -184,7 +186,7 @@ RECORD_FIELDS = (
     "terminal", "full_pass_terminal", "full_pass_at", "paused_at", "paused_from",
     "paused_total", "synced_at", "rollback_of", "rollback_reason", "not_compensable",
     "todos", "layout", "stopped_run", "stopped_by", "outputs",
-    "started_by", "wave", "wave_state", "wave_until", "wave_reason", "again",
+    "started_by", "wave", "wave_state", "wave_until", "wave_reason", "again", "runner",
 )
 #: Record fields named per level or per repo: one of these prefixes and a suffix.
 RECORD_PREFIXES = ("level_left:", "level_ok:", "unattended:")
@@ -343,6 +345,28 @@ class CheckpointStore:
         if fields:
             _check_record_fields(fields)
             self.r.hset(self.keys.sweep(sweep_id), mapping=_mapping(fields))
+
+    def swap_sweep_field(self, sweep_id: str, name: str, old: object, new: object) -> bool:
+        """Set record field ``name`` to ``new`` if it still holds ``old`` (None: absent),
+        of a sweep that exists; False otherwise. The race it closes: two processes
+        adopting one orphaned sweep at once (both saw its runner gone), only one of
+        which may run it. WATCH/MULTI: the field's read and write are one step."""
+        _check_record_fields((name,))
+        key = self.keys.sweep(sweep_id)
+        want = None if old is None else encode(old)
+        with self.r.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(key)  # type: ignore[no-untyped-call]
+                status, have = pipe.hmget(key, ["status", name])
+                if status is None or (None if have is None else
+                                      encode(decode(str(have)))) != want:
+                    return False
+                pipe.multi()
+                pipe.hset(key, name, encode(new))
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                return False
 
     def set_sweep_status(
         self, sweep_id: str, new: str, *, allowed_from: Iterable[str] | None = None,

@@ -385,6 +385,7 @@ class _Replicas:
     replid: str = ""  # the master's replication id (a promoted replica takes a new one)
     wanted: int = 0  # every replica seen online lately
     fewer_since: float | None = None  # since when the master has shown fewer
+    alone: bool = False  # said so: this master has no replica to wait for
 
 
 _replicas_seen: dict[int, _Replicas] = {}
@@ -418,10 +419,9 @@ def _online(info: dict[str, Any]) -> int:
 
 
 def run_replicated(script: LuaScript, r: redis.Redis, keys: Sequence[str],
-                   args: Sequence[EncodableT], at_least: int, timeout_ms: int
-                   ) -> tuple[Any, bool]:
+                   args: Sequence[EncodableT], timeout_ms: int) -> tuple[Any, bool]:
     """``script``'s reply, and whether every replica this master has shown online
-    lately (and at least ``at_least``) had its writes within ``timeout_ms``.
+    lately had its writes within ``timeout_ms``.
 
     Every one, not one: Sentinel promotes the replica whose offset it last saw
     highest, from an INFO up to a second old, not the one that answered a WAIT. And
@@ -431,12 +431,27 @@ def run_replicated(script: LuaScript, r: redis.Redis, keys: Sequence[str],
     next and drop what it never had. So on one master (one replication id) the count
     only comes down once it has shown fewer replicas for :data:`REPLICA_GONE_AFTER` s
     (meanwhile writes are unconfirmed, and retried); a new master (a new replication
-    id: a promoted replica's) starts from the replicas it has. The count read right
+    id: a promoted replica's) waits for the replicas it has, or for as many as the old
+    one had less the promoted one until they follow it (again for at most
+    :data:`REPLICA_GONE_AFTER` s). The count read right
     after the WAIT also catches a replica that came online since the last call; one
-    that comes online after it synced from a master that already had the write."""
-    seen = _replicas_seen.setdefault(id(r), _Replicas())
-    wanted = max(at_least, seen.wanted)
-    res, acked, info, where = script.replicated(r, keys, args, wanted, timeout_ms)
+    that comes online after it synced from a master that already had the write.
+
+    Only replicas that are there count: a master with none online (never had one, or
+    its last one gone for :data:`REPLICA_GONE_AFTER` s, or a failover that left none)
+    takes writes unconfirmed, with a warning in the log (once per such spell), in
+    ``coord_redis_replicas`` and in ``coord doctor``: waiting for a replica that is not
+    there would stop every todo, where a failover has nowhere to go anyway. A
+    client's first write asks the master's INFO first (once) for the count to wait
+    for."""
+    seen = _replicas_seen.get(id(r))
+    if seen is None:
+        # First write of this client: how many replicas are there to wait for (one
+        # round trip, once; a master that changes meanwhile shows a new replid below).
+        first = dict(r.info("replication"))
+        seen = _replicas_seen.setdefault(id(r), _Replicas(
+            str(first.get("master_replid", "")), _online(first)))
+    res, acked, info, where = script.replicated(r, keys, args, seen.wanted, timeout_ms)
     if not _named_master(r, where):
         # A master the sentinels no longer name (a failover demoted it in their view,
         # not yet in its own): whatever it confirms is dropped when it is converted.
@@ -445,13 +460,31 @@ def run_replicated(script: LuaScript, r: redis.Redis, keys: Sequence[str],
         return res, False
     online, replid = _online(info), str(info.get("master_replid", ""))
     now = time.monotonic()
-    if replid != seen.replid or online >= seen.wanted:
-        seen.replid, seen.wanted, seen.fewer_since = replid, online, None
+    if replid != seen.replid:
+        # A new master (a failover promoted one of the replicas): the others should
+        # follow it, so until they do (for REPLICA_GONE_AFTER s at most) it is waited
+        # for as many as the old master had, less the promoted one.
+        follow = seen.wanted - 1 if seen.replid else 0
+        seen.replid, seen.wanted = replid, max(online, follow)
+        seen.fewer_since = now if follow > online else None
+    elif online >= seen.wanted:
+        seen.wanted, seen.fewer_since = online, None
     elif seen.fewer_since is None:
         seen.fewer_since = now
     elif now - seen.fewer_since >= REPLICA_GONE_AFTER:
         seen.wanted, seen.fewer_since = online, None
-    return res, acked >= max(at_least, seen.wanted)
+    if seen.wanted == 0 and seen.fewer_since is None:
+        if not seen.alone:
+            seen.alone = True
+            at = f" at {where[0]}:{where[1]}" if where else ""
+            log.warning("the Redis master%s has no replica online: coord's writes go on "
+                        "unconfirmed, and a failover now would lose them (start a replica "
+                        "of it; see `coord doctor`)", at)
+    elif seen.alone and seen.wanted > 0:
+        seen.alone = False
+        log.info("the Redis master has %d replica(s) online again: writes wait for them",
+                 seen.wanted)
+    return res, acked >= seen.wanted
 
 
 def riding_out(call: Callable[[], T], until: float,

@@ -84,7 +84,7 @@ class LeaseManager:
         if not self.replicas:
             return bool(lua("lease_extend")(self.r, lease.keys, [lease.token, lease.ttl_ms]))
         res, acked = run_replicated(lua("lease_extend"), self.r, lease.keys,
-                                    [lease.token, lease.ttl_ms], self.replicas, self.wait_ms)
+                                    [lease.token, lease.ttl_ms], self.wait_ms)
         if res and not acked:
             raise NotReplicated(f"no replica confirmed the renewal of {lease.key} within "
                                 f"{self.wait_ms} ms")

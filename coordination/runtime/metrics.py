@@ -295,6 +295,15 @@ class MetricsReader:
                     runs[sid] = 0
         return counters, statuses, runs, sorted(now)
 
+    def replicas(self) -> int:
+        """Replicas in sync with coord's Redis master (``INFO replication``, those
+        ``state=online``): the ones a start, a renewal or a finish waits for. 0 on a
+        Sentinel-managed master means its writes go unconfirmed and a failover has
+        nowhere to go (``coord_redis_replicas``)."""
+        info = dict(self.r.info("replication"))
+        return sum(1 for k, v in info.items()
+                   if k.startswith("slave") and isinstance(v, dict) and v.get("state") == "online")
+
     def read(self, owners: Mapping[str, TodoOwners], repos: Iterable[str],
              queues: Iterable[str], *, counters: Counters, sweeps: dict[str, str]) -> Snapshot:
         """The live sweeps' todos counted by status and repo (``owners``: sweep -> its

@@ -124,9 +124,9 @@ class Transitions:
         self.r = r
         self.keys = keys
         self.ttl_ms = max(1, int(lease_ttl * 1000))
-        #: At least this many replicas (and every one online) must have a start or a
-        #: finish before the caller acts on it (0: no WAIT; a sentinel:// Redis: 1,
-        #: see ARCHITECTURE.md "Failover").
+        #: Non-zero: every replica the master has online lately must have a start or
+        #: a finish before the caller acts on it (0: no WAIT; a sentinel:// Redis: 1;
+        #: a master with no replica online takes it unconfirmed, see run_replicated).
         self.replicas = replicas
         self.wait_ms = replica_wait_ms(lease_ttl)
         #: Answers of finishes no replica confirmed yet, by lease token (see finish).
@@ -217,7 +217,7 @@ class Transitions:
         without replicas to wait for)."""
         if not self.replicas:
             return lua(name)(self.r, keys, args), True
-        return run_replicated(lua(name), self.r, keys, args, self.replicas, self.wait_ms)
+        return run_replicated(lua(name), self.r, keys, args, self.wait_ms)
 
     def wait_turn(self, rank: str, timeout: float) -> bool:
         """Block up to ``timeout`` s until a finishing holder wakes this waiter;
@@ -292,6 +292,17 @@ class Transitions:
              (breaker or (0, 0.0))[0], repo, sweep_id, todo_id],
         )
         return LostVerdict(str(res))
+
+    def unstart(self, sweep_id: str, todo_id: str, *, token: str, why: str,
+                now: float | None = None) -> str:
+        """Give back a start its worker gave up on before running anything (see
+        ``lua/todo_unstart.lua``): ``given_back`` (queued again, no lost run counted), or
+        ``changed`` / ``gone``. Not waited for: a failover that loses it leaves the
+        start, whose lease then expires as any lost run's."""
+        return str(lua("todo_unstart")(
+            self.r, self._ledger(sweep_id),
+            [*self._ledger_args, token, encode(time.time() if now is None else now), why,
+             sweep_id, todo_id]))
 
     def end(self, sweep_id: str, todos: Iterable[tuple[str, int]], status: TodoStatus,
             allowed_from: Iterable[TodoStatus], *, event: Mapping[str, object],

@@ -12,6 +12,7 @@ from coordination.runtime.checkpoints import Checkpoint, SweepRecord
 from coordination.runtime.context import Runtime
 from coordination.status import SUCCESSFUL, TERMINAL, TodoStatus
 from coordination.sweeps.outputs import outputs_refusal
+from coordination.sweeps.runner import orphaned
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import load_spec
 
@@ -156,6 +157,8 @@ class StatusDocument(TypedDict):
     waves: NotRequired[list[WaveRow]]  # a sweep of a plan with waves
     #: a sweep that rolled back: why ("after TODO-018 failed: exit 1", "by user")
     rollback_reason: NotRequired[str]
+    #: embedded, live, and the process running it is gone: why (sweeps/runner.py)
+    orphaned: NotRequired[str]
 
 
 class SweepRow(TypedDict):
@@ -297,6 +300,9 @@ def status(rt: Runtime, sweep_id: str) -> StatusDocument:
         doc["gates"] = gate_entries(rt, spec, cps, rec)
     if spec is not None and spec.waves:
         doc["waves"] = waves_document(spec, rec, {t: v["status"] for t, v in todos.items()})
+    gone = orphaned(rec, rt.settings.embedded)
+    if gone is not None:
+        doc["orphaned"] = gone
     return doc
 
 

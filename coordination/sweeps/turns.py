@@ -32,7 +32,7 @@ import redis
 
 from coordination.retry import backoff_cap
 from coordination.runtime.checkpoints import SweepRecord
-from coordination.runtime.client import riding_out
+from coordination.runtime.client import NotReplicated, riding_out
 from coordination.runtime.context import Runtime
 from coordination.runtime.leases import Heartbeat, Lease, new_token
 from coordination.runtime.transitions import Started, StartVerdict, waiter_rank
@@ -66,6 +66,7 @@ class Outcome(str, Enum):
     gone = "gone"  # sweep unknown or no longer active
     held = "held"  # its repo's breaker is open: the supervisor sends it again later
     paced = "paced"  # no pace token yet: sent again for when one is due
+    unconfirmed = "unconfirmed"  # no replica confirmed its start: given back, sent again
 
 
 #: A delivery that ends without running: how, and what to say about it.
@@ -324,13 +325,16 @@ def _start(rt: Runtime, spec: SweepSpec, todo_id: str, head: SweepRecord | None,
         # One round trip: sweep dispatching and at this run, predecessors succeeded,
         # breaker, first in line, repo and resource slots, claim, event. Retried with
         # the same token, a call whose reply was lost is answered 'started' again.
-        st = riding_out(lambda: rt.transitions.start(
-            sweep_id, todo_id, repo=t.repo, concurrency=spec.concurrency.get(t.repo, 1),
-            preds=t.preds, worker=host, level=level, max_lost=rt.settings.max_lost_runs,
-            token=token, resources=spec.resources_of(todo_id), breaker=breaker, rank=rank,
-            probe_for=probe_for, waiter_stale=WAITER_STALE, waited=waited, run=spec.run,
-            pace=pace,
-        ), time.monotonic() + rt.settings.lease_ttl)
+        try:
+            st = riding_out(lambda: rt.transitions.start(
+                sweep_id, todo_id, repo=t.repo, concurrency=spec.concurrency.get(t.repo, 1),
+                preds=t.preds, worker=host, level=level, max_lost=rt.settings.max_lost_runs,
+                token=token, resources=spec.resources_of(todo_id), breaker=breaker,
+                rank=rank, probe_for=probe_for, waiter_stale=WAITER_STALE, waited=waited,
+                run=spec.run, pace=pace,
+            ), time.monotonic() + rt.settings.lease_ttl)
+        except NotReplicated as exc:
+            return _give_back(rt, spec, todo_id, token, exc)
         if st.verdict != StartVerdict.wait:
             return st
         waited = True
@@ -347,6 +351,23 @@ def _start(rt: Runtime, spec: SweepSpec, todo_id: str, head: SweepRecord | None,
             except (redis.ConnectionError, redis.TimeoutError):
                 time.sleep(pause)
         delay = min(delay * 2, 1.0)
+
+
+def _give_back(rt: Runtime, spec: SweepSpec, todo_id: str, token: str,
+               exc: NotReplicated) -> Refusal:
+    """A start no replica confirmed for as long as a lease lives: recorded on the
+    master, never run here. Give it back (queued, no lost run: nothing ran, so nothing
+    "died while running it") and send it again; if even that cannot be written, the
+    error stands (the lease then expires as any lost run's)."""
+    why = f"its start was not confirmed by a replica ({exc}); sent again"
+    log.warning("%s/%s: %s", spec.sweep_id, todo_id, why)
+    try:
+        verdict = rt.transitions.unstart(spec.sweep_id, todo_id, token=token, why=why)
+    except redis.RedisError:
+        raise exc from None
+    if verdict == "given_back":
+        progress(rt, spec, [Change(todo_id, TodoStatus.queued)])
+    return Outcome.unconfirmed, {"reason": why}
 
 
 def _wait_deadline(rt: Runtime, sweep_id: str, head: SweepRecord | None) -> float:

@@ -57,9 +57,10 @@ class SentinelBed:
     """``url`` is the ``sentinel://`` URL coord is given; ``kill_master()`` SIGKILLs
     the current master and ``wait_failover()`` waits for the sentinels to name another."""
 
-    def __init__(self, root: Path, tls: Path | None = None) -> None:
+    def __init__(self, root: Path, tls: Path | None = None, replicas: int = 2) -> None:
         """``tls``: a directory made by :func:`make_pki`: every server and sentinel then
-        speaks TLS only (replication and the sentinels' own links included)."""
+        speaks TLS only (replication and the sentinels' own links included);
+        ``replicas``: how many replicas the master starts with."""
         self.tls = tls
         binary = shutil.which("redis-server")
         if binary is None:
@@ -67,7 +68,7 @@ class SentinelBed:
                 pytest.fail("COORD_REQUIRE_REDIS=1 but redis-server is not on PATH", pytrace=False)
             pytest.skip("redis-server is not on PATH")
         self.binary, self.root = binary, root
-        self.ports = [free_port() for _ in range(3)]
+        self.ports = [free_port() for _ in range(1 + replicas)]
         self.sentinel_ports = [free_port() for _ in range(3)]
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.start_redis(self.ports[0])
@@ -76,7 +77,8 @@ class SentinelBed:
         for port in self.sentinel_ports:
             self._start_sentinel(port)
         wait_for(lambda: self.master_port() == self.ports[0], 20, "the sentinels to see the master")
-        wait_for(lambda: len(self.healthy_replicas()) == 2, 20, "two replicas in sync")
+        wait_for(lambda: len(self.healthy_replicas()) == replicas, 20,
+                 f"{replicas} replica(s) in sync")
 
     @property
     def url(self) -> str:
@@ -197,6 +199,14 @@ class SentinelBed:
                 return None
 
         return int(wait_for(promoted, timeout, "a failover", interval=0.05))
+
+    def kill_sentinels(self, n: int) -> list[int]:
+        """SIGKILL the first ``n`` sentinels; their ports."""
+        ports = self.sentinel_ports[:n]
+        for port in ports:
+            self.procs[port].send_signal(signal.SIGKILL)
+            self.procs[port].wait(timeout=10)
+        return ports
 
     def rejoin(self, port: int) -> None:
         """Start a killed server again, as a replica of the current master (what its

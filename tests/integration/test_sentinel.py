@@ -48,6 +48,27 @@ def bed(tmp_path: Path) -> Iterator[SentinelBed]:
 @pytest.fixture
 def sentinel_cluster(bed: SentinelBed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                      request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    yield from _cluster_over(bed, tmp_path, monkeypatch, request)
+
+
+@pytest.fixture
+def lone_bed(tmp_path: Path) -> Iterator[SentinelBed]:
+    """A master with one replica (after a failover: none), three sentinels."""
+    b = SentinelBed(tmp_path / "bed", replicas=1)
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture
+def lone_cluster(lone_bed: SentinelBed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                 request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    yield from _cluster_over(lone_bed, tmp_path, monkeypatch, request)
+
+
+def _cluster_over(bed: SentinelBed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                  request: pytest.FixtureRequest) -> Iterator[Cluster]:
     for k, v in bed.env().items():
         monkeypatch.setenv(k, v)
     from coordination.runtime import client
@@ -202,3 +223,72 @@ def test_a_sweep_over_tls_sentinels_and_servers(tmp_path: Path,
         b.close()
         client._real_clients.pop(b.url, None)
         get_settings.cache_clear()
+
+
+def test_a_master_left_without_replicas_keeps_running_todos_and_says_so(
+        lone_cluster: Cluster, lone_bed: SentinelBed) -> None:
+    """Issue #39 items 1, 16 and 2. 0.4: a master with no replica (here: the one a
+    failover promoted, its only replica gone) started no todo (each start raised
+    NotReplicated), the todo reached lost_runs=2 without ever running and then failed
+    "as poison": "its worker died 3 times while running it". Now it runs, with a
+    warning in the worker's log, coord_redis_replicas 0 and coord doctor. And two of
+    three sentinels gone is no quorum: coord doctor exits 1 and names CKQUORUM."""
+    c, bed = lone_cluster, lone_bed
+    c.write_catalog({"a": 1}, [T("TODO-001", "a", LOGGED.format(s=0.1))])
+    (w,) = c.start_workers(["a"])
+    first = c.cli_json("plan", "sweep", "PLAN-001", "--wait", "--json", "--no-sync")
+    assert first["status"] == "succeeded", first
+    old = bed.kill_master()
+    bed.wait_failover(old)
+    wait_until(lambda: bed.healthy_replicas() == [] and bed.master_port() not in (None, old),
+               30, "the promoted replica alone")
+    res = c.cli("plan", "sweep", "PLAN-001", "--again", "--wait", "--json", timeout=120)
+    st = json.loads(res.stdout) if res.stdout.strip() else {}
+    assert res.returncode == 0 and st.get("status") == "succeeded", (res.stderr[-3000:], st,
+                                                                    w.log_text()[-3000:])
+    cp = c.checkpoint(st["sweep_id"], "TODO-001")
+    assert not cp.get("lost_runs"), cp  # it never started unconfirmed, never "died"
+    starts = [x for x in read_lines(c.repo_dir("a") / "TODO-001.log") if x.startswith("start")]
+    assert len(starts) == 2, starts  # once per sweep
+    log = w.log_text()
+    assert "NotReplicated" not in log, log[-3000:]
+    assert "has no replica online" in log and "a failover now would lose them" in log, log[-3000:]
+    assert w.alive()
+    # The gauge says it too.
+    port = free_port()
+    c.popen("metrics", "--port", str(port))
+    page = wait_until(lambda: _get(port, "/metrics"), 60, "coord metrics")
+    assert "\ncoord_redis_replicas 0.0\n" in page, page[-2000:]
+    # coord doctor: a warning for the replica (workers go on), no problem of sentinels.
+    found = [f for f in json.loads(c.cli("doctor", "--json").stdout)["findings"]
+             if f["check"] == "redis.sentinel"]
+    assert [f["level"] for f in found] == ["warning", "ok"], found
+    assert "no replica in sync" in found[0]["message"], found
+    # Two of three sentinels gone: no quorum, no failover. A problem (0.4: exit 0).
+    bed.kill_sentinels(2)
+    res = c.cli("doctor", "--json")
+    found = [f for f in json.loads(res.stdout)["findings"] if f["check"] == "redis.sentinel"]
+    problems = [f for f in found if f["level"] == "problem"]
+    assert res.returncode == 1 and problems, found
+    assert "no quorum" in problems[0]["message"] and "CKQUORUM" in problems[0]["fix"], problems
+
+
+def test_a_master_that_never_had_a_replica_runs_todos(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      request: pytest.FixtureRequest) -> None:
+    """Issue #39 item 1 as reported: a Sentinel-managed master with no replica at all.
+    0.4: every start raised NotReplicated, `plan sweep --wait` ended failed ("its worker
+    died 3 times while running it") and the todo never ran."""
+    bed = SentinelBed(tmp_path / "bed", replicas=0)
+    cluster = _cluster_over(bed, tmp_path, monkeypatch, request)
+    try:
+        c = next(cluster)
+        c.write_catalog({"a": 1}, [T("TODO-001", "a", LOGGED.format(s=0.1))])
+        (w,) = c.start_workers(["a"])
+        st = c.cli_json("plan", "sweep", "PLAN-001", "--wait", "--json", "--no-sync")
+        assert st["status"] == "succeeded", (st, w.log_text()[-3000:])
+        assert "NotReplicated" not in w.log_text()
+        assert "has no replica online" in w.log_text()
+    finally:
+        cluster.close()
+        bed.close()

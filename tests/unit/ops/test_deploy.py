@@ -48,7 +48,8 @@ def exposed() -> set[str]:
     reg.register(Given(snap))
     text = exposition(reg).decode()
     names = {s.name for fam in text_string_to_metric_families(text) for s in fam.samples}
-    return names | {"coord_redis_up"}  # the collector's own sample (Redis read or not)
+    # the collector's own samples: Redis read or not, and (Sentinel only) its replicas
+    return names | {"coord_redis_up", "coord_redis_replicas"}
 
 
 def test_the_rules_file_is_valid_and_names_only_exposed_metrics() -> None:

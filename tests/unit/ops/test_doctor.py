@@ -90,9 +90,27 @@ def test_a_sentinel_url_reports_its_replicas_and_quorum(monkeypatch: pytest.Monk
     assert "2 replica(s) in sync, 3 sentinels, quorum 2" in found()[0][1]
     given.replicas, given.replicas_down = 1, 1
     assert [lv for lv, _ in found()] == [Level.warning, Level.ok]  # none left after a failover
-    given.replicas, given.quorum_ok, given.quorum_says = 0, False, "NOQUORUM 1 usable Sentinels"
-    problems = [m for lv, m in found() if lv == Level.problem]
-    assert len(problems) == 2 and "NOQUORUM" in problems[1], problems
+    # No replica: workers go on (unconfirmed writes), so a warning that says so.
+    given.replicas, given.replicas_down = 0, 0
+    assert [lv for lv, _ in found()] == [Level.warning, Level.ok]
+    assert "writes go on unconfirmed" in found()[0][1]
+    given.quorum_ok, given.quorum_says = False, "NOQUORUM 1 usable Sentinels"
+    problems = [f for f in doctor.check_sentinel(d) if f.level == Level.problem]
+    assert len(problems) == 1 and "NOQUORUM" in problems[0].message, problems
+    assert "SENTINEL CKQUORUM m" in problems[0].fix
+    # Two of three sentinels silent while the one that answers still says OK (it has
+    # not yet seen them down): no quorum all the same, a problem (0.4: a warning).
+    given.replicas, given.quorum_ok, given.quorum_says = 2, True, "OK"
+    given.answered, given.silent = ["h:26379"], ["h2:26379", "h3:26379"]
+    problems = [f for f in doctor.check_sentinel(d) if f.level == Level.problem]
+    assert len(problems) == 1 and "no quorum: 2 of 3 sentinels did not answer" in \
+        problems[0].message, problems
+    assert "SENTINEL CKQUORUM m" in problems[0].fix
+    given.silent = ["h2:26379"]  # one of three silent: two can still agree
+    assert [lv for lv, _ in found()] == [Level.warning, Level.ok]
+    given.quorum_ok, given.quorum_says = None, "Timeout reading from socket"
+    assert [lv for lv, _ in found()] == [Level.warning, Level.problem]  # unknown: fail closed
+    given.quorum_ok = False
     given.silent, given.answered = ["h:26379"], []
     assert [lv for lv, _ in found()] == [Level.problem]
     given.answered, given.address, given.quorum_says = ["h:26379"], None, "No such master"

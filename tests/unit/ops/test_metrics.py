@@ -67,7 +67,8 @@ def test_counters_after_a_sweep_and_they_live_in_redis(rt: Runtime, tmp_path: Pa
     assert value(s, "celery_task_runtime_count", name="coord.run_todo", queue_name=q("api")) == 1
     assert value(s, "coord_sweeps", status="failed") == 1
     assert value(s, "coord_sweeps", status="running") == 0
-    assert value(s, "coord_workers_live", repo="jobs") == 0  # a catalog repo, no worker
+    # a catalog repo, no worker; its queue named so a rule can join on it
+    assert value(s, "coord_workers_live", repo="jobs", queue_name=q("jobs")) == 0
     assert value(s, "coord_lost_runs_total", repo="api") == 0
     assert value(s, "coord_unattended_repos") == 0
     # Another exporter (a fresh collector, no state of its own) reads the same counters.

@@ -78,6 +78,15 @@ class Replicas:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.r, name)
 
+    def replication(self) -> dict[str, Any]:
+        return {"role": "master", "master_replid": self.replid,
+                **{f"slave{i}": {"state": "online"} for i in range(self.online)},
+                "slave9": {"state": "wait_bgsave"}}
+
+    def info(self, section: str) -> dict[str, Any]:
+        assert section == "replication"
+        return self.replication()
+
     def pipeline(self, transaction: bool = True) -> Any:
         outer = self
         pipe = self.r.pipeline(transaction=False)
@@ -102,9 +111,7 @@ class Replicas:
 
             def info(self, section: str) -> None:
                 assert section == "replication"
-                fixed[Pipe.n] = {"role": "master", "master_replid": outer.replid,
-                                 **{f"slave{i}": {"state": "online"} for i in range(outer.online)},
-                                 "slave9": {"state": "wait_bgsave"}}
+                fixed[Pipe.n] = outer.replication()
                 Pipe.n += 1
                 pipe.ping()
 
@@ -182,10 +189,10 @@ def test_a_start_waits_for_every_replica_seen_online_lately(
     _sweep(fake.r, keys, "S1")
     tr = Transitions(fake, keys, lease_ttl=10, replicas=1)  # type: ignore[arg-type]
     # One of two replicas had it: Sentinel may promote the other one. (The first
-    # call waited for the one replica it knew of; INFO right after said two.)
+    # call asked the master how many replicas it has, once, and waited for both.)
     with pytest.raises(NotReplicated):
         _start(tr, "S1")
-    assert fake.waits[-1] == (1, 1000)
+    assert fake.waits[-1] == (2, 1000)
     with pytest.raises(NotReplicated):
         _start(tr, "S1")
     assert fake.waits[-1] == (2, 1000)  # the retry waits for both
@@ -207,12 +214,69 @@ def test_a_start_waits_for_every_replica_seen_online_lately(
     assert _start(tr, "S1").verdict == StartVerdict.started
     fake.replid, fake.online, fake.acked = "r2", 1, 1
     assert _start(tr, "S1").verdict == StartVerdict.started
-    # No replica online: at least one is still asked for.
-    fake.online, fake.acked = 0, 0
-    _replicas_seen.clear()
+
+
+def test_a_master_without_replicas_takes_writes_unconfirmed_and_says_so(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """0.4 asked for one replica whatever the master had: on a Sentinel-managed master
+    with none (or none left after a failover), every start raised NotReplicated and the
+    todo failed as poison without ever running (issue #39, items 1 and 16)."""
+    from coordination.runtime import client
+
+    keys = Keys("ns-wait6")
+    fake = Replicas(acked=0, online=0)
+    _sweep(fake.r, keys, "S1")
+    tr = Transitions(fake, keys, lease_ttl=10, replicas=1)  # type: ignore[arg-type]
+    leases = LeaseManager(fake, keys, ttl=10, replicas=1)  # type: ignore[arg-type]
+    with caplog.at_level("WARNING", logger="coord.redis"):
+        st = _start(tr, "S1")
+        assert st.verdict == StartVerdict.started and st.lease is not None
+        assert fake.waits[-1] == (0, 1000)  # nothing to wait for: WAIT 0 answers at once
+        assert leases.extend(st.lease) is True
+    said = [r.getMessage() for r in caplog.records if "no replica online" in r.getMessage()]
+    assert len(said) == 1, said  # once per spell, not per write
+    assert "a failover now would lose them" in said[0]
+    # A replica comes: writes wait for it again.
+    fake.online = 1
     with pytest.raises(NotReplicated):
-        _start(tr, "S1")
+        leases.extend(st.lease)
+    fake.acked = 1
+    assert leases.extend(st.lease) is True
     assert fake.waits[-1] == (1, 1000)
+    # It goes (same master): unconfirmed for a while (it may be a failover's new
+    # master), then the master alone takes writes again.
+    fake.online, fake.acked = 0, 0
+    with pytest.raises(NotReplicated):
+        leases.extend(st.lease)
+    monkeypatch.setattr(client, "REPLICA_GONE_AFTER", 0.0)
+    assert leases.extend(st.lease) is True
+    # A failover that left the promoted replica alone (a new replication id, and the
+    # old master had that one replica only): at once.
+    monkeypatch.setattr(client, "REPLICA_GONE_AFTER", 60.0)
+    fake.online, fake.acked = 1, 1
+    assert leases.extend(st.lease) is True
+    fake.replid, fake.online, fake.acked = "r2", 0, 0
+    assert leases.extend(st.lease) is True
+    # The old master had two: the one not promoted should follow the new one, so it
+    # is waited for, until it has not for REPLICA_GONE_AFTER s.
+    fake.online, fake.acked = 2, 2
+    assert leases.extend(st.lease) is True
+    fake.replid, fake.online, fake.acked = "r3", 0, 0
+    with pytest.raises(NotReplicated):
+        leases.extend(st.lease)
+    assert fake.waits[-1] == (2, 1000)  # the old master's (the new one is seen after)
+    with pytest.raises(NotReplicated):
+        leases.extend(st.lease)
+    assert fake.waits[-1] == (1, 1000)
+    fake.online, fake.acked = 1, 1  # it followed
+    assert leases.extend(st.lease) is True
+    fake.online, fake.acked = 2, 2  # a second one joined it
+    assert leases.extend(st.lease) is True
+    fake.replid, fake.online, fake.acked = "r4", 0, 0  # again, and this time none follows
+    with pytest.raises(NotReplicated):
+        leases.extend(st.lease)
+    monkeypatch.setattr(client, "REPLICA_GONE_AFTER", 0.0)
+    assert leases.extend(st.lease) is True
 
 
 def test_a_finish_no_replica_confirmed_is_asked_again_and_keeps_its_first_answer() -> None:

@@ -1,0 +1,114 @@
+"""An embedded sweep whose process was SIGKILLed (issue #39 item 3): `sweep status`
+says it is orphaned, not running, and `sweep resume ID --wait` adopts it and finishes
+it (0.4: "still running ... cancel it first", so it could never be resumed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coordination.runtime.context import Runtime
+from coordination.sweeps import runner
+from tests.unit.support.cli import coord
+from tests.unit.support.sweeps import PLAN, write_catalog
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.timeout(120)
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_a_runner_is_gone_only_when_known_to_be() -> None:
+    me = runner.this_process()
+    assert me["pid"] == os.getpid() and me["host"] == socket.gethostname()
+    assert runner.ended(me) is None  # this very process
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    gone = runner.ended({**me, "pid": dead.pid})
+    assert gone == f"its process ended (pid {dead.pid} on {me['host']})"
+    # A pid reused by another process (another start time) is not the runner.
+    assert runner.ended({**me, "started": "1"}) is not None
+    # Never guessed: another host, nothing recorded (a sweep of before 0.4).
+    assert runner.ended({**me, "pid": dead.pid, "host": "elsewhere"}) is None
+    assert runner.ended(None) is None and runner.ended({}) is None
+
+
+def test_two_adopters_of_one_orphan_one_wins(rt: Runtime) -> None:
+    rt.checkpoints.create_sweep("S1", {"status": "running", "plan": "PLAN-001"})
+    dead = {"host": socket.gethostname(), "pid": 1 << 30, "started": "5"}
+    rt.checkpoints.update_sweep("S1", runner=dead)
+    rec = rt.checkpoints.get_sweep_fields("S1", ("runner",))
+    assert rec is not None and runner.orphaned(rec, embedded=True)
+    assert runner.orphaned(rec, embedded=False) is None  # distributed: workers run it
+    assert runner.adopt(rt, rec) is True
+    assert runner.adopt(rt, rec) is False  # the second saw the same dead runner: too late
+    now = rt.checkpoints.get_sweep_fields("S1", ("runner",))
+    assert now is not None and now.get("runner") == runner.this_process()
+    assert runner.orphaned(now, embedded=True) is None
+    assert rt.checkpoints.swap_sweep_field("nope", "runner", None, dead) is False
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("COORD_")}, **extra}
+
+
+def _status(eco: Path, sid: str, *args: str) -> subprocess.CompletedProcess[str]:
+    r = coord(eco, "sweep", "status", sid, *args)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+def test_a_killed_processs_sweep_reads_orphaned_and_resume_adopts_it(tmp_path: Path) -> None:
+    gate = tmp_path / "go"
+    eco = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": f"while [ ! -e {gate} ]; do sleep 0.05; done"},
+        {"id": "TODO-002", "repo": "web", "run": "true", "blocked_by": ["TODO-001"]},
+    ])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coordination.cli.main", "--file", str(eco), "plan", "sweep",
+         PLAN, "--json"], cwd=ROOT, env=_env(), text=True, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    try:
+        def running() -> str | None:
+            rows = json.loads(coord(eco, "sweep", "list", "--json").stdout)
+            if not rows:
+                return None
+            sid = str(rows[0]["sweep_id"])
+            doc = json.loads(_status(eco, sid, "--json").stdout)
+            return sid if doc["todos"]["TODO-001"]["status"] == "running" else None
+
+        sid = str(wait_for(running, timeout=60))
+        # While its process lives: running, not orphaned; a resume is refused.
+        doc = json.loads(_status(eco, sid, "--json").stdout)
+        assert doc["status"] == "running" and "orphaned" not in doc, doc
+        r = coord(eco, "sweep", "resume", sid, "--json")
+        assert r.returncode == 2 and "still running" in r.stderr, r.stderr
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    doc = json.loads(_status(eco, sid, "--json").stdout)
+    assert doc["status"] == "running", doc  # the contract's status stays; it is marked
+    assert doc["orphaned"] == f"its process ended (pid {proc.pid} on {socket.gethostname()})"
+    text = _status(eco, sid).stdout
+    assert "orphaned: its process ended" in text and ": running" not in text, text
+    assert f"coord sweep resume {sid}" in text
+    gate.touch()
+    # The next process adopts it: the dead holder's lease expires, TODO-001 runs again,
+    # TODO-002 after it; the outcome is synced.
+    r = coord(eco, "sweep", "resume", sid, "--wait", "--json", env={"COORD_LEASE_TTL": "2"},
+              timeout=110)
+    assert r.returncode == 0, r.stderr
+    assert f"sweep {sid} was orphaned (its process ended" in r.stderr, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["status"] == "succeeded", doc
+    assert doc["synced"]["completed"] == ["TODO-001", "TODO-002"], doc
+    assert "orphaned" not in doc
