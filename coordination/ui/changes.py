@@ -10,6 +10,7 @@ summaries only pick fields of it. Nothing here writes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypedDict
 
 from coordination.catalog.models import Catalog
@@ -56,12 +57,12 @@ def change_document(svc: SweepService, rt: Runtime, plan_id: str) -> dict[str, A
     plan = catalog.plan(plan_id)
     if plan is None:
         raise NotFoundError(f"no plan {plan_id!r} in the catalog", hint="see /changes")
-    doc = status_document(rt, catalog, _base_dir(svc), plan_id)
+    doc: dict[str, Any] = dict(status_document(rt, catalog, _base_dir(svc), plan_id))
     doc["title"] = plan.title
     return doc
 
 
-def summary(doc: dict[str, Any], title: str) -> ChangeSummary:
+def summary(doc: Mapping[str, Any], title: str) -> ChangeSummary:
     """A change document's one line (any document of the contract's shape)."""
     repos = doc.get("repos") or {}
     order = [r for r in doc.get("order") or [] if r in repos] or list(repos)
