@@ -59,6 +59,8 @@ class ChangePlan:
     todos: tuple[str, ...] = ()
     #: the plan's todos with ``gate:`` (people approve them in the plan's sweep)
     gates: tuple[str, ...] = ()
+    #: gate -> the approvals it needs (its ``gate: approvals:``)
+    gate_needs: dict[str, int] = field(default_factory=dict)
 
     @property
     def order(self) -> list[str]:
@@ -131,4 +133,5 @@ def change_of(catalog: Catalog, plan_id: str, base_dir: Path) -> ChangePlan:
     return ChangePlan(plan=plan_id, branch=ch.branch, land=ch.land, targets=targets,
                       verify_todos=tuple(t.id for t in todos if t.verify),
                       todos=tuple(t.id for t in todos),
-                      gates=tuple(t.id for t in todos if t.gate is not None))
+                      gates=tuple(t.id for t in todos if t.gate is not None),
+                      gate_needs={t.id: t.gate.approvals for t in todos if t.gate is not None})

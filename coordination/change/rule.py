@@ -29,6 +29,7 @@ what to run next.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -75,7 +76,7 @@ class VerifyVerdict:
 
 @dataclass(frozen=True)
 class GateVerdict:
-    verdict: str  # approved | waiting | rejected | expired | missing
+    verdict: str  # approved | waiting | rejected | expired | missing | refused
     approvals: list[str]
     why: str | None
 
@@ -192,8 +193,43 @@ def _verify_verdict(cp: ChangePlan, todo: str, record: dict[str, Any] | None,
     return VerifyVerdict("passed", ran, None)
 
 
-def _gate_verdict(gate: str, last: Checkpoint | None, sweep: str | None,
-                  gone: bool) -> GateVerdict:
+def backing(votes: str, gate: str, sweep: str, last: Checkpoint | None, approvals: list[str],
+            needed: int, policy: Any) -> str | None:
+    """None when a gate that reads approved is backed by ``needed`` approvals under its
+    binding whose votes' seals hold (``votes``: its votes field as stored); else why
+    not. The gate's status and approvals are plain checkpoint fields: a writer without
+    the key could set them, but not seal the votes behind them."""
+    try:
+        cast = json.loads(votes) if votes else {}
+    except ValueError:
+        cast = {}
+    cast = cast if isinstance(cast, dict) else {}
+    binding = str((last or {}).get("binding") or "")
+    good: list[str] = []
+    said: list[str] = []
+    for who in approvals:
+        v = cast.get(who)
+        what = f"vote of {who} on gate {gate} of sweep {sweep}"
+        if not isinstance(v, dict) or v.get("d") != "approve" or v.get("b") != binding:
+            said.append(f"{what}: no approving vote under the gate's binding")
+            continue
+        why = evidence.refusal("vote", evidence.vote_about(sweep, gate, binding, who), v,
+                               policy, what)
+        if why:
+            said.append(why)
+        else:
+            good.append(who)
+    if len(good) >= needed:
+        return None
+    return (f"gate {gate} reads approved in sweep {sweep}, but only {len(good)} of the "
+            f"{needed} approvals it needs are votes whose seals hold"
+            + (f" ({'; '.join(said)})" if said else "")
+            + ": its record was not written by coord's count; sweep the plan again for a "
+            "new decision")
+
+
+def _gate_verdict(gate: str, last: Checkpoint | None, sweep: str | None, gone: bool,
+                  votes: str = "", needed: int = 1, policy: Any = None) -> GateVerdict:
     if sweep is None:
         return GateVerdict("missing", [], f"gate {gate}: the plan was not swept since it "
                            "became a change (coord plan sweep)")
@@ -204,6 +240,9 @@ def _gate_verdict(gate: str, last: Checkpoint | None, sweep: str | None,
     approvals = [str(u) for u in (last.get("approvals") if last else None) or []]
     verdict = GATE_VERDICTS.get(status, "missing")  # type: ignore[call-overload]
     if verdict == "approved":
+        unbacked = backing(votes, gate, sweep, last, approvals, needed, policy)
+        if unbacked:
+            return GateVerdict("refused", approvals, unbacked)
         return GateVerdict(verdict, approvals, None)
     if verdict == "waiting":
         why = (f"gate {gate} is waiting for approval in sweep {sweep}"
@@ -265,10 +304,16 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
                                    f"{todo} ran on it: verify again")
     j.blockers.extend(Blocker("repo", r, why) for r, why in sorted(moved.items()))
     for gate in cp.gates:
-        gv = _gate_verdict(gate, last.get(gate), st.sweep, gone)
+        votes = ""
+        if st.sweep and not gone and (last.get(gate) or {}).get("status") == \
+                TodoStatus.succeeded:
+            votes = rt.checkpoints.gate_read(st.sweep, gate)[1]
+        gv = _gate_verdict(gate, last.get(gate), st.sweep, gone, votes,
+                           cp.gate_needs.get(gate, 1), policy)
         j.gates[gate] = gv
         if gv.verdict != "approved":
-            j.blockers.append(Blocker("gate", gate, gv.why or gv.verdict))
+            j.blockers.append(Blocker("evidence" if gv.verdict == "refused" else "gate", gate,
+                                      gv.why or gv.verdict))
     if gone:
         j.blockers.append(Blocker("run", cp.plan, f"the plan's last sweep {st.sweep} is gone "
                                   "from Redis (expired): what it ran cannot be checked; sweep "

@@ -103,6 +103,13 @@ def refusal(kind: str, about: Mapping[str, Any], record: Mapping[str, Any], poli
             "copied from somewhere else")
 
 
+def vote_about(sweep_id: str, todo_id: str, binding: str, who: str) -> dict[str, str]:
+    """What a gate vote is about (its seal's; never stored: the reader knows it from
+    where the vote is: the sweep, the gate, the gate's binding, the name it is under).
+    Counted by :mod:`coordination.sweeps.votes`; checked again by the landing rule."""
+    return {"sweep": sweep_id, "todo": todo_id, "binding": binding, "approver": who}
+
+
 def policy_of(settings: Any) -> Policy:
     """The evidence policy of a process's settings (the spec policy's switches)."""
     return Policy(tuple(settings.signing_keys), bool(settings.accept_unsigned),

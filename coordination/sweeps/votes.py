@@ -20,7 +20,7 @@ from typing import Any
 
 from coordination.catalog.store import CatalogStore
 from coordination.runtime.context import Runtime
-from coordination.runtime.evidence import policy_of, refusal
+from coordination.runtime.evidence import policy_of, refusal, vote_about
 from coordination.runtime.signing import Policy
 from coordination.runtime.transitions import GateDecision, votes_digest
 from coordination.status import TodoStatus
@@ -68,10 +68,8 @@ class Approvers:
         return self._principals
 
 
-def about(sweep_id: str, todo_id: str, binding: str, who: str) -> dict[str, str]:
-    """What a vote is about (its seal's; never stored: the reader knows it from where
-    the vote is: the sweep, the gate, the gate's binding, the name it is under)."""
-    return {"sweep": sweep_id, "todo": todo_id, "binding": binding, "approver": who}
+#: What a vote is about (one definition: the landing rule checks votes too).
+about = vote_about
 
 
 def verified(sweep_id: str, todo_id: str, gate: GateSpec, binding: str,

@@ -96,6 +96,61 @@ def test_an_unsigned_or_moved_verify_record_is_refused_with_a_key(signed: Runtim
     assert "signature invalid" in (j.verify["TODO-102"].why or "")
 
 
+def vote(rt: Runtime, sweep: str, gate: str, who: str, binding: str,
+         keys: tuple[str, ...] = (), **over: object) -> None:
+    """``who``'s approving vote on ``gate`` as coord approve writes it (sealed with
+    ``keys``), with ``over`` changed after sealing (a forgery)."""
+    from coordination.runtime import evidence
+
+    raw = rt.redis.hget(rt.keys.sweep(sweep), f"g:{gate}")
+    votes = json.loads(raw) if raw else {}
+    body = {"d": "approve", "b": binding, "at": 1.0, "c": ""}
+    votes[who] = {**evidence.seal("vote", evidence.vote_about(sweep, gate, binding, who), body,
+                                  keys), **over}
+    rt.redis.hset(rt.keys.sweep(sweep), f"g:{gate}", json.dumps(votes))
+
+
+def test_an_approved_gate_counts_only_with_sealed_votes_behind_it(signed: Runtime) -> None:
+    """A writer without the key sets a 2-of-2 gate's status and approvals by hand (plain
+    checkpoint fields): the rule refuses it unless sealed votes under the gate's binding
+    back each approval it needs."""
+    rt = signed
+    cp = plan(("TODO-101",), gates=("TODO-050",))
+    cp = ChangePlan(cp.plan, cp.branch, cp.land, cp.targets, cp.verify_todos, cp.todos,
+                    cp.gates, {"TODO-050": 2})
+    candidates(rt)
+    rt.changes.record_verify(PLAN, "TODO-101", "api", SET)
+    rt.checkpoints.create_sweep("s-1", {"plan": PLAN, "status": "running"})
+    rt.changes.note_sweep(PLAN, "s-1")
+    rt.checkpoints.set_fields("s-1", "TODO-050", status="succeeded", approvals=["ana", "bo"],
+                              binding="b1")
+    key = rt.settings.signing_keys[0]
+
+    def gate() -> tuple[str, str]:
+        j = judge(rt, cp, candidates=dict(SET))
+        return j.gates["TODO-050"].verdict, j.gates["TODO-050"].why or ""
+
+    verdict, why = gate()  # no votes at all
+    assert verdict == "refused" and "only 0 of the 2" in why, why
+    vote(rt, "s-1", "TODO-050", "ana", "b1", (key,))
+    vote(rt, "s-1", "TODO-050", "bo", "b1")  # unsigned: by someone without the key
+    verdict, why = gate()
+    assert verdict == "refused" and "only 1 of the 2" in why and "vote of bo" in why, why
+    vote(rt, "s-1", "TODO-050", "bo", "b1", (key,), b="b0")  # sealed, then moved binding
+    assert gate()[0] == "refused"
+    vote(rt, "s-1", "TODO-050", "bo", "b0", (key,))  # sealed, for another binding
+    assert gate()[0] == "refused"
+    vote(rt, "s-1", "TODO-050", "bo", "b1", (key,), c="changed after")  # altered
+    verdict, why = gate()
+    assert verdict == "refused" and "signature invalid" in why, why
+    vote(rt, "s-1", "TODO-050", "bo", "b1", (key,))
+    j = judge(rt, cp, candidates=dict(SET))
+    assert j.gates["TODO-050"].verdict == "approved" and j.landable, j.blockers
+    rt.checkpoints.set_fields("s-1", "TODO-050", approvals=["ana", "cy"])  # names no vote
+    j = judge(rt, cp, candidates=dict(SET))
+    assert [(b.kind, b.id) for b in j.blockers] == [("evidence", "TODO-050")]
+
+
 def test_gates_and_todos_of_the_plans_last_sweep(rt: Runtime) -> None:
     cp = plan(("TODO-101",), gates=("TODO-050", "TODO-051"))
     candidates(rt)
@@ -105,7 +160,9 @@ def test_gates_and_todos_of_the_plans_last_sweep(rt: Runtime) -> None:
                                                           "TODO-051": "missing"}
     rt.checkpoints.create_sweep("s-1", {"plan": PLAN, "status": "running"})
     rt.changes.note_sweep(PLAN, "s-1")
-    rt.checkpoints.set_fields("s-1", "TODO-050", status="succeeded", approvals=["ana"])
+    rt.checkpoints.set_fields("s-1", "TODO-050", status="succeeded", approvals=["ana"],
+                              binding="b1")
+    vote(rt, "s-1", "TODO-050", "ana", "b1")
     rt.checkpoints.set_fields("s-1", "TODO-051", status="awaiting_approval", approvals=[])
     j = judge(rt, cp, candidates=dict(SET))
     assert j.sweep == "s-1"
@@ -117,6 +174,8 @@ def test_gates_and_todos_of_the_plans_last_sweep(rt: Runtime) -> None:
         rt.checkpoints.set_fields("s-1", "TODO-051", status=status)
         assert judge(rt, cp, candidates=dict(SET)).gates["TODO-051"].verdict == verdict
     rt.checkpoints.set_fields("s-1", "TODO-051", status="succeeded")
+    vote(rt, "s-1", "TODO-051", "bo", "")
+    rt.checkpoints.set_fields("s-1", "TODO-051", approvals=["bo"])
     rt.checkpoints.set_fields("s-1", "TODO-001", status="failed", reason="exit 2")
     j = judge(rt, cp, candidates=dict(SET))
     assert [(b.kind, b.id) for b in j.blockers] == [("run", "TODO-001")]
