@@ -17,7 +17,8 @@ master keeps running while both its replicas are SIGKILLed for a stretch, then s
 again. Checked: todos go on with no replica up (at least ``ALONE_RUNS`` of them run start
 to end before the replicas come back; 0.4 started none: every start waited for a
 replica), and on once they are back; the sweep succeeds; the same ledger, slot and
-overlap checks as above, and with no failover no run lost and no todo run twice.
+overlap checks as above, and with no failover no run lost and no todo run twice; each
+worker said it went on with no replica, and that it waits for them again.
 Printed: how many todos ran with no replica up, and how long after the kill the first
 of them ended.
 """
@@ -217,8 +218,10 @@ def test_soak_todos_go_on_with_every_replica_sigkilled_for_a_stretch(
         # No failover: nothing could lose a start or a run, so none ran twice.
         assert (reruns, lost) == (0, 0), (reruns, lost)
     assert all(w.alive() for w in c.workers), "a worker died"
-    for w in c.workers:  # each said it went on alone
-        assert "has no replica online" in w.log_text(), w.log_text()[-3000:]
+    for w in c.workers:  # each said it went on alone, and that it waits for them again
+        log = w.log_text()
+        assert "has no replica online" in log, log[-3000:]
+        assert "replica(s) online again: writes wait for them" in log, log[-3000:]
     # The runs of starts granted after the kill (its todo's latest todo.started before
     # the run is later than the kill) that ended before the replicas came back.
     grants: dict[str, list[float]] = {}
