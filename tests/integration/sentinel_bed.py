@@ -200,6 +200,23 @@ class SentinelBed:
 
         return int(wait_for(promoted, timeout, "a failover", interval=0.05))
 
+    def kill_replicas(self) -> list[int]:
+        """SIGKILL every replica of the current master (its servers that are up, the
+        master aside); their ports, for :meth:`revive`."""
+        master = self.master_port()
+        assert master is not None, "no master whose replicas to kill"
+        ports = [p for p in self.ports if p != master and self.procs[p].poll() is None]
+        for port in ports:
+            self.procs[port].send_signal(signal.SIGKILL)
+        for port in ports:
+            self.procs[port].wait(timeout=10)
+        return ports
+
+    def revive(self, ports: list[int]) -> None:
+        """Start killed servers again, each a replica of the current master."""
+        for port in ports:
+            self.rejoin(port)
+
     def kill_sentinels(self, n: int) -> list[int]:
         """SIGKILL the first ``n`` sentinels; their ports."""
         ports = self.sentinel_ports[:n]
