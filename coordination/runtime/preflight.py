@@ -93,9 +93,9 @@ def _message(url: str, d: Diagnosis) -> str:
 
 # -- Redis ACL: what each part of coord runs ------------------------------------------------
 #: The web view and every reading command: reads only.
-ACL_READ = ("ping", "get", "mget", "exists", "pttl", "hget", "hmget", "hgetall", "llen",
-            "lrange", "smembers", "zcard", "zrange", "zrevrange", "zrangebyscore",
-            "zrevrangebyscore", "zlexcount", "xrange", "xrevrange", "xread")
+ACL_READ = ("ping", "get", "mget", "exists", "pttl", "hget", "hmget", "hgetall", "hexists",
+            "llen", "lrange", "smembers", "zcard", "zscore", "zrange", "zrevrange",
+            "zrangebyscore", "zrevrangebyscore", "zlexcount", "xrange", "xrevrange", "xread")
 #: What a CLI adds: starting, steering and waiting on sweeps (a waiting CLI supervises
 #: them too), through coord's scripts and Celery's sending side. ``scan`` reads a
 #: sweep recorded by coord 0.1 once, to move it to the current layout.
