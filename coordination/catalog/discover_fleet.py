@@ -181,19 +181,17 @@ def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkou
     still = set(by_name) | set(present)
     fleet.gone = [r.name for r in repos if r.name not in still]
     for r in repos:
-        co = by_name.get(r.name)
-        if co is not None and co.default_branch and co.default_branch != (
-                r.default_branch or "main"):
-            fleet.branches.append({"repo": r.name, "catalog": r.default_branch,
-                                   "now": co.default_branch})
+        now = by_name[r.name].default_branch if r.name in by_name else None
+        if now and now != (r.default_branch or "main"):
+            fleet.branches.append({"repo": r.name, "catalog": r.default_branch, "now": now})
     inferred = infer(by_name, fleet.notes)
     deps = catalog.coordination.dependencies if catalog is not None else []
     pairs = {(d.consumer, d.provider) for d in deps}
     fleet.deps_added = [d for d in inferred if (d["consumer"], d["provider"]) not in pairs]
-    now = {(d["consumer"], d["provider"]) for d in inferred}
+    named = {(d["consumer"], d["provider"]) for d in inferred}
     fleet.deps_lost = [_lost(d) for d in deps if d.source is not None
                        and d.consumer in by_name and d.provider in by_name
-                       and (d.consumer, d.provider) not in now]
+                       and (d.consumer, d.provider) not in named]
     return fleet
 
 

@@ -402,18 +402,18 @@ def _go_mod(out: Manifests, root: Path, rel: str, text: str) -> None:
             requires.setdefault(args[0], (n, args[1] if len(args) > 1 else None))
         elif directive == "replace" and "=>" in args:
             at = args.index("=>")
-            old, new = args[0], args[at + 1:]
-            if new:
-                replaces[old] = (new[0], new[1] if len(new) > 1 else None)
+            old, to = args[0], args[at + 1:]
+            if to:
+                replaces[old] = (to[0], to[1] if len(to) > 1 else None)
     for module, (n, version) in requires.items():
         target, path = module, None
         if module in replaces:
-            new, new_version = replaces[module]
-            if new.startswith((".", "/")):
+            into, into_version = replaces[module]
+            if into.startswith((".", "/")):
                 # A local replacement: the module is the checkout at that path.
-                path = os.path.normpath(root / new)
+                path = os.path.normpath(root / into)
             else:
-                target, version = new, new_version or version
+                target, version = into, into_version or version
         out.requires.append(Requirement(("go", target), "runtime", rel, n, version, path))
 
 
@@ -506,8 +506,10 @@ def _pom(out: Manifests, root: Path, rel: str, text: str) -> None:
     _pom_project(out, rel, text)
     project = ET.fromstring(text)
     modules = _child(project, "modules")
-    for module in (m for m in (modules if modules is not None else ()) if m.text):
-        manifest = root / module.text.strip() / "pom.xml"  # type: ignore[union-attr]
+    for module in (modules if modules is not None else ()):
+        if not module.text or not module.text.strip():
+            continue
+        manifest = root / module.text.strip() / "pom.xml"
         member_rel = os.path.relpath(manifest, root)
         try:
             member_text = _text(manifest)

@@ -15,8 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from rich.markup import escape
 
+from coordination.catalog.discover import clone_dir_name, discover, is_url, read_list
+from coordination.catalog.discover_fleet import compare
+from coordination.catalog.manager import CoordinationManager
+from coordination.catalog.models import git_remote
+from coordination.catalog.store import CatalogStore
 from coordination.cli.context import Context
+from coordination.cli.schema import HEADER, write_schema
 from coordination.cli.render import json_option, plural, print_json, say
 from coordination.errors import OperationFailed, UsageError
 
@@ -40,9 +47,6 @@ def _catalog_file(obj: Context, dirs: tuple[Path, ...]) -> Path:
 def _clone(url: str, into: Path, dry_run: bool) -> tuple[Path, str]:
     """The checkout of ``url`` under ``into`` (cloned now unless there already);
     ``(path, what happened)``."""
-    from coordination.catalog.discover import clone_dir_name
-    from coordination.catalog.models import git_remote
-
     try:
         git_remote(url)
     except ValueError as exc:
@@ -69,8 +73,6 @@ def _clone(url: str, into: Path, dry_run: bool) -> tuple[Path, str]:
 
 
 def _from_file(file: Path, into: Path, dry_run: bool) -> tuple[list[Path], list[dict[str, str]]]:
-    from coordination.catalog.discover import is_url, read_list
-
     try:
         entries = read_list(file)
     except (OSError, UnicodeDecodeError) as exc:
@@ -96,8 +98,6 @@ def _from_file(file: Path, into: Path, dry_run: bool) -> tuple[list[Path], list[
 def _read_catalog(file: Path) -> Catalog | None:
     if not file.exists():
         return None
-    from coordination.catalog.store import CatalogStore
-
     return CatalogStore(file).load()
 
 
@@ -132,9 +132,6 @@ def init(obj: Context, dirs: tuple[Path, ...], from_file: Path | None, into: Pat
       coord init --check --json              # exit 1 when the fleet moved
       coord init --check --apply --prune
     """
-    from coordination.catalog.discover import discover
-    from coordination.catalog.discover_fleet import compare
-
     if (apply_ or prune) and not check:
         raise UsageError("--apply and --prune go with --check",
                          hint="coord init --check --apply [--prune]")
@@ -171,9 +168,6 @@ def init(obj: Context, dirs: tuple[Path, ...], from_file: Path | None, into: Pat
 
 
 def _write(file: Path, created: bool, edit: FleetEdit) -> FleetApplied:
-    from coordination.catalog.manager import CoordinationManager
-    from coordination.cli.schema import HEADER, write_schema
-
     if created:
         file.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -190,8 +184,6 @@ def _check(obj: Context, file: Path, fleet: Fleet, apply_: bool, prune: bool,
            as_json: bool) -> None:
     applied: FleetApplied | None = None
     if apply_ and fleet.drifted:
-        from coordination.catalog.manager import CoordinationManager
-
         applied = CoordinationManager(file).apply_fleet({
             "repos": fleet.added, "dependencies": fleet.deps_added,
             "remove_dependencies": [d["id"] for d in fleet.deps_lost],
@@ -217,8 +209,6 @@ def _dep_line(d: object) -> str:
 
 def _say_init(file: Path, fleet: Fleet, created: bool, dry_run: bool,
               applied: FleetApplied | None, clones: list[dict[str, str]]) -> None:
-    from rich.markup import escape
-
     for c in clones:
         say(escape(f"{c['result']}: {c['url']} -> {c['path']}"))
     verb = "would add" if dry_run else "added"
@@ -238,8 +228,6 @@ def _say_init(file: Path, fleet: Fleet, created: bool, dry_run: bool,
 
 
 def _say_drift(file: Path, fleet: Fleet, applied: FleetApplied | None, prune: bool) -> None:
-    from rich.markup import escape
-
     if not fleet.drifted:
         say(escape(f"{file}: no drift ({plural(fleet.repos, 'checkout')} match the catalog)"))
     for r in fleet.added:

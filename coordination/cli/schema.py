@@ -13,6 +13,8 @@ from pathlib import Path
 
 import click
 
+from coordination.catalog.models import Catalog
+
 #: Where `coord init` writes the schema, relative to the catalog's directory.
 SCHEMA_PATH = ".coord/schema.json"
 HEADER = f"# yaml-language-server: $schema={SCHEMA_PATH}\n"
@@ -20,8 +22,6 @@ HEADER = f"# yaml-language-server: $schema={SCHEMA_PATH}\n"
 
 def catalog_schema() -> dict[str, object]:
     """``Catalog.model_json_schema()``, as a standalone 2020-12 document."""
-    from coordination.catalog.models import Catalog  # lazy: pydantic's models, this command only
-
     schema: dict[str, object] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         **Catalog.model_json_schema(mode="validation"),
