@@ -276,7 +276,8 @@ def _requirements_txt(out: Manifests, root: Path, rel: str, text: str) -> None:
         if part.rstrip().endswith("\\"):
             logical += part.rstrip()[:-1] + " "
             continue
-        line = (logical + part).strip()
+        # Per-requirement options (--hash=..., --config-settings) are pip's, not PEP 508.
+        line = (logical + part).split(" --", 1)[0].strip()
         logical = ""
         # Options (-r, -c, -e, --index-url...) and bare paths or URLs name no package.
         if not line or line.startswith(("-", ".", "/", "git+", "http:", "https:", "file:")):
