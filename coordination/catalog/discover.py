@@ -172,7 +172,7 @@ def remotes(path: Path, gitdir: Path) -> list[tuple[str, str | None]]:
                 out.append((m.group(1), url.strip().strip('"') if url else None))
         return out
     # What git itself reads (includes, quoting, continuation lines...).
-    listed = _git(path, "config", "-l", "--local") or ""
+    listed = _git(path, "config", "-l", "--local", "--includes") or ""
     names: dict[str, str | None] = {}
     for line in listed.splitlines():
         key, _, value = line.partition("=")

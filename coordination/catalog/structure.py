@@ -604,6 +604,8 @@ class StructureEdits:
                                   "dependencies_removed": [], "branches_set": [],
                                   "repos_pruned": [], "pruned_dependencies": [], "kept": []}
             names = set(repo_names(doc))
+            # Before anything is removed: an id removed in this edit is not handed out again.
+            new_id = new_id_in(doc, "dependency", self.store.path)
             if new_repos:
                 repos = doc.get("repos")
                 if not isinstance(repos, CommentedSeq) or (not repos and repos.fa.flow_style()):
@@ -651,7 +653,6 @@ class StructureEdits:
                 done["repos_pruned"].append(name)
             if new_deps:
                 items = section(doc, "dependencies", create=True)
-                new_id = new_id_in(doc, "dependency", self.store.path)
                 for d in new_deps:
                     if done["dependencies_added"]:
                         new_id = next_id("dependency", [new_id])  # the same width
