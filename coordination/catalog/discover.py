@@ -275,7 +275,9 @@ _SCP_URL = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+:")
 
 
 def is_url(entry: str) -> bool:
-    return "://" in entry or bool(_SCP_URL.match(entry))
+    """A clone URL (``https://``, ``user@host:path``, a ``<transport>::`` address, which
+    the clone refuses) rather than a path."""
+    return "://" in entry or "::" in entry or bool(_SCP_URL.match(entry))
 
 
 def read_list(file: Path) -> list[str]:
