@@ -40,7 +40,7 @@ def test_pyproject_pep621_extras_markers_groups_and_build(tmp_path: Path) -> Non
 
         [project.optional-dependencies]
         postgres = ["acme_pg>=1"]
-        test = ["acme-testkit==0.4.*"]
+        test = ["acme-testkit==0.4.*", "requests"]
         dev = ["acme-lint"]
 
         [dependency-groups]
@@ -51,7 +51,9 @@ def test_pyproject_pep621_extras_markers_groups_and_build(tmp_path: Path) -> Non
     got = reqs(m)
     assert got["acme-build-tools"] == ("build", "pyproject.toml", 2, None)
     assert got["acme-core"] == ("runtime", "pyproject.toml", 7, "<3,>=2.1")
-    assert got["requests"][:3] == ("runtime", "pyproject.toml", 8)
+    # named twice: each where it is written in its own section
+    assert [(r.type, r.line) for r in m.requires if r.package[1] == "requests"] == [
+        ("runtime", 8), ("test", 13)]
     assert got["acme-pg"] == ("runtime", "pyproject.toml", 12, ">=1")  # an extra: optional runtime
     assert got["acme-testkit"] == ("test", "pyproject.toml", 13, "==0.4.*")
     assert got["acme-lint"][:3] == ("dev", "pyproject.toml", 14)
