@@ -34,6 +34,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 2.0
@@ -114,7 +115,7 @@ def main() -> None:
         coord = [sys.executable, "-m", "coordination.cli.main"]
         catalog = root / "ecosystem.yaml"
         loop, init, check = [], [], []
-        doc: dict[str, object] = {}
+        doc: dict[str, Any] = {}
         for run in range(args.runs):
             loop.append(rev_parse_loop(checkouts))
             for p in (catalog, root / ".ecosystem.yaml.audit.jsonl"):

@@ -100,9 +100,9 @@ class Fleet:
 def relative_path(path: Path, base_dir: Path) -> str:
     """``path`` as the catalog writes it: relative to its directory when below it
     (``services/api``), else absolute."""
-    base = Path(os.path.normpath(base_dir.resolve()))
+    base = Path(os.path.realpath(base_dir))
     try:
-        return path.relative_to(base).as_posix() or "."
+        return Path(os.path.realpath(path)).relative_to(base).as_posix() or "."
     except ValueError:
         return str(path)
 
@@ -166,12 +166,13 @@ def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkou
     known: dict[str, str] = {}  # checkout path -> catalog repo name
     repos = catalog.repos if catalog is not None else []
     for r in repos:
-        known[str(checkout_path(r.path or r.name, base_dir))] = r.name
+        known[os.path.realpath(checkout_path(r.path or r.name, base_dir))] = r.name
     by_name: dict[str, Checkout] = {}
-    fresh = [co for co in checkouts if str(co.path) not in known]
+    real = {co.path: os.path.realpath(co.path) for co in checkouts}  # symlinked roots too
+    fresh = [co for co in checkouts if real[co.path] not in known]
     names = unique_names([co.path for co in fresh], taken=[r.name for r in repos])
     for co in checkouts:
-        name = known.get(str(co.path)) or names[co.path]
+        name = known.get(real[co.path]) or names[co.path]
         by_name[name] = co
         for problem in co.manifests.problems + co.problems:
             fleet.notes.append(f"{name}: {problem}")

@@ -170,3 +170,17 @@ def test_apply_fleet_refuses_a_repo_that_exists(catalog: Path) -> None:
     with pytest.raises(UsageError, match="exists already"):
         CoordinationManager(catalog).apply_fleet({"repos": [{"name": "core", "path": "c2"}]})
     assert catalog.read_text() == CATALOG
+
+
+def test_a_symlinked_root_matches_the_catalog_s_paths(catalog: Path, tmp_path: Path) -> None:
+    cat = CatalogStore(catalog, cache_dir=None).load()
+    for name in ("core", "api", "gone"):
+        (tmp_path / name).mkdir()
+    link = tmp_path.parent / f"{tmp_path.name}-link"
+    link.symlink_to(tmp_path)
+    now = [co(link / "core", {("python", "core")}),
+           co(link / "api", {("python", "api")}, [req("core", line=4)]), co(link / "gone")]
+    fleet = compare(cat, tmp_path, now)
+    assert not fleet.drifted, fleet.to_dict()
+    fresh = compare(None, tmp_path, now)
+    assert [r["path"] for r in fresh.added] == ["core", "api", "gone"]
