@@ -193,7 +193,7 @@ class RepoDeleted(TypedDict):
 
 class FleetEdit(TypedDict, total=False):
     """What :meth:`StructureEdits.apply_fleet` takes (``coord init``, ``init --check
-    --apply``): repos and dependencies to add (as ``discover_fleet`` builds them),
+    --apply``): repos and dependencies to add (as ``coordination.fleet.drift`` builds them),
     inferred dependencies to remove by id, default branches to set, repos to prune."""
 
     repos: Sequence[Mapping[str, object]]

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import click
 from rich.markup import escape
 
-from coordination.catalog.discover import clone_dir_name, discover, is_url, read_list
-from coordination.catalog.discover_fleet import compare
+from coordination.fleet.discovery import clone_dir_name, discover, is_url, read_list
+from coordination.fleet.drift import compare
 from coordination.catalog.manager import CoordinationManager
 from coordination.catalog.models import git_remote
 from coordination.catalog.store import CatalogStore
@@ -28,7 +28,7 @@ from coordination.cli.render import json_option, plural, print_json, say
 from coordination.errors import OperationFailed, UsageError
 
 if TYPE_CHECKING:
-    from coordination.catalog.discover_fleet import Fleet
+    from coordination.fleet.drift import Fleet
     from coordination.catalog.models import Catalog
     from coordination.catalog.structure import FleetApplied, FleetEdit
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from coordination.catalog import discover as d
+from coordination.fleet import discovery as d
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from coordination.catalog.audit import log_path
-from coordination.catalog.discover import Checkout
-from coordination.catalog.discover_fleet import compare, infer
-from coordination.catalog.discover_manifests import Manifests, Requirement
+from coordination.fleet.discovery import Checkout
+from coordination.fleet.drift import compare, infer
+from coordination.fleet.manifests import Manifests, Requirement
 from coordination.catalog.manager import CoordinationManager
 from coordination.catalog.store import CatalogStore
 from coordination.errors import UsageError

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from coordination.catalog import discover_manifests as dm
-from coordination.catalog.discover_manifests import Requirement
+from coordination.fleet import manifests as dm
+from coordination.fleet.manifests import Requirement
 
 pytestmark = pytest.mark.timeout(30)
 

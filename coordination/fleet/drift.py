@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
 
-from coordination.catalog.discover import Checkout, unique_names
-from coordination.catalog.discover_manifests import Package, Requirement
+from coordination.fleet.discovery import Checkout, unique_names
+from coordination.fleet.manifests import Package, Requirement
 from coordination.catalog.models import Catalog, Dependency, checkout_path
 
 #: Type strength: a runtime need outranks a build, test or dev one.

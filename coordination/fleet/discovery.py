@@ -31,8 +31,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coordination.catalog import discover_manifests
-from coordination.catalog.discover_manifests import Manifests
+from coordination.fleet import manifests
+from coordination.fleet.manifests import Manifests
 from coordination.catalog.models import REPO_NAME_RE, git_branch
 
 DEFAULT_DEPTH = 3
@@ -223,7 +223,7 @@ def read_checkout(path: Path) -> Checkout:
     except OSError as exc:
         out.problems.append(f"{path}: {exc.strerror}")
         return out
-    out.manifests = discover_manifests.read(path, top)
+    out.manifests = manifests.read(path, top)
     return out
 
 
