@@ -42,6 +42,7 @@ TODO_KEYS = (
 )
 DEP_KEYS = (
     "id", "consumer", "provider", "type", "version_constraint", "status", "notes", "validation",
+    "source",
 )
 PLAN_KEYS = (
     "id", "title", "description", "status", "repos", "milestones", "completion_criteria", "change",

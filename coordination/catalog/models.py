@@ -504,6 +504,15 @@ class Validation(_Model):
         return v
 
 
+class DependencySource(_Model):
+    """Where an inferred dependency was read (``coord init``): the consumer's manifest,
+    relative to its checkout, and the 1-based line naming the provider."""
+
+    file: str = Field(min_length=1, description="The manifest, relative to the consumer's "
+                      "checkout (pyproject.toml, package.json, go.mod...).")
+    line: int = Field(ge=1, description="The 1-based line of the manifest naming the provider.")
+
+
 class Dependency(_Model):
     id: DepId
     consumer: RepoName
@@ -513,6 +522,9 @@ class Dependency(_Model):
     status: DependencyStatus = DependencyStatus.unknown
     notes: str = ""
     validation: Validation | None = None
+    #: Set by ``coord init`` on what it inferred from a manifest; ``coord init --check``
+    #: drops such an entry when the manifest stops naming the provider.
+    source: DependencySource | None = None
 
 
 class Coordination(_Model):

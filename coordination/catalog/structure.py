@@ -59,6 +59,7 @@ from coordination.catalog.models import (
     Plan,
     PlanStatus,
     Repo,
+    next_id,
 )
 from coordination.errors import Problem, UsageError
 from coordination.jsonable import JSONObject
@@ -188,6 +189,31 @@ class RepoDeleted(TypedDict):
     deleted_todos: list[str]
     deleted_dependencies: list[str]
     dropped: list[ReferenceDict]
+
+
+class FleetEdit(TypedDict, total=False):
+    """What :meth:`StructureEdits.apply_fleet` takes (``coord init``, ``init --check
+    --apply``): repos and dependencies to add (as ``coordination.fleet.drift`` builds them),
+    inferred dependencies to remove by id, default branches to set, repos to prune."""
+
+    repos: Sequence[Mapping[str, object]]
+    dependencies: Sequence[Mapping[str, object]]
+    remove_dependencies: Sequence[str]
+    default_branches: Mapping[str, str]
+    prune: Sequence[str]
+
+
+class FleetApplied(TypedDict):
+    """What one :meth:`StructureEdits.apply_fleet` did: the ids the new dependencies
+    got, and the repos pruned or kept because something still names them."""
+
+    repos_added: list[str]
+    dependencies_added: list[str]
+    dependencies_removed: list[str]
+    branches_set: list[str]
+    repos_pruned: list[str]
+    pruned_dependencies: list[str]
+    kept: list[ReferenceDict]
 
 
 class _Found(TypedDict):
@@ -555,6 +581,93 @@ class StructureEdits:
         return {"deleted": name, "repo": before.model_dump(mode="json"),
                 "deleted_todos": todos, "deleted_dependencies": deps,
                 "dropped": [r.to_dict() for r in dropped]}
+
+    # -- a fleet at once (coord init) -------------------------------------------------
+    def apply_fleet(self, changes: FleetEdit) -> FleetApplied:
+        """Take what ``coord init`` found in one edit (one audit entry): add repos and
+        dependencies, remove the inferred dependencies whose manifests dropped them,
+        set moved default branches, and prune repos whose checkout is gone, with their
+        dependencies. A pruned repo that a todo, issue or plan still names is kept and
+        listed in ``kept`` (delete or move those first, or `coord repo remove --force`)."""
+        new_repos = list(changes.get("repos") or ())
+        for r in new_repos:
+            if not re.match(REPO_NAME_RE, str(r.get("name", ""))):
+                raise UsageError(f"bad repo name {r.get('name')!r}")
+        new_deps = list(changes.get("dependencies") or ())
+        for d in new_deps:
+            choice(str(d.get("type", "runtime")), DependencyType, "dependency type")
+            if d.get("consumer") == d.get("provider"):
+                raise UsageError(f"a repo cannot depend on itself ({d.get('consumer')})")
+
+        def edit(doc: CommentedMap) -> FleetApplied:
+            done: FleetApplied = {"repos_added": [], "dependencies_added": [],
+                                  "dependencies_removed": [], "branches_set": [],
+                                  "repos_pruned": [], "pruned_dependencies": [], "kept": []}
+            names = set(repo_names(doc))
+            # Before anything is removed: an id removed in this edit is not handed out again.
+            new_id = new_id_in(doc, "dependency", self.store.path)
+            if new_repos:
+                repos = doc.get("repos")
+                if not isinstance(repos, CommentedSeq) or (not repos and repos.fa.flow_style()):
+                    repos = CommentedSeq()
+                    if "repos" in doc:
+                        doc["repos"] = repos
+                    else:
+                        doc.insert(list(doc).index("version") + 1 if "version" in doc else 0,
+                                   "repos", repos)
+                for r in new_repos:
+                    name = str(r["name"])
+                    if name in names:
+                        raise UsageError(f"repo {name!r} exists already",
+                                         hint="run `coord init --check` to see what changed")
+                    names.add(name)
+                    append_item(repos, new_item(REPO_KEYS, **r))
+                    done["repos_added"].append(name)
+            for name, branch in (changes.get("default_branches") or {}).items():
+                put(_find_repo(doc, name)[1], "default_branch", branch, REPO_KEYS)
+                done["branches_set"].append(name)
+            gone = set(changes.get("remove_dependencies") or ())
+            pruned: set[str] = set()
+            for name in changes.get("prune") or ():
+                _find_repo(doc, name)
+                others = [r for r in _repo_users(doc, name)
+                          if r.field not in ("consumer", "provider")]
+                if others:
+                    done["kept"].extend(r.to_dict() for r in others)
+                    continue
+                pruned.add(name)
+            deps = section(doc, "dependencies")
+            for i in range(len(deps) - 1, -1, -1):
+                d = deps[i]
+                if not isinstance(d, dict):
+                    continue
+                did = str(d.get("id"))
+                if did in gone:
+                    remove_at(doc, "dependencies", i)
+                    done["dependencies_removed"].append(did)
+                elif d.get("consumer") in pruned or d.get("provider") in pruned:
+                    remove_at(doc, "dependencies", i)
+                    done["pruned_dependencies"].append(did)
+            for name in sorted(pruned):
+                remove_repo_item(doc, name)
+                done["repos_pruned"].append(name)
+            if new_deps:
+                items = section(doc, "dependencies", create=True)
+                for d in new_deps:
+                    if done["dependencies_added"]:
+                        new_id = next_id("dependency", [new_id])  # the same width
+                    source = d.get("source")
+                    fields = {k: v for k, v in d.items() if k != "source"}
+                    item = new_item(DEP_KEYS, id=new_id, **fields)
+                    if isinstance(source, Mapping):
+                        put_field(item, "source", dict(source), DEP_KEYS)
+                    append_item(items, item)
+                    done["dependencies_added"].append(new_id)
+            done["dependencies_removed"].reverse()
+            done["pruned_dependencies"].reverse()
+            return done
+
+        return self.store.update(edit)
 
     # -- reads after an edit ---------------------------------------------------------
     def _plan(self, id_: str) -> Plan:

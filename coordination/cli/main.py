@@ -46,6 +46,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ui": ("coordination.cli.ui:ui", "Serve a live, read-only web view of sweeps, plans and repos."),
     "metrics": ("coordination.cli.metrics:metrics", "Serve coord's metrics for Prometheus."),
     "doctor": ("coordination.cli.doctor:doctor", "Check Redis, the catalog, workers and clocks."),
+    "init": ("coordination.cli.init:init", "Write a catalog from a fleet of git checkouts; --check: drift."),
+    "schema": ("coordination.cli.schema:schema", "Print the catalog's JSON Schema."),
 }
 
 

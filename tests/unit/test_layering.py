@@ -5,6 +5,7 @@ cycle lives). Layers, lowest first; a module may import its own layer or lower:
 
     base      coordination.{errors,keys,settings,redis_url,status,retry}
     catalog   coordination.catalog.*            (the catalog, its store and manager)
+    fleet     coordination.fleet.*              (checkouts on disk and their manifests: coord init)
     planner   coordination.planner.*            (pure: no Redis, no Celery)
     runtime   coordination.runtime.*            (Redis state only: no Celery)
     change    coordination.change.*             (cross-repo changes: git, worktrees, landing)
@@ -37,6 +38,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
               "coordination.settings", "coordination.redis_url", "coordination.status",
               "coordination.retry")),
     ("catalog", ("coordination.catalog",)),
+    ("fleet", ("coordination.fleet",)),
     ("planner", ("coordination.planner",)),
     ("runtime", ("coordination.runtime",)),
     ("change", ("coordination.change",)),

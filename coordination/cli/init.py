@@ -1,0 +1,260 @@
+"""`coord init`: write a catalog from the git checkouts of a fleet; `--check`: drift.
+
+Where the catalog goes: ``-f``/``$COORD_ECOSYSTEM`` when given; else, with one DIR,
+``DIR/ecosystem.yaml`` (beside the checkouts); else ``./ecosystem.yaml``. A new
+catalog starts with the ``# yaml-language-server: $schema=.coord/schema.json`` line
+and the schema is written there; an existing one is added to. Every write is one
+audited edit (`coord audit`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from rich.markup import escape
+
+from coordination.fleet.discovery import clone_dir_name, discover, is_url, read_list
+from coordination.fleet.drift import compare
+from coordination.catalog.manager import CoordinationManager
+from coordination.catalog.models import git_remote
+from coordination.catalog.store import CatalogStore
+from coordination.cli.context import Context
+from coordination.cli.schema import HEADER, write_schema
+from coordination.cli.render import json_option, plural, print_json, say
+from coordination.errors import OperationFailed, UsageError
+
+if TYPE_CHECKING:
+    from coordination.fleet.drift import Fleet
+    from coordination.catalog.models import Catalog
+    from coordination.catalog.structure import FleetApplied, FleetEdit
+
+CATALOG_NAME = "ecosystem.yaml"
+CLONE_TIMEOUT = 600.0
+
+
+def _catalog_file(obj: Context, dirs: tuple[Path, ...]) -> Path:
+    root = click.get_current_context().find_root()
+    explicit = root.params.get("file") is not None or bool(os.environ.get("COORD_ECOSYSTEM"))
+    if not explicit and len(dirs) == 1:
+        return dirs[0] / CATALOG_NAME
+    return obj.file
+
+
+def _clone(url: str, into: Path, dry_run: bool) -> tuple[Path, str]:
+    """The checkout of ``url`` under ``into`` (cloned now unless there already);
+    ``(path, what happened)``."""
+    try:
+        git_remote(url)
+    except ValueError as exc:
+        raise UsageError(f"--from: cannot clone {url!r}: {exc}") from None
+    dest = into / clone_dir_name(url)
+    if (dest / ".git").is_dir():
+        return dest, "present"
+    if dest.exists():
+        raise UsageError(f"--from: {dest} exists and is not a git checkout, so {url} "
+                         "cannot be cloned there", hint="move it away or pass another --into")
+    if dry_run:
+        return dest, "would clone"
+    into.mkdir(parents=True, exist_ok=True)
+    try:
+        done = subprocess.run(["git", "clone", "--quiet", "--", url, str(dest)],
+                              capture_output=True, text=True, timeout=CLONE_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise OperationFailed(f"git clone {url} took more than {CLONE_TIMEOUT:.0f} s; "
+                              "nothing was written") from None
+    if done.returncode != 0:
+        raise OperationFailed(f"git clone {url} failed: {done.stderr.strip()}; nothing "
+                              "was written", hint="check the URL and your access to it")
+    return dest, "cloned"
+
+
+def _from_file(file: Path, into: Path, dry_run: bool) -> tuple[list[Path], list[dict[str, str]]]:
+    try:
+        entries = read_list(file)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--from {file}: cannot read it: {exc}") from None
+    paths: list[Path] = []
+    clones: list[dict[str, str]] = []
+    for entry in entries:
+        if is_url(entry):
+            path, what = _clone(entry, into, dry_run)
+            clones.append({"url": entry, "path": str(path), "result": what})
+            if what != "would clone":
+                paths.append(path)
+            continue
+        path = Path(entry).expanduser()
+        path = path if path.is_absolute() else file.resolve().parent / path
+        if not (path / ".git").is_dir():
+            raise UsageError(f"--from {file}: {entry} is not a git checkout (no {path}/.git)",
+                             hint="list checkouts' directories or clone URLs, one a line")
+        paths.append(path)
+    return paths, clones
+
+
+def _read_catalog(file: Path) -> Catalog | None:
+    if not file.exists():
+        return None
+    return CatalogStore(file).load()
+
+
+@click.command()
+@click.argument("dirs", nargs=-1, type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--from", "from_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A file listing checkouts' paths or clone URLs, one a line.")
+@click.option("--into", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where --from's URLs are cloned (default: the catalog's directory).")
+@click.option("--depth", type=click.IntRange(0, 20), default=3, show_default=True,
+              help="How many directories below each DIR to look for checkouts.")
+@click.option("--check", is_flag=True,
+              help="Compare the catalog with the checkouts now; exit 1 when they drifted.")
+@click.option("--apply", "apply_", is_flag=True,
+              help="With --check: take the changes into the catalog (one audited edit).")
+@click.option("--prune", is_flag=True,
+              help="With --check --apply: also remove repos whose checkout is gone.")
+@click.option("--dry-run", is_flag=True, help="Say what would be written; write nothing.")
+@json_option
+@click.pass_obj
+def init(obj: Context, dirs: tuple[Path, ...], from_file: Path | None, into: Path | None,
+         depth: int, check: bool, apply_: bool, prune: bool, dry_run: bool,
+         as_json: bool) -> None:
+    """Write a catalog from the git checkouts under DIRs (default: the catalog's
+    directory), with the dependencies their manifests name; or, with --check, say how
+    the catalog drifted from them.
+
+    \b
+    Examples:
+      coord init ~/src                       # writes ~/src/ecosystem.yaml
+      coord init --from repos.txt --into ~/src
+      coord init --check --json              # exit 1 when the fleet moved
+      coord init --check --apply --prune
+    """
+    if (apply_ or prune) and not check:
+        raise UsageError("--apply and --prune go with --check",
+                         hint="coord init --check --apply [--prune]")
+    if prune and not apply_:
+        raise UsageError("--prune removes repos only with --apply",
+                         hint="coord init --check --apply --prune")
+    file = _catalog_file(obj, dirs)
+    base_dir = file.resolve().parent
+    catalog = _read_catalog(file)
+    if check and catalog is None:
+        raise UsageError(f"{file}: no catalog to check", hint="write one with `coord init DIR`")
+    extra: list[Path] = []
+    clones: list[dict[str, str]] = []
+    if from_file is not None:
+        extra, clones = _from_file(from_file, (into or base_dir).resolve(), dry_run)
+    roots = list(dirs) or ([] if from_file is not None else [base_dir])
+    if catalog is not None:  # the catalog's repos are read wherever they are
+        extra += [p for r in catalog.repos
+                  if ((p := r.checkout(base_dir)) / ".git").is_dir()]
+    fleet = compare(catalog, base_dir, discover(roots, depth, extra))
+    if check:
+        _check(obj, file, fleet, apply_ and not dry_run, prune, as_json)
+        return
+    applied: FleetApplied | None = None
+    created = catalog is None
+    if not dry_run and (created or fleet.added or fleet.deps_added):
+        applied = _write(file, created, {"repos": fleet.added, "dependencies": fleet.deps_added})
+    doc = {"catalog": str(file), "created": created and not dry_run, "dry_run": dry_run,
+           "cloned": clones, **fleet.to_dict(), "applied": applied}
+    if as_json:
+        print_json(doc)
+        return
+    _say_init(file, fleet, created, dry_run, applied, clones)
+
+
+def _write(file: Path, created: bool, edit: FleetEdit) -> FleetApplied:
+    if created:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(file, "x", encoding="utf-8") as f:
+                f.write(HEADER + "version: 1\n")
+        except FileExistsError:
+            raise UsageError(f"{file} appeared while coord init ran; nothing was added",
+                             hint="run coord init again to add to it") from None
+        write_schema(file.resolve().parent)
+    return CoordinationManager(file).apply_fleet(edit)
+
+
+def _check(obj: Context, file: Path, fleet: Fleet, apply_: bool, prune: bool,
+           as_json: bool) -> None:
+    applied: FleetApplied | None = None
+    if apply_ and fleet.drifted:
+        applied = CoordinationManager(file).apply_fleet({
+            "repos": fleet.added, "dependencies": fleet.deps_added,
+            "remove_dependencies": [d["id"] for d in fleet.deps_lost],
+            "default_branches": {b["repo"]: b["now"] for b in fleet.branches},
+            "prune": fleet.gone if prune else [],
+        })
+    if as_json:
+        print_json({"catalog": str(file), **fleet.to_dict(), "applied": applied})
+    else:
+        _say_drift(file, fleet, applied, prune)
+    if fleet.drifted and applied is None:
+        raise OperationFailed(f"{file}: the catalog drifted from the checkouts",
+                              hint="coord init --check --apply takes the changes "
+                              "(--prune also removes repos whose checkout is gone)")
+
+
+def _dep_line(d: object) -> str:
+    assert isinstance(d, dict)
+    src = d.get("source") or {}
+    where = f" ({src.get('file')}:{src.get('line')})" if src else ""
+    return f"{d['consumer']} -> {d['provider']} [{d.get('type', 'runtime')}]{where}"
+
+
+def _say_init(file: Path, fleet: Fleet, created: bool, dry_run: bool,
+              applied: FleetApplied | None, clones: list[dict[str, str]]) -> None:
+    for c in clones:
+        say(escape(f"{c['result']}: {c['url']} -> {c['path']}"))
+    verb = "would add" if dry_run else "added"
+    say(escape(f"{plural(fleet.repos, 'checkout')} found; {verb} "
+               f"{plural(len(fleet.added), 'repo')} and "
+               f"{plural(len(fleet.deps_added), 'dependency').replace('dependencys', 'dependencies')}"
+               f" {'to' if not created else 'in a new'} {file}"))
+    for r in fleet.added:
+        tags = f" [{', '.join(r.get('tags', []))}]" if r.get("tags") else ""
+        say(escape(f"  repo {r['name']}: {r['path']}{tags} "
+                   f"(default branch {r.get('default_branch', '?')})"))
+    ids = applied["dependencies_added"] if applied else []
+    for i, d in enumerate(fleet.deps_added):
+        say(escape(f"  {ids[i] + ' ' if i < len(ids) else ''}{_dep_line(d)}"))
+    for note in fleet.notes:
+        say(escape(f"  note: {note}"))
+
+
+def _say_drift(file: Path, fleet: Fleet, applied: FleetApplied | None, prune: bool) -> None:
+    if not fleet.drifted:
+        say(escape(f"{file}: no drift ({plural(fleet.repos, 'checkout')} match the catalog)"))
+    for r in fleet.added:
+        say(escape(f"+ repo {r['name']} ({r['path']})"))
+    for name in fleet.gone:
+        kept = "" if applied is None else (" (removed)" if name in applied["repos_pruned"]
+                                           else " (kept: --prune removes it)" if not prune
+                                           else " (kept: still named, see below)")
+        say(escape(f"- repo {name}: no git checkout where the catalog says{kept}"))
+    for b in fleet.branches:
+        say(escape(f"~ repo {b['repo']}: default branch {b['catalog'] or 'main (unset)'} -> "
+                   f"{b['now']}"))
+    for d in fleet.deps_added:
+        say(escape(f"+ dependency {_dep_line(d)}"))
+    for lost in fleet.deps_lost:
+        src = lost["source"]
+        where = f" (was {src['file']}:{src['line']})" if src else ""
+        say(escape(f"- dependency {lost['id']} {lost['consumer']} -> {lost['provider']}: "
+                   f"no manifest names it now{where}"))
+    for note in fleet.notes:
+        say(escape(f"  note: {note}"))
+    if applied is not None:
+        say(escape(f"applied to {file}: {plural(len(applied['repos_added']), 'repo')} added, "
+                   f"{len(applied['dependencies_added'])} dependencies added "
+                   f"{' '.join(applied['dependencies_added'])}, "
+                   f"{len(applied['dependencies_removed'])} removed, "
+                   f"{plural(len(applied['branches_set']), 'branch')} set"
+                   .replace("branchs", "branches")))
+        for ref in applied["kept"]:
+            say(escape(f"  kept: {ref['kind']} {ref['id']} names it in {ref['field']}"))

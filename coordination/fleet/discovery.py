@@ -1,0 +1,296 @@
+"""Finding the git checkouts of a fleet and reading what they are (``coord init``).
+
+Built to run over a thousand checkouts in about the time one ``git rev-parse`` per
+checkout takes, so it spawns no process for an ordinary checkout:
+
+- directories are listed with ``os.scandir``, at most ``depth`` levels below each
+  root; hidden directories and ``node_modules`` are never entered;
+- a directory holding a ``.git`` *directory* is a checkout; one holding a ``.git``
+  *file* is a linked worktree or a submodule (another checkout's second copy) and is
+  skipped with everything below it;
+- below a checkout, the search goes on for checkouts nested in it, but skips the
+  directories its top-level ``.gitignore`` names: a pattern without a ``/`` inside
+  (``build``, ``vendor/``, ``*.cache``) is matched against every directory name below
+  the checkout, an anchored one (``/deps``) against its top level only; other
+  patterns (``a/b``, ``**``, negations) are not read. That is git's rule for the
+  patterns it reads, without running ``git check-ignore`` once per directory;
+- ``.git/HEAD``, ``.git/refs/remotes/<remote>/HEAD`` and ``.git/config`` are read as
+  files. ``git config -l`` is run only for a config ``configparser`` cannot read or
+  one with ``[include]``/``[includeIf]``; ``git symbolic-ref`` only in a reftable
+  repository (no loose refs to read).
+"""
+
+from __future__ import annotations
+
+import configparser
+import fnmatch
+import os
+import re
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from coordination.fleet import manifests
+from coordination.fleet.manifests import Manifests
+from coordination.catalog.models import REPO_NAME_RE, git_branch
+
+DEFAULT_DEPTH = 3
+#: Never entered, wherever they are: package caches and virtualenvs hold no checkout
+#: of the fleet (and node_modules may hold thousands of directories).
+SKIP_DIRS = frozenset({"node_modules", "__pycache__", "venv", "site-packages"})
+GIT_TIMEOUT = 30.0
+
+
+@dataclass
+class Checkout:
+    """One checkout found, and what it says about itself."""
+
+    path: Path  # absolute, normalised
+    default_branch: str | None = None
+    #: Where default_branch came from: "origin/HEAD" (the remote's), "HEAD" (the
+    #: current branch) or None (detached, unreadable).
+    branch_from: str | None = None
+    remote: str | None = None  # the remote's name: origin, else the first one
+    url: str | None = None
+    manifests: Manifests = field(default_factory=Manifests)
+    problems: list[str] = field(default_factory=list)
+
+
+# -- walking ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Ignore:
+    """The directory-name patterns of the nearest enclosing checkout's .gitignore."""
+
+    root: Path
+    anywhere: tuple[str, ...] = ()
+    top: tuple[str, ...] = ()
+
+    def skips(self, parent: Path, name: str) -> bool:
+        if any(fnmatch.fnmatchcase(name, p) for p in self.anywhere):
+            return True
+        return parent == self.root and any(fnmatch.fnmatchcase(name, p) for p in self.top)
+
+
+def gitignore_dirs(root: Path) -> _Ignore:
+    """The patterns of ``root/.gitignore`` that name directories by name (see the
+    module's docstring for which are read)."""
+    anywhere: list[str] = []
+    top: list[str] = []
+    try:
+        text = (root / ".gitignore").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return _Ignore(root)
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", "!")):
+            continue
+        line = line.rstrip("/")
+        if line.startswith("/"):
+            if "/" not in line[1:] and line[1:]:
+                top.append(line[1:])
+        elif "/" not in line and "**" not in line:
+            anywhere.append(line)
+    return _Ignore(root, tuple(anywhere), tuple(top))
+
+
+def find_checkouts(roots: Sequence[Path], depth: int = DEFAULT_DEPTH) -> list[Path]:
+    """Every checkout at or below each of ``roots``, at most ``depth`` directories
+    down, each once, sorted."""
+    found: dict[Path, None] = {}
+    seen: set[tuple[int, int]] = set()  # (device, inode): a symlinked loop is entered once
+    stack: list[tuple[Path, int, _Ignore | None]] = [
+        (Path(os.path.normpath(os.path.abspath(r))), 0, None) for r in roots]
+    while stack:
+        directory, level, ignore = stack.pop()
+        try:
+            st = directory.stat()
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            with os.scandir(directory) as it:
+                entries = [e for e in it]
+        except OSError:
+            continue
+        git = next((e for e in entries if e.name == ".git"), None)
+        if git is not None:
+            if not git.is_dir(follow_symlinks=False):
+                continue  # a linked worktree or a submodule: a copy of another checkout
+            found[directory] = None
+            ignore = gitignore_dirs(directory)
+        if level >= depth:
+            continue
+        for e in entries:
+            if (e.name.startswith(".") or e.name in SKIP_DIRS
+                    or not e.is_dir(follow_symlinks=False)):
+                continue
+            if ignore is not None and ignore.skips(directory, e.name):
+                continue
+            stack.append((Path(e.path), level + 1, ignore))
+    return sorted(found)
+
+
+# -- reading a checkout ---------------------------------------------------------------------
+def _git(path: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True,
+                              timeout=GIT_TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def _symref(gitdir: Path, ref: str) -> str | None:
+    """What the loose symbolic ref ``ref`` points at (``refs/heads/main``), or None."""
+    try:
+        text = (gitdir / ref).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text[5:].strip() if text.startswith("ref: ") else None
+
+
+_SECTION = re.compile(r'^remote "(.*)"$')
+
+
+def remotes(path: Path, gitdir: Path) -> list[tuple[str, str | None]]:
+    """The checkout's remotes, in the config's order: ``(name, url)``."""
+    try:
+        text = (gitdir / "config").read_text(encoding="utf-8")
+        cfg = configparser.ConfigParser(interpolation=None, strict=False,
+                                        comment_prefixes=("#", ";"),
+                                        inline_comment_prefixes=(" #", " ;"))
+        cfg.read_string(text)
+        quirky = any(s == "include" or s.startswith("includeIf") for s in cfg.sections())
+    except (OSError, UnicodeDecodeError, configparser.Error):
+        quirky = True
+    if not quirky:
+        out: list[tuple[str, str | None]] = []
+        for s in cfg.sections():
+            m = _SECTION.match(s)
+            if m:
+                url = cfg.get(s, "url", fallback=None)
+                out.append((m.group(1), url.strip().strip('"') if url else None))
+        return out
+    # What git itself reads (includes, quoting, continuation lines...).
+    listed = _git(path, "config", "-l", "--local", "--includes") or ""
+    names: dict[str, str | None] = {}
+    for line in listed.splitlines():
+        key, _, value = line.partition("=")
+        if key.startswith("remote.") and key.count(".") >= 2:
+            name, _, leaf = key[len("remote."):].rpartition(".")
+            if name not in names:
+                names[name] = None
+            if leaf == "url" and names[name] is None:
+                names[name] = value
+    return list(names.items())
+
+
+def _branch(ref: str | None, prefix: str) -> str | None:
+    if ref is None or not ref.startswith(prefix):
+        return None
+    name = ref[len(prefix):]
+    try:
+        return git_branch(name)
+    except ValueError:
+        return None
+
+
+def read_checkout(path: Path) -> Checkout:
+    """What a checkout says: its default branch, remote and manifests."""
+    out = Checkout(path)
+    gitdir = path / ".git"
+    found = remotes(path, gitdir)
+    names = [n for n, _ in found]
+    remote = "origin" if "origin" in names else (names[0] if names else None)
+    if remote is not None:
+        out.remote, out.url = remote, dict(found)[remote]
+    reftable = (gitdir / "reftable").is_dir()
+    if remote is not None:
+        ref = (_git(path, "symbolic-ref", "-q", f"refs/remotes/{remote}/HEAD") or "").strip() \
+            if reftable else _symref(gitdir, f"refs/remotes/{remote}/HEAD")
+        out.default_branch = _branch(ref or None, f"refs/remotes/{remote}/")
+        if out.default_branch:
+            out.branch_from = f"{remote}/HEAD"
+    if out.default_branch is None:
+        ref = (_git(path, "symbolic-ref", "-q", "HEAD") or "").strip() if reftable \
+            else _symref(gitdir, "HEAD")
+        out.default_branch = _branch(ref or None, "refs/heads/")
+        if out.default_branch:
+            out.branch_from = "HEAD"
+    try:
+        with os.scandir(path) as it:
+            top = [e.name for e in it]
+    except OSError as exc:
+        out.problems.append(f"{path}: {exc.strerror}")
+        return out
+    out.manifests = manifests.read(path, top)
+    return out
+
+
+def discover(roots: Sequence[Path], depth: int = DEFAULT_DEPTH,
+             extra: Iterable[Path] = ()) -> list[Checkout]:
+    """Every checkout under ``roots`` (and the checkouts ``extra``), read."""
+    paths = dict.fromkeys(find_checkouts(roots, depth))
+    for p in extra:
+        p = Path(os.path.normpath(os.path.abspath(p)))
+        if (p / ".git").is_dir():
+            paths[p] = None
+    return [read_checkout(p) for p in sorted(paths)]
+
+
+# -- names -------------------------------------------------------------------------------
+_NAME_BAD = re.compile(r"[^a-z0-9._-]+")
+
+
+def repo_name(path: Path) -> str:
+    """A repo name the catalog accepts, from a checkout's directory name."""
+    name = _NAME_BAD.sub("-", path.name.lower()).strip("-._")
+    if name.endswith(".git"):
+        name = name[:-4]
+    return name if re.match(REPO_NAME_RE, name) else "repo"
+
+
+def unique_names(paths: Sequence[Path], taken: Iterable[str] = ()) -> dict[Path, str]:
+    """A distinct repo name per path: the directory's name, else its parent's and its
+    (``team-a-api``), else with a number (``api-2``); never one of ``taken``."""
+    used = set(taken)
+    counts: dict[str, int] = {}
+    for p in paths:
+        counts[repo_name(p)] = counts.get(repo_name(p), 0) + 1
+    out: dict[Path, str] = {}
+    for p in paths:
+        name = repo_name(p)
+        if counts[name] > 1 or name in used:
+            name = repo_name(Path(f"{p.parent.name}-{p.name}"))
+        base, n = name, 2
+        while name in used:
+            name, n = f"{base}-{n}", n + 1
+        used.add(name)
+        out[p] = name
+    return out
+
+
+# -- --from FILE ----------------------------------------------------------------------------
+_SCP_URL = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+:")
+
+
+def is_url(entry: str) -> bool:
+    """A clone URL (``https://``, ``user@host:path``, a ``<transport>::`` address, which
+    the clone refuses) rather than a path."""
+    return "://" in entry or "::" in entry or bool(_SCP_URL.match(entry))
+
+
+def read_list(file: Path) -> list[str]:
+    """The entries of a ``--from`` file: one path or clone URL a line; ``#`` comments
+    and blank lines skipped."""
+    out = []
+    for raw in file.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
+        if line:
+            out.append(line)
+    return out
+
+
+def clone_dir_name(url: str) -> str:
+    tail = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    return tail[:-4] if tail.endswith(".git") else tail

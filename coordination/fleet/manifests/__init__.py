@@ -1,0 +1,96 @@
+"""What a checkout's manifests say it provides and requires (``coord init``).
+
+Each ecosystem is read with its own parser, one module each: ``python`` (``tomllib``,
+``configparser``, ``packaging``), ``node`` (``json``), ``go`` (go.mod's line grammar),
+``rust`` (``tomllib``), ``java`` (``xml.etree``). A package is named per ecosystem,
+normalised as that ecosystem compares names: ``("python", canonicalize_name(n))``,
+``("npm", n)``, ``("go", module path)``, ``("cargo", n with '_' as '-')``,
+``("maven", "group:artifact")``. A manifest that cannot be read is a problem reported
+with the checkout, never a failure of the whole run.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from coordination.fleet.manifests import go, java, node, python, rust
+from coordination.fleet.manifests.base import (
+    MAX_MANIFEST_BYTES as MAX_MANIFEST_BYTES,
+    Manifests as Manifests,
+    Package as Package,
+    Requirement as Requirement,
+    read_text,
+)
+from coordination.fleet.manifests.python import group_type as group_type
+
+#: What a repo is, from the names at its top level: tag -> file names (or suffixes).
+TAG_FILES: dict[str, tuple[str, ...]] = {
+    "python": ("pyproject.toml", "setup.py", "setup.cfg", "Pipfile", "requirements.txt"),
+    "node": ("package.json",),
+    "typescript": ("tsconfig.json",),
+    "go": ("go.mod",),
+    "rust": ("Cargo.toml",),
+    "java": ("pom.xml", "build.gradle", "build.gradle.kts"),
+    "docker": ("Dockerfile", "Containerfile", "docker-compose.yml", "docker-compose.yaml",
+               "compose.yml", "compose.yaml"),
+    "helm": ("Chart.yaml",),
+    "ruby": ("Gemfile",),
+}
+TAG_SUFFIXES: dict[str, tuple[str, ...]] = {"terraform": (".tf",), "docker": (".dockerfile",)}
+
+#: A manifest reader: (what it adds to, the checkout, the manifest's path in it, its text).
+_Reader = Callable[[Manifests, Path, str, str], None]
+READERS: tuple[tuple[str, _Reader], ...] = (
+    ("pyproject.toml", python.pyproject), ("setup.cfg", python.setup_cfg),
+    ("package.json", node.package_json), ("go.mod", go.go_mod), ("Cargo.toml", rust.cargo),
+    ("pom.xml", java.pom),
+)
+
+
+def tags_of(names: Iterable[str]) -> set[str]:
+    """The tags of a checkout whose top level holds ``names``."""
+    out: set[str] = set()
+    names = set(names)
+    for tag, files in TAG_FILES.items():
+        if names.intersection(files):
+            out.add(tag)
+    for tag, suffixes in TAG_SUFFIXES.items():
+        if any(n.endswith(suffixes) for n in names):
+            out.add(tag)
+    if any(n.startswith("requirements") and n.endswith(".txt") for n in names):
+        out.add("python")
+    return out
+
+
+def read(root: Path, names: Iterable[str] | None = None) -> Manifests:
+    """Read every manifest at the top of the checkout ``root`` (``names``: the names
+    there, when the caller listed them already)."""
+    if names is None:
+        names = [e.name for e in os.scandir(root)]
+    names = set(names)
+    out = Manifests(tags=tags_of(names))
+    for name, reader in READERS:
+        if name in names:
+            _guarded(out, root, name, reader)
+    for name in sorted(names):
+        if name.startswith("requirements") and name.endswith(".txt"):
+            _guarded(out, root, name, python.requirements_txt)
+    if "requirements" in names and (root / "requirements").is_dir():
+        for p in sorted((root / "requirements").glob("*.txt")):
+            _guarded(out, root, f"requirements/{p.name}", python.requirements_txt)
+    return out
+
+
+def _guarded(out: Manifests, root: Path, rel: str, reader: _Reader) -> None:
+    try:
+        text = read_text(root / rel)
+        if text is not None:
+            reader(out, root, rel, text)
+    except (OSError, UnicodeDecodeError, ValueError, ET.ParseError, configparser.Error,
+            TypeError, AttributeError) as exc:
+        # ValueError covers tomllib.TOMLDecodeError and json.JSONDecodeError.
+        out.problems.append(f"{rel}: {exc}")

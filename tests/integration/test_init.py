@@ -1,0 +1,230 @@
+"""`coord init` over a generated fleet of real git repos (bare remotes, clones as the
+checkouts; Python, Node and Go mixed), then `init --check` after a repo and a
+dependency were added, `--apply`, `--prune`, and `--from` with clone URLs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coordination.catalog.audit import log_path
+from coordination.catalog.store import CatalogStore
+from tests.integration.change_repos import git
+
+pytestmark = pytest.mark.timeout(180)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+MANIFESTS: dict[str, dict[str, str]] = {
+    "core": {"pyproject.toml": '[project]\nname = "acme-core"\ndependencies = ["pydantic>=2"]\n'},
+    "api": {"pyproject.toml": ('[project]\nname = "acme-api"\ndependencies = [\n'
+                               '  "acme_core[pg]>=2,<3; python_version >= \'3.11\'",\n]\n'
+                               '[project.optional-dependencies]\ntest = ["acme-testkit"]\n'),
+            "Dockerfile": "FROM python:3.12\n"},
+    "testkit": {"setup.cfg": "[metadata]\nname = acme-testkit\n"},
+    "ui-kit": {"package.json": '{"name": "@acme/ui-kit", "version": "3.0.0"}\n'},
+    "web": {"package.json": ('{\n  "name": "@acme/web",\n  "dependencies": {\n'
+                             '    "@acme/ui-kit": "^3"\n  }\n}\n')},
+    "events": {"go.mod": "module github.com/acme/events\n\ngo 1.22\n"},
+    "gateway": {"go.mod": ("module github.com/acme/gateway\n\ngo 1.22\n\nrequire (\n"
+                           "\tgithub.com/acme/events v0.4.0\n)\n")},
+}
+
+
+def coord(cwd: Path, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "COORD_ECOSYSTEM"}
+    env.update(PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(cwd / ".cache-home"))
+    res = subprocess.run([sys.executable, "-m", "coordination.cli.main", *args], cwd=cwd,
+                         env=env, capture_output=True, text=True, timeout=120)
+    if expect is not None:
+        assert res.returncode == expect, (
+            f"coord {' '.join(args)} exited {res.returncode}, wanted {expect}\n"
+            f"stdout: {res.stdout[-3000:]}\nstderr: {res.stderr[-3000:]}")
+    return res
+
+
+def coord_json(cwd: Path, *args: str, expect: int = 0) -> Any:
+    return json.loads(coord(cwd, *args, "--json", expect=expect).stdout)
+
+
+def remote_with(root: Path, name: str, files: dict[str, str], branch: str = "main") -> Path:
+    """A bare remote holding ``files`` on ``branch``; its path."""
+    seed = root / "seed" / name
+    seed.mkdir(parents=True)
+    git(seed, "init", "-q", "-b", branch)
+    for rel, text in files.items():
+        (seed / rel).parent.mkdir(parents=True, exist_ok=True)
+        (seed / rel).write_text(text)
+    git(seed, "add", "-A")
+    git(seed, "commit", "-q", "-m", "first")
+    bare = root / "remotes" / f"{name}.git"
+    git(root, "clone", "-q", "--bare", str(seed), str(bare))
+    return bare
+
+
+def commit(checkout: Path, rel: str, text: str) -> None:
+    (checkout / rel).write_text(text)
+    git(checkout, "add", "-A")
+    git(checkout, "commit", "-q", "-m", f"edit {rel}")
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Path:
+    """``tmp_path/src``: a clone of every remote of MANIFESTS (origin/HEAD set)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name, files in MANIFESTS.items():
+        bare = remote_with(tmp_path, name, files, branch="trunk" if name == "events" else "main")
+        git(src, "clone", "-q", str(bare), name)
+    return src
+
+
+def test_init_writes_a_catalog_that_loads_and_validates(fleet: Path) -> None:
+    doc = coord_json(fleet, "init", str(fleet))
+    catalog = fleet / "ecosystem.yaml"
+    assert doc["created"] is True and doc["catalog"] == str(catalog)
+    text = catalog.read_text()
+    assert text.startswith("# yaml-language-server: $schema=.coord/schema.json\n")
+    assert json.loads((fleet / ".coord" / "schema.json").read_text())["title"].startswith("coord")
+    cat = CatalogStore(catalog, cache_dir=None).load()
+    repos = {r.name: r for r in cat.repos}
+    assert set(repos) == set(MANIFESTS)
+    assert repos["events"].default_branch == "trunk"  # from origin/HEAD
+    assert repos["api"].tags == ["docker", "python"] and repos["api"].path == "api"
+    assert repos["web"].tags == ["node"] and repos["gateway"].tags == ["go"]
+    deps = {(d.consumer, d.provider): d for d in cat.coordination.dependencies}
+    assert set(deps) == {("api", "core"), ("api", "testkit"), ("web", "ui-kit"),
+                         ("gateway", "events")}
+    core = deps[("api", "core")]
+    assert (core.type.value, core.version_constraint) == ("runtime", "<3,>=2")
+    assert core.source is not None and (core.source.file, core.source.line) == (
+        "pyproject.toml", 4)
+    assert deps[("api", "testkit")].type.value == "test"
+    gw = deps[("gateway", "events")]
+    assert gw.source is not None and (gw.source.file, gw.source.line) == ("go.mod", 6)
+    assert deps[("web", "ui-kit")].source.line == 4  # type: ignore[union-attr]
+    # The rest of coord takes it: a plan over the fleet validates.
+    coord(fleet, "plan", "create", "--title", "Upgrade", "--repos", ",".join(MANIFESTS))
+    coord(fleet, "todo", "create", "--task", "bump", "--repo", "core", "--plan", "PLAN-001",
+          "--run", "true")
+    coord(fleet, "plan", "validate", "PLAN-001")
+    assert [d["id"] for d in coord_json(fleet, "dep", "list")] == [
+        "DEP-001", "DEP-002", "DEP-003", "DEP-004"]
+    # Nothing moved: no drift, exit 0.
+    assert coord_json(fleet, "init", "--check")["drift"] is False
+
+
+def test_check_after_a_repo_and_a_dependency_were_added_then_apply(fleet: Path) -> None:
+    coord(fleet, "init", str(fleet))
+    catalog = fleet / "ecosystem.yaml"
+    # A new repo (a Node package) and a new dependency (core's tests use testkit);
+    # events' origin/HEAD is read again from the remote and has not moved.
+    bare = remote_with(fleet.parent, "charts", {
+        "package.json": '{"name": "@acme/charts", "devDependencies": {"@acme/ui-kit": "3"}}\n'})
+    git(fleet, "clone", "-q", str(bare), "charts")
+    commit(fleet / "core", "requirements-test.txt", "acme-testkit>=1\n")
+    git(fleet / "events", "remote", "set-head", "origin", "-a")  # still trunk: no move
+    drift = coord_json(fleet, "init", "--check", expect=1)
+    assert drift["drift"] is True
+    assert [r["name"] for r in drift["repos_added"]] == ["charts"]
+    assert [(d["consumer"], d["provider"], d["type"], d["source"]) for d in
+            drift["dependencies_added"]] == [
+        ("charts", "ui-kit", "dev", {"file": "package.json", "line": 1}),
+        ("core", "testkit", "test", {"file": "requirements-test.txt", "line": 1})]
+    assert drift["repos_gone"] == [] and drift["branches_moved"] == []
+    before = catalog.read_text()
+    applied = coord_json(fleet, "init", "--check", "--apply")
+    assert applied["applied"]["repos_added"] == ["charts"]
+    assert applied["applied"]["dependencies_added"] == ["DEP-005", "DEP-006"]
+    assert catalog.read_text().startswith(before.split("coordination:")[0].rstrip("\n"))
+    assert coord_json(fleet, "init", "--check")["drift"] is False
+    ops = [json.loads(line)["op"] for line in log_path(catalog).read_text().splitlines()]
+    assert ops == ["apply_fleet", "apply_fleet"]  # init, then --apply: one entry each
+
+
+def test_lost_dependency_moved_branch_and_prune(fleet: Path) -> None:
+    coord(fleet, "init", str(fleet))
+    catalog = fleet / "ecosystem.yaml"
+    coord(fleet, "dep", "add", "--consumer", "web", "--provider", "core", "--type", "api")
+    # gateway stops requiring events; web's checkout goes; core's remote default moves.
+    commit(fleet / "gateway", "go.mod", "module github.com/acme/gateway\n\ngo 1.22\n")
+    git(fleet / "core", "switch", "-q", "-c", "develop")
+    git(fleet / "core", "push", "-q", "origin", "develop")
+    git(fleet / "core", "remote", "set-head", "origin", "develop")
+    subprocess.run(["rm", "-rf", str(fleet / "ui-kit")], check=True)
+    drift = coord_json(fleet, "init", "--check", expect=1)
+    assert drift["repos_gone"] == ["ui-kit"]
+    assert drift["branches_moved"] == [{"repo": "core", "catalog": "main", "now": "develop"}]
+    assert [(d["id"], d["consumer"], d["provider"]) for d in drift["dependencies_lost"]] == [
+        ("DEP-003", "gateway", "events")]
+    human = coord(fleet, "init", "--check", expect=1)
+    assert "- dependency DEP-003 gateway -> events" in human.stdout
+    assert "drifted" in human.stderr and "--apply" in human.stderr
+    # --apply without --prune keeps the gone repo (and the dependency on it)...
+    coord_json(fleet, "init", "--check", "--apply")
+    cat = CatalogStore(catalog, cache_dir=None).load()
+    assert cat.repo("ui-kit") is not None and cat.dependency("DEP-003") is None
+    assert cat.dependency("DEP-004") is not None  # web -> ui-kit: ui-kit is gone, not pruned
+    assert cat.repo("core").default_branch == "develop"  # type: ignore[union-attr]
+    assert cat.dependency("DEP-005") is not None  # hand-written: never removed
+    # ...--prune removes it with the dependencies on it.
+    pruned = coord_json(fleet, "init", "--check", "--apply", "--prune")["applied"]
+    assert pruned["repos_pruned"] == ["ui-kit"]
+    assert pruned["pruned_dependencies"] == ["DEP-004"]
+    assert coord_json(fleet, "init", "--check")["drift"] is False
+
+
+def test_init_adds_to_an_existing_catalog_and_dry_run_writes_nothing(fleet: Path) -> None:
+    catalog = fleet / "ecosystem.yaml"
+    catalog.write_text("# my fleet\nversion: 1\nrepos:\n  - name: core\n    path: core\n"
+                       "    description: the core library  # hand-written\n")
+    dry = coord_json(fleet, "init", str(fleet), "--dry-run")
+    assert dry["dry_run"] is True and dry["applied"] is None
+    assert len(dry["repos_added"]) == len(MANIFESTS) - 1
+    assert catalog.read_text().startswith("# my fleet\nversion: 1\n")
+    assert "api" not in catalog.read_text() and not (fleet / ".coord").exists()
+    coord(fleet, "init", str(fleet))
+    text = catalog.read_text()
+    assert text.startswith("# my fleet\nversion: 1\n")  # no schema line added to a user's file
+    assert "description: the core library  # hand-written" in text
+    assert len(CatalogStore(catalog, cache_dir=None).load().repos) == len(MANIFESTS)
+
+
+def test_from_file_clones_urls_into_a_directory(tmp_path: Path) -> None:
+    lib = remote_with(tmp_path, "lib", {"Cargo.toml": '[package]\nname = "acme-lib"\n'})
+    app = remote_with(tmp_path, "app", {
+        "Cargo.toml": '[package]\nname = "app"\n\n[dependencies]\nacme_lib = "1"\n'})
+    local = tmp_path / "local"
+    git(tmp_path, "clone", "-q", str(app), str(local))
+    listing = tmp_path / "repos.txt"
+    listing.write_text(f"# the fleet\nfile://{lib}\n./local\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    doc = coord_json(work, "init", "--from", str(listing), "--into", str(work / "src"))
+    assert [c["result"] for c in doc["cloned"]] == ["cloned"]
+    assert (work / "src" / "lib" / ".git").is_dir()
+    cat = CatalogStore(work / "ecosystem.yaml", cache_dir=None).load()
+    assert {r.name: r.path for r in cat.repos} == {"lib": "src/lib", "local": str(local)}
+    assert [(d.consumer, d.provider, d.type.value) for d in cat.coordination.dependencies] == [
+        ("local", "lib", "runtime")]
+    # A second run finds the clone there and adds nothing.
+    again = coord_json(work, "init", "--from", str(listing), "--into", str(work / "src"))
+    assert [c["result"] for c in again["cloned"]] == ["present"]
+    assert again["repos_added"] == [] and again["applied"] is None
+
+
+def test_bad_usage_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    res = coord(tmp_path, "init", "--apply", expect=2)
+    assert "--apply and --prune go with --check" in res.stderr
+    res = coord(tmp_path, "init", "--check", expect=2)
+    assert "no catalog to check" in res.stderr
+    listing = tmp_path / "l.txt"
+    listing.write_text("ext::sh -c touch% /tmp/pwned\n")
+    res = coord(tmp_path, "init", "--from", str(listing), expect=2)
+    assert "cannot clone" in res.stderr and not (tmp_path / "ecosystem.yaml").exists()

@@ -1,0 +1,186 @@
+"""Inferring dependencies between the checkouts of a fleet, the drift of a catalog
+from them, and taking it in one audited edit (``apply_fleet``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from coordination.catalog.audit import log_path
+from coordination.fleet.discovery import Checkout
+from coordination.fleet.drift import compare, infer
+from coordination.fleet.manifests import Manifests, Requirement
+from coordination.catalog.manager import CoordinationManager
+from coordination.catalog.store import CatalogStore
+from coordination.errors import UsageError
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def co(path: Path, provides: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
+       requires: list[Requirement] = (), branch: str | None = "main",  # type: ignore[assignment]
+       tags: set[str] = frozenset()) -> Checkout:  # type: ignore[assignment]
+    return Checkout(path, default_branch=branch, branch_from="HEAD", remote="origin",
+                    manifests=Manifests(set(provides), list(requires), set(tags)))
+
+
+def req(name: str, type_: str = "runtime", line: int = 1, file: str = "pyproject.toml",
+        eco: str = "python", path: str | None = None) -> Requirement:
+    return Requirement((eco, name), type_, file, line, None, path)
+
+
+def test_the_strongest_type_wins_then_the_first_written(tmp_path: Path) -> None:
+    fleet = {
+        "core": co(tmp_path / "core", {("python", "core")}),
+        "api": co(tmp_path / "api", {("python", "api")}, [
+            req("core", "test", 9), req("core", "dev", 3), req("core", "runtime", 12),
+            req("core", "runtime", 14), req("requests", "runtime", 2), req("api", "test", 5)]),
+    }
+    assert infer(fleet) == [{"consumer": "api", "provider": "core", "type": "runtime",
+                             "source": {"file": "pyproject.toml", "line": 12}}]
+
+
+def test_go_local_replace_finds_the_provider_by_path(tmp_path: Path) -> None:
+    fleet = {
+        "events": co(tmp_path / "events", {("go", "example.com/events")}),
+        "gw": co(tmp_path / "gw", set(), [req("example.com/renamed", eco="go", file="go.mod",
+                                              line=7, path=str(tmp_path / "events"))]),
+    }
+    assert [(d["consumer"], d["provider"], d["source"]["line"]) for d in infer(fleet)] == [
+        ("gw", "events", 7)]
+
+
+def test_a_package_two_repos_provide_is_ambiguous(tmp_path: Path) -> None:
+    notes: list[str] = []
+    fleet = {
+        "kit": co(tmp_path / "kit", {("npm", "@acme/kit")}),
+        "kit-fork": co(tmp_path / "kit-fork", {("npm", "@acme/kit")}),
+        "web": co(tmp_path / "web", set(), [req("@acme/kit", eco="npm")]),
+    }
+    assert infer(fleet, notes) == []
+    assert "kit, kit-fork" in notes[0] and "@acme/kit" in notes[0]
+
+
+CATALOG = """\
+version: 1
+repos:
+  - name: core
+    path: core
+    default_branch: main
+  - name: api
+    path: api
+  - name: gone
+    path: gone
+coordination:
+  todos:
+    - id: TODO-001
+      task: t
+      repo: gone
+  dependencies:
+    - id: DEP-001
+      consumer: api
+      provider: core
+      type: runtime
+      source: {file: pyproject.toml, line: 4}
+    - id: DEP-002
+      consumer: core
+      provider: api
+      type: api
+      notes: hand-written
+"""
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Path:
+    f = tmp_path / "ecosystem.yaml"
+    f.write_text(CATALOG)
+    return f
+
+
+def test_drift_added_gone_branches_deps(catalog: Path, tmp_path: Path) -> None:
+    cat = CatalogStore(catalog, cache_dir=None).load()
+    now = [
+        co(tmp_path / "core", {("python", "core")}, branch="trunk"),
+        co(tmp_path / "api", {("python", "api")}, [req("acme-web", "test", 8)]),
+        co(tmp_path / "web", {("python", "acme-web")}, [req("core", "runtime", 3)],
+           tags={"python"}),
+    ]
+    fleet = compare(cat, tmp_path, now)
+    assert fleet.drifted
+    assert fleet.added == [{"name": "web", "path": "web", "tags": ["python"],
+                            "default_branch": "main"}]
+    assert fleet.gone == ["gone"]
+    assert fleet.branches == [{"repo": "core", "catalog": "main", "now": "trunk"}]
+    assert [(d["consumer"], d["provider"], d["type"]) for d in fleet.deps_added] == [
+        ("api", "web", "test"), ("web", "core", "runtime")]
+    # DEP-001 was inferred and no manifest names core now; DEP-002 is hand-written.
+    assert fleet.deps_lost == [{"id": "DEP-001", "consumer": "api", "provider": "core",
+                                "source": {"file": "pyproject.toml", "line": 4}}]
+    json.dumps(fleet.to_dict())
+
+
+def test_no_drift_when_the_checkouts_match(catalog: Path, tmp_path: Path) -> None:
+    cat = CatalogStore(catalog, cache_dir=None).load()
+    now = [co(tmp_path / "core", {("python", "core")}),
+           co(tmp_path / "api", {("python", "api")}, [req("core", line=4)]),
+           co(tmp_path / "gone")]
+    fleet = compare(cat, tmp_path, now)
+    assert not fleet.drifted, fleet.to_dict()
+    # an api with no default_branch means main: not a move
+    assert fleet.branches == []
+
+
+def test_apply_fleet_is_one_audited_edit(catalog: Path, tmp_path: Path) -> None:
+    m = CoordinationManager(catalog)
+    done = m.apply_fleet({
+        "repos": [{"name": "web", "path": "web", "tags": ["python"], "default_branch": "main"}],
+        "dependencies": [
+            {"consumer": "web", "provider": "core", "type": "runtime",
+             "version_constraint": ">=2", "source": {"file": "pyproject.toml", "line": 3}},
+            {"consumer": "core", "provider": "web", "type": "test",
+             "source": {"file": "requirements-test.txt", "line": 1}}],
+        "remove_dependencies": ["DEP-001"],
+        "default_branches": {"core": "trunk"},
+        "prune": ["gone", "api"],
+    })
+    assert done["repos_added"] == ["web"]
+    assert done["dependencies_added"] == ["DEP-003", "DEP-004"]
+    assert done["dependencies_removed"] == ["DEP-001"]
+    assert done["branches_set"] == ["core"]
+    # gone: a todo runs in it, so kept; api: only dependencies name it, so pruned with them
+    assert done["repos_pruned"] == ["api"]
+    assert done["pruned_dependencies"] == ["DEP-002"]
+    assert [k["id"] for k in done["kept"]] == ["TODO-001"]
+    cat = m.catalog()
+    assert [r.name for r in cat.repos] == ["core", "gone", "web"]
+    assert cat.repo("core").default_branch == "trunk"  # type: ignore[union-attr]
+    dep = cat.dependency("DEP-003")
+    assert dep is not None and dep.source is not None
+    assert (dep.source.file, dep.source.line, dep.version_constraint) == (
+        "pyproject.toml", 3, ">=2")
+    assert "source: {file: pyproject.toml, line: 3}" in catalog.read_text()
+    entries = [json.loads(line) for line in log_path(catalog).read_text().splitlines()]
+    assert len(entries) == 1  # one edit, one audit entry
+    assert entries[0]["op"] == "apply_fleet"
+
+
+def test_apply_fleet_refuses_a_repo_that_exists(catalog: Path) -> None:
+    with pytest.raises(UsageError, match="exists already"):
+        CoordinationManager(catalog).apply_fleet({"repos": [{"name": "core", "path": "c2"}]})
+    assert catalog.read_text() == CATALOG
+
+
+def test_a_symlinked_root_matches_the_catalog_s_paths(catalog: Path, tmp_path: Path) -> None:
+    cat = CatalogStore(catalog, cache_dir=None).load()
+    for name in ("core", "api", "gone"):
+        (tmp_path / name).mkdir()
+    link = tmp_path.parent / f"{tmp_path.name}-link"
+    link.symlink_to(tmp_path)
+    now = [co(link / "core", {("python", "core")}),
+           co(link / "api", {("python", "api")}, [req("core", line=4)]), co(link / "gone")]
+    fleet = compare(cat, tmp_path, now)
+    assert not fleet.drifted, fleet.to_dict()
+    fresh = compare(None, tmp_path, now)
+    assert [r["path"] for r in fresh.added] == ["core", "api", "gone"]

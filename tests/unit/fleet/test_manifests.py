@@ -1,0 +1,307 @@
+"""Manifest readers per ecosystem on real-shaped files: what each repo provides and
+requires, with the right type and the file and line it came from."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from coordination.fleet import manifests as dm
+from coordination.fleet.manifests import Requirement
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        p = root / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(textwrap.dedent(text).lstrip("\n"))
+    return root
+
+
+def reqs(m: dm.Manifests) -> dict[str, tuple[str, str, int, str | None]]:
+    return {r.package[1]: (r.type, r.file, r.line, r.constraint) for r in m.requires}
+
+
+def test_pyproject_pep621_extras_markers_groups_and_build(tmp_path: Path) -> None:
+    m = dm.read(write(tmp_path, {"pyproject.toml": '''
+        [build-system]
+        requires = ["setuptools>=68", "Acme_Build_Tools"]
+
+        [project]
+        name = "Acme.API"
+        dependencies = [
+            "acme-core[postgres,redis] >=2.1, <3; python_version >= '3.11'",
+            "requests",
+        ]
+
+        [project.optional-dependencies]
+        postgres = ["acme_pg>=1"]
+        test = ["acme-testkit==0.4.*", "requests"]
+        dev = ["acme-lint"]
+
+        [dependency-groups]
+        docs = ["acme-docs-theme"]
+        typing = [{include-group = "docs"}, "acme-stubs"]
+    '''}))
+    assert m.provides == {("python", "acme-api")}
+    got = reqs(m)
+    assert got["acme-build-tools"] == ("build", "pyproject.toml", 2, None)
+    assert got["acme-core"] == ("runtime", "pyproject.toml", 7, "<3,>=2.1")
+    # named twice: each where it is written in its own section
+    assert [(r.type, r.line) for r in m.requires if r.package[1] == "requests"] == [
+        ("runtime", 8), ("test", 13)]
+    assert got["acme-pg"] == ("runtime", "pyproject.toml", 12, ">=1")  # an extra: optional runtime
+    assert got["acme-testkit"] == ("test", "pyproject.toml", 13, "==0.4.*")
+    assert got["acme-lint"][:3] == ("dev", "pyproject.toml", 14)
+    assert got["acme-docs-theme"][:3] == ("dev", "pyproject.toml", 17)
+    assert got["acme-stubs"][:3] == ("dev", "pyproject.toml", 18)
+    assert "python" in m.tags and m.problems == []
+
+
+def test_poetry_tables_and_groups(tmp_path: Path) -> None:
+    m = dm.read(write(tmp_path, {"pyproject.toml": '''
+        [tool.poetry]
+        name = "billing"
+
+        [tool.poetry.dependencies]
+        python = "^3.11"
+        acme-core = {version = "^2.0", extras = ["pg"]}
+
+        [tool.poetry.group.test.dependencies]
+        acme_testkit = "*"
+
+        [tool.poetry.dev-dependencies]
+        acme-lint = "^1"
+    '''}))
+    assert m.provides == {("python", "billing")}
+    got = reqs(m)
+    assert "python" not in got
+    assert got["acme-core"] == ("runtime", "pyproject.toml", 6, "^2.0")
+    assert got["acme-testkit"] == ("test", "pyproject.toml", 9, "*")
+    assert got["acme-lint"] == ("dev", "pyproject.toml", 12, "^1")
+
+
+def test_requirements_files_options_continuations_and_types(tmp_path: Path) -> None:
+    m = dm.read(write(tmp_path, {
+        "requirements.txt": '''
+            # pinned by pip-compile
+            --index-url https://pypi.example/simple
+            -r requirements-base.txt
+            -e ./vendored
+            acme-core[pg]==2.3.1 \\
+                --hash=sha256:abc
+            Acme.Events>=1 ; sys_platform == "linux"  # the bus
+            git+https://example.com/x.git#egg=x
+        ''',
+        "requirements-test.txt": "acme-testkit\n",
+        "requirements/dev.txt": "acme-lint\n",
+    }))
+    got = reqs(m)
+    assert got["acme-core"] == ("runtime", "requirements.txt", 5, "==2.3.1")
+    assert got["acme-events"] == ("runtime", "requirements.txt", 7, ">=1")
+    assert got["acme-testkit"] == ("test", "requirements-test.txt", 1, None)
+    assert got["acme-lint"] == ("dev", "requirements/dev.txt", 1, None)
+    assert set(got) == {"acme-core", "acme-events", "acme-testkit", "acme-lint"}
+
+
+def test_setup_cfg(tmp_path: Path) -> None:
+    m = dm.read(write(tmp_path, {"setup.cfg": '''
+        [metadata]
+        name = acme_worker
+
+        [options]
+        install_requires =
+            acme-core>=2
+            acme-events; python_version>"3.8"
+        setup_requires = acme-build
+        tests_require =
+            acme-testkit
+
+        [options.extras_require]
+        docs = acme-docs-theme
+        s3 = acme-s3>=1
+    '''}))
+    assert m.provides == {("python", "acme-worker")}
+    got = reqs(m)
+    assert got["acme-core"] == ("runtime", "setup.cfg", 6, ">=2")
+    assert got["acme-events"][:3] == ("runtime", "setup.cfg", 7)
+    assert got["acme-build"][:3] == ("build", "setup.cfg", 8)
+    assert got["acme-testkit"][:3] == ("test", "setup.cfg", 10)
+    assert got["acme-docs-theme"][:3] == ("dev", "setup.cfg", 13)
+    assert got["acme-s3"] == ("runtime", "setup.cfg", 14, ">=1")
+
+
+def test_package_json_sections_and_workspaces(tmp_path: Path) -> None:
+    m = dm.read(write(tmp_path, {
+        "package.json": '''
+            {
+              "name": "@acme/web",
+              "private": true,
+              "workspaces": ["packages/*"],
+              "dependencies": {
+                "@acme/ui-kit": "^3.1.0",
+                "react": "18.x"
+              },
+              "peerDependencies": {"@acme/auth": ">=2 <4"},
+              "devDependencies": {
+                "@acme/eslint-config": "workspace:*"
+              }
+            }
+        ''',
+        "packages/charts/package.json": '''
+            {"name": "@acme/charts",
+             "dependencies": {"@acme/ui-kit": "^3"}}
+        ''',
+    }))
+    assert m.provides == {("npm", "@acme/web"), ("npm", "@acme/charts")}
+    got = {(r.package[1], r.file): (r.type, r.line, r.constraint) for r in m.requires}
+    assert got[("@acme/ui-kit", "package.json")] == ("runtime", 6, "^3.1.0")
+    assert got[("@acme/auth", "package.json")] == ("runtime", 9, ">=2 <4")
+    assert got[("@acme/eslint-config", "package.json")] == ("dev", 11, "workspace:*")
+    assert got[("@acme/ui-kit", "packages/charts/package.json")] == ("runtime", 2, "^3")
+    assert {"node"} <= m.tags
+
+
+def test_go_mod_blocks_comments_and_replace(tmp_path: Path) -> None:
+    m = dm.read(write(tmp_path, {"go.mod": '''
+        module github.com/acme/gateway
+
+        go 1.22
+
+        require github.com/acme/authz v1.4.0
+
+        require (
+        \tgithub.com/acme/events v0.9.1 // indirect
+        \tgithub.com/acme/old-metrics v1.0.0
+        \tgolang.org/x/net v0.20.0
+        )
+
+        replace github.com/acme/old-metrics => github.com/acme/metrics v2.0.0
+
+        replace (
+        \tgithub.com/acme/events => ../events
+        )
+    '''}))
+    assert m.provides == {("go", "github.com/acme/gateway")}
+    by = {r.package[1]: r for r in m.requires}
+    assert by["github.com/acme/authz"] == Requirement(
+        ("go", "github.com/acme/authz"), "runtime", "go.mod", 5, "v1.4.0")
+    # replaced by another module: the dependency is on that one, at its version
+    assert by["github.com/acme/metrics"].line == 9
+    assert by["github.com/acme/metrics"].constraint == "v2.0.0"
+    assert "github.com/acme/old-metrics" not in by
+    # replaced by a local checkout: found by its path
+    assert by["github.com/acme/events"].path == str((tmp_path / "../events").resolve())
+    assert by["github.com/acme/events"].line == 8
+    assert "go" in m.tags
+
+
+def test_cargo_sections_renames_targets_and_workspace(tmp_path: Path) -> None:
+    m = dm.read(write(tmp_path, {
+        "Cargo.toml": '''
+            [workspace]
+            members = ["crates/*"]
+
+            [workspace.dependencies]
+            acme-proto = { path = "../proto", version = "0.3" }
+
+            [package]
+            name = "acme_engine"
+
+            [dependencies]
+            acme-store = "1.2"
+            store2 = { package = "acme-store-v2", version = "2" }
+
+            [build-dependencies]
+            acme_codegen = { git = "https://example.com/codegen" }
+
+            [dev-dependencies.acme-fixtures]
+            version = "0.1"
+
+            [target.'cfg(unix)'.dependencies]
+            acme-unix = "1"
+        ''',
+        "crates/cli/Cargo.toml": '''
+            [package]
+            name = "acme-engine-cli"
+        ''',
+    }))
+    assert m.provides == {("cargo", "acme-engine"), ("cargo", "acme-engine-cli")}
+    got = reqs(m)
+    assert got["acme-proto"][:3] == ("runtime", "Cargo.toml", 5)
+    assert got["acme-store"] == ("runtime", "Cargo.toml", 11, "1.2")
+    assert got["acme-store-v2"] == ("runtime", "Cargo.toml", 12, "2")
+    assert got["acme-codegen"][:3] == ("build", "Cargo.toml", 15)
+    assert got["acme-fixtures"] == ("dev", "Cargo.toml", 17, "0.1")
+    assert got["acme-unix"][:2] == ("runtime", "Cargo.toml")
+    assert "rust" in m.tags
+
+
+def test_pom_scopes_parent_group_modules_and_management(tmp_path: Path) -> None:
+    m = dm.read(write(tmp_path, {
+        "pom.xml": '''
+            <?xml version="1.0" encoding="UTF-8"?>
+            <project xmlns="http://maven.apache.org/POM/4.0.0">
+              <parent><groupId>com.acme</groupId><artifactId>parent</artifactId></parent>
+              <artifactId>orders</artifactId>
+              <modules><module>orders-api</module></modules>
+              <dependencyManagement><dependencies><dependency>
+                <groupId>com.acme</groupId><artifactId>bom</artifactId><scope>import</scope>
+              </dependency></dependencies></dependencyManagement>
+              <dependencies>
+                <dependency>
+                  <groupId>com.acme</groupId>
+                  <artifactId>ledger</artifactId>
+                  <version>[1.0,2.0)</version>
+                </dependency>
+                <dependency>
+                  <groupId>com.acme</groupId>
+                  <artifactId>testkit</artifactId>
+                  <scope>test</scope>
+                </dependency>
+                <dependency>
+                  <groupId>com.acme</groupId>
+                  <artifactId>annotations</artifactId>
+                  <scope>provided</scope>
+                </dependency>
+              </dependencies>
+            </project>
+        ''',
+        "orders-api/pom.xml": '''
+            <project><groupId>com.acme</groupId><artifactId>orders-api</artifactId></project>
+        ''',
+    }))
+    assert m.provides == {("maven", "com.acme:orders"), ("maven", "com.acme:orders-api")}
+    got = reqs(m)
+    assert got["com.acme:ledger"] == ("runtime", "pom.xml", 12, "[1.0,2.0)")
+    assert got["com.acme:testkit"][:3] == ("test", "pom.xml", 17)
+    assert got["com.acme:annotations"][:3] == ("build", "pom.xml", 22)
+    assert "com.acme:bom" not in got  # dependencyManagement pins versions, depends on nothing
+    assert "java" in m.tags
+
+
+def test_a_broken_manifest_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    m = dm.read(write(tmp_path, {"pyproject.toml": "[project\nname = 1\n",
+                                 "package.json": "{not json",
+                                 "requirements.txt": "acme-core >= = 2\nok-pkg\n"}))
+    assert {p.split(":")[0] for p in m.problems} == {"pyproject.toml", "package.json",
+                                                     "requirements.txt"}
+    assert [r.package[1] for r in m.requires] == ["ok-pkg"]
+
+
+@pytest.mark.parametrize(("group", "kind"), [
+    ("test", "test"), ("tests", "test"), ("testing", "test"), ("dev", "dev"),
+    ("lint", "dev"), ("docs", "dev"), ("build", "build"), ("postgres", "runtime")])
+def test_group_names_map_to_types(group: str, kind: str) -> None:
+    assert dm.group_type(group) == kind
+
+
+def test_tags_from_what_is_at_the_top() -> None:
+    assert dm.tags_of(["pyproject.toml", "Dockerfile", "main.tf", "README.md"]) == {
+        "python", "docker", "terraform"}
+    assert dm.tags_of(["requirements-dev.txt"]) == {"python"}
+    assert dm.tags_of(["README.md"]) == set()
