@@ -15,18 +15,23 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
+from coordination import launch as launching
+from coordination.catalog import audit
+from coordination.catalog.runplan import save_run_plan
+from coordination.catalog.selectors import select
+from coordination.catalog.store import CatalogStore
 from coordination.cli.context import Context
 from coordination.cli.render import err_console, esc, json_option, print_json, table
+from coordination.cli.sweep import _warn_unattended, follow_sweep
 from coordination.errors import UsageError
+from coordination.runtime.context import get_runtime
 from coordination.settings import get_settings
-
-if TYPE_CHECKING:
-    from coordination.catalog.store import CatalogStore
-    from coordination.sweeps.reading import StatusDocument
+from coordination.sweeps import SweepService, new_sweep_id
+from coordination.sweeps.adhoc import RUN_KIND, RUN_PREFIX, run_graph, run_spec
+from coordination.sweeps.reading import StatusDocument, last_lines
 
 #: What a successful end is called in the summary.
 OK = ("succeeded", "cached")
@@ -80,14 +85,6 @@ def run_command(file: Path, command: str, selector: str, *, order: str = "deps",
                 timeout: float = 3600, save_as: str | None = None,
                 require_workers: bool = False, as_json: bool = False) -> int:
     """`coord run` (the library call the command is a thin layer over); its exit code."""
-    from coordination import launch as launching  # lazy: the sweep machinery
-    from coordination.catalog.selectors import select
-    from coordination.catalog.store import CatalogStore
-    from coordination.cli.sweep import _warn_unattended, follow_sweep
-    from coordination.runtime.context import get_runtime
-    from coordination.sweeps import SweepService, new_sweep_id
-    from coordination.sweeps.adhoc import RUN_KIND, run_graph, run_spec
-
     if not command.strip():
         raise UsageError("coord run needs a command", hint="coord run 'make test' --repos tag:python")
     store = CatalogStore(file)
@@ -95,10 +92,9 @@ def run_command(file: Path, command: str, selector: str, *, order: str = "deps",
     chosen = select(catalog, selector, file.resolve().parent).names
     saved: dict[str, object] | None = None
     if save_as is not None:
-        from coordination.catalog.runplan import save_run_plan
-
         graph = run_graph(catalog, chosen, order)
-        providers = {r: [p[len("RUN-"):] for p in graph.predecessors(f"RUN-{r}")] for r in chosen}
+        providers = {r: [p[len(RUN_PREFIX):] for p in graph.predecessors(f"{RUN_PREFIX}{r}")]
+                     for r in chosen}
         pid, ids = save_run_plan(store, save_as, command, chosen, providers, selector=selector,
                                  cache=cache, timeout=timeout)
         saved = {"plan": pid, "todos": ids}
@@ -168,8 +164,6 @@ def summary(st: StatusDocument) -> list[dict[str, object]]:
     """A row per repo of an ended sweep's status document: repo, todo, status, seconds,
     exit code, the last line of its output (stdout's when it succeeded, else stderr's
     first)."""
-    from coordination.sweeps.reading import last_lines
-
     rows: list[dict[str, object]] = []
     for tid, v in st["todos"].items():
         parts = dict(last_lines(v.get("output_tail"), 1))
@@ -184,8 +178,6 @@ def summary(st: StatusDocument) -> list[dict[str, object]]:
 
 def _audit(store: CatalogStore, sweep_id: str, command: str, selector: str, repos: list[str], *,
            order: str, strategy: str, cache: bool, saved: dict[str, object] | None) -> None:
-    from coordination.catalog import audit
-
     store.record_decision(
         who=audit.who(store.path.resolve().parent), op="run", ids=[sweep_id],
         decision={"sweep_id": sweep_id, "command": command, "selector": selector,
