@@ -24,7 +24,7 @@ from coordination.catalog.runplan import save_run_plan
 from coordination.catalog.selectors import select
 from coordination.catalog.store import CatalogStore
 from coordination.cli.context import Context
-from coordination.cli.render import err_console, esc, json_option, print_json, table
+from coordination.cli.render import err_console, esc, json_option, plural, print_json, table
 from coordination.cli.sweep import _warn_unattended, follow_sweep
 from coordination.errors import UsageError
 from coordination.runtime.context import get_runtime
@@ -114,7 +114,7 @@ def run_command(file: Path, command: str, selector: str, *, order: str = "deps",
         wait = True
         if not as_json:
             err_console().print(f"[dim]embedded mode (COORD_REDIS_URL unset): running "
-                                f"{len(spec.todos)} repos on this process's workers[/dim]")
+                                f"{plural(len(spec.todos), 'repo')} on this process's workers[/dim]")
     else:
         _warn_unattended(launch.unattended(), require=require_workers)
     sweep_id = new_sweep_id(launch.name)
@@ -132,8 +132,8 @@ def run_command(file: Path, command: str, selector: str, *, order: str = "deps",
                 print_json(doc)
             else:
                 click.echo(sweep_id)
-                err_console().print(f"queued {len(spec.todos)} repos in {len(spec.levels)} "
-                                    f"levels; watch with `coord sweep watch {sweep_id}`")
+                err_console().print(f"queued {plural(len(spec.todos), 'repo')} in "
+                                    f"{plural(len(spec.levels), 'level')}; watch with `coord sweep watch {sweep_id}`")
             return 0
         if not as_json:
             err_console().print(f"sweep {sweep_id}")
