@@ -138,6 +138,26 @@ def test_embedded_run_and_selection_errors(tmp_path: Path) -> None:
     assert "did you mean api" in r.stderr and len(runs(eco)) == n
 
 
+def test_run_with_cache_reuses_a_success_and_why_says_so(tmp_path: Path) -> None:
+    eco = fleet(tmp_path)
+    api = tmp_path / "repos" / "api"
+    for args in (["init", "-q", "-b", "main"],
+                 ["-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty",
+                  "-m", "first"]):
+        subprocess.run(["git", *args], cwd=api, check=True, capture_output=True)
+    first = embedded(eco, "run", "echo built >> ../built.log", "--repos", "api", "--cache",
+                     "--json")
+    second = embedded(eco, "run", "echo built >> ../built.log", "--repos", "api", "--cache",
+                      "--json")
+    assert first.returncode == second.returncode == 0, second.stderr
+    assert json.loads(first.stdout)["summary"][0]["status"] == "succeeded"
+    assert json.loads(second.stdout)["summary"][0]["status"] == "cached"
+    assert read_lines(tmp_path / "repos" / "built.log") == ["built"]  # ran once
+    why = embedded(eco, "why", "RUN-api", "--json")
+    assert why.returncode == 0, why.stderr
+    assert json.loads(why.stdout)["outcome"] == "hit"
+
+
 def test_repo_list_shows_what_a_selector_selects(tmp_path: Path) -> None:
     eco = fleet(tmp_path)
     r = embedded(eco, "repo", "list", "--repos", "...db,!web", "--json")
