@@ -158,6 +158,16 @@ def test_run_with_cache_reuses_a_success_and_why_says_so(tmp_path: Path) -> None
     assert json.loads(why.stdout)["outcome"] == "hit"
 
 
+def test_no_audit_record_no_run(tmp_path: Path) -> None:
+    eco = fleet(tmp_path)
+    audit.log_path(eco).mkdir()  # the log cannot be appended to
+    r = embedded(eco, "run", "echo ran > ran.txt", "--repos", "api")
+    assert r.returncode == 1 and "audit" in r.stderr, r.stderr
+    assert not (tmp_path / "repos" / "api" / "ran.txt").exists()
+    listed = embedded(eco, "sweep", "list", "--json")
+    assert json.loads(listed.stdout) == []  # no sweep was started
+
+
 def test_repo_list_shows_what_a_selector_selects(tmp_path: Path) -> None:
     eco = fleet(tmp_path)
     r = embedded(eco, "repo", "list", "--repos", "...db,!web", "--json")
