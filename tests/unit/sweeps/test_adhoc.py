@@ -66,3 +66,13 @@ def test_a_cycle_is_refused_naming_it() -> None:
 def test_an_empty_command_is_refused() -> None:
     with pytest.raises(UsageError):
         run_spec(Keys("t"), fleet([]), None, "  ", ["db"])
+
+
+def test_a_fleet_run_is_named_by_a_few_of_its_todos() -> None:
+    from coordination.cli.sweep import subject
+
+    todos = {f"RUN-s{i:04d}": {} for i in range(1000)}
+    st = {"sweep_id": "RUN-20261125-ab12", "plan": "", "todos": todos}
+    assert subject(st) == "RUN-s0000, RUN-s0001, RUN-s0002 and 997 more"  # type: ignore[arg-type]
+    few = {"sweep_id": "RUN-20261125-ab12", "plan": "", "todos": {"RUN-a": {}, "RUN-b": {}}}
+    assert subject(few) == "RUN-a, RUN-b"  # type: ignore[arg-type]
