@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dep": ("coordination.cli.dep:dep", "Inter-repo dependencies: list, check, add, update, remove."),
     "repo": ("coordination.cli.repo:repo", "Repos: list, status, blocking, reset, add, update, remove."),
     "sweep": ("coordination.cli.sweep:sweep", "Sweeps: list, status, watch, pause, unpause, resume, rollback, cancel, sync."),
+    "run": ("coordination.cli.run:run", "Run a command in every selected repo (--repos SELECTOR), as a sweep."),
     "approve": ("coordination.cli.gates:approve", "Approve a sweep's gate (a todo with gate:)."),
     "reject": ("coordination.cli.gates:reject", "Reject a sweep's gate."),
     "change": ("coordination.cli.change:change", "Cross-repo changes: status, land, queue (the merge train), revert."),

@@ -155,18 +155,32 @@ def _live_workers() -> dict[str, int] | None:
 
 
 @repo.command("list")
+@click.option("--repos", "selector", default=None, metavar="SELECTOR",
+              help="Only the repos a selector selects (names, globs, tag:T, role:R, "
+              "changed:REF, NAME..., ...NAME, NAME^..., ...^NAME, !EXCLUDED; commas join).")
 @json_option
 @click.pass_obj
-def list_repos(obj: Context, as_json: bool) -> None:
-    """List the repos and where their checkouts are.
+def list_repos(obj: Context, selector: str | None, as_json: bool) -> None:
+    """List the repos and where their checkouts are; with --repos, what a selector selects.
 
     \b
-    Example:
+    Examples:
       coord repo list --json
+      coord repo list --repos 'tag:python,!legacy'
+      coord repo list --repos '...api' --json
     """
+    chosen: set[str] | None = None
+    if selector is not None:
+        from coordination.catalog.selectors import select  # lazy: only with --repos
+
+        chosen = set(select(obj.manager.catalog(), selector,
+                            obj.file.resolve().parent).names)
     live = _live_workers()
-    with_breaker = [r.name for r in obj.manager.list_repos() if r.breaker is not None]
+    with_breaker = [r.name for r in obj.manager.list_repos() if r.breaker is not None
+                    and (chosen is None or r.name in chosen)]
     items = repo_list(obj.manager, live, _breakers(with_breaker) if live is not None else {})
+    if chosen is not None:
+        items = [r for r in items if r["name"] in chosen]
 
     def human(repos: list[dict[str, object]]) -> None:
         table(

@@ -232,6 +232,8 @@ def subject(st: StatusDocument) -> str:
     plan, todos = st.get("plan") or "", list(st["todos"])
     if len(todos) == 1 and st["sweep_id"].startswith(f"{todos[0]}-"):
         return f"{todos[0]} ({plan})" if plan else todos[0]
+    if not plan and len(todos) > 5:  # `coord run` over a fleet: not 1,000 ids on one line
+        return f"{', '.join(todos[:3])} and {len(todos) - 3} more"
     return plan or ", ".join(todos) or "no todos"
 
 

@@ -240,16 +240,20 @@ class Planning:
             paces=pacer.paces,
         )
 
-    def resume_spec(self, old: SweepSpec, rerun: list[str]) -> SweepSpec:
+    def resume_spec(self, old: SweepSpec, rerun: list[str], *, adhoc: bool = False
+                    ) -> SweepSpec:
         """The next run of ``old``: the todos of ``rerun`` with their commands re-read
-        from the catalog (edges as they were), levelled among themselves."""
+        from the catalog (edges as they were), levelled among themselves. ``adhoc``:
+        a `coord run` sweep, whose todos are not in the catalog: they run again as
+        frozen (the command line the audit log recorded)."""
         catalog = self.catalog()
         g = DiGraph()
         g.add_nodes_from(old.todos)
         for t, s in old.todos.items():
             g.add_edges_from((p, t) for p in s.preds)
         pacer = Pacer(catalog)
-        fresh = self.todo_specs(catalog, g, rerun, pacer, old.plan or None)
+        fresh = ({t: old.todos[t] for t in rerun} if adhoc
+                 else self.todo_specs(catalog, g, rerun, pacer, old.plan or None))
         todos = dict(old.todos)
         for t in rerun:
             fresh[t].preds, fresh[t].succs = old.todos[t].preds, old.todos[t].succs

@@ -201,7 +201,8 @@ class SweepService:
             raise UsageError(f"sweep {sweep_id} is {rec.get('status')}: it cannot be resumed",
                              hint="start a new sweep of the plan")
         catalog = self.catalog()
-        missing = [t for t in rerun if catalog.todo(t) is None]
+        adhoc = rec.get("kind") == "run"  # `coord run`: its todos are in its spec only
+        missing = [] if adhoc else [t for t in rerun if catalog.todo(t) is None]
         if missing:
             raise NotFoundError(
                 f"todos of sweep {sweep_id} are no longer in the catalog: {', '.join(missing)}",
@@ -210,11 +211,11 @@ class SweepService:
         old = derivable_spec(self.rt, sweep_id, rec)  # what it keeps gets signed
         if old is None:
             raise NotFoundError(f"sweep {sweep_id} has no spec", hint="see `coord sweep list`")
-        spec = self.planning.resume_spec(old, rerun)
+        spec = self.planning.resume_spec(old, rerun, adhoc=adhoc)
         reopened = gates.reopened_by(self.rt, spec, rerun)  # approvals of something else
         if reopened:
             rerun = sorted({*rerun, *reopened})
-            spec = self.planning.resume_spec(old, rerun)
+            spec = self.planning.resume_spec(old, rerun, adhoc=adhoc)
         spec.no_cache = no_cache
         if not steering.resume(self.rt, spec, rerun):
             raise UsageError(f"sweep {sweep_id} was resumed or changed by someone else meanwhile",
@@ -288,8 +289,14 @@ class SweepService:
                              hint="sync it when it ends")
         if self.catalog_path is None:
             raise UsageError("no catalog file given", hint="pass --file")
+        rec = self.rt.checkpoints.get_sweep_fields(sweep_id, ("kind", "again")) or {}
+        if rec.get("kind") == "run":  # `coord run`'s todos are not in the catalog
+            nothing: SyncResult = {"completed": [], "failed": [], "skipped": [], "reset": [],
+                                   "unrun": [], "plan": None, "plan_completed": False,
+                                   "plan_status": None, "reopened": False}
+            return {"sweep_id": sweep_id, "catalog": str(self.catalog_path), **nothing}
         with operation("SweepService.sync"):  # the audit log's name for it since 0.2
-            again = (self.rt.checkpoints.get_sweep_fields(sweep_id, ("again",)) or {}).get("again")
+            again = rec.get("again")
             changed: SyncResult = outcome.write_outcome(self.catalog_path, status.get("plan") or None,
                                                         status["todos"], again=bool(again))
         self.rt.checkpoints.update_sweep(sweep_id, synced_at=time.time())

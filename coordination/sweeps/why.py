@@ -15,6 +15,7 @@ from coordination.catalog.models import cache_of
 from coordination.catalog.store import CatalogStore
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.context import Runtime
+from coordination.sweeps.adhoc import RUN_PREFIX
 from coordination.sweeps.reading import record
 from coordination.sweeps.spec_store import load_spec
 
@@ -43,8 +44,9 @@ class WhyDocument(TypedDict):
 def why(rt: Runtime, todo_id: str, *, sweep_id: str | None = None,
         catalog_path: Path | None = None) -> WhyDocument:
     """The document of `coord why` (see the module docstring)."""
-    if not todo_id.startswith("TODO-"):
-        raise UsageError(f"{todo_id!r} is not a todo id", hint="e.g. coord why TODO-004")
+    if not todo_id.startswith(("TODO-", RUN_PREFIX)):  # RUN-<repo>: `coord run --cache`
+        raise UsageError(f"{todo_id!r} is not a todo id",
+                         hint="e.g. coord why TODO-004, or coord why RUN-api")
     cache_on: bool | None = None
     if catalog_path is not None and catalog_path.exists():
         catalog = CatalogStore(catalog_path).load()

@@ -275,7 +275,8 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
                             headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"})
 
     def api_overview(request: Request) -> Response:
-        return _json(lambda: documents.overview(svc, rt, breakers=breakers))
+        selector = request.query_params.get("repos")  # ?repos=SEL: `repo list --repos`
+        return _json(lambda: documents.overview(svc, rt, breakers=breakers, selector=selector))
 
     def api_sweeps(request: Request) -> Response:
         try:

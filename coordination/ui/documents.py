@@ -21,7 +21,8 @@ from coordination.catalog.manager import CoordinationManager
 from coordination.catalog.reports import PlanStatus
 from coordination.catalog.reports import plan_status as plan_status_document
 from coordination.catalog.reports import repo_list as repo_list_document
-from coordination.errors import CoordError, NotFoundError
+from coordination.catalog.selectors import select
+from coordination.errors import CoordError, NotFoundError, UsageError
 from coordination.planner.algorithms import critical_path, topological_levels
 from coordination.planner.dag import build_plan_graph
 from coordination.planner.digraph import DiGraph, Unfeasible
@@ -227,10 +228,17 @@ def _seconds(value: object) -> float | None:
 
 
 def overview(svc: SweepService, rt: Runtime, *, limit: int = 25,
-             breakers: BreakerReader | None = None) -> Overview:
+             breakers: BreakerReader | None = None, selector: str | None = None) -> Overview:
     """What ``/`` shows: recent sweeps (each a ``sweep list`` row plus ``progress``,
-    ``started_at``, ``duration``), the catalog's repos (``repo list`` rows) and plans."""
+    ``started_at``, ``duration``), the catalog's repos (``repo list`` rows) and plans.
+    ``selector`` (``?repos=SEL``): only the repos it selects, as `coord repo list
+    --repos` (a bad selector is the error, not an empty list)."""
     now = time.time()
+    chosen: set[str] | None = None
+    if selector is not None:
+        if svc.catalog_path is None:
+            raise UsageError("?repos= needs the view's catalog", hint="start it with --file")
+        chosen = set(select(svc.catalog(), selector, svc.catalog_path.resolve().parent).names)
     sweeps: list[OverviewSweep] = []
     for rec in rt.checkpoints.list_sweeps(limit=limit):
         row = sweep_row(rec)
@@ -267,6 +275,8 @@ def overview(svc: SweepService, rt: Runtime, *, limit: int = 25,
                     changes[plan_id] = line
     except CoordError as exc:
         catalog_error = str(exc)
+    if chosen is not None:
+        repos = [r for r in repos if r.get("name") in chosen]
     if breakers is not None:
         for r in repos:
             if r.get("breaker"):

@@ -1,0 +1,263 @@
+"""Repo selectors: one syntax for every command that takes repos (``--repos``,
+``coord run``, ``for_each:``, ``coord repo list --repos``).
+
+A selector is terms joined by commas. The positive terms are unioned, then every
+``!TERM`` removes what it selects (pnpm's filters, Nx's affected):
+
+    api, svc-*          a name, or a glob over names (fnmatch: * ? [...])
+    tag:python          repos with a tag matching (a glob too: tag:* is any tagged repo)
+    role:service        repos whose role matches (a glob too)
+    changed:REF         repos whose checkout differs from REF (`git diff --quiet REF`
+                        in the checkout, plus untracked files)
+    api...              api and everything it depends on (its providers, transitively)
+    ...api              api and everything that depends on it (its consumers)
+    api^...             what api depends on, without api
+    ...^api             what depends on api, without api
+    !legacy             removes legacy (any term after ``!``)
+
+The core of a graph form is any term but another graph form: ``...changed:main`` is
+what changed since main and everything that depends on it. Edges come from the
+catalog's ``dependencies:`` (consumer depends on provider).
+
+Pure: the catalog in, names out (in catalog order). The one part that needs git
+(``changed:``) asks a callback, :func:`git_changed` by default; a repo the callback
+cannot answer for (no checkout, no REF) is an error naming it, never silently kept
+or dropped. A term that matches nothing, or a selector that leaves nothing, is an
+error naming the closest names (difflib).
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import subprocess
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from coordination.catalog.models import Catalog
+from coordination.errors import UsageError
+
+#: ``changed(checkout, ref)``: True or False, or a sentence saying why it cannot tell
+#: (no checkout, REF unknown there).
+ChangedProbe = Callable[[Path, str], "bool | str"]
+
+_GLOB = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class Term:
+    """One comma-separated part of a selector, parsed."""
+
+    text: str  # as written (without the leading "!")
+    kind: str  # "name" | "tag" | "role" | "changed"
+    value: str
+    exclude: bool = False
+    deps: bool = False  # NAME... : with what it depends on
+    dependents: bool = False  # ...NAME : with what depends on it
+    keep_self: bool = True  # False for the ^ forms
+
+
+@dataclass
+class Selection:
+    """What a selector selected: names in catalog order, and how."""
+
+    selector: str
+    names: list[str]
+    #: ``changed:REF`` terms: REF -> the repos (among those considered) that differ
+    changed: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"selector": self.selector, "repos": list(self.names), "count": len(self.names),
+                **({"changed": self.changed} if self.changed else {})}
+
+
+def _bad(selector: str, what: str, hint: str) -> UsageError:
+    return UsageError(f"repo selector {selector!r}: {what}", hint=hint)
+
+
+SYNTAX_HINT = ("terms joined by commas: NAME or glob, tag:T, role:R, changed:REF, NAME..., "
+               "...NAME, NAME^..., ...^NAME, !TERM")
+
+
+def parse(selector: str) -> list[Term]:
+    """The terms of ``selector``; a malformed one is a UsageError saying which."""
+    terms: list[Term] = []
+    parts = [p.strip() for p in selector.split(",")]
+    if not any(parts):
+        raise _bad(selector, "it is empty", f"write {SYNTAX_HINT}")
+    for raw in parts:
+        if not raw:
+            raise _bad(selector, "an empty term (two commas, or a comma at an end)",
+                       "remove the extra comma")
+        text, exclude = raw, False
+        if text.startswith("!"):
+            text, exclude = text[1:].strip(), True
+            if not text:
+                raise _bad(selector, "'!' excludes nothing", "write !NAME, !tag:T, ...")
+        core, deps, dependents, keep_self = text, False, False, True
+        if core.startswith("..."):
+            core, dependents = core[3:], True
+            if core.startswith("^"):
+                core, keep_self = core[1:], False
+        if core.endswith("..."):
+            core, deps = core[:-3], True
+            if core.endswith("^"):
+                core, keep_self = core[:-1], False
+        if not core or "..." in core or "^" in core:
+            raise _bad(selector, f"cannot read {raw!r}", f"write {SYNTAX_HINT}")
+        kind, colon, value = core.partition(":")
+        if not colon:
+            kind, value = "name", core
+        elif kind not in ("tag", "role", "changed"):
+            raise _bad(selector, f"unknown kind {kind + ':'!r} in {raw!r}",
+                       "the kinds are tag:, role: and changed:")
+        if not value:
+            raise _bad(selector, f"{raw!r} names nothing", f"write {kind}:VALUE")
+        if kind == "changed" and value.startswith("-"):
+            raise _bad(selector, f"{raw!r}: a git ref does not start with '-'",
+                       "write changed:main, changed:HEAD~1, changed:origin/main")
+        terms.append(Term(raw[1:].strip() if exclude else raw, kind, value, exclude,
+                          deps, dependents, keep_self))
+    return terms
+
+
+def _walk(start: Iterable[str], edges: dict[str, set[str]]) -> set[str]:
+    seen: set[str] = set()
+    stack = list(start)
+    while stack:
+        n = stack.pop()
+        for m in edges.get(n, ()):
+            if m not in seen:
+                seen.add(m)
+                stack.append(m)
+    return seen
+
+
+def git_changed(checkout: Path, ref: str) -> bool | str:
+    """Does ``checkout`` differ from ``ref`` (tracked changes against it, or untracked
+    files git does not ignore)? A sentence when it cannot tell."""
+    if not checkout.is_dir():
+        return f"no checkout at {checkout}"
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "-C", str(checkout), *args], capture_output=True,
+                              text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+    try:
+        if git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").returncode != 0:
+            return f"has no {ref!r} (fetch it, or leave the repo out with !NAME)"
+        diff = git("diff", "--quiet", ref, "--")
+        if diff.returncode == 1:
+            return True
+        if diff.returncode != 0:
+            return f"git diff failed: {(diff.stderr or '').strip()[:200]}"
+        untracked = git("ls-files", "--others", "--exclude-standard", "-z")
+        if untracked.returncode != 0:
+            return f"git ls-files failed: {(untracked.stderr or '').strip()[:200]}"
+        return bool(untracked.stdout)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"git failed: {exc}"
+
+
+class Selector:
+    """A catalog's repos, their tags, roles and dependency edges, indexed once so that
+    many selectors (a fleet of 1,000 repos) are cheap to evaluate."""
+
+    def __init__(self, catalog: Catalog, base_dir: Path,
+                 changed: ChangedProbe = git_changed) -> None:
+        self.catalog = catalog
+        self.base_dir = base_dir
+        self.probe = changed
+        self.order = [r.name for r in catalog.repos]
+        self.providers: dict[str, set[str]] = {}  # consumer -> what it depends on
+        self.consumers: dict[str, set[str]] = {}  # provider -> what depends on it
+        for d in catalog.coordination.dependencies:
+            self.providers.setdefault(d.consumer, set()).add(d.provider)
+            self.consumers.setdefault(d.provider, set()).add(d.consumer)
+
+    def _vocabulary(self) -> list[str]:
+        tags = sorted({f"tag:{t}" for r in self.catalog.repos for t in r.tags})
+        roles = sorted({f"role:{r.role}" for r in self.catalog.repos if r.role})
+        return [*self.order, *tags, *roles]
+
+    def _closest(self, text: str) -> str:
+        close = difflib.get_close_matches(text, self._vocabulary(), n=3, cutoff=0.5)
+        return (f"did you mean {', '.join(close)}?" if close
+                else "see `coord repo list` for the repos, their tags and roles")
+
+    def _base(self, term: Term, among: list[str], changed: dict[str, list[str]]) -> set[str]:
+        """The repos a term's core selects (before its graph form)."""
+        v, globbed = term.value, bool(_GLOB & set(term.value))
+        if term.kind == "name":
+            if not globbed:
+                return {v} if self.catalog.repo(v) is not None else set()
+            return set(fnmatch.filter(self.order, v))
+        if term.kind == "tag":
+            return {r.name for r in self.catalog.repos
+                    if any(fnmatch.fnmatchcase(t, v) for t in r.tags)}
+        if term.kind == "role":
+            return {r.name for r in self.catalog.repos if r.role and fnmatch.fnmatchcase(r.role, v)}
+        return self._changed(v, among, changed)
+
+    def _changed(self, ref: str, among: list[str], changed: dict[str, list[str]]) -> set[str]:
+        """Of ``among``, the repos whose checkout differs from ``ref``; an error naming
+        every repo it cannot tell for."""
+        repos = [self.catalog.repo(n) for n in among]
+        paths = [r.checkout(self.base_dir) for r in repos if r is not None]
+        names = [r.name for r in repos if r is not None]
+        with ThreadPoolExecutor(max_workers=min(8, max(1, len(paths)))) as pool:
+            answers = list(pool.map(lambda p: self.probe(p, ref), paths))
+        unknown = {n: a for n, a in zip(names, answers) if isinstance(a, str)}
+        if unknown:
+            shown = "; ".join(f"{n}: {why}" for n, why in list(unknown.items())[:10])
+            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+            raise UsageError(
+                f"changed:{ref}: cannot tell for {len(unknown)} repo(s): {shown}{more}",
+                hint="fetch the ref in those checkouts, or leave them out with !NAME")
+        got = {n for n, a in zip(names, answers) if a is True}
+        changed[ref] = [n for n in among if n in got]
+        return got
+
+    def select(self, selector: str) -> Selection:
+        """The repos ``selector`` selects, in catalog order; a UsageError for a
+        malformed selector, a term that matches nothing, or nothing left."""
+        terms = parse(selector)
+        excluded: set[str] = set()
+        changed: dict[str, list[str]] = {}
+        # Exclusions first: `changed:` asks git only about repos not excluded, so a
+        # checkout without the ref can be left out with !NAME.
+        for t in (t for t in terms if t.exclude):
+            excluded |= self._expand(t, self.order, changed, selector)
+        among = [n for n in self.order if n not in excluded]
+        chosen: set[str] = set()
+        for t in (t for t in terms if not t.exclude):
+            chosen |= self._expand(t, among, changed, selector)
+        names = [n for n in self.order if n in chosen and n not in excluded]
+        if not names:
+            why = ("every repo it selects is excluded" if chosen else "it selects no repo")
+            if any(t.kind == "changed" for t in terms) and not chosen:
+                why = "no repo differs from " + ", ".join(sorted(changed))
+            raise _bad(selector, why, "see what each term selects with "
+                       "`coord repo list --repos TERM`")
+        return Selection(selector, names, changed)
+
+    def _expand(self, t: Term, among: list[str], changed: dict[str, list[str]],
+                selector: str) -> set[str]:
+        base = self._base(t, among, changed)
+        if not base and t.kind != "changed":
+            raise _bad(selector, f"{t.text!r} matches no repo", self._closest(t.value if
+                       t.kind == "name" else f"{t.kind}:{t.value}"))
+        out = set(base) if t.keep_self else set()
+        if t.deps:
+            out |= _walk(base, self.providers)
+        if t.dependents:
+            out |= _walk(base, self.consumers)
+        return out
+
+
+def select(catalog: Catalog, selector: str, base_dir: Path,
+           changed: ChangedProbe = git_changed) -> Selection:
+    """The repos ``selector`` selects (see the module's docstring)."""
+    return Selector(catalog, base_dir, changed).select(selector)

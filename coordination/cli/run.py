@@ -1,0 +1,186 @@
+"""`coord run CMD --repos SEL`: one command across the selected repos, as a real sweep.
+
+One todo per selected repo (``RUN-<repo>``, see :mod:`coordination.sweeps.adhoc`),
+providers before consumers (``--order deps``), sent, leased, checkpointed, cached and
+watched like any sweep's todos; `coord sweep status|watch|resume|cancel` and the web
+view take the sweep. Nothing is written to the catalog unless ``--save-as`` keeps
+the run as a plan; the run itself (who, when, the command, the selection) is
+recorded in the audit log before anything is sent: if it cannot be recorded, nothing
+runs. Ends with a table per repo (status, seconds, exit, last line); exit 1 when one
+failed.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from coordination import launch as launching
+from coordination.catalog import audit
+from coordination.catalog.runplan import save_run_plan
+from coordination.catalog.selectors import select
+from coordination.catalog.store import CatalogStore
+from coordination.cli.context import Context
+from coordination.cli.render import err_console, esc, json_option, plural, print_json, table
+from coordination.cli.sweep import _warn_unattended, follow_sweep
+from coordination.errors import UsageError
+from coordination.runtime.context import get_runtime
+from coordination.settings import get_settings
+from coordination.sweeps import SweepService, new_sweep_id
+from coordination.sweeps.adhoc import RUN_KIND, RUN_PREFIX, run_graph, run_spec
+from coordination.sweeps.reading import StatusDocument, last_lines
+
+#: What a successful end is called in the summary.
+OK = ("succeeded", "cached")
+
+
+@click.command("run")
+@click.argument("command", nargs=-1, required=True)
+@click.option("--repos", "selector", required=True, metavar="SELECTOR",
+              help="Which repos: names, globs, tag:T, role:R, changed:REF, NAME..., ...NAME, "
+              "NAME^..., ...^NAME, !EXCLUDED, joined by commas.")
+@click.option("--order", type=click.Choice(["deps", "none"]), default="deps", show_default=True,
+              help="deps: a repo's todo after those of the selected repos it depends on.")
+@click.option("--strategy", type=click.Choice(["levels", "eager"]), default="levels",
+              show_default=True, help="Send a level at a time, or each todo once it may start.")
+@click.option("--wait", is_flag=True, help="Follow it to the end (embedded always waits).")
+@click.option("--cache", is_flag=True, help="Reuse an earlier success whose key (checkout, "
+              "command, env) matches, and store this run's successes.")
+@click.option("--timeout", type=click.FloatRange(1, 7 * 24 * 3600), default=3600,
+              show_default=True, help="Seconds each repo's command may run.")
+@click.option("--save-as", "save_as", default=None, metavar="PLAN",
+              help="Keep the run as a plan in the catalog (a new PLAN-n id, or a title) and "
+              "run that plan.")
+@click.option("--require-workers", is_flag=True,
+              help="Refuse (exit 2) when a selected repo has no live worker (distributed).")
+@json_option
+@click.pass_obj
+def run(obj: Context, command: tuple[str, ...], selector: str, order: str, strategy: str,
+        wait: bool, cache: bool, timeout: float, save_as: str | None,
+        require_workers: bool, as_json: bool) -> None:
+    """Run CMD in every selected repo's checkout, as a sweep; prints a summary per repo.
+
+    The repo reaches the command through the environment only (COORD_REPO,
+    COORD_REPO_PATH, COORD_REPO_TAGS), never pasted into it. One argument is a
+    shell command as written; several are quoted and joined.
+
+    \b
+    Examples:
+      coord run 'make test' --repos 'tag:python,!legacy'
+      coord run 'git status --short' --repos '...api' --order none
+      coord run 'make lint' --repos changed:origin/main --cache
+      coord run 'make upgrade' --repos 'svc-*' --save-as 'Upgrade the services'
+    """
+    text = command[0] if len(command) == 1 else shlex.join(command)
+    sys.exit(run_command(obj.file, text, selector, order=order, strategy=strategy, wait=wait,
+                         cache=cache, timeout=timeout, save_as=save_as,
+                         require_workers=require_workers, as_json=as_json))
+
+
+def run_command(file: Path, command: str, selector: str, *, order: str = "deps",
+                strategy: str = "levels", wait: bool = False, cache: bool = False,
+                timeout: float = 3600, save_as: str | None = None,
+                require_workers: bool = False, as_json: bool = False) -> int:
+    """`coord run` (the library call the command is a thin layer over); its exit code."""
+    if not command.strip():
+        raise UsageError("coord run needs a command", hint="coord run 'make test' --repos tag:python")
+    store = CatalogStore(file)
+    catalog = store.load()
+    chosen = select(catalog, selector, file.resolve().parent).names
+    saved: dict[str, object] | None = None
+    if save_as is not None:
+        graph = run_graph(catalog, chosen, order)
+        providers = {r: [p[len(RUN_PREFIX):] for p in graph.predecessors(f"{RUN_PREFIX}{r}")]
+                     for r in chosen}
+        pid, ids = save_run_plan(store, save_as, command, chosen, providers, selector=selector,
+                                 cache=cache, timeout=timeout)
+        saved = {"plan": pid, "todos": ids}
+        launch = launching.prepare(file, plan_id=pid, strategy=strategy)
+        if not as_json:
+            err_console().print(f"saved as plan {esc(pid)} ({len(ids)} todos)")
+    else:
+        rt = get_runtime(file)
+        svc = SweepService(rt, file)
+        spec = run_spec(rt.keys, catalog, file, command, chosen, order=order,
+                        strategy=strategy, cache=cache, timeout=timeout)
+        launching.wire(rt, svc, with_tasks=rt.settings.embedded)
+        launch = launching.Launch(svc, spec, "RUN", RUN_KIND)
+    spec, svc = launch.spec, launch.svc
+    embedded = launch.embedded
+    if embedded:
+        wait = True
+        if not as_json:
+            err_console().print(f"[dim]embedded mode (COORD_REDIS_URL unset): running "
+                                f"{plural(len(spec.todos), 'repo')} on this process's workers[/dim]")
+    else:
+        _warn_unattended(launch.unattended(), require=require_workers)
+    sweep_id = new_sweep_id(launch.name)
+    # The command line is recorded before anything is sent: no record, no run.
+    _audit(store, sweep_id, command, selector, chosen, order=order, strategy=strategy,
+           cache=cache, saved=saved)
+    with launch.workers():
+        launch.sweep_id = sweep_id
+        svc.start_spec(spec, sweep_id, kind=launch.kind)
+        launch.runs_it()
+        if not wait:
+            doc = {**launch.queued_document(sweep_id), "command": command,
+                   "selector": selector, "repos": chosen, **({"saved_as": saved} if saved else {})}
+            if as_json:
+                print_json(doc)
+            else:
+                click.echo(sweep_id)
+                err_console().print(f"queued {plural(len(spec.todos), 'repo')} in "
+                                    f"{plural(len(spec.levels), 'level')}; watch with `coord sweep watch {sweep_id}`")
+            return 0
+        if not as_json:
+            err_console().print(f"sweep {sweep_id}")
+        st = follow_sweep(svc, sweep_id, as_json=as_json, total=len(spec.todos))
+    if saved:
+        st["synced"] = svc.sync(sweep_id, status=st)
+    rows = summary(st)
+    failed = [r for r in rows if r["status"] not in OK]
+    if as_json:
+        print_json({"sweep_id": sweep_id, "status": st["status"], "reason": st.get("reason"),
+                    "command": command, "selector": selector, "repos": chosen,
+                    "summary": rows, **({"saved_as": saved} if saved else {})})
+    else:
+        table(None, ["repo", "status", "seconds", "exit", "last line"],
+              [(esc(r["repo"]), r["status"], "" if r["seconds"] is None else f"{r['seconds']:.1f}",
+                "" if r["exit_code"] is None else str(r["exit_code"]), esc(r["last_line"]))
+               for r in rows], empty="no repos", no_wrap=("repo", "status", "seconds", "exit"))
+        ok = len(rows) - len(failed)
+        err_console().print(f"{ok} of {len(rows)} repos succeeded"
+                            + (f"; failed or not run: {', '.join(str(r['repo']) for r in failed[:10])}"
+                               + (", ..." if len(failed) > 10 else "") if failed else "")
+                            + (f" (sweep {sweep_id}: {st['status']}"
+                               + (f", {st['reason']}" if st.get("reason") else "") + ")"))
+    return 0 if st["status"] == "succeeded" and not failed else 1
+
+
+def summary(st: StatusDocument) -> list[dict[str, object]]:
+    """A row per repo of an ended sweep's status document: repo, todo, status, seconds,
+    exit code, the last line of its output (stdout's when it succeeded, else stderr's
+    first)."""
+    rows: list[dict[str, object]] = []
+    for tid, v in st["todos"].items():
+        parts = dict(last_lines(v.get("output_tail"), 1))
+        ok = v["status"] in OK
+        line = (parts.get("stdout") or parts.get("output") or parts.get("stderr") if ok
+                else parts.get("stderr") or parts.get("stdout") or parts.get("output")) or []
+        rows.append({"repo": v.get("repo") or tid, "todo": tid, "status": v["status"],
+                     "seconds": v.get("duration"), "exit_code": v.get("exit_code"),
+                     "last_line": (line[-1] if line else (v.get("reason") or "")).strip()})
+    return sorted(rows, key=lambda r: str(r["repo"]))
+
+
+def _audit(store: CatalogStore, sweep_id: str, command: str, selector: str, repos: list[str], *,
+           order: str, strategy: str, cache: bool, saved: dict[str, object] | None) -> None:
+    store.record_decision(
+        who=audit.who(store.path.resolve().parent), op="run", ids=[sweep_id],
+        decision={"sweep_id": sweep_id, "command": command, "selector": selector,
+                  "repos": repos, "order": order, "strategy": strategy, "cache": cache,
+                  "embedded": get_settings().embedded,
+                  **({"saved_as": saved["plan"]} if saved else {})})

@@ -1,0 +1,181 @@
+"""Repo selectors: names, globs, tags, roles, exclusions, the dependency forms, changed:."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from coordination.catalog.models import Catalog
+from coordination.catalog.selectors import Selector, git_changed, parse, select
+from coordination.errors import UsageError
+
+pytestmark = pytest.mark.timeout(60)
+
+# web -> api -> db ; worker -> db ; admin -> web ; legacy stands alone
+REPOS = [
+    {"name": "db", "role": "store", "tags": ["sql"]},
+    {"name": "api", "role": "service", "tags": ["python"]},
+    {"name": "web", "role": "service", "tags": ["js"]},
+    {"name": "worker", "role": "service", "tags": ["python"]},
+    {"name": "admin", "role": "frontend", "tags": ["js"]},
+    {"name": "legacy", "tags": ["python", "old"]},
+    {"name": "svc-a"},
+    {"name": "svc-b"},
+]
+DEPS = [("web", "api"), ("api", "db"), ("worker", "db"), ("admin", "web")]
+
+
+def fleet() -> Catalog:
+    return Catalog.model_validate({
+        "version": 1, "repos": REPOS,
+        "coordination": {"dependencies": [
+            {"id": f"DEP-{i:03d}", "consumer": c, "provider": p}
+            for i, (c, p) in enumerate(DEPS, 1)]}})
+
+
+def names(sel: str, **kw: object) -> list[str]:
+    return select(fleet(), sel, Path("/nowhere"), **kw).names  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("sel, want", [
+    ("api", ["api"]),
+    ("api,web", ["api", "web"]),
+    (" web , api ", ["api", "web"]),  # catalog order, spaces ignored
+    ("svc-*", ["svc-a", "svc-b"]),
+    ("tag:python", ["api", "worker", "legacy"]),
+    ("tag:*", ["db", "api", "web", "worker", "admin", "legacy"]),  # any tagged repo
+    ("role:service", ["api", "web", "worker"]),
+    ("tag:python,!legacy", ["api", "worker"]),
+    ("*,!tag:js,!svc-*", ["db", "api", "worker", "legacy"]),
+    ("api...", ["db", "api"]),  # api and what it depends on
+    ("admin...", ["db", "api", "web", "admin"]),  # transitively
+    ("...api", ["api", "web", "admin"]),  # api and what depends on it
+    ("...db", ["db", "api", "web", "worker", "admin"]),
+    ("web^...", ["db", "api"]),  # what web depends on, without web
+    ("...^api", ["web", "admin"]),  # what depends on api, without api
+    ("...db,!worker", ["db", "api", "web", "admin"]),
+    ("...tag:sql", ["db", "api", "web", "worker", "admin"]),  # a graph form over a tag
+    ("...api...", ["db", "api", "web", "admin"]),
+])
+def test_selects(sel: str, want: list[str]) -> None:
+    assert names(sel) == want
+
+
+@pytest.mark.parametrize("sel, says", [
+    ("apii", "'apii' matches no repo"),  # a typo
+    ("api,wbe", "'wbe' matches no repo"),  # one bad term is an error, not ignored
+    ("tag:pyhton", "did you mean tag:python"),
+    ("role:servce", "did you mean role:service"),
+    ("nomatch-*", "matches no repo"),
+    ("api,!api", "every repo it selects is excluded"),
+    ("", "it is empty"),
+    ("api,,web", "an empty term"),
+    ("!", "'!' excludes nothing"),
+    ("kind:x", "unknown kind 'kind:'"),
+    ("tag:", "names nothing"),
+    ("a...b", "cannot read"),
+    ("changed:--output=x", "does not start with '-'"),
+])
+def test_refuses(sel: str, says: str) -> None:
+    with pytest.raises(UsageError) as err:
+        names(sel)
+    assert says in str(err.value)
+
+
+def test_closest_names_are_offered() -> None:
+    with pytest.raises(UsageError) as err:
+        names("wokrer")
+    assert "did you mean worker" in str(err.value)
+
+
+def test_parse_keeps_the_forms_apart() -> None:
+    (t,) = parse("...^api")
+    assert (t.kind, t.value, t.dependents, t.deps, t.keep_self) == ("name", "api", True, False, False)
+    (t,) = parse("!changed:origin/main")
+    assert (t.exclude, t.kind, t.value) == (True, "changed", "origin/main")
+
+
+def test_changed_asks_the_probe_only_about_repos_not_excluded() -> None:
+    asked: list[str] = []
+
+    def probe(path: Path, ref: str) -> bool | str:
+        asked.append(path.name)
+        assert ref == "main"
+        if path.name == "legacy":
+            return "has no 'main'"
+        return path.name in ("api", "svc-a")
+
+    sel = Selector(fleet(), Path("/fleet"), probe).select("changed:main,!legacy")
+    assert sel.names == ["api", "svc-a"]
+    assert sel.changed == {"main": ["api", "svc-a"]}
+    assert "legacy" not in asked
+
+
+def test_a_repo_lacking_the_ref_is_reported_not_dropped() -> None:
+    def probe(path: Path, ref: str) -> bool | str:
+        return "has no 'main'" if path.name == "legacy" else path.name == "api"
+
+    with pytest.raises(UsageError) as err:
+        Selector(fleet(), Path("/fleet"), probe).select("changed:main")
+    assert "cannot tell for 1 repo(s): legacy: has no 'main'" in str(err.value)
+    assert "!NAME" in (err.value.hint or "")
+
+
+def test_changed_with_dependents_is_affected() -> None:
+    def probe(path: Path, ref: str) -> bool | str:
+        return path.name == "db"
+
+    sel = Selector(fleet(), Path("/fleet"), probe).select("...changed:HEAD~1")
+    assert sel.names == ["db", "api", "web", "worker", "admin"]
+
+
+def test_nothing_changed_is_an_error_saying_so() -> None:
+    with pytest.raises(UsageError) as err:
+        Selector(fleet(), Path("/fleet"), lambda p, r: False).select("changed:main")
+    assert "no repo differs from main" in str(err.value)
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def test_git_changed_on_a_real_checkout(tmp_path: Path) -> None:
+    repo = tmp_path / "api"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty",
+         "-m", "first")
+    (repo / "a.txt").write_text("a\n")
+    _git(repo, "add", "a.txt")
+    _git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", "second")
+    assert git_changed(repo, "HEAD") is False  # clean
+    assert git_changed(repo, "HEAD~1") is True  # a commit since
+    (repo / "new.txt").write_text("x\n")
+    assert git_changed(repo, "HEAD") is True  # untracked counts
+    (repo / "new.txt").unlink()
+    (repo / "a.txt").write_text("b\n")
+    assert git_changed(repo, "HEAD") is True  # a tracked edit
+    missing = git_changed(repo, "no-such-branch")
+    assert isinstance(missing, str) and "has no 'no-such-branch'" in missing
+    assert "no checkout" in str(git_changed(tmp_path / "gone", "HEAD"))
+
+
+def test_a_thousand_repos_select_fast() -> None:
+    import time
+
+    cat = Catalog.model_validate({
+        "version": 1,
+        "repos": [{"name": f"svc-{i:04d}", "tags": ["python" if i % 2 else "go"]}
+                  for i in range(1000)],
+        "coordination": {"dependencies": [
+            {"id": f"DEP-{i:04d}", "consumer": f"svc-{i:04d}", "provider": f"svc-{i - 1:04d}"}
+            for i in range(1, 1000)]}})
+    s = Selector(cat, Path("/fleet"))
+    t0 = time.perf_counter()
+    assert len(s.select("tag:*").names) == 1000
+    assert len(s.select("tag:python,!svc-000*").names) == 495
+    assert s.select("svc-0500...").names[0] == "svc-0000"
+    assert len(s.select("...svc-0500").names) == 500
+    assert time.perf_counter() - t0 < 2.0

@@ -1,0 +1,78 @@
+"""`coord run`'s spec: ad-hoc RUN-<repo> todos, providers first, the command untouched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from coordination.catalog.models import Catalog
+from coordination.errors import PlanError, UsageError
+from coordination.keys import Keys
+from coordination.sweeps.adhoc import run_spec
+from coordination.sweeps.spec import SweepSpec
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def fleet(deps: list[tuple[str, str]], **repo: object) -> Catalog:
+    return Catalog.model_validate({
+        "version": 1,
+        "repos": [{"name": n, "tags": ["python"], **repo} for n in ("db", "api", "web", "jobs")],
+        "coordination": {"dependencies": [
+            {"id": f"DEP-{i:03d}", "consumer": c, "provider": p}
+            for i, (c, p) in enumerate(deps, 1)]}})
+
+
+DEPS = [("web", "api"), ("api", "db"), ("jobs", "db")]
+
+
+def test_providers_first_and_the_command_as_typed(tmp_path: Path) -> None:
+    cmd = 'make test && echo "$COORD_REPO"'
+    spec = run_spec(Keys("t"), fleet(DEPS), tmp_path / "eco.yaml", cmd,
+                    ["db", "api", "web", "jobs"])
+    assert spec.levels == [["RUN-db"], ["RUN-api", "RUN-jobs"], ["RUN-web"]]
+    assert spec.todos["RUN-web"].preds == ["RUN-api"]
+    assert spec.todos["RUN-db"].succs == ["RUN-api", "RUN-jobs"]
+    assert {t.run for t in spec.todos.values()} == {cmd}  # no repo pasted in
+    api = spec.todos["RUN-api"]
+    assert api.repo == "api" and api.queue == Keys("t").repo_queue("api")
+    assert api.path == str(tmp_path / "api") and api.env["COORD_REPO_PATH"] == api.path
+    assert api.env["COORD_REPO_TAGS"] == "python" and api.cache is None
+    assert SweepSpec.from_json(spec.to_json()).todos["RUN-api"].run == cmd
+
+
+def test_order_none_and_only_the_selected_repos_edges(tmp_path: Path) -> None:
+    spec = run_spec(Keys("t"), fleet(DEPS), None, "true", ["web", "db"])
+    assert spec.levels == [["RUN-db", "RUN-web"]]  # web -> api -> db: api not selected
+    spec = run_spec(Keys("t"), fleet(DEPS), None, "true", ["db", "api"], order="none")
+    assert spec.levels == [["RUN-api", "RUN-db"]]
+
+
+def test_cache_and_pace_come_with_the_flag_and_the_repo(tmp_path: Path) -> None:
+    spec = run_spec(Keys("t"), fleet([], pace={"key": "repo", "rate": "10/minute"}), None,
+                    "true", ["api"], cache=True)
+    assert spec.todos["RUN-api"].cache == {"env": [], "inputs": [], "probes": []}
+    assert spec.todos["RUN-api"].pace == ["repo:api"] and spec.paces["repo:api"][0] == 6.0
+
+
+def test_a_cycle_is_refused_naming_it() -> None:
+    with pytest.raises(PlanError) as err:
+        run_spec(Keys("t"), fleet([("api", "db"), ("db", "api")]), None, "true", ["db", "api"])
+    assert "cycle" in str(err.value) and "api" in str(err.value)
+    assert "--order none" in (err.value.hint or "")
+
+
+def test_an_empty_command_is_refused() -> None:
+    with pytest.raises(UsageError):
+        run_spec(Keys("t"), fleet([]), None, "  ", ["db"])
+
+
+def test_a_fleet_run_is_named_by_a_few_of_its_todos() -> None:
+    from coordination.cli.sweep import subject
+
+    todos = {f"RUN-s{i:04d}": {} for i in range(1000)}
+    st = {"sweep_id": "RUN-20261125-ab12", "plan": "", "todos": todos}
+    assert subject(st) == "RUN-s0000, RUN-s0001, RUN-s0002 and 997 more"  # type: ignore[arg-type]
+    few = {"sweep_id": "RUN-20261125-ab12", "plan": "", "todos": {"RUN-a": {}, "RUN-b": {}}}
+    assert subject(few) == "RUN-a, RUN-b"  # type: ignore[arg-type]
