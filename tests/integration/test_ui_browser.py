@@ -320,3 +320,53 @@ def test_approve_and_reject_gates_from_the_browser(cluster: Cluster, browser: An
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "gates.png"))
     assert ui.poll() is None
+
+
+FLEET = """version: 1
+repos:
+  - {name: api, path: repos/api, tags: [python]}
+  - {name: web, path: repos/web, tags: [node]}
+  - {name: jobs, path: repos/jobs, tags: [python]}
+  - {name: legacy, path: repos/legacy, tags: [python]}
+coordination:
+  dependencies:
+    - {id: DEP-001, consumer: web, provider: api}
+"""
+
+
+def test_the_overview_filters_repos_by_a_selector(cluster: Cluster, browser: Any) -> None:
+    """The repos of the overview filtered as `coord repo list --repos` selects: from the
+    page's URL, then typed into its box (kept in the URL); a selector that selects
+    nothing is said, and the repos shown unfiltered."""
+    from selenium.webdriver.common.by import By
+
+    cluster.eco.write_text(FLEET)
+    ui, base = serve_ui(cluster)
+    try:
+        def shown() -> list[str]:
+            return list(browser.execute_script(
+                "return [...document.querySelectorAll('[data-repo-row]')]"
+                ".map((e) => e.dataset.repoRow);"))
+
+        browser.get(base + "/?repos=" + urllib.request.quote("tag:python,!legacy"))
+        wait_until(lambda: shown() == ["api", "jobs"], 20, "the URL's selection")
+        box = browser.find_element(By.ID, "repo-filter")
+        assert box.get_attribute("value") == "tag:python,!legacy"
+        box.clear()
+        box.send_keys("...api")
+        box.submit()
+        wait_until(lambda: sorted(shown()) == ["api", "web"], 20, "the typed selection")
+        assert "repos=...api" in urllib.request.unquote(browser.current_url)
+        box = browser.find_element(By.ID, "repo-filter")
+        box.clear()
+        box.send_keys("wbe")
+        box.submit()
+        wait_until(lambda: browser.execute_script(
+            "const e = document.getElementById('repo-filter-error'); return e && e.textContent;"),
+            20, "the selector's error")
+        said = browser.find_element(By.ID, "repo-filter-error").text
+        assert "'wbe' matches no repo" in said, said
+        assert sorted(shown()) == ["api", "jobs", "legacy", "web"]
+    finally:
+        ui.terminate()
+        ui.wait(timeout=10)

@@ -81,10 +81,37 @@ function table(head, rows, empty) {
 }
 
 // -- / ---------------------------------------------------------------------------
+// The repos are filtered by a selector, as `coord repo list --repos` takes it (`tag:python`,
+// `api...`, `!legacy`): kept in the page's URL (/?repos=...) so a filtered view can be shared.
+function repoFilter(render) {
+  const input = el("input", {id: "repo-filter", type: "search", size: "40",
+    placeholder: "selector: tag:python, api..., !legacy",
+    value: new URLSearchParams(location.search).get("repos") || ""});
+  const form = el("form", {class: "repo-filter"}, input, " ", el("button", {type: "submit", text: "filter"}));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const url = new URL(location.href);
+    if (input.value.trim()) url.searchParams.set("repos", input.value.trim());
+    else url.searchParams.delete("repos");
+    history.replaceState(null, "", url);
+    render().catch(fail);
+  });
+  return {form, input};
+}
+
 async function overview() {
   crumb();
+  let filter = null;
   const render = async () => {
-    const doc = await getJSON("/api/overview");
+    const sel = new URLSearchParams(location.search).get("repos");
+    let doc, filterError = null;
+    try {
+      doc = await getJSON("/api/overview" + (sel ? "?repos=" + encodeURIComponent(sel) : ""));
+    } catch (err) {  // a selector that selects nothing: say so, show the rest unfiltered
+      if (!sel) throw err;
+      filterError = String(err.message || err);
+      doc = await getJSON("/api/overview");
+    }
     const sweeps = table(["sweep", "plan", "status", "progress", "started", "duration"],
       doc.sweeps.map((s) => [
         el("a", {href: "/sweeps/" + encodeURIComponent(s.sweep_id), text: s.sweep_id}),
@@ -98,7 +125,7 @@ async function overview() {
     const repoHead = ["repo", "role", "live workers", "concurrency", "checkout"];
     if (doc.breakers) repoHead.push("breaker");
     const repos = table(repoHead, doc.repos.map((r) => {
-      const row = [r.name, r.role, r.workers === null ? "?" : r.workers, r.concurrency, r.checkout];
+      const row = [el("span", {"data-repo-row": r.name, text: r.name}), r.role, r.workers === null ? "?" : r.workers, r.concurrency, r.checkout];
       if (doc.breakers) row.push(r.breaker_state ? badge(r.breaker_state.state) : "");
       return row;
     }), "no repos in the catalog");
@@ -112,13 +139,16 @@ async function overview() {
       return [el("a", {href: "/plans/" + encodeURIComponent(p.id), text: p.id}), p.title,
         changeBadge(c), el("span", {}, repoCount(c), el("span", {class: "muted", text: " · " + todos + " · plan " + p.status}))];
     }), "no plans");
+    filter = filter || repoFilter(render);
     document.getElementById("main").replaceChildren(
-      el("h2", {text: "Recent sweeps"}), sweeps, el("h2", {text: "Repos"}),
+      el("h2", {text: "Recent sweeps"}), sweeps, el("h2", {text: "Repos"}), filter.form,
+      filterError ? el("p", {class: "error", id: "repo-filter-error", text: filterError}) : "",
       doc.catalog_error ? el("p", {class: "error", text: "catalog: " + doc.catalog_error}) : "", repos,
       el("h2", {text: "Plans"}), plans);
   };
   await render();
-  setInterval(() => render().catch(fail), 5000);
+  // (not while someone types a selector: the form would be redrawn under them)
+  setInterval(() => { if (document.activeElement !== filter.input) render().catch(fail); }, 5000);
 }
 
 // -- changes -------------------------------------------------------------------------
