@@ -121,9 +121,9 @@ class Landed:
     waves: list[dict[str, Any]] = field(default_factory=list)
 
     def document(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"plan": self.plan, "state": self.state, "reason": self.reason,
-               "order": self.order, "landed": self.landed, "reverted": self.reverted,
-               "left_landed": self.left_landed}
+        doc: dict[str, Any] = {
+            "plan": self.plan, "state": self.state, "reason": self.reason, "order": self.order,
+            "landed": self.landed, "reverted": self.reverted, "left_landed": self.left_landed}
         if self.waves:
             doc["waves"] = self.waves
         return doc
