@@ -131,7 +131,7 @@ def current_candidates(cp: ChangePlan, st: ChangeState) -> dict[str, str | None]
             out[repo] = None
             continue
         try:
-            out[repo] = g.head(rec.worktree)
+            out[repo] = g.read_head(rec.worktree)  # its files: no git process per repo
         except g.GitError:
             out[repo] = None
     return out

@@ -263,3 +263,58 @@ def test_change_land_says_each_wave(world: World) -> None:
     assert "wave rest (api, web, app): landed" in out
     code, out, err = coord(w, "change", "land", PLAN, "--json")  # landed already: refused
     assert code != 0
+
+
+@pytest.mark.timeout(300)
+def test_change_status_of_300_repos_reads_their_heads_without_a_git_process_each(
+        tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Hundreds of repos: the status re-reads every worktree's HEAD from its files (one
+    `git rev-parse` each took 0.66 s for 300 on the dev box; the files 0.02 s)."""
+    from coordination.change import git as g
+    from coordination.change.model import ChangePlan, Target
+    from coordination.change.reading import status_of, summary
+    from coordination.runtime.changes import RepoRecord
+    from coordination.runtime.context import Runtime
+
+    n = 300
+    repo = tmp_path / "r"
+    git(tmp_path, "init", "--quiet", "-b", "main", str(repo))
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet",
+        "--allow-empty", "-m", "base")
+    base = git(repo, "rev-parse", "HEAD")
+    names = [f"svc-{i:03d}" for i in range(n)]
+    for name in names:
+        git(repo, "worktree", "add", "--quiet", "-b", f"chg-{name}", str(tmp_path / "wt" / name))
+    drafted = names[7]  # one repo moves on: its worktree's HEAD is a new commit
+    git(tmp_path / "wt" / drafted, "-c", "user.name=t", "-c", "user.email=t@t", "commit",
+        "--quiet", "--allow-empty", "-m", "edit")
+    git(repo, "pack-refs", "--all")  # packed and loose refs alike
+    catalog = tmp_path / "ecosystem.yaml"
+    catalog.write_text("version: 1\nrepos: []\n")
+    rt = Runtime.create(catalog=catalog)
+    cp = ChangePlan(plan="PLAN-900", branch="chg", land="push",
+                    targets={r: Target(r, str(repo), "main", "origin") for r in names})
+    for r in names:
+        rt.changes.set_repo(cp.plan, r, RepoRecord("main", "origin", base, base,
+                                                   str(tmp_path / "wt" / r)))
+    spawned: list[object] = []
+    real = subprocess.run
+
+    def counted(*a: object, **kw: object) -> object:
+        spawned.append(a)
+        return real(*a, **kw)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(subprocess, "run", counted)
+    t0 = time.perf_counter()
+    doc = status_of(rt, cp)
+    took = time.perf_counter() - t0
+    monkeypatch.setattr(subprocess, "run", real)
+    assert spawned == []  # no git process per repo (nor any)
+    heads = {r: doc["repos"][r]["candidate"] for r in names}
+    assert heads == {r: g.head(tmp_path / "wt" / r) for r in names}  # what git says
+    assert heads[drafted] != base
+    sm = summary(doc)
+    assert sm["repos"] == n and sm["states"] == {"drafted": n}
+    with capsys.disabled():
+        print(f"\nchange status of {n} repos: {took:.3f}s")
