@@ -193,10 +193,20 @@ def test_a_wave_that_stops_leaves_the_earlier_waves_landed_and_revert_takes_them
     code, text, err = coord(w, "change", "status", PLAN, "--all")
     assert code == 0, err
     assert [ln.split()[1] for ln in text.splitlines() if ln[:1].isdigit()] == NAMES
-    # coord change revert takes the landed waves out (consumers first)
-    w.repos.log.write_text("")
     from coordination.change.revert import Reverter
 
+    # a revert refused half-way (libz's remote refuses) lands core again: still partly landed
+    flag = w.root / "refuse"
+    flag.write_text("")
+    hook = w.repos.remote("libz") / "hooks" / "pre-receive"
+    hook.write_text(f"#!/bin/sh\n[ -f {flag} ] && {{ echo 'protected' >&2; exit 1; }}\nexit 0\n")
+    hook.chmod(0o755)
+    rv = Reverter(w.rt, w.cp).revert()
+    assert rv.state == "partially_landed" and rv.relanded == ["core"], rv.reason
+    assert w.status()["state"] == "partially_landed"
+    flag.unlink()
+    # coord change revert takes the landed waves out (consumers first)
+    w.repos.log.write_text("")
     rv = Reverter(w.rt, w.cp).revert()
     assert rv.state == "reverted" and rv.reverted == ["core", "libz"]
     assert [p[0] for p in w.repos.pushes()] == ["core", "libz"]
