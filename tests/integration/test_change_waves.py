@@ -179,6 +179,13 @@ def test_a_wave_that_stops_leaves_the_earlier_waves_landed_and_revert_takes_them
     assert {r: doc["repos"][r]["state"] for r in NAMES} == {
         "libz": "landed", "core": "landed", "api": "reverted", "web": "verified",
         "app": "verified"}  # web, app never landed: their candidates are as verified
+    # not landable as it is: the landed wave must come out first (status and land agree)
+    assert not doc["landable"]
+    assert [(b["kind"], b["id"]) for b in doc["blockers"]] == [("repo", r) for r in CANARY]
+    assert all("coord change revert" in b["why"] for b in doc["blockers"])
+    prep = w.lander().prepare(dry_run=True)
+    assert not prep.ok and [b.id for b in prep.blockers][:2] == CANARY
+    assert all("already landed" in b.why for b in prep.blockers[:2])
     ends = [e for e in events(w, "change.") if e.get("kind") == "change.reverted"]
     assert ends and ends[-1]["state"] == "partially_landed"
     # the human status: counts, then the repos that need attention
@@ -187,9 +194,11 @@ def test_a_wave_that_stops_leaves_the_earlier_waves_landed_and_revert_takes_them
     assert "partially_landed" in text
     assert "repos: 5 - landed 2, verified 2, reverted 1" in text
     assert "wave 1 canary (2): landed 2" in text and "wave 2 rest (3): verified 2, reverted 1" in text
-    assert "needs attention: 1" in text  # api, put back: it lands again only with its wave
+    # api (put back) and the landed wave (blockers: it must come out before landing again)
+    assert "needs attention: 3" in text
     listed = [ln.split()[1] for ln in text.splitlines() if ln[:1].isdigit()]
-    assert listed == ["api"]
+    assert listed == ["libz", "core", "api"]
+    assert "not landable:" in text
     code, text, err = coord(w, "change", "status", PLAN, "--all")
     assert code == 0, err
     assert [ln.split()[1] for ln in text.splitlines() if ln[:1].isdigit()] == NAMES
