@@ -157,6 +157,9 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
             say(f"{plan_id} is ready: would land " + " -> ".join(
                 f"{r['repo']} ({r['candidate'][:10]} on {r['base']} {r['base_sha'][:10]})"
                 for r in d["manifest"]["repos"]))
+            for i, w in enumerate(d["manifest"].get("waves", [])):
+                say(f"  wave {i + 1} {esc(w['name'])}: {esc(', '.join(w['repos']))}"
+                    + (f", then soak {w['soak']:g}s" if w["soak"] else ""))
 
         emit(as_json, doc, ready)
         return

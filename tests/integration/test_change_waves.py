@@ -276,6 +276,9 @@ def test_change_land_says_each_wave(world: World) -> None:
     w = world
     w.draft()
     w.verify()
+    code, out, err = coord(w, "change", "land", PLAN, "--dry-run")
+    assert code == 0, err
+    assert "wave 1 canary: libz, core, then soak 1s" in out and "wave 2 rest: api, web, app" in out
     code, out, err = coord(w, "change", "land", PLAN, "--wait")
     assert code == 0, err
     assert "wave canary (libz, core): landed" in out
