@@ -73,36 +73,38 @@ def status(obj: Context, plan_id: str, show_all: bool, as_json: bool) -> None:
     """
     store = obj.manager.store
     doc = status_document(_runtime(obj), store.load(), store.base_dir, plan_id)
+    emit(as_json, doc, lambda d: show_status(d, show_all))
 
-    def human(d: Any) -> None:
-        say(f"{esc(d['plan'])} ({esc(d['branch'])}, land: {d['land']}): {d['state']}"
-            + (f" - {esc(d['reason'])}" if d["reason"] else ""))
-        sm = summary(d)
-        say(f"repos: {sm['repos']} - {_counts(sm['states'])}")
-        for i, w in enumerate(sm["waves"]):
-            say(f"  wave {i + 1} {esc(w['name'])} ({w['repos']}): {_counts(w['states'])}")
-        rows = list(d["repos"].values()) if show_all else sm["attention"]
-        if not show_all:
-            say(f"needs attention: {len(rows)}" if rows else "needs attention: none")
-        if rows:
-            table(None, ["#", "repo", "base", "candidate", "verified by", "landed", "state",
-                         "why"],
-                  [(r["order"], esc(r["repo"]), f"{esc(r['base'])} {(r['base_sha'] or '')[:10]}",
-                    (r["candidate"] or "")[:10], esc(", ".join(r["verified_by"])),
-                    (r["landed"] or "")[:10], r["state"], esc(r["why"] or ""))
-                   for r in (rows if show_all else rows[:SHOWN])])
-        if not show_all and len(rows) > SHOWN:
-            say(f"... and {len(rows) - SHOWN} more (--all lists every repo, --json gives all)")
-        for tid, v in d["verify"].items():
-            say(f"verify {esc(tid)}: {v['verdict']}" + (f" - {esc(v['why'])}" if v["why"] else ""))
-        for tid, v in d["gates"].items():
-            say(f"gate {esc(tid)}: {v['verdict']}"
-                + (f" ({esc(', '.join(v['approvals']))})" if v["approvals"] else "")
-                + (f" - {esc(v['why'])}" if v["why"] else ""))
-        say("landable" if d["landable"] else "not landable:")
-        _say_blockers(d["blockers"], None if show_all else SHOWN)
 
-    emit(as_json, doc, human)
+def show_status(d: Any, show_all: bool = False) -> None:
+    """The human ``change status``: counts by state (per wave), the repos that need
+    attention (at most :data:`SHOWN`; ``show_all``: every repo), verdicts, blockers."""
+    say(f"{esc(d['plan'])} ({esc(d['branch'])}, land: {d['land']}): {d['state']}"
+        + (f" - {esc(d['reason'])}" if d["reason"] else ""))
+    sm = summary(d)
+    say(f"repos: {sm['repos']} - {_counts(sm['states'])}")
+    for i, w in enumerate(sm["waves"]):
+        say(f"  wave {i + 1} {esc(w['name'])} ({w['repos']}): {_counts(w['states'])}")
+    rows = list(d["repos"].values()) if show_all else sm["attention"]
+    if not show_all:
+        say(f"needs attention: {len(rows)}" if rows else "needs attention: none")
+    if rows:
+        table(None, ["#", "repo", "base", "candidate", "verified by", "landed", "state",
+                     "why"],
+              [(r["order"], esc(r["repo"]), f"{esc(r['base'])} {(r['base_sha'] or '')[:10]}",
+                (r["candidate"] or "")[:10], esc(", ".join(r["verified_by"])),
+                (r["landed"] or "")[:10], r["state"], esc(r["why"] or ""))
+               for r in (rows if show_all else rows[:SHOWN])])
+    if not show_all and len(rows) > SHOWN:
+        say(f"... and {len(rows) - SHOWN} more (--all lists every repo, --json gives all)")
+    for tid, v in d["verify"].items():
+        say(f"verify {esc(tid)}: {v['verdict']}" + (f" - {esc(v['why'])}" if v["why"] else ""))
+    for tid, v in d["gates"].items():
+        say(f"gate {esc(tid)}: {v['verdict']}"
+            + (f" ({esc(', '.join(v['approvals']))})" if v["approvals"] else "")
+            + (f" - {esc(v['why'])}" if v["why"] else ""))
+    say("landable" if d["landable"] else "not landable:")
+    _say_blockers(d["blockers"], None if show_all else SHOWN)
 
 
 def _say_blockers(blockers: list[dict[str, str]], most: int | None = None) -> None:
