@@ -171,6 +171,10 @@ class EventKind(StrEnum):
     repo_reverted = "repo.reverted"
     change_landed = "change.landed"
     change_reverted = "change.reverted"  # also ends a revert_failed landing (state says which)
+    # ``land: per-wave``: one wave of a change's repos lands, soaks (``until``), has landed
+    change_wave_landing = "change.wave_landing"
+    change_wave_soaking = "change.wave_soaking"
+    change_wave_landed = "change.wave_landed"
 
 
 #: The events that end a run of a sweep.
@@ -184,7 +188,7 @@ def todo_event(status: TodoStatus) -> EventKind:
 
 class ChangeState(StrEnum):
     """A repo's state in a change (``coord change status``); a landing ends the change
-    ``landed``, ``reverted`` or ``revert_failed``."""
+    ``landed``, ``reverted``, ``revert_failed`` or (``land: per-wave``) ``partially_landed``."""
 
     drafted = "drafted"  # a candidate, not verified on it (or never)
     verified = "verified"  # a verify todo ran against its current candidate
@@ -193,10 +197,14 @@ class ChangeState(StrEnum):
     reverted = "reverted"
     revert_failed = "revert_failed"
     conflict = "conflict"  # its base moved and did not merge into the branch
+    #: (the change's, never a repo's) a per-wave landing stopped at a wave that was
+    #: reverted: the waves before it stay landed (``coord change revert`` takes them out)
+    partially_landed = "partially_landed"
 
 
 #: How a landing ends.
-CHANGE_ENDED = frozenset({ChangeState.landed, ChangeState.reverted, ChangeState.revert_failed})
+CHANGE_ENDED = frozenset({ChangeState.landed, ChangeState.reverted, ChangeState.revert_failed,
+                          ChangeState.partially_landed})
 
 
 class UnknownStatus(ValueError):

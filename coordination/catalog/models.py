@@ -393,7 +393,8 @@ class Change(_Model):
     branch: Branch
     base: Branch | None = None
     remote: str | None = Field(None, min_length=1)
-    land: Literal["push", "command"] = "push"
+    #: per-wave: pushed as with push, one of the plan's ``waves:`` at a time, each soaked
+    land: Literal["push", "command", "per-wave"] = "push"
 
     @field_validator("branch", "base")
     @classmethod

@@ -18,6 +18,7 @@ wrote into a worktree must not run with the lander's credentials.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -79,6 +80,56 @@ def ok(repo: str | Path, *args: str, env: Mapping[str, str] | None = None) -> bo
 
 def head(repo: str | Path) -> str:
     return git(repo, "rev-parse", "HEAD")
+
+
+_SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+
+
+def read_head(worktree: str | Path) -> str:
+    """The SHA of ``worktree``'s HEAD, read from git's files (no process: ``coord change
+    status`` reads it for every repo of a change, hundreds of them); ``git rev-parse
+    HEAD`` (:func:`head`) whenever the files say anything but the plain cases (a
+    loose or packed branch, a detached HEAD; a worktree's ``.git`` file and its
+    ``commondir``)."""
+    try:
+        found = _head_from_files(Path(worktree))
+    except (OSError, UnicodeDecodeError, ValueError):
+        found = None
+    return found if found is not None else head(worktree)
+
+
+def _head_from_files(wt: Path) -> str | None:
+    dotgit = wt / ".git"
+    if dotgit.is_file():
+        text = dotgit.read_text()
+        if not text.startswith("gitdir: "):
+            return None
+        gitdir = Path(text[len("gitdir: "):].strip())
+        gitdir = gitdir if gitdir.is_absolute() else wt / gitdir
+    elif dotgit.is_dir():
+        gitdir = dotgit
+    else:
+        return None
+    value = (gitdir / "HEAD").read_text().strip()
+    if _SHA.fullmatch(value):
+        return value  # detached
+    if not value.startswith("ref: refs/heads/"):
+        return None
+    ref = value[len("ref: "):]
+    common = gitdir
+    if (gitdir / "commondir").is_file():
+        common = gitdir / (gitdir / "commondir").read_text().strip()
+    loose = common / ref
+    if loose.is_file():
+        sha = loose.read_text().strip()
+        return sha if _SHA.fullmatch(sha) else None
+    packed = common / "packed-refs"
+    if packed.is_file():
+        for line in packed.read_text().splitlines():
+            sha, _, name = line.partition(" ")
+            if name == ref and _SHA.fullmatch(sha):
+                return sha
+    return None
 
 
 def tree(repo: str | Path, rev: str) -> str | None:

@@ -23,6 +23,9 @@ the reason, or ``revert_failed`` naming every repo left landed.
 landing again carries on from them. Each step is recognised on the remote by
 SHA (the candidate, or a commit with its tree; the revert, whose SHA is the same
 however often it is made: fixed identity and date), so nothing lands twice.
+
+**Per wave** (``land: per-wave``): the manifest records the waves; commit lands
+them one at a time, soaking between (:mod:`coordination.change.waves`).
 """
 
 from __future__ import annotations
@@ -36,12 +39,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from coordination.change import git as g
 from coordination.change import worktrees
 from coordination.change.model import ChangePlan
 from coordination.change.rule import Blocker, current_candidates, judge
+from coordination.change.waves import commit_waves
 from coordination.errors import ChangeNotReady, OperationFailed
 from coordination.runtime.changes import ChangeState, ChangeStore, RepoRecord
 from coordination.runtime.context import Runtime
@@ -75,12 +79,20 @@ class ManifestRepo(TypedDict):
     land_command: str | None
 
 
+class ManifestWave(TypedDict):
+    name: str
+    repos: list[str]  # landing order
+    soak: float  # seconds waited after it landed, before the next wave starts
+
+
 class Manifest(TypedDict):
     plan: str
     branch: str
     land: str
     created: int
     repos: list[ManifestRepo]
+    #: ``land: per-wave``: the waves, in landing order (their repos, in order, are ``repos``)
+    waves: NotRequired[list[ManifestWave]]
 
 
 @dataclass
@@ -104,11 +116,17 @@ class Landed:
     reverted: list[str]
     left_landed: list[str]
     order: list[str]
+    #: ``land: per-wave``: each wave {"name", "repos", "state"} (landed, reverted,
+    #: revert_failed, or not_landed: never started)
+    waves: list[dict[str, Any]] = field(default_factory=list)
 
     def document(self) -> dict[str, Any]:
-        return {"plan": self.plan, "state": self.state, "reason": self.reason,
-                "order": self.order, "landed": self.landed, "reverted": self.reverted,
-                "left_landed": self.left_landed}
+        doc: dict[str, Any] = {
+            "plan": self.plan, "state": self.state, "reason": self.reason, "order": self.order,
+            "landed": self.landed, "reverted": self.reverted, "left_landed": self.left_landed}
+        if self.waves:
+            doc["waves"] = self.waves
+        return doc
 
 
 class Crash(BaseException):
@@ -169,6 +187,9 @@ class Lander:
                                                 worktree=recs[r].worktree,
                                                 land_command=t.land_command)
                                    for i, (r, t) in enumerate(cp.targets.items())])
+        if cp.waves:
+            manifest["waves"] = [ManifestWave(name=w.name, repos=list(w.repos), soak=w.soak)
+                                 for w in cp.waves]
         if dry_run:
             return Prepared(ok=True, manifest=manifest)
         text = json.dumps(manifest, separators=(",", ":"), sort_keys=True)
@@ -274,6 +295,13 @@ class Lander:
         return self.commit(prep.manifest)
 
     def commit(self, m: Manifest) -> Landed:
+        if m.get("waves"):
+            self.land_mode = m["land"]
+            order = [e["repo"] for e in m["repos"]]
+            end = commit_waves(self, m)
+            return Landed(m["plan"], end.state, end.reason, end.left_landed, end.reverted,
+                          [] if end.state == CS.landed else end.left_landed, order,
+                          waves=end.waves)
         plan = m["plan"]
         self.land_mode = m["land"]
         st = self.store.read(plan)
@@ -296,6 +324,14 @@ class Lander:
         self.store.end_landing(plan, CS.landed, None)
         self.rt.events.emit(EventKind.change_landed, plan=plan, order=order)
         return Landed(plan, CS.landed, None, order, [], [], order)
+
+    # -- the steps a per-wave landing is made of (coordination.change.waves.Steps) --
+    def land_repo(self, m: Manifest, repo: str, step: dict[str, Any]) -> str | None:
+        return self._land_one(m, next(e for e in m["repos"] if e["repo"] == repo), step)
+
+    def revert_repos(self, m: Manifest, repos: set[str],
+                     reason: str) -> tuple[list[str], list[str]]:
+        return self._revert_all(m, [e for e in m["repos"] if e["repo"] in repos], reason)
 
     def _land_one(self, m: Manifest, e: ManifestRepo, step: dict[str, Any]) -> str | None:
         repo, wt, remote, base = e["repo"], e["worktree"], e["remote"], e["base"]
@@ -381,11 +417,27 @@ class Lander:
 
     def _undo(self, m: Manifest, reason: str) -> Landed:
         plan = m["plan"]
-        st = self.store.read(plan)
         order = [e["repo"] for e in m["repos"]]
+        reverted, left = self._revert_all(m, m["repos"], reason)
+        if left:
+            why = f"{reason}; revert failed, left landed: {', '.join(left)}"
+            self.store.end_landing(plan, CS.revert_failed, why)
+        else:
+            why = reason
+            self.store.end_landing(plan, CS.reverted, why)
+        self.rt.events.emit(EventKind.change_reverted, plan=plan, reason=why,
+                            state=CS.revert_failed if left else CS.reverted, left_landed=left)
+        return Landed(plan, CS.revert_failed if left else CS.reverted, why, left, reverted, left,
+                      order)
+
+    def _revert_all(self, m: Manifest, entries: list[ManifestRepo],
+                    reason: str) -> tuple[list[str], list[str]]:
+        """Put back the repos of ``entries`` this landing landed, in reverse order:
+        ``(reverted, left landed)``, each in landing order."""
+        st = self.store.read(m["plan"])
         reverted: list[str] = []
         left: list[str] = []
-        for e in reversed(m["repos"]):
+        for e in reversed(entries):
             step = st.steps.get(e["repo"], {})
             state = step.get("state")
             if state == CS.reverted:
@@ -400,16 +452,7 @@ class Lander:
                 reverted.append(e["repo"])
         reverted.reverse()
         left.reverse()
-        if left:
-            why = f"{reason}; revert failed, left landed: {', '.join(left)}"
-            self.store.end_landing(plan, CS.revert_failed, why)
-        else:
-            why = reason
-            self.store.end_landing(plan, CS.reverted, why)
-        self.rt.events.emit(EventKind.change_reverted, plan=plan, reason=why,
-                            state=CS.revert_failed if left else CS.reverted, left_landed=left)
-        return Landed(plan, CS.revert_failed if left else CS.reverted, why, left, reverted, left,
-                      order)
+        return reverted, left
 
     def _revert_one(self, m: Manifest, e: ManifestRepo, step: dict[str, Any],
                     reason: str) -> bool | None:

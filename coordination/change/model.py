@@ -6,6 +6,12 @@ else the repo's ``default_branch``, else ``main``; its remote the change's
 ``remote``, else the repo's, else ``origin``. Repos land providers first: the
 catalog's dependencies (``consumer`` / ``provider``) among them order them,
 ties by name.
+
+``land: per-wave`` lands the plan's ``waves:`` one after the other: each repo is in
+the first wave that names it (``repos:``) or one of its tags (``tags:``); every
+repo must be in a wave, and no repo may wait for a provider of a later wave (it
+would land before what it depends on). The landing order is wave by wave, each
+wave providers first.
 """
 
 from __future__ import annotations
@@ -49,10 +55,19 @@ class Target:
 
 
 @dataclass(frozen=True)
+class ChangeWave:
+    """One wave of a ``land: per-wave`` change: its repos (landing order) and soak."""
+
+    name: str
+    repos: tuple[str, ...]
+    soak: float = 0.0
+
+
+@dataclass(frozen=True)
 class ChangePlan:
     plan: str
     branch: str
-    land: str  # "push" | "command"
+    land: str  # "push" | "command" | "per-wave"
     #: repo -> target, in landing order (providers first)
     targets: dict[str, Target] = field(default_factory=dict)
     verify_todos: tuple[str, ...] = ()
@@ -61,6 +76,8 @@ class ChangePlan:
     gates: tuple[str, ...] = ()
     #: gate -> the approvals it needs (its ``gate: approvals:``)
     gate_needs: dict[str, int] = field(default_factory=dict)
+    #: ``land: per-wave``: the waves, in order, each with repos (empty: one landing)
+    waves: tuple[ChangeWave, ...] = ()
 
     @property
     def order(self) -> list[str]:
@@ -116,7 +133,9 @@ def change_of(catalog: Catalog, plan_id: str, base_dir: Path) -> ChangePlan:
     repos = sorted({*plan.repos, *(t.repo for t in todos)})
     targets: dict[str, Target] = {}
     edges = [(d.provider, d.consumer) for d in catalog.coordination.dependencies]
-    for name in landing_order(repos, edges):
+    waves = _waves(catalog, plan_id, repos, edges) if ch.land == "per-wave" else ()
+    order = ([r for w in waves for r in w.repos] if waves else landing_order(repos, edges))
+    for name in order:
         repo = catalog.repo(name)
         if repo is None:
             raise PlanError(f"{plan_id}'s change names repo {name!r}, which is not in the catalog")
@@ -134,4 +153,51 @@ def change_of(catalog: Catalog, plan_id: str, base_dir: Path) -> ChangePlan:
                       verify_todos=tuple(t.id for t in todos if t.verify),
                       todos=tuple(t.id for t in todos),
                       gates=tuple(t.id for t in todos if t.gate is not None),
-                      gate_needs={t.id: t.gate.approvals for t in todos if t.gate is not None})
+                      gate_needs={t.id: t.gate.approvals for t in todos if t.gate is not None},
+                      waves=waves)
+
+
+def _waves(catalog: Catalog, plan_id: str, repos: list[str],
+           edges: list[tuple[str, str]]) -> tuple[ChangeWave, ...]:
+    """The waves of a ``land: per-wave`` change (waves naming none of its repos left
+    out); a PlanError when there are none, a repo is in none, or a repo's provider
+    lands in a later wave."""
+    plan = catalog.plan(plan_id)
+    assert plan is not None
+    if not plan.waves:
+        raise PlanError(f"{plan_id} lands per-wave but has no waves:",
+                        hint=f"add waves: to {plan_id} (e.g. - {{name: canary, tags: [canary], "
+                             "soak: 10m}} then - {name: rest, tags: [service]}), or land: push")
+    wave_of: dict[str, int] = {}
+    for name in repos:
+        repo = catalog.repo(name)
+        tags = list(repo.tags) if repo is not None else []
+        for i, w in enumerate(plan.waves):
+            if w.selects(name, tags):
+                wave_of[name] = i
+                break
+    unplaced = sorted(set(repos) - set(wave_of))
+    if unplaced:
+        raise PlanError(f"{plan_id} lands per-wave but no wave names repos {', '.join(unplaced)}",
+                        hint=f"add them (repos: or tags:) to a wave of {plan_id}, e.g. a last "
+                             "wave - {name: rest, repos: [...]}")
+    late = sorted((p, c) for p, c in edges if p in wave_of and c in wave_of
+                  and wave_of[p] > wave_of[c])
+    if late:
+        said = "; ".join(f"{c} (wave {_name(plan.waves[wave_of[c]].name, wave_of[c])}) depends "
+                         f"on {p} (wave {_name(plan.waves[wave_of[p]].name, wave_of[p])})"
+                         for p, c in late)
+        raise PlanError(f"{plan_id}: a repo would land before its provider: {said}",
+                        hint="put each provider in the same wave as its consumers or an "
+                             "earlier one")
+    out = []
+    for i, w in enumerate(plan.waves):
+        mine = [r for r in repos if wave_of[r] == i]
+        if mine:
+            out.append(ChangeWave(_name(w.name, i), tuple(landing_order(mine, edges)), w.soak))
+    return tuple(out)
+
+
+def _name(name: str, index: int) -> str:
+    """A wave's name: its ``name:``, else ``wave-<n>`` (1-based, as sweeps say it)."""
+    return name or f"wave-{index + 1}"

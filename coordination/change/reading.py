@@ -2,6 +2,9 @@
 verify todo and gate its verdict on the current candidates; whether the change may
 land and every reason it may not (the landing rule, :mod:`coordination.change.rule`).
 
+For hundreds of repos, :func:`summary` gives the human view's shape: the count of
+repos in each state, then only those that need attention (:func:`needs_attention`).
+
 :func:`status_document` is the one reading the CLI (``change status --json``), the
 web view and MCP call.
 """
@@ -47,6 +50,8 @@ class ChangeDocument(TypedDict):
     order: list[str]
     train: int | None  # place in the merge train (0: next), None: not queued
     repos: dict[str, RepoDocument]
+    #: ``land: per-wave``: the waves in order, {"name", "repos", "soak"} ([]: one landing)
+    waves: list[dict[str, Any]]
 
 
 class StatusDocument(ChangeDocument):
@@ -95,7 +100,9 @@ def document(cp: ChangePlan, st: ChangeState, train: list[str], j: Judgement) ->
     reason = st.reason if st.state != FAILED_VERIFICATION or j.dropped else None
     return ChangeDocument(plan=cp.plan, branch=cp.branch, land=cp.land, state=state,
                           reason=reason, order=cp.order,
-                          train=train.index(cp.plan) if cp.plan in train else None, repos=repos)
+                          train=train.index(cp.plan) if cp.plan in train else None, repos=repos,
+                          waves=[{"name": w.name, "repos": list(w.repos), "soak": w.soak}
+                                 for w in cp.waves])
 
 
 def status_of(rt: Runtime, cp: ChangePlan) -> StatusDocument:
@@ -117,3 +124,43 @@ def status_document(rt: Runtime, catalog: Catalog, base_dir: Path, plan_id: str
     candidates, ``landable`` and its ``blockers`` (the landing rule's, the same
     :func:`coordination.change.rule.judge` that ``change land`` applies)."""
     return status_of(rt, change_of(catalog, plan_id, base_dir))
+
+
+#: The order states are counted in (``coord change status``).
+STATE_ORDER = (CS.landed, CS.landing, CS.verified, CS.drafted, CS.conflict, CS.reverted,
+               CS.revert_failed)
+#: A repo in one of these needs someone: no verified candidate, a conflict, left landed.
+ATTENTION = frozenset({CS.drafted, CS.conflict, CS.revert_failed})
+#: ... and, when the change stopped half-way, a repo whose landing was put back.
+_STOPPED = frozenset({CS.partially_landed, CS.revert_failed})
+
+
+def counts(repos: list[RepoDocument]) -> dict[str, int]:
+    """How many of ``repos`` are in each state (known states in order, then others)."""
+    out: dict[str, int] = {}
+    for r in repos:
+        out[r["state"]] = out.get(r["state"], 0) + 1
+    known: dict[str, int] = {str(s): out[s] for s in STATE_ORDER if s in out}
+    return {**known, **{s: n for s, n in sorted(out.items()) if s not in known}}
+
+
+def needs_attention(doc: StatusDocument) -> list[RepoDocument]:
+    """The repos someone must look at, in landing order: not verified (drafted), in
+    conflict, left landed by a failed revert, named by a blocker, or (the change
+    stopped half-way) whose landing was put back."""
+    named = {b["id"] for b in doc["blockers"] if b["kind"] == "repo"}
+    stopped = doc["state"] in _STOPPED
+    return [r for r in doc["repos"].values()
+            if r["state"] in ATTENTION or r["repo"] in named
+            or (stopped and r["state"] == CS.reverted)]
+
+
+def summary(doc: StatusDocument) -> dict[str, Any]:
+    """``{"repos": N, "states": counts, "waves": [{"name", "repos": N, "states"}],
+    "attention": [repo documents]}`` of a status document."""
+    repos = doc["repos"]
+    return {"repos": len(repos), "states": counts(list(repos.values())),
+            "waves": [{"name": w["name"], "repos": len(w["repos"]),
+                       "states": counts([repos[r] for r in w["repos"] if r in repos])}
+                      for w in doc.get("waves", [])],
+            "attention": needs_attention(doc)}

@@ -1,7 +1,7 @@
 """Reverting a landed change (``coord change revert``): every repo, reverse order.
 
 A change that landed (state ``landed``; or ``revert_failed``, for the repos it
-left landed) is put back repo by repo, consumers first, each under its repo
+left landed; or ``partially_landed``, a per-wave landing's waves that landed) is put back repo by repo, consumers first, each under its repo
 lease like a landing step, by a **revert commit** pushed with
 ``--force-with-lease`` expecting the head read just before (or the repo's
 ``revert_command`` for ``land: command`` repos, ``COORD_CHANGE_MANIFEST`` naming
@@ -59,7 +59,7 @@ from coordination.status import EventKind
 BY = "change revert"
 
 #: The states a change can be reverted from.
-REVERTIBLE = (CS.landed, CS.revert_failed)
+REVERTIBLE = (CS.landed, CS.revert_failed, CS.partially_landed)
 
 
 class Conflict(Exception):
@@ -130,6 +130,9 @@ def undo_commit(m: Manifest, wt: str, landed: str, pre: str, head: str,
 
 class Reverter(Lander):
     """Reverts one landed change: :meth:`check` (the dry run) and :meth:`revert`."""
+
+    #: the state a refused revert leaves the change in: as it was (landed, or partly)
+    was: str = CS.landed
 
     def _landed(self) -> tuple[ChangeState, Manifest]:
         st = self.store.read(self.cp.plan)
@@ -209,6 +212,7 @@ class Reverter(Lander):
         st, m = self._landed()
         plan = m["plan"]
         self.land_mode = m["land"]
+        self.was = CS.partially_landed if st.state == CS.partially_landed else CS.landed
         entries = self._entries(m)
         order = [e["repo"] for e in entries]
         done: list[str] = []
@@ -364,8 +368,8 @@ class Reverter(Lander):
         if not stuck:
             reason = f"revert refused, nothing left reverted: {failure}" + (
                 f" (landed again: {', '.join(relanded)})" if relanded else "")
-            self.store.end_landing(plan, CS.landed, reason)
-            return Reverted(plan, CS.landed, reason, order, relanded=relanded, states=states,
+            self.store.end_landing(plan, self.was, reason)
+            return Reverted(plan, self.was, reason, order, relanded=relanded, states=states,
                             notes=self.notes)
         reason = (f"revert refused: {failure}; landing again failed: {'; '.join(stuck)}; "
                   "repos now: " + ", ".join(f"{r} {s}" for r, s in states.items()))

@@ -40,6 +40,7 @@ from coordination.runtime import evidence
 from coordination.runtime.changes import FAILED_VERIFICATION, ChangeState, verify_about
 from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
+from coordination.status import ChangeState as CS
 from coordination.status import TodoStatus
 
 BlockerKind = Literal["verify", "gate", "repo", "run", "train", "evidence"]
@@ -131,7 +132,7 @@ def current_candidates(cp: ChangePlan, st: ChangeState) -> dict[str, str | None]
             out[repo] = None
             continue
         try:
-            out[repo] = g.head(rec.worktree)
+            out[repo] = g.read_head(rec.worktree)  # its files: no git process per repo
         except g.GitError:
             out[repo] = None
     return out
@@ -275,6 +276,11 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
                                       f"coord plan sweep {cp.plan})"))
         elif repo in st.conflicts:
             j.blockers.append(Blocker("repo", repo, f"conflict: {st.conflicts[repo]}"))
+        elif st.state == CS.partially_landed and \
+                st.steps.get(repo, {}).get("state") == CS.landed:
+            j.blockers.append(Blocker("repo", repo, "landed by a per-wave landing that stopped "
+                                      f"(partially_landed): take it out first (coord change "
+                                      f"revert {cp.plan}), then land the change again"))
     if not cp.verify_todos:
         j.blockers.append(Blocker("verify", cp.plan, f"{cp.plan} has no verify todo: add "
                                   "one with verify: true"))

@@ -9,7 +9,7 @@ import click
 
 from coordination.change.landing import Lander
 from coordination.change.model import ChangePlan, change_of
-from coordination.change.reading import status_document
+from coordination.change.reading import status_document, summary
 from coordination.change.train import run_train
 from coordination.cli.change_verify import verify_with_sweep
 from coordination.cli.context import Context
@@ -42,45 +42,76 @@ def change() -> None:
     """
 
 
+#: The most repos (and blockers) the human status lists without --all.
+SHOWN = 50
+
+
+def _counts(states: dict[str, int]) -> str:
+    return ", ".join(f"{s} {n}" for s, n in states.items()) or "none"
+
+
 @change.command()
 @click.argument("plan_id", metavar="PLAN")
+@click.option("--all", "show_all", is_flag=True,
+              help="List every repo (else: counts by state, then the repos that need attention).")
 @json_option
 @click.pass_obj
-def status(obj: Context, plan_id: str, as_json: bool) -> None:
-    """Per repo: base, candidate (its worktree's HEAD now), verified by, landed, state;
-    per verify todo and gate its verdict on the current candidates; and whether the
-    change may land, with every reason it may not.
+def status(obj: Context, plan_id: str, show_all: bool, as_json: bool) -> None:
+    """How many repos are in each state (per wave too, for land: per-wave), then the
+    repos that need attention (not verified, conflict, revert failed, named by a
+    blocker; a wave's repos put back when the landing stopped) with base, candidate
+    (its worktree's HEAD now), verified by, landed, state; per verify todo and gate
+    its verdict on the current candidates; and whether the change may land, with
+    every reason it may not. --all lists every repo; --json gives everything.
 
     \b
     Example:
+      coord change status PLAN-004
+      coord change status PLAN-004 --all
       coord change status PLAN-004 --json | jq '.repos[] | {repo, state}'
       coord change status PLAN-004 --json | jq '.blockers'
     """
     store = obj.manager.store
     doc = status_document(_runtime(obj), store.load(), store.base_dir, plan_id)
+    emit(as_json, doc, lambda d: show_status(d, show_all))
 
-    def human(d: Any) -> None:
-        say(f"{esc(d['plan'])} ({esc(d['branch'])}, land: {d['land']}): {d['state']}"
-            + (f" - {esc(d['reason'])}" if d["reason"] else ""))
-        table(None, ["#", "repo", "base", "candidate", "verified by", "landed", "state"],
+
+def show_status(d: Any, show_all: bool = False) -> None:
+    """The human ``change status``: counts by state (per wave), the repos that need
+    attention (at most :data:`SHOWN`; ``show_all``: every repo), verdicts, blockers."""
+    say(f"{esc(d['plan'])} ({esc(d['branch'])}, land: {d['land']}): {d['state']}"
+        + (f" - {esc(d['reason'])}" if d["reason"] else ""))
+    sm = summary(d)
+    say(f"repos: {sm['repos']} - {_counts(sm['states'])}")
+    for i, w in enumerate(sm["waves"]):
+        say(f"  wave {i + 1} {esc(w['name'])} ({w['repos']}): {_counts(w['states'])}")
+    rows = list(d["repos"].values()) if show_all else sm["attention"]
+    if not show_all:
+        say(f"needs attention: {len(rows)}" if rows else "needs attention: none")
+    if rows:
+        table(None, ["#", "repo", "base", "candidate", "verified by", "landed", "state",
+                     "why"],
               [(r["order"], esc(r["repo"]), f"{esc(r['base'])} {(r['base_sha'] or '')[:10]}",
                 (r["candidate"] or "")[:10], esc(", ".join(r["verified_by"])),
-                (r["landed"] or "")[:10], r["state"]) for r in d["repos"].values()])
-        for tid, v in d["verify"].items():
-            say(f"verify {esc(tid)}: {v['verdict']}" + (f" - {esc(v['why'])}" if v["why"] else ""))
-        for tid, v in d["gates"].items():
-            say(f"gate {esc(tid)}: {v['verdict']}"
-                + (f" ({esc(', '.join(v['approvals']))})" if v["approvals"] else "")
-                + (f" - {esc(v['why'])}" if v["why"] else ""))
-        say("landable" if d["landable"] else "not landable:")
-        _say_blockers(d["blockers"])
+                (r["landed"] or "")[:10], r["state"], esc(r["why"] or ""))
+               for r in (rows if show_all else rows[:SHOWN])])
+    if not show_all and len(rows) > SHOWN:
+        say(f"... and {len(rows) - SHOWN} more (--all lists every repo, --json gives all)")
+    for tid, v in d["verify"].items():
+        say(f"verify {esc(tid)}: {v['verdict']}" + (f" - {esc(v['why'])}" if v["why"] else ""))
+    for tid, v in d["gates"].items():
+        say(f"gate {esc(tid)}: {v['verdict']}"
+            + (f" ({esc(', '.join(v['approvals']))})" if v["approvals"] else "")
+            + (f" - {esc(v['why'])}" if v["why"] else ""))
+    say("landable" if d["landable"] else "not landable:")
+    _say_blockers(d["blockers"], None if show_all else SHOWN)
 
-    emit(as_json, doc, human)
 
-
-def _say_blockers(blockers: list[dict[str, str]]) -> None:
-    for b in blockers:
+def _say_blockers(blockers: list[dict[str, str]], most: int | None = None) -> None:
+    for b in blockers[:most]:
         say(f"  {b['kind']} {esc(b['id'])}: {esc(b['why'])}")
+    if most is not None and len(blockers) > most:
+        say(f"  ... and {len(blockers) - most} more (--all, --json)")
 
 
 @change.command()
@@ -128,15 +159,28 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
             say(f"{plan_id} is ready: would land " + " -> ".join(
                 f"{r['repo']} ({r['candidate'][:10]} on {r['base']} {r['base_sha'][:10]})"
                 for r in d["manifest"]["repos"]))
+            for i, w in enumerate(d["manifest"].get("waves", [])):
+                say(f"  wave {i + 1} {esc(w['name'])}: {esc(', '.join(w['repos']))}"
+                    + (f", then soak {w['soak']:g}s" if w["soak"] else ""))
 
         emit(as_json, doc, ready)
         return
     if prep.resumed and not as_json:
         err_console().print(f"{plan_id}: carrying on the landing under way")
+    if prep.manifest.get("waves") and not as_json:
+        err_console().print(f"{plan_id}: landing in waves: " + ", then ".join(
+            f"{w['name']} ({len(w['repos'])} repos" + (f", soak {w['soak']:g}s)" if w["soak"]
+                                                      else ")")
+            for w in prep.manifest["waves"]))
     result = lander.commit(prep.manifest).document()
-    emit(as_json, result, lambda d: say(
-        f"{plan_id}: {d['state']}" + (f" - {d['reason']}" if d["reason"] else "")
-        + (f" (landed: {', '.join(d['landed'])})" if d["landed"] else "")))
+
+    def landed(d: dict[str, Any]) -> None:
+        for w in d.get("waves", []):
+            say(f"wave {esc(w['name'])} ({esc(', '.join(w['repos']))}): {w['state']}")
+        say(f"{plan_id}: {d['state']}" + (f" - {esc(d['reason'])}" if d["reason"] else "")
+            + (f" (landed: {', '.join(d['landed'])})" if d["landed"] else ""))
+
+    emit(as_json, result, landed)
     if result["state"] != "landed":
         raise LandingFailed(f"{plan_id} {result['state']}: {result['reason']}")
 

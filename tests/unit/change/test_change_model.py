@@ -153,3 +153,61 @@ def test_commit_and_verify_outside_a_change_are_named_by_validate() -> None:
     assert [(f.severity, f.ids) for f in found] == [("warning", ["TODO-001"]),
                                                     ("warning", ["TODO-002"])]
     assert not [f for f in validate_plan(catalog(), "PLAN-001") if f.code == "not-a-change"]
+
+
+WAVES = """
+version: 1
+repos:
+  - {name: libz, tags: [canary]}
+  - {name: api, tags: [canary]}
+  - {name: web, tags: [service]}
+  - {name: app, tags: [service]}
+coordination:
+  plans:
+    - id: PLAN-001
+      title: c
+      change: {branch: x, land: per-wave}
+      waves:
+        - {name: canary, tags: [canary], soak: 90s}
+        - {name: rest, tags: [service]}
+        - {name: unused, repos: [nothing]}
+  todos:
+    - {id: TODO-001, task: t, repo: app, plan: PLAN-001, run: "true", commit: "c"}
+    - {id: TODO-002, task: t, repo: web, plan: PLAN-001, run: "true", commit: "c"}
+    - {id: TODO-003, task: t, repo: api, plan: PLAN-001, run: "true", commit: "c"}
+    - {id: TODO-004, task: t, repo: libz, plan: PLAN-001, run: "true", commit: "c"}
+  dependencies:
+    - {id: DEP-001, consumer: api, provider: libz}
+    - {id: DEP-002, consumer: app, provider: web}
+    - {id: DEP-003, consumer: web, provider: api}
+"""
+
+
+def test_a_per_wave_change_lands_wave_by_wave_each_in_dependency_order(tmp_path: Path) -> None:
+    cp = change_of(catalog(WAVES), "PLAN-001", tmp_path)
+    assert cp.land == "per-wave"
+    # waves naming none of the change's repos are left out
+    assert [(w.name, w.repos, w.soak) for w in cp.waves] == [
+        ("canary", ("libz", "api"), 90.0), ("rest", ("web", "app"), 0.0)]
+    assert cp.order == ["libz", "api", "web", "app"]
+
+
+def test_a_per_wave_change_without_waves_is_refused_saying_how_to_fix(tmp_path: Path) -> None:
+    cat = catalog(WAVES)
+    cat.plan("PLAN-001").waves.clear()  # type: ignore[union-attr]
+    with pytest.raises(PlanError, match="lands per-wave but has no waves") as exc:
+        change_of(cat, "PLAN-001", tmp_path)
+    assert "land: push" in str(exc.value.hint)
+
+
+def test_a_repo_no_wave_names_is_refused_by_name(tmp_path: Path) -> None:
+    cat = catalog(WAVES.replace("{name: app, tags: [service]}", "{name: app}"))
+    with pytest.raises(PlanError, match="no wave names repos app"):
+        change_of(cat, "PLAN-001", tmp_path)
+
+
+def test_a_repo_whose_provider_lands_in_a_later_wave_is_refused(tmp_path: Path) -> None:
+    # web (rest) provides app; app moved to the canary wave would land before web
+    cat = catalog(WAVES.replace("{name: app, tags: [service]}", "{name: app, tags: [canary]}"))
+    with pytest.raises(PlanError, match=r"app \(wave canary\) depends on web \(wave rest\)"):
+        change_of(cat, "PLAN-001", tmp_path)
