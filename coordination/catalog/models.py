@@ -51,10 +51,11 @@ MilestoneId = Annotated[str, StringConstraints(pattern=r"^MS-\d+$")]
 INSTANCE_ID_RE = r"^TODO-\d+\[[a-z0-9][a-z0-9._-]*\]$"
 # blocked_by may name an issue, a todo, a template's instance (``TODO-009[api]``) or, in
 # a template, the same repo's instance of another template (``TODO-009[same]``)
-BlockerId = Annotated[str, StringConstraints(
-    pattern=r"^(ISSUE-\d+|TODO-\d+(\[[a-z0-9][a-z0-9._-]*\])?)$")]
+BLOCKER_RE = r"^(ISSUE-\d+|TODO-\d+(\[[a-z0-9][a-z0-9._-]*\])?)$"
+BlockerId = Annotated[str, StringConstraints(pattern=BLOCKER_RE)]
 #: A todo's repo: a repo's name; empty only in a template (``for_each:``).
-TodoRepo = Annotated[str, StringConstraints(pattern=r"^([a-z0-9][a-z0-9._-]*)?$")]
+TODO_REPO_RE = r"^([a-z0-9][a-z0-9._-]*)?$"
+TodoRepo = Annotated[str, StringConstraints(pattern=TODO_REPO_RE)]
 
 #: Upper bounds of the catalog's numbers. Every number is also finite (no ``.inf``/``.nan``:
 #: ``_Model`` refuses them), so sums over a plan stay finite and every JSON document
