@@ -16,6 +16,7 @@ from coordination.catalog.checks import unknown
 from coordination.catalog.governance import Gate
 from coordination.catalog.models import Catalog, Plan, cache_of
 from coordination.catalog.store import CatalogStore
+from coordination.catalog.templates import expand
 from coordination.change.model import ChangePlan, change_of
 from coordination.errors import PlanError, UsageError
 from coordination.keys import Keys
@@ -85,10 +86,11 @@ class Planning:
         self.catalog_path = catalog_path
 
     def catalog(self) -> Catalog:
-        """The catalog (loaded through the store's cache)."""
+        """The catalog (loaded through the store's cache) as the planner sees it: each
+        template (``for_each:``) replaced by its instances, ``TODO-010[api]``..."""
         if self.catalog_path is None:
             raise UsageError("no catalog file given", hint="pass --file or set COORD_ECOSYSTEM")
-        return CatalogStore(self.catalog_path).load()
+        return expand(CatalogStore(self.catalog_path).load(), self.catalog_path.resolve().parent)
 
     def _catalog_name(self) -> str | None:
         return str(self.catalog_path.resolve()) if self.catalog_path else None
