@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TypedDict
 
 from coordination.catalog.models import Catalog, Milestone, Plan, Todo, TodoStatus
 from coordination.catalog.selectors import ChangedProbe, git_changed, select
@@ -170,6 +171,48 @@ def _plan_with_instances(plan: Plan, chosen: Mapping[str, list[str]]) -> Plan:
     return plan.model_copy(update={"milestones": milestones})
 
 
+class InstanceDoc(TypedDict):
+    id: str
+    repo: str
+    status: str
+    commit: str | None  # in a change's plan: the message its repo's commit gets
+    after: list[str]  # the instances of the same template it waits for
+
+
+class TemplateDoc(TypedDict):
+    """A template of a plan as a dry run shows it."""
+
+    id: str
+    for_each: str
+    deps: str | None
+    repos: list[str]  # what the selector selects, catalog order
+    count: int
+    branch: str | None  # the plan's change branch: each repo's commit goes there
+    instances: list[InstanceDoc]
+
+
+def plan_templates(catalog: Catalog, expanded: Catalog, plan_id: str) -> list[TemplateDoc]:
+    """The templates of ``plan_id`` (``catalog`` as written) and their instances (as
+    ``expanded`` by :func:`expand`): what each selected repo will get. Reads no
+    checkout."""
+    plan = catalog.plan(plan_id)
+    branch = plan.change.branch if plan is not None and plan.change is not None else None
+    out: list[TemplateDoc] = []
+    for t in catalog.plan_todos(plan_id):
+        if t.for_each is None:
+            continue
+        prefix = t.id + "["
+        inst = [i for i in expanded.coordination.todos if i.id.startswith(prefix)]
+        out.append(TemplateDoc(
+            id=t.id, for_each=t.for_each, deps=t.deps, repos=[i.repo for i in inst],
+            count=len(inst), branch=branch,
+            instances=[InstanceDoc(id=i.id, repo=i.repo, status=i.status.value,
+                                   commit=i.commit if branch else None,
+                                   after=[b for b in i.blocked_by if b.startswith(prefix)])
+                       for i in inst]))
+    return out
+
+
 def template_outcome(instances: Mapping[str, str], selected: list[str]) -> str:
     """A template's own status from its instances' (``selected``: the repos its
     ``for_each`` selects now): ``completed`` when every selected repo's instance is,
@@ -181,5 +224,5 @@ def template_outcome(instances: Mapping[str, str], selected: list[str]) -> str:
     return "pending"
 
 
-__all__ = ["INSTANCE", "expand", "has_templates", "instance_id", "selections",
-           "split_instance", "template_outcome"]
+__all__ = ["INSTANCE", "InstanceDoc", "TemplateDoc", "expand", "has_templates", "instance_id",
+           "plan_templates", "selections", "split_instance", "template_outcome"]
