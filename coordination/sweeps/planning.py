@@ -39,8 +39,11 @@ from coordination.sweeps.spec import (
 
 
 def new_sweep_id(plan_id: str) -> str:
+    """``PLAN-001-<utc stamp>-<hex>``; of an instance ``TODO-010[api]``,
+    ``TODO-010-api-...``: a sweep id goes into URLs and shell lines as it is."""
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
-    return f"{plan_id}-{stamp}-{secrets.token_hex(2)}"
+    name = plan_id.replace("[", "-").replace("]", "")
+    return f"{name}-{stamp}-{secrets.token_hex(2)}"
 
 
 def gate_spec(gate: Gate) -> GateSpec:
