@@ -248,7 +248,7 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False,
         style, shown = "yellow", f"orphaned: {st['orphaned']}"
     con.print(f"sweep [bold]{st['sweep_id']}[/bold] of {esc(subject(st))} ({st['strategy']}): "
               f"[{style or 'bold'}]{esc(shown)}[/{style or 'bold'}]"
-              + (f" - {st['reason']}" if st.get("reason") else ""))
+              + (f" - {esc(st['reason'])}" if st.get("reason") else ""))
     if st.get("orphaned"):
         con.print(f"`coord sweep resume {st['sweep_id']}` adopts it and runs what is left")
     rows = []

@@ -97,7 +97,9 @@ def test_template_on_real_workers(cluster: Cluster) -> None:
     assert {x["run"] for x in spec["todos"].values()} == {CMD}
     assert spec["todos"]["TODO-010[web]"]["preds"] == ["TODO-010[api]"]
     human = cluster.cli("sweep", "status", sid)
-    assert "TODO-010[cli]" in human.stdout  # printed as it is, not eaten as markup
+    rows = [ln.split()[0] for ln in human.stdout.splitlines() if ln.startswith("TODO-")]
+    assert "TODO-010[db]" in rows, human.stdout  # printed as it is, not eaten as markup
+    assert "TODO-010[cli] failed" in human.stdout.splitlines()[0], human.stdout
     assert any(e["kind"] == "todo.failed" and e["todo_id"] == "TODO-010[cli]"
                for e in cluster.events(sid))
 
