@@ -135,3 +135,19 @@ def test_template_outcome() -> None:
     assert template_outcome({"api": "completed", "web": "completed"}, sel) == "completed"
     assert template_outcome({"api": "completed"}, sel) == "pending"  # web never ran
     assert template_outcome({"api": "completed", "web": "failed"}, sel) == "failed"
+
+
+def test_the_manager_gets_an_instance_as_a_sweep_runs_it(tmp_path: Path) -> None:
+    """What `todo show`, MCP's get and run_todo read an instance id through."""
+    from coordination.catalog.manager import CoordinationManager
+    from coordination.errors import NotFoundError
+
+    (tmp_path / "ecosystem.yaml").write_text(
+        "version: 1\nrepos:\n  - {name: api, tags: [python]}\n  - {name: web}\n"
+        "coordination:\n  todos:\n    - {id: TODO-010, task: t, for_each: 'api,web', run: 'true'}\n")
+    m = CoordinationManager(tmp_path / "ecosystem.yaml")
+    got = m.get_todo("TODO-010[web]")
+    assert got.repo == "web" and got.env["COORD_REPO_PATH"] == str(tmp_path / "web")
+    assert m.get_todo("TODO-010").for_each == "api,web"
+    with pytest.raises(NotFoundError, match=r"TODO-010\[doc\]"):
+        m.get_todo("TODO-010[doc]")
