@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import yaml
@@ -111,6 +112,15 @@ def test_template_on_real_workers(cluster: Cluster) -> None:
     assert len(yaml.safe_load(eco.read_text())["coordination"]["todos"]) == 1
     show = cluster.cli("todo", "show", "TODO-010")
     assert "TODO-010[cli]" in show.stdout and "failed" in show.stdout, show.stdout
+
+    # the web view's todo document, the id URL-encoded as the page sends it
+    from starlette.testclient import TestClient
+
+    from coordination.ui.app import create_app
+
+    web = TestClient(create_app(cluster.rt, eco), base_url="http://localhost")
+    page = web.get(f"/api/sweeps/{sid}/todos/{quote('TODO-010[cli]', safe='')}")
+    assert page.status_code == 200 and page.json()["status"] == "failed", page.text
 
     why = cluster.cli_json("why", "TODO-010[api]")
     assert why["todo_id"] == "TODO-010[api]" and why["cache"] is False
