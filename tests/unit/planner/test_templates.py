@@ -151,3 +151,27 @@ def test_the_manager_gets_an_instance_as_a_sweep_runs_it(tmp_path: Path) -> None
     assert m.get_todo("TODO-010").for_each == "api,web"
     with pytest.raises(NotFoundError, match=r"TODO-010\[doc\]"):
         m.get_todo("TODO-010[doc]")
+
+
+def test_a_thousand_repos_expand_in_proportion_to_the_instances() -> None:
+    """#41 item 4: each instance holds its own repo's values only (no copy of the repo
+    list), and a 1,000-repo fleet's template expands and levels quickly."""
+    import time
+
+    n = 1000
+    cat = Catalog.model_validate({
+        "version": 1,
+        "repos": [{"name": f"r{i:04d}", "tags": ["svc"]} for i in range(n)],
+        "coordination": {
+            "plans": [{"id": "PLAN-001", "title": "all"}],
+            "todos": [template(for_each="tag:svc", deps="follow", env={"A": "1"})],
+            "dependencies": [{"id": f"DEP-{i:04d}", "consumer": f"r{i:04d}",
+                              "provider": f"r{i - 1:04d}"} for i in range(1, n)]}})
+    t0 = time.perf_counter()
+    out = expand(cat, BASE)
+    levels = analyze(build_plan_graph(out, "PLAN-001")).levels
+    took = time.perf_counter() - t0
+    assert len(out.coordination.todos) == n and len(levels) == n
+    sizes = {len(t.env) + len(t.blocked_by) for t in out.coordination.todos}
+    assert sizes <= {3, 4}  # A, COORD_REPO_PATH, COORD_REPO_TAGS (+ one provider)
+    assert took < 10, took
