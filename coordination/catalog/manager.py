@@ -359,6 +359,9 @@ class CoordinationManager(StructureEdits):
             for item in items:
                 if item.get("id") in reset:
                     put(item, "status", TodoStatus.pending.value, TODO_KEYS)
+                if item.get("instances") and (item.get("id") in reset
+                                              or item.get("id") in result["already_pending"]):
+                    put(item, "instances", {}, TODO_KEYS)  # a template: every instance again
             if result["plan_was"] != PlanStatus.active.value:
                 put(plan, "status", PlanStatus.active.value, PLAN_KEYS)
             return result

@@ -175,3 +175,19 @@ def test_a_thousand_repos_expand_in_proportion_to_the_instances() -> None:
     sizes = {len(t.env) + len(t.blocked_by) for t in out.coordination.todos}
     assert sizes <= {3, 4}  # A, COORD_REPO_PATH, COORD_REPO_TAGS (+ one provider)
     assert took < 10, took
+
+
+def test_plan_reset_forgets_a_templates_instances(tmp_path: Path) -> None:
+    """Reset: every instance runs again, not only those the sync left undone."""
+    from coordination.catalog.manager import CoordinationManager
+
+    eco = tmp_path / "ecosystem.yaml"
+    eco.write_text(
+        "version: 1\nrepos:\n  - {name: api}\n  - {name: web}\n"
+        "coordination:\n  plans:\n    - {id: PLAN-001, title: p, status: active}\n"
+        "  todos:\n    - {id: TODO-010, task: t, plan: PLAN-001, for_each: 'api,web', "
+        "run: 'true', status: pending, instances: {api: completed}}\n")
+    m = CoordinationManager(eco)
+    m.reset_plan("PLAN-001")
+    assert m.get_todo("TODO-010").instances is None
+    assert m.get_todo("TODO-010[api]").status.value == "pending"
