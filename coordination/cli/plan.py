@@ -100,7 +100,7 @@ def list_cmd(obj: Context, status: str | None, repo: str | None, as_json: bool) 
     Example:
       coord plan list --status active --json
     """
-    rows = list_plans(_catalog(obj), status=status, repo=repo)
+    rows = list_plans(_raw_catalog(obj), status=status, repo=repo)
     emit(as_json, rows, lambda rs: table(
         "Plans", ["id", "status", "title", "progress", "milestones", "repos"],
         [(r["id"], styled(r["status"]), esc(r["title"]),
@@ -156,7 +156,7 @@ def _status_human(doc: PlanStatus) -> None:
             say(f"  - {esc(c)}")
     if doc["remaining"]:
         table("Not completed", ["id", "status", "repo", "task"],
-              [(t["id"], styled(t["status"]), esc(t["repo"]), esc(t["task"]))
+              [(esc(t["id"]), styled(t["status"]), esc(t["repo"]), esc(t["task"]))
                for t in doc["remaining"]])
 
 
@@ -197,22 +197,23 @@ def _show_human(doc: ShowDocument) -> None:
          f"{doc['total_hours']:g} total, {doc['critical_hours']:g} on the critical path"),
     ])
     table("Milestones", ["id", "title", "due", "todos"],
-          [(m["id"], esc(m["title"]), m["due"], ", ".join(_strs(m["todos"])))
+          [(m["id"], esc(m["title"]), m["due"], esc(", ".join(_strs(m["todos"]))))
            for m in doc["milestones"]], empty="no milestones")
     table("Todos", ["id", "status", "repo", "level", "est", "crit", "task", "after"],
-          [(t["id"], styled(t["status"]), esc(t["repo"]),
+          [(esc(t["id"]), styled(t["status"]), esc(t["repo"]),
             "" if t["level"] is None else t["level"], _hours(t["estimated_hours"]),
-            "*" if t["critical"] else "", esc(t["task"]), ", ".join(t["blocked_by"]))
+            "*" if t["critical"] else "", esc(t["task"]), esc(", ".join(t["blocked_by"])))
            for t in doc["todos"]], empty="no todos")
     if doc["levels"] is None:
         say(f"[red]no levels:[/red] {esc(doc['problem'])}")
     else:
         for i, level in enumerate(doc["levels"]):
-            say(f"level {i}: {', '.join(level)}")
+            say(f"level {i}: {esc(', '.join(level))}")
         say(f"critical path ({doc['critical_hours']:g}h): "
-            f"{' -> '.join(doc['critical_path'] or ()) or '(empty)'}")
+            f"{esc(' -> '.join(doc['critical_path'] or ())) or '(empty)'}")
     for b in doc["blockers"]:
-        say(f"[magenta]blocked:[/magenta] {b['todo']} by {b['blocker']}: {esc(b['reason'])}")
+        say(f"[magenta]blocked:[/magenta] {esc(b['todo'])} by {esc(b['blocker'])}: "
+            f"{esc(b['reason'])}")
 
 
 @plan.command("show")

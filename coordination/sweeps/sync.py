@@ -37,9 +37,9 @@ from ruamel.yaml.comments import CommentedMap
 from coordination.catalog.edits import (
     PLAN_KEYS,
     TODO_KEYS,
+    plan_todo_items,
     put,
     put_field,
-    plan_todo_items,
     section,
 )
 from coordination.catalog.reports import is_complete

@@ -150,6 +150,11 @@ def test_embedded_template_sweep_and_bad_ids(tmp_path: Path) -> None:
                                str(eco), *args], capture_output=True, text=True, env=env,
                               cwd=ROOT, timeout=180)
 
+    shown = coord("plan", "show", "PLAN-001")  # ids printed as they are, not as markup
+    assert "level 0: TODO-010[db]" in shown.stdout, shown.stdout + shown.stderr
+    assert "TODO-010[web]" in coord("plan", "status", "PLAN-001").stdout
+    assert coord("plan", "validate", "PLAN-001").returncode == 0
+
     r = coord("plan", "sweep", "PLAN-001", "--wait", "--json")
     assert r.returncode == 0, r.stderr
     check_order(tmp_path / "repos" / "order.log", set(REPOS))
