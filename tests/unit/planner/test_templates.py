@@ -191,3 +191,19 @@ def test_plan_reset_forgets_a_templates_instances(tmp_path: Path) -> None:
     m.reset_plan("PLAN-001")
     assert m.get_todo("TODO-010").instances is None
     assert m.get_todo("TODO-010[api]").status.value == "pending"
+
+
+def test_mcp_gets_an_instance_within_its_scope(tmp_path: Path) -> None:
+    """MCP's get takes ``TODO-010[api]``; a server scoped to api does not read web's."""
+    from coordination.errors import CoordError
+    from coordination.mcp_server.operations import Operations
+
+    eco = tmp_path / "ecosystem.yaml"
+    eco.write_text(
+        "version: 1\nrepos:\n  - {name: api}\n  - {name: web}\n"
+        "coordination:\n  todos:\n    - {id: TODO-010, task: t, for_each: 'api,web', run: 'true'}\n")
+    ops = Operations(eco, repos=["api"])
+    got = ops.get(id="TODO-010[api]")
+    assert isinstance(got, dict) and got["id"] == "TODO-010[api]" and got["repo"] == "api"
+    with pytest.raises(CoordError, match="web"):
+        ops.get(id="TODO-010[web]")
