@@ -45,6 +45,7 @@ from coordination.catalog.edits import (
 from coordination.catalog.reports import is_complete
 from coordination.catalog.store import CatalogStore
 from coordination.catalog.templates import selections, split_instance, template_outcome
+from coordination.errors import UsageError
 
 #: Sweep todo statuses the catalog records.
 WRITTEN = ("succeeded", "failed", "skipped", "cancelled", "compensated", "cached")
@@ -90,8 +91,14 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
         if repo is not None:
             of_template.setdefault(tid, {})[repo] = v
     store = CatalogStore(catalog_path)
-    selected = (selections(store.load(), catalog_path.resolve().parent)
-                if of_template else {})
+    selected: dict[str, list[str]] = {}
+    if of_template:
+        try:
+            selected = selections(store.load(), catalog_path.resolve().parent)
+        except UsageError:
+            # A selector that selects nothing now (or git cannot answer a changed:):
+            # the outcomes are still written, but no template can be called completed.
+            selected = {}
 
     def edit(doc: CommentedMap) -> SyncResult:
         changed = SyncResult(completed=[], failed=[], skipped=[], reset=[], unrun=[],

@@ -57,3 +57,14 @@ def test_one_instance_alone_does_not_complete_the_template(tmp_path: Path) -> No
     item = template_item(cat)
     assert item["instances"] == {"api": "completed"}
     assert item.get("status", "pending") == "pending"  # web has not run
+
+
+def test_a_selector_that_selects_nothing_now_still_records_but_never_completes(
+        tmp_path: Path) -> None:
+    cat = write_catalog(tmp_path, [{"id": T, "for_each": "api", "run": "true"}],
+                        checkouts=False)
+    cat.write_text(cat.read_text().replace("for_each: api", "for_each: gone"))
+    write_outcome(cat, PLAN, {f"{T}[api]": outcome("succeeded")})
+    item = template_item(cat)
+    assert item["instances"] == {"api": "completed"}
+    assert item.get("status", "pending") == "pending"
