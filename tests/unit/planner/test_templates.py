@@ -207,3 +207,16 @@ def test_mcp_gets_an_instance_within_its_scope(tmp_path: Path) -> None:
     assert isinstance(got, dict) and got["id"] == "TODO-010[api]" and got["repo"] == "api"
     with pytest.raises(CoordError, match="web"):
         ops.get(id="TODO-010[web]")
+
+
+def test_a_change_plans_dry_run_says_what_each_repo_gets() -> None:
+    from coordination.catalog.templates import plan_templates
+
+    raw = fleet([template(deps="follow", commit="Upgrade in {repo}")],
+                change={"branch": "upgrade"})
+    (doc,) = plan_templates(raw, expand(raw, BASE), "PLAN-001")
+    assert doc["repos"] == ["api", "web", "cli"] and doc["count"] == 3
+    assert doc["branch"] == "upgrade" and doc["deps"] == "follow"
+    web = doc["instances"][1]
+    assert web == {"id": "TODO-010[web]", "repo": "web", "status": "pending",
+                   "commit": "Upgrade in web", "after": ["TODO-010[api]"]}
