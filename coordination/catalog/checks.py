@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from difflib import get_close_matches
 
 from coordination.catalog.models import Catalog
-from coordination.errors import NotFoundError, Problem
+from coordination.catalog.selectors import parse as parse_selector
+from coordination.errors import NotFoundError, Problem, UsageError
 
 Loc = tuple[str | int, ...]
 
@@ -127,7 +128,13 @@ def check_catalog(cat: Catalog) -> list[Problem]:
     todo_by_id = {t.id: t for t in c.todos}
     for i, todo in enumerate(c.todos):
         base = ("coordination", "todos", i)
-        repo_ref((*base, "repo"), todo.repo)
+        if todo.for_each is None:
+            repo_ref((*base, "repo"), todo.repo)
+        else:
+            try:
+                parse_selector(todo.for_each)
+            except UsageError as exc:
+                bad((*base, "for_each"), str(exc))
         for j, name in enumerate(todo.resources):
             if name not in resources:
                 bad((*base, "resources", j), _known(name, resources, "resource")
@@ -140,6 +147,18 @@ def check_catalog(cat: Catalog) -> list[Problem]:
             elif ref.startswith("ISSUE-"):
                 if ref not in issues:
                     bad((*base, "blocked_by", j), _known(ref, issues, "issue"))
+            elif "[" in ref:  # an instance of a template: TODO-009[api], TODO-009[same]
+                tid = ref.partition("[")[0]
+                if tid not in todos:
+                    bad((*base, "blocked_by", j), _known(tid, todos, "todo"))
+                elif todo_by_id[tid].for_each is None:
+                    bad((*base, "blocked_by", j),
+                        f"{ref} names an instance, but {tid} is not a template (no for_each:); "
+                        f"write {tid}")
+                elif ref.endswith("[same]") and todo.for_each is None:
+                    bad((*base, "blocked_by", j),
+                        f"{ref}: [same] means the same repo's instance and {todo.id} is not a "
+                        f"template; name the repo ({tid}[{todo.repo}]) or write {tid}")
             elif ref not in todos:
                 bad((*base, "blocked_by", j), _known(ref, todos, "todo"))
         for j, ref in enumerate(todo.blocking):

@@ -35,7 +35,7 @@ ISSUE_KEYS = (
     "updated", "target", "dependencies", "blocking", "assignee", "labels", "metadata",
 )
 TODO_KEYS = (
-    "id", "task", "description", "repo", "plan", "run", "undo", "timeout", "retries", "env",
+    "id", "task", "description", "repo", "for_each", "deps", "instances", "plan", "run", "undo", "timeout", "retries", "env",
     "outputs", "resources", "cache", "status", "priority", "estimated_hours", "actual_hours",
     "blocked_by", "blocking", "assignee", "labels", "acceptance_criteria", "gate", "commit",
     "verify",

@@ -30,7 +30,7 @@ from pydantic_core import ErrorDetails
 from coordination.catalog.cache import paused_gc
 from coordination.catalog.checks import check_catalog, loc_to_field
 from coordination.catalog.models import (
-    REPO_NAME_RE, Catalog, Coordination, Dependency, Issue, Plan, Repo, Todo,
+    BLOCKER_RE, REPO_NAME_RE, TODO_REPO_RE, Catalog, Coordination, Dependency, Issue, Plan, Repo, Todo,
 )
 from coordination.errors import CatalogSchemaError, CatalogSyntaxError, Problem
 
@@ -495,6 +495,10 @@ _PATTERNS = {
     REPO_NAME_RE: "must be a repo name: lowercase letters, digits, '.', '_' or '-', "
     "starting with a letter or digit",
     r"^(ISSUE|TODO)-\d+$": "must look like ISSUE-<digits> or TODO-<digits>",
+    BLOCKER_RE: "must look like ISSUE-<digits> or TODO-<digits> (a template's instance: "
+    "TODO-<digits>[REPO] or TODO-<digits>[same])",
+    TODO_REPO_RE: "must be a repo name: lowercase letters, digits, '.', '_' or '-', "
+    "starting with a letter or digit",
 }
 _PLACEHOLDERS = {
     "repo": "<name>", "name": "<name>", "consumer": "<repo name>", "provider": "<repo name>",

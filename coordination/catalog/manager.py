@@ -69,6 +69,7 @@ from coordination.catalog.edits import PLAN_KEYS, plan_todo_items
 from coordination.catalog import loader, reports
 from coordination.catalog.checks import unknown
 from coordination.catalog.store import CatalogStore
+from coordination.catalog.templates import expand
 from coordination.catalog.structure import StructureEdits
 from coordination.catalog.inputs import choice, require_repos as _require_repos, \
     today as _today, uniq as _uniq
@@ -295,7 +296,10 @@ class CoordinationManager(StructureEdits):
         ]
 
     def get_todo(self, id_: str) -> Todo:
+        """A todo, or a template's instance (``TODO-010[api]``) as a sweep runs it."""
         cat = self.catalog()
+        if "[" in id_:
+            cat = expand(cat, self.store.path.resolve().parent)
         return _found(cat.todo(id_), cat, "todo", id_)
 
     def list_plans(self, *, status: str | None = None, repo: str | None = None) -> list[Plan]:
@@ -355,6 +359,9 @@ class CoordinationManager(StructureEdits):
             for item in items:
                 if item.get("id") in reset:
                     put(item, "status", TodoStatus.pending.value, TODO_KEYS)
+                if item.get("instances") and (item.get("id") in reset
+                                              or item.get("id") in result["already_pending"]):
+                    put(item, "instances", {}, TODO_KEYS)  # a template: every instance again
             if result["plan_was"] != PlanStatus.active.value:
                 put(plan, "status", PlanStatus.active.value, PLAN_KEYS)
             return result

@@ -18,7 +18,15 @@ from typing import Annotated, Literal
 
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from coordination.catalog.governance import Gate, Wave
 from coordination.status import EventKind
@@ -27,7 +35,7 @@ REPO_NAME_RE = r"^[a-z0-9][a-z0-9._-]*$"
 ID_PATTERNS = {
     "issue": re.compile(r"^ISSUE-\d+$"),
     "plan": re.compile(r"^PLAN-\d+$"),
-    "todo": re.compile(r"^TODO-\d+$"),
+    "todo": re.compile(r"^TODO-\d+(\[[a-z0-9][a-z0-9._-]*\])?$"),
     "dependency": re.compile(r"^DEP-\d+$"),
     "milestone": re.compile(r"^MS-\d+$"),
 }
@@ -39,8 +47,15 @@ PlanId = Annotated[str, StringConstraints(pattern=r"^PLAN-\d+$")]
 TodoId = Annotated[str, StringConstraints(pattern=r"^TODO-\d+$")]
 DepId = Annotated[str, StringConstraints(pattern=r"^DEP-\d+$")]
 MilestoneId = Annotated[str, StringConstraints(pattern=r"^MS-\d+$")]
-# blocked_by may name an issue or a todo
-BlockerId = Annotated[str, StringConstraints(pattern=r"^(ISSUE|TODO)-\d+$")]
+#: A template's instance: ``TODO-010[api]`` (the template's id, the repo in brackets).
+INSTANCE_ID_RE = r"^TODO-\d+\[[a-z0-9][a-z0-9._-]*\]$"
+# blocked_by may name an issue, a todo, a template's instance (``TODO-009[api]``) or, in
+# a template, the same repo's instance of another template (``TODO-009[same]``)
+BLOCKER_RE = r"^(ISSUE-\d+|TODO-\d+(\[[a-z0-9][a-z0-9._-]*\])?)$"
+BlockerId = Annotated[str, StringConstraints(pattern=BLOCKER_RE)]
+#: A todo's repo: a repo's name; empty only in a template (``for_each:``).
+TODO_REPO_RE = r"^([a-z0-9][a-z0-9._-]*)?$"
+TodoRepo = Annotated[str, StringConstraints(pattern=TODO_REPO_RE)]
 
 #: Upper bounds of the catalog's numbers. Every number is also finite (no ``.inf``/``.nan``:
 #: ``_Model`` refuses them), so sums over a plan stay finite and every JSON document
@@ -424,8 +439,16 @@ class Todo(_Model):
     id: TodoId
     task: str = Field(min_length=1)
     description: str = ""
-    repo: RepoName
+    #: Required, except in a template, whose instances each get one selected repo.
+    repo: TodoRepo = ""
     plan: PlanId | None = None
+    #: A template: one instance per repo this selector selects (``TODO-010[api]``),
+    #: expanded at plan time (:mod:`coordination.catalog.templates`).
+    for_each: str | None = Field(None, min_length=1)
+    #: ``follow``: a template's instances wait for their repo's providers' instances.
+    deps: Literal["follow"] | None = None
+    #: A template's instances' outcomes, written by a sync (repo -> status).
+    instances: dict[RepoName, TodoStatus] | None = None
     run: str | None = None
     undo: str | None = None
     timeout: float = Field(3600, gt=0, le=MAX_TODO_TIMEOUT)
@@ -451,6 +474,25 @@ class Todo(_Model):
     #: this message; ``verify``: run against every repo's candidate.
     commit: str | None = Field(None, min_length=1)
     verify: bool = False
+
+    @model_validator(mode="after")
+    def _repo_or_template(self) -> Todo:
+        if self.for_each is None:
+            if not self.repo:
+                raise ValueError(f"{self.id} has no repo: give it 'repo: NAME', or make it a "
+                                 "template with 'for_each: SELECTOR' (one instance per repo)")
+            for name, given in (("deps", self.deps), ("instances", self.instances)):
+                if given is not None:
+                    raise ValueError(f"{self.id}: '{name}:' belongs to a template; add "
+                                     f"'for_each: SELECTOR' or remove '{name}:'")
+        elif self.repo:
+            raise ValueError(f"{self.id} is a template (for_each: {self.for_each!r}): each "
+                             f"instance's repo comes from the selector; remove 'repo: {self.repo}'")
+        return self
+
+    @property
+    def is_template(self) -> bool:
+        return self.for_each is not None
 
     @field_validator("env", "outputs", mode="before")
     @classmethod

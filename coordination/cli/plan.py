@@ -19,6 +19,7 @@ from coordination.catalog.cache import paused_gc
 from coordination.catalog.models import Catalog, TodoStatus
 from coordination.catalog.reports import PlanStatus, plan_status
 from coordination.catalog.store import CatalogStore
+from coordination.catalog.templates import TemplateDoc, expand, plan_templates
 from coordination.cli import plan_edit
 from coordination.cli.context import Context
 from coordination.cli.render import (
@@ -57,6 +58,12 @@ include_all = click.option(
 
 
 def _catalog(obj: Context) -> Catalog:
+    """The catalog as the planner sees it: templates (``for_each:``) expanded into
+    their instances (``TODO-010[api]``), as a sweep expands them."""
+    return expand(_raw_catalog(obj), obj.file.resolve().parent)
+
+
+def _raw_catalog(obj: Context) -> Catalog:
     return CatalogStore(obj.file).load()
 
 
@@ -93,7 +100,7 @@ def list_cmd(obj: Context, status: str | None, repo: str | None, as_json: bool) 
     Example:
       coord plan list --status active --json
     """
-    rows = list_plans(_catalog(obj), status=status, repo=repo)
+    rows = list_plans(_raw_catalog(obj), status=status, repo=repo)
     emit(as_json, rows, lambda rs: table(
         "Plans", ["id", "status", "title", "progress", "milestones", "repos"],
         [(r["id"], styled(r["status"]), esc(r["title"]),
@@ -149,7 +156,7 @@ def _status_human(doc: PlanStatus) -> None:
             say(f"  - {esc(c)}")
     if doc["remaining"]:
         table("Not completed", ["id", "status", "repo", "task"],
-              [(t["id"], styled(t["status"]), esc(t["repo"]), esc(t["task"]))
+              [(esc(t["id"]), styled(t["status"]), esc(t["repo"]), esc(t["task"]))
                for t in doc["remaining"]])
 
 
@@ -190,22 +197,23 @@ def _show_human(doc: ShowDocument) -> None:
          f"{doc['total_hours']:g} total, {doc['critical_hours']:g} on the critical path"),
     ])
     table("Milestones", ["id", "title", "due", "todos"],
-          [(m["id"], esc(m["title"]), m["due"], ", ".join(_strs(m["todos"])))
+          [(m["id"], esc(m["title"]), m["due"], esc(", ".join(_strs(m["todos"]))))
            for m in doc["milestones"]], empty="no milestones")
     table("Todos", ["id", "status", "repo", "level", "est", "crit", "task", "after"],
-          [(t["id"], styled(t["status"]), esc(t["repo"]),
+          [(esc(t["id"]), styled(t["status"]), esc(t["repo"]),
             "" if t["level"] is None else t["level"], _hours(t["estimated_hours"]),
-            "*" if t["critical"] else "", esc(t["task"]), ", ".join(t["blocked_by"]))
+            "*" if t["critical"] else "", esc(t["task"]), esc(", ".join(t["blocked_by"])))
            for t in doc["todos"]], empty="no todos")
     if doc["levels"] is None:
         say(f"[red]no levels:[/red] {esc(doc['problem'])}")
     else:
         for i, level in enumerate(doc["levels"]):
-            say(f"level {i}: {', '.join(level)}")
+            say(f"level {i}: {esc(', '.join(level))}")
         say(f"critical path ({doc['critical_hours']:g}h): "
-            f"{' -> '.join(doc['critical_path'] or ()) or '(empty)'}")
+            f"{esc(' -> '.join(doc['critical_path'] or ())) or '(empty)'}")
     for b in doc["blockers"]:
-        say(f"[magenta]blocked:[/magenta] {b['todo']} by {b['blocker']}: {esc(b['reason'])}")
+        say(f"[magenta]blocked:[/magenta] {esc(b['todo'])} by {esc(b['blocker'])}: "
+            f"{esc(b['reason'])}")
 
 
 @plan.command("show")
@@ -351,18 +359,33 @@ def _estimate_human(doc: DryRunDocument) -> None:
     unknown = est["unknown"]
     if unknown:
         sources.append(f"{len(unknown)} todo(s) with no figure, counted 0 (so both are "
-                       f"lower bounds): {_some(unknown)}")
+                       f"lower bounds): {esc(_some(unknown))}")
     say(f"  figures: {'; '.join(sources)}")
+
+
+def _templates_human(templates: list[TemplateDoc]) -> None:
+    """Each template: the repos it selected, how many instances, what each repo gets."""
+    for t in templates:
+        deps = ", deps: follow (instances wait for their repo's providers')" if t["deps"] else ""
+        say(f"template {t['id']} (for_each {esc(repr(t['for_each']))}{deps}): "
+            f"{t['count']} instance(s) over {esc(_some(t['repos'], 20))}")
+        if t["branch"] is not None:
+            for i in t["instances"]:
+                after = f" after {esc(', '.join(i['after']))}" if i["after"] else ""
+                what = (f"commits {esc(repr(i['commit']))} on branch {esc(t['branch'])}"
+                        if i["commit"] else f"runs on branch {esc(t['branch'])}, no commit")
+                say(f"  {i['repo']}: {esc(i['id'])} {what}{after}")
 
 
 def _dry_run_human(doc: DryRunDocument) -> None:
     again = ", again: completed todos too" if doc["again"] else ""
     say(f"dry run of {doc['plan']} ({doc['strategy']}{again}): {doc['todos']} todo(s) in "
         f"{len(doc['levels'])} level(s); nothing enqueued")
+    _templates_human(doc.get("templates") or [])
     crit = set(doc["critical_path"])
     place = {t: i + 1 for todos in doc["start_order"].values() for i, t in enumerate(todos)}
     table("Levels", ["level", "todo", "queue", "priority", "left h", "start #", "crit"],
-          [(i, tid, doc["queues"][tid], styled(doc["priority"][tid]),
+          [(i, esc(tid), doc["queues"][tid], styled(doc["priority"][tid]),
             f"{doc['remaining_hours'][tid]:g}", place.get(tid, ""), "*" if tid in crit else "")
            for i, level in enumerate(doc["levels"]) for tid in level], empty="nothing to run")
     say("start #: the todo's place in its repo's line when its slots are contended "
@@ -370,17 +393,17 @@ def _dry_run_human(doc: DryRunDocument) -> None:
     for i, w in enumerate(doc.get("waves") or []):
         cap = f", {w['max_parallel']} at once" if w["max_parallel"] else ""
         soak = f", soak {w['soak']:g}s" if w["soak"] else ""
-        say(f"wave {i + 1} {w['name']}: {', '.join(w['todos']) or 'no todo'}{cap}{soak}, "
+        say(f"wave {i + 1} {w['name']}: {esc(', '.join(w['todos'])) or 'no todo'}{cap}{soak}, "
             f"needs {w['success_rate']:.0%} to go on")
     say(f"critical path ({doc['critical_hours']:g}h of {doc['total_hours']:g}h): "
-        f"{' -> '.join(doc['critical_path']) or '(empty)'}")
+        f"{esc(' -> '.join(doc['critical_path'])) or '(empty)'}")
     for b in doc["blockers"]:
-        say(f"[magenta]ignored blocker:[/magenta] {b['todo']} by {b['blocker']}: "
+        say(f"[magenta]ignored blocker:[/magenta] {esc(b['todo'])} by {esc(b['blocker'])}: "
             f"{esc(b['reason'])}")
     if doc["skipped"]:
         why = ("completed, no run command" if doc["again"]
                else "already completed; --again runs them too")
-        say(f"skipped ({why}): {', '.join(doc['skipped'])}")
+        say(f"skipped ({why}): {esc(', '.join(doc['skipped']))}")
     _estimate_human(doc)
 
 
@@ -484,11 +507,14 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
     # lazy: the planner's graph modules, off plan list/status
     from coordination.planner.documents import dry_run_document
 
-    catalog = _catalog(obj)
+    raw = _raw_catalog(obj)
+    catalog = expand(raw, obj.file.resolve().parent)
     p50, history_problem = _history_p50(obj.file, catalog, plan_id, again=again)
     doc = dry_run_document(catalog, plan_id, strategy=strategy,
                            ignore_blockers=ignore_blockers, keys=Keys(get_settings().namespace),
                            again=again, p50_seconds=p50)
+    if catalog is not raw:
+        doc["templates"] = plan_templates(raw, catalog, plan_id)
     if history_problem:
         err_console().print(f"[yellow]warning:[/yellow] history not read "
                             f"({esc(history_problem)}): the estimates use estimated_hours only")

@@ -248,7 +248,7 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False,
         style, shown = "yellow", f"orphaned: {st['orphaned']}"
     con.print(f"sweep [bold]{st['sweep_id']}[/bold] of {esc(subject(st))} ({st['strategy']}): "
               f"[{style or 'bold'}]{esc(shown)}[/{style or 'bold'}]"
-              + (f" - {st['reason']}" if st.get("reason") else ""))
+              + (f" - {esc(st['reason'])}" if st.get("reason") else ""))
     if st.get("orphaned"):
         con.print(f"`coord sweep resume {st['sweep_id']}` adopts it and runs what is left")
     rows = []
@@ -256,7 +256,7 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False,
         s = v["status"]
         stl = status_style(s)
         gone = " (worker gone)" if v.get("worker_gone") else ""  # stopped beating
-        rows.append((tid, v.get("repo") or "", (f"[{stl}]{s}[/{stl}]" if stl else s) + gone,
+        rows.append((esc(tid), v.get("repo") or "", (f"[{stl}]{s}[/{stl}]" if stl else s) + gone,
                      str(v["attempts"]), "" if v["exit_code"] is None else str(v["exit_code"]),
                      "" if v.get("duration") is None else f"{v['duration']:.1f}",
                      esc(v.get("worker") or ""),

@@ -111,7 +111,8 @@ def _todo_table(items: list[JSONObject]) -> None:
         "Todos",
         ["id", "status", "repo", "task", "plan", "blocked by", "assignee"],
         [
-            (t["id"], styled(str(t["status"])), esc(t["repo"]), esc(t["task"]), esc(t.get("plan")),
+            (esc(t["id"]), styled(str(t["status"])),
+             esc(t["repo"] or f"for_each {t.get('for_each')}"), esc(t["task"]), esc(t.get("plan")),
              esc(", ".join(map(str, as_list(t.get("blocked_by"))))), esc(t.get("assignee")))
             for t in items
         ],
@@ -121,9 +122,10 @@ def _todo_table(items: list[JSONObject]) -> None:
 
 def _todo_fields(t: Todo) -> None:
     fields(
-        f"{t.id}: {esc(t.task)}",
+        f"{esc(t.id)}: {esc(t.task)}",
         shown([
-            ("status", t.status.value), ("repo", t.repo), ("plan", t.plan),
+            ("status", t.status.value), ("repo", t.repo), ("for_each", t.for_each),
+            ("deps", t.deps), ("plan", t.plan),
             ("priority", t.priority.value), ("run", t.run), ("undo", t.undo),
             ("timeout", f"{t.timeout:g}s"), ("retries", t.retries or None),
             ("env", ", ".join(f"{k}={v}" for k, v in t.env.items())),
@@ -176,10 +178,44 @@ def show_todo(obj: Context, todo_id: str, lines: int | None, as_json: bool) -> N
     """
     def human(t: Todo) -> None:
         _todo_fields(t)
-        if t.status.value == "failed":
+        if t.for_each is not None:
+            _instances(obj, t)
+        elif t.status.value == "failed":
             _last_failure(obj, t, lines)
 
-    emit(as_json, obj.manager.get_todo(todo_id), human)
+    emit(as_json, _get_todo(obj, todo_id), human)
+
+
+def _get_todo(obj: Context, todo_id: str) -> Todo:
+    """A todo of the catalog, or a template's instance (``TODO-010[api]``) as a sweep
+    would run it."""
+    from coordination.catalog.templates import split_instance
+
+    tid, repo = split_instance(todo_id)
+    template = obj.manager.get_todo(tid)
+    if repo is None:
+        return template
+    if template.for_each is None:
+        raise UsageError(f"{todo_id}: {tid} is not a template (no for_each:), so it has no "
+                         "instances", hint=f"write {tid}")
+    from coordination.catalog.templates import expand
+
+    found = expand(obj.manager.catalog(), obj.file.resolve().parent).todo(todo_id)
+    if found is None:
+        raise UsageError(f"{todo_id}: {tid}'s for_each {template.for_each!r} does not select "
+                         f"{repo!r}", hint=f"`coord todo show {tid}` lists its instances")
+    return found
+
+
+def _instances(obj: Context, t: Todo) -> None:
+    """A template's instances: each selected repo's id and status (a sync's record)."""
+    from coordination.catalog.templates import expand
+
+    cat = expand(obj.manager.catalog(), obj.file.resolve().parent)
+    inst = [i for i in cat.coordination.todos if i.id.startswith(t.id + "[")]
+    table(f"Instances of {t.id} ({len(inst)})", ["id", "repo", "status"],
+          [(esc(i.id), i.repo, styled(i.status.value)) for i in inst],
+          empty="its for_each selects no repo")
 
 
 def _last_failure(obj: Context, t: Todo, lines: int | None) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import NotRequired, TypedDict
 
 from coordination.catalog.models import Catalog
+from coordination.catalog.templates import TemplateDoc
 from coordination.errors import PlanError
 from coordination.jsonable import JSONObject
 from coordination.keys import Keys
@@ -74,6 +75,8 @@ class DryRunDocument(TypedDict):
     enqueued: int
     strategy_estimate: StrategyEstimate
     waves: NotRequired[list[WaveDoc]]  # a plan with waves: each wave's todos, in order
+    # a plan with templates (for_each): each one's selected repos and instances
+    templates: NotRequired[list[TemplateDoc]]
 
 
 class WaveDoc(TypedDict):

@@ -16,6 +16,7 @@ from coordination.catalog.checks import unknown
 from coordination.catalog.governance import Gate
 from coordination.catalog.models import Catalog, Plan, cache_of
 from coordination.catalog.store import CatalogStore
+from coordination.catalog.templates import expand
 from coordination.change.model import ChangePlan, change_of
 from coordination.errors import PlanError, UsageError
 from coordination.keys import Keys
@@ -38,8 +39,11 @@ from coordination.sweeps.spec import (
 
 
 def new_sweep_id(plan_id: str) -> str:
+    """``PLAN-001-<utc stamp>-<hex>``; of an instance ``TODO-010[api]``,
+    ``TODO-010-api-...``: a sweep id goes into URLs and shell lines as it is."""
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
-    return f"{plan_id}-{stamp}-{secrets.token_hex(2)}"
+    name = plan_id.replace("[", "-").replace("]", "")
+    return f"{name}-{stamp}-{secrets.token_hex(2)}"
 
 
 def gate_spec(gate: Gate) -> GateSpec:
@@ -85,10 +89,11 @@ class Planning:
         self.catalog_path = catalog_path
 
     def catalog(self) -> Catalog:
-        """The catalog (loaded through the store's cache)."""
+        """The catalog (loaded through the store's cache) as the planner sees it: each
+        template (``for_each:``) replaced by its instances, ``TODO-010[api]``..."""
         if self.catalog_path is None:
             raise UsageError("no catalog file given", hint="pass --file or set COORD_ECOSYSTEM")
-        return CatalogStore(self.catalog_path).load()
+        return expand(CatalogStore(self.catalog_path).load(), self.catalog_path.resolve().parent)
 
     def _catalog_name(self) -> str | None:
         return str(self.catalog_path.resolve()) if self.catalog_path else None

@@ -17,6 +17,13 @@ never a cancelled one); a ``completed`` plan goes back to ``active`` when this e
 marked a todo of it failed, undone, skipped or pending (a completed todo that ran again
 with `plan sweep --again` and failed or was left undone, or a rollback) and so left it
 incomplete (``reopened``).
+
+A template's instances (``TODO-010[api]``) have no item of their own: their outcomes
+are written under the template, ``instances: {api: completed, web: failed}``, by the
+same rules, and the template's own status follows them
+(:func:`coordination.catalog.templates.template_outcome`: completed when every repo
+its ``for_each`` selects now has a completed instance, failed when one failed, else
+pending).
 """
 
 from __future__ import annotations
@@ -27,9 +34,18 @@ from typing import NotRequired, TypedDict
 
 from ruamel.yaml.comments import CommentedMap
 
-from coordination.catalog.edits import PLAN_KEYS, TODO_KEYS, plan_todo_items, put, section
+from coordination.catalog.edits import (
+    PLAN_KEYS,
+    TODO_KEYS,
+    plan_todo_items,
+    put,
+    put_field,
+    section,
+)
 from coordination.catalog.reports import is_complete
 from coordination.catalog.store import CatalogStore
+from coordination.catalog.templates import selections, split_instance, template_outcome
+from coordination.errors import UsageError
 
 #: Sweep todo statuses the catalog records.
 WRITTEN = ("succeeded", "failed", "skipped", "cancelled", "compensated", "cached")
@@ -69,13 +85,32 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
     """Write the outcome of an ended sweep (todo -> its outcome) into the catalog;
     ``again``: the sweep ran completed todos again (`plan sweep --again`)."""
     done = {t: v for t, v in todos.items() if v["status"] in WRITTEN}
+    of_template: dict[str, dict[str, Outcome]] = {}  # template -> repo -> its instance's
+    for t, v in done.items():
+        tid, repo = split_instance(t)
+        if repo is not None:
+            of_template.setdefault(tid, {})[repo] = v
+    store = CatalogStore(catalog_path)
+    selected: dict[str, list[str]] = {}
+    if of_template:
+        try:
+            selected = selections(store.load(), catalog_path.resolve().parent)
+        except UsageError:
+            # A selector that selects nothing now (or git cannot answer a changed:):
+            # the outcomes are still written, but no template can be called completed.
+            selected = {}
 
     def edit(doc: CommentedMap) -> SyncResult:
         changed = SyncResult(completed=[], failed=[], skipped=[], reset=[], unrun=[],
                              plan=plan_id, plan_completed=False, plan_status=None,
                              reopened=False)
         for item in section(doc, "todos"):
-            v = done.get(str(item.get("id"))) if isinstance(item, CommentedMap) else None
+            tid = str(item.get("id")) if isinstance(item, CommentedMap) else ""
+            if tid in of_template and item.get("for_each"):
+                _write_instances(item, tid, of_template[tid], selected.get(tid, []),
+                                 changed, again)
+                continue
+            v = done.get(tid) if tid else None
             if v is None:
                 continue
             if v["status"] in ("succeeded", "cached"):  # cached: an earlier success reused
@@ -135,5 +170,53 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
         changed["plan_status"] = status
         return changed
 
-    result: SyncResult = CatalogStore(catalog_path).update(edit)
+    result: SyncResult = store.update(edit)
     return result
+
+
+def _instance_status(current: str, v: Outcome, again: bool) -> str:
+    """What the catalog records for an instance now at ``current`` after outcome ``v``
+    (the rules of a todo's own status, above)."""
+    if v["status"] in ("succeeded", "cached"):
+        return "completed"
+    if v["status"] == "compensated":
+        return "pending"
+    if v["status"] == "failed":
+        return "failed"
+    if current == "completed":
+        if not again:
+            return current
+        return "pending" if never_started(v) else "skipped"
+    if v["status"] == "cancelled" and never_started(v):
+        return current
+    return "skipped"
+
+
+def _write_instances(item: CommentedMap, tid: str, outcomes: Mapping[str, Outcome],
+                     selected: list[str], changed: SyncResult, again: bool) -> None:
+    """Write a template's instances' outcomes under it (``instances:``), and its status."""
+    before = {str(k): str(v) for k, v in dict(item.get("instances") or {}).items()}
+    after = dict(before)
+    for repo, v in outcomes.items():
+        old = before.get(repo, "pending")
+        new = _instance_status(old, v, again)
+        after[repo] = new
+        if new != old:
+            name = f"{tid}[{repo}]"
+            if new == "completed":
+                changed["completed"].append(name)
+            elif new == "failed":
+                changed["failed"].append(name)
+            elif new == "skipped":
+                changed["skipped"].append(name)
+            elif v["status"] == "compensated":
+                changed["reset"].append(name)
+            else:
+                changed["unrun"].append(name)
+    order = {r: i for i, r in enumerate(selected)}
+    after = dict(sorted(after.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+    if after != before:
+        put_field(item, "instances", after, TODO_KEYS)
+    status = template_outcome(after, selected)
+    if item.get("status", "pending") != status:
+        put(item, "status", status, TODO_KEYS)

@@ -13,6 +13,7 @@ from typing import Any, TypedDict
 
 from coordination.catalog.models import cache_of
 from coordination.catalog.store import CatalogStore
+from coordination.catalog.templates import expand
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.context import Runtime
 from coordination.sweeps.adhoc import RUN_PREFIX
@@ -50,6 +51,8 @@ def why(rt: Runtime, todo_id: str, *, sweep_id: str | None = None,
     cache_on: bool | None = None
     if catalog_path is not None and catalog_path.exists():
         catalog = CatalogStore(catalog_path).load()
+        if "[" in todo_id:  # a template's instance, TODO-010[api]: as the sweep ran it
+            catalog = expand(catalog, catalog_path.resolve().parent)
         todo = catalog.todo(todo_id)
         if todo is not None:
             cache_on = cache_of(todo, catalog.repo(todo.repo)) is not None

@@ -105,7 +105,7 @@ def test_loc_to_field() -> None:
     ("edits", "expected"),
     [
         ({"coordination__todos__1__repo": DELETE},
-         "todos[1].repo: field required (add 'repo: <name>')"),
+         "todos[1]: TODO-002 has no repo: give it 'repo: NAME', or make it a template"),
         ({"coordination__todos__1__id": DELETE},
          "todos[1].id: field required (add 'id: TODO-<digits>')"),
         ({"coordination__issues__0__title": DELETE},
@@ -124,7 +124,7 @@ def test_loc_to_field() -> None:
         ({"coordination__plans__0__milestones__0__id": "M1"}, "must look like MS-<digits>"),
         ({"coordination__dependencies__0__id": "D1"}, "must look like DEP-<digits>"),
         ({"coordination__todos__1__blocked_by": ["X-1"]},
-         "todos[1].blocked_by[0]: must look like ISSUE-<digits> or TODO-<digits>, got 'X-1'"),
+         "todos[1].blocked_by[0]: must look like ISSUE-<digits> or TODO-<digits> (a template's instance: TODO-<digits>[REPO] or TODO-<digits>[same]), got 'X-1'"),
         ({"repos__0__name": "Api"}, "repos[0].name: must be a repo name: lowercase letters"),
         ({"coordination__todos__0__task": 12}, "todos[0].task: expected text, got 12 (quote it"),
         ({"coordination__todos__0__assignee": True}, "expected text, got true (quote it"),

@@ -1,0 +1,228 @@
+"""Todo templates (``for_each: SELECTOR``): one todo of the catalog, one instance per
+selected repo at plan time.
+
+The catalog keeps the template once; :func:`expand` turns a catalog into the catalog
+the planner sees, where each template is replaced by its instances ``TODO-010[api]``,
+``TODO-010[web]``... (catalog order of the repos). Everything downstream (levels,
+specs, `todo run`, `resume --only`, `why`, events) then handles an instance as any
+todo: its id is the only thing that says it came from a template.
+
+An instance is the template with, for its repo:
+
+- ``repo``: the repo; ``env``: the template's plus ``COORD_REPO_PATH`` (its checkout)
+  and ``COORD_REPO_TAGS`` (the worker sets ``COORD_REPO``): values reach the command
+  through the environment only, never pasted into its text;
+- ``commit``: ``{repo}`` replaced by the repo's name (a commit message, not a command);
+- ``status``: what a sync recorded for it under the template's ``instances:``, else
+  the template's own when it was completed by hand, else ``pending``;
+- ``blocked_by``: a template named plainly is every one of its instances;
+  ``TODO-009[same]`` is the same repo's instance (none when TODO-009 does not select
+  that repo); ``TODO-009[api]`` is that instance; with ``deps: follow`` also the
+  instances of its repo's providers (``dependencies:``) in the same template.
+
+Pure: catalog in, catalog out; a ``changed:`` selector asks git through the selector's
+probe (injectable). A catalog without templates is returned as it is, and an
+instance holds nothing but its own repo's values: the work is proportional to the
+instances, never instances x repos.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TypedDict
+
+from coordination.catalog.models import Catalog, Milestone, Plan, Todo, TodoStatus
+from coordination.catalog.selectors import ChangedProbe, git_changed, select
+from coordination.errors import UsageError
+
+#: ``TODO-010[api]`` -> (``TODO-010``, ``api``)
+INSTANCE = re.compile(r"^(TODO-\d+)\[([a-z0-9][a-z0-9._-]*)\]$")
+SAME = "same"
+
+
+def instance_id(template_id: str, repo: str) -> str:
+    return f"{template_id}[{repo}]"
+
+
+def split_instance(todo_id: str) -> tuple[str, str | None]:
+    """``TODO-010[api]`` -> ``("TODO-010", "api")``; any other id -> ``(id, None)``."""
+    m = INSTANCE.match(todo_id)
+    return (m.group(1), m.group(2)) if m else (todo_id, None)
+
+
+def has_templates(catalog: Catalog) -> bool:
+    return any(t.for_each is not None for t in catalog.coordination.todos)
+
+
+def selections(catalog: Catalog, base_dir: Path, changed: ChangedProbe = git_changed
+               ) -> dict[str, list[str]]:
+    """Each template's id -> the repos its ``for_each`` selects (catalog order)."""
+    out: dict[str, list[str]] = {}
+    for t in catalog.coordination.todos:
+        if t.for_each is not None:
+            try:
+                out[t.id] = select(catalog, t.for_each, base_dir, changed).names
+            except UsageError as exc:
+                raise UsageError(f"{t.id}.for_each: {exc.message}", hint=exc.hint) from None
+    return out
+
+
+def _instance_status(template: Todo, repo: str) -> TodoStatus:
+    got = (template.instances or {}).get(repo)
+    if got is not None:
+        return got
+    if template.status == TodoStatus.completed and not template.instances:
+        return TodoStatus.completed  # the template was completed by hand: all of it
+    return TodoStatus.pending
+
+
+def expand(catalog: Catalog, base_dir: Path, changed: ChangedProbe = git_changed) -> Catalog:
+    """The catalog with every template replaced by its instances (see the module)."""
+    if not has_templates(catalog):
+        return catalog
+    chosen = selections(catalog, base_dir, changed)
+    chosen_sets = {t: set(rs) for t, rs in chosen.items()}
+    providers: dict[str, list[str]] = {}
+    if any(t.deps == "follow" for t in catalog.coordination.todos):
+        for d in catalog.coordination.dependencies:
+            if d.provider != d.consumer:
+                providers.setdefault(d.consumer, []).append(d.provider)
+
+    def refs(owner: Todo, ref: str, repo: str | None) -> list[str]:
+        """What ``ref`` (in ``owner``'s blocked_by/blocking) names, for an instance of
+        ``repo`` (None: ``owner`` is no template)."""
+        tid, which = split_instance(ref)
+        if tid not in chosen:
+            return [ref]
+        if which is None:
+            return [instance_id(tid, r) for r in chosen[tid]]
+        if which == SAME:
+            if repo is None:
+                raise UsageError(f"{owner.id}.blocked_by: {ref} means the same repo's "
+                                 f"instance and {owner.id} is not a template",
+                                 hint=f"write {tid} or {tid}[{owner.repo}]")
+            return [instance_id(tid, repo)] if repo in chosen_sets[tid] else []
+        if which not in chosen_sets[tid]:
+            raise UsageError(f"{owner.id}: {ref} is no instance: {tid}'s for_each "
+                             f"{_for_each(catalog, tid)!r} does not select {which!r}",
+                             hint=f"write {tid}[REPO] for one of: {', '.join(chosen[tid])}")
+        return [ref]
+
+    def all_refs(owner: Todo, items: list[str], repo: str | None) -> list[str]:
+        out: list[str] = []
+        for ref in items:
+            for r in refs(owner, ref, repo):
+                if r not in out:
+                    out.append(r)
+        return out
+
+    paths: dict[str, str] = {}
+    todos: list[Todo] = []
+    for t in catalog.coordination.todos:
+        if t.for_each is None:
+            if t.blocked_by or t.blocking:
+                t = t.model_copy(update={"blocked_by": all_refs(t, t.blocked_by, None),
+                                         "blocking": all_refs(t, t.blocking, None)})
+            todos.append(t)
+            continue
+        for r in chosen[t.id]:
+            repo = catalog.repo(r)
+            assert repo is not None  # select() names catalog repos only
+            path = paths.get(r)
+            if path is None:
+                path = paths[r] = str(repo.checkout(base_dir))
+            blocked = all_refs(t, t.blocked_by, r)
+            if t.deps == "follow":
+                for p in providers.get(r, ()):
+                    if p in chosen_sets[t.id] and instance_id(t.id, p) not in blocked:
+                        blocked.append(instance_id(t.id, p))
+            todos.append(t.model_copy(update={
+                "id": instance_id(t.id, r), "repo": r, "for_each": None, "deps": None,
+                "instances": None, "status": _instance_status(t, r), "outputs": {},
+                "env": {**t.env, "COORD_REPO_PATH": path, "COORD_REPO_TAGS": ",".join(repo.tags)},
+                "commit": None if t.commit is None else t.commit.replace("{repo}", r),
+                "blocked_by": blocked, "blocking": all_refs(t, t.blocking, r),
+                "actual_hours": None}))
+    plans = [_plan_with_instances(p, chosen) for p in catalog.coordination.plans]
+    out = catalog.model_copy(update={"coordination": catalog.coordination.model_copy(
+        update={"todos": todos, "plans": plans})})
+    # model_copy keeps the private lookups, built over the old lists: rebuild on use
+    out._repos = out._issues = out._plans = out._todos = out._deps = None
+    return out
+
+
+def _for_each(catalog: Catalog, tid: str) -> str:
+    t = catalog.todo(tid)
+    return "" if t is None else str(t.for_each)
+
+
+def _plan_with_instances(plan: Plan, chosen: Mapping[str, list[str]]) -> Plan:
+    """A plan whose milestones list a template: listing its instances instead."""
+    if not any(t in chosen for ms in plan.milestones for t in ms.todos):
+        return plan
+    milestones: list[Milestone] = []
+    for ms in plan.milestones:
+        ids: list[str] = []
+        for t in ms.todos:
+            ids.extend([instance_id(t, r) for r in chosen[t]] if t in chosen else [t])
+        milestones.append(ms.model_copy(update={"todos": ids}))
+    return plan.model_copy(update={"milestones": milestones})
+
+
+class InstanceDoc(TypedDict):
+    id: str
+    repo: str
+    status: str
+    commit: str | None  # in a change's plan: the message its repo's commit gets
+    after: list[str]  # the instances of the same template it waits for
+
+
+class TemplateDoc(TypedDict):
+    """A template of a plan as a dry run shows it."""
+
+    id: str
+    for_each: str
+    deps: str | None
+    repos: list[str]  # what the selector selects, catalog order
+    count: int
+    branch: str | None  # the plan's change branch: each repo's commit goes there
+    instances: list[InstanceDoc]
+
+
+def plan_templates(catalog: Catalog, expanded: Catalog, plan_id: str) -> list[TemplateDoc]:
+    """The templates of ``plan_id`` (``catalog`` as written) and their instances (as
+    ``expanded`` by :func:`expand`): what each selected repo will get. Reads no
+    checkout."""
+    plan = catalog.plan(plan_id)
+    branch = plan.change.branch if plan is not None and plan.change is not None else None
+    out: list[TemplateDoc] = []
+    for t in catalog.plan_todos(plan_id):
+        if t.for_each is None:
+            continue
+        prefix = t.id + "["
+        inst = [i for i in expanded.coordination.todos if i.id.startswith(prefix)]
+        out.append(TemplateDoc(
+            id=t.id, for_each=t.for_each, deps=t.deps, repos=[i.repo for i in inst],
+            count=len(inst), branch=branch,
+            instances=[InstanceDoc(id=i.id, repo=i.repo, status=i.status.value,
+                                   commit=i.commit if branch else None,
+                                   after=[b for b in i.blocked_by if b.startswith(prefix)])
+                       for i in inst]))
+    return out
+
+
+def template_outcome(instances: Mapping[str, str], selected: list[str]) -> str:
+    """A template's own status from its instances' (``selected``: the repos its
+    ``for_each`` selects now): ``completed`` when every selected repo's instance is,
+    ``failed`` when one failed, else ``pending``."""
+    if any(v == "failed" for v in instances.values()):
+        return "failed"
+    if selected and all(instances.get(r) == "completed" for r in selected):
+        return "completed"
+    return "pending"
+
+
+__all__ = ["INSTANCE", "InstanceDoc", "TemplateDoc", "expand", "has_templates", "instance_id",
+           "plan_templates", "selections", "split_instance", "template_outcome"]
