@@ -198,8 +198,7 @@ class NotifyTarget(_Model):
     """Event kinds sent; default sweep.finished, todo.failed, gate.waiting, gate.expired,
     repo.breaker_open, repo.unattended."""
     secret_env: str | None = None
-    """Name of the environment variable holding the secret the body is signed with (HMAC-SHA256).
-    Name of the environment variable holding the secret the body is signed with (HMAC-SHA256)."""
+    """The environment variable holding the secret the body is signed with (HMAC-SHA256)."""
     format: Literal["json", "slack"] = "json"
     """Body format: coord's JSON, or a Slack message."""
 
@@ -255,8 +254,7 @@ class Cache(_Model):
     """Environment variables whose values count in the key (hashed, never stored)."""
     inputs: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
         default_factory=list)  # globs of untracked files that count (.env, downloads)
-    """Globs of untracked files that count in the key (.env, downloads), relative to the checkout.
-    Globs of untracked files that count in the key (.env, downloads), relative to the checkout."""
+    """Globs of untracked files that count in the key (.env, downloads), in the checkout."""
     probes: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
         default_factory=list)  # commands whose output counts (python --version)
     """Commands whose output counts in the key (python --version)."""
@@ -551,8 +549,7 @@ class Todo(_Model):
     #: In a change's plan: commit what this todo changed on the change branch, with
     #: this message; ``verify``: run against every repo's candidate.
     commit: str | None = Field(None, min_length=1)
-    """In a change's plan: commit what the todo changed on the change branch, with this message.
-    In a change's plan: commit what the todo changed on the change branch, with this message."""
+    """In a change's plan: commit what the todo changed on the change branch, this message."""
     verify: bool = False
     """In a change's plan: run against every repo's candidate (COORD_CANDIDATE_<REPO>_PATH/_SHA);
     its result is recorded against that set."""
@@ -654,8 +651,7 @@ class Coordination(_Model):
     todos: list[Todo] = Field(default_factory=list)
     """Todos (TODO-n): one task in one repo, with its command and its blockers."""
     dependencies: list[Dependency] = Field(default_factory=list)
-    """Inter-repo dependencies (DEP-n): which repo consumes which, checked by `coord dep check`.
-    Inter-repo dependencies (DEP-n): which repo consumes which, checked by `coord dep check`."""
+    """Inter-repo dependencies (DEP-n): which repo consumes which (`coord dep check`)."""
 
 
 class Approvers(_Model):
@@ -677,8 +673,7 @@ class Catalog(_Model):
     repos: list[Repo] = Field(default_factory=list)
     """The repositories coord knows: each a name, its checkout and how its todos run."""
     resources: list[Resource] = Field(default_factory=list)
-    """Shared things todos lease besides their repo (a staging database...), each with a capacity.
-    Shared things todos lease besides their repo (a staging database...), each with a capacity."""
+    """Shared things todos lease besides their repo (a staging database...)."""
     coordination: Coordination = Field(default_factory=Coordination)
     """The work: issues, plans, todos and inter-repo dependencies."""
     notify: list[NotifyTarget] = Field(default_factory=list)
