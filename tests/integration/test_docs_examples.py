@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -61,43 +62,43 @@ def test_tutorial_runs(page: Path, tmp_path: Path) -> None:
     work.mkdir()
     (tmp_path / "tutorial.sh").write_text(text)
     # Its own process group: what the tutorial starts in the background (a redis-server,
-    # workers) is stopped with it, whatever happened.
-    proc = subprocess.Popen(["bash", str(tmp_path / "tutorial.sh")], cwd=work, env=_env(home),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    try:
-        out, _ = proc.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        pytest.fail(f"{page.name} did not finish in 240 s:\n{out[-6000:]}")
-    finally:
-        _stop_group(proc.pid)
-    assert proc.returncode == 0, f"{page.name} failed (exit {proc.returncode}):\n{out[-6000:]}"
+    # workers) is stopped with it, whatever happened. Output to a file, not a pipe: a
+    # background process holding the pipe would keep a reader waiting after bash ended.
+    log = tmp_path / "tutorial.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(["bash", str(tmp_path / "tutorial.sh")], cwd=work,
+                                env=_env(home), stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=240)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            pytest.fail(f"{page.name} did not finish in 240 s:\n{_tail(log)}")
+        finally:
+            _stop_group(proc.pid)
+    assert proc.returncode == 0, f"{page.name} failed (exit {proc.returncode}):\n{_tail(log)}"
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-6000:]
 
 
 def _stop_group(pgid: int) -> None:
-    """SIGTERM what the tutorial left running (workers shut down warm), then SIGKILL."""
+    """SIGTERM what the tutorial left running (workers shut down warm), then SIGKILL
+    whatever is still there after 10 s."""
     try:
         os.killpg(pgid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    deadline_ok = False
-    for _ in range(100):
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
         try:
             os.killpg(pgid, 0)
         except ProcessLookupError:
-            deadline_ok = True
-            break
-        try:
-            os.waitpid(-pgid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        import time
-
+            return
         time.sleep(0.1)
-    if not deadline_ok:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
