@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import enum
+import re
 import types
 import typing
 from collections.abc import Iterator
@@ -92,7 +93,9 @@ def settings_page() -> str:
     out = ["# Settings", "",
            "Every setting is an environment variable, read once at start (pydantic-settings, "
            "`coordination/settings.py`); a bad value stops the command with a message naming "
-           "the variable. Generated from the settings model.", "",
+           "the variable. Generated from the settings model. Besides these, `COORD_USER` "
+           "names who the audit log records (default: `git config user.email` in the "
+           "catalog's directory, else the OS user).", "",
            "| Variable | Type | Default | Meaning |", "|---|---|---|---|"]
     for var, tp, default, text in settings_rows():
         out.append(f"| `{var}` | `{_cell(tp)}` | {f'`{_cell(default)}`' if default else ''} "
@@ -195,17 +198,32 @@ def _emitted_fields() -> dict[str, set[str]]:
     return found
 
 
-def _lua_emitters() -> dict[str, set[str]]:
-    """Event kind value -> the Lua scripts that name it (kinds appended inside a script)."""
-    from coordination.status import EventKind
-
-    found: dict[str, set[str]] = {}
+def _lua_emitters() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Events appended inside Lua scripts: kind member -> the scripts, and kind member ->
+    the fields set on it (``local ev = event(EV.kind, ...)``, then ``ev.field = ...``
+    until ``emit(ev)``)."""
+    scripts: dict[str, set[str]] = {}
+    fields: dict[str, set[str]] = {}
+    made = re.compile(r"(?:local )?(\w+) = event\(EV\.(\w+)")
+    kind_set = re.compile(r"^\s*(\w+)\.kind,.*= EV\.(\w+)")  # ev.kind, ev.ts, ... = EV.x, ...
+    dynamic = re.compile(r"'todo\.' \.\.")  # 'todo.' .. status: the todo.<status> kinds
     for path in sorted((ROOT / "coordination" / "runtime" / "lua").glob("*.lua")):
-        text = path.read_text(encoding="utf-8")
-        for k in EventKind:
-            if f"'{k.value}'" in text or f'"{k.value}"' in text:
-                found.setdefault(k.value, set()).add(path.name)
-    return found
+        open_events: dict[str, str] = {}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            m = made.search(line) or kind_set.search(line)
+            if m:
+                open_events[m.group(1)] = m.group(2)
+                scripts.setdefault(m.group(2), set()).add(path.name)
+                fields.setdefault(m.group(2), set())
+            elif dynamic.search(line):
+                scripts.setdefault("todo.<status>", set()).add(path.name)
+            if "=" not in line or line.strip().startswith("--"):
+                continue
+            lhs = line.split("=", 1)[0]
+            for var, name in re.findall(r"\b(\w+)\.(\w+)\b", lhs):
+                if var in open_events and name not in ("kind", "ts", "sweep_id", "todo_id"):
+                    fields[open_events[var]].add(name)
+    return scripts, fields
 
 
 def _kind_comments() -> dict[str, str]:
@@ -224,21 +242,29 @@ def events_page() -> str:
     from coordination.status import EventKind
 
     fields = _emitted_fields()
-    lua = _lua_emitters()
+    scripts, lua_fields = _lua_emitters()
     notes = _kind_comments()
     out = ["# Events", "",
            "Every kind of event coord appends to its ledger (`coord events`, the web view, "
            "webhooks), from `coordination/status.py`. Every event carries `kind`, `ts` "
            "(Unix time), `sweep_id` and `todo_id` (null when not about one); the fields "
-           "below are what its emitters add, read from the code. Generated.", "",
-           "| Kind | Fields | Note |", "|---|---|---|"]
+           "below are what its emitters add, read from the code (Python's "
+           "`emit(EventKind...)` calls and the Lua scripts of `coordination/runtime/lua/`). "
+           "A todo's end (`todo.<status>`) is appended by the script that moves it, with "
+           "the fields its caller hands over (a run's end: `worker`, `exit_code`, "
+           "`duration`, `attempts`, `reason`), which this table cannot read from the code; "
+           "`coord events --json` shows every field. Generated.", "",
+           "| Kind | Fields | Emitted by | Note |", "|---|---|---|---|"]
     for k in EventKind:
-        names = sorted(fields.get(k.name, set()))
-        cell = ", ".join(f"`{n}`" for n in names)
-        if k.value in lua:
-            where = ", ".join(f"`{s}`" for s in sorted(lua[k.value]))
-            cell = (cell + "; " if cell else "") + f"appended by {where}"
-        out.append(f"| `{k.value}` | {cell} | {_cell(notes.get(k.name, ''))} |")
+        names = sorted(fields.get(k.name, set()) | lua_fields.get(k.name, set()))
+        lua = scripts.get(k.name, set())
+        if not lua and k.value.startswith("todo."):
+            lua = scripts.get("todo.<status>", set())  # a todo's move to <status>
+        where = ", ".join(f"`{s}`" for s in sorted(lua))
+        if k.name in fields:
+            where = "Python" + (", " + where if where else "")
+        out.append(f"| `{k.value}` | {', '.join(f'`{n}`' for n in names)} | {where} "
+                   f"| {_cell(notes.get(k.name, ''))} |")
     return "\n".join(out) + "\n"
 
 
