@@ -49,9 +49,9 @@ class Settings(BaseSettings):
                             description="Catalog file to use (`coord --file` wins).")
     redis_url: str | None = Field(
         None, description="Redis URL (broker, backend, leases, events). Unset: embedded mode. "
-        "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], rediss://... for TLS, "
-        "unix://[[USER]:PASSWORD@]/path/to/redis.sock[?db=N] for a unix socket, or "
-        "sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...][/DB]?master=NAME for a "
+        "`redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`, `rediss://...` for TLS, "
+        "`unix://[[USER]:PASSWORD@]/path/to/redis.sock[?db=N]` for a unix socket, or "
+        "`sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...][/DB]?master=NAME` for a "
         "Redis managed by Sentinel. Checked in full at start: a malformed URL exits 2 "
         "naming the variable."
     )

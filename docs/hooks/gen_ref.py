@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import enum
+import json
 import re
 import types
 import typing
@@ -34,8 +35,35 @@ PAGES = {
 
 
 def _cell(text: object) -> str:
-    """Text for one cell of a Markdown table (no line break, no bare pipe)."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """Text for one cell of a Markdown table: no line break, no bare pipe, and ``<``/``>``
+    outside code spans escaped (``TODO-<n>`` is not an HTML tag)."""
+    parts = " ".join(str(text).split()).replace("|", "\\|").split("`")
+    for i in range(0, len(parts), 2):
+        parts[i] = parts[i].replace("<", "&lt;").replace(">", "&gt;")
+    return "`".join(parts)
+
+
+def _env_default(value: object) -> str:
+    """A setting's default as the environment variable would say it."""
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def _shown_default(value: object) -> str:
+    """A default as the catalog or the environment writes it (``true``, ``"cancel"``)."""
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json", by_alias=True)
+    if isinstance(value, Path):
+        value = str(value)
+    try:
+        return json.dumps(value)
+    except TypeError:
+        return repr(value)
 
 
 # -- CLI -------------------------------------------------------------------------------
@@ -77,14 +105,14 @@ def _type_name(tp: object) -> str:
 
 
 def settings_rows() -> list[tuple[str, str, str, str]]:
-    """(variable, type, default, description) of every setting."""
+    """(variable, type as Markdown, default, description) of every setting."""
     from coordination.settings import Settings
 
     prefix = str(Settings.model_config.get("env_prefix", ""))
     rows = []
     for name, f in Settings.model_fields.items():
-        default = "" if f.is_required() else repr(f.get_default(call_default_factory=True))
-        rows.append((f"{prefix}{name}".upper(), _type_name(f.annotation), default,
+        default = "" if f.is_required() else _env_default(f.get_default(call_default_factory=True))
+        rows.append((f"{prefix}{name}".upper(), _shown_type(f.annotation), default,
                      f.description or ""))
     return rows
 
@@ -98,8 +126,8 @@ def settings_page() -> str:
            "catalog's directory, else the OS user).", "",
            "| Variable | Type | Default | Meaning |", "|---|---|---|---|"]
     for var, tp, default, text in settings_rows():
-        out.append(f"| `{var}` | `{_cell(tp)}` | {f'`{_cell(default)}`' if default else ''} "
-                   f"| {_cell(text)} |")
+        shown = f"`{_cell(default)}`" if default not in ("", "unset") else default
+        out.append(f"| `{var}` | {tp} | {shown} | {_cell(text)} |")
     return "\n".join(out) + "\n"
 
 
@@ -163,16 +191,14 @@ def catalog_page() -> str:
         out += [f"## {m.__name__}", ""]
         doc = (m.__doc__ or "").strip()
         if doc and not doc.startswith(("A base class", "Usage docs")):
-            out += [" ".join(doc.split()), ""]
+            out += [_cell(doc.replace("``", "`")), ""]
         out += ["| Field | Type | Default | Meaning |", "|---|---|---|---|"]
         for name, f in m.model_fields.items():
             key = f.alias or name
             if f.is_required():
                 default = "required"
             else:
-                d = f.get_default(call_default_factory=True)
-                d = d.value if isinstance(d, enum.Enum) else d
-                default = f"`{_cell(repr(d))}`"
+                default = f"`{_cell(_shown_default(f.get_default(call_default_factory=True)))}`"
             out.append(f"| `{key}` | {_shown_type(f.annotation)} | {default} | "
                        f"{_cell(f.description or '')} |")
         out.append("")
