@@ -24,10 +24,12 @@ from tests.docs.examples import TUTORIALS, problems, script
 PAGES = sorted(TUTORIALS.glob("*.md"))
 
 
+@pytest.mark.timeout(30)
 def test_there_are_tutorials() -> None:
     assert len(PAGES) >= 5, PAGES
 
 
+@pytest.mark.timeout(30)
 @pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
 def test_every_shell_example_is_run(page: Path) -> None:
     assert problems(page) == []
@@ -51,10 +53,11 @@ def _env(home: Path) -> dict[str, str]:
 @pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
 def test_tutorial_runs(page: Path, tmp_path: Path) -> None:
     text = script(page)
-    if "redis-server" in text and shutil.which("redis-server") is None:
-        if os.environ.get("COORD_REQUIRE_REDIS") == "1":
-            pytest.fail("redis-server is not on PATH (COORD_REQUIRE_REDIS=1)")
-        pytest.skip("redis-server is not on PATH")
+    for tool in ("redis-server", "redis-cli"):
+        if tool in text and shutil.which(tool) is None:
+            if os.environ.get("COORD_REQUIRE_REDIS") == "1":
+                pytest.fail(f"{tool} is not on PATH (COORD_REQUIRE_REDIS=1)")
+            pytest.skip(f"{tool} is not on PATH")
     home = tmp_path / "home"
     home.mkdir()
     (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
