@@ -265,8 +265,9 @@ def _kind_comments() -> dict[str, str]:
 
 
 def events_page() -> str:
-    from coordination.status import EventKind
+    from coordination.status import EventKind, TodoStatus
 
+    ends = {f"todo.{st.value}" for st in TodoStatus}
     fields = _emitted_fields()
     scripts, lua_fields = _lua_emitters()
     notes = _kind_comments()
@@ -284,8 +285,8 @@ def events_page() -> str:
     for k in EventKind:
         names = sorted(fields.get(k.name, set()) | lua_fields.get(k.name, set()))
         lua = scripts.get(k.name, set())
-        if not lua and k.value.startswith("todo."):
-            lua = scripts.get("todo.<status>", set())  # a todo's move to <status>
+        if not lua and k.value in ends:
+            lua = scripts.get("todo.<status>", set())  # a todo's end: 'todo.' .. status
         where = ", ".join(f"`{s}`" for s in sorted(lua))
         if k.name in fields:
             where = "Python" + (", " + where if where else "")
