@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 DEMO   := .coord-demo
 
-.PHONY: demo test unit integration chaos smoke bench lint clean
+.PHONY: demo test unit integration chaos smoke bench lint docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,5 +52,10 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m mypy coordination workers
 
+## Build the docs site into site/, strictly: a broken link, a missing anchor or a page
+## left out of the nav fails. The reference pages are generated from the code.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .hypothesis *.egg-info
+	rm -rf $(VENV) $(DEMO) site .pytest_cache .mypy_cache .hypothesis *.egg-info

@@ -45,9 +45,15 @@ class Settings(BaseSettings):
     # Every number finite: COORD_LEASE_TTL=inf would pass a gt=0 bound (#23).
     model_config = SettingsConfigDict(env_prefix="COORD_", extra="ignore", allow_inf_nan=False)
 
-    ecosystem: Path = Field(Path("ecosystem.yaml"), description="Catalog file to use.")
+    ecosystem: Path = Field(Path("ecosystem.yaml"),
+                            description="Catalog file to use (`coord --file` wins).")
     redis_url: str | None = Field(
-        None, description="Redis URL (broker, backend, leases, events). Unset: embedded mode."
+        None, description="Redis URL (broker, backend, leases, events). Unset: embedded mode. "
+        "`redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`, `rediss://...` for TLS, "
+        "`unix://[[USER]:PASSWORD@]/path/to/redis.sock[?db=N]` for a unix socket, or "
+        "`sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...][/DB]?master=NAME` for a "
+        "Redis managed by Sentinel. Checked in full at start: a malformed URL exits 2 "
+        "naming the variable."
     )
     sentinel_password: SecretStr | None = Field(
         None, description="Password of the sentinels of a sentinel:// COORD_REDIS_URL (their "

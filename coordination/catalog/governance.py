@@ -57,7 +57,9 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
+    # A field's docstring is its description (the generated reference, `coord schema`).
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False,
+                              use_attribute_docstrings=True)
 
 
 class Gate(_Model):
@@ -65,10 +67,15 @@ class Gate(_Model):
     (of ``from``, when given) before what follows it may start."""
 
     approvals: int = Field(1, ge=1, le=100)
+    """Distinct people who must approve (1 to 100)."""
     from_: list[str] = Field(default_factory=list, alias="from")
+    """Who may approve (principals); empty: anyone."""
     starter_may_approve: bool = True
+    """Whether the person who started the sweep may approve its gate."""
     expires: Duration | None = None
+    """How long the gate waits for a decision (seconds, or 30m, 2h...); unset: no limit."""
     on_expiry: Literal["cancel", "rollback"] = "cancel"
+    """What an expired gate does to its sweep: cancel it, or roll it back."""
 
     @model_serializer(mode="wrap")
     def _as_written(self, handler: SerializerFunctionWrapHandler) -> Any:
@@ -88,6 +95,7 @@ class Gate(_Model):
 
 class WaveRequire(_Model):
     success_rate: float = Field(1.0, ge=0.0, le=1.0)
+    """Share of the wave's todos that must succeed (0 to 1; default all)."""
 
 
 class Wave(_Model):
@@ -95,11 +103,18 @@ class Wave(_Model):
     before it ended, soaked and met its criteria."""
 
     name: str = ""
+    """The wave's name, shown in events and `sweep status`."""
     repos: list[str] = Field(default_factory=list)
+    """Repos whose todos are in this wave."""
     tags: list[str] = Field(default_factory=list)
+    """Repo tags whose repos' todos are in this wave."""
     max_parallel: int = Field(0, ge=0, le=100_000)  # 0: no cap
+    """Todos of the wave running at once; 0: no cap."""
     soak: Duration = 0.0
+    """How long to wait after the wave's todos ended before the next wave starts (seconds, or 30m,
+    2h...)."""
     require: WaveRequire = Field(default_factory=WaveRequire)
+    """What the wave must meet before the next one starts."""
 
     @model_validator(mode="after")
     def _selects(self) -> Wave:

@@ -77,9 +77,10 @@ def kind_of(id_: str) -> str | None:
 class _Model(BaseModel):
     # Unknown keys are refused: in a hand-edited file they are almost always typos.
     # Non-finite floats (YAML's .inf and .nan, 1e400) are refused: no sum, sort or JSON
-    # document can hold them.
+    # document can hold them. A field's docstring is its description (the generated
+    # reference and `coord schema` show it; tests/unit/test_docs_reference.py needs one).
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=True,
-                              allow_inf_nan=False)
+                              allow_inf_nan=False, use_attribute_docstrings=True)
 
 
 class IssueStatus(str, Enum):
@@ -131,7 +132,9 @@ class Breaker(_Model):
     the repo's todos are held; after ``cooldown`` seconds one is let through."""
 
     failures: int = Field(ge=1, le=1000)
+    """Consecutive failed or lost todos that open the breaker (1 to 1,000)."""
     cooldown: float = Field(300, gt=0, le=7 * 24 * 3600)
+    """Seconds the breaker stays open before one todo is let through (at most 7 days)."""
 
 
 #: Units a pace's rate may be given in, as seconds.
@@ -164,8 +167,11 @@ class Pace(_Model):
     host) refilled at ``rate`` and holding up to ``burst`` tokens."""
 
     key: Literal["repo", "tag", "host"] = "repo"
+    """What one token bucket is for: each repo, each of the repo's tags, or each code host."""
     rate: str
+    """How many todos may start per period: COUNT/PERIOD, like 10/hour, 5/10s, 100/day."""
     burst: int = Field(1, ge=1, le=10_000)
+    """Tokens a bucket holds at most: todos that may start at once after a pause."""
 
     @field_validator("rate")
     @classmethod
@@ -202,9 +208,14 @@ class NotifyTarget(_Model):
     """A webhook: where to POST which events, signed with the secret in ``secret_env``."""
 
     url: str
+    """The http:// or https:// URL POSTed to."""
     events: list[str] = Field(default_factory=lambda: list(DEFAULT_NOTIFY_EVENTS))
+    """Event kinds sent; default sweep.finished, todo.failed, gate.waiting, gate.expired,
+    repo.breaker_open, repo.unattended."""
     secret_env: str | None = None
+    """The environment variable holding the secret the body is signed with (HMAC-SHA256)."""
     format: Literal["json", "slack"] = "json"
+    """Body format: coord's JSON, or a Slack message."""
 
     @field_validator("url")
     @classmethod
@@ -238,8 +249,11 @@ class Resource(_Model):
     """A shared thing todos lease besides their repo (a staging database...)."""
 
     name: RepoName
+    """Unique name a todo's `resources:` refers to."""
     capacity: int = Field(1, ge=1, le=MAX_CONCURRENCY)
+    """Todos that may hold the resource at once (1 to 1,024)."""
     description: str = ""
+    """Free text about the resource."""
 
 
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -252,10 +266,13 @@ class Cache(_Model):
     predecessors' keys; these add what it cannot see."""
 
     env: list[EnvName] = Field(default_factory=list)  # variables whose values count (hashed)
+    """Environment variables whose values count in the key (hashed, never stored)."""
     inputs: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
         default_factory=list)  # globs of untracked files that count (.env, downloads)
+    """Globs of untracked files that count in the key (.env, downloads), in the checkout."""
     probes: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
         default_factory=list)  # commands whose output counts (python --version)
+    """Commands whose output counts in the key (python --version)."""
 
     @field_validator("inputs")
     @classmethod
@@ -316,24 +333,42 @@ def git_remote(v: str | None) -> str | None:
 
 class Repo(_Model):
     name: RepoName
+    """Unique name of the repo, [a-z0-9][a-z0-9._-]*; its queue is <namespace>.repo.<name>."""
     path: str | None = None
+    """Its checkout, relative to the catalog's directory (~ expanded); default the repo's name.
+    `coord worker --path` overrides it."""
     description: str = ""
+    """Free text about the repo."""
     role: str = ""
+    """What the repo is (library, service...): selectable as role:R."""
     tags: list[str] = Field(default_factory=list)
+    """Labels selectable as tag:T (selectors, waves, pace keys)."""
     concurrency: int = Field(1, ge=1, le=MAX_CONCURRENCY)
+    """Todos of this repo running at once, across all its workers (1 to 1,024)."""
     breaker: Breaker | None = None
+    """A circuit breaker holding the repo's todos after consecutive failures."""
     #: Changes (``change:`` on a plan): the base a change branches from and lands on,
     #: the remote it lands on, and what lands it with ``land: command``.
     default_branch: str | None = Field(None, min_length=1)
+    """The branch a change branches from and lands on (default main)."""
     remote: str | None = Field(None, min_length=1)
+    """The git remote a change fetches from and lands on (default origin)."""
     land_command: str | None = Field(None, min_length=1)
+    """What lands a change with `land: command` (e.g. `gh pr merge ...`), run in the change's
+    worktree."""
     #: What reverts a landed change with ``land: command`` (``coord change revert``).
     revert_command: str | None = Field(None, min_length=1)
+    """What reverts a landed change with `land: command` (`coord change revert`)."""
     #: Run git hooks (pre-push...) on coord's own pushes and merges of this repo; off by
     #: default: a hook a todo wrote into a worktree would run with the lander's credentials.
     land_hooks: bool = False
+    """Run git hooks on coord's own pushes and merges of this repo; off by default, since a hook a
+    todo wrote would run with the lander's credentials."""
     cache: bool | Cache | None = None  # every todo of the repo, unless it says otherwise
+    """Reuse earlier successes for every todo of the repo, unless a todo says otherwise (true, or a
+    Cache)."""
     pace: Pace | None = None
+    """How fast the repo's todos may start, across sweeps and workers."""
 
     @field_validator("default_branch")
     @classmethod
@@ -362,20 +397,35 @@ def checkout_path(path: str | Path, base_dir: Path) -> Path:
 
 class Issue(_Model):
     id: IssueId
+    """Unique id, ISSUE-<n>."""
     title: str = Field(min_length=1)
+    """One line saying what the issue is."""
     description: str = ""
+    """Free text about the issue."""
     status: IssueStatus = IssueStatus.open
+    """Where the issue stands; a todo blocked by it waits until it is resolved or closed."""
     priority: Priority = Priority.medium
+    """How urgent the issue is."""
     severity: str = ""
+    """Free-form severity (sev1...)."""
     repos: list[RepoName] = Field(default_factory=list)
+    """The repos the issue touches."""
     created: dt.date | None = None
+    """The day it was created (YYYY-MM-DD)."""
     updated: dt.date | None = None
+    """The day it was last updated (YYYY-MM-DD)."""
     target: dt.date | None = None
+    """The day it should be done by (YYYY-MM-DD)."""
     dependencies: list[IssueId] = Field(default_factory=list)
+    """Issues this one depends on."""
     blocking: list[IssueId] = Field(default_factory=list)
+    """Issues this one blocks."""
     assignee: str | None = None
+    """Who works on it."""
     labels: list[str] = Field(default_factory=list)
+    """Free-form labels."""
     metadata: dict[str, object] = Field(default_factory=dict)  # free-form, kept as written
+    """Free-form data, kept as written (finite numbers only)."""
 
     @field_validator("metadata")
     @classmethod
@@ -391,10 +441,15 @@ class Issue(_Model):
 
 class Milestone(_Model):
     id: MilestoneId
+    """Unique id, MS-<n>."""
     title: str = ""
+    """What the milestone marks."""
     due: dt.date | None = None
+    """The day it is due (YYYY-MM-DD)."""
     todos: list[TodoId] = Field(default_factory=list)
+    """Todos the milestone covers (they belong to its plan)."""
     deliverables: list[str] = Field(default_factory=list)
+    """Free-form deliverables."""
 
 
 
@@ -406,10 +461,15 @@ class Change(_Model):
     ``remote`` (else ``origin``)."""
 
     branch: Branch
+    """The change branch, created in every repo of the change (in a worktree)."""
     base: Branch | None = None
+    """The branch every repo's change starts from and lands on; else each repo's default_branch
+    (else main)."""
     remote: str | None = Field(None, min_length=1)
-    #: per-wave: pushed as with push, one of the plan's ``waves:`` at a time, each soaked
+    """The remote of every repo; else each repo's remote (else origin)."""
     land: Literal["push", "command", "per-wave"] = "push"
+    """How `coord change land` lands a repo: push the branch onto the base, run the repo's
+    land_command, or push one of the plan's `waves:` at a time, each soaked (per-wave)."""
 
     @field_validator("branch", "base")
     @classmethod
@@ -424,56 +484,98 @@ class Change(_Model):
 
 class Plan(_Model):
     id: PlanId
+    """Unique id, PLAN-<n>."""
     title: str = Field(min_length=1)
+    """One line saying what the plan does."""
     description: str = ""
+    """Free text about the plan."""
     status: PlanStatus = PlanStatus.draft
+    """Where the plan stands; a sweep sets it completed when all its todos are."""
     repos: list[RepoName] = Field(default_factory=list)
+    """The repos the plan touches."""
     milestones: list[Milestone] = Field(default_factory=list)
+    """Milestones: due dates over some of the plan's todos."""
     completion_criteria: list[str] = Field(default_factory=list)
+    """Free-form criteria for calling the plan done."""
     waves: list[Wave] = Field(default_factory=list)  # rollout in waves (governance.py)
+    """Rollout in waves: parts of the plan's todos (by repo or tag), each started after the one
+    before ended, soaked and met its criteria."""
     change: Change | None = None
+    """Makes the plan a cross-repo change: a branch per repo, verified together, landed all or
+    none."""
     pace: Pace | None = None
+    """How fast the plan's todos may start, across sweeps and workers."""
 
 
 class Todo(_Model):
     id: TodoId
+    """Unique id, TODO-<n>."""
     task: str = Field(min_length=1)
+    """One line saying what the todo does."""
     description: str = ""
-    #: Required, except in a template, whose instances each get one selected repo.
+    """Free text about the todo."""
     repo: TodoRepo = ""
+    """The repo whose worker runs it, in that repo's checkout (required, except in a
+    template, whose instances each get one selected repo)."""
     plan: PlanId | None = None
-    #: A template: one instance per repo this selector selects (``TODO-010[api]``),
-    #: expanded at plan time (:mod:`coordination.catalog.templates`).
+    """The plan it belongs to (its plan's milestones may list it too)."""
     for_each: str | None = Field(None, min_length=1)
-    #: ``follow``: a template's instances wait for their repo's providers' instances.
+    """A template: one instance per repo this selector selects (`TODO-010[api]`), expanded
+    at plan time."""
     deps: Literal["follow"] | None = None
-    #: A template's instances' outcomes, written by a sync (repo -> status).
+    """`follow`: a template's instances wait for the instances of their repo's providers."""
     instances: dict[RepoName, TodoStatus] | None = None
+    """A template's instances' outcomes, written by a sync (repo -> status)."""
     run: str | None = None
+    """Shell command run in the repo's checkout; exit 0 is success. Without it the todo is tracked,
+    not run."""
     undo: str | None = None
+    """Shell command that undoes a successful run (`coord sweep rollback`, `--atomic` sweeps)."""
     timeout: float = Field(3600, gt=0, le=MAX_TODO_TIMEOUT)
+    """Seconds the run may take before it is killed (at most 7 days)."""
     retries: int = Field(0, ge=0, le=MAX_RETRIES)
+    """Extra attempts after a failure, with exponential backoff and jitter (at most 100)."""
     env: dict[str, str] = Field(default_factory=dict)
+    """Environment variables the run gets."""
     # What its last synced successful run wrote to $COORD_OUTPUT (kept by `sweep sync`;
     # given to the todos after it in later sweeps).
     outputs: dict[str, str] = Field(default_factory=dict)
+    """What its last synced successful run wrote to $COORD_OUTPUT, given to the todos after it in
+    later sweeps (kept by `sweep sync`)."""
     # Shared things leased besides the repo while it runs (top-level `resources:`).
     resources: list[str] = Field(default_factory=list)
+    """Shared resources (top-level `resources:`) leased besides the repo while it runs."""
     cache: bool | Cache | None = None  # reuse an earlier success with the same key (Cache)
+    """Reuse an earlier success with the same key instead of running (true, false to turn the
+    repo's off, or a Cache)."""
     status: TodoStatus = TodoStatus.pending
+    """Where the todo stands; a sweep's outcome is written here by a sync."""
     priority: Priority = Priority.medium
+    """How urgent the todo is."""
     estimated_hours: float | None = Field(None, ge=0, le=MAX_HOURS)
+    """Estimated effort in hours (at most 100,000)."""
     actual_hours: float | None = Field(None, ge=0, le=MAX_HOURS)
+    """Effort spent in hours (at most 100,000)."""
     blocked_by: list[BlockerId] = Field(default_factory=list)
+    """Issues (resolved or closed) and todos (completed, or run before it in the sweep) it waits
+    for."""
     blocking: list[TodoId] = Field(default_factory=list)
+    """Todos it blocks: the other side of their blocked_by (optional, kept mirrored)."""
     assignee: str | None = None
+    """Who owns it."""
     labels: list[str] = Field(default_factory=list)
+    """Free-form labels."""
     acceptance_criteria: list[str] = Field(default_factory=list)
+    """Free-form criteria for calling it done."""
     gate: Gate | None = None  # waits for people's approval; no run: (governance.py)
+    """Makes the todo an approval gate (no run:): what follows it waits for people's approval."""
     #: In a change's plan: commit what this todo changed on the change branch, with
     #: this message; ``verify``: run against every repo's candidate.
     commit: str | None = Field(None, min_length=1)
+    """In a change's plan: commit what the todo changed on the change branch, this message."""
     verify: bool = False
+    """In a change's plan: run against every repo's candidate (COORD_CANDIDATE_<REPO>_PATH/_SHA);
+    its result is recorded against that set."""
 
     @model_validator(mode="after")
     def _repo_or_template(self) -> Todo:
@@ -533,8 +635,11 @@ def _scalar_text(v: object) -> object:
 
 class Validation(_Model):
     command: str = Field(min_length=1)
+    """Shell command run in the consumer's checkout; exit 0 passes."""
     expected_pattern: str | None = None
+    """A regular expression its output must match to pass."""
     timeout: float = Field(60, gt=0, le=3600)
+    """Seconds the command may take (at most 3,600)."""
 
     @field_validator("expected_pattern")
     @classmethod
@@ -558,23 +663,37 @@ class DependencySource(_Model):
 
 class Dependency(_Model):
     id: DepId
+    """Unique id, DEP-<n>."""
     consumer: RepoName
+    """The repo that depends on the provider."""
     provider: RepoName
+    """The repo depended on; it comes first in landing and `deps: follow` orders."""
     type: DependencyType = DependencyType.runtime
+    """What kind of dependency it is."""
     version_constraint: str | None = None
+    """The provider's versions the consumer accepts (free text, e.g. >=2.0)."""
     status: DependencyStatus = DependencyStatus.unknown
+    """The last `coord dep check`'s verdict."""
     notes: str = ""
+    """Free text about the dependency."""
     validation: Validation | None = None
+    """A command that checks the dependency (`coord dep check`)."""
     #: Set by ``coord init`` on what it inferred from a manifest; ``coord init --check``
     #: drops such an entry when the manifest stops naming the provider.
     source: DependencySource | None = None
+    """Where `coord init` read it (manifest and line); `coord init --check` drops it when the
+    manifest stops naming the provider."""
 
 
 class Coordination(_Model):
     issues: list[Issue] = Field(default_factory=list)
+    """Cross-repo issues (ISSUE-n)."""
     plans: list[Plan] = Field(default_factory=list)
+    """Plans (PLAN-n): the todos a sweep runs, with milestones, waves and an optional change."""
     todos: list[Todo] = Field(default_factory=list)
+    """Todos (TODO-n): one task in one repo, with its command and its blockers."""
     dependencies: list[Dependency] = Field(default_factory=list)
+    """Inter-repo dependencies (DEP-n): which repo consumes which (`coord dep check`)."""
 
 
 class Approvers(_Model):
@@ -586,15 +705,23 @@ class Approvers(_Model):
     over the gate's binding that verifies for a principal the gate's ``from:`` names."""
 
     allowed_signers: str = Field(min_length=1)
+    """A file in git's allowed-signers format (principals and SSH public keys), relative to the
+    catalog's directory."""
 
 
 class Catalog(_Model):
     version: Literal[1]
+    """The catalog format's version; always 1."""
     repos: list[Repo] = Field(default_factory=list)
+    """The repositories coord knows: each a name, its checkout and how its todos run."""
     resources: list[Resource] = Field(default_factory=list)
+    """Shared things todos lease besides their repo (a staging database...)."""
     coordination: Coordination = Field(default_factory=Coordination)
+    """The work: issues, plans, todos and inter-repo dependencies."""
     notify: list[NotifyTarget] = Field(default_factory=list)
+    """Webhooks POSTed when the events they name happen."""
     approvers: Approvers | None = None
+    """Who may approve gates, proven by SSH signatures (git's allowed-signers file)."""
     # Lookups by name or id, each built on first use (a Catalog is treated as immutable).
     _repos: dict[str, Repo] | None = PrivateAttr(None)
     _issues: dict[str, Issue] | None = PrivateAttr(None)

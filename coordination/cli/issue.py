@@ -115,7 +115,8 @@ def show_issue(obj: Context, issue_id: str, as_json: bool) -> None:
 @click.option("--title", required=True, help="One-line summary.")
 @click.option("--description", default="", help="Longer text.")
 @click.option("--repos", multiple=True, help="Affected repos, comma-separated (a,b).")
-@click.option("--priority", type=click.Choice(PRIORITIES), default="medium", show_default=True)
+@click.option("--priority", type=click.Choice(PRIORITIES), default="medium", show_default=True,
+              help="How urgent the issue is.")
 @click.option("--severity", default="", help="Free text, e.g. migration, security.")
 @click.option("--assignee", help="Who owns it.")
 @click.option("--label", "labels", multiple=True, help="A label; repeat for more.")

@@ -48,7 +48,8 @@ def serve(reg: CollectorRegistry, address: str, port: int, hosts: Sequence[str]
 
 
 @click.command()
-@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
+              help="TCP port the exporter listens on (0: any free port).")
 @click.option("--address", default="127.0.0.1", show_default=True,
               help="Interface to bind (0.0.0.0: every interface).")
 @click.pass_obj

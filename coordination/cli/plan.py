@@ -294,7 +294,8 @@ def validate_cmd(obj: Context, plan_id: str, include_completed: bool, ignore_blo
 @plan.command("graph")
 @click.argument("plan_id", metavar="PLAN")
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "text"]),
-              default="text", show_default=True)
+              default="text", show_default=True,
+              help="Mermaid or Graphviz dot source, or the levels as text.")
 @include_all
 @json_option
 @click.pass_obj

@@ -84,7 +84,8 @@ def _change_fields(change_branch: str | None, change_base: str | None,
 @click.command("create")
 @click.option("--title", required=True, help="One-line summary.")
 @click.option("--description", default="", help="Longer text.")
-@click.option("--status", type=click.Choice(PLAN_STATUSES), default="draft", show_default=True)
+@click.option("--status", type=click.Choice(PLAN_STATUSES), default="draft", show_default=True,
+              help="The new plan's status (active: ready to sweep).")
 @click.option("--repos", multiple=True, help="Repos it touches, comma-separated (a,b).")
 @click.option("--criterion", "criteria", multiple=True,
               help="A completion criterion; repeat for more.")

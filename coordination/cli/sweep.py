@@ -435,7 +435,8 @@ def sweep() -> None:
 
 
 @sweep.command("list")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True,
+              help="Show at most this many sweeps, newest first.")
 @json_option
 @click.pass_obj
 def list_(obj: Context, limit: int, as_json: bool) -> None:

@@ -21,7 +21,8 @@ from coordination.ui.server import (
 
 
 @click.command()
-@click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True,
+              help="TCP port the web view listens on.")
 @click.option("--address", default="127.0.0.1", show_default=True,
               help="Interface to bind; off localhost, COORD_UI_AUTH is required.")
 @click.pass_obj

@@ -26,7 +26,8 @@ LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
 @click.option("--concurrency", type=click.IntRange(min=1), default=None,
               help="Todos run at once, for a worker of one repo (default: the repo's "
                    "concurrency; a worker of several repos gives each its own).")
-@click.option("--loglevel", default="INFO", show_default=True)
+@click.option("--loglevel", default="INFO", show_default=True,
+              help="Celery's log level (DEBUG, INFO, WARNING, ERROR).")
 @click.pass_obj
 def worker(obj: Context, repos: tuple[str, ...], paths: tuple[str, ...], concurrency: int | None,
            loglevel: str) -> None:
@@ -47,7 +48,8 @@ def worker(obj: Context, repos: tuple[str, ...], paths: tuple[str, ...], concurr
 
 
 @click.command()
-@click.option("--port", type=click.IntRange(1, 65535), default=5555, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=5555, show_default=True,
+              help="TCP port Flower listens on.")
 @click.option("--address", default="127.0.0.1", show_default=True,
               help="Interface to bind; off localhost, COORD_FLOWER_AUTH is required.")
 @click.option("--allow-control", is_flag=True, default=False,
