@@ -161,8 +161,9 @@ CASES = [
          {"branch": "b", "base": "develop", "remote": "up", "land": "command"},
          ("      change: {branch: b, base: develop, remote: up, land: command}",),
          (("--change-branch", ""),),
-         # per-wave: the Change model decides (it accepts push and command today)
-         ("--change-branch", "b", "--land", "per-wave"), "must be 'push' or 'command'",
+         # the Change model decides what --land takes (push, command, per-wave)
+         ("--change-branch", "b", "--land", "sideways"),
+         "must be 'push', 'command' or 'per-wave'",
          "plans[0].change.land"),
     Case("plan", "PLAN-001", ("--wave", "name=canary,repos=api,max_parallel=1,soak=10m",
                               "--wave", "{name: rest, tags: [service], max_parallel: 4}"),
