@@ -240,7 +240,7 @@ def load_settings() -> Settings:
             msgs.append(f"{name}: {err['msg'].removeprefix('Value error, ')}")
         raise SettingsError(
             "bad setting: " + "; ".join(msgs),
-            hint="fix or unset the variable; see README 'Settings'",
+            hint="fix or unset the variable; see the docs' settings reference",
         ) from None
 
 

@@ -142,7 +142,7 @@ def test(obj: Context, as_json: bool) -> None:
     catalog = CatalogStore(obj.file).load()
     if not catalog.notify:
         raise UsageError(f"{obj.file} has no webhooks", hint="add a `notify:` list with a url "
-                         "(see the README, Notifications)")
+                         "(see the docs' how-to on webhooks: docs/how-to/webhooks.md)")
     rt = get_runtime(obj.file)
     publish(rt, catalog.notify)
     results = send_test(rt, targets_of(catalog.notify))

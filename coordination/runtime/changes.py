@@ -208,7 +208,7 @@ class ChangeStore:
 
     # -- the merge train --------------------------------------------------------
     # A sorted set scored by when each change was queued (ZADD NX keeps a change's place):
-    # only commands coord's CLI already runs (README "Redis ACL").
+    # only commands coord's CLI already runs (docs/how-to/acl.md).
     def train(self) -> list[str]:
         return [str(x) for x in self.r.zrange(self.keys.change_train, 0, -1)]
 

@@ -33,7 +33,7 @@ from coordination.redis_url import endpoint
 
 HINT = ("give this catalog a namespace of its own (COORD_NAMESPACE=NAME), or, if it is the "
         "same catalog (a copy on another machine or in a container), set "
-        "COORD_SHARE_NAMESPACE=1; see README 'Settings'")
+        "COORD_SHARE_NAMESPACE=1; see the docs' settings reference")
 
 
 @dataclass(frozen=True)

@@ -73,8 +73,8 @@ ATTEMPT_TIMEOUT = 1.5  # each socket operation of one try: connect, TLS handshak
 RETRY_PAUSE = 0.25
 PROBE_TIMEOUT = 0.5  # the second look that tells TLS from plain
 
-HINT_URL = "fix COORD_REDIS_URL (unset it to run embedded); see README 'Settings'"
-HINT_ACL = "README 'Redis ACL' lists what a worker, a CLI and the web view need"
+HINT_URL = "fix COORD_REDIS_URL (unset it to run embedded); see the docs' settings reference"
+HINT_ACL = "docs/how-to/acl.md lists what a worker, a CLI and the web view need"
 
 
 @dataclass(frozen=True)
@@ -416,7 +416,7 @@ def check_tls_files(url: str) -> None:
         except OSError as exc:
             raise SettingsError(
                 f"bad setting: COORD_REDIS_URL: {name} file {path}: {exc.strerror or exc}",
-                hint="give a readable PEM file; see README 'Settings'",
+                hint="give a readable PEM file; see the docs' settings reference",
             ) from None
 
 
