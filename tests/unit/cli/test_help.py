@@ -90,9 +90,8 @@ def test_the_root_help_says_what_a_worker_serves() -> None:
 
 
 def _newest_released() -> str:
-    """The newest changelog entry that is not "(unreleased)"."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    log = readme[readme.index("## Changelog"):]
+    """The newest changelog entry (CHANGELOG.md) that is not "(unreleased)"."""
+    log = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
     entries = re.findall(r"^- (\d+\.\d+\.\d+)(.*)$", log, re.M)
     released = [v for v, rest in entries if "unreleased" not in rest]
     assert released, "the changelog has no released entry"

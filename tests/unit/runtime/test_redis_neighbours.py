@@ -51,11 +51,11 @@ def test_a_unix_url_with_a_host_is_refused() -> None:
 
 
 # -- the ACL each part needs ------------------------------------------------------------------
-def test_the_readme_lists_the_acl_each_part_of_coord_needs() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_docs_list_the_acl_each_part_of_coord_needs() -> None:
+    readme = (ROOT / "docs" / "how-to" / "acl.md").read_text(encoding="utf-8")
     for role in ACL_COMMANDS:
         block = "\n".join("    " + line for line in acl_setuser(role, f"coord-{role}").splitlines())
-        assert block in readme, f"README 'Redis ACL' should show, for {role}:\n{block}"
+        assert block in readme, f"docs/how-to/acl.md should show, for {role}:\n{block}"
     assert set(ACL_COMMANDS["ui"]) < set(ACL_COMMANDS["cli"]) < set(ACL_COMMANDS["worker"])
 
 
