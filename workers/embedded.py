@@ -197,7 +197,7 @@ def serve(rt: Runtime, repos: dict[str, int], control: int) -> int:
     worker = _worker(app, name, [rt.keys.repo_queue(r) for r in sorted(repos)],
                      slots_of(repos))
     beat, notifier = _register(name, repos, rt)
-    asked, stopped = threading.Event(), threading.Event()
+    asked = threading.Event()
 
     def control_pipe() -> None:
         try:
@@ -207,12 +207,12 @@ def serve(rt: Runtime, repos: dict[str, int], control: int) -> int:
         if said == WARM:
             asked.set()
             beat.stopping()  # `coord workers` says so while running todos finish
-            # A stop before the worker runs would be lost (it would start after it):
-            # it is stopped once its consumer is up, or never starts (see below).
-            worker.ready.wait()
-            # Returns once the running todos finished (the pool drained).
-            worker.stop(in_sighandler=False, exitcode=0)
-            stopped.set()
+            # Celery's own way out (celery.contrib.testing's too): the consumer loop, in
+            # this process's main thread, sees the flag at its next turn (within a
+            # second) and stops warm there, its running todos finishing first; a flag set
+            # before the loop runs stops it as it starts. Stopping the worker from this
+            # thread instead (WorkController.stop) raced the loop it stops.
+            celery_state.should_stop = 0
             try:
                 said = os.read(control, 1)  # a second Ctrl-C ends the parent: EOF
             except OSError:
@@ -223,16 +223,19 @@ def serve(rt: Runtime, repos: dict[str, int], control: int) -> int:
             # next coord process carries the sweep on.
             os._exit(1)
 
+    # lazy: Celery's worker state, in the process that runs the workers only (see _worker)
+    from celery.worker import state as celery_state
+
     threading.Thread(target=control_pipe, name="coord-embedded-control", daemon=True).start()
     try:
         if asked.is_set():  # told to stop while it was being made: it never runs
             return 0
-        worker.start()  # returns when its consumer stops, before its pool has drained
+        # Returns once stopped: told to (the flag above; its running todos finished),
+        # or by itself.
+        worker.start()
         if not asked.is_set():
             log.error("embedded worker %s stopped by itself", name)
             return 1
-        if worker.ready.is_set():
-            stopped.wait()  # told to stop: the todos it runs finish first
         return 0
     finally:
         if notifier is not None:

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.docs.examples import TUTORIALS, problems, script
@@ -45,6 +46,7 @@ def _env(home: Path) -> dict[str, str]:
         GIT_COMMITTER_NAME="Docs Reader", GIT_COMMITTER_EMAIL="reader@example.com",
         GIT_CONFIG_GLOBAL=str(home / ".gitconfig"), GIT_CONFIG_NOSYSTEM="1",
         COORD_USER="reader@example.com",
+        PYTHONFAULTHANDLER="1",  # stacks on SIGABRT, should a tutorial hang (see below)
     )
     return env
 
@@ -75,16 +77,33 @@ def test_tutorial_runs(page: Path, tmp_path: Path) -> None:
         try:
             proc.wait(timeout=240)
         except subprocess.TimeoutExpired:
+            # Where was it stuck? Every Python process of the tutorial writes its threads'
+            # stacks into the log on SIGABRT (PYTHONFAULTHANDLER, set in _env).
+            _abort_group(proc.pid)
             proc.kill()
             proc.wait()
-            pytest.fail(f"{page.name} did not finish in 240 s:\n{_tail(log)}")
+            pytest.fail(f"{page.name} did not finish in 240 s:\n{_tail(log, 30000)}")
         finally:
             _stop_group(proc.pid)
     assert proc.returncode == 0, f"{page.name} failed (exit {proc.returncode}):\n{_tail(log)}"
 
 
-def _tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-6000:]
+def _tail(log: Path, size: int = 6000) -> str:
+    return log.read_text(errors="replace")[-size:]
+
+
+def _abort_group(pgid: int) -> None:
+    """SIGABRT to every process of the group but bash: each Python one writes its
+    threads' stacks into the log, then ends; wait (5 s at most) for them to end."""
+    aborted = []
+    for p in psutil.process_iter(["name"]):
+        try:
+            if os.getpgid(p.pid) == pgid and p.info["name"] != "bash":
+                p.send_signal(signal.SIGABRT)
+                aborted.append(p)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    psutil.wait_procs(aborted, timeout=5)
 
 
 def _stop_group(pgid: int) -> None:
