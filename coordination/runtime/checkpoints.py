@@ -15,8 +15,9 @@ counters            ``terminal``, ``level_left:<k>``, ``level_ok:<k>`` (integers
 ``r:<todo>``        eager strategy: its predecessors not yet succeeded (integer)
 ``g:<todo>``        a gate's votes: person -> {d: approve|reject, b: binding, at, c: comment,
                     ssh: SSH signature, via, sig/kid: evidence seal} (sweeps/approvals.py)
-``metrics``         the run's own metric counts (JSON), written by its finishes and
-                    folded into ``Keys.metrics`` when it ends (runtime/metrics.py)
+``m:<repo>``        the run's own metric counts of the repo (JSON), written by its
+                    finishes and folded into ``Keys.metrics`` when it ends, with the
+                    ``mrepos`` it lists (runtime/metrics.py)
 ==================  ==================================================================
 
 Whether a todo belongs to a sweep is its spec's to say (workers check that
@@ -156,6 +157,8 @@ class SweepRecord(TypedDict, total=False):
     again: bool  # `plan sweep --again`: completed todos ran too (its sync reads it)
     #: embedded: the process running it ({"host", "pid", "started"}: sweeps/runner.py)
     runner: dict[str, object] | None
+    #: the repos whose own metric counts the run's finishes write (runtime/metrics.py)
+    mrepos: list[str]
 
 
 class TransitionRefused(ValueError):
@@ -187,6 +190,7 @@ RECORD_FIELDS = (
     "paused_total", "synced_at", "rollback_of", "rollback_reason", "not_compensable",
     "todos", "layout", "stopped_run", "stopped_by", "outputs",
     "started_by", "wave", "wave_state", "wave_until", "wave_reason", "again", "runner",
+    "mrepos",
 )
 #: Record fields named per level or per repo: one of these prefixes and a suffix.
 RECORD_PREFIXES = ("level_left:", "level_ok:", "unattended:")
@@ -196,7 +200,7 @@ LAYOUT = 2
 
 #: What a listing reads of each record: not the spec (megabytes at 10,000 todos), and
 #: not the layout, so listing never moves a 0.1 sweep (reading one does).
-_LIST_FIELDS = tuple(f for f in RECORD_FIELDS if f not in ("spec", "layout"))
+_LIST_FIELDS = tuple(f for f in RECORD_FIELDS if f not in ("spec", "layout", "mrepos"))
 
 
 def todo_field(todo_id: str) -> str:

@@ -5,15 +5,17 @@ Redis, so they survive every process and any number of scrapers of any host read
 same numbers. Two places, so that a todo's run costs no Redis command to count:
 
 - A run that ran (its finish: ``lua/todo_finish.lua``) is counted by its finish script,
-  in the same write, into the sweep's own ``metrics`` field (JSON: run-time bucket per
-  repo and status, milliseconds per repo). When the run ends, ``lua/metrics_fold.lua``
-  moves those counts into the namespace's hash (``Keys.metrics``) in one step
-  (:meth:`MetricCounters.fold`, from ``recording.keep``).
-- Everything else is rare or batched and goes straight into the namespace's hash with
-  ``HINCRBY`` right after the change (:class:`MetricCounters`): sends (one per repo per
-  batch), todos ended without running (skips, cancels: one per repo and status per
-  batch), lost runs. A process that dies in between loses that count (the same trade
-  as ``CountTerminal``).
+  in the same write, into the sweep's own ``m:<repo>`` field (JSON: run-time bucket per
+  status, milliseconds; one field per repo, so a finish handles its repo's counts, not
+  the run's). The run's ``mrepos`` (written as it starts: :func:`run_fields`) lists
+  those repos. When the run ends, ``lua/metrics_fold.lua`` moves the counts into the
+  namespace's hash (``Keys.metrics``) in one step (:meth:`MetricCounters.fold`, from
+  ``recording.keep``).
+- Everything else is rare or batched and goes straight into the namespace's hash right
+  after the change (:class:`MetricCounters`, ``lua/metrics_add.lua``: a chunk of
+  counters a command): sends, todos ended without running (skips, cancels), lost runs.
+  A process that dies in between loses that count (the same trade as
+  ``CountTerminal``).
 
 A counter is the namespace's hash plus the own counts of every sweep not yet folded,
 read with a seqlock on the hash's ``folds`` (:meth:`MetricsReader.live_sweeps`), so a
@@ -81,6 +83,17 @@ def duration_sum_field(repo: str) -> str:
 
 
 FOLDS = "folds"  # how many runs' own counts were folded in (the scrape's seqlock)
+#: A run's own counts of one repo, in its sweep hash (``lua/todo_finish.lua``).
+OWN_PREFIX = "m:"
+#: The sweep record field listing the repos whose own counts the run may hold.
+OWN_REPOS = "mrepos"
+
+
+def run_fields(repos: Iterable[str]) -> dict[str, object]:
+    """What a run's record gets as it starts (a sweep's first run, a resume, a
+    rollback): the repos whose own counts its finishes write, for the fold and for a
+    scrape to find them (a field a repo, never a scan of the sweep's hash)."""
+    return {OWN_REPOS: sorted(set(repos))}
 
 
 @dataclass(frozen=True)
@@ -152,10 +165,8 @@ class MetricCounters:
         if not deltas:
             return
         try:
-            pipe = self.r.pipeline(transaction=False)
-            for name, by in deltas.items():
-                pipe.hincrby(self.keys.metrics, name, by)
-            pipe.execute()
+            lua("metrics_add")(self.r, [self.keys.metrics],
+                               [x for name, by in deltas.items() for x in (name, by)])
         except redis.RedisError as exc:
             log.warning("metrics: %d counts not recorded (%s)", len(deltas), exc)
 
@@ -168,7 +179,7 @@ class MetricCounters:
 
     def count_outcomes(self, outcomes: Iterable[Outcome]) -> None:
         """Todos that ended without a finish script counting them (skips, cancels,
-        poison), one HINCRBY per repo and status."""
+        poison), a count per repo and status."""
         deltas: dict[str, int] = {}
         for o in outcomes:
             name = ended_field(o.repo, o.status)
@@ -237,6 +248,26 @@ def _one(pick: Callable[[Sequence[str | None]], str | None]
     return lambda values: (pick(values),)
 
 
+def _json_list(text: str | None) -> list[str]:
+    try:
+        got = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return [str(x) for x in got] if isinstance(got, list) else []
+
+
+def _add_json(counters: Counters, text: str | None) -> None:
+    """Counts kept as a JSON object (a run's own, of a repo) added to ``counters``."""
+    if not text:
+        return
+    try:
+        counts = json.loads(text)
+    except ValueError:
+        return
+    if isinstance(counts, dict):
+        counters.add(counts)
+
+
 class MetricsReader:
     """Reads a :class:`Snapshot` in a few pipelined round trips."""
 
@@ -251,10 +282,11 @@ class MetricsReader:
         ids read (hand them back as ``known`` next time: they are read in the first
         round trip).
 
-        One round trip when no sweep was added since ``known`` (else two): the hash,
-        the sweeps index and every known sweep's status, run and own counts, then the
-        hash's ``folds`` again. A fold between the two reads of ``folds`` (the run's
-        counts may be in both or neither) makes it read again, three times at most."""
+        Two round trips when no sweep was added since ``known`` (else three): the hash,
+        the sweeps index and every known sweep's status, run and the repos of its own
+        counts not folded yet; then those counts (a field a repo) and the hash's
+        ``folds`` again. A fold between the two reads of ``folds`` (the run's counts may
+        be in both or neither) makes it read again, three times at most."""
         ids = sorted(set(known))
         read: list[str] = []
         for _attempt in range(4):
@@ -264,27 +296,32 @@ class MetricsReader:
             pipe.zrange(self.keys.sweeps, 0, -1)
             pipe.smembers(self.keys.active_sweeps)
             for sid in ids:
-                pipe.hmget(self.keys.sweep(sid), ["status", "run", "metrics"])
-            pipe.hget(self.keys.metrics, FOLDS)
-            raw, listed, active_raw, *recs, folds_after = pipe.execute()
+                pipe.hmget(self.keys.sweep(sid), ["status", "run", "metrics", OWN_REPOS])
+            raw, listed, active_raw, *recs = pipe.execute()
             active = {str(a) for a in active_raw}
             now = {str(i) for i in listed} | active
             if not now <= set(ids):
                 ids = sorted(set(ids) | now)  # new sweeps: read them too
                 continue
+            # The runs not folded yet: their counts of each repo (a second round trip,
+            # then the hash's `folds` again).
+            own = [(sid, [OWN_PREFIX + r for r in _json_list(rec[3])])
+                   for sid, rec in zip(ids, recs) if rec[3]]
+            pipe = self.r.pipeline(transaction=False)
+            for sid, fields in own:
+                pipe.hmget(self.keys.sweep(sid), fields or ["status"])
+            pipe.hget(self.keys.metrics, FOLDS)
+            *own_values, folds_after = pipe.execute()
             if str((raw or {}).get(FOLDS)) == str(folds_after):
                 break
         counters = Counters.parse(raw or {})
+        for values in own_values:
+            for text in values:
+                _add_json(counters, text)
         statuses: dict[str, str] = {}
         runs: dict[str, int] = {}
-        for sid, (status, run, own) in zip(read, recs):
-            if own:
-                try:
-                    counts = json.loads(own)
-                except ValueError:
-                    counts = None
-                if isinstance(counts, dict):
-                    counters.add(counts)
+        for sid, (status, run, legacy, _repos) in zip(read, recs):
+            _add_json(counters, legacy)  # a run of before 0.4 kept them in one field
             if status is None or sid not in now:
                 continue  # gone (expired)
             statuses[sid] = str(status).strip('"')

@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from coordination.planner.digraph import DiGraph, topological_generations
 from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
+from coordination.runtime.metrics import run_fields
 from coordination.status import SWEEP_ACTIVE, EventKind, SweepStatus, TodoStatus
 from coordination.sweeps import recording
 from coordination.sweeps.sending import send_level
@@ -254,7 +255,7 @@ def start_rollback(rt: Runtime, sweep_id: str, *, reason: str,
         finished_at=None, todos=len(rb.todos), reason=None,
         terminal=len(rb.todos) - len(plan.compensate), full_pass_terminal=None,
         deadline=now + sweep_deadline(rb, rt.settings.sweep_deadline),
-        **first, **rb.counters(),
+        **first, **rb.counters(), **run_fields(t.repo for t in rb.todos.values()),
     ):
         return None
     rt.events.emit(EventKind.sweep_rolling_back, sweep_id=sweep_id, run=rb.run, reason=trigger,

@@ -13,6 +13,7 @@ from typing import TypedDict
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.context import Runtime
+from coordination.runtime.metrics import run_fields
 from coordination.status import (
     DONE,
     NOT_STARTED,
@@ -72,6 +73,7 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
         "catalog": spec.catalog,
         "atomic": bool(spec.atomic),
         "started_by": starter,
+        **run_fields(t.repo for t in spec.todos.values()),
     }
     if spec.again:
         fields["again"] = True  # what its sync reads (a sweep of before 0.4 has none)
@@ -206,6 +208,7 @@ def resume(rt: Runtime, spec: SweepSpec, rerun: list[str]) -> bool:
         **signature_fields(rt, spec), todos=len(spec.todos),
         terminal=len(spec.todos) - len(rerun),
         deadline=now + sweep_deadline(spec, rt.settings.sweep_deadline),
+        **run_fields(t.repo for t in spec.todos.values()),
     ):
         return False
     rt.events.emit(EventKind.sweep_queued, sweep_id=sweep_id, plan=spec.plan, resumed=True,

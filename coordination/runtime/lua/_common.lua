@@ -8,7 +8,8 @@
 --                   nothing has happened to it yet)
 --   o:<todo>        the output tail of its last run (plain text)
 --   r:<todo>        eager strategy: its predecessors not yet succeeded
---   metrics         this run's own metric counts (JSON), until metrics_fold.lua
+--   m:<repo>        this run's own metric counts of the repo (JSON), until
+--                   metrics_fold.lua (mrepos: the repos whose m: it folds)
 -- so a transition reads what it decides on in one HMGET and writes what it
 -- changed in one HSET, whatever the sweep's size.
 

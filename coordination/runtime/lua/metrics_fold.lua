@@ -1,6 +1,7 @@
--- Fold an ended run's own metric counts (the sweep hash's `metrics`, which
--- todo_finish.lua adds each outcome and run time to) into the namespace's durable
--- counters, and drop them; count the fold.
+-- Fold an ended run's own metric counts (the sweep hash's `m:<repo>` fields, which
+-- todo_finish.lua adds each outcome and run time to, for the repos `mrepos` lists; and
+-- `metrics`, the one field a run of before 0.4 kept them in) into the namespace's
+-- durable counters, and drop them; count the fold.
 -- KEYS[1] = the sweep hash, KEYS[2] = the metrics hash.
 -- Returns 1 if there was anything to fold, else 0.
 --
@@ -9,15 +10,58 @@
 -- counter that goes down reads as a reset. Here the move is one step, and `folds` (in
 -- the same hash, moved in the same step) tells a scrape whose reads straddled a fold
 -- to read again (runtime/metrics.py, MetricsReader.live_sweeps).
-local raw = redis.call('HGET', KEYS[1], 'metrics')
-if not raw then return 0 end
-local ok, m = pcall(cjson.decode, raw)
-if ok and type(m) == 'table' then
-  for k, v in pairs(m) do
+--
+-- The counts of 10,000 repos are read, added and written a chunk of fields at a time
+-- (HMGET, HSET), not one HINCRBY per counter: in one script nothing runs in between, so
+-- the sums are the HINCRBYs', for a few commands a run instead of two per repo.
+local sweep, hash = KEYS[1], KEYS[2]
+local total, order = {}, {}
+
+local function add(counts)
+  if type(counts) ~= 'table' then return end
+  for k, v in pairs(counts) do
     local n = tonumber(v)
-    if n then redis.call('HINCRBY', KEYS[2], k, string.format('%d', n)) end
+    if n then
+      if total[k] == nil then
+        total[k] = 0
+        order[#order + 1] = k
+      end
+      total[k] = total[k] + n
+    end
   end
 end
-redis.call('HDEL', KEYS[1], 'metrics')
-redis.call('HINCRBY', KEYS[2], 'folds', 1)
+
+local repos = jdecode(redis.call('HGET', sweep, 'mrepos'))
+local fields = {}
+if type(repos) == 'table' then
+  for _, r in ipairs(repos) do fields[#fields + 1] = 'm:' .. r end
+end
+local got = hmget(sweep, fields)
+local any = false
+for _, f in ipairs(fields) do
+  if got[f] then
+    any = true
+    add(jdecode(got[f]))
+  end
+end
+local legacy = redis.call('HGET', sweep, 'metrics')
+if legacy then
+  any = true
+  add(jdecode(legacy))
+end
+redis.call('HDEL', sweep, 'mrepos', 'metrics')
+for i = 1, #fields, CHUNK do
+  redis.call('HDEL', sweep, unpack(fields, i, math.min(i + CHUNK - 1, #fields)))
+end
+if not any then return 0 end
+local have = hmget(hash, order)
+local writes = {}
+for _, k in ipairs(order) do
+  writes[#writes + 1] = k
+  writes[#writes + 1] = string.format('%d', (tonumber(have[k]) or 0) + total[k])
+end
+for i = 1, #writes, CHUNK do
+  redis.call('HSET', hash, unpack(writes, i, math.min(i + CHUNK - 1, #writes)))
+end
+redis.call('HINCRBY', hash, 'folds', 1)
 return 1

@@ -167,6 +167,46 @@ def test_a_runs_own_counts_fold_into_the_namespaces_without_changing_a_scrape(
     assert scrape(rt, eco) == before
 
 
+def test_a_finish_counts_into_its_repos_own_field_and_the_fold_moves_them_all(
+        rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A finish writes its repo's counts (``m:<repo>``), not one field of the whole run
+    (at 10,000 repos a finish decoded and encoded 20,000 counts); a scrape before the
+    fold reads them through the run's ``mrepos``, and the fold moves every repo's into
+    the namespace's hash without changing a scrape."""
+    eco = three(tmp_path / "eco")
+    monkeypatch.setattr(type(rt.metrics), "fold", lambda self, sid: None)  # not yet
+    _svc, sid, _st = run_sweep(rt, eco)
+    monkeypatch.undo()
+    h = rt.redis.hgetall(rt.keys.sweep(sid))
+    assert json.loads(h["mrepos"]) == ["api", "web"]
+    assert "metrics" not in h
+    web = json.loads(h["m:web"])
+    assert web["dur:web:failed:0"] == 1 and "dur:api:succeeded:0" not in web
+    assert json.loads(h["m:api"])["dur:api:succeeded:0"] == 1
+    assert not any(k.startswith("dur") for k in rt.redis.hgetall(rt.keys.metrics))
+    before = scrape(rt, eco)
+    assert value(before, "coord_todo_duration_seconds_count", repo="web") == 1
+    assert value(before, "coord_todo_duration_seconds_count", repo="api") == 1
+    rt.metrics.fold(sid)
+    h = rt.redis.hgetall(rt.keys.sweep(sid))
+    assert not [k for k in h if k.startswith("m:") or k == "mrepos"]
+    assert rt.redis.hget(rt.keys.metrics, "dur:web:failed:0") == "1"
+    assert scrape(rt, eco) == before
+    rt.metrics.fold(sid)  # a second fold finds nothing
+    assert scrape(rt, eco) == before
+
+
+def test_counts_added_in_one_script_are_hincrbys(rt: Runtime) -> None:
+    """The sends, skips and lost runs of 10,000 repos in a few commands: the sums are
+    what one HINCRBY per counter would leave."""
+    counters = rt.metrics
+    rt.redis.hset(rt.keys.metrics, "sent:api", 5)
+    counters.count_sent(["api", "web", "api"] + [f"r{i}" for i in range(5000)])
+    got = rt.redis.hgetall(rt.keys.metrics)
+    assert got["sent:api"] == "7" and got["sent:web"] == "1" and got["sent:r4999"] == "1"
+    assert len(got) == 5002
+
+
 def test_the_scripts_buckets_are_the_exporters() -> None:
     import re
 
