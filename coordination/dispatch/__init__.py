@@ -53,7 +53,8 @@ def dispatcher_for(rt: Runtime, *, app: Celery | None = None,
     server (either mode), else (Celery's in-memory transport) a :class:`CeleryDispatcher`.
     Give the app, or a factory that makes it on first need."""
     if rt.url is not None:
-        return BrokerDispatcher(rt.push_messages, rt.keys, app=app, app_factory=app_factory)
+        return BrokerDispatcher(rt.push_messages, rt.keys, app=app, app_factory=app_factory,
+                                served=lambda: map(rt.keys.repo_queue, rt.workers.per_repo()))
     if app is None:
         assert app_factory is not None, "dispatcher_for needs an app or an app_factory"
         app = app_factory()
@@ -112,11 +113,16 @@ class BrokerDispatcher:
     (:meth:`coordination.runtime.context.Runtime.push_messages`: the same server and
     database, Sentinel's master included). ``app`` or ``app_factory``: the
     Celery app to revoke through and to fall back on (built on first use when only a
-    factory is given, so a CLI that only sends never imports Celery).
+    factory is given, so a CLI that only sends never imports Celery). ``served``: the
+    queues live workers consume, asked once for a batch that sends to a queue this
+    process has not sent to yet: a worker bound its queues as it started consuming
+    them, so only the others are bound here (two commands a queue: at 10,000 repos,
+    two of a sweep's commands per todo).
     """
 
     def __init__(self, push: Push, keys: Keys, *, app: Celery | None = None,
-                 app_factory: Callable[[], Celery] | None = None) -> None:
+                 app_factory: Callable[[], Celery] | None = None,
+                 served: Callable[[], Iterable[str]] | None = None) -> None:
         if app is None and app_factory is None:
             raise ValueError("BrokerDispatcher needs an app or an app_factory")
         self.push = push
@@ -125,6 +131,7 @@ class BrokerDispatcher:
         self._app_factory = app_factory
         self.envelopes = Envelopes()
         self._declared: set[str] = set()
+        self._served = served
 
     @property
     def app(self) -> Celery:
@@ -142,6 +149,13 @@ class BrokerDispatcher:
             queue = self.keys.repo_queue(m.repo)
             items.append((queue, m.priority or 0, self.envelopes.encode(m, queue)))
         fresh = sorted({q for q, _, _ in items} - self._declared)
+        if fresh and self._served is not None:
+            try:
+                bound = set(self._served())
+            except (redis.RedisError, OSError):
+                bound = set()  # bind them all: harmless, bindings are sets
+            self._declared.update(q for q in fresh if q in bound)
+            fresh = [q for q in fresh if q not in bound]
         try:
             self.push(items, declare=fresh)
         except (redis.RedisError, OSError) as exc:

@@ -200,3 +200,32 @@ def test_revoke_makes_the_app_when_needed() -> None:
     assert made == []
     d.revoke(["S:A:0"])
     assert calls == [["S:A:0"]] and made == [1]
+
+
+def test_queues_live_workers_consume_are_not_bound_again() -> None:
+    """A worker bound its queues as it started consuming them: a sender binds only the
+    queues no live worker serves (two commands a queue saved: at 10,000 repos, two of a
+    sweep's commands per todo), asks who serves what once for a batch with new queues,
+    and binds them all when it cannot tell."""
+    r = fakeredis.FakeRedis()
+    asked: list[int] = []
+
+    def served() -> list[str]:
+        asked.append(1)
+        return ["ns.repo.api"]
+
+    d = BrokerDispatcher(partial(push_messages, r, KEYS), KEYS, served=served,
+                         app_factory=lambda: pytest.fail("no Celery app needed"))
+    d.send([TodoMessage("S", "P", "T1", "api", 0), TodoMessage("S", "P", "T2", "web", 0)])
+    d.send([TodoMessage("S", "P", "T3", "api", 0), TodoMessage("S", "P", "T4", "web", 0)])
+    assert asked == [1]  # the second batch sends to no new queue
+    assert not r.exists("ns:celery:_kombu.binding.ns.repo.api")
+    assert r.exists("ns:celery:_kombu.binding.ns.repo.web")
+
+    def down() -> list[str]:
+        raise redis.ConnectionError("gone")
+
+    d = BrokerDispatcher(partial(push_messages, r, KEYS), KEYS, served=down,
+                         app_factory=lambda: pytest.fail("no Celery app needed"))
+    d.send([TodoMessage("S", "P", "T5", "db", 0)])
+    assert r.exists("ns:celery:_kombu.binding.ns.repo.db")
