@@ -31,9 +31,18 @@ from workers.runner import WorkerInfo
 from workers.tasks import register_worker
 
 
+#: Repos a worker's name spells out; past them it says how many more. The name is in
+#: every checkpoint and event of its todos (``worker``), and a worker of 500 repos
+#: named them all in each: 5 KB a checkpoint. `coord workers` lists every repo.
+NAMED_REPOS = 3
+
+
 def worker_hostname(repo: str | list[str]) -> str:
     """Unique per process, so two workers of one repo on one host differ in Flower."""
-    name = repo if isinstance(repo, str) else "+".join(repo)
+    repos = [repo] if isinstance(repo, str) else list(repo)
+    name = "+".join(repos[:NAMED_REPOS])
+    if len(repos) > NAMED_REPOS:
+        name += f"+{len(repos) - NAMED_REPOS}more"
     return f"{name}-{os.getpid()}@{socket.gethostname()}"
 
 

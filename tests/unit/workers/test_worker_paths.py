@@ -30,3 +30,17 @@ def test_ambiguous_paths_are_refused(values: list[str], message: str) -> None:
     with pytest.raises(UsageError, match=message) as exc:
         checkout_overrides(["api", "web"], values)
     assert exc.value.hint
+
+
+def test_a_worker_of_many_repos_has_a_short_name() -> None:
+    """Its name is in every checkpoint and event of its todos: three repos, then how
+    many more (a worker of 500 repos named them all: 5 KB a checkpoint)."""
+    import os
+
+    from workers.worker import worker_hostname
+
+    assert worker_hostname("api").startswith(f"api-{os.getpid()}@")
+    assert worker_hostname(["api", "web"]).startswith("api+web-")
+    many = worker_hostname([f"svc-{i:03d}" for i in range(500)])
+    assert many.startswith(f"svc-000+svc-001+svc-002+497more-{os.getpid()}@")
+    assert len(many) < 80
