@@ -237,10 +237,19 @@ def subject(st: StatusDocument) -> str:
     return plan or ", ".join(todos) or "no todos"
 
 
+#: A sweep of more todos than this shows their counts by status, then a row per todo
+#: that did not succeed, this many at most (``every``: a row per todo).
+MOST_ROWS = 50
+#: Todos a large sweep's view leaves out of its rows (their counts say them).
+QUIET_ROWS = frozenset({"succeeded", "cached"})
+
+
 def render_status(st: StatusDocument, *, to_stderr: bool = False,
-                  lines: int = DEFAULT_LINES) -> None:
+                  lines: int = DEFAULT_LINES, every: bool = False) -> None:
     """The sweep, a row per todo, then each failed todo's last ``lines`` lines of output
-    (:func:`render_failures`)."""
+    (:func:`render_failures`). A sweep of more than :data:`MOST_ROWS` todos (a template
+    over a fleet) shows its counts by status, then only the todos that did not succeed,
+    :data:`MOST_ROWS` at most, unless ``every``."""
     con = err_console() if to_stderr else out_console()
     style = status_style(st["status"] or "")
     shown = st["status"]
@@ -251,8 +260,20 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False,
               + (f" - {esc(st['reason'])}" if st.get("reason") else ""))
     if st.get("orphaned"):
         con.print(f"`coord sweep resume {st['sweep_id']}` adopts it and runs what is left")
+    items = list(st["todos"].items())
+    left_out = 0
+    if not every and len(items) > MOST_ROWS:
+        counts: dict[str, int] = {}
+        for _tid, v in items:
+            counts[v["status"]] = counts.get(v["status"], 0) + 1
+        con.print(f"{len(items)} todos: " + ", ".join(
+            f"{n} {styled(k)}" for k, n in sorted(counts.items(), key=lambda kn: -kn[1])),
+            soft_wrap=True)
+        attention = [(t, v) for t, v in items if v["status"] not in QUIET_ROWS]
+        items = attention[:MOST_ROWS]
+        left_out = len(attention) - len(items)
     rows = []
-    for tid, v in st["todos"].items():
+    for tid, v in items:
         s = v["status"]
         stl = status_style(s)
         gone = " (worker gone)" if v.get("worker_gone") else ""  # stopped beating
@@ -263,7 +284,11 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False,
                      esc((v.get("reason") or "") + (f", starts at {v['starts_at']}"
                                                         if v.get("starts_at") else ""))))
     cols = ("todo", "repo", "status", "attempts", "exit", "seconds", "worker")
-    table(None, [*cols, "reason"], rows, empty="no todos", con=con, no_wrap=cols)
+    if rows or every or len(st["todos"]) <= MOST_ROWS:
+        table(None, [*cols, "reason"], rows, empty="no todos", con=con, no_wrap=cols)
+    if len(st["todos"]) > MOST_ROWS and not every:
+        con.print((f"and {left_out} more that did not succeed; " if left_out else "")
+                  + f"`coord sweep status {st['sweep_id']} --all` lists every todo")
     for w in st.get("waves") or []:
         extra = (f", soaking until {_when(w['soak_until'])}" if w.get("soak_until") else "") + (
             f": {w['reason']}" if w.get("reason") else "")
@@ -456,19 +481,24 @@ def list_(obj: Context, limit: int, as_json: bool) -> None:
 @sweep.command()
 @click.argument("sweep_id")
 @lines_option
+@click.option("--all", "every", is_flag=True,
+              help=f"A row per todo however many (a sweep of more than {MOST_ROWS} shows "
+              "its counts by status and the todos that did not succeed). --json always "
+              "has every todo.")
 @json_option
 @click.pass_obj
-def status(obj: Context, sweep_id: str, lines: int, as_json: bool) -> None:
+def status(obj: Context, sweep_id: str, lines: int, every: bool, as_json: bool) -> None:
     """One sweep and the state of each of its todos; each failed todo's last lines of
     output (--lines).
 
     \b
     Examples:
       coord sweep status SWEEP_ID --lines 20
+      coord sweep status SWEEP_ID --all
       coord sweep status SWEEP_ID --json
     """
     st = _service(obj).status(sweep_id)
-    emit(as_json, st, lambda doc: render_status(doc, lines=lines))
+    emit(as_json, st, lambda doc: render_status(doc, lines=lines, every=every))
 
 
 @sweep.command()

@@ -116,6 +116,34 @@ def test_a_table_off_a_terminal_keeps_a_long_reason_on_one_line(
     assert all(len(line.strip()) > 3 for line in lines)  # no column one letter per line
 
 
+def test_a_large_sweep_shows_its_counts_and_the_todos_that_did_not_succeed(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A template over a fleet: a row per instance is 10,000 lines; the view says how
+    many ended how, then lists the ones to look at, and --all lists every one."""
+    from coordination.cli.sweep import MOST_ROWS, render_status
+
+    doc = sweep_status("")
+    ok = {**doc["todos"]["TODO-1"], "status": "succeeded", "exit_code": 0, "reason": ""}
+    bad = {**doc["todos"]["TODO-1"], "reason": "exit 1"}
+    todos = {f"TODO-9[r{i:03d}]": dict(ok) for i in range(200)}
+    for i in (7, 42):
+        todos[f"TODO-9[r{i:03d}]"] = dict(bad)
+    render_status({**doc, "todos": todos}, lines=0)
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "200 todos: 198 succeeded, 2 failed"
+    rows = [line for line in out if line.startswith("TODO-9[")]
+    assert [r.split()[0] for r in rows] == ["TODO-9[r007]", "TODO-9[r042]"]
+    assert out[-1].endswith("--all` lists every todo")
+    render_status({**doc, "todos": todos}, lines=0, every=True)
+    assert len([line for line in capsys.readouterr().out.splitlines()
+                if line.startswith("TODO-9[")]) == 200
+    many_bad = {f"TODO-9[r{i:03d}]": dict(bad) for i in range(MOST_ROWS + 5)}
+    render_status({**doc, "todos": many_bad}, lines=0)
+    out = capsys.readouterr().out.splitlines()
+    assert len([line for line in out if line.startswith("TODO-9[")]) == MOST_ROWS
+    assert "and 5 more that did not succeed" in out[-1]
+
+
 def test_columns_is_honoured_off_a_terminal(capsys: pytest.CaptureFixture[str],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from coordination.cli.sweep import render_status
