@@ -224,6 +224,9 @@ def test_a_rolled_back_sweep_does_not_look_like_a_success(cluster: Cluster, brow
     assert "change-two" in text_of(browser, '#detail [data-part="change"] pre.tail')
     assert "undo-two" not in text_of(browser, '#detail [data-part="change"]')
     assert "change-two" not in text_of(browser, '#detail [data-part="undo"] pre.tail')
+    assert text_of(browser, '#detail [data-part="change"] .tail-title') == \
+        "the change's output tail"
+    assert text_of(browser, '#detail [data-part="undo"] .tail-title') == "the undo's output tail"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "rolled_back.png"))
 
