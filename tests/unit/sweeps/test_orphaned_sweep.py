@@ -1,6 +1,6 @@
 """An embedded sweep whose process was SIGKILLed (issue #39 item 3): `sweep status`
 says it is orphaned, not running, and `sweep resume ID --wait` adopts it and finishes
-it (0.4: "still running ... cancel it first", so it could never be resumed)."""
+it (0.3: "still running ... cancel it first", so it could never be resumed)."""
 
 from __future__ import annotations
 
