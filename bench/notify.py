@@ -124,7 +124,7 @@ def phase(url: str, namespace: str, events: int, every: float, slow: float | Non
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--events", type=int, default=60)
+    ap.add_argument("--events", type=int, default=60, help="events per phase (each a delivery)")
     ap.add_argument("--every", type=float, default=0.25, help="seconds between events")
     ap.add_argument("--slow", type=float, default=25.0, help="the slow endpoint's answer, s")
     ap.add_argument("--json", action="store_true", help="only the final JSON line")
@@ -143,11 +143,14 @@ def main() -> int:
            and slow["delivered"] == args.events}
     if not args.json:
         for p in (base, slow):
+            lat = ("no latency" if p["p50_s"] is None else
+                   f"latency p50 {p['p50_s'] * 1000:.0f} ms, p95 {p['p95_s'] * 1000:.0f} ms")
             print(f"{p['phase']:>8}: healthy webhook {p['delivered']}/{p['events']} delivered, "
-                  f"latency p50 {p['p50_s'] * 1000:.0f} ms, p95 {p['p95_s'] * 1000:.0f} ms"
+                  f"{lat}"
                   + (f" (slow endpoint tried {p['slow_attempts']}x, answering after "
                      f"{args.slow:g} s)" if p["phase"] == "slow" else ""))
-        print(f"p95 with a slow endpoint / without: {ratio:.2f}x (target <= {TARGET_RATIO:g}x: "
+        shown = "n/a (nothing delivered)" if ratio is None else f"{ratio:.2f}x"
+        print(f"p95 with a slow endpoint / without: {shown} (target <= {TARGET_RATIO:g}x: "
               f"{'met' if doc['met'] else 'NOT met'})")
     print(json.dumps(doc))
     return 0

@@ -121,7 +121,8 @@ class Launch:
         """Embedded, once this process's workers are gone: no notifier is left to
         deliver the sweep's last events (`todo.failed`, `sweep.finished`), so they go
         now, within the delivery timeout; what fails stays pending (`coord notify log`
-        shows it, and delivers it when due)."""
+        shows it; the next coord command that opens the catalog's runtime delivers it
+        when due)."""
         from coordination.sweeps.notify import deliver_left  # lazy: http, with webhooks only
 
         try:
@@ -131,8 +132,8 @@ class Launch:
             return
         if left:
             sys.stderr.write(f"note: {left} webhook deliver{'y is' if left == 1 else 'ies are'}"
-                             " still pending (see `coord notify log`, which delivers them "
-                             "when due)\n")
+                             " still pending: the next coord command delivers them when due "
+                             "(`coord notify log` shows them)\n")
 
     def workers_failed(self, reason: str) -> None:
         """Embedded: a worker process of this one died while the sweep ran (killed, out

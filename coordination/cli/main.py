@@ -9,9 +9,11 @@ from __future__ import annotations
 import atexit
 import gc
 import importlib
+import logging
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 
 import click
@@ -148,8 +150,43 @@ def pause_gc(seconds: float = GC_PAUSE_S) -> None:
     timer.start()
 
 
+def deliver_webhooks_left() -> None:
+    """Embedded: webhook deliveries an earlier sweep's process left pending (its
+    receiver was down when it exited) go out from the next command that opened the
+    catalog's runtime (`sweep list`, `sweep status`, `events`...), before it exits,
+    within the delivery timeout. A command that opened no runtime (`coord todo list`)
+    imports and asks nothing; one that did asks Redis once, and imports the HTTP side
+    only when something is due and no notifier holds the outbox."""
+    context = sys.modules.get("coordination.runtime.context")
+    if context is None:
+        return
+    for rt in context.embedded_opened():
+        try:
+            if not rt.outbox().left_due(time.time()):
+                continue
+            # lazy: http, only with deliveries due
+            from coordination.sweeps.notify import deliver_left, delivered_left
+
+            if not delivered_left(rt):  # (a sweep's exit or `notify log` tried just now)
+                deliver_left(rt)
+        except Exception:  # noqa: BLE001 - leaving: never mask the command's outcome
+            logging.getLogger("coord.notify").debug("delivering what was left failed",
+                                                    exc_info=True)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry: run the CLI, map coord errors to exit codes 1/2."""
+    """Console-script entry: run the CLI, map coord errors to exit codes 1/2; before
+    leaving (not on Ctrl-C), deliver what embedded webhooks have due
+    (:func:`deliver_webhooks_left`)."""
+    try:
+        _main(argv)
+    except SystemExit as exc:
+        if exc.code != 130:
+            deliver_webhooks_left()
+        raise
+
+
+def _main(argv: list[str] | None) -> None:
     pause_gc()
     try:
         cli.main(args=argv, prog_name="coord", standalone_mode=False)

@@ -191,7 +191,7 @@ def log_(obj: Context, limit: int, as_json: bool) -> None:
             return
         if pending:
             say(f"{pending} deliver{'y' if pending == 1 else 'ies'} pending (tried again at "
-                "its next try: by a worker, else by the next `coord notify log` or sweep)")
+                "its next try: by a worker, else by the next coord command)")
         table("Deliveries", ["created (UTC)", "event", "sweep/todo", "url", "status",
                              "attempts", "last error", "next try (UTC)"],
               [(_when(r["created_at"]), esc(str(r["kind"])),

@@ -525,6 +525,9 @@ def watch(obj: Context, sweep_id: str, no_sync: bool, lines: int, as_json: bool)
             adopted = launching.adopt(obj.file, sweep_id)
         except UsageError:  # another process adopted it just now
             adopted = None
+        if adopted:
+            err_console().print(f"sweep {esc(sweep_id)} was orphaned ({esc(adopted[1])}): "
+                                "this process adopts it and runs it while it watches")
         launch = adopted[0] if adopted else launching.attach(obj.file, sweep_id)
         with launch.workers(own=False):
             st = follow_sweep(launch.svc, sweep_id, as_json=as_json)

@@ -204,11 +204,24 @@ def carry_over_02(r: RedisClient, keys: Keys, catalog: Path, settings: Settings)
                     catalog, exc)
 
 
+#: The embedded runtimes this process opened with :func:`get_runtime`, by server and
+#: namespace (the CLI delivers what their webhook outboxes have due before it exits).
+_EMBEDDED_OPENED: dict[tuple[str, str], Runtime] = {}
+
+
 @functools.lru_cache(maxsize=4)
 def get_runtime(catalog: Path | None = None) -> Runtime:
     """The process-wide runtime for the current settings (embedded: of ``catalog``'s
     server; default ``COORD_ECOSYSTEM``)."""
-    return Runtime.create(catalog=catalog)
+    rt = Runtime.create(catalog=catalog)
+    if rt.settings.embedded and rt.url is not None:
+        _EMBEDDED_OPENED[(rt.url, rt.settings.namespace)] = rt
+    return rt
+
+
+def embedded_opened() -> list[Runtime]:
+    """The catalogs' embedded runtimes this process opened (:func:`get_runtime`)."""
+    return list(_EMBEDDED_OPENED.values())
 
 
 def worker_identity() -> str:

@@ -308,3 +308,13 @@ class Outbox:
 
     def pending(self) -> int:
         return int(self.r.zcard(self.keys.notify_due))
+
+    def left_due(self, now: float) -> bool:
+        """Is a delivery due by ``now`` with no notifier holding the outbox (nobody else
+        will deliver it now)? One round trip: what a command that ran no sweep asks
+        before it exits (coordination.cli.main)."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zrangebyscore(self.keys.notify_lanes, "-inf", repr(now), start=0, num=1)
+        pipe.exists(self.keys.notify_lease)
+        lanes, held = pipe.execute()
+        return bool(lanes) and not held

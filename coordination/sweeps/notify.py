@@ -27,7 +27,9 @@ the notifier only reads them, on its own threads. Delivery is at least once: a
 holder killed after the endpoint accepted but before it recorded so delivers again,
 under the same id, which is what the id is for. An embedded sweep's process has no
 worker left once it ends: it delivers what is due before it exits
-(:func:`deliver_left`, within :data:`TIMEOUT`), and so does `coord notify log`.
+(:func:`deliver_left`, within :data:`TIMEOUT`); what failed then is delivered, when
+due, by the next coord command that opens the catalog's runtime (before it exits,
+within :data:`TIMEOUT`; `coord notify log` first).
 """
 
 from __future__ import annotations
@@ -440,11 +442,23 @@ class NotifierThread:
                               timeout=self.timeout)
 
 
+#: The runtimes (by id) whose outbox this process delivered with :func:`deliver_left`:
+#: the CLI's exit does not try again what was tried a moment before.
+_LEFT_DELIVERED: set[int] = set()
+
+
+def delivered_left(rt: Runtime) -> bool:
+    """Did this process already deliver ``rt``'s outbox (:func:`deliver_left`)?"""
+    return id(rt) in _LEFT_DELIVERED
+
+
 def deliver_left(rt: Runtime, budget: float = TIMEOUT) -> int:
     """Deliver what the outbox has due now, from this process, within ``budget`` s
     (webhooks concurrently): an embedded sweep's last events before its process
-    exits, and what an earlier one left, by the next command. Nothing when a worker
-    holds the outbox (it delivers). Returns how many deliveries are still pending."""
+    exits, and what an earlier one left, by the next command (any that opens the
+    catalog's runtime: coordination.cli.main). Nothing when a worker holds the outbox
+    (it delivers). Returns how many deliveries are still pending."""
+    _LEFT_DELIVERED.add(id(rt))
     outbox = rt.outbox()
     targets = outbox.targets()
     if not targets and not outbox.pending():

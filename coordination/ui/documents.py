@@ -124,7 +124,9 @@ class ChangeEntry(TodoEntry):
 class TodoDetail(TodoEntry):
     """One todo of a sweep: its ``sweep status`` entry, what it runs, its events. In a
     rollback, the entry is the undo's run (blank until the undo starts) and ``change``
-    the change's own run before it (None when no undo ran for it)."""
+    the change's own run before it (None when no undo ran for it); the tails are named
+    as ``sweep status --json`` names them: ``output_tail`` the change's,
+    ``undo_output_tail`` the undo's."""
 
     sweep_id: str
     todo: str
@@ -427,8 +429,10 @@ def todo_detail(svc: SweepService, sweep_id: str, todo_id: str) -> TodoDetail:
             entry = {**entry, "attempts": 0, "exit_code": None, "worker": None,
                      "started_at": None, "finished_at": None, "output_tail": "",
                      "duration": None, "stdout_bytes": None, "stderr_bytes": None}
-        # as `sweep status --json` names it: the undo's output beside the change's
+        # as `sweep status --json` names them: ``output_tail`` the change's (what the
+        # todo did), ``undo_output_tail`` its undo's ("" before the undo ran)
         entry["undo_output_tail"] = entry["output_tail"]
+        entry["output_tail"] = change["output_tail"]
     return {
         "sweep_id": sweep_id, "todo": todo_id, **entry,
         "run": t.run, "undo": t.undo, "timeout": t.timeout, "retries": t.retries,

@@ -227,7 +227,7 @@ def test_a_sweep_over_tls_sentinels_and_servers(tmp_path: Path,
 
 def test_a_master_left_without_replicas_keeps_running_todos_and_says_so(
         lone_cluster: Cluster, lone_bed: SentinelBed) -> None:
-    """Issue #39 items 1, 16 and 2. 0.4: a master with no replica (here: the one a
+    """Issue #39 items 1, 16 and 2. 0.3: a master with no replica (here: the one a
     failover promoted, its only replica gone) started no todo (each start raised
     NotReplicated), the todo reached lost_runs=2 without ever running and then failed
     "as poison": "its worker died 3 times while running it". Now it runs, with a
@@ -264,7 +264,7 @@ def test_a_master_left_without_replicas_keeps_running_todos_and_says_so(
              if f["check"] == "redis.sentinel"]
     assert [f["level"] for f in found] == ["warning", "ok"], found
     assert "no replica in sync" in found[0]["message"], found
-    # Two of three sentinels gone: no quorum, no failover. A problem (0.4: exit 0).
+    # Two of three sentinels gone: no quorum, no failover. A problem (0.3: exit 0).
     bed.kill_sentinels(2)
     res = c.cli("doctor", "--json")
     found = [f for f in json.loads(res.stdout)["findings"] if f["check"] == "redis.sentinel"]
@@ -277,7 +277,7 @@ def test_a_master_that_never_had_a_replica_runs_todos(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch,
                                                       request: pytest.FixtureRequest) -> None:
     """Issue #39 item 1 as reported: a Sentinel-managed master with no replica at all.
-    0.4: every start raised NotReplicated, `plan sweep --wait` ended failed ("its worker
+    0.3: every start raised NotReplicated, `plan sweep --wait` ended failed ("its worker
     died 3 times while running it") and the todo never ran."""
     bed = SentinelBed(tmp_path / "bed", replicas=0)
     cluster = _cluster_over(bed, tmp_path, monkeypatch, request)

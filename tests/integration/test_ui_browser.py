@@ -224,6 +224,9 @@ def test_a_rolled_back_sweep_does_not_look_like_a_success(cluster: Cluster, brow
     assert "change-two" in text_of(browser, '#detail [data-part="change"] pre.tail')
     assert "undo-two" not in text_of(browser, '#detail [data-part="change"]')
     assert "change-two" not in text_of(browser, '#detail [data-part="undo"] pre.tail')
+    assert text_of(browser, '#detail [data-part="change"] .tail-title') == \
+        "the change's output tail"
+    assert text_of(browser, '#detail [data-part="undo"] .tail-title') == "the undo's output tail"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "rolled_back.png"))
 
@@ -309,6 +312,11 @@ def test_approve_and_reject_gates_from_the_browser(cluster: Cluster, browser: An
     assert not browser.find_elements("css selector", "#gates [data-action]")  # none waits
     wait_until(lambda: browser.execute_script(wave_state) == "halted", 15,  # (3 of 5 succeeded)
                "the wave's end on the page")
+    # The page of the sweep once it ended, opened afresh: its wave is still listed.
+    browser.get(f"{base}/sweeps/{sid}")
+    wait_until(lambda: browser.execute_script(wave_state) == "halted", 15,
+               "the finished sweep's wave on a fresh page")
+    assert "3/5 succeeded" in text_of(browser, '#waves [data-wave="only"]')
     decided = {(e["kind"], e["todo_id"], e["by"], e.get("comment"))
                for e in cluster.events(sid) if e["kind"] in ("gate.approved", "gate.rejected")}
     assert decided == {("gate.approved", "TODO-002", "cy", "lgtm"),

@@ -313,6 +313,7 @@ function showDetail(title, rows, tail, events, parts) {
   // A rolled-back todo: the change's own run and its undo, each with its output.
   for (const part of parts || []) kids.push(el("section", {class: "run", "data-part": part.name},
     el("h4", {text: part.title}), table(null, part.rows, ""),
+    el("h5", {class: "tail-title", text: part.tailTitle || "output tail"}),
     el("pre", {class: "tail", text: part.tail || "(no output)"})));
   if (events && events.length) kids.push(el("h4", {text: "events"}), table(["when", "event", ""],
     events.map((e) => [new Date(e.ts * 1000).toLocaleTimeString(), e.kind, e.reason || e.worker || ""]), ""));
@@ -455,8 +456,10 @@ async function sweepView(id) {
     if (d.change) {
       showDetail(tid, [["status", badge(d.status)], ["repo", d.repo], ["lost runs", d.lost_runs],
         ["after", d.preds.join(", ")]], undefined, d.events, [
-        {name: "change", title: "the change (its run)", rows: runRows(d.change, d.change.command), tail: d.change.output_tail},
-        {name: "undo", title: "its undo", rows: runRows(d, d.undo || d.run), tail: d.output_tail}]);
+        {name: "change", title: "the change (its run)", rows: runRows(d.change, d.change.command),
+         tail: d.output_tail, tailTitle: "the change's output tail"},
+        {name: "undo", title: "its undo", rows: runRows(d, d.undo || d.run),
+         tail: d.undo_output_tail, tailTitle: "the undo's output tail"}]);
       return;
     }
     showDetail(tid, [

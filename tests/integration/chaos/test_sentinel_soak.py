@@ -15,12 +15,14 @@ fault table.
 And a shorter soak (issue #39, "Tests and figures"): 300 todos on the same bed whose
 master keeps running while both its replicas are SIGKILLed for a stretch, then started
 again. Checked: todos go on with no replica up (at least ``ALONE_RUNS`` of them run start
-to end before the replicas come back; 0.4 started none: every start waited for a
+to end before the replicas come back; 0.3 started none: every start waited for a
 replica), and on once they are back; the sweep succeeds; the same ledger, slot and
-overlap checks as above, and with no failover no run lost and no todo run twice; each
-worker said it went on with no replica, and that it waits for them again.
+overlap checks as above, whatever the sentinels did meanwhile: no todo lost (each ran to
+its end), none run twice unless the ledger records a lost run for each re-run, and never
+two runs of one todo at once; with no failover, no run lost at all. Each worker said it
+went on with no replica, and that it waits for them again.
 Printed: how many todos ran with no replica up, and how long after the kill the first
-of them ended.
+of them ran.
 """
 
 from __future__ import annotations
@@ -40,7 +42,10 @@ REPOS = {"a": 2, "b": 2, "c": 2}
 #: Seconds from a start's event to its command running (the replica wait included), at most;
 #: and the slack between the event's clock and the command's (one machine: none).
 GRANT_TO_RUN, CLOCKS = 10.0, 0.05
-SOAK = ("echo start $(date +%s.%N) >> $COORD_TODO_ID.log; sleep 0.2; "
+#: Each run logs its start and its end; a run stopped by its worker (SIGTERM to its
+#: group, its lease lost) logs when, so every run's span is known.
+SOAK = ("trap 'echo killed $(date +%s.%N) >> $COORD_TODO_ID.log; exit 143' TERM; "
+        "echo start $(date +%s.%N) >> $COORD_TODO_ID.log; sleep 0.2; "
         "echo end $(date +%s.%N) >> $COORD_TODO_ID.log")
 #: The replica stretch's soak: todos, and the runs that must start and end while no
 #: replica is up before they are started again.
@@ -154,7 +159,7 @@ def test_soak_todos_go_on_with_every_replica_sigkilled_for_a_stretch(
         bed: SentinelBed, cluster: Cluster) -> None:
     """Issue #39, "Tests and figures": the master's replicas all SIGKILLed while todos
     run, for as long as it takes ``ALONE_RUNS`` todos to run start to end, then started
-    again. 0.4 waited for a replica to confirm each start: none ran until they were
+    again. 0.3 waited for a replica to confirm each start: none ran until they were
     back (each start lost, its todo failed "as poison")."""
     c, names = cluster, list(REPOS)
     todos = {f"TODO-{i:04d}": names[i % len(names)] for i in range(STRETCH_N)}
@@ -179,13 +184,13 @@ def test_soak_todos_go_on_with_every_replica_sigkilled_for_a_stretch(
     # per slot, confirmed then) aside, ALONE_RUNS more must follow: the ledger says
     # below which starts were granted after the kill.
     slots = sum(REPOS.values())
-    alone: dict[str, tuple[float, float]] = {}
+    alone: dict[str, tuple[float, float, str]] = {}
 
     def ran_alone() -> bool:
         for tid, repo in todos.items():
             if tid not in alone:
                 done = [s for s in _spans(c.repo_dir(repo) / f"{tid}.log")
-                        if s[0] >= killed and s[1] > s[0]]
+                        if s[0] >= killed and s[2] == "end"]
                 if done:
                     alone[tid] = done[0]
         return len(alone) >= ALONE_RUNS + slots
@@ -206,12 +211,15 @@ def test_soak_todos_go_on_with_every_replica_sigkilled_for_a_stretch(
     assert before < STRETCH_N, "the sweep ended before the replicas were back: more todos"
     wait_until(lambda: ended() > before, 60, "todos to go on with the replicas back",
                interval=0.05)
+    again = time.time() - synced
     st = c.wait_sweep(sid, timeout=240)
     took = time.time() - t0
     assert st["status"] == "succeeded", {k: v for k, v in st.items() if k != "todos"}
     assert len(st["todos"]) == STRETCH_N and all(
         v["status"] == "succeeded" for v in st["todos"].values()), st["todos"]
 
+    # Whatever the sentinels did: every todo ran to its end, a re-run only after a lost
+    # run the ledger records, never two runs of one todo at once (_check_runs).
     reruns, lost = _check_runs(c, sid, st["todos"])
     failovers = bed.failovers()
     if failovers == 0:
@@ -228,7 +236,7 @@ def test_soak_todos_go_on_with_every_replica_sigkilled_for_a_stretch(
     for ev in c.events(sid):
         if ev["kind"] == "todo.started":
             grants.setdefault(ev["todo_id"], []).append(float(ev["ts"]))
-    within = sorted((begun, end) for tid, (begun, end) in alone.items() if end <= back
+    within = sorted((begun, end) for tid, (begun, end, _) in alone.items() if end <= back
                     and max((g for g in grants.get(tid, []) if g <= begun + CLOCKS),
                             default=0.0) >= killed)
     assert len(within) >= ALONE_RUNS, (len(within), within)
@@ -237,7 +245,8 @@ def test_soak_todos_go_on_with_every_replica_sigkilled_for_a_stretch(
     # REPLICA_GONE_AFTER (5 s) for replicas gone before it goes on alone.
     assert resumed < 15, f"the first start with no replica up ran {resumed:.1f} s after the kill"
     print(f"\nSENTINEL REPLICA STRETCH {STRETCH_N} todos, both replicas SIGKILLed for "
-          f"{back - killed:.1f} s (in sync again {synced - back:.1f} s after their restart): "
+          f"{back - killed:.1f} s (in sync again {synced - back:.1f} s after their restart, "
+          f"a todo ended {again:.1f} s after that): "
           f"{len(within)} todos started and ended with no replica up, the first of them ran "
           f"{resumed:.1f} s after the kill; {took:.1f} s in all, {failovers} failovers, "
           f"{reruns} re-runs, {lost} lost runs")
@@ -247,14 +256,17 @@ def _check_runs(c: Cluster, sid: str, todos: dict[str, dict[str, str]]
                 ) -> tuple[int, int]:
     """Check every todo's runs (its ``$COORD_TODO_ID.log``) against the ledger; the
     runs after a todo's first (re-runs) and the lost runs the ledger records."""
-    # Every run was granted by a start the surviving master knows (a start a failover
-    # dropped would let a second run take its slot), and every run of a todo after
-    # its first is explained by a lost run the ledger records.
-    lost: dict[str, int] = {}
+    # No todo lost: each ran to its end at least once. Every run was granted by a start
+    # the surviving master knows (a start a failover dropped would let a second run take
+    # its slot); every run of a todo after its first follows a lost run the ledger
+    # records (its own: the todo.lost after the run before began, before this one
+    # began); and no two runs of a todo overlap (each run's end is known: its end, or
+    # its worker's SIGTERM).
+    lost: dict[str, list[float]] = {}
     started: dict[str, list[float]] = {}
     for e in c.events(sid):
         if e["kind"] == "todo.lost" and e.get("reason") != "lease lost":
-            lost[e["todo_id"]] = lost.get(e["todo_id"], 0) + 1
+            lost.setdefault(e["todo_id"], []).append(float(e["ts"]))
         elif e["kind"] == "todo.started":
             started.setdefault(e["todo_id"], []).append(float(e["ts"]))
     reruns = 0
@@ -265,26 +277,46 @@ def _check_runs(c: Cluster, sid: str, todos: dict[str, dict[str, str]]
                 continue
             spans = _spans(c.repo_dir(repo) / f"{tid}.log")
             assert spans, f"{tid} never ran"
+            assert any(how == "end" for _, _, how in spans), (f"{tid} never ran to its end",
+                                                             spans)
+            assert all(how for _, _, how in spans), (f"{tid}: a run whose end is not known",
+                                                     spans)
             assert _granted(spans, started.get(tid, [])), (tid, spans, started.get(tid))
-            assert len(spans) - 1 <= lost.get(tid, 0), (tid, spans, lost.get(tid))
-            assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), (tid, spans)
+            assert _explained(spans, lost.get(tid, [])), (
+                f"{tid} ran again with no lost run in the ledger before it", spans,
+                lost.get(tid))
+            assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), (
+                f"two runs of {tid} at once", spans)
             reruns += len(spans) - 1
-            points += [p for s, e in spans for p in ((s, 1), (e, -1))]
+            points += [p for s, e, _ in spans for p in ((s, 1), (e, -1))]
         points.sort()
         cur = peak = 0
         for _, d in points:
             cur += d
             peak = max(peak, cur)
         assert peak <= conc, (repo, peak, conc)  # never two holders of one slot
-    return reruns, sum(lost.values())
+    return reruns, sum(len(ts) for ts in lost.values())
 
 
-def _granted(spans: list[tuple[float, float]], starts: list[float]) -> bool:
+def _explained(spans: list[tuple[float, float, str]], lost: list[float]) -> bool:
+    """Does each run after a todo's first follow a lost run of its own in the ledger (a
+    ``todo.lost`` after the run before it began, not after it began itself; each lost
+    run explains one re-run)?"""
+    left = sorted(lost)
+    for before, run in zip(spans, spans[1:]):
+        fits = [t for t in left if before[0] - CLOCKS <= t <= run[0] + CLOCKS]
+        if not fits:
+            return False
+        left.remove(fits[0])
+    return True
+
+
+def _granted(spans: list[tuple[float, float, str]], starts: list[float]) -> bool:
     """Does each run follow its own ``todo.started`` (at most ``GRANT_TO_RUN`` s before
     it)? A start may have no run (its worker gave up waiting for a replica to confirm
     it); a run with no start is a grant the failover lost."""
     left = sorted(starts)
-    for begun, _ in sorted(spans):
+    for begun, _, _ in sorted(spans):
         fits = [t for t in left if begun - GRANT_TO_RUN <= t <= begun + CLOCKS]
         if not fits:
             return False
@@ -292,19 +324,21 @@ def _granted(spans: list[tuple[float, float]], starts: list[float]) -> bool:
     return True
 
 
-def _spans(path: Path) -> list[tuple[float, float]]:
-    """(start, end) of each run; a run with no end (its process killed) ends at its start."""
-    out: list[tuple[float, float]] = []
+def _spans(path: Path) -> list[tuple[float, float, str]]:
+    """(start, end, how) of each run: how it ended, ``end`` or ``killed`` (its worker's
+    SIGTERM); "" when that is not known (it ends at its start then, and
+    :func:`_check_runs` refuses it)."""
+    out: list[tuple[float, float, str]] = []
     start: float | None = None
     for line in read_lines(path):
         kind, ts = line.split()
         if kind == "start":
             if start is not None:
-                out.append((start, start))
+                out.append((start, start, ""))
             start = float(ts)
         elif start is not None:
-            out.append((start, float(ts)))
+            out.append((start, float(ts), kind))
             start = None
     if start is not None:
-        out.append((start, start))
+        out.append((start, start, ""))
     return out

@@ -1,12 +1,14 @@
 """An embedded sweep's webhooks go out before its process exits: no notifier is left
 once its workers are gone, so its last events (`todo.failed`, `sweep.finished`) are
 delivered on the way out, within the delivery timeout; what fails stays pending,
-`coord notify log` shows it, and delivers it when it is due. `coord plan sweep` as a
+`coord notify log` shows it, and the next coord command that opens the catalog's
+runtime (`notify log`, `sweep list`...) delivers it when it is due. `coord plan sweep` as a
 user runs it (embedded: the catalog's own server), a local HTTP receiver."""
 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -17,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.unit.support.cli import loaded
 
 pytestmark = pytest.mark.timeout(180)
 ROOT = Path(__file__).resolve().parents[3]
 
 
 class Receiver:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.code = 200
         self.lock = threading.Lock()
         self.accepted: list[str] = []  # "kind:todo" of each delivery answered 2xx
@@ -45,7 +48,7 @@ class Receiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -160,3 +163,32 @@ def test_an_embedded_sweep_delivers_while_it_runs(tmp_path: Path, receiver: Rece
     finally:
         proc.kill()
         proc.communicate(timeout=30)
+
+
+def test_a_receiver_down_at_exit_gets_its_deliveries_from_the_next_sweep_list(
+        tmp_path: Path) -> None:
+    """The receiver is down (its port closed) when the embedded sweep's process exits;
+    it comes up; a later `coord sweep list`, which runs no sweep, delivers what is due
+    before it exits. Once nothing is due, `sweep list` loads no HTTP code."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    cat = catalog(tmp_path, port)
+    r = coord(cat, "plan", "sweep", "PLAN-001", "--wait", "--json")
+    assert json.loads(r.stdout)["status"] == "failed", r.stderr
+    assert "2 webhook deliveries are still pending" in r.stderr, r.stderr
+    up = Receiver(port)
+    try:
+        deadline = time.monotonic() + 30  # the first retry is due 1 s after the exit
+        while up.got() != WANT:
+            assert time.monotonic() < deadline, f"not delivered by `sweep list`: {up.got()}"
+            listed = coord(cat, "sweep", "list", "--json")
+            assert listed.returncode == 0, listed.stderr
+        assert up.tried == 2  # each once: by `sweep list`, nothing else runs here
+    finally:
+        up.close()
+    modules = loaded(cat, "sweep", "list", every=True)
+    assert "coordination.cli.sweep" in modules
+    assert not {"coordination.sweeps.notify", "http.client"} & modules
+    log = json.loads(coord(cat, "notify", "log", "--json").stdout)
+    assert sorted(e["status"] for e in log) == ["delivered", "delivered"]

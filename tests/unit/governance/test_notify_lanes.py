@@ -183,3 +183,20 @@ def test_deliveries_from_before_lanes_are_adopted(box: tuple[Outbox, EventLog]) 
         assert rcv.received() == ids
     finally:
         rcv.close()
+
+
+def test_left_due_says_whether_a_command_should_deliver(box: tuple[Outbox, EventLog]) -> None:
+    """What a command that ran no sweep asks before it exits: a delivery due now, and no
+    notifier holding the outbox (one that does delivers it itself)."""
+    outbox, events = box
+    targets = [hook("http://127.0.0.1:9/hook")]
+    outbox.publish_targets(targets)
+    assert not outbox.left_due(100.0)  # nothing in the outbox
+    assert outbox.acquire("A", 30)
+    events.emit("sweep.queued", sweep_id="S1")
+    events.emit("sweep.finished", sweep_id="S1", status="failed")
+    assert notify.fill(outbox, "A", targets, 100.0) == 1
+    assert not outbox.left_due(100.0)  # a notifier holds the outbox
+    outbox.release("A")
+    assert outbox.left_due(100.0)
+    assert not outbox.left_due(99.0)  # not due yet (a backoff)

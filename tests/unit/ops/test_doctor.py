@@ -99,7 +99,7 @@ def test_a_sentinel_url_reports_its_replicas_and_quorum(monkeypatch: pytest.Monk
     assert len(problems) == 1 and "NOQUORUM" in problems[0].message, problems
     assert "SENTINEL CKQUORUM m" in problems[0].fix
     # Two of three sentinels silent while the one that answers still says OK (it has
-    # not yet seen them down): no quorum all the same, a problem (0.4: a warning).
+    # not yet seen them down): no quorum all the same, a problem (0.3: a warning).
     given.replicas, given.quorum_ok, given.quorum_says = 2, True, "OK"
     given.answered, given.silent = ["h:26379"], ["h2:26379", "h3:26379"]
     problems = [f for f in doctor.check_sentinel(d) if f.level == Level.problem]

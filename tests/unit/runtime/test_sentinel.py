@@ -218,7 +218,7 @@ def test_a_start_waits_for_every_replica_seen_online_lately(
 
 def test_a_master_without_replicas_takes_writes_unconfirmed_and_says_so(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    """0.4 asked for one replica whatever the master had: on a Sentinel-managed master
+    """0.3 asked for one replica whatever the master had: on a Sentinel-managed master
     with none (or none left after a failover), every start raised NotReplicated and the
     todo failed as poison without ever running (issue #39, items 1 and 16)."""
     from coordination.runtime import client

@@ -1,6 +1,6 @@
 """An embedded sweep whose process was SIGKILLed (issue #39 item 3): `sweep status`
 says it is orphaned, not running, and `sweep resume ID --wait` adopts it and finishes
-it (0.4: "still running ... cancel it first", so it could never be resumed)."""
+it (0.3: "still running ... cancel it first", so it could never be resumed)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,15 +65,23 @@ def _status(eco: Path, sid: str, *args: str) -> subprocess.CompletedProcess[str]
     return r
 
 
-def test_a_killed_processs_sweep_reads_orphaned_and_resume_adopts_it(tmp_path: Path) -> None:
+def _gated(tmp_path: Path) -> tuple[Path, Path]:
+    """A catalog whose TODO-001 runs until the gate file exists, TODO-002 after it."""
     gate = tmp_path / "go"
     eco = write_catalog(tmp_path / "eco", [
         {"id": "TODO-001", "repo": "api", "run": f"while [ ! -e {gate} ]; do sleep 0.05; done"},
         {"id": "TODO-002", "repo": "web", "run": "true", "blocked_by": ["TODO-001"]},
     ])
+    return eco, gate
+
+
+def _sweep_then_sigkill(eco: Path, **env: str) -> tuple[str, int]:
+    """An embedded `plan sweep` SIGKILLed while TODO-001 runs: its sweep id and pid
+    (checked on the way: while the process lives, the sweep is running, not orphaned,
+    and a resume is refused)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "coordination.cli.main", "--file", str(eco), "plan", "sweep",
-         PLAN, "--json"], cwd=ROOT, env=_env(), text=True, stdout=subprocess.PIPE,
+         PLAN, "--json"], cwd=ROOT, env=_env(**env), text=True, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE)
     try:
         def running() -> str | None:
@@ -95,9 +104,15 @@ def test_a_killed_processs_sweep_reads_orphaned_and_resume_adopts_it(tmp_path: P
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    return sid, proc.pid
+
+
+def test_a_killed_processs_sweep_reads_orphaned_and_resume_adopts_it(tmp_path: Path) -> None:
+    eco, gate = _gated(tmp_path)
+    sid, pid = _sweep_then_sigkill(eco)
     doc = json.loads(_status(eco, sid, "--json").stdout)
     assert doc["status"] == "running", doc  # the contract's status stays; it is marked
-    assert doc["orphaned"] == f"its process ended (pid {proc.pid} on {socket.gethostname()})"
+    assert doc["orphaned"] == f"its process ended (pid {pid} on {socket.gethostname()})"
     text = _status(eco, sid).stdout
     assert "orphaned: its process ended" in text and ": running" not in text, text
     assert f"coord sweep resume {sid}" in text
@@ -109,6 +124,45 @@ def test_a_killed_processs_sweep_reads_orphaned_and_resume_adopts_it(tmp_path: P
     assert r.returncode == 0, r.stderr
     assert f"sweep {sid} was orphaned (its process ended" in r.stderr, r.stderr
     doc = json.loads(r.stdout)
+    assert doc["status"] == "succeeded", doc
+    assert doc["synced"]["completed"] == ["TODO-001", "TODO-002"], doc
+    assert "orphaned" not in doc
+
+
+def test_sweep_watch_adopts_an_orphan_and_finishes_it(tmp_path: Path) -> None:
+    """`coord sweep watch ID` of an orphaned embedded sweep takes it over (recorded as
+    its runner: not orphaned while it watches, so a resume elsewhere is refused), runs
+    it on its workers and ends with its outcome, synced."""
+    eco, gate = _gated(tmp_path)
+    sid, pid = _sweep_then_sigkill(eco, COORD_LEASE_TTL="3")  # its lease expires soon
+    before = json.loads(_status(eco, sid, "--json").stdout)
+    assert before["orphaned"]
+    killed_run = before["todos"]["TODO-001"]["started_at"]
+
+    def todo_001() -> dict[str, Any]:
+        return dict(json.loads(_status(eco, sid, "--json").stdout)["todos"]["TODO-001"])
+
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "coordination.cli.main", "--file", str(eco), "sweep", "watch",
+         sid, "--json"], cwd=ROOT, env=_env(COORD_LEASE_TTL="2"), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: "orphaned" not in json.loads(_status(eco, sid, "--json").stdout),
+                 timeout=30, what="the watcher to adopt the sweep")
+        r = coord(eco, "sweep", "resume", sid, "--json")
+        assert r.returncode == 2 and "still running" in r.stderr, r.stderr
+        # TODO-001 runs again on the watcher's workers once the dead holder's lease expired.
+        wait_for(lambda: (t := todo_001())["status"] == "running"
+                 and t["started_at"] != killed_run, timeout=60, what="TODO-001 running again")
+        gate.touch()
+        out, err = watch.communicate(timeout=60)
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+            watch.communicate()
+    assert watch.returncode == 0, err
+    assert f"sweep {sid} was orphaned (its process ended (pid {pid}" in err, err
+    doc = json.loads(out)
     assert doc["status"] == "succeeded", doc
     assert doc["synced"]["completed"] == ["TODO-001", "TODO-002"], doc
     assert "orphaned" not in doc

@@ -96,10 +96,11 @@ def test_a_rolled_back_todo_shows_its_change_and_its_undo_apart(
     eco = catalog(tmp_path / "eco")
     sid, _st = sweep(rt, eco, rollback=True)
     d = get(local(create_app(rt, eco)), f"/api/sweeps/{sid}/todos/{B}")
-    # the undo: the todo's entry
+    # the undo: the todo's entry, its output as `sweep status --json` names it
     assert d["status"] == "compensated" and d["exit_code"] == 0 and d["attempts"] == 1
-    assert f"undo-out-{B}" in d["output_tail"] and f"undo-err-{B}" in d["output_tail"]
-    assert "change-" not in d["output_tail"]
+    assert f"undo-out-{B}" in d["undo_output_tail"] and f"undo-err-{B}" in d["undo_output_tail"]
+    assert "change-" not in d["undo_output_tail"]
+    assert f"change-out-{B}" in d["output_tail"] and "undo-" not in d["output_tail"]
     # the change's own run, as it ended before the undo ran
     c = d["change"]
     assert c["status"] == "succeeded" and c["exit_code"] == 0 and c["attempts"] == 1
@@ -121,7 +122,7 @@ def test_an_atomic_rollback_keeps_the_failure_and_each_change(
     assert failed["change"] is None and "kaput" in failed["output_tail"]
     undone = get(client, f"/api/sweeps/{sid}/todos/{A}")
     assert f"change-out-{A}" in undone["change"]["output_tail"]
-    assert f"undo-out-{A}" in undone["output_tail"]
+    assert f"undo-out-{A}" in undone["undo_output_tail"]
     [row] = get(client, "/api/overview")["sweeps"]
     assert row["progress"] == {"done": 3, "total": 3, "undone": 1, "undo_failed": 0}
     graph = get(client, f"/api/sweeps/{sid}/graph")
@@ -145,9 +146,28 @@ def test_an_undo_not_yet_run_shows_no_output_of_the_change_as_its_own(
     assert start_rollback(rt, sid, reason="by user") is not None
     d = get(local(create_app(rt, eco)), f"/api/sweeps/{sid}/todos/{A}")
     assert d["status"] in ("pending", "queued")
-    assert d["output_tail"] == "" and d["exit_code"] is None and d["attempts"] == 0
+    assert d["undo_output_tail"] == "" and d["exit_code"] is None and d["attempts"] == 0
+    assert f"change-out-{A}" in d["output_tail"]  # as `sweep status --json` says it
     assert f"change-out-{A}" in d["change"]["output_tail"]
     graph = get(local(create_app(rt, eco)), f"/api/sweeps/{sid}/graph")
     assert graph["sweep"]["status"] == "rolling_back"
     assert graph["sweep"]["progress"]["undone"] == 0
     assert graph["sweep"]["rollback_reason"]
+
+
+@pytest.mark.parametrize("how", ["rollback", "atomic"])
+def test_the_todo_document_names_its_tails_as_sweep_status_json_does(
+        rt: Runtime, tmp_path: Path, how: str) -> None:
+    """The web view's todo document and `sweep status --json` (the same sweep, the same
+    todo) say the same: ``output_tail`` the change's, ``undo_output_tail`` its undo's."""
+    eco = catalog(tmp_path / "eco", fail=B if how == "atomic" else None)
+    sid, st = sweep(rt, eco, rollback=how == "rollback", atomic=how == "atomic")
+    assert st["status"] == "rolled_back"
+    client = local(create_app(rt, eco))
+    for tid in ([A] if how == "atomic" else [A, B, C]):
+        entry, d = st["todos"][tid], get(client, f"/api/sweeps/{sid}/todos/{tid}")
+        assert entry["status"] == d["status"] == "compensated"
+        assert f"change-out-{tid}" in entry["output_tail"]
+        assert f"undo-out-{tid}" in entry["undo_output_tail"]
+        assert (d["output_tail"], d["undo_output_tail"]) == (
+            entry["output_tail"], entry["undo_output_tail"]), tid

@@ -1,8 +1,9 @@
 """The web view knows changes (fakeredis runtime, Starlette's TestClient): /api/changes and
 /api/changes/PLAN serve `coord change status --json`'s document; a change plan's plan,
 sweep and overview documents carry its change's state (a plan whose sweep failed but
-whose change landed reads `landed`, not "active 0/N"); a rolled-back sweep still lists
-its waves (from its events)."""
+whose change landed reads `landed`, not "active 0/N"); a finished sweep lists its waves:
+one that succeeded, one whose last wave halted it (failed), and a rolled-back one (from
+its events)."""
 
 from __future__ import annotations
 
@@ -156,3 +157,43 @@ def test_a_rolled_back_sweep_still_lists_its_waves(rt: Runtime, tmp_path: Path) 
         ("canary", "done"), ("middle", "halted"), ("rest", "pending")], waves
     assert "wave middle missed its criteria" in waves[1]["reason"]
     assert waves[0]["count"] == 1 and waves[0]["from_events"] is True
+
+
+@pytest.mark.parametrize("last, status, states", [
+    ("true", "succeeded", ["done", "done", "done"]),
+    ("exit 3", "failed", ["done", "done", "halted"]),
+], ids=["succeeded", "last-wave-halted"])
+def test_a_finished_waved_sweep_lists_its_waves(rt: Runtime, tmp_path: Path, last: str,
+                                                status: str, states: list[str]) -> None:
+    """A sweep that went through its waves and ended (every wave done; or its last wave
+    missed its criteria: `failed`, that wave halted) lists them on its page's documents
+    as `sweep status --json` does: each with its state and count."""
+    from workers.embedded import embedded_workers
+    from coordination.sweeps import SweepService
+    from tests.unit.support.sweeps import repos_of
+
+    eco = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "true"},
+        {"id": "TODO-002", "repo": "web", "run": "true"},
+        {"id": "TODO-003", "repo": "jobs", "run": last},
+    ])
+    doc = yaml.safe_load(eco.read_text())
+    doc["coordination"]["plans"][0].update(WAVES)
+    eco.write_text(yaml.safe_dump(doc, sort_keys=False))
+    svc = SweepService(rt, eco)
+    with embedded_workers(rt, repos_of(svc)):
+        sid = svc.start(PLAN, ignore_blockers=True)
+        st = svc.wait(sid, timeout=45)
+    assert st["status"] == status, st
+    c = client(rt, eco)
+    graph = c.get(f"/api/sweeps/{sid}/graph").json()["sweep"]
+    status_doc = c.get(f"/api/sweeps/{sid}").json()
+    for waves in (graph["waves"], status_doc["waves"]):
+        assert [(w["name"], w["state"]) for w in waves] == list(zip(
+            ["canary", "middle", "rest"], states)), waves
+        assert [(w["todos"], w["ended"]) for w in waves] == [
+            (["TODO-001"], 1), (["TODO-002"], 1), (["TODO-003"], 1)], waves
+        assert [w["succeeded"] for w in waves] == [1, 1, 1 if status == "succeeded" else 0]
+    assert graph["waves"] == status_doc["waves"]
+    if status == "failed":
+        assert "wave rest missed its criteria" in str(graph["waves"][2]["reason"])

@@ -164,6 +164,9 @@ def retarget(link: Path, target: str) -> None:
 
 
 def test_a_retargeted_tracked_link_is_a_change(linked: Path) -> None:
+    """git's view: the link's blob is its target path, so `git status` sees a retarget
+    (0.3 saw it too); kept as a guard on the index fast path, which must not call the
+    retargeted link clean."""
     before, old = key_with(linked, [])
     assert key_with(linked, [])[0] == before  # (the second asks the index, no git status)
     retarget(linked / "conf", "../shared/b.conf")
@@ -185,6 +188,33 @@ def test_an_input_link_counts_what_it_points_at(linked: Path, tmp_path: Path) ->
     assert after != named
     assert changed(old, new, str(linked)) == {"inputs": ["conf"]}
     assert str(new["inputs"]["conf"]).startswith("120000:")  # type: ignore[index]
+
+
+def test_an_input_link_through_a_retargeted_link_is_a_change(tmp_path: Path) -> None:
+    """The retarget 0.3 missed: the tracked link ``conf -> ../current/app.conf`` stays
+    as git has it while ``current`` (outside the checkout, a deployment's release link)
+    is retargeted to another release. Named by ``inputs:``, what the link now leads to
+    is a change; 0.3 hashed only untracked files there and reused the old success."""
+    for n in ("1", "2"):
+        (tmp_path / "releases" / n).mkdir(parents=True)
+        (tmp_path / "releases" / n / "app.conf").write_text(f"release={n}\n")
+    current = tmp_path / "current"
+    os.symlink("releases/1", current)
+    d = tmp_path / "l"
+    d.mkdir()
+    (d / "x.txt").write_text("x\n")
+    os.symlink("../current/app.conf", d / "conf")
+    git(d, "init", "-q")
+    git(d, "add", "-A")
+    git(d, "commit", "-qm", "init")
+    before, old = key_with(d, ["conf"])
+    assert key_with(d, ["conf"])[0] == before
+    retarget(current, "releases/2")
+    after, new = key_with(d, ["conf"])
+    assert after != before
+    assert changed(old, new, str(d)) == {"inputs": ["conf"]}
+    retarget(current, "releases/1")
+    assert key_with(d, ["conf"])[0] == before
 
 
 def test_an_untracked_input_link_counts_what_it_points_at(repo: Path, tmp_path: Path) -> None:

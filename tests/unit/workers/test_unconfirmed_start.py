@@ -1,5 +1,5 @@
 """A start no replica confirmed while a lease lives (issue #39 item 16): the worker
-gives it back instead of leaving its lease to expire. 0.4 let the lease expire and
+gives it back instead of leaving its lease to expire. 0.3 let the lease expire and
 the supervisor count a lost run for a todo that never ran: two of those (with
 COORD_MAX_LOST_RUNS=3) and a third failed it "as poison": "its worker died 3 times
 while running it", though no worker died and nothing ran."""
@@ -81,7 +81,7 @@ def test_an_unconfirmed_start_is_given_back_and_never_counted_lost(
 
 def test_an_exception_in_the_workers_code_fails_the_todo_saying_so(
         rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """0.4 let it escape with the lease given back: the supervisor then found the run
+    """0.3 let it escape with the lease given back: the supervisor then found the run
     lost and, the third time, failed it "as poison: its worker died 3 times"."""
     import workers.runner as runner_mod
 
