@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,9 +71,9 @@ def test_a_verify_todo_reads_the_other_repos_from_their_records_and_files(
     started: list[list[str]] = []
     real = subprocess.run
 
-    def counted(*a: object, **kw: object) -> object:
-        started.append([str(x) for x in a[0]])  # type: ignore[union-attr]
-        return real(*a, **kw)  # type: ignore[call-overload]
+    def counted(*a: Any, **kw: Any) -> Any:
+        started.append([str(x) for x in a[0]])
+        return real(*a, **kw)
 
     with monkeypatch.context() as m:
         m.setattr(subprocess, "run", counted)
