@@ -127,7 +127,8 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
     """Land a verified change: prepare (the landing rule: every verify todo passed on
     the current candidates, every gate approved, nothing of the plan's last sweep
     failed; bases unchanged; a signed manifest), then each repo in dependency order;
-    on a failure, revert what landed.
+    on a failure, revert what landed. A repo whose branch has no commit (a template's run
+    changed nothing there) has nothing to land: it is left out and named (unchanged).
 
     --dry-run lists every blocker (which verify todo, which gate, which repo moved)
     and exits 1 when there is one (--json: a document with "blockers").
@@ -164,6 +165,7 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
             for i, w in enumerate(d["manifest"].get("waves", [])):
                 say(f"  wave {i + 1} {esc(w['name'])}: {esc(', '.join(w['repos']))}"
                     + (f", then soak {w['soak']:g}s" if w["soak"] else ""))
+            _say_unchanged(d["manifest"].get("unchanged") or [])
 
         emit(as_json, doc, ready)
         return
@@ -181,10 +183,16 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
             say(f"wave {esc(w['name'])} ({esc(', '.join(w['repos']))}): {w['state']}")
         say(f"{plan_id}: {d['state']}" + (f" - {esc(d['reason'])}" if d["reason"] else "")
             + (f" (landed: {', '.join(d['landed'])})" if d["landed"] else ""))
+        _say_unchanged(d["unchanged"])
 
     emit(as_json, result, landed)
     if result["state"] != "landed":
         raise LandingFailed(f"{plan_id} {result['state']}: {result['reason']}")
+
+
+def _say_unchanged(repos: list[str]) -> None:
+    if repos:
+        say(f"unchanged (no commit on the branch, nothing to land): {esc(', '.join(repos))}")
 
 
 @change.command()
