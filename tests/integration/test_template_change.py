@@ -309,6 +309,12 @@ def test_landed_per_wave_with_a_soak_between(fleet: Fleet) -> None:
     # instances waited for the rest's edits)
     spec = json.loads(fleet.cluster.rt.checkpoints.get_sweep(doc["sweep_id"])["spec"])
     assert spec.get("waves") in (None, [])
+    dry = fleet.coord("change", "land", "PLAN-003", "--dry-run").stdout
+    assert "PLAN-003 is ready: would land 30 repos in 2 waves" in dry
+    canary = [ln for ln in dry.splitlines() if ln.startswith("  wave 1 canary: ")]
+    assert canary and canary[0].endswith(", then soak 1s"), dry
+    assert sorted(canary[0][len("  wave 1 canary: "):-len(", then soak 1s")].split(", ")) == \
+        sorted(CANARY)
     out = fleet.json("change", "land", "PLAN-003", "--wait")
     assert out["state"] == "landed", out
     assert [(w["name"], w["state"]) for w in out["waves"]] == [("canary", "landed"),
