@@ -499,7 +499,8 @@ class Plan(_Model):
     """Free-form criteria for calling the plan done."""
     waves: list[Wave] = Field(default_factory=list)  # rollout in waves (governance.py)
     """Rollout in waves: parts of the plan's todos (by repo or tag), each started after the one
-    before ended, soaked and met its criteria."""
+    before ended, soaked and met its criteria. A change that lands per-wave lands them instead
+    (each soaked before the next lands); its sweep runs every repo at once."""
     change: Change | None = None
     """Makes the plan a cross-repo change: a branch per repo, verified together, landed all or
     none."""

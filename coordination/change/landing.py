@@ -93,6 +93,8 @@ class Manifest(TypedDict):
     repos: list[ManifestRepo]
     #: ``land: per-wave``: the waves, in landing order (their repos, in order, are ``repos``)
     waves: NotRequired[list[ManifestWave]]
+    #: repos of the change with no commit on its branch (candidate = base): nothing to land
+    unchanged: NotRequired[list[str]]
 
 
 @dataclass
@@ -119,11 +121,14 @@ class Landed:
     #: ``land: per-wave``: each wave {"name", "repos", "state"} (landed, reverted,
     #: revert_failed, or not_landed: never started)
     waves: list[dict[str, Any]] = field(default_factory=list)
+    #: repos of the change with nothing to land (no commit on the branch): left alone
+    unchanged: list[str] = field(default_factory=list)
 
     def document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "plan": self.plan, "state": self.state, "reason": self.reason, "order": self.order,
-            "landed": self.landed, "reverted": self.reverted, "left_landed": self.left_landed}
+            "landed": self.landed, "reverted": self.reverted, "left_landed": self.left_landed,
+            "unchanged": self.unchanged}
         if self.waves:
             doc["waves"] = self.waves
         return doc
@@ -178,25 +183,36 @@ class Lander:
         told = {b.id for b in blockers}
         blockers += [b for b in judge(self.rt, cp, st, now).blockers
                      if not (b.kind == "repo" and b.id in told)]
+        # A repo whose branch has no commit (a template's run changed nothing there: the
+        # fleet's migration was done already) has nothing to land: left out, said.
+        unchanged = [r for r in cp.targets if r in recs
+                     and recs[r].candidate == recs[r].base_sha]
+        if not blockers and len(unchanged) == len(cp.targets):
+            blockers.append(Blocker("repo", cp.plan, "no repo of the change has a commit on "
+                                    f"{cp.branch}: nothing to land"))
         if blockers:
             return Prepared(ok=False, problems=[str(b) for b in blockers], blockers=blockers)
+        kept = [r for r in cp.targets if r not in unchanged]
         manifest = Manifest(plan=cp.plan, branch=cp.branch, land=cp.land, created=int(time.time()),
                             repos=[ManifestRepo(repo=r, order=i, remote=t.remote, base=t.base,
                                                 base_sha=recs[r].base_sha,
                                                 candidate=recs[r].candidate,
                                                 worktree=recs[r].worktree,
                                                 land_command=t.land_command)
-                                   for i, (r, t) in enumerate(cp.targets.items())])
+                                   for i, (r, t) in enumerate((r, cp.targets[r]) for r in kept)])
         if cp.waves:
-            manifest["waves"] = [ManifestWave(name=w.name, repos=list(w.repos), soak=w.soak)
-                                 for w in cp.waves]
+            manifest["waves"] = [ManifestWave(name=w.name, soak=w.soak,
+                                              repos=[r for r in w.repos if r not in unchanged])
+                                 for w in cp.waves if set(w.repos) - set(unchanged)]
+        if unchanged:
+            manifest["unchanged"] = unchanged
         if dry_run:
             return Prepared(ok=True, manifest=manifest)
         text = json.dumps(manifest, separators=(",", ":"), sort_keys=True)
         keys = self.rt.settings.signing_keys
         store.begin_landing(cp.plan, text, sign_manifest(cp.plan, text, keys[0]) if keys else {})
         self.rt.events.emit(EventKind.change_prepared, plan=cp.plan,
-                            order=[r["repo"] for r in manifest["repos"]])
+                            order=[r["repo"] for r in manifest["repos"]], unchanged=unchanged)
         return Prepared(ok=True, manifest=manifest)
 
     def _check(self, st: ChangeState, repo: str,
@@ -218,6 +234,8 @@ class Lander:
         now = (g.remote_sha(t.checkout, t.remote, t.base) if dry_run
                else g.fetch(t.checkout, t.remote, t.base))
         if now == rec.candidate:
+            if rec.candidate == rec.base_sha:
+                return None, rec  # no commit on the branch: nothing to land (prepare says so)
             return f"{repo}: already landed: {t.remote}/{t.base} is its candidate {now[:12]}", None
         if now != rec.base_sha:
             moved = self._base_moved(repo, rec, now, dry_run, st.steps.get(repo, {}))
@@ -295,6 +313,11 @@ class Lander:
         return self.commit(prep.manifest)
 
     def commit(self, m: Manifest) -> Landed:
+        out = self._commit(m)
+        out.unchanged = list(m.get("unchanged") or [])
+        return out
+
+    def _commit(self, m: Manifest) -> Landed:
         if m.get("waves"):
             self.land_mode = m["land"]
             order = [e["repo"] for e in m["repos"]]

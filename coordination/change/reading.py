@@ -64,6 +64,10 @@ class StatusDocument(ChangeDocument):
     sweep: str | None  # the plan's last sweep
 
 
+#: Why a repo whose branch has no commit (its candidate is its base) is left alone.
+UNCHANGED = "no commit on the branch: nothing to land"
+
+
 def repo_state(st: ChangeState, repo: str, j: Judgement) -> str:
     step = st.steps.get(repo, {})
     if step.get("state") in _STEP_STATE:
@@ -85,7 +89,8 @@ def document(cp: ChangePlan, st: ChangeState, train: list[str], j: Judgement) ->
             worktree=rec.worktree if rec else None, verified_by=by,
             landed=step.get("landed"), reverted=step.get("revert") if step.get("state") ==
             CS.reverted else None, state=repo_state(st, name, j),
-            why=step.get("why") or st.conflicts.get(name))
+            why=step.get("why") or st.conflicts.get(name) or (
+                UNCHANGED if not step and rec and rec.candidate == rec.base_sha else None))
     states = {r["state"] for r in repos.values()}
     if j.dropped:
         state = FAILED_VERIFICATION

@@ -12,6 +12,7 @@ rule, :mod:`coordination.change.rule`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from coordination.change import git as g
 from coordination.change import worktrees
@@ -27,28 +28,53 @@ class Entered:
     shas: dict[str, str] = field(default_factory=dict)
 
 
-def _worktree(store: ChangeStore, tc: TodoChange, repo: str, checkout: str) -> tuple[str, str]:
-    """The repo's worktree (made if need be) and its candidate; recorded when new."""
+def _worktree(store: ChangeStore, tc: TodoChange, repo: str, checkout: str,
+              known: RepoRecord | None) -> tuple[str, str]:
+    """The repo's worktree (made if need be) and its candidate; recorded when new
+    (``known``: its record)."""
     _, base, remote = tc["repos"][repo]
     wt = worktrees.ensure(checkout, tc["branch"], base, remote)
     sha = g.head(wt.path)
-    known = store.read(tc["plan"]).repos.get(repo)
     if wt.created or known is None or known.candidate != sha or known.worktree != wt.path:
         base_sha = wt.base_sha if wt.created or known is None else known.base_sha
         store.set_repo(tc["plan"], repo, RepoRecord(base, remote, base_sha, sha, wt.path))
     return wt.path, sha
 
 
+def _recorded(store: ChangeStore, tc: TodoChange, repo: str, checkout: str,
+              known: RepoRecord | None) -> tuple[str, str] | None:
+    """Another repo's worktree and candidate for a verify todo from its record and git's
+    files, without a git process: when the record is this change's (base, remote) and
+    names the worktree of ``checkout`` for the branch, and it is there. None: ask git
+    (:func:`_worktree`). A verify todo is given every repo's: a git process or three
+    each would make its set-up grow with the fleet past the lease's TTL."""
+    if known is None or not known.worktree:
+        return None
+    _, base, remote = tc["repos"][repo]
+    where = worktrees.plain_path_of(checkout, tc["branch"])
+    if (known.base, known.remote) != (base, remote) or where is None \
+            or not (where / ".git").is_file() or Path(known.worktree).resolve() != where.resolve():
+        return None
+    sha = g.read_head(where)
+    if sha != known.candidate:  # committed in by hand since: the candidate now
+        store.set_repo(tc["plan"], repo, RepoRecord(known.base, known.remote, known.base_sha,
+                                                    sha, known.worktree))
+    return known.worktree, sha
+
+
 def enter(store: ChangeStore, tc: TodoChange, repo: str, checkout: str) -> Entered:
     """Set a change's todo up to run in ``repo`` (its checkout on this worker: ``checkout``)."""
-    path, sha = _worktree(store, tc, repo, checkout)
+    known = store.repos(tc["plan"], list(tc["repos"]) if tc["verify"] else [repo])
+    path, sha = _worktree(store, tc, repo, checkout, known.get(repo))
     out = Entered(cwd=path, env={"COORD_CHANGE_PLAN": tc["plan"],
                                  "COORD_CHANGE_BRANCH": tc["branch"]}, shas={repo: sha})
     if tc["verify"]:
         for other, (other_checkout, _base, _remote) in tc["repos"].items():
+            p = path
             if other != repo:
-                out.shas[other] = _worktree(store, tc, other, other_checkout)[1]
-            p = path if other == repo else str(worktrees.path_of(other_checkout, tc["branch"]))
+                p, out.shas[other] = (
+                    _recorded(store, tc, other, other_checkout, known.get(other))
+                    or _worktree(store, tc, other, other_checkout, known.get(other)))
             out.env[f"COORD_CANDIDATE_{env_name(other)}_PATH"] = p
             out.env[f"COORD_CANDIDATE_{env_name(other)}_SHA"] = out.shas[other]
     return out
@@ -65,7 +91,7 @@ def leave(store: ChangeStore, tc: TodoChange, repo: str, todo_id: str, entered: 
     if ok and tc["commit"]:
         worktrees.commit_all(entered.cwd, tc["commit"])
     sha = g.head(entered.cwd)
-    known = store.read(tc["plan"]).repos.get(repo)
+    known = store.repos(tc["plan"], [repo]).get(repo)
     if known is not None and known.candidate != sha:
         store.set_repo(tc["plan"], repo, RepoRecord(known.base, known.remote, known.base_sha,
                                                     sha, known.worktree))

@@ -41,6 +41,14 @@ def path_of(checkout: str | Path, branch: str) -> Path:
     return common_dir(checkout) / DIR / branch.replace("/", "%")
 
 
+def plain_path_of(checkout: str | Path, branch: str) -> Path | None:
+    """:func:`path_of` without a git process, for a checkout whose ``.git`` is its git
+    directory (a clone); None for any other (a linked worktree, a ``.git`` file: ask
+    git)."""
+    dotgit = Path(checkout) / ".git"
+    return dotgit / DIR / branch.replace("/", "%") if dotgit.is_dir() else None
+
+
 @contextmanager
 def _locked(directory: Path) -> Iterator[None]:
     directory.mkdir(parents=True, exist_ok=True)

@@ -47,6 +47,18 @@ def change() -> None:
 SHOWN = 50
 
 
+#: The most verify todos (and gates) the human status lists one a line without --all;
+#: more (a template's instances) are counted by verdict.
+VERDICTS_SHOWN = 10
+
+
+def _verdicts(docs: dict[str, dict[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in docs.values():
+        out[v["verdict"]] = out.get(v["verdict"], 0) + 1
+    return out
+
+
 def _counts(states: dict[str, int]) -> str:
     return ", ".join(f"{s} {n}" for s, n in states.items()) or "none"
 
@@ -62,8 +74,9 @@ def status(obj: Context, plan_id: str, show_all: bool, as_json: bool) -> None:
     repos that need attention (not verified, conflict, revert failed, named by a
     blocker; a wave's repos put back when the landing stopped) with base, candidate
     (its worktree's HEAD now), verified by, landed, state; per verify todo and gate
-    its verdict on the current candidates; and whether the change may land, with
-    every reason it may not. --all lists every repo; --json gives everything.
+    its verdict on the current candidates (more than 10, a template's instances:
+    counts by verdict); and whether the change may land, with every reason it may
+    not. --all lists every repo and verdict; --json gives everything.
 
     \b
     Example:
@@ -99,12 +112,18 @@ def show_status(d: Any, show_all: bool = False) -> None:
                for r in (rows if show_all else rows[:SHOWN])])
     if not show_all and len(rows) > SHOWN:
         say(f"... and {len(rows) - SHOWN} more (--all lists every repo, --json gives all)")
-    for tid, v in d["verify"].items():
-        say(f"verify {esc(tid)}: {v['verdict']}" + (f" - {esc(v['why'])}" if v["why"] else ""))
-    for tid, v in d["gates"].items():
-        say(f"gate {esc(tid)}: {v['verdict']}"
-            + (f" ({esc(', '.join(v['approvals']))})" if v["approvals"] else "")
-            + (f" - {esc(v['why'])}" if v["why"] else ""))
+    if show_all or len(d["verify"]) <= VERDICTS_SHOWN:
+        for tid, v in d["verify"].items():
+            say(f"verify {esc(tid)}: {v['verdict']}" + (f" - {esc(v['why'])}" if v["why"] else ""))
+    else:  # a verify template's instances: counts (each one not passed is a blocker below)
+        say(f"verify: {len(d['verify'])} todos - {_counts(_verdicts(d['verify']))}")
+    if show_all or len(d["gates"]) <= VERDICTS_SHOWN:
+        for tid, v in d["gates"].items():
+            say(f"gate {esc(tid)}: {v['verdict']}"
+                + (f" ({esc(', '.join(v['approvals']))})" if v["approvals"] else "")
+                + (f" - {esc(v['why'])}" if v["why"] else ""))
+    else:
+        say(f"gates: {len(d['gates'])} todos - {_counts(_verdicts(d['gates']))}")
     say("landable" if d["landable"] else "not landable:")
     _say_blockers(d["blockers"], None if show_all else SHOWN)
 
@@ -127,7 +146,8 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
     """Land a verified change: prepare (the landing rule: every verify todo passed on
     the current candidates, every gate approved, nothing of the plan's last sweep
     failed; bases unchanged; a signed manifest), then each repo in dependency order;
-    on a failure, revert what landed.
+    on a failure, revert what landed. A repo whose branch has no commit (a template's run
+    changed nothing there) has nothing to land: it is left out and named (unchanged).
 
     --dry-run lists every blocker (which verify todo, which gate, which repo moved)
     and exits 1 when there is one (--json: a document with "blockers").
@@ -158,12 +178,22 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
                                "blockers": [], "manifest": prep.manifest}
 
         def ready(d: dict[str, Any]) -> None:
-            say(f"{plan_id} is ready: would land " + " -> ".join(
-                f"{r['repo']} ({r['candidate'][:10]} on {r['base']} {r['base_sha'][:10]})"
-                for r in d["manifest"]["repos"]))
-            for i, w in enumerate(d["manifest"].get("waves", [])):
+            repos, waves = d["manifest"]["repos"], d["manifest"].get("waves", [])
+            if len(repos) <= VERDICTS_SHOWN:
+                say(f"{plan_id} is ready: would land " + " -> ".join(
+                    f"{r['repo']} ({r['candidate'][:10]} on {r['base']} {r['base_sha'][:10]})"
+                    for r in repos))
+            elif waves:  # a template's fleet: the names, by wave (--json: every SHA)
+                say(f"{plan_id} is ready: would land {len(repos)} repos in {len(waves)} "
+                    "waves, providers first (--json: each candidate and base)")
+            else:
+                say(f"{plan_id} is ready: would land {len(repos)} repos, providers first "
+                    "(--json: each candidate and base): "
+                    + esc(", ".join(r["repo"] for r in repos)))
+            for i, w in enumerate(waves):
                 say(f"  wave {i + 1} {esc(w['name'])}: {esc(', '.join(w['repos']))}"
                     + (f", then soak {w['soak']:g}s" if w["soak"] else ""))
+            _say_unchanged(d["manifest"].get("unchanged") or [])
 
         emit(as_json, doc, ready)
         return
@@ -181,10 +211,16 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
             say(f"wave {esc(w['name'])} ({esc(', '.join(w['repos']))}): {w['state']}")
         say(f"{plan_id}: {d['state']}" + (f" - {esc(d['reason'])}" if d["reason"] else "")
             + (f" (landed: {', '.join(d['landed'])})" if d["landed"] else ""))
+        _say_unchanged(d["unchanged"])
 
     emit(as_json, result, landed)
     if result["state"] != "landed":
         raise LandingFailed(f"{plan_id} {result['state']}: {result['reason']}")
+
+
+def _say_unchanged(repos: list[str]) -> None:
+    if repos:
+        say(f"unchanged (no commit on the branch, nothing to land): {esc(', '.join(repos))}")
 
 
 @change.command()

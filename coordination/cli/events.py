@@ -1,4 +1,4 @@
-"""`coord events [--sweep ID] [--follow] [--limit N]`: the event ledger.
+"""`coord events [--sweep ID] [--todo ID] [--follow] [--limit N]`: the event ledger.
 
 Events are read from Redis streams, so a reader that starts late or
 reconnects misses nothing. Embedded (no COORD_REDIS_URL), the events of sweeps
@@ -25,6 +25,7 @@ from coordination.runtime.context import get_runtime
 from coordination.runtime.events import Event
 from coordination.status import SWEEP_LIVE
 from coordination.sweeps import SweepService, ended_by
+from coordination.sweeps.service import about_todo
 
 
 def _line(ev: Event) -> str:
@@ -40,6 +41,9 @@ FOLLOW_BACKLOG = 10
 
 @click.command()
 @click.option("--sweep", "sweep_id", default=None, help="Only this sweep's events.")
+@click.option("--todo", "todo", default=None, metavar="TODO",
+              help="Only this todo's events: an id (TODO-010[api], an instance of a template) "
+                   "or a template's id (TODO-010: all its instances').")
 @click.option("--follow", "-F", is_flag=True, help="Keep printing new events (until the sweep ends, with --sweep).")
 @click.option("--limit", "-n", type=click.IntRange(0), default=None,
               help="At most this many past events, the newest. With --follow, printed before "
@@ -47,27 +51,33 @@ FOLLOW_BACKLOG = 10
                    "only new ones.")
 @json_option
 @click.pass_obj
-def events(obj: Context, sweep_id: str | None, follow: bool, limit: int | None, as_json: bool) -> None:
+def events(obj: Context, sweep_id: str | None, todo: str | None, follow: bool,
+           limit: int | None, as_json: bool) -> None:
     """Show the event ledger (sweep, level and todo state changes).
 
     \b
     Examples:
       coord events --sweep PLAN-001-20261121093000-ab12
+      coord events --sweep PLAN-001-20261121093000-ab12 --todo 'TODO-010[api]'
       coord events --follow --json | jq .kind      # the last 10, then live
       coord events --follow -n 0                    # only what happens from now on
     """
     rt = get_runtime(obj.file)
     svc = SweepService(rt, obj.file)
     if sweep_id is not None:
-        svc.record(sweep_id)  # unknown: exit 2
+        rec = svc.record(sweep_id)  # unknown: exit 2
+        if todo is not None:
+            svc.check_todo(rec, todo)  # not in it: exit 2
     # An ended sweep's end may be before the events shown: show them and stop there.
     ended = (follow and sweep_id is not None and limit is not None
              and svc.record(sweep_id).get("status") not in SWEEP_LIVE)
     if not follow:
         if as_json:
-            print_json(svc.events(sweep_id, limit=limit) if limit != 0 else [])
+            print_json(svc.events(sweep_id, limit=limit, todo=todo) if limit != 0 else [])
             return
         evs = rt.events.read(sweep_id=sweep_id) if limit != 0 else []
+        if todo is not None:
+            evs = [e for e in evs if about_todo(e, todo)]
         if limit is not None:
             evs = evs[-limit:] if limit else []
         if not evs:
@@ -77,15 +87,31 @@ def events(obj: Context, sweep_id: str | None, follow: bool, limit: int | None, 
                 console().print(_line(e), soft_wrap=True)
         return
     last = limit if limit is not None else (None if sweep_id else FOLLOW_BACKLOG)
+
+    def show(e: Event) -> None:
+        if as_json:
+            sys.stdout.write(dumps(e.to_dict(), pretty=False) + "\n")  # JSON Lines
+            sys.stdout.flush()
+        else:
+            console().print(_line(e), soft_wrap=True)
+
     try:
-        after = "0-0" if last is None else rt.events.tail_start(sweep_id, last)
+        if todo is not None and last != 0:
+            # The todo's own newest `last` come first (tail_start counts every event):
+            # read them, then follow on from the newest event read.
+            past = rt.events.read(sweep_id=sweep_id)
+            mine = [e for e in past if about_todo(e, todo)]
+            for e in mine if last is None else mine[-last:]:
+                show(e)
+            if sweep_id is not None and (ended or any(ended_by(rt, sweep_id, e) for e in past)):
+                return
+            after = past[-1].id if past else "0-0"
+        else:
+            after = "0-0" if last is None else rt.events.tail_start(sweep_id, last)
         for e in rt.events.follow(sweep_id=sweep_id, after=after, block_ms=500,
                                   stop=(lambda: True) if ended else None):
-            if as_json:
-                sys.stdout.write(dumps(e.to_dict(), pretty=False) + "\n")  # JSON Lines
-                sys.stdout.flush()
-            else:
-                console().print(_line(e), soft_wrap=True)
+            if todo is None or about_todo(e, todo):
+                show(e)
             if sweep_id is not None and ended_by(rt, sweep_id, e):
                 break
     except KeyboardInterrupt:

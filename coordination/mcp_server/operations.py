@@ -411,10 +411,11 @@ class Operations:
     def get_sweep(self, sweep_id: str) -> JSONValue:
         return to_jsonable(self._sweep_in_scope(self._service(), sweep_id))
 
-    def sweep_events(self, sweep_id: str, *, limit: int | None = None) -> JSONValue:
+    def sweep_events(self, sweep_id: str, *, limit: int | None = None,
+                     todo: str | None = None) -> JSONValue:
         svc = self._service()
         self._sweep_in_scope(svc, sweep_id)
-        return to_jsonable(svc.events(sweep_id, limit=limit))
+        return to_jsonable(svc.events(sweep_id, limit=limit, todo=todo))
 
     # -- history -------------------------------------------------------------------
     def search_history(self, text: str, *, repo: str | None = None, kind: str | None = None,

@@ -312,9 +312,12 @@ def build(server: CoordServer, ops: Operations, toolsets: set[str], read_only: b
     def coord_sweep_events(
         sweep_id: SweepId,
         limit: Annotated[int | None, Field(ge=1, description="The last N")] = None,
+        todo: Annotated[str | None, Field(description="Only this todo's: TODO-n, an "
+                                                      "instance TODO-n[REPO], or a template's "
+                                                      "TODO-n for all its instances")] = None,
     ) -> JSONValue:
-        """A sweep's events, oldest first (`coord events --sweep ID --json`)."""
-        return ops.sweep_events(sweep_id, limit=limit)
+        """A sweep's events, oldest first (`coord events --sweep ID [--todo ID] --json`)."""
+        return ops.sweep_events(sweep_id, limit=limit, todo=todo)
 
     @add("history", READS, ITEMS)
     def coord_search_history(

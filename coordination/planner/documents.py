@@ -20,7 +20,7 @@ from coordination.planner.estimate import StrategyEstimate, strategy_estimate
 from coordination.planner.ranking import ranks, start_order
 from coordination.planner.sweepable import prepare_sweep
 from coordination.planner.validate import FindingDict, validate_plan
-from coordination.planner.waves import assign, wave_name
+from coordination.planner.waves import assign, sweep_waves, wave_name
 
 
 class ShownTodo(TypedDict):
@@ -178,7 +178,7 @@ def dry_run_document(catalog: Catalog, plan_id: str, *, strategy: str = "levels"
             {t: nodes[t]["todo"].estimated_hours for t in analysis.order}, p50_seconds or {}),
     }
     plan = catalog.plan(plan_id)
-    if plan is not None and plan.waves:
+    if plan is not None and sweep_waves(plan):
         wave_of, _ = assign(catalog, plan, list(nodes))
         doc["waves"] = [{"name": wave_name(plan, i),
                          "todos": sorted(t for t, k in wave_of.items() if k == i),

@@ -36,7 +36,7 @@ from coordination.planner.algorithms import (
 )
 from coordination.planner.dag import PlanGraph, build_plan_graph
 from coordination.planner.digraph import DiGraph, is_directed_acyclic_graph
-from coordination.planner.waves import assign, backward_edges, wave_name
+from coordination.planner.waves import assign, backward_edges, sweep_waves, wave_name
 
 Severity = Literal["error", "warning"]
 
@@ -113,7 +113,7 @@ def validate_plan(
                                [tid]))
 
     plan = catalog.plan(plan_id)
-    if plan is not None and plan.waves:
+    if plan is not None and sweep_waves(plan):  # a per-wave change's: change_of checks them
         wave_of, unplaced = assign(catalog, plan, list(g.nodes))
         for tid in unplaced:
             out.append(Finding("error", "wave-unplaced",

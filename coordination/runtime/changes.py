@@ -87,6 +87,12 @@ def _loads(v: str) -> Any:
         return {}
 
 
+def _repo_record(v: str) -> RepoRecord:
+    d = _loads(v)
+    return RepoRecord(d.get("base", ""), d.get("remote", ""), d.get("base_sha", ""),
+                      d.get("candidate", ""), d.get("worktree", ""))
+
+
 class ChangeStore:
     def __init__(self, r: redis.Redis, keys: Keys, lease_ttl: float,
                  signing_keys: tuple[str, ...] | list[str] = ()) -> None:
@@ -102,10 +108,7 @@ class ChangeStore:
         for k, v in raw.items():
             kind, _, name = k.partition(":")
             if kind == "repo":
-                d = _loads(v)
-                repos[name] = RepoRecord(d.get("base", ""), d.get("remote", ""),
-                                         d.get("base_sha", ""), d.get("candidate", ""),
-                                         d.get("worktree", ""))
+                repos[name] = _repo_record(v)
             elif kind == "verify":
                 verifies[name] = _loads(v)
             elif kind == "conflict":
@@ -117,6 +120,16 @@ class ChangeStore:
                            raw.get("manifest"), raw.get("manifest_sig"),
                            raw.get("manifest_key_id"), raw.get("sweep") or None,
                            dropped if isinstance(dropped, dict) else None)
+
+    def repos(self, plan: str, names: list[str]) -> dict[str, RepoRecord]:
+        """The records of ``names`` (those recorded), in one HMGET: what a todo of the
+        change reads, however many verify records the change holds (:meth:`read` reads
+        them all: a verify template's, each naming every repo, grow as repos squared)."""
+        if not names:
+            return {}
+        got: list[str | None] = self.r.hmget(  # type: ignore[assignment]
+            self.keys.change(plan), [f"repo:{n}" for n in names])
+        return {n: _repo_record(v) for n, v in zip(names, got) if v is not None}
 
     def set_repo(self, plan: str, repo: str, rec: RepoRecord) -> None:
         """A repo's base and candidate as its worktree has them now. A candidate that

@@ -24,7 +24,7 @@ from coordination.planner.dag import todo_blockers
 from coordination.planner.digraph import DiGraph, topological_generations
 from coordination.planner.ranking import DEFAULT_RANK, ranks
 from coordination.planner.sweepable import prepare_sweep
-from coordination.planner.waves import assign, wave_name
+from coordination.planner.waves import assign, sweep_waves, wave_name
 from coordination.sweeps.outputs import external_inputs
 from coordination.sweeps.pacing import Pacer
 from coordination.sweeps.spec import (
@@ -193,7 +193,7 @@ class Planning:
         todos = self.todo_specs(catalog, pg.graph, list(pg.graph.nodes), pacer, plan_id)
         levels = [list(level) for level in analysis.levels]
         plan = catalog.plan(plan_id)
-        waves = wave_specs(catalog, plan, pg.graph) if plan is not None and plan.waves else []
+        waves = wave_specs(catalog, plan, pg.graph) if plan is not None and sweep_waves(plan) else []
         if waves:
             # Levelled wave by wave: a wave's levels all come before the next wave's, so
             # the level barrier never waits on a todo a later wave holds back.

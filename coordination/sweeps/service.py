@@ -152,16 +152,29 @@ class SweepService:
     def status(self, sweep_id: str) -> StatusDocument:
         return reading.status(self.rt, sweep_id)
 
-    def events(self, sweep_id: str | None = None, *,
-               limit: int | None = None) -> list[dict[str, object]]:
-        """``coord events [--sweep ID] --json``: the ledger's events (of one sweep),
-        oldest first, the last ``limit`` of them."""
+    def events(self, sweep_id: str | None = None, *, limit: int | None = None,
+               todo: str | None = None) -> list[dict[str, object]]:
+        """``coord events [--sweep ID] [--todo ID] --json``: the ledger's events (of one
+        sweep; of one todo, see :func:`about_todo`), oldest first, the last ``limit``."""
         if sweep_id is not None:
-            self.record(sweep_id)  # an unknown sweep is an error, not an empty list
+            rec = self.record(sweep_id)  # an unknown sweep is an error, not an empty list
+            if todo is not None:
+                self.check_todo(rec, todo)
         evs = self.rt.events.read(sweep_id=sweep_id)
+        if todo is not None:
+            evs = [e for e in evs if about_todo(e, todo)]
         if limit is not None:
             evs = evs[-limit:]
         return [e.to_dict() for e in evs]
+
+    def check_todo(self, rec: SweepRecord, todo: str) -> None:
+        """NotFoundError (exit 2) unless ``todo`` is a todo of the sweep ``rec``, or a
+        template with instances in it."""
+        spec = load_spec(self.rt, rec.get("id", ""), rec)
+        if spec is not None and not any(t == todo or t.startswith(todo + "[")
+                                        for t in spec.todos):
+            raise NotFoundError(f"sweep {rec.get('id', '')} has no todo {todo}",
+                                hint=f"its todos: coord sweep status {rec.get('id', '')}")
 
     def list(self, limit: int = 50) -> list[SweepRow]:
         """The ``coord sweep list --json`` document: recent sweeps, newest first."""
@@ -303,11 +316,19 @@ class SweepService:
         return {"sweep_id": sweep_id, "catalog": str(self.catalog_path), **changed}
 
 
+def about_todo(ev: Event, todo: str) -> bool:
+    """Is ``ev`` about ``todo``: that todo, or (``todo`` a template's id) one of its
+    instances ``TODO-010[api]``?"""
+    tid = ev.todo_id
+    return tid is not None and (tid == todo or (tid.startswith(todo + "[")
+                                                and tid.endswith("]")))
+
+
 def unattended(rt: Runtime, repos: Sequence[str]) -> list[str]:
     """The repos among ``repos`` that no live worker serves (from liveness beats)."""
     counts = rt.workers.per_repo() if rt.workers is not None else {}
     return sorted(r for r in set(repos) if not counts.get(r))
 
 
-__all__ = ["SweepService", "SWEEP_MARGIN", "TERMINAL", "iso", "sweep_deadline", "sweep_row",
+__all__ = ["SweepService", "SWEEP_MARGIN", "TERMINAL", "about_todo", "iso", "sweep_deadline", "sweep_row",
            "todo_entry", "ended_by", "unattended"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import textwrap
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,15 +132,17 @@ class World:
         self.plan = str(catalog_kw.get("plan", "PLAN-001"))
         self.cp = change_of(CatalogStore(self.catalog).load(), self.plan, root)
 
-    def draft(self, tag: str = "edit") -> dict[str, str]:
-        """An edit committed in every repo's change worktree; repo -> candidate."""
+    def draft(self, tag: str = "edit", unchanged: Iterable[str] = ()) -> dict[str, str]:
+        """An edit committed in every repo's change worktree but those ``unchanged`` (a
+        template's run found nothing to do there); repo -> candidate."""
         from coordination.change.todos import enter, leave
 
         out = {}
         for i, repo in enumerate(self.cp.targets):
             tc = self.cp.todo_change(f"{tag} {repo}", False)
             e = enter(self.rt.changes, tc, repo, str(self.repos.checkout(repo)))
-            (Path(e.cwd) / f"{tag}.txt").write_text(f"{tag} {repo}\n")
+            if repo not in unchanged:
+                (Path(e.cwd) / f"{tag}.txt").write_text(f"{tag} {repo}\n")
             sha = leave(self.rt.changes, tc, repo, f"TODO-{i + 1:03d}", e, True)
             assert sha is not None
             out[repo] = sha

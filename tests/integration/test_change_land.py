@@ -297,3 +297,39 @@ def test_one_worktree_per_branch_made_again_if_removed_by_hand(tmp_path: Path) -
     again = worktrees.ensure(co, "x", "main", "origin")
     assert again.path == first.path and git(again.path, "rev-parse", "HEAD") == sha
     assert str(mine) in git(co, "worktree", "list")  # not pruned
+
+
+def test_a_repo_the_change_left_unchanged_has_nothing_to_land(world: World) -> None:
+    from coordination.change.reading import UNCHANGED
+    from coordination.change.revert import Reverter
+
+    w = world
+    base = {r: w.repos.remote_head(r) for r in NAMES}
+    cands = w.draft(unchanged={"web"})
+    assert cands["web"] == base["web"]
+    w.verify()
+    doc = w.status()
+    assert doc["landable"] and doc["repos"]["web"]["why"] == UNCHANGED
+    assert doc["repos"]["api"]["why"] is None
+    prep = w.lander().prepare(dry_run=True)
+    assert prep.ok and prep.manifest is not None, prep.problems
+    assert [e["repo"] for e in prep.manifest["repos"]] == ["libz", "core", "api", "app"]
+    assert prep.manifest["unchanged"] == ["web"]
+    out = w.lander().land()
+    assert out.state == "landed" and out.landed == ["libz", "core", "api", "app"]
+    assert out.document()["unchanged"] == ["web"]
+    assert [p[0] for p in w.repos.pushes()] == ["libz", "core", "api", "app"]
+    assert w.repos.remote_head("web") == base["web"]
+    assert w.status()["state"] == "landed"
+    rv = Reverter(w.rt, w.cp).revert()
+    assert rv.state == "reverted" and rv.reverted == ["app", "api", "core", "libz"]
+
+
+def test_a_change_that_changed_nothing_anywhere_is_refused(world: World) -> None:
+    w = world
+    w.draft(unchanged=NAMES)
+    w.verify()
+    prep = w.lander().prepare()
+    assert not prep.ok
+    assert [(b.kind, b.id) for b in prep.blockers] == [("repo", w.plan)]
+    assert "nothing to land" in prep.problems[0] and w.repos.pushes() == []

@@ -272,6 +272,21 @@ def test_a_per_wave_landing_killed_mid_wave_carries_on_from_its_steps(world: Wor
     assert {r: w.repos.remote_head(r) for r in NAMES} == cands
 
 
+def test_a_wave_whose_repos_the_change_left_unchanged_neither_lands_nor_soaks(
+        world: World) -> None:
+    w = world
+    base = {r: w.repos.remote_head(r) for r in NAMES}
+    w.draft(unchanged=[*CANARY, "web"])  # the migration was done there already
+    w.verify()
+    soaked: list[str] = []
+    out = w.lander(fault=lambda p, r: soaked.append(r) if p == "soaking" else None).land()
+    assert out.state == "landed" and out.landed == ["api", "app"]
+    assert out.unchanged == ["libz", "core", "web"]
+    assert [(x["name"], x["repos"]) for x in out.waves] == [("rest", ["api", "app"])]
+    assert soaked == [] and [p[0] for p in w.repos.pushes()] == ["api", "app"]
+    assert all(w.repos.remote_head(r) == base[r] for r in (*CANARY, "web"))
+
+
 def test_change_land_says_each_wave(world: World) -> None:
     w = world
     w.draft()

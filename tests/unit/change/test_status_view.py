@@ -75,3 +75,26 @@ def test_the_human_view_lists_at_most_shown_repos_and_all_with_all(
     show_status(doc(), show_all=True)
     out = capsys.readouterr().out
     assert len(rows(out)) == N and "needs attention" not in out
+
+
+def test_a_verify_template_s_verdicts_are_counted_and_each_listed_with_all(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A verify template over the fleet is a verify todo per repo: the human view counts
+    their verdicts (each one not passed is a blocker, listed below); --all lists each."""
+    d = doc()
+    d["verify"] = {f"TODO-011[svc-{i:04d}]": {"verdict": "failed" if i == 7 else "passed",
+                                              "candidates": None, "why": "exit 1" if i == 7
+                                              else None} for i in range(30)}
+    d["gates"] = {"TODO-050": {"verdict": "waiting", "approvals": [], "why": "1 of 2"}}
+    show_status(d)
+    out = capsys.readouterr().out
+    assert "verify: 30 todos - passed 29, failed 1" in out
+    assert "verify TODO-011[" not in out
+    assert "gate TODO-050: waiting - 1 of 2" in out  # a few: one a line, as before
+    show_status(d, show_all=True)
+    out = capsys.readouterr().out
+    assert sum(ln.startswith("verify TODO-011[") for ln in out.splitlines()) == 30
+    assert "verify TODO-011[svc-0007]: failed - exit 1" in out
+    d["verify"] = dict(list(d["verify"].items())[:3])
+    show_status(d)
+    assert "verify TODO-011[svc-0001]: passed" in capsys.readouterr().out

@@ -129,11 +129,13 @@ def test_embedded_sweep_runs_to_the_end_and_stays_readable(tmp_path: Path) -> No
         done = await call(s, "coord_start_sweep", plan_id="PLAN-001")
         status = await call(s, "coord_get_sweep", sweep_id=done["sweep_id"])
         events = await call(s, "coord_sweep_events", sweep_id=done["sweep_id"])
+        two = await call(s, "coord_sweep_events", sweep_id=done["sweep_id"], todo="TODO-002")
         found = await call(s, "coord_search_history", text="TODO-002", kind="todo")
         trends = await call(s, "coord_trends")
-        return done, status, events, found, trends
+        return done, status, (events, two), found, trends
 
-    done, status, events, found, trends = serve(cat, *ALL, body=body)
+    done, status, (events, two), found, trends = serve(cat, *ALL, body=body)
+    assert two and two == [e for e in events if e["todo_id"] == "TODO-002"]
     # The history tools: the same documents as the CLI's --json.
     assert [(r["todo_id"], r["sweep_id"]) for r in found] == [("TODO-002", done["sweep_id"])]
     assert found == json.loads(cli_json(cat, "history", "search", "TODO-002", "--kind", "todo"))

@@ -122,3 +122,32 @@ def test_the_dry_run_shows_the_waves() -> None:
         {"name": "wave-2", "todos": ["TODO-001", "TODO-002", "TODO-003"], "max_parallel": 2,
          "soak": 0.0, "success_rate": 1.0}]
     assert "waves" not in dry_run_document(Catalog.model_validate(catalog()), "PLAN-001")
+
+
+def test_a_change_that_lands_per_wave_sweeps_in_no_wave(tmp_path: Path) -> None:
+    """Its waves are the landing's: a verify todo in the canary's repo that waits for the
+    rest's edit (it verifies every repo's candidate) is no wave-order error, and the
+    sweep runs every repo at once; a plan without the change still sweeps in waves."""
+    import yaml
+
+    from coordination.planner.documents import dry_run_document
+
+    waves = [{"name": "canary", "repos": ["api"], "soak": "1m"}, {"name": "rest", "tags": ["svc"]}]
+    data = catalog(waves)
+    data["coordination"]["todos"] = [
+        {"id": "TODO-001", "task": "edit api", "repo": "api", "plan": "PLAN-001", "run": "true"},
+        {"id": "TODO-002", "task": "edit web", "repo": "web", "plan": "PLAN-001", "run": "true"},
+        {"id": "TODO-003", "task": "verify", "repo": "api", "plan": "PLAN-001", "run": "true",
+         "verify": True, "blocked_by": ["TODO-001", "TODO-002"]}]
+    assert codes(data) == [("wave-order", ["TODO-003", "TODO-002"])]  # a sweep's waves
+    data["coordination"]["plans"][0]["change"] = {"branch": "chg", "land": "per-wave"}
+    assert codes(data) == []
+    assert "waves" not in dry_run_document(Catalog.model_validate(data), "PLAN-001")
+    path = tmp_path / "ecosystem.yaml"
+    path.write_text(yaml.safe_dump(data))
+    spec = Planning(Keys("x"), path).plan_spec("PLAN-001", strategy="levels",
+                                               ignore_blockers=False)
+    assert spec.waves == []
+    assert spec.levels == [["TODO-001", "TODO-002"], ["TODO-003"]]
+    data["coordination"]["plans"][0]["change"]["land"] = "push"  # waves: the sweep's again
+    assert codes(data) == [("wave-order", ["TODO-003", "TODO-002"])]
