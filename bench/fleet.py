@@ -141,7 +141,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="coord-fleet-bench-") as d:
         tmp = Path(d)
         try:
-            url = start_redis(redis_procs, tmp)
+            url, _server = start_redis(redis_procs, tmp)
             many = [f"r{i}" for i in range(args.repos)]
             one = measure(tmp / "one", url, ["r0"], [["r0"]], args.todos)
             multi = measure(tmp / "multi", url, many, [many], args.todos)
