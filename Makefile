@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 DEMO   := .coord-demo
 
-.PHONY: demo test unit integration chaos smoke bench lint docs clean
+.PHONY: demo test unit integration chaos smoke bench bench-report lint docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,18 +36,45 @@ chaos: $(STAMP)
 smoke:
 	bash .ci/smoke-plain-install
 
+## Every benchmark under bench/ (by hand, never in CI: about an hour on 2 cores), quick ones
+## first; each writes bench/results/NAME.json, and the performance page's tables are
+## rewritten from them at the end. One bench: `.venv/bin/python bench/NAME.py --help`.
+## bench/README.md says what each measures; a test holds this list to the bench/*.py files.
+BENCHES := \
+	planner \
+	startup \
+	approval \
+	catalog_load \
+	execute_overhead \
+	spawn \
+	send \
+	embedded \
+	replica_wait \
+	notify \
+	reads \
+	fleet \
+	fleet_init \
+	land \
+	land_vs \
+	history \
+	metrics \
+	ui \
+	cache \
+	edit \
+	sweep \
+	fleet_run \
+	scale
+
 bench: $(STAMP)
-	$(PY) bench/planner.py
-	$(PY) bench/sweep.py
-	$(PY) bench/fleet.py
-	$(PY) bench/edit.py
-	$(PY) bench/reads.py
-	$(PY) bench/history.py
-	$(PY) bench/metrics.py
-	$(PY) bench/ui.py
-	$(PY) bench/scale.py
-	$(PY) bench/embedded.py
-	$(PY) bench/startup.py
+	@failed=""; for b in $(BENCHES); do \
+	  echo "== bench/$$b.py"; $(PY) bench/$$b.py || failed="$$failed $$b"; \
+	done; \
+	$(PY) bench/_report.py; \
+	if [ -n "$$failed" ]; then echo "bench: failed:$$failed"; exit 1; fi
+
+## Rewrite the tables of docs/explanation/performance.md from bench/results/*.json.
+bench-report:
+	$(PYTHON) bench/_report.py
 
 lint: $(STAMP)
 	$(PY) -m mypy coordination workers

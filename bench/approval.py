@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import _report  # noqa: E402  (bench/_report.py: the results JSON)
 from coordination.sweeps import sshsig  # noqa: E402
 
 T_CHECK_MS = 50.0  # one vote's signature check, ms, <=
@@ -92,6 +93,13 @@ def main() -> int:
         print(f"  baseline: ssh-keygen -Y verify alone {verify_ms:.1f} ms "
               f"(x{coord_ms / verify_ms:.2f}), a `true` process {true_ms:.1f} ms")
     print(json.dumps(figures))
+    _report.record("approval", [
+        _report.figure(f"One vote's SSH signature check, {args.principals} principals "
+                       f"(median of {args.repeat})", coord_ms, "ms", baseline=verify_ms,
+                       baseline_name="one `ssh-keygen -Y verify`",
+                       target=("<=", T_CHECK_MS, "ms")),
+        _report.figure("A `true` process, for scale", true_ms, "ms"),
+    ])
     return 0
 
 

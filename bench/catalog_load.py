@@ -97,6 +97,17 @@ def main() -> None:
         print(f"catalog: {args.todos} todos, {args.repos} repos, {args.deps} dependencies, "
               f"{len(text.encode()) / 1e6:.2f} MB")
         print(f"{'':28}{'best':>9}{'median':>9}{'x baseline':>12}")
+        import _report  # bench/_report.py; here: edit.py imports this module
+
+        mb = len(text.encode()) / 1e6
+        _report.record("catalog_load", [
+            _report.figure(f"Cold load of a {args.todos:,}-todo, {args.repos}-repo catalog "
+                           f"({mb:.1f} MB), best of {args.runs}", cold[0], "s", baseline=base[0],
+                           baseline_name="pure-Python PyYAML parse"),
+            _report.figure("Warm load (from the validated cache)", warm[0], "s",
+                           baseline=base[0], baseline_name="the same parse"),
+            _report.figure("One update (edit + write)", edit[0], "s"),
+        ])
         for name, (b, m) in [("baseline pure-Python parse", base), ("cold load (no cache)", cold),
                              ("warm load (cache hit)", warm), ("one update (edit+write)", edit)]:
             print(f"{name:28}{b * 1000:8.0f}ms{m * 1000:8.0f}ms{b / base[0]:11.2f}x")

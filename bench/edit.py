@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _report  # noqa: E402  (bench/_report.py: the results JSON)
 from catalog_load import generate  # noqa: E402
 
 
@@ -93,6 +94,7 @@ def main() -> None:
         print(f"catalog: {args.todos} todos, {args.repos} repos, {size:.2f} MB; "
               "whole process, warm cache")
         print(f"{'edit':15}{'path':12}{'median s':>10}{'min s':>8}{'peak MB':>9}{'slow/fast':>11}")
+        rows = []
         for name, argv in edits.items():
             results, outputs = {}, {}
             for mode, flag, runs in (("splice", "1", args.runs),
@@ -113,6 +115,13 @@ def main() -> None:
                 print(f"{name:15}{mode:12}{med:10.2f}{best:8.2f}{peak:9.0f}{extra:>11}")
             same = outputs["splice"] == outputs["round trip"]
             print(f"{'':15}same bytes from both paths: {'yes' if same else 'NO'}")
+            (fast, _, fast_peak), (slow, _, slow_peak) = results["splice"], results["round trip"]
+            rows.append(_report.figure(
+                f"`{name}`, whole process (median of {args.runs}; {fast_peak:.0f} MB peak, "
+                f"round trip {slow_peak:.0f} MB){'' if same else ': NOT the same bytes'}",
+                fast, "s", baseline=slow, baseline_name="full ruamel round trip"))
+        _report.record("edit", rows, notes=f"a {args.todos:,}-todo, {args.repos}-repo catalog "
+                       f"of {size:.1f} MB")
 
 
 if __name__ == "__main__":

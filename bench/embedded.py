@@ -37,6 +37,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import _report  # noqa: E402  (bench/_report.py: the results JSON)
 from coordination.runtime import embedded_server as es  # noqa: E402
 from coordination.runtime.client import compile_scripts_once  # noqa: E402
 
@@ -203,6 +204,16 @@ def main() -> None:
             f"PING {life['cold_start_ms']:.1f} ms, a second process's ensure_server (join) + PING "
             f"{life['join_from_new_process_ms']:.1f} ms, release of the last member "
             f"{life['release_last_ms']:.1f} ms")
+        rows = [_report.figure(f"One 20-command Lua call by EVALSHA, {ref}: wall per call",
+                               figures[ref]["wall_ms"], "ms")]
+        rows += [_report.figure(f"{name}: wall per call", f["wall_ms"], "ms",
+                                baseline=figures[ref]["wall_ms"], baseline_name="bundled")
+                 for name, f in figures.items() if name != ref]
+        rows += [_report.figure("Bundled server: cold start + PING", life["cold_start_ms"], "ms"),
+                 _report.figure("A second process joining it + PING",
+                                life["join_from_new_process_ms"], "ms"),
+                 _report.figure("Release of its last member", life["release_last_ms"], "ms")]
+        _report.record("embedded", rows)
         print(json.dumps({"calls": args.calls, "rounds": args.rounds, "per_call": figures,
                           "ratios_to_bundled": ratios, "lifecycle": life,
                           "samples": samples}))

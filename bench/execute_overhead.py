@@ -63,6 +63,14 @@ def main() -> None:
     t0 = time.perf_counter()
     subprocess.run(f"head -c {size} /dev/zero > /dev/null", shell=True, check=True)
     dt_null = time.perf_counter() - t0
+    import _report  # bench/_report.py (bench/ is this script's directory)
+
+    _report.record("execute_overhead", [
+        _report.figure(f"{name}, per call (median of {n})", med * 1e3, "ms",
+                       baseline=base * 1e3, baseline_name="`subprocess.run(sh -c true)`")
+        for name, (med, _mean) in rows[1:]
+    ] + [_report.figure("1 GB of stdout through `run_command`", dt, "s", baseline=dt_null,
+                        baseline_name="into /dev/null")])
     print(
         f"  1 GB of stdout: run_command {dt:.2f}s ({size / dt / 1e6:.0f} MB/s); "
         f"same command into /dev/null {dt_null:.2f}s"

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import _report  # noqa: E402  (bench/_report.py: the results JSON)
 from sweep import Procs, child_env, start_redis  # noqa: E402  (bench/sweep.py)
 
 NAMESPACE = "fleetbench"
@@ -140,7 +141,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="coord-fleet-bench-") as d:
         tmp = Path(d)
         try:
-            url = start_redis(redis_procs, tmp)
+            url, _server = start_redis(redis_procs, tmp)
             many = [f"r{i}" for i in range(args.repos)]
             one = measure(tmp / "one", url, ["r0"], [["r0"]], args.todos)
             multi = measure(tmp / "multi", url, many, [many], args.todos)
@@ -150,6 +151,18 @@ def main() -> None:
     res = {"one_repo_worker": one, "multi_repo_worker": multi, "one_worker_per_repo": split,
            "rss_ratio_multi_vs_one": multi["rss_total_mb"] / one["rss_total_mb"],
            "rss_ratio_split_vs_one": split["rss_total_mb"] / one["rss_total_mb"]}
+    _report.record("fleet", [
+        _report.figure(f"RSS of one worker serving {args.repos} repos, idle after a "
+                       f"{args.todos}-todo sweep", multi["rss_total_mb"], "MB",
+                       baseline=one["rss_total_mb"], baseline_name="a one-repo worker",
+                       target=("<=", 1.5, "x"), on="ratio"),
+        _report.figure(f"RSS of {args.repos} one-repo workers", split["rss_total_mb"], "MB",
+                       baseline=one["rss_total_mb"], baseline_name="a one-repo worker"),
+        _report.figure(f"Redis clients of one worker serving {args.repos} repos",
+                       float(multi["redis_clients"]), "",
+                       baseline=float(split["redis_clients"]),
+                       baseline_name=f"{args.repos} one-repo workers"),
+    ])
     if args.json:
         print(json.dumps(res, indent=2))
         return

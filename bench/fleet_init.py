@@ -37,6 +37,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import _report  # noqa: E402  (bench/_report.py: the results JSON)
+
 TARGET = 2.0
 ENV = dict(os.environ, GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="b@b",
            GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="b@b", GIT_CONFIG_NOSYSTEM="1")
@@ -141,6 +145,15 @@ def main() -> None:
             f"init --check {drift:.2f} s ({drift / base:.2f}x); "
             f"{result['dependencies']} dependencies inferred")
         print(json.dumps(result))
+        _report.record("fleet_init", [
+            _report.figure(f"`coord init` over {len(checkouts):,} checkouts, "
+                           f"{result['dependencies']:,} dependencies inferred "
+                           f"(median of {args.runs})", ours, "s", baseline=base,
+                           baseline_name="`git rev-parse HEAD` loop",
+                           target=("<=", TARGET, "x"), on="ratio"),
+            _report.figure("`coord init --check` on the catalog it wrote (no drift)", drift, "s",
+                           baseline=base, baseline_name="the same loop"),
+        ])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

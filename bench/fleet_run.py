@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import _report  # noqa: E402  (bench/_report.py: the results JSON)
 from fleet import NAMESPACE, wait_live  # noqa: E402  (bench/fleet.py)
 from sweep import Procs, child_env, start_redis  # noqa: E402  (bench/sweep.py)
 
@@ -151,6 +152,18 @@ def main() -> None:
            "cpu_ratio": big["cpu_ms_per_todo"] / base_cpu,
            "sweep_time_ratio": big["sweep_ms_per_todo"] / base_sweep,
            "cli_peak_rss_mb": big["cli_peak_rss_mb_so_far"]}
+    _report.record("fleet_run", [
+        _report.figure(f"`coord run true --repos 'tag:*'` over {n:,} repos on {args.workers} "
+                       "workers: CPU per todo (workers + redis-server)",
+                       big["cpu_ms_per_todo"], "ms", baseline=base_cpu,
+                       baseline_name="the same over 10 repos", ratio=res["cpu_ratio"],
+                       target=("<=", 1.2, "x"), on="ratio"),
+        _report.figure("Sweep time per todo", big["sweep_ms_per_todo"], "ms",
+                       baseline=base_sweep, baseline_name="the same over 10 repos",
+                       ratio=res["sweep_time_ratio"]),
+        _report.figure("The CLI's peak RSS", res["cli_peak_rss_mb"], "MB",
+                       target=("<=", 300, "MB")),
+    ])
     if args.json:
         print(json.dumps(res, indent=2))
         return

@@ -37,6 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import _report  # noqa: E402  (bench/_report.py: the results JSON)
 from _servers import free_port, start_redis  # noqa: E402  (bench/, on sys.path as the script's directory)
 from coordination.keys import Keys  # noqa: E402
 from coordination.runtime.client import real_client  # noqa: E402
@@ -201,6 +202,18 @@ def main() -> None:
                                       catalog, {**base_env, "COORD_REDIS_URL": url}, args.repeat,
                                       raw(r))
         print(json.dumps(result))
+        rows = []
+        for store, label in (("embedded", "embedded"), ("redis", "distributed")):
+            for case, c in result[store]["cases"].items():
+                rows.append(_report.figure(
+                    f"`coord history {case}`, {label}, the whole process", c["cli_s"], "s",
+                    baseline=startup_s, baseline_name="start-up + import",
+                    target=("<", 1, "s")))
+                rows.append(_report.figure(f"the same, the library call", c["library_s"], "s",
+                                           baseline=result[store]["raw_read_s"],
+                                           baseline_name="every record read raw"))
+        _report.record("history", rows, notes=f"{args.sweeps:,} sweeps x {args.todos} todos, "
+                       f"median of {args.repeat}")
     finally:
         if proc is not None:
             proc.terminate()

@@ -166,6 +166,20 @@ def main() -> None:
               f"{ru['clone_per_todo_s']} s each ({ru['clone_per_todo_s'] * ru['todos']:.1f} s "
               "for these local repos, far more for real remotes)")
     print(json.dumps(out))
+    import _report  # bench/_report.py; here, not at the top: land_vs.py imports this module
+
+    lw, ru = out["landing"], out["reuse"]
+    _report.record("land", [
+        _report.figure(f"Landing window of a 10-repo change, p95 of {lw['runs']}",
+                       lw["window_p95_s"], "s", target=("<=", 5, "s")),
+        _report.figure("The same, p50", lw["window_p50_s"], "s",
+                       baseline=lw["baseline_window_p50_s"],
+                       baseline_name="a bare `git push` loop"),
+        _report.figure(f"A 6-repo change's sweep, {ru['todos']} todos, per todo "
+                       f"(one worktree per repo: {'yes' if ru['one_worktree_per_repo'] else 'NO'})",
+                       ru["sweep_s_per_todo"], "s", baseline=ru["clone_per_todo_s"],
+                       baseline_name="a `git clone` per todo"),
+    ])
 
 
 if __name__ == "__main__":

@@ -27,6 +27,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import _report  # noqa: E402  (bench/_report.py: the results JSON)
+
 #: The last commit of main before the 0.4 landing work (coord 0.3 as shipped).
 V03 = "d189757"
 
@@ -93,6 +97,18 @@ def main() -> None:
               f"{'met' if out['target_window_le_1_2x'] else 'NOT met'}); whole landing "
               f"{out['landing_ratio_median']}x")
     print(json.dumps(out))
+    this: dict[str, float] = rows[-1]["this"]  # type: ignore[assignment]
+    vs: dict[str, float] = rows[-1]["vs"]  # type: ignore[assignment]
+    _report.record("land_vs", [
+        _report.figure(f"Landing window of a 10-repo change, signed evidence (p50 of "
+                       f"{args.runs}, last round; ratio: median of {args.rounds} rounds)",
+                       this["window_p50_s"], "s", baseline=vs["window_p50_s"],
+                       baseline_name=f"coord at {args.vs} (0.3)",
+                       ratio=out["window_ratio_median"], target=("<=", 1.2, "x"), on="ratio"),
+        _report.figure("The whole landing (p50, last round)", this["landing_p50_s"], "s",
+                       baseline=vs["landing_p50_s"], baseline_name=f"coord at {args.vs}",
+                       ratio=out["landing_ratio_median"]),
+    ])
 
 
 if __name__ == "__main__":

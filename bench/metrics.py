@@ -40,6 +40,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import _report  # noqa: E402  (bench/_report.py: the results JSON)
 from _servers import free_port, start_redis  # noqa: E402  (bench/, on sys.path as the script's directory)
 from coordination.runtime.context import Runtime  # noqa: E402
 from coordination.runtime.messages import TodoMessage  # noqa: E402
@@ -182,6 +183,19 @@ def main() -> None:
             proc.terminate()
             proc.wait(timeout=10)
     print(json.dumps({"metrics": results}))
+    rows = []
+    for res in results:
+        rows.append(_report.figure(f"One scrape over HTTP, {res['layout']}, median of "
+                                   f"{args.repeat}", res["http_ms"], "ms",
+                                   baseline=res["baseline_empty_http_ms"],
+                                   baseline_name="an empty registry's scrape",
+                                   target=("<=", TARGET_MS, "ms")))
+        rows.append(_report.figure("The collector alone, warm (wall)", res["warm_ms"], "ms",
+                                   baseline=res["baseline_ping_ms"], baseline_name="a PING",
+                                   target=("<=", TARGET_MS, "ms")))
+        rows.append(_report.figure("The first scrape after the sweeps start", res["cold_ms"],
+                                   "ms"))
+    _report.record("metrics", rows)
 
 
 if __name__ == "__main__":

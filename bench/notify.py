@@ -36,6 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import _report  # noqa: E402  (bench/_report.py: the results JSON)
 from _servers import start_redis  # noqa: E402  (bench/, on sys.path as the script's directory)
 from coordination.runtime.context import Runtime  # noqa: E402
 from coordination.settings import Settings  # noqa: E402
@@ -153,6 +154,18 @@ def main() -> int:
         print(f"p95 with a slow endpoint / without: {shown} (target <= {TARGET_RATIO:g}x: "
               f"{'met' if doc['met'] else 'NOT met'})")
     print(json.dumps(doc))
+    ms = 1000.0
+    _report.record("notify", [
+        _report.figure(f"A healthy webhook's p95 latency beside a {args.slow:g} s endpoint "
+                       f"({slow['delivered']}/{args.events} delivered)",
+                       slow["p95_s"] and slow["p95_s"] * ms, "ms",
+                       baseline=base["p95_s"] and base["p95_s"] * ms,
+                       baseline_name="the same webhook alone", ratio=ratio,
+                       target=("<=", TARGET_RATIO, "x"), on="ratio"),
+        _report.figure("Its p50 latency", slow["p50_s"] and slow["p50_s"] * ms, "ms",
+                       baseline=base["p50_s"] and base["p50_s"] * ms,
+                       baseline_name="alone"),
+    ])
     return 0
 
 

@@ -36,6 +36,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+import _report  # noqa: E402  (bench/_report.py: the results JSON)
+
 TARGETS = {"todo list --json (warm)": 0.3, "todo list --json (cold)": 1.5, "plan validate": 1.0}
 
 
@@ -109,6 +112,20 @@ def main() -> None:
                              "cpu_median": statistics.median(cpus)}
         size = eco.stat().st_size
     start, yml = figures["baseline: start-up"], figures["baseline: C YAML load"]
+    rows = []
+    for name, f in figures.items():
+        if name.startswith("baseline"):
+            continue
+        limit = TARGETS.get(name)
+        base, base_name = ((yml, "C YAML load") if "cold" in name
+                           else (start, "start-up + import"))
+        rows.append(_report.figure(
+            f"`{name}`, {args.todos:,} todos, wall (median of {args.runs})", f["wall_median"],
+            "s", baseline=base["wall_median"], baseline_name=base_name,
+            target=None if limit is None else ("<", limit, "s")))
+        rows.append(_report.figure(f"`{name}`, CPU", f["cpu_median"], "s",
+                                   baseline=base["cpu_median"], baseline_name=base_name))
+    _report.record("reads", rows, notes=f"{warnings:,} warnings in the plan")
     if args.json:
         print(json.dumps({"todos": args.todos, "bytes": size, "warnings": warnings,
                           "figures": figures}))

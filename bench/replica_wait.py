@@ -102,6 +102,14 @@ def main() -> None:
             print(f"  without WAIT: {p * 1e6:8.0f} us/todo")
             print(f"  with WAIT:    {w * 1e6:8.0f} us/todo")
             print(f"  ratio: {w / p:.2f}x  (+{(w - p) * 1e6:.0f} us/todo)")
+            import _report  # bench/_report.py (bench/ is this script's directory)
+
+            _report.record("replica_wait", [
+                _report.figure(f"A todo's start + renewal + finish against a master with one "
+                               f"replica, with the replica wait (median of {args.rounds} x "
+                               f"{args.todos:,})", w * 1000, "ms", baseline=p * 1000,
+                               baseline_name="without"),
+            ])
         finally:
             for proc in procs:
                 proc.kill()

@@ -55,6 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import _report  # noqa: E402  (bench/_report.py: the results JSON)
 from sweep import CommandStats, Procs, child_env, start_redis  # noqa: E402
 
 NAMESPACE = "scale"
@@ -463,6 +464,22 @@ def main() -> int:
             f"{a['cli_kb_per_todo']:.1f} -> {b['cli_kb_per_todo']:.1f} KB "
             f"({ratios['cli_kb_per_todo']:.2f}), workers (mean) {a['worker_kb_per_todo']:.1f} -> "
             f"{b['worker_kb_per_todo']:.1f} KB ({ratios['worker_kb_per_todo']:.2f})")
+        _report.record("scale", [
+            _report.figure(f"Sweep, created -> finished, per todo at {sizes[-1]:,}", b["ms_per_todo"],
+                           "ms", baseline=a["ms_per_todo"], baseline_name=f"at {sizes[0]:,}",
+                           target=("<=", 1.2, "x"), on="ratio"),
+            _report.figure("`coord plan sweep --wait --json` process, per todo",
+                           b["cli_ms_per_todo"], "ms", baseline=a["cli_ms_per_todo"],
+                           baseline_name=f"at {sizes[0]:,}", target=("<=", 1.2, "x"), on="ratio"),
+            _report.figure("Redis commands per todo", b["cmds_per_todo"], "",
+                           baseline=a["cmds_per_todo"], baseline_name=f"at {sizes[0]:,}",
+                           target=("<=", 1.2, "x"), on="ratio"),
+            _report.figure("The CLI's peak RSS above idle, per todo", b["cli_kb_per_todo"], "KB",
+                           baseline=a["cli_kb_per_todo"], baseline_name=f"at {sizes[0]:,}"),
+            _report.figure("A worker's peak RSS above idle (mean), per todo",
+                           b["worker_kb_per_todo"], "KB", baseline=a["worker_kb_per_todo"],
+                           baseline_name=f"at {sizes[0]:,}"),
+        ], notes=f"{args.repos} repos on {args.workers} workers, {LEVELS} levels, fan-in 2")
     say("")
     print(json.dumps(result, separators=(",", ":")))
     return 0

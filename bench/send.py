@@ -37,6 +37,9 @@ from unittest import mock
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import _report  # noqa: E402  (bench/_report.py: the results JSON)
 
 REPOS = [f"repo{i}" for i in range(4)]
 NAMESPACE = "bench"
@@ -206,6 +209,14 @@ def main() -> None:
               f"{b['cpu_ms_per_todo']:.3f} ms CPU")
         print(f"  coord / send_task: wall {res['ratio_wall']:.2f}x, CPU {res['ratio_cpu']:.2f}x")
     print(json.dumps(res, separators=(",", ":")))
+    c, p, b = res["coord_send_level"], res["coord_publish_only"], res["celery_send_task"]
+    _report.record("send", [
+        _report.figure(f"Sending a level of {args.todos:,} todos (queue script + messages), "
+                       f"per todo (median of {args.rounds})", c["wall_ms_per_todo"], "ms",
+                       baseline=b["wall_ms_per_todo"], baseline_name="Celery `send_task` loop",
+                       target=("<=", TARGET_MS, "ms")),
+        _report.figure("Of which publishing", p["wall_ms_per_todo"], "ms"),
+    ])
 
 
 if __name__ == "__main__":

@@ -36,6 +36,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import _report  # noqa: E402  (bench/_report.py: the results JSON)
 
 PR_SET_CHILD_SUBREAPER = 36
 TARGET = 1.3
@@ -177,6 +180,17 @@ def main() -> None:
         if not res["subreaper"]:
             print("  note: PR_SET_CHILD_SUBREAPER failed: the guard's own CPU is not counted")
     print(json.dumps(res, separators=(",", ":")))
+    per = res["per_spawn"]
+    assert isinstance(per, dict)
+    _report.record("spawn", [
+        _report.figure(f"The guarded spawn of `true` (`run_command`), CPU (median round of "
+                       f"{args.rounds} x {args.calls})", per["guarded"]["cpu_ms"], "ms",
+                       baseline=per["plain"]["cpu_ms"], baseline_name="`subprocess.run`",
+                       ratio=float(res["cpu_ratio"]),  # type: ignore[arg-type]
+                       target=("<=", TARGET, "x"), on="ratio"),
+        _report.figure("The same, wall", per["guarded"]["wall_ms"], "ms",
+                       baseline=per["plain"]["wall_ms"], baseline_name="`subprocess.run`"),
+    ])
 
 
 if __name__ == "__main__":

@@ -25,6 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+import _report  # noqa: E402  (bench/_report.py: the results JSON)
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,15 @@ def main() -> None:
     if env_note and not args.json:
         print(f"note: COORD_ variables set: {sorted(env_note)}")
     print(json.dumps(report, separators=(",", ":")))
+    figures = []
+    for name, c in cases_out.items():
+        assert isinstance(c, dict)
+        for what in ("wall", "cpu"):
+            figures.append(_report.figure(
+                f"`{name}`, {what} (median of {args.runs})", c[f"{what}_s"], "s",
+                baseline=c[f"baseline_{what}_s"], baseline_name="`import click`",
+                ratio=c[f"{what}_ratio"]))
+    _report.record("startup", figures)
 
 
 if __name__ == "__main__":

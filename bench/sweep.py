@@ -20,7 +20,7 @@ throughput  flat N no-op todos (`run: "true"`, round-robin over 4 repos, 2 slots
             (installed with apt-get when missing and root); (c) xargs -P 8 (the spawn
             limit). Rounds interleave the contenders. Also: CPU per todo over all
             processes (redis-server + workers + everything they spawned + the CLI or
-            client; workers run under bench/reaper.py, a subreaper, so the guard every
+            client; workers run under bench/_reaper.py, a subreaper, so the guard every
             coord todo double-forks is counted), the waiting CLI's (client's) own CPU
             and how much of it is over a process that only imports the libraries the
             CLI needs (LIBS_BASELINE, run once a round),
@@ -83,6 +83,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(BENCH))
+
+import _report  # noqa: E402  (bench/_report.py: the results JSON)
 
 REPOS = [f"repo{i}" for i in range(4)]
 CONCURRENCY = 2
@@ -108,6 +111,7 @@ T_READ_S = 0.3  # sweep status / plan validate as processes, s, <=
 T_SPAWN = 1.3  # guarded spawn / plain subprocess.run, CPU, <=
 
 FIGURES: list[dict[str, Any]] = []
+REPORT: list[_report.Figure] = []  # the same figures, for bench/results/sweep.json
 
 
 def say(*args: Any, **kw: Any) -> None:
@@ -117,6 +121,7 @@ def say(*args: Any, **kw: Any) -> None:
 
 def target(name: str, value: float | None, op: str, limit: float, unit: str = "") -> str:
     """Record a figure of issue #22 against its target; returns ``target <= x: met``."""
+    REPORT.append(_report.figure(name, value, unit.strip(), target=(op, limit, unit.strip())))
     if value is None:
         FIGURES.append({"figure": name, "value": None, "target": f"{op} {limit:g}{unit}",
                         "met": None})
@@ -303,7 +308,7 @@ LIBS_BASELINE = [sys.executable, "-c", "import atexit, gc; gc.disable(); atexit.
 class CpuMeter:
     """User + system CPU seconds of long-lived processes and everything they spawned:
     each root and its live descendants, with the children each has reaped (cutime,
-    cstime). Workers run under bench/reaper.py, so orphans are reaped (and counted) too."""
+    cstime). Workers run under bench/_reaper.py, so orphans are reaped (and counted) too."""
 
     def __init__(self, pids: list[int]) -> None:
         self.pids = pids
@@ -417,11 +422,11 @@ def span_of(st: dict[str, Any]) -> float | None:
 # -- coord distributed ------------------------------------------------------------------
 def start_workers(procs: Procs, argvs: list[list[str]], envs: list[dict[str, str]],
                   logs: list[Path], cwd: Path) -> list[Any]:
-    """Each under bench/reaper.py (a subreaper), in its own process group."""
+    """Each under bench/_reaper.py (a subreaper), in its own process group."""
     out = []
     for argv, env, logpath in zip(argvs, envs, logs):
         log = open(logpath, "wb")  # noqa: SIM115 - the child keeps it
-        out.append(procs.start([sys.executable, str(BENCH / "reaper.py"), "--", *argv],
+        out.append(procs.start([sys.executable, str(BENCH / "_reaper.py"), "--", *argv],
                                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd))
         log.close()
     return out
@@ -1414,9 +1419,12 @@ def main() -> int:
                         f"{traceback.format_exc()[-3000:]}")
                     FIGURES.append({"figure": f"part `{name}`: failed, see its error", "value": None,
                                     "target": "-", "met": None})
+                    REPORT.append(_report.figure(f"part `{name}`: failed", None))
         finally:
             procs.stop()
     report_figures()
+    _report.record("sweep", REPORT, notes=f"every ratio is coord / baseline; {len(REPOS)} repos "
+                   f"x {CONCURRENCY} slots, median of {args.repeat}")
     result["figures"] = FIGURES
     result["seconds"] = time.perf_counter() - t_start
     result["failed"] = failed

@@ -131,9 +131,10 @@ SWEEP_ENDED = frozenset(S) - SWEEP_LIVE
 
 
 class EventKind(StrEnum):
-    """Every kind of event the runtime appends to the ledger."""
+    """Every kind of event the runtime appends to the ledger (what each says:
+    :data:`EVENT_DESCRIPTIONS`)."""
 
-    sweep_queued = "sweep.queued"  # created, or resumed (with resumed=true)
+    sweep_queued = "sweep.queued"
     sweep_started = "sweep.started"
     sweep_paused = "sweep.paused"
     sweep_unpaused = "sweep.unpaused"
@@ -150,31 +151,106 @@ class EventKind(StrEnum):
     todo_cancelled = "todo.cancelled"
     todo_compensated = "todo.compensated"
     todo_compensation_failed = "todo.compensation_failed"
-    todo_cached = "todo.cached"  # its cache key matched an earlier success, reused
+    todo_cached = "todo.cached"
     todo_lost = "todo.lost"
     todo_held = "todo.held"
     repo_breaker_open = "repo.breaker_open"
     repo_breaker_closed = "repo.breaker_closed"
     repo_unattended = "repo.unattended"
     supervisor_redispatched = "supervisor.redispatched"
-    gate_waiting = "gate.waiting"  # a gate opened: it waits for approvals
-    gate_approved = "gate.approved"  # one approval (``approvals``/``needed``; ``passed``)
+    gate_waiting = "gate.waiting"
+    gate_approved = "gate.approved"
     gate_rejected = "gate.rejected"
-    gate_expired = "gate.expired"  # nobody decided in time (``on_expiry``)
+    gate_expired = "gate.expired"
     wave_started = "wave.started"
-    wave_soaking = "wave.soaking"  # its todos ended and met its criteria: it soaks (``until``)
+    wave_soaking = "wave.soaking"
     wave_done = "wave.done"
-    wave_halted = "wave.halted"  # it missed its criteria: the sweep paused or rolls back
-    change_prepared = "change.prepared"  # a landing's manifest recorded
-    change_landing = "change.landing"  # its first repo is about to land
+    wave_halted = "wave.halted"
+    change_prepared = "change.prepared"
+    change_landing = "change.landing"
     repo_landed = "repo.landed"
     repo_reverted = "repo.reverted"
     change_landed = "change.landed"
-    change_reverted = "change.reverted"  # also ends a revert_failed landing (state says which)
-    # ``land: per-wave``: one wave of a change's repos lands, soaks (``until``), has landed
+    change_reverted = "change.reverted"
     change_wave_landing = "change.wave_landing"
     change_wave_soaking = "change.wave_soaking"
     change_wave_landed = "change.wave_landed"
+
+
+#: What each kind of event says: the generated events reference (docs/hooks/gen_ref.py)
+#: shows it, and tests/unit/test_docs_reference.py fails on a kind without one.
+EVENT_DESCRIPTIONS: dict[EventKind, str] = {
+    EventKind.sweep_queued: "A sweep was created, or resumed (`resumed: true`); its first "
+                            "todos are being sent.",
+    EventKind.sweep_started: "Reserved: not appended by this version (a sweep moves to "
+                             "`running` at its first `todo.started`).",
+    EventKind.sweep_paused: "The sweep was paused (`coord sweep pause`, or a wave that missed "
+                            "its criteria); running todos finish, no new one starts.",
+    EventKind.sweep_unpaused: "A paused sweep goes on (`coord sweep unpause`).",
+    EventKind.sweep_rolling_back: "The sweep undoes what it did, newest first (`coord sweep "
+                                  "rollback`, a failed `--atomic` sweep, a gate's or wave's "
+                                  "`rollback`); `reason` names the trigger.",
+    EventKind.sweep_finished: "A run of the sweep ended: `status` (succeeded, failed, "
+                              "rolled_back, ...) and `reason`.",
+    EventKind.sweep_cancelled: "A run of the sweep ended cancelled (`coord sweep cancel`, "
+                               "Ctrl-C, a gate that expired with `on_expiry: cancel`).",
+    EventKind.level_done: "Every todo of a level of the plan ended (`level`).",
+    EventKind.todo_queued: "The todo's message was sent to its repo's queue.",
+    EventKind.todo_started: "A worker took the todo's repo slot and started its command.",
+    EventKind.todo_retrying: "An attempt failed and the todo has retries left: it runs again "
+                             "after a backoff.",
+    EventKind.todo_succeeded: "The todo's command exited 0.",
+    EventKind.todo_failed: "The todo failed: its command exited non-zero after its retries, "
+                           "timed out, or its worker died too often (`poison`).",
+    EventKind.todo_skipped: "The todo will not run: a todo before it failed, was skipped or "
+                            "was cancelled (`reason` names it).",
+    EventKind.todo_cancelled: "The todo was stopped, or never started, because its sweep was "
+                              "cancelled (or an `--atomic=stop` sweep stopped).",
+    EventKind.todo_compensated: "In a rollback, the todo's `undo:` ran and succeeded.",
+    EventKind.todo_compensation_failed: "In a rollback, the todo's `undo:` failed; the sweep "
+                                        "ends `rollback_failed`.",
+    EventKind.todo_cached: "Its cache key matched an earlier success, which is reused: the "
+                           "todo ends without running.",
+    EventKind.todo_lost: "The todo's run was lost (its worker died, its lease expired, or its "
+                         "message never arrived): it is sent again, or fails as poison.",
+    EventKind.todo_held: "The todo waits without running because its repo's circuit breaker "
+                         "is open.",
+    EventKind.repo_breaker_open: "A repo's circuit breaker opened after too many failures in a "
+                                 "row: its todos are held until the cooldown.",
+    EventKind.repo_breaker_closed: "A repo's circuit breaker closed (a probe succeeded, or "
+                                   "`coord repo reset`): its held todos go on.",
+    EventKind.repo_unattended: "A repo has todos queued and no live worker has served it for "
+                               "`COORD_UNATTENDED_AFTER` (`hint` says how to start one).",
+    EventKind.supervisor_redispatched: "The supervisor sent a lost todo's message again "
+                                       "(`reason`: lease expired, message lost).",
+    EventKind.gate_waiting: "A gate opened: what follows it waits for approvals.",
+    EventKind.gate_approved: "One approval of a gate (`approvals` of `needed`; `passed` when "
+                             "it was the last one needed).",
+    EventKind.gate_rejected: "Someone rejected a gate: what follows it will not run.",
+    EventKind.gate_expired: "Nobody decided in time: the gate's `on_expiry` (cancel or "
+                            "roll back) applies.",
+    EventKind.wave_started: "A wave of the plan's todos started (`wave`, `index`).",
+    EventKind.wave_soaking: "A wave's todos ended and met its criteria: it soaks until "
+                            "`until` before the next wave starts.",
+    EventKind.wave_done: "A wave ended, soaked and met its criteria.",
+    EventKind.wave_halted: "A wave missed its criteria: the sweep paused, or rolls back if "
+                           "`--atomic`.",
+    EventKind.change_prepared: "A change's landing recorded its manifest (each repo's "
+                               "verified candidate and base).",
+    EventKind.change_landing: "A change's first repo is about to land (`order`).",
+    EventKind.repo_landed: "One repo of a change landed (`sha`), or landed again after a "
+                           "refused revert.",
+    EventKind.repo_reverted: "One repo of a change was reverted (`sha`): a landing that "
+                             "failed later, or `coord change revert`.",
+    EventKind.change_landed: "Every repo of the change landed.",
+    EventKind.change_reverted: "What a change had landed was taken out again (also ends a "
+                               "`revert_failed` landing: the change's state says which).",
+    EventKind.change_wave_landing: "`land: per-wave`: one wave of a change's repos starts "
+                                   "landing.",
+    EventKind.change_wave_soaking: "`land: per-wave`: a wave landed and soaks until `until` "
+                                   "before the next one lands.",
+    EventKind.change_wave_landed: "`land: per-wave`: a wave of the change's repos has landed.",
+}
 
 
 #: The events that end a run of a sweep.

@@ -102,6 +102,12 @@ class Wave(_Model):
     """A part of a plan's todos (by repo name or repo tag), started only after the wave
     before it ended, soaked and met its criteria."""
 
+    # `_selects` in the schema (`coord schema`): one of repos and tags, not empty.
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": ["repos"], "properties": {"repos": {"minItems": 1}}},
+        {"required": ["tags"], "properties": {"tags": {"minItems": 1}}},
+    ]})
+
     name: str = ""
     """The wave's name, shown in events and `sweep status`."""
     repos: list[str] = Field(default_factory=list)

@@ -27,6 +27,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.config import JsonDict
 
 from coordination.catalog.governance import Gate, Wave
 from coordination.status import EventKind
@@ -508,7 +509,32 @@ class Plan(_Model):
     """How fast the plan's todos may start, across sweeps and workers."""
 
 
+#: What ``Todo._repo_or_template`` refuses, in JSON Schema (2020-12) for `coord schema`:
+#: a template (``for_each:`` a selector) has no ``repo``; any other todo has one, and no
+#: ``deps`` or ``instances``. Editors then flag it as it is typed, as the loader would.
+TODO_REPO_OR_TEMPLATE: JsonDict = {
+    "if": {"required": ["for_each"], "properties": {"for_each": {"type": "string"}}},
+    "then": {"properties": {"repo": {
+        "maxLength": 0,
+        "description": "A template (for_each:) has no repo: each instance's repo comes from "
+                       "the selector."}}},
+    "else": {
+        "required": ["repo"],
+        "properties": {
+            "repo": {"minLength": 1,
+                     "description": "A todo needs a repo, unless it is a template "
+                                    "(for_each: SELECTOR)."},
+            "deps": {"type": "null", "description": "deps: belongs to a template (for_each:)."},
+            "instances": {"type": "null",
+                          "description": "instances: belongs to a template (for_each:)."},
+        },
+    },
+}
+
+
 class Todo(_Model):
+    model_config = ConfigDict(json_schema_extra=TODO_REPO_OR_TEMPLATE)
+
     id: TodoId
     """Unique id, TODO-<n>."""
     task: str = Field(min_length=1)
@@ -579,7 +605,7 @@ class Todo(_Model):
     its result is recorded against that set."""
 
     @model_validator(mode="after")
-    def _repo_or_template(self) -> Todo:
+    def _repo_or_template(self) -> Todo:  # in the schema: TODO_REPO_OR_TEMPLATE
         if self.for_each is None:
             if not self.repo:
                 raise ValueError(f"{self.id} has no repo: give it 'repo: NAME', or make it a "

@@ -2,7 +2,9 @@
 
 An MkDocs hook (``hooks:`` in mkdocs.yml): ``on_files`` adds ``reference/settings.md``,
 ``reference/catalog.md``, ``reference/events.md`` and ``reference/metrics.md`` as
-generated files, so they are never stale and never committed. The CLI's page is
+generated files, so they are never stale and never committed, and publishes the
+catalog's JSON Schema (``coord schema``) at ``schema/ecosystem.schema.json`` for
+editors to point at. The CLI's page is
 mkdocs-click's (``reference/cli.md``). The same functions back
 ``tests/unit/test_docs_reference.py``, which fails when a command, option, setting or
 catalog field has no description.
@@ -31,6 +33,10 @@ PAGES = {
     "reference/catalog.md": "catalog_page",
     "reference/events.md": "events_page",
     "reference/metrics.md": "metrics_page",
+}
+#: Files the site publishes beside its pages -> the function that writes each.
+ASSETS = {
+    "schema/ecosystem.schema.json": "schema_file",
 }
 
 
@@ -159,6 +165,13 @@ def undescribed_fields() -> list[str]:
             for name, f in m.model_fields.items() if not f.description]
 
 
+def undescribed_events() -> list[str]:
+    """Event kinds without a description in ``coordination.status.EVENT_DESCRIPTIONS``."""
+    from coordination.status import EVENT_DESCRIPTIONS, EventKind
+
+    return [k.value for k in EventKind if not EVENT_DESCRIPTIONS.get(k, "").strip()]
+
+
 def undescribed_settings() -> list[str]:
     return [var for var, _tp, _d, text in settings_rows() if not text.strip()]
 
@@ -252,25 +265,12 @@ def _lua_emitters() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     return scripts, fields
 
 
-def _kind_comments() -> dict[str, str]:
-    """EventKind member -> its end-of-line comment in coordination/status.py."""
-    src = (ROOT / "coordination" / "status.py").read_text(encoding="utf-8").splitlines()
-    out = {}
-    for line in src:
-        stripped = line.strip()
-        if "=" in stripped and "#" in stripped and stripped.split("=")[0].strip().isidentifier():
-            name = stripped.split("=")[0].strip()
-            out[name] = stripped.split("#", 1)[1].strip()
-    return out
-
-
 def events_page() -> str:
-    from coordination.status import EventKind, TodoStatus
+    from coordination.status import EVENT_DESCRIPTIONS, EventKind, TodoStatus
 
     ends = {f"todo.{st.value}" for st in TodoStatus}
     fields = _emitted_fields()
     scripts, lua_fields = _lua_emitters()
-    notes = _kind_comments()
     out = ["# Events", "",
            "Every kind of event coord appends to its ledger (`coord events`, the web view, "
            "webhooks), from `coordination/status.py`. Every event carries `kind`, `ts` "
@@ -281,7 +281,7 @@ def events_page() -> str:
            "the fields its caller hands over (a run's end: `worker`, `exit_code`, "
            "`duration`, `attempts`, `reason`), which this table cannot read from the code; "
            "`coord events --json` shows every field. Generated.", "",
-           "| Kind | Fields | Emitted by | Note |", "|---|---|---|---|"]
+           "| Kind | Fields | Emitted by | What it says |", "|---|---|---|---|"]
     for k in EventKind:
         names = sorted(fields.get(k.name, set()) | lua_fields.get(k.name, set()))
         lua = scripts.get(k.name, set())
@@ -291,7 +291,7 @@ def events_page() -> str:
         if k.name in fields:
             where = "Python" + (", " + where if where else "")
         out.append(f"| `{k.value}` | {', '.join(f'`{n}`' for n in names)} | {where} "
-                   f"| {_cell(notes.get(k.name, ''))} |")
+                   f"| {_cell(EVENT_DESCRIPTIONS.get(k, ''))} |")
     return "\n".join(out) + "\n"
 
 
@@ -350,15 +350,24 @@ def metrics_page() -> str:
     return "\n".join(out) + "\n"
 
 
+# -- the catalog's JSON Schema -----------------------------------------------------------
+
+def schema_file() -> str:
+    """`coord schema`'s output, as the site publishes it."""
+    from coordination.cli.schema import schema_text
+
+    return schema_text()
+
+
 # -- the hook --------------------------------------------------------------------------
 
 def page(src_uri: str) -> str:
-    return str(globals()[PAGES[src_uri]]())
+    return str(globals()[{**PAGES, **ASSETS}[src_uri]]())
 
 
 def on_files(files: Any, config: Any) -> Any:
     from mkdocs.structure.files import File
 
-    for src_uri in PAGES:
+    for src_uri in [*PAGES, *ASSETS]:
         files.append(File.generated(config, src_uri, content=page(src_uri)))
     return files

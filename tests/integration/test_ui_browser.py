@@ -4,6 +4,10 @@
 in place (no reload) as the worker runs them, opens a failed todo's output, and
 saves a screenshot. Skipped without chromium and chromedriver, unless
 COORD_REQUIRE_REDIS=1 (CI installs them), where their absence is a failure.
+
+The docs' screenshots of the web view (docs/images/web-view-*.png) are taken here and in
+test_ui_change_browser.py, at the moment each shows (:func:`doc_screenshot`), so they
+show the web view as it is: commit them when they change.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import time
 import urllib.error
@@ -27,6 +32,9 @@ from tests.integration.helpers import PLAN, ROOT, Cluster, T, wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 ARTIFACTS = ROOT / ".artifacts" / "ui"
+#: Where the docs' screenshots go (COORD_SCREENSHOTS=DIR: elsewhere), and their size.
+DOCS_IMAGES = Path(os.environ.get("COORD_SCREENSHOTS") or ROOT / "docs" / "images")
+SHOT_SIZE = (1280, 800)
 TODOS = ("TODO-001", "TODO-002", "TODO-003", "TODO-004")
 
 
@@ -64,6 +72,26 @@ def browser() -> Any:
         yield driver
     finally:
         driver.quit()
+
+
+def doc_screenshot(driver: Any, name: str) -> Path:
+    """The page as the docs show it: ``DOCS_IMAGES/NAME.png``, 1280x800 CSS pixels at
+    scale 1 whatever the window (the page is laid out again at that size first)."""
+    width, height = SHOT_SIZE
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    try:
+        driver.execute_script("return new Promise(r => requestAnimationFrame(() => "
+                              "requestAnimationFrame(r)))")  # laid out and painted
+        png = driver.get_screenshot_as_png()
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", png[16:24]) == SHOT_SIZE, struct.unpack(">II", png[16:24])
+    DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+    path = DOCS_IMAGES / f"{name}.png"
+    path.write_bytes(png)
+    return path
 
 
 def statuses(driver: Any) -> dict[str, str]:
@@ -120,6 +148,8 @@ def test_sweep_page_follows_a_live_sweep(cluster: Cluster, browser: Any) -> None
 
     wait_until(lambda: statuses(browser)["TODO-001"] == "running", 30, "TODO-001 running")
     assert statuses(browser)["TODO-002"] in ("pending", "queued")
+    wait_until(lambda: statuses(browser)["TODO-003"] == "running", 30, "TODO-003 running")
+    doc_screenshot(browser, "web-view-sweep")  # a sweep running: two todos, two waiting
     gate.touch()
     final = {"TODO-001": "succeeded", "TODO-003": "succeeded", "TODO-002": "failed",
              "TODO-004": "skipped"}
@@ -289,6 +319,9 @@ def test_approve_and_reject_gates_from_the_browser(cluster: Cluster, browser: An
         20, "the gates' buttons on the page")
     assert "Approve as cy" in text_of(browser, gate("TODO-002"))
     assert statuses(browser)["TODO-002"] == "awaiting_approval"
+    browser.execute_script("document.getElementById('gates').scrollIntoView()")
+    doc_screenshot(browser, "web-view-gate")  # two gates awaiting approval, their buttons
+    browser.execute_script("window.scrollTo(0, 0)")
     # (the head is drawn again on news: elements are read and clicked by script, at once)
     wave_state = ("const w = document.querySelector('#waves [data-wave=\"only\"]');"
                   "return w ? w.dataset.state : null;")

@@ -24,7 +24,12 @@ import pytest
 
 from tests.integration.change_repos import World
 from tests.integration.helpers import ROOT, wait_until
-from tests.integration.test_ui_browser import browser, free_port, text_of  # noqa: F401
+from tests.integration.test_ui_browser import (  # noqa: F401
+    browser,
+    doc_screenshot,
+    free_port,
+    text_of,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -111,6 +116,8 @@ def test_change_page_follows_a_landing_repo_by_repo(tmp_path: Path, redis_url: s
             wait_until(lambda: repo_states(browser).get(repo) == "landing", 15,
                        f"{repo} landing on the page")
             assert attr(browser, "#change-state", "data-change-state") == "landing"
+            if repo == "api":  # libz and core landed, api landing, web verified
+                doc_screenshot(browser, "web-view-landing")
             go.put(True)
         lander.join(30)
         assert "error" not in out, out.get("error")

@@ -78,6 +78,29 @@ def test_events_page_lists_every_kind_with_its_fields(gen_ref: ModuleType) -> No
 
 
 @pytest.mark.timeout(30)
+def test_every_event_kind_has_a_description(gen_ref: ModuleType) -> None:
+    from coordination.status import EVENT_DESCRIPTIONS, EventKind
+
+    assert gen_ref.undescribed_events() == []
+    assert set(EVENT_DESCRIPTIONS) == set(EventKind), "a description of no kind"
+    page = gen_ref.events_page()
+    for kind in EventKind:
+        row = next(line for line in page.splitlines() if line.startswith(f"| `{kind.value}` |"))
+        assert " ".join(EVENT_DESCRIPTIONS[kind].split()).split("`")[0][:30] in row, kind
+
+
+@pytest.mark.timeout(30)
+def test_the_site_publishes_the_catalog_schema(gen_ref: ModuleType) -> None:
+    from coordination.cli.schema import schema_text
+
+    assert gen_ref.page("schema/ecosystem.schema.json") == schema_text()
+    assert "schema/ecosystem.schema.json" in gen_ref.ASSETS
+    page = (ROOT / "docs/reference/schema.md").read_text(encoding="utf-8")
+    assert "(../schema/ecosystem.schema.json)" in page
+    assert "# yaml-language-server: $schema=.coord/schema.json" in page
+
+
+@pytest.mark.timeout(30)
 def test_metrics_page_lists_every_family(gen_ref: ModuleType) -> None:
     from coordination.ops.metrics import families
     from coordination.runtime.metrics import Counters, Snapshot

@@ -90,10 +90,10 @@ def test_the_root_help_says_what_a_worker_serves() -> None:
 
 
 def _newest_released() -> str:
-    """The newest changelog entry (CHANGELOG.md) that is not "(unreleased)"."""
+    """The newest released heading of CHANGELOG.md (`## [X.Y.Z] - DATE`; Keep a
+    Changelog, whose format tests/unit/test_changelog.py checks)."""
     log = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
-    entries = re.findall(r"^- (\d+\.\d+\.\d+)(.*)$", log, re.M)
-    released = [v for v, rest in entries if "unreleased" not in rest]
+    released = re.findall(r"^## \[(\d+\.\d+\.\d+)\] - ", log, re.M)
     assert released, "the changelog has no released entry"
     return released[0]
 

@@ -1,6 +1,6 @@
 """Run a command as the child of a subreaper, so its orphans' CPU time is counted.
 
-    python bench/reaper.py -- COMMAND [ARGS...]
+    python bench/_reaper.py -- COMMAND [ARGS...]
 
 Used by bench/sweep.py to start the long-lived worker processes it measures. A process
 whose parent exits before it (coord's worker double-forks a guard beside each todo's

@@ -1,0 +1,53 @@
+"""The docs' images: every image a page shows exists, and every file of docs/images/ is
+shown somewhere (issue #42). The web view's screenshots are taken by the browser tests
+(tests/integration/test_ui_browser.py's ``doc_screenshot``) at 1280x800."""
+
+from __future__ import annotations
+
+import re
+import struct
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(30)
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+IMAGES = DOCS / "images"
+#: ![alt](path) and <img src="path">, alt text over several lines included.
+IMAGE_REF = re.compile(r"!\[[^\]]*\]\(([^)\s]+)[^)]*\)|<img[^>]+src=\"([^\"]+)\"")
+
+
+def references() -> dict[Path, list[str]]:
+    """Each image file the docs point at -> the pages pointing at it."""
+    found: dict[Path, list[str]] = {}
+    for page in sorted(DOCS.rglob("*.md")):
+        for m in IMAGE_REF.finditer(page.read_text(encoding="utf-8")):
+            target = m.group(1) or m.group(2)
+            if re.match(r"[a-z]+://", target):
+                continue
+            path = (page.parent / target.split("#")[0]).resolve()
+            found.setdefault(path, []).append(str(page.relative_to(ROOT)))
+    return found
+
+
+def test_every_image_the_docs_show_exists() -> None:
+    missing = {str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p): pages
+               for p, pages in references().items() if not p.is_file()}
+    assert not missing, f"images the docs show that do not exist: {missing}"
+
+
+def test_every_image_is_shown() -> None:
+    shown = set(references())
+    files = {p.resolve() for p in IMAGES.iterdir() if p.is_file()} if IMAGES.is_dir() else set()
+    unused = sorted(str(p.relative_to(ROOT)) for p in files - shown)
+    assert not unused, f"docs/images files no page shows (remove them or show them): {unused}"
+
+
+@pytest.mark.parametrize("name", ["web-view-sweep", "web-view-gate", "web-view-landing"])
+def test_the_web_view_screenshots_are_there_at_their_size(name: str) -> None:
+    png = (IMAGES / f"{name}.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", png[16:24]) == (1280, 800)
+    assert (IMAGES / f"{name}.png").resolve() in references(), f"no page shows {name}.png"
