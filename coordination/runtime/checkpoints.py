@@ -559,9 +559,11 @@ class CheckpointStore:
         self.update_sweep(sweep_id, **{f"unattended:{r}": None if m is None else list(m)
                                        for r, m in marks.items()})
 
-    def queued_task_ids(self, queues: Iterable[str]) -> set[str]:
-        """Task ids of the messages waiting in these broker queues (:mod:`.queues`)."""
-        return queued_task_ids(self.r, self.keys, queues)
+    def queued_task_ids(self, queues: Iterable[str],
+                        lists: Iterable[tuple[str, int]] = ()) -> set[str]:
+        """Task ids of the messages waiting in these broker queues (every priority) and
+        ``(queue, priority)`` lists (:mod:`.queues`)."""
+        return queued_task_ids(self.r, self.keys, queues, lists)
 
     # -- todo checkpoints -------------------------------------------------------
     def get(self, sweep_id: str, todo_id: str) -> Checkpoint | None:

@@ -19,13 +19,15 @@ from coordination.keys import Keys
 BROKER_PRIORITIES = (0, 3, 6, 9)
 
 
-def queued_task_ids(r: redis.Redis, keys: Keys, queues: Iterable[str]) -> set[str]:
-    """Task ids of the messages waiting in these broker queues (every priority list),
-    in one pipelined round trip. Reading a queue is O(its length): callers ration it."""
+def queued_task_ids(r: redis.Redis, keys: Keys, queues: Iterable[str],
+                    lists: Iterable[tuple[str, int]] = ()) -> set[str]:
+    """Task ids of the messages waiting in these broker queues (every priority list)
+    and in these ``(queue, priority)`` lists, in one pipelined round trip. Reading a
+    list is O(its length): callers ration it."""
+    wanted = {(q, pri) for q in set(queues) for pri in BROKER_PRIORITIES} | set(lists)
     pipe = r.pipeline(transaction=False)
-    for q in sorted(set(queues)):
-        for pri in BROKER_PRIORITIES:
-            pipe.lrange(keys.broker_queue(q, pri), 0, -1)
+    for q, pri in sorted(wanted):
+        pipe.lrange(keys.broker_queue(q, pri), 0, -1)
     out: set[str] = set()
     for items in pipe.execute():
         for raw in items or ():

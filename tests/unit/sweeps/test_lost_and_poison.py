@@ -18,7 +18,7 @@ import pytest
 from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
 from coordination.runtime.workers import WorkerRecord, WorkerRegistry
-from coordination.sweeps.lost import _last_message_scan
+from coordination.sweeps.lost import _last_message_scan, _last_suspect_look
 from coordination.sweeps.sending import todo_task_id
 from coordination.sweeps.supervision import supervise_once
 from tests.unit.support.sweeps import (
@@ -48,6 +48,7 @@ def rt() -> Iterator[Runtime]:
     runtime = dataclasses.replace(base, settings=settings)
     runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
     _last_message_scan.clear()
+    _last_suspect_look.clear()
     yield runtime
     reset_embedded()
     get_runtime.cache_clear()
@@ -59,12 +60,13 @@ def spec_of(rt: Runtime, sid: str) -> Any:
     return load_spec(rt, sid)
 
 
-def in_queue(rt: Runtime, sid: str, tid: str) -> None:
-    """Put a kombu-shaped message for the todo in its repo's broker list."""
+def in_queue(rt: Runtime, sid: str, tid: str, priority: int = 6) -> None:
+    """Put a kombu-shaped message for the todo in its repo's broker list (a medium
+    todo's is the queue's priority-6 list)."""
     spec = spec_of(rt, sid)
     msg = {"body": "", "headers": {"id": todo_task_id(spec, tid), "task": "coord.run_todo"},
            "properties": {"delivery_tag": "t1"}}
-    rt.redis.lpush(rt.keys.broker_queue(spec.todos[tid].queue), json.dumps(msg))
+    rt.redis.lpush(rt.keys.broker_queue(spec.todos[tid].queue, priority), json.dumps(msg))
 
 
 def age_queued(rt: Runtime, sid: str, tid: str, seconds: float) -> None:
@@ -73,8 +75,9 @@ def age_queued(rt: Runtime, sid: str, tid: str, seconds: float) -> None:
 
 def pass_after(rt: Runtime, sid: str, seconds: float) -> None:
     """One supervisor pass, ``seconds`` of (pretended) time after the last look."""
-    for k in list(_last_message_scan):
-        _last_message_scan[k] -= seconds
+    for looks in (_last_message_scan, _last_suspect_look):
+        for k in list(looks):
+            looks[k] -= seconds
     spec = spec_of(rt, sid)
     for tid, cp in rt.checkpoints.get_all(sid, list(spec.todos)).items():
         if cp.get("suspect_at") is not None:
@@ -97,6 +100,8 @@ def test_queued_todo_whose_message_vanished_is_resent_after_two_looks(
     assert rt.app.todos_sent()[before:] == []
     assert rt.checkpoints.get(sid, "TODO-001").get("suspect_at")
 
+    assert rt.checkpoints.get(sid, "TODO-004").get("suspect_at") is None
+
     pass_after(rt, sid, 1)  # second look, two beats later: re-sent
     assert rt.app.todos_sent()[before:] == ["TODO-001"]
     lost = events(rt, sid, "todo.lost")
@@ -106,6 +111,60 @@ def test_queued_todo_whose_message_vanished_is_resent_after_two_looks(
 
     pass_after(rt, sid, 0.05)  # just re-sent: its new message gets lost_after to show up
     assert rt.app.todos_sent()[before:] == ["TODO-001"]
+
+
+def test_a_look_reads_each_candidates_own_list_and_a_suspects_every_list(
+    rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first look reads the list a message was pushed onto (its queue at the
+    todo's priority); a message found nowhere there is only suspect until a second
+    look reads every priority list of its queue: one waiting elsewhere is not sent
+    twice."""
+    sid = start(rt, chain_catalog(tmp_path))
+    spec = spec_of(rt, sid)
+    before = len(rt.app.todos_sent())
+    reads: list[tuple[set[str], set[tuple[str, int]]]] = []
+    real = rt.checkpoints.queued_task_ids
+
+    def recorded(queues: Any, lists: Any = ()) -> set[str]:
+        reads.append((set(queues), set(lists)))
+        return real(queues, lists)
+
+    monkeypatch.setattr(rt.checkpoints, "queued_task_ids", recorded)
+    age_queued(rt, sid, "TODO-001", 5)
+    in_queue(rt, sid, "TODO-001", priority=0)  # not where a medium todo's message goes
+    pass_after(rt, sid, 1)
+    q = spec.todos["TODO-001"].queue
+    assert reads[-1] == (set(), {(q, 6)})
+    assert rt.checkpoints.get(sid, "TODO-001").get("suspect_at")
+    pass_after(rt, sid, 1)
+    assert reads[-1][0] == {q}  # every priority list of the suspect's queue
+    assert rt.app.todos_sent()[before:] == []
+    assert rt.checkpoints.get(sid, "TODO-001").get("suspect_at") is None
+
+
+def test_full_looks_are_rationed_by_the_lists_they_read(
+    rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full look that read N lists is not repeated for N / LISTS_PER_SECOND seconds
+    (a backlog over thousands of queues is not read every few seconds); suspects are
+    still looked at again after two beats."""
+    from coordination.sweeps import lost
+
+    monkeypatch.setattr(lost, "LISTS_PER_SECOND", 1)  # two lists read: the next in 2 s
+    sid = start(rt, chain_catalog(tmp_path))
+    before = len(rt.app.todos_sent())
+    for tid in ("TODO-001", "TODO-004"):
+        age_queued(rt, sid, tid, 5)
+    in_queue(rt, sid, "TODO-004")
+    pass_after(rt, sid, 0.1)  # full look: TODO-001 suspect, TODO-004 seen waiting
+    assert rt.checkpoints.get(sid, "TODO-001").get("suspect_at")
+    rt.redis.delete(rt.keys.broker_queue(spec_of(rt, sid).todos["TODO-004"].queue, 6))
+    pass_after(rt, sid, 1)  # suspects only: TODO-001 re-sent, TODO-004 not looked at
+    assert rt.app.todos_sent()[before:] == ["TODO-001"]
+    assert rt.checkpoints.get(sid, "TODO-004").get("suspect_at") is None
+    pass_after(rt, sid, 1.5)  # 2.5 s after the full look: the next one
+    assert rt.checkpoints.get(sid, "TODO-004").get("suspect_at")
 
 
 def test_todo_held_by_a_live_worker_is_not_resent(rt: Runtime, tmp_path: Path) -> None:
@@ -247,10 +306,12 @@ def test_an_embedded_server_is_scanned_for_lost_messages(tmp_path: Path) -> None
         age_queued(runtime, sid, "TODO-001", 5)  # its message is nowhere
         cps = runtime.checkpoints.get_all(sid, ["TODO-001"])
         _last_message_scan.clear()
+        _last_suspect_look.clear()
         assert resend_lost_messages(runtime, spec_of(runtime, sid), cps, time.time()) == []
         assert runtime.checkpoints.get(sid, "TODO-001").get("suspect_at")  # looked: suspect
         cps = runtime.checkpoints.get_all(sid, ["TODO-001"])
         _last_message_scan.clear()
+        _last_suspect_look.clear()
         later = time.time() + 1
         assert resend_lost_messages(runtime, spec_of(runtime, sid), cps, later) == ["TODO-001"]
     finally:
