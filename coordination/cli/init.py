@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 import click
 from rich.markup import escape
 
-from coordination.fleet.discovery import clone_dir_name, discover, is_url, read_list
+from coordination.fleet.discovery import (clone_dir_name, discover, is_checkout, is_url,
+                                          read_list)
 from coordination.fleet.drift import compare
 from coordination.catalog.manager import CoordinationManager
 from coordination.catalog.models import git_remote
@@ -88,7 +89,7 @@ def _from_file(file: Path, into: Path, dry_run: bool) -> tuple[list[Path], list[
             continue
         path = Path(entry).expanduser()
         path = path if path.is_absolute() else file.resolve().parent / path
-        if not (path / ".git").is_dir():
+        if not is_checkout(path):
             raise UsageError(f"--from {file}: {entry} is not a git checkout (no {path}/.git)",
                              hint="list checkouts' directories or clone URLs, one a line")
         paths.append(path)
@@ -148,10 +149,13 @@ def init(obj: Context, dirs: tuple[Path, ...], from_file: Path | None, into: Pat
     if from_file is not None:
         extra, clones = _from_file(from_file, (into or base_dir).resolve(), dry_run)
     roots = list(dirs) or ([] if from_file is not None else [base_dir])
+    present: list[str] = []
     if catalog is not None:  # the catalog's repos are read wherever they are
-        extra += [p for r in catalog.repos
-                  if ((p := r.checkout(base_dir)) / ".git").is_dir()]
-    fleet = compare(catalog, base_dir, discover(roots, depth, extra))
+        for r in catalog.repos:
+            if is_checkout(p := r.checkout(base_dir)):  # a linked worktree too
+                extra.append(p)
+                present.append(r.name)  # never "gone" while its checkout is there
+    fleet = compare(catalog, base_dir, discover(roots, depth, extra), present)
     if check:
         _check(obj, file, fleet, apply_ and not dry_run, prune, as_json)
         return

@@ -7,7 +7,9 @@ checkout takes, so it spawns no process for an ordinary checkout:
   root; hidden directories and ``node_modules`` are never entered;
 - a directory holding a ``.git`` *directory* is a checkout; one holding a ``.git``
   *file* is a linked worktree or a submodule (another checkout's second copy) and is
-  skipped with everything below it;
+  skipped with everything below it, unless named explicitly (a catalog's repo, a
+  ``--from`` path): then it is read, its HEAD from its own gitdir, its remotes and
+  refs from the repository's;
 - below a checkout, the search goes on for checkouts nested in it, but skips the
   directories its top-level ``.gitignore`` names: a pattern without a ``/`` inside
   (``build``, ``vendor/``, ``*.cache``) is matched against every directory name below
@@ -195,19 +197,48 @@ def _branch(ref: str | None, prefix: str) -> str | None:
         return None
 
 
+def is_checkout(path: Path) -> bool:
+    """``path`` holds a ``.git``: a directory (a checkout), or a file (a linked
+    worktree or a submodule, a checkout whose repository is elsewhere)."""
+    return os.path.lexists(path / ".git")
+
+
+def git_dirs(path: Path) -> tuple[Path, Path]:
+    """``(gitdir, common)`` of the checkout at ``path``: where its ``HEAD`` is, and
+    where its ``config`` and refs are. The same ``.git`` directory for an ordinary
+    checkout; for a linked worktree (``.git`` a file, ``gitdir: ...``) its own gitdir
+    and the main repository's (``commondir``); for a submodule its gitdir twice."""
+    dot = path / ".git"
+    if dot.is_dir():
+        return dot, dot
+    try:
+        text = dot.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return dot, dot
+    if not text.startswith("gitdir:"):
+        return dot, dot
+    gitdir = Path(os.path.normpath(path / text[len("gitdir:"):].strip()))
+    try:
+        common = (gitdir / "commondir").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return gitdir, gitdir
+    return gitdir, Path(os.path.normpath(gitdir / common))
+
+
 def read_checkout(path: Path) -> Checkout:
-    """What a checkout says: its default branch, remote and manifests."""
+    """What a checkout says: its default branch, remote and manifests (a linked
+    worktree's too: its HEAD from its own gitdir, the rest from the repository's)."""
     out = Checkout(path)
-    gitdir = path / ".git"
-    found = remotes(path, gitdir)
+    gitdir, common = git_dirs(path)
+    found = remotes(path, common)
     names = [n for n, _ in found]
     remote = "origin" if "origin" in names else (names[0] if names else None)
     if remote is not None:
         out.remote, out.url = remote, dict(found)[remote]
-    reftable = (gitdir / "reftable").is_dir()
+    reftable = (common / "reftable").is_dir()
     if remote is not None:
         ref = (_git(path, "symbolic-ref", "-q", f"refs/remotes/{remote}/HEAD") or "").strip() \
-            if reftable else _symref(gitdir, f"refs/remotes/{remote}/HEAD")
+            if reftable else _symref(common, f"refs/remotes/{remote}/HEAD")
         out.default_branch = _branch(ref or None, f"refs/remotes/{remote}/")
         if out.default_branch:
             out.branch_from = f"{remote}/HEAD"
@@ -229,11 +260,12 @@ def read_checkout(path: Path) -> Checkout:
 
 def discover(roots: Sequence[Path], depth: int = DEFAULT_DEPTH,
              extra: Iterable[Path] = ()) -> list[Checkout]:
-    """Every checkout under ``roots`` (and the checkouts ``extra``), read."""
+    """Every checkout under ``roots``, and the checkouts ``extra`` (named explicitly:
+    the catalog's repos, ``--from``'s paths), linked worktrees among them, read."""
     paths = dict.fromkeys(find_checkouts(roots, depth))
     for p in extra:
         p = Path(os.path.normpath(os.path.abspath(p)))
-        if (p / ".git").is_dir():
+        if is_checkout(p):
             paths[p] = None
     return [read_checkout(p) for p in sorted(paths)]
 

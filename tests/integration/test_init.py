@@ -228,3 +228,28 @@ def test_bad_usage_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     listing.write_text("ext::sh -c touch% /tmp/pwned\n")
     res = coord(tmp_path, "init", "--from", str(listing), expect=2)
     assert "cannot clone" in res.stderr and not (tmp_path / "ecosystem.yaml").exists()
+
+
+def test_a_checkout_that_is_a_linked_worktree_is_present_and_read(fleet: Path) -> None:
+    coord(fleet, "init", str(fleet))
+    # web's checkout becomes a linked worktree (a .git *file*) of a clone kept elsewhere,
+    # on a work branch: still web's checkout, never "gone", never pruned.
+    main_clone = fleet.parent / "elsewhere" / "web"
+    main_clone.parent.mkdir()
+    (fleet / "web").rename(main_clone)
+    git(main_clone, "worktree", "add", "-q", "-b", "work", str(fleet / "web"))
+    assert (fleet / "web" / ".git").is_file()
+    drift = coord_json(fleet, "init", "--check")
+    assert drift["drift"] is False, drift
+    assert drift["repos_gone"] == [] and drift["dependencies_lost"] == []
+    pruned = coord_json(fleet, "init", "--check", "--apply", "--prune")
+    assert pruned["applied"] is None
+    cat = CatalogStore(fleet / "ecosystem.yaml", cache_dir=None).load()
+    assert cat.repo("web") is not None
+    assert [(d.consumer, d.provider) for d in cat.coordination.dependencies
+            if d.consumer == "web"] == [("web", "ui-kit")]
+    # The worktree's manifests are read: a dependency it no longer names is lost.
+    commit(fleet / "web", "package.json", '{"name": "@acme/web"}\n')
+    lost = coord_json(fleet, "init", "--check", expect=1)
+    assert [(d["consumer"], d["provider"]) for d in lost["dependencies_lost"]] == [
+        ("web", "ui-kit")] and lost["repos_gone"] == []

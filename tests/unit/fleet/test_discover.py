@@ -114,3 +114,20 @@ def test_from_file_entries(tmp_path: Path) -> None:
     assert [d.is_url(e) for e in d.read_list(f)] == [False, True, True]
     assert d.clone_dir_name("git@example.com:acme/jobs.git") == "jobs"
     assert d.clone_dir_name("https://example.com/acme/web.git/") == "web"
+
+
+def test_a_linked_worktree_is_read_when_named(tmp_path: Path) -> None:
+    upstream = repo(tmp_path / "up", branch="trunk", commit=True)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(upstream), str(clone))
+    wt = tmp_path / "wt"
+    git(clone, "worktree", "add", "-q", "-b", "topic", str(wt))
+    (wt / "package.json").write_text('{"name": "@acme/wt"}\n')
+    gitdir, common = d.git_dirs(wt)
+    assert (gitdir.parent.name, common) == ("worktrees", clone / ".git")
+    got = d.read_checkout(wt)  # origin/HEAD and the remote from the repository's refs
+    assert (got.default_branch, got.branch_from, got.url) == ("trunk", "origin/HEAD",
+                                                             str(upstream))
+    assert got.manifests.provides == {("npm", "@acme/wt")}
+    assert d.find_checkouts([tmp_path], depth=1) == [clone, tmp_path / "up"]  # walked: skipped
+    assert [c.path for c in d.discover([], extra=[wt])] == [wt]  # named: read
