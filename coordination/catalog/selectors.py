@@ -220,9 +220,11 @@ class Selector:
         changed[ref] = [n for n in among if n in got]
         return got
 
-    def select(self, selector: str) -> Selection:
-        """The repos ``selector`` selects, in catalog order; a UsageError for a
-        malformed selector, a term that matches nothing, or nothing left."""
+    def select(self, selector: str, written_order: bool = False) -> Selection:
+        """The repos ``selector`` selects, in catalog order (``written_order``: in the
+        order of the terms that select them, each term's in catalog order, so that
+        ``--repos libcore,api`` is kept as written); a UsageError for a malformed
+        selector, a term that matches nothing, or nothing left."""
         terms = parse(selector)
         excluded: set[str] = set()
         changed: dict[str, list[str]] = {}
@@ -231,10 +233,12 @@ class Selector:
         for t in (t for t in terms if t.exclude):
             excluded |= self._expand(t, self.order, changed, selector)
         among = [n for n in self.order if n not in excluded]
-        chosen: set[str] = set()
+        chosen: dict[str, None] = {}
         for t in (t for t in terms if not t.exclude):
-            chosen |= self._expand(t, among, changed, selector)
-        names = [n for n in self.order if n in chosen and n not in excluded]
+            got = self._expand(t, among, changed, selector)
+            chosen.update((n, None) for n in self.order if n in got and n not in chosen)
+        names = [n for n in (chosen if written_order else self.order)
+                 if n in chosen and n not in excluded]
         if not names:
             why = ("every repo it selects is excluded" if chosen else "it selects no repo")
             if any(t.kind == "changed" for t in terms) and not chosen:
@@ -258,6 +262,6 @@ class Selector:
 
 
 def select(catalog: Catalog, selector: str, base_dir: Path,
-           changed: ChangedProbe = git_changed) -> Selection:
+           changed: ChangedProbe = git_changed, written_order: bool = False) -> Selection:
     """The repos ``selector`` selects (see the module's docstring)."""
-    return Selector(catalog, base_dir, changed).select(selector)
+    return Selector(catalog, base_dir, changed).select(selector, written_order)
