@@ -120,6 +120,14 @@ def test_init_validate_run_in_inferred_order_then_drift_and_apply(cluster: Clust
     assert again["repos"] == ["svc-events", "svc-gateway", "svc-audit"]
     ran = spans(src / "runs.log")
     assert ran["svc-gateway"][1] <= ran["svc-audit"][0]
+    # Without the gateway selected, billing still runs after events (through it).
+    (src / "runs.log").unlink()
+    pair = cluster.cli_json("run", CMD, "--repos", "svc-billing,svc-events", "--wait",
+                            "--strategy", "eager", timeout=120)
+    assert pair["status"] == "succeeded", pair
+    ran = spans(src / "runs.log")
+    assert sorted(ran) == ["svc-billing", "svc-events"]
+    assert ran["svc-events"][1] <= ran["svc-billing"][0], ran
 
 
 def test_selectors_on_a_generated_tree(cluster: Cluster) -> None:
