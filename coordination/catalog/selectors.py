@@ -7,8 +7,10 @@ A selector is terms joined by commas. The positive terms are unioned, then every
     api, svc-*          a name, or a glob over names (fnmatch: * ? [...])
     tag:python          repos with a tag matching (a glob too: tag:* is any tagged repo)
     role:service        repos whose role matches (a glob too)
-    changed:REF         repos whose checkout differs from REF (`git diff --quiet REF`
-                        in the checkout, plus untracked files)
+    changed:REF         repos whose checkout changed since it forked from REF: its
+                        working tree against `git merge-base REF HEAD`, plus
+                        untracked files (Nx affected: REF's newer commits are not
+                        the branch's changes)
     api...              api and everything it depends on (its providers, transitively)
     ...api              api and everything that depends on it (its consumers)
     api^...             what api depends on, without api
@@ -207,8 +209,11 @@ def _topological(nodes: Sequence[str], after: Mapping[str, set[str]]) -> list[st
 
 
 def git_changed(checkout: Path, ref: str) -> bool | str:
-    """Does ``checkout`` differ from ``ref`` (tracked changes against it, or untracked
-    files git does not ignore)? A sentence when it cannot tell."""
+    """Has ``checkout`` changed since it forked from ``ref``: does its working tree
+    differ from ``git merge-base REF HEAD`` (commits since the fork, uncommitted
+    edits), or hold untracked files git does not ignore? Nx's affected: a branch
+    behind ``main`` does not count main's newer commits as its changes. A sentence
+    when it cannot tell (no checkout, no REF, no common ancestor: a shallow clone)."""
     if not checkout.is_dir():
         return f"no checkout at {checkout}"
 
@@ -219,7 +224,11 @@ def git_changed(checkout: Path, ref: str) -> bool | str:
     try:
         if git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").returncode != 0:
             return f"has no {ref!r} (fetch it, or leave the repo out with !NAME)"
-        diff = git("diff", "--quiet", ref, "--")
+        fork = git("merge-base", f"{ref}^{{commit}}", "HEAD")
+        if fork.returncode != 0 or not fork.stdout.strip():
+            return (f"no common ancestor of {ref!r} and HEAD (a shallow clone? "
+                    "`git fetch --unshallow`, or leave the repo out with !NAME)")
+        diff = git("diff", "--quiet", fork.stdout.strip(), "--")
         if diff.returncode == 1:
             return True
         if diff.returncode != 0:

@@ -41,7 +41,8 @@ OK = ("succeeded", "cached")
 @click.argument("command", nargs=-1, required=True)
 @click.option("--repos", "selector", required=True, metavar="SELECTOR",
               help="Which repos: names, globs, tag:T, role:R, changed:REF, NAME..., ...NAME, "
-              "NAME^..., ...^NAME, !EXCLUDED, joined by commas.")
+              "NAME^..., ...^NAME, !EXCLUDED, joined by commas. changed:REF: changed since "
+              "the merge-base of REF and HEAD (a branch behind REF is not changed).")
 @click.option("--order", type=click.Choice(["deps", "none"]), default="deps", show_default=True,
               help="deps: a repo's todo after those of the selected repos it depends on, "
               "through unselected ones too (web -> api -> db: db before web).")

@@ -2,8 +2,8 @@
 and Go manifests naming each other), `coord init`, the catalog checked as plans are,
 `coord run` on real `coord worker` processes in the inferred order (each consumer's
 command starts after its providers' ended), `init --check` after a repo and a
-dependency were added, `--apply`; then the selectors a user types, each on the same
-tree."""
+dependency were added, `--apply`; then the selectors a user types (globs, role:, the
+^ forms, changed:REF against the merge-base), each on the same tree."""
 
 from __future__ import annotations
 
@@ -146,5 +146,14 @@ def test_selectors_on_a_generated_tree(cluster: Cluster) -> None:
     assert names("...^svc-events") == ["svc-billing", "svc-gateway"]  # its consumers
     assert names("svc-billing^...") == ["svc-events", "svc-gateway"]  # its providers
     assert names("tag:node") == ["ui-kit", "web"]
+    # changed:REF, against the merge-base: py-api's branch has a commit of its own;
+    # ui-kit's forked before main moved on and has none (main's commit is not its change).
+    git(src / "py-api", "switch", "-q", "-c", "topic")
+    commit(src / "py-api", "NOTES", "mine\n")
+    git(src / "ui-kit", "branch", "behind")
+    commit(src / "ui-kit", "README", "landed on main\n")
+    git(src / "ui-kit", "switch", "-q", "behind")
+    assert names("changed:main") == ["py-api"]
+    assert names("...changed:main") == ["py-api", "py-cli"]  # Nx's affected
     miss = cluster.cli("repo", "list", "--repos", "svc-gatway")
     assert miss.returncode == 2 and "did you mean svc-gateway" in miss.stderr
