@@ -242,8 +242,11 @@ def _say_drift(file: Path, fleet: Fleet, applied: FleetApplied | None, prune: bo
                                            else " (kept: still named, see below)")
         say(escape(f"- repo {name}: no git checkout where the catalog says{kept}"))
     for b in fleet.branches:
+        why = (f" ({b['read_from']})" if b["read_from"] != "HEAD" else
+               f" (the current branch: no remote HEAD, and no local branch "
+               f"{b['catalog'] or 'main'})")
         say(escape(f"~ repo {b['repo']}: default branch {b['catalog'] or 'main (unset)'} -> "
-                   f"{b['now']}"))
+                   f"{b['now']}{why}"))
     for d in fleet.deps_added:
         say(escape(f"+ dependency {_dep_line(d)}"))
     for lost in fleet.deps_lost:

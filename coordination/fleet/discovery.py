@@ -258,6 +258,23 @@ def read_checkout(path: Path) -> Checkout:
     return out
 
 
+def has_local_branch(path: Path, branch: str) -> bool:
+    """Does the checkout at ``path`` have the local branch ``branch`` (a loose ref or
+    a line of ``packed-refs``; ``git show-ref`` in a reftable repository)?"""
+    _, common = git_dirs(path)
+    ref = f"refs/heads/{branch}"
+    if (common / "reftable").is_dir():
+        return _git(path, "show-ref", "--verify", "--quiet", ref) is not None
+    if (common / ref).is_file():
+        return True
+    try:
+        with open(common / "packed-refs", encoding="utf-8", errors="replace") as f:
+            return any(line.rstrip("\n").split(" ", 1)[-1] == ref for line in f
+                       if not line.startswith(("#", "^")))
+    except OSError:
+        return False
+
+
 def discover(roots: Sequence[Path], depth: int = DEFAULT_DEPTH,
              extra: Iterable[Path] = ()) -> list[Checkout]:
     """Every checkout under ``roots``, and the checkouts ``extra`` (named explicitly:

@@ -160,7 +160,8 @@ def test_lost_dependency_moved_branch_and_prune(fleet: Path) -> None:
     subprocess.run(["rm", "-rf", str(fleet / "ui-kit")], check=True)
     drift = coord_json(fleet, "init", "--check", expect=1)
     assert drift["repos_gone"] == ["ui-kit"]
-    assert drift["branches_moved"] == [{"repo": "core", "catalog": "main", "now": "develop"}]
+    assert drift["branches_moved"] == [{"repo": "core", "catalog": "main", "now": "develop",
+                                        "read_from": "origin/HEAD"}]
     assert [(d["id"], d["consumer"], d["provider"]) for d in drift["dependencies_lost"]] == [
         ("DEP-003", "gateway", "events")]
     human = coord(fleet, "init", "--check", expect=1)
