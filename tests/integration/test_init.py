@@ -254,3 +254,34 @@ def test_a_checkout_that_is_a_linked_worktree_is_present_and_read(fleet: Path) -
     lost = coord_json(fleet, "init", "--check", expect=1)
     assert [(d["consumer"], d["provider"]) for d in lost["dependencies_lost"]] == [
         ("web", "ui-kit")] and lost["repos_gone"] == []
+
+
+def test_check_without_dirs_scans_the_roots_init_used(tmp_path: Path) -> None:
+    # The catalog is kept apart from the two trees of checkouts it was written from.
+    for root, name in (("src", "core"), ("work", "api")):
+        git(tmp_path, "clone", "-q", str(remote_with(tmp_path, name, MANIFESTS[name])),
+            str(tmp_path / root / name))
+    git(tmp_path, "clone", "-q", str(remote_with(tmp_path, "testkit", MANIFESTS["testkit"])),
+        str(tmp_path / "src" / "team" / "testkit"))  # two levels down
+    cat = tmp_path / "cat"
+    cat.mkdir()
+    eco = cat / "ecosystem.yaml"
+    first = coord_json(cat, "--file", str(eco), "init", str(tmp_path / "src"),
+                       str(tmp_path / "work"), "--depth", "1")
+    assert [r["name"] for r in first["repos_added"]] == ["core", "api"]
+    assert json.loads((cat / ".coord" / "fleet.json").read_text()) == {
+        "roots": [str(tmp_path / "src"), str(tmp_path / "work")], "depth": 1}
+    # A repo cloned into one of them later is found without naming them again...
+    git(tmp_path, "clone", "-q", str(remote_with(tmp_path, "web", MANIFESTS["web"])),
+        str(tmp_path / "work" / "web"))
+    drift = coord_json(cat, "--file", str(eco), "init", "--check", expect=1)
+    assert drift["roots"] == [str(tmp_path / "src"), str(tmp_path / "work")]
+    assert [r["name"] for r in drift["repos_added"]] == ["web"]  # at the depth remembered
+    # ...and --depth still overrides the remembered one.
+    deeper = coord_json(cat, "--file", str(eco), "init", "--check", "--depth", "2", expect=1)
+    assert [r["name"] for r in deeper["repos_added"]] == ["testkit", "web"]
+    # A root that went away is said, not silently skipped.
+    subprocess.run(["rm", "-rf", str(tmp_path / "work")], check=True)
+    gone = coord_json(cat, "--file", str(eco), "init", "--check", expect=1)
+    assert gone["roots"] == [str(tmp_path / "src")] and gone["repos_gone"] == ["api"]
+    assert any("is not a directory any more" in n for n in gone["notes"])
