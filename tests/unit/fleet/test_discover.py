@@ -131,3 +131,26 @@ def test_a_linked_worktree_is_read_when_named(tmp_path: Path) -> None:
     assert got.manifests.provides == {("npm", "@acme/wt")}
     assert d.find_checkouts([tmp_path], depth=1) == [clone, tmp_path / "up"]  # walked: skipped
     assert [c.path for c in d.discover([], extra=[wt])] == [wt]  # named: read
+
+
+def test_gitignore_as_git_reads_it_nested_files_slashes_negations(tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    a = repo(root / "a")
+    (a / ".gitignore").write_text("build/*/\n!build/keep/\ntools/gen\n**/cache/\n[broken\n")
+    (a / "sub").mkdir()
+    (a / "sub" / ".gitignore").write_text("vendor/\n/local\n")
+    (a / ".git" / "info").mkdir(exist_ok=True)
+    (a / ".git" / "info" / "exclude").write_text("scratch/\n")
+    skipped = [a / "build" / "x", a / "tools" / "gen", a / "deep" / "cache",
+               a / "sub" / "vendor", a / "sub" / "local", a / "scratch"]
+    kept = [a / "build" / "keep", a / "other" / "gen", a / "sub" / "x" / "local",
+            a / "vendor"]  # sub's patterns hold below sub only; /local at sub's top only
+    # What git itself ignores of them (git check-ignore, before they are repos)...
+    said = subprocess.run(["git", "-C", str(a), "check-ignore", "--stdin"],
+                          input="".join(f"{p.relative_to(a)}/\n" for p in skipped + kept),
+                          capture_output=True, text=True, env=ENV)
+    assert said.stdout.split() == [f"{p.relative_to(a)}/" for p in skipped], said.stderr
+    # ...is what the walk skips once they are.
+    for p in skipped + kept:
+        repo(p)
+    assert d.find_checkouts([root], depth=4) == sorted([a, *kept])
