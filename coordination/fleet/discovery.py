@@ -41,6 +41,7 @@ from coordination.catalog.models import REPO_NAME_RE, git_branch
 
 if TYPE_CHECKING:
     import pathspec
+    from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 DEFAULT_DEPTH = 3
 #: Never entered, wherever they are: package caches and virtualenvs hold no checkout
@@ -65,23 +66,29 @@ class Checkout:
 
 
 # -- walking ---------------------------------------------------------------------------
+#: Each distinct ignore line compiled once per process: a fleet's .gitignore files are
+#: mostly the same few templates, and compiling a pattern costs far more than matching.
+_PATTERNS: dict[str, GitIgnoreSpecPattern | None] = {}  # None: a line that ignores nothing
+
+
 def _spec(lines: list[str]) -> pathspec.GitIgnoreSpec | None:
     """The patterns of one ignore file; a line git would not read either (``!``
     alone, a broken class) is left out, as git leaves it out."""
     import pathspec  # lazy: 30-80 ms, and only a walk that meets an ignore file needs it
 
-    try:
-        spec = pathspec.GitIgnoreSpec.from_lines(lines)
-    except Exception:  # pathspec's GitIgnorePatternError, or a ValueError in older ones
-        good = []
-        for line in lines:
+    patterns: list[GitIgnoreSpecPattern] = []
+    for line in lines:
+        if line not in _PATTERNS:
             try:
-                pathspec.GitIgnoreSpec.from_lines([line])
-            except Exception:
-                continue
-            good.append(line)
-        spec = pathspec.GitIgnoreSpec.from_lines(good)
-    return spec if len(spec) else None
+                one = pathspec.GitIgnoreSpec.from_lines([line]).patterns
+            except Exception:  # pathspec's GitIgnorePatternError (ValueError in older ones)
+                one = []
+            # A blank or comment line compiles to a pattern that matches nothing.
+            _PATTERNS[line] = one[0] if one and one[0].include is not None else None
+        got = _PATTERNS[line]
+        if got is not None:
+            patterns.append(got)
+    return pathspec.GitIgnoreSpec(patterns) if patterns else None
 
 
 def _read_spec(file: Path) -> pathspec.GitIgnoreSpec | None:
