@@ -5,8 +5,10 @@ Each ecosystem is read with its own parser, one module each: ``python`` (``tomll
 ``rust`` (``tomllib``), ``java`` (``xml.etree``). A package is named per ecosystem,
 normalised as that ecosystem compares names: ``("python", canonicalize_name(n))``,
 ``("npm", n)``, ``("go", module path)``, ``("cargo", n with '_' as '-')``,
-``("maven", "group:artifact")``. A manifest that cannot be read is a problem reported
-with the checkout, never a failure of the whole run.
+``("maven", "group:artifact")``; a requirement known by its local path only
+(``-e ../core``) is ``("path", absolute path)``, matched to the checkout that path is
+in. A manifest that cannot be read is a problem reported with the checkout, never a
+failure of the whole run.
 """
 
 from __future__ import annotations

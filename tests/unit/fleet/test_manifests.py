@@ -105,7 +105,11 @@ def test_requirements_files_options_continuations_and_types(tmp_path: Path) -> N
     assert got["acme-events"] == ("runtime", "requirements.txt", 7, ">=1")
     assert got["acme-testkit"] == ("test", "requirements-test.txt", 1, None)
     assert got["acme-lint"] == ("dev", "requirements/dev.txt", 1, None)
-    assert set(got) == {"acme-core", "acme-events", "acme-testkit", "acme-lint"}
+    # -e ./vendored is a path (the repo's own: no dependency); the URL names its egg.
+    assert got[str(tmp_path / "vendored")] == ("runtime", "requirements.txt", 4, None)
+    assert got["x"] == ("runtime", "requirements.txt", 8, None)
+    assert set(got) == {"acme-core", "acme-events", "acme-testkit", "acme-lint",
+                        str(tmp_path / "vendored"), "x"}
 
 
 def test_setup_cfg(tmp_path: Path) -> None:
@@ -305,3 +309,53 @@ def test_tags_from_what_is_at_the_top() -> None:
         "python", "docker", "terraform"}
     assert dm.tags_of(["requirements-dev.txt"]) == {"python"}
     assert dm.tags_of(["README.md"]) == set()
+
+
+def paths(m: dm.Manifests) -> dict[tuple[str, str], tuple[str, str, int, str | None]]:
+    """(ecosystem, package) -> (type, file, line, path) of the requirements with a path."""
+    return {r.package: (r.type, r.file, r.line, r.path) for r in m.requires if r.path}
+
+
+def test_python_path_references(tmp_path: Path) -> None:
+    root = tmp_path / "fleet" / "api"
+    m = dm.read(write(root, {
+        "requirements-dev.txt": '''
+            -e ../core
+            --editable=../shared/libs/auth[test]
+            -e file:../events#egg=acme-events
+            ../tools/cli-kit
+            file:///srv/wheels/acme_proto
+            -e git+https://git.example.com/acme/lint.git@v2#egg=acme-lint
+            acme-metrics @ file:///srv/src/metrics
+            requests>=2
+        ''',
+        "pyproject.toml": '''
+            [project]
+            name = "acme-api"
+            dependencies = ["acme-db>=1", "acme-cache"]
+
+            [tool.uv.sources]
+            acme-db = { path = "../db", editable = true }
+            acme-cache = { git = "https://git.example.com/acme/cache" }
+
+            [tool.poetry.group.test.dependencies]
+            acme-testkit = { path = "../testkit", develop = true }
+        ''',
+    }))
+    fleet = tmp_path / "fleet"
+    got = paths(m)
+    assert got[("path", str(fleet / "core"))] == ("dev", "requirements-dev.txt", 1,
+                                                  str(fleet / "core"))
+    assert got[("path", str(fleet / "shared/libs/auth"))][2:] == (2, str(fleet / "shared/libs/auth"))
+    assert got[("python", "acme-events")] == ("dev", "requirements-dev.txt", 3,
+                                              str(fleet / "events"))
+    assert got[("path", str(fleet / "tools/cli-kit"))][2] == 4
+    assert got[("path", "/srv/wheels/acme_proto")][2] == 5
+    assert got[("python", "acme-metrics")] == ("dev", "requirements-dev.txt", 7,
+                                               "/srv/src/metrics")
+    assert got[("python", "acme-db")] == ("runtime", "pyproject.toml", 3, str(fleet / "db"))
+    assert got[("python", "acme-testkit")] == ("test", "pyproject.toml", 10,
+                                               str(fleet / "testkit"))
+    named = {r.package[1]: r for r in m.requires if not r.path}
+    assert "acme-lint" in named and "acme-cache" in named and "requests" in named
+    assert not m.problems
