@@ -10,6 +10,10 @@ Rules:
 
 - A repo is matched to a checkout by its checkout path (``Repo.checkout``), never by
   name; a new checkout gets its directory's name, made unique.
+- A requirement naming a local path (go.mod ``replace => ../x``, go.work ``use``,
+  ``-e ../x``, ``file:../x``, a workspace member outside the repo) is a dependency on
+  the repo whose checkout holds that path, whatever the package is called: the
+  strongest signal there is. Else the package's name is looked up.
 - One dependency per (consumer, provider): of the manifest entries naming the
   provider, the strongest type wins (runtime, then build, test, dev), then the first
   written. Its ``source`` is where that entry is.
@@ -132,12 +136,12 @@ def infer(checkouts: dict[str, Checkout], notes: list[str] | None = None
         providers.pop(pkg, None)
         notes.append(f"{pkg[0]} package {pkg[1]!r} is provided by {', '.join(names)}: "
                      "no dependency on it inferred (add the right one with `coord dep add`)")
-    by_path = {str(co.path): name for name, co in checkouts.items()}
+    by_path = {os.path.normpath(co.path): name for name, co in checkouts.items()}
     out: list[NewDependency] = []
     for consumer, co in checkouts.items():
         best: dict[str, Requirement] = {}
         for req in co.manifests.requires:
-            provider = by_path.get(req.path) if req.path else None
+            provider = _checkout_of(req.path, by_path) if req.path else None
             provider = provider or providers.get(req.package)
             if provider is None or provider == consumer:
                 continue
@@ -151,6 +155,19 @@ def infer(checkouts: dict[str, Checkout], notes: list[str] | None = None
             dep["source"] = {"file": req.file, "line": req.line}
             out.append(dep)
     return out
+
+
+def _checkout_of(path: str, by_path: dict[str, str]) -> str | None:
+    """The repo whose checkout ``path`` is in (the nearest enclosing one: a path
+    dependency may name a package inside another repo, ``../mono/packages/ui``)."""
+    here = os.path.normpath(path)
+    while True:
+        if here in by_path:
+            return by_path[here]
+        up = os.path.dirname(here)
+        if up == here:
+            return None
+        here = up
 
 
 def new_repo(name: str, co: Checkout, base_dir: Path) -> NewRepo:

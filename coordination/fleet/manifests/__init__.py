@@ -19,6 +19,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import yaml
+
 from coordination.fleet.manifests import go, java, node, python, rust
 from coordination.fleet.manifests.base import (
     MAX_MANIFEST_BYTES as MAX_MANIFEST_BYTES,
@@ -32,7 +34,7 @@ from coordination.fleet.manifests.python import group_type as group_type
 #: What a repo is, from the names at its top level: tag -> file names (or suffixes).
 TAG_FILES: dict[str, tuple[str, ...]] = {
     "python": ("pyproject.toml", "setup.py", "setup.cfg", "Pipfile", "requirements.txt"),
-    "node": ("package.json",),
+    "node": ("package.json", "pnpm-workspace.yaml"),
     "typescript": ("tsconfig.json",),
     "go": ("go.mod",),
     "rust": ("Cargo.toml",),
@@ -48,7 +50,8 @@ TAG_SUFFIXES: dict[str, tuple[str, ...]] = {"terraform": (".tf",), "docker": (".
 _Reader = Callable[[Manifests, Path, str, str], None]
 READERS: tuple[tuple[str, _Reader], ...] = (
     ("pyproject.toml", python.pyproject), ("setup.cfg", python.setup_cfg),
-    ("package.json", node.package_json), ("go.mod", go.go_mod), ("Cargo.toml", rust.cargo),
+    ("package.json", node.package_json), ("pnpm-workspace.yaml", node.pnpm_workspace),
+    ("go.mod", go.go_mod), ("Cargo.toml", rust.cargo),
     ("pom.xml", java.pom),
 )
 
@@ -93,6 +96,6 @@ def _guarded(out: Manifests, root: Path, rel: str, reader: _Reader) -> None:
         if text is not None:
             reader(out, root, rel, text)
     except (OSError, UnicodeDecodeError, ValueError, ET.ParseError, configparser.Error,
-            TypeError, AttributeError) as exc:
+            TypeError, AttributeError, yaml.YAMLError) as exc:
         # ValueError covers tomllib.TOMLDecodeError and json.JSONDecodeError.
         out.problems.append(f"{rel}: {exc}")

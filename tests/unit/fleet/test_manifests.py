@@ -359,3 +359,55 @@ def test_python_path_references(tmp_path: Path) -> None:
     named = {r.package[1]: r for r in m.requires if not r.path}
     assert "acme-lint" in named and "acme-cache" in named and "requests" in named
     assert not m.problems
+
+
+def test_npm_file_and_link_versions_and_pnpm_workspaces(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet"
+    write(fleet, {"shared/icons/package.json": '{"name": "@acme/icons"}',
+                  "shared/fonts/package.json": '{"name": "@acme/fonts"}'})
+    root = fleet / "web"
+    m = dm.read(write(root, {
+        "package.json": '''
+            {"name": "@acme/web",
+             "dependencies": {"@acme/ui": "file:../ui-kit", "react": "^18"},
+             "devDependencies": {"@acme/lint": "link:../lint-config"}}
+        ''',
+        "pnpm-workspace.yaml": '''
+            # the app, its packages, and the icons the design team keeps beside it
+            packages:
+              - "apps/*"
+              - "packages/**"
+              - "!packages/**/fixtures/**"
+              - "../shared/*"
+        ''',
+        "apps/site/package.json": '{"name": "@acme/site", "dependencies": {"@acme/ui": "^3"}}',
+        "packages/charts/package.json": '{"name": "@acme/charts"}',
+        "packages/charts/fixtures/demo/package.json": '{"name": "demo-fixture"}',
+        # installed, not the repo's own: never matched by packages/**
+        "packages/charts/node_modules/left-pad/package.json": '{"name": "left-pad"}',
+    }))
+    assert m.provides == {("npm", "@acme/web"), ("npm", "@acme/site"), ("npm", "@acme/charts")}
+    assert {"node"} <= m.tags
+    got = paths(m)
+    assert got[("npm", "@acme/ui")] == ("runtime", "package.json", 2, str(fleet / "ui-kit"))
+    assert got[("npm", "@acme/lint")] == ("dev", "package.json", 3, str(fleet / "lint-config"))
+    # members outside the checkout: the repos the workspace builds with
+    assert got[("path", str(fleet / "shared/fonts"))] == ("build", "pnpm-workspace.yaml", 6,
+                                                          str(fleet / "shared/fonts"))
+    assert ("path", str(fleet / "shared/icons")) in got
+    assert not m.problems
+
+
+def test_a_path_dependency_names_the_repo_it_is_in(tmp_path: Path) -> None:
+    from coordination.fleet.discovery import Checkout
+    from coordination.fleet.drift import infer
+
+    fleet = tmp_path / "fleet"
+    mono = write(fleet / "mono", {"package.json": '{"name": "@acme/mono", "private": true}'})
+    api = write(fleet / "api", {"requirements.txt": "-e ../mono/packages/py-client\n",
+                                "package.json": '{"name": "api", "dependencies": '
+                                                '{"renamed-ui": "file:../mono/packages/ui"}}'})
+    found = infer({"mono": Checkout(mono, manifests=dm.read(mono)),
+                   "api": Checkout(api, manifests=dm.read(api))})
+    assert [(d["consumer"], d["provider"], d["type"], d["source"]) for d in found] == [
+        ("api", "mono", "runtime", {"file": "package.json", "line": 1})]
