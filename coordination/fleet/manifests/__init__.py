@@ -36,7 +36,7 @@ TAG_FILES: dict[str, tuple[str, ...]] = {
     "python": ("pyproject.toml", "setup.py", "setup.cfg", "Pipfile", "requirements.txt"),
     "node": ("package.json", "pnpm-workspace.yaml"),
     "typescript": ("tsconfig.json",),
-    "go": ("go.mod",),
+    "go": ("go.mod", "go.work"),
     "rust": ("Cargo.toml",),
     "java": ("pom.xml", "build.gradle", "build.gradle.kts"),
     "docker": ("Dockerfile", "Containerfile", "docker-compose.yml", "docker-compose.yaml",
@@ -51,7 +51,7 @@ _Reader = Callable[[Manifests, Path, str, str], None]
 READERS: tuple[tuple[str, _Reader], ...] = (
     ("pyproject.toml", python.pyproject), ("setup.cfg", python.setup_cfg),
     ("package.json", node.package_json), ("pnpm-workspace.yaml", node.pnpm_workspace),
-    ("go.mod", go.go_mod), ("Cargo.toml", rust.cargo),
+    ("go.mod", go.go_mod), ("go.work", go.go_work), ("Cargo.toml", rust.cargo),
     ("pom.xml", java.pom),
 )
 

@@ -398,6 +398,36 @@ def test_npm_file_and_link_versions_and_pnpm_workspaces(tmp_path: Path) -> None:
     assert not m.problems
 
 
+def test_go_work_members_inside_and_outside(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet"
+    write(fleet, {"events/go.mod": "module github.com/acme/events\n\ngo 1.22\n"})
+    root = fleet / "platform"
+    m = dm.read(write(root, {
+        "go.work": '''
+            go 1.22
+
+            use (
+            \t.
+            \t./cmd/gateway
+            \t../events // the bus, checked out beside it
+            \t../gone
+            )
+        ''',
+        "go.mod": "module github.com/acme/platform\n\ngo 1.22\n",
+        "cmd/gateway/go.mod": (
+            "module github.com/acme/platform/gateway\n\ngo 1.22\n\n"
+            "require github.com/acme/auth v1.2.0\n"),
+    }))
+    assert m.provides == {("go", "github.com/acme/platform"),
+                          ("go", "github.com/acme/platform/gateway")}
+    assert [(r.package, r.file, r.line) for r in m.requires if not r.path] == [
+        (("go", "github.com/acme/auth"), "cmd/gateway/go.mod", 5)]
+    got = paths(m)
+    assert got[("go", "github.com/acme/events")] == ("build", "go.work", 6, str(fleet / "events"))
+    assert got[("path", str(fleet / "gone"))][2] == 7  # no go.mod there: known by path
+    assert {"go"} <= m.tags
+
+
 def test_a_path_dependency_names_the_repo_it_is_in(tmp_path: Path) -> None:
     from coordination.fleet.discovery import Checkout
     from coordination.fleet.drift import infer
