@@ -428,6 +428,67 @@ def test_go_work_members_inside_and_outside(tmp_path: Path) -> None:
     assert {"go"} <= m.tags
 
 
+def test_pom_property_references(tmp_path: Path) -> None:
+    m = dm.read(write(tmp_path, {
+        "pom.xml": '''
+            <project xmlns="http://maven.apache.org/POM/4.0.0">
+              <groupId>com.acme</groupId>
+              <artifactId>platform</artifactId>
+              <version>2.1.0</version>
+              <properties>
+                <acme.events.group>${project.groupId}.events</acme.events.group>
+                <events.version>3.0.0</events.version>
+              </properties>
+              <modules><module>api</module></modules>
+              <dependencies>
+                <dependency>
+                  <groupId>${project.groupId}</groupId>
+                  <artifactId>core</artifactId>
+                  <version>${project.version}</version>
+                </dependency>
+                <dependency>
+                  <groupId>${acme.events.group}</groupId>
+                  <artifactId>bus</artifactId>
+                  <version>${events.version}</version>
+                </dependency>
+                <dependency>
+                  <groupId>${undefined.group}</groupId>
+                  <artifactId>mystery</artifactId>
+                </dependency>
+              </dependencies>
+            </project>
+        ''',
+        "api/pom.xml": '''
+            <project>
+              <parent><groupId>com.acme</groupId><artifactId>platform</artifactId>
+                <version>2.1.0</version></parent>
+              <artifactId>api</artifactId>
+              <dependencies>
+                <dependency>
+                  <groupId>${project.parent.groupId}</groupId>
+                  <artifactId>platform-${project.artifactId}-spec</artifactId>
+                  <scope>test</scope>
+                </dependency>
+                <dependency>
+                  <groupId>${acme.events.group}</groupId>
+                  <artifactId>client</artifactId>
+                  <version>${events.version}</version>
+                </dependency>
+              </dependencies>
+              <properties><events.version>4.0.0</events.version></properties>
+            </project>
+        ''',
+    }))
+    assert m.provides == {("maven", "com.acme:platform"), ("maven", "com.acme:api")}
+    got = {(r.package[1], r.file): (r.type, r.line, r.constraint) for r in m.requires}
+    assert got[("com.acme:core", "pom.xml")] == ("runtime", 13, "2.1.0")
+    assert got[("com.acme.events:bus", "pom.xml")] == ("runtime", 18, "3.0.0")
+    assert got[("com.acme:platform-api-spec", "api/pom.xml")][:2] == ("test", 8)
+    # the parent's property for the group, its own (overriding the parent's) for the version
+    assert got[("com.acme.events:client", "api/pom.xml")][2] == "4.0.0"
+    assert not any("${" in p for p, _ in got)  # an unknown one is left out, not guessed
+
+
 def test_a_path_dependency_names_the_repo_it_is_in(tmp_path: Path) -> None:
     from coordination.fleet.discovery import Checkout
     from coordination.fleet.drift import infer
