@@ -18,7 +18,8 @@ An instance is the template with, for its repo:
 - ``blocked_by``: a template named plainly is every one of its instances;
   ``TODO-009[same]`` is the same repo's instance (none when TODO-009 does not select
   that repo); ``TODO-009[api]`` is that instance; with ``deps: follow`` also the
-  instances of its repo's providers (``dependencies:``) in the same template.
+  instances of its repo's providers (``dependencies:``) in the same template, through
+  repos the template does not select, transitively reduced (``induced_providers``).
 
 Pure: catalog in, catalog out; a ``changed:`` selector asks git through the selector's
 probe (injectable). A catalog without templates is returned as it is, and an
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from coordination.catalog.models import Catalog, Milestone, Plan, Todo, TodoStatus
-from coordination.catalog.selectors import ChangedProbe, git_changed, select
+from coordination.catalog.selectors import ChangedProbe, git_changed, induced_providers, select
 from coordination.errors import UsageError
 
 #: ``TODO-010[api]`` -> (``TODO-010``, ``api``)
@@ -84,11 +85,15 @@ def expand(catalog: Catalog, base_dir: Path, changed: ChangedProbe = git_changed
         return catalog
     chosen = selections(catalog, base_dir, changed)
     chosen_sets = {t: set(rs) for t, rs in chosen.items()}
-    providers: dict[str, list[str]] = {}
+    # deps: follow: an instance after those of the repos its repo depends on, through
+    # repos the template does not select, transitively reduced (as `coord run` orders).
+    follows: dict[str, dict[str, list[str]]] = {}
     if any(t.deps == "follow" for t in catalog.coordination.todos):
+        providers: dict[str, list[str]] = {}
         for d in catalog.coordination.dependencies:
-            if d.provider != d.consumer:
-                providers.setdefault(d.consumer, []).append(d.provider)
+            providers.setdefault(d.consumer, []).append(d.provider)
+        follows = {t.id: induced_providers(providers, chosen[t.id])
+                   for t in catalog.coordination.todos if t.deps == "follow" and t.id in chosen}
 
     def refs(owner: Todo, ref: str, repo: str | None) -> list[str]:
         """What ``ref`` (in ``owner``'s blocked_by/blocking) names, for an instance of
@@ -134,10 +139,9 @@ def expand(catalog: Catalog, base_dir: Path, changed: ChangedProbe = git_changed
             if path is None:
                 path = paths[r] = str(repo.checkout(base_dir))
             blocked = all_refs(t, t.blocked_by, r)
-            if t.deps == "follow":
-                for p in providers.get(r, ()):
-                    if p in chosen_sets[t.id] and instance_id(t.id, p) not in blocked:
-                        blocked.append(instance_id(t.id, p))
+            for p in follows.get(t.id, {}).get(r, ()):
+                if instance_id(t.id, p) not in blocked:
+                    blocked.append(instance_id(t.id, p))
             todos.append(t.model_copy(update={
                 "id": instance_id(t.id, r), "repo": r, "for_each": None, "deps": None,
                 "instances": None, "status": _instance_status(t, r), "outputs": {},

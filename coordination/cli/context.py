@@ -29,6 +29,19 @@ class Context:
             self._manager = CoordinationManager(self.file)
         return self._manager
 
+    def select_repos(self, values: tuple[str, ...] | list[str]) -> list[str]:
+        """The repo names the ``--repos`` values of a write select, resolved against
+        the catalog now (the catalog keeps names, not selectors): repeats join with
+        commas into one selector, ``''`` is none, and the names are in the order
+        written. A term matching nothing is the selectors' error (closest names)."""
+        text = ",".join(v for v in values if v.strip())
+        if not text:
+            return []
+        from coordination.catalog.selectors import select  # lazy: only with --repos
+
+        return select(self.manager.catalog(), text, self.file.resolve().parent,
+                      written_order=True).names
+
 
 def current_file() -> Path | None:
     """The catalog file of the command running now (None outside a command)."""

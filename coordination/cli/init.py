@@ -5,6 +5,10 @@ Where the catalog goes: ``-f``/``$COORD_ECOSYSTEM`` when given; else, with one D
 catalog starts with the ``# yaml-language-server: $schema=.coord/schema.json`` line
 and the schema is written there; an existing one is added to. Every write is one
 audited edit (`coord audit`).
+
+The DIRs scanned are remembered beside the catalog (``.coord/fleet.json``, see
+:mod:`coordination.fleet.roots`): without DIRs, ``coord init`` and ``--check`` scan
+those again, with the depth they were scanned with.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from typing import TYPE_CHECKING
 import click
 from rich.markup import escape
 
-from coordination.fleet.discovery import clone_dir_name, discover, is_url, read_list
+from coordination.fleet.discovery import (clone_dir_name, discover, is_checkout, is_url,
+                                          read_list)
 from coordination.fleet.drift import compare
+from coordination.fleet.roots import remember, remembered, roots_file
 from coordination.catalog.manager import CoordinationManager
 from coordination.catalog.models import git_remote
 from coordination.catalog.store import CatalogStore
@@ -88,7 +94,7 @@ def _from_file(file: Path, into: Path, dry_run: bool) -> tuple[list[Path], list[
             continue
         path = Path(entry).expanduser()
         path = path if path.is_absolute() else file.resolve().parent / path
-        if not (path / ".git").is_dir():
+        if not is_checkout(path):
             raise UsageError(f"--from {file}: {entry} is not a git checkout (no {path}/.git)",
                              hint="list checkouts' directories or clone URLs, one a line")
         paths.append(path)
@@ -108,7 +114,8 @@ def _read_catalog(file: Path) -> Catalog | None:
 @click.option("--into", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where --from's URLs are cloned (default: the catalog's directory).")
 @click.option("--depth", type=click.IntRange(0, 20), default=3, show_default=True,
-              help="How many directories below each DIR to look for checkouts.")
+              help="How many directories below each DIR to look for checkouts (without "
+              "DIRs: the depth the remembered ones were scanned with).")
 @click.option("--check", is_flag=True,
               help="Compare the catalog with the checkouts now; exit 1 when they drifted.")
 @click.option("--apply", "apply_", is_flag=True,
@@ -121,9 +128,10 @@ def _read_catalog(file: Path) -> Catalog | None:
 def init(obj: Context, dirs: tuple[Path, ...], from_file: Path | None, into: Path | None,
          depth: int, check: bool, apply_: bool, prune: bool, dry_run: bool,
          as_json: bool) -> None:
-    """Write a catalog from the git checkouts under DIRs (default: the catalog's
-    directory), with the dependencies their manifests name; or, with --check, say how
-    the catalog drifted from them.
+    """Write a catalog from the git checkouts under DIRs, with the dependencies their
+    manifests name; or, with --check, say how the catalog drifted from them. Without
+    DIRs: the directories (and depth) earlier `coord init DIR...` runs scanned, kept in
+    .coord/fleet.json beside the catalog; else the catalog's directory.
 
     \b
     Examples:
@@ -147,24 +155,53 @@ def init(obj: Context, dirs: tuple[Path, ...], from_file: Path | None, into: Pat
     clones: list[dict[str, str]] = []
     if from_file is not None:
         extra, clones = _from_file(from_file, (into or base_dir).resolve(), dry_run)
-    roots = list(dirs) or ([] if from_file is not None else [base_dir])
+    roots, notes = _roots(dirs, from_file, base_dir)
+    if not dirs and click.get_current_context().get_parameter_source("depth") \
+            == click.core.ParameterSource.DEFAULT:
+        kept = remembered(base_dir)[1]  # the depth the remembered roots were scanned with
+        depth = depth if kept is None else kept
+    present: list[str] = []
     if catalog is not None:  # the catalog's repos are read wherever they are
-        extra += [p for r in catalog.repos
-                  if ((p := r.checkout(base_dir)) / ".git").is_dir()]
-    fleet = compare(catalog, base_dir, discover(roots, depth, extra))
+        for r in catalog.repos:
+            if is_checkout(p := r.checkout(base_dir)):  # a linked worktree too
+                extra.append(p)
+                present.append(r.name)  # never "gone" while its checkout is there
+    fleet = compare(catalog, base_dir, discover(roots, depth, extra), present)
+    fleet.notes[:0] = notes
     if check:
-        _check(obj, file, fleet, apply_ and not dry_run, prune, as_json)
+        _check(obj, file, fleet, apply_ and not dry_run, prune, as_json, roots)
         return
     applied: FleetApplied | None = None
     created = catalog is None
     if not dry_run and (created or fleet.added or fleet.deps_added):
         applied = _write(file, created, {"repos": fleet.added, "dependencies": fleet.deps_added})
+    if dirs and not dry_run:  # for --check (and init) without DIRs, later
+        remember(base_dir, dirs, depth)
     doc = {"catalog": str(file), "created": created and not dry_run, "dry_run": dry_run,
-           "cloned": clones, **fleet.to_dict(), "applied": applied}
+           "roots": [str(r) for r in roots], "cloned": clones, **fleet.to_dict(),
+           "applied": applied}
     if as_json:
         print_json(doc)
         return
     _say_init(file, fleet, created, dry_run, applied, clones)
+
+
+def _roots(dirs: tuple[Path, ...], from_file: Path | None, base_dir: Path
+           ) -> tuple[list[Path], list[str]]:
+    """The directories to scan, and notes on remembered ones that are gone: DIRs when
+    given; else those an earlier `coord init DIR...` remembered; else the catalog's
+    directory (none with --from alone)."""
+    if dirs:
+        return list(dirs), []
+    if from_file is not None:
+        return [], []
+    kept, _ = remembered(base_dir)
+    if not kept:
+        return [base_dir], []
+    there = [r for r in kept if r.is_dir()]
+    notes = [f"scan root {r} (remembered in {roots_file(base_dir)}) is not a directory "
+             "any more: not scanned" for r in kept if r not in there]
+    return there, notes
 
 
 def _write(file: Path, created: bool, edit: FleetEdit) -> FleetApplied:
@@ -181,7 +218,7 @@ def _write(file: Path, created: bool, edit: FleetEdit) -> FleetApplied:
 
 
 def _check(obj: Context, file: Path, fleet: Fleet, apply_: bool, prune: bool,
-           as_json: bool) -> None:
+           as_json: bool, roots: list[Path]) -> None:
     applied: FleetApplied | None = None
     if apply_ and fleet.drifted:
         applied = CoordinationManager(file).apply_fleet({
@@ -191,7 +228,8 @@ def _check(obj: Context, file: Path, fleet: Fleet, apply_: bool, prune: bool,
             "prune": fleet.gone if prune else [],
         })
     if as_json:
-        print_json({"catalog": str(file), **fleet.to_dict(), "applied": applied})
+        print_json({"catalog": str(file), "roots": [str(r) for r in roots], **fleet.to_dict(),
+                    "applied": applied})
     else:
         _say_drift(file, fleet, applied, prune)
     if fleet.drifted and applied is None:
@@ -238,8 +276,11 @@ def _say_drift(file: Path, fleet: Fleet, applied: FleetApplied | None, prune: bo
                                            else " (kept: still named, see below)")
         say(escape(f"- repo {name}: no git checkout where the catalog says{kept}"))
     for b in fleet.branches:
+        why = (f" ({b['read_from']})" if b["read_from"] != "HEAD" else
+               f" (the current branch: no remote HEAD, and no local branch "
+               f"{b['catalog'] or 'main'})")
         say(escape(f"~ repo {b['repo']}: default branch {b['catalog'] or 'main (unset)'} -> "
-                   f"{b['now']}"))
+                   f"{b['now']}{why}"))
     for d in fleet.deps_added:
         say(escape(f"+ dependency {_dep_line(d)}"))
     for lost in fleet.deps_lost:

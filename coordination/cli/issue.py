@@ -10,6 +10,7 @@ import click
 from coordination.cli.context import Context
 from coordination.errors import UsageError
 from coordination.cli.render import (
+    SELECTS,
     emit,
     esc,
     fields,
@@ -114,7 +115,8 @@ def show_issue(obj: Context, issue_id: str, as_json: bool) -> None:
 @issue.command("create")
 @click.option("--title", required=True, help="One-line summary.")
 @click.option("--description", default="", help="Longer text.")
-@click.option("--repos", multiple=True, help="Affected repos, comma-separated (a,b).")
+@click.option("--repos", multiple=True, metavar="SELECTOR",
+              help="Affected repos, " + SELECTS)
 @click.option("--priority", type=click.Choice(PRIORITIES), default="medium", show_default=True,
               help="How urgent the issue is.")
 @click.option("--severity", default="", help="Free text, e.g. migration, security.")
@@ -138,7 +140,7 @@ def create_issue(
           --priority high --label migration
     """
     created = obj.manager.create_issue(
-        title, description=description, repos=split_list(repos), priority=priority,
+        title, description=description, repos=obj.select_repos(repos), priority=priority,
         severity=severity, assignee=assignee, labels=list(labels), target=_as_date(target),
         dependencies=split_list(depends_on),
     )
@@ -153,7 +155,8 @@ def create_issue(
 @click.option("--priority", type=click.Choice(PRIORITIES), help="New priority.")
 @click.option("--severity", help="New severity.")
 @click.option("--assignee", help="New assignee ('' to clear).")
-@click.option("--repos", multiple=True, help="Replace the repos, comma-separated.")
+@click.option("--repos", multiple=True, metavar="SELECTOR",
+              help="Replace the repos, " + SELECTS)
 @click.option("--label", "labels", multiple=True, help="Replace the labels; repeat for more.")
 @click.option("--target", type=date_type, help="New target date, YYYY-MM-DD.")
 @json_option
@@ -182,7 +185,7 @@ def update_issue(obj: Context, /, issue_id: str, title: str | None, description:
     if assignee is not None:
         changes["assignee"] = assignee  # '' clears it
     if repos:
-        changes["repos"] = split_list(repos)
+        changes["repos"] = obj.select_repos(repos)
     if labels:
         changes["labels"] = list(labels)
     if target is not None:

@@ -10,7 +10,7 @@ import click
 
 from coordination.cli.context import Context
 from coordination.cli.issue import say_deleted
-from coordination.cli.render import emit, json_option, say, split_list
+from coordination.cli.render import SELECTS, emit, json_option, say
 from coordination.errors import UsageError
 
 if TYPE_CHECKING:  # the manager's types: off `coord plan list`
@@ -86,7 +86,8 @@ def _change_fields(change_branch: str | None, change_base: str | None,
 @click.option("--description", default="", help="Longer text.")
 @click.option("--status", type=click.Choice(PLAN_STATUSES), default="draft", show_default=True,
               help="The new plan's status (active: ready to sweep).")
-@click.option("--repos", multiple=True, help="Repos it touches, comma-separated (a,b).")
+@click.option("--repos", multiple=True, metavar="SELECTOR",
+              help="Repos it touches, " + SELECTS)
 @click.option("--criterion", "criteria", multiple=True,
               help="A completion criterion; repeat for more.")
 @change_options
@@ -112,7 +113,7 @@ def create_cmd(obj: Context, title: str, description: str, status: str,
     extra = _change_fields(change_branch, change_base, change_remote, land, waves, no_waves,
                            pace, no_pace)
     created = obj.manager.create_plan(title, description=description, status=status,
-                                      repos=split_list(repos), criteria=list(criteria),
+                                      repos=obj.select_repos(repos), criteria=list(criteria),
                                       **extra)  # type: ignore[arg-type]
     emit(as_json, created, lambda p: say(p.id))
 
@@ -122,7 +123,8 @@ def create_cmd(obj: Context, title: str, description: str, status: str,
 @click.option("--title", help="New title.")
 @click.option("--description", help="New description ('' to clear).")
 @click.option("--status", type=click.Choice(PLAN_STATUSES), help="New status.")
-@click.option("--repos", multiple=True, help="Replace the repos, comma-separated ('' for none).")
+@click.option("--repos", multiple=True, metavar="SELECTOR",
+              help="Replace the repos ('' for none), " + SELECTS)
 @click.option("--criterion", "criteria", multiple=True,
               help="Replace the completion criteria; repeat for more.")
 @change_options
@@ -152,7 +154,7 @@ def update_cmd(obj: Context, plan_id: str, title: str | None, description: str |
     if status is not None:
         changes["status"] = status
     if repos:
-        changes["repos"] = split_list(repos)
+        changes["repos"] = obj.select_repos(repos)
     if criteria:
         changes["completion_criteria"] = list(criteria)
     changes.update(_change_fields(  # type: ignore[typeddict-item]

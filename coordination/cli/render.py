@@ -252,6 +252,11 @@ def styled(value: str) -> str:
     return f"[{style}]{esc(value)}[/{style}]" if style else esc(value)
 
 
+#: The help of a write's ``--repos`` (plan, issue): a selector, kept as the names it selects.
+SELECTS = ("a repo selector (names, globs, tag:T, role:R, changed:REF, NAME..., ...NAME, "
+           "!EXCLUDED; commas join), stored as the names it selects now.")
+
+
 def split_list(values: Iterable[str] | str | None) -> list[str]:
     """``--repos a,b --repos c`` -> ``[a, b, c]``: commas and repeats both work."""
     if values is None:

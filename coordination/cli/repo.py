@@ -157,7 +157,8 @@ def _live_workers() -> dict[str, int] | None:
 @repo.command("list")
 @click.option("--repos", "selector", default=None, metavar="SELECTOR",
               help="Only the repos a selector selects (names, globs, tag:T, role:R, "
-              "changed:REF, NAME..., ...NAME, NAME^..., ...^NAME, !EXCLUDED; commas join).")
+              "changed:REF, NAME..., ...NAME, NAME^..., ...^NAME, !EXCLUDED; commas join; "
+              "changed:REF is changed since the merge-base of REF and HEAD).")
 @json_option
 @click.pass_obj
 def list_repos(obj: Context, selector: str | None, as_json: bool) -> None:

@@ -41,9 +41,11 @@ OK = ("succeeded", "cached")
 @click.argument("command", nargs=-1, required=True)
 @click.option("--repos", "selector", required=True, metavar="SELECTOR",
               help="Which repos: names, globs, tag:T, role:R, changed:REF, NAME..., ...NAME, "
-              "NAME^..., ...^NAME, !EXCLUDED, joined by commas.")
+              "NAME^..., ...^NAME, !EXCLUDED, joined by commas. changed:REF: changed since "
+              "the merge-base of REF and HEAD (a branch behind REF is not changed).")
 @click.option("--order", type=click.Choice(["deps", "none"]), default="deps", show_default=True,
-              help="deps: a repo's todo after those of the selected repos it depends on.")
+              help="deps: a repo's todo after those of the selected repos it depends on, "
+              "through unselected ones too (web -> api -> db: db before web).")
 @click.option("--strategy", type=click.Choice(["levels", "eager"]), default="levels",
               show_default=True, help="Send a level at a time, or each todo once it may start.")
 @click.option("--wait", is_flag=True, help="Follow it to the end (embedded always waits).")

@@ -10,11 +10,19 @@ Rules:
 
 - A repo is matched to a checkout by its checkout path (``Repo.checkout``), never by
   name; a new checkout gets its directory's name, made unique.
+- A requirement naming a local path (go.mod ``replace => ../x``, go.work ``use``,
+  ``-e ../x``, ``file:../x``, a workspace member outside the repo) is a dependency on
+  the repo whose checkout holds that path, whatever the package is called: the
+  strongest signal there is. Else the package's name is looked up.
 - One dependency per (consumer, provider): of the manifest entries naming the
   provider, the strongest type wins (runtime, then build, test, dev), then the first
   written. Its ``source`` is where that entry is.
 - A package two repos of the fleet both provide is ambiguous: no dependency is
   inferred on it, and it is reported.
+- A default branch moved when the remote's HEAD (``origin/HEAD``) names another
+  branch than the catalog's. Without a remote HEAD the current branch stands in for
+  it, and a topic branch checked out is no move while the catalog's default is
+  still a local branch; the report says which of the two was read (``read_from``).
 - Only inferred entries (with ``source``) are ever found lost; a hand-written
   dependency is the user's. A repo whose checkout is gone is reported, and removed
   only when pruning.
@@ -23,12 +31,12 @@ Rules:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
 
-from coordination.fleet.discovery import Checkout, unique_names
+from coordination.fleet.discovery import Checkout, has_local_branch, unique_names
 from coordination.fleet.manifests import Package, Requirement
 from coordination.catalog.models import Catalog, Dependency, checkout_path
 
@@ -61,6 +69,10 @@ class BranchMove(TypedDict):
     repo: str
     catalog: str | None
     now: str
+    #: What ``now`` was read from: ``origin/HEAD`` (the remote's default; another
+    #: remote's name when not origin) or ``HEAD`` (the current branch, when the
+    #: remote has no HEAD and the catalog's branch is no local branch any more).
+    read_from: str
 
 
 class LostDependency(TypedDict):
@@ -124,12 +136,12 @@ def infer(checkouts: dict[str, Checkout], notes: list[str] | None = None
         providers.pop(pkg, None)
         notes.append(f"{pkg[0]} package {pkg[1]!r} is provided by {', '.join(names)}: "
                      "no dependency on it inferred (add the right one with `coord dep add`)")
-    by_path = {str(co.path): name for name, co in checkouts.items()}
+    by_path = {os.path.normpath(co.path): name for name, co in checkouts.items()}
     out: list[NewDependency] = []
     for consumer, co in checkouts.items():
         best: dict[str, Requirement] = {}
         for req in co.manifests.requires:
-            provider = by_path.get(req.path) if req.path else None
+            provider = _checkout_of(req.path, by_path) if req.path else None
             provider = provider or providers.get(req.package)
             if provider is None or provider == consumer:
                 continue
@@ -145,6 +157,19 @@ def infer(checkouts: dict[str, Checkout], notes: list[str] | None = None
     return out
 
 
+def _checkout_of(path: str, by_path: dict[str, str]) -> str | None:
+    """The repo whose checkout ``path`` is in (the nearest enclosing one: a path
+    dependency may name a package inside another repo, ``../mono/packages/ui``)."""
+    here = os.path.normpath(path)
+    while True:
+        if here in by_path:
+            return by_path[here]
+        up = os.path.dirname(here)
+        if up == here:
+            return None
+        here = up
+
+
 def new_repo(name: str, co: Checkout, base_dir: Path) -> NewRepo:
     repo: NewRepo = {"name": name, "path": relative_path(co.path, base_dir)}
     tags = sorted(co.manifests.tags)
@@ -158,10 +183,13 @@ def new_repo(name: str, co: Checkout, base_dir: Path) -> NewRepo:
 
 
 def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkout],
-            present: Iterable[str] = ()) -> Fleet:
+            present: Iterable[str] = (),
+            has_branch: Callable[[Path, str], bool] = has_local_branch) -> Fleet:
     """The fleet of ``checkouts`` set against ``catalog`` (None: a new catalog) whose
     directory is ``base_dir``; ``present``: catalog repos whose checkout exists but
-    was not read (never reported gone)."""
+    was not read (never reported gone); ``has_branch(checkout, branch)``: whether a
+    local branch exists (asked only of a checkout without a remote HEAD whose current
+    branch is not the catalog's default)."""
     fleet = Fleet()
     known: dict[str, str] = {}  # checkout path -> catalog repo name
     repos = catalog.repos if catalog is not None else []
@@ -182,9 +210,16 @@ def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkou
     still = set(by_name) | set(present)
     fleet.gone = [r.name for r in repos if r.name not in still]
     for r in repos:
-        now = by_name[r.name].default_branch if r.name in by_name else None
-        if now and now != (r.default_branch or "main"):
-            fleet.branches.append({"repo": r.name, "catalog": r.default_branch, "now": now})
+        read = by_name.get(r.name)
+        now = read.default_branch if read is not None else None
+        if read is None or not now or now == (r.default_branch or "main"):
+            continue
+        # Without a remote HEAD the current branch stands in for the default; a topic
+        # branch checked out is no move while the catalog's branch is still there.
+        if read.branch_from == "HEAD" and has_branch(read.path, r.default_branch or "main"):
+            continue
+        fleet.branches.append({"repo": r.name, "catalog": r.default_branch, "now": now,
+                               "read_from": read.branch_from or "HEAD"})
     inferred = infer(by_name, fleet.notes)
     deps = catalog.coordination.dependencies if catalog is not None else []
     pairs = {(d.consumer, d.provider) for d in deps}

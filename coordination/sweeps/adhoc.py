@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from coordination.catalog.models import Cache, Catalog
+from coordination.catalog.selectors import induced_providers
 from coordination.errors import PlanError, UsageError
 from coordination.keys import Keys
 from coordination.planner.digraph import DiGraph, topological_generations
@@ -38,18 +39,20 @@ def run_todo_id(repo: str) -> str:
 
 
 def run_graph(catalog: Catalog, repos: list[str], order: str) -> DiGraph:
-    """The todos' graph: with ``order="deps"`` a provider's todo before its consumers'
-    (the catalog's ``dependencies:`` between selected repos); a cycle is refused."""
+    """The todos' graph: with ``order="deps"`` a repo's todo after those of the
+    selected repos it depends on, through the whole catalog's ``dependencies:`` (an
+    unselected repo between two selected ones still orders them), transitively
+    reduced (:func:`induced_providers`); a cycle is refused by the caller."""
     if order not in ORDERS:
         raise UsageError(f"unknown order {order!r}", hint="use deps or none")
     g = DiGraph()
     g.add_nodes_from(run_todo_id(r) for r in repos)
     if order == "deps":
-        chosen = set(repos)
-        g.add_edges_from((run_todo_id(d.provider), run_todo_id(d.consumer))
-                         for d in catalog.coordination.dependencies
-                         if d.provider in chosen and d.consumer in chosen
-                         and d.provider != d.consumer)
+        providers: dict[str, list[str]] = {}
+        for d in catalog.coordination.dependencies:
+            providers.setdefault(d.consumer, []).append(d.provider)
+        g.add_edges_from((run_todo_id(p), run_todo_id(c))
+                         for c, ps in induced_providers(providers, repos).items() for p in ps)
     return g
 
 

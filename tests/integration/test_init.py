@@ -160,7 +160,8 @@ def test_lost_dependency_moved_branch_and_prune(fleet: Path) -> None:
     subprocess.run(["rm", "-rf", str(fleet / "ui-kit")], check=True)
     drift = coord_json(fleet, "init", "--check", expect=1)
     assert drift["repos_gone"] == ["ui-kit"]
-    assert drift["branches_moved"] == [{"repo": "core", "catalog": "main", "now": "develop"}]
+    assert drift["branches_moved"] == [{"repo": "core", "catalog": "main", "now": "develop",
+                                        "read_from": "origin/HEAD"}]
     assert [(d["id"], d["consumer"], d["provider"]) for d in drift["dependencies_lost"]] == [
         ("DEP-003", "gateway", "events")]
     human = coord(fleet, "init", "--check", expect=1)
@@ -228,3 +229,59 @@ def test_bad_usage_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     listing.write_text("ext::sh -c touch% /tmp/pwned\n")
     res = coord(tmp_path, "init", "--from", str(listing), expect=2)
     assert "cannot clone" in res.stderr and not (tmp_path / "ecosystem.yaml").exists()
+
+
+def test_a_checkout_that_is_a_linked_worktree_is_present_and_read(fleet: Path) -> None:
+    coord(fleet, "init", str(fleet))
+    # web's checkout becomes a linked worktree (a .git *file*) of a clone kept elsewhere,
+    # on a work branch: still web's checkout, never "gone", never pruned.
+    main_clone = fleet.parent / "elsewhere" / "web"
+    main_clone.parent.mkdir()
+    (fleet / "web").rename(main_clone)
+    git(main_clone, "worktree", "add", "-q", "-b", "work", str(fleet / "web"))
+    assert (fleet / "web" / ".git").is_file()
+    drift = coord_json(fleet, "init", "--check")
+    assert drift["drift"] is False, drift
+    assert drift["repos_gone"] == [] and drift["dependencies_lost"] == []
+    pruned = coord_json(fleet, "init", "--check", "--apply", "--prune")
+    assert pruned["applied"] is None
+    cat = CatalogStore(fleet / "ecosystem.yaml", cache_dir=None).load()
+    assert cat.repo("web") is not None
+    assert [(d.consumer, d.provider) for d in cat.coordination.dependencies
+            if d.consumer == "web"] == [("web", "ui-kit")]
+    # The worktree's manifests are read: a dependency it no longer names is lost.
+    commit(fleet / "web", "package.json", '{"name": "@acme/web"}\n')
+    lost = coord_json(fleet, "init", "--check", expect=1)
+    assert [(d["consumer"], d["provider"]) for d in lost["dependencies_lost"]] == [
+        ("web", "ui-kit")] and lost["repos_gone"] == []
+
+
+def test_check_without_dirs_scans_the_roots_init_used(tmp_path: Path) -> None:
+    # The catalog is kept apart from the two trees of checkouts it was written from.
+    for root, name in (("src", "core"), ("work", "api")):
+        git(tmp_path, "clone", "-q", str(remote_with(tmp_path, name, MANIFESTS[name])),
+            str(tmp_path / root / name))
+    git(tmp_path, "clone", "-q", str(remote_with(tmp_path, "testkit", MANIFESTS["testkit"])),
+        str(tmp_path / "src" / "team" / "testkit"))  # two levels down
+    cat = tmp_path / "cat"
+    cat.mkdir()
+    eco = cat / "ecosystem.yaml"
+    first = coord_json(cat, "--file", str(eco), "init", str(tmp_path / "src"),
+                       str(tmp_path / "work"), "--depth", "1")
+    assert [r["name"] for r in first["repos_added"]] == ["core", "api"]
+    assert json.loads((cat / ".coord" / "fleet.json").read_text()) == {
+        "roots": [str(tmp_path / "src"), str(tmp_path / "work")], "depth": 1}
+    # A repo cloned into one of them later is found without naming them again...
+    git(tmp_path, "clone", "-q", str(remote_with(tmp_path, "web", MANIFESTS["web"])),
+        str(tmp_path / "work" / "web"))
+    drift = coord_json(cat, "--file", str(eco), "init", "--check", expect=1)
+    assert drift["roots"] == [str(tmp_path / "src"), str(tmp_path / "work")]
+    assert [r["name"] for r in drift["repos_added"]] == ["web"]  # at the depth remembered
+    # ...and --depth still overrides the remembered one.
+    deeper = coord_json(cat, "--file", str(eco), "init", "--check", "--depth", "2", expect=1)
+    assert [r["name"] for r in deeper["repos_added"]] == ["testkit", "web"]
+    # A root that went away is said, not silently skipped.
+    subprocess.run(["rm", "-rf", str(tmp_path / "work")], check=True)
+    gone = coord_json(cat, "--file", str(eco), "init", "--check", expect=1)
+    assert gone["roots"] == [str(tmp_path / "src")] and gone["repos_gone"] == ["api"]
+    assert any("is not a directory any more" in n for n in gone["notes"])

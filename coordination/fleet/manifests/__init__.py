@@ -5,8 +5,10 @@ Each ecosystem is read with its own parser, one module each: ``python`` (``tomll
 ``rust`` (``tomllib``), ``java`` (``xml.etree``). A package is named per ecosystem,
 normalised as that ecosystem compares names: ``("python", canonicalize_name(n))``,
 ``("npm", n)``, ``("go", module path)``, ``("cargo", n with '_' as '-')``,
-``("maven", "group:artifact")``. A manifest that cannot be read is a problem reported
-with the checkout, never a failure of the whole run.
+``("maven", "group:artifact")``; a requirement known by its local path only
+(``-e ../core``) is ``("path", absolute path)``, matched to the checkout that path is
+in. A manifest that cannot be read is a problem reported with the checkout, never a
+failure of the whole run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import os
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+import yaml
 
 from coordination.fleet.manifests import go, java, node, python, rust
 from coordination.fleet.manifests.base import (
@@ -30,9 +34,9 @@ from coordination.fleet.manifests.python import group_type as group_type
 #: What a repo is, from the names at its top level: tag -> file names (or suffixes).
 TAG_FILES: dict[str, tuple[str, ...]] = {
     "python": ("pyproject.toml", "setup.py", "setup.cfg", "Pipfile", "requirements.txt"),
-    "node": ("package.json",),
+    "node": ("package.json", "pnpm-workspace.yaml"),
     "typescript": ("tsconfig.json",),
-    "go": ("go.mod",),
+    "go": ("go.mod", "go.work"),
     "rust": ("Cargo.toml",),
     "java": ("pom.xml", "build.gradle", "build.gradle.kts"),
     "docker": ("Dockerfile", "Containerfile", "docker-compose.yml", "docker-compose.yaml",
@@ -46,7 +50,8 @@ TAG_SUFFIXES: dict[str, tuple[str, ...]] = {"terraform": (".tf",), "docker": (".
 _Reader = Callable[[Manifests, Path, str, str], None]
 READERS: tuple[tuple[str, _Reader], ...] = (
     ("pyproject.toml", python.pyproject), ("setup.cfg", python.setup_cfg),
-    ("package.json", node.package_json), ("go.mod", go.go_mod), ("Cargo.toml", rust.cargo),
+    ("package.json", node.package_json), ("pnpm-workspace.yaml", node.pnpm_workspace),
+    ("go.mod", go.go_mod), ("go.work", go.go_work), ("Cargo.toml", rust.cargo),
     ("pom.xml", java.pom),
 )
 
@@ -91,6 +96,6 @@ def _guarded(out: Manifests, root: Path, rel: str, reader: _Reader) -> None:
         if text is not None:
             reader(out, root, rel, text)
     except (OSError, UnicodeDecodeError, ValueError, ET.ParseError, configparser.Error,
-            TypeError, AttributeError) as exc:
+            TypeError, AttributeError, yaml.YAMLError) as exc:
         # ValueError covers tomllib.TOMLDecodeError and json.JSONDecodeError.
         out.problems.append(f"{rel}: {exc}")

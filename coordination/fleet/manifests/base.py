@@ -4,9 +4,11 @@ by looking for the value's text in the section it was read from; 1 when not foun
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 #: Package key: (ecosystem, normalised name).
 Package = tuple[str, str]
@@ -23,8 +25,34 @@ class Requirement:
     file: str  # relative to the checkout
     line: int
     constraint: str | None = None
-    #: go.mod ``replace X => ../path``: the checkout the requirement points at.
+    #: A local path the requirement points at (go.mod ``replace X => ../x``, go.work
+    #: ``use``, ``-e ../x``, ``file:../x``, Poetry's ``{path = ...}``...), absolute: the
+    #: checkout it is in is the provider, whatever the package is called.
     path: str | None = None
+
+
+#: The package of a requirement known only by its path (``-e ../core``): matched by
+#: the path, never by name.
+PATH_ECOSYSTEM = "path"
+
+
+def local_path(base: Path, ref: str) -> str | None:
+    """The absolute, normalised path a local reference names, relative to ``base``:
+    ``../core``, ``./libs/x``, ``/srv/x``, ``~/x``, ``file:../core``,
+    ``file:///srv/x``; None for anything else (a URL, a version)."""
+    ref = ref.strip()
+    if ref.startswith("file://"):
+        parsed = urlparse(ref)
+        if parsed.netloc not in ("", "localhost"):
+            return None
+        ref = unquote(parsed.path)
+    elif ref.startswith("file:"):
+        ref = ref[len("file:"):]
+    elif not ref.startswith((".", "/", "~")):
+        return None
+    if not ref:
+        return None
+    return os.path.normpath(base / Path(ref).expanduser())
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """go.mod: no parser in the standard library, so read by its own line grammar
 (directives, ``( ... )`` blocks, ``//`` comments, quoted paths). ``replace`` by another
 module moves the requirement to it; ``replace`` by a local path points it at the
-checkout there."""
+checkout there. go.work (same grammar): each ``use`` directory inside the checkout is
+a module the repo provides (its go.mod read as the top one is); one outside it is
+another repo the workspace builds with: a dependency on it, by path."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from coordination.fleet.manifests.base import Manifests, Requirement
+from coordination.fleet.manifests.base import PATH_ECOSYSTEM, Manifests, Requirement, read_text
 
 
 def go_mod_lines(text: str) -> Iterator[tuple[int, str, list[str]]]:
@@ -63,3 +65,26 @@ def go_mod(out: Manifests, root: Path, rel: str, text: str) -> None:
             else:
                 target, version = into, into_version or version
         out.requires.append(Requirement(("go", target), "runtime", rel, n, version, path))
+
+
+def go_work(out: Manifests, root: Path, rel: str, text: str) -> None:
+    base = str(root)
+    for n, directive, args in go_mod_lines(text):
+        if directive != "use" or not args:
+            continue
+        member = os.path.normpath(root / args[0])
+        manifest = Path(member) / "go.mod"
+        member_rel = os.path.relpath(manifest, root)
+        try:
+            member_text = read_text(manifest)
+        except (OSError, UnicodeDecodeError) as exc:
+            out.problems.append(f"{rel}:{n}: {member_rel}: {exc}")
+            continue
+        if os.path.commonpath([member, base]) == base:
+            if member != base and member_text is not None:  # the top go.mod is read already
+                go_mod(out, Path(member), member_rel, member_text)
+            continue
+        module = next((a[0] for _, d, a in go_mod_lines(member_text or "")
+                       if d == "module" and a), None)
+        out.requires.append(Requirement(("go", module) if module else (PATH_ECOSYSTEM, member),
+                                        "build", rel, n, None, member))

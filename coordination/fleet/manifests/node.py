@@ -1,5 +1,8 @@
-"""Node manifests: package.json with ``json``, and the package.json of each of its
-``workspaces`` (every member is a package the repo provides)."""
+"""Node manifests: package.json with ``json``, and the package.json of each member of
+its ``workspaces`` or of ``pnpm-workspace.yaml``'s ``packages`` (every member is a
+package the repo provides). A member outside the checkout (``../shared/*``) is
+another repo the workspace builds with: a dependency on it, by path. So is a
+``file:``/``link:`` version (``"@acme/ui": "file:../ui-kit"``)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,10 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from coordination.fleet.manifests.base import Lines, Manifests, Requirement, read_text
+import yaml
+
+from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Lines, Manifests, Requirement,
+                                               local_path, read_text)
 
 
 _NPM_SECTIONS = (("dependencies", "runtime"), ("peerDependencies", "runtime"),
@@ -20,14 +26,55 @@ def package_json(out: Manifests, root: Path, rel: str, text: str) -> None:
     data = json.loads(text)
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
-    _npm_package(out, rel, text, data)
+    _npm_package(out, root, rel, text, data)
     workspaces = data.get("workspaces")
     if isinstance(workspaces, dict):
         workspaces = workspaces.get("packages")
-    for pattern in workspaces if isinstance(workspaces, list) else ():
-        if not isinstance(pattern, str) or pattern.startswith("!"):
+    if isinstance(workspaces, list):
+        members(out, root, rel, Lines(text), [w for w in workspaces if isinstance(w, str)])
+
+
+def pnpm_workspace(out: Manifests, root: Path, rel: str, text: str) -> None:
+    """pnpm-workspace.yaml: its ``packages`` globs, as package.json's workspaces."""
+    data = yaml.safe_load(text)
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise ValueError("not a YAML mapping")
+    packages = data.get("packages")
+    if packages is not None and not isinstance(packages, list):
+        raise ValueError("packages: a list of globs expected")
+    members(out, root, rel, Lines(text), [p for p in packages or () if isinstance(p, str)])
+
+
+#: Directories a workspace glob never matches in (npm and pnpm ignore them): what is
+#: installed there is other people's packages, not the repo's.
+_INSTALLED = frozenset({"node_modules", "bower_components"})
+
+
+def members(out: Manifests, root: Path, rel: str, lines: Lines, patterns: list[str]) -> None:
+    """The packages of a workspace's member directories (globs; ``!glob`` excludes):
+    provided when inside the checkout, a dependency by path when outside it."""
+    base = str(root)
+    excluded: set[str] = set()
+    for pattern in patterns:
+        if pattern.startswith("!"):
+            excluded.update(os.path.normpath(m) for m in glob.glob(
+                os.path.join(glob.escape(base), pattern[1:].strip()), recursive=True))
+    for pattern in patterns:
+        if pattern.startswith("!"):
             continue
-        for member in sorted(glob.glob(os.path.join(glob.escape(str(root)), pattern))):
+        found = sorted(glob.glob(os.path.join(glob.escape(base), pattern.strip()),
+                                 recursive=True))
+        for member in (os.path.normpath(m) for m in found):
+            if (member in excluded or not os.path.isdir(member)
+                    or _INSTALLED.intersection(Path(os.path.relpath(member, base)).parts)):
+                continue
+            if os.path.commonpath([member, base]) != base:
+                out.requires.append(Requirement(
+                    (PATH_ECOSYSTEM, member), "build", rel,
+                    lines.find([f'"{pattern}"', f"'{pattern}'", pattern]), None, member))
+                continue
             manifest = Path(member) / "package.json"
             member_rel = os.path.relpath(manifest, root)
             try:
@@ -36,13 +83,15 @@ def package_json(out: Manifests, root: Path, rel: str, text: str) -> None:
                     continue
                 member_data = json.loads(member_text)
                 if isinstance(member_data, dict):
-                    _npm_package(out, member_rel, member_text, member_data)
+                    _npm_package(out, root, member_rel, member_text, member_data)
             except (OSError, UnicodeDecodeError, ValueError) as exc:
                 out.problems.append(f"{member_rel}: {exc}")
 
 
-def _npm_package(out: Manifests, rel: str, text: str, data: Mapping[str, object]) -> None:
+def _npm_package(out: Manifests, root: Path, rel: str, text: str,
+                 data: Mapping[str, object]) -> None:
     lines = Lines(text)
+    here = (root / rel).parent
     name = data.get("name")
     if isinstance(name, str) and name:
         out.provides.add(("npm", name.lower()))
@@ -51,6 +100,9 @@ def _npm_package(out: Manifests, rel: str, text: str, data: Mapping[str, object]
         if not isinstance(deps, dict):
             continue
         for dep, spec in deps.items():
+            path = None
+            if isinstance(spec, str) and spec.startswith(("file:", "link:", "portal:")):
+                path = local_path(here, "file:" + spec.split(":", 1)[1])
             out.requires.append(Requirement(
                 ("npm", dep.lower()), type_, rel, lines.find([f'"{dep}"'], [f'"{section}"']),
-                spec if isinstance(spec, str) else None))
+                spec if isinstance(spec, str) else None, path))

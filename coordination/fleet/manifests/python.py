@@ -6,14 +6,18 @@ compared as ``canonicalize_name`` does (``Acme_Core`` is ``acme-core``)."""
 from __future__ import annotations
 
 import configparser
+import dataclasses
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from urllib.parse import urlparse
 
 from packaging.requirements import InvalidRequirement, Requirement as PyRequirement
 from packaging.utils import canonicalize_name
 
-from coordination.fleet.manifests.base import Lines, Manifests, Requirement, quoted
+from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Lines, Manifests, Requirement,
+                                               local_path, quoted)
 
 
 _TEST_GROUPS = {"test", "tests", "testing", "pytest", "check", "ci", "coverage"}
@@ -46,16 +50,18 @@ def _file_type(rel: str) -> str:
     return "runtime"
 
 
-def _python_req(out: Manifests, spec: str, type_: str, rel: str, lines: Lines,
+def _python_req(out: Manifests, root: Path, spec: str, type_: str, rel: str, lines: Lines,
                 after: Iterable[str] = ()) -> None:
     try:
         req = PyRequirement(spec)
     except InvalidRequirement as exc:
         out.problems.append(f"{rel}: {spec!r} is not a requirement: {exc}")
         return
+    # ``name @ file:///srv/core``: a direct reference to a local checkout.
+    path = local_path(root, req.url) if req.url else None
     out.requires.append(Requirement(
         ("python", canonicalize_name(req.name)), type_, rel,
-        lines.find(quoted(spec) + [req.name], after), str(req.specifier) or None))
+        lines.find(quoted(spec) + [req.name], after), str(req.specifier) or None, path))
 
 
 def pyproject(out: Manifests, root: Path, rel: str, text: str) -> None:
@@ -67,19 +73,19 @@ def pyproject(out: Manifests, root: Path, rel: str, text: str) -> None:
     if isinstance(name, str):
         out.provides.add(("python", canonicalize_name(name)))
     for spec in project.get("dependencies") or ():
-        _python_req(out, spec, "runtime", rel, lines, ["[project]", "dependencies"])
+        _python_req(out, root, spec, "runtime", rel, lines, ["[project]", "dependencies"])
     for group, specs in (project.get("optional-dependencies") or {}).items():
         for spec in specs or ():
-            _python_req(out, spec, group_type(group), rel, lines,
+            _python_req(out, root, spec, group_type(group), rel, lines,
                         ["[project.optional-dependencies]", group])
     # PEP 735 dependency groups; an entry may include another group ({include-group}).
     for group, specs in (data.get("dependency-groups") or {}).items():
         for spec in specs or ():
             if isinstance(spec, str):
-                _python_req(out, spec, group_type(group), rel, lines,
+                _python_req(out, root, spec, group_type(group), rel, lines,
                             ["[dependency-groups]", group])
     for spec in (data.get("build-system") or {}).get("requires") or ():
-        _python_req(out, spec, "build", rel, lines, ["[build-system]", "requires"])
+        _python_req(out, root, spec, "build", rel, lines, ["[build-system]", "requires"])
     # Poetry: tables of name = constraint.
     tables: list[tuple[str, Mapping[str, object], str]] = [
         ("tool.poetry.dependencies", poetry.get("dependencies") or {}, "runtime"),
@@ -94,14 +100,66 @@ def pyproject(out: Manifests, root: Path, rel: str, text: str) -> None:
                 continue
             constraint = spec if isinstance(spec, str) else (
                 spec.get("version") if isinstance(spec, dict) else None)
+            where = spec.get("path") if isinstance(spec, dict) else None  # {path = "../core"}
             out.requires.append(Requirement(
                 ("python", canonicalize_name(dep_name)), type_, rel,
                 lines.find([f"{dep_name} =", f"{dep_name}=", f'"{dep_name}"', dep_name],
                            [f"[{header}]"]),
-                constraint if isinstance(constraint, str) else None))
+                constraint if isinstance(constraint, str) else None,
+                local_path(root, where) if isinstance(where, str) else None))
+    # uv: [tool.uv.sources] name = { path = "../core" } says where a requirement of the
+    # project comes from.
+    sources = ((data.get("tool") or {}).get("uv") or {}).get("sources") or {}
+    paths: dict[str, str | None] = {
+        str(canonicalize_name(n)): local_path(root, v["path"]) for n, v in sources.items()
+        if isinstance(v, dict) and isinstance(v.get("path"), str)}
+    if paths:
+        out.requires[:] = [
+            dataclasses.replace(r, path=paths[r.package[1]])
+            if r.file == rel and r.package[0] == "python" and paths.get(r.package[1]) else r
+            for r in out.requires]
+
+
+_VCS = ("git+", "hg+", "svn+", "bzr+")
+_EDITABLE = re.compile(r"^(?:-e|--editable)(?:\s+|=|(?=[.~/]))(.+)$")
+
+
+def _named(ref: str) -> str | None:
+    """The package a VCS or archive URL names by its ``#egg=NAME`` fragment."""
+    frag = urlparse(ref).fragment
+    for part in frag.split("&"):
+        key, _, value = part.partition("=")
+        if key == "egg" and value:
+            return value.split("[", 1)[0]
+    return None
+
+
+def _local_line(out: Manifests, root: Path, rel: str, line: str, n: int, type_: str) -> bool:
+    """A requirements line that names a local path or a URL rather than a PEP 508
+    requirement: ``-e ../core``, ``../core[dev]``, ``file:../core``,
+    ``git+https://...#egg=core``. Recorded (a path is matched to the checkout it is
+    in) and True; False for a line that is none of those."""
+    editable = _EDITABLE.match(line)
+    ref = editable.group(1).strip() if editable else line
+    if not editable and not ref.startswith((".", "/", "~", "file:", *_VCS, "http:", "https:")):
+        return False
+    name = _named(ref)
+    target = ref.split("#", 1)[0]
+    if not target.startswith(("file:", *_VCS, "http:", "https:")):
+        target = re.sub(r"\[[^\]]*\]$", "", target)  # ./pkg[dev]: the extras
+    path = local_path(root, target)
+    if path is not None:
+        package = ("python", canonicalize_name(name)) if name else (PATH_ECOSYSTEM, path)
+        out.requires.append(Requirement(package, type_, rel, n, None, path))
+    elif name:
+        out.requires.append(Requirement(("python", canonicalize_name(name)), type_, rel, n))
+    return True
 
 
 def requirements_txt(out: Manifests, root: Path, rel: str, text: str) -> None:
+    """requirements*.txt: PEP 508 lines, and the local paths and URLs pip takes there
+    (``-e ../core``, ``file:``, ``#egg=``); relative paths are taken from the
+    checkout's top, where pip is run."""
     type_ = _file_type(rel)
     logical = ""
     first = 0
@@ -117,8 +175,9 @@ def requirements_txt(out: Manifests, root: Path, rel: str, text: str) -> None:
         # Per-requirement options (--hash=..., --config-settings) are pip's, not PEP 508.
         line = (logical + part).split(" --", 1)[0].strip()
         logical = ""
-        # Options (-r, -c, -e, --index-url...) and bare paths or URLs name no package.
-        if not line or line.startswith(("-", ".", "/", "git+", "http:", "https:", "file:")):
+        if not line or _local_line(out, root, rel, line, first, type_):
+            continue
+        if line.startswith("-"):  # other options (-r, -c, --index-url...) name no package
             continue
         try:
             req = PyRequirement(line)
@@ -126,7 +185,8 @@ def requirements_txt(out: Manifests, root: Path, rel: str, text: str) -> None:
             out.problems.append(f"{rel}:{first}: {line!r} is not a requirement: {exc}")
             continue
         out.requires.append(Requirement(("python", canonicalize_name(req.name)), type_, rel,
-                                        first, str(req.specifier) or None))
+                                        first, str(req.specifier) or None,
+                                        local_path(root, req.url) if req.url else None))
 
 
 def setup_cfg(out: Manifests, root: Path, rel: str, text: str) -> None:
@@ -140,11 +200,11 @@ def setup_cfg(out: Manifests, root: Path, rel: str, text: str) -> None:
     for key, type_ in keys:
         if cfg.has_option("options", key):
             for spec in _cfg_list(cfg.get("options", key)):
-                _python_req(out, spec, type_, rel, lines, ["[options]", key])
+                _python_req(out, root, spec, type_, rel, lines, ["[options]", key])
     if cfg.has_section("options.extras_require"):
         for group, value in cfg.items("options.extras_require"):
             for spec in _cfg_list(value):
-                _python_req(out, spec, group_type(group), rel, lines,
+                _python_req(out, root, spec, group_type(group), rel, lines,
                             ["[options.extras_require]", group])
 
 

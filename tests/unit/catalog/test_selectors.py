@@ -179,3 +179,32 @@ def test_a_thousand_repos_select_fast() -> None:
     assert s.select("svc-0500...").names[0] == "svc-0000"
     assert len(s.select("...svc-0500").names) == 500
     assert time.perf_counter() - t0 < 2.0
+
+
+def test_git_changed_is_against_the_merge_base_not_ref(tmp_path: Path) -> None:
+    def commit(repo: Path, name: str) -> None:
+        (repo / name).write_text(name)
+        _git(repo, "add", name)
+        _git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", name)
+
+    repo = tmp_path / "api"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    commit(repo, "first")
+    _git(repo, "switch", "-q", "-c", "behind")  # forks here...
+    _git(repo, "switch", "-q", "main")
+    commit(repo, "landed-on-main")  # ...and main moves on
+    _git(repo, "switch", "-q", "behind")
+    # The branch changed nothing since it forked: main's newer commit is not its change.
+    assert git_changed(repo, "main") is False
+    commit(repo, "mine")  # its own commit is
+    assert git_changed(repo, "main") is True
+    _git(repo, "reset", "-q", "--hard", "HEAD~1")
+    (repo / "first").write_text("edited\n")  # and so is an uncommitted edit
+    assert git_changed(repo, "main") is True
+    _git(repo, "checkout", "-q", "--", "first")
+    # No common ancestor (an unrelated history, as a shallow clone has): it cannot tell.
+    _git(repo, "switch", "-q", "--orphan", "alone")
+    commit(repo, "other")
+    said = git_changed(repo, "main")
+    assert isinstance(said, str) and "no common ancestor" in said

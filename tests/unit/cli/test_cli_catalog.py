@@ -109,7 +109,7 @@ BAD_WRITES = [
     (("todo", "complete", "TODO-002", "--hours", "-3"), "--hours"),
     (("todo", "show", "TODO-404"), "unknown todo"),
     (("issue", "create", "--title", "x", "--priority", "urgent"), "--priority"),
-    (("issue", "create", "--title", "x", "--repos", "api,nope"), "unknown repo 'nope'"),
+    (("issue", "create", "--title", "x", "--repos", "api,nope"), "'nope' matches no repo"),
     (("issue", "create", "--title", "x", "--target", "soon"), "--target"),
     (("issue", "create"), "--title"),
     (("issue", "update", "ISSUE-404", "--status", "open"), "unknown issue 'ISSUE-404'"),

@@ -70,3 +70,33 @@ def test_structure_edits_from_the_cli(example_catalog: Path) -> None:
     checked = json.loads(verify.stdout)
     assert checked["intact"] is True and checked["catalog_changed_since"] is None, checked
     assert checked["entries"] == 13, checked  # one per edit, none for the refusals
+
+
+def test_plan_and_issue_repos_take_a_selector_and_keep_the_names(example_catalog: Path) -> None:
+    eco = example_catalog
+    # libcore <- api <- web, libcore <- jobs; tags python: libcore, api, jobs
+    plan = ok(eco, "plan", "create", "--title", "py", "--repos", "tag:python,!jobs")
+    assert plan["repos"] == ["libcore", "api"]
+    assert "tag:python" not in eco.read_text()  # the names are stored, not the selector
+    assert ok(eco, "plan", "update", plan["id"], "--repos", "...^libcore",
+              "--repos", "!web")["repos"] == ["api", "jobs"]  # repeats join into one selector
+    assert ok(eco, "plan", "update", plan["id"], "--repos", "")["repos"] == []
+    assert ok(eco, "plan", "update", plan["id"], "--repos", "web,api...")["repos"] == [
+        "web", "libcore", "api"]  # in the order written
+    issue = ok(eco, "issue", "create", "--title", "x", "--repos", "web^...")
+    assert issue["repos"] == ["libcore", "api"]
+    assert ok(eco, "issue", "update", issue["id"], "--repos", "role:serv*")["repos"] == [
+        "api", "jobs"]
+    before = eco.read_bytes()
+    for args in (("plan", "create", "--title", "y", "--repos", "tag:pyton"),
+                 ("plan", "update", plan["id"], "--repos", "apii"),
+                 ("issue", "create", "--title", "y", "--repos", "api,jbos"),
+                 ("issue", "update", issue["id"], "--repos", "nomatch-*")):
+        r = coord(eco, *args)
+        clean_error(r, 2)
+        assert "matches no repo" in r.stderr, (args, r.stderr)
+    assert "did you mean tag:python" in coord(eco, "plan", "create", "--title", "y", "--repos",
+                                              "tag:pyton").stderr
+    assert "did you mean jobs" in coord(eco, "issue", "create", "--title", "y", "--repos",
+                                        "api,jbos").stderr
+    assert eco.read_bytes() == before

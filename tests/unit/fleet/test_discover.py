@@ -114,3 +114,43 @@ def test_from_file_entries(tmp_path: Path) -> None:
     assert [d.is_url(e) for e in d.read_list(f)] == [False, True, True]
     assert d.clone_dir_name("git@example.com:acme/jobs.git") == "jobs"
     assert d.clone_dir_name("https://example.com/acme/web.git/") == "web"
+
+
+def test_a_linked_worktree_is_read_when_named(tmp_path: Path) -> None:
+    upstream = repo(tmp_path / "up", branch="trunk", commit=True)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(upstream), str(clone))
+    wt = tmp_path / "wt"
+    git(clone, "worktree", "add", "-q", "-b", "topic", str(wt))
+    (wt / "package.json").write_text('{"name": "@acme/wt"}\n')
+    gitdir, common = d.git_dirs(wt)
+    assert (gitdir.parent.name, common) == ("worktrees", clone / ".git")
+    got = d.read_checkout(wt)  # origin/HEAD and the remote from the repository's refs
+    assert (got.default_branch, got.branch_from, got.url) == ("trunk", "origin/HEAD",
+                                                             str(upstream))
+    assert got.manifests.provides == {("npm", "@acme/wt")}
+    assert d.find_checkouts([tmp_path], depth=1) == [clone, tmp_path / "up"]  # walked: skipped
+    assert [c.path for c in d.discover([], extra=[wt])] == [wt]  # named: read
+
+
+def test_gitignore_as_git_reads_it_nested_files_slashes_negations(tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    a = repo(root / "a")
+    (a / ".gitignore").write_text("build/*/\n!build/keep/\ntools/gen\n**/cache/\n[broken\n")
+    (a / "sub").mkdir()
+    (a / "sub" / ".gitignore").write_text("vendor/\n/local\n")
+    (a / ".git" / "info").mkdir(exist_ok=True)
+    (a / ".git" / "info" / "exclude").write_text("scratch/\n")
+    skipped = [a / "build" / "x", a / "tools" / "gen", a / "deep" / "cache",
+               a / "sub" / "vendor", a / "sub" / "local", a / "scratch"]
+    kept = [a / "build" / "keep", a / "other" / "gen", a / "sub" / "x" / "local",
+            a / "vendor"]  # sub's patterns hold below sub only; /local at sub's top only
+    # What git itself ignores of them (git check-ignore, before they are repos)...
+    said = subprocess.run(["git", "-C", str(a), "check-ignore", "--stdin"],
+                          input="".join(f"{p.relative_to(a)}/\n" for p in skipped + kept),
+                          capture_output=True, text=True, env=ENV)
+    assert said.stdout.split() == [f"{p.relative_to(a)}/" for p in skipped], said.stderr
+    # ...is what the walk skips once they are.
+    for p in skipped + kept:
+        repo(p)
+    assert d.find_checkouts([root], depth=4) == sorted([a, *kept])

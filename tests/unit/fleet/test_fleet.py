@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from coordination.catalog.audit import log_path
-from coordination.fleet.discovery import Checkout
+from coordination.fleet.discovery import Checkout, read_checkout
 from coordination.fleet.drift import compare, infer
 from coordination.fleet.manifests import Manifests, Requirement
 from coordination.catalog.manager import CoordinationManager
@@ -112,7 +112,8 @@ def test_drift_added_gone_branches_deps(catalog: Path, tmp_path: Path) -> None:
     assert fleet.added == [{"name": "web", "path": "web", "tags": ["python"],
                             "default_branch": "main"}]
     assert fleet.gone == ["gone"]
-    assert fleet.branches == [{"repo": "core", "catalog": "main", "now": "trunk"}]
+    assert fleet.branches == [{"repo": "core", "catalog": "main", "now": "trunk",
+                               "read_from": "HEAD"}]
     assert [(d["consumer"], d["provider"], d["type"]) for d in fleet.deps_added] == [
         ("api", "web", "test"), ("web", "core", "runtime")]
     # DEP-001 was inferred and no manifest names core now; DEP-002 is hand-written.
@@ -184,3 +185,34 @@ def test_a_symlinked_root_matches_the_catalog_s_paths(catalog: Path, tmp_path: P
     assert not fleet.drifted, fleet.to_dict()
     fresh = compare(None, tmp_path, now)
     assert [r["path"] for r in fresh.added] == ["core", "api", "gone"]
+
+
+def test_a_topic_branch_without_a_remote_head_is_no_move(tmp_path: Path) -> None:
+    import subprocess
+
+    def git(cwd: Path, *args: str) -> None:
+        subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=cwd,
+                       check=True, capture_output=True)
+
+    for name in ("core", "api"):
+        (tmp_path / name).mkdir()
+        git(tmp_path / name, "init", "-q", "-b", "main")
+        git(tmp_path / name, "commit", "-q", "--allow-empty", "-m", "first")
+    catalog = tmp_path / "ecosystem.yaml"
+    catalog.write_text("version: 1\nrepos:\n  - {name: core, path: core}\n"
+                       "  - {name: api, path: api, default_branch: trunk}\n")
+    cat = CatalogStore(catalog, cache_dir=None).load()
+    # core: no remote at all, on a topic branch; main is still there (packed, even).
+    git(tmp_path / "core", "switch", "-q", "-c", "topic")
+    git(tmp_path / "core", "pack-refs", "--all")
+    # api: the catalog says trunk, which this checkout has never had: that is said,
+    # with what was compared.
+    git(tmp_path / "api", "switch", "-q", "-c", "feature")
+    now = [read_checkout(tmp_path / "core"), read_checkout(tmp_path / "api")]
+    assert [c.branch_from for c in now] == ["HEAD", "HEAD"]
+    fleet = compare(cat, tmp_path, now)
+    assert fleet.branches == [{"repo": "api", "catalog": "trunk", "now": "feature",
+                               "read_from": "HEAD"}]
+    # Once core's main is gone, its current branch is all there is to go by.
+    git(tmp_path / "core", "branch", "-q", "-D", "main")
+    assert [b["repo"] for b in compare(cat, tmp_path, now).branches] == ["core", "api"]

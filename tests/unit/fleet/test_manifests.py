@@ -105,7 +105,11 @@ def test_requirements_files_options_continuations_and_types(tmp_path: Path) -> N
     assert got["acme-events"] == ("runtime", "requirements.txt", 7, ">=1")
     assert got["acme-testkit"] == ("test", "requirements-test.txt", 1, None)
     assert got["acme-lint"] == ("dev", "requirements/dev.txt", 1, None)
-    assert set(got) == {"acme-core", "acme-events", "acme-testkit", "acme-lint"}
+    # -e ./vendored is a path (the repo's own: no dependency); the URL names its egg.
+    assert got[str(tmp_path / "vendored")] == ("runtime", "requirements.txt", 4, None)
+    assert got["x"] == ("runtime", "requirements.txt", 8, None)
+    assert set(got) == {"acme-core", "acme-events", "acme-testkit", "acme-lint",
+                        str(tmp_path / "vendored"), "x"}
 
 
 def test_setup_cfg(tmp_path: Path) -> None:
@@ -305,3 +309,196 @@ def test_tags_from_what_is_at_the_top() -> None:
         "python", "docker", "terraform"}
     assert dm.tags_of(["requirements-dev.txt"]) == {"python"}
     assert dm.tags_of(["README.md"]) == set()
+
+
+def paths(m: dm.Manifests) -> dict[tuple[str, str], tuple[str, str, int, str | None]]:
+    """(ecosystem, package) -> (type, file, line, path) of the requirements with a path."""
+    return {r.package: (r.type, r.file, r.line, r.path) for r in m.requires if r.path}
+
+
+def test_python_path_references(tmp_path: Path) -> None:
+    root = tmp_path / "fleet" / "api"
+    m = dm.read(write(root, {
+        "requirements-dev.txt": '''
+            -e ../core
+            --editable=../shared/libs/auth[test]
+            -e file:../events#egg=acme-events
+            ../tools/cli-kit
+            file:///srv/wheels/acme_proto
+            -e git+https://git.example.com/acme/lint.git@v2#egg=acme-lint
+            acme-metrics @ file:///srv/src/metrics
+            requests>=2
+        ''',
+        "pyproject.toml": '''
+            [project]
+            name = "acme-api"
+            dependencies = ["acme-db>=1", "acme-cache"]
+
+            [tool.uv.sources]
+            acme-db = { path = "../db", editable = true }
+            acme-cache = { git = "https://git.example.com/acme/cache" }
+
+            [tool.poetry.group.test.dependencies]
+            acme-testkit = { path = "../testkit", develop = true }
+        ''',
+    }))
+    fleet = tmp_path / "fleet"
+    got = paths(m)
+    assert got[("path", str(fleet / "core"))] == ("dev", "requirements-dev.txt", 1,
+                                                  str(fleet / "core"))
+    assert got[("path", str(fleet / "shared/libs/auth"))][2:] == (2, str(fleet / "shared/libs/auth"))
+    assert got[("python", "acme-events")] == ("dev", "requirements-dev.txt", 3,
+                                              str(fleet / "events"))
+    assert got[("path", str(fleet / "tools/cli-kit"))][2] == 4
+    assert got[("path", "/srv/wheels/acme_proto")][2] == 5
+    assert got[("python", "acme-metrics")] == ("dev", "requirements-dev.txt", 7,
+                                               "/srv/src/metrics")
+    assert got[("python", "acme-db")] == ("runtime", "pyproject.toml", 3, str(fleet / "db"))
+    assert got[("python", "acme-testkit")] == ("test", "pyproject.toml", 10,
+                                               str(fleet / "testkit"))
+    named = {r.package[1]: r for r in m.requires if not r.path}
+    assert "acme-lint" in named and "acme-cache" in named and "requests" in named
+    assert not m.problems
+
+
+def test_npm_file_and_link_versions_and_pnpm_workspaces(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet"
+    write(fleet, {"shared/icons/package.json": '{"name": "@acme/icons"}',
+                  "shared/fonts/package.json": '{"name": "@acme/fonts"}'})
+    root = fleet / "web"
+    m = dm.read(write(root, {
+        "package.json": '''
+            {"name": "@acme/web",
+             "dependencies": {"@acme/ui": "file:../ui-kit", "react": "^18"},
+             "devDependencies": {"@acme/lint": "link:../lint-config"}}
+        ''',
+        "pnpm-workspace.yaml": '''
+            # the app, its packages, and the icons the design team keeps beside it
+            packages:
+              - "apps/*"
+              - "packages/**"
+              - "!packages/**/fixtures/**"
+              - "../shared/*"
+        ''',
+        "apps/site/package.json": '{"name": "@acme/site", "dependencies": {"@acme/ui": "^3"}}',
+        "packages/charts/package.json": '{"name": "@acme/charts"}',
+        "packages/charts/fixtures/demo/package.json": '{"name": "demo-fixture"}',
+        # installed, not the repo's own: never matched by packages/**
+        "packages/charts/node_modules/left-pad/package.json": '{"name": "left-pad"}',
+    }))
+    assert m.provides == {("npm", "@acme/web"), ("npm", "@acme/site"), ("npm", "@acme/charts")}
+    assert {"node"} <= m.tags
+    got = paths(m)
+    assert got[("npm", "@acme/ui")] == ("runtime", "package.json", 2, str(fleet / "ui-kit"))
+    assert got[("npm", "@acme/lint")] == ("dev", "package.json", 3, str(fleet / "lint-config"))
+    # members outside the checkout: the repos the workspace builds with
+    assert got[("path", str(fleet / "shared/fonts"))] == ("build", "pnpm-workspace.yaml", 6,
+                                                          str(fleet / "shared/fonts"))
+    assert ("path", str(fleet / "shared/icons")) in got
+    assert not m.problems
+
+
+def test_go_work_members_inside_and_outside(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet"
+    write(fleet, {"events/go.mod": "module github.com/acme/events\n\ngo 1.22\n"})
+    root = fleet / "platform"
+    m = dm.read(write(root, {
+        "go.work": '''
+            go 1.22
+
+            use (
+            \t.
+            \t./cmd/gateway
+            \t../events // the bus, checked out beside it
+            \t../gone
+            )
+        ''',
+        "go.mod": "module github.com/acme/platform\n\ngo 1.22\n",
+        "cmd/gateway/go.mod": (
+            "module github.com/acme/platform/gateway\n\ngo 1.22\n\n"
+            "require github.com/acme/auth v1.2.0\n"),
+    }))
+    assert m.provides == {("go", "github.com/acme/platform"),
+                          ("go", "github.com/acme/platform/gateway")}
+    assert [(r.package, r.file, r.line) for r in m.requires if not r.path] == [
+        (("go", "github.com/acme/auth"), "cmd/gateway/go.mod", 5)]
+    got = paths(m)
+    assert got[("go", "github.com/acme/events")] == ("build", "go.work", 6, str(fleet / "events"))
+    assert got[("path", str(fleet / "gone"))][2] == 7  # no go.mod there: known by path
+    assert {"go"} <= m.tags
+
+
+def test_pom_property_references(tmp_path: Path) -> None:
+    m = dm.read(write(tmp_path, {
+        "pom.xml": '''
+            <project xmlns="http://maven.apache.org/POM/4.0.0">
+              <groupId>com.acme</groupId>
+              <artifactId>platform</artifactId>
+              <version>2.1.0</version>
+              <properties>
+                <acme.events.group>${project.groupId}.events</acme.events.group>
+                <events.version>3.0.0</events.version>
+              </properties>
+              <modules><module>api</module></modules>
+              <dependencies>
+                <dependency>
+                  <groupId>${project.groupId}</groupId>
+                  <artifactId>core</artifactId>
+                  <version>${project.version}</version>
+                </dependency>
+                <dependency>
+                  <groupId>${acme.events.group}</groupId>
+                  <artifactId>bus</artifactId>
+                  <version>${events.version}</version>
+                </dependency>
+                <dependency>
+                  <groupId>${undefined.group}</groupId>
+                  <artifactId>mystery</artifactId>
+                </dependency>
+              </dependencies>
+            </project>
+        ''',
+        "api/pom.xml": '''
+            <project>
+              <parent><groupId>com.acme</groupId><artifactId>platform</artifactId>
+                <version>2.1.0</version></parent>
+              <artifactId>api</artifactId>
+              <dependencies>
+                <dependency>
+                  <groupId>${project.parent.groupId}</groupId>
+                  <artifactId>platform-${project.artifactId}-spec</artifactId>
+                  <scope>test</scope>
+                </dependency>
+                <dependency>
+                  <groupId>${acme.events.group}</groupId>
+                  <artifactId>client</artifactId>
+                  <version>${events.version}</version>
+                </dependency>
+              </dependencies>
+              <properties><events.version>4.0.0</events.version></properties>
+            </project>
+        ''',
+    }))
+    assert m.provides == {("maven", "com.acme:platform"), ("maven", "com.acme:api")}
+    got = {(r.package[1], r.file): (r.type, r.line, r.constraint) for r in m.requires}
+    assert got[("com.acme:core", "pom.xml")] == ("runtime", 13, "2.1.0")
+    assert got[("com.acme.events:bus", "pom.xml")] == ("runtime", 18, "3.0.0")
+    assert got[("com.acme:platform-api-spec", "api/pom.xml")][:2] == ("test", 8)
+    # the parent's property for the group, its own (overriding the parent's) for the version
+    assert got[("com.acme.events:client", "api/pom.xml")][2] == "4.0.0"
+    assert not any("${" in p for p, _ in got)  # an unknown one is left out, not guessed
+
+
+def test_a_path_dependency_names_the_repo_it_is_in(tmp_path: Path) -> None:
+    from coordination.fleet.discovery import Checkout
+    from coordination.fleet.drift import infer
+
+    fleet = tmp_path / "fleet"
+    mono = write(fleet / "mono", {"package.json": '{"name": "@acme/mono", "private": true}'})
+    api = write(fleet / "api", {"requirements.txt": "-e ../mono/packages/py-client\n",
+                                "package.json": '{"name": "api", "dependencies": '
+                                                '{"renamed-ui": "file:../mono/packages/ui"}}'})
+    found = infer({"mono": Checkout(mono, manifests=dm.read(mono)),
+                   "api": Checkout(api, manifests=dm.read(api))})
+    assert [(d["consumer"], d["provider"], d["type"], d["source"]) for d in found] == [
+        ("api", "mono", "runtime", {"file": "package.json", "line": 1})]

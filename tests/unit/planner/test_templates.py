@@ -59,6 +59,23 @@ def test_deps_follow_orders_instances_along_dependencies() -> None:
     assert a.levels == [["TODO-010[api]"], ["TODO-010[cli]", "TODO-010[web]"]]
 
 
+def test_deps_follow_goes_through_repos_the_template_does_not_select() -> None:
+    # web -> api -> lib, web -> lib; the template selects web and lib only
+    cat = Catalog.model_validate({
+        "version": 1, "repos": [{"name": n} for n in ("lib", "api", "web")],
+        "coordination": {
+            "plans": [{"id": "PLAN-001", "title": "upgrade"}],
+            "todos": [template(for_each="web,lib", deps="follow"),
+                      template(id="TODO-011", for_each="*", deps="follow")],
+            "dependencies": [{"id": "DEP-001", "consumer": "web", "provider": "api"},
+                             {"id": "DEP-002", "consumer": "api", "provider": "lib"},
+                             {"id": "DEP-003", "consumer": "web", "provider": "lib"}]}})
+    out = expand(cat, BASE)
+    assert out.todo("TODO-010[web]").blocked_by == ["TODO-010[lib]"]  # type: ignore[union-attr]
+    # every repo selected: web after api only (api after lib says web after lib)
+    assert out.todo("TODO-011[web]").blocked_by == ["TODO-011[api]"]  # type: ignore[union-attr]
+
+
 def test_blocked_by_a_template_waits_for_every_instance_or_the_same_repos() -> None:
     first = {"id": "TODO-009", "task": "prepare", "plan": "PLAN-001", "for_each": "api,web",
              "run": "true"}

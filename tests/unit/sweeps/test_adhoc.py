@@ -42,11 +42,53 @@ def test_providers_first_and_the_command_as_typed(tmp_path: Path) -> None:
     assert SweepSpec.from_json(spec.to_json()).todos["RUN-api"].run == cmd
 
 
-def test_order_none_and_only_the_selected_repos_edges(tmp_path: Path) -> None:
+def test_order_through_unselected_repos_reduced_and_order_none(tmp_path: Path) -> None:
     spec = run_spec(Keys("t"), fleet(DEPS), None, "true", ["web", "db"])
-    assert spec.levels == [["RUN-db", "RUN-web"]]  # web -> api -> db: api not selected
+    assert spec.levels == [["RUN-db"], ["RUN-web"]]  # web -> api -> db: api not selected
+    assert spec.todos["RUN-web"].preds == ["RUN-db"]
+    spec = run_spec(Keys("t"), fleet(DEPS), None, "true", ["web", "jobs"])
+    assert spec.levels == [["RUN-jobs", "RUN-web"]]  # siblings through db stay unordered
+    # web -> api -> db and web -> db: web waits for api alone (db before api says it)
+    spec = run_spec(Keys("t"), fleet([*DEPS, ("web", "db")]), None, "true",
+                    ["db", "api", "web"])
+    assert spec.todos["RUN-web"].preds == ["RUN-api"]
+    assert spec.levels == [["RUN-db"], ["RUN-api"], ["RUN-web"]]
     spec = run_spec(Keys("t"), fleet(DEPS), None, "true", ["db", "api"], order="none")
     assert spec.levels == [["RUN-api", "RUN-db"]]
+
+
+def test_a_cycle_through_unselected_repos_only_is_not_the_runs(tmp_path: Path) -> None:
+    # api -> db -> jobs -> api: with api alone selected, it waits for nothing
+    spec = run_spec(Keys("t"), fleet([("api", "db"), ("db", "jobs"), ("jobs", "api")]), None,
+                    "true", ["api", "web"])
+    assert spec.levels == [["RUN-api", "RUN-web"]]
+    with pytest.raises(PlanError) as err:  # with db too, the cycle is theirs
+        run_spec(Keys("t"), fleet([("api", "db"), ("db", "jobs"), ("jobs", "api")]), None,
+                 "true", ["api", "db"])
+    assert "cycle" in str(err.value)
+
+
+def test_a_thousand_repo_run_is_ordered_fast() -> None:
+    import random
+    import time
+
+    rng = random.Random(7)
+    names = [f"svc-{i:04d}" for i in range(1000)]
+    deps = [(names[i], names[j]) for i in range(1, 1000)
+            for j in rng.sample(range(i), min(i, 2))]
+    cat = Catalog.model_validate({
+        "version": 1, "repos": [{"name": n} for n in names],
+        "coordination": {"dependencies": [{"id": f"DEP-{k:04d}", "consumer": c, "provider": p}
+                                          for k, (c, p) in enumerate(deps, 1)]}})
+    t0 = time.perf_counter()
+    every = run_spec(Keys("t"), cat, None, "true", names)
+    half = run_spec(Keys("t"), cat, None, "true", names[::2])
+    took = time.perf_counter() - t0
+    assert len(every.todos) == 1000 and len(half.todos) == 500
+    # Every edge of the catalog holds in the full run (its order implies each one).
+    level = {t: i for i, lv in enumerate(every.levels) for t in lv}
+    assert all(level[f"RUN-{p}"] < level[f"RUN-{c}"] for c, p in deps)
+    assert took < 5.0, took  # generous: a few hundred ms on a loaded 2-core machine
 
 
 def test_cache_and_pace_come_with_the_flag_and_the_repo(tmp_path: Path) -> None:
