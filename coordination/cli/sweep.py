@@ -432,17 +432,29 @@ def _web_view(svc: SweepService, file: Path, port: int | None) -> Iterator[None]
         yield
 
 
+#: Repos a warning or refusal names before it counts the rest.
+NAMED_MISSING = 10
+
+
 def _warn_unattended(missing: list[str], *, require: bool) -> None:
-    """Name every repo of the sweep that no live worker serves: a warning, or with
-    --require-workers a refusal before anything is enqueued."""
+    """Name the repos of the sweep that no live worker serves (the first ten, then a
+    count: a fleet's sweep can miss thousands): a warning, or with --require-workers a
+    refusal before anything is enqueued."""
     if not missing:
         return
-    starts = "; ".join(f"coord worker --repo {r}" for r in missing)
+    named = ", ".join(missing[:NAMED_MISSING])
+    if len(missing) > NAMED_MISSING:
+        named += f" and {len(missing) - NAMED_MISSING} more"
+    if len(missing) <= 3:
+        starts = "; ".join(f"coord worker --repo {r}" for r in missing)
+    else:  # one worker serves several repos: one command, not thousands
+        starts = ("coord worker " + " ".join(f"--repo {r}" for r in missing[:3])
+                  + " ..., one worker per machine for the repos checked out there")
     if require:
-        raise UsageError(f"no live worker for repo(s) {', '.join(missing)}",
+        raise UsageError(f"no live worker for repo(s) {named}",
                          hint=f"start them ({starts}), or drop --require-workers to queue anyway")
     err_console().print(f"[yellow]warning:[/yellow] no live worker for repo(s) "
-                        f"{', '.join(missing)}: their todos wait in the queue until one starts "
+                        f"{named}: their todos wait in the queue until one starts "
                         f"({starts})")
 
 
