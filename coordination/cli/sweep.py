@@ -48,7 +48,6 @@ from coordination.sweeps.reading import (
     failed_todos,
     last_lines,
 )
-from coordination.sweeps.rollback import ending
 
 
 if TYPE_CHECKING:
@@ -369,6 +368,8 @@ def finish(svc: SweepService, st: StatusDocument, *, as_json: bool, sync: bool,
                 + (f"; {s['plan']} completed" if s.get("plan_completed") else "")
                 + (f"; {s['plan']} active again" if s.get("reopened") else ""))
         # The last line names the outcome and its trigger, after the catalog's line.
+        from coordination.sweeps.rollback import ending  # lazy: it loads the catalog's models
+
         last = ending(st["status"], st.get("reason"), st.get("rollback_reason"))
         if last:
             err_console().print(esc(last), soft_wrap=True)
