@@ -70,6 +70,12 @@ def selections(catalog: Catalog, base_dir: Path, changed: ChangedProbe = git_cha
     return out
 
 
+#: A template blocked by (or blocking) every instance of another template makes n x m
+#: edges in the sweep's spec; past this many, a catalog is refused with the barrier
+#: that makes them n + m.
+MAX_CROSS_EDGES = 250_000
+
+
 def _instance_status(template: Todo, repo: str) -> TodoStatus:
     got = (template.instances or {}).get(repo)
     if got is not None:
@@ -116,12 +122,26 @@ def expand(catalog: Catalog, base_dir: Path, changed: ChangedProbe = git_changed
         return [ref]
 
     def all_refs(owner: Todo, items: list[str], repo: str | None) -> list[str]:
-        out: list[str] = []
+        out: dict[str, None] = {}  # ordered, and a membership test in O(1)
         for ref in items:
-            for r in refs(owner, ref, repo):
-                if r not in out:
-                    out.append(r)
-        return out
+            out.update(dict.fromkeys(refs(owner, ref, repo)))
+        return list(out)
+
+    for t in catalog.coordination.todos:  # every instance after every instance: n x m
+        if t.for_each is None:
+            continue
+        for ref in (*t.blocked_by, *t.blocking):
+            tid, which = split_instance(ref)
+            edges = len(chosen[t.id]) * len(chosen.get(tid, ()))
+            if which is None and tid in chosen and edges > MAX_CROSS_EDGES:
+                field = "blocked_by" if ref in t.blocked_by else "blocking"
+                raise UsageError(
+                    f"{t.id}.{field}: {ref} makes each of {t.id}'s {len(chosen[t.id])} "
+                    f"instances wait on each of {tid}'s {len(chosen[tid])}: {edges:,} "
+                    f"edges (at most {MAX_CROSS_EDGES:,})",
+                    hint=f"write {tid}[same] to wait for the same repo's instance only, or "
+                         f"put a plain todo between them (blocked_by: [{tid}], blocking: "
+                         f"[{t.id}]): {len(chosen[t.id]) + len(chosen[tid]):,} edges")
 
     paths: dict[str, str] = {}
     todos: list[Todo] = []
@@ -139,9 +159,9 @@ def expand(catalog: Catalog, base_dir: Path, changed: ChangedProbe = git_changed
             if path is None:
                 path = paths[r] = str(repo.checkout(base_dir))
             blocked = all_refs(t, t.blocked_by, r)
-            for p in follows.get(t.id, {}).get(r, ()):
-                if instance_id(t.id, p) not in blocked:
-                    blocked.append(instance_id(t.id, p))
+            seen = set(blocked)
+            blocked += [i for i in (instance_id(t.id, p) for p in follows.get(t.id, {}).get(r, ()))
+                        if i not in seen]
             todos.append(t.model_copy(update={
                 "id": instance_id(t.id, r), "repo": r, "for_each": None, "deps": None,
                 "instances": None, "status": _instance_status(t, r), "outputs": {},

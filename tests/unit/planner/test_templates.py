@@ -237,3 +237,43 @@ def test_a_change_plans_dry_run_says_what_each_repo_gets() -> None:
     web = doc["instances"][1]
     assert web == {"id": "TODO-010[web]", "repo": "web", "status": "pending",
                    "commit": "Upgrade in web", "after": ["TODO-010[api]"]}
+
+
+def big_fleet(n: int, todos: list[dict[str, Any]]) -> Catalog:
+    return Catalog.model_validate({
+        "version": 1, "repos": [{"name": f"r{i:05d}", "tags": ["svc"]} for i in range(n)],
+        "coordination": {"plans": [{"id": "PLAN-001", "title": "all"}], "todos": todos}})
+
+
+def test_a_plain_todo_after_a_big_template_names_each_instance_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A release todo blocked by a 5,000-repo template waits on 5,000 instances, each
+    named once, however often the catalog names the template (the refs are merged in
+    one pass, not by scanning the list so far per instance)."""
+    n = 5000
+    cat = big_fleet(n, [template(for_each="tag:svc"),
+                        {"id": "TODO-020", "task": "release", "plan": "PLAN-001",
+                         "repo": "r00000", "blocked_by": ["TODO-010", "TODO-010[r00007]",
+                                                          "TODO-010"]}])
+    out = expand(cat, BASE)
+    after = out.todo("TODO-020")
+    assert after is not None and len(after.blocked_by) == n
+    assert after.blocked_by[:2] == ["TODO-010[r00000]", "TODO-010[r00001]"]
+
+
+def test_a_template_after_every_instance_of_another_big_one_is_refused_with_the_barrier(
+        ) -> None:
+    """2,000 instances each waiting on each of 2,000 others is 4,000,000 edges in the
+    spec: refused, naming both templates and the two ways to say it in n + m."""
+    first = template(id="TODO-009", for_each="tag:svc")
+    cat = big_fleet(2000, [first, template(for_each="tag:svc", blocked_by=["TODO-009"])])
+    with pytest.raises(UsageError) as err:
+        expand(cat, BASE)
+    assert "TODO-010.blocked_by: TODO-009" in err.value.message
+    assert "4,000,000 edges" in err.value.message
+    assert "TODO-009[same]" in str(err.value.hint) and "4,000 edges" in str(err.value.hint)
+    # the same at a size that stays small expands as before: every instance after every one
+    small = expand(big_fleet(30, [first, template(for_each="tag:svc",
+                                                  blocked_by=["TODO-009"])]), BASE)
+    inst = small.todo("TODO-010[r00003]")
+    assert inst is not None and len(inst.blocked_by) == 30
