@@ -63,6 +63,7 @@ BENCHES := \
 	edit \
 	sweep \
 	fleet_run \
+	fleet_sweep \
 	scale
 
 bench: $(STAMP)
