@@ -16,7 +16,7 @@ import pytest
 
 from coordination.runtime.evidence import seal
 from coordination.runtime.signing import Policy
-from coordination.sweeps import sshsig
+from coordination.runtime import sshsig
 from coordination.sweeps.votes import Approvers, about, verified
 from coordination.sweeps.spec import GateSpec
 
