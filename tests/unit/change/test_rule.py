@@ -4,12 +4,17 @@ and the sweeps write them: verdicts per verify todo and gate, and every blocker.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from coordination.change.model import ChangePlan, Target
 from coordination.change.rule import judge
+from coordination.errors import CoordError
 from coordination.runtime.changes import RepoRecord
 from coordination.runtime.context import Runtime
 from coordination.settings import get_settings
@@ -409,3 +414,87 @@ def test_a_gate_approved_before_the_catalog_changed_the_plan_is_stale(rt: Runtim
         assert (b.kind, b.id) == ("gate", "TODO-050")
         assert "approved for another binding" in b.why and said in b.why, b.why
         assert "re-run or resume" in b.why
+
+
+def test_with_approvers_the_rule_checks_each_votes_ssh_signature(
+        rt: Runtime, tmp_path: Path) -> None:
+    """No COORD_SIGNING_KEY, an allowed-signers file: a gate whose checkpoint says
+    approved by ana counts only if ana's vote carries her SSH signature over exactly
+    this gate's binding (real ssh-keygen)."""
+    from dataclasses import replace
+
+    from coordination.runtime import sshsig
+
+    keys = {}
+    for name in ("ana", "zed"):
+        keys[name] = tmp_path / name
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f",
+                        str(keys[name])], check=True, timeout=30)
+    pub = " ".join((tmp_path / "ana.pub").read_text().split()[:2])
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f"ana {pub}\n")
+    cp = replace(plan(("TODO-101",), gates=("TODO-050",)), allowed_signers=str(allowed))
+    candidates(rt)
+    create_sweep(rt, "s-1")
+    ran(rt, "TODO-101", sweep="s-1")
+    rt.checkpoints.set_fields("s-1", "TODO-050", status="succeeded", approvals=["ana"],
+                              binding="b1")
+
+    def signed_by(who: str, binding: str = "b1") -> str:
+        return sshsig.sign(sshsig.binding_message("s-1", "TODO-050", binding, "approve",
+                                                  "ana"), str(keys[who]))
+
+    def gate() -> tuple[str, str]:
+        j = judge(rt, cp, candidates=dict(SET))
+        return j.gates["TODO-050"].verdict, " ".join(b.why for b in j.blockers)
+
+    vote(rt, "s-1", "TODO-050", "ana", "b1")  # hand-written: no signature
+    verdict, why = gate()
+    assert verdict == "refused" and "no SSH signature" in why, why
+    vote(rt, "s-1", "TODO-050", "ana", "b1", ssh=signed_by("zed"))  # a key not in the file
+    verdict, why = gate()
+    assert verdict == "refused" and f"is not in {allowed}" in why, why
+    vote(rt, "s-1", "TODO-050", "ana", "b1", ssh=signed_by("ana", "b0"))  # another binding
+    verdict, why = gate()
+    assert verdict == "refused" and "does not verify" in why, why
+    vote(rt, "s-1", "TODO-050", "ana", "b1", ssh=signed_by("ana"))
+    assert gate() == ("approved", "")
+    assert judge(rt, replace(cp, allowed_signers=None), candidates=dict(SET)).landable
+
+
+def test_an_agent_key_signs_an_approval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                        ) -> None:
+    """No COORD_APPROVE_KEY: the ssh-agent's key signs (a real ssh-agent, started here),
+    the one whose comment names the approver when it holds several."""
+    from coordination.runtime import sshsig
+
+    for name in ("other", "ana"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f",
+                        str(tmp_path / name)], check=True, timeout=30)
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists():
+            assert time.monotonic() < deadline, "ssh-agent did not start"
+            time.sleep(0.02)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        for name in ("other", "ana"):
+            subprocess.run(["ssh-add", "-q", str(tmp_path / name)], check=True, timeout=10,
+                           capture_output=True, env={**os.environ, "SSH_AUTH_SOCK": str(sock)})
+        pubs = {n: " ".join((tmp_path / f"{n}.pub").read_text().split()[:2])
+                for n in ("other", "ana")}
+        assert sshsig._agent_key(["ana"]).split()[:2] == pubs["ana"].split()
+        assert sshsig._agent_key(["nobody"]).split()[:2] == pubs["other"].split()
+        allowed = tmp_path / "allowed_signers"
+        allowed.write_text(f"ana {pubs['ana']}\nother {pubs['other']}\n")
+        message = sshsig.binding_message("s-1", "TODO-050", "b1", "approve", "ana")
+        proof = sshsig.verify(sshsig.sign(message, None, who="ana"), message, allowed, ["ana"])
+        assert isinstance(proof, sshsig.Proof) and proof.principals == ("ana",), proof
+        monkeypatch.delenv("SSH_AUTH_SOCK")
+        with pytest.raises(CoordError, match="no key to sign with"):
+            sshsig.sign(message, None, who="ana")
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)
