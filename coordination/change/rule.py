@@ -212,13 +212,28 @@ def _verify_verdict(cp: ChangePlan, todo: str, record: dict[str, Any] | None,
     # The record is of the run the todo last started in (no anchor: it cannot be told,
     # and a reader that needs no seals takes it as it is).
     same = record is not None and (anchor is None or _run_of(record) == anchor)
+    what = f"verify record verify:{todo} of {cp.plan}"
+    if record is not None:
+        # Its seal, about what it says it is of (the set, sweep and run it names): a
+        # record forged or altered is named as such, whatever else is wrong.
+        forged = evidence.refusal("verify", verify_about(cp.plan, todo, ran or {},
+                                                         *_run_of(record)),
+                                  record, policy, what)
+        if forged:
+            return VerifyVerdict("refused", ran, forged)
     veto = VERIFY_VETO.get(status) if status else None  # type: ignore[call-overload]
     if veto and not (same and record is not None and (
             (veto == "failed" and record.get("ok") is not True)  # its own record says so
             or _ended_at(last, since) < float(record.get("at") or 0))):
         reason = last.get("reason") if last else None
-        left = (" and left no verify record of that run (its worker died, or writing the "
-                "record failed)" if veto == "failed" and not same else "")
+        left = ""
+        if record is None and veto == "failed":
+            left = (" and left no verify record (its worker died, or writing the record "
+                    "failed)")
+        elif not same and record is not None:
+            rs, rr = _run_of(record)
+            left = (f"; {what} is of run {rr} of sweep {rs}, an earlier run (the later "
+                    "run's worker died before writing one, or the record was put back)")
         return VerifyVerdict(veto, ran, f"{todo} was {status}{where}"
                              + (f" ({reason})" if reason else "") + left
                              + f": run it again (coord todo run {todo} --wait)")
@@ -228,16 +243,11 @@ def _verify_verdict(cp: ChangePlan, todo: str, record: dict[str, Any] | None,
                                  f"({status}): wait for it (coord sweep watch {anchor[0]})")
         return VerifyVerdict("missing", None, f"{todo} has no verify record: it never ended "
                              f"on these candidates (run it: coord todo run {todo} --wait)")
-    what = f"verify record verify:{todo} of {cp.plan}"
     if not same:
         rs, rr = _run_of(record)
         if status in NOT_ENDED:
             return VerifyVerdict("missing", ran, f"{todo} is running again{where} ({status}; "
                                  f"its last record is of run {rr} of sweep {rs}): wait for it")
-        forged = evidence.refusal("verify", verify_about(cp.plan, todo, ran or {}, rs, rr),
-                                  record, policy, what)
-        if forged:  # not even sealed for the run it names
-            return VerifyVerdict("refused", ran, forged)
         return VerifyVerdict("refused", ran, f"{what}: of run {rr} of sweep {rs}, but {todo} "
                              f"last started{where} ({status or 'no status'}): a record of an "
                              "earlier run (put back after a later one, or the later run's "
@@ -254,11 +264,8 @@ def _verify_verdict(cp: ChangePlan, todo: str, record: dict[str, Any] | None,
         return VerifyVerdict("stale", ran, f"{todo} ran on other candidates ("
                              + ", ".join(moved) + f"): run it again (coord todo run {todo} "
                              "--wait)")
-    sweep, run = anchor if anchor else _run_of(record)
-    why = evidence.refusal("verify", verify_about(cp.plan, todo, cands, sweep, run), record,
-                           policy, what)
-    if why:
-        return VerifyVerdict("refused", ran, why)
+    # (its seal, checked above, covers the set it names, which is this one, and the run
+    # it names, which is the one the pointer says the todo last started in)
     if record.get("ok") is not True:
         code = record.get("exit_code")
         reason = record.get("reason")

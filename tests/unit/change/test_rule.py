@@ -360,9 +360,13 @@ def test_a_verify_todo_that_failed_without_a_record_blocks(rt: Runtime) -> None:
         [b] = j.blockers
         assert (b.kind, b.id) == ("verify", "TODO-101")
         assert f"TODO-101 was {status} in run 1 of sweep s-1 (lease lost)" in b.why
-    assert "left no verify record of that run" in b.why or status != "failed"
+        assert ("verify record verify:TODO-101 of PLAN-001 is of run 0 of sweep s-1, an "
+                "earlier run") in b.why
+    rt.redis.hdel(rt.keys.change(PLAN), "verify:TODO-101")
     rt.checkpoints.set_fields("s-1", "TODO-101", status="failed")
     assert "left no verify record" in judge(rt, cp, candidates=dict(SET)).blockers[0].why
+    ran(rt, "TODO-101", sweep="s-1", run=0)  # (the record back, its pointer as before)
+    rt.changes.note_sweep(PLAN, "s-1", 1, ["TODO-101"], last=True)
     # without a pointer naming its run (a record of before): the last sweep's status
     rt.redis.hdel(rt.keys.change(PLAN), "sweep")
     create_sweep(rt, "s-2")
