@@ -62,7 +62,12 @@ def new_candidates(w: World, n: int) -> None:
         cands[repo] = git(rec.worktree, "rev-parse", "HEAD")
         w.rt.changes.set_repo(w.cp.plan, repo, RepoRecord("main", "origin", base, cands[repo],
                                                           rec.worktree))
-    w.rt.changes.record_verify(w.cp.plan, w.verify_todo, w.names[-1], cands)
+    # as `coord todo run` records it: the sweep it ran in noted on the plan's pointer,
+    # the record bound to that run (the landing rule refuses one it cannot place)
+    sweep = f"{w.verify_todo}-bench-{n}"
+    w.rt.changes.note_sweep(w.cp.plan, sweep, 0, [w.verify_todo], last=False)
+    w.rt.changes.record_verify(w.cp.plan, w.verify_todo, w.names[-1], cands, sweep=sweep,
+                               run=0)
 
 
 def landing_window(tmp: Path, runs: int) -> dict[str, object]:

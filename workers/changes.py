@@ -57,10 +57,12 @@ class ChangeTurn:
 
     def leave(self, todo_id: str, ok: bool, reason: str | None, *,
               exit_code: int | None = None, sweep: str | None = None,
-              run: int | None = None, output: str | None = None) -> tuple[bool, str | None]:
+              run: int | None = None, output: str | None = None,
+              undo: bool = False) -> tuple[bool, str | None]:
         """After the command ran (ok: it succeeded): the todo's outcome and reason. A
         verify todo's end is recorded (sealed) with ``exit_code``, ``sweep`` and ``run``,
-        a failure as well as a success (a failure with its output's last line)."""
+        a failure as well as a success (a failure with its output's last line); not
+        its ``undo`` (a rollback's run: its exit says nothing of the candidates)."""
         if self.entered is None:
             return False, reason
         last = None
@@ -71,7 +73,8 @@ class ChangeTurn:
             last = lines[-1].strip()[:300] if lines else None
         try:
             leave(self.store, self.tc, self.repo, todo_id, self.entered, ok,
-                  exit_code=exit_code, reason=reason, sweep=sweep, run=run, last=last)
+                  exit_code=exit_code, reason=reason, sweep=sweep, run=run, last=last,
+                  record=not undo)
         except (CoordError, OSError) as exc:
             log.warning("change %s: %s", self.tc["plan"], exc)
             return False, f"change commit in {self.repo}: {exc}"

@@ -264,6 +264,7 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
         reason = f"exit 0, but its results were refused: {refused}"
     if change is not None:
         ok, reason = change.leave(t.id, ok, reason, sweep=sweep_id, run=turn.spec.run,
+                                  undo=turn.spec.mode != "run",
                                   exit_code=None if result is None else result.exit_code,
                                   output=None if result is None else result.output_tail(
                                       rt.settings.output_tail_bytes))

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import heapq
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
+from coordination.catalog.governance import Gate
 from coordination.catalog.models import Catalog
 from coordination.errors import NotFoundError, PlanError
 
@@ -78,6 +80,15 @@ class ChangePlan:
     gate_needs: dict[str, int] = field(default_factory=dict)
     #: ``land: per-wave``: the waves, in order, each with repos (empty: one landing)
     waves: tuple[ChangeWave, ...] = ()
+    #: the catalog's ``approvers:`` allowed-signers file, resolved (None: approvers
+    #: declare themselves): the landing rule checks the SSH signatures of gates' votes
+    allowed_signers: str | None = None
+    #: gate -> its ``gate:`` as the catalog says it now (as a sweep spec freezes it)
+    gate_specs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: todo -> what it runs as the catalog says it now (:func:`definition`), and its
+    #: predecessors among the plan's todos: what a gate's approval is bound to
+    definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    preds: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def order(self) -> list[str]:
@@ -87,6 +98,43 @@ class ChangePlan:
         return TodoChange(plan=self.plan, branch=self.branch, commit=commit, verify=verify,
                           repos={r: [t.checkout, t.base, t.remote]
                                  for r, t in self.targets.items()})
+
+
+#: The fields of a todo a gate's approval is bound to (:func:`definition`), as the
+#: spec digest of :mod:`coordination.sweeps.gates` hashes them (with the edges).
+BOUND = ("repo", "run", "undo", "env", "gate", "timeout", "retries", "resources")
+
+
+def gate_document(gate: Gate | None) -> dict[str, Any] | None:
+    """A catalog gate as a sweep spec freezes it (``GateSpec``)."""
+    if gate is None:
+        return None
+    return {"approvals": gate.approvals, "from": list(gate.from_),
+            "starter_may_approve": gate.starter_may_approve, "expires": gate.expires,
+            "on_expiry": gate.on_expiry}
+
+
+def definition(todo: Mapping[str, Any]) -> dict[str, Any]:
+    """What a todo runs, normalised so that a catalog todo and the spec a sweep froze of
+    it compare equal when nothing that counts changed: :data:`BOUND` (a gate's
+    approval is for exactly this, every todo of the plan, and the edges)."""
+    gate = todo.get("gate")
+    env = todo.get("env")
+    return {
+        "repo": str(todo.get("repo") or ""),
+        "run": str(todo.get("run") or ""),
+        "undo": todo.get("undo") or None,
+        "env": {str(k): str(v) for k, v in sorted((env or {}).items())},
+        "gate": None if not gate else {
+            "approvals": int(gate.get("approvals") or 1),
+            "from": sorted(str(u) for u in gate.get("from") or []),
+            "starter_may_approve": gate.get("starter_may_approve") is not False,
+            "expires": None if gate.get("expires") is None else float(gate["expires"]),
+            "on_expiry": gate.get("on_expiry") or "cancel"},
+        "timeout": float(todo.get("timeout") or 0),
+        "retries": int(todo.get("retries") or 0),
+        "resources": sorted({str(r) for r in todo.get("resources") or []}),
+    }
 
 
 def env_name(repo: str) -> str:
@@ -149,12 +197,30 @@ def change_of(catalog: Catalog, plan_id: str, base_dir: Path) -> ChangePlan:
             land_command=repo.land_command,
             revert_command=repo.revert_command, land_hooks=repo.land_hooks,
         )
+    in_plan = {t.id for t in todos}
+    preds: dict[str, set[str]] = {t.id: {b for b in t.blocked_by if b in in_plan}
+                                  for t in todos}
+    for t in todos:  # the other side of the relation (as the plan's graph has it)
+        for b in t.blocking:
+            if b in preds:
+                preds[b].add(t.id)
+    allowed = None
+    if catalog.approvers is not None:
+        found = Path(catalog.approvers.allowed_signers).expanduser()
+        allowed = str(found if found.is_absolute() else base_dir / found)
     return ChangePlan(plan=plan_id, branch=ch.branch, land=ch.land, targets=targets,
                       verify_todos=tuple(t.id for t in todos if t.verify),
                       todos=tuple(t.id for t in todos),
                       gates=tuple(t.id for t in todos if t.gate is not None),
                       gate_needs={t.id: t.gate.approvals for t in todos if t.gate is not None},
-                      waves=waves)
+                      waves=waves, allowed_signers=allowed,
+                      gate_specs={t.id: g for t in todos
+                                  for g in [gate_document(t.gate)] if g is not None},
+                      definitions={t.id: definition({
+                          "repo": t.repo, "run": t.run, "undo": t.undo, "env": t.env,
+                          "gate": gate_document(t.gate), "timeout": t.timeout,
+                          "retries": t.retries, "resources": t.resources}) for t in todos},
+                      preds={t: tuple(sorted(p)) for t, p in preds.items()})
 
 
 def _waves(catalog: Catalog, plan_id: str, repos: list[str],

@@ -8,15 +8,25 @@ the web view and MCP, through :func:`coordination.change.reading.status_document
 A change is landable only when, for its *current candidate set* (every repo's
 candidate: the HEAD of its change worktree, re-read now):
 
+- the plan's sweep pointer (which sweep is its last, at which run, and where each
+  verify todo last started) is sealed (:mod:`coordination.runtime.evidence`, kind
+  ``sweep``) and names the run its sweep is at: a pointer moved to an older sweep
+  (whose gate was approved) is refused, naming it;
 - every verify todo of the plan has a success recorded on exactly that set (a verify
-  todo verifies the set it ran on, not each repo it was given), its record sealed
-  (:mod:`coordination.runtime.evidence`, kind ``verify``) about the plan, the todo
-  and that set; a record that fails its check is refused, naming it and why;
-- no verify todo failed on it, and none was skipped or cancelled in the plan's last
-  sweep after its success;
+  todo verifies the set it ran on, not each repo it was given), from the run the
+  pointer says it last started in, its record sealed (kind ``verify``) about the
+  plan, the todo, that set, that sweep and run; a record that fails its check (an
+  older success put back after a later failure among them) is refused, naming it;
+- no verify todo failed, was skipped or cancelled in the run it last started in
+  after its success, whether or not it left a record (a worker that died leaves
+  none);
 - every gate of the plan is approved in the plan's last sweep (its checkpoint's
   status: succeeded = approved, awaiting_approval = waiting, failed = rejected,
-  cancelled = expired, not reached = missing);
+  cancelled = expired, not reached = missing), by votes that count as the gate's
+  count made them count (:func:`coordination.runtime.approvers.verified`: seals,
+  ``from:``, SSH signatures with ``approvers:``, the starter, one key one
+  approver), for what the catalog says the plan runs now: a command, env, undo,
+  gate or edge edited since the sweep froze it makes its approval stale;
 - no other todo of the plan's last sweep failed;
 - the merge train did not drop it (``failed_verification``), or a verify todo has
   passed since on another candidate set;
@@ -35,11 +45,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 from coordination.change import git as g
-from coordination.change.model import ChangePlan
-from coordination.runtime import evidence
-from coordination.runtime.changes import FAILED_VERIFICATION, ChangeState, verify_about
+from coordination.change.model import BOUND, ChangePlan, definition
+from coordination.errors import CoordError
+from coordination.runtime import evidence, signing
+from coordination.runtime.approvers import Approvers, verified, votes_of
+from coordination.runtime.changes import (
+    FAILED_VERIFICATION,
+    ChangeState,
+    pointer_about,
+    verify_about,
+)
 from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
+from coordination.runtime.signing import Policy
 from coordination.status import ChangeState as CS
 from coordination.status import TodoStatus
 
@@ -50,6 +68,13 @@ GATE_VERDICTS = {TodoStatus.succeeded: "approved", TodoStatus.awaiting_approval:
                  TodoStatus.failed: "rejected", TodoStatus.cancelled: "expired"}
 #: Statuses of a todo of the last sweep that block the landing (the run failed).
 RUN_FAILED = frozenset({TodoStatus.failed, TodoStatus.compensation_failed})
+#: A verify todo's status in the run it last started in that vetoes its success
+#: (record or none) -> its verdict.
+VERIFY_VETO = {TodoStatus.failed: "failed", TodoStatus.compensation_failed: "failed",
+               TodoStatus.skipped: "skipped", TodoStatus.cancelled: "cancelled"}
+#: ... and the statuses of one that has not ended yet.
+NOT_ENDED = frozenset({TodoStatus.pending, TodoStatus.queued, TodoStatus.held,
+                       TodoStatus.running, TodoStatus.awaiting_approval})
 
 
 @dataclass(frozen=True)
@@ -77,7 +102,7 @@ class VerifyVerdict:
 
 @dataclass(frozen=True)
 class GateVerdict:
-    verdict: str  # approved | waiting | rejected | expired | missing | refused
+    verdict: str  # approved | waiting | rejected | expired | missing | refused | stale
     approvals: list[str]
     why: str | None
 
@@ -153,22 +178,84 @@ def _ended_at(cp: Checkpoint | None, since: float) -> float:
         return since
 
 
+def _strict(policy: Policy) -> bool:
+    """Evidence must be sealed (a key to check with, or COORD_REQUIRE_SIGNED=1)."""
+    return bool(policy.keys or policy.require_signed)
+
+
+def _anchor(pointer: dict[str, Any], todo: str) -> tuple[str, int] | None:
+    """The (sweep, run) the pointer says verify todo ``todo`` last started in."""
+    at = (pointer.get("verify") or {}).get(todo) if isinstance(pointer.get("verify"), dict) \
+        else None
+    if isinstance(at, list) and len(at) == 2 and isinstance(at[0], str):
+        try:
+            return at[0], int(at[1])
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def _run_of(record: dict[str, Any]) -> tuple[Any, Any]:
+    return record.get("sweep"), record.get("run")
+
+
 def _verify_verdict(cp: ChangePlan, todo: str, record: dict[str, Any] | None,
-                    cands: dict[str, str] | None, last: Checkpoint | None, sweep: str | None,
-                    since: float, policy: Any) -> VerifyVerdict:
+                    cands: dict[str, str] | None, last: Checkpoint | None,
+                    anchor: tuple[str, int] | None, since: float,
+                    policy: Policy) -> VerifyVerdict:
+    """``last``: the todo's checkpoint in the run it last started in (``anchor``, as the
+    plan's sweep pointer says; without one, the plan's last sweep)."""
     status = str(last.get("status")) if last else None
-    in_sweep = f" in the plan's last sweep {sweep}" if sweep else ""
+    where = (f" in run {anchor[1]} of sweep {anchor[0]}" if anchor else "")
     ran_on = record.get("shas") if isinstance(record, dict) else None
     ran: dict[str, str] | None = dict(ran_on) if isinstance(ran_on, dict) else None
-    if status in (TodoStatus.skipped, TodoStatus.cancelled) and (
-            record is None or _ended_at(last, since) >= float(record.get("at") or 0)):
+    # The record is of the run the todo last started in (no anchor: it cannot be told,
+    # and a reader that needs no seals takes it as it is).
+    same = record is not None and (anchor is None or _run_of(record) == anchor)
+    what = f"verify record verify:{todo} of {cp.plan}"
+    if record is not None:
+        # Its seal, about what it says it is of (the set, sweep and run it names): a
+        # record forged or altered is named as such, whatever else is wrong.
+        forged = evidence.refusal("verify", verify_about(cp.plan, todo, ran or {},
+                                                         *_run_of(record)),
+                                  record, policy, what)
+        if forged:
+            return VerifyVerdict("refused", ran, forged)
+    veto = VERIFY_VETO.get(status) if status else None  # type: ignore[call-overload]
+    if veto and not (same and record is not None and (
+            (veto == "failed" and record.get("ok") is not True)  # its own record says so
+            or _ended_at(last, since) < float(record.get("at") or 0))):
         reason = last.get("reason") if last else None
-        return VerifyVerdict(status, ran, f"{todo} was {status}{in_sweep}"
-                             + (f" ({reason})" if reason else "")
+        left = ""
+        if record is None and veto == "failed":
+            left = (" and left no verify record (its worker died, or writing the record "
+                    "failed)")
+        elif not same and record is not None:
+            rs, rr = _run_of(record)
+            left = (f"; {what} is of run {rr} of sweep {rs}, an earlier run (the later "
+                    "run's worker died before writing one, or the record was put back)")
+        return VerifyVerdict(veto, ran, f"{todo} was {status}{where}"
+                             + (f" ({reason})" if reason else "") + left
                              + f": run it again (coord todo run {todo} --wait)")
     if record is None:
+        if anchor and status in NOT_ENDED:
+            return VerifyVerdict("missing", None, f"{todo} has not ended yet{where} "
+                                 f"({status}): wait for it (coord sweep watch {anchor[0]})")
         return VerifyVerdict("missing", None, f"{todo} has no verify record: it never ended "
                              f"on these candidates (run it: coord todo run {todo} --wait)")
+    if not same:
+        rs, rr = _run_of(record)
+        if status in NOT_ENDED:
+            return VerifyVerdict("missing", ran, f"{todo} is running again{where} ({status}; "
+                                 f"its last record is of run {rr} of sweep {rs}): wait for it")
+        return VerifyVerdict("refused", ran, f"{what}: of run {rr} of sweep {rs}, but {todo} "
+                             f"last started{where} ({status or 'no status'}): a record of an "
+                             "earlier run (put back after a later one, or the later run's "
+                             f"record was lost): run it again (coord todo run {todo} --wait)")
+    if anchor is None and _strict(policy):
+        return VerifyVerdict("refused", ran, f"{what}: the plan's sweep pointer names no run "
+                             f"{todo} started in, so the record cannot be told from an older "
+                             f"one: run it again (coord todo run {todo} --wait)")
     if cands is None:
         return VerifyVerdict("stale", ran, "not every repo has a candidate yet")
     if ran is None or {r: ran.get(r) for r in cp.targets} != cands:
@@ -177,60 +264,73 @@ def _verify_verdict(cp: ChangePlan, todo: str, record: dict[str, Any] | None,
         return VerifyVerdict("stale", ran, f"{todo} ran on other candidates ("
                              + ", ".join(moved) + f"): run it again (coord todo run {todo} "
                              "--wait)")
-    what = f"verify record verify:{todo} of {cp.plan}"
-    why = evidence.refusal("verify", verify_about(cp.plan, todo, cands), record, policy, what)
-    if why:
-        return VerifyVerdict("refused", ran, why)
+    # (its seal, checked above, covers the set it names, which is this one, and the run
+    # it names, which is the one the pointer says the todo last started in)
     if record.get("ok") is not True:
         code = record.get("exit_code")
         reason = record.get("reason")
-        last = record.get("last")
+        last_line = record.get("last")
         return VerifyVerdict("failed", ran, f"{todo} failed on these candidates"
                              + (f" in sweep {record.get('sweep')}" if record.get("sweep") else "")
                              + (f" (exit {code})" if code is not None else "")
                              + (f": {reason}" if reason and reason != f"exit {code}" else "")
-                             + (f": {last}" if last else "")
+                             + (f": {last_line}" if last_line else "")
                              + "; fix the change and run it again")
     return VerifyVerdict("passed", ran, None)
 
 
+@dataclass(frozen=True)
+class GateContext:
+    """What a gate's votes are checked against: the gate as the catalog says it, who
+    proves approvers (the allowed-signers file), who started the sweep."""
+
+    spec: dict[str, Any]
+    approvers: Approvers
+    started_by: str | None = None
+
+
 def backing(votes: str, gate: str, sweep: str, last: Checkpoint | None, approvals: list[str],
-            needed: int, policy: Any) -> str | None:
+            needed: int, policy: Any, ctx: GateContext | None = None) -> str | None:
     """None when a gate that reads approved is backed by ``needed`` approvals under its
-    binding whose votes' seals hold (``votes``: its votes field as stored); else why
-    not. The gate's status and approvals are plain checkpoint fields: a writer without
-    the key could set them, but not seal the votes behind them."""
-    try:
-        cast = json.loads(votes) if votes else {}
-    except ValueError:
-        cast = {}
-    cast = cast if isinstance(cast, dict) else {}
+    binding whose votes count (``votes``: its votes field as stored): seals, and
+    ``ctx``'s checks, those the gate's count made (``from:``, the SSH signature with
+    an allowed-signers file, the starter, one key one approver); else why not. The
+    gate's status and approvals are plain checkpoint fields: a writer without the key
+    could set them, but not seal (nor sign) the votes behind them."""
+    ctx = ctx or GateContext({}, Approvers(None))
+    cast = votes_of(votes)
     binding = str((last or {}).get("binding") or "")
+    try:
+        counted, _, refused = verified(sweep, gate, ctx.spec, binding, cast,
+                                       started_by=ctx.started_by, approvers=ctx.approvers,
+                                       policy=policy)
+    except CoordError as exc:  # ssh-keygen missing: nothing can be checked, nothing counts
+        counted, refused = [], {who: f"{exc}" for who in approvals}
     good: list[str] = []
     said: list[str] = []
     for who in approvals:
         v = cast.get(who)
-        what = f"vote of {who} on gate {gate} of sweep {sweep}"
         if not isinstance(v, dict) or v.get("d") != "approve" or v.get("b") != binding:
-            said.append(f"{what}: no approving vote under the gate's binding")
-            continue
-        why = evidence.refusal("vote", evidence.vote_about(sweep, gate, binding, who), v,
-                               policy, what)
-        if why:
-            said.append(why)
-        else:
+            said.append(f"vote of {who} on gate {gate} of sweep {sweep}: no approving vote "
+                        "under the gate's binding")
+        elif who in counted:
             good.append(who)
+        else:
+            said.append(refused.get(who) or f"vote of {who} on gate {gate} of sweep {sweep}: "
+                        "does not count")
     if len(good) >= needed:
         return None
     return (f"gate {gate} reads approved in sweep {sweep}, but only {len(good)} of the "
-            f"{needed} approvals it needs are votes whose seals hold"
+            f"{needed} approvals it needs are votes that count"
             + (f" ({'; '.join(said)})" if said else "")
             + ": its record was not written by coord's count; sweep the plan again for a "
             "new decision")
 
 
 def _gate_verdict(gate: str, last: Checkpoint | None, sweep: str | None, gone: bool,
-                  votes: str = "", needed: int = 1, policy: Any = None) -> GateVerdict:
+                  votes: str = "", needed: int = 1, policy: Any = None,
+                  ctx: GateContext | None = None, changed: list[str] | None = None,
+                  plan: str = "") -> GateVerdict:
     if sweep is None:
         return GateVerdict("missing", [], f"gate {gate}: the plan was not swept since it "
                            "became a change (coord plan sweep)")
@@ -241,9 +341,15 @@ def _gate_verdict(gate: str, last: Checkpoint | None, sweep: str | None, gone: b
     approvals = [str(u) for u in (last.get("approvals") if last else None) or []]
     verdict = GATE_VERDICTS.get(status, "missing")  # type: ignore[call-overload]
     if verdict == "approved":
-        unbacked = backing(votes, gate, sweep, last, approvals, needed, policy)
+        unbacked = backing(votes, gate, sweep, last, approvals, needed, policy, ctx)
         if unbacked:
             return GateVerdict("refused", approvals, unbacked)
+        if changed:
+            return GateVerdict("stale", approvals, (
+                f"gate {gate} approved for another binding: the catalog changed "
+                + ", ".join(changed) + f" since sweep {sweep} froze the plan: re-run or "
+                f"resume (coord plan sweep {plan} --again; or coord sweep resume {sweep}), "
+                "then approve it again"))
         return GateVerdict(verdict, approvals, None)
     if verdict == "waiting":
         why = (f"gate {gate} is waiting for approval in sweep {sweep}"
@@ -260,13 +366,79 @@ def _gate_verdict(gate: str, last: Checkpoint | None, sweep: str | None, gone: b
     return GateVerdict(verdict, approvals, why)
 
 
+def changed_since(cp: ChangePlan, frozen: dict[str, Any]) -> list[str]:
+    """What the catalog changed (``cp``: as it says the plan now) in the todos a sweep
+    froze (``frozen``: its spec's todos): ``TODO-002 (run, env)``, ``TODO-003
+    (edges)``, ``TODO-004 (removed)``, in todo order; empty when nothing that a gate's
+    approval is bound to changed."""
+    out: list[str] = []
+    for tid in sorted(frozen):
+        t = frozen[tid]
+        if not isinstance(t, dict):
+            continue
+        now = cp.definitions.get(tid)
+        if now is None:
+            out.append(f"{tid} (removed)")
+            continue
+        was = definition(t)
+        fields = [f for f in BOUND if was[f] != now[f]]
+        preds = sorted(p for p in cp.preds.get(tid, ()) if p in frozen)
+        if sorted(str(p) for p in t.get("preds") or []) != preds:
+            fields.append("edges")
+        if fields:
+            out.append(f"{tid} ({', '.join(fields)})")
+    return out
+
+
+def _pointer(cp: ChangePlan, st: ChangeState, policy: Policy
+             ) -> tuple[dict[str, Any], str | None]:
+    """The plan's sweep pointer if it may be trusted (else empty), and why not."""
+    p = st.pointer
+    if not p:
+        return {}, None
+    what = f"sweep pointer of change {cp.plan} (its field sweep, naming sweep {p.get('sweep')})"
+    why = evidence.refusal("sweep", pointer_about(cp.plan), p, policy, what)
+    if why:
+        return {}, (f"{why}; no sweep of the plan is taken for its last: sweep the plan again "
+                    f"(coord plan sweep {cp.plan})")
+    return p, None
+
+
+def _frozen(rt: Runtime, sweep: str, rec: dict[str, Any], policy: Policy
+            ) -> tuple[dict[str, Any] | None, str | None]:
+    """The todos the sweep's spec froze (its stored spec, its signature checked), or
+    why they cannot be read."""
+    text = rec.get("spec")
+    run = rec.get("run")
+    try:
+        run_no = int(run or 0)
+    except (TypeError, ValueError):
+        run_no = -1
+    why = signing.refusal(sweep, run_no, text, rec.get("spec_sig"), rec.get("spec_key_id"),
+                          policy)
+    if why is None and isinstance(text, str):
+        try:
+            todos = json.loads(text).get("todos")
+        except (ValueError, AttributeError):
+            todos = None
+        if isinstance(todos, dict):
+            return todos, None
+        why = "spec unreadable"
+    return None, f"the spec of the plan's last sweep {sweep}: {why or 'none'}"
+
+
 def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
           candidates: dict[str, str | None] | None = None) -> Judgement:
     """The landing rule for ``cp`` now. ``candidates``: the set to judge (default:
     every worktree's HEAD re-read now; prepare passes the one it would land)."""
     st = st if st is not None else rt.changes.read(cp.plan)
     now = candidates if candidates is not None else current_candidates(cp, st)
-    j = Judgement(plan=cp.plan, candidates=dict(now), sweep=st.sweep)
+    policy = evidence.policy_of(rt.settings)
+    pointer, refused_pointer = _pointer(cp, st, policy)
+    sweep = pointer.get("sweep") if isinstance(pointer.get("sweep"), str) else None
+    j = Judgement(plan=cp.plan, candidates=dict(now), sweep=sweep)
+    if refused_pointer:
+        j.blockers.append(Blocker("evidence", cp.plan, refused_pointer))
     complete = all(now.values()) and bool(now)
     cands: dict[str, str] | None = (
         {r: s for r, s in now.items() if s} if complete else None)
@@ -287,16 +459,37 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
     ids = sorted({*cp.verify_todos, *cp.gates, *cp.todos})
     last: dict[str, Checkpoint] = {}
     since, gone = 0.0, False
-    if st.sweep:
-        rec = rt.checkpoints.get_sweep_fields(st.sweep, ("created_at",))
-        gone = rec is None
-        since = float(str((rec or {}).get("created_at") or 0))
-        last = rt.checkpoints.get_all(st.sweep, ids) if ids and not gone else {}
-    policy = evidence.policy_of(rt.settings)
+    rec: dict[str, Any] = {}
+    if sweep:
+        wanted = ("created_at", "run", "started_by") + (
+            ("spec", "spec_sig", "spec_key_id") if cp.gates else ())
+        found = rt.checkpoints.get_sweep_fields(sweep, wanted)
+        gone = found is None
+        rec = dict(found or {})
+        since = float(str(rec.get("created_at") or 0))
+        last = rt.checkpoints.get_all(sweep, ids) if ids and not gone else {}
+        said = pointer.get("run")
+        if not gone and said is not None and str(rec.get("run") or 0) != str(said):
+            j.blockers.append(Blocker("evidence", cp.plan, (
+                f"the sweep pointer of change {cp.plan} names run {said} of sweep {sweep}, "
+                f"but the sweep is at run {rec.get('run') or 0}: it ran again since (a "
+                "rollback), or the pointer is an older one put back; sweep the plan again "
+                f"(coord plan sweep {cp.plan})")))
+    # Each verify todo is judged on the run it last started in (the pointer's anchor).
+    anchors = {t: _anchor(pointer, t) for t in cp.verify_todos}
+    elsewhere: dict[str, list[str]] = {}
+    for t, a in anchors.items():
+        if a is not None and a[0] != sweep:
+            elsewhere.setdefault(a[0], []).append(t)
+    runs_of: dict[str, dict[str, Checkpoint]] = {
+        s: rt.checkpoints.get_all(s, ts) for s, ts in sorted(elsewhere.items())}
     moved: dict[str, str] = {}
     for todo in cp.verify_todos:
-        v = _verify_verdict(cp, todo, st.verifies.get(todo), cands, last.get(todo),
-                            st.sweep, since, policy)
+        a = anchors[todo]
+        in_last = a is None or a[0] == sweep
+        v = _verify_verdict(cp, todo, st.verifies.get(todo), cands,
+                            last.get(todo) if in_last else runs_of[a[0]].get(todo),  # type: ignore[index]
+                            a, since if in_last else 0.0, policy)
         j.verify[todo] = v
         if v.verdict == "passed":
             continue
@@ -309,19 +502,32 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
                     moved[repo] = (f"candidate moved {_short(was)} -> {_short(sha)} since "
                                    f"{todo} ran on it: verify again")
     j.blockers.extend(Blocker("repo", r, why) for r, why in sorted(moved.items()))
+    changed: list[str] | None = None
+    ctx = GateContext({}, Approvers(Path(cp.allowed_signers) if cp.allowed_signers else None),
+                      str(rec.get("started_by") or "") or None)
     for gate in cp.gates:
         votes = ""
-        if st.sweep and not gone and (last.get(gate) or {}).get("status") == \
-                TodoStatus.succeeded:
-            votes = rt.checkpoints.gate_read(st.sweep, gate)[1]
-        gv = _gate_verdict(gate, last.get(gate), st.sweep, gone, votes,
-                           cp.gate_needs.get(gate, 1), policy)
+        approved = (sweep and not gone
+                    and (last.get(gate) or {}).get("status") == TodoStatus.succeeded)
+        if approved:
+            votes = rt.checkpoints.gate_read(sweep, gate)[1]  # type: ignore[arg-type]
+            if changed is None:
+                frozen, unreadable = _frozen(rt, sweep, rec, policy)  # type: ignore[arg-type]
+                if unreadable:
+                    j.blockers.append(Blocker("evidence", cp.plan, unreadable + ": what its "
+                                              "gates approved cannot be checked; sweep the "
+                                              f"plan again (coord plan sweep {cp.plan})"))
+                changed = changed_since(cp, frozen or {})
+        gv = _gate_verdict(gate, last.get(gate), sweep, gone, votes,
+                           cp.gate_needs.get(gate, 1), policy,
+                           GateContext(cp.gate_specs.get(gate) or {}, ctx.approvers,
+                                       ctx.started_by), changed, cp.plan)
         j.gates[gate] = gv
         if gv.verdict != "approved":
             j.blockers.append(Blocker("evidence" if gv.verdict == "refused" else "gate", gate,
                                       gv.why or gv.verdict))
     if gone:
-        j.blockers.append(Blocker("run", cp.plan, f"the plan's last sweep {st.sweep} is gone "
+        j.blockers.append(Blocker("run", cp.plan, f"the plan's last sweep {sweep} is gone "
                                   "from Redis (expired): what it ran cannot be checked; sweep "
                                   f"the plan again (coord plan sweep {cp.plan})"))
     skip = {*cp.verify_todos, *cp.gates}
@@ -330,9 +536,9 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
         if todo not in skip and cpt and cpt.get("status") in RUN_FAILED:
             reason = cpt.get("reason")
             j.blockers.append(Blocker("run", todo, f"{todo} {cpt.get('status')} in the plan's "
-                                      f"last sweep {st.sweep}" + (f" ({reason})" if reason
-                                                                  else "")
-                                      + f": coord sweep resume {st.sweep}"))
+                                      f"last sweep {sweep}" + (f" ({reason})" if reason
+                                                               else "")
+                                      + f": coord sweep resume {sweep}"))
     if st.state == FAILED_VERIFICATION:
         dropped = (st.dropped or {}).get("shas")
         lifted = (cands is not None and cands != dropped

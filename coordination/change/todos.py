@@ -83,11 +83,12 @@ def enter(store: ChangeStore, tc: TodoChange, repo: str, checkout: str) -> Enter
 def leave(store: ChangeStore, tc: TodoChange, repo: str, todo_id: str, entered: Entered,
           ok: bool, *, exit_code: int | None = None, reason: str | None = None,
           sweep: str | None = None, run: int | None = None,
-          last: str | None = None) -> str | None:
+          last: str | None = None, record: bool = True) -> str | None:
     """After the command: commit (``commit:``, on success), record the candidate, and
     how a ``verify:`` todo ended on the set it ran on (a success or a failure: a
     failure vetoes that set; ``exit_code``, ``reason``, ``sweep``, ``run`` and a
-    failure's ``last`` line of output go into the record). Returns the new candidate."""
+    failure's ``last`` line of output go into the record; ``record`` False: none, for an
+    undo). Returns the new candidate."""
     if ok and tc["commit"]:
         worktrees.commit_all(entered.cwd, tc["commit"])
     sha = g.head(entered.cwd)
@@ -95,7 +96,7 @@ def leave(store: ChangeStore, tc: TodoChange, repo: str, todo_id: str, entered: 
     if known is not None and known.candidate != sha:
         store.set_repo(tc["plan"], repo, RepoRecord(known.base, known.remote, known.base_sha,
                                                     sha, known.worktree))
-    if tc["verify"]:
+    if tc["verify"] and record:
         store.record_verify(tc["plan"], todo_id, repo, entered.shas, ok=ok,
                             exit_code=exit_code,
                             reason=None if ok else reason, sweep=sweep, run=run,

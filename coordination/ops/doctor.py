@@ -28,7 +28,7 @@ from coordination.errors import CoordError
 from coordination.redis_url import is_sentinel, redact_url, scrub
 from coordination.runtime.context import Runtime
 from coordination.runtime.sentinel import SentinelFacts, sentinel_facts
-from coordination.sweeps import sshsig
+from coordination.runtime import sshsig
 from coordination.settings import Settings
 
 if TYPE_CHECKING:

@@ -7,10 +7,16 @@ Fields (JSON values unless said):
                     ran on, "ok", "exit_code", "reason", "last" (a failure's last line of
                     output), "repo", "sweep", "run", "at",
                     "sig", "kid"}, sealed (:mod:`.evidence`, kind ``verify``) about
-                    :func:`verify_about` (plan, todo, that set); written by the worker
-                    for a success and a failure alike
-    sweep           the id of the plan's last sweep (``coord plan sweep``), noted when
-                    it starts: its gates' and todos' statuses are the landing rule's
+                    :func:`verify_about` (plan, todo, that set, the sweep and run it ran
+                    in); written by the worker for a success and a failure alike
+    sweep           the plan's sweep pointer (JSON): {"sweep": the plan's last sweep (``coord
+                    plan sweep``; None: only ``coord todo run``s yet), "run": its run,
+                    "verify": {TODO: [sweep, run]: where each verify todo last started},
+                    "at", "sig", "kid"}, sealed (kind ``sweep``) about :func:`pointer_about`
+                    (the plan): written when a sweep of the plan's todos starts or resumes
+                    (:meth:`ChangeStore.note_sweep`); its gates' and todos' statuses are the
+                    landing rule's, and a verify record counts only from the run its todo
+                    last started in (an older record, put back, is refused)
     conflict:<R>    why merging a moved base into the branch failed (text)
     state           the change's last landing: landing | landed | reverted |
                     revert_failed; or failed_verification: the merge train dropped it
@@ -39,6 +45,7 @@ from coordination.keys import Keys
 from coordination.runtime import evidence
 from coordination.runtime.client import lua
 from coordination.runtime.leases import Lease, new_token
+from coordination.runtime.signing import Policy
 
 
 @dataclass(frozen=True)
@@ -63,21 +70,44 @@ class ChangeState:
     manifest: str | None
     manifest_sig: str | None
     manifest_key_id: str | None
-    #: the plan's last sweep (None: never swept since 0.4)
+    #: the plan's last sweep as its pointer names it (None: never swept since 0.4); not
+    #: checked: the landing rule checks the pointer's seal (``pointer``) first
     sweep: str | None = None
     #: the train's drop: {"shas", "at"} (None: not dropped)
     dropped: dict[str, Any] | None = None
+    #: the sweep pointer as stored (see the module's fields), None: none
+    pointer: dict[str, Any] | None = None
 
 
 #: The change state the merge train leaves a change in when it drops it.
 FAILED_VERIFICATION = "failed_verification"
 
 
-def verify_about(plan: str, todo: str, shas: dict[str, str]) -> dict[str, Any]:
+def verify_about(plan: str, todo: str, shas: dict[str, str], sweep: str | None = None,
+                 run: int | None = None) -> dict[str, Any]:
     """What a verify record is about (sealed with it, never stored): the plan, the
-    verify todo, and the candidate set it ran on. A reader passes the set it judges
-    (every repo's candidate now): a record of another set, plan or todo fails."""
-    return {"plan": plan, "todo": todo, "candidates": dict(sorted(shas.items()))}
+    verify todo, the candidate set it ran on, and the sweep and run it ran in. A reader
+    passes the set it judges (every repo's candidate now) and the run the plan's sweep
+    pointer says the todo last started in: a record of another set, plan, todo or run
+    fails."""
+    return {"plan": plan, "todo": todo, "candidates": dict(sorted(shas.items())),
+            "sweep": sweep, "run": run}
+
+
+def pointer_about(plan: str) -> dict[str, Any]:
+    """What a change's sweep pointer is about (sealed with it, never stored): its plan."""
+    return {"plan": plan}
+
+
+def parse_pointer(raw: str | None) -> dict[str, Any] | None:
+    """The sweep pointer as stored: JSON, or (written before it was sealed) a bare sweep
+    id, read as an unsigned pointer naming it. None: there is none."""
+    if not raw:
+        return None
+    if raw.lstrip().startswith("{"):
+        d = _loads(raw)
+        return d if isinstance(d, dict) and d else {"sweep": None, "unreadable": raw[:80]}
+    return {"sweep": raw}
 
 
 def _loads(v: str) -> Any:
@@ -116,10 +146,12 @@ class ChangeStore:
             elif kind == "step":
                 steps[name] = _loads(v)
         dropped = _loads(raw["dropped"]) if raw.get("dropped") else None
+        pointer = parse_pointer(raw.get("sweep"))
+        sweep = (pointer or {}).get("sweep")
         return ChangeState(repos, verifies, conflicts, steps, raw.get("state"), raw.get("reason"),
                            raw.get("manifest"), raw.get("manifest_sig"),
-                           raw.get("manifest_key_id"), raw.get("sweep") or None,
-                           dropped if isinstance(dropped, dict) else None)
+                           raw.get("manifest_key_id"), sweep if isinstance(sweep, str) else None,
+                           dropped if isinstance(dropped, dict) else None, pointer)
 
     def repos(self, plan: str, names: list[str]) -> dict[str, RepoRecord]:
         """The records of ``names`` (those recorded), in one HMGET: what a todo of the
@@ -155,13 +187,48 @@ class ChangeStore:
         A success and a failure alike: the last end of the todo is what it says."""
         body = {"repo": repo, "shas": dict(shas), "ok": bool(ok), "exit_code": exit_code,
                 "reason": reason, "last": last, "sweep": sweep, "run": run, "at": time.time()}
-        doc = evidence.seal("verify", verify_about(plan, todo, shas), body, self.signing_keys)
+        doc = evidence.seal("verify", verify_about(plan, todo, shas, sweep, run), body,
+                            self.signing_keys)
         self.r.hset(self.keys.change(plan), f"verify:{todo}", json.dumps(doc))
         return doc
 
-    def note_sweep(self, plan: str, sweep_id: str) -> None:
-        """``sweep_id`` is the plan's last sweep (a sweep of the plan starts)."""
-        self.r.hset(self.keys.change(plan), "sweep", sweep_id)
+    def note_sweep(self, plan: str, sweep_id: str, run: int, verify: list[str] | tuple[str, ...],
+                   *, last: bool) -> dict[str, Any]:
+        """A sweep of the plan's todos starts (or resumes: run ``run``): with ``last`` it
+        is the plan's last sweep (a plan sweep; ``coord todo run`` is not); each todo of
+        ``verify`` (verify todos it runs) last started in it, at this run. The pointer is
+        sealed again with COORD_SIGNING_KEY; what an earlier one said is kept only if its
+        seal holds (a pointer a keyless writer wrote is not sealed again: its content is
+        dropped, and the verify todos it named count again only once they ran again).
+        Returns the pointer written."""
+        key = self.keys.change(plan)
+        for _ in range(16):
+            with self.r.pipeline(transaction=True) as p:
+                try:
+                    p.watch(key)  # type: ignore[no-untyped-call]
+                    raw = p.hget(key, "sweep")
+                    old = parse_pointer(str(raw) if raw is not None else None) or {}
+                    policy = Policy(self.signing_keys)
+                    if evidence.refusal("sweep", pointer_about(plan), old, policy, "pointer"):
+                        old = {}
+                    runs = old.get("verify")
+                    body: dict[str, Any] = {
+                        "sweep": old.get("sweep") if isinstance(old.get("sweep"), str) else None,
+                        "run": old.get("run"),
+                        "verify": dict(runs) if isinstance(runs, dict) else {}}
+                    if last:
+                        body["sweep"], body["run"] = sweep_id, int(run)
+                    for todo in verify:
+                        body["verify"][todo] = [sweep_id, int(run)]
+                    body["at"] = time.time()
+                    doc = evidence.seal("sweep", pointer_about(plan), body, self.signing_keys)
+                    p.multi()
+                    p.hset(key, "sweep", json.dumps(doc, sort_keys=True))
+                    p.execute()
+                    return doc
+                except redis.WatchError:
+                    continue
+        raise redis.WatchError(f"the sweep pointer of {plan} kept changing: not written")
 
     def drop(self, plan: str, reason: str, shas: dict[str, str]) -> None:
         """The merge train dropped the change: ``failed_verification`` with why, on the

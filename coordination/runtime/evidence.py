@@ -1,7 +1,8 @@
 """Signed evidence: the records a safety decision reads, sealed by their writer.
 
-A landing trusts verify results, a gate trusts votes, a cached todo trusts its
-cache entry, a deploy trusts its inputs' outputs. All of them live in Redis, and
+A landing trusts verify results and the change's sweep pointer (which sweep is the
+plan's last, where each verify todo last ran), a gate trusts votes, a cached todo
+trusts its cache entry, a deploy trusts its inputs' outputs. All of them live in Redis, and
 anyone who can write to Redis could write them. With ``COORD_SIGNING_KEY`` set,
 the process that writes such a record seals it (:func:`seal`): HMAC-SHA256 over
 the record's *kind*, what it is *about* and its *body*, added to the record as
@@ -39,7 +40,7 @@ VERSION = "v1"
 #: The fields a seal adds to a record.
 SIG, KID = "sig", "kid"
 #: The kinds of record sealed; each reader names its own.
-KINDS = frozenset({"verify", "vote", "cache", "outputs"})
+KINDS = frozenset({"verify", "vote", "cache", "outputs", "sweep"})
 
 
 def _canonical(value: Any) -> str:

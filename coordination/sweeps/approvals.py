@@ -54,7 +54,7 @@ from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
 from coordination.runtime.evidence import policy_of, seal
 from coordination.status import EventKind, SweepStatus, TodoStatus
-from coordination.sweeps import sshsig
+from coordination.runtime import sshsig
 from coordination.sweeps.progress import Change, Pass, end_sweep, progress, stop_run
 from coordination.sweeps.reading import record as sweep_record
 from coordination.sweeps.spec import GateSpec, SweepSpec

@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from pathlib import Path
+from typing import cast
 
 from coordination.catalog.checks import unknown
 from coordination.catalog.governance import Gate
 from coordination.catalog.models import Catalog, Plan, cache_of
 from coordination.catalog.store import CatalogStore
 from coordination.catalog.templates import expand
-from coordination.change.model import ChangePlan, change_of
+from coordination.change.model import ChangePlan, change_of, gate_document
 from coordination.errors import PlanError, UsageError
 from coordination.keys import Keys
 from coordination.planner.dag import todo_blockers
@@ -47,10 +48,9 @@ def new_sweep_id(plan_id: str) -> str:
 
 
 def gate_spec(gate: Gate) -> GateSpec:
-    """A catalog gate as a spec freezes it."""
-    return {"approvals": gate.approvals, "from": list(gate.from_),
-            "starter_may_approve": gate.starter_may_approve, "expires": gate.expires,
-            "on_expiry": gate.on_expiry}
+    """A catalog gate as a spec freezes it (one definition: the landing rule compares
+    the catalog's gates with a spec's)."""
+    return cast(GateSpec, gate_document(gate))
 
 
 def wave_specs(catalog: Catalog, plan: Plan, graph: DiGraph) -> list[WaveSpec]:

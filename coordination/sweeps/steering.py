@@ -78,13 +78,29 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
     if spec.again:
         fields["again"] = True  # what its sync reads (a sweep of before 0.4 has none)
     rt.checkpoints.create_sweep(sweep_id, fields)
-    if kind == "plan" and spec.plan and any(t.change for t in spec.todos.values()):
-        rt.changes.note_sweep(spec.plan, sweep_id)  # the landing rule reads the plan's last sweep
+    note_change(rt, spec, list(spec.todos), last=kind == "plan")
     remember_written(rt, spec, fields)  # this process follows it: no read-back of the spec
     rt.events.emit(EventKind.sweep_queued, sweep_id=sweep_id, plan=spec.plan,
                    strategy=spec.strategy, todos=len(spec.todos), levels=len(spec.levels))
     begin(rt, spec)
     return sweep_id
+
+
+def note_change(rt: Runtime, spec: SweepSpec, todos: Sequence[str], *, last: bool) -> None:
+    """A sweep (run ``spec.run``) of a change's todos starts, running ``todos``: the
+    plan's sealed sweep pointer says so (the landing rule reads the plan's last sweep,
+    ``last``: a plan's sweep, and where each verify todo last started; a verify
+    record of an earlier run no longer counts). Nothing for a sweep of no change."""
+    plans: dict[str, list[str]] = {}
+    for t in todos:
+        change = spec.todos[t].change if t in spec.todos else None
+        if change:
+            verify = plans.setdefault(str(change.get("plan")), [])
+            if change.get("verify"):
+                verify.append(t)
+    for plan, verify in sorted(plans.items()):
+        rt.changes.note_sweep(plan, spec.sweep_id, spec.run, verify,
+                              last=last and plan == spec.plan)
 
 
 def begin(rt: Runtime, spec: SweepSpec) -> None:
@@ -211,6 +227,8 @@ def resume(rt: Runtime, spec: SweepSpec, rerun: list[str]) -> bool:
         **run_fields(t.repo for t in spec.todos.values()),
     ):
         return False
+    kind = (rt.checkpoints.get_sweep_fields(sweep_id, ("kind",)) or {}).get("kind") or "plan"
+    note_change(rt, spec, rerun, last=kind == "plan")
     rt.events.emit(EventKind.sweep_queued, sweep_id=sweep_id, plan=spec.plan, resumed=True,
                    run=spec.run, todos=len(rerun))
     begin(rt, spec)

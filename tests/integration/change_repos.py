@@ -149,13 +149,18 @@ class World:
         return out
 
     def verify(self, ok: bool = True) -> dict[str, str]:
-        """The verify todo's turn (in the last repo): the SHAs it was given."""
+        """The verify todo's turn (in the last repo), in a one-todo sweep of its own as
+        `coord todo run` starts it (the plan's sweep pointer notes where it ran): the
+        SHAs it was given."""
         from coordination.change.todos import enter, leave
 
+        self.verified = getattr(self, "verified", 0) + 1
+        sweep = f"{self.verify_todo}-verify-{self.verified}"
+        self.rt.changes.note_sweep(self.plan, sweep, 0, [self.verify_todo], last=False)
         repo = self.names[-1]
         tc = self.cp.todo_change(None, True)
         e = enter(self.rt.changes, tc, repo, str(self.repos.checkout(repo)))
-        leave(self.rt.changes, tc, repo, self.verify_todo, e, ok)
+        leave(self.rt.changes, tc, repo, self.verify_todo, e, ok, sweep=sweep, run=0)
         return e.shas
 
     @property

@@ -97,6 +97,11 @@ def test_a_landed_change_is_reverted_consumers_first_by_the_lander(world: World)
     entries = [e for e in read(log_path(w.catalog)) if e["op"] == "change.revert"]
     assert len(entries) == 1 and entries[0]["ids"] == [PLAN]
     assert entries[0]["decision"]["state"] == "reverted"
+    # and in the change's history: `coord history search PLAN` finds the revert
+    code, out, err = run(w, "history", "search", PLAN, "--kind", "edit", "--json")
+    assert code == 0, err
+    found = [r for r in json.loads(out) if r.get("op") == "change.revert"]
+    assert len(found) == 1 and PLAN in found[0]["ids"], out
     # nothing left to revert: refused, nothing pushed
     code, out, err = run(w, "change", "revert", PLAN)
     assert code == 1 and "not landed" in err and "reverted" in err

@@ -326,7 +326,7 @@ def test_approvers_prove_who_they_are_with_ssh_signatures(cluster: Cluster) -> N
 
     # Votes put into Redis by hand: cy's without signature, cy's signed for another
     # binding: the supervision pass refuses each, by name, with why.
-    from coordination.sweeps import sshsig
+    from coordination.runtime import sshsig
 
     other = sshsig.sign(sshsig.binding_message(sid, "TODO-002", "0" * 64, "approve", "cy"),
                         str(keys / "cy"))

@@ -5,6 +5,9 @@ real redis-server and a real `coord worker`.
 Each test is one defect found on 0.3: a verify todo that failed in one repo while the
 others passed, a gate still waiting or rejected, a change the train dropped, a verify
 record forged by a keyless Redis writer, a candidate moved after its verification.
+Then the keyless writer's later attempts (an audit of 0.4): the change's sweep pointer
+moved back to an older sweep whose gate was approved, and an older sealed verify
+success put back after a later failure on the same candidates.
 """
 
 from __future__ import annotations
@@ -43,11 +46,14 @@ def write_catalog(c: Cluster, *, gate: bool = False, broken: bool = True) -> Non
         lines.append(f"    - {{id: {tid}, task: edit {n}, repo: {n}, plan: {PLAN}, "
                      f"run: {json_str(run)}, commit: \"edit {n}\"}}")
     verifies = []
+    # ... and fails too while a file fail-<repo> is beside the catalog (the same candidates)
+    check = (f"{CHECK}; test ! -f {c.root}/fail-$COORD_REPO || "
+             '{ echo "failing in $COORD_REPO" >&2; exit 4; }')
     for i, n in enumerate(NAMES):
         tid = f"TODO-{101 + i}"
         verifies.append(tid)
         lines.append(f"    - {{id: {tid}, task: verify {n}, repo: {n}, plan: {PLAN}, "
-                     f"verify: true, run: {json_str(CHECK)}, blocked_by: [{', '.join(edits)}]}}")
+                     f"verify: true, run: {json_str(check)}, blocked_by: [{', '.join(edits)}]}}")
     if gate:
         lines.append(f"    - {{id: TODO-050, task: approve the landing, repo: api, plan: {PLAN}, "
                      f"gate: {{approvals: 1}}, blocked_by: [{', '.join(verifies)}]}}")
@@ -243,3 +249,109 @@ def test_a_candidate_moved_after_verification_shows_drafted(
     dry = refused(c, "change", "land", PLAN, "--dry-run")
     assert ("repo", "core") in [(b["kind"], b["id"]) for b in dry["blockers"]]
     assert repos.pushes() == []
+
+
+def keyed(c: Cluster) -> Any:
+    """Every coord process signs and requires signed evidence; the raw client a writer
+    without the key writes with."""
+    import redis
+
+    c.env.update(COORD_SIGNING_KEY="k" * 32, COORD_REQUIRE_SIGNED="1")
+    return redis.Redis.from_url(c.redis_url, decode_responses=True)
+
+
+def kinds(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(b["kind"], b["id"]) for b in doc["blockers"]]
+
+
+def test_the_sweep_pointer_moved_back_to_an_older_approval_is_refused(
+        world: tuple[Cluster, Repos]) -> None:
+    """Sweep 1 approved the gate, sweep 2 rejected it. The keyless writer points the
+    change back at sweep 1: a plain pointer is refused, naming it; the older sealed
+    pointer itself, put back, names where the verify todos last ran (sweep 1), and the
+    records of sweep 2 are refused against it. Nothing is pushed."""
+    c, repos = world
+    raw = keyed(c)
+    write_catalog(c, gate=True, broken=False)
+    base = {n: repos.remote_head(n) for n in NAMES}
+    start(c)
+    key = c.rt.keys.change(PLAN)
+    s1 = c.start_sweep(PLAN)
+    c.wait_todo(s1, "TODO-050", {"awaiting_approval"}, timeout=90)
+    res = c.cli("approve", "TODO-050", "--sweep", s1)
+    assert res.returncode == 0, res.stderr
+    c.wait_sweep(s1, timeout=90)
+    assert status(c)["landable"] is True
+    older = raw.hget(key, "sweep")
+    assert json.loads(older)["sweep"] == s1 and json.loads(older)["sig"].startswith("v1:")
+    s2 = c.start_sweep(PLAN)
+    c.wait_todo(s2, "TODO-050", {"awaiting_approval"}, timeout=90)
+    res = c.cli("reject", "TODO-050", "--sweep", s2, "--comment", "not this one")
+    assert res.returncode == 0, res.stderr
+    c.wait_sweep(s2, timeout=90)
+    doc = status(c)
+    assert doc["sweep"] == s2 and doc["gates"]["TODO-050"]["verdict"] == "rejected"
+
+    raw.hset(key, "sweep", s1)  # as 0.4 kept it: a plain sweep id
+    doc = status(c)
+    assert doc["sweep"] is None and doc["gates"]["TODO-050"]["verdict"] == "missing"
+    assert ("evidence", PLAN) in kinds(doc)
+    why = next(b["why"] for b in doc["blockers"] if b["id"] == PLAN)
+    assert f"sweep pointer of change {PLAN}" in why and "unsigned" in why, why
+    assert not doc["landable"]
+
+    raw.hset(key, "sweep", older)  # sealed, of sweep 1: its gate reads approved...
+    doc = status(c)
+    assert doc["sweep"] == s1 and doc["gates"]["TODO-050"]["verdict"] == "approved"
+    # ... but sweep 2 ran the verify todos since: their records are not sweep 1's
+    assert kinds(doc) == [("evidence", t) for t in ("TODO-101", "TODO-102", "TODO-103")]
+    for b in doc["blockers"]:
+        assert f"verify record verify:{b['id']} of {PLAN}: of run 0 of sweep {s2}" in b["why"]
+        assert f"last started in run 0 of sweep {s1}" in b["why"]
+    dry = refused(c, "change", "land", PLAN, "--dry-run")
+    assert kinds(dry) == kinds(doc)
+    refused(c, "change", "land", PLAN)
+    untouched(repos, base)
+
+
+def test_an_older_verify_success_put_back_after_a_later_failure_is_refused(
+        world: tuple[Cluster, Repos]) -> None:
+    c, repos = world
+    raw = keyed(c)
+    write_catalog(c, broken=False)
+    base = {n: repos.remote_head(n) for n in NAMES}
+    start(c)
+    key = c.rt.keys.change(PLAN)
+    s1 = sweep(c, expect=0)
+    assert status(c)["landable"] is True
+    success = raw.hget(key, "verify:TODO-103")
+    (c.root / "fail-api").touch()  # api's verify todo now fails, on the same candidates
+    again = c.cli_json("todo", "run", "TODO-103", "--wait", "--ignore-blockers", "--no-sync",
+                       expect=1, timeout=120)
+    doc = status(c)
+    assert doc["verify"]["TODO-103"]["verdict"] == "failed"
+    assert "failing in api" in doc["verify"]["TODO-103"]["why"]
+
+    raw.hset(key, "verify:TODO-103", success)  # sealed by coord, of sweep 1's run
+    doc = status(c)  # the later run failed: so it says, naming the record of an earlier run
+    assert doc["verify"]["TODO-103"]["verdict"] == "failed"
+    assert kinds(doc) == [("verify", "TODO-103")]
+    assert (f"verify record verify:TODO-103 of {PLAN} is of run 0 of sweep {s1}, an earlier "
+            "run") in doc["blockers"][0]["why"]
+    # ... and with the later run's checkpoint rewritten to succeeded: the record is refused
+    from coordination.runtime.checkpoints import todo_field
+
+    where = c.rt.keys.sweep(again["sweep_id"])
+    cp = json.loads(raw.hget(where, todo_field("TODO-103")))
+    raw.hset(where, todo_field("TODO-103"), json.dumps({**cp, "status": "succeeded",
+                                                        "exit_code": 0, "reason": None}))
+    doc = status(c)
+    assert doc["verify"]["TODO-103"]["verdict"] == "refused"
+    assert kinds(doc) == [("evidence", "TODO-103")]
+    why = doc["blockers"][0]["why"]
+    assert f"verify record verify:TODO-103 of {PLAN}: of run 0 of sweep {s1}" in why, why
+    assert f"last started in run 0 of sweep {again['sweep_id']}" in why, why
+    dry = refused(c, "change", "land", PLAN, "--dry-run")
+    assert kinds(dry) == [("evidence", "TODO-103")]
+    refused(c, "change", "land", PLAN)
+    untouched(repos, base)

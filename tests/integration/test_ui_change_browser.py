@@ -22,12 +22,13 @@ from typing import Any
 
 import pytest
 
-from tests.integration.change_repos import World
-from tests.integration.helpers import ROOT, wait_until
+from tests.integration.change_repos import World, git
+from tests.integration.helpers import ROOT, Cluster, wait_until
 from tests.integration.test_ui_browser import (  # noqa: F401
     browser,
     doc_screenshot,
     free_port,
+    serve_ui,
     text_of,
 )
 
@@ -160,3 +161,72 @@ def test_change_page_follows_a_landing_repo_by_repo(tmp_path: Path, redis_url: s
     finally:
         ui.terminate()
         ui.wait(10)
+
+
+def gate_row(driver: Any, gate: str) -> str:
+    return str(driver.execute_script(
+        "const e = document.querySelector(`[data-gate='${arguments[0]}']`);"
+        "return e ? e.closest('tr').innerText : '';", gate))
+
+
+def test_change_page_shows_blockers_verdicts_who_approved_and_the_revert(
+        cluster: Cluster, browser: Any) -> None:
+    """A real sweep of a gated change (real `coord worker`, real git): while the gate
+    waits, the page lists it as the blocker and the verify todo as passed; after `coord
+    approve` the gate reads approved by its approver and nothing blocks; after `coord
+    change land` and `coord change revert`, every repo reads reverted with the revert
+    SHA the remote has, without a reload."""
+    from tests.integration.change_repos import catalog_yaml, make_repos
+
+    names, gate = ["core", "api"], "TODO-200"
+    repos = make_repos(cluster.root, names)
+    text = catalog_yaml(names).replace("  dependencies:", (
+        f"    - {{id: {gate}, task: ship it, repo: api, plan: PLAN-001, gate: {{approvals: 1}}, "
+        "blocked_by: [TODO-102]}\n  dependencies:"))
+    cluster.eco.write_text(text)
+    ui, base = serve_ui(cluster)
+    browser.get(f"{base}/changes/PLAN-001")
+    # nothing swept yet: each repo has no candidate, and the page says so
+    wait_until(lambda: {"core", "api"} <= set(blocker_ids(browser)), 15, "the repos as blockers")
+    assert attr(browser, "#landable", "data-landable") == "false"
+
+    cluster.start_worker("core", extra=("--repo", "api"))
+    sid = cluster.start_sweep()
+    cluster.wait_todo(sid, gate, {"awaiting_approval"}, timeout=60)
+    wait_until(lambda: blocker_ids(browser) == {gate: "gate"}, 15, "the waiting gate as the blocker")
+    assert attr(browser, '[data-verify="TODO-102"]', "data-verdict") == "passed"
+    assert attr(browser, f'[data-gate="{gate}"]', "data-verdict") != "approved"
+    assert "nobody" in gate_row(browser, gate)
+    browser.execute_script("window.__notReloaded = 'marker';")
+
+    approved = cluster.cli("approve", gate, "--sweep", sid, "--comment", "ok")
+    assert approved.returncode == 0, approved.stderr
+    assert cluster.wait_sweep(sid)["status"] == "succeeded"
+    who = cluster.rt.checkpoints.get(sid, gate)["approvals"]
+    wait_until(lambda: attr(browser, f'[data-gate="{gate}"]', "data-verdict") == "approved", 15,
+               "the gate approved on the page")
+    assert who and all(str(p) in gate_row(browser, gate) for p in who), (who, gate_row(browser, gate))
+    wait_until(lambda: attr(browser, "#landable", "data-landable") == "true", 15, "landable")
+    assert attr(browser, "#blockers", "class") == "muted"
+
+    landed = cluster.cli_json("change", "land", "PLAN-001")
+    assert landed["state"] == "landed", landed
+    reverted = cluster.cli_json("change", "revert", "PLAN-001")
+    assert reverted["state"] == "reverted", reverted
+    wait_until(lambda: repo_states(browser) == dict.fromkeys(names, "reverted"), 15,
+               "every repo reverted on the page")
+    wait_until(lambda: attr(browser, "#change-state", "data-change-state") == "reverted", 15,
+               "the change reverted on the page")
+    for name in names:  # the revert SHA the remote has; the landed one kept beside it
+        head = repos.remote_head(name)
+        assert attr(browser, f'[data-repo="{name}"] [data-sha="reverted"]', "title") == head
+        assert attr(browser, f'[data-repo="{name}"] [data-sha="landed"]', "title") == \
+            git(repos.remote(name), "rev-parse", "main^")
+    assert browser.execute_script("return window.__notReloaded") == "marker", "reloaded"
+    assert ui.poll() is None
+
+
+def blocker_ids(driver: Any) -> dict[str, str]:
+    return dict(driver.execute_script(
+        "const o = {}; for (const e of document.querySelectorAll('[data-blocker]'))"
+        " o[e.dataset.blocker] = e.dataset.kind; return o;"))

@@ -2,8 +2,13 @@
 prepare and commit, or onto a landed repo before its revert), failing land commands,
 and crashes at every step of a landing and of its undo, each followed by a resume.
 And the landing rule's faults (#38): a verify todo that failed on the candidates, a
-gate rejected, waiting or expired in the plan's last sweep, a verify record forged by
-a writer without COORD_SIGNING_KEY: each refused before anything is pushed.
+gate rejected, waiting or expired in the plan's last sweep, and a writer without
+COORD_SIGNING_KEY forging a verify record, a vote, the plan's sweep pointer, or putting
+an older sealed success back after a later failure: each refused before anything is
+pushed. Some rounds then repair the fault (verified and approved again, as coord
+records it) and land under push and crash faults; some landings pass a gate approved
+by a sealed vote. Across every round, a candidate reaches a remote only in a round
+whose candidates the test itself verified and approved.
 
 In-process (a crash is an exception raised at a named step; the kill of a real
 process is tests/integration/test_change_land.py's), against local bare repos and
@@ -86,8 +91,8 @@ class Chaos:
 
 
 def draft(w: World, n: int) -> dict[str, str]:
-    """A new candidate on each repo's current remote main, recorded and verified as the
-    worker's calls record them. Made by one `git fast-import` per repo (the worktree's
+    """A new candidate on each repo's current remote main, recorded as the worker's
+    calls record it (its verification: :func:`swept`). Made by one `git fast-import` per repo (the worktree's
     files are not needed to land it, only its branch's SHA): six git processes per repo
     were half of each landing's time."""
     from coordination.runtime.changes import RepoRecord
@@ -112,8 +117,57 @@ def draft(w: World, n: int) -> dict[str, str]:
         bases[repo] = base
         store.set_repo(w.cp.plan, repo, RepoRecord("main", "origin", base, cands[repo],
                                                    rec.worktree))
-    store.record_verify(w.cp.plan, w.verify_todo, w.names[-1], cands)
     return bases
+
+
+KEY = "c" * 32
+GATE = "TODO-900"
+
+
+def gated(cp: ChangePlan) -> ChangePlan:
+    """``cp`` with a gate after its verify todo, as the catalog would say it."""
+    from coordination.change.model import definition
+
+    spec = {"approvals": 1, "from": [], "starter_may_approve": True, "expires": None,
+            "on_expiry": "cancel"}
+    return dataclasses.replace(
+        cp, gates=(GATE,), todos=(*cp.todos, GATE), gate_needs={GATE: 1},
+        gate_specs={GATE: spec},
+        definitions={**cp.definitions, GATE: definition({"repo": cp.order[-1], "gate": spec,
+                                                         "timeout": 3600})},
+        preds={**cp.preds, GATE: tuple(cp.verify_todos)})
+
+
+def swept(w: World, cp: ChangePlan, sid: str, cands: dict[str, str], *, run: int = 0,
+          ok: bool = True, approve: bool = True) -> None:
+    """Run ``run`` of the plan's sweep ``sid`` as coord records it: the sweep and its
+    signed spec (what the catalog says ``cp`` runs), the plan's sealed sweep pointer,
+    the verify todo's end on ``cands`` (sealed, of that run), its gate (if any)
+    approved by a sealed vote."""
+    from coordination.runtime import evidence, signing
+
+    rt, plan, todo = w.rt, cp.plan, w.verify_todo
+    frozen = {t: {**d, "preds": list(cp.preds.get(t, ()))} for t, d in cp.definitions.items()}
+    text = json.dumps({"sweep_id": sid, "plan": plan, "run": run, "todos": frozen})
+    record = {"plan": plan, "status": "succeeded" if ok else "failed", "run": run,
+              "spec": text, **signing.sign(sid, run, text, KEY)}
+    if run == 0:
+        rt.checkpoints.create_sweep(sid, {**record, "created_at": time.time()})
+    else:
+        rt.checkpoints.update_sweep(sid, **{k: v for k, v in record.items() if k != "status"})
+    rt.changes.note_sweep(plan, sid, run, [todo], last=True)
+    rt.changes.record_verify(plan, todo, w.names[-1], cands, ok=ok, sweep=sid, run=run,
+                             exit_code=0 if ok else 3, reason=None if ok else "exit 3")
+    rt.checkpoints.set_fields(sid, todo, status="succeeded" if ok else "failed",
+                              finished_at=time.time())
+    if GATE in cp.gates and approve:
+        binding = f"binding-{sid}"
+        vote = evidence.seal("vote", evidence.vote_about(sid, GATE, binding, "ana"),
+                             {"d": "approve", "b": binding, "at": time.time(), "c": ""},
+                             (KEY,))
+        rt.redis.hset(rt.keys.sweep(sid), f"g:{GATE}", json.dumps({"ana": vote}))
+        rt.checkpoints.set_fields(sid, GATE, status="succeeded", approvals=["ana"],
+                                  binding=binding)
 
 
 def head_of(w: World, repo: str) -> str:
@@ -165,36 +219,67 @@ def check(w: World, out_state: str, report: dict, bases: dict[str, str],
 
 #: The landing rule's faults: what is wrong -> the blocker (kind) that must refuse it.
 RULE_FAULTS = {"verify-failed": "verify", "gate-rejected": "gate", "gate-waiting": "gate",
-               "gate-expired": "gate", "forged-verify": "evidence"}
-GATE = "TODO-900"
+               "gate-expired": "gate", "forged-verify": "evidence", "forged-vote": "evidence",
+               "replayed-verify": "evidence", "moved-pointer": "evidence"}
 
 
 def rule_fault(w: World, fault: str, cands: dict[str, str], n: int) -> ChangePlan:
-    """Make ``fault`` true of the change about to land; the change plan to land it with."""
+    """Make ``fault`` true of the change about to land (swept as coord records it, then
+    what went wrong, or what a writer without the key did); the change plan to land it
+    with, and the blocker's id."""
     store, plan, todo = w.rt.changes, w.cp.plan, w.verify_todo
+    sid = f"{plan}-chaos-{n}"
+    key = w.rt.keys.change(plan)
+    cp = gated(w.cp) if fault.startswith(("gate", "forged-vote", "moved")) else w.cp
     if fault == "verify-failed":
-        store.record_verify(plan, todo, w.names[-1], cands, ok=False, exit_code=3,
-                            reason="exit 3", last="3 tests failed")
+        swept(w, cp, sid, cands, ok=False)
     elif fault == "forged-verify":
         # the verify todo failed (sealed), and someone with Redis access but no key says
         # it passed: a new unsigned record, or the old seal over a changed body
-        store.record_verify(plan, todo, w.names[-1], cands, ok=False, exit_code=3)
-        key = w.rt.keys.change(plan)
+        swept(w, cp, sid, cands, ok=False)
         old = json.loads(str(w.rt.redis.hget(key, f"verify:{todo}")))
         forged = {**old, "ok": True, "exit_code": 0}
         if n % 2:
             forged.pop("sig"), forged.pop("kid")
         w.rt.redis.hset(key, f"verify:{todo}", json.dumps(forged))
+        w.rt.checkpoints.set_fields(sid, todo, status="succeeded")
+    elif fault == "replayed-verify":
+        # run 0 passed; run 1 (a resume) failed on the same candidates; the writer puts
+        # run 0's sealed success back, and the checkpoint's status with it
+        swept(w, cp, sid, cands)
+        success = w.rt.redis.hget(key, f"verify:{todo}")
+        swept(w, cp, sid, cands, run=1, ok=False)
+        w.rt.redis.hset(key, f"verify:{todo}", str(success))
+        w.rt.checkpoints.set_fields(sid, todo, status="succeeded")
+    elif fault == "forged-vote":
+        swept(w, cp, sid, cands)
+        raw = json.loads(str(w.rt.redis.hget(w.rt.keys.sweep(sid), f"g:{GATE}")))
+        # no seal at all, or the sealed vote of ana under another approver's name
+        forged = ({"bo": {k: v for k, v in raw["ana"].items() if k not in ("sig", "kid")}}
+                  if n % 2 else {"bo": raw["ana"]})
+        w.rt.redis.hset(w.rt.keys.sweep(sid), f"g:{GATE}", json.dumps(forged))
+        w.rt.checkpoints.set_fields(sid, GATE, approvals=["bo"])
+    elif fault == "moved-pointer":
+        # an older sweep approved the gate; the last one rejected it; the writer points
+        # the change back at the older one (a plain id, or the pointer's JSON rewritten)
+        swept(w, cp, f"{sid}-older", cands)
+        swept(w, cp, sid, cands, approve=False)
+        w.rt.checkpoints.set_fields(sid, GATE, status="failed", rejected_by="bo")
+        now = json.loads(str(w.rt.redis.hget(key, "sweep")))
+        w.rt.redis.hset(key, "sweep", f"{sid}-older" if n % 2 else json.dumps(
+            {**now, "sweep": f"{sid}-older"}))
     else:
-        sid = f"{plan}-chaos-{n}"
+        swept(w, cp, sid, cands, approve=False)
         status = {"gate-rejected": "failed", "gate-waiting": "awaiting_approval",
                   "gate-expired": "cancelled"}[fault]
-        w.rt.checkpoints.create_sweep(sid, {"plan": plan, "status": "running",
-                                            "created_at": time.time()})
         w.rt.checkpoints.set_fields(sid, GATE, status=status, approvals=[])
-        store.note_sweep(plan, sid)
-        return dataclasses.replace(w.cp, gates=(GATE,), todos=(*w.cp.todos, GATE))
-    return w.cp
+    return cp
+
+
+def blocked_id(w: World, fault: str) -> str:
+    if fault == "moved-pointer":
+        return w.cp.plan
+    return GATE if fault.startswith(("gate", "forged-vote")) else w.verify_todo
 
 
 def refused_by_rule(w: World, cp: ChangePlan, fault: str, bases: dict[str, str], n: int) -> None:
@@ -206,7 +291,7 @@ def refused_by_rule(w: World, cp: ChangePlan, fault: str, bases: dict[str, str],
         Lander(w.rt, cp, lease_wait=5).land()
     prep = Lander(w.rt, cp, lease_wait=5).prepare(dry_run=True)
     kinds = {(b.kind, b.id) for b in prep.blockers}
-    want = (RULE_FAULTS[fault], GATE if fault.startswith("gate") else w.verify_todo)
+    want = (RULE_FAULTS[fault], blocked_id(w, fault))
     assert not prep.ok and want in kinds, (n, fault, prep.problems)
     assert want[1] in str(info.value), (n, fault, str(info.value))
     doc = status_of(w.rt, cp)
@@ -215,7 +300,10 @@ def refused_by_rule(w: World, cp: ChangePlan, fault: str, bases: dict[str, str],
     assert {r: head_of(w, r) for r in w.names} == bases, (n, fault)
 
 
-def run_world(w: World, rng: random.Random, landings: int, counts: dict[str, int]) -> None:
+def run_world(w: World, rng: random.Random, landings: int, counts: dict[str, int],
+              legit: set[str], others: set[str]) -> None:
+    """``landings`` rounds; ``legit`` gathers the candidates the test verified and
+    approved (only those may reach a remote), ``others`` what someone else pushed."""
     script = w.root / "land.sh"
     script.write_text('#!/bin/sh\n[ -f "$COORD_CHANGE_MANIFEST" ] || exit 9\n'
                       f'[ -f "{w.root}/fail-$COORD_CHANGE_REPO" ] && exit 4\n'
@@ -234,23 +322,36 @@ def run_world(w: World, rng: random.Random, landings: int, counts: dict[str, int
         forced = {1: "reverted", 2: "revert_failed"}.get(n)
         # the landing rule's faults: one of each in the first landings, then at random
         fault = (list(RULE_FAULTS)[n - 3] if 3 <= n < 3 + len(RULE_FAULTS)
-                 else rng.choice(list(RULE_FAULTS)) if not forced and rng.random() < 0.1
+                 else rng.choice(list(RULE_FAULTS)) if not forced and rng.random() < 0.12
                  else None)
         if fault:
             w.repos.log.write_text("")
-            refused_by_rule(w, rule_fault(w, fault, cands, n), fault, bases, n)
+            faulty = rule_fault(w, fault, cands, n)
+            refused_by_rule(w, faulty, fault, bases, n)
             counts["refused"] = counts.get("refused", 0) + 1
-            continue
+            if n % 2:  # the fault stays: the next round drafts anew
+                continue
+            # repaired (verified and approved again, in a new sweep), then landed under
+            # the push and crash faults below
+            cp = faulty
+            swept(w, cp, f"{cp.plan}-chaos-{n}-again", cands)
+        elif forced:
+            swept(w, cp, f"{cp.plan}-chaos-{n}", cands)
+        else:
+            cp = by_command if rng.random() < 0.25 else w.cp
+            if rng.random() < 0.3:  # behind a gate, approved by a sealed vote
+                cp = gated(cp)
+            swept(w, cp, f"{cp.plan}-chaos-{n}", cands)
+        legit.update(cands.values())
         if forced:
             chaos.refuse[("before-land", w.names[-1])] = True
             if forced == "revert_failed":
                 chaos.refuse[("before-revert", w.names[0])] = True
         else:
-            cp = by_command if rng.random() < 0.25 else w.cp
             roll = rng.random()
             if roll < 0.25:
                 chaos.refuse[("before-land", rng.choice(w.names))] = True
-            elif roll < 0.35 and cp is by_command:
+            elif roll < 0.35 and cp.land == "command":
                 (w.root / f"fail-{rng.choice(w.names)}").touch()
             if rng.random() < 0.15:  # a revert that cannot be pushed either
                 chaos.refuse[("before-revert", rng.choice(w.names))] = True
@@ -268,19 +369,42 @@ def run_world(w: World, rng: random.Random, landings: int, counts: dict[str, int
             f.unlink()
         assert report is not None, n
         counts[report["state"]] = counts.get(report["state"], 0) + 1
+        if fault:
+            counts["repaired"] = counts.get("repaired", 0) + 1
+        if GATE in cp.gates:
+            counts["gated"] = counts.get("gated", 0) + 1
+        others.update(chaos.others.values())
         check(w, report["state"], report, bases, cands, chaos.others, w.repos.pushes(), n)
         assert forced in (None, report["state"]), (n, report)
+
+
+def reached(w: World, legit: set[str], others: set[str]) -> None:
+    """Every commit on every remote's main: the seed, someone else's, a candidate the
+    test verified and approved, or coord's revert of one (its trailer, over one)."""
+    for repo in w.names:
+        remote = w.repos.remote(repo)
+        log = git(remote, "log", "--first-parent", "--format=%H %P%x00%B%x01", "main")
+        chain = [e.strip() for e in log.split("\x01") if e.strip()]
+        for entry in chain[:-1]:  # (the last is the seed)
+            head, body = entry.split("\x00", 1)
+            sha, *parents = head.split()
+            ok = (sha in legit or sha in others
+                  or (f"Coord-Change: {w.cp.plan}" in body and parents[0] in legit))
+            assert ok, (repo, sha, body)
 
 
 def test_randomised_landings_with_faults_end_consistent(worlds: list[World]) -> None:
     print(f"chaos seed {SEED}, {LANDINGS} landings in {len(worlds)} worlds")
     counts: list[dict[str, int]] = [{} for _ in worlds]
+    legit: list[set[str]] = [set() for _ in worlds]
+    others: list[set[str]] = [set() for _ in worlds]
     errors: list[BaseException] = []
     started = time.monotonic()
 
     def one(i: int) -> None:
         try:
-            run_world(worlds[i], random.Random(SEED + i), LANDINGS // len(worlds), counts[i])
+            run_world(worlds[i], random.Random(SEED + i), LANDINGS // len(worlds), counts[i],
+                      legit[i], others[i])
         except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
             errors.append(exc)
 
@@ -291,9 +415,15 @@ def test_randomised_landings_with_faults_end_consistent(worlds: list[World]) -> 
         t.join()
     if errors:
         raise errors[0]
+    for i, w in enumerate(worlds):  # nothing unverified or unapproved on any remote
+        reached(w, legit[i], others[i])
     total = {k: sum(c.get(k, 0) for c in counts)
-             for k in ("landed", "reverted", "revert_failed", "refused")}
-    print(f"{sum(total.values())} landings in {time.monotonic() - started:.1f}s: {total}")
-    assert sum(total.values()) == LANDINGS // len(worlds) * len(worlds) >= 200 or LANDINGS < 200
+             for k in ("landed", "reverted", "revert_failed", "refused", "repaired", "gated")}
+    rounds = sum(total[k] for k in ("landed", "reverted", "revert_failed", "refused")) \
+        - total["repaired"]
+    print(f"{rounds} rounds in {time.monotonic() - started:.1f}s: {total}")
+    assert rounds == LANDINGS // len(worlds) * len(worlds) >= 200 or LANDINGS < 200
     assert total["landed"] and total["reverted"] and total["revert_failed"]
-    assert total["refused"] >= len(RULE_FAULTS) * len(worlds) or LANDINGS < 40
+    assert (total["refused"] >= len(RULE_FAULTS) * len(worlds)
+            or LANDINGS // len(worlds) < 3 + len(RULE_FAULTS))
+    assert total["repaired"] and total["gated"]

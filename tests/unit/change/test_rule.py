@@ -4,12 +4,17 @@ and the sweeps write them: verdicts per verify todo and gate, and every blocker.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from coordination.change.model import ChangePlan, Target
 from coordination.change.rule import judge
+from coordination.errors import CoordError
 from coordination.runtime.changes import RepoRecord
 from coordination.runtime.context import Runtime
 from coordination.settings import get_settings
@@ -75,11 +80,21 @@ def test_a_success_on_another_set_is_stale_and_names_the_repo_that_moved(rt: Run
     assert [b.id for b in missing.blockers] == ["TODO-109"]
 
 
+def ran(rt: Runtime, todo: str, shas: dict[str, str] | None = None, sweep: str = "s-0",
+        run: int = 0, **kw: object) -> None:
+    """``todo`` started in ``run`` of ``sweep`` (the pointer says so) and ended (sealed
+    record, as the worker writes it)."""
+    rt.changes.note_sweep(PLAN, sweep, run, [todo], last=False)
+    rt.changes.record_verify(PLAN, todo, "api", dict(shas or SET), sweep=sweep, run=run,
+                             **kw)  # type: ignore[arg-type]
+
+
 def test_an_unsigned_or_moved_verify_record_is_refused_with_a_key(signed: Runtime) -> None:
     rt = signed
     cp = plan(("TODO-101", "TODO-102"))
     candidates(rt)
-    rt.changes.record_verify(PLAN, "TODO-101", "api", SET)  # sealed by this process's key
+    ran(rt, "TODO-101")  # sealed by this process's key
+    rt.changes.note_sweep(PLAN, "s-0", 0, ["TODO-102"], last=False)
     key = rt.keys.change(PLAN)
     # a keyless writer: one verify: field, straight into the hash
     rt.redis.hset(key, "verify:TODO-102", json.dumps({"shas": SET, "ok": True, "at": 1}))
@@ -110,6 +125,21 @@ def vote(rt: Runtime, sweep: str, gate: str, who: str, binding: str,
     rt.redis.hset(rt.keys.sweep(sweep), f"g:{gate}", json.dumps(votes))
 
 
+def create_sweep(rt: Runtime, sid: str, todos: dict[str, object] | None = None,
+                 run: int = 0) -> None:
+    """A plan sweep ``sid`` at ``run`` whose spec (signed with the process's key, if it
+    has one) froze ``todos``; the plan's pointer names it."""
+    from coordination.runtime import signing
+
+    text = json.dumps({"sweep_id": sid, "plan": PLAN, "run": run, "todos": todos or {}})
+    keys = rt.settings.signing_keys
+    rt.checkpoints.create_sweep(sid, {"plan": PLAN, "status": "running", "run": run,
+                                      "spec": text, "created_at": 1.0,
+                                      **(signing.sign(sid, run, text, keys[0]) if keys
+                                         else {})})
+    rt.changes.note_sweep(PLAN, sid, run, [], last=True)
+
+
 def test_an_approved_gate_counts_only_with_sealed_votes_behind_it(signed: Runtime) -> None:
     """A writer without the key sets a 2-of-2 gate's status and approvals by hand (plain
     checkpoint fields): the rule refuses it unless sealed votes under the gate's binding
@@ -119,9 +149,8 @@ def test_an_approved_gate_counts_only_with_sealed_votes_behind_it(signed: Runtim
     cp = ChangePlan(cp.plan, cp.branch, cp.land, cp.targets, cp.verify_todos, cp.todos,
                     cp.gates, {"TODO-050": 2})
     candidates(rt)
-    rt.changes.record_verify(PLAN, "TODO-101", "api", SET)
-    rt.checkpoints.create_sweep("s-1", {"plan": PLAN, "status": "running"})
-    rt.changes.note_sweep(PLAN, "s-1")
+    create_sweep(rt, "s-1")
+    ran(rt, "TODO-101", sweep="s-1")
     rt.checkpoints.set_fields("s-1", "TODO-050", status="succeeded", approvals=["ana", "bo"],
                               binding="b1")
     key = rt.settings.signing_keys[0]
@@ -158,8 +187,7 @@ def test_gates_and_todos_of_the_plans_last_sweep(rt: Runtime) -> None:
     j = judge(rt, cp, candidates=dict(SET))
     assert {g: v.verdict for g, v in j.gates.items()} == {"TODO-050": "missing",
                                                           "TODO-051": "missing"}
-    rt.checkpoints.create_sweep("s-1", {"plan": PLAN, "status": "running"})
-    rt.changes.note_sweep(PLAN, "s-1")
+    create_sweep(rt, "s-1")
     rt.checkpoints.set_fields("s-1", "TODO-050", status="succeeded", approvals=["ana"],
                               binding="b1")
     vote(rt, "s-1", "TODO-050", "ana", "b1")
@@ -210,7 +238,267 @@ def test_a_last_sweep_gone_from_redis_blocks(rt: Runtime) -> None:
     cp = plan(("TODO-101",), gates=("TODO-050",))
     candidates(rt)
     rt.changes.record_verify(PLAN, "TODO-101", "api", SET)
-    rt.changes.note_sweep(PLAN, "s-expired")
+    rt.changes.note_sweep(PLAN, "s-expired", 0, [], last=True)
     j = judge(rt, cp, candidates=dict(SET))
     assert [(b.kind, b.id) for b in j.blockers] == [("gate", "TODO-050"), ("run", PLAN)]
     assert all("s-expired is gone" in b.why for b in j.blockers)
+
+
+# -- the sweep pointer, replayed records, a verify todo that died (#38 audit) -----------
+
+
+def test_a_pointer_moved_by_a_keyless_writer_is_refused_naming_it(
+        signed: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The older sweep s-1 approved the gate (sealed votes); the last one, s-2, rejected
+    it. A writer without the key points the change back at s-1: refused, and no sweep is
+    taken for the plan's last (so its gate is not approved)."""
+    rt = signed
+    cp = plan(("TODO-101",), gates=("TODO-050",))
+    candidates(rt)
+    key = rt.settings.signing_keys[0]
+    create_sweep(rt, "s-1")
+    rt.checkpoints.set_fields("s-1", "TODO-050", status="succeeded", approvals=["ana"],
+                              binding="b1")
+    vote(rt, "s-1", "TODO-050", "ana", "b1", (key,))
+    ran(rt, "TODO-101", sweep="s-1")
+    assert judge(rt, cp, candidates=dict(SET)).landable
+    old = rt.redis.hget(rt.keys.change(PLAN), "sweep")
+    create_sweep(rt, "s-2")
+    rt.checkpoints.set_fields("s-2", "TODO-050", status="failed", rejected_by="bo")
+    j = judge(rt, cp, candidates=dict(SET))
+    assert j.sweep == "s-2" and j.gates["TODO-050"].verdict == "rejected"
+    field = rt.keys.change(PLAN)
+    for forged in ("s-1", json.dumps({"sweep": "s-1", "run": 0, "verify": {
+            "TODO-101": ["s-1", 0]}, "at": 1}),
+            json.dumps({**json.loads(str(old)), "sweep": "s-1", "run": 0, "at": 2})):
+        rt.redis.hset(field, "sweep", forged)
+        j = judge(rt, cp, candidates=dict(SET))
+        assert not j.landable and j.sweep is None, forged
+        assert j.gates["TODO-050"].verdict == "missing"
+        pointer = [b for b in j.blockers if b.id == PLAN]
+        assert [b.kind for b in pointer] == ["evidence"], j.blockers
+        assert "sweep pointer of change PLAN-001" in pointer[0].why
+        assert ("unsigned" in pointer[0].why or "signature invalid" in pointer[0].why)
+    # the same under COORD_REQUIRE_SIGNED=1 without a key: an unsigned pointer is refused
+    monkeypatch.delenv("COORD_SIGNING_KEY")
+    monkeypatch.setenv("COORD_REQUIRE_SIGNED", "1")
+    get_settings.cache_clear()
+    rt.settings = get_settings()
+    rt.redis.hset(field, "sweep", "s-1")
+    j = judge(rt, cp, candidates=dict(SET))
+    assert [b.id for b in j.blockers if b.kind == "evidence"][0] == PLAN
+    assert "sweep pointer of change PLAN-001" in j.blockers[0].why
+    assert "COORD_REQUIRE_SIGNED=1" in j.blockers[0].why
+
+
+def test_a_pointer_names_the_run_its_sweep_is_at(signed: Runtime) -> None:
+    rt = signed
+    cp = plan(("TODO-101",), gates=("TODO-050",))
+    candidates(rt)
+    create_sweep(rt, "s-1")
+    ran(rt, "TODO-101", sweep="s-1")
+    rt.checkpoints.update_sweep("s-1", run=1)  # it ran again (a rollback): not noted
+    j = judge(rt, cp, candidates=dict(SET))
+    [b] = [b for b in j.blockers if b.id == PLAN]
+    assert b.kind == "evidence" and "names run 0 of sweep s-1" in b.why
+    assert "at run 1" in b.why
+
+
+def test_an_older_sealed_success_put_back_after_a_later_failure_is_refused(
+        signed: Runtime) -> None:
+    rt = signed
+    cp = plan(("TODO-101",))
+    candidates(rt)
+    create_sweep(rt, "s-1")
+    ran(rt, "TODO-101", sweep="s-1", run=0)
+    assert judge(rt, cp, candidates=dict(SET)).landable
+    field = rt.keys.change(PLAN)
+    success = rt.redis.hget(field, "verify:TODO-101")
+    # run 1 (a resume) fails on the same candidates
+    rt.checkpoints.update_sweep("s-1", run=1)
+    rt.changes.note_sweep(PLAN, "s-1", 1, ["TODO-101"], last=True)
+    rt.changes.record_verify(PLAN, "TODO-101", "api", dict(SET), ok=False, exit_code=3,
+                             reason="exit 3", sweep="s-1", run=1)
+    rt.checkpoints.set_fields("s-1", "TODO-101", status="failed", reason="exit 3",
+                              finished_at=2e9)
+    assert judge(rt, cp, candidates=dict(SET)).verify["TODO-101"].verdict == "failed"
+    rt.redis.hset(field, "verify:TODO-101", str(success))  # the keyless writer puts it back
+    rt.checkpoints.set_fields("s-1", "TODO-101", status="succeeded")  # and the status
+    j = judge(rt, cp, candidates=dict(SET))
+    assert j.verify["TODO-101"].verdict == "refused"
+    [b] = j.blockers
+    assert (b.kind, b.id) == ("evidence", "TODO-101")
+    assert "verify record verify:TODO-101 of PLAN-001: of run 0 of sweep s-1" in b.why
+    assert "last started in run 1 of sweep s-1" in b.why
+    # the record rewritten to say run 1: its seal no longer holds
+    rt.redis.hset(field, "verify:TODO-101", json.dumps({**json.loads(str(success)),
+                                                        "run": 1}))
+    j = judge(rt, cp, candidates=dict(SET))
+    assert j.verify["TODO-101"].verdict == "refused"
+    assert "signature invalid" in (j.verify["TODO-101"].why or "")
+
+
+def test_a_verify_todo_that_failed_without_a_record_blocks(rt: Runtime) -> None:
+    """Its worker died (or writing the record raised): the run's checkpoint says failed,
+    the record is the success of the run before."""
+    cp = plan(("TODO-101",))
+    candidates(rt)
+    create_sweep(rt, "s-1")
+    ran(rt, "TODO-101", sweep="s-1", run=0)
+    assert judge(rt, cp, candidates=dict(SET)).landable
+    rt.checkpoints.update_sweep("s-1", run=1)
+    rt.changes.note_sweep(PLAN, "s-1", 1, ["TODO-101"], last=True)
+    rt.checkpoints.set_fields("s-1", "TODO-101", status="running")
+    j = judge(rt, cp, candidates=dict(SET))
+    assert j.verify["TODO-101"].verdict == "missing"
+    assert "running again in run 1 of sweep s-1" in (j.verify["TODO-101"].why or "")
+    for status in ("failed", "skipped", "cancelled"):
+        rt.checkpoints.set_fields("s-1", "TODO-101", status=status, reason="lease lost",
+                                  finished_at=2e9)
+        j = judge(rt, cp, candidates=dict(SET))
+        assert j.verify["TODO-101"].verdict == status
+        [b] = j.blockers
+        assert (b.kind, b.id) == ("verify", "TODO-101")
+        assert f"TODO-101 was {status} in run 1 of sweep s-1 (lease lost)" in b.why
+        assert ("verify record verify:TODO-101 of PLAN-001 is of run 0 of sweep s-1, an "
+                "earlier run") in b.why
+    rt.redis.hdel(rt.keys.change(PLAN), "verify:TODO-101")
+    rt.checkpoints.set_fields("s-1", "TODO-101", status="failed")
+    assert "left no verify record" in judge(rt, cp, candidates=dict(SET)).blockers[0].why
+    ran(rt, "TODO-101", sweep="s-1", run=0)  # (the record back, its pointer as before)
+    rt.changes.note_sweep(PLAN, "s-1", 1, ["TODO-101"], last=True)
+    # without a pointer naming its run (a record of before): the last sweep's status
+    rt.redis.hdel(rt.keys.change(PLAN), "sweep")
+    create_sweep(rt, "s-2")
+    rt.redis.hset(rt.keys.change(PLAN), "sweep", "s-2")  # as 0.4 before this wrote it
+    rt.checkpoints.set_fields("s-2", "TODO-101", status="failed", finished_at=2e9)
+    assert judge(rt, cp, candidates=dict(SET)).verify["TODO-101"].verdict == "failed"
+    rt.checkpoints.set_fields("s-2", "TODO-101", status="failed", finished_at=1.0)
+    assert judge(rt, cp, candidates=dict(SET)).landable  # it passed since (coord todo run)
+
+
+def frozen(cp: ChangePlan) -> dict[str, object]:
+    """The spec's todos a sweep of ``cp`` freezes (as planning does, JSON)."""
+    return {t: {**d, "preds": list(cp.preds.get(t, ()))} for t, d in cp.definitions.items()}
+
+
+def defined(cp: ChangePlan, **edit: dict[str, object]) -> ChangePlan:
+    """``cp`` as the catalog says it, with its todos' ``edit``s (and TODO-050 a gate
+    after TODO-101)."""
+    from dataclasses import replace
+
+    from coordination.change.model import definition
+
+    defs = {t: definition({"repo": "api", "run": f"run {t}", "timeout": 60,
+                           "gate": {"approvals": 1} if t in cp.gates else None,
+                           **edit.get(t, {})})
+            for t in cp.todos}
+    preds = {"TODO-101": ("TODO-001",), "TODO-050": ("TODO-101",)}
+    preds.update({t: tuple(e["preds"]) for t, e in edit.items()  # type: ignore[arg-type]
+                  if "preds" in e})
+    return replace(cp, definitions=defs, preds=preds)
+
+
+def test_a_gate_approved_before_the_catalog_changed_the_plan_is_stale(rt: Runtime) -> None:
+    cp = defined(plan(("TODO-101",), gates=("TODO-050",)))
+    candidates(rt)
+    create_sweep(rt, "s-1", frozen(cp))
+    ran(rt, "TODO-101", sweep="s-1")
+    rt.checkpoints.set_fields("s-1", "TODO-050", status="succeeded", approvals=["ana"],
+                              binding="b1")
+    vote(rt, "s-1", "TODO-050", "ana", "b1")
+    assert judge(rt, cp, candidates=dict(SET)).landable
+    for edit, said in (({"TODO-101": {"run": "pytest -x"}}, "TODO-101 (run)"),
+                       ({"TODO-001": {"env": {"A": "1"}, "undo": "git reset"}},
+                        "TODO-001 (undo, env)"),
+                       ({"TODO-050": {"preds": ()}}, "TODO-050 (edges)")):
+        j = judge(rt, defined(cp, **edit), candidates=dict(SET))
+        assert j.gates["TODO-050"].verdict == "stale", edit
+        [b] = j.blockers
+        assert (b.kind, b.id) == ("gate", "TODO-050")
+        assert "approved for another binding" in b.why and said in b.why, b.why
+        assert "re-run or resume" in b.why
+
+
+def test_with_approvers_the_rule_checks_each_votes_ssh_signature(
+        rt: Runtime, tmp_path: Path) -> None:
+    """No COORD_SIGNING_KEY, an allowed-signers file: a gate whose checkpoint says
+    approved by ana counts only if ana's vote carries her SSH signature over exactly
+    this gate's binding (real ssh-keygen)."""
+    from dataclasses import replace
+
+    from coordination.runtime import sshsig
+
+    keys = {}
+    for name in ("ana", "zed"):
+        keys[name] = tmp_path / name
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f",
+                        str(keys[name])], check=True, timeout=30)
+    pub = " ".join((tmp_path / "ana.pub").read_text().split()[:2])
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f"ana {pub}\n")
+    cp = replace(plan(("TODO-101",), gates=("TODO-050",)), allowed_signers=str(allowed))
+    candidates(rt)
+    create_sweep(rt, "s-1")
+    ran(rt, "TODO-101", sweep="s-1")
+    rt.checkpoints.set_fields("s-1", "TODO-050", status="succeeded", approvals=["ana"],
+                              binding="b1")
+
+    def signed_by(who: str, binding: str = "b1") -> str:
+        return sshsig.sign(sshsig.binding_message("s-1", "TODO-050", binding, "approve",
+                                                  "ana"), str(keys[who]))
+
+    def gate() -> tuple[str, str]:
+        j = judge(rt, cp, candidates=dict(SET))
+        return j.gates["TODO-050"].verdict, " ".join(b.why for b in j.blockers)
+
+    vote(rt, "s-1", "TODO-050", "ana", "b1")  # hand-written: no signature
+    verdict, why = gate()
+    assert verdict == "refused" and "no SSH signature" in why, why
+    vote(rt, "s-1", "TODO-050", "ana", "b1", ssh=signed_by("zed"))  # a key not in the file
+    verdict, why = gate()
+    assert verdict == "refused" and f"is not in {allowed}" in why, why
+    vote(rt, "s-1", "TODO-050", "ana", "b1", ssh=signed_by("ana", "b0"))  # another binding
+    verdict, why = gate()
+    assert verdict == "refused" and "does not verify" in why, why
+    vote(rt, "s-1", "TODO-050", "ana", "b1", ssh=signed_by("ana"))
+    assert gate() == ("approved", "")
+    assert judge(rt, replace(cp, allowed_signers=None), candidates=dict(SET)).landable
+
+
+def test_an_agent_key_signs_an_approval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                        ) -> None:
+    """No COORD_APPROVE_KEY: the ssh-agent's key signs (a real ssh-agent, started here),
+    the one whose comment names the approver when it holds several."""
+    from coordination.runtime import sshsig
+
+    for name in ("other", "ana"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f",
+                        str(tmp_path / name)], check=True, timeout=30)
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists():
+            assert time.monotonic() < deadline, "ssh-agent did not start"
+            time.sleep(0.02)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        for name in ("other", "ana"):
+            subprocess.run(["ssh-add", "-q", str(tmp_path / name)], check=True, timeout=10,
+                           capture_output=True, env={**os.environ, "SSH_AUTH_SOCK": str(sock)})
+        pubs = {n: " ".join((tmp_path / f"{n}.pub").read_text().split()[:2])
+                for n in ("other", "ana")}
+        assert sshsig._agent_key(["ana"]).split()[:2] == pubs["ana"].split()
+        assert sshsig._agent_key(["nobody"]).split()[:2] == pubs["other"].split()
+        allowed = tmp_path / "allowed_signers"
+        allowed.write_text(f"ana {pubs['ana']}\nother {pubs['other']}\n")
+        message = sshsig.binding_message("s-1", "TODO-050", "b1", "approve", "ana")
+        proof = sshsig.verify(sshsig.sign(message, None, who="ana"), message, allowed, ["ana"])
+        assert isinstance(proof, sshsig.Proof) and proof.principals == ("ana",), proof
+        monkeypatch.delenv("SSH_AUTH_SOCK")
+        with pytest.raises(CoordError, match="no key to sign with"):
+            sshsig.sign(message, None, who="ana")
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)

@@ -1,4 +1,4 @@
-"""Which votes on a gate count (sweeps/votes.py ``verified``), with real ssh-keygen.
+"""Which votes on a gate count (runtime/approvers.py ``verified``), with real ssh-keygen.
 
 A vote counts when its seal holds (COORD_SIGNING_KEY), its person is one of the
 gate's ``from:``, with an allowed-signers file its SSH signature verifies for such a
@@ -16,8 +16,8 @@ import pytest
 
 from coordination.runtime.evidence import seal
 from coordination.runtime.signing import Policy
-from coordination.sweeps import sshsig
-from coordination.sweeps.votes import Approvers, about, verified
+from coordination.runtime import sshsig
+from coordination.runtime.approvers import Approvers, about, verified
 from coordination.sweeps.spec import GateSpec
 
 pytestmark = pytest.mark.timeout(60)
