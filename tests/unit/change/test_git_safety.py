@@ -60,3 +60,26 @@ def test_the_trailer_is_one_git_finds(repo: Path) -> None:
     out = subprocess.run(["git", "-C", str(repo), "interpret-trailers", "--parse"], input=msg,
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "Coord-Change: PLAN-007"
+
+
+def test_a_push_is_refused_once_the_remote_moved_past_what_was_read(
+        repo: Path, tmp_path: Path) -> None:
+    """Landing and revert push with a lease on the head they read: someone else's push
+    in between is kept and the push refused (said), never overwritten."""
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    seed = g.head(repo)
+    assert g.push(repo, str(bare), seed, "main", "") is None  # a new branch: expect none
+
+    def commit(msg: str) -> str:
+        subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t",
+                        "commit", "-q", "--allow-empty", "-m", msg], check=True)
+        return g.head(repo)
+
+    theirs = commit("someone else's")
+    assert g.push(repo, str(bare), theirs, "main", seed) is None  # the lease holds: pushed
+    ours = commit("ours, on a head read before theirs")
+    refused = g.push(repo, str(bare), ours, "main", seed)
+    assert refused is not None and "failed to push" in refused
+    assert g.remote_sha(repo, str(bare), "main") == theirs  # theirs kept
+    assert g.push(repo, str(bare), ours, "main", theirs) is None  # on what is there: pushed
