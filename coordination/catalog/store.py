@@ -135,10 +135,15 @@ class CatalogStore:
                     _JSON_SAFE.discard(gone[1])  # bounded with the memo
 
     # -- writing --------------------------------------------------------------
-    def update(self, fn: Callable[[CommentedMap], T]) -> T:
+    def update(self, fn: Callable[[CommentedMap], T], *,
+               direct: Callable[[bytes], tuple[bytes, T] | None] | None = None) -> T:
+        """``direct``, when given, is tried first on the file's bytes: the new bytes
+        and the result, written without the round trip (what ``fn`` would write, byte
+        for byte; see ``fresh``), or None to call ``fn``. Its bytes are validated,
+        written and audited as ``fn``'s are."""
         data = self.read_bytes()
         # The file as it is must load, so problems point at the lines the user sees.
-        new, result = self._apply(fn, data, self._validated(data))
+        new, result = self._apply(fn, data, self._validated(data), direct)
         with self._locked():
             for _ in range(UPDATE_ATTEMPTS):
                 current = self.read_bytes()
@@ -150,7 +155,7 @@ class CatalogStore:
                 # Another writer got there first (before we locked, or an editor
                 # that takes no lock): redo the edit on what is there now.
                 data = current
-                new, result = self._apply(fn, data, self._validated(data))
+                new, result = self._apply(fn, data, self._validated(data), direct)
         raise ConflictError(
             f"{self.path}: the catalog kept changing while coord tried to edit it; "
             "nothing was written",
@@ -165,10 +170,15 @@ class CatalogStore:
             audit.record_decision(self._target(), self.read_bytes(), who=who, op=op, ids=ids,
                                   decision=decision)
 
-    def _apply(self, fn: Callable[[CommentedMap], T], data: bytes, cat: Catalog
+    def _apply(self, fn: Callable[[CommentedMap], T], data: bytes, cat: Catalog,
+               direct: Callable[[bytes], tuple[bytes, T] | None] | None = None
                ) -> tuple[bytes, T]:
         """The file's bytes after ``fn``, validated, and ``fn``'s result; ``cat`` is
         the validated catalog of ``data``."""
+        made = direct(data) if direct is not None else None
+        if made is not None:
+            self.last_edit = "direct"
+            return self._checked(made[0]), made[1]
         # ruamel (pure Python, slow to import) only for an edit: `coord todo list`
         # imports this module on a cache miss and must not pay for it.
         from coordination.catalog.roundtrip import dump_round_trip, load_round_trip  # lazy: ruamel, edits only (todo list loads this module on a cache miss)
@@ -193,6 +203,12 @@ class CatalogStore:
         new = dump_round_trip(doc, style)
         if base is not None and base != data:
             new = keep.keep(text, base.decode("utf-8"), new.decode("utf-8"), file).encode("utf-8")
+        return self._checked(new), result
+
+    def _checked(self, new: bytes) -> bytes:
+        """``new`` once it loads as a catalog (else the loader's problems, nothing
+        written), its catalog cached warm for the next read."""
+        file = str(self.path)
         try:
             cat = loader.load_catalog(new, file)
         except CatalogError as exc:
@@ -203,7 +219,7 @@ class CatalogStore:
             ) from None
         self._cache_put(digest(new), cat)  # the next read of the new file is warm
         self._remember(digest(new), cat)
-        return new, result
+        return new
 
     def _splicing(self) -> bool:
         if self.splice is not None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TypedDict, TypeVar, Unpack
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from coordination.catalog import fresh as fresh_catalog
 from coordination.catalog.audit import operations
 from coordination.catalog.checks import unknown
 from coordination.catalog.edits import (
@@ -667,7 +668,45 @@ class StructureEdits:
             done["pruned_dependencies"].reverse()
             return done
 
-        return self.store.update(edit)
+        def direct(data: bytes) -> tuple[bytes, FleetApplied] | None:
+            """The edit of a catalog `coord init` has just created (comment lines
+            and ``version: 1``), with only repos and dependencies to add: written as
+            ``edit`` would write it (see ``fresh``), without the round trip."""
+            if (changes.get("remove_dependencies") or changes.get("default_branches")
+                    or changes.get("prune")):
+                return None
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+            if not fresh_catalog.is_fresh(text):
+                return None
+            done: FleetApplied = {"repos_added": [], "dependencies_added": [],
+                                  "dependencies_removed": [], "branches_set": [],
+                                  "repos_pruned": [], "pruned_dependencies": [], "kept": []}
+            names: set[str] = set()
+            for r in new_repos:
+                name = str(r["name"])
+                if name in names:
+                    raise UsageError(f"repo {name!r} exists already",
+                                     hint="run `coord init --check` to see what changed")
+                names.add(name)
+                done["repos_added"].append(name)
+            deps: list[tuple[str, Mapping[str, object]]] = []
+            if new_deps:
+                new_id = new_id_in(CommentedMap(), "dependency", self.store.path)  # none in it
+                for d in new_deps:
+                    if deps:
+                        new_id = next_id("dependency", [new_id])  # the same width
+                    deps.append((new_id, d))
+                    done["dependencies_added"].append(new_id)
+            try:
+                new = fresh_catalog.fleet_text(text, new_repos, REPO_KEYS, deps, DEP_KEYS)
+            except fresh_catalog.Unsupported:
+                return None
+            return new.encode("utf-8"), done
+
+        return self.store.update(edit, direct=direct)
 
     # -- reads after an edit ---------------------------------------------------------
     def _plan(self, id_: str) -> Plan:
