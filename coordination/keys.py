@@ -285,5 +285,6 @@ class Keys:
 
     @property
     def events_channel(self) -> str:
-        """Pub/sub channel on which every event is also published (live)."""
+        """Pub/sub channel on which every event is also published (live): a message per
+        script call, the JSON array of its events (see runtime/events.py)."""
         return f"{self.namespace}:events:live"

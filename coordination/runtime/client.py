@@ -204,7 +204,9 @@ def script_text(name: str) -> str:
     (:func:`coordination.status.lua_preamble`) and of ``lua/_common.lua`` in front.
 
     Only what it uses: fakeredis (embedded mode) compiles a script on every call,
-    and Redis runs the prelude's table constructors on every call too.
+    and Redis runs the prelude's table constructors on every call too. A script
+    that emits events runs as a function, followed by ``publish_emitted()``: its
+    events go out in one live message however the body returns (see ``emit``).
     """
 
     body = (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")
@@ -212,18 +214,37 @@ def script_text(name: str) -> str:
         return body
     common = (LUA_DIR / "_common.lua").read_text(encoding="utf-8")
     chunks = _chunks(lua_preamble()) + _chunks(common)
+    keep = _kept(chunks, body)
+    if "emit" in keep:
+        body = _PUBLISHING.format(body=body.rstrip("\n"))
+        keep = _kept(chunks, body)
+    prelude = "".join(text for chunk_name, text in chunks if chunk_name in keep)
+    return f"{PRELUDE_MARK}\n{prelude}\n{body}"
+
+
+#: A body that emits, wrapped: publish_emitted runs after any of its returns.
+_PUBLISHING = """local function script_body()
+{body}
+end
+local script_result = script_body()
+publish_emitted()
+return script_result
+"""
+
+
+def _kept(chunks: list[tuple[str, str]], body: str) -> set[str]:
+    """The prelude chunks ``body`` uses, and what those use in turn."""
     used = _identifiers(body)
     keep: set[str] = set()
     grew = True
-    while grew:  # what the body uses, and what that uses in turn
+    while grew:
         grew = False
         for chunk_name, text in chunks:
             if chunk_name in used and chunk_name not in keep:
                 keep.add(chunk_name)
                 used |= _identifiers(text)
                 grew = True
-    prelude = "".join(text for chunk_name, text in chunks if chunk_name in keep)
-    return f"{PRELUDE_MARK}\n{prelude}\n{body}"
+    return keep
 
 
 #: First line of every script with a prelude (tests look for it).

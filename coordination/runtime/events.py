@@ -18,8 +18,11 @@ every sweep it names, ordered by stream id (the ids of all streams come from
 the one server clock; within one millisecond, the sequence numbers of two
 streams do not say which event came first). Followers read streams, not pub/sub: a stream id is a
 resume point, so a reconnect or a late start misses nothing. The pub/sub
-message (one per event, with the id its readers resume from) is for
-dashboards that only want what happens from now on.
+messages (on ``Keys.events_channel``) are for dashboards that only want what
+happens from now on: one message per script call that emitted, a JSON array of
+its events in stream order, each object with the id its readers resume from
+(workers before 0.4 published one object per event; :func:`live_events` reads
+both).
 """
 
 from __future__ import annotations
@@ -252,6 +255,19 @@ class _Following:
                 if event is not None:
                     out.append(event)
         return out
+
+
+def live_events(data: str | bytes) -> list[dict[str, Any]]:
+    """The events of one message of the live channel, in stream order: a JSON array
+    of event objects, or one object (what workers before 0.4 published per event).
+
+    Raises ValueError for anything else (not JSON, or not objects).
+    """
+    body = json.loads(data)
+    events = body if isinstance(body, list) else [body]
+    if not all(isinstance(e, dict) for e in events):
+        raise ValueError("a live event message is a JSON object or an array of them")
+    return events
 
 
 class EventLog:

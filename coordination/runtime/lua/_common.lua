@@ -150,11 +150,31 @@ end
 -- sweep's stream, ARGV[1] = its maxlen, ARGV[2] = the pub/sub channel. Todo
 -- events go to their sweep's stream only (the namespace-wide stream holds the
 -- sweeps' own events; `coord events` merges the two).
+-- emit() appends at once (the id is known when it returns); the live message is
+-- sent once per script call, by publish_emitted(), which client.script_text runs
+-- after the body of every script that uses emit(), whichever way the body returns:
+-- one PUBLISH of a JSON array of the call's events in stream order, each object
+-- with its id first (a call emitting more than EVENTS_PER_MESSAGE sends one array
+-- per that many). A script that fails after emitting leaves its events in the
+-- stream, unpublished (the stream is the record; the channel only a live view).
+local EMITTED = {}
+
 local function emit(ev)
   local text = cjson.encode(ev)
   local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', text)
-  redis.call('PUBLISH', ARGV[2], '{"id":' .. jstr(id) .. ',' .. string.sub(text, 2))
+  EMITTED[#EMITTED + 1] = '{"id":' .. jstr(id) .. ',' .. string.sub(text, 2)
   return id
+end
+
+-- Events one live message carries at most (a level of 10,000 queued todos: 10).
+local EVENTS_PER_MESSAGE = 1000
+
+local function publish_emitted()
+  for i = 1, #EMITTED, EVENTS_PER_MESSAGE do
+    local last = math.min(i + EVENTS_PER_MESSAGE - 1, #EMITTED)
+    redis.call('PUBLISH', ARGV[2], '[' .. table.concat(EMITTED, ',', i, last) .. ']')
+  end
+  EMITTED = {}
 end
 
 local function event(kind, sweep_id, todo_id, now)

@@ -1,5 +1,6 @@
 -- Append one event to each stream given, each capped by its own maxlen, and
--- publish it with its id. EventLog.emit picks the streams: a todo event goes to
+-- publish it with its id (a message of one event: a JSON array of one object,
+-- the form of the transition scripts' messages; see emit in _common.lua). EventLog.emit picks the streams: a todo event goes to
 -- its sweep's stream only; another event of a sweep to the global stream and
 -- the sweep's; an event of no sweep to the global stream only.
 -- KEYS[i] = a stream (the sweep's, when given, is the last)
@@ -17,6 +18,6 @@ for i = 1, #KEYS do
 end
 -- Splice the id in front of the object's other members (the JSON text is
 -- produced by Python and always a non-empty object).
-local msg = '{"id":' .. jstr(id) .. ',' .. string.sub(ARGV[1], 2)
+local msg = '[{"id":' .. jstr(id) .. ',' .. string.sub(ARGV[1], 2) .. ']'
 redis.call('PUBLISH', ARGV[#KEYS + 2], msg)
 return id

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from coordination.keys import Keys
-from coordination.runtime.events import Event, EventLog
+from coordination.runtime.events import Event, EventLog, live_events
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -80,9 +80,22 @@ def test_emit_publishes_with_id(r: redis.Redis, log: EventLog) -> None:
     while msg is None and time.monotonic() < deadline:
         msg = ps.get_message(timeout=0.1)
     assert msg is not None
-    body = json.loads(msg["data"])
+    (body,) = live_events(msg["data"])  # a message of one event: an array of one
     assert body["id"] == eid and body["kind"] == "sweep.started" and body["plan"] == "PLAN-001"
+    assert json.loads(msg["data"]) == [body]
     ps.close()
+
+
+def test_live_events_reads_an_array_and_a_single_event_in_order() -> None:
+    """A 0.4 message (an array, in stream order) and what workers before 0.4
+    published (one object per event) read alike; anything else is refused."""
+    batch = '[{"id":"1-0","kind":"todo.queued"},{"id":"1-1","kind":"todo.started"}]'
+    assert [e["id"] for e in live_events(batch)] == ["1-0", "1-1"]
+    assert live_events(b'{"id":"2-0","kind":"todo.succeeded"}') == [
+        {"id": "2-0", "kind": "todo.succeeded"}]
+    for junk in ("[1, 2]", '"todo.queued"', "3", "not json"):
+        with pytest.raises(ValueError):
+            live_events(junk)
 
 
 def test_read_pages_through_many_events(log: EventLog) -> None:

@@ -21,7 +21,7 @@ import pytest
 import redis
 
 from coordination.keys import Keys
-from coordination.runtime.events import Event, EventLog, stream_id_key
+from coordination.runtime.events import Event, EventLog, live_events, stream_id_key
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -145,12 +145,12 @@ def test_a_todo_event_is_published_once_with_its_sweep_stream_id(
     while time.monotonic() < deadline and not bodies:
         msg = ps.get_message(timeout=0.05)
         if msg is not None:
-            bodies.append(json.loads(msg["data"]))
+            bodies.extend(live_events(msg["data"]))
     log.emit("sweep.finished", sweep_id="S")  # a sentinel: nothing else came before it
     while time.monotonic() < deadline and len(bodies) < 2:
         msg = ps.get_message(timeout=0.05)
         if msg is not None:
-            bodies.append(json.loads(msg["data"]))
+            bodies.extend(live_events(msg["data"]))
     ps.close()
     assert [b["kind"] for b in bodies] == ["todo.succeeded", "sweep.finished"]
     assert bodies[0]["id"] == eid == ids_in(r, K.sweep_events("S"))[0]

@@ -6,6 +6,7 @@ Round trips are counted on the client (every command redis-py sends), not timed.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +17,7 @@ import redis
 from coordination.keys import Keys
 from coordination.runtime.checkpoints import CheckpointStore
 from coordination.runtime.client import LUA_DIR, script_text
-from coordination.runtime.events import EventLog
+from coordination.runtime.events import EventLog, live_events
 from coordination.runtime.transitions import Transitions
 from coordination.status import NOT_STARTED, TodoStatus
 
@@ -282,7 +283,7 @@ def test_what_an_uncontended_start_and_finish_cost_inside_redis(redis_server: An
 
 def test_queueing_a_level_costs_two_commands_and_its_events(redis_server: Any) -> None:
     """A level of n todos: one read and one write of the sweep's hash, whatever n,
-    and each todo's event (stream + publish)."""
+    each todo's event in the stream, and one live message for them all."""
     r = redis.Redis.from_url(redis_server.url, decode_responses=True)
     r.flushall()
     r.script_load(script_text("todo_queue"))
@@ -292,7 +293,7 @@ def test_queueing_a_level_costs_two_commands_and_its_events(redis_server: Any) -
     assert Transitions(r, KEYS, lease_ttl=30).queue("S", [(i, "q") for i in ids], via="x") == ids
     calls = _server_calls(r)
     r.close()
-    assert calls == {"evalsha": 1, "hmget": 1, "hset": 1, "xadd": 50, "publish": 50}, calls
+    assert calls == {"evalsha": 1, "hmget": 1, "hset": 1, "xadd": 50, "publish": 1}, calls
 
 
 def test_a_takeover_that_waits_for_a_slot_counts_its_lost_run_once(r: Counting) -> None:
@@ -318,3 +319,112 @@ def test_a_takeover_that_waits_for_a_slot_counts_its_lost_run_once(r: Counting) 
     assert st.verdict == "started" and st.taken_over
     cp = CheckpointStore(r, KEYS).get("S", "A")
     assert cp is not None and cp["lost_runs"] == 1 and cp["token"] == "again"
+
+
+# -- the live channel: one message per script call ---------------------------------------
+class Live:
+    """A subscriber to the live channel; ``messages()`` returns what came until now
+    (a sentinel published after the calls marks the end: nothing is waited out)."""
+
+    def __init__(self, r: Counting) -> None:
+        self.r = r
+        self.ps = r.pubsub(ignore_subscribe_messages=True)
+        self.ps.subscribe(KEYS.events_channel)
+        deadline = time.monotonic() + 10
+        while not self.ps.subscribed or self.r.pubsub_numsub(KEYS.events_channel)[0][1] < 1:
+            self.ps.get_message(timeout=0.05)
+            assert time.monotonic() < deadline, "the subscription never took"
+        r.sent.clear()
+
+    def messages(self) -> list[list[dict[str, Any]]]:
+        self.r.publish(KEYS.events_channel, "end")
+        out: list[list[dict[str, Any]]] = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            msg = self.ps.get_message(timeout=0.05)
+            if msg is None:
+                continue
+            if msg["data"] == "end":
+                return out
+            out.append(live_events(msg["data"]))
+        raise AssertionError(f"the sentinel never came; got {out}")
+
+    def close(self) -> None:
+        self.ps.close()
+
+
+def stream_ids(r: Counting) -> list[str]:
+    return [e.id for e in EventLog(r, KEYS).read("S")]
+
+
+def test_a_script_call_publishes_all_its_events_in_one_message_in_stream_order(
+    r: Counting
+) -> None:
+    """Queueing a level (one event per todo), a finish that queues eager successors
+    (three events) and a start that returns early after its event (skipped): each
+    call one live message, its events as the stream holds them, ids included."""
+    cps = sweep(r, ["A", "B", "C", "D", "E", "F", "G"])
+    cps.set_remaining("S", {"C": 1, "D": 1})
+    live = Live(r)
+    t = tr(r)
+    todos = ["A", "B", "E", "F", "G"]
+    assert t.queue("S", [(x, "q") for x in todos], via="start") == todos
+    queued = live.messages()
+    assert [[(e["kind"], e["todo_id"]) for e in m] for m in queued] == [
+        [("todo.queued", x) for x in todos]]
+    assert [e["id"] for e in queued[0]] == stream_ids(r)
+    assert queued[0][0]["via"] == "start" and queued[0][0]["queue"] == "q"
+
+    st = t.start("S", "A", repo="api", concurrency=1, preds=[], worker="w")
+    assert st.lease is not None
+    fin = t.finish("S", "A", lease=st.lease, status=TodoStatus.succeeded, fields={},
+                   event={"exit_code": 0}, successors=[("C", "q"), ("D", "q")])
+    assert fin.queued == ["C", "D"]
+    ran = live.messages()
+    assert [[(e["kind"], e["todo_id"]) for e in m] for m in ran] == [
+        [("todo.started", "A")],
+        [("todo.succeeded", "A"), ("todo.queued", "C"), ("todo.queued", "D")]]
+    assert [e["id"] for m in ran for e in m] == stream_ids(r)[len(todos):]
+
+    cps.set_fields("S", "F", status="failed")
+    skipped = t.start("S", "E", repo="web", concurrency=1, preds=["F"], worker="w")
+    assert skipped.verdict == "skipped"  # an early return of the script, after its event
+    assert [[(e["kind"], e["todo_id"]) for e in m] for m in live.messages()] == [
+        [("todo.skipped", "E")]]
+    assert t.queue("S", [("A", "q")], via="again") == []  # no event: no message
+    assert live.messages() == []
+    live.close()
+
+
+def test_a_call_of_thousands_of_events_publishes_a_message_per_thousand(r: Counting) -> None:
+    """A level of 2,500 todos: three messages (1,000, 1,000, 500), in stream order, so
+    no single message grows with the level (a subscriber's output buffer is capped)."""
+    todos = [f"T{i:04d}" for i in range(2500)]
+    sweep(r, todos)
+    live = Live(r)
+    assert len(tr(r).queue("S", [(x, "q") for x in todos], via="start")) == 2500
+    got = live.messages()
+    live.close()
+    assert [len(m) for m in got] == [1000, 1000, 500]
+    assert [e["id"] for m in got for e in m] == stream_ids(r)
+    assert [e["todo_id"] for m in got for e in m] == todos
+
+
+def test_every_script_that_emits_publishes_after_its_body_and_loads(redis_server: Any) -> None:
+    """The body of a script that emits runs as a function with publish_emitted()
+    after it (so no early return skips its message), and every script still compiles
+    on a real redis-server (Lua 5.1: at most 60 upvalues a function)."""
+    r = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    emitting = []
+    for path in sorted(LUA_DIR.glob("*.lua")):
+        if path.name.startswith("_"):
+            continue
+        text = script_text(path.stem)
+        r.script_load(text)
+        if "local function emit(" in text:
+            emitting.append(path.stem)
+            assert text.rstrip().endswith(
+                "local script_result = script_body()\npublish_emitted()\nreturn script_result"
+            ), path.name
+    r.close()
+    assert {"todo_queue", "todo_start", "todo_finish", "gate_decide"} <= set(emitting)
