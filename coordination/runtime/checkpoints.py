@@ -159,6 +159,11 @@ class SweepRecord(TypedDict, total=False):
     runner: dict[str, object] | None
     #: the repos whose own metric counts the run's finishes write (runtime/metrics.py)
     mrepos: list[str]
+    #: the supervisor's last look for lost messages, by whichever worker took the pass
+    #: (sweeps/lost.py): a full look's time and the broker lists it read, a suspects' look
+    lost_look_at: float | None
+    lost_look_lists: int
+    suspect_look_at: float | None
 
 
 class TransitionRefused(ValueError):
@@ -190,7 +195,7 @@ RECORD_FIELDS = (
     "paused_total", "synced_at", "rollback_of", "rollback_reason", "not_compensable",
     "todos", "layout", "stopped_run", "stopped_by", "outputs",
     "started_by", "wave", "wave_state", "wave_until", "wave_reason", "again", "runner",
-    "mrepos",
+    "mrepos", "lost_look_at", "lost_look_lists", "suspect_look_at",
 )
 #: Record fields named per level or per repo: one of these prefixes and a suffix.
 RECORD_PREFIXES = ("level_left:", "level_ok:", "unattended:")
@@ -200,7 +205,8 @@ LAYOUT = 2
 
 #: What a listing reads of each record: not the spec (megabytes at 10,000 todos), and
 #: not the layout, so listing never moves a 0.1 sweep (reading one does).
-_LIST_FIELDS = tuple(f for f in RECORD_FIELDS if f not in ("spec", "layout", "mrepos"))
+_LIST_FIELDS = tuple(f for f in RECORD_FIELDS if f not in (
+    "spec", "layout", "mrepos", "lost_look_at", "lost_look_lists", "suspect_look_at"))
 
 
 def todo_field(todo_id: str) -> str:

@@ -19,6 +19,7 @@ message that vanished. Found by the supervision pass; each ends in the progressi
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
@@ -70,27 +71,26 @@ def poisoned(rt: Runtime, spec: SweepSpec, tid: str, *, worker: str | None = Non
                                levels=(level,) if level_done else ())])
 
 
-#: sweep id -> when its queues were last read in full, and how many lists that read.
-_last_message_scan: dict[str, float] = {}
-_last_scan_lists: dict[str, int] = {}
-#: sweep id -> when its suspects' lists were last read.
-_last_suspect_look: dict[str, float] = {}
+#: Where the last looks are kept: on the sweep's record, since any worker may take the
+#: next supervision pass (a per-process memory rationed nothing across 50 workers).
+LOOK_FIELDS = ("lost_look_at", "lost_look_lists", "suspect_look_at")
 
 #: A full look reads, on average, at most this many broker lists a second: a backlog
-#: spread over 10,000 repos' queues is read every 20 s instead of every few seconds (at
+#: spread over 10,000 repos' queues is read every 100 s instead of every few seconds (at
 #: that size the reads were 12 Redis commands per todo), a few queues' as often as
 #: before. A message lost there is found that much later; duplicates stay harmless.
-LISTS_PER_SECOND = 500
+LISTS_PER_SECOND = 100
 
 
 def resend_lost_messages(rt: Runtime, spec: SweepSpec, cps: dict[str, Checkpoint],
-                         now: float) -> list[str]:
+                         now: float, record: Mapping[str, object] | None = None) -> list[str]:
     """Re-send queued todos whose message is gone; returns those re-sent.
 
     Two looks, two worker beats apart, must both find a message gone. The first (a
     full look, rationed to :data:`LISTS_PER_SECOND`) reads only the list each
     candidate's message was pushed onto (its queue at its priority); the second, of
     the suspects only, reads every priority list of their queues before it re-sends.
+    ``record``: the sweep record's :data:`LOOK_FIELDS` as the pass read them (else read).
     """
     if rt.url is None and rt.settings.redis_url is None:
         return []  # Celery's in-memory transport (the unit tier's stand-in) loses none
@@ -106,27 +106,32 @@ def resend_lost_messages(rt: Runtime, spec: SweepSpec, cps: dict[str, Checkpoint
     if not candidates:
         return []
     sid = spec.sweep_id
+    looks = record if record is not None else (
+        rt.checkpoints.get_sweep_fields(sid, LOOK_FIELDS) or {})
     base = min(after / 3, 2 * rt.settings.worker_heartbeat)
-    interval = max(base, _last_scan_lists.get(sid, 0) / LISTS_PER_SECOND)
+    interval = max(base, float(str(looks.get("lost_look_lists") or 0)) / LISTS_PER_SECOND)
     suspects = [t for t in candidates if cps[t].get("suspect_at") is not None]
-    if now - _last_message_scan.get(sid, 0.0) >= interval:
+    if now - float(str(looks.get("lost_look_at") or 0)) >= interval:
         full, look = True, candidates
-        _last_message_scan[sid] = now
-    elif suspects and now - _last_suspect_look.get(sid, 0.0) >= base:
+    elif suspects and now - float(str(looks.get("suspect_look_at") or 0)) >= base:
         full, look = False, suspects
     else:
         return []
-    _last_suspect_look[sid] = now
     held = rt.workers.held()
     ids = {t: todo_task_id(spec, t) for t in look}
     unheld = [t for t in look if ids[t] not in held]
     queued: set[str] = set()
+    lists = 0
     if unheld:
         own = {(spec.todos[t].queue, message(spec, t).priority or 0) for t in unheld}
         every = {spec.todos[t].queue for t in unheld if t in suspects}
         queued = rt.checkpoints.queued_task_ids(every, own)
-        if full:
-            _last_scan_lists[sid] = len(own | {(q, p) for q in every for p in BROKER_PRIORITIES})
+        lists = len(own | {(q, p) for q in every for p in BROKER_PRIORITIES})
+    if full:
+        rt.checkpoints.update_sweep(sid, lost_look_at=now, lost_look_lists=lists,
+                                    suspect_look_at=now)
+    else:
+        rt.checkpoints.update_sweep(sid, suspect_look_at=now)
     confirm = 2 * rt.settings.worker_heartbeat
     resent = []
     for t in look:

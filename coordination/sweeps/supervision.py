@@ -37,7 +37,7 @@ from coordination.status import (
     TodoStatus,
     todo_status,
 )
-from coordination.sweeps.lost import lease_lost, resend_lost_messages
+from coordination.sweeps.lost import LOOK_FIELDS, lease_lost, resend_lost_messages
 from coordination.sweeps.approvals import watch_gates
 from coordination.sweeps.progress import advance_waves, end_sweep, end_todos, finish_if_done
 from coordination.sweeps.sending import in_start_order, send_todos
@@ -60,7 +60,7 @@ PASS_FIELDS = ("status", "lease_key", "token", "worker", "lost_runs", "queued_at
 
 #: The record fields a pass reads.
 PASS_RECORD = ("status", "run", "deadline", "created_at", "started_at", "terminal",
-               "full_pass_terminal", "full_pass_at")
+               "full_pass_terminal", "full_pass_at", *LOOK_FIELDS)
 
 
 def full_pass_period(rt: Runtime, todos: int) -> float:
@@ -136,7 +136,7 @@ def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None,
         release_held(rt, spec, held, now)
     if not rt.settings.embedded:
         note_unattended(rt, spec, status, now)
-    resend_lost_messages(rt, spec, cps, now)
+    resend_lost_messages(rt, spec, cps, now, record)
     # (waves: advance_waves above tops the current wave up, the only one that may send)
     ready = [] if spec.waves else ready_todos(spec, status, cps, record, now, grace)
     if ready:

@@ -18,7 +18,7 @@ import pytest
 from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
 from coordination.runtime.workers import WorkerRecord, WorkerRegistry
-from coordination.sweeps.lost import _last_message_scan, _last_suspect_look
+from coordination.sweeps.lost import LOOK_FIELDS
 from coordination.sweeps.sending import todo_task_id
 from coordination.sweeps.supervision import supervise_once
 from tests.unit.support.sweeps import (
@@ -47,8 +47,6 @@ def rt() -> Iterator[Runtime]:
     })
     runtime = dataclasses.replace(base, settings=settings)
     runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
-    _last_message_scan.clear()
-    _last_suspect_look.clear()
     yield runtime
     reset_embedded()
     get_runtime.cache_clear()
@@ -73,11 +71,17 @@ def age_queued(rt: Runtime, sid: str, tid: str, seconds: float) -> None:
     rt.checkpoints.set_fields(sid, tid, queued_at=time.time() - seconds)
 
 
+def forget_looks(rt: Runtime, sid: str) -> None:
+    """As if no pass had looked for lost messages yet."""
+    rt.redis.hdel(rt.keys.sweep(sid), *LOOK_FIELDS)
+
+
 def pass_after(rt: Runtime, sid: str, seconds: float) -> None:
     """One supervisor pass, ``seconds`` of (pretended) time after the last look."""
-    for looks in (_last_message_scan, _last_suspect_look):
-        for k in list(looks):
-            looks[k] -= seconds
+    looks: dict[str, object] = dict(rt.checkpoints.get_sweep_fields(sid, LOOK_FIELDS) or {})
+    rt.checkpoints.update_sweep(sid, **{f: float(str(looks[f])) - seconds
+                                        for f in ("lost_look_at", "suspect_look_at")
+                                        if looks.get(f) is not None})
     spec = spec_of(rt, sid)
     for tid, cp in rt.checkpoints.get_all(sid, list(spec.todos)).items():
         if cp.get("suspect_at") is not None:
@@ -165,6 +169,32 @@ def test_full_looks_are_rationed_by_the_lists_they_read(
     assert rt.checkpoints.get(sid, "TODO-004").get("suspect_at") is None
     pass_after(rt, sid, 1.5)  # 2.5 s after the full look: the next one
     assert rt.checkpoints.get(sid, "TODO-004").get("suspect_at")
+
+
+def test_the_last_look_is_the_sweeps_not_the_process(
+    rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any worker may take the next supervision pass: the last look is kept on the
+    sweep's record, so a pass in another process within the interval reads no list
+    (50 workers each keeping their own would each have looked)."""
+    from coordination.sweeps.lost import resend_lost_messages
+
+    sid = start(rt, chain_catalog(tmp_path))
+    age_queued(rt, sid, "TODO-001", 5)
+    in_queue(rt, sid, "TODO-001")
+    reads: list[object] = []
+    real = rt.checkpoints.queued_task_ids
+    monkeypatch.setattr(rt.checkpoints, "queued_task_ids",
+                        lambda q, lists=(): reads.append(lists) or real(q, lists))
+    spec = spec_of(rt, sid)
+    now = time.time()
+    cps = rt.checkpoints.get_all(sid, list(spec.todos))
+    resend_lost_messages(rt, spec, cps, now)
+    assert len(reads) == 1
+    record = rt.checkpoints.get_sweep_fields(sid, LOOK_FIELDS)
+    assert record is not None and float(str(record.get("lost_look_at"))) == now
+    resend_lost_messages(rt, spec_of(rt, sid), cps, now + 0.01, record)  # "another worker"
+    assert len(reads) == 1
 
 
 def test_todo_held_by_a_live_worker_is_not_resent(rt: Runtime, tmp_path: Path) -> None:
@@ -305,13 +335,11 @@ def test_an_embedded_server_is_scanned_for_lost_messages(tmp_path: Path) -> None
         sid = start(runtime, catalog)
         age_queued(runtime, sid, "TODO-001", 5)  # its message is nowhere
         cps = runtime.checkpoints.get_all(sid, ["TODO-001"])
-        _last_message_scan.clear()
-        _last_suspect_look.clear()
+        forget_looks(runtime, sid)
         assert resend_lost_messages(runtime, spec_of(runtime, sid), cps, time.time()) == []
         assert runtime.checkpoints.get(sid, "TODO-001").get("suspect_at")  # looked: suspect
         cps = runtime.checkpoints.get_all(sid, ["TODO-001"])
-        _last_message_scan.clear()
-        _last_suspect_look.clear()
+        forget_looks(runtime, sid)
         later = time.time() + 1
         assert resend_lost_messages(runtime, spec_of(runtime, sid), cps, later) == ["TODO-001"]
     finally:
