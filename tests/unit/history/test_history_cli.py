@@ -32,7 +32,14 @@ def popen(cat: Path, *args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
     return subprocess.Popen([sys.executable, "-m", "coordination.cli.main", "--file", str(cat), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            cwd=ROOT)
+                            cwd=ROOT, preexec_fn=_ctrl_c_as_in_a_terminal)
+
+
+def _ctrl_c_as_in_a_terminal() -> None:
+    """The child gets Ctrl-C as a shell's foreground command does, even when the suite
+    runs where SIGINT is ignored (started with `&` by a script: ignored signals are
+    inherited, and coord rightly leaves an ignored SIGINT ignored, as nohup expects)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_a_later_process_sees_an_ended_embedded_sweep(tmp_path: Path) -> None:
