@@ -30,7 +30,7 @@ from coordination.errors import UsageError
 from coordination.runtime.context import get_runtime
 from coordination.settings import get_settings
 from coordination.sweeps import SweepService, new_sweep_id
-from coordination.sweeps.adhoc import RUN_KIND, RUN_PREFIX, run_graph, run_spec
+from coordination.sweeps.adhoc import RUN_KIND, RUN_PREFIX, run_graph, run_levels, run_spec
 from coordination.sweeps.reading import StatusDocument, last_lines
 
 #: What a successful end is called in the summary.
@@ -95,6 +95,7 @@ def run_command(file: Path, command: str, selector: str, *, order: str = "deps",
     saved: dict[str, object] | None = None
     if save_as is not None:
         graph = run_graph(catalog, chosen, order)
+        run_levels(graph)  # a cycle is refused before the plan is written (exit 2)
         providers = {r: [p[len(RUN_PREFIX):] for p in graph.predecessors(f"{RUN_PREFIX}{r}")]
                      for r in chosen}
         pid, ids = save_run_plan(store, save_as, command, chosen, providers, selector=selector,
