@@ -158,6 +158,7 @@ def _live_workers() -> dict[str, int] | None:
 @click.option("--repos", "selector", default=None, metavar="SELECTOR",
               help="Only the repos a selector selects (names, globs, tag:T, role:R, "
               "changed:REF, NAME..., ...NAME, NAME^..., ...^NAME, !EXCLUDED; commas join; "
+              "A&B: what both select; exclusions alone: every repo but those; "
               "changed:REF is changed since the merge-base of REF and HEAD).")
 @json_option
 @click.pass_obj

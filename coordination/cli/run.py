@@ -41,7 +41,9 @@ OK = ("succeeded", "cached")
 @click.argument("command", nargs=-1, required=True)
 @click.option("--repos", "selector", required=True, metavar="SELECTOR",
               help="Which repos: names, globs, tag:T, role:R, changed:REF, NAME..., ...NAME, "
-              "NAME^..., ...^NAME, !EXCLUDED, joined by commas. changed:REF: changed since "
+              "NAME^..., ...^NAME, !EXCLUDED, joined by commas; A&B: what both select "
+              "(tag:python&changed:main asks git in the Python repos only); exclusions "
+              "alone: every repo but those ('!legacy'). changed:REF: changed since "
               "the merge-base of REF and HEAD (a branch behind REF is not changed).")
 @click.option("--order", type=click.Choice(["deps", "none"]), default="deps", show_default=True,
               help="deps: a repo's todo after those of the selected repos it depends on, "
@@ -73,7 +75,8 @@ def run(obj: Context, command: tuple[str, ...], selector: str, order: str, strat
     Examples:
       coord run 'make test' --repos 'tag:python,!legacy'
       coord run 'git status --short' --repos '...api' --order none
-      coord run 'make lint' --repos changed:origin/main --cache
+      coord run 'make lint' --repos 'tag:python&changed:origin/main' --cache
+      coord run 'git pull --ff-only' --repos '!legacy'
       coord run 'make upgrade' --repos 'svc-*' --save-as 'Upgrade the services'
     """
     text = command[0] if len(command) == 1 else shlex.join(command)

@@ -177,6 +177,11 @@ def test_repo_list_shows_what_a_selector_selects(tmp_path: Path) -> None:
     assert r.returncode == 0 and "api" in r.stdout and "web" not in r.stdout.split("Repos")[-1]
     r = embedded(eco, "repo", "list", "--repos", "tag:pyton")
     assert r.returncode == 2 and "did you mean tag:python" in r.stderr
+    # An exclusion alone is every repo but it; A&B what both select.
+    r = embedded(eco, "repo", "list", "--repos", "!legacy", "--json")
+    assert [x["name"] for x in json.loads(r.stdout)] == ["db", "api", "web", "jobs"], r.stderr
+    r = embedded(eco, "repo", "list", "--repos", "tag:python&...db,!legacy", "--json")
+    assert [x["name"] for x in json.loads(r.stdout)] == ["api", "jobs"], r.stderr
 
 
 def test_save_as_keeps_the_run_as_a_plan_and_runs_it(tmp_path: Path) -> None:
