@@ -256,9 +256,19 @@ def _check(obj: Context, file: Path, fleet: Fleet, apply_: bool, prune: bool,
     else:
         _say_drift(file, fleet, applied, apply_, prune)
     if fleet.drifted and not apply_:
-        raise OperationFailed(f"{file}: the catalog drifted from the checkouts",
+        n = len(fleet.unreadable)
+        unread = f"{n} manifest{'s' if n != 1 else ''} cannot be read"
+        if not _takeable(fleet):
+            raise OperationFailed(f"{file}: {unread}, so the catalog cannot be checked "
+                                  "against what they say",
+                                  hint="fix each (named above, with its line), then run "
+                                  "coord init --check again")
+        raise OperationFailed(f"{file}: the catalog drifted from the checkouts"
+                              + (f"; and {unread}" if n else ""),
                               hint="coord init --check --apply takes the changes "
-                              "(--prune also removes repos whose checkout is gone)")
+                              "(--prune also removes repos whose checkout is gone)"
+                              + ("; the manifests that cannot be read are yours to fix"
+                                 if n else ""))
     if left:
         shown = "; ".join(f"{x['what']} ({x['how']})" for x in left[:10])
         more = f"; and {len(left) - 10} more" if len(left) > 10 else ""
@@ -266,6 +276,12 @@ def _check(obj: Context, file: Path, fleet: Fleet, apply_: bool, prune: bool,
             f"{file}: {'applied, but ' if applied else ''}drift is left that --apply "
             f"does not take: {shown}{more}",
             hint="do what each says, then run coord init --check again")
+
+
+def _takeable(fleet: Fleet) -> bool:
+    """Is there drift --apply (with --prune) could take?"""
+    return bool(fleet.added or fleet.gone or fleet.branches or fleet.deps_added
+                or fleet.deps_lost or fleet.deps_changed)
 
 
 def _left(fleet: Fleet, applied: FleetApplied | None, prune: bool) -> list[dict[str, str]]:
@@ -326,6 +342,10 @@ def _say_init(file: Path, fleet: Fleet, created: bool, dry_run: bool,
     ids = applied["dependencies_added"] if applied else []
     for i, d in enumerate(fleet.deps_added):
         say(escape(f"  {ids[i] + ' ' if i < len(ids) else ''}{_dep_line(d)}"))
+    for u in fleet.unreadable:
+        where = f"{u['file']}:{u['line']}" if u["line"] else u["file"]
+        say(escape(f"  unreadable: {u['repo']}/{where}: {u['message']} (nothing inferred "
+                   "from it; fix it, then coord init --check)"))
     for note in fleet.notes:
         say(escape(f"  note: {note}"))
 

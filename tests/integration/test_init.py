@@ -311,6 +311,8 @@ def test_a_broken_manifest_holds_its_dependencies_and_is_drift(fleet: Path) -> N
         "held": ["DEP-001", "DEP-002"]}]
     human = coord(fleet, "init", "--check", expect=1)
     assert "! manifest api/pyproject.toml:8 cannot be read: Invalid value" in human.stdout
+    assert "1 manifest cannot be read, so the catalog cannot be checked" in human.stderr
+    assert "--apply" not in human.stderr  # nothing --apply could take: fix it
     before = catalog.read_text()
     applied = coord_json(fleet, "init", "--check", "--apply", expect=1)
     assert applied["applied"] is None and catalog.read_text() == before
