@@ -655,8 +655,7 @@ class StructureEdits:
                 others = [r for r in _repo_users(doc, name)
                           if r.field not in ("consumer", "provider")]
                 if others:
-                    done["kept"].extend({**r.to_dict(), "repo": name}  # type: ignore[typeddict-item]
-                                        for r in others)
+                    done["kept"].extend({**r.to_dict(), "repo": name} for r in others)
                     continue
                 pruned.add(name)
             deps = section(doc, "dependencies")
@@ -668,8 +667,8 @@ class StructureEdits:
                 if did in gone:
                     remove_at(doc, "dependencies", i)
                     done["dependencies_removed"].append(did)
-                elif did in updates and d.get("consumer") not in pruned \
-                        and d.get("provider") not in pruned:
+                elif did in updates and isinstance(d, CommentedMap) \
+                        and d.get("consumer") not in pruned and d.get("provider") not in pruned:
                     for field, value in updates[did].items():
                         if field == "source":
                             put_field(d, field, dict(value) if isinstance(value, Mapping)

@@ -418,9 +418,9 @@ def _applied_counts(applied: FleetApplied) -> str:
 
     if applied["repos_added"]:
         parts.append(f"{_count(len(applied['repos_added']), 'repo', 'repos')} added")
-    for key, verb in (("dependencies_added", "added"), ("dependencies_updated", "updated"),
-                      ("dependencies_removed", "removed")):
-        xs = applied.get(key) or []  # type: ignore[misc]
+    for xs, verb in ((applied["dependencies_added"], "added"),
+                     (applied["dependencies_updated"], "updated"),
+                     (applied["dependencies_removed"], "removed")):
         if xs:
             parts.append(f"{_count(len(xs), 'dependency', 'dependencies')} {verb}{ids(xs)}")
     if applied["branches_set"]:

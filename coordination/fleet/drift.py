@@ -296,13 +296,13 @@ def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkou
     for d in deps:
         if d.source is None or d.consumer not in by_name or d.provider not in by_name:
             continue
-        now = named.get((d.consumer, d.provider))
-        why = _held_by(d, now is None, by_name)
+        said = named.get((d.consumer, d.provider))  # what the manifests say now
+        why = _held_by(d, said is None, by_name)
         if why is not None:
             _hold(fleet, d, why)
-        elif now is None:
+        elif said is None:
             fleet.deps_lost.append(_lost(d))
-        elif changes := _changes(d, now):
+        elif changes := _changes(d, said):
             fleet.deps_changed.append({"id": d.id, "consumer": d.consumer,
                                        "provider": d.provider, "changes": changes})
     return fleet
