@@ -311,15 +311,18 @@ def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkou
 def _held_by(d: Dependency, lost: bool, by_name: dict[str, Checkout]
              ) -> tuple[str, ManifestProblem] | None:
     """Why ``d`` (inferred) cannot be judged now: the repo and the manifest that could
-    not be read, or None. Its consumer's checkout or source manifest (or an entry of
-    it) unreadable; or, for a dependency no manifest names now, its provider with a
-    manifest unreadable (what it provides is unknown)."""
+    not be read, or None. Its consumer's checkout or source manifest unreadable; or,
+    for a dependency no manifest names now, an entry of that manifest unreadable, or
+    its provider with a manifest unreadable (what it provides is unknown)."""
     assert d.source is not None
     consumer = by_name[d.consumer]
     if consumer.problems:
         return d.consumer, ManifestProblem(".", None, consumer.problems[0])
     for mp in consumer.manifests.problems:
-        if mp.file == d.source.file:
+        # A whole file unread: nothing of it is known. One entry of it not understood:
+        # a dependency it still names elsewhere is read fine; one it names no more may
+        # have been that entry.
+        if mp.file == d.source.file and (mp.whole or lost):
             return d.consumer, mp
     if lost:
         provider = by_name[d.provider]
