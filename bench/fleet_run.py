@@ -152,18 +152,24 @@ def main() -> None:
            "cpu_ratio": big["cpu_ms_per_todo"] / base_cpu,
            "sweep_time_ratio": big["sweep_ms_per_todo"] / base_sweep,
            "cli_peak_rss_mb": big["cli_peak_rss_mb_so_far"]}
+    # The figures the performance page's table is made of (bench/_report.py writes them
+    # to bench/results/fleet_run.json; `make bench-report` rewrites the table).
+    base_name = (f"the same per todo over {small['todos'] // small['runs']} repos "
+                 f"(best of {args.baseline_runs} runs before/after)")
     _report.record("fleet_run", [
         _report.figure(f"`coord run true --repos 'tag:*'` over {n:,} repos on {args.workers} "
                        "workers: CPU per todo (workers + redis-server)",
                        big["cpu_ms_per_todo"], "ms", baseline=base_cpu,
-                       baseline_name="the same over 10 repos", ratio=res["cpu_ratio"],
+                       baseline_name=base_name, ratio=res["cpu_ratio"],
                        target=("<=", 1.2, "x"), on="ratio"),
-        _report.figure("Sweep time per todo", big["sweep_ms_per_todo"], "ms",
-                       baseline=base_sweep, baseline_name="the same over 10 repos",
-                       ratio=res["sweep_time_ratio"]),
-        _report.figure("The CLI's peak RSS", res["cli_peak_rss_mb"], "MB",
-                       target=("<=", 300, "MB")),
-    ])
+        _report.figure("Sweep time per todo (the sweep's created -> finished)",
+                       big["sweep_ms_per_todo"], "ms", baseline=base_sweep,
+                       baseline_name=base_name, ratio=res["sweep_time_ratio"],
+                       target=("<=", 1.2, "x"), on="ratio"),
+        _report.figure("The CLI's peak RSS (`getrusage` of the child)", res["cli_peak_rss_mb"],
+                       "MB", target=("<=", 300, "MB")),
+    ], notes=f"{args.workers} `coord worker` processes of {args.repos_per_worker} repos, "
+             "a real redis-server")
     if args.json:
         print(json.dumps(res, indent=2))
         return

@@ -354,6 +354,12 @@ class Repo(_Model):
     """The branch a change branches from and lands on (default main)."""
     remote: str | None = Field(None, min_length=1)
     """The git remote a change fetches from and lands on (default origin)."""
+    #: Where the checkout is cloned from: a catalog shared in git then says where each
+    #: repo comes from, not only where this machine keeps it (``coord init`` writes it).
+    url: str | None = Field(None, min_length=1)
+    """Where the repo is cloned from (its remote's URL, as `coord init` read it; no password):
+    what a new machine clones (`coord init --from` takes such URLs). Changes fetch from and land
+    on `remote`, not on this."""
     land_command: str | None = Field(None, min_length=1)
     """What lands a change with `land: command` (e.g. `gh pr merge ...`), run in the change's
     worktree."""
@@ -380,6 +386,15 @@ class Repo(_Model):
     @classmethod
     def _git_remote(cls, v: str | None) -> str | None:
         return git_remote(v)
+
+    @field_validator("url")
+    @classmethod
+    def _clone_url(cls, v: str | None) -> str | None:
+        v = git_remote(v)
+        if v is not None and "://" in v and urlsplit(v).password:
+            raise ValueError("url holds a password, which a catalog shared in git would "
+                             "publish; write it without (git's credential helper supplies it)")
+        return v
 
     def checkout(self, base_dir: Path) -> Path:
         """Where this repo's checkout is: ``path`` (``~`` expanded) relative to the

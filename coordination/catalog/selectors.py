@@ -2,24 +2,31 @@
 ``coord run``, ``for_each:``, ``coord repo list --repos``).
 
 A selector is terms joined by commas. The positive terms are unioned, then every
-``!TERM`` removes what it selects (pnpm's filters, Nx's affected):
+``!TERM`` removes what it selects (pnpm's filters, Nx's affected); a selector of
+exclusions only starts from every repo (``!legacy`` is every repo but legacy, as
+Turborepo's and pnpm's ``--filter=!legacy``). A term may be an intersection, parts
+joined by ``&``: the repos every part selects (``tag:python&changed:main``, pnpm's
+``pattern[ref]``; ``!`` before it removes the whole intersection):
 
     api, svc-*          a name, or a glob over names (fnmatch: * ? [...])
     tag:python          repos with a tag matching (a glob too: tag:* is any tagged repo)
     role:service        repos whose role matches (a glob too)
     changed:REF         repos whose checkout changed since it forked from REF: its
                         working tree against `git merge-base REF HEAD`, plus
-                        untracked files (Nx affected: REF's newer commits are not
-                        the branch's changes)
+                        untracked files, not those of a checkout nested in it (Nx
+                        affected: REF's newer commits are not the branch's changes)
     api...              api and everything it depends on (its providers, transitively)
     ...api              api and everything that depends on it (its consumers)
     api^...             what api depends on, without api
     ...^api             what depends on api, without api
-    !legacy             removes legacy (any term after ``!``)
+    !legacy             removes legacy (any term after ``!``); alone: all but legacy
+    tag:python&role:api what both select (any parts, graph forms too)
 
 The core of a graph form is any term but another graph form: ``...changed:main`` is
 what changed since main and everything that depends on it. Edges come from the
-catalog's ``dependencies:`` (consumer depends on provider).
+catalog's ``dependencies:`` (consumer depends on provider). In an intersection, a
+plain ``changed:REF`` part asks git only about the repos the other parts select
+(``tag:python&changed:main`` runs git in the Python repos alone).
 
 Pure: the catalog in, names out (in catalog order). The one part that needs git
 (``changed:``) asks a callback, :func:`git_changed` by default; a repo the callback
@@ -32,6 +39,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import os
 import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -59,6 +67,9 @@ class Term:
     deps: bool = False  # NAME... : with what it depends on
     dependents: bool = False  # ...NAME : with what depends on it
     keep_self: bool = True  # False for the ^ forms
+    #: The other parts of an intersection (``tag:python&changed:main``): the term
+    #: selects what this part and each of these select. ``exclude`` is the whole's.
+    also: tuple[Term, ...] = ()
 
 
 @dataclass
@@ -80,7 +91,7 @@ def _bad(selector: str, what: str, hint: str) -> UsageError:
 
 
 SYNTAX_HINT = ("terms joined by commas: NAME or glob, tag:T, role:R, changed:REF, NAME..., "
-               "...NAME, NAME^..., ...^NAME, !TERM")
+               "...NAME, NAME^..., ...^NAME, !TERM, and A&B for what both select")
 
 
 def parse(selector: str) -> list[Term]:
@@ -98,31 +109,49 @@ def parse(selector: str) -> list[Term]:
             text, exclude = text[1:].strip(), True
             if not text:
                 raise _bad(selector, "'!' excludes nothing", "write !NAME, !tag:T, ...")
-        core, deps, dependents, keep_self = text, False, False, True
-        if core.startswith("..."):
-            core, dependents = core[3:], True
-            if core.startswith("^"):
-                core, keep_self = core[1:], False
-        if core.endswith("..."):
-            core, deps = core[:-3], True
-            if core.endswith("^"):
-                core, keep_self = core[:-1], False
-        if not core or "..." in core or "^" in core:
-            raise _bad(selector, f"cannot read {raw!r}", f"write {SYNTAX_HINT}")
-        kind, colon, value = core.partition(":")
-        if not colon:
-            kind, value = "name", core
-        elif kind not in ("tag", "role", "changed"):
-            raise _bad(selector, f"unknown kind {kind + ':'!r} in {raw!r}",
-                       "the kinds are tag:, role: and changed:")
-        if not value:
-            raise _bad(selector, f"{raw!r} names nothing", f"write {kind}:VALUE")
-        if kind == "changed" and value.startswith("-"):
-            raise _bad(selector, f"{raw!r}: a git ref does not start with '-'",
-                       "write changed:main, changed:HEAD~1, changed:origin/main")
-        terms.append(Term(raw[1:].strip() if exclude else raw, kind, value, exclude,
-                          deps, dependents, keep_self))
+        parts = [p.strip() for p in text.split("&")]
+        if not all(parts):
+            raise _bad(selector, f"an empty part of the intersection {raw!r}",
+                       "write A&B: what both A and B select")
+        for p in parts[1:]:
+            if p.startswith("!"):
+                raise _bad(selector, f"{raw!r}: '!' goes before the whole term, not inside "
+                           "an intersection", f"write {parts[0]},!{p[1:].strip()} to leave "
+                           f"{p[1:].strip()} out, or !{text.replace('!', '')} to remove what "
+                           "all the parts select")
+        atoms = [_atom(selector, raw, p) for p in parts]
+        head = atoms[0]
+        terms.append(Term(raw[1:].strip() if exclude else raw, head.kind, head.value, exclude,
+                          head.deps, head.dependents, head.keep_self, tuple(atoms[1:])))
     return terms
+
+
+def _atom(selector: str, raw: str, core: str) -> Term:
+    """One part of a term: a name, glob, ``kind:value``, in a graph form or not."""
+    deps, dependents, keep_self = False, False, True
+    text = core
+    if core.startswith("..."):
+        core, dependents = core[3:], True
+        if core.startswith("^"):
+            core, keep_self = core[1:], False
+    if core.endswith("..."):
+        core, deps = core[:-3], True
+        if core.endswith("^"):
+            core, keep_self = core[:-1], False
+    if not core or "..." in core or "^" in core:
+        raise _bad(selector, f"cannot read {raw!r}", f"write {SYNTAX_HINT}")
+    kind, colon, value = core.partition(":")
+    if not colon:
+        kind, value = "name", core
+    elif kind not in ("tag", "role", "changed"):
+        raise _bad(selector, f"unknown kind {kind + ':'!r} in {raw!r}",
+                   "the kinds are tag:, role: and changed:")
+    if not value:
+        raise _bad(selector, f"{raw!r} names nothing", f"write {kind}:VALUE")
+    if kind == "changed" and value.startswith("-"):
+        raise _bad(selector, f"{raw!r}: a git ref does not start with '-'",
+                   "write changed:main, changed:HEAD~1, changed:origin/main")
+    return Term(text, kind, value, False, deps, dependents, keep_self)
 
 
 def _walk(start: Iterable[str], edges: dict[str, set[str]]) -> set[str]:
@@ -211,7 +240,8 @@ def _topological(nodes: Sequence[str], after: Mapping[str, set[str]]) -> list[st
 def git_changed(checkout: Path, ref: str) -> bool | str:
     """Has ``checkout`` changed since it forked from ``ref``: does its working tree
     differ from ``git merge-base REF HEAD`` (commits since the fork, uncommitted
-    edits), or hold untracked files git does not ignore? Nx's affected: a branch
+    edits), or hold untracked files git does not ignore (a git checkout nested in it
+    is not one of its files)? Nx's affected: a branch
     behind ``main`` does not count main's newer commits as its changes. A sentence
     when it cannot tell (no checkout, no REF, no common ancestor: a shallow clone)."""
     if not checkout.is_dir():
@@ -236,7 +266,10 @@ def git_changed(checkout: Path, ref: str) -> bool | str:
         untracked = git("ls-files", "--others", "--exclude-standard", "-z")
         if untracked.returncode != 0:
             return f"git ls-files failed: {(untracked.stderr or '').strip()[:200]}"
-        return bool(untracked.stdout)
+        # A checkout nested in this one (another repo of the fleet cloned inside it, a
+        # linked worktree) is listed as "dir/": it is that repo's, not a change here.
+        return any(not (entry.endswith("/") and os.path.lexists(checkout / entry / ".git"))
+                   for entry in untracked.stdout.split("\0") if entry)
     except (OSError, subprocess.SubprocessError) as exc:
         return f"git failed: {exc}"
 
@@ -311,21 +344,42 @@ class Selector:
         # Exclusions first: `changed:` asks git only about repos not excluded, so a
         # checkout without the ref can be left out with !NAME.
         for t in (t for t in terms if t.exclude):
-            excluded |= self._expand(t, self.order, changed, selector)
+            excluded |= self._term(t, self.order, changed, selector)
         among = [n for n in self.order if n not in excluded]
         chosen: dict[str, None] = {}
-        for t in (t for t in terms if not t.exclude):
-            got = self._expand(t, among, changed, selector)
+        positive = [t for t in terms if not t.exclude]
+        if not positive:  # exclusions only: every repo but those (--filter=!legacy)
+            chosen = dict.fromkeys(among)
+        for t in positive:
+            got = self._term(t, among, changed, selector)
             chosen.update((n, None) for n in self.order if n in got and n not in chosen)
         names = [n for n in (chosen if written_order else self.order)
                  if n in chosen and n not in excluded]
         if not names:
-            why = ("every repo it selects is excluded" if chosen else "it selects no repo")
+            why = ("every repo it selects is excluded" if chosen and positive
+                   else "it excludes every repo" if not positive else "it selects no repo")
             if any(t.kind == "changed" for t in terms) and not chosen:
                 why = "no repo differs from " + ", ".join(sorted(changed))
             raise _bad(selector, why, "see what each term selects with "
                        "`coord repo list --repos TERM`")
         return Selection(selector, names, changed)
+
+    def _term(self, t: Term, among: list[str], changed: dict[str, list[str]],
+              selector: str) -> set[str]:
+        """What a whole term selects: its parts' intersection. The parts git need not
+        answer come first, so that a plain ``changed:REF`` part asks git only about
+        the repos the others left (a graph form of it needs every repo's answer)."""
+        if not t.also:
+            return self._expand(t, among, changed, selector)
+        parts = sorted([t, *t.also], key=lambda a: a.kind == "changed")
+        got: set[str] | None = None
+        for a in parts:
+            plain_changed = a.kind == "changed" and not (a.deps or a.dependents)
+            pool = among if got is None or not plain_changed else [
+                n for n in among if n in got]
+            mine = self._expand(a, pool, changed, selector) if pool else set()
+            got = mine if got is None else got & mine
+        return got or set()
 
     def _expand(self, t: Term, among: list[str], changed: dict[str, list[str]],
                 selector: str) -> set[str]:

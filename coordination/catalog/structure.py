@@ -70,8 +70,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 MILESTONE_KEYS = ("id", "title", "due", "todos", "deliverables")
+#: What `coord init --check --apply` may update on an inferred dependency.
+_FLEET_UPDATABLE = frozenset({"type", "version_constraint", "source"})
 REPO_KEYS = ("name", "path", "description", "role", "tags", "concurrency", "breaker",
-             "default_branch", "remote", "land_command", "revert_command", "land_hooks",
+             "default_branch", "remote", "url", "land_command", "revert_command", "land_hooks",
              "cache", "pace")
 VALIDATION_KEYS = ("command", "expected_pattern", "timeout")
 PLAN_EDITABLE = {"title", "description", "status", "repos", "completion_criteria", "change",
@@ -80,12 +82,12 @@ MILESTONE_EDITABLE = {"title", "due", "todos", "deliverables"}
 DEP_EDITABLE = {"consumer", "provider", "type", "version_constraint", "status", "notes",
                 "command", "expected_pattern", "timeout"}
 REPO_EDITABLE = {"path", "description", "role", "tags", "concurrency", "breaker",
-                 "default_branch", "remote", "land_command", "revert_command", "land_hooks",
+                 "default_branch", "remote", "url", "land_command", "revert_command", "land_hooks",
                  "cache", "pace"}
 #: Fields the loader validates, set as given (a mapping as a flow mapping); a value that
 #: is not valid is refused with the loader's own message and nothing is written.
 PLAN_FIELDS = ("waves", "pace")
-REPO_FIELDS = ("breaker", "default_branch", "remote", "land_command", "revert_command",
+REPO_FIELDS = ("breaker", "default_branch", "remote", "url", "land_command", "revert_command",
                "land_hooks", "cache", "pace")
 #: A structured field's value as the CLI hands it over (the loader checks it).
 Spec = Mapping[str, object]
@@ -138,6 +140,7 @@ class RepoFields(TypedDict, total=False):
     breaker: Spec | None
     default_branch: str | None
     remote: str | None
+    url: str | None
     land_command: str | None
     revert_command: str | None
     land_hooks: bool | None  # False or None: the default (off), the key removed
@@ -195,13 +198,22 @@ class RepoDeleted(TypedDict):
 class FleetEdit(TypedDict, total=False):
     """What :meth:`StructureEdits.apply_fleet` takes (``coord init``, ``init --check
     --apply``): repos and dependencies to add (as ``coordination.fleet.drift`` builds them),
-    inferred dependencies to remove by id, default branches to set, repos to prune."""
+    inferred dependencies to remove by id, inferred dependencies' fields to update by id
+    (``type``, ``version_constraint``, ``source``; None removes one), default branches to
+    set, repos to prune."""
 
     repos: Sequence[Mapping[str, object]]
     dependencies: Sequence[Mapping[str, object]]
     remove_dependencies: Sequence[str]
+    update_dependencies: Mapping[str, Mapping[str, object]]
     default_branches: Mapping[str, str]
     prune: Sequence[str]
+
+
+class KeptReference(ReferenceDict):
+    """A repo to prune that something else still names: which repo, and what names it."""
+
+    repo: str
 
 
 class FleetApplied(TypedDict):
@@ -211,10 +223,11 @@ class FleetApplied(TypedDict):
     repos_added: list[str]
     dependencies_added: list[str]
     dependencies_removed: list[str]
+    dependencies_updated: list[str]
     branches_set: list[str]
     repos_pruned: list[str]
     pruned_dependencies: list[str]
-    kept: list[ReferenceDict]
+    kept: list[KeptReference]
 
 
 class _Found(TypedDict):
@@ -599,10 +612,18 @@ class StructureEdits:
             choice(str(d.get("type", "runtime")), DependencyType, "dependency type")
             if d.get("consumer") == d.get("provider"):
                 raise UsageError(f"a repo cannot depend on itself ({d.get('consumer')})")
+        updates = dict(changes.get("update_dependencies") or {})
+        for fields in updates.values():
+            if set(fields) - _FLEET_UPDATABLE:
+                raise UsageError(f"cannot update {sorted(set(fields) - _FLEET_UPDATABLE)} "
+                                 "of an inferred dependency")
+            if fields.get("type") is not None:
+                choice(str(fields["type"]), DependencyType, "dependency type")
 
         def edit(doc: CommentedMap) -> FleetApplied:
             done: FleetApplied = {"repos_added": [], "dependencies_added": [],
-                                  "dependencies_removed": [], "branches_set": [],
+                                  "dependencies_removed": [], "dependencies_updated": [],
+                                  "branches_set": [],
                                   "repos_pruned": [], "pruned_dependencies": [], "kept": []}
             names = set(repo_names(doc))
             # Before anything is removed: an id removed in this edit is not handed out again.
@@ -634,7 +655,7 @@ class StructureEdits:
                 others = [r for r in _repo_users(doc, name)
                           if r.field not in ("consumer", "provider")]
                 if others:
-                    done["kept"].extend(r.to_dict() for r in others)
+                    done["kept"].extend({**r.to_dict(), "repo": name} for r in others)
                     continue
                 pruned.add(name)
             deps = section(doc, "dependencies")
@@ -646,6 +667,15 @@ class StructureEdits:
                 if did in gone:
                     remove_at(doc, "dependencies", i)
                     done["dependencies_removed"].append(did)
+                elif did in updates and isinstance(d, CommentedMap) \
+                        and d.get("consumer") not in pruned and d.get("provider") not in pruned:
+                    for field, value in updates[did].items():
+                        if field == "source":
+                            put_field(d, field, dict(value) if isinstance(value, Mapping)
+                                      else None, DEP_KEYS)
+                        else:
+                            put(d, field, value, DEP_KEYS)
+                    done["dependencies_updated"].append(did)
                 elif d.get("consumer") in pruned or d.get("provider") in pruned:
                     remove_at(doc, "dependencies", i)
                     done["pruned_dependencies"].append(did)
@@ -665,6 +695,7 @@ class StructureEdits:
                     append_item(items, item)
                     done["dependencies_added"].append(new_id)
             done["dependencies_removed"].reverse()
+            done["dependencies_updated"].reverse()
             done["pruned_dependencies"].reverse()
             return done
 
@@ -673,7 +704,7 @@ class StructureEdits:
             and ``version: 1``), with only repos and dependencies to add: written as
             ``edit`` would write it (see ``fresh``), without the round trip."""
             if (changes.get("remove_dependencies") or changes.get("default_branches")
-                    or changes.get("prune")):
+                    or changes.get("prune") or updates):
                 return None
             try:
                 text = data.decode("utf-8")
@@ -682,7 +713,8 @@ class StructureEdits:
             if not fresh_catalog.is_fresh(text):
                 return None
             done: FleetApplied = {"repos_added": [], "dependencies_added": [],
-                                  "dependencies_removed": [], "branches_set": [],
+                                  "dependencies_removed": [], "dependencies_updated": [],
+                                  "branches_set": [],
                                   "repos_pruned": [], "pruned_dependencies": [], "kept": []}
             names: set[str] = set()
             for r in new_repos:

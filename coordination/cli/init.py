@@ -168,6 +168,10 @@ def init(obj: Context, dirs: tuple[Path, ...], from_file: Path | None, into: Pat
                 present.append(r.name)  # never "gone" while its checkout is there
     fleet = compare(catalog, base_dir, discover(roots, depth, extra), present)
     fleet.notes[:0] = notes
+    if not check and fleet.repos == 0 and not any(c["result"] == "would clone" for c in clones):
+        raise OperationFailed(_nothing_found(roots, depth, from_file, notes),
+                              hint="name the directory that holds the checkouts, a larger "
+                              "--depth, or --from FILE listing them")
     if check:
         _check(obj, file, fleet, apply_ and not dry_run, prune, as_json, roots)
         return
@@ -204,6 +208,19 @@ def _roots(dirs: tuple[Path, ...], from_file: Path | None, base_dir: Path
     return there, notes
 
 
+def _nothing_found(roots: list[Path], depth: int, from_file: Path | None,
+                   notes: list[str]) -> str:
+    """Why `coord init` writes nothing: where it looked, and how deep."""
+    where = []
+    if roots:
+        where.append(f"under {', '.join(str(r) for r in roots)} (depth {depth})")
+    if from_file is not None:
+        where.append(f"listed in {from_file}")
+    gone = f" ({'; '.join(notes)})" if notes else ""
+    return (f"no git checkouts found {' or '.join(where) or 'anywhere'}{gone}: no catalog "
+            "written")
+
+
 def _write(file: Path, created: bool, edit: FleetEdit) -> FleetApplied:
     if created:
         file.parent.mkdir(parents=True, exist_ok=True)
@@ -220,22 +237,86 @@ def _write(file: Path, created: bool, edit: FleetEdit) -> FleetApplied:
 def _check(obj: Context, file: Path, fleet: Fleet, apply_: bool, prune: bool,
            as_json: bool, roots: list[Path]) -> None:
     applied: FleetApplied | None = None
-    if apply_ and fleet.drifted:
-        applied = CoordinationManager(file).apply_fleet({
-            "repos": fleet.added, "dependencies": fleet.deps_added,
-            "remove_dependencies": [d["id"] for d in fleet.deps_lost],
-            "default_branches": {b["repo"]: b["now"] for b in fleet.branches},
-            "prune": fleet.gone if prune else [],
-        })
+    edit: FleetEdit = {
+        "repos": fleet.added, "dependencies": fleet.deps_added,
+        # A hand-edited one (notes, a validation) only with --prune.
+        "remove_dependencies": [d["id"] for d in fleet.deps_lost
+                                if prune or not d["hand_edited"]],
+        "update_dependencies": {c["id"]: {k: v[1] for k, v in c["changes"].items()}
+                                for c in fleet.deps_changed},
+        "default_branches": {b["repo"]: b["now"] for b in fleet.branches},
+        "prune": fleet.gone if prune else [],
+    }
+    if apply_ and any(edit.values()):
+        applied = CoordinationManager(file).apply_fleet(edit)
+    left = _left(fleet, applied, prune) if apply_ else []
     if as_json:
         print_json({"catalog": str(file), "roots": [str(r) for r in roots], **fleet.to_dict(),
-                    "applied": applied})
+                    "applied": applied, **({"left": left} if apply_ else {})})
     else:
-        _say_drift(file, fleet, applied, prune)
-    if fleet.drifted and applied is None:
-        raise OperationFailed(f"{file}: the catalog drifted from the checkouts",
+        _say_drift(file, fleet, applied, apply_, prune)
+    if fleet.drifted and not apply_:
+        n = len(fleet.unreadable)
+        unread = f"{n} manifest{'s' if n != 1 else ''} cannot be read"
+        if not _takeable(fleet):
+            raise OperationFailed(f"{file}: {unread}, so the catalog cannot be checked "
+                                  "against what they say",
+                                  hint="fix each (named above, with its line), then run "
+                                  "coord init --check again")
+        raise OperationFailed(f"{file}: the catalog drifted from the checkouts"
+                              + (f"; and {unread}" if n else ""),
                               hint="coord init --check --apply takes the changes "
-                              "(--prune also removes repos whose checkout is gone)")
+                              "(--prune also removes repos whose checkout is gone)"
+                              + ("; the manifests that cannot be read are yours to fix"
+                                 if n else ""))
+    if left:
+        shown = "; ".join(f"{x['what']} ({x['how']})" for x in left[:10])
+        more = f"; and {len(left) - 10} more" if len(left) > 10 else ""
+        raise OperationFailed(
+            f"{file}: {'applied, but ' if applied else ''}drift is left that --apply "
+            f"does not take: {shown}{more}",
+            hint="do what each says, then run coord init --check again")
+
+
+def _takeable(fleet: Fleet) -> bool:
+    """Is there drift --apply (with --prune) could take?"""
+    return bool(fleet.added or fleet.gone or fleet.branches or fleet.deps_added
+                or fleet.deps_lost or fleet.deps_changed)
+
+
+def _left(fleet: Fleet, applied: FleetApplied | None, prune: bool) -> list[dict[str, str]]:
+    """The drift --apply did not take, each with how to take it: repos whose checkout
+    is gone (without --prune, or still named), hand-edited dependencies lost upstream
+    (without --prune), unreadable manifests."""
+    out: list[dict[str, str]] = []
+    kept: dict[str, list[tuple[str, str]]] = {}
+    for ref in applied["kept"] if applied else []:
+        kept.setdefault(ref["repo"], []).append((ref["kind"], ref["id"]))
+    for name in fleet.gone:
+        if not prune:
+            out.append({"kind": "repo_gone", "id": name,
+                        "what": f"repo {name}: its checkout is gone",
+                        "how": "--prune removes it"})
+        elif name in kept:
+            users = ", ".join(f"{kind} {id_}" for kind, id_ in kept[name])
+            ids = " and ".join(id_ for _, id_ in kept[name])
+            out.append({"kind": "repo_named", "id": name,
+                        "what": f"repo {name}: its checkout is gone, but {users} names it",
+                        "how": f"edit {ids} so that it names another repo, or `coord repo "
+                        f"remove {name} --force`"})
+    for d in fleet.deps_lost:
+        if d["hand_edited"] and not prune:
+            out.append({"kind": "dependency_hand_edited", "id": d["id"],
+                        "what": f"dependency {d['id']} {d['consumer']} -> {d['provider']}: "
+                        "lost upstream, kept: hand-edited",
+                        "how": "--prune removes it; or delete its source: to keep it as "
+                        "hand-written"})
+    for u in fleet.unreadable:
+        where = f"{u['file']}:{u['line']}" if u["line"] else u["file"]
+        out.append({"kind": "manifest_unreadable", "id": f"{u['repo']}/{u['file']}",
+                    "what": f"{u['repo']}: {where} cannot be read: {u['message']}",
+                    "how": "fix the manifest"})
+    return out
 
 
 def _dep_line(d: object) -> str:
@@ -261,19 +342,26 @@ def _say_init(file: Path, fleet: Fleet, created: bool, dry_run: bool,
     ids = applied["dependencies_added"] if applied else []
     for i, d in enumerate(fleet.deps_added):
         say(escape(f"  {ids[i] + ' ' if i < len(ids) else ''}{_dep_line(d)}"))
+    for u in fleet.unreadable:
+        where = f"{u['file']}:{u['line']}" if u["line"] else u["file"]
+        say(escape(f"  unreadable: {u['repo']}/{where}: {u['message']} (nothing inferred "
+                   "from it; fix it, then coord init --check)"))
     for note in fleet.notes:
         say(escape(f"  note: {note}"))
 
 
-def _say_drift(file: Path, fleet: Fleet, applied: FleetApplied | None, prune: bool) -> None:
+def _say_drift(file: Path, fleet: Fleet, applied: FleetApplied | None, apply_: bool,
+               prune: bool) -> None:
     if not fleet.drifted:
         say(escape(f"{file}: no drift ({plural(fleet.repos, 'checkout')} match the catalog)"))
     for r in fleet.added:
         say(escape(f"+ repo {r['name']} ({r['path']})"))
+    pruned = applied["repos_pruned"] if applied else []
+    named = {k["repo"] for k in applied["kept"]} if applied else set()
     for name in fleet.gone:
-        kept = "" if applied is None else (" (removed)" if name in applied["repos_pruned"]
-                                           else " (kept: --prune removes it)" if not prune
-                                           else " (kept: still named, see below)")
+        kept = ("" if not apply_ else " (removed)" if name in pruned
+                else " (kept: --prune removes it)" if not prune
+                else " (kept: still named, see below)" if name in named else "")
         say(escape(f"- repo {name}: no git checkout where the catalog says{kept}"))
     for b in fleet.branches:
         why = (f" ({b['read_from']})" if b["read_from"] != "HEAD" else
@@ -283,19 +371,65 @@ def _say_drift(file: Path, fleet: Fleet, applied: FleetApplied | None, prune: bo
                    f"{b['now']}{why}"))
     for d in fleet.deps_added:
         say(escape(f"+ dependency {_dep_line(d)}"))
+    for c in fleet.deps_changed:
+        said = ", ".join(f"{k} {_shown(old)} -> {_shown(new)}"
+                         for k, (old, new) in c["changes"].items())
+        say(escape(f"~ dependency {c['id']} {c['consumer']} -> {c['provider']}: {said}"))
     for lost in fleet.deps_lost:
         src = lost["source"]
         where = f" (was {src['file']}:{src['line']})" if src else ""
+        kept = (" (lost upstream, kept: hand-edited; --prune removes it)"
+                if lost["hand_edited"] and not prune else " (removed)" if applied else "")
         say(escape(f"- dependency {lost['id']} {lost['consumer']} -> {lost['provider']}: "
-                   f"no manifest names it now{where}"))
+                   f"no manifest names it now{where}{kept}"))
+    for u in fleet.unreadable:
+        where = f"{u['file']}:{u['line']}" if u["line"] else u["file"]
+        held = (f" (holds {', '.join(u['held'])}: neither lost nor changed until it reads)"
+                if u["held"] else "")
+        say(escape(f"! manifest {u['repo']}/{where} cannot be read: {u['message']}{held}"))
     for note in fleet.notes:
         say(escape(f"  note: {note}"))
-    if applied is not None:
-        say(escape(f"applied to {file}: {plural(len(applied['repos_added']), 'repo')} added, "
-                   f"{len(applied['dependencies_added'])} dependencies added "
-                   f"{' '.join(applied['dependencies_added'])}, "
-                   f"{len(applied['dependencies_removed'])} removed, "
-                   f"{plural(len(applied['branches_set']), 'branch')} set"
-                   .replace("branchs", "branches")))
-        for ref in applied["kept"]:
-            say(escape(f"  kept: {ref['kind']} {ref['id']} names it in {ref['field']}"))
+    if apply_:
+        say(escape(f"applied to {file}: "
+                   f"{_applied_counts(applied) if applied else 'nothing it can take'}"))
+        for ref in applied["kept"] if applied else []:
+            say(escape(f"  kept: repo {ref['repo']}: {ref['kind']} {ref['id']} names it in "
+                       f"{ref['field']}"))
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, dict):
+        return f"{value.get('file')}:{value.get('line')}"
+    return "(none)" if value is None else str(value)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _applied_counts(applied: FleetApplied) -> str:
+    """What one --apply did, only what it did: ``1 repo added, 2 dependencies added
+    (DEP-005, DEP-006), 1 dependency removed (DEP-003), 1 repo pruned with 1
+    dependency``."""
+    parts = []
+
+    def ids(xs: list[str]) -> str:
+        return f" ({', '.join(xs[:10])}{', ...' if len(xs) > 10 else ''})" if xs else ""
+
+    if applied["repos_added"]:
+        parts.append(f"{_count(len(applied['repos_added']), 'repo', 'repos')} added")
+    for xs, verb in ((applied["dependencies_added"], "added"),
+                     (applied["dependencies_updated"], "updated"),
+                     (applied["dependencies_removed"], "removed")):
+        if xs:
+            parts.append(f"{_count(len(xs), 'dependency', 'dependencies')} {verb}{ids(xs)}")
+    if applied["branches_set"]:
+        parts.append(f"{_count(len(applied['branches_set']), 'default branch', 'default branches')}"
+                     f" set")
+    if applied["repos_pruned"]:
+        with_deps = applied["pruned_dependencies"]
+        parts.append(f"{_count(len(applied['repos_pruned']), 'repo', 'repos')} pruned"
+                     f"{ids(applied['repos_pruned'])}"
+                     + (f" with {_count(len(with_deps), 'dependency', 'dependencies')}"
+                        f"{ids(with_deps)}" if with_deps else ""))
+    return ", ".join(parts) or "nothing changed"

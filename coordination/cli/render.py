@@ -254,7 +254,8 @@ def styled(value: str) -> str:
 
 #: The help of a write's ``--repos`` (plan, issue): a selector, kept as the names it selects.
 SELECTS = ("a repo selector (names, globs, tag:T, role:R, changed:REF, NAME..., ...NAME, "
-           "!EXCLUDED; commas join), stored as the names it selects now.")
+           "!EXCLUDED; commas join; A&B: what both select), stored as the names it selects "
+           "now.")
 
 
 def split_list(values: Iterable[str] | str | None) -> list[str]:

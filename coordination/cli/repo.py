@@ -158,6 +158,7 @@ def _live_workers() -> dict[str, int] | None:
 @click.option("--repos", "selector", default=None, metavar="SELECTOR",
               help="Only the repos a selector selects (names, globs, tag:T, role:R, "
               "changed:REF, NAME..., ...NAME, NAME^..., ...^NAME, !EXCLUDED; commas join; "
+              "A&B: what both select; exclusions alone: every repo but those; "
               "changed:REF is changed since the merge-base of REF and HEAD).")
 @json_option
 @click.pass_obj
@@ -325,11 +326,13 @@ def repo_blocking(obj: Context, name: str, as_json: bool) -> None:
 @click.option("--tag", "tags", multiple=True, help="A tag; repeat for more.")
 @click.option("--concurrency", type=click.IntRange(1, 1024),
               help="How many of its todos may run at once (default 1).")
+@click.option("--url", metavar="URL", help="Where it is cloned from (no password).")
 @land_options
 @json_option
 @click.pass_obj
 def repo_add(obj: Context, name: str, path: str | None, description: str, role: str,
-             tags: tuple[str, ...], concurrency: int | None, default_branch: str | None,
+             tags: tuple[str, ...], concurrency: int | None, url: str | None,
+             default_branch: str | None,
              remote: str | None, land_command: str | None, revert_command: str | None,
              land_hooks: bool | None, breaker: str | None, no_breaker: bool,
              cache: str | None, no_cache: bool, pace: str | None, no_pace: bool,
@@ -345,6 +348,8 @@ def repo_add(obj: Context, name: str, path: str | None, description: str, role: 
     """
     extra = _land_fields(default_branch, remote, land_command, revert_command, land_hooks,
                          breaker, no_breaker, cache, no_cache, pace, no_pace)
+    if url:
+        extra["url"] = url
     added = obj.manager.add_repo(name, path=path, description=description, role=role,
                                  tags=split_list(tags), concurrency=concurrency,
                                  **extra)
@@ -358,11 +363,13 @@ def repo_add(obj: Context, name: str, path: str | None, description: str, role: 
 @click.option("--role", help="New role ('' to clear).")
 @click.option("--tag", "tags", multiple=True, help="Replace the tags; repeat for more.")
 @click.option("--concurrency", type=click.IntRange(1, 1024), help="New concurrency.")
+@click.option("--url", metavar="URL", help="Where it is cloned from ('' removes it).")
 @land_options
 @json_option
 @click.pass_obj
 def repo_update(obj: Context, name: str, path: str | None, description: str | None,
                 role: str | None, tags: tuple[str, ...], concurrency: int | None,
+                url: str | None,
                 default_branch: str | None, remote: str | None, land_command: str | None,
                 revert_command: str | None, land_hooks: bool | None, breaker: str | None,
                 no_breaker: bool, cache: str | None, no_cache: bool, pace: str | None,
@@ -384,6 +391,8 @@ def repo_update(obj: Context, name: str, path: str | None, description: str | No
             changes[key] = value  # type: ignore[literal-required]
     if tags:
         changes["tags"] = split_list(tags)
+    if url is not None:
+        changes["url"] = url or None
     changes.update(_land_fields(  # type: ignore[typeddict-item]  # (mypy: a TypedDict's base)
         default_branch, remote, land_command, revert_command, land_hooks, breaker, no_breaker,
         cache, no_cache, pace, no_pace))

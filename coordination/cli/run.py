@@ -30,7 +30,7 @@ from coordination.errors import UsageError
 from coordination.runtime.context import get_runtime
 from coordination.settings import get_settings
 from coordination.sweeps import SweepService, new_sweep_id
-from coordination.sweeps.adhoc import RUN_KIND, RUN_PREFIX, run_graph, run_spec
+from coordination.sweeps.adhoc import RUN_KIND, RUN_PREFIX, run_graph, run_levels, run_spec
 from coordination.sweeps.reading import StatusDocument, last_lines
 
 #: What a successful end is called in the summary.
@@ -41,7 +41,9 @@ OK = ("succeeded", "cached")
 @click.argument("command", nargs=-1, required=True)
 @click.option("--repos", "selector", required=True, metavar="SELECTOR",
               help="Which repos: names, globs, tag:T, role:R, changed:REF, NAME..., ...NAME, "
-              "NAME^..., ...^NAME, !EXCLUDED, joined by commas. changed:REF: changed since "
+              "NAME^..., ...^NAME, !EXCLUDED, joined by commas; A&B: what both select "
+              "(tag:python&changed:main asks git in the Python repos only); exclusions "
+              "alone: every repo but those ('!legacy'). changed:REF: changed since "
               "the merge-base of REF and HEAD (a branch behind REF is not changed).")
 @click.option("--order", type=click.Choice(["deps", "none"]), default="deps", show_default=True,
               help="deps: a repo's todo after those of the selected repos it depends on, "
@@ -73,7 +75,8 @@ def run(obj: Context, command: tuple[str, ...], selector: str, order: str, strat
     Examples:
       coord run 'make test' --repos 'tag:python,!legacy'
       coord run 'git status --short' --repos '...api' --order none
-      coord run 'make lint' --repos changed:origin/main --cache
+      coord run 'make lint' --repos 'tag:python&changed:origin/main' --cache
+      coord run 'git pull --ff-only' --repos '!legacy'
       coord run 'make upgrade' --repos 'svc-*' --save-as 'Upgrade the services'
     """
     text = command[0] if len(command) == 1 else shlex.join(command)
@@ -95,6 +98,7 @@ def run_command(file: Path, command: str, selector: str, *, order: str = "deps",
     saved: dict[str, object] | None = None
     if save_as is not None:
         graph = run_graph(catalog, chosen, order)
+        run_levels(graph)  # a cycle is refused before the plan is written (exit 2)
         providers = {r: [p[len(RUN_PREFIX):] for p in graph.predecessors(f"{RUN_PREFIX}{r}")]
                      for r in chosen}
         pid, ids = save_run_plan(store, save_as, command, chosen, providers, selector=selector,

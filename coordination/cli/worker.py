@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -18,8 +19,12 @@ LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
 
 
 @click.command()
-@click.option("--repo", "repos", required=True, multiple=True,
+@click.option("--repo", "repos", multiple=True,
               help="Repo whose queue this worker serves; repeat to serve several.")
+@click.option("--repos", "selector", default=None, metavar="SELECTOR",
+              help="The repos a selector selects in the catalog, as every --repos takes it "
+              "(names, globs, tag:T, role:R, changed:REF, NAME..., ...NAME, !EXCLUDED; "
+              "commas join; A&B: what both select); with --repo, both.")
 @click.option("--path", "paths", multiple=True, metavar="[REPO=]DIR",
               help="Checkout directory (default: the catalog's path): DIR for a worker of one "
                    "repo, REPO=DIR (repeat) for a worker of several.")
@@ -29,8 +34,8 @@ LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
 @click.option("--loglevel", default="INFO", show_default=True,
               help="Celery's log level (DEBUG, INFO, WARNING, ERROR).")
 @click.pass_obj
-def worker(obj: Context, repos: tuple[str, ...], paths: tuple[str, ...], concurrency: int | None,
-           loglevel: str) -> None:
+def worker(obj: Context, repos: tuple[str, ...], selector: str | None, paths: tuple[str, ...],
+           concurrency: int | None, loglevel: str) -> None:
     """Run a Celery worker for one or more repos (needs COORD_REDIS_URL).
 
     \b
@@ -38,13 +43,35 @@ def worker(obj: Context, repos: tuple[str, ...], paths: tuple[str, ...], concurr
       COORD_REDIS_URL=redis://localhost:6379/0 coord worker --repo api --path ~/src/api
       COORD_REDIS_URL=redis://localhost:6379/0 coord worker --repo api --repo web
       coord worker --repo api --repo web --path api=~/src/api --path web=~/src/web
+      coord worker --repos 'tag:python,!legacy'         # every Python repo but legacy
     """
     from workers.worker import build_worker  # lazy: Celery; `coord flower` execs its own
 
-    w = build_worker(obj.file, list(repos), path=list(paths),
+    names = list(repos)
+    if selector is not None:
+        names += worker_repos(obj.file, selector)
+    if not names:
+        raise UsageError("coord worker needs the repos it serves",
+                         hint="--repo NAME (repeat for several), or --repos SELECTOR "
+                         "('tag:python', 'svc-*')")
+    w = build_worker(obj.file, list(dict.fromkeys(names)), path=list(paths),
                      concurrency=concurrency, loglevel=loglevel)
     w.start()
     sys.exit(w.exitcode or 0)
+
+
+def worker_repos(file: Path, selector: str) -> list[str]:
+    """The repos ``--repos SELECTOR`` selects in the catalog at ``file`` (catalog
+    order); a UsageError when there is no catalog to select from."""
+    if not file.is_file():
+        raise UsageError(f"--repos {selector!r} selects from the catalog, and there is none "
+                         f"at {file}",
+                         hint="pass --file FILE (or set COORD_ECOSYSTEM), or name each repo "
+                         "with --repo NAME")
+    from coordination.catalog.selectors import select  # lazy: only with --repos
+    from coordination.catalog.store import CatalogStore  # lazy: pydantic models
+
+    return select(CatalogStore(file).load(), selector, file.resolve().parent).names
 
 
 @click.command()

@@ -23,9 +23,20 @@ Rules:
   branch than the catalog's. Without a remote HEAD the current branch stands in for
   it, and a topic branch checked out is no move while the catalog's default is
   still a local branch; the report says which of the two was read (``read_from``).
-- Only inferred entries (with ``source``) are ever found lost; a hand-written
-  dependency is the user's. A repo whose checkout is gone is reported, and removed
-  only when pruning.
+- Only inferred entries (with ``source``) are ever found lost or changed; a
+  hand-written dependency is the user's. An inferred one the user added to (``notes``,
+  ``validation``, or the type ``api``, which nothing infers) is hand-edited: found lost,
+  it is reported and removed only when pruning. A repo whose checkout is gone is
+  reported, and removed only when pruning.
+- An inferred dependency whose manifest is still read gets its ``type``,
+  ``version_constraint`` and ``source`` compared with what the manifest says now
+  (moved from a test extra into the runtime list, its range raised, its line moved):
+  a difference is drift (``changed``), taken by ``--apply``.
+- What cannot be read is never taken for gone: a dependency whose source manifest
+  could not be read (or has an entry that could not), or whose provider has a
+  manifest that could not be read (what it provides is unknown), is neither lost nor
+  changed but held, and the unreadable manifest is reported (file, line, the
+  parser's message) as drift of its own, which ``--apply`` cannot take: fix the file.
 """
 
 from __future__ import annotations
@@ -35,10 +46,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
+from urllib.parse import urlsplit, urlunsplit
 
 from coordination.fleet.discovery import Checkout, has_local_branch, unique_names
-from coordination.fleet.manifests import Package, Requirement
-from coordination.catalog.models import Catalog, Dependency, checkout_path
+from coordination.fleet.manifests import ManifestProblem, Package, Requirement
+from coordination.catalog.models import (Catalog, Dependency, DependencyType, checkout_path,
+                                         git_remote)
 
 #: Type strength: a runtime need outranks a build, test or dev one.
 TYPE_RANK = {"runtime": 0, "build": 1, "test": 2, "dev": 3}
@@ -55,6 +68,7 @@ class NewRepo(TypedDict, total=False):
     tags: list[str]
     default_branch: str
     remote: str
+    url: str
 
 
 class NewDependency(TypedDict, total=False):
@@ -80,6 +94,26 @@ class LostDependency(TypedDict):
     consumer: str
     provider: str
     source: SourceDict | None
+    #: The user added to it (notes, validation, type api): kept unless pruning.
+    hand_edited: bool
+
+
+class ChangedDependency(TypedDict):
+    id: str
+    consumer: str
+    provider: str
+    #: field -> [in the catalog, in the manifest now]; fields: type,
+    #: version_constraint, source. None: the field is not set.
+    changes: dict[str, list[object]]
+
+
+class UnreadableManifest(TypedDict):
+    repo: str
+    file: str  # relative to the repo's checkout; "." for a checkout that cannot be listed
+    line: int | None
+    message: str
+    #: The catalog's inferred dependencies neither found lost nor changed because of it.
+    held: list[str]
 
 
 @dataclass
@@ -91,7 +125,10 @@ class Fleet:
     branches: list[BranchMove] = field(default_factory=list)
     deps_added: list[NewDependency] = field(default_factory=list)
     deps_lost: list[LostDependency] = field(default_factory=list)
-    #: Not drift, but worth saying: unreadable manifests, ambiguous packages...
+    deps_changed: list[ChangedDependency] = field(default_factory=list)
+    #: Manifests that could not be read (fix them: --apply cannot).
+    unreadable: list[UnreadableManifest] = field(default_factory=list)
+    #: Not drift, but worth saying: entries not understood, ambiguous packages...
     notes: list[str] = field(default_factory=list)
     #: Every repo of the fleet found now, by name (known and new).
     repos: int = 0
@@ -99,14 +136,16 @@ class Fleet:
     @property
     def drifted(self) -> bool:
         return bool(self.added or self.gone or self.branches or self.deps_added
-                    or self.deps_lost)
+                    or self.deps_lost or self.deps_changed or self.unreadable)
 
     def to_dict(self) -> dict[str, object]:
         return {"drift": self.drifted, "repos_found": self.repos,
                 "repos_added": list(self.added), "repos_gone": list(self.gone),
                 "branches_moved": list(self.branches),
                 "dependencies_added": list(self.deps_added),
-                "dependencies_lost": list(self.deps_lost), "notes": list(self.notes)}
+                "dependencies_lost": list(self.deps_lost),
+                "dependencies_changed": list(self.deps_changed),
+                "manifests_unreadable": list(self.unreadable), "notes": list(self.notes)}
 
 
 def relative_path(path: Path, base_dir: Path) -> str:
@@ -179,7 +218,29 @@ def new_repo(name: str, co: Checkout, base_dir: Path) -> NewRepo:
         repo["default_branch"] = co.default_branch
     if co.remote and co.remote != "origin":
         repo["remote"] = co.remote
+    url = public_url(co.url)
+    if url:
+        repo["url"] = url
     return repo
+
+
+def public_url(url: str | None) -> str | None:
+    """A remote's URL as a catalog shared in git may hold it: an http(s) URL without
+    its user and password (a token is often written there), another without its
+    password; None for one coord would refuse (``ext::``, a leading ``-``)."""
+    if not url:
+        return None
+    if "://" in url:
+        parts = urlsplit(url)
+        if "@" in parts.netloc and (parts.scheme in ("http", "https")
+                                    or parts.password is not None):
+            user, _, host = parts.netloc.rpartition("@")
+            keep = "" if parts.scheme in ("http", "https") else user.split(":", 1)[0] + "@"
+            url = urlunsplit(parts._replace(netloc=keep + host))
+    try:
+        return git_remote(url)
+    except ValueError:
+        return None
 
 
 def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkout],
@@ -202,8 +263,15 @@ def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkou
     for co in checkouts:
         name = known.get(real[co.path]) or names[co.path]
         by_name[name] = co
-        for problem in co.manifests.problems + co.problems:
-            fleet.notes.append(f"{name}: {problem}")
+        for problem in co.problems:  # the checkout itself cannot be listed
+            fleet.unreadable.append({"repo": name, "file": ".", "line": None,
+                                     "message": problem, "held": []})
+        for mp in co.manifests.problems:
+            if mp.whole:
+                fleet.unreadable.append({"repo": name, "file": mp.file, "line": mp.line,
+                                         "message": mp.message, "held": []})
+            else:
+                fleet.notes.append(f"{name}: {mp}")
     fleet.repos = len(by_name)
     for co in fresh:
         fleet.added.append(new_repo(names[co.path], co, base_dir))
@@ -224,14 +292,87 @@ def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkou
     deps = catalog.coordination.dependencies if catalog is not None else []
     pairs = {(d.consumer, d.provider) for d in deps}
     fleet.deps_added = [d for d in inferred if (d["consumer"], d["provider"]) not in pairs]
-    named = {(d["consumer"], d["provider"]) for d in inferred}
-    fleet.deps_lost = [_lost(d) for d in deps if d.source is not None
-                       and d.consumer in by_name and d.provider in by_name
-                       and (d.consumer, d.provider) not in named]
+    named = {(d["consumer"], d["provider"]): d for d in inferred}
+    for d in deps:
+        if d.source is None or d.consumer not in by_name or d.provider not in by_name:
+            continue
+        said = named.get((d.consumer, d.provider))  # what the manifests say now
+        why = _held_by(d, said is None, by_name)
+        if why is not None:
+            _hold(fleet, d, why)
+        elif said is None:
+            fleet.deps_lost.append(_lost(d))
+        elif changes := _changes(d, said):
+            fleet.deps_changed.append({"id": d.id, "consumer": d.consumer,
+                                       "provider": d.provider, "changes": changes})
     return fleet
+
+
+def _held_by(d: Dependency, lost: bool, by_name: dict[str, Checkout]
+             ) -> tuple[str, ManifestProblem] | None:
+    """Why ``d`` (inferred) cannot be judged now: the repo and the manifest that could
+    not be read, or None. Its consumer's checkout or source manifest unreadable; or,
+    for a dependency no manifest names now, an entry of that manifest unreadable, or
+    its provider with a manifest unreadable (what it provides is unknown)."""
+    assert d.source is not None
+    consumer = by_name[d.consumer]
+    if consumer.problems:
+        return d.consumer, ManifestProblem(".", None, consumer.problems[0])
+    for mp in consumer.manifests.problems:
+        # A whole file unread: nothing of it is known. One entry of it not understood:
+        # a dependency it still names elsewhere is read fine; one it names no more may
+        # have been that entry.
+        if mp.file == d.source.file and (mp.whole or lost):
+            return d.consumer, mp
+    if lost:
+        provider = by_name[d.provider]
+        if provider.problems:
+            return d.provider, ManifestProblem(".", None, provider.problems[0])
+        for mp in provider.manifests.problems:
+            if mp.whole:
+                return d.provider, mp
+    return None
+
+
+def _hold(fleet: Fleet, d: Dependency, why: tuple[str, ManifestProblem]) -> None:
+    repo, mp = why
+    for u in fleet.unreadable:
+        if (u["repo"], u["file"], u["line"], u["message"]) == (repo, mp.file, mp.line,
+                                                                mp.message):
+            u["held"].append(d.id)
+            return
+    # An entry not understood (the rest of the file was read): drift once it holds
+    # a dependency, since what the catalog says of it cannot be checked.
+    fleet.unreadable.append({"repo": repo, "file": mp.file, "line": mp.line,
+                             "message": mp.message, "held": [d.id]})
+    note = f"{repo}: {mp}"
+    fleet.notes[:] = [n for n in fleet.notes if n != note]
+
+
+def hand_edited(d: Dependency) -> bool:
+    """Has the user added to this inferred dependency what no manifest says (notes, a
+    validation, the type ``api``)? Then it is theirs too: removed only when pruning."""
+    return bool(d.notes.strip() or d.validation is not None
+                or d.type == DependencyType.api)
+
+
+def _changes(d: Dependency, now: NewDependency) -> dict[str, list[object]]:
+    """What the manifest says now of the inferred ``d`` that the catalog does not:
+    field -> [catalog, now]. A type ``api`` is the user's (nothing infers it)."""
+    out: dict[str, list[object]] = {}
+    if d.type != DependencyType.api and d.type.value != now["type"]:
+        out["type"] = [d.type.value, now["type"]]
+    if (d.version_constraint or None) != (now.get("version_constraint") or None):
+        out["version_constraint"] = [d.version_constraint, now.get("version_constraint")]
+    assert d.source is not None
+    src = now.get("source")
+    if src is not None and (d.source.file, d.source.line) != (src["file"], src["line"]):
+        out["source"] = [{"file": d.source.file, "line": d.source.line}, dict(src)]
+    return out
 
 
 def _lost(d: Dependency) -> LostDependency:
     src: SourceDict | None = (None if d.source is None
                               else {"file": d.source.file, "line": d.source.line})
-    return {"id": d.id, "consumer": d.consumer, "provider": d.provider, "source": src}
+    return {"id": d.id, "consumer": d.consumer, "provider": d.provider, "source": src,
+            "hand_edited": hand_edited(d)}

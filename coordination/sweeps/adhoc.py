@@ -56,6 +56,23 @@ def run_graph(catalog: Catalog, repos: list[str], order: str) -> DiGraph:
     return g
 
 
+def run_levels(graph: DiGraph) -> list[list[str]]:
+    """The todos of ``graph`` by level (each level's sorted); a cycle among the
+    selected repos is a PlanError naming it (exit 2). `coord run` asks this before it
+    writes or sends anything: ``--save-as`` would otherwise keep a plan whose todos
+    block each other."""
+    try:
+        return [sorted(lv) for lv in topological_generations(graph)]
+    except Exception as exc:  # the digraph's Unfeasible: a cycle among the repos
+        from coordination.planner.algorithms import find_cycles  # lazy: only on a cycle
+
+        cycles, _ = find_cycles(graph, limit=1)
+        shown = " -> ".join(c[len(RUN_PREFIX):] for c in (cycles[0] + cycles[0][:1])) if cycles else ""
+        raise PlanError(f"the selected repos' dependencies have a cycle: {shown}",
+                        hint="break it in the catalog's dependencies:, leave one of its "
+                        "repos out with !NAME, or pass --order none") from exc
+
+
 def run_spec(keys: Keys, catalog: Catalog, catalog_path: Path | None, command: str,
              repos: list[str], *, order: str = "deps", strategy: str = "levels",
              cache: bool = False, timeout: float = DEFAULT_TIMEOUT) -> SweepSpec:
@@ -65,15 +82,7 @@ def run_spec(keys: Keys, catalog: Catalog, catalog_path: Path | None, command: s
     if strategy not in STRATEGIES:
         raise UsageError(f"unknown strategy {strategy!r}", hint="use levels or eager")
     graph = run_graph(catalog, repos, order)
-    try:
-        levels = [sorted(lv) for lv in topological_generations(graph)]
-    except Exception as exc:  # the digraph's Unfeasible: a cycle among the repos
-        from coordination.planner.algorithms import find_cycles  # lazy: only on a cycle
-
-        cycles, _ = find_cycles(graph, limit=1)
-        shown = " -> ".join(c[len(RUN_PREFIX):] for c in (cycles[0] + cycles[0][:1])) if cycles else ""
-        raise PlanError(f"the selected repos' dependencies have a cycle: {shown}",
-                        hint="break it in the catalog's dependencies:, or pass --order none") from exc
+    levels = run_levels(graph)
     base = catalog_path.resolve().parent if catalog_path else Path.cwd()
     chosen = set(repos)
     todos: dict[str, TodoSpec] = {}
@@ -114,4 +123,5 @@ def run_spec(keys: Keys, catalog: Catalog, catalog_path: Path | None, command: s
         paces=paces)
 
 
-__all__ = ["RUN_KIND", "RUN_PREFIX", "ORDERS", "run_spec", "run_todo_id", "run_graph"]
+__all__ = ["RUN_KIND", "RUN_PREFIX", "ORDERS", "run_spec", "run_todo_id", "run_graph",
+           "run_levels"]

@@ -98,6 +98,9 @@ def test_init_writes_a_catalog_that_loads_and_validates(fleet: Path) -> None:
     assert repos["events"].default_branch == "trunk"  # from origin/HEAD
     assert repos["api"].tags == ["docker", "python"] and repos["api"].path == "api"
     assert repos["web"].tags == ["node"] and repos["gateway"].tags == ["go"]
+    # Where each is cloned from: a catalog shared in git says where the fleet comes from.
+    assert repos["core"].url == str(fleet.parent / "remotes" / "core.git")
+    assert repos["core"].remote is None  # origin: the default, not written
     deps = {(d.consumer, d.provider): d for d in cat.coordination.dependencies}
     assert set(deps) == {("api", "core"), ("api", "testkit"), ("web", "ui-kit"),
                          ("gateway", "events")}
@@ -167,8 +170,12 @@ def test_lost_dependency_moved_branch_and_prune(fleet: Path) -> None:
     human = coord(fleet, "init", "--check", expect=1)
     assert "- dependency DEP-003 gateway -> events" in human.stdout
     assert "drifted" in human.stderr and "--apply" in human.stderr
-    # --apply without --prune keeps the gone repo (and the dependency on it)...
-    coord_json(fleet, "init", "--check", "--apply")
+    # --apply without --prune keeps the gone repo (and the dependency on it), and says
+    # so: exit 1, what is left and how to take it...
+    left = coord_json(fleet, "init", "--check", "--apply", expect=1)
+    assert left["left"] == [{"kind": "repo_gone", "id": "ui-kit",
+                             "what": "repo ui-kit: its checkout is gone",
+                             "how": "--prune removes it"}]
     cat = CatalogStore(catalog, cache_dir=None).load()
     assert cat.repo("ui-kit") is not None and cat.dependency("DEP-003") is None
     assert cat.dependency("DEP-004") is not None  # web -> ui-kit: ui-kit is gone, not pruned
@@ -212,6 +219,7 @@ def test_from_file_clones_urls_into_a_directory(tmp_path: Path) -> None:
     assert (work / "src" / "lib" / ".git").is_dir()
     cat = CatalogStore(work / "ecosystem.yaml", cache_dir=None).load()
     assert {r.name: r.path for r in cat.repos} == {"lib": "src/lib", "local": str(local)}
+    assert {r.name: r.url for r in cat.repos} == {"lib": f"file://{lib}", "local": str(app)}
     assert [(d.consumer, d.provider, d.type.value) for d in cat.coordination.dependencies] == [
         ("local", "lib", "runtime")]
     # A second run finds the clone there and adds nothing.
@@ -285,3 +293,116 @@ def test_check_without_dirs_scans_the_roots_init_used(tmp_path: Path) -> None:
     gone = coord_json(cat, "--file", str(eco), "init", "--check", expect=1)
     assert gone["roots"] == [str(tmp_path / "src")] and gone["repos_gone"] == ["api"]
     assert any("is not a directory any more" in n for n in gone["notes"])
+
+
+def test_a_broken_manifest_holds_its_dependencies_and_is_drift(fleet: Path) -> None:
+    """A manifest that no longer parses says nothing of what the repo needs or
+    provides: its dependencies are held (never lost, never removed by --apply) and the
+    manifest is reported with its line and the parser's message (exit 1)."""
+    coord(fleet, "init", str(fleet))
+    catalog = fleet / "ecosystem.yaml"
+    api = fleet / "api" / "pyproject.toml"
+    good = api.read_text()
+    api.write_text(good + "oops = [\n")
+    drift = coord_json(fleet, "init", "--check", expect=1)
+    assert drift["dependencies_lost"] == [] and drift["dependencies_changed"] == []
+    assert drift["manifests_unreadable"] == [{
+        "repo": "api", "file": "pyproject.toml", "line": 8, "message": "Invalid value",
+        "held": ["DEP-001", "DEP-002"]}]
+    human = coord(fleet, "init", "--check", expect=1)
+    assert "! manifest api/pyproject.toml:8 cannot be read: Invalid value" in human.stdout
+    assert "1 manifest cannot be read, so the catalog cannot be checked" in human.stderr
+    assert "--apply" not in human.stderr  # nothing --apply could take: fix it
+    before = catalog.read_text()
+    applied = coord_json(fleet, "init", "--check", "--apply", expect=1)
+    assert applied["applied"] is None and catalog.read_text() == before
+    assert [x["kind"] for x in applied["left"]] == ["manifest_unreadable"]
+    # A provider's broken manifest: what it provides is unknown, so api's dependency
+    # on it is not lost either.
+    api.write_text(good)
+    core = fleet / "core" / "pyproject.toml"
+    core.write_text("[project\n" + core.read_text())
+    drift = coord_json(fleet, "init", "--check", expect=1)
+    assert drift["dependencies_lost"] == []
+    assert [(u["repo"], u["line"], u["held"]) for u in drift["manifests_unreadable"]] == [
+        ("core", 1, ["DEP-001"])]
+    assert coord_json(fleet, "init", "--check", "--apply", expect=1)["applied"] is None
+    cat = CatalogStore(catalog, cache_dir=None).load()
+    assert cat.dependency("DEP-001") is not None and cat.dependency("DEP-002") is not None
+
+
+def test_a_dependency_that_moved_type_range_and_line_is_changed(fleet: Path) -> None:
+    """acme-testkit moves from api's test extra into its runtime dependencies with a
+    higher range: type, version constraint and source line are drift, and --apply
+    updates them in place (the comments around kept)."""
+    coord(fleet, "init", str(fleet))
+    catalog = fleet / "ecosystem.yaml"
+    text = catalog.read_text()
+    assert "      provider: testkit\n      type: test\n" in text
+    catalog.write_text(text.replace("      provider: testkit\n",
+                                    "      provider: testkit  # the shared kit\n"))
+    commit(fleet / "api", "pyproject.toml", (
+        '[project]\nname = "acme-api"\ndependencies = [\n'
+        '  "acme_core[pg]>=2,<3; python_version >= \'3.11\'",\n  "acme-testkit>=0.5",\n]\n'))
+    drift = coord_json(fleet, "init", "--check", expect=1)
+    assert drift["dependencies_lost"] == [] and drift["dependencies_added"] == []
+    assert drift["dependencies_changed"] == [{
+        "id": "DEP-002", "consumer": "api", "provider": "testkit",
+        "changes": {"type": ["test", "runtime"], "version_constraint": [None, ">=0.5"],
+                    "source": [{"file": "pyproject.toml", "line": 7},
+                               {"file": "pyproject.toml", "line": 5}]}}]
+    human = coord(fleet, "init", "--check", expect=1)
+    assert ("~ dependency DEP-002 api -> testkit: type test -> runtime, version_constraint "
+            "(none) -> >=0.5, source pyproject.toml:7 -> pyproject.toml:5") in human.stdout
+    applied = coord(fleet, "init", "--check", "--apply")
+    assert "applied to ecosystem.yaml: 1 dependency updated (DEP-002)" in applied.stdout
+    dep = CatalogStore(catalog, cache_dir=None).load().dependency("DEP-002")
+    assert dep is not None and dep.source is not None
+    assert (dep.type.value, dep.version_constraint, dep.source.line) == ("runtime", ">=0.5", 5)
+    assert "provider: testkit  # the shared kit\n" in catalog.read_text()
+    assert coord_json(fleet, "init", "--check")["drift"] is False
+
+
+def test_apply_says_what_is_left_hand_edited_and_named_repos(fleet: Path) -> None:
+    """--apply exits 1 while drift is left that it does not take: a hand-edited
+    inferred dependency lost upstream (kept without --prune), a gone repo an issue
+    still names (kept even with --prune); each said with how to take it."""
+    coord(fleet, "init", str(fleet))
+    catalog = fleet / "ecosystem.yaml"
+    coord(fleet, "dep", "update", "DEP-003", "--notes", "pinned by hand")
+    coord(fleet, "issue", "create", "--title", "Retire the kit", "--repos", "ui-kit")
+    commit(fleet / "gateway", "go.mod", "module github.com/acme/gateway\n\ngo 1.22\n")
+    subprocess.run(["rm", "-rf", str(fleet / "ui-kit")], check=True)
+    drift = coord_json(fleet, "init", "--check", expect=1)
+    assert [(d["id"], d["hand_edited"]) for d in drift["dependencies_lost"]] == [
+        ("DEP-003", True)]
+    res = coord(fleet, "init", "--check", "--apply", expect=1)
+    assert ("- dependency DEP-003 gateway -> events: no manifest names it now (was go.mod:6)"
+            " (lost upstream, kept: hand-edited; --prune removes it)") in res.stdout
+    assert "applied to ecosystem.yaml: nothing it can take" in res.stdout
+    assert "--prune removes it" in res.stderr and "drift is left" in res.stderr
+    assert CatalogStore(catalog, cache_dir=None).load().dependency("DEP-003") is not None
+    res = coord(fleet, "init", "--check", "--apply", "--prune", expect=1)
+    assert "applied to ecosystem.yaml: 1 dependency removed (DEP-003)" in res.stdout
+    assert "0 dependencies" not in res.stdout and " ," not in res.stdout
+    assert "- repo ui-kit: no git checkout where the catalog says (kept: still named" \
+        in res.stdout
+    assert "issue ISSUE-001 names it" in res.stderr and "edit ISSUE-001" in res.stderr
+    cat = CatalogStore(catalog, cache_dir=None).load()
+    assert cat.dependency("DEP-003") is None and cat.repo("ui-kit") is not None
+    # Once the issue names another repo, --prune takes the rest and says it all.
+    coord(fleet, "issue", "update", "ISSUE-001", "--repos", "web")
+    done = coord(fleet, "init", "--check", "--apply", "--prune")
+    assert ("applied to ecosystem.yaml: 1 repo pruned (ui-kit) with 1 dependency (DEP-004)"
+            in done.stdout), done.stdout
+    assert coord_json(fleet, "init", "--check")["drift"] is False
+
+
+def test_init_with_no_checkouts_writes_nothing(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    (empty / "docs").mkdir(parents=True)
+    for args in ((), ("--dry-run",)):
+        res = coord(tmp_path, "init", str(empty), *args, expect=1)
+        assert f"no git checkouts found under {empty} (depth 3)" in res.stderr, res.stderr
+        assert "--depth" in res.stderr
+    assert sorted(p.name for p in empty.iterdir()) == ["docs"]  # no catalog, no .coord

@@ -177,6 +177,11 @@ def test_repo_list_shows_what_a_selector_selects(tmp_path: Path) -> None:
     assert r.returncode == 0 and "api" in r.stdout and "web" not in r.stdout.split("Repos")[-1]
     r = embedded(eco, "repo", "list", "--repos", "tag:pyton")
     assert r.returncode == 2 and "did you mean tag:python" in r.stderr
+    # An exclusion alone is every repo but it; A&B what both select.
+    r = embedded(eco, "repo", "list", "--repos", "!legacy", "--json")
+    assert [x["name"] for x in json.loads(r.stdout)] == ["db", "api", "web", "jobs"], r.stderr
+    r = embedded(eco, "repo", "list", "--repos", "tag:python&...db,!legacy", "--json")
+    assert [x["name"] for x in json.loads(r.stdout)] == ["api", "jobs"], r.stderr
 
 
 def test_save_as_keeps_the_run_as_a_plan_and_runs_it(tmp_path: Path) -> None:
@@ -198,3 +203,23 @@ def test_save_as_keeps_the_run_as_a_plan_and_runs_it(tmp_path: Path) -> None:
     assert all(t["status"] == "completed" for t in todos.values())  # run and synced
     ops = [e["op"] for e in audit.read(audit.log_path(eco))]
     assert ops[:2] == ["run.save_as", "run"], ops
+
+
+def test_a_cycle_is_refused_before_save_as_writes_anything(tmp_path: Path) -> None:
+    """--save-as with the selected repos' dependencies in a cycle: exit 2 naming the
+    cycle, and neither the catalog nor the audit log changed (the plan was written
+    before the cycle was found)."""
+    eco = fleet(tmp_path)
+    eco.write_text(FLEET + "    - {id: DEP-004, consumer: db, provider: web}\n")
+    before = eco.read_bytes()
+    for extra in (["--save-as", "Cyclic"], []):
+        r = embedded(eco, "run", "true", "--repos", "db,api,web", *extra)
+        assert r.returncode == 2, r.stderr
+        assert "have a cycle" in r.stderr and "web" in r.stderr and "db" in r.stderr, r.stderr
+        assert "--order none" in r.stderr
+        assert eco.read_bytes() == before
+        assert not audit.log_path(eco).exists() or audit.read(audit.log_path(eco)) == []
+    # --order none runs it (no order, no cycle), and --save-as keeps it.
+    r = embedded(eco, "run", "true", "--repos", "db,api,web", "--order", "none",
+                 "--save-as", "Unordered", "--json")
+    assert r.returncode == 0, r.stderr

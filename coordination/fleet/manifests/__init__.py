@@ -8,7 +8,9 @@ normalised as that ecosystem compares names: ``("python", canonicalize_name(n))`
 ``("maven", "group:artifact")``; a requirement known by its local path only
 (``-e ../core``) is ``("path", absolute path)``, matched to the checkout that path is
 in. A manifest that cannot be read is a problem reported with the checkout, never a
-failure of the whole run.
+failure of the whole run: a :class:`ManifestProblem` naming the file, the line the
+parser gave and its message (``whole``: nothing of the file was read, so what it
+provides and requires is unknown, which `coord init --check` never takes for "gone").
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ import yaml
 from coordination.fleet.manifests import go, java, node, python, rust
 from coordination.fleet.manifests.base import (
     MAX_MANIFEST_BYTES as MAX_MANIFEST_BYTES,
+    ManifestProblem as ManifestProblem,
     Manifests as Manifests,
     Package as Package,
     Requirement as Requirement,
     read_text,
+    unreadable,
 )
 from coordination.fleet.manifests.python import group_type as group_type
 
@@ -91,6 +95,7 @@ def read(root: Path, names: Iterable[str] | None = None) -> Manifests:
 
 
 def _guarded(out: Manifests, root: Path, rel: str, reader: _Reader) -> None:
+    text: str | None = None
     try:
         text = read_text(root / rel)
         if text is not None:
@@ -98,4 +103,4 @@ def _guarded(out: Manifests, root: Path, rel: str, reader: _Reader) -> None:
     except (OSError, UnicodeDecodeError, ValueError, ET.ParseError, configparser.Error,
             TypeError, AttributeError, yaml.YAMLError) as exc:
         # ValueError covers tomllib.TOMLDecodeError and json.JSONDecodeError.
-        out.problems.append(f"{rel}: {exc}")
+        out.problems.append(unreadable(rel, exc, text))

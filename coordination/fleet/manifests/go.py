@@ -7,11 +7,13 @@ another repo the workspace builds with: a dependency on it, by path."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from coordination.fleet.manifests.base import PATH_ECOSYSTEM, Manifests, Requirement, read_text
+from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Manifests, Requirement,
+                                               read_text, unreadable)
 
 
 def go_mod_lines(text: str) -> Iterator[tuple[int, str, list[str]]]:
@@ -78,7 +80,9 @@ def go_work(out: Manifests, root: Path, rel: str, text: str) -> None:
         try:
             member_text = read_text(manifest)
         except (OSError, UnicodeDecodeError) as exc:
-            out.problems.append(f"{rel}:{n}: {member_rel}: {exc}")
+            problem = unreadable(member_rel, exc)
+            out.problems.append(dataclasses.replace(
+                problem, message=f"{problem.message} (used at {rel}:{n})"))
             continue
         if os.path.commonpath([member, base]) == base:
             if member != base and member_text is not None:  # the top go.mod is read already

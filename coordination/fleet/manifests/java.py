@@ -12,7 +12,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from coordination.fleet.manifests.base import Lines, Manifests, Requirement, read_text
+from coordination.fleet.manifests.base import Lines, Manifests, Requirement, read_text, unreadable
 
 
 _MAVEN_SCOPES = {"compile": "runtime", "runtime": "runtime", "test": "test",
@@ -46,12 +46,13 @@ def pom(out: Manifests, root: Path, rel: str, text: str) -> None:
             continue
         manifest = root / module.text.strip() / "pom.xml"
         member_rel = os.path.relpath(manifest, root)
+        member_text: str | None = None
         try:
             member_text = read_text(manifest)
             if member_text is not None:
                 _pom_project(out, member_rel, member_text, inherited)
         except (OSError, UnicodeDecodeError, ET.ParseError) as exc:
-            out.problems.append(f"{member_rel}: {exc}")
+            out.problems.append(unreadable(member_rel, exc, member_text))
 
 
 _PROPERTY = re.compile(r"\$\{([^}]+)\}")

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Lines, Manifests, Requirement,
-                                               local_path, read_text)
+                                               json_key, local_path, read_text, unreadable)
 
 
 _NPM_SECTIONS = (("dependencies", "runtime"), ("peerDependencies", "runtime"),
@@ -77,6 +77,7 @@ def members(out: Manifests, root: Path, rel: str, lines: Lines, patterns: list[s
                 continue
             manifest = Path(member) / "package.json"
             member_rel = os.path.relpath(manifest, root)
+            member_text: str | None = None
             try:
                 member_text = read_text(manifest)
                 if member_text is None:
@@ -85,7 +86,7 @@ def members(out: Manifests, root: Path, rel: str, lines: Lines, patterns: list[s
                 if isinstance(member_data, dict):
                     _npm_package(out, root, member_rel, member_text, member_data)
             except (OSError, UnicodeDecodeError, ValueError) as exc:
-                out.problems.append(f"{member_rel}: {exc}")
+                out.problems.append(unreadable(member_rel, exc, member_text))
 
 
 def _npm_package(out: Manifests, root: Path, rel: str, text: str,
@@ -101,8 +102,22 @@ def _npm_package(out: Manifests, root: Path, rel: str, text: str,
             continue
         for dep, spec in deps.items():
             path = None
+            package, constraint = dep, spec if isinstance(spec, str) else None
             if isinstance(spec, str) and spec.startswith(("file:", "link:", "portal:")):
                 path = local_path(here, "file:" + spec.split(":", 1)[1])
+            elif isinstance(spec, str) and spec.startswith("npm:"):
+                package, constraint = npm_alias(spec)
             out.requires.append(Requirement(
-                ("npm", dep.lower()), type_, rel, lines.find([f'"{dep}"'], [f'"{section}"']),
-                spec if isinstance(spec, str) else None, path))
+                ("npm", package.lower()), type_, rel,
+                lines.find([json_key(dep)], [json_key(section)]), constraint, path))
+
+
+def npm_alias(spec: str) -> tuple[str, str | None]:
+    """The package and range an npm alias names: ``npm:@acme/button@^1`` ->
+    ``("@acme/button", "^1")``; ``npm:lodash`` -> ``("lodash", None)``. The key it is
+    written under (``"button"``) is only the name it is installed as."""
+    rest = spec[len("npm:"):].strip()
+    at = rest.find("@", 1)  # past a scope's leading "@"
+    if at < 0:
+        return rest, None
+    return rest[:at], rest[at + 1:] or None

@@ -16,8 +16,9 @@ from urllib.parse import urlparse
 from packaging.requirements import InvalidRequirement, Requirement as PyRequirement
 from packaging.utils import canonicalize_name
 
-from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Lines, Manifests, Requirement,
-                                               local_path, quoted)
+from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Lines, ManifestProblem,
+                                               Manifests, Mark, Requirement, key, local_path,
+                                               quoted, table)
 
 
 _TEST_GROUPS = {"test", "tests", "testing", "pytest", "check", "ci", "coverage"}
@@ -51,11 +52,12 @@ def _file_type(rel: str) -> str:
 
 
 def _python_req(out: Manifests, root: Path, spec: str, type_: str, rel: str, lines: Lines,
-                after: Iterable[str] = ()) -> None:
+                after: Iterable[Mark] = ()) -> None:
     try:
         req = PyRequirement(spec)
     except InvalidRequirement as exc:
-        out.problems.append(f"{rel}: {spec!r} is not a requirement: {exc}")
+        out.problems.append(ManifestProblem(rel, lines.find(quoted(spec), after),
+                                            f"{spec!r} is not a requirement: {exc}", False))
         return
     # ``name @ file:///srv/core``: a direct reference to a local checkout.
     path = local_path(root, req.url) if req.url else None
@@ -73,19 +75,19 @@ def pyproject(out: Manifests, root: Path, rel: str, text: str) -> None:
     if isinstance(name, str):
         out.provides.add(("python", canonicalize_name(name)))
     for spec in project.get("dependencies") or ():
-        _python_req(out, root, spec, "runtime", rel, lines, ["[project]", "dependencies"])
+        _python_req(out, root, spec, "runtime", rel, lines, [table("project"), key("dependencies")])
     for group, specs in (project.get("optional-dependencies") or {}).items():
         for spec in specs or ():
             _python_req(out, root, spec, group_type(group), rel, lines,
-                        ["[project.optional-dependencies]", group])
+                        [table("project.optional-dependencies"), key(group)])
     # PEP 735 dependency groups; an entry may include another group ({include-group}).
     for group, specs in (data.get("dependency-groups") or {}).items():
         for spec in specs or ():
             if isinstance(spec, str):
                 _python_req(out, root, spec, group_type(group), rel, lines,
-                            ["[dependency-groups]", group])
+                            [table("dependency-groups"), key(group)])
     for spec in (data.get("build-system") or {}).get("requires") or ():
-        _python_req(out, root, spec, "build", rel, lines, ["[build-system]", "requires"])
+        _python_req(out, root, spec, "build", rel, lines, [table("build-system"), key("requires")])
     # Poetry: tables of name = constraint.
     tables: list[tuple[str, Mapping[str, object], str]] = [
         ("tool.poetry.dependencies", poetry.get("dependencies") or {}, "runtime"),
@@ -103,8 +105,8 @@ def pyproject(out: Manifests, root: Path, rel: str, text: str) -> None:
             where = spec.get("path") if isinstance(spec, dict) else None  # {path = "../core"}
             out.requires.append(Requirement(
                 ("python", canonicalize_name(dep_name)), type_, rel,
-                lines.find([f"{dep_name} =", f"{dep_name}=", f'"{dep_name}"', dep_name],
-                           [f"[{header}]"]),
+                lines.find([key(dep_name), table(f"{header}.{dep_name}"), dep_name],
+                           [table(header)]),
                 constraint if isinstance(constraint, str) else None,
                 local_path(root, where) if isinstance(where, str) else None))
     # uv: [tool.uv.sources] name = { path = "../core" } says where a requirement of the
@@ -182,7 +184,8 @@ def requirements_txt(out: Manifests, root: Path, rel: str, text: str) -> None:
         try:
             req = PyRequirement(line)
         except InvalidRequirement as exc:
-            out.problems.append(f"{rel}:{first}: {line!r} is not a requirement: {exc}")
+            out.problems.append(ManifestProblem(rel, first,
+                                                f"{line!r} is not a requirement: {exc}", False))
             continue
         out.requires.append(Requirement(("python", canonicalize_name(req.name)), type_, rel,
                                         first, str(req.specifier) or None,
@@ -197,15 +200,16 @@ def setup_cfg(out: Manifests, root: Path, rel: str, text: str) -> None:
         out.provides.add(("python", canonicalize_name(cfg.get("metadata", "name"))))
     keys = (("install_requires", "runtime"), ("setup_requires", "build"),
             ("tests_require", "test"))
-    for key, type_ in keys:
-        if cfg.has_option("options", key):
-            for spec in _cfg_list(cfg.get("options", key)):
-                _python_req(out, root, spec, type_, rel, lines, ["[options]", key])
+    for option, type_ in keys:
+        if cfg.has_option("options", option):
+            for spec in _cfg_list(cfg.get("options", option)):
+                _python_req(out, root, spec, type_, rel, lines,
+                            [table("options"), key(option, "=:")])
     if cfg.has_section("options.extras_require"):
         for group, value in cfg.items("options.extras_require"):
             for spec in _cfg_list(value):
                 _python_req(out, root, spec, group_type(group), rel, lines,
-                            ["[options.extras_require]", group])
+                            [table("options.extras_require"), key(group, "=:")])
 
 
 def _cfg_list(value: str) -> list[str]:

@@ -1,16 +1,23 @@
 """Cargo.toml with ``tomllib``: the package, its dependency tables (plain, build, dev,
-per target), renames (``package = ...``), the workspace's dependencies and members.
-Crate names compare with ``_`` as ``-``, as crates.io does."""
+per target), renames (``package = ...``), path dependencies (``{ path = "../x" }``: the
+checkout there is the provider, as npm's ``file:`` and Poetry's ``{path}`` are), the
+workspace's dependencies and members, and ``[patch.<registry>]`` (and the older
+``[replace]``): a patch by a local path points the crate it patches at the checkout
+there, and one for a crate no table names is still built from that checkout (type
+``build``). Crate names compare with ``_`` as ``-``, as crates.io does."""
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
-from coordination.fleet.manifests.base import Lines, Manifests, Package, Requirement, read_text
+from coordination.fleet.manifests.base import (Lines, Manifests, Package, Requirement, key,
+                                               read_text, table, unreadable)
 
 
 def _crate(name: str) -> Package:
@@ -19,28 +26,33 @@ def _crate(name: str) -> Package:
 
 def cargo(out: Manifests, root: Path, rel: str, text: str) -> None:
     data = tomllib.loads(text)
-    _cargo_package(out, rel, text, data)
+    first = len(out.requires)
+    _cargo_package(out, root, rel, text, data)
     workspace = data.get("workspace") or {}
     lines = Lines(text)
     for dep, spec in (workspace.get("dependencies") or {}).items():
-        _cargo_dep(out, rel, lines, "workspace.dependencies", dep, spec, "runtime")
+        _cargo_dep(out, root, rel, lines, "workspace.dependencies", dep, spec, "runtime")
     for pattern in workspace.get("members") or ():
         for member in sorted(glob.glob(os.path.join(glob.escape(str(root)), pattern))):
             manifest = Path(member) / "Cargo.toml"
             member_rel = os.path.relpath(manifest, root)
+            member_text: str | None = None
             try:
                 member_text = read_text(manifest)
                 if member_text is not None:
-                    _cargo_package(out, member_rel, member_text, tomllib.loads(member_text))
+                    _cargo_package(out, root, member_rel, member_text,
+                                   tomllib.loads(member_text))
             except (OSError, UnicodeDecodeError, ValueError) as exc:
-                out.problems.append(f"{member_rel}: {exc}")
+                out.problems.append(unreadable(member_rel, exc, member_text))
+    _patches(out, root, rel, lines, data, first)
 
 
 _CARGO_SECTIONS = (("dependencies", "runtime"), ("build-dependencies", "build"),
                    ("dev-dependencies", "dev"))
 
 
-def _cargo_package(out: Manifests, rel: str, text: str, data: Mapping[str, object]) -> None:
+def _cargo_package(out: Manifests, root: Path, rel: str, text: str,
+                   data: Mapping[str, object]) -> None:
     lines = Lines(text)
     package = data.get("package")
     if isinstance(package, dict) and isinstance(package.get("name"), str):
@@ -59,16 +71,66 @@ def _cargo_package(out: Manifests, rel: str, text: str, data: Mapping[str, objec
                     tables.append((f"target.{target}.{section}", deps, type_))
     for header, deps, type_ in tables:
         for dep, spec in deps.items():
-            _cargo_dep(out, rel, lines, header, dep, spec, type_)
+            _cargo_dep(out, root, rel, lines, header, dep, spec, type_)
 
 
-def _cargo_dep(out: Manifests, rel: str, lines: Lines, header: str, dep: str, spec: object,
-               type_: str) -> None:
+def _path(root: Path, rel: str, spec: object) -> str | None:
+    """The checkout path a ``{ path = "..." }`` names, relative to the manifest's
+    directory (Cargo's rule: ``crates/x`` and ``../x`` alike), absolute."""
+    where = spec.get("path") if isinstance(spec, dict) else None
+    if not isinstance(where, str) or not where.strip():
+        return None
+    return os.path.normpath((root / rel).parent / Path(where).expanduser())
+
+
+def _cargo_dep(out: Manifests, root: Path, rel: str, lines: Lines, header: str, dep: str,
+               spec: object, type_: str) -> None:
     # `alias = { package = "real-name" }` renames a dependency.
     real = spec.get("package") if isinstance(spec, dict) else None
     version = spec if isinstance(spec, str) else (
         spec.get("version") if isinstance(spec, dict) else None)
-    line = lines.find([f"[{header}.{dep}]", f"{dep} =", f"{dep}=", f'"{dep}"'],
-                      [f"[{header}]"])
+    line = lines.find([key(dep), table(f"{header}.{dep}"), f'"{dep}"'], [table(header)])
     out.requires.append(Requirement(_crate(real if isinstance(real, str) else dep), type_, rel,
-                                    line, version if isinstance(version, str) else None))
+                                    line, version if isinstance(version, str) else None,
+                                    _path(root, rel, spec)))
+
+
+_BARE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _patches(out: Manifests, root: Path, rel: str, lines: Lines, data: Mapping[str, object],
+             first: int) -> None:
+    """``[patch.<registry>]`` and ``[replace]`` by a local path: the crate patched is
+    built from the checkout there. The requirements read from this Cargo.toml and its
+    members (from ``first`` on) naming the crate get that path; a crate none names (a
+    transitive one) is a ``build`` requirement of its own."""
+    patched: list[tuple[str, str, int]] = []  # (crate, path, line)
+    patch = data.get("patch")
+    if isinstance(patch, dict):
+        for registry, entries in patch.items():
+            if not isinstance(entries, dict):
+                continue
+            header = f"patch.{registry}" if _BARE.match(registry) else f'patch."{registry}"'
+            for dep, spec in entries.items():
+                path = _path(root, rel, spec)
+                if path is not None:
+                    real = spec.get("package") if isinstance(spec, dict) else None
+                    patched.append((real if isinstance(real, str) else dep, path, lines.find(
+                        [key(dep), table(f"{header}.{dep}")], [table(header)])))
+    replace = data.get("replace")
+    if isinstance(replace, dict):
+        for spec_id, spec in replace.items():  # "foo:1.2.3" = { path = "../foo" }
+            path = _path(root, rel, spec)
+            if path is not None:
+                crate = spec_id.split(":", 1)[0]
+                patched.append((crate, path, lines.find([key(spec_id)], [table("replace")])))
+    for crate, path, line in patched:
+        package = _crate(crate)
+        hit = False
+        for i in range(first, len(out.requires)):
+            r = out.requires[i]
+            if r.package == package and r.path is None:
+                out.requires[i] = dataclasses.replace(r, path=path)
+                hit = True
+        if not hit:
+            out.requires.append(Requirement(package, "build", rel, line, None, path))

@@ -54,6 +54,8 @@ def fleet(n: int, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
             repo["default_branch"] = pick("main", BRANCHES)
         if i % 6 == 1:
             repo["remote"] = pick("upstream", REMOTES)
+        if i % 4 == 1:
+            repo["url"] = pick(f"https://git.example.com/acme/{name}.git", REMOTES)
         repos.append(repo)
     deps: list[dict[str, Any]] = []
     for i in range(1, n):

@@ -208,3 +208,70 @@ def test_git_changed_is_against_the_merge_base_not_ref(tmp_path: Path) -> None:
     commit(repo, "other")
     said = git_changed(repo, "main")
     assert isinstance(said, str) and "no common ancestor" in said
+
+
+@pytest.mark.parametrize("sel, want", [
+    # exclusions alone start from every repo (Turborepo's and pnpm's --filter=!x)
+    ("!legacy", ["db", "api", "web", "worker", "admin", "svc-a", "svc-b"]),
+    ("!tag:*", ["svc-a", "svc-b"]),
+    ("!svc-*,!...web", ["db", "api", "worker", "legacy"]),
+    # intersections: what every part selects
+    ("tag:python&role:service", ["api", "worker"]),
+    ("...db&tag:js", ["web", "admin"]),
+    ("tag:python&role:service,tag:sql", ["db", "api", "worker"]),
+    ("*,!tag:python&role:service", ["db", "web", "admin", "legacy", "svc-a", "svc-b"]),
+    ("!tag:python&role:service", ["db", "web", "admin", "legacy", "svc-a", "svc-b"]),
+])
+def test_exclusions_alone_and_intersections(sel: str, want: list[str]) -> None:
+    assert names(sel) == want
+
+
+@pytest.mark.parametrize("sel, says", [
+    ("tag:python&", "an empty part of the intersection"),
+    ("tag:python&!legacy", "'!' goes before the whole term"),
+    ("tag:python&tag:pyton", "'tag:pyton' matches no repo"),
+    ("tag:sql&tag:js", "it selects no repo"),
+    ("!*", "it excludes every repo"),
+])
+def test_intersections_refuse(sel: str, says: str) -> None:
+    with pytest.raises(UsageError) as err:
+        names(sel)
+    assert says in str(err.value)
+
+
+def test_changed_in_an_intersection_asks_git_only_about_the_others_selection() -> None:
+    """pnpm's `pattern[ref]`, Nx's affected with a projects filter: git runs in the
+    Python repos only."""
+    asked: list[str] = []
+
+    def probe(path: Path, ref: str) -> bool | str:
+        asked.append(path.name)
+        return path.name in ("api", "web")
+
+    sel = Selector(fleet(), Path("/fleet"), probe).select("changed:main&tag:python,!legacy")
+    assert sel.names == ["api"] and sorted(asked) == ["api", "worker"]
+    # A graph form of changed: needs every repo's answer (web's dependents may be Python).
+    asked.clear()
+    got = Selector(fleet(), Path("/fleet"), probe).select("changed:main...&tag:python")
+    assert got.names == ["api"] and len(asked) == len(REPOS)
+
+
+def test_a_checkout_nested_in_another_is_not_its_change(tmp_path: Path) -> None:
+    """A fleet cloned inside a parent repo (or a linked worktree there) shows in the
+    parent as an untracked directory: not the parent's change."""
+    parent = tmp_path / "platform"
+    parent.mkdir()
+    _git(parent, "init", "-q", "-b", "main")
+    _git(parent, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty",
+         "-m", "first")
+    inner = parent / "services" / "api"
+    inner.mkdir(parents=True)
+    _git(inner, "init", "-q", "-b", "main")
+    (inner / "code.py").write_text("x\n")
+    _git(inner, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty",
+         "-m", "first")
+    _git(inner, "worktree", "add", "-q", "-b", "work", str(parent / "wt"))
+    assert git_changed(parent, "main") is False
+    assert git_changed(inner, "main") is True  # its own untracked file still counts
+    (parent / "services" / "README").write_text("x\n")  # a file of the parent's does
+    assert git_changed(parent, "main") is True

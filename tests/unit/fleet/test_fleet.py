@@ -11,7 +11,7 @@ import pytest
 from coordination.catalog.audit import log_path
 from coordination.fleet.discovery import Checkout, read_checkout
 from coordination.fleet.drift import compare, infer
-from coordination.fleet.manifests import Manifests, Requirement
+from coordination.fleet.manifests import ManifestProblem, Manifests, Requirement
 from coordination.catalog.manager import CoordinationManager
 from coordination.catalog.store import CatalogStore
 from coordination.errors import UsageError
@@ -118,7 +118,8 @@ def test_drift_added_gone_branches_deps(catalog: Path, tmp_path: Path) -> None:
         ("api", "web", "test"), ("web", "core", "runtime")]
     # DEP-001 was inferred and no manifest names core now; DEP-002 is hand-written.
     assert fleet.deps_lost == [{"id": "DEP-001", "consumer": "api", "provider": "core",
-                                "source": {"file": "pyproject.toml", "line": 4}}]
+                                "source": {"file": "pyproject.toml", "line": 4},
+                                "hand_edited": False}]
     json.dumps(fleet.to_dict())
 
 
@@ -216,3 +217,116 @@ def test_a_topic_branch_without_a_remote_head_is_no_move(tmp_path: Path) -> None
     # Once core's main is gone, its current branch is all there is to go by.
     git(tmp_path / "core", "branch", "-q", "-D", "main")
     assert [b["repo"] for b in compare(cat, tmp_path, now).branches] == ["core", "api"]
+
+
+def _with(c: Checkout, *problems: ManifestProblem) -> Checkout:
+    c.manifests.problems.extend(problems)
+    return c
+
+
+def test_an_unreadable_manifest_holds_what_it_would_lose(catalog: Path, tmp_path: Path) -> None:
+    """DEP-001 (api -> core) was read from api's pyproject.toml: with that file
+    unreadable, no manifest naming core is no news. It is held, not lost, and the
+    manifest is drift of its own, with the dependency it holds."""
+    cat = CatalogStore(catalog, cache_dir=None).load()
+    broken = ManifestProblem("pyproject.toml", 7, "Invalid value")
+    fleet = compare(cat, tmp_path, [co(tmp_path / "core", {("python", "core")}),
+                                    _with(co(tmp_path / "api"), broken), co(tmp_path / "gone")])
+    assert fleet.deps_lost == [] and fleet.deps_changed == []
+    assert fleet.unreadable == [{"repo": "api", "file": "pyproject.toml", "line": 7,
+                                 "message": "Invalid value", "held": ["DEP-001"]}]
+    assert fleet.drifted and fleet.to_dict()["manifests_unreadable"] == fleet.unreadable
+    # Another manifest of api unreadable holds nothing of pyproject.toml's: lost.
+    other = ManifestProblem("package.json", 1, "Expecting value")
+    fleet = compare(cat, tmp_path, [co(tmp_path / "core", {("python", "core")}),
+                                    _with(co(tmp_path / "api"), other), co(tmp_path / "gone")])
+    assert [d["id"] for d in fleet.deps_lost] == ["DEP-001"]
+    assert [u["held"] for u in fleet.unreadable] == [[]]
+    # The provider's manifest unreadable: what it provides is unknown, so held.
+    fleet = compare(cat, tmp_path, [_with(co(tmp_path / "core"), broken),
+                                    co(tmp_path / "api", set(), [req("core", line=4)]),
+                                    co(tmp_path / "gone")])
+    assert fleet.deps_lost == []
+    assert [(u["repo"], u["held"]) for u in fleet.unreadable] == [("core", ["DEP-001"])]
+    # One entry of the source file not understood: held too, said as drift, not a note.
+    entry = ManifestProblem("pyproject.toml", 4, "'acme core' is not a requirement", False)
+    fleet = compare(cat, tmp_path, [co(tmp_path / "core", {("python", "core")}),
+                                    _with(co(tmp_path / "api"), entry), co(tmp_path / "gone")])
+    assert fleet.deps_lost == [] and fleet.notes == []
+    assert [(u["line"], u["held"]) for u in fleet.unreadable] == [(4, ["DEP-001"])]
+
+
+def test_type_constraint_and_source_changes_are_drift(catalog: Path, tmp_path: Path) -> None:
+    cat = CatalogStore(catalog, cache_dir=None).load()
+    moved = Requirement(("python", "core"), "test", "requirements-test.txt", 2, ">=0.5")
+    fleet = compare(cat, tmp_path, [co(tmp_path / "core", {("python", "core")}),
+                                    co(tmp_path / "api", {("python", "api")}, [moved]),
+                                    co(tmp_path / "gone")])
+    assert fleet.drifted and fleet.deps_lost == [] and fleet.deps_added == []
+    assert fleet.deps_changed == [{
+        "id": "DEP-001", "consumer": "api", "provider": "core",
+        "changes": {"type": ["runtime", "test"], "version_constraint": [None, ">=0.5"],
+                    "source": [{"file": "pyproject.toml", "line": 4},
+                               {"file": "requirements-test.txt", "line": 2}]}}]
+    # DEP-002 is hand-written (no source): what the manifests say of core -> api is not
+    # compared with it.
+    back = [co(tmp_path / "core", {("python", "core")}, [req("api", "test", 9)]),
+            co(tmp_path / "api", {("python", "api")}, [req("core", line=4)]),
+            co(tmp_path / "gone")]
+    assert compare(cat, tmp_path, back).deps_changed == []
+
+
+def test_a_hand_edited_inferred_dependency_is_kept_without_prune(tmp_path: Path) -> None:
+    from coordination.fleet.drift import hand_edited
+
+    catalog = tmp_path / "ecosystem.yaml"
+    catalog.write_text(CATALOG.replace("      source: {file: pyproject.toml, line: 4}\n",
+                                       "      source: {file: pyproject.toml, line: 4}\n"
+                                       "      notes: pinned while core 3 is out\n"))
+    cat = CatalogStore(catalog, cache_dir=None).load()
+    assert hand_edited(cat.dependency("DEP-001"))  # type: ignore[arg-type]
+    assert hand_edited(cat.dependency("DEP-002"))  # type: ignore[arg-type]  # api: nothing infers it
+    fleet = compare(cat, tmp_path, [co(tmp_path / "core", {("python", "core")}),
+                                    co(tmp_path / "api"), co(tmp_path / "gone")])
+    assert [(d["id"], d["hand_edited"]) for d in fleet.deps_lost] == [("DEP-001", True)]
+
+
+@pytest.mark.parametrize(("url", "shared"), [
+    ("https://x-access-token:ghs_secret@github.com/acme/api.git",
+     "https://github.com/acme/api.git"),
+    ("https://ghp_token@github.com/acme/api", "https://github.com/acme/api"),
+    ("ssh://git:pw@git.acme.dev:2222/api.git", "ssh://git@git.acme.dev:2222/api.git"),
+    ("ssh://git@git.acme.dev/api.git", "ssh://git@git.acme.dev/api.git"),
+    ("git@github.com:acme/api.git", "git@github.com:acme/api.git"),
+    ("/srv/git/api.git", "/srv/git/api.git"),
+    ("ext::sh -c evil", None), ("--upload-pack=evil", None), (None, None),
+])
+def test_a_new_repo_records_its_clone_url_without_secrets(
+        tmp_path: Path, url: str | None, shared: str | None) -> None:
+    from coordination.fleet.drift import new_repo
+
+    c = Checkout(tmp_path / "api", default_branch="main", remote="origin", url=url)
+    assert new_repo("api", c, tmp_path).get("url") == shared
+
+
+def test_the_catalog_refuses_a_url_with_a_password(tmp_path: Path) -> None:
+    catalog = tmp_path / "ecosystem.yaml"
+    catalog.write_text("version: 1\nrepos:\n  - name: api\n"
+                       "    url: https://bot:s3cret@github.com/acme/api.git\n")
+    with pytest.raises(UsageError, match="url holds a password"):
+        CatalogStore(catalog, cache_dir=None).load()
+
+
+def test_an_entry_not_understood_holds_only_what_it_may_have_named(
+        catalog: Path, tmp_path: Path) -> None:
+    """One requirement of api's pyproject.toml not understood: DEP-001, still named by
+    another entry of it, is judged as usual (a change of line is said), and the entry
+    is a note, not drift."""
+    cat = CatalogStore(catalog, cache_dir=None).load()
+    entry = ManifestProblem("pyproject.toml", 9, "'acme web' is not a requirement", False)
+    fleet = compare(cat, tmp_path, [co(tmp_path / "core", {("python", "core")}),
+                                    _with(co(tmp_path / "api", set(), [req("core", line=5)]),
+                                          entry), co(tmp_path / "gone")])
+    assert fleet.unreadable == [] and fleet.notes == [f"api: {entry}"]
+    assert [c["changes"] for c in fleet.deps_changed] == [
+        {"source": [{"file": "pyproject.toml", "line": 4}, {"file": "pyproject.toml", "line": 5}]}]

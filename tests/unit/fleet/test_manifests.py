@@ -292,9 +292,25 @@ def test_a_broken_manifest_is_a_problem_not_a_crash(tmp_path: Path) -> None:
     m = dm.read(write(tmp_path, {"pyproject.toml": "[project\nname = 1\n",
                                  "package.json": "{not json",
                                  "requirements.txt": "acme-core >= = 2\nok-pkg\n"}))
-    assert {p.split(":")[0] for p in m.problems} == {"pyproject.toml", "package.json",
-                                                     "requirements.txt"}
+    # Where and why, as the parser says it: the whole file, or one entry of it.
+    assert sorted((p.file, p.line, p.whole) for p in m.problems) == [
+        ("package.json", 1, True), ("pyproject.toml", 1, True),
+        ("requirements.txt", 1, False)]
+    toml = next(p for p in m.problems if p.file == "pyproject.toml")
+    assert "(at line" not in toml.message and str(toml).startswith("pyproject.toml:1: ")
+    assert m.unreadable() == {"pyproject.toml", "package.json"}
     assert [r.package[1] for r in m.requires] == ["ok-pkg"]
+
+
+def test_an_unterminated_manifest_names_its_last_line(tmp_path: Path) -> None:
+    m = dm.read(write(tmp_path, {
+        "pyproject.toml": '[project]\nname = "acme-api"\ndependencies = ["acme-core"]\n'
+                          'oops = [\n',
+        "pom.xml": "<project>\n  <artifactId>x</artifactId>\n  <oops>\n</project>\n"}))
+    got = {p.file: (p.line, p.message) for p in m.problems}
+    assert got["pyproject.toml"] == (4, "Invalid value")
+    assert got["pom.xml"][0] == 4 and "mismatched tag" in got["pom.xml"][1]
+    assert m.requires == []
 
 
 @pytest.mark.parametrize(("group", "kind"), [
@@ -502,3 +518,103 @@ def test_a_path_dependency_names_the_repo_it_is_in(tmp_path: Path) -> None:
                    "api": Checkout(api, manifests=dm.read(api))})
     assert [(d["consumer"], d["provider"], d["type"], d["source"]) for d in found] == [
         ("api", "mono", "runtime", {"file": "package.json", "line": 1})]
+
+
+def test_a_group_key_is_found_itself_not_inside_a_longer_name(tmp_path: Path) -> None:
+    """`test` is a part of `pytest-doc`: the line of the test group's requirement is the
+    test key's own (5), not the docs group's (4), where `test` was found first."""
+    m = dm.read(write(tmp_path, {"pyproject.toml": '''
+        [project]
+        name = "acme-api"
+        [project.optional-dependencies]
+        docs = ["pytest-doc", "acme-core"]
+        test = ["acme-core"]
+        [tool.poetry.dependencies]
+        acme-core-extras = "1"
+        core = "2"
+    ''', "setup.cfg": '''
+        [metadata]
+        name = acme-api
+        [options.extras_require]
+        docs = pytest-doc
+            acme-kit
+        test: acme-kit
+    ''', "package.json": '''
+        {"name": "web",
+         "description": "\\"devDependencies\\": not a key",
+         "devDependencies": {"@acme/ui": "1"}}
+    '''}))
+    lines = {(r.package[1], r.type, r.file): r.line for r in m.requires}
+    assert lines[("acme-core", "dev", "pyproject.toml")] == 4
+    assert lines[("acme-core", "test", "pyproject.toml")] == 5
+    assert lines[("core", "runtime", "pyproject.toml")] == 8  # not acme-core-extras' line
+    assert lines[("acme-kit", "test", "setup.cfg")] == 6
+    assert lines[("@acme/ui", "dev", "package.json")] == 3
+
+
+def test_npm_alias_names_the_real_package(tmp_path: Path) -> None:
+    m = dm.read(write(tmp_path, {"package.json": '''
+        {"name": "@acme/web",
+         "dependencies": {
+           "button": "npm:@acme/button@^1.2",
+           "lodash-es": "npm:lodash",
+           "old-ui": "npm:@acme/ui@"
+         }}
+    '''}))
+    got = {r.package: (r.line, r.constraint) for r in m.requires}
+    assert got == {("npm", "@acme/button"): (3, "^1.2"), ("npm", "lodash"): (4, None),
+                   ("npm", "@acme/ui"): (5, None)}
+
+
+def test_cargo_path_dependencies_and_patches(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet"
+    root = fleet / "engine"
+    m = dm.read(write(root, {
+        "Cargo.toml": '''
+            [workspace]
+            members = ["crates/*"]
+
+            [package]
+            name = "acme-engine"
+
+            [dependencies]
+            acme-proto = { path = "../proto", version = "0.3" }
+            acme-store = "1.2"
+            acme-local = { path = "crates/local" }
+
+            [dev-dependencies.acme-fixtures]
+            path = "../fixtures"
+
+            [patch.crates-io]
+            acme-store = { path = "../store" }
+            acme-log = { path = "../log" }
+            serde = { git = "https://github.com/serde-rs/serde" }
+
+            [patch."https://github.com/acme/metrics"]
+            acme-metrics = { path = "../metrics" }
+
+            [replace]
+            "acme-old:0.1.0" = { path = "../old" }
+        ''',
+        "crates/local/Cargo.toml": '''
+            [package]
+            name = "acme-local"
+
+            [dependencies]
+            acme-util = { path = "../../../util" }
+        ''',
+    }))
+    got = {r.package[1]: (r.type, r.file, r.line, r.path) for r in m.requires}
+    # a path dependency is the checkout there, relative to the manifest's directory
+    assert got["acme-proto"] == ("runtime", "Cargo.toml", 8, str(fleet / "proto"))
+    assert got["acme-local"][3] == str(root / "crates/local")  # inside: the repo itself
+    assert got["acme-fixtures"] == ("dev", "Cargo.toml", 12, str(fleet / "fixtures"))
+    assert got["acme-util"] == ("runtime", "crates/local/Cargo.toml", 5, str(fleet / "util"))
+    # a patch by a path points the crate it patches at that checkout...
+    assert got["acme-store"] == ("runtime", "Cargo.toml", 9, str(fleet / "store"))
+    # ...and a crate no table names is still built from it
+    assert got["acme-log"] == ("build", "Cargo.toml", 17, str(fleet / "log"))
+    assert got["acme-metrics"] == ("build", "Cargo.toml", 21, str(fleet / "metrics"))
+    assert got["acme-old"] == ("build", "Cargo.toml", 24, str(fleet / "old"))
+    assert "serde" not in got  # patched by git: no checkout of the fleet
+    assert not m.problems

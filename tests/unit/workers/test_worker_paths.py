@@ -44,3 +44,49 @@ def test_a_worker_of_many_repos_has_a_short_name() -> None:
     many = worker_hostname([f"svc-{i:03d}" for i in range(500)])
     assert many.startswith(f"svc-000+svc-001+svc-002+497more-{os.getpid()}@")
     assert len(many) < 80
+
+
+def test_repos_takes_a_selector_against_the_catalog(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`coord worker --repos SELECTOR`: one syntax for every command that takes repos;
+    with --repo, both (a worker for 100 repos needs no 100 --repo flags)."""
+    from click.testing import CliRunner
+
+    import workers.worker
+    from coordination.cli.main import cli
+
+    served: list[list[str]] = []
+
+    class Fake:
+        exitcode = 0
+
+        def start(self) -> None:
+            pass
+
+    def build(file, repos, **kw):  # type: ignore[no-untyped-def]
+        served.append(list(repos))
+        return Fake()
+
+    monkeypatch.setattr(workers.worker, "build_worker", build)
+    eco = tmp_path / "ecosystem.yaml"
+    eco.write_text("version: 1\nrepos:\n" + "".join(
+        f"  - {{name: svc-{i:03d}, tags: [{'python' if i % 2 else 'go'}]}}\n" for i in range(6))
+        + "  - {name: legacy, tags: [python]}\n")
+    run = CliRunner().invoke
+    r = run(cli, ["--file", str(eco), "worker", "--repos", "tag:python,!legacy"])
+    assert r.exit_code == 0, r.output
+    assert served[-1] == ["svc-001", "svc-003", "svc-005"]
+    r = run(cli, ["--file", str(eco), "worker", "--repo", "legacy", "--repos", "svc-00[01]"])
+    assert r.exit_code == 0, r.output
+    assert served[-1] == ["legacy", "svc-000", "svc-001"]
+    # A selector that matches nothing: the selectors' error, closest names (exit 2).
+    r = run(cli, ["--file", str(eco), "worker", "--repos", "tag:pyton"])
+    assert isinstance(r.exception, UsageError) and "did you mean tag:python" in str(r.exception)
+    # No catalog to select from: said, with what to do.
+    r = run(cli, ["--file", str(tmp_path / "none.yaml"), "worker", "--repos", "tag:python"])
+    assert isinstance(r.exception, UsageError)
+    assert "selects from the catalog, and there is none" in str(r.exception)
+    assert "--repo NAME" in str(r.exception)
+    r = run(cli, ["--file", str(eco), "worker"])
+    assert isinstance(r.exception, UsageError)
+    assert "needs the repos it serves" in str(r.exception)
+    assert len(served) == 2
