@@ -368,14 +368,17 @@ def _repo_placeholders(written: Catalog, plan_id: str) -> list[Finding]:
     """``{repo}`` is replaced in a template's ``commit:`` message only: in a command
     it would reach the shell as it is written."""
     out: list[Finding] = []
+    seen: set[str] = set()  # (given an expanded catalog: one finding per template)
     for t in written.plan_todos(plan_id):
         fields = [f for f, text in (("run", t.run), ("undo", t.undo)) if "{repo}" in (text or "")]
-        if fields:
+        tid = split_instance(t.id)[0]
+        if fields and tid not in seen:
+            seen.add(tid)
             out.append(Finding(
                 "warning", "repo-placeholder",
-                f"{t.id}'s {'/'.join(fields)} has {{repo}}, which is replaced in commit: "
+                f"{tid}'s {'/'.join(fields)} has {{repo}}, which is replaced in commit: "
                 "messages only and reaches the shell as written: use \"$COORD_REPO\" (values "
-                "are never pasted into command text)", [t.id]))
+                "are never pasted into command text)", [tid]))
     return out
 
 

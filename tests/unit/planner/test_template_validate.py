@@ -169,3 +169,12 @@ def test_repo_in_a_command_is_flagged() -> None:
     (warn,) = [f for f in got if f[1] == "repo-placeholder"]
     assert warn[0] == "warning" and warn[2].startswith("TODO-010's run has {repo}")
     assert '"$COORD_REPO"' in warn[2] and "never pasted into command text" in warn[2]
+
+
+def test_repo_in_a_command_is_flagged_once_per_template_of_an_expanded_catalog() -> None:
+    """Without the catalog as written (a caller that has only the expansion), one
+    finding per template still, not one per instance."""
+    raw = Catalog.model_validate(catalog([{"id": "TODO-010", "for_each": "tag:svc",
+                                           "run": "make {repo}"}]))
+    got = [f for f in validate_plan(expand(raw, BASE), "PLAN-001") if f.code == "repo-placeholder"]
+    assert [f.ids for f in got] == [["TODO-010"]]
