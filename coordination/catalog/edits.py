@@ -20,6 +20,7 @@ from coordination.catalog import audit
 # unknown is re-exported: edits that look an id up import it from here.
 from coordination.catalog.checks import loc_to_field, unknown as unknown
 from coordination.catalog.models import next_id
+from coordination.catalog.templates import template_outcome
 from coordination.errors import Problem, UsageError
 
 #: A block or flow collection of the document, and a key or index into one.
@@ -637,3 +638,19 @@ def remove_key(item: CommentedMap, key: str) -> None:
         _set_after_lines(item, keys[pos - 1], lines)
     del item[key]
     item.ca.items.pop(key, None)
+
+
+def put_instances(item: CommentedMap, instances: Mapping[str, str], selected: list[str]) -> str:
+    """Write a template's ``instances:`` (repo -> status; in the order of ``selected``,
+    the repos its ``for_each`` selects, others after by name; none: the key goes) and
+    its own status from them (:func:`coordination.catalog.templates.template_outcome`).
+    Returns that status. What a sync and an edit of an instance both write."""
+    before = {str(k): str(v) for k, v in dict(item.get("instances") or {}).items()}
+    order = {r: i for i, r in enumerate(selected)}
+    after = dict(sorted(instances.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+    if after != before:
+        put_field(item, "instances", after, TODO_KEYS)
+    status = template_outcome(after, selected)
+    if item.get("status", "pending") != status:
+        put(item, "status", status, TODO_KEYS)
+    return status

@@ -65,11 +65,11 @@ from coordination.catalog.edits import (
     ReferenceDict,
     StillReferenced,
 )
-from coordination.catalog.edits import PLAN_KEYS, plan_todo_items
+from coordination.catalog.edits import PLAN_KEYS, plan_todo_items, put_instances
 from coordination.catalog import loader, reports
 from coordination.catalog.checks import unknown
 from coordination.catalog.store import CatalogStore
-from coordination.catalog.templates import expand
+from coordination.catalog.templates import expand, selected_repos, split_instance
 from coordination.catalog.structure import StructureEdits
 from coordination.catalog.inputs import choice, require_repos as _require_repos, \
     today as _today, uniq as _uniq
@@ -284,6 +284,8 @@ class CoordinationManager(StructureEdits):
         choice(status, TodoStatus, "todo status")
         cat = self.catalog()
         self._repo(cat, repo)
+        if repo is not None and any(t.for_each is not None for t in cat.coordination.todos):
+            cat = expand(cat, self.store.base_dir)  # a repo's instances of templates too
         todos = cat.coordination.todos
         if plan is not None:
             _found(cat.plan(plan), cat, "plan", plan)
@@ -296,7 +298,8 @@ class CoordinationManager(StructureEdits):
         ]
 
     def get_todo(self, id_: str) -> Todo:
-        """A todo, or a template's instance (``TODO-010[api]``) as a sweep runs it."""
+        """A todo, or a template's instance (``TODO-010[api]``) as a sweep runs it.
+        (:meth:`list_todos` with a repo lists that repo's instances.)"""
         cat = self.catalog()
         if "[" in id_:
             cat = expand(cat, self.store.path.resolve().parent)
@@ -341,20 +344,54 @@ class CoordinationManager(StructureEdits):
         if wanted is not None and not wanted:
             raise UsageError("no todos given", hint="name them (--todos TODO-1,TODO-2) or "
                              "leave --todos out to reset every todo of the plan")
+        # Instances asked for (TODO-010[api]): their entries under their template go.
+        asked = [w for w in wanted or () if split_instance(w)[1] is not None]
+        was: dict[str, str] = {}  # instance -> its status before
+        selected: dict[str, list[str]] = {}  # their templates -> the repos each selects
+        if asked:
+            cat = self.catalog()
+            _found(cat.plan(id_), cat, "plan", id_)
+            mine = {t.id for t in cat.plan_todos(id_)}
+            wide = expand(cat, self.store.base_dir)
+            for w in asked:
+                template, _, selected[template.id] = self._template_of(cat, w)
+                if template.id not in mine:
+                    raise UsageError(f"{w} is not a todo of plan {id_}: its template "
+                                     f"{template.id} is not",
+                                     hint=f"`coord todo list --plan {id_}` lists its todos")
+                found = wide.todo(w)
+                assert found is not None
+                was[w] = found.status.value
+            wanted = [w for w in wanted or () if w not in was]
+
+        def with_instances(result: PlanReset) -> PlanReset:
+            for w, status in was.items():
+                if status == TodoStatus.pending.value:
+                    result["already_pending"].append(w)
+                else:
+                    result["reset"].append(w)
+                    result["was"][w] = status
+            return result
+
         if dry_run:
             cat = self.catalog()
             plan = _found(cat.plan(id_), cat, "plan", id_)
-            return _plan_reset(id_, plan.status.value,
-                               [(t.id, t.status.value) for t in cat.plan_todos(id_)],
-                               wanted, [t.id for t in cat.coordination.todos], dry_run=True)
+            return with_instances(_plan_reset(
+                id_, plan.status.value, [(t.id, t.status.value) for t in cat.plan_todos(id_)],
+                wanted, [t.id for t in cat.coordination.todos], dry_run=True))
 
         def edit(doc: CommentedMap) -> PlanReset:
             plan = find_item(doc, "plans", id_, "plan")
             items = plan_todo_items(doc, id_)
-            result = _plan_reset(
+            result = with_instances(_plan_reset(
                 id_, str(plan.get("status") or PlanStatus.draft.value),
                 [(str(i.get("id")), str(i.get("status") or TodoStatus.pending.value))
-                 for i in items], wanted, ids_in(doc, "todos"), dry_run=False)
+                 for i in items], wanted, ids_in(doc, "todos"), dry_run=False))
+            for tid, repos in selected.items():
+                pending = {split_instance(w)[1] or "": TodoStatus.pending.value
+                           for w in was if split_instance(w)[0] == tid}
+                item = find_item(doc, "todos", tid, "todo")
+                put_instances(item, _instances_after(item, pending, repos), repos)
             reset = set(result["reset"])
             for item in items:
                 if item.get("id") in reset:
@@ -539,18 +576,74 @@ class CoordinationManager(StructureEdits):
         return self.get_todo(self.store.update(edit))
 
     def complete_todo(self, id_: str, hours: float | None = None) -> Todo:
-        """Mark a todo completed, recording the hours it took when given."""
+        """Mark a todo completed, recording the hours it took when given. A template's
+        instance (``TODO-010[api]``): its entry under the template's ``instances:``,
+        and the template's status follows them; a template: every instance."""
         if hours is not None and hours < 0:
             raise UsageError(f"bad --hours {hours}; hours cannot be negative")
+        tid, repo = split_instance(id_)
+        if repo is not None:
+            if hours is not None:
+                raise UsageError(f"{id_} is an instance of the template {tid}, and an "
+                                 "instance keeps no hours of its own",
+                                 hint=f"complete it without --hours, or give the hours to "
+                                 f"{tid} (`coord todo update {tid} --estimate H`)")
+            self._set_instances(tid, {repo: TodoStatus.completed.value})
+            return self.get_todo(id_)
 
         def edit(doc: CommentedMap) -> None:
             item = find_item(doc, "todos", id_, "todo")
             put(item, "status", TodoStatus.completed.value, TODO_KEYS)
+            if item.get("for_each"):
+                put(item, "instances", None, TODO_KEYS)  # completed as a whole: every instance
             if hours is not None:
                 put(item, "actual_hours", hours, TODO_KEYS)
 
         self.store.update(edit)
         return self.get_todo(id_)
+
+    # -- a template's instances ------------------------------------------------------
+    def _template_of(self, cat: Catalog, id_: str) -> tuple[Todo, str, list[str]]:
+        """The template an instance id ``TODO-010[api]`` names, the instance's repo and
+        the repos the template selects; refused (exit 2) when it is no template or
+        does not select that repo."""
+        tid, repo = split_instance(id_)
+        assert repo is not None
+        template = cat.todo(tid)
+        if template is None:
+            raise unknown(id_, [t.id for t in cat.coordination.todos], "todo")
+        if template.for_each is None:
+            raise UsageError(f"{id_}: {tid} is not a template (no for_each:), so it has no "
+                             "instances", hint=f"write {tid}")
+        selected = selected_repos(cat, template, self.store.base_dir)
+        if repo not in selected:
+            raise UsageError(f"{id_}: {tid}'s for_each {template.for_each!r} does not select "
+                             f"{repo!r}", hint=f"`coord todo show {tid}` lists its instances")
+        return template, repo, selected
+
+    def _set_instances(self, template_id: str, statuses: Mapping[str, str]) -> None:
+        """Set instances of ``template_id`` (repo -> status; ``pending``: the entry
+        goes) in one edit; the template's status follows them as a sync sets it."""
+        cat = self.catalog()
+        selected: list[str] = []
+        for repo in statuses:
+            _, _, selected = self._template_of(cat, f"{template_id}[{repo}]")
+
+        def edit(doc: CommentedMap) -> None:
+            item = find_item(doc, "todos", template_id, "todo")
+            put_instances(item, _instances_after(item, statuses, selected), selected)
+
+        self.store.update(edit)
+
+    def _whole_template(self, cat: Catalog, id_: str, status: str) -> dict[str, str] | None:
+        """What a status edit of a whole template writes under ``instances:`` (every
+        instance that status): None when its ``status:`` alone says it (pending:
+        none ran; completed: completed as a whole), else every selected repo's entry."""
+        if status in (TodoStatus.pending.value, TodoStatus.completed.value):
+            return None
+        template = cat.todo(id_)
+        assert template is not None and template.for_each is not None
+        return dict.fromkeys(selected_repos(cat, template, self.store.base_dir), status)
 
     def update_todo(self, id_: str, **changes: Unpack[TodoChanges]) -> Todo:
         """Change some fields of a todo (see ``TODO_EDITABLE``); None or an empty value
@@ -562,6 +655,22 @@ class CoordinationManager(StructureEdits):
                 f"cannot update {', '.join(bad)} of a todo; "
                 f"editable: {', '.join(sorted(TODO_EDITABLE))}"
             )
+        tid, repo = split_instance(id_)
+        if repo is not None:  # an instance: only its status is its own
+            fields_given = sorted(k for k in changes if k != "status")
+            if fields_given:
+                raise UsageError(
+                    f"{id_} is an instance of the template {tid}: its "
+                    f"{', '.join(fields_given)} {'is' if len(fields_given) == 1 else 'are'} "
+                    f"the template's, the same for every instance",
+                    hint=f"edit the template (`coord todo update {tid} ...`); only --status "
+                    "applies to one instance")
+            status = changes.get("status")
+            if status is None:
+                raise UsageError("nothing to update", hint="pass --status for an instance")
+            choice(status, TodoStatus, "todo status")
+            self._set_instances(tid, {repo: status})
+            return self.get_todo(id_)
         for key in ("status", "priority", "timeout", "retries"):
             if key in changes and changes[key] is None:
                 changes.pop(key)  # removing would silently reset to the default
@@ -589,6 +698,11 @@ class CoordinationManager(StructureEdits):
             fields["verify"] = None  # the default: written as no key, like a new todo
         given = changes.get("blocked_by")
         blockers = None if given is None else list(given)
+        cat = self.catalog()
+        current = cat.todo(id_)
+        whole: dict[str, str] | None = None  # a template's status: every instance's
+        if current is not None and current.for_each is not None and "status" in changes:
+            whole = self._whole_template(cat, id_, str(changes["status"]))
         for b in blockers or ():
             if kind_of(b) not in ("issue", "todo"):
                 raise UsageError(f"bad blocker {b!r}; blocked_by takes TODO-n or ISSUE-n ids")
@@ -622,6 +736,8 @@ class CoordinationManager(StructureEdits):
                     put_list(item, key, value, TODO_KEYS)
                 else:
                     put(item, key, value, TODO_KEYS)
+            if item.get("for_each") and "status" in changes:
+                put_field(item, "instances", whole, TODO_KEYS)  # every instance: that status
             for key, value in fields.items():
                 put_field(item, key, value, TODO_KEYS)
             if clear_env:
@@ -641,6 +757,13 @@ class CoordinationManager(StructureEdits):
         Returns ``{"deleted": ID, "todo": {...}, "dropped": [{"id", "kind", "field",
         "plan"?, "mirror"}]}``: every list the id was taken out of.
         """
+        tid, repo = split_instance(id_)
+        if repo is not None:
+            self._template_of(self.catalog(), id_)  # not one: says why
+            raise UsageError(f"{id_} is an instance of the template {tid}: it is deleted by "
+                             f"no longer selecting {repo}",
+                             hint=f"add !{repo} to {tid}'s for_each "
+                             f"(`coord todo show {tid}` shows it), or delete {tid}")
         before = self.get_todo(id_)  # unknown id: "did you mean"
         return {"deleted": id_, "todo": before.model_dump(mode="json"),
                 "dropped": [r.to_dict() for r in self._delete("todo", id_, force)]}
@@ -857,6 +980,22 @@ def _found(found: M | None, cat: Catalog, kind: str, id_: str) -> M:
         }[kind]
         raise unknown(id_, known, kind)
     return found
+
+
+def _instances_after(item: CommentedMap, statuses: Mapping[str, str],
+                     selected: list[str]) -> dict[str, str]:
+    """A template's ``instances:`` with ``statuses`` (repo -> status) set, ``pending``
+    ones taken out (no entry: pending). A template completed as a whole (``status:
+    completed`` and no entries) has every selected repo's instance completed first."""
+    before = {str(k): str(v) for k, v in dict(item.get("instances") or {}).items()}
+    if not before and item.get("status") == TodoStatus.completed.value:
+        before = dict.fromkeys(selected, TodoStatus.completed.value)
+    for repo, status in statuses.items():
+        if status == TodoStatus.pending.value:
+            before.pop(repo, None)
+        else:
+            before[repo] = status
+    return before
 
 
 def _plan_reset(plan_id: str, plan_status: str, todos: list[tuple[str, str]],

@@ -63,7 +63,10 @@ def list_todos(
         (p for p in co.get("plans", []) if p.get("id") == plan), None)
     # A status no todo has may be one that does not exist: the manager says which.
     odd_status = status is not None and all(t.get("status") != status for t in todos)
-    if not known_repo or (plan is not None and the_plan is None) or odd_status:
+    # A repo's todos include its instances of templates (TODO-010[api]): expanded by
+    # the manager, with the models (a catalog without templates stays on this path).
+    of_templates = repo is not None and any(t.get("for_each") for t in todos)
+    if not known_repo or (plan is not None and the_plan is None) or odd_status or of_templates:
         return _via_manager(path, status=status, repo=repo, assignee=assignee, plan=plan)
     if the_plan is not None:
         listed = {t for ms in the_plan.get("milestones", []) for t in ms.get("todos", [])}

@@ -36,6 +36,7 @@ from typing import TypedDict
 
 from coordination.catalog.models import Catalog, Milestone, Plan, Todo, TodoStatus
 from coordination.catalog.selectors import ChangedProbe, git_changed, induced_providers, select
+from coordination.catalog.store import CatalogStore
 from coordination.errors import UsageError
 
 #: ``TODO-010[api]`` -> (``TODO-010``, ``api``)
@@ -177,6 +178,47 @@ def expand(catalog: Catalog, base_dir: Path, changed: ChangedProbe = git_changed
     return out
 
 
+def load_planned(path: Path) -> tuple[Catalog, Catalog]:
+    """The catalog file at ``path`` as written, and as the planner sees it (each template
+    replaced by its instances, :func:`expand`): what every command that plans, shows
+    or runs a plan reads (the CLI's plan commands, a sweep's spec, MCP's tools), so
+    that they all see the same todos."""
+    raw = CatalogStore(path).load()
+    return raw, expand(raw, path.resolve().parent)
+
+
+def planned(path: Path) -> Catalog:
+    """The catalog file at ``path`` as the planner sees it (:func:`load_planned`)."""
+    return load_planned(path)[1]
+
+
+def selected_repos(catalog: Catalog, template: Todo, base_dir: Path) -> list[str]:
+    """The repos a template's ``for_each`` selects now (catalog order); a UsageError
+    naming the template when it selects none."""
+    assert template.for_each is not None
+    try:
+        return select(catalog, template.for_each, base_dir, git_changed).names
+    except UsageError as exc:
+        raise UsageError(f"{template.id}.for_each: {exc.message}", hint=exc.hint) from None
+
+
+def template_repos(catalog: Catalog, todo: Todo, base_dir: Path) -> list[str]:
+    """The repos a todo concerns: its repo, or a template's selected repos (catalog
+    order; none when its selector selects nothing now)."""
+    if todo.for_each is None:
+        return [todo.repo]
+    try:
+        return selected_repos(catalog, todo, base_dir)
+    except UsageError:
+        return []
+
+
+def instances_of(expanded: Catalog, template_id: str) -> list[Todo]:
+    """The instances of ``template_id`` in an expanded catalog (catalog order of repos)."""
+    prefix = template_id + "["
+    return [t for t in expanded.coordination.todos if t.id.startswith(prefix)]
+
+
 def _for_each(catalog: Catalog, tid: str) -> str:
     t = catalog.todo(tid)
     return "" if t is None else str(t.for_each)
@@ -249,4 +291,5 @@ def template_outcome(instances: Mapping[str, str], selected: list[str]) -> str:
 
 
 __all__ = ["INSTANCE", "InstanceDoc", "TemplateDoc", "expand", "has_templates", "instance_id",
-           "plan_templates", "selections", "split_instance", "template_outcome"]
+           "instances_of", "load_planned", "plan_templates", "planned", "selected_repos", "selections",
+           "split_instance", "template_outcome", "template_repos"]

@@ -16,7 +16,6 @@ wave providers first.
 
 from __future__ import annotations
 
-import heapq
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +25,10 @@ from typing import Any, TypedDict
 from coordination.catalog.governance import Gate
 from coordination.catalog.models import Catalog
 from coordination.errors import NotFoundError, PlanError
+from coordination.planner.landing import ChangeWave, landing, landing_order
+
+__all__ = ["ChangePlan", "ChangeWave", "Target", "TodoChange", "change_of", "definition",
+           "env_name", "gate_document", "landing_order"]
 
 DEFAULT_BASE = "main"
 DEFAULT_REMOTE = "origin"
@@ -54,15 +57,6 @@ class Target:
     revert_command: str | None = None
     #: run git hooks on coord's pushes and merges of this repo (``land_hooks: true``)
     land_hooks: bool = False
-
-
-@dataclass(frozen=True)
-class ChangeWave:
-    """One wave of a ``land: per-wave`` change: its repos (landing order) and soak."""
-
-    name: str
-    repos: tuple[str, ...]
-    soak: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -142,32 +136,6 @@ def env_name(repo: str) -> str:
     return re.sub(r"[^A-Z0-9]", "_", repo.upper())
 
 
-def landing_order(repos: list[str], edges: list[tuple[str, str]]) -> list[str]:
-    """``repos`` providers first; ``edges`` are (provider, consumer). A cycle is refused
-    with its repos named."""
-    succs: dict[str, set[str]] = {r: set() for r in repos}
-    indeg = dict.fromkeys(repos, 0)
-    for p, c in edges:
-        if p in succs and c in succs and p != c and c not in succs[p]:
-            succs[p].add(c)
-            indeg[c] += 1
-    ready = [r for r in repos if indeg[r] == 0]
-    heapq.heapify(ready)
-    out: list[str] = []
-    while ready:
-        r = heapq.heappop(ready)
-        out.append(r)
-        for c in sorted(succs[r]):
-            indeg[c] -= 1
-            if indeg[c] == 0:
-                heapq.heappush(ready, c)
-    if len(out) != len(repos):
-        stuck = sorted(r for r in repos if r not in out)
-        raise PlanError(f"the change's repos depend on each other in a cycle: {', '.join(stuck)}",
-                        hint="a change lands providers first; break the cycle in dependencies:")
-    return out
-
-
 def change_of(catalog: Catalog, plan_id: str, base_dir: Path) -> ChangePlan:
     """The change of ``plan_id`` (a UsageError if it is not a change)."""
     plan = catalog.plan(plan_id)
@@ -178,18 +146,11 @@ def change_of(catalog: Catalog, plan_id: str, base_dir: Path) -> ChangePlan:
         raise PlanError(f"{plan_id} is not a change",
                         hint=f"add change: {{branch: NAME}} to {plan_id} in the catalog")
     todos = catalog.plan_todos(plan_id)
-    repos = sorted({*plan.repos, *(t.repo for t in todos)})
     targets: dict[str, Target] = {}
-    edges = [(d.provider, d.consumer) for d in catalog.coordination.dependencies]
-    waves = _waves(catalog, plan_id, repos, edges) if ch.land == "per-wave" else ()
-    order = ([r for w in waves for r in w.repos] if waves else landing_order(repos, edges))
+    order, waves = landing(catalog, plan_id)  # the checks `plan validate` makes too
     for name in order:
         repo = catalog.repo(name)
-        if repo is None:
-            raise PlanError(f"{plan_id}'s change names repo {name!r}, which is not in the catalog")
-        if ch.land == "command" and not repo.land_command:
-            raise PlanError(f"{plan_id} lands by command but repo {name} has no land_command",
-                            hint=f"add land_command: (e.g. \"gh pr merge --squash\") to repo {name}")
+        assert repo is not None  # landing() refused a repo not in the catalog
         targets[name] = Target(
             repo=name, checkout=str(repo.checkout(base_dir)),
             base=ch.base or repo.default_branch or DEFAULT_BASE,
@@ -221,49 +182,3 @@ def change_of(catalog: Catalog, plan_id: str, base_dir: Path) -> ChangePlan:
                           "gate": gate_document(t.gate), "timeout": t.timeout,
                           "retries": t.retries, "resources": t.resources}) for t in todos},
                       preds={t: tuple(sorted(p)) for t, p in preds.items()})
-
-
-def _waves(catalog: Catalog, plan_id: str, repos: list[str],
-           edges: list[tuple[str, str]]) -> tuple[ChangeWave, ...]:
-    """The waves of a ``land: per-wave`` change (waves naming none of its repos left
-    out); a PlanError when there are none, a repo is in none, or a repo's provider
-    lands in a later wave."""
-    plan = catalog.plan(plan_id)
-    assert plan is not None
-    if not plan.waves:
-        raise PlanError(f"{plan_id} lands per-wave but has no waves:",
-                        hint=f"add waves: to {plan_id} (e.g. - {{name: canary, tags: [canary], "
-                             "soak: 10m}} then - {name: rest, tags: [service]}), or land: push")
-    wave_of: dict[str, int] = {}
-    for name in repos:
-        repo = catalog.repo(name)
-        tags = list(repo.tags) if repo is not None else []
-        for i, w in enumerate(plan.waves):
-            if w.selects(name, tags):
-                wave_of[name] = i
-                break
-    unplaced = sorted(set(repos) - set(wave_of))
-    if unplaced:
-        raise PlanError(f"{plan_id} lands per-wave but no wave names repos {', '.join(unplaced)}",
-                        hint=f"add them (repos: or tags:) to a wave of {plan_id}, e.g. a last "
-                             "wave - {name: rest, repos: [...]}")
-    late = sorted((p, c) for p, c in edges if p in wave_of and c in wave_of
-                  and wave_of[p] > wave_of[c])
-    if late:
-        said = "; ".join(f"{c} (wave {_name(plan.waves[wave_of[c]].name, wave_of[c])}) depends "
-                         f"on {p} (wave {_name(plan.waves[wave_of[p]].name, wave_of[p])})"
-                         for p, c in late)
-        raise PlanError(f"{plan_id}: a repo would land before its provider: {said}",
-                        hint="put each provider in the same wave as its consumers or an "
-                             "earlier one")
-    out = []
-    for i, w in enumerate(plan.waves):
-        mine = [r for r in repos if wave_of[r] == i]
-        if mine:
-            out.append(ChangeWave(_name(w.name, i), tuple(landing_order(mine, edges)), w.soak))
-    return tuple(out)
-
-
-def _name(name: str, index: int) -> str:
-    """A wave's name: its ``name:``, else ``wave-<n>`` (1-based, as sweeps say it)."""
-    return name or f"wave-{index + 1}"

@@ -12,7 +12,7 @@ from coordination.change.model import ChangePlan, change_of
 from coordination.change.reading import status_document, summary
 from coordination.change.train import run_train
 from coordination.cli.change_verify import verify_with_sweep
-from coordination.catalog.templates import expand
+from coordination.catalog.templates import planned
 from coordination.cli.context import Context
 from coordination.cli.render import emit, err_console, esc, json_option, print_json, say, table
 from coordination.errors import ChangeNotReady, LandingFailed
@@ -21,7 +21,7 @@ from coordination.runtime.context import Runtime, get_runtime
 
 def _change(obj: Context, plan_id: str) -> tuple[ChangePlan, dict[str, int]]:
     store = obj.manager.store
-    catalog = expand(store.load(), store.base_dir)  # templates: their instances' repos
+    catalog = planned(store.path)  # templates: their instances' repos, as a sweep's
     return (change_of(catalog, plan_id, store.base_dir),
             {r.name: r.concurrency for r in catalog.repos})
 
@@ -86,7 +86,7 @@ def status(obj: Context, plan_id: str, show_all: bool, as_json: bool) -> None:
       coord change status PLAN-004 --json | jq '.blockers'
     """
     store = obj.manager.store
-    doc = status_document(_runtime(obj), expand(store.load(), store.base_dir), store.base_dir,
+    doc = status_document(_runtime(obj), planned(store.path), store.base_dir,
                           plan_id)
     emit(as_json, doc, lambda d: show_status(d, show_all))
 

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from coordination.cli.context import Context
-from coordination.cli.render import emit, err_console, json_option
+from coordination.cli.render import emit, err_console, esc, json_option
+from coordination.errors import NotFoundError
+from coordination.names import some
 from coordination.runtime.context import get_runtime
 from coordination.sweeps import SweepService
-from coordination.sweeps.approvals import Decision
+from coordination.sweeps.approvals import Decision, Decisions
 
 
 def _decide(obj: Context, todo_id: str, sweep_id: str, decision: str, comment: str,
             as_json: bool) -> None:
-    out = SweepService(get_runtime(obj.file), obj.file).decide(sweep_id, todo_id, decision,
-                                                               comment=comment)
+    svc = SweepService(get_runtime(obj.file), obj.file)
+    try:
+        out = svc.decide(sweep_id, todo_id, decision, comment=comment)
+    except NotFoundError:
+        if "[" in todo_id:
+            raise
+        # A template's id: every waiting instance of it (or the same error, said for both)
+        _decide_all(svc, todo_id, sweep_id, decision, comment, as_json)
+        return
 
     for note in out.get("notes") or []:  # (on stderr, --json or not)
         err_console().print(f"note: {note}")
@@ -23,16 +34,48 @@ def _decide(obj: Context, todo_id: str, sweep_id: str, decision: str, comment: s
 
     def human(o: Decision) -> None:
         if o["decision"] == "reject":
-            err_console().print(f"{todo_id} rejected by {o['by']}: sweep {sweep_id} goes no "
+            err_console().print(f"{esc(todo_id)} rejected by {o['by']}: sweep {sweep_id} goes no "
                                 "further past it")
         elif o["status"] == "succeeded":
-            err_console().print(f"{todo_id} approved by {', '.join(o['approvals'])}: "
+            err_console().print(f"{esc(todo_id)} approved by {', '.join(o['approvals'])}: "
                                 f"sweep {sweep_id} goes on")
         else:
-            err_console().print(f"{todo_id} approved by {o['by']}: {len(o['approvals'])} of "
+            err_console().print(f"{esc(todo_id)} approved by {o['by']}: {len(o['approvals'])} of "
                                 f"{o['needed']} approvals")
 
     emit(as_json, out, human)
+
+
+def _decide_all(svc: SweepService, template_id: str, sweep_id: str, decision: str,
+                comment: str, as_json: bool) -> None:
+    """Every waiting instance of a gate template, each on its own binding; a summary
+    (counts, the instances refused named), exit 1 when one was refused."""
+    out = svc.decide_template(sweep_id, template_id, decision, comment=comment)
+    for note in out["notes"]:
+        err_console().print(f"note: {note}")
+
+    def human(o: Decisions) -> None:
+        did = "approved" if decision == "approve" else "rejected"
+        n = len(o["decided"])
+        said = ", ".join(f"{k:,} {st}" for st, k in sorted(o["statuses"].items()))
+        err_console().print(f"{did} {n:,} instance(s) of {esc(template_id)} by {esc(o['by'])} "
+                            f"in sweep {esc(sweep_id)}: now {said}")
+        waiting = [d["todo_id"] for d in o["decided"] if d["status"] == "awaiting_approval"]
+        if waiting:
+            need = o["decided"][0]["needed"]
+            err_console().print(f"  still waiting for more approvals (of {need}): "
+                                f"{esc(some(waiting))}")
+        if o["not_waiting"]:
+            err_console().print("  not waiting, left as they are: " + ", ".join(
+                f"{k:,} {st}" for st, k in sorted(o["not_waiting"].items())))
+        for tid, why in list(o["failed"].items())[:10]:
+            err_console().print(f"  refused: {esc(tid)}: {esc(why)}")
+        if len(o["failed"]) > 10:
+            err_console().print(f"  refused: {len(o['failed']) - 10:,} more (--json lists all)")
+
+    emit(as_json, out, human)
+    if out["failed"]:
+        sys.exit(1)
 
 
 @click.command()
@@ -51,9 +94,15 @@ def approve(obj: Context, todo_id: str, sweep_id: str, comment: str, as_json: bo
     COORD_APPROVE_KEY names (else the ssh-agent's) and counts only if FILE gives
     that key one of the gate's approvers (one key: one approver).
 
+    A template's id (TODO-010, whose instances TODO-010[api]... are gates of the
+    sweep) approves every instance awaiting approval at once, each on its own
+    binding (with approvers:, one signature per instance); it prints counts and
+    exits 1 if an instance's vote was refused (the others stand).
+
     \b
-    Example:
+    Examples:
       coord approve TODO-050 --sweep PLAN-005-20260101120000-ab12 --comment "canary ok"
+      coord approve TODO-010 --sweep PLAN-006-20260101120000-cd34
     """
     _decide(obj, todo_id, sweep_id, "approve", comment, as_json)
 
@@ -66,6 +115,7 @@ def approve(obj: Context, todo_id: str, sweep_id: str, comment: str, as_json: bo
 @click.pass_obj
 def reject(obj: Context, todo_id: str, sweep_id: str, comment: str, as_json: bool) -> None:
     """Reject a gate of a sweep: it ends failed, and what it blocks is skipped.
+    A template's id rejects every waiting instance of it (see `coord approve`).
 
     \b
     Example:

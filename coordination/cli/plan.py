@@ -18,8 +18,7 @@ import click
 from coordination.catalog.cache import paused_gc
 from coordination.catalog.models import Catalog, TodoStatus
 from coordination.catalog.reports import PlanStatus, plan_status
-from coordination.catalog.store import CatalogStore
-from coordination.catalog.templates import TemplateDoc, expand, plan_templates
+from coordination.catalog.templates import TemplateDoc, load_planned, planned
 from coordination.cli import plan_edit
 from coordination.cli.context import Context
 from coordination.cli.render import (
@@ -37,6 +36,7 @@ from coordination.cli.render import (
     table,
 )
 from coordination.errors import CoordError, PlanError, ValidationFailed
+from coordination.names import some
 from coordination.jsonable import JSONValue
 from coordination.keys import Keys
 from coordination.planner.listing import list_plans
@@ -59,12 +59,8 @@ include_all = click.option(
 
 def _catalog(obj: Context) -> Catalog:
     """The catalog as the planner sees it: templates (``for_each:``) expanded into
-    their instances (``TODO-010[api]``), as a sweep expands them."""
-    return expand(_raw_catalog(obj), obj.file.resolve().parent)
-
-
-def _raw_catalog(obj: Context) -> Catalog:
-    return CatalogStore(obj.file).load()
+    their instances (``TODO-010[api]``), as a sweep (and MCP) expands them."""
+    return planned(obj.file)
 
 
 def _strs(value: JSONValue) -> list[str]:
@@ -100,7 +96,7 @@ def list_cmd(obj: Context, status: str | None, repo: str | None, as_json: bool) 
     Example:
       coord plan list --status active --json
     """
-    rows = list_plans(_raw_catalog(obj), status=status, repo=repo)
+    rows = list_plans(_catalog(obj), status=status, repo=repo)  # a template: its instances
     emit(as_json, rows, lambda rs: table(
         "Plans", ["id", "status", "title", "progress", "milestones", "repos"],
         [(r["id"], styled(r["status"]), esc(r["title"]),
@@ -283,8 +279,9 @@ def validate_cmd(obj: Context, plan_id: str, include_completed: bool, ignore_blo
     from coordination.planner.documents import validate_document
 
     with paused_gc():  # tens of thousands of findings, none garbage: see paused_gc
-        doc = validate_document(_catalog(obj), plan_id, include_completed=include_completed,
-                                ignore_blockers=ignore_blockers)
+        raw, catalog = load_planned(obj.file)
+        doc = validate_document(catalog, plan_id, include_completed=include_completed,
+                                ignore_blockers=ignore_blockers, written=raw)
     n_err = doc["errors"]
     emit(as_json, doc, lambda d: _validate_human(d, every=every))
     if n_err:
@@ -335,12 +332,6 @@ def _span(hours: float) -> str:
     return f"{hours:.2f}".rstrip("0").rstrip(".") + "h"
 
 
-def _some(ids: list[str], limit: int = 10) -> str:
-    """``A, B, C`` or ``A, ... J and 12 more``."""
-    more = f" and {len(ids) - limit:,} more" if len(ids) > limit else ""
-    return ", ".join(ids[:limit]) + more
-
-
 def _estimate_human(doc: DryRunDocument) -> None:
     """Both strategies' critical-path estimates, and where their figures came from."""
     est = doc["strategy_estimate"]
@@ -360,7 +351,7 @@ def _estimate_human(doc: DryRunDocument) -> None:
     unknown = est["unknown"]
     if unknown:
         sources.append(f"{len(unknown)} todo(s) with no figure, counted 0 (so both are "
-                       f"lower bounds): {esc(_some(unknown))}")
+                       f"lower bounds): {esc(some(unknown))}")
     say(f"  figures: {'; '.join(sources)}")
 
 
@@ -369,7 +360,7 @@ def _templates_human(templates: list[TemplateDoc]) -> None:
     for t in templates:
         deps = ", deps: follow (instances wait for their repo's providers')" if t["deps"] else ""
         say(f"template {t['id']} (for_each {esc(repr(t['for_each']))}{deps}): "
-            f"{t['count']} instance(s) over {esc(_some(t['repos'], 20))}")
+            f"{t['count']} instance(s) over {esc(some(t['repos'], 20))}")
         if t["branch"] is not None:
             for i in t["instances"]:
                 after = f" after {esc(', '.join(i['after']))}" if i["after"] else ""
@@ -383,6 +374,8 @@ def _dry_run_human(doc: DryRunDocument) -> None:
     say(f"dry run of {doc['plan']} ({doc['strategy']}{again}): {doc['todos']} todo(s) in "
         f"{len(doc['levels'])} level(s); nothing enqueued")
     _templates_human(doc.get("templates") or [])
+    for f in doc.get("warnings") or []:  # as `plan validate` warns
+        say(f"[yellow]warning[/yellow] {f['code']}: {esc(f['message'])}")
     crit = set(doc["critical_path"])
     place = {t: i + 1 for todos in doc["start_order"].values() for i, t in enumerate(todos)}
     table("Levels", ["level", "todo", "queue", "priority", "left h", "start #", "crit"],
@@ -508,14 +501,11 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
     # lazy: the planner's graph modules, off plan list/status
     from coordination.planner.documents import dry_run_document
 
-    raw = _raw_catalog(obj)
-    catalog = expand(raw, obj.file.resolve().parent)
+    raw, catalog = load_planned(obj.file)
     p50, history_problem = _history_p50(obj.file, catalog, plan_id, again=again)
     doc = dry_run_document(catalog, plan_id, strategy=strategy,
                            ignore_blockers=ignore_blockers, keys=Keys(get_settings().namespace),
-                           again=again, p50_seconds=p50)
-    if catalog is not raw:
-        doc["templates"] = plan_templates(raw, catalog, plan_id)
+                           again=again, p50_seconds=p50, written=raw)
     if history_problem:
         err_console().print(f"[yellow]warning:[/yellow] history not read "
                             f"({esc(history_problem)}): the estimates use estimated_hours only")
@@ -558,12 +548,12 @@ def _reset_human(doc: PlanReset) -> None:
     would = "would be " if doc["dry_run"] else ""
     if doc["reset"]:
         say(f"{len(doc['reset'])} todo(s) of {doc['plan']} {would}set back to pending: "
-            + _some([f"{t} ({doc['was'][t]})" for t in doc["reset"]], 20))
+            + esc(some([f"{t} ({doc['was'][t]})" for t in doc["reset"]], 20)))
     else:
         say(f"no todo of {doc['plan']} to set back: "
             + ("every one is pending already" if doc["already_pending"] else "it has none"))
     if doc["reset"] and doc["already_pending"]:
-        say(f"[dim]pending already: {_some(doc['already_pending'], 20)}[/dim]")
+        say(f"[dim]pending already: {esc(some(doc['already_pending'], 20))}[/dim]")
     if doc["plan_was"] != doc["plan_status"]:
         say(f"{doc['plan']} {would or 'is '}{doc['plan_status']} (was {doc['plan_was']})")
     if doc["dry_run"]:

@@ -36,6 +36,7 @@ from coordination.cli.render import (
     table,
 )
 from coordination.errors import UsageError
+from coordination.names import some
 from coordination.runtime.context import get_runtime
 from coordination.runtime.events import Event
 from coordination.settings import get_settings
@@ -629,8 +630,8 @@ def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool
                     else "depends on --only" if t in _names(o["dependents"])
                     else "did not succeed")
                    for t in _names(o["rerun"])])
-            if o["keep"]:
-                say(f"kept as they are: {esc(', '.join(_names(o['keep'])))}")
+            if o["keep"]:  # a fleet's: ten named, the rest counted (--json has all)
+                say(f"kept as they are: {esc(some(_names(o['keep'])))}")
 
         emit(as_json, preview, show)
         return
@@ -640,12 +641,12 @@ def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool
     out = svc.resume(sweep_id, only=picked, reapply=reapply, no_cache=no_cache)
     if out.get("reopened"):  # (approvals of what no longer runs: people decide again)
         err_console().print(f"gates approved for another spec wait again: "
-                            f"{', '.join(_names(out['reopened']))}")
+                            f"{esc(some(_names(out['reopened'])))}")
     if not wait or not out["rerun"]:
 
         def human(o: dict[str, object]) -> None:
             click.echo(sweep_id)
-            err_console().print(f"re-running {', '.join(_names(o['rerun']))}" if o["rerun"]
+            err_console().print(f"re-running {esc(some(_names(o['rerun'])))}" if o["rerun"]
                                 else "nothing to resume")
 
         emit(as_json, out, human)

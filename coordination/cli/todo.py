@@ -150,7 +150,8 @@ def list_todos(
     obj: Context, status: str | None, repo: str | None, assignee: str | None, plan: str | None,
     as_json: bool,
 ) -> None:
-    """List todos, optionally filtered.
+    """List todos, optionally filtered. A template (for_each) is listed once; with
+    --repo, as that repo's instance (TODO-010[api]) and its status.
 
     \b
     Example:
@@ -204,7 +205,8 @@ def _get_todo(obj: Context, todo_id: str) -> Todo:
     if found is None:
         raise UsageError(f"{todo_id}: {tid}'s for_each {template.for_each!r} does not select "
                          f"{repo!r}", hint=f"`coord todo show {tid}` lists its instances")
-    return found
+    # the whole environment it runs with: the worker adds COORD_REPO (as to every todo)
+    return found.model_copy(update={"env": {"COORD_REPO": found.repo, **found.env}})
 
 
 def _instances(obj: Context, t: Todo) -> None:
@@ -312,7 +314,7 @@ def complete_todo(obj: Context, todo_id: str, hours: float | None, as_json: bool
       coord todo complete TODO-001 --hours 1.5
     """
     done = obj.manager.complete_todo(todo_id, hours=hours)
-    emit(as_json, done, lambda t: say(f"completed {t.id}"))
+    emit(as_json, done, lambda t: say(f"completed {esc(t.id)}"))
 
 
 todo.add_command(run)
@@ -409,7 +411,7 @@ def update_todo(obj: Context, /, todo_id: str, task: str | None, description: st
     if not changes:
         raise UsageError("nothing to update", hint="pass at least one option; see --help")
     updated = obj.manager.update_todo(todo_id, **changes)
-    emit(as_json, updated, lambda t: say(f"updated {t.id}"))
+    emit(as_json, updated, lambda t: say(f"updated {esc(t.id)}"))
 
 
 @todo.command("delete")

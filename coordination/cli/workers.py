@@ -10,6 +10,7 @@ import click
 from coordination.cli.context import current_file
 from coordination.cli.render import emit, esc, json_option, say, table
 from coordination.jsonable import JSONObject, JSONValue
+from coordination.names import some
 from coordination.runtime.context import Runtime, get_runtime
 from coordination.runtime.workers import WorkerDocument
 
@@ -31,6 +32,8 @@ def _when(ts: JSONValue) -> str:
 def workers(as_json: bool) -> None:
     """List live workers: name, host, pid, repos, what they run, last beat.
 
+    A worker of hundreds of repos shows ten of them and a count (--json lists all).
+
     A worker stopped cleanly (SIGTERM, Ctrl-C) shows as stopping while its running
     todos finish and leaves the list when it exits; one that dies leaves it after
     three missed beats (COORD_WORKER_HEARTBEAT, default 2 s).
@@ -47,8 +50,8 @@ def workers(as_json: bool) -> None:
             "Workers",
             ["name", "host", "pid", "repos", "running", "last seen (UTC)"],
             [(esc(w["name"]) + (" (stopping)" if w.get("stopping") else ""), esc(w["host"]),
-              w["pid"], esc(", ".join(w["repos"])),
-              esc(", ".join(w["running"])), _when(w["last_seen"])) for w in ws],
+              w["pid"], esc(some(w["repos"])),  # a fleet's worker: ten, then a count
+              esc(some(w["running"])), _when(w["last_seen"])) for w in ws],
             empty=("no live workers (an embedded sweep's are listed while it runs)"
                    if rt.settings.embedded else
                    "no live workers (start one with `coord worker --repo NAME`)"),

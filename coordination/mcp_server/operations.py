@@ -35,8 +35,9 @@ from pathlib import Path
 from coordination.catalog import models
 from coordination.catalog.depcheck import SKIPPED, CheckResult, check_document
 from coordination.catalog.manager import CoordinationManager, IssueChanges
-from coordination.catalog.models import kind_of
+from coordination.catalog.models import Catalog, kind_of
 from coordination.catalog.reports import plan_status
+from coordination.catalog.templates import load_planned, planned, template_repos
 from coordination.errors import UsageError
 from coordination.jsonable import JSONValue, to_jsonable
 from coordination.keys import Keys
@@ -114,10 +115,23 @@ class Operations:
                 f"{what} concerns {', '.join(sorted(repos)) or 'no repo'}; this server serves "
                 f"only {served}", hint="ask a coord mcp server started with that --repo")
 
-    def _plan_repos(self, plan_id: str) -> set[str]:
-        """Every repo a plan touches: those it names and those of its todos."""
-        plan = self.manager.get_plan(plan_id)
-        return set(plan.repos) | {t.repo for t in self.manager.plan_todos(plan_id)}
+    def _planned(self) -> Catalog:
+        """The catalog as the CLI's plan commands and a sweep see it: each template
+        replaced by its instances (:func:`coordination.catalog.templates.planned`)."""
+        return planned(self.file)
+
+    def _plan_repos(self, plan_id: str, catalog: Catalog | None = None) -> set[str]:
+        """Every repo a plan touches: those it names and those of its todos (a
+        template's: its instances')."""
+        cat = catalog if catalog is not None else self._planned()
+        plan = cat.plan(plan_id)
+        if plan is None:
+            plan = self.manager.get_plan(plan_id)  # unknown: its "did you mean"
+        return set(plan.repos) | {t.repo for t in cat.plan_todos(plan_id)}
+
+    def _todo_repos(self, todo: models.Todo) -> list[str]:
+        """The repos a todo concerns: its own, or a template's selected repos."""
+        return template_repos(self.manager.catalog(), todo, self.manager.store.base_dir)
 
     def _require_plan(self, what: str, plan_id: str) -> None:
         """Refuse ``what`` unless plan ``plan_id`` is writable: every repo it touches served."""
@@ -131,11 +145,12 @@ class Operations:
         (:mod:`coordination.sweeps.sync`)."""
         if not self.repos or not plan_id:
             return
-        repos = self._plan_repos(plan_id)
+        cat = self._planned()
+        repos = self._plan_repos(plan_id, cat)
         if repos <= self.repos:
             return
         plan, ran = self.manager.get_plan(plan_id), set(running)
-        others = [t for t in self.manager.plan_todos(plan_id) if t.id not in ran]
+        others = [t for t in cat.plan_todos(plan_id) if t.id not in ran]
         if plan.status.value == "completed" or all(
                 t.status.value == "completed" for t in others):
             outside = ", ".join(sorted(repos - self.repos))
@@ -149,7 +164,8 @@ class Operations:
         (a write: its repo must be served); an issue blocker is only read (visible)."""
         for b in blockers:
             if b.startswith("TODO-"):
-                self._require(f"{b} (blocking {what})", [self.manager.get_todo(b).repo])
+                self._require(f"{b} (blocking {what})",
+                              self._todo_repos(self.manager.get_todo(b)))
             elif b.startswith("ISSUE-"):
                 self._require_any(b, self.manager.get_issue(b).repos)
 
@@ -262,11 +278,11 @@ class Operations:
         if repo is not None:
             self._require_any(f"repo {repo}", [repo])
         items = self.manager.list_todos(status=status, repo=repo, assignee=assignee, plan=plan)
-        return to_jsonable([t for t in items if self._in([t.repo])])
+        return to_jsonable([t for t in items if self._in(self._todo_repos(t))])
 
     def get_todo(self, todo_id: str) -> JSONValue:
         todo = self.manager.get_todo(todo_id)
-        self._require_any(todo_id, [todo.repo])
+        self._require_any(todo_id, self._todo_repos(todo))
         return to_jsonable(todo)
 
     def create_todo(self, task: str, repo: str, *, run: str | None = None,
@@ -283,26 +299,29 @@ class Operations:
             criteria=criteria, description=description, priority=priority, assignee=assignee))
 
     def complete_todo(self, todo_id: str, hours: float | None = None) -> JSONValue:
-        self._require(todo_id, [self.manager.get_todo(todo_id).repo])
+        # a template: every instance is completed, so every repo it selects is written
+        self._require(todo_id, self._todo_repos(self.manager.get_todo(todo_id)))
         return to_jsonable(self.manager.complete_todo(todo_id, hours=hours))
 
     # -- plans ---------------------------------------------------------------------
     def list_plans(self, *, status: str | None = None, repo: str | None = None) -> JSONValue:
         if repo is not None:
             self._require_any(f"repo {repo}", [repo])
-        rows = list_plans(self.manager.catalog(), status=status, repo=repo)
-        return to_jsonable([r for r in rows if self._in(self._plan_repos(r["id"]))])
+        cat = self._planned()  # as `coord plan list`: a template counts as its instances
+        rows = list_plans(cat, status=status, repo=repo)
+        return to_jsonable([r for r in rows if self._in(self._plan_repos(r["id"], cat))])
 
     def plan_status(self, plan_id: str) -> JSONValue:
-        self._require_any(plan_id, self._plan_repos(plan_id))
-        return to_jsonable(plan_status(self.manager.catalog(), plan_id))
+        cat = self._planned()
+        self._require_any(plan_id, self._plan_repos(plan_id, cat))
+        return to_jsonable(plan_status(cat, plan_id))
 
     def validate_plan(self, plan_id: str, *, include_completed: bool = False,
                       ignore_blockers: bool = False) -> JSONValue:
-        self._require_any(plan_id, self._plan_repos(plan_id))
-        return to_jsonable(validate_document(self.manager.catalog(), plan_id,
-                                             include_completed=include_completed,
-                                             ignore_blockers=ignore_blockers))
+        raw, cat = load_planned(self.file)
+        self._require_any(plan_id, self._plan_repos(plan_id, cat))
+        return to_jsonable(validate_document(cat, plan_id, include_completed=include_completed,
+                                             ignore_blockers=ignore_blockers, written=raw))
 
     # -- dependencies and repos ----------------------------------------------------
     def list_dependencies(self, *, consumer: str | None = None, provider: str | None = None,
@@ -385,14 +404,14 @@ class Operations:
     def start_sweep(self, plan_id: str, *, strategy: str = "levels", dry_run: bool = False,
                     wait: bool = False, ignore_blockers: bool = False,
                     atomic: bool = False, progress: Progress | None = None) -> JSONValue:
-        if dry_run:
-            catalog = self.manager.catalog()
+        if dry_run:  # as `coord plan sweep --dry-run --json`
+            raw, catalog = load_planned(self.file)
             doc = dry_run_document(catalog, plan_id, strategy=strategy,
                                    ignore_blockers=ignore_blockers,
-                                   keys=Keys(get_settings().namespace))
+                                   keys=Keys(get_settings().namespace), written=raw)
             todos = [catalog.todo(t) for level in doc["levels"] for t in level]
             self._require(plan_id, {t.repo for t in todos if t is not None}
-                          or self._plan_repos(plan_id))
+                          or self._plan_repos(plan_id, catalog))
             return to_jsonable(doc)
         # A sweep writes its plan (todo outcomes, the plan's status): the whole plan in scope.
         self._require_plan(plan_id, plan_id)
@@ -403,7 +422,7 @@ class Operations:
     def run_todo(self, todo_id: str, *, wait: bool = False, ignore_blockers: bool = False,
                  progress: Progress | None = None) -> JSONValue:
         todo = self.manager.get_todo(todo_id)
-        self._require(todo_id, [todo.repo])
+        self._require(todo_id, self._todo_repos(todo))
         self._require_outcome(f"running {todo_id}", todo.plan, [todo_id])
         return self._run(lambda: prepare(self.file, todo_id=todo_id,
                                          ignore_blockers=ignore_blockers), wait, progress)

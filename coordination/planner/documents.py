@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import NotRequired, TypedDict
 
 from coordination.catalog.models import Catalog
-from coordination.catalog.templates import TemplateDoc
+from coordination.catalog.templates import TemplateDoc, plan_templates
 from coordination.errors import PlanError
 from coordination.jsonable import JSONObject
 from coordination.keys import Keys
@@ -19,7 +19,7 @@ from coordination.planner.dag import BlockerDict, build_plan_graph, require_plan
 from coordination.planner.estimate import StrategyEstimate, strategy_estimate
 from coordination.planner.ranking import ranks, start_order
 from coordination.planner.sweepable import prepare_sweep
-from coordination.planner.validate import FindingDict, validate_plan
+from coordination.planner.validate import FindingDict, sweep_advice, validate_plan
 from coordination.planner.waves import assign, sweep_waves, wave_name
 
 
@@ -77,6 +77,9 @@ class DryRunDocument(TypedDict):
     waves: NotRequired[list[WaveDoc]]  # a plan with waves: each wave's todos, in order
     # a plan with templates (for_each): each one's selected repos and instances
     templates: NotRequired[list[TemplateDoc]]
+    # what the sweep would run into that `plan validate` warns about too (verify todos
+    # that can start before the change's commits, {repo} in a command); none: left out
+    warnings: NotRequired[list[FindingDict]]
 
 
 class WaveDoc(TypedDict):
@@ -142,11 +145,15 @@ def show_document(catalog: Catalog, plan_id: str, *,
 def dry_run_document(catalog: Catalog, plan_id: str, *, strategy: str = "levels",
                      ignore_blockers: bool = False, keys: Keys | None = None,
                      again: bool = False,
-                     p50_seconds: Mapping[str, float | None] | None = None) -> DryRunDocument:
+                     p50_seconds: Mapping[str, float | None] | None = None,
+                     written: Catalog | None = None) -> DryRunDocument:
     """What a sweep would enqueue; raises exactly as the sweep would (cycle, blocked).
     ``again``: as `plan sweep --again` (completed todos too). ``p50_seconds``: todo ->
     the p50 of its recorded runs, for the strategy estimate of todos with no
-    ``estimated_hours`` (:mod:`coordination.planner.estimate`)."""
+    ``estimated_hours`` (:mod:`coordination.planner.estimate`). ``written``: the
+    catalog as written when ``catalog`` is its expansion
+    (:func:`coordination.catalog.templates.load_planned`): each template of the plan
+    and what its instances get is added."""
     keys = keys or Keys()
     pg, analysis = prepare_sweep(catalog, plan_id, ignore_blockers=ignore_blockers,
                                  again=again)
@@ -185,15 +192,23 @@ def dry_run_document(catalog: Catalog, plan_id: str, *, strategy: str = "levels"
                          "max_parallel": w.max_parallel, "soak": w.soak,
                          "success_rate": w.require.success_rate}
                         for i, w in enumerate(plan.waves)]
+    if written is not None and written is not catalog:
+        doc["templates"] = plan_templates(written, catalog, plan_id)
+    advice = sweep_advice(catalog, plan_id, pg, written=written)
+    if advice:
+        doc["warnings"] = [f.to_dict() for f in advice]
     return doc
 
 
 def validate_document(catalog: Catalog, plan_id: str, *, include_completed: bool = False,
-                      ignore_blockers: bool = False) -> ValidateDocument:
+                      ignore_blockers: bool = False,
+                      written: Catalog | None = None) -> ValidateDocument:
     """``coord plan validate --json``: ``{"plan", "ok", "errors", "warnings", "findings"}``;
-    ``ok`` is false when a finding is an error (warnings do not count)."""
+    ``ok`` is false when a finding is an error (warnings do not count). ``written``:
+    the catalog as written when ``catalog`` is its expansion (advice is given about
+    what the catalog says, not what the expansion made of it)."""
     findings = validate_plan(catalog, plan_id, include_completed=include_completed,
-                             ignore_blockers=ignore_blockers)
+                             ignore_blockers=ignore_blockers, written=written)
     n_err = sum(f.severity == "error" for f in findings)
     return {"plan": plan_id, "ok": n_err == 0, "errors": n_err,
             "warnings": len(findings) - n_err, "findings": [f.to_dict() for f in findings]}

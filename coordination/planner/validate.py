@@ -13,7 +13,18 @@ advice. Codes are stable strings scripts can match on:
     error    wave-order        a todo waits for a todo of a later wave
     error    blocked           a blocker outside the plan is unsatisfied
                                (a warning with ignore_blockers=True)
-    warning  redundant-edge    an edge implied by a longer path
+    error    landing           a change that could never land: a repo landing before
+                               its provider's wave, in no wave, a cycle among its repos,
+                               land: command without a land_command (the checks its
+                               landing makes, :func:`coordination.planner.landing.landing`)
+    warning  redundant-edge    an edge as written in the catalog implied by a longer
+                               path (an edge a template's expansion made is not named
+                               unless every edge its reference made is implied)
+    warning  verify-early      a verify todo of a change that can start before every
+                               commit todo of it has finished: it verifies candidates
+                               that change after it, so the change never lands
+    warning  repo-placeholder  ``{repo}`` in a run:/undo: (it is replaced in commit:
+                               messages only; the command gets $COORD_REPO)
     warning  redundancy-skipped the plan is too big for the redundant-edge check
     warning  milestone-other-plan  a todo of this plan sits in another plan's milestone
     warning  empty-plan        nothing left to run
@@ -28,6 +39,9 @@ from dataclasses import dataclass, field
 from typing import Literal, TypedDict
 
 from coordination.catalog.models import Catalog
+from coordination.catalog.templates import MAX_CROSS_EDGES, SAME, split_instance
+from coordination.errors import PlanError
+from coordination.names import some
 from coordination.planner.algorithms import (
     REDUNDANCY_MAX_NODES,
     find_cycles,
@@ -35,6 +49,7 @@ from coordination.planner.algorithms import (
     topological_levels,
 )
 from coordination.planner.dag import PlanGraph, build_plan_graph
+from coordination.planner.landing import landing
 from coordination.planner.digraph import DiGraph, is_directed_acyclic_graph
 from coordination.planner.waves import assign, backward_edges, sweep_waves, wave_name
 
@@ -72,11 +87,14 @@ def validate_plan(
     max_cycles: int = 20,
     pg: PlanGraph | None = None,
     advice: bool = True,
+    written: Catalog | None = None,
 ) -> list[Finding]:
     """All findings of one plan, errors first; pass ``pg`` to reuse a built graph.
 
     ``advice=False`` skips the warning-only checks (redundant edges, other
-    milestones), which a sweep does not need.
+    milestones), which a sweep does not need. ``written``: the catalog as written,
+    when ``catalog`` is its expansion (:func:`coordination.catalog.templates.expand`):
+    advice names what the catalog says, not the edges its templates expanded to.
     """
     if pg is None:
         pg = build_plan_graph(catalog, plan_id, include_completed=include_completed)
@@ -125,16 +143,20 @@ def validate_plan(
                                f"{blocker} of a later wave ({wave_name(plan, wave_of[blocker])}); "
                                "reorder the waves or the edge", [todo_id, blocker]))
 
+    if plan is not None and plan.change is not None:
+        out.extend(_landing(catalog, plan_id))
+
     severity: Severity = "warning" if ignore_blockers else "error"
     for b in pg.blockers:
         out.append(Finding(severity, "blocked", str(b), [b.todo_id, b.blocker_id]))
 
     if advice:
         if not cycles:
-            out.extend(_redundancy(pg))
+            out.extend(_redundancy(pg, written or catalog))
         out.extend(_other_milestones(catalog, pg))
         out.extend(_checkouts_outside(catalog, pg))
         out.extend(_change_fields_outside_a_change(catalog, plan_id, pg))
+        out.extend(sweep_advice(catalog, plan_id, pg, written=written, cycles=bool(cycles)))
     if g.number_of_nodes() == 0:
         out.append(Finding("warning", "empty-plan",
                            f"plan {plan_id} has no todo left to run "
@@ -147,18 +169,81 @@ def _has_cycle(g: DiGraph) -> bool:
     return not is_directed_acyclic_graph(g)
 
 
-def _redundancy(pg: PlanGraph) -> list[Finding]:
+def _landing(catalog: Catalog, plan_id: str) -> list[Finding]:
+    """A change's plan that its landing would refuse: the landing's own check."""
+    try:
+        landing(catalog, plan_id)
+    except PlanError as exc:
+        hint = f" ({exc.hint})" if exc.hint else ""
+        return [Finding("error", "landing", f"{exc.message}{hint}", [plan_id])]
+    return []
+
+
+#: A written reference: (the todo that names it, its field, the id it names).
+Written = tuple[str, str, str]
+
+
+def _written_refs(written: Catalog, u: str, v: str) -> list[Written]:
+    """The references of the catalog as written that make the edge ``u -> v`` (``v``
+    waits for ``u``): ``v``'s ``blocked_by`` naming ``u``, its template or
+    ``[same]``; else ``u``'s ``blocking`` naming ``v`` the same ways. None for an
+    edge of ``deps: follow`` (between instances of one template: nobody wrote it)."""
+    (ut, ur), (vt, vr) = split_instance(u), split_instance(v)
+    if ut == vt:
+        return []
+
+    def names(ref: str, other: str, ot: str, orepo: str | None, repo: str | None) -> bool:
+        tid, which = split_instance(ref)
+        if ref == other:
+            return True
+        if tid != ot or orepo is None:
+            return False
+        return which is None or (which == SAME and repo == orepo)
+
+    owner = written.todo(vt)
+    refs: list[Written] = [(vt, "blocked_by", r) for r in (owner.blocked_by if owner else ())
+                           if names(r, u, ut, ur, vr)]
+    if refs:
+        return refs
+    first = written.todo(ut)
+    return [(ut, "blocking", r) for r in (first.blocking if first else ())
+            if names(r, v, vt, vr, ur)]
+
+
+def _redundancy(pg: PlanGraph, written: Catalog) -> list[Finding]:
+    """Edges as written that a longer path implies: a reference a template's
+    expansion made several edges of is named only when every one of them is implied
+    (then the reference can go); edges nobody wrote (``deps: follow``) never."""
     g = pg.graph
     n = g.number_of_nodes()
     if n > REDUNDANCY_MAX_NODES:
         return [Finding("warning", "redundancy-skipped",
                         f"redundant-edge check skipped: {n} todos (limit {REDUNDANCY_MAX_NODES})")]
     order = [t for level in topological_levels(g) for t in level]
-    return [
-        Finding("warning", "redundant-edge",
-                f"{v} blocked_by {u} is implied by a longer path; the edge can go", [u, v])
-        for u, v in redundant_edges(g, order)
-    ]
+    implied = redundant_edges(g, order)
+    if not implied:
+        return []
+    if not any("[" in t for t in g.nodes):  # no template: every edge is as written
+        return [Finding("warning", "redundant-edge",
+                        f"{v} blocked_by {u} is implied by a longer path; the edge can go",
+                        [u, v]) for u, v in implied]
+    made: dict[Written, int] = {}  # each written reference -> the edges it made
+    for u, v in g.edges:
+        for said in _written_refs(written, u, v):
+            made[said] = made.get(said, 0) + 1
+    gone: dict[Written, int] = {}
+    for u, v in implied:
+        for said in _written_refs(written, u, v):
+            gone[said] = gone.get(said, 0) + 1
+    out: list[Finding] = []
+    for (owner, fld, ref), k in gone.items():
+        if k == made[(owner, fld, ref)]:
+            edges = f" (all {k} edges it makes)" if k > 1 else ""
+            out.append(Finding("warning", "redundant-edge",
+                               f"{owner} {fld} {ref} is implied by a longer path{edges}; "
+                               "the edge can go", [ref, owner] if fld == "blocked_by"
+                               else [owner, ref]))
+    return out
 
 
 def _other_milestones(catalog: Catalog, pg: PlanGraph) -> list[Finding]:
@@ -209,6 +294,92 @@ def _change_fields_outside_a_change(catalog: Catalog, plan_id: str,
                     f"change: {{branch: NAME}} to {plan_id}, or drop them", [tid])
             for tid in pg.graph.nodes
             if pg.graph.nodes[tid]["todo"].commit or pg.graph.nodes[tid]["todo"].verify]
+
+
+def sweep_advice(catalog: Catalog, plan_id: str, pg: PlanGraph, *,
+                 written: Catalog | None = None, cycles: bool = False) -> list[Finding]:
+    """The warnings a sweep of the plan would run into, which `plan validate` and the
+    dry run both print: verify todos that can start before the change's commits,
+    and ``{repo}`` in a command."""
+    out = [] if cycles else _verify_early(catalog, plan_id, pg)
+    return out + _repo_placeholders(written or catalog, plan_id)
+
+
+def _verify_early(catalog: Catalog, plan_id: str, pg: PlanGraph) -> list[Finding]:
+    """Each verify todo of a change's plan that can start before some commit todo of it
+    (not completed) has finished, and what it should wait for.
+
+    A verify todo checks every repo's candidate; a commit after it moves a candidate,
+    which makes its verdict stale, and the landing rule wants every verify todo to
+    have succeeded on exactly the current candidates: the change could never land.
+    Which commits come before each todo is one big-int bitset per todo, ORed along
+    the edges in topological order (as :func:`redundant_edges` reaches)."""
+    plan = catalog.plan(plan_id)
+    g = pg.graph
+    if plan is None or plan.change is None:
+        return []
+    commits = [t for t in g.nodes if pg.todo(t).commit]
+    checks = [t for t in g.nodes if pg.todo(t).verify]
+    if not commits or not checks:
+        return []
+    bit = {t: 1 << i for i, t in enumerate(commits)}
+    every = (1 << len(commits)) - 1
+    before: dict[str, int] = {}
+    pred = g._pred  # adjacency dicts: no view object per node
+    for level in topological_levels(g):
+        for t in level:
+            bits = 0
+            for p in pred[t]:
+                bits |= before[p] | bit.get(p, 0)
+            before[t] = bits
+    early: dict[str, list[str]] = {}  # catalog id (a template's) -> its early todos
+    missing: dict[str, dict[str, None]] = {}  # ... -> the commit todos they may precede
+    for t in checks:
+        left = every & ~(before[t] | bit.get(t, 0))
+        if not left:
+            continue
+        owner = split_instance(t)[0]
+        early.setdefault(owner, []).append(t)
+        got = missing.setdefault(owner, {})
+        for c in commits:
+            if left & bit[c]:
+                got.setdefault(split_instance(c)[0], None)
+    out: list[Finding] = []
+    for owner, ids in early.items():
+        wants = list(missing[owner])
+        n_owner = sum(1 for t in checks if split_instance(t)[0] == owner)
+        n_wants = sum(1 for c in commits if split_instance(c)[0] in missing[owner])
+        who = (f"{owner} (verify)" if ids == [owner] else
+               f"{len(ids):,} of {owner}'s {n_owner:,} verify instances ({some(ids, 3)})")
+        fix = f"write blocked_by: [{', '.join(wants)}] on {owner}"
+        if n_owner * n_wants > MAX_CROSS_EDGES:
+            fix = (f"put a plain todo between them (blocked_by: [{', '.join(wants)}], "
+                   f"blocking: [{owner}]): {n_owner + n_wants:,} edges")
+        out.append(Finding(
+            "warning", "verify-early",
+            f"{who} can start while commits of {', '.join(wants)} are still to come: a "
+            f"verify todo checks "
+            f"every repo's candidate, a commit after it makes its verdict stale, and "
+            f"{plan_id} could never land; {fix}", [owner, *wants]))
+    return out
+
+
+def _repo_placeholders(written: Catalog, plan_id: str) -> list[Finding]:
+    """``{repo}`` is replaced in a template's ``commit:`` message only: in a command
+    it would reach the shell as it is written."""
+    out: list[Finding] = []
+    seen: set[str] = set()  # (given an expanded catalog: one finding per template)
+    for t in written.plan_todos(plan_id):
+        fields = [f for f, text in (("run", t.run), ("undo", t.undo)) if "{repo}" in (text or "")]
+        tid = split_instance(t.id)[0]
+        if fields and tid not in seen:
+            seen.add(tid)
+            out.append(Finding(
+                "warning", "repo-placeholder",
+                f"{tid}'s {'/'.join(fields)} has {{repo}}, which is replaced in commit: "
+                "messages only and reaches the shell as written: use \"$COORD_REPO\" (values "
+                "are never pasted into command text)", [tid]))
+    return out
 
 
 def errors(findings: list[Finding]) -> list[Finding]:

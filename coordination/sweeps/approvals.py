@@ -45,6 +45,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -90,11 +91,15 @@ def _gate_of(rt: Runtime, sweep_id: str, todo_id: str) -> tuple[SweepSpec, GateS
     if spec is None or todo_id not in spec.todos:
         raise NotFoundError(f"sweep {sweep_id} has no todo {todo_id!r}",
                             hint=f"see `coord sweep status {sweep_id}`")
+    return spec, _gate_in(spec, todo_id)
+
+
+def _gate_in(spec: SweepSpec, todo_id: str) -> GateSpec:
     gate = spec.todos[todo_id].gate
     if not gate:
         raise UsageError(f"{todo_id} is not a gate: it waits for nobody's approval",
                          hint="only a todo with gate: (and no run:) is approved or rejected")
-    return spec, gate
+    return gate
 
 
 def _waiting(cp: Checkpoint | None, sweep_id: str, todo_id: str) -> Checkpoint:
@@ -106,6 +111,65 @@ def _waiting(cp: Checkpoint | None, sweep_id: str, todo_id: str) -> Checkpoint:
     return cp
 
 
+@dataclass
+class _Voter:
+    """Who decides, on which sweep, and what is read once for every gate they decide
+    (the starter, how approvers prove who they are)."""
+
+    rt: Runtime
+    spec: SweepSpec
+    who: str
+    decision: str
+    comment: str
+    via: str
+    catalog: Path | None
+    started_by: str | None = None
+    found: list[Approvers] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def sweep_id(self) -> str:
+        return self.spec.sweep_id
+
+    def approvers(self) -> Approvers:
+        """The sweep's own catalog's ``approvers:`` (not a --file given to this command,
+        which could name one without approvers:), read once; checked as a vote needs."""
+        if self.found:
+            return self.found[0]
+        approvers = Approvers.of(self.spec.catalog or self.catalog)
+        if not approvers.known:
+            raise UsageError(f"the catalog of sweep {self.sweep_id} ({self.spec.catalog or self.catalog}) "
+                             "is not readable here, so whether its approvers must sign is unknown",
+                             hint="approve where the sweep's catalog is (the machine it was "
+                             "started from)")
+        self.notes = [] if approvers.allowed is not None else [SELF_DECLARED]
+        if approvers.allowed is not None and self.via == "web":
+            if self.who not in approvers.principals():
+                raise UsageError(f"{self.who} is not a principal of {approvers.allowed}: with "
+                                 "approvers:, only its principals approve",
+                                 hint=f"add {self.who}'s SSH key to {approvers.allowed}")
+            if not self.rt.settings.signing_keys:
+                raise UsageError("with approvers:, the web view's votes count only sealed, and "
+                                 "this view has no COORD_SIGNING_KEY",
+                                 hint="serve `coord ui` with COORD_SIGNING_KEY, or approve with "
+                                 "`coord approve` and COORD_APPROVE_KEY")
+        self.found.append(approvers)
+        return approvers
+
+
+def _voter(rt: Runtime, spec: SweepSpec, *, who: str, decision: str, comment: str,
+           catalog: Path | None, via: str) -> _Voter:
+    if decision not in DECISIONS:
+        raise UsageError(f"unknown decision {decision!r}", hint="approve or reject")
+    who = who.strip()
+    if not who:
+        raise UsageError("who decides is unknown", hint="set COORD_USER")
+    started_by = (rt.checkpoints.get_sweep_fields(spec.sweep_id, ("started_by",)) or {}).get(
+        "started_by")
+    return _Voter(rt, spec, who, decision, comment, via, catalog,
+                  started_by=None if started_by is None else str(started_by))
+
+
 def decide(rt: Runtime, sweep_id: str, todo_id: str, *, who: str, decision: str,
            comment: str = "", catalog: Path | None = None, via: str = "") -> Decision:
     """``who`` approves or rejects the gate ``todo_id`` of ``sweep_id`` (see the module
@@ -114,10 +178,46 @@ def decide(rt: Runtime, sweep_id: str, todo_id: str, *, who: str, decision: str,
     the web view's votes (made by the view for its signed-in user)."""
     if decision not in DECISIONS:
         raise UsageError(f"unknown decision {decision!r}", hint="approve or reject")
-    who = who.strip()
-    if not who:
+    if not who.strip():
         raise UsageError("who decides is unknown", hint="set COORD_USER")
-    spec, gate = _gate_of(rt, sweep_id, todo_id)
+    spec, _ = _gate_of(rt, sweep_id, todo_id)
+    v = _voter(rt, spec, who=who, decision=decision, comment=comment, catalog=catalog, via=via)
+    out = _decide_gate(v, todo_id)
+    _audit(v, [todo_id], {"sweep_id": sweep_id, "todo_id": todo_id, "decision": decision,
+                          "comment": comment, "status": out["status"],
+                          "approvals": out["approvals"], "needed": out["needed"],
+                          "binding": out["binding"], **({"via": via} if via else {})})
+    return _public(out)
+
+
+class _Decided(Decision):
+    binding: str | None
+
+
+def _public(d: _Decided) -> Decision:
+    out = dict(d)
+    out.pop("binding", None)
+    return out  # type: ignore[return-value]
+
+
+def _audit(v: _Voter, ids: list[str], decision: dict[str, Any]) -> None:
+    """The decision in the catalog's audit log (when the file exists); the decision
+    stands (events, checkpoints) if it cannot be written: said in the log."""
+    if v.catalog is None or not v.catalog.is_file():
+        return
+    try:
+        CatalogStore(v.catalog).record_decision(who=v.who, op=v.decision, ids=ids,
+                                                decision=decision)
+    except Exception as exc:  # the decision stands (events, checkpoint): say it
+        log.warning("the %s of %s/%s is not in the audit log: %s", v.decision, v.sweep_id,
+                    ", ".join(ids[:10]), exc)
+
+
+def _decide_gate(v: _Voter, todo_id: str) -> _Decided:
+    """``v`` decides one gate: the checks (waiting, ``from:``, the starter, the
+    signature), then the vote counted and recorded (compare-and-set)."""
+    rt, sweep_id, who, decision, spec = v.rt, v.sweep_id, v.who, v.decision, v.spec
+    gate = _gate_in(spec, todo_id)
     cp, raw = rt.checkpoints.gate_read(sweep_id, todo_id)
     cp = _waiting(cp, sweep_id, todo_id)
     needed = int(gate.get("approvals") or 1)
@@ -126,40 +226,20 @@ def decide(rt: Runtime, sweep_id: str, todo_id: str, *, who: str, decision: str,
         raise UsageError(f"{who} may not {decision} {todo_id}: its approvers are "
                          f"{', '.join(allowed)}",
                          hint="ask one of them, or set COORD_USER to who you are")
-    started_by = (rt.checkpoints.get_sweep_fields(sweep_id, ("started_by",)) or {}).get(
-        "started_by")
+    started_by = v.started_by
     if decision == "approve" and gate.get("starter_may_approve") is False \
             and started_by == who:
         raise UsageError(f"{who} started sweep {sweep_id} and may not approve its gate "
                          f"{todo_id} (starter_may_approve: false)",
                          hint="another approver must")
-    # The sweep's own catalog says how approvers prove who they are (not a --file
-    # given to this command, which could name one without approvers:).
-    approvers = Approvers.of(spec.catalog or catalog)
-    if not approvers.known:
-        raise UsageError(f"the catalog of sweep {sweep_id} ({spec.catalog or catalog}) is not "
-                         "readable here, so whether its approvers must sign is unknown",
-                         hint="approve where the sweep's catalog is (the machine it was "
-                         "started from)")
+    approvers = v.approvers()
     policy = policy_of(rt.settings)
-    keys = rt.settings.signing_keys
-    notes = [] if approvers.allowed is not None else [SELF_DECLARED]
-    if approvers.allowed is not None and via == "web":
-        if who not in approvers.principals():
-            raise UsageError(f"{who} is not a principal of {approvers.allowed}: with "
-                             "approvers:, only its principals approve",
-                             hint=f"add {who}'s SSH key to {approvers.allowed}")
-        if not keys:
-            raise UsageError("with approvers:, the web view's votes count only sealed, and "
-                             "this view has no COORD_SIGNING_KEY",
-                             hint="serve `coord ui` with COORD_SIGNING_KEY, or approve with "
-                             "`coord approve` and COORD_APPROVE_KEY")
     t = spec.todos[todo_id]
     succs = ([(s, spec.todos[s].queue) for s in t.succs if s in spec.todos]
              if spec.strategy == "eager" and not spec.waves else [])
     level = level_index(spec, todo_id)
     binding = str(cp.get("binding") or "")
-    vote = _vote(rt, sweep_id, todo_id, binding, who, decision, comment, via, approvers,
+    vote = _vote(rt, sweep_id, todo_id, binding, who, decision, v.comment, v.via, approvers,
                  gate, started_by)
     for _ in range(ATTEMPTS):
         had = votes_of(raw)
@@ -180,7 +260,7 @@ def decide(rt: Runtime, sweep_id: str, todo_id: str, *, who: str, decision: str,
                              f"{by_whom[who]}", hint="ask another approver")
         got = rt.transitions.decide_gate(sweep_id, todo_id, who=who, decision=decision,
                                          vote=vote, binding=binding, seen=raw,
-                                         counted=users, refused=refused, comment=comment,
+                                         counted=users, refused=refused, comment=v.comment,
                                          level=level, successors=succs)
         if got.verdict != "changed":
             break
@@ -210,22 +290,93 @@ def decide(rt: Runtime, sweep_id: str, todo_id: str, *, who: str, decision: str,
                                    queued=tuple(got.queued))])
     after = rt.checkpoints.get(sweep_id, todo_id) or {}
     approvals = [str(u) for u in after.get("approvals") or []]
-    out: Decision = {"sweep_id": sweep_id, "todo_id": todo_id, "decision": decision,
-                     "by": who, "comment": comment, "status": str(new),
-                     "approvals": approvals, "needed": needed, "refused": refused,
-                     "notes": notes}
-    if catalog is not None and catalog.is_file():
+    return {"sweep_id": sweep_id, "todo_id": todo_id, "decision": decision, "by": who,
+            "comment": v.comment, "status": str(new), "approvals": approvals,
+            "needed": needed, "refused": refused, "notes": list(v.notes),
+            "binding": None if after.get("binding") is None else str(after.get("binding"))}
+
+
+class Decisions(TypedDict):
+    """``coord approve|reject TEMPLATE --sweep ID --json``: every waiting instance of a
+    template decided at once, each on its own gate and binding."""
+
+    sweep_id: str
+    todo_id: str  # the template
+    decision: str
+    by: str
+    comment: str
+    decided: list[Decision]  # one per instance decided, in the sweep's order
+    statuses: dict[str, int]  # the decided gates' statuses after it -> how many
+    not_waiting: dict[str, int]  # the other instances' statuses -> how many (not decided)
+    failed: dict[str, str]  # instance -> why its vote was refused (the others stand)
+    notes: list[str]
+
+
+def instance_gates(spec: SweepSpec, template_id: str) -> list[str]:
+    """The instances ``TODO-010[api]`` of ``template_id`` in a sweep (its order)."""
+    prefix = template_id + "["
+    return [t for t in spec.todos if t.startswith(prefix) and t.endswith("]")]
+
+
+def decide_template(rt: Runtime, sweep_id: str, template_id: str, *, who: str,
+                    decision: str, comment: str = "", catalog: Path | None = None
+                    ) -> Decisions:
+    """``who`` approves or rejects every instance of the gate template ``template_id``
+    that awaits approval in ``sweep_id``, each as :func:`decide` would: its own
+    checks, its own vote bound to its own binding (with ``approvers:``, an SSH
+    signature over each binding), counted and recorded by the same compare-and-set.
+    One instance refused (its vote would not count, someone decided it meanwhile)
+    leaves the others decided: named in ``failed``. One audit entry lists them all."""
+    spec = load_spec(rt, sweep_id, sweep_record(rt, sweep_id))
+    gates = instance_gates(spec, template_id) if spec is not None else []
+    if spec is None or not gates:
+        raise NotFoundError(f"sweep {sweep_id} has no todo {template_id!r}, nor instances "
+                            f"of a template {template_id}",
+                            hint=f"see `coord sweep status {sweep_id}`")
+    _gate_in(spec, gates[0])  # (every instance is the template's gate, or none is)
+    v = _voter(rt, spec, who=who, decision=decision, comment=comment, catalog=catalog, via="")
+    status = {g: str(cp.get("status") or TodoStatus.pending)
+              for g, cp in rt.checkpoints.get_fields_all(sweep_id, gates, ()).items()}
+    waiting = [g for g in gates if status.get(g) == TodoStatus.awaiting_approval]
+    others: dict[str, int] = {}
+    for g in gates:
+        if g not in waiting:
+            st = status.get(g, str(TodoStatus.pending))
+            others[st] = others.get(st, 0) + 1
+    if not waiting:
+        said = ", ".join(f"{n:,} {st}" for st, n in sorted(others.items()))
+        raise UsageError(f"no instance of {template_id} awaits approval in sweep {sweep_id} "
+                         f"({len(gates):,} instances: {said})",
+                         hint="a gate waits once its predecessors succeeded, until it is "
+                         "approved, rejected or expires")
+    decided: list[_Decided] = []
+    failed: dict[str, str] = {}
+    for g in waiting:
         try:
-            CatalogStore(catalog).record_decision(
-                who=who, op=decision, ids=[todo_id],
-                decision={"sweep_id": sweep_id, "todo_id": todo_id, "decision": decision,
-                          "comment": comment, "status": str(new), "approvals": approvals,
-                          "needed": needed, "binding": after.get("binding"),
-                          **({"via": via} if via else {})})
-        except Exception as exc:  # the decision stands (events, checkpoint): say it
-            log.warning("the %s of %s/%s is not in the audit log: %s", decision, sweep_id,
-                        todo_id, exc)
-    return out
+            decided.append(_decide_gate(v, g))
+        except UsageError as exc:
+            if not decided and not failed and _refuses_everyone(exc):
+                raise  # the first says it for all (may not decide, catalog unreadable)
+            failed[g] = exc.message
+    counts: dict[str, int] = {}
+    for d in decided:
+        counts[d["status"]] = counts.get(d["status"], 0) + 1
+    _audit(v, [d["todo_id"] for d in decided] or [template_id], {
+        "sweep_id": sweep_id, "todo_id": template_id, "decision": decision,
+        "comment": comment, "statuses": counts,
+        "instances": {d["todo_id"]: {"status": d["status"], "binding": d["binding"],
+                                     "approvals": d["approvals"]} for d in decided},
+        **({"failed": failed} if failed else {})})
+    return {"sweep_id": sweep_id, "todo_id": template_id, "decision": decision, "by": v.who,
+            "comment": comment, "decided": [_public(d) for d in decided], "statuses": counts,
+            "not_waiting": others, "failed": failed, "notes": list(v.notes)}
+
+
+def _refuses_everyone(exc: UsageError) -> bool:
+    """An error about who decides or where, not about the one gate: said once."""
+    text = exc.message
+    return (" may not " in text or "is not readable here" in text
+            or "would not count" in text or " proves " in text)
 
 
 def _vote(rt: Runtime, sweep_id: str, todo_id: str, binding: str, who: str, decision: str,

@@ -16,11 +16,11 @@ from typing import cast
 from coordination.catalog.checks import unknown
 from coordination.catalog.governance import Gate
 from coordination.catalog.models import Catalog, Plan, cache_of
-from coordination.catalog.store import CatalogStore
-from coordination.catalog.templates import expand
+from coordination.catalog.templates import instances_of, planned
 from coordination.change.model import ChangePlan, change_of, gate_document
 from coordination.errors import PlanError, UsageError
 from coordination.keys import Keys
+from coordination.names import some
 from coordination.planner.dag import todo_blockers
 from coordination.planner.digraph import DiGraph, topological_generations
 from coordination.planner.ranking import DEFAULT_RANK, ranks
@@ -93,7 +93,7 @@ class Planning:
         template (``for_each:``) replaced by its instances, ``TODO-010[api]``..."""
         if self.catalog_path is None:
             raise UsageError("no catalog file given", hint="pass --file or set COORD_ECOSYSTEM")
-        return expand(CatalogStore(self.catalog_path).load(), self.catalog_path.resolve().parent)
+        return planned(self.catalog_path)
 
     def _catalog_name(self) -> str | None:
         return str(self.catalog_path.resolve()) if self.catalog_path else None
@@ -224,6 +224,16 @@ class Planning:
         catalog = self.catalog()
         todo = catalog.todo(todo_id)
         if todo is None:
+            inst = instances_of(catalog, todo_id)
+            if inst:  # a template: `todo run` runs one todo, an instance of it
+                plan = inst[0].plan
+                every = (f"every one in order with `coord plan sweep {plan}`" if plan else
+                         f"every one in order from a plan's sweep (give {todo_id} a plan:)")
+                raise UsageError(
+                    f"{todo_id} is a template (for_each), not one todo: its "
+                    f"{len(inst):,} instance(s) are {some([i.id for i in inst])}",
+                    hint=f"run one instance with `coord todo run '{inst[0].id}'`, or {every}; "
+                    f"`coord sweep resume ID --only {todo_id}` re-runs all of a sweep's")
             raise unknown(todo_id, [t.id for t in catalog.coordination.todos], "todo")
         if catalog.repo(todo.repo) is None:
             raise PlanError(f"{todo_id} runs in repo {todo.repo!r}, which is not in the catalog")

@@ -279,6 +279,16 @@ class SweepService:
         return approvals.decide(self.rt, sweep_id, todo_id, who=who, decision=decision,
                                 comment=comment, catalog=self.catalog_path, via=via)
 
+    def decide_template(self, sweep_id: str, template_id: str, decision: str, *,
+                        who: str | None = None, comment: str = "") -> approvals.Decisions:
+        """Approve or reject every waiting instance of a gate template at once
+        (:func:`coordination.sweeps.approvals.decide_template`)."""
+        if who is None:
+            who = whoami(self.catalog_path.resolve().parent if self.catalog_path else Path.cwd())
+        return approvals.decide_template(self.rt, sweep_id, template_id, who=who,
+                                         decision=decision, comment=comment,
+                                         catalog=self.catalog_path)
+
     def cancel(self, sweep_id: str, *, wait: float = 30.0) -> steering.CancelResult:
         return steering.cancel(self.rt, self.record(sweep_id), wait=wait)
 

@@ -9,6 +9,7 @@ worker needs no catalog of its own.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypedDict
 
@@ -230,6 +231,19 @@ class SweepSpec:
         :mod:`coordination.runtime.transitions`)."""
         return {f"level_left:{i}": len(level) for i, level in enumerate(self.levels)} | {
             f"level_ok:{i}": 0 for i in range(len(self.levels))}
+
+    def descendants_of(self, todo_ids: Iterable[str]) -> set[str]:
+        """Every todo after any of ``todo_ids``, walked once (10,000 instances of a
+        template asked for at once: one walk, not one each)."""
+        seen: set[str] = set()
+        stack = [s for t in todo_ids if t in self.todos for s in self.todos[t].succs]
+        while stack:
+            t = stack.pop()
+            if t in seen or t not in self.todos:
+                continue
+            seen.add(t)
+            stack.extend(self.todos[t].succs)
+        return seen
 
     def descendants(self, todo_id: str, stop: set[str] | frozenset[str] = frozenset()
                     ) -> list[str]:

@@ -153,6 +153,24 @@ class ResumePlan(TypedDict):
     rollback_left: list[str]  # undos a rollback that did not finish left (`sweep rollback`)
 
 
+def with_instances(spec: SweepSpec, ids: Sequence[str]) -> list[str]:
+    """``ids`` with each template id (``TODO-010``, no todo of ``spec`` itself) replaced
+    by its instances in the sweep (``TODO-010[api]``...): a template means all of them."""
+    out: dict[str, None] = {}
+    by_template: dict[str, list[str]] | None = None
+    for t in ids:
+        if t in spec.todos or "[" in t:
+            out[t] = None
+            continue
+        if by_template is None:  # once, however many templates are named
+            by_template = {}
+            for s in spec.todos:
+                if s.endswith("]") and "[" in s:
+                    by_template.setdefault(s[:s.index("[")], []).append(s)
+        out.update(dict.fromkeys(by_template.get(t, [t])))
+    return list(out)
+
+
 def resume_plan(rt: Runtime, rec: SweepRecord, only: Sequence[str] | None = None) -> ResumePlan:
     """What a resume would re-run: every todo that did not succeed, or with ``only``
     those todos and their dependents that did not succeed."""
@@ -163,6 +181,7 @@ def resume_plan(rt: Runtime, rec: SweepRecord, only: Sequence[str] | None = None
     cps = rt.checkpoints.get_all(sweep_id, list(old.todos))
     status = {t: cps.get(t, {}).get("status", TodoStatus.pending) for t in old.todos}
     if only:
+        only = with_instances(old, only)
         unknown = [t for t in only if t not in old.todos]
         if unknown:
             raise NotFoundError(
@@ -170,8 +189,7 @@ def resume_plan(rt: Runtime, rec: SweepRecord, only: Sequence[str] | None = None
                 hint=f"its todos: {', '.join(sorted(old.todos)[:20])}",
             )
         chosen = set(only)
-        for t in only:
-            chosen.update(old.descendants(t))
+        chosen.update(old.descendants_of(only))
     else:
         chosen = set(old.todos)
     rerun = [t for t in old.todos if t in chosen and status[t] not in DONE]

@@ -39,12 +39,12 @@ from coordination.catalog.edits import (
     TODO_KEYS,
     plan_todo_items,
     put,
-    put_field,
+    put_instances,
     section,
 )
 from coordination.catalog.reports import is_complete
 from coordination.catalog.store import CatalogStore
-from coordination.catalog.templates import selections, split_instance, template_outcome
+from coordination.catalog.templates import selections, split_instance
 from coordination.errors import UsageError
 
 #: Sweep todo statuses the catalog records.
@@ -213,10 +213,4 @@ def _write_instances(item: CommentedMap, tid: str, outcomes: Mapping[str, Outcom
                 changed["reset"].append(name)
             else:
                 changed["unrun"].append(name)
-    order = {r: i for i, r in enumerate(selected)}
-    after = dict(sorted(after.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
-    if after != before:
-        put_field(item, "instances", after, TODO_KEYS)
-    status = template_outcome(after, selected)
-    if item.get("status", "pending") != status:
-        put(item, "status", status, TODO_KEYS)
+    put_instances(item, after, selected)

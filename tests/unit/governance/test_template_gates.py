@@ -1,0 +1,127 @@
+"""A gate template (``for_each`` with ``gate:``) is one gate per repo: `coord approve
+TODO-010 --sweep ID` decides every waiting instance at once, each vote on its own
+instance's binding (with ``approvers:``, an SSH signature over each binding, which
+verifies for that instance only); it prints a summary, and one audit entry names them."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from click.testing import CliRunner
+
+from coordination.cli.context import Context
+from coordination.runtime import sshsig
+from coordination.runtime.context import Runtime
+from coordination.sweeps import SweepService
+from tests.unit.support.sweeps import PLAN, fresh_runtime, repos_of, write_catalog
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.timeout(120)
+
+REPOS = ("api", "web", "jobs")
+
+
+@pytest.fixture
+def keyed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    """A runtime whose approvals are signed with ana's SSH key (COORD_APPROVE_KEY)."""
+    from coordination.runtime.client import reset_embedded
+    from coordination.runtime.context import get_runtime
+    from coordination.settings import get_settings
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                    str(tmp_path / "ana")], check=True, timeout=30)
+    pub = " ".join((tmp_path / "ana.pub").read_text().split()[:2])
+    (tmp_path / "signers").write_text(f"ana {pub}\n")
+    monkeypatch.setenv("COORD_SIGNING_KEY", "w" * 32)
+    monkeypatch.setenv("COORD_APPROVE_KEY", str(tmp_path / "ana"))
+    monkeypatch.setenv("COORD_USER", "ana")
+    yield fresh_runtime()
+    reset_embedded()
+    get_runtime.cache_clear()
+    get_settings.cache_clear()
+
+
+def catalog(tmp_path: Path) -> Path:
+    cat = write_catalog(tmp_path, [
+        {"id": "TODO-009", "for_each": "tag:svc", "run": "true"},
+        {"id": "TODO-010", "for_each": "tag:svc", "blocked_by": ["TODO-009[same]"],
+         "gate": {"approvals": 1, "from": ["ana", "bo"]}},
+        {"id": "TODO-011", "for_each": "tag:svc", "run": "true",
+         "blocked_by": ["TODO-010[same]"]},
+    ], repos=REPOS)
+    text = cat.read_text().replace("path: repos/api", "path: repos/api\n  tags: [svc]")
+    for r in REPOS[1:]:
+        text = text.replace(f"path: repos/{r}", f"path: repos/{r}\n  tags: [svc]")
+    cat.write_text(text + "approvers: {allowed_signers: signers}\n")
+    return cat
+
+
+def waiting(svc: SweepService, sid: str) -> bool:
+    todos = svc.status(sid)["todos"]
+    return all(todos[f"TODO-010[{r}]"]["status"] == "awaiting_approval" for r in REPOS)
+
+
+def test_approving_a_template_decides_each_waiting_instance_on_its_binding(
+        keyed: Runtime, tmp_path: Path) -> None:
+    from workers.embedded import embedded_workers
+
+    rt = keyed
+    cat = catalog(tmp_path)
+    svc = SweepService(rt, cat)
+    with embedded_workers(rt, repos_of(svc)):
+        sid = svc.start(PLAN)
+        wait_for(lambda: waiting(svc, sid), 30, "every instance of the gate to wait")
+        runner = CliRunner()
+        with mock.patch("coordination.cli.gates.get_runtime", lambda _file: rt):
+            from coordination.cli.gates import approve
+
+            res = runner.invoke(approve, ["TODO-010", "--sweep", sid], obj=Context(cat))
+        assert res.exit_code == 0, (res.output, res.exception)
+        assert (f"approved 3 instance(s) of TODO-010 by ana in sweep {sid}: now 3 succeeded"
+                in res.output), res.output
+        st = svc.wait(sid, timeout=60)
+    assert st["status"] == "succeeded", st
+    votes = rt.checkpoints.gate_votes(sid, [f"TODO-010[{r}]" for r in REPOS])
+    bindings = {r: str(rt.checkpoints.get(sid, f"TODO-010[{r}]")["binding"]) for r in REPOS}
+    assert len(set(bindings.values())) == 3  # each instance its own binding
+    allowed = tmp_path / "signers"
+    for r in REPOS:
+        sig = str(votes[f"TODO-010[{r}]"]["ana"]["ssh"])
+        own = sshsig.binding_message(sid, f"TODO-010[{r}]", bindings[r], "approve", "ana")
+        assert not isinstance(sshsig.verify(sig, own, allowed, ["ana"]), str)
+        other = "web" if r != "web" else "api"  # another instance's binding: refused
+        theirs = sshsig.binding_message(sid, f"TODO-010[{other}]", bindings[other],
+                                        "approve", "ana")
+        assert isinstance(sshsig.verify(sig, theirs, allowed, ["ana"]), str)
+    from coordination.catalog import audit
+
+    found = [e for e in audit.read(audit.log_path(cat)) if e.get("op") == "approve"]
+    assert len(found) == 1 and sorted(found[0]["ids"]) == sorted(f"TODO-010[{r}]" for r in REPOS)
+
+
+def test_a_template_with_nothing_waiting_says_so_and_an_unknown_id_is_refused(
+        keyed: Runtime, tmp_path: Path) -> None:
+    from coordination.errors import NotFoundError, UsageError
+    from workers.embedded import embedded_workers
+
+    rt = keyed
+    cat = catalog(tmp_path)
+    svc = SweepService(rt, cat)
+    with embedded_workers(rt, repos_of(svc)):
+        sid = svc.start(PLAN)
+        wait_for(lambda: waiting(svc, sid), 30, "every instance of the gate to wait")
+        first = svc.decide(sid, "TODO-010[api]", "reject")  # one decided on its own
+        assert first["status"] == "failed"
+        out = svc.decide_template(sid, "TODO-010", "approve")
+        assert [d["todo_id"] for d in out["decided"]] == ["TODO-010[web]", "TODO-010[jobs]"]
+        assert out["not_waiting"] == {"failed": 1} and out["failed"] == {}
+        with pytest.raises(UsageError, match=r"no instance of TODO-010 awaits approval .*"
+                                             r"3 instances: 1 failed, 2 succeeded"):
+            svc.decide_template(sid, "TODO-010", "approve")
+        with pytest.raises(NotFoundError, match="TODO-099"):
+            svc.decide_template(sid, "TODO-099", "approve")
+        svc.wait(sid, timeout=60)
