@@ -27,7 +27,9 @@ candidate: the HEAD of its change worktree, re-read now):
   ``from:``, SSH signatures with ``approvers:``, the starter, one key one
   approver), for what the catalog says the plan runs now: a command, env, undo,
   gate or edge edited since the sweep froze it makes its approval stale;
-- no other todo of the plan's last sweep failed;
+- no other todo of the plan's last sweep failed: one that ended otherwise counts only
+  with its outcome sealed (kind ``outcome``: status, exit code, the run that ended
+  it) by whoever ended it (:func:`outcome_blockers`);
 - the merge train did not drop it (``failed_verification``), or a verify todo has
   passed since on another candidate set;
 - every repo has a candidate, none in conflict.
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,7 +62,7 @@ from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
 from coordination.runtime.signing import Policy
 from coordination.status import ChangeState as CS
-from coordination.status import TodoStatus
+from coordination.status import TERMINAL, TodoStatus
 
 BlockerKind = Literal["verify", "gate", "repo", "run", "train", "evidence"]
 
@@ -427,6 +430,48 @@ def _frozen(rt: Runtime, sweep: str, rec: dict[str, Any], policy: Policy
     return None, f"the spec of the plan's last sweep {sweep}: {why or 'none'}"
 
 
+def outcome_blockers(rt: Runtime, cp: ChangePlan, sweep: str | None, last: dict[str, Checkpoint],
+                     policy: Policy) -> list[Blocker]:
+    """"No todo of the plan's last run failed" reads each todo's status: one that says it
+    did not fail (it ended otherwise) counts only with its outcome sealed by whoever
+    ended it (:func:`coordination.runtime.evidence.outcome_refusal`: status, exit code
+    and run, about the sweep and the todo), and of the run that last ran it. A blocker
+    (``evidence``) per todo whose outcome is refused, naming it and why. (Verify todos
+    and gates have records of their own: verify records, votes.)"""
+    if not sweep:
+        return []
+    skip = {*cp.verify_todos, *cp.gates}
+    ended = {t: c for t in cp.todos if t not in skip and (c := last.get(t))
+             and c.get("status") in TERMINAL and c.get("status") not in RUN_FAILED}
+    if not ended:
+        return []
+    head = rt.checkpoints.get_sweep_fields(sweep, ("run",)) or {}
+    try:
+        run = int(str(head.get("run") or 0))
+    except ValueError:
+        run = 0
+    levels: list[set[str]] = []
+
+    def dispatched(todo: str) -> bool:  # did the sweep's current run run it (its spec)
+        if not levels:
+            text = (rt.checkpoints.get_sweep_fields(sweep, ("spec",)) or {}).get("spec")
+            try:
+                found = json.loads(str(text)).get("levels") or []
+            except (ValueError, AttributeError):
+                found = []
+            levels.append({str(t) for lvl in found if isinstance(lvl, list) for t in lvl})
+        return todo in levels[0]
+
+    out: list[Blocker] = []
+    for todo, c in sorted(ended.items()):
+        why = evidence.outcome_refusal(policy, sweep, todo, c, run, partial(dispatched, todo))
+        if why:
+            out.append(Blocker("evidence", todo, f"{why}: whether it failed cannot be told; "
+                               f"run it again (coord sweep resume {sweep} --only {todo}), or "
+                               f"sweep the plan again (coord plan sweep {cp.plan} --again)"))
+    return out
+
+
 def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
           candidates: dict[str, str | None] | None = None) -> Judgement:
     """The landing rule for ``cp`` now. ``candidates``: the set to judge (default:
@@ -539,6 +584,7 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
                                       f"last sweep {sweep}" + (f" ({reason})" if reason
                                                                else "")
                                       + f": coord sweep resume {sweep}"))
+    j.blockers.extend(outcome_blockers(rt, cp, sweep, last, policy))
     if st.state == FAILED_VERIFICATION:
         dropped = (st.dropped or {}).get("shas")
         lifted = (cands is not None and cands != dropped

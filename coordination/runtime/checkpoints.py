@@ -90,6 +90,10 @@ class Checkpoint(TypedDict, total=False):
     #: their seal (``{"sig", "kid"}``, None when written without a key): see
     #: :func:`coordination.sweeps.outputs.outputs_fields`
     outputs_seal: dict[str, str] | None
+    #: the seal of its status and exit code, by whoever ended it, with the run that
+    #: did (``{"run", "sig", "kid"}``; None without a key): see
+    #: :func:`coordination.runtime.evidence.outcome_stamp`
+    outcome_seal: dict[str, object] | None
     # a gate (lua/gate_open.lua, lua/gate_decide.lua)
     binding: str  # what its approvals are bound to (spec digest, predecessors' outcomes)
     waiting_since: float
@@ -99,6 +103,9 @@ class Checkpoint(TypedDict, total=False):
     refused: list[str]  # the votes that did not verify, and why
     settled: str  # sha1 of the votes field last counted (lua/gate_decide.lua)
     rejected_by: str | None
+    #: the seal of the decision that passed it (``{"run", "sig", "kid"}``): what its
+    #: successors check (see :mod:`coordination.sweeps.decisions`)
+    decision: dict[str, object] | None
     #: a ``cache:`` todo's key (its dependents' keys include it), and for ``cached``
     #: the run it reused (see :mod:`coordination.runtime.cache`)
     cache_key: str | None

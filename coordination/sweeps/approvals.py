@@ -55,6 +55,7 @@ from coordination.runtime.context import Runtime
 from coordination.runtime.evidence import policy_of, seal
 from coordination.status import EventKind, SweepStatus, TodoStatus
 from coordination.runtime import sshsig
+from coordination.sweeps import decisions
 from coordination.sweeps.progress import Change, Pass, end_sweep, progress, stop_run
 from coordination.sweeps.reading import record as sweep_record
 from coordination.sweeps.spec import GateSpec, SweepSpec
@@ -178,10 +179,13 @@ def decide(rt: Runtime, sweep_id: str, todo_id: str, *, who: str, decision: str,
         if decision == "approve" and who in by_whom:
             raise UsageError(f"{who}'s approval of {todo_id} does not count: "
                              f"{by_whom[who]}", hint="ask another approver")
+        # the decision sealed, should this count pass the gate (what follows checks it)
+        sealed = (decisions.stamp(keys, spec, todo_id, binding, users, votes)
+                  if decision == "approve" and len(users) >= needed else None)
         got = rt.transitions.decide_gate(sweep_id, todo_id, who=who, decision=decision,
                                          vote=vote, binding=binding, seen=raw,
                                          counted=users, refused=refused, comment=comment,
-                                         level=level, successors=succs)
+                                         level=level, successors=succs, sealed=sealed)
         if got.verdict != "changed":
             break
         cp, raw = rt.checkpoints.gate_read(sweep_id, todo_id)
@@ -256,6 +260,19 @@ def _vote(rt: Runtime, sweep_id: str, todo_id: str, binding: str, who: str, deci
                              f", not {who}", hint="set COORD_USER to the name your key has in "
                              f"{approvers.allowed}, or sign with {who}'s key")
     return seal("vote", about(sweep_id, todo_id, binding, who), body, rt.settings.signing_keys)
+
+
+def refuse_gates(rt: Runtime, spec: SweepSpec, refused: dict[str, str], *, by: str) -> str:
+    """Gates read passed on decisions that fail their check (gate -> why: see
+    :mod:`.decisions`): each ends ``failed``, then the sweep ``failed`` with the first
+    why, ``by`` whom; returns that reason. What has not started is cancelled: nothing
+    after them runs."""
+    for g, why in sorted(refused.items()):
+        decisions.fail_gate(rt, spec, g, why)
+    first = sorted(refused.items())[0][1]
+    reason = f"{first} (refused by {by}): nothing after the gate runs"
+    end_sweep(rt, spec.sweep_id, reason)
+    return reason
 
 
 def watch_gates(rt: Runtime, spec: SweepSpec, now: float) -> None:

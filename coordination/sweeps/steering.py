@@ -13,6 +13,7 @@ from typing import TypedDict
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.context import Runtime
+from coordination.runtime.evidence import outcome_stamp
 from coordination.runtime.metrics import run_fields
 from coordination.status import (
     DONE,
@@ -332,7 +333,10 @@ def cancel(rt: Runtime, rec: SweepRecord, *, wait: float = 30.0) -> CancelResult
             if rt.checkpoints.set_status_if(
                     sweep_id, t, TodoStatus.cancelled, {TodoStatus.running},
                     expect_token=cps[t].get("token"), reason="cancelled; its worker was gone",
-                    finished_at=time.time()):
+                    finished_at=time.time(), exit_code=None,
+                    outcome_seal=outcome_stamp(rt.settings.signing_keys, sweep_id, t,
+                                               spec.run if spec else 0,
+                                               TodoStatus.cancelled, None)):
                 ended.append(Change(t, TodoStatus.cancelled, counted=False))
         if ended and spec is not None:
             progress(rt, spec, ended)

@@ -19,6 +19,7 @@ from coordination.runtime.context import Runtime
 from coordination.runtime.evidence import policy_of
 from coordination.runtime.transitions import GateDecision, votes_digest
 from coordination.status import TodoStatus
+from coordination.sweeps import decisions
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import level_index
 
@@ -67,9 +68,13 @@ def tally(rt: Runtime, spec: SweepSpec, todo_id: str,
         t = spec.todos[todo_id]
         succs = ([(s, spec.todos[s].queue) for s in t.succs if s in spec.todos]
                  if spec.strategy == "eager" and not spec.waves else [])
+        sealed = (decisions.stamp(rt.settings.signing_keys, spec, todo_id, binding, users,
+                                  votes_of(raw))
+                  if len(users) >= int(gate.get("approvals") or 1) else None)
         got = rt.transitions.decide_gate(spec.sweep_id, todo_id, who="", decision="approve",
                                          binding=binding, seen=raw, counted=users,
-                                         refused=refused, level=level, successors=succs)
+                                         refused=refused, level=level, successors=succs,
+                                         sealed=sealed)
         if got.verdict == "changed":
             continue
         for why in refused:
