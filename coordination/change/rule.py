@@ -51,7 +51,14 @@ from coordination.change import git as g
 from coordination.change.model import BOUND, ChangePlan, definition
 from coordination.errors import CoordError
 from coordination.runtime import evidence, signing
-from coordination.runtime.approvers import Approvers, verified, votes_of
+from coordination.runtime.approvers import (
+    START_FIELDS,
+    Approvers,
+    Starter,
+    starter_of,
+    verified,
+    votes_of,
+)
 from coordination.runtime.changes import (
     FAILED_VERIFICATION,
     ChangeState,
@@ -289,7 +296,7 @@ class GateContext:
 
     spec: dict[str, Any]
     approvers: Approvers
-    started_by: str | None = None
+    started_by: str | Starter | None = None  # (with approvers:, the start's proof)
 
 
 def backing(votes: str, gate: str, sweep: str, last: Checkpoint | None, approvals: list[str],
@@ -506,7 +513,7 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
     since, gone = 0.0, False
     rec: dict[str, Any] = {}
     if sweep:
-        wanted = ("created_at", "run", "started_by") + (
+        wanted = ("created_at", "run", *START_FIELDS) + (
             ("spec", "spec_sig", "spec_key_id") if cp.gates else ())
         found = rt.checkpoints.get_sweep_fields(sweep, wanted)
         gone = found is None
@@ -548,8 +555,8 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
                                    f"{todo} ran on it: verify again")
     j.blockers.extend(Blocker("repo", r, why) for r, why in sorted(moved.items()))
     changed: list[str] | None = None
-    ctx = GateContext({}, Approvers(Path(cp.allowed_signers) if cp.allowed_signers else None),
-                      str(rec.get("started_by") or "") or None)
+    signers = Approvers(Path(cp.allowed_signers) if cp.allowed_signers else None)
+    ctx = GateContext({}, signers, starter_of(rec, sweep or "", signers) if cp.gates else None)
     for gate in cp.gates:
         votes = ""
         approved = (sweep and not gone

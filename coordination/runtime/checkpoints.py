@@ -157,6 +157,10 @@ class SweepRecord(TypedDict, total=False):
     todos: int
     outputs: int  # how many of its todos kept results ($COORD_OUTPUT)
     started_by: str | None  # who started the sweep (a gate may refuse their approval)
+    #: with the catalog's approvers:, the starter's SSH signature of the start (over
+    #: sshsig.start_message) and its key's fingerprint: who started it, proven
+    starter_sig: str | None
+    starter_key: str | None
     wave: int | None  # the current wave's index (a sweep of a plan with waves:)
     wave_state: str | None  # running | soaking | halted | done
     wave_until: float | None  # a soaking wave's end
@@ -201,7 +205,8 @@ RECORD_FIELDS = (
     "terminal", "full_pass_terminal", "full_pass_at", "paused_at", "paused_from",
     "paused_total", "synced_at", "rollback_of", "rollback_reason", "not_compensable",
     "todos", "layout", "stopped_run", "stopped_by", "outputs",
-    "started_by", "wave", "wave_state", "wave_until", "wave_reason", "again", "runner",
+    "started_by", "starter_sig", "starter_key", "wave", "wave_state", "wave_until",
+    "wave_reason", "again", "runner",
     "mrepos", "lost_look_at", "lost_look_lists", "suspect_look_at",
 )
 #: Record fields named per level or per repo: one of these prefixes and a suffix.

@@ -34,6 +34,7 @@ from coordination.sweeps.progress import (
     finish_if_done,
     progress,
 )
+from coordination.sweeps.approvals import start_proof
 from coordination.sweeps.waves import start_wave
 from coordination.sweeps.rollback import (
     RETRY_FROM,
@@ -58,8 +59,10 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
     spec.sweep_id = sweep_id
     spec.atomic = atomic_mode(atomic)
     now = time.time()
-    # Who started it: a gate with starter_may_approve: false refuses their approval.
+    # Who started it: a gate with starter_may_approve: false refuses their approval
+    # (with the catalog's approvers:, the key that signs the start says who it is).
     starter = audit.who(Path(spec.catalog).parent if spec.catalog else Path.cwd())
+    proof = start_proof(rt, spec, sweep_id, starter)
     fields: dict[str, object] = {
         "plan": spec.plan,
         "strategy": spec.strategy,
@@ -74,6 +77,7 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
         "catalog": spec.catalog,
         "atomic": bool(spec.atomic),
         "started_by": starter,
+        **proof,
         **run_fields(t.repo for t in spec.todos.values()),
     }
     if spec.again:

@@ -14,7 +14,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from coordination.runtime.approvers import Approvers, about, verified, votes_of
+from coordination.runtime.approvers import (
+    START_FIELDS,
+    Approvers,
+    about,
+    starter_of,
+    verified,
+    votes_of,
+)
 from coordination.runtime.context import Runtime
 from coordination.runtime.evidence import policy_of
 from coordination.runtime.transitions import GateDecision, votes_digest
@@ -57,8 +64,8 @@ def tally(rt: Runtime, spec: SweepSpec, todo_id: str,
                         "for a process that has it", spec.sweep_id, todo_id, spec.catalog)
             return None
         binding = str(cp.get("binding") or "")
-        started_by = (rt.checkpoints.get_sweep_fields(spec.sweep_id, ("started_by",))
-                      or {}).get("started_by")
+        started_by = starter_of(rt.checkpoints.get_sweep_fields(spec.sweep_id, START_FIELDS),
+                                spec.sweep_id, approvers)
         users, refused, _ = verified(spec.sweep_id, todo_id, gate, binding, votes_of(raw),
                                      started_by=started_by, approvers=approvers,
                                      policy=policy_of(rt.settings))
