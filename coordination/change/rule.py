@@ -452,11 +452,13 @@ def outcome_blockers(rt: Runtime, cp: ChangePlan, sweep: str | None, last: dict[
              and c.get("status") in TERMINAL and c.get("status") not in RUN_FAILED}
     if not ended:
         return []
-    head = rt.checkpoints.get_sweep_fields(sweep, ("run",)) or {}
-    try:
-        run = int(str(head.get("run") or 0))
-    except ValueError:
-        run = 0
+    run: int | None = None  # the sweep's run now (read once a seal needs it)
+    if any(c.get(evidence.OUTCOME_FIELD) for c in ended.values()):
+        head = rt.checkpoints.get_sweep_fields(sweep, ("run",)) or {}
+        try:
+            run = int(str(head.get("run") or 0))
+        except ValueError:
+            run = 0
     levels: list[set[str]] = []
 
     def dispatched(todo: str) -> bool:  # did the sweep's current run run it (its spec)

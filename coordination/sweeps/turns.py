@@ -279,6 +279,11 @@ def take_turn(rt: Runtime, sweep_id: str, todo_id: str, run: int | None,
         return Outcome.premature, {"waiting_for": sorted(st.waiting)}
     level = level_index(spec, todo_id)
     if st.verdict == StartVerdict.skipped:
+        if rt.settings.signing_keys:  # (Lua cannot seal: the skip's seal, written after it)
+            rt.checkpoints.set_status_if(
+                sweep_id, todo_id, TodoStatus.skipped, {TodoStatus.skipped}, exit_code=None,
+                outcome_seal=outcome_stamp(rt.settings.signing_keys, sweep_id, todo_id,
+                                           spec.run, TodoStatus.skipped, None))
         progress(rt, spec, [Change(todo_id, TodoStatus.skipped, level_done=st.level_done,
                                    terminal=st.terminal,
                                    levels=(level,) if st.level_done and level >= 0 else ())])

@@ -66,14 +66,21 @@ def test_every_end_of_a_todo_is_sealed_by_whoever_ends_it(keyed_rt: Runtime,
         {"id": "TODO-002", "repo": "web", "run": "true", "blocked_by": ["TODO-001"]},
         {"id": "TODO-003", "repo": "jobs", "run": "true"},
         {"id": "TODO-004", "repo": "jobs", "run": "true", "blocked_by": ["TODO-003"]},
+        {"id": "TODO-005", "repo": "api", "run": "true"},
+        {"id": "TODO-006", "repo": "web", "run": "true", "blocked_by": ["TODO-005"]},
     ]))
     run(rt, sid, "TODO-001")
     run(rt, sid, "TODO-003")
+    # a failure the progression has not seen yet: the start of what follows skips it
+    rt.checkpoints.set_fields(sid, "TODO-005", status="failed", exit_code=1)
+    run(rt, sid, "TODO-006")
     svc.cancel(sid)
-    cps = rt.checkpoints.get_all(sid, ["TODO-001", "TODO-002", "TODO-003", "TODO-004"])
+    ids = ["TODO-001", "TODO-002", "TODO-003", "TODO-004", "TODO-006"]
+    cps = rt.checkpoints.get_all(sid, ids)
     assert {t: (c["status"], c.get("exit_code")) for t, c in cps.items()} == {
         "TODO-001": ("failed", 7), "TODO-002": ("skipped", None),
-        "TODO-003": ("succeeded", 0), "TODO-004": ("cancelled", None)}
+        "TODO-003": ("succeeded", 0), "TODO-004": ("cancelled", None),
+        "TODO-006": ("skipped", None)}
     policy = policy_of(rt.settings)
     for t, c in cps.items():
         assert c["outcome_seal"]["sig"].startswith("v1:") and c["outcome_seal"]["run"] == 0
