@@ -4,10 +4,11 @@ A landing trusts verify results, the change's sweep pointer (which sweep is the
 plan's last, where each verify todo last ran) and its todos' outcomes (none of the
 last run failed), a gate trusts votes, what follows a gate trusts its decision, a
 cached todo trusts its cache entry, a deploy trusts its inputs' outputs. All of
-them live in Redis, and anyone who can write to Redis could write them. With ``COORD_SIGNING_KEY`` set,
-the process that writes such a record seals it (:func:`seal`): HMAC-SHA256 over
-the record's *kind*, what it is *about* and its *body*, added to the record as
-``sig`` (``v1:<hex>``) and ``kid`` (the key's id, as spec signatures name it).
+them live in Redis, and anyone who can write to Redis could write them. With
+``COORD_SIGNING_KEY`` set, the process that writes such a record seals it
+(:func:`seal`): HMAC-SHA256 over the record's *kind*, what it is *about* and its
+*body*, added to the record as ``sig`` (``v1:<hex>``) and ``kid`` (the key's id, as
+spec signatures name it).
 
 *About* is never stored with the record: the reader supplies it from where it
 found the record (the plan and verify todo, the sweep and gate and binding, the

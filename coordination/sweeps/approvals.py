@@ -15,8 +15,8 @@ the checks that need no race (is it a gate, is it waiting, may this person decid
   names it claims, and ``starter_may_approve: false`` compares the *proven*
   principals and key with the starter's: the key that signed the sweep's start
   (:class:`~coordination.runtime.approvers.Starter`; a start that proves nobody
-  leaves no vote counting on such a gate). The web view's votes (``via: web``) are the view's,
-  for its signed-in user, who must be a principal of the file; they count only
+  leaves no vote counting on such a gate). The web view's votes (``via: web``) are
+  the view's, for its signed-in user, who must be a principal of the file; they count only
   sealed. Without the file, who approves is whoever ``COORD_USER`` says (a note
   says so).
 
