@@ -79,8 +79,9 @@ TODO_TRANSITIONS: dict[TodoStatus, frozenset[TodoStatus]] = {
     T.running: frozenset({T.running, T.succeeded, T.failed, T.cancelled, T.queued,
                           T.cached}),
     # a resume sends failed, skipped and cancelled todos again; a rollback sends the
-    # succeeded ones again, to run their undo: command
-    T.succeeded: frozenset({T.pending}),
+    # succeeded ones again, to run their undo: command; a gate read passed on a
+    # decision that fails its check ends failed (sweeps/decisions.py)
+    T.succeeded: frozenset({T.pending, T.failed}),
     T.failed: frozenset({T.pending}),
     T.skipped: frozenset({T.pending}),
     T.cancelled: frozenset({T.pending}),

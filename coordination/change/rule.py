@@ -27,7 +27,9 @@ candidate: the HEAD of its change worktree, re-read now):
   ``from:``, SSH signatures with ``approvers:``, the starter, one key one
   approver), for what the catalog says the plan runs now: a command, env, undo,
   gate or edge edited since the sweep froze it makes its approval stale;
-- no other todo of the plan's last sweep failed;
+- no other todo of the plan's last sweep failed: one that ended otherwise counts only
+  with its outcome sealed (kind ``outcome``: status, exit code, the run that ended
+  it) by whoever ended it (:func:`outcome_blockers`);
 - the merge train did not drop it (``failed_verification``), or a verify todo has
   passed since on another candidate set;
 - every repo has a candidate, none in conflict.
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,7 +51,14 @@ from coordination.change import git as g
 from coordination.change.model import BOUND, ChangePlan, definition
 from coordination.errors import CoordError
 from coordination.runtime import evidence, signing
-from coordination.runtime.approvers import Approvers, verified, votes_of
+from coordination.runtime.approvers import (
+    START_FIELDS,
+    Approvers,
+    Starter,
+    starter_of,
+    verified,
+    votes_of,
+)
 from coordination.runtime.changes import (
     FAILED_VERIFICATION,
     ChangeState,
@@ -59,7 +69,7 @@ from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
 from coordination.runtime.signing import Policy
 from coordination.status import ChangeState as CS
-from coordination.status import TodoStatus
+from coordination.status import TERMINAL, TodoStatus
 
 BlockerKind = Literal["verify", "gate", "repo", "run", "train", "evidence"]
 
@@ -286,7 +296,7 @@ class GateContext:
 
     spec: dict[str, Any]
     approvers: Approvers
-    started_by: str | None = None
+    started_by: str | Starter | None = None  # (with approvers:, the start's proof)
 
 
 def backing(votes: str, gate: str, sweep: str, last: Checkpoint | None, approvals: list[str],
@@ -427,6 +437,50 @@ def _frozen(rt: Runtime, sweep: str, rec: dict[str, Any], policy: Policy
     return None, f"the spec of the plan's last sweep {sweep}: {why or 'none'}"
 
 
+def outcome_blockers(rt: Runtime, cp: ChangePlan, sweep: str | None, last: dict[str, Checkpoint],
+                     policy: Policy) -> list[Blocker]:
+    """"No todo of the plan's last run failed" reads each todo's status: one that says it
+    did not fail (it ended otherwise) counts only with its outcome sealed by whoever
+    ended it (:func:`coordination.runtime.evidence.outcome_refusal`: status, exit code
+    and run, about the sweep and the todo), and of the run that last ran it. A blocker
+    (``evidence``) per todo whose outcome is refused, naming it and why. (Verify todos
+    and gates have records of their own: verify records, votes.)"""
+    if not sweep:
+        return []
+    skip = {*cp.verify_todos, *cp.gates}
+    ended = {t: c for t in cp.todos if t not in skip and (c := last.get(t))
+             and c.get("status") in TERMINAL and c.get("status") not in RUN_FAILED}
+    if not ended:
+        return []
+    run: int | None = None  # the sweep's run now (read once a seal needs it)
+    if any(c.get(evidence.OUTCOME_FIELD) for c in ended.values()):
+        head = rt.checkpoints.get_sweep_fields(sweep, ("run",)) or {}
+        try:
+            run = int(str(head.get("run") or 0))
+        except ValueError:
+            run = 0
+    levels: list[set[str]] = []
+
+    def dispatched(todo: str) -> bool:  # did the sweep's current run run it (its spec)
+        if not levels:
+            text = (rt.checkpoints.get_sweep_fields(sweep, ("spec",)) or {}).get("spec")
+            try:
+                found = json.loads(str(text)).get("levels") or []
+            except (ValueError, AttributeError):
+                found = []
+            levels.append({str(t) for lvl in found if isinstance(lvl, list) for t in lvl})
+        return todo in levels[0]
+
+    out: list[Blocker] = []
+    for todo, c in sorted(ended.items()):
+        why = evidence.outcome_refusal(policy, sweep, todo, c, run, partial(dispatched, todo))
+        if why:
+            out.append(Blocker("evidence", todo, f"{why}: whether it failed cannot be told; "
+                               f"run it again (coord sweep resume {sweep} --only {todo}), or "
+                               f"sweep the plan again (coord plan sweep {cp.plan} --again)"))
+    return out
+
+
 def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
           candidates: dict[str, str | None] | None = None) -> Judgement:
     """The landing rule for ``cp`` now. ``candidates``: the set to judge (default:
@@ -461,7 +515,7 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
     since, gone = 0.0, False
     rec: dict[str, Any] = {}
     if sweep:
-        wanted = ("created_at", "run", "started_by") + (
+        wanted = ("created_at", "run", *START_FIELDS) + (
             ("spec", "spec_sig", "spec_key_id") if cp.gates else ())
         found = rt.checkpoints.get_sweep_fields(sweep, wanted)
         gone = found is None
@@ -503,8 +557,8 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
                                    f"{todo} ran on it: verify again")
     j.blockers.extend(Blocker("repo", r, why) for r, why in sorted(moved.items()))
     changed: list[str] | None = None
-    ctx = GateContext({}, Approvers(Path(cp.allowed_signers) if cp.allowed_signers else None),
-                      str(rec.get("started_by") or "") or None)
+    signers = Approvers(Path(cp.allowed_signers) if cp.allowed_signers else None)
+    ctx = GateContext({}, signers, starter_of(rec, sweep or "", signers) if cp.gates else None)
     for gate in cp.gates:
         votes = ""
         approved = (sweep and not gone
@@ -539,6 +593,7 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
                                       f"last sweep {sweep}" + (f" ({reason})" if reason
                                                                else "")
                                       + f": coord sweep resume {sweep}"))
+    j.blockers.extend(outcome_blockers(rt, cp, sweep, last, policy))
     if st.state == FAILED_VERIFICATION:
         dropped = (st.dropped or {}).get("shas")
         lifted = (cands is not None and cands != dropped

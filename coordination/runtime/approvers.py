@@ -4,7 +4,8 @@ A vote is evidence (:mod:`coordination.runtime.evidence`, kind ``vote``): it cou
 only if its seal holds, its person is one of the gate's ``from:``, and, with the
 catalog's ``approvers:``, only with an SSH signature (:mod:`.sshsig`) by a key the
 allowed-signers file gives one of the gate's approvers; the starter does not count
-where the gate says ``starter_may_approve: false``; one key is one approver
+where the gate says ``starter_may_approve: false`` (with ``approvers:``, the starter
+is the key that signed the sweep's start: :class:`Starter`); one key is one approver
 (:func:`verified`).
 
 Two readers: the count that passes a gate (:mod:`coordination.sweeps.votes`) and the
@@ -19,15 +20,22 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from coordination.catalog.store import CatalogStore
+from coordination.errors import CoordError
 from coordination.runtime import sshsig
 from coordination.runtime.evidence import refusal, vote_about
 from coordination.runtime.signing import Policy
 
 log = logging.getLogger("coord.approvals")
+
+#: The sweep record fields that say who started it (:func:`starter_of`).
+START_FIELDS = ("started_by", "starter_sig")
+#: What a start's signature is over, as a refusal says it.
+START_OVER = "this sweep's start: signed for another sweep or name, or altered"
 
 
 class Approvers:
@@ -67,16 +75,97 @@ class Approvers:
 about = vote_about
 
 
+@dataclass(frozen=True)
+class Starter:
+    """Who started a sweep, as ``starter_may_approve: false`` compares approvers with it.
+
+    Without ``approvers:`` it is the name the start gave (``COORD_USER``, else git's or
+    the OS user): self-declared, as every approver is then. With ``approvers:`` it is
+    the key that signed the start (:func:`coordination.runtime.sshsig.start_message`)
+    and every principal the allowed-signers file gives that key, whatever name the
+    start claimed; a start that proves nobody (unsigned, or its signature fails) leaves
+    the starter ``unproven``, and then no vote counts on a gate that refuses the
+    starter: any approver could be them (fail closed)."""
+
+    name: str | None = None
+    key: str | None = None  # the fingerprint of the key that signed the start
+    principals: tuple[str, ...] = ()  # the principals the allowed-signers file gives it
+    unproven: str | None = None  # with approvers:, why the start proves nobody
+
+    def refuses(self, what: str, proven: set[str], key: str | None) -> str | None:
+        """Why a vote (``what``) proving ``proven`` (by ``key``, if SSH-signed) does not
+        count on a gate with ``starter_may_approve: false``; None if it may."""
+        if self.unproven is not None:
+            return (f"{what}: the sweep's starter is unproven ({self.unproven}), and the "
+                    "gate says starter_may_approve: false, so no vote can be told from the "
+                    "starter's: start the sweep again signed (COORD_APPROVE_KEY, or your "
+                    "key in ssh-agent)")
+        if self.key is not None:
+            same = sorted(proven & set(self.principals))
+            if (key is not None and key == self.key) or same:
+                names = ", ".join(same or self.principals)
+                return (f"{what}: proves {names}, who started the sweep (its start was "
+                        f"signed by key {self.key}), and the gate says "
+                        "starter_may_approve: false")
+            return None
+        if self.name and self.name in proven:
+            return (f"{what}: proves {self.name}, who started the sweep, and the gate says "
+                    "starter_may_approve: false")
+        return None
+
+
+_PROOFS: dict[tuple[str, ...], Starter] = {}
+
+
+def starter_of(record: Mapping[str, Any] | None, sweep_id: str,
+               approvers: Approvers) -> Starter:
+    """Who started sweep ``sweep_id`` by its ``record`` (:data:`START_FIELDS`), under
+    ``approvers`` (see :class:`Starter`). A signature is checked once per process (the
+    allowed-signers file's change checks it again)."""
+    rec = record or {}
+    name = str(rec.get("started_by") or "") or None
+    if approvers.allowed is None:
+        return Starter(name)
+    sig = rec.get("starter_sig")
+    if not sig:
+        return Starter(name, unproven="its start was not signed: started without an SSH "
+                       "key to sign with, by coord before 0.4, or its record was changed")
+    try:
+        stamp = str(approvers.allowed.stat().st_mtime_ns)
+    except OSError:
+        stamp = "missing"
+    cache = (sweep_id, name or "", str(sig), str(approvers.allowed), stamp)
+    got = _PROOFS.get(cache)
+    if got is None:
+        try:
+            proof = sshsig.verify(str(sig), sshsig.start_message(sweep_id, name or ""),
+                                  approvers.allowed, None, over=START_OVER)
+        except CoordError as exc:  # ssh-keygen missing: nothing proven, nothing cached
+            return Starter(name, unproven=f"its start signature cannot be checked: {exc}")
+        if isinstance(proof, str):
+            got = Starter(name, unproven=f"its start signature: {proof}")
+        else:
+            got = Starter(name, proof.fingerprint, tuple(proof.principals))
+        if len(_PROOFS) > 256:
+            _PROOFS.clear()
+        _PROOFS[cache] = got
+    return got
+
+
 def verified(sweep_id: str, todo_id: str, gate: Mapping[str, Any], binding: str,
-             votes: Mapping[str, Any], *, started_by: str | None, approvers: Approvers,
-             policy: Policy) -> tuple[list[str], list[str], dict[str, str]]:
+             votes: Mapping[str, Any], *, started_by: str | Starter | None,
+             approvers: Approvers, policy: Policy
+             ) -> tuple[list[str], list[str], dict[str, str]]:
     """Of ``votes`` (person -> vote), the approvals under ``binding`` that count:
     ``(approvers, refusals, why each refused person's vote does not count)``. A vote
     counts when its seal holds (``COORD_SIGNING_KEY``), its person is one of
     ``from:``, with an allowed-signers file its SSH signature verifies for such a
     principal (web votes: the view's seal, a principal of the file), the starter
-    is not among who it proves (``starter_may_approve: false``), and no earlier vote
-    proved the same person (one key, one principal: one approver)."""
+    (``started_by``: a :class:`Starter`, or the name of a self-declared one) is not
+    among who it proves, by key or principal (``starter_may_approve: false``; an
+    unproven starter: no vote), and no earlier vote proved the same person (one key,
+    one principal: one approver)."""
+    starter = started_by if isinstance(started_by, Starter) else Starter(started_by)
     allowed_from = [str(u) for u in gate.get("from") or []]
     no_starter = gate.get("starter_may_approve") is False
     users: list[str] = []
@@ -97,6 +186,7 @@ def verified(sweep_id: str, todo_id: str, gate: Mapping[str, Any], binding: str,
         why = refusal("vote", about(sweep_id, todo_id, binding, who), v, policy, what)
         proven: set[str] = {who}
         ids: set[str] = {f"principal {who}"}
+        key: str | None = None
         if why is None and allowed_from and who not in allowed_from:
             why = f"{what}: {who} is not one of its approvers ({', '.join(allowed_from)})"
         if why is None and approvers.allowed is not None:
@@ -121,10 +211,10 @@ def verified(sweep_id: str, todo_id: str, gate: Mapping[str, Any], binding: str,
                            f"{', '.join(proof.principals)}, not {who}")
                 else:
                     proven = set(proof.principals)
+                    key = proof.fingerprint
                     ids = {f"key {proof.fingerprint}"} | {f"principal {p}" for p in proven}
-        if why is None and no_starter and started_by and started_by in proven:
-            why = (f"{what}: proves {started_by}, who started the sweep, and the gate says "
-                   "starter_may_approve: false")
+        if why is None and no_starter:
+            why = starter.refuses(what, proven, key)
         if why is None:
             twin = next((seen[i] for i in sorted(ids) if i in seen), None)
             if twin is not None:

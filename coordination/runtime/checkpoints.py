@@ -90,6 +90,10 @@ class Checkpoint(TypedDict, total=False):
     #: their seal (``{"sig", "kid"}``, None when written without a key): see
     #: :func:`coordination.sweeps.outputs.outputs_fields`
     outputs_seal: dict[str, str] | None
+    #: the seal of its status and exit code, by whoever ended it, with the run that
+    #: did (``{"run", "sig", "kid"}``; None without a key): see
+    #: :func:`coordination.runtime.evidence.outcome_stamp`
+    outcome_seal: dict[str, object] | None
     # a gate (lua/gate_open.lua, lua/gate_decide.lua)
     binding: str  # what its approvals are bound to (spec digest, predecessors' outcomes)
     waiting_since: float
@@ -99,6 +103,9 @@ class Checkpoint(TypedDict, total=False):
     refused: list[str]  # the votes that did not verify, and why
     settled: str  # sha1 of the votes field last counted (lua/gate_decide.lua)
     rejected_by: str | None
+    #: the seal of the decision that passed it (``{"run", "sig", "kid"}``): what its
+    #: successors check (see :mod:`coordination.sweeps.decisions`)
+    decision: dict[str, object] | None
     #: a ``cache:`` todo's key (its dependents' keys include it), and for ``cached``
     #: the run it reused (see :mod:`coordination.runtime.cache`)
     cache_key: str | None
@@ -150,6 +157,10 @@ class SweepRecord(TypedDict, total=False):
     todos: int
     outputs: int  # how many of its todos kept results ($COORD_OUTPUT)
     started_by: str | None  # who started the sweep (a gate may refuse their approval)
+    #: with the catalog's approvers:, the starter's SSH signature of the start (over
+    #: sshsig.start_message) and its key's fingerprint: who started it, proven
+    starter_sig: str | None
+    starter_key: str | None
     wave: int | None  # the current wave's index (a sweep of a plan with waves:)
     wave_state: str | None  # running | soaking | halted | done
     wave_until: float | None  # a soaking wave's end
@@ -194,7 +205,8 @@ RECORD_FIELDS = (
     "terminal", "full_pass_terminal", "full_pass_at", "paused_at", "paused_from",
     "paused_total", "synced_at", "rollback_of", "rollback_reason", "not_compensable",
     "todos", "layout", "stopped_run", "stopped_by", "outputs",
-    "started_by", "wave", "wave_state", "wave_until", "wave_reason", "again", "runner",
+    "started_by", "starter_sig", "starter_key", "wave", "wave_state", "wave_until",
+    "wave_reason", "again", "runner",
     "mrepos", "lost_look_at", "lost_look_lists", "suspect_look_at",
 )
 #: Record fields named per level or per repo: one of these prefixes and a suffix.

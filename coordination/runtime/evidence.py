@@ -1,12 +1,14 @@
 """Signed evidence: the records a safety decision reads, sealed by their writer.
 
-A landing trusts verify results and the change's sweep pointer (which sweep is the
-plan's last, where each verify todo last ran), a gate trusts votes, a cached todo
-trusts its cache entry, a deploy trusts its inputs' outputs. All of them live in Redis, and
-anyone who can write to Redis could write them. With ``COORD_SIGNING_KEY`` set,
-the process that writes such a record seals it (:func:`seal`): HMAC-SHA256 over
-the record's *kind*, what it is *about* and its *body*, added to the record as
-``sig`` (``v1:<hex>``) and ``kid`` (the key's id, as spec signatures name it).
+A landing trusts verify results, the change's sweep pointer (which sweep is the
+plan's last, where each verify todo last ran) and its todos' outcomes (none of the
+last run failed), a gate trusts votes, what follows a gate trusts its decision, a
+cached todo trusts its cache entry, a deploy trusts its inputs' outputs. All of
+them live in Redis, and anyone who can write to Redis could write them. With
+``COORD_SIGNING_KEY`` set, the process that writes such a record seals it
+(:func:`seal`): HMAC-SHA256 over the record's *kind*, what it is *about* and its
+*body*, added to the record as ``sig`` (``v1:<hex>``) and ``kid`` (the key's id, as
+spec signatures name it).
 
 *About* is never stored with the record: the reader supplies it from where it
 found the record (the plan and verify todo, the sweep and gate and binding, the
@@ -40,7 +42,7 @@ VERSION = "v1"
 #: The fields a seal adds to a record.
 SIG, KID = "sig", "kid"
 #: The kinds of record sealed; each reader names its own.
-KINDS = frozenset({"verify", "vote", "cache", "outputs", "sweep"})
+KINDS = frozenset({"verify", "vote", "cache", "outputs", "sweep", "outcome", "decision"})
 
 
 def _canonical(value: Any) -> str:
@@ -109,6 +111,64 @@ def vote_about(sweep_id: str, todo_id: str, binding: str, who: str) -> dict[str,
     where the vote is: the sweep, the gate, the gate's binding, the name it is under).
     Counted by :mod:`coordination.sweeps.votes`; checked again by the landing rule."""
     return {"sweep": sweep_id, "todo": todo_id, "binding": binding, "approver": who}
+
+
+# -- a todo's outcome (kind ``outcome``) -------------------------------------------------
+# Sealed by whoever ends a todo (its worker's finish, a skip, a cancel), in the same
+# write as its status: the checkpoint field ``outcome_seal`` ({run, sig, kid}). The
+# body is the status and exit code the checkpoint holds, and the run that ended it.
+
+#: The checkpoint field holding a todo's outcome seal.
+OUTCOME_FIELD = "outcome_seal"
+
+
+def outcome_about(sweep_id: str, todo_id: str) -> dict[str, str]:
+    """What an outcome is about (from where the reader found it, never stored)."""
+    return {"sweep": sweep_id, "todo": todo_id}
+
+
+def outcome_body(status: object, exit_code: object, run: object) -> dict[str, Any]:
+    return {"status": str(status), "exit_code": exit_code, "run": run}
+
+
+def outcome_stamp(keys: tuple[str, ...] | list[str], sweep_id: str, todo_id: str, run: int,
+                  status: object, exit_code: object) -> dict[str, Any] | None:
+    """The ``outcome_seal`` field of a todo ending ``status`` (``exit_code``) in run
+    ``run``; None without a key (written so, an older seal never stays beside it)."""
+    if not keys:
+        return None
+    sealed = seal("outcome", outcome_about(sweep_id, todo_id),
+                  outcome_body(status, exit_code, int(run)), keys)
+    return {"run": int(run), SIG: sealed[SIG], KID: sealed[KID]}
+
+
+def outcome_refusal(policy: Policy, sweep_id: str, todo_id: str, cp: Mapping[str, Any],
+                    current_run: int | None = None,
+                    dispatched: Any = None) -> str | None:
+    """None if a reader under ``policy`` may trust the status and exit code of ``cp``
+    (todo ``todo_id``'s checkpoint in ``sweep_id``); else why not, naming the record.
+    ``current_run``: the sweep's run now; ``dispatched``: whether that run ran the todo
+    (a callable of no argument, asked only when needed): its outcome must then be of
+    that run, else of an earlier one (kept by a resume that did not run it again)."""
+    what = f"outcome record of {todo_id} in sweep {sweep_id} ({cp.get('status')})"
+    stamp = cp.get(OUTCOME_FIELD)
+    stamp = stamp if isinstance(stamp, Mapping) else {}
+    run = stamp.get("run")
+    record = {**outcome_body(cp.get("status"), cp.get("exit_code"), run),
+              SIG: stamp.get(SIG), KID: stamp.get(KID)}
+    why = refusal("outcome", outcome_about(sweep_id, todo_id), record, policy, what)
+    if why is not None or not stamp.get(SIG) or current_run is None:
+        return why
+    try:
+        ran = int(str(run))
+    except ValueError:
+        return f"{what}: names no run"
+    if ran > current_run:
+        return f"{what}: sealed in run {ran}, but the sweep is at run {current_run}"
+    if ran < current_run and dispatched is not None and dispatched():
+        return (f"{what}: sealed in run {ran}, but run {current_run} ran {todo_id} again: "
+                "an earlier run's outcome put back")
+    return None
 
 
 def policy_of(settings: Any) -> Policy:

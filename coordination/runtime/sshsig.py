@@ -43,6 +43,13 @@ def binding_message(sweep_id: str, todo_id: str, binding: str, decision: str,
             f"decision {decision}\napprover {who}\n").encode()
 
 
+def start_message(sweep_id: str, who: str) -> bytes:
+    """What a sweep's starter signs (with ``approvers:``): the sweep and the name it is
+    started under. Its first line differs from every approval's, so neither passes for
+    the other; the key that signs it is the starter's, whatever the name says."""
+    return f"coord-sweep-start v1\nsweep {sweep_id}\nstarter {who}\n".encode()
+
+
 def _ssh_keygen() -> str:
     found = shutil.which("ssh-keygen")
     if found is None:
@@ -66,10 +73,12 @@ def _agent_key(prefer: Iterable[str]) -> str | None:
     return keys[0] if keys else None
 
 
-def sign(message: bytes, key: str | None, *, who: str = "") -> str:
+def sign(message: bytes, key: str | None, *, who: str = "", what: str = "approving",
+         ) -> str:
     """The armored SSHSIG of ``message`` by ``key`` (a private key file, or a public
     key file whose private half the ssh-agent holds); without ``key``, by the
-    agent's key. Errors say which key and how to fix."""
+    agent's key. Errors say which key and how to fix (``what`` is signed: approving,
+    starting a sweep)."""
     exe = _ssh_keygen()
     with tempfile.TemporaryDirectory(prefix="coord-approve-") as tmp:
         if key:
@@ -83,7 +92,7 @@ def sign(message: bytes, key: str | None, *, who: str = "") -> str:
             pub = _agent_key([who])
             if pub is None:
                 raise UsageError(
-                    "approving needs an SSH signature (the catalog's approvers: names an "
+                    f"{what} needs an SSH signature (the catalog's approvers: names an "
                     "allowed-signers file) and there is no key to sign with",
                     hint="set COORD_APPROVE_KEY to your SSH private key, or add it to "
                     "ssh-agent (ssh-add)")
@@ -93,7 +102,7 @@ def sign(message: bytes, key: str | None, *, who: str = "") -> str:
                              input=message, capture_output=True, timeout=TIMEOUT)
     if res.returncode != 0 or b"BEGIN SSH SIGNATURE" not in res.stdout:
         why = res.stderr.decode(errors="replace").strip().splitlines()
-        raise UsageError(f"ssh-keygen could not sign the approval with {key or 'the agent key'}"
+        raise UsageError(f"ssh-keygen could not sign ({what}) with {key or 'the agent key'}"
                          f": {why[-1] if why else 'exit ' + str(res.returncode)}",
                          hint="COORD_APPROVE_KEY must name a private key without a passphrase "
                          "prompt, or a .pub whose private key ssh-agent holds")
@@ -137,9 +146,12 @@ class Proof:
 
 
 def verify(signature: str, message: bytes, allowed: Path,
-           wanted: Iterable[str] | None) -> Proof | str:
+           wanted: Iterable[str] | None, *,
+           over: str = ("this gate's binding: signed for another gate, binding or name, "
+                        "or altered")) -> Proof | str:
     """The proof of ``signature`` over ``message``: made by a key the ``allowed``
-    file gives a principal of ``wanted`` (None: any); else why not."""
+    file gives a principal of ``wanted`` (None: any); else why not (``over``: what the
+    message is, and how a signature comes to fail on it)."""
     fingerprint = key_fingerprint(signature)
     if fingerprint is None:
         return "its signature is not an SSH signature"
@@ -162,8 +174,7 @@ def verify(signature: str, message: bytes, allowed: Path,
                               NAMESPACE, "-s", sig.name], input=message.decode(),
                              capture_output=True, text=True, timeout=TIMEOUT)
     if res.returncode != 0:
-        return (f"its signature by {fingerprint} ({pick[0]}) does not verify over this "
-                "gate's binding: signed for another gate, binding or name, or altered")
+        return f"its signature by {fingerprint} ({pick[0]}) does not verify over {over}"
     return Proof(fingerprint, principals, pick[0])
 
 

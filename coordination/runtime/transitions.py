@@ -306,19 +306,27 @@ class Transitions:
 
     def end(self, sweep_id: str, todos: Iterable[tuple[str, int]], status: TodoStatus,
             allowed_from: Iterable[TodoStatus], *, event: Mapping[str, object],
-            now: float | None = None) -> Ended:
+            now: float | None = None,
+            seals: Mapping[str, Mapping[str, object] | None] | None = None) -> Ended:
         """End ``(todo, level)``s that are in ``allowed_from`` as ``status`` (see
-        ``lua/todo_end.lua``); ``event`` holds the reason and other event fields."""
+        ``lua/todo_end.lua``); ``event`` holds the reason and other event fields;
+        ``seals``: todo -> its outcome seal (:func:`~.evidence.outcome_stamp`)."""
         todos = list(todos)
         if not todos:
             return Ended(0, [], [])
+        seals = seals or {}
+
+        def sealed(t: str) -> str:
+            stamp = seals.get(t)
+            return json.dumps(dict(stamp), separators=(",", ":")) if stamp else ""
+
         res = lua("todo_end")(
             self.r,
             self._ledger(sweep_id),
             [*self._ledger_args, str(status), json.dumps(sorted(str(s) for s in allowed_from)),
              sweep_id, encode(time.time() if now is None else now),
              json.dumps(event, separators=(",", ":")),
-             *(str(x) for pair in todos for x in pair)],
+             *(x for t, level in todos for x in (str(t), str(level), sealed(t)))],
         )
         return Ended(int(res[0]), list(json.loads(res[1])), [int(x) for x in json.loads(res[2])])
 
@@ -366,13 +374,14 @@ class Transitions:
                     binding: str, seen: str, counted: Sequence[str],
                     vote: Mapping[str, object] | None = None, refused: Sequence[str] = (),
                     comment: str = "", level: int = -1,
-                    successors: Sequence[tuple[str, str]] = (), now: float | None = None
-                    ) -> GateDecision:
+                    successors: Sequence[tuple[str, str]] = (), now: float | None = None,
+                    sealed: Mapping[str, object] | None = None) -> GateDecision:
         """Record ``who``'s ``vote`` ("approve" or "reject") on a waiting gate, or with
         ``who`` empty only settle it: ``counted`` are the approvers whose votes the
         caller verified under ``binding`` in the votes field it read (``seen``, raw);
         ``refused``, the votes it refused and why. ``changed`` when either moved since
-        (read and verify again); see ``lua/gate_decide.lua``."""
+        (read and verify again); ``sealed``: the seal of the decision should the
+        count pass it (kept as the gate's ``decision``); see ``lua/gate_decide.lua``."""
         if decision not in ("approve", "reject"):
             raise ValueError(f"unknown decision {decision!r}")
         res = lua("gate_decide")(
@@ -381,7 +390,9 @@ class Transitions:
              level, who, decision, comment,
              json.dumps(dict(vote), separators=(",", ":")) if vote is not None else "",
              binding, seen, json.dumps(sorted(set(counted))), json.dumps(list(refused)),
-             votes_digest(seen), *(x for pair in successors for x in pair)])
+             votes_digest(seen),
+             json.dumps(dict(sealed), separators=(",", ":")) if sealed else "",
+             *(x for pair in successors for x in pair)])
         verdict = str(res[0])
         if verdict in ("approved", "rejected"):
             return GateDecision(verdict, int(res[1] or 0), terminal=int(res[2]),

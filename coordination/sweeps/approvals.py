@@ -13,8 +13,10 @@ the checks that need no race (is it a gate, is it waiting, may this person decid
   ``COORD_APPROVE_KEY`` names (else the ssh-agent's), and counts only for a key the
   file gives a principal of the gate's ``from:``; one key is one approver whatever
   names it claims, and ``starter_may_approve: false`` compares the *proven*
-  principals with the starter. The web view's votes (``via: web``) are the view's,
-  for its signed-in user, who must be a principal of the file; they count only
+  principals and key with the starter's: the key that signed the sweep's start
+  (:class:`~coordination.runtime.approvers.Starter`; a start that proves nobody
+  leaves no vote counting on such a gate). The web view's votes (``via: web``) are
+  the view's, for its signed-in user, who must be a principal of the file; they count only
   sealed. Without the file, who approves is whoever ``COORD_USER`` says (a note
   says so).
 
@@ -56,10 +58,12 @@ from coordination.runtime.context import Runtime
 from coordination.runtime.evidence import policy_of, seal
 from coordination.status import EventKind, SweepStatus, TodoStatus
 from coordination.runtime import sshsig
+from coordination.sweeps import decisions
 from coordination.sweeps.progress import Change, Pass, end_sweep, progress, stop_run
 from coordination.sweeps.reading import record as sweep_record
 from coordination.sweeps.spec import GateSpec, SweepSpec
 from coordination.sweeps.spec_store import level_index, load_spec
+from coordination.runtime.approvers import START_FIELDS, START_OVER, Starter, starter_of
 from coordination.sweeps.votes import ATTEMPTS, Approvers, about, tally, verified, votes_of
 
 log = logging.getLogger("coord.approvals")
@@ -123,8 +127,8 @@ class _Voter:
     comment: str
     via: str
     catalog: Path | None
-    started_by: str | None = None
     found: list[Approvers] = field(default_factory=list)
+    started: list[Starter] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -156,6 +160,14 @@ class _Voter:
         self.found.append(approvers)
         return approvers
 
+    def starter(self) -> Starter:
+        """Who started the sweep, read once: the name it gave, or with approvers: the
+        key that signed its start (:func:`coordination.runtime.approvers.starter_of`)."""
+        if not self.started:
+            fields = self.rt.checkpoints.get_sweep_fields(self.sweep_id, START_FIELDS)
+            self.started.append(starter_of(fields, self.sweep_id, self.approvers()))
+        return self.started[0]
+
 
 def _voter(rt: Runtime, spec: SweepSpec, *, who: str, decision: str, comment: str,
            catalog: Path | None, via: str) -> _Voter:
@@ -164,10 +176,7 @@ def _voter(rt: Runtime, spec: SweepSpec, *, who: str, decision: str, comment: st
     who = who.strip()
     if not who:
         raise UsageError("who decides is unknown", hint="set COORD_USER")
-    started_by = (rt.checkpoints.get_sweep_fields(spec.sweep_id, ("started_by",)) or {}).get(
-        "started_by")
-    return _Voter(rt, spec, who, decision, comment, via, catalog,
-                  started_by=None if started_by is None else str(started_by))
+    return _Voter(rt, spec, who, decision, comment, via, catalog)
 
 
 def decide(rt: Runtime, sweep_id: str, todo_id: str, *, who: str, decision: str,
@@ -226,13 +235,20 @@ def _decide_gate(v: _Voter, todo_id: str) -> _Decided:
         raise UsageError(f"{who} may not {decision} {todo_id}: its approvers are "
                          f"{', '.join(allowed)}",
                          hint="ask one of them, or set COORD_USER to who you are")
-    started_by = v.started_by
-    if decision == "approve" and gate.get("starter_may_approve") is False \
-            and started_by == who:
-        raise UsageError(f"{who} started sweep {sweep_id} and may not approve its gate "
-                         f"{todo_id} (starter_may_approve: false)",
-                         hint="another approver must")
     approvers = v.approvers()
+    # Who started it: the name it gave, or with approvers: the key that signed its start.
+    started_by = v.starter()
+    if decision == "approve" and gate.get("starter_may_approve") is False:
+        if approvers.allowed is None and started_by.name == who:
+            raise UsageError(f"{who} started sweep {sweep_id} and may not approve its gate "
+                             f"{todo_id} (starter_may_approve: false)",
+                             hint="another approver must")
+        if started_by.unproven is not None:
+            raise UsageError(f"no approval of {todo_id} can count: sweep {sweep_id}'s starter "
+                             f"is unproven ({started_by.unproven}), and the gate says "
+                             "starter_may_approve: false",
+                             hint="start the sweep again signed by its starter "
+                             "(COORD_APPROVE_KEY, or the key in ssh-agent)")
     policy = policy_of(rt.settings)
     t = spec.todos[todo_id]
     succs = ([(s, spec.todos[s].queue) for s in t.succs if s in spec.todos]
@@ -258,10 +274,13 @@ def _decide_gate(v: _Voter, todo_id: str) -> _Decided:
         if decision == "approve" and who in by_whom:
             raise UsageError(f"{who}'s approval of {todo_id} does not count: "
                              f"{by_whom[who]}", hint="ask another approver")
+        # the decision sealed, should this count pass the gate (what follows checks it)
+        sealed = (decisions.stamp(rt.settings.signing_keys, spec, todo_id, binding, users, votes)
+                  if decision == "approve" and len(users) >= needed else None)
         got = rt.transitions.decide_gate(sweep_id, todo_id, who=who, decision=decision,
                                          vote=vote, binding=binding, seen=raw,
                                          counted=users, refused=refused, comment=v.comment,
-                                         level=level, successors=succs)
+                                         level=level, successors=succs, sealed=sealed)
         if got.verdict != "changed":
             break
         cp, raw = rt.checkpoints.gate_read(sweep_id, todo_id)
@@ -381,7 +400,7 @@ def _refuses_everyone(exc: UsageError) -> bool:
 
 def _vote(rt: Runtime, sweep_id: str, todo_id: str, binding: str, who: str, decision: str,
           comment: str, via: str, approvers: Approvers, gate: GateSpec,
-          started_by: str | None) -> dict[str, Any]:
+          started_by: Starter) -> dict[str, Any]:
     """``who``'s vote, SSH-signed (with approvers:, not via the web view) and sealed.
     The signature is checked here too, so a key the file does not allow, or one that
     proves the starter, is refused before anything is recorded."""
@@ -398,15 +417,75 @@ def _vote(rt: Runtime, sweep_id: str, todo_id: str, binding: str, who: str, deci
                              hint=f"sign with a key {approvers.allowed} gives {who} "
                              "(COORD_APPROVE_KEY, or ssh-agent)")
         if decision == "approve" and gate.get("starter_may_approve") is False \
-                and started_by in proof.principals:
-            raise UsageError(f"the key {proof.fingerprint} proves {started_by}, who started "
-                             f"sweep {sweep_id}, and its gate {todo_id} says "
+                and started_by.refuses("", set(proof.principals), proof.fingerprint):
+            same = sorted(set(proof.principals) & set(started_by.principals))
+            raise UsageError(f"the key {proof.fingerprint} proves "
+                             f"{', '.join(same or proof.principals)}, who started "
+                             f"sweep {sweep_id} (its start was signed by key "
+                             f"{started_by.key}), and its gate {todo_id} says "
                              "starter_may_approve: false", hint="another approver must")
         if who not in proof.principals:
             raise UsageError(f"the key {proof.fingerprint} proves {', '.join(proof.principals)}"
                              f", not {who}", hint="set COORD_USER to the name your key has in "
                              f"{approvers.allowed}, or sign with {who}'s key")
     return seal("vote", about(sweep_id, todo_id, binding, who), body, rt.settings.signing_keys)
+
+
+def start_proof(rt: Runtime, spec: SweepSpec, sweep_id: str, who: str) -> dict[str, str]:
+    """The sweep record fields proving who starts ``sweep_id`` (``who``: the name it is
+    started under): with the catalog's ``approvers:`` and a gate in the plan, the
+    starter signs the start (:func:`~coordination.runtime.sshsig.start_message`) with
+    the key ``COORD_APPROVE_KEY`` names, else the ssh-agent's, the same way approvers
+    sign their votes; recorded with its key's fingerprint. Then a gate with
+    ``starter_may_approve: false`` refuses any vote of that key or of its principals,
+    whatever names they claim (:class:`~coordination.runtime.approvers.Starter`).
+
+    A starter who cannot sign (no key; a key the allowed-signers file does not name)
+    starts a sweep whose gates all let the starter approve, unproven (nothing depends
+    on who started it); one with a ``starter_may_approve: false`` gate is refused here
+    (exit 2, before anything is recorded): no vote could ever be told from theirs."""
+    gates = spec.gates()
+    approvers = Approvers.of(spec.catalog) if gates else Approvers(None)
+    if approvers.allowed is None:
+        return {}
+    guarded = [g for g in gates if (gate := spec.todos[g].gate) is not None
+               and gate.get("starter_may_approve") is False]
+    message = sshsig.start_message(sweep_id, who)
+    try:
+        signature = sshsig.sign(message, rt.settings.approve_key, who=who,
+                                what=f"starting a sweep of {spec.plan} as {who}")
+        proof = sshsig.verify(signature, message, approvers.allowed, None, over=START_OVER)
+    except UsageError as exc:
+        why = exc.message
+        proof = None
+    else:
+        why = proof if isinstance(proof, str) else ""
+    if isinstance(proof, sshsig.Proof):
+        return {"starter_sig": signature, "starter_key": proof.fingerprint}
+    if guarded:
+        raise UsageError(
+            f"sweep of {spec.plan} not started: its gate{'s' if len(guarded) > 1 else ''} "
+            f"{', '.join(guarded)} say{'' if len(guarded) > 1 else 's'} "
+            "starter_may_approve: false, and with the catalog's approvers: "
+            f"({approvers.allowed}) whoever starts it must prove who they are, by an SSH "
+            f"signature of the start: {why}",
+            hint="set COORD_APPROVE_KEY to your SSH private key (or add it to ssh-agent); "
+            f"its public key must be in {approvers.allowed}")
+    log.info("sweep %s starts unproven (%s): no gate of it refuses its starter", sweep_id, why)
+    return {}
+
+
+def refuse_gates(rt: Runtime, spec: SweepSpec, refused: dict[str, str], *, by: str) -> str:
+    """Gates read passed on decisions that fail their check (gate -> why: see
+    :mod:`.decisions`): each ends ``failed``, then the sweep ``failed`` with the first
+    why, ``by`` whom; returns that reason. What has not started is cancelled: nothing
+    after them runs."""
+    for g, why in sorted(refused.items()):
+        decisions.fail_gate(rt, spec, g, why)
+    first = sorted(refused.items())[0][1]
+    reason = f"{first} (refused by {by}): nothing after the gate runs"
+    end_sweep(rt, spec.sweep_id, reason)
+    return reason
 
 
 def watch_gates(rt: Runtime, spec: SweepSpec, now: float) -> None:

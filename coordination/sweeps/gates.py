@@ -24,6 +24,7 @@ import json
 from collections.abc import Iterable
 
 from coordination.runtime.context import Runtime
+from coordination.sweeps.decisions import spec_digest
 from coordination.runtime.transitions import GateOpening
 from coordination.status import TodoStatus
 from coordination.sweeps.spec import SweepSpec
@@ -31,20 +32,6 @@ from coordination.sweeps.votes import Approvers, tally
 
 #: The checkpoint fields of a predecessor an approval is bound to.
 OUTCOME_FIELDS = ("exit_code", "finished_at", "outputs")
-
-
-def spec_digest(spec: SweepSpec) -> str:
-    """sha256 of what the sweep runs (not of its run number or levels, which a resume
-    changes without changing what runs)."""
-    cached: str | None = spec.__dict__.get("_digest")
-    if cached is None:
-        body = {t: [s.repo, s.run, s.undo, s.env, s.gate, sorted(s.preds), s.timeout,
-                    s.retries, sorted(s.resources)] for t, s in sorted(spec.todos.items())}
-        text = json.dumps({"plan": spec.plan, "todos": body}, sort_keys=True,
-                          separators=(",", ":"), default=str)
-        cached = hashlib.sha256(text.encode()).hexdigest()
-        spec.__dict__["_digest"] = cached
-    return cached
 
 
 def bindings(rt: Runtime, spec: SweepSpec, gate_ids: list[str]) -> dict[str, str]:

@@ -62,6 +62,7 @@ from typing import ClassVar
 
 from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
+from coordination.runtime.evidence import outcome_stamp
 from coordination.runtime.metrics import Outcome
 from coordination.runtime.signing import SpecRefused
 from coordination.status import (
@@ -76,7 +77,7 @@ from coordination.status import (
     SweepStatus,
     TodoStatus,
 )
-from coordination.sweeps import recording, waves
+from coordination.sweeps import decisions, recording, waves
 from coordination.sweeps.rollback import (
     RUN_ACTIVE,
     failed_first,
@@ -130,9 +131,13 @@ class Pass:
             *, event: dict[str, object], cascade: bool) -> list[str]:
         """End not-running todos in one script call and put their changes on the list."""
         spec = self.spec
+        keys = self.rt.settings.signing_keys
+        # each todo's outcome sealed (the landing rule reads them: runtime/evidence)
+        seals = {t: outcome_stamp(keys, spec.sweep_id, t, spec.run, status, None)
+                 for t in todo_ids} if keys else None
         ended = self.rt.transitions.end(
             spec.sweep_id, [(t, level_index(spec, t)) for t in todo_ids], status, allowed_from,
-            event=event)
+            event=event, seals=seals)
         for i, t in enumerate(ended.todos):
             first = i == 0
             self.work.append(Change(
@@ -474,6 +479,13 @@ def finish_if_done(rt: Runtime, sweep_id: str, spec: SweepSpec | None = None, *,
         final, reason = SweepStatus.cancelled, "cancelled"
     else:
         final, reason = SweepStatus.failed, failure_reason(cps, counts)
+    passed = [g for g in spec.gates() if cps.get(g, {}).get("status") == TodoStatus.succeeded]
+    refused = decisions.gate_refusals(rt, spec, passed) if spec.mode == "run" and passed else {}
+    if refused:  # a gate passed on a decision that fails its check: not a success
+        for g, why in sorted(refused.items()):
+            decisions.fail_gate(rt, spec, g, why)
+        final = SweepStatus.failed
+        reason = "; ".join(refused[g] for g in sorted(refused))
     stopped = record.get("stopped_run") == run
     # Rolled back: an atomic sweep that failed (with waves: whose wave missed its
     # criteria, which stops it), or a run stopped to be rolled back (a gate expired

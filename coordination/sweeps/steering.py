@@ -13,6 +13,7 @@ from typing import TypedDict
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.context import Runtime
+from coordination.runtime.evidence import outcome_stamp
 from coordination.runtime.metrics import run_fields
 from coordination.status import (
     DONE,
@@ -33,6 +34,7 @@ from coordination.sweeps.progress import (
     finish_if_done,
     progress,
 )
+from coordination.sweeps.approvals import start_proof
 from coordination.sweeps.waves import start_wave
 from coordination.sweeps.rollback import (
     RETRY_FROM,
@@ -57,8 +59,10 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
     spec.sweep_id = sweep_id
     spec.atomic = atomic_mode(atomic)
     now = time.time()
-    # Who started it: a gate with starter_may_approve: false refuses their approval.
+    # Who started it: a gate with starter_may_approve: false refuses their approval
+    # (with the catalog's approvers:, the key that signs the start says who it is).
     starter = audit.who(Path(spec.catalog).parent if spec.catalog else Path.cwd())
+    proof = start_proof(rt, spec, sweep_id, starter)
     fields: dict[str, object] = {
         "plan": spec.plan,
         "strategy": spec.strategy,
@@ -73,6 +77,7 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
         "catalog": spec.catalog,
         "atomic": bool(spec.atomic),
         "started_by": starter,
+        **proof,
         **run_fields(t.repo for t in spec.todos.values()),
     }
     if spec.again:
@@ -350,7 +355,10 @@ def cancel(rt: Runtime, rec: SweepRecord, *, wait: float = 30.0) -> CancelResult
             if rt.checkpoints.set_status_if(
                     sweep_id, t, TodoStatus.cancelled, {TodoStatus.running},
                     expect_token=cps[t].get("token"), reason="cancelled; its worker was gone",
-                    finished_at=time.time()):
+                    finished_at=time.time(), exit_code=None,
+                    outcome_seal=outcome_stamp(rt.settings.signing_keys, sweep_id, t,
+                                               spec.run if spec else 0,
+                                               TodoStatus.cancelled, None)):
                 ended.append(Change(t, TodoStatus.cancelled, counted=False))
         if ended and spec is not None:
             progress(rt, spec, ended)

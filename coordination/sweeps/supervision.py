@@ -9,7 +9,9 @@ sweep at a time, everything idempotent. A pass over a sweep:
 - sends held todos again once their repo's breaker lets them;
 - says which repos have queued todos and no live worker (``repo.unattended``);
 - sends todos whose predecessors all succeeded a while ago but that were never
-  queued (a sender that died between the status change and the publish);
+  queued (a sender that died between the status change and the publish); not one
+  after a gate whose decision fails its check (:mod:`.decisions`: the gate and the
+  sweep end ``failed``, saying which record and why);
 - expires gates nobody decided in time, ends waves' soaks, starts the next wave
   (:mod:`.approvals`, :func:`~.progress.advance_waves`);
 - finishes the sweep if every todo is terminal.
@@ -38,7 +40,8 @@ from coordination.status import (
     todo_status,
 )
 from coordination.sweeps.lost import LOOK_FIELDS, lease_lost, resend_lost_messages
-from coordination.sweeps.approvals import watch_gates
+from coordination.sweeps.approvals import refuse_gates, watch_gates
+from coordination.sweeps.decisions import gate_preds, gate_refusals
 from coordination.sweeps.progress import advance_waves, end_sweep, end_todos, finish_if_done
 from coordination.sweeps.sending import in_start_order, send_todos
 from coordination.sweeps.spec import SweepSpec
@@ -139,6 +142,11 @@ def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None,
     resend_lost_messages(rt, spec, cps, now, record)
     # (waves: advance_waves above tops the current wave up, the only one that may send)
     ready = [] if spec.waves else ready_todos(spec, status, cps, record, now, grace)
+    gates = sorted({g for t in ready for g in gate_preds(spec, t)})
+    refused = gate_refusals(rt, spec, gates) if gates else {}
+    if refused:  # a gate read passed on a decision that fails its check: none follows it
+        refuse_gates(rt, spec, refused, by="the supervision pass")
+        return
     if ready:
         sent = send_todos(rt, spec, ready, reason="supervisor")
         if sent:

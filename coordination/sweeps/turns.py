@@ -34,9 +34,12 @@ from coordination.retry import backoff_cap
 from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.client import NotReplicated, riding_out
 from coordination.runtime.context import Runtime
+from coordination.runtime.evidence import OUTCOME_FIELD, outcome_stamp
 from coordination.runtime.leases import Heartbeat, Lease, new_token
 from coordination.runtime.transitions import Started, StartVerdict, waiter_rank
 from coordination.status import NOT_STARTED, SWEEP_ACTIVE, SWEEP_LIVE, EventKind, TodoStatus
+from coordination.sweeps import decisions
+from coordination.sweeps.approvals import refuse_gates
 from coordination.sweeps.lost import poisoned
 from coordination.sweeps.outputs import gather_inputs
 from coordination.sweeps.progress import Change, end_sweep, progress
@@ -168,6 +171,12 @@ class Turn:
         # as our lease could still be alive (the fenced write refuses it after). One
         # round trip: fenced write, lease released, counters, event, eager successors.
         patience = time.monotonic() + rt.settings.lease_ttl
+        # Its outcome sealed (status, exit code, run) in the same write: the landing
+        # rule trusts "no todo of the last run failed" only sealed (runtime/evidence).
+        fields = {**fields, "exit_code": fields.get("exit_code"),
+                  OUTCOME_FIELD: outcome_stamp(rt.settings.signing_keys, self.sweep_id,
+                                               self.todo_id, spec.run, status,
+                                               fields.get("exit_code"))}
         try:
             fin = riding_out(lambda: rt.transitions.finish(
                 self.sweep_id, self.todo_id, lease=self.lease, status=status, fields=fields,
@@ -246,7 +255,13 @@ def take_turn(rt: Runtime, sweep_id: str, todo_id: str, run: int | None,
         assert st.lease is not None, st
         if st.taken_over:  # the script found its last holder's lease gone: a lost run
             rt.metrics.count_lost(t.repo)
-        return Turn(rt, spec, todo_id, st.lease, st.attempts, host, outputs=st.outputs)
+        turn = Turn(rt, spec, todo_id, st.lease, st.attempts, host, outputs=st.outputs)
+        gates = decisions.gate_preds(spec, todo_id)
+        if gates:  # (checked holding the lease: after the start saw them passed)
+            bad = decisions.gate_refusals(rt, spec, gates)
+            if bad:
+                return _after_refused_gate(turn, bad)
+        return turn
     if st.verdict == StartVerdict.gone:
         return Outcome.gone, {"reason": f"sweep is {st.detail}"}
     if st.verdict == StartVerdict.held:
@@ -264,6 +279,11 @@ def take_turn(rt: Runtime, sweep_id: str, todo_id: str, run: int | None,
         return Outcome.premature, {"waiting_for": sorted(st.waiting)}
     level = level_index(spec, todo_id)
     if st.verdict == StartVerdict.skipped:
+        if rt.settings.signing_keys:  # (Lua cannot seal: the skip's seal, written after it)
+            rt.checkpoints.set_status_if(
+                sweep_id, todo_id, TodoStatus.skipped, {TodoStatus.skipped}, exit_code=None,
+                outcome_seal=outcome_stamp(rt.settings.signing_keys, sweep_id, todo_id,
+                                           spec.run, TodoStatus.skipped, None))
         progress(rt, spec, [Change(todo_id, TodoStatus.skipped, level_done=st.level_done,
                                    terminal=st.terminal,
                                    levels=(level,) if st.level_done and level >= 0 else ())])
@@ -272,6 +292,19 @@ def take_turn(rt: Runtime, sweep_id: str, todo_id: str, run: int | None,
     rt.metrics.count_lost(t.repo)
     poisoned(rt, spec, todo_id, level_done=st.level_done, terminal=st.terminal)
     return Outcome.done, {"status": str(TodoStatus.failed), "reason": "poison"}
+
+
+def _after_refused_gate(turn: Turn, refused: dict[str, str]) -> Refusal:
+    """A todo after a gate whose decision failed its check: it ends ``failed`` unrun,
+    saying which record and why, the gate ``failed``, the sweep ``failed``."""
+    first = sorted(refused.items())[0][1]
+    why = f"not run: {first}"
+    log.error("%s/%s %s", turn.sweep_id, turn.todo_id, why)
+    turn.finish(TodoStatus.failed, {"attempts": turn.attempts, "exit_code": None,
+                                    "finished_at": time.time(), "reason": why},
+                {"worker": turn.host, "reason": why, "refused": True})
+    refuse_gates(turn.rt, turn.spec, refused, by=f"worker {turn.host}, at {turn.todo_id}")
+    return Outcome.done, {"status": str(TodoStatus.failed), "reason": why}
 
 
 def _current(rt: Runtime, sweep_id: str, todo_id: str, run: int | None

@@ -14,11 +14,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from coordination.runtime.approvers import Approvers, about, verified, votes_of
+from coordination.runtime.approvers import (
+    START_FIELDS,
+    Approvers,
+    about,
+    starter_of,
+    verified,
+    votes_of,
+)
 from coordination.runtime.context import Runtime
 from coordination.runtime.evidence import policy_of
 from coordination.runtime.transitions import GateDecision, votes_digest
 from coordination.status import TodoStatus
+from coordination.sweeps import decisions
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import level_index
 
@@ -56,8 +64,8 @@ def tally(rt: Runtime, spec: SweepSpec, todo_id: str,
                         "for a process that has it", spec.sweep_id, todo_id, spec.catalog)
             return None
         binding = str(cp.get("binding") or "")
-        started_by = (rt.checkpoints.get_sweep_fields(spec.sweep_id, ("started_by",))
-                      or {}).get("started_by")
+        started_by = starter_of(rt.checkpoints.get_sweep_fields(spec.sweep_id, START_FIELDS),
+                                spec.sweep_id, approvers)
         users, refused, _ = verified(spec.sweep_id, todo_id, gate, binding, votes_of(raw),
                                      started_by=started_by, approvers=approvers,
                                      policy=policy_of(rt.settings))
@@ -67,9 +75,13 @@ def tally(rt: Runtime, spec: SweepSpec, todo_id: str,
         t = spec.todos[todo_id]
         succs = ([(s, spec.todos[s].queue) for s in t.succs if s in spec.todos]
                  if spec.strategy == "eager" and not spec.waves else [])
+        sealed = (decisions.stamp(rt.settings.signing_keys, spec, todo_id, binding, users,
+                                  votes_of(raw))
+                  if len(users) >= int(gate.get("approvals") or 1) else None)
         got = rt.transitions.decide_gate(spec.sweep_id, todo_id, who="", decision="approve",
                                          binding=binding, seen=raw, counted=users,
-                                         refused=refused, level=level, successors=succs)
+                                         refused=refused, level=level, successors=succs,
+                                         sealed=sealed)
         if got.verdict == "changed":
             continue
         for why in refused:

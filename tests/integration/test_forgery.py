@@ -139,3 +139,99 @@ def test_forged_outputs_never_reach_the_deploy(cluster: Cluster) -> None:
     assert record in build["outputs_refused"], build  # ...and says why it is not handed on
     assert wait_until(lambda: any(w.repo == "deploy" and record in w.log_text()
                                   for w in cluster.workers), 10, "the deploy worker's log")
+
+
+def gated(cluster: Cluster, gate: str) -> None:
+    """a: TODO-001 (build) -> TODO-002 (the gate) -> TODO-003 (deploy: touches
+    ``deployed``)."""
+    cluster.write_catalog({"a": 2}, [
+        T("TODO-001", "a", "touch built"),
+        T("TODO-002", "a", "true", blocked_by=["TODO-001"]),
+        T("TODO-003", "a", "touch deployed", blocked_by=["TODO-002"]),
+    ])
+    text = cluster.eco.read_text()
+    head, tail = text.split("    - id: TODO-002\n", 1)
+    tail = tail.replace('      run: "true"\n', f"      gate: {gate}\n", 1)
+    cluster.eco.write_text(head + "    - id: TODO-002\n" + tail)
+
+
+def forge_gate(raw: redis.Redis, cluster: Cluster, sid: str, todo: str,
+               **fields: Any) -> None:
+    """The keyless writer rewrites the gate's checkpoint (one field of the sweep's hash)."""
+    from coordination.runtime.checkpoints import todo_field
+
+    where, field = cluster.rt.keys.sweep(sid), todo_field(todo)
+    stored = raw.hget(where, field)
+    assert stored is not None
+    raw.hset(where, field, json.dumps({**json.loads(stored), **fields}))
+
+
+def refused_gate(cluster: Cluster, sid: str) -> dict[str, Any]:
+    """The sweep after the forged gate was refused: failed, saying which record and why;
+    the gate failed, the deploy never ran, and a sync marks nothing of it completed."""
+    st = cluster.wait_sweep(sid, timeout=60)
+    record = f"decision record of gate TODO-002 in sweep {sid}"
+    assert st["status"] == "failed", st
+    assert record in st["reason"] and "nothing after the gate runs" in st["reason"], st
+    gate = st["todos"]["TODO-002"]
+    assert gate["status"] == "failed" and record in gate["reason"], gate
+    assert gate["reason"].startswith("its decision was refused: "), gate
+    assert st["todos"]["TODO-003"]["status"] != "succeeded", st["todos"]["TODO-003"]
+    assert not (cluster.repo_dir("a") / "deployed").exists()  # never ran
+    failed = [e for e in cluster.events(sid)
+              if e["kind"] == "todo.failed" and e.get("todo_id") == "TODO-002"]
+    assert failed and failed[-1].get("refused") is True and record in failed[-1]["reason"]
+    synced = cluster.cli_json("sweep", "sync", sid)
+    assert "TODO-002" not in synced["completed"] and "TODO-003" not in synced["completed"]
+    assert synced["plan_completed"] is False, synced
+    todos = {t["id"]: t for t in cluster.catalog()["coordination"]["todos"]}
+    assert todos["TODO-002"]["status"] == "failed", todos["TODO-002"]
+    return st
+
+
+def test_a_gate_status_forged_by_a_keyless_writer_never_lets_what_follows_run(
+        cluster: Cluster) -> None:
+    """The gate waits for 2 of ana and bo; the writer sets its checkpoint succeeded,
+    approved by ana and bo, with no vote behind it (as the audit of 0.4 did): the
+    supervision pass does not send the deploy, the gate and the sweep end failed,
+    naming the gate's decision record ("unsigned")."""
+    raw = keyed(cluster)
+    gated(cluster, "{approvals: 2, from: [ana, bo]}")
+    cluster.start_workers({"a": 1})
+    sid = cluster.start_sweep()
+    cluster.wait_todo(sid, "TODO-002", {"awaiting_approval"}, timeout=60)
+    forge_gate(raw, cluster, sid, "TODO-002", status="succeeded", approvals=["ana", "bo"],
+               reason="approved by ana, bo (2 of 2)", finished_at=1.0)
+    st = refused_gate(cluster, sid)
+    assert "unsigned" in st["reason"], st
+    assert "the supervision pass" in st["reason"], st
+
+
+def test_approvals_added_without_votes_never_pass_a_gate(cluster: Cluster) -> None:
+    """ana really approves (one of two); the writer adds bo to the approvals and passes
+    the gate: refused the same way, naming the record. An honest sweep of the same plan
+    then passes on two real approvals, and its deploy runs."""
+    raw = keyed(cluster)
+    gated(cluster, "{approvals: 2, from: [ana, bo]}")
+    cluster.start_workers({"a": 1})
+    sid = cluster.start_sweep()
+    cluster.wait_todo(sid, "TODO-002", {"awaiting_approval"}, timeout=60)
+    env = dict(cluster.env, COORD_USER="ana")
+    res = subprocess.run(cluster.argv("approve", "TODO-002", "--sweep", sid, "--json"),
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and json.loads(res.stdout)["approvals"] == ["ana"], res.stderr
+    forge_gate(raw, cluster, sid, "TODO-002", status="succeeded", approvals=["ana", "bo"])
+    refused_gate(cluster, sid)
+
+    honest = cluster.start_sweep()
+    cluster.wait_todo(honest, "TODO-002", {"awaiting_approval"}, timeout=60)
+    for who in ("ana", "bo"):
+        res = subprocess.run(cluster.argv("approve", "TODO-002", "--sweep", honest),
+                             env=dict(cluster.env, COORD_USER=who), capture_output=True,
+                             text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+    st = cluster.wait_sweep(honest, timeout=60)
+    assert st["status"] == "succeeded", st
+    assert (cluster.repo_dir("a") / "deployed").exists()
+    gate = cluster.checkpoint(honest, "TODO-002")
+    assert gate["decision"]["sig"].startswith("v1:") and gate["decision"]["run"] == 0, gate

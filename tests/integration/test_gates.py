@@ -289,18 +289,21 @@ def test_approvers_prove_who_they_are_with_ssh_signatures(cluster: Cluster) -> N
     c.eco.write_text(c.eco.read_text() + "approvers: {allowed_signers: allowed_signers}\n")
     c.env.pop("SSH_AUTH_SOCK", None)
     c.start_worker("a")
-    code, out = as_user(c, "ana", "plan", "sweep", PLAN)
-    assert code == 0, out
-    sid = out["sweep_id"]
-    gate = c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
-    approve = ("approve", "TODO-002", "--sweep", sid)
 
-    def signed(user: str, key: str) -> Any:
+    def signed(user: str, key: str, *args: str) -> Any:
         c.env["COORD_APPROVE_KEY"] = str(keys / key)
         try:
-            return as_user(c, user, *approve)
+            return as_user(c, user, *(args or approve))
         finally:
             c.env.pop("COORD_APPROVE_KEY")
+
+    code, out = signed("ana", "ana", "plan", "sweep", PLAN)  # her start, signed by her key
+    assert code == 0, out
+    sid = out["sweep_id"]
+    rec = c.rt.checkpoints.get_sweep(sid)
+    assert rec["started_by"] == "ana" and rec["starter_key"].startswith("SHA256:"), rec
+    gate = c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    approve = ("approve", "TODO-002", "--sweep", sid)
 
     code, err = as_user(c, "cy", *approve)  # no key to sign with
     assert code == 2 and "COORD_APPROVE_KEY" in err, err
@@ -365,3 +368,111 @@ def test_without_approvers_identities_are_self_declared_and_approve_says_so(
                          timeout=60, cwd=c.root)
     assert res.returncode == 0, res.stderr
     assert "approvers are self-declared" in res.stderr and "allowed_signers" in res.stderr
+
+
+def signers(c: Cluster) -> Path:
+    """Keys of ana, bo, cy (in the allowed-signers file) and zed (in none); a 2-of-3
+    gate refusing its starter; the catalog's approvers: names the file."""
+    keys = c.root / "keys"
+    keys.mkdir()
+    pub = {n: keygen(keys / n) for n in ("ana", "bo", "cy", "zed")}
+    (c.root / "allowed_signers").write_text(
+        f"ana {pub['ana']}\nbo {pub['bo']}\ncy {pub['cy']}\n")
+    gated_catalog(c, "{approvals: 2, from: [ana, bo, cy], starter_may_approve: false}")
+    c.eco.write_text(c.eco.read_text() + "approvers: {allowed_signers: allowed_signers}\n")
+    c.env.pop("SSH_AUTH_SOCK", None)
+    return keys
+
+
+def with_key(c: Cluster, key: Path | None, user: str, *args: str) -> Any:
+    env = {k: v for k, v in c.env.items() if k != "COORD_APPROVE_KEY"}
+    if key is not None:
+        env["COORD_APPROVE_KEY"] = str(key)
+    import subprocess
+
+    res = subprocess.run(c.argv(*args, "--json"), env=dict(env, COORD_USER=user),
+                         capture_output=True, text=True, timeout=60, cwd=c.root)
+    return res.returncode, (json.loads(res.stdout) if res.returncode == 0 else res.stderr)
+
+
+def test_the_starter_is_the_key_that_signed_the_start_whatever_name_it_claims(
+        cluster: Cluster) -> None:
+    """With approvers:, bo starts the sweep as COORD_USER=zed (his own key signs the
+    start): his approval is refused, by the CLI and, written into Redis signed by his
+    key, by the count (one key: the starter, whatever name it is under); ana and cy
+    pass the gate. Without any key, a sweep of the plan is not started at all."""
+    c = cluster
+    keys = signers(c)
+    c.start_worker("a")
+    code, err = with_key(c, None, "zed", "plan", "sweep", PLAN)
+    assert code == 2, err
+    assert "starter_may_approve: false" in err and "no key to sign with" in err, err
+    assert "COORD_APPROVE_KEY" in err, err
+    assert c.cli_json("sweep", "list") == []  # nothing recorded
+
+    code, out = with_key(c, keys / "bo", "zed", "plan", "sweep", PLAN)
+    assert code == 0, out
+    sid = out["sweep_id"]
+    gate = c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    approve = ("approve", "TODO-002", "--sweep", sid)
+    code, err = with_key(c, keys / "bo", "bo", *approve)
+    assert code == 2 and "proves bo, who started sweep" in err, err
+
+    # bo's vote, signed by his key over the binding, put into Redis by hand: the count
+    # (the supervision pass) refuses it for what the key proves, not for a name.
+    from coordination.runtime import sshsig
+
+    vote = sshsig.sign(sshsig.binding_message(sid, "TODO-002", gate["binding"], "approve",
+                                              "bo"), str(keys / "bo"))
+    keyless_write(c, sid, "TODO-002", {"bo": {"d": "approve", "b": gate["binding"], "at": 1,
+                                              "c": "", "ssh": vote}})
+    [why] = refused_of(c, sid, "TODO-002", 1)
+    assert why.startswith(f"vote of bo on gate TODO-002 of sweep {sid}: proves bo, who "
+                          "started the sweep"), why
+    assert c.status(sid)["todos"]["TODO-002"]["status"] == "awaiting_approval"
+
+    code, out = with_key(c, keys / "ana", "ana", *approve)
+    assert code == 0 and out["approvals"] == ["ana"], out
+    code, out = with_key(c, keys / "cy", "cy", *approve)
+    assert code == 0 and out["status"] == "succeeded" and out["approvals"] == ["ana", "cy"], out
+    assert c.wait_sweep(sid, 30)["status"] == "succeeded"
+    assert (c.repo_dir("a") / "deployed").exists()
+
+
+def test_a_start_proof_taken_away_leaves_no_vote_counting(cluster: Cluster) -> None:
+    """A Redis writer deletes the start's signature (or renames the starter): the
+    starter is unproven, so on a gate refusing its starter no vote counts (the CLI says
+    why; a vote put in by hand is refused by the count, by name), and nothing after the
+    gate runs."""
+    c = cluster
+    keys = signers(c)
+    c.start_worker("a")
+    code, out = with_key(c, keys / "ana", "ana", "plan", "sweep", PLAN)
+    assert code == 0, out
+    sid = out["sweep_id"]
+    gate = c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    import redis
+
+    r = redis.Redis.from_url(c.redis_url, decode_responses=True)
+    key = c.rt.keys.sweep(sid)
+    for forged in ({"started_by": json.dumps("zed")}, None):
+        if forged is None:
+            r.hdel(key, "starter_sig")
+            says = "its start was not signed"
+        else:
+            r.hset(key, mapping=forged)  # the signature is of "starter ana"
+            says = "does not verify over this sweep's start"
+        code, err = with_key(c, keys / "bo", "bo", "approve", "TODO-002", "--sweep", sid)
+        assert code == 2 and "starter is unproven" in err and says in err, err
+    from coordination.runtime import sshsig
+
+    vote = sshsig.sign(sshsig.binding_message(sid, "TODO-002", gate["binding"], "approve",
+                                              "cy"), str(keys / "cy"))
+    keyless_write(c, sid, "TODO-002", {"cy": {"d": "approve", "b": gate["binding"], "at": 1,
+                                              "c": "", "ssh": vote}})
+    [why] = refused_of(c, sid, "TODO-002", 1)
+    assert why.startswith(f"vote of cy on gate TODO-002 of sweep {sid}: the sweep's starter "
+                          "is unproven"), why
+    st = c.status(sid)
+    assert st["todos"]["TODO-002"]["status"] == "awaiting_approval"
+    assert not (c.repo_dir("a") / "deployed").exists()

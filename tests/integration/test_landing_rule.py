@@ -29,10 +29,12 @@ NAMES = ["libz", "core", "api"]
 CHECK = 'test ! -f BROKEN || { echo "BROKEN in $COORD_REPO" >&2; exit 3; }'
 
 
-def write_catalog(c: Cluster, *, gate: bool = False, broken: bool = True) -> None:
+def write_catalog(c: Cluster, *, gate: bool = False, broken: bool = True,
+                  notes: bool = False) -> None:
     """An edit+commit todo per repo (api's leaves BROKEN when ``broken``), then a verify
     todo per repo (TODO-101..), each handed every repo's candidate; ``gate``: a gate
-    TODO-050 after the verify todos."""
+    TODO-050 after the verify todos; ``notes``: a todo TODO-201 of no verify, which
+    exits 7 while a file fail-notes is beside the catalog."""
     lines = ["version: 1", "repos:"]
     lines += [f"  - {{name: {n}, path: checkouts/{n}}}" for n in NAMES]
     lines += ["coordination:", "  plans:",
@@ -54,6 +56,10 @@ def write_catalog(c: Cluster, *, gate: bool = False, broken: bool = True) -> Non
         verifies.append(tid)
         lines.append(f"    - {{id: {tid}, task: verify {n}, repo: {n}, plan: {PLAN}, "
                      f"verify: true, run: {json_str(check)}, blocked_by: [{', '.join(edits)}]}}")
+    if notes:
+        run = f"test ! -f {c.root}/fail-notes || exit 7"
+        lines.append(f"    - {{id: TODO-201, task: release notes, repo: libz, plan: {PLAN}, "
+                     f"run: {json_str(run)}}}")
     if gate:
         lines.append(f"    - {{id: TODO-050, task: approve the landing, repo: api, plan: {PLAN}, "
                      f"gate: {{approvals: 1}}, blocked_by: [{', '.join(verifies)}]}}")
@@ -355,3 +361,52 @@ def test_an_older_verify_success_put_back_after_a_later_failure_is_refused(
     assert kinds(dry) == [("evidence", "TODO-103")]
     refused(c, "change", "land", PLAN)
     untouched(repos, base)
+
+
+def test_a_failed_todo_rewritten_to_succeeded_is_refused(
+        world: tuple[Cluster, Repos]) -> None:
+    """A todo of no verify fails (exit 7) in the plan's last sweep: `change land
+    --dry-run` says so. The keyless writer rewrites its checkpoint to succeeded (exit 0):
+    with its seal as it was, with no seal, with another todo's: each time the outcome
+    is refused, naming the record, and nothing lands. Run again for real, it lands."""
+    c, repos = world
+    raw = keyed(c)
+    write_catalog(c, broken=False, notes=True)
+    (c.root / "fail-notes").touch()
+    base = {n: repos.remote_head(n) for n in NAMES}
+    start(c)
+    sid = sweep(c, expect=1)
+    doc = status(c)
+    assert kinds(doc) == [("run", "TODO-201")], doc["blockers"]
+    assert "exit 7" in doc["blockers"][0]["why"], doc["blockers"]
+
+    from coordination.runtime.checkpoints import todo_field
+
+    where = c.rt.keys.sweep(sid)
+    cp = json.loads(raw.hget(where, todo_field("TODO-201")))
+    assert cp["exit_code"] == 7 and cp["outcome_seal"]["sig"].startswith("v1:"), cp
+    other = json.loads(raw.hget(where, todo_field("TODO-001")))["outcome_seal"]
+    record = f"outcome record of TODO-201 in sweep {sid} (succeeded)"
+    for seal, says in ((cp["outcome_seal"], "signature invalid"), (None, "unsigned"),
+                       (other, "signature invalid")):
+        raw.hset(where, todo_field("TODO-201"), json.dumps(
+            {**cp, "status": "succeeded", "exit_code": 0, "reason": None,
+             "outcome_seal": seal}))
+        doc = status(c)
+        assert kinds(doc) == [("evidence", "TODO-201")], doc["blockers"]
+        why = doc["blockers"][0]["why"]
+        assert record in why and says in why, why
+        dry = refused(c, "change", "land", PLAN, "--dry-run")
+        assert kinds(dry) == [("evidence", "TODO-201")], dry
+    refused(c, "change", "land", PLAN)
+    untouched(repos, base)
+
+    raw.hset(where, todo_field("TODO-201"), json.dumps(cp))  # as the failure left it
+    assert kinds(status(c)) == [("run", "TODO-201")]
+    (c.root / "fail-notes").unlink()  # fixed, and run again for real: sealed, it lands
+    again = c.cli_json("sweep", "resume", sid, "--only", "TODO-201")
+    assert again["rerun"] == ["TODO-201"], again
+    assert c.wait_sweep(sid, timeout=90)["status"] == "succeeded"
+    doc = status(c)
+    assert doc["landable"] is True, doc["blockers"]
+    assert c.cli_json("change", "land", PLAN, "--wait")["state"] == "landed"

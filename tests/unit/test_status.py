@@ -27,9 +27,12 @@ def test_every_status_has_a_transition_row_naming_only_known_statuses() -> None:
 
 
 def test_sets_are_consistent_with_the_table() -> None:
-    # A terminal todo only leaves its status when a resume resets it to pending.
-    for s in st.TERMINAL:
+    # A terminal todo only leaves its status when a resume resets it to pending (and
+    # a gate read passed on a decision that fails its check, which ends failed).
+    for s in st.TERMINAL - {st.TodoStatus.succeeded}:
         assert st.TODO_TRANSITIONS[s] <= {st.TodoStatus.pending}, s
+    assert st.TODO_TRANSITIONS[st.TodoStatus.succeeded] == {st.TodoStatus.pending,
+                                                            st.TodoStatus.failed}
     assert st.SUCCESSFUL <= st.TERMINAL
     assert st.UNSUCCESSFUL == st.TERMINAL - st.SUCCESSFUL
     assert st.NOT_STARTED.isdisjoint(st.TERMINAL)

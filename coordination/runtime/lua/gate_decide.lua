@@ -9,8 +9,10 @@
 -- JSON list of the approvers whose votes the caller verified (who included when
 -- approving), ARGV[14] = JSON list of the votes it refused and why, ARGV[15] = a
 -- digest of the votes read (kept when settling: a settling pass skips a gate whose
--- votes it counted as they are), then a successor id and its queue per eager
--- successor to look at (when it passes).
+-- votes it counted as they are), ARGV[16] = the decision's seal (JSON, made by the
+-- caller, which verified the votes, for the count it hands over: kept as the gate's
+-- ``decision`` when it passes; '' : none), then a successor id and its queue per
+-- eager successor to look at (when it passes).
 -- Returns {verdict, detail, terminal count, level done (0|1), queued successors (JSON)}:
 --   {'gone', sweep status}           the sweep is missing or has ended
 --   {'status', todo status}          the gate is not waiting (decided, expired, not open)
@@ -39,8 +41,9 @@ local now_n, level = tonumber(ARGV[5]), tonumber(ARGV[6])
 local who, decision, comment, vote = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local seen_binding, seen_votes = ARGV[11], ARGV[12]
 local users, refused, settled = cjson.decode(ARGV[13]), cjson.decode(ARGV[14]), ARGV[15]
+local sealed = ARGV[16]
 local succ = {}
-for i = 16, #ARGV, 2 do succ[#succ + 1] = {ARGV[i], ARGV[i + 1]} end
+for i = 17, #ARGV, 2 do succ[#succ + 1] = {ARGV[i], ARGV[i + 1]} end
 
 local counters = counter_names({level})
 local names = {'status', 't:' .. todo_id, 'g:' .. todo_id}
@@ -103,6 +106,9 @@ else
   if comment ~= '' then reason = reason .. ': ' .. comment end
 end
 cp.status, cp.reason, cp.finished_at = new, reason, now_n
+-- What lets the gate's successors run (they check it): the caller's seal of this
+-- very count, or none (a reader with a key then refuses the decision).
+if passed and sealed ~= '' then cp.decision = cjson.decode(sealed) else cp.decision = nil end
 put_cp(todo_id, cp)
 local n, level_done = ended(new, level)
 

@@ -44,6 +44,7 @@ for _, g in ipairs(gates) do
     if g.expires > 0 then cp.expires_at = g.expires else cp.expires_at = nil end
     -- (who approved is the caller's to say once it verified the votes: gate_decide)
     cp.approvals, cp.rejected_by, cp.refused, cp.settled = nil, nil, nil, nil
+    cp.decision, cp.outcome_seal = nil, nil
     put_cp(g.id, cp)
     local ev = cjson.decode(g.ev)
     ev.kind, ev.ts, ev.sweep_id, ev.todo_id = EV.gate_waiting, now_n, ARGV[3], g.id

@@ -4,7 +4,9 @@
 -- ARGV[1..2] = event ledger, ARGV[3] = new status, ARGV[4] = JSON list of the
 -- statuses it may come from, ARGV[5] = sweep id, ARGV[6] = now (JSON),
 -- ARGV[7] = event fields (JSON object; its 'reason' is also written to the
--- checkpoint), then a todo id and its level (-1: none) per todo.
+-- checkpoint), then per todo: its id, its level (-1: none) and its outcome seal
+-- (JSON, '' : none; Lua cannot compute an HMAC, so the caller seals each todo's
+-- outcome, and it is written with the status it seals).
 -- Returns {terminal count, ended ids (JSON), levels that just ended (JSON)}.
 --
 -- Races closed: a todo being skipped or cancelled while a worker starts it (the
@@ -18,10 +20,11 @@ local from = {}
 for _, s in ipairs(cjson.decode(ARGV[4])) do from[s] = true end
 local reason = cjson.decode(ARGV[7]).reason
 if reason == cjson.null then reason = nil end
-local todos, levels = {}, {}
-for j = 8, #ARGV, 2 do
+local todos, levels, seals = {}, {}, {}
+for j = 8, #ARGV, 3 do
   todos[#todos + 1] = ARGV[j]
   levels[#levels + 1] = tonumber(ARGV[j + 1])
+  seals[#seals + 1] = ARGV[j + 2]
 end
 local counters = counter_names(levels)
 local names = {'status'}
@@ -35,7 +38,8 @@ local done, ended_levels = {}, {}
 for i, todo_id in ipairs(todos) do
   local cp = cp_decode(got['t:' .. todo_id])
   if from[cp_status(cp)] then
-    cp.status, cp.reason, cp.finished_at = new, reason, now_n
+    cp.status, cp.reason, cp.finished_at, cp.exit_code = new, reason, now_n, nil
+    if seals[i] ~= '' then cp.outcome_seal = cjson.decode(seals[i]) else cp.outcome_seal = nil end
     put_cp(todo_id, cp)
     local level_done
     n, level_done = ended(new, levels[i])

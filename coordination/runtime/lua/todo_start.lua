@@ -313,7 +313,7 @@ local function main()
   attempts = attempts + 1
   cp.status, cp.token, cp.fence, cp.lease_key = TS.running, token, fence, KEYS[taken[1]]
   cp.worker, cp.started_at, cp.attempts = cjson.decode(ARGV[6]), now_n, attempts
-  cp.finished_at, cp.exit_code = nil, nil
+  cp.finished_at, cp.exit_code, cp.outcome_seal = nil, nil, nil
   if cp.paced_until ~= nil then cp.paced_until, cp.reason = nil, nil end
   if #res_keys > 0 then cp.resource_keys = res_keys else cp.resource_keys = nil end
   put_cp(todo_id, cp)

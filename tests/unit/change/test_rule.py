@@ -502,3 +502,65 @@ def test_an_agent_key_signs_an_approval(tmp_path: Path, monkeypatch: pytest.Monk
     finally:
         agent.terminate()
         agent.wait(timeout=10)
+
+
+def test_a_todo_counts_as_not_failed_only_with_its_outcome_sealed(signed: Runtime) -> None:
+    """"No todo of the last run failed" with a key: a todo that reads ended otherwise
+    counts only with its outcome (status, exit code, run) sealed by whoever ended it; a
+    failure rewritten to a success by a keyless writer is refused, naming the record."""
+    from coordination.runtime.evidence import outcome_stamp
+
+    rt = signed
+    key = rt.settings.signing_keys
+    cp = plan(("TODO-101",))
+    candidates(rt)
+    create_sweep(rt, "s-1")
+    ran(rt, "TODO-101", sweep="s-1")
+
+    def blockers() -> list[tuple[str, str, str]]:
+        return [(b.kind, b.id, b.why) for b in judge(rt, cp, candidates=dict(SET)).blockers]
+
+    rt.checkpoints.set_fields("s-1", "TODO-001", status="failed", exit_code=7,
+                              outcome_seal=outcome_stamp(key, "s-1", "TODO-001", 0, "failed", 7))
+    assert [b[:2] for b in blockers()] == [("run", "TODO-001")]
+    rt.checkpoints.set_fields("s-1", "TODO-001", status="succeeded", exit_code=0)  # forged
+    [(kind, tid, why)] = blockers()
+    assert (kind, tid) == ("evidence", "TODO-001")
+    assert why.startswith("outcome record of TODO-001 in sweep s-1 (succeeded): signature "
+                          "invalid"), why
+    rt.checkpoints.set_fields("s-1", "TODO-001", outcome_seal=None)
+    assert "unsigned" in blockers()[0][2]
+    for status in ("succeeded", "skipped", "cancelled"):  # as coord seals them: no blocker
+        rt.checkpoints.set_fields("s-1", "TODO-001", status=status, exit_code=None,
+                                  outcome_seal=outcome_stamp(key, "s-1", "TODO-001", 0, status,
+                                                             None))
+        assert blockers() == []
+
+
+def test_an_outcome_of_an_earlier_run_put_back_is_refused(signed: Runtime) -> None:
+    """Sealed in run 0; run 1 of the sweep (its signed spec's levels) ran the todo
+    again: run 0's success is not run 1's outcome. A todo run 1 did not run keeps it."""
+    from coordination.runtime import signing
+    from coordination.runtime.evidence import outcome_stamp
+
+    rt = signed
+    key = rt.settings.signing_keys
+    cp = plan(("TODO-101",))
+    candidates(rt)
+    create_sweep(rt, "s-1")
+    text = json.dumps({"sweep_id": "s-1", "plan": PLAN, "run": 1, "todos": {},
+                       "levels": [["TODO-001"], ["TODO-101"]]})
+    rt.checkpoints.update_sweep("s-1", run=1, spec=text, **signing.sign("s-1", 1, text, key[0]))
+    rt.changes.note_sweep(PLAN, "s-1", 1, [], last=True)
+    ran(rt, "TODO-101", sweep="s-1", run=1)
+    rt.checkpoints.set_fields("s-1", "TODO-001", status="succeeded", exit_code=0,
+                              outcome_seal=outcome_stamp(key, "s-1", "TODO-001", 0, "succeeded",
+                                                         0))
+    j = judge(rt, cp, candidates=dict(SET))
+    [b] = j.blockers
+    assert (b.kind, b.id) == ("evidence", "TODO-001")
+    assert "sealed in run 0, but run 1 ran TODO-001 again" in b.why, b.why
+    text = json.dumps({"sweep_id": "s-1", "plan": PLAN, "run": 1, "todos": {},
+                       "levels": [["TODO-101"]]})
+    rt.checkpoints.update_sweep("s-1", spec=text, **signing.sign("s-1", 1, text, key[0]))
+    assert judge(rt, cp, candidates=dict(SET)).landable

@@ -17,7 +17,7 @@ import pytest
 from coordination.runtime.evidence import seal
 from coordination.runtime.signing import Policy
 from coordination.runtime import sshsig
-from coordination.runtime.approvers import Approvers, about, verified
+from coordination.runtime.approvers import Approvers, Starter, about, verified
 from coordination.sweeps.spec import GateSpec
 
 pytestmark = pytest.mark.timeout(60)
@@ -55,7 +55,7 @@ def vote(who: str, key: Path | None, *, binding: str = "B", sign_as: str | None 
 
 
 def count(votes: dict[str, Any], allowed: Path | None, policy: Policy = SIGNED,
-          started_by: str | None = "ana") -> tuple[list[str], list[str]]:
+          started_by: str | Starter | None = "ana") -> tuple[list[str], list[str]]:
     users, refused, _ = verified("S", "G", GATE, "B", votes, started_by=started_by,
                                  approvers=Approvers(allowed), policy=policy)
     return users, refused
@@ -144,3 +144,57 @@ def _timed(fn: Any, time: Any) -> float:
     t0 = time.perf_counter()
     assert not isinstance(fn(), str)
     return float(time.perf_counter() - t0)
+
+
+# -- who started the sweep, with approvers: the key that signed its start ---------------
+
+def started(key: Path | None, claims: str, sweep: str = "S") -> dict[str, Any]:
+    """The sweep record fields a start under the name ``claims`` leaves (signed by ``key``)."""
+    rec: dict[str, Any] = {"started_by": claims}
+    if key is not None:
+        rec["starter_sig"] = sshsig.sign(sshsig.start_message(sweep, claims), str(key))
+    return rec
+
+
+def test_with_approvers_the_starter_is_the_key_that_signed_the_start(
+        keys: dict[str, Path], tmp_path: Path) -> None:
+    """bo starts the sweep claiming to be zed: his key is the starter, under either of the
+    names the file gives it; ana and cy count, and the claimed name proves nothing."""
+    from coordination.runtime.approvers import starter_of
+
+    allowed = Approvers(tmp_path / "allowed")
+    starter = starter_of(started(keys["bo"], "zed"), "S", allowed)
+    assert starter.unproven is None and starter.principals == ("bo", "dan"), starter
+    assert starter.key == sshsig.key_fingerprint(
+        sshsig.sign(b"x", str(keys["bo"])))  # the key's fingerprint
+    for who in ("bo", "dan"):
+        users, refused = count({who: vote(who, keys["bo"])}, tmp_path / "allowed",
+                               started_by=starter)
+        assert users == [] and "proves bo, dan, who started the sweep" in refused[0], refused
+    users, _ = count({"ana": vote("ana", keys["ana"]), "cy": vote("cy", keys["cy"])},
+                     tmp_path / "allowed", started_by=starter)
+    assert users == ["ana", "cy"]
+    # without the file the start proves nothing and the name is all there is
+    assert starter_of(started(keys["bo"], "zed"), "S", Approvers(None)) == Starter("zed")
+
+
+def test_an_unproven_starter_leaves_no_vote_counting_on_a_gate_refusing_the_starter(
+        keys: dict[str, Path], tmp_path: Path) -> None:
+    from coordination.runtime.approvers import starter_of
+
+    allowed = Approvers(tmp_path / "allowed")
+    for rec, why in ((started(None, "ana"), "its start was not signed"),
+                     ({**started(keys["ana"], "ana"), "started_by": "zed"},
+                      "does not verify over this sweep's start"),  # renamed after
+                     (started(keys["ana"], "ana", sweep="T"),
+                      "does not verify over this sweep's start"),  # another sweep's
+                     (started(keys["zed"], "zed"), "is not in")):  # a key in no file
+        starter = starter_of(rec, "S", allowed)
+        assert starter.unproven is not None and why in starter.unproven, starter
+        users, refused = count({"cy": vote("cy", keys["cy"])}, tmp_path / "allowed",
+                               started_by=starter)
+        assert users == [] and "the sweep's starter is unproven" in refused[0], refused
+        lenient = {**GATE, "starter_may_approve": True}
+        users, _, _ = verified("S", "G", lenient, "B", {"cy": vote("cy", keys["cy"])},
+                               started_by=starter, approvers=allowed, policy=SIGNED)
+        assert users == ["cy"]  # a gate that lets the starter approve: who started is moot

@@ -53,3 +53,37 @@ def test_a_sealed_record_without_a_key_needs_accept_unsigned() -> None:
 def test_the_previous_key_still_verifies() -> None:
     rec = ev.seal("vote", ABOUT, BODY, ("old" * 11,))
     assert ev.refusal("vote", ABOUT, rec, Policy((KEY, "old" * 11)), "v") is None
+
+
+# -- a todo's outcome (kind outcome): status, exit code and run, about sweep and todo ----
+
+def test_an_outcome_verifies_only_as_the_status_and_exit_code_it_was_sealed_with() -> None:
+    signed = Policy((KEY,))
+    cp = {"status": "failed", "exit_code": 7,
+          "outcome_seal": ev.outcome_stamp((KEY,), "S", "T", 0, "failed", 7)}
+    assert ev.outcome_refusal(signed, "S", "T", cp, 0) is None
+    for forged, where in (({**cp, "status": "succeeded", "exit_code": 0}, ("S", "T")),
+                          ({**cp, "exit_code": 0}, ("S", "T")),
+                          (cp, ("S", "U")),  # copied to another todo
+                          (cp, ("R", "T"))):  # ... or another sweep
+        why = ev.outcome_refusal(signed, *where, forged, 0)
+        assert why is not None and why.startswith(
+            f"outcome record of {where[1]} in sweep {where[0]} ({forged['status']}): "
+            "signature invalid"), why
+    bare = {"status": "succeeded", "exit_code": 0}
+    assert "unsigned" in (ev.outcome_refusal(signed, "S", "T", bare, 0) or "")
+    assert "COORD_REQUIRE_SIGNED" in (ev.outcome_refusal(Policy(require_signed=True), "S", "T",
+                                                         bare, 0) or "")
+    assert ev.outcome_refusal(Policy(), "S", "T", bare, 0) is None  # no key, none required
+    assert ev.outcome_stamp((), "S", "T", 0, "succeeded", 0) is None
+
+
+def test_an_outcome_of_an_earlier_run_counts_only_where_no_later_run_ran_the_todo() -> None:
+    signed = Policy((KEY,))
+    cp = {"status": "succeeded", "exit_code": 0,
+          "outcome_seal": ev.outcome_stamp((KEY,), "S", "T", 0, "succeeded", 0)}
+    assert ev.outcome_refusal(signed, "S", "T", cp, 1, lambda: False) is None  # kept
+    why = ev.outcome_refusal(signed, "S", "T", cp, 1, lambda: True)
+    assert why is not None and "sealed in run 0, but run 1 ran T again" in why, why
+    later = {**cp, "outcome_seal": ev.outcome_stamp((KEY,), "S", "T", 2, "succeeded", 0)}
+    assert "sweep is at run 1" in (ev.outcome_refusal(signed, "S", "T", later, 1) or "")

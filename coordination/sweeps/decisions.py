@@ -1,0 +1,175 @@
+"""A gate's decision, sealed where it is made, and checked before anything after it runs.
+
+A gate's status, approvals and reason are plain checkpoint fields: a writer without
+``COORD_SIGNING_KEY`` could set ``succeeded`` there. So the process that passes a gate
+(its count: :mod:`.votes` and :mod:`.approvals`, which verified every vote it counts)
+seals the decision (:mod:`coordination.runtime.evidence`, kind ``decision``) about
+the sweep and the gate, over: ``approved``, the gate's binding, the sweep's spec
+digest (:func:`spec_digest`), the run that decided, the approvers counted, and the
+digest of their votes as stored (:func:`votes_of_digest`). ``lua/gate_decide.lua``
+keeps it as the gate's ``decision`` in the same write as its status.
+
+Nothing after a gate goes by its status alone (:func:`decision_refusal`):
+
+- a worker about to run a todo after a gate checks the gate's decision, holding the
+  todo's lease (:mod:`.turns`); the supervision pass before it sends one
+  (:mod:`.supervision`); a sweep about to end ``succeeded`` before it does
+  (:func:`coordination.sweeps.progress.finish_if_done`);
+- a decision that fails (unsigned, changed, copied from another gate or sweep, of an
+  earlier run than the one that opened the gate again, fewer approvals than the gate
+  needs) ends the gate ``failed`` with why (:func:`fail_gate`: ``todo.failed`` with
+  ``refused: true``), then the sweep ``failed``
+  (:func:`coordination.sweeps.approvals.refuse_gates`): nothing after the gate runs,
+  and its sync never marks the gate completed.
+
+Without a key (and without ``COORD_REQUIRE_SIGNED=1``) decisions are neither sealed nor
+checked, as every other evidence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from coordination.runtime.context import Runtime
+from coordination.runtime.evidence import KID, SIG, policy_of, refusal, seal
+from coordination.runtime.signing import Policy
+from coordination.status import EventKind, TodoStatus
+from coordination.sweeps.spec import SweepSpec
+
+log = logging.getLogger("coord.approvals")
+
+#: The gate checkpoint field holding its decision's seal ({run, sig, kid}).
+FIELD = "decision"
+
+
+def spec_digest(spec: SweepSpec) -> str:
+    """sha256 of what the sweep runs (not of its run number or levels, which a resume
+    changes without changing what runs)."""
+    cached: str | None = spec.__dict__.get("_digest")
+    if cached is None:
+        body = {t: [s.repo, s.run, s.undo, s.env, s.gate, sorted(s.preds), s.timeout,
+                    s.retries, sorted(s.resources)] for t, s in sorted(spec.todos.items())}
+        text = json.dumps({"plan": spec.plan, "todos": body}, sort_keys=True,
+                          separators=(",", ":"), default=str)
+        cached = hashlib.sha256(text.encode()).hexdigest()
+        spec.__dict__["_digest"] = cached
+    return cached
+
+
+def votes_of_digest(votes: Mapping[str, Any], who: Iterable[str]) -> str:
+    """sha256 of the votes of ``who`` (person -> vote as stored, canonical JSON): a vote
+    taken away or changed after the decision changes it."""
+    chosen = {u: votes.get(u) for u in sorted(set(who))}
+    text = json.dumps(chosen, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def about(sweep_id: str, todo_id: str) -> dict[str, str]:
+    """What a decision is about (from where the reader found it, never stored)."""
+    return {"sweep": sweep_id, "gate": todo_id}
+
+
+def body(spec: SweepSpec, binding: str, run: object, approvals: Iterable[str],
+         votes: Mapping[str, Any]) -> dict[str, Any]:
+    users = sorted({str(u) for u in approvals})
+    return {"decision": "approved", "binding": binding, "spec": spec_digest(spec),
+            "run": run, "approvals": users, "votes": votes_of_digest(votes, users)}
+
+
+def stamp(keys: tuple[str, ...] | list[str], spec: SweepSpec, todo_id: str, binding: str,
+          approvals: Iterable[str], votes: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ``decision`` field of gate ``todo_id`` passing with ``approvals`` (whose
+    ``votes`` are those the gate's votes field will hold): None without a key."""
+    if not keys:
+        return None
+    sealed = seal("decision", about(spec.sweep_id, todo_id),
+                  body(spec, binding, spec.run, approvals, votes), keys)
+    return {"run": spec.run, SIG: sealed[SIG], KID: sealed[KID]}
+
+
+def what(sweep_id: str, todo_id: str) -> str:
+    """How a refusal names a decision record."""
+    return f"decision record of gate {todo_id} in sweep {sweep_id}"
+
+
+def decision_refusal(policy: Policy, spec: SweepSpec, todo_id: str, cp: Mapping[str, Any],
+                     votes: Mapping[str, Any]) -> str | None:
+    """None if what follows gate ``todo_id`` may go by its checkpoint ``cp`` (under
+    ``policy``: sealed by a key held here, for this sweep, gate, binding, spec, these
+    approvers and their ``votes``), or if it does not read passed; else why not,
+    naming the record."""
+    if cp.get("status") != TodoStatus.succeeded:
+        return None
+    name = what(spec.sweep_id, todo_id)
+    found = cp.get(FIELD)
+    stamped: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    run = stamped.get("run")
+    approvals = [str(u) for u in cp.get("approvals") or []]
+    record = {**body(spec, str(cp.get("binding") or ""), run, approvals, votes),
+              SIG: stamped.get(SIG), KID: stamped.get(KID)}
+    why = refusal("decision", about(spec.sweep_id, todo_id), record, policy, name)
+    if why is not None:
+        return why
+    if not stamped.get(SIG):
+        return None  # a process that takes unsigned evidence (no key, none required)
+    gate = spec.todos[todo_id].gate if todo_id in spec.todos else None
+    needed = int(gate.get("approvals") or 1) if gate else 1
+    if len(set(approvals)) < needed:
+        return f"{name}: {len(set(approvals))} approvals, and the gate needs {needed}"
+    try:
+        ran = int(str(run))
+    except ValueError:
+        return f"{name}: names no run"
+    if ran > spec.run or (ran < spec.run and todo_id in spec.level_of()):
+        return (f"{name}: decided in run {ran}, but run {spec.run} of the sweep opened the "
+                "gate again: an earlier decision put back")
+    return None
+
+
+def gate_refusals(rt: Runtime, spec: SweepSpec, gates: Iterable[str]) -> dict[str, str]:
+    """Of ``gates`` (of ``spec``), those that read passed on a decision that fails its
+    check, with why (one read per gate; nothing without a key or a requirement)."""
+    policy = policy_of(rt.settings)
+    out: dict[str, str] = {}
+    for g in sorted(set(gates)):
+        cp, raw = rt.checkpoints.gate_read(spec.sweep_id, g)
+        if cp is None or cp.get("status") != TodoStatus.succeeded:
+            continue
+        try:
+            votes = json.loads(raw) if raw else {}
+        except ValueError:
+            votes = {}
+        why = decision_refusal(policy, spec, g, cp, votes if isinstance(votes, dict) else {})
+        if why is not None:
+            out[g] = why
+    return out
+
+
+def gate_preds(spec: SweepSpec, todo_id: str) -> list[str]:
+    """The gates ``todo_id`` comes right after (what its run goes by)."""
+    t = spec.todos.get(todo_id)
+    if t is None or spec.mode != "run":
+        return []
+    return sorted(p for p in t.preds if p in spec.todos and spec.todos[p].gate)
+
+
+def fail_gate(rt: Runtime, spec: SweepSpec, todo_id: str, why: str) -> bool:
+    """End gate ``todo_id``, read passed on a decision that failed its check, ``failed``
+    with why (``todo.failed``, ``refused: true``); False if it no longer read passed.
+    The caller ends the sweep (nothing after the gate may run)."""
+    reason = f"its decision was refused: {why}"
+    if not rt.checkpoints.set_status_if(spec.sweep_id, todo_id, TodoStatus.failed,
+                                        {TodoStatus.succeeded}, reason=reason,
+                                        finished_at=time.time(), **{FIELD: None}):
+        return False
+    rt.events.emit(EventKind.todo_failed, sweep_id=spec.sweep_id, todo_id=todo_id,
+                   reason=reason, refused=True)
+    log.error("sweep %s: gate %s %s", spec.sweep_id, todo_id, reason)
+    return True
+

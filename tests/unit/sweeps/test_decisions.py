@@ -1,0 +1,189 @@
+"""Sealed outcomes and gate decisions (issue #38 item 3), in embedded sweeps with
+COORD_SIGNING_KEY and COORD_REQUIRE_SIGNED=1: every todo's end is sealed by whoever ends
+it; nothing after a gate runs unless the gate's decision is sealed for this sweep, gate,
+binding, spec, approvers and votes (coordination/sweeps/decisions.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coordination.runtime.context import Runtime
+from coordination.runtime.evidence import outcome_refusal, policy_of
+from coordination.runtime.signing import Policy
+from coordination.sweeps import SweepService, decisions
+from coordination.sweeps.progress import finish_if_done
+from tests.unit.support.sweeps import PLAN, write_catalog
+
+pytestmark = pytest.mark.timeout(60)
+
+KEY = "decisions-test-signing-key-0123456789abcdef"
+
+
+@pytest.fixture
+def keyed_rt(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    from coordination.runtime.client import reset_embedded
+    from coordination.runtime.context import get_runtime
+    from tests.unit.support.sweeps import fresh_runtime
+
+    monkeypatch.setenv("COORD_SIGNING_KEY", KEY)
+    monkeypatch.setenv("COORD_REQUIRE_SIGNED", "1")
+    runtime = fresh_runtime()
+    yield runtime
+    reset_embedded()
+    get_runtime.cache_clear()
+
+
+def started(rt: Runtime, catalog: Path) -> tuple[SweepService, str]:
+    """A sweep whose todos the test runs itself, one by one (no messages sent)."""
+    from coordination.dispatch import CeleryDispatcher
+    from coordination.sweeps.planning import new_sweep_id
+    from tests.unit.support.sweeps import StubApp
+
+    rt.dispatcher = CeleryDispatcher(StubApp(), rt.keys)
+    svc = SweepService(rt, catalog)
+    spec = svc.plan_spec(PLAN, strategy="levels", ignore_blockers=True)
+    return svc, svc.start_spec(spec, new_sweep_id(PLAN))
+
+
+def run(rt: Runtime, sid: str, todo: str) -> Any:
+    from workers.runner import WorkerInfo, run_todo
+
+    return run_todo(rt, sid, todo, WorkerInfo(name="w"))
+
+
+def test_every_end_of_a_todo_is_sealed_by_whoever_ends_it(keyed_rt: Runtime,
+                                                          tmp_path: Path) -> None:
+    """A failure (its worker), the skip of what follows it (the progression), a success,
+    and a cancel of what never started: each checkpoint's status and exit code verify."""
+    rt = keyed_rt
+    svc, sid = started(rt, write_catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "exit 7"},
+        {"id": "TODO-002", "repo": "web", "run": "true", "blocked_by": ["TODO-001"]},
+        {"id": "TODO-003", "repo": "jobs", "run": "true"},
+        {"id": "TODO-004", "repo": "jobs", "run": "true", "blocked_by": ["TODO-003"]},
+        {"id": "TODO-005", "repo": "api", "run": "true"},
+        {"id": "TODO-006", "repo": "web", "run": "true", "blocked_by": ["TODO-005"]},
+    ]))
+    run(rt, sid, "TODO-001")
+    run(rt, sid, "TODO-003")
+    # a failure the progression has not seen yet: the start of what follows skips it
+    rt.checkpoints.set_fields(sid, "TODO-005", status="failed", exit_code=1)
+    run(rt, sid, "TODO-006")
+    svc.cancel(sid)
+    ids = ["TODO-001", "TODO-002", "TODO-003", "TODO-004", "TODO-006"]
+    cps = rt.checkpoints.get_all(sid, ids)
+    assert {t: (c["status"], c.get("exit_code")) for t, c in cps.items()} == {
+        "TODO-001": ("failed", 7), "TODO-002": ("skipped", None),
+        "TODO-003": ("succeeded", 0), "TODO-004": ("cancelled", None),
+        "TODO-006": ("skipped", None)}
+    policy = policy_of(rt.settings)
+    for t, c in cps.items():
+        assert c["outcome_seal"]["sig"].startswith("v1:") and c["outcome_seal"]["run"] == 0
+        assert outcome_refusal(policy, sid, t, c, 0) is None, t
+    forged = {**cps["TODO-001"], "status": "succeeded", "exit_code": 0}
+    assert "signature invalid" in (outcome_refusal(policy, sid, "TODO-001", forged, 0) or "")
+
+
+def gated(tmp_path: Path, *, last: bool = False) -> Path:
+    """TODO-001 -> TODO-002 (a 2-of-2 gate of ana and bo) -> TODO-003 (deploys), unless
+    ``last``: the gate ends the plan."""
+    todos: list[dict[str, Any]] = [
+        {"id": "TODO-001", "repo": "api", "run": "true"},
+        {"id": "TODO-002", "repo": "api", "gate": {"approvals": 2, "from": ["ana", "bo"]},
+         "blocked_by": ["TODO-001"]},
+    ]
+    if not last:
+        todos.append({"id": "TODO-003", "repo": "web", "blocked_by": ["TODO-002"],
+                      "run": f"touch {tmp_path}/deployed"})
+    return write_catalog(tmp_path / "eco", todos, repos=("api", "web"))
+
+
+def test_a_forged_gate_status_is_refused_by_the_worker_of_what_follows(
+        keyed_rt: Runtime, tmp_path: Path) -> None:
+    """The writer passes the gate by hand (status, approvals, no vote) and the todo after
+    it is delivered to a worker: it ends failed unrun, naming the gate's decision record,
+    the gate and the sweep end failed."""
+    rt = keyed_rt
+    svc, sid = started(rt, gated(tmp_path))
+    run(rt, sid, "TODO-001")
+    assert svc.status(sid)["todos"]["TODO-002"]["status"] == "awaiting_approval"
+    rt.checkpoints.set_fields(sid, "TODO-002", status="succeeded", approvals=["ana", "bo"])
+    outcome, detail = run(rt, sid, "TODO-003")
+    record = f"decision record of gate TODO-002 in sweep {sid}"
+    assert detail["status"] == "failed" and record in str(detail["reason"]), detail
+    assert not (tmp_path / "deployed").exists()
+    st = svc.status(sid)
+    assert st["status"] == "failed" and record in st["reason"], st
+    assert "refused by worker w, at TODO-003" in st["reason"], st
+    assert st["todos"]["TODO-002"]["status"] == "failed", st["todos"]["TODO-002"]
+    deploy = st["todos"]["TODO-003"]
+    assert deploy["status"] == "failed" and deploy["exit_code"] is None, deploy
+    assert deploy["reason"].startswith("not run: " + record), deploy
+
+
+def test_an_honest_decision_is_sealed_and_what_follows_runs(keyed_rt: Runtime,
+                                                            tmp_path: Path) -> None:
+    rt = keyed_rt
+    svc, sid = started(rt, gated(tmp_path))
+    run(rt, sid, "TODO-001")
+    svc.decide(sid, "TODO-002", "approve", who="ana")
+    cp, raw = rt.checkpoints.gate_read(sid, "TODO-002")
+    assert cp is not None and "decision" not in cp  # 1 of 2: nothing decided yet
+    assert svc.decide(sid, "TODO-002", "approve", who="bo")["status"] == "succeeded"
+    run(rt, sid, "TODO-003")
+    assert (tmp_path / "deployed").exists()
+    assert svc.status(sid)["status"] == "succeeded"
+
+    from coordination.sweeps.spec_store import load_spec
+
+    spec = load_spec(rt, sid)
+    assert spec is not None
+    cp, raw = rt.checkpoints.gate_read(sid, "TODO-002")
+    assert cp is not None
+    votes = json.loads(raw)
+    policy = policy_of(rt.settings)
+    assert decisions.decision_refusal(policy, spec, "TODO-002", cp, votes) is None
+    # each part the seal binds, changed after it: refused, naming the record
+    record = f"decision record of gate TODO-002 in sweep {sid}"
+    for changed, vs in (({**cp, "approvals": ["ana", "bo", "cy"]}, votes),
+                        ({**cp, "binding": "0" * 64}, votes),
+                        (cp, {"ana": votes["ana"]}),  # a vote taken away
+                        (cp, {**votes, "bo": {**votes["bo"], "c": "changed"}})):
+        why = decisions.decision_refusal(policy, spec, "TODO-002", changed, vs)
+        assert why is not None and why.startswith(record + ": signature invalid"), why
+    other = type(spec).from_json(spec.to_json())
+    other.sweep_id = "PLAN-001-other"  # copied to another sweep
+    assert "signature invalid" in (decisions.decision_refusal(policy, other, "TODO-002", cp,
+                                                              votes) or "")
+    # of run 0, put back after run 1 opened the gate again
+    other = type(spec).from_json(spec.to_json())
+    other.run, other.levels = 1, [["TODO-002"]]
+    why = decisions.decision_refusal(policy, other, "TODO-002", cp, votes)
+    assert why is not None and "decided in run 0, but run 1" in why, why
+    other = type(spec).from_json(spec.to_json())
+    other.run, other.levels = 1, [["TODO-003"]]  # run 1 kept it: its decision holds
+    assert decisions.decision_refusal(policy, other, "TODO-002", cp, votes) is None
+    # no key and none required: neither sealed nor checked
+    assert decisions.decision_refusal(Policy(), spec, "TODO-002",
+                                      {**cp, "decision": None}, votes) is None
+
+
+def test_a_forged_gate_that_ends_the_plan_fails_its_sweep_at_its_end(
+        keyed_rt: Runtime, tmp_path: Path) -> None:
+    """Nothing follows the gate: the sweep's end checks it, ends it and the sweep failed
+    (so its sync does not mark the gate completed)."""
+    rt = keyed_rt
+    svc, sid = started(rt, gated(tmp_path, last=True))
+    run(rt, sid, "TODO-001")
+    rt.checkpoints.set_fields(sid, "TODO-002", status="succeeded", approvals=["ana", "bo"])
+    assert str(finish_if_done(rt, sid, full=True)) == "failed"
+    st = svc.status(sid)
+    record = f"decision record of gate TODO-002 in sweep {sid}"
+    assert st["status"] == "failed" and record in st["reason"], st
+    assert st["todos"]["TODO-002"]["status"] == "failed"
+    assert "TODO-002" in svc.sync(sid)["failed"]
