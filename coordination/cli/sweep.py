@@ -44,7 +44,9 @@ from coordination.sweeps import SweepService
 from coordination.lazy import LazyModule
 from coordination.sweeps.reading import (
     DEFAULT_LINES,
+    EventWave,
     StatusDocument,
+    WaveRow,
     failed_todos,
     last_lines,
 )
@@ -289,12 +291,7 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False,
         con.print((f"and {left_out} more that did not succeed; " if left_out else "")
                   + f"`coord sweep status {st['sweep_id']} --all` lists every todo")
     for w in st.get("waves") or []:
-        extra = (f", soaking until {_when(w['soak_until'])}" if w.get("soak_until") else "") + (
-            f": {w['reason']}" if w.get("reason") else "")
-        cap = f", max_parallel {w['max_parallel']}" if w["max_parallel"] else ""
-        con.print(f"wave {esc(w['name'])}: {styled(w['state'])} - {w['succeeded']} of "
-                  f"{len(w['todos'])} succeeded, needs {w['success_rate']:.0%}{cap}"
-                  f"{esc(extra)}", soft_wrap=True)
+        con.print(wave_line(w), soft_wrap=True)
     for g, gate in (st.get("gates") or {}).items():
         by = ", ".join(gate["approvals"]) or "nobody yet"
         more = f"; rejected by {gate['rejected_by']}" if gate.get("rejected_by") else ""
@@ -306,6 +303,26 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False,
         for why in gate.get("refused") or []:
             con.print(f"  refused: {esc(why)}", soft_wrap=True)
     render_failures(st, lines, to_stderr=to_stderr)
+
+
+def wave_line(w: WaveRow | EventWave) -> str:
+    """One wave of a status: its state and counts (a rolled-back sweep's waves, told by
+    its events, count what the events said), as the web view shows it."""
+    extra = (f", soaking until {_when(w.get('soak_until'))}" if w.get("soak_until") else "") + (
+        f": {w['reason']}" if w.get("reason") else "")
+    cap = f", max_parallel {w['max_parallel']}" if w["max_parallel"] else ""
+    if "from_events" not in w:
+        counts = (f"{w['succeeded']} of {len(w['todos'])} succeeded, needs "
+                  f"{w['success_rate']:.0%}")
+    else:
+        count, succeeded = w.get("count"), w.get("succeeded")
+        if count is None and w["state"] == "pending":
+            counts = "never started"
+        elif succeeded is None:
+            counts = f"{'?' if count is None else count} todo(s)"
+        else:
+            counts = f"{succeeded} of {'?' if count is None else count} succeeded"
+    return f"wave {esc(w['name'])}: {styled(w['state'])} - {counts}{cap}{esc(extra)}"
 
 
 def render_failures(st: StatusDocument, lines: int, *, to_stderr: bool = False) -> None:
