@@ -39,7 +39,7 @@ from coordination.errors import UsageError
 from coordination.runtime.context import get_runtime
 from coordination.runtime.events import Event
 from coordination.settings import get_settings
-from coordination.status import SWEEP_LIVE
+from coordination.status import SWEEP_LIVE, TodoStatus
 from coordination.sweeps import SweepService
 from coordination.lazy import LazyModule
 from coordination.sweeps.reading import (
@@ -53,6 +53,8 @@ from coordination.sweeps.reading import (
 
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from coordination import launch as launching
 else:
     # Loaded on first use: starting or attaching to a sweep (Celery, the embedded
@@ -328,30 +330,47 @@ def wave_line(w: WaveRow | EventWave) -> str:
 def render_failures(st: StatusDocument, lines: int, *, to_stderr: bool = False) -> None:
     """Why todos failed, where people look: each failed (or compensation_failed) todo's
     last ``lines`` lines of output, stderr first (from the output tail its checkpoint
-    keeps); the first :data:`MOST_FAILED_SHOWN` of them, the rest named."""
+    keeps); the first :data:`MOST_FAILED_SHOWN` of them, the rest named. After a
+    rollback, each todo its undo compensated shows both: its change's output, then its
+    undo's (as ``--json`` and the web view keep them)."""
     failed = failed_todos(st["todos"])
-    if lines <= 0 or not failed:
+    undone = [t for t, v in st["todos"].items()
+              if v["status"] == TodoStatus.compensated and "undo_output_tail" in v]
+    if lines <= 0 or not (failed or undone):
         return
     con = err_console() if to_stderr else out_console()
+    last = f"last {plural(lines, 'line')} of"
     for tid in failed[:MOST_FAILED_SHOWN]:
         v = st["todos"][tid]
         why = v.get("reason") or ("" if v["exit_code"] is None else f"exit {v['exit_code']}")
         head = (f"[bold]{esc(tid)}[/bold] {styled(v['status'])}"
-                + (f" ({esc(why)})" if why else "") + f", last {plural(lines, 'line')} of ")
+                + (f" ({esc(why)})" if why else "") + f", {last} ")
         if "undo_output_tail" in v:  # its undo failed: that output first, then its change's
             output_lines(head + "its undo's output:", last_lines(v["undo_output_tail"], lines),
                          con=con)
-            output_lines(f"[bold]{esc(tid)}[/bold] last {plural(lines, 'line')} of its "
-                         "change's output (before the undo):",
-                         last_lines(v.get("output_tail"), lines), con=con)
+            output_lines(f"[bold]{esc(tid)}[/bold] {last} its change's output (before the "
+                         "undo):", last_lines(v.get("output_tail"), lines), con=con)
             continue
         output_lines(head + "output:", last_lines(v.get("output_tail"), lines), con=con)
-    if len(failed) > MOST_FAILED_SHOWN:
-        rest = failed[MOST_FAILED_SHOWN:]
-        con.print(f"and {len(rest)} more failed: {esc(', '.join(rest[:10]))}"
-                  + (", ..." if len(rest) > 10 else "")
-                  + f" (their output: coord sweep status {esc(st['sweep_id'])} --json)",
-                  soft_wrap=True)
+    _more(con, st, failed, "failed")
+    for tid in undone[:MOST_FAILED_SHOWN]:  # its change's output, then what undid it
+        v = st["todos"][tid]
+        output_lines(f"[bold]{esc(tid)}[/bold] {styled(v['status'])}, {last} its change's "
+                     "output:", last_lines(v.get("output_tail"), lines), con=con)
+        output_lines(f"[bold]{esc(tid)}[/bold] {last} its undo's output:",
+                     last_lines(v.get("undo_output_tail"), lines), con=con)
+    _more(con, st, undone, "compensated")
+
+
+def _more(con: Console, st: StatusDocument, todos: list[str], what: str) -> None:
+    """Name the todos past the first :data:`MOST_FAILED_SHOWN` whose output was not shown."""
+    if len(todos) <= MOST_FAILED_SHOWN:
+        return
+    rest = todos[MOST_FAILED_SHOWN:]
+    con.print(f"and {len(rest)} more {what}: {esc(', '.join(rest[:10]))}"
+              + (", ..." if len(rest) > 10 else "")
+              + f" (their output: coord sweep status {esc(st['sweep_id'])} --json)",
+              soft_wrap=True)
 
 
 #: ``--no-sync`` on every command that waits for a sweep to end.
