@@ -46,6 +46,7 @@ from coordination.sweeps.reading import (
     DEFAULT_LINES,
     EventWave,
     StatusDocument,
+    SweepRow,
     WaveRow,
     failed_todos,
     last_lines,
@@ -523,8 +524,16 @@ def list_(obj: Context, limit: int, as_json: bool) -> None:
     rows = _service(obj).list(limit=limit)
     emit(as_json, rows, lambda rs: table(
         "sweeps", ["sweep", "plan", "strategy", "status", "created", "finished", "reason"],
-        [[r["sweep_id"], r["plan"], r["strategy"], r["status"], r["created_at"], r["finished_at"],
-          r.get("reason")] for r in rs], empty="no sweeps yet"))
+        [[esc(r["sweep_id"]), esc(r["plan"]), esc(r["strategy"]), _listed_status(r),
+          r["created_at"], r["finished_at"], esc(r.get("reason"))] for r in rs],
+        empty="no sweeps yet"))
+
+
+def _listed_status(row: SweepRow) -> str:
+    """A sweep's status in `sweep list`: an orphaned one says so, not "running"."""
+    if row.get("orphaned"):
+        return f"[yellow]orphaned: {esc(row.get('orphaned'))}[/yellow]"
+    return esc(row["status"])
 
 
 @sweep.command()

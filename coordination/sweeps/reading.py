@@ -248,6 +248,8 @@ class SweepRow(TypedDict):
     created_at: str | None
     finished_at: str | None
     reason: str | None
+    #: embedded, live, and the process running it is gone: why (as ``sweep status``)
+    orphaned: NotRequired[str]
 
 
 def todo_entry(cp: Checkpoint, repo: str | None) -> TodoEntry:
@@ -302,9 +304,11 @@ def summarize(cps: dict[str, Checkpoint]) -> dict[str, int]:
     return out
 
 
-def sweep_row(rec: SweepRecord) -> SweepRow:
-    """One row of ``coord sweep list --json`` from a sweep record."""
-    return {
+def sweep_row(rec: SweepRecord, *, embedded: bool = False) -> SweepRow:
+    """One row of ``coord sweep list --json`` from a sweep record; ``embedded``: the
+    runtime's mode, in which a live sweep whose process is gone is marked ``orphaned``
+    (its ``status`` stays, as in ``sweep status``)."""
+    row: SweepRow = {
         "sweep_id": rec.get("id"),
         "plan": rec.get("plan"),
         "strategy": rec.get("strategy"),
@@ -313,6 +317,10 @@ def sweep_row(rec: SweepRecord) -> SweepRow:
         "finished_at": iso(rec.get("finished_at")),
         "reason": rec.get("reason"),
     }
+    gone = orphaned(rec, embedded)
+    if gone is not None:
+        row["orphaned"] = gone
+    return row
 
 
 def vanished(sweep_id: str) -> RuntimeFault:

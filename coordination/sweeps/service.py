@@ -189,7 +189,9 @@ class SweepService:
 
     def list(self, limit: int = 50) -> list[SweepRow]:
         """The ``coord sweep list --json`` document: recent sweeps, newest first."""
-        return [sweep_row(rec) for rec in self.rt.checkpoints.list_sweeps(limit=limit)]
+        embedded = self.rt.settings.embedded
+        return [sweep_row(rec, embedded=embedded)
+                for rec in self.rt.checkpoints.list_sweeps(limit=limit)]
 
     def wait(self, sweep_id: str, *, on_event: Callable[[Event], None] | None = None,
              timeout: float | None = None) -> StatusDocument:

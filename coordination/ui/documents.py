@@ -67,7 +67,8 @@ class SweepProgress(TypedDict):
 
 
 class OverviewSweep(SweepRow):
-    """A ``sweep list`` row with how far the sweep got."""
+    """A ``sweep list`` row with how far the sweep got (an orphaned one's ``duration``
+    runs on: it is still open, with nobody running it)."""
 
     started_at: str | None
     progress: SweepProgress
@@ -225,7 +226,7 @@ def overview(svc: SweepService, rt: Runtime, *, limit: int = 25,
         chosen = set(select(svc.catalog(), selector, svc.catalog_path.resolve().parent).names)
     sweeps: list[OverviewSweep] = []
     for rec in rt.checkpoints.list_sweeps(limit=limit):
-        row = sweep_row(rec)
+        row = sweep_row(rec, embedded=rt.settings.embedded)
         total = rec.get("todos")
         if total is None:  # a record of before 0.2 counts its spec's todos
             total = _spec_todos(rt.checkpoints.get_sweep_fields(str(rec["id"]), ("spec",)) or {})
