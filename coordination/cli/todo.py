@@ -213,8 +213,8 @@ def _instances(obj: Context, t: Todo) -> None:
 
     cat = expand(obj.manager.catalog(), obj.file.resolve().parent)
     inst = [i for i in cat.coordination.todos if i.id.startswith(t.id + "[")]
-    table(f"Instances of {t.id} ({len(inst)})", ["id", "repo", "status"],
-          [(esc(i.id), i.repo, styled(i.status.value)) for i in inst],
+    table(f"Instances of {esc(t.id)} ({len(inst)})", ["id", "repo", "status"],
+          [(esc(i.id), esc(i.repo), styled(i.status.value)) for i in inst],
           empty="its for_each selects no repo")
 
 
@@ -296,7 +296,7 @@ def create_todo(obj: Context, /, task: str, repo: str, run: str | None, undo: st
         description=description, priority=priority, assignee=assignee, timeout=timeout,
         retries=retries, env=env, **extra,  # type: ignore[arg-type]
     )
-    emit(as_json, created, lambda t: say(t.id))
+    emit(as_json, created, lambda t: say(esc(t.id)))
 
 
 @todo.command("complete")
@@ -312,7 +312,7 @@ def complete_todo(obj: Context, todo_id: str, hours: float | None, as_json: bool
       coord todo complete TODO-001 --hours 1.5
     """
     done = obj.manager.complete_todo(todo_id, hours=hours)
-    emit(as_json, done, lambda t: say(f"completed {t.id}"))
+    emit(as_json, done, lambda t: say(f"completed {esc(t.id)}"))
 
 
 todo.add_command(run)
@@ -409,7 +409,7 @@ def update_todo(obj: Context, /, todo_id: str, task: str | None, description: st
     if not changes:
         raise UsageError("nothing to update", hint="pass at least one option; see --help")
     updated = obj.manager.update_todo(todo_id, **changes)
-    emit(as_json, updated, lambda t: say(f"updated {t.id}"))
+    emit(as_json, updated, lambda t: say(f"updated {esc(t.id)}"))
 
 
 @todo.command("delete")
