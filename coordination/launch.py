@@ -121,8 +121,8 @@ class Launch:
         """Embedded, once this process's workers are gone: no notifier is left to
         deliver the sweep's last events (`todo.failed`, `sweep.finished`), so they go
         now, within the delivery timeout; what fails stays pending (`coord notify log`
-        shows it; the next coord command that opens the catalog's runtime delivers it
-        when due)."""
+        shows it; the next coord command that opens the catalog's runtime has it
+        delivered when due, from a detached process: coordination.sweeps.notify_later)."""
         from coordination.sweeps.notify import deliver_left  # lazy: http, with webhooks only
 
         try:

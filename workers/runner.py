@@ -13,6 +13,11 @@ lease to run it or why not, the outcome recorded, what follows) is
    (the fence would refuse it anyway): the supervisor runs the todo again.
 3. :meth:`Turn.finish` records the outcome with a fenced write that releases the
    lease, and the progression carries the sweep on.
+
+Redis out of reach (:data:`~coordination.runtime.client.UNREACHABLE`) is the one
+error left to the lease's expiry (the run is found lost and sent again); anything
+else raised in coord's own code, Redis errors such as OOM or NOPERM included, ends
+the todo failed naming it (``coord error: ...``), never "its worker died".
 """
 
 from __future__ import annotations
@@ -25,11 +30,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import redis
-
 from coordination.retry import BACKOFF_BASE as BACKOFF_BASE  # re-exported
 from coordination.retry import BACKOFF_MAX as BACKOFF_MAX
 from coordination.retry import backoff_delay
+from coordination.runtime.client import UNREACHABLE
 from coordination.runtime.context import Runtime, worker_identity
 from coordination.status import SUCCESSFUL, TodoStatus
 from coordination.sweeps.outputs import (
@@ -43,7 +47,7 @@ from coordination.sweeps.outputs import (
     too_big,
 )
 from coordination.sweeps.turns import Outcome as Outcome  # re-exported for the task
-from coordination.sweeps.turns import Turn, outcome_status, take_turn
+from coordination.sweeps.turns import Turn, coord_error, outcome_status, take_turn
 from workers.changes import ChangeTurn
 from workers.caching import TodoCache
 from workers.execute import ExecResult, run_command
@@ -105,11 +109,12 @@ def run_todo(
     try:
         outcome, detail, released = _execute(got, worker)
         return outcome, detail
-    except redis.RedisError:
-        raise  # Redis itself: the lease expires, the run is found lost and sent again
+    except UNREACHABLE:
+        raise  # Redis out of reach: the lease expires, the run is found lost and sent again
     except Exception as exc:
-        # coord's own code raised (a bug, a full disk): the todo ends failed saying so,
-        # never left for the supervisor to find "lost", as if its worker had died.
+        # coord's own code raised (a bug, a full disk) or Redis answered with an error
+        # (OOM, NOPERM, a script's): the todo ends failed saying so, never left for the
+        # supervisor to find "lost", as if its worker had died.
         done = _failed_by(got, exc)
         if done is None:
             raise
@@ -121,26 +126,28 @@ def run_todo(
 
 
 def _failed_by(turn: Turn, exc: Exception) -> tuple[Outcome, dict[str, object]] | None:
-    """Record ``turn``'s todo failed by an exception in the worker's code; None when it
-    cannot be (not running under this turn's lease any more, or Redis refuses)."""
-    why = (f"coord's worker raised {type(exc).__name__} while running it: {exc} "
-           "(see the worker's log)")
-    log.exception("%s/%s: %s", turn.sweep_id, turn.todo_id, why)
+    """Record ``turn``'s todo failed (an undo: compensation_failed) by an exception in
+    coord's own code (:func:`~coordination.sweeps.turns.coord_error` names it); None
+    when it cannot be (not running under this turn's lease any more, or Redis refuses)."""
+    why = coord_error(exc) + " (while running it; see the worker's log)"
+    log.error("%s/%s: %s", turn.sweep_id, turn.todo_id, why, exc_info=exc)
+    status = outcome_status(turn.spec, ok=False, cancelled=False)
     try:
         cp = turn.rt.checkpoints.get(turn.sweep_id, turn.todo_id) or {}
         if cp.get("status") != TodoStatus.running or cp.get("token") != turn.lease.token:
             return None  # recorded already (the error came after), or not ours
         outcome, _released = turn.finish(
-            TodoStatus.failed,
+            status,
             {"attempts": turn.attempts, "exit_code": None, "finished_at": time.time(),
              "reason": why, "output_tail": ""},
-            {"worker": turn.host, "exit_code": None, "attempts": turn.attempts, "reason": why})
+            {"worker": turn.host, "exit_code": None, "attempts": turn.attempts, "reason": why,
+             "coord_error": True})
     except Exception:  # noqa: BLE001 - the first error is the one to report
         log.exception("%s/%s: could not record the failure", turn.sweep_id, turn.todo_id)
         return None
     if outcome is not Outcome.done:
         return None
-    return outcome, {"status": str(TodoStatus.failed), "reason": why}
+    return outcome, {"status": str(status), "reason": why}
 
 
 def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object], bool]:

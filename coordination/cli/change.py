@@ -180,14 +180,14 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
         def ready(d: dict[str, Any]) -> None:
             repos, waves = d["manifest"]["repos"], d["manifest"].get("waves", [])
             if len(repos) <= VERDICTS_SHOWN:
-                say(f"{plan_id} is ready: would land " + " -> ".join(
+                say(f"{esc(plan_id)} is ready: would land " + esc(" -> ".join(
                     f"{r['repo']} ({r['candidate'][:10]} on {r['base']} {r['base_sha'][:10]})"
-                    for r in repos))
+                    for r in repos)))
             elif waves:  # a template's fleet: the names, by wave (--json: every SHA)
-                say(f"{plan_id} is ready: would land {len(repos)} repos in {len(waves)} "
+                say(f"{esc(plan_id)} is ready: would land {len(repos)} repos in {len(waves)} "
                     "waves, providers first (--json: each candidate and base)")
             else:
-                say(f"{plan_id} is ready: would land {len(repos)} repos, providers first "
+                say(f"{esc(plan_id)} is ready: would land {len(repos)} repos, providers first "
                     "(--json: each candidate and base): "
                     + esc(", ".join(r["repo"] for r in repos)))
             for i, w in enumerate(waves):
@@ -198,10 +198,10 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
         emit(as_json, doc, ready)
         return
     if prep.resumed and not as_json:
-        err_console().print(f"{plan_id}: carrying on the landing under way")
+        err_console().print(f"{esc(plan_id)}: carrying on the landing under way")
     if prep.manifest.get("waves") and not as_json:
-        err_console().print(f"{plan_id}: landing in waves: " + ", then ".join(
-            f"{w['name']} ({len(w['repos'])} repos" + (f", soak {w['soak']:g}s)" if w["soak"]
+        err_console().print(f"{esc(plan_id)}: landing in waves: " + ", then ".join(
+            f"{esc(w['name'])} ({len(w['repos'])} repos" + (f", soak {w['soak']:g}s)" if w["soak"]
                                                       else ")")
             for w in prep.manifest["waves"]))
     result = lander.commit(prep.manifest).document()
@@ -209,8 +209,8 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
     def landed(d: dict[str, Any]) -> None:
         for w in d.get("waves", []):
             say(f"wave {esc(w['name'])} ({esc(', '.join(w['repos']))}): {w['state']}")
-        say(f"{plan_id}: {d['state']}" + (f" - {esc(d['reason'])}" if d["reason"] else "")
-            + (f" (landed: {', '.join(d['landed'])})" if d["landed"] else ""))
+        say(f"{esc(plan_id)}: {d['state']}" + (f" - {esc(d['reason'])}" if d["reason"] else "")
+            + (f" (landed: {esc(', '.join(d['landed']))})" if d["landed"] else ""))
         _say_unchanged(d["unchanged"])
 
     emit(as_json, result, landed)
@@ -247,13 +247,14 @@ def queue(obj: Context, plan_ids: tuple[str, ...], run: bool, as_json: bool) -> 
     train = rt.changes.enqueue(list(plan_ids)) if plan_ids else rt.changes.train()
     if not run:
         emit(as_json, {"train": train}, lambda d: say(
-            " -> ".join(d["train"]) if d["train"] else "the train is empty"))
+            esc(" -> ".join(d["train"])) if d["train"] else "the train is empty"))
         return
     results = run_train(rt, lambda p: _change(obj, p), verify_with_sweep(obj.file))
 
     def human(d: dict[str, Any]) -> None:
         for r in d["results"]:
-            say(f"{r['plan']}: {r['state']}" + (f" - {r['reason']}" if r.get("reason") else ""))
+            say(f"{esc(r['plan'])}: {r['state']}"
+                + (f" - {esc(r['reason'])}" if r.get("reason") else ""))
 
     emit(as_json, {"results": results, "train": rt.changes.train()}, human)
     if any(r["state"] != "landed" for r in results):

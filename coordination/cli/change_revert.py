@@ -74,8 +74,8 @@ def revert(obj: Context, plan_id: str, dry_run: bool, as_json: bool) -> None:
         err_console().print(f"[yellow]warning:[/yellow] {esc(note)}")
     _audit(obj, out)
     emit(as_json, out.document(), lambda d: say(
-        f"{plan_id}: {d['state']}" + (f" - {esc(d['reason'])}" if d["reason"] else "")
-        + (f" (reverted: {', '.join(d['reverted'])})" if d["reverted"] else "")))
+        f"{esc(plan_id)}: {d['state']}" + (f" - {esc(d['reason'])}" if d["reason"] else "")
+        + (f" (reverted: {esc(', '.join(d['reverted']))})" if d["reverted"] else "")))
     if out.state != "reverted":
         raise LandingFailed(f"{plan_id} {out.state}: {out.reason}")
 

@@ -54,7 +54,7 @@ def list_deps(
             "Dependencies",
             ["id", "consumer", "provider", "type", "version", "status", "validated by"],
             [
-                (d.id, esc(d.consumer), esc(d.provider), d.type.value,
+                (esc(d.id), esc(d.consumer), esc(d.provider), d.type.value,
                  esc(d.version_constraint), styled(d.status.value),
                  esc(d.validation.command) if d.validation else "")
                 for d in deps
@@ -88,7 +88,7 @@ def check_deps(obj: Context, consumer: str | None, as_json: bool) -> None:
             "Dependency check",
             ["id", "consumer", "provider", "result", "exit", "time", "reason"],
             [
-                (r.id, esc(r.consumer), esc(r.provider), styled(r.status),
+                (esc(r.id), esc(r.consumer), esc(r.provider), styled(r.status),
                  "" if r.exit_code is None else r.exit_code, f"{r.duration:.2f}s",
                  esc(r.reason))
                 for r in results
@@ -97,7 +97,7 @@ def check_deps(obj: Context, consumer: str | None, as_json: bool) -> None:
         )
         for r in failed:
             if r.output_tail.strip():
-                say(f"[bold]{r.id} output (tail):[/bold]\n{esc(r.output_tail.rstrip())}")
+                say(f"[bold]{esc(r.id)} output (tail):[/bold]\n{esc(r.output_tail.rstrip())}")
 
     emit(as_json, doc, human)
     if failed:
@@ -156,7 +156,7 @@ def add_dep(obj: Context, consumer: str, provider: str, type_: str,
     added = obj.manager.add_dependency(
         consumer, provider, type=type_, version_constraint=version_constraint, status=status,
         notes=notes, command=command, expected_pattern=expected_pattern, timeout=timeout)
-    emit(as_json, added, lambda d: say(d.id))
+    emit(as_json, added, lambda d: say(esc(d.id)))
 
 
 @dep.command("update")
@@ -191,7 +191,7 @@ def update_dep(obj: Context, dep_id: str, consumer: str | None, provider: str | 
     if not changes:
         raise UsageError("nothing to update", hint="pass at least one option; see --help")
     emit(as_json, obj.manager.update_dependency(dep_id, **changes),
-         lambda d: say(f"updated {d.id}"))
+         lambda d: say(f"updated {esc(d.id)}"))
 
 
 @dep.command("remove")
@@ -206,6 +206,6 @@ def remove_dep(obj: Context, dep_id: str, as_json: bool) -> None:
       coord dep remove DEP-003
     """
     def human(doc: DependencyDeleted) -> None:
-        say(f"removed {doc['deleted']}")
+        say(f"removed {esc(doc['deleted'])}")
 
     emit(as_json, obj.manager.remove_dependency(dep_id), human)

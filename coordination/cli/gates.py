@@ -28,19 +28,20 @@ def _decide(obj: Context, todo_id: str, sweep_id: str, decision: str, comment: s
         return
 
     for note in out.get("notes") or []:  # (on stderr, --json or not)
-        err_console().print(f"note: {note}")
+        err_console().print(f"note: {esc(note)}")
     for why in out.get("refused") or []:
-        err_console().print(f"refused: {why}")
+        err_console().print(f"refused: {esc(why)}")
+    tid, sid = esc(todo_id), esc(sweep_id)
 
     def human(o: Decision) -> None:
         if o["decision"] == "reject":
-            err_console().print(f"{esc(todo_id)} rejected by {o['by']}: sweep {sweep_id} goes no "
+            err_console().print(f"{tid} rejected by {esc(o['by'])}: sweep {sid} goes no "
                                 "further past it")
         elif o["status"] == "succeeded":
-            err_console().print(f"{esc(todo_id)} approved by {', '.join(o['approvals'])}: "
-                                f"sweep {sweep_id} goes on")
+            err_console().print(f"{tid} approved by {esc(', '.join(o['approvals']))}: "
+                                f"sweep {sid} goes on")
         else:
-            err_console().print(f"{esc(todo_id)} approved by {o['by']}: {len(o['approvals'])} of "
+            err_console().print(f"{tid} approved by {esc(o['by'])}: {len(o['approvals'])} of "
                                 f"{o['needed']} approvals")
 
     emit(as_json, out, human)

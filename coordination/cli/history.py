@@ -101,7 +101,7 @@ def search(obj: Context, text: str, repo: str | None, kind: str | None, since: s
             ident, rrepo, status, what = _what(r)
             rows.append((_when(r.get("finished_at")), r["kind"], esc(ident), esc(rrepo),
                          styled(status) if r["kind"] != "edit" else status, esc(what)))
-        table(f"History: {text!r}" if text else "History",
+        table(f"History: {esc(repr(text))}" if text else "History",
               ["at (UTC)", "kind", "what", "repo", "status", "detail"], rows,
               empty="nothing found")
 

@@ -56,7 +56,7 @@ def _issue_table(items: list[Issue]) -> None:
         "Issues",
         ["id", "status", "priority", "title", "repos", "assignee"],
         [
-            (i.id, styled(i.status.value), styled(i.priority.value), esc(i.title),
+            (esc(i.id), styled(i.status.value), styled(i.priority.value), esc(i.title),
              esc(", ".join(i.repos)), esc(i.assignee))
             for i in items
         ],
@@ -66,7 +66,7 @@ def _issue_table(items: list[Issue]) -> None:
 
 def _issue_fields(i: Issue) -> None:
     fields(
-        f"{i.id}: {esc(i.title)}",
+        f"{esc(i.id)}: {esc(i.title)}",
         shown([
             ("status", i.status.value), ("priority", i.priority.value),
             ("severity", i.severity), ("repos", i.repos), ("assignee", i.assignee),
@@ -144,7 +144,7 @@ def create_issue(
         severity=severity, assignee=assignee, labels=list(labels), target=_as_date(target),
         dependencies=split_list(depends_on),
     )
-    emit(as_json, created, lambda i: say(i.id))
+    emit(as_json, created, lambda i: say(esc(i.id)))
 
 
 @issue.command("update")
@@ -193,7 +193,7 @@ def update_issue(obj: Context, /, issue_id: str, title: str | None, description:
     if not changes:
         raise UsageError("nothing to update", hint="pass at least one option; see --help")
     updated = obj.manager.update_issue(issue_id, **changes)
-    emit(as_json, updated, lambda i: say(f"updated {i.id}"))
+    emit(as_json, updated, lambda i: say(f"updated {esc(i.id)}"))
 
 
 @issue.command("close")
@@ -208,12 +208,12 @@ def close_issue(obj: Context, issue_id: str, as_json: bool) -> None:
       coord issue close ISSUE-002
     """
     closed = obj.manager.close_issue(issue_id)
-    emit(as_json, closed, lambda i: say(f"closed {i.id}"))
+    emit(as_json, closed, lambda i: say(f"closed {esc(i.id)}"))
 
 
 def say_deleted(doc: IssueDeleted | TodoDeleted | PlanDeleted | MilestoneDeleted) -> None:
     """``deleted ID`` and, when references went with it, which lists lost it."""
-    say(f"deleted {doc['deleted']}")
+    say(f"deleted {esc(doc['deleted'])}")
     forced = [d for d in doc["dropped"] if not d["mirror"]]
     mirrors = [d for d in doc["dropped"] if d["mirror"]]
 
@@ -222,7 +222,7 @@ def say_deleted(doc: IssueDeleted | TodoDeleted | PlanDeleted | MilestoneDeleted
         return esc(f"{who}.{d['field']}")
 
     if forced:
-        say(f"dropped {doc['deleted']} from " + ", ".join(where(d) for d in forced))
+        say(f"dropped {esc(doc['deleted'])} from " + ", ".join(where(d) for d in forced))
     if mirrors:
         say(f"[dim]and from {', '.join(where(d) for d in mirrors)} (its own relations)[/dim]")
 

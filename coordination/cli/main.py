@@ -152,23 +152,25 @@ def pause_gc(seconds: float = GC_PAUSE_S) -> None:
 
 def deliver_webhooks_left() -> None:
     """Embedded: webhook deliveries an earlier sweep's process left pending (its
-    receiver was down when it exited) go out from the next command that opened the
-    catalog's runtime (`sweep list`, `sweep status`, `events`...), before it exits,
-    within the delivery timeout. A command that opened no runtime (`coord todo list`)
-    imports and asks nothing; one that did asks Redis once, and imports the HTTP side
-    only when something is due and no notifier holds the outbox."""
+    receiver was down when it exited) go out once due, started by the next command that
+    opened the catalog's runtime (`sweep list`, `sweep status`, `events`...) on its way
+    out: from a detached process (:mod:`coordination.sweeps.notify_later`, one at a
+    time), so the command itself never waits on a slow receiver. A command that opened
+    no runtime (`coord todo list`) imports and asks nothing; one that did asks Redis
+    once, and starts the deliverer only when something is due."""
     context = sys.modules.get("coordination.runtime.context")
     if context is None:
         return
+    notify = sys.modules.get("coordination.sweeps.notify")
     for rt in context.embedded_opened():
         try:
             if not rt.outbox().left_due(time.time()):
                 continue
-            # lazy: http, only with deliveries due
-            from coordination.sweeps.notify import deliver_left, delivered_left
+            if notify is not None and notify.delivered_left(rt):
+                continue  # (a sweep's exit or `notify log` delivered just now, from here)
+            from coordination.sweeps.notify_later import deliver_later  # lazy: as above
 
-            if not delivered_left(rt):  # (a sweep's exit or `notify log` tried just now)
-                deliver_left(rt)
+            deliver_later(rt)
         except Exception:  # noqa: BLE001 - leaving: never mask the command's outcome
             logging.getLogger("coord.notify").debug("delivering what was left failed",
                                                     exc_info=True)
@@ -176,8 +178,8 @@ def deliver_webhooks_left() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: run the CLI, map coord errors to exit codes 1/2; before
-    leaving (not on Ctrl-C), deliver what embedded webhooks have due
-    (:func:`deliver_webhooks_left`)."""
+    leaving (not on Ctrl-C), have what embedded webhooks have due delivered, in the
+    background (:func:`deliver_webhooks_left`)."""
     try:
         _main(argv)
     except SystemExit as exc:

@@ -10,7 +10,7 @@ import click
 
 from coordination.cli.context import Context
 from coordination.cli.issue import date_type, say_deleted
-from coordination.cli.render import emit, json_option, say, split_list
+from coordination.cli.render import emit, esc, json_option, say, split_list
 from coordination.errors import UsageError
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def add_cmd(obj: Context, plan_id: str, title: str, due: dt.datetime | None,
     """
     added = obj.manager.add_milestone(plan_id, title, due=_date(due), todos=split_list(todos),
                                       deliverables=list(deliverables))
-    emit(as_json, added, lambda m: say(m.id))
+    emit(as_json, added, lambda m: say(esc(m.id)))
 
 
 @milestone.command("update")
@@ -88,7 +88,7 @@ def update_cmd(obj: Context, milestone_id: str, title: str | None, due: dt.datet
     if not changes:
         raise UsageError("nothing to update", hint="pass at least one option; see --help")
     emit(as_json, obj.manager.update_milestone(milestone_id, **changes),
-         lambda m: say(f"updated {m.id}"))
+         lambda m: say(f"updated {esc(m.id)}"))
 
 
 @milestone.command("delete")

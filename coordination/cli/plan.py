@@ -99,7 +99,7 @@ def list_cmd(obj: Context, status: str | None, repo: str | None, as_json: bool) 
     rows = list_plans(_catalog(obj), status=status, repo=repo)  # a template: its instances
     emit(as_json, rows, lambda rs: table(
         "Plans", ["id", "status", "title", "progress", "milestones", "repos"],
-        [(r["id"], styled(r["status"]), esc(r["title"]),
+        [(esc(r["id"]), styled(r["status"]), esc(r["title"]),
           _progress(r["progress"]["completed"], r["progress"]["total"], width=5,
                     percent=False),
           r["milestones"], esc(", ".join(r["repos"]))) for r in rs],
@@ -134,7 +134,7 @@ def _status_human(doc: PlanStatus) -> None:
     verdict = ("[green]yes[/green]" if doc["complete"] else
                "no (the plan has no todos)" if not total else
                f"no ({total - counts['completed']} of {total} todos not completed)")
-    fields(f"{doc['plan']}: {esc(doc['title'])}", [
+    fields(f"{esc(doc['plan'])}: {esc(doc['title'])}", [
         ("status", styled(doc["status"])),
         ("progress", _progress(counts["completed"], total)),
         ("todos", ", ".join(f"{n} {styled(s)}" for s, n in counts.items()
@@ -142,7 +142,7 @@ def _status_human(doc: PlanStatus) -> None:
         ("complete", verdict),
     ])
     table(f"Milestones (as of {doc['as_of']})", ["id", "title", "due", "state", "done"],
-          [(m["id"], esc(m["title"]), m["due"] or "-",
+          [(esc(m["id"]), esc(m["title"]), m["due"] or "-",
             f"[{MILESTONE_STYLE[m['status']]}]{m['status']}[/{MILESTONE_STYLE[m['status']]}]",
             f"{m['completed']}/{len(m['todos'])}") for m in doc["milestones"]],
           empty="no milestones")
@@ -184,7 +184,7 @@ def status_cmd(obj: Context, plan_id: str, as_of: dt.date | None, as_json: bool)
 
 def _show_human(doc: ShowDocument) -> None:
     p = doc["plan"]
-    fields(f"{p['id']}: {esc(p['title'])}", [
+    fields(f"{esc(p['id'])}: {esc(p['title'])}", [
         ("status", styled(str(p["status"]))), ("repos", esc(", ".join(_strs(p["repos"])))),
         ("description", esc(p["description"])),
         ("completion", esc("; ".join(_strs(p["completion_criteria"])))),
@@ -193,7 +193,7 @@ def _show_human(doc: ShowDocument) -> None:
          f"{doc['total_hours']:g} total, {doc['critical_hours']:g} on the critical path"),
     ])
     table("Milestones", ["id", "title", "due", "todos"],
-          [(m["id"], esc(m["title"]), m["due"], esc(", ".join(_strs(m["todos"]))))
+          [(esc(m["id"]), esc(m["title"]), m["due"], esc(", ".join(_strs(m["todos"]))))
            for m in doc["milestones"]], empty="no milestones")
     table("Todos", ["id", "status", "repo", "level", "est", "crit", "task", "after"],
           [(esc(t["id"]), styled(t["status"]), esc(t["repo"]),
@@ -359,19 +359,19 @@ def _templates_human(templates: list[TemplateDoc]) -> None:
     """Each template: the repos it selected, how many instances, what each repo gets."""
     for t in templates:
         deps = ", deps: follow (instances wait for their repo's providers')" if t["deps"] else ""
-        say(f"template {t['id']} (for_each {esc(repr(t['for_each']))}{deps}): "
+        say(f"template {esc(t['id'])} (for_each {esc(repr(t['for_each']))}{deps}): "
             f"{t['count']} instance(s) over {esc(some(t['repos'], 20))}")
         if t["branch"] is not None:
             for i in t["instances"]:
                 after = f" after {esc(', '.join(i['after']))}" if i["after"] else ""
                 what = (f"commits {esc(repr(i['commit']))} on branch {esc(t['branch'])}"
                         if i["commit"] else f"runs on branch {esc(t['branch'])}, no commit")
-                say(f"  {i['repo']}: {esc(i['id'])} {what}{after}")
+                say(f"  {esc(i['repo'])}: {esc(i['id'])} {what}{after}")
 
 
 def _dry_run_human(doc: DryRunDocument) -> None:
     again = ", again: completed todos too" if doc["again"] else ""
-    say(f"dry run of {doc['plan']} ({doc['strategy']}{again}): {doc['todos']} todo(s) in "
+    say(f"dry run of {esc(doc['plan'])} ({doc['strategy']}{again}): {doc['todos']} todo(s) in "
         f"{len(doc['levels'])} level(s); nothing enqueued")
     _templates_human(doc.get("templates") or [])
     for f in doc.get("warnings") or []:  # as `plan validate` warns
@@ -379,7 +379,7 @@ def _dry_run_human(doc: DryRunDocument) -> None:
     crit = set(doc["critical_path"])
     place = {t: i + 1 for todos in doc["start_order"].values() for i, t in enumerate(todos)}
     table("Levels", ["level", "todo", "queue", "priority", "left h", "start #", "crit"],
-          [(i, esc(tid), doc["queues"][tid], styled(doc["priority"][tid]),
+          [(i, esc(tid), esc(doc["queues"][tid]), styled(doc["priority"][tid]),
             f"{doc['remaining_hours'][tid]:g}", place.get(tid, ""), "*" if tid in crit else "")
            for i, level in enumerate(doc["levels"]) for tid in level], empty="nothing to run")
     say("start #: the todo's place in its repo's line when its slots are contended "
@@ -387,7 +387,7 @@ def _dry_run_human(doc: DryRunDocument) -> None:
     for i, w in enumerate(doc.get("waves") or []):
         cap = f", {w['max_parallel']} at once" if w["max_parallel"] else ""
         soak = f", soak {w['soak']:g}s" if w["soak"] else ""
-        say(f"wave {i + 1} {w['name']}: {esc(', '.join(w['todos'])) or 'no todo'}{cap}{soak}, "
+        say(f"wave {i + 1} {esc(w['name'])}: {esc(', '.join(w['todos'])) or 'no todo'}{cap}{soak}, "
             f"needs {w['success_rate']:.0%} to go on")
     say(f"critical path ({doc['critical_hours']:g}h of {doc['total_hours']:g}h): "
         f"{esc(' -> '.join(doc['critical_path'])) or '(empty)'}")
@@ -547,15 +547,15 @@ def _history_p50(file: Path, catalog: Catalog, plan_id: str, *, again: bool
 def _reset_human(doc: PlanReset) -> None:
     would = "would be " if doc["dry_run"] else ""
     if doc["reset"]:
-        say(f"{len(doc['reset'])} todo(s) of {doc['plan']} {would}set back to pending: "
+        say(f"{len(doc['reset'])} todo(s) of {esc(doc['plan'])} {would}set back to pending: "
             + esc(some([f"{t} ({doc['was'][t]})" for t in doc["reset"]], 20)))
     else:
-        say(f"no todo of {doc['plan']} to set back: "
+        say(f"no todo of {esc(doc['plan'])} to set back: "
             + ("every one is pending already" if doc["already_pending"] else "it has none"))
     if doc["reset"] and doc["already_pending"]:
         say(f"[dim]pending already: {esc(some(doc['already_pending'], 20))}[/dim]")
     if doc["plan_was"] != doc["plan_status"]:
-        say(f"{doc['plan']} {would or 'is '}{doc['plan_status']} (was {doc['plan_was']})")
+        say(f"{esc(doc['plan'])} {would or 'is '}{doc['plan_status']} (was {doc['plan_was']})")
     if doc["dry_run"]:
         say("dry run: nothing changed")
 

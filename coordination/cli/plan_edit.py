@@ -10,7 +10,7 @@ import click
 
 from coordination.cli.context import Context
 from coordination.cli.issue import say_deleted
-from coordination.cli.render import SELECTS, emit, json_option, say
+from coordination.cli.render import SELECTS, emit, esc, json_option, say
 from coordination.errors import UsageError
 
 if TYPE_CHECKING:  # the manager's types: off `coord plan list`
@@ -115,7 +115,7 @@ def create_cmd(obj: Context, title: str, description: str, status: str,
     created = obj.manager.create_plan(title, description=description, status=status,
                                       repos=obj.select_repos(repos), criteria=list(criteria),
                                       **extra)  # type: ignore[arg-type]
-    emit(as_json, created, lambda p: say(p.id))
+    emit(as_json, created, lambda p: say(esc(p.id)))
 
 
 @click.command("update")
@@ -162,7 +162,7 @@ def update_cmd(obj: Context, plan_id: str, title: str | None, description: str |
     if not changes:
         raise UsageError("nothing to update", hint="pass at least one option; see --help")
     emit(as_json, obj.manager.update_plan(plan_id, **changes),
-         lambda p: say(f"updated {p.id}"))
+         lambda p: say(f"updated {esc(p.id)}"))
 
 
 @click.command("delete")

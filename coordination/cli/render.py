@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import IO, TYPE_CHECKING, TypeVar
@@ -244,6 +245,13 @@ def esc(value: object) -> str:
     from rich.markup import escape
 
     return "" if value is None else escape(str(value))
+
+
+def arg(value: object) -> str:
+    """An argument of a command people copy from a hint (``coord approve ARG ...``):
+    shell-quoted where it needs it (an instance id's ``[api]`` is a glob to a shell),
+    then made safe for Rich markup, so ``TODO-010[api]`` prints ``'TODO-010[api]'``."""
+    return esc(shlex.quote("" if value is None else str(value)))
 
 
 def styled(value: str) -> str:

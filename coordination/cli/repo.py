@@ -150,7 +150,7 @@ def _live_workers() -> dict[str, int] | None:
         return dict(_runtime().workers.per_repo())
     except Exception as exc:  # a catalog listing must not need Redis
         err_console().print(f"[yellow]warning:[/yellow] live workers unknown: "
-                            f"{scrub(str(exc), get_settings().redis_url)}")
+                            f"{esc(scrub(str(exc), get_settings().redis_url))}")
         return None
 
 
@@ -253,7 +253,8 @@ def _blockers_table(title: str, blockers: list[RepoBlocker], empty: str) -> None
     table(
         title,
         ["kind", "id", "waits on", "reason"],
-        [(b["kind"], b["id"], esc(", ".join(b["waits_on"])), esc(b["reason"])) for b in blockers],
+        [(b["kind"], esc(b["id"]), esc(", ".join(b["waits_on"])), esc(b["reason"]))
+         for b in blockers],
         empty=empty,
     )
 
@@ -280,7 +281,7 @@ def repo_status(obj: Context, name: str, as_json: bool) -> None:
         ])
         table(
             "Open issues", ["id", "status", "priority", "title"],
-            [(i["id"], styled(i["status"]), styled(i["priority"]), esc(i["title"]))
+            [(esc(i["id"]), styled(i["status"]), styled(i["priority"]), esc(i["title"]))
              for i in s["open_issues"]],
             empty="no open issues",
         )
@@ -289,7 +290,8 @@ def repo_status(obj: Context, name: str, as_json: bool) -> None:
         deps += [("provides", d["consumer"], d) for d in s["provides"]]
         table(
             "Dependencies", ["id", "direction", "other repo", "type", "status"],
-            [(d["id"], way, esc(other), d["type"], styled(d["status"])) for way, other, d in deps],
+            [(esc(d["id"]), way, esc(other), d["type"], styled(d["status"]))
+             for way, other, d in deps],
             empty="no dependencies",
         )
         _blockers_table("Blocked by", s["blocked_by"], "nothing blocks it")
@@ -421,9 +423,9 @@ def repo_remove(obj: Context, name: str, force: bool, as_json: bool) -> None:
     def human(doc: RepoDeleted) -> None:
         say(f"removed {esc(doc['deleted'])}")
         if doc["deleted_todos"]:
-            say(f"deleted its todos {', '.join(doc['deleted_todos'])}")
+            say(f"deleted its todos {esc(', '.join(doc['deleted_todos']))}")
         if doc["deleted_dependencies"]:
-            say(f"deleted the dependencies {', '.join(doc['deleted_dependencies'])}")
+            say(f"deleted the dependencies {esc(', '.join(doc['deleted_dependencies']))}")
         dropped = [d for d in doc["dropped"] if not d["mirror"]]
         if dropped:
             say("dropped references from " + ", ".join(

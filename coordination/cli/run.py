@@ -24,7 +24,7 @@ from coordination.catalog.runplan import save_run_plan
 from coordination.catalog.selectors import select
 from coordination.catalog.store import CatalogStore
 from coordination.cli.context import Context
-from coordination.cli.render import err_console, esc, json_option, plural, print_json, table
+from coordination.cli.render import arg, err_console, esc, json_option, plural, print_json, table
 from coordination.cli.sweep import _warn_unattended, follow_sweep
 from coordination.errors import UsageError
 from coordination.runtime.context import get_runtime
@@ -139,10 +139,11 @@ def run_command(file: Path, command: str, selector: str, *, order: str = "deps",
             else:
                 click.echo(sweep_id)
                 err_console().print(f"queued {plural(len(spec.todos), 'repo')} in "
-                                    f"{plural(len(spec.levels), 'level')}; watch with `coord sweep watch {sweep_id}`")
+                                    f"{plural(len(spec.levels), 'level')}; watch with "
+                                    f"`coord sweep watch {arg(sweep_id)}`")
             return 0
         if not as_json:
-            err_console().print(f"sweep {sweep_id}")
+            err_console().print(f"sweep {esc(sweep_id)}")
         st = follow_sweep(svc, sweep_id, as_json=as_json, total=len(spec.todos))
     if saved:
         st["synced"] = svc.sync(sweep_id, status=st)
@@ -159,10 +160,10 @@ def run_command(file: Path, command: str, selector: str, *, order: str = "deps",
                for r in rows], empty="no repos", no_wrap=("repo", "status", "seconds", "exit"))
         ok = len(rows) - len(failed)
         err_console().print(f"{ok} of {len(rows)} repos succeeded"
-                            + (f"; failed or not run: {', '.join(str(r['repo']) for r in failed[:10])}"
+                            + (f"; failed or not run: {esc(', '.join(str(r['repo']) for r in failed[:10]))}"
                                + (", ..." if len(failed) > 10 else "") if failed else "")
-                            + (f" (sweep {sweep_id}: {st['status']}"
-                               + (f", {st['reason']}" if st.get("reason") else "") + ")"))
+                            + (f" (sweep {esc(sweep_id)}: {st['status']}"
+                               + (f", {esc(st['reason'])}" if st.get("reason") else "") + ")"))
     return 0 if st["status"] == "succeeded" and not failed else 1
 
 

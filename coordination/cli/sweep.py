@@ -8,7 +8,7 @@ holds only the sweep id — `ID=$(coord plan sweep PLAN-001)` works — or, with
 from __future__ import annotations
 
 import datetime as dt
-
+import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +25,7 @@ from coordination.cli.render import (
     emit,
     err_console,
     esc,
+    arg,
     json_option,
     output_lines,
     plural,
@@ -40,18 +41,23 @@ from coordination.names import some
 from coordination.runtime.context import get_runtime
 from coordination.runtime.events import Event
 from coordination.settings import get_settings
-from coordination.status import SWEEP_LIVE
+from coordination.status import SWEEP_LIVE, TodoStatus
 from coordination.sweeps import SweepService
 from coordination.lazy import LazyModule
 from coordination.sweeps.reading import (
     DEFAULT_LINES,
+    EventWave,
     StatusDocument,
+    SweepRow,
+    WaveRow,
     failed_todos,
     last_lines,
 )
 
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from coordination import launch as launching
 else:
     # Loaded on first use: starting or attaching to a sweep (Celery, the embedded
@@ -100,7 +106,7 @@ class Progress:
             console=err_console(),
             transient=False,
         )
-        self.task = self.bar.add_task(title, total=total or 1, detail="")
+        self.task = self.bar.add_task(esc(title), total=total or 1, detail="")
 
     def __enter__(self) -> Progress:
         self.bar.__enter__()
@@ -145,29 +151,32 @@ def notice(ev: Event) -> str | None:
     worker serves, a breaker opening or closing, a todo held by one, a rollback
     starting and why."""
     d = ev.data
+    tid, sid, repo = esc(ev.todo_id), esc(ev.sweep_id), esc(str(d.get("repo")))
+    repo_arg = arg(d.get("repo"))
     if ev.kind == "repo.unattended":
         return (f"[yellow]unattended:[/yellow] {d.get('queued')} queued todo(s) of "
-                f"{d.get('repo')} and no live worker serves it ({d.get('hint')})")
+                f"{repo} and no live worker serves it ({esc(str(d.get('hint')))})")
     if ev.kind == "repo.breaker_open":
-        return (f"[red]breaker open:[/red] {d.get('repo')} after {d.get('failures')} failed or "
-                f"lost todos in a row; its todos are held (coord repo reset {d.get('repo')} "
+        return (f"[red]breaker open:[/red] {repo} after {d.get('failures')} failed or "
+                f"lost todos in a row; its todos are held (coord repo reset {repo_arg} "
                 f"to close it)")
     if ev.kind == "repo.breaker_closed":
-        return f"[green]breaker closed:[/green] {d.get('repo')} (by {d.get('by')})"
+        return f"[green]breaker closed:[/green] {repo} (by {esc(str(d.get('by')))})"
     if ev.kind == "todo.held":
-        return f"[yellow]held:[/yellow] {ev.todo_id} ({d.get('reason')})"
+        return f"[yellow]held:[/yellow] {tid} ({esc(str(d.get('reason')))})"
     if ev.kind == "gate.waiting":
         until = f", expires {_when(d.get('expires_at'))}" if d.get("expires_at") else ""
-        who = f" of {', '.join(map(str, d.get('from') or []))}" if d.get("from") else ""
-        return (f"[yellow]gate waiting:[/yellow] {ev.todo_id} needs {d.get('needed')} "
-                f"approval(s){who}{until} (coord approve {ev.todo_id} --sweep {ev.sweep_id})")
+        who = f" of {esc(', '.join(map(str, d.get('from') or [])))}" if d.get("from") else ""
+        return (f"[yellow]gate waiting:[/yellow] {tid} needs {d.get('needed')} "
+                f"approval(s){who}{until} (coord approve {arg(ev.todo_id)} --sweep "
+                f"{arg(ev.sweep_id)})")
     if ev.kind == "gate.approved":
-        return (f"[green]approved:[/green] {ev.todo_id} by {esc(str(d.get('by')))} "
+        return (f"[green]approved:[/green] {tid} by {esc(str(d.get('by')))} "
                 f"({d.get('approvals')} of {d.get('needed')})")
     if ev.kind == "gate.rejected":
-        return f"[red]rejected:[/red] {ev.todo_id} by {esc(str(d.get('by')))}"
+        return f"[red]rejected:[/red] {tid} by {esc(str(d.get('by')))}"
     if ev.kind == "gate.expired":
-        return f"[red]gate expired:[/red] {ev.todo_id} (on_expiry: {d.get('on_expiry')})"
+        return f"[red]gate expired:[/red] {tid} (on_expiry: {esc(str(d.get('on_expiry')))})"
     if ev.kind == "wave.started":
         return (f"[bold]wave {esc(str(d.get('wave')))}[/bold] started "
                 f"({int(str(d.get('index') or 0)) + 1} of {d.get('waves')}, "
@@ -178,9 +187,10 @@ def notice(ev: Event) -> str | None:
     if ev.kind == "wave.done":
         return f"[green]wave {esc(str(d.get('wave')))} done[/green]"
     if ev.kind == "wave.halted":
-        return f"[red]wave halted:[/red] {esc(str(d.get('reason')))} ({d.get('action')})"
+        return (f"[red]wave halted:[/red] {esc(str(d.get('reason')))} "
+                f"({esc(str(d.get('action')))})")
     if ev.kind == "todo.queued" and d.get("paced_until") is not None:
-        return (f"[yellow]paced:[/yellow] {ev.todo_id} starts at {_clock(d.get('paced_until'))} "
+        return (f"[yellow]paced:[/yellow] {tid} starts at {_clock(d.get('paced_until'))} "
                 f"or later ({esc(str(d.get('reason') or ''))})")
     if ev.kind == "sweep.rolling_back":  # (its trigger: "after TODO-018 failed: exit 1")
         n = int(str(d.get("compensate") or 0))
@@ -255,11 +265,12 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False,
     shown = st["status"]
     if st.get("orphaned"):  # live, and nobody runs it: say so, not "running"
         style, shown = "yellow", f"orphaned: {st['orphaned']}"
-    con.print(f"sweep [bold]{st['sweep_id']}[/bold] of {esc(subject(st))} ({st['strategy']}): "
+    sid = esc(st["sweep_id"])
+    con.print(f"sweep [bold]{sid}[/bold] of {esc(subject(st))} ({esc(st['strategy'])}): "
               f"[{style or 'bold'}]{esc(shown)}[/{style or 'bold'}]"
               + (f" - {esc(st['reason'])}" if st.get("reason") else ""))
     if st.get("orphaned"):
-        con.print(f"`coord sweep resume {st['sweep_id']}` adopts it and runs what is left")
+        con.print(f"`coord sweep resume {arg(st['sweep_id'])}` adopts it and runs what is left")
     items = list(st["todos"].items())
     left_out = 0
     if not every and len(items) > MOST_ROWS:
@@ -277,7 +288,7 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False,
         s = v["status"]
         stl = status_style(s)
         gone = " (worker gone)" if v.get("worker_gone") else ""  # stopped beating
-        rows.append((esc(tid), v.get("repo") or "", (f"[{stl}]{s}[/{stl}]" if stl else s) + gone,
+        rows.append((esc(tid), esc(v.get("repo")), (f"[{stl}]{s}[/{stl}]" if stl else s) + gone,
                      str(v["attempts"]), "" if v["exit_code"] is None else str(v["exit_code"]),
                      "" if v.get("duration") is None else f"{v['duration']:.1f}",
                      esc(v.get("worker") or ""),
@@ -288,20 +299,15 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False,
         table(None, [*cols, "reason"], rows, empty="no todos", con=con, no_wrap=cols)
     if len(st["todos"]) > MOST_ROWS and not every:
         con.print((f"and {left_out} more that did not succeed; " if left_out else "")
-                  + f"`coord sweep status {st['sweep_id']} --all` lists every todo")
+                  + f"`coord sweep status {arg(st['sweep_id'])} --all` lists every todo")
     for w in st.get("waves") or []:
-        extra = (f", soaking until {_when(w['soak_until'])}" if w.get("soak_until") else "") + (
-            f": {w['reason']}" if w.get("reason") else "")
-        cap = f", max_parallel {w['max_parallel']}" if w["max_parallel"] else ""
-        con.print(f"wave {esc(w['name'])}: {styled(w['state'])} - {w['succeeded']} of "
-                  f"{len(w['todos'])} succeeded, needs {w['success_rate']:.0%}{cap}"
-                  f"{esc(extra)}", soft_wrap=True)
+        con.print(wave_line(w), soft_wrap=True)
     for g, gate in (st.get("gates") or {}).items():
         by = ", ".join(gate["approvals"]) or "nobody yet"
         more = f"; rejected by {gate['rejected_by']}" if gate.get("rejected_by") else ""
-        hint = (f" (coord approve {g} --sweep {st['sweep_id']})"
+        hint = (f" (coord approve {arg(g)} --sweep {arg(st['sweep_id'])})"
                 if gate["status"] == "awaiting_approval" else "")
-        con.print(f"gate {g}: {styled(gate['status'])} - approved by {esc(by)} "
+        con.print(f"gate {esc(g)}: {styled(gate['status'])} - approved by {esc(by)} "
                   f"({len(gate['approvals'])} of {gate['needed']}){esc(more)}{hint}",
                   soft_wrap=True)
         for why in gate.get("refused") or []:
@@ -309,33 +315,70 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False,
     render_failures(st, lines, to_stderr=to_stderr)
 
 
+def wave_line(w: WaveRow | EventWave) -> str:
+    """One wave of a status: its state and counts (a rolled-back sweep's waves, told by
+    its events, count what the events said), as the web view shows it."""
+    extra = (f", soaking until {_when(w.get('soak_until'))}" if w.get("soak_until") else "") + (
+        f": {w['reason']}" if w.get("reason") else "")
+    cap = f", max_parallel {w['max_parallel']}" if w["max_parallel"] else ""
+    if "from_events" not in w:
+        counts = (f"{w['succeeded']} of {len(w['todos'])} succeeded, needs "
+                  f"{w['success_rate']:.0%}")
+    else:
+        count, succeeded = w.get("count"), w.get("succeeded")
+        if count is None and w["state"] == "pending":
+            counts = "never started"
+        elif succeeded is None:
+            counts = f"{'?' if count is None else count} todo(s)"
+        else:
+            counts = f"{succeeded} of {'?' if count is None else count} succeeded"
+    return f"wave {esc(w['name'])}: {styled(w['state'])} - {counts}{cap}{esc(extra)}"
+
+
 def render_failures(st: StatusDocument, lines: int, *, to_stderr: bool = False) -> None:
     """Why todos failed, where people look: each failed (or compensation_failed) todo's
     last ``lines`` lines of output, stderr first (from the output tail its checkpoint
-    keeps); the first :data:`MOST_FAILED_SHOWN` of them, the rest named."""
+    keeps); the first :data:`MOST_FAILED_SHOWN` of them, the rest named. After a
+    rollback, each todo its undo compensated shows both: its change's output, then its
+    undo's (as ``--json`` and the web view keep them)."""
     failed = failed_todos(st["todos"])
-    if lines <= 0 or not failed:
+    undone = [t for t, v in st["todos"].items()
+              if v["status"] == TodoStatus.compensated and "undo_output_tail" in v]
+    if lines <= 0 or not (failed or undone):
         return
     con = err_console() if to_stderr else out_console()
+    last = f"last {plural(lines, 'line')} of"
     for tid in failed[:MOST_FAILED_SHOWN]:
         v = st["todos"][tid]
         why = v.get("reason") or ("" if v["exit_code"] is None else f"exit {v['exit_code']}")
         head = (f"[bold]{esc(tid)}[/bold] {styled(v['status'])}"
-                + (f" ({esc(why)})" if why else "") + f", last {plural(lines, 'line')} of ")
+                + (f" ({esc(why)})" if why else "") + f", {last} ")
         if "undo_output_tail" in v:  # its undo failed: that output first, then its change's
             output_lines(head + "its undo's output:", last_lines(v["undo_output_tail"], lines),
                          con=con)
-            output_lines(f"[bold]{esc(tid)}[/bold] last {plural(lines, 'line')} of its "
-                         "change's output (before the undo):",
-                         last_lines(v.get("output_tail"), lines), con=con)
+            output_lines(f"[bold]{esc(tid)}[/bold] {last} its change's output (before the "
+                         "undo):", last_lines(v.get("output_tail"), lines), con=con)
             continue
         output_lines(head + "output:", last_lines(v.get("output_tail"), lines), con=con)
-    if len(failed) > MOST_FAILED_SHOWN:
-        rest = failed[MOST_FAILED_SHOWN:]
-        con.print(f"and {len(rest)} more failed: {esc(', '.join(rest[:10]))}"
-                  + (", ..." if len(rest) > 10 else "")
-                  + f" (their output: coord sweep status {esc(st['sweep_id'])} --json)",
-                  soft_wrap=True)
+    _more(con, st, failed, "failed")
+    for tid in undone[:MOST_FAILED_SHOWN]:  # its change's output, then what undid it
+        v = st["todos"][tid]
+        output_lines(f"[bold]{esc(tid)}[/bold] {styled(v['status'])}, {last} its change's "
+                     "output:", last_lines(v.get("output_tail"), lines), con=con)
+        output_lines(f"[bold]{esc(tid)}[/bold] {last} its undo's output:",
+                     last_lines(v.get("undo_output_tail"), lines), con=con)
+    _more(con, st, undone, "compensated")
+
+
+def _more(con: Console, st: StatusDocument, todos: list[str], what: str) -> None:
+    """Name the todos past the first :data:`MOST_FAILED_SHOWN` whose output was not shown."""
+    if len(todos) <= MOST_FAILED_SHOWN:
+        return
+    rest = todos[MOST_FAILED_SHOWN:]
+    con.print(f"and {len(rest)} more {what}: {esc(', '.join(rest[:10]))}"
+              + (", ..." if len(rest) > 10 else "")
+              + f" (their output: coord sweep status {arg(st['sweep_id'])} --json)",
+              soft_wrap=True)
 
 
 #: ``--no-sync`` on every command that waits for a sweep to end.
@@ -362,12 +405,12 @@ def finish(svc: SweepService, st: StatusDocument, *, as_json: bool, sync: bool,
             s = st["synced"]
             reset, unrun = _names(s.get("reset")), _names(s.get("unrun"))
             err_console().print(
-                f"catalog {s['catalog']}: {len(_names(s['completed']))} todos completed, "
+                f"catalog {esc(s['catalog'])}: {len(_names(s['completed']))} todos completed, "
                 f"{len(_names(s['failed']))} failed, {len(_names(s.get('skipped')))} skipped"
                 + (f", {len(reset)} undone (pending again)" if reset else "")
                 + (f", {len(unrun)} not run this time (pending again)" if unrun else "")
-                + (f"; {s['plan']} completed" if s.get("plan_completed") else "")
-                + (f"; {s['plan']} active again" if s.get("reopened") else ""))
+                + (f"; {esc(s['plan'])} completed" if s.get("plan_completed") else "")
+                + (f"; {esc(s['plan'])} active again" if s.get("reopened") else ""))
         # The last line names the outcome and its trigger, after the catalog's line.
         from coordination.sweeps.rollback import ending  # lazy: it loads the catalog's models
 
@@ -396,7 +439,7 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
         wait = True
         if not as_json:
             err_console().print(f"[dim]embedded mode (COORD_REDIS_URL unset): running "
-                                f"{len(spec.todos)} todos of {launch.name} on this process's "
+                                f"{len(spec.todos)} todos of {esc(launch.name)} on this process's "
                                 f"workers[/dim]")
     else:
         _warn_unattended(launch.unattended(), require=require_workers)
@@ -410,7 +453,7 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
             else:
                 click.echo(sweep_id)
                 err_console().print(f"queued {len(spec.todos)} todos in {len(spec.levels)} "
-                                    f"levels; watch with `coord sweep watch {sweep_id}`")
+                                    f"levels; watch with `coord sweep watch {arg(sweep_id)}`")
             return 0
         if not as_json:
             click.echo(sweep_id)
@@ -448,16 +491,16 @@ def _warn_unattended(missing: list[str], *, require: bool) -> None:
     if len(missing) > NAMED_MISSING:
         named += f" and {len(missing) - NAMED_MISSING} more"
     if len(missing) <= 3:
-        starts = "; ".join(f"coord worker --repo {r}" for r in missing)
+        starts = "; ".join(f"coord worker --repo {shlex.quote(r)}" for r in missing)
     else:  # one worker serves several repos: one command, not thousands
-        starts = ("coord worker " + " ".join(f"--repo {r}" for r in missing[:3])
+        starts = ("coord worker " + " ".join(f"--repo {shlex.quote(r)}" for r in missing[:3])
                   + " ..., one worker per machine for the repos checked out there")
     if require:
         raise UsageError(f"no live worker for repo(s) {named}",
                          hint=f"start them ({starts}), or drop --require-workers to queue anyway")
     err_console().print(f"[yellow]warning:[/yellow] no live worker for repo(s) "
-                        f"{named}: their todos wait in the queue until one starts "
-                        f"({starts})")
+                        f"{esc(named)}: their todos wait in the queue until one starts "
+                        f"({esc(starts)})")
 
 
 # -- coord sweep ------------------------------------------------------------------------
@@ -488,8 +531,16 @@ def list_(obj: Context, limit: int, as_json: bool) -> None:
     rows = _service(obj).list(limit=limit)
     emit(as_json, rows, lambda rs: table(
         "sweeps", ["sweep", "plan", "strategy", "status", "created", "finished", "reason"],
-        [[r["sweep_id"], r["plan"], r["strategy"], r["status"], r["created_at"], r["finished_at"],
-          r.get("reason")] for r in rs], empty="no sweeps yet"))
+        [[esc(r["sweep_id"]), esc(r["plan"]), esc(r["strategy"]), _listed_status(r),
+          r["created_at"], r["finished_at"], esc(r.get("reason"))] for r in rs],
+        empty="no sweeps yet"))
+
+
+def _listed_status(row: SweepRow) -> str:
+    """A sweep's status in `sweep list`: an orphaned one says so, not "running"."""
+    if row.get("orphaned"):
+        return f"[yellow]orphaned: {esc(row.get('orphaned'))}[/yellow]"
+    return esc(row["status"])
 
 
 @sweep.command()
@@ -623,7 +674,7 @@ def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool
             assert isinstance(was, dict)
             skip = o.get("would_skip") or {}  # a blocker failed: skipped at run time
             assert isinstance(skip, dict)
-            table(f"Resume of {sweep_id} would re-run", ["todo", "was", "why"],
+            table(f"Resume of {esc(sweep_id)} would re-run", ["todo", "was", "why"],
                   [(esc(t), styled(str(was[t])),
                     f"would be skipped: {esc(skip[t])}" if t in skip else
                     "compensated: applied again (--reapply)" if was[t] == "compensated"
@@ -670,8 +721,8 @@ def pause(obj: Context, sweep_id: str, as_json: bool) -> None:
     """
     out = _service(obj).pause(sweep_id)
     emit(as_json, out, lambda o: err_console().print(
-        f"sweep {sweep_id} paused: nothing new starts; running todos finish"
-        if o["changed"] else f"sweep {sweep_id} was already paused"))
+        f"sweep {esc(sweep_id)} paused: nothing new starts; running todos finish"
+        if o["changed"] else f"sweep {esc(sweep_id)} was already paused"))
 
 
 @sweep.command()
@@ -687,8 +738,8 @@ def unpause(obj: Context, sweep_id: str, as_json: bool) -> None:
     """
     out = _service(obj).unpause(sweep_id)
     emit(as_json, out, lambda o: err_console().print(
-        f"sweep {sweep_id} {o['status']} again after {o['paused_for']:.0f} s paused"
-        if o["changed"] else f"sweep {sweep_id} is {o['status']}, not paused"))
+        f"sweep {esc(sweep_id)} {o['status']} again after {o['paused_for']:.0f} s paused"
+        if o["changed"] else f"sweep {esc(sweep_id)} is {o['status']}, not paused"))
 
 
 @sweep.command()
@@ -753,7 +804,7 @@ def _rollback(svc: SweepService, sweep_id: str, *, dry_run: bool, wait: bool,
             if not o["compensate"]:
                 say(f"{esc(sweep_id)}: nothing to undo")
             else:
-                table(f"Rollback of {sweep_id} would {'retry' if retry else 'undo'}, "
+                table(f"Rollback of {esc(sweep_id)} would {'retry' if retry else 'undo'}, "
                       "in this order", ["step", "todos"],
                       [(str(i + 1), esc(named(level))) for i, level in enumerate(steps)])
             if retry and o.get("compensated"):
@@ -798,7 +849,7 @@ def cancel(obj: Context, sweep_id: str, as_json: bool) -> None:
     """
     out = _service(obj).cancel(sweep_id)
     emit(as_json, out, lambda o: err_console().print(
-        f"sweep {sweep_id} cancelled" if o["cancelled"] else f"sweep {sweep_id} already {o['status']}"))
+        f"sweep {esc(sweep_id)} cancelled" if o["cancelled"] else f"sweep {esc(sweep_id)} already {o['status']}"))
 
 
 @sweep.command()
@@ -814,12 +865,12 @@ def sync(obj: Context, sweep_id: str, as_json: bool) -> None:
     """
     out = _service(obj).sync(sweep_id)
     emit(as_json, out, lambda o: err_console().print(
-        f"{o['catalog']}: completed {', '.join(_names(o['completed'])) or 'none'}; "
-        f"failed {', '.join(_names(o['failed'])) or 'none'}; "
-        f"skipped {', '.join(_names(o.get('skipped'))) or 'none'}"
-        + (f"; undone (pending again) {', '.join(_names(o.get('reset')))}"
+        f"{esc(o['catalog'])}: completed {esc(', '.join(_names(o['completed'])) or 'none')}; "
+        f"failed {esc(', '.join(_names(o['failed'])) or 'none')}; "
+        f"skipped {esc(', '.join(_names(o.get('skipped'))) or 'none')}"
+        + (f"; undone (pending again) {esc(', '.join(_names(o.get('reset'))))}"
            if o.get("reset") else "")
-        + (f"; not run this time (pending again) {', '.join(_names(o.get('unrun')))}"
+        + (f"; not run this time (pending again) {esc(', '.join(_names(o.get('unrun'))))}"
            if o.get("unrun") else "")
-        + (f"; {o['plan']} completed" if o.get("plan_completed") else "")
-        + (f"; {o['plan']} active again" if o.get("reopened") else "")))
+        + (f"; {esc(o['plan'])} completed" if o.get("plan_completed") else "")
+        + (f"; {esc(o['plan'])} active again" if o.get("reopened") else "")))

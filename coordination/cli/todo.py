@@ -215,8 +215,8 @@ def _instances(obj: Context, t: Todo) -> None:
 
     cat = expand(obj.manager.catalog(), obj.file.resolve().parent)
     inst = [i for i in cat.coordination.todos if i.id.startswith(t.id + "[")]
-    table(f"Instances of {t.id} ({len(inst)})", ["id", "repo", "status"],
-          [(esc(i.id), i.repo, styled(i.status.value)) for i in inst],
+    table(f"Instances of {esc(t.id)} ({len(inst)})", ["id", "repo", "status"],
+          [(esc(i.id), esc(i.repo), styled(i.status.value)) for i in inst],
           empty="its for_each selects no repo")
 
 
@@ -298,7 +298,7 @@ def create_todo(obj: Context, /, task: str, repo: str, run: str | None, undo: st
         description=description, priority=priority, assignee=assignee, timeout=timeout,
         retries=retries, env=env, **extra,  # type: ignore[arg-type]
     )
-    emit(as_json, created, lambda t: say(t.id))
+    emit(as_json, created, lambda t: say(esc(t.id)))
 
 
 @todo.command("complete")

@@ -387,6 +387,14 @@ class NotReplicated(redis.ConnectionError):
     and waits again."""
 
 
+#: Redis that cannot be reached or written now (refused, reset, timed out, no replica
+#: confirmed a write, LOADING, READONLY from a master a failover demoted): a delivery
+#: that meets one gives up and its todo is sent again (its lease expires, or it was
+#: never started). Any other error (OOM, NOPERM, a script's error) is an answer, not an
+#: outage: the todo ends failed naming it (:func:`coordination.sweeps.turns.coord_error`).
+UNREACHABLE: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError,
+                                            redis.exceptions.ReadOnlyError)
+
 #: How long a transition waits for a replica to confirm it (milliseconds, at most).
 REPLICA_WAIT_MS = 1000
 

@@ -10,7 +10,8 @@ Where
     :func:`server_dir` is ``.<catalog file name>.coord.redis/`` beside the real catalog
     file (symlinks resolved, like the lock, the audit log and the history file), mode
     0700. It holds ``redis.conf``, the append-only file ``appendonly.aof``,
-    ``redis.pid``, ``redis.log``, ``watchdog.pid``, the ``lock`` file and, normally, the
+    ``redis.pid``, ``redis.log``, ``watchdog.pid``, the ``lock`` file (and
+    ``notify.lock``: :mod:`coordination.sweeps.notify_later`) and, normally, the
     socket ``redis.sock``. A unix socket's address holds at most
     :data:`MAX_SOCKET_PATH` bytes (107 on Linux, 103 on macOS): when the socket's path
     beside the catalog is longer, it is ``/tmp/coord-<uid>/<16 hex of the server dir's
@@ -57,8 +58,11 @@ Stopping: memberships, not heartbeats
     ``coord-embedded:`` prefix, which no namespace of :class:`coordination.keys.Keys`
     uses.
 
-A forked child (a prefork pool worker) inherits its parent's member socket, so the
-parent stays a member while the child lives; the child's :func:`release` and exit leave
+A detached child a member starts may be lent a membership of its own
+(:func:`lend_membership`: a connection named ``coord-embedded:member:lent:<pid>`` it
+inherits), so the server outlives its starter while the child works. A forked child
+(a prefork pool worker) inherits its parent's member socket, so the parent stays a
+member while the child lives; the child's :func:`release` and exit leave
 the parent's membership alone. A process that keeps a URL across a server restart
 calls :func:`ensure_server` again after a connection error: it re-registers.
 """
@@ -73,6 +77,7 @@ import importlib.util
 import logging
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -268,6 +273,55 @@ def release(url: str) -> None:
                     _shutdown(member.client, member.directory, member.sock)
         finally:
             member.client.close()
+
+
+def joined_dir(url: str) -> Path | None:
+    """The server directory of ``url``, if this process has joined it (None: not joined,
+    or joined by the parent of a fork)."""
+    with _lock:
+        member = _members.get(url)
+        return member.directory if member is not None and member.pid == os.getpid() else None
+
+
+#: The connection name of a membership lent to a child (see :func:`lend_membership`).
+LENT_PREFIX = MEMBER_PREFIX + "lent:"
+
+
+def lend_membership(url: str) -> int:
+    """A new membership of the server at ``url`` (which this process has joined), as the
+    file descriptor of its connection, for a child process to inherit (``pass_fds``)
+    and hold: the server counts it as a member until every process holding the
+    descriptor has closed it (it ends with them). So a detached child keeps the server
+    up once this process leaves, without joining under the flock itself; the caller
+    closes its own copy once the child started. A raw socket, not a client: no
+    client's disconnect may shut it down under the child."""
+    with _lock:
+        member = _members.get(url)
+        if member is None or member.pid != os.getpid():
+            raise EmbeddedServerError(f"this process has not joined {url}")
+        sock = member.sock
+    name = f"{LENT_PREFIX}{os.getpid()}".encode()
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.settimeout(COMMAND_TIMEOUT)
+        conn.connect(os.fsdecode(sock))
+        conn.sendall(b"*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$%d\r\n%s\r\n"
+                     % (len(name), name))
+        reply = b""
+        while not reply.endswith(b"\r\n"):
+            got = conn.recv(256)
+            if not got:
+                break
+            reply += got
+        if reply != b"+OK\r\n":
+            raise EmbeddedServerError(f"naming a lent membership of {url}: {reply!r}")
+        conn.settimeout(None)
+        fd = conn.detach()
+    except BaseException:
+        conn.close()
+        raise
+    os.set_inheritable(fd, True)
+    return fd
 
 
 def _release_all() -> None:

@@ -28,8 +28,9 @@ holder killed after the endpoint accepted but before it recorded so delivers aga
 under the same id, which is what the id is for. An embedded sweep's process has no
 worker left once it ends: it delivers what is due before it exits
 (:func:`deliver_left`, within :data:`TIMEOUT`); what failed then is delivered, when
-due, by the next coord command that opens the catalog's runtime (before it exits,
-within :data:`TIMEOUT`; `coord notify log` first).
+due, from a detached process the next coord command that opens the catalog's runtime
+starts on its way out (:mod:`coordination.sweeps.notify_later`: the command never waits
+on an endpoint), or by `coord notify log` itself, before it shows the log.
 """
 
 from __future__ import annotations
@@ -455,8 +456,8 @@ def delivered_left(rt: Runtime) -> bool:
 def deliver_left(rt: Runtime, budget: float = TIMEOUT) -> int:
     """Deliver what the outbox has due now, from this process, within ``budget`` s
     (webhooks concurrently): an embedded sweep's last events before its process
-    exits, and what an earlier one left, by the next command (any that opens the
-    catalog's runtime: coordination.cli.main). Nothing when a worker holds the outbox
+    exits, and what an earlier one left (`coord notify log`, and the detached process
+    of :mod:`coordination.sweeps.notify_later`). Nothing when a worker holds the outbox
     (it delivers). Returns how many deliveries are still pending."""
     _LEFT_DELIVERED.add(id(rt))
     outbox = rt.outbox()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from coordination.errors import NotFoundError, RuntimeFault
@@ -119,6 +119,81 @@ def waves_document(spec: SweepSpec, record: Mapping[str, object],
     return out
 
 
+class EventWave(TypedDict):
+    """A wave as the sweep's events tell it, for a sweep whose status has no waves any
+    more (a rollback's run has none: its undos run all at once). ``todos`` is empty:
+    the events count a wave's todos (``count``) without naming them; ``succeeded`` is
+    None where no event said."""
+
+    name: str
+    index: int
+    state: str
+    todos: list[str]
+    count: int | None
+    succeeded: int | None
+    max_parallel: int
+    success_rate: float | None
+    reason: str | None
+    from_events: bool
+
+
+def waves_from_events(rt: Runtime, sweep_id: str,
+                      names: Callable[[], list[str]] | None = None) -> list[EventWave]:
+    """The waves of a sweep whose current run's spec has none (a rollback's), from its
+    ``wave.*`` events (what `coord sweep watch` shows): each wave's name, state and what
+    its events counted. A wave that never started is named from ``names()`` (the plan's
+    waves in the catalog) when they are as many as the sweep had, else by its index.
+    Empty when the sweep never had waves."""
+    rows: dict[int, EventWave] = {}
+    total = 0
+
+    def row(k: int, name: str | None) -> EventWave:
+        if k not in rows:
+            rows[k] = {"name": name or f"wave {k + 1}", "index": k, "state": "pending",
+                       "todos": [], "count": None, "succeeded": None, "max_parallel": 0,
+                       "success_rate": None, "reason": None, "from_events": True}
+        elif name:
+            rows[k]["name"] = name
+        return rows[k]
+
+    for ev in rt.events.read(sweep_id):
+        if not ev.kind.startswith("wave."):
+            continue
+        d = ev.data
+        try:
+            k = int(d["index"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        w = row(k, str(d["wave"]) if d.get("wave") is not None else None)
+        if ev.kind == "wave.started":
+            total = max(total, int(d.get("waves") or 0))
+            for later in [i for i in rows if i > k]:  # a new run starts its waves again
+                rows[later]["state"] = "pending"
+            w["state"], w["reason"] = "running", None
+            w["count"] = int(d["todos"]) if d.get("todos") is not None else None
+            w["max_parallel"] = int(d.get("max_parallel") or 0)
+        elif ev.kind == "wave.soaking":
+            w["state"] = "soaking"
+            if d.get("succeeded") is not None:
+                w["succeeded"] = int(d["succeeded"])
+        elif ev.kind == "wave.done":
+            w["state"] = "done"
+            if d.get("succeeded") is not None:
+                w["succeeded"] = int(d["succeeded"])
+            if d.get("accepted"):
+                w["reason"] = "accepted by an unpause after it halted"
+        elif ev.kind == "wave.halted":
+            w["state"] = "halted"
+            w["reason"] = str(d["reason"]) if d.get("reason") is not None else None
+    planned: list[str] | None = None
+    for k in range(total):
+        if k not in rows:  # (never started: its name from the catalog, if it still fits)
+            if planned is None:
+                planned = names() if names is not None else []
+            row(k, planned[k] if len(planned) == total else None)
+    return [rows[k] for k in sorted(rows)]
+
+
 class GateEntry(TypedDict):
     """One gate of ``coord sweep status --json``'s ``"gates"``."""
 
@@ -154,7 +229,9 @@ class StatusDocument(TypedDict):
     todos: dict[str, TodoEntry]
     synced: NotRequired[dict[str, object]]  # what a sync wrote (``--wait``)
     gates: NotRequired[dict[str, GateEntry]]  # a sweep with gates
-    waves: NotRequired[list[WaveRow]]  # a sweep of a plan with waves
+    #: a sweep of a plan with waves; after a rollback (whose run has none), the waves it
+    #: went through as its events tell them (:func:`waves_from_events`)
+    waves: NotRequired[list[WaveRow] | list[EventWave]]
     #: a sweep that rolled back: why ("after TODO-018 failed: exit 1", "by user")
     rollback_reason: NotRequired[str]
     #: embedded, live, and the process running it is gone: why (sweeps/runner.py)
@@ -171,6 +248,8 @@ class SweepRow(TypedDict):
     created_at: str | None
     finished_at: str | None
     reason: str | None
+    #: embedded, live, and the process running it is gone: why (as ``sweep status``)
+    orphaned: NotRequired[str]
 
 
 def todo_entry(cp: Checkpoint, repo: str | None) -> TodoEntry:
@@ -225,9 +304,11 @@ def summarize(cps: dict[str, Checkpoint]) -> dict[str, int]:
     return out
 
 
-def sweep_row(rec: SweepRecord) -> SweepRow:
-    """One row of ``coord sweep list --json`` from a sweep record."""
-    return {
+def sweep_row(rec: SweepRecord, *, embedded: bool = False) -> SweepRow:
+    """One row of ``coord sweep list --json`` from a sweep record; ``embedded``: the
+    runtime's mode, in which a live sweep whose process is gone is marked ``orphaned``
+    (its ``status`` stays, as in ``sweep status``)."""
+    row: SweepRow = {
         "sweep_id": rec.get("id"),
         "plan": rec.get("plan"),
         "strategy": rec.get("strategy"),
@@ -236,6 +317,10 @@ def sweep_row(rec: SweepRecord) -> SweepRow:
         "finished_at": iso(rec.get("finished_at")),
         "reason": rec.get("reason"),
     }
+    gone = orphaned(rec, embedded)
+    if gone is not None:
+        row["orphaned"] = gone
+    return row
 
 
 def vanished(sweep_id: str) -> RuntimeFault:
@@ -260,8 +345,10 @@ def record(rt: Runtime, sweep_id: str) -> SweepRecord:
     return rec
 
 
-def status(rt: Runtime, sweep_id: str) -> StatusDocument:
-    """``coord sweep status --json``."""
+def status(rt: Runtime, sweep_id: str,
+           wave_names: Callable[[str], list[str]] | None = None) -> StatusDocument:
+    """``coord sweep status --json``. ``wave_names(plan)``: the plan's waves as the
+    catalog names them, for a rolled-back sweep's waves that never started."""
     rec = record(rt, sweep_id)
     spec = load_spec(rt, sweep_id, rec)
     ids = list(spec.todos) if spec else []
@@ -300,6 +387,14 @@ def status(rt: Runtime, sweep_id: str) -> StatusDocument:
         doc["gates"] = gate_entries(rt, spec, cps, rec)
     if spec is not None and spec.waves:
         doc["waves"] = waves_document(spec, rec, {t: v["status"] for t, v in todos.items()})
+    elif spec is not None and rec.get("wave") is not None:
+        # A run without waves of a sweep that had them (a rollback's undos run at once):
+        # the waves it went through, from its events (what the web view shows too).
+        plan = str(rec.get("plan") or "")
+        told = waves_from_events(rt, sweep_id, None if wave_names is None or not plan
+                                 else lambda: wave_names(plan))
+        if told:
+            doc["waves"] = told
     gone = orphaned(rec, rt.settings.embedded)
     if gone is not None:
         doc["orphaned"] = gone

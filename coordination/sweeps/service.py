@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from coordination.catalog.audit import operation
 from coordination.catalog.audit import who as whoami
-from coordination.errors import NotFoundError, UsageError
+from coordination.errors import CoordError, NotFoundError, UsageError
 from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.context import Runtime
 from coordination.runtime.events import Event
@@ -150,7 +150,18 @@ class SweepService:
         return reading.record(self.rt, sweep_id)
 
     def status(self, sweep_id: str) -> StatusDocument:
-        return reading.status(self.rt, sweep_id)
+        return reading.status(self.rt, sweep_id, self._wave_names)
+
+    def _wave_names(self, plan_id: str) -> list[str]:
+        """The names of the plan's waves as the catalog has them now (none: no catalog,
+        or it cannot be read: a status never fails on it)."""
+        if self.catalog_path is None:
+            return []
+        try:
+            plan = self.catalog().plan(plan_id)
+        except CoordError:
+            return []
+        return [w.name for w in plan.waves] if plan is not None else []
 
     def events(self, sweep_id: str | None = None, *, limit: int | None = None,
                todo: str | None = None) -> list[dict[str, object]]:
@@ -178,7 +189,9 @@ class SweepService:
 
     def list(self, limit: int = 50) -> list[SweepRow]:
         """The ``coord sweep list --json`` document: recent sweeps, newest first."""
-        return [sweep_row(rec) for rec in self.rt.checkpoints.list_sweeps(limit=limit)]
+        embedded = self.rt.settings.embedded
+        return [sweep_row(rec, embedded=embedded)
+                for rec in self.rt.checkpoints.list_sweeps(limit=limit)]
 
     def wait(self, sweep_id: str, *, on_event: Callable[[Event], None] | None = None,
              timeout: float | None = None) -> StatusDocument:

@@ -24,15 +24,17 @@ from __future__ import annotations
 import logging
 import random
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 
 import redis
 
 from coordination.retry import backoff_cap
 from coordination.runtime.checkpoints import SweepRecord
-from coordination.runtime.client import NotReplicated, riding_out
+from coordination.runtime.client import UNREACHABLE, NotReplicated, riding_out
 from coordination.runtime.context import Runtime
 from coordination.runtime.evidence import OUTCOME_FIELD, outcome_stamp
 from coordination.runtime.leases import Heartbeat, Lease, new_token
@@ -227,7 +229,13 @@ def take_turn(rt: Runtime, sweep_id: str, todo_id: str, run: int | None,
               host: str) -> Turn | Refusal:
     """Ask to run ``todo_id`` (its message was sent for ``run``; None: a message of
     before 0.2, read the sweep's): a :class:`Turn` holding its lease, or how this
-    delivery ends without running."""
+    delivery ends without running.
+
+    Redis out of reach (:data:`~coordination.runtime.client.UNREACHABLE`) raises: the
+    todo is sent again. Any other exception once the spec is read (a bug in coord, a
+    script's error, OOM, NOPERM) ends the todo ``failed`` naming it (:func:`_fault`),
+    even when it came after the start script recorded the start: never a lease left to
+    expire, counted as a lost run as if its worker had died."""
     while True:
         spec, head, why, refused = _current(rt, sweep_id, todo_id, run)
         if refused is not None:
@@ -238,7 +246,13 @@ def take_turn(rt: Runtime, sweep_id: str, todo_id: str, run: int | None,
             # A gate waits for people, never for a worker: no message is sent for one,
             # and a stray one (hand-made, or of a spec that had no gate) runs nothing.
             return Outcome.duplicate, {"reason": f"{todo_id} is a gate: people decide it"}
-        st = _start(rt, spec, todo_id, head, host)
+        token = new_token()
+        try:
+            st = _start(rt, spec, todo_id, head, host, token)
+        except UNREACHABLE:
+            raise
+        except Exception as exc:
+            return _fault(rt, spec, todo_id, token, host, exc)
         if isinstance(st, Started) and st.verdict == StartVerdict.run:
             # The sweep moved on (a resume or rollback) since this message was sent:
             # go by the spec of the run it is at now, as a message of that run would
@@ -250,6 +264,17 @@ def take_turn(rt: Runtime, sweep_id: str, todo_id: str, run: int | None,
         break
     if not isinstance(st, Started):
         return st
+    try:
+        return _answer(rt, spec, todo_id, st, host)
+    except UNREACHABLE:
+        raise
+    except Exception as exc:
+        return _fault(rt, spec, todo_id, token, host, exc)
+
+
+def _answer(rt: Runtime, spec: SweepSpec, todo_id: str, st: Started, host: str
+            ) -> Turn | Refusal:
+    """What the start script's verdict means for this delivery."""
     t = spec.todos[todo_id]
     if st.verdict == StartVerdict.started:
         assert st.lease is not None, st
@@ -281,8 +306,9 @@ def take_turn(rt: Runtime, sweep_id: str, todo_id: str, run: int | None,
     if st.verdict == StartVerdict.skipped:
         if rt.settings.signing_keys:  # (Lua cannot seal: the skip's seal, written after it)
             rt.checkpoints.set_status_if(
-                sweep_id, todo_id, TodoStatus.skipped, {TodoStatus.skipped}, exit_code=None,
-                outcome_seal=outcome_stamp(rt.settings.signing_keys, sweep_id, todo_id,
+                spec.sweep_id, todo_id, TodoStatus.skipped, {TodoStatus.skipped},
+                exit_code=None,
+                outcome_seal=outcome_stamp(rt.settings.signing_keys, spec.sweep_id, todo_id,
                                            spec.run, TodoStatus.skipped, None))
         progress(rt, spec, [Change(todo_id, TodoStatus.skipped, level_done=st.level_done,
                                    terminal=st.terminal,
@@ -305,6 +331,60 @@ def _after_refused_gate(turn: Turn, refused: dict[str, str]) -> Refusal:
                 {"worker": turn.host, "reason": why, "refused": True})
     refuse_gates(turn.rt, turn.spec, refused, by=f"worker {turn.host}, at {turn.todo_id}")
     return Outcome.done, {"status": str(TodoStatus.failed), "reason": why}
+
+
+#: The folders of coord's own code: where :func:`coord_error` says an error was raised.
+_OWN = tuple(str(Path(__file__).resolve().parents[2] / d) + "/" for d in ("coordination",
+                                                                           "workers"))
+
+
+def coord_error(exc: BaseException) -> str:
+    """How a todo's reason names an exception raised in coord's own code (not by its
+    command): "coord error: ResponseError: OOM command not allowed ... in
+    coordination/sweeps/turns.py:123 (finish)", the place being the last frame of
+    coord's own in its traceback."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if f.filename.startswith(_OWN)]
+    where = ""
+    if ours or frames:
+        f = (ours or frames)[-1]
+        name = f.filename
+        for root in _OWN:
+            if name.startswith(root):
+                name = Path(root).name + "/" + name[len(root):]
+        where = f" in {name}:{f.lineno} ({f.name})"
+    text = str(exc).strip() or "(no message)"
+    return f"coord error: {type(exc).__name__}: {text}{where}"
+
+
+def _fault(rt: Runtime, spec: SweepSpec, todo_id: str, token: str, host: str,
+           exc: Exception) -> Refusal:
+    """coord's own code raised while a delivery asked for its turn (the exception is
+    not Redis out of reach): the todo ends ``failed`` naming the error. A start the
+    script recorded under ``token`` is given back first (its slots freed, no lost run
+    counted: nothing ran), so the todo is never left ``running`` for its lease to
+    expire and be counted lost. A todo another delivery runs (or ended) is left alone;
+    when nothing could be recorded (Redis refuses the writes too), the error stands."""
+    why = coord_error(exc)
+    log.error("%s/%s: %s", spec.sweep_id, todo_id, why, exc_info=exc)
+    level = level_index(spec, todo_id)
+    status = outcome_status(spec, ok=False, cancelled=False)  # (an undo: compensation_failed)
+    try:
+        rt.transitions.unstart(spec.sweep_id, todo_id, token=token, why=why)
+        ended = rt.transitions.end(spec.sweep_id, [(todo_id, level)], status,
+                                   (TodoStatus.queued, TodoStatus.held),
+                                   event={"reason": why, "worker": host, "coord_error": True},
+                                   seals={todo_id: outcome_stamp(rt.settings.signing_keys,
+                                                                 spec.sweep_id, todo_id,
+                                                                 spec.run, status, None)})
+    except Exception:  # noqa: BLE001 - the first error is the one to report
+        log.exception("%s/%s: could not record the failure", spec.sweep_id, todo_id)
+        raise exc from None
+    if todo_id not in ended.todos:
+        raise exc
+    progress(rt, spec, [Change(todo_id, status, level_done=bool(ended.levels_done),
+                               terminal=ended.terminal, levels=tuple(ended.levels_done))])
+    return Outcome.done, {"status": str(status), "reason": why}
 
 
 def _current(rt: Runtime, sweep_id: str, todo_id: str, run: int | None
@@ -337,12 +417,12 @@ def _current(rt: Runtime, sweep_id: str, todo_id: str, run: int | None
 
 
 def _start(rt: Runtime, spec: SweepSpec, todo_id: str, head: SweepRecord | None,
-           host: str) -> Started | Refusal:
+           host: str, token: str) -> Started | Refusal:
     """The start script's answer, asked again while it says ``wait`` (no free slot):
-    each ask sees a pause or cancel at once, and keeps the todo's place in line."""
+    each ask sees a pause or cancel at once, and keeps the todo's place in line.
+    ``token``: the lease's owner token, the same on every ask of this delivery."""
     sweep_id, t = spec.sweep_id, spec.todos[todo_id]
     level = level_index(spec, todo_id)
-    token = new_token()
     # Its place in line if the repo's or a resource's slots are all taken: the spec's
     # rank (priority, remaining critical path), then how long it has waited.
     rank = waiter_rank(t.rank, time.time(), sweep_id, todo_id)

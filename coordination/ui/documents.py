@@ -67,7 +67,8 @@ class SweepProgress(TypedDict):
 
 
 class OverviewSweep(SweepRow):
-    """A ``sweep list`` row with how far the sweep got."""
+    """A ``sweep list`` row with how far the sweep got (an orphaned one's ``duration``
+    runs on: it is still open, with nobody running it)."""
 
     started_at: str | None
     progress: SweepProgress
@@ -94,24 +95,6 @@ class SweepGraph(TypedDict):
     problem: str | None
     after: str
     change: ChangeSummary | None  # the sweep's plan lands a change: its state
-
-
-class EventWave(TypedDict):
-    """A wave as the sweep's events tell it, for a sweep whose status has no waves any
-    more (a rollback's run has none: its undos run all at once). ``todos`` is empty:
-    the events count a wave's todos (``count``) without naming them; ``succeeded`` is
-    None where no event said."""
-
-    name: str
-    index: int
-    state: str
-    todos: list[str]
-    count: int | None
-    succeeded: int | None
-    max_parallel: int
-    success_rate: float | None
-    reason: str | None
-    from_events: bool
 
 
 class ChangeEntry(TodoEntry):
@@ -243,7 +226,7 @@ def overview(svc: SweepService, rt: Runtime, *, limit: int = 25,
         chosen = set(select(svc.catalog(), selector, svc.catalog_path.resolve().parent).names)
     sweeps: list[OverviewSweep] = []
     for rec in rt.checkpoints.list_sweeps(limit=limit):
-        row = sweep_row(rec)
+        row = sweep_row(rec, embedded=rt.settings.embedded)
         total = rec.get("todos")
         if total is None:  # a record of before 0.2 counts its spec's todos
             total = _spec_todos(rt.checkpoints.get_sweep_fields(str(rec["id"]), ("spec",)) or {})
@@ -328,10 +311,6 @@ def sweep_graph(svc: SweepService, sweep_id: str) -> SweepGraph:
     sweep["progress"] = undo_counts(st["counts"], done, len(st["todos"]),
                                     rollback=st["status"] in ROLLBACK)
     plan = st.get("plan")
-    if not st.get("waves"):
-        told = waves_from_events(rt, sweep_id, _wave_names(svc, plan))
-        if told:
-            sweep["waves"] = told
     return {
         "sweep": sweep,
         "layout": layout(repo_of, edges, levels, path),
@@ -341,71 +320,6 @@ def sweep_graph(svc: SweepService, sweep_id: str) -> SweepGraph:
         "after": after,
         "change": change_summary(svc, rt, str(plan)) if plan else None,
     }
-
-
-def _wave_names(svc: SweepService, plan_id: str | None) -> list[str]:
-    """The names of the plan's waves as the catalog has them now (none: no catalog)."""
-    if svc.catalog_path is None or not plan_id:
-        return []
-    try:
-        plan = svc.catalog().plan(plan_id)
-    except CoordError:
-        return []
-    return [w.name for w in plan.waves] if plan is not None else []
-
-
-def waves_from_events(rt: Runtime, sweep_id: str, names: list[str] | None = None,
-                      ) -> list[EventWave]:
-    """The waves of a sweep whose current run's spec has none (a rollback's), from its
-    ``wave.*`` events (what `coord sweep watch` shows): each wave's name, state and what
-    its events counted. A wave that never started is named from ``names`` (the plan's
-    waves in the catalog) when they are as many as the sweep had, else by its index.
-    Empty when the sweep never had waves."""
-    rows: dict[int, EventWave] = {}
-    total = 0
-
-    def row(k: int, name: str | None) -> EventWave:
-        if k not in rows:
-            rows[k] = {"name": name or f"wave {k + 1}", "index": k, "state": "pending",
-                       "todos": [], "count": None, "succeeded": None, "max_parallel": 0,
-                       "success_rate": None, "reason": None, "from_events": True}
-        elif name:
-            rows[k]["name"] = name
-        return rows[k]
-
-    for ev in rt.events.read(sweep_id):
-        if not ev.kind.startswith("wave."):
-            continue
-        d = ev.data
-        try:
-            k = int(d["index"])
-        except (KeyError, TypeError, ValueError):
-            continue
-        w = row(k, str(d["wave"]) if d.get("wave") is not None else None)
-        if ev.kind == "wave.started":
-            total = max(total, int(d.get("waves") or 0))
-            for later in [i for i in rows if i > k]:  # a new run starts its waves again
-                rows[later]["state"] = "pending"
-            w["state"], w["reason"] = "running", None
-            w["count"] = int(d["todos"]) if d.get("todos") is not None else None
-            w["max_parallel"] = int(d.get("max_parallel") or 0)
-        elif ev.kind == "wave.soaking":
-            w["state"] = "soaking"
-            if d.get("succeeded") is not None:
-                w["succeeded"] = int(d["succeeded"])
-        elif ev.kind == "wave.done":
-            w["state"] = "done"
-            if d.get("succeeded") is not None:
-                w["succeeded"] = int(d["succeeded"])
-            if d.get("accepted"):
-                w["reason"] = "accepted by an unpause after it halted"
-        elif ev.kind == "wave.halted":
-            w["state"] = "halted"
-            w["reason"] = str(d["reason"]) if d.get("reason") is not None else None
-    for k in range(total):
-        if k not in rows:  # (never started: its name from the catalog, if it still fits)
-            row(k, names[k] if names and len(names) == total else None)
-    return [rows[k] for k in sorted(rows)]
 
 
 def todo_detail(svc: SweepService, sweep_id: str, todo_id: str) -> TodoDetail:

@@ -19,6 +19,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -411,3 +412,72 @@ def test_the_overview_filters_repos_by_a_selector(cluster: Cluster, browser: Any
     finally:
         ui.terminate()
         ui.wait(timeout=10)
+
+
+ORPHAN = """version: 1
+repos:
+  - {name: api, path: repos/api}
+coordination:
+  plans:
+    - {id: PLAN-001, title: orphaned, status: active}
+  todos:
+    - {id: TODO-001, task: wait, repo: api, plan: PLAN-001,
+       run: "while [ ! -e GATE ]; do sleep 0.05; done"}
+"""
+
+
+def test_an_orphaned_embedded_sweep_says_so_on_the_page(tmp_path: Path, browser: Any) -> None:
+    """An embedded sweep whose CLI was SIGKILLed: the list of sweeps on / and the sweep's
+    page say "orphaned: its process ended (pid N on HOST)" (0.4.0: running, its
+    duration growing), as `sweep status` does; `coord ui` runs embedded over the same
+    catalog."""
+    gate = tmp_path / "go"
+    (tmp_path / "repos" / "api").mkdir(parents=True)
+    eco = tmp_path / "ecosystem.yaml"
+    eco.write_text(ORPHAN.replace("GATE", str(gate)))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("COORD_")},
+           "PYTHONPATH": str(ROOT)}
+
+    def coord(*args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "coordination.cli.main", "--file", str(eco), *args],
+            cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def listed() -> str | None:
+        out, _err = coord("sweep", "list", "--json").communicate(timeout=60)
+        rows = json.loads(out or "[]")
+        return str(rows[0]["sweep_id"]) if rows and rows[0]["status"] == "running" else None
+
+    sweep = coord("plan", "sweep", PLAN, "--json")
+    ui: subprocess.Popen[str] | None = None
+    try:
+        sid = str(wait_until(listed, 60, "the embedded sweep running"))
+        sweep.kill()  # SIGKILL: nothing of it ends the sweep
+        sweep.communicate(timeout=30)
+        port = free_port()
+        ui = coord("ui", "--port", str(port))
+        base = f"http://127.0.0.1:{port}"
+
+        def serving() -> bool:
+            assert ui is not None and ui.poll() is None, ui and ui.communicate()
+            try:
+                return urllib.request.urlopen(base + "/api/sweeps", timeout=2).status == 200
+            except OSError:
+                return False
+
+        wait_until(serving, 30, "coord ui to serve", interval=0.1)
+        want = f"orphaned: its process ended (pid {sweep.pid} on {socket.gethostname()})"
+        browser.get(f"{base}/")
+        row = f'[data-orphaned="{sid}"]'
+        wait_until(lambda: text_of(browser, row) == want, 15, "the orphan on /")
+        assert browser.find_element("css selector", row).get_attribute("data-status") == \
+            "orphaned"
+        browser.get(f"{base}/sweeps/{sid}")
+        wait_until(lambda: text_of(browser, "#sweep-status") == want, 15, "the sweep badge")
+        assert f"coord sweep resume {sid} adopts it" in text_of(browser, "#sweep-orphaned")
+    finally:
+        gate.touch()  # the killed sweep's command (if its worker outlived it) ends
+        for proc in (sweep, ui):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=30)

@@ -54,6 +54,15 @@ function badge(status) {
   return el("span", {class: "badge", "data-status": status || "unknown", text: status || "?"});
 }
 
+// A sweep's status; an embedded sweep whose process is gone (orphaned: live, and nobody
+// runs it) says so instead of "running": "orphaned: its process ended (pid N on HOST)".
+function sweepBadge(s) {
+  if (!s.orphaned) return badge(s.status);
+  return el("span", {class: "badge", "data-status": "orphaned", "data-orphaned": s.sweep_id,
+    title: "coord sweep resume " + s.sweep_id + " adopts it and runs what is left",
+    text: "orphaned: " + s.orphaned});
+}
+
 // A rollback is told from a success: its statuses have their own colours (app.css),
 // and progress counts the undos apart ("12/12 · 10 undone", never a bare 12/12).
 const ROLLBACK = new Set(["rolling_back", "rolled_back", "rollback_failed"]);
@@ -116,7 +125,7 @@ async function overview() {
       doc.sweeps.map((s) => [
         el("a", {href: "/sweeps/" + encodeURIComponent(s.sweep_id), text: s.sweep_id}),
         s.plan ? el("a", {href: "/plans/" + encodeURIComponent(s.plan), text: s.plan}) : "",
-        badge(s.status),
+        sweepBadge(s),
         el("span", {class: "progress", "data-sweep": s.sweep_id},
           el("progress", {max: String(s.progress.total || 1), value: String(s.progress.done)}),
           " " + s.progress.done + "/" + s.progress.total, ...undos(s.progress)),
@@ -475,12 +484,14 @@ async function sweepView(id) {
   const renderHead = (g) => {
     const s = g.sweep;
     sweepStatus = s.status;
-    const sweepBadge = badge(s.status);
-    sweepBadge.id = "sweep-status";
+    const statusBadge = sweepBadge(s);
+    statusBadge.id = "sweep-status";
     const rolled = reasonLine(s);
     const undoing = rolled || Object.values(status).some((v) => UNDO_STATUSES.includes(v));
     head.replaceChildren(
-      el("h2", {}, "Sweep " + s.sweep_id + " ", sweepBadge), rolled,
+      el("h2", {}, "Sweep " + s.sweep_id + " ", statusBadge), rolled,
+      s.orphaned ? el("p", {id: "sweep-orphaned", class: "reason",
+        text: `orphaned: ${s.orphaned}; coord sweep resume ${s.sweep_id} adopts it and runs what is left`}) : "",
       el("p", {},
         s.plan ? el("a", {href: "/plans/" + encodeURIComponent(s.plan), text: s.plan}) : "",
         ` · ${s.strategy} · run ${s.run} · created ${when(s.created_at)}` +

@@ -121,3 +121,26 @@ def test_last_lines_of_a_tail_cut_at_its_front_or_empty() -> None:
         ("stderr", ["boom"]), ("output", ["ne", "two"])]
     assert last_lines("", 5) == [] and last_lines(None, 5) == []
     assert last_lines("--- stdout ---\n\n\n", 5) == []
+
+
+def test_a_compensated_todo_shows_its_changes_output_and_its_undos(tmp_path: Path) -> None:
+    """After a rollback, a todo its undo compensated shows both tails, labelled: its
+    change's output, then its undo's (0.4.0 showed both only for compensation_failed;
+    --json and the web view kept both already)."""
+    eco = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "echo change-of-1", "undo": "echo undo-of-1"},
+        {"id": "TODO-002", "repo": "web", "run": "echo broken >&2; exit 3",
+         "blocked_by": ["TODO-001"]},
+    ])
+    r = coord(eco, "plan", "sweep", PLAN, "--atomic", "--wait")
+    assert r.returncode == 1, r.stderr
+    sid = r.stdout.strip()
+    doc = json.loads(coord(eco, "sweep", "status", sid, "--json").stdout)
+    assert doc["todos"]["TODO-001"]["status"] == "compensated", doc
+    text = coord(eco, "sweep", "status", sid).stdout
+    assert in_order(text, "TODO-001 compensated, last 5 lines of its change's output:",
+                    "change-of-1", "TODO-001 last 5 lines of its undo's output:",
+                    "undo-of-1"), text
+    assert "TODO-002 failed (exit 3), last 5 lines of output:" in text, text
+    quiet = coord(eco, "sweep", "status", sid, "--lines", "0").stdout
+    assert "change-of-1" not in quiet and "undo-of-1" not in quiet, quiet

@@ -7,6 +7,7 @@ user runs it (embedded: the catalog's own server), a local HTTP receiver."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import socket
 import subprocess
@@ -26,8 +27,11 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 class Receiver:
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, slow_first: float = 0.0) -> None:
         self.code = 200
+        #: the first POST is answered after this many seconds (a slow endpoint)
+        self.slow_first = slow_first
+        self.answered = threading.Event()  # never set: only what the slow POST waits on
         self.lock = threading.Lock()
         self.accepted: list[str] = []  # "kind:todo" of each delivery answered 2xx
         self.tried = 0
@@ -42,6 +46,10 @@ class Receiver:
                 ev = body["event"]
                 with box.lock:
                     box.tried += 1
+                    slow, box.slow_first = box.slow_first, 0.0
+                if slow:
+                    box.answered.wait(slow)
+                with box.lock:
                     if box.code < 300:
                         box.accepted.append(f"{ev['kind']}:{ev.get('todo_id') or ''}")
                 self.send_response(box.code)
@@ -190,5 +198,57 @@ def test_a_receiver_down_at_exit_gets_its_deliveries_from_the_next_sweep_list(
     modules = loaded(cat, "sweep", "list", every=True)
     assert "coordination.cli.sweep" in modules
     assert not {"coordination.sweeps.notify", "http.client"} & modules
+    log = json.loads(coord(cat, "notify", "log", "--json").stdout)
+    assert sorted(e["status"] for e in log) == ["delivered", "delivered"]
+
+
+#: Seconds the slow receiver takes to answer its first POST (under the 10 s timeout).
+SLOW = 8.0
+
+
+def test_a_read_command_never_waits_on_a_slow_receiver(tmp_path: Path) -> None:
+    """What is left is delivered from a detached process the next command starts: `coord
+    sweep list` returns at once (0.4.0 waited up to 10 s for the endpoint, and so did a
+    `$(coord sweep list --json)`), the deliveries still arrive, each once, though two
+    commands ran while the first was being delivered."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    cat = catalog(tmp_path, port)
+    r = coord(cat, "plan", "sweep", "PLAN-001", "--wait", "--json")
+    assert json.loads(r.stdout)["status"] == "failed", r.stderr
+    assert "2 webhook deliveries are still pending" in r.stderr, r.stderr
+    due = time.time() + 1.5  # the first retry: 1 s after the attempt at its exit
+    slow = Receiver(port, slow_first=SLOW)
+    try:
+        deadline = time.monotonic() + 30
+        while time.time() <= due:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        took = []
+        for _ in range(2):  # (capture_output: a child holding its pipes would block this)
+            started = time.monotonic()
+            listed = coord(cat, "sweep", "list", "--json")
+            took.append(time.monotonic() - started)
+            assert listed.returncode == 0, listed.stderr
+            assert json.loads(listed.stdout)[0]["status"] == "failed"
+        assert max(took) < SLOW / 2, took
+        deadline = time.monotonic() + 40
+        while slow.got() != WANT:
+            assert time.monotonic() < deadline, f"not delivered in the background: {slow.got()}"
+            time.sleep(0.1)
+        assert slow.tried == 2  # each once: one deliverer at a time
+    finally:
+        slow.close()
+    lock = cat.parent / ".ecosystem.yaml.coord.redis" / "notify.lock"
+    with lock.open("rb") as fh:  # the deliverer exits once done (it holds this until then)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                assert time.monotonic() < deadline, "the deliverer did not exit"
+                time.sleep(0.1)
     log = json.loads(coord(cat, "notify", "log", "--json").stdout)
     assert sorted(e["status"] for e in log) == ["delivered", "delivered"]

@@ -116,6 +116,9 @@ def test_a_killed_processs_sweep_reads_orphaned_and_resume_adopts_it(tmp_path: P
     text = _status(eco, sid).stdout
     assert "orphaned: its process ended" in text and ": running" not in text, text
     assert f"coord sweep resume {sid}" in text
+    # `sweep list` (--json and for people) and the web view's documents say it too
+    # (0.4.0: only `sweep status` did; the others said running, its duration growing).
+    _listed_orphaned(eco, sid, pid)
     gate.touch()
     # The next process adopts it: the dead holder's lease expires, TODO-001 runs again,
     # TODO-002 after it; the outcome is synced.
@@ -127,6 +130,38 @@ def test_a_killed_processs_sweep_reads_orphaned_and_resume_adopts_it(tmp_path: P
     assert doc["status"] == "succeeded", doc
     assert doc["synced"]["completed"] == ["TODO-001", "TODO-002"], doc
     assert "orphaned" not in doc
+
+
+def _listed_orphaned(eco: Path, sid: str, pid: int) -> None:
+    why = f"its process ended (pid {pid} on {socket.gethostname()})"
+    rows = json.loads(coord(eco, "sweep", "list", "--json").stdout)
+    row = next(r for r in rows if r["sweep_id"] == sid)
+    assert row["status"] == "running" and row["orphaned"] == why, row
+    human = coord(eco, "sweep", "list")
+    assert human.returncode == 0, human.stderr
+    line = next(x for x in human.stdout.splitlines() if x.startswith(sid))
+    assert f"orphaned: {why}" in line and " running " not in line, human.stdout
+    # The web view, over the catalog's embedded server as `coord ui` reads it.
+    from starlette.testclient import TestClient
+
+    from coordination.runtime.embedded_server import release
+    from coordination.settings import Settings
+    from coordination.ui.app import create_app
+
+    # (as the CLI's subprocesses run it: no COORD_ variable of this process's)
+    rt = Runtime.create(Settings(redis_url=None, namespace="coord"), catalog=eco)
+    assert rt.settings.embedded and rt.url is not None
+    try:
+        web = TestClient(create_app(rt, eco), base_url="http://localhost")
+        listed = next(r for r in web.get("/api/sweeps").json() if r["sweep_id"] == sid)
+        assert listed["orphaned"] == why, listed
+        shown = next(r for r in web.get("/api/overview").json()["sweeps"]
+                     if r["sweep_id"] == sid)
+        assert shown["orphaned"] == why and shown["status"] == "running", shown
+        assert web.get(f"/api/sweeps/{sid}").json()["orphaned"] == why
+        assert web.get(f"/api/sweeps/{sid}/graph").json()["sweep"]["orphaned"] == why
+    finally:
+        release(rt.url)
 
 
 def test_sweep_watch_adopts_an_orphan_and_finishes_it(tmp_path: Path) -> None:

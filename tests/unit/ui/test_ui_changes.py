@@ -131,9 +131,11 @@ WAVES = {"waves": [{"name": "canary", "repos": ["api"]}, {"name": "middle", "rep
                    {"name": "rest", "repos": ["jobs"]}]}
 
 
-def test_a_rolled_back_sweep_still_lists_its_waves(rt: Runtime, tmp_path: Path) -> None:
+def test_a_rolled_back_sweep_still_lists_its_waves(rt: Runtime, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """An atomic sweep whose middle wave fails rolls back: the rollback's run has no waves,
-    yet its page lists the three (canary done, middle halted, rest never started)."""
+    yet its page lists the three (canary done, middle halted, rest never started), and
+    `sweep status` (--json and for people) lists the same, from the same events."""
     from workers.embedded import embedded_workers
     from coordination.sweeps import SweepService
     from tests.unit.support.sweeps import repos_of
@@ -157,6 +159,18 @@ def test_a_rolled_back_sweep_still_lists_its_waves(rt: Runtime, tmp_path: Path) 
         ("canary", "done"), ("middle", "halted"), ("rest", "pending")], waves
     assert "wave middle missed its criteria" in waves[1]["reason"]
     assert waves[0]["count"] == 1 and waves[0]["from_events"] is True
+    # The CLI's document is the page's (0.4.0: `sweep status` of a rolled-back sweep had
+    # no waves while its page had them).
+    assert svc.status(sid).get("waves") == waves
+    assert client(rt, eco).get(f"/api/sweeps/{sid}").json()["waves"] == waves
+    from coordination.cli.sweep import render_status
+
+    capsys.readouterr()
+    render_status(svc.status(sid), lines=0)
+    text = capsys.readouterr().out
+    assert "wave canary: done - 1 of 1 succeeded" in text, text
+    assert "wave middle: halted - " in text and "missed its criteria" in text, text
+    assert "wave rest: pending - never started" in text, text
 
 
 @pytest.mark.parametrize("last, status, states", [

@@ -96,7 +96,7 @@ def test_an_exception_in_the_workers_code_fails_the_todo_saying_so(
     assert outcome is Outcome.done and detail["status"] == "failed", detail
     cp = rt.checkpoints.get(sid, "TODO-001") or {}
     assert cp.get("status") == "failed" and not cp.get("lost_runs"), cp
-    assert "coord's worker raised RuntimeError while running it: boom in coord's code" in \
-        str(cp.get("reason")), cp
+    assert str(cp.get("reason")).startswith(
+        "coord error: RuntimeError: boom in coord's code in workers/runner.py:"), cp
     assert "died" not in str(cp.get("reason"))
     assert rt.redis.keys(rt.keys.lease("api", 0)) == []
