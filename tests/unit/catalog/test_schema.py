@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -366,3 +367,25 @@ def test_coord_schema_prints_it() -> None:
     out = CliRunner().invoke(cli, ["schema"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.output) == json.loads(json.dumps(catalog_schema()))
+
+
+def test_the_schema_line_points_at_the_file_written_beside_the_catalog(tmp_path: Path) -> None:
+    """What `coord init` writes resolves for an editor with nothing hosted: the YAML
+    language server reads a relative ``$schema=`` from the YAML file's directory, and
+    write_schema puts the schema there."""
+    from coordination.cli.schema import HEADER, SCHEMA_PATH, write_schema
+
+    m = re.match(r"^#\s*yaml-language-server\s*:.*\$schema=(\S+)\n$", HEADER)
+    assert m is not None, HEADER  # (the language server's modeline)
+    target = m.group(1)
+    assert target == SCHEMA_PATH and not re.match(r"[a-z]+://", target)
+    assert not Path(target).is_absolute() and ".." not in Path(target).parts
+    catalog = tmp_path / "fleet" / "ecosystem.yaml"
+    catalog.parent.mkdir()
+    catalog.write_text(HEADER + "version: 1\n")
+    written = write_schema(catalog.parent)
+    assert written == catalog.parent / target
+    assert json.loads(written.read_text()) == json.loads(json.dumps(catalog_schema()))
+    load_catalog(catalog.read_bytes(), str(catalog))  # the line is a comment to the loader
+    page = (ROOT / "docs/reference/schema.md").read_text(encoding="utf-8")
+    assert HEADER.strip() in page and "example.com" not in page
