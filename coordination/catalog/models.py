@@ -22,12 +22,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     PrivateAttr,
     StringConstraints,
     field_validator,
     model_validator,
 )
-from pydantic import JsonValue
 from pydantic.config import JsonDict
 
 from coordination.catalog.governance import Gate, Wave
@@ -235,7 +235,7 @@ _ENV_NAME_RE = re.compile(rf"^{_ENV_NAME}\Z")
 def _events_schema(schema: JsonDict) -> None:
     """`coord schema`: the kinds ``events:`` may name (:func:`notify_event_names`), at
     least one."""
-    names: list[JsonValue] = list(sorted(notify_event_names()))
+    names: list[JsonValue] = [*sorted(notify_event_names())]
     schema.update(items={"enum": names}, minItems=1)
 
 
