@@ -73,7 +73,8 @@ bench: $(STAMP)
 	$(PY) bench/_report.py; \
 	if [ -n "$$failed" ]; then echo "bench: failed:$$failed"; exit 1; fi
 
-## Rewrite the tables of docs/explanation/performance.md from bench/results/*.json.
+## Rewrite the tables of docs/explanation/performance.md, and the figures README.md and
+## ARCHITECTURE.md quote, from bench/results/*.json.
 bench-report:
 	$(PYTHON) bench/_report.py
 

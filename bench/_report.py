@@ -7,13 +7,16 @@ command they were taken. ``make bench-report`` (this module as a script) rewrite
 table of ``docs/explanation/performance.md`` that sits between
 ``<!-- bench-report:start NAME -->`` and ``<!-- bench-report:end NAME -->`` from
 ``bench/results/NAME.json``; the prose around the markers is left as it is, and a
-table whose bench has no result yet is left as it was written.
+table whose bench has no result yet is left as it was written. The figures the README
+and ARCHITECTURE.md quote sit between ``<!-- bench-figures:start NAME -->`` and
+``<!-- bench-figures:end NAME -->``: a paragraph of :data:`QUOTES`, its numbers taken
+from the same results, so that a figure is written in one place (its result).
 
 ``BENCH_RESULTS=DIR`` writes the JSON elsewhere (``BENCH_RESULTS=off``: nowhere), for a
 run with other flags than the page should show.
 
     .venv/bin/python bench/_report.py            # rewrite the page's tables
-    .venv/bin/python bench/_report.py --check    # exit 1 if the page is not what the results say
+    .venv/bin/python bench/_report.py --check    # exit 1 if a page is not what the results say
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import re
 import shlex
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -36,11 +40,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PAGE = ROOT / "docs" / "explanation" / "performance.md"
+README = ROOT / "README.md"
+ARCHITECTURE = ROOT / "ARCHITECTURE.md"
 #: The machine's load when the bench was imported: the figures were taken after it.
 LOAD_AT_START = os.getloadavg()
 STARTED = time.time()
 BLOCK = re.compile(r"(<!-- bench-report:start (?P<name>[\w-]+) -->\n)(?P<body>.*?)"
                    r"(<!-- bench-report:end (?P=name) -->)", re.S)
+QUOTE = re.compile(r"(<!-- bench-figures:start (?P<name>[\w-]+) -->\n)(?P<body>.*?)"
+                   r"(<!-- bench-figures:end (?P=name) -->)", re.S)
 
 
 @dataclass(frozen=True)
@@ -173,30 +181,128 @@ def render(page: str, docs: dict[str, dict[str, Any]]) -> tuple[str, list[str], 
     return BLOCK.sub(one, page), done, kept
 
 
+# -- the figures other files quote ---------------------------------------------------------
+@dataclass(frozen=True)
+class Quoted:
+    """One figure of a result as a sentence quotes it (each a text)."""
+
+    value: str
+    baseline: str
+    ratio: str
+    target: str
+    verdict: str  # met, **not met**, or empty
+    check: str  # "target <= 1.2x: met", or empty
+    date: str
+    cpus: str
+    bench: str
+
+
+def quoted(doc: dict[str, Any], start: str) -> Quoted:
+    """The figure of ``doc`` whose name starts with ``start``."""
+    found = [f for f in doc["figures"] if f["name"].startswith(start)]
+    if len(found) != 1:
+        raise KeyError(f"bench/results/{doc['bench']}.json: {len(found)} figures named "
+                       f"{start!r}...")
+    f = found[0]
+    verdict = {True: "met", False: "**not met**", None: ""}[f["met"]]
+    return Quoted(
+        number(f["value"], f["unit"]),
+        number(f["baseline"], f["unit"]) if f["baseline"] is not None else "",
+        number(f["ratio"], "x") if f["ratio"] is not None else "",
+        f["target"] or "", verdict,
+        f"target {f['target']}: {verdict}" if f["target"] else "",
+        doc["date"][:10], str(doc["machine"]["cpus"]), f"`bench/{doc['bench']}.py`")
+
+
+#: The paragraphs other files quote figures in: NAME -> (the file, the figures (a name for
+#: the sentence -> (bench, the start of the figure's name)), the sentence). The sentence
+#: is written here; every number in it comes from bench/results/.
+QUOTES: dict[str, tuple[Path, dict[str, tuple[str, str]], str]] = {
+    "readme": (README, {
+        "sweep": ("fleet_sweep", "`for_each` sweep of `run: true` over 10,000 repos"),
+        "cpu": ("fleet_sweep", "CPU per instance"),
+        "rss": ("fleet_sweep", "The CLI's peak RSS"),
+        "status": ("fleet_sweep", "`coord sweep status ID` of"),
+        "commands": ("fleet_sweep", "Redis commands per instance"),
+        "init": ("fleet_init", "`coord init` over 1,000 checkouts"),
+    }, "Measured on the shared {sweep.cpus}-core VM ({sweep.bench}, {init.bench}, "
+       "{sweep.date}; each against a baseline in the same run, every figure and the load in "
+       "[performance](docs/explanation/performance.md)): a `for_each` sweep over 10,000 "
+       "repos on 50 workers took {sweep.ratio} the per-instance time ({sweep.check}) and "
+       "{cpu.ratio} the CPU ({cpu.check}) of the same over 100 repos, with the CLI at "
+       "{rss.value} ({rss.check}); `coord init` over 1,000 checkouts took {init.ratio} a "
+       "`git rev-parse` loop over them ({init.check}); `sweep status` of the "
+       "10,000-instance sweep took {status.ratio} `coord --version` ({status.check}), and "
+       "the sweep ran {commands.value} Redis commands per instance ({commands.check})."),
+    "architecture": (ARCHITECTURE, {
+        "sweep": ("fleet_sweep", "`for_each` sweep of `run: true` over 10,000 repos"),
+        "commands": ("fleet_sweep", "Redis commands per instance"),
+    }, "Measured on one {sweep.cpus}-core VM ({sweep.bench}, {sweep.date}; the performance "
+       "page): a `for_each` sweep over 10,000 repos on 50 workers of 200 repos finished at "
+       "{sweep.value} and {commands.value} Redis commands per instance (the 100-repo "
+       "baseline: {sweep.baseline})."),
+}
+
+
+def quote(name: str, docs: dict[str, dict[str, Any]]) -> str | None:
+    """The paragraph ``name`` of :data:`QUOTES`, wrapped; None while a bench it quotes
+    has no result."""
+    _path, figures, sentence = QUOTES[name]
+    if any(bench not in docs for bench, _start in figures.values()):
+        return None
+    values = {k: quoted(docs[bench], start) for k, (bench, start) in figures.items()}
+    return textwrap.fill(sentence.format(**values), width=90, break_on_hyphens=False) + "\n"
+
+
+def render_quotes(text: str, docs: dict[str, dict[str, Any]]) -> str:
+    """``text`` with each quoted paragraph rewritten (kept while its benches have no result)."""
+    def one(m: re.Match[str]) -> str:
+        if m["name"] not in QUOTES:
+            raise KeyError(f"<!-- bench-figures:start {m['name']} -->: no such paragraph in "
+                           "bench/_report.py's QUOTES")
+        new = quote(m["name"], docs)
+        return m.group(0) if new is None else m.group(1) + new + m.group(4)
+
+    return QUOTE.sub(one, text)
+
+
+def quoting_files() -> list[Path]:
+    return sorted({path for path, _figures, _sentence in QUOTES.values()})
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true",
-                    help="change nothing; exit 1 if the page's tables differ from the results")
+                    help="change nothing; exit 1 if the page's tables or the figures the "
+                    "README and ARCHITECTURE.md quote differ from the results")
     args = ap.parse_args()
     page = PAGE.read_text(encoding="utf-8")
-    new, done, kept = render(page, results())
+    docs = results()
+    new, done, kept = render(page, docs)
     marked = {m["name"] for m in BLOCK.finditer(page)}
-    unmarked = sorted(set(results()) - marked)
+    unmarked = sorted(set(docs) - marked)
+    quoting = {path: path.read_text(encoding="utf-8") for path in quoting_files()}
+    quotes = {path: render_quotes(text, docs) for path, text in quoting.items()}
     if args.check:
-        if new != page:
-            print(f"{PAGE.relative_to(ROOT)} is not what bench/results/ says: run "
+        stale = [str(p.relative_to(ROOT)) for p, text in [(PAGE, page), *quoting.items()]
+                 if (new if p == PAGE else quotes[p]) != text]
+        if stale:
+            print(f"{', '.join(stale)}: not what bench/results/ says: run "
                   "`make bench-report`", file=sys.stderr)
             return 1
         return 0
     if new != page:
         PAGE.write_text(new, encoding="utf-8")
+    for path, text in quotes.items():
+        if text != quoting[path]:
+            path.write_text(text, encoding="utf-8")
     print(f"{PAGE.relative_to(ROOT)}: {len(done)} table(s) from bench/results/"
           f" ({', '.join(done) or 'none'}); kept as written, no result yet: "
-          f"{', '.join(kept) or 'none'}")
+          f"{', '.join(kept) or 'none'}; figures quoted in "
+          f"{', '.join(str(p.relative_to(ROOT)) for p in quotes)}")
     if unmarked:
         print(f"results without a table on the page (add its markers): {', '.join(unmarked)}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -254,6 +254,226 @@ EVENT_DESCRIPTIONS: dict[EventKind, str] = {
 }
 
 
+_RUN_FIELDS = {
+    "worker": "The worker that ran it, as `coord workers` names it.",
+    "exit_code": "Its command's exit status (null when it never ran to an end: a timeout, "
+                 "a refusal, a missing checkout).",
+    "attempts": "Attempts made, retries included.",
+    "duration": "Seconds its command ran, over every attempt.",
+    "reason": "Why it ended so (null when it succeeded).",
+}
+_OUTPUTS = {"outputs": "The names of the results it wrote to $COORD_OUTPUT (their values are "
+                       "in its checkpoint), when it wrote any."}
+_END_REASON = {"reason": "Why (the todo before it that did not succeed, the sweep's end, "
+                         "who decided a gate...)."}
+
+#: The fields each kind of event carries besides its envelope (``kind``, ``ts``,
+#: ``sweep_id``, ``todo_id``), each with what it says: the generated events reference
+#: shows them. tests/unit/test_event_fields.py holds every Python ``emit`` and Lua script
+#: to them, and tests/integration/test_event_fields.py every event of real sweeps'
+#: ledgers (a worker's run ends with the fields it hands over).
+EVENT_FIELDS: dict[EventKind, dict[str, str]] = {
+    EventKind.sweep_queued: {
+        "plan": "The plan swept.",
+        "strategy": "How its todos are sent: levels (a level after the one before) or eager.",
+        "todos": "How many todos it runs (a resume: how many run again).",
+        "levels": "How many levels the plan has.",
+        "resumed": "true: the sweep was resumed (coord sweep resume).",
+        "run": "Which run of the sweep this is: 0 first, one more per resume or rollback.",
+    },
+    EventKind.sweep_started: {},
+    EventKind.sweep_paused: {
+        "was": "The sweep's status before it paused.",
+        "reason": "Why a wave paused it (the criteria it missed).",
+        "wave": "The wave that paused it.",
+    },
+    EventKind.sweep_unpaused: {"paused_for": "Seconds it was paused."},
+    EventKind.sweep_rolling_back: {
+        "run": "The rollback's run of the sweep.",
+        "reason": "What triggered it (coord sweep rollback, the first failure of an "
+                  "--atomic sweep, a gate or a wave).",
+        "compensate": "How many undo: commands it runs.",
+        "retry": "true: it retries a rollback that failed.",
+        "not_compensable": "Todos that succeeded and have no undo: (left as they are).",
+    },
+    EventKind.sweep_finished: {
+        "status": "How the run ended: succeeded, failed, rolled_back, rollback_failed...",
+        "reason": "Why, in a line (which todos failed or were skipped, the deadline...).",
+        "counts": "How many of its todos ended in each status.",
+        "run": "Which run of the sweep ended.",
+    },
+    EventKind.sweep_cancelled: {
+        "status": "cancelled.",
+        "reason": "Who or what cancelled it (coord sweep cancel, Ctrl-C, a gate's expiry).",
+        "run": "Which run of the sweep ended.",
+    },
+    EventKind.level_done: {
+        "level": "The level that ended (0 first).",
+        "succeeded": "How many of its todos succeeded.",
+        "todos": "How many todos it has.",
+    },
+    EventKind.todo_queued: {
+        "queue": "The queue its message was sent to (<namespace>.repo.<repo>).",
+        "via": "What sent it: a level done, an eager predecessor, a wave, the supervisor.",
+        "reason": "Why it is queued again (a start given back, its pace's turn).",
+        "paced_until": "When its pace lets it start (Unix time), when it must wait for it.",
+    },
+    EventKind.todo_started: {
+        "worker": "The worker that took it, as `coord workers` names it.",
+        "fence": "The fence of its repo's lease: a stale holder's writes are refused.",
+        "resources": "The shared resources it leased besides its repo, when it has any.",
+        "probe": "true: the one todo a half-open circuit breaker lets through.",
+    },
+    EventKind.todo_retrying: {
+        "attempt": "The attempt that failed.",
+        "delay": "Seconds before the next attempt (backoff with jitter).",
+        "reason": "Why the attempt failed (exit 1, timed out...).",
+    },
+    EventKind.todo_succeeded: {**_RUN_FIELDS, **_OUTPUTS,
+                               "reason": "null for a run; for a gate, who approved it."},
+    EventKind.todo_failed: {
+        **_RUN_FIELDS,
+        "reason": "Why (exit 1, timed out, rejected by a gate's approver, its spec or inputs "
+                  "refused, lost too often).",
+        "refused": "true: a worker refused to run it (its sweep's spec failed its check).",
+        "poison": "true: its runs were lost too often (COORD_MAX_LOST_RUNS): it failed "
+                  "without an outcome of its own.",
+    },
+    EventKind.todo_skipped: dict(_END_REASON),
+    EventKind.todo_cancelled: {**_RUN_FIELDS, **_END_REASON},
+    EventKind.todo_compensated: dict(_RUN_FIELDS),
+    EventKind.todo_compensation_failed: dict(_RUN_FIELDS),
+    EventKind.todo_cached: {
+        **_RUN_FIELDS, **_OUTPUTS,
+        "reason": "Which run it reused (sweep, run, todo and worker).",
+        "cached_from": "The run it reused: its sweep_id, run, todo_id and worker.",
+    },
+    EventKind.todo_lost: {
+        "worker": "The worker that held it, when known.",
+        "reason": "How it was found lost: lease expired, message lost, stale fence...",
+        "lost_runs": "How many of its runs were lost so far, this one included.",
+        "queued_for": "Seconds its message had been queued when it was found lost.",
+    },
+    EventKind.todo_held: {
+        "repo": "Its repo.",
+        "reason": "Why it is held: the breaker of its repo is open.",
+    },
+    EventKind.repo_breaker_open: {
+        "repo": "The repo.",
+        "failures": "The failed or lost todos in a row that opened it.",
+    },
+    EventKind.repo_breaker_closed: {
+        "repo": "The repo.",
+        "by": "What closed it: probe (a todo succeeded) or reset (coord repo reset).",
+        "was": "Its state before a reset.",
+        "failures": "The failures in a row it had before a reset.",
+    },
+    EventKind.repo_unattended: {
+        "repo": "The repo no live worker serves.",
+        "waiting_for": "Seconds its todos have been waiting.",
+        "todos": "The todos waiting (at most 20).",
+        "queued": "How many are waiting.",
+        "hint": "How to start a worker for it.",
+    },
+    EventKind.supervisor_redispatched: {
+        "reason": "Why its message was sent again: lease expired, message lost.",
+    },
+    EventKind.gate_waiting: {
+        "needed": "Approvals it needs.",
+        "approvals": "Approvals it has already (kept from an earlier opening).",
+        "from": "Who may approve (empty: anyone).",
+        "on_expiry": "What its expiry does: cancel or rollback.",
+        "expires_at": "When it expires (Unix time), when it does.",
+    },
+    EventKind.gate_approved: {
+        "by": "Who approved.",
+        "comment": "What they said.",
+        "approvals": "Approvals it has now.",
+        "needed": "Approvals it needs.",
+        "passed": "true: this was the last approval needed.",
+    },
+    EventKind.gate_rejected: {"by": "Who rejected.", "comment": "What they said."},
+    EventKind.gate_expired: {
+        "on_expiry": "What it does now: cancel or rollback.",
+        "reason": "The gate and how long it waited.",
+    },
+    EventKind.wave_started: {
+        "wave": "The wave's name.",
+        "index": "Its place in the plan's waves (0 first).",
+        "waves": "How many waves the plan has.",
+        "todos": "How many todos it has.",
+        "max_parallel": "How many may run at once (0: no cap).",
+        "reason": "What started it (the sweep's start, the wave before it done).",
+    },
+    EventKind.wave_soaking: {
+        "wave": "The wave's name.",
+        "index": "Its place in the plan's waves.",
+        "until": "When the soak ends (Unix time).",
+        "soak": "How long it soaks, in seconds.",
+        "succeeded": "How many of its todos succeeded.",
+        "todos": "How many todos it has.",
+    },
+    EventKind.wave_done: {
+        "wave": "The wave's name.",
+        "index": "Its place in the plan's waves.",
+        "succeeded": "How many of its todos succeeded.",
+        "todos": "How many todos it has.",
+        "accepted": "true: it had halted, and the sweep was unpaused, accepting it.",
+    },
+    EventKind.wave_halted: {
+        "wave": "The wave's name.",
+        "index": "Its place in the plan's waves.",
+        "reason": "The criteria it missed.",
+        "action": "What the sweep does: pause, or roll back (--atomic).",
+    },
+    EventKind.change_prepared: {
+        "plan": "The change's plan.",
+        "order": "Its repos in landing order, providers first.",
+        "unchanged": "Repos with nothing to land (no commit on the branch).",
+    },
+    EventKind.change_landing: {"plan": "The change's plan.",
+                               "order": "Its repos in landing order."},
+    EventKind.repo_landed: {
+        "plan": "The change's plan.",
+        "repo": "The repo that landed.",
+        "sha": "The commit its base now points at.",
+    },
+    EventKind.repo_reverted: {
+        "plan": "The change's plan.",
+        "repo": "The repo reverted.",
+        "sha": "The revert commit.",
+        "reason": "Why (a later repo failed to land, coord change revert).",
+    },
+    EventKind.change_landed: {"plan": "The change's plan.",
+                              "order": "Its repos, in the order they landed."},
+    EventKind.change_reverted: {
+        "plan": "The change's plan.",
+        "reason": "Why it was taken out.",
+        "state": "How it ended: reverted, or revert_failed (some repos stay landed).",
+        "left_landed": "Repos still landed.",
+        "wave": "The wave whose landing failed (land: per-wave).",
+    },
+    EventKind.change_wave_landing: {
+        "plan": "The change's plan.",
+        "wave": "The wave's name.",
+        "index": "Its place in the plan's waves.",
+        "repos": "Its repos, in landing order.",
+    },
+    EventKind.change_wave_soaking: {
+        "plan": "The change's plan.",
+        "wave": "The wave's name.",
+        "index": "Its place in the plan's waves.",
+        "until": "When the soak ends (Unix time).",
+    },
+    EventKind.change_wave_landed: {
+        "plan": "The change's plan.",
+        "wave": "The wave's name.",
+        "index": "Its place in the plan's waves.",
+        "repos": "Its repos, landed.",
+    },
+}
+
+
 #: The events that end a run of a sweep.
 SWEEP_END_EVENTS = frozenset({EventKind.sweep_finished, EventKind.sweep_cancelled})
 

@@ -24,12 +24,16 @@ from typing import Any
 from pydantic import (
     BaseModel,
     BeforeValidator,
+    WithJsonSchema,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
     model_serializer,
     model_validator,
 )
+from pydantic.config import JsonDict
+
+from coordination.catalog.patterns import END, at_most
 
 #: The longest a gate may wait or a wave soak: a sweep's deadline bounds it anyway.
 MAX_DURATION = 30 * 24 * 3600.0
@@ -53,7 +57,22 @@ def parse_duration(value: object) -> float:
     return seconds
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _duration_pattern() -> str:
+    """:func:`parse_duration`'s text as one pattern, for `coord schema`: a number and a
+    unit of ``_UNITS`` (none: seconds) that make at most :data:`MAX_DURATION`."""
+    forms = [rf"{at_most(int(MAX_DURATION // secs))}\s*{unit}" + ("?" if unit == "s" else "")
+             for unit, secs in _UNITS.items()]
+    return rf"^\s*(?:{'|'.join(forms)})\s*{END}"
+
+
+#: A duration in `coord schema`: seconds, or the text :func:`parse_duration` reads.
+DURATION_SCHEMA: JsonDict = {"anyOf": [
+    {"type": "number", "minimum": 0, "maximum": MAX_DURATION},
+    {"type": "string", "pattern": _duration_pattern()},
+]}
+Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(DURATION_SCHEMA)]
 
 
 class _Model(BaseModel):

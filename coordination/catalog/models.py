@@ -22,6 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     PrivateAttr,
     StringConstraints,
     field_validator,
@@ -30,6 +31,8 @@ from pydantic import (
 from pydantic.config import JsonDict
 
 from coordination.catalog.governance import Gate, Wave
+from coordination.catalog.patterns import END, any_case, at_most
+from coordination.catalog.selector_syntax import SELECTOR_PATTERN
 from coordination.status import EventKind
 
 REPO_NAME_RE = r"^[a-z0-9][a-z0-9._-]*$"
@@ -65,6 +68,12 @@ MAX_HOURS = 100_000  # estimated/actual hours of one todo: about eleven years of
 MAX_TODO_TIMEOUT = 7 * 24 * 3600  # seconds
 MAX_RETRIES = 100
 MAX_CONCURRENCY = 1024  # a repo's concurrency, a resource's capacity
+
+
+#: A day as the catalog writes it (``created:``, ``due:``...); pydantic reads the date.
+ISO_DATE_PATTERN = rf"^[0-9]{{4}}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]){END}"
+#: What an editor is told of a date field (``coord schema``); the loader checks the day.
+DATE_SCHEMA: JsonDict = {"pattern": ISO_DATE_PATTERN}
 
 
 def kind_of(id_: str) -> str | None:
@@ -146,6 +155,23 @@ _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)?\s*([a-z]+)\s*$")
 MAX_RATE_PERIOD = 30 * 86400  # a month: a longer period is a typo, not a pace
 
 
+def _rate_pattern() -> str:
+    """:func:`parse_rate`'s rule as one pattern, for `coord schema`: a count of at least
+    1, then per unit of :data:`RATE_UNITS` (any case) a period above 0 that makes at
+    most :data:`MAX_RATE_PERIOD`."""
+    by_seconds: dict[int, list[str]] = {}
+    for unit, secs in RATE_UNITS.items():
+        by_seconds.setdefault(secs, []).append(unit)
+    periods = []
+    for secs, units in sorted(by_seconds.items()):
+        names = "|".join(any_case(u) for u in sorted(units, key=len, reverse=True))
+        periods.append(rf"(?:(?=[0-9.]*[1-9]){at_most(MAX_RATE_PERIOD // secs)})?\s*(?:{names})")
+    return rf"^\s*0*[1-9][0-9]*\s*/\s*(?:{'|'.join(periods)})\s*{END}"
+
+
+RATE_PATTERN = _rate_pattern()
+
+
 def parse_rate(text: str) -> tuple[int, float]:
     """``"10/hour"`` -> ``(10, 3600.0)``; ``"5/10s"`` -> ``(5, 10.0)``: how many todos may
     start per how many seconds. Raises ValueError saying what a rate looks like."""
@@ -169,7 +195,7 @@ class Pace(_Model):
 
     key: Literal["repo", "tag", "host"] = "repo"
     """What one token bucket is for: each repo, each of the repo's tags, or each code host."""
-    rate: str
+    rate: str = Field(json_schema_extra={"pattern": RATE_PATTERN})
     """How many todos may start per period: COUNT/PERIOD, like 10/hour, 5/10s, 100/day."""
     burst: int = Field(1, ge=1, le=10_000)
     """Tokens a bucket holds at most: todos that may start at once after a pause."""
@@ -202,18 +228,37 @@ def notify_event_names() -> frozenset[str]:
     return frozenset(k.value for k in EventKind) | GOVERNANCE_EVENTS
 
 
-_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_ENV_NAME_RE = re.compile(rf"^{_ENV_NAME}\Z")
+
+
+def _events_schema(schema: JsonDict) -> None:
+    """`coord schema`: the kinds ``events:`` may name (:func:`notify_event_names`), at
+    least one."""
+    names: list[JsonValue] = [*sorted(notify_event_names())]
+    schema.update(items={"enum": names}, minItems=1)
+
+
+#: The schemes a webhook's URL may have.
+NOTIFY_SCHEMES = ("http", "https")
+#: :class:`NotifyTarget`'s URL rule for `coord schema`: a scheme of :data:`NOTIFY_SCHEMES`
+#: (any case; leading blanks are dropped as urlsplit does) and a host (the part of the
+#: netloc after its last ``@``, before a ``:port``, not empty). (urlsplit also drops a
+#: tab or line break anywhere, "ht\ttp://": not modelled.)
+NOTIFY_URL_PATTERN = (r"^[\x00-\x20]*(?:" + "|".join(any_case(s) for s in NOTIFY_SCHEMES)
+                      + r")://(?:[^/?#]*@)?(?![^/?#]*@)[^/?#@:\t\n\r]")
 
 
 class NotifyTarget(_Model):
     """A webhook: where to POST which events, signed with the secret in ``secret_env``."""
 
-    url: str
+    url: str = Field(json_schema_extra={"pattern": NOTIFY_URL_PATTERN})
     """The http:// or https:// URL POSTed to."""
-    events: list[str] = Field(default_factory=lambda: list(DEFAULT_NOTIFY_EVENTS))
+    events: list[str] = Field(default_factory=lambda: list(DEFAULT_NOTIFY_EVENTS),
+                              json_schema_extra=_events_schema)
     """Event kinds sent; default sweep.finished, todo.failed, gate.waiting, gate.expired,
     repo.breaker_open, repo.unattended."""
-    secret_env: str | None = None
+    secret_env: str | None = Field(None, json_schema_extra={"pattern": f"^{_ENV_NAME}{END}"})
     """The environment variable holding the secret the body is signed with (HMAC-SHA256)."""
     format: Literal["json", "slack"] = "json"
     """Body format: coord's JSON, or a Slack message."""
@@ -222,7 +267,7 @@ class NotifyTarget(_Model):
     @classmethod
     def _url(cls, v: str) -> str:
         parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if parts.scheme not in NOTIFY_SCHEMES or not parts.hostname:
             raise ValueError("url must be an http:// or https:// URL with a host")
         return v
 
@@ -260,6 +305,12 @@ class Resource(_Model):
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
+#: A cache input: a glob relative to the checkout, never absolute nor through ``..``
+#: (``Cache._relative_globs``; for `coord schema` as :data:`INPUT_GLOB_PATTERN`).
+_UP = ".."
+INPUT_GLOB_PATTERN = rf"^(?!/)(?!(?:[\s\S]*/)?{re.escape(_UP)}(?:/|{END}))"
+
+
 class Cache(_Model):
     """``cache:`` on a todo or repo (``cache: true`` is this with nothing listed): reuse
     an earlier successful run whose key matches. The key always covers the checkout's
@@ -269,7 +320,9 @@ class Cache(_Model):
     env: list[EnvName] = Field(default_factory=list)  # variables whose values count (hashed)
     """Environment variables whose values count in the key (hashed, never stored)."""
     inputs: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
-        default_factory=list)  # globs of untracked files that count (.env, downloads)
+        default_factory=list,  # globs of untracked files that count (.env, downloads)
+        json_schema_extra={"items": {"type": "string", "minLength": 1,
+                                     "pattern": INPUT_GLOB_PATTERN}})
     """Globs of untracked files that count in the key (.env, downloads), in the checkout."""
     probes: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
         default_factory=list)  # commands whose output counts (python --version)
@@ -279,7 +332,7 @@ class Cache(_Model):
     @classmethod
     def _relative_globs(cls, v: list[str]) -> list[str]:
         for g in v:
-            if g.startswith("/") or ".." in g.split("/"):
+            if g.startswith("/") or _UP in g.split("/"):
                 raise ValueError(f"input {g!r}: a glob relative to the checkout, without '..'")
         return v
 
@@ -298,11 +351,25 @@ def cache_of(todo: Todo, repo: Repo | None) -> Cache | None:
 #: or ``.lock`` are refused by :func:`git_branch`).
 Branch = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._/-]*$",
                                           max_length=200)]
-_BRANCH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}\Z")
+_BRANCH_CHARS = r"[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}"
+_BRANCH = re.compile(rf"^{_BRANCH_CHARS}\Z")
+#: What a branch name never holds, and never ends with (:func:`git_branch`).
+_BRANCH_NEVER_HOLDS = ("..", "//")
+_BRANCH_NEVER_ENDS = ("/", ".lock", ".")
+#: :func:`git_branch` as one pattern, for `coord schema`.
+BRANCH_PATTERN = ("^" + "".join(rf"(?![\s\S]*{re.escape(x)})" for x in _BRANCH_NEVER_HOLDS)
+                  + r"(?![\s\S]*(?:" + "|".join(re.escape(x) for x in _BRANCH_NEVER_ENDS)
+                  + rf"){END})" + _BRANCH_CHARS + END)
+BRANCH_SCHEMA: JsonDict = {"pattern": BRANCH_PATTERN}
 
 #: ``<transport>::<address>``: git hands the address to ``git-remote-<transport>``
 #: (``ext::`` runs it as a command, ``fd::`` reads file descriptors).
-_TRANSPORT = re.compile(r"^[A-Za-z0-9+._-]*::")
+_TRANSPORT_RE = r"[A-Za-z0-9+._-]*::"
+_TRANSPORT = re.compile("^" + _TRANSPORT_RE)
+#: :func:`git_remote` as one pattern, for `coord schema`: no leading ``-``, no
+#: ``<transport>::``, no whitespace or control character.
+REMOTE_PATTERN = rf"^(?!-)(?!{_TRANSPORT_RE})[^\s\x00-\x1f\x7f]+{END}"
+REMOTE_SCHEMA: JsonDict = {"pattern": REMOTE_PATTERN}
 
 
 def git_branch(v: str | None) -> str | None:
@@ -310,7 +377,8 @@ def git_branch(v: str | None) -> str | None:
     if v is not None and not _BRANCH.match(v):
         raise ValueError(f"{v!r} is not a branch name coord accepts: letters, digits and "
                          "'._/-', not starting with '-' or '.' (write the branch's name)")
-    if v is not None and (".." in v or "//" in v or v.endswith(("/", ".lock", "."))):
+    if v is not None and (any(x in v for x in _BRANCH_NEVER_HOLDS)
+                          or v.endswith(_BRANCH_NEVER_ENDS)):
         raise ValueError(f"{v!r} is not a branch name git accepts")
     return v
 
@@ -350,9 +418,9 @@ class Repo(_Model):
     """A circuit breaker holding the repo's todos after consecutive failures."""
     #: Changes (``change:`` on a plan): the base a change branches from and lands on,
     #: the remote it lands on, and what lands it with ``land: command``.
-    default_branch: str | None = Field(None, min_length=1)
+    default_branch: str | None = Field(None, min_length=1, json_schema_extra=BRANCH_SCHEMA)
     """The branch a change branches from and lands on (default main)."""
-    remote: str | None = Field(None, min_length=1)
+    remote: str | None = Field(None, min_length=1, json_schema_extra=REMOTE_SCHEMA)
     """The git remote a change fetches from and lands on (default origin)."""
     #: Where the checkout is cloned from: a catalog shared in git then says where each
     #: repo comes from, not only where this machine keeps it (``coord init`` writes it).
@@ -426,11 +494,11 @@ class Issue(_Model):
     """Free-form severity (sev1...)."""
     repos: list[RepoName] = Field(default_factory=list)
     """The repos the issue touches."""
-    created: dt.date | None = None
+    created: dt.date | None = Field(None, json_schema_extra=DATE_SCHEMA)
     """The day it was created (YYYY-MM-DD)."""
-    updated: dt.date | None = None
+    updated: dt.date | None = Field(None, json_schema_extra=DATE_SCHEMA)
     """The day it was last updated (YYYY-MM-DD)."""
-    target: dt.date | None = None
+    target: dt.date | None = Field(None, json_schema_extra=DATE_SCHEMA)
     """The day it should be done by (YYYY-MM-DD)."""
     dependencies: list[IssueId] = Field(default_factory=list)
     """Issues this one depends on."""
@@ -460,7 +528,7 @@ class Milestone(_Model):
     """Unique id, MS-<n>."""
     title: str = ""
     """What the milestone marks."""
-    due: dt.date | None = None
+    due: dt.date | None = Field(None, json_schema_extra=DATE_SCHEMA)
     """The day it is due (YYYY-MM-DD)."""
     todos: list[TodoId] = Field(default_factory=list)
     """Todos the milestone covers (they belong to its plan)."""
@@ -476,12 +544,12 @@ class Change(_Model):
     every repo when given; else each repo's ``default_branch`` (else ``main``) and
     ``remote`` (else ``origin``)."""
 
-    branch: Branch
+    branch: Branch = Field(json_schema_extra=BRANCH_SCHEMA)
     """The change branch, created in every repo of the change (in a worktree)."""
-    base: Branch | None = None
+    base: Branch | None = Field(None, json_schema_extra=BRANCH_SCHEMA)
     """The branch every repo's change starts from and lands on; else each repo's default_branch
     (else main)."""
-    remote: str | None = Field(None, min_length=1)
+    remote: str | None = Field(None, min_length=1, json_schema_extra=REMOTE_SCHEMA)
     """The remote of every repo; else each repo's remote (else origin)."""
     land: Literal["push", "command", "per-wave"] = "push"
     """How `coord change land` lands a repo: push the branch onto the base, run the repo's
@@ -547,6 +615,12 @@ TODO_REPO_OR_TEMPLATE: JsonDict = {
 }
 
 
+#: Scalars ``env:`` and ``outputs:`` take as their text (:func:`_scalar_text`); in the
+#: schema, the JSON types they are.
+_NUMBERS = (int, float)
+TEXT_VALUES_SCHEMA: JsonDict = {"additionalProperties": {"type": ["string", "number", "boolean"]}}
+
+
 class Todo(_Model):
     model_config = ConfigDict(json_schema_extra=TODO_REPO_OR_TEMPLATE)
 
@@ -561,7 +635,7 @@ class Todo(_Model):
     template, whose instances each get one selected repo)."""
     plan: PlanId | None = None
     """The plan it belongs to (its plan's milestones may list it too)."""
-    for_each: str | None = Field(None, min_length=1)
+    for_each: str | None = Field(None, min_length=1, json_schema_extra={"pattern": SELECTOR_PATTERN})
     """A template: one instance per repo this selector selects (`TODO-010[api]`), expanded
     at plan time."""
     deps: Literal["follow"] | None = None
@@ -577,11 +651,11 @@ class Todo(_Model):
     """Seconds the run may take before it is killed (at most 7 days)."""
     retries: int = Field(0, ge=0, le=MAX_RETRIES)
     """Extra attempts after a failure, with exponential backoff and jitter (at most 100)."""
-    env: dict[str, str] = Field(default_factory=dict)
-    """Environment variables the run gets."""
+    env: dict[str, str] = Field(default_factory=dict, json_schema_extra=TEXT_VALUES_SCHEMA)
+    """Environment variables the run gets (a number or true/false is taken as its text)."""
     # What its last synced successful run wrote to $COORD_OUTPUT (kept by `sweep sync`;
     # given to the todos after it in later sweeps).
-    outputs: dict[str, str] = Field(default_factory=dict)
+    outputs: dict[str, str] = Field(default_factory=dict, json_schema_extra=TEXT_VALUES_SCHEMA)
     """What its last synced successful run wrote to $COORD_OUTPUT, given to the todos after it in
     later sweeps (kept by `sweep sync`)."""
     # Shared things leased besides the repo while it runs (top-level `resources:`).
@@ -670,7 +744,7 @@ def _non_finite(value: object, depth: int = 0) -> str | None:
 def _scalar_text(v: object) -> object:
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, (int, float)):
+    if isinstance(v, _NUMBERS):
         return str(v)
     return v
 

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coordination.catalog.models import Catalog
+from coordination.catalog.selector_syntax import KINDS
 from coordination.errors import UsageError
 
 #: ``changed(checkout, ref)``: True or False, or a sentence saying why it cannot tell
@@ -143,7 +144,7 @@ def _atom(selector: str, raw: str, core: str) -> Term:
     kind, colon, value = core.partition(":")
     if not colon:
         kind, value = "name", core
-    elif kind not in ("tag", "role", "changed"):
+    elif kind not in KINDS:
         raise _bad(selector, f"unknown kind {kind + ':'!r} in {raw!r}",
                    "the kinds are tag:, role: and changed:")
     if not value:

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from coordination.catalog.models import Catalog
+from coordination.catalog.schema import CatalogSchema
 
 #: Where `coord init` writes the schema, relative to the catalog's directory.
 SCHEMA_PATH = ".coord/schema.json"
@@ -21,10 +22,11 @@ HEADER = f"# yaml-language-server: $schema={SCHEMA_PATH}\n"
 
 
 def catalog_schema() -> dict[str, object]:
-    """``Catalog.model_json_schema()``, as a standalone 2020-12 document."""
+    """``Catalog.model_json_schema()`` as the loader reads a catalog (numbers and
+    booleans written as text too: :class:`CatalogSchema`), a standalone 2020-12 document."""
     schema: dict[str, object] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        **Catalog.model_json_schema(mode="validation"),
+        **Catalog.model_json_schema(mode="validation", schema_generator=CatalogSchema),
     }
     schema["title"] = "coord catalog (ecosystem.yaml)"
     schema["description"] = ("The catalog of repos, issues, plans, todos and dependencies "

@@ -519,16 +519,26 @@ def sweep() -> None:
 @sweep.command("list")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True,
               help="Show at most this many sweeps, newest first.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="Print only the sweeps' ids, one a line, newest first (for scripts: "
+              "ID=$(coord sweep list --limit 1 -q) is the newest sweep's).")
 @json_option
 @click.pass_obj
-def list_(obj: Context, limit: int, as_json: bool) -> None:
+def list_(obj: Context, limit: int, quiet: bool, as_json: bool) -> None:
     """Recent sweeps, newest first.
 
     \b
-    Example:
+    Examples:
       coord sweep list --limit 5 --json
+      ID=$(coord sweep list --limit 1 --quiet)
     """
+    if quiet and as_json:
+        raise UsageError("--quiet prints ids, --json a document: give one of them")
     rows = _service(obj).list(limit=limit)
+    if quiet:
+        for r in rows:
+            click.echo(r["sweep_id"])
+        return
     emit(as_json, rows, lambda rs: table(
         "sweeps", ["sweep", "plan", "strategy", "status", "created", "finished", "reason"],
         [[esc(r["sweep_id"]), esc(r["plan"]), esc(r["strategy"]), _listed_status(r),

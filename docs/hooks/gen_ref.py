@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import enum
+import functools
 import json
 import re
 import types
@@ -220,79 +221,252 @@ def catalog_page() -> str:
 
 # -- events ----------------------------------------------------------------------------
 
-def _emitted_fields() -> dict[str, set[str]]:
-    """Event kind -> the data fields its Python emitters pass (``emit(EventKind.X, k=...)``)."""
-    found: dict[str, set[str]] = {}
-    for path in sorted((ROOT / "coordination").rglob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+#: The envelope every event carries; an emitter's other fields are its kind's.
+ENVELOPE = ("kind", "ts", "sweep_id", "todo_id")
+
+
+def _python_files() -> list[Path]:
+    return sorted([*(ROOT / "coordination").rglob("*.py"), *(ROOT / "workers").rglob("*.py")])
+
+
+def _kinds_in(node: ast.AST) -> set[str]:
+    """The ``EventKind.X`` members ``node`` names (an ``IfExp`` may name two)."""
+    return {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)
+            and isinstance(n.value, ast.Name) and n.value.id == "EventKind"}
+
+
+def _dict_keys(node: ast.AST | None) -> set[str] | None:
+    """The keys of a dict literal (its text keys), or None if ``node`` is not one."""
+    if not isinstance(node, ast.Dict):
+        return None
+    return {k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+
+
+class _Scope(ast.NodeVisitor):
+    """Walks one module, remembering the function each node is in."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.tree = tree
+        self.parents: dict[ast.AST, ast.AST] = {}
         for node in ast.walk(tree):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr == "emit" and node.args):
+            for child in ast.iter_child_nodes(node):
+                self.parents[child] = node
+
+    def function(self, node: ast.AST) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+        while node in self.parents:
+            node = self.parents[node]
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                return node
+        return None
+
+    def kinds_of_name(self, name: str, where: ast.AST) -> set[str]:
+        """The kinds a local variable holding a kind (``kind = EventKind.a if ... else
+        EventKind.b``) may be."""
+        scope = self.function(where) or self.tree
+        return {k for n in ast.walk(scope) if isinstance(n, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == name for t in n.targets)
+                for k in _kinds_in(n.value)}
+
+    def spread(self, name: str, where: ast.AST) -> set[str]:
+        """The keywords a ``**name`` passes on: ``name`` is the enclosing function's
+        ``**kwargs``; the module's calls of that function say what it gets."""
+        fn = self.function(where)
+        if fn is None or fn.args.kwarg is None or fn.args.kwarg.arg != name:
+            return set()
+        named = {a.arg for a in [*fn.args.args, *fn.args.kwonlyargs]}
+        return {k.arg for n in ast.walk(self.tree) if isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Name) and n.func.id == fn.name
+                for k in n.keywords if k.arg and k.arg not in named}
+
+
+@functools.cache
+def python_emitters() -> dict[str, dict[str, set[str]]]:
+    """Event kind (its value) -> emitter (``path:line``) -> the fields it sets, read from the
+    Python code: ``emit(EventKind.X, k=...)`` (the kind may be a local variable, a field
+    a ``**kwargs`` passed on); a call ending todos as ``TodoStatus.X`` with ``event={...}``
+    (``todo.X``); a ``GateOpening``'s event (``gate.waiting``). What a worker's run ends
+    with (``Turn.finish(status, fields, event)``, the status known at run time) is not
+    read here: tests/integration/test_event_fields.py sees it in a ledger."""
+    from coordination.status import EventKind
+
+    found: dict[str, dict[str, set[str]]] = {}
+
+    def add(kind: str, where: str, fields: set[str]) -> None:
+        found.setdefault(kind, {}).setdefault(where, set()).update(
+            f for f in fields if f not in ENVELOPE)
+
+    for path in _python_files():
+        text = path.read_text(encoding="utf-8")
+        if not any(word in text for word in ("EventKind", "GateOpening", "event=")):
+            continue
+        tree = ast.parse(text)
+        scope = _Scope(tree)
+        rel = path.relative_to(ROOT)
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
                 continue
-            first = node.args[0]
-            if isinstance(first, ast.Attribute) and isinstance(first.value, ast.Name) \
-                    and first.value.id == "EventKind":
-                kw = {k.arg for k in node.keywords if k.arg and k.arg not in ("sweep_id", "todo_id")}
-                found.setdefault(first.attr, set()).update(kw)
+            where = f"{rel}:{node.lineno}"
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr == "emit" and node.args:
+                first = node.args[0]
+                kinds = (_kinds_in(first) if isinstance(first, ast.Attribute)
+                         else scope.kinds_of_name(first.id, node)
+                         if isinstance(first, ast.Name) else set())
+                fields = {k.arg for k in node.keywords if k.arg}
+                for k in node.keywords:
+                    if k.arg is None and isinstance(k.value, ast.Name):
+                        fields |= scope.spread(k.value.id, node)
+                for m in kinds:
+                    add(EventKind[m].value, where, fields)
+                continue
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name == "GateOpening":
+                event = next((k.value for k in node.keywords if k.arg == "event"),
+                             node.args[4] if len(node.args) > 4 else None)
+                keys = _dict_keys(event)
+                if keys is not None:
+                    add(EventKind.gate_waiting.value, where, keys)
+                continue
+            statuses = [a.attr for a in node.args if isinstance(a, ast.Attribute)
+                        and isinstance(a.value, ast.Name) and a.value.id == "TodoStatus"]
+            keys = _dict_keys(next((k.value for k in node.keywords if k.arg == "event"), None))
+            if len(statuses) == 1 and keys is not None:
+                add(f"todo.{statuses[0]}", where, keys)
     return found
 
 
-def _lua_emitters() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """Events appended inside Lua scripts: kind member -> the scripts, and kind member ->
-    the fields set on it (``local ev = event(EV.kind, ...)``, then ``ev.field = ...``
-    until ``emit(ev)``)."""
-    scripts: dict[str, set[str]] = {}
-    fields: dict[str, set[str]] = {}
-    made = re.compile(r"(?:local )?(\w+) = event\(EV\.(\w+)")
-    kind_set = re.compile(r"^\s*(\w+)\.kind,.*= EV\.(\w+)")  # ev.kind, ev.ts, ... = EV.x, ...
-    dynamic = re.compile(r"'todo\.' \.\.")  # 'todo.' .. status: the todo.<status> kinds
+def _lua_split(text: str) -> list[str]:
+    """A Lua expression list split at its top-level commas."""
+    parts, depth, quote, cur = [], 0, "", ""
+    for c in text:
+        if quote:
+            quote = "" if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == "," and depth == 0:
+            parts.append(cur.strip())
+            cur = ""
+            continue
+        cur += c
+    return [*parts, cur.strip()]
+
+
+def _lua_statuses(text: str, var: str) -> list[str]:
+    """The kinds ``'todo.' .. var`` may be in a script: ``todo.X`` for each ``TS.X``
+    assigned to ``var``; every todo end's kind if it is also assigned anything else."""
+    statuses: set[str] = set()
+    for line in text.splitlines():
+        m = re.match(r"^\s*(?:local\s+)?([\w\s,]+?)\s*=\s*(.+)$", line)
+        if m is None or "==" in line.split("--")[0]:
+            continue
+        targets = [t.strip() for t in m.group(1).split(",")]
+        if var not in targets:
+            continue
+        values = _lua_split(m.group(2).split(" --")[0])
+        i = targets.index(var)
+        got = re.fullmatch(r"TS\.(\w+)", values[i]) if i < len(values) else None
+        if got is None:
+            return todo_end_kinds()
+        statuses.add(f"todo.{got.group(1)}")
+    return sorted(statuses) or todo_end_kinds()
+
+
+def lua_emitters() -> dict[str, dict[str, set[str]]]:
+    """Event kind (its value) -> script -> the fields it sets on it: ``local ev =
+    event(EV.kind, ...)`` or ``ev.kind, ev.ts, ... = EV.kind, ...``, then ``ev.field = ...``
+    until ``emit(ev)``; a todo's end, ``'todo.' .. status``, for each kind ``status`` may
+    be (:func:`_lua_statuses`). A script that appends the fields its caller hands over
+    (``cjson.decode(ARGV[..])``) sets none itself."""
+    from coordination.status import EventKind
+
+    found: dict[str, dict[str, set[str]]] = {}
+    made = re.compile(r"(?:local )?(\w+) = event\((?:EV\.(\w+)|'todo\.' \.\. (\w+))")
+    kind_set = re.compile(r"^\s*(\w+)\.kind,.*= (?:EV\.(\w+)|'todo\.' \.\. (\w+))")
     for path in sorted((ROOT / "coordination" / "runtime" / "lua").glob("*.lua")):
-        open_events: dict[str, str] = {}
-        for line in path.read_text(encoding="utf-8").splitlines():
+        text = path.read_text(encoding="utf-8")
+        open_events: dict[str, list[str]] = {}
+        for line in text.splitlines():
+            if line.strip().startswith("--"):
+                continue
             m = made.search(line) or kind_set.search(line)
             if m:
-                open_events[m.group(1)] = m.group(2)
-                scripts.setdefault(m.group(2), set()).add(path.name)
-                fields.setdefault(m.group(2), set())
-            elif dynamic.search(line):
-                scripts.setdefault("todo.<status>", set()).add(path.name)
-            if "=" not in line or line.strip().startswith("--"):
+                kinds = (_lua_statuses(text, m.group(3)) if m.group(3)
+                         else [EventKind[m.group(2)].value])
+                open_events[m.group(1)] = kinds
+                for kind in kinds:
+                    found.setdefault(kind, {}).setdefault(path.name, set())
+            if "=" not in line:
                 continue
             lhs = line.split("=", 1)[0]
             for var, name in re.findall(r"\b(\w+)\.(\w+)\b", lhs):
-                if var in open_events and name not in ("kind", "ts", "sweep_id", "todo_id"):
-                    fields[open_events[var]].add(name)
-    return scripts, fields
+                if var in open_events and name not in ENVELOPE:
+                    for kind in open_events[var]:
+                        found[kind][path.name].add(name)
+    return found
+
+
+def todo_end_kinds() -> list[str]:
+    """The kinds a todo's end appends (``todo.<status>`` of a terminal status)."""
+    from coordination.status import TERMINAL, EventKind
+
+    return [k.value for k in EventKind if k.value.startswith("todo.")
+            and k.value.removeprefix("todo.") in {str(s) for s in TERMINAL}]
+
+
+def emitters() -> dict[str, dict[str, set[str]]]:
+    """Event kind -> where it is appended (``path:line``, or a Lua script) -> the fields
+    set there, from the Python code and the Lua scripts."""
+    found = {k: {w: set(f) for w, f in v.items()} for k, v in python_emitters().items()}
+    for kind, scripts in lua_emitters().items():
+        found.setdefault(kind, {}).update(scripts)
+    return found
+
+
+def undescribed_event_fields() -> list[str]:
+    """Event fields without a meaning, and kinds without their declaration."""
+    from coordination.status import EVENT_FIELDS, EventKind
+
+    missing = [f"{k.value}: no entry in EVENT_FIELDS" for k in EventKind if k not in EVENT_FIELDS]
+    missing += [f"{k.value}.{f}" for k, fields in EVENT_FIELDS.items()
+                for f, meaning in fields.items() if not meaning.strip()]
+    return missing
 
 
 def events_page() -> str:
-    from coordination.status import EVENT_DESCRIPTIONS, EventKind, TodoStatus
+    from coordination.status import EVENT_DESCRIPTIONS, EVENT_FIELDS, EventKind
 
-    ends = {f"todo.{st.value}" for st in TodoStatus}
-    fields = _emitted_fields()
-    scripts, lua_fields = _lua_emitters()
+    where = emitters()
     out = ["# Events", "",
            "Every kind of event coord appends to its ledger (`coord events`, the web view, "
-           "webhooks), from `coordination/status.py`. Every event carries `kind`, `ts` "
-           "(Unix time), `sweep_id` and `todo_id` (null when not about one); the fields "
-           "below are what its emitters add, read from the code (Python's "
-           "`emit(EventKind...)` calls and the Lua scripts of `coordination/runtime/lua/`). "
-           "A todo's end (`todo.<status>`) is appended by the script that moves it, with "
-           "the fields its caller hands over (a run's end: `worker`, `exit_code`, "
-           "`duration`, `attempts`, `reason`), which this table cannot read from the code; "
-           "`coord events --json` shows every field. Generated.", "",
-           "| Kind | Fields | Emitted by | What it says |", "|---|---|---|---|"]
+           "webhooks), from `coordination/status.py` (`EVENT_DESCRIPTIONS`, `EVENT_FIELDS`). "
+           "Every event carries `kind`, `ts` (Unix time), `sweep_id` and `todo_id` (null "
+           "when not about one); the fields listed with a kind are what it may carry "
+           "besides (an emitter may leave out one that does not apply to it; older events "
+           "may lack newer fields). \"Appended by\" names the Python modules and Lua scripts "
+           "(`coordination/runtime/lua/`) that append it; a todo's end is also appended "
+           "by the worker that ran it (`workers/runner.py`). `coord events --json` shows "
+           "every field. tests/unit/test_event_fields.py and "
+           "tests/integration/test_event_fields.py hold the emitters to these lists. "
+           "Generated.", ""]
     for k in EventKind:
-        names = sorted(fields.get(k.name, set()) | lua_fields.get(k.name, set()))
-        lua = scripts.get(k.name, set())
-        if not lua and k.value in ends:
-            lua = scripts.get("todo.<status>", set())  # a todo's end: 'todo.' .. status
-        where = ", ".join(f"`{s}`" for s in sorted(lua))
-        if k.name in fields:
-            where = "Python" + (", " + where if where else "")
-        out.append(f"| `{k.value}` | {', '.join(f'`{n}`' for n in names)} | {where} "
-                   f"| {_cell(EVENT_DESCRIPTIONS.get(k, ''))} |")
-    return "\n".join(out) + "\n"
+        places = where.get(k.value, {})
+        modules = sorted({str(Path(w.split(":")[0]).with_suffix("")).replace("/", ".")
+                          for w in places if w.endswith(tuple("0123456789"))})
+        scripts = sorted(w for w in places if w.endswith(".lua"))
+        by = ", ".join([*(f"`{m}`" for m in modules), *(f"`{s}`" for s in scripts)])
+        out += [f"## `{k.value}`", "", _cell(EVENT_DESCRIPTIONS.get(k, "")), ""]
+        fields = EVENT_FIELDS.get(k, {})
+        if fields:
+            out += ["| Field | Meaning |", "|---|---|"]
+            out += [f"| `{f}` | {_cell(meaning)} |" for f, meaning in fields.items()]
+        else:
+            out.append("No field besides the envelope.")
+        out += ["", f"Appended by: {by or 'nothing in this version'}.", ""]
+    return "\n".join(out)
 
 
 # -- metrics ---------------------------------------------------------------------------

@@ -7,7 +7,8 @@ COORD_REQUIRE_REDIS=1 (CI installs them), where their absence is a failure.
 
 The docs' screenshots of the web view (docs/images/web-view-*.png) are taken here and in
 test_ui_change_browser.py, at the moment each shows (:func:`doc_screenshot`), so they
-show the web view as it is: commit them when they change.
+show the web view as it is: commit them, and their sidecars, when they change
+(tests/unit/test_docs_images.py fails when the web view's look changed since).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from tests.docs.screenshots import write_sidecar
 from tests.integration.helpers import PLAN, ROOT, Cluster, T, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -77,7 +79,8 @@ def browser() -> Any:
 
 def doc_screenshot(driver: Any, name: str) -> Path:
     """The page as the docs show it: ``DOCS_IMAGES/NAME.png``, 1280x800 CSS pixels at
-    scale 1 whatever the window (the page is laid out again at that size first)."""
+    scale 1 whatever the window (the page is laid out again at that size first), and its
+    sidecar ``NAME.json`` (tests/docs/screenshots.py)."""
     width, height = SHOT_SIZE
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
         "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
@@ -92,6 +95,7 @@ def doc_screenshot(driver: Any, name: str) -> Path:
     DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
     path = DOCS_IMAGES / f"{name}.png"
     path.write_bytes(png)
+    write_sidecar(path)  # what it was taken of: tests/unit/test_docs_images.py compares
     return path
 
 

@@ -123,3 +123,44 @@ def test_render_rewrites_only_the_marked_tables(report: ModuleType) -> None:
     assert "| One check | 12.5 ms | one verify: 5 ms | 2.50x | <= 50 ms | met |" in new
     assert "load average 1.5/2.25" in new and "`bench/approval.py`, 2026-11-25" in new
     assert report.render(new, {"approval": doc})[0] == new  # a second run changes nothing
+
+
+def test_the_quoted_figures_are_what_the_results_say(report: ModuleType) -> None:
+    docs = report.results()
+    for path in report.quoting_files():
+        text = path.read_text(encoding="utf-8")
+        assert report.render_quotes(text, docs) == text, (
+            f"{path.name}'s figures are not what bench/results/ says: run `make bench-report` "
+            "and commit it")
+
+
+def test_every_quoted_paragraph_is_marked_once_and_quotes_results(report: ModuleType) -> None:
+    docs = report.results()
+    for name, (path, figures, _sentence) in report.QUOTES.items():
+        text = path.read_text(encoding="utf-8")
+        assert text.count(f"<!-- bench-figures:start {name} -->") == 1, (path, name)
+        assert text.count(f"<!-- bench-figures:end {name} -->") == 1, (path, name)
+        assert report.quote(name, docs) is not None, f"{name} quotes a bench with no result"
+        for bench, start in figures.values():
+            report.quoted(docs[bench], start)  # exactly one figure of that name
+
+
+def test_a_quoted_paragraph_follows_its_result(report: ModuleType) -> None:
+    docs = json.loads(json.dumps(report.results()))
+    text = "before\n<!-- bench-figures:start readme -->\nold words\n<!-- bench-figures:end readme -->\n"
+    first = report.render_quotes(text, docs)
+    assert "old words" not in first and first.startswith("before\n")
+    assert report.render_quotes(first, docs) == first  # a second run changes nothing
+    fig = next(f for f in docs["fleet_sweep"]["figures"]
+               if f["name"].startswith("Redis commands per instance"))
+    fig.update(value=19.5, met=True)
+    again = report.render_quotes(first, docs)
+    assert "19.5 Redis commands per instance (target <= 20: met)" in " ".join(again.split())
+
+
+def test_the_readme_writes_its_figures_only_where_they_are_generated(report: ModuleType) -> None:
+    text = report.README.read_text(encoding="utf-8")
+    outside = report.QUOTE.sub("", text)
+    figures = re.findall(r"\b\d+(?:\.\d+)?x\b|\b\d[\d,.]*\s?(?:ms|MB|GB)\b", outside)
+    assert figures == [], ("a figure written by hand in README.md: quote it from "
+                           "bench/results/ (bench/_report.py QUOTES)")

@@ -49,6 +49,19 @@ def test_embedded_sweep_json_is_one_document(example_catalog: Path) -> None:
     assert sorted(doc["synced"]["completed"]) == sorted(doc["todos"])
 
 
+def test_sweep_list_quiet_prints_only_the_ids_newest_first(example_catalog: Path) -> None:
+    ids = []
+    for extra in ((), ("--again",)):
+        r = coord(example_catalog, "plan", "sweep", "PLAN-001", "--wait", *extra)
+        assert r.returncode == 0, r.stderr
+        ids.append(r.stdout.strip())
+    r = coord(example_catalog, "sweep", "list", "--limit", "1", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ids[-1] + "\n"  # what ID=$(coord sweep list --limit 1 -q) reads
+    assert coord(example_catalog, "sweep", "list", "-q").stdout.split() == ids[::-1]
+    clean_error(coord(example_catalog, "sweep", "list", "--quiet", "--json"), 2)
+
+
 def test_failing_plan_exits_1(tmp_path: Path) -> None:
     eco = write_catalog(tmp_path / "eco", [
         {"id": "TODO-001", "repo": "api", "run": "exit 5"},

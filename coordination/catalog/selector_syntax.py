@@ -1,0 +1,38 @@
+"""A repo selector's syntax: what :func:`coordination.catalog.selectors.parse` reads,
+and the same as one regular expression for `coord schema` (a todo's ``for_each:``).
+
+Here rather than in selectors.py: the models name the pattern, and selectors.py
+imports the models.
+"""
+
+from __future__ import annotations
+
+import re
+
+from coordination.catalog.patterns import END
+
+#: The kinds a term may name (``tag:T``...); a term without one is a name or glob.
+KINDS = ("tag", "role", "changed")
+#: The graph forms' marks: ``...NAME``, ``NAME...``, and ``^`` beside them (without NAME).
+GRAPH, NOT_SELF = "...", "^"
+
+
+def _selector_pattern() -> str:
+    """What :func:`parse` accepts, as one regular expression (`coord schema` tells an
+    editor with it; ECMAScript and Python read it alike). A term's core is text without
+    ``,`` or ``^`` nor three dots in a row; a name's has no ``:``; after ``!`` and around
+    a term, blanks are dropped."""
+    g, x = re.escape(GRAPH), re.escape(NOT_SELF)
+    dot = re.escape(GRAPH[0])
+
+    def core(chars: str) -> str:  # runs of at most two dots between other characters
+        return rf"(?:(?:{dot}{{0,2}}[^.,^{chars}])+{dot}{{0,2}}|{dot}{{1,2}})"
+
+    kinds = "|".join(re.escape(k) for k in KINDS if k != "changed")
+    term = (rf"(?:{g}{x}?)?(?:{core(':')}|(?:{kinds}):{core('')}"
+            rf"|changed:(?!-){core('')})(?:{x}?{g})?")
+    part = rf"\s*(?:!\s*|(?!!))(?=\S){term}(?<=\S)\s*"
+    return rf"^{part}(?:,{part})*{END}"
+
+
+SELECTOR_PATTERN = _selector_pattern()
