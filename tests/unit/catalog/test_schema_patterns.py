@@ -60,13 +60,17 @@ def texts(*tokens: str) -> st.SearchStrategy[str]:
 # -- selectors (for_each) ------------------------------------------------------------------
 
 @SETTINGS
-@given(texts("...", "^", "!", ",", "tag:", "role:", "changed:", "api", "x:y", "*", "..",
-             "!...", "^..."))
+@given(texts("...", "^", "!", ",", "&", "tag:", "role:", "changed:", "api", "x:y", "*", "..",
+             "!...", "^...", "&!"))
 @example("tag:")
 @example("!...")
 @example("...  ...")
 @example("a....")
 @example("changed: -x")
+@example("a&!b")
+@example("a &")
+@example("api...&tag:x")
+@example("a&changed:-x")
 def test_the_selector_pattern_is_what_parse_takes(text: str) -> None:
     assert matches(SELECTOR_PATTERN, text) == takes(selectors.parse, text), text
 
