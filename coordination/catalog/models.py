@@ -370,6 +370,10 @@ _TRANSPORT = re.compile("^" + _TRANSPORT_RE)
 #: ``<transport>::``, no whitespace or control character.
 REMOTE_PATTERN = rf"^(?!-)(?!{_TRANSPORT_RE})[^\s\x00-\x1f\x7f]+{END}"
 REMOTE_SCHEMA: JsonDict = {"pattern": REMOTE_PATTERN}
+#: A clone URL: a remote's rules, and no password in a URL's user part (what urlsplit
+#: reads as one: a ``:`` before the netloc's last ``@``).
+CLONE_URL_SCHEMA: JsonDict = {
+    "pattern": "^(?![\\s\\S]*://[^/?#]*:[^/?#]*@)" + REMOTE_PATTERN[1:]}
 
 
 def git_branch(v: str | None) -> str | None:
@@ -424,7 +428,7 @@ class Repo(_Model):
     """The git remote a change fetches from and lands on (default origin)."""
     #: Where the checkout is cloned from: a catalog shared in git then says where each
     #: repo comes from, not only where this machine keeps it (``coord init`` writes it).
-    url: str | None = Field(None, min_length=1)
+    url: str | None = Field(None, min_length=1, json_schema_extra=CLONE_URL_SCHEMA)
     """Where the repo is cloned from (its remote's URL, as `coord init` read it; no password):
     what a new machine clones (`coord init --from` takes such URLs). Changes fetch from and land
     on `remote`, not on this."""

@@ -234,6 +234,8 @@ REFUSED: dict[str, Any] = {
     "remote ext::": lambda d: _repo(d).update(remote="ext::sh -c touch% /tmp/pwned"),
     "remote --upload-pack": lambda d: _repo(d).update(remote="--upload-pack=touch /tmp/x"),
     "remote with a space": lambda d: _repo(d).update(remote="origin x"),
+    "clone url with a password": lambda d: _repo(d).update(url="https://bo:s3cret@git.example/api"),
+    "clone url --upload-pack": lambda d: _repo(d).update(url="--upload-pack=touch /tmp/x"),
     "change remote fd::": lambda d: _plan(d).update(change={"branch": "b", "remote": "fd::3"}),
     # the rest of one object's rules
     "cache inputs ../x": lambda d: _todo(d).update(cache={"inputs": ["../x"]}),
@@ -288,6 +290,8 @@ ACCEPTED: dict[str, Any] = {
                                            secret_env="COORD_HOOK_SECRET", format="slack"),
     "remote an ssh url": lambda d: _repo(d).update(remote="git@github.com:acme/api.git"),
     "remote a path": lambda d: _repo(d).update(remote="../remotes/api.git"),
+    "clone url with a user": lambda d: _repo(d).update(url="https://bo@git.example/api.git"),
+    "clone url ssh with a port": lambda d: _repo(d).update(url="ssh://git@git.example:22/api"),
     "default_branch release/1.0": lambda d: _repo(d).update(default_branch="release/1.0"),
     "change branch and base": lambda d: _plan(d).update(
         change={"branch": "bump/libcore-2.0", "base": "develop", "remote": "upstream"}),
