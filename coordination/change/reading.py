@@ -74,7 +74,8 @@ def repo_state(st: ChangeState, repo: str, j: Judgement) -> str:
         return str(_STEP_STATE[step["state"]])
     if repo in st.conflicts:
         return CS.conflict
-    return CS.verified if j.verified and not j.vetoed and j.candidates.get(repo) else CS.drafted
+    verified = j.verified and not j.vetoed and not j.dropped  # (the train's drop stands)
+    return CS.verified if verified and j.candidates.get(repo) else CS.drafted
 
 
 def document(cp: ChangePlan, st: ChangeState, train: list[str], j: Judgement) -> ChangeDocument:
