@@ -253,7 +253,8 @@ def queue(obj: Context, plan_ids: tuple[str, ...], run: bool, as_json: bool) -> 
 
     def human(d: dict[str, Any]) -> None:
         for r in d["results"]:
-            say(f"{r['plan']}: {r['state']}" + (f" - {r['reason']}" if r.get("reason") else ""))
+            say(f"{esc(r['plan'])}: {r['state']}"
+                + (f" - {esc(r['reason'])}" if r.get("reason") else ""))
 
     emit(as_json, {"results": results, "train": rt.changes.train()}, human)
     if any(r["state"] != "landed" for r in results):
