@@ -33,21 +33,28 @@ candidate: the HEAD of its change worktree, re-read now):
   vetoes it;
 - the merge train did not drop it (``failed_verification``), or every verify todo
   passed since, on the current set (each by a record newer than the drop);
-- every repo has a candidate, none in conflict.
+- every repo has a candidate, none in conflict, and no repo's own git config (which a
+  todo can write) makes git run a program (unless it says ``land_hooks: true``);
+- the change is not landed or reverted already on these candidates, and (when the
+  caller read them: ``change status``; prepare asks the remotes itself) no repo's
+  base moved on its remote, is gone, or is its candidate already
+  (:mod:`coordination.change.standing`).
 
 Each reason is a :class:`Blocker`: its kind (verify, gate, repo, run, train,
-evidence), what it is about (a todo id or a repo) and why, said so a person knows
+evidence, state), what it is about (a todo id or a repo) and why, said so a person knows
 what to run next.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from coordination.change import git as g
+from coordination.change import standing
 from coordination.change.model import BOUND, ChangePlan, definition
 from coordination.errors import CoordError
 from coordination.runtime import evidence, signing
@@ -64,7 +71,7 @@ from coordination.runtime.signing import Policy
 from coordination.status import ChangeState as CS
 from coordination.status import TodoStatus
 
-BlockerKind = Literal["verify", "gate", "repo", "run", "train", "evidence"]
+BlockerKind = Literal["verify", "gate", "repo", "run", "train", "evidence", "state"]
 
 #: A gate's status in the plan's last sweep -> its verdict.
 GATE_VERDICTS = {TodoStatus.succeeded: "approved", TodoStatus.awaiting_approval: "waiting",
@@ -491,10 +498,49 @@ def _former_failures(rt: Runtime, cp: ChangePlan, sweep: str, frozen: dict[str, 
     return out
 
 
+def _standing(cp: ChangePlan, st: ChangeState, now: dict[str, str | None],
+              bases: Mapping[str, standing.Base] | None) -> list[Blocker]:
+    """Where the change stands against its remotes: each repo's base as ``bases`` read
+    it now (moved, gone, the candidate already: in ``land --dry-run``'s words; not
+    given: prepare checks the remotes itself), then a landing or revert of it already
+    made on the candidates it has now."""
+    out: list[Blocker] = []
+    for repo, base in (bases or {}).items():
+        rec, cand = st.repos.get(repo), now.get(repo)
+        if not base.checked or rec is None or cand is None or repo in st.conflicts:
+            continue
+        problem, _ = standing.base_problem(repo, cp.targets[repo], rec, cand, base.sha)
+        if problem:
+            out.append(Blocker("repo", repo, problem.removeprefix(f"{repo}: ")))
+    said = standing.ended(cp, st, now)
+    if said:
+        out.append(Blocker("state", cp.plan, said))
+    return out
+
+
+def _untrusted_git(cp: ChangePlan, st: ChangeState) -> list[Blocker]:
+    """Repos whose own git config (the checkout's, the worktree's: a todo can write
+    them) makes git run a program: coord runs no git there to land (unless the repo
+    says ``land_hooks: true``)."""
+    out: list[Blocker] = []
+    for repo, t in cp.targets.items():
+        rec = st.repos.get(repo)
+        if t.land_hooks or rec is None:
+            continue
+        dirs = [d for d in (t.checkout, rec.worktree) if d and Path(d).is_dir()]
+        why = g.untrusted_git(repo, t.checkout, *dirs)
+        if why:
+            out.append(Blocker("repo", repo, why.removeprefix(f"{repo}: ")))
+    return out
+
+
 def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
-          candidates: dict[str, str | None] | None = None) -> Judgement:
+          candidates: dict[str, str | None] | None = None,
+          bases: Mapping[str, standing.Base] | None = None) -> Judgement:
     """The landing rule for ``cp`` now. ``candidates``: the set to judge (default:
-    every worktree's HEAD re-read now; prepare passes the one it would land)."""
+    every worktree's HEAD re-read now; prepare passes the one it would land).
+    ``bases``: each repo's base on its remote as read now (``change status``; prepare
+    checks the remotes itself and passes none)."""
     st = st if st is not None else rt.changes.read(cp.plan)
     now = candidates if candidates is not None else current_candidates(cp, st)
     policy = evidence.policy_of(rt.settings)
@@ -517,6 +563,8 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
             j.blockers.append(Blocker("repo", repo, "landed by a per-wave landing that stopped "
                                       f"(partially_landed): take it out first (coord change "
                                       f"revert {cp.plan}), then land the change again"))
+    j.blockers.extend(_standing(cp, st, now, bases))
+    j.blockers.extend(_untrusted_git(cp, st))
     if not cp.verify_todos:
         j.blockers.append(Blocker("verify", cp.plan, f"{cp.plan} has no verify todo: add "
                                   "one with verify: true"))

@@ -67,16 +67,23 @@ def _counts(states: dict[str, int]) -> str:
 @click.argument("plan_id", metavar="PLAN")
 @click.option("--all", "show_all", is_flag=True,
               help="List every repo (else: counts by state, then the repos that need attention).")
+@click.option("--ask-remotes", is_flag=True,
+              help="Ask each network remote for its base now (git ls-remote, as land "
+              "--dry-run does); a remote on this machine is always read.")
 @json_option
 @click.pass_obj
-def status(obj: Context, plan_id: str, show_all: bool, as_json: bool) -> None:
+def status(obj: Context, plan_id: str, show_all: bool, ask_remotes: bool,
+           as_json: bool) -> None:
     """How many repos are in each state (per wave too, for land: per-wave), then the
     repos that need attention (not verified, conflict, revert failed, named by a
     blocker; a wave's repos put back when the landing stopped) with base, candidate
     (its worktree's HEAD now), verified by, landed, state; per verify todo and gate
     its verdict on the current candidates (more than 10, a template's instances:
     counts by verdict); and whether the change may land, with every reason it may
-    not. --all lists every repo and verdict; --json gives everything.
+    not, the same as land --dry-run's: landed or reverted already, a base that moved
+    on its remote. A remote on this machine is read from its files; a network one
+    only with --ask-remotes (else the status says it was not asked). --all lists
+    every repo and verdict; --json gives everything.
 
     \b
     Example:
@@ -87,7 +94,7 @@ def status(obj: Context, plan_id: str, show_all: bool, as_json: bool) -> None:
     """
     store = obj.manager.store
     doc = status_document(_runtime(obj), expand(store.load(), store.base_dir), store.base_dir,
-                          plan_id)
+                          plan_id, ask_remotes=ask_remotes)
     emit(as_json, doc, lambda d: show_status(d, show_all))
 
 
@@ -124,6 +131,12 @@ def show_status(d: Any, show_all: bool = False) -> None:
                 + (f" - {esc(v['why'])}" if v["why"] else ""))
     else:
         say(f"gates: {len(d['gates'])} todos - {_counts(_verdicts(d['gates']))}")
+    unasked = [r["repo"] for r in d["repos"].values()
+               if r.get("base_now") and not r["base_now"]["checked"]]
+    if unasked:
+        say(f"bases not checked on their remotes: {esc(', '.join(unasked[:SHOWN]))}"
+            + (f" and {len(unasked) - SHOWN} more" if len(unasked) > SHOWN else "")
+            + " (--ask-remotes asks them, as land --dry-run does)")
     say("landable" if d["landable"] else "not landable:")
     _say_blockers(d["blockers"], None if show_all else SHOWN)
 

@@ -11,12 +11,16 @@ git (bare remotes), a real redis-server and a real `coord worker`:
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import urllib.request
 from typing import Any
 
 import pytest
 
 from tests.integration.change_repos import Repos, git, json_str, make_repos
-from tests.integration.helpers import Cluster
+from tests.integration.helpers import Cluster, wait_until
 from tests.integration.test_landing_rule import (
     NAMES,
     PLAN,
@@ -153,3 +157,92 @@ def test_the_trains_drop_stands_until_every_verify_todo_passed_again(
     assert ("train", "PLAN-002") not in kinds(doc)
     assert {v["verdict"] for v in doc["verify"].values()} == {"passed"}
     assert [p[0] for p in repos.pushes()] == TRAIN_NAMES  # PLAN-001's landing only
+
+
+# -- status, --json, --dry-run and the web view agree ---------------------------------------
+
+
+def serve(c: Cluster) -> tuple[subprocess.Popen[str], str]:
+    """`coord ui` on the cluster's Redis, as a subprocess; its base URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = c.popen("ui", "--port", str(port), stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+
+    def serving() -> bool:
+        assert proc.poll() is None, proc.communicate()[1]
+        try:
+            return bool(urllib.request.urlopen(base + "/api/sweeps", timeout=2).status == 200)
+        except OSError:
+            return False
+
+    wait_until(serving, 30, "coord ui to serve", interval=0.1)
+    return proc, base
+
+
+def agree(c: Cluster, base: str) -> tuple[bool, list[tuple[str, str]], dict[str, Any]]:
+    """`change status --json`, `land --dry-run --json`, the human status and the web
+    view's documents (/api/changes/PLAN, /api/changes) say the same: landable, and
+    the same blockers; (landable, blockers, the status document)."""
+    doc = status(c)
+    res = c.cli("change", "land", PLAN, "--dry-run", "--json")
+    dry = json.loads(res.stdout)
+    assert res.returncode == (0 if doc["landable"] else 1), (res.stdout, res.stderr)
+    assert dry["landable"] is doc["landable"]
+    assert kinds(dry) == kinds(doc), (dry["blockers"], doc["blockers"])
+    assert [b["why"] for b in dry["blockers"]] == [b["why"] for b in doc["blockers"]]
+    human = c.cli("change", "status", PLAN)
+    assert human.returncode == 0, human.stderr
+    assert ("\nlandable\n" in human.stdout) is doc["landable"], human.stdout
+    for b in doc["blockers"]:
+        assert f"  {b['kind']} {b['id']}: " in human.stdout, human.stdout
+    with urllib.request.urlopen(f"{base}/api/changes/{PLAN}", timeout=10) as r:
+        web = json.loads(r.read())
+    assert web["landable"] is doc["landable"] and kinds(web) == kinds(doc)
+    assert web["state"] == doc["state"]
+    with urllib.request.urlopen(f"{base}/api/changes", timeout=10) as r:
+        [line] = [x for x in json.loads(r.read()) if x["plan"] == PLAN]
+    assert line["landable"] is doc["landable"] and line["blockers"] == len(doc["blockers"])
+    assert doc["bases_checked"] is True  # bare remotes on this machine: read from files
+    return doc["landable"], kinds(doc), doc
+
+
+def test_status_dry_run_and_the_web_view_agree_on_a_moved_base_a_landing_and_a_revert(
+        world: tuple[Cluster, Repos]) -> None:
+    c, repos = world
+    write_catalog(c, broken=False)
+    start(c)
+    sweep(c, expect=0)
+    _, base = serve(c)
+    assert agree(c, base)[:2] == (True, [])
+
+    # someone else pushes to core: its base moved on the remote (nothing fetched yet)
+    pushed = repos.push_from_elsewhere("core")
+    landable, blockers, doc = agree(c, base)
+    assert (landable, blockers) == (False, [("repo", "core")])
+    assert f"moved ({doc['repos']['core']['base_sha'][:12]} -> {pushed[:12]})" in \
+        doc["blockers"][0]["why"]
+    assert doc["repos"]["core"]["base_now"] == {"sha": pushed, "checked": True, "how": "files"}
+    # landing merges it into the branch (unverified), the verify todos pass on it: it lands
+    res = c.cli("change", "land", PLAN)
+    assert res.returncode == 1 and "unverified: verify again" in res.stderr, res.stderr
+    for tid in ("TODO-101", "TODO-102", "TODO-103"):
+        c.cli_json("todo", "run", tid, "--wait", "--ignore-blockers", "--no-sync")
+    assert agree(c, base)[:2] == (True, [])
+    assert c.cli_json("change", "land", PLAN, "--wait")["state"] == "landed"
+
+    # landed: nothing to land (0.4's status said landable, no blocker)
+    landable, blockers, doc = agree(c, base)
+    assert doc["state"] == "landed" and landable is False
+    assert blockers == [("repo", n) for n in NAMES] + [("state", PLAN)]
+    assert all("already landed" in b["why"] for b in doc["blockers"][:3])
+    assert "coord change revert PLAN-001" in doc["blockers"][3]["why"]
+
+    assert c.cli_json("change", "revert", PLAN)["state"] == "reverted"
+    landable, blockers, doc = agree(c, base)
+    assert doc["state"] == "reverted" and landable is False
+    assert blockers == [("repo", n) for n in NAMES] + [("state", PLAN)]
+    assert all("landing would merge it into the branch and verify again" in b["why"]
+               for b in doc["blockers"][:3])
+    assert "was reverted" in doc["blockers"][3]["why"]
