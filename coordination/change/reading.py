@@ -163,12 +163,14 @@ def counts(repos: list[RepoDocument]) -> dict[str, int]:
 
 def needs_attention(doc: StatusDocument) -> list[RepoDocument]:
     """The repos someone must look at, in landing order: not verified (drafted), in
-    conflict, left landed by a failed revert, named by a blocker, or (the change
-    stopped half-way) whose landing was put back."""
+    conflict, left landed by a failed revert, named by a blocker (but a landed repo of
+    a landed change), or (the change stopped half-way) whose landing was put back."""
     named = {b["id"] for b in doc["blockers"] if b["kind"] == "repo"}
     stopped = doc["state"] in _STOPPED
+    done = doc["state"] == CS.landed  # (its repos' "already landed" is no call to act)
     return [r for r in doc["repos"].values()
-            if r["state"] in ATTENTION or r["repo"] in named
+            if r["state"] in ATTENTION or (r["repo"] in named and not (
+                done and r["state"] == CS.landed))
             or (stopped and r["state"] == CS.reverted)]
 
 

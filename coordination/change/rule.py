@@ -563,7 +563,9 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
             j.blockers.append(Blocker("repo", repo, "landed by a per-wave landing that stopped "
                                       f"(partially_landed): take it out first (coord change "
                                       f"revert {cp.plan}), then land the change again"))
-    j.blockers.extend(_standing(cp, st, now, bases))
+    told = {b.id for b in j.blockers if b.kind == "repo"}
+    j.blockers.extend(_standing(cp, st, now, {r: b for r, b in (bases or {}).items()
+                                              if r not in told}))
     j.blockers.extend(_untrusted_git(cp, st))
     if not cp.verify_todos:
         j.blockers.append(Blocker("verify", cp.plan, f"{cp.plan} has no verify todo: add "

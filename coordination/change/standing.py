@@ -78,10 +78,14 @@ _SECTION = re.compile(r'^\s*\[\s*remote\s+"([^"\\]*)"\s*\]\s*$', re.IGNORECASE)
 _URL = re.compile(r"^\s*url\s*=\s*(.*?)\s*$", re.IGNORECASE)
 
 
+#: :func:`_url_from_files`: the checkout's config plainly names no such remote.
+NO_REMOTE = ""
+
+
 def _url_from_files(checkout: Path, remote: str) -> str | None:
     """``remote.NAME.url`` as the checkout's own config says it, when it says it
     plainly (one url, no quoting, escapes or comments on its line, no includes or URL
-    rewriting anywhere); None: ask git."""
+    rewriting anywhere; :data:`NO_REMOTE`: no such remote); None: ask git."""
     dirs = g.git_dirs(checkout)
     if dirs is None or not _others_plain():
         return None
@@ -93,16 +97,19 @@ def _url_from_files(checkout: Path, remote: str) -> str | None:
     if "insteadof" in low or "[include" in low:
         return None
     urls: list[str] = []
-    inside = False
+    inside = seen = False
     for line in text.splitlines():
         if line.lstrip().startswith("["):
             m = _SECTION.match(line)
             inside = bool(m and m.group(1) == remote)
+            seen = seen or inside or f'"{remote.lower()}"' in line.lower()
             continue
         if inside:
             u = _URL.match(line)
             if u:
                 urls.append(u.group(1))
+    if not seen:
+        return NO_REMOTE
     if len(urls) != 1 or any(c in urls[0] for c in '"\\;#'):
         return None
     return urls[0]
@@ -110,10 +117,10 @@ def _url_from_files(checkout: Path, remote: str) -> str | None:
 
 def _remote_git_dir(path: Path) -> Path | None:
     """The git directory of the repository at ``path`` (bare, or a clone's ``.git``)
-    when its files say it plainly; None: ask git."""
-    for d in (path / ".git", path):
+    whose refs are files (not a reftable); None: ask git."""
+    for d in (path / ".git", path, path.with_name(path.name + ".git")):
         if (d / "HEAD").is_file() and (d / "refs").is_dir() and (d / "objects").is_dir():
-            return d
+            return None if (d / "reftable").exists() else d
     return None
 
 
@@ -124,7 +131,9 @@ def read_base(t: Target, *, ask: bool) -> Base:
     ref = f"refs/heads/{t.base}"
     url: str | None = t.remote if not _NAME.match(t.remote) else _url_from_files(checkout,
                                                                                  t.remote)
-    if url is None:
+    if url == NO_REMOTE and not (checkout / t.remote).exists():
+        return Base(None, False, f"not checked: {t.checkout} has no remote {t.remote}")
+    if url is None or url == NO_REMOTE:
         try:  # git's own reading of the remote's URL (insteadOf and all): a local process
             url = g.git(checkout, "ls-remote", "--get-url", "--end-of-options", t.remote)
         except g.GitError:
@@ -136,12 +145,16 @@ def read_base(t: Target, *, ask: bool) -> Base:
             return Base(None, False, f"not asked: {untrusted}")
     if where is not None:
         gitdir = _remote_git_dir(where)
-        try:
-            sha = g.read_ref(gitdir, ref) if gitdir is not None else None
-        except (OSError, UnicodeDecodeError):
-            sha = None
-        if sha is not None:
-            return Base(sha, True, "files")
+        if gitdir is not None:
+            try:
+                sha = g.read_ref(gitdir, ref)
+                loose = (gitdir / ref).exists()
+            except (OSError, UnicodeDecodeError):
+                sha, loose = None, True
+            if sha is not None or not loose:  # (neither loose nor packed: it is gone)
+                return Base(sha, True, "files")
+        elif not where.exists():
+            return Base(None, False, f"not checked: {t.remote} ({where}) does not exist")
         ask = True  # on this machine: asking git costs no network
     if not ask:
         return Base(None, False, f"not asked: {t.remote} is a network remote ({url or '?'}); "
