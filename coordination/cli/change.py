@@ -218,6 +218,7 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
                                                       else ")")
             for w in prep.manifest["waves"]))
     result = lander.commit(prep.manifest).document()
+    _audit_landing(obj, rt, result)
 
     def landed(d: dict[str, Any]) -> None:
         for w in d.get("waves", []):
@@ -229,6 +230,26 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
     emit(as_json, result, landed)
     if result["state"] != "landed":
         raise LandingFailed(f"{plan_id} {result['state']}: {result['reason']}")
+
+
+def _audit_landing(obj: Context, rt: Runtime, result: dict[str, Any],
+                   via: str = "change land") -> None:
+    """A landing that pushed, in the catalog's audit log (and so in `coord history`):
+    who, when, the plan, how it ended and each repo's landed SHA (``landed_shas``; for
+    one that was reverted, what landed before its undo)."""
+    from coordination.catalog import audit  # lazy: only a landing writes it
+
+    plan = str(result["plan"])
+    steps = rt.changes.read(plan).steps
+    shas = {r: str(s["landed"]) for r, s in steps.items() if s.get("landed")}
+    store = obj.manager.store
+    try:
+        store.record_decision(who=audit.who(Path(obj.file).resolve().parent),
+                              op="change.land", ids=[plan],
+                              decision={**result, "landed_shas": shas, "via": via})
+    except Exception as exc:  # noqa: BLE001 - the landing stands (events, Redis): say it
+        err_console().print(f"[yellow]warning:[/yellow] the landing of {esc(plan)} is not "
+                            f"in the audit log: {esc(exc)}")
 
 
 def _say_unchanged(repos: list[str]) -> None:
@@ -263,6 +284,9 @@ def queue(obj: Context, plan_ids: tuple[str, ...], run: bool, as_json: bool) -> 
             " -> ".join(d["train"]) if d["train"] else "the train is empty"))
         return
     results = run_train(rt, lambda p: _change(obj, p), verify_with_sweep(obj.file))
+    for r in results:
+        if r["state"] in ("landed", "reverted", "revert_failed", "partially_landed"):
+            _audit_landing(obj, rt, r, via="change queue --land")
 
     def human(d: dict[str, Any]) -> None:
         for r in d["results"]:
