@@ -266,14 +266,44 @@ def trailer(message: str, plan: str) -> str:
     return message.rstrip("\n") + f"\n\nCoord-Change: {plan}\n"
 
 
-def _own_config_files(repo: Path) -> list[Path] | None:
-    """The files of ``repo``'s own git config (the repository's ``config``, this
-    worktree's and the main one's ``config.worktree``), None: not said plainly."""
-    dirs = git_dirs(repo)
-    if dirs is None:
-        return None
-    gitdir, common = dirs
-    return [common / "config", gitdir / "config.worktree", common / "config.worktree"]
+#: Config files' texts by (path, inode, mtime, size): ``change status`` reads a
+#: checkout's config for each check of each repo.
+_TEXTS: dict[tuple[str, int, int, int], str] = {}
+
+
+def config_text(path: Path) -> str:
+    """A config file's text ("" when there is none)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return ""
+    key = (str(path), st.st_ino, st.st_mtime_ns, st.st_size)
+    got = _TEXTS.get(key)
+    if got is None:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            got = f.read()
+        if len(_TEXTS) > 4096:
+            _TEXTS.clear()
+        _TEXTS[key] = got
+    return got
+
+
+def _plainly_clean(repo: Path) -> bool:
+    """Does ``repo``'s own config (its repository's ``config``; the ``config.worktree``
+    files only when ``extensions.worktreeConfig`` makes git read them) hold no word of
+    a :data:`COMMAND_KEYS` key? (False: ask git, which follows includes.)"""
+    try:
+        dirs = git_dirs(repo)
+        if dirs is None:
+            return False
+        gitdir, common = dirs
+        text = config_text(common / "config").lower()
+        if "worktreeconfig" in text:
+            text += (config_text(gitdir / "config.worktree")
+                     + config_text(common / "config.worktree")).lower()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return not any(w in text for w in _COMMAND_WORDS)
 
 
 def untrusted_commands(*repos: str | Path) -> list[str]:
@@ -286,15 +316,8 @@ def untrusted_commands(*repos: str | Path) -> list[str]:
 
     out: list[str] = []
     for repo in repos:
-        files = _own_config_files(Path(repo))
-        if files is not None:
-            try:
-                text = "".join(f.read_text(errors="replace").lower()
-                               for f in files if f.is_file())
-            except OSError:
-                text = "include"  # unreadable: ask git
-            if not any(w in text for w in _COMMAND_WORDS):
-                continue
+        if _plainly_clean(Path(repo)):
+            continue
         raw = git(repo, "config", "--list", "--show-scope", "--show-origin", "-z")
         parts = raw.split("\0")
         for scope, origin, entry in zip(parts[0::3], parts[1::3], parts[2::3]):

@@ -90,7 +90,7 @@ def _url_from_files(checkout: Path, remote: str) -> str | None:
     if dirs is None or not _others_plain():
         return None
     try:
-        text = (dirs[1] / "config").read_text()
+        text = g.config_text(dirs[1] / "config")
     except (OSError, UnicodeDecodeError):
         return None
     low = text.lower()
@@ -170,8 +170,10 @@ def read_bases(cp: ChangePlan, st: ChangeState, *, ask: bool = False) -> dict[st
     """:func:`read_base` of every repo of the change that has a candidate (asked ones
     several at once)."""
     repos = [r for r in cp.targets if r in st.repos]
+    if not ask:  # files (a remote on this machine): threads would only wait for each other
+        return {r: read_base(cp.targets[r], ask=False) for r in repos}
     with ThreadPoolExecutor(max_workers=min(8, max(1, len(repos)))) as pool:
-        read = list(pool.map(lambda r: read_base(cp.targets[r], ask=ask), repos))
+        read = list(pool.map(lambda r: read_base(cp.targets[r], ask=True), repos))
     return dict(zip(repos, read))
 
 
