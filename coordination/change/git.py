@@ -28,6 +28,7 @@ system config (their identity, credential helpers, ssh) are read as always.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import subprocess
@@ -312,8 +313,6 @@ def untrusted_commands(*repos: str | Path) -> list[str]:
     :data:`COMMAND_KEYS`, as ``KEY=VALUE (FILE)``; [] when there is none. Their files
     are read first: one without any word of such a key needs no git process (a
     change's status reads this for every repo)."""
-    import fnmatch
-
     out: list[str] = []
     for repo in repos:
         if _plainly_clean(Path(repo)):
