@@ -441,8 +441,10 @@ class Repo(_Model):
     #: Run git hooks (pre-push...) on coord's own pushes and merges of this repo; off by
     #: default: a hook a todo wrote into a worktree would run with the lander's credentials.
     land_hooks: bool = False
-    """Run git hooks on coord's own pushes and merges of this repo; off by default, since a hook a
-    todo wrote would run with the lander's credentials."""
+    """Run git hooks on coord's own pushes and merges of this repo, and obey the programs its own
+    git config names (core.sshCommand, credential helpers, upload/receive pack...); off by default,
+    since a hook or config a todo wrote would run with the lander's credentials (a repo whose own
+    config names such a program is then not landable, named)."""
     cache: bool | Cache | None = None  # every todo of the repo, unless it says otherwise
     """Reuse earlier successes for every todo of the repo, unless a todo says otherwise (true, or a
     Cache)."""

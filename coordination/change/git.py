@@ -13,10 +13,22 @@ load too: :mod:`coordination.catalog.models`). Pushes and merges made by a
 landing run with hooks off (``hooks=False``: ``core.hooksPath=/dev/null``, where
 no hook can be written) unless the repo says ``land_hooks: true``: a hook a todo
 wrote into a worktree must not run with the lander's credentials.
+
+A repository's own git config (``.git/config``, ``config.worktree``) is as
+writable by a todo as its hooks, and some of its keys make git run a program
+(``remote.origin.uploadpack``, ``core.sshCommand``, ``credential.helper``, filter and
+merge drivers, ``gpg.program``...). So every call runs with ``core.fsmonitor``
+off, fetches, ``ls-remote`` and pushes made without trust (``hooks=False``) name
+``git-upload-pack``/``git-receive-pack`` themselves and leave submodules alone,
+and a landing refuses a repo whose own config holds any key of
+:data:`COMMAND_KEYS` (:func:`untrusted_commands`, naming it) unless the repo says
+``land_hooks: true`` (it trusts its own hooks and config). The user's global and
+system config (their identity, credential helpers, ssh) are read as always.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import subprocess
@@ -28,8 +40,27 @@ from coordination.errors import OperationFailed
 #: Seconds any one git command may take (a push to a slow remote included).
 GIT_TIMEOUT = 120.0
 
-#: Configuration every git call of coord's runs with: no ``ext::``/``fd::`` transport.
-SAFE = ("-c", "protocol.ext.allow=never", "-c", "protocol.fd.allow=never")
+#: Configuration every git call of coord's runs with: no ``ext::``/``fd::`` transport,
+#: no file-system monitor (``core.fsmonitor`` names a program; coord needs none).
+SAFE = ("-c", "protocol.ext.allow=never", "-c", "protocol.fd.allow=never",
+        "-c", "core.fsmonitor=false")
+
+#: Keys of a repository's own git config that make one of a landing's git commands
+#: (fetch, ls-remote, push, merge, revert, commit, reset) run a program, as git
+#: spells them lower-cased (``*``: any subsection). ``core.fsmonitor`` is not here:
+#: every call turns it off (:data:`SAFE`).
+COMMAND_KEYS = (
+    "core.sshcommand", "core.askpass", "core.gitproxy", "core.alternaterefscommand",
+    "credential.helper", "credential.*.helper",
+    "remote.*.uploadpack", "remote.*.receivepack", "remote.*.vcs",
+    "filter.*.clean", "filter.*.smudge", "filter.*.process",
+    "merge.*.driver", "gpg.program", "gpg.*.program",
+    "include.path", "includeif.*.path",
+)
+#: Words one of them has (lower-cased): a config file without any is read no further.
+_COMMAND_WORDS = ("sshcommand", "askpass", "gitproxy", "alternaterefscommand", "helper",
+                  "uploadpack", "receivepack", "vcs", "clean", "smudge", "process",
+                  "driver", "program", "include")
 
 #: What turns hooks off for one call: a hooks directory nothing can be written into.
 NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
@@ -98,7 +129,10 @@ def read_head(worktree: str | Path) -> str:
     return found if found is not None else head(worktree)
 
 
-def _head_from_files(wt: Path) -> str | None:
+def git_dirs(wt: Path) -> tuple[Path, Path] | None:
+    """``(git dir, common dir)`` of the worktree or clone ``wt``, from its files (a
+    ``.git`` directory, or a ``.git`` file naming a linked worktree's git dir and its
+    ``commondir``); None when they do not say it plainly."""
     dotgit = wt / ".git"
     if dotgit.is_file():
         text = dotgit.read_text()
@@ -110,15 +144,16 @@ def _head_from_files(wt: Path) -> str | None:
         gitdir = dotgit
     else:
         return None
-    value = (gitdir / "HEAD").read_text().strip()
-    if _SHA.fullmatch(value):
-        return value  # detached
-    if not value.startswith("ref: refs/heads/"):
-        return None
-    ref = value[len("ref: "):]
     common = gitdir
     if (gitdir / "commondir").is_file():
         common = gitdir / (gitdir / "commondir").read_text().strip()
+    return gitdir, common
+
+
+def read_ref(common: Path, ref: str) -> str | None:
+    """The SHA ``ref`` (``refs/heads/NAME``) names in the repository whose common git
+    dir is ``common``, loose or packed, from its files; None when they do not say it
+    plainly (no such ref, a symbolic one, another ref storage: ask git)."""
     loose = common / ref
     if loose.is_file():
         sha = loose.read_text().strip()
@@ -132,6 +167,19 @@ def _head_from_files(wt: Path) -> str | None:
     return None
 
 
+def _head_from_files(wt: Path) -> str | None:
+    dirs = git_dirs(wt)
+    if dirs is None:
+        return None
+    gitdir, common = dirs
+    value = (gitdir / "HEAD").read_text().strip()
+    if _SHA.fullmatch(value):
+        return value  # detached
+    if not value.startswith("ref: refs/heads/"):
+        return None
+    return read_ref(common, value[len("ref: "):])
+
+
 def tree(repo: str | Path, rev: str) -> str | None:
     """The tree SHA of ``rev`` (None if this repo does not have ``rev``)."""
     try:
@@ -140,9 +188,16 @@ def tree(repo: str | Path, rev: str) -> str | None:
         return None
 
 
-def remote_sha(repo: str | Path, remote: str, branch: str) -> str | None:
-    """``branch``'s SHA on ``remote`` now, asked of the remote (None: no such branch)."""
-    out = git(repo, "ls-remote", "--heads", "--end-of-options", remote, f"refs/heads/{branch}")
+#: What a fetch and an ``ls-remote`` made without trust run on the remote's side.
+UPLOAD_PACK = "--upload-pack=git-upload-pack"
+
+
+def remote_sha(repo: str | Path, remote: str, branch: str, *,
+               hooks: bool = False) -> str | None:
+    """``branch``'s SHA on ``remote`` now, asked of the remote (None: no such branch).
+    Without ``hooks`` (trust in the repo's own config), git's own upload-pack."""
+    out = git(repo, "ls-remote", *(() if hooks else (UPLOAD_PACK,)), "--heads",
+              "--end-of-options", remote, f"refs/heads/{branch}", hooks=hooks)
     for line in out.splitlines():
         sha, _, ref = line.partition("\t")
         if ref == f"refs/heads/{branch}":
@@ -150,10 +205,12 @@ def remote_sha(repo: str | Path, remote: str, branch: str) -> str | None:
     return None
 
 
-def fetch(repo: str | Path, remote: str, branch: str) -> str:
-    """Fetch ``branch`` of ``remote`` into its remote-tracking ref; its SHA."""
-    git(repo, "fetch", "--quiet", "--no-tags", "--end-of-options", remote,
-        f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
+def fetch(repo: str | Path, remote: str, branch: str, *, hooks: bool = False) -> str:
+    """Fetch ``branch`` of ``remote`` into its remote-tracking ref; its SHA. Without
+    ``hooks`` (trust in the repo's own config): git's own upload-pack, no submodule."""
+    git(repo, "fetch", "--quiet", "--no-tags",
+        *(() if hooks else (UPLOAD_PACK, "--no-recurse-submodules")), "--end-of-options",
+        remote, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}", hooks=hooks)
     return git(repo, "rev-parse", "--verify", "--end-of-options",
                f"refs/remotes/{remote}/{branch}")
 
@@ -170,9 +227,11 @@ def push(repo: str | Path, remote: str, sha: str, branch: str, expect: str, *,
          hooks: bool = False) -> str | None:
     """Push ``sha`` to ``branch`` of ``remote`` only if the remote's branch is still
     ``expect`` (``--force-with-lease``); None when pushed, else git's refusal. No
-    hook runs unless ``hooks``."""
+    hook runs, and git's own receive-pack, unless ``hooks``."""
     try:
         git(repo, "push", "--quiet", "--porcelain", "--no-verify" if not hooks else "--verify",
+            *(() if hooks else ("--receive-pack=git-receive-pack",
+                                "--recurse-submodules=no")),
             f"--force-with-lease=refs/heads/{branch}:{expect}", "--end-of-options", remote,
             f"{sha}:refs/heads/{branch}", hooks=hooks)
     except GitError as exc:
@@ -206,3 +265,89 @@ def trailer(message: str, plan: str) -> str:
     """``message`` ending with the ``Coord-Change: PLAN`` trailer (in its own last
     paragraph, where ``git interpret-trailers`` finds it)."""
     return message.rstrip("\n") + f"\n\nCoord-Change: {plan}\n"
+
+
+#: Config files' texts by (path, inode, mtime, size): ``change status`` reads a
+#: checkout's config for each check of each repo.
+_TEXTS: dict[tuple[str, int, int, int], str] = {}
+
+
+def config_text(path: Path) -> str:
+    """A config file's text ("" when there is none)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return ""
+    key = (str(path), st.st_ino, st.st_mtime_ns, st.st_size)
+    got = _TEXTS.get(key)
+    if got is None:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            got = f.read()
+        if len(_TEXTS) > 4096:
+            _TEXTS.clear()
+        _TEXTS[key] = got
+    return got
+
+
+def _plainly_clean(repo: Path) -> bool:
+    """Does ``repo``'s own config (its repository's ``config``; the ``config.worktree``
+    files only when ``extensions.worktreeConfig`` makes git read them) hold no word of
+    a :data:`COMMAND_KEYS` key? (False: ask git, which follows includes.)"""
+    try:
+        dirs = git_dirs(repo)
+        if dirs is None:
+            return False
+        gitdir, common = dirs
+        text = config_text(common / "config").lower()
+        if "worktreeconfig" in text:
+            text += (config_text(gitdir / "config.worktree")
+                     + config_text(common / "config.worktree")).lower()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return not any(w in text for w in _COMMAND_WORDS)
+
+
+def untrusted_commands(*repos: str | Path) -> list[str]:
+    """The entries of these repositories' own git config (scopes ``local`` and
+    ``worktree``: files a todo can write; includes followed) whose key is one of
+    :data:`COMMAND_KEYS`, as ``KEY=VALUE (FILE)``; [] when there is none. Their files
+    are read first: one without any word of such a key needs no git process (a
+    change's status reads this for every repo)."""
+    out: list[str] = []
+    for repo in repos:
+        if _plainly_clean(Path(repo)):
+            continue
+        raw = git(repo, "config", "--list", "--show-scope", "--show-origin", "-z")
+        parts = raw.split("\0")
+        for scope, origin, entry in zip(parts[0::3], parts[1::3], parts[2::3]):
+            key, _, value = entry.partition("\n")
+            if scope not in ("local", "worktree"):
+                continue
+            if any(fnmatch.fnmatchcase(key.lower(), k) for k in COMMAND_KEYS):
+                said = f"{key}={value} ({origin.removeprefix('file:')})"
+                if said not in out:
+                    out.append(said)
+    return out
+
+
+def command_refusal(repo: str, checkout: str | Path, found: list[str]) -> str:
+    """Why coord runs no git in ``repo`` to land or revert it: its own git config makes
+    git run a program (``found``: :func:`untrusted_commands`)."""
+    key = found[0].partition("=")[0]
+    more = f" (and {len(found) - 1} more: {'; '.join(found[1:])})" if len(found) > 1 else ""
+    return (f"{repo}: its own git config sets {found[0]}{more}, which makes git run a "
+            "program when coord fetches, merges or pushes it (a todo may have written it "
+            f"there): remove it (git -C {checkout} config --unset-all {key}), or move it to "
+            f"your global git config; or, if the repo's own hooks and git config are to be "
+            f"trusted, set land_hooks: true on repo {repo}")
+
+
+def untrusted_git(repo: str, checkout: str | Path, *dirs: str | Path) -> str | None:
+    """Why coord must run no git in ``dirs`` (``repo``'s checkout and worktree) to land
+    or revert it (:func:`command_refusal`; their config unreadable: so), or None."""
+    try:
+        found = untrusted_commands(*dirs)
+    except GitError as exc:
+        return (f"{repo}: its own git config cannot be read ({exc}): coord runs no git "
+                "there to land or revert it")
+    return command_refusal(repo, checkout, found) if found else None

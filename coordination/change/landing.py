@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, NotRequired, TypedDict
 
 from coordination.change import git as g
-from coordination.change import worktrees
+from coordination.change import standing, worktrees
 from coordination.change.model import ChangePlan
 from coordination.change.rule import Blocker, current_candidates, judge
 from coordination.change.waves import commit_waves
@@ -224,6 +224,9 @@ class Lander:
         if rec is None:
             return f"{repo}: no candidate yet (run the plan: coord plan sweep {cp.plan})", None
         wt = rec.worktree or str(worktrees.path_of(t.checkout, cp.branch))
+        untrusted = self._untrusted(repo, t.checkout, wt)
+        if untrusted:  # before any git runs there (a fetch would run what it names)
+            return untrusted, None
         head = g.head(wt)
         if head != rec.candidate:
             rec = RepoRecord(rec.base, rec.remote, rec.base_sha, head, wt)
@@ -231,40 +234,29 @@ class Lander:
                 store.set_repo(cp.plan, repo, rec)
         if repo in st.conflicts:
             return f"{repo}: conflict: {st.conflicts[repo]}", None
-        now = (g.remote_sha(t.checkout, t.remote, t.base) if dry_run
-               else g.fetch(t.checkout, t.remote, t.base))
-        if now == rec.candidate:
-            if rec.candidate == rec.base_sha:
-                return None, rec  # no commit on the branch: nothing to land (prepare says so)
-            return f"{repo}: already landed: {t.remote}/{t.base} is its candidate {now[:12]}", None
-        if now != rec.base_sha:
-            moved = self._base_moved(repo, rec, now, dry_run, st.steps.get(repo, {}))
-            if isinstance(moved, str):
-                return moved, None
-            rec = moved
+        hooks = self._hooks(repo)
+        now = (g.remote_sha(t.checkout, t.remote, t.base, hooks=hooks) if dry_run
+               else g.fetch(t.checkout, t.remote, t.base, hooks=hooks))
+        # (the words `change status` says it in too: coordination.change.standing)
+        problem, contained = standing.base_problem(repo, t, rec, rec.candidate, now)
+        if contained:  # the candidate contains the moved base: still verified
+            rec = RepoRecord(rec.base, rec.remote, str(now), rec.candidate, rec.worktree)
+            if not dry_run:
+                store.set_repo(cp.plan, repo, rec)
+        elif problem and now not in (None, rec.candidate) and not dry_run:
+            return self._base_moved(repo, rec, str(now), st.steps.get(repo, {})), None
+        elif problem:
+            return problem, None
         if not g.is_ancestor(wt, rec.base_sha, rec.candidate):
             return (f"{repo}: the candidate {rec.candidate[:12]} does not contain its base "
                     f"{rec.base_sha[:12]}"), None
         return None, rec  # verified or not: the landing rule's to say (prepare)
 
-    def _base_moved(self, repo: str, rec: RepoRecord, now: str | None, dry_run: bool,
-                    last: dict[str, Any]) -> str | RepoRecord:
-        """Merge a moved base into the branch: why the repo is not ready, or (the
-        candidate already contained the new base: still verified) its new record.
-        ``last``: the repo's step in the change's last landing; if that landing
-        reverted it, the merge brings the revert in, and the revert is reverted (the
-        change is landed again, not its undo)."""
-        if now is not None and g.has(rec.worktree, now) and g.is_ancestor(rec.worktree, now,
-                                                                          rec.candidate):
-            moved = RepoRecord(rec.base, rec.remote, now, rec.candidate, rec.worktree)
-            if not dry_run:
-                self.store.set_repo(self.cp.plan, repo, moved)
-            return moved
-        if now is None:
-            return f"{repo}: its base {rec.base} is gone from {rec.remote}"
-        if dry_run:
-            return (f"{repo}: {rec.remote}/{rec.base} moved ({rec.base_sha[:12]} -> {now[:12]}): "
-                    "landing would merge it into the branch and verify again")
+    def _base_moved(self, repo: str, rec: RepoRecord, now: str, last: dict[str, Any]) -> str:
+        """Merge a moved base (``now``, which the candidate does not contain) into the
+        branch: why the repo is not ready now. ``last``: the repo's step in the
+        change's last landing; if that landing reverted it, the merge brings the revert
+        in, and the revert is reverted (the change is landed again, not its undo)."""
         wt = rec.worktree
         env = worktrees.identity_env(wt)
         hooks = self._hooks(repo)
@@ -274,7 +266,7 @@ class Lander:
                   "--end-of-options", f"refs/remotes/{rec.remote}/{rec.base}", env=env,
                   hooks=hooks)
         except g.GitError as exc:
-            g.git(wt, "merge", "--abort", check=False)
+            g.git(wt, "merge", "--abort", check=False, hooks=hooks)
             said = (exc.stderr.strip().splitlines() or [str(exc)])[-1]
             self.store.set_conflict(self.cp.plan, repo, f"merging {rec.base} ({now[:12]}): {said}")
             return (f"{repo}: conflict: {rec.remote}/{rec.base} moved to {now[:12]} and does "
@@ -358,10 +350,15 @@ class Lander:
 
     def _land_one(self, m: Manifest, e: ManifestRepo, step: dict[str, Any]) -> str | None:
         repo, wt, remote, base = e["repo"], e["worktree"], e["remote"], e["base"]
+        hooks = self._hooks(repo)
         with self._lease(repo) as lease:
+            # Its git config read again under the lease, just before git runs there.
+            untrusted = self._untrusted(repo, wt)
+            if untrusted:
+                return untrusted
             if step.get("state"):
                 # Resumed: this step began before. Did it land? (never twice)
-                now = g.remote_sha(wt, remote, base)
+                now = g.remote_sha(wt, remote, base, hooks=hooks)
                 if self._is_landed(e, now, started=True):
                     self._step(m, lease, repo, {"state": CS.landed, "landed": now})
                     self.rt.events.emit(EventKind.repo_landed, plan=m["plan"], repo=repo, sha=now)
@@ -372,12 +369,12 @@ class Lander:
             self.fault("before-land", repo)
             if m["land"] == "command":
                 why = self._command(m, e)
-                now = g.remote_sha(wt, remote, base)
+                now = g.remote_sha(wt, remote, base, hooks=hooks)
             else:
                 # --force-with-lease: refused unless the remote is still at the base
-                why = g.push(wt, remote, e["candidate"], base, e["base_sha"],
-                             hooks=self._hooks(repo))
-                now = e["candidate"] if why is None else g.remote_sha(wt, remote, base)
+                why = g.push(wt, remote, e["candidate"], base, e["base_sha"], hooks=hooks)
+                now = (e["candidate"] if why is None
+                       else g.remote_sha(wt, remote, base, hooks=hooks))
             self.fault("after-land", repo)
             if not self._is_landed(e, now, started=True):
                 if m["land"] == "command":
@@ -409,7 +406,7 @@ class Lander:
         wt = e["worktree"]
         if not g.has(wt, now):
             try:
-                g.fetch(wt, e["remote"], e["base"])
+                g.fetch(wt, e["remote"], e["base"], hooks=self._hooks(e["repo"]))
             except g.GitError:
                 return False
         return (g.tree(wt, now) == g.tree(wt, e["candidate"])
@@ -482,8 +479,14 @@ class Lander:
         """Put one landed repo back (True), or say it is left landed (False); None: it
         never landed (its step started and the push was refused)."""
         repo, wt, remote, base = e["repo"], e["worktree"], e["remote"], e["base"]
+        hooks = self._hooks(repo)
         with self._lease(repo) as lease:
-            now = g.remote_sha(wt, remote, base)
+            untrusted = self._untrusted(repo, wt)
+            if untrusted:  # no git runs there: it stays as it is, said
+                self._step(m, lease, repo, {**step, "state": CS.revert_failed,
+                                            "why": untrusted})
+                return False
+            now = g.remote_sha(wt, remote, base, hooks=hooks)
             landed = step.get("landed")
             if step.get("state") == CS.landing and not landed:
                 # Killed mid-step: did it land? (else there is nothing to revert)
@@ -505,9 +508,9 @@ class Lander:
                 return False
             self._step(m, lease, repo, {"state": REVERTING, "landed": landed, "revert": revert})
             self.fault("before-revert", repo)
-            why = g.push(wt, remote, revert, base, landed, hooks=self._hooks(repo))
+            why = g.push(wt, remote, revert, base, landed, hooks=hooks)
             self.fault("after-revert", repo)
-            if why and g.remote_sha(wt, remote, base) != revert:
+            if why and g.remote_sha(wt, remote, base, hooks=hooks) != revert:
                 self._step(m, lease, repo, {"state": CS.revert_failed, "landed": landed,
                                             "revert": revert, "why": why})
                 return False
@@ -536,9 +539,20 @@ class Lander:
         return ident
 
     def _hooks(self, repo: str) -> bool:
-        """Does git run hooks on coord's pushes and merges of ``repo``? (``land_hooks``)"""
+        """Does git run hooks on coord's pushes and merges of ``repo``, and obey its own
+        git config's programs? (``land_hooks``)"""
         t = self.cp.targets.get(repo)
         return bool(t is not None and t.land_hooks)
+
+    def _untrusted(self, repo: str, *dirs: str) -> str | None:
+        """Why coord runs no git in ``repo``'s ``dirs`` (checkout, worktree): their own
+        git config makes git run a program (a todo can write it); None: it does not,
+        or the repo trusts it (``land_hooks: true``)."""
+        if self._hooks(repo):
+            return None
+        t = self.cp.targets.get(repo)
+        checkout = t.checkout if t is not None else dirs[0]
+        return g.untrusted_git(repo, checkout, *[d for d in dirs if d and os.path.isdir(d)])
 
     # -- leases ------------------------------------------------------------------
     def _lease(self, repo: str) -> _Held:

@@ -17,6 +17,7 @@ from typing import Any, TypedDict
 from coordination.catalog.models import Catalog
 from coordination.change.model import ChangePlan, change_of
 from coordination.change.rule import Judgement, judge
+from coordination.change.standing import Base, read_bases
 from coordination.runtime.changes import FAILED_VERIFICATION, ChangeState
 from coordination.runtime.context import Runtime
 from coordination.status import ChangeState as CS
@@ -35,6 +36,8 @@ class RepoDocument(TypedDict):
     candidate: str | None  # its worktree's HEAD, re-read
     worktree: str | None
     verified_by: list[str]  # verify todos whose success covers the current candidate set
+    #: its base on its remote as read now: {"sha", "checked", "how"} (None: no candidate)
+    base_now: dict[str, Any] | None
     landed: str | None
     reverted: str | None
     state: str
@@ -62,6 +65,9 @@ class StatusDocument(ChangeDocument):
     verify: dict[str, dict[str, Any]]  # todo -> {"verdict", "candidates", "why"}
     gates: dict[str, dict[str, Any]]  # todo -> {"verdict", "approvals", "why"}
     sweep: str | None  # the plan's last sweep
+    #: every repo's base on its remote was read (False: a network remote not asked,
+    #: ``base_now.checked``; ``coord change status --ask-remotes`` asks them)
+    bases_checked: bool
 
 
 #: Why a repo whose branch has no commit (its candidate is its base) is left alone.
@@ -74,10 +80,12 @@ def repo_state(st: ChangeState, repo: str, j: Judgement) -> str:
         return str(_STEP_STATE[step["state"]])
     if repo in st.conflicts:
         return CS.conflict
-    return CS.verified if j.verified and not j.vetoed and j.candidates.get(repo) else CS.drafted
+    verified = j.verified and not j.vetoed and not j.dropped  # (the train's drop stands)
+    return CS.verified if verified and j.candidates.get(repo) else CS.drafted
 
 
-def document(cp: ChangePlan, st: ChangeState, train: list[str], j: Judgement) -> ChangeDocument:
+def document(cp: ChangePlan, st: ChangeState, train: list[str], j: Judgement,
+             bases: dict[str, Base] | None = None) -> ChangeDocument:
     repos: dict[str, RepoDocument] = {}
     by = j.verified_by()
     for i, (name, t) in enumerate(cp.targets.items()):
@@ -87,6 +95,7 @@ def document(cp: ChangePlan, st: ChangeState, train: list[str], j: Judgement) ->
             repo=name, order=i, base=t.base, remote=t.remote,
             base_sha=rec.base_sha if rec else None, candidate=j.candidates.get(name),
             worktree=rec.worktree if rec else None, verified_by=by,
+            base_now=bases[name].document() if bases and name in bases else None,
             landed=step.get("landed"), reverted=step.get("revert") if step.get("state") ==
             CS.reverted else None, state=repo_state(st, name, j),
             why=step.get("why") or st.conflicts.get(name) or (
@@ -110,25 +119,28 @@ def document(cp: ChangePlan, st: ChangeState, train: list[str], j: Judgement) ->
                                  for w in cp.waves])
 
 
-def status_of(rt: Runtime, cp: ChangePlan) -> StatusDocument:
+def status_of(rt: Runtime, cp: ChangePlan, *, ask_remotes: bool = False) -> StatusDocument:
     """The status document of the change ``cp`` (see :func:`status_document`)."""
     st = rt.changes.read(cp.plan)
-    j = judge(rt, cp, st)
-    doc = document(cp, st, rt.changes.train(), j)
+    bases = read_bases(cp, st, ask=ask_remotes)
+    j = judge(rt, cp, st, bases=bases)
+    doc = document(cp, st, rt.changes.train(), j, bases)
     return StatusDocument(**doc, landable=j.landable,
                           blockers=[b.document() for b in j.blockers],
                           verify={t: v.document() for t, v in j.verify.items()},
                           gates={t: v.document() for t, v in j.gates.items()},
-                          sweep=j.sweep)
+                          sweep=j.sweep, bases_checked=all(b.checked for b in bases.values()))
 
 
-def status_document(rt: Runtime, catalog: Catalog, base_dir: Path, plan_id: str
-                    ) -> StatusDocument:
+def status_document(rt: Runtime, catalog: Catalog, base_dir: Path, plan_id: str, *,
+                    ask_remotes: bool = False) -> StatusDocument:
     """``coord change status PLAN --json``: every repo's state (its candidate re-read
     from its worktree now), each verify todo's and gate's verdict on the current
     candidates, ``landable`` and its ``blockers`` (the landing rule's, the same
-    :func:`coordination.change.rule.judge` that ``change land`` applies)."""
-    return status_of(rt, change_of(catalog, plan_id, base_dir))
+    :func:`coordination.change.rule.judge` that ``change land`` applies, with each
+    repo's base on its remote read now: :mod:`coordination.change.standing`; a
+    network remote only with ``ask_remotes``, else ``bases_checked`` is false)."""
+    return status_of(rt, change_of(catalog, plan_id, base_dir), ask_remotes=ask_remotes)
 
 
 #: The order states are counted in (``coord change status``).
@@ -151,12 +163,14 @@ def counts(repos: list[RepoDocument]) -> dict[str, int]:
 
 def needs_attention(doc: StatusDocument) -> list[RepoDocument]:
     """The repos someone must look at, in landing order: not verified (drafted), in
-    conflict, left landed by a failed revert, named by a blocker, or (the change
-    stopped half-way) whose landing was put back."""
+    conflict, left landed by a failed revert, named by a blocker (but a landed repo of
+    a landed change), or (the change stopped half-way) whose landing was put back."""
     named = {b["id"] for b in doc["blockers"] if b["kind"] == "repo"}
     stopped = doc["state"] in _STOPPED
+    done = doc["state"] == CS.landed  # (its repos' "already landed" is no call to act)
     return [r for r in doc["repos"].values()
-            if r["state"] in ATTENTION or r["repo"] in named
+            if r["state"] in ATTENTION or (r["repo"] in named and not (
+                done and r["state"] == CS.landed))
             or (stopped and r["state"] == CS.reverted)]
 
 

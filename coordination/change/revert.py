@@ -165,8 +165,11 @@ class Reverter(Lander):
             return RepoPlan(repo, "skip", why="it never landed" if state in (None, NOT_LANDED)
                             else f"its step is {state}")
         landed = str(step["landed"])
+        untrusted = self._untrusted(repo, wt)
+        if untrusted:  # before any git runs there
+            return RepoPlan(repo, "refuse", landed, why=untrusted)
         try:
-            now = g.fetch(wt, e["remote"], e["base"])
+            now = g.fetch(wt, e["remote"], e["base"], hooks=self._hooks(repo))
         except g.GitError as exc:
             return RepoPlan(repo, "refuse", landed, why=f"{repo}: {exc}")
         if state == REVERTING and step.get("revert") and g.is_ancestor(wt, step["revert"], now):
@@ -252,8 +255,12 @@ class Reverter(Lander):
                 return None
             landed: str = step["landed"]
             pre: str = step.get("pre") or e["base_sha"]
+            untrusted = self._untrusted(repo, wt)
+            if untrusted:  # before any git runs there
+                return untrusted
+            hooks = self._hooks(repo)
             try:
-                now = g.fetch(wt, remote, base)
+                now = g.fetch(wt, remote, base, hooks=hooks)
             except g.GitError as exc:
                 return f"{repo}: {exc}"
             revert = step.get("revert") if step.get("state") == REVERTING else None
@@ -284,7 +291,7 @@ class Reverter(Lander):
             after: str | None
             if self.land_mode == "command":
                 why = self._revert_command(m, e, now, revert)
-                after = g.fetch(wt, remote, base)
+                after = g.fetch(wt, remote, base, hooks=hooks)
                 if after != now and g.is_ancestor(wt, now, after) and (
                         g.tree(wt, after) == g.tree(wt, revert)):
                     why = None
@@ -292,8 +299,8 @@ class Reverter(Lander):
                     why = why or (f"the revert command left {remote}/{base} at "
                                   f"{str(after)[:12]}, not the revert")
             else:
-                why = g.push(wt, remote, revert, base, now, hooks=self._hooks(repo))
-                after = revert if why is None else g.remote_sha(wt, remote, base)
+                why = g.push(wt, remote, revert, base, now, hooks=hooks)
+                after = revert if why is None else g.remote_sha(wt, remote, base, hooks=hooks)
                 if after == revert:
                     why = None
             self.fault("after-revert", repo)
@@ -389,8 +396,12 @@ class Reverter(Lander):
             revert, over = step.get("revert"), step.get("over")
             if step.get("state") != CS.reverted or not revert or not over:
                 return f"{repo}: its step is {step.get('state')}, not a revert of this command"
+            untrusted = self._untrusted(repo, wt)
+            if untrusted:
+                return untrusted
+            hooks = self._hooks(repo)
             try:
-                now = g.fetch(wt, remote, base)
+                now = g.fetch(wt, remote, base, hooks=hooks)
             except g.GitError as exc:
                 return f"{repo}: {exc}"
             if now is None or not g.is_ancestor(wt, revert, now):
@@ -407,8 +418,8 @@ class Reverter(Lander):
             if self.land_mode == "command":
                 return (f"{repo}: lands by command; landing it again is not automatic "
                         f"(the revert {revert[:12]} is on {remote}/{base})")
-            why = g.push(wt, remote, again, base, now, hooks=self._hooks(repo))
-            if why and g.remote_sha(wt, remote, base) != again:
+            why = g.push(wt, remote, again, base, now, hooks=hooks)
+            if why and g.remote_sha(wt, remote, base, hooks=hooks) != again:
                 self._step(m, lease, repo, {**step, "why": f"landing again refused: {why}"})
                 return f"{repo}: landing it again was refused: {why}"
             self._step(m, lease, repo, {"state": CS.landed, "landed": again, "pre": revert,
@@ -421,7 +432,11 @@ class Reverter(Lander):
         """A re-landing killed half-way: did it land (its SHA on the remote)?"""
         repo, wt = e["repo"], e["worktree"]
         with self._lease(repo) as lease:
-            now = g.fetch(wt, e["remote"], e["base"])
+            untrusted = self._untrusted(repo, wt)
+            if untrusted:
+                raise ChangeNotReady(untrusted, hint="nothing was pushed; run coord change "
+                                     "revert again once it is gone")
+            now = g.fetch(wt, e["remote"], e["base"], hooks=self._hooks(repo))
             if now and (now == step["reland"] or g.is_ancestor(wt, step["reland"], now)):
                 doc = {"state": CS.landed, "landed": step["reland"], "pre": step["revert"],
                        "relanded": True}

@@ -27,27 +27,37 @@ candidate: the HEAD of its change worktree, re-read now):
   ``from:``, SSH signatures with ``approvers:``, the starter, one key one
   approver), for what the catalog says the plan runs now: a command, env, undo,
   gate or edge edited since the sweep froze it makes its approval stale;
-- no other todo of the plan's last sweep failed: one that ended otherwise counts only
-  with its outcome sealed (kind ``outcome``: status, exit code, the run that ended
-  it) by whoever ended it (:func:`outcome_blockers`);
-- the merge train did not drop it (``failed_verification``), or a verify todo has
-  passed since on another candidate set;
-- every repo has a candidate, none in conflict.
+- no other todo of the plan's last sweep failed, whether the catalog still has it or
+  not (the todos its frozen spec ran), and one that ended otherwise counts only with its
+  outcome sealed (kind ``outcome``: status, exit code, the run that ended it) by
+  whoever ended it (:func:`outcome_blockers`); a failed verify record on the current set of a
+  todo that is no verify todo of the plan now (deleted, ``verify:`` turned off) still
+  vetoes it;
+- the merge train did not drop it (``failed_verification``), or every verify todo
+  passed since, on the current set (each by a record newer than the drop);
+- every repo has a candidate, none in conflict, and no repo's own git config (which a
+  todo can write) makes git run a program (unless it says ``land_hooks: true``);
+- the change is not landed or reverted already on these candidates, and (when the
+  caller read them: ``change status``; prepare asks the remotes itself) no repo's
+  base moved on its remote, is gone, or is its candidate already
+  (:mod:`coordination.change.standing`).
 
 Each reason is a :class:`Blocker`: its kind (verify, gate, repo, run, train,
-evidence), what it is about (a todo id or a repo) and why, said so a person knows
+evidence, state), what it is about (a todo id or a repo) and why, said so a person knows
 what to run next.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 from coordination.change import git as g
+from coordination.change import standing
 from coordination.change.model import BOUND, ChangePlan, definition
 from coordination.errors import CoordError
 from coordination.runtime import evidence, signing
@@ -71,7 +81,7 @@ from coordination.runtime.signing import Policy
 from coordination.status import ChangeState as CS
 from coordination.status import TERMINAL, TodoStatus
 
-BlockerKind = Literal["verify", "gate", "repo", "run", "train", "evidence"]
+BlockerKind = Literal["verify", "gate", "repo", "run", "train", "evidence", "state"]
 
 #: A gate's status in the plan's last sweep -> its verdict.
 GATE_VERDICTS = {TodoStatus.succeeded: "approved", TodoStatus.awaiting_approval: "waiting",
@@ -151,8 +161,9 @@ class Judgement:
                    for v in self.verify.values())
 
     def verified_by(self) -> list[str]:
-        """The verify todos whose success covers the current set (none when vetoed)."""
-        if self.vetoed:
+        """The verify todos whose success covers the current set (none when vetoed, or
+        while the train's drop stands)."""
+        if self.vetoed or self.dropped:
             return []
         return sorted(t for t, v in self.verify.items() if v.verdict == "passed")
 
@@ -481,10 +492,109 @@ def outcome_blockers(rt: Runtime, cp: ChangePlan, sweep: str | None, last: dict[
     return out
 
 
+def _vetoes_of_former(cp: ChangePlan, st: ChangeState, cands: dict[str, str] | None,
+                      policy: Policy) -> dict[str, VerifyVerdict]:
+    """The failed verify records, on exactly the set ``cands``, of todos that are no
+    verify todos of the plan now (deleted from the catalog, or ``verify:`` turned off
+    after they failed): a failure recorded on a set vetoes it whatever became of the
+    todo (deleting the failing test does not make the change pass). A record whose
+    seal fails still vetoes (refusing to land is the safe side) and says so."""
+    if cands is None:
+        return {}
+    out: dict[str, VerifyVerdict] = {}
+    for todo, record in sorted(st.verifies.items()):
+        if todo in cp.verify_todos or not isinstance(record, dict) or record.get("ok") is True:
+            continue
+        ran = record.get("shas")
+        if not isinstance(ran, dict) or {r: ran.get(r) for r in cp.targets} != cands:
+            continue
+        code = record.get("exit_code")
+        last = record.get("last") or record.get("reason")
+        forged = evidence.refusal("verify", verify_about(cp.plan, todo, ran, *_run_of(record)),
+                                  record, policy, f"verify record verify:{todo} of {cp.plan}")
+        out[todo] = VerifyVerdict("failed", dict(ran), (
+            f"{todo} failed on these candidates"
+            + (f" in sweep {record.get('sweep')}" if record.get("sweep") else "")
+            + (f" (exit {code})" if code is not None else "") + (f": {last}" if last else "")
+            + f", and is no verify todo of {cp.plan} now (deleted from the catalog, or its "
+            "verify: turned off): its failure still vetoes these candidates"
+            + (f" ({forged})" if forged else "")
+            + "; fix the change (a new commit) and verify it again"))
+    return out
+
+
+def _former_failures(rt: Runtime, cp: ChangePlan, sweep: str, frozen: dict[str, Any] | None,
+                     unreadable: str | None, *, said: bool) -> list[Blocker]:
+    """Todos the plan's last sweep ran (its frozen spec) that are not in the plan now
+    and failed in it: a todo deleted from the catalog after it failed still failed in
+    the plan's last run. Its spec unreadable: what it ran cannot be told, which blocks
+    (unless ``said``: the sweep is refused as evidence already, by the gates' check or
+    the pointer's)."""
+    if frozen is None:
+        if unreadable and not said:
+            return [Blocker("evidence", cp.plan, unreadable + ": what the plan's last run "
+                            "ran cannot be checked; sweep the plan again (coord plan sweep "
+                            f"{cp.plan})")]
+        return []
+    gone = sorted(t for t in frozen if t not in cp.todos)
+    if not gone:
+        return []
+    out: list[Blocker] = []
+    for todo, cpt in rt.checkpoints.get_fields_all(sweep, gone, ("reason",)).items():
+        status = cpt.get("status")
+        if status in RUN_FAILED:
+            reason = cpt.get("reason")
+            out.append(Blocker("run", todo, f"{todo} {status} in the plan's last sweep {sweep}"
+                               + (f" ({reason})" if reason else "")
+                               + f" and is no longer a todo of {cp.plan} in the catalog: "
+                               f"the last run of the plan failed; sweep the plan again "
+                               f"(coord plan sweep {cp.plan})"))
+    return out
+
+
+def _standing(cp: ChangePlan, st: ChangeState, now: dict[str, str | None],
+              bases: Mapping[str, standing.Base] | None) -> list[Blocker]:
+    """Where the change stands against its remotes: each repo's base as ``bases`` read
+    it now (moved, gone, the candidate already: in ``land --dry-run``'s words; not
+    given: prepare checks the remotes itself), then a landing or revert of it already
+    made on the candidates it has now."""
+    out: list[Blocker] = []
+    for repo, base in (bases or {}).items():
+        rec, cand = st.repos.get(repo), now.get(repo)
+        if not base.checked or rec is None or cand is None or repo in st.conflicts:
+            continue
+        problem, _ = standing.base_problem(repo, cp.targets[repo], rec, cand, base.sha)
+        if problem:
+            out.append(Blocker("repo", repo, problem.removeprefix(f"{repo}: ")))
+    said = standing.ended(cp, st, now)
+    if said:
+        out.append(Blocker("state", cp.plan, said))
+    return out
+
+
+def _untrusted_git(cp: ChangePlan, st: ChangeState) -> list[Blocker]:
+    """Repos whose own git config (the checkout's, the worktree's: a todo can write
+    them) makes git run a program: coord runs no git there to land (unless the repo
+    says ``land_hooks: true``)."""
+    out: list[Blocker] = []
+    for repo, t in cp.targets.items():
+        rec = st.repos.get(repo)
+        if t.land_hooks or rec is None:
+            continue
+        dirs = [d for d in (t.checkout, rec.worktree) if d and Path(d).is_dir()]
+        why = g.untrusted_git(repo, t.checkout, *dirs)
+        if why:
+            out.append(Blocker("repo", repo, why.removeprefix(f"{repo}: ")))
+    return out
+
+
 def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
-          candidates: dict[str, str | None] | None = None) -> Judgement:
+          candidates: dict[str, str | None] | None = None,
+          bases: Mapping[str, standing.Base] | None = None) -> Judgement:
     """The landing rule for ``cp`` now. ``candidates``: the set to judge (default:
-    every worktree's HEAD re-read now; prepare passes the one it would land)."""
+    every worktree's HEAD re-read now; prepare passes the one it would land).
+    ``bases``: each repo's base on its remote as read now (``change status``; prepare
+    checks the remotes itself and passes none)."""
     st = st if st is not None else rt.changes.read(cp.plan)
     now = candidates if candidates is not None else current_candidates(cp, st)
     policy = evidence.policy_of(rt.settings)
@@ -507,6 +617,10 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
             j.blockers.append(Blocker("repo", repo, "landed by a per-wave landing that stopped "
                                       f"(partially_landed): take it out first (coord change "
                                       f"revert {cp.plan}), then land the change again"))
+    told = {b.id for b in j.blockers if b.kind == "repo"}
+    j.blockers.extend(_standing(cp, st, now, {r: b for r, b in (bases or {}).items()
+                                              if r not in told}))
+    j.blockers.extend(_untrusted_git(cp, st))
     if not cp.verify_todos:
         j.blockers.append(Blocker("verify", cp.plan, f"{cp.plan} has no verify todo: add "
                                   "one with verify: true"))
@@ -515,8 +629,8 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
     since, gone = 0.0, False
     rec: dict[str, Any] = {}
     if sweep:
-        wanted = ("created_at", "run", *START_FIELDS) + (
-            ("spec", "spec_sig", "spec_key_id") if cp.gates else ())
+        # (its spec always: which todos it ran, deleted from the catalog since or not)
+        wanted = ("created_at", "run", *START_FIELDS, "spec", "spec_sig", "spec_key_id")
         found = rt.checkpoints.get_sweep_fields(sweep, wanted)
         gone = found is None
         rec = dict(found or {})
@@ -556,6 +670,15 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
                     moved[repo] = (f"candidate moved {_short(was)} -> {_short(sha)} since "
                                    f"{todo} ran on it: verify again")
     j.blockers.extend(Blocker("repo", r, why) for r, why in sorted(moved.items()))
+    # A failed verify record of a todo the catalog no longer calls a verify todo of the
+    # plan (deleted, or verify: turned off) still vetoes the set it failed on.
+    for todo, v in _vetoes_of_former(cp, st, cands, policy).items():
+        j.verify[todo] = v
+        j.blockers.append(Blocker("verify", todo, v.why or v.verdict))
+    frozen: dict[str, Any] | None = None
+    unreadable: str | None = None
+    if sweep and not gone:
+        frozen, unreadable = _frozen(rt, sweep, rec, policy)
     changed: list[str] | None = None
     signers = Approvers(Path(cp.allowed_signers) if cp.allowed_signers else None)
     ctx = GateContext({}, signers, starter_of(rec, sweep or "", signers) if cp.gates else None)
@@ -566,7 +689,6 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
         if approved:
             votes = rt.checkpoints.gate_read(sweep, gate)[1]  # type: ignore[arg-type]
             if changed is None:
-                frozen, unreadable = _frozen(rt, sweep, rec, policy)  # type: ignore[arg-type]
                 if unreadable:
                     j.blockers.append(Blocker("evidence", cp.plan, unreadable + ": what its "
                                               "gates approved cannot be checked; sweep the "
@@ -594,14 +716,41 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
                                                                else "")
                                       + f": coord sweep resume {sweep}"))
     j.blockers.extend(outcome_blockers(rt, cp, sweep, last, policy))
-    if st.state == FAILED_VERIFICATION:
-        dropped = (st.dropped or {}).get("shas")
-        lifted = (cands is not None and cands != dropped
-                  and any(v.verdict == "passed" for v in j.verify.values()))
-        if not lifted:
-            j.dropped = True
-            j.blockers.append(Blocker("train", cp.plan, "dropped from the merge train: "
-                                      + (st.reason or "verification failed")
-                                      + "; it stays failed_verification until a verify todo "
-                                      "passes on new candidates"))
+    if sweep and not gone:
+        said = any(b.kind == "evidence" and b.id == cp.plan for b in j.blockers)
+        j.blockers.extend(_former_failures(rt, cp, sweep, frozen, unreadable, said=said))
+    if st.state == FAILED_VERIFICATION and not _verified_since_drop(cp, st, cands, j):
+        j.dropped = True
+        j.blockers.append(Blocker("train", cp.plan, "dropped from the merge train: "
+                                  + (st.reason or "verification failed")
+                                  + "; it stays failed_verification until every verify todo "
+                                  "of the plan passed again since, on its candidates now"))
     return j
+
+
+def _verified_since_drop(cp: ChangePlan, st: ChangeState, cands: dict[str, str] | None,
+                         j: Judgement) -> bool:
+    """Was a change the train dropped verified again: every verify todo of the plan
+    passed on the candidates now, each by a record written after the drop? (A success
+    of before the drop does not count: the train stops at a change's first failing
+    verify todo, so the others' older successes on its own commits are still there.)
+    A drop that says not when it was (written before 0.4 kept it): the set must also
+    differ from the one dropped."""
+    if cands is None or not cp.verify_todos:
+        return False
+    if any(j.verify.get(t) is None or j.verify[t].verdict != "passed" for t in cp.verify_todos):
+        return False
+    dropped = st.dropped or {}
+    try:
+        at = float(dropped["at"])
+    except (KeyError, TypeError, ValueError):
+        return cands != dropped.get("shas")
+    return all(_at(st.verifies.get(t)) > at for t in cp.verify_todos)
+
+
+def _at(record: Any) -> float:
+    """When a verify record was written (0: it does not say)."""
+    try:
+        return float(record.get("at") or 0) if isinstance(record, dict) else 0.0
+    except (TypeError, ValueError):
+        return 0.0

@@ -60,8 +60,12 @@ def _build(rt: Runtime, cp: ChangePlan, ahead: dict[str, list[tuple[str, str]]])
         if rec is None or repo not in own:
             return f"{repo}: no candidate yet (run the plan first)"
         wt = rec.worktree
-        g.git(wt, "reset", "--quiet", "--hard", own[repo])
-        base_sha = g.fetch(t.checkout, t.remote, t.base)  # what landed before it included
+        untrusted = None if t.land_hooks else g.untrusted_git(repo, t.checkout, t.checkout, wt)
+        if untrusted:  # before any git runs there (a reset, a fetch, a merge)
+            return untrusted
+        g.git(wt, "reset", "--quiet", "--hard", own[repo], hooks=t.land_hooks)
+        # what landed before it included
+        base_sha = g.fetch(t.checkout, t.remote, t.base, hooks=t.land_hooks)
         # The lander's identity, the Coord-Change trailer and hooks as the landing's own
         # merges have them (a hook a todo wrote into the worktree never runs here).
         ident, _ = g.identity(wt)
@@ -96,6 +100,10 @@ def _drop(rt: Runtime, cp: ChangePlan, why: str) -> None:
     failed = current_candidates(cp, st)
     own = rt.changes.own(cp.plan)
     for repo, rec in st.repos.items():
+        t = cp.targets.get(repo)
+        if t is not None and not t.land_hooks and g.untrusted_git(repo, t.checkout,
+                                                                  rec.worktree):
+            continue  # no git runs there: its worktree stays on the train's candidate
         if repo in own and failed.get(repo) not in (None, own[repo]):
             g.git(rec.worktree, "reset", "--quiet", "--hard", own[repo])
             # its base: where its own commits left the (since fetched) base

@@ -74,7 +74,8 @@ def ensure(checkout: str | Path, branch: str, base: str, remote: str) -> Worktre
             return Worktree(str(wt), branch, fork, created=False)
         # --force: a worktree of ours whose directory was deleted is still registered
         # (no `git worktree prune`: that would drop the user's own missing worktrees too).
-        base_sha = g.fetch(checkout, remote, base)
+        # (a todo's run: the repo's own config is the todos' world, as their commands are)
+        base_sha = g.fetch(checkout, remote, base, hooks=True)
         if g.ok(checkout, "show-ref", "--verify", "--quiet", f"refs/heads/{branch}"):
             # The branch outlived its worktree (removed by hand): carry on with it.
             g.git(checkout, "worktree", "add", "--quiet", "--force", str(wt), branch)

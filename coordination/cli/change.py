@@ -67,16 +67,23 @@ def _counts(states: dict[str, int]) -> str:
 @click.argument("plan_id", metavar="PLAN")
 @click.option("--all", "show_all", is_flag=True,
               help="List every repo (else: counts by state, then the repos that need attention).")
+@click.option("--ask-remotes", is_flag=True,
+              help="Ask each network remote for its base now (git ls-remote, as land "
+              "--dry-run does); a remote on this machine is always read.")
 @json_option
 @click.pass_obj
-def status(obj: Context, plan_id: str, show_all: bool, as_json: bool) -> None:
+def status(obj: Context, plan_id: str, show_all: bool, ask_remotes: bool,
+           as_json: bool) -> None:
     """How many repos are in each state (per wave too, for land: per-wave), then the
     repos that need attention (not verified, conflict, revert failed, named by a
     blocker; a wave's repos put back when the landing stopped) with base, candidate
     (its worktree's HEAD now), verified by, landed, state; per verify todo and gate
     its verdict on the current candidates (more than 10, a template's instances:
     counts by verdict); and whether the change may land, with every reason it may
-    not. --all lists every repo and verdict; --json gives everything.
+    not, the same as land --dry-run's: landed or reverted already, a base that moved
+    on its remote. A remote on this machine is read from its files; a network one
+    only with --ask-remotes (else the status says it was not asked). --all lists
+    every repo and verdict; --json gives everything.
 
     \b
     Example:
@@ -86,8 +93,8 @@ def status(obj: Context, plan_id: str, show_all: bool, as_json: bool) -> None:
       coord change status PLAN-004 --json | jq '.blockers'
     """
     store = obj.manager.store
-    doc = status_document(_runtime(obj), planned(store.path), store.base_dir,
-                          plan_id)
+    doc = status_document(_runtime(obj), planned(store.path), store.base_dir, plan_id,
+                          ask_remotes=ask_remotes)
     emit(as_json, doc, lambda d: show_status(d, show_all))
 
 
@@ -124,6 +131,12 @@ def show_status(d: Any, show_all: bool = False) -> None:
                 + (f" - {esc(v['why'])}" if v["why"] else ""))
     else:
         say(f"gates: {len(d['gates'])} todos - {_counts(_verdicts(d['gates']))}")
+    unasked = [r["repo"] for r in d["repos"].values()
+               if r.get("base_now") and not r["base_now"]["checked"]]
+    if unasked:
+        say(f"bases not checked on their remotes: {esc(', '.join(unasked[:SHOWN]))}"
+            + (f" and {len(unasked) - SHOWN} more" if len(unasked) > SHOWN else "")
+            + " (--ask-remotes asks them, as land --dry-run does)")
     say("landable" if d["landable"] else "not landable:")
     _say_blockers(d["blockers"], None if show_all else SHOWN)
 
@@ -205,6 +218,7 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
                                                       else ")")
             for w in prep.manifest["waves"]))
     result = lander.commit(prep.manifest).document()
+    _audit_landing(obj, rt, result)
 
     def landed(d: dict[str, Any]) -> None:
         for w in d.get("waves", []):
@@ -216,6 +230,26 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
     emit(as_json, result, landed)
     if result["state"] != "landed":
         raise LandingFailed(f"{plan_id} {result['state']}: {result['reason']}")
+
+
+def _audit_landing(obj: Context, rt: Runtime, result: dict[str, Any],
+                   via: str = "change land") -> None:
+    """A landing that pushed, in the catalog's audit log (and so in `coord history`):
+    who, when, the plan, how it ended and each repo's landed SHA (``landed_shas``; for
+    one that was reverted, what landed before its undo)."""
+    from coordination.catalog import audit  # lazy: only a landing writes it
+
+    plan = str(result["plan"])
+    steps = rt.changes.read(plan).steps
+    shas = {r: str(s["landed"]) for r, s in steps.items() if s.get("landed")}
+    store = obj.manager.store
+    try:
+        store.record_decision(who=audit.who(Path(obj.file).resolve().parent),
+                              op="change.land", ids=[plan],
+                              decision={**result, "landed_shas": shas, "via": via})
+    except Exception as exc:  # noqa: BLE001 - the landing stands (events, Redis): say it
+        err_console().print(f"[yellow]warning:[/yellow] the landing of {esc(plan)} is not "
+                            f"in the audit log: {esc(exc)}")
 
 
 def _say_unchanged(repos: list[str]) -> None:
@@ -250,6 +284,9 @@ def queue(obj: Context, plan_ids: tuple[str, ...], run: bool, as_json: bool) -> 
             esc(" -> ".join(d["train"])) if d["train"] else "the train is empty"))
         return
     results = run_train(rt, lambda p: _change(obj, p), verify_with_sweep(obj.file))
+    for r in results:
+        if r["state"] in ("landed", "reverted", "revert_failed", "partially_landed"):
+            _audit_landing(obj, rt, r, via="change queue --land")
 
     def human(d: dict[str, Any]) -> None:
         for r in d["results"]:

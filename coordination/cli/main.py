@@ -46,7 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "notify": ("coordination.cli.notify:notify", "Webhook notifications: add, remove, list, test, log."),
     "audit": ("coordination.cli.audit:audit", "The log of catalog edits made through coord; --verify."),
     "mcp": ("coordination.mcp_server.server:mcp", "Serve coord's tools to agents (MCP on stdio or HTTP)."),
-    "ui": ("coordination.cli.ui:ui", "Serve a live, read-only web view of sweeps, plans and repos."),
+    "ui": ("coordination.cli.ui:ui", "Serve a live web view of sweeps, plans, changes and repos."),
     "metrics": ("coordination.cli.metrics:metrics", "Serve coord's metrics for Prometheus."),
     "doctor": ("coordination.cli.doctor:doctor", "Check Redis, the catalog, workers and clocks."),
     "init": ("coordination.cli.init:init", "Write a catalog from a fleet of git checkouts; --check: drift."),

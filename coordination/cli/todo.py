@@ -424,11 +424,43 @@ def update_todo(obj: Context, /, todo_id: str, task: str | None, description: st
 def delete_todo(obj: Context, todo_id: str, force: bool, as_json: bool) -> None:
     """Delete a todo. Refused (exit 2, naming every referrer) while other todos wait on
     it or a milestone lists it, unless --force, which drops those references in the same
-    edit. The `blocking` entries of its own blockers always go with it.
+    edit. The `blocking` entries of its own blockers always go with it. A verify todo of
+    a change whose last run failed is refused too unless --force: deleting it does not
+    make the change landable (its failure still vetoes the candidates it failed on).
 
     \b
     Example:
       coord todo delete TODO-008
       coord todo delete TODO-006 --force --json
     """
+    if not force:
+        _refuse_hiding_a_failure(obj, todo_id)
     emit(as_json, obj.manager.delete_todo(todo_id, force=force), say_deleted)
+
+
+def _refuse_hiding_a_failure(obj: Context, todo_id: str) -> None:
+    """A todo of a change plan whose verify record says it failed: deleting it looks
+    like a way past the failure, and is none (the landing rule still vetoes the
+    candidates it failed on): refused (exit 2) without --force, saying so."""
+    catalog = obj.manager.store.load()
+    todo = catalog.todo(todo_id)
+    plan = catalog.plan(todo.plan) if todo is not None and todo.plan else None
+    if todo is None or plan is None or plan.change is None:
+        return
+    from coordination.runtime.context import get_runtime  # lazy: only a change's todo
+
+    verifies = get_runtime(obj.file).changes.read(plan.id).verifies
+    failed = {t: r for t, r in verifies.items() if (t == todo_id or t.startswith(f"{todo_id}["))
+              and isinstance(r, dict) and r.get("ok") is not True}
+    if not failed:
+        return
+    said = "; ".join(f"{t} failed" + (f" (exit {r['exit_code']})" if r.get("exit_code")
+                                      is not None else "")
+                     + (f" in sweep {r['sweep']}" if r.get("sweep") else "")
+                     for t, r in sorted(failed.items()))
+    raise UsageError(
+        f"{todo_id} is a verify todo of change {plan.id} whose last run failed ({said}): "
+        "deleting it does not make the change landable, its failure still vetoes the "
+        "candidates it failed on",
+        hint=f"fix the change and run it again (coord todo run {todo_id} --wait); "
+             f"coord todo delete {todo_id} --force deletes it anyway")

@@ -1,4 +1,4 @@
-"""`coord ui`: the read-only web view (starlette and uvicorn load only here)."""
+"""`coord ui`: the web view (starlette and uvicorn load only here)."""
 
 from __future__ import annotations
 
@@ -27,12 +27,16 @@ from coordination.ui.server import (
               help="Interface to bind; off localhost, COORD_UI_AUTH is required.")
 @click.pass_obj
 def ui(obj: Context, port: int, address: str) -> None:
-    """Serve a live web view of sweeps, plans and repos (read-only).
+    """Serve a live web view of sweeps, plans, changes and repos.
 
     Pages: / (recent sweeps, repos with live workers, plans), /sweeps/ID (the
-    sweep's DAG, live), /plans/ID (a plan's DAG and milestones). JSON: /api/...
-    (the same documents as --json). Basic auth comes from COORD_UI_AUTH=user:password
-    and is required unless the view binds to localhost. Only requests whose Host names
+    sweep's DAG, live), /plans/ID (a plan's DAG and milestones), /changes (every
+    change plan: its state, landable or not) and /changes/PLAN (per repo state,
+    blockers, verify and gate verdicts, who approved, the landed or reverted SHAs:
+    coord change status's document). JSON: /api/... (the same documents as --json).
+    It reads, but for one thing: a signed-in user (COORD_UI_AUTH) approves or
+    rejects a waiting gate. Basic auth comes from COORD_UI_AUTH=user:password and is
+    required unless the view binds to localhost. Only requests whose Host names
     localhost, the bound address or a name in COORD_UI_HOSTS are answered (others get
     400: no other web site can read the view through DNS rebinding).
 

@@ -181,11 +181,18 @@ def test_a_wave_that_stops_leaves_the_earlier_waves_landed_and_revert_takes_them
         "app": "verified"}  # web, app never landed: their candidates are as verified
     # not landable as it is: the landed wave must come out first (status and land agree)
     assert not doc["landable"]
-    assert [(b["kind"], b["id"]) for b in doc["blockers"]] == [("repo", r) for r in CANARY]
-    assert all("coord change revert" in b["why"] for b in doc["blockers"])
+    # (the landed wave; api, whose landing was put back by a revert commit, and web,
+    # where someone pushed: their bases moved on the remotes, as land --dry-run says)
+    assert [(b["kind"], b["id"]) for b in doc["blockers"]] == [
+        ("repo", r) for r in [*CANARY, "api", "web"]]
+    assert all("coord change revert" in b["why"] for b in doc["blockers"][:2])
+    assert all("landing would merge it into the branch" in b["why"]
+               for b in doc["blockers"][2:])
     prep = w.lander().prepare(dry_run=True)
     assert not prep.ok and [b.id for b in prep.blockers][:2] == CANARY
     assert all("already landed" in b.why for b in prep.blockers[:2])
+    assert [b.id for b in prep.blockers] == [b["id"] for b in doc["blockers"]]
+    assert [b.why for b in prep.blockers][2:] == [b["why"] for b in doc["blockers"]][2:]
     ends = [e for e in events(w, "change.") if e.get("kind") == "change.reverted"]
     assert ends and ends[-1]["state"] == "partially_landed"
     # the human status: counts, then the repos that need attention
@@ -194,10 +201,11 @@ def test_a_wave_that_stops_leaves_the_earlier_waves_landed_and_revert_takes_them
     assert "partially_landed" in text
     assert "repos: 5 - landed 2, verified 2, reverted 1" in text
     assert "wave 1 canary (2): landed 2" in text and "wave 2 rest (3): verified 2, reverted 1" in text
-    # api (put back) and the landed wave (blockers: it must come out before landing again)
-    assert "needs attention: 3" in text
+    # api (put back), the landed wave (blockers: it must come out before landing again)
+    # and web (its base moved on the remote)
+    assert "needs attention: 4" in text
     listed = [ln.split()[1] for ln in text.splitlines() if ln[:1].isdigit()]
-    assert listed == ["libz", "core", "api"]
+    assert listed == ["libz", "core", "api", "web"]
     assert "not landable:" in text
     code, text, err = coord(w, "change", "status", PLAN, "--all")
     assert code == 0, err

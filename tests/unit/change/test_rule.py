@@ -140,6 +140,17 @@ def create_sweep(rt: Runtime, sid: str, todos: dict[str, object] | None = None,
     rt.changes.note_sweep(PLAN, sid, run, [], last=True)
 
 
+def resumed(rt: Runtime, sid: str, run: int) -> None:
+    """Sweep ``sid`` runs again as ``run`` (a resume): its spec signed for that run, as a
+    resume signs it."""
+    from coordination.runtime import signing
+
+    text = str((rt.checkpoints.get_sweep_fields(sid, ("spec",)) or {}).get("spec"))
+    keys = rt.settings.signing_keys
+    rt.checkpoints.update_sweep(sid, run=run, **(signing.sign(sid, run, text, keys[0])
+                                                 if keys else {}))
+
+
 def test_an_approved_gate_counts_only_with_sealed_votes_behind_it(signed: Runtime) -> None:
     """A writer without the key sets a 2-of-2 gate's status and approvals by hand (plain
     checkpoint fields): the rule refuses it unless sealed votes under the gate's binding
@@ -226,12 +237,78 @@ def test_a_dropped_change_stays_failed_verification_until_it_passes_on_new_candi
     assert j.dropped
     assert [(b.kind, b.id) for b in j.blockers] == [("verify", "TODO-101"), ("train", PLAN)]
     assert "boom" in j.blockers[1].why
-    rt.changes.record_verify(PLAN, "TODO-101", "api", SET)  # the same set passing: still
-    assert judge(rt, cp, candidates=dict(SET)).dropped
     new = {"api": "a2", "web": "w1"}
     rt.changes.record_verify(PLAN, "TODO-101", "api", new)
     j = judge(rt, cp, candidates=dict(new))
     assert not j.dropped and j.landable
+
+
+def test_a_drop_stands_until_every_verify_todo_passed_again_after_it(rt: Runtime) -> None:
+    """The audit's train: both verify todos passed on the change's own commits (OWN);
+    the train merged the change ahead into them (TRAIN), its first verify todo failed
+    there (exit 5) and the train stopped, dropped the change and put its worktrees back
+    on OWN. TODO-102's success on OWN is older than the drop: it does not lift it (0.4
+    did: status said drafted with no reason and the repos "verified by TODO-102")."""
+    cp = plan(("TODO-201", "TODO-202"))
+    own, train = dict(SET), {"api": "a1+ahead", "web": "w1+ahead"}
+    candidates(rt)
+    rt.changes.record_verify(PLAN, "TODO-201", "api", own)
+    rt.changes.record_verify(PLAN, "TODO-202", "web", own)
+    rt.changes.record_verify(PLAN, "TODO-201", "api", train, ok=False, exit_code=5,
+                             reason="exit 5")
+    rt.changes.drop(PLAN, "verify todo TODO-201 failed (exit 5) [sweep s-9]", train)
+    j = judge(rt, cp, candidates=dict(own))
+    assert j.dropped and not j.landable
+    assert j.verified_by() == []
+    assert {t: v.verdict for t, v in j.verify.items()} == {"TODO-201": "stale",
+                                                          "TODO-202": "passed"}
+    [train_b] = [b for b in j.blockers if b.kind == "train"]
+    assert "TODO-201 failed (exit 5)" in train_b.why
+    rt.changes.record_verify(PLAN, "TODO-201", "api", own)  # one of two passed again
+    j = judge(rt, cp, candidates=dict(own))
+    assert j.dropped and [b.kind for b in j.blockers] == ["train"]
+    rt.changes.record_verify(PLAN, "TODO-202", "web", own)  # ... and the other: verified again
+    j = judge(rt, cp, candidates=dict(own))
+    assert not j.dropped and j.landable
+    assert j.verified_by() == ["TODO-201", "TODO-202"]
+
+
+def test_a_failed_verify_todo_deleted_from_the_catalog_still_vetoes_its_set(
+        rt: Runtime) -> None:
+    """The audit: TODO-101 (markupsafe's verify) failed, TODO-102 and TODO-103 passed;
+    `coord todo delete TODO-101` took it out of the catalog, and 0.4 found the change
+    landable (it looked only at the todos the catalog has now)."""
+    full = plan(("TODO-101", "TODO-102", "TODO-103"))
+    candidates(rt)
+    create_sweep(rt, "s-1", {t: {"repo": "api"} for t in full.todos})
+    for t in ("TODO-101", "TODO-102", "TODO-103"):
+        ran(rt, t, sweep="s-1", ok=t != "TODO-101", exit_code=0 if t != "TODO-101" else 3,
+            last="broken escape" if t == "TODO-101" else None)
+    rt.checkpoints.set_fields("s-1", "TODO-101", status="failed", reason="exit 3",
+                              finished_at=2e9)
+    assert [(b.kind, b.id) for b in judge(rt, full, candidates=dict(SET)).blockers] == [
+        ("verify", "TODO-101")]
+    deleted = plan(("TODO-102", "TODO-103"))  # the catalog without TODO-101
+    j = judge(rt, deleted, candidates=dict(SET))
+    assert not j.landable and j.verified_by() == [] and not j.verified
+    assert j.verify["TODO-101"].verdict == "failed"
+    assert [(b.kind, b.id) for b in j.blockers] == [("verify", "TODO-101"), ("run", "TODO-101")]
+    veto, run = j.blockers
+    assert "exit 3" in veto.why and "broken escape" in veto.why
+    assert "no verify todo of PLAN-001 now" in veto.why
+    assert "failed in the plan's last sweep s-1 (exit 3)" in run.why
+    assert "no longer a todo of PLAN-001" in run.why
+    # verify: turned off instead of deleted: the same veto (the todo still ran in s-1)
+    off = ChangePlan(PLAN, "chg", "push", deleted.targets, deleted.verify_todos,
+                     ("TODO-001", "TODO-101", "TODO-102", "TODO-103"))
+    j = judge(rt, off, candidates=dict(SET))
+    assert [(b.kind, b.id) for b in j.blockers] == [("verify", "TODO-101"), ("run", "TODO-101")]
+    # a new sweep of the fixed change, on new candidates: the old failure vetoes nothing
+    new = {"api": "a2", "web": "w1"}
+    create_sweep(rt, "s-2", {t: {"repo": "api"} for t in deleted.todos})
+    for t in deleted.verify_todos:
+        ran(rt, t, new, sweep="s-2")
+    assert judge(rt, deleted, candidates=dict(new)).landable
 
 
 def test_a_last_sweep_gone_from_redis_blocks(rt: Runtime) -> None:
@@ -315,7 +392,7 @@ def test_an_older_sealed_success_put_back_after_a_later_failure_is_refused(
     field = rt.keys.change(PLAN)
     success = rt.redis.hget(field, "verify:TODO-101")
     # run 1 (a resume) fails on the same candidates
-    rt.checkpoints.update_sweep("s-1", run=1)
+    resumed(rt, "s-1", 1)
     rt.changes.note_sweep(PLAN, "s-1", 1, ["TODO-101"], last=True)
     rt.changes.record_verify(PLAN, "TODO-101", "api", dict(SET), ok=False, exit_code=3,
                              reason="exit 3", sweep="s-1", run=1)

@@ -89,6 +89,16 @@ def test_the_root_help_says_what_a_worker_serves() -> None:
     assert "one or more repos" in r.output and "for one repo." not in r.output
 
 
+def test_the_ui_help_names_the_change_pages_and_what_it_writes() -> None:
+    """The view serves /changes and /changes/PLAN and approves gates: not "read-only"."""
+    r = CliRunner().invoke(cli, ["ui", "--help"], prog_name="coord")
+    assert r.exit_code == 0, r.output
+    assert "/changes" in r.output and "/changes/PLAN" in r.output
+    assert "read-only" not in r.output and "approves or" in r.output
+    r = CliRunner().invoke(cli, ["--help"], prog_name="coord")
+    assert "read-only web view" not in r.output and "changes" in r.output
+
+
 def _newest_released() -> str:
     """The newest released heading of CHANGELOG.md (`## [X.Y.Z] - DATE`; Keep a
     Changelog, whose format tests/unit/test_changelog.py checks)."""

@@ -1,0 +1,98 @@
+"""A todo's git config runs nothing during `change land` or `change revert` (#38 audit):
+real git with bare remotes, a real redis-server, a real `coord worker`, the CLI.
+
+A todo of the change writes into its repo's git config (the worktree shares the
+checkout's): ``remote.origin.uploadpack`` and ``remote.origin.receivepack`` (programs
+a fetch and a push run), ``core.fsmonitor`` (a program any command reading the index
+runs). Each made a marker file during 0.4's `change land` (hooks were off, config was
+not). Now: ``core.fsmonitor`` is off on every git call coord makes; the other two are
+keys a landing refuses, naming them (land, --dry-run, status, revert), until removed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.integration.change_repos import Repos, git, make_repos
+from tests.integration.helpers import Cluster
+from tests.integration.test_landing_rule import (
+    NAMES,
+    PLAN,
+    refused,
+    start,
+    status,
+    sweep,
+    write_catalog,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+
+def planted(c: Cluster, key: str, marker: Path) -> str:
+    """The command ``key`` gets: one that leaves ``marker`` and then does git's job."""
+    if key == "core.fsmonitor":
+        script = c.root / "fsmonitor.sh"
+        script.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+        script.chmod(0o755)
+        return str(script)
+    program = "git-upload-pack" if key.endswith("uploadpack") else "git-receive-pack"
+    return f"touch {marker}; {program}"
+
+
+@pytest.mark.parametrize("key", ["remote.origin.uploadpack", "remote.origin.receivepack",
+                                 "core.fsmonitor"])
+def test_a_todos_git_config_runs_nothing_when_the_change_lands(
+        cluster: Cluster, key: str) -> None:
+    c = cluster
+    repos: Repos = make_repos(c.root, NAMES)
+    write_catalog(c, broken=False)
+    start(c)
+    sweep(c, expect=0)
+    wt = Path(status(c)["repos"]["api"]["worktree"])
+    marker = c.root / "MARKER"
+    # what a todo in api's worktree could run: into the checkout's own config (shared)
+    git(wt, "config", key, planted(c, key, marker))
+
+    if key == "core.fsmonitor":  # off on every git call: the landing goes on, runs nothing
+        repos.push_from_elsewhere("api")  # api's base moved: landing merges it (the index)
+        res = c.cli("change", "land", PLAN)
+        assert res.returncode == 1 and "unverified: verify again" in res.stderr, res.stderr
+        assert not marker.exists(), "core.fsmonitor ran during the landing's merge"
+        for tid in ("TODO-101", "TODO-102", "TODO-103"):
+            c.cli_json("todo", "run", tid, "--wait", "--ignore-blockers", "--no-sync")
+        marker.unlink(missing_ok=True)  # (the todos' own runs: their world)
+        assert c.cli_json("change", "land", PLAN, "--wait")["state"] == "landed"
+        assert c.cli_json("change", "revert", PLAN)["state"] == "reverted"
+        assert not marker.exists(), "core.fsmonitor ran during the landing or the revert"
+        return
+
+    base = {n: repos.remote_head(n) for n in NAMES}
+    why = f"its own git config sets {key}="
+    res = c.cli("change", "land", PLAN)
+    assert not marker.exists(), f"{key} ran during coord change land"
+    assert res.returncode == 1 and why in res.stderr, res.stderr
+    assert repos.pushes() == [] and {n: repos.remote_head(n) for n in NAMES} == base
+    dry = refused(c, "change", "land", PLAN, "--dry-run")
+    assert any(b["id"] == "api" and why in b["why"] for b in dry["blockers"]), dry
+    doc = status(c)
+    assert doc["landable"] is False
+    [b] = [b for b in doc["blockers"] if b["id"] == "api" and why in b["why"]]
+    assert "land_hooks: true" in b["why"] and "--unset-all" in b["why"], b["why"]
+    assert not marker.exists()
+
+    # removed as the refusal says: it lands; planted again after the landing, it stops
+    # the revert before any git runs there (all or none: nothing is left reverted)
+    git(repos.checkout("api"), "config", "--unset-all", key)
+    assert c.cli_json("change", "land", PLAN, "--wait")["state"] == "landed"
+    landed = {n: repos.remote_head(n) for n in NAMES}
+    git(wt, "config", key, planted(c, key, marker))
+    dry = c.cli("change", "revert", PLAN, "--dry-run", "--json")
+    assert dry.returncode == 1 and why in dry.stdout, (dry.stdout, dry.stderr)
+    res = c.cli("change", "revert", PLAN, "--json")
+    assert res.returncode == 1 and why in res.stdout, (res.stdout, res.stderr)
+    assert json.loads(res.stdout)["state"] == "landed"
+    assert not marker.exists(), f"{key} ran during coord change revert"
+    assert {n: repos.remote_head(n) for n in NAMES} == landed

@@ -1,0 +1,115 @@
+"""A repository's own git config, which a todo can write, is not trusted by a landing:
+every key of coord.change.git.COMMAND_KEYS in it (local or worktree scope, included
+files too) is found and named; the user's global config is not looked at; a config with
+none of their words needs no git process. Real git."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from coordination.change import git as g
+
+pytestmark = pytest.mark.timeout(30)
+
+#: One key of each COMMAND_KEYS pattern, as a todo would set it.
+KEYS = ["core.sshCommand", "core.askPass", "core.gitProxy", "core.alternateRefsCommand",
+        "credential.helper", "credential.https://example.com.helper",
+        "remote.origin.uploadpack", "remote.origin.receivepack", "remote.origin.vcs",
+        "filter.x.clean", "filter.x.smudge", "filter.x.process", "merge.x.driver",
+        "gpg.program", "gpg.ssh.program", "include.path", "includeIf.gitdir:/x/.path"]
+
+
+def run(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # a global config of the test's
+    (tmp_path / "home").mkdir()
+    r = tmp_path / "r"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(r)], check=True)
+    run(r, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty",
+        "-m", "seed")
+    return r
+
+
+def test_every_command_bearing_key_of_the_repos_own_config_is_named(repo: Path) -> None:
+    assert g.untrusted_commands(repo) == []
+    for key in KEYS:
+        assert len(key.split(".")) >= 2
+        run(repo, "config", key, "touch PWNED")
+        found = g.untrusted_commands(repo)
+        assert len(found) == 1 and found[0].lower().startswith(key.lower() + "="), (key, found)
+        assert found[0].endswith("(.git/config)"), found
+        run(repo, "config", "--unset-all", key)
+    assert g.untrusted_commands(repo) == []
+    why = g.command_refusal("api", "/co/api", ["remote.origin.uploadpack=x (.git/config)"])
+    assert "git -C /co/api config --unset-all remote.origin.uploadpack" in why
+    assert "land_hooks: true on repo api" in why
+
+
+def test_included_worktree_and_global_config(repo: Path, tmp_path: Path) -> None:
+    inc = tmp_path / "inc"
+    inc.write_text("[core]\n\tsshCommand = touch PWNED\n")
+    run(repo, "config", "include.path", str(inc))
+    found = g.untrusted_commands(repo)
+    assert [f.split("=")[0] for f in found] == ["include.path", "core.sshcommand"], found
+    run(repo, "config", "--unset-all", "include.path")
+    # a linked worktree's own config.worktree
+    wt = tmp_path / "wt"
+    run(repo, "worktree", "add", "-q", "-b", "chg", str(wt))
+    run(repo, "config", "extensions.worktreeConfig", "true")
+    run(wt, "config", "--worktree", "core.askPass", "touch PWNED")
+    assert [f.split("=")[0] for f in g.untrusted_commands(repo, wt)] == ["core.askpass"]
+    assert g.untrusted_commands(repo) == []  # (the main worktree has none)
+    run(wt, "config", "--worktree", "--unset", "core.askPass")
+    # the user's global config is theirs: read as always, never refused
+    run(repo, "config", "--global", "credential.helper", "store")
+    assert g.untrusted_commands(repo, wt) == []
+
+
+def test_a_config_without_any_of_the_words_starts_no_git(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run(repo, "config", "core.fsmonitor", "true")  # not refused: turned off on every call
+    run(repo, "remote", "add", "origin", "/somewhere/else.git")
+    with monkeypatch.context() as m:
+        m.setattr(subprocess, "run", lambda *a, **k: pytest.fail(f"git started: {a}"))
+        assert g.untrusted_commands(repo) == []
+    run(repo, "config", "filter.lfs.process", "git-lfs filter-process")
+    assert [f.split("=")[0] for f in g.untrusted_commands(repo)] == ["filter.lfs.process"]
+
+
+def test_fsmonitor_upload_and_receive_pack_of_the_repo_run_nothing(
+        repo: Path, tmp_path: Path) -> None:
+    """Every call: core.fsmonitor off; a fetch, an ls-remote and a push made without
+    trust: git's own upload-pack and receive-pack, whatever the repo's config says."""
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
+    run(repo, "remote", "add", "origin", str(remote))
+    run(repo, "push", "-q", "origin", "main")
+    marks = {k: tmp_path / k for k in ("fsmonitor", "uploadpack", "receivepack")}
+    script = tmp_path / "fsm.sh"
+    script.write_text(f"#!/bin/sh\ntouch {marks['fsmonitor']}\nexit 1\n")
+    script.chmod(0o755)
+    run(repo, "config", "core.fsmonitor", str(script))
+    run(repo, "config", "remote.origin.uploadpack", f"touch {marks['uploadpack']}; git-upload-pack")
+    run(repo, "config", "remote.origin.receivepack",
+        f"touch {marks['receivepack']}; git-receive-pack")
+    head = g.head(repo)
+    assert g.remote_sha(repo, "origin", "main") == head
+    assert g.fetch(repo, "origin", "main") == head
+    (repo / "f").write_text("x\n")
+    g.git(repo, "add", "-A")
+    g.git(repo, "commit", "-q", "-m", "x", env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                                                 "GIT_COMMITTER_NAME": "t",
+                                                 "GIT_COMMITTER_EMAIL": "t@t"})
+    assert g.push(repo, "origin", g.head(repo), "main", head) is None
+    assert {k: m.exists() for k, m in marks.items()} == dict.fromkeys(marks, False)
+    # trusted (land_hooks: true): the repo's own programs run, as git would run them
+    assert g.remote_sha(repo, "origin", "main", hooks=True) == g.head(repo)
+    assert marks["uploadpack"].exists()
