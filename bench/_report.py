@@ -234,6 +234,13 @@ QUOTES: dict[str, tuple[Path, dict[str, tuple[str, str]], str]] = {
        "`git rev-parse` loop over them ({init.check}); `sweep status` of the "
        "10,000-instance sweep took {status.ratio} `coord --version` ({status.check}), and "
        "the sweep ran {commands.value} Redis commands per instance ({commands.check})."),
+    "readme-landing": (README, {
+        "window": ("land_vs", "Landing window of a 10-repo change, signed evidence"),
+        "check": ("approval", "One vote's SSH signature check"),
+    }, "Measured ({window.date}, [performance](docs/explanation/performance.md#changes-and-"
+       "approvals)): a 10-repo change's landing window with signed evidence is "
+       "{window.ratio} 0.3's in the same run ({window.check}), and an approval's SSH "
+       "signature check takes {check.value} ({check.check})."),
     "architecture": (ARCHITECTURE, {
         "sweep": ("fleet_sweep", "`for_each` sweep of `run: true` over 10,000 repos"),
         "commands": ("fleet_sweep", "Redis commands per instance"),

@@ -84,21 +84,19 @@ def test_the_page_marks_benches_that_exist(report: ModuleType) -> None:
     assert not results - set(starts), f"results with no table on the page: {results - set(starts)}"
 
 
-def test_the_readme_says_the_landing_and_approval_figures_the_results_say(
-        report: ModuleType) -> None:
-    """The README's line on landings (#38): the window ratio against 0.3 and one
-    approval's signature check, as bench/results/ has them (a new run, a new line)."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_readme_quotes_the_landing_and_approval_figures(report: ModuleType) -> None:
+    """#38's figures in the README: the landing window against 0.3 and one approval's
+    signature check, quoted from bench/results/ (the page's check keeps them current)."""
+    path, figures, _sentence = report.QUOTES["readme-landing"]
+    assert path == ROOT / "README.md"
     land = json.loads((BENCH / "results" / "land_vs.json").read_text(encoding="utf-8"))
     approval = json.loads((BENCH / "results" / "approval.json").read_text(encoding="utf-8"))
-    window, check = land["figures"][0], approval["figures"][0]
-    assert window["target"] == "<= 1.2x" and check["target"] == "<= 50 ms"
-    line = " ".join(readme.split())  # (the README wraps it)
-    said = (f"landing window with signed evidence is {report.number(window['ratio'], 'x')} "
-            f"0.3's in the same run")
-    assert said in line, said
-    assert f"signature check takes {report.number(check['value'], check['unit'])}" in line
-    assert land["date"][:10] in line
+    assert {b for b, _start in figures.values()} == {"land_vs", "approval"}
+    assert report.quoted(land, figures["window"][1]).target == "<= 1.2x"
+    assert report.quoted(approval, figures["check"][1]).target == "<= 50 ms"
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    quoted = " ".join((report.quote("readme-landing", report.results()) or "").split())
+    assert quoted and quoted in readme
 
 
 FIGURE_KEYS = {"name", "value", "unit", "baseline", "baseline_name", "ratio", "target", "met"}
