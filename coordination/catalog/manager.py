@@ -285,7 +285,9 @@ class CoordinationManager(StructureEdits):
         cat = self.catalog()
         self._repo(cat, repo)
         if repo is not None and any(t.for_each is not None for t in cat.coordination.todos):
-            cat = expand(cat, self.store.base_dir)  # a repo's instances of templates too
+            # a repo's instances of templates too (one that selects nothing now has none:
+            # a list never fails for it, `plan status` says it)
+            cat = expand(cat, self.store.base_dir, problems={})
         todos = cat.coordination.todos
         if plan is not None:
             _found(cat.plan(plan), cat, "plan", plan)

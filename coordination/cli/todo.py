@@ -211,13 +211,15 @@ def _get_todo(obj: Context, todo_id: str) -> Todo:
 
 def _instances(obj: Context, t: Todo) -> None:
     """A template's instances: each selected repo's id and status (a sync's record)."""
-    from coordination.catalog.templates import expand
+    from coordination.catalog.templates import Problems, expand
 
-    cat = expand(obj.manager.catalog(), obj.file.resolve().parent)
+    problems: Problems = {}  # its for_each selecting nothing: said, not fatal
+    cat = expand(obj.manager.catalog(), obj.file.resolve().parent, problems=problems)
     inst = [i for i in cat.coordination.todos if i.id.startswith(t.id + "[")]
+    mine = problems.get(t.id)
     table(f"Instances of {t.id} ({len(inst)})", ["id", "repo", "status"],
           [(esc(i.id), i.repo, styled(i.status.value)) for i in inst],
-          empty="its for_each selects no repo")
+          empty=esc(mine.line()) if mine else "its for_each selects no repo")
 
 
 def _last_failure(obj: Context, t: Todo, lines: int | None) -> None:
