@@ -133,7 +133,7 @@ def test_a_sweep_of_another_plan_runs_and_sweep_status_reads_after_the_template_
     assert r.returncode == 0, r.stderr  # another plan's problem does not stop this one
     assert json.loads(r.stdout)["status"] == "succeeded"
     for args in (("sweep", "status", done), ("sweep", "list"), ("events", "--sweep", done),
-                 ("plan", "list")):
+                 ("why", "TODO-010[api]", "--sweep", done), ("plan", "list")):
         r = coord(eco, *args)
         assert r.returncode == 0, (args, r.stderr)
     r = coord(eco, "plan", "sweep", "PLAN-002", "--again")
