@@ -142,3 +142,24 @@ def test_a_sweep_of_another_plan_runs_and_sweep_status_reads_after_the_template_
     r = coord(eco, "todo", "run", "TODO-010[api]")
     clean_error(r, 2)
     assert "TODO-010.for_each" in r.stderr
+
+
+def test_another_plans_change_status_is_not_stopped(tmp_path: Path) -> None:
+    import subprocess
+
+    eco = fleet(tmp_path)
+    for r in REPOS:
+        subprocess.run(["git", "init", "-q", "-b", "main", str(tmp_path / r)], check=True)
+        subprocess.run(["git", "-C", str(tmp_path / r), "-c", "user.email=t@t", "-c",
+                        "user.name=t", "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    doc = yaml.safe_load(eco.read_text())
+    doc["coordination"]["plans"].append({"id": "PLAN-003", "title": "a change",
+                                         "status": "active", "change": {"branch": "bump"}})
+    doc["coordination"]["todos"].append({"id": "TODO-020", "task": "bump", "plan": "PLAN-003",
+                                         "repo": "core", "run": "true", "commit": "bump"})
+    eco.write_text(yaml.safe_dump(doc, sort_keys=False))
+    r = coord(eco, "change", "status", "PLAN-003", "--json")
+    assert r.returncode == 0, r.stderr
+    assert list(json.loads(r.stdout)["repos"]) == ["core"]
+    r = coord(eco, "change", "revert", "PLAN-003", "--dry-run", "--json")
+    assert "TODO-010" not in r.stderr, r.stderr
