@@ -222,21 +222,10 @@ def _audit(v: _Voter, ids: list[str], decision: dict[str, Any]) -> None:
                     ", ".join(ids[:10]), exc)
 
 
-#: A vote's SSH signature made beforehand, with many (:func:`_sign_all`): the binding
-#: it was made for, the signature, the vote's place in the tree it signs.
-Signed = tuple[str, str, sshsig.Tree]
-
-
-def _decide_gate(v: _Voter, todo_id: str, signed: Signed | None = None) -> _Decided:
-    """``v`` decides one gate: the checks (waiting, ``from:``, the starter, the
-    signature), then the vote counted and recorded (compare-and-set). ``signed``:
-    its signature made beforehand with others', used if the gate's binding is still
-    the one it was made for (else it is signed on its own)."""
-    rt, sweep_id, who, decision, spec = v.rt, v.sweep_id, v.who, v.decision, v.spec
-    gate = _gate_in(spec, todo_id)
-    cp, raw = rt.checkpoints.gate_read(sweep_id, todo_id)
-    cp = _waiting(cp, sweep_id, todo_id)
-    needed = int(gate.get("approvals") or 1)
+def _may_decide(v: _Voter, todo_id: str, gate: GateSpec) -> tuple[Approvers, Starter]:
+    """The checks on who decides a gate that need no vote (``from:``, the starter), a
+    UsageError saying why not; the approvers and starter they read."""
+    who, decision, sweep_id = v.who, v.decision, v.sweep_id
     allowed = list(gate.get("from") or [])
     if allowed and who not in allowed:
         raise UsageError(f"{who} may not {decision} {todo_id}: its approvers are "
@@ -256,6 +245,25 @@ def _decide_gate(v: _Voter, todo_id: str, signed: Signed | None = None) -> _Deci
                              "starter_may_approve: false",
                              hint="start the sweep again signed by its starter "
                              "(COORD_APPROVE_KEY, or the key in ssh-agent)")
+    return approvers, started_by
+
+
+#: A vote's SSH signature made beforehand, with many (:func:`_sign_all`): the binding
+#: it was made for, the signature, the vote's place in the tree it signs.
+Signed = tuple[str, str, sshsig.Tree]
+
+
+def _decide_gate(v: _Voter, todo_id: str, signed: Signed | None = None) -> _Decided:
+    """``v`` decides one gate: the checks (waiting, ``from:``, the starter, the
+    signature), then the vote counted and recorded (compare-and-set). ``signed``:
+    its signature made beforehand with others', used if the gate's binding is still
+    the one it was made for (else it is signed on its own)."""
+    rt, sweep_id, who, decision, spec = v.rt, v.sweep_id, v.who, v.decision, v.spec
+    gate = _gate_in(spec, todo_id)
+    cp, raw = rt.checkpoints.gate_read(sweep_id, todo_id)
+    cp = _waiting(cp, sweep_id, todo_id)
+    needed = int(gate.get("approvals") or 1)
+    approvers, started_by = _may_decide(v, todo_id, gate)
     policy = policy_of(rt.settings)
     t = spec.todos[todo_id]
     succs = ([(s, spec.todos[s].queue) for s in t.succs if s in spec.todos]
@@ -407,6 +415,10 @@ def _sign_all(v: _Voter, gates: list[str]) -> dict[str, Signed]:
     binding (none without approvers:). A thousand instances: one ``ssh-keygen``."""
     approvers = v.approvers()
     if approvers.allowed is None or v.via == "web" or not gates:
+        return {}
+    try:  # who may not decide is told so by the first gate, as without this, unsigned
+        _may_decide(v, gates[0], _gate_in(v.spec, gates[0]))
+    except UsageError:
         return {}
     bindings = {g: str(cp.get("binding") or "") for g, cp in
                 v.rt.checkpoints.get_fields_all(v.sweep_id, gates, ("binding",)).items()}

@@ -159,6 +159,11 @@ def test_approving_many_instances_signs_and_checks_once(
         return real(args, *a, **kw)
 
     monkeypatch.setattr(subprocess, "run", counting)
+    from coordination.errors import UsageError
+
+    with pytest.raises(UsageError, match="cy may not approve TODO-010"):
+        svc.decide_template(sid, "TODO-010", "approve", who="cy")  # said once, as before
+    assert keygens == []  # and nothing signed for it
     out = svc.decide_template(sid, "TODO-010", "approve")
     assert out["statuses"] == {"succeeded": 30} and out["failed"] == {}
     assert len(keygens) <= 3, keygens  # sign once, find-principals and verify once
