@@ -108,7 +108,7 @@ def _list_human(rows: list[PlanRow]) -> None:
     """The plans' table; a plan with a problem says it under the table (the other
     columns count what could be expanded)."""
     table("Plans", ["id", "status", "title", "progress", "milestones", "repos"],
-          [(r["id"], styled(r["status"]), esc(r["title"]),
+          [(esc(r["id"]), styled(r["status"]), esc(r["title"]),
             _progress(r["progress"]["completed"], r["progress"]["total"], width=5,
                       percent=False) + (" [red]![/red]" if r["problems"] else ""),
             r["milestones"], esc(", ".join(r["repos"]))) for r in rows],

@@ -217,8 +217,8 @@ def _instances(obj: Context, t: Todo) -> None:
     cat = expand(obj.manager.catalog(), obj.file.resolve().parent, problems=problems)
     inst = [i for i in cat.coordination.todos if i.id.startswith(t.id + "[")]
     mine = problems.get(t.id)
-    table(f"Instances of {t.id} ({len(inst)})", ["id", "repo", "status"],
-          [(esc(i.id), i.repo, styled(i.status.value)) for i in inst],
+    table(f"Instances of {esc(t.id)} ({len(inst)})", ["id", "repo", "status"],
+          [(esc(i.id), esc(i.repo), styled(i.status.value)) for i in inst],
           empty=esc(mine.line()) if mine else "its for_each selects no repo")
 
 
