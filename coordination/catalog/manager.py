@@ -285,7 +285,9 @@ class CoordinationManager(StructureEdits):
         cat = self.catalog()
         self._repo(cat, repo)
         if repo is not None and any(t.for_each is not None for t in cat.coordination.todos):
-            cat = expand(cat, self.store.base_dir)  # a repo's instances of templates too
+            # a repo's instances of templates too (one that selects nothing now has none:
+            # a list never fails for it, `plan status` says it)
+            cat = expand(cat, self.store.base_dir, problems={})
         todos = cat.coordination.todos
         if plan is not None:
             _found(cat.plan(plan), cat, "plan", plan)
@@ -556,7 +558,7 @@ class CoordinationManager(StructureEdits):
             if plan is not None:
                 find_item(doc, "plans", plan, "plan")
             for b in blockers:
-                find_item(doc, "todos" if b.startswith("TODO-") else "issues", b, kind_of(b) or "")
+                _find_blocker(doc, b)
             new_id = new_id_in(doc, "todo", self.store.path)
             item = new_item(
                 TODO_KEYS, id=new_id, task=task, description=description, repo=repo, plan=plan,
@@ -569,7 +571,7 @@ class CoordinationManager(StructureEdits):
                 put_field(item, key, value, TODO_KEYS)
             append_item(section(doc, "todos", create=True), item)
             for b in blockers:
-                if b.startswith("TODO-"):
+                if b.startswith("TODO-") and split_instance(b)[1] is None:
                     append_unique(find_item(doc, "todos", b, "todo"), "blocking", new_id, TODO_KEYS)
             return new_id
 
@@ -713,8 +715,7 @@ class CoordinationManager(StructureEdits):
             item = find_item(doc, "todos", id_, "todo")
             if blockers is not None:
                 for b in blockers:
-                    find_item(doc, "todos" if kind_of(b) == "todo" else "issues", b,
-                              kind_of(b) or "")
+                    _find_blocker(doc, b)
                 cycle = _blocker_cycle(doc, id_, blockers)
                 if cycle:
                     raise UsageError(
@@ -1059,6 +1060,21 @@ def _check_number(
         bound = f"more than {low:g}" if low_open else f"at least {low:g}"
         upto = f" and at most {high:g}" if high is not None else ""
         raise UsageError(f"bad {flag} {value:g}; {unit} must be {bound}{upto}")
+
+
+def _find_blocker(doc: CommentedMap, ref: str) -> None:
+    """Refuse a blocker that names nothing: an unknown issue or todo. A template's
+    instance (``TODO-009[api]``, ``TODO-009[same]``) names its template, which must
+    exist; whether it may be named so (a template, ``[same]`` only in a template) is
+    the loader's rule, checked on the edited file with the loader's message. (An
+    instance's repo is not checked against what the template selects now: a
+    selector's answer moves, ``changed:REF``; the plan's expansion says it.)"""
+    tid, which = split_instance(ref)
+    if which is not None:
+        find_item(doc, "todos", tid, "todo")
+    else:
+        find_item(doc, "todos" if ref.startswith("TODO-") else "issues", ref,
+                  kind_of(ref) or "")
 
 
 def _blocker_cycle(doc: CommentedMap, id_: str, blockers: list[str]) -> list[str] | None:

@@ -28,6 +28,7 @@ from typing import Protocol, TypedDict
 
 from coordination.catalog.checks import unknown
 from coordination.catalog.models import Catalog, Milestone, Repo, Todo, TodoStatus
+from coordination.catalog.templates import TemplateProblem, plan_problems
 
 MILESTONE_STATES = ("done", "open", "overdue")
 COMPLETED = TodoStatus.completed.value
@@ -61,6 +62,9 @@ class PlanStatus(TypedDict):
     milestones: list[MilestoneStatus]
     completion_criteria: list[str]
     remaining: list[RemainingTodo]
+    #: what keeps the plan from being planned now, one line each (a template whose
+    #: for_each selects nothing...): the plan is then not complete, whatever the rest says
+    problems: list[str]
 
 
 class Progress(TypedDict):
@@ -121,14 +125,17 @@ def milestone_state(milestone: Milestone, statuses: Iterable[TodoStatus | str],
     return "open"
 
 
-def plan_status(catalog: Catalog, plan_id: str, *,
-                today: dt.date | None = None) -> PlanStatus:
+def plan_status(catalog: Catalog, plan_id: str, *, today: dt.date | None = None,
+                problems: Mapping[str, TemplateProblem] | None = None) -> PlanStatus:
     """The ``coord plan status`` document.
 
     ``{"plan", "title", "status", "complete", "as_of", "todos": {"total", <every todo
     status>}, "milestones": [{"id", "title", "due", "status", "todos", "completed"}],
-    "completion_criteria": [...], "remaining": [{"id", "status", "repo", "task"}]}``.
-    ``today`` (default: the local date) decides which milestones are overdue.
+    "completion_criteria": [...], "remaining": [{"id", "status", "repo", "task"}],
+    "problems": [...]}``. ``today`` (default: the local date) decides which
+    milestones are overdue. ``problems``: what :func:`~coordination.catalog.templates.
+    expand` recorded for ``catalog``; the plan's are listed, and it is not complete
+    while it has one (a template with no instances counts for nothing done).
     Raises NotFoundError (naming close matches) for an unknown plan.
     """
     plan = catalog.plan(plan_id)
@@ -148,11 +155,12 @@ def plan_status(catalog: Catalog, plan_id: str, *,
             "todos": list(ms.todos),
             "completed": sum(_value(s) == COMPLETED for s in statuses),
         })
+    said = [p.line() for p in plan_problems(problems or {}, plan_id)]
     return {
         "plan": plan.id,
         "title": plan.title,
         "status": plan.status.value,
-        "complete": is_complete(t.status for t in todos),
+        "complete": is_complete(t.status for t in todos) and not said,
         "as_of": today.isoformat(),
         "todos": todo_counts(todos),
         "milestones": milestones,
@@ -161,6 +169,7 @@ def plan_status(catalog: Catalog, plan_id: str, *,
             {"id": t.id, "status": t.status.value, "repo": t.repo, "task": t.task}
             for t in todos if t.status != TodoStatus.completed
         ],
+        "problems": said,
     }
 
 

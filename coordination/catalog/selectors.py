@@ -55,6 +55,9 @@ from coordination.errors import UsageError
 ChangedProbe = Callable[[Path, str], "bool | str"]
 
 _GLOB = frozenset("*?[")
+#: git processes ``changed:`` runs at once (a thread each, waiting on its process):
+#: bounded, so a thousand repos never fork a thousand gits at once.
+GIT_POOL = min(32, 4 * (os.cpu_count() or 2))
 
 
 @dataclass(frozen=True)
@@ -244,35 +247,58 @@ def git_changed(checkout: Path, ref: str) -> bool | str:
     edits), or hold untracked files git does not ignore (a git checkout nested in it
     is not one of its files)? Nx's affected: a branch
     behind ``main`` does not count main's newer commits as its changes. A sentence
-    when it cannot tell (no checkout, no REF, no common ancestor: a shallow clone)."""
+    when it cannot tell (no checkout, no REF, no common ancestor: a shallow clone).
+
+    Two git processes for a repo that did not change, one for one that did (a fleet
+    asks this of a thousand checkouts): ``git diff --quiet --merge-base REF`` (the
+    fork and the working tree against it, in one; git >= 2.30), then the untracked
+    files. Anything else that process says (REF unknown, no or several merge bases,
+    an older git) is asked again step by step, for the exact answer and sentence."""
     if not checkout.is_dir():
         return f"no checkout at {checkout}"
-
-    def git(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["git", "-C", str(checkout), *args], capture_output=True,
-                              text=True, timeout=60, stdin=subprocess.DEVNULL)
-
     try:
-        if git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").returncode != 0:
-            return f"has no {ref!r} (fetch it, or leave the repo out with !NAME)"
-        fork = git("merge-base", f"{ref}^{{commit}}", "HEAD")
-        if fork.returncode != 0 or not fork.stdout.strip():
-            return (f"no common ancestor of {ref!r} and HEAD (a shallow clone? "
-                    "`git fetch --unshallow`, or leave the repo out with !NAME)")
-        diff = git("diff", "--quiet", fork.stdout.strip(), "--")
+        diff = _git(checkout, "diff", "--quiet", "--merge-base", f"{ref}^{{commit}}", "--")
         if diff.returncode == 1:
             return True
         if diff.returncode != 0:
-            return f"git diff failed: {(diff.stderr or '').strip()[:200]}"
-        untracked = git("ls-files", "--others", "--exclude-standard", "-z")
-        if untracked.returncode != 0:
-            return f"git ls-files failed: {(untracked.stderr or '').strip()[:200]}"
-        # A checkout nested in this one (another repo of the fleet cloned inside it, a
-        # linked worktree) is listed as "dir/": it is that repo's, not a change here.
-        return any(not (entry.endswith("/") and os.path.lexists(checkout / entry / ".git"))
-                   for entry in untracked.stdout.split("\0") if entry)
+            return _git_changed_by_steps(checkout, ref)
+        return _untracked(checkout)
     except (OSError, subprocess.SubprocessError) as exc:
         return f"git failed: {exc}"
+
+
+def _git(checkout: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "-C", str(checkout), *args], capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def _untracked(checkout: Path) -> bool | str:
+    """Does ``checkout`` hold untracked files git does not ignore (not those of a
+    checkout nested in it)?"""
+    untracked = _git(checkout, "ls-files", "--others", "--exclude-standard", "-z")
+    if untracked.returncode != 0:
+        return f"git ls-files failed: {(untracked.stderr or '').strip()[:200]}"
+    # A checkout nested in this one (another repo of the fleet cloned inside it, a
+    # linked worktree) is listed as "dir/": it is that repo's, not a change here.
+    return any(not (entry.endswith("/") and os.path.lexists(checkout / entry / ".git"))
+               for entry in untracked.stdout.split("\0") if entry)
+
+
+def _git_changed_by_steps(checkout: Path, ref: str) -> bool | str:
+    """:func:`git_changed` one step a process: REF, the merge base, the diff, the
+    untracked files; each failure its own sentence."""
+    if _git(checkout, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").returncode != 0:
+        return f"has no {ref!r} (fetch it, or leave the repo out with !NAME)"
+    fork = _git(checkout, "merge-base", f"{ref}^{{commit}}", "HEAD")
+    if fork.returncode != 0 or not fork.stdout.strip():
+        return (f"no common ancestor of {ref!r} and HEAD (a shallow clone? "
+                "`git fetch --unshallow`, or leave the repo out with !NAME)")
+    diff = _git(checkout, "diff", "--quiet", fork.stdout.strip(), "--")
+    if diff.returncode == 1:
+        return True
+    if diff.returncode != 0:
+        return f"git diff failed: {(diff.stderr or '').strip()[:200]}"
+    return _untracked(checkout)
 
 
 class Selector:
@@ -321,7 +347,7 @@ class Selector:
         repos = [self.catalog.repo(n) for n in among]
         paths = [r.checkout(self.base_dir) for r in repos if r is not None]
         names = [r.name for r in repos if r is not None]
-        with ThreadPoolExecutor(max_workers=min(8, max(1, len(paths)))) as pool:
+        with ThreadPoolExecutor(max_workers=min(GIT_POOL, max(1, len(paths)))) as pool:
             answers = list(pool.map(lambda p: self.probe(p, ref), paths))
         unknown = {n: a for n, a in zip(names, answers) if isinstance(a, str)}
         if unknown:

@@ -21,6 +21,15 @@ An instance is the template with, for its repo:
   instances of its repo's providers (``dependencies:``) in the same template, through
   repos the template does not select, transitively reduced (``induced_providers``).
 
+A template that cannot be expanded (its ``for_each`` selects nothing now, or a
+reference to it names no instance) is refused by a command that plans it, naming it
+(exit 2). Listing is not planning: given ``problems``, :func:`expand` gives such a
+template no instances and records why (:class:`TemplateProblem`, with the plans it
+concerns), and drops the references that need it (their todo's problem too), so
+that a list of every plan, a plan's status, the web view or MCP show one plan's
+problem beside the others instead of failing for all; :func:`plan_problems` and
+:func:`require` are what a command about one plan or todo checks.
+
 Pure: catalog in, catalog out; a ``changed:`` selector asks git through the selector's
 probe (injectable). A catalog without templates is returned as it is, and an
 instance holds nothing but its own repo's values: the work is proportional to the
@@ -30,7 +39,8 @@ instances, never instances x repos.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
@@ -58,16 +68,51 @@ def has_templates(catalog: Catalog) -> bool:
     return any(t.for_each is not None for t in catalog.coordination.todos)
 
 
-def selections(catalog: Catalog, base_dir: Path, changed: ChangedProbe = git_changed
-               ) -> dict[str, list[str]]:
-    """Each template's id -> the repos its ``for_each`` selects (catalog order)."""
+@dataclass(frozen=True)
+class TemplateProblem:
+    """Why a todo of the catalog has no place (or not all of it) in the expansion: a
+    template whose ``for_each`` cannot be expanded now, or a todo whose reference
+    needs one (or names no instance)."""
+
+    todo: str
+    plans: tuple[str, ...]  # the plans the todo is in (its plan:, milestones listing it)
+    error: UsageError  # what a command planning it says (exit 2)
+    summary: str  # one line, for lists: "TODO-010: 0 instances: ..."
+
+    def line(self) -> str:
+        """The summary with the error's hint, if any."""
+        return self.summary + (f" ({self.error.hint})" if self.error.hint else "")
+
+
+#: A todo's id -> its problem (see :func:`expand`).
+Problems = dict[str, TemplateProblem]
+
+
+def _plans_of(catalog: Catalog, todo: Todo) -> tuple[str, ...]:
+    listed = [p.id for p in catalog.coordination.plans
+              if any(todo.id in ms.todos for ms in p.milestones)]
+    return tuple(dict.fromkeys([*([todo.plan] if todo.plan else []), *listed]))
+
+
+def selections(catalog: Catalog, base_dir: Path, changed: ChangedProbe = git_changed,
+               problems: Problems | None = None) -> dict[str, list[str]]:
+    """Each template's id -> the repos its ``for_each`` selects (catalog order). A
+    selector that fails (selects nothing, cannot tell) is a UsageError naming the
+    template; with ``problems``, recorded there and the template selects none."""
     out: dict[str, list[str]] = {}
     for t in catalog.coordination.todos:
         if t.for_each is not None:
             try:
                 out[t.id] = select(catalog, t.for_each, base_dir, changed).names
             except UsageError as exc:
-                raise UsageError(f"{t.id}.for_each: {exc.message}", hint=exc.hint) from None
+                err = UsageError(f"{t.id}.for_each: {exc.message}", hint=exc.hint)
+                if problems is None:
+                    raise err from None
+                why = exc.message.removeprefix(f"repo selector {t.for_each!r}: ")
+                problems[t.id] = TemplateProblem(
+                    t.id, _plans_of(catalog, t), err,
+                    f"{t.id}: 0 instances: for_each {t.for_each!r}: {why}")
+                out[t.id] = []
     return out
 
 
@@ -86,12 +131,25 @@ def _instance_status(template: Todo, repo: str) -> TodoStatus:
     return TodoStatus.pending
 
 
-def expand(catalog: Catalog, base_dir: Path, changed: ChangedProbe = git_changed) -> Catalog:
-    """The catalog with every template replaced by its instances (see the module)."""
+def expand(catalog: Catalog, base_dir: Path, changed: ChangedProbe = git_changed,
+           problems: Problems | None = None) -> Catalog:
+    """The catalog with every template replaced by its instances (see the module). A
+    template that cannot be expanded is a UsageError naming it; with ``problems``
+    (for lists, which must not fail for one plan's problem), each such template gets
+    no instances, each reference needing it is left out, and every todo concerned
+    is recorded there (:class:`TemplateProblem`)."""
     if not has_templates(catalog):
         return catalog
-    chosen = selections(catalog, base_dir, changed)
+    chosen = selections(catalog, base_dir, changed, problems)
     chosen_sets = {t: set(rs) for t, rs in chosen.items()}
+    dropped: set[tuple[str, str]] = set()  # (todo, ref): too many edges, left out
+
+    def record(owner: Todo, exc: UsageError, summary: str) -> None:
+        assert problems is not None
+        if owner.id not in problems:
+            problems[owner.id] = TemplateProblem(owner.id, _plans_of(catalog, owner), exc,
+                                                 summary)
+
     # deps: follow: an instance after those of the repos its repo depends on, through
     # repos the template does not select, transitively reduced (as `coord run` orders).
     follows: dict[str, dict[str, list[str]]] = {}
@@ -104,7 +162,24 @@ def expand(catalog: Catalog, base_dir: Path, changed: ChangedProbe = git_changed
 
     def refs(owner: Todo, ref: str, repo: str | None) -> list[str]:
         """What ``ref`` (in ``owner``'s blocked_by/blocking) names, for an instance of
-        ``repo`` (None: ``owner`` is no template)."""
+        ``repo`` (None: ``owner`` is no template); with ``problems``, what cannot be
+        said is recorded and names nothing."""
+        if problems is None:
+            return named(owner, ref, repo)
+        tid = split_instance(ref)[0]
+        broken = problems.get(tid)
+        if broken is not None and not chosen.get(tid, True):
+            record(owner, broken.error, f"{owner.id}: waits for {ref}, and {broken.summary}")
+            return []
+        if (owner.id, ref) in dropped:
+            return []
+        try:
+            return named(owner, ref, repo)
+        except UsageError as exc:
+            record(owner, exc, exc.message)
+            return []
+
+    def named(owner: Todo, ref: str, repo: str | None) -> list[str]:
         tid, which = split_instance(ref)
         if tid not in chosen:
             return [ref]
@@ -136,13 +211,17 @@ def expand(catalog: Catalog, base_dir: Path, changed: ChangedProbe = git_changed
             edges = len(chosen[t.id]) * len(chosen.get(tid, ()))
             if which is None and tid in chosen and edges > MAX_CROSS_EDGES:
                 field = "blocked_by" if ref in t.blocked_by else "blocking"
-                raise UsageError(
+                exc = UsageError(
                     f"{t.id}.{field}: {ref} makes each of {t.id}'s {len(chosen[t.id])} "
                     f"instances wait on each of {tid}'s {len(chosen[tid])}: {edges:,} "
                     f"edges (at most {MAX_CROSS_EDGES:,})",
                     hint=f"write {tid}[same] to wait for the same repo's instance only, or "
                          f"put a plain todo between them (blocked_by: [{tid}], blocking: "
                          f"[{t.id}]): {len(chosen[t.id]) + len(chosen[tid]):,} edges")
+                if problems is None:
+                    raise exc
+                record(t, exc, exc.message)
+                dropped.add((t.id, ref))
 
     paths: dict[str, str] = {}
     todos: list[Todo] = []
@@ -178,18 +257,48 @@ def expand(catalog: Catalog, base_dir: Path, changed: ChangedProbe = git_changed
     return out
 
 
-def load_planned(path: Path) -> tuple[Catalog, Catalog]:
+def load_planned(path: Path, *, problems: Problems | None = None) -> tuple[Catalog, Catalog]:
     """The catalog file at ``path`` as written, and as the planner sees it (each template
     replaced by its instances, :func:`expand`): what every command that plans, shows
     or runs a plan reads (the CLI's plan commands, a sweep's spec, MCP's tools), so
-    that they all see the same todos."""
+    that they all see the same todos. ``problems``: what cannot be expanded is
+    recorded there instead of refused (:func:`expand`)."""
     raw = CatalogStore(path).load()
-    return raw, expand(raw, path.resolve().parent)
+    return raw, expand(raw, path.resolve().parent, problems=problems)
 
 
-def planned(path: Path) -> Catalog:
+def planned(path: Path, *, problems: Problems | None = None) -> Catalog:
     """The catalog file at ``path`` as the planner sees it (:func:`load_planned`)."""
-    return load_planned(path)[1]
+    return load_planned(path, problems=problems)[1]
+
+
+def plan_problems(problems: Mapping[str, TemplateProblem], plan_id: str
+                  ) -> list[TemplateProblem]:
+    """The problems of ``plan_id``'s todos (catalog order)."""
+    return [p for p in problems.values() if plan_id in p.plans]
+
+
+def require(problems: Mapping[str, TemplateProblem], *, plan: str | None = None,
+            todos: Iterable[str] = ()) -> None:
+    """Refuse (the first problem's UsageError, exit 2) planning ``plan`` or ``todos``
+    (ids, instances included) when a problem concerns them."""
+    if plan is not None:
+        found = plan_problems(problems, plan)
+        if found:
+            raise found[0].error
+    for t in todos:
+        got = problems.get(split_instance(t)[0])
+        if got is not None:
+            raise got.error
+
+
+def planned_for(path: Path, plan_id: str) -> tuple[Catalog, Catalog]:
+    """:func:`load_planned` for a command about one plan: refused only for that plan's
+    own problems (:func:`require`), never another plan's."""
+    problems: Problems = {}
+    raw, cat = load_planned(path, problems=problems)
+    require(problems, plan=plan_id)
+    return raw, cat
 
 
 def selected_repos(catalog: Catalog, template: Todo, base_dir: Path) -> list[str]:
@@ -290,6 +399,7 @@ def template_outcome(instances: Mapping[str, str], selected: list[str]) -> str:
     return "pending"
 
 
-__all__ = ["INSTANCE", "InstanceDoc", "TemplateDoc", "expand", "has_templates", "instance_id",
-           "instances_of", "load_planned", "plan_templates", "planned", "selected_repos", "selections",
+__all__ = ["INSTANCE", "InstanceDoc", "Problems", "TemplateDoc", "TemplateProblem", "expand",
+           "has_templates", "instance_id", "instances_of", "load_planned", "plan_problems",
+           "plan_templates", "planned", "planned_for", "require", "selected_repos", "selections",
            "split_instance", "template_outcome", "template_repos"]

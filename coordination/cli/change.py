@@ -12,7 +12,7 @@ from coordination.change.model import ChangePlan, change_of
 from coordination.change.reading import status_document, summary
 from coordination.change.train import run_train
 from coordination.cli.change_verify import verify_with_sweep
-from coordination.catalog.templates import planned
+from coordination.catalog.templates import planned_for
 from coordination.cli.context import Context
 from coordination.cli.render import emit, err_console, esc, json_option, print_json, say, table
 from coordination.errors import ChangeNotReady, LandingFailed
@@ -21,7 +21,9 @@ from coordination.runtime.context import Runtime, get_runtime
 
 def _change(obj: Context, plan_id: str) -> tuple[ChangePlan, dict[str, int]]:
     store = obj.manager.store
-    catalog = planned(store.path)  # templates: their instances' repos, as a sweep's
+    # templates: their instances' repos, as a sweep's (refused for this plan's
+    # template that selects nothing now, never for another plan's)
+    catalog = planned_for(store.path, plan_id)[1]
     return (change_of(catalog, plan_id, store.base_dir),
             {r.name: r.concurrency for r in catalog.repos})
 
@@ -93,8 +95,8 @@ def status(obj: Context, plan_id: str, show_all: bool, ask_remotes: bool,
       coord change status PLAN-004 --json | jq '.blockers'
     """
     store = obj.manager.store
-    doc = status_document(_runtime(obj), planned(store.path), store.base_dir, plan_id,
-                          ask_remotes=ask_remotes)
+    doc = status_document(_runtime(obj), planned_for(store.path, plan_id)[1],
+                          store.base_dir, plan_id, ask_remotes=ask_remotes)
     emit(as_json, doc, lambda d: show_status(d, show_all))
 
 

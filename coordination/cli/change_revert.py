@@ -9,7 +9,7 @@ import click
 
 from coordination.change.model import change_of
 from coordination.change.revert import Reverted, Reverter
-from coordination.catalog.templates import planned
+from coordination.catalog.templates import planned_for
 from coordination.cli.context import Context
 from coordination.cli.render import emit, err_console, esc, json_option, print_json, say
 from coordination.errors import LandingFailed, OperationFailed
@@ -40,7 +40,9 @@ def revert(obj: Context, plan_id: str, dry_run: bool, as_json: bool) -> None:
       coord change revert PLAN-004 --json
     """
     store = obj.manager.store
-    catalog = planned(store.path)  # templates: their instances' repos, as a sweep's
+    # templates: their instances' repos, as a sweep's (refused for this plan's
+    # template that selects nothing now, never for another plan's)
+    catalog = planned_for(store.path, plan_id)[1]
     cp = change_of(catalog, plan_id, store.base_dir)
     rt = get_runtime(Path(obj.file))
     reverter = Reverter(rt, cp, concurrency={r.name: r.concurrency for r in catalog.repos})

@@ -18,7 +18,7 @@ import click
 from coordination.catalog.cache import paused_gc
 from coordination.catalog.models import Catalog, TodoStatus
 from coordination.catalog.reports import PlanStatus, plan_status
-from coordination.catalog.templates import TemplateDoc, load_planned, planned
+from coordination.catalog.templates import Problems, TemplateDoc, load_planned, planned_for
 from coordination.cli import plan_edit
 from coordination.cli.context import Context
 from coordination.cli.render import (
@@ -39,7 +39,7 @@ from coordination.errors import CoordError, PlanError, ValidationFailed
 from coordination.names import some
 from coordination.jsonable import JSONValue
 from coordination.keys import Keys
-from coordination.planner.listing import list_plans
+from coordination.planner.listing import PlanRow, list_plans
 from coordination.settings import get_settings
 from coordination.ui import DEFAULT_PORT
 
@@ -57,10 +57,12 @@ include_all = click.option(
 )
 
 
-def _catalog(obj: Context) -> Catalog:
+def _catalog(obj: Context, plan_id: str) -> Catalog:
     """The catalog as the planner sees it: templates (``for_each:``) expanded into
-    their instances (``TODO-010[api]``), as a sweep (and MCP) expands them."""
-    return planned(obj.file)
+    their instances (``TODO-010[api]``), as a sweep (and MCP) expands them; refused
+    for a problem of ``plan_id`` (a template of it selecting nothing), never for
+    another plan's."""
+    return planned_for(obj.file, plan_id)[1]
 
 
 def _strs(value: JSONValue) -> list[str]:
@@ -96,14 +98,24 @@ def list_cmd(obj: Context, status: str | None, repo: str | None, as_json: bool) 
     Example:
       coord plan list --status active --json
     """
-    rows = list_plans(_catalog(obj), status=status, repo=repo)  # a template: its instances
-    emit(as_json, rows, lambda rs: table(
-        "Plans", ["id", "status", "title", "progress", "milestones", "repos"],
-        [(esc(r["id"]), styled(r["status"]), esc(r["title"]),
-          _progress(r["progress"]["completed"], r["progress"]["total"], width=5,
-                    percent=False),
-          r["milestones"], esc(", ".join(r["repos"]))) for r in rs],
-        empty="no plans match"))
+    problems: Problems = {}  # one plan's problem is said in its row, never fatal to all
+    _, cat = load_planned(obj.file, problems=problems)
+    rows = list_plans(cat, status=status, repo=repo, problems=problems)  # a template: its instances
+    emit(as_json, rows, _list_human)
+
+
+def _list_human(rows: list[PlanRow]) -> None:
+    """The plans' table; a plan with a problem says it under the table (the other
+    columns count what could be expanded)."""
+    table("Plans", ["id", "status", "title", "progress", "milestones", "repos"],
+          [(esc(r["id"]), styled(r["status"]), esc(r["title"]),
+            _progress(r["progress"]["completed"], r["progress"]["total"], width=5,
+                      percent=False) + (" [red]![/red]" if r["problems"] else ""),
+            r["milestones"], esc(", ".join(r["repos"]))) for r in rows],
+          empty="no plans match")
+    for r in rows:
+        for line in r["problems"]:
+            say(f"[red]{esc(r['id'])}:[/red] {esc(line)}")
 
 
 def _bar(done: int, total: int, width: int) -> str:
@@ -132,6 +144,7 @@ def _status_human(doc: PlanStatus) -> None:
     counts = doc["todos"]
     total = counts["total"]
     verdict = ("[green]yes[/green]" if doc["complete"] else
+               "no (it has a problem, below)" if doc["problems"] else
                "no (the plan has no todos)" if not total else
                f"no ({total - counts['completed']} of {total} todos not completed)")
     fields(f"{esc(doc['plan'])}: {esc(doc['title'])}", [
@@ -140,6 +153,7 @@ def _status_human(doc: PlanStatus) -> None:
         ("todos", ", ".join(f"{n} {styled(s)}" for s, n in counts.items()
                             if s != "total" and n)),
         ("complete", verdict),
+        *[("[red]problem[/red]", esc(line)) for line in doc["problems"]],
     ])
     table(f"Milestones (as of {doc['as_of']})", ["id", "title", "due", "state", "done"],
           [(esc(m["id"]), esc(m["title"]), m["due"] or "-",
@@ -179,7 +193,16 @@ def status_cmd(obj: Context, plan_id: str, as_of: dt.date | None, as_json: bool)
     Example:
       coord plan status PLAN-001 --json
     """
-    emit(as_json, plan_status(_catalog(obj), plan_id, today=as_of), _status_human)
+    problems: Problems = {}  # another plan's problem does not stop this one's status
+    _, cat = load_planned(obj.file, problems=problems)
+    doc = plan_status(cat, plan_id, today=as_of, problems=problems)
+    emit(as_json, doc, _status_human)
+    if doc["problems"]:  # a validation problem: said, and exit 1
+        more = len(doc["problems"]) - 1
+        raise ValidationFailed(f"plan {plan_id} cannot be planned now: {doc['problems'][0]}"
+                               + (f" (and {more} more problem(s))" if more else ""),
+                               hint="fix the template's for_each (see `coord repo list "
+                               "--repos SELECTOR`), or take the todo out of the plan")
 
 
 def _show_human(doc: ShowDocument) -> None:
@@ -226,7 +249,7 @@ def show_cmd(obj: Context, plan_id: str, include_completed: bool, as_json: bool)
     """
     from coordination.planner.documents import show_document  # lazy: the planner's graph modules, off plan list/status
 
-    doc = show_document(_catalog(obj), plan_id, include_completed=include_completed)
+    doc = show_document(_catalog(obj, plan_id), plan_id, include_completed=include_completed)
     emit(as_json, doc, _show_human)
 
 
@@ -279,9 +302,11 @@ def validate_cmd(obj: Context, plan_id: str, include_completed: bool, ignore_blo
     from coordination.planner.documents import validate_document
 
     with paused_gc():  # tens of thousands of findings, none garbage: see paused_gc
-        raw, catalog = load_planned(obj.file)
+        problems: Problems = {}  # the plan's: error findings; another plan's: none of its
+        raw, catalog = load_planned(obj.file, problems=problems)
         doc = validate_document(catalog, plan_id, include_completed=include_completed,
-                                ignore_blockers=ignore_blockers, written=raw)
+                                ignore_blockers=ignore_blockers, written=raw,
+                                problems=problems)
     n_err = doc["errors"]
     emit(as_json, doc, lambda d: _validate_human(d, every=every))
     if n_err:
@@ -305,7 +330,8 @@ def graph_cmd(obj: Context, plan_id: str, fmt: str, include_completed: bool, as_
     """
     from coordination.planner import analysis, dag, graph  # lazy: the planner's graph modules, off plan list/status
 
-    pg = dag.build_plan_graph(_catalog(obj), plan_id, include_completed=include_completed)
+    pg = dag.build_plan_graph(_catalog(obj, plan_id), plan_id,
+                              include_completed=include_completed)
     found: analysis.Analysis | None
     try:
         found = analysis.analyze(pg)
@@ -482,7 +508,7 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
         # lazy: the runtime (redis-py, the sweeps, Celery to send); a dry run loads none of it
         from coordination.cli.sweep import run_start
 
-        if not again and _all_completed(_catalog(obj), plan_id):
+        if not again and _all_completed(_catalog(obj, plan_id), plan_id):
             err_console().print(
                 f"[yellow]nothing to run:[/yellow] every todo of {esc(plan_id)} is completed "
                 f"(--again runs them all again; `coord plan reset {esc(plan_id)}` sets them "
@@ -501,7 +527,7 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
     # lazy: the planner's graph modules, off plan list/status
     from coordination.planner.documents import dry_run_document
 
-    raw, catalog = load_planned(obj.file)
+    raw, catalog = planned_for(obj.file, plan_id)
     p50, history_problem = _history_p50(obj.file, catalog, plan_id, again=again)
     doc = dry_run_document(catalog, plan_id, strategy=strategy,
                            ignore_blockers=ignore_blockers, keys=Keys(get_settings().namespace),

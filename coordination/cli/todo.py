@@ -211,13 +211,15 @@ def _get_todo(obj: Context, todo_id: str) -> Todo:
 
 def _instances(obj: Context, t: Todo) -> None:
     """A template's instances: each selected repo's id and status (a sync's record)."""
-    from coordination.catalog.templates import expand
+    from coordination.catalog.templates import Problems, expand
 
-    cat = expand(obj.manager.catalog(), obj.file.resolve().parent)
+    problems: Problems = {}  # its for_each selecting nothing: said, not fatal
+    cat = expand(obj.manager.catalog(), obj.file.resolve().parent, problems=problems)
     inst = [i for i in cat.coordination.todos if i.id.startswith(t.id + "[")]
+    mine = problems.get(t.id)
     table(f"Instances of {esc(t.id)} ({len(inst)})", ["id", "repo", "status"],
           [(esc(i.id), esc(i.repo), styled(i.status.value)) for i in inst],
-          empty="its for_each selects no repo")
+          empty=esc(mine.line()) if mine else "its for_each selects no repo")
 
 
 def _last_failure(obj: Context, t: Todo, lines: int | None) -> None:
@@ -255,7 +257,8 @@ def _last_failure(obj: Context, t: Todo, lines: int | None) -> None:
 @click.option("--undo", help="Compensation command, run if a sweep rolls back.")
 @click.option("--plan", help="Plan this todo belongs to.")
 @click.option("--blocked-by", "blocked_by", multiple=True,
-              help="Todos/issues that must finish first, comma-separated (TODO-1,ISSUE-2).")
+              help="Todos/issues that must finish first, comma-separated (TODO-1,ISSUE-2; "
+              "an instance of a template: 'TODO-10[api]', in a template 'TODO-10[same]').")
 @click.option("--estimate", type=Number(min=0), help="Estimated hours.")
 @click.option("--criteria", multiple=True, help="An acceptance criterion; repeat for more.")
 @click.option("--description", default="", help="Longer text.")
@@ -330,8 +333,8 @@ todo.add_command(run)
 @click.option("--priority", type=click.Choice(PRIORITIES), help="New priority.")
 @click.option("--assignee", help="New assignee ('' to clear).")
 @click.option("--blocked-by", "blocked_by", multiple=True,
-              help="Replace the blockers, comma-separated (TODO-1,ISSUE-2; '' for none); "
-              "the todos' `blocking` follows.")
+              help="Replace the blockers, comma-separated (TODO-1,ISSUE-2; '' for none; "
+              "instances as in create); the todos' `blocking` follows.")
 @click.option("--timeout", type=Number(min=0, min_open=True), help="Seconds.")
 @click.option("--retries", type=click.IntRange(min=0), help="Extra attempts.")
 @click.option("--resources", multiple=True,

@@ -1,5 +1,6 @@
 """`coord why TODO [--sweep ID] [--json]`: hit or miss of a ``cache:`` todo's last run,
-and for a miss which parts of its key changed."""
+and for a miss which parts of its key changed; of a template (``TODO-010``), every
+instance's, counted and grouped by reason."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import click
 
 from coordination.cli.context import Context
 from coordination.cli.render import emit, esc, json_option, say
+from coordination.names import some
 from coordination.runtime.context import get_runtime
+from coordination.sweeps.why import is_template
 from coordination.sweeps.why import why as why_doc
 
 #: Paths named on screen before "and N more" (--json has them all).
@@ -26,14 +29,40 @@ SHOWN = 12
 def why(obj: Context, todo_id: str, sweep_id: str | None, as_json: bool) -> None:
     """Why a cache: todo's last run was reused, or ran: what changed since the nearest
     earlier success (files, env names, the command, probe outputs, upstream todos).
+    A template's id (TODO-010) explains every instance: those of the sweep, else
+    those its for_each selects now, counted by outcome and grouped by reason
+    (--json has each instance's document).
 
     \b
     Examples:
       coord why TODO-004
       coord why TODO-004 --sweep PLAN-001-20261121093000-ab12 --json
+      coord why TODO-010 --sweep PLAN-006-20261121093000-cd34
     """
     doc = why_doc(get_runtime(obj.file), todo_id, sweep_id=sweep_id, catalog_path=obj.file)
-    emit(as_json, doc, _human)
+    emit(as_json, doc, lambda d: _template_human(d) if is_template(d) else _human(d))
+
+
+OUTCOME_WORDS = {"hit": "[green]hit[/green]", "miss": "[yellow]miss[/yellow]",
+                 "bypassed": "[yellow]bypassed[/yellow]", "refused": "[red]refused[/red]",
+                 "no_key": "[yellow]no key[/yellow]", "no_record": "no record"}
+
+
+def _template_human(doc: Any) -> None:
+    """A template's instances: the counts, then each group (outcome, reason) with ten
+    of its instances named and the rest counted."""
+    where = f" in {doc['sweep_id']}" if doc["sweep_id"] else ""
+    counts = ", ".join(f"{n:,} {OUTCOME_WORDS.get(o, o)}" for o, n in
+                       sorted(doc["outcomes"].items(), key=lambda kv: -kv[1]))
+    say(f"{esc(doc['todo_id'])}{esc(where)}: a template, {doc['instances']:,} instance(s): "
+        f"{counts}")
+    for g in doc["groups"]:
+        say(f"  {OUTCOME_WORDS.get(g['outcome'], g['outcome'])} ({g['count']:,}): "
+            f"{esc(g['reason'])}")
+        say(f"    {esc(some(g['instances']))}")
+    sweep = f" --sweep {doc['sweep_id']}" if doc["sweep_id"] else ""
+    one = f"one instance in full: coord why '{doc['todo_id']}[REPO]'{sweep}"
+    say(f"[dim]{esc(one)}[/dim]")
 
 
 def _when(ts: object) -> str:

@@ -37,7 +37,14 @@ from coordination.catalog.depcheck import SKIPPED, CheckResult, check_document
 from coordination.catalog.manager import CoordinationManager, IssueChanges
 from coordination.catalog.models import Catalog, kind_of
 from coordination.catalog.reports import plan_status
-from coordination.catalog.templates import load_planned, planned, template_repos
+from coordination.catalog.templates import (
+    Problems,
+    load_planned,
+    planned,
+    planned_for,
+    require,
+    template_repos,
+)
 from coordination.errors import UsageError
 from coordination.jsonable import JSONValue, to_jsonable
 from coordination.keys import Keys
@@ -80,6 +87,8 @@ class Operations:
         self.file = file
         self.repos = frozenset(repos)
         self.manager = CoordinationManager(file)
+        #: what the last :meth:`_planned` could not expand (todo -> its problem)
+        self._problems: Problems = {}
 
     # -- scope ---------------------------------------------------------------------
     def check_repos(self) -> None:
@@ -117,16 +126,26 @@ class Operations:
 
     def _planned(self) -> Catalog:
         """The catalog as the CLI's plan commands and a sweep see it: each template
-        replaced by its instances (:func:`coordination.catalog.templates.planned`)."""
-        return planned(self.file)
+        replaced by its instances (:func:`coordination.catalog.templates.planned`);
+        what cannot be expanded is left out and kept in ``_problems`` (one plan's
+        problem does not fail a list, or another plan's tools)."""
+        problems: Problems = {}
+        cat = planned(self.file, problems=problems)
+        self._problems = problems
+        return cat
 
-    def _plan_repos(self, plan_id: str, catalog: Catalog | None = None) -> set[str]:
+    def _plan_repos(self, plan_id: str, catalog: Catalog | None = None, *,
+                    whole: bool = True) -> set[str]:
         """Every repo a plan touches: those it names and those of its todos (a
-        template's: its instances')."""
+        template's: its instances'). ``whole``: refused (its problem) when the plan
+        has a template that cannot be expanded now, whose repos are unknown, so
+        that a scope check never passes on part of a plan; else what is known."""
         cat = catalog if catalog is not None else self._planned()
         plan = cat.plan(plan_id)
         if plan is None:
             plan = self.manager.get_plan(plan_id)  # unknown: its "did you mean"
+        if whole:
+            require(self._problems, plan=plan_id)
         return set(plan.repos) | {t.repo for t in cat.plan_todos(plan_id)}
 
     def _todo_repos(self, todo: models.Todo) -> list[str]:
@@ -308,20 +327,26 @@ class Operations:
         if repo is not None:
             self._require_any(f"repo {repo}", [repo])
         cat = self._planned()  # as `coord plan list`: a template counts as its instances
-        rows = list_plans(cat, status=status, repo=repo)
-        return to_jsonable([r for r in rows if self._in(self._plan_repos(r["id"], cat))])
+        rows = list_plans(cat, status=status, repo=repo, problems=self._problems)
+        return to_jsonable([r for r in rows
+                            if self._in(self._plan_repos(r["id"], cat, whole=False))])
 
     def plan_status(self, plan_id: str) -> JSONValue:
+        """As `coord plan status --json`: the plan's problems in ``problems`` (the
+        CLI then exits 1; a tool answers the document)."""
         cat = self._planned()
-        self._require_any(plan_id, self._plan_repos(plan_id, cat))
-        return to_jsonable(plan_status(cat, plan_id))
+        self._require_any(plan_id, self._plan_repos(plan_id, cat, whole=False))
+        return to_jsonable(plan_status(cat, plan_id, problems=self._problems))
 
     def validate_plan(self, plan_id: str, *, include_completed: bool = False,
                       ignore_blockers: bool = False) -> JSONValue:
-        raw, cat = load_planned(self.file)
-        self._require_any(plan_id, self._plan_repos(plan_id, cat))
+        problems: Problems = {}
+        raw, cat = load_planned(self.file, problems=problems)
+        self._problems = problems
+        self._require_any(plan_id, self._plan_repos(plan_id, cat, whole=False))
         return to_jsonable(validate_document(cat, plan_id, include_completed=include_completed,
-                                             ignore_blockers=ignore_blockers, written=raw))
+                                             ignore_blockers=ignore_blockers, written=raw,
+                                             problems=problems))
 
     # -- dependencies and repos ----------------------------------------------------
     def list_dependencies(self, *, consumer: str | None = None, provider: str | None = None,
@@ -405,13 +430,13 @@ class Operations:
                     wait: bool = False, ignore_blockers: bool = False,
                     atomic: bool = False, progress: Progress | None = None) -> JSONValue:
         if dry_run:  # as `coord plan sweep --dry-run --json`
-            raw, catalog = load_planned(self.file)
+            raw, catalog = planned_for(self.file, plan_id)
             doc = dry_run_document(catalog, plan_id, strategy=strategy,
                                    ignore_blockers=ignore_blockers,
                                    keys=Keys(get_settings().namespace), written=raw)
             todos = [catalog.todo(t) for level in doc["levels"] for t in level]
             self._require(plan_id, {t.repo for t in todos if t is not None}
-                          or self._plan_repos(plan_id, catalog))
+                          or self._plan_repos(plan_id, catalog, whole=False))
             return to_jsonable(doc)
         # A sweep writes its plan (todo outcomes, the plan's status): the whole plan in scope.
         self._require_plan(plan_id, plan_id)

@@ -10,7 +10,12 @@ from collections.abc import Mapping
 from typing import NotRequired, TypedDict
 
 from coordination.catalog.models import Catalog
-from coordination.catalog.templates import TemplateDoc, plan_templates
+from coordination.catalog.templates import (
+    TemplateDoc,
+    TemplateProblem,
+    plan_problems,
+    plan_templates,
+)
 from coordination.errors import PlanError
 from coordination.jsonable import JSONObject
 from coordination.keys import Keys
@@ -19,7 +24,7 @@ from coordination.planner.dag import BlockerDict, build_plan_graph, require_plan
 from coordination.planner.estimate import StrategyEstimate, strategy_estimate
 from coordination.planner.ranking import ranks, start_order
 from coordination.planner.sweepable import prepare_sweep
-from coordination.planner.validate import FindingDict, sweep_advice, validate_plan
+from coordination.planner.validate import Finding, FindingDict, sweep_advice, validate_plan
 from coordination.planner.waves import assign, sweep_waves, wave_name
 
 
@@ -201,14 +206,20 @@ def dry_run_document(catalog: Catalog, plan_id: str, *, strategy: str = "levels"
 
 
 def validate_document(catalog: Catalog, plan_id: str, *, include_completed: bool = False,
-                      ignore_blockers: bool = False,
-                      written: Catalog | None = None) -> ValidateDocument:
+                      ignore_blockers: bool = False, written: Catalog | None = None,
+                      problems: Mapping[str, TemplateProblem] | None = None
+                      ) -> ValidateDocument:
     """``coord plan validate --json``: ``{"plan", "ok", "errors", "warnings", "findings"}``;
     ``ok`` is false when a finding is an error (warnings do not count). ``written``:
     the catalog as written when ``catalog`` is its expansion (advice is given about
-    what the catalog says, not what the expansion made of it)."""
-    findings = validate_plan(catalog, plan_id, include_completed=include_completed,
-                             ignore_blockers=ignore_blockers, written=written)
+    what the catalog says, not what the expansion made of it). ``problems``: what the
+    expansion could not expand (:func:`~coordination.catalog.templates.expand`): the
+    plan's are errors (code ``template``), found before the rest."""
+    require_plan(catalog, plan_id)
+    findings = [Finding("error", "template", p.line(), [p.todo])
+                for p in plan_problems(problems or {}, plan_id)]
+    findings += validate_plan(catalog, plan_id, include_completed=include_completed,
+                              ignore_blockers=ignore_blockers, written=written)
     n_err = sum(f.severity == "error" for f in findings)
     return {"plan": plan_id, "ok": n_err == 0, "errors": n_err,
             "warnings": len(findings) - n_err, "findings": [f.to_dict() for f in findings]}

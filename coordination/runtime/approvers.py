@@ -201,7 +201,7 @@ def verified(sweep_id: str, todo_id: str, gate: Mapping[str, Any], binding: str,
                        f"(allowed signers {approvers.allowed}): approve with COORD_APPROVE_KEY "
                        "naming your SSH key (or with it in ssh-agent)")
             else:
-                proof = sshsig.verify(str(v["ssh"]), sshsig.binding_message(
+                proof = sshsig.verify_vote(str(v["ssh"]), v.get("tree"), sshsig.binding_message(
                     sweep_id, todo_id, binding, "approve", who), approvers.allowed,
                     allowed_from or None)
                 if isinstance(proof, str):

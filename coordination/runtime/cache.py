@@ -131,6 +131,18 @@ class ResultCache:
         raw = self.r.get(self.keys.cache_lookup(todo_id, sweep_id))
         return None if raw is None else _load(raw)
 
+    def lookups(self, todo_ids: list[str], sweep_id: str | None = None,
+                batch: int = 1000) -> dict[str, Lookup | None]:
+        """:meth:`lookup` of many todos (a template's instances): one MGET per
+        ``batch`` of them, not a round trip each. (In a sweep, the keys share its
+        hash tag: one slot.)"""
+        out: dict[str, Lookup | None] = {}
+        for i in range(0, len(todo_ids), batch):
+            part = todo_ids[i:i + batch]
+            raws = self.r.mget([self.keys.cache_lookup(t, sweep_id) for t in part])
+            out.update((t, None if raw is None else _load(raw)) for t, raw in zip(part, raws))
+        return out
+
 
 def _load(raw: bytes | str) -> Any:
     return json.loads(raw)

@@ -11,6 +11,18 @@ format: the signature is OpenSSH's SSHSIG, the file git's.
 
 The signing key is read out of the signature itself (:func:`key_fingerprint`), so
 one key is one approver however many names the file gives it.
+
+Many votes at once (``coord approve TODO-010`` over a template's thousands of
+instances): one signature over the root of a Merkle tree of their binding messages
+(:func:`sign_many`; RFC 9162's hashes, a leaf ``SHA-256(0x00 || message)``, a node
+``SHA-256(0x01 || left || right)``), each vote keeping the signature and its own
+audit path (:class:`Tree`). A reader checks one vote on its own: it hashes that
+vote's binding message, folds the path up to a root and verifies the signature over
+that root's message (:func:`tree_message`, a first line no single message has), so a
+vote verifies only for a binding its approver signed, and a vote moved to another
+instance (another binding) fails as a single signature would. Checks are
+remembered for a minute in the process (:func:`verify`): a thousand votes under one
+signature cost one ``ssh-keygen`` pair, not a thousand.
 """
 
 from __future__ import annotations
@@ -21,9 +33,11 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from coordination.errors import UsageError
 
@@ -48,6 +62,94 @@ def start_message(sweep_id: str, who: str) -> bytes:
     started under. Its first line differs from every approval's, so neither passes for
     the other; the key that signs it is the starter's, whatever the name says."""
     return f"coord-sweep-start v1\nsweep {sweep_id}\nstarter {who}\n".encode()
+
+
+def tree_message(root: str, leaves: int) -> bytes:
+    """What one signature over many votes signs: the root (hex) of the Merkle tree of
+    their binding messages, and how many there are. Its first line is no binding's
+    or start's, so neither passes for the other."""
+    return f"coord-approval-tree v1\nroot {root}\nleaves {leaves}\n".encode()
+
+
+def _leaf(message: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + message).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+@dataclass(frozen=True)
+class Tree:
+    """Where one message sits under a signature over many (:func:`sign_many`): the
+    tree's ``leaves`` and the audit path from the message up to the root, each step
+    ``l<hex>`` (the sibling is on the left) or ``r<hex>`` (on the right)."""
+
+    leaves: int
+    path: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"leaves": self.leaves, "path": list(self.path)}
+
+    @classmethod
+    def of(cls, doc: object) -> Tree | None:
+        """A vote's ``tree`` field, or None if it is not one (written by hand)."""
+        if not isinstance(doc, Mapping):
+            return None
+        leaves, path = doc.get("leaves"), doc.get("path")
+        if (not isinstance(leaves, int) or isinstance(leaves, bool) or leaves < 1
+                or not isinstance(path, list) or len(path) > 64
+                or not all(isinstance(p, str) and len(p) == 65 and p[0] in "lr"
+                           for p in path)):
+            return None
+        return cls(leaves, tuple(path))
+
+    def root(self, message: bytes) -> str | None:
+        """The root the path folds ``message`` up to (hex); None for a malformed step."""
+        h = _leaf(message)
+        try:
+            for step in self.path:
+                sibling = bytes.fromhex(step[1:])
+                h = _node(sibling, h) if step[0] == "l" else _node(h, sibling)
+        except ValueError:
+            return None
+        return h.hex()
+
+    def signed(self, message: bytes) -> bytes | None:
+        """The message the signature over the tree signs, if ``message`` is in it at
+        this path (:func:`tree_message`); None when the path is malformed."""
+        root = self.root(message)
+        return None if root is None else tree_message(root, self.leaves)
+
+
+def merkle(messages: Sequence[bytes]) -> tuple[str, list[Tree]]:
+    """The root (hex) of the tree of ``messages`` and each one's :class:`Tree`. A level
+    of odd length carries its last node up unpaired (no duplicate: RFC 9162's shape)."""
+    level = [_leaf(m) for m in messages]
+    paths: list[list[str]] = [[] for _ in messages]
+    where = list(range(len(messages)))  # message -> its node's index in the level
+    while len(level) > 1:
+        up = [_node(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            up.append(level[-1])
+        for m, i in enumerate(where):
+            if i % 2 == 0 and i + 1 < len(level):
+                paths[m].append("r" + level[i + 1].hex())
+            elif i % 2 == 1:
+                paths[m].append("l" + level[i - 1].hex())
+            where[m] = i // 2
+        level = up
+    return level[0].hex(), [Tree(len(messages), tuple(p)) for p in paths]
+
+
+def sign_many(messages: Sequence[bytes], key: str | None, *, who: str = "",
+              what: str = "approving") -> tuple[str, list[Tree]]:
+    """One SSHSIG over the Merkle root of ``messages`` (:func:`tree_message`), and
+    each message's :class:`Tree`: one ``ssh-keygen`` however many they are."""
+    if not messages:
+        raise ValueError("nothing to sign")
+    root, trees = merkle(messages)
+    return sign(tree_message(root, len(messages)), key, who=who, what=what), trees
 
 
 def _ssh_keygen() -> str:
@@ -145,13 +247,59 @@ class Proof:
     principal: str  # the one it was verified for
 
 
+#: How long a check is remembered in the process (seconds): ``ssh-keygen`` judges a
+#: key's validity (``valid-before``) by the clock, so an answer is not kept for long.
+REMEMBER = 60.0
+#: (signature, message, allowed file's content, wanted, over) -> (until, answer)
+_CHECKED: dict[tuple[str, bytes, bytes, tuple[str, ...] | None, str],
+               tuple[float, Proof | str]] = {}
+
+
 def verify(signature: str, message: bytes, allowed: Path,
            wanted: Iterable[str] | None, *,
            over: str = ("this gate's binding: signed for another gate, binding or name, "
                         "or altered")) -> Proof | str:
     """The proof of ``signature`` over ``message``: made by a key the ``allowed``
     file gives a principal of ``wanted`` (None: any); else why not (``over``: what the
-    message is, and how a signature comes to fail on it)."""
+    message is, and how a signature comes to fail on it). The same check again within
+    :data:`REMEMBER` seconds, with the allowed-signers file unchanged (its content is
+    part of the question), is answered from memory."""
+    try:
+        content = allowed.read_bytes()
+    except OSError:
+        content = b""  # (ssh-keygen says what is wrong with it)
+    asked = (signature, message, hashlib.sha256(content).digest(),
+             None if wanted is None else tuple(sorted(set(wanted))), over)
+    now = time.monotonic()
+    got = _CHECKED.get(asked)
+    if got is not None and got[0] > now:
+        return got[1]
+    answer = _verify(signature, message, allowed, wanted, over)
+    if len(_CHECKED) >= 4096:
+        _CHECKED.clear()
+    _CHECKED[asked] = (now + REMEMBER, answer)
+    return answer
+
+
+def verify_vote(signature: str, tree: object, message: bytes, allowed: Path,
+                wanted: Iterable[str] | None) -> Proof | str:
+    """:func:`verify` of a vote's signature over its binding ``message``: directly, or
+    (``tree``: the vote's ``tree`` field, :func:`sign_many`) over the root its audit
+    path folds ``message`` up to; a vote moved to another binding folds to another
+    root, and fails."""
+    if tree is None:
+        return verify(signature, message, allowed, wanted)
+    where = Tree.of(tree)
+    signed = where.signed(message) if where is not None else None
+    if signed is None:
+        return "its tree (the path from its binding to what was signed) is malformed"
+    return verify(signature, signed, allowed, wanted,
+                  over="this gate's binding, in the votes its signature covers: signed "
+                       "for other gates, bindings or names, or altered")
+
+
+def _verify(signature: str, message: bytes, allowed: Path, wanted: Iterable[str] | None,
+            over: str) -> Proof | str:
     fingerprint = key_fingerprint(signature)
     if fingerprint is None:
         return "its signature is not an SSH signature"

@@ -222,14 +222,10 @@ def _audit(v: _Voter, ids: list[str], decision: dict[str, Any]) -> None:
                     ", ".join(ids[:10]), exc)
 
 
-def _decide_gate(v: _Voter, todo_id: str) -> _Decided:
-    """``v`` decides one gate: the checks (waiting, ``from:``, the starter, the
-    signature), then the vote counted and recorded (compare-and-set)."""
-    rt, sweep_id, who, decision, spec = v.rt, v.sweep_id, v.who, v.decision, v.spec
-    gate = _gate_in(spec, todo_id)
-    cp, raw = rt.checkpoints.gate_read(sweep_id, todo_id)
-    cp = _waiting(cp, sweep_id, todo_id)
-    needed = int(gate.get("approvals") or 1)
+def _may_decide(v: _Voter, todo_id: str, gate: GateSpec) -> tuple[Approvers, Starter]:
+    """The checks on who decides a gate that need no vote (``from:``, the starter), a
+    UsageError saying why not; the approvers and starter they read."""
+    who, decision, sweep_id = v.who, v.decision, v.sweep_id
     allowed = list(gate.get("from") or [])
     if allowed and who not in allowed:
         raise UsageError(f"{who} may not {decision} {todo_id}: its approvers are "
@@ -249,6 +245,25 @@ def _decide_gate(v: _Voter, todo_id: str) -> _Decided:
                              "starter_may_approve: false",
                              hint="start the sweep again signed by its starter "
                              "(COORD_APPROVE_KEY, or the key in ssh-agent)")
+    return approvers, started_by
+
+
+#: A vote's SSH signature made beforehand, with many (:func:`_sign_all`): the binding
+#: it was made for, the signature, the vote's place in the tree it signs.
+Signed = tuple[str, str, sshsig.Tree]
+
+
+def _decide_gate(v: _Voter, todo_id: str, signed: Signed | None = None) -> _Decided:
+    """``v`` decides one gate: the checks (waiting, ``from:``, the starter, the
+    signature), then the vote counted and recorded (compare-and-set). ``signed``:
+    its signature made beforehand with others', used if the gate's binding is still
+    the one it was made for (else it is signed on its own)."""
+    rt, sweep_id, who, decision, spec = v.rt, v.sweep_id, v.who, v.decision, v.spec
+    gate = _gate_in(spec, todo_id)
+    cp, raw = rt.checkpoints.gate_read(sweep_id, todo_id)
+    cp = _waiting(cp, sweep_id, todo_id)
+    needed = int(gate.get("approvals") or 1)
+    approvers, started_by = _may_decide(v, todo_id, gate)
     policy = policy_of(rt.settings)
     t = spec.todos[todo_id]
     succs = ([(s, spec.todos[s].queue) for s in t.succs if s in spec.todos]
@@ -256,7 +271,8 @@ def _decide_gate(v: _Voter, todo_id: str) -> _Decided:
     level = level_index(spec, todo_id)
     binding = str(cp.get("binding") or "")
     vote = _vote(rt, sweep_id, todo_id, binding, who, decision, v.comment, v.via, approvers,
-                 gate, started_by)
+                 gate, started_by,
+                 signed=signed if signed is not None and signed[0] == binding else None)
     for _ in range(ATTEMPTS):
         had = votes_of(raw)
         if decision == "approve" and who in had:  # (a forged one is replaced, not kept)
@@ -368,11 +384,12 @@ def decide_template(rt: Runtime, sweep_id: str, template_id: str, *, who: str,
                          f"({len(gates):,} instances: {said})",
                          hint="a gate waits once its predecessors succeeded, until it is "
                          "approved, rejected or expires")
+    signed = _sign_all(v, waiting)
     decided: list[_Decided] = []
     failed: dict[str, str] = {}
     for g in waiting:
         try:
-            decided.append(_decide_gate(v, g))
+            decided.append(_decide_gate(v, g, signed.get(g)))
         except UsageError as exc:
             if not decided and not failed and _refuses_everyone(exc):
                 raise  # the first says it for all (may not decide, catalog unreadable)
@@ -391,6 +408,29 @@ def decide_template(rt: Runtime, sweep_id: str, template_id: str, *, who: str,
             "not_waiting": others, "failed": failed, "notes": list(v.notes)}
 
 
+def _sign_all(v: _Voter, gates: list[str]) -> dict[str, Signed]:
+    """With ``approvers:``, the votes of ``v`` on every one of ``gates`` signed at once:
+    one signature over the tree of their binding messages (:func:`sshsig.sign_many`),
+    each vote keeping its own path, so each is still checked on its own, for its own
+    binding (none without approvers:). A thousand instances: one ``ssh-keygen``."""
+    approvers = v.approvers()
+    if approvers.allowed is None or v.via == "web" or not gates:
+        return {}
+    try:  # who may not decide is told so by the first gate, as without this, unsigned
+        _may_decide(v, gates[0], _gate_in(v.spec, gates[0]))
+    except UsageError:
+        return {}
+    bindings = {g: str(cp.get("binding") or "") for g, cp in
+                v.rt.checkpoints.get_fields_all(v.sweep_id, gates, ("binding",)).items()}
+    ids = [g for g in gates if g in bindings]
+    if not ids:
+        return {}
+    signature, trees = sshsig.sign_many(
+        [sshsig.binding_message(v.sweep_id, g, bindings[g], v.decision, v.who) for g in ids],
+        v.rt.settings.approve_key, who=v.who)
+    return {g: (bindings[g], signature, tree) for g, tree in zip(ids, trees)}
+
+
 def _refuses_everyone(exc: UsageError) -> bool:
     """An error about who decides or where, not about the one gate: said once."""
     text = exc.message
@@ -400,18 +440,23 @@ def _refuses_everyone(exc: UsageError) -> bool:
 
 def _vote(rt: Runtime, sweep_id: str, todo_id: str, binding: str, who: str, decision: str,
           comment: str, via: str, approvers: Approvers, gate: GateSpec,
-          started_by: Starter) -> dict[str, Any]:
+          started_by: Starter, *, signed: Signed | None = None) -> dict[str, Any]:
     """``who``'s vote, SSH-signed (with approvers:, not via the web view) and sealed.
     The signature is checked here too, so a key the file does not allow, or one that
-    proves the starter, is refused before anything is recorded."""
+    proves the starter, is refused before anything is recorded. ``signed``: its
+    signature made with others' (:func:`_sign_all`), for this binding."""
     body: dict[str, Any] = {"d": decision, "b": binding, "at": int(time.time()), "c": comment}
     if via:
         body["via"] = via
     if approvers.allowed is not None and via != "web":
         message = sshsig.binding_message(sweep_id, todo_id, binding, decision, who)
-        body["ssh"] = sshsig.sign(message, rt.settings.approve_key, who=who)
+        if signed is not None:
+            body["ssh"], body["tree"] = signed[1], signed[2].to_json()
+        else:
+            body["ssh"] = sshsig.sign(message, rt.settings.approve_key, who=who)
         allowed_from = [str(u) for u in gate.get("from") or []]
-        proof = sshsig.verify(body["ssh"], message, approvers.allowed, allowed_from or None)
+        proof = sshsig.verify_vote(body["ssh"], body.get("tree"), message, approvers.allowed,
+                                   allowed_from or None)
         if isinstance(proof, str):
             raise UsageError(f"{who}'s {decision} of {todo_id} would not count: {proof}",
                              hint=f"sign with a key {approvers.allowed} gives {who} "

@@ -16,7 +16,7 @@ from typing import cast
 from coordination.catalog.checks import unknown
 from coordination.catalog.governance import Gate
 from coordination.catalog.models import Catalog, Plan, cache_of
-from coordination.catalog.templates import instances_of, planned
+from coordination.catalog.templates import Problems, instances_of, planned, require
 from coordination.change.model import ChangePlan, change_of, gate_document
 from coordination.errors import PlanError, UsageError
 from coordination.keys import Keys
@@ -87,13 +87,22 @@ class Planning:
     def __init__(self, keys: Keys, catalog_path: Path | None) -> None:
         self.keys = keys
         self.catalog_path = catalog_path
+        #: what the last :meth:`catalog` could not expand (todo -> its problem)
+        self.problems: Problems = {}
 
     def catalog(self) -> Catalog:
         """The catalog (loaded through the store's cache) as the planner sees it: each
-        template (``for_each:``) replaced by its instances, ``TODO-010[api]``..."""
+        template (``for_each:``) replaced by its instances, ``TODO-010[api]``... A
+        template that cannot be expanded now (its for_each selects nothing) is left
+        out and recorded in :attr:`problems`: a plan or todo it concerns is refused
+        where it is planned (:meth:`plan_spec`, :meth:`todo_spec`), the others and
+        every read (status, the web view's lists) go on."""
         if self.catalog_path is None:
             raise UsageError("no catalog file given", hint="pass --file or set COORD_ECOSYSTEM")
-        return planned(self.catalog_path)
+        problems: Problems = {}
+        cat = planned(self.catalog_path, problems=problems)
+        self.problems = problems
+        return cat
 
     def _catalog_name(self) -> str | None:
         return str(self.catalog_path.resolve()) if self.catalog_path else None
@@ -187,6 +196,7 @@ class Planning:
         if strategy not in STRATEGIES:
             raise UsageError(f"unknown strategy {strategy!r}", hint="use levels or eager")
         catalog = self.catalog()
+        require(self.problems, plan=plan_id)
         pg, analysis = prepare_sweep(catalog, plan_id, ignore_blockers=ignore_blockers,
                                      again=again)
         pacer = Pacer(catalog)
@@ -222,6 +232,7 @@ class Planning:
         """One todo as a one-todo sweep (``coord todo run``); its blockers must be
         satisfied (todos completed, issues resolved or closed) unless ignored."""
         catalog = self.catalog()
+        require(self.problems, todos=[todo_id])
         todo = catalog.todo(todo_id)
         if todo is None:
             inst = instances_of(catalog, todo_id)
@@ -262,6 +273,8 @@ class Planning:
         a `coord run` sweep, whose todos are not in the catalog: they run again as
         frozen (the command line the audit log recorded)."""
         catalog = self.catalog()
+        if not adhoc:
+            require(self.problems, todos=rerun)
         g = DiGraph()
         g.add_nodes_from(old.todos)
         for t, s in old.todos.items():

@@ -47,6 +47,7 @@ from coordination.sweeps.waiting import ended_by
 
 if TYPE_CHECKING:
     from coordination.catalog.models import Catalog
+    from coordination.catalog.templates import Problems
     from coordination.sweeps import approvals, gates
     from coordination.sweeps.approvals import Decision
     from coordination.sweeps import steering
@@ -72,6 +73,7 @@ class SweepService:
     def __init__(self, rt: Runtime, catalog_path: str | Path | None = None) -> None:
         self.rt = rt
         self.catalog_path = Path(catalog_path) if catalog_path else None
+        self._problems: Problems = {}
 
     @property
     def planning(self) -> Planning:
@@ -81,8 +83,17 @@ class SweepService:
         return Planning(self.rt.keys, self.catalog_path)
 
     def catalog(self) -> Catalog:
-        """The catalog this service sweeps (loaded through the store's cache)."""
-        return self.planning.catalog()
+        """The catalog this service sweeps (loaded through the store's cache); what it
+        could not expand is in :attr:`problems` (:meth:`Planning.catalog`)."""
+        planning = self.planning
+        catalog = planning.catalog()
+        self._problems = planning.problems
+        return catalog
+
+    @property
+    def problems(self) -> Problems:
+        """What the last :meth:`catalog` could not expand: todo -> its problem."""
+        return self._problems
 
     # -- starting ---------------------------------------------------------------
     def plan_spec(self, plan_id: str, *, strategy: str, ignore_blockers: bool,
@@ -228,6 +239,10 @@ class SweepService:
                              hint="start a new sweep of the plan")
         catalog = self.catalog()
         adhoc = rec.get("kind") == "run"  # `coord run`: its todos are in its spec only
+        if not adhoc:  # a template of them that selects nothing now: said as it is
+            from coordination.catalog.templates import require  # lazy: as the planner
+
+            require(self._problems, todos=rerun)
         missing = [] if adhoc else [t for t in rerun if catalog.todo(t) is None]
         if missing:
             raise NotFoundError(

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any, TypedDict
 
 from coordination.catalog.models import Catalog
+from coordination.catalog.templates import require
 from coordination.change.reading import status_document
 from coordination.errors import CoordError, NotFoundError
 from coordination.runtime.context import Runtime
@@ -57,6 +58,7 @@ def change_document(svc: SweepService, rt: Runtime, plan_id: str) -> dict[str, A
     plan = catalog.plan(plan_id)
     if plan is None:
         raise NotFoundError(f"no plan {plan_id!r} in the catalog", hint="see /changes")
+    require(svc.problems, plan=plan_id)  # a template of it left out: not its whole change
     doc: dict[str, Any] = dict(status_document(rt, catalog, _base_dir(svc), plan_id))
     doc["title"] = plan.title
     return doc
@@ -90,6 +92,7 @@ def change_summary(svc: SweepService, rt: Runtime, plan_id: str) -> ChangeSummar
 def _summary_of(svc: SweepService, rt: Runtime, catalog: Catalog, plan_id: str,
                 title: str) -> ChangeSummary:
     try:
+        require(svc.problems, plan=plan_id)  # a template of it left out: said, as an error
         doc = status_document(rt, catalog, _base_dir(svc), plan_id)
     except CoordError as exc:  # one change's problem does not hide the others
         return {"plan": plan_id, "title": title, "branch": None, "land": None, "state": None,

@@ -169,8 +169,10 @@ def repo_list(svc: SweepService, rt: Runtime) -> list[dict[str, object]]:
 
 
 def plan_status(svc: SweepService, plan_id: str) -> PlanStatus:
-    """The ``coord plan status PLAN --json`` document."""
-    return plan_status_document(svc.catalog(), plan_id)
+    """The ``coord plan status PLAN --json`` document (its ``problems`` said, as the
+    CLI's: another plan's do not stop it)."""
+    catalog = svc.catalog()
+    return plan_status_document(catalog, plan_id, problems=svc.problems)
 
 
 def _spec_todos(rec: SweepRecord) -> int:
@@ -253,7 +255,7 @@ def overview(svc: SweepService, rt: Runtime, *, limit: int = 25,
         repos = repo_list(svc, rt)
         if svc.catalog_path is not None:
             catalog = svc.catalog()
-            plans = list_plans(catalog)
+            plans = list_plans(catalog, problems=svc.problems)  # each plan's problem in its row
             for plan_id in change_plans(catalog):
                 line = change_summary(svc, rt, plan_id)
                 if line is not None:
@@ -360,13 +362,15 @@ def plan_graph(svc: SweepService, plan_id: str) -> PlanGraph:
     (milestones included), every todo of the plan laid out like a sweep's, with its
     catalog status, task, estimate and milestone, and the critical path."""
     catalog = svc.catalog()
-    status = plan_status(svc, plan_id)
+    status = plan_status_document(catalog, plan_id, problems=svc.problems)
     pg = build_plan_graph(catalog, plan_id, include_completed=True)
     g = pg.graph
     repo_of = {t: g.nodes[t]["todo"].repo for t in g.nodes}
     edges = [(u, v) for u, v in g.edges]
     weight = {t: float(g.nodes[t]["todo"].estimated_hours or 0.0) for t in g.nodes}
     levels, path, problem = _graph_parts(repo_of, edges, weight)
+    if status["problems"]:  # a template left out: the drawing is not the whole plan
+        problem = "; ".join(status["problems"] + ([problem] if problem else []))
     milestone_of = {t: m["id"] for m in status["milestones"] for t in m["todos"]}
     todos: dict[str, PlanTodo] = {}
     for t in g.nodes:

@@ -140,13 +140,16 @@ async function overview() {
     }), "no repos in the catalog");
     // A change plan's todos say nothing of its landing: its change's state is its status.
     const changes = doc.changes || {};
+    // A plan with a problem (a template selecting nothing) says it beside its count.
+    const problem = (p) => (p.problems || []).length
+      ? el("span", {class: "error", "data-plan-problem": p.id, text: " " + p.problems.join("; ")}) : "";
     const plans = table(["plan", "title", "status", "progress"], doc.plans.map((p) => {
       const c = changes[p.id];
       const todos = p.progress.completed + "/" + p.progress.total + " todos";
       if (!c) return [el("a", {href: "/plans/" + encodeURIComponent(p.id), text: p.id}), p.title,
-        badge(p.status), p.progress.completed + "/" + p.progress.total];
+        badge(p.status), el("span", {}, p.progress.completed + "/" + p.progress.total, problem(p))];
       return [el("a", {href: "/plans/" + encodeURIComponent(p.id), text: p.id}), p.title,
-        changeBadge(c), el("span", {}, repoCount(c), el("span", {class: "muted", text: " · " + todos + " · plan " + p.status}))];
+        changeBadge(c), el("span", {}, repoCount(c), el("span", {class: "muted", text: " · " + todos + " · plan " + p.status}), problem(p))];
     }), "no plans");
     filter = filter || repoFilter(render);
     document.getElementById("main").replaceChildren(

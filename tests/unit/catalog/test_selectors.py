@@ -275,3 +275,38 @@ def test_a_checkout_nested_in_another_is_not_its_change(tmp_path: Path) -> None:
     assert git_changed(inner, "main") is True  # its own untracked file still counts
     (parent / "services" / "README").write_text("x\n")  # a file of the parent's does
     assert git_changed(parent, "main") is True
+
+
+def test_changed_runs_two_gits_for_an_unchanged_repo_and_one_for_a_changed_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At fleet size `changed:REF` is git processes: one `git diff --merge-base` (the fork
+    and the working tree against it) and, when it finds nothing, one `ls-files` for the
+    untracked files; the step-by-step path (four) only when that diff cannot answer."""
+    repo = tmp_path / "api"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty",
+         "-m", "first")
+    _git(repo, "switch", "-q", "-c", "work")
+    calls: list[list[str]] = []
+    real = subprocess.run
+
+    def counting(args: list[str], *a: object, **kw: object) -> object:
+        calls.append(list(args))
+        return real(args, *a, **kw)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(subprocess, "run", counting)
+    assert git_changed(repo, "main") is False
+    assert len(calls) == 2, calls
+    calls.clear()
+    (repo / "a.txt").write_text("a\n")
+    assert git_changed(repo, "main") is True  # untracked
+    assert len(calls) == 2, calls
+    calls.clear()
+    _git(repo, "add", "a.txt")
+    calls.clear()
+    assert git_changed(repo, "main") is True  # staged: the diff says it
+    assert len(calls) == 1, calls
+    calls.clear()
+    said = git_changed(repo, "no-such-branch")  # the diff cannot: asked step by step
+    assert isinstance(said, str) and "has no 'no-such-branch'" in said

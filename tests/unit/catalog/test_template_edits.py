@@ -155,3 +155,47 @@ def test_mcp_completes_an_instance(tmp_path: Path) -> None:
     assert template(eco)["instances"] == {"api": "completed"}
     with pytest.raises(Exception, match="serves only api"):
         Operations(eco, repos=["api"]).complete_todo("TODO-010")  # every repo's instance
+
+
+def test_blocked_by_takes_what_the_loader_takes_instances_included(tmp_path: Path) -> None:
+    """`todo create|update --blocked-by` accepts an instance (``TODO-010[api]``) and, on
+    a template, ``TODO-010[same]``, as a catalog's blocked_by does; what the loader
+    refuses is refused with its message (exit 2, nothing written)."""
+    eco = fleet(tmp_path)
+    r = coord(eco, "todo", "create", "--task", "after api's", "--repo", "core", "--plan",
+              "PLAN-001", "--run", "true", "--blocked-by", "TODO-010[api]", "--json")
+    assert r.returncode == 0, r.stderr
+    new = json.loads(r.stdout)["id"]
+    items = {t["id"]: t for t in yaml.safe_load(eco.read_text())["coordination"]["todos"]}
+    assert items[new]["blocked_by"] == ["TODO-010[api]"]
+    assert "blocking" not in items["TODO-010"]  # a template's blocking lists whole todos
+    r = coord(eco, "plan", "sweep", "PLAN-001", "--dry-run", "--json")
+    assert r.returncode == 0, r.stderr
+    levels = json.loads(r.stdout)["levels"]
+    assert levels[-1] == [new] and "TODO-010[api]" in levels[0]
+    # a second template, waiting for the same repo's instance of TODO-010
+    doc = yaml.safe_load(eco.read_text())
+    doc["coordination"]["todos"].append({"id": "TODO-020", "task": "then", "plan": "PLAN-001",
+                                         "for_each": "tag:svc", "run": "true"})
+    eco.write_text(yaml.safe_dump(doc, sort_keys=False))
+    r = coord(eco, "todo", "update", "TODO-020", "--blocked-by", "TODO-010[same]")
+    assert r.returncode == 0, r.stderr
+    r = coord(eco, "todo", "update", new, "--blocked-by", "TODO-010[web],TODO-020[core]")
+    assert r.returncode == 0, r.stderr
+    items = {t["id"]: t for t in yaml.safe_load(eco.read_text())["coordination"]["todos"]}
+    assert items["TODO-020"]["blocked_by"] == ["TODO-010[same]"]
+    assert items[new]["blocked_by"] == ["TODO-010[web]", "TODO-020[core]"]
+
+    before = eco.read_bytes()
+    r = coord(eco, "todo", "update", new, "--blocked-by", "TODO-010[same]")
+    clean_error(r, 2)  # the loader's rule and message: [same] only in a template
+    assert "[same] means the same repo's instance and " + new + " is not a template" in r.stderr
+    assert "blocked_by[0]" in r.stderr  # located, as the loader locates it
+    r = coord(eco, "todo", "create", "--task", "x", "--repo", "core",
+              "--blocked-by", f"{new}[api]")
+    clean_error(r, 2)
+    assert f"{new}[api] names an instance, but {new} is not a template" in r.stderr
+    r = coord(eco, "todo", "update", new, "--blocked-by", "TODO-099[api]")
+    clean_error(r, 2)
+    assert "unknown todo 'TODO-099'" in r.stderr
+    assert eco.read_bytes() == before

@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -89,14 +90,18 @@ def test_approving_a_template_decides_each_waiting_instance_on_its_binding(
     bindings = {r: str(rt.checkpoints.get(sid, f"TODO-010[{r}]")["binding"]) for r in REPOS}
     assert len(set(bindings.values())) == 3  # each instance its own binding
     allowed = tmp_path / "signers"
+    # one signature over the three bindings' tree, each vote with its own path
+    assert len({str(votes[f"TODO-010[{r}]"]["ana"]["ssh"]) for r in REPOS}) == 1
     for r in REPOS:
-        sig = str(votes[f"TODO-010[{r}]"]["ana"]["ssh"])
+        vote = votes[f"TODO-010[{r}]"]["ana"]
+        sig, tree = str(vote["ssh"]), vote["tree"]
         own = sshsig.binding_message(sid, f"TODO-010[{r}]", bindings[r], "approve", "ana")
-        assert not isinstance(sshsig.verify(sig, own, allowed, ["ana"]), str)
+        assert not isinstance(sshsig.verify_vote(sig, tree, own, allowed, ["ana"]), str)
+        assert isinstance(sshsig.verify(sig, own, allowed, ["ana"]), str)  # not alone
         other = "web" if r != "web" else "api"  # another instance's binding: refused
         theirs = sshsig.binding_message(sid, f"TODO-010[{other}]", bindings[other],
                                         "approve", "ana")
-        assert isinstance(sshsig.verify(sig, theirs, allowed, ["ana"]), str)
+        assert isinstance(sshsig.verify_vote(sig, tree, theirs, allowed, ["ana"]), str)
     from coordination.catalog import audit
 
     found = [e for e in audit.read(audit.log_path(cat)) if e.get("op") == "approve"]
@@ -125,3 +130,53 @@ def test_a_template_with_nothing_waiting_says_so_and_an_unknown_id_is_refused(
         with pytest.raises(NotFoundError, match="TODO-099"):
             svc.decide_template(sid, "TODO-099", "approve")
         svc.wait(sid, timeout=60)
+
+
+def test_approving_many_instances_signs_and_checks_once(
+        keyed: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`coord approve TODO-010` over a template's N instances with approvers: one
+    ssh-keygen signs every vote (one signature over the tree of their bindings) and
+    each check after the first is remembered: a handful of processes, not 5 x N (at
+    1,000 instances that was 42 s; see docs/how-to/gates-and-waves.md)."""
+    from coordination.runtime.approvers import Approvers
+    from coordination.runtime.evidence import policy_of
+    from coordination.runtime.approvers import verified
+
+    rt = keyed
+    repos = tuple(f"r{i:02d}" for i in range(30))
+    cat = write_catalog(tmp_path, [
+        {"id": "TODO-010", "for_each": "r*", "gate": {"approvals": 1, "from": ["ana", "bo"]}},
+    ], repos=repos)
+    cat.write_text(cat.read_text() + "approvers: {allowed_signers: signers}\n")
+    svc = SweepService(rt, cat)
+    sid = svc.start(PLAN)
+    real = subprocess.run
+    keygens: list[list[str]] = []
+
+    def counting(args: Any, *a: Any, **kw: Any) -> Any:
+        if args and str(args[0]).endswith("ssh-keygen"):
+            keygens.append([str(x) for x in args])
+        return real(args, *a, **kw)
+
+    monkeypatch.setattr(subprocess, "run", counting)
+    from coordination.errors import UsageError
+
+    with pytest.raises(UsageError, match="cy may not approve TODO-010"):
+        svc.decide_template(sid, "TODO-010", "approve", who="cy")  # said once, as before
+    assert keygens == []  # and nothing signed for it
+    out = svc.decide_template(sid, "TODO-010", "approve")
+    assert out["statuses"] == {"succeeded": 30} and out["failed"] == {}
+    assert len(keygens) <= 3, keygens  # sign once, find-principals and verify once
+    # every vote still stands on its own: a fresh reader (nothing remembered) checks each
+    from coordination.runtime import sshsig
+
+    sshsig._CHECKED.clear()
+    gates = [f"TODO-010[{r}]" for r in repos]
+    votes = rt.checkpoints.gate_votes(sid, gates)
+    for g in gates:
+        binding = str(rt.checkpoints.get(sid, g)["binding"])
+        users, refused, _ = verified(sid, g, {"approvals": 1, "from": ["ana", "bo"]}, binding,
+                                     votes[g], started_by=None,
+                                     approvers=Approvers(tmp_path / "signers"),
+                                     policy=policy_of(rt.settings))
+        assert users == ["ana"], (g, refused)

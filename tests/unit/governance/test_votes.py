@@ -198,3 +198,50 @@ def test_an_unproven_starter_leaves_no_vote_counting_on_a_gate_refusing_the_star
         users, _, _ = verified("S", "G", lenient, "B", {"cy": vote("cy", keys["cy"])},
                                started_by=starter, approvers=allowed, policy=SIGNED)
         assert users == ["cy"]  # a gate that lets the starter approve: who started is moot
+
+
+def tree_votes(who: str, key: Path, gates: list[str], *, binding: str = "B"
+               ) -> dict[str, dict[str, Any]]:
+    """``who``'s votes on ``gates`` (of sweep S, each bound to ``binding``) signed at
+    once, as `coord approve TEMPLATE` signs them: gate -> its sealed vote."""
+    signature, trees = sshsig.sign_many(
+        [sshsig.binding_message("S", g, binding, "approve", who) for g in gates], str(key))
+    return {g: seal("vote", about("S", g, binding, who),
+                    {"d": "approve", "b": binding, "at": 1, "c": "", "ssh": signature,
+                     "tree": t.to_json()}, (KEY,))
+            for g, t in zip(gates, trees)}
+
+
+def count_on(gate: str, votes: dict[str, Any], allowed: Path) -> tuple[list[str], list[str]]:
+    users, refused, _ = verified("S", gate, GATE, "B", votes, started_by="zed",
+                                 approvers=Approvers(allowed), policy=SIGNED)
+    return users, refused
+
+
+def test_votes_signed_together_each_count_on_their_own_gate_only(
+        keys: dict[str, Path], tmp_path: Path) -> None:
+    """One signature over many gates' bindings (a Merkle tree): each vote counts on its
+    own gate by its own path; moved to another gate (sealed again by a key holder, or
+    not), or with its path or leaf count altered, it does not."""
+    allowed = tmp_path / "allowed"
+    gates = [f"G[r{i}]" for i in range(7)]  # odd: a node carried up unpaired
+    votes = tree_votes("cy", keys["cy"], gates)
+    for g in gates:
+        assert count_on(g, {"cy": votes[g]}, allowed)[0] == ["cy"], g
+    # a vote of G[r0] moved to G[r1], resealed for G[r1] (the writer holds the seal key):
+    # its signature covers G[r0]'s binding there, not G[r1]'s
+    body = {k: v for k, v in votes["G[r0]"].items() if k not in ("sig", "kid")}
+    moved = seal("vote", about("S", "G[r1]", "B", "cy"), body, (KEY,))
+    users, refused = count_on("G[r1]", {"cy": moved}, allowed)
+    assert users == [] and "does not verify" in refused[0], refused
+    for bad in ({"leaves": 8, "path": body["tree"]["path"]},
+                {"leaves": 7, "path": list(reversed(body["tree"]["path"]))},
+                {"leaves": 7, "path": []}, {"leaves": 7, "path": ["x" * 65]}):
+        forged = seal("vote", about("S", "G[r0]", "B", "cy"), {**body, "tree": bad}, (KEY,))
+        users, refused = count_on("G[r0]", {"cy": forged}, allowed)
+        assert users == [] and refused, bad
+    # another binding of the same gate (opened again): the old tree does not cover it
+    reopened = seal("vote", about("S", "G[r0]", "B2", "cy"), {**body, "b": "B2"}, (KEY,))
+    users, refused, _ = verified("S", "G[r0]", GATE, "B2", {"cy": reopened}, started_by="zed",
+                                 approvers=Approvers(allowed), policy=SIGNED)
+    assert users == [] and "does not verify" in refused[0], refused

@@ -496,3 +496,47 @@ def test_a_dependent_run_alone_and_in_its_plans_sweep_computes_one_key(
     alone, status = run_one(rt, cat, "TODO-002")
     assert status == "cached"  # TODO-001's last key is the one this sweep ran it with
     assert why(rt, "TODO-002", sweep_id=alone)["cached_from"]["sweep_id"] == changed_up
+
+
+FLEET = tuple(f"svc{i:02d}" for i in range(13))
+
+
+def test_why_of_a_template_explains_every_instance_grouped(rt: Runtime, tmp_path: Path) -> None:
+    """`coord why TODO-010` (a template) is every instance's `why`, as `events --todo
+    TODO-010` is every instance's events: counted by outcome, grouped by reason, ten
+    instances named per group and the rest counted (--json: each instance's document)."""
+    from click.testing import CliRunner
+    from unittest import mock
+
+    from coordination.cli.context import Context
+    from coordination.cli.why import why as why_cmd
+
+    cat = catalog(tmp_path, [{"id": "TODO-010", "for_each": "svc*", "run": "true",
+                              "cache": True}], repos=FLEET)
+    sweep(rt, cat)
+    for r in FLEET[:2]:
+        (repo(cat, r) / "a.txt").write_text("changed\n")
+    sid, st = sweep(rt, cat)
+    assert sorted(st.values()).count("cached") == 11
+    doc = why(rt, "TODO-010", sweep_id=sid, catalog_path=cat)
+    assert doc["template"] is True and doc["instances"] == 13  # type: ignore[typeddict-item]
+    assert doc["outcomes"] == {"hit": 11, "miss": 2}  # type: ignore[typeddict-item]
+    groups = [(g["outcome"], g["reason"], g["count"])
+              for g in doc["groups"]]  # type: ignore[typeddict-item]
+    assert groups == [("hit", "reused an earlier success", 11), ("miss", "files changed", 2)]
+    assert doc["groups"][1]["instances"] == [  # type: ignore[typeddict-item]
+        "TODO-010[svc00]", "TODO-010[svc01]"]
+    each = doc["each"]  # type: ignore[typeddict-item]
+    assert each["TODO-010[svc00]"] == why(rt, "TODO-010[svc00]", sweep_id=sid, catalog_path=cat)
+    assert each["TODO-010[svc00]"]["changed"]["paths"] == ["a.txt"]
+    latest = why(rt, "TODO-010", catalog_path=cat)  # no sweep: what for_each selects now
+    assert latest["outcomes"] == {"hit": 11, "miss": 2}  # type: ignore[typeddict-item]
+
+    with mock.patch("coordination.cli.why.get_runtime", lambda _file: rt):
+        res = CliRunner().invoke(why_cmd, ["TODO-010", "--sweep", sid], obj=Context(cat))
+    assert res.exit_code == 0, (res.output, res.exception)
+    out = " ".join(res.output.split())
+    assert f"TODO-010 in {sid}: a template, 13 instance(s): 11 hit, 2 miss" in out, out
+    assert "hit (11): reused an earlier success" in out and "and 1 more" in out
+    assert "miss (2): files changed TODO-010[svc00], TODO-010[svc01]" in out
+    assert "coord why 'TODO-010[REPO]' --sweep" in out
