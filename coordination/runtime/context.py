@@ -27,7 +27,7 @@ from coordination.runtime.breakers import Breakers
 from coordination.runtime.cache import ResultCache
 from coordination.runtime.checkpoints import CheckpointStore
 from coordination.runtime.claim import check_claim
-from coordination.runtime.client import get_redis, is_embedded, real_client
+from coordination.runtime.client import is_embedded, real_client
 from coordination.runtime.embedded_server import ensure_server
 from coordination.runtime.events import EventLog
 from coordination.runtime.leases import LeaseManager
@@ -36,9 +36,10 @@ from coordination.runtime.metrics import MetricCounters, MetricsReader
 from coordination.runtime.queues import push_messages, queue_lengths
 from coordination.runtime.transitions import Transitions
 from coordination.runtime.workers import WorkerRegistry
-from coordination.settings import Settings, get_settings
+from coordination.settings_core import Core, read_core
 
 if TYPE_CHECKING:
+    from coordination.settings import Settings
     from coordination.runtime.changes import ChangeStore
     from coordination.runtime.server import ServerFacts, WorkerClock
     from coordination.runtime.history import RedisHistory
@@ -52,65 +53,116 @@ log = logging.getLogger("coord.runtime")
 
 @dataclass
 class Runtime:
-    settings: Settings
+    #: Where its Redis is (and the namespace): all it was built from.
+    core: Core
     keys: Keys
     redis: redis.Redis
-    events: EventLog
     checkpoints: CheckpointStore
-    leases: LeaseManager
-    transitions: Transitions
     workers: WorkerRegistry
-    breakers: Breakers
     #: The Redis it talks to (the embedded server's unix:// URL, or COORD_REDIS_URL);
     #: None for a client handed in (Celery then uses its in-memory transport).
     url: str | None = None
     #: How todos are sent (given by whoever wires the process: worker, CLI, embedded).
     dispatcher: Dispatcher | None = field(default=None, repr=False)
+    #: Every setting, read at start (:meth:`create`), or on first use (:meth:`reader`).
+    _settings: Settings | None = field(default=None, repr=False)
 
     @classmethod
     def create(cls, settings: Settings | None = None, *, catalog: Path | None = None,
                client: RedisClient | None = None) -> Runtime:
         """The runtime of ``settings``: on ``COORD_REDIS_URL``, else on ``catalog``'s
-        embedded server (default: ``settings.ecosystem``); or on ``client``."""
-        settings = settings or get_settings()
-        keys = Keys(settings.namespace)
+        embedded server (default: ``settings.ecosystem``); or on ``client``. Every
+        setting is read (and a bad one fails) here."""
+        if settings is None:
+            from coordination.settings import get_settings  # lazy: see Runtime.reader
+
+            settings = get_settings()
+        core = Core(ecosystem=settings.ecosystem, redis_url=settings.redis_url,
+                    namespace=settings.namespace, share_namespace=settings.share_namespace)
+        return cls._build(core, settings, catalog=catalog, client=client)
+
+    @classmethod
+    def reader(cls, catalog: Path | None = None) -> Runtime:
+        """A runtime built from where its Redis is alone (:mod:`coordination.settings_core`,
+        no pydantic), for a command that only reads (`sweep status`): its other settings
+        are read, and checked, when first used. As :meth:`create` when those few
+        settings need the full reading to judge them."""
+        core = read_core()
+        if core is None:
+            return cls.create(catalog=catalog)
+        return cls._build(core, None, catalog=catalog, client=None)
+
+    @classmethod
+    def _build(cls, core: Core, settings: Settings | None, *, catalog: Path | None,
+               client: RedisClient | None) -> Runtime:
+        keys = Keys(core.namespace)
         url: str | None
         if client is not None:
             r, url = client, None
-        elif settings.redis_url:
-            url = settings.redis_url
-            r = get_redis(settings)
+        elif core.redis_url:
+            url = core.redis_url
+            r = real_client(url)
             if catalog is not None:
                 # Another catalog's namespace is refused before anything is read or sent.
-                check_claim(r, keys, catalog, share=settings.share_namespace, url=url)
+                check_claim(r, keys, catalog, share=core.share_namespace, url=url)
         else:
-            path = (catalog or settings.ecosystem).absolute()
+            path = (catalog or core.ecosystem).absolute()
             url = ensure_server(path)
             r = real_client(url)
-            carry_over_02(r, keys, path, settings)
-        events = EventLog(r, keys, maxlen=settings.events_maxlen)
-        # A Redis behind Sentinel can fail over to a replica that missed the last
-        # writes: starts, renewals and finishes wait for one replica (ARCHITECTURE.md).
-        replicas = 1 if is_sentinel(url) else 0
-        return cls(
-            settings=settings,
-            keys=keys,
-            url=url,
-            redis=r,
-            events=events,
-            checkpoints=CheckpointStore(r, keys),
-            leases=LeaseManager(r, keys, ttl=settings.lease_ttl, replicas=replicas),
-            transitions=Transitions(r, keys, lease_ttl=settings.lease_ttl, replicas=replicas),
-            workers=WorkerRegistry(r, keys),
-            breakers=Breakers(r, keys, events),
-        )
+        rt = cls(core=core, keys=keys, url=url, redis=r, checkpoints=CheckpointStore(r, keys),
+                 workers=WorkerRegistry(r, keys), _settings=settings)
+        if client is None and not core.redis_url:
+            carry_over_02(r, keys, path, rt.settings)
+        return rt
+
+    @property
+    def settings(self) -> Settings:
+        """Every setting (read on first use by a :meth:`reader`)."""
+        if self._settings is None:
+            from coordination.settings import get_settings  # lazy: see Runtime.reader
+
+            self._settings = get_settings()
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: Settings) -> None:
+        self._settings = value
+
+    @property
+    def replicas(self) -> int:
+        """Replicas a start, renewal or finish waits for: a Redis behind Sentinel can
+        fail over to a replica that missed the last writes (ARCHITECTURE.md)."""
+        return 1 if is_sentinel(self.url) else 0
+
+    @functools.cached_property
+    def events(self) -> EventLog:
+        return EventLog(self.redis, self.keys, maxlen=self.settings.events_maxlen)
+
+    @functools.cached_property
+    def leases(self) -> LeaseManager:
+        return LeaseManager(self.redis, self.keys, ttl=self.settings.lease_ttl,
+                            replicas=self.replicas)
+
+    @functools.cached_property
+    def transitions(self) -> Transitions:
+        return Transitions(self.redis, self.keys, lease_ttl=self.settings.lease_ttl,
+                           replicas=self.replicas)
+
+    @functools.cached_property
+    def breakers(self) -> Breakers:
+        return Breakers(self.redis, self.keys, self.events)
 
     def claim(self, catalog: Path) -> None:
         """Refuse (or claim) the namespace for ``catalog``, as :meth:`create` does when
         given one (:func:`~coordination.runtime.claim.check_claim`); embedded: nothing."""
-        if self.settings.redis_url and self.url:
-            check_claim(self.redis, self.keys, catalog, share=self.settings.share_namespace,
+        if self.core.redis_url and self.url:
+            check_claim(self.redis, self.keys, catalog, share=self.core.share_namespace,
                         url=self.url)
+
+    @property
+    def embedded(self) -> bool:
+        """Embedded mode: the catalog's own server (no ``COORD_REDIS_URL``)."""
+        return self.core.embedded
 
     @property
     def in_process(self) -> bool:
@@ -210,12 +262,16 @@ _EMBEDDED_OPENED: dict[tuple[str, str], Runtime] = {}
 
 
 @functools.lru_cache(maxsize=4)
-def get_runtime(catalog: Path | None = None) -> Runtime:
+def get_runtime(catalog: Path | None = None, *, reader: bool = False) -> Runtime:
     """The process-wide runtime for the current settings (embedded: of ``catalog``'s
-    server; default ``COORD_ECOSYSTEM``)."""
-    rt = Runtime.create(catalog=catalog)
-    if rt.settings.embedded and rt.url is not None:
-        _EMBEDDED_OPENED[(rt.url, rt.settings.namespace)] = rt
+    server; default ``COORD_ECOSYSTEM``). ``reader``: for a command that only reads,
+    built from where Redis is alone (:meth:`Runtime.reader`)."""
+    return _opened(Runtime.reader(catalog) if reader else Runtime.create(catalog=catalog))
+
+
+def _opened(rt: Runtime) -> Runtime:
+    if rt.embedded and rt.url is not None:
+        _EMBEDDED_OPENED[(rt.url, rt.keys.namespace)] = rt
     return rt
 
 
