@@ -247,16 +247,21 @@ def vanished(sweep_id: str) -> RuntimeFault:
     )
 
 
+def missing(rt: Runtime, sweep_id: str) -> NotFoundError:
+    """The error of a sweep with no record."""
+    hint = "see `coord sweep list`"
+    if rt.embedded:
+        hint = ("embedded sweeps are kept beside the catalog they ran from (by its "
+                "embedded server), for COORD_RETENTION_DAYS; see `coord sweep list` "
+                "(and --file)")
+    return NotFoundError(f"unknown sweep {sweep_id!r}", hint=hint)
+
+
 def record(rt: Runtime, sweep_id: str) -> SweepRecord:
     """The sweep's record; :class:`NotFoundError` if there is none."""
     rec = rt.checkpoints.get_sweep(sweep_id)
     if rec is None:
-        hint = "see `coord sweep list`"
-        if rt.settings.embedded:
-            hint = ("embedded sweeps are kept beside the catalog they ran from (by its "
-                    "embedded server), for COORD_RETENTION_DAYS; see `coord sweep list` "
-                    "(and --file)")
-        raise NotFoundError(f"unknown sweep {sweep_id!r}", hint=hint)
+        raise missing(rt, sweep_id)
     return rec
 
 

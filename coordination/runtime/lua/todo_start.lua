@@ -176,7 +176,8 @@ local function main()
   local names = {'status', 'run', 't:' .. todo_id, 'outputs'}
   for _, c in ipairs(counters) do names[#names + 1] = c end
   for _, p in ipairs(preds) do names[#names + 1] = 't:' .. p end
-  local got = hmget(sweep, names)
+  local got = hmget(sweep, tally_names(names, {todo_id}))
+  load_tally(got)
   local sweep_status = jdecode(got.status)
   if sweep_status == nil then return {'gone', 'missing'} end
   if not SWEEP_ACTIVE[sweep_status] then return {'gone', sweep_status} end
