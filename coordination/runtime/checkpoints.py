@@ -40,7 +40,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from typing import TypedDict, cast
+from typing import TYPE_CHECKING, TypedDict, cast
 
 import redis
 from redis.typing import EncodableT, FieldT
@@ -48,7 +48,6 @@ from redis.typing import EncodableT, FieldT
 from coordination.jsonable import JSONValue
 from coordination.keys import Keys
 from coordination.runtime.client import lua
-from coordination.runtime.leases import Lease
 from coordination.runtime.queues import queued_task_ids
 from coordination.status import (  # noqa: F401 (TERMINAL re-exported)
     SWEEP_TRANSITIONS,
@@ -56,6 +55,9 @@ from coordination.status import (  # noqa: F401 (TERMINAL re-exported)
     SweepStatus,
     TodoStatus,
 )
+
+if TYPE_CHECKING:
+    from coordination.runtime.leases import Lease
 
 log = logging.getLogger(__name__)
 

@@ -23,22 +23,21 @@ import redis
 
 from coordination.keys import Keys
 from coordination.redis_url import is_sentinel
-from coordination.runtime.breakers import Breakers
-from coordination.runtime.cache import ResultCache
 from coordination.runtime.checkpoints import CheckpointStore
 from coordination.runtime.claim import check_claim
 from coordination.runtime.client import is_embedded, real_client
 from coordination.runtime.embedded_server import ensure_server
 from coordination.runtime.events import EventLog
-from coordination.runtime.leases import LeaseManager
-from coordination.runtime.messages import Dispatcher
-from coordination.runtime.metrics import MetricCounters, MetricsReader
-from coordination.runtime.queues import push_messages, queue_lengths
-from coordination.runtime.transitions import Transitions
 from coordination.runtime.workers import WorkerRegistry
 from coordination.settings_core import Core, read_core
 
 if TYPE_CHECKING:
+    from coordination.runtime.breakers import Breakers
+    from coordination.runtime.cache import ResultCache
+    from coordination.runtime.leases import LeaseManager
+    from coordination.runtime.messages import Dispatcher
+    from coordination.runtime.metrics import MetricCounters, MetricsReader
+    from coordination.runtime.transitions import Transitions
     from coordination.settings import Settings
     from coordination.runtime.changes import ChangeStore
     from coordination.runtime.server import ServerFacts, WorkerClock
@@ -138,18 +137,27 @@ class Runtime:
     def events(self) -> EventLog:
         return EventLog(self.redis, self.keys, maxlen=self.settings.events_maxlen)
 
+    # The stores below are imported on first use: `sweep status` reads a sweep with the
+    # checkpoints and the workers' records only (their modules cost it ~10 ms).
+
     @functools.cached_property
     def leases(self) -> LeaseManager:
+        from coordination.runtime.leases import LeaseManager  # lazy: not for `sweep status`
+
         return LeaseManager(self.redis, self.keys, ttl=self.settings.lease_ttl,
                             replicas=self.replicas)
 
     @functools.cached_property
     def transitions(self) -> Transitions:
+        from coordination.runtime.transitions import Transitions  # lazy: not for `sweep status`
+
         return Transitions(self.redis, self.keys, lease_ttl=self.settings.lease_ttl,
                            replicas=self.replicas)
 
     @functools.cached_property
     def breakers(self) -> Breakers:
+        from coordination.runtime.breakers import Breakers  # lazy: not for `sweep status`
+
         return Breakers(self.redis, self.keys, self.events)
 
     def claim(self, catalog: Path) -> None:
@@ -172,20 +180,28 @@ class Runtime:
     @property
     def metrics(self) -> MetricCounters:
         """The durable counters Prometheus reads (todos sent, ended, lost; run times)."""
+        from coordination.runtime.metrics import MetricCounters  # lazy: not for `sweep status`
+
         return MetricCounters(self.redis, self.keys)
 
     def metrics_reader(self) -> MetricsReader:
         """What a scrape reads (:mod:`coordination.runtime.metrics`)."""
+        from coordination.runtime.metrics import MetricsReader  # lazy: not for `sweep status`
+
         return MetricsReader(self.redis, self.keys, self.workers)
 
     def queue_lengths(self, queues: Iterable[str]) -> dict[str, int]:
         """Messages waiting in each of these broker queues (Flower's broker page, doctor)."""
+        from coordination.runtime.queues import queue_lengths  # lazy: not for `sweep status`
+
         return queue_lengths(self.redis, self.keys, queues)
 
     def push_messages(self, messages: Iterable[tuple[str, int, str]], *,
                       declare: Iterable[str] = ()) -> None:
         """Push broker messages ``(queue, priority, JSON text)`` onto the queues' lists,
         one round trip (coordination.dispatch's BrokerDispatcher writes them)."""
+        from coordination.runtime.queues import push_messages  # lazy: not for `sweep status`
+
         push_messages(self.redis, self.keys, messages, declare=declare)
 
     def server_facts(self) -> ServerFacts:
@@ -212,6 +228,8 @@ class Runtime:
         salt is read once."""
         got: ResultCache | None = self.__dict__.get("_results")
         if got is None:
+            from coordination.runtime.cache import ResultCache  # lazy: not for `sweep status`
+
             got = self.__dict__["_results"] = ResultCache(self.redis, self.keys,
                                                           days=self.settings.cache_days)
         return got
