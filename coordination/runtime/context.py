@@ -17,7 +17,7 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 
@@ -50,10 +50,31 @@ RedisClient = redis.Redis
 log = logging.getLogger("coord.runtime")
 
 
+class ReadSettings:
+    """What a :meth:`Runtime.reader` has for settings: where Redis is (the four
+    :class:`~coordination.settings_core.Core` settings, read without pydantic), and every
+    other setting read, and checked, on first use (a bad one raises its SettingsError
+    then, naming the variable)."""
+
+    def __init__(self, core: Core) -> None:
+        self.ecosystem = core.ecosystem
+        self.redis_url = core.redis_url
+        self.namespace = core.namespace
+        self.share_namespace = core.share_namespace
+        self.embedded = core.embedded
+
+    def __getattr__(self, name: str) -> Any:
+        # lazy: every setting (pydantic), which `sweep status` never asks for
+        from coordination.settings import get_settings
+
+        return getattr(get_settings(), name)
+
+
 @dataclass
 class Runtime:
-    #: Where its Redis is (and the namespace): all it was built from.
-    core: Core
+    #: Every setting: read at start (:meth:`create`), or a :class:`ReadSettings`
+    #: (:meth:`reader`) that reads the ones past where Redis is on first use.
+    settings: Settings
     keys: Keys
     redis: redis.Redis
     checkpoints: CheckpointStore
@@ -63,8 +84,6 @@ class Runtime:
     url: str | None = None
     #: How todos are sent (given by whoever wires the process: worker, CLI, embedded).
     dispatcher: Dispatcher | None = field(default=None, repr=False)
-    #: Every setting, read at start (:meth:`create`), or on first use (:meth:`reader`).
-    _settings: Settings | None = field(default=None, repr=False)
 
     @classmethod
     def create(cls, settings: Settings | None = None, *, catalog: Path | None = None,
@@ -76,56 +95,39 @@ class Runtime:
             from coordination.settings import get_settings  # lazy: see Runtime.reader
 
             settings = get_settings()
-        core = Core(ecosystem=settings.ecosystem, redis_url=settings.redis_url,
-                    namespace=settings.namespace, share_namespace=settings.share_namespace)
-        return cls._build(core, settings, catalog=catalog, client=client)
+        return cls._build(settings, catalog=catalog, client=client)
 
     @classmethod
     def reader(cls, catalog: Path | None = None) -> Runtime:
         """A runtime built from where its Redis is alone (:mod:`coordination.settings_core`,
         no pydantic), for a command that only reads (`sweep status`): its other settings
-        are read, and checked, when first used. As :meth:`create` when those few
-        settings need the full reading to judge them."""
+        are read, and checked, when first used (:class:`ReadSettings`). As :meth:`create`
+        when those few settings need the full reading to judge them."""
         core = read_core()
         if core is None:
             return cls.create(catalog=catalog)
-        return cls._build(core, None, catalog=catalog, client=None)
+        return cls._build(cast("Settings", ReadSettings(core)), catalog=catalog, client=None)
 
     @classmethod
-    def _build(cls, core: Core, settings: Settings | None, *, catalog: Path | None,
+    def _build(cls, settings: Settings, *, catalog: Path | None,
                client: RedisClient | None) -> Runtime:
-        keys = Keys(core.namespace)
+        keys = Keys(settings.namespace)
         url: str | None
         if client is not None:
             r, url = client, None
-        elif core.redis_url:
-            url = core.redis_url
+        elif settings.redis_url:
+            url = settings.redis_url
             r = real_client(url)
             if catalog is not None:
                 # Another catalog's namespace is refused before anything is read or sent.
-                check_claim(r, keys, catalog, share=core.share_namespace, url=url)
+                check_claim(r, keys, catalog, share=settings.share_namespace, url=url)
         else:
-            path = (catalog or core.ecosystem).absolute()
+            path = (catalog or settings.ecosystem).absolute()
             url = ensure_server(path)
             r = real_client(url)
-        rt = cls(core=core, keys=keys, url=url, redis=r, checkpoints=CheckpointStore(r, keys),
-                 workers=WorkerRegistry(r, keys), _settings=settings)
-        if client is None and not core.redis_url:
-            carry_over_02(r, keys, path, rt.settings)
-        return rt
-
-    @property
-    def settings(self) -> Settings:
-        """Every setting (read on first use by a :meth:`reader`)."""
-        if self._settings is None:
-            from coordination.settings import get_settings  # lazy: see Runtime.reader
-
-            self._settings = get_settings()
-        return self._settings
-
-    @settings.setter
-    def settings(self, value: Settings) -> None:
-        self._settings = value
+            carry_over_02(r, keys, path, settings)
+        return cls(settings=settings, keys=keys, url=url, redis=r,
+                   checkpoints=CheckpointStore(r, keys), workers=WorkerRegistry(r, keys))
 
     @property
     def replicas(self) -> int:
@@ -163,14 +165,14 @@ class Runtime:
     def claim(self, catalog: Path) -> None:
         """Refuse (or claim) the namespace for ``catalog``, as :meth:`create` does when
         given one (:func:`~coordination.runtime.claim.check_claim`); embedded: nothing."""
-        if self.core.redis_url and self.url:
-            check_claim(self.redis, self.keys, catalog, share=self.core.share_namespace,
+        if self.settings.redis_url and self.url:
+            check_claim(self.redis, self.keys, catalog, share=self.settings.share_namespace,
                         url=self.url)
 
     @property
     def embedded(self) -> bool:
         """Embedded mode: the catalog's own server (no ``COORD_REDIS_URL``)."""
-        return self.core.embedded
+        return self.settings.embedded
 
     @property
     def in_process(self) -> bool:

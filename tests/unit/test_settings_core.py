@@ -58,9 +58,10 @@ import sys
 from coordination.runtime.context import Runtime
 rt = Runtime.reader()
 assert 'pydantic' not in sys.modules, 'pydantic loaded by a reader'
-print(rt.keys.namespace, rt.url)
+print(rt.keys.namespace, rt.url, rt.settings.redis_url, rt.embedded)
+assert 'pydantic' not in sys.modules, 'pydantic loaded for where Redis is'
 try:
-    rt.settings
+    rt.settings.lease_ttl
 except Exception as exc:
     print(type(exc).__name__, exc)
 """
@@ -70,5 +71,5 @@ except Exception as exc:
                        timeout=50, env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0] == "team-a redis://127.0.0.1:1/0"
+    assert lines[0] == "team-a redis://127.0.0.1:1/0 redis://127.0.0.1:1/0 False"
     assert lines[1].startswith("SettingsError") and "COORD_LEASE_TTL" in lines[1]
