@@ -754,6 +754,16 @@ class CheckpointStore:
         if ids and fields:
             self._update(ids, "", "*", "", fields, sweep_id)
 
+    def set_fields_if(self, sweep_id: str, todo_ids: Iterable[str], allowed_from: set[str],
+                      **fields: object) -> int:
+        """Write ``fields`` (None removes one) into the checkpoints of those of
+        ``todo_ids`` whose status is in ``allowed_from``, their status left as it is, in
+        one script call; how many it wrote."""
+        ids = list(todo_ids)
+        if not ids or not fields:
+            return 0
+        return self._update(ids, "", encode(sorted(allowed_from)), "", fields, sweep_id)
+
     def set_status_if(
         self,
         sweep_id: str,
