@@ -24,6 +24,8 @@ counters            ``terminal``, ``level_left:<k>``, ``level_ok:<k>`` (integers
                     (``status.ATTENTION``), JSON ``{todo: status}``, spread over
                     :data:`TALLY_BUCKETS` fields (lua/_common.lua, ``tally_move``)
 ``p:<todo>``        the todo's repo (JSON), for the rows of a status read from the tally
+``w:<todo>``        "1" while someone waits for a slot its run holds: its finish wakes the
+                    line (lua/todo_start.lua); absent or "": nobody, the line not looked at
 ==================  ==================================================================
 
 Whether a todo belongs to a sweep is its spec's to say (workers check that

@@ -34,8 +34,8 @@ from coordination.retry import backoff_cap
 from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.client import NotReplicated, riding_out
 from coordination.runtime.context import Runtime
-from coordination.runtime.leases import Heartbeat, Lease, new_token
-from coordination.runtime.transitions import Started, StartVerdict, waiter_rank
+from coordination.runtime.leases import Heartbeat, Lease
+from coordination.runtime.transitions import Started, StartVerdict, start_token, waiter_rank
 from coordination.status import NOT_STARTED, SWEEP_ACTIVE, SWEEP_LIVE, EventKind, TodoStatus
 from coordination.sweeps.lost import poisoned
 from coordination.sweeps.outputs import gather_inputs
@@ -309,7 +309,7 @@ def _start(rt: Runtime, spec: SweepSpec, todo_id: str, head: SweepRecord | None,
     each ask sees a pause or cancel at once, and keeps the todo's place in line."""
     sweep_id, t = spec.sweep_id, spec.todos[todo_id]
     level = level_index(spec, todo_id)
-    token = new_token()
+    token = start_token(rt.keys, sweep_id, todo_id)
     # Its place in line if the repo's or a resource's slots are all taken: the spec's
     # rank (priority, remaining critical path), then how long it has waited.
     rank = waiter_rank(t.rank, time.time(), sweep_id, todo_id)

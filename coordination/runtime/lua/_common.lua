@@ -11,6 +11,7 @@
 --   m:<repo>        this run's own metric counts of the repo (JSON), until
 --                   metrics_fold.lua (mrepos: the repos whose m: it folds)
 --   n:<status>, a:<k>  its tally (see tally_move below)
+--   w:<todo>        '1': someone waits for a slot its run holds (todo_start.lua)
 -- so a transition reads what it decides on in one HMGET and writes what it
 -- changed in one HSET, whatever the sweep's size.
 
