@@ -15,8 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from coordination.errors import SettingsError
 from coordination.redis_url import client_url, url_problem
-
-_NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+from coordination.settings_core import namespace_problem
 _LABEL = r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?"
 _UI_HOST_RE = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")
 
@@ -188,8 +187,9 @@ class Settings(BaseSettings):
     @field_validator("namespace")
     @classmethod
     def _check_namespace(cls, v: str) -> str:
-        if not _NAMESPACE_RE.match(v):
-            raise ValueError("must match [a-z0-9][a-z0-9._-]*")
+        problem = namespace_problem(v)
+        if problem:
+            raise ValueError(problem)
         return v
 
     @field_validator("redis_url")

@@ -122,6 +122,11 @@ DONE = frozenset({T.succeeded, T.cached})
 UNSUCCESSFUL = TERMINAL - SUCCESSFUL
 #: Not started: may still be skipped or cancelled (a gate waiting for people too).
 NOT_STARTED = frozenset({T.pending, T.queued, T.held, T.awaiting_approval})
+#: Todos a person should look at in a big sweep: all but those waiting their turn
+#: (pending, queued) and those done well (succeeded, cached). The transition scripts keep
+#: which todos of a sweep are in one of these (its tally, lua/_common.lua), so `sweep
+#: status` of 10,000 todos reads those and a count per status, not every checkpoint.
+ATTENTION = frozenset(TodoStatus) - {T.pending, T.queued, T.succeeded, T.cached}
 
 #: Sweeps that dispatch and run todos (a rollback runs undo: commands).
 SWEEP_ACTIVE = frozenset({S.queued, S.running, S.rolling_back})
@@ -526,7 +531,7 @@ def lua_preamble() -> str:
     """Lua tables of the statuses above, put in front of every script.
 
     ``TS.<name>`` / ``SS.<name>`` spell a todo / sweep status; ``TERMINAL``,
-    ``UNSUCCESSFUL``, ``NOT_STARTED``, ``SWEEP_ACTIVE``, ``SWEEP_LIVE`` are sets;
+    ``UNSUCCESSFUL``, ``NOT_STARTED``, ``ATTENTION``, ``SWEEP_ACTIVE``, ``SWEEP_LIVE`` are sets;
     ``TODO_NEXT[old][new]`` is the transition table; ``EV.<name>`` an event kind;
     ``BS.<name>`` a breaker state.
     ``todo_known(s)`` raises a script error naming an unknown status.
@@ -549,6 +554,7 @@ def lua_preamble() -> str:
         f"local SUCCESSFUL = {{{members(SUCCESSFUL)}}}",
         f"local UNSUCCESSFUL = {{{members(UNSUCCESSFUL)}}}",
         f"local NOT_STARTED = {{{members(NOT_STARTED)}}}",
+        f"local ATTENTION = {{{members(ATTENTION)}}}",
         f"local SWEEP_ACTIVE = {{{members(SWEEP_ACTIVE)}}}",
         f"local SWEEP_LIVE = {{{members(SWEEP_LIVE)}}}",
         "local TODO_NEXT = {"

@@ -40,18 +40,25 @@ from coordination.errors import UsageError
 from coordination.names import some
 from coordination.runtime.context import get_runtime
 from coordination.runtime.events import Event
-from coordination.settings import get_settings
 from coordination.status import SWEEP_LIVE, TodoStatus
 from coordination.sweeps import SweepService
 from coordination.lazy import LazyModule
+from coordination.sweeps import summary as summaries
 from coordination.sweeps.reading import (
     DEFAULT_LINES,
     EventWave,
+    GateEntry,
     StatusDocument,
     SweepRow,
     WaveRow,
     failed_todos,
     last_lines,
+)
+from coordination.sweeps.summary import (
+    MOST_FAILED_SHOWN,
+    MOST_ROWS,
+    SummaryFailure,
+    SweepSummary,
 )
 
 
@@ -64,8 +71,10 @@ else:
     # workers); `sweep status` and `sweep list` only read.
     launching = LazyModule("coordination.launch")
 
-def _service(obj: Context) -> SweepService:
-    return SweepService(get_runtime(obj.file), obj.file)
+def _service(obj: Context, *, reader: bool = False) -> SweepService:
+    """The sweep service of the CLI's catalog (``reader``: for a command that only reads,
+    whose runtime reads the rest of the settings on first use: Runtime.reader)."""
+    return SweepService(get_runtime(obj.file, reader=reader), obj.file)
 
 
 def _names(value: object) -> list[str]:
@@ -232,87 +241,99 @@ lines_option = click.option(
     show_default=True, metavar="N",
     help="Show each failed todo's last N lines of output (stderr first, then stdout); "
     "0: none. Not with --json, which carries each todo's output_tail.")
-#: At most this many failed todos have their output shown (the rest are named).
-MOST_FAILED_SHOWN = 20
-
-
 def subject(st: StatusDocument) -> str:
     """What a sweep ran, for its first line: the plan, or for a one-todo sweep (`todo
     run`, whose id starts with the todo's) the todo and its plan, if any."""
-    plan, todos = st.get("plan") or "", list(st["todos"])
-    if len(todos) == 1 and st["sweep_id"].startswith(f"{todos[0]}-"):
-        return f"{todos[0]} ({plan})" if plan else todos[0]
-    if not plan and len(todos) > 5:  # `coord run` over a fleet: not 1,000 ids on one line
-        return f"{', '.join(todos[:3])} and {len(todos) - 3} more"
-    return plan or ", ".join(todos) or "no todos"
+    todos = list(st["todos"])
+    return summaries.subject(st["sweep_id"], st.get("plan"), todos[:5], len(todos))
 
 
-#: A sweep of more todos than this shows their counts by status, then a row per todo
-#: that did not succeed, this many at most (``every``: a row per todo).
-MOST_ROWS = 50
-#: Todos a large sweep's view leaves out of its rows (their counts say them).
-QUIET_ROWS = frozenset({"succeeded", "cached"})
+def _header(con: Console, sweep_id: str, subject_: str, strategy: str | None, status: str,
+            reason: str | None, gone: str | None) -> None:
+    style = status_style(status or "")
+    shown = status
+    if gone:  # live, and nobody runs it: say so, not "running"
+        style, shown = "yellow", f"orphaned: {gone}"
+    con.print(f"sweep [bold]{esc(sweep_id)}[/bold] of {esc(subject_)} ({esc(strategy)}): "
+              f"[{style or 'bold'}]{esc(shown)}[/{style or 'bold'}]"
+              + (f" - {esc(reason)}" if reason else ""))
+    if gone:
+        con.print(f"`coord sweep resume {arg(sweep_id)}` adopts it and runs what is left")
+
+
+def _row(tid: str, repo: str | None, s: str, attempts: int, exit_code: int | None,
+         duration: float | None, worker: str | None, reason: str | None,
+         starts_at: str | None, worker_gone: bool) -> tuple[str, ...]:
+    stl = status_style(s)
+    gone = " (worker gone)" if worker_gone else ""  # stopped beating
+    return (esc(tid), esc(repo or ""), (f"[{stl}]{s}[/{stl}]" if stl else s) + gone,
+            str(attempts),
+            "" if exit_code is None else str(exit_code),
+            "" if duration is None else f"{duration:.1f}", esc(worker or ""),
+            esc((reason or "") + (f", starts at {starts_at}" if starts_at else "")))
+
+
+_COLUMNS = ("todo", "repo", "status", "attempts", "exit", "seconds", "worker")
 
 
 def render_status(st: StatusDocument, *, to_stderr: bool = False,
                   lines: int = DEFAULT_LINES, every: bool = False) -> None:
     """The sweep, a row per todo, then each failed todo's last ``lines`` lines of output
     (:func:`render_failures`). A sweep of more than :data:`MOST_ROWS` todos (a template
-    over a fleet) shows its counts by status, then only the todos that did not succeed,
-    :data:`MOST_ROWS` at most, unless ``every``."""
+    over a fleet) is shown by its summary (:func:`render_summary`), unless ``every``."""
+    if not every and len(st["todos"]) > MOST_ROWS:
+        render_summary(summaries.summarize(st), to_stderr=to_stderr, lines=lines)
+        return
     con = err_console() if to_stderr else out_console()
-    style = status_style(st["status"] or "")
-    shown = st["status"]
-    if st.get("orphaned"):  # live, and nobody runs it: say so, not "running"
-        style, shown = "yellow", f"orphaned: {st['orphaned']}"
-    sid = esc(st["sweep_id"])
-    con.print(f"sweep [bold]{sid}[/bold] of {esc(subject(st))} ({esc(st['strategy'])}): "
-              f"[{style or 'bold'}]{esc(shown)}[/{style or 'bold'}]"
-              + (f" - {esc(st['reason'])}" if st.get("reason") else ""))
-    if st.get("orphaned"):
-        con.print(f"`coord sweep resume {arg(st['sweep_id'])}` adopts it and runs what is left")
-    items = list(st["todos"].items())
-    left_out = 0
-    if not every and len(items) > MOST_ROWS:
-        counts: dict[str, int] = {}
-        for _tid, v in items:
-            counts[v["status"]] = counts.get(v["status"], 0) + 1
-        con.print(f"{len(items)} todos: " + ", ".join(
-            f"{n} {styled(k)}" for k, n in sorted(counts.items(), key=lambda kn: -kn[1])),
-            soft_wrap=True)
-        attention = [(t, v) for t, v in items if v["status"] not in QUIET_ROWS]
-        items = attention[:MOST_ROWS]
-        left_out = len(attention) - len(items)
-    rows = []
-    for tid, v in items:
-        s = v["status"]
-        stl = status_style(s)
-        gone = " (worker gone)" if v.get("worker_gone") else ""  # stopped beating
-        rows.append((esc(tid), esc(v.get("repo")), (f"[{stl}]{s}[/{stl}]" if stl else s) + gone,
-                     str(v["attempts"]), "" if v["exit_code"] is None else str(v["exit_code"]),
-                     "" if v.get("duration") is None else f"{v['duration']:.1f}",
-                     esc(v.get("worker") or ""),
-                     esc((v.get("reason") or "") + (f", starts at {v['starts_at']}"
-                                                        if v.get("starts_at") else ""))))
-    cols = ("todo", "repo", "status", "attempts", "exit", "seconds", "worker")
-    if rows or every or len(st["todos"]) <= MOST_ROWS:
-        table(None, [*cols, "reason"], rows, empty="no todos", con=con, no_wrap=cols)
-    if len(st["todos"]) > MOST_ROWS and not every:
-        con.print((f"and {left_out} more that did not succeed; " if left_out else "")
-                  + f"`coord sweep status {arg(st['sweep_id'])} --all` lists every todo")
-    for w in st.get("waves") or []:
+    _header(con, st["sweep_id"], subject(st), st["strategy"], st["status"], st.get("reason"),
+            st.get("orphaned"))
+    rows = [_row(tid, v.get("repo"), v["status"], v["attempts"], v["exit_code"],
+                 v.get("duration"), v.get("worker"), v.get("reason"), v.get("starts_at"),
+                 bool(v.get("worker_gone")))
+            for tid, v in st["todos"].items()]
+    table(None, [*_COLUMNS, "reason"], rows, empty="no todos", con=con, no_wrap=_COLUMNS)
+    _render_waves_gates(con, st["sweep_id"], st.get("waves"), st.get("gates"))
+    render_failures(st, lines, to_stderr=to_stderr)
+
+
+def render_summary(sm: SweepSummary, *, to_stderr: bool = False,
+                   lines: int = DEFAULT_LINES) -> None:
+    """A big sweep: its counts by status, then a row per todo to look at
+    (:data:`~coordination.status.ATTENTION`, failures first), :data:`MOST_ROWS` at most,
+    then the first failed ones' last ``lines`` lines of output."""
+    con = err_console() if to_stderr else out_console()
+    _header(con, sm["sweep_id"], sm["subject"], sm["strategy"], sm["status"], sm["reason"],
+            sm["orphaned"])
+    con.print(f"{sm['total']} todos: " + ", ".join(
+        f"{n} {styled(k)}" for k, n in sm["counts"].items()), soft_wrap=True)
+    rows = [_row(r["todo"], r["repo"], r["status"], r["attempts"], r["exit_code"],
+                 r["duration"], r["worker"], r["reason"], r["starts_at"], r["worker_gone"])
+            for r in sm["rows"]]
+    if rows:
+        table(None, [*_COLUMNS, "reason"], rows, empty="no todos", con=con, no_wrap=_COLUMNS)
+    left_out = sm["attention"] - len(rows)
+    con.print((f"and {left_out} more that did not succeed; " if left_out else "")
+              + f"`coord sweep status {arg(sm['sweep_id'])} --all` lists every todo")
+    _render_waves_gates(con, sm["sweep_id"], sm.get("waves"), sm.get("gates"))
+    _render_failures(con, sm["sweep_id"], lines, sm["failures"], sm["failed"],
+                     sm["failed_named"])
+
+
+def _render_waves_gates(con: Console, sweep_id: str,
+                        waves: list[WaveRow] | list[EventWave] | None,
+                        gates: dict[str, GateEntry] | None) -> None:
+    for w in waves or []:
         con.print(wave_line(w), soft_wrap=True)
-    for g, gate in (st.get("gates") or {}).items():
+    for g, gate in (gates or {}).items():
         by = ", ".join(gate["approvals"]) or "nobody yet"
         more = f"; rejected by {gate['rejected_by']}" if gate.get("rejected_by") else ""
-        hint = (f" (coord approve {arg(g)} --sweep {arg(st['sweep_id'])})"
+        hint = (f" (coord approve {arg(g)} --sweep {arg(sweep_id)})"
                 if gate["status"] == "awaiting_approval" else "")
         con.print(f"gate {esc(g)}: {styled(gate['status'])} - approved by {esc(by)} "
                   f"({len(gate['approvals'])} of {gate['needed']}){esc(more)}{hint}",
                   soft_wrap=True)
         for why in gate.get("refused") or []:
             con.print(f"  refused: {esc(why)}", soft_wrap=True)
-    render_failures(st, lines, to_stderr=to_stderr)
 
 
 def wave_line(w: WaveRow | EventWave) -> str:
@@ -342,43 +363,53 @@ def render_failures(st: StatusDocument, lines: int, *, to_stderr: bool = False) 
     rollback, each todo its undo compensated shows both: its change's output, then its
     undo's (as ``--json`` and the web view keep them)."""
     failed = failed_todos(st["todos"])
+    failed = failed_todos(st["todos"])
     undone = [t for t, v in st["todos"].items()
               if v["status"] == TodoStatus.compensated and "undo_output_tail" in v]
     if lines <= 0 or not (failed or undone):
         return
     con = err_console() if to_stderr else out_console()
+    _render_failures(con, st["sweep_id"], lines,
+                     [summaries.failure(t, st["todos"][t]) for t in failed[:MOST_FAILED_SHOWN]],
+                     len(failed), failed[MOST_FAILED_SHOWN:MOST_FAILED_SHOWN + 10])
     last = f"last {plural(lines, 'line')} of"
-    for tid in failed[:MOST_FAILED_SHOWN]:
-        v = st["todos"][tid]
-        why = v.get("reason") or ("" if v["exit_code"] is None else f"exit {v['exit_code']}")
-        head = (f"[bold]{esc(tid)}[/bold] {styled(v['status'])}"
-                + (f" ({esc(why)})" if why else "") + f", {last} ")
-        if "undo_output_tail" in v:  # its undo failed: that output first, then its change's
-            output_lines(head + "its undo's output:", last_lines(v["undo_output_tail"], lines),
-                         con=con)
-            output_lines(f"[bold]{esc(tid)}[/bold] {last} its change's output (before the "
-                         "undo):", last_lines(v.get("output_tail"), lines), con=con)
-            continue
-        output_lines(head + "output:", last_lines(v.get("output_tail"), lines), con=con)
-    _more(con, st, failed, "failed")
     for tid in undone[:MOST_FAILED_SHOWN]:  # its change's output, then what undid it
         v = st["todos"][tid]
         output_lines(f"[bold]{esc(tid)}[/bold] {styled(v['status'])}, {last} its change's "
                      "output:", last_lines(v.get("output_tail"), lines), con=con)
         output_lines(f"[bold]{esc(tid)}[/bold] {last} its undo's output:",
                      last_lines(v.get("undo_output_tail"), lines), con=con)
-    _more(con, st, undone, "compensated")
+    if len(undone) > MOST_FAILED_SHOWN:
+        rest = undone[MOST_FAILED_SHOWN:]
+        con.print(f"and {len(rest)} more compensated: {esc(', '.join(rest[:10]))}"
+                  + (", ..." if len(rest) > 10 else "")
+                  + f" (their output: coord sweep status {arg(st['sweep_id'])} --json)",
+                  soft_wrap=True)
 
 
-def _more(con: Console, st: StatusDocument, todos: list[str], what: str) -> None:
-    """Name the todos past the first :data:`MOST_FAILED_SHOWN` whose output was not shown."""
-    if len(todos) <= MOST_FAILED_SHOWN:
+def _render_failures(con: Console, sweep_id: str, lines: int, shown: list[SummaryFailure],
+                     failed: int, named: list[str]) -> None:
+    if lines <= 0 or not failed:
         return
-    rest = todos[MOST_FAILED_SHOWN:]
-    con.print(f"and {len(rest)} more {what}: {esc(', '.join(rest[:10]))}"
-              + (", ..." if len(rest) > 10 else "")
-              + f" (their output: coord sweep status {arg(st['sweep_id'])} --json)",
-              soft_wrap=True)
+    last = f"last {plural(lines, 'line')} of"
+    for f in shown[:MOST_FAILED_SHOWN]:
+        tid = f["todo"]
+        why = f.get("reason") or ("" if f["exit_code"] is None else f"exit {f['exit_code']}")
+        head = (f"[bold]{esc(tid)}[/bold] {styled(f['status'])}"
+                + (f" ({esc(why)})" if why else "") + f", {last} ")
+        if "undo_output_tail" in f:  # its undo failed: that output first, then its change's
+            output_lines(head + "its undo's output:", last_lines(f["undo_output_tail"], lines),
+                         con=con)
+            output_lines(f"[bold]{esc(tid)}[/bold] {last} its change's output (before the "
+                         "undo):", last_lines(f.get("output_tail"), lines), con=con)
+            continue
+        output_lines(head + "output:", last_lines(f.get("output_tail"), lines), con=con)
+    if failed > MOST_FAILED_SHOWN:
+        rest = failed - MOST_FAILED_SHOWN
+        con.print(f"and {rest} more failed: {esc(', '.join(named))}"
+                  + (", ..." if rest > len(named) else "")
+                  + f" (their output: coord sweep status {arg(sweep_id)} --json)",
+                  soft_wrap=True)
 
 
 #: ``--no-sync`` on every command that waits for a sweep to end.
@@ -420,6 +451,14 @@ def finish(svc: SweepService, st: StatusDocument, *, as_json: bool, sync: bool,
     return 0 if st["status"] == ok else 1
 
 
+def _embedded() -> bool:
+    """Embedded mode (no COORD_REDIS_URL), by every setting."""
+    # lazy: every setting (pydantic), read to start a sweep, not to read one (sweep status)
+    from coordination.settings import get_settings
+
+    return get_settings().embedded
+
+
 def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blockers: bool,
               as_json: bool, todo_id: str | None = None, require_workers: bool = False,
               atomic: bool | str = False, ui_port: int | None = None, sync: bool = True,
@@ -427,7 +466,7 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
     """`coord plan sweep PLAN` (not --dry-run), or with ``todo_id`` `coord todo run ID`.
     Embedded mode (no COORD_REDIS_URL) runs the workers (forked by this process) and always waits.
     ``ui_port``: serve the web view on localhost at that port while the sweep runs."""
-    if ui_port is not None and not (wait or get_settings().embedded):
+    if ui_port is not None and not wait and not _embedded():
         # Usage first: nothing is planned or touched for a command that cannot run.
         raise UsageError("--ui serves the web view while the sweep runs: it needs --wait",
                          hint="add --wait, or run `coord ui` beside the sweep")
@@ -558,8 +597,8 @@ def _listed_status(row: SweepRow) -> str:
 @lines_option
 @click.option("--all", "every", is_flag=True,
               help=f"A row per todo however many (a sweep of more than {MOST_ROWS} shows "
-              "its counts by status and the todos that did not succeed). --json always "
-              "has every todo.")
+              "its counts by status and the todos to look at: failed, held, waiting for "
+              "approval, running...). --json always has every todo.")
 @json_option
 @click.pass_obj
 def status(obj: Context, sweep_id: str, lines: int, every: bool, as_json: bool) -> None:
@@ -572,7 +611,15 @@ def status(obj: Context, sweep_id: str, lines: int, every: bool, as_json: bool) 
       coord sweep status SWEEP_ID --all
       coord sweep status SWEEP_ID --json
     """
-    st = _service(obj).status(sweep_id)
+    svc = _service(obj, reader=True)
+    if not as_json and not every:
+        # A big sweep is summarised from its tally: a few fields and the todos shown,
+        # not every checkpoint and its spec (None: read it all, as --json does).
+        brief = svc.summary(sweep_id)
+        if brief is not None:
+            render_summary(brief, lines=lines)
+            return
+    st = svc.status(sweep_id)
     emit(as_json, st, lambda doc: render_status(doc, lines=lines, every=every))
 
 

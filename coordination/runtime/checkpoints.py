@@ -18,6 +18,14 @@ counters            ``terminal``, ``level_left:<k>``, ``level_ok:<k>`` (integers
 ``m:<repo>``        the run's own metric counts of the repo (JSON), written by its
                     finishes and folded into ``Keys.metrics`` when it ends, with the
                     ``mrepos`` it lists (runtime/metrics.py)
+``n:<status>``      its tally: how many todos are in that status (pending: untouched
+                    ones too), moved with every status change by the transition scripts
+``a:<k>``           ... and which todos are in a status people should look at
+                    (``status.ATTENTION``), JSON ``{todo: status}``, spread over
+                    :data:`TALLY_BUCKETS` fields (lua/_common.lua, ``tally_move``)
+``p:<todo>``        the todo's repo (JSON), for the rows of a status read from the tally
+``w:<todo>``        "1" while someone waits for a slot its run holds: its finish wakes the
+                    line (lua/todo_start.lua); absent or "": nobody, the line not looked at
 ==================  ==================================================================
 
 Whether a todo belongs to a sweep is its spec's to say (workers check that
@@ -34,7 +42,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from typing import TypedDict, cast
+from typing import TYPE_CHECKING, TypedDict, cast
 
 import redis
 from redis.typing import EncodableT, FieldT
@@ -42,7 +50,6 @@ from redis.typing import EncodableT, FieldT
 from coordination.jsonable import JSONValue
 from coordination.keys import Keys
 from coordination.runtime.client import lua
-from coordination.runtime.leases import Lease
 from coordination.runtime.queues import queued_task_ids
 from coordination.status import (  # noqa: F401 (TERMINAL re-exported)
     SWEEP_TRANSITIONS,
@@ -50,6 +57,9 @@ from coordination.status import (  # noqa: F401 (TERMINAL re-exported)
     SweepStatus,
     TodoStatus,
 )
+
+if TYPE_CHECKING:
+    from coordination.runtime.leases import Lease
 
 log = logging.getLogger(__name__)
 
@@ -207,10 +217,15 @@ RECORD_FIELDS = (
     "todos", "layout", "stopped_run", "stopped_by", "outputs",
     "started_by", "starter_sig", "starter_key", "wave", "wave_state", "wave_until",
     "wave_reason", "again", "runner",
-    "mrepos", "lost_look_at", "lost_look_lists", "suspect_look_at",
+    "mrepos", "lost_look_at", "lost_look_lists", "suspect_look_at", "tally", "shape",
 )
-#: Record fields named per level or per repo: one of these prefixes and a suffix.
-RECORD_PREFIXES = ("level_left:", "level_ok:", "unattended:")
+#: Record fields named per level or per repo (or, written with its spec, per todo: its
+#: repo; counted per status: the tally): one of these prefixes and a suffix.
+RECORD_PREFIXES = ("level_left:", "level_ok:", "unattended:", "p:", "n:")
+#: The ``a:<k>`` fields of a sweep's tally (lua/_common.lua: TALLY_BUCKETS, tally_bucket).
+TALLY_BUCKETS = 256
+#: ``tally`` of a sweep that keeps one (absent: a sweep of before it, read in full).
+TALLY_VERSION = 1
 #: ``layout`` of a sweep recorded this way (sweeps of coord 0.1 have none: their
 #: checkpoints were a hash each; :meth:`CheckpointStore.migrate` moves them in).
 LAYOUT = 2
@@ -229,6 +244,34 @@ def todo_field(todo_id: str) -> str:
 def tail_field(todo_id: str) -> str:
     """The sweep-hash field of a todo's last output tail."""
     return f"o:{todo_id}"
+
+
+def repo_field(todo_id: str) -> str:
+    """The sweep-hash field of a todo's repo (written with its spec)."""
+    return f"p:{todo_id}"
+
+
+def count_field(status: str) -> str:
+    """The sweep-hash field of its tally's count of todos in ``status``."""
+    return f"n:{status}"
+
+
+def tally_bucket(todo_id: str) -> int:
+    """The ``a:<k>`` field a todo's attention entry is kept in: lua/_common.lua's
+    ``tally_bucket``, over the id's UTF-8 bytes."""
+    h = 0
+    for b in todo_id.encode("utf-8"):
+        h = (h * 31 + b) % 65521
+    return h % TALLY_BUCKETS
+
+
+class Tally(TypedDict):
+    """A sweep's tally as read: how many todos in each status (those counted, zero
+    left out; pending includes the todos nothing happened to yet), and the todos in
+    an attention status (todo -> status)."""
+
+    counts: dict[str, int]
+    attention: dict[str, str]
 
 
 def change_field(todo_id: str) -> str:
@@ -353,6 +396,47 @@ class CheckpointStore:
         names = tuple(dict.fromkeys(("status", "layout", *fields)))
         values = self.r.hmget(self.keys.sweep(sweep_id), list(names))
         return self._record(sweep_id, names, values)
+
+    def get_tally(self, sweep_id: str, fields: tuple[str, ...]
+                  ) -> tuple[SweepRecord | None, Tally | None]:
+        """Some record fields (as :meth:`get_sweep_fields`) and the sweep's tally, in one
+        HMGET: the record is None for an unknown sweep, the tally None for a sweep that
+        keeps none."""
+        names = tuple(dict.fromkeys(("status", "layout", "tally", *fields)))
+        counts = [count_field(s) for s in TodoStatus]
+        buckets = [f"a:{k}" for k in range(TALLY_BUCKETS)]
+        values = self.r.hmget(self.keys.sweep(sweep_id), [*names, *counts, *buckets])
+        rec = self._record(sweep_id, names, values[:len(names)])
+        if rec is None or rec.get("tally") is None:
+            return rec, None
+        tally = Tally(counts={}, attention={})
+        for status, raw in zip(TodoStatus, values[len(names):len(names) + len(counts)]):
+            if raw is not None and int(raw) != 0:
+                tally["counts"][status.value] = int(raw)
+        for raw in values[len(names) + len(counts):]:
+            entries = json.loads(raw) if raw else None
+            if isinstance(entries, dict):
+                tally["attention"].update({str(t): str(st) for t, st in entries.items()})
+        return rec, tally
+
+    def get_rows(self, sweep_id: str, todo_ids: list[str], tails: Iterable[str] = ()
+                 ) -> tuple[dict[str, Checkpoint], dict[str, str]]:
+        """Checkpoints of ``todo_ids`` (with the output tails of ``tails``) and their
+        repos (:func:`repo_field`), in one HMGET: what a status shows of a few todos."""
+        with_tail = [t for t in dict.fromkeys(tails)]
+        names = ([todo_field(t) for t in todo_ids] + [tail_field(t) for t in with_tail]
+                 + [repo_field(t) for t in todo_ids])
+        if not names:
+            return {}, {}
+        values = self.r.hmget(self.keys.sweep(sweep_id), names)
+        n = len(todo_ids)
+        tail_of = dict(zip(with_tail, values[n:n + len(with_tail)]))
+        cps: dict[str, Checkpoint] = {}
+        for t, raw in zip(todo_ids, values[:n]):
+            cps[t] = checkpoint(raw, tail_of.get(t) or ("" if t in tail_of else None))
+        repos = {t: str(decode(str(raw))) for t, raw in zip(todo_ids, values[n + len(with_tail):])
+                 if raw is not None}
+        return cps, repos
 
     def sweep_status(self, sweep_id: str) -> str | None:
         """The sweep's status, or None if it is unknown (one HGET)."""
@@ -683,6 +767,16 @@ class CheckpointStore:
         ids = list(todo_ids)
         if ids and fields:
             self._update(ids, "", "*", "", fields, sweep_id)
+
+    def set_fields_if(self, sweep_id: str, todo_ids: Iterable[str], allowed_from: set[str],
+                      **fields: object) -> int:
+        """Write ``fields`` (None removes one) into the checkpoints of those of
+        ``todo_ids`` whose status is in ``allowed_from``, their status left as it is, in
+        one script call; how many it wrote."""
+        ids = list(todo_ids)
+        if not ids or not fields:
+            return 0
+        return self._update(ids, "", encode(sorted(allowed_from)), "", fields, sweep_id)
 
     def set_status_if(
         self,

@@ -29,12 +29,13 @@ from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
 
 from coordination.redis_url import is_sentinel
 from coordination.runtime.embedded_server import joined
-from coordination.settings import Settings, get_settings
 from coordination.status import lua_preamble
 
 if TYPE_CHECKING:
     import fakeredis  # lazy: fakeredis, the in-process stand-in only
     from redis.typing import EncodableT
+
+    from coordination.settings import Settings
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 T = TypeVar("T")
@@ -53,7 +54,11 @@ def get_redis(settings: Settings | None = None) -> redis.Redis:
     process is what redis-py expects (it resets the pool itself after a fork).
     Embedded mode has no URL until its server runs: :meth:`Runtime.create` starts or
     joins it and uses :func:`real_client`."""
-    settings = settings or get_settings()
+    if settings is None:
+        # lazy: every setting (pydantic), not read by `sweep status` (Runtime.reader)
+        from coordination.settings import get_settings
+
+        settings = get_settings()
     if settings.redis_url:
         return _real_client(settings.redis_url)
     # Embedded: the one catalog server this process joined (its in-process workers'

@@ -17,28 +17,28 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 
 from coordination.keys import Keys
 from coordination.redis_url import is_sentinel
-from coordination.runtime.breakers import Breakers
-from coordination.runtime.cache import ResultCache
 from coordination.runtime.checkpoints import CheckpointStore
 from coordination.runtime.claim import check_claim
-from coordination.runtime.client import get_redis, is_embedded, real_client
+from coordination.runtime.client import is_embedded, real_client
 from coordination.runtime.embedded_server import ensure_server
 from coordination.runtime.events import EventLog
-from coordination.runtime.leases import LeaseManager
-from coordination.runtime.messages import Dispatcher
-from coordination.runtime.metrics import MetricCounters, MetricsReader
-from coordination.runtime.queues import push_messages, queue_lengths
-from coordination.runtime.transitions import Transitions
 from coordination.runtime.workers import WorkerRegistry
-from coordination.settings import Settings, get_settings
+from coordination.settings_core import Core, read_core
 
 if TYPE_CHECKING:
+    from coordination.runtime.breakers import Breakers
+    from coordination.runtime.cache import ResultCache
+    from coordination.runtime.leases import LeaseManager
+    from coordination.runtime.messages import Dispatcher
+    from coordination.runtime.metrics import MetricCounters, MetricsReader
+    from coordination.runtime.transitions import Transitions
+    from coordination.settings import Settings
     from coordination.runtime.changes import ChangeStore
     from coordination.runtime.server import ServerFacts, WorkerClock
     from coordination.runtime.history import RedisHistory
@@ -50,17 +50,35 @@ RedisClient = redis.Redis
 log = logging.getLogger("coord.runtime")
 
 
+class ReadSettings:
+    """What a :meth:`Runtime.reader` has for settings: where Redis is (the four
+    :class:`~coordination.settings_core.Core` settings, read without pydantic), and every
+    other setting read, and checked, on first use (a bad one raises its SettingsError
+    then, naming the variable)."""
+
+    def __init__(self, core: Core) -> None:
+        self.ecosystem = core.ecosystem
+        self.redis_url = core.redis_url
+        self.namespace = core.namespace
+        self.share_namespace = core.share_namespace
+        self.embedded = core.embedded
+
+    def __getattr__(self, name: str) -> Any:
+        # lazy: every setting (pydantic), which `sweep status` never asks for
+        from coordination.settings import get_settings
+
+        return getattr(get_settings(), name)
+
+
 @dataclass
 class Runtime:
+    #: Every setting: read at start (:meth:`create`), or a :class:`ReadSettings`
+    #: (:meth:`reader`) that reads the ones past where Redis is on first use.
     settings: Settings
     keys: Keys
     redis: redis.Redis
-    events: EventLog
     checkpoints: CheckpointStore
-    leases: LeaseManager
-    transitions: Transitions
     workers: WorkerRegistry
-    breakers: Breakers
     #: The Redis it talks to (the embedded server's unix:// URL, or COORD_REDIS_URL);
     #: None for a client handed in (Celery then uses its in-memory transport).
     url: str | None = None
@@ -71,15 +89,35 @@ class Runtime:
     def create(cls, settings: Settings | None = None, *, catalog: Path | None = None,
                client: RedisClient | None = None) -> Runtime:
         """The runtime of ``settings``: on ``COORD_REDIS_URL``, else on ``catalog``'s
-        embedded server (default: ``settings.ecosystem``); or on ``client``."""
-        settings = settings or get_settings()
+        embedded server (default: ``settings.ecosystem``); or on ``client``. Every
+        setting is read (and a bad one fails) here."""
+        if settings is None:
+            from coordination.settings import get_settings  # lazy: see Runtime.reader
+
+            settings = get_settings()
+        return cls._build(settings, catalog=catalog, client=client)
+
+    @classmethod
+    def reader(cls, catalog: Path | None = None) -> Runtime:
+        """A runtime built from where its Redis is alone (:mod:`coordination.settings_core`,
+        no pydantic), for a command that only reads (`sweep status`): its other settings
+        are read, and checked, when first used (:class:`ReadSettings`). As :meth:`create`
+        when those few settings need the full reading to judge them."""
+        core = read_core()
+        if core is None:
+            return cls.create(catalog=catalog)
+        return cls._build(cast("Settings", ReadSettings(core)), catalog=catalog, client=None)
+
+    @classmethod
+    def _build(cls, settings: Settings, *, catalog: Path | None,
+               client: RedisClient | None) -> Runtime:
         keys = Keys(settings.namespace)
         url: str | None
         if client is not None:
             r, url = client, None
         elif settings.redis_url:
             url = settings.redis_url
-            r = get_redis(settings)
+            r = real_client(url)
             if catalog is not None:
                 # Another catalog's namespace is refused before anything is read or sent.
                 check_claim(r, keys, catalog, share=settings.share_namespace, url=url)
@@ -88,22 +126,41 @@ class Runtime:
             url = ensure_server(path)
             r = real_client(url)
             carry_over_02(r, keys, path, settings)
-        events = EventLog(r, keys, maxlen=settings.events_maxlen)
-        # A Redis behind Sentinel can fail over to a replica that missed the last
-        # writes: starts, renewals and finishes wait for one replica (ARCHITECTURE.md).
-        replicas = 1 if is_sentinel(url) else 0
-        return cls(
-            settings=settings,
-            keys=keys,
-            url=url,
-            redis=r,
-            events=events,
-            checkpoints=CheckpointStore(r, keys),
-            leases=LeaseManager(r, keys, ttl=settings.lease_ttl, replicas=replicas),
-            transitions=Transitions(r, keys, lease_ttl=settings.lease_ttl, replicas=replicas),
-            workers=WorkerRegistry(r, keys),
-            breakers=Breakers(r, keys, events),
-        )
+        return cls(settings=settings, keys=keys, url=url, redis=r,
+                   checkpoints=CheckpointStore(r, keys), workers=WorkerRegistry(r, keys))
+
+    @property
+    def replicas(self) -> int:
+        """Replicas a start, renewal or finish waits for: a Redis behind Sentinel can
+        fail over to a replica that missed the last writes (ARCHITECTURE.md)."""
+        return 1 if is_sentinel(self.url) else 0
+
+    @functools.cached_property
+    def events(self) -> EventLog:
+        return EventLog(self.redis, self.keys, maxlen=self.settings.events_maxlen)
+
+    # The stores below are imported on first use: `sweep status` reads a sweep with the
+    # checkpoints and the workers' records only (their modules cost it ~10 ms).
+
+    @functools.cached_property
+    def leases(self) -> LeaseManager:
+        from coordination.runtime.leases import LeaseManager  # lazy: not for `sweep status`
+
+        return LeaseManager(self.redis, self.keys, ttl=self.settings.lease_ttl,
+                            replicas=self.replicas)
+
+    @functools.cached_property
+    def transitions(self) -> Transitions:
+        from coordination.runtime.transitions import Transitions  # lazy: not for `sweep status`
+
+        return Transitions(self.redis, self.keys, lease_ttl=self.settings.lease_ttl,
+                           replicas=self.replicas)
+
+    @functools.cached_property
+    def breakers(self) -> Breakers:
+        from coordination.runtime.breakers import Breakers  # lazy: not for `sweep status`
+
+        return Breakers(self.redis, self.keys, self.events)
 
     def claim(self, catalog: Path) -> None:
         """Refuse (or claim) the namespace for ``catalog``, as :meth:`create` does when
@@ -113,6 +170,11 @@ class Runtime:
                         url=self.url)
 
     @property
+    def embedded(self) -> bool:
+        """Embedded mode: the catalog's own server (no ``COORD_REDIS_URL``)."""
+        return self.settings.embedded
+
+    @property
     def in_process(self) -> bool:
         """Is its Redis the in-process stand-in (no server to block on)?"""
         return is_embedded(self.redis)
@@ -120,20 +182,28 @@ class Runtime:
     @property
     def metrics(self) -> MetricCounters:
         """The durable counters Prometheus reads (todos sent, ended, lost; run times)."""
+        from coordination.runtime.metrics import MetricCounters  # lazy: not for `sweep status`
+
         return MetricCounters(self.redis, self.keys)
 
     def metrics_reader(self) -> MetricsReader:
         """What a scrape reads (:mod:`coordination.runtime.metrics`)."""
+        from coordination.runtime.metrics import MetricsReader  # lazy: not for `sweep status`
+
         return MetricsReader(self.redis, self.keys, self.workers)
 
     def queue_lengths(self, queues: Iterable[str]) -> dict[str, int]:
         """Messages waiting in each of these broker queues (Flower's broker page, doctor)."""
+        from coordination.runtime.queues import queue_lengths  # lazy: not for `sweep status`
+
         return queue_lengths(self.redis, self.keys, queues)
 
     def push_messages(self, messages: Iterable[tuple[str, int, str]], *,
                       declare: Iterable[str] = ()) -> None:
         """Push broker messages ``(queue, priority, JSON text)`` onto the queues' lists,
         one round trip (coordination.dispatch's BrokerDispatcher writes them)."""
+        from coordination.runtime.queues import push_messages  # lazy: not for `sweep status`
+
         push_messages(self.redis, self.keys, messages, declare=declare)
 
     def server_facts(self) -> ServerFacts:
@@ -160,6 +230,8 @@ class Runtime:
         salt is read once."""
         got: ResultCache | None = self.__dict__.get("_results")
         if got is None:
+            from coordination.runtime.cache import ResultCache  # lazy: not for `sweep status`
+
             got = self.__dict__["_results"] = ResultCache(self.redis, self.keys,
                                                           days=self.settings.cache_days)
         return got
@@ -210,12 +282,16 @@ _EMBEDDED_OPENED: dict[tuple[str, str], Runtime] = {}
 
 
 @functools.lru_cache(maxsize=4)
-def get_runtime(catalog: Path | None = None) -> Runtime:
+def get_runtime(catalog: Path | None = None, *, reader: bool = False) -> Runtime:
     """The process-wide runtime for the current settings (embedded: of ``catalog``'s
-    server; default ``COORD_ECOSYSTEM``)."""
-    rt = Runtime.create(catalog=catalog)
-    if rt.settings.embedded and rt.url is not None:
-        _EMBEDDED_OPENED[(rt.url, rt.settings.namespace)] = rt
+    server; default ``COORD_ECOSYSTEM``). ``reader``: for a command that only reads,
+    built from where Redis is alone (:meth:`Runtime.reader`)."""
+    return _opened(Runtime.reader(catalog) if reader else Runtime.create(catalog=catalog))
+
+
+def _opened(rt: Runtime) -> Runtime:
+    if rt.embedded and rt.url is not None:
+        _EMBEDDED_OPENED[(rt.url, rt.keys.namespace)] = rt
     return rt
 
 

@@ -157,7 +157,7 @@ class Transitions:
         another one: the caller reads the current spec and asks again); ``pace``:
         ``(bucket, seconds per token, burst)`` of the pace buckets the start must take
         a token from (answered ``paced`` with when one is due when any is empty)."""
-        token = token or new_token()
+        token = token or start_token(self.keys, sweep_id, todo_id)
         rank = rank or waiter_rank(DEFAULT_RANK, 0.0, sweep_id, todo_id)
         slots = [self.keys.lease(repo, i) for i in range(max(1, concurrency))]
         res_keys: list[str] = []
@@ -400,6 +400,14 @@ class Transitions:
         if verdict == "counted":
             return GateDecision(verdict, int(res[1]))
         return GateDecision(verdict, 0, detail=str(res[1]))
+
+
+def start_token(keys: Keys, sweep_id: str, todo_id: str) -> str:
+    """The owner token of a todo's start (a fresh one per delivery): who owns it
+    (host:pid:random, as every lease token begins), then its sweep's hash and its todo,
+    so that a start that has to wait can flag the holder, whose finish then wakes the
+    line (lua/todo_start.lua); to everything else a token is opaque."""
+    return f"{new_token()}|{keys.sweep(sweep_id)}|{todo_id}"
 
 
 def votes_digest(raw: str) -> str:

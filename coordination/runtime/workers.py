@@ -97,10 +97,14 @@ class WorkerRegistry:
         self.keys = keys
 
     def beat(self, record: WorkerRecord) -> None:
-        """Publish ``record`` as alive now (one round trip)."""
+        """Publish ``record`` as alive now (one round trip, two commands: a MULTI/EXEC
+        around them would double a beat's commands for nothing. The record is written
+        first, so a reader never finds the index entry of this beat without it; a
+        reader pruning the entry of an expired record just before a beat lands can
+        drop it until the next beat, with or without a transaction)."""
         record.last_seen = time.time()
         ttl_ms = record_ttl_ms(record.beat)
-        pipe = self.r.pipeline(transaction=True)
+        pipe = self.r.pipeline(transaction=False)
         pipe.set(self.keys.worker(record.name), record.to_json(), px=ttl_ms)
         pipe.zadd(self.keys.workers, {record.name: record.last_seen})
         pipe.execute()

@@ -133,19 +133,24 @@ def resend_lost_messages(rt: Runtime, spec: SweepSpec, cps: dict[str, Checkpoint
     else:
         rt.checkpoints.update_sweep(sid, suspect_look_at=now)
     confirm = 2 * rt.settings.worker_heartbeat
-    resent = []
+    cleared, suspected, due = [], [], []
     for t in look:
-        cp = cps[t]
-        lost = t in unheld and ids[t] not in queued
-        suspect = cp.get("suspect_at")
-        if not lost:
+        suspect = cps[t].get("suspect_at")
+        if not (t in unheld and ids[t] not in queued):
             if suspect is not None:
-                rt.checkpoints.set_fields(sid, t, suspect_at=None)
-            continue
-        if suspect is None or now - float(suspect) < confirm:
-            if suspect is None:
-                rt.checkpoints.set_fields(sid, t, suspect_at=now)
-            continue
+                cleared.append(t)
+        elif suspect is None:
+            suspected.append(t)
+        elif now - float(suspect) >= confirm:
+            due.append(t)
+    # One write each. A new suspect only if still queued: a todo a worker started since
+    # the pass read its checkpoint left its queue and is no suspect (at 10,000 todos a
+    # look marked hundreds so, one script call apiece).
+    rt.checkpoints.reset_todos(sid, cleared, suspect_at=None)
+    rt.checkpoints.set_fields_if(sid, suspected, {TodoStatus.queued}, suspect_at=now)
+    resent = []
+    for t in due:
+        cp = cps[t]
         if rt.checkpoints.set_status_if(sid, t, TodoStatus.queued, {TodoStatus.queued},
                                         queued_at=now, suspect_at=None, lost_at=now):
             rt.events.emit(EventKind.todo_lost, sweep_id=sid, todo_id=t, reason="message lost",

@@ -32,7 +32,7 @@ from coordination.status import SWEEP_ACTIVE, EventKind, SweepStatus, TodoStatus
 from coordination.sweeps import recording
 from coordination.sweeps.sending import send_level
 from coordination.sweeps.spec import SweepSpec, TodoSpec, sweep_deadline
-from coordination.sweeps.spec_store import derivable_spec, signature_fields
+from coordination.sweeps.spec_store import derivable_spec, shape, signature_fields
 
 log = logging.getLogger("coord.rollback")
 
@@ -251,7 +251,7 @@ def start_rollback(rt: Runtime, sweep_id: str, *, reason: str,
         "rollback_reason": reason, "not_compensable": plan.not_compensable}
     if not rt.checkpoints.set_sweep_status(
         sweep_id, SweepStatus.rolling_back, allowed_from=allowed,
-        run=rb.run, spec=rb.to_json(), **signature_fields(rt, rb),
+        run=rb.run, spec=rb.to_json(), **signature_fields(rt, rb), shape=shape(rb),
         finished_at=None, todos=len(rb.todos), reason=None,
         terminal=len(rb.todos) - len(plan.compensate), full_pass_terminal=None,
         deadline=now + sweep_deadline(rb, rt.settings.sweep_deadline),

@@ -33,6 +33,7 @@ from coordination.status import (
 )
 from coordination.lazy import LazyModule
 from coordination.sweeps import reading, waiting
+from coordination.sweeps import summary as summaries
 from coordination.sweeps.reading import (
     RECENT,
     StatusDocument,
@@ -43,6 +44,7 @@ from coordination.sweeps.reading import (
 )
 from coordination.sweeps.spec import SWEEP_MARGIN, SweepSpec, sweep_deadline
 from coordination.sweeps.spec_store import derivable_spec, load_spec
+from coordination.sweeps.summary import SweepSummary
 from coordination.sweeps.waiting import ended_by
 
 if TYPE_CHECKING:
@@ -173,6 +175,11 @@ class SweepService:
         except CoordError:
             return []
         return [w.name for w in plan.waves] if plan is not None else []
+
+    def summary(self, sweep_id: str) -> SweepSummary | None:
+        """What `sweep status` shows of a big sweep, read from its tally; None when the
+        status document must be read instead (:func:`.summary.summary`)."""
+        return summaries.summary(self.rt, sweep_id)
 
     def events(self, sweep_id: str | None = None, *, limit: int | None = None,
                todo: str | None = None) -> list[dict[str, object]]:

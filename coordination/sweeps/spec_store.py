@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from coordination.runtime.checkpoints import SweepRecord
+from coordination.runtime.checkpoints import SweepRecord, repo_field
 from coordination.runtime.context import Runtime
 from coordination.runtime.signing import Policy, SpecRefused, refusal, sign
 from coordination.sweeps.spec import SweepSpec
@@ -197,6 +197,21 @@ def signature_fields(rt: Runtime, spec: SweepSpec) -> dict[str, str | None]:
     if spec.run > 0:
         derivable_spec(rt, spec.sweep_id)
     return dict(sign(spec.sweep_id, spec.run, spec.to_json(), keys[0]))
+
+
+def shape(spec: SweepSpec) -> dict[str, object]:
+    """The record's ``shape``, written with every spec: what a status of a big sweep
+    must know of the spec without reading it (megabytes at 10,000 todos): its gates and
+    waves (their parts of the view read the spec), its mode, its first todos (what a
+    sweep of no plan is called by)."""
+    return {"gates": len(spec.gates()), "waves": len(spec.waves), "mode": spec.mode,
+            "head": list(spec.todos)[:5]}
+
+
+def repo_fields(spec: SweepSpec, todo_ids: Iterable[str]) -> dict[str, object]:
+    """The record's ``p:<todo>`` fields of ``todo_ids``: each one's repo, for the rows a
+    status reads from the tally (sweeps/summary.py)."""
+    return {repo_field(t): spec.todos[t].repo for t in todo_ids}
 
 
 def level_index(spec: SweepSpec, todo_id: str) -> int:

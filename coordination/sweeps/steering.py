@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from coordination.errors import NotFoundError, UsageError
-from coordination.runtime.checkpoints import SweepRecord
+from coordination.runtime.checkpoints import TALLY_VERSION, SweepRecord, count_field
 from coordination.runtime.context import Runtime
 from coordination.runtime.evidence import outcome_stamp
 from coordination.runtime.metrics import run_fields
@@ -46,7 +46,13 @@ from coordination.sweeps.rollback import (
 )
 from coordination.sweeps.sending import dispatcher, first_todos, todo_task_id
 from coordination.sweeps.spec import SweepSpec, atomic_mode, sweep_deadline
-from coordination.sweeps.spec_store import load_spec, remember_written, signature_fields
+from coordination.sweeps.spec_store import (
+    load_spec,
+    remember_written,
+    repo_fields,
+    shape,
+    signature_fields,
+)
 from coordination.sweeps.supervision import supervise_once
 
 
@@ -79,6 +85,9 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
         "started_by": starter,
         **proof,
         **run_fields(t.repo for t in spec.todos.values()),
+        # Its tally (lua/_common.lua): every todo pending, none to look at yet.
+        "tally": TALLY_VERSION, count_field(TodoStatus.pending): len(spec.todos),
+        "shape": shape(spec), **repo_fields(spec, spec.todos),
     }
     if spec.again:
         fields["again"] = True  # what its sync reads (a sweep of before 0.4 has none)
@@ -237,6 +246,7 @@ def resume(rt: Runtime, spec: SweepSpec, rerun: list[str]) -> bool:
     sweep_id = spec.sweep_id
     now = time.time()
     rt.checkpoints.persist_sweep(sweep_id)
+    rt.checkpoints.update_sweep(sweep_id, **repo_fields(spec, rerun))  # (fresh from the catalog)
     rt.checkpoints.reset_todos(sweep_id, rerun, status=TodoStatus.pending, reason=None,
                                finished_at=None, exit_code=None, queued_at=None,
                                cached_from=None)
@@ -244,7 +254,7 @@ def resume(rt: Runtime, spec: SweepSpec, rerun: list[str]) -> bool:
     if not rt.checkpoints.set_sweep_status(
         sweep_id, SweepStatus.queued, allowed_from=SWEEP_ENDED, reason=None,
         finished_at=None, started_at=None, run=spec.run, spec=spec.to_json(),
-        **signature_fields(rt, spec), todos=len(spec.todos),
+        **signature_fields(rt, spec), todos=len(spec.todos), shape=shape(spec),
         terminal=len(spec.todos) - len(rerun),
         deadline=now + sweep_deadline(spec, rt.settings.sweep_deadline),
         **run_fields(t.repo for t in spec.todos.values()),

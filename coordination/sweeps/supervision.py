@@ -22,6 +22,7 @@ Each change it makes goes through the progression (:mod:`.progress`).
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 
@@ -97,14 +98,20 @@ def needs_full_pass(rt: Runtime, sweep_id: str, record: SweepRecord, now: float,
 
 
 def supervise_once(rt: Runtime, sweep_id: str, *, grace: float | None = None,
-                   throttle: bool = False) -> None:
-    """One pass over one sweep (see the module docstring). ``throttle``: the periodic
+                   throttle: bool = False) -> bool:
+    """One pass over one sweep (see the module docstring), if this process has the
+    sweep's turn; False when another process has it now. ``throttle``: the periodic
     pass, which skips reading checkpoints while the sweep is visibly moving."""
-    now = time.time()
     interval = rt.settings.supervise_interval
-    grace = grace if grace is not None else max(2.0, 3 * interval)
     if not rt.checkpoints.take_supervise_turn(sweep_id, int(interval * 900)):
-        return
+        return False
+    _pass(rt, sweep_id, grace=grace if grace is not None else max(2.0, 3 * interval),
+          throttle=throttle)
+    return True
+
+
+def _pass(rt: Runtime, sweep_id: str, *, grace: float, throttle: bool) -> None:
+    now = time.time()
     record = rt.checkpoints.get_sweep_fields(sweep_id, PASS_RECORD)
     if record is not None and record.get("status") == SweepStatus.paused:
         return  # nothing is dispatched, re-sent or timed out while paused
@@ -276,22 +283,44 @@ def note_unattended(rt: Runtime, spec: SweepSpec, status: dict[str, TodoStatus],
     return said
 
 
-def supervise_all(rt: Runtime) -> None:
-    """One pass over every active sweep; errors are logged, never raised."""
+def supervise_all(rt: Runtime) -> int:
+    """One pass over every active sweep; errors are logged, never raised. Returns how
+    many of them this process had the turn of (the others: another process has it)."""
     try:
         active = rt.checkpoints.active_sweeps()
     except Exception as exc:  # Redis away: the next pass tries again
         log.warning("supervisor cannot list active sweeps: %s", exc)
-        return
+        return 0
+    turns = 0
     for sweep_id in active:
         try:
-            supervise_once(rt, sweep_id, throttle=True)
+            turns += supervise_once(rt, sweep_id, throttle=True)
         except Exception:  # a supervisor must outlive a bad sweep
+            turns += 1  # (it had the turn)
             log.exception("supervising sweep %s failed", sweep_id)
+    return turns
+
+
+#: A process that had no sweep's turn at its last look (another process supervises them,
+#: or none is active) looks again after twice as long, up to this many intervals: one
+#: process supervises at a time, so of 50 workers 49 looked every second for nothing
+#: (two Redis commands each: ~100 a second). The one that has a turn keeps the interval,
+#: and so keeps its turns; if it dies, the others take over within IDLE_LOOKS intervals.
+IDLE_LOOKS = 5
+
+
+def next_look(wait: float, turns: int, interval: float) -> float:
+    """Seconds until a process's next look, after one that took ``turns`` turns and
+    came ``wait`` s after the one before (see :data:`IDLE_LOOKS`); a little spread, so
+    that workers started together do not look together."""
+    if turns:
+        return interval
+    return min(2 * wait, IDLE_LOOKS * interval) * random.uniform(0.8, 1.0)
 
 
 class SupervisorThread(threading.Thread):
-    """Runs :func:`supervise_all` every ``supervise_interval`` seconds."""
+    """Runs :func:`supervise_all` every ``supervise_interval`` seconds while it has a
+    sweep's turn, less often while it has none (:data:`IDLE_LOOKS`)."""
 
     def __init__(self, rt: Runtime) -> None:
         super().__init__(name="coord-supervisor", daemon=True)
@@ -300,11 +329,15 @@ class SupervisorThread(threading.Thread):
         self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._halt.wait(self.rt.settings.supervise_interval):
+        interval = self.rt.settings.supervise_interval
+        wait = interval
+        while not self._halt.wait(wait):
             try:
-                supervise_all(self.rt)
+                turns = supervise_all(self.rt)
             except Exception:  # never let the thread die: sweeps need it
                 log.exception("supervisor pass failed")
+                turns = 0
+            wait = next_look(wait, turns, interval)
 
     def stop(self) -> None:
         self._halt.set()

@@ -37,8 +37,8 @@ from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.client import UNREACHABLE, NotReplicated, riding_out
 from coordination.runtime.context import Runtime
 from coordination.runtime.evidence import OUTCOME_FIELD, outcome_stamp
-from coordination.runtime.leases import Heartbeat, Lease, new_token
-from coordination.runtime.transitions import Started, StartVerdict, waiter_rank
+from coordination.runtime.leases import Heartbeat, Lease
+from coordination.runtime.transitions import Started, StartVerdict, start_token, waiter_rank
 from coordination.status import NOT_STARTED, SWEEP_ACTIVE, SWEEP_LIVE, EventKind, TodoStatus
 from coordination.sweeps import decisions
 from coordination.sweeps.approvals import refuse_gates
@@ -246,7 +246,7 @@ def take_turn(rt: Runtime, sweep_id: str, todo_id: str, run: int | None,
             # A gate waits for people, never for a worker: no message is sent for one,
             # and a stray one (hand-made, or of a spec that had no gate) runs nothing.
             return Outcome.duplicate, {"reason": f"{todo_id} is a gate: people decide it"}
-        token = new_token()
+        token = start_token(rt.keys, spec.sweep_id, todo_id)
         try:
             st = _start(rt, spec, todo_id, head, host, token)
         except UNREACHABLE:

@@ -3,7 +3,7 @@
 Every import counts, the ones inside functions too (that is where a hidden
 cycle lives). Layers, lowest first; a module may import its own layer or lower:
 
-    base      coordination.{errors,keys,settings,redis_url,status,retry}
+    base      coordination.{errors,keys,settings,settings_core,redis_url,status,retry}
     catalog   coordination.catalog.*            (the catalog, its store and manager)
     fleet     coordination.fleet.*              (checkouts on disk and their manifests: coord init)
     planner   coordination.planner.*            (pure: no Redis, no Celery)
@@ -35,8 +35,8 @@ PACKAGES = ("coordination", "workers")
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("coordination", "coordination.errors", "coordination.keys",
-              "coordination.settings", "coordination.redis_url", "coordination.status",
-              "coordination.retry")),
+              "coordination.settings", "coordination.settings_core", "coordination.redis_url",
+              "coordination.status", "coordination.retry")),
     ("catalog", ("coordination.catalog",)),
     ("fleet", ("coordination.fleet",)),
     ("planner", ("coordination.planner",)),

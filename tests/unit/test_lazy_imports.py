@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,3 +168,22 @@ def test_every_function_level_import_pays_for_itself(
         f"{len(bad)} import(s) inside functions that defer nothing on the start-up paths: "
         "move each to the top of its module, or mark it '# lazy: <reason>' naming the cycle "
         "or the start-up path it serves\n" + "\n".join(bad))
+
+
+def test_sweep_status_loads_no_settings_model_and_no_store_it_does_not_read() -> None:
+    """`coord sweep status` of a big sweep is a few Redis reads: its modules (the sweep
+    commands, the runtime, the summary) load neither pydantic (the settings it needs
+    are read by coordination/settings_core.py) nor the leases, transitions, metrics,
+    breakers and result cache it never uses (Runtime builds them on first use)."""
+    code = ("import json, sys; import coordination.cli.sweep, coordination.sweeps.summary; "
+            "from coordination.runtime.context import Runtime; "
+            "print(json.dumps(sorted(sys.modules)))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=50,
+                       env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+    modules = set(json.loads(r.stdout))
+    unwanted = {"pydantic", "pydantic_settings", "coordination.settings", "celery", "networkx",
+                "coordination.runtime.leases", "coordination.runtime.transitions",
+                "coordination.runtime.metrics", "coordination.runtime.breakers",
+                "coordination.runtime.cache"}
+    assert not modules & unwanted, sorted(modules & unwanted)

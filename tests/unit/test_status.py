@@ -98,7 +98,8 @@ local function keys(t) local out = {} for k in pairs(t) do out[#out + 1] = k end
 local next_of = {}
 for old, new in pairs(TODO_NEXT) do next_of[old] = keys(new) end
 return cjson.encode({terminal = keys(TERMINAL), unsuccessful = keys(UNSUCCESSFUL),
-  not_started = keys(NOT_STARTED), active = keys(SWEEP_ACTIVE), live = keys(SWEEP_LIVE),
+  not_started = keys(NOT_STARTED), attention = keys(ATTENTION), active = keys(SWEEP_ACTIVE),
+  live = keys(SWEEP_LIVE),
   next = next_of})
 """
     got = json.loads(str(r.eval(body.replace("unsuccessful = keys(UNSUCCESSFUL),",
@@ -108,6 +109,7 @@ return cjson.encode({terminal = keys(TERMINAL), unsuccessful = keys(UNSUCCESSFUL
     assert got["successful"] == sorted(st.SUCCESSFUL)
     assert got["unsuccessful"] == sorted(st.UNSUCCESSFUL)
     assert got["not_started"] == sorted(st.NOT_STARTED)
+    assert got["attention"] == sorted(st.ATTENTION)
     assert got["active"] == sorted(st.SWEEP_ACTIVE)
     assert got["live"] == sorted(st.SWEEP_LIVE)
     # cjson encodes an empty table as {}: a status with no way out

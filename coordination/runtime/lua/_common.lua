@@ -10,6 +10,8 @@
 --   r:<todo>        eager strategy: its predecessors not yet succeeded
 --   m:<repo>        this run's own metric counts of the repo (JSON), until
 --                   metrics_fold.lua (mrepos: the repos whose m: it folds)
+--   n:<status>, a:<k>  its tally (see tally_move below)
+--   w:<todo>        '1': someone waits for a slot its run holds (todo_start.lua)
 -- so a transition reads what it decides on in one HMGET and writes what it
 -- changed in one HSET, whatever the sweep's size.
 
@@ -60,14 +62,23 @@ local function hmget(key, names)
   return out
 end
 
+-- The status each checkpoint decoded by this call had when it was read (the table
+-- is the key): put_cp moves the sweep's tally from it.
+local READ_AS = {}
+
 -- A checkpoint from its t:<todo> field ({} when absent). Never guessed: a field
 -- that is not a JSON object is an error, as an unknown status is.
 local function cp_decode(raw)
-  if not raw then return {} end
+  if not raw then
+    local none = {}
+    READ_AS[none] = TS.pending
+    return none
+  end
   local ok, v = pcall(cjson.decode, raw)
   if not ok or type(v) ~= 'table' then
     error('unreadable checkpoint ' .. tostring(raw))
   end
+  READ_AS[v] = v.status or TS.pending
   return v
 end
 
@@ -80,11 +91,6 @@ local WRITES = {}
 local function put(field, value)
   WRITES[#WRITES + 1] = field
   WRITES[#WRITES + 1] = value
-end
-
-local function put_cp(todo_id, cp)
-  -- (an empty table encodes as [] or {} depending on the cjson: always an object)
-  if next(cp) == nil then put('t:' .. todo_id, '{}') else put('t:' .. todo_id, cjson.encode(cp)) end
 end
 
 -- Counters, as read by the script's HMGET (COUNTERS[name] = number) and
@@ -104,9 +110,99 @@ local function bump(name, by)
   return COUNTERS[name]
 end
 
+-- The sweep's tally: how many of its todos are in each status, and which are in a
+-- status a person should look at (ATTENTION), so that `coord sweep status` of a
+-- sweep of 10,000 todos reads a few fields and the todos they name, not every
+-- checkpoint (sweeps/reading.py, summary):
+--   tally        present when the sweep keeps one (sweeps of before it have none)
+--   n:<status>   its todos in that status; pending: those with no checkpoint too
+--   a:<k>        JSON {todo: status} of its todos in an ATTENTION status whose id
+--                hashes to k (tally_bucket): a move rewrites one small field
+-- put_cp moves them whenever a checkpoint's status changes, so they change in the
+-- same step as the checkpoints they count, in the script's one HSET (no command of
+-- their own). A script that may change a status reads them with its one HMGET:
+-- tally_names, then load_tally; a status moved without them is an error.
+local TALLY_BUCKETS = 256
+
+local function tally_bucket(todo_id)
+  local h = 0
+  for i = 1, #todo_id do h = (h * 31 + string.byte(todo_id, i)) % 65521 end
+  return h % TALLY_BUCKETS
+end
+
+-- nil: not read by this call; false: the sweep keeps no tally; true: read.
+local TALLY = nil
+local TALLY_RAW = {}
+local TALLY_BUCKET = {}
+local TALLY_CHANGED = {}
+
+-- Append to ``names`` the tally fields of a sweep, for the todos in ``todo_ids``.
+local function tally_names(names, todo_ids)
+  names[#names + 1] = 'tally'
+  for _, s in pairs(TS) do names[#names + 1] = 'n:' .. s end
+  local seen = {}
+  for _, t in ipairs(todo_ids) do
+    local f = 'a:' .. tally_bucket(t)
+    if not seen[f] then
+      seen[f] = true
+      names[#names + 1] = f
+    end
+  end
+  return names
+end
+
+-- The tally as the script's HMGET read it (``got``: name -> raw value).
+local function load_tally(got)
+  TALLY = got.tally ~= nil and got.tally ~= false
+  if not TALLY then return end
+  local counters = {}
+  for _, s in pairs(TS) do counters[#counters + 1] = 'n:' .. s end
+  load_counters(got, counters)
+  for name, raw in pairs(got) do
+    if string.sub(name, 1, 2) == 'a:' then TALLY_RAW[name] = raw end
+  end
+end
+
+-- A todo's status moved from ``was`` to ``now``: count it, and keep its bucket.
+local function tally_move(todo_id, was, now)
+  if TALLY == nil then
+    error('the status of ' .. todo_id .. ' moved without the tally read (tally_names)')
+  end
+  if not TALLY then return end
+  bump('n:' .. was, -1)
+  bump('n:' .. now, 1)
+  if ATTENTION[was] or ATTENTION[now] then
+    local f = 'a:' .. tally_bucket(todo_id)
+    local b = TALLY_BUCKET[f]
+    if b == nil then
+      local raw = TALLY_RAW[f]
+      if raw == nil then error('tally field ' .. f .. ' of ' .. todo_id .. ' not read') end
+      b = jdecode(raw)
+      if type(b) ~= 'table' then b = {} end
+      TALLY_BUCKET[f] = b
+    end
+    if ATTENTION[now] then b[todo_id] = now else b[todo_id] = nil end
+    TALLY_CHANGED[f] = true
+  end
+end
+
+local function put_cp(todo_id, cp)
+  local was, now = READ_AS[cp], cp.status or TS.pending
+  if was == nil then error('the checkpoint of ' .. todo_id .. ' is written without being read') end
+  if was ~= now then tally_move(todo_id, was, now) end
+  READ_AS[cp] = now
+  -- (an empty table encodes as [] or {} depending on the cjson: always an object)
+  if next(cp) == nil then put('t:' .. todo_id, '{}') else put('t:' .. todo_id, cjson.encode(cp)) end
+end
+
 local function flush(key)
   for name in pairs(CHANGED) do put(name, string.format('%d', COUNTERS[name])) end
   CHANGED = {}
+  for f in pairs(TALLY_CHANGED) do
+    local b = TALLY_BUCKET[f]
+    if next(b) == nil then put(f, '{}') else put(f, cjson.encode(b)) end
+  end
+  TALLY_CHANGED = {}
   for i = 1, #WRITES, CHUNK do
     redis.call('HSET', key, unpack(WRITES, i, math.min(i + CHUNK - 1, #WRITES)))
   end

@@ -21,12 +21,14 @@ for j = 6, #ARGV, 5 do
   gates[#gates + 1] = {id = ARGV[j], binding = ARGV[j + 1], expires = tonumber(ARGV[j + 2]),
                        needed = tonumber(ARGV[j + 3]), ev = ARGV[j + 4]}
 end
-local names = {'status'}
+local names, ids = {'status'}, {}
 for _, g in ipairs(gates) do
   names[#names + 1] = 't:' .. g.id
   names[#names + 1] = 'g:' .. g.id
+  ids[#ids + 1] = g.id
 end
-local got = hmget(sweep, names)
+local got = hmget(sweep, tally_names(names, ids))
+load_tally(got)
 if not SWEEP_ACTIVE[jdecode(got.status)] then return '[]' end
 local opened, events = {}, {}
 for _, g in ipairs(gates) do

@@ -30,7 +30,8 @@ local counters = counter_names(levels)
 local names = {'status'}
 for _, c in ipairs(counters) do names[#names + 1] = c end
 for _, t in ipairs(todos) do names[#names + 1] = 't:' .. t end
-local got = hmget(sweep, names)
+local got = hmget(sweep, tally_names(names, todos))
+load_tally(got)
 if jdecode(got.status) == nil then return {0, '[]', '[]'} end  -- no such sweep
 load_counters(got, counters)
 local n = COUNTERS.terminal

@@ -45,13 +45,16 @@ for i = 18, #ARGV, 2 do succ[#succ + 1] = {ARGV[i], ARGV[i + 1]} end
 
 local counters = counter_names({level})
 local mfield = 'm:' .. repo
-local names = {'status', 't:' .. todo_id, mfield}
+local names = {'status', 't:' .. todo_id, mfield, 'w:' .. todo_id}
 for _, c in ipairs(counters) do names[#names + 1] = c end
+local moved = {todo_id}
 for _, s in ipairs(succ) do
   names[#names + 1] = 'r:' .. s[1]
   names[#names + 1] = 't:' .. s[1]
+  moved[#moved + 1] = s[1]
 end
-local got = hmget(sweep, names)
+local got = hmget(sweep, tally_names(names, moved))
+load_tally(got)
 if not got['t:' .. todo_id] then return {'rejected', 'missing'} end
 local cp = cp_decode(got['t:' .. todo_id])
 if fence < (tonumber(cp.fence) or 0) then return {'rejected', 'fence'} end
@@ -126,12 +129,16 @@ elseif status == TS.succeeded and breaker_succeeded(KEYS[4], brk_n) then
   emit(b)
 end
 for _, q in ipairs(events) do emit(q) end
--- Wake the first waiter of the repo and of each resource released.
-for _, w in ipairs({KEYS[5], unpack(KEYS, 6 + m, 5 + 2 * m)}) do
-  local best = redis.call('ZRANGE', w, 0, 0)[1]
-  if best then
-    redis.call('LPUSH', wake .. best, '1')
-    redis.call('PEXPIRE', wake .. best, 10000)
+-- Wake the first waiter of the repo and of each resource released: only when someone
+-- waited while this run held its slots, or was in line when it started (the flag:
+-- see todo_start.lua); with nobody in line a finish does not look.
+if got['w:' .. todo_id] and got['w:' .. todo_id] ~= '' then
+  for _, w in ipairs({KEYS[5], unpack(KEYS, 6 + m, 5 + 2 * m)}) do
+    local best = redis.call('ZRANGE', w, 0, 0)[1]
+    if best then
+      redis.call('LPUSH', wake .. best, '1')
+      redis.call('PEXPIRE', wake .. best, 10000)
+    end
   end
 end
 return {'ok', n, level_done, cjson.encode(ready)}

@@ -22,7 +22,8 @@ local level = tonumber(ARGV[7] or '-1')
 local counters = counter_names({level})
 local names = {'t:' .. todo_id}
 for _, c in ipairs(counters) do names[#names + 1] = c end
-local got = hmget(sweep, names)
+local got = hmget(sweep, tally_names(names, {todo_id}))
+load_tally(got)
 if not got['t:' .. todo_id] then return 'gone' end
 local cp = cp_decode(got['t:' .. todo_id])
 if cp_status(cp) ~= TS.running then return 'changed' end

@@ -27,7 +27,8 @@ end
 local names = {'status'}
 for _, t in ipairs(todos) do names[#names + 1] = 't:' .. t end
 for _, t in ipairs(counted) do names[#names + 1] = 't:' .. t end
-local got = hmget(sweep, names)
+local got = hmget(sweep, tally_names(names, todos))
+load_tally(got)
 if not SWEEP_ACTIVE[jdecode(got.status)] then return '[]' end
 local room = -1  -- no cap
 if cap > 0 then

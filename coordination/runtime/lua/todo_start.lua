@@ -58,6 +58,16 @@
 -- Pacing is decided last, once the slots are granted: a token is taken only by a
 -- start that happens in the same step, and a start refused a token gives its
 -- slots back at once (it holds nothing while it waits for its token).
+-- Waking: a finish wakes the first waiter of the lines it frees only when its todo
+-- is flagged ('w:<todo>' in its sweep's hash, read with the rest of its one HMGET),
+-- so a finish with nobody waiting (most) does not look at the line. The flag is set
+-- by a delivery on its first 'wait' answer, on the todos holding the line's slots
+-- (a start's token names its todo's sweep hash and id: see
+-- transitions.start_token), and by a start that takes its slot while others are in
+-- line (for the next in line); both in the same step as the wait or the start, so no
+-- finish can slip between a waiter joining the line and the flag that wakes it. A
+-- holder whose token names no todo (a landing step) is not flagged: its waiters ask
+-- again on their own, as they do every second anyway.
 local sweep, fence_key, breaker = KEYS[2], KEYS[3], KEYS[4]
 local nslots = tonumber(ARGV[3])
 local token, ttl, now = ARGV[4], ARGV[5], ARGV[7]
@@ -124,6 +134,20 @@ local function free(line)
 end
 
 local taken = {}
+-- Others are in a line this start takes a slot of (its finish wakes the next).
+local others = false
+
+-- Flag the todos holding a line's slots: their finish wakes the first in line.
+local function flag_holders(line)
+  for i = line[3], line[3] + line[4] - 1 do
+    local tok = redis.call('GET', KEYS[i])
+    local skey, tid = nil, nil
+    if tok then skey, tid = string.match(tok, '^[^|]*|([^|]*)|(.+)$') end
+    if skey and redis.call('HEXISTS', skey, 't:' .. tid) == 1 then
+      redis.call('HSET', skey, 'w:' .. tid, '1')
+    end
+  end
+end
 
 local function give_back()
   for _, i in ipairs(taken) do redis.call('DEL', KEYS[i]) end
@@ -138,8 +162,10 @@ local function take_slots()
   for li, line in ipairs(lines) do
     local candidates
     if waited or redis.call('ZCARD', line[1]) > 0 then
+      others = true
       candidates = free(line)
       if ahead(line) >= #candidates then
+        if not waited then flag_holders(line) end
         give_back()
         return li == 1 and 'repo' or res_names[li - 1]
       end
@@ -161,6 +187,7 @@ local function take_slots()
     if got == nil then
       -- Every slot held: wait in line (a line it was not in yet is joined now).
       if not in_lines then ahead(line) end
+      if not waited then flag_holders(line) end
       give_back()
       return li == 1 and 'repo' or res_names[li - 1]
     end
@@ -173,10 +200,11 @@ local function main()
   -- Everything decided on below, in one read: the sweep's status and run, this
   -- todo's checkpoint, its predecessors' and the counters a skip moves.
   local counters = counter_names({level})
-  local names = {'status', 'run', 't:' .. todo_id, 'outputs'}
+  local names = {'status', 'run', 't:' .. todo_id, 'outputs', 'w:' .. todo_id}
   for _, c in ipairs(counters) do names[#names + 1] = c end
   for _, p in ipairs(preds) do names[#names + 1] = 't:' .. p end
-  local got = hmget(sweep, names)
+  local got = hmget(sweep, tally_names(names, {todo_id}))
+  load_tally(got)
   local sweep_status = jdecode(got.status)
   if sweep_status == nil then return {'gone', 'missing'} end
   if not SWEEP_ACTIVE[sweep_status] then return {'gone', sweep_status} end
@@ -317,6 +345,11 @@ local function main()
   if cp.paced_until ~= nil then cp.paced_until, cp.reason = nil, nil end
   if #res_keys > 0 then cp.resource_keys = res_keys else cp.resource_keys = nil end
   put_cp(todo_id, cp)
+  if others then
+    put('w:' .. todo_id, '1')
+  elseif got['w:' .. todo_id] then
+    put('w:' .. todo_id, '')  -- (an earlier run's)
+  end
   if sweep_status == SS.queued then
     put('status', jstr(SS.running))
     put('started_at', now)

@@ -15,7 +15,8 @@
 -- renewed) is given back too: its worker has not run it either (the caller only
 -- gives up on a start it never got an answer it could act on).
 local sweep, todo_id, token = KEYS[2], ARGV[7], ARGV[3]
-local got = hmget(sweep, {'t:' .. todo_id})
+local got = hmget(sweep, tally_names({'t:' .. todo_id}, {todo_id}))
+load_tally(got)
 if not got['t:' .. todo_id] then return 'gone' end
 local cp = cp_decode(got['t:' .. todo_id])
 if cp_status(cp) ~= TS.running or cp.token ~= token then return 'changed' end

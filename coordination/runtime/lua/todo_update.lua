@@ -14,7 +14,8 @@
 local todos = cjson.decode(ARGV[1])
 local names = {'status'}
 for _, t in ipairs(todos) do names[#names + 1] = 't:' .. t end
-local got = hmget(KEYS[1], names)
+local got = hmget(KEYS[1], tally_names(names, todos))
+load_tally(got)
 if got.status == false then return 0 end
 local fields = cjson.decode(ARGV[5])
 local n = 0

@@ -18,7 +18,8 @@ from coordination.keys import Keys
 from coordination.runtime.checkpoints import CheckpointStore
 from coordination.runtime.client import LUA_DIR, script_text
 from coordination.runtime.events import EventLog, live_events
-from coordination.runtime.transitions import Transitions
+from coordination.planner.ranking import DEFAULT_RANK
+from coordination.runtime.transitions import Transitions, waiter_rank
 from coordination.status import NOT_STARTED, TodoStatus
 
 pytestmark = pytest.mark.timeout(30)
@@ -118,13 +119,16 @@ def test_start_skips_after_a_failed_predecessor_and_waits_for_a_running_one(r: C
 
 
 def test_start_waits_without_side_effects_when_every_slot_is_held(r: Counting) -> None:
+    """A start that must wait changes nothing of its todo, nor the fence; it only flags
+    the todo holding the slot, whose finish then wakes the line."""
     sweep(r, ["A", "B"])
     assert tr(r).start("S", "A", repo="api", concurrency=1, preds=[], worker="w").verdict == "started"
     before = r.hgetall(KEYS.sweep("S"))
     fence = r.get(KEYS.fence("api"))
     st = tr(r).start("S", "B", repo="api", concurrency=1, preds=[], worker="w")
     assert st.verdict == "wait"
-    assert r.hgetall(KEYS.sweep("S")) == before and r.get(KEYS.fence("api")) == fence
+    assert r.hgetall(KEYS.sweep("S")) == {**before, "w:A": "1"}
+    assert r.get(KEYS.fence("api")) == fence
 
 
 def test_finish_is_one_round_trip_releases_the_lease_and_counts(r: Counting) -> None:
@@ -254,7 +258,9 @@ def test_what_an_uncontended_start_and_finish_cost_inside_redis(redis_server: An
     start: one read of everything (sweep status and run, checkpoint, predecessors,
     counters), the waiters' count, one SET of a slot, the fence, one write, the event
     (stream + publish). finish: one read, the slot released (GETDEL), one write, the
-    event, the first waiter to wake. A command added to either path fails this."""
+    event (stream + publish); nobody waited, so no look at the line (a finish wakes the
+    first waiter only when one flagged it: see the next test). A command added to
+    either path fails this."""
     r = redis.Redis.from_url(redis_server.url, decode_responses=True)
     r.flushall()
     for path in LUA_DIR.glob("todo_*.lua"):
@@ -278,7 +284,48 @@ def test_what_an_uncontended_start_and_finish_cost_inside_redis(redis_server: An
     assert started == {"evalsha": 1, "hmget": 1, "zcard": 1, "set": 1, "incr": 1, "hset": 1,
                        "xadd": 1, "publish": 1}, started
     assert finished == {"evalsha": 1, "hmget": 1, "getdel": 1, "hset": 1, "xadd": 1,
-                        "publish": 1, "zrange": 1}, finished
+                        "publish": 1}, finished
+
+
+def test_a_finish_wakes_the_line_that_waited_for_its_slot(r: Counting) -> None:
+    """A waits for nobody; B and C wait for A's slot (their first ask flags A). A's
+    finish wakes B (the first in line); B, started with C still in line, wakes C."""
+    sweep(r, ["A", "B", "C"])
+    t = tr(r)
+    a = t.start("S", "A", repo="api", concurrency=1, preds=[], worker="w")
+    assert a.lease is not None
+    ranks = {x: waiter_rank(DEFAULT_RANK, time.time(), "S", x) for x in ("B", "C")}
+    for x in ("B", "C"):
+        assert t.start("S", x, repo="api", concurrency=1, preds=[], worker="w",
+                       rank=ranks[x]).verdict == "wait"
+    assert not r.exists(KEYS.wake(ranks["B"]))
+    assert t.finish("S", "A", lease=a.lease, status=TodoStatus.succeeded, fields={},
+                    event={}).ok
+    assert r.lrange(KEYS.wake(ranks["B"]), 0, -1) == ["1"]  # woken
+    b = t.start("S", "B", repo="api", concurrency=1, preds=[], worker="w", rank=ranks["B"],
+                waited=True)
+    assert b.verdict == "started" and b.lease is not None
+    assert not r.exists(KEYS.wake(ranks["C"]))
+    assert t.finish("S", "B", lease=b.lease, status=TodoStatus.succeeded, fields={},
+                    event={}).ok
+    assert r.lrange(KEYS.wake(ranks["C"]), 0, -1) == ["1"]
+    c = t.start("S", "C", repo="api", concurrency=1, preds=[], worker="w", rank=ranks["C"],
+                waited=True)
+    assert c.verdict == "started" and c.lease is not None
+    assert not r.exists(KEYS.waiters("repo:api"))
+
+
+def test_a_waiter_flags_no_holder_of_another_kind_and_no_sweep_that_is_gone(
+        r: Counting) -> None:
+    """A slot held by a landing step (a token naming no todo) or by a todo whose sweep's
+    hash is gone is left as it is: nothing is written outside the sweeps that exist."""
+    sweep(r, ["B"])
+    r.set(KEYS.lease("api", 0), "host:1:abc", px=30_000)  # a landing step
+    assert tr(r).start("S", "B", repo="api", concurrency=1, preds=[], worker="w").verdict == "wait"
+    r.set(KEYS.lease("api", 0), f"host:1:abc|{KEYS.sweep('GONE')}|X", px=30_000)
+    assert tr(r).start("S", "B", repo="api", concurrency=1, preds=[], worker="w").verdict == "wait"
+    assert not r.exists(KEYS.sweep("GONE"))
+    assert "w:B" not in r.hgetall(KEYS.sweep("S"))
 
 
 def test_queueing_a_level_costs_two_commands_and_its_events(redis_server: Any) -> None:

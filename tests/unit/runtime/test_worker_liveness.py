@@ -71,3 +71,27 @@ def test_a_beat_after_the_worker_left_writes_nothing(reg: WorkerRegistry) -> Non
     assert reg.live() == []
     beat.beat_once()  # a beat that was in flight when it left
     assert reg.live() == [] and reg.gone(["w1"]) == {"w1"}
+
+
+def test_a_beat_is_two_commands_in_one_round_trip(reg: WorkerRegistry,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fleet's workers beat every two seconds each: a beat is its record and its
+    index entry, no MULTI/EXEC around them (four commands where two do)."""
+    sent: list[tuple[bool, list[str]]] = []
+    real = reg.r.pipeline
+
+    def pipeline(transaction: bool = True, **kw: Any) -> Any:
+        pipe = real(transaction=transaction, **kw)
+        inner = pipe.execute
+
+        def execute(*a: Any, **k: Any) -> Any:
+            sent.append((transaction, [str(c[0][0]) for c in pipe.command_stack]))
+            return inner(*a, **k)
+
+        pipe.execute = execute
+        return pipe
+
+    monkeypatch.setattr(reg.r, "pipeline", pipeline)
+    reg.beat(WorkerRecord(name="w1", host="h", pid=1, repos=["a"], beat=2))
+    assert sent == [(False, ["SET", "ZADD"])]
+    assert [w.name for w in reg.live()] == ["w1"]

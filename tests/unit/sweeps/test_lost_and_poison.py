@@ -345,3 +345,32 @@ def test_an_embedded_server_is_scanned_for_lost_messages(tmp_path: Path) -> None
     finally:
         runtime.redis.flushdb()
         release(runtime.url)
+
+
+def test_a_look_marks_its_suspects_in_one_write_and_never_a_todo_started_since(
+    rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Messages a look finds nowhere make their todos suspect, in one script call; a
+    todo a worker started after the pass read the checkpoints (its message left the
+    queue for the worker) is not one."""
+    from coordination.sweeps.lost import resend_lost_messages
+
+    sid = start(rt, chain_catalog(tmp_path))
+    spec = spec_of(rt, sid)
+    for tid in ("TODO-001", "TODO-004"):
+        age_queued(rt, sid, tid, 5)
+    cps = rt.checkpoints.get_all(sid, list(spec.todos))  # what the pass read
+    run_as_worker(rt, sid, "TODO-004", "jobs")  # ...then a worker took TODO-004
+    calls: list[str] = []
+    real = rt.checkpoints._update
+
+    def update(todo_ids: list[str], *a: Any) -> int:
+        calls.append(",".join(todo_ids))
+        return int(real(todo_ids, *a))
+
+    monkeypatch.setattr(rt.checkpoints, "_update", update)
+    assert resend_lost_messages(rt, spec, cps, time.time()) == []
+    assert calls == ["TODO-001,TODO-004"]  # one write for both
+    assert rt.checkpoints.get(sid, "TODO-001").get("suspect_at")
+    assert rt.checkpoints.get(sid, "TODO-004").get("suspect_at") is None
+    assert status(rt, sid, "TODO-004") == "running"

@@ -302,3 +302,67 @@ def test_a_sweep_gone_after_an_outage_has_vanished_not_unknown(
     monkeypatch.setattr(svc, "record", _flaky(0, gone))  # no outage: the id is just unknown
     with pytest.raises(NotFoundError):
         svc.wait(sid, timeout=30)
+
+
+def test_a_process_without_a_turn_looks_less_often_up_to_a_bound() -> None:
+    from coordination.sweeps.supervision import IDLE_LOOKS, next_look
+
+    assert next_look(4.0, 1, 1.0) == 1.0  # it has a turn: every interval, and keeps it
+    wait, waits = 1.0, []
+    for _ in range(8):
+        wait = next_look(wait, 0, 1.0)
+        waits.append(wait)
+    assert 1.6 <= waits[0] <= 2.0 and 2.56 <= waits[1] <= 4.0  # twice as long each time
+    assert all(IDLE_LOOKS * 0.8 <= w <= IDLE_LOOKS for w in waits[4:])  # up to the bound
+
+
+def test_a_supervisor_without_the_turn_looks_less_often_and_takes_it_when_free(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A worker's supervisor thread, while another process holds the sweep's turn,
+    looks less and less often; once the turn is free it takes it within IDLE_LOOKS
+    intervals, and then looks every interval."""
+    from coordination.runtime.client import reset_embedded
+    from coordination.runtime.context import get_runtime
+    from coordination.sweeps.supervision import IDLE_LOOKS, SupervisorThread
+    from tests.waiting import wait_for
+
+    interval = 0.05
+    monkeypatch.setenv("COORD_SUPERVISE_INTERVAL", str(interval))
+    rt = fresh_runtime()
+    try:
+        rt.dispatcher = CeleryDispatcher(StubApp(), rt.keys)
+        sid = start(rt, chain_catalog(tmp_path))
+        rt.redis.set(rt.keys.supervisor_lock(sid), "1", px=600_000)  # another's turn
+        looks: list[tuple[float, bool]] = []
+        real = rt.checkpoints.take_supervise_turn
+
+        def take(sweep_id: str, ms: int) -> bool:
+            got = bool(real(sweep_id, ms))
+            looks.append((time.monotonic(), got))
+            return got
+
+        monkeypatch.setattr(rt.checkpoints, "take_supervise_turn", take)
+        sup = SupervisorThread(rt)
+        sup.start()
+        try:
+            wait_for(lambda: len(looks) >= 6, timeout=30, what="six looks")
+            times = [t for t, _got in looks[:6]]
+            gaps = [b - a for a, b in zip(times, times[1:])]
+            assert not any(got for _t, got in looks[:6])
+            assert gaps[2] > 2.5 * interval and gaps[-1] > 0.7 * IDLE_LOOKS * interval, gaps
+            assert max(gaps) < 3 * IDLE_LOOKS * interval, gaps  # (a bound, with slack)
+            rt.redis.delete(rt.keys.supervisor_lock(sid))  # the holder went away
+            freed = time.monotonic()
+            wait_for(lambda: any(got for t, got in looks if t > freed), timeout=30,
+                     what="the turn taken")
+            took = next(t for t, got in looks if t > freed and got)
+            assert took - freed < 3 * IDLE_LOOKS * interval
+            n = len(looks)
+            wait_for(lambda: len(looks) >= n + 4, timeout=30, what="four more looks")
+            after = [t for t, _got in looks[n - 1:n + 4]]
+            assert max(b - a for a, b in zip(after, after[1:])) < 2.5 * interval  # every interval
+        finally:
+            sup.stop()
+    finally:
+        reset_embedded()
+        get_runtime.cache_clear()
