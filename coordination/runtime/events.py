@@ -556,6 +556,13 @@ class EventLog:
             for _name, entry_id, fields in stream_entries(reply):
                 cursors[stream] = entry_id
                 yield Event.from_entry(entry_id, fields)
+        # ``stop()`` said the end, perhaps after events its last read did not see (a
+        # sweep whose last todos ended between two reads): the follower still gets
+        # every event written before it stopped.
+        try:
+            yield from self._replay(stream, str(cursors[stream]))
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("event stream %s unreachable at the end of a follow: %s", stream, exc)
 
     def _follow_all(
         self, after: str, block_ms: int, stop: Callable[[], bool] | None, pace: float = 0.0
