@@ -77,7 +77,7 @@ def test_approving_a_template_decides_each_waiting_instance_on_its_binding(
         sid = svc.start(PLAN)
         wait_for(lambda: waiting(svc, sid), 30, "every instance of the gate to wait")
         runner = CliRunner()
-        with mock.patch("coordination.cli.gates.get_runtime", lambda _file: rt):
+        with mock.patch("coordination.cli.gates.get_runtime", lambda _file, **_kw: rt):
             from coordination.cli.gates import approve
 
             res = runner.invoke(approve, ["TODO-010", "--sweep", sid], obj=Context(cat))

@@ -532,7 +532,7 @@ def test_why_of_a_template_explains_every_instance_grouped(rt: Runtime, tmp_path
     latest = why(rt, "TODO-010", catalog_path=cat)  # no sweep: what for_each selects now
     assert latest["outcomes"] == {"hit": 11, "miss": 2}  # type: ignore[typeddict-item]
 
-    with mock.patch("coordination.cli.why.get_runtime", lambda _file: rt):
+    with mock.patch("coordination.cli.why.get_runtime", lambda _file, **_kw: rt):
         res = CliRunner().invoke(why_cmd, ["TODO-010", "--sweep", sid], obj=Context(cat))
     assert res.exit_code == 0, (res.output, res.exception)
     out = " ".join(res.output.split())

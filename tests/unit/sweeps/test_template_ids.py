@@ -47,7 +47,7 @@ def test_resume_only_a_template_reruns_its_instances(rt: Runtime, tmp_path: Path
         plan = svc.resume(sid, only=["TODO-010"], dry_run=True)
         assert plan["rerun"] == ["TODO-010[r03]", "TODO-020"]
         assert plan["dependents"] == ["TODO-020"]  # not asked for: after what was
-        with mock.patch("coordination.cli.sweep.get_runtime", lambda _file: rt):
+        with mock.patch("coordination.cli.sweep.get_runtime", lambda _file, **_kw: rt):
             from coordination.cli.sweep import sweep
 
             res = CliRunner().invoke(sweep, ["resume", sid, "--dry-run", "--only", "TODO-010"],
