@@ -22,17 +22,23 @@ candidate: the HEAD of its change worktree, re-read now):
   none);
 - every gate of the plan is approved in the plan's last sweep (its checkpoint's
   status: succeeded = approved, awaiting_approval = waiting, failed = rejected,
-  cancelled = expired, not reached = missing), by votes that count as the gate's
-  count made them count (:func:`coordination.runtime.approvers.verified`: seals,
-  ``from:``, SSH signatures with ``approvers:``, the starter, one key one
-  approver), for what the catalog says the plan runs now: a command, env, undo,
-  gate or edge edited since the sweep froze it makes its approval stale;
-- no other todo of the plan's last sweep failed, whether the catalog still has it or
-  not (the todos its frozen spec ran), and one that ended otherwise counts only with its
-  outcome sealed (kind ``outcome``: status, exit code, the run that ended it) by
-  whoever ended it (:func:`outcome_blockers`); a failed verify record on the current set of a
-  todo that is no verify todo of the plan now (deleted, ``verify:`` turned off) still
-  vetoes it;
+  cancelled = expired, not reached = missing), by a decision sealed by coord's count
+  (kind ``decision``, checked as what follows a gate checks it:
+  :func:`coordination.runtime.evidence.decision_refusal`: this sweep, gate, binding,
+  what the last run runs, these approvers and votes, of a run no earlier than the last
+  that opened the gate) and by votes that count as the gate's count made them count
+  (:func:`coordination.runtime.approvers.verified`: seals, ``from:``, SSH signatures
+  with ``approvers:``, the starter, one key one approver), for what the catalog says
+  the plan runs now: a command, env, undo, gate or edge edited since the sweep froze
+  it makes its approval stale;
+- every other todo the plan's last sweep ran (the todos its frozen spec ran, whether
+  the catalog still has them or not) ended, and not failed: one that ended counts only
+  with its outcome sealed (kind ``outcome``: status, exit code, the run that ended it)
+  by whoever ended it, in the last run that dispatched it or a later one (the spec
+  keeps which run that was), and one that reads not ended blocks, naming it (or, while
+  the sweep runs, the sweep is said to be still running) (:func:`run_blockers`); a
+  failed verify record on the current set of a todo that is no verify todo of the
+  plan now (deleted, ``verify:`` turned off) still vetoes it;
 - the merge train did not drop it (``failed_verification``), or every verify todo
   passed since, on the current set (each by a record newer than the drop);
 - every repo has a candidate, none in conflict, and no repo's own git config (which a
@@ -52,7 +58,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -79,7 +84,7 @@ from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
 from coordination.runtime.signing import Policy
 from coordination.status import ChangeState as CS
-from coordination.status import TERMINAL, TodoStatus
+from coordination.status import SWEEP_LIVE, TERMINAL, TodoStatus
 
 BlockerKind = Literal["verify", "gate", "repo", "run", "train", "evidence", "state"]
 
@@ -351,7 +356,9 @@ def backing(votes: str, gate: str, sweep: str, last: Checkpoint | None, approval
 def _gate_verdict(gate: str, last: Checkpoint | None, sweep: str | None, gone: bool,
                   votes: str = "", needed: int = 1, policy: Any = None,
                   ctx: GateContext | None = None, changed: list[str] | None = None,
-                  plan: str = "") -> GateVerdict:
+                  plan: str = "", decided: str | None = None) -> GateVerdict:
+    """``decided``: why the gate's sealed decision is refused (None: it holds, or the
+    gate does not read approved, or no spec to check it against)."""
     if sweep is None:
         return GateVerdict("missing", [], f"gate {gate}: the plan was not swept since it "
                            "became a change (coord plan sweep)")
@@ -362,6 +369,11 @@ def _gate_verdict(gate: str, last: Checkpoint | None, sweep: str | None, gone: b
     approvals = [str(u) for u in (last.get("approvals") if last else None) or []]
     verdict = GATE_VERDICTS.get(status, "missing")  # type: ignore[call-overload]
     if verdict == "approved":
+        if decided:
+            return GateVerdict("refused", approvals, (
+                f"{decided}: the gate reads approved, but not by a decision coord's count "
+                f"sealed for it; sweep the plan again for a new decision (coord plan sweep "
+                f"{plan} --again)"))
         unbacked = backing(votes, gate, sweep, last, approvals, needed, policy, ctx)
         if unbacked:
             return GateVerdict("refused", approvals, unbacked)
@@ -385,6 +397,38 @@ def _gate_verdict(gate: str, last: Checkpoint | None, sweep: str | None, gone: b
     else:
         why = f"gate {gate} was never reached in sweep {sweep} (status {status})"
     return GateVerdict(verdict, approvals, why)
+
+
+def _decision(spec: dict[str, Any], sweep: str, gate: str, cpt: Checkpoint, votes: str,
+              digest: list[str], run: int, policy: Policy) -> str | None:
+    """Why gate ``gate``'s sealed decision (the ``decision`` field of its checkpoint
+    ``cpt``, which reads passed) is refused, as what follows a gate checks it
+    (:func:`coordination.runtime.evidence.decision_refusal`, the check of
+    :mod:`coordination.sweeps.decisions`): sealed for this sweep, gate, binding, what
+    the sweep's last run runs (``spec``, its frozen spec, signature checked), these
+    approvers and their ``votes``, in a run from the last that opened the gate on; None
+    if it holds. A rollback's spec runs undo commands, not what the gate approved:
+    nothing to check against (the sweep pointer, which no rollback moves, refuses it)."""
+    if spec.get("mode") == "rollback":
+        return None
+    frozen = spec.get("todos") or {}
+    if not digest:
+        digest.append(evidence.spec_digest_of(spec.get("plan"), {
+            t: d for t, d in frozen.items() if isinstance(d, dict)}))
+    try:
+        cast = json.loads(votes) if votes else {}
+    except ValueError:
+        cast = {}
+    rules = (frozen.get(gate) or {}).get("gate") if isinstance(frozen.get(gate), dict) else None
+    try:
+        needed = int((rules or {}).get("approvals") or 1)
+    except (TypeError, ValueError, AttributeError):
+        needed = 1
+    return evidence.decision_refusal(
+        policy, sweep, gate, cpt, cast if isinstance(cast, dict) else {}, digest=digest[0],
+        needed=needed, run=run,
+        last_run=evidence.last_dispatch(gate, run, evidence.dispatched_now(spec.get("levels")),
+                                        spec.get("dispatched")))
 
 
 def changed_since(cp: ChangePlan, frozen: dict[str, Any]) -> list[str]:
@@ -427,8 +471,9 @@ def _pointer(cp: ChangePlan, st: ChangeState, policy: Policy
 
 def _frozen(rt: Runtime, sweep: str, rec: dict[str, Any], policy: Policy
             ) -> tuple[dict[str, Any] | None, str | None]:
-    """The todos the sweep's spec froze (its stored spec, its signature checked), or
-    why they cannot be read."""
+    """The sweep's spec as its last run froze it (its stored JSON, its signature checked
+    for that run: ``todos``, what it runs; ``levels``, what the run dispatched;
+    ``dispatched``, the last run that dispatched each todo), or why it cannot be read."""
     text = rec.get("spec")
     run = rec.get("run")
     try:
@@ -439,56 +484,91 @@ def _frozen(rt: Runtime, sweep: str, rec: dict[str, Any], policy: Policy
                           policy)
     if why is None and isinstance(text, str):
         try:
-            todos = json.loads(text).get("todos")
-        except (ValueError, AttributeError):
-            todos = None
-        if isinstance(todos, dict):
-            return todos, None
+            doc = json.loads(text)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get("todos"), dict):
+            return doc, None
         why = "spec unreadable"
     return None, f"the spec of the plan's last sweep {sweep}: {why or 'none'}"
 
 
-def outcome_blockers(rt: Runtime, cp: ChangePlan, sweep: str | None, last: dict[str, Checkpoint],
-                     policy: Policy) -> list[Blocker]:
-    """"No todo of the plan's last run failed" reads each todo's status: one that says it
-    did not fail (it ended otherwise) counts only with its outcome sealed by whoever
-    ended it (:func:`coordination.runtime.evidence.outcome_refusal`: status, exit code
-    and run, about the sweep and the todo), and of the run that last ran it. A blocker
-    (``evidence``) per todo whose outcome is refused, naming it and why. (Verify todos
-    and gates have records of their own: verify records, votes.)"""
-    if not sweep:
-        return []
-    skip = {*cp.verify_todos, *cp.gates}
-    ended = {t: c for t in cp.todos if t not in skip and (c := last.get(t))
-             and c.get("status") in TERMINAL and c.get("status") not in RUN_FAILED}
-    if not ended:
-        return []
-    run: int | None = None  # the sweep's run now (read once a seal needs it)
-    if any(c.get(evidence.OUTCOME_FIELD) for c in ended.values()):
-        head = rt.checkpoints.get_sweep_fields(sweep, ("run",)) or {}
-        try:
-            run = int(str(head.get("run") or 0))
-        except ValueError:
-            run = 0
-    levels: list[set[str]] = []
+def _run_no(rec: Mapping[str, Any]) -> int:
+    try:
+        return int(str(rec.get("run") or 0))
+    except ValueError:
+        return 0
 
-    def dispatched(todo: str) -> bool:  # did the sweep's current run run it (its spec)
-        if not levels:
-            text = (rt.checkpoints.get_sweep_fields(sweep, ("spec",)) or {}).get("spec")
-            try:
-                found = json.loads(str(text)).get("levels") or []
-            except (ValueError, AttributeError):
-                found = []
-            levels.append({str(t) for lvl in found if isinstance(lvl, list) for t in lvl})
-        return todo in levels[0]
 
+def _listed(items: list[str], most: int = 3) -> str:
+    return ", ".join(items[:most]) + (f", and {len(items) - most} more" if len(items) > most
+                                      else "")
+
+
+def run_blockers(cp: ChangePlan, sweep: str, rec: Mapping[str, Any],
+                 spec: dict[str, Any] | None, last: dict[str, Checkpoint],
+                 policy: Policy) -> list[Blocker]:
+    """"No todo of the plan's last run failed", on evidence that cannot be skipped: every
+    todo the plan's last sweep ran (its frozen spec's todos, whether the catalog still
+    has them or not; and the catalog's todos it has a checkpoint of), but its verify
+    todos and gates (their verify records and sealed decisions say for them):
+
+    - one that failed blocks (``run``), naming it;
+    - one that ended otherwise counts only with its outcome sealed by whoever ended it
+      (:func:`coordination.runtime.evidence.outcome_refusal`: status, exit code, run),
+      in the last run that dispatched it (the spec says which:
+      :func:`coordination.runtime.evidence.last_dispatch`) or a later one, never an
+      earlier one put back (``evidence``);
+    - one the sweep ran that has not ended: while the sweep is live, one blocker says the
+      sweep is still running and which; once it ended, each blocks (``run``), naming it:
+      a failure rewritten to ``pending`` is not an outcome."""
+    frozen = spec.get("todos") if spec else None
+    ran: dict[str, Any] = frozen if isinstance(frozen, dict) else {}
+    skip = {*cp.verify_todos, *cp.gates,
+            *(t for t, d in ran.items() if isinstance(d, dict) and d.get("gate"))}
+    run = _run_no(rec)
+    state = str(rec.get("status") or "")
+    now = evidence.dispatched_now(spec.get("levels")) if spec else None
+    dispatched = spec.get("dispatched") if spec else None
     out: list[Blocker] = []
-    for todo, c in sorted(ended.items()):
-        why = evidence.outcome_refusal(policy, sweep, todo, c, run, partial(dispatched, todo))
-        if why:
-            out.append(Blocker("evidence", todo, f"{why}: whether it failed cannot be told; "
-                               f"run it again (coord sweep resume {sweep} --only {todo}), or "
-                               f"sweep the plan again (coord plan sweep {cp.plan} --again)"))
+    waiting: list[str] = []
+    for todo in sorted(t for t in {*ran, *cp.todos} if t not in skip):
+        c = last.get(todo)
+        status = str(c.get("status")) if c else "no checkpoint"
+        if status in RUN_FAILED:
+            reason = c.get("reason") if c else None
+            said = f"{todo} {status} in the plan's last sweep {sweep}" + (
+                f" ({reason})" if reason else "")
+            out.append(Blocker("run", todo, said + (
+                f": coord sweep resume {sweep}" if todo in cp.todos else
+                f" and is no longer a todo of {cp.plan} in the catalog: the last run of "
+                f"the plan failed; sweep the plan again (coord plan sweep {cp.plan})")))
+            continue
+        if c and status in TERMINAL:
+            why = evidence.outcome_refusal(
+                policy, sweep, todo, c, run,
+                evidence.last_dispatch(todo, run, now, dispatched) if spec else None)
+            if why:
+                out.append(Blocker("evidence", todo, f"{why}: whether it failed cannot be "
+                                   f"told; run it again (coord sweep resume {sweep} --only "
+                                   f"{todo}), or sweep the plan again (coord plan sweep "
+                                   f"{cp.plan} --again)"))
+            continue
+        if todo not in ran:
+            continue  # (in the catalog since the sweep froze the plan: it never ran there)
+        if state in SWEEP_LIVE:
+            waiting.append(f"{todo} is {status}")
+            continue
+        out.append(Blocker("run", todo, (
+            f"{todo} is {status} in the plan's last sweep {sweep}, which ended "
+            f"{state or '(no status)'}: it has no outcome of the sweep's last run (its "
+            "checkpoint was rewritten, or lost), so whether it failed cannot be told; run "
+            f"it again (coord sweep resume {sweep} --only {todo})")))
+    if waiting:
+        doing = {"paused": "paused", "rolling_back": "rolling back"}.get(state, "running")
+        out.append(Blocker("run", cp.plan, (
+            f"the plan's last sweep {sweep} is still {doing} ({_listed(waiting)}): wait for "
+            f"it to end (coord sweep watch {sweep})")))
     return out
 
 
@@ -520,35 +600,6 @@ def _vetoes_of_former(cp: ChangePlan, st: ChangeState, cands: dict[str, str] | N
             "verify: turned off): its failure still vetoes these candidates"
             + (f" ({forged})" if forged else "")
             + "; fix the change (a new commit) and verify it again"))
-    return out
-
-
-def _former_failures(rt: Runtime, cp: ChangePlan, sweep: str, frozen: dict[str, Any] | None,
-                     unreadable: str | None, *, said: bool) -> list[Blocker]:
-    """Todos the plan's last sweep ran (its frozen spec) that are not in the plan now
-    and failed in it: a todo deleted from the catalog after it failed still failed in
-    the plan's last run. Its spec unreadable: what it ran cannot be told, which blocks
-    (unless ``said``: the sweep is refused as evidence already, by the gates' check or
-    the pointer's)."""
-    if frozen is None:
-        if unreadable and not said:
-            return [Blocker("evidence", cp.plan, unreadable + ": what the plan's last run "
-                            "ran cannot be checked; sweep the plan again (coord plan sweep "
-                            f"{cp.plan})")]
-        return []
-    gone = sorted(t for t in frozen if t not in cp.todos)
-    if not gone:
-        return []
-    out: list[Blocker] = []
-    for todo, cpt in rt.checkpoints.get_fields_all(sweep, gone, ("reason",)).items():
-        status = cpt.get("status")
-        if status in RUN_FAILED:
-            reason = cpt.get("reason")
-            out.append(Blocker("run", todo, f"{todo} {status} in the plan's last sweep {sweep}"
-                               + (f" ({reason})" if reason else "")
-                               + f" and is no longer a todo of {cp.plan} in the catalog: "
-                               f"the last run of the plan failed; sweep the plan again "
-                               f"(coord plan sweep {cp.plan})"))
     return out
 
 
@@ -624,17 +675,22 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
     if not cp.verify_todos:
         j.blockers.append(Blocker("verify", cp.plan, f"{cp.plan} has no verify todo: add "
                                   "one with verify: true"))
-    ids = sorted({*cp.verify_todos, *cp.gates, *cp.todos})
     last: dict[str, Checkpoint] = {}
     since, gone = 0.0, False
     rec: dict[str, Any] = {}
+    spec: dict[str, Any] | None = None  # the last run's frozen spec (signature checked)
+    unreadable: str | None = None
     if sweep:
         # (its spec always: which todos it ran, deleted from the catalog since or not)
-        wanted = ("created_at", "run", *START_FIELDS, "spec", "spec_sig", "spec_key_id")
+        wanted = ("created_at", "run", "status", *START_FIELDS, "spec", "spec_sig",
+                  "spec_key_id")
         found = rt.checkpoints.get_sweep_fields(sweep, wanted)
         gone = found is None
         rec = dict(found or {})
         since = float(str(rec.get("created_at") or 0))
+        if not gone:
+            spec, unreadable = _frozen(rt, sweep, rec, policy)
+        ids = sorted({*cp.verify_todos, *cp.gates, *cp.todos, *(spec or {}).get("todos", {})})
         last = rt.checkpoints.get_all(sweep, ids) if ids and not gone else {}
         said = pointer.get("run")
         if not gone and said is not None and str(rec.get("run") or 0) != str(said):
@@ -675,15 +731,14 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
     for todo, v in _vetoes_of_former(cp, st, cands, policy).items():
         j.verify[todo] = v
         j.blockers.append(Blocker("verify", todo, v.why or v.verdict))
-    frozen: dict[str, Any] | None = None
-    unreadable: str | None = None
-    if sweep and not gone:
-        frozen, unreadable = _frozen(rt, sweep, rec, policy)
+    frozen: dict[str, Any] = (spec or {}).get("todos") or {}
     changed: list[str] | None = None
+    digest: list[str] = []  # (what the last run runs, computed once a gate needs it)
     signers = Approvers(Path(cp.allowed_signers) if cp.allowed_signers else None)
     ctx = GateContext({}, signers, starter_of(rec, sweep or "", signers) if cp.gates else None)
     for gate in cp.gates:
         votes = ""
+        decided: str | None = None
         approved = (sweep and not gone
                     and (last.get(gate) or {}).get("status") == TodoStatus.succeeded)
         if approved:
@@ -693,11 +748,14 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
                     j.blockers.append(Blocker("evidence", cp.plan, unreadable + ": what its "
                                               "gates approved cannot be checked; sweep the "
                                               f"plan again (coord plan sweep {cp.plan})"))
-                changed = changed_since(cp, frozen or {})
+                changed = changed_since(cp, frozen)
+            if spec is not None:
+                decided = _decision(spec, sweep, gate, last[gate], votes, digest,  # type: ignore[arg-type]
+                                    _run_no(rec), policy)
         gv = _gate_verdict(gate, last.get(gate), sweep, gone, votes,
                            cp.gate_needs.get(gate, 1), policy,
                            GateContext(cp.gate_specs.get(gate) or {}, ctx.approvers,
-                                       ctx.started_by), changed, cp.plan)
+                                       ctx.started_by), changed, cp.plan, decided)
         j.gates[gate] = gv
         if gv.verdict != "approved":
             j.blockers.append(Blocker("evidence" if gv.verdict == "refused" else "gate", gate,
@@ -706,19 +764,13 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
         j.blockers.append(Blocker("run", cp.plan, f"the plan's last sweep {sweep} is gone "
                                   "from Redis (expired): what it ran cannot be checked; sweep "
                                   f"the plan again (coord plan sweep {cp.plan})"))
-    skip = {*cp.verify_todos, *cp.gates}
-    for todo in cp.todos:
-        cpt = last.get(todo)
-        if todo not in skip and cpt and cpt.get("status") in RUN_FAILED:
-            reason = cpt.get("reason")
-            j.blockers.append(Blocker("run", todo, f"{todo} {cpt.get('status')} in the plan's "
-                                      f"last sweep {sweep}" + (f" ({reason})" if reason
-                                                               else "")
-                                      + f": coord sweep resume {sweep}"))
-    j.blockers.extend(outcome_blockers(rt, cp, sweep, last, policy))
     if sweep and not gone:
-        said = any(b.kind == "evidence" and b.id == cp.plan for b in j.blockers)
-        j.blockers.extend(_former_failures(rt, cp, sweep, frozen, unreadable, said=said))
+        if spec is None and unreadable and not any(
+                b.kind == "evidence" and b.id == cp.plan for b in j.blockers):
+            j.blockers.append(Blocker("evidence", cp.plan, unreadable + ": what the plan's "
+                                      "last run ran cannot be checked; sweep the plan again "
+                                      f"(coord plan sweep {cp.plan})"))
+        j.blockers.extend(run_blockers(cp, sweep, rec, spec, last, policy))
     if st.state == FAILED_VERIFICATION and not _verified_since_drop(cp, st, cands, j):
         j.dropped = True
         j.blockers.append(Blocker("train", cp.plan, "dropped from the merge train: "

@@ -1,9 +1,10 @@
 """Signed evidence: the records a safety decision reads, sealed by their writer.
 
 A landing trusts verify results, the change's sweep pointer (which sweep is the
-plan's last, where each verify todo last ran) and its todos' outcomes (none of the
-last run failed), a gate trusts votes, what follows a gate trusts its decision, a
-cached todo trusts its cache entry, a deploy trusts its inputs' outputs. All of
+plan's last, where each verify todo last ran), its todos' outcomes (each todo of the
+last run ended, none failed) and its gates' decisions, a gate trusts votes, what
+follows a gate trusts its decision, a cached todo trusts its cache entry, a deploy
+trusts its inputs' outputs. All of
 them live in Redis, and anyone who can write to Redis could write them. With
 ``COORD_SIGNING_KEY`` set, the process that writes such a record seals it
 (:func:`seal`): HMAC-SHA256 over the record's *kind*, what it is *about* and its
@@ -32,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from typing import Any
 
 from coordination.runtime.signing import Policy, key_id
@@ -142,14 +143,37 @@ def outcome_stamp(keys: tuple[str, ...] | list[str], sweep_id: str, todo_id: str
     return {"run": int(run), SIG: sealed[SIG], KID: sealed[KID]}
 
 
+def dispatched_now(levels: Any) -> frozenset[str]:
+    """The todos a spec's ``levels`` (its JSON's) say its run dispatches."""
+    if not isinstance(levels, list):
+        return frozenset()
+    return frozenset(str(t) for lvl in levels if isinstance(lvl, list) for t in lvl)
+
+
+def last_dispatch(todo_id: str, run: int, now: Container[str] | None, dispatched: Any) -> int:
+    """The last run of a sweep that dispatched ``todo_id``, as its spec (of run ``run``)
+    says: ``run`` if the todos it dispatches (``now``: :func:`dispatched_now` of its
+    levels) hold the todo, else what its ``dispatched`` map (todo -> the last run that
+    dispatched it, kept from run to run) says, else 0 (the first run dispatches every
+    todo). A spec written before the map was kept has only its levels: a todo the
+    current run did not dispatch is then taken as of any run."""
+    if now is not None and todo_id in now:
+        return int(run)
+    at = dispatched.get(todo_id) if isinstance(dispatched, Mapping) else None
+    try:
+        return min(int(at), int(run)) if at is not None else 0
+    except (TypeError, ValueError):
+        return int(run)  # (unreadable: the strictest reading)
+
+
 def outcome_refusal(policy: Policy, sweep_id: str, todo_id: str, cp: Mapping[str, Any],
-                    current_run: int | None = None,
-                    dispatched: Any = None) -> str | None:
+                    current_run: int | None = None, last_run: int | None = None
+                    ) -> str | None:
     """None if a reader under ``policy`` may trust the status and exit code of ``cp``
     (todo ``todo_id``'s checkpoint in ``sweep_id``); else why not, naming the record.
-    ``current_run``: the sweep's run now; ``dispatched``: whether that run ran the todo
-    (a callable of no argument, asked only when needed): its outcome must then be of
-    that run, else of an earlier one (kept by a resume that did not run it again)."""
+    ``current_run``: the sweep's run now; ``last_run``: the last run that dispatched
+    the todo (:func:`last_dispatch`): its outcome must be of that run or a later one
+    (a resume that did not run it again keeps it), never of an earlier one put back."""
     what = f"outcome record of {todo_id} in sweep {sweep_id} ({cp.get('status')})"
     stamp = cp.get(OUTCOME_FIELD)
     stamp = stamp if isinstance(stamp, Mapping) else {}
@@ -165,9 +189,114 @@ def outcome_refusal(policy: Policy, sweep_id: str, todo_id: str, cp: Mapping[str
         return f"{what}: names no run"
     if ran > current_run:
         return f"{what}: sealed in run {ran}, but the sweep is at run {current_run}"
-    if ran < current_run and dispatched is not None and dispatched():
-        return (f"{what}: sealed in run {ran}, but run {current_run} ran {todo_id} again: "
+    if last_run is not None and ran < last_run:
+        return (f"{what}: sealed in run {ran}, but run {last_run} ran {todo_id} again: "
                 "an earlier run's outcome put back")
+    return None
+
+
+# -- a gate's decision (kind ``decision``) -----------------------------------------------
+# Sealed by the count that passes a gate (coordination.sweeps.decisions), in the same
+# write as its status: the gate checkpoint's field ``decision`` ({run, sig, kid}). Checked
+# by what follows the gate (sweeps) and by the landing rule (change), both here.
+
+#: The gate checkpoint field holding its decision's seal.
+DECISION_FIELD = "decision"
+#: The fields of a todo's frozen spec a decision is bound to (what the sweep runs: not
+#: its level or run number, which a resume changes without changing what runs).
+DIGEST_FIELDS = ("repo", "run", "undo", "env", "gate", "preds", "timeout", "retries",
+                 "resources")
+
+
+def spec_digest_of(plan: object, todos: Mapping[str, Mapping[str, Any]]) -> str:
+    """sha256 of what a sweep runs: each todo's :data:`DIGEST_FIELDS` (``todos``: todo ->
+    its fields, from the spec's JSON or its parsed todos), with the plan."""
+    def row(t: Mapping[str, Any]) -> list[Any]:
+        out = []
+        for f in DIGEST_FIELDS:  # (a field an older spec's JSON lacks: its default)
+            v = t.get(f)
+            out.append(sorted(v or []) if f in ("preds", "resources")
+                       else (v or {}) if f == "env" else v)
+        return out
+
+    body = {tid: row(t) for tid, t in sorted(todos.items())}
+    text = json.dumps({"plan": plan, "todos": body}, sort_keys=True, separators=(",", ":"),
+                      default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def votes_digest(votes: Mapping[str, Any], who: Any) -> str:
+    """sha256 of the votes of ``who`` (person -> vote as stored, canonical JSON): a vote
+    taken away or changed after the decision changes it."""
+    chosen = {u: votes.get(u) for u in sorted(set(who))}
+    text = json.dumps(chosen, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def decision_about(sweep_id: str, todo_id: str) -> dict[str, str]:
+    """What a decision is about (from where the reader found it, never stored)."""
+    return {"sweep": sweep_id, "gate": todo_id}
+
+
+def decision_body(digest: str, binding: str, run: object, approvals: Any,
+                  votes: Mapping[str, Any]) -> dict[str, Any]:
+    users = sorted({str(u) for u in approvals})
+    return {"decision": "approved", "binding": binding, "spec": digest, "run": run,
+            "approvals": users, "votes": votes_digest(votes, users)}
+
+
+def decision_stamp(keys: tuple[str, ...] | list[str], sweep_id: str, todo_id: str,
+                   digest: str, binding: str, run: int, approvals: Any,
+                   votes: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ``decision`` field of gate ``todo_id`` passing in run ``run`` with
+    ``approvals`` (``votes``: as its votes field holds them; ``digest``: what the sweep
+    runs, :func:`spec_digest_of`); None without a key."""
+    if not keys:
+        return None
+    sealed = seal("decision", decision_about(sweep_id, todo_id),
+                  decision_body(digest, binding, run, approvals, votes), keys)
+    return {"run": run, SIG: sealed[SIG], KID: sealed[KID]}
+
+
+def decision_what(sweep_id: str, todo_id: str) -> str:
+    """How a refusal names a decision record."""
+    return f"decision record of gate {todo_id} in sweep {sweep_id}"
+
+
+def decision_refusal(policy: Policy, sweep_id: str, todo_id: str, cp: Mapping[str, Any],
+                     votes: Mapping[str, Any], *, digest: str, needed: int, run: int,
+                     last_run: int) -> str | None:
+    """None if what goes by gate ``todo_id`` may take its checkpoint ``cp`` as passed
+    (under ``policy``: sealed by a key held here, for this sweep, gate, binding, spec
+    ``digest``, these approvers and their ``votes``; at least ``needed`` of them; in a
+    run from ``last_run``, the last that opened the gate, to ``run``, the sweep's now),
+    or if it does not read passed; else why not, naming the record."""
+    if cp.get("status") != "succeeded":
+        return None
+    name = decision_what(sweep_id, todo_id)
+    found = cp.get(DECISION_FIELD)
+    stamped: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    ran_in = stamped.get("run")
+    approvals = [str(u) for u in cp.get("approvals") or []]
+    record = {**decision_body(digest, str(cp.get("binding") or ""), ran_in, approvals, votes),
+              SIG: stamped.get(SIG), KID: stamped.get(KID)}
+    why = refusal("decision", decision_about(sweep_id, todo_id), record, policy, name)
+    if why is not None:
+        return why
+    if not stamped.get(SIG):
+        return None  # a process that takes unsigned evidence (no key, none required)
+    if len(set(approvals)) < needed:
+        return f"{name}: {len(set(approvals))} approvals, and the gate needs {needed}"
+    try:
+        ran = int(str(ran_in))
+    except ValueError:
+        return f"{name}: names no run"
+    if ran > run:
+        return f"{name}: decided in run {ran}, but the sweep is at run {run}"
+    if ran < last_run:
+        return (f"{name}: decided in run {ran}, but run {last_run} of the sweep opened the "
+                "gate again: an earlier decision put back")
     return None
 
 

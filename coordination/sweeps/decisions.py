@@ -28,15 +28,15 @@ checked, as every other evidence.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from coordination.runtime import evidence
 from coordination.runtime.context import Runtime
-from coordination.runtime.evidence import KID, SIG, policy_of, refusal, seal
+from coordination.runtime.evidence import policy_of
 from coordination.runtime.signing import Policy
 from coordination.status import EventKind, TodoStatus
 from coordination.sweeps.spec import SweepSpec
@@ -44,92 +44,54 @@ from coordination.sweeps.spec import SweepSpec
 log = logging.getLogger("coord.approvals")
 
 #: The gate checkpoint field holding its decision's seal ({run, sig, kid}).
-FIELD = "decision"
+FIELD = evidence.DECISION_FIELD
 
 
 def spec_digest(spec: SweepSpec) -> str:
     """sha256 of what the sweep runs (not of its run number or levels, which a resume
-    changes without changing what runs)."""
+    changes without changing what runs): :func:`evidence.spec_digest_of`, which the
+    landing rule computes from the spec's JSON."""
     cached: str | None = spec.__dict__.get("_digest")
     if cached is None:
-        body = {t: [s.repo, s.run, s.undo, s.env, s.gate, sorted(s.preds), s.timeout,
-                    s.retries, sorted(s.resources)] for t, s in sorted(spec.todos.items())}
-        text = json.dumps({"plan": spec.plan, "todos": body}, sort_keys=True,
-                          separators=(",", ":"), default=str)
-        cached = hashlib.sha256(text.encode()).hexdigest()
+        cached = evidence.spec_digest_of(spec.plan, {
+            t: {f: getattr(s, f) for f in evidence.DIGEST_FIELDS}
+            for t, s in spec.todos.items()})
         spec.__dict__["_digest"] = cached
     return cached
 
 
-def votes_of_digest(votes: Mapping[str, Any], who: Iterable[str]) -> str:
-    """sha256 of the votes of ``who`` (person -> vote as stored, canonical JSON): a vote
-    taken away or changed after the decision changes it."""
-    chosen = {u: votes.get(u) for u in sorted(set(who))}
-    text = json.dumps(chosen, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def about(sweep_id: str, todo_id: str) -> dict[str, str]:
-    """What a decision is about (from where the reader found it, never stored)."""
-    return {"sweep": sweep_id, "gate": todo_id}
+votes_of_digest = evidence.votes_digest
+about = evidence.decision_about
+what = evidence.decision_what
 
 
 def body(spec: SweepSpec, binding: str, run: object, approvals: Iterable[str],
          votes: Mapping[str, Any]) -> dict[str, Any]:
-    users = sorted({str(u) for u in approvals})
-    return {"decision": "approved", "binding": binding, "spec": spec_digest(spec),
-            "run": run, "approvals": users, "votes": votes_of_digest(votes, users)}
+    return evidence.decision_body(spec_digest(spec), binding, run, approvals, votes)
 
 
 def stamp(keys: tuple[str, ...] | list[str], spec: SweepSpec, todo_id: str, binding: str,
           approvals: Iterable[str], votes: Mapping[str, Any]) -> dict[str, Any] | None:
     """The ``decision`` field of gate ``todo_id`` passing with ``approvals`` (whose
     ``votes`` are those the gate's votes field will hold): None without a key."""
-    if not keys:
-        return None
-    sealed = seal("decision", about(spec.sweep_id, todo_id),
-                  body(spec, binding, spec.run, approvals, votes), keys)
-    return {"run": spec.run, SIG: sealed[SIG], KID: sealed[KID]}
-
-
-def what(sweep_id: str, todo_id: str) -> str:
-    """How a refusal names a decision record."""
-    return f"decision record of gate {todo_id} in sweep {sweep_id}"
+    return evidence.decision_stamp(keys, spec.sweep_id, todo_id, spec_digest(spec), binding,
+                                   spec.run, approvals, votes)
 
 
 def decision_refusal(policy: Policy, spec: SweepSpec, todo_id: str, cp: Mapping[str, Any],
                      votes: Mapping[str, Any]) -> str | None:
     """None if what follows gate ``todo_id`` may go by its checkpoint ``cp`` (under
     ``policy``: sealed by a key held here, for this sweep, gate, binding, spec, these
-    approvers and their ``votes``), or if it does not read passed; else why not,
-    naming the record."""
+    approvers and their ``votes``, in a run no earlier than the last that opened the
+    gate), or if it does not read passed; else why not, naming the record
+    (:func:`evidence.decision_refusal`, which the landing rule asks too)."""
     if cp.get("status") != TodoStatus.succeeded:
         return None
-    name = what(spec.sweep_id, todo_id)
-    found = cp.get(FIELD)
-    stamped: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
-    run = stamped.get("run")
-    approvals = [str(u) for u in cp.get("approvals") or []]
-    record = {**body(spec, str(cp.get("binding") or ""), run, approvals, votes),
-              SIG: stamped.get(SIG), KID: stamped.get(KID)}
-    why = refusal("decision", about(spec.sweep_id, todo_id), record, policy, name)
-    if why is not None:
-        return why
-    if not stamped.get(SIG):
-        return None  # a process that takes unsigned evidence (no key, none required)
     gate = spec.todos[todo_id].gate if todo_id in spec.todos else None
     needed = int(gate.get("approvals") or 1) if gate else 1
-    if len(set(approvals)) < needed:
-        return f"{name}: {len(set(approvals))} approvals, and the gate needs {needed}"
-    try:
-        ran = int(str(run))
-    except ValueError:
-        return f"{name}: names no run"
-    if ran > spec.run or (ran < spec.run and todo_id in spec.level_of()):
-        return (f"{name}: decided in run {ran}, but run {spec.run} of the sweep opened the "
-                "gate again: an earlier decision put back")
-    return None
+    return evidence.decision_refusal(policy, spec.sweep_id, todo_id, cp, votes,
+                                     digest=spec_digest(spec), needed=needed, run=spec.run,
+                                     last_run=spec.last_run(todo_id))
 
 
 def gate_refusals(rt: Runtime, spec: SweepSpec, gates: Iterable[str]) -> dict[str, str]:

@@ -303,4 +303,4 @@ class Planning:
                          capacity={**old.capacity, **self.capacity(catalog)},
                          atomic=old.atomic, inputs=old.inputs, inputs_of=old.inputs_of,
                          waves=old.waves, paces={**old.paces, **pacer.paces},
-                         again=old.again)
+                         again=old.again, dispatched=old.next_dispatched(old.run + 1, levels))

@@ -149,7 +149,8 @@ def rollback_spec(spec: SweepSpec, plan: RollbackPlan,
     # (undos run in reverse order, all at once: no wave holds them back; a gate has no
     # undo, so it is not in the rollback's levels and nothing opens it)
     return replace(spec, run=spec.run + 1, todos=todos, levels=plan.levels,
-                   strategy="levels", mode="rollback", waves=[])
+                   strategy="levels", mode="rollback", waves=[],
+                   dispatched=spec.next_dispatched(spec.run + 1, plan.levels))
 
 
 #: "TODO-018 failed: exit 1" (and a count of more failures after it), in a trigger.

@@ -18,6 +18,7 @@ from coordination.status import SWEEP_ACTIVE as SWEEP_ACTIVE
 from coordination.status import SWEEP_LIVE as SWEEP_LIVE
 from coordination.status import TERMINAL as TERMINAL
 from coordination.retry import backoff_cap
+from coordination.runtime.evidence import last_dispatch
 
 
 def _fields(obj: object) -> dict[str, object]:
@@ -142,6 +143,26 @@ class SweepSpec:
     #: `plan sweep --again`: completed todos run too (its sync writes back what this run
     #: left of them, see :mod:`coordination.sweeps.sync`)
     again: bool = False
+    #: todo -> the last run that dispatched it, of every todo a run after the first
+    #: dispatched (this run's levels included; absent: run 0, which dispatches every
+    #: todo). Kept from run to run and signed with the spec, so a reader tells a
+    #: todo's outcome, or a gate's decision, of a run before the last that ran it (put
+    #: back) from one a later run kept (``coordination.runtime.evidence.last_dispatch``).
+    dispatched: dict[str, int] = field(default_factory=dict)
+
+    def last_run(self, todo_id: str) -> int:
+        """The last run of the sweep that dispatched ``todo_id`` (this one, an earlier
+        one a resume kept it from, or 0)."""
+        return last_dispatch(todo_id, self.run, self.level_of(), self.dispatched)
+
+    def next_dispatched(self, run: int, levels: list[list[str]]) -> dict[str, int]:
+        """:attr:`dispatched` of this sweep's next run ``run``, which dispatches
+        ``levels`` (a spec of before the map was kept: its own levels counted too)."""
+        out = dict(self.dispatched)
+        if self.run:
+            out.update((t, self.run) for lvl in self.levels for t in lvl)
+        out.update((t, run) for lvl in levels for t in lvl)
+        return out
 
     def pace_of(self, todo_id: str) -> list[tuple[str, float, int]]:
         """``(bucket, seconds per token, burst)`` of the buckets a todo's start takes a
@@ -168,7 +189,8 @@ class SweepSpec:
         # The fields as they are (vars, not asdict: asdict deep-copies every todo's
         # lists and dicts first, a fifth of a 400-todo sweep's start); same JSON.
         data = _fields(self)
-        for name in ("atomic", "inputs", "inputs_of", "waves", "no_cache", "paces", "again"):
+        for name in ("atomic", "inputs", "inputs_of", "waves", "no_cache", "paces", "again",
+                     "dispatched"):
             if not data[name]:
                 del data[name]  # as a spec of before 0.3 reads: any coord can parse it
         return json.dumps(data, separators=(",", ":"), default=_fields)

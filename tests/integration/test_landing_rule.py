@@ -6,8 +6,10 @@ Each test is one defect found on 0.3: a verify todo that failed in one repo whil
 others passed, a gate still waiting or rejected, a change the train dropped, a verify
 record forged by a keyless Redis writer, a candidate moved after its verification.
 Then the keyless writer's later attempts (an audit of 0.4): the change's sweep pointer
-moved back to an older sweep whose gate was approved, and an older sealed verify
-success put back after a later failure on the same candidates.
+moved back to an older sweep whose gate was approved, an older sealed verify success put
+back after a later failure on the same candidates, a failed todo's checkpoint rewritten
+to a status that has not ended, a todo's sealed outcome of two runs back put back, and
+an approved gate's sealed decision taken away or changed.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ CHECK = 'test ! -f BROKEN || { echo "BROKEN in $COORD_REPO" >&2; exit 3; }'
 
 
 def write_catalog(c: Cluster, *, gate: bool = False, broken: bool = True,
-                  notes: bool = False) -> None:
+                  notes: bool = False, pre: bool = False, hold: bool = False) -> None:
     """An edit+commit todo per repo (api's leaves BROKEN when ``broken``), then a verify
     todo per repo (TODO-101..), each handed every repo's candidate; ``gate``: a gate
     TODO-050 after the verify todos; ``notes``: a todo TODO-201 of no verify, which
-    exits 7 while a file fail-notes is beside the catalog."""
+    exits 7 while a file fail-notes is beside the catalog (``pre``: after TODO-202, which
+    exits 8 while a file fail-pre is); ``hold``: a todo TODO-203 of no verify after the
+    verify todos that ends only once a file go is beside the catalog."""
     lines = ["version: 1", "repos:"]
     lines += [f"  - {{name: {n}, path: checkouts/{n}}}" for n in NAMES]
     lines += ["coordination:", "  plans:",
@@ -58,8 +62,18 @@ def write_catalog(c: Cluster, *, gate: bool = False, broken: bool = True,
                      f"verify: true, run: {json_str(check)}, blocked_by: [{', '.join(edits)}]}}")
     if notes:
         run = f"test ! -f {c.root}/fail-notes || exit 7"
+        after = ", blocked_by: [TODO-202]" if pre else ""
         lines.append(f"    - {{id: TODO-201, task: release notes, repo: libz, plan: {PLAN}, "
+                     f"run: {json_str(run)}{after}}}")
+    if pre:
+        run = f"test ! -f {c.root}/fail-pre || exit 8"
+        lines.append(f"    - {{id: TODO-202, task: notes draft, repo: core, plan: {PLAN}, "
                      f"run: {json_str(run)}}}")
+    if hold:
+        run = f"until test -f {c.root}/go; do sleep 0.05; done"
+        lines.append(f"    - {{id: TODO-203, task: announce, repo: core, plan: {PLAN}, "
+                     f"run: {json_str(run)}, timeout: 90, "
+                     f"blocked_by: [{', '.join(verifies)}]}}")
     if gate:
         lines.append(f"    - {{id: TODO-050, task: approve the landing, repo: api, plan: {PLAN}, "
                      f"gate: {{approvals: 1}}, blocked_by: [{', '.join(verifies)}]}}")
@@ -410,3 +424,156 @@ def test_a_failed_todo_rewritten_to_succeeded_is_refused(
     doc = status(c)
     assert doc["landable"] is True, doc["blockers"]
     assert c.cli_json("change", "land", PLAN, "--wait")["state"] == "landed"
+
+
+def test_a_failed_todo_rewritten_to_not_ended_blocks_and_a_running_sweep_says_so(
+        world: tuple[Cluster, Repos]) -> None:
+    """While the plan's sweep still runs a todo (TODO-203 waits for a file), `change land
+    --dry-run` says the sweep is still running and which todo. It ends with TODO-201
+    failed (exit 7). The keyless writer rewrites TODO-201's checkpoint to pending or
+    queued (0.4 judged only todos that read ended: "ready"): each time it blocks, named.
+    Fixed and run again for real, the change lands."""
+    c, repos = world
+    raw = keyed(c)
+    write_catalog(c, broken=False, notes=True, hold=True)
+    (c.root / "fail-notes").touch()
+    base = {n: repos.remote_head(n) for n in NAMES}
+    start(c)
+    sid = c.start_sweep(PLAN)
+    for t in ("TODO-101", "TODO-102", "TODO-103", "TODO-201"):
+        c.wait_todo(sid, t, {"succeeded", "failed"}, timeout=90)
+    c.wait_todo(sid, "TODO-203", {"running"}, timeout=30)
+    doc = status(c)
+    assert ("run", PLAN) in kinds(doc), doc["blockers"]
+    why = next(b["why"] for b in doc["blockers"] if b["id"] == PLAN)
+    assert why == (f"the plan's last sweep {sid} is still running (TODO-203 is running): "
+                   f"wait for it to end (coord sweep watch {sid})"), why
+    dry = refused(c, "change", "land", PLAN, "--dry-run")
+    assert ("run", PLAN) in kinds(dry)
+    (c.root / "go").touch()
+    assert c.wait_sweep(sid, timeout=90)["status"] == "failed"
+    doc = status(c)
+    assert kinds(doc) == [("run", "TODO-201")], doc["blockers"]
+
+    from coordination.runtime.checkpoints import todo_field
+
+    where = c.rt.keys.sweep(sid)
+    cp = json.loads(raw.hget(where, todo_field("TODO-201")))
+    assert cp["status"] == "failed" and cp["outcome_seal"]["sig"].startswith("v1:"), cp
+    for status_now, seal in (("pending", cp["outcome_seal"]), ("pending", None),
+                             ("queued", None)):
+        raw.hset(where, todo_field("TODO-201"), json.dumps(
+            {**cp, "status": status_now, "exit_code": None, "reason": None,
+             "finished_at": None, "outcome_seal": seal}))
+        doc = status(c)
+        assert kinds(doc) == [("run", "TODO-201")], doc["blockers"]
+        why = doc["blockers"][0]["why"]
+        assert why.startswith(f"TODO-201 is {status_now} in the plan's last sweep {sid}, "
+                              "which ended failed: it has no outcome of the sweep's last "
+                              "run"), why
+        dry = refused(c, "change", "land", PLAN, "--dry-run")
+        assert kinds(dry) == [("run", "TODO-201")], dry
+    raw.hdel(where, todo_field("TODO-201"))  # the checkpoint gone altogether
+    assert kinds(refused(c, "change", "land", PLAN, "--dry-run")) == [("run", "TODO-201")]
+    refused(c, "change", "land", PLAN)
+    untouched(repos, base)
+
+    raw.hset(where, todo_field("TODO-201"), json.dumps(cp))
+    (c.root / "fail-notes").unlink()  # fixed, and run again for real: it lands
+    again = c.cli_json("sweep", "resume", sid, "--only", "TODO-201")
+    assert again["rerun"] == ["TODO-201"], again
+    assert c.wait_sweep(sid, timeout=90)["status"] == "succeeded"
+    doc = status(c)
+    assert doc["landable"] is True, doc["blockers"]
+    assert c.cli_json("change", "land", PLAN, "--wait")["state"] == "landed"
+
+
+def test_an_outcome_of_two_runs_back_put_back_is_refused(
+        world: tuple[Cluster, Repos]) -> None:
+    """Run 0: TODO-202 fails, so TODO-201 is skipped (sealed, run 0), and api's verify
+    todo fails. Run 1 (resume): TODO-201 runs and fails (exit 7). Run 2 (resume --only
+    TODO-103) keeps it. The keyless writer puts run 0's sealed skip back: 0.4 asked only
+    whether run 2 ran TODO-201 ("ready"); the spec of run 2 says run 1 ran it last, so
+    the outcome is refused, naming it."""
+    c, repos = world
+    raw = keyed(c)
+    write_catalog(c, broken=False, notes=True, pre=True)
+    for f in ("fail-pre", "fail-api"):
+        (c.root / f).touch()
+    base = {n: repos.remote_head(n) for n in NAMES}
+    start(c)
+    sid = sweep(c, expect=1)
+
+    from coordination.runtime.checkpoints import todo_field
+
+    where = c.rt.keys.sweep(sid)
+    skipped = raw.hget(where, todo_field("TODO-201"))
+    assert json.loads(skipped)["status"] == "skipped", skipped
+    assert json.loads(skipped)["outcome_seal"]["run"] == 0, skipped
+    (c.root / "fail-pre").unlink()
+    (c.root / "fail-notes").touch()
+    run1 = c.cli_json("sweep", "resume", sid)
+    assert run1["rerun"] == ["TODO-103", "TODO-201", "TODO-202"], run1
+    assert c.wait_sweep(sid, timeout=90)["status"] == "failed"
+    (c.root / "fail-api").unlink()
+    run2 = c.cli_json("sweep", "resume", sid, "--only", "TODO-103")
+    assert run2["rerun"] == ["TODO-103"], run2
+    c.wait_sweep(sid, timeout=90)
+    doc = status(c)
+    assert kinds(doc) == [("run", "TODO-201")], doc["blockers"]
+    assert "exit 7" in doc["blockers"][0]["why"]
+
+    raw.hset(where, todo_field("TODO-201"), skipped)  # run 0's sealed skip, put back
+    doc = status(c)
+    assert kinds(doc) == [("evidence", "TODO-201")], doc["blockers"]
+    why = doc["blockers"][0]["why"]
+    assert why.startswith(f"outcome record of TODO-201 in sweep {sid} (skipped): sealed in "
+                          "run 0, but run 1 ran TODO-201 again"), why
+    dry = refused(c, "change", "land", PLAN, "--dry-run")
+    assert kinds(dry) == [("evidence", "TODO-201")], dry
+    refused(c, "change", "land", PLAN)
+    untouched(repos, base)
+
+
+def test_an_approved_gates_decision_taken_away_or_changed_is_refused(
+        world: tuple[Cluster, Repos]) -> None:
+    """The gate was approved and the sweep succeeded: landable. The keyless writer takes
+    the gate's sealed decision away, or changes the run it names: its votes still count,
+    but the decision does not (0.4's rule read only the votes: "ready"), named."""
+    c, repos = world
+    raw = keyed(c)
+    write_catalog(c, gate=True, broken=False)
+    base = {n: repos.remote_head(n) for n in NAMES}
+    start(c)
+    sid = c.start_sweep(PLAN)
+    c.wait_todo(sid, "TODO-050", {"awaiting_approval"}, timeout=90)
+    res = c.cli("approve", "TODO-050", "--sweep", sid)
+    assert res.returncode == 0, res.stderr
+    assert c.wait_sweep(sid, timeout=90)["status"] == "succeeded"
+    assert status(c)["landable"] is True
+
+    from coordination.runtime.checkpoints import todo_field
+
+    where = c.rt.keys.sweep(sid)
+    cp = json.loads(raw.hget(where, todo_field("TODO-050")))
+    assert cp["status"] == "succeeded" and cp["decision"]["sig"].startswith("v1:"), cp
+    record = f"decision record of gate TODO-050 in sweep {sid}"
+    for decision, says in ((None, "unsigned"), ({**cp["decision"], "run": 1},
+                                                "signature invalid")):
+        raw.hset(where, todo_field("TODO-050"), json.dumps({**cp, "decision": decision}))
+        doc = status(c)
+        assert doc["gates"]["TODO-050"]["verdict"] == "refused", doc["gates"]
+        assert kinds(doc) == [("evidence", "TODO-050")], doc["blockers"]
+        why = doc["blockers"][0]["why"]
+        assert why.startswith(record + ": " + says), why
+        dry = refused(c, "change", "land", PLAN, "--dry-run")
+        assert kinds(dry) == [("evidence", "TODO-050")], dry
+    refused(c, "change", "land", PLAN)
+    raw.hset(where, todo_field("TODO-050"), json.dumps(cp))  # as coord's count sealed it
+    assert status(c)["landable"] is True
+    raw.hset(where, todo_field("TODO-050"), json.dumps({**cp, "decision": None}))
+    assert c.cli_json("change", "queue", PLAN) == {"train": [PLAN]}
+    train = refused(c, "change", "queue", "--land")
+    [result] = train["results"]  # (forged evidence: the train drops it, as a forged vote)
+    assert result["state"] == "failed_verification" and record in result["reason"], result
+    untouched(repos, base)

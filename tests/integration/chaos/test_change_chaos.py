@@ -3,9 +3,10 @@ prepare and commit, or onto a landed repo before its revert), failing land comma
 and crashes at every step of a landing and of its undo, each followed by a resume.
 And the landing rule's faults (#38): a verify todo that failed on the candidates, a
 gate rejected, waiting or expired in the plan's last sweep, and a writer without
-COORD_SIGNING_KEY forging a verify record, a vote, the plan's sweep pointer, or putting
-an older sealed success back after a later failure: each refused before anything is
-pushed. Some rounds then repair the fault (verified and approved again, as coord
+COORD_SIGNING_KEY forging a verify record, a vote, the plan's sweep pointer, a gate's
+decision, rewriting a failed todo to pending, or putting an older sealed success (a
+verify record, a todo's outcome of two runs back) back after a later failure: each
+refused before anything is pushed. Some rounds then repair the fault (verified and approved again, as coord
 records it) and land under push and crash faults; some landings pass a gate approved
 by a sealed vote. Across every round, a candidate reaches a remote only in a round
 whose candidates the test itself verified and approved.
@@ -139,16 +140,18 @@ def gated(cp: ChangePlan) -> ChangePlan:
 
 
 def swept(w: World, cp: ChangePlan, sid: str, cands: dict[str, str], *, run: int = 0,
-          ok: bool = True, approve: bool = True) -> None:
+          ok: bool = True, approve: bool = True, **spec: object) -> None:
     """Run ``run`` of the plan's sweep ``sid`` as coord records it: the sweep and its
-    signed spec (what the catalog says ``cp`` runs), the plan's sealed sweep pointer,
-    the verify todo's end on ``cands`` (sealed, of that run), its gate (if any)
-    approved by a sealed vote."""
+    signed spec (what the catalog says ``cp`` runs; ``spec``: more of its fields, its
+    levels and the last run that dispatched each todo), the plan's sealed sweep pointer,
+    every other todo's end (succeeded, its outcome sealed, of that run), the verify
+    todo's end on ``cands`` (sealed, of that run), its gate (if any) approved by a sealed
+    vote, its decision sealed as coord's count seals it."""
     from coordination.runtime import evidence, signing
 
     rt, plan, todo = w.rt, cp.plan, w.verify_todo
     frozen = {t: {**d, "preds": list(cp.preds.get(t, ()))} for t, d in cp.definitions.items()}
-    text = json.dumps({"sweep_id": sid, "plan": plan, "run": run, "todos": frozen})
+    text = json.dumps({"sweep_id": sid, "plan": plan, "run": run, "todos": frozen, **spec})
     record = {"plan": plan, "status": "succeeded" if ok else "failed", "run": run,
               "spec": text, **signing.sign(sid, run, text, KEY)}
     if run == 0:
@@ -160,14 +163,33 @@ def swept(w: World, cp: ChangePlan, sid: str, cands: dict[str, str], *, run: int
                              exit_code=0 if ok else 3, reason=None if ok else "exit 3")
     rt.checkpoints.set_fields(sid, todo, status="succeeded" if ok else "failed",
                               finished_at=time.time())
+    for t in sorted(frozen):
+        if t != todo and t not in cp.gates:
+            ended(w, sid, t, "succeeded", run)
     if GATE in cp.gates and approve:
         binding = f"binding-{sid}"
         vote = evidence.seal("vote", evidence.vote_about(sid, GATE, binding, "ana"),
                              {"d": "approve", "b": binding, "at": time.time(), "c": ""},
                              (KEY,))
-        rt.redis.hset(rt.keys.sweep(sid), f"g:{GATE}", json.dumps({"ana": vote}))
+        votes = {"ana": vote}
+        rt.redis.hset(rt.keys.sweep(sid), f"g:{GATE}", json.dumps(votes))
         rt.checkpoints.set_fields(sid, GATE, status="succeeded", approvals=["ana"],
-                                  binding=binding)
+                                  binding=binding, decision=evidence.decision_stamp(
+                                      (KEY,), sid, GATE, evidence.spec_digest_of(plan, frozen),
+                                      binding, run, ["ana"], votes))
+
+
+def ended(w: World, sid: str, todo: str, status: str, run: int) -> str:
+    """``todo`` ended ``status`` in run ``run`` of ``sid``, its outcome sealed as its
+    worker seals it; its checkpoint as stored."""
+    from coordination.runtime.checkpoints import todo_field
+    from coordination.runtime.evidence import outcome_stamp
+
+    code = {"succeeded": 0, "failed": 7}.get(status)
+    w.rt.checkpoints.set_fields(sid, todo, status=status, exit_code=code,
+                                finished_at=time.time(),
+                                outcome_seal=outcome_stamp((KEY,), sid, todo, run, status, code))
+    return str(w.rt.redis.hget(w.rt.keys.sweep(sid), todo_field(todo)))
 
 
 def head_of(w: World, repo: str) -> str:
@@ -220,7 +242,11 @@ def check(w: World, out_state: str, report: dict, bases: dict[str, str],
 #: The landing rule's faults: what is wrong -> the blocker (kind) that must refuse it.
 RULE_FAULTS = {"verify-failed": "verify", "gate-rejected": "gate", "gate-waiting": "gate",
                "gate-expired": "gate", "forged-verify": "evidence", "forged-vote": "evidence",
-               "replayed-verify": "evidence", "moved-pointer": "evidence"}
+               "replayed-verify": "evidence", "moved-pointer": "evidence",
+               "failed-to-pending": "run", "replayed-outcome": "evidence",
+               "forged-decision": "evidence"}
+#: The todo of no verify the outcome faults are about (the first repo's edit).
+EDIT = "TODO-001"
 
 
 def rule_fault(w: World, fault: str, cands: dict[str, str], n: int) -> ChangePlan:
@@ -230,7 +256,11 @@ def rule_fault(w: World, fault: str, cands: dict[str, str], n: int) -> ChangePla
     store, plan, todo = w.rt.changes, w.cp.plan, w.verify_todo
     sid = f"{plan}-chaos-{n}"
     key = w.rt.keys.change(plan)
-    cp = gated(w.cp) if fault.startswith(("gate", "forged-vote", "moved")) else w.cp
+    cp = (gated(w.cp) if fault.startswith(("gate", "forged-vote", "moved", "forged-decision"))
+          else w.cp)
+    from coordination.runtime.checkpoints import todo_field
+
+    where = w.rt.keys.sweep(sid)
     if fault == "verify-failed":
         swept(w, cp, sid, cands, ok=False)
     elif fault == "forged-verify":
@@ -268,6 +298,31 @@ def rule_fault(w: World, fault: str, cands: dict[str, str], n: int) -> ChangePla
         now = json.loads(str(w.rt.redis.hget(key, "sweep")))
         w.rt.redis.hset(key, "sweep", f"{sid}-older" if n % 2 else json.dumps(
             {**now, "sweep": f"{sid}-older"}))
+    elif fault == "failed-to-pending":
+        # a todo of no verify failed (sealed); the writer says it has not ended yet
+        swept(w, cp, sid, cands)
+        failed = json.loads(ended(w, sid, EDIT, "failed", 0))
+        w.rt.redis.hset(where, todo_field(EDIT), json.dumps(
+            {**failed, "status": rng_choice(n, ("pending", "queued")), "exit_code": None,
+             "outcome_seal": failed["outcome_seal"] if n % 2 else None}))
+    elif fault == "replayed-outcome":
+        # run 0 skipped the edit (sealed); run 1 ran it again and it failed; run 2 ran
+        # only the verify todo; the writer puts run 0's sealed skip back
+        swept(w, cp, sid, cands)
+        skipped = ended(w, sid, EDIT, "skipped", 0)
+        swept(w, cp, sid, cands, run=1, levels=[[EDIT], [todo]],
+              dispatched={EDIT: 1, todo: 1})
+        ended(w, sid, EDIT, "failed", 1)
+        swept(w, cp, sid, cands, run=2, levels=[[todo]], dispatched={EDIT: 1, todo: 2})
+        ended(w, sid, EDIT, "failed", 1)
+        w.rt.redis.hset(where, todo_field(EDIT), skipped)
+    elif fault == "forged-decision":
+        # the gate approved by a sealed vote, its decision taken away, or another
+        # sweep's put in its place
+        swept(w, cp, f"{sid}-other", cands)
+        other = w.rt.checkpoints.get_all(f"{sid}-other", [GATE])[GATE]["decision"]
+        swept(w, cp, sid, cands)
+        w.rt.checkpoints.set_fields(sid, GATE, decision=other if n % 2 else None)
     else:
         swept(w, cp, sid, cands, approve=False)
         status = {"gate-rejected": "failed", "gate-waiting": "awaiting_approval",
@@ -276,10 +331,17 @@ def rule_fault(w: World, fault: str, cands: dict[str, str], n: int) -> ChangePla
     return cp
 
 
+def rng_choice(n: int, options: tuple[str, ...]) -> str:
+    return options[n // 2 % len(options)]
+
+
 def blocked_id(w: World, fault: str) -> str:
     if fault == "moved-pointer":
         return w.cp.plan
-    return GATE if fault.startswith(("gate", "forged-vote")) else w.verify_todo
+    if fault in ("failed-to-pending", "replayed-outcome"):
+        return EDIT
+    return GATE if fault.startswith(("gate", "forged-vote", "forged-decision")) \
+        else w.verify_todo
 
 
 def refused_by_rule(w: World, cp: ChangePlan, fault: str, bases: dict[str, str], n: int) -> None:

@@ -126,18 +126,36 @@ def vote(rt: Runtime, sweep: str, gate: str, who: str, binding: str,
 
 
 def create_sweep(rt: Runtime, sid: str, todos: dict[str, object] | None = None,
-                 run: int = 0) -> None:
+                 run: int = 0, status: str = "running", **more: object) -> None:
     """A plan sweep ``sid`` at ``run`` whose spec (signed with the process's key, if it
-    has one) froze ``todos``; the plan's pointer names it."""
+    has one) froze ``todos`` (and ``more`` spec fields: levels, dispatched); the plan's
+    pointer names it."""
     from coordination.runtime import signing
 
-    text = json.dumps({"sweep_id": sid, "plan": PLAN, "run": run, "todos": todos or {}})
+    text = json.dumps({"sweep_id": sid, "plan": PLAN, "run": run, "todos": todos or {},
+                       **more})
     keys = rt.settings.signing_keys
-    rt.checkpoints.create_sweep(sid, {"plan": PLAN, "status": "running", "run": run,
+    rt.checkpoints.create_sweep(sid, {"plan": PLAN, "status": status, "run": run,
                                       "spec": text, "created_at": 1.0,
                                       **(signing.sign(sid, run, text, keys[0]) if keys
                                          else {})})
     rt.changes.note_sweep(PLAN, sid, run, [], last=True)
+
+
+def decided(rt: Runtime, sid: str, gate: str) -> None:
+    """Gate ``gate`` of sweep ``sid`` decided as coord's count seals its decision: for
+    the sweep's spec and run now, its binding, approvals and votes as they are."""
+    from coordination.runtime import evidence
+
+    rec = rt.checkpoints.get_sweep_fields(sid, ("spec", "run")) or {}
+    spec = json.loads(str(rec.get("spec")))
+    cp, raw = rt.checkpoints.gate_read(sid, gate)
+    assert cp is not None
+    run = int(str(rec.get("run") or 0))
+    digest = evidence.spec_digest_of(spec.get("plan"), spec.get("todos") or {})
+    rt.checkpoints.set_fields(sid, gate, decision=evidence.decision_stamp(
+        rt.settings.signing_keys, sid, gate, digest, str(cp.get("binding") or ""), run,
+        cp.get("approvals") or [], json.loads(raw) if raw else {}))
 
 
 def resumed(rt: Runtime, sid: str, run: int) -> None:
@@ -167,6 +185,9 @@ def test_an_approved_gate_counts_only_with_sealed_votes_behind_it(signed: Runtim
     key = rt.settings.signing_keys[0]
 
     def gate() -> tuple[str, str]:
+        # (sealed each time as though coord's count decided it: what is checked here is
+        # the votes behind the decision; the decision's own check is the next test's)
+        decided(rt, "s-1", "TODO-050")
         j = judge(rt, cp, candidates=dict(SET))
         return j.gates["TODO-050"].verdict, j.gates["TODO-050"].why or ""
 
@@ -184,9 +205,11 @@ def test_an_approved_gate_counts_only_with_sealed_votes_behind_it(signed: Runtim
     verdict, why = gate()
     assert verdict == "refused" and "signature invalid" in why, why
     vote(rt, "s-1", "TODO-050", "bo", "b1", (key,))
-    j = judge(rt, cp, candidates=dict(SET))
-    assert j.gates["TODO-050"].verdict == "approved" and j.landable, j.blockers
+    assert gate()[0] == "approved"
+    assert judge(rt, cp, candidates=dict(SET)).landable
     rt.checkpoints.set_fields("s-1", "TODO-050", approvals=["ana", "cy"])  # names no vote
+    verdict, why = gate()
+    assert verdict == "refused" and "vote of cy" in why, why
     j = judge(rt, cp, candidates=dict(SET))
     assert [(b.kind, b.id) for b in j.blockers] == [("evidence", "TODO-050")]
 
@@ -280,7 +303,8 @@ def test_a_failed_verify_todo_deleted_from_the_catalog_still_vetoes_its_set(
     landable (it looked only at the todos the catalog has now)."""
     full = plan(("TODO-101", "TODO-102", "TODO-103"))
     candidates(rt)
-    create_sweep(rt, "s-1", {t: {"repo": "api"} for t in full.todos})
+    create_sweep(rt, "s-1", {t: {"repo": "api"} for t in full.todos}, status="failed")
+    rt.checkpoints.set_fields("s-1", "TODO-001", status="succeeded", exit_code=0)
     for t in ("TODO-101", "TODO-102", "TODO-103"):
         ran(rt, t, sweep="s-1", ok=t != "TODO-101", exit_code=0 if t != "TODO-101" else 3,
             last="broken escape" if t == "TODO-101" else None)
@@ -305,7 +329,8 @@ def test_a_failed_verify_todo_deleted_from_the_catalog_still_vetoes_its_set(
     assert [(b.kind, b.id) for b in j.blockers] == [("verify", "TODO-101"), ("run", "TODO-101")]
     # a new sweep of the fixed change, on new candidates: the old failure vetoes nothing
     new = {"api": "a2", "web": "w1"}
-    create_sweep(rt, "s-2", {t: {"repo": "api"} for t in deleted.todos})
+    create_sweep(rt, "s-2", {t: {"repo": "api"} for t in deleted.todos}, status="succeeded")
+    rt.checkpoints.set_fields("s-2", "TODO-001", status="succeeded", exit_code=0)
     for t in deleted.verify_todos:
         ran(rt, t, new, sweep="s-2")
     assert judge(rt, deleted, candidates=dict(new)).landable
@@ -337,6 +362,7 @@ def test_a_pointer_moved_by_a_keyless_writer_is_refused_naming_it(
     rt.checkpoints.set_fields("s-1", "TODO-050", status="succeeded", approvals=["ana"],
                               binding="b1")
     vote(rt, "s-1", "TODO-050", "ana", "b1", (key,))
+    decided(rt, "s-1", "TODO-050")
     ran(rt, "TODO-101", sweep="s-1")
     assert judge(rt, cp, candidates=dict(SET)).landable
     old = rt.redis.hget(rt.keys.change(PLAN), "sweep")
@@ -479,7 +505,8 @@ def defined(cp: ChangePlan, **edit: dict[str, object]) -> ChangePlan:
 def test_a_gate_approved_before_the_catalog_changed_the_plan_is_stale(rt: Runtime) -> None:
     cp = defined(plan(("TODO-101",), gates=("TODO-050",)))
     candidates(rt)
-    create_sweep(rt, "s-1", frozen(cp))
+    create_sweep(rt, "s-1", frozen(cp), status="succeeded")
+    rt.checkpoints.set_fields("s-1", "TODO-001", status="succeeded", exit_code=0)
     ran(rt, "TODO-101", sweep="s-1")
     rt.checkpoints.set_fields("s-1", "TODO-050", status="succeeded", approvals=["ana"],
                               binding="b1")
@@ -641,3 +668,169 @@ def test_an_outcome_of_an_earlier_run_put_back_is_refused(signed: Runtime) -> No
                        "levels": [["TODO-101"]]})
     rt.checkpoints.update_sweep("s-1", spec=text, **signing.sign("s-1", 1, text, key[0]))
     assert judge(rt, cp, candidates=dict(SET)).landable
+
+
+# -- the last run's todos: each ended, by a sealed outcome of the last run that ran it;
+# -- gates by their sealed decision (#38: a keyless writer's later attempts) -------------
+
+
+def sealed_end(rt: Runtime, sid: str, todo: str, status: str, run: int = 0,
+               exit_code: int | None = None) -> dict[str, object]:
+    """``todo`` ended ``status`` in ``run`` of ``sid``, sealed as its worker seals it; its
+    checkpoint as written."""
+    from coordination.runtime.evidence import outcome_stamp
+
+    rt.checkpoints.set_fields(sid, todo, status=status, exit_code=exit_code,
+                              outcome_seal=outcome_stamp(rt.settings.signing_keys, sid, todo,
+                                                         run, status, exit_code))
+    return dict(rt.checkpoints.get_all(sid, [todo])[todo])
+
+
+def test_a_failed_todo_rewritten_to_not_ended_blocks_naming_it(signed: Runtime) -> None:
+    """TODO-001 (no verify todo, no gate) failed in the plan's last sweep, which ended. A
+    keyless writer rewrites its checkpoint to pending, queued, running, or deletes it:
+    it has no outcome of the last run, and blocks, named (0.4 looked only at todos that
+    read ended). While the sweep is still running the rule says so, naming what is left;
+    a todo the catalog gained after the sweep froze the plan never ran there: nothing."""
+    rt = signed
+    cp = plan(("TODO-101",))
+    candidates(rt)
+    create_sweep(rt, "s-1", {t: {"repo": "api"} for t in cp.todos}, status="failed")
+    ran(rt, "TODO-101", sweep="s-1")
+    sealed_end(rt, "s-1", "TODO-101", "succeeded", exit_code=0)
+    failed = sealed_end(rt, "s-1", "TODO-001", "failed", exit_code=7)
+
+    def blockers() -> list[tuple[str, str, str]]:
+        return [(b.kind, b.id, b.why) for b in judge(rt, cp, candidates=dict(SET)).blockers]
+
+    assert [b[:2] for b in blockers()] == [("run", "TODO-001")]
+    for status in ("pending", "queued", "running", "held", "bogus"):
+        rt.checkpoints.set_fields("s-1", "TODO-001", status=status, exit_code=None)
+        [(kind, tid, why)] = blockers()
+        assert (kind, tid) == ("run", "TODO-001"), status
+        assert why.startswith(f"TODO-001 is {status} in the plan's last sweep s-1, which "
+                              "ended failed: it has no outcome of the sweep's last run"), why
+        assert "coord sweep resume s-1 --only TODO-001" in why
+    rt.redis.hdel(rt.keys.sweep("s-1"), "t:TODO-001")  # the checkpoint itself gone
+    assert [b[:2] for b in blockers()] == [("run", "TODO-001")]
+    # the sweep still running: one blocker, the plan's, naming what has not ended
+    rt.redis.hset(rt.keys.sweep("s-1"), "status", "running")
+    rt.checkpoints.set_fields("s-1", "TODO-001", status="running")
+    [(kind, tid, why)] = blockers()
+    assert (kind, tid) == ("run", PLAN)
+    assert why == ("the plan's last sweep s-1 is still running (TODO-001 is running): wait "
+                   "for it to end (coord sweep watch s-1)"), why
+    rt.redis.hset(rt.keys.sweep("s-1"), "status", "paused")
+    assert "is still paused (TODO-001 is running)" in blockers()[0][2]
+    # it ends, sealed: landable; a todo the catalog has since is not of that run
+    rt.redis.hset(rt.keys.sweep("s-1"), "status", "succeeded")
+    sealed_end(rt, "s-1", "TODO-001", "succeeded", exit_code=0)
+    assert blockers() == []
+    later = ChangePlan(PLAN, "chg", "push", cp.targets, cp.verify_todos,
+                       (*cp.todos, "TODO-002"), ())
+    assert judge(rt, later, candidates=dict(SET)).landable
+    rt.checkpoints.set_fields("s-1", "TODO-001", **{k: v for k, v in failed.items()
+                                                    if k != "status"}, status="failed")
+    assert [b[:2] for b in blockers()] == [("run", "TODO-001")]
+
+
+def test_an_outcome_of_two_runs_back_put_back_is_refused(signed: Runtime) -> None:
+    """Run 0 skipped TODO-001 (sealed), run 1 ran it again and it failed, run 2 (a resume
+    --only of another todo) kept it. The keyless writer puts run 0's sealed skip back:
+    the spec of run 2 says run 1 ran TODO-001 last (its map of the last run that
+    dispatched each todo), so run 0's outcome is refused (0.4 asked only whether run 2
+    ran it)."""
+    rt = signed
+    cp = plan(("TODO-101",))
+    candidates(rt)
+    create_sweep(rt, "s-1", {t: {"repo": "api"} for t in cp.todos}, run=0, status="failed",
+                 levels=[["TODO-001", "TODO-101"]])
+    skipped = sealed_end(rt, "s-1", "TODO-001", "skipped", run=0)
+    text = json.dumps({"sweep_id": "s-1", "plan": PLAN, "run": 2,
+                       "todos": {t: {"repo": "api"} for t in cp.todos},
+                       "levels": [["TODO-101"]], "dispatched": {"TODO-001": 1, "TODO-101": 2}})
+    from coordination.runtime import signing
+
+    key = rt.settings.signing_keys
+    rt.checkpoints.update_sweep("s-1", run=2, spec=text,
+                                **signing.sign("s-1", 2, text, key[0]))
+    rt.changes.note_sweep(PLAN, "s-1", 2, ["TODO-101"], last=True)
+    ran(rt, "TODO-101", sweep="s-1", run=2)
+    sealed_end(rt, "s-1", "TODO-101", "succeeded", run=2, exit_code=0)
+    sealed_end(rt, "s-1", "TODO-001", "failed", run=1, exit_code=7)
+    assert [(b.kind, b.id) for b in judge(rt, cp, candidates=dict(SET)).blockers] == [
+        ("run", "TODO-001")]
+    rt.redis.hset(rt.keys.sweep("s-1"), "t:TODO-001", json.dumps(skipped))  # put back
+    [b] = judge(rt, cp, candidates=dict(SET)).blockers
+    assert (b.kind, b.id) == ("evidence", "TODO-001")
+    assert b.why.startswith("outcome record of TODO-001 in sweep s-1 (skipped): sealed in "
+                            "run 0, but run 1 ran TODO-001 again"), b.why
+    sealed_end(rt, "s-1", "TODO-001", "succeeded", run=1, exit_code=0)  # of run 1: holds
+    assert judge(rt, cp, candidates=dict(SET)).landable
+
+
+def test_an_approved_gate_counts_only_with_its_decision_sealed(signed: Runtime) -> None:
+    """The gate reads approved, its votes sealed and counting; the landing rule checks its
+    decision as what follows a gate does (sweeps/decisions.py): gone, copied from another
+    gate, over other approvals, or of a run before the last that opened the gate, it is
+    refused, naming the record (0.4's rule read only the votes)."""
+    rt = signed
+    key = rt.settings.signing_keys[0]
+    cp = defined(plan(("TODO-101",), gates=("TODO-050", "TODO-051")))
+    candidates(rt)
+    gates = frozen(cp)
+    create_sweep(rt, "s-1", gates, status="succeeded")
+    sealed_end(rt, "s-1", "TODO-001", "succeeded", exit_code=0)
+    ran(rt, "TODO-101", sweep="s-1")
+    for g in cp.gates:
+        rt.checkpoints.set_fields("s-1", g, status="succeeded", approvals=["ana"],
+                                  binding="b1")
+        vote(rt, "s-1", g, "ana", "b1", (key,))
+        decided(rt, "s-1", g)
+    j = judge(rt, cp, candidates=dict(SET))
+    assert j.landable and j.gates["TODO-050"].verdict == "approved", j.blockers
+    good = rt.checkpoints.get_all("s-1", ["TODO-050", "TODO-051"])
+    record = "decision record of gate TODO-050 in sweep s-1"
+
+    def refused() -> str:
+        j = judge(rt, cp, candidates=dict(SET))
+        assert j.gates["TODO-050"].verdict == "refused", j.gates
+        [b] = j.blockers
+        assert (b.kind, b.id) == ("evidence", "TODO-050")
+        assert b.why.startswith(record + ": "), b.why
+        return b.why
+
+    rt.checkpoints.set_fields("s-1", "TODO-050", decision=None)
+    assert "unsigned" in refused()
+    rt.checkpoints.set_fields("s-1", "TODO-050", decision=good["TODO-051"]["decision"])
+    assert "signature invalid" in refused()
+    rt.checkpoints.set_fields("s-1", "TODO-050", decision=good["TODO-050"]["decision"],
+                              approvals=["ana", "bo"])
+    votes = rt.redis.hget(rt.keys.sweep("s-1"), "g:TODO-050")
+    vote(rt, "s-1", "TODO-050", "bo", "b1", (key,))  # a sealed vote, but after the decision
+    assert "signature invalid" in refused()
+    rt.checkpoints.set_fields("s-1", "TODO-050", approvals=["ana"])
+    rt.redis.hset(rt.keys.sweep("s-1"), "g:TODO-050", str(votes))  # as they were
+    assert judge(rt, cp, candidates=dict(SET)).landable
+    # run 1 opened TODO-050 again, run 2 did not: run 0's decision put back is refused
+    text = json.dumps({"sweep_id": "s-1", "plan": PLAN, "run": 2, "todos": gates,
+                       "levels": [["TODO-051"]], "dispatched": {"TODO-050": 1,
+                                                                "TODO-051": 2}})
+    from coordination.runtime import signing
+
+    rt.checkpoints.update_sweep("s-1", run=2, spec=text, **signing.sign("s-1", 2, text, key))
+    rt.changes.note_sweep(PLAN, "s-1", 2, [], last=True)
+    decided(rt, "s-1", "TODO-051")  # (decided in run 2 for real)
+    why = refused()
+    assert "decided in run 0, but run 1 of the sweep opened the gate again" in why, why
+    decided(rt, "s-1", "TODO-050")
+    assert judge(rt, cp, candidates=dict(SET)).landable
+    # what the sweep runs changed since the decision (its spec): refused
+    gates["TODO-051"] = {**gates["TODO-051"], "timeout": 61}  # type: ignore[dict-item]
+    text = json.dumps({"sweep_id": "s-1", "plan": PLAN, "run": 2, "todos": gates,
+                       "levels": [["TODO-051"]], "dispatched": {"TODO-050": 1,
+                                                                "TODO-051": 2}})
+    rt.checkpoints.update_sweep("s-1", spec=text, **signing.sign("s-1", 2, text, key))
+    j = judge(rt, cp, candidates=dict(SET))
+    assert [(b.kind, b.id) for b in j.blockers] == [("evidence", g) for g in cp.gates]
+    assert all("signature invalid" in b.why for b in j.blockers), j.blockers

@@ -82,8 +82,24 @@ def test_an_outcome_of_an_earlier_run_counts_only_where_no_later_run_ran_the_tod
     signed = Policy((KEY,))
     cp = {"status": "succeeded", "exit_code": 0,
           "outcome_seal": ev.outcome_stamp((KEY,), "S", "T", 0, "succeeded", 0)}
-    assert ev.outcome_refusal(signed, "S", "T", cp, 1, lambda: False) is None  # kept
-    why = ev.outcome_refusal(signed, "S", "T", cp, 1, lambda: True)
+    assert ev.outcome_refusal(signed, "S", "T", cp, 1, 0) is None  # kept by run 1
+    why = ev.outcome_refusal(signed, "S", "T", cp, 1, 1)
+    assert why is not None and "sealed in run 0, but run 1 ran T again" in why, why
+    # run 1 ran it again, run 2 did not: still run 1's outcome it must be
+    why = ev.outcome_refusal(signed, "S", "T", cp, 2, 1)
     assert why is not None and "sealed in run 0, but run 1 ran T again" in why, why
     later = {**cp, "outcome_seal": ev.outcome_stamp((KEY,), "S", "T", 2, "succeeded", 0)}
     assert "sweep is at run 1" in (ev.outcome_refusal(signed, "S", "T", later, 1) or "")
+
+
+def test_the_last_run_that_dispatched_a_todo_is_read_from_the_spec() -> None:
+    """This run's levels, else the map the spec keeps from run to run, else run 0; a
+    spec of before the map (levels only) takes a todo this run did not run as of any."""
+    now = ev.dispatched_now([["A"], ["B"]])
+    assert now == {"A", "B"} and ev.dispatched_now(None) == set()
+    assert ev.last_dispatch("A", 3, now, {"A": 1, "C": 2}) == 3
+    assert ev.last_dispatch("C", 3, now, {"A": 1, "C": 2}) == 2
+    assert ev.last_dispatch("D", 3, now, {"A": 1, "C": 2}) == 0
+    assert ev.last_dispatch("C", 3, now, None) == 0
+    assert ev.last_dispatch("C", 3, now, {"C": 9}) == 3  # (never past the run itself)
+    assert ev.last_dispatch("C", 3, now, {"C": "x"}) == 3  # unreadable: the strictest

@@ -187,3 +187,47 @@ def test_a_forged_gate_that_ends_the_plan_fails_its_sweep_at_its_end(
     assert st["status"] == "failed" and record in st["reason"], st
     assert st["todos"]["TODO-002"]["status"] == "failed"
     assert "TODO-002" in svc.sync(sid)["failed"]
+
+
+def test_each_run_keeps_the_last_run_that_dispatched_each_todo(keyed_rt: Runtime,
+                                                                tmp_path: Path) -> None:
+    """Run 0 is cancelled before anything ran (each todo's cancel sealed in run 0); run 1
+    (a resume) runs both, TODO-001 fails; run 2 (resume --only TODO-002) keeps it. Run
+    2's signed spec says run 1 ran TODO-001 last: run 0's sealed cancel, put back, is
+    refused; run 1's failure holds. A rollback's spec adds its own run for the todos it
+    undoes."""
+    from coordination.sweeps.rollback import RollbackPlan, rollback_spec
+    from coordination.sweeps.spec_store import load_spec
+
+    rt = keyed_rt
+    svc, sid = started(rt, write_catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "exit 7"},
+        {"id": "TODO-002", "repo": "web", "run": f"test -f {tmp_path}/ok", "undo": "true"},
+    ]))
+    svc.cancel(sid)
+    cancelled = rt.checkpoints.get_all(sid, ["TODO-001"])["TODO-001"]
+    assert cancelled["status"] == "cancelled" and cancelled["outcome_seal"]["run"] == 0
+    assert svc.resume(sid)["rerun"] == ["TODO-001", "TODO-002"]
+    run(rt, sid, "TODO-001")
+    run(rt, sid, "TODO-002")
+    (tmp_path / "ok").touch()
+    assert svc.resume(sid, only=["TODO-002"])["rerun"] == ["TODO-002"]
+    run(rt, sid, "TODO-002")
+    spec = load_spec(rt, sid)
+    assert spec is not None and spec.run == 2 and spec.levels == [["TODO-002"]]
+    assert spec.dispatched == {"TODO-001": 1, "TODO-002": 2}
+    assert (spec.last_run("TODO-001"), spec.last_run("TODO-002")) == (1, 2)
+    policy = policy_of(rt.settings)
+    failed = rt.checkpoints.get_all(sid, ["TODO-001"])["TODO-001"]
+    assert failed["status"] == "failed" and failed["outcome_seal"]["run"] == 1
+    assert outcome_refusal(policy, sid, "TODO-001", failed, 2, spec.last_run("TODO-001")) \
+        is None
+    why = outcome_refusal(policy, sid, "TODO-001", cancelled, 2, spec.last_run("TODO-001"))
+    assert why is not None and "sealed in run 0, but run 1 ran TODO-001 again" in why, why
+    back = rollback_spec(spec, RollbackPlan(["TODO-002"], [["TODO-002"]], [],
+                                            {"TODO-002": []}))
+    assert back.run == 3 and back.dispatched == {"TODO-001": 1, "TODO-002": 3}
+    assert type(back).from_json(back.to_json()).dispatched == back.dispatched
+    first = type(spec).from_json(spec.to_json())
+    first.run, first.levels, first.dispatched = 0, [["TODO-001", "TODO-002"]], {}
+    assert '"dispatched"' not in first.to_json()  # (as a spec of before it reads)
