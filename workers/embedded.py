@@ -213,6 +213,12 @@ def serve(rt: Runtime, repos: dict[str, int], control: int) -> int:
             # before the loop runs stops it as it starts. Stopping the worker from this
             # thread instead (WorkController.stop) raced the loop it stops.
             celery_state.should_stop = 0
+            # ... and this wakes its poll at once (kombu's Hub.call_soon is thread-safe:
+            # its waker socket), or the loop saw the flag only when its poll timed out,
+            # up to a second later: every embedded sweep's end waited for it.
+            hub = getattr(worker, "hub", None)
+            if hub is not None:
+                hub.call_soon(_nothing)
             try:
                 said = os.read(control, 1)  # a second Ctrl-C ends the parent: EOF
             except OSError:
@@ -241,6 +247,10 @@ def serve(rt: Runtime, repos: dict[str, int], control: int) -> int:
         if notifier is not None:
             notifier.stop()
         beat.stop()  # gone from `coord workers` at once
+
+
+def _nothing() -> None:
+    """A callback that only wakes an event loop."""
 
 
 @dataclass

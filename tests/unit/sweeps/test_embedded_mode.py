@@ -265,6 +265,57 @@ def test_workers_told_to_stop_while_they_start_do_stop(tmp_path: Path) -> None:
     assert r.returncode == 0 and r.stdout.strip() == "left", r.stderr[-3000:]
 
 
+STOP_RUNNING = """
+import sys, time
+from pathlib import Path
+import kombu.asynchronous.hub as hub
+import kombu.transport.redis as kredis
+from celery.worker.consumer import consumer
+from coordination.runtime.context import get_runtime
+from workers.embedded import embedded_workers
+
+# The consumer loop's own turns made long (a poll and a BRPOP wait 30 s, not 1 s): a
+# stop must wake the loop, not wait for its next turn. Patched before the fork.
+kredis.Transport.brpop_timeout = 30
+_fire = hub.Hub.fire_timers
+hub.Hub.fire_timers = lambda self, *a, **k: max(30, _fire(self, *a, **k))
+out = Path(sys.argv[2])
+
+_on_ready = consumer.Consumer.on_ready
+
+def _ready(self):  # in each forked worker, just before its loop first polls
+    import os
+    _on_ready(self)
+    (out / f"ready-{os.getpid()}").touch()
+
+consumer.Consumer.on_ready = _ready
+
+rt = get_runtime(Path(sys.argv[1]))
+with embedded_workers(rt, {"api": 1, "web": 1}, processes=2):
+    deadline = time.monotonic() + 60
+    while len(list(out.glob("ready-*"))) < 2:
+        assert time.monotonic() < deadline, "the workers never became ready"
+        time.sleep(0.05)
+    t0 = time.monotonic()
+print(f"{time.monotonic() - t0:.2f}")
+"""
+
+
+def test_running_workers_stop_at_once_not_at_their_loops_next_turn(tmp_path: Path) -> None:
+    """Every embedded sweep ends by stopping its forked workers: each must stop as soon
+    as told, not when its consumer loop's poll next times out (a second by default:
+    every 8-todo sweep took a second longer than it ran)."""
+    eco = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"}])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    r = subprocess.run([sys.executable, "-c", STOP_RUNNING, str(eco), str(marks)], cwd=ROOT,
+                       env=env, capture_output=True, text=True, timeout=100)
+    assert r.returncode == 0, r.stderr[-3000:]
+    took = float(r.stdout.strip().splitlines()[-1])
+    assert took < 10, f"the workers took {took} s to stop: they waited for their loop's turn"
+
+
 def test_each_forked_worker_beats_for_itself(slow: Path, tmp_path: Path) -> None:
     """`coord workers` from another terminal lists each worker process, named by its own
     pid, with its repos and the todo it runs; they leave the list with the sweep."""
