@@ -404,7 +404,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="coord-scale-") as tmpname, RssSampler() as sampler:
         tmp = Path(tmpname)
         try:
-            url = start_redis(procs, tmp) + "/0"
+            url = start_redis(procs, tmp)[0] + "/0"
             stats = CommandStats(url)
             # Workers read only the repos (and the longest timeout) from their catalog.
             wcat = write_catalog(tmp / "workers", LEVELS, repos, "PLAN-999999")
