@@ -34,12 +34,16 @@ def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's COORD_* settings."""
+    """No test sees the developer's COORD_* settings, nor a terminal width (COLUMNS,
+    LINES: pytest-xdist's workers get COLUMNS=80, and coord lays a table out for a
+    screen of that width where a test reads a pipe's plain text)."""
     import os
 
     for name in list(os.environ):
         if name.startswith("COORD_") and name != "COORD_REQUIRE_REDIS":
             monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
     from coordination.settings import get_settings
 
     get_settings.cache_clear()

@@ -14,8 +14,10 @@ import os
 import signal
 import socket
 import stat
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.util import find_spec
@@ -162,11 +164,22 @@ def watchdog_pid(catalog: Path) -> int:
     return pid
 
 
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A directory whose path is short enough for a socket beside the catalog (pytest's
+    own temp paths can be too long: under pytest-xdist they gain a ``popen-gwN`` part)."""
+    d = Path(tempfile.mkdtemp(prefix="coord-t-", dir="/tmp"))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 # -- start and join -------------------------------------------------------------------
-def test_starts_the_wheels_server_beside_the_catalog(servers: Servers, tmp_path: Path) -> None:
-    catalog = tmp_path / "eco.yaml"
+def test_starts_the_wheels_server_beside_the_catalog(short_tmp: Path, servers: Servers) -> None:
+    catalog = short_tmp / "eco.yaml"
     url = servers.ensure(catalog)
-    directory = tmp_path / ".eco.yaml.coord.redis"
+    directory = short_tmp / ".eco.yaml.coord.redis"
     assert es.server_dir(catalog) == directory
     assert url == es.url_for(es.socket_path(directory))
     r = client(url)
@@ -454,10 +467,10 @@ def test_without_the_wheel_the_error_says_what_to_install(monkeypatch: pytest.Mo
         es.redis_server_binary()
 
 
-def test_socket_paths_are_bounded_and_deterministic(tmp_path: Path) -> None:
-    short = tmp_path / ".eco.yaml.coord.redis"
+def test_socket_paths_are_bounded_and_deterministic(short_tmp: Path) -> None:
+    short = short_tmp / ".eco.yaml.coord.redis"
     assert es.socket_path(short) == short / "redis.sock"
-    long = tmp_path / ("x" * 120) / ".eco.yaml.coord.redis"
+    long = short_tmp / ("x" * 120) / ".eco.yaml.coord.redis"
     assert es.socket_path(long) == es.socket_path(long)
     assert es.socket_path(long) != es.socket_path(long.parent / ".other.yaml.coord.redis")
     assert es.url_for(Path("/a b/r.sock")) == "unix:///a%20b/r.sock"
