@@ -32,18 +32,26 @@ def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_terminal_width() -> None:
+    """No test, nor a process it starts, sees a terminal width (COLUMNS, LINES): with it
+    coord lays tables out for a screen where the tests read a pipe's plain text, and
+    pytest-xdist's workers are given COLUMNS=80. For the whole session, before any
+    fixture copies the environment for the processes it starts."""
+    import os
+
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's COORD_* settings, nor a terminal width (COLUMNS,
-    LINES: pytest-xdist's workers get COLUMNS=80, and coord lays a table out for a
-    screen of that width where a test reads a pipe's plain text)."""
+    """No test sees the developer's COORD_* settings."""
     import os
 
     for name in list(os.environ):
         if name.startswith("COORD_") and name != "COORD_REQUIRE_REDIS":
             monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("COLUMNS", raising=False)
-    monkeypatch.delenv("LINES", raising=False)
     from coordination.settings import get_settings
 
     get_settings.cache_clear()
