@@ -19,12 +19,17 @@ demo: $(STAMP)
 	$(PY) -m coordination.demo $(DEMO)
 	env -u COORD_REDIS_URL $(VENV)/bin/coord --file $(DEMO)/ecosystem.yaml plan sweep PLAN-001 --wait
 
-## Run the whole test suite (unit + integration; integration needs redis-server on PATH).
+## Run the whole test suite (unit + integration; integration needs redis-server on PATH):
+## the unit and integration tiers on TEST_JOBS processes at once (pytest-xdist, a test file
+## to each; 0 runs them in this one), then the chaos tier alone: its faults and soaks are
+## timed, and share the machine with nothing else of the suite.
+TEST_JOBS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile --ignore=tests/integration/chaos
+	$(PY) -m pytest tests/integration/chaos
 
 unit: $(STAMP)
-	$(PY) -m pytest tests/unit
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile tests/unit
 
 integration: $(STAMP)
 	$(PY) -m pytest tests/integration
