@@ -24,8 +24,7 @@ from typing import Any, TypedDict
 
 from coordination.catalog.governance import Gate
 from coordination.catalog.models import Catalog
-from coordination.errors import NotFoundError, PlanError
-from coordination.planner.landing import ChangeWave, landing, landing_order
+from coordination.planner.landing import ChangeWave, change_spec, landing, landing_order
 
 __all__ = ["ChangePlan", "ChangeWave", "Target", "TodoChange", "change_of", "definition",
            "env_name", "gate_document", "landing_order"]
@@ -137,14 +136,8 @@ def env_name(repo: str) -> str:
 
 
 def change_of(catalog: Catalog, plan_id: str, base_dir: Path) -> ChangePlan:
-    """The change of ``plan_id`` (a UsageError if it is not a change)."""
-    plan = catalog.plan(plan_id)
-    if plan is None:
-        raise NotFoundError(f"no plan {plan_id}")
-    ch = plan.change
-    if ch is None:
-        raise PlanError(f"{plan_id} is not a change",
-                        hint=f"add change: {{branch: NAME}} to {plan_id} in the catalog")
+    """The change of ``plan_id`` (a PlanError if it is not a change)."""
+    ch = change_spec(catalog, plan_id)
     todos = catalog.plan_todos(plan_id)
     targets: dict[str, Target] = {}
     order, waves = landing(catalog, plan_id)  # the checks `plan validate` makes too

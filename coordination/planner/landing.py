@@ -19,7 +19,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 
-from coordination.catalog.models import Catalog
+from coordination.catalog.models import Catalog, Change
 from coordination.errors import NotFoundError, PlanError
 from coordination.names import some
 
@@ -67,18 +67,24 @@ def change_repos(catalog: Catalog, plan_id: str) -> list[str]:
     return sorted({*plan.repos, *(t.repo for t in catalog.plan_todos(plan_id))})
 
 
+def change_spec(catalog: Catalog, plan_id: str) -> Change:
+    """The ``change:`` of plan ``plan_id``: a NotFoundError without the plan, a PlanError
+    (with the fix) when the plan is not a change."""
+    plan = catalog.plan(plan_id)
+    if plan is None:
+        raise NotFoundError(f"no plan {plan_id}")
+    if plan.change is None:
+        raise PlanError(f"{plan_id} is not a change",
+                        hint=f"add change: {{branch: NAME}} to {plan_id} in the catalog")
+    return plan.change
+
+
 def landing(catalog: Catalog, plan_id: str) -> tuple[list[str], tuple[ChangeWave, ...]]:
     """The landing order of the change of ``plan_id`` and its waves (none unless it lands
     per-wave); a PlanError saying why it could never land: a cycle among its repos, a
     repo no wave places or one landing before its provider, a repo not in the catalog,
     ``land: command`` with a repo without ``land_command``."""
-    plan = catalog.plan(plan_id)
-    if plan is None:
-        raise NotFoundError(f"no plan {plan_id}")
-    ch = plan.change
-    if ch is None:
-        raise PlanError(f"{plan_id} is not a change",
-                        hint=f"add change: {{branch: NAME}} to {plan_id} in the catalog")
+    ch = change_spec(catalog, plan_id)
     repos = change_repos(catalog, plan_id)
     edges = [(d.provider, d.consumer) for d in catalog.coordination.dependencies]
     waves = change_waves(catalog, plan_id, repos, edges) if ch.land == "per-wave" else ()
