@@ -9,13 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from coordination.dispatch import CeleryDispatcher
 from coordination.catalog.models import Repo, checkout_path
 from coordination.runtime.context import Runtime
 from coordination.sweeps.progress import finish_if_done as maybe_finish
 from coordination.sweeps import SweepService, ended_by
-from tests.unit.support.sweeps import PLAN, fresh_runtime, write_catalog
-from tests.unit.support.sweeps import StubApp
+from tests.unit.support.sweeps import PLAN, stub_runtime, write_catalog
 from workers.runner import WorkerInfo, run_todo
 
 pytestmark = pytest.mark.timeout(60)
@@ -23,14 +21,8 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 def rt() -> Iterator[Runtime]:
-    from coordination.runtime.client import reset_embedded
-    from coordination.runtime.context import get_runtime
-
-    runtime = fresh_runtime()
-    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
-    yield runtime
-    reset_embedded()
-    get_runtime.cache_clear()
+    with stub_runtime() as runtime:
+        yield runtime
 
 
 def finish_all(rt: Runtime, sid: str, ids: list[str], status: str = "succeeded") -> None:

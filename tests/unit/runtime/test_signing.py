@@ -23,7 +23,7 @@ from coordination.settings import Settings
 from coordination.sweeps import SweepService
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import _spec_cache, cached_spec, load_spec
-from tests.unit.support.sweeps import PLAN, StubApp, fresh_runtime, write_catalog
+from tests.unit.support.sweeps import PLAN, StubApp, fresh_runtime, stub_runtime, write_catalog
 from workers.runner import Outcome, WorkerInfo, run_todo
 
 pytestmark = pytest.mark.timeout(60)
@@ -90,15 +90,9 @@ def test_who_runs_what_without_a_key() -> None:
 
 @pytest.fixture
 def signed_rt(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    from coordination.runtime.client import reset_embedded
-    from coordination.runtime.context import get_runtime
-
     monkeypatch.setenv("COORD_SIGNING_KEY", KEY)
-    runtime = fresh_runtime()
-    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
-    yield runtime
-    reset_embedded()
-    get_runtime.cache_clear()
+    with stub_runtime() as runtime:
+        yield runtime
 
 
 def worker(rt: Runtime, **settings: Any) -> Runtime:

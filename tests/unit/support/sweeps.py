@@ -5,7 +5,8 @@ from __future__ import annotations
 import shlex
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,23 @@ def fresh_runtime() -> Runtime:
     get_runtime.cache_clear()
     get_settings.cache_clear()
     return Runtime.create(client=stand_in())
+
+
+@contextmanager
+def stub_runtime() -> Iterator[Runtime]:
+    """:func:`fresh_runtime` dispatching to :class:`StubApp` (messages recorded, none
+    sent); the process-wide runtime and embedded state dropped after."""
+    from coordination.dispatch import CeleryDispatcher
+    from coordination.runtime.client import reset_embedded
+    from coordination.runtime.context import get_runtime
+
+    runtime = fresh_runtime()
+    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
+    try:
+        yield runtime
+    finally:
+        reset_embedded()
+        get_runtime.cache_clear()
 
 
 def repos_of(svc: SweepService, plan: str = PLAN) -> dict[str, int]:

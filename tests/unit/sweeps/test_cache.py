@@ -24,7 +24,7 @@ from coordination.settings import Settings
 from coordination.sweeps import SweepService
 from coordination.sweeps.planning import new_sweep_id
 from coordination.sweeps.why import why
-from tests.unit.support.sweeps import PLAN, StubApp, fresh_runtime, write_catalog
+from tests.unit.support.sweeps import PLAN, StubApp, fresh_runtime, stub_runtime, write_catalog
 from workers.runner import WorkerInfo, run_todo
 
 pytestmark = pytest.mark.timeout(60)
@@ -34,14 +34,8 @@ W = WorkerInfo(name="test-worker")
 
 @pytest.fixture
 def rt() -> Iterator[Runtime]:
-    from coordination.runtime.client import reset_embedded
-    from coordination.runtime.context import get_runtime
-
-    runtime = fresh_runtime()
-    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
-    yield runtime
-    reset_embedded()
-    get_runtime.cache_clear()
+    with stub_runtime() as runtime:
+        yield runtime
 
 
 def git(cwd: Path, *args: str) -> None:

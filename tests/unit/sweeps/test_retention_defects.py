@@ -15,12 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
 from coordination.sweeps.supervision import supervise_once
 from coordination.sweeps import SweepService
-from tests.unit.support.sweeps import PLAN, fresh_runtime, write_catalog
-from tests.unit.support.sweeps import StubApp
+from tests.unit.support.sweeps import PLAN, stub_runtime, write_catalog
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -29,14 +27,8 @@ DAY = 86400.0
 
 @pytest.fixture
 def rt() -> Iterator[Runtime]:
-    from coordination.runtime.client import reset_embedded
-    from coordination.runtime.context import get_runtime
-
-    runtime = fresh_runtime()
-    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
-    yield runtime
-    reset_embedded()
-    get_runtime.cache_clear()
+    with stub_runtime() as runtime:
+        yield runtime
 
 
 def one_todo_sweep(rt: Runtime, tmp_path: Path) -> tuple[SweepService, str]:

@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 
-from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
 from coordination.sweeps.supervision import supervise_once
-from tests.unit.support.sweeps import StubApp, fresh_runtime, start, status, unlock, write_catalog
+from tests.unit.support.sweeps import fresh_runtime, start, status, stub_runtime, unlock, write_catalog
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -23,14 +22,8 @@ CHAIN = 40
 
 @pytest.fixture
 def rt() -> Iterator[Runtime]:
-    from coordination.runtime.client import reset_embedded
-    from coordination.runtime.context import get_runtime
-
-    runtime = fresh_runtime()
-    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
-    yield runtime
-    reset_embedded()
-    get_runtime.cache_clear()
+    with stub_runtime() as runtime:
+        yield runtime
 
 
 def chain(tmp_path: Path, n: int = CHAIN) -> Path:

@@ -20,7 +20,7 @@ from coordination.runtime.context import Runtime
 from coordination.sweeps.progress import finish_if_done as maybe_finish
 from coordination.sweeps.supervision import supervise_once
 from coordination.sweeps import SweepService
-from tests.unit.support.sweeps import fresh_runtime
+from tests.unit.support.sweeps import fresh_runtime, stub_runtime
 from tests.unit.support.sweeps import StubApp, chain_catalog, events, run_as_worker, start, status, unlock  # noqa: F401
 
 pytestmark = pytest.mark.timeout(120)
@@ -43,14 +43,8 @@ class NoSupervisorLock:
 
 @pytest.fixture
 def rt() -> Iterator[Runtime]:
-    from coordination.runtime.client import reset_embedded
-    from coordination.runtime.context import get_runtime
-
-    runtime = fresh_runtime()
-    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
-    yield runtime
-    reset_embedded()
-    get_runtime.cache_clear()
+    with stub_runtime() as runtime:
+        yield runtime
 
 
 def age(rt: Runtime, sid: str, seconds: float) -> None:

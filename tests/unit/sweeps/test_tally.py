@@ -30,7 +30,7 @@ from coordination.status import ATTENTION, NOT_STARTED, TodoStatus
 from coordination.sweeps import SweepService, reading
 from coordination.sweeps import summary as sm
 from coordination.sweeps.spec_store import load_spec
-from tests.unit.support.sweeps import PLAN, StubApp, fresh_runtime, write_catalog
+from tests.unit.support.sweeps import PLAN, StubApp, fresh_runtime, stub_runtime, write_catalog
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -40,14 +40,8 @@ REPOS = ("api", "web", "jobs")
 
 @pytest.fixture
 def rt() -> Iterator[Runtime]:
-    from coordination.runtime.client import reset_embedded
-    from coordination.runtime.context import get_runtime
-
-    runtime = fresh_runtime()
-    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
-    yield runtime
-    reset_embedded()
-    get_runtime.cache_clear()
+    with stub_runtime() as runtime:
+        yield runtime
 
 
 def catalog(root: Path, n: int, *, chain: bool = False, repos: tuple[str, ...] = REPOS

@@ -18,13 +18,11 @@ from typing import Any
 import pytest
 import redis
 
-from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
 from coordination.sweeps import turns as turns_mod
 from coordination.sweeps.supervision import supervise_once
-from tests.unit.support.sweeps import PLAN, StubApp, counting, fresh_runtime, runs, \
-    write_catalog
+from tests.unit.support.sweeps import PLAN, counting, runs, stub_runtime, write_catalog
 from workers import runner as runner_mod
 from workers.runner import Outcome, WorkerInfo, run_todo
 
@@ -36,14 +34,8 @@ OOM = "OOM command not allowed when used memory > 'maxmemory'."
 
 @pytest.fixture
 def rt() -> Iterator[Runtime]:
-    from coordination.runtime.client import reset_embedded
-    from coordination.runtime.context import get_runtime
-
-    runtime = fresh_runtime()
-    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
-    yield runtime
-    reset_embedded()
-    get_runtime.cache_clear()
+    with stub_runtime() as runtime:
+        yield runtime
 
 
 def _sweep(rt: Runtime, tmp_path: Path, run: str = "true") -> str:

@@ -12,12 +12,11 @@ from typing import Any
 
 import pytest
 
-from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.client import NotReplicated
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
 from coordination.sweeps.supervision import supervise_once
-from tests.unit.support.sweeps import PLAN, StubApp, counting, fresh_runtime, write_catalog
+from tests.unit.support.sweeps import PLAN, counting, stub_runtime, write_catalog
 from workers.runner import Outcome, WorkerInfo, run_todo
 
 pytestmark = pytest.mark.timeout(60)
@@ -27,15 +26,9 @@ W = WorkerInfo(repo=None, name="test-worker")
 
 @pytest.fixture
 def rt(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    from coordination.runtime.client import reset_embedded
-    from coordination.runtime.context import get_runtime
-
     monkeypatch.setenv("COORD_LEASE_TTL", "1")  # the start's patience: a lease's life
-    runtime = fresh_runtime()
-    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
-    yield runtime
-    reset_embedded()
-    get_runtime.cache_clear()
+    with stub_runtime() as runtime:
+        yield runtime
 
 
 def test_an_unconfirmed_start_is_given_back_and_never_counted_lost(
