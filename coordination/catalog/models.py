@@ -129,6 +129,8 @@ class DependencyType(str, Enum):
     dev = "dev"
     test = "test"
     api = "api"
+    peer = "peer"
+    optional = "optional"
 
 
 class DependencyStatus(str, Enum):
@@ -791,7 +793,10 @@ class Dependency(_Model):
     provider: RepoName
     """The repo depended on; it comes first in landing and `deps: follow` orders."""
     type: DependencyType = DependencyType.runtime
-    """What kind of dependency it is."""
+    """What kind of dependency it is: runtime, build, dev, peer or optional (from the manifest's
+    own sections); test and api are kept from 0.4 catalogs. Which types order work: `order.by`."""
+    indirect: bool = False
+    """A Go `// indirect` require (or another ecosystem's transitive pin): kept, never ordering."""
     version_constraint: str | None = None
     """The provider's versions the consumer accepts (free text, e.g. >=2.0)."""
     status: DependencyStatus = DependencyStatus.unknown
@@ -831,6 +836,19 @@ class Approvers(_Model):
     catalog's directory."""
 
 
+class Order(_Model):
+    """How dependency-ordered work is ordered (``order:``): which dependency types order it,
+    and what a cycle among them does."""
+
+    by: list[DependencyType] = Field(
+        default_factory=lambda: [DependencyType.runtime, DependencyType.build, DependencyType.peer])
+    """The dependency types that order work (default runtime, build, peer: dev, optional and
+    indirect edges do not)."""
+    cycles: Literal["group", "error"] = "group"
+    """A cycle among ordering edges: `group` runs its repos as one group, one at a time in name
+    order, with a warning; `error` refuses (exit 2)."""
+
+
 class Catalog(_Model):
     version: Literal[1]
     """The catalog format's version; always 1."""
@@ -844,6 +862,9 @@ class Catalog(_Model):
     """Webhooks POSTed when the events they name happen."""
     approvers: Approvers | None = None
     """Who may approve gates, proven by SSH signatures (git's allowed-signers file)."""
+    order: Order = Field(default_factory=Order)
+    """Which dependency types order `coord run --order deps`, `deps: follow` and
+    `repo list --order`, and what a cycle among them does."""
     # Lookups by name or id, each built on first use (a Catalog is treated as immutable).
     _repos: dict[str, Repo] | None = PrivateAttr(None)
     _issues: dict[str, Issue] | None = PrivateAttr(None)

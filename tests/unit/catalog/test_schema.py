@@ -197,7 +197,7 @@ REFUSED: dict[str, Any] = {
     "unknown key": lambda d: _repo(d).update(colour="blue"),
     "bad enum": lambda d: _todo(d).update(status="finished"),
     "bad id": lambda d: _todo(d).update(id="TASK-1"),
-    "bad dependency type": lambda d: d["coordination"]["dependencies"][0].update(type="optional"),
+    "bad dependency type": lambda d: d["coordination"]["dependencies"][0].update(type="transitive"),
     "bad source line": lambda d: d["coordination"]["dependencies"][0].update(
         source={"file": "go.mod", "line": 0}),
     "unknown top-level key": lambda d: d.update(repositories=[]),
@@ -361,7 +361,7 @@ def test_the_schema_says_what_fields_are() -> None:
     schema = catalog_schema()
     defs = schema["$defs"]
     assert isinstance(defs, dict)
-    assert defs["DependencyType"]["enum"] == ["runtime", "build", "dev", "test", "api"]
+    assert defs["DependencyType"]["enum"] == ["runtime", "build", "dev", "test", "api", "peer", "optional"]
     assert defs["TodoStatus"]["enum"][0] == "pending"
     assert "description" in defs["DependencySource"]["properties"]["line"]
     assert defs["Repo"]["additionalProperties"] is False
