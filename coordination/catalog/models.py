@@ -269,7 +269,10 @@ class NotifyTarget(_Model):
     @classmethod
     def _url(cls, v: str) -> str:
         parts = urlsplit(v)
-        if parts.scheme not in NOTIFY_SCHEMES or not parts.hostname:
+        # urlsplit finds a host in "http://:[::1]" (an empty host with a port of "[::1]"):
+        # a netloc whose host part is empty is no host, whatever brackets follow.
+        if (parts.scheme not in NOTIFY_SCHEMES or not parts.hostname
+                or parts.netloc.rpartition("@")[2].startswith(":")):
             raise ValueError("url must be an http:// or https:// URL with a host")
         return v
 

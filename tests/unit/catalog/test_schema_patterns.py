@@ -142,6 +142,7 @@ def test_the_remote_pattern_is_what_git_remote_takes(text: str) -> None:
 @example(" http://x")
 @example("http://user@:80/")
 @example("http://@x")
+@example("http://:[::1]")
 def test_the_url_pattern_is_what_the_webhook_check_takes(text: str) -> None:
     # (urlsplit drops a tab or line break anywhere in a URL, "ht\ttp://x": not modelled,
     # so not generated; one after the scheme, as the only host, is an example)
