@@ -41,7 +41,7 @@ import difflib
 import fnmatch
 import os
 import subprocess
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,77 +168,6 @@ def _walk(start: Iterable[str], edges: dict[str, set[str]]) -> set[str]:
                 seen.add(m)
                 stack.append(m)
     return seen
-
-
-def induced_providers(providers: Mapping[str, Iterable[str]], selected: Sequence[str]
-                      ) -> dict[str, list[str]]:
-    """The order a selection inherits from the whole dependency graph: selected repo ->
-    the selected repos it must come after, sorted.
-
-    ``providers`` is the catalog's graph (consumer -> what it depends on). Edges pass
-    through repos not selected (``web -> api -> db`` with api left out still puts db
-    before web: Nx and Turborepo order a filtered run by the whole graph), then the
-    result is transitively reduced (``web`` after ``api`` and ``api`` after ``db``
-    says ``web`` after ``db`` already), so a fleet's run keeps few edges. A repo never
-    comes after itself (a cycle through unselected repos only is not the run's);
-    with a cycle among the selected ones the unreduced edges are returned, for the
-    caller to refuse naming it.
-
-    One walk per selected repo through the unselected ones (it stops at a selected
-    one), then one big-int OR per edge for the reduction: linear in the graph for a
-    typical selection, a few milliseconds at a thousand repos."""
-    keep = set(selected)
-    after: dict[str, set[str]] = {}
-    for s in selected:
-        found: set[str] = set()
-        seen: set[str] = set()
-        stack = list(providers.get(s, ()))
-        while stack:
-            p = stack.pop()
-            if p in seen:
-                continue
-            seen.add(p)
-            if p in keep:
-                if p != s:
-                    found.add(p)
-            else:
-                stack.extend(providers.get(p, ()))
-        after[s] = found
-    order = _topological(selected, after)
-    if order is None:
-        return {s: sorted(ps) for s, ps in after.items()}
-    index = {n: i for i, n in enumerate(order)}
-    reach: dict[str, int] = {}  # node -> bitset of what it comes after, transitively
-    out: dict[str, list[str]] = {}
-    for n in order:  # providers first
-        below = direct = 0
-        for p in after[n]:
-            below |= reach[p]
-            direct |= 1 << index[p]
-        reach[n] = below | direct
-        # p is implied when another of n's providers comes after it (p is never in
-        # its own reach: no cycle here).
-        out[n] = sorted(p for p in after[n] if not (below >> index[p]) & 1)
-    return out
-
-
-def _topological(nodes: Sequence[str], after: Mapping[str, set[str]]) -> list[str] | None:
-    """``nodes`` with each after what it comes after (Kahn), or None on a cycle."""
-    waiting = {n: len(after[n]) for n in nodes}
-    then: dict[str, list[str]] = {}
-    for n in nodes:
-        for p in after[n]:
-            then.setdefault(p, []).append(n)
-    ready = [n for n in nodes if not waiting[n]]
-    order: list[str] = []
-    while ready:
-        n = ready.pop()
-        order.append(n)
-        for m in then.get(n, ()):
-            waiting[m] -= 1
-            if not waiting[m]:
-                ready.append(m)
-    return order if len(order) == len(nodes) else None
 
 
 def git_changed(checkout: Path, ref: str) -> bool | str:

@@ -206,17 +206,17 @@ def test_save_as_keeps_the_run_as_a_plan_and_runs_it(tmp_path: Path) -> None:
 
 
 def test_a_cycle_is_refused_before_save_as_writes_anything(tmp_path: Path) -> None:
-    """--save-as with the selected repos' dependencies in a cycle: exit 2 naming the
-    cycle, and neither the catalog nor the audit log changed (the plan was written
-    before the cycle was found)."""
+    """--save-as with the selected repos' dependencies in a cycle and --cycles error:
+    exit 2 naming the cycle, and neither the catalog nor the audit log changed (the
+    plan was written before the cycle was found)."""
     eco = fleet(tmp_path)
     eco.write_text(FLEET + "    - {id: DEP-004, consumer: db, provider: web}\n")
     before = eco.read_bytes()
     for extra in (["--save-as", "Cyclic"], []):
-        r = embedded(eco, "run", "true", "--repos", "db,api,web", *extra)
+        r = embedded(eco, "run", "true", "--repos", "db,api,web", "--cycles", "error", *extra)
         assert r.returncode == 2, r.stderr
-        assert "have a cycle" in r.stderr and "web" in r.stderr and "db" in r.stderr, r.stderr
-        assert "--order none" in r.stderr
+        assert "cycle among api, db, web" in r.stderr, r.stderr
+        assert "--order none" in r.stderr and "--cycles group" in r.stderr
         assert eco.read_bytes() == before
         assert not audit.log_path(eco).exists() or audit.read(audit.log_path(eco)) == []
     # --order none runs it (no order, no cycle), and --save-as keeps it.
