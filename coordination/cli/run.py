@@ -45,7 +45,9 @@ OK = ("succeeded", "cached")
               "NAME^..., ...^NAME, !EXCLUDED, joined by commas; A&B: what both select "
               "(tag:python&changed:main asks git in the Python repos only); exclusions "
               "alone: every repo but those ('!legacy'). changed:REF: changed since "
-              "the merge-base of REF and HEAD (a branch behind REF is not changed).")
+              "the merge-base of REF and HEAD (a branch behind REF is not changed); "
+              "changed: alone: each repo from its own default branch (origin/HEAD, else "
+              "its default_branch).")
 @click.option("--order", type=click.Choice(["deps", "none"]), default="deps", show_default=True,
               help="deps: a repo's todo after those of the selected repos it depends on, "
               "through unselected ones too (web -> api -> db: db before web).")
