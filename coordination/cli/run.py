@@ -106,6 +106,9 @@ def run_command(file: Path, command: str, selector: str, *, order: str = "deps",
     """`coord run` (the library call the command is a thin layer over); its exit code."""
     if not command.strip():
         raise UsageError("coord run needs a command", hint="coord run 'make test' --repos tag:python")
+    if order == "none" and (order_by is not None or cycles is not None):
+        raise UsageError("--order-by and --cycles say how --order deps orders; --order none "
+                         "orders nothing", hint="drop --order none, or drop --order-by/--cycles")
     store = CatalogStore(file)
     catalog = store.load()
     chosen = select(catalog, selector, file.resolve().parent).names

@@ -263,6 +263,12 @@ def test_go_modules_with_mutual_indirect_requires_and_a_nested_module(tmp_path: 
     doc = run_json(eco, "--order-by", "runtime,dev", "--cycles", "error")
     assert doc["warnings"] == []
     check_run(take_log(tmp_path), GO_REPOS, edges)
+    # bad flags: exit 2 naming what is wrong, nothing run
+    bad = coord(eco, "run", CMD, "--repos", "*", "--order-by", "runtime,indirekt")
+    assert bad.returncode == 2 and "indirekt" in bad.stderr, bad.stderr
+    bad = coord(eco, "run", CMD, "--repos", "*", "--order", "none", "--cycles", "error")
+    assert bad.returncode == 2 and "--order none" in bad.stderr, bad.stderr
+    assert take_log(tmp_path) == []
     # made direct, the loop is a real one: a group, warned with the go.mod lines
     direct = [(c, p, k, f, n, False) for c, p, k, f, n, _ in GO_DEPS]
     eco = write_fleet(tmp_path, GO, direct)
@@ -325,6 +331,17 @@ def test_two_cargo_workspaces_with_a_dev_runtime_loop(tmp_path: Path) -> None:
               [["tokio-ws", "tracing-ws"]])
     assert_refused(eco, tmp_path, ["--order-by", "runtime,dev", "--cycles", "error"],
                    CARGO_CYCLE)
+    # eager (each todo once its own blockers end) keeps the group one at a time too,
+    # and --save-as keeps the chain as blocked_by, each todo titled after its repo
+    doc = run_json(eco, "--order-by", "runtime,dev", "--strategy", "eager",
+                   "--save-as", "Cargo loop")
+    check_run(take_log(tmp_path), CARGO_REPOS, ordering_edges(CARGO_DEPS, by),
+              [["tokio-ws", "tracing-ws"]])
+    saved = {t["repo"]: t for t in yaml.safe_load(eco.read_text())["coordination"]["todos"]
+             if t.get("plan") == doc["saved_as"]["plan"]}
+    assert saved["tracing-ws"]["blocked_by"] == [saved["tokio-ws"]["id"]]
+    assert saved["app"]["blocked_by"] == [saved["tracing-ws"]["id"]]
+    assert {r: t["task"] for r, t in saved.items()} == {r: f"{r}: {CMD}" for r in saved}
     # the catalog's order: says the same for every command; a flag overrides it
     eco = write_fleet(tmp_path, CARGO, CARGO_DEPS, order={"by": ["runtime", "build", "dev"]})
     r = coord(eco, "plan", "sweep", "PLAN-001", "--wait", "--json")
