@@ -127,8 +127,9 @@ def test_embedded_run_and_selection_errors(tmp_path: Path) -> None:
                  "--order", "none")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].split() == ["repo", "status", "seconds", "exit", "last", "line"]
-    assert [ln.split()[:2] for ln in lines[1:]] == [["api", "succeeded"], ["jobs", "succeeded"]]
+    assert lines[0].split() == ["level", "repo", "status", "seconds", "exit", "last", "line"]
+    assert [ln.split()[:3] for ln in lines[1:]] == [["0", "api", "succeeded"],
+                                                    ["0", "jobs", "succeeded"]]
     assert "api python" in r.stdout and "2 of 2 repos succeeded" in r.stderr
 
     # A typo: exit 2 with the closest names, nothing run, nothing recorded.
