@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.helpers import ROOT, read_lines
+from tests.integration.helpers import ROOT, Cluster, read_lines
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -400,3 +400,25 @@ def test_a_fleet_mixing_main_and_master(tmp_path: Path) -> None:
     check_run(take_log(tmp_path), ["alpha", "beta", "gamma"], ordering_edges(deps, DEFAULT_BY))
     shown = json.loads(coord(eco, "repo", "list", "--repos", "changed:", "--json").stdout)
     assert [x["name"] for x in shown] == ["alpha", "beta", "gamma"]
+
+
+def test_node_toolchain_cycle_group_on_real_workers(cluster: Cluster) -> None:
+    """Distributed: one `coord worker` per repo on the session redis-server, the catalog
+    ordering by dev edges too; the group still runs one repo at a time, in name order,
+    after md-util and before site, for `coord run` (eager) and a deps: follow sweep."""
+    eco = write_fleet(cluster.root, NODE, NODE_DEPS, order={"by": ["runtime", "dev"]})
+    cluster.eco = eco
+    cluster.start_workers(NODE_REPOS)
+    edges = ordering_edges(NODE_DEPS, ("runtime", "dev"))
+    res = cluster.cli("run", CMD, "--repos", "*", "--strategy", "eager", "--wait", "--json",
+                      timeout=200)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert len(doc["warnings"]) == 1 and "md-parse -> mdcli (DEP-002 dev" in doc["warnings"][0]
+    check_run(take_log(cluster.root), NODE_REPOS, edges, [NODE_GROUP])
+    res = cluster.cli("plan", "sweep", "PLAN-001", "--wait", "--json", timeout=200)
+    assert res.returncode == 0, res.stderr
+    (w,) = json.loads(res.stdout)["warnings"]
+    assert w.startswith("TODO-010 (deps: follow): dependency cycle among md-parse, md-render, "
+                        "mdcli"), w
+    check_run(take_log(cluster.root), NODE_REPOS, edges, [NODE_GROUP])
