@@ -217,6 +217,9 @@ def test_node_toolchain_cli_is_a_dev_dependency_of_its_libraries(tmp_path: Path)
     doc = run_json(eco, "--cycles", "group")
     assert len(doc["warnings"]) == 1
     check_run(take_log(tmp_path), NODE_REPOS, ordering_edges(NODE_DEPS, by), [NODE_GROUP])
+    r = coord(eco, "plan", "sweep", "PLAN-001", "--cycles", "group", "--wait")
+    assert r.returncode == 0, r.stderr
+    check_run(take_log(tmp_path), NODE_REPOS, ordering_edges(NODE_DEPS, by), [NODE_GROUP])
 
 
 # -- Go: mutual // indirect requires, and a nested module ------------------------------------
