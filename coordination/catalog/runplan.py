@@ -23,6 +23,18 @@ from coordination.catalog.store import CatalogStore
 from coordination.errors import UsageError
 
 _PLAN_ID = re.compile(r"^PLAN-\d+$")
+#: A todo's task is at most this long (a sweep's title, TITLE_CHARS).
+TASK_CHARS = 200
+
+
+def run_title(repo: str, command: str) -> str:
+    """A saved run's todo title: ``REPO: COMMAND`` on one line, the command shortened
+    with an ellipsis to fit (the repo is never cut: it is what tells the todos apart)."""
+    flat = " ".join(command.split())
+    room = TASK_CHARS - len(repo) - 2
+    if len(flat) > room:
+        flat = flat[:max(room - 1, 0)].rstrip() + "…"
+    return f"{repo}: {flat}"
 
 
 def save_run_plan(store: CatalogStore, plan: str, command: str, repos: Sequence[str],
@@ -53,7 +65,7 @@ def save_run_plan(store: CatalogStore, plan: str, command: str, repos: Sequence[
                 blocking.setdefault(ids[p], []).append(ids[r])
         for r in repos:
             append_item(todos, new_item(
-                TODO_KEYS, id=ids[r], task=command[:200], repo=r, plan=pid, run=command,
+                TODO_KEYS, id=ids[r], task=run_title(r, command), repo=r, plan=pid, run=command,
                 cache=True if cache else None, status="pending",
                 timeout=None if timeout in (None, 3600) else timeout,
                 blocked_by=sorted(ids[p] for p in providers.get(r, ())),

@@ -33,7 +33,7 @@ def _selector_pattern() -> str:
 
     kinds = "|".join(re.escape(k) for k in KINDS if k != "changed")
     atom = (rf"(?:{g}{x}?)?(?:{core(':&')}|(?:{kinds}):{core('&')}"
-            rf"|changed:(?!-){core('&')})(?:{x}?{g})?")
+            rf"|changed:(?:(?!-){core('&')})?)(?:{x}?{g})?")
     # A&B: what both select; '!' goes before the whole term, never inside it.
     term = rf"{atom}(?<=\S)(?:\s*{AND}\s*(?!!)(?=\S){atom}(?<=\S))*"
     part = rf"\s*(?:!\s*|(?!!))(?=\S){term}\s*"

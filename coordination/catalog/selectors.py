@@ -15,6 +15,8 @@ joined by ``&``: the repos every part selects (``tag:python&changed:main``, pnpm
                         working tree against `git merge-base REF HEAD`, plus
                         untracked files, not those of a checkout nested in it (Nx
                         affected: REF's newer commits are not the branch's changes)
+    changed:            the same, each repo from its own default branch (origin/HEAD,
+                        else its default_branch): a fleet of main and master repos
     api...              api and everything it depends on (its providers, transitively)
     ...api              api and everything that depends on it (its consumers)
     api^...             what api depends on, without api
@@ -41,7 +43,7 @@ import difflib
 import fnmatch
 import os
 import subprocess
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,7 +152,7 @@ def _atom(selector: str, raw: str, core: str) -> Term:
     elif kind not in KINDS:
         raise _bad(selector, f"unknown kind {kind + ':'!r} in {raw!r}",
                    "the kinds are tag:, role: and changed:")
-    if not value:
+    if not value and kind != "changed":  # changed: alone is each repo's default branch
         raise _bad(selector, f"{raw!r} names nothing", f"write {kind}:VALUE")
     if kind == "changed" and value.startswith("-"):
         raise _bad(selector, f"{raw!r}: a git ref does not start with '-'",
@@ -168,77 +170,6 @@ def _walk(start: Iterable[str], edges: dict[str, set[str]]) -> set[str]:
                 seen.add(m)
                 stack.append(m)
     return seen
-
-
-def induced_providers(providers: Mapping[str, Iterable[str]], selected: Sequence[str]
-                      ) -> dict[str, list[str]]:
-    """The order a selection inherits from the whole dependency graph: selected repo ->
-    the selected repos it must come after, sorted.
-
-    ``providers`` is the catalog's graph (consumer -> what it depends on). Edges pass
-    through repos not selected (``web -> api -> db`` with api left out still puts db
-    before web: Nx and Turborepo order a filtered run by the whole graph), then the
-    result is transitively reduced (``web`` after ``api`` and ``api`` after ``db``
-    says ``web`` after ``db`` already), so a fleet's run keeps few edges. A repo never
-    comes after itself (a cycle through unselected repos only is not the run's);
-    with a cycle among the selected ones the unreduced edges are returned, for the
-    caller to refuse naming it.
-
-    One walk per selected repo through the unselected ones (it stops at a selected
-    one), then one big-int OR per edge for the reduction: linear in the graph for a
-    typical selection, a few milliseconds at a thousand repos."""
-    keep = set(selected)
-    after: dict[str, set[str]] = {}
-    for s in selected:
-        found: set[str] = set()
-        seen: set[str] = set()
-        stack = list(providers.get(s, ()))
-        while stack:
-            p = stack.pop()
-            if p in seen:
-                continue
-            seen.add(p)
-            if p in keep:
-                if p != s:
-                    found.add(p)
-            else:
-                stack.extend(providers.get(p, ()))
-        after[s] = found
-    order = _topological(selected, after)
-    if order is None:
-        return {s: sorted(ps) for s, ps in after.items()}
-    index = {n: i for i, n in enumerate(order)}
-    reach: dict[str, int] = {}  # node -> bitset of what it comes after, transitively
-    out: dict[str, list[str]] = {}
-    for n in order:  # providers first
-        below = direct = 0
-        for p in after[n]:
-            below |= reach[p]
-            direct |= 1 << index[p]
-        reach[n] = below | direct
-        # p is implied when another of n's providers comes after it (p is never in
-        # its own reach: no cycle here).
-        out[n] = sorted(p for p in after[n] if not (below >> index[p]) & 1)
-    return out
-
-
-def _topological(nodes: Sequence[str], after: Mapping[str, set[str]]) -> list[str] | None:
-    """``nodes`` with each after what it comes after (Kahn), or None on a cycle."""
-    waiting = {n: len(after[n]) for n in nodes}
-    then: dict[str, list[str]] = {}
-    for n in nodes:
-        for p in after[n]:
-            then.setdefault(p, []).append(n)
-    ready = [n for n in nodes if not waiting[n]]
-    order: list[str] = []
-    while ready:
-        n = ready.pop()
-        order.append(n)
-        for m in then.get(n, ()):
-            waiting[m] -= 1
-            if not waiting[m]:
-                ready.append(m)
-    return order if len(order) == len(nodes) else None
 
 
 def git_changed(checkout: Path, ref: str) -> bool | str:
@@ -265,6 +196,25 @@ def git_changed(checkout: Path, ref: str) -> bool | str:
         return _untracked(checkout)
     except (OSError, subprocess.SubprocessError) as exc:
         return f"git failed: {exc}"
+
+
+def default_ref(checkout: Path, default_branch: str | None) -> tuple[bool, str]:
+    """The ref ``changed:`` with no ref compares a repo with: its remote's default
+    (``origin/HEAD``, what a clone records), else the catalog's ``default_branch``; as
+    ``(True, ref)``, or ``(False, why)`` when it has neither. A fleet mixing ``main`` and
+    ``master`` repos is thereby compared each with its own."""
+    if checkout.is_dir():
+        try:
+            head = _git(checkout, "rev-parse", "--verify", "--quiet",
+                        "refs/remotes/origin/HEAD^{commit}")
+        except (OSError, subprocess.SubprocessError) as exc:
+            return False, f"git failed: {exc}"
+        if head.returncode == 0:
+            return True, "origin/HEAD"
+    if default_branch:
+        return True, default_branch
+    return False, ("no default branch: no origin/HEAD in its checkout and no default_branch "
+                   "in the catalog")
 
 
 def _git(checkout: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -342,20 +292,31 @@ class Selector:
         return self._changed(v, among, changed)
 
     def _changed(self, ref: str, among: list[str], changed: dict[str, list[str]]) -> set[str]:
-        """Of ``among``, the repos whose checkout differs from ``ref``; an error naming
-        every repo it cannot tell for."""
-        repos = [self.catalog.repo(n) for n in among]
-        paths = [r.checkout(self.base_dir) for r in repos if r is not None]
-        names = [r.name for r in repos if r is not None]
+        """Of ``among``, the repos whose checkout differs from ``ref`` (``""``: each
+        from its own default branch, :func:`default_ref`); an error naming every repo
+        it cannot tell for."""
+        repos = [r for r in (self.catalog.repo(n) for n in among) if r is not None]
+        paths = [r.checkout(self.base_dir) for r in repos]
+        names = [r.name for r in repos]
+
+        def ask(i: int) -> bool | str:
+            if ref:
+                return self.probe(paths[i], ref)
+            own = default_ref(paths[i], repos[i].default_branch)
+            return self.probe(paths[i], own[1]) if own[0] else own[1]
+
         with ThreadPoolExecutor(max_workers=min(GIT_POOL, max(1, len(paths)))) as pool:
-            answers = list(pool.map(lambda p: self.probe(p, ref), paths))
+            answers = list(pool.map(ask, range(len(paths))))
         unknown = {n: a for n, a in zip(names, answers) if isinstance(a, str)}
         if unknown:
             shown = "; ".join(f"{n}: {why}" for n, why in list(unknown.items())[:10])
             more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
             raise UsageError(
                 f"changed:{ref}: cannot tell for {len(unknown)} repo(s): {shown}{more}",
-                hint="fetch the ref in those checkouts, or leave them out with !NAME")
+                hint=("fetch the ref in those checkouts, or leave them out with !NAME" if ref
+                      else "`git remote set-head origin --auto` in those checkouts, or "
+                      "`coord repo update NAME --default-branch BRANCH`, or leave them out "
+                      "with !NAME"))
         got = {n for n, a in zip(names, answers) if a is True}
         changed[ref] = [n for n in among if n in got]
         return got
@@ -386,7 +347,8 @@ class Selector:
             why = ("every repo it selects is excluded" if chosen and positive
                    else "it excludes every repo" if not positive else "it selects no repo")
             if any(t.kind == "changed" for t in terms) and not chosen:
-                why = "no repo differs from " + ", ".join(sorted(changed))
+                why = "no repo differs from " + ", ".join(
+                    r or "its default branch" for r in sorted(changed))
             raise _bad(selector, why, "see what each term selects with "
                        "`coord repo list --repos TERM`")
         return Selection(selector, names, changed)

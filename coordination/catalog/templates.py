@@ -18,8 +18,10 @@ An instance is the template with, for its repo:
 - ``blocked_by``: a template named plainly is every one of its instances;
   ``TODO-009[same]`` is the same repo's instance (none when TODO-009 does not select
   that repo); ``TODO-009[api]`` is that instance; with ``deps: follow`` also the
-  instances of its repo's providers (``dependencies:``) in the same template, through
-  repos the template does not select, transitively reduced (``induced_providers``).
+  instances of the repos its repo runs after in the one dependency ordering
+  (:mod:`coordination.catalog.ordering`: ``order.by`` edges, through repos the
+  template does not select, a cycle one group chained in name order, transitively
+  reduced), as ``coord run --order deps`` orders.
 
 A template that cannot be expanded (its ``for_each`` selects nothing now, or a
 reference to it names no instance) is refused by a command that plans it, naming it
@@ -45,7 +47,8 @@ from pathlib import Path
 from typing import TypedDict
 
 from coordination.catalog.models import Catalog, Milestone, Plan, Todo, TodoStatus
-from coordination.catalog.selectors import ChangedProbe, git_changed, induced_providers, select
+from coordination.catalog.ordering import order_repos
+from coordination.catalog.selectors import ChangedProbe, git_changed, select
 from coordination.catalog.store import CatalogStore
 from coordination.errors import UsageError
 
@@ -131,13 +134,20 @@ def _instance_status(template: Todo, repo: str) -> TodoStatus:
     return TodoStatus.pending
 
 
+#: What a plan refused for a cycle among a ``deps: follow`` template's repos may do
+#: instead (each works as written).
+CYCLE_HINT = ("pass --cycles group to `coord plan sweep` (or set order: {cycles: group} in "
+              "the catalog) to run each cycle as one group, one repo at a time in name order")
+
+
 def expand(catalog: Catalog, base_dir: Path, changed: ChangedProbe = git_changed,
-           problems: Problems | None = None) -> Catalog:
+           problems: Problems | None = None, warnings: list[str] | None = None) -> Catalog:
     """The catalog with every template replaced by its instances (see the module). A
     template that cannot be expanded is a UsageError naming it; with ``problems``
     (for lists, which must not fail for one plan's problem), each such template gets
     no instances, each reference needing it is left out, and every todo concerned
-    is recorded there (:class:`TemplateProblem`)."""
+    is recorded there (:class:`TemplateProblem`). ``warnings``: where each ``deps:
+    follow`` template's cycle groups are named (:mod:`coordination.catalog.ordering`)."""
     if not has_templates(catalog):
         return catalog
     chosen = selections(catalog, base_dir, changed, problems)
@@ -150,15 +160,26 @@ def expand(catalog: Catalog, base_dir: Path, changed: ChangedProbe = git_changed
             problems[owner.id] = TemplateProblem(owner.id, _plans_of(catalog, owner), exc,
                                                  summary)
 
-    # deps: follow: an instance after those of the repos its repo depends on, through
-    # repos the template does not select, transitively reduced (as `coord run` orders).
+    # deps: follow: an instance after those of the repos its repo runs after in the one
+    # ordering (`coord run --order deps`'s): order.by edges through repos the template
+    # does not select, a cycle one group chained in name order (or refused with
+    # cycles: error), transitively reduced.
     follows: dict[str, dict[str, list[str]]] = {}
-    if any(t.deps == "follow" for t in catalog.coordination.todos):
-        providers: dict[str, list[str]] = {}
-        for d in catalog.coordination.dependencies:
-            providers.setdefault(d.consumer, []).append(d.provider)
-        follows = {t.id: induced_providers(providers, chosen[t.id])
-                   for t in catalog.coordination.todos if t.deps == "follow" and t.id in chosen}
+    for t in catalog.coordination.todos:
+        if t.deps != "follow" or t.id not in chosen:
+            continue
+        try:
+            got = order_repos(catalog, chosen[t.id], hint=CYCLE_HINT)
+        except UsageError as cyc:
+            err = UsageError(f"{t.id} (deps: follow): {cyc.message}", hint=cyc.hint)
+            if problems is None:
+                raise err from None
+            record(t, err, err.message)
+            chosen[t.id], chosen_sets[t.id] = [], set()
+            continue
+        follows[t.id] = got.after
+        if warnings is not None:
+            warnings.extend(f"{t.id} (deps: follow): {w}" for w in got.warnings)
 
     def refs(owner: Todo, ref: str, repo: str | None) -> list[str]:
         """What ``ref`` (in ``owner``'s blocked_by/blocking) names, for an instance of
@@ -257,14 +278,15 @@ def expand(catalog: Catalog, base_dir: Path, changed: ChangedProbe = git_changed
     return out
 
 
-def load_planned(path: Path, *, problems: Problems | None = None) -> tuple[Catalog, Catalog]:
+def load_planned(path: Path, *, problems: Problems | None = None,
+                 warnings: list[str] | None = None) -> tuple[Catalog, Catalog]:
     """The catalog file at ``path`` as written, and as the planner sees it (each template
     replaced by its instances, :func:`expand`): what every command that plans, shows
     or runs a plan reads (the CLI's plan commands, a sweep's spec, MCP's tools), so
     that they all see the same todos. ``problems``: what cannot be expanded is
     recorded there instead of refused (:func:`expand`)."""
     raw = CatalogStore(path).load()
-    return raw, expand(raw, path.resolve().parent, problems=problems)
+    return raw, expand(raw, path.resolve().parent, problems=problems, warnings=warnings)
 
 
 def planned(path: Path, *, problems: Problems | None = None) -> Catalog:
@@ -292,12 +314,19 @@ def require(problems: Mapping[str, TemplateProblem], *, plan: str | None = None,
             raise got.error
 
 
-def planned_for(path: Path, plan_id: str) -> tuple[Catalog, Catalog]:
+def planned_for(path: Path, plan_id: str, *, warnings: list[str] | None = None
+                ) -> tuple[Catalog, Catalog]:
     """:func:`load_planned` for a command about one plan: refused only for that plan's
-    own problems (:func:`require`), never another plan's."""
+    own problems (:func:`require`), never another plan's. ``warnings``: the cycle
+    groups of the plan's ``deps: follow`` templates (:func:`expand`), its own only."""
     problems: Problems = {}
-    raw, cat = load_planned(path, problems=problems)
+    every: list[str] = []
+    raw, cat = load_planned(path, problems=problems, warnings=every)
     require(problems, plan=plan_id)
+    if warnings is not None:
+        mine = {t.id for t in raw.coordination.todos
+                if t.deps == "follow" and plan_id in _plans_of(raw, t)}
+        warnings.extend(w for w in every if w.split(" ", 1)[0] in mine)
     return raw, cat
 
 

@@ -18,6 +18,7 @@ import click
 from coordination.catalog.cache import paused_gc
 from coordination.catalog.models import Catalog, TodoStatus
 from coordination.catalog.reports import PlanStatus, plan_status
+from coordination.catalog.store import CatalogStore
 from coordination.catalog.templates import Problems, TemplateDoc, load_planned, planned_for
 from coordination.cli import plan_edit
 from coordination.cli.context import Context
@@ -478,12 +479,19 @@ class _AtomicCommand(click.Command):
               help="Do not write the outcome into the catalog when the sweep ends.")
 @click.option("--no-cache", "no_cache", is_flag=True, help="Run every todo even when an "
               "earlier success has its cache key (cache: todos; successes are still stored).")
+@click.option("--order-by", "order_by", default=None, metavar="TYPES",
+              help="The dependency types that order deps: follow templates' instances "
+              "(comma-separated; default the catalog's order.by, runtime,build,peer).")
+@click.option("--cycles", type=click.Choice(["group", "error"]), default=None,
+              help="A cycle among a deps: follow template's repos: group runs them as one "
+              "group, one at a time in name order, with a warning; error refuses (exit 2). "
+              "Default: the catalog's order.cycles (group).")
 @json_option
 @click.pass_obj
 def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
               ignore_blockers: bool, require_workers: bool, atomic: str | None, ui: bool,
               ui_port: int | None, no_sync: bool, again: bool, no_cache: bool,
-              as_json: bool) -> None:
+              order_by: str | None, cycles: str | None, as_json: bool) -> None:
     """Run a plan's open todos on their repos' workers, or preview it with --dry-run.
 
     Choosing a strategy: eager beats levels when the todos of a level take very
@@ -503,7 +511,24 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
       coord plan sweep PLAN-001 --wait --ui --ui-port 8765
       coord plan sweep PLAN-001 --again --strategy eager --wait
       coord plan sweep PLAN-001 --again --no-cache --wait
+      coord plan sweep PLAN-001 --order-by runtime,dev --cycles error --dry-run
     """
+    from coordination.catalog.ordering import overriding  # lazy: off plan list/status
+
+    with overriding(CatalogStore(obj.file).load(), order_by, cycles):
+        warnings: list[str] = []
+        planned_for(obj.file, plan_id, warnings=warnings)  # a refused cycle: exit 2 here
+        if not as_json and not dry_run:  # a dry run lists them with its other warnings
+            for w in warnings:
+                err_console().print(f"[yellow]warning:[/yellow] {esc(w)}")
+        _sweep(obj, plan_id, strategy, dry_run, wait, ignore_blockers, require_workers,
+               atomic, ui, ui_port, no_sync, again, no_cache, as_json, warnings)
+
+
+def _sweep(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
+           ignore_blockers: bool, require_workers: bool, atomic: str | None, ui: bool,
+           ui_port: int | None, no_sync: bool, again: bool, no_cache: bool,
+           as_json: bool, warnings: list[str]) -> None:
     if not dry_run:
         # lazy: the runtime (redis-py, the sweeps, Celery to send); a dry run loads none of it
         from coordination.cli.sweep import run_start
@@ -520,7 +545,8 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
                          ignore_blockers=ignore_blockers, as_json=as_json,
                          require_workers=require_workers, atomic=atomic or False,
                          ui_port=ui_port,
-                         sync=not no_sync, again=again, no_cache=no_cache)
+                         sync=not no_sync, again=again, no_cache=no_cache,
+                         warnings=warnings)
         if isinstance(code, int) and code:
             sys.exit(code)
         return
@@ -532,6 +558,13 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
     doc = dry_run_document(catalog, plan_id, strategy=strategy,
                            ignore_blockers=ignore_blockers, keys=Keys(get_settings().namespace),
                            again=again, p50_seconds=p50, written=raw)
+    # the ordering's cycle groups, as `plan validate`'s findings are shown
+    if warnings:
+        from coordination.planner.validate import Finding  # lazy: as documents above
+
+        doc["warnings"] = [*(doc.get("warnings") or []), *(
+            Finding("warning", "dependency-cycle", w, [w.split(" ", 1)[0]]).to_dict()
+            for w in warnings)]
     if history_problem:
         err_console().print(f"[yellow]warning:[/yellow] history not read "
                             f"({esc(history_problem)}): the estimates use estimated_hours only")

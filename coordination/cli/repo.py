@@ -22,6 +22,7 @@ from coordination.cli.render import (
     esc,
     fields,
     json_option,
+    print_json,
     say,
     split_list,
     styled,
@@ -160,9 +161,19 @@ def _live_workers() -> dict[str, int] | None:
               "changed:REF, NAME..., ...NAME, NAME^..., ...^NAME, !EXCLUDED; commas join; "
               "A&B: what both select; exclusions alone: every repo but those; "
               "changed:REF is changed since the merge-base of REF and HEAD).")
+@click.option("--order", "ordered", is_flag=True,
+              help="In the order dependency-ordered work runs them (`coord run --order deps`): "
+              "by level, a cycle's repos one group in name order; --json gives "
+              "{repos, levels, groups, warnings}.")
+@click.option("--order-by", "order_by", default=None, metavar="TYPES",
+              help="With --order: the dependency types that order (default the catalog's "
+              "order.by, runtime,build,peer).")
+@click.option("--cycles", type=click.Choice(["group", "error"]), default=None,
+              help="With --order: a cycle is a group (warned) or refused (exit 2).")
 @json_option
 @click.pass_obj
-def list_repos(obj: Context, selector: str | None, as_json: bool) -> None:
+def list_repos(obj: Context, selector: str | None, ordered: bool, order_by: str | None,
+               cycles: str | None, as_json: bool) -> None:
     """List the repos and where their checkouts are; with --repos, what a selector selects.
 
     \b
@@ -170,7 +181,11 @@ def list_repos(obj: Context, selector: str | None, as_json: bool) -> None:
       coord repo list --json
       coord repo list --repos 'tag:python,!legacy'
       coord repo list --repos '...api' --json
+      coord repo list --order --order-by runtime,dev
     """
+    if (order_by is not None or cycles is not None) and not ordered:
+        raise UsageError("--order-by and --cycles say how --order orders",
+                         hint="add --order (coord repo list --order --order-by runtime,dev)")
     chosen: set[str] | None = None
     if selector is not None:
         from coordination.catalog.selectors import select  # lazy: only with --repos
@@ -183,6 +198,9 @@ def list_repos(obj: Context, selector: str | None, as_json: bool) -> None:
     items = repo_list(obj.manager, live, _breakers(with_breaker) if live is not None else {})
     if chosen is not None:
         items = [r for r in items if r["name"] in chosen]
+    if ordered:
+        _list_ordered(obj, items, order_by, cycles, as_json)
+        return
 
     def human(repos: list[dict[str, object]]) -> None:
         table(
@@ -199,6 +217,35 @@ def list_repos(obj: Context, selector: str | None, as_json: bool) -> None:
         )
 
     emit(as_json, items, human)
+
+
+def _list_ordered(obj: Context, items: list[dict[str, object]], order_by: str | None,
+                  cycles: str | None, as_json: bool) -> None:
+    """`repo list --order`: the rows in run order, each with its level and cycle group."""
+    from coordination.catalog.ordering import order_repos  # lazy: only with --order
+
+    ordering = order_repos(obj.manager.catalog(), [str(r["name"]) for r in items],
+                           by=order_by, cycles=cycles, hint=CYCLE_HINT)
+    level, group = ordering.level_of(), ordering.group_of()
+    rank = {r: i for i, r in enumerate(ordering.run_order())}
+    rows = sorted(({**r, "level": level[str(r["name"])], "group": group.get(str(r["name"]))}
+                   for r in items), key=lambda r: rank[str(r["name"])])
+    if as_json:
+        print_json({"repos": rows, "levels": ordering.levels, "groups": ordering.groups,
+                    "warnings": ordering.warnings})
+        return
+    for w in ordering.warnings:
+        err_console().print(f"[yellow]warning:[/yellow] {esc(w)}")
+    table("Repos in run order", ["level", "name", "group", "role", "checkout", "tags"],
+          [(str(r["level"]), esc(r["name"]),
+            "" if r["group"] is None else f"cycle {r['group']}", esc(r["role"]),
+            esc(r["checkout"]), esc(", ".join(_tags(r)))) for r in rows],
+          empty="no repos in the catalog")
+
+
+#: What `repo list --order` refused for a cycle may do instead (each works as written).
+CYCLE_HINT = ("pass --cycles group to list each cycle as one group (or set order: "
+              "{cycles: group} in the catalog)")
 
 
 def _tags(r: Mapping[str, object]) -> list[str]:

@@ -20,6 +20,7 @@ import click
 
 from coordination import launch as launching
 from coordination.catalog import audit
+from coordination.catalog.ordering import Ordering
 from coordination.catalog.runplan import save_run_plan
 from coordination.catalog.selectors import select
 from coordination.catalog.store import CatalogStore
@@ -30,7 +31,7 @@ from coordination.errors import UsageError
 from coordination.runtime.context import get_runtime
 from coordination.settings import get_settings
 from coordination.sweeps import SweepService, new_sweep_id
-from coordination.sweeps.adhoc import RUN_KIND, RUN_PREFIX, run_graph, run_levels, run_spec
+from coordination.sweeps.adhoc import RUN_KIND, RUN_PREFIX, run_graph, run_ordering, run_spec
 from coordination.sweeps.reading import StatusDocument, last_lines
 
 #: What a successful end is called in the summary.
@@ -44,10 +45,19 @@ OK = ("succeeded", "cached")
               "NAME^..., ...^NAME, !EXCLUDED, joined by commas; A&B: what both select "
               "(tag:python&changed:main asks git in the Python repos only); exclusions "
               "alone: every repo but those ('!legacy'). changed:REF: changed since "
-              "the merge-base of REF and HEAD (a branch behind REF is not changed).")
+              "the merge-base of REF and HEAD (a branch behind REF is not changed); "
+              "changed: alone: each repo from its own default branch (origin/HEAD, else "
+              "its default_branch).")
 @click.option("--order", type=click.Choice(["deps", "none"]), default="deps", show_default=True,
               help="deps: a repo's todo after those of the selected repos it depends on, "
               "through unselected ones too (web -> api -> db: db before web).")
+@click.option("--order-by", "order_by", default=None, metavar="TYPES",
+              help="The dependency types that order (comma-separated; default the catalog's "
+              "order.by, runtime,build,peer): --order-by runtime,dev orders by dev edges too.")
+@click.option("--cycles", type=click.Choice(["group", "error"]), default=None,
+              help="A cycle among ordering edges: group (default) runs its repos as one group, "
+              "one at a time in name order, with a warning; error refuses (exit 2). Default: "
+              "the catalog's order.cycles.")
 @click.option("--strategy", type=click.Choice(["levels", "eager"]), default="levels",
               show_default=True, help="Send a level at a time, or each todo once it may start.")
 @click.option("--wait", is_flag=True, help="Follow it to the end (embedded always waits).")
@@ -62,7 +72,8 @@ OK = ("succeeded", "cached")
               help="Refuse (exit 2) when a selected repo has no live worker (distributed).")
 @json_option
 @click.pass_obj
-def run(obj: Context, command: tuple[str, ...], selector: str, order: str, strategy: str,
+def run(obj: Context, command: tuple[str, ...], selector: str, order: str,
+        order_by: str | None, cycles: str | None, strategy: str,
         wait: bool, cache: bool, timeout: float, save_as: str | None,
         require_workers: bool, as_json: bool) -> None:
     """Run CMD in every selected repo's checkout, as a sweep; prints a summary per repo.
@@ -78,27 +89,39 @@ def run(obj: Context, command: tuple[str, ...], selector: str, order: str, strat
       coord run 'make lint' --repos 'tag:python&changed:origin/main' --cache
       coord run 'git pull --ff-only' --repos '!legacy'
       coord run 'make upgrade' --repos 'svc-*' --save-as 'Upgrade the services'
+      coord run 'npm test' --repos '*' --order-by runtime,dev --cycles error
     """
     text = command[0] if len(command) == 1 else shlex.join(command)
     sys.exit(run_command(obj.file, text, selector, order=order, strategy=strategy, wait=wait,
                          cache=cache, timeout=timeout, save_as=save_as,
-                         require_workers=require_workers, as_json=as_json))
+                         require_workers=require_workers, as_json=as_json,
+                         order_by=order_by, cycles=cycles))
 
 
 def run_command(file: Path, command: str, selector: str, *, order: str = "deps",
                 strategy: str = "levels", wait: bool = False, cache: bool = False,
                 timeout: float = 3600, save_as: str | None = None,
-                require_workers: bool = False, as_json: bool = False) -> int:
+                require_workers: bool = False, as_json: bool = False,
+                order_by: str | None = None, cycles: str | None = None) -> int:
     """`coord run` (the library call the command is a thin layer over); its exit code."""
     if not command.strip():
         raise UsageError("coord run needs a command", hint="coord run 'make test' --repos tag:python")
+    if order == "none" and (order_by is not None or cycles is not None):
+        raise UsageError("--order-by and --cycles say how --order deps orders; --order none "
+                         "orders nothing", hint="drop --order none, or drop --order-by/--cycles")
     store = CatalogStore(file)
     catalog = store.load()
     chosen = select(catalog, selector, file.resolve().parent).names
+    # The one ordering (a cycle a group, or refused with --cycles error) before anything
+    # is written or sent.
+    ordering = run_ordering(catalog, chosen, order, by=order_by, cycles=cycles)
+    warnings = ordering.warnings if ordering is not None else []
+    if not as_json:
+        for w in warnings:
+            err_console().print(f"[yellow]warning:[/yellow] {esc(w)}")
     saved: dict[str, object] | None = None
     if save_as is not None:
-        graph = run_graph(catalog, chosen, order)
-        run_levels(graph)  # a cycle is refused before the plan is written (exit 2)
+        graph = run_graph(catalog, chosen, order, ordering=ordering)
         providers = {r: [p[len(RUN_PREFIX):] for p in graph.predecessors(f"{RUN_PREFIX}{r}")]
                      for r in chosen}
         pid, ids = save_run_plan(store, save_as, command, chosen, providers, selector=selector,
@@ -111,7 +134,7 @@ def run_command(file: Path, command: str, selector: str, *, order: str = "deps",
         rt = get_runtime(file)
         svc = SweepService(rt, file)
         spec = run_spec(rt.keys, catalog, file, command, chosen, order=order,
-                        strategy=strategy, cache=cache, timeout=timeout)
+                        strategy=strategy, cache=cache, timeout=timeout, ordering=ordering)
         launching.wire(rt, svc, with_tasks=rt.settings.embedded)
         launch = launching.Launch(svc, spec, "RUN", RUN_KIND)
     spec, svc = launch.spec, launch.svc
@@ -126,14 +149,15 @@ def run_command(file: Path, command: str, selector: str, *, order: str = "deps",
     sweep_id = new_sweep_id(launch.name)
     # The command line is recorded before anything is sent: no record, no run.
     _audit(store, sweep_id, command, selector, chosen, order=order, strategy=strategy,
-           cache=cache, saved=saved)
+           cache=cache, saved=saved, ordering=ordering)
     with launch.workers():
         launch.sweep_id = sweep_id
         svc.start_spec(spec, sweep_id, kind=launch.kind)
         launch.runs_it()
         if not wait:
             doc = {**launch.queued_document(sweep_id), "command": command,
-                   "selector": selector, "repos": chosen, **({"saved_as": saved} if saved else {})}
+                   "selector": selector, "repos": chosen, "warnings": warnings,
+                   **({"saved_as": saved} if saved else {})}
             if as_json:
                 print_json(doc)
             else:
@@ -147,17 +171,23 @@ def run_command(file: Path, command: str, selector: str, *, order: str = "deps",
         st = follow_sweep(svc, sweep_id, as_json=as_json, total=len(spec.todos))
     if saved:
         st["synced"] = svc.sync(sweep_id, status=st)
-    rows = summary(st)
+    rows = summary(st, ordering)
     failed = [r for r in rows if r["status"] not in OK]
     if as_json:
         print_json({"sweep_id": sweep_id, "status": st["status"], "reason": st.get("reason"),
                     "command": command, "selector": selector, "repos": chosen,
-                    "summary": rows, **({"saved_as": saved} if saved else {})})
+                    "summary": rows, "warnings": warnings,
+                    **({"saved_as": saved} if saved else {})})
     else:
-        table(None, ["repo", "status", "seconds", "exit", "last line"],
-              [(esc(r["repo"]), r["status"], "" if r["seconds"] is None else f"{r['seconds']:.1f}",
+        grouped = any(r["group"] is not None for r in rows)
+        table(None, ["level", "repo", *(["group"] if grouped else []), "status", "seconds",
+                     "exit", "last line"],
+              [(str(r["level"]), esc(r["repo"]),
+                *([f"cycle {r['group']}" if r["group"] is not None else ""] if grouped else []),
+                r["status"], "" if r["seconds"] is None else f"{r['seconds']:.1f}",
                 "" if r["exit_code"] is None else str(r["exit_code"]), esc(r["last_line"]))
-               for r in rows], empty="no repos", no_wrap=("repo", "status", "seconds", "exit"))
+               for r in rows], empty="no repos",
+              no_wrap=("level", "repo", "group", "status", "seconds", "exit"))
         ok = len(rows) - len(failed)
         err_console().print(f"{ok} of {len(rows)} repos succeeded"
                             + (f"; failed or not run: {esc(', '.join(str(r['repo']) for r in failed[:10]))}"
@@ -167,27 +197,36 @@ def run_command(file: Path, command: str, selector: str, *, order: str = "deps",
     return 0 if st["status"] == "succeeded" and not failed else 1
 
 
-def summary(st: StatusDocument) -> list[dict[str, object]]:
-    """A row per repo of an ended sweep's status document: repo, todo, status, seconds,
-    exit code, the last line of its output (stdout's when it succeeded, else stderr's
-    first)."""
+def summary(st: StatusDocument, ordering: Ordering | None = None) -> list[dict[str, object]]:
+    """A row per repo of an ended sweep's status document, in the order they ran: the
+    ordering's level, then name (a cycle's group together, in name order; ``group`` its
+    number, else None); without an ordering (``--order none``) by name at level 0.
+    Each: level, group, repo, todo, status, seconds, exit code, the last line of its
+    output (stdout's when it succeeded, else stderr's first)."""
+    rank = {r: i for i, r in enumerate(ordering.run_order())} if ordering else {}
+    level = ordering.level_of() if ordering else {}
+    group = ordering.group_of() if ordering else {}
     rows: list[dict[str, object]] = []
     for tid, v in st["todos"].items():
         parts = dict(last_lines(v.get("output_tail"), 1))
         ok = v["status"] in OK
         line = (parts.get("stdout") or parts.get("output") or parts.get("stderr") if ok
                 else parts.get("stderr") or parts.get("stdout") or parts.get("output")) or []
-        rows.append({"repo": v.get("repo") or tid, "todo": tid, "status": v["status"],
+        repo = str(v.get("repo") or tid)
+        rows.append({"level": level.get(repo, 0), "group": group.get(repo),
+                     "repo": repo, "todo": tid, "status": v["status"],
                      "seconds": v.get("duration"), "exit_code": v.get("exit_code"),
                      "last_line": (line[-1] if line else (v.get("reason") or "")).strip()})
-    return sorted(rows, key=lambda r: str(r["repo"]))
+    return sorted(rows, key=lambda r: (rank.get(str(r["repo"]), len(rank)), str(r["repo"])))
 
 
 def _audit(store: CatalogStore, sweep_id: str, command: str, selector: str, repos: list[str], *,
-           order: str, strategy: str, cache: bool, saved: dict[str, object] | None) -> None:
+           order: str, strategy: str, cache: bool, saved: dict[str, object] | None,
+           ordering: Ordering | None = None) -> None:
     store.record_decision(
         who=audit.who(store.path.resolve().parent), op="run", ids=[sweep_id],
         decision={"sweep_id": sweep_id, "command": command, "selector": selector,
                   "repos": repos, "order": order, "strategy": strategy, "cache": cache,
+                  **({"groups": ordering.groups} if ordering and ordering.groups else {}),
                   "embedded": get_settings().embedded,
                   **({"saved_as": saved["plan"]} if saved else {})})

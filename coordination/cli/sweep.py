@@ -419,17 +419,19 @@ no_sync_option = click.option(
 
 
 def finish(svc: SweepService, st: StatusDocument, *, as_json: bool, sync: bool,
-           ok: str = "succeeded", lines: int = DEFAULT_LINES) -> int:
+           ok: str = "succeeded", lines: int = DEFAULT_LINES,
+           warnings: list[str] | None = None) -> int:
     """Sync the outcome into the catalog (a sweep of this catalog only), render it (each
     failed todo with its last ``lines`` lines of output), and return the exit code (0
-    when the sweep ended ``ok``)."""
+    when the sweep ended ``ok``). ``warnings``: the ordering's (``--json`` only; the
+    command printed them on stderr before the sweep)."""
     if sync and svc.ran_from_here(st["sweep_id"]):
         launching.settle(svc, st)
     elif sync and not as_json:
         err_console().print(f"[yellow]not synced[/yellow]: {esc(st['sweep_id'])} ran from "
                             "another catalog (pass its --file to sync it)")
     if as_json:
-        print_json(st)
+        print_json({**st, "warnings": warnings} if warnings is not None else st)
     else:
         render_status(st, to_stderr=True, lines=lines)
         if sync and st.get("synced"):
@@ -462,7 +464,8 @@ def _embedded() -> bool:
 def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blockers: bool,
               as_json: bool, todo_id: str | None = None, require_workers: bool = False,
               atomic: bool | str = False, ui_port: int | None = None, sync: bool = True,
-              again: bool = False, no_cache: bool = False) -> int:
+              again: bool = False, no_cache: bool = False,
+              warnings: list[str] | None = None) -> int:
     """`coord plan sweep PLAN` (not --dry-run), or with ``todo_id`` `coord todo run ID`.
     Embedded mode (no COORD_REDIS_URL) runs the workers (forked by this process) and always waits.
     ``ui_port``: serve the web view on localhost at that port while the sweep runs."""
@@ -488,7 +491,8 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
             err_console().print(f"web view: http://127.0.0.1:{ui_port}/sweeps/{sweep_id}")
         if not wait:
             if as_json:
-                print_json(launch.queued_document(sweep_id))
+                print_json({**launch.queued_document(sweep_id),
+                            **({"warnings": warnings} if warnings is not None else {})})
             else:
                 click.echo(sweep_id)
                 err_console().print(f"queued {len(spec.todos)} todos in {len(spec.levels)} "
@@ -497,7 +501,7 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
         if not as_json:
             click.echo(sweep_id)
         st = follow_sweep(svc, sweep_id, as_json=as_json, total=len(spec.todos))
-    return finish(svc, st, as_json=as_json, sync=sync)
+    return finish(svc, st, as_json=as_json, sync=sync, warnings=warnings)
 
 
 @contextmanager

@@ -18,8 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from coordination.catalog.models import Cache, Catalog
-from coordination.catalog.selectors import induced_providers
-from coordination.errors import PlanError, UsageError
+from coordination.catalog.ordering import Ordering, order_repos
+from coordination.errors import UsageError
 from coordination.keys import Keys
 from coordination.planner.digraph import DiGraph, topological_generations
 from coordination.planner.ranking import DEFAULT_RANK
@@ -38,50 +38,59 @@ def run_todo_id(repo: str) -> str:
     return f"{RUN_PREFIX}{repo}"
 
 
-def run_graph(catalog: Catalog, repos: list[str], order: str) -> DiGraph:
-    """The todos' graph: with ``order="deps"`` a repo's todo after those of the
-    selected repos it depends on, through the whole catalog's ``dependencies:`` (an
-    unselected repo between two selected ones still orders them), transitively
-    reduced (:func:`induced_providers`); a cycle is refused by the caller."""
+def run_ordering(catalog: Catalog, repos: list[str], order: str, *,
+                 by: str | None = None, cycles: str | None = None) -> Ordering | None:
+    """With ``order="deps"`` the one dependency ordering of ``repos``
+    (:func:`coordination.catalog.ordering.order_repos`: ``order.by`` edges through the
+    whole catalog, a cycle a group run one repo at a time, or refused with
+    ``cycles: error``); None with ``order="none"``."""
     if order not in ORDERS:
         raise UsageError(f"unknown order {order!r}", hint="use deps or none")
+    if order != "deps":
+        return None
+    return order_repos(catalog, repos, by=by, cycles=cycles, hint=CYCLE_HINT)
+
+
+#: What a `coord run` refused for a cycle may do instead (each works as written).
+CYCLE_HINT = ("pass --cycles group to run each cycle as one group, one repo at a time in "
+              "name order (or set order: {cycles: group} in the catalog), or --order none")
+
+
+def run_graph(catalog: Catalog, repos: list[str], order: str, *,
+              ordering: Ordering | None = None) -> DiGraph:
+    """The todos' graph: with ``order="deps"`` a repo's todo after those of the
+    selected repos it runs after (:func:`run_ordering`, or ``ordering`` already made),
+    transitively reduced; a cycle's group chained in name order."""
+    if ordering is None:
+        ordering = run_ordering(catalog, repos, order)
     g = DiGraph()
     g.add_nodes_from(run_todo_id(r) for r in repos)
-    if order == "deps":
-        providers: dict[str, list[str]] = {}
-        for d in catalog.coordination.dependencies:
-            providers.setdefault(d.consumer, []).append(d.provider)
+    if ordering is not None:
         g.add_edges_from((run_todo_id(p), run_todo_id(c))
-                         for c, ps in induced_providers(providers, repos).items() for p in ps)
+                         for c, ps in ordering.after.items() for p in ps)
     return g
 
 
 def run_levels(graph: DiGraph) -> list[list[str]]:
-    """The todos of ``graph`` by level (each level's sorted); a cycle among the
-    selected repos is a PlanError naming it (exit 2). `coord run` asks this before it
-    writes or sends anything: ``--save-as`` would otherwise keep a plan whose todos
-    block each other."""
-    try:
-        return [sorted(lv) for lv in topological_generations(graph)]
-    except Exception as exc:  # the digraph's Unfeasible: a cycle among the repos
-        from coordination.planner.algorithms import find_cycles  # lazy: only on a cycle
-
-        cycles, _ = find_cycles(graph, limit=1)
-        shown = " -> ".join(c[len(RUN_PREFIX):] for c in (cycles[0] + cycles[0][:1])) if cycles else ""
-        raise PlanError(f"the selected repos' dependencies have a cycle: {shown}",
-                        hint="break it in the catalog's dependencies:, leave one of its "
-                        "repos out with !NAME, or pass --order none") from exc
+    """The todos of ``graph`` by level (each level's sorted): the ordering made a DAG
+    of it (a cycle is a group, chained), so this never meets a cycle."""
+    return [sorted(lv) for lv in topological_generations(graph)]
 
 
 def run_spec(keys: Keys, catalog: Catalog, catalog_path: Path | None, command: str,
              repos: list[str], *, order: str = "deps", strategy: str = "levels",
-             cache: bool = False, timeout: float = DEFAULT_TIMEOUT) -> SweepSpec:
-    """The spec of `coord run`: ``command`` in each of ``repos``' checkouts."""
+             cache: bool = False, timeout: float = DEFAULT_TIMEOUT,
+             ordering: Ordering | None = None, by: str | None = None,
+             cycles: str | None = None) -> SweepSpec:
+    """The spec of `coord run`: ``command`` in each of ``repos``' checkouts, ordered by
+    ``ordering`` (else :func:`run_ordering` with ``by`` and ``cycles``)."""
     if not command.strip():
         raise UsageError("coord run needs a command", hint="coord run 'make test' --repos tag:python")
     if strategy not in STRATEGIES:
         raise UsageError(f"unknown strategy {strategy!r}", hint="use levels or eager")
-    graph = run_graph(catalog, repos, order)
+    if ordering is None:
+        ordering = run_ordering(catalog, repos, order, by=by, cycles=cycles)
+    graph = run_graph(catalog, repos, order, ordering=ordering)
     levels = run_levels(graph)
     base = catalog_path.resolve().parent if catalog_path else Path.cwd()
     chosen = set(repos)
@@ -124,4 +133,4 @@ def run_spec(keys: Keys, catalog: Catalog, catalog_path: Path | None, command: s
 
 
 __all__ = ["RUN_KIND", "RUN_PREFIX", "ORDERS", "run_spec", "run_todo_id", "run_graph",
-           "run_levels"]
+           "run_levels", "run_ordering"]

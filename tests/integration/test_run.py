@@ -127,8 +127,9 @@ def test_embedded_run_and_selection_errors(tmp_path: Path) -> None:
                  "--order", "none")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].split() == ["repo", "status", "seconds", "exit", "last", "line"]
-    assert [ln.split()[:2] for ln in lines[1:]] == [["api", "succeeded"], ["jobs", "succeeded"]]
+    assert lines[0].split() == ["level", "repo", "status", "seconds", "exit", "last", "line"]
+    assert [ln.split()[:3] for ln in lines[1:]] == [["0", "api", "succeeded"],
+                                                    ["0", "jobs", "succeeded"]]
     assert "api python" in r.stdout and "2 of 2 repos succeeded" in r.stderr
 
     # A typo: exit 2 with the closest names, nothing run, nothing recorded.
@@ -206,17 +207,17 @@ def test_save_as_keeps_the_run_as_a_plan_and_runs_it(tmp_path: Path) -> None:
 
 
 def test_a_cycle_is_refused_before_save_as_writes_anything(tmp_path: Path) -> None:
-    """--save-as with the selected repos' dependencies in a cycle: exit 2 naming the
-    cycle, and neither the catalog nor the audit log changed (the plan was written
-    before the cycle was found)."""
+    """--save-as with the selected repos' dependencies in a cycle and --cycles error:
+    exit 2 naming the cycle, and neither the catalog nor the audit log changed (the
+    plan was written before the cycle was found)."""
     eco = fleet(tmp_path)
     eco.write_text(FLEET + "    - {id: DEP-004, consumer: db, provider: web}\n")
     before = eco.read_bytes()
     for extra in (["--save-as", "Cyclic"], []):
-        r = embedded(eco, "run", "true", "--repos", "db,api,web", *extra)
+        r = embedded(eco, "run", "true", "--repos", "db,api,web", "--cycles", "error", *extra)
         assert r.returncode == 2, r.stderr
-        assert "have a cycle" in r.stderr and "web" in r.stderr and "db" in r.stderr, r.stderr
-        assert "--order none" in r.stderr
+        assert "cycle among api, db, web" in r.stderr, r.stderr
+        assert "--order none" in r.stderr and "--cycles group" in r.stderr
         assert eco.read_bytes() == before
         assert not audit.log_path(eco).exists() or audit.read(audit.log_path(eco)) == []
     # --order none runs it (no order, no cycle), and --save-as keeps it.

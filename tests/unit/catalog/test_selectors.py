@@ -310,3 +310,61 @@ def test_changed_runs_two_gits_for_an_unchanged_repo_and_one_for_a_changed_one(
     calls.clear()
     said = git_changed(repo, "no-such-branch")  # the diff cannot: asked step by step
     assert isinstance(said, str) and "has no 'no-such-branch'" in said
+
+
+def _commit(repo: Path, msg: str, name: str | None = None) -> None:
+    if name is not None:
+        (repo / name).write_text(msg + "\n")
+        _git(repo, "add", name)
+    _git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty",
+         "-m", msg)
+
+
+def _cloned(tmp_path: Path, name: str, branch: str) -> Path:
+    """A checkout cloned from a bare remote whose default branch is ``branch`` (the
+    clone records it as origin/HEAD), with a feature branch checked out."""
+    seed = tmp_path / "seed" / name
+    seed.mkdir(parents=True)
+    _git(seed, "init", "-q", "-b", branch)
+    _commit(seed, "first", "a.txt")
+    bare = tmp_path / "remotes" / f"{name}.git"
+    _git(tmp_path, "clone", "-q", "--bare", str(seed), str(bare))
+    checkout = tmp_path / "repos" / name
+    _git(tmp_path, "clone", "-q", str(bare), str(checkout))
+    _git(checkout, "switch", "-q", "-c", "feature")
+    return checkout
+
+
+def test_changed_without_a_ref_compares_each_repo_with_its_own_default_branch(
+        tmp_path: Path) -> None:
+    """A fleet mixing main and master: `changed:` asks each from origin/HEAD (what its
+    clone recorded), else the catalog's default_branch; `changed:main` cannot tell for
+    the master repo, which is why the bare form exists."""
+    on_main, on_master = _cloned(tmp_path, "core", "main"), _cloned(tmp_path, "legacy", "master")
+    quiet = _cloned(tmp_path, "quiet", "master")
+    _commit(on_main, "edit", "b.txt")
+    _commit(on_master, "edit", "b.txt")
+    local = tmp_path / "repos" / "local"  # no remote: its catalog default_branch, trunk
+    local.mkdir()
+    _git(local, "init", "-q", "-b", "trunk")
+    _commit(local, "first", "a.txt")
+    _git(local, "switch", "-q", "-c", "feature")
+    _commit(local, "edit", "b.txt")
+    cat = Catalog.model_validate({"version": 1, "repos": [
+        {"name": "core", "path": "repos/core"}, {"name": "legacy", "path": "repos/legacy"},
+        {"name": "quiet", "path": "repos/quiet"},
+        {"name": "local", "path": "repos/local", "default_branch": "trunk"}]})
+    assert select(cat, "changed:", tmp_path).names == ["core", "legacy", "local"]
+    assert select(cat, "quiet,changed:", tmp_path).names == ["core", "legacy", "quiet", "local"]
+    with pytest.raises(UsageError) as err:  # one ref for all: master's repos cannot say
+        select(cat, "changed:main", tmp_path)
+    assert "legacy" in err.value.message and "quiet" in err.value.message
+    # neither origin/HEAD nor default_branch: named, with how to give one
+    bare = cat.model_copy(update={"repos": [*cat.repos[:3], cat.repos[3].model_copy(
+        update={"default_branch": None})]})
+    bare._repos = None
+    with pytest.raises(UsageError) as err:
+        select(bare, "changed:", tmp_path)
+    assert "local: no default branch" in err.value.message
+    assert "--default-branch" in (err.value.hint or "")
+    assert select(bare, "changed:,!local", tmp_path).names == ["core", "legacy"]  # as hinted

@@ -62,10 +62,14 @@ def test_a_cycle_through_unselected_repos_only_is_not_the_runs(tmp_path: Path) -
     spec = run_spec(Keys("t"), fleet([("api", "db"), ("db", "jobs"), ("jobs", "api")]), None,
                     "true", ["api", "web"])
     assert spec.levels == [["RUN-api", "RUN-web"]]
-    with pytest.raises(PlanError) as err:  # with db too, the cycle is theirs
+    # with db too, the cycle is theirs: one group, api then db
+    spec = run_spec(Keys("t"), fleet([("api", "db"), ("db", "jobs"), ("jobs", "api")]), None,
+                    "true", ["api", "db"])
+    assert spec.levels == [["RUN-api"], ["RUN-db"]]
+    with pytest.raises(PlanError) as err:
         run_spec(Keys("t"), fleet([("api", "db"), ("db", "jobs"), ("jobs", "api")]), None,
-                 "true", ["api", "db"])
-    assert "cycle" in str(err.value)
+                 "true", ["api", "db"], cycles="error")
+    assert "cycle among api, db: api -> db" in str(err.value)
 
 
 def test_a_thousand_repo_run_is_ordered_fast() -> None:
@@ -98,11 +102,19 @@ def test_cache_and_pace_come_with_the_flag_and_the_repo(tmp_path: Path) -> None:
     assert spec.todos["RUN-api"].pace == ["repo:api"] and spec.paces["repo:api"][0] == 6.0
 
 
-def test_a_cycle_is_refused_naming_it() -> None:
+def test_a_cycle_is_refused_naming_it_with_cycles_error() -> None:
     with pytest.raises(PlanError) as err:
-        run_spec(Keys("t"), fleet([("api", "db"), ("db", "api")]), None, "true", ["db", "api"])
-    assert "cycle" in str(err.value) and "api" in str(err.value)
-    assert "--order none" in (err.value.hint or "")
+        run_spec(Keys("t"), fleet([("api", "db"), ("db", "api")]), None, "true", ["db", "api"],
+                 cycles="error")
+    assert "cycle among api, db" in str(err.value)
+    assert "--cycles group" in (err.value.hint or "") and "--order none" in (err.value.hint or "")
+
+
+def test_a_cycle_runs_as_a_group_one_repo_at_a_time_by_default() -> None:
+    spec = run_spec(Keys("t"), fleet([("api", "db"), ("db", "api"), ("web", "db")]), None,
+                    "true", ["web", "db", "api"])
+    assert spec.levels == [["RUN-api"], ["RUN-db"], ["RUN-web"]]
+    assert spec.todos["RUN-web"].preds == ["RUN-db"]  # after the group's last member
 
 
 def test_an_empty_command_is_refused() -> None:

@@ -1,0 +1,427 @@
+"""Fixture fleets in the shape of real ones (issue 48), run for real (embedded sweeps:
+a private redis-server and worker processes), ordered by the one dependency ordering:
+
+- a Node toolchain whose CLI repo is a dev dependency of the libraries it runs on;
+- Go modules with mutual ``// indirect`` requires and a nested module;
+- two Cargo workspaces with a dev/runtime loop;
+- a fleet mixing ``main`` and ``master`` default branches (real git, bare remotes).
+
+The manifests are written in each checkout and the catalog names them with the types
+and ``file:line`` a reader of those manifests gives (written here by hand: what reads
+manifests is another module's). Each fleet: `coord run` and a ``for_each`` +
+``deps: follow`` sweep succeed in an order consistent with the ordering edges, a cycle
+among them is one group (its repos one at a time in name order, after its providers and
+before its consumers) with a warning naming it, ``cycles: error`` refuses (exit 2,
+nothing run), and ``--order-by runtime,dev`` brings a dev cycle back as a group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.integration.helpers import ROOT, Cluster, read_lines
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+# Logs when it starts and ends in its repo (named by the environment only), slowly
+# enough that two repos run at once would interleave.
+CMD = ('echo "start $COORD_REPO" >> ../order.log; sleep 0.3; '
+       'echo "end $COORD_REPO" >> ../order.log')
+DEFAULT_BY = ("runtime", "build", "peer")
+
+#: (consumer, provider, type, manifest in the consumer, the text on the provider's line,
+#: indirect)
+Dep = tuple[str, str, str, str, str, bool]
+
+
+def write_fleet(root: Path, manifests: dict[str, dict[str, str]], deps: list[Dep], *,
+                order: dict[str, Any] | None = None, for_each: str = "*",
+                extra_repo: dict[str, dict[str, Any]] | None = None) -> Path:
+    """The checkouts' manifests, and a catalog naming each dependency with its type and
+    the manifest line that gives it; a plan with one ``deps: follow`` template."""
+    for repo, files in manifests.items():
+        for rel, text in files.items():
+            path = root / "repos" / repo / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    items = []
+    for i, (c, p, kind, rel, needle, indirect) in enumerate(deps, 1):
+        lines = (root / "repos" / c / rel).read_text().splitlines()
+        (line,) = [n for n, text in enumerate(lines, 1) if needle in text]
+        items.append({"id": f"DEP-{i:03d}", "consumer": c, "provider": p, "type": kind,
+                      **({"indirect": True} if indirect else {}),
+                      "source": {"file": rel, "line": line}})
+    doc: dict[str, Any] = {
+        "version": 1,
+        "repos": [{"name": r, "path": f"repos/{r}", **(extra_repo or {}).get(r, {})}
+                  for r in manifests],
+        "coordination": {
+            "plans": [{"id": "PLAN-001", "title": "test the fleet", "status": "active"}],
+            "todos": [{"id": "TODO-010", "task": "test", "plan": "PLAN-001",
+                       "for_each": for_each, "deps": "follow", "run": CMD, "timeout": 60}],
+            "dependencies": items},
+        **({"order": order} if order else {}),
+    }
+    eco = root / "ecosystem.yaml"
+    eco.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return eco
+
+
+def coord(eco: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`coord --file ECO ARGS`, embedded (no COORD_REDIS_URL)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
+    env.update(COORD_USER="tester", PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "coordination.cli.main", "--file", str(eco),
+                           *args], capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=300)
+
+
+def take_log(root: Path) -> list[str]:
+    """The run's start/end lines, and the log cleared for the next run."""
+    log = root / "repos" / "order.log"
+    lines = read_lines(log)
+    log.unlink(missing_ok=True)
+    return lines
+
+
+def ordering_edges(deps: list[Dep], by: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(c, p) for c, p, kind, _, _, indirect in deps if kind in by and not indirect]
+
+
+def check_run(lines: list[str], repos: list[str], edges: list[tuple[str, str]],
+              groups: Sequence[list[str]] = ()) -> None:
+    """Each repo ran once; a consumer started after its provider ended (both outside
+    one group); a group's members one at a time in name order, the first after every
+    provider of the group ended, every consumer of the group after the last ended."""
+    at = {ln: i for i, ln in enumerate(lines)}
+    assert sorted(ln.split()[1] for ln in lines if ln.startswith("start")) == sorted(repos), lines
+    group = {r: i for i, g in enumerate(groups) for r in g}
+    for c, p in edges:
+        if c in repos and p in repos and not (c in group and group.get(p) == group[c]):
+            # across a group: the group's last member ends before its consumers start,
+            # its first starts after its providers end
+            provider_end = groups[group[p]][-1] if p in group else p
+            consumer_start = groups[group[c]][0] if c in group else c
+            assert at[f"end {provider_end}"] < at[f"start {consumer_start}"], (c, p, lines)
+    for g in groups:
+        for a, b in zip(g, g[1:]):  # never overlapping, in name order
+            assert at[f"end {a}"] < at[f"start {b}"], (g, lines)
+
+
+def run_json(eco: Path, *args: str) -> dict[str, Any]:
+    r = coord(eco, "run", CMD, "--repos", "*", "--json", *args)
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc: dict[str, Any] = json.loads(r.stdout)
+    return doc
+
+
+def assert_refused(eco: Path, root: Path, args: list[str], cycle: str) -> None:
+    """Exit 2 naming the cycle, and nothing ran: for `coord run` and `plan sweep`."""
+    for cmd in (["run", CMD, "--repos", "*", *args], ["plan", "sweep", "PLAN-001", *args]):
+        r = coord(eco, *cmd)
+        assert r.returncode == 2, r.stdout + r.stderr
+        said = " ".join(r.stderr.split())  # as wrapped to the terminal's width
+        assert cycle in said and "--cycles group" in said, r.stderr
+        assert take_log(root) == [], cmd
+
+
+# -- Node: a CLI that is a dev dependency of the libraries it is built from ----------------
+
+NODE = {
+    "md-util": {"package.json": '{\n  "name": "md-util",\n  "version": "2.0.0"\n}\n'},
+    "md-parse": {"package.json": (
+        '{\n  "name": "md-parse",\n  "dependencies": {\n    "md-util": "^2.0.0"\n  },\n'
+        '  "devDependencies": {\n    "mdcli": "^1.0.0"\n  }\n}\n')},
+    "md-render": {"package.json": (
+        '{\n  "name": "md-render",\n  "dependencies": {\n    "md-util": "^2.0.0"\n  },\n'
+        '  "peerDependencies": {\n    "md-parse": "^3.0.0"\n  },\n'
+        '  "devDependencies": {\n    "mdcli": "^1.0.0"\n  }\n}\n')},
+    "mdcli": {"package.json": (
+        '{\n  "name": "mdcli",\n  "bin": "cli.js",\n  "dependencies": {\n'
+        '    "md-parse": "^3.0.0",\n    "md-render": "^3.0.0"\n  }\n}\n')},
+    "site": {"package.json": (
+        '{\n  "name": "site",\n  "dependencies": {\n    "mdcli": "^1.0.0"\n  },\n'
+        '  "optionalDependencies": {\n    "md-render": "^3.0.0"\n  }\n}\n')},
+}
+NODE_DEPS: list[Dep] = [
+    ("md-parse", "md-util", "runtime", "package.json", '"md-util"', False),
+    ("md-parse", "mdcli", "dev", "package.json", '"mdcli"', False),
+    ("md-render", "md-util", "runtime", "package.json", '"md-util"', False),
+    ("md-render", "md-parse", "peer", "package.json", '"md-parse"', False),
+    ("md-render", "mdcli", "dev", "package.json", '"mdcli"', False),
+    ("mdcli", "md-parse", "runtime", "package.json", '"md-parse"', False),
+    ("mdcli", "md-render", "runtime", "package.json", '"md-render"', False),
+    ("site", "mdcli", "runtime", "package.json", '"mdcli"', False),
+    ("site", "md-render", "optional", "package.json", '"md-render"', False),
+]
+NODE_REPOS = list(NODE)
+NODE_GROUP = ["md-parse", "md-render", "mdcli"]
+
+
+def test_node_toolchain_cli_is_a_dev_dependency_of_its_libraries(tmp_path: Path) -> None:
+    eco = write_fleet(tmp_path, NODE, NODE_DEPS)
+    # dev and optional edges do not order: no cycle, providers first
+    doc = run_json(eco)
+    assert doc["warnings"] == []
+    assert [r["repo"] for r in doc["summary"]] == ["md-util", "md-parse", "md-render", "mdcli",
+                                                   "site"]
+    assert [r["level"] for r in doc["summary"]] == [0, 1, 2, 3, 4]
+    check_run(take_log(tmp_path), NODE_REPOS, ordering_edges(NODE_DEPS, DEFAULT_BY))
+    r = coord(eco, "plan", "sweep", "PLAN-001", "--wait")
+    assert r.returncode == 0, r.stderr
+    assert "warning" not in r.stderr, r.stderr
+    check_run(take_log(tmp_path), NODE_REPOS, ordering_edges(NODE_DEPS, DEFAULT_BY))
+
+    # --order-by runtime,dev: the cycle is back, as one group, warned
+    by = ("runtime", "dev")
+    cycle = ("dependency cycle among md-parse, md-render, mdcli: "
+             "md-parse -> mdcli (DEP-002 dev, package.json:7); "
+             "mdcli -> md-parse (DEP-006 runtime, package.json:5)")
+    doc = run_json(eco, "--order-by", "runtime,dev")
+    (w,) = doc["warnings"]
+    assert w.startswith(cycle) and "one at a time in name order" in w, w
+    assert [(r["repo"], r["group"]) for r in doc["summary"]] == [
+        ("md-util", None), ("md-parse", 1), ("md-render", 1), ("mdcli", 1), ("site", None)]
+    check_run(take_log(tmp_path), NODE_REPOS, ordering_edges(NODE_DEPS, by), [NODE_GROUP])
+    human = coord(eco, "run", CMD, "--repos", "*", "--order-by", "runtime,dev")
+    assert human.returncode == 0, human.stderr
+    assert "warning: " + cycle in " ".join(human.stderr.split()), human.stderr
+    table = [ln.split() for ln in human.stdout.splitlines() if ln.split()[:1] in (
+        ["0"], ["1"], ["2"])]
+    assert [row[1] for row in table] == ["md-util", "md-parse", "md-render", "mdcli", "site"]
+    assert [row[2:4] for row in table if row[1] in NODE_GROUP] == [["cycle", "1"]] * 3
+    take_log(tmp_path)
+    r = coord(eco, "plan", "sweep", "PLAN-001", "--again", "--wait", "--order-by",
+              "runtime,dev")
+    assert r.returncode == 0, r.stderr
+    assert "TODO-010 (deps: follow): " + cycle in " ".join(r.stderr.split()), r.stderr
+    check_run(take_log(tmp_path), NODE_REPOS, ordering_edges(NODE_DEPS, by), [NODE_GROUP])
+    listed = json.loads(coord(eco, "repo", "list", "--order", "--order-by", "runtime,dev",
+                              "--json").stdout)
+    assert listed["levels"] == [[["md-util"]], [NODE_GROUP], [["site"]]]
+
+    # cycles: error refuses, nothing run; the hint (--cycles group) works when followed
+    assert_refused(eco, tmp_path, ["--order-by", "runtime,dev", "--cycles", "error"], cycle)
+    eco = write_fleet(tmp_path, NODE, NODE_DEPS, order={"by": ["runtime", "dev"],
+                                                        "cycles": "error"})
+    assert_refused(eco, tmp_path, [], cycle)
+    doc = run_json(eco, "--cycles", "group")
+    assert len(doc["warnings"]) == 1
+    check_run(take_log(tmp_path), NODE_REPOS, ordering_edges(NODE_DEPS, by), [NODE_GROUP])
+    r = coord(eco, "plan", "sweep", "PLAN-001", "--cycles", "group", "--wait")
+    assert r.returncode == 0, r.stderr
+    check_run(take_log(tmp_path), NODE_REPOS, ordering_edges(NODE_DEPS, by), [NODE_GROUP])
+
+
+# -- Go: mutual // indirect requires, and a nested module ------------------------------------
+
+GO = {
+    "prom-common": {"go.mod": (
+        "module github.com/prom/common\n\ngo 1.21\n\nrequire (\n"
+        "\tgithub.com/prom/client v1.19.0 // indirect\n)\n")},
+    "prom-client": {"go.mod": (
+        "module github.com/prom/client\n\ngo 1.21\n\nrequire (\n"
+        "\tgithub.com/prom/common v0.48.0\n"
+        "\tgithub.com/prom/alertmanager v0.27.0 // indirect\n)\n")},
+    "alertmanager": {
+        "go.mod": "module github.com/prom/alertmanager\n\ngo 1.21\n\n"
+                  "require github.com/prom/common v0.48.0\n",
+        "api/go.mod": "module github.com/prom/alertmanager/api\n\ngo 1.21\n\n"
+                      "require github.com/prom/client v1.19.0\n"},
+    "node-exporter": {"go.mod": "module github.com/prom/node_exporter\n\ngo 1.21\n\n"
+                                "require github.com/prom/common v0.48.0\n"},
+}
+GO_DEPS: list[Dep] = [
+    ("prom-common", "prom-client", "runtime", "go.mod", "prom/client", True),
+    ("prom-client", "prom-common", "runtime", "go.mod", "prom/common v", False),
+    ("prom-client", "alertmanager", "runtime", "go.mod", "prom/alertmanager", True),
+    ("alertmanager", "prom-common", "runtime", "go.mod", "prom/common", False),
+    ("alertmanager", "prom-client", "runtime", "api/go.mod", "prom/client", False),  # nested
+    ("node-exporter", "prom-common", "runtime", "go.mod", "prom/common", False),
+]
+GO_REPOS = list(GO)
+
+
+def test_go_modules_with_mutual_indirect_requires_and_a_nested_module(tmp_path: Path) -> None:
+    eco = write_fleet(tmp_path, GO, GO_DEPS)
+    edges = ordering_edges(GO_DEPS, DEFAULT_BY)
+    doc = run_json(eco)
+    assert doc["warnings"] == []  # the only cycles go through indirect requires
+    assert [r["repo"] for r in doc["summary"]] == ["prom-common", "node-exporter", "prom-client",
+                                                   "alertmanager"]
+    check_run(take_log(tmp_path), GO_REPOS, edges)
+    r = coord(eco, "plan", "sweep", "PLAN-001", "--wait")
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+    check_run(take_log(tmp_path), GO_REPOS, edges)
+    # indirect edges never order, whatever the types: cycles: error has nothing to refuse
+    doc = run_json(eco, "--order-by", "runtime,dev", "--cycles", "error")
+    assert doc["warnings"] == []
+    check_run(take_log(tmp_path), GO_REPOS, edges)
+    # bad flags: exit 2 naming what is wrong, nothing run
+    bad = coord(eco, "run", CMD, "--repos", "*", "--order-by", "runtime,indirekt")
+    assert bad.returncode == 2 and "indirekt" in bad.stderr, bad.stderr
+    bad = coord(eco, "run", CMD, "--repos", "*", "--order", "none", "--cycles", "error")
+    assert bad.returncode == 2 and "--order none" in bad.stderr, bad.stderr
+    assert take_log(tmp_path) == []
+    # made direct, the loop is a real one: a group, warned with the go.mod lines
+    direct = [(c, p, k, f, n, False) for c, p, k, f, n, _ in GO_DEPS]
+    eco = write_fleet(tmp_path, GO, direct)
+    doc = run_json(eco)
+    (w,) = doc["warnings"]
+    # the nested module's require (api/go.mod) is alertmanager's
+    assert w.startswith("dependency cycle among alertmanager, prom-client, prom-common: "
+                        "alertmanager -> prom-client (DEP-005 runtime, api/go.mod:5); "
+                        "prom-client -> alertmanager (DEP-003 runtime, go.mod:7)"), w
+    check_run(take_log(tmp_path), GO_REPOS, ordering_edges(direct, DEFAULT_BY),
+              [["alertmanager", "prom-client", "prom-common"]])
+
+
+# -- Cargo: two workspaces in a dev/runtime loop ------------------------------------------
+
+CARGO = {
+    "tokio-ws": {
+        "Cargo.toml": '[workspace]\nmembers = ["tokio", "tokio-macros"]\n',
+        "tokio/Cargo.toml": ('[package]\nname = "tokio"\nversion = "1.37.0"\n\n'
+                             '[dependencies]\ntokio-macros = { path = "../tokio-macros" }\n\n'
+                             '[dev-dependencies]\ntracing = "0.1"\n'),
+        "tokio-macros/Cargo.toml": '[package]\nname = "tokio-macros"\nversion = "2.2.0"\n'},
+    "tracing-ws": {
+        "Cargo.toml": '[workspace]\nmembers = ["tracing", "tracing-core"]\n',
+        "tracing/Cargo.toml": ('[package]\nname = "tracing"\nversion = "0.1.40"\n\n'
+                               '[dependencies]\ntracing-core = { path = "../tracing-core" }\n'
+                               'tokio = { version = "1", optional = false }\n'),
+        "tracing-core/Cargo.toml": '[package]\nname = "tracing-core"\nversion = "0.1.32"\n'},
+    "app": {"Cargo.toml": ('[package]\nname = "app"\nversion = "0.1.0"\n\n'
+                           '[dependencies]\ntracing = "0.1"\n\n'
+                           '[build-dependencies]\ntokio = "1"\n')},
+}
+CARGO_DEPS: list[Dep] = [
+    ("tokio-ws", "tracing-ws", "dev", "tokio/Cargo.toml", "tracing", False),
+    ("tracing-ws", "tokio-ws", "runtime", "tracing/Cargo.toml", "tokio", False),
+    ("app", "tracing-ws", "runtime", "Cargo.toml", "tracing", False),
+    ("app", "tokio-ws", "build", "Cargo.toml", "tokio", False),
+]
+CARGO_REPOS = list(CARGO)
+CARGO_CYCLE = ("dependency cycle among tokio-ws, tracing-ws: "
+               "tokio-ws -> tracing-ws (DEP-001 dev, tokio/Cargo.toml:9); "
+               "tracing-ws -> tokio-ws (DEP-002 runtime, tracing/Cargo.toml:7)")
+
+
+def test_two_cargo_workspaces_with_a_dev_runtime_loop(tmp_path: Path) -> None:
+    eco = write_fleet(tmp_path, CARGO, CARGO_DEPS)
+    doc = run_json(eco)
+    assert doc["warnings"] == []
+    assert [r["repo"] for r in doc["summary"]] == ["tokio-ws", "tracing-ws", "app"]
+    check_run(take_log(tmp_path), CARGO_REPOS, ordering_edges(CARGO_DEPS, DEFAULT_BY))
+    r = coord(eco, "plan", "sweep", "PLAN-001", "--wait")
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+    check_run(take_log(tmp_path), CARGO_REPOS, ordering_edges(CARGO_DEPS, DEFAULT_BY))
+
+    by = ("runtime", "dev")
+    doc = run_json(eco, "--order-by", "runtime,dev")
+    (w,) = doc["warnings"]
+    assert w.startswith(CARGO_CYCLE), w
+    check_run(take_log(tmp_path), CARGO_REPOS, ordering_edges(CARGO_DEPS, by),
+              [["tokio-ws", "tracing-ws"]])
+    assert_refused(eco, tmp_path, ["--order-by", "runtime,dev", "--cycles", "error"],
+                   CARGO_CYCLE)
+    # eager (each todo once its own blockers end) keeps the group one at a time too,
+    # and --save-as keeps the chain as blocked_by, each todo titled after its repo
+    doc = run_json(eco, "--order-by", "runtime,dev", "--strategy", "eager",
+                   "--save-as", "Cargo loop")
+    check_run(take_log(tmp_path), CARGO_REPOS, ordering_edges(CARGO_DEPS, by),
+              [["tokio-ws", "tracing-ws"]])
+    saved = {t["repo"]: t for t in yaml.safe_load(eco.read_text())["coordination"]["todos"]
+             if t.get("plan") == doc["saved_as"]["plan"]}
+    assert saved["tracing-ws"]["blocked_by"] == [saved["tokio-ws"]["id"]]
+    assert saved["app"]["blocked_by"] == [saved["tracing-ws"]["id"]]
+    assert {r: t["task"] for r, t in saved.items()} == {r: f"{r}: {CMD}" for r in saved}
+    # the catalog's order: says the same for every command; a flag overrides it
+    eco = write_fleet(tmp_path, CARGO, CARGO_DEPS, order={"by": ["runtime", "build", "dev"]})
+    r = coord(eco, "plan", "sweep", "PLAN-001", "--wait", "--json")
+    assert r.returncode == 0, r.stderr
+    (w,) = json.loads(r.stdout)["warnings"]
+    assert w.startswith("TODO-010 (deps: follow): " + CARGO_CYCLE), w
+    check_run(take_log(tmp_path), CARGO_REPOS, ordering_edges(CARGO_DEPS, by),
+              [["tokio-ws", "tracing-ws"]])
+    dry = json.loads(coord(eco, "plan", "sweep", "PLAN-001", "--dry-run", "--again",
+                           "--json").stdout)
+    assert [f["code"] for f in dry["warnings"]] == ["dependency-cycle"]
+    assert dry["levels"] == [["TODO-010[tokio-ws]"], ["TODO-010[tracing-ws]"], ["TODO-010[app]"]]
+    assert json.loads(coord(eco, "plan", "sweep", "PLAN-001", "--dry-run", "--again", "--json",
+                            "--order-by", "runtime").stdout).get("warnings", []) == []
+
+
+# -- a fleet mixing main and master ------------------------------------------------------------
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=cwd,
+                   check=True, capture_output=True)
+
+
+def test_a_fleet_mixing_main_and_master(tmp_path: Path) -> None:
+    """`changed:` with no ref compares each repo with its own default branch (origin/HEAD,
+    from a clone of a bare remote), so a run and a template over what changed work on a
+    fleet where `changed:main` cannot."""
+    branches = {"alpha": "main", "beta": "master", "gamma": "master", "delta": "main"}
+    for name, branch in branches.items():
+        seed = tmp_path / "seed" / name
+        seed.mkdir(parents=True)
+        _git(seed, "init", "-q", "-b", branch)
+        (seed / "README").write_text(f"{name}\n")
+        _git(seed, "add", "README")
+        _git(seed, "commit", "-q", "-m", "first")
+        _git(tmp_path, "clone", "-q", "--bare", str(seed), f"remotes/{name}.git")
+        _git(tmp_path, "clone", "-q", f"remotes/{name}.git", f"repos/{name}")
+        _git(tmp_path / "repos" / name, "switch", "-q", "-c", "feature")
+    for name in ("alpha", "beta", "gamma"):  # delta did not change
+        checkout = tmp_path / "repos" / name
+        (checkout / "CHANGE").write_text("x\n")
+        _git(checkout, "add", "CHANGE")
+        _git(checkout, "commit", "-q", "-m", "change")
+    deps: list[Dep] = [("beta", "alpha", "runtime", "README", "beta", False),
+                       ("gamma", "beta", "runtime", "README", "gamma", False),
+                       ("delta", "gamma", "runtime", "README", "delta", False)]
+    eco = write_fleet(tmp_path, {n: {} for n in branches}, deps, for_each="changed:")
+    r = coord(eco, "run", CMD, "--repos", "changed:main")  # one ref for all: cannot tell
+    assert r.returncode == 2 and "beta" in r.stderr and "gamma" in r.stderr, r.stderr
+    r = coord(eco, "run", CMD, "--repos", "changed:", "--json")
+    assert r.returncode == 0, r.stderr
+    assert [row["repo"] for row in json.loads(r.stdout)["summary"]] == ["alpha", "beta", "gamma"]
+    check_run(take_log(tmp_path), ["alpha", "beta", "gamma"], ordering_edges(deps, DEFAULT_BY))
+    r = coord(eco, "plan", "sweep", "PLAN-001", "--wait")
+    assert r.returncode == 0, r.stderr
+    check_run(take_log(tmp_path), ["alpha", "beta", "gamma"], ordering_edges(deps, DEFAULT_BY))
+    shown = json.loads(coord(eco, "repo", "list", "--repos", "changed:", "--json").stdout)
+    assert [x["name"] for x in shown] == ["alpha", "beta", "gamma"]
+
+
+def test_node_toolchain_cycle_group_on_real_workers(cluster: Cluster) -> None:
+    """Distributed: one `coord worker` per repo on the session redis-server, the catalog
+    ordering by dev edges too; the group still runs one repo at a time, in name order,
+    after md-util and before site, for `coord run` (eager) and a deps: follow sweep."""
+    eco = write_fleet(cluster.root, NODE, NODE_DEPS, order={"by": ["runtime", "dev"]})
+    cluster.eco = eco
+    cluster.start_workers(NODE_REPOS)
+    edges = ordering_edges(NODE_DEPS, ("runtime", "dev"))
+    res = cluster.cli("run", CMD, "--repos", "*", "--strategy", "eager", "--wait", "--json",
+                      timeout=200)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert len(doc["warnings"]) == 1 and "md-parse -> mdcli (DEP-002 dev" in doc["warnings"][0]
+    check_run(take_log(cluster.root), NODE_REPOS, edges, [NODE_GROUP])
+    res = cluster.cli("plan", "sweep", "PLAN-001", "--wait", "--json", timeout=200)
+    assert res.returncode == 0, res.stderr
+    (w,) = json.loads(res.stdout)["warnings"]
+    assert w.startswith("TODO-010 (deps: follow): dependency cycle among md-parse, md-render, "
+                        "mdcli"), w
+    check_run(take_log(cluster.root), NODE_REPOS, edges, [NODE_GROUP])
