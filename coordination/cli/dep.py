@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from coordination.catalog.structure import DependencyChanges, DependencyDeleted
 
 F = TypeVar("F", bound=Callable[..., Any])
-DEP_TYPES = ("runtime", "build", "dev", "peer", "optional", "test", "api")
+DEP_TYPES = ("runtime", "build", "dev", "test", "api", "peer", "optional")
 DEP_STATUSES = ("satisfied", "unsatisfied", "unknown")
 
 

@@ -35,7 +35,7 @@ DEFAULT_TOOLSETS = ("catalog", "sweeps")
 # Enum values the catalog accepts (tests/unit/cli/test_mcp.py checks them against the models).
 IssueStatus = Literal["open", "in_progress", "resolved", "closed"]
 Priority = Literal["low", "medium", "high", "critical"]
-DepType = Literal["runtime", "build", "dev", "peer", "optional", "test", "api"]
+DepType = Literal["runtime", "build", "dev", "test", "api", "peer", "optional"]
 Strategy = Literal["levels", "eager"]
 HistoryKind = Literal["todo", "sweep", "edit"]
 ListKind = Literal["issues", "todos", "plans", "dependencies"]
