@@ -478,12 +478,15 @@ class _AtomicCommand(click.Command):
               help="Do not write the outcome into the catalog when the sweep ends.")
 @click.option("--no-cache", "no_cache", is_flag=True, help="Run every todo even when an "
               "earlier success has its cache key (cache: todos; successes are still stored).")
+@click.option("--sequential", is_flag=True, help="One todo at a time, in DAG order (ties: "
+              "the start rank, then the id), through the levels strategy: every level one "
+              "todo (waves: one at a time each).")
 @json_option
 @click.pass_obj
 def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
               ignore_blockers: bool, require_workers: bool, atomic: str | None, ui: bool,
               ui_port: int | None, no_sync: bool, again: bool, no_cache: bool,
-              as_json: bool) -> None:
+              sequential: bool, as_json: bool) -> None:
     """Run a plan's open todos on their repos' workers, or preview it with --dry-run.
 
     Choosing a strategy: eager beats levels when the todos of a level take very
@@ -503,6 +506,7 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
       coord plan sweep PLAN-001 --wait --ui --ui-port 8765
       coord plan sweep PLAN-001 --again --strategy eager --wait
       coord plan sweep PLAN-001 --again --no-cache --wait
+      coord plan sweep PLAN-001 --sequential --wait
     """
     if not dry_run:
         # lazy: the runtime (redis-py, the sweeps, Celery to send); a dry run loads none of it
@@ -520,7 +524,8 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
                          ignore_blockers=ignore_blockers, as_json=as_json,
                          require_workers=require_workers, atomic=atomic or False,
                          ui_port=ui_port,
-                         sync=not no_sync, again=again, no_cache=no_cache)
+                         sync=not no_sync, again=again, no_cache=no_cache,
+                         sequential=sequential)
         if isinstance(code, int) and code:
             sys.exit(code)
         return

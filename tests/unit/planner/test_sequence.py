@@ -1,0 +1,71 @@
+"""`plan sweep --sequential`'s order (coordination.planner.sequence) and the spec it
+makes (coordination.sweeps.planning.make_sequential): a topological order, ties by
+the caller's key, every level one todo, waves one at a time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from coordination.keys import Keys
+from coordination.planner.sequence import sequential_order
+from coordination.sweeps.planning import Planning
+from coordination.sweeps.spec import SweepSpec
+from tests.unit.support.sweeps import PLAN, write_catalog
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_the_order_is_topological_and_ties_go_by_the_key() -> None:
+    preds = {"b": ["a"], "c": ["a"], "d": ["b", "c"], "f": ["e"]}
+    key = {"a": 1, "b": 2, "c": 0, "d": 5, "e": 3, "f": 0}
+    order = sequential_order("abcdef", preds, key=lambda t: (key[t], t))
+    assert order == ["a", "c", "b", "e", "f", "d"]
+    # edges to todos outside the run are not waited for
+    assert sequential_order(["d", "c"], preds, key=lambda t: (t,)) == ["c", "d"]
+
+
+def test_a_cycle_is_named() -> None:
+    with pytest.raises(ValueError, match="a, b"):
+        sequential_order(["a", "b", "c"], {"a": ["b"], "b": ["a"]}, key=lambda t: (t,))
+
+
+def _spec(tmp_path: Path, *, sequential: bool, strategy: str = "levels") -> SweepSpec:
+    catalog = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "true"},
+        {"id": "TODO-002", "repo": "web", "run": "true", "blocked_by": ["TODO-001"]},
+        {"id": "TODO-003", "repo": "jobs", "run": "true", "priority": "critical"},
+        {"id": "TODO-004", "repo": "web", "run": "true", "blocked_by": ["TODO-001"]},
+    ])
+    return Planning(Keys("t"), catalog).plan_spec(PLAN, strategy=strategy,
+                                                  ignore_blockers=True, sequential=sequential)
+
+
+def test_a_sequential_spec_has_one_todo_per_level_in_dag_order(tmp_path: Path) -> None:
+    plain = _spec(tmp_path, sequential=False)
+    assert [len(lv) for lv in plain.levels] == [2, 2] and not plain.sequential
+    spec = _spec(tmp_path, sequential=True)
+    assert spec.levels == [["TODO-003"], ["TODO-001"], ["TODO-002"], ["TODO-004"]]
+    assert [spec.todos[t].level for t in ("TODO-003", "TODO-001", "TODO-002", "TODO-004")] \
+        == [0, 1, 2, 3]
+    assert spec.level_of()["TODO-004"] == 3
+    # kept through the spec's JSON (what workers and a resume read); absent when off
+    again = SweepSpec.from_json(spec.to_json())
+    assert again.sequential and again.levels == spec.levels
+    assert '"sequential"' not in plain.to_json()
+
+
+def test_sequential_with_another_strategy_is_refused(tmp_path: Path) -> None:
+    from coordination.errors import UsageError
+
+    with pytest.raises(UsageError, match="one todo at a time"):
+        _spec(tmp_path, sequential=True, strategy="eager")
+
+
+def test_a_resume_of_a_sequential_sweep_runs_one_at_a_time_too(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, sequential=True)
+    planning = Planning(Keys("t"), Path(spec.catalog or ""))
+    nxt = planning.resume_spec(spec, ["TODO-001", "TODO-002", "TODO-004"])
+    assert nxt.sequential
+    assert nxt.levels == [["TODO-001"], ["TODO-002"], ["TODO-004"]]
