@@ -19,7 +19,7 @@ from coordination.catalog.cache import paused_gc
 from coordination.catalog.models import Catalog, TodoStatus
 from coordination.catalog.reports import PlanStatus, plan_status
 from coordination.catalog.templates import Problems, TemplateDoc, load_planned, planned_for
-from coordination.cli import plan_edit
+from coordination.cli import plan_edit, plan_optimize
 from coordination.cli.context import Context
 from coordination.cli.render import (
     console,
@@ -76,7 +76,7 @@ def _hours(value: float | None) -> str:
 
 @click.group()
 def plan() -> None:
-    """Plans: list, show, status, validate, graph, sweep, reset, create, update, delete.
+    """Plans: list, show, status, validate, graph, sweep, reset, create, update, delete, optimize.
 
     \b
     Examples:
@@ -618,3 +618,4 @@ def reset_cmd(obj: Context, plan_id: str, todos: tuple[str, ...], dry_run: bool,
 # The edits of plans live in plan_edit.py (this module is long enough).
 for _command in plan_edit.COMMANDS:
     plan.add_command(_command)
+plan.add_command(plan_optimize.optimize_cmd)
