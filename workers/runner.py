@@ -157,6 +157,11 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
     cwd = _checkout(t.path, t.repo, worker)
     env = dict(t.env)
     env.update(COORD_SWEEP_ID=sweep_id, COORD_TODO_ID=todo_id, COORD_REPO=t.repo)
+    # `coord context` inside the todo: its plan's scope (--plan "$COORD_PLAN_ID"), and
+    # the sweep's catalog, so an embedded sweep's todo finds the same server.
+    env["COORD_PLAN_ID"] = turn.spec.plan
+    if turn.spec.catalog and "COORD_ECOSYSTEM" not in os.environ:
+        env.setdefault("COORD_ECOSYSTEM", turn.spec.catalog)
     # An ancestor's outputs that fail their seal (forged, copied): this todo fails
     # before it runs, naming the record; no value of it is handed on.
     refused_inputs: str | None = None

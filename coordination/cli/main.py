@@ -51,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("coordination.cli.doctor:doctor", "Check Redis, the catalog, workers and clocks."),
     "init": ("coordination.cli.init:init", "Write a catalog from a fleet of git checkouts; --check: drift."),
     "schema": ("coordination.cli.schema:schema", "Print the catalog's JSON Schema."),
+    "context": ("coordination.cli.shared_context:context", "Values shared between todos: get, set, list, delete, export, import."),
 }
 
 
