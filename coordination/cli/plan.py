@@ -481,12 +481,17 @@ class _AtomicCommand(click.Command):
 @click.option("--sequential", is_flag=True, help="One todo at a time, in DAG order (ties: "
               "the start rank, then the id), through the levels strategy: every level one "
               "todo (waves: one at a time each).")
+@click.option("--merge-chains", "merge_chains", is_flag=True,
+              help="Run a chain of same-repo todos (each the only successor of the one "
+              "before, and it its only predecessor) as one task on one worker: no message "
+              "between them; each keeps its own start, lease, checkpoint, events, retries "
+              "and outcome. Runs the eager strategy.")
 @json_option
 @click.pass_obj
 def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
               ignore_blockers: bool, require_workers: bool, atomic: str | None, ui: bool,
               ui_port: int | None, no_sync: bool, again: bool, no_cache: bool,
-              sequential: bool, as_json: bool) -> None:
+              sequential: bool, merge_chains: bool, as_json: bool) -> None:
     """Run a plan's open todos on their repos' workers, or preview it with --dry-run.
 
     Choosing a strategy: eager beats levels when the todos of a level take very
@@ -507,6 +512,7 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
       coord plan sweep PLAN-001 --again --strategy eager --wait
       coord plan sweep PLAN-001 --again --no-cache --wait
       coord plan sweep PLAN-001 --sequential --wait
+      coord plan sweep PLAN-001 --merge-chains --wait
     """
     if not dry_run:
         # lazy: the runtime (redis-py, the sweeps, Celery to send); a dry run loads none of it
@@ -525,7 +531,7 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
                          require_workers=require_workers, atomic=atomic or False,
                          ui_port=ui_port,
                          sync=not no_sync, again=again, no_cache=no_cache,
-                         sequential=sequential)
+                         sequential=sequential, merge_chains=merge_chains)
         if isinstance(code, int) and code:
             sys.exit(code)
         return

@@ -101,6 +101,35 @@ def make_sequential(spec: SweepSpec) -> None:
     spec.__dict__.pop("_level_of", None)
 
 
+def chains_of(spec: SweepSpec) -> dict[str, str]:
+    """Todo -> the next todo of its chain: ``t -> s`` where ``s`` is ``t``'s only
+    successor and ``t`` is ``s``'s only predecessor among the sweep's todos, both in one
+    repo, neither a gate (a gate waits for people, not a worker)."""
+    todos = spec.todos
+    out: dict[str, str] = {}
+    for t, ts in todos.items():
+        succs = [x for x in ts.succs if x in todos]
+        if len(succs) != 1 or ts.gate:
+            continue
+        s = todos[succs[0]]
+        if s.repo == ts.repo and not s.gate and [p for p in s.preds if p in todos] == [t]:
+            out[t] = s.id
+    return out
+
+
+def make_merged(spec: SweepSpec) -> None:
+    """`plan sweep --merge-chains`: the eager strategy, with each chain's next todo run
+    by the worker that ran the one before it (``SweepSpec.chains``)."""
+    if spec.sequential:
+        raise UsageError("--merge-chains and --sequential together",
+                         hint="--sequential runs one todo at a time already; give one")
+    if spec.waves:
+        raise UsageError("--merge-chains on a plan with waves: its waves send its todos",
+                         hint="leave out --merge-chains")
+    spec.strategy = "eager"
+    spec.chains = chains_of(spec)
+
+
 class Planning:
     """Specs of one catalog file, for one namespace's queues."""
 
@@ -209,7 +238,8 @@ class Planning:
         return {x.name: x.capacity for x in catalog.resources}
 
     def plan_spec(self, plan_id: str, *, strategy: str, ignore_blockers: bool,
-                  again: bool = False, sequential: bool = False) -> SweepSpec:
+                  again: bool = False, sequential: bool = False,
+                  merge_chains: bool = False) -> SweepSpec:
         """Validate and level a plan into a spec: the same checks as the dry run
         (cycles, unknown refs, missing run, blockers). The plan's todos not completed
         in the catalog; with ``again`` every todo of it (`plan sweep --again`);
@@ -248,6 +278,8 @@ class Planning:
         )
         if sequential:
             make_sequential(spec)
+        if merge_chains:
+            make_merged(spec)
         return spec
 
     def blocking_todos(self, todo_id: str) -> list[str]:
@@ -339,4 +371,6 @@ class Planning:
                          atomic=old.atomic, inputs=old.inputs, inputs_of=old.inputs_of,
                          waves=old.waves, paces={**old.paces, **pacer.paces},
                          again=old.again, dispatched=old.next_dispatched(old.run + 1, levels),
-                         sequential=old.sequential)
+                         sequential=old.sequential,
+                         chains={t: s for t, s in old.chains.items()
+                                 if t in rerun and s in rerun})

@@ -69,3 +69,34 @@ def test_a_resume_of_a_sequential_sweep_runs_one_at_a_time_too(tmp_path: Path) -
     nxt = planning.resume_spec(spec, ["TODO-001", "TODO-002", "TODO-004"])
     assert nxt.sequential
     assert nxt.levels == [["TODO-001"], ["TODO-002"], ["TODO-004"]]
+
+
+def test_merge_chains_links_only_same_repo_single_edges(tmp_path: Path) -> None:
+    from coordination.errors import UsageError
+
+    catalog = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "true"},
+        {"id": "TODO-002", "repo": "api", "run": "true", "blocked_by": ["TODO-001"]},
+        {"id": "TODO-003", "repo": "api", "run": "true", "blocked_by": ["TODO-002"]},
+        {"id": "TODO-004", "repo": "web", "run": "true", "blocked_by": ["TODO-003"]},
+        # a fork: 5 has two successors, so neither follows it in a chain
+        {"id": "TODO-005", "repo": "jobs", "run": "true"},
+        {"id": "TODO-006", "repo": "jobs", "run": "true", "blocked_by": ["TODO-005"]},
+        {"id": "TODO-007", "repo": "jobs", "run": "true", "blocked_by": ["TODO-005"]},
+        # a join: 8 has two predecessors
+        {"id": "TODO-008", "repo": "jobs", "run": "true",
+         "blocked_by": ["TODO-006", "TODO-007"]},
+    ])
+    planning = Planning(Keys("t"), catalog)
+    spec = planning.plan_spec(PLAN, strategy="levels", ignore_blockers=True, merge_chains=True)
+    # 3 -> 4 crosses repos; 5 forks; 8 joins
+    assert spec.chains == {"TODO-001": "TODO-002", "TODO-002": "TODO-003"}
+    assert spec.strategy == "eager"
+    assert SweepSpec.from_json(spec.to_json()).chains == spec.chains
+    assert '"chains"' not in planning.plan_spec(PLAN, strategy="eager",
+                                                ignore_blockers=True).to_json()
+    nxt = planning.resume_spec(spec, ["TODO-002", "TODO-003", "TODO-004"])
+    assert nxt.chains == {"TODO-002": "TODO-003"}
+    with pytest.raises(UsageError, match="--merge-chains and --sequential"):
+        planning.plan_spec(PLAN, strategy="levels", ignore_blockers=True, merge_chains=True,
+                           sequential=True)
