@@ -95,3 +95,21 @@ def test_the_cap_evicts_the_least_recently_used(catalog: Path) -> None:
     assert "evicted" in human.stderr and "a" in human.stderr
     assert [v["key"] for v in json.loads(run(catalog, "list", "--json", env=cap).stdout)
             ["values"]] == ["c", "d"]
+
+
+def test_an_embedded_sweeps_todos_share_values(tmp_path: Path) -> None:
+    coord = f"{sys.executable} -m coordination.cli.main context"
+    out = tmp_path / "read.txt"
+    catalog = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": f"{coord} set n 41"},
+        {"id": "TODO-002", "repo": "web", "blocked_by": ["TODO-001"],
+         "run": f"{coord} get n > {out}"},
+    ])
+    base = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
+    r = subprocess.run(
+        [sys.executable, "-m", "coordination.cli.main", "--file", str(catalog), "plan", "sweep",
+         "PLAN-001", "--wait", "--json"], cwd=catalog.parent, capture_output=True, text=True,
+        timeout=100, env={**base, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads(r.stdout)["status"] == "succeeded"
+    assert out.read_text().strip() == "41"
