@@ -35,7 +35,7 @@ from coordination.cli.render import (
     styled,
     table,
 )
-from coordination.errors import CoordError, PlanError, ValidationFailed
+from coordination.errors import CoordError, PlanError, UsageError, ValidationFailed
 from coordination.names import some
 from coordination.jsonable import JSONValue
 from coordination.keys import Keys
@@ -397,6 +397,7 @@ def _templates_human(templates: list[TemplateDoc]) -> None:
 
 def _dry_run_human(doc: DryRunDocument) -> None:
     again = ", again: completed todos too" if doc["again"] else ""
+    again += ", sequential: one todo at a time" if doc.get("sequential") else ""
     say(f"dry run of {esc(doc['plan'])} ({doc['strategy']}{again}): {doc['todos']} todo(s) in "
         f"{len(doc['levels'])} level(s); nothing enqueued")
     _templates_human(doc.get("templates") or [])
@@ -540,9 +541,12 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
 
     raw, catalog = planned_for(obj.file, plan_id)
     p50, history_problem = _history_p50(obj.file, catalog, plan_id, again=again)
-    doc = dry_run_document(catalog, plan_id, strategy=strategy,
+    if sequential and merge_chains:
+        raise UsageError("--merge-chains and --sequential together",
+                         hint="--sequential runs one todo at a time already; give one")
+    doc = dry_run_document(catalog, plan_id, strategy="eager" if merge_chains else strategy,
                            ignore_blockers=ignore_blockers, keys=Keys(get_settings().namespace),
-                           again=again, p50_seconds=p50, written=raw)
+                           again=again, p50_seconds=p50, written=raw, sequential=sequential)
     if history_problem:
         err_console().print(f"[yellow]warning:[/yellow] history not read "
                             f"({esc(history_problem)}): the estimates use estimated_hours only")

@@ -100,3 +100,27 @@ def test_merge_chains_links_only_same_repo_single_edges(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="--merge-chains and --sequential"):
         planning.plan_spec(PLAN, strategy="levels", ignore_blockers=True, merge_chains=True,
                            sequential=True)
+
+
+def test_the_dry_run_shows_the_sequential_order(tmp_path: Path) -> None:
+    import json
+
+    from tests.unit.support.cli import coord
+
+    catalog = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "true", "estimated_hours": 1},
+        {"id": "TODO-002", "repo": "web", "run": "true", "estimated_hours": 2},
+        {"id": "TODO-003", "repo": "jobs", "run": "true", "priority": "critical",
+         "blocked_by": ["TODO-001"], "estimated_hours": 1},
+    ])
+    r = coord(catalog, "plan", "sweep", PLAN, "--dry-run", "--sequential", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["sequential"] is True
+    # 1 (longer path behind it) before 2, then 3 (critical) as soon as it is free
+    assert doc["levels"] == [["TODO-001"], ["TODO-003"], ["TODO-002"]]
+    assert doc["strategy_estimate"]["levels_hours"] == 4  # one at a time: the sum
+    plain = json.loads(coord(catalog, "plan", "sweep", PLAN, "--dry-run", "--json").stdout)
+    assert "sequential" not in plain and len(plain["levels"]) == 2
+    both = coord(catalog, "plan", "sweep", PLAN, "--dry-run", "--sequential", "--merge-chains")
+    assert both.returncode == 2 and "--merge-chains and --sequential" in both.stderr
