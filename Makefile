@@ -69,7 +69,8 @@ BENCHES := \
 	sweep \
 	fleet_run \
 	fleet_sweep \
-	scale
+	scale \
+	merge_chains
 
 bench: $(STAMP)
 	@failed=""; for b in $(BENCHES); do \

@@ -288,3 +288,29 @@ class Keys:
         """Pub/sub channel on which every event is also published (live): a message per
         script call, the JSON array of its events (see runtime/events.py)."""
         return f"{self.namespace}:events:live"
+
+    # -- shared context (coord context) -----------------------------------------------
+    def context_lru(self, scope: str) -> str:
+        """Sorted set: a context scope's keys (scope ``sweep:<id>`` or ``plan:<id>``),
+        scored by their last use (``context_clock``), least recent first: what LRU
+        eviction takes (``runtime/shared_context.py``, ``lua/context_set.lua``)."""
+        return f"{self.namespace}:ctx:{{{scope}}}:lru"
+
+    def context_value_prefix(self, scope: str) -> str:
+        """Strings, JSON: the prefix of a scope's values (``context_value``), which the
+        eviction script completes with the key it evicts."""
+        return f"{self.namespace}:ctx:{{{scope}}}:v:"
+
+    def context_value(self, scope: str, key: str) -> str:
+        """String, JSON: one context value and its seal (expiring with its TTL)."""
+        return f"{self.context_value_prefix(scope)}{key}"
+
+    def context_clock(self, scope: str) -> str:
+        """Integer: a scope's use counter, the LRU's score (ties impossible, unlike time)."""
+        return f"{self.namespace}:ctx:{{{scope}}}:clock"
+
+    @property
+    def context_stats(self) -> str:
+        """Hash: context hits, misses and evictions by scope kind (``hits:sweep``...),
+        what `coord metrics` exposes as ``coord_context_*_total``."""
+        return f"{self.namespace}:ctx-stats"

@@ -242,9 +242,12 @@ def adopt(file: Path, sweep_id: str) -> tuple[Launch, str] | None:
 
 def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = None,
             strategy: str = "levels", ignore_blockers: bool = False,
-            atomic: bool | str = False, again: bool = False, no_cache: bool = False) -> Launch:
+            atomic: bool | str = False, again: bool = False, no_cache: bool = False,
+            sequential: bool = False, merge_chains: bool = False) -> Launch:
     """A sweep of ``plan_id`` (or of the one todo ``todo_id``), wired to run; ``again``:
-    every todo of the plan, completed ones too; ``no_cache``: reuse no earlier run."""
+    every todo of the plan, completed ones too; ``no_cache``: reuse no earlier run;
+    ``sequential``: one todo at a time, in DAG order; ``merge_chains``: a chain's todos
+    run by one worker in one task."""
     rt = get_runtime(file)
     svc = SweepService(rt, file)
     if todo_id is not None:
@@ -253,7 +256,7 @@ def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = Non
     else:
         assert plan_id is not None
         spec = svc.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers,
-                             again=again)
+                             again=again, sequential=sequential, merge_chains=merge_chains)
         name, kind = plan_id, "plan"
     spec.no_cache = no_cache
     wire(rt, svc, with_tasks=rt.settings.embedded)

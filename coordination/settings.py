@@ -127,6 +127,11 @@ class Settings(BaseSettings):
         "catalogs); 0 forces a full round trip of the file.",
     )
     events_maxlen: int = Field(100_000, gt=100, description="Cap of the global event stream.")
+    context_max_keys: int = Field(
+        1000, ge=1, le=10_000_000,
+        description="Keys a shared-context scope (a sweep's, a plan's: coord context) holds; "
+        "setting one more evicts the least recently used.",
+    )
     cache_days: float = Field(
         7.0, gt=0,
         description="Days a successful run stays reusable by a todo with `cache:` (and what "

@@ -101,14 +101,31 @@ def run_todo(
     rt: Runtime, sweep_id: str, todo_id: str, worker: WorkerInfo, run: int | None = None
 ) -> tuple[Outcome, dict[str, object]]:
     """Run one todo of one sweep; see the module docstring. ``run``: the run its
-    message was sent for (None: a message of before 0.2, read the sweep's)."""
+    message was sent for (None: a message of before 0.2, read the sweep's).
+
+    A sweep with ``--merge-chains``: when the todo succeeds and its finish queued the
+    next todo of its chain, that todo runs next here, in the same task, taking its own
+    turn (start script, lease, checkpoint, events, retries, outcome) as a delivery of
+    its message would; the first todo's outcome is what is returned."""
+    outcome, detail, nxt = _run_one(rt, sweep_id, todo_id, worker, run)
+    while nxt is not None:
+        rt.metrics.count_sent([nxt[1]])  # as its message would have counted
+        _outcome, _detail, nxt = _run_one(rt, sweep_id, nxt[0], worker, run)
+    return outcome, detail
+
+
+def _run_one(rt: Runtime, sweep_id: str, todo_id: str, worker: WorkerInfo, run: int | None
+             ) -> tuple[Outcome, dict[str, object], tuple[str, str] | None]:
+    """One todo's turn: its outcome, detail, and the next todo of its chain to run here
+    (with its repo), if its finish queued one."""
     got = take_turn(rt, sweep_id, todo_id, run, worker.name or worker_identity())
     if not isinstance(got, Turn):
-        return got
+        return got[0], got[1], None
     released = False
     try:
         outcome, detail, released = _execute(got, worker)
-        return outcome, detail
+        nxt = got.next_inline
+        return outcome, detail, None if nxt is None else (nxt, got.spec.todos[nxt].repo)
     except UNREACHABLE:
         raise  # Redis out of reach: the lease expires, the run is found lost and sent again
     except Exception as exc:
@@ -119,7 +136,7 @@ def run_todo(
         if done is None:
             raise
         released = True
-        return done
+        return done[0], done[1], None
     finally:
         if not released:
             got.release()
@@ -157,6 +174,11 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
     cwd = _checkout(t.path, t.repo, worker)
     env = dict(t.env)
     env.update(COORD_SWEEP_ID=sweep_id, COORD_TODO_ID=todo_id, COORD_REPO=t.repo)
+    # `coord context` inside the todo: its plan's scope (--plan "$COORD_PLAN_ID"), and
+    # the sweep's catalog, so an embedded sweep's todo finds the same server.
+    env["COORD_PLAN_ID"] = turn.spec.plan
+    if turn.spec.catalog and "COORD_ECOSYSTEM" not in os.environ:
+        env.setdefault("COORD_ECOSYSTEM", turn.spec.catalog)
     # An ancestor's outputs that fail their seal (forged, copied): this todo fails
     # before it runs, naming the record; no value of it is handed on.
     refused_inputs: str | None = None

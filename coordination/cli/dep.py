@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from coordination.catalog.depcheck import check_document
+from coordination.catalog import deptodos
+from coordination.catalog.audit import operation
+from coordination.catalog.depcheck import CheckResult, check_document
+from coordination.catalog.deptodos import DepTodo
 from coordination.catalog.models import Dependency
 from coordination.cli.context import Context
 from coordination.cli.render import emit, esc, json_option, say, styled, table
@@ -67,21 +70,30 @@ def list_deps(
 
 @dep.command("check")
 @click.option("--consumer", help="Only check the dependencies of this repo.")
+@click.option("--create-todos", "create_todos", is_flag=True,
+              help="Make a todo in the consumer's repo for each unsatisfied dependency "
+              "(labelled dep:<DEP id>; while one is open, a later run finds it and makes "
+              "no other), in one audited edit; --json lists them under todos.")
 @json_option
 @click.pass_obj
-def check_deps(obj: Context, consumer: str | None, as_json: bool) -> None:
+def check_deps(obj: Context, consumer: str | None, create_todos: bool, as_json: bool) -> None:
     """Run the validation commands and record satisfied/unsatisfied in the catalog.
 
     Each command runs in the consumer's checkout. Exit 1 when one is
     unsatisfied; dependencies without a validation command are skipped.
 
     \b
-    Example:
+    Examples:
       coord dep check --consumer api --json
+      coord dep check --create-todos
     """
     results = obj.manager.check_dependencies(consumer=consumer)
     failed = [r for r in results if r.status == "unsatisfied"]
-    doc = check_document(results)
+    doc: dict[str, object] = dict(check_document(results))
+    made: list[DepTodo] = []
+    if create_todos:
+        made = _create_todos(obj, results)
+        doc["todos"] = made
 
     def human(_: object) -> None:
         table(
@@ -98,6 +110,9 @@ def check_deps(obj: Context, consumer: str | None, as_json: bool) -> None:
         for r in failed:
             if r.output_tail.strip():
                 say(f"[bold]{esc(r.id)} output (tail):[/bold]\n{esc(r.output_tail.rstrip())}")
+        for m in made:
+            did = "created" if m["created"] else "open already:"
+            say(f"{did} {esc(m['todo'])} in {esc(m['repo'])} for {esc(m['dependency'])}")
 
     emit(as_json, doc, human)
     if failed:
@@ -105,6 +120,19 @@ def check_deps(obj: Context, consumer: str | None, as_json: bool) -> None:
             f"{len(failed)} dependenc{'y' if len(failed) == 1 else 'ies'} unsatisfied: "
             + "; ".join(f"{r.id} ({r.reason})" for r in failed)
         )
+
+
+def _create_todos(obj: Context, results: list[CheckResult]) -> list[DepTodo]:
+    """A todo per unsatisfied dependency (found again while open), one audited edit."""
+    catalog = obj.manager.catalog()
+    wanted = deptodos.unsatisfied(catalog, results)
+    if not wanted:
+        return []
+    found = deptodos.already_open(catalog, wanted)
+    if found is not None:
+        return found
+    with operation("dep_check_create_todos"):
+        return obj.manager.store.update(deptodos.edit(str(obj.manager.store.path), wanted))
 
 
 def _check_options(update: bool) -> Callable[[F], F]:

@@ -26,7 +26,7 @@ from coordination.errors import CoordError
 COMMANDS: dict[str, tuple[str, str]] = {
     "issue": ("coordination.cli.issue:issue", "Cross-repo issues: list, show, create, update, close, delete."),
     "todo": ("coordination.cli.todo:todo", "Todos: list, show, create, update, complete, delete, run."),
-    "plan": ("coordination.cli.plan:plan", "Plans: list, show, status, validate, graph, sweep, reset, create, update, delete."),
+    "plan": ("coordination.cli.plan:plan", "Plans: list, show, status, validate, graph, sweep, reset, create, update, delete, optimize."),
     "milestone": ("coordination.cli.milestone:milestone", "Milestones of plans: add, update, delete."),
     "dep": ("coordination.cli.dep:dep", "Inter-repo dependencies: list, check, add, update, remove."),
     "repo": ("coordination.cli.repo:repo", "Repos: list, status, blocking, reset, add, update, remove."),
@@ -51,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("coordination.cli.doctor:doctor", "Check Redis, the catalog, workers and clocks."),
     "init": ("coordination.cli.init:init", "Write a catalog from a fleet of git checkouts; --check: drift."),
     "schema": ("coordination.cli.schema:schema", "Print the catalog's JSON Schema."),
+    "context": ("coordination.cli.shared_context:context", "Values shared between todos: get, set, list, delete, export, import."),
 }
 
 

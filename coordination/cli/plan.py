@@ -20,7 +20,7 @@ from coordination.catalog.models import Catalog, TodoStatus
 from coordination.catalog.reports import PlanStatus, plan_status
 from coordination.catalog.store import CatalogStore
 from coordination.catalog.templates import Problems, TemplateDoc, load_planned, planned_for
-from coordination.cli import plan_edit
+from coordination.cli import plan_edit, plan_optimize
 from coordination.cli.context import Context
 from coordination.cli.render import (
     console,
@@ -36,7 +36,7 @@ from coordination.cli.render import (
     styled,
     table,
 )
-from coordination.errors import CoordError, PlanError, ValidationFailed
+from coordination.errors import CoordError, PlanError, UsageError, ValidationFailed
 from coordination.names import some
 from coordination.jsonable import JSONValue
 from coordination.keys import Keys
@@ -77,7 +77,7 @@ def _hours(value: float | None) -> str:
 
 @click.group()
 def plan() -> None:
-    """Plans: list, show, status, validate, graph, sweep, reset, create, update, delete.
+    """Plans: list, show, status, validate, graph, sweep, reset, create, update, delete, optimize.
 
     \b
     Examples:
@@ -398,6 +398,7 @@ def _templates_human(templates: list[TemplateDoc]) -> None:
 
 def _dry_run_human(doc: DryRunDocument) -> None:
     again = ", again: completed todos too" if doc["again"] else ""
+    again += ", sequential: one todo at a time" if doc.get("sequential") else ""
     say(f"dry run of {esc(doc['plan'])} ({doc['strategy']}{again}): {doc['todos']} todo(s) in "
         f"{len(doc['levels'])} level(s); nothing enqueued")
     _templates_human(doc.get("templates") or [])
@@ -486,12 +487,21 @@ class _AtomicCommand(click.Command):
               help="A cycle among a deps: follow template's repos: group runs them as one "
               "group, one at a time in name order, with a warning; error refuses (exit 2). "
               "Default: the catalog's order.cycles (group).")
+@click.option("--sequential", is_flag=True, help="One todo at a time, in DAG order (ties: "
+              "the start rank, then the id), through the levels strategy: every level one "
+              "todo (waves: one at a time each).")
+@click.option("--merge-chains", "merge_chains", is_flag=True,
+              help="Run a chain of same-repo todos (each the only successor of the one "
+              "before, and it its only predecessor) as one task on one worker: no message "
+              "between them; each keeps its own start, lease, checkpoint, events, retries "
+              "and outcome. Runs the eager strategy.")
 @json_option
 @click.pass_obj
 def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
               ignore_blockers: bool, require_workers: bool, atomic: str | None, ui: bool,
               ui_port: int | None, no_sync: bool, again: bool, no_cache: bool,
-              order_by: str | None, cycles: str | None, as_json: bool) -> None:
+              order_by: str | None, cycles: str | None, sequential: bool,
+              merge_chains: bool, as_json: bool) -> None:
     """Run a plan's open todos on their repos' workers, or preview it with --dry-run.
 
     Choosing a strategy: eager beats levels when the todos of a level take very
@@ -512,6 +522,8 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
       coord plan sweep PLAN-001 --again --strategy eager --wait
       coord plan sweep PLAN-001 --again --no-cache --wait
       coord plan sweep PLAN-001 --order-by runtime,dev --cycles error --dry-run
+      coord plan sweep PLAN-001 --sequential --wait
+      coord plan sweep PLAN-001 --merge-chains --wait
     """
     from coordination.catalog.ordering import overriding  # lazy: off plan list/status
 
@@ -522,13 +534,15 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
             for w in warnings:
                 err_console().print(f"[yellow]warning:[/yellow] {esc(w)}")
         _sweep(obj, plan_id, strategy, dry_run, wait, ignore_blockers, require_workers,
-               atomic, ui, ui_port, no_sync, again, no_cache, as_json, warnings)
+               atomic, ui, ui_port, no_sync, again, no_cache, as_json, warnings,
+               sequential, merge_chains)
 
 
 def _sweep(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
            ignore_blockers: bool, require_workers: bool, atomic: str | None, ui: bool,
            ui_port: int | None, no_sync: bool, again: bool, no_cache: bool,
-           as_json: bool, warnings: list[str]) -> None:
+           as_json: bool, warnings: list[str], sequential: bool = False,
+           merge_chains: bool = False) -> None:
     if not dry_run:
         # lazy: the runtime (redis-py, the sweeps, Celery to send); a dry run loads none of it
         from coordination.cli.sweep import run_start
@@ -546,7 +560,8 @@ def _sweep(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
                          require_workers=require_workers, atomic=atomic or False,
                          ui_port=ui_port,
                          sync=not no_sync, again=again, no_cache=no_cache,
-                         warnings=warnings)
+                         warnings=warnings, sequential=sequential,
+                         merge_chains=merge_chains)
         if isinstance(code, int) and code:
             sys.exit(code)
         return
@@ -555,9 +570,12 @@ def _sweep(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
 
     raw, catalog = planned_for(obj.file, plan_id)
     p50, history_problem = _history_p50(obj.file, catalog, plan_id, again=again)
-    doc = dry_run_document(catalog, plan_id, strategy=strategy,
+    if sequential and merge_chains:
+        raise UsageError("--merge-chains and --sequential together",
+                         hint="--sequential runs one todo at a time already; give one")
+    doc = dry_run_document(catalog, plan_id, strategy="eager" if merge_chains else strategy,
                            ignore_blockers=ignore_blockers, keys=Keys(get_settings().namespace),
-                           again=again, p50_seconds=p50, written=raw)
+                           again=again, p50_seconds=p50, written=raw, sequential=sequential)
     # the ordering's cycle groups, as `plan validate`'s findings are shown
     if warnings:
         from coordination.planner.validate import Finding  # lazy: as documents above
@@ -646,3 +664,4 @@ def reset_cmd(obj: Context, plan_id: str, todos: tuple[str, ...], dry_run: bool,
 # The edits of plans live in plan_edit.py (this module is long enough).
 for _command in plan_edit.COMMANDS:
     plan.add_command(_command)
+plan.add_command(plan_optimize.optimize_cmd)

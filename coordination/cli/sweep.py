@@ -464,8 +464,8 @@ def _embedded() -> bool:
 def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blockers: bool,
               as_json: bool, todo_id: str | None = None, require_workers: bool = False,
               atomic: bool | str = False, ui_port: int | None = None, sync: bool = True,
-              again: bool = False, no_cache: bool = False,
-              warnings: list[str] | None = None) -> int:
+              again: bool = False, no_cache: bool = False, sequential: bool = False,
+              merge_chains: bool = False, warnings: list[str] | None = None) -> int:
     """`coord plan sweep PLAN` (not --dry-run), or with ``todo_id`` `coord todo run ID`.
     Embedded mode (no COORD_REDIS_URL) runs the workers (forked by this process) and always waits.
     ``ui_port``: serve the web view on localhost at that port while the sweep runs."""
@@ -475,7 +475,7 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
                          hint="add --wait, or run `coord ui` beside the sweep")
     launch = launching.prepare(file, plan_id=plan_id or None, todo_id=todo_id, strategy=strategy,
                      ignore_blockers=ignore_blockers, atomic=atomic, again=again,
-                     no_cache=no_cache)
+                     no_cache=no_cache, sequential=sequential, merge_chains=merge_chains)
     spec, svc = launch.spec, launch.svc
     if launch.embedded:
         wait = True

@@ -152,6 +152,10 @@ class CoordCollector(Collector):
         up.add_metric([], 1)
         yield up
         yield from families(snap, repos, self.rt.keys.repo_queue)
+        try:
+            yield from context_families(self.rt.shared_context().stats())
+        except redis.RedisError as exc:
+            log.warning("metrics: cannot read the shared context's counts: %s", exc)
         if is_sentinel(self.rt.url):
             yield from self._replicas()
 
@@ -251,6 +255,21 @@ def families(snap: Snapshot, repos: list[str], queue_of: Callable[[str], str]
         "coord_unattended_repos", "Repos with queued todos and no live worker")
     unattended.add_metric([], len([r for r in queued if not live.get(r)]))
     yield unattended
+
+
+def context_families(stats: dict[str, int]) -> Iterator[Metric]:
+    """``coord_context_{hits,misses,evictions}_total`` by scope kind (`coord context`;
+    ``stats``: ``<stat>:<kind>`` -> count, :meth:`ContextStore.stats`)."""
+    helps = {"hits": "Shared-context reads that found their value",
+             "misses": "Shared-context reads that found none (never set, expired, evicted)",
+             "evictions": "Shared-context values evicted (least recently used) by a full scope"}
+    for stat, text in helps.items():
+        fam = CounterMetricFamily(f"coord_context_{stat}", text, labels=["scope"])
+        for field, n in sorted(stats.items()):
+            name, _, kind = field.partition(":")
+            if name == stat:
+                fam.add_metric([kind], n)
+        yield fam
 
 
 def _celery_counters(c: Counters, queue_of: Callable[[str], str]) -> Iterator[Metric]:

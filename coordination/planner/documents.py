@@ -23,6 +23,7 @@ from coordination.planner.analysis import Analysis, RepoLoadDict, analyze
 from coordination.planner.dag import BlockerDict, build_plan_graph, require_plan
 from coordination.planner.estimate import StrategyEstimate, strategy_estimate
 from coordination.planner.ranking import ranks, start_order
+from coordination.planner.sequence import sequential_order
 from coordination.planner.sweepable import prepare_sweep
 from coordination.planner.validate import Finding, FindingDict, sweep_advice, validate_plan
 from coordination.planner.waves import assign, sweep_waves, wave_name
@@ -85,6 +86,8 @@ class DryRunDocument(TypedDict):
     # what the sweep would run into that `plan validate` warns about too (verify todos
     # that can start before the change's commits, {repo} in a command); none: left out
     warnings: NotRequired[list[FindingDict]]
+    # `--sequential`: the levels are one todo each, in the order they would run
+    sequential: NotRequired[bool]
 
 
 class WaveDoc(TypedDict):
@@ -151,24 +154,31 @@ def dry_run_document(catalog: Catalog, plan_id: str, *, strategy: str = "levels"
                      ignore_blockers: bool = False, keys: Keys | None = None,
                      again: bool = False,
                      p50_seconds: Mapping[str, float | None] | None = None,
-                     written: Catalog | None = None) -> DryRunDocument:
+                     written: Catalog | None = None,
+                     sequential: bool = False) -> DryRunDocument:
     """What a sweep would enqueue; raises exactly as the sweep would (cycle, blocked).
     ``again``: as `plan sweep --again` (completed todos too). ``p50_seconds``: todo ->
     the p50 of its recorded runs, for the strategy estimate of todos with no
     ``estimated_hours`` (:mod:`coordination.planner.estimate`). ``written``: the
     catalog as written when ``catalog`` is its expansion
     (:func:`coordination.catalog.templates.load_planned`): each template of the plan
-    and what its instances get is added."""
+    and what its instances get is added. ``sequential``: as `plan sweep --sequential`,
+    one todo per level in the order they would run (:mod:`.sequence`)."""
     keys = keys or Keys()
     pg, analysis = prepare_sweep(catalog, plan_id, ignore_blockers=ignore_blockers,
                                  again=again)
     nodes = pg.graph.nodes
     rank = ranks(pg.graph, lambda t: nodes[t]["todo"])
+    levels = analysis.levels
+    if sequential:
+        levels = [[t] for t in sequential_order(
+            analysis.order, {t: list(pg.graph.predecessors(t)) for t in analysis.order},
+            key=lambda t: (rank[t][0], t))]
     doc: DryRunDocument = {
         "plan": plan_id,
         "strategy": strategy,
         "again": again,
-        "levels": analysis.levels,
+        "levels": levels,
         "queues": {tid: keys.repo_queue(nodes[tid]["todo"].repo) for tid in analysis.order},
         "critical_path": analysis.critical_path,
         "critical_hours": analysis.critical_hours,
@@ -186,7 +196,7 @@ def dry_run_document(catalog: Catalog, plan_id: str, *, strategy: str = "levels"
         "todos": pg.graph.number_of_nodes(),
         "enqueued": 0,
         "strategy_estimate": strategy_estimate(
-            pg.graph, analysis.levels,
+            pg.graph, levels,
             {t: nodes[t]["todo"].estimated_hours for t in analysis.order}, p50_seconds or {}),
     }
     plan = catalog.plan(plan_id)
@@ -202,6 +212,8 @@ def dry_run_document(catalog: Catalog, plan_id: str, *, strategy: str = "levels"
     advice = sweep_advice(catalog, plan_id, pg, written=written)
     if advice:
         doc["warnings"] = [f.to_dict() for f in advice]
+    if sequential:
+        doc["sequential"] = True
     return doc
 
 

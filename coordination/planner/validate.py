@@ -13,6 +13,10 @@ advice. Codes are stable strings scripts can match on:
     error    wave-order        a todo waits for a todo of a later wave
     error    blocked           a blocker outside the plan is unsatisfied
                                (a warning with ignore_blockers=True)
+    error    unreachable       a todo that can never run, with its ``chain`` of reasons
+                               to the root cause: behind a failed/skipped/blocked todo
+                               outside the plan, a deleted id, a cycle, transitively
+                               (a warning with ignore_blockers=True; :mod:`.reach`)
     error    landing           a change that could never land: a repo landing before
                                its provider's wave, in no wave, a cycle among its repos,
                                land: command without a land_command (the checks its
@@ -36,7 +40,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 from coordination.catalog.models import Catalog
 from coordination.catalog.templates import MAX_CROSS_EDGES, SAME, split_instance
@@ -50,6 +54,7 @@ from coordination.planner.algorithms import (
 )
 from coordination.planner.dag import PlanGraph, build_plan_graph
 from coordination.planner.landing import landing
+from coordination.planner.reach import Chain, Step, describe, unreachable
 from coordination.planner.digraph import DiGraph, is_directed_acyclic_graph
 from coordination.planner.waves import assign, backward_edges, sweep_waves, wave_name
 
@@ -61,6 +66,8 @@ class FindingDict(TypedDict):
     code: str
     message: str
     ids: list[str]
+    #: ``unreachable`` only: each step from the todo to the root cause
+    chain: NotRequired[Chain]
 
 
 @dataclass(frozen=True)
@@ -69,10 +76,14 @@ class Finding:
     code: str
     message: str
     ids: list[str] = field(default_factory=list)
+    chain: Chain = field(default_factory=list)
 
     def to_dict(self) -> FindingDict:
-        return {"severity": self.severity, "code": self.code, "message": self.message,
-                "ids": list(self.ids)}
+        out: FindingDict = {"severity": self.severity, "code": self.code,
+                            "message": self.message, "ids": list(self.ids)}
+        if self.chain:
+            out["chain"] = [Step(id=s["id"], reason=s["reason"]) for s in self.chain]
+        return out
 
     def __str__(self) -> str:
         return f"{self.severity}: [{self.code}] {self.message}"
@@ -149,6 +160,12 @@ def validate_plan(
     severity: Severity = "warning" if ignore_blockers else "error"
     for b in pg.blockers:
         out.append(Finding(severity, "blocked", str(b), [b.todo_id, b.blocker_id]))
+    if advice or not ignore_blockers:  # (a sweep's own check: what `blocked` says is enough)
+        for tid, chain in unreachable(catalog, pg).items():
+            out.append(Finding(severity, "unreachable", describe(tid, chain),
+                               list(dict.fromkeys([tid, *(s["id"] for s in chain
+                                                          if s["id"] != "...")])),
+                               chain=chain))
 
     if advice:
         if not cycles:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from coordination.runtime.server import ServerFacts, WorkerClock
     from coordination.runtime.history import RedisHistory
     from coordination.runtime.notify import Outbox
+    from coordination.runtime.shared_context import ContextStore
 
 
 #: (the field ``Runtime.redis`` hides the module inside the class)
@@ -235,6 +236,14 @@ class Runtime:
             got = self.__dict__["_results"] = ResultCache(self.redis, self.keys,
                                                           days=self.settings.cache_days)
         return got
+
+    def shared_context(self) -> ContextStore:
+        """The shared context of `coord context` (values by scope, LRU-capped, sealed)."""
+        from coordination.runtime.evidence import policy_of  # lazy: not for `sweep status`
+        from coordination.runtime.shared_context import ContextStore  # lazy: as above
+
+        return ContextStore(self.redis, self.keys, max_keys=self.settings.context_max_keys,
+                            policy=policy_of(self.settings))
 
     def outbox(self) -> Outbox:
         """The notifications outbox (webhooks, deliveries, the feed's cursors, its lease)."""

@@ -43,7 +43,8 @@ VERSION = "v1"
 #: The fields a seal adds to a record.
 SIG, KID = "sig", "kid"
 #: The kinds of record sealed; each reader names its own.
-KINDS = frozenset({"verify", "vote", "cache", "outputs", "sweep", "outcome", "decision"})
+KINDS = frozenset({"verify", "vote", "cache", "outputs", "sweep", "outcome", "decision",
+                   "context"})
 
 
 def _canonical(value: Any) -> str:

@@ -24,6 +24,7 @@ from coordination.names import some
 from coordination.planner.dag import todo_blockers
 from coordination.planner.digraph import DiGraph, topological_generations
 from coordination.planner.ranking import DEFAULT_RANK, ranks
+from coordination.planner.sequence import sequential_order
 from coordination.planner.sweepable import prepare_sweep
 from coordination.planner.waves import assign, sweep_waves, wave_name
 from coordination.sweeps.outputs import external_inputs
@@ -79,6 +80,54 @@ def catalog_preds(catalog: Catalog) -> dict[str, list[str]]:
         for b in t.blocking:
             preds.setdefault(b, []).append(t.id)
     return preds
+
+
+def make_sequential(spec: SweepSpec) -> None:
+    """Make ``spec`` run one todo at a time (`plan sweep --sequential`), through the
+    levels machinery it already has: every level one todo, in a topological order whose
+    ties go to the todo that starts first anyway (its rank, then its id); the waves'
+    order holds (a wave's todos before the next wave's) and each wave sends one todo at
+    a time (``max_parallel`` 1, which the queue script counts atomically)."""
+    wave_of = spec.wave_of()
+    chosen = [t for level in spec.levels for t in level]
+    order = sequential_order(chosen, {t: spec.todos[t].preds for t in chosen},
+                             key=lambda t: (wave_of.get(t, 0), spec.todos[t].rank, t))
+    spec.levels = [[t] for t in order]
+    for i, t in enumerate(order):
+        spec.todos[t].level = i
+    for w in spec.waves:
+        w.max_parallel = 1
+    spec.sequential = True
+    spec.__dict__.pop("_level_of", None)
+
+
+def chains_of(spec: SweepSpec) -> dict[str, str]:
+    """Todo -> the next todo of its chain: ``t -> s`` where ``s`` is ``t``'s only
+    successor and ``t`` is ``s``'s only predecessor among the sweep's todos, both in one
+    repo, neither a gate (a gate waits for people, not a worker)."""
+    todos = spec.todos
+    out: dict[str, str] = {}
+    for t, ts in todos.items():
+        succs = [x for x in ts.succs if x in todos]
+        if len(succs) != 1 or ts.gate:
+            continue
+        s = todos[succs[0]]
+        if s.repo == ts.repo and not s.gate and [p for p in s.preds if p in todos] == [t]:
+            out[t] = s.id
+    return out
+
+
+def make_merged(spec: SweepSpec) -> None:
+    """`plan sweep --merge-chains`: the eager strategy, with each chain's next todo run
+    by the worker that ran the one before it (``SweepSpec.chains``)."""
+    if spec.sequential:
+        raise UsageError("--merge-chains and --sequential together",
+                         hint="--sequential runs one todo at a time already; give one")
+    if spec.waves:
+        raise UsageError("--merge-chains on a plan with waves: its waves send its todos",
+                         hint="leave out --merge-chains")
+    spec.strategy = "eager"
+    spec.chains = chains_of(spec)
 
 
 class Planning:
@@ -189,10 +238,16 @@ class Planning:
         return {x.name: x.capacity for x in catalog.resources}
 
     def plan_spec(self, plan_id: str, *, strategy: str, ignore_blockers: bool,
-                  again: bool = False) -> SweepSpec:
+                  again: bool = False, sequential: bool = False,
+                  merge_chains: bool = False) -> SweepSpec:
         """Validate and level a plan into a spec: the same checks as the dry run
         (cycles, unknown refs, missing run, blockers). The plan's todos not completed
-        in the catalog; with ``again`` every todo of it (`plan sweep --again`)."""
+        in the catalog; with ``again`` every todo of it (`plan sweep --again`);
+        ``sequential``: one at a time (:func:`make_sequential`)."""
+        if sequential and strategy != "levels":
+            raise UsageError("--sequential runs one todo at a time through the levels "
+                             f"strategy, not {strategy!r}",
+                             hint="leave out --strategy (or give --strategy levels)")
         if strategy not in STRATEGIES:
             raise UsageError(f"unknown strategy {strategy!r}", hint="use levels or eager")
         catalog = self.catalog()
@@ -213,7 +268,7 @@ class Planning:
             for tid in level:
                 todos[tid].level = i
         given, given_of = self.inputs(catalog, list(todos))
-        return SweepSpec(
+        spec = SweepSpec(
             sweep_id="", plan=plan_id, strategy=strategy, run=0, todos=todos,
             levels=levels,
             concurrency={r.name: r.concurrency for r in catalog.repos},
@@ -221,6 +276,11 @@ class Planning:
             capacity=self.capacity(catalog), inputs=given, inputs_of=given_of, waves=waves,
             paces=pacer.paces, again=again,
         )
+        if sequential:
+            make_sequential(spec)
+        if merge_chains:
+            make_merged(spec)
+        return spec
 
     def blocking_todos(self, todo_id: str) -> list[str]:
         """The todos among ``todo_id``'s blockers that the catalog does not say are
@@ -296,6 +356,13 @@ class Planning:
         for i, level in enumerate(levels):
             for t in level:
                 todos[t].level = i
+        if old.sequential:  # a resume runs one at a time too, in the same order
+            levels = [[t] for t in sequential_order(
+                [t for lv in levels for t in lv], {t: todos[t].preds for t in rerun},
+                key=lambda t: (old.wave_of().get(t, 0), todos[t].rank, t))]
+            for i, level in enumerate(levels):
+                for t in level:
+                    todos[t].level = i
         return SweepSpec(sweep_id=old.sweep_id, plan=old.plan, strategy=old.strategy,
                          run=old.run + 1, todos=todos, levels=levels,
                          concurrency=old.concurrency, catalog=old.catalog,
@@ -303,4 +370,7 @@ class Planning:
                          capacity={**old.capacity, **self.capacity(catalog)},
                          atomic=old.atomic, inputs=old.inputs, inputs_of=old.inputs_of,
                          waves=old.waves, paces={**old.paces, **pacer.paces},
-                         again=old.again, dispatched=old.next_dispatched(old.run + 1, levels))
+                         again=old.again, dispatched=old.next_dispatched(old.run + 1, levels),
+                         sequential=old.sequential,
+                         chains={t: s for t, s in old.chains.items()
+                                 if t in rerun and s in rerun})

@@ -99,9 +99,11 @@ class SweepService:
 
     # -- starting ---------------------------------------------------------------
     def plan_spec(self, plan_id: str, *, strategy: str, ignore_blockers: bool,
-                  again: bool = False) -> SweepSpec:
+                  again: bool = False, sequential: bool = False,
+                  merge_chains: bool = False) -> SweepSpec:
         return self.planning.plan_spec(plan_id, strategy=strategy,
-                                       ignore_blockers=ignore_blockers, again=again)
+                                       ignore_blockers=ignore_blockers, again=again,
+                                       sequential=sequential, merge_chains=merge_chains)
 
     def todo_spec(self, todo_id: str, *, ignore_blockers: bool = False) -> SweepSpec:
         """One todo as a one-todo sweep. A blocker that succeeded in a sweep not yet

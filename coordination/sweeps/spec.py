@@ -149,6 +149,13 @@ class SweepSpec:
     #: todo's outcome, or a gate's decision, of a run before the last that ran it (put
     #: back) from one a later run kept (``coordination.runtime.evidence.last_dispatch``).
     dispatched: dict[str, int] = field(default_factory=dict)
+    #: `plan sweep --sequential`: one todo at a time, in DAG order (every level holds
+    #: one todo, every wave a max_parallel of 1); its resumes run one at a time too
+    sequential: bool = False
+    #: `plan sweep --merge-chains`: todo -> the next todo of its chain, which the worker
+    #: that ran it runs next in the same task (no message), each todo with its own
+    #: start, lease, checkpoint, events, retries and outcome (eager only)
+    chains: dict[str, str] = field(default_factory=dict)
 
     def last_run(self, todo_id: str) -> int:
         """The last run of the sweep that dispatched ``todo_id`` (this one, an earlier
@@ -190,7 +197,7 @@ class SweepSpec:
         # lists and dicts first, a fifth of a 400-todo sweep's start); same JSON.
         data = _fields(self)
         for name in ("atomic", "inputs", "inputs_of", "waves", "no_cache", "paces", "again",
-                     "dispatched"):
+                     "dispatched", "sequential", "chains"):
             if not data[name]:
                 del data[name]  # as a spec of before 0.3 reads: any coord can parse it
         return json.dumps(data, separators=(",", ":"), default=_fields)

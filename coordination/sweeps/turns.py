@@ -39,7 +39,14 @@ from coordination.runtime.context import Runtime
 from coordination.runtime.evidence import OUTCOME_FIELD, outcome_stamp
 from coordination.runtime.leases import Heartbeat, Lease
 from coordination.runtime.transitions import Started, StartVerdict, start_token, waiter_rank
-from coordination.status import NOT_STARTED, SWEEP_ACTIVE, SWEEP_LIVE, EventKind, TodoStatus
+from coordination.status import (
+    NOT_STARTED,
+    SUCCESSFUL,
+    SWEEP_ACTIVE,
+    SWEEP_LIVE,
+    EventKind,
+    TodoStatus,
+)
 from coordination.sweeps import decisions
 from coordination.sweeps.approvals import refuse_gates
 from coordination.sweeps.lost import poisoned
@@ -93,6 +100,9 @@ class Turn:
     todo: TodoSpec = field(init=False)
     #: why :meth:`sweep_stopped` said stop, when it is not a plain cancel
     stopped_why: str | None = field(init=False, default=None)
+    #: `--merge-chains`: the next todo of its chain, queued by this turn's finish and
+    #: not sent: the worker runs it next, in the same task
+    next_inline: str | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.todo = self.spec.todos[self.todo_id]
@@ -201,9 +211,16 @@ class Turn:
             return Outcome.lost, False
         # Best effort from here: a lost send or finish is made good by the
         # supervision pass.
+        queued = tuple(fin.queued)
+        nxt = spec.chains.get(self.todo_id)
+        if nxt is not None and nxt in queued and status in SUCCESSFUL:
+            # a merged chain: its next todo goes to no queue; this worker runs it next
+            # (should it die first, the todo, queued without a message, is sent again)
+            queued = tuple(q for q in queued if q != nxt)
+            self.next_inline = nxt
         change = Change(self.todo_id, status, level_done=fin.level_done, terminal=fin.terminal,
                         levels=(level,) if fin.level_done and level >= 0 else (),
-                        queued=tuple(fin.queued), metered=True)
+                        queued=queued, metered=True)
         riding_out(lambda: progress(rt, spec, [change]), patience)
         return Outcome.done, True
 

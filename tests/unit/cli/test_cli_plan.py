@@ -63,7 +63,10 @@ def test_validate_errors_exit_1_with_one_json_document(tmp_path: Path) -> None:
     r = coord(write(tmp_path, data), "validate", "PLAN-1", "--json")
     assert r.returncode == 1, r.stderr
     doc = one_json(r.stdout)
-    assert doc["ok"] is False and doc["errors"] == 2
+    # the cycle, the missing command, and the two todos the cycle leaves unreachable
+    assert doc["ok"] is False and doc["errors"] == 4
+    assert sorted(f["ids"][0] for f in doc["findings"] if f["code"] == "unreachable") == [
+        "TODO-1", "TODO-2"]
     by_code = {f["code"]: f for f in doc["findings"]}
     assert by_code["cycle"]["message"] == "cycle: TODO-1 -> TODO-2 -> TODO-1"
     assert by_code["no-run"]["ids"] == ["TODO-3"]
