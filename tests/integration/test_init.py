@@ -105,10 +105,10 @@ def test_init_writes_a_catalog_that_loads_and_validates(fleet: Path) -> None:
     assert set(deps) == {("api", "core"), ("api", "testkit"), ("web", "ui-kit"),
                          ("gateway", "events")}
     core = deps[("api", "core")]
-    assert (core.type.value, core.version_constraint) == ("runtime", "<3,>=2")
+    assert (core.type.value, core.version_constraint) == ("runtime", ">=2,<3")
     assert core.source is not None and (core.source.file, core.source.line) == (
         "pyproject.toml", 4)
-    assert deps[("api", "testkit")].type.value == "test"
+    assert deps[("api", "testkit")].type.value == "dev"  # a test extra
     gw = deps[("gateway", "events")]
     assert gw.source is not None and (gw.source.file, gw.source.line) == ("go.mod", 6)
     assert deps[("web", "ui-kit")].source.line == 4  # type: ignore[union-attr]
@@ -139,7 +139,7 @@ def test_check_after_a_repo_and_a_dependency_were_added_then_apply(fleet: Path) 
     assert [(d["consumer"], d["provider"], d["type"], d["source"]) for d in
             drift["dependencies_added"]] == [
         ("charts", "ui-kit", "dev", {"file": "package.json", "line": 1}),
-        ("core", "testkit", "test", {"file": "requirements-test.txt", "line": 1})]
+        ("core", "testkit", "dev", {"file": "requirements-test.txt", "line": 1})]
     assert drift["repos_gone"] == [] and drift["branches_moved"] == []
     before = catalog.read_text()
     applied = coord_json(fleet, "init", "--check", "--apply")
@@ -338,7 +338,7 @@ def test_a_dependency_that_moved_type_range_and_line_is_changed(fleet: Path) -> 
     coord(fleet, "init", str(fleet))
     catalog = fleet / "ecosystem.yaml"
     text = catalog.read_text()
-    assert "      provider: testkit\n      type: test\n" in text
+    assert "      provider: testkit\n      type: dev\n" in text
     catalog.write_text(text.replace("      provider: testkit\n",
                                     "      provider: testkit  # the shared kit\n"))
     commit(fleet / "api", "pyproject.toml", (
@@ -348,11 +348,11 @@ def test_a_dependency_that_moved_type_range_and_line_is_changed(fleet: Path) -> 
     assert drift["dependencies_lost"] == [] and drift["dependencies_added"] == []
     assert drift["dependencies_changed"] == [{
         "id": "DEP-002", "consumer": "api", "provider": "testkit",
-        "changes": {"type": ["test", "runtime"], "version_constraint": [None, ">=0.5"],
+        "changes": {"type": ["dev", "runtime"], "version_constraint": [None, ">=0.5"],
                     "source": [{"file": "pyproject.toml", "line": 7},
                                {"file": "pyproject.toml", "line": 5}]}}]
     human = coord(fleet, "init", "--check", expect=1)
-    assert ("~ dependency DEP-002 api -> testkit: type test -> runtime, version_constraint "
+    assert ("~ dependency DEP-002 api -> testkit: type dev -> runtime, version_constraint "
             "(none) -> >=0.5, source pyproject.toml:7 -> pyproject.toml:5") in human.stdout
     applied = coord(fleet, "init", "--check", "--apply")
     assert "applied to ecosystem.yaml: 1 dependency updated (DEP-002)" in applied.stdout
