@@ -150,7 +150,24 @@ class Manifests:
 
 
 def inside(path: str | Path, root: str | Path) -> bool:
-    """Is ``path`` (as the filesystem resolves it, symlinks followed) in ``root``?"""
+    """Is ``path`` (as the filesystem resolves it, symlinks followed) in ``root``?
+    Its parts below ``root`` are looked at one ``lstat`` each: only a symlink among
+    them costs a ``realpath`` (of the two; where ``root`` itself is does not matter)."""
+    rel = os.path.relpath(path, root)
+    if rel == ".":
+        return True
+    if rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):
+        return False
+    here = str(root)
+    for part in rel.split(os.sep):
+        here = os.path.join(here, part)
+        try:
+            if stat.S_ISLNK(os.lstat(here).st_mode):
+                break
+        except OSError:
+            return True  # nothing there to lead anywhere
+    else:
+        return True
     real, base = os.path.realpath(path), os.path.realpath(root)
     return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
 
