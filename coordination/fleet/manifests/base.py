@@ -237,35 +237,53 @@ def _segment(seg: str) -> str:
     return "".join(out) + "/"
 
 
+def _is_dir(path: str) -> bool:
+    """A directory, not a symlink to one (a symlink may lead out of the checkout)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _subdirs(directory: str) -> list[str]:
+    try:
+        with os.scandir(directory) as it:
+            return [e.name for e in it if e.is_dir(follow_symlinks=False)
+                    and not e.name.startswith(".") and e.name not in INSTALLED]
+    except OSError:
+        return []
+
+
 def member_dirs(root: Path, pattern: str) -> list[str]:
     """The directories inside the checkout ``root`` a workspace member glob names
-    (``packages/*``, ``libs/**``, ``tools/cli``), sorted, absolute. Walked without
-    following a symlink, never into a hidden or installed-packages directory, at most
-    :data:`GLOB_DEPTH` down: whatever the pattern, nothing outside the checkout is
-    listed (call :func:`leaves` first: a pattern naming a place outside is refused)."""
+    (``packages/*``, ``libs/**``, ``tools/cli``), sorted, absolute. Expanded a part at a
+    time as ``glob`` does (a literal part is one ``lstat``, not a walk), but never
+    through a symlink, never into a hidden or installed-packages directory, and ``**``
+    at most :data:`GLOB_DEPTH` down: whatever the pattern, nothing outside the checkout
+    is listed (call :func:`leaves` first: a pattern naming a place outside is refused)."""
     segs = [s for s in pattern.strip().replace("\\", "/").split("/") if s not in ("", ".")]
-    if not segs:
-        return [os.path.normpath(root)]
-    matcher = re.compile("".join(_segment(s) for s in segs) + r"\Z")
-    out: list[str] = []
-    base = os.path.normpath(root)
-    stack: list[tuple[str, str, int]] = [(base, "", 0)]
-    while stack:
-        directory, rel, level = stack.pop()
-        try:
-            with os.scandir(directory) as it:
-                entries = [e for e in it if e.is_dir(follow_symlinks=False)]
-        except OSError:
-            continue
-        for e in entries:
-            if e.name.startswith(".") or e.name in INSTALLED:
-                continue
-            sub = f"{rel}{e.name}/"
-            if matcher.match(sub):
-                out.append(e.path)
-            if level + 1 < GLOB_DEPTH:
-                stack.append((e.path, sub, level + 1))
-    return sorted(os.path.normpath(p) for p in out)
+    current: dict[str, int] = {os.path.normpath(root): 0}  # directory -> its depth
+    for seg in segs:
+        found: dict[str, int] = {}
+        for directory, depth in current.items():
+            if seg == "**":  # the directory itself and every one below it
+                stack = [(directory, depth)]
+                while stack:
+                    here, level = stack.pop()
+                    found[here] = level
+                    if level < GLOB_DEPTH:
+                        stack.extend((os.path.join(here, n), level + 1) for n in _subdirs(here))
+            elif not any(c in seg for c in "*?["):
+                here = os.path.join(directory, seg)
+                if seg not in INSTALLED and _is_dir(here):
+                    found[here] = depth + 1
+            else:
+                match = re.compile(_segment(seg)[:-1] + r"\Z").match
+                for name in _subdirs(directory):
+                    if match(name):
+                        found[os.path.join(directory, name)] = depth + 1
+        current = found
+    return sorted(current)
 
 
 def outside(out: Manifests, rel: str, line: int | None, what: str) -> None:

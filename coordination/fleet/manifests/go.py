@@ -13,13 +13,14 @@ repo the workspace builds with: a dependency on it by path, its go.mod not read.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Manifests, Requirement,
-                                               Unreadable, leaves, outside, read_text,
-                                               unreadable)
+                                               Unreadable, inside, leaves, outside,
+                                               read_text, unreadable)
 
 #: The directives the go command knows, and how many arguments each takes at least
 #: (in a block, per line).
@@ -117,7 +118,7 @@ def go_work(out: Manifests, root: Path, rel: str, text: str) -> None:
     for n, directive, args, _ in go_mod_lines(text, GO_WORK):
         if directive != "use":
             continue
-        if leaves(args[0]) or not _within(root / args[0], root):
+        if leaves(args[0]) or not inside(root / args[0], root):
             # Another repo the workspace builds with: a dependency by path; nothing of
             # it is read (it is not this checkout's).
             member = os.path.normpath(root / args[0])
@@ -126,11 +127,6 @@ def go_work(out: Manifests, root: Path, rel: str, text: str) -> None:
                                             member))
             continue
         module_dir(out, root, Path(os.path.normpath(root / args[0])), f" (used at {rel}:{n})")
-
-
-def _within(path: Path, root: Path) -> bool:
-    real, base = os.path.realpath(path), os.path.realpath(root)
-    return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
 
 
 def module_dir(out: Manifests, root: Path, directory: Path, why: str = "") -> None:
@@ -148,8 +144,7 @@ def module_dir(out: Manifests, root: Path, directory: Path, why: str = "") -> No
         go_mod(out, root, member_rel, member_text)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         problem = unreadable(member_rel, exc, member_text)
-        out.problems.append(problem.__class__(problem.file, problem.line,
-                                              problem.message + why, problem.whole))
+        out.problems.append(dataclasses.replace(problem, message=problem.message + why))
 
 
 #: Directories the go command never looks for packages in, and others no module of

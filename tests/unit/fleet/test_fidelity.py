@@ -78,6 +78,8 @@ PROVIDERS = {
     "jslib": {"package.json": '{"name": "@acme/lib"}\n'},
     "golib": {"go.mod": "module github.com/acme/lib\n\ngo 1.22\n"},
     "rslib": {"Cargo.toml": '[package]\nname = "acme-lib"\nversion = "1.0.0"\n'},
+    "jvlib": {"pom.xml": "<project><groupId>com.acme</groupId><artifactId>lib</artifactId>"
+                         "</project>\n"},
 }
 #: app's manifests: each names its ecosystem's lib.
 APP = {
@@ -87,9 +89,13 @@ APP = {
                "\tgithub.com/acme/lib v1.0.0\n)\n"),
     "Cargo.toml": '[package]\nname = "acme-app"\nversion = "0.1.0"\n\n[dependencies]\n'
                   'acme-lib = "1"\n',
+    "pom.xml": ("<project>\n  <groupId>com.acme</groupId>\n  <artifactId>app</artifactId>\n"
+                "  <dependencies>\n    <dependency>\n      <groupId>com.acme</groupId>\n"
+                "      <artifactId>lib</artifactId>\n    </dependency>\n  </dependencies>\n"
+                "</project>\n"),
 }
 FILE_OF = {"pylib": "pyproject.toml", "jslib": "package.json", "golib": "go.mod",
-           "rslib": "Cargo.toml"}
+           "rslib": "Cargo.toml", "jvlib": "pom.xml"}
 
 
 def fleet_of(coord: Coord) -> None:
@@ -138,6 +144,8 @@ BROKEN: dict[str, tuple[str, Callable[[Path], None], int | None, str]] = {
     "pyproject symlink out": ("pylib", _symlink_out, None, "leading out of the checkout"),
     "Cargo.toml truncated": ("rslib", lambda p: p.write_text(p.read_text()[:-3]), None, ""),
     "Cargo.toml FIFO": ("rslib", _fifo, None, "not a regular file"),
+    "pom.xml truncated": ("jvlib", lambda p: p.write_text(p.read_text()[:120]), None, ""),
+    "pom.xml symlink out": ("jvlib", _symlink_out, None, "leading out of the checkout"),
 }
 
 
