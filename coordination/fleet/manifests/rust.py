@@ -1,5 +1,5 @@
 """Cargo.toml with ``tomllib``: the package, its dependency tables (plain, build, dev,
-per target), renames (``package = ...``), path dependencies (``{ path = "../x" }``: the
+per target; an ``optional = true`` one is optional: built only with a feature), renames (``package = ...``), path dependencies (``{ path = "../x" }``: the
 checkout there is the provider, as npm's ``file:`` and Poetry's ``{path}`` are), the
 workspace's dependencies and members, and ``[patch.<registry>]`` (and the older
 ``[replace]``): a patch by a local path points the crate it patches at the checkout
@@ -99,6 +99,8 @@ def _cargo_dep(out: Manifests, root: Path, rel: str, lines: Lines, header: str, 
     version = spec if isinstance(spec, str) else (
         spec.get("version") if isinstance(spec, dict) else None)
     line = lines.find([key(dep), table(f"{header}.{dep}"), f'"{dep}"'], [table(header)])
+    if type_ == "runtime" and isinstance(spec, dict) and spec.get("optional") is True:
+        type_ = "optional"  # built only with a feature that names it
     out.requires.append(Requirement(_crate(real if isinstance(real, str) else dep), type_, rel,
                                     line, version if isinstance(version, str) else None,
                                     _path(root, rel, spec)))

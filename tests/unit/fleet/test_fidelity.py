@@ -391,3 +391,51 @@ def test_schema_to_an_unwritable_path_is_a_clear_error(coord: Coord, tmp_path: P
     assert "cannot write it: No such file or directory" in err and "Traceback" not in err
     out, _ = coord("schema", "-o", str(tmp_path / "schema.json"))
     assert json.loads((tmp_path / "schema.json").read_text())["title"].startswith("coord")
+
+
+def test_the_issues_fleet_shapes_get_the_types_that_order_them(coord: Coord) -> None:
+    """Issue 48's fleets as their manifests write them: a Node toolchain whose CLI repo
+    is a dev dependency of the libraries it is built from (workspaces); Go modules
+    requiring each other `// indirect`, one through a nested module; two Cargo
+    workspaces, one's dev-dependencies on the other's crates, the other's runtime ones
+    back. Each cycle is closed only by dev or indirect edges, which do not order."""
+    checkout(coord.fleet, "md-cli", {"package.json": json.dumps({
+        "name": "md-cli", "workspaces": ["packages/*"],
+        "dependencies": {"md-parse": "^2", "md-render": "^3"}})})
+    (coord.fleet / "md-cli" / "packages" / "cli-core").mkdir(parents=True)
+    (coord.fleet / "md-cli" / "packages" / "cli-core" / "package.json").write_text(
+        '{"name": "md-cli-core", "peerDependencies": {"md-parse": "*"}}\n')
+    for lib in ("md-parse", "md-render"):
+        checkout(coord.fleet, lib, {"package.json": json.dumps({
+            "name": lib, "devDependencies": {"md-cli": "^1"}}, indent=2)})
+    checkout(coord.fleet, "prom", {
+        "go.mod": "module example.com/prom\n\ngo 1.22\n",
+        "common/assets/go.mod": ("module example.com/prom/assets\n\ngo 1.22\n\nrequire (\n"
+                                 "\texample.com/alert v0.27.0 // indirect\n)\n")})
+    checkout(coord.fleet, "alert", {"go.mod": (
+        "module example.com/alert\n\ngo 1.22\n\nrequire example.com/prom v0.50.0\n"
+        "require example.com/prom/assets v0.50.0 // indirect\n")})
+    checkout(coord.fleet, "tokio", {
+        "Cargo.toml": '[workspace]\nmembers = ["tokio", "tokio-util"]\n',
+        "tokio/Cargo.toml": ('[package]\nname = "tokio"\n[dev-dependencies]\n'
+                             'tracing = "0.1"\n'),
+        "tokio-util/Cargo.toml": '[package]\nname = "tokio-util"\n[dependencies]\ntokio = "1"\n'})
+    checkout(coord.fleet, "tracing", {
+        "Cargo.toml": '[workspace]\nmembers = ["tracing*"]\n',
+        "tracing/Cargo.toml": '[package]\nname = "tracing"\n',
+        "tracing-futures/Cargo.toml": ('[package]\nname = "tracing-futures"\n'
+                                       '[dependencies]\ntokio = { version = "1", optional = true }\n'
+                                       'tracing = { path = "../tracing" }\n')})
+    coord("init", str(coord.fleet))
+    got = {k: (d.type.value, d.indirect, d.source.file if d.source else None)
+           for k, d in coord.deps().items()}
+    assert got == {
+        ("md-cli", "md-parse"): ("runtime", False, "package.json"),
+        ("md-cli", "md-render"): ("runtime", False, "package.json"),
+        ("md-parse", "md-cli"): ("dev", False, "package.json"),
+        ("md-render", "md-cli"): ("dev", False, "package.json"),
+        ("prom", "alert"): ("runtime", True, "common/assets/go.mod"),
+        ("alert", "prom"): ("runtime", False, "go.mod"),
+        ("tokio", "tracing"): ("dev", False, "tokio/Cargo.toml"),
+        # an optional crate (built with a feature): optional, which does not order
+        ("tracing", "tokio"): ("optional", False, "tracing-futures/Cargo.toml")}
