@@ -363,6 +363,33 @@ def test_a_dependency_that_moved_type_range_and_line_is_changed(fleet: Path) -> 
     assert coord_json(fleet, "init", "--check")["drift"] is False
 
 
+def test_a_mistyped_go_directive_holds_and_a_moved_line_is_no_drift(fleet: Path) -> None:
+    """Issue 48: `modul` for `module` in gateway's go.mod made --apply delete its
+    dependency, exit 0; and a dependency's line moving made --check exit 1. Now the
+    go.mod is held (exit 1 naming it, the dependency kept), and once fixed with a line
+    added above the require, --check exits 0 and --apply refreshes the line quietly."""
+    coord(fleet, "init", str(fleet))
+    catalog = fleet / "ecosystem.yaml"
+    gomod = fleet / "gateway" / "go.mod"
+    good = gomod.read_text()
+    commit(fleet / "gateway", "go.mod", good.replace("module ", "modul "))
+    before = catalog.read_text()
+    applied = coord(fleet, "init", "--check", "--apply", expect=1)
+    assert "gateway: go.mod:1 cannot be read: unknown directive 'modul'" in applied.stderr
+    assert catalog.read_text() == before
+    dep = next(d for d in CatalogStore(catalog, cache_dir=None).load().coordination.dependencies
+               if d.consumer == "gateway")
+    assert dep.provider == "events" and dep.source is not None and dep.source.line == 6
+    commit(fleet / "gateway", "go.mod", good.replace("go 1.22\n", "go 1.22\n\ntoolchain go1.22.4\n"))
+    drift = coord_json(fleet, "init", "--check")
+    assert drift["drift"] is False
+    assert drift["dependencies_moved"] == [{"id": dep.id, "source": {"file": "go.mod",
+                                                                      "line": 8}}]
+    coord(fleet, "init", "--check", "--apply")
+    moved = CatalogStore(catalog, cache_dir=None).load().dependency(dep.id)
+    assert moved is not None and moved.source is not None and moved.source.line == 8
+
+
 def test_apply_says_what_is_left_hand_edited_and_named_repos(fleet: Path) -> None:
     """--apply exits 1 while drift is left that it does not take: a hand-edited
     inferred dependency lost upstream (kept without --prune), a gone repo an issue
