@@ -44,6 +44,9 @@ Rules:
   manifest that could not be read (what it provides is unknown), is neither lost nor
   changed but held, and the unreadable manifest is reported (file, line, the
   parser's message) as drift of its own, which ``--apply`` cannot take: fix the file.
+  Until it reads, nothing of that repo's dependencies changes: its lost, changed and
+  moved ones are held by it too, and new ones are noted, not added (an entry may have
+  moved between its manifests).
 """
 
 from __future__ import annotations
@@ -352,7 +355,37 @@ def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkou
                                          dict(said["source"])]
                 fleet.deps_changed.append({"id": d.id, "consumer": d.consumer,
                                            "provider": d.provider, "changes": changes})
+    if catalog is not None:
+        _hold_repos(fleet, {d.id: d.consumer for d in deps})
     return fleet
+
+
+def _hold_repos(fleet: Fleet, consumers: dict[str, str]) -> None:
+    """A repo with a manifest that cannot be read: nothing of its dependencies changes
+    until it reads (an entry may have moved between its manifests). Its lost, changed
+    and moved ones are held by the first of its unreadable manifests; new ones are
+    noted, not added."""
+    first: dict[str, UnreadableManifest] = {}
+    for u in fleet.unreadable:
+        first.setdefault(u["repo"], u)
+    if not first:
+        return
+    for lost in [x for x in fleet.deps_lost if x["consumer"] in first]:
+        first[lost["consumer"]]["held"].append(lost["id"])
+        fleet.deps_lost.remove(lost)
+    for changed in [x for x in fleet.deps_changed if x["consumer"] in first]:
+        first[changed["consumer"]]["held"].append(changed["id"])
+        fleet.deps_changed.remove(changed)
+    for dep in [x for x in fleet.deps_added if x["consumer"] in first]:
+        u = first[dep["consumer"]]
+        src = dep.get("source")
+        where = f" ({src['file']}:{src['line']})" if src else ""
+        fleet.notes.append(f"{dep['consumer']} -> {dep['provider']}{where}: not added while "
+                           f"{u['repo']}/{u['file']} cannot be read")
+        fleet.deps_added.remove(dep)
+    for id_ in list(fleet.deps_moved):  # refreshed with the rest, once the repo reads
+        if consumers.get(id_) in first:
+            del fleet.deps_moved[id_]
 
 
 def _unwritable(co: Checkout, base_dir: Path, notes: list[str]) -> bool:

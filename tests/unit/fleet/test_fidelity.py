@@ -439,3 +439,31 @@ def test_the_issues_fleet_shapes_get_the_types_that_order_them(coord: Coord) -> 
         ("tokio", "tracing"): ("dev", False, "tokio/Cargo.toml"),
         # an optional crate (built with a feature): optional, which does not order
         ("tracing", "tokio"): ("optional", False, "tracing-futures/Cargo.toml")}
+
+
+def test_a_repo_with_a_held_manifest_has_none_of_its_dependencies_changed(
+        coord: Coord) -> None:
+    """app's go.mod cannot be read: its pyproject's dependency moving to another line,
+    its range changing and a new dependency in its package.json are all left for when
+    it reads (an entry may have moved between its manifests); --apply changes nothing."""
+    fleet_of(coord)
+    before = (coord.fleet / "ecosystem.yaml").read_text()
+    gomod = coord.fleet / "app" / "go.mod"
+    gomod.write_text(gomod.read_text().replace("require (", "require ("[:-2]))
+    py = coord.fleet / "app" / "pyproject.toml"
+    py.write_text(py.read_text().replace('"acme-lib>=1.2, <2"', '"acme-lib>=1.3"'))
+    checkout(coord.fleet, "jsextra", {"package.json": '{"name": "@acme/extra"}\n'})
+    pj = coord.fleet / "app" / "package.json"
+    pj.write_text(pj.read_text().replace('"@acme/lib": "^1"', '"@acme/lib": "^1", "@acme/extra": "1"'))
+    drift = coord.json("init", "--check", expect=1)
+    assert drift["dependencies_changed"] == [] and drift["dependencies_lost"] == []
+    assert [(d["consumer"], d["provider"]) for d in drift["dependencies_added"]] == []
+    [u] = drift["manifests_unreadable"]
+    assert u["file"] == "go.mod" and coord.deps()[("app", "pylib")].id in u["held"]
+    assert any("app -> jsextra" in n and "not added while app/go.mod cannot be read" in n
+               for n in drift["notes"])
+    coord("init", "--check", "--apply", expect=1)
+    after = (coord.fleet / "ecosystem.yaml").read_text()
+    # only the new repo is added; none of app's dependencies changed
+    assert "name: jsextra" in after
+    assert after[after.index("coordination:"):] == before[before.index("coordination:"):]
