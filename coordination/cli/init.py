@@ -26,7 +26,6 @@ from coordination.fleet.discovery import (clone_dir_name, discover, is_checkout,
                                           read_list)
 from coordination.fleet.drift import compare
 from coordination.fleet.roots import remember, remembered, roots_file
-from coordination.catalog.manager import CoordinationManager
 from coordination.catalog.models import git_remote
 from coordination.catalog.store import CatalogStore
 from coordination.cli.context import Context
@@ -35,6 +34,7 @@ from coordination.cli.render import json_option, plural, print_json, say
 from coordination.errors import OperationFailed, UsageError
 
 if TYPE_CHECKING:
+    from coordination.catalog.manager import CoordinationManager
     from coordination.fleet.drift import Fleet
     from coordination.catalog.models import Catalog
     from coordination.catalog.structure import FleetApplied, FleetEdit
@@ -222,12 +222,20 @@ def _nothing_found(roots: list[Path], depth: int, from_file: Path | None,
             "written")
 
 
+def _manager(file: Path) -> CoordinationManager:
+    # lazy: the editor (ruamel, the audit log) only for a run that writes; `init --check`
+    # with no drift never loads it
+    from coordination.catalog.manager import CoordinationManager
+
+    return CoordinationManager(file)
+
+
 def _write(file: Path, created: bool, edit: FleetEdit) -> FleetApplied:
     """Apply ``edit`` to the catalog, writing a new one first when ``created``: a new
     catalog the edit then refuses is removed again (with the schema written beside
     it), so a refusal leaves nothing behind, as its message says."""
     if not created:
-        return CoordinationManager(file).apply_fleet(edit)
+        return _manager(file).apply_fleet(edit)
     made = [d for d in (file.parent, file.parent / ".coord") if not d.exists()]
     file.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -240,7 +248,7 @@ def _write(file: Path, created: bool, edit: FleetEdit) -> FleetApplied:
     had_schema = schema.exists()
     try:
         write_schema(file.resolve().parent)
-        return CoordinationManager(file).apply_fleet(edit)
+        return _manager(file).apply_fleet(edit)
     except BaseException:
         file.unlink(missing_ok=True)
         if not had_schema:
@@ -270,7 +278,7 @@ def _check(obj: Context, file: Path, fleet: Fleet, apply_: bool, prune: bool,
         "prune": fleet.gone if prune else [],
     }
     if apply_ and any(edit.values()):
-        applied = CoordinationManager(file).apply_fleet(edit)
+        applied = _manager(file).apply_fleet(edit)
     left = _left(fleet, applied, prune) if apply_ else []
     if as_json:
         print_json({"catalog": str(file), "roots": [str(r) for r in roots], **fleet.to_dict(),

@@ -467,3 +467,17 @@ def test_a_repo_with_a_held_manifest_has_none_of_its_dependencies_changed(
     # only the new repo is added; none of app's dependencies changed
     assert "name: jsextra" in after
     assert after[after.index("coordination:"):] == before[before.index("coordination:"):]
+
+
+def test_init_check_without_drift_loads_no_editor(coord: Coord) -> None:
+    """`init --check` that finds no drift writes nothing, so it never loads the catalog
+    editor (ruamel, the manager): part of what kept `init --check` at 200 checkouts
+    within 2x a `git rev-parse` loop (bench/fleet_init.py)."""
+    from tests.unit.support.cli import loaded
+
+    checkout(coord.fleet, "lib", PROVIDERS["pylib"])
+    coord("init", str(coord.fleet))
+    mods = loaded(coord.fleet / "ecosystem.yaml", "init", "--check", every=True)
+    assert "coordination.fleet.drift" in mods  # it did check
+    assert not {m for m in mods if m.split(".")[0] in ("ruamel", "pydantic_settings")
+                or m == "coordination.catalog.manager"}
