@@ -231,7 +231,7 @@ QUOTES: dict[str, tuple[Path, dict[str, tuple[str, str]], str]] = {
        "repos on 50 workers took {sweep.ratio} the per-instance time ({sweep.check}) and "
        "{cpu.ratio} the CPU ({cpu.check}) of the same over 100 repos, with the CLI at "
        "{rss.value} ({rss.check}); `coord init` over 1,000 checkouts took {init.ratio} a "
-       "`git rev-parse` loop over them ({init.check}); `sweep status` of the "
+       "`git rev-parse` + `cat` loop over them ({init.check}); `sweep status` of the "
        "10,000-instance sweep took {status.ratio} `coord --version` ({status.check}), and "
        "the sweep ran {commands.value} Redis commands per instance ({commands.check})."),
     "readme-landing": (README, {

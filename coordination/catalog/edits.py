@@ -42,8 +42,8 @@ TODO_KEYS = (
     "verify",
 )
 DEP_KEYS = (
-    "id", "consumer", "provider", "type", "version_constraint", "status", "notes", "validation",
-    "source",
+    "id", "consumer", "provider", "type", "indirect", "version_constraint", "status", "notes",
+    "validation", "source",
 )
 PLAN_KEYS = (
     "id", "title", "description", "status", "repos", "milestones", "completion_criteria", "change",

@@ -64,7 +64,10 @@ class _Writer:
         self.parts.append(s)
 
     def scalar(self, value: object, context: str) -> None:
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
+        if isinstance(value, bool):  # a dependency's indirect: true, as ruamel writes it
+            self.parts.append("true" if value else "false")
+            return
+        if not isinstance(value, (str, int)):
             raise Unsupported(f"a value of type {type(value).__name__}")
         if isinstance(value, int):
             self.parts.append(str(value))

@@ -60,6 +60,7 @@ from coordination.catalog.models import (
     Plan,
     PlanStatus,
     Repo,
+    git_remote,
     next_id,
 )
 from coordination.errors import Problem, UsageError
@@ -71,7 +72,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 MILESTONE_KEYS = ("id", "title", "due", "todos", "deliverables")
 #: What `coord init --check --apply` may update on an inferred dependency.
-_FLEET_UPDATABLE = frozenset({"type", "version_constraint", "source"})
+_FLEET_UPDATABLE = frozenset({"type", "indirect", "version_constraint", "source"})
 REPO_KEYS = ("name", "path", "description", "role", "tags", "concurrency", "breaker",
              "default_branch", "remote", "url", "land_command", "revert_command", "land_hooks",
              "cache", "pace")
@@ -199,14 +200,15 @@ class FleetEdit(TypedDict, total=False):
     """What :meth:`StructureEdits.apply_fleet` takes (``coord init``, ``init --check
     --apply``): repos and dependencies to add (as ``coordination.fleet.drift`` builds them),
     inferred dependencies to remove by id, inferred dependencies' fields to update by id
-    (``type``, ``version_constraint``, ``source``; None removes one), default branches to
-    set, repos to prune."""
+    (``type``, ``indirect``, ``version_constraint``, ``source``; None removes one), default
+    branches and clone URLs to set, repos to prune."""
 
     repos: Sequence[Mapping[str, object]]
     dependencies: Sequence[Mapping[str, object]]
     remove_dependencies: Sequence[str]
     update_dependencies: Mapping[str, Mapping[str, object]]
     default_branches: Mapping[str, str]
+    urls: Mapping[str, str]
     prune: Sequence[str]
 
 
@@ -225,6 +227,7 @@ class FleetApplied(TypedDict):
     dependencies_removed: list[str]
     dependencies_updated: list[str]
     branches_set: list[str]
+    urls_set: list[str]
     repos_pruned: list[str]
     pruned_dependencies: list[str]
     kept: list[KeptReference]
@@ -623,7 +626,7 @@ class StructureEdits:
         def edit(doc: CommentedMap) -> FleetApplied:
             done: FleetApplied = {"repos_added": [], "dependencies_added": [],
                                   "dependencies_removed": [], "dependencies_updated": [],
-                                  "branches_set": [],
+                                  "branches_set": [], "urls_set": [],
                                   "repos_pruned": [], "pruned_dependencies": [], "kept": []}
             names = set(repo_names(doc))
             # Before anything is removed: an id removed in this edit is not handed out again.
@@ -648,6 +651,9 @@ class StructureEdits:
             for name, branch in (changes.get("default_branches") or {}).items():
                 put(_find_repo(doc, name)[1], "default_branch", branch, REPO_KEYS)
                 done["branches_set"].append(name)
+            for name, url in (changes.get("urls") or {}).items():
+                put(_find_repo(doc, name)[1], "url", git_remote(url), REPO_KEYS)
+                done["urls_set"].append(name)
             gone = set(changes.get("remove_dependencies") or ())
             pruned: set[str] = set()
             for name in changes.get("prune") or ():
@@ -704,7 +710,7 @@ class StructureEdits:
             and ``version: 1``), with only repos and dependencies to add: written as
             ``edit`` would write it (see ``fresh``), without the round trip."""
             if (changes.get("remove_dependencies") or changes.get("default_branches")
-                    or changes.get("prune") or updates):
+                    or changes.get("urls") or changes.get("prune") or updates):
                 return None
             try:
                 text = data.decode("utf-8")
@@ -714,7 +720,7 @@ class StructureEdits:
                 return None
             done: FleetApplied = {"repos_added": [], "dependencies_added": [],
                                   "dependencies_removed": [], "dependencies_updated": [],
-                                  "branches_set": [],
+                                  "branches_set": [], "urls_set": [],
                                   "repos_pruned": [], "pruned_dependencies": [], "kept": []}
             names: set[str] = set()
             for r in new_repos:

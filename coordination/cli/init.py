@@ -13,6 +13,7 @@ those again, with the depth they were scanned with.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from pathlib import Path
@@ -25,15 +26,15 @@ from coordination.fleet.discovery import (clone_dir_name, discover, is_checkout,
                                           read_list)
 from coordination.fleet.drift import compare
 from coordination.fleet.roots import remember, remembered, roots_file
-from coordination.catalog.manager import CoordinationManager
 from coordination.catalog.models import git_remote
 from coordination.catalog.store import CatalogStore
 from coordination.cli.context import Context
-from coordination.cli.schema import HEADER, write_schema
+from coordination.cli.schema import HEADER, SCHEMA_PATH, write_schema
 from coordination.cli.render import json_option, plural, print_json, say
 from coordination.errors import OperationFailed, UsageError
 
 if TYPE_CHECKING:
+    from coordination.catalog.manager import CoordinationManager
     from coordination.fleet.drift import Fleet
     from coordination.catalog.models import Catalog
     from coordination.catalog.structure import FleetApplied, FleetEdit
@@ -221,17 +222,41 @@ def _nothing_found(roots: list[Path], depth: int, from_file: Path | None,
             "written")
 
 
+def _manager(file: Path) -> CoordinationManager:
+    # lazy: the editor (ruamel, the audit log) only for a run that writes; `init --check`
+    # with no drift never loads it
+    from coordination.catalog.manager import CoordinationManager
+
+    return CoordinationManager(file)
+
+
 def _write(file: Path, created: bool, edit: FleetEdit) -> FleetApplied:
-    if created:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with open(file, "x", encoding="utf-8") as f:
-                f.write(HEADER + "version: 1\n")
-        except FileExistsError:
-            raise UsageError(f"{file} appeared while coord init ran; nothing was added",
-                             hint="run coord init again to add to it") from None
+    """Apply ``edit`` to the catalog, writing a new one first when ``created``: a new
+    catalog the edit then refuses is removed again (with the schema written beside
+    it), so a refusal leaves nothing behind, as its message says."""
+    if not created:
+        return _manager(file).apply_fleet(edit)
+    made = [d for d in (file.parent, file.parent / ".coord") if not d.exists()]
+    file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(file, "x", encoding="utf-8") as f:
+            f.write(HEADER + "version: 1\n")
+    except FileExistsError:
+        raise UsageError(f"{file} appeared while coord init ran; nothing was added",
+                         hint="run coord init again to add to it") from None
+    schema = file.resolve().parent / SCHEMA_PATH
+    had_schema = schema.exists()
+    try:
         write_schema(file.resolve().parent)
-    return CoordinationManager(file).apply_fleet(edit)
+        return _manager(file).apply_fleet(edit)
+    except BaseException:
+        file.unlink(missing_ok=True)
+        if not had_schema:
+            schema.unlink(missing_ok=True)
+        for d in reversed(made):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
 
 
 def _check(obj: Context, file: Path, fleet: Fleet, apply_: bool, prune: bool,
@@ -242,13 +267,18 @@ def _check(obj: Context, file: Path, fleet: Fleet, apply_: bool, prune: bool,
         # A hand-edited one (notes, a validation) only with --prune.
         "remove_dependencies": [d["id"] for d in fleet.deps_lost
                                 if prune or not d["hand_edited"]],
-        "update_dependencies": {c["id"]: {k: v[1] for k, v in c["changes"].items()}
-                                for c in fleet.deps_changed},
+        # indirect: false is no key at all (the catalog's default).
+        "update_dependencies": {
+            **{c["id"]: {k: (None if k == "indirect" and not v[1] else v[1])
+                         for k, v in c["changes"].items()} for c in fleet.deps_changed},
+            # A line that moved alone is no drift, but --apply refreshes it quietly.
+            **{id_: {"source": dict(src)} for id_, src in fleet.deps_moved.items()}},
         "default_branches": {b["repo"]: b["now"] for b in fleet.branches},
+        "urls": {u["repo"]: u["now"] for u in fleet.urls},
         "prune": fleet.gone if prune else [],
     }
     if apply_ and any(edit.values()):
-        applied = CoordinationManager(file).apply_fleet(edit)
+        applied = _manager(file).apply_fleet(edit)
     left = _left(fleet, applied, prune) if apply_ else []
     if as_json:
         print_json({"catalog": str(file), "roots": [str(r) for r in roots], **fleet.to_dict(),
@@ -280,7 +310,7 @@ def _check(obj: Context, file: Path, fleet: Fleet, apply_: bool, prune: bool,
 
 def _takeable(fleet: Fleet) -> bool:
     """Is there drift --apply (with --prune) could take?"""
-    return bool(fleet.added or fleet.gone or fleet.branches or fleet.deps_added
+    return bool(fleet.added or fleet.gone or fleet.branches or fleet.urls or fleet.deps_added
                 or fleet.deps_lost or fleet.deps_changed)
 
 
@@ -323,7 +353,8 @@ def _dep_line(d: object) -> str:
     assert isinstance(d, dict)
     src = d.get("source") or {}
     where = f" ({src.get('file')}:{src.get('line')})" if src else ""
-    return f"{d['consumer']} -> {d['provider']} [{d.get('type', 'runtime')}]{where}"
+    indirect = ", indirect" if d.get("indirect") else ""
+    return f"{d['consumer']} -> {d['provider']} [{d.get('type', 'runtime')}{indirect}]{where}"
 
 
 def _say_init(file: Path, fleet: Fleet, created: bool, dry_run: bool,
@@ -369,6 +400,8 @@ def _say_drift(file: Path, fleet: Fleet, applied: FleetApplied | None, apply_: b
                f"{b['catalog'] or 'main'})")
         say(escape(f"~ repo {b['repo']}: default branch {b['catalog'] or 'main (unset)'} -> "
                    f"{b['now']}{why}"))
+    for moved in fleet.urls:
+        say(escape(f"~ repo {moved['repo']}: clone URL {moved['catalog']} -> {moved['now']}"))
     for d in fleet.deps_added:
         say(escape(f"+ dependency {_dep_line(d)}"))
     for c in fleet.deps_changed:
@@ -389,6 +422,11 @@ def _say_drift(file: Path, fleet: Fleet, applied: FleetApplied | None, apply_: b
         say(escape(f"! manifest {u['repo']}/{where} cannot be read: {u['message']}{held}"))
     for note in fleet.notes:
         say(escape(f"  note: {note}"))
+    if fleet.deps_moved and not apply_:
+        n = len(fleet.deps_moved)
+        say(escape(f"  {plural(n, 'dependency').replace('dependencys', 'dependencies')} "
+                   "written on another line now (not drift; --apply refreshes "
+                   f"{'its' if n == 1 else 'their'} source line)"))
     if apply_:
         say(escape(f"applied to {file}: "
                    f"{_applied_counts(applied) if applied else 'nothing it can take'}"))
@@ -426,6 +464,8 @@ def _applied_counts(applied: FleetApplied) -> str:
     if applied["branches_set"]:
         parts.append(f"{_count(len(applied['branches_set']), 'default branch', 'default branches')}"
                      f" set")
+    if applied["urls_set"]:
+        parts.append(f"{_count(len(applied['urls_set']), 'clone URL', 'clone URLs')} set")
     if applied["repos_pruned"]:
         with_deps = applied["pruned_dependencies"]
         parts.append(f"{_count(len(applied['repos_pruned']), 'repo', 'repos')} pruned"

@@ -15,6 +15,7 @@ import click
 
 from coordination.catalog.models import Catalog
 from coordination.catalog.schema import CatalogSchema
+from coordination.errors import UsageError
 
 #: Where `coord init` writes the schema, relative to the catalog's directory.
 SCHEMA_PATH = ".coord/schema.json"
@@ -69,5 +70,10 @@ def schema(output: Path | None) -> None:
     text = schema_text()
     if output is None:
         click.echo(text, nl=False)
-    else:
+        return
+    try:
         output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--output {output}: cannot write it: {exc.strerror or exc}",
+                         hint="name a file in a directory that exists and you may write "
+                         "to, or leave out -o to print the schema") from None

@@ -74,6 +74,9 @@ _PATTERNS: dict[str, GitIgnoreSpecPattern | None] = {}  # None: a line that igno
 def _spec(lines: list[str]) -> pathspec.GitIgnoreSpec | None:
     """The patterns of one ignore file; a line git would not read either (``!``
     alone, a broken class) is left out, as git leaves it out."""
+    lines = [line for line in lines if line.strip() and not line.startswith("#")]
+    if not lines:  # git init's info/exclude: comments only, no pathspec to import
+        return None
     import pathspec  # lazy: 30-80 ms, and only a walk that meets an ignore file needs it
 
     patterns: list[GitIgnoreSpecPattern] = []

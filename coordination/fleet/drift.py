@@ -14,11 +14,16 @@ Rules:
   ``-e ../x``, ``file:../x``, a workspace member outside the repo) is a dependency on
   the repo whose checkout holds that path, whatever the package is called: the
   strongest signal there is. Else the package's name is looked up.
-- One dependency per (consumer, provider): of the manifest entries naming the
-  provider, the strongest type wins (runtime, then build, test, dev), then the first
-  written. Its ``source`` is where that entry is.
+- One dependency per (consumer, provider), as `coord dep list` shows one line per
+  pair: of the manifest entries naming the provider, a direct one before a Go
+  ``// indirect`` one, then the type that orders most (runtime, build, peer,
+  optional, dev), then the first written. Its ``source`` is where that entry is, and
+  ``indirect: true`` is kept when every entry naming the provider is indirect.
 - A package two repos of the fleet both provide is ambiguous: no dependency is
   inferred on it, and it is reported.
+- A clone URL changed when the checkout's remote (``origin``, else the first) has
+  another URL than the catalog's ``url`` (as the catalog writes it: no password): the
+  catalog's repo comes from somewhere else now. Drift, taken by ``--apply``.
 - A default branch moved when the remote's HEAD (``origin/HEAD``) names another
   branch than the catalog's. Without a remote HEAD the current branch stands in for
   it, and a topic branch checked out is no move while the catalog's default is
@@ -29,14 +34,19 @@ Rules:
   it is reported and removed only when pruning. A repo whose checkout is gone is
   reported, and removed only when pruning.
 - An inferred dependency whose manifest is still read gets its ``type``,
-  ``version_constraint`` and ``source`` compared with what the manifest says now
-  (moved from a test extra into the runtime list, its range raised, its line moved):
-  a difference is drift (``changed``), taken by ``--apply``.
+  ``indirect``, ``version_constraint`` and ``source`` file compared with what the
+  manifest says now (moved from a test extra into the runtime list, its range
+  raised, into another file): a difference is drift (``changed``), taken by
+  ``--apply``. Its line alone moving (a classifier added above it) is no drift:
+  ``moved``, refreshed quietly by ``--apply``.
 - What cannot be read is never taken for gone: a dependency whose source manifest
   could not be read (or has an entry that could not), or whose provider has a
   manifest that could not be read (what it provides is unknown), is neither lost nor
   changed but held, and the unreadable manifest is reported (file, line, the
   parser's message) as drift of its own, which ``--apply`` cannot take: fix the file.
+  Until it reads, nothing of that repo's dependencies changes: its lost, changed and
+  moved ones are held by it too, and new ones are noted, not added (an entry may have
+  moved between its manifests).
 """
 
 from __future__ import annotations
@@ -50,11 +60,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from coordination.fleet.discovery import Checkout, has_local_branch, unique_names
 from coordination.fleet.manifests import ManifestProblem, Package, Requirement
-from coordination.catalog.models import (Catalog, Dependency, DependencyType, checkout_path,
-                                         git_remote)
+from pydantic import ValidationError
 
-#: Type strength: a runtime need outranks a build, test or dev one.
-TYPE_RANK = {"runtime": 0, "build": 1, "test": 2, "dev": 3}
+from coordination.catalog.models import (Catalog, Dependency, DependencyType, Repo,
+                                         checkout_path, git_remote)
+
+#: Type strength, the one that orders most first: a runtime need outranks a build,
+#: peer, optional or dev one (test and api: 0.4 catalogs' types, never inferred).
+TYPE_RANK = {"runtime": 0, "build": 1, "peer": 2, "optional": 3, "dev": 4, "test": 5,
+             "api": 6}
 
 
 class SourceDict(TypedDict):
@@ -75,6 +89,7 @@ class NewDependency(TypedDict, total=False):
     consumer: str
     provider: str
     type: str
+    indirect: bool
     version_constraint: str
     source: SourceDict
 
@@ -87,6 +102,12 @@ class BranchMove(TypedDict):
     #: remote's name when not origin) or ``HEAD`` (the current branch, when the
     #: remote has no HEAD and the catalog's branch is no local branch any more).
     read_from: str
+
+
+class UrlMove(TypedDict):
+    repo: str
+    catalog: str
+    now: str
 
 
 class LostDependency(TypedDict):
@@ -123,9 +144,14 @@ class Fleet:
     added: list[NewRepo] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
     branches: list[BranchMove] = field(default_factory=list)
+    #: Repos whose checkout's remote now has another clone URL than the catalog's.
+    urls: list[UrlMove] = field(default_factory=list)
     deps_added: list[NewDependency] = field(default_factory=list)
     deps_lost: list[LostDependency] = field(default_factory=list)
     deps_changed: list[ChangedDependency] = field(default_factory=list)
+    #: Dependencies whose line alone moved (id -> the source now): no drift, but
+    #: --apply refreshes them.
+    deps_moved: dict[str, SourceDict] = field(default_factory=dict)
     #: Manifests that could not be read (fix them: --apply cannot).
     unreadable: list[UnreadableManifest] = field(default_factory=list)
     #: Not drift, but worth saying: entries not understood, ambiguous packages...
@@ -135,16 +161,18 @@ class Fleet:
 
     @property
     def drifted(self) -> bool:
-        return bool(self.added or self.gone or self.branches or self.deps_added
+        return bool(self.added or self.gone or self.branches or self.urls or self.deps_added
                     or self.deps_lost or self.deps_changed or self.unreadable)
 
     def to_dict(self) -> dict[str, object]:
         return {"drift": self.drifted, "repos_found": self.repos,
                 "repos_added": list(self.added), "repos_gone": list(self.gone),
-                "branches_moved": list(self.branches),
+                "branches_moved": list(self.branches), "urls_changed": list(self.urls),
                 "dependencies_added": list(self.deps_added),
                 "dependencies_lost": list(self.deps_lost),
                 "dependencies_changed": list(self.deps_changed),
+                "dependencies_moved": [{"id": k, "source": dict(v)}
+                                       for k, v in self.deps_moved.items()],
                 "manifests_unreadable": list(self.unreadable), "notes": list(self.notes)}
 
 
@@ -185,15 +213,21 @@ def infer(checkouts: dict[str, Checkout], notes: list[str] | None = None
             if provider is None or provider == consumer:
                 continue
             held = best.get(provider)
-            if held is None or TYPE_RANK[req.type] < TYPE_RANK[held.type]:
+            if held is None or _rank(req) < _rank(held):
                 best[provider] = req
         for provider, req in best.items():
             dep: NewDependency = {"consumer": consumer, "provider": provider, "type": req.type}
+            if req.indirect:
+                dep["indirect"] = True
             if req.constraint:
                 dep["version_constraint"] = req.constraint
             dep["source"] = {"file": req.file, "line": req.line}
             out.append(dep)
     return out
+
+
+def _rank(req: Requirement) -> tuple[bool, int]:
+    return req.indirect, TYPE_RANK.get(req.type, len(TYPE_RANK))
 
 
 def _checkout_of(path: str, by_path: dict[str, str]) -> str | None:
@@ -259,6 +293,10 @@ def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkou
     by_name: dict[str, Checkout] = {}
     real = {co.path: os.path.realpath(co.path) for co in checkouts}  # symlinked roots too
     fresh = [co for co in checkouts if real[co.path] not in known]
+    bad = [co for co in fresh if _unwritable(co, base_dir, fleet.notes)]
+    if bad:  # skipped, with a note: one bad remote never stops the whole fleet
+        checkouts = [co for co in checkouts if co not in bad]
+        fresh = [co for co in fresh if co not in bad]
     names = unique_names([co.path for co in fresh], taken=[r.name for r in repos])
     for co in checkouts:
         name = known.get(real[co.path]) or names[co.path]
@@ -288,6 +326,11 @@ def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkou
             continue
         fleet.branches.append({"repo": r.name, "catalog": r.default_branch, "now": now,
                                "read_from": read.branch_from or "HEAD"})
+    for r in repos:  # a clone URL the catalog names that the remote no longer has
+        read = by_name.get(r.name)
+        url = public_url(read.url) if read is not None else None
+        if r.url and url and url != r.url:
+            fleet.urls.append({"repo": r.name, "catalog": r.url, "now": url})
     inferred = infer(by_name, fleet.notes)
     deps = catalog.coordination.dependencies if catalog is not None else []
     pairs = {(d.consumer, d.provider) for d in deps}
@@ -303,9 +346,62 @@ def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkou
         elif said is None:
             fleet.deps_lost.append(_lost(d))
         elif changes := _changes(d, said):
-            fleet.deps_changed.append({"id": d.id, "consumer": d.consumer,
-                                       "provider": d.provider, "changes": changes})
+            if set(changes) == {"line"}:
+                fleet.deps_moved[d.id] = said["source"]
+            else:
+                if changes.pop("line", None) is not None:  # taken with the rest
+                    assert d.source is not None
+                    changes["source"] = [{"file": d.source.file, "line": d.source.line},
+                                         dict(said["source"])]
+                fleet.deps_changed.append({"id": d.id, "consumer": d.consumer,
+                                           "provider": d.provider, "changes": changes})
+    if catalog is not None:
+        _hold_repos(fleet, {d.id: d.consumer for d in deps})
     return fleet
+
+
+def _hold_repos(fleet: Fleet, consumers: dict[str, str]) -> None:
+    """A repo with a manifest that cannot be read: nothing of its dependencies changes
+    until it reads (an entry may have moved between its manifests). Its lost, changed
+    and moved ones are held by the first of its unreadable manifests; new ones are
+    noted, not added."""
+    first: dict[str, UnreadableManifest] = {}
+    for u in fleet.unreadable:
+        first.setdefault(u["repo"], u)
+    if not first:
+        return
+    for lost in [x for x in fleet.deps_lost if x["consumer"] in first]:
+        first[lost["consumer"]]["held"].append(lost["id"])
+        fleet.deps_lost.remove(lost)
+    for changed in [x for x in fleet.deps_changed if x["consumer"] in first]:
+        first[changed["consumer"]]["held"].append(changed["id"])
+        fleet.deps_changed.remove(changed)
+    for dep in [x for x in fleet.deps_added if x["consumer"] in first]:
+        u = first[dep["consumer"]]
+        src = dep.get("source")
+        where = f" ({src['file']}:{src['line']})" if src else ""
+        fleet.notes.append(f"{dep['consumer']} -> {dep['provider']}{where}: not added while "
+                           f"{u['repo']}/{u['file']} cannot be read")
+        fleet.deps_added.remove(dep)
+    for id_ in list(fleet.deps_moved):  # refreshed with the rest, once the repo reads
+        if consumers.get(id_) in first:
+            del fleet.deps_moved[id_]
+
+
+def _unwritable(co: Checkout, base_dir: Path, notes: list[str]) -> bool:
+    """A new checkout the catalog cannot hold as read (a remote named with whitespace,
+    a leading ``-``, ``ext::``...): noted, and True (it is skipped, never the whole
+    fleet refused for it)."""
+    try:
+        Repo.model_validate(dict(new_repo("repo", co, base_dir)))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "repo"
+        how = " (rename it: git remote rename)" if where == "remote" else ""
+        notes.append(f"{co.path}: skipped: its {where} cannot be written to the catalog: "
+                     f"{first['msg']}{how}")
+        return True
+    return False
 
 
 def _held_by(d: Dependency, lost: bool, by_name: dict[str, Checkout]
@@ -362,12 +458,17 @@ def _changes(d: Dependency, now: NewDependency) -> dict[str, list[object]]:
     out: dict[str, list[object]] = {}
     if d.type != DependencyType.api and d.type.value != now["type"]:
         out["type"] = [d.type.value, now["type"]]
+    if d.indirect != bool(now.get("indirect")):
+        out["indirect"] = [d.indirect, bool(now.get("indirect"))]
     if (d.version_constraint or None) != (now.get("version_constraint") or None):
         out["version_constraint"] = [d.version_constraint, now.get("version_constraint")]
     assert d.source is not None
     src = now.get("source")
-    if src is not None and (d.source.file, d.source.line) != (src["file"], src["line"]):
+    if src is not None and d.source.file != src["file"]:
         out["source"] = [{"file": d.source.file, "line": d.source.line}, dict(src)]
+    elif src is not None and d.source.line != src["line"]:
+        # Only where it is written moved: not drift (the caller's "moved").
+        out["line"] = [d.source.line, src["line"]]
     return out
 
 

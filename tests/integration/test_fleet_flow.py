@@ -108,7 +108,7 @@ def test_init_validate_run_in_inferred_order_then_drift_and_apply(cluster: Clust
     drift = cluster.cli_json("init", "--check", expect=1)
     assert [r["name"] for r in drift["repos_added"]] == ["svc-audit"]
     assert [(d["consumer"], d["provider"], d["type"]) for d in drift["dependencies_added"]] == [
-        ("py-cli", "py-core", "test"), ("svc-audit", "svc-gateway", "runtime")]
+        ("py-cli", "py-core", "dev"), ("svc-audit", "svc-gateway", "runtime")]
     assert drift["repos_gone"] == [] and drift["dependencies_lost"] == []
     applied = cluster.cli_json("init", "--check", "--apply")["applied"]
     assert applied["repos_added"] == ["svc-audit"] and len(applied["dependencies_added"]) == 2

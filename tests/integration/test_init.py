@@ -105,10 +105,10 @@ def test_init_writes_a_catalog_that_loads_and_validates(fleet: Path) -> None:
     assert set(deps) == {("api", "core"), ("api", "testkit"), ("web", "ui-kit"),
                          ("gateway", "events")}
     core = deps[("api", "core")]
-    assert (core.type.value, core.version_constraint) == ("runtime", "<3,>=2")
+    assert (core.type.value, core.version_constraint) == ("runtime", ">=2,<3")
     assert core.source is not None and (core.source.file, core.source.line) == (
         "pyproject.toml", 4)
-    assert deps[("api", "testkit")].type.value == "test"
+    assert deps[("api", "testkit")].type.value == "dev"  # a test extra
     gw = deps[("gateway", "events")]
     assert gw.source is not None and (gw.source.file, gw.source.line) == ("go.mod", 6)
     assert deps[("web", "ui-kit")].source.line == 4  # type: ignore[union-attr]
@@ -139,7 +139,7 @@ def test_check_after_a_repo_and_a_dependency_were_added_then_apply(fleet: Path) 
     assert [(d["consumer"], d["provider"], d["type"], d["source"]) for d in
             drift["dependencies_added"]] == [
         ("charts", "ui-kit", "dev", {"file": "package.json", "line": 1}),
-        ("core", "testkit", "test", {"file": "requirements-test.txt", "line": 1})]
+        ("core", "testkit", "dev", {"file": "requirements-test.txt", "line": 1})]
     assert drift["repos_gone"] == [] and drift["branches_moved"] == []
     before = catalog.read_text()
     applied = coord_json(fleet, "init", "--check", "--apply")
@@ -338,7 +338,7 @@ def test_a_dependency_that_moved_type_range_and_line_is_changed(fleet: Path) -> 
     coord(fleet, "init", str(fleet))
     catalog = fleet / "ecosystem.yaml"
     text = catalog.read_text()
-    assert "      provider: testkit\n      type: test\n" in text
+    assert "      provider: testkit\n      type: dev\n" in text
     catalog.write_text(text.replace("      provider: testkit\n",
                                     "      provider: testkit  # the shared kit\n"))
     commit(fleet / "api", "pyproject.toml", (
@@ -348,11 +348,11 @@ def test_a_dependency_that_moved_type_range_and_line_is_changed(fleet: Path) -> 
     assert drift["dependencies_lost"] == [] and drift["dependencies_added"] == []
     assert drift["dependencies_changed"] == [{
         "id": "DEP-002", "consumer": "api", "provider": "testkit",
-        "changes": {"type": ["test", "runtime"], "version_constraint": [None, ">=0.5"],
+        "changes": {"type": ["dev", "runtime"], "version_constraint": [None, ">=0.5"],
                     "source": [{"file": "pyproject.toml", "line": 7},
                                {"file": "pyproject.toml", "line": 5}]}}]
     human = coord(fleet, "init", "--check", expect=1)
-    assert ("~ dependency DEP-002 api -> testkit: type test -> runtime, version_constraint "
+    assert ("~ dependency DEP-002 api -> testkit: type dev -> runtime, version_constraint "
             "(none) -> >=0.5, source pyproject.toml:7 -> pyproject.toml:5") in human.stdout
     applied = coord(fleet, "init", "--check", "--apply")
     assert "applied to ecosystem.yaml: 1 dependency updated (DEP-002)" in applied.stdout
@@ -361,6 +361,33 @@ def test_a_dependency_that_moved_type_range_and_line_is_changed(fleet: Path) -> 
     assert (dep.type.value, dep.version_constraint, dep.source.line) == ("runtime", ">=0.5", 5)
     assert "provider: testkit  # the shared kit\n" in catalog.read_text()
     assert coord_json(fleet, "init", "--check")["drift"] is False
+
+
+def test_a_mistyped_go_directive_holds_and_a_moved_line_is_no_drift(fleet: Path) -> None:
+    """Issue 48: `modul` for `module` in gateway's go.mod made --apply delete its
+    dependency, exit 0; and a dependency's line moving made --check exit 1. Now the
+    go.mod is held (exit 1 naming it, the dependency kept), and once fixed with a line
+    added above the require, --check exits 0 and --apply refreshes the line quietly."""
+    coord(fleet, "init", str(fleet))
+    catalog = fleet / "ecosystem.yaml"
+    gomod = fleet / "gateway" / "go.mod"
+    good = gomod.read_text()
+    commit(fleet / "gateway", "go.mod", good.replace("module ", "modul "))
+    before = catalog.read_text()
+    applied = coord(fleet, "init", "--check", "--apply", expect=1)
+    assert "gateway: go.mod:1 cannot be read: unknown directive 'modul'" in applied.stderr
+    assert catalog.read_text() == before
+    dep = next(d for d in CatalogStore(catalog, cache_dir=None).load().coordination.dependencies
+               if d.consumer == "gateway")
+    assert dep.provider == "events" and dep.source is not None and dep.source.line == 6
+    commit(fleet / "gateway", "go.mod", good.replace("go 1.22\n", "go 1.22\n\ntoolchain go1.22.4\n"))
+    drift = coord_json(fleet, "init", "--check")
+    assert drift["drift"] is False
+    assert drift["dependencies_moved"] == [{"id": dep.id, "source": {"file": "go.mod",
+                                                                      "line": 8}}]
+    coord(fleet, "init", "--check", "--apply")
+    moved = CatalogStore(catalog, cache_dir=None).load().dependency(dep.id)
+    assert moved is not None and moved.source is not None and moved.source.line == 8
 
 
 def test_apply_says_what_is_left_hand_edited_and_named_repos(fleet: Path) -> None:

@@ -91,16 +91,21 @@ def read(root: Path, names: Iterable[str] | None = None) -> Manifests:
     if "requirements" in names and (root / "requirements").is_dir():
         for p in sorted((root / "requirements").glob("*.txt")):
             _guarded(out, root, f"requirements/{p.name}", python.requirements_txt)
+    if "go" in out.tags:  # a Go repo's modules below its top (common/assets/go.mod)
+        go.nested(out, root)
     return out
 
 
 def _guarded(out: Manifests, root: Path, rel: str, reader: _Reader) -> None:
     text: str | None = None
     try:
-        text = read_text(root / rel)
+        text = read_text(root / rel, root)
         if text is not None:
+            out.files.add(rel)
             reader(out, root, rel, text)
     except (OSError, UnicodeDecodeError, ValueError, ET.ParseError, configparser.Error,
-            TypeError, AttributeError, yaml.YAMLError) as exc:
-        # ValueError covers tomllib.TOMLDecodeError and json.JSONDecodeError.
+            TypeError, AttributeError, yaml.YAMLError, RecursionError) as exc:
+        # ValueError covers tomllib.TOMLDecodeError, json.JSONDecodeError and
+        # base.Unreadable (a symlink out, a FIFO, too large, a bad go.mod directive);
+        # RecursionError a file nested too deep for its parser.
         out.problems.append(unreadable(rel, exc, text))

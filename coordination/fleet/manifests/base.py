@@ -4,9 +4,11 @@ by looking for the value's text in the section it was read from; 1 when not foun
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +20,24 @@ Package = tuple[str, str]
 #: Manifests larger than this are not read (a generated lock file named like one).
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
-@dataclass(frozen=True)
+
+class Unreadable(ValueError):
+    """A manifest coord will not read, or not entirely: a symlink leaving the checkout,
+    not a regular file, too large, nested too deep, a go.mod directive it does not
+    know. ``line`` when one line is to blame. Never carries a line of the file's text
+    (the file may not be the fleet's: a symlink to ``/etc/passwd``)."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+@dataclass(frozen=True, slots=True)  # slots: half the cost of 80,000 of them
 class Requirement:
     """One package a manifest names: who needs it, how, and where it is written."""
 
     package: Package
-    type: str  # runtime, build, dev, test
+    type: str  # runtime, build, peer, optional, dev (test: 0.4 catalogs only)
     file: str  # relative to the checkout
     line: int
     constraint: str | None = None
@@ -31,6 +45,8 @@ class Requirement:
     #: ``use``, ``-e ../x``, ``file:../x``, Poetry's ``{path = ...}``...), absolute: the
     #: checkout it is in is the provider, whatever the package is called.
     path: str | None = None
+    #: A Go ``// indirect`` require: kept (it builds with it), never ordering.
+    indirect: bool = False
 
 
 #: The package of a requirement known only by its path (``-e ../core``): matched by
@@ -85,6 +101,11 @@ _AT_LINE = re.compile(r"\s*\(at line (\d+), column \d+\)|\s*\(at end of document
 def unreadable(rel: str, exc: BaseException, text: str | None = None) -> ManifestProblem:
     """The problem of a manifest whose parser raised ``exc``, with the line the parser
     names when it names one (TOML, JSON, YAML, XML, INI)."""
+    if isinstance(exc, Unreadable):
+        return ManifestProblem(rel, exc.line, exc.message)
+    if isinstance(exc, RecursionError):
+        return ManifestProblem(rel, deepest_line(text) if text is not None else None,
+                               "nested too deep to read")
     line: int | None = None
     message = str(exc)
     lineno = getattr(exc, "lineno", None)  # json, configparser's MissingSectionHeader
@@ -120,21 +141,206 @@ class Manifests:
     tags: set[str] = field(default_factory=set)
     #: Manifests (or entries of them) that could not be read: reported, never fatal.
     problems: list[ManifestProblem] = field(default_factory=list)
+    #: The manifests read (relative to the checkout), so none is read twice.
+    files: set[str] = field(default_factory=set)
 
     def unreadable(self) -> set[str]:
         """The manifests nothing was read from (their parser refused them)."""
         return {p.file for p in self.problems if p.whole}
 
 
-def read_text(path: Path) -> str | None:
-    """A manifest's text; None when it is not a file or is too large to be one."""
-    if not path.is_file() or path.stat().st_size > MAX_MANIFEST_BYTES:
+def inside(path: str | Path, root: str | Path) -> bool:
+    """Is ``path`` (as the filesystem resolves it, symlinks followed) in ``root``?
+    Its parts below ``root`` are looked at one ``lstat`` each: only a symlink among
+    them costs a ``realpath`` (of the two; where ``root`` itself is does not matter)."""
+    rel = os.path.relpath(path, root)
+    if rel == ".":
+        return True
+    if rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):
+        return False
+    here = str(root)
+    for part in rel.split(os.sep):
+        here = os.path.join(here, part)
+        try:
+            if stat.S_ISLNK(os.lstat(here).st_mode):
+                break
+        except OSError:
+            return True  # nothing there to lead anywhere
+    else:
+        return True
+    real, base = os.path.realpath(path), os.path.realpath(root)
+    return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
+
+
+def read_text(path: Path, root: Path) -> str | None:
+    """A manifest's text; None when there is none. :class:`Unreadable` when there is
+    one coord will not read: a symlink (or a directory on the way) leading out of the
+    checkout ``root`` (never followed: its target is no file of the fleet), not a
+    regular file (a FIFO would block, a directory is no manifest), or larger than
+    :data:`MAX_MANIFEST_BYTES`. (Nesting too deep for the parsers is their
+    RecursionError, made a located problem by :func:`unreadable`.)"""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):  # a dangling symlink: there is a manifest, unreadable
+            raise Unreadable("a symlink to nothing: not read") from None
         return None
-    return path.read_text(encoding="utf-8")
+    except NotADirectoryError:
+        return None
+    if not inside(path, root):
+        raise Unreadable("a symlink leading out of the checkout: not followed")
+    if not stat.S_ISREG(st.st_mode):
+        raise Unreadable("not a regular file (a FIFO, a device or a directory): not read")
+    if st.st_size > MAX_MANIFEST_BYTES:
+        raise Unreadable(f"{st.st_size:,} bytes, over the {MAX_MANIFEST_BYTES:,}-byte cap "
+                         "for a manifest: not read")
+    with open(path, "rb") as f:
+        data = f.read(MAX_MANIFEST_BYTES + 1)
+    if len(data) > MAX_MANIFEST_BYTES:  # grew since the stat
+        raise Unreadable(f"over the {MAX_MANIFEST_BYTES:,}-byte cap for a manifest: not read")
+    return data.decode("utf-8")
 
 
-#: What :meth:`Lines.find` looks for: a literal text, or a pattern (:func:`table`,
-#: :func:`key`, :func:`json_key`) that finds a header or a key itself, not a longer
+def leaves(pattern: str) -> bool:
+    """Does a member path or glob (a workspace's, go.work's, a pom's module) name a
+    place outside its checkout by its text alone (absolute, ``~``, a ``..`` part)?
+    Such a one is never globbed: ``/**`` would walk the whole filesystem."""
+    p = pattern.strip().replace("\\", "/")
+    return p.startswith(("/", "~")) or os.path.isabs(p) or ".." in p.split("/")
+
+
+#: How deep a ``**`` of a workspace glob goes below the checkout's top.
+GLOB_DEPTH = 8
+#: Directories a workspace glob never matches in (npm and pnpm ignore them): what is
+#: installed there is other people's packages, not the repo's.
+INSTALLED = frozenset({"node_modules", "bower_components"})
+
+
+def _segment(seg: str) -> str:
+    if seg == "**":
+        return "(?:[^/]+/)*"
+    out, i = [], 0
+    while i < len(seg):
+        ch = seg[i]
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[" and "]" in seg[i + 2:]:
+            end = seg.index("]", i + 2)
+            body = seg[i + 1:end].replace("\\", "\\\\")
+            out.append("[^" + body[1:] + "]" if body.startswith("!") else "[" + body + "]")
+            i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return "".join(out) + "/"
+
+
+def _is_dir(path: str) -> bool:
+    """A directory, not a symlink to one (a symlink may lead out of the checkout)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _subdirs(directory: str) -> list[str]:
+    try:
+        with os.scandir(directory) as it:
+            return [e.name for e in it if e.is_dir(follow_symlinks=False)
+                    and not e.name.startswith(".") and e.name not in INSTALLED]
+    except OSError:
+        return []
+
+
+def member_dirs(root: Path, pattern: str) -> list[str]:
+    """The directories inside the checkout ``root`` a workspace member glob names
+    (``packages/*``, ``libs/**``, ``tools/cli``), sorted, absolute. Expanded a part at a
+    time as ``glob`` does (a literal part is one ``lstat``, not a walk), but never
+    through a symlink, never into a hidden or installed-packages directory, and ``**``
+    at most :data:`GLOB_DEPTH` down: whatever the pattern, nothing outside the checkout
+    is listed (call :func:`leaves` first: a pattern naming a place outside is refused)."""
+    segs = [s for s in pattern.strip().replace("\\", "/").split("/") if s not in ("", ".")]
+    current: dict[str, int] = {os.path.normpath(root): 0}  # directory -> its depth
+    for seg in segs:
+        found: dict[str, int] = {}
+        for directory, depth in current.items():
+            if seg == "**":  # the directory itself and every one below it
+                stack = [(directory, depth)]
+                while stack:
+                    here, level = stack.pop()
+                    found[here] = level
+                    if level < GLOB_DEPTH:
+                        stack.extend((os.path.join(here, n), level + 1) for n in _subdirs(here))
+            elif not any(c in seg for c in "*?["):
+                here = os.path.join(directory, seg)
+                if seg not in INSTALLED and _is_dir(here):
+                    found[here] = depth + 1
+            else:
+                match = re.compile(_segment(seg)[:-1] + r"\Z").match
+                for name in _subdirs(directory):
+                    if match(name):
+                        found[os.path.join(directory, name)] = depth + 1
+        current = found
+    return sorted(current)
+
+
+def outside(out: Manifests, rel: str, line: int | None, what: str) -> None:
+    """Note that ``what`` (a member) leaves the checkout and was not read. Not the
+    whole file unread: the rest of it was, and a dependency it gave before from
+    there is held, never taken for gone."""
+    out.problems.append(ManifestProblem(rel, line, f"{what} leaves the checkout: not read",
+                                        whole=False))
+
+
+def _nesting(text: str) -> Iterable[tuple[int, int]]:
+    """``(depth, line)`` of each line: brackets ``[``/``{`` open outside quoted strings,
+    plus YAML block levels (``- - -`` items, indentation), a bound on how deep a parser
+    must recurse there."""
+    depth = 0
+    for n, line in enumerate(text.split("\n"), 1):
+        stripped = line.lstrip(" ")
+        block = (len(line) - len(stripped)) // 2
+        i = 0
+        while stripped.startswith("- ", i):
+            block, i = block + 1, i + 2
+        quote: str | None = None
+        peak = depth
+        esc = False
+        for ch in line:
+            if quote is not None:
+                if esc:
+                    esc = False
+                elif ch == "\\":
+                    esc = True
+                elif ch == quote:
+                    quote = None
+            elif ch in "\"'":
+                quote = ch
+            elif ch in "[{":
+                depth += 1
+                peak = max(peak, depth)
+            elif ch in "]}":
+                depth = max(0, depth - 1)
+            elif ch == "#":
+                break
+        yield peak + block, n
+
+
+def deepest_line(text: str) -> int | None:
+    """The line nested deepest in ``text`` (where a parser's recursion gave up)."""
+    best = max(_nesting(text), default=(0, 0))
+    return best[1] or None
+
+
+class JsonKey(str):
+    """The JSON object key ``"name"`` followed by its colon, found by a plain text
+    search (no pattern compiled per key: a package.json may name 80,000)."""
+
+
+#: What :meth:`Lines.find` looks for: a literal text, a JSON key, or a pattern
+#: (:func:`table`, :func:`key`) that finds a header or a key itself, not a longer
 #: name holding it (the group ``test`` inside ``pytest-doc``).
 Mark = str | re.Pattern[str]
 
@@ -151,37 +357,51 @@ def key(name: str, separators: str = "=") -> re.Pattern[str]:
     return re.compile(rf"""^[ \t]*(?:{n}|"{n}"|'{n}')[ \t]*[{re.escape(separators)}]""", re.M)
 
 
-def json_key(name: str) -> re.Pattern[str]:
+_PLAIN_JSON = re.compile(r'[^"\\\x00-\x1f\x7f-\uffff]*\Z')
+
+
+def json_key(name: str) -> JsonKey:
     """The JSON object key ``"name"`` (followed by its colon)."""
-    return re.compile(rf'"{re.escape(json_escape(name))}"\s*:')
+    if _PLAIN_JSON.match(name):  # nothing json.dumps would escape: most names
+        return JsonKey(f'"{name}"')
+    return JsonKey(f'"{json_escape(name)}"')
 
 
 def json_escape(name: str) -> str:
     return json.dumps(name)[1:-1]
 
 
+_COLON = re.compile(r"\s*:")
+
+
 class Lines:
-    """Finds the line of a value the parser gave, in the section it came from."""
+    """Finds the line of a value the parser gave, in the section it came from.
+
+    Linear over a whole manifest: parsers give a section's entries in the order they
+    are written, so each search starts where the previous one in that section ended
+    (falling back to the section's start, then to the whole text, for one written out
+    of order); line numbers come from a bisection of the line starts."""
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.starts = [0]
-        for i, ch in enumerate(text):
-            if ch == "\n":
-                self.starts.append(i + 1)
+        self.starts = [0, *(m.end() for m in re.finditer("\n", text))]
+        #: Where each section (its ``after`` marks) starts, and where the last entry
+        #: found in it ended.
+        self._sections: dict[tuple[Mark, ...], tuple[int, int]] = {}
 
     def line_at(self, offset: int) -> int:
-        lo, hi = 0, len(self.starts) - 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if self.starts[mid] <= offset:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo + 1
+        return bisect.bisect_right(self.starts, offset)
 
     def _at(self, mark: Mark, start: int = 0) -> tuple[int, int]:
         """Where ``mark`` is first found from ``start``, and where it ends; (-1, -1)."""
+        if isinstance(mark, JsonKey):
+            at = self.text.find(mark, start)
+            while at >= 0:
+                colon = _COLON.match(self.text, at + len(mark))
+                if colon:
+                    return at, colon.end()
+                at = self.text.find(mark, at + 1)
+            return -1, -1
         if isinstance(mark, str):
             at = self.text.find(mark, start)
             return (at, at + len(mark)) if at >= 0 else (-1, -1)
@@ -191,18 +411,24 @@ class Lines:
     def find(self, needles: Iterable[Mark], after: Iterable[Mark] = ()) -> int:
         """The line of the first of ``needles`` found after each of ``after`` in
         turn (section headers, keys); 1 when none is found."""
-        needles = list(needles)
-        start = 0
-        for mark in after:
-            at, end = self._at(mark, start)
-            if at >= 0:
-                start = end
-        for needle in needles:
-            at, _ = self._at(needle, start)
-            if at >= 0:
-                # A key's pattern may begin with the line's indentation: the line is
-                # where the match starts.
-                return self.line_at(at)
+        needles = needles if isinstance(needles, (list, tuple)) else list(needles)
+        after = after if isinstance(after, tuple) else tuple(after)
+        if after not in self._sections:
+            start = 0
+            for mark in after:
+                at, end = self._at(mark, start)
+                if at >= 0:
+                    start = end
+            self._sections[after] = (start, start)
+        start, cursor = self._sections[after]
+        for begin in ((cursor, start) if cursor > start else (start,)):
+            for needle in needles:
+                at, end = self._at(needle, begin)
+                if at >= 0:
+                    self._sections[after] = (start, end)
+                    # A key's pattern may begin with the line's indentation: the line
+                    # is where the match starts.
+                    return self.line_at(at)
         for needle in needles:  # written elsewhere than expected (a dotted key...)
             at, _ = self._at(needle)
             if at >= 0:

@@ -1,9 +1,15 @@
 """go.mod: no parser in the standard library, so read by its own line grammar
-(directives, ``( ... )`` blocks, ``//`` comments, quoted paths). ``replace`` by another
-module moves the requirement to it; ``replace`` by a local path points it at the
-checkout there. go.work (same grammar): each ``use`` directory inside the checkout is
-a module the repo provides (its go.mod read as the top one is); one outside it is
-another repo the workspace builds with: a dependency on it, by path."""
+(directives, ``( ... )`` blocks, ``//`` comments, quoted paths), as strictly as the go
+command reads it: a directive it does not know (``modul``), one without its
+arguments, or a block never closed makes the whole file :class:`Unreadable` (at that
+line), never read as having no module or no requirements. A require marked
+``// indirect`` is kept as such. ``replace`` by another module moves the requirement
+to it; ``replace`` by a local path points it at the checkout there.
+
+A repo may hold more than one module: go.work's ``use`` directories inside the
+checkout, and go.mod files below its top (``common/assets/go.mod``), are modules the
+repo provides, their requirements its own. A ``use`` outside the checkout is another
+repo the workspace builds with: a dependency on it by path, its go.mod not read."""
 
 from __future__ import annotations
 
@@ -13,28 +19,56 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Manifests, Requirement,
+                                               Unreadable, inside, leaves, outside,
                                                read_text, unreadable)
 
+#: The directives the go command knows, and how many arguments each takes at least
+#: (in a block, per line).
+GO_MOD = {"module": 1, "go": 1, "toolchain": 1, "godebug": 1, "require": 2, "exclude": 2,
+          "replace": 3, "retract": 1, "tool": 1, "ignore": 1}
+GO_WORK = {"go": 1, "toolchain": 1, "godebug": 1, "use": 1, "replace": 3}
+#: Directives that may open a ``( ... )`` block.
+_BLOCKS = frozenset({"require", "exclude", "replace", "retract", "tool", "ignore", "godebug",
+                     "use"})
 
-def go_mod_lines(text: str) -> Iterator[tuple[int, str, list[str]]]:
-    """``(line, directive, arguments)`` of each statement of a go.mod, blocks
-    (``require ( ... )``) unrolled, comments dropped, quoted paths unquoted."""
-    block: str | None = None
+
+def go_mod_lines(text: str, known: dict[str, int] | None = None
+                 ) -> Iterator[tuple[int, str, list[str], str]]:
+    """``(line, directive, arguments, comment)`` of each statement of a go.mod (or
+    go.work, ``known=GO_WORK``), blocks (``require ( ... )``) unrolled, quoted paths
+    unquoted. :class:`Unreadable` at the first line the go command would refuse."""
+    known = GO_MOD if known is None else known
+    block: tuple[str, int] | None = None
     for n, raw in enumerate(text.splitlines(), 1):
-        line = raw.split("//", 1)[0].strip()
+        code, _, comment = raw.partition("//")
+        line = code.strip()
         if not line:
             continue
         if block is not None:
             if line == ")":
                 block = None
                 continue
-            yield n, block, _go_words(line)
+            words = _go_words(line)
+            _arity(block[0], words, known, n)
+            yield n, block[0], words, comment.strip()
             continue
         words = _go_words(line)
-        if len(words) == 2 and words[1] == "(":
-            block = words[0]
+        if words[0] not in known:
+            raise Unreadable(f"unknown directive {words[0][:40]!r}", n)
+        if len(words) == 2 and words[1] == "(" and words[0] in _BLOCKS:
+            block = (words[0], n)
             continue
-        yield n, words[0], words[1:]
+        if "(" in words or ")" in words:
+            raise Unreadable(f"malformed {words[0]} block", n)
+        _arity(words[0], words[1:], known, n)
+        yield n, words[0], words[1:], comment.strip()
+    if block is not None:
+        raise Unreadable(f"{block[0]} block opened here is never closed with ')'", block[1])
+
+
+def _arity(directive: str, args: list[str], known: dict[str, int], n: int) -> None:
+    if len(args) < known[directive] or (directive == "replace" and "=>" not in args):
+        raise Unreadable(f"malformed {directive} (too few words)", n)
 
 
 def _go_words(line: str) -> list[str]:
@@ -44,51 +78,105 @@ def _go_words(line: str) -> list[str]:
     return out
 
 
+def _indirect(comment: str) -> bool:
+    """The go command's own test: the comment is ``indirect`` or starts ``indirect;``."""
+    return comment == "indirect" or comment.startswith("indirect;")
+
+
 def go_mod(out: Manifests, root: Path, rel: str, text: str) -> None:
-    requires: dict[str, tuple[int, str | None]] = {}
+    requires: dict[str, tuple[int, str | None, bool]] = {}
     replaces: dict[str, tuple[str, str | None]] = {}
-    for n, directive, args in go_mod_lines(text):
-        if directive == "module" and args:
-            out.provides.add(("go", args[0]))
-        elif directive == "require" and args:
-            requires.setdefault(args[0], (n, args[1] if len(args) > 1 else None))
-        elif directive == "replace" and "=>" in args:
+    module = None
+    for n, directive, args, comment in go_mod_lines(text):
+        if directive == "module":
+            module = args[0]
+        elif directive == "require":
+            requires.setdefault(args[0], (n, args[1], _indirect(comment)))
+        elif directive == "replace":
             at = args.index("=>")
             old, to = args[0], args[at + 1:]
             if to:
                 replaces[old] = (to[0], to[1] if len(to) > 1 else None)
-    for module, (n, version) in requires.items():
-        target, path = module, None
-        if module in replaces:
-            into, into_version = replaces[module]
+    if module is None:
+        raise Unreadable("no module directive (every go.mod names its module)")
+    out.provides.add(("go", module))
+    base = (root / rel).parent
+    for mod, (n, version, indirect) in requires.items():
+        target, path = mod, None
+        if mod in replaces:
+            into, into_version = replaces[mod]
             if into.startswith((".", "/")):
                 # A local replacement: the module is the checkout at that path.
-                path = os.path.normpath(root / into)
+                path = os.path.normpath(base / into)
             else:
                 target, version = into, into_version or version
-        out.requires.append(Requirement(("go", target), "runtime", rel, n, version, path))
+        out.requires.append(Requirement(("go", target), "runtime", rel, n, version, path,
+                                        indirect))
 
 
 def go_work(out: Manifests, root: Path, rel: str, text: str) -> None:
-    base = str(root)
-    for n, directive, args in go_mod_lines(text):
-        if directive != "use" or not args:
+    for n, directive, args, _ in go_mod_lines(text, GO_WORK):
+        if directive != "use":
             continue
-        member = os.path.normpath(root / args[0])
-        manifest = Path(member) / "go.mod"
-        member_rel = os.path.relpath(manifest, root)
+        if leaves(args[0]) or not inside(root / args[0], root):
+            # Another repo the workspace builds with: a dependency by path; nothing of
+            # it is read (it is not this checkout's).
+            member = os.path.normpath(root / args[0])
+            outside(out, rel, n, f"use {args[0]}")
+            out.requires.append(Requirement((PATH_ECOSYSTEM, member), "build", rel, n, None,
+                                            member))
+            continue
+        module_dir(out, root, Path(os.path.normpath(root / args[0])), f" (used at {rel}:{n})")
+
+
+def module_dir(out: Manifests, root: Path, directory: Path, why: str = "") -> None:
+    """Read the go.mod of ``directory`` (a module inside the checkout), once."""
+    manifest = directory / "go.mod"
+    member_rel = os.path.relpath(manifest, root)
+    if member_rel in out.files:
+        return
+    member_text: str | None = None
+    try:
+        member_text = read_text(manifest, root)
+        if member_text is None:
+            return
+        out.files.add(member_rel)
+        go_mod(out, root, member_rel, member_text)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        problem = unreadable(member_rel, exc, member_text)
+        out.problems.append(dataclasses.replace(problem, message=problem.message + why))
+
+
+#: Directories the go command never looks for packages in, and others no module of
+#: the repo is in.
+_NOT_MODULES = frozenset({"testdata", "vendor", "node_modules"})
+#: How far below a checkout's top nested go.mod files are looked for.
+NESTED_DEPTH = 5
+
+
+def nested(out: Manifests, root: Path) -> None:
+    """The go.mod files below the checkout's top (``common/assets/go.mod``): modules
+    the repo holds. Hidden, ``_``-prefixed, ``testdata`` and ``vendor`` directories
+    are skipped as the go command skips them, symlinks never followed, and a
+    directory holding its own ``.git`` is another checkout."""
+    stack: list[tuple[Path, int]] = [(root, 0)]
+    while stack:
+        directory, level = stack.pop()
         try:
-            member_text = read_text(manifest)
-        except (OSError, UnicodeDecodeError) as exc:
-            problem = unreadable(member_rel, exc)
-            out.problems.append(dataclasses.replace(
-                problem, message=f"{problem.message} (used at {rel}:{n})"))
+            with os.scandir(directory) as it:
+                entries = list(it)
+        except OSError:
             continue
-        if os.path.commonpath([member, base]) == base:
-            if member != base and member_text is not None:  # the top go.mod is read already
-                go_mod(out, Path(member), member_rel, member_text)
+        if level > 0:
+            names = {e.name for e in entries}
+            if ".git" in names:
+                continue
+            if "go.mod" in names:
+                module_dir(out, root, directory)
+        if level >= NESTED_DEPTH:
             continue
-        module = next((a[0] for _, d, a in go_mod_lines(member_text or "")
-                       if d == "module" and a), None)
-        out.requires.append(Requirement(("go", module) if module else (PATH_ECOSYSTEM, member),
-                                        "build", rel, n, None, member))
+        for e in entries:
+            if (e.name[0] in "._" or e.name in _NOT_MODULES
+                    or not e.is_dir(follow_symlinks=False)):
+                continue
+            stack.append((Path(e.path), level + 1))

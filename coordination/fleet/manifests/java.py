@@ -2,7 +2,7 @@
 project has none, and each listed module's), ``${project.groupId}``, ``${project.version}``
 and ``<properties>`` resolved (a module inherits its parent pom's properties; a value
 left unknown is not guessed), ``<dependencies>`` with their scope
-(test -> test, provided/system -> build, import skipped: a BOM pins, depends on nothing);
+(test -> dev, provided/system -> build, ``<optional>true`` -> optional, import skipped: a BOM pins, depends on nothing);
 ``<dependencyManagement>`` only pins versions and is not read."""
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from coordination.fleet.manifests.base import Lines, Manifests, Requirement, read_text, unreadable
+from coordination.fleet.manifests.base import (Lines, Manifests, Requirement, inside, leaves,
+                                               outside, read_text, unreadable)
 
 
-_MAVEN_SCOPES = {"compile": "runtime", "runtime": "runtime", "test": "test",
+_MAVEN_SCOPES = {"compile": "runtime", "runtime": "runtime", "test": "dev",
                  "provided": "build", "system": "build"}
 
 
@@ -44,14 +45,19 @@ def pom(out: Manifests, root: Path, rel: str, text: str) -> None:
     for module in (modules if modules is not None else ()):
         if not module.text or not module.text.strip():
             continue
-        manifest = root / module.text.strip() / "pom.xml"
+        name = module.text.strip()
+        if leaves(name) or not inside(root / name, root):  # not this repo's
+            outside(out, rel, Lines(text).find([f"<module>{name}</module>"]),
+                    f"module {name!r}")
+            continue
+        manifest = root / name / "pom.xml"
         member_rel = os.path.relpath(manifest, root)
         member_text: str | None = None
         try:
-            member_text = read_text(manifest)
+            member_text = read_text(manifest, root)
             if member_text is not None:
                 _pom_project(out, member_rel, member_text, inherited)
-        except (OSError, UnicodeDecodeError, ET.ParseError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError, ET.ParseError) as exc:
             out.problems.append(unreadable(member_rel, exc, member_text))
 
 
@@ -117,8 +123,10 @@ def _pom_project(out: Manifests, rel: str, text: str,
         scope = _childread_text(dep, "scope") or "compile"
         if not g or not a or scope not in _MAVEN_SCOPES:
             continue  # import scope: a BOM, not a dependency
+        optional = (_childread_text(dep, "optional") or "").lower() == "true"
         out.requires.append(Requirement(
-            ("maven", f"{g}:{a}"), _MAVEN_SCOPES[scope], rel,
+            ("maven", f"{g}:{a}"), "optional" if optional and scope != "test"
+            else _MAVEN_SCOPES[scope], rel,
             lines.find([f"<artifactId>{raw_a}</artifactId>"], ["<dependencies>"]),
             _resolve(_childread_text(dep, "version"), values)))
     return {k: v for k, v in values.items() if not k.startswith(("project.", "pom."))

@@ -15,11 +15,12 @@ from pathlib import Path
 import yaml
 
 from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Lines, Manifests, Requirement,
-                                               json_key, local_path, read_text, unreadable)
+                                               json_key, leaves, local_path, member_dirs, outside,
+                                               read_text, unreadable)
 
 
-_NPM_SECTIONS = (("dependencies", "runtime"), ("peerDependencies", "runtime"),
-                 ("optionalDependencies", "runtime"), ("devDependencies", "dev"))
+_NPM_SECTIONS = (("dependencies", "runtime"), ("peerDependencies", "peer"),
+                 ("optionalDependencies", "optional"), ("devDependencies", "dev"))
 
 
 def package_json(out: Manifests, root: Path, rel: str, text: str) -> None:
@@ -47,45 +48,45 @@ def pnpm_workspace(out: Manifests, root: Path, rel: str, text: str) -> None:
     members(out, root, rel, Lines(text), [p for p in packages or () if isinstance(p, str)])
 
 
-#: Directories a workspace glob never matches in (npm and pnpm ignore them): what is
-#: installed there is other people's packages, not the repo's.
-_INSTALLED = frozenset({"node_modules", "bower_components"})
-
-
 def members(out: Manifests, root: Path, rel: str, lines: Lines, patterns: list[str]) -> None:
-    """The packages of a workspace's member directories (globs; ``!glob`` excludes):
-    provided when inside the checkout, a dependency by path when outside it."""
-    base = str(root)
+    """The packages of a workspace's member directories (globs; ``!glob`` excludes),
+    each a package the repo provides. A member outside the checkout is never read: a
+    plain path (``../ui-kit``) is another repo the workspace builds with, a dependency
+    on it by path; a glob leaving it (``/**``, ``../*``) is not expanded (it could
+    walk the whole filesystem); a member found through a symlink leading out is not
+    followed (directories are walked without following symlinks). Each is noted."""
     excluded: set[str] = set()
     for pattern in patterns:
-        if pattern.startswith("!"):
-            excluded.update(os.path.normpath(m) for m in glob.glob(
-                os.path.join(glob.escape(base), pattern[1:].strip()), recursive=True))
+        if pattern.startswith("!") and not leaves(pattern[1:]):
+            excluded.update(member_dirs(root, pattern[1:]))
     for pattern in patterns:
         if pattern.startswith("!"):
             continue
-        found = sorted(glob.glob(os.path.join(glob.escape(base), pattern.strip()),
-                                 recursive=True))
-        for member in (os.path.normpath(m) for m in found):
-            if (member in excluded or not os.path.isdir(member)
-                    or _INSTALLED.intersection(Path(os.path.relpath(member, base)).parts)):
-                continue
-            if os.path.commonpath([member, base]) != base:
-                out.requires.append(Requirement(
-                    (PATH_ECOSYSTEM, member), "build", rel,
-                    lines.find([f'"{pattern}"', f"'{pattern}'", pattern]), None, member))
+        line = lines.find([f'"{pattern}"', f"'{pattern}'", pattern])
+        if leaves(pattern):
+            outside(out, rel, line, f"workspace member {pattern!r}")
+            if not glob.has_magic(pattern) and not pattern.strip().startswith(("/", "~")):
+                member = os.path.normpath(root / pattern.strip())
+                out.requires.append(Requirement((PATH_ECOSYSTEM, member), "build", rel, line,
+                                                None, member))
+            continue
+        for member in member_dirs(root, pattern):
+            if member in excluded:
                 continue
             manifest = Path(member) / "package.json"
             member_rel = os.path.relpath(manifest, root)
+            if member_rel in out.files:
+                continue
             member_text: str | None = None
             try:
-                member_text = read_text(manifest)
+                member_text = read_text(manifest, root)
                 if member_text is None:
                     continue
+                out.files.add(member_rel)
                 member_data = json.loads(member_text)
                 if isinstance(member_data, dict):
                     _npm_package(out, root, member_rel, member_text, member_data)
-            except (OSError, UnicodeDecodeError, ValueError) as exc:
+            except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
                 out.problems.append(unreadable(member_rel, exc, member_text))
 
 
@@ -100,6 +101,7 @@ def _npm_package(out: Manifests, root: Path, rel: str, text: str,
         deps = data.get(section)
         if not isinstance(deps, dict):
             continue
+        after = (json_key(section),)
         for dep, spec in deps.items():
             path = None
             package, constraint = dep, spec if isinstance(spec, str) else None
@@ -109,7 +111,7 @@ def _npm_package(out: Manifests, root: Path, rel: str, text: str,
                 package, constraint = npm_alias(spec)
             out.requires.append(Requirement(
                 ("npm", package.lower()), type_, rel,
-                lines.find([json_key(dep)], [json_key(section)]), constraint, path))
+                lines.find((json_key(dep),), after), constraint, path))
 
 
 def npm_alias(spec: str) -> tuple[str, str | None]:

@@ -27,28 +27,45 @@ _DEV_GROUPS = {"dev", "develop", "development", "lint", "linting", "docs", "doc"
 _BUILD_GROUPS = {"build", "builds", "packaging", "release"}
 
 
-def group_type(name: str) -> str:
-    """The dependency type an optional group's name says: ``test``/``tests`` -> test,
-    ``dev``/``lint``/``docs`` -> dev, ``build`` -> build; an extra (``postgres``) is
-    optional at runtime -> runtime."""
+def group_type(name: str, other: str = "optional") -> str:
+    """The dependency type a group's name says: ``test``/``tests``/``dev``/``lint``/
+    ``docs`` -> dev (what checks the project, not what it runs with), ``build`` ->
+    build; any other name -> ``other``: an extra (``postgres``) is optional, a
+    dependency group (PEP 735, Poetry) is dev."""
     n = name.lower().replace("_", "-")
-    if n in _TEST_GROUPS or n.startswith("test"):
-        return "test"
-    if n in _DEV_GROUPS or n.startswith("dev"):
+    if (n in _TEST_GROUPS or n.startswith("test") or n in _DEV_GROUPS
+            or n.startswith("dev")):
         return "dev"
     if n in _BUILD_GROUPS:
         return "build"
-    return "runtime"
+    return other
 
 
 def _file_type(rel: str) -> str:
-    """A requirements file's type from its name: requirements-test.txt -> test."""
+    """A requirements file's type from its name: requirements-test.txt -> dev."""
     n = Path(rel).stem.lower()
-    for word, kind in (("test", "test"), ("dev", "dev"), ("lint", "dev"), ("doc", "dev"),
+    for word, kind in (("test", "dev"), ("dev", "dev"), ("lint", "dev"), ("doc", "dev"),
                        ("build", "build")):
         if word in n.replace("requirements", ""):
             return kind
     return "runtime"
+
+
+_NAME = re.compile(r"\s*[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\s*(?:\[[^\]]*\])?\s*")
+
+
+def as_written(spec: str, req: PyRequirement) -> str | None:
+    """The version range of ``spec`` exactly as written (``>=2.1, <3``, not
+    ``packaging``'s ``<3,>=2.1``): what follows the name and extras, before the
+    marker; None when there is none (or the requirement is a URL)."""
+    if req.url or not req.specifier:
+        return None
+    head = spec.split(";", 1)[0]
+    m = _NAME.match(head)
+    rest = head[m.end():].strip() if m else ""
+    if rest.startswith("(") and rest.endswith(")"):
+        rest = rest[1:-1].strip()
+    return rest or str(req.specifier)
 
 
 def _python_req(out: Manifests, root: Path, spec: str, type_: str, rel: str, lines: Lines,
@@ -63,7 +80,7 @@ def _python_req(out: Manifests, root: Path, spec: str, type_: str, rel: str, lin
     path = local_path(root, req.url) if req.url else None
     out.requires.append(Requirement(
         ("python", canonicalize_name(req.name)), type_, rel,
-        lines.find(quoted(spec) + [req.name], after), str(req.specifier) or None, path))
+        lines.find(quoted(spec) + [req.name], after), as_written(spec, req), path))
 
 
 def pyproject(out: Manifests, root: Path, rel: str, text: str) -> None:
@@ -84,7 +101,7 @@ def pyproject(out: Manifests, root: Path, rel: str, text: str) -> None:
     for group, specs in (data.get("dependency-groups") or {}).items():
         for spec in specs or ():
             if isinstance(spec, str):
-                _python_req(out, root, spec, group_type(group), rel, lines,
+                _python_req(out, root, spec, group_type(group, "dev"), rel, lines,
                             [table("dependency-groups"), key(group)])
     for spec in (data.get("build-system") or {}).get("requires") or ():
         _python_req(out, root, spec, "build", rel, lines, [table("build-system"), key("requires")])
@@ -95,7 +112,7 @@ def pyproject(out: Manifests, root: Path, rel: str, text: str) -> None:
     ]
     for group, body in (poetry.get("group") or {}).items():
         tables.append((f"tool.poetry.group.{group}.dependencies",
-                       (body or {}).get("dependencies") or {}, group_type(group)))
+                       (body or {}).get("dependencies") or {}, group_type(group, "dev")))
     for header, deps, type_ in tables:
         for dep_name, spec in deps.items():
             if dep_name.lower() == "python":
@@ -103,8 +120,11 @@ def pyproject(out: Manifests, root: Path, rel: str, text: str) -> None:
             constraint = spec if isinstance(spec, str) else (
                 spec.get("version") if isinstance(spec, dict) else None)
             where = spec.get("path") if isinstance(spec, dict) else None  # {path = "../core"}
+            # {optional = true}: installed only with one of the project's extras.
+            optional = isinstance(spec, dict) and spec.get("optional") is True
             out.requires.append(Requirement(
-                ("python", canonicalize_name(dep_name)), type_, rel,
+                ("python", canonicalize_name(dep_name)),
+                "optional" if optional and type_ == "runtime" else type_, rel,
                 lines.find([key(dep_name), table(f"{header}.{dep_name}"), dep_name],
                            [table(header)]),
                 constraint if isinstance(constraint, str) else None,
@@ -188,7 +208,7 @@ def requirements_txt(out: Manifests, root: Path, rel: str, text: str) -> None:
                                                 f"{line!r} is not a requirement: {exc}", False))
             continue
         out.requires.append(Requirement(("python", canonicalize_name(req.name)), type_, rel,
-                                        first, str(req.specifier) or None,
+                                        first, as_written(line, req),
                                         local_path(root, req.url) if req.url else None))
 
 
@@ -199,7 +219,7 @@ def setup_cfg(out: Manifests, root: Path, rel: str, text: str) -> None:
     if cfg.has_option("metadata", "name"):
         out.provides.add(("python", canonicalize_name(cfg.get("metadata", "name"))))
     keys = (("install_requires", "runtime"), ("setup_requires", "build"),
-            ("tests_require", "test"))
+            ("tests_require", "dev"))
     for option, type_ in keys:
         if cfg.has_option("options", option):
             for spec in _cfg_list(cfg.get("options", option)):

@@ -1,5 +1,5 @@
 """Cargo.toml with ``tomllib``: the package, its dependency tables (plain, build, dev,
-per target), renames (``package = ...``), path dependencies (``{ path = "../x" }``: the
+per target; an ``optional = true`` one is optional: built only with a feature), renames (``package = ...``), path dependencies (``{ path = "../x" }``: the
 checkout there is the provider, as npm's ``file:`` and Poetry's ``{path}`` are), the
 workspace's dependencies and members, and ``[patch.<registry>]`` (and the older
 ``[replace]``): a patch by a local path points the crate it patches at the checkout
@@ -9,7 +9,6 @@ there, and one for a crate no table names is still built from that checkout (typ
 from __future__ import annotations
 
 import dataclasses
-import glob
 import os
 import re
 import tomllib
@@ -17,7 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from coordination.fleet.manifests.base import (Lines, Manifests, Package, Requirement, key,
-                                               read_text, table, unreadable)
+                                               leaves, member_dirs, outside, read_text, table,
+                                               unreadable)
 
 
 def _crate(name: str) -> Package:
@@ -33,16 +33,25 @@ def cargo(out: Manifests, root: Path, rel: str, text: str) -> None:
     for dep, spec in (workspace.get("dependencies") or {}).items():
         _cargo_dep(out, root, rel, lines, "workspace.dependencies", dep, spec, "runtime")
     for pattern in workspace.get("members") or ():
-        for member in sorted(glob.glob(os.path.join(glob.escape(str(root)), pattern))):
+        if not isinstance(pattern, str):
+            continue
+        if leaves(pattern):  # a member outside the checkout is not this repo's
+            outside(out, rel, lines.find([f'"{pattern}"', f"'{pattern}'"],
+                                         [table("workspace")]), f"workspace member {pattern!r}")
+            continue
+        for member in member_dirs(root, pattern):
             manifest = Path(member) / "Cargo.toml"
             member_rel = os.path.relpath(manifest, root)
+            if member_rel in out.files:
+                continue
             member_text: str | None = None
             try:
-                member_text = read_text(manifest)
+                member_text = read_text(manifest, root)
                 if member_text is not None:
+                    out.files.add(member_rel)
                     _cargo_package(out, root, member_rel, member_text,
                                    tomllib.loads(member_text))
-            except (OSError, UnicodeDecodeError, ValueError) as exc:
+            except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
                 out.problems.append(unreadable(member_rel, exc, member_text))
     _patches(out, root, rel, lines, data, first)
 
@@ -90,6 +99,8 @@ def _cargo_dep(out: Manifests, root: Path, rel: str, lines: Lines, header: str, 
     version = spec if isinstance(spec, str) else (
         spec.get("version") if isinstance(spec, dict) else None)
     line = lines.find([key(dep), table(f"{header}.{dep}"), f'"{dep}"'], [table(header)])
+    if type_ == "runtime" and isinstance(spec, dict) and spec.get("optional") is True:
+        type_ = "optional"  # built only with a feature that names it
     out.requires.append(Requirement(_crate(real if isinstance(real, str) else dep), type_, rel,
                                     line, version if isinstance(version, str) else None,
                                     _path(root, rel, spec)))

@@ -236,12 +236,13 @@ def test_an_unreadable_manifest_holds_what_it_would_lose(catalog: Path, tmp_path
     assert fleet.unreadable == [{"repo": "api", "file": "pyproject.toml", "line": 7,
                                  "message": "Invalid value", "held": ["DEP-001"]}]
     assert fleet.drifted and fleet.to_dict()["manifests_unreadable"] == fleet.unreadable
-    # Another manifest of api unreadable holds nothing of pyproject.toml's: lost.
+    # Another manifest of api unreadable: none of api's dependencies changes until it
+    # reads (the entry may have moved into it), so DEP-001 is held by it.
     other = ManifestProblem("package.json", 1, "Expecting value")
     fleet = compare(cat, tmp_path, [co(tmp_path / "core", {("python", "core")}),
                                     _with(co(tmp_path / "api"), other), co(tmp_path / "gone")])
-    assert [d["id"] for d in fleet.deps_lost] == ["DEP-001"]
-    assert [u["held"] for u in fleet.unreadable] == [[]]
+    assert fleet.deps_lost == []
+    assert [u["held"] for u in fleet.unreadable] == [["DEP-001"]]
     # The provider's manifest unreadable: what it provides is unknown, so held.
     fleet = compare(cat, tmp_path, [_with(co(tmp_path / "core"), broken),
                                     co(tmp_path / "api", set(), [req("core", line=4)]),
@@ -320,13 +321,13 @@ def test_the_catalog_refuses_a_url_with_a_password(tmp_path: Path) -> None:
 def test_an_entry_not_understood_holds_only_what_it_may_have_named(
         catalog: Path, tmp_path: Path) -> None:
     """One requirement of api's pyproject.toml not understood: DEP-001, still named by
-    another entry of it, is judged as usual (a change of line is said), and the entry
-    is a note, not drift."""
+    another entry of it, is judged as usual (its line moved: no drift, refreshed by
+    --apply), and the entry is a note, not drift."""
     cat = CatalogStore(catalog, cache_dir=None).load()
     entry = ManifestProblem("pyproject.toml", 9, "'acme web' is not a requirement", False)
     fleet = compare(cat, tmp_path, [co(tmp_path / "core", {("python", "core")}),
                                     _with(co(tmp_path / "api", set(), [req("core", line=5)]),
                                           entry), co(tmp_path / "gone")])
     assert fleet.unreadable == [] and fleet.notes == [f"api: {entry}"]
-    assert [c["changes"] for c in fleet.deps_changed] == [
-        {"source": [{"file": "pyproject.toml", "line": 4}, {"file": "pyproject.toml", "line": 5}]}]
+    assert fleet.deps_changed == []
+    assert list(fleet.deps_moved.values()) == [{"file": "pyproject.toml", "line": 5}]

@@ -50,12 +50,12 @@ def test_pyproject_pep621_extras_markers_groups_and_build(tmp_path: Path) -> Non
     assert m.provides == {("python", "acme-api")}
     got = reqs(m)
     assert got["acme-build-tools"] == ("build", "pyproject.toml", 2, None)
-    assert got["acme-core"] == ("runtime", "pyproject.toml", 7, "<3,>=2.1")
+    assert got["acme-core"] == ("runtime", "pyproject.toml", 7, ">=2.1, <3")  # as written
     # named twice: each where it is written in its own section
     assert [(r.type, r.line) for r in m.requires if r.package[1] == "requests"] == [
-        ("runtime", 8), ("test", 13)]
-    assert got["acme-pg"] == ("runtime", "pyproject.toml", 12, ">=1")  # an extra: optional runtime
-    assert got["acme-testkit"] == ("test", "pyproject.toml", 13, "==0.4.*")
+        ("runtime", 8), ("dev", 13)]
+    assert got["acme-pg"] == ("optional", "pyproject.toml", 12, ">=1")  # an extra
+    assert got["acme-testkit"] == ("dev", "pyproject.toml", 13, "==0.4.*")  # test extra
     assert got["acme-lint"][:3] == ("dev", "pyproject.toml", 14)
     assert got["acme-docs-theme"][:3] == ("dev", "pyproject.toml", 17)
     assert got["acme-stubs"][:3] == ("dev", "pyproject.toml", 18)
@@ -81,7 +81,7 @@ def test_poetry_tables_and_groups(tmp_path: Path) -> None:
     got = reqs(m)
     assert "python" not in got
     assert got["acme-core"] == ("runtime", "pyproject.toml", 6, "^2.0")
-    assert got["acme-testkit"] == ("test", "pyproject.toml", 9, "*")
+    assert got["acme-testkit"] == ("dev", "pyproject.toml", 9, "*")  # a group
     assert got["acme-lint"] == ("dev", "pyproject.toml", 12, "^1")
 
 
@@ -103,7 +103,7 @@ def test_requirements_files_options_continuations_and_types(tmp_path: Path) -> N
     got = reqs(m)
     assert got["acme-core"] == ("runtime", "requirements.txt", 5, "==2.3.1")
     assert got["acme-events"] == ("runtime", "requirements.txt", 7, ">=1")
-    assert got["acme-testkit"] == ("test", "requirements-test.txt", 1, None)
+    assert got["acme-testkit"] == ("dev", "requirements-test.txt", 1, None)
     assert got["acme-lint"] == ("dev", "requirements/dev.txt", 1, None)
     # -e ./vendored is a path (the repo's own: no dependency); the URL names its egg.
     assert got[str(tmp_path / "vendored")] == ("runtime", "requirements.txt", 4, None)
@@ -134,9 +134,9 @@ def test_setup_cfg(tmp_path: Path) -> None:
     assert got["acme-core"] == ("runtime", "setup.cfg", 6, ">=2")
     assert got["acme-events"][:3] == ("runtime", "setup.cfg", 7)
     assert got["acme-build"][:3] == ("build", "setup.cfg", 8)
-    assert got["acme-testkit"][:3] == ("test", "setup.cfg", 10)
+    assert got["acme-testkit"][:3] == ("dev", "setup.cfg", 10)
     assert got["acme-docs-theme"][:3] == ("dev", "setup.cfg", 13)
-    assert got["acme-s3"] == ("runtime", "setup.cfg", 14, ">=1")
+    assert got["acme-s3"] == ("optional", "setup.cfg", 14, ">=1")  # an extra
 
 
 def test_package_json_sections_and_workspaces(tmp_path: Path) -> None:
@@ -164,7 +164,7 @@ def test_package_json_sections_and_workspaces(tmp_path: Path) -> None:
     assert m.provides == {("npm", "@acme/web"), ("npm", "@acme/charts")}
     got = {(r.package[1], r.file): (r.type, r.line, r.constraint) for r in m.requires}
     assert got[("@acme/ui-kit", "package.json")] == ("runtime", 6, "^3.1.0")
-    assert got[("@acme/auth", "package.json")] == ("runtime", 9, ">=2 <4")
+    assert got[("@acme/auth", "package.json")] == ("peer", 9, ">=2 <4")
     assert got[("@acme/eslint-config", "package.json")] == ("dev", 11, "workspace:*")
     assert got[("@acme/ui-kit", "packages/charts/package.json")] == ("runtime", 2, "^3")
     assert {"node"} <= m.tags
@@ -282,7 +282,7 @@ def test_pom_scopes_parent_group_modules_and_management(tmp_path: Path) -> None:
     assert m.provides == {("maven", "com.acme:orders"), ("maven", "com.acme:orders-api")}
     got = reqs(m)
     assert got["com.acme:ledger"] == ("runtime", "pom.xml", 12, "[1.0,2.0)")
-    assert got["com.acme:testkit"][:3] == ("test", "pom.xml", 17)
+    assert got["com.acme:testkit"][:3] == ("dev", "pom.xml", 17)
     assert got["com.acme:annotations"][:3] == ("build", "pom.xml", 22)
     assert "com.acme:bom" not in got  # dependencyManagement pins versions, depends on nothing
     assert "java" in m.tags
@@ -314,8 +314,8 @@ def test_an_unterminated_manifest_names_its_last_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("group", "kind"), [
-    ("test", "test"), ("tests", "test"), ("testing", "test"), ("dev", "dev"),
-    ("lint", "dev"), ("docs", "dev"), ("build", "build"), ("postgres", "runtime")])
+    ("test", "dev"), ("tests", "dev"), ("testing", "dev"), ("dev", "dev"),
+    ("lint", "dev"), ("docs", "dev"), ("build", "build"), ("postgres", "optional")])
 def test_group_names_map_to_types(group: str, kind: str) -> None:
     assert dm.group_type(group) == kind
 
@@ -370,7 +370,7 @@ def test_python_path_references(tmp_path: Path) -> None:
     assert got[("python", "acme-metrics")] == ("dev", "requirements-dev.txt", 7,
                                                "/srv/src/metrics")
     assert got[("python", "acme-db")] == ("runtime", "pyproject.toml", 3, str(fleet / "db"))
-    assert got[("python", "acme-testkit")] == ("test", "pyproject.toml", 10,
+    assert got[("python", "acme-testkit")] == ("dev", "pyproject.toml", 10,
                                                str(fleet / "testkit"))
     named = {r.package[1]: r for r in m.requires if not r.path}
     assert "acme-lint" in named and "acme-cache" in named and "requests" in named
@@ -394,6 +394,7 @@ def test_npm_file_and_link_versions_and_pnpm_workspaces(tmp_path: Path) -> None:
               - "apps/*"
               - "packages/**"
               - "!packages/**/fixtures/**"
+              - "../shared/fonts"
               - "../shared/*"
         ''',
         "apps/site/package.json": '{"name": "@acme/site", "dependencies": {"@acme/ui": "^3"}}',
@@ -407,11 +408,14 @@ def test_npm_file_and_link_versions_and_pnpm_workspaces(tmp_path: Path) -> None:
     got = paths(m)
     assert got[("npm", "@acme/ui")] == ("runtime", "package.json", 2, str(fleet / "ui-kit"))
     assert got[("npm", "@acme/lint")] == ("dev", "package.json", 3, str(fleet / "lint-config"))
-    # members outside the checkout: the repos the workspace builds with
+    # a member outside the checkout named by its path: the repo the workspace builds
+    # with (nothing of it read); a glob leaving the checkout is not expanded
     assert got[("path", str(fleet / "shared/fonts"))] == ("build", "pnpm-workspace.yaml", 6,
                                                           str(fleet / "shared/fonts"))
-    assert ("path", str(fleet / "shared/icons")) in got
-    assert not m.problems
+    assert ("path", str(fleet / "shared/icons")) not in got
+    assert [(p.file, p.line, p.whole) for p in m.problems] == [
+        ("pnpm-workspace.yaml", 6, False), ("pnpm-workspace.yaml", 7, False)]
+    assert "'../shared/*' leaves the checkout: not read" in m.problems[1].message
 
 
 def test_go_work_members_inside_and_outside(tmp_path: Path) -> None:
@@ -439,8 +443,12 @@ def test_go_work_members_inside_and_outside(tmp_path: Path) -> None:
     assert [(r.package, r.file, r.line) for r in m.requires if not r.path] == [
         (("go", "github.com/acme/auth"), "cmd/gateway/go.mod", 5)]
     got = paths(m)
-    assert got[("go", "github.com/acme/events")] == ("build", "go.work", 6, str(fleet / "events"))
-    assert got[("path", str(fleet / "gone"))][2] == 7  # no go.mod there: known by path
+    # outside the checkout: a dependency by path, its go.mod never read (noted)
+    assert got[("path", str(fleet / "events"))] == ("build", "go.work", 6, str(fleet / "events"))
+    assert got[("path", str(fleet / "gone"))][2] == 7
+    assert [(p.file, p.line, p.whole) for p in m.problems] == [
+        ("go.work", 6, False), ("go.work", 7, False)]
+    assert "leaves the checkout" in m.problems[0].message
     assert {"go"} <= m.tags
 
 
@@ -499,7 +507,7 @@ def test_pom_property_references(tmp_path: Path) -> None:
     got = {(r.package[1], r.file): (r.type, r.line, r.constraint) for r in m.requires}
     assert got[("com.acme:core", "pom.xml")] == ("runtime", 13, "2.1.0")
     assert got[("com.acme.events:bus", "pom.xml")] == ("runtime", 18, "3.0.0")
-    assert got[("com.acme:platform-api-spec", "api/pom.xml")][:2] == ("test", 8)
+    assert got[("com.acme:platform-api-spec", "api/pom.xml")][:2] == ("dev", 8)
     # the parent's property for the group, its own (overriding the parent's) for the version
     assert got[("com.acme.events:client", "api/pom.xml")][2] == "4.0.0"
     assert not any("${" in p for p, _ in got)  # an unknown one is left out, not guessed
@@ -545,10 +553,12 @@ def test_a_group_key_is_found_itself_not_inside_a_longer_name(tmp_path: Path) ->
          "devDependencies": {"@acme/ui": "1"}}
     '''}))
     lines = {(r.package[1], r.type, r.file): r.line for r in m.requires}
-    assert lines[("acme-core", "dev", "pyproject.toml")] == 4
-    assert lines[("acme-core", "test", "pyproject.toml")] == 5
+    # docs and test groups are both dev: each found at its own key
+    assert [r.line for r in m.requires if r.package[1] == "acme-core"
+            and r.file == "pyproject.toml" and r.type == "dev"] == [4, 5]
     assert lines[("core", "runtime", "pyproject.toml")] == 8  # not acme-core-extras' line
-    assert lines[("acme-kit", "test", "setup.cfg")] == 6
+    assert [r.line for r in m.requires if r.package[1] == "acme-kit"
+            and r.file == "setup.cfg"] == [5, 6]
     assert lines[("@acme/ui", "dev", "package.json")] == 3
 
 
