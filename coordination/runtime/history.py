@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Protocol, TypedDict, cast
 from coordination.catalog.audit import log_path, read
 from coordination.errors import UsageError
 from coordination.runtime.flow import Bottleneck, Ended, Velocity, bottlenecks, velocity
-from coordination.runtime.ranking import rank, words
+from coordination.runtime.relevance import rank, words
 from coordination.jsonable import JSONObject, JSONValue
 
 if TYPE_CHECKING:
@@ -390,7 +390,7 @@ def search(store: HistoryStore | None, text: str, *, repo: str | None = None,
            audit_log: Path | None = None, repo_of: dict[str, list[str]] | None = None,
            repos: set[str] | None = None) -> list[Record]:
     """Records whose titles, tasks, reasons, output tails (edits: operation, command,
-    ids, changes) match ``text``, most relevant first (:mod:`coordination.runtime.ranking`:
+    ids, changes) match ``text``, most relevant first (:mod:`coordination.runtime.relevance`:
     every word by its stem, or the text as written, by :func:`fold`), newest first among
     equals, at most ``limit``, each with its ``score``; empty ``text``: everything, newest
     first, ``score`` None. ``repo_of`` maps catalog ids to their repos (edits by repo);

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from coordination.runtime.history import HistoryStore, search
-from coordination.runtime.ranking import PHRASE_BONUS, rank
+from coordination.runtime.relevance import PHRASE_BONUS, rank
 from tests.unit.support.history import DAY, now, run, todo
 
 pytestmark = pytest.mark.timeout(60)
