@@ -152,3 +152,37 @@ def bottlenecks(runs: Sequence[Ended], *, repos: set[str] | None = None,
         for name, total in wait.items()]
     out.sort(key=lambda b: (-b["wait_s"], b["repo"]))
     return out[:TOP]
+
+
+def recoveries(runs: Sequence[Ended]) -> dict[str, list[float]]:
+    """Repo -> how long each of its recoveries took, oldest first (seconds).
+
+    A repo's outcome in a run is *failed* when one of its todos failed there (at the
+    first such failure's end), else *succeeded* when one succeeded (at the last one's
+    end); a run where none of its todos ran says nothing. A recovery is the time from a
+    failed outcome that follows a success (or opens the history) to the repo's next
+    succeeded outcome, as a CI pipeline goes from red to green."""
+    outcomes: list[tuple[float, int, str]] = []  # (when, 0 failed / 1 succeeded, repo)
+    for _sweep, rows in runs:
+        failed: dict[str, float] = {}
+        ok: dict[str, float] = {}
+        for r in rows:
+            at = _num(r.get("finished_at"))
+            if at is None:
+                continue
+            repo = str(r.get("repo"))
+            if r.get("status") == "failed":
+                failed[repo] = min(at, failed.get(repo, at))
+            elif r.get("status") == SUCCEEDED:
+                ok[repo] = max(at, ok.get(repo, at))
+        outcomes.extend((at, 0, repo) for repo, at in failed.items())
+        outcomes.extend((at, 1, repo) for repo, at in ok.items() if repo not in failed)
+    outcomes.sort()
+    since: dict[str, float] = {}
+    out: dict[str, list[float]] = {}
+    for at, good, repo in outcomes:
+        if not good:
+            since.setdefault(repo, at)
+        elif repo in since:
+            out.setdefault(repo, []).append(max(0.0, at - since.pop(repo)))
+    return out

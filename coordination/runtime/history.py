@@ -196,6 +196,15 @@ class RedisHistory:
     def close(self) -> None:
         pass
 
+    def stamp(self) -> tuple[int, float]:
+        """(runs kept, the newest one's end): changes whenever a run is recorded or
+        trimmed, so a reader can keep what it computed from the history until then."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zcard(self.keys.history_index)
+        pipe.zrevrange(self.keys.history_index, 0, 0, withscores=True)
+        count, newest = pipe.execute()
+        return int(count), float(newest[0][1]) if newest else 0.0
+
     def _members(self, since: float | None) -> list[str]:
         low = "-inf" if since is None else since
         return [str(m) for m in self.r.zrevrangebyscore(self.keys.history_index, "+inf", low)]

@@ -144,7 +144,9 @@ def live_test(samples: list[Sample], name: str, expected: dict[str, list[dict[st
 def test_every_rule_works_under_another_namespace(cluster: Cluster, tmp_path: Path) -> None:
     c = cluster
     c.env["COORD_NAMESPACE"] = NAMESPACE
-    c.write_catalog({"a": 1, "b": 1}, [T("TODO-001", "a", "true"), T("TODO-002", "b", "true")])
+    # (a shared resource, so that its gauges are in the scrape: nothing holds it)
+    c.write_catalog({"a": 1, "b": 1}, [T("TODO-001", "a", "true"), T("TODO-002", "b", "true")],
+                    resources={"db": 1})
     # A run of b's (its worker runs it: the histograms get samples), then a todo of a
     # and no worker for a: its message waits in team2.repo.a.
     c.start_workers(["b"])
@@ -181,6 +183,7 @@ def test_every_rule_works_under_another_namespace(cluster: Cluster, tmp_path: Pa
                 summary=f"{unattended:g} repo(s) have queued todos and no live worker",
                 description=str(rules()["CoordUnattendedRepos"]["annotations"]["description"]))}],
         "CoordRedisUnreachable": [], "CoordRepoBreakerOpen": [], "CoordQueueBacklog": [],
+        "CoordResourceSaturated": [],
     }
     # A live worker on the repo silences it (the same scrape, the worker gauge at 1).
     served = [(n, l, 1.0 if n == "coord_workers_live" and l.get("repo") == "a" else v)
