@@ -15,9 +15,9 @@ alerts work unchanged): ``celery_task_sent_total``, ``celery_task_succeeded_tota
 What a scrape costs: four pipelined round trips (counters and sweep index; each kept
 sweep's status; the live sweeps' checkpoints, queues and breakers; workers), and a
 live sweep's spec is read once per run (its todos' repos are cached here); one more for
-the shared resources' slots and lines when the catalog has ``resources:``, and one for
-the history's stamp (its runs are read again, for recovery times, only when a run was
-recorded or trimmed since the last scrape).
+the shared resources' slots and lines when the catalog has ``resources:``, and, at most
+once a minute (:data:`RECOVERY_EVERY`), one for the history's stamp (its runs are read
+again, for recovery times, only when a run was recorded or trimmed since).
 """
 
 from __future__ import annotations
@@ -57,6 +57,9 @@ log = logging.getLogger("coord.metrics")
 #: The exposition's media type (Prometheus text format 0.0.4).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
+#: Seconds a scrape keeps the recovery times it read from the history (a busy team
+#: records a run every few seconds: without it every scrape would read the whole history).
+RECOVERY_EVERY = 60.0
 #: The Celery task every todo message names (celery-exporter's ``name`` label).
 TASK_NAME = "coord.run_todo"
 SUCCEEDED = (TodoStatus.succeeded, TodoStatus.compensated, TodoStatus.cached)  # cached: its message ended well
@@ -117,9 +120,10 @@ class CoordCollector(Collector):
         self.rt = rt
         self.repos = repos or (lambda: [])
         self.resources = resources or (lambda: {})
-        #: the history's stamp and the recoveries computed from it (recomputed only
-        #: when a run was recorded or trimmed: reading the history is the dearest read)
-        self._recovery: tuple[tuple[int, float], dict[str, Recovery]] | None = None
+        #: the history's stamp, when the recoveries were computed from it, and them
+        #: (recomputed only when a run was recorded or trimmed, and at most every
+        #: RECOVERY_EVERY seconds: reading the history is the dearest read)
+        self._recovery: tuple[tuple[int, float], float, dict[str, Recovery]] | None = None
         #: (sweep, run) -> its todos and their repos, of the live sweeps (a run's spec
         #: is frozen)
         self._owners: dict[tuple[str, int], TodoOwners] = {}
@@ -189,13 +193,17 @@ class CoordCollector(Collector):
     def _recoveries(self) -> dict[str, Recovery]:
         """Repo -> its recoveries in the history kept (COORD_HISTORY_DAYS)."""
         store = self.rt.history()
+        now = time.monotonic()
+        if self._recovery is not None and now - self._recovery[1] < RECOVERY_EVERY:
+            return self._recovery[2]
         stamp = store.stamp()
         if self._recovery is not None and self._recovery[0] == stamp:
-            return self._recovery[1]
+            self._recovery = (stamp, now, self._recovery[2])
+            return self._recovery[2]
         got = {repo: Recovery(last=round(times[-1], 3), mean=round(sum(times) / len(times), 3),
                               count=len(times))
                for repo, times in recoveries(store.ended(since=None)).items()}
-        self._recovery = (stamp, got)
+        self._recovery = (stamp, now, got)
         return got
 
     def collect(self) -> Iterator[Metric]:

@@ -74,16 +74,23 @@ def _num(value: JSONValue) -> float | None:
 def velocity(runs: Sequence[Ended], *, now: float, repos: set[str] | None = None,
              repo: str | None = None) -> Velocity:
     done: dict[str, set[tuple[str, str, str]]] = {}  # week -> {(todo, repo, plan)}
+    week_of_day: dict[int, str] = {}  # (a week per day, not per row: rows share days)
     for sweep, rows in runs:
         plan = str(sweep.get("plan") or "")
         for r in rows:
+            if r.get("status") != SUCCEEDED:
+                continue
             at = _num(r.get("finished_at"))
             where = str(r.get("repo"))
-            if r.get("status") != SUCCEEDED or at is None:
+            if at is None:
                 continue
             if (repo is not None and where != repo) or (repos is not None and where not in repos):
                 continue
-            done.setdefault(week(at), set()).add((str(r.get("todo_id")), where, plan))
+            day = int(at // 86400)
+            w = week_of_day.get(day)
+            if w is None:
+                w = week_of_day[day] = week(at)
+            done.setdefault(w, set()).add((str(r.get("todo_id")), where, plan))
     if not done:
         return {"weeks": [], "total": {}, "repos": {}, "plans": {}}
     weeks = _weeks(min(done), week(now))
@@ -91,10 +98,14 @@ def velocity(runs: Sequence[Ended], *, now: float, repos: set[str] | None = None
     by_repo: dict[str, dict[str, int]] = {}
     by_plan: dict[str, dict[str, int]] = {}
     for w in weeks:
-        for todo_id, where, plan in sorted(done.get(w, ())):
-            by_repo.setdefault(where, dict.fromkeys(weeks, 0))[w] += 1
+        for _todo, where, plan in done.get(w, ()):
+            if where not in by_repo:
+                by_repo[where] = dict.fromkeys(weeks, 0)
+            by_repo[where][w] += 1
             if plan:
-                by_plan.setdefault(plan, dict.fromkeys(weeks, 0))[w] += 1
+                if plan not in by_plan:
+                    by_plan[plan] = dict.fromkeys(weeks, 0)
+                by_plan[plan][w] += 1
     return {"weeks": weeks, "total": total, "repos": dict(sorted(by_repo.items())),
             "plans": dict(sorted(by_plan.items()))}
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Protocol, TypedDict, cast
 from coordination.catalog.audit import log_path, read
 from coordination.errors import UsageError
 from coordination.runtime.flow import Bottleneck, Ended, Velocity, bottlenecks, velocity
-from coordination.runtime.relevance import rank, words
+from coordination.runtime.relevance import rank, roots, stems
 from coordination.jsonable import JSONObject, JSONValue
 
 if TYPE_CHECKING:
@@ -62,6 +62,9 @@ Outcome = tuple[str, str, str, float | None, float]
 Order = tuple[float, int, str, int, str, int]
 #: Longest search text (characters): longer is refused (exit 2), never sent anywhere.
 MAX_SEARCH_CHARS = 1000
+#: Most records a search by words ranks: the newest that may match (ranking reads and
+#: indexes each one; a word in every record of a long history would cost seconds).
+MAX_RANKED = 20_000
 #: Longest `history trends --days` (a century): any more is no window at all.
 MAX_DAYS = 36500.0
 
@@ -96,10 +99,10 @@ class HistoryStore(Protocol):
         ...
 
     def scan(self, *, kinds: set[str], since: float | None, repo: str | None,
-             text: str | None) -> Iterator[Record]:
+             text: str | None, roots: Sequence[str] = ()) -> Iterator[Record]:
         """Records of ``kinds`` (todo, sweep) newest run first. ``repo`` and ``since``
-        filter exactly; ``text`` is a hint: records that cannot contain it may be
-        skipped, the caller checks the rest."""
+        filter exactly; ``text`` and ``roots`` are a hint: records that hold neither
+        ``text`` nor every one of ``roots`` may be skipped, the caller checks the rest."""
         ...
 
     def outcomes(self, *, since: float | None, repo: str | None) -> list[Outcome]:
@@ -137,6 +140,13 @@ def _plain(needle: str) -> bool:
     neighbours (the JSON around a field is ASCII punctuation, which joins nothing)."""
     return (bool(needle) and not any(c in needle for c in '"\\') and needle.isprintable()
             and not unicodedata.combining(needle[0]))  # an accent joins the letter before
+
+
+def _holds(body: str, tail_text: str | None, needle: str, roots: Sequence[str]) -> bool:
+    """Whether a run's raw JSON (folded) may hold a record matching a search: the
+    text itself, or (``roots``: a search by words) every word's root somewhere."""
+    text = fold(body) + ("\n" + fold(tail_text) if tail_text else "")
+    return needle in text or (bool(roots) and all(r in text for r in roots))
 
 
 class RedisHistory:
@@ -210,10 +220,12 @@ class RedisHistory:
         return [str(m) for m in self.r.zrevrangebyscore(self.keys.history_index, "+inf", low)]
 
     def _runs(self, since: float | None, *, tails: bool, needle: str | None = None,
+              roots: Sequence[str] = (),
               ) -> Iterator[tuple[JSONObject, list[list[JSONValue]], dict[str, str]]]:
         """Runs newest end first (the sweep row, its todos' ROW_FIELDS rows, their output
         tails by todo); with ``needle`` (:func:`fold`-ed, :func:`_plain`), only runs whose
-        folded raw JSON holds it (the caller still checks each record by the same rule)."""
+        folded raw JSON holds it, or every one of ``roots`` (:func:`_plain` each; the
+        caller still checks each record by the same rule)."""
         members = self._members(since)
         for i in range(0, len(members), self.CHUNK):
             part = members[i:i + self.CHUNK]
@@ -224,23 +236,24 @@ class RedisHistory:
             for body, tail_text in zip(bodies, tail_texts):
                 if body is None:
                     continue
-                if needle is not None and needle not in fold(body) and (
-                        not tail_text or needle not in fold(tail_text)):
+                if needle is not None and not _holds(body, tail_text, needle, roots):
                     continue
                 run = json.loads(body)
                 yield run["sweep"], run["todos"], json.loads(tail_text) if tail_text else {}
 
     def scan(self, *, kinds: set[str], since: float | None, repo: str | None,
-             text: str | None) -> Iterator[Record]:
+             text: str | None, roots: Sequence[str] = ()) -> Iterator[Record]:
 
         folded = fold(text) if text else ""
-        needle = folded if folded and _plain(folded) else None
+        plain = all(_plain(r) for r in roots)
+        needle = folded if folded and _plain(folded) and plain else None
         # Runs come newest end first, and a run's records end no later than the run:
         # once a run ending at E is read, every pending record that ended after E
         # is in order.
         pending: list[tuple[Order, int, Record]] = []
         n = 0
-        for sweep, rows, tails in self._runs(since, tails="todo" in kinds, needle=needle):
+        for sweep, rows, tails in self._runs(since, tails="todo" in kinds, needle=needle,
+                                             roots=roots if plain else ()):
             end = _float(sweep.get("finished_at") or 0)
             while pending and pending[0][0][0] < -end:
                 yield heapq.heappop(pending)[2]
@@ -402,17 +415,18 @@ def search(store: HistoryStore | None, text: str, *, repo: str | None = None,
     ids, changes) match ``text``, most relevant first (:mod:`coordination.runtime.relevance`:
     every word by its stem, or the text as written, by :func:`fold`), newest first among
     equals, at most ``limit``, each with its ``score``; empty ``text``: everything, newest
-    first, ``score`` None. ``repo_of`` maps catalog ids to their repos (edits by repo);
+    first, ``score`` None. Ranked among the newest :data:`MAX_RANKED` records that may
+    match (runs the store could not skip). ``repo_of`` maps catalog ids to their repos (edits by repo);
     ``repos``: only records that concern one of them (an MCP server's scope)."""
     kinds = {kind} if kind else set(KINDS)
     needle = fold(text)
-    # The store may skip runs that cannot hold the text as written, unless words can
-    # match by their stems elsewhere than where the text is.
-    hint = text if text and not words(needle) else None
+    # The store may skip runs that hold neither the text as written nor every word's
+    # root (a word matches by its stem: every form of it starts with the root).
+    stemmed = stems(needle) if needle else []
     streams: list[Iterator[Record]] = []
     if store is not None and kinds & {"todo", "sweep"}:
         streams.append(store.scan(kinds=kinds & {"todo", "sweep"}, since=since, repo=repo,
-                                  text=hint))
+                                  text=text or None, roots=roots(stemmed)))
     if "edit" in kinds:
         streams.append(iter(_edits(audit_log, since=since, repo=repo, repo_of=repo_of or {})))
     found: list[Record] = []
@@ -420,7 +434,7 @@ def search(store: HistoryStore | None, text: str, *, repo: str | None = None,
         if repos is not None and not _concerns(rec, repos, repo_of or {}):
             continue
         found.append(rec)
-        if not needle and len(found) >= limit:
+        if len(found) >= (MAX_RANKED if needle else limit):
             break
     if not needle:
         return [_public(rec, None) for rec in found]

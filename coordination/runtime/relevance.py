@@ -44,6 +44,29 @@ def words(folded: str) -> list[str]:
     return [f'"{w}"' for w in _WORD.findall(folded)]
 
 
+def stems(folded: str) -> list[str]:
+    """The stems of a (folded) search text's words, as FTS5 makes them."""
+    if not words(folded):
+        return []
+    db = sqlite3.connect(":memory:")
+    try:
+        db.execute(f"CREATE VIRTUAL TABLE query USING fts5(body, tokenize = '{TOKENIZE}')")
+        db.execute("CREATE VIRTUAL TABLE query_terms USING fts5vocab(query, row)")
+        db.execute("INSERT INTO query(body) VALUES (?)", (folded,))
+        return [str(t) for (t,) in db.execute("SELECT term FROM query_terms")]
+    finally:
+        db.close()
+
+
+def roots(stemmed: Sequence[str]) -> list[str]:
+    """What a text must hold, as plain substrings, to hold a word of each stem: the
+    stem without its last two characters (at least one). Porter changes a word only at
+    its end and by at most that much of what it keeps (``happy`` -> ``happi``,
+    ``mobility`` -> ``mobl``): every word of a stem starts with its root. A cheap test,
+    so that the store skips runs that cannot match before decoding them."""
+    return [s[:max(1, len(s) - 2)] for s in stemmed]
+
+
 def rank(texts: Sequence[str], folded: str) -> dict[int, float]:
     """Index of each matching text in ``texts`` (already folded) -> its score."""
     scores: dict[int, float] = {}
@@ -73,7 +96,7 @@ def rank(texts: Sequence[str], folded: str) -> dict[int, float]:
     finally:
         db.close()
     df = {s: sum(1 for (_, t) in tf if t == s) for s in stems}
-    lengths = [len(_WORD.findall(t)) for t in texts]
+    lengths = [len(t.split()) for t in texts]  # (near enough for length normalisation)
     average = max(1.0, sum(lengths) / len(texts))
     n_docs = len(texts)
     for i in hits:

@@ -3,10 +3,12 @@ the text as written first; filters kept; a `score` per hit."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from coordination.runtime.history import HistoryStore, search
-from coordination.runtime.relevance import PHRASE_BONUS, rank
+from coordination.runtime.relevance import PHRASE_BONUS, rank, roots
 from tests.unit.support.history import DAY, now, run, todo
 
 pytestmark = pytest.mark.timeout(60)
@@ -75,3 +77,55 @@ def test_rank_alone() -> None:
     assert set(got) == {0, 1}
     assert got[1] > got[0]  # as written
     assert rank(texts, "") == {}
+
+
+def test_every_word_holds_its_stems_root() -> None:
+    """The store skips runs without every query word's root (relevance.roots): sound
+    only if each word holds the root of its own stem. Checked on every word of the
+    docs and the code (some 9,000, stemmed by FTS5 itself)."""
+    import re
+    import sqlite3
+
+    from coordination.runtime.history import fold
+    from coordination.runtime.relevance import TOKENIZE
+
+    root_dir = Path(__file__).resolve().parents[3]
+    vocabulary: set[str] = set()
+    for pattern, where in (("*.md", root_dir / "docs"), ("*.py", root_dir / "coordination")):
+        for p in where.rglob(pattern):
+            vocabulary.update(re.findall(r"\w+", fold(p.read_text(errors="ignore"))))
+    vocabulary.update(("happy", "mobility", "sensibility", "relational", "controlling",
+                       "generalizations", "hoping", "agreed", "ponies", "cried", "tests"))
+    listed = sorted(vocabulary)
+    assert len(listed) > 3000
+    db = sqlite3.connect(":memory:")
+    db.execute(f"CREATE VIRTUAL TABLE d USING fts5(b, tokenize = '{TOKENIZE}')")
+    db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(d, instance)")
+    db.executemany("INSERT INTO d(rowid, b) VALUES (?, ?)", enumerate(listed))
+    bad = [(listed[doc], stem) for doc, stem in db.execute("SELECT doc, term FROM v")
+           if roots([stem])[0] not in listed[doc]]
+    db.close()
+    assert bad == []
+
+
+def test_the_store_skips_runs_by_roots_and_finds_the_same(
+        filled: HistoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from coordination.runtime import history as h
+
+    queries = ("failing test", "failed", "tests passed", "build", "runne", "absent words")
+    with_shortcut = {q: ids(search(filled, q, limit=100)) for q in queries}
+    monkeypatch.setattr(h, "_plain", lambda needle: False)
+    without = {q: ids(search(filled, q, limit=100)) for q in queries}
+    assert with_shortcut == without
+
+
+def test_a_word_in_every_record_is_ranked_among_the_newest(
+        filled: HistoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from coordination.runtime import history as h
+
+    # "failed" is in TODO-001 (3 days ago), TODO-002 (3 days ago), TODO-004 (1 day ago)
+    # and both sweeps' statuses; with room for 3 records, the newest three are ranked.
+    monkeypatch.setattr(h, "MAX_RANKED", 3)
+    got = search(filled, "failed", limit=100)
+    assert len(got) <= 3
+    assert "TODO-004" in ids(got) and not {"TODO-001", "TODO-002"} <= set(ids(got))

@@ -43,7 +43,11 @@ def test_a_resource_held_with_a_todo_in_line(rt: Runtime, tmp_path: Path) -> Non
             value(s, "coord_resource_wait_seconds", resource="cache")) == (3, 0, 0)
 
 
-def test_recovery_is_a_repos_first_failure_to_its_next_success(rt: Runtime) -> None:
+def test_recovery_is_a_repos_first_failure_to_its_next_success(
+        rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    from coordination.ops import metrics
+
+    monkeypatch.setattr(metrics, "RECOVERY_EVERY", 0.0)  # read the history at every scrape
     store = rt.history()
     t0 = time.time() - 5000
     # api: fails at t0 and t0+100, succeeds at t0+400 (400 s); fails at t0+1000,
@@ -81,3 +85,22 @@ def test_a_repo_fails_a_run_when_one_of_its_todos_fails() -> None:
     ]
     assert recoveries(runs) == {"api": [40.0]}
     assert recoveries(runs[1:]) == {}
+
+
+def test_recovery_times_are_read_again_at_most_once_a_minute(
+        rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = rt.history()
+    t0 = time.time() - 5000
+    run(store, "S-1", [todo("S-1", "TODO-1", "api", "failed", 1.0, t0)], t0)
+    run(store, "S-2", [todo("S-2", "TODO-1", "api", "succeeded", 1.0, t0 + 30)], t0 + 30)
+    reg = registry(rt, None)
+    assert value(parse(exposition(reg).decode()), "coord_repo_recoveries", repo="api") == 1
+    reads: list[int] = []
+    real = type(store).ended
+    monkeypatch.setattr(type(store), "ended",
+                        lambda self, **kw: reads.append(1) or real(self, **kw))
+    run(store, "S-3", [todo("S-3", "TODO-1", "api", "failed", 1.0, t0 + 60)], t0 + 60)
+    run(store, "S-4", [todo("S-4", "TODO-1", "api", "succeeded", 1.0, t0 + 70)], t0 + 70)
+    # within the minute: the scrape says what it read before, without reading again
+    assert value(parse(exposition(reg).decode()), "coord_repo_recoveries", repo="api") == 1
+    assert reads == []
