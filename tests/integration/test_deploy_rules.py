@@ -171,6 +171,11 @@ def test_every_rule_works_under_another_namespace(cluster: Cluster, tmp_path: Pa
         # Sentinel only; tests/integration/test_sentinel.py scrapes it there).
         for m in set(re.findall(r"\b((?:celery|coord)_[a-z0-9_]+)\b", str(rule["expr"]))):
             assert m in by_name or m == "coord_redis_replicas", (alert, m, sorted(by_name))
+    # the catalog's shared resource, free: its capacity and nothing held or waiting
+    assert [(n, v) for n, l, v in samples if n.startswith("coord_resource_")
+            and l == {"resource": "db"}] == [
+        ("coord_resource_capacity", 1.0), ("coord_resource_used", 0.0),
+        ("coord_resource_waiting", 0.0), ("coord_resource_wait_seconds", 0.0)]
     unattended = next(v for n, _l, v in samples if n == "coord_unattended_repos")
     fires = {
         "CoordQueueWithoutWorker": [{

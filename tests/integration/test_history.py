@@ -41,6 +41,14 @@ def test_a_sweeps_history_is_searchable_and_counted(cluster: Cluster) -> None:
     assert trends["repos"]["hist-a"]["runs"] == 1 and trends["repos"]["hist-a"]["success_rate"] == 1.0
     assert trends["repos"]["hist-b"]["failed"] == 1 and trends["repos"]["hist-b"]["success_rate"] == 0.0
     assert [x["todo"] for x in trends["slowest"]] and not trends["flakiest"]
+    # TODO-001 completed this week; hist-b's TODO-002 waited, ready but blocked, on it.
+    velocity = trends["velocity"]
+    assert velocity["total"][velocity["weeks"][-1]] == 1
+    assert velocity["repos"]["hist-a"][velocity["weeks"][-1]] == 1
+    assert velocity["plans"][PLAN][velocity["weeks"][-1]] == 1
+    [waited_on] = trends["bottlenecks"]
+    assert (waited_on["repo"], waited_on["waits"], waited_on["dependents"]) == ("hist-a", 1, 1)
+    assert waited_on["wait_s"] > 0
 
     # In the team's Redis, once: another process finalising again records nothing.
     from coordination.sweeps.progress import finish_if_done as maybe_finish
