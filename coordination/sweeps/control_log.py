@@ -50,15 +50,16 @@ def message(op: str, sweep_id: str, who: str, at: str) -> bytes:
 
 
 def record(rt: Runtime, catalog: Path | None, op: str, sweep_id: str,
-           outcome: Mapping[str, object]) -> None:
-    """Append ``sweep.<op>`` of ``sweep_id`` to the catalog's audit log (see the module)."""
+           outcome: Mapping[str, object], *, who: str | None = None) -> None:
+    """Append ``sweep.<op>`` of ``sweep_id`` to the catalog's audit log (see the module);
+    ``who``: the actor, when the caller named them already (its events did)."""
     if op not in CONTROLS:
         raise ValueError(f"not a steering operation: {op}")
     if catalog is None or not catalog.is_file():
         log.warning("sweep %s: %s is not in an audit log (no catalog file here)", sweep_id, op)
         return
     try:
-        who = whoami(catalog.resolve().parent)
+        who = who or whoami(catalog.resolve().parent)
         at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
         decision: dict[str, object] = {"sweep_id": sweep_id, "at": at, **outcome}
         decision.update(_signed(rt, catalog, op, sweep_id, who, at))

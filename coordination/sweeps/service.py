@@ -278,14 +278,20 @@ class SweepService:
         control_log.record(self.rt, self.catalog_path, "resume", sweep_id, out)
         return out
 
+    def _actor(self) -> str:
+        """Who steers a sweep from here (named in its events and audit entries)."""
+        return whoami(self.catalog_path.resolve().parent if self.catalog_path else Path.cwd())
+
     def pause(self, sweep_id: str) -> steering.Steered:
-        out = steering.pause(self.rt, self.record(sweep_id))
-        control_log.record(self.rt, self.catalog_path, "pause", sweep_id, out)
+        who = self._actor()
+        out = steering.pause(self.rt, self.record(sweep_id), by=who)
+        control_log.record(self.rt, self.catalog_path, "pause", sweep_id, out, who=who)
         return out
 
     def unpause(self, sweep_id: str) -> steering.Steered:
-        out = steering.unpause(self.rt, self.record(sweep_id))
-        control_log.record(self.rt, self.catalog_path, "unpause", sweep_id, out)
+        who = self._actor()
+        out = steering.unpause(self.rt, self.record(sweep_id), by=who)
+        control_log.record(self.rt, self.catalog_path, "unpause", sweep_id, out, who=who)
         return out
 
     def rollback(self, sweep_id: str, *, dry_run: bool = False) -> dict[str, object]:
@@ -339,8 +345,9 @@ class SweepService:
                                          catalog=self.catalog_path)
 
     def cancel(self, sweep_id: str, *, wait: float = 30.0) -> steering.CancelResult:
-        out = steering.cancel(self.rt, self.record(sweep_id), wait=wait)
-        control_log.record(self.rt, self.catalog_path, "cancel", sweep_id, out)
+        who = self._actor()
+        out = steering.cancel(self.rt, self.record(sweep_id), wait=wait, by=who)
+        control_log.record(self.rt, self.catalog_path, "cancel", sweep_id, out, who=who)
         return out
 
     def ran_from_here(self, sweep_id: str) -> bool:

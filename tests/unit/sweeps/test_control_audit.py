@@ -71,6 +71,11 @@ def test_each_steering_action_is_an_entry_naming_its_actor(
     assert not any("signature" in e["decision"] or "unsigned" in e["decision"] for e in got)
     count, broken = audit.verify(audit.log_path(cat))
     assert broken is None and count >= 5
+    # The events name the actor too: pause and unpause by `by`, a cancel in its reason.
+    events = {e.kind: e.to_dict() for e in rt.events.read(sweep_id=sid)}
+    assert events["sweep.paused"]["by"] == "alice@example.com"
+    assert events["sweep.unpaused"]["by"] == "alice@example.com"
+    assert events["sweep.cancelled"]["reason"] == "cancelled by alice@example.com"
 
 
 def keygen(tmp: Path, name: str) -> Path:
