@@ -289,10 +289,13 @@ EVENT_FIELDS: dict[EventKind, dict[str, str]] = {
     EventKind.sweep_started: {},
     EventKind.sweep_paused: {
         "was": "The sweep's status before it paused.",
+        "by": "Who paused it (`coord sweep pause`: COORD_USER, else git's user.email, else "
+              "the OS user); null when a wave paused it.",
         "reason": "Why a wave paused it (the criteria it missed).",
         "wave": "The wave that paused it.",
     },
-    EventKind.sweep_unpaused: {"paused_for": "Seconds it was paused."},
+    EventKind.sweep_unpaused: {"paused_for": "Seconds it was paused.",
+                               "by": "Who unpaused it (as sweep.paused's by)."},
     EventKind.sweep_rolling_back: {
         "run": "The rollback's run of the sweep.",
         "reason": "What triggered it (coord sweep rollback, the first failure of an "

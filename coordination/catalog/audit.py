@@ -20,8 +20,9 @@ JSON (sorted keys, no spaces) of the entry without ``hash``. :func:`verify`
 walks it. It shows a changed, removed, inserted or reordered entry; it cannot
 show a chain rewritten from the changed entry onwards (anyone can recompute a
 sha256), and entries removed from the end show only as the last entry's
-``catalog`` no longer matching the file. Edits made by hand in an editor are not
-audited.
+``catalog`` no longer matching the file. Edits made by hand in an editor write no
+entry; ``coord audit --verify`` names them (items and fields) from the copy of the
+catalog the last entry left (:func:`snapshot_path`).
 
 Keyed chain: with ``COORD_AUDIT_KEY`` set, an entry's ``hash`` is the HMAC-SHA256 of
 the same canonical JSON under that key, and the entry says ``"keyed": true`` (inside
@@ -67,6 +68,8 @@ if TYPE_CHECKING:  # the CLI imports this module at start-up: keep pydantic out 
 GENESIS = "0" * 64
 MAX_VALUE = 200  # characters of JSON kept of a field's value; longer ones are shortened
 SUFFIX = ".coord.audit.jsonl"
+#: The catalog as the last entry left it, beside the log (:func:`snapshot_path`).
+SNAPSHOT_SUFFIX = ".coord.audit.last"
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -175,6 +178,32 @@ def log_path(catalog: str | os.PathLike[str]) -> Path:
     """The audit log of a catalog file (beside the real file, symlinks resolved)."""
     target = Path(os.path.realpath(catalog))
     return target.parent / f".{target.name}{SUFFIX}"
+
+
+def snapshot_path(catalog: str | os.PathLike[str]) -> Path:
+    """The copy of the catalog as coord's last audited write left it, beside the log.
+
+    Pinned by the last entry's ``catalog`` hash (a copy that does not hash to it is not
+    used), it lets ``coord audit --verify`` name the items and fields edited outside
+    coord since (a diff, as an entry's ``changes``) instead of only saying the file
+    changed. One copy, replaced at each entry: the log does not grow with it."""
+    target = Path(os.path.realpath(catalog))
+    return target.parent / f".{target.name}{SNAPSHOT_SUFFIX}"
+
+
+def _keep_snapshot(target: Path, data: bytes) -> None:
+    """Replace the snapshot with ``data`` (written aside, then renamed: a reader sees
+    the old copy or the new one). Best effort: without it, --verify still tells a
+    changed catalog by its hash, only not which fields."""
+    path = snapshot_path(target)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def who(directory: Path) -> str:
@@ -421,7 +450,9 @@ def record(store: _Store, fn: Callable[..., object], before: bytes, after: bytes
         "catalog": hashlib.sha256(after).hexdigest(),
         "prev": GENESIS,
     }
-    return _append(log_path(target), entry, [*catalog_ids(old), *catalog_ids(new)])
+    done = _append(log_path(target), entry, [*catalog_ids(old), *catalog_ids(new)])
+    _keep_snapshot(target, after)
+    return done
 
 
 def record_decision(target: Path, catalog_bytes: bytes, *, who: str, op: str, ids: list[str],
@@ -437,7 +468,9 @@ def record_decision(target: Path, catalog_bytes: bytes, *, who: str, op: str, id
         "catalog": hashlib.sha256(catalog_bytes).hexdigest(), "prev": GENESIS,
         "decision": dict(decision),
     }
-    return _append(log_path(target), entry)
+    done = _append(log_path(target), entry)
+    _keep_snapshot(target, catalog_bytes)
+    return done
 
 
 def _append(path: Path, entry: Entry, ids: Sequence[str] = ()) -> Entry:
@@ -734,4 +767,4 @@ def last_catalog(path: Path) -> str | None:
 
 __all__ = ["Broken", "Check", "audit_key", "catalog_ids", "check", "diff", "entry_hash",
            "entry_problem", "highest", "invoked_as", "log_path", "operation", "operations", "read", "record", "scan",
-           "short", "verify", "who"]
+           "short", "snapshot_path", "verify", "who"]

@@ -12,7 +12,7 @@ import click
 from coordination.catalog import audit as log
 from coordination.cli.context import Context
 from coordination.cli.render import esc, json_option, print_json, say, table
-from coordination.errors import UsageError
+from coordination.errors import CoordError, UsageError
 from coordination.jsonable import JSONObject, as_list, as_object
 
 
@@ -64,7 +64,9 @@ def audit(obj: Context, limit: int | None, verify: bool, as_json: bool) -> None:
     COORD_AUDIT_KEY set, new entries are chained by HMAC-SHA256 under that key:
     then a forged or rewritten entry fails --verify too (which needs the key).
 
-    Edits made by hand in an editor are NOT audited: only coord's own writes are.
+    Edits made by hand in an editor are NOT audited (they write no entry); --verify
+    names them: the items and fields that differ from the catalog as the last entry
+    left it (a copy kept beside the log, pinned by that entry's hash).
 
     \b
     Examples:
@@ -76,7 +78,8 @@ def audit(obj: Context, limit: int | None, verify: bool, as_json: bool) -> None:
     if not path.exists():
         if as_json:
             print_json({"log": str(path), "entries": 0, "intact": True, "keyed": 0,
-                        "first_bad": None, "catalog_changed_since": None} if verify else [])
+                        "first_bad": None, "catalog_changed_since": None,
+                        "edited_outside_coord": None} if verify else [])
         else:
             say("no audited edits yet")
         return
@@ -90,22 +93,29 @@ def audit(obj: Context, limit: int | None, verify: bool, as_json: bool) -> None:
                 f"{found.unchecked} on) and COORD_AUDIT_KEY is not set: the log cannot be "
                 "verified without it",
                 hint="set COORD_AUDIT_KEY to the key the log was written with")
-        drift = None
+        drift, outside = None, None
         if broken is None:
-            drift = _drift(obj, log.last_catalog(path))
+            recorded = log.last_catalog(path)
+            drift = _drift(obj, recorded)
+            outside = outside_edits(Path(obj.file), recorded) if drift else []
         if as_json:
             print_json({"log": str(path), "entries": count, "intact": broken is None,
                         "keyed": found.keyed,
                         "first_bad": None if broken is None else {
                             "line": broken.line, "index": broken.index,
                             "problem": broken.problem},
-                        "catalog_changed_since": drift})
+                        "catalog_changed_since": drift,
+                        "edited_outside_coord": outside})
         elif broken is None:
             say(f"{count} entries, chain intact{_keying(count, found.keyed)}")
             if key is not None and found.keyed == 0 and count:
                 say("[dim]note: COORD_AUDIT_KEY is set but no entry is keyed yet; the next "
                     "edit starts the keyed chain[/dim]")
-            if drift:
+            if outside:
+                say("edited outside coord since the last entry:")
+                for c in outside:
+                    say(f"  {esc(_outside_line(c))}")
+            elif drift:
                 say(f"[dim]note: {esc(drift)}[/dim]")
         else:
             click.echo(f"{path}: chain broken at {broken}", err=True)
@@ -124,6 +134,12 @@ def audit(obj: Context, limit: int | None, verify: bool, as_json: bool) -> None:
         print_json(entries)
     else:
         _table(entries)
+
+
+def _outside_line(c: log.Change) -> str:
+    """One item edited outside coord, for people: ``TODO-003 updated: status, task``."""
+    fields = ", ".join(c["fields"]) if c["action"] == "updated" else ""
+    return f"{c['id']} ({c['kind']}) {c['action']}" + (f": {fields}" if fields else "")
 
 
 def _entries(n: int) -> str:
@@ -152,3 +168,29 @@ def _drift(obj: Context, recorded: str | None) -> str | None:
         return None
     return ("the catalog changed after the last audited edit: an edit by hand, or "
             "entries removed from the end of the log")
+
+
+def outside_edits(catalog: Path, recorded: str | None) -> list[log.Change] | None:
+    """What was edited in the catalog outside coord since the last entry (items and
+    fields, as an entry's ``changes``): the catalog now against the copy the last entry
+    left (:func:`coordination.catalog.audit.snapshot_path`), used only when it hashes
+    to that entry's ``catalog``. None when that cannot be told (no copy, a copy the
+    entry does not pin, or a catalog that does not load now)."""
+    if recorded is None:
+        return None
+    try:
+        before = log.snapshot_path(catalog).read_bytes()
+        now = catalog.read_bytes()
+    except OSError:
+        return None
+    if hashlib.sha256(before).hexdigest() != recorded:
+        return None
+    if hashlib.sha256(now).hexdigest() == recorded:
+        return []
+    from coordination.catalog import loader  # lazy: pydantic, for --verify of a changed file
+
+    try:
+        return log.diff(loader.load_catalog(before, str(catalog)),
+                        loader.load_catalog(now, str(catalog)))
+    except CoordError:
+        return None

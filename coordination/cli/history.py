@@ -78,15 +78,17 @@ def _what(rec: Record) -> tuple[str, str, str, str]:
 @click.option("--since", default=None, metavar="DATE",
               help="Only since: 2026-11-01, 2026-11-01T09:30 (UTC), or 7d / 12h ago.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
-              help="At most this many records, newest first.")
+              help="At most this many records, most relevant first.")
 @json_option
 @click.pass_obj
 def search(obj: Context, text: str, repo: str | None, kind: str | None, since: str | None,
            limit: int, as_json: bool) -> None:
     """Find TEXT in todo titles and ids, reasons, output tails, sweep reasons and
-    catalog edits, newest first. Case and Unicode compatibility forms are ignored
-    (NFKC, case folded: STRASSE finds Straße, ＡＰＩ finds api); "" finds everything;
-    at most 1,000 characters.
+    catalog edits, most relevant first (BM25; newest first among equals). A record
+    matches when it holds every word of TEXT by its stem, in any order ("failing test"
+    finds "tests failed"), or TEXT as written; --json gives each a score. Case and
+    Unicode compatibility forms are ignored (NFKC, case folded: STRASSE finds Straße,
+    ＡＰＩ finds api); "" finds everything, newest first; at most 1,000 characters.
 
     \b
     Example:
@@ -99,10 +101,12 @@ def search(obj: Context, text: str, repo: str | None, kind: str | None, since: s
         rows = []
         for r in recs:
             ident, rrepo, status, what = _what(r)
+            score = r.get("score")
             rows.append((_when(r.get("finished_at")), r["kind"], esc(ident), esc(rrepo),
-                         styled(status) if r["kind"] != "edit" else status, esc(what)))
+                         styled(status) if r["kind"] != "edit" else status, esc(what),
+                         "" if score is None else f"{score:.2f}"))
         table(f"History: {esc(repr(text))}" if text else "History",
-              ["at (UTC)", "kind", "what", "repo", "status", "detail"], rows,
+              ["at (UTC)", "kind", "what", "repo", "status", "detail", "score"], rows,
               empty="nothing found")
 
     emit(as_json, found, human)
@@ -123,7 +127,9 @@ def _bar(fraction: float | None, width: int = 10) -> str:
 @click.pass_obj
 def trends(obj: Context, repo: str | None, days: float, as_json: bool) -> None:
     """Success rate and p50/p95 duration per repo and per todo; the flakiest and the
-    slowest todos. A run is a todo that ended succeeded or failed.
+    slowest todos; velocity (todos completed per ISO week, per repo and per plan); and
+    bottlenecks (repos by the time other repos' todos waited, ready but blocked, on
+    theirs). A run is a todo that ended succeeded or failed.
 
     \b
     Example:
@@ -152,6 +158,21 @@ def trends(obj: Context, repo: str | None, days: float, as_json: bool) -> None:
             table("Slowest (by p95)", ["todo", "repo", "runs", "p50 s", "p95 s", ""],
                   [(esc(x["todo"]), esc(x["repo"]), x["runs"], _secs(x["p50_s"]),
                     _secs(x["p95_s"]), _bar((x["p95_s"] or 0.0) / top)) for x in d["slowest"]])
+        v = d["velocity"]
+        if v["weeks"]:
+            weeks = v["weeks"][-8:]  # the table's width; --json has them all
+            peak = max(v["total"].values()) or 1
+            table("Velocity (todos completed per ISO week)", ["", *weeks],
+                  [("all", *(v["total"][w] for w in weeks)),
+                   *((f"repo {esc(r)}", *(n[w] for w in weeks)) for r, n in v["repos"].items()),
+                   *((f"plan {esc(p)}", *(n[w] for w in weeks)) for p, n in v["plans"].items()),
+                   ("", *(_bar(v["total"][w] / peak, 4) for w in weeks))])
+        if d["bottlenecks"]:
+            most = d["bottlenecks"][0]["wait_s"] or 1.0
+            table("Bottlenecks (time other repos' todos waited, ready but blocked, on this one)",
+                  ["repo", "waited s", "waits", "dependents", "worst s", ""],
+                  [(esc(b["repo"]), _secs(b["wait_s"]), b["waits"], b["dependents"],
+                    _secs(b["worst_s"]), _bar(b["wait_s"] / most)) for b in d["bottlenecks"]])
 
     emit(as_json, doc, human)
 

@@ -14,14 +14,18 @@ alerts work unchanged): ``celery_task_sent_total``, ``celery_task_succeeded_tota
 
 What a scrape costs: four pipelined round trips (counters and sweep index; each kept
 sweep's status; the live sweeps' checkpoints, queues and breakers; workers), and a
-live sweep's spec is read once per run (its todos' repos are cached here).
+live sweep's spec is read once per run (its todos' repos are cached here); one more for
+the shared resources' slots and lines when the catalog has ``resources:``, and, at most
+once a minute (:data:`RECOVERY_EVERY`), one for the history's stamp (its runs are read
+again, for recovery times, only when a run was recorded or trimmed since).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +41,15 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from coordination.redis_url import is_sentinel
 from coordination.runtime.context import Runtime
-from coordination.runtime.metrics import BUCKETS, Counters, Snapshot, TodoOwners
+from coordination.runtime.flow import recoveries
+from coordination.runtime.metrics import (
+    BUCKETS,
+    Counters,
+    Recovery,
+    ResourceUse,
+    Snapshot,
+    TodoOwners,
+)
 from coordination.status import BreakerState, SweepStatus, TodoStatus
 
 log = logging.getLogger("coord.metrics")
@@ -45,50 +57,73 @@ log = logging.getLogger("coord.metrics")
 #: The exposition's media type (Prometheus text format 0.0.4).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
+#: Seconds a scrape keeps the recovery times it read from the history (a busy team
+#: records a run every few seconds: without it every scrape would read the whole history).
+RECOVERY_EVERY = 60.0
 #: The Celery task every todo message names (celery-exporter's ``name`` label).
 TASK_NAME = "coord.run_todo"
 SUCCEEDED = (TodoStatus.succeeded, TodoStatus.compensated, TodoStatus.cached)  # cached: its message ended well
 FAILED = (TodoStatus.failed, TodoStatus.compensation_failed)
 
 
-def catalog_repos(path: Path | None) -> Callable[[], list[str]]:
-    """The catalog's repo names, read again only when the file changed (a stat per
-    scrape: loading a 10,000-todo catalog costs more than the rest of a scrape); none
-    when there is no catalog or it does not load (the scrape goes on)."""
-    seen: dict[str, tuple[int, int, int]] = {}
-    names: list[str] = []
+#: What a scrape takes from the catalog: its repo names, and its shared resources'
+#: capacities (name -> slots).
+CatalogFacts = tuple[list[str], dict[str, int]]
 
-    def repos() -> list[str]:
+
+def catalog_facts(path: Path | None) -> Callable[[], CatalogFacts]:
+    """The catalog's repo names and shared resources, read again only when the file
+    changed (a stat per scrape: loading a 10,000-todo catalog costs more than the rest
+    of a scrape); none when there is no catalog or it does not load (the scrape goes
+    on)."""
+    seen: dict[str, tuple[int, int, int]] = {}
+    facts: list[CatalogFacts] = [([], {})]
+
+    def read() -> CatalogFacts:
         if path is None:
-            return []
+            return [], {}
         try:
             st = path.stat()
         except OSError:
-            return []
+            return [], {}
         stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
         if seen.get("stamp") == stamp:
-            return list(names)
+            return list(facts[0][0]), dict(facts[0][1])
         # lazy: the catalog store (pydantic) only when a scrape asks
         from coordination.catalog.store import CatalogStore
 
         try:
-            read = [r.name for r in CatalogStore(path).load().repos]
+            cat = CatalogStore(path).load()
+            got: CatalogFacts = ([r.name for r in cat.repos],
+                                 {x.name: x.capacity for x in cat.resources})
         except Exception as exc:  # noqa: BLE001 - a broken catalog must not stop a scrape
             log.debug("metrics: catalog %s not read: %s", path, exc)
-            read = []
-        names[:] = read
+            got = ([], {})
+        facts[0] = got
         seen["stamp"] = stamp
-        return list(names)
+        return list(got[0]), dict(got[1])
 
-    return repos
+    return read
+
+
+def catalog_repos(path: Path | None) -> Callable[[], list[str]]:
+    """The catalog's repo names (:func:`catalog_facts`)."""
+    facts = catalog_facts(path)
+    return lambda: facts()[0]
 
 
 class CoordCollector(Collector):
     """Reads coord's state from Redis at every scrape (see the module's docstring)."""
 
-    def __init__(self, rt: Runtime, repos: Callable[[], Iterable[str]] | None = None) -> None:
+    def __init__(self, rt: Runtime, repos: Callable[[], Iterable[str]] | None = None,
+                 resources: Callable[[], Mapping[str, int]] | None = None) -> None:
         self.rt = rt
         self.repos = repos or (lambda: [])
+        self.resources = resources or (lambda: {})
+        #: the history's stamp, when the recoveries were computed from it, and them
+        #: (recomputed only when a run was recorded or trimmed, and at most every
+        #: RECOVERY_EVERY seconds: reading the history is the dearest read)
+        self._recovery: tuple[tuple[int, float], float, dict[str, Recovery]] | None = None
         #: (sweep, run) -> its todos and their repos, of the live sweeps (a run's spec
         #: is frozen)
         self._owners: dict[tuple[str, int], TodoOwners] = {}
@@ -136,9 +171,40 @@ class CoordCollector(Collector):
         keys = self.rt.keys
         queues = [keys.repo_queue(r) for r in repos] + [keys.control_queue]
         snap = reader.read(owners, repos, queues, counters=counters, sweeps=sweeps)
+        snap.resources = self._resource_use(self.resources())
+        snap.recovery = self._recoveries()
         for w in snap.workers:
             repos.update(w.repos)
+        repos.update(snap.recovery)
         return snap, sorted(repos)
+
+    def _resource_use(self, capacity: Mapping[str, int]) -> dict[str, ResourceUse]:
+        """Each shared resource's slots held and line, in one pipelined round trip."""
+        if not capacity:
+            return {}
+        _repos, lines = self.rt.leases.lines({}, dict(capacity))
+        now = time.time()
+        return {name: ResourceUse(
+            capacity=len(line.slots), used=sum(1 for s in line.slots if s.token is not None),
+            waiting=len(line.waiting),
+            wait_seconds=round(max((now - w.since for w in line.waiting), default=0.0), 3))
+            for name, line in lines.items()}
+
+    def _recoveries(self) -> dict[str, Recovery]:
+        """Repo -> its recoveries in the history kept (COORD_HISTORY_DAYS)."""
+        store = self.rt.history()
+        now = time.monotonic()
+        if self._recovery is not None and now - self._recovery[1] < RECOVERY_EVERY:
+            return self._recovery[2]
+        stamp = store.stamp()
+        if self._recovery is not None and self._recovery[0] == stamp:
+            self._recovery = (stamp, now, self._recovery[2])
+            return self._recovery[2]
+        got = {repo: Recovery(last=round(times[-1], 3), mean=round(sum(times) / len(times), 3),
+                              count=len(times))
+               for repo, times in recoveries(store.ended(since=None)).items()}
+        self._recovery = (stamp, now, got)
+        return got
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("coord_redis_up", "1 when this scrape read coord's Redis")
@@ -250,6 +316,9 @@ def families(snap: Snapshot, repos: list[str], queue_of: Callable[[str], str]
         lost.add_metric([repo], c.lost.get(repo, 0))
     yield lost
 
+    yield from _resource_families(snap.resources)
+    yield from _recovery_families(snap.recovery)
+
     queued = {repo for (status, repo), n in counts.items() if status == TodoStatus.queued and n}
     unattended = GaugeMetricFamily(
         "coord_unattended_repos", "Repos with queued todos and no live worker")
@@ -270,6 +339,47 @@ def context_families(stats: dict[str, int]) -> Iterator[Metric]:
             if name == stat:
                 fam.add_metric([kind], n)
         yield fam
+
+
+def _resource_families(use: Mapping[str, ResourceUse]) -> Iterator[Metric]:
+    """The shared resources' (catalog ``resources:``) use at this scrape."""
+    label = ["resource"]
+    capacity = GaugeMetricFamily("coord_resource_capacity",
+                                 "Slots of a shared resource (its capacity:)", labels=label)
+    used = GaugeMetricFamily("coord_resource_used",
+                             "Slots of a shared resource held now", labels=label)
+    waiting = GaugeMetricFamily("coord_resource_waiting",
+                                "Todos in line for a shared resource's slot", labels=label)
+    wait = GaugeMetricFamily(
+        "coord_resource_wait_seconds",
+        "How long the first todo in line for a shared resource has waited (0: nobody waits)",
+        labels=label)
+    for name, u in sorted(use.items()):
+        capacity.add_metric([name], u.capacity)
+        used.add_metric([name], u.used)
+        waiting.add_metric([name], u.waiting)
+        wait.add_metric([name], u.wait_seconds)
+    yield from (capacity, used, waiting, wait)
+
+
+def _recovery_families(recovery: Mapping[str, Recovery]) -> Iterator[Metric]:
+    """Recovery times (first failure to next success) from the history kept."""
+    label = ["repo"]
+    last = GaugeMetricFamily(
+        "coord_repo_recovery_seconds",
+        "A repo's latest recovery: its first failed run to its next successful one (seconds)",
+        labels=label)
+    mean = GaugeMetricFamily(
+        "coord_repo_recovery_mean_seconds",
+        "A repo's mean time to recovery over the history kept (COORD_HISTORY_DAYS)",
+        labels=label)
+    count = GaugeMetricFamily("coord_repo_recoveries",
+                              "A repo's recoveries in the history kept", labels=label)
+    for repo, r in sorted(recovery.items()):
+        last.add_metric([repo], r.last)
+        mean.add_metric([repo], r.mean)
+        count.add_metric([repo], r.count)
+    yield from (last, mean, count)
 
 
 def _celery_counters(c: Counters, queue_of: Callable[[str], str]) -> Iterator[Metric]:
@@ -312,7 +422,8 @@ def registry(rt: Runtime, catalog: Path | None) -> CollectorRegistry:
     """A registry holding only coord's collector (no process or platform metrics of
     the exporter itself: they would describe the exporter, not coord)."""
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(CoordCollector(rt, catalog_repos(catalog)))
+    facts = catalog_facts(catalog)
+    reg.register(CoordCollector(rt, lambda: facts()[0], lambda: facts()[1]))
     return reg
 
 

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Protocol, TypedDict, cast
 
 from coordination.catalog.audit import log_path, read
 from coordination.errors import UsageError
+from coordination.runtime.flow import Bottleneck, Ended, Velocity, bottlenecks, velocity
+from coordination.runtime.relevance import rank, roots, stems
 from coordination.jsonable import JSONObject, JSONValue
 
 if TYPE_CHECKING:
@@ -60,6 +62,9 @@ Outcome = tuple[str, str, str, float | None, float]
 Order = tuple[float, int, str, int, str, int]
 #: Longest search text (characters): longer is refused (exit 2), never sent anywhere.
 MAX_SEARCH_CHARS = 1000
+#: Most records a search by words ranks: the newest that may match (ranking reads and
+#: indexes each one; a word in every record of a long history would cost seconds).
+MAX_RANKED = 20_000
 #: Longest `history trends --days` (a century): any more is no window at all.
 MAX_DAYS = 36500.0
 
@@ -94,14 +99,19 @@ class HistoryStore(Protocol):
         ...
 
     def scan(self, *, kinds: set[str], since: float | None, repo: str | None,
-             text: str | None) -> Iterator[Record]:
+             text: str | None, roots: Sequence[str] = ()) -> Iterator[Record]:
         """Records of ``kinds`` (todo, sweep) newest run first. ``repo`` and ``since``
-        filter exactly; ``text`` is a hint: records that cannot contain it may be
-        skipped, the caller checks the rest."""
+        filter exactly; ``text`` and ``roots`` are a hint: records that hold neither
+        ``text`` nor every one of ``roots`` may be skipped, the caller checks the rest."""
         ...
 
     def outcomes(self, *, since: float | None, repo: str | None) -> list[Outcome]:
         """(todo, repo, status, duration, finished_at) of every todo record, oldest first."""
+        ...
+
+    def ended(self, *, since: float | None) -> list[Ended]:
+        """Every run that ended since ``since``, newest first: (its sweep row, its todos'
+        rows by ROW_FIELDS), for trends' figures that need a run's shape."""
         ...
 
     def trim(self, before: float) -> int:
@@ -116,8 +126,10 @@ class HistoryStore(Protocol):
 # -- Redis ------------------------------------------------------------------------------
 #: A Redis run's todo rows: TODO_FIELDS without what the run holds once (sweep_id, run,
 #: plan) and without the output tail (kept apart).
+#: ``started_at`` and ``blocked_by`` (its predecessors in the run) came in 0.5, last, so
+#: a run recorded before reads them as missing (trends' bottlenecks skip such runs).
 ROW_FIELDS = ("todo_id", "repo", "title", "status", "attempts", "exit_code", "duration",
-              "worker", "reason", "finished_at")
+              "worker", "reason", "finished_at", "started_at", "blocked_by")
 _R_TODO, _R_REPO, _R_STATUS, _R_DURATION, _R_AT = 0, 1, 3, 6, 9
 
 
@@ -128,6 +140,13 @@ def _plain(needle: str) -> bool:
     neighbours (the JSON around a field is ASCII punctuation, which joins nothing)."""
     return (bool(needle) and not any(c in needle for c in '"\\') and needle.isprintable()
             and not unicodedata.combining(needle[0]))  # an accent joins the letter before
+
+
+def _holds(body: str, tail_text: str | None, needle: str, roots: Sequence[str]) -> bool:
+    """Whether a run's raw JSON (folded) may hold a record matching a search: the
+    text itself, or (``roots``: a search by words) every word's root somewhere."""
+    text = fold(body) + ("\n" + fold(tail_text) if tail_text else "")
+    return needle in text or (bool(roots) and all(r in text for r in roots))
 
 
 class RedisHistory:
@@ -187,15 +206,26 @@ class RedisHistory:
     def close(self) -> None:
         pass
 
+    def stamp(self) -> tuple[int, float]:
+        """(runs kept, the newest one's end): changes whenever a run is recorded or
+        trimmed, so a reader can keep what it computed from the history until then."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zcard(self.keys.history_index)
+        pipe.zrevrange(self.keys.history_index, 0, 0, withscores=True)
+        count, newest = pipe.execute()
+        return int(count), float(newest[0][1]) if newest else 0.0
+
     def _members(self, since: float | None) -> list[str]:
         low = "-inf" if since is None else since
         return [str(m) for m in self.r.zrevrangebyscore(self.keys.history_index, "+inf", low)]
 
     def _runs(self, since: float | None, *, tails: bool, needle: str | None = None,
+              roots: Sequence[str] = (),
               ) -> Iterator[tuple[JSONObject, list[list[JSONValue]], dict[str, str]]]:
         """Runs newest end first (the sweep row, its todos' ROW_FIELDS rows, their output
         tails by todo); with ``needle`` (:func:`fold`-ed, :func:`_plain`), only runs whose
-        folded raw JSON holds it (the caller still checks each record by the same rule)."""
+        folded raw JSON holds it, or every one of ``roots`` (:func:`_plain` each; the
+        caller still checks each record by the same rule)."""
         members = self._members(since)
         for i in range(0, len(members), self.CHUNK):
             part = members[i:i + self.CHUNK]
@@ -206,23 +236,24 @@ class RedisHistory:
             for body, tail_text in zip(bodies, tail_texts):
                 if body is None:
                     continue
-                if needle is not None and needle not in fold(body) and (
-                        not tail_text or needle not in fold(tail_text)):
+                if needle is not None and not _holds(body, tail_text, needle, roots):
                     continue
                 run = json.loads(body)
                 yield run["sweep"], run["todos"], json.loads(tail_text) if tail_text else {}
 
     def scan(self, *, kinds: set[str], since: float | None, repo: str | None,
-             text: str | None) -> Iterator[Record]:
+             text: str | None, roots: Sequence[str] = ()) -> Iterator[Record]:
 
         folded = fold(text) if text else ""
-        needle = folded if folded and _plain(folded) else None
+        plain = all(_plain(r) for r in roots)
+        needle = folded if folded and _plain(folded) and plain else None
         # Runs come newest end first, and a run's records end no later than the run:
         # once a run ending at E is read, every pending record that ended after E
         # is in order.
         pending: list[tuple[Order, int, Record]] = []
         n = 0
-        for sweep, rows, tails in self._runs(since, tails="todo" in kinds, needle=needle):
+        for sweep, rows, tails in self._runs(since, tails="todo" in kinds, needle=needle,
+                                             roots=roots if plain else ()):
             end = _float(sweep.get("finished_at") or 0)
             while pending and pending[0][0][0] < -end:
                 yield heapq.heappop(pending)[2]
@@ -246,6 +277,10 @@ class RedisHistory:
                 heapq.heappush(pending, (order(rec), n, rec))
         while pending:
             yield heapq.heappop(pending)[2]
+
+    def ended(self, *, since: float | None) -> list[Ended]:
+        return [(sweep, [dict(zip(ROW_FIELDS, r)) for r in rows])
+                for sweep, rows, _tails in self._runs(since, tails=False)]
 
     def outcomes(self, *, since: float | None, repo: str | None) -> list[Outcome]:
         out: list[Outcome] = []
@@ -377,28 +412,35 @@ def search(store: HistoryStore | None, text: str, *, repo: str | None = None,
            audit_log: Path | None = None, repo_of: dict[str, list[str]] | None = None,
            repos: set[str] | None = None) -> list[Record]:
     """Records whose titles, tasks, reasons, output tails (edits: operation, command,
-    ids, changes) contain ``text`` (by :func:`fold`: case and compatibility forms
-    ignored; empty: everything), newest first, at most ``limit``. ``repo_of`` maps
-    catalog ids to their repos (edits by repo);
+    ids, changes) match ``text``, most relevant first (:mod:`coordination.runtime.relevance`:
+    every word by its stem, or the text as written, by :func:`fold`), newest first among
+    equals, at most ``limit``, each with its ``score``; empty ``text``: everything, newest
+    first, ``score`` None. Ranked among the newest :data:`MAX_RANKED` records that may
+    match (runs the store could not skip). ``repo_of`` maps catalog ids to their repos (edits by repo);
     ``repos``: only records that concern one of them (an MCP server's scope)."""
     kinds = {kind} if kind else set(KINDS)
     needle = fold(text)
+    # The store may skip runs that hold neither the text as written nor every word's
+    # root (a word matches by its stem: every form of it starts with the root).
+    stemmed = stems(needle) if needle else []
     streams: list[Iterator[Record]] = []
     if store is not None and kinds & {"todo", "sweep"}:
         streams.append(store.scan(kinds=kinds & {"todo", "sweep"}, since=since, repo=repo,
-                                  text=text or None))
+                                  text=text or None, roots=roots(stemmed)))
     if "edit" in kinds:
         streams.append(iter(_edits(audit_log, since=since, repo=repo, repo_of=repo_of or {})))
-    out: list[Record] = []
+    found: list[Record] = []
     for rec in _newest_first(streams):
-        if needle and needle not in _haystack(rec):
-            continue
         if repos is not None and not _concerns(rec, repos, repo_of or {}):
             continue
-        out.append(_public(rec))
-        if len(out) >= limit:
+        found.append(rec)
+        if len(found) >= (MAX_RANKED if needle else limit):
             break
-    return out
+    if not needle:
+        return [_public(rec, None) for rec in found]
+    scores = rank([_haystack(rec) for rec in found], needle)
+    best = sorted(scores, key=lambda i: (-scores[i], i))[:limit]  # i: newest first
+    return [_public(found[i], scores[i]) for i in best]
 
 
 def _concerns(rec: Record, repos: set[str], repo_of: dict[str, list[str]]) -> bool:
@@ -409,9 +451,9 @@ def _concerns(rec: Record, repos: set[str], repo_of: dict[str, list[str]]) -> bo
     return any(_edit_touches(rec, _strings(rec.get("ids")), r, repo_of) for r in repos)
 
 
-def _public(rec: Record) -> Record:
-    """A record as --json prints it (times as ISO 8601 UTC)."""
-    rec = dict(rec)
+def _public(rec: Record, score: float | None) -> Record:
+    """A record as --json prints it (times as ISO 8601 UTC, its search ``score``)."""
+    rec = {**rec, "score": None if score is None else round(score, 4)}
     for k in ("finished_at", "started_at"):
         if k in rec:
             rec[k] = iso(rec[k])
@@ -469,6 +511,8 @@ class Trends(TypedDict):
     todos: dict[str, Figures]
     flakiest: list[Flaky]
     slowest: list[Slow]
+    velocity: Velocity
+    bottlenecks: list[Bottleneck]
 
 
 class _Tally:
@@ -513,9 +557,11 @@ def trends(store: HistoryStore | None, *, repo: str | None = None, days: float =
     """Per repo and per todo over the last ``days``: runs (todos that ran to succeeded or
     failed), succeeded, failed, success_rate, p50_s and p95_s of their durations
     (nearest rank); ``flakiest``: todos with both outcomes, most outcome flips between
-    consecutive runs first; ``slowest``: todos by p95."""
+    consecutive runs first; ``slowest``: todos by p95; ``velocity`` and ``bottlenecks``:
+    see :mod:`coordination.runtime.flow`. One read of the store."""
     now = time.time() if now is None else now
-    outcomes = [] if store is None else store.outcomes(since=now - days * 86400, repo=repo)
+    runs = [] if store is None else store.ended(since=now - days * 86400)
+    outcomes = _outcomes(runs, repo)
     by_repo: dict[str, _Tally] = {}
     by_todo: dict[str, _Tally] = {}
     for todo_id, todo_repo, status, duration, _at in outcomes:  # oldest first
@@ -541,7 +587,23 @@ def trends(store: HistoryStore | None, *, repo: str | None = None, days: float =
         {"todo": name, "repo": by_todo[name].repo, "runs": f["runs"], "p50_s": f["p50_s"],
          "p95_s": p95} for name, f in todos.items() if (p95 := f["p95_s"]) is not None]
     slow.sort(key=lambda x: (-x["p95_s"], x["todo"]))
-    return {"repos": per_repo, "todos": todos, "flakiest": flaky[:TOP], "slowest": slow[:TOP]}
+    return {"repos": per_repo, "todos": todos, "flakiest": flaky[:TOP], "slowest": slow[:TOP],
+            "velocity": velocity(runs, now=now, repos=repos, repo=repo),
+            "bottlenecks": bottlenecks(runs, repos=repos, repo=repo)}
+
+
+def _outcomes(runs: Sequence[Ended], repo: str | None) -> list[Outcome]:
+    """:meth:`HistoryStore.outcomes` of runs already read."""
+    out: list[Outcome] = []
+    for _sweep, rows in runs:
+        for r in rows:
+            if repo is None or r.get("repo") == repo:
+                duration = r.get("duration")
+                out.append((str(r.get("todo_id")), str(r.get("repo")), str(r.get("status")),
+                            None if duration is None else _float(duration),
+                            _float(r.get("finished_at") or 0)))
+    out.sort(key=lambda o: o[4])
+    return out
 
 
 # -- the documents `coord history` and the MCP tools print ----------------------------------

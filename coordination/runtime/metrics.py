@@ -214,6 +214,31 @@ class Snapshot:
     queues: dict[str, int]
     #: repo -> breaker state
     breakers: dict[str, BreakerState]
+    #: shared resource (the catalog's ``resources:``) -> its use now
+    resources: dict[str, ResourceUse] = field(default_factory=dict)
+    #: repo -> its recoveries, from the history (:func:`coordination.runtime.flow.recoveries`)
+    recovery: dict[str, Recovery] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ResourceUse:
+    """A shared resource at one scrape: its slots, how many are held, how many todos
+    wait in its line and how long the first of them has waited (seconds; 0: none)."""
+
+    capacity: int
+    used: int
+    waiting: int
+    wait_seconds: float
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """A repo's recoveries (first failure to next success) in the history kept: the
+    latest one's duration, their mean and how many (seconds)."""
+
+    last: float
+    mean: float
+    count: int
 
 
 _T = todo_field("")

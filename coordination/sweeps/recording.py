@@ -52,6 +52,7 @@ def rows(rt: Runtime, sweep_id: str,
             "duration": cp.get("duration"), "worker": cp.get("worker"),
             "reason": cp.get("reason"), "output_tail": tail(cp.get("output_tail")),
             "finished_at": float(cp.get("finished_at") or finished),
+            "started_at": cp.get("started_at"), "blocked_by": list(t.preds),
         })
     sweep = {
         "sweep_id": sweep_id, "run": run, "plan": spec.plan,

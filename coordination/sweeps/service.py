@@ -50,7 +50,7 @@ from coordination.sweeps.waiting import ended_by
 if TYPE_CHECKING:
     from coordination.catalog.models import Catalog
     from coordination.catalog.templates import Problems
-    from coordination.sweeps import approvals, gates
+    from coordination.sweeps import approvals, control_log, gates
     from coordination.sweeps.approvals import Decision
     from coordination.sweeps import steering
     from coordination.sweeps import sync as outcome
@@ -61,6 +61,7 @@ else:
     # the progression that steering pulls in nor the catalog writer that sync does.
     steering = LazyModule("coordination.sweeps.steering")
     approvals = LazyModule("coordination.sweeps.approvals")
+    control_log = LazyModule("coordination.sweeps.control_log")
     gates = LazyModule("coordination.sweeps.gates")
     outcome = LazyModule("coordination.sweeps.sync")
 
@@ -242,7 +243,10 @@ class SweepService:
             return {**preview, "dry_run": True}
         rerun = list(preview["rerun"])
         if not rerun:
-            return {"sweep_id": sweep_id, "rerun": [], "status": rec.get("status")}
+            nothing: dict[str, object] = {"sweep_id": sweep_id, "rerun": [],
+                                          "status": rec.get("status")}
+            control_log.record(self.rt, self.catalog_path, "resume", sweep_id, nothing)
+            return nothing
         if rec.get("status") not in RESUMABLE:
             raise UsageError(f"sweep {sweep_id} is {rec.get('status')}: it cannot be resumed",
                              hint="start a new sweep of the plan")
@@ -270,14 +274,27 @@ class SweepService:
         if not steering.resume(self.rt, spec, rerun):
             raise UsageError(f"sweep {sweep_id} was resumed or changed by someone else meanwhile",
                              hint=f"see `coord sweep status {sweep_id}`")
-        return {"sweep_id": sweep_id, "rerun": sorted(rerun), "status": SweepStatus.queued,
-                "run": spec.run, "reopened": reopened}
+        out: dict[str, object] = {"sweep_id": sweep_id, "rerun": sorted(rerun),
+                                  "status": SweepStatus.queued, "run": spec.run,
+                                  "reopened": reopened}
+        control_log.record(self.rt, self.catalog_path, "resume", sweep_id, out)
+        return out
+
+    def _actor(self) -> str:
+        """Who steers a sweep from here (named in its events and audit entries)."""
+        return whoami(self.catalog_path.resolve().parent if self.catalog_path else Path.cwd())
 
     def pause(self, sweep_id: str) -> steering.Steered:
-        return steering.pause(self.rt, self.record(sweep_id))
+        who = self._actor()
+        out = steering.pause(self.rt, self.record(sweep_id), by=who)
+        control_log.record(self.rt, self.catalog_path, "pause", sweep_id, out, who=who)
+        return out
 
     def unpause(self, sweep_id: str) -> steering.Steered:
-        return steering.unpause(self.rt, self.record(sweep_id))
+        who = self._actor()
+        out = steering.unpause(self.rt, self.record(sweep_id), by=who)
+        control_log.record(self.rt, self.catalog_path, "unpause", sweep_id, out, who=who)
+        return out
 
     def rollback(self, sweep_id: str, *, dry_run: bool = False) -> dict[str, object]:
         """Run the undo: command of every todo of the sweep that succeeded, in reverse
@@ -286,7 +303,10 @@ class SweepService:
         rec = self.record(sweep_id)
         spec = load_spec(self.rt, sweep_id, rec)
         undo = self._undo_commands(spec) if spec is not None else {}
-        return steering.rollback(self.rt, rec, undo, dry_run=dry_run)
+        out = steering.rollback(self.rt, rec, undo, dry_run=dry_run)
+        if not dry_run:
+            control_log.record(self.rt, self.catalog_path, "rollback", sweep_id, out)
+        return out
 
     def _undo_commands(self, spec: SweepSpec) -> dict[str, str | None]:
         """Undo commands frozen in the spec; for a spec recorded before they were (0.1),
@@ -327,7 +347,10 @@ class SweepService:
                                          catalog=self.catalog_path)
 
     def cancel(self, sweep_id: str, *, wait: float = 30.0) -> steering.CancelResult:
-        return steering.cancel(self.rt, self.record(sweep_id), wait=wait)
+        who = self._actor()
+        out = steering.cancel(self.rt, self.record(sweep_id), wait=wait, by=who)
+        control_log.record(self.rt, self.catalog_path, "cancel", sweep_id, out, who=who)
+        return out
 
     def ran_from_here(self, sweep_id: str) -> bool:
         """Did the sweep run from this service's catalog (the one a sync writes)?"""

@@ -276,9 +276,10 @@ class Steered(TypedDict, total=False):
     resent: list[str]
 
 
-def pause(rt: Runtime, rec: SweepRecord) -> Steered:
+def pause(rt: Runtime, rec: SweepRecord, *, by: str | None = None) -> Steered:
     """Dispatch nothing new (level barriers, eager successors, re-sends); running
-    todos finish and are recorded. The deadline clock stops while paused."""
+    todos finish and are recorded. The deadline clock stops while paused. ``by``: who
+    paused it (its event says so)."""
     sweep_id = rec.get("id", "")
     status = rec.get("status")
     if status == SweepStatus.paused:
@@ -289,13 +290,14 @@ def pause(rt: Runtime, rec: SweepRecord) -> Steered:
         raise UsageError(
             f"sweep {sweep_id} is {rt.checkpoints.sweep_status(sweep_id)}: only a queued or "
             "running sweep can be paused", hint="see `coord sweep status`")
-    rt.events.emit(EventKind.sweep_paused, sweep_id=sweep_id, was=status)
+    rt.events.emit(EventKind.sweep_paused, sweep_id=sweep_id, was=status, by=by)
     return {"sweep_id": sweep_id, "status": SweepStatus.paused, "changed": True}
 
 
-def unpause(rt: Runtime, rec: SweepRecord) -> Steered:
+def unpause(rt: Runtime, rec: SweepRecord, *, by: str | None = None) -> Steered:
     """Carry on: the deadline moves by the time spent paused, todos whose message
-    was dropped while paused are sent again, and what became ready is sent."""
+    was dropped while paused are sent again, and what became ready is sent. ``by``:
+    who unpaused it (its event says so)."""
     sweep_id = rec.get("id", "")
     if rec.get("status") != SweepStatus.paused:
         if rec.get("status") in SWEEP_ACTIVE:
@@ -314,7 +316,8 @@ def unpause(rt: Runtime, rec: SweepRecord) -> Steered:
         return {"sweep_id": sweep_id, "status": rt.checkpoints.sweep_status(sweep_id),
                 "changed": False}
     rt.checkpoints.activate(sweep_id)
-    rt.events.emit(EventKind.sweep_unpaused, sweep_id=sweep_id, paused_for=round(paused_for, 3))
+    rt.events.emit(EventKind.sweep_unpaused, sweep_id=sweep_id, paused_for=round(paused_for, 3),
+                   by=by)
     spec = load_spec(rt, sweep_id)
     resent: list[str] = []
     if spec is not None:
@@ -335,10 +338,12 @@ class CancelResult(TypedDict):
     still_running: list[str]
 
 
-def cancel(rt: Runtime, rec: SweepRecord, *, wait: float = 30.0) -> CancelResult:
+def cancel(rt: Runtime, rec: SweepRecord, *, wait: float = 30.0,
+           by: str | None = None) -> CancelResult:
     """End a live sweep: what has not started is cancelled (its messages revoked),
     running todos see it within a second and kill their process group; wait for
-    them to record it, with a deadline."""
+    them to record it, with a deadline. ``by``: who cancelled it (the sweep's reason,
+    and its event's, name them)."""
     sweep_id = rec.get("id", "")
     if rec.get("status") not in SWEEP_LIVE:
         return {"sweep_id": sweep_id, "status": rec.get("status"), "cancelled": False,
@@ -348,7 +353,8 @@ def cancel(rt: Runtime, rec: SweepRecord, *, wait: float = 30.0) -> CancelResult
     cps = rt.checkpoints.get_fields_all(sweep_id, ids, ())
     queued = [todo_task_id(spec, t) for t, cp in cps.items()
               if cp.get("status") in NOT_STARTED] if spec else []
-    end_sweep(rt, sweep_id, "cancelled by user", status=SweepStatus.cancelled)
+    end_sweep(rt, sweep_id, f"cancelled by {by}" if by else "cancelled by user",
+              status=SweepStatus.cancelled)
     if queued:
         try:
             dispatcher(rt).revoke(queued)

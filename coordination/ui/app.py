@@ -9,7 +9,8 @@ browser sends one, an ``Origin`` of this server. Without basic auth there is no
 authenticated user: no buttons, and such a POST is refused (403). Every other
 route is GET only (anything else is 405). JSON endpoints serve the CLI's ``--json`` documents
 (see :mod:`coordination.ui.documents`; a change's, ``coord change status --json``, see
-:mod:`coordination.ui.changes`); ``/api/sweeps/ID/events`` is a
+:mod:`coordination.ui.changes`; issues, the dependency graph and trends, see
+:mod:`coordination.ui.insight`); ``/api/sweeps/ID/events`` is a
 server-sent event stream fed by the sweep's event ledger (from the id the page's
 graph document was read at, through :mod:`coordination.ui.feeds`: no thread per
 stream), which ends when the sweep does.
@@ -55,7 +56,7 @@ from coordination.jsonable import JSONObject
 from coordination.runtime.events import stream_id_key
 from coordination.status import SWEEP_LIVE
 from coordination.sweeps import SweepService
-from coordination.ui import changes, documents
+from coordination.ui import changes, documents, insight
 from coordination.ui.documents import BreakerReader
 from coordination.ui.feeds import PAGE as READ_PAGE
 from coordination.ui.feeds import (
@@ -310,6 +311,17 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
     def api_change(request: Request) -> Response:
         return _json(lambda: changes.change_document(svc, rt, request.path_params["plan_id"]))
 
+    def api_issues(request: Request) -> Response:
+        status = request.query_params.get("status")
+        return _json(lambda: insight.issues(svc.catalog(), status=status))
+
+    def api_dependencies(request: Request) -> Response:
+        return _json(lambda: insight.dependencies(svc.catalog()))
+
+    def api_trends(request: Request) -> Response:
+        days = request.query_params.get("days")
+        return _json(lambda: insight.trends(rt.history, days))
+
     hub = EventHub(rt, block_ms=block_ms, max_streams=max_streams)
 
     async def api_events(request: Request) -> Response:
@@ -370,6 +382,9 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
         Route("/plans/{plan_id}", page),
         Route("/changes", page),
         Route("/changes/{plan_id}", page),
+        Route("/issues", page),
+        Route("/deps", page),
+        Route("/trends", page),
         Route("/api/overview", api_overview),
         Route("/api/sweeps", api_sweeps),
         Route("/api/sweeps/{sweep_id}", api_sweep),
@@ -384,6 +399,9 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
         Route("/api/repos", api_repos),
         Route("/api/changes", api_changes),
         Route("/api/changes/{plan_id}", api_change),
+        Route("/api/issues", api_issues),
+        Route("/api/dependencies", api_dependencies),
+        Route("/api/trends", api_trends),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
     app: ASGIApp = Starlette(routes=routes)

@@ -144,7 +144,9 @@ def live_test(samples: list[Sample], name: str, expected: dict[str, list[dict[st
 def test_every_rule_works_under_another_namespace(cluster: Cluster, tmp_path: Path) -> None:
     c = cluster
     c.env["COORD_NAMESPACE"] = NAMESPACE
-    c.write_catalog({"a": 1, "b": 1}, [T("TODO-001", "a", "true"), T("TODO-002", "b", "true")])
+    # (a shared resource, so that its gauges are in the scrape: nothing holds it)
+    c.write_catalog({"a": 1, "b": 1}, [T("TODO-001", "a", "true"), T("TODO-002", "b", "true")],
+                    resources={"db": 1})
     # A run of b's (its worker runs it: the histograms get samples), then a todo of a
     # and no worker for a: its message waits in team2.repo.a.
     c.start_workers(["b"])
@@ -169,6 +171,11 @@ def test_every_rule_works_under_another_namespace(cluster: Cluster, tmp_path: Pa
         # Sentinel only; tests/integration/test_sentinel.py scrapes it there).
         for m in set(re.findall(r"\b((?:celery|coord)_[a-z0-9_]+)\b", str(rule["expr"]))):
             assert m in by_name or m == "coord_redis_replicas", (alert, m, sorted(by_name))
+    # the catalog's shared resource, free: its capacity and nothing held or waiting
+    assert [(n, v) for n, l, v in samples if n.startswith("coord_resource_")
+            and l == {"resource": "db"}] == [
+        ("coord_resource_capacity", 1.0), ("coord_resource_used", 0.0),
+        ("coord_resource_waiting", 0.0), ("coord_resource_wait_seconds", 0.0)]
     unattended = next(v for n, _l, v in samples if n == "coord_unattended_repos")
     fires = {
         "CoordQueueWithoutWorker": [{
@@ -181,6 +188,7 @@ def test_every_rule_works_under_another_namespace(cluster: Cluster, tmp_path: Pa
                 summary=f"{unattended:g} repo(s) have queued todos and no live worker",
                 description=str(rules()["CoordUnattendedRepos"]["annotations"]["description"]))}],
         "CoordRedisUnreachable": [], "CoordRepoBreakerOpen": [], "CoordQueueBacklog": [],
+        "CoordResourceSaturated": [],
     }
     # A live worker on the repo silences it (the same scrape, the worker gauge at 1).
     served = [(n, l, 1.0 if n == "coord_workers_live" and l.get("repo") == "a" else v)

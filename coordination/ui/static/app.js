@@ -1,4 +1,5 @@
-// coord web view: one page, five views (/, /sweeps/ID, /plans/ID, /changes, /changes/PLAN).
+// coord web view: one page, eight views (/, /sweeps/ID, /plans/ID, /changes, /changes/PLAN,
+// /issues, /deps, /trends).
 // It reads; the one thing it writes is a signed-in user's approval or rejection of a
 // waiting gate. Every todo is one element with data-todo and data-status; statuses change
 // in place as server-sent events arrive (no reload). Every repo of a change is one element
@@ -608,6 +609,146 @@ async function planView(id) {
   coord.rendered = Date.now();
 }
 
+// -- /issues ------------------------------------------------------------------------
+// Cross-repo issues, each with the todos it blocks (their blocked_by names it) and those
+// todos' plans. Every issue is one row with data-issue.
+async function issuesView() {
+  crumb("issues");
+  const doc = await getJSON("/api/issues");
+  const plan = (p) => el("a", {href: "/plans/" + encodeURIComponent(p.id), text: p.id, title: p.title});
+  const todo = (t) => el("div", {"data-todo": t.id},
+    el("code", {text: t.id}), " ", badge(t.status), " " + t.repo + ": " + t.task);
+  document.getElementById("main").replaceChildren(el("h2", {text: "Issues"}),
+    table(["issue", "title", "status", "priority", "repos", "assignee", "depends on", "todos it blocks", "plans"],
+      doc.map((i) => [el("span", {"data-issue": i.id, text: i.id}), i.title, badge(i.status),
+        i.priority + (i.severity ? " · " + i.severity : ""), i.repos.join(", "), i.assignee || "",
+        i.dependencies.join(", "), el("div", {}, ...i.todos.map(todo)),
+        el("div", {}, ...i.plans.flatMap((p, n) => n ? [", ", plan(p)] : [plan(p)]))]),
+      "the catalog has no issues"));
+  coord.rendered = Date.now();
+}
+
+// -- /deps --------------------------------------------------------------------------
+// The inter-repo dependency graph: providers left of their consumers, one arrow per
+// dependency, coloured and labelled by its type (dashed: indirect). Every repo is one
+// element with data-repo; every edge a path with data-dep and data-type.
+async function depsView() {
+  crumb("dependencies");
+  const g = await getJSON("/api/dependencies");
+  const pos = new Map(g.nodes.map((n) => [n.repo, n]));
+  const w = g.node_w, h = g.node_h;
+  const wrap = el("div", {class: "graph deps", style: {width: g.width + "px", height: g.height + "px"}});
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("width", g.width);
+  svg.setAttribute("height", g.height);
+  svg.setAttribute("class", "edges");
+  const defs = document.createElementNS(SVG, "defs");
+  const marker = document.createElementNS(SVG, "marker");
+  for (const [k, v] of [["id", "arrow"], ["viewBox", "0 0 8 8"], ["refX", "8"], ["refY", "4"],
+                        ["markerWidth", "7"], ["markerHeight", "7"], ["orient", "auto"]]) marker.setAttribute(k, v);
+  const tip = document.createElementNS(SVG, "path");
+  tip.setAttribute("d", "M0 0L8 4L0 8z");
+  tip.setAttribute("class", "arrow-tip");
+  marker.append(tip);
+  defs.append(marker);
+  svg.append(defs);
+  // Forward edges (provider left of consumer) run straight across; others (a cut
+  // cycle, or both in one column) arc through the margin above the boxes, each a little
+  // higher than the last so that they stay apart. Labels sit at each curve's middle.
+  let back = 0;
+  g.edges.forEach((e) => {
+    const a = pos.get(e.provider), b = pos.get(e.consumer);
+    if (!a || !b) return;
+    let p0, p1, p2, p3;
+    if (b.x > a.x) {
+      const x1 = a.x + w, x2 = b.x, y1 = a.y + h / 2, y2 = b.y + h / 2, mx = (x1 + x2) / 2;
+      [p0, p1, p2, p3] = [[x1, y1], [mx, y1], [mx, y2], [x2, y2]];
+    } else {
+      back += 1;
+      const top = Math.max(4, Math.min(a.y, b.y) - 14 * back);
+      const x1 = a.x + w * 0.5 + (a === b ? -20 : 0), x2 = b.x + w * 0.5 + (a === b ? 20 : 0);
+      [p0, p1, p2, p3] = [[x1, a.y], [x1, top], [x2, top], [x2, b.y]];
+    }
+    const path = document.createElementNS(SVG, "path");
+    path.setAttribute("d", `M${p0[0]} ${p0[1]}C${p1[0]} ${p1[1]} ${p2[0]} ${p2[1]} ${p3[0]} ${p3[1]}`);
+    path.setAttribute("class", "dep-edge" + (e.indirect ? " indirect" : ""));
+    path.setAttribute("data-dep", e.id);
+    path.setAttribute("data-type", e.type);
+    path.setAttribute("marker-end", "url(#arrow)");
+    const title = document.createElementNS(SVG, "title");
+    title.textContent = `${e.id}: ${e.consumer} depends on ${e.provider} (${e.type}` +
+      (e.version_constraint ? " " + e.version_constraint : "") + (e.indirect ? ", indirect" : "") +
+      (e.ordering ? "" : ", does not order work") + ")";
+    path.append(title);
+    svg.append(path);
+    const label = document.createElementNS(SVG, "text");
+    label.setAttribute("x", (p0[0] + 3 * p1[0] + 3 * p2[0] + p3[0]) / 8);
+    label.setAttribute("y", (p0[1] + 3 * p1[1] + 3 * p2[1] + p3[1]) / 8 - 3);
+    label.setAttribute("class", "dep-label");
+    label.setAttribute("data-type", e.type);
+    label.textContent = e.type;
+    svg.append(label);
+  });
+  wrap.append(svg);
+  for (const n of g.nodes) {
+    wrap.append(el("div", {class: "repo-node", "data-repo": n.repo, title: n.repo,
+      style: {left: n.x + "px", top: n.y + "px", width: w + "px", height: h + "px"}, text: n.repo}));
+  }
+  document.getElementById("main").replaceChildren(el("h2", {text: "Dependencies between repos"}),
+    el("p", {class: "muted", text: "An arrow goes from the provider to the repo that depends on it; its label is the dependency's type."}),
+    el("div", {class: "legend"}, ...g.types.map((t) => el("span", {class: "dep-key", "data-type": t, text: t}))),
+    g.nodes.length ? el("div", {class: "scroll"}, wrap) : el("p", {class: "muted", text: "the catalog has no repos"}),
+    el("h3", {text: "Dependencies"}),
+    table(["id", "consumer", "provider", "type", "version", "status"], g.edges.map((e) =>
+      [e.id, e.consumer, e.provider, e.type + (e.indirect ? " (indirect)" : ""), e.version_constraint || "", badge(e.status)]),
+      "no dependencies between repos"));
+  coord.rendered = Date.now();
+}
+
+// -- /trends ------------------------------------------------------------------------
+// `coord history trends --json`: success rate per repo, velocity per ISO week, the
+// slowest and flakiest todos, the bottlenecks. ?days=N as the CLI's --days.
+function bar(fraction, cls) {
+  const f = Math.max(0, Math.min(1, Number(fraction) || 0));
+  return el("span", {class: "bar " + (cls || ""), title: Math.round(f * 100) + "%"},
+    el("span", {style: {width: (f * 100).toFixed(1) + "%"}}));
+}
+
+function pct(rate) { return rate === null || rate === undefined ? "" : Math.round(rate * 100) + "%"; }
+
+async function trendsView() {
+  crumb("trends");
+  const days = new URLSearchParams(location.search).get("days");
+  const t = await getJSON("/api/trends" + (days ? "?days=" + encodeURIComponent(days) : ""));
+  const repos = Object.entries(t.repos);
+  const v = t.velocity;
+  const peak = Math.max(1, ...Object.values(v.total));
+  const weekRows = v.weeks.map((wk) => [wk, String(v.total[wk]), bar(v.total[wk] / peak, "velocity"),
+    Object.entries(v.repos).filter(([, n]) => n[wk]).map(([r, n]) => r + " " + n[wk]).join(", "),
+    Object.entries(v.plans).filter(([, n]) => n[wk]).map(([p, n]) => p + " " + n[wk]).join(", ")]);
+  const most = t.bottlenecks.length ? t.bottlenecks[0].wait_s || 1 : 1;
+  const slow = t.slowest.length ? t.slowest[0].p95_s || 1 : 1;
+  document.getElementById("main").replaceChildren(
+    el("h2", {text: `Trends, last ${days || 30} days`}),
+    el("h3", {text: "Success rate per repo"}),
+    table(["repo", "runs", "succeeded", "failed", "success", "", "p50", "p95"], repos.map(([r, f]) =>
+      [el("span", {"data-repo": r, text: r}), f.runs, f.succeeded, f.failed, pct(f.success_rate),
+        bar(f.success_rate, "success"), secs(f.p50_s), secs(f.p95_s)]), "no todo ran in this window"),
+    el("h3", {text: "Velocity: todos completed per ISO week"}),
+    table(["week", "completed", "", "by repo", "by plan"], weekRows, "nothing completed in this window"),
+    el("h3", {text: "Slowest todos (by p95)"}),
+    table(["todo", "repo", "runs", "p50", "p95", ""], t.slowest.map((x) =>
+      [x.todo, x.repo, x.runs, secs(x.p50_s), secs(x.p95_s), bar(x.p95_s / slow, "slow")]), "none"),
+    el("h3", {text: "Flakiest todos (both outcomes; most flips first)"}),
+    table(["todo", "repo", "runs", "failed", "success", "flips"], t.flakiest.map((x) =>
+      [x.todo, x.repo, x.runs, x.failed, pct(x.success_rate), x.flips]), "no todo both succeeded and failed"),
+    el("h3", {text: "Bottlenecks: time other repos' todos waited, ready but blocked, on this repo's"}),
+    table(["repo", "waited", "waits", "dependents", "worst", ""], t.bottlenecks.map((b) =>
+      [b.repo, secs(b.wait_s), b.waits, b.dependents, secs(b.worst_s), bar(b.wait_s / most, "slow")]),
+      "no todo waited on another repo's"));
+  coord.rendered = Date.now();
+}
+
 // -- routing -----------------------------------------------------------------------
 function route() {
   const parts = location.pathname.split("/").filter(Boolean).map(decodeURIComponent);
@@ -615,6 +756,9 @@ function route() {
   if (parts[0] === "plans" && parts[1]) return planView(parts[1]);
   if (parts[0] === "changes" && parts[1]) return changeView(parts[1]);
   if (parts[0] === "changes") return changesView();
+  if (parts[0] === "issues") return issuesView();
+  if (parts[0] === "deps") return depsView();
+  if (parts[0] === "trends") return trendsView();
   return overview();
 }
 

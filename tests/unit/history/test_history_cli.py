@@ -75,12 +75,19 @@ def test_a_later_process_sees_an_ended_embedded_sweep(tmp_path: Path) -> None:
     assert edits and edits[0]["kind"] == "edit" and "TODO-002" in edits[0]["ids"]
 
     trends = cli_json(cat, "history", "trends")
-    assert set(trends) == {"repos", "todos", "flakiest", "slowest"}
+    assert set(trends) == {"repos", "todos", "flakiest", "slowest", "velocity", "bottlenecks"}
+    # TODO-001 completed this week; web's TODO-002 waited, ready but blocked, on api's.
+    velocity = trends["velocity"]
+    assert velocity["total"][velocity["weeks"][-1]] == 1
+    assert velocity["repos"]["api"][velocity["weeks"][-1]] == 1 and "web" not in velocity["repos"]
+    [api] = trends["bottlenecks"]
+    assert (api["repo"], api["waits"], api["dependents"]) == ("api", 1, 1) and api["wait_s"] > 0
     assert trends["repos"]["web"] | {"p50_s": None, "p95_s": None} == {
         "runs": 1, "succeeded": 0, "failed": 1, "success_rate": 0.0, "p50_s": None, "p95_s": None}
     assert trends["todos"]["TODO-001"]["success_rate"] == 1.0
     chart = coord(cat, "history", "trends")
     assert chart.returncode == 0 and "web" in chart.stdout and "█" in chart.stdout
+    assert "Velocity" in chart.stdout and "Bottlenecks" in chart.stdout
 
 
 def two_plans(root: Path) -> Path:

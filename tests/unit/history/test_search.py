@@ -80,7 +80,11 @@ def test_text_with_quotes_and_beyond_ascii(store: HistoryStore) -> None:
                             tail='Grüße: "quoted" \\ back\tslash')], t)
     for needle in ("GRÜSSE", '"quoted"', "\\ back", "slash", "\t"):
         assert [r["todo_id"] for r in search(store, needle)] == ["TODO-009"], needle
-    assert search(store, '"grüße" ') == []
+    # Quotes and FTS5 operators in the text are words or separators, never query syntax.
+    for needle in ('"grüße" ', '(grüße', 'grüße*', '^slash:'):
+        assert [r["todo_id"] for r in search(store, needle)] == ["TODO-009"], needle
+    for needle in ('"grüße" absent', 'absent OR slash', '*', 'NEAR(slash absent)'):
+        assert search(store, needle) == [], needle
 
 
 def test_since_takes_dates_and_ages() -> None:

@@ -41,7 +41,7 @@ def filled(store: HistoryStore) -> HistoryStore:
 
 def test_figures_per_repo_and_per_todo(filled: HistoryStore) -> None:
     doc = trends(filled, days=30)
-    assert set(doc) == {"repos", "todos", "flakiest", "slowest"}
+    assert set(doc) == {"repos", "todos", "flakiest", "slowest", "velocity", "bottlenecks"}
     assert all(set(f) == FIGURES for f in [*doc["repos"].values(), *doc["todos"].values()])
     assert doc["todos"]["TODO-A"] == {"runs": 20, "succeeded": 20, "failed": 0,
                                       "success_rate": 1.0, "p50_s": 10.0, "p95_s": 19.0}
@@ -72,7 +72,9 @@ def test_window_and_repo(filled: HistoryStore) -> None:
     assert wide["todos"]["TODO-A"]["runs"] == 21 and wide["todos"]["TODO-A"]["p95_s"] == 20.0
     web = trends(filled, repo="web", days=30)
     assert set(web["repos"]) == {"web"} and set(web["todos"]) == {"TODO-B", "TODO-S"}
-    assert trends(filled, days=0.5) == {"repos": {}, "todos": {}, "flakiest": [], "slowest": []}
+    assert trends(filled, days=0.5) == {
+        "repos": {}, "todos": {}, "flakiest": [], "slowest": [], "bottlenecks": [],
+        "velocity": {"weeks": [], "total": {}, "repos": {}, "plans": {}}}
 
 
 def test_a_run_is_recorded_once(store: HistoryStore) -> None:

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from coordination.ops.metrics import exposition, families
-from coordination.runtime.metrics import Counters, Snapshot
+from coordination.runtime.metrics import Counters, Recovery, ResourceUse, Snapshot
 from coordination.runtime.workers import WorkerRecord
 from coordination.status import BreakerState
 
@@ -43,7 +43,10 @@ def exposed() -> set[str]:
                         "lost:api": "1", "dur:api:succeeded:3": "2", "dur_ms:api": "5000"})
     snap = Snapshot(counters=c, sweeps={"S": "running"}, todos={("queued", "api"): 1},
                     workers=[WorkerRecord(name="w", host="h", pid=1, repos=["api"])],
-                    queues={"coord.repo.api": 3}, breakers={"api": BreakerState.open})
+                    queues={"coord.repo.api": 3}, breakers={"api": BreakerState.open},
+                    resources={"db": ResourceUse(capacity=2, used=2, waiting=1,
+                                                 wait_seconds=5.0)},
+                    recovery={"api": Recovery(last=60.0, mean=60.0, count=1)})
     reg = CollectorRegistry()
     reg.register(Given(snap))
     text = exposition(reg).decode()
@@ -79,4 +82,14 @@ def test_the_check_sees_an_unknown_metric() -> None:
     assert "coord_todos_in_flight" not in exposed()
     assert {"celery_task_sent_total", "celery_task_runtime_bucket", "celery_worker_up",
             "celery_queue_length", "coord_todo_duration_seconds_bucket",
-            "coord_lost_runs_total", "coord_unattended_repos"} <= exposed()
+            "coord_lost_runs_total", "coord_unattended_repos", "coord_resource_used",
+            "coord_resource_capacity", "coord_resource_wait_seconds",
+            "coord_repo_recovery_seconds"} <= exposed()
+
+
+def test_the_redis_memory_rule_names_redis_exporters_metrics() -> None:
+    """redis_exporter (oliver006) names them so; coord does not expose them."""
+    doc = yaml.safe_load(RULES.read_text())
+    [rule] = [r for g in doc["groups"] for r in g["rules"] if r["alert"] == "CoordRedisMemoryHigh"]
+    assert set(re.findall(r"\bredis_[a-z_]+", rule["expr"])) == {
+        "redis_memory_used_bytes", "redis_memory_max_bytes"}

@@ -315,5 +315,9 @@ def test_only_the_migration_knows_the_old_file() -> None:
     knowing = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
                      if "coord.history.sqlite" in p.read_text(encoding="utf-8")
                      or "import sqlite3" in p.read_text(encoding="utf-8"))
-    assert knowing == ["runtime/migrate_02.py"], knowing
+    # history search's ranking (0.5) uses SQLite's FTS5 in memory only: no file
+    assert knowing == ["runtime/migrate_02.py", "runtime/relevance.py"], knowing
+    ranking = (root / "runtime" / "relevance.py").read_text(encoding="utf-8")
+    assert ranking.count("sqlite3.connect(") == ranking.count('sqlite3.connect(":memory:")') == 2
+    assert "coord.history.sqlite" not in ranking
     assert migrate_02.OLD_SUFFIX == ".coord.history.sqlite"

@@ -1,0 +1,211 @@
+"""The web view's documents across repos: issues, the dependency graph, trends.
+
+``/api/issues``: every cross-repo issue of the catalog with the todos it blocks (a
+todo's ``blocked_by`` naming the issue: the work waiting on it) and those todos' plans.
+``/api/dependencies``: the inter-repo dependency graph as the catalog holds it (``coord
+dep list --json``'s entries as edges, each with its ``type``), laid out for drawing:
+providers to the left of their consumers. ``/api/trends``: ``coord history trends
+--json``, the same document.
+
+Everything here reads the catalog file or the history; nothing runs a command in a
+repository (``dep check`` is the CLI's), so an unauthenticated GET costs a read only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypedDict
+
+from coordination.catalog.models import Catalog, IssueStatus
+from coordination.errors import UsageError
+from coordination.runtime.history import HistoryStore, Trends, trends_document
+
+#: Room a repo's box takes in the drawing (px), the gaps between them, the margin (the
+#: top one holds the arcs of edges drawn backwards, right to left).
+NODE_W, NODE_H, GAP_X, GAP_Y, PAD, TOP = 150, 28, 90, 18, 12, 70
+
+
+class IssueTodo(TypedDict):
+    id: str
+    task: str
+    repo: str
+    status: str
+    plan: str | None
+
+
+class IssuePlan(TypedDict):
+    id: str
+    title: str
+    status: str
+
+
+class IssueEntry(TypedDict):
+    id: str
+    title: str
+    status: str
+    priority: str
+    severity: str
+    repos: list[str]
+    assignee: str | None
+    labels: list[str]
+    target: str | None
+    dependencies: list[str]
+    blocking: list[str]
+    todos: list[IssueTodo]
+    plans: list[IssuePlan]
+
+
+def issues(catalog: Catalog, *, status: str | None = None) -> list[IssueEntry]:
+    """Every issue (or those of ``status``), in catalog order, with the todos blocked by
+    it and their plans."""
+    if status is not None and status not in {s.value for s in IssueStatus}:
+        raise UsageError(f"unknown issue status {status[:40]!r}",
+                         hint="one of " + ", ".join(s.value for s in IssueStatus))
+    plans = {p.id: p for p in catalog.coordination.plans}
+    out: list[IssueEntry] = []
+    for i in catalog.coordination.issues:
+        if status is not None and i.status.value != status:
+            continue
+        todos: list[IssueTodo] = [
+            {"id": t.id, "task": t.task, "repo": t.repo, "status": t.status.value, "plan": t.plan}
+            for t in catalog.coordination.todos if i.id in t.blocked_by]
+        plan_ids = sorted({t["plan"] for t in todos if t["plan"]})
+        out.append({
+            "id": i.id, "title": i.title, "status": i.status.value,
+            "priority": i.priority.value, "severity": i.severity, "repos": list(i.repos),
+            "assignee": i.assignee, "labels": list(i.labels),
+            "target": i.target.isoformat() if i.target else None,
+            "dependencies": list(i.dependencies), "blocking": list(i.blocking),
+            "todos": todos,
+            "plans": [{"id": p, "title": plans[p].title, "status": plans[p].status.value}
+                      for p in plan_ids if p in plans]})
+    return out
+
+
+class DepNode(TypedDict):
+    repo: str
+    level: int
+    x: int
+    y: int
+
+
+class DepEdge(TypedDict):
+    id: str
+    consumer: str
+    provider: str
+    type: str
+    indirect: bool
+    ordering: bool  # its type is one of ``order.by`` and it is not indirect
+    status: str
+    version_constraint: str | None
+
+
+class DepGraph(TypedDict):
+    """``/api/dependencies``: repos (every repo of the catalog), edges (provider ->
+    consumer, each with its type), and where to draw them."""
+
+    nodes: list[DepNode]
+    edges: list[DepEdge]
+    types: list[str]
+    width: int
+    height: int
+    node_w: int
+    node_h: int
+
+
+def dependencies(catalog: Catalog) -> DepGraph:
+    names = [r.name for r in catalog.repos]
+    deps = catalog.coordination.dependencies
+    for d in deps:  # (the catalog's checks keep these known; a hand edit may not)
+        for name in (d.consumer, d.provider):
+            if name not in names:
+                names.append(name)
+    # Columns follow the edges that order work (``order.by``, never indirect ones), the
+    # strongest first: a cycle through a peer edge is cut at the peer edge, not at a
+    # runtime or build edge it happens to meet first.
+    ordering = {t.value for t in catalog.order.by}
+    strong: dict[str, set[str]] = {n: set() for n in names}
+    weak: dict[str, set[str]] = {n: set() for n in names}
+    for d in deps:
+        if d.consumer != d.provider and d.type.value in ordering and not d.indirect:
+            (weak if d.type.value == "peer" else strong)[d.consumer].add(d.provider)
+    level = _levels(names, strong, weak)
+    columns: dict[int, list[str]] = {}
+    for n in names:
+        columns.setdefault(level[n], []).append(n)
+    nodes: list[DepNode] = []
+    for col, members in sorted(columns.items()):
+        for row, n in enumerate(sorted(members)):
+            nodes.append({"repo": n, "level": col, "x": PAD + col * (NODE_W + GAP_X),
+                          "y": TOP + row * (NODE_H + GAP_Y)})
+    edges: list[DepEdge] = [
+        {"id": d.id, "consumer": d.consumer, "provider": d.provider, "type": d.type.value,
+         "indirect": d.indirect, "ordering": d.type.value in ordering and not d.indirect,
+         "status": d.status.value,
+         "version_constraint": d.version_constraint} for d in deps]
+    width = PAD * 2 + (max(columns, default=0) + 1) * (NODE_W + GAP_X) - GAP_X
+    height = TOP + PAD + max((len(m) for m in columns.values()), default=1) * (NODE_H + GAP_Y)
+    return {"nodes": nodes, "edges": edges, "types": sorted({e["type"] for e in edges}),
+            "width": width, "height": height, "node_w": NODE_W, "node_h": NODE_H}
+
+
+def _levels(names: list[str], strong: dict[str, set[str]],
+            weak: dict[str, set[str]]) -> dict[str, int]:
+    """A repo's column: 0 without providers, else one past its furthest provider.
+
+    Cycles are cut first: a depth-first walk keeps every edge but those that close a
+    cycle (back edges). Strong edges alone go first, from names in order; then all
+    edges, strong before weak, starting from the repos deepest by strong edges, so that
+    a cycle a weak (peer) edge closes is cut at that edge."""
+    first = _longest(names, _acyclic(names, [strong]))
+    kept = _acyclic(sorted(names, key=lambda n: -first[n]), [strong, weak])
+    return _longest(names, kept)
+
+
+def _acyclic(order: list[str], edges: list[dict[str, set[str]]]) -> dict[str, set[str]]:
+    """``edges`` (repo -> its providers, earlier maps first) without the back edges of a
+    depth-first walk started from repos in ``order``: what is left has no cycle."""
+    kept: dict[str, set[str]] = {n: set() for n in order}
+    state: dict[str, int] = {}  # 1: on the walk's path, 2: done
+
+    def walk(n: str) -> None:
+        # (recursive: the depth is the longest dependency chain, a handful of repos)
+        state[n] = 1
+        for e in edges:
+            for p in sorted(e[n]):
+                if state.get(p) == 1:
+                    continue  # closes a cycle: cut
+                kept[n].add(p)
+                if p not in state:
+                    walk(p)
+        state[n] = 2
+
+    for n in order:
+        if n not in state:
+            walk(n)
+    return kept
+
+
+def _longest(names: list[str], providers: dict[str, set[str]]) -> dict[str, int]:
+    """Longest chain of providers below each repo (``providers`` has no cycle)."""
+    level: dict[str, int] = {}
+
+    def depth(n: str) -> int:
+        if n not in level:
+            level[n] = max((depth(p) + 1 for p in providers[n]), default=0)
+        return level[n]
+
+    for n in names:
+        depth(n)
+    return level
+
+
+def trends(history: Callable[[], HistoryStore], days_text: str | None) -> Trends:
+    """``coord history trends --json`` over ``?days=`` (30 when absent)."""
+    if not days_text:
+        return trends_document(history=history, days=30.0)
+    try:
+        days = float(days_text)
+    except ValueError:
+        raise UsageError(f"days must be a number, not {days_text[:40]!r}") from None
+    return trends_document(history=history, days=days)
