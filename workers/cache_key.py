@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from coordination import gitsafe
 from workers import git_index
 
 #: Changes the key of every entry when the way parts are hashed changes.
@@ -95,17 +96,18 @@ def _digest(obj: object) -> str:
 
 def _git(cwd: str, *args: str, stdin: bytes | None = None) -> bytes:
     try:
-        done = subprocess.run(["git", "-c", "core.quotepath=false", *args], cwd=cwd,
-                              input=stdin, capture_output=True, timeout=GIT_TIMEOUT,
-                              # no optional locks: `status` must not take index.lock to
-                              # refresh the index while a todo of the same checkout runs git
-                              env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"})
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        done = gitsafe.run(["-c", "core.quotepath=false", *args], cwd=cwd,
+                           input=stdin, capture_output=True, timeout=GIT_TIMEOUT,
+                           # no optional locks: `status` must not take index.lock to
+                           # refresh the index while a todo of the same checkout runs git
+                           env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"})
+    except (OSError, subprocess.SubprocessError) as exc:  # GitRefused: its config
         raise NoKey(f"git {args[0]}: {exc}") from None
     if done.returncode != 0:
         msg = done.stderr.decode(errors="replace").strip().splitlines()
         raise NoKey(f"git {args[0]}: {msg[-1] if msg else 'exit ' + str(done.returncode)}")
-    return done.stdout
+    out: bytes = done.stdout
+    return out
 
 
 #: checkout -> its repository's top; (top, commit) -> the commit's tree. A worker asks

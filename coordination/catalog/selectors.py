@@ -46,6 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from coordination import gitsafe
 from coordination.catalog.models import Catalog
 from coordination.catalog.selector_syntax import KINDS
 from coordination.errors import UsageError
@@ -268,8 +269,7 @@ def git_changed(checkout: Path, ref: str) -> bool | str:
 
 
 def _git(checkout: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", "-C", str(checkout), *args], capture_output=True,
-                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+    return gitsafe.run(args, repo=checkout, capture_output=True, text=True, timeout=60)
 
 
 def _untracked(checkout: Path) -> bool | str:
