@@ -32,11 +32,13 @@ hooks and config) runs git with only :data:`ALWAYS`, as before.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import fnmatch
 import os
 import re
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -294,6 +296,7 @@ def _controlled_env(base: Mapping[str, str]) -> dict[str, str]:
 
 def _list(where: str | Path | None, env: Mapping[str, str]) -> list[tuple[str, str, str, str]]:
     """``git config --list --show-scope --show-origin`` as (scope, origin, key, value)."""
+    _check_allowed()
     cmd = ["git", *(("-C", str(where)) if where is not None else ()), "config", "--null",
            "--list", "--show-scope", "--show-origin"]
     proc = subprocess.run(cmd, capture_output=True, env=dict(env), timeout=GIT_TIMEOUT,
@@ -404,6 +407,28 @@ def _multi(key: str) -> bool:
     return _matches(key, ("safe.directory", "remote.*.fetch", "remote.*.push", "*.hiderefs"))
 
 
+#: Why no git may run in this context (a request of the web view by nobody signed in).
+_FORBIDDEN: contextvars.ContextVar[str | None] = contextvars.ContextVar("coord_no_git",
+                                                                       default=None)
+
+
+@contextlib.contextmanager
+def forbidden(why: str) -> Iterator[None]:
+    """No git process starts inside: :func:`run` raises :class:`GitRefused` saying
+    ``why`` (the web view serves a stranger's request so: it runs nothing in a repo)."""
+    token = _FORBIDDEN.set(why)
+    try:
+        yield
+    finally:
+        _FORBIDDEN.reset(token)
+
+
+def _check_allowed() -> None:
+    why = _FORBIDDEN.get()
+    if why:
+        raise GitRefused(f"coord runs no git here: {why}", key="", origin="")
+
+
 def _subcommand(args: Sequence[str]) -> str:
     """The git subcommand ``args`` run (after ``-c KEY=VALUE`` and the like)."""
     it = iter(args)
@@ -424,6 +449,7 @@ def run(args: Sequence[str], *, repo: str | Path | None = None, cwd: str | Path 
     ``trusted``: the repository's own config and hooks are trusted (``land_hooks``);
     ``hooks``: hooks may run (only with ``trusted``). ``network``: the call talks to a
     remote (default: by its subcommand). Raises :class:`GitRefused` (nothing run)."""
+    _check_allowed()
     base = dict(os.environ)
     if env:
         base.update(env)
