@@ -37,6 +37,7 @@ error naming the closest names (difflib).
 
 from __future__ import annotations
 
+import contextvars
 import difflib
 import fnmatch
 import os
@@ -347,8 +348,9 @@ class Selector:
         repos = [self.catalog.repo(n) for n in among]
         paths = [r.checkout(self.base_dir) for r in repos if r is not None]
         names = [r.name for r in repos if r is not None]
+        ctxs = [contextvars.copy_context() for _ in paths]  # (gitsafe.forbidden reaches git)
         with ThreadPoolExecutor(max_workers=min(GIT_POOL, max(1, len(paths)))) as pool:
-            answers = list(pool.map(lambda p: self.probe(p, ref), paths))
+            answers = list(pool.map(lambda p, c: c.run(self.probe, p, ref), paths, ctxs))
         unknown = {n: a for n, a in zip(names, answers) if isinstance(a, str)}
         if unknown:
             shown = "; ".join(f"{n}: {why}" for n, why in list(unknown.items())[:10])

@@ -28,7 +28,9 @@ def git(cwd: Path, *args: str) -> None:
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> tuple[Path, Path]:
-    eco = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"}])
+    eco = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"},
+                                           {"id": "TODO-002", "for_each": "changed:main",
+                                            "run": "true"}])
     marker = tmp_path / "FSMONITOR-RAN"
     script = tmp_path / "fsmonitor.sh"
     script.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
@@ -67,7 +69,8 @@ def test_a_stranger_gets_403_for_changed_and_no_git_runs(
     assert res.status_code == 403, res.text
     assert "needs a signed-in user" in res.json()["error"]
     assert "COORD_UI_AUTH" in res.json()["hint"]
-    for path in ("/api/overview", "/api/repos", "/api/changes", "/api/plans/PLAN-001"):
+    for path in ("/api/overview", "/api/repos", "/api/changes", "/api/plans/PLAN-001",
+                 "/api/plans/PLAN-001/graph"):  # (a template over changed:main: git's threads)
         client.get(path)
     assert started == [] and not marker.exists()
 
