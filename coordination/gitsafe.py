@@ -378,8 +378,8 @@ def refusal(where: str | Path, key: str, origin: str, kind: str) -> str:
     """The sentence a refused call says: the key, its file, why, and how to remove it."""
     return (f"{where}: its own git config sets {key} ({origin}), which {_WHY[kind]}: coord "
             f"runs no git there while it is set; remove it (git -C {where} config --unset-all "
-            f"{key}), or, if the repo's own hooks and git config are to be trusted, set "
-            "land_hooks: true on its catalog entry")
+            f"{key}), or give coord what it needs in its own environment (GIT_SSH_COMMAND, "
+            "GIT_CONFIG_COUNT/KEY/VALUE)")
 
 
 def plan(where: str | Path | None, *, network: bool, env: Mapping[str, str] | None = None
