@@ -158,6 +158,12 @@ class Settings(BaseSettings):
         description="Workers refuse unsigned sweep specs, key or no key (with a key they "
         "always do); wins over COORD_ACCEPT_UNSIGNED.",
     )
+    require_approvers: bool = Field(
+        False,
+        description="Refuse to start a sweep with a gate that names `from:` or needs more "
+        "than one approval while the catalog has no `approvers:` (whose approvals would be "
+        "self-declared names).",
+    )
     audit_key: SecretStr | None = Field(
         None,
         description="When set, each catalog edit's audit entry is chained by HMAC-SHA256 "

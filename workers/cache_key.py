@@ -7,7 +7,10 @@ tree      HEAD's tree (``git rev-parse HEAD^{tree}``): the committed content
 dirty     every tracked file that differs from HEAD, staged or not, as the
           command will see it: ``<mode>:<blob id>`` or ``deleted``
 inputs    untracked files (ignored ones too) matched by ``cache.inputs`` globs, and
-          tracked symlinks they match: a link's target path and what it points at
+          tracked symlinks they match: a link's target path and what it points at;
+          and every tracked symlink that leads outside the checkout, named or not
+          (:func:`outside_links`: the tree holds only its target's path; one to a
+          directory out there, or an unreadable one, makes the todo run uncached)
 command   the frozen ``run:`` command
 cwd       the directory it runs in
 env       the todo's ``env:`` and the ``cache.env`` variables: a salted hash of each
@@ -41,6 +44,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from coordination import gitsafe
 from workers import git_index
 
 #: Changes the key of every entry when the way parts are hashed changes.
@@ -95,17 +99,18 @@ def _digest(obj: object) -> str:
 
 def _git(cwd: str, *args: str, stdin: bytes | None = None) -> bytes:
     try:
-        done = subprocess.run(["git", "-c", "core.quotepath=false", *args], cwd=cwd,
-                              input=stdin, capture_output=True, timeout=GIT_TIMEOUT,
-                              # no optional locks: `status` must not take index.lock to
-                              # refresh the index while a todo of the same checkout runs git
-                              env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"})
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        done = gitsafe.run(["-c", "core.quotepath=false", *args], cwd=cwd,
+                           input=stdin, capture_output=True, timeout=GIT_TIMEOUT,
+                           # no optional locks: `status` must not take index.lock to
+                           # refresh the index while a todo of the same checkout runs git
+                           env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"})
+    except (OSError, subprocess.SubprocessError) as exc:  # GitRefused: its config
         raise NoKey(f"git {args[0]}: {exc}") from None
     if done.returncode != 0:
         msg = done.stderr.decode(errors="replace").strip().splitlines()
         raise NoKey(f"git {args[0]}: {msg[-1] if msg else 'exit ' + str(done.returncode)}")
-    return done.stdout
+    out: bytes = done.stdout
+    return out
 
 
 #: checkout -> its repository's top; (top, commit) -> the commit's tree. A worker asks
@@ -268,6 +273,69 @@ def _link_input(path: str, full: str) -> str:
     return f"120000:{target}:{content}"
 
 
+#: top -> (its index's stat, its tracked symlinks): read again only when the index changed.
+_LINKS: dict[str, tuple[tuple[int, int, int], list[str]]] = {}
+
+
+def _tracked_links(top: str) -> list[str]:
+    index = os.path.join(top, ".git", "index")
+    try:
+        st = os.stat(index)
+        sig = (st.st_ino, st.st_mtime_ns, st.st_size)
+    except OSError:
+        sig = (0, 0, 0)
+    got = _LINKS.get(top)
+    if got is not None and got[0] == sig and sig != (0, 0, 0):
+        return got[1]
+    found = git_index.links(top)
+    if found is None:  # an index not read here: git's list
+        raw = _git(top, "ls-files", "-z", "-s")
+        found = [os.fsdecode(rel) for meta, tab, rel in
+                 (rec.partition(b"\t") for rec in raw.split(b"\0"))
+                 if tab and meta.startswith(_LINK_MODE + b" ")]
+    if len(_LINKS) > 10_000:
+        _LINKS.clear()
+    _LINKS[top] = (sig, found)
+    return found
+
+
+def outside_links(top: str) -> dict[str, str]:
+    """The tracked symlinks of the checkout at ``top`` that lead outside it (after every
+    link on the way): path from ``top`` -> ``120000:<sha256 of its target path>:<sha256
+    of the content it leads to>`` (``dangling`` when nothing is there). The tree has a
+    link's target path, not what is out there, so without this a file changed outside
+    the checkout would hit the cache. One that leads to a directory, or to a file that
+    cannot be read: :class:`NoKey` (the todo runs uncached; `coord why` says which)."""
+    out: dict[str, str] = {}
+    links = _tracked_links(top)
+    if not links:
+        return out
+    real_top = os.path.realpath(top)
+    for path in links:
+        full = os.path.join(top, path)
+        if not os.path.islink(full):
+            continue  # replaced by a file: the dirty part has it
+        real = os.path.realpath(full)
+        if real == real_top or real.startswith(real_top + os.sep):
+            continue  # inside the checkout: the tree and the dirty part cover it
+        target = hashlib.sha256(os.readlink(full).encode("utf-8", "surrogateescape")
+                                ).hexdigest()
+        if os.path.isdir(real):
+            raise NoKey(f"{path} is a tracked symlink to a directory outside the checkout "
+                        f"({real}): what it holds cannot be part of the key, so the todo "
+                        "runs uncached (point the link inside the checkout, or drop cache:)")
+        try:
+            content = hashlib.sha256(Path(real).read_bytes()).hexdigest()
+        except FileNotFoundError:
+            content = "dangling"
+        except OSError as exc:
+            raise NoKey(f"{path} is a tracked symlink to {real}, outside the checkout, "
+                        f"which cannot be read ({exc.strerror}): the todo runs "
+                        "uncached") from None
+        out[path] = f"120000:{target}:{content}"
+    return out
+
+
 def env_hashes(names: Sequence[str], env: Mapping[str, str], salt: str) -> dict[str, str]:
     """Each name -> a salted hash of its value in ``env`` (``unset`` when absent)."""
     out: dict[str, str] = {}
@@ -296,9 +364,10 @@ def compute(*, cwd: str, command: str, env: Mapping[str, str], env_names: Sequen
     command gets (the worker's with the todo's ``env:`` on top); ``env_names``: those
     whose values count; ``run_probe(command)``: a probe's :func:`probe_text`, raising
     :class:`NoKey` when it cannot say."""
-    _, tree, dirty = checkout_state(cwd)
+    top, tree, dirty = checkout_state(cwd)
     return KeyParts(
-        tree=tree, dirty=dirty, inputs=untracked_inputs(cwd, inputs), command=command,
+        tree=tree, dirty=dirty, inputs={**outside_links(top), **untracked_inputs(cwd, inputs)},
+        command=command,
         cwd=cwd, env=env_hashes(env_names, env, salt),
         probes={p: run_probe(p) for p in probes}, upstream=dict(upstream),
     )

@@ -141,3 +141,36 @@ def _root_tree_is(data: bytes, pos: int, end: int, tree: str) -> bool:
             return body[nl + 1:nl + 21].hex() == tree
         pos += 8 + size
     return False
+
+
+def links(top: str) -> list[str] | None:
+    """The paths (from ``top``) of the tracked symlinks of the checkout at ``top``, read
+    from git's index (version 2 or 3, any size, no process); None when the index says
+    it in a way not followed here (version 4, split, no index): ask git."""
+    index = os.path.join(top, ".git", "index")
+    try:
+        with open(index, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    if len(data) < _HEADER.size + 20:
+        return None
+    sig, version, count = _HEADER.unpack_from(data, 0)
+    if sig != b"DIRC" or version not in (2, 3):
+        return None
+    pos, end = _HEADER.size, len(data) - 20
+    out: list[str] = []
+    for _ in range(count):
+        if pos + _ENTRY.size > end:
+            return None
+        fields = _ENTRY.unpack_from(data, pos)
+        name_at = pos + _ENTRY.size
+        if fields[11] & 0x4000:  # extended flags: two more bytes before the name
+            name_at += 2
+        nul = data.find(b"\0", name_at)
+        if nul < 0:
+            return None
+        if fields[6] >> 12 == 0o12:
+            out.append(os.fsdecode(data[name_at:nul]))
+        pos += (nul - pos + 8) & ~7  # 1-8 NULs pad each entry to a multiple of 8
+    return out

@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NotRequired, ParamSpec, Protocol, TypedDict, TypeVar
 
+from coordination import gitsafe
 from coordination.errors import OperationFailed
 
 if TYPE_CHECKING:  # the CLI imports this module at start-up: keep pydantic out of it
@@ -212,10 +213,10 @@ def who(directory: Path) -> str:
     if user:
         return user
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        r = subprocess.run(["git", "config", "user.email"], cwd=directory, capture_output=True,
-                           text=True, timeout=5, stdin=subprocess.DEVNULL)
+        r = gitsafe.run(["config", "user.email"], cwd=directory, capture_output=True,
+                        text=True, timeout=5)
         if r.returncode == 0 and r.stdout.strip():
-            return r.stdout.strip()
+            return str(r.stdout).strip()
     try:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no USER/LOGNAME and no passwd entry (a bare container)

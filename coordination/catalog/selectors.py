@@ -39,6 +39,7 @@ error naming the closest names (difflib).
 
 from __future__ import annotations
 
+import contextvars
 import difflib
 import fnmatch
 import os
@@ -48,6 +49,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from coordination import gitsafe
 from coordination.catalog.models import Catalog
 from coordination.catalog.selector_syntax import KINDS
 from coordination.errors import UsageError
@@ -218,8 +220,7 @@ def default_ref(checkout: Path, default_branch: str | None) -> tuple[bool, str]:
 
 
 def _git(checkout: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", "-C", str(checkout), *args], capture_output=True,
-                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+    return gitsafe.run(args, repo=checkout, capture_output=True, text=True, timeout=60)
 
 
 def _untracked(checkout: Path) -> bool | str:
@@ -305,8 +306,9 @@ class Selector:
             own = default_ref(paths[i], repos[i].default_branch)
             return self.probe(paths[i], own[1]) if own[0] else own[1]
 
+        ctxs = [contextvars.copy_context() for _ in paths]  # (gitsafe.forbidden reaches git)
         with ThreadPoolExecutor(max_workers=min(GIT_POOL, max(1, len(paths)))) as pool:
-            answers = list(pool.map(ask, range(len(paths))))
+            answers = list(pool.map(lambda i, c: c.run(ask, i), range(len(paths)), ctxs))
         unknown = {n: a for n, a in zip(names, answers) if isinstance(a, str)}
         if unknown:
             shown = "; ".join(f"{n}: {why}" for n, why in list(unknown.items())[:10])

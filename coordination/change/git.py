@@ -21,9 +21,11 @@ merge drivers, ``gpg.program``...). So every call runs with ``core.fsmonitor``
 off, fetches, ``ls-remote`` and pushes made without trust (``hooks=False``) name
 ``git-upload-pack``/``git-receive-pack`` themselves and leave submodules alone,
 and a landing refuses a repo whose own config holds any key of
-:data:`COMMAND_KEYS` (:func:`untrusted_commands`, naming it) unless the repo says
-``land_hooks: true`` (it trusts its own hooks and config). The user's global and
-system config (their identity, credential helpers, ssh) are read as always.
+:data:`COMMAND_KEYS` or any key coord's allow-list refuses (:mod:`coordination.gitsafe`;
+:func:`untrusted_commands`, naming it) unless the repo says ``land_hooks: true`` (it
+trusts its own hooks and config). Every call goes through :func:`coordination.gitsafe.run`
+(the allow-list: the repository's keys not on it neutralised or refused, the user's
+global and system config reduced to their allowed keys, hooks off unless trusted).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from coordination import gitsafe
 from coordination.errors import OperationFailed
 
 #: Seconds any one git command may take (a push to a slow remote included).
@@ -83,18 +86,23 @@ class GitError(OperationFailed):
         self.stderr = stderr
 
 
+def run(repo: str | Path, *args: str, env: Mapping[str, str] | None = None,
+        input: str | None = None, hooks: bool = False) -> subprocess.CompletedProcess[str]:
+    """``git -C repo ARGS`` through :func:`coordination.gitsafe.run`, finished (text).
+    ``hooks``: the repo is trusted (``land_hooks: true``): its own hooks and config
+    apply. A refused config is a :class:`GitError` naming the key (nothing ran)."""
+    try:
+        return gitsafe.run(args, repo=repo, env=env, trusted=hooks, hooks=hooks,
+                           capture_output=True, text=True, timeout=GIT_TIMEOUT, input=input)
+    except gitsafe.GitRefused as exc:
+        raise GitError(args, 1, exc.message) from None
+
+
 def git(repo: str | Path, *args: str, env: Mapping[str, str] | None = None,
-        check: bool = True, input: str | None = None, hooks: bool = True) -> str:
-    """``git -C repo ARGS``: its stdout, stripped. ``check``: a failure raises.
-    ``hooks=False``: no hook runs (see the module's doc)."""
-    full = None
-    if env:
-        full = dict(os.environ)
-        full.update(env)
-    cmd = ["git", *SAFE, *(() if hooks else NO_HOOKS), "-C", str(repo), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True,
-                          env=full, timeout=GIT_TIMEOUT, input=input,
-                          stdin=None if input is not None else subprocess.DEVNULL)
+        check: bool = True, input: str | None = None, hooks: bool = False) -> str:
+    """``git -C repo ARGS``: its stdout, stripped. ``check``: a failure raises (a
+    refused config always does). ``hooks``: trusted (see :func:`run`)."""
+    proc = run(repo, *args, env=env, input=input, hooks=hooks)
     if check and proc.returncode != 0:
         raise GitError(args, proc.returncode, proc.stderr)
     return proc.stdout.strip()
@@ -310,11 +318,23 @@ def _plainly_clean(repo: Path) -> bool:
 def untrusted_commands(*repos: str | Path) -> list[str]:
     """The entries of these repositories' own git config (scopes ``local`` and
     ``worktree``: files a todo can write; includes followed) whose key is one of
-    :data:`COMMAND_KEYS`, as ``KEY=VALUE (FILE)``; [] when there is none. Their files
+    :data:`COMMAND_KEYS`, as ``KEY=VALUE (FILE)``, or one coord's allow-list refuses or
+    that redirects a push (:func:`coordination.gitsafe.classify`), as ``KEY (FILE)``;
+    [] when there is none. Their files
     are read first: one without any word of such a key needs no git process (a
     change's status reads this for every repo)."""
     out: list[str] = []
     for repo in repos:
+        try:
+            own = gitsafe.local_keys(repo)
+        except gitsafe.GitRefused as exc:
+            raise GitError(["config", "--list"], 1, exc.message) from None
+        for key, origin in own:
+            if gitsafe.classify(key) in ("refuse", "network") and not any(
+                    fnmatch.fnmatchcase(key.lower(), k) for k in COMMAND_KEYS):
+                said = f"{key} ({origin})"
+                if said not in out:
+                    out.append(said)
         if _plainly_clean(Path(repo)):
             continue
         raw = git(repo, "config", "--list", "--show-scope", "--show-origin", "-z")
@@ -333,7 +353,7 @@ def untrusted_commands(*repos: str | Path) -> list[str]:
 def command_refusal(repo: str, checkout: str | Path, found: list[str]) -> str:
     """Why coord runs no git in ``repo`` to land or revert it: its own git config makes
     git run a program (``found``: :func:`untrusted_commands`)."""
-    key = found[0].partition("=")[0]
+    key = re.split(r"[=\s]", found[0], maxsplit=1)[0]
     more = f" (and {len(found) - 1} more: {'; '.join(found[1:])})" if len(found) > 1 else ""
     return (f"{repo}: its own git config sets {found[0]}{more}, which makes git run a "
             "program when coord fetches, merges or pushes it (a todo may have written it "

@@ -116,10 +116,8 @@ def undo_commit(m: Manifest, wt: str, landed: str, pre: str, head: str,
     back = commit_tree(m, wt, f"{pre}^{{tree}}", landed, ident, message)
     if head == landed:
         return back
-    proc = subprocess.run(["git", *g.SAFE, "-C", wt, "merge-tree", "--write-tree",
-                           "--name-only", "--no-messages", "--end-of-options", head, back],
-                          capture_output=True, text=True, timeout=g.GIT_TIMEOUT,
-                          stdin=subprocess.DEVNULL)
+    proc = g.run(wt, "merge-tree", "--write-tree", "--name-only", "--no-messages",
+                 "--end-of-options", head, back)
     lines = proc.stdout.strip().splitlines()
     if proc.returncode == 1:
         raise Conflict(sorted({ln for ln in lines[1:] if ln}))

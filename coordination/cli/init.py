@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.markup import escape
 
+from coordination import gitsafe
 from coordination.fleet.discovery import (clone_dir_name, discover, is_checkout, is_url,
                                           read_list)
 from coordination.fleet.drift import compare
@@ -68,7 +69,7 @@ def _clone(url: str, into: Path, dry_run: bool) -> tuple[Path, str]:
         return dest, "would clone"
     into.mkdir(parents=True, exist_ok=True)
     try:
-        done = subprocess.run(["git", "clone", "--quiet", "--", url, str(dest)],
+        done = gitsafe.run(["clone", "--quiet", "--", url, str(dest)],
                               capture_output=True, text=True, timeout=CLONE_TIMEOUT, check=False)
     except subprocess.TimeoutExpired:
         raise OperationFailed(f"git clone {url} took more than {CLONE_TIMEOUT:.0f} s; "

@@ -20,6 +20,7 @@ import click
 
 from coordination.catalog.audit import invoked_as
 from coordination.cli.context import Context
+from coordination.cli.render import clean
 from coordination.errors import CoordError
 
 # name -> "module:attribute"; imported on first use.
@@ -194,7 +195,7 @@ def _main(argv: list[str] | None) -> None:
     try:
         cli.main(args=argv, prog_name="coord", standalone_mode=False)
     except CoordError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {clean(exc, lines=True)}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

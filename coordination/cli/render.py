@@ -7,12 +7,20 @@ exactly one JSON document is printed on stdout.
 Where the output goes decides its layout (:func:`is_terminal`, :func:`plain_layout`):
 JSON is indented on a terminal and compact otherwise; tables and long lines are Rich's
 on a terminal (or at COLUMNS when it is set) and plain, unwrapped text in a pipe or log.
+
+Nothing a repository, a todo or a user wrote reaches the terminal raw (:func:`clean`):
+every table cell and title, field, span, output line and printed message has its
+control characters (ANSI escapes, carriage returns, bidi overrides) shown as
+``\\x1b``-style escapes and newlines inside a cell as spaces, and no console turns
+``:x:`` into an emoji. Rich markup in user text is the callers' to escape (:func:`esc`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import shlex
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -56,23 +64,56 @@ def print_json(data: object) -> None:
     sys.stdout.flush()
 
 
+#: Characters never written to a terminal as they are: C0 and C1 controls (ESC starts
+#: an ANSI sequence; CR rewrites a line), DEL, and the bidi controls that reorder text.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": " ", "\t": " ", "\r": "\\r"}
+
+
+def _visible(m: re.Match[str]) -> str:
+    c = m.group()
+    return _NAMED.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+
+def clean(value: object, *, lines: bool = False) -> str:
+    """``value`` as text a terminal shows as is, on one line: newlines and tabs as
+    spaces, other control characters as visible escapes (``\\x1b``, ``\\r``).
+    ``lines``: a message of several lines keeps its newlines and tabs (each of its
+    lines is still cleaned)."""
+    text = "" if value is None else str(value)
+    if lines:
+        return "\n".join("\t".join(_CONTROL.sub(_visible, part) for part in line.split("\t"))
+                         for line in text.split("\n"))
+    return _CONTROL.sub(_visible, text)
+
+
 _console: Console | None = None
+
+
+@functools.cache
+def _console_class() -> type[Console]:
+    """Rich's Console, printing strings :func:`clean` (newlines kept) and no emoji."""
+    from rich.console import Console
+
+    class Clean(Console):
+        def print(self, *objects: object, **kwargs: object) -> None:
+            super().print(*(clean(o, lines=True) if isinstance(o, str) else o
+                            for o in objects), **kwargs)  # type: ignore[arg-type]
+
+    return Clean
 
 
 def console() -> Console:
     global _console
     if _console is None:
-        from rich.console import Console
-
-        _console = Console(highlight=False, soft_wrap=False)
+        _console = _console_class()(highlight=False, soft_wrap=False, emoji=False)
     _console.soft_wrap = plain_layout()  # a long line stays one line in a log
     return _console
 
 
 def err_console() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False, soft_wrap=plain_layout(sys.stderr))
+    return _console_class()(stderr=True, highlight=False, soft_wrap=plain_layout(sys.stderr),
+                            emoji=False)
 
 
 def emit(as_json: bool, data: D, human: Callable[[D], None]) -> None:
@@ -85,11 +126,11 @@ def emit(as_json: bool, data: D, human: Callable[[D], None]) -> None:
 
 def _plain_cell(value: object) -> str:
     """A cell's Rich markup as the text it shows, on one line."""
-    text = "" if value is None else str(value)
+    text = clean(value)
     if "[" in text:
         from rich.text import Text
 
-        text = Text.from_markup(text).plain
+        text = Text.from_markup(text, emoji=False).plain
     if "\n" in text or "\r" in text or "\t" in text:
         text = " ".join(text.split())
     return text
@@ -140,14 +181,15 @@ def table(
     if plain_layout(con.file):
         _plain_table(con, title, columns, rows)
         return
-    t = Table(title=title, show_lines=False, header_style="bold")
+    t = Table(title=None if title is None else clean(title), show_lines=False,
+              header_style="bold")
     for c in columns:
         if c in no_wrap:
             t.add_column(c, no_wrap=True)
         else:
             t.add_column(c, overflow="fold")
     for r in rows:
-        t.add_row(*("" if v is None else str(v) for v in r))
+        t.add_row(*(clean(v) for v in r))
     con.print(t)
 
 
@@ -163,12 +205,12 @@ def fields(title: str, pairs: Sequence[tuple[str, object]]) -> None:
             v = ", ".join(str(x) for x in v)
         elif isinstance(v, dict):
             v = ", ".join(f"{a}={b}" for a, b in v.items())
-        rows.append((k, str(to_jsonable(v))))
+        rows.append((k, clean(to_jsonable(v))))
     con = console()
     if plain_layout(con.file):
         _plain_table(con, title, None, rows)
         return
-    t = Table(title=title, show_header=False, box=None, pad_edge=False)
+    t = Table(title=clean(title), show_header=False, box=None, pad_edge=False)
     t.add_column("field", style="bold")
     t.add_column("value", overflow="fold")
     for k, v in rows:
@@ -180,6 +222,7 @@ def spans(rows: Iterable[Sequence[tuple[str, str]]]) -> None:
     """Lines of ``(text, style)`` spans, the text taken as is (no markup), in one write:
     thousands of lines cost milliseconds in a log (a Rich print each would cost seconds)."""
     con = console()
+    rows = [[(clean(t), s) for t, s in r] for r in rows]  # (each row is one line)
     if plain_layout(con.file):
         con.file.write("".join("".join(t for t, _ in r) + "\n" for r in rows))
         con.file.flush()
@@ -198,12 +241,12 @@ def output_lines(heading: str, sections: Sequence[tuple[str, Sequence[str]]], *,
     from rich.text import Text
 
     con = console() if con is None else con
-    out = [Text.from_markup(heading)]
+    out = [Text.from_markup(clean(heading, lines=True), emoji=False)]
     if not sections:
         out.append(Text("  (no output)", style="dim"))
     for stream, lines in sections:
         out.append(Text(f"  {stream}:", style="dim"))
-        out += [Text(f"    {line}") for line in lines]
+        out += [Text(f"    {clean(line, lines=True)}") for line in lines]
     if plain_layout(con.file):
         con.file.write("".join(t.plain + "\n" for t in out))
         con.file.flush()
@@ -287,4 +330,4 @@ def shown(pairs: Sequence[tuple[str, object]]) -> list[tuple[str, object]]:
 
 def raw(text: str) -> None:
     """Text printed exactly as is: no markup, no highlighting, no wrapping (mermaid, dot)."""
-    console().out(text, end="", highlight=False)
+    console().out(clean(text, lines=True), end="", highlight=False)

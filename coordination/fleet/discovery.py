@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from coordination import gitsafe
 from coordination.fleet import manifests
 from coordination.fleet.manifests import Manifests
 from coordination.catalog.models import REPO_NAME_RE, git_branch
@@ -192,9 +193,9 @@ def find_checkouts(roots: Sequence[Path], depth: int = DEFAULT_DEPTH) -> list[Pa
 # -- reading a checkout ---------------------------------------------------------------------
 def _git(path: Path, *args: str) -> str | None:
     try:
-        done = subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True,
-                              timeout=GIT_TIMEOUT, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+        done = gitsafe.run(args, repo=path, capture_output=True, text=True,
+                           timeout=GIT_TIMEOUT, check=False)
+    except (OSError, subprocess.SubprocessError):  # GitRefused: its config
         return None
     return done.stdout if done.returncode == 0 else None
 

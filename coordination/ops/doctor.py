@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from coordination.catalog.store import CatalogStore
 from coordination.errors import CoordError
+from coordination.planner.validate import APPROVERS_FIX, unproven_gates
 from coordination.redis_url import is_sentinel, redact_url, scrub
 from coordination.runtime.context import Runtime
 from coordination.runtime.sentinel import SentinelFacts, sentinel_facts
@@ -442,6 +443,14 @@ def check_approvers(d: Doctor) -> list[Finding]:
     if not any(t.gate is not None for t in cat.coordination.todos):
         return [_ok("approvers", "no gates in the catalog")]
     if cat.approvers is None:
+        unproven = unproven_gates(cat)
+        if unproven:  # a gate asks for particular or several people: a name proves neither
+            return [Finding("approvers", Level.problem,
+                            f"{len(unproven)} gate(s) ask for particular or several people "
+                            "but approvers are self-declared (anyone approves under any "
+                            "name, COORD_USER): " + "; ".join(f"{tid}: {why.split(' but ')[0]}"
+                                                              for tid, why in unproven[:10]),
+                            APPROVERS_FIX)]
         return [Finding("approvers", Level.warning,
                         "approvers are self-declared: anyone can approve a gate under any "
                         "name (COORD_USER)",

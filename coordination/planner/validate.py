@@ -34,11 +34,16 @@ advice. Codes are stable strings scripts can match on:
     warning  empty-plan        nothing left to run
     warning  checkout-outside  a repo's relative checkout path climbs out of the
                                catalog's directory (``../../etc``)
+    warning  gate-self-declared  a gate with ``from:`` or ``approvals`` > 1 in a catalog
+                               without ``approvers:``: anyone approves it under any name
+                               (COORD_USER); ``coord doctor`` calls it a problem and
+                               COORD_REQUIRE_APPROVERS=1 refuses to start its sweep
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, NotRequired, TypedDict
 
@@ -172,6 +177,8 @@ def validate_plan(
             out.extend(_redundancy(pg, written or catalog))
         out.extend(_other_milestones(catalog, pg))
         out.extend(_checkouts_outside(catalog, pg))
+        out.extend(Finding("warning", "gate-self-declared", f"{tid}: {why}; {APPROVERS_FIX}",
+                           [tid]) for tid, why in unproven_gates(catalog, pg.graph.nodes))
         out.extend(_change_fields_outside_a_change(catalog, plan_id, pg))
         out.extend(sweep_advice(catalog, plan_id, pg, written=written, cycles=bool(cycles)))
     if g.number_of_nodes() == 0:
@@ -296,6 +303,34 @@ def _checkouts_outside(catalog: Catalog, pg: PlanGraph) -> list[Finding]:
                 "warning", "checkout-outside",
                 f"repo {name}: checkout path {raw!r} climbs out of the catalog's directory "
                 f"(to {norm}); write it as an absolute path if that is meant", [name]))
+    return out
+
+
+#: How a self-declared gate is fixed.
+APPROVERS_FIX = ("add `approvers: {allowed_signers: FILE}` (git's allowed-signers format) to "
+                 "the catalog, so approvals are proven by SSH signatures")
+
+
+def unproven_gates(catalog: Catalog, ids: Iterable[str] | None = None) -> list[tuple[str, str]]:
+    """The gates (of the todos ``ids``; default every todo) that ask for particular or
+    several people (``from:``, ``approvals`` > 1) in a catalog without ``approvers:``,
+    where a name is whatever COORD_USER says: (todo id, what it asks and why that is
+    not proven)."""
+    if catalog.approvers is not None:
+        return []
+    wanted = None if ids is None else set(ids)
+    out: list[tuple[str, str]] = []
+    for t in catalog.coordination.todos:
+        g = t.gate
+        if g is None or (wanted is not None and t.id not in wanted):
+            continue
+        if not g.from_ and g.approvals <= 1:
+            continue
+        asks = " and ".join(x for x in (
+            f"from: [{', '.join(g.from_)}]" if g.from_ else "",
+            f"approvals: {g.approvals}" if g.approvals > 1 else "") if x)
+        out.append((t.id, f"its gate says {asks} but the catalog has no approvers:, so "
+                          "anyone approves it under any name (COORD_USER is self-declared)"))
     return out
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from coordination.catalog.audit import operation
 from coordination.catalog.audit import who as whoami
-from coordination.errors import CoordError, NotFoundError, UsageError
+from coordination.errors import CoordError, NotFoundError, PlanError, UsageError
 from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.context import Runtime
 from coordination.runtime.events import Event
@@ -102,16 +102,33 @@ class SweepService:
     def plan_spec(self, plan_id: str, *, strategy: str, ignore_blockers: bool,
                   again: bool = False, sequential: bool = False,
                   merge_chains: bool = False) -> SweepSpec:
-        return self.planning.plan_spec(plan_id, strategy=strategy,
-                                       ignore_blockers=ignore_blockers, again=again,
-                                       sequential=sequential, merge_chains=merge_chains)
+        return self._approvers_required(self.planning.plan_spec(
+            plan_id, strategy=strategy, ignore_blockers=ignore_blockers, again=again,
+            sequential=sequential, merge_chains=merge_chains))
 
     def todo_spec(self, todo_id: str, *, ignore_blockers: bool = False) -> SweepSpec:
         """One todo as a one-todo sweep. A blocker that succeeded in a sweep not yet
         synced does not block: that sweep is synced first."""
         if not ignore_blockers:
             self.sync_succeeded(self.planning.blocking_todos(todo_id))
-        return self.planning.todo_spec(todo_id, ignore_blockers=ignore_blockers)
+        return self._approvers_required(
+            self.planning.todo_spec(todo_id, ignore_blockers=ignore_blockers))
+
+    def _approvers_required(self, spec: SweepSpec) -> SweepSpec:
+        """``spec``, unless COORD_REQUIRE_APPROVERS=1 and one of its gates asks for
+        particular or several people in a catalog without ``approvers:`` (PlanError)."""
+        if not self.rt.settings.require_approvers:
+            return spec
+        # lazy: the planner, needed only to start, not to read
+        from coordination.planner.validate import APPROVERS_FIX, unproven_gates
+
+        unproven = unproven_gates(self.catalog(), spec.todos)
+        if unproven:
+            raise PlanError("COORD_REQUIRE_APPROVERS=1: refusing to start a sweep whose gates' "
+                            "approvers would be self-declared:\n" + "\n".join(
+                                f"  - {tid}: {why}" for tid, why in unproven),
+                            hint=APPROVERS_FIX + " (or unset COORD_REQUIRE_APPROVERS)")
+        return spec
 
     def sync_succeeded(self, todo_ids: Sequence[str]) -> list[str]:
         """Sync the recent ended sweeps of this catalog, not synced yet, in which one of

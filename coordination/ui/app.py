@@ -15,6 +15,11 @@ server-sent event stream fed by the sweep's event ledger (from the id the page's
 graph document was read at, through :mod:`coordination.ui.feeds`: no thread per
 stream), which ends when the sweep does.
 
+A request by nobody signed in (no COORD_UI_AUTH, or none sent) runs nothing in a
+repository: no git process starts while it is served (:class:`NoGitForStrangers`;
+any web site its user visits can make the browser send a GET to localhost), and a
+``?repos=`` selector that needs git (``changed:REF``) is refused with 403.
+
 Every request must name this server in its ``Host`` header (localhost, or a name of
 COORD_UI_HOSTS): without that check any web site its user visits could point a name of
 its own at 127.0.0.1 (DNS rebinding) and read sweeps and output tails with the user's
@@ -50,6 +55,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from coordination import gitsafe
 from coordination.errors import CoordError, NotFoundError
 from coordination.runtime.context import Runtime
 from coordination.jsonable import JSONObject
@@ -76,6 +82,27 @@ PAGE = STATIC / "page.html"
 # The page loads only its own script and stylesheet, and connects only to this server.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
+#: Why the view runs no git for a request by nobody signed in.
+STRANGER = ("a request to the web view by nobody signed in runs nothing in a repository "
+            "(serve the view with COORD_UI_AUTH=user:password and sign in)")
+
+
+class NoGitForStrangers:
+    """Serves a request by nobody signed in with no git process allowed
+    (:func:`coordination.gitsafe.forbidden`): a page of another web site can make its
+    visitor's browser send the view a GET, and must not make it run git in a checkout."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not (scope.get("state") or {}).get("user"):
+            with gitsafe.forbidden(STRANGER):
+                await self.app(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class BasicAuth:
@@ -277,6 +304,11 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
 
     def api_overview(request: Request) -> Response:
         selector = request.query_params.get("repos")  # ?repos=SEL: `repo list --repos`
+        if selector and "changed:" in selector and user_of(request) is None:
+            return JSONResponse({"error": f"?repos={selector[:80]} runs git in the checkouts "
+                                          "(changed:REF): it needs a signed-in user",
+                                 "hint": "serve the view with COORD_UI_AUTH=user:password"},
+                                status_code=403)
         return _json(lambda: documents.overview(svc, rt, breakers=breakers, selector=selector))
 
     def api_sweeps(request: Request) -> Response:
@@ -404,7 +436,7 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
         Route("/api/trends", api_trends),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
-    app: ASGIApp = Starlette(routes=routes)
+    app: ASGIApp = NoGitForStrangers(Starlette(routes=routes))
     everyone = dict(users or {})
     if auth:
         name, _, password = auth.partition(":")

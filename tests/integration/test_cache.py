@@ -106,3 +106,43 @@ def test_a_todo_run_alone_and_in_its_plans_sweep_share_one_key(cluster: Cluster)
     assert {t: v["status"] for t, v in again["todos"].items()} == {
         "TODO-001": "cached", "TODO-002": "cached"}
     assert again["todos"]["TODO-002"]["cached_from"]["sweep_id"] == alone["sweep_id"]
+
+
+def test_a_tracked_link_leaving_the_checkout_is_in_the_key_or_why_says_uncached(
+        cluster: Cluster) -> None:
+    """#49 item 7: a tracked symlink to a file outside the checkout puts that file's
+    content in the key (edited out there: a miss naming the link); one to a directory
+    out there: the todo runs uncached and `coord why` says why."""
+    cluster.write_catalog({"cache-a": 1}, [T("TODO-001", "cache-a", "cat conf")])
+    cluster.eco.write_text(cluster.eco.read_text().replace(
+        "    concurrency: 1\n", "    concurrency: 1\n    cache: true\n"))
+    outside = cluster.root / "outside"
+    outside.mkdir()
+    (outside / "app.conf").write_text("mode=a\n")
+    d = cluster.repo_dir("cache-a")
+    (d / "conf").symlink_to(outside / "app.conf")
+    for args in (["init", "-q"], ["add", "-A"],
+                 ["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "i"]):
+        subprocess.run(["git", *args], cwd=d, check=True, capture_output=True)
+    cluster.start_workers({"cache-a": 1})
+
+    def sweep() -> str:
+        doc = cluster.cli_json("plan", "sweep", PLAN, "--wait", "--no-sync", timeout=120)
+        return str(doc["todos"]["TODO-001"]["status"])
+
+    assert sweep() == "succeeded"
+    assert sweep() == "cached"
+    (outside / "app.conf").write_text("mode=b\n")  # outside the checkout; git sees nothing
+    assert sweep() == "succeeded"
+    miss = cluster.cli_json("why", "TODO-001")
+    assert miss["outcome"] == "miss" and miss["changed"] == {"inputs": ["conf"]}, miss
+
+    (d / "deps").symlink_to(outside)  # a directory out there: no key
+    subprocess.run(["git", "add", "deps"], cwd=d, check=True)
+    subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit",
+                    "-qm", "deps"], cwd=d, check=True)
+    assert sweep() == "succeeded"
+    assert sweep() == "succeeded"  # never cached
+    text = cluster.cli("why", "TODO-001")
+    assert text.returncode == 0 and "ran uncached" in text.stdout, text
+    assert "deps is a tracked symlink to a directory outside the checkout" in text.stdout

@@ -12,6 +12,7 @@ keys a landing refuses, naming them (land, --dry-run, status, revert), until rem
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,77 @@ def test_a_todos_git_config_runs_nothing_when_the_change_lands(
     assert json.loads(res.stdout)["state"] == "landed"
     assert not marker.exists(), f"{key} ran during coord change revert"
     assert {n: repos.remote_head(n) for n in NAMES} == landed
+
+
+@pytest.mark.parametrize("key", ["remote.origin.pushurl", "url.ELSEWHERE.pushInsteadOf"])
+def test_a_todo_cannot_redirect_a_landing_or_a_revert_elsewhere(
+        cluster: Cluster, key: str) -> None:
+    """``remote.origin.pushurl`` (or a ``pushInsteadOf`` turning the remote's URL into
+    another) written by a todo: the landing and the revert are refused, naming it;
+    nothing reaches the other repository, and what coord reports is on the real remote."""
+    c = cluster
+    repos: Repos = make_repos(c.root, NAMES)
+    write_catalog(c, broken=False)
+    start(c)
+    sweep(c, expect=0)
+    wt = Path(status(c)["repos"]["api"]["worktree"])
+    elsewhere = c.root / "elsewhere.git"
+    git(c.root, "init", "--quiet", "--bare", "-b", "main", str(elsewhere))
+    real = str(repos.remote("api"))
+    key = key.replace("ELSEWHERE", str(elsewhere))
+    value = real if key.endswith("pushInsteadOf") else str(elsewhere)
+
+    def nothing_elsewhere() -> bool:
+        return git(elsewhere, "for-each-ref") == ""
+
+    git(wt, "config", key, value)
+    base = {n: repos.remote_head(n) for n in NAMES}
+    why = f"its own git config sets {key.lower()} ("
+    res = c.cli("change", "land", PLAN)
+    assert res.returncode == 1 and why in res.stderr.lower(), res.stderr
+    assert "--unset-all" in res.stderr
+    assert repos.pushes() == [] and {n: repos.remote_head(n) for n in NAMES} == base
+    assert nothing_elsewhere()
+
+    git(repos.checkout("api"), "config", "--unset-all", key)
+    assert c.cli_json("change", "land", PLAN, "--wait")["state"] == "landed"
+    doc = status(c)
+    landed = {n: repos.remote_head(n) for n in NAMES}
+    assert {n: r["landed"] for n, r in doc["repos"].items()} == landed  # report = remotes
+    assert all(landed[n] != base[n] for n in NAMES) and nothing_elsewhere()
+
+    git(wt, "config", key, value)
+    res = c.cli("change", "revert", PLAN, "--json")
+    assert res.returncode == 1 and why in res.stdout.lower(), (res.stdout, res.stderr)
+    assert json.loads(res.stdout)["state"] == "landed"
+    assert {n: repos.remote_head(n) for n in NAMES} == landed and nothing_elsewhere()
+
+
+def test_a_signing_key_command_never_runs_when_a_landing_merges_a_moved_base(
+        cluster: Cluster) -> None:
+    """``commit.gpgSign`` + ``gpg.format=ssh`` + ``gpg.ssh.defaultKeyCommand`` in the
+    repo's config: the landing's merge of the moved base signs nothing and runs nothing."""
+    c = cluster
+    repos: Repos = make_repos(c.root, NAMES)
+    write_catalog(c, broken=False)
+    start(c)
+    sweep(c, expect=0)
+    wt = Path(status(c)["repos"]["api"]["worktree"])
+    marker = c.root / "MARKER"
+    key = c.root / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    for k, v in (("commit.gpgSign", "true"), ("gpg.format", "ssh"),
+                 ("gpg.ssh.defaultKeyCommand",
+                  f"sh -c 'touch {marker}; echo key::$(cat {key}.pub)'")):
+        git(wt, "config", k, v)
+    repos.push_from_elsewhere("api")  # api's base moved: the landing merges it
+    res = c.cli("change", "land", PLAN)
+    assert res.returncode == 1 and "unverified: verify again" in res.stderr, res.stderr
+    assert not marker.exists(), "gpg.ssh.defaultKeyCommand ran during the landing's merge"
+    for tid in ("TODO-101", "TODO-102", "TODO-103"):
+        c.cli_json("todo", "run", tid, "--wait", "--ignore-blockers", "--no-sync")
+    marker.unlink(missing_ok=True)  # (the todos' own runs: their world)
+    assert c.cli_json("change", "land", PLAN, "--wait")["state"] == "landed"
+    assert not marker.exists(), "gpg.ssh.defaultKeyCommand ran during the landing"
+    head = repos.remote_head("api")
+    assert "gpgsig" not in git(repos.remote("api"), "cat-file", "-p", head)

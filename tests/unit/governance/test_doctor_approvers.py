@@ -1,5 +1,6 @@
-"""`coord doctor`'s approvers check: self-declared identities are a warning; an
-allowed-signers file must exist and give every gate approver a key."""
+"""`coord doctor`'s approvers check: self-declared identities are a warning, a problem
+for a gate naming `from:` or needing several approvals; an allowed-signers file must
+exist and give every gate approver a key."""
 
 from __future__ import annotations
 
@@ -34,8 +35,19 @@ def findings(eco: Path) -> list[tuple[Level, str]]:
 
 
 def test_self_declared_approvers_are_a_warning(tmp_path: Path) -> None:
-    [(level, message)] = findings(catalog(tmp_path))
+    eco = catalog(tmp_path)
+    eco.write_text(eco.read_text().replace("{approvals: 1, from: [ana, bo]}", "{}"))
+    [(level, message)] = findings(eco)
     assert level == Level.warning and "self-declared" in message
+
+
+@pytest.mark.parametrize("gate", ["{approvals: 1, from: [ana, bo]}", "{approvals: 2}"])
+def test_a_gate_naming_people_without_approvers_is_a_problem(tmp_path: Path, gate: str) -> None:
+    eco = catalog(tmp_path)
+    eco.write_text(eco.read_text().replace("{approvals: 1, from: [ana, bo]}", gate))
+    [(level, message)] = findings(eco)
+    assert level == Level.problem and "self-declared" in message and "TODO-001" in message
+    assert ("from: [ana, bo]" in message) if "from" in gate else ("approvals: 2" in message)
 
 
 def test_the_allowed_signers_file_must_name_every_approver(tmp_path: Path) -> None:

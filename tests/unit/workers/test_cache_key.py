@@ -172,18 +172,19 @@ def test_a_retargeted_tracked_link_is_a_change(linked: Path) -> None:
     retarget(linked / "conf", "../shared/b.conf")
     after, new = key_with(linked, [])
     assert after != before
-    assert changed(old, new, str(linked)) == {"paths": ["conf"]}
+    # (what it leads to, outside the checkout, changed too: #49 item 7)
+    assert changed(old, new, str(linked)) == {"paths": ["conf"], "inputs": ["conf"]}
     retarget(linked / "conf", "../shared/a.conf")
     assert key_with(linked, [])[0] == before  # the same target path: the same key
 
 
 def test_an_input_link_counts_what_it_points_at(linked: Path, tmp_path: Path) -> None:
-    """Without ``inputs:`` naming it, only the link's target path counts (git's view);
-    named, the content it points at counts too."""
+    """Named by ``inputs:`` or not (it leads outside the checkout: #49 item 7), the
+    content the link points at counts, not only its target path (git's view)."""
     plain, _ = key_with(linked, [])
     named, old = key_with(linked, ["conf"])
     (tmp_path / "shared" / "a.conf").write_text("mode=A\n")  # the target edited in place
-    assert key_with(linked, [])[0] == plain
+    assert key_with(linked, [])[0] != plain
     after, new = key_with(linked, ["conf"])
     assert after != named
     assert changed(old, new, str(linked)) == {"inputs": ["conf"]}
@@ -255,3 +256,45 @@ def test_a_checkout_path_that_is_a_retargeted_link_keys_the_new_checkout(tmp_pat
     assert parts(current)["tree"] == parts(releases[1])["tree"] != parts(releases[0])["tree"]
     retarget(current, str(releases[0]))
     assert key(current) == first
+
+
+# -- tracked symlinks leading outside the checkout (#49 item 7) -----------------------------
+
+def test_a_tracked_link_outside_the_checkout_puts_its_content_in_the_key(
+        linked: Path, tmp_path: Path) -> None:
+    before, old = key_with(linked, [])
+    assert list(old["inputs"]) == ["conf"]  # type: ignore[call-overload]
+    (tmp_path / "shared" / "a.conf").write_text("mode=A\n")  # outside, edited in place
+    after, new = key_with(linked, [])
+    assert after != before
+    assert changed(old, new, str(linked)) == {"inputs": ["conf"]}
+    (tmp_path / "shared" / "a.conf").unlink()
+    gone, _ = key_with(linked, [])
+    assert gone not in (before, after)
+
+
+def test_a_link_inside_the_checkout_or_untracked_is_not_an_input(repo: Path) -> None:
+    os.symlink("a.txt", repo / "inside")
+    os.symlink("/etc/hostname", repo / "untracked-out")
+    git(repo, "add", "inside")
+    git(repo, "commit", "-qm", "link")
+    assert parts(repo)["inputs"] == {}
+
+
+@pytest.mark.parametrize("how", ["directory", "unreadable"])
+def test_a_tracked_link_to_what_cannot_be_hashed_has_no_key(
+        repo: Path, tmp_path: Path, how: str) -> None:
+    out = tmp_path / "out"
+    if how == "directory":
+        out.mkdir()
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root reads any file")
+        out.write_text("secret\n")
+        out.chmod(0)
+    os.symlink(str(out), repo / "deps")
+    git(repo, "add", "deps")
+    git(repo, "commit", "-qm", "link")
+    with pytest.raises(NoKey, match="deps is a tracked symlink .*outside the checkout.*"
+                                    "runs uncached"):
+        key(repo)

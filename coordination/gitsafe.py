@@ -1,0 +1,481 @@
+"""How coord runs git: every git process coord starts goes through :func:`run`.
+
+A repository's own git config (``.git/config``, ``config.worktree``, what they include)
+is as writable by a todo as its working tree, and the user's global and system config
+by anything running as the user; many keys make git run a program
+(``core.fsmonitor``, ``gpg.ssh.defaultKeyCommand``, ``credential.helper``, filter,
+diff and merge drivers, hooks...) or send a push elsewhere (``remote.*.pushurl``,
+``url.*.insteadOf``). So coord trusts none of it by default, with an **allow-list**:
+
+- the repository's own keys (scopes ``local`` and ``worktree``) are read first
+  (from the files when they say it plainly, else ``git config --list --show-scope``,
+  which runs nothing) and each is :func:`classify`-ed: ``allow`` (on :data:`ALLOW`:
+  names no program, sends nothing elsewhere) is left alone; ``neutral`` is set to a
+  safe value for the call (:data:`NEUTRAL`, as command-scope config, which wins over
+  the repository's); ``network`` (:data:`NETWORK`: rewrites where a fetch or push
+  goes) refuses a call that talks to a remote and is left alone otherwise (a local
+  command never reads it); ``refuse`` (every other key) refuses the call, naming the
+  key and how to remove it (:class:`GitRefused`);
+- the user's global and system config are not read by the call at all
+  (``GIT_CONFIG_GLOBAL=/dev/null``, ``GIT_CONFIG_NOSYSTEM=1``): their allowed keys
+  (identity, ``safe.directory``...) are handed back as command-scope config, the rest
+  (credential helpers, ``insteadOf``, ssh commands...) is dropped. Config the operator
+  gives coord's own environment (``GIT_CONFIG_COUNT``/``GIT_CONFIG_PARAMETERS``,
+  ``GIT_SSH_COMMAND``) is theirs and kept;
+- every call runs with :data:`ALWAYS` (no ``ext::``/``fd::`` transport, no
+  file-system monitor, no signing) and, unless ``trusted``, hooks off
+  (``core.hooksPath=/dev/null``, where no hook can be written).
+
+``trusted`` (a repo whose catalog entry says ``land_hooks: true``: it trusts its own
+hooks and config) runs git with only :data:`ALWAYS`, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import fnmatch
+import os
+import re
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from coordination.errors import OperationFailed
+
+#: Seconds one git command may take unless the caller says otherwise.
+GIT_TIMEOUT = 120.0
+
+#: Config every call runs with, a trusted repository's too: no ``ext::``/``fd::``
+#: transport (a remote spelled ``ext::sh -c CMD`` would run CMD), no file-system monitor.
+SAFE: tuple[tuple[str, str], ...] = (
+    ("protocol.ext.allow", "never"), ("protocol.fd.allow", "never"),
+    ("core.fsmonitor", "false"),
+)
+#: Config every call runs with unless trusted, whatever any file says: :data:`SAFE`,
+#: and no signing (a signing program is a program).
+ALWAYS: tuple[tuple[str, str], ...] = SAFE + (
+    ("commit.gpgSign", "false"), ("tag.gpgSign", "false"), ("tag.forceSignAnnotated", "false"),
+    ("push.gpgSign", "false"), ("merge.verifySignatures", "false"),
+    ("log.showSignature", "false"),
+)
+#: What turns hooks off: a hooks directory nothing can be written into.
+NO_HOOKS = ("core.hooksPath", "/dev/null")
+
+#: Keys (lower-cased, ``*``: any subsection) that name no program and send nothing
+#: elsewhere: left as the repository or the user set them.
+ALLOW: tuple[str, ...] = (
+    "add.*", "advice.*", "am.*", "apply.*", "author.*", "blame.*",
+    "branch.autosetupmerge", "branch.autosetuprebase", "branch.sort",
+    "branch.*.description", "branch.*.merge", "branch.*.mergeoptions", "branch.*.pushremote",
+    "branch.*.rebase", "branch.*.remote", "branch.*.vscode-merge-base",
+    "checkout.*", "clean.*", "clone.*", "color.*", "column.*",
+    "commit.cleanup", "commit.status", "commit.template", "commit.verbose",
+    "commitgraph.*", "committer.*",
+    "core.abbrev", "core.alternaterefsprefixes", "core.attributesfile", "core.autocrlf",
+    "core.bare", "core.bigfilethreshold", "core.checkroundtripencoding", "core.checkstat",
+    "core.commentchar", "core.commitgraph", "core.compression", "core.createobject",
+    "core.deltabasecachelimit", "core.eol", "core.excludesfile", "core.filemode",
+    "core.filesreflocktimeout", "core.fsmonitorhookversion", "core.fsync", "core.fsyncmethod",
+    "core.fsyncobjectfiles", "core.hidedotfiles", "core.ignorecase", "core.ignorestat",
+    "core.logallrefupdates", "core.longpaths", "core.loosecompression", "core.multipackindex",
+    "core.notesref", "core.packedgitlimit", "core.packedgitwindowsize",
+    "core.packedrefstimeout", "core.precomposeunicode", "core.prefersymlinkrefs",
+    "core.preloadindex", "core.protecthfs", "core.protectntfs", "core.quotepath",
+    "core.repositoryformatversion", "core.restrictinheritedhandles", "core.safecrlf",
+    "core.sharedrepository", "core.sparsecheckout", "core.sparsecheckoutcone",
+    "core.splitindex", "core.symlinks", "core.trustctime", "core.untrackedcache",
+    "core.usereplacerefs", "core.warnambiguousrefs", "core.whitespace",
+    "credential.username", "credential.usehttppath", "credential.*.username",
+    "credential.*.usehttppath",
+    "diff.algorithm", "diff.autorefreshindex", "diff.colormoved", "diff.colormovedws",
+    "diff.context", "diff.dirstat", "diff.ignoresubmodules", "diff.indentheuristic",
+    "diff.interhunkcontext", "diff.mnemonicprefix", "diff.noprefix", "diff.orderfile",
+    "diff.relative", "diff.renamelimit", "diff.renames", "diff.statgraphwidth",
+    "diff.submodule", "diff.suppressblankempty", "diff.wserrorhighlight",
+    "diff.*.binary", "diff.*.cachetextconv", "diff.*.wordregex", "diff.*.xfuncname",
+    "extensions.*", "feature.*",
+    "fetch.fsck.*", "fetch.fsckobjects", "fetch.negotiationalgorithm", "fetch.output",
+    "fetch.parallel", "fetch.prune", "fetch.prunetags", "fetch.recursesubmodules",
+    "fetch.showforcedupdates", "fetch.unpacklimit", "fetch.writecommitgraph",
+    "filter.*.required", "format.*", "fsck.*", "gc.*",
+    "gpg.format", "gpg.mintrustlevel", "gui.*", "help.*", "i18n.*", "index.*",
+    "init.defaultbranch", "lfs.*", "log.*", "mailmap.*", "maintenance.*",
+    "merge.autostash", "merge.branchdesc", "merge.conflictstyle", "merge.defaulttoupstream",
+    "merge.directoryrenames", "merge.ff", "merge.log", "merge.renamelimit", "merge.renames",
+    "merge.renormalize", "merge.stat", "merge.suppressdest", "merge.verbosity",
+    "merge.*.name", "merge.*.recursive",
+    "notes.*", "pack.*", "protocol.allow", "protocol.*.allow", "pull.*",
+    "push.autosetupremote", "push.default", "push.negotiate", "push.pushoption",
+    "push.recursesubmodules", "push.usebitmaps", "push.useforceifincludes",
+    "rebase.*", "receive.*",
+    "remote.pushdefault", "remote.*.fetch", "remote.*.partialclonefilter", "remote.*.promisor",
+    "remote.*.prune", "remote.*.prunetags", "remote.*.push", "remote.*.skipdefaultupdate",
+    "remote.*.skipfetchall", "remote.*.tagopt", "remote.*.url",
+    "repack.*", "rerere.*", "revert.*", "safe.*", "showbranch.*", "sparse.*", "splitindex.*",
+    "ssh.variant", "stash.*", "status.*",
+    "submodule.active", "submodule.fetchjobs", "submodule.propagatebranches",
+    "submodule.recurse", "submodule.*.active", "submodule.*.branch",
+    "submodule.*.fetchrecursesubmodules", "submodule.*.ignore", "submodule.*.url",
+    "tag.sort", "tar.umask", "trace2.*", "transfer.fsckobjects", "transfer.hiderefs",
+    "transfer.unpacklimit", "transfer.advertisesid", "uploadarchive.allowunreachable",
+    "uploadpack.allowanysha1inwant", "uploadpack.allowfilter",
+    "uploadpack.allowreachablesha1inwant", "uploadpack.allowrefinwant",
+    "uploadpack.allowtipsha1inwant", "uploadpack.hiderefs", "uploadpack.keepalive",
+    "user.*", "versionsort.*", "worktree.*",
+)
+
+#: Keys set, for the call, to a value under which git runs nothing: (pattern, value).
+#: Where git has no "off" value (a driver, a program), the empty string: git then
+#: fails the one command that would have run it, and runs nothing.
+NEUTRAL: tuple[tuple[str, str], ...] = (
+    ("core.fsmonitor", "false"), ("core.hookspath", "/dev/null"),
+    ("core.editor", ":"), ("sequence.editor", ":"), ("core.pager", "cat"), ("pager.*", "false"),
+    ("core.sshcommand", "ssh"), ("core.askpass", ""),
+    ("credential.helper", ""), ("credential.*.helper", ""),
+    ("commit.gpgsign", "false"), ("tag.gpgsign", "false"), ("tag.forcesignannotated", "false"),
+    ("push.gpgsign", "false"), ("merge.verifysignatures", "false"),
+    ("log.showsignature", "false"), ("push.followtags", "false"),
+    ("gpg.program", ""), ("gpg.*.program", ""), ("gpg.ssh.defaultkeycommand", ""),
+    ("gpg.ssh.allowedsignersfile", ""), ("gpg.ssh.revocationfile", ""),
+    ("user.signingkey", ""),
+    ("filter.*.clean", ""), ("filter.*.smudge", ""), ("filter.*.process", ""),
+    ("diff.external", ""), ("diff.*.command", ""), ("diff.*.textconv", ""),
+    ("merge.*.driver", ""),
+    ("remote.*.uploadpack", "git-upload-pack"), ("remote.*.receivepack", "git-receive-pack"),
+    ("remote.*.mirror", "false"), ("submodule.*.update", "none"),
+    ("uploadpack.packobjectshook", ""),
+)
+
+#: Keys that change where a fetch or a push goes: a call that talks to a remote is
+#: refused while the repository sets one (a local command never reads them).
+NETWORK: tuple[str, ...] = (
+    "remote.*.pushurl", "url.*.insteadof", "url.*.pushinsteadof",
+    "remote.*.proxy", "remote.*.proxyauthmethod", "http.*",
+)
+
+#: git subcommands that talk to a remote (``network``).
+NETWORK_COMMANDS = frozenset({"fetch", "push", "ls-remote", "clone", "pull", "remote",
+                              "submodule", "archive"})
+
+#: Why a key no list names is refused (the word the refusal uses).
+_WHY = {
+    "neutral": "names a program or a signing step, set aside for coord's call",
+    "network": "changes where a fetch or a push goes",
+    "refuse": "is not on coord's allow-list of git config (coordination/gitsafe.py: "
+              "ALLOW); it may make git run a program or read another file",
+}
+
+_ENV_KEYS = ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "HOME",
+             "XDG_CONFIG_HOME", "GIT_DIR", "GIT_COMMON_DIR", "GIT_CONFIG_COUNT",
+             "GIT_CONFIG_PARAMETERS")
+
+
+class GitRefused(OperationFailed, subprocess.SubprocessError):
+    """coord runs no git in a repository whose own config sets a key it does not allow."""
+
+    def __init__(self, message: str, *, key: str, origin: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.origin = origin
+
+
+def _matches(key: str, patterns: Sequence[str]) -> bool:
+    low = key.lower()
+    return any(fnmatch.fnmatchcase(low, p) for p in patterns)
+
+
+def classify(key: str) -> str:
+    """What coord does with the repository config key ``key``: ``allow``, ``neutral``,
+    ``network`` or ``refuse`` (see the module's doc)."""
+    if neutral_value(key) is not None:
+        return "neutral"
+    if _matches(key, NETWORK):
+        return "network"
+    if _matches(key, ALLOW):
+        return "allow"
+    return "refuse"
+
+
+def neutral_value(key: str) -> str | None:
+    low = key.lower()
+    for pattern, value in NEUTRAL:
+        if fnmatch.fnmatchcase(low, pattern):
+            return value
+    return None
+
+
+# -- reading config -------------------------------------------------------------------------
+_SECTION = re.compile(r'\s*\[([A-Za-z0-9-]+)(?:\s+"((?:[^"\\\n]|\\.)*)")?\]\s*(?:[#;].*)?$')
+_NAME = re.compile(r"\s*([A-Za-z][A-Za-z0-9-]*)\s*(?:=.*)?$")
+
+
+def parse_keys(text: str) -> list[str] | None:
+    """The keys a git config file's text sets (section and name lower-cased, the
+    subsection as written), or None when the text is not plain enough to be sure
+    (a continued line, a key on a section's line, the old ``[a.b]`` spelling): ask git."""
+    out: list[str] = []
+    section: str | None = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#;":
+            continue
+        if stripped.endswith("\\"):
+            return None
+        if stripped.startswith("["):
+            m = _SECTION.fullmatch(line)
+            if m is None:
+                return None
+            sub = m.group(2)
+            if sub is not None:
+                sub = re.sub(r"\\(.)", r"\1", sub)
+            section = m.group(1).lower() + ("" if sub is None else "." + sub)
+            continue
+        m = _NAME.match(line)
+        if m is None or section is None:
+            return None
+        out.append(f"{section}.{m.group(1).lower()}")
+    return out
+
+
+def _find_git_dirs(where: Path) -> tuple[Path, Path] | None:
+    """(git dir, common dir) of the checkout holding ``where``, from its files; None
+    when they do not say it plainly (ask git)."""
+    here = where
+    for _ in range(64):
+        dotgit = here / ".git"
+        if dotgit.is_dir():
+            gitdir = dotgit
+            break
+        if dotgit.is_file():
+            text = dotgit.read_text()
+            if not text.startswith("gitdir: "):
+                return None
+            gitdir = Path(text[len("gitdir: "):].strip())
+            gitdir = gitdir if gitdir.is_absolute() else here / gitdir
+            break
+        if here.parent == here:
+            return None
+        here = here.parent
+    else:
+        return None
+    common = gitdir
+    if (gitdir / "commondir").is_file():
+        common = gitdir / (gitdir / "commondir").read_text().strip()
+    return gitdir, common
+
+
+#: (file, scope) -> (stat signature, its keys or None).
+_FILES: dict[str, tuple[tuple[int, int, int], list[str] | None]] = {}
+
+
+def _file_keys(path: Path) -> list[str] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return []
+    sig = (st.st_ino, st.st_mtime_ns, st.st_size)
+    got = _FILES.get(str(path))
+    if got is not None and got[0] == sig:
+        return got[1]
+    with open(path, encoding="utf-8", errors="replace") as f:
+        keys = parse_keys(f.read())
+    if len(_FILES) > 4096:
+        _FILES.clear()
+    _FILES[str(path)] = (sig, keys)
+    return keys
+
+
+def _controlled_env(base: Mapping[str, str]) -> dict[str, str]:
+    env = dict(base)
+    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, GIT_TERMINAL_PROMPT="0",
+               GIT_PAGER="cat", GIT_EDITOR=":", GIT_SEQUENCE_EDITOR=":")
+    return env
+
+
+def _list(where: str | Path | None, env: Mapping[str, str]) -> list[tuple[str, str, str, str]]:
+    """``git config --list --show-scope --show-origin`` as (scope, origin, key, value)."""
+    _check_allowed()
+    cmd = ["git", *(("-C", str(where)) if where is not None else ()), "config", "--null",
+           "--list", "--show-scope", "--show-origin"]
+    proc = subprocess.run(cmd, capture_output=True, env=dict(env), timeout=GIT_TIMEOUT,
+                          stdin=subprocess.DEVNULL, cwd=None if where is not None else "/")
+    if proc.returncode not in (0, 1):  # 1: no config at all
+        text = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise GitRefused(f"{where}: its git config cannot be read "
+                         f"({text[-1] if text else 'exit ' + str(proc.returncode)}): coord "
+                         "runs no git there", key="", origin=str(where))
+    parts = proc.stdout.decode(errors="surrogateescape").split("\0")
+    out = []
+    for scope, origin, entry in zip(parts[0::3], parts[1::3], parts[2::3]):
+        key, _, value = entry.partition("\n")
+        out.append((scope, origin.removeprefix("file:"), key, value))
+    return out
+
+
+def local_keys(where: str | Path, env: Mapping[str, str] | None = None
+               ) -> list[tuple[str, str]]:
+    """The keys of ``where``'s own git config (scopes ``local`` and ``worktree``,
+    includes followed) as (key, file): from the files when they say it plainly,
+    else asked of git (which runs nothing to list them)."""
+    try:
+        dirs = None if env and "GIT_DIR" in env or "GIT_DIR" in os.environ \
+            else _find_git_dirs(Path(where))
+        if dirs is not None:
+            gitdir, common = dirs
+            out: list[tuple[str, str]] = []
+            for f in dict.fromkeys((common / "config", gitdir / "config.worktree",
+                                    common / "config.worktree")):
+                keys = _file_keys(f)
+                if keys is None:
+                    break
+                out.extend((k, str(f)) for k in keys)
+            else:
+                return out
+    except (OSError, UnicodeDecodeError):
+        pass
+    listed = _list(where, _controlled_env(env or os.environ))
+    return [(k, origin) for scope, origin, k, _v in listed if scope in ("local", "worktree")]
+
+
+#: signature of the user's config files and env -> their allowed (key, value) entries.
+_GLOBALS: dict[tuple[object, ...], list[tuple[str, str]]] = {}
+
+
+def _global_signature(env: Mapping[str, str]) -> tuple[object, ...]:
+    home = env.get("HOME", "")
+    xdg = env.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    files = [os.path.join(home, ".gitconfig"), os.path.join(xdg, "git", "config"),
+             "/etc/gitconfig", env.get("GIT_CONFIG_GLOBAL", ""), env.get("GIT_CONFIG_SYSTEM", "")]
+    sig: list[object] = [env.get(k) for k in _ENV_KEYS]
+    for f in files:
+        try:
+            st = os.stat(f) if f else None
+        except OSError:
+            st = None
+        sig.append(None if st is None else (f, st.st_ino, st.st_mtime_ns, st.st_size))
+    return tuple(sig)
+
+
+def user_entries(env: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    """The allowed entries of the user's global and system git config, in git's order
+    (what a call gets back as command-scope config; the rest is dropped)."""
+    env = env or os.environ
+    sig = _global_signature(env)
+    got = _GLOBALS.get(sig)
+    if got is None:
+        bare = {k: v for k, v in env.items() if k not in ("GIT_DIR", "GIT_COMMON_DIR")}
+        got = [(k, v) for scope, _o, k, v in _list(None, bare)
+               if scope in ("system", "global") and classify(k) == "allow"]
+        if len(_GLOBALS) > 64:
+            _GLOBALS.clear()
+        _GLOBALS[sig] = got
+    return got
+
+
+def refusal(where: str | Path, key: str, origin: str, kind: str) -> str:
+    """The sentence a refused call says: the key, its file, why, and how to remove it."""
+    return (f"{where}: its own git config sets {key} ({origin}), which {_WHY[kind]}: coord "
+            f"runs no git there while it is set; remove it (git -C {where} config --unset-all "
+            f"{key}), or give coord what it needs in its own environment (GIT_SSH_COMMAND, "
+            "GIT_CONFIG_COUNT/KEY/VALUE)")
+
+
+def plan(where: str | Path | None, *, network: bool, env: Mapping[str, str] | None = None
+         ) -> list[tuple[str, str]]:
+    """The command-scope config a call in ``where`` runs with (after the user's
+    allowed entries, the neutralised keys): raises :class:`GitRefused` for a key of
+    ``where``'s own config that is refused (``network``: and one of :data:`NETWORK`)."""
+    entries = list(user_entries(env))
+    local: list[tuple[str, str]] = [] if where is None else local_keys(where, env)
+    own = {k.lower() for k, _f in local}
+    entries = [(k, v) for k, v in entries if k.lower() not in own or _multi(k)]
+    for key, origin in local:
+        kind = classify(key)
+        if kind == "refuse" or (kind == "network" and network):
+            raise GitRefused(refusal(where or "", key, origin, kind), key=key, origin=origin)
+        if kind == "neutral":
+            entries.append((key, neutral_value(key) or ""))
+            if fnmatch.fnmatchcase(key.lower(), "filter.*.*"):
+                entries.append((key.rsplit(".", 1)[0] + ".required", "false"))
+    return entries
+
+
+def _multi(key: str) -> bool:
+    """Keys git reads every value of (the user's and the repository's add up)."""
+    return _matches(key, ("safe.directory", "remote.*.fetch", "remote.*.push", "*.hiderefs"))
+
+
+#: Why no git may run in this context (a request of the web view by nobody signed in).
+_FORBIDDEN: contextvars.ContextVar[str | None] = contextvars.ContextVar("coord_no_git",
+                                                                       default=None)
+
+
+@contextlib.contextmanager
+def forbidden(why: str) -> Iterator[None]:
+    """No git process starts inside: :func:`run` raises :class:`GitRefused` saying
+    ``why`` (the web view serves a stranger's request so: it runs nothing in a repo)."""
+    token = _FORBIDDEN.set(why)
+    try:
+        yield
+    finally:
+        _FORBIDDEN.reset(token)
+
+
+def _check_allowed() -> None:
+    why = _FORBIDDEN.get()
+    if why:
+        raise GitRefused(f"coord runs no git here: {why}", key="", origin="")
+
+
+def _subcommand(args: Sequence[str]) -> str:
+    """The git subcommand ``args`` run (after ``-c KEY=VALUE`` and the like)."""
+    it = iter(args)
+    for a in it:
+        if a in ("-c", "-C", "--git-dir", "--work-tree", "--namespace"):
+            next(it, None)
+        elif not a.startswith("-"):
+            return a
+    return ""
+
+
+def run(args: Sequence[str], *, repo: str | Path | None = None, cwd: str | Path | None = None,
+        env: Mapping[str, str] | None = None, trusted: bool = False, hooks: bool = False,
+        network: bool | None = None, timeout: float = GIT_TIMEOUT,
+        **kwargs: Any) -> subprocess.CompletedProcess[Any]:
+    """Run ``git [-C repo] ARGS`` (in ``cwd``) under coord's allow-list; the finished
+    process (``subprocess.run``'s ``kwargs``: ``capture_output``, ``text``, ``input``...).
+    ``trusted``: the repository's own config and hooks are trusted (``land_hooks``);
+    ``hooks``: hooks may run (only with ``trusted``). ``network``: the call talks to a
+    remote (default: by its subcommand). Raises :class:`GitRefused` (nothing run)."""
+    _check_allowed()
+    base = dict(os.environ)
+    if env:
+        base.update(env)
+    sub = _subcommand(args)
+    talks = network if network is not None else (
+        sub in NETWORK_COMMANDS and not (sub == "ls-remote" and "--get-url" in args))
+    where = repo if repo is not None else (cwd if cwd is not None else os.getcwd())
+    fixed: list[str] = []
+    for k, v in SAFE if trusted else ALWAYS:
+        fixed += ["-c", f"{k}={v}"]
+    if trusted:
+        full = base
+        if not hooks:
+            fixed += ["-c", "=".join(NO_HOOKS)]
+    else:
+        # `git config` reads and writes config files and runs nothing: never refused
+        # (it is how a refused key is listed and removed)
+        local = None if sub in ("config", "clone") else where
+        extra = plan(local, network=talks, env=base)
+        extra.append(NO_HOOKS)
+        full = _controlled_env(base)
+        n = int(full.get("GIT_CONFIG_COUNT", "0") or 0)
+        for i, (k, v) in enumerate(extra, start=n):
+            full[f"GIT_CONFIG_KEY_{i}"], full[f"GIT_CONFIG_VALUE_{i}"] = k, v
+        full["GIT_CONFIG_COUNT"] = str(n + len(extra))
+    cmd = ["git", *fixed, *(("-C", str(repo)) if repo is not None else ()), *args]
+    if "input" not in kwargs and "stdin" not in kwargs:
+        kwargs["stdin"] = subprocess.DEVNULL
+    return subprocess.run(cmd, env=full, timeout=timeout, cwd=cwd, **kwargs)

@@ -1,0 +1,283 @@
+"""coord's allow-list for git (coordination.gitsafe): every key git documents that names
+a program or sends a fetch or push elsewhere is neutralised or refused; a repository's
+own config and the user's global config run nothing; every git process coord starts
+goes through it. Real git, marker files for "never runs"."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from coordination import gitsafe as gs
+
+pytestmark = pytest.mark.timeout(60)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Words a key's name (lower-cased) ends with when it names a program, a hook, a signing step, or
+#: where a fetch or a push goes.
+DANGER = ("program", "command", "cmd", "helper", "driver", "textconv", "editor", "pager",
+          "hook", "proxy", "url", "uri", "insteadof", "askpass", "gpgsign", "signingkey",
+          "process", "clean", "smudge", "uploadpack", "receivepack", "vcs", "include",
+          "external", "fsmonitor", "tool", "path", "exec", "signature", "mirror", "worktree")
+#: Sections every key of which is one of those (``pager.<cmd>``, ``alias.<name>``...).
+DANGER_SECTIONS = ("alias.", "pager.", "http.", "credential.", "gpg.", "url.", "filter.",
+                   "includeif.", "include.", "guitool.", "mergetool.", "difftool.",
+                   "sendemail.", "browser.", "man.")
+#: Keys with one of those words that coord allows, and why each is harmless.
+HARMLESS = {
+    "remote.x.url": "the remote itself: coord fetches from and pushes to the remote the "
+                    "catalog names; what would send it elsewhere (pushurl, insteadOf) is refused",
+    "submodule.x.url": "coord never recurses into submodules (--no-recurse-submodules)",
+    "core.fsmonitorhookversion": "a version number; core.fsmonitor itself is off on every call",
+    "advice.ignoredhook": "a message switch",
+    "commit.cleanup": "how a message is cleaned: no program",
+    "clean.requireforce": "an option of git clean",
+    "color.pager": "whether output sent to a pager is coloured; no pager runs (captured)",
+    "notes.rewrite.x": "whether notes follow a rewrite by git command x: a boolean",
+    "notes.rewriteref": "a ref name",
+    "notes.rewritemode": "a mode name",
+    "credential.username": "a user name",
+    "credential.usehttppath": "a boolean",
+    "credential.x.username": "a user name",
+    "credential.x.usehttppath": "a boolean",
+    "gpg.format": "which signing format; coord's calls sign nothing (commit/tag/push "
+                  "gpgSign off)",
+    "gpg.mintrustlevel": "a trust level",
+    "branch.x.pushremote": "a remote's name: coord names the remote of every push itself",
+    "remote.pushdefault": "a remote's name: coord names the remote of every push itself",
+    "log.excludedecoration": "a ref pattern",
+    "core.excludesfile": "a file of patterns, read",
+    "diff.orderfile": "a file of paths, read",
+    "commit.template": "a message template, read; coord's commits give their message",
+    "worktree.guessremote": "a boolean",
+    "core.worktree": "",  # (refused: a sentinel the test below checks is NOT allowed)
+    "fetch.recursesubmodules": "coord's fetches say --no-recurse-submodules",
+    "push.recursesubmodules": "coord's pushes say --recurse-submodules=no",
+    "status.submodulesummary": "a count",
+    "advice.updatesparsepath": "a message switch",
+    "advice.waitingforeditor": "a message switch",
+    "color.branch.worktree": "a colour",
+    "column.clean": "a layout of git clean's output",
+    "core.quotepath": "how paths are quoted in output",
+    "diff.x.cachetextconv": "a boolean; the textconv program itself is neutralised",
+    "format.signature": "text for format-patch",
+    "fsck.gitmodulespath": "a fsck message's severity",
+    "fsck.gitmodulesurl": "a fsck message's severity",
+    "receive.fsck.gitmodulespath": "a fsck message's severity",
+    "receive.fsck.gitmodulesurl": "a fsck message's severity",
+    "help.htmlpath": "where git help -w finds pages; coord never asks for help",
+    "rebase.reschedulefailedexec": "a boolean",
+    "ssh.variant": "which ssh flavour's options to use; the program is ssh (core.sshCommand "
+                   "neutralised)",
+}
+
+
+def documented_keys() -> list[str]:
+    """Every variable ``git help --config`` lists, its placeholders filled with ``x``."""
+    out = subprocess.run(["git", "help", "--config"], capture_output=True, text=True,
+                         check=True).stdout
+    keys = []
+    for line in out.splitlines():
+        line = line.strip()
+        if not re.fullmatch(r"[A-Za-z0-9.<>*_-]+", line) or "." not in line:
+            continue
+        keys.append(re.sub(r"<[^>]+>", "x", line).replace("*", "y").lower())
+    return keys
+
+
+def dangerous(key: str) -> bool:
+    name = key.rsplit(".", 1)[-1]
+    return key.startswith(DANGER_SECTIONS) or any(name.endswith(w) for w in DANGER) \
+        or any(w in key for w in ("fsmonitor", "hook", "gpg", "insteadof", "ssh"))
+
+
+def test_every_documented_program_or_url_key_is_neutralised_or_refused() -> None:
+    keys = documented_keys()
+    assert len(keys) > 500, "git help --config lists git's variables"
+    for must in ("core.fsmonitor", "gpg.ssh.defaultkeycommand", "remote.x.pushurl",
+                 "url.x.insteadof", "url.x.pushinsteadof", "core.sshcommand",
+                 "credential.helper", "filter.x.clean", "diff.x.textconv", "merge.x.driver",
+                 "core.hookspath", "includeif.x.path", "include.path", "core.editor",
+                 "sequence.editor", "core.pager", "protocol.x.allow",
+                 "uploadpack.packobjectshook", "commit.gpgsign", "tag.gpgsign"):
+        assert must in keys, must
+    allowed_danger = sorted(k for k in keys if dangerous(k) and gs.classify(k) == "allow"
+                            and not HARMLESS.get(k))
+    # protocol.<name>.allow: allowed, but ext and fd are forced off on every call
+    allowed_danger = [k for k in allowed_danger if k not in ("protocol.x.allow",)]
+    assert allowed_danger == [], ("keys that name a program or send a push elsewhere are on "
+                                  f"coord's allow-list: {allowed_danger}")
+    assert ("protocol.ext.allow", "never") in gs.SAFE and ("protocol.fd.allow", "never") in gs.SAFE
+    # the exceptions are really allowed keys git documents (the list cannot rot)
+    for k, why in HARMLESS.items():
+        if why:
+            assert gs.classify(k) == "allow", k
+    assert gs.classify("core.worktree") == "refuse"
+    # a key git does not document and no list names: refused
+    assert gs.classify("madeup.key") == "refuse"
+    assert gs.classify("alias.x") == "refuse"
+
+
+def test_how_each_command_bearing_key_is_handled() -> None:
+    for key in ("core.fsmonitor", "core.sshCommand", "credential.helper",
+                "credential.https://x.helper", "filter.Lfs.process", "diff.x.textconv",
+                "diff.x.command", "merge.x.driver", "gpg.program", "gpg.ssh.program",
+                "gpg.ssh.defaultKeyCommand", "commit.gpgSign", "tag.gpgSign", "core.editor",
+                "sequence.editor", "core.pager", "core.hooksPath", "remote.o.uploadpack"):
+        assert gs.classify(key) == "neutral", key
+    for key in ("remote.origin.pushurl", "url./x/.insteadOf", "url.y.pushInsteadOf",
+                "http.proxy", "remote.o.proxy"):
+        assert gs.classify(key) == "network", key
+    for key in ("include.path", "includeIf.gitdir:/x/.path", "core.gitProxy",
+                "core.alternateRefsCommand", "remote.o.vcs", "init.templateDir"):
+        assert gs.classify(key) == "refuse", key
+
+
+def test_parse_keys_says_when_it_is_not_sure() -> None:
+    text = ('[core]\n\tbare = false # c\n; x\n[remote "Or\\"ig"]\n\turl = x\n'
+            '[filter "lfs"]\n  required\n')
+    assert gs.parse_keys(text) == ["core.bare", 'remote.Or"ig.url', "filter.lfs.required"]
+    for unsure in ("[core] editor = x\n", "[a.b]\nk = v\n", "[core]\n\tx = a\\\n  b\n",
+                   "k = v\n", "[core\n"):
+        assert gs.parse_keys(unsure) is None, unsure
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.delenv("GIT_CONFIG_GLOBAL", raising=False)
+    r = tmp_path / "r"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(r)], check=True)
+    (r / ".gitattributes").write_text("* filter=evil diff=evil\n")
+    (r / "f").write_text("a\n")
+    git(r, "add", "-A")
+    git(r, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "seed")
+    return r
+
+
+def marker_program(tmp_path: Path, name: str) -> tuple[str, Path]:
+    marker = tmp_path / f"MARKER-{name}"
+    script = tmp_path / f"{name}.sh"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\ncat\n")
+    script.chmod(0o755)
+    return str(script), marker
+
+
+def test_the_repos_programs_never_run_on_a_read(repo: Path, tmp_path: Path) -> None:
+    marks = {}
+    for key in ("core.fsmonitor", "filter.evil.clean", "filter.evil.process",
+                "diff.evil.textconv", "diff.evil.command", "core.pager"):
+        program, marks[key] = marker_program(tmp_path, key)
+        git(repo, "config", key, program)
+    (repo / "f").write_text("b\n")
+    assert gs.run(["diff", "--quiet"], repo=repo).returncode == 1
+    assert gs.run(["status", "--porcelain"], repo=repo, capture_output=True,
+                  text=True).stdout.strip() == "M f"
+    gs.run(["diff", "HEAD", "--stat"], repo=repo, capture_output=True)
+    gs.run(["add", "-A"], repo=repo)
+    assert {k: m.exists() for k, m in marks.items()} == dict.fromkeys(marks, False)
+    # the same calls as git runs them: the programs run (the test can tell)
+    subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True)
+    assert marks["core.fsmonitor"].exists() or marks["filter.evil.process"].exists()
+
+
+def test_a_push_rewriting_key_refuses_the_push_and_names_it(repo: Path, tmp_path: Path) -> None:
+    remote, elsewhere = tmp_path / "remote.git", tmp_path / "elsewhere.git"
+    for bare in (remote, elsewhere):
+        subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    git(repo, "remote", "add", "origin", str(remote))
+    for key, value in (("remote.origin.pushurl", str(elsewhere)),
+                       (f"url.{elsewhere}.pushInsteadOf", str(remote)),
+                       (f"url.{elsewhere}.insteadOf", str(remote))):
+        git(repo, "config", key, value)
+        with pytest.raises(gs.GitRefused) as got:
+            gs.run(["push", "-q", "origin", "main"], repo=repo, capture_output=True)
+        said = str(got.value).lower()
+        assert f"sets {key.lower()} (" in said, said
+        assert f"config --unset-all {key.lower()}" in said
+        # a local read never looks at it
+        assert gs.run(["rev-parse", "HEAD"], repo=repo, capture_output=True).returncode == 0
+        git(repo, "config", "--unset-all", key)
+    assert gs.run(["push", "-q", "origin", "main"], repo=repo, capture_output=True,
+                  ).returncode == 0
+    assert git(remote, "rev-parse", "main") == git(repo, "rev-parse", "HEAD")
+    assert subprocess.run(["git", "-C", str(elsewhere), "rev-parse", "--verify", "-q", "main"],
+                          capture_output=True).returncode != 0
+
+
+def test_a_key_off_the_list_refuses_every_call(repo: Path) -> None:
+    git(repo, "config", "core.worktree", "/elsewhere")
+    with pytest.raises(gs.GitRefused, match=r"sets core.worktree .*not on coord's allow-list"):
+        gs.run(["rev-parse", "HEAD"], repo=repo)
+    # git config itself runs nothing: it lists and removes the key
+    out = gs.run(["config", "--get", "core.worktree"], repo=repo, capture_output=True,
+                 text=True)
+    assert out.stdout.strip() == "/elsewhere"
+    git(repo, "config", "--unset", "core.worktree")
+    assert gs.run(["rev-parse", "HEAD"], repo=repo).returncode == 0
+
+
+def test_the_users_global_config_is_reduced_to_its_allowed_keys(
+        repo: Path, tmp_path: Path) -> None:
+    program, marker = marker_program(tmp_path, "fsm")
+    home = tmp_path / "home"
+    (home / ".gitconfig").write_text(
+        f"[user]\n\tname = Gee Lobal\n\temail = g@l\n[core]\n\tfsmonitor = {program}\n"
+        f"[credential]\n\thelper = !{program}\n[url \"{tmp_path}/x\"]\n\tinsteadOf = y\n")
+    got = gs.run(["config", "--list", "--show-scope"], repo=repo, capture_output=True,
+                 text=True).stdout
+    assert "user.name=Gee Lobal" in got and "user.email=g@l" in got
+    assert "credential.helper" not in got and "insteadof" not in got
+    (repo / "f").write_text("c\n")
+    assert gs.run(["diff", "--quiet"], repo=repo).returncode == 1
+    assert not marker.exists()
+    ident = gs.run(["var", "GIT_COMMITTER_IDENT"], repo=repo, capture_output=True, text=True)
+    assert ident.stdout.startswith("Gee Lobal <g@l>")
+
+
+def test_hooks_are_off_unless_trusted(repo: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "HOOKED"
+    hook = repo / ".git" / "hooks" / "post-checkout"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    hook.chmod(0o755)
+    gs.run(["checkout", "-q", "-b", "other"], repo=repo, capture_output=True)
+    assert not marker.exists()
+    gs.run(["checkout", "-q", "main"], repo=repo, trusted=True, hooks=True, capture_output=True)
+    assert marker.exists()
+
+
+def test_every_git_process_coord_starts_goes_through_gitsafe() -> None:
+    """No ``subprocess`` call in coordination/ or workers/ names ``git`` itself: only
+    coordination/gitsafe.py does."""
+    bad = []
+    for path in [*ROOT.joinpath("coordination").rglob("*.py"),
+                 *ROOT.joinpath("workers").rglob("*.py")]:
+        if path.name == "gitsafe.py":
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+            if name not in ("run", "Popen", "check_output", "check_call", "call"):
+                continue
+            if not node.args or not isinstance(node.args[0], (ast.List, ast.Tuple)):
+                continue
+            first = node.args[0].elts[0] if node.args[0].elts else None
+            if isinstance(first, ast.Constant) and first.value == "git":
+                bad.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert bad == [], f"git started without coordination.gitsafe.run: {bad}"
