@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TypedDict
 
+from coordination.change import anchor
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.checkpoints import TALLY_VERSION, SweepRecord, count_field
 from coordination.runtime.context import Runtime
-from coordination.runtime.evidence import outcome_stamp
+from coordination.runtime.evidence import outcome_stamp, policy_of
 from coordination.runtime.metrics import run_fields
 from coordination.status import (
     DONE,
@@ -106,15 +107,32 @@ def note_change(rt: Runtime, spec: SweepSpec, todos: Sequence[str], *, last: boo
     ``last``: a plan's sweep, and where each verify todo last started; a verify
     record of an earlier run no longer counts). Nothing for a sweep of no change."""
     plans: dict[str, list[str]] = {}
+    repos: dict[str, dict[str, tuple[str, str]]] = {}
     for t in todos:
         change = spec.todos[t].change if t in spec.todos else None
         if change:
             verify = plans.setdefault(str(change.get("plan")), [])
             if change.get("verify"):
                 verify.append(t)
+            at = repos.setdefault(str(change.get("plan")), {})
+            given = change.get("repos")
+            for r, where in (given.items() if isinstance(given, dict) else ()):
+                at[str(r)] = (str(where[0]), str(where[2]))  # [checkout, base, remote]
+    # The pointer, then its freshness anchor outside Redis (beside the catalog, on the
+    # remotes), under this machine's lock on the anchor: the newest anchor names the
+    # pointer Redis must hold (a pointer put back after it is refused as a replay).
+    # The new pointer builds on the newest anchor's, never on one put back in Redis.
+    base_dir = Path(spec.catalog).parent if spec.catalog else None
+    ns, policy = rt.keys.namespace, policy_of(rt.settings)
     for plan, verify in sorted(plans.items()):
-        rt.changes.note_sweep(plan, spec.sweep_id, spec.run, verify,
-                              last=last and plan == spec.plan)
+        with anchor.locked(base_dir, ns, plan):
+            newest, _ = anchor.newest(base_dir, repos.get(plan, {}), ns, plan, policy,
+                                      remotes=True)
+            doc = rt.changes.note_sweep(plan, spec.sweep_id, spec.run, verify,
+                                        last=last and plan == spec.plan,
+                                        base=anchor.base_of(newest))
+            anchor.advance(base_dir, repos.get(plan, {}), ns, plan, doc,
+                           tuple(rt.settings.signing_keys), newest)
 
 
 def begin(rt: Runtime, spec: SweepSpec) -> None:
