@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -43,6 +44,7 @@ from typing import Any
 
 from coordination.change import git as g
 from coordination.runtime import evidence
+from coordination.runtime.context import Runtime
 from coordination.runtime.signing import Policy
 
 log = logging.getLogger("coord.change")
@@ -95,26 +97,47 @@ def _load(text: str | None) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else {"unreadable": text[:80]}
 
 
+def _read_text(base_dir: str | Path | None, namespace: str, plan: str) -> str | None:
+    if not base_dir:
+        return None
+    try:
+        return local_path(base_dir, namespace, plan).read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def read_local(base_dir: str | Path | None, namespace: str, plan: str
                ) -> tuple[dict[str, Any] | None, str]:
     if not base_dir:
         return None, ""
-    path = local_path(base_dir, namespace, plan)
-    try:
-        return _load(path.read_text()), str(path)
-    except (OSError, UnicodeDecodeError):
-        return None, str(path)
+    return (_load(_read_text(base_dir, namespace, plan)),
+            str(local_path(base_dir, namespace, plan)))
 
 
-def read_remote(checkout: str, remote: str, namespace: str, plan: str
-                ) -> tuple[dict[str, Any] | None, str]:
-    """The anchor on ``remote`` (fetched into the checkout's own copy of the ref);
-    None: none there, or the remote could not be read."""
+def blob_id(text: str) -> str:
+    """The SHA git gives ``text`` as a blob (what :func:`advance` pushes)."""
+    data = text.encode()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # noqa: S324 (git's id)
+
+
+def read_remote(checkout: str, remote: str, namespace: str, plan: str,
+                known: str | None = None) -> tuple[dict[str, Any] | None, str]:
+    """The anchor on ``remote``; None: none there, or the remote could not be read.
+    One ``ls-remote``; the blob is fetched (into the checkout's own copy of the ref)
+    only when it is not ``known`` (the text of the anchor beside the catalog)."""
     ref = ref_name(namespace, plan)
     where = f"{ref} on remote {remote} of {checkout}"
     if not Path(checkout).is_dir():
         return None, where
     try:
+        out = g.git(checkout, "ls-remote", g.UPLOAD_PACK, "--end-of-options", remote, ref,
+                    hooks=False)
+        sha = next((line.split("\t")[0] for line in out.splitlines()
+                    if line.endswith(f"\t{ref}")), None)
+        if sha is None:
+            return None, where
+        if known is not None and sha == blob_id(known):
+            return _load(known), where
         g.git(checkout, "fetch", "--quiet", "--no-tags", g.UPLOAD_PACK,
               "--no-recurse-submodules", "--end-of-options", remote, f"+{ref}:{ref}",
               hooks=False)
@@ -155,12 +178,13 @@ def newest(base_dir: str | Path | None, repos: Mapping[str, tuple[str, str]], na
     (checkout, remote)), and why each other one found was refused. A newer anchor
     learned from a remote is written beside the catalog."""
     found: list[tuple[dict[str, Any], str]] = []
+    text = _read_text(base_dir, namespace, plan)
     rec, where = read_local(base_dir, namespace, plan)
     if rec is not None:
         found.append((rec, where))
     if remotes:
         for _repo, (checkout, remote) in sorted(repos.items()):
-            rec, where = read_remote(checkout, remote, namespace, plan)
+            rec, where = read_remote(checkout, remote, namespace, plan, text)
             if rec is not None:
                 found.append((rec, where))
     best: Anchor | None = None
@@ -243,7 +267,7 @@ def _write_local(path: Path, record: Mapping[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(record, sort_keys=True))
+            f.write(json.dumps(record, sort_keys=True))  # (as pushed: same blob id)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -291,3 +315,19 @@ def advance(base_dir: str | Path | None, repos: Mapping[str, tuple[str, str]], n
             log.warning("change %s: its freshness anchor was not pushed to %s of %s: %s",
                         plan, remote, repo, exc)
     return record
+
+
+def note(rt: Runtime, plan: str, sweep_id: str, run: int, verify: list[str], *, last: bool,
+         base_dir: str | Path | None, repos: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
+    """A sweep (run ``run``) of ``plan``'s todos starts, running its verify todos
+    ``verify`` (:meth:`ChangeStore.note_sweep`): the pointer written, built on the
+    newest anchor's (never on one put back in Redis), then anchored one above it, under
+    this machine's lock on the anchor. The pointer written."""
+    ns = rt.keys.namespace
+    with locked(base_dir, ns, plan):
+        after, _ = newest(base_dir, repos, ns, plan, evidence.policy_of(rt.settings),
+                          remotes=True)
+        doc = rt.changes.note_sweep(plan, sweep_id, run, verify, last=last,
+                                    base=base_of(after))
+        advance(base_dir, repos, ns, plan, doc, tuple(rt.settings.signing_keys), after)
+    return doc

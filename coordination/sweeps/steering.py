@@ -14,7 +14,7 @@ from coordination.change import anchor
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.checkpoints import TALLY_VERSION, SweepRecord, count_field
 from coordination.runtime.context import Runtime
-from coordination.runtime.evidence import outcome_stamp, policy_of
+from coordination.runtime.evidence import outcome_stamp
 from coordination.runtime.metrics import run_fields
 from coordination.status import (
     DONE,
@@ -118,21 +118,13 @@ def note_change(rt: Runtime, spec: SweepSpec, todos: Sequence[str], *, last: boo
             given = change.get("repos")
             for r, where in (given.items() if isinstance(given, dict) else ()):
                 at[str(r)] = (str(where[0]), str(where[2]))  # [checkout, base, remote]
-    # The pointer, then its freshness anchor outside Redis (beside the catalog, on the
-    # remotes), under this machine's lock on the anchor: the newest anchor names the
-    # pointer Redis must hold (a pointer put back after it is refused as a replay).
-    # The new pointer builds on the newest anchor's, never on one put back in Redis.
+    # The pointer, built on the newest freshness anchor's, then anchored outside Redis
+    # (beside the catalog, on the remotes): a pointer put back after it is refused.
     base_dir = Path(spec.catalog).parent if spec.catalog else None
-    ns, policy = rt.keys.namespace, policy_of(rt.settings)
     for plan, verify in sorted(plans.items()):
-        with anchor.locked(base_dir, ns, plan):
-            newest, _ = anchor.newest(base_dir, repos.get(plan, {}), ns, plan, policy,
-                                      remotes=True)
-            doc = rt.changes.note_sweep(plan, spec.sweep_id, spec.run, verify,
-                                        last=last and plan == spec.plan,
-                                        base=anchor.base_of(newest))
-            anchor.advance(base_dir, repos.get(plan, {}), ns, plan, doc,
-                           tuple(rt.settings.signing_keys), newest)
+        anchor.note(rt, plan, spec.sweep_id, spec.run, verify,
+                    last=last and plan == spec.plan, base_dir=base_dir,
+                    repos=repos.get(plan, {}))
 
 
 def begin(rt: Runtime, spec: SweepSpec) -> None:
