@@ -11,7 +11,9 @@ candidate: the HEAD of its change worktree, re-read now):
 - the plan's sweep pointer (which sweep is its last, at which run, and where each
   verify todo last started) is sealed (:mod:`coordination.runtime.evidence`, kind
   ``sweep``) and names the run its sweep is at: a pointer moved to an older sweep
-  (whose gate was approved) is refused, naming it;
+  (whose gate was approved) is refused, naming it; and it is the one the newest
+  freshness anchor outside Redis names (:func:`fresh`, :mod:`coordination.change.anchor`):
+  an earlier sweep's genuine pointer and records put back are refused as a replay;
 - every verify todo of the plan has a success recorded on exactly that set (a verify
   todo verifies the set it ran on, not each repo it was given), from the run the
   pointer says it last started in, its record sealed (kind ``verify``) about the
@@ -28,7 +30,8 @@ candidate: the HEAD of its change worktree, re-read now):
   what the last run runs, these approvers and votes, of a run no earlier than the last
   that opened the gate) and by votes that count as the gate's count made them count
   (:func:`coordination.runtime.approvers.verified`: seals, ``from:``, SSH signatures
-  with ``approvers:``, the starter, one key one approver), for what the catalog says
+  with ``approvers:``, the starter, one key one approver) under the gate's binding
+  computed again from the signed spec (never the one Redis holds), for what the catalog says
   the plan runs now: a command, env, undo, gate or edge edited since the sweep froze
   it makes its approval stale;
 - every other todo the plan's last sweep ran (the todos its frozen spec ran, whether
