@@ -69,9 +69,9 @@ def binding_refusal(sweep_id: str, todo_id: str, stored: object, binding: str) -
         return None
     return (f"gate {todo_id} of sweep {sweep_id}: the binding its checkpoint holds "
             f"({held[:12] or 'none'}) is not the one the sweep's signed spec and its "
-            f"predecessors' outcomes give ({binding[:12]}): written by someone other than "
-            "coord (a binding rolled back to the one older votes were cast under); no vote "
-            "is counted under it")
+            f"predecessors' outcomes give now ({binding[:12]}): the binding (rolled back to "
+            "the one older votes were cast under) or a predecessor's outcome was rewritten "
+            "in Redis by someone other than coord; no vote is counted under it")
 
 
 def spec_digest(spec: SweepSpec) -> str:
