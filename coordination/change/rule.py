@@ -458,7 +458,8 @@ def _rolled_back(spec: dict[str, Any], sweep: str, gate: str, last: Mapping[str,
             f"({held[:12] or 'none'}) is not the one the sweep's signed spec and its "
             f"predecessors' outcomes give ({binding[:12]}): the binding (rolled back to the "
             "one older votes were cast under) or a predecessor's outcome was rewritten in "
-            "Redis; the votes behind it count for nothing here")
+            "Redis, or a predecessor ran again since the gate passed; the votes behind it "
+            "count for nothing here")
 
 
 def changed_since(cp: ChangePlan, frozen: dict[str, Any]) -> list[str]:
