@@ -114,6 +114,12 @@ def read_local(base_dir: str | Path | None, namespace: str, plan: str
             str(local_path(base_dir, namespace, plan)))
 
 
+def _is_clone(checkout: str) -> bool:
+    """A checkout that is a clone itself (git run in a directory that is none would
+    find a repository above it, and push the anchor to that one's remote)."""
+    return (Path(checkout) / ".git").exists()
+
+
 def blob_id(text: str) -> str:
     """The SHA git gives ``text`` as a blob (what :func:`advance` pushes)."""
     data = text.encode()
@@ -127,7 +133,7 @@ def read_remote(checkout: str, remote: str, namespace: str, plan: str,
     only when it is not ``known`` (the text of the anchor beside the catalog)."""
     ref = ref_name(namespace, plan)
     where = f"{ref} on remote {remote} of {checkout}"
-    if not Path(checkout).is_dir():
+    if not _is_clone(checkout):
         return None, where
     try:
         out = g.git(checkout, "ls-remote", g.UPLOAD_PACK, "--end-of-options", remote, ref,
@@ -304,7 +310,7 @@ def advance(base_dir: str | Path | None, repos: Mapping[str, tuple[str, str]], n
     text = json.dumps(record, sort_keys=True)
     ref = ref_name(namespace, plan)
     for repo, (checkout, remote) in sorted(repos.items()):
-        if not Path(checkout).is_dir():
+        if not _is_clone(checkout):
             continue
         try:
             blob = g.git(checkout, "hash-object", "-w", "--stdin", input=text, hooks=False)

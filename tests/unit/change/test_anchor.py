@@ -131,3 +131,16 @@ def test_the_remotes_hold_it_for_a_lander_elsewhere_who_learns_it(
     anchor.note(rt, PLAN, "s-3", 0, [], last=True, base_dir=lander, repos=repos)
     rec = json.loads(git(tmp_path / "api.git", "cat-file", "blob", ref))
     assert (rec["seq"], rec["sweep"]) == (3, "s-3")
+
+
+def test_a_checkout_that_is_no_clone_is_never_a_parents_repo(signed: Runtime,
+                                                             tmp_path: Path) -> None:
+    """A repo whose checkout is not cloned yet, inside another repository: git run there
+    would find the one above it; no anchor is read from or pushed to that one's remote."""
+    outer, remote = repo(tmp_path, "outer")
+    inner = Path(outer) / "checkouts" / "api"
+    inner.mkdir(parents=True)
+    anchor.note(signed, PLAN, "s-1", 0, [], last=True, base_dir=tmp_path / "cat",
+                repos={"api": (str(inner), remote)})
+    refs = git(tmp_path / "outer.git", "for-each-ref", "refs/coord/")
+    assert refs == ""
