@@ -37,10 +37,11 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from coordination.change import git as g
 from coordination.runtime import evidence
@@ -48,6 +49,9 @@ from coordination.runtime.context import Runtime
 from coordination.runtime.signing import Policy
 
 log = logging.getLogger("coord.change")
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 #: The directory beside the catalog holding a namespace's anchors.
 DIR = ".coord.anchors"
@@ -189,8 +193,8 @@ def newest(base_dir: str | Path | None, repos: Mapping[str, tuple[str, str]], na
     if rec is not None:
         found.append((rec, where))
     if remotes:
-        for _repo, (checkout, remote) in sorted(repos.items()):
-            rec, where = read_remote(checkout, remote, namespace, plan, text)
+        for rec, where in _each(lambda cr: read_remote(cr[0], cr[1], namespace, plan, text),
+                                [repos[r] for r in sorted(repos)]):
             if rec is not None:
                 found.append((rec, where))
     best: Anchor | None = None
@@ -309,9 +313,11 @@ def advance(base_dir: str | Path | None, repos: Mapping[str, tuple[str, str]], n
                         "catalog: %s", plan, exc)
     text = json.dumps(record, sort_keys=True)
     ref = ref_name(namespace, plan)
-    for repo, (checkout, remote) in sorted(repos.items()):
+
+    def push(repo: str) -> None:
+        checkout, remote = repos[repo]
         if not _is_clone(checkout):
-            continue
+            return
         try:
             blob = g.git(checkout, "hash-object", "-w", "--stdin", input=text, hooks=False)
             g.git(checkout, "push", "--quiet", "--porcelain", "--no-verify", "--force",
@@ -320,7 +326,22 @@ def advance(base_dir: str | Path | None, repos: Mapping[str, tuple[str, str]], n
         except g.GitError as exc:
             log.warning("change %s: its freshness anchor was not pushed to %s of %s: %s",
                         plan, remote, repo, exc)
+
+    _each(push, sorted(repos))
     return record
+
+
+#: Remotes asked at once (a change of hundreds of repos: a sweep's start and a landing
+#: would otherwise wait for one ``ls-remote`` or push after another).
+AT_ONCE = 8
+
+
+def _each(fn: Callable[[T], R], items: list[T]) -> list[R]:
+    """``fn`` of each of ``items``, in order, up to :data:`AT_ONCE` at a time."""
+    if len(items) <= 1:
+        return [fn(i) for i in items]
+    with ThreadPoolExecutor(min(AT_ONCE, len(items))) as pool:
+        return list(pool.map(fn, items))
 
 
 def note(rt: Runtime, plan: str, sweep_id: str, run: int, verify: list[str], *, last: bool,
