@@ -189,7 +189,7 @@ class TodoCache:
         if outputs:  # the reused run's results, for the todos after it ($COORD_OUTPUT),
             # sealed anew as this todo's in this sweep (the entry's seal was checked)
             fields.update(outputs_fields(turn.rt.settings.signing_keys, turn.sweep_id,
-                                         turn.todo_id, outputs))
+                                         turn.todo_id, outputs, run=turn.spec.run))
             event["outputs"] = sorted(outputs)
             turn.keep_outputs()
         return fields, event

@@ -312,7 +312,8 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
         "stderr_bytes": 0 if result is None else result.stderr_bytes,
     }
     if outputs and status in SUCCESSFUL:
-        fields.update(outputs_fields(rt.settings.signing_keys, sweep_id, todo_id, outputs))
+        fields.update(outputs_fields(rt.settings.signing_keys, sweep_id, todo_id, outputs,
+                                     run=turn.spec.run))
         turn.keep_outputs()
     event: dict[str, object] = {"worker": turn.host, "exit_code": exit_code,
                                 "attempts": turn.attempts, "duration": duration, "reason": why}

@@ -14,6 +14,8 @@ what it landed when a step fails; it lands only what the landing rule allows.
     rule.py       the landing rule: landable or not, and every blocker (one function:
                   land, --dry-run, the train and status all call it)
     reading.py    ``coord change status``: the status document (CLI, web view, MCP)
+    anchor.py     which sweep of a plan is the newest, kept outside Redis (beside the
+                  catalog, on the remotes): a pointer put back in Redis is a replay
     landing.py    prepare, commit, undo, resume (the manifest in Redis)
     revert.py     ``coord change revert``: a landed change taken back out, consumers first
     train.py      the merge train: changes verified on top of those ahead

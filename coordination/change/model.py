@@ -82,6 +82,9 @@ class ChangePlan:
     #: predecessors among the plan's todos: what a gate's approval is bound to
     definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
     preds: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the catalog's directory (where the plan's freshness anchor is kept beside it:
+    #: :mod:`coordination.change.anchor`); None: no anchor file is read
+    base_dir: str | None = None
 
     @property
     def order(self) -> list[str]:
@@ -174,4 +177,5 @@ def change_of(catalog: Catalog, plan_id: str, base_dir: Path) -> ChangePlan:
                           "repo": t.repo, "run": t.run, "undo": t.undo, "env": t.env,
                           "gate": gate_document(t.gate), "timeout": t.timeout,
                           "retries": t.retries, "resources": t.resources}) for t in todos},
-                      preds={t: tuple(sorted(p)) for t, p in preds.items()})
+                      preds={t: tuple(sorted(p)) for t, p in preds.items()},
+                      base_dir=str(base_dir))

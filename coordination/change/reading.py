@@ -123,7 +123,7 @@ def status_of(rt: Runtime, cp: ChangePlan, *, ask_remotes: bool = False) -> Stat
     """The status document of the change ``cp`` (see :func:`status_document`)."""
     st = rt.changes.read(cp.plan)
     bases = read_bases(cp, st, ask=ask_remotes)
-    j = judge(rt, cp, st, bases=bases)
+    j = judge(rt, cp, st, bases=bases, remotes=ask_remotes)
     doc = document(cp, st, rt.changes.train(), j, bases)
     return StatusDocument(**doc, landable=j.landable,
                           blockers=[b.document() for b in j.blockers],

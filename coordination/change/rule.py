@@ -11,7 +11,9 @@ candidate: the HEAD of its change worktree, re-read now):
 - the plan's sweep pointer (which sweep is its last, at which run, and where each
   verify todo last started) is sealed (:mod:`coordination.runtime.evidence`, kind
   ``sweep``) and names the run its sweep is at: a pointer moved to an older sweep
-  (whose gate was approved) is refused, naming it;
+  (whose gate was approved) is refused, naming it; and it is the one the newest
+  freshness anchor outside Redis names (:func:`fresh`, :mod:`coordination.change.anchor`):
+  an earlier sweep's genuine pointer and records put back are refused as a replay;
 - every verify todo of the plan has a success recorded on exactly that set (a verify
   todo verifies the set it ran on, not each repo it was given), from the run the
   pointer says it last started in, its record sealed (kind ``verify``) about the
@@ -28,7 +30,8 @@ candidate: the HEAD of its change worktree, re-read now):
   what the last run runs, these approvers and votes, of a run no earlier than the last
   that opened the gate) and by votes that count as the gate's count made them count
   (:func:`coordination.runtime.approvers.verified`: seals, ``from:``, SSH signatures
-  with ``approvers:``, the starter, one key one approver), for what the catalog says
+  with ``approvers:``, the starter, one key one approver) under the gate's binding
+  computed again from the signed spec (never the one Redis holds), for what the catalog says
   the plan runs now: a command, env, undo, gate or edge edited since the sweep froze
   it makes its approval stale;
 - every other todo the plan's last sweep ran (the todos its frozen spec ran, whether
@@ -61,6 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from coordination.change import anchor
 from coordination.change import git as g
 from coordination.change import standing
 from coordination.change.model import BOUND, ChangePlan, definition
@@ -431,6 +435,33 @@ def _decision(spec: dict[str, Any], sweep: str, gate: str, cpt: Checkpoint, vote
                                         spec.get("dispatched")))
 
 
+def _rolled_back(spec: dict[str, Any], sweep: str, gate: str, last: Mapping[str, Checkpoint],
+                 digest: list[str]) -> str | None:
+    """Why gate ``gate``'s binding as its checkpoint holds it is not the one computed
+    again from the sweep's signed spec (``spec``) and its predecessors' outcomes as
+    ``last`` holds them (:func:`coordination.runtime.evidence.binding_of`, as every
+    count computes it): a binding rolled back in Redis to the one older votes were cast
+    under. None: the same (or a rollback's spec, which runs undo commands)."""
+    if spec.get("mode") == "rollback":
+        return None
+    frozen = spec.get("todos") or {}
+    if not digest:
+        digest.append(evidence.spec_digest_of(spec.get("plan"), {
+            t: d for t, d in frozen.items() if isinstance(d, dict)}))
+    mine = frozen.get(gate) if isinstance(frozen.get(gate), dict) else {}
+    preds = [str(p) for p in (mine or {}).get("preds") or [] if p in frozen]
+    binding = evidence.binding_of(digest[0], {p: last.get(p) or {} for p in preds})
+    held = str((last.get(gate) or {}).get("binding") or "")
+    if held == binding:
+        return None
+    return (f"gate {gate} of sweep {sweep}: the binding its checkpoint holds "
+            f"({held[:12] or 'none'}) is not the one the sweep's signed spec and its "
+            f"predecessors' outcomes give ({binding[:12]}): the binding (rolled back to the "
+            "one older votes were cast under) or a predecessor's outcome was rewritten in "
+            "Redis, or a predecessor ran again since the gate passed; the votes behind it "
+            "count for nothing here")
+
+
 def changed_since(cp: ChangePlan, frozen: dict[str, Any]) -> list[str]:
     """What the catalog changed (``cp``: as it says the plan now) in the todos a sweep
     froze (``frozen``: its spec's todos): ``TODO-002 (run, env)``, ``TODO-003
@@ -639,13 +670,35 @@ def _untrusted_git(cp: ChangePlan, st: ChangeState) -> list[Blocker]:
     return out
 
 
+def fresh(rt: Runtime, cp: ChangePlan, pointer: Mapping[str, Any], policy: Policy, *,
+          remotes: bool) -> list[Blocker]:
+    """The pointer Redis holds is the newest sweep's: the newest freshness anchor found
+    outside Redis (:mod:`coordination.change.anchor`: beside the catalog; with
+    ``remotes``, on each repo's remote too) anchors exactly it (sweep, run, where each
+    verify todo last started). An anchor whose seal fails blocks too (fail closed).
+    No anchor anywhere (a plan last swept before 0.5): nothing to check against."""
+    repos = {r: (t.checkout, t.remote) for r, t in cp.targets.items()}
+    newest, refused = anchor.newest(cp.base_dir, repos, rt.keys.namespace, cp.plan, policy,
+                                    remotes=remotes)
+    out = [Blocker("evidence", cp.plan, f"{why}: sweep the plan again (coord plan sweep "
+                   f"{cp.plan})") for why in refused]
+    if newest is not None:
+        why = anchor.replayed(cp.plan, pointer, newest)
+        if why:
+            out.append(Blocker("evidence", cp.plan, why))
+    return out
+
+
 def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
           candidates: dict[str, str | None] | None = None,
-          bases: Mapping[str, standing.Base] | None = None) -> Judgement:
+          bases: Mapping[str, standing.Base] | None = None, *,
+          remotes: bool = True) -> Judgement:
     """The landing rule for ``cp`` now. ``candidates``: the set to judge (default:
     every worktree's HEAD re-read now; prepare passes the one it would land).
     ``bases``: each repo's base on its remote as read now (``change status``; prepare
-    checks the remotes itself and passes none)."""
+    checks the remotes itself and passes none). ``remotes``: the freshness anchors on
+    the repos' remotes are read too (land, its dry run, the train; ``change status``
+    only when it asks the remotes), else only the one beside the catalog."""
     st = st if st is not None else rt.changes.read(cp.plan)
     now = candidates if candidates is not None else current_candidates(cp, st)
     policy = evidence.policy_of(rt.settings)
@@ -654,6 +707,8 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
     j = Judgement(plan=cp.plan, candidates=dict(now), sweep=sweep)
     if refused_pointer:
         j.blockers.append(Blocker("evidence", cp.plan, refused_pointer))
+    else:
+        j.blockers.extend(fresh(rt, cp, pointer, policy, remotes=remotes))
     complete = all(now.values()) and bool(now)
     cands: dict[str, str] | None = (
         {r: s for r, s in now.items() if s} if complete else None)
@@ -750,8 +805,9 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
                                               f"plan again (coord plan sweep {cp.plan})"))
                 changed = changed_since(cp, frozen)
             if spec is not None:
-                decided = _decision(spec, sweep, gate, last[gate], votes, digest,  # type: ignore[arg-type]
-                                    _run_no(rec), policy)
+                decided = (_decision(spec, sweep, gate, last[gate], votes, digest,  # type: ignore[arg-type]
+                                     _run_no(rec), policy)
+                           or _rolled_back(spec, sweep, gate, last, digest))  # type: ignore[arg-type]
         gv = _gate_verdict(gate, last.get(gate), sweep, gone, votes,
                            cp.gate_needs.get(gate, 1), policy,
                            GateContext(cp.gate_specs.get(gate) or {}, ctx.approvers,

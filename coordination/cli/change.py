@@ -71,7 +71,8 @@ def _counts(states: dict[str, int]) -> str:
               help="List every repo (else: counts by state, then the repos that need attention).")
 @click.option("--ask-remotes", is_flag=True,
               help="Ask each network remote for its base now (git ls-remote, as land "
-              "--dry-run does); a remote on this machine is always read.")
+              "--dry-run does); a remote on this machine is always read. The change's "
+              "freshness anchors on the remotes are read too.")
 @json_option
 @click.pass_obj
 def status(obj: Context, plan_id: str, show_all: bool, ask_remotes: bool,

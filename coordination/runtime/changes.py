@@ -193,14 +193,17 @@ class ChangeStore:
         return doc
 
     def note_sweep(self, plan: str, sweep_id: str, run: int, verify: list[str] | tuple[str, ...],
-                   *, last: bool) -> dict[str, Any]:
+                   *, last: bool, base: dict[str, Any] | None = None) -> dict[str, Any]:
         """A sweep of the plan's todos starts (or resumes: run ``run``): with ``last`` it
         is the plan's last sweep (a plan sweep; ``coord todo run`` is not); each todo of
         ``verify`` (verify todos it runs) last started in it, at this run. The pointer is
         sealed again with COORD_SIGNING_KEY; what an earlier one said is kept only if its
         seal holds (a pointer a keyless writer wrote is not sealed again: its content is
         dropped, and the verify todos it named count again only once they ran again).
-        Returns the pointer written."""
+        ``base``: the pointer to build on in place of the one Redis holds (the newest
+        freshness anchor's, kept outside Redis: :mod:`coordination.change.anchor`), so
+        a pointer put back in Redis is never carried forward. Returns the pointer
+        written."""
         key = self.keys.change(plan)
         for _ in range(16):
             with self.r.pipeline(transaction=True) as p:
@@ -209,7 +212,10 @@ class ChangeStore:
                     raw = p.hget(key, "sweep")
                     old = parse_pointer(str(raw) if raw is not None else None) or {}
                     policy = Policy(self.signing_keys)
-                    if evidence.refusal("sweep", pointer_about(plan), old, policy, "pointer"):
+                    if base is not None:
+                        old = base
+                    elif evidence.refusal("sweep", pointer_about(plan), old, policy,
+                                          "pointer"):
                         old = {}
                     runs = old.get("verify")
                     body: dict[str, Any] = {

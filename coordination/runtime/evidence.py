@@ -44,7 +44,7 @@ VERSION = "v1"
 SIG, KID = "sig", "kid"
 #: The kinds of record sealed; each reader names its own.
 KINDS = frozenset({"verify", "vote", "cache", "outputs", "sweep", "outcome", "decision",
-                   "context"})
+                   "context", "anchor"})
 
 
 def _canonical(value: Any) -> str:
@@ -233,6 +233,27 @@ def votes_digest(votes: Mapping[str, Any], who: Any) -> str:
     text = json.dumps(chosen, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       default=str)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+#: The checkpoint fields of a gate's predecessor its binding is bound to (with the run
+#: its outcome seal names: a predecessor that ran again gives the gate another binding,
+#: whatever its other fields say).
+BINDING_FIELDS = ("status", "exit_code", "finished_at", "outputs")
+
+
+def binding_of(digest: str, preds: Mapping[str, Mapping[str, Any]]) -> str:
+    """A gate's binding, what its votes are cast under and its decision sealed over:
+    sha256 of what the sweep runs (``digest``: :func:`spec_digest_of` of its signed
+    spec) and of each predecessor's outcome (``preds``: predecessor -> its checkpoint).
+    Recomputed by whoever counts votes or judges a landing, never read from Redis: a
+    binding rolled back there to the one old votes were cast under counts nothing."""
+    outcomes = {}
+    for p, cp in sorted(preds.items()):
+        stamp = cp.get(OUTCOME_FIELD)
+        outcomes[p] = {**{k: cp.get(k) for k in BINDING_FIELDS},
+                       "sealed_run": stamp.get("run") if isinstance(stamp, Mapping) else None}
+    text = json.dumps([digest, outcomes], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def decision_about(sweep_id: str, todo_id: str) -> dict[str, str]:

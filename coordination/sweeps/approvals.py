@@ -269,7 +269,12 @@ def _decide_gate(v: _Voter, todo_id: str, signed: Signed | None = None) -> _Deci
     succs = ([(s, spec.todos[s].queue) for s in t.succs if s in spec.todos]
              if spec.strategy == "eager" and not spec.waves else [])
     level = level_index(spec, todo_id)
-    binding = str(cp.get("binding") or "")
+    # (computed again from the signed spec, never taken from the checkpoint)
+    binding = decisions.bindings(rt, spec, [todo_id])[todo_id]
+    rolled = decisions.binding_refusal(sweep_id, todo_id, cp.get("binding"), binding)
+    if rolled:
+        raise UsageError(rolled, hint=f"resume the sweep to open the gate again under its "
+                         f"binding (coord sweep resume {sweep_id} --only {todo_id})")
     vote = _vote(rt, sweep_id, todo_id, binding, who, decision, v.comment, v.via, approvers,
                  gate, started_by,
                  signed=signed if signed is not None and signed[0] == binding else None)
@@ -420,8 +425,7 @@ def _sign_all(v: _Voter, gates: list[str]) -> dict[str, Signed]:
         _may_decide(v, gates[0], _gate_in(v.spec, gates[0]))
     except UsageError:
         return {}
-    bindings = {g: str(cp.get("binding") or "") for g, cp in
-                v.rt.checkpoints.get_fields_all(v.sweep_id, gates, ("binding",)).items()}
+    bindings = decisions.bindings(v.rt, v.spec, [g for g in gates if g in v.spec.todos])
     ids = [g for g in gates if g in bindings]
     if not ids:
         return {}

@@ -47,6 +47,33 @@ log = logging.getLogger("coord.approvals")
 FIELD = evidence.DECISION_FIELD
 
 
+def bindings(rt: Runtime, spec: SweepSpec, gate_ids: list[str]) -> dict[str, str]:
+    """Gate -> the binding its approvals are bound to (:func:`evidence.binding_of`: the
+    signed spec's digest and its predecessors' outcomes as their checkpoints hold them
+    now), computed, never read from the gate's checkpoint: the gate's opening stores
+    it, and every count and the landing rule compute it again."""
+    preds = sorted({p for g in gate_ids for p in spec.todos[g].preds if p in spec.todos})
+    fields = (*evidence.BINDING_FIELDS, evidence.OUTCOME_FIELD)
+    cps = rt.checkpoints.get_fields_all(spec.sweep_id, preds, fields) if preds else {}
+    digest = spec_digest(spec)
+    return {g: evidence.binding_of(digest, {p: cps.get(p, {}) for p in spec.todos[g].preds
+                                            if p in spec.todos})
+            for g in gate_ids}
+
+
+def binding_refusal(sweep_id: str, todo_id: str, stored: object, binding: str) -> str | None:
+    """Why a gate whose checkpoint holds ``stored`` as its binding counts no vote, when
+    ``binding`` (:func:`bindings`) is the one its signed spec gives; None: the same."""
+    held = str(stored or "")
+    if held == binding:
+        return None
+    return (f"gate {todo_id} of sweep {sweep_id}: the binding its checkpoint holds "
+            f"({held[:12] or 'none'}) is not the one the sweep's signed spec and its "
+            f"predecessors' outcomes give now ({binding[:12]}): the binding (rolled back to "
+            "the one older votes were cast under) or a predecessor's outcome was rewritten "
+            "in Redis by someone other than coord; no vote is counted under it")
+
+
 def spec_digest(spec: SweepSpec) -> str:
     """sha256 of what the sweep runs (not of its run number or levels, which a resume
     changes without changing what runs): :func:`evidence.spec_digest_of`, which the

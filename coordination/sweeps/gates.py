@@ -12,42 +12,26 @@ again (a resume) with the same binding keeps the approvals it had; with another
 
 A gate that passed stays passed only for what it approved: a resume whose spec
 differs from an approved gate's binding (any command, environment, undo, gate or
-edge of the plan: :func:`spec_digest`) opens it again (:func:`reopened_by`), and
-the todos it re-runs after the gate wait for the new approvals (so do the todos
+edge of the plan: :func:`.decisions.spec_digest`) opens it again (:func:`reopened_by`),
+and the todos it re-runs after the gate wait for the new approvals (so do the todos
 that already succeeded between the gate and them: they run again after it).
+
+The binding the opening stores is what the gate says it waits for; no count trusts
+it: every count (:mod:`.votes`, :mod:`.approvals`) and the landing rule compute it
+again (:func:`.decisions.bindings`), and a gate whose stored binding differs (rolled
+back in Redis to the one older votes were cast under) counts no vote.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable
 
 from coordination.runtime.context import Runtime
-from coordination.sweeps.decisions import spec_digest
+from coordination.sweeps.decisions import bindings
 from coordination.runtime.transitions import GateOpening
 from coordination.status import TodoStatus
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.votes import Approvers, tally
-
-#: The checkpoint fields of a predecessor an approval is bound to.
-OUTCOME_FIELDS = ("exit_code", "finished_at", "outputs")
-
-
-def bindings(rt: Runtime, spec: SweepSpec, gate_ids: list[str]) -> dict[str, str]:
-    """Gate -> the digest its approvals are bound to (spec digest + predecessors'
-    outcomes as their checkpoints hold them now)."""
-    preds = sorted({p for g in gate_ids for p in spec.todos[g].preds if p in spec.todos})
-    cps = rt.checkpoints.get_fields_all(spec.sweep_id, preds, OUTCOME_FIELDS) if preds else {}
-    digest = spec_digest(spec)
-    out: dict[str, str] = {}
-    for g in gate_ids:
-        outcomes = {p: {k: cps.get(p, {}).get(k) for k in ("status", *OUTCOME_FIELDS)}
-                    for p in sorted(spec.todos[g].preds) if p in spec.todos}
-        text = json.dumps([digest, outcomes], sort_keys=True, separators=(",", ":"),
-                          default=str)
-        out[g] = hashlib.sha256(text.encode()).hexdigest()
-    return out
 
 
 def reopened_by(rt: Runtime, spec: SweepSpec, rerun: Iterable[str]) -> list[str]:

@@ -18,7 +18,8 @@ Where a dependent's inputs come from (:func:`gather_inputs`):
 
 Outputs are evidence (:mod:`coordination.runtime.evidence`, kind ``outputs``): the
 worker that writes them into a checkpoint seals them (:func:`outputs_fields`: the
-``outputs_seal`` field beside ``outputs``), bound to their sweep and todo, so a
+``outputs_seal`` field beside ``outputs``), bound to their sweep and todo and the run
+whose outcome seal is beside them (an earlier run's put back is refused), so a
 record written into Redis by anyone without ``COORD_SIGNING_KEY``, or copied from
 another todo or sweep, is refused by every reader that hands it on
 (:func:`outputs_refusal`): :func:`gather_inputs` raises :class:`InputsRefused` and the
@@ -33,7 +34,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from coordination.runtime.evidence import KID, SIG, policy_of, refusal, seal
+from coordination.runtime.evidence import KID, OUTCOME_FIELD, SIG, policy_of, refusal, seal
 
 if TYPE_CHECKING:
     from coordination.runtime.context import Runtime
@@ -60,11 +61,19 @@ class InputsRefused(ValueError):
 SEAL_FIELD = "outputs_seal"
 
 
-def outputs_about(sweep_id: str, todo_id: str) -> dict[str, str]:
-    """What an outputs record is about: its sweep and todo (supplied by the reader from
-    where it found the record, never stored). Not the run: a resume hands on the
-    outputs of the todos it does not run again, written by an earlier run."""
-    return {"sweep": sweep_id, "todo": todo_id}
+def outputs_about(sweep_id: str, todo_id: str, run: object) -> dict[str, object]:
+    """What an outputs record is about: its sweep and todo, and the run that ended the
+    todo (supplied by the reader: where it found the record, and the run its outcome
+    seal names, never the record itself). A resume hands on the outputs of a todo it
+    does not run again with that run's outcome; the outputs of an earlier run of a todo
+    that ran again, put back beside the later outcome, fail their seal."""
+    return {"sweep": sweep_id, "todo": todo_id, "run": run}
+
+
+def outcome_run(checkpoint: Mapping[str, Any]) -> object:
+    """The run a checkpoint's outcome seal names (None: none)."""
+    stamp = checkpoint.get(OUTCOME_FIELD)
+    return stamp.get("run") if isinstance(stamp, Mapping) else None
 
 
 def outputs_what(sweep_id: str, todo_id: str) -> str:
@@ -73,12 +82,14 @@ def outputs_what(sweep_id: str, todo_id: str) -> str:
 
 
 def outputs_fields(keys: tuple[str, ...] | list[str], sweep_id: str, todo_id: str,
-                   outputs: Mapping[str, str]) -> dict[str, object]:
-    """The checkpoint fields of a todo that finishes with ``outputs``: them and their
-    seal under ``keys[0]`` (None without a key: written in the same step, so a seal
-    of an earlier run never stays beside other outputs)."""
+                   outputs: Mapping[str, str], *, run: int) -> dict[str, object]:
+    """The checkpoint fields of a todo that finishes with ``outputs`` in run ``run``
+    (the run its outcome is sealed in, in the same write): them and their seal under
+    ``keys[0]`` (None without a key: written in the same step, so a seal of an earlier
+    run never stays beside other outputs)."""
     values = {str(k): str(v) for k, v in outputs.items()}
-    sealed = seal("outputs", outputs_about(sweep_id, todo_id), {"outputs": values}, keys)
+    sealed = seal("outputs", outputs_about(sweep_id, todo_id, int(run)), {"outputs": values},
+                  keys)
     stamp = {SIG: sealed[SIG], KID: sealed[KID]} if SIG in sealed else None
     return {"outputs": values, SEAL_FIELD: stamp}
 
@@ -94,8 +105,8 @@ def outputs_refusal(settings: Any, sweep_id: str, todo_id: str,
     record: dict[str, Any] = {"outputs": outputs}
     if isinstance(stamp, Mapping):
         record.update({k: stamp.get(k) for k in (SIG, KID)})
-    why = refusal("outputs", outputs_about(sweep_id, todo_id), record, policy_of(settings),
-                  outputs_what(sweep_id, todo_id))
+    why = refusal("outputs", outputs_about(sweep_id, todo_id, outcome_run(checkpoint)),
+                  record, policy_of(settings), outputs_what(sweep_id, todo_id))
     if why is None and not isinstance(outputs, Mapping):
         why = f"{outputs_what(sweep_id, todo_id)}: not an object of KEY -> VALUE"
     return why
@@ -254,10 +265,15 @@ def gather_inputs(rt: Runtime, spec: SweepSpec, todo_id: str, *, read: bool = Tr
         before = ancestors(preds, todo_id)
         if before:
             cps = rt.checkpoints.get_fields_all(spec.sweep_id, before,
-                                                ("outputs", SEAL_FIELD))
+                                                ("outputs", SEAL_FIELD, OUTCOME_FIELD))
             for a in before:
                 cp = cps.get(a, {})
                 why = outputs_refusal(rt.settings, spec.sweep_id, a, cp)
+                ran, last = outcome_run(cp), spec.last_run(a)
+                if why is None and cp.get("outputs") and isinstance(ran, int) and ran < last:
+                    # (its whole checkpoint of an earlier run put back: sealed, but stale)
+                    why = (f"{outputs_what(spec.sweep_id, a)}: of run {ran}, but run {last} "
+                           f"ran {a} again: an earlier run's outputs put back")
                 if why is not None:
                     raise InputsRefused(why)
                 got = cp.get("outputs")

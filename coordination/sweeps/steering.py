@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TypedDict
 
+from coordination.change import anchor
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.checkpoints import TALLY_VERSION, SweepRecord, count_field
 from coordination.runtime.context import Runtime
@@ -106,15 +107,24 @@ def note_change(rt: Runtime, spec: SweepSpec, todos: Sequence[str], *, last: boo
     ``last``: a plan's sweep, and where each verify todo last started; a verify
     record of an earlier run no longer counts). Nothing for a sweep of no change."""
     plans: dict[str, list[str]] = {}
+    repos: dict[str, dict[str, tuple[str, str]]] = {}
     for t in todos:
         change = spec.todos[t].change if t in spec.todos else None
         if change:
             verify = plans.setdefault(str(change.get("plan")), [])
             if change.get("verify"):
                 verify.append(t)
+            at = repos.setdefault(str(change.get("plan")), {})
+            given = change.get("repos")
+            for r, where in (given.items() if isinstance(given, dict) else ()):
+                at[str(r)] = (str(where[0]), str(where[2]))  # [checkout, base, remote]
+    # The pointer, built on the newest freshness anchor's, then anchored outside Redis
+    # (beside the catalog, on the remotes): a pointer put back after it is refused.
+    base_dir = Path(spec.catalog).parent if spec.catalog else None
     for plan, verify in sorted(plans.items()):
-        rt.changes.note_sweep(plan, spec.sweep_id, spec.run, verify,
-                              last=last and plan == spec.plan)
+        anchor.note(rt, plan, spec.sweep_id, spec.run, verify,
+                    last=last and plan == spec.plan, base_dir=base_dir,
+                    repos=repos.get(plan, {}))
 
 
 def begin(rt: Runtime, spec: SweepSpec) -> None:

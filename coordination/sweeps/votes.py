@@ -63,7 +63,14 @@ def tally(rt: Runtime, spec: SweepSpec, todo_id: str,
                         "not readable here to say how approvers prove who they are: left "
                         "for a process that has it", spec.sweep_id, todo_id, spec.catalog)
             return None
-        binding = str(cp.get("binding") or "")
+        # The binding computed again from the signed spec and the predecessors'
+        # outcomes, never taken from the checkpoint (a keyless writer could roll it
+        # back to the one older votes were cast under).
+        binding = decisions.bindings(rt, spec, [todo_id])[todo_id]
+        rolled = decisions.binding_refusal(spec.sweep_id, todo_id, cp.get("binding"), binding)
+        if rolled:
+            log.warning("sweep %s: %s", spec.sweep_id, rolled)
+            return None
         started_by = starter_of(rt.checkpoints.get_sweep_fields(spec.sweep_id, START_FIELDS),
                                 spec.sweep_id, approvers)
         users, refused, _ = verified(spec.sweep_id, todo_id, gate, binding, votes_of(raw),

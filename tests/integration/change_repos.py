@@ -71,7 +71,10 @@ def make_repos(root: Path, names: list[str], hook_extra: str = "") -> Repos:
         hook.write_text(textwrap.dedent(f"""\
             #!/bin/sh
             REPO={name}
-            while read old new ref; do echo "$REPO $old $new" >> {log}; done
+            while read old new ref; do
+              case "$ref" in refs/coord/*) continue;; esac  # freshness anchors
+              echo "$REPO $old $new" >> {log}
+            done
             """) + hook_extra)
         hook.chmod(0o755)
         git(seed, "push", "--quiet", str(remote), "main")

@@ -476,3 +476,70 @@ def test_a_start_proof_taken_away_leaves_no_vote_counting(cluster: Cluster) -> N
     st = c.status(sid)
     assert st["todos"]["TODO-002"]["status"] == "awaiting_approval"
     assert not (c.repo_dir("a") / "deployed").exists()
+
+
+@pytest.mark.parametrize("signed_with", ["hmac", "ssh"])
+def test_a_binding_rolled_back_to_the_old_votes_does_not_pass_the_gate(
+        cluster: Cluster, signed_with: str) -> None:
+    """#49: approved (bo's vote, sealed with COORD_SIGNING_KEY, or SSH-signed with
+    approvers:), the todo after the gate fails, its command is edited and the sweep
+    resumed: the gate waits again under a new binding. A writer without the key puts
+    the old binding back into the gate's checkpoint and drops ``settled``: the count
+    computes the binding from the signed spec again, so bo's old vote does not count,
+    the gate waits (the worker's log says why), nothing after it runs, and an approval
+    made now is refused naming the rolled-back binding."""
+    import redis
+
+    c = cluster
+    gated_catalog(c, "{approvals: 1}")
+    c.eco.write_text(c.eco.read_text().replace('run: "touch deployed"', 'run: "exit 3"'))
+    if signed_with == "hmac":
+        c.env.update(COORD_SIGNING_KEY="s" * 32, COORD_REQUIRE_SIGNED="1")
+    else:
+        keys = c.root / "keys"
+        keys.mkdir()
+        pub = {n: keygen(keys / n) for n in ("bo", "cy")}
+        (c.root / "allowed_signers").write_text(f"bo {pub['bo']}\ncy {pub['cy']}\n")
+        c.eco.write_text(c.eco.read_text() + "approvers: {allowed_signers: allowed_signers}\n")
+        c.env.pop("SSH_AUTH_SOCK", None)
+    c.start_worker("a")
+
+    def approve(user: str) -> Any:
+        if signed_with == "ssh":
+            c.env["COORD_APPROVE_KEY"] = str(c.root / "keys" / user)
+        try:
+            return as_user(c, user, "approve", "TODO-002", "--sweep", sid)
+        finally:
+            c.env.pop("COORD_APPROVE_KEY", None)
+
+    sid = c.start_sweep()
+    old = c.wait_todo(sid, "TODO-002", {"awaiting_approval"})["binding"]
+    code, out = approve("bo")
+    assert code == 0 and out["status"] == "succeeded", out
+    assert c.wait_sweep(sid, 30)["status"] == "failed"
+    vote = json.loads(c.rt.checkpoints.gate_read(sid, "TODO-002")[1])["bo"]
+    assert vote["b"] == old and (vote.get("sig") or vote.get("ssh")), vote
+
+    c.eco.write_text(c.eco.read_text().replace('run: "exit 3"', 'run: "touch deployed"'))
+    again = c.cli_json("sweep", "resume", sid)
+    assert again["reopened"] == ["TODO-002"], again
+    new = c.wait_todo(sid, "TODO-002", {"awaiting_approval"})["binding"]
+    assert new != old
+
+    # the keyless writer: the old binding back, `settled` dropped (so it is counted again)
+    r = redis.Redis.from_url(c.redis_url, decode_responses=True)
+    key = c.rt.keys.sweep(sid)
+    cp = json.loads(r.hget(key, "t:TODO-002") or "{}")
+    cp.pop("settled", None)
+    r.hset(key, "t:TODO-002", json.dumps({**cp, "binding": old}))
+    said = f"gate TODO-002 of sweep {sid}: the binding its checkpoint holds ({old[:12]})"
+    wait_until(lambda: said in "\n".join(w.log_text() for w in c.workers)
+               or c.status(sid)["todos"]["TODO-002"]["status"] != "awaiting_approval", 30,
+               "the supervision pass to count the gate's votes again", interval=0.1)
+    st = c.status(sid)
+    assert st["todos"]["TODO-002"]["status"] == "awaiting_approval", st["todos"]["TODO-002"]
+    assert st["todos"]["TODO-003"]["status"] == "pending"
+    assert not (c.repo_dir("a") / "deployed").exists()
+    code, err = approve("cy")  # counted under the rolled-back binding: refused, named
+    assert code == 2 and said in err, err
+    assert not (c.repo_dir("a") / "deployed").exists()

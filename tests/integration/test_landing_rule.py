@@ -93,8 +93,8 @@ def start(c: Cluster) -> None:
     c.start_worker(NAMES[0], extra=[a for n in NAMES[1:] for a in ("--repo", n)])
 
 
-def sweep(c: Cluster, expect: int) -> str:
-    res = c.cli("plan", "sweep", PLAN, "--wait", "--json", timeout=120)
+def sweep(c: Cluster, expect: int, *more: str) -> str:
+    res = c.cli("plan", "sweep", PLAN, "--wait", "--json", *more, timeout=120)
     assert res.returncode == expect, res.stderr[-3000:]
     return str(json.loads(res.stdout)["sweep_id"])
 
@@ -304,6 +304,8 @@ def test_the_sweep_pointer_moved_back_to_an_older_approval_is_refused(
     assert status(c)["landable"] is True
     older = raw.hget(key, "sweep")
     assert json.loads(older)["sweep"] == s1 and json.loads(older)["sig"].startswith("v1:")
+    records = {f: raw.hget(key, f) for f in ("verify:TODO-101", "verify:TODO-102",
+                                              "verify:TODO-103")}
     s2 = c.start_sweep(PLAN)
     c.wait_todo(s2, "TODO-050", {"awaiting_approval"}, timeout=90)
     res = c.cli("reject", "TODO-050", "--sweep", s2, "--comment", "not this one")
@@ -323,14 +325,34 @@ def test_the_sweep_pointer_moved_back_to_an_older_approval_is_refused(
     raw.hset(key, "sweep", older)  # sealed, of sweep 1: its gate reads approved...
     doc = status(c)
     assert doc["sweep"] == s1 and doc["gates"]["TODO-050"]["verdict"] == "approved"
-    # ... but sweep 2 ran the verify todos since: their records are not sweep 1's
-    assert kinds(doc) == [("evidence", t) for t in ("TODO-101", "TODO-102", "TODO-103")]
-    for b in doc["blockers"]:
+    # ... but the anchor outside Redis says sweep 2 is the newest: a replay
+    assert kinds(doc)[0] == ("evidence", PLAN), doc["blockers"]
+    assert doc["blockers"][0]["why"].startswith(
+        f"replayed: Redis holds sweep {s1} (run 0) but the newest sweep of {PLAN} is {s2} "
+        "(run 0) (anchor: "), doc["blockers"][0]
+    # ... and sweep 2 ran the verify todos since: their records are not sweep 1's
+    assert kinds(doc)[1:] == [("evidence", t) for t in ("TODO-101", "TODO-102", "TODO-103")]
+    for b in doc["blockers"][1:]:
         assert f"verify record verify:{b['id']} of {PLAN}: of run 0 of sweep {s2}" in b["why"]
         assert f"last started in run 0 of sweep {s1}" in b["why"]
     dry = refused(c, "change", "land", PLAN, "--dry-run")
     assert kinds(dry) == kinds(doc)
-    refused(c, "change", "land", PLAN)
+    # sweep 1's verify records put back too: each record is genuine and of sweep 1, so
+    # only the anchor can tell (0.4 landed here)
+    raw.hset(key, mapping=records)
+    doc = status(c)
+    assert kinds(doc) == [("evidence", PLAN)], doc["blockers"]
+    assert "replayed: Redis holds sweep" in doc["blockers"][0]["why"]
+    for args in (("--dry-run",), ()):
+        out = refused(c, "change", "land", PLAN, *args)
+        assert kinds(out) == [("evidence", PLAN)], out
+    assert c.cli_json("change", "queue", PLAN) == {"train": [PLAN]}
+    # The train runs the verify todos again: their pointer is built on the anchor's
+    # (sweep 2), never on the one put back, so it judges sweep 2's rejected gate
+    [result] = refused(c, "change", "queue", "--land")["results"]
+    assert result["state"] == "not_ready", result
+    assert f"gate TODO-050 was rejected in sweep {s2}" in result["reason"], result
+    assert status(c)["sweep"] == s2
     untouched(repos, base)
 
 
@@ -577,3 +599,69 @@ def test_an_approved_gates_decision_taken_away_or_changed_is_refused(
     [result] = train["results"]  # (forged evidence: the train drops it, as a forged vote)
     assert result["state"] == "failed_verification" and record in result["reason"], result
     untouched(repos, base)
+
+
+def test_an_earlier_sweeps_pointer_and_records_put_back_are_refused_as_a_replay(
+        world: tuple[Cluster, Repos]) -> None:
+    """The replay of #49: sweep 1 passes, sweep 2's verify todo fails on the same
+    candidates, and the keyless writer puts sweep 1's sealed pointer and verify records
+    back (each genuine: 0.4 landed). The freshness anchor outside Redis (beside the
+    catalog, and refs/coord/changes/<ns>/<PLAN> on each remote) says sweep 2 is the
+    newest: status, land --dry-run, land and the train refuse, naming the replay. With
+    the file beside the catalog gone (a lander on another machine), the remotes' anchors
+    say it; a sweep that passes for real then lands."""
+    import shutil
+
+    c, repos = world
+    raw = keyed(c)
+    write_catalog(c, broken=False)
+    base = {n: repos.remote_head(n) for n in NAMES}
+    start(c)
+    key = c.rt.keys.change(PLAN)
+    s1 = sweep(c, expect=0)
+    assert status(c)["landable"] is True
+    good = {f: raw.hget(key, f) for f in ("sweep", "verify:TODO-101", "verify:TODO-102",
+                                          "verify:TODO-103")}
+    (c.root / "fail-api").touch()  # sweep 2: api's verify todo fails, same candidates
+    s2 = sweep(c, 1, "--again")
+    doc = status(c)
+    assert doc["sweep"] == s2 and doc["verify"]["TODO-103"]["verdict"] == "failed"
+    anchors = c.eco.parent / ".coord.anchors"
+    [file] = list(anchors.glob("*/PLAN-001.json"))
+    assert json.loads(file.read_text())["sweep"] == s2
+    for n in NAMES:  # ... and on every remote, signed
+        ref = git(repos.remote(n), "for-each-ref", "--format=%(refname)", "refs/coord/")
+        assert ref.endswith(f"/{PLAN}"), ref
+        rec = json.loads(git(repos.remote(n), "cat-file", "blob", ref))
+        assert rec["sweep"] == s2 and rec["sig"].startswith("v1:"), rec
+
+    raw.hset(key, mapping=good)  # sweep 1's genuine pointer and records, put back
+    doc = status(c)
+    assert doc["sweep"] == s1 and not doc["landable"]
+    assert kinds(doc) == [("evidence", PLAN)], doc["blockers"]
+    why = doc["blockers"][0]["why"]
+    assert why.startswith(f"replayed: Redis holds sweep {s1} (run 0) but the newest sweep of "
+                          f"{PLAN} is {s2} (run 0) (anchor: {file}, seq "), why
+    dry = refused(c, "change", "land", PLAN, "--dry-run")
+    assert kinds(dry) == [("evidence", PLAN)], dry
+
+    # another machine: nothing beside its catalog; the remotes' anchors say it
+    shutil.rmtree(anchors)
+    out = refused(c, "change", "land", PLAN, "--dry-run")
+    assert kinds(out) == [("evidence", PLAN)], out
+    assert out["blockers"][0]["why"].startswith("replayed"), out
+    assert (f"refs/coord/changes/{c.rt.keys.namespace}/{PLAN} on remote origin"
+            in out["blockers"][0]["why"]), out["blockers"][0]["why"]
+    assert json.loads(file.read_text())["sweep"] == s2  # learned from the remotes
+    assert kinds(status(c)) == [("evidence", PLAN)]
+    out = refused(c, "change", "land", PLAN)
+    assert kinds(out) == [("evidence", PLAN)], out
+    untouched(repos, base)
+
+    (c.root / "fail-api").unlink()  # fixed, and swept again for real: it lands
+    s3 = sweep(c, 0, "--again")
+    doc = status(c)
+    assert doc["sweep"] == s3 and doc["landable"] is True, doc["blockers"]
+    res = c.cli("change", "land", PLAN, "--json", timeout=120)
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    assert json.loads(res.stdout)["state"] == "landed"

@@ -5,7 +5,9 @@ And the landing rule's faults (#38): a verify todo that failed on the candidates
 gate rejected, waiting or expired in the plan's last sweep, and a writer without
 COORD_SIGNING_KEY forging a verify record, a vote, the plan's sweep pointer, a gate's
 decision, rewriting a failed todo to pending, or putting an older sealed success (a
-verify record, a todo's outcome of two runs back) back after a later failure: each
+verify record, a todo's outcome of two runs back, an older sweep's pointer and verify
+record: a replay only the freshness anchor outside Redis can tell) back after a later
+failure, or a gate's binding rolled back to the one its old vote was cast under: each
 refused before anything is pushed. Some rounds then repair the fault (verified and approved again, as coord
 records it) and land under push and crash faults; some landings pass a gate approved
 by a sealed vote. Across every round, a candidate reaches a remote only in a round
@@ -147,6 +149,7 @@ def swept(w: World, cp: ChangePlan, sid: str, cands: dict[str, str], *, run: int
     every other todo's end (succeeded, its outcome sealed, of that run), the verify
     todo's end on ``cands`` (sealed, of that run), its gate (if any) approved by a sealed
     vote, its decision sealed as coord's count seals it."""
+    from coordination.change import anchor
     from coordination.runtime import evidence, signing
 
     rt, plan, todo = w.rt, cp.plan, w.verify_todo
@@ -158,7 +161,10 @@ def swept(w: World, cp: ChangePlan, sid: str, cands: dict[str, str], *, run: int
         rt.checkpoints.create_sweep(sid, {**record, "created_at": time.time()})
     else:
         rt.checkpoints.update_sweep(sid, **{k: v for k, v in record.items() if k != "status"})
-    rt.changes.note_sweep(plan, sid, run, [todo], last=True)
+    # (as a sweep's start notes it: the pointer built on the newest freshness anchor's,
+    # then anchored beside the catalog; no remote anchor here, which the integration
+    # tests cover, so the chaos keeps its pace)
+    anchor.note(rt, plan, sid, run, [todo], last=True, base_dir=cp.base_dir, repos={})
     rt.changes.record_verify(plan, todo, w.names[-1], cands, ok=ok, sweep=sid, run=run,
                              exit_code=0 if ok else 3, reason=None if ok else "exit 3")
     rt.checkpoints.set_fields(sid, todo, status="succeeded" if ok else "failed",
@@ -167,7 +173,10 @@ def swept(w: World, cp: ChangePlan, sid: str, cands: dict[str, str], *, run: int
         if t != todo and t not in cp.gates:
             ended(w, sid, t, "succeeded", run)
     if GATE in cp.gates and approve:
-        binding = f"binding-{sid}"
+        # its binding as coord computes it: the signed spec and its predecessors' ends
+        preds = [p for p in cp.preds.get(GATE, ()) if p in frozen]
+        binding = evidence.binding_of(evidence.spec_digest_of(plan, frozen),
+                                      rt.checkpoints.get_all(sid, preds))
         vote = evidence.seal("vote", evidence.vote_about(sid, GATE, binding, "ana"),
                              {"d": "approve", "b": binding, "at": time.time(), "c": ""},
                              (KEY,))
@@ -244,7 +253,8 @@ RULE_FAULTS = {"verify-failed": "verify", "gate-rejected": "gate", "gate-waiting
                "gate-expired": "gate", "forged-verify": "evidence", "forged-vote": "evidence",
                "replayed-verify": "evidence", "moved-pointer": "evidence",
                "failed-to-pending": "run", "replayed-outcome": "evidence",
-               "forged-decision": "evidence"}
+               "forged-decision": "evidence", "replayed-pointer": "evidence",
+               "rolled-back-binding": "evidence"}
 #: The todo of no verify the outcome faults are about (the first repo's edit).
 EDIT = "TODO-001"
 
@@ -256,7 +266,8 @@ def rule_fault(w: World, fault: str, cands: dict[str, str], n: int) -> ChangePla
     store, plan, todo = w.rt.changes, w.cp.plan, w.verify_todo
     sid = f"{plan}-chaos-{n}"
     key = w.rt.keys.change(plan)
-    cp = (gated(w.cp) if fault.startswith(("gate", "forged-vote", "moved", "forged-decision"))
+    cp = (gated(w.cp) if fault.startswith(("gate", "forged-vote", "moved", "forged-decision",
+                                           "replayed-pointer", "rolled-back"))
           else w.cp)
     from coordination.runtime.checkpoints import todo_field
 
@@ -298,6 +309,29 @@ def rule_fault(w: World, fault: str, cands: dict[str, str], n: int) -> ChangePla
         now = json.loads(str(w.rt.redis.hget(key, "sweep")))
         w.rt.redis.hset(key, "sweep", f"{sid}-older" if n % 2 else json.dumps(
             {**now, "sweep": f"{sid}-older"}))
+    elif fault == "replayed-pointer":
+        # an older sweep passed (verified, its gate approved); the last one's verify todo
+        # failed, or its gate was rejected; the writer puts the older sweep's sealed
+        # pointer and verify record back: every record genuine, only the anchor outside
+        # Redis knows the older sweep is not the newest
+        swept(w, cp, f"{sid}-older", cands)
+        older = {f: str(w.rt.redis.hget(key, f)) for f in ("sweep", f"verify:{todo}")}
+        if n % 2:
+            swept(w, cp, sid, cands, ok=False)
+        else:
+            swept(w, cp, sid, cands, approve=False)
+            w.rt.checkpoints.set_fields(sid, GATE, status="failed", rejected_by="bo")
+        w.rt.redis.hset(key, mapping=older)
+    elif fault == "rolled-back-binding":
+        # run 0 approved the gate; run 1 ran the verify todo again (a new end: the gate
+        # opened again under a new binding, waiting); the writer puts the old binding,
+        # approval and decision back, as though the old vote still counted
+        swept(w, cp, sid, cands)
+        old = w.rt.checkpoints.get_all(sid, [GATE])[GATE]
+        swept(w, cp, sid, cands, run=1, approve=False, levels=[[todo], [GATE]],
+              dispatched={todo: 1, GATE: 1})
+        w.rt.checkpoints.set_fields(sid, GATE, status="succeeded", approvals=["ana"],
+                                    binding=old["binding"], decision=old["decision"])
     elif fault == "failed-to-pending":
         # a todo of no verify failed (sealed); the writer says it has not ended yet
         swept(w, cp, sid, cands)
@@ -336,11 +370,11 @@ def rng_choice(n: int, options: tuple[str, ...]) -> str:
 
 
 def blocked_id(w: World, fault: str) -> str:
-    if fault == "moved-pointer":
+    if fault in ("moved-pointer", "replayed-pointer"):
         return w.cp.plan
     if fault in ("failed-to-pending", "replayed-outcome"):
         return EDIT
-    return GATE if fault.startswith(("gate", "forged-vote", "forged-decision")) \
+    return GATE if fault.startswith(("gate", "forged-vote", "forged-decision", "rolled")) \
         else w.verify_todo
 
 

@@ -142,6 +142,18 @@ def create_sweep(rt: Runtime, sid: str, todos: dict[str, object] | None = None,
     rt.changes.note_sweep(PLAN, sid, run, [], last=True)
 
 
+def bound(rt: Runtime, sid: str, gate: str) -> str:
+    """Gate ``gate``'s binding in sweep ``sid`` as coord computes it (from the sweep's
+    spec and the gate's predecessors' checkpoints now): what its opening stores."""
+    from coordination.runtime import evidence
+
+    spec = json.loads(str((rt.checkpoints.get_sweep_fields(sid, ("spec",)) or {})["spec"]))
+    todos = spec.get("todos") or {}
+    preds = [p for p in (todos.get(gate) or {}).get("preds") or [] if p in todos]
+    return evidence.binding_of(evidence.spec_digest_of(spec.get("plan"), todos),
+                               rt.checkpoints.get_all(sid, preds) if preds else {})
+
+
 def decided(rt: Runtime, sid: str, gate: str) -> None:
     """Gate ``gate`` of sweep ``sid`` decided as coord's count seals its decision: for
     the sweep's spec and run now, its binding, approvals and votes as they are."""
@@ -181,7 +193,7 @@ def test_an_approved_gate_counts_only_with_sealed_votes_behind_it(signed: Runtim
     create_sweep(rt, "s-1")
     ran(rt, "TODO-101", sweep="s-1")
     rt.checkpoints.set_fields("s-1", "TODO-050", status="succeeded", approvals=["ana", "bo"],
-                              binding="b1")
+                              binding=bound(rt, "s-1", "TODO-050"))
     key = rt.settings.signing_keys[0]
 
     def gate() -> tuple[str, str]:
@@ -193,18 +205,18 @@ def test_an_approved_gate_counts_only_with_sealed_votes_behind_it(signed: Runtim
 
     verdict, why = gate()  # no votes at all
     assert verdict == "refused" and "only 0 of the 2" in why, why
-    vote(rt, "s-1", "TODO-050", "ana", "b1", (key,))
-    vote(rt, "s-1", "TODO-050", "bo", "b1")  # unsigned: by someone without the key
+    vote(rt, "s-1", "TODO-050", "ana", bound(rt, "s-1", "TODO-050"), (key,))
+    vote(rt, "s-1", "TODO-050", "bo", bound(rt, "s-1", "TODO-050"))  # unsigned: by someone without the key
     verdict, why = gate()
     assert verdict == "refused" and "only 1 of the 2" in why and "vote of bo" in why, why
-    vote(rt, "s-1", "TODO-050", "bo", "b1", (key,), b="b0")  # sealed, then moved binding
+    vote(rt, "s-1", "TODO-050", "bo", bound(rt, "s-1", "TODO-050"), (key,), b="b0")  # sealed, then moved binding
     assert gate()[0] == "refused"
     vote(rt, "s-1", "TODO-050", "bo", "b0", (key,))  # sealed, for another binding
     assert gate()[0] == "refused"
-    vote(rt, "s-1", "TODO-050", "bo", "b1", (key,), c="changed after")  # altered
+    vote(rt, "s-1", "TODO-050", "bo", bound(rt, "s-1", "TODO-050"), (key,), c="changed after")  # altered
     verdict, why = gate()
     assert verdict == "refused" and "signature invalid" in why, why
-    vote(rt, "s-1", "TODO-050", "bo", "b1", (key,))
+    vote(rt, "s-1", "TODO-050", "bo", bound(rt, "s-1", "TODO-050"), (key,))
     assert gate()[0] == "approved"
     assert judge(rt, cp, candidates=dict(SET)).landable
     rt.checkpoints.set_fields("s-1", "TODO-050", approvals=["ana", "cy"])  # names no vote
@@ -223,8 +235,8 @@ def test_gates_and_todos_of_the_plans_last_sweep(rt: Runtime) -> None:
                                                           "TODO-051": "missing"}
     create_sweep(rt, "s-1")
     rt.checkpoints.set_fields("s-1", "TODO-050", status="succeeded", approvals=["ana"],
-                              binding="b1")
-    vote(rt, "s-1", "TODO-050", "ana", "b1")
+                              binding=bound(rt, "s-1", "TODO-050"))
+    vote(rt, "s-1", "TODO-050", "ana", bound(rt, "s-1", "TODO-050"))
     rt.checkpoints.set_fields("s-1", "TODO-051", status="awaiting_approval", approvals=[])
     j = judge(rt, cp, candidates=dict(SET))
     assert j.sweep == "s-1"
@@ -235,8 +247,9 @@ def test_gates_and_todos_of_the_plans_last_sweep(rt: Runtime) -> None:
     for status, verdict in (("failed", "rejected"), ("cancelled", "expired")):
         rt.checkpoints.set_fields("s-1", "TODO-051", status=status)
         assert judge(rt, cp, candidates=dict(SET)).gates["TODO-051"].verdict == verdict
-    rt.checkpoints.set_fields("s-1", "TODO-051", status="succeeded")
-    vote(rt, "s-1", "TODO-051", "bo", "")
+    rt.checkpoints.set_fields("s-1", "TODO-051", status="succeeded",
+                              binding=bound(rt, "s-1", "TODO-051"))
+    vote(rt, "s-1", "TODO-051", "bo", bound(rt, "s-1", "TODO-051"))
     rt.checkpoints.set_fields("s-1", "TODO-051", approvals=["bo"])
     rt.checkpoints.set_fields("s-1", "TODO-001", status="failed", reason="exit 2")
     j = judge(rt, cp, candidates=dict(SET))
@@ -360,8 +373,8 @@ def test_a_pointer_moved_by_a_keyless_writer_is_refused_naming_it(
     key = rt.settings.signing_keys[0]
     create_sweep(rt, "s-1")
     rt.checkpoints.set_fields("s-1", "TODO-050", status="succeeded", approvals=["ana"],
-                              binding="b1")
-    vote(rt, "s-1", "TODO-050", "ana", "b1", (key,))
+                              binding=bound(rt, "s-1", "TODO-050"))
+    vote(rt, "s-1", "TODO-050", "ana", bound(rt, "s-1", "TODO-050"), (key,))
     decided(rt, "s-1", "TODO-050")
     ran(rt, "TODO-101", sweep="s-1")
     assert judge(rt, cp, candidates=dict(SET)).landable
@@ -509,8 +522,8 @@ def test_a_gate_approved_before_the_catalog_changed_the_plan_is_stale(rt: Runtim
     rt.checkpoints.set_fields("s-1", "TODO-001", status="succeeded", exit_code=0)
     ran(rt, "TODO-101", sweep="s-1")
     rt.checkpoints.set_fields("s-1", "TODO-050", status="succeeded", approvals=["ana"],
-                              binding="b1")
-    vote(rt, "s-1", "TODO-050", "ana", "b1")
+                              binding=bound(rt, "s-1", "TODO-050"))
+    vote(rt, "s-1", "TODO-050", "ana", bound(rt, "s-1", "TODO-050"))
     assert judge(rt, cp, candidates=dict(SET)).landable
     for edit, said in (({"TODO-101": {"run": "pytest -x"}}, "TODO-101 (run)"),
                        ({"TODO-001": {"env": {"A": "1"}, "undo": "git reset"}},
@@ -546,9 +559,10 @@ def test_with_approvers_the_rule_checks_each_votes_ssh_signature(
     create_sweep(rt, "s-1")
     ran(rt, "TODO-101", sweep="s-1")
     rt.checkpoints.set_fields("s-1", "TODO-050", status="succeeded", approvals=["ana"],
-                              binding="b1")
+                              binding=bound(rt, "s-1", "TODO-050"))
 
-    def signed_by(who: str, binding: str = "b1") -> str:
+    def signed_by(who: str, binding: str | None = None) -> str:
+        binding = binding or bound(rt, "s-1", "TODO-050")
         return sshsig.sign(sshsig.binding_message("s-1", "TODO-050", binding, "approve",
                                                   "ana"), str(keys[who]))
 
@@ -556,16 +570,16 @@ def test_with_approvers_the_rule_checks_each_votes_ssh_signature(
         j = judge(rt, cp, candidates=dict(SET))
         return j.gates["TODO-050"].verdict, " ".join(b.why for b in j.blockers)
 
-    vote(rt, "s-1", "TODO-050", "ana", "b1")  # hand-written: no signature
+    vote(rt, "s-1", "TODO-050", "ana", bound(rt, "s-1", "TODO-050"))  # hand-written: no signature
     verdict, why = gate()
     assert verdict == "refused" and "no SSH signature" in why, why
-    vote(rt, "s-1", "TODO-050", "ana", "b1", ssh=signed_by("zed"))  # a key not in the file
+    vote(rt, "s-1", "TODO-050", "ana", bound(rt, "s-1", "TODO-050"), ssh=signed_by("zed"))  # a key not in the file
     verdict, why = gate()
     assert verdict == "refused" and f"is not in {allowed}" in why, why
-    vote(rt, "s-1", "TODO-050", "ana", "b1", ssh=signed_by("ana", "b0"))  # another binding
+    vote(rt, "s-1", "TODO-050", "ana", bound(rt, "s-1", "TODO-050"), ssh=signed_by("ana", "b0"))  # another binding
     verdict, why = gate()
     assert verdict == "refused" and "does not verify" in why, why
-    vote(rt, "s-1", "TODO-050", "ana", "b1", ssh=signed_by("ana"))
+    vote(rt, "s-1", "TODO-050", "ana", bound(rt, "s-1", "TODO-050"), ssh=signed_by("ana"))
     assert gate() == ("approved", "")
     assert judge(rt, replace(cp, allowed_signers=None), candidates=dict(SET)).landable
 
@@ -784,8 +798,8 @@ def test_an_approved_gate_counts_only_with_its_decision_sealed(signed: Runtime) 
     ran(rt, "TODO-101", sweep="s-1")
     for g in cp.gates:
         rt.checkpoints.set_fields("s-1", g, status="succeeded", approvals=["ana"],
-                                  binding="b1")
-        vote(rt, "s-1", g, "ana", "b1", (key,))
+                                  binding=bound(rt, "s-1", g))
+        vote(rt, "s-1", g, "ana", bound(rt, "s-1", g), (key,))
         decided(rt, "s-1", g)
     j = judge(rt, cp, candidates=dict(SET))
     assert j.landable and j.gates["TODO-050"].verdict == "approved", j.blockers
@@ -807,7 +821,7 @@ def test_an_approved_gate_counts_only_with_its_decision_sealed(signed: Runtime) 
     rt.checkpoints.set_fields("s-1", "TODO-050", decision=good["TODO-050"]["decision"],
                               approvals=["ana", "bo"])
     votes = rt.redis.hget(rt.keys.sweep("s-1"), "g:TODO-050")
-    vote(rt, "s-1", "TODO-050", "bo", "b1", (key,))  # a sealed vote, but after the decision
+    vote(rt, "s-1", "TODO-050", "bo", bound(rt, "s-1", "TODO-050"), (key,))  # a sealed vote, but after the decision
     assert "signature invalid" in refused()
     rt.checkpoints.set_fields("s-1", "TODO-050", approvals=["ana"])
     rt.redis.hset(rt.keys.sweep("s-1"), "g:TODO-050", str(votes))  # as they were

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from coordination.catalog.store import CatalogStore
+from coordination.errors import UsageError
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
 from coordination.sweeps.outputs import (
@@ -400,8 +401,9 @@ def test_an_undo_refuses_forged_outputs_of_its_own_change(keyed_rt: Runtime,
 @pytest.mark.parametrize("forged", [False, True])
 def test_outputs_pass_through_a_gate_only_with_their_seal(keyed_rt: Runtime, tmp_path: Path,
                                                           forged: bool) -> None:
-    """A gate's approval is bound to its predecessors' outputs as they are (gates.py), but
-    the todo after it reads them itself: rewritten while the gate waits, they fail it."""
+    """A gate's approval is bound to its predecessors' outputs as they are (gates.py), and
+    the todo after it reads them itself: rewritten while the gate waits, the binding the
+    approval computes is not the one the gate opened under, and nothing is counted."""
     import time
 
     from workers.embedded import embedded_workers
@@ -423,11 +425,56 @@ def test_outputs_pass_through_a_gate_only_with_their_seal(keyed_rt: Runtime, tmp
             time.sleep(0.02)
         if forged:
             keyed_rt.checkpoints.set_fields(sid, "TODO-001", outputs={"VERSION": "6.6.6"})
+            with pytest.raises(UsageError, match="the binding its checkpoint holds"):
+                svc.decide(sid, "TODO-002", "approve", who="bo")
+            st = svc.status(sid)
+            assert st["todos"]["TODO-002"]["status"] == "awaiting_approval", st
+            assert st["todos"]["TODO-003"]["status"] == "pending" and not got.exists()
+            svc.cancel(sid)
+            return
         svc.decide(sid, "TODO-002", "approve", who="bo")
         st = svc.wait(sid, timeout=30)
-    deploy = st["todos"]["TODO-003"]
-    if not forged:
-        assert st["status"] == "succeeded" and got.read_text() == "1.0\n", st
-        return
-    assert deploy["status"] == "failed" and not got.exists(), deploy
-    assert f"outputs record of TODO-001 in sweep {sid}" in (deploy["reason"] or ""), deploy
+    assert st["status"] == "succeeded" and got.read_text() == "1.0\n", st
+
+
+def test_an_earlier_runs_outputs_put_back_are_refused(keyed_rt: Runtime,
+                                                     tmp_path: Path) -> None:
+    """Outputs are sealed with the run whose outcome seal is beside them: run 0's sealed
+    outputs put back beside run 1's outcome fail their seal; and run 0's whole checkpoint
+    put back after run 1 ran the todo again (its outcome seal with it) is refused by the
+    todo after it, which knows from its signed spec which run ran the todo last."""
+    from coordination.runtime import signing
+    from coordination.runtime.evidence import outcome_stamp
+    from coordination.sweeps.outputs import (InputsRefused, gather_inputs, outputs_fields,
+                                             outputs_refusal)
+    from coordination.sweeps.spec_store import load_spec
+    from workers.runner import WorkerInfo, run_todo
+
+    keys = (SIGNING_KEY,)
+
+    def ended(values: dict[str, str], run: int) -> dict[str, Any]:
+        return {"status": "succeeded", "exit_code": 0,
+                **outputs_fields(keys, "s-1", "TODO-001", values, run=run),
+                "outcome_seal": outcome_stamp(keys, "s-1", "TODO-001", run, "succeeded", 0)}
+
+    run0, run1 = ended({"VERSION": "1.0"}, 0), ended({"VERSION": "2.0"}, 1)
+    assert outputs_refusal(keyed_rt.settings, "s-1", "TODO-001", run0) is None
+    assert outputs_refusal(keyed_rt.settings, "s-1", "TODO-001", run1) is None
+    mixed = {**run1, "outputs": run0["outputs"], "outputs_seal": run0["outputs_seal"]}
+    why = outputs_refusal(keyed_rt.settings, "s-1", "TODO-001", mixed)
+    assert why is not None and "outputs record of TODO-001 in sweep s-1" in why
+    assert "signature invalid" in why, why
+
+    svc, sid = _start(keyed_rt, _deploy_chain(tmp_path))
+    run_todo(keyed_rt, sid, "TODO-001", WorkerInfo(name="w"))  # run 0: 1.0, sealed so
+    rec = keyed_rt.checkpoints.get_sweep_fields(sid, ("spec",)) or {}
+    doc = json.loads(str(rec["spec"]))
+    # run 1 ran the build again (its spec, signed, says so)
+    text = json.dumps({**doc, "run": 1, "dispatched": {"TODO-001": 1}})
+    keyed_rt.checkpoints.update_sweep(sid, run=1, spec=text,
+                                      **signing.sign(sid, 1, text, SIGNING_KEY))
+    spec = load_spec(keyed_rt, sid, keyed_rt.checkpoints.get_sweep_fields(
+        sid, ("spec", "run", "spec_sig", "spec_key_id")) or {})
+    assert spec is not None and spec.last_run("TODO-001") == 1
+    with pytest.raises(InputsRefused, match="of run 0, but run 1 ran TODO-001 again"):
+        gather_inputs(keyed_rt, spec, "TODO-002")

@@ -211,3 +211,25 @@ def test_a_finished_waved_sweep_lists_its_waves(rt: Runtime, tmp_path: Path, las
     assert graph["waves"] == status_doc["waves"]
     if status == "failed":
         assert "wave rest missed its criteria" in str(graph["waves"][2]["reason"])
+
+
+def test_the_web_view_names_a_pointer_put_back_as_a_replay(rt: Runtime, tmp_path: Path
+                                                          ) -> None:
+    """Two sweeps of the change plan; a Redis writer puts the first one's pointer back:
+    /api/changes/PLAN judges it with the same rule as `change land`, reading the
+    freshness anchor beside the catalog (no git run for it), and names the replay."""
+    eco = change_catalog(tmp_path / "eco")
+    _svc, first, _st = run_sweep(rt, eco)
+    older = rt.redis.hget(rt.keys.change(PLAN), "sweep")
+    _svc, second, _st = run_sweep(rt, eco)
+    c = client(rt, eco)
+    doc = c.get(f"/api/changes/{PLAN}").json()
+    assert doc["sweep"] == second
+    assert not any(b["why"].startswith("replayed") for b in doc["blockers"]), doc["blockers"]
+    rt.redis.hset(rt.keys.change(PLAN), "sweep", older)
+    doc = c.get(f"/api/changes/{PLAN}").json()
+    assert doc["sweep"] == first and not doc["landable"]
+    [why] = [b["why"] for b in doc["blockers"] if b["id"] == PLAN and b["kind"] == "evidence"]
+    assert why.startswith(f"replayed: Redis holds sweep {first} (run 0) but the newest "
+                          f"sweep of {PLAN} is {second} (run 0) (anchor: "), why
+    assert ".coord.anchors" in why
