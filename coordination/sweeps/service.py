@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from coordination.catalog import live
 from coordination.catalog.audit import operation
 from coordination.catalog.audit import who as whoami
 from coordination.errors import CoordError, NotFoundError, UsageError
@@ -34,6 +35,7 @@ from coordination.status import (
 from coordination.lazy import LazyModule
 from coordination.sweeps import reading, waiting
 from coordination.sweeps import summary as summaries
+from coordination.sweeps.runner import this_process
 from coordination.sweeps.reading import (
     RECENT,
     StatusDocument,
@@ -144,7 +146,15 @@ class SweepService:
     def start_spec(self, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
                    atomic: bool | str = False) -> str:
         self.publish_webhooks()
+        if self.catalog_path is not None and kind != "run":  # run: not in the catalog
+            # Before it starts: a read from now on looks for it (coordination.catalog.live).
+            live.mark(self.catalog_path, sweep_id, at=self.where(), plan=spec.plan,
+                      todos=list(spec.todos))
         return steering.start(self.rt, spec, sweep_id, kind=kind, atomic=atomic)
+
+    def where(self) -> str:
+        """Which Redis this service's sweeps run on, as a marker records it."""
+        return live.where(self.rt.settings.redis_url, self.rt.keys.namespace)
 
     def publish_webhooks(self) -> None:
         """Tell the workers the catalog's ``notify:`` webhooks as they are now (they
@@ -213,6 +223,8 @@ class SweepService:
 
     def wait(self, sweep_id: str, *, on_event: Callable[[Event], None] | None = None,
              timeout: float | None = None) -> StatusDocument:
+        if self.catalog_path is not None:  # this process syncs it: reads leave it alone
+            live.wait_mark(self.catalog_path, sweep_id, this_process())
         return waiting.wait(self.rt, sweep_id, record=lambda: self.record(sweep_id),
                             status=lambda: self.status(sweep_id), on_event=on_event,
                             timeout=timeout)
@@ -265,6 +277,9 @@ class SweepService:
             rerun = sorted({*rerun, *reopened})
             spec = self.planning.resume_spec(old, rerun, adhoc=adhoc)
         spec.no_cache = no_cache
+        if not adhoc and self.catalog_path is not None:  # live again: reads look for it
+            live.mark(self.catalog_path, sweep_id, at=self.where(), plan=spec.plan,
+                      todos=list(spec.todos))
         if not steering.resume(self.rt, spec, rerun):
             raise UsageError(f"sweep {sweep_id} was resumed or changed by someone else meanwhile",
                              hint=f"see `coord sweep status {sweep_id}`")
@@ -358,6 +373,7 @@ class SweepService:
             changed: SyncResult = outcome.write_outcome(self.catalog_path, status.get("plan") or None,
                                                         status["todos"], again=bool(again))
         self.rt.checkpoints.update_sweep(sweep_id, synced_at=time.time())
+        live.unmark(self.catalog_path, sweep_id)
         return {"sweep_id": sweep_id, "catalog": str(self.catalog_path), **changed}
 
 

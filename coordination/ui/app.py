@@ -49,12 +49,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from coordination.catalog import live
 from coordination.errors import CoordError, NotFoundError
 from coordination.runtime.context import Runtime
 from coordination.jsonable import JSONObject
 from coordination.runtime.events import stream_id_key
 from coordination.status import SWEEP_LIVE
 from coordination.sweeps import SweepService
+from coordination.sweeps.live import catch_up
 from coordination.ui import changes, documents
 from coordination.ui.documents import BreakerReader
 from coordination.ui.feeds import PAGE as READ_PAGE
@@ -218,7 +220,19 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
     streams at most (then 503); ``keepalive``: seconds between comments on a quiet stream.
     """
     svc = SweepService(rt, catalog)
-    csrf_key = secrets.token_bytes(32)  # per server: a restart invalidates open pages' tokens
+    csrf_key = secrets.token_bytes(32)
+
+    def fresh(build: Callable[[], object]) -> Callable[[], object]:
+        """``build`` after the catalog's sweeps are caught up with (a running todo
+        shown in_progress, an unwatched ended sweep synced), as at a CLI command's start."""
+        def caught_up() -> object:
+            if svc.catalog_path is not None:
+                if live.of_this_redis(svc.catalog_path):
+                    catch_up(svc.catalog_path)
+                else:
+                    live.set_overlay(svc.catalog_path, {})
+            return build()
+        return caught_up  # per server: a restart invalidates open pages' tokens
 
     def user_of(request: Request) -> str | None:
         user = getattr(request.state, "user", None)
@@ -276,7 +290,8 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
 
     def api_overview(request: Request) -> Response:
         selector = request.query_params.get("repos")  # ?repos=SEL: `repo list --repos`
-        return _json(lambda: documents.overview(svc, rt, breakers=breakers, selector=selector))
+        return _json(fresh(lambda: documents.overview(svc, rt, breakers=breakers,
+                                                     selector=selector)))
 
     def api_sweeps(request: Request) -> Response:
         try:
@@ -296,13 +311,13 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
         return _json(lambda: documents.todo_detail(svc, p["sweep_id"], p["todo_id"]))
 
     def api_plan(request: Request) -> Response:
-        return _json(lambda: documents.plan_status(svc, request.path_params["plan_id"]))
+        return _json(fresh(lambda: documents.plan_status(svc, request.path_params["plan_id"])))
 
     def api_plan_graph(request: Request) -> Response:
-        return _json(lambda: documents.plan_graph(svc, request.path_params["plan_id"]))
+        return _json(fresh(lambda: documents.plan_graph(svc, request.path_params["plan_id"])))
 
     def api_repos(request: Request) -> Response:
-        return _json(lambda: documents.repo_list(svc, rt))
+        return _json(fresh(lambda: documents.repo_list(svc, rt)))
 
     def api_changes(request: Request) -> Response:
         return _json(lambda: changes.changes_list(svc, rt))
