@@ -114,9 +114,11 @@ def cli(ctx: click.Context, file: Path | None) -> None:
         catch_up(file)
 
 
-#: Commands that never catch up with the catalog's sweeps at start (long-running ones
-#: do it per request, the others read no todo status).
-NO_CATCH_UP = frozenset({"worker", "flower", "mcp", "ui", "metrics", "init", "schema"})
+#: Commands that never catch up with the catalog's sweeps at start: long-running ones
+#: do it per request, `sweep ...` syncs (watch, sync, rollback --wait) and reads sweeps
+#: as they are, the others read no todo status.
+NO_CATCH_UP = frozenset({"worker", "flower", "mcp", "ui", "metrics", "init", "schema",
+                         "sweep"})
 
 
 #: Seconds the cyclic garbage collector stays off after the CLI starts.

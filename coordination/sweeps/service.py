@@ -25,6 +25,7 @@ from coordination.runtime.context import Runtime
 from coordination.runtime.events import Event
 from coordination.status import (
     DONE,
+    EventKind,
     SWEEP_ENDED,
     SWEEP_LIVE,
     SWEEP_TRANSITIONS,
@@ -374,7 +375,36 @@ class SweepService:
                                                         status["todos"], again=bool(again))
         self.rt.checkpoints.update_sweep(sweep_id, synced_at=time.time())
         live.unmark(self.catalog_path, sweep_id)
+        self._milestone_events(sweep_id, changed)
         return {"sweep_id": sweep_id, "catalog": str(self.catalog_path), **changed}
+
+
+    def _milestone_events(self, sweep_id: str, changed: SyncResult) -> None:
+        """``milestone.completed`` / ``milestone.reopened`` for each milestone this
+        sync's edit completed or left undone (decided in that edit, under the catalog's
+        lock: once each), in the ledger (webhooks deliver from it) and, as a decision,
+        in the audit log (`coord history` lists it)."""
+        for m in changed.get("milestones_completed") or []:
+            self.rt.events.emit(EventKind.milestone_completed, sweep_id=sweep_id,
+                                plan=m["plan"], milestone=m["milestone"], title=m["title"],
+                                todos=list(m["todos"]))
+            self._milestone_decision(EventKind.milestone_completed, sweep_id, m)
+        for m in changed.get("milestones_reopened") or []:
+            self.rt.events.emit(EventKind.milestone_reopened, sweep_id=sweep_id,
+                                plan=m["plan"], milestone=m["milestone"], title=m["title"],
+                                todos=list(m["todos"]))
+            self._milestone_decision(EventKind.milestone_reopened, sweep_id, m)
+
+    def _milestone_decision(self, kind: EventKind, sweep_id: str,
+                            m: outcome.MilestoneChange) -> None:
+        from coordination.catalog.store import CatalogStore  # lazy: `sweep status` reads no store
+
+        assert self.catalog_path is not None
+        CatalogStore(self.catalog_path).record_decision(
+            who=whoami(self.catalog_path.resolve().parent), op=str(kind),
+            ids=[m["milestone"], m["plan"]],
+            decision={"event": str(kind), "sweep_id": sweep_id, "milestone": m["milestone"],
+                      "plan": m["plan"], "title": m["title"], "todos": list(m["todos"])})
 
 
 def about_todo(ev: Event, todo: str) -> bool:

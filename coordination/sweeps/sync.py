@@ -61,6 +61,16 @@ class Outcome(TypedDict):
     attempts: int  # 0: it never started (a caller of before 0.4 may leave it out)
 
 
+class MilestoneChange(TypedDict):
+    """A milestone this sync completed, or reopened (``milestone.completed`` /
+    ``milestone.reopened``)."""
+
+    plan: str
+    milestone: str
+    title: str
+    todos: list[str]
+
+
 class SyncResult(TypedDict):
     completed: list[str]
     failed: list[str]
@@ -71,6 +81,9 @@ class SyncResult(TypedDict):
     plan_completed: bool
     plan_status: str | None
     reopened: bool  # the plan was completed and is active again (a todo of it is not)
+    #: milestones whose last todo this sync completed, and done ones it left undone
+    milestones_completed: NotRequired[list[MilestoneChange]]
+    milestones_reopened: NotRequired[list[MilestoneChange]]
 
 
 def never_started(v: Outcome) -> bool:
@@ -104,6 +117,7 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
         changed = SyncResult(completed=[], failed=[], skipped=[], reset=[], unrun=[],
                              plan=plan_id, plan_completed=False, plan_status=None,
                              reopened=False)
+        before = milestones_done(doc)
         for item in section(doc, "todos"):
             tid = str(item.get("id")) if isinstance(item, CommentedMap) else ""
             if tid in of_template and item.get("for_each"):
@@ -168,10 +182,35 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
             status = "completed"
         changed["plan_completed"] = completes
         changed["plan_status"] = status
+        after = milestones_done(doc)
+        changed["milestones_completed"] = [m for k, m in after.items() if k not in before]
+        changed["milestones_reopened"] = [m for k, m in before.items() if k not in after]
         return changed
 
     result: SyncResult = store.update(edit)
     return result
+
+
+def milestones_done(doc: CommentedMap) -> dict[tuple[str, str], MilestoneChange]:
+    """Every milestone of the document that is done (each todo it lists completed,
+    :func:`coordination.catalog.reports.is_complete`), by (plan, milestone): compared
+    before and after a sync's edit, in the edit, so a milestone is completed (or
+    reopened) by exactly one sync."""
+    status = {str(t.get("id")): str(t.get("status") or "pending")
+              for t in section(doc, "todos") if isinstance(t, CommentedMap)}
+    done: dict[tuple[str, str], MilestoneChange] = {}
+    for plan in section(doc, "plans"):
+        if not isinstance(plan, CommentedMap):
+            continue
+        for ms in plan.get("milestones") or ():
+            if not isinstance(ms, dict):
+                continue
+            todos = [str(t) for t in ms.get("todos") or ()]
+            if todos and is_complete(status.get(t, "pending") for t in todos):
+                key = (str(plan.get("id")), str(ms.get("id")))
+                done[key] = MilestoneChange(plan=key[0], milestone=key[1],
+                                            title=str(ms.get("title") or ""), todos=todos)
+    return done
 
 
 def _instance_status(current: str, v: Outcome, again: bool) -> str:

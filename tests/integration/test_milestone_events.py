@@ -1,0 +1,96 @@
+"""`milestone.completed` and `milestone.reopened` (issue 52, item 2): once each, in the
+ledger, the webhooks and the history, through real `coord worker`s on a real
+redis-server; syncing the same sweep again, or any later command, adds none."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.integration.helpers import Cluster, wait_until
+from tests.integration.test_notify import Endpoint, free_port
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _catalog(c: Cluster, port: int) -> None:
+    c.repo_dir("api").mkdir(parents=True, exist_ok=True)
+    c.eco.write_text(f"""version: 1
+repos:
+  - name: api
+    path: repos/api
+notify:
+  - url: "http://127.0.0.1:{port}/hook"
+    events: [milestone.completed, milestone.reopened]
+coordination:
+  plans:
+    - id: PLAN-001
+      title: milestones
+      status: active
+      milestones:
+        - {{id: MS-001, title: first, todos: [TODO-001, TODO-002]}}
+        - {{id: MS-002, title: second, todos: [TODO-003]}}
+  todos:
+    - {{id: TODO-001, task: one, repo: api, plan: PLAN-001, run: "true", undo: "true"}}
+    - {{id: TODO-002, task: two, repo: api, plan: PLAN-001, run: "true", undo: "true",
+        blocked_by: [TODO-001]}}
+    - {{id: TODO-003, task: three, repo: api, plan: PLAN-001, run: "exit 3",
+        blocked_by: [TODO-002]}}
+""")
+
+
+def _milestone_events(c: Cluster) -> list[dict[str, Any]]:
+    return [e.to_dict() for e in c.rt.events.read()
+            if str(e.kind).startswith("milestone.")]
+
+
+def _delivered(endpoint: Endpoint) -> list[dict[str, Any]]:
+    with endpoint.lock:
+        bodies = [json.loads(r["body"]) for r in endpoint.requests]
+    return [b for b in bodies if str(b.get("kind", "")).startswith("milestone.")]
+
+
+def test_milestone_completed_and_reopened_once_each(cluster: Cluster) -> None:
+    port = free_port()
+    endpoint = Endpoint(port, fail_first=0)
+    try:
+        _catalog(cluster, port)
+        cluster.start_workers(["api"])
+        sid = cluster.start_sweep()
+        assert cluster.wait_sweep(sid, timeout=90)["status"] == "failed"
+
+        synced = cluster.cli_json("sweep", "sync", sid)
+        assert [m["milestone"] for m in synced["milestones_completed"]] == ["MS-001"]
+        # Synced again, and more commands: nothing new.
+        again = cluster.cli_json("sweep", "sync", sid)
+        assert again["milestones_completed"] == []
+        cluster.cli_json("plan", "status", "PLAN-001")
+        cluster.cli_json("todo", "list")
+
+        events = _milestone_events(cluster)
+        assert [(e["kind"], e["milestone"], e["sweep_id"]) for e in events] == [
+            ("milestone.completed", "MS-001", sid)], events
+        assert events[0]["todos"] == ["TODO-001", "TODO-002"] and events[0]["plan"] == "PLAN-001"
+        wait_until(lambda: len(_delivered(endpoint)) >= 1, 60, "the milestone webhook")
+        hist = cluster.cli_json("history", "search", "MS-001", "--kind", "edit")
+        assert [r["op"] for r in hist if r.get("op", "").startswith("milestone.")] == [
+            "milestone.completed"], hist
+
+        # A rollback undoes MS-001's todos: reopened, once.
+        cluster.cli_json("sweep", "rollback", sid, "--wait", timeout=120)
+        cluster.cli_json("sweep", "sync", sid)
+        events = _milestone_events(cluster)
+        assert [(e["kind"], e["milestone"]) for e in events] == [
+            ("milestone.completed", "MS-001"), ("milestone.reopened", "MS-001")], events
+        wait_until(lambda: len(_delivered(endpoint)) >= 2, 60, "the reopened webhook")
+        kinds = [(b["kind"], b.get("milestone") or b.get("data", {}).get("milestone"))
+                 for b in _delivered(endpoint)]
+        assert sorted(k for k, _ in kinds) == ["milestone.completed", "milestone.reopened"]
+        assert endpoint.repeats == []
+        hist = cluster.cli_json("history", "search", "MS-001", "--kind", "edit")
+        assert sorted(r["op"] for r in hist if r.get("op", "").startswith("milestone.")) == [
+            "milestone.completed", "milestone.reopened"], hist
+    finally:
+        endpoint.close()
