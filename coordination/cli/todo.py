@@ -10,7 +10,7 @@ import click
 from coordination.catalog.reads import list_todos as read_todos
 from coordination.cli.context import Context
 from coordination.cli.issue import PRIORITIES, say_deleted
-from coordination.cli.render import emit, esc, fields, json_option, say, shown, split_list, styled, table
+from coordination.cli.render import emit, esc, fields, json_option, paired_criteria, say, shown, split_list, styled, table
 from coordination.cli.render import output_lines
 from coordination.cli.todo_run import run
 from coordination.errors import UsageError
@@ -134,7 +134,9 @@ def _todo_fields(t: Todo) -> None:
             ("blocked_by", t.blocked_by), ("blocking", t.blocking), ("assignee", t.assignee),
             ("estimated_hours", _hours(t.estimated_hours)),
             ("actual_hours", _hours(t.actual_hours)), ("labels", t.labels),
-            ("acceptance_criteria", t.acceptance_criteria), ("description", t.description),
+            ("acceptance_criteria", [c if isinstance(c, str) else f"{c.text} (check: {c.check})"
+                                     for c in t.acceptance_criteria]),
+            ("description", t.description),
         ]),
     )
 
@@ -260,7 +262,12 @@ def _last_failure(obj: Context, t: Todo, lines: int | None) -> None:
               help="Todos/issues that must finish first, comma-separated (TODO-1,ISSUE-2; "
               "an instance of a template: 'TODO-10[api]', in a template 'TODO-10[same]').")
 @click.option("--estimate", type=Number(min=0), help="Estimated hours.")
-@click.option("--criteria", multiple=True, help="An acceptance criterion; repeat for more.")
+@click.option("--criteria", "--acceptance", "criteria", multiple=True, metavar="TEXT",
+              help="An acceptance criterion; repeat for more.")
+@click.option("--check", "checks", multiple=True, metavar="CMD",
+              help="The command that checks the --acceptance criterion at the same position, "
+                   "in the repo's checkout after the run succeeded (exit 0: it holds, else "
+                   "the todo fails; '' for none); one per criterion.")
 @click.option("--description", default="", help="Longer text.")
 @click.option("--priority", type=click.Choice(PRIORITIES), help="Priority (default medium).")
 @click.option("--assignee", help="Who owns it.")
@@ -279,8 +286,9 @@ def _last_failure(obj: Context, t: Todo, lines: int | None) -> None:
 @click.pass_obj
 def create_todo(obj: Context, /, task: str, repo: str, run: str | None, undo: str | None,
                 plan: str | None, blocked_by: tuple[str, ...], estimate: float | None,
-                criteria: tuple[str, ...], description: str, priority: str | None,
-                assignee: str | None, labels: tuple[str, ...], timeout: float | None,
+                criteria: tuple[str, ...], checks: tuple[str, ...], description: str,
+                priority: str | None, assignee: str | None, labels: tuple[str, ...],
+                timeout: float | None,
                 retries: int | None, env: dict[str, str], commit: str | None, verify: bool,
                 gate: str | None, cache: str | None, as_json: bool) -> None:
     """Create a todo; prints its new id. Blockers get it in their `blocking`.
@@ -296,7 +304,8 @@ def create_todo(obj: Context, /, task: str, repo: str, run: str | None, undo: st
     """
     extra = _todo_fields_given(commit, verify or None, gate, False, cache, False)
     created = obj.manager.create_todo(
-        task, repo, blocked_by=split_list(blocked_by), criteria=list(criteria),
+        task, repo, blocked_by=split_list(blocked_by),
+        criteria=paired_criteria(criteria, checks, "acceptance"),
         labels=list(labels), run=run, undo=undo, plan=plan, estimate=estimate,
         description=description, priority=priority, assignee=assignee, timeout=timeout,
         retries=retries, env=env, **extra,  # type: ignore[arg-type]
@@ -342,6 +351,11 @@ todo.add_command(run)
 @click.option("--estimate", "estimated_hours", type=Number(min=0),
               help="Estimated hours.")
 @click.option("--label", "labels", multiple=True, help="Replace the labels; repeat for more.")
+@click.option("--acceptance", "criteria", multiple=True, metavar="TEXT",
+              help="Replace the acceptance criteria; repeat for more ('' for none).")
+@click.option("--check", "checks", multiple=True, metavar="CMD",
+              help="The command that checks the --acceptance criterion at the same position "
+                   "('' for none); one per criterion.")
 @click.option("--env", "env", multiple=True, callback=_env_pairs, metavar="KEY=VALUE",
               help="Set a variable its command runs with (the others stay); repeat for more. "
               "KEY= sets it empty.")
@@ -361,7 +375,8 @@ def update_todo(obj: Context, /, todo_id: str, task: str | None, description: st
                 run: str | None, undo: str | None, status: str | None, priority: str | None,
                 assignee: str | None, blocked_by: tuple[str, ...], timeout: float | None,
                 retries: int | None, resources: tuple[str, ...],
-                estimated_hours: float | None, labels: tuple[str, ...], env: dict[str, str],
+                estimated_hours: float | None, labels: tuple[str, ...],
+                criteria: tuple[str, ...], checks: tuple[str, ...], env: dict[str, str],
                 unset_env: tuple[str, ...], commit: str | None, verify: bool | None,
                 gate: str | None, no_gate: bool, cache: str | None, no_cache: bool,
                 as_json: bool) -> None:
@@ -375,6 +390,7 @@ def update_todo(obj: Context, /, todo_id: str, task: str | None, description: st
       coord todo update TODO-002 --env PYTHON=3.13 --unset-env DEBUG
       coord todo update TODO-040 --commit "Bump libcore to 2.0" --no-gate
       coord todo update TODO-041 --verify --cache '{probes: [python --version]}'
+      coord todo update TODO-007 --acceptance "tests pass" --check "make test"
     """
     changes: TodoChanges = {}
     if task is not None:
@@ -403,6 +419,8 @@ def update_todo(obj: Context, /, todo_id: str, task: str | None, description: st
         changes["estimated_hours"] = estimated_hours
     if labels:
         changes["labels"] = list(labels)
+    if criteria or checks:
+        changes["acceptance_criteria"] = paired_criteria(criteria, checks, "acceptance")
     both = sorted(set(env) & set(unset_env))
     if both:
         raise UsageError(f"--env and --unset-env both name {', '.join(both)}",

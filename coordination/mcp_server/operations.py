@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from coordination.catalog import live, models
+from coordination.catalog.criteria import read_results
 from coordination.catalog.depcheck import SKIPPED, CheckResult, check_document
 from coordination.catalog.manager import CoordinationManager, IssueChanges
 from coordination.catalog.models import Catalog, kind_of
@@ -349,7 +350,8 @@ class Operations:
         self.live()
         cat = self._planned()
         self._require_any(plan_id, self._plan_repos(plan_id, cat, whole=False))
-        return to_jsonable(plan_status(cat, plan_id, problems=self._problems))
+        return to_jsonable(plan_status(cat, plan_id, problems=self._problems,
+                                       results=read_results(self.file).get(plan_id, [])))
 
     def validate_plan(self, plan_id: str, *, include_completed: bool = False,
                       ignore_blockers: bool = False) -> JSONValue:
