@@ -55,6 +55,27 @@ def _reads_show_running(run: Any, repo: str) -> None:
     assert "in_progress" in repo_st, repo_st
 
 
+def _web_view_and_mcp_show_running(cluster: Cluster, eco: Path) -> None:
+    """The web view's and the MCP tools' reads (in this process, on the same Redis)."""
+    from starlette.testclient import TestClient
+
+    from coordination.catalog import live
+    from coordination.mcp_server.operations import Operations
+    from coordination.ui.app import create_app
+
+    try:
+        client = TestClient(create_app(cluster.rt, eco), base_url="http://localhost")
+        plan = client.get(f"/api/plans/{PLAN}").json()
+        assert plan["todos"]["in_progress"] == 1, plan
+        ops = Operations(eco)
+        assert ops.get_todo("TODO-001")["status"] == "in_progress"  # type: ignore[index]
+        listed = ops.list_todos()
+        assert _status(listed, "TODO-001") == "in_progress"  # type: ignore[arg-type]
+        assert ops.plan_status(PLAN)["todos"]["in_progress"] == 1  # type: ignore[index]
+    finally:
+        live.set_overlay(eco, {})
+
+
 def test_distributed_running_todo_is_in_progress_and_unwatched_sweep_reaches_file(
         cluster: Cluster) -> None:
     eco = cluster.write_catalog({"api": 1}, [T("TODO-001", "api", HOLD),
@@ -66,6 +87,7 @@ def test_distributed_running_todo_is_in_progress_and_unwatched_sweep_reaches_fil
     cluster.wait_todo(sid, "TODO-001", {"running"}, timeout=60)
 
     _reads_show_running(cluster.cli_json, "api")
+    _web_view_and_mcp_show_running(cluster, eco)
     # Nothing was written to the file by those reads.
     assert _file_status(eco, "TODO-001") == "pending"
     assert _syncs(eco) == []
