@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from coordination.catalog.models import Catalog
 
 DIR_SUFFIX = ".coord.sweeps"
+#: An instance of a template: ``TODO-010[api]`` (coordination.catalog.templates).
+_INSTANCE = re.compile(r"^(.+)\[([^\]]+)\]$")
 #: The status a running todo is shown with.
 LIVE_STATUS = "in_progress"
 
@@ -164,18 +167,36 @@ def overlay(catalog: Path) -> dict[str, str]:
         return dict(_OVERLAY.get(str(_target(catalog)), {}))
 
 
+def _by_template(statuses: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """Template -> repo -> live status, of the instance ids (``TODO-010[api]``)."""
+    out: dict[str, dict[str, str]] = {}
+    for tid, st in statuses.items():
+        m = _INSTANCE.match(tid)
+        if m:
+            out.setdefault(m.group(1), {})[m.group(2)] = st
+    return out
+
+
 def overlaid(cat: Catalog, statuses: Mapping[str, str]) -> Catalog:
-    """``cat`` with the todos of ``statuses`` at their live status (a copy: the
-    store's cached catalog is shared)."""
+    """``cat`` with the todos of ``statuses`` at their live status, and a template's
+    running instances in its ``instances`` (a copy: the store's cached catalog is
+    shared)."""
     if not statuses:
         return cat
     todos = cat.coordination.todos
-    if not any(t.id in statuses and t.status != statuses[t.id] for t in todos):
+    of_templates = _by_template(statuses)
+    if not any(t.id in statuses or t.id in of_templates for t in todos):
         return cat
     from coordination.catalog.models import TodoStatus  # loaded with the catalog
 
-    new = [t.model_copy(update={"status": TodoStatus(statuses[t.id])})
-           if t.id in statuses else t for t in todos]
+    def live_todo(t: Any) -> Any:
+        if t.id in statuses:
+            return t.model_copy(update={"status": TodoStatus(statuses[t.id])})
+        inst = of_templates[t.id]
+        return t.model_copy(update={"instances": {
+            **(t.instances or {}), **{r: TodoStatus(st) for r, st in inst.items()}}})
+
+    new = [live_todo(t) if t.id in statuses or t.id in of_templates else t for t in todos]
     co = cat.coordination.model_copy(update={"todos": new})
     out = cat.model_copy(update={"coordination": co})
     out._todos = None  # the copy's lookup by id is built again, over its own todos
@@ -189,8 +210,15 @@ def overlaid_data(data: Any, statuses: Mapping[str, str]) -> Any:
         return data
     co = data.get("coordination") or {}
     todos = co.get("todos") or []
-    if not any(t.get("id") in statuses for t in todos):
+    of_templates = _by_template(statuses)
+    if not any(t.get("id") in statuses or t.get("id") in of_templates for t in todos):
         return data
-    new = [{**t, "status": statuses[t["id"]]} if t.get("id") in statuses else t
+
+    def live_todo(t: Any) -> Any:
+        if t["id"] in statuses:
+            return {**t, "status": statuses[t["id"]]}
+        return {**t, "instances": {**(t.get("instances") or {}), **of_templates[t["id"]]}}
+
+    new = [live_todo(t) if t.get("id") in statuses or t.get("id") in of_templates else t
            for t in todos]
     return {**data, "coordination": {**co, "todos": new}}

@@ -108,6 +108,8 @@ def _catch_up(catalog: Path, mine: dict[str, dict[str, object]], here: str,
         listed = m.get("todos")
         todos = [str(t) for t in listed] if isinstance(listed, list) else []
         if rec.get("status") in SWEEP_LIVE:
+            if here.startswith("embedded:") and ended(rec.get("runner")) is not None:
+                continue  # orphaned: its process is gone, nothing of it runs
             cps = rt.checkpoints.get_fields_all(sid, todos, ("status",))
             running.update({t: live.LIVE_STATUS for t, cp in cps.items()
                             if cp.get("status") == TodoStatus.running})

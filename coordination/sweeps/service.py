@@ -141,8 +141,7 @@ class SweepService:
 
         spec = self.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers,
                               again=again)
-        self.publish_webhooks()
-        return steering.start(self.rt, spec, new_sweep_id(plan_id), atomic=atomic)
+        return self.start_spec(spec, new_sweep_id(plan_id), atomic=atomic)
 
     def start_spec(self, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
                    atomic: bool | str = False) -> str:

@@ -89,3 +89,21 @@ def test_a_read_with_no_marker_asks_no_redis(eco: Path) -> None:
     live.mark(eco, "S-1", at="redis:0", plan=None, todos=[])  # another Redis's sweep
     modules = loaded(eco, "todo", "list", every=True)
     assert not {"coordination.sweeps.live", "redis"} & modules
+
+
+def test_a_templates_running_instance_shows_in_its_instances(tmp_path: Path) -> None:
+    path = tmp_path / "ecosystem.yaml"
+    path.write_text(CATALOG.replace("version: 1\nrepos:\n", "version: 1\nrepos:\n"
+                                    "  - name: web\n    path: web\n").replace(
+        '      run: "true"\n    - id: TODO-002', '      run: "true"\n    - id: TODO-002\n'
+        '      for_each: "api,web"').replace('      task: b\n      repo: api\n', '      task: b\n')
+        + "      instances: {api: completed}\n")
+    try:
+        live.set_overlay(path, {"TODO-002[web]": "in_progress"})
+        store = CatalogStore(path, cache_dir=None)
+        got = store.load().todo("TODO-002")
+        assert got is not None and got.instances == {"api": "completed", "web": "in_progress"}
+        data = reads.catalog_data(path)["coordination"]["todos"][1]
+        assert data["instances"] == {"api": "completed", "web": "in_progress"}
+    finally:
+        live.set_overlay(path, {})
