@@ -393,6 +393,13 @@ class SweepService:
                                 plan=m["plan"], milestone=m["milestone"], title=m["title"],
                                 todos=list(m["todos"]))
             self._milestone_decision(EventKind.milestone_reopened, sweep_id, m)
+        if self.rt.embedded and (changed.get("milestones_completed")
+                                 or changed.get("milestones_reopened")):
+            # Embedded, the sync comes after this process's workers (and their last
+            # deliveries) are gone: these events' webhooks go now, as a sweep's last ones.
+            from coordination.sweeps.notify import deliver_left  # lazy: http, webhooks only
+
+            deliver_left(self.rt)
 
     def _milestone_decision(self, kind: EventKind, sweep_id: str,
                             m: outcome.MilestoneChange) -> None:

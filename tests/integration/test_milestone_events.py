@@ -5,11 +5,15 @@ redis-server; syncing the same sweep again, or any later command, adds none."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.helpers import Cluster, wait_until
+from tests.integration.helpers import ROOT, Cluster, wait_until
 from tests.integration.test_notify import Endpoint, free_port
 
 pytestmark = pytest.mark.timeout(240)
@@ -92,5 +96,51 @@ def test_milestone_completed_and_reopened_once_each(cluster: Cluster) -> None:
         hist = cluster.cli_json("history", "search", "MS-001", "--kind", "edit")
         assert sorted(r["op"] for r in hist if r.get("op", "").startswith("milestone.")) == [
             "milestone.completed", "milestone.reopened"], hist
+    finally:
+        endpoint.close()
+
+
+def test_embedded_milestone_completed_delivered_once(tmp_path: Path) -> None:
+    port = free_port()
+    endpoint = Endpoint(port, fail_first=0)
+    try:
+        (tmp_path / "repos" / "api").mkdir(parents=True)
+        eco = tmp_path / "ecosystem.yaml"
+        eco.write_text(f"""version: 1
+repos:
+  - name: api
+    path: repos/api
+notify:
+  - url: "http://127.0.0.1:{port}/hook"
+    events: [milestone.completed]
+coordination:
+  plans:
+    - id: PLAN-001
+      title: milestones
+      status: active
+      milestones:
+        - {{id: MS-001, title: first, todos: [TODO-001]}}
+  todos:
+    - {{id: TODO-001, task: one, repo: api, plan: PLAN-001, run: "true"}}
+""")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
+        env.update(COORD_USER="tester", PYTHONPATH=str(ROOT))
+        argv = [sys.executable, "-m", "coordination.cli.main", "--file", str(eco)]
+        res = subprocess.run([*argv, "plan", "sweep", "PLAN-001", "--wait", "--json"],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+        assert res.returncode == 0, res.stderr
+        synced = json.loads(res.stdout)["synced"]
+        assert [m["milestone"] for m in synced["milestones_completed"]] == ["MS-001"]
+        wait_until(lambda: len(_delivered(endpoint)) >= 1, 30, "the embedded milestone webhook")
+        again = subprocess.run([*argv, "sweep", "sync", json.loads(res.stdout)["sweep_id"],
+                                "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
+                               timeout=120)
+        assert again.returncode == 0 and json.loads(again.stdout)["milestones_completed"] == []
+        events = subprocess.run([*argv, "events", "--json"], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=120)
+        kinds = [e["kind"] for e in json.loads(events.stdout)]
+        assert kinds.count("milestone.completed") == 1, kinds
+        assert [b["kind"] for b in _delivered(endpoint)] == ["milestone.completed"]
+        assert endpoint.repeats == []
     finally:
         endpoint.close()
