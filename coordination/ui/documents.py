@@ -364,7 +364,8 @@ def plan_graph(svc: SweepService, plan_id: str) -> PlanGraph:
     (milestones included), every todo of the plan laid out like a sweep's, with its
     catalog status, task, estimate and milestone, and the critical path."""
     catalog = svc.catalog()
-    status = plan_status_document(catalog, plan_id, problems=svc.problems)
+    results = [] if svc.catalog_path is None else read_results(svc.catalog_path).get(plan_id, [])
+    status = plan_status_document(catalog, plan_id, problems=svc.problems, results=results)
     pg = build_plan_graph(catalog, plan_id, include_completed=True)
     g = pg.graph
     repo_of = {t: g.nodes[t]["todo"].repo for t in g.nodes}
