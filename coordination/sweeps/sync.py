@@ -222,8 +222,9 @@ def _plan_checks(store: CatalogStore, plan_id: str | None, done: Mapping[str, Ou
     except UsageError:
         return None, []
     plan = cat.plan(plan_id)
-    if plan is None or not criterion_checks(plan.completion_criteria):
-        return None, []
+    if plan is None or not criterion_checks(plan.completion_criteria) or (
+            plan.status.value not in ("draft", "active")):
+        return None, []  # (a completed plan stays so: nothing to decide)
     succeeded = {t for t, v in done.items() if v["status"] in ("succeeded", "cached")}
     for t in cat.plan_todos(plan_id):
         if t.id in succeeded:
