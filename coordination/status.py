@@ -258,8 +258,9 @@ EVENT_DESCRIPTIONS: dict[EventKind, str] = {
     EventKind.change_wave_soaking: "`land: per-wave`: a wave landed and soaks until `until` "
                                    "before the next one lands.",
     EventKind.change_wave_landed: "`land: per-wave`: a wave of the change's repos has landed.",
-    EventKind.milestone_completed: "A milestone's last todo completed: the sync of the sweep "
-                                   "that completed it says so, once.",
+    EventKind.milestone_completed: "A milestone's last todo completed, said once: by the sync "
+                                   "of the sweep that completed it, or by `todo complete` / "
+                                   "`todo update --status` (no sweep_id).",
     EventKind.milestone_reopened: "A done milestone has a todo that is no longer completed "
                                   "(a rollback undid it, or it ran again and failed).",
 }

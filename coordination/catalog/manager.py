@@ -66,6 +66,7 @@ from coordination.catalog.edits import (
     StillReferenced,
 )
 from coordination.catalog.edits import PLAN_KEYS, plan_todo_items, put_instances
+from coordination.catalog.edits import MilestoneChange, milestone_changes, milestones_done
 from coordination.catalog import loader, reports
 from coordination.catalog.checks import unknown
 from coordination.catalog.store import CatalogStore
@@ -110,6 +111,10 @@ class IssueChanges(TypedDict, total=False):
     target: dt.date | None
     assignee: str | None
     labels: Iterable[str] | None
+
+
+#: (completed, reopened) milestones of one edit
+Milestones = tuple[list[MilestoneChange], list[MilestoneChange]]
 
 
 class TodoChanges(TypedDict, total=False):
@@ -233,6 +238,9 @@ class CoordinationManager(StructureEdits):
 
     def __init__(self, path: str | Path) -> None:
         self.store = CatalogStore(path)
+        #: the milestones the last todo edit completed and reopened (by hand: `todo
+        #: complete`, `todo update --status`), for the caller to announce
+        self.milestones: Milestones = ([], [])
 
     # -- reads ------------------------------------------------------------------
     def catalog(self) -> Catalog:
@@ -600,15 +608,17 @@ class CoordinationManager(StructureEdits):
             self._set_instances(tid, {repo: TodoStatus.completed.value})
             return self.get_todo(id_)
 
-        def edit(doc: CommentedMap) -> None:
+        def edit(doc: CommentedMap) -> Milestones:
+            before = milestones_done(doc)
             item = find_item(doc, "todos", id_, "todo")
             put(item, "status", TodoStatus.completed.value, TODO_KEYS)
             if item.get("for_each"):
                 put(item, "instances", None, TODO_KEYS)  # completed as a whole: every instance
             if hours is not None:
                 put(item, "actual_hours", hours, TODO_KEYS)
+            return milestone_changes(before, milestones_done(doc))
 
-        self.store.update(edit)
+        self.milestones = self.store.update(edit)
         return self.get_todo(id_)
 
     # -- a template's instances ------------------------------------------------------
@@ -721,7 +731,8 @@ class CoordinationManager(StructureEdits):
             if b == id_:
                 raise UsageError(f"todo {id_} cannot be blocked by itself")
 
-        def edit(doc: CommentedMap) -> None:
+        def edit(doc: CommentedMap) -> Milestones:
+            before = milestones_done(doc) if "status" in changes else {}
             item = find_item(doc, "todos", id_, "todo")
             if blockers is not None:
                 for b in blockers:
@@ -755,8 +766,11 @@ class CoordinationManager(StructureEdits):
                 put(item, "env", None, TODO_KEYS)
             elif env_changes:
                 put_entries(item, "env", env_changes, TODO_KEYS)
+            if "status" not in changes:
+                return [], []
+            return milestone_changes(before, milestones_done(doc))
 
-        self.store.update(edit)
+        self.milestones = self.store.update(edit)
         return self.get_todo(id_)
 
     def delete_todo(self, id_: str, *, force: bool = False) -> TodoDeleted:

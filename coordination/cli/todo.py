@@ -327,6 +327,26 @@ def complete_todo(obj: Context, todo_id: str, hours: float | None, as_json: bool
     """
     done = obj.manager.complete_todo(todo_id, hours=hours)
     emit(as_json, done, lambda t: say(f"completed {esc(t.id)}"))
+    announce_milestones(obj)
+
+
+def announce_milestones(obj: Context) -> None:
+    """The milestones the edit just made completed (or reopened) by hand: their events,
+    as a sweep's sync announces its own (coordination.sweeps.milestones). The edit is
+    made either way; a Redis that cannot be reached is said on stderr."""
+    completed, reopened = obj.manager.milestones
+    if not (completed or reopened):
+        return
+    # lazy: the runtime (Redis) only when a milestone moved
+    from coordination.runtime.context import get_runtime
+    from coordination.sweeps.milestones import announce
+
+    try:
+        announce(get_runtime(obj.file), obj.file, completed, reopened)
+    except Exception as exc:  # noqa: BLE001 - the edit stands; say what was not announced
+        names = ", ".join(m["milestone"] for m in [*completed, *reopened])
+        click.echo(f"note: {names}: the milestone event could not be recorded "
+                   f"({type(exc).__name__}: {exc})", err=True)
 
 
 todo.add_command(run)
@@ -433,6 +453,7 @@ def update_todo(obj: Context, /, todo_id: str, task: str | None, description: st
         raise UsageError("nothing to update", hint="pass at least one option; see --help")
     updated = obj.manager.update_todo(todo_id, **changes)
     emit(as_json, updated, lambda t: say(f"updated {esc(t.id)}"))
+    announce_milestones(obj)
 
 
 @todo.command("delete")

@@ -58,6 +58,7 @@ from coordination.runtime.history import HistoryStore, search_document, trends_d
 from coordination.settings import get_settings
 from coordination.sweeps import SweepService
 from coordination.sweeps.live import catch_up
+from coordination.sweeps.milestones import announce
 from coordination.sweeps.reading import StatusDocument
 
 #: One embedded sweep at a time: its workers and the runtime's dispatcher belong to the process.
@@ -332,7 +333,11 @@ class Operations:
     def complete_todo(self, todo_id: str, hours: float | None = None) -> JSONValue:
         # a template: every instance is completed, so every repo it selects is written
         self._require(todo_id, self._todo_repos(self.manager.get_todo(todo_id)))
-        return to_jsonable(self.manager.complete_todo(todo_id, hours=hours))
+        done = to_jsonable(self.manager.complete_todo(todo_id, hours=hours))
+        completed, reopened = self.manager.milestones
+        if completed or reopened:  # as `coord todo complete`: the milestone's event
+            announce(get_runtime(self.file), self.file, completed, reopened)
+        return done
 
     # -- plans ---------------------------------------------------------------------
     def list_plans(self, *, status: str | None = None, repo: str | None = None) -> JSONValue:

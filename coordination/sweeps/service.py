@@ -25,7 +25,6 @@ from coordination.runtime.context import Runtime
 from coordination.runtime.events import Event
 from coordination.status import (
     DONE,
-    EventKind,
     SWEEP_ENDED,
     SWEEP_LIVE,
     SWEEP_TRANSITIONS,
@@ -379,38 +378,14 @@ class SweepService:
 
 
     def _milestone_events(self, sweep_id: str, changed: SyncResult) -> None:
-        """``milestone.completed`` / ``milestone.reopened`` for each milestone this
-        sync's edit completed or left undone (decided in that edit, under the catalog's
-        lock: once each), in the ledger (webhooks deliver from it) and, as a decision,
-        in the audit log (`coord history` lists it)."""
-        for m in changed.get("milestones_completed") or []:
-            self.rt.events.emit(EventKind.milestone_completed, sweep_id=sweep_id,
-                                plan=m["plan"], milestone=m["milestone"], title=m["title"],
-                                todos=list(m["todos"]))
-            self._milestone_decision(EventKind.milestone_completed, sweep_id, m)
-        for m in changed.get("milestones_reopened") or []:
-            self.rt.events.emit(EventKind.milestone_reopened, sweep_id=sweep_id,
-                                plan=m["plan"], milestone=m["milestone"], title=m["title"],
-                                todos=list(m["todos"]))
-            self._milestone_decision(EventKind.milestone_reopened, sweep_id, m)
-        if self.rt.embedded and (changed.get("milestones_completed")
-                                 or changed.get("milestones_reopened")):
-            # Embedded, the sync comes after this process's workers (and their last
-            # deliveries) are gone: these events' webhooks go now, as a sweep's last ones.
-            from coordination.sweeps.notify import deliver_left  # lazy: http, webhooks only
+        """The milestones this sync's edit completed or reopened, announced
+        (:mod:`coordination.sweeps.milestones`: once each)."""
+        completed = changed.get("milestones_completed") or []
+        reopened = changed.get("milestones_reopened") or []
+        if (completed or reopened) and self.catalog_path is not None:
+            from coordination.sweeps.milestones import announce  # lazy: `sweep status` reads no store
 
-            deliver_left(self.rt)
-
-    def _milestone_decision(self, kind: EventKind, sweep_id: str,
-                            m: outcome.MilestoneChange) -> None:
-        from coordination.catalog.store import CatalogStore  # lazy: `sweep status` reads no store
-
-        assert self.catalog_path is not None
-        CatalogStore(self.catalog_path).record_decision(
-            who=whoami(self.catalog_path.resolve().parent), op=str(kind),
-            ids=[m["milestone"], m["plan"]],
-            decision={"event": str(kind), "sweep_id": sweep_id, "milestone": m["milestone"],
-                      "plan": m["plan"], "title": m["title"], "todos": list(m["todos"])})
+            announce(self.rt, self.catalog_path, completed, reopened, sweep_id=sweep_id)
 
 
 def about_todo(ev: Event, todo: str) -> bool:

@@ -36,6 +36,9 @@ from ruamel.yaml.comments import CommentedMap
 
 from coordination.catalog.edits import (
     PLAN_KEYS,
+    MilestoneChange,
+    milestone_changes,
+    milestones_done,
     TODO_KEYS,
     plan_todo_items,
     put,
@@ -61,16 +64,6 @@ class Outcome(TypedDict):
     outputs: dict[str, str]  # what it wrote to $COORD_OUTPUT ({}: nothing)
     outputs_refused: NotRequired[str]  # their seal failed: not written into the catalog
     attempts: int  # 0: it never started (a caller of before 0.4 may leave it out)
-
-
-class MilestoneChange(TypedDict):
-    """A milestone this sync completed, or reopened (``milestone.completed`` /
-    ``milestone.reopened``)."""
-
-    plan: str
-    milestone: str
-    title: str
-    todos: list[str]
 
 
 class SyncResult(TypedDict):
@@ -195,9 +188,8 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
             status = "completed"
         changed["plan_completed"] = completes
         changed["plan_status"] = status
-        after = milestones_done(doc)
-        changed["milestones_completed"] = [m for k, m in after.items() if k not in before]
-        changed["milestones_reopened"] = [m for k, m in before.items() if k not in after]
+        changed["milestones_completed"], changed["milestones_reopened"] = milestone_changes(
+            before, milestones_done(doc))
         return changed
 
     result: SyncResult = store.update(edit)
@@ -247,28 +239,6 @@ def _passed_as_recorded(catalog_path: Path, plan_id: str) -> bool:
     if plan is None:
         return False
     return bool(criteria.passed(plan, criteria.read_results(catalog_path).get(plan_id, [])))
-
-
-def milestones_done(doc: CommentedMap) -> dict[tuple[str, str], MilestoneChange]:
-    """Every milestone of the document that is done (each todo it lists completed,
-    :func:`coordination.catalog.reports.is_complete`), by (plan, milestone): compared
-    before and after a sync's edit, in the edit, so a milestone is completed (or
-    reopened) by exactly one sync."""
-    status = {str(t.get("id")): str(t.get("status") or "pending")
-              for t in section(doc, "todos") if isinstance(t, CommentedMap)}
-    done: dict[tuple[str, str], MilestoneChange] = {}
-    for plan in section(doc, "plans"):
-        if not isinstance(plan, CommentedMap):
-            continue
-        for ms in plan.get("milestones") or ():
-            if not isinstance(ms, dict):
-                continue
-            todos = [str(t) for t in ms.get("todos") or ()]
-            if todos and is_complete(status.get(t, "pending") for t in todos):
-                key = (str(plan.get("id")), str(ms.get("id")))
-                done[key] = MilestoneChange(plan=key[0], milestone=key[1],
-                                            title=str(ms.get("title") or ""), todos=todos)
-    return done
 
 
 def _instance_status(current: str, v: Outcome, again: bool) -> str:

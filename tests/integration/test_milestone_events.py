@@ -144,3 +144,48 @@ coordination:
         assert endpoint.repeats == []
     finally:
         endpoint.close()
+
+
+def test_by_hand_completion_announces_once(tmp_path: Path) -> None:
+    """`todo complete` / `todo update --status` that complete (or undo) a milestone say
+    so once, as a sweep's sync does (embedded: the catalog's own server)."""
+    (tmp_path / "repos" / "api").mkdir(parents=True)
+    eco = tmp_path / "ecosystem.yaml"
+    eco.write_text("""version: 1
+repos:
+  - name: api
+    path: repos/api
+coordination:
+  plans:
+    - id: PLAN-001
+      title: by hand
+      status: active
+      milestones:
+        - {id: MS-001, title: first, todos: [TODO-001, TODO-002]}
+  todos:
+    - {id: TODO-001, task: one, repo: api, plan: PLAN-001, run: "true"}
+    - {id: TODO-002, task: two, repo: api, plan: PLAN-001, run: "true"}
+""")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
+    env.update(COORD_USER="tester", PYTHONPATH=str(ROOT))
+
+    def run(*args: str) -> str:
+        res = subprocess.run([sys.executable, "-m", "coordination.cli.main", "--file",
+                              str(eco), *args], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert res.returncode == 0 and "note:" not in res.stderr, res.stderr
+        return res.stdout
+
+    def milestone_kinds() -> list[str]:
+        return [e["kind"] for e in json.loads(run("events", "--json"))
+                if e["kind"].startswith("milestone.")]
+
+    run("todo", "complete", "TODO-001")
+    run("todo", "complete", "TODO-002")
+    run("todo", "complete", "TODO-002")  # completed already: nothing moves
+    assert milestone_kinds() == ["milestone.completed"]
+    run("todo", "update", "TODO-001", "--status", "failed")
+    run("todo", "update", "TODO-001", "--assignee", "ana")  # no status: nothing to say
+    assert milestone_kinds() == ["milestone.completed", "milestone.reopened"]
+    hist = json.loads(run("history", "search", "MS-001", "--kind", "edit", "--json"))
+    assert sorted(r["op"] for r in hist) == ["milestone.completed", "milestone.reopened"]
