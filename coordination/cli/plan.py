@@ -35,9 +35,10 @@ from coordination.cli.render import (
     styled,
     table,
 )
-from coordination.errors import CoordError, OperationFailed, PlanError, ValidationFailed
+from coordination.errors import CoordError, PlanError, ValidationFailed
 from coordination.names import some
 from coordination.jsonable import JSONValue
+from coordination.errors import OperationFailed
 from coordination.keys import Keys
 from coordination.planner.listing import PlanRow, list_plans
 from coordination.settings import get_settings
