@@ -69,3 +69,18 @@ def test_another_redis_markers_are_left_alone(tmp_path: Path,
     monkeypatch.setattr(catching, "get_runtime", no_redis)
     assert catching.catch_up(cat) == {"synced": [], "running": []}
     assert list(live.marked(cat)) == ["S-other"]
+
+
+def test_no_sync_leaves_nothing_for_the_next_command(tmp_path: Path) -> None:
+    """`--no-sync`: the outcome is not written when the sweep ends, nor by the next
+    command (its marker goes); `coord sweep sync ID` still writes it when asked."""
+    from coordination.cli.sweep import finish
+    from coordination.sweeps import SweepService
+
+    with stub_runtime() as rt:
+        cat = chain_catalog(tmp_path)
+        sid = start(rt, cat)
+        end_sweep(rt, sid, "stopped by the test", status=SweepStatus.cancelled)
+        svc = SweepService(rt, cat)
+        finish(svc, svc.status(sid), as_json=True, sync=False)
+        assert live.marked(cat) == {}
