@@ -90,9 +90,10 @@ def mark(catalog: Path, sweep_id: str, *, at: str, plan: str | None,
     return True
 
 
-def wait_mark(catalog: Path, sweep_id: str, waiter: Mapping[str, object]) -> None:
+def wait_mark(catalog: Path, sweep_id: str, waiter: Mapping[str, object] | None) -> None:
     """Note in a sweep's marker the process that waits for it and will sync it when
-    it ends (`plan sweep --wait`, `sweep watch`): a read leaves that sync to it."""
+    it ends (`plan sweep --wait`, `sweep watch`): a read leaves that sync to it (None:
+    nobody waits any more)."""
     data = marked(catalog).get(sweep_id)
     if data is None:
         return

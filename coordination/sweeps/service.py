@@ -224,9 +224,17 @@ class SweepService:
              timeout: float | None = None) -> StatusDocument:
         if self.catalog_path is not None:  # this process syncs it: reads leave it alone
             live.wait_mark(self.catalog_path, sweep_id, this_process())
-        return waiting.wait(self.rt, sweep_id, record=lambda: self.record(sweep_id),
-                            status=lambda: self.status(sweep_id), on_event=on_event,
-                            timeout=timeout)
+        st: StatusDocument | None = None
+        try:
+            st = waiting.wait(self.rt, sweep_id, record=lambda: self.record(sweep_id),
+                              status=lambda: self.status(sweep_id), on_event=on_event,
+                              timeout=timeout)
+            return st
+        finally:
+            if self.catalog_path is not None and (st is None or st["status"] in SWEEP_LIVE):
+                # Stopped waiting before the end (a timeout, Ctrl-C): nobody waits now,
+                # so the command after its end syncs it.
+                live.wait_mark(self.catalog_path, sweep_id, None)
 
     # -- steering ---------------------------------------------------------------
     def resume_plan(self, sweep_id: str, only: Sequence[str] | None = None) -> steering.ResumePlan:

@@ -84,3 +84,19 @@ def test_no_sync_leaves_nothing_for_the_next_command(tmp_path: Path) -> None:
         svc = SweepService(rt, cat)
         finish(svc, svc.status(sid), as_json=True, sync=False)
         assert live.marked(cat) == {}
+
+
+def test_a_wait_given_up_leaves_no_waiter(tmp_path: Path) -> None:
+    """A wait that stops before the end (its timeout) no longer holds the sync back."""
+    from coordination.errors import CoordError
+    from coordination.sweeps import SweepService
+
+    with stub_runtime() as rt:
+        cat = chain_catalog(tmp_path)
+        svc = SweepService(rt, cat)
+        sid = start(rt, cat)
+        try:
+            svc.wait(sid, timeout=0.2)
+        except CoordError:
+            pass  # (a timeout may be said by raising)
+        assert "waiter" not in live.marked(cat)[sid]
