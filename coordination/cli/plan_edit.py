@@ -10,7 +10,8 @@ import click
 
 from coordination.cli.context import Context
 from coordination.cli.issue import say_deleted
-from coordination.cli.render import SELECTS, emit, esc, json_option, paired_criteria, say
+from coordination.cli.render import SELECTS, emit, esc, json_option, say
+from coordination.cli.criteria_flags import paired_criteria
 from coordination.errors import UsageError
 
 if TYPE_CHECKING:  # the manager's types: off `coord plan list`

@@ -21,7 +21,6 @@ from typing import IO, TYPE_CHECKING, TypeVar
 import click
 
 from coordination.jsonable import dumps, to_jsonable
-from coordination.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -289,18 +288,3 @@ def shown(pairs: Sequence[tuple[str, object]]) -> list[tuple[str, object]]:
 def raw(text: str) -> None:
     """Text printed exactly as is: no markup, no highlighting, no wrapping (mermaid, dot)."""
     console().out(text, end="", highlight=False)
-
-
-def paired_criteria(texts: tuple[str, ...], checks: tuple[str, ...], flag: str
-                    ) -> list[str | dict[str, str]]:
-    """Criteria given as ``--<flag> TEXT`` and ``--check CMD`` options: the i-th check
-    checks the i-th criterion (``--check ''``: that one has none). Checks, if any,
-    come one per criterion, else exit 2 naming both counts."""
-    if not checks:
-        return list(texts)
-    if len(checks) != len(texts):
-        raise UsageError(f"--check is given {len(checks)} time(s) and --{flag} "
-                         f"{len(texts)} time(s)",
-                         hint=f"give one --check per --{flag}, in the same order "
-                              "(--check '' for a criterion nobody checks)")
-    return [{"text": t, "check": c} if c.strip() else t for t, c in zip(texts, checks)]

@@ -10,7 +10,8 @@ import click
 from coordination.catalog.reads import list_todos as read_todos
 from coordination.cli.context import Context
 from coordination.cli.issue import PRIORITIES, say_deleted
-from coordination.cli.render import emit, esc, fields, json_option, paired_criteria, say, shown, split_list, styled, table
+from coordination.cli.render import emit, esc, fields, json_option, say, shown, split_list, styled, table
+from coordination.cli.criteria_flags import paired_criteria
 from coordination.cli.render import output_lines
 from coordination.cli.todo_run import run
 from coordination.errors import UsageError

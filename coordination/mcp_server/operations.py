@@ -94,10 +94,11 @@ class Operations:
         self._problems: Problems = {}
 
     def live(self) -> None:
-        """Before a read of todos' status: the catalog's sweeps caught up with, as at
-        the start of every CLI command (:mod:`coordination.sweeps.live`)."""
+        """Before a read of todos' status: the catalog's live sweeps' running todos shown
+        in_progress, as at the start of every CLI command (:mod:`coordination.sweeps.live`);
+        a read tool writes nothing (an ended sweep nobody synced is left to the CLI)."""
         if live.of_this_redis(self.file):
-            catch_up(self.file)
+            catch_up(self.file, sync=False)
         else:
             live.set_overlay(self.file, {})
 

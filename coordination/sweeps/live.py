@@ -1,8 +1,8 @@
 """A command's catch-up with the sweeps of its catalog (:mod:`coordination.catalog.live`).
 
-:func:`catch_up` runs at the start of a `coord` command (and for each request of the
-web view and the MCP server) when the catalog has markers of sweeps on the Redis in
-use:
+:func:`catch_up` runs at the start of a `coord` command (and, showing only, writing
+nothing, for each read of the web view and of the MCP server's tools) when the catalog
+has markers of sweeps on the Redis in use:
 
 - an ended sweep not synced yet is synced (:meth:`SweepService.sync`: one audited
   edit under the catalog's lock, as `sweep watch` and `sweep sync` make it), so a
@@ -64,11 +64,12 @@ def _waited(waiter: object, finished_at: float | None, now: float) -> bool:
     return finished_at is None or now - finished_at < OTHER_HOST_GRACE
 
 
-def catch_up(catalog: Path) -> dict[str, object]:
-    """Sync this catalog's ended unsynced sweeps and show its live sweeps' running
-    todos ``in_progress`` in this process's reads; returns what it did (``synced``:
-    sweep ids, ``running``: todo ids). Never raises: a Redis that cannot be reached
-    leaves the file's status shown, with a note on stderr."""
+def catch_up(catalog: Path, *, sync: bool = True) -> dict[str, object]:
+    """Sync this catalog's ended unsynced sweeps (``sync``: a CLI command; the web
+    view and MCP's read tools write nothing) and show its live sweeps' running todos
+    ``in_progress`` in this process's reads; returns what it did (``synced``: sweep
+    ids, ``running``: todo ids). Never raises: a Redis that cannot be reached leaves
+    the file's status shown, with a note on stderr."""
     done: dict[str, object] = {"synced": [], "running": []}
     marks = live.marked(catalog)
     if not marks:
@@ -79,7 +80,7 @@ def catch_up(catalog: Path) -> dict[str, object]:
     if not mine or here is None:
         return done
     try:
-        _catch_up(catalog, mine, here, done)
+        _catch_up(catalog, mine, here, done, sync)
     except Exception as exc:  # noqa: BLE001 - a read goes on with the file's status
         log.debug("catching up with live sweeps failed", exc_info=True)
         sys.stderr.write(f"note: the live state of this catalog's sweeps could not be read "
@@ -88,7 +89,7 @@ def catch_up(catalog: Path) -> dict[str, object]:
 
 
 def _catch_up(catalog: Path, mine: dict[str, dict[str, object]], here: str,
-              done: dict[str, object]) -> None:
+              done: dict[str, object], sync: bool) -> None:
     if here.startswith("embedded:"):
         if server_pid(catalog.absolute()) is None:
             return  # no server: no sweep runs (and a read starts none)
@@ -115,6 +116,8 @@ def _catch_up(catalog: Path, mine: dict[str, dict[str, object]], here: str,
                             if cp.get("status") == TodoStatus.running})
             continue
         finished = rec.get("finished_at")
+        if not sync:
+            continue
         if _waited(m.get("waiter"), float(finished) if finished else None, now) or (
                 _waited(rec.get("runner"), float(finished) if finished else None, now)):
             continue

@@ -49,14 +49,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from coordination.catalog import live
 from coordination.errors import CoordError, NotFoundError
 from coordination.runtime.context import Runtime
 from coordination.jsonable import JSONObject
+from coordination.catalog import live
+from coordination.sweeps.live import catch_up
 from coordination.runtime.events import stream_id_key
 from coordination.status import SWEEP_LIVE
 from coordination.sweeps import SweepService
-from coordination.sweeps.live import catch_up
 from coordination.ui import changes, documents
 from coordination.ui.documents import BreakerReader
 from coordination.ui.feeds import PAGE as READ_PAGE
@@ -223,12 +223,13 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
     csrf_key = secrets.token_bytes(32)
 
     def fresh(build: Callable[[], object]) -> Callable[[], object]:
-        """``build`` after the catalog's sweeps are caught up with (a running todo
-        shown in_progress, an unwatched ended sweep synced), as at a CLI command's start."""
+        """``build`` with the catalog's live sweeps' running todos shown in_progress, as
+        at a CLI command's start; a GET writes nothing (an ended sweep nobody synced is
+        left to the next CLI command: its sync may run the plan's checks)."""
         def caught_up() -> object:
             if svc.catalog_path is not None:
                 if live.of_this_redis(svc.catalog_path):
-                    catch_up(svc.catalog_path)
+                    catch_up(svc.catalog_path, sync=False)
                 else:
                     live.set_overlay(svc.catalog_path, {})
             return build()
@@ -290,8 +291,7 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
 
     def api_overview(request: Request) -> Response:
         selector = request.query_params.get("repos")  # ?repos=SEL: `repo list --repos`
-        return _json(fresh(lambda: documents.overview(svc, rt, breakers=breakers,
-                                                     selector=selector)))
+        return _json(lambda: documents.overview(svc, rt, breakers=breakers, selector=selector))
 
     def api_sweeps(request: Request) -> Response:
         try:
