@@ -181,6 +181,8 @@ class EventKind(StrEnum):
     change_wave_landing = "change.wave_landing"
     change_wave_soaking = "change.wave_soaking"
     change_wave_landed = "change.wave_landed"
+    milestone_completed = "milestone.completed"
+    milestone_reopened = "milestone.reopened"
 
 
 #: What each kind of event says: the generated events reference (docs/hooks/gen_ref.py)
@@ -256,6 +258,11 @@ EVENT_DESCRIPTIONS: dict[EventKind, str] = {
     EventKind.change_wave_soaking: "`land: per-wave`: a wave landed and soaks until `until` "
                                    "before the next one lands.",
     EventKind.change_wave_landed: "`land: per-wave`: a wave of the change's repos has landed.",
+    EventKind.milestone_completed: "A milestone's last todo completed, said once: by the sync "
+                                   "of the sweep that completed it, or by `todo complete` / "
+                                   "`todo update --status` (no sweep_id).",
+    EventKind.milestone_reopened: "A done milestone has a todo that is no longer completed "
+                                  "(a rollback undid it, or it ran again and failed).",
 }
 
 
@@ -478,6 +485,18 @@ EVENT_FIELDS: dict[EventKind, dict[str, str]] = {
         "wave": "The wave's name.",
         "index": "Its place in the plan's waves.",
         "repos": "Its repos, landed.",
+    },
+    EventKind.milestone_completed: {
+        "plan": "The milestone's plan.",
+        "milestone": "The milestone (MS-n).",
+        "title": "Its title.",
+        "todos": "The todos it covers, all completed now.",
+    },
+    EventKind.milestone_reopened: {
+        "plan": "The milestone's plan.",
+        "milestone": "The milestone (MS-n).",
+        "title": "Its title.",
+        "todos": "The todos it covers (one or more no longer completed).",
     },
 }
 

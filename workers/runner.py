@@ -27,6 +27,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from coordination.retry import backoff_delay
 from coordination.runtime.client import UNREACHABLE
 from coordination.runtime.context import Runtime, worker_identity
 from coordination.status import SUCCESSFUL, TodoStatus
+from coordination.sweeps.spec import TodoSpec
 from coordination.sweeps.outputs import (
     OUTPUT_CAP,
     InputsRefused,
@@ -233,6 +235,7 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
 
     result: ExecResult | None = None
     reason: str | None = None
+    failed_check: tuple[str, ExecResult] | None = None  # the acceptance check that failed
     total = 0.0
     # cache: a success with the same key is reused (workers/caching.py); never a change's
     # todo (its run commits to the change branch, which a reused run would not)
@@ -271,6 +274,8 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
             deadline = time.monotonic() + delay
             while time.monotonic() < deadline and should_stop() is None:
                 time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        if result is not None and result.ok and t.checks and turn.spec.mode == "run":
+            failed_check = _accept(t, cwd, env, should_stop, rt.settings.output_tail_bytes)
     finally:
         done.set()
         hb.stop()
@@ -291,6 +296,14 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
     ok = result is not None and result.ok and refused is None
     if refused is not None:
         reason = f"exit 0, but its results were refused: {refused}"
+    check_tail = ""
+    if failed_check is not None and ok:
+        text, checked = failed_check
+        ok = False
+        reason = (f"acceptance check failed: {text!r} "
+                  f"({checked.reason or f'exit {checked.exit_code}'})")
+        check_tail = (f"\n--- acceptance check {text!r} ---\n"
+                      + checked.output_tail(rt.settings.output_tail_bytes))
     if change is not None:
         ok, reason = change.leave(t.id, ok, reason, sweep=sweep_id, run=turn.spec.run,
                                   undo=turn.spec.mode != "run",
@@ -307,7 +320,8 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
         "finished_at": time.time(),
         "duration": duration,
         "reason": why,
-        "output_tail": "" if result is None else result.output_tail(rt.settings.output_tail_bytes),
+        "output_tail": ("" if result is None else result.output_tail(
+            rt.settings.output_tail_bytes) + check_tail)[-max(1, rt.settings.output_tail_bytes):],
         "stdout_bytes": 0 if result is None else result.stdout_bytes,
         "stderr_bytes": 0 if result is None else result.stderr_bytes,
     }
@@ -325,6 +339,19 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
     if outcome is not Outcome.done:
         return outcome, {"reason": "stale fence"}, released
     return outcome, {"status": str(status), "exit_code": exit_code}, released
+
+
+def _accept(t: TodoSpec, cwd: str, env: dict[str, str], should_stop: Callable[[], str | None],
+            tail_bytes: int) -> tuple[str, ExecResult] | None:
+    """Run the todo's acceptance checks (commands from the catalog, frozen in the
+    signed spec) in its checkout with its environment, in order, after its run
+    succeeded; the first that fails (with its result), or None when all pass."""
+    for text, command in t.checks:
+        checked = run_command(command, cwd=cwd, env=env, timeout=t.timeout,
+                              tail_bytes=tail_bytes, should_stop=should_stop)
+        if not checked.ok:
+            return text, checked
+    return None
 
 
 def _inputs(turn: Turn) -> dict[str, dict[str, str]]:

@@ -654,3 +654,42 @@ def put_instances(item: CommentedMap, instances: Mapping[str, str], selected: li
     if item.get("status", "pending") != status:
         put(item, "status", status, TODO_KEYS)
     return status
+
+
+class MilestoneChange(TypedDict):
+    """A milestone an edit completed, or reopened (``milestone.completed`` /
+    ``milestone.reopened``): a sweep's sync, or `todo complete` / `todo update --status`."""
+
+    plan: str
+    milestone: str
+    title: str
+    todos: list[str]
+
+
+def milestones_done(doc: CommentedMap) -> dict[tuple[str, str], MilestoneChange]:
+    """Every milestone of the document that is done (each todo it lists completed), by
+    (plan, milestone): compared before and after an edit, in the edit (under the
+    catalog's lock), so a milestone is completed (or reopened) by exactly one edit."""
+    status = {str(t.get("id")): str(t.get("status") or "pending")
+              for t in section(doc, "todos") if isinstance(t, CommentedMap)}
+    done: dict[tuple[str, str], MilestoneChange] = {}
+    for plan in section(doc, "plans"):
+        if not isinstance(plan, CommentedMap):
+            continue
+        for ms in plan.get("milestones") or ():
+            if not isinstance(ms, dict):
+                continue
+            todos = [str(t) for t in ms.get("todos") or ()]
+            if todos and all(status.get(t, "pending") == "completed" for t in todos):
+                key = (str(plan.get("id")), str(ms.get("id")))
+                done[key] = MilestoneChange(plan=key[0], milestone=key[1],
+                                            title=str(ms.get("title") or ""), todos=todos)
+    return done
+
+
+def milestone_changes(before: dict[tuple[str, str], MilestoneChange],
+                      after: dict[tuple[str, str], MilestoneChange]
+                      ) -> tuple[list[MilestoneChange], list[MilestoneChange]]:
+    """(completed, reopened) between two :func:`milestones_done` of one edit."""
+    return ([m for k, m in after.items() if k not in before],
+            [m for k, m in before.items() if k not in after])

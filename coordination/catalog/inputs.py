@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from enum import Enum
 
 from ruamel.yaml.comments import CommentedMap
 
-from coordination.catalog.edits import repo_names, unknown
+from coordination.catalog.edits import flow, repo_names, unknown
 from coordination.errors import UsageError
 
 
@@ -48,3 +48,20 @@ def require_repos(doc: CommentedMap, names: Iterable[str]) -> None:
     for n in names:
         if n not in known:
             raise unknown(n, known, "repo")
+
+
+def criteria_items(values: Iterable[str | Mapping[str, str]], what: str) -> list[object]:
+    """Criteria as the catalog writes them: a text (blank ones dropped), or a
+    ``{text, check}`` flow mapping (a criterion and the command that checks it)."""
+    out: list[object] = []
+    for v in values:
+        if isinstance(v, str):
+            if v.strip():
+                out.append(v)
+            continue
+        text, check = str(v.get("text") or ""), str(v.get("check") or "")
+        if not text.strip():
+            raise UsageError(f"{what}: a check needs the criterion it checks",
+                             hint="give --check with a non-empty criterion")
+        out.append(flow({"text": text, "check": check}) if check.strip() else text)
+    return out

@@ -66,12 +66,13 @@ from coordination.catalog.edits import (
     StillReferenced,
 )
 from coordination.catalog.edits import PLAN_KEYS, plan_todo_items, put_instances
+from coordination.catalog.edits import MilestoneChange, milestone_changes, milestones_done
 from coordination.catalog import loader, reports
 from coordination.catalog.checks import unknown
 from coordination.catalog.store import CatalogStore
 from coordination.catalog.templates import expand, selected_repos, split_instance
 from coordination.catalog.structure import StructureEdits
-from coordination.catalog.inputs import choice, require_repos as _require_repos, \
+from coordination.catalog.inputs import choice, criteria_items, require_repos as _require_repos, \
     today as _today, uniq as _uniq
 from coordination.catalog.audit import operations
 from coordination.catalog.depcheck import SATISFIED, SKIPPED, UNSATISFIED, CheckResult, run_check
@@ -90,7 +91,7 @@ ISSUE_EDITABLE = {
 TODO_EDITABLE = {
     "task", "description", "run", "undo", "status", "priority", "assignee", "blocked_by",
     "timeout", "retries", "resources", "estimated_hours", "labels", "env",
-    "commit", "verify", "gate", "cache",
+    "commit", "verify", "gate", "cache", "acceptance_criteria",
 }
 #: Todo fields the loader validates, set as given (see ``put_field``).
 TODO_FIELDS = ("commit", "verify", "gate", "cache")
@@ -110,6 +111,10 @@ class IssueChanges(TypedDict, total=False):
     target: dt.date | None
     assignee: str | None
     labels: Iterable[str] | None
+
+
+#: (completed, reopened) milestones of one edit
+Milestones = tuple[list[MilestoneChange], list[MilestoneChange]]
 
 
 class TodoChanges(TypedDict, total=False):
@@ -136,6 +141,8 @@ class TodoChanges(TypedDict, total=False):
     gate: Mapping[str, object] | None
     # True, False (off even when its repo caches) or the mapping; None removes it.
     cache: bool | Mapping[str, object] | None
+    # Replaces them: texts, or {text, check} (the command that checks it)
+    acceptance_criteria: Iterable[str | Mapping[str, str]] | None
 
 
 class NotifyRemoved(TypedDict):
@@ -231,6 +238,9 @@ class CoordinationManager(StructureEdits):
 
     def __init__(self, path: str | Path) -> None:
         self.store = CatalogStore(path)
+        #: the milestones the last todo edit completed and reopened (by hand: `todo
+        #: complete`, `todo update --status`), for the caller to announce
+        self.milestones: Milestones = ([], [])
 
     # -- reads ------------------------------------------------------------------
     def catalog(self) -> Catalog:
@@ -333,7 +343,10 @@ class CoordinationManager(StructureEdits):
         """The ``coord plan status`` document: todos by status, milestones
         done/open/overdue as of ``today``, criteria, ``complete`` (see
         :func:`coordination.catalog.reports.plan_status`)."""
-        return reports.plan_status(self.catalog(), id_, today=today)
+        from coordination.catalog.criteria import read_results  # lazy: its runner, status only
+
+        return reports.plan_status(self.catalog(), id_, today=today,
+                                   results=read_results(self.store.path).get(id_, []))
 
     def reset_plan(self, id_: str, todos: Iterable[str] | None = None, *,
                    dry_run: bool = False) -> PlanReset:
@@ -531,7 +544,8 @@ class CoordinationManager(StructureEdits):
     def create_todo(
         self, task: str, repo: str, *, run: str | None = None, plan: str | None = None,
         blocked_by: Iterable[str] = (), estimate: float | None = None,
-        criteria: Iterable[str] = (), description: str = "", undo: str | None = None,
+        criteria: Iterable[str | Mapping[str, str]] = (), description: str = "",
+        undo: str | None = None,
         priority: str | None = None, assignee: str | None = None, labels: Iterable[str] = (),
         timeout: float | None = None, retries: int | None = None,
         env: Mapping[str, str] | None = None, commit: str | None = None,
@@ -564,7 +578,8 @@ class CoordinationManager(StructureEdits):
                 TODO_KEYS, id=new_id, task=task, description=description, repo=repo, plan=plan,
                 run=run, undo=undo, timeout=timeout, retries=retries, env=env, status="pending",
                 priority=priority, estimated_hours=estimate, blocked_by=blockers,
-                assignee=assignee, labels=_uniq(labels), acceptance_criteria=list(criteria),
+                assignee=assignee, labels=_uniq(labels),
+                acceptance_criteria=criteria_items(criteria, "a todo's acceptance criteria"),
             )
             for key, value in (("cache", cache), ("gate", gate), ("commit", commit),
                                ("verify", verify or None)):
@@ -593,15 +608,17 @@ class CoordinationManager(StructureEdits):
             self._set_instances(tid, {repo: TodoStatus.completed.value})
             return self.get_todo(id_)
 
-        def edit(doc: CommentedMap) -> None:
+        def edit(doc: CommentedMap) -> Milestones:
+            before = milestones_done(doc)
             item = find_item(doc, "todos", id_, "todo")
             put(item, "status", TodoStatus.completed.value, TODO_KEYS)
             if item.get("for_each"):
                 put(item, "instances", None, TODO_KEYS)  # completed as a whole: every instance
             if hours is not None:
                 put(item, "actual_hours", hours, TODO_KEYS)
+            return milestone_changes(before, milestones_done(doc))
 
-        self.store.update(edit)
+        self.milestones = self.store.update(edit)
         return self.get_todo(id_)
 
     # -- a template's instances ------------------------------------------------------
@@ -688,6 +705,9 @@ class CoordinationManager(StructureEdits):
         for listed in ("resources", "labels", "blocked_by"):
             if listed in changes:
                 changes[listed] = _uniq(changes[listed] or ())
+        if "acceptance_criteria" in changes:
+            changes["acceptance_criteria"] = criteria_items(  # type: ignore[typeddict-item]
+                changes["acceptance_criteria"] or (), "a todo's acceptance criteria")
         env_changes: dict[str, str | None] = {}  # set or (None) removed entries
         clear_env = "env" in changes and changes["env"] is None
         if "env" in changes and not clear_env:
@@ -711,7 +731,8 @@ class CoordinationManager(StructureEdits):
             if b == id_:
                 raise UsageError(f"todo {id_} cannot be blocked by itself")
 
-        def edit(doc: CommentedMap) -> None:
+        def edit(doc: CommentedMap) -> Milestones:
+            before = milestones_done(doc) if "status" in changes else {}
             item = find_item(doc, "todos", id_, "todo")
             if blockers is not None:
                 for b in blockers:
@@ -745,8 +766,11 @@ class CoordinationManager(StructureEdits):
                 put(item, "env", None, TODO_KEYS)
             elif env_changes:
                 put_entries(item, "env", env_changes, TODO_KEYS)
+            if "status" not in changes:
+                return [], []
+            return milestone_changes(before, milestones_done(doc))
 
-        self.store.update(edit)
+        self.milestones = self.store.update(edit)
         return self.get_todo(id_)
 
     def delete_todo(self, id_: str, *, force: bool = False) -> TodoDeleted:

@@ -534,6 +534,29 @@ class Issue(_Model):
         return v
 
 
+class Criterion(_Model):
+    """A criterion with the command that checks it (a plain string is a criterion
+    nobody checks)."""
+
+    text: str = Field(min_length=1)
+    """What must hold."""
+    check: str = Field(min_length=1)
+    """The shell command that checks it: exit 0 means it holds. A todo's runs in its
+    repo's checkout after the todo's run succeeded (a failure ends the todo failed); a
+    plan's runs in the catalog's directory (`coord plan status --check`, and the sync
+    that would complete the plan)."""
+
+
+def criterion_text(c: str | Criterion) -> str:
+    """A criterion's text, checked or not."""
+    return c if isinstance(c, str) else c.text
+
+
+def criterion_checks(criteria: list[str | Criterion]) -> list[Criterion]:
+    """The criteria of a list that carry a check, in order."""
+    return [c for c in criteria if isinstance(c, Criterion)]
+
+
 class Milestone(_Model):
     id: MilestoneId
     """Unique id, MS-<n>."""
@@ -590,8 +613,9 @@ class Plan(_Model):
     """The repos the plan touches."""
     milestones: list[Milestone] = Field(default_factory=list)
     """Milestones: due dates over some of the plan's todos."""
-    completion_criteria: list[str] = Field(default_factory=list)
-    """Free-form criteria for calling the plan done."""
+    completion_criteria: list[str | Criterion] = Field(default_factory=list)
+    """Criteria for calling the plan done: free text, or ``{text, check}`` with the command
+    that checks it (the plan is completed only when every check passes)."""
     waves: list[Wave] = Field(default_factory=list)  # rollout in waves (governance.py)
     """Rollout in waves: parts of the plan's todos (by repo or tag), each started after the one
     before ended, soaked and met its criteria. A change that lands per-wave lands them instead
@@ -692,8 +716,9 @@ class Todo(_Model):
     """Who owns it."""
     labels: list[str] = Field(default_factory=list)
     """Free-form labels."""
-    acceptance_criteria: list[str] = Field(default_factory=list)
-    """Free-form criteria for calling it done."""
+    acceptance_criteria: list[str | Criterion] = Field(default_factory=list)
+    """Criteria for calling it done: free text, or ``{text, check}`` with the command that
+    checks it after its run succeeded (a failing check ends it failed)."""
     gate: Gate | None = None  # waits for people's approval; no run: (governance.py)
     """Makes the todo an approval gate (no run:): what follows it waits for people's approval."""
     #: In a change's plan: commit what this todo changed on the change branch, with

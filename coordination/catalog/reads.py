@@ -19,15 +19,24 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from coordination.catalog import cache
+from coordination.catalog import cache, live
 
 if TYPE_CHECKING:
     from coordination.jsonable import JSONObject
 
 
 def catalog_data(path: str | Path) -> cache.CatalogData:
-    """The validated catalog of ``path`` as JSON data (cached, or loaded and cached)."""
+    """The validated catalog of ``path`` as JSON data (cached, or loaded and cached),
+    with a live sweep's running todos ``in_progress`` (:mod:`coordination.catalog.live`)."""
     path = Path(path)
+    data = _catalog_data(path)
+    if live.overlay_set():
+        overlaid: cache.CatalogData = live.overlaid_data(data, live.overlay(path))
+        return overlaid
+    return data
+
+
+def _catalog_data(path: Path) -> cache.CatalogData:
     data = cache.read_catalog_bytes(path, cache.max_catalog_bytes())
     token = cache.digest(data)
     cache_dir = cache.default_cache_dir()

@@ -27,7 +27,15 @@ from pathlib import Path
 from typing import Protocol, TypedDict
 
 from coordination.catalog.checks import unknown
-from coordination.catalog.models import Catalog, Milestone, Repo, Todo, TodoStatus
+from coordination.catalog.models import (
+    Catalog,
+    Criterion,
+    Milestone,
+    Repo,
+    Todo,
+    TodoStatus,
+    criterion_text,
+)
 from coordination.catalog.templates import TemplateProblem, plan_problems
 
 MILESTONE_STATES = ("done", "open", "overdue")
@@ -50,6 +58,18 @@ class RemainingTodo(TypedDict):
     task: str
 
 
+class CheckStatus(TypedDict):
+    """A checked criterion in ``plan status``: its last result, if it was checked as it
+    is written now (``ok`` None: never)."""
+
+    criterion: str
+    check: str
+    ok: bool | None
+    at: str | None
+    exit_code: int | None
+    reason: str | None
+
+
 class PlanStatus(TypedDict):
     """``coord plan status --json`` (see :func:`plan_status`)."""
 
@@ -60,7 +80,9 @@ class PlanStatus(TypedDict):
     as_of: str  # ISO date
     todos: dict[str, int]  # "total" and every todo status
     milestones: list[MilestoneStatus]
-    completion_criteria: list[str]
+    completion_criteria: list[str]  # their texts (checked or not)
+    #: each checked criterion and its last result (``coord plan status --check``)
+    checks: list[CheckStatus]
     remaining: list[RemainingTodo]
     #: what keeps the plan from being planned now, one line each (a template whose
     #: for_each selects nothing...): the plan is then not complete, whatever the rest says
@@ -125,13 +147,34 @@ def milestone_state(milestone: Milestone, statuses: Iterable[TodoStatus | str],
     return "open"
 
 
+def check_statuses(criteria: Iterable[str | Criterion],
+                   results: Iterable[Mapping[str, object]]) -> list[CheckStatus]:
+    """Each checked criterion with its last result (taken with the same text and
+    command), from the results kept beside the catalog (:mod:`coordination.catalog.criteria`)."""
+    by = {(r.get("criterion"), r.get("check")): r for r in results}
+    out: list[CheckStatus] = []
+    for c in criteria:
+        if isinstance(c, str):
+            continue
+        r = by.get((c.text, c.check))
+        code = None if r is None else r.get("exit_code")
+        out.append({"criterion": c.text, "check": c.check,
+                    "ok": None if r is None else bool(r.get("ok")),
+                    "at": None if r is None else str(r.get("at") or "") or None,
+                    "exit_code": code if isinstance(code, int) else None,
+                    "reason": None if r is None else str(r.get("reason") or "")})
+    return out
+
+
 def plan_status(catalog: Catalog, plan_id: str, *, today: dt.date | None = None,
-                problems: Mapping[str, TemplateProblem] | None = None) -> PlanStatus:
+                problems: Mapping[str, TemplateProblem] | None = None,
+                results: Iterable[Mapping[str, object]] = ()) -> PlanStatus:
     """The ``coord plan status`` document.
 
     ``{"plan", "title", "status", "complete", "as_of", "todos": {"total", <every todo
     status>}, "milestones": [{"id", "title", "due", "status", "todos", "completed"}],
-    "completion_criteria": [...], "remaining": [{"id", "status", "repo", "task"}],
+    "completion_criteria": [...], "checks": [{"criterion", "check", "ok", "at",
+    "exit_code", "reason"}], "remaining": [{"id", "status", "repo", "task"}],
     "problems": [...]}``. ``today`` (default: the local date) decides which
     milestones are overdue. ``problems``: what :func:`~coordination.catalog.templates.
     expand` recorded for ``catalog``; the plan's are listed, and it is not complete
@@ -156,15 +199,19 @@ def plan_status(catalog: Catalog, plan_id: str, *, today: dt.date | None = None,
             "completed": sum(_value(s) == COMPLETED for s in statuses),
         })
     said = [p.line() for p in plan_problems(problems or {}, plan_id)]
+    checks = check_statuses(plan.completion_criteria, results)
     return {
         "plan": plan.id,
         "title": plan.title,
         "status": plan.status.value,
-        "complete": is_complete(t.status for t in todos) and not said,
+        # every todo completed, and every check passed when it was last run
+        "complete": is_complete(t.status for t in todos) and not said
+        and all(c["ok"] for c in checks),
         "as_of": today.isoformat(),
         "todos": todo_counts(todos),
         "milestones": milestones,
-        "completion_criteria": list(plan.completion_criteria),
+        "completion_criteria": [criterion_text(c) for c in plan.completion_criteria],
+        "checks": checks,
         "remaining": [
             {"id": t.id, "status": t.status.value, "repo": t.repo, "task": t.task}
             for t in todos if t.status != TodoStatus.completed

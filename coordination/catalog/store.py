@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 
-from coordination.catalog import audit, cache, loader
+from coordination.catalog import audit, cache, live, loader
 from coordination.catalog.cache import CACHE_ENTRIES
 from coordination.catalog.models import Catalog
 from coordination.errors import CatalogError, ConflictError, Problem
@@ -109,7 +109,13 @@ class CatalogStore:
         return cache.read_catalog_bytes(self.path, cache.max_catalog_bytes())
 
     def load(self) -> Catalog:
-        return self._validated(self.read_bytes())
+        """The validated catalog; with a live sweep's running todos ``in_progress``
+        when this process was told of them (:mod:`coordination.catalog.live`; edits
+        read the file itself)."""
+        cat = self._validated(self.read_bytes())
+        if live.overlay_set():
+            return live.overlaid(cat, live.overlay(self.path))
+        return cat
 
     def _validated(self, data: bytes) -> Catalog:
         token = digest(data)

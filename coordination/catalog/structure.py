@@ -49,7 +49,7 @@ from coordination.catalog.edits import (
     repo_names,
     section,
 )
-from coordination.catalog.inputs import choice, fresh, require_repos, uniq
+from coordination.catalog.inputs import choice, criteria_items, fresh, require_repos, uniq
 from coordination.catalog.models import (
     MAX_CONCURRENCY,
     REPO_NAME_RE,
@@ -102,7 +102,7 @@ class PlanChanges(TypedDict, total=False):
     description: str | None
     status: str | None
     repos: Iterable[str] | None
-    completion_criteria: Iterable[str] | None
+    completion_criteria: Iterable[str | Mapping[str, str]] | None
     # Entries of `change:` (branch, base, remote, land): a value sets one, None removes
     # it; None for the whole mapping removes `change:`.
     change: Mapping[str, str | None] | None
@@ -250,14 +250,15 @@ class StructureEdits:
 
     # -- plans ---------------------------------------------------------------------
     def create_plan(self, title: str, *, description: str = "", status: str = "draft",
-                    repos: Iterable[str] = (), criteria: Iterable[str] = (),
+                    repos: Iterable[str] = (),
+                    criteria: Iterable[str | Mapping[str, str]] = (),
                     change: Spec | None = None, waves: Sequence[Spec] = (),
                     pace: Spec | None = None) -> Plan:
         """Append a new plan (``criteria``: its completion criteria; ``change``,
         ``waves``, ``pace`` as the catalog writes them, checked by the loader)."""
         _title(title, "a plan")
         choice(status, PlanStatus, "plan status")
-        names, crit = uniq(repos), [c for c in criteria if c.strip()]
+        names, crit = uniq(repos), criteria_items(criteria, "a plan's criteria")
 
         def edit(doc: CommentedMap) -> str:
             require_repos(doc, names)
@@ -284,8 +285,8 @@ class StructureEdits:
         choice(changes.get("status"), PlanStatus, "plan status")
         lists = {k: uniq(changes.pop(k) or ()) for k in ("repos",) if k in changes}
         if "completion_criteria" in changes:
-            lists["completion_criteria"] = [
-                c for c in changes.pop("completion_criteria") or () if c.strip()]
+            lists["completion_criteria"] = criteria_items(  # type: ignore[assignment]
+                changes.pop("completion_criteria") or (), "a plan's criteria")
         fields = {k: changes.pop(k) for k in PLAN_FIELDS if k in changes}  # type: ignore[misc]
         has_change = "change" in changes
         change = changes.pop("change", None)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 
+from coordination.catalog import live
 from coordination.catalog.audit import invoked_as
 from coordination.cli.context import Context
 from coordination.cli.render import clean
@@ -107,6 +108,19 @@ def cli(ctx: click.Context, file: Path | None) -> None:
     if file is None:
         file = Path(os.environ.get("COORD_ECOSYSTEM") or "ecosystem.yaml")
     ctx.obj = Context(file)
+    if ctx.invoked_subcommand not in NO_CATCH_UP and live.of_this_redis(file):
+        # A sweep of this catalog waits to be synced or runs: sync what ended, show
+        # what runs (one scandir when none: no Redis is asked).
+        from coordination.sweeps.live import catch_up  # lazy: only when a sweep is marked
+
+        catch_up(file)
+
+
+#: Commands that never catch up with the catalog's sweeps at start: long-running ones
+#: do it per request, `sweep ...` syncs (watch, sync, rollback --wait) and reads sweeps
+#: as they are, the others read no todo status.
+NO_CATCH_UP = frozenset({"worker", "flower", "mcp", "ui", "metrics", "init", "schema",
+                         "sweep"})
 
 
 #: Seconds the cyclic garbage collector stays off after the CLI starts.

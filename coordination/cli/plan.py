@@ -39,6 +39,7 @@ from coordination.cli.render import (
 from coordination.errors import CoordError, PlanError, UsageError, ValidationFailed
 from coordination.names import some
 from coordination.jsonable import JSONValue
+from coordination.errors import OperationFailed
 from coordination.keys import Keys
 from coordination.planner.listing import PlanRow, list_plans
 from coordination.settings import get_settings
@@ -67,8 +68,10 @@ def _catalog(obj: Context, plan_id: str) -> Catalog:
 
 
 def _strs(value: JSONValue) -> list[str]:
-    """A list field of a plan's JSON as text."""
-    return [str(v) for v in value] if isinstance(value, list) else []
+    """A list field of a plan's JSON as text (a checked criterion: its text)."""
+    if not isinstance(value, list):
+        return []
+    return [str(v.get("text")) if isinstance(v, dict) else str(v) for v in value]
 
 
 def _hours(value: float | None) -> str:
@@ -163,8 +166,17 @@ def _status_human(doc: PlanStatus) -> None:
           empty="no milestones")
     if doc["completion_criteria"]:
         say("[bold]Completion criteria[/bold]")
-        for c in doc["completion_criteria"]:
-            say(f"  - {esc(c)}")
+        checked = {c["criterion"]: c for c in doc["checks"]}
+        for text in doc["completion_criteria"]:
+            c = checked.get(text)
+            if c is None:
+                say(f"  - {esc(text)}")
+                continue
+            state = ("[yellow]not checked[/yellow]" if c["ok"] is None else
+                     "[green]passed[/green]" if c["ok"] else "[red]failed[/red]")
+            when = f" at {esc(c['at'])}" if c["at"] else ""
+            why = f": {esc(c['reason'])}" if c["ok"] is False and c["reason"] else ""
+            say(f"  - {esc(text)} (check: {esc(c['check'])}) {state}{when}{why}")
     if doc["remaining"]:
         table("Not completed", ["id", "status", "repo", "task"],
               [(esc(t["id"]), styled(t["status"]), esc(t["repo"]), esc(t["task"]))
@@ -184,20 +196,47 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.d
 @click.argument("plan_id", metavar="PLAN")
 @click.option("--as-of", "as_of", metavar="DATE", callback=_date,
               help="Judge milestones overdue as of this day (YYYY-MM-DD; default today).")
+@click.option("--check", "run_checks", is_flag=True,
+              help="Run the plan's criteria checks (commands from the catalog, in its "
+                   "directory) and record their results; exit 1 if one fails.")
 @json_option
 @click.pass_obj
-def status_cmd(obj: Context, plan_id: str, as_of: dt.date | None, as_json: bool) -> None:
+def status_cmd(obj: Context, plan_id: str, as_of: dt.date | None, run_checks: bool,
+               as_json: bool) -> None:
     """How far a plan has got: todos by status, milestones done, open or overdue,
-    completion criteria, and whether it is complete (every todo completed).
+    completion criteria with their checks' last results, and whether it is complete
+    (every todo completed and every check passed).
 
     \b
     Example:
       coord plan status PLAN-001 --json
+      coord plan status PLAN-001 --check
     """
+    from coordination.catalog import criteria  # lazy: subprocess runner, status only
+
     problems: Problems = {}  # another plan's problem does not stop this one's status
-    _, cat = load_planned(obj.file, problems=problems)
-    doc = plan_status(cat, plan_id, today=as_of, problems=problems)
+    raw, cat = load_planned(obj.file, problems=problems)
+    if run_checks:
+        plan = raw.plan(plan_id)
+        if plan is not None:  # (unknown: plan_status below says so, with suggestions)
+            from coordination.catalog.store import CatalogStore  # lazy: as above
+
+            criteria.record(CatalogStore(obj.file), plan_id, criteria.run_checks(obj.file, plan))
+    results = criteria.read_results(obj.file).get(plan_id, [])
+    doc = plan_status(cat, plan_id, today=as_of, problems=problems, results=results)
+    if run_checks and doc["complete"] and doc["checks"] and doc["status"] in ("draft",
+                                                                             "active"):
+        # Every todo completed and now every check passes: the plan is completed (what
+        # the sync that found a check failing left to do), one audited edit.
+        obj.manager.update_plan(plan_id, status="completed")
+        doc["status"] = "completed"
     emit(as_json, doc, _status_human)
+    failed = [c["criterion"] for c in doc["checks"] if c["ok"] is False]
+    if run_checks and failed:
+        raise OperationFailed(f"plan {plan_id}: {len(failed)} criterion check(s) failed: "
+                              + "; ".join(failed),
+                              hint="see each check's reason in `coord plan status "
+                                   f"{plan_id} --json` (checks)")
     if doc["problems"]:  # a validation problem: said, and exit 1
         more = len(doc["problems"]) - 1
         raise ValidationFailed(f"plan {plan_id} cannot be planned now: {doc['problems'][0]}"

@@ -11,6 +11,7 @@ import click
 from coordination.cli.context import Context
 from coordination.cli.issue import say_deleted
 from coordination.cli.render import SELECTS, emit, esc, json_option, say
+from coordination.cli.criteria_flags import paired_criteria
 from coordination.errors import UsageError
 
 if TYPE_CHECKING:  # the manager's types: off `coord plan list`
@@ -90,11 +91,15 @@ def _change_fields(change_branch: str | None, change_base: str | None,
               help="Repos it touches, " + SELECTS)
 @click.option("--criterion", "criteria", multiple=True,
               help="A completion criterion; repeat for more.")
+@click.option("--check", "checks", multiple=True, metavar="CMD",
+              help="The command that checks the criterion given at the same position "
+                   "(exit 0: it holds; '' for none); one per criterion.")
 @change_options
 @json_option
 @click.pass_obj
 def create_cmd(obj: Context, title: str, description: str, status: str,
-               repos: tuple[str, ...], criteria: tuple[str, ...], change_branch: str | None,
+               repos: tuple[str, ...], criteria: tuple[str, ...], checks: tuple[str, ...],
+               change_branch: str | None,
                change_base: str | None, change_remote: str | None, land: str | None,
                waves: tuple[str, ...], no_waves: bool, pace: str | None, no_pace: bool,
                as_json: bool) -> None:
@@ -113,7 +118,8 @@ def create_cmd(obj: Context, title: str, description: str, status: str,
     extra = _change_fields(change_branch, change_base, change_remote, land, waves, no_waves,
                            pace, no_pace)
     created = obj.manager.create_plan(title, description=description, status=status,
-                                      repos=obj.select_repos(repos), criteria=list(criteria),
+                                      repos=obj.select_repos(repos),
+                                      criteria=paired_criteria(criteria, checks, "criterion"),
                                       **extra)  # type: ignore[arg-type]
     emit(as_json, created, lambda p: say(esc(p.id)))
 
@@ -127,12 +133,15 @@ def create_cmd(obj: Context, title: str, description: str, status: str,
               help="Replace the repos ('' for none), " + SELECTS)
 @click.option("--criterion", "criteria", multiple=True,
               help="Replace the completion criteria; repeat for more.")
+@click.option("--check", "checks", multiple=True, metavar="CMD",
+              help="The command that checks the criterion given at the same position "
+                   "(exit 0: it holds; '' for none); one per criterion.")
 @change_options
 @json_option
 @click.pass_obj
 def update_cmd(obj: Context, plan_id: str, title: str | None, description: str | None,
                status: str | None, repos: tuple[str, ...], criteria: tuple[str, ...],
-               change_branch: str | None, change_base: str | None, change_remote: str | None,
+               checks: tuple[str, ...], change_branch: str | None, change_base: str | None, change_remote: str | None,
                land: str | None, waves: tuple[str, ...], no_waves: bool, pace: str | None,
                no_pace: bool, as_json: bool) -> None:
     """Change fields of a plan (only those given). The --change-* and --land flags
@@ -145,6 +154,8 @@ def update_cmd(obj: Context, plan_id: str, title: str | None, description: str |
       coord plan update PLAN-002 --status active --repos libcore,api,web
       coord plan update PLAN-004 --land command --no-pace
       coord plan update PLAN-005 --wave '' --change-branch ''
+      coord plan update PLAN-002 --criterion "p95 latency < 100ms" \\
+          --check "./bench/p95.sh --max 100"
     """
     changes: PlanChanges = {}
     if title is not None:
@@ -155,8 +166,8 @@ def update_cmd(obj: Context, plan_id: str, title: str | None, description: str |
         changes["status"] = status
     if repos:
         changes["repos"] = obj.select_repos(repos)
-    if criteria:
-        changes["completion_criteria"] = list(criteria)
+    if criteria or checks:
+        changes["completion_criteria"] = paired_criteria(criteria, checks, "criterion")
     changes.update(_change_fields(  # type: ignore[typeddict-item]
         change_branch, change_base, change_remote, land, waves, no_waves, pace, no_pace))
     if not changes:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from coordination.catalog import live
 from coordination.cli.context import Context
 from coordination.cli.render import (
     console as out_console,
@@ -427,6 +428,10 @@ def finish(svc: SweepService, st: StatusDocument, *, as_json: bool, sync: bool,
     command printed them on stderr before the sweep)."""
     if sync and svc.ran_from_here(st["sweep_id"]):
         launching.settle(svc, st)
+    elif not sync and svc.catalog_path is not None:
+        # --no-sync: the next command must not write it either (coordination.sweeps.live);
+        # `coord sweep sync ID` still does when asked.
+        live.unmark(svc.catalog_path, st["sweep_id"])
     elif sync and not as_json:
         err_console().print(f"[yellow]not synced[/yellow]: {esc(st['sweep_id'])} ran from "
                             "another catalog (pass its --file to sync it)")

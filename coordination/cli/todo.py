@@ -11,6 +11,7 @@ from coordination.catalog.reads import list_todos as read_todos
 from coordination.cli.context import Context
 from coordination.cli.issue import PRIORITIES, say_deleted
 from coordination.cli.render import emit, esc, fields, json_option, say, shown, split_list, styled, table
+from coordination.cli.criteria_flags import paired_criteria
 from coordination.cli.render import output_lines
 from coordination.cli.todo_run import run
 from coordination.errors import UsageError
@@ -134,7 +135,9 @@ def _todo_fields(t: Todo) -> None:
             ("blocked_by", t.blocked_by), ("blocking", t.blocking), ("assignee", t.assignee),
             ("estimated_hours", _hours(t.estimated_hours)),
             ("actual_hours", _hours(t.actual_hours)), ("labels", t.labels),
-            ("acceptance_criteria", t.acceptance_criteria), ("description", t.description),
+            ("acceptance_criteria", [c if isinstance(c, str) else f"{c.text} (check: {c.check})"
+                                     for c in t.acceptance_criteria]),
+            ("description", t.description),
         ]),
     )
 
@@ -260,7 +263,12 @@ def _last_failure(obj: Context, t: Todo, lines: int | None) -> None:
               help="Todos/issues that must finish first, comma-separated (TODO-1,ISSUE-2; "
               "an instance of a template: 'TODO-10[api]', in a template 'TODO-10[same]').")
 @click.option("--estimate", type=Number(min=0), help="Estimated hours.")
-@click.option("--criteria", multiple=True, help="An acceptance criterion; repeat for more.")
+@click.option("--criteria", "--acceptance", "criteria", multiple=True, metavar="TEXT",
+              help="An acceptance criterion; repeat for more.")
+@click.option("--check", "checks", multiple=True, metavar="CMD",
+              help="The command that checks the --acceptance criterion at the same position, "
+                   "in the repo's checkout after the run succeeded (exit 0: it holds, else "
+                   "the todo fails; '' for none); one per criterion.")
 @click.option("--description", default="", help="Longer text.")
 @click.option("--priority", type=click.Choice(PRIORITIES), help="Priority (default medium).")
 @click.option("--assignee", help="Who owns it.")
@@ -279,8 +287,9 @@ def _last_failure(obj: Context, t: Todo, lines: int | None) -> None:
 @click.pass_obj
 def create_todo(obj: Context, /, task: str, repo: str, run: str | None, undo: str | None,
                 plan: str | None, blocked_by: tuple[str, ...], estimate: float | None,
-                criteria: tuple[str, ...], description: str, priority: str | None,
-                assignee: str | None, labels: tuple[str, ...], timeout: float | None,
+                criteria: tuple[str, ...], checks: tuple[str, ...], description: str,
+                priority: str | None, assignee: str | None, labels: tuple[str, ...],
+                timeout: float | None,
                 retries: int | None, env: dict[str, str], commit: str | None, verify: bool,
                 gate: str | None, cache: str | None, as_json: bool) -> None:
     """Create a todo; prints its new id. Blockers get it in their `blocking`.
@@ -296,7 +305,8 @@ def create_todo(obj: Context, /, task: str, repo: str, run: str | None, undo: st
     """
     extra = _todo_fields_given(commit, verify or None, gate, False, cache, False)
     created = obj.manager.create_todo(
-        task, repo, blocked_by=split_list(blocked_by), criteria=list(criteria),
+        task, repo, blocked_by=split_list(blocked_by),
+        criteria=paired_criteria(criteria, checks, "acceptance"),
         labels=list(labels), run=run, undo=undo, plan=plan, estimate=estimate,
         description=description, priority=priority, assignee=assignee, timeout=timeout,
         retries=retries, env=env, **extra,  # type: ignore[arg-type]
@@ -318,6 +328,26 @@ def complete_todo(obj: Context, todo_id: str, hours: float | None, as_json: bool
     """
     done = obj.manager.complete_todo(todo_id, hours=hours)
     emit(as_json, done, lambda t: say(f"completed {esc(t.id)}"))
+    announce_milestones(obj)
+
+
+def announce_milestones(obj: Context) -> None:
+    """The milestones the edit just made completed (or reopened) by hand: their events,
+    as a sweep's sync announces its own (coordination.sweeps.milestones). The edit is
+    made either way; a Redis that cannot be reached is said on stderr."""
+    completed, reopened = obj.manager.milestones
+    if not (completed or reopened):
+        return
+    # lazy: the runtime (Redis) only when a milestone moved
+    from coordination.runtime.context import get_runtime
+    from coordination.sweeps.milestones import announce
+
+    try:
+        announce(get_runtime(obj.file), obj.file, completed, reopened)
+    except Exception as exc:  # noqa: BLE001 - the edit stands; say what was not announced
+        names = ", ".join(m["milestone"] for m in [*completed, *reopened])
+        click.echo(f"note: {names}: the milestone event could not be recorded "
+                   f"({type(exc).__name__}: {exc})", err=True)
 
 
 todo.add_command(run)
@@ -342,6 +372,11 @@ todo.add_command(run)
 @click.option("--estimate", "estimated_hours", type=Number(min=0),
               help="Estimated hours.")
 @click.option("--label", "labels", multiple=True, help="Replace the labels; repeat for more.")
+@click.option("--acceptance", "criteria", multiple=True, metavar="TEXT",
+              help="Replace the acceptance criteria; repeat for more ('' for none).")
+@click.option("--check", "checks", multiple=True, metavar="CMD",
+              help="The command that checks the --acceptance criterion at the same position "
+                   "('' for none); one per criterion.")
 @click.option("--env", "env", multiple=True, callback=_env_pairs, metavar="KEY=VALUE",
               help="Set a variable its command runs with (the others stay); repeat for more. "
               "KEY= sets it empty.")
@@ -361,7 +396,8 @@ def update_todo(obj: Context, /, todo_id: str, task: str | None, description: st
                 run: str | None, undo: str | None, status: str | None, priority: str | None,
                 assignee: str | None, blocked_by: tuple[str, ...], timeout: float | None,
                 retries: int | None, resources: tuple[str, ...],
-                estimated_hours: float | None, labels: tuple[str, ...], env: dict[str, str],
+                estimated_hours: float | None, labels: tuple[str, ...],
+                criteria: tuple[str, ...], checks: tuple[str, ...], env: dict[str, str],
                 unset_env: tuple[str, ...], commit: str | None, verify: bool | None,
                 gate: str | None, no_gate: bool, cache: str | None, no_cache: bool,
                 as_json: bool) -> None:
@@ -375,6 +411,7 @@ def update_todo(obj: Context, /, todo_id: str, task: str | None, description: st
       coord todo update TODO-002 --env PYTHON=3.13 --unset-env DEBUG
       coord todo update TODO-040 --commit "Bump libcore to 2.0" --no-gate
       coord todo update TODO-041 --verify --cache '{probes: [python --version]}'
+      coord todo update TODO-007 --acceptance "tests pass" --check "make test"
     """
     changes: TodoChanges = {}
     if task is not None:
@@ -403,6 +440,8 @@ def update_todo(obj: Context, /, todo_id: str, task: str | None, description: st
         changes["estimated_hours"] = estimated_hours
     if labels:
         changes["labels"] = list(labels)
+    if criteria or checks:
+        changes["acceptance_criteria"] = paired_criteria(criteria, checks, "acceptance")
     both = sorted(set(env) & set(unset_env))
     if both:
         raise UsageError(f"--env and --unset-env both name {', '.join(both)}",
@@ -415,6 +454,7 @@ def update_todo(obj: Context, /, todo_id: str, task: str | None, description: st
         raise UsageError("nothing to update", hint="pass at least one option; see --help")
     updated = obj.manager.update_todo(todo_id, **changes)
     emit(as_json, updated, lambda t: say(f"updated {esc(t.id)}"))
+    announce_milestones(obj)
 
 
 @todo.command("delete")

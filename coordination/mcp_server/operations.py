@@ -32,7 +32,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from coordination.catalog import models
+from coordination.catalog import live, models
+from coordination.catalog.criteria import read_results
 from coordination.catalog.depcheck import SKIPPED, CheckResult, check_document
 from coordination.catalog.manager import CoordinationManager, IssueChanges
 from coordination.catalog.models import Catalog, kind_of
@@ -56,6 +57,8 @@ from coordination.runtime.context import get_runtime
 from coordination.runtime.history import HistoryStore, search_document, trends_document
 from coordination.settings import get_settings
 from coordination.sweeps import SweepService
+from coordination.sweeps.live import catch_up
+from coordination.sweeps.milestones import announce
 from coordination.sweeps.reading import StatusDocument
 
 #: One embedded sweep at a time: its workers and the runtime's dispatcher belong to the process.
@@ -89,6 +92,15 @@ class Operations:
         self.manager = CoordinationManager(file)
         #: what the last :meth:`_planned` could not expand (todo -> its problem)
         self._problems: Problems = {}
+
+    def live(self) -> None:
+        """Before a read of todos' status: the catalog's live sweeps' running todos shown
+        in_progress, as at the start of every CLI command (:mod:`coordination.sweeps.live`);
+        a read tool writes nothing (an ended sweep nobody synced is left to the CLI)."""
+        if live.of_this_redis(self.file):
+            catch_up(self.file, sync=False)
+        else:
+            live.set_overlay(self.file, {})
 
     # -- scope ---------------------------------------------------------------------
     def check_repos(self) -> None:
@@ -294,12 +306,14 @@ class Operations:
     # -- todos ---------------------------------------------------------------------
     def list_todos(self, *, status: str | None = None, repo: str | None = None,
                    assignee: str | None = None, plan: str | None = None) -> JSONValue:
+        self.live()
         if repo is not None:
             self._require_any(f"repo {repo}", [repo])
         items = self.manager.list_todos(status=status, repo=repo, assignee=assignee, plan=plan)
         return to_jsonable([t for t in items if self._in(self._todo_repos(t))])
 
     def get_todo(self, todo_id: str) -> JSONValue:
+        self.live()
         todo = self.manager.get_todo(todo_id)
         self._require_any(todo_id, self._todo_repos(todo))
         return to_jsonable(todo)
@@ -320,10 +334,15 @@ class Operations:
     def complete_todo(self, todo_id: str, hours: float | None = None) -> JSONValue:
         # a template: every instance is completed, so every repo it selects is written
         self._require(todo_id, self._todo_repos(self.manager.get_todo(todo_id)))
-        return to_jsonable(self.manager.complete_todo(todo_id, hours=hours))
+        done = to_jsonable(self.manager.complete_todo(todo_id, hours=hours))
+        completed, reopened = self.manager.milestones
+        if completed or reopened:  # as `coord todo complete`: the milestone's event
+            announce(get_runtime(self.file), self.file, completed, reopened)
+        return done
 
     # -- plans ---------------------------------------------------------------------
     def list_plans(self, *, status: str | None = None, repo: str | None = None) -> JSONValue:
+        self.live()
         if repo is not None:
             self._require_any(f"repo {repo}", [repo])
         cat = self._planned()  # as `coord plan list`: a template counts as its instances
@@ -334,9 +353,11 @@ class Operations:
     def plan_status(self, plan_id: str) -> JSONValue:
         """As `coord plan status --json`: the plan's problems in ``problems`` (the
         CLI then exits 1; a tool answers the document)."""
+        self.live()
         cat = self._planned()
         self._require_any(plan_id, self._plan_repos(plan_id, cat, whole=False))
-        return to_jsonable(plan_status(cat, plan_id, problems=self._problems))
+        return to_jsonable(plan_status(cat, plan_id, problems=self._problems,
+                                       results=read_results(self.file).get(plan_id, [])))
 
     def validate_plan(self, plan_id: str, *, include_completed: bool = False,
                       ignore_blockers: bool = False) -> JSONValue:
@@ -376,6 +397,7 @@ class Operations:
         return to_jsonable(check_document(results))
 
     def repo_status(self, repo: str) -> JSONValue:
+        self.live()
         self._require_any(f"repo {repo}", [repo])
         return to_jsonable(self.manager.repo_status(repo))
 

@@ -15,7 +15,7 @@ from typing import cast
 
 from coordination.catalog.checks import unknown
 from coordination.catalog.governance import Gate
-from coordination.catalog.models import Catalog, Plan, cache_of
+from coordination.catalog.models import Catalog, Plan, cache_of, criterion_checks
 from coordination.catalog.templates import Problems, instances_of, planned, require
 from coordination.change.model import ChangePlan, change_of, gate_document
 from coordination.errors import PlanError, UsageError
@@ -206,6 +206,7 @@ class Planning:
                 change=change,
                 cache=_cache_spec(todo, catalog),
                 pace=pacer.todo(todo, plan_id, Path(path)),
+                checks=[[c.text, c.check] for c in criterion_checks(todo.acceptance_criteria)],
             )
             if out[tid].cache is not None:
                 if before is None:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from coordination.catalog import live
 from coordination.catalog.audit import operation
 from coordination.catalog.audit import who as whoami
 from coordination.errors import CoordError, NotFoundError, PlanError, UsageError
@@ -34,6 +35,7 @@ from coordination.status import (
 from coordination.lazy import LazyModule
 from coordination.sweeps import reading, waiting
 from coordination.sweeps import summary as summaries
+from coordination.sweeps.runner import this_process
 from coordination.sweeps.reading import (
     RECENT,
     StatusDocument,
@@ -158,13 +160,20 @@ class SweepService:
 
         spec = self.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers,
                               again=again)
-        self.publish_webhooks()
-        return steering.start(self.rt, spec, new_sweep_id(plan_id), atomic=atomic)
+        return self.start_spec(spec, new_sweep_id(plan_id), atomic=atomic)
 
     def start_spec(self, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
                    atomic: bool | str = False) -> str:
         self.publish_webhooks()
+        if self.catalog_path is not None and kind != "run":  # run: not in the catalog
+            # Before it starts: a read from now on looks for it (coordination.catalog.live).
+            live.mark(self.catalog_path, sweep_id, at=self.where(), plan=spec.plan,
+                      todos=list(spec.todos))
         return steering.start(self.rt, spec, sweep_id, kind=kind, atomic=atomic)
+
+    def where(self) -> str:
+        """Which Redis this service's sweeps run on, as a marker records it."""
+        return live.where(self.rt.settings.redis_url, self.rt.keys.namespace)
 
     def publish_webhooks(self) -> None:
         """Tell the workers the catalog's ``notify:`` webhooks as they are now (they
@@ -233,9 +242,19 @@ class SweepService:
 
     def wait(self, sweep_id: str, *, on_event: Callable[[Event], None] | None = None,
              timeout: float | None = None) -> StatusDocument:
-        return waiting.wait(self.rt, sweep_id, record=lambda: self.record(sweep_id),
-                            status=lambda: self.status(sweep_id), on_event=on_event,
-                            timeout=timeout)
+        if self.catalog_path is not None:  # this process syncs it: reads leave it alone
+            live.wait_mark(self.catalog_path, sweep_id, this_process())
+        st: StatusDocument | None = None
+        try:
+            st = waiting.wait(self.rt, sweep_id, record=lambda: self.record(sweep_id),
+                              status=lambda: self.status(sweep_id), on_event=on_event,
+                              timeout=timeout)
+            return st
+        finally:
+            if self.catalog_path is not None and (st is None or st["status"] in SWEEP_LIVE):
+                # Stopped waiting before the end (a timeout, Ctrl-C): nobody waits now,
+                # so the command after its end syncs it.
+                live.wait_mark(self.catalog_path, sweep_id, None)
 
     # -- steering ---------------------------------------------------------------
     def resume_plan(self, sweep_id: str, only: Sequence[str] | None = None) -> steering.ResumePlan:
@@ -288,6 +307,9 @@ class SweepService:
             rerun = sorted({*rerun, *reopened})
             spec = self.planning.resume_spec(old, rerun, adhoc=adhoc)
         spec.no_cache = no_cache
+        if not adhoc and self.catalog_path is not None:  # live again: reads look for it
+            live.mark(self.catalog_path, sweep_id, at=self.where(), plan=spec.plan,
+                      todos=list(spec.todos))
         if not steering.resume(self.rt, spec, rerun):
             raise UsageError(f"sweep {sweep_id} was resumed or changed by someone else meanwhile",
                              hint=f"see `coord sweep status {sweep_id}`")
@@ -400,7 +422,20 @@ class SweepService:
             changed: SyncResult = outcome.write_outcome(self.catalog_path, status.get("plan") or None,
                                                         status["todos"], again=bool(again))
         self.rt.checkpoints.update_sweep(sweep_id, synced_at=time.time())
+        live.unmark(self.catalog_path, sweep_id)
+        self._milestone_events(sweep_id, changed)
         return {"sweep_id": sweep_id, "catalog": str(self.catalog_path), **changed}
+
+
+    def _milestone_events(self, sweep_id: str, changed: SyncResult) -> None:
+        """The milestones this sync's edit completed or reopened, announced
+        (:mod:`coordination.sweeps.milestones`: once each)."""
+        completed = changed.get("milestones_completed") or []
+        reopened = changed.get("milestones_reopened") or []
+        if (completed or reopened) and self.catalog_path is not None:
+            from coordination.sweeps.milestones import announce  # lazy: `sweep status` reads no store
+
+            announce(self.rt, self.catalog_path, completed, reopened, sweep_id=sweep_id)
 
 
 def about_todo(ev: Event, todo: str) -> bool:

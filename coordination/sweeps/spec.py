@@ -29,6 +29,8 @@ def _fields(obj: object) -> dict[str, object]:
         del data["cache"]
     if "upstream" in data and not data["upstream"]:
         del data["upstream"]  # (a cache: todo's only, and only when it has some)
+    if "checks" in data and not data["checks"]:
+        del data["checks"]  # (a todo with checked acceptance criteria only)
     return data
 
 
@@ -73,6 +75,9 @@ class TodoSpec:
     #: of them for `todo run`): its key counts each by its last key, as it counts those
     #: the sweep runs (``preds``) by theirs, so both ways of running it compute one key
     upstream: list[str] = field(default_factory=list)
+    #: its acceptance criteria's checks, ``[text, command]`` each: run in its checkout
+    #: after its run succeeded, in order; the first that fails ends it failed
+    checks: list[list[str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)

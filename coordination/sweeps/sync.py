@@ -36,12 +36,17 @@ from ruamel.yaml.comments import CommentedMap
 
 from coordination.catalog.edits import (
     PLAN_KEYS,
+    MilestoneChange,
+    milestone_changes,
+    milestones_done,
     TODO_KEYS,
     plan_todo_items,
     put,
     put_instances,
     section,
 )
+from coordination.catalog import criteria
+from coordination.catalog.models import criterion_checks
 from coordination.catalog.reports import is_complete
 from coordination.catalog.store import CatalogStore
 from coordination.catalog.templates import selections, split_instance
@@ -71,6 +76,11 @@ class SyncResult(TypedDict):
     plan_completed: bool
     plan_status: str | None
     reopened: bool  # the plan was completed and is active again (a todo of it is not)
+    #: milestones whose last todo this sync completed, and done ones it left undone
+    milestones_completed: NotRequired[list[MilestoneChange]]
+    milestones_reopened: NotRequired[list[MilestoneChange]]
+    #: every todo completed, but these criteria's checks failed: the plan stays as it is
+    plan_checks_failed: NotRequired[list[str]]
 
 
 def never_started(v: Outcome) -> bool:
@@ -91,6 +101,7 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
         if repo is not None:
             of_template.setdefault(tid, {})[repo] = v
     store = CatalogStore(catalog_path)
+    checks_ok, checks_failed = _plan_checks(store, plan_id, done)
     selected: dict[str, list[str]] = {}
     if of_template:
         try:
@@ -104,6 +115,7 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
         changed = SyncResult(completed=[], failed=[], skipped=[], reset=[], unrun=[],
                              plan=plan_id, plan_completed=False, plan_status=None,
                              reopened=False)
+        before = milestones_done(doc)
         for item in section(doc, "todos"):
             tid = str(item.get("id")) if isinstance(item, CommentedMap) else ""
             if tid in of_template and item.get("for_each"):
@@ -163,15 +175,70 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
             status = "active"
             changed["reopened"] = True
         completes = status in ("draft", "active") and complete
+        if completes and plan is not None and _checked(plan):
+            # Its criteria's checks pass too (run just now when this sync was to complete
+            # it; else as last recorded), or it stays as it is.
+            ok = checks_ok if checks_ok is not None else _passed_as_recorded(
+                catalog_path, str(plan_id))
+            if not ok:
+                completes = False
+                changed["plan_checks_failed"] = checks_failed or ["(not checked)"]
         if completes and plan is not None:
             put(plan, "status", "completed", PLAN_KEYS)
             status = "completed"
         changed["plan_completed"] = completes
         changed["plan_status"] = status
+        changed["milestones_completed"], changed["milestones_reopened"] = milestone_changes(
+            before, milestones_done(doc))
         return changed
 
     result: SyncResult = store.update(edit)
     return result
+
+
+def _checked(plan: CommentedMap) -> bool:
+    """Does the plan (a document item) have a criterion with a check?"""
+    return any(isinstance(c, dict) and c.get("check")
+               for c in plan.get("completion_criteria") or ())
+
+
+def _plan_checks(store: CatalogStore, plan_id: str | None, done: Mapping[str, Outcome]
+                 ) -> tuple[bool | None, list[str]]:
+    """Run the plan's criteria's checks when this sync would complete the plan (every
+    todo of it completed, by the catalog or by this sweep's outcomes), and record their
+    results: (all passed, the failed ones' texts); (None, []) when not run."""
+    if plan_id is None:
+        return None, []
+    try:
+        cat = store.load()
+    except UsageError:
+        return None, []
+    plan = cat.plan(plan_id)
+    if plan is None or not criterion_checks(plan.completion_criteria) or (
+            plan.status.value not in ("draft", "active")):
+        return None, []  # (a completed plan stays so: nothing to decide)
+    succeeded = {t for t, v in done.items() if v["status"] in ("succeeded", "cached")}
+    for t in cat.plan_todos(plan_id):
+        if t.id in succeeded:
+            continue
+        if t.for_each is not None and any(split_instance(i)[0] == t.id for i in succeeded) \
+                and not any(split_instance(i)[0] == t.id for i in done if i not in succeeded):
+            continue
+        ended = done.get(t.id)
+        if t.status != "completed" or (ended is not None
+                                       and ended["status"] in ("failed", "compensated")):
+            return None, []
+    results = criteria.run_checks(store.path, plan)
+    criteria.record(store, plan_id, results)
+    failed = [r["criterion"] for r in results if not r["ok"]]
+    return not failed, failed
+
+
+def _passed_as_recorded(catalog_path: Path, plan_id: str) -> bool:
+    plan = CatalogStore(catalog_path).load().plan(plan_id)
+    if plan is None:
+        return False
+    return bool(criteria.passed(plan, criteria.read_results(catalog_path).get(plan_id, [])))
 
 
 def _instance_status(current: str, v: Outcome, again: bool) -> str:

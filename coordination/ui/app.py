@@ -59,6 +59,8 @@ from coordination import gitsafe
 from coordination.errors import CoordError, NotFoundError
 from coordination.runtime.context import Runtime
 from coordination.jsonable import JSONObject
+from coordination.catalog import live
+from coordination.sweeps.live import catch_up
 from coordination.runtime.events import stream_id_key
 from coordination.status import SWEEP_LIVE
 from coordination.sweeps import SweepService
@@ -246,7 +248,20 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
     streams at most (then 503); ``keepalive``: seconds between comments on a quiet stream.
     """
     svc = SweepService(rt, catalog)
-    csrf_key = secrets.token_bytes(32)  # per server: a restart invalidates open pages' tokens
+    csrf_key = secrets.token_bytes(32)
+
+    def fresh(build: Callable[[], object]) -> Callable[[], object]:
+        """``build`` with the catalog's live sweeps' running todos shown in_progress, as
+        at a CLI command's start; a GET writes nothing (an ended sweep nobody synced is
+        left to the next CLI command: its sync may run the plan's checks)."""
+        def caught_up() -> object:
+            if svc.catalog_path is not None:
+                if live.of_this_redis(svc.catalog_path):
+                    catch_up(svc.catalog_path, sync=False)
+                else:
+                    live.set_overlay(svc.catalog_path, {})
+            return build()
+        return caught_up  # per server: a restart invalidates open pages' tokens
 
     def user_of(request: Request) -> str | None:
         user = getattr(request.state, "user", None)
@@ -329,13 +344,13 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
         return _json(lambda: documents.todo_detail(svc, p["sweep_id"], p["todo_id"]))
 
     def api_plan(request: Request) -> Response:
-        return _json(lambda: documents.plan_status(svc, request.path_params["plan_id"]))
+        return _json(fresh(lambda: documents.plan_status(svc, request.path_params["plan_id"])))
 
     def api_plan_graph(request: Request) -> Response:
-        return _json(lambda: documents.plan_graph(svc, request.path_params["plan_id"]))
+        return _json(fresh(lambda: documents.plan_graph(svc, request.path_params["plan_id"])))
 
     def api_repos(request: Request) -> Response:
-        return _json(lambda: documents.repo_list(svc, rt))
+        return _json(fresh(lambda: documents.repo_list(svc, rt)))
 
     def api_changes(request: Request) -> Response:
         return _json(lambda: changes.changes_list(svc, rt))

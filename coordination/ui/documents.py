@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import NotRequired, TypedDict
 
+from coordination.catalog.criteria import read_results
 from coordination.catalog.manager import CoordinationManager
 from coordination.catalog.reports import PlanStatus
 from coordination.catalog.reports import plan_status as plan_status_document
@@ -172,7 +173,8 @@ def plan_status(svc: SweepService, plan_id: str) -> PlanStatus:
     """The ``coord plan status PLAN --json`` document (its ``problems`` said, as the
     CLI's: another plan's do not stop it)."""
     catalog = svc.catalog()
-    return plan_status_document(catalog, plan_id, problems=svc.problems)
+    results = [] if svc.catalog_path is None else read_results(svc.catalog_path).get(plan_id, [])
+    return plan_status_document(catalog, plan_id, problems=svc.problems, results=results)
 
 
 def _spec_todos(rec: SweepRecord) -> int:
@@ -362,7 +364,8 @@ def plan_graph(svc: SweepService, plan_id: str) -> PlanGraph:
     (milestones included), every todo of the plan laid out like a sweep's, with its
     catalog status, task, estimate and milestone, and the critical path."""
     catalog = svc.catalog()
-    status = plan_status_document(catalog, plan_id, problems=svc.problems)
+    results = [] if svc.catalog_path is None else read_results(svc.catalog_path).get(plan_id, [])
+    status = plan_status_document(catalog, plan_id, problems=svc.problems, results=results)
     pg = build_plan_graph(catalog, plan_id, include_completed=True)
     g = pg.graph
     repo_of = {t: g.nodes[t]["todo"].repo for t in g.nodes}

@@ -485,3 +485,44 @@ def test_an_orphaned_embedded_sweep_says_so_on_the_page(tmp_path: Path, browser:
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.communicate(timeout=30)
+
+
+CHECKED = """version: 1
+repos:
+  - {name: api, path: repos/api}
+coordination:
+  plans:
+    - id: PLAN-001
+      title: checked
+      status: active
+      completion_criteria:
+        - said, never checked
+        - {text: the release notes exist, check: "test -f NOTES"}
+  todos:
+    - {id: TODO-001, task: one, repo: api, plan: PLAN-001, run: "true"}
+"""
+
+
+def test_the_plan_page_shows_its_criteria_checks(cluster: Cluster, browser: Any) -> None:
+    """A plan's checked criterion shows its last result (`plan status --check`)."""
+    cluster.repo_dir("api").mkdir(parents=True, exist_ok=True)
+    cluster.eco.write_text(CHECKED)
+    assert cluster.cli("plan", "status", "PLAN-001", "--check").returncode == 1
+    ui, base = serve_ui(cluster)
+    try:
+        def main() -> str:
+            return str(browser.execute_script(
+                "const m = document.getElementById('main'); return m ? m.textContent : '';"))
+
+        browser.get(base + "/plans/PLAN-001")
+        wait_until(lambda: "the release notes exist (check failed" in main(), 20,
+                   "the failed check on the plan page")
+        assert "said, never checked" in main()
+        (cluster.root / "NOTES").touch()
+        assert cluster.cli("plan", "status", "PLAN-001", "--check").returncode == 0
+        browser.get(base + "/plans/PLAN-001")
+        wait_until(lambda: "the release notes exist (check passed" in main(), 20,
+                   "the passed check on the plan page")
+    finally:
+        ui.terminate()
+        ui.wait(timeout=10)

@@ -602,7 +602,11 @@ async function planView(id) {
     el("p", {text: `${p.todos.completed}/${p.todos.total} todos completed` + (p.complete ? " · complete" : "")}),
     changeLine(g.change),
     el("h3", {text: "Milestones"}), milestones,
-    p.completion_criteria.length ? el("ul", {}, ...p.completion_criteria.map((c) => el("li", {text: c}))) : "",
+    p.completion_criteria.length ? el("ul", {}, ...p.completion_criteria.map((c) => {
+      const chk = (p.checks || []).find((k) => k.criterion === c);
+      const state = !chk ? "" : chk.ok === null ? " (not checked)" : chk.ok ? ` (check passed ${chk.at})` : ` (check failed ${chk.at}: ${chk.reason})`;
+      return el("li", {text: c + state});
+    })) : "",
     el("h3", {text: "Todos"}), legend(PLAN_STATUSES),
     g.problem ? el("p", {class: "error", text: g.problem}) : "",
     el("div", {class: "scroll"}, graph));
