@@ -36,7 +36,7 @@ from coordination.cli.render import (
     styled,
     table,
 )
-from coordination.errors import CoordError, PlanError, ValidationFailed
+from coordination.errors import CoordError, PlanError, UsageError, ValidationFailed
 from coordination.names import some
 from coordination.jsonable import JSONValue
 from coordination.keys import Keys
@@ -486,12 +486,17 @@ class _AtomicCommand(click.Command):
               help="A cycle among a deps: follow template's repos: group runs them as one "
               "group, one at a time in name order, with a warning; error refuses (exit 2). "
               "Default: the catalog's order.cycles (group).")
+@click.option("--wait-timeout", "wait_timeout", default=None, metavar="DURATION",
+              help="How long a todo may wait for a slot of its repo or of a shared resource "
+              "before it ends failed, naming what it waited for (seconds, or 10m, 1h); a "
+              "todo's own wait_timeout: wins. Default: until the sweep's deadline.")
 @json_option
 @click.pass_obj
 def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
               ignore_blockers: bool, require_workers: bool, atomic: str | None, ui: bool,
               ui_port: int | None, no_sync: bool, again: bool, no_cache: bool,
-              order_by: str | None, cycles: str | None, as_json: bool) -> None:
+              order_by: str | None, cycles: str | None, wait_timeout: str | None,
+              as_json: bool) -> None:
     """Run a plan's open todos on their repos' workers, or preview it with --dry-run.
 
     Choosing a strategy: eager beats levels when the todos of a level take very
@@ -515,6 +520,7 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
     """
     from coordination.catalog.ordering import overriding  # lazy: off plan list/status
 
+    waits_s = _wait_timeout(wait_timeout)
     with overriding(CatalogStore(obj.file).load(), order_by, cycles):
         warnings: list[str] = []
         planned_for(obj.file, plan_id, warnings=warnings)  # a refused cycle: exit 2 here
@@ -522,13 +528,28 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
             for w in warnings:
                 err_console().print(f"[yellow]warning:[/yellow] {esc(w)}")
         _sweep(obj, plan_id, strategy, dry_run, wait, ignore_blockers, require_workers,
-               atomic, ui, ui_port, no_sync, again, no_cache, as_json, warnings)
+               atomic, ui, ui_port, no_sync, again, no_cache, as_json, warnings, waits_s)
+
+
+def _wait_timeout(text: str | None) -> float | None:
+    """``--wait-timeout``'s seconds (as the catalog's ``wait_timeout:`` reads them)."""
+    if text is None:
+        return None
+    from coordination.catalog.governance import parse_duration  # lazy: pydantic
+
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"--wait-timeout: {exc}", hint="e.g. --wait-timeout 90 or 10m") from None
+    if seconds <= 0:
+        raise UsageError("--wait-timeout must be more than 0 s", hint="e.g. --wait-timeout 10m")
+    return seconds
 
 
 def _sweep(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
            ignore_blockers: bool, require_workers: bool, atomic: str | None, ui: bool,
            ui_port: int | None, no_sync: bool, again: bool, no_cache: bool,
-           as_json: bool, warnings: list[str]) -> None:
+           as_json: bool, warnings: list[str], wait_timeout: float | None = None) -> None:
     if not dry_run:
         # lazy: the runtime (redis-py, the sweeps, Celery to send); a dry run loads none of it
         from coordination.cli.sweep import run_start
@@ -546,7 +567,7 @@ def _sweep(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
                          require_workers=require_workers, atomic=atomic or False,
                          ui_port=ui_port,
                          sync=not no_sync, again=again, no_cache=no_cache,
-                         warnings=warnings)
+                         warnings=warnings, wait_timeout=wait_timeout)
         if isinstance(code, int) and code:
             sys.exit(code)
         return
