@@ -51,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("coordination.cli.doctor:doctor", "Check Redis, the catalog, workers and clocks."),
     "init": ("coordination.cli.init:init", "Write a catalog from a fleet of git checkouts; --check: drift."),
     "schema": ("coordination.cli.schema:schema", "Print the catalog's JSON Schema."),
+    "acl": ("coordination.cli.acl:acl", "Redis ACL users: one per repo's workers, one per role; --apply."),
 }
 
 
