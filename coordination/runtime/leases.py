@@ -100,6 +100,18 @@ class LeaseManager:
         wait on a holder that is gone); how many it freed."""
         return int(lua("lease_release")(self.r, keys, [token]))
 
+    def waited(self, repos: list[str], resources: list[str]) -> tuple[list[str], list[str]]:
+        """Of ``repos`` and ``resources``, those whose line someone waits in (one ZCARD
+        each, pipelined)."""
+        pipe = self.r.pipeline(transaction=False)
+        for name in repos:
+            pipe.zcard(self.keys.waiters(f"repo:{name}"))
+        for name in resources:
+            pipe.zcard(self.keys.waiters(f"resource:{name}"))
+        counts = pipe.execute()
+        return ([n for n, c in zip(repos, counts) if c],
+                [n for n, c in zip(resources, counts[len(repos):]) if c])
+
     def take_waits_turn(self, ms: int) -> bool:
         """One process at a time looks at the waits across sweeps, for ``ms``
         (:func:`coordination.sweeps.waits.supervise_waits`): True when this caller has it."""

@@ -70,8 +70,7 @@ def running_by_token(rt: Runtime) -> dict[str, tuple[str, str, Checkpoint]]:
         if spec is None:
             continue
         cps = rt.checkpoints.get_fields_all(sid, list(spec.todos),
-                                            ("token", "worker", "started_at",
-                                             "lease_key", "resource_keys", "lost_runs"))
+                                            ("token", "worker", "started_at"))
         for tid, cp in cps.items():
             if cp.get("status") == TodoStatus.running and cp.get("token"):
                 out[str(cp["token"])] = (sid, tid, cp)

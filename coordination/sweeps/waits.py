@@ -37,7 +37,6 @@ from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
 from coordination.runtime.evidence import outcome_stamp
 from coordination.status import NOT_STARTED, TodoStatus
-from coordination.sweeps.holding import running_by_token
 from coordination.sweeps.lost import lease_lost
 from coordination.sweeps.progress import Change, progress
 from coordination.sweeps.spec import SweepSpec
@@ -70,6 +69,32 @@ class WaitGraph(TypedDict):
     cycles: list[list[str]]  # each a list of "sweep/todo", the first again at its end
 
 
+#: The checkpoint fields of a holder the graph and the breaking read.
+HOLDER_FIELDS = ("token", "worker", "started_at", "lease_key", "resource_keys", "lost_runs")
+
+
+def holders_by_token(rt: Runtime, tokens: set[str]) -> dict[str, tuple[str, str, Checkpoint]]:
+    """Token -> (sweep, todo, checkpoint) of the running todos holding ``tokens``: a
+    start's token names its sweep's hash and its todo
+    (:func:`coordination.runtime.transitions.start_token`), so only those checkpoints
+    are read (one command per sweep), and one counts only while it still runs under
+    that token. A token that names no todo (a landing step) is left out."""
+    head = rt.keys.sweep("")[:-1]  # "<ns>:sweep:{"
+    wanted: dict[str, dict[str, str]] = {}
+    for tok in tokens:
+        parts = tok.split("|")
+        if len(parts) == 3 and parts[1].startswith(head) and parts[1].endswith("}"):
+            wanted.setdefault(parts[1][len(head):-1], {})[parts[2]] = tok
+    out: dict[str, tuple[str, str, Checkpoint]] = {}
+    for sid, todos in wanted.items():
+        cps = rt.checkpoints.get_fields_all(sid, sorted(todos), HOLDER_FIELDS)
+        for tid, tok in todos.items():
+            cp = cps.get(tid)
+            if cp and cp.get("status") == TodoStatus.running and cp.get("token") == tok:
+                out[tok] = (sid, tid, cp)
+    return out
+
+
 def _worker_of(token: str, cp: Checkpoint | None) -> str:
     worker = (cp or {}).get("worker")
     return str(worker) if worker else ":".join(token.split(":")[:2])
@@ -85,10 +110,11 @@ def wait_graph(rt: Runtime, repos: Mapping[str, int], shared: Mapping[str, int]
     waited = {k: v for k, v in lines.items() if v.waiting}
     if not waited:
         return {"edges": [], "cycles": []}, {}
-    held = running_by_token(rt)
     tokens = {s.token for v in waited.values() for s in v.slots if s.token}
-    workers = {_worker_of(t, held.get(t, ("", "", {}))[2]) for t in tokens}
-    gone = rt.workers.gone(workers)
+    held = holders_by_token(rt, tokens)
+    # Gone: its liveness record expired (three missed beats), as `coord workers` has it.
+    live = {w.name for w in rt.workers.live()}
+    gone = {_worker_of(t, held.get(t, ("", "", {}))[2]) for t in tokens} - live
     edges: list[WaitEdge] = []
     for name in sorted(waited):
         line = waited[name]
@@ -160,7 +186,7 @@ def describe_wait(rt: Runtime, spec: SweepSpec, todo_id: str, what: str) -> str:
         rl, sl = rt.leases.lines(repos, shared)
         line = (rl or sl)[t.repo if what == "repo" else what]
         tokens = [s.token for s in line.slots if s.token]
-        held = running_by_token(rt) if tokens else {}
+        held = holders_by_token(rt, set(tokens))
     except Exception:  # noqa: BLE001 - the reason goes without its holders
         return name
     names = []
@@ -171,14 +197,16 @@ def describe_wait(rt: Runtime, spec: SweepSpec, todo_id: str, what: str) -> str:
     return f"{name} (held by {', '.join(names)})" if names else name
 
 
+#: Lines (repos and shared resources of the live sweeps) the look at waits reads per
+#: second, on average, at most: a fleet of 10,000 repos is looked at every 10 s.
+LINES_RATE = 1000.0
+
+
 def supervise_waits(rt: Runtime, *, period: float | None = None) -> dict[str, list[str]]:
     """The namespace-wide look at waits (one process at a time, at most every
     ``period`` s): break the waits on holders that are gone and the cycles. Returns
     what it did: ``{"broken": [sweep/todo of freed holders], "failed": [waiters]}``."""
     done: dict[str, list[str]] = {"broken": [], "failed": []}
-    period = period if period is not None else max(2.0, 2 * rt.settings.supervise_interval)
-    if not rt.leases.take_waits_turn(int(period * 900)):
-        return done
     specs: dict[str, SweepSpec] = {}
     repos: dict[str, int] = {}
     shared: dict[str, int] = {}
@@ -193,7 +221,16 @@ def supervise_waits(rt: Runtime, *, period: float | None = None) -> dict[str, li
                 shared[r] = max(shared.get(r, 1), int(spec.capacity.get(r, 1)))
     if not specs:
         return done
-    graph, held = wait_graph(rt, repos, shared)
+    if period is None:  # a fleet's lines are looked at less often (LINES_RATE)
+        period = max(2.0, 2 * rt.settings.supervise_interval,
+                     (len(repos) + len(shared)) / LINES_RATE)
+    if not rt.leases.take_waits_turn(int(period * 900)):
+        return done
+    waited_repos, waited_shared = rt.leases.waited(list(repos), list(shared))
+    if not waited_repos and not waited_shared:
+        return done
+    graph, held = wait_graph(rt, {r: repos[r] for r in waited_repos},
+                             {x: shared[x] for x in waited_shared})
     if not graph["edges"]:
         return done
     now = time.time()

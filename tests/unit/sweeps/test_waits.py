@@ -20,7 +20,16 @@ from coordination.runtime.context import Runtime
 from coordination.runtime.workers import WorkerRecord
 from coordination.sweeps import waits
 from coordination.sweeps.waits import WaitEdge, supervise_waits, wait_cycles, wait_graph, youngest
+from coordination.runtime.transitions import start_token
+from coordination.sweeps.spec import SweepSpec
 from tests.unit.runtime.test_fleet import ask, fleet_catalog, queued_spec
+
+
+def start(rt: Runtime, spec: SweepSpec, tid: str, now: float) -> str:
+    """``tid`` started as a worker starts it (a token naming its sweep and todo)."""
+    token = start_token(rt.keys, spec.sweep_id, tid)
+    assert ask(rt, spec, tid, now=now, token=token).verdict == "started"
+    return token
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -38,7 +47,7 @@ def test_the_graph_names_the_waiter_and_its_holder(rt: Runtime, tmp_path: Path,
     ], resources=[{"name": "db", "capacity": 1}])
     spec = queued_spec(rt, cat)
     now = time.time()
-    assert ask(rt, spec, "TODO-001", now=now).verdict == "started"
+    token = start(rt, spec, "TODO-001", now)
     assert ask(rt, spec, "TODO-002", now=now, since=now - 1).verdict == "wait"
     graph, _ = wait_graph(rt, {"api": 1, "web": 1}, {"db": 1})
     (edge,) = graph["edges"]
@@ -67,12 +76,12 @@ def test_a_gone_holder_someone_waits_on_is_freed_and_its_run_sent_again(
     ])
     spec = queued_spec(rt, cat)
     now = time.time()
-    assert ask(rt, spec, "TODO-001", now=now).verdict == "started"
+    token = start(rt, spec, "TODO-001", now)
     assert ask(rt, spec, "TODO-002", now=now, since=now - 1).verdict == "wait"
     # Its worker "w" beats: alive, so nothing is broken.
     rt.workers.beat(WorkerRecord(name="w", host="h", pid=1, repos=["api"], beat=5.0))
     assert supervise_waits(rt, period=0.001) == {"broken": [], "failed": []}
-    assert rt.leases.holders("api", 1) == ["tok-TODO-001"]
+    assert rt.leases.holders("api", 1) == [token]
     # Its worker stops beating (a SIGKILL): the waited-on slot is freed at once.
     rt.workers.leave("w")
     time.sleep(0.01)
@@ -91,9 +100,9 @@ def test_a_gone_holder_someone_waits_on_is_freed_and_its_run_sent_again(
 def test_nobody_waiting_leaves_a_silent_holder_to_its_lease(rt: Runtime, tmp_path: Path) -> None:
     cat = fleet_catalog(tmp_path, [{"id": "TODO-001", "repo": "api", "run": "true"}])
     spec = queued_spec(rt, cat)
-    assert ask(rt, spec, "TODO-001", now=time.time()).verdict == "started"
+    token = start(rt, spec, "TODO-001", time.time())
     assert supervise_waits(rt, period=0.001)["broken"] == []
-    assert rt.leases.holders("api", 1) == ["tok-TODO-001"]
+    assert rt.leases.holders("api", 1) == [token]
 
 
 def test_the_detector_names_a_cycle_on_a_constructed_graph() -> None:
@@ -118,6 +127,7 @@ def test_the_pass_fails_the_youngest_waiter_of_a_cycle_naming_it(
     for e in edges:
         e["sweep_id"] = sid
         e["holders"][0]["sweep_id"] = sid
+    monkeypatch.setattr(rt.leases, "waited", lambda *_a: (["api", "web"], []))
     monkeypatch.setattr(waits, "wait_graph", lambda *_a: (
         {"edges": edges, "cycles": wait_cycles(edges)}, {}))
     done = supervise_waits(rt, period=0.001)
