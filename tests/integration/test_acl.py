@@ -107,5 +107,9 @@ def test_real_workers_under_their_repo_users_run_a_sweep(cluster: Cluster,
     assert doc["status"] == "succeeded", doc
     assert (cluster.repo_dir("api") / "done-api").read_text().strip() == "api"
     assert (cluster.repo_dir("web") / "done-web").read_text().strip() == "web"
-    logs = cluster.log_tails()
-    assert "NOPERM" not in logs and "No permissions" not in logs, logs[-3000:]
+    logs = "".join(w.log_text() for w in cluster.workers).lower()
+    assert "noperm" not in logs and "no permissions" not in logs, logs[-3000:]
+    # api's worker sent web's todo (an eager successor) to web's queue itself.
+    sent = [e for e in cluster.events(doc["sweep_id"]) if e["kind"] == "todo.queued"
+            and e.get("todo_id") == "TODO-002"]
+    assert sent and sent[0].get("via") == "eager after TODO-001", sent
