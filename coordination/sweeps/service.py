@@ -265,6 +265,7 @@ class SweepService:
             rerun = sorted({*rerun, *reopened})
             spec = self.planning.resume_spec(old, rerun, adhoc=adhoc)
         spec.no_cache = no_cache
+        spec.wait_timeout = old.wait_timeout  # (`plan sweep --wait-timeout` holds for its runs)
         if not steering.resume(self.rt, spec, rerun):
             raise UsageError(f"sweep {sweep_id} was resumed or changed by someone else meanwhile",
                              hint=f"see `coord sweep status {sweep_id}`")

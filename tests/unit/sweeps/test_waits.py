@@ -136,3 +136,24 @@ def test_the_pass_fails_the_youngest_waiter_of_a_cycle_naming_it(
     assert cp.get("status") == "failed"
     assert f"{sid}/TODO-001 -> {sid}/TODO-002 -> {sid}/TODO-001" in str(cp.get("reason"))
     assert (rt.checkpoints.get(sid, "TODO-001") or {}).get("status") == "queued"
+
+
+def test_a_resume_keeps_the_sweeps_wait_timeout(rt: Runtime, tmp_path: Path) -> None:
+    from coordination.sweeps import SweepService
+    from coordination.sweeps.spec_store import load_spec
+
+    cat = fleet_catalog(tmp_path, [{"id": "TODO-001", "repo": "api", "run": "true",
+                                    "wait_timeout": "10m"},
+                                   {"id": "TODO-002", "repo": "api", "run": "true"}])
+    svc = SweepService(rt, cat)
+    spec = svc.plan_spec("PLAN-001", strategy="levels", ignore_blockers=True)
+    assert spec.todos["TODO-001"].wait_timeout == 600.0
+    spec.wait_timeout = 7.0  # `plan sweep --wait-timeout 7`
+    sid = svc.start_spec(spec, "PLAN-001-wt")
+    stored = load_spec(rt, sid)
+    assert stored is not None and stored.wait_timeout == 7.0
+    assert stored.wait_timeout_of("TODO-001") == 600.0 and stored.wait_timeout_of("TODO-002") == 7.0
+    svc.cancel(sid)
+    svc.resume(sid)
+    again = load_spec(rt, sid)
+    assert again is not None and again.run == 1 and again.wait_timeout == 7.0
