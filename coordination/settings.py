@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     supervise_interval: float = Field(
         1.0, gt=0, description="Seconds between two supervisor passes over running sweeps."
     )
+    supervise: bool = Field(
+        True,
+        description="Whether a worker runs the supervision passes (its supervisor thread). "
+        "0 for a worker under a per-repo ACL user (`coord acl`), which may not touch other "
+        "repos' queues and keys: the passes are then made by processes under the "
+        "coord-supervisor user.",
+    )
     sweep_deadline: float = Field(
         24 * 3600.0, gt=0, description="Upper bound in seconds on any sweep's run time."
     )

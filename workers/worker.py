@@ -154,7 +154,8 @@ def build_worker(
 
     @signals.worker_ready.connect(weak=False)
     def _start_supervisor(**_: object) -> None:
-        supervisor.start()
+        if settings.supervise:  # (not under a per-repo ACL user: see coord acl)
+            supervisor.start()
         beat.append(start_beat(rt, hostname, repos))
         notifier.start()
 

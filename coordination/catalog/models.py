@@ -30,7 +30,7 @@ from pydantic import (
 )
 from pydantic.config import JsonDict
 
-from coordination.catalog.governance import Gate, Wave
+from coordination.catalog.governance import Duration, Gate, Wave
 from coordination.catalog.patterns import END, any_case, at_most
 from coordination.catalog.selector_syntax import SELECTOR_PATTERN
 from coordination.status import EventKind
@@ -686,6 +686,10 @@ class Todo(_Model):
     """Seconds the run may take before it is killed (at most 7 days)."""
     retries: int = Field(0, ge=0, le=MAX_RETRIES)
     """Extra attempts after a failure, with exponential backoff and jitter (at most 100)."""
+    wait_timeout: Duration | None = None
+    """How long it may wait for a slot of its repo or of a shared resource (seconds, or
+    10m, 1h...) before it ends failed, naming what it waited for; unset: its sweep's
+    `--wait-timeout`, else until the sweep's deadline."""
     env: dict[str, str] = Field(default_factory=dict, json_schema_extra=TEXT_VALUES_SCHEMA)
     """Environment variables the run gets (a number or true/false is taken as its text)."""
     # What its last synced successful run wrote to $COORD_OUTPUT (kept by `sweep sync`;

@@ -534,13 +534,17 @@ class _AtomicCommand(click.Command):
               "before, and it its only predecessor) as one task on one worker: no message "
               "between them; each keeps its own start, lease, checkpoint, events, retries "
               "and outcome. Runs the eager strategy.")
+@click.option("--wait-timeout", "wait_timeout", default=None, metavar="DURATION",
+              help="How long a todo may wait for a slot of its repo or of a shared resource "
+              "before it ends failed, naming what it waited for (seconds, or 10m, 1h); a "
+              "todo's own wait_timeout: wins. Default: until the sweep's deadline.")
 @json_option
 @click.pass_obj
 def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
               ignore_blockers: bool, require_workers: bool, atomic: str | None, ui: bool,
               ui_port: int | None, no_sync: bool, again: bool, no_cache: bool,
               order_by: str | None, cycles: str | None, sequential: bool,
-              merge_chains: bool, as_json: bool) -> None:
+              merge_chains: bool, wait_timeout: str | None, as_json: bool) -> None:
     """Run a plan's open todos on their repos' workers, or preview it with --dry-run.
 
     Choosing a strategy: eager beats levels when the todos of a level take very
@@ -566,6 +570,7 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
     """
     from coordination.catalog.ordering import overriding  # lazy: off plan list/status
 
+    waits_s = _wait_timeout(wait_timeout)
     with overriding(CatalogStore(obj.file).load(), order_by, cycles):
         warnings: list[str] = []
         planned_for(obj.file, plan_id, warnings=warnings)  # a refused cycle: exit 2 here
@@ -574,14 +579,29 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
                 err_console().print(f"[yellow]warning:[/yellow] {esc(w)}")
         _sweep(obj, plan_id, strategy, dry_run, wait, ignore_blockers, require_workers,
                atomic, ui, ui_port, no_sync, again, no_cache, as_json, warnings,
-               sequential, merge_chains)
+               sequential=sequential, merge_chains=merge_chains, wait_timeout=waits_s)
+
+
+def _wait_timeout(text: str | None) -> float | None:
+    """``--wait-timeout``'s seconds (as the catalog's ``wait_timeout:`` reads them)."""
+    if text is None:
+        return None
+    from coordination.catalog.governance import parse_duration  # lazy: pydantic
+
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"--wait-timeout: {exc}", hint="e.g. --wait-timeout 90 or 10m") from None
+    if seconds <= 0:
+        raise UsageError("--wait-timeout must be more than 0 s", hint="e.g. --wait-timeout 10m")
+    return seconds
 
 
 def _sweep(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
            ignore_blockers: bool, require_workers: bool, atomic: str | None, ui: bool,
            ui_port: int | None, no_sync: bool, again: bool, no_cache: bool,
            as_json: bool, warnings: list[str], sequential: bool = False,
-           merge_chains: bool = False) -> None:
+           merge_chains: bool = False, wait_timeout: float | None = None) -> None:
     if not dry_run:
         # lazy: the runtime (redis-py, the sweeps, Celery to send); a dry run loads none of it
         from coordination.cli.sweep import run_start
@@ -600,7 +620,7 @@ def _sweep(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
                          ui_port=ui_port,
                          sync=not no_sync, again=again, no_cache=no_cache,
                          warnings=warnings, sequential=sequential,
-                         merge_chains=merge_chains)
+                         merge_chains=merge_chains, wait_timeout=wait_timeout)
         if isinstance(code, int) and code:
             sys.exit(code)
         return

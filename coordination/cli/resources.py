@@ -12,9 +12,12 @@ from coordination.sweeps.holding import resources as read
 
 
 @click.command()
+@click.option("--graph", is_flag=True, help="Who waits on whom: each todo waiting for a "
+              "repo or resource slot -> the todos holding it (a gone holder marked), and "
+              "any cycle among the waits.")
 @json_option
 @click.pass_obj
-def resources(obj: Context, as_json: bool) -> None:
+def resources(obj: Context, graph: bool, as_json: bool) -> None:
     """Each repo's lease slots and each shared resource's slots: who holds them
     (sweep, todo, worker, since), capacity used, and the waiting line in the order
     it will be served.
@@ -23,8 +26,13 @@ def resources(obj: Context, as_json: bool) -> None:
     Examples:
       coord resources
       coord resources --json | jq '.repos[] | select(.used == .capacity) | .name'
+      coord resources --graph
     """
     catalog = obj.manager.catalog()
+    if graph:
+        _graph(obj, {r.name: r.concurrency for r in catalog.repos},
+               {x.name: x.capacity for x in catalog.resources}, as_json)
+        return
     doc = read(get_runtime(obj.file), {r.name: r.concurrency for r in catalog.repos},
                {x.name: x.capacity for x in catalog.resources})
 
@@ -55,5 +63,29 @@ def resources(obj: Context, as_json: bool) -> None:
                    for n, w in waits])
         else:
             say("nobody waits")
+
+    emit(as_json, doc, human)
+
+
+def _graph(obj: Context, repos: dict[str, int], shared: dict[str, int], as_json: bool) -> None:
+    """``coord resources --graph``: the wait-for graph (see :mod:`coordination.sweeps.waits`)."""
+    from coordination.sweeps.waits import WaitGraph, wait_graph  # lazy: the graph code
+
+    doc, _held = wait_graph(get_runtime(obj.file), repos, shared)
+
+    def human(d: WaitGraph) -> None:
+        rows = []
+        for e in d["edges"]:
+            holders = ", ".join(
+                f"{h['todo_id'] or '?'} ({h['sweep_id'] or 'no sweep'}, worker "
+                f"{h['worker'] or '?'}{', GONE' if h['gone'] else ''})" for h in e["holders"])
+            rows.append((esc(e["todo_id"]), esc(e["sweep_id"]), esc(e["waiting_for"]),
+                         esc(holders or "(a slot frees: next ask starts it)")))
+        table("Waits (waiter -> what it waits for -> held by)",
+              ["waiter", "sweep", "waits for", "held by"], rows, empty="nobody waits")
+        for c in d["cycles"]:
+            say("[red]wait cycle:[/red] " + esc(" -> ".join(c)))
+        if rows and not d["cycles"]:
+            say("no cycle among the waits")
 
     emit(as_json, doc, human)

@@ -470,7 +470,8 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
               as_json: bool, todo_id: str | None = None, require_workers: bool = False,
               atomic: bool | str = False, ui_port: int | None = None, sync: bool = True,
               again: bool = False, no_cache: bool = False, sequential: bool = False,
-              merge_chains: bool = False, warnings: list[str] | None = None) -> int:
+              merge_chains: bool = False, warnings: list[str] | None = None,
+              wait_timeout: float | None = None) -> int:
     """`coord plan sweep PLAN` (not --dry-run), or with ``todo_id`` `coord todo run ID`.
     Embedded mode (no COORD_REDIS_URL) runs the workers (forked by this process) and always waits.
     ``ui_port``: serve the web view on localhost at that port while the sweep runs."""
@@ -482,6 +483,8 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
                      ignore_blockers=ignore_blockers, atomic=atomic, again=again,
                      no_cache=no_cache, sequential=sequential, merge_chains=merge_chains)
     spec, svc = launch.spec, launch.svc
+    if wait_timeout is not None:  # `plan sweep --wait-timeout`: todos without their own
+        spec.wait_timeout = wait_timeout
     if launch.embedded:
         wait = True
         if not as_json:

@@ -95,6 +95,38 @@ class LeaseManager:
         res = lua("lease_release")(self.r, lease.keys, [lease.token])
         return bool(res)
 
+    def release_keys(self, keys: list[str], token: str) -> int:
+        """Free the slot ``keys`` still held by ``token`` (the supervisor breaking a
+        wait on a holder that is gone); how many it freed."""
+        return int(lua("lease_release")(self.r, keys, [token]))
+
+    def waited(self, repos: list[str], resources: list[str]) -> tuple[list[str], list[str]]:
+        """Of ``repos`` and ``resources``, those whose line someone waits in (one ZCARD
+        each, pipelined)."""
+        pipe = self.r.pipeline(transaction=False)
+        for name in repos:
+            pipe.zcard(self.keys.waiters(f"repo:{name}"))
+        for name in resources:
+            pipe.zcard(self.keys.waiters(f"resource:{name}"))
+        counts = pipe.execute()
+        return ([n for n, c in zip(repos, counts) if c],
+                [n for n, c in zip(resources, counts[len(repos):]) if c])
+
+    def take_waits_turn(self, ms: int) -> bool:
+        """One process at a time looks at the waits across sweeps, for ``ms``
+        (:func:`coordination.sweeps.waits.supervise_waits`): True when this caller has it."""
+        return bool(self.r.set(self.keys.supervisor_lock("~waits"), "1", nx=True,
+                               px=max(1, ms)))
+
+    def leave_lines(self, lines: list[str], member: str) -> None:
+        """Take a waiter out of ``lines`` (``repo:api``, ``resource:db``) at once, when
+        its todo ended while it waited (otherwise it ranks ahead until it is stale)."""
+        pipe = self.r.pipeline(transaction=False)
+        for line in lines:
+            pipe.zrem(self.keys.waiters(line), member)
+            pipe.zrem(self.keys.waiters_seen(line), member)
+        pipe.execute()
+
     def holder(self, repo: str, slot: int) -> str | None:
         """The token holding one slot (tokens start with host:pid)."""
         value = self.r.get(self.keys.lease(repo, slot))

@@ -34,12 +34,14 @@ from coordination.sweeps.spec_store import level_index
 log = logging.getLogger("coord.supervisor")
 
 
-def lease_lost(rt: Runtime, spec: SweepSpec, tid: str, cp: Checkpoint, now: float) -> None:
-    """A running todo whose lease expired: run it again, or fail it as poison."""
+def lease_lost(rt: Runtime, spec: SweepSpec, tid: str, cp: Checkpoint, now: float,
+               why: str = "lease expired") -> None:
+    """A running todo whose lease expired (or was freed, ``why``: its holder is gone
+    and others waited on it): run it again, or fail it as poison."""
     repo = spec.todos[tid].repo
     verdict = rt.transitions.lost(
         spec.sweep_id, tid, repo=repo, token=str(cp.get("token")),
-        max_lost=rt.settings.max_lost_runs, now=now, why="lease expired",
+        max_lost=rt.settings.max_lost_runs, now=now, why=why,
         level=level_index(spec, tid),
         breaker=None if spec.mode == "rollback" else spec.breaker(repo),
     )
@@ -47,11 +49,11 @@ def lease_lost(rt: Runtime, spec: SweepSpec, tid: str, cp: Checkpoint, now: floa
         rt.metrics.count_lost(repo)
     if verdict == LostVerdict.requeued:
         rt.events.emit(EventKind.todo_lost, sweep_id=spec.sweep_id, todo_id=tid,
-                       worker=cp.get("worker"), reason="lease expired",
+                       worker=cp.get("worker"), reason=why,
                        lost_runs=int(cp.get("lost_runs") or 0) + 1)
         progress(rt, spec, [Change(tid, TodoStatus.queued)])
         rt.events.emit(EventKind.supervisor_redispatched, sweep_id=spec.sweep_id, todo_id=tid,
-                       reason="lease expired")
+                       reason=why)
     elif verdict == LostVerdict.poisoned:
         poisoned(rt, spec, tid, worker=cp.get("worker"))
 

@@ -192,6 +192,7 @@ class Planning:
                 run=todo.run or "",
                 timeout=float(todo.timeout),
                 retries=int(todo.retries),
+                wait_timeout=todo.wait_timeout,
                 env=dict(todo.env),
                 path=path,
                 preds=sorted(graph.predecessors(tid)),

@@ -310,6 +310,7 @@ class SweepService:
         if not adhoc and self.catalog_path is not None:  # live again: reads look for it
             live.mark(self.catalog_path, sweep_id, at=self.where(), plan=spec.plan,
                       todos=list(spec.todos))
+        spec.wait_timeout = old.wait_timeout  # (`plan sweep --wait-timeout` holds for its runs)
         if not steering.resume(self.rt, spec, rerun):
             raise UsageError(f"sweep {sweep_id} was resumed or changed by someone else meanwhile",
                              hint=f"see `coord sweep status {sweep_id}`")

@@ -27,6 +27,8 @@ def _fields(obj: object) -> dict[str, object]:
     data = {name: getattr(obj, name) for name in getattr(obj, "__dataclass_fields__")}
     if "cache" in data and data["cache"] is None:
         del data["cache"]
+    if "wait_timeout" in data and data["wait_timeout"] is None:
+        del data["wait_timeout"]  # (set on a todo, or on a sweep by --wait-timeout)
     if "upstream" in data and not data["upstream"]:
         del data["upstream"]  # (a cache: todo's only, and only when it has some)
     if "checks" in data and not data["checks"]:
@@ -78,6 +80,9 @@ class TodoSpec:
     #: its acceptance criteria's checks, ``[text, command]`` each: run in its checkout
     #: after its run succeeded, in order; the first that fails ends it failed
     checks: list[list[str]] = field(default_factory=list)
+    #: seconds it may wait for a repo or resource slot before it ends failed (the
+    #: catalog's ``wait_timeout:``); None: the sweep's, else the sweep's deadline
+    wait_timeout: float | None = None
 
 
 @dataclass(slots=True)
@@ -161,6 +166,13 @@ class SweepSpec:
     #: that ran it runs next in the same task (no message), each todo with its own
     #: start, lease, checkpoint, events, retries and outcome (eager only)
     chains: dict[str, str] = field(default_factory=dict)
+    #: ``plan sweep --wait-timeout``: the wait_timeout of its todos that set none
+    wait_timeout: float | None = None
+
+    def wait_timeout_of(self, todo_id: str) -> float | None:
+        """Seconds ``todo_id`` may wait for a slot (its own, else the sweep's), or None."""
+        own = self.todos[todo_id].wait_timeout
+        return own if own is not None else self.wait_timeout
 
     def last_run(self, todo_id: str) -> int:
         """The last run of the sweep that dispatched ``todo_id`` (this one, an earlier

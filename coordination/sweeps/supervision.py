@@ -47,6 +47,7 @@ from coordination.sweeps.progress import advance_waves, end_sweep, end_todos, fi
 from coordination.sweeps.sending import in_start_order, send_todos
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import load_spec
+from coordination.sweeps.waits import supervise_waits
 
 log = logging.getLogger("coord.supervisor")
 
@@ -298,6 +299,11 @@ def supervise_all(rt: Runtime) -> int:
         except Exception:  # a supervisor must outlive a bad sweep
             turns += 1  # (it had the turn)
             log.exception("supervising sweep %s failed", sweep_id)
+    if active:
+        try:  # waits across sweeps: holders that are gone, cycles (sweeps.waits)
+            supervise_waits(rt)
+        except Exception:  # as above: the next pass tries again
+            log.exception("supervising the waits failed")
     return turns
 
 

@@ -451,6 +451,8 @@ def _start(rt: Runtime, spec: SweepSpec, todo_id: str, head: SweepRecord | None,
     pace = spec.pace_of(todo_id)
     deadline: float | None = None  # read when first needed: only a todo that waits
     delay, waited = 0.05, False
+    wait_limit = spec.wait_timeout_of(todo_id)
+    began = 0.0  # when it first had to wait (monotonic)
     while True:
         # One round trip: sweep dispatching and at this run, predecessors succeeded,
         # breaker, first in line, repo and resource slots, claim, event. Retried with
@@ -467,7 +469,11 @@ def _start(rt: Runtime, spec: SweepSpec, todo_id: str, head: SweepRecord | None,
             return _give_back(rt, spec, todo_id, token, exc)
         if st.verdict != StartVerdict.wait:
             return st
+        if not waited:
+            began = time.monotonic()
         waited = True
+        if wait_limit is not None and time.monotonic() - began >= wait_limit:
+            return _wait_expired(rt, spec, todo_id, host, st.detail, wait_limit, rank)
         if deadline is None:
             deadline = _wait_deadline(rt, sweep_id, head)
         if time.monotonic() + delay > deadline:
@@ -481,6 +487,22 @@ def _start(rt: Runtime, spec: SweepSpec, todo_id: str, head: SweepRecord | None,
             except (redis.ConnectionError, redis.TimeoutError):
                 time.sleep(pause)
         delay = min(delay * 2, 1.0)
+
+
+def _wait_expired(rt: Runtime, spec: SweepSpec, todo_id: str, host: str, what: str,
+                  limit: float, rank: str) -> Refusal:
+    """A todo that waited its ``wait_timeout`` for a slot: it ends ``failed``, the
+    reason naming what it waited for and who held it."""
+    from coordination.sweeps.waits import describe_wait, fail_waiter  # lazy: a rare end
+
+    why = (f"wait timeout: waited {limit:g} s for {describe_wait(rt, spec, todo_id, what)}"
+           " (wait_timeout)")
+    ended = fail_waiter(rt, spec, todo_id, why, host)
+    rt.leases.leave_lines([f"repo:{spec.todos[todo_id].repo}",
+                           *(f"resource:{r}" for r in spec.todos[todo_id].resources)], rank)
+    if not ended:
+        return Outcome.duplicate, {"reason": "ended meanwhile"}
+    return Outcome.done, {"status": str(TodoStatus.failed), "reason": why}
 
 
 def _give_back(rt: Runtime, spec: SweepSpec, todo_id: str, token: str,

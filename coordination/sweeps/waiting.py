@@ -64,6 +64,7 @@ def wait(rt: Runtime, sweep_id: str, *, record: Callable[[], SweepRecord],
     """
     # lazy: the progression and the planner, for a process that waits (not one that reads)
     from coordination.sweeps.supervision import supervise_once
+    from coordination.sweeps.waits import supervise_waits  # lazy: as supervision above
 
     first_limit = time.monotonic() + (rt.settings.sweep_deadline if timeout is None
                                       else timeout)
@@ -88,6 +89,7 @@ def wait(rt: Runtime, sweep_id: str, *, record: Callable[[], SweepRecord],
             next_pass = now + rt.settings.supervise_interval
             try:
                 supervise_once(rt, sweep_id, throttle=True)
+                supervise_waits(rt)
             except redis.ConnectionError as exc:  # Redis away: keep waiting
                 log.warning("Redis unreachable: %s", exc)
             except Exception:  # the wait must outlive a failed pass

@@ -59,6 +59,7 @@ class T:
     priority: str | None = None
     estimated_hours: float | None = None
     resources: list[str] = field(default_factory=list)
+    wait_timeout: str | None = None
 
 
 def _q(s: str) -> str:
@@ -102,6 +103,8 @@ def catalog_text(repos: dict[str, int], todos: Sequence[T], plans: Iterable[str]
             lines.append(f"      estimated_hours: {t.estimated_hours}")
         if t.resources:
             lines.append(f"      resources: [{', '.join(t.resources)}]")
+        if t.wait_timeout is not None:
+            lines.append(f"      wait_timeout: {t.wait_timeout}")
     return "\n".join(lines) + "\n"
 
 
