@@ -19,7 +19,8 @@ from coordination.catalog.cache import paused_gc
 from coordination.catalog.models import Catalog, TodoStatus
 from coordination.catalog.reports import PlanStatus, plan_status
 from coordination.catalog.store import CatalogStore
-from coordination.catalog.templates import Problems, TemplateDoc, load_planned, planned_for
+from coordination.catalog.templates import (
+    Problems, TemplateDoc, load_planned, plan_warnings, planned_for)
 from coordination.cli import plan_edit, plan_optimize
 from coordination.cli.context import Context
 from coordination.cli.render import (
@@ -304,10 +305,11 @@ def validate_cmd(obj: Context, plan_id: str, include_completed: bool, ignore_blo
 
     with paused_gc():  # tens of thousands of findings, none garbage: see paused_gc
         problems: Problems = {}  # the plan's: error findings; another plan's: none of its
-        raw, catalog = load_planned(obj.file, problems=problems)
+        cycles: list[str] = []  # deps: follow templates' cycle groups: warnings
+        raw, catalog = load_planned(obj.file, problems=problems, warnings=cycles)
         doc = validate_document(catalog, plan_id, include_completed=include_completed,
                                 ignore_blockers=ignore_blockers, written=raw,
-                                problems=problems)
+                                problems=problems, cycles=plan_warnings(raw, cycles, plan_id))
     n_err = doc["errors"]
     emit(as_json, doc, lambda d: _validate_human(d, every=every))
     if n_err:
