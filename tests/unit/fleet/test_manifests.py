@@ -679,3 +679,26 @@ def test_cargo_workspace_dependencies_take_the_inheriting_members_types(
         ("bytes", "runtime", "Cargo.toml", 8, "1", None),  # inherited by none
     ]), got
     assert not m.problems
+
+
+def test_an_npm_peer_marked_optional_is_optional(tmp_path: Path) -> None:
+    """``peerDependenciesMeta: {x: {optional: true}}``: npm installs x only when
+    something else does, so it does not order (as optionalDependencies); a peer
+    without it, or with ``optional: false``, stays a peer."""
+    m = dm.read(write(tmp_path, {"package.json": '''
+        {
+          "name": "md-render",
+          "peerDependencies": {
+            "md-parse": "^3",
+            "md-highlight": "^1",
+            "md-math": "^2"
+          },
+          "peerDependenciesMeta": {
+            "md-highlight": {"optional": true},
+            "md-math": {"optional": false}
+          }
+        }
+    '''}))
+    assert reqs(m) == {"md-parse": ("peer", "package.json", 4, "^3"),
+                       "md-highlight": ("optional", "package.json", 5, "^1"),
+                       "md-math": ("peer", "package.json", 6, "^2")}
