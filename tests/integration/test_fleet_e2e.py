@@ -5,11 +5,14 @@ are asserted against what :mod:`test_fleet_order`'s hand-written catalogs say), 
 a private redis-server and its worker, nothing started here) in an order consistent with
 the ordering edges, a cycle among them warned and run as one group, ``cycles: error``
 refusing (exit 2, nothing run), ``--order-by runtime,dev`` bringing a dev cycle back as a
-group, and the catalog still without drift afterwards (`init --check` exit 0).
+group, and the catalog still without drift afterwards (`init --check` exit 0). And a
+fleet of clones mixing ``main`` and ``master`` (bare remotes): init reads each default
+branch from ``origin/HEAD``, so ``changed:`` compares each repo with its own.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,9 +20,11 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.integration.change_repos import git
 from tests.integration.test_fleet_order import (
     CARGO, CARGO_DEPS, CMD, DEFAULT_BY, GO, GO_DEPS, NODE, NODE_DEPS, NODE_GROUP, Dep,
     assert_refused, check_run, coord, ordering_edges, run_json, take_log)
+from tests.integration.test_init import commit, remote_with
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -54,14 +59,14 @@ def init(eco: Path, deps: list[Dep]) -> None:
     assert got == want
 
 
-def plan(eco: Path, order: dict[str, Any] | None = None) -> None:
-    """A plan with one ``for_each: '*'`` + ``deps: follow`` template added to the
-    catalog init wrote (and its ``order:``, when given)."""
+def plan(eco: Path, order: dict[str, Any] | None = None, for_each: str = "*") -> None:
+    """A plan with one ``for_each`` (every repo) + ``deps: follow`` template added to
+    the catalog init wrote (and its ``order:``, when given)."""
     doc = yaml.safe_load(eco.read_text())
     doc["coordination"]["plans"] = [{"id": "PLAN-001", "title": "test the fleet",
                                      "status": "active"}]
     doc["coordination"]["todos"] = [{"id": "TODO-010", "task": "test", "plan": "PLAN-001",
-                                     "for_each": "*", "deps": "follow", "run": CMD,
+                                     "for_each": for_each, "deps": "follow", "run": CMD,
                                      "timeout": 60}]
     doc.pop("order", None)
     if order:
@@ -159,4 +164,37 @@ def test_cargo_workspaces_from_init(tmp_path: Path) -> None:
               [["tokio-ws", "tracing-ws"]])
     plan(eco, order={"by": ["runtime", "build", "dev"], "cycles": "error"})
     assert_refused(eco, tmp_path, [], cycle)
+    no_drift(eco)
+
+
+def test_a_fleet_mixing_main_and_master_from_init(tmp_path: Path) -> None:
+    branches = {"alpha": "main", "beta": "master", "gamma": "master", "delta": "main"}
+    needs = {"beta": "alpha", "gamma": "beta", "delta": "gamma"}
+    repos = tmp_path / "repos"
+    for name, branch in branches.items():
+        manifest = {"name": name, **({"dependencies": {needs[name]: "^1"}} if name in needs
+                                     else {})}
+        bare = remote_with(tmp_path, name, {"package.json": json.dumps(manifest, indent=2)},
+                           branch=branch)
+        git(tmp_path, "clone", "-q", str(bare), str(repos / name))
+        git(repos / name, "switch", "-q", "-c", "feature")
+    for name in ("alpha", "beta", "gamma"):  # delta did not change
+        commit(repos / name, "CHANGE", "x\n")
+    eco = repos / "ecosystem.yaml"
+    deps: list[Dep] = [(c, p, "runtime", "package.json", f'"{p}"', False)
+                       for c, p in needs.items()]
+    init(eco, deps)
+    written = yaml.safe_load(eco.read_text())
+    assert {r["name"]: r["default_branch"] for r in written["repos"]} == branches
+    plan(eco, for_each="changed:")
+    doc = run_json(eco)  # --repos '*': all four, providers first
+    assert [r["repo"] for r in doc["summary"]] == ["alpha", "beta", "gamma", "delta"]
+    take_log(tmp_path)
+    r = coord(eco, "run", CMD, "--repos", "changed:", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [row["repo"] for row in json.loads(r.stdout)["summary"]] == ["alpha", "beta", "gamma"]
+    edges = ordering_edges(deps, DEFAULT_BY)
+    check_run(take_log(tmp_path), ["alpha", "beta", "gamma"], edges)
+    sweep(eco)
+    check_run(take_log(tmp_path), ["alpha", "beta", "gamma"], edges)
     no_drift(eco)
