@@ -190,12 +190,20 @@ def test_validate_names_a_deps_follow_templates_cycle_as_the_dry_run_does(
     doc["coordination"]["dependencies"].append(
         {"id": "DEP-004", "consumer": "core", "provider": "web", "type": "dev"})
 
-    def cycles(eco: Path, code: int) -> list[dict[str, Any]]:
-        r = coord(eco, "plan", "validate", "PLAN-001", "--json")
+    def cycles(eco: Path, code: int, *flags: str) -> list[dict[str, Any]]:
+        r = coord(eco, "plan", "validate", "PLAN-001", "--json", *flags)
         assert r.returncode == code, r.stdout + r.stderr
         return [f for f in json.loads(r.stdout)["findings"] if f["code"] == "dependency-cycle"]
 
-    assert cycles(write(tmp_path, doc), 0) == []
+    eco = write(tmp_path, doc)
+    assert cycles(eco, 0) == []
+    # the flags say it for one command, as `plan sweep`'s do
+    (flagged,) = cycles(eco, 0, "--order-by", "runtime,dev")
+    assert flagged["severity"] == "warning"
+    assert [f["severity"] for f in cycles(eco, 1, "--order-by", "runtime,dev", "--cycles",
+                                          "error")] == ["error"]
+    bad = coord(eco, "plan", "validate", "PLAN-001", "--order-by", "runtime,devv")
+    assert bad.returncode == 2 and "devv" in bad.stderr, bad.stderr
     eco = write(tmp_path, {**doc, "order": {"by": ["runtime", "dev"]}})
     (found,) = cycles(eco, 0)  # TODO-030 follows no dependencies: no cycle of its
     assert found["severity"] == "warning" and found["ids"] == ["TODO-020"]
@@ -217,5 +225,6 @@ def test_validate_names_a_deps_follow_templates_cycle_as_the_dry_run_does(
     assert found["message"].startswith(
         "TODO-020 (deps: follow): dependency cycle among api, core, lib, web: "), found
     assert "--cycles group" in found["message"]
+    assert cycles(eco, 0, "--cycles", "group") == [flagged]  # the hint, followed
     assert coord(eco, "plan", "sweep", "PLAN-001", "--dry-run", "--cycles", "group"
                  ).returncode == 0
