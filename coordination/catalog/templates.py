@@ -81,6 +81,9 @@ class TemplateProblem:
     plans: tuple[str, ...]  # the plans the todo is in (its plan:, milestones listing it)
     error: UsageError  # what a command planning it says (exit 2)
     summary: str  # one line, for lists: "TODO-010: 0 instances: ..."
+    #: `plan validate`'s finding code: ``dependency-cycle`` for a cycle refused
+    #: (``cycles: error``), ``template`` for the rest
+    code: str = "template"
 
     def line(self) -> str:
         """The summary with the error's hint, if any."""
@@ -154,11 +157,11 @@ def expand(catalog: Catalog, base_dir: Path, changed: ChangedProbe = git_changed
     chosen_sets = {t: set(rs) for t, rs in chosen.items()}
     dropped: set[tuple[str, str]] = set()  # (todo, ref): too many edges, left out
 
-    def record(owner: Todo, exc: UsageError, summary: str) -> None:
+    def record(owner: Todo, exc: UsageError, summary: str, code: str = "template") -> None:
         assert problems is not None
         if owner.id not in problems:
             problems[owner.id] = TemplateProblem(owner.id, _plans_of(catalog, owner), exc,
-                                                 summary)
+                                                 summary, code)
 
     # deps: follow: an instance after those of the repos its repo runs after in the one
     # ordering (`coord run --order deps`'s): order.by edges through repos the template
@@ -174,7 +177,7 @@ def expand(catalog: Catalog, base_dir: Path, changed: ChangedProbe = git_changed
             err = UsageError(f"{t.id} (deps: follow): {cyc.message}", hint=cyc.hint)
             if problems is None:
                 raise err from None
-            record(t, err, err.message)
+            record(t, err, err.message, "dependency-cycle")
             chosen[t.id], chosen_sets[t.id] = [], set()
             continue
         follows[t.id] = got.after
@@ -324,10 +327,16 @@ def planned_for(path: Path, plan_id: str, *, warnings: list[str] | None = None
     raw, cat = load_planned(path, problems=problems, warnings=every)
     require(problems, plan=plan_id)
     if warnings is not None:
-        mine = {t.id for t in raw.coordination.todos
-                if t.deps == "follow" and plan_id in _plans_of(raw, t)}
-        warnings.extend(w for w in every if w.split(" ", 1)[0] in mine)
+        warnings.extend(plan_warnings(raw, every, plan_id))
     return raw, cat
+
+
+def plan_warnings(raw: Catalog, warnings: Iterable[str], plan_id: str) -> list[str]:
+    """Of the warnings :func:`expand` gave for ``raw`` (the catalog as written), those
+    of ``plan_id``'s own ``deps: follow`` templates."""
+    mine = {t.id for t in raw.coordination.todos
+            if t.deps == "follow" and plan_id in _plans_of(raw, t)}
+    return [w for w in warnings if w.split(" ", 1)[0] in mine]
 
 
 def selected_repos(catalog: Catalog, template: Todo, base_dir: Path) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,8 @@ from coordination.catalog.cache import paused_gc
 from coordination.catalog.models import Catalog, TodoStatus
 from coordination.catalog.reports import PlanStatus, plan_status
 from coordination.catalog.store import CatalogStore
-from coordination.catalog.templates import Problems, TemplateDoc, load_planned, planned_for
+from coordination.catalog.templates import (
+    Problems, TemplateDoc, load_planned, plan_warnings, planned_for)
 from coordination.cli import plan_edit, plan_optimize
 from coordination.cli.context import Context
 from coordination.cli.render import (
@@ -324,10 +326,18 @@ def _validate_human(d: ValidateDocument, *, every: bool) -> None:
 @click.option("--all-findings", "every", is_flag=True,
               help=f"Print every finding (by default the first {SHOWN_PER_KIND} of each kind "
               "and a count of the rest; --json always has every one).")
+@click.option("--order-by", "order_by", default=None, metavar="TYPES",
+              help="As `plan sweep --order-by`: the dependency types that order deps: follow "
+              "templates' instances, whose cycles are reported (default the catalog's "
+              "order.by).")
+@click.option("--cycles", type=click.Choice(["group", "error"]), default=None,
+              help="As `plan sweep --cycles`: group reports each cycle of a deps: follow "
+              "template as a dependency-cycle warning, error as an error (exit 1). Default: "
+              "the catalog's order.cycles (group).")
 @json_option
 @click.pass_obj
 def validate_cmd(obj: Context, plan_id: str, include_completed: bool, ignore_blockers: bool,
-                 every: bool, as_json: bool) -> None:
+                 every: bool, order_by: str | None, cycles: str | None, as_json: bool) -> None:
     """Check a plan: cycles, unknown ids and repos, missing commands, blockers.
 
     Exits 1 when an error is found; warnings (redundant edges, milestones of
@@ -337,16 +347,21 @@ def validate_cmd(obj: Context, plan_id: str, include_completed: bool, ignore_blo
     \b
     Example:
       coord plan validate PLAN-001 --all-findings
+      coord plan validate PLAN-001 --order-by runtime,dev --cycles error
     """
+    from coordination.catalog.ordering import overriding  # lazy: off plan list/status
     # lazy: the planner's graph modules, off plan list/status
     from coordination.planner.documents import validate_document
 
-    with paused_gc():  # tens of thousands of findings, none garbage: see paused_gc
+    flags = order_by is not None or cycles is not None  # else no second load: the catalog's
+    with paused_gc(), (overriding(CatalogStore(obj.file).load(), order_by, cycles) if flags
+                       else nullcontext()):
         problems: Problems = {}  # the plan's: error findings; another plan's: none of its
-        raw, catalog = load_planned(obj.file, problems=problems)
+        groups: list[str] = []  # deps: follow templates' cycle groups: warnings
+        raw, catalog = load_planned(obj.file, problems=problems, warnings=groups)
         doc = validate_document(catalog, plan_id, include_completed=include_completed,
                                 ignore_blockers=ignore_blockers, written=raw,
-                                problems=problems)
+                                problems=problems, cycles=plan_warnings(raw, groups, plan_id))
     n_err = doc["errors"]
     emit(as_json, doc, lambda d: _validate_human(d, every=every))
     if n_err:

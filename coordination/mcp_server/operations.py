@@ -41,6 +41,7 @@ from coordination.catalog.reports import plan_status
 from coordination.catalog.templates import (
     Problems,
     load_planned,
+    plan_warnings,
     planned,
     planned_for,
     require,
@@ -362,12 +363,14 @@ class Operations:
     def validate_plan(self, plan_id: str, *, include_completed: bool = False,
                       ignore_blockers: bool = False) -> JSONValue:
         problems: Problems = {}
-        raw, cat = load_planned(self.file, problems=problems)
+        cycles: list[str] = []
+        raw, cat = load_planned(self.file, problems=problems, warnings=cycles)
         self._problems = problems
         self._require_any(plan_id, self._plan_repos(plan_id, cat, whole=False))
         return to_jsonable(validate_document(cat, plan_id, include_completed=include_completed,
                                              ignore_blockers=ignore_blockers, written=raw,
-                                             problems=problems))
+                                             problems=problems,
+                                             cycles=plan_warnings(raw, cycles, plan_id)))
 
     # -- dependencies and repos ----------------------------------------------------
     def list_dependencies(self, *, consumer: str | None = None, provider: str | None = None,

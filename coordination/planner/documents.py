@@ -6,7 +6,7 @@ means scripts and tests get the same data without going through click.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import NotRequired, TypedDict
 
 from coordination.catalog.models import Catalog
@@ -219,19 +219,24 @@ def dry_run_document(catalog: Catalog, plan_id: str, *, strategy: str = "levels"
 
 def validate_document(catalog: Catalog, plan_id: str, *, include_completed: bool = False,
                       ignore_blockers: bool = False, written: Catalog | None = None,
-                      problems: Mapping[str, TemplateProblem] | None = None
-                      ) -> ValidateDocument:
+                      problems: Mapping[str, TemplateProblem] | None = None,
+                      cycles: Sequence[str] = ()) -> ValidateDocument:
     """``coord plan validate --json``: ``{"plan", "ok", "errors", "warnings", "findings"}``;
     ``ok`` is false when a finding is an error (warnings do not count). ``written``:
     the catalog as written when ``catalog`` is its expansion (advice is given about
     what the catalog says, not what the expansion made of it). ``problems``: what the
     expansion could not expand (:func:`~coordination.catalog.templates.expand`): the
-    plan's are errors (code ``template``), found before the rest."""
+    plan's are errors (code ``template``, ``dependency-cycle`` for a cycle refused by
+    ``cycles: error``), found before the rest. ``cycles``: the cycle groups of the plan's
+    ``deps: follow`` templates (``TODO-010 (deps: follow): dependency cycle among ...``),
+    each a ``dependency-cycle`` warning, as the sweep's dry run shows them."""
     require_plan(catalog, plan_id)
-    findings = [Finding("error", "template", p.line(), [p.todo])
+    findings = [Finding("error", p.code, p.line(), [p.todo])
                 for p in plan_problems(problems or {}, plan_id)]
     findings += validate_plan(catalog, plan_id, include_completed=include_completed,
                               ignore_blockers=ignore_blockers, written=written)
+    findings += [Finding("warning", "dependency-cycle", w, [w.split(" ", 1)[0]])
+                 for w in cycles]
     n_err = sum(f.severity == "error" for f in findings)
     return {"plan": plan_id, "ok": n_err == 0, "errors": n_err,
             "warnings": len(findings) - n_err, "findings": [f.to_dict() for f in findings]}

@@ -2,7 +2,9 @@
 its ``workspaces`` or of ``pnpm-workspace.yaml``'s ``packages`` (every member is a
 package the repo provides). A member outside the checkout (``../shared/*``) is
 another repo the workspace builds with: a dependency on it, by path. So is a
-``file:``/``link:`` version (``"@acme/ui": "file:../ui-kit"``)."""
+``file:``/``link:`` version (``"@acme/ui": "file:../ui-kit"``). A peer marked
+``optional`` in ``peerDependenciesMeta`` is ``optional``: npm installs it only when
+something else does, as an ``optionalDependencies`` one."""
 
 from __future__ import annotations
 
@@ -97,12 +99,17 @@ def _npm_package(out: Manifests, root: Path, rel: str, text: str,
     name = data.get("name")
     if isinstance(name, str) and name:
         out.provides.add(("npm", name.lower()))
-    for section, type_ in _NPM_SECTIONS:
+    meta = data.get("peerDependenciesMeta")
+    optional_peers = {dep for dep, m in meta.items() if isinstance(m, dict)
+                      and m.get("optional") is True} if isinstance(meta, dict) else set()
+    for section, section_type in _NPM_SECTIONS:
         deps = data.get(section)
         if not isinstance(deps, dict):
             continue
         after = (json_key(section),)
         for dep, spec in deps.items():
+            type_ = "optional" if section_type == "peer" and dep in optional_peers \
+                else section_type
             path = None
             package, constraint = dep, spec if isinstance(spec, str) else None
             if isinstance(spec, str) and spec.startswith(("file:", "link:", "portal:")):

@@ -1,7 +1,10 @@
 """Cargo.toml with ``tomllib``: the package, its dependency tables (plain, build, dev,
 per target; an ``optional = true`` one is optional: built only with a feature), renames (``package = ...``), path dependencies (``{ path = "../x" }``: the
 checkout there is the provider, as npm's ``file:`` and Poetry's ``{path}`` are), the
-workspace's dependencies and members, and ``[patch.<registry>]`` (and the older
+workspace's dependencies and members (a member's ``x = { workspace = true }`` is the
+workspace's ``x`` with the member's section's type: ``[workspace.dependencies]`` only
+declares; one no member inherits is kept as a runtime requirement of its own), and
+``[patch.<registry>]`` (and the older
 ``[replace]``): a patch by a local path points the crate it patches at the checkout
 there, and one for a crate no table names is still built from that checkout (type
 ``build``). Crate names compare with ``_`` as ``-``, as crates.io does."""
@@ -24,14 +27,22 @@ def _crate(name: str) -> Package:
     return ("cargo", name.lower().replace("_", "-"))
 
 
+#: ``[workspace.dependencies]``: crate key -> (its spec, the path it names, absolute,
+#: relative to the workspace's Cargo.toml as Cargo reads it); what a member's
+#: ``{ workspace = true }`` inherits.
+Inherited = dict[str, tuple[object, str | None]]
+
+
 def cargo(out: Manifests, root: Path, rel: str, text: str) -> None:
     data = tomllib.loads(text)
     first = len(out.requires)
-    _cargo_package(out, root, rel, text, data)
     workspace = data.get("workspace") or {}
+    declared = workspace.get("dependencies") or {}
+    inherited: Inherited = {dep: (spec, _path(root, rel, spec)) for dep, spec in
+                            (declared.items() if isinstance(declared, dict) else ())}
+    used: set[str] = set()
+    _cargo_package(out, root, rel, text, data, inherited, used)
     lines = Lines(text)
-    for dep, spec in (workspace.get("dependencies") or {}).items():
-        _cargo_dep(out, root, rel, lines, "workspace.dependencies", dep, spec, "runtime")
     for pattern in workspace.get("members") or ():
         if not isinstance(pattern, str):
             continue
@@ -50,9 +61,12 @@ def cargo(out: Manifests, root: Path, rel: str, text: str) -> None:
                 if member_text is not None:
                     out.files.add(member_rel)
                     _cargo_package(out, root, member_rel, member_text,
-                                   tomllib.loads(member_text))
+                                   tomllib.loads(member_text), inherited, used)
             except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
                 out.problems.append(unreadable(member_rel, exc, member_text))
+    for dep, (spec, _) in inherited.items():
+        if dep not in used:  # declared, inherited by no member read: as before, runtime
+            _cargo_dep(out, root, rel, lines, "workspace.dependencies", dep, spec, "runtime")
     _patches(out, root, rel, lines, data, first)
 
 
@@ -61,7 +75,8 @@ _CARGO_SECTIONS = (("dependencies", "runtime"), ("build-dependencies", "build"),
 
 
 def _cargo_package(out: Manifests, root: Path, rel: str, text: str,
-                   data: Mapping[str, object]) -> None:
+                   data: Mapping[str, object], inherited: Inherited | None = None,
+                   used: set[str] | None = None) -> None:
     lines = Lines(text)
     package = data.get("package")
     if isinstance(package, dict) and isinstance(package.get("name"), str):
@@ -80,7 +95,17 @@ def _cargo_package(out: Manifests, root: Path, rel: str, text: str,
                     tables.append((f"target.{target}.{section}", deps, type_))
     for header, deps, type_ in tables:
         for dep, spec in deps.items():
-            _cargo_dep(out, root, rel, lines, header, dep, spec, type_)
+            path = None
+            if isinstance(spec, dict) and spec.get("workspace") is True and inherited \
+                    and dep in inherited:
+                base, path = inherited[dep]
+                # the workspace's version, path and rename; the member's optional, features
+                spec = {**({"version": base} if isinstance(base, str) else
+                           base if isinstance(base, dict) else {}),
+                        **{k: v for k, v in spec.items() if k != "workspace"}}
+                if used is not None:
+                    used.add(dep)
+            _cargo_dep(out, root, rel, lines, header, dep, spec, type_, path)
 
 
 def _path(root: Path, rel: str, spec: object) -> str | None:
@@ -93,17 +118,20 @@ def _path(root: Path, rel: str, spec: object) -> str | None:
 
 
 def _cargo_dep(out: Manifests, root: Path, rel: str, lines: Lines, header: str, dep: str,
-               spec: object, type_: str) -> None:
+               spec: object, type_: str, path: str | None = None) -> None:
+    """One requirement; ``path``: the one an inherited spec names (relative to the
+    workspace's Cargo.toml, not this one), else the spec's own."""
     # `alias = { package = "real-name" }` renames a dependency.
     real = spec.get("package") if isinstance(spec, dict) else None
     version = spec if isinstance(spec, str) else (
         spec.get("version") if isinstance(spec, dict) else None)
-    line = lines.find([key(dep), table(f"{header}.{dep}"), f'"{dep}"'], [table(header)])
+    # `dep = ...`, `dep.workspace = true` (a dotted key), `[header.dep]`
+    line = lines.find([key(dep, "=."), table(f"{header}.{dep}"), f'"{dep}"'], [table(header)])
     if type_ == "runtime" and isinstance(spec, dict) and spec.get("optional") is True:
         type_ = "optional"  # built only with a feature that names it
     out.requires.append(Requirement(_crate(real if isinstance(real, str) else dep), type_, rel,
                                     line, version if isinstance(version, str) else None,
-                                    _path(root, rel, spec)))
+                                    path or _path(root, rel, spec)))
 
 
 _BARE = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -114,3 +114,22 @@ def test_a_scoped_server_lists_reads_and_runs_a_templates_plan(tmp_path: Path) -
     assert got["other"][1]["type"] == "OutOfScope"
     text, err = got["plan"]
     assert err["type"] == "OutOfScope" and "core, web" in err["error"], err  # not "repo(s) ;"
+
+
+def test_mcp_validate_names_a_deps_follow_cycle_as_the_cli(tmp_path: Path) -> None:
+    eco = fleet(tmp_path)
+    doc = yaml.safe_load(eco.read_text())
+    doc["coordination"]["dependencies"].append(
+        {"id": "DEP-003", "consumer": "core", "provider": "web", "type": "dev"})
+    doc["order"] = {"by": ["runtime", "dev"]}
+    eco.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+    async def body(s: ClientSession) -> Any:
+        return await call(s, "coord_validate_plan", plan_id="PLAN-001")
+
+    got = serve(eco, body=body)
+    validate = cli_json(eco, "plan", "validate", "PLAN-001")
+    assert got == validate
+    (cycle,) = [f for f in got["findings"] if f["code"] == "dependency-cycle"]
+    assert cycle["message"].startswith("TODO-010 (deps: follow): dependency cycle among api, "
+                                       "core, web: "), cycle

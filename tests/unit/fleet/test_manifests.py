@@ -628,3 +628,77 @@ def test_cargo_path_dependencies_and_patches(tmp_path: Path) -> None:
     assert got["acme-old"] == ("build", "Cargo.toml", 24, str(fleet / "old"))
     assert "serde" not in got  # patched by git: no checkout of the fleet
     assert not m.problems
+
+
+def test_cargo_workspace_dependencies_take_the_inheriting_members_types(
+        tmp_path: Path) -> None:
+    """``[workspace.dependencies]`` only declares: a member's ``{ workspace = true }``
+    (inline, dotted or a table) is that crate with the member's section's type (a test
+    helper of the workspace is no runtime dependency of it), its line, and the
+    workspace's version, path (relative to the workspace's Cargo.toml) and rename; one
+    no member inherits stays a runtime requirement of its own."""
+    fleet = tmp_path / "fleet"
+    root = fleet / "tokio-ws"
+    m = dm.read(write(root, {
+        "Cargo.toml": '''
+            [workspace]
+            members = ["tokio", "tokio-test"]
+
+            [workspace.dependencies]
+            tracing = "0.1"
+            tracing-core = { path = "../tracing/tracing-core", version = "0.1.32" }
+            mio-v1 = { package = "mio", version = "1" }
+            bytes = "1"
+        ''',
+        "tokio/Cargo.toml": '''
+            [package]
+            name = "tokio"
+
+            [dependencies]
+            mio-v1 = { workspace = true, optional = true }
+
+            [dev-dependencies]
+            tracing = { workspace = true }
+            tracing-core.workspace = true
+        ''',
+        "tokio-test/Cargo.toml": '''
+            [package]
+            name = "tokio-test"
+
+            [build-dependencies.tracing]
+            workspace = true
+        ''',
+    }))
+    got = [(r.package[1], r.type, r.file, r.line, r.constraint, r.path) for r in m.requires]
+    assert sorted(got) == sorted([
+        ("mio", "optional", "tokio/Cargo.toml", 5, "1", None),
+        ("tracing", "dev", "tokio/Cargo.toml", 8, "0.1", None),
+        ("tracing-core", "dev", "tokio/Cargo.toml", 9, "0.1.32",
+         str(fleet / "tracing" / "tracing-core")),
+        ("tracing", "build", "tokio-test/Cargo.toml", 4, "0.1", None),
+        ("bytes", "runtime", "Cargo.toml", 8, "1", None),  # inherited by none
+    ]), got
+    assert not m.problems
+
+
+def test_an_npm_peer_marked_optional_is_optional(tmp_path: Path) -> None:
+    """``peerDependenciesMeta: {x: {optional: true}}``: npm installs x only when
+    something else does, so it does not order (as optionalDependencies); a peer
+    without it, or with ``optional: false``, stays a peer."""
+    m = dm.read(write(tmp_path, {"package.json": '''
+        {
+          "name": "md-render",
+          "peerDependencies": {
+            "md-parse": "^3",
+            "md-highlight": "^1",
+            "md-math": "^2"
+          },
+          "peerDependenciesMeta": {
+            "md-highlight": {"optional": true},
+            "md-math": {"optional": false}
+          }
+        }
+    '''}))
+    assert reqs(m) == {"md-parse": ("peer", "package.json", 4, "^3"),
+                       "md-highlight": ("optional", "package.json", 5, "^1"),
+                       "md-math": ("peer", "package.json", 6, "^2")}

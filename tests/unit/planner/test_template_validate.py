@@ -178,3 +178,53 @@ def test_repo_in_a_command_is_flagged_once_per_template_of_an_expanded_catalog()
                                            "run": "make {repo}"}]))
     got = [f for f in validate_plan(expand(raw, BASE), "PLAN-001") if f.code == "repo-placeholder"]
     assert [f.ids for f in got] == [["TODO-010"]]
+
+
+def test_validate_names_a_deps_follow_templates_cycle_as_the_dry_run_does(
+        tmp_path: Path) -> None:
+    """core dev-depends on web (which runtime-depends on it through api and lib): no
+    cycle by the default order; ordering by dev edges too, `plan validate` warns of the
+    group with the dry run's dependency-cycle finding (exit 0), and with cycles: error
+    that finding is an error (exit 1) whose hint works when followed."""
+    doc = catalog([EDIT, {"id": "TODO-030", "for_each": "tag:svc", "run": "true"}])
+    doc["coordination"]["dependencies"].append(
+        {"id": "DEP-004", "consumer": "core", "provider": "web", "type": "dev"})
+
+    def cycles(eco: Path, code: int, *flags: str) -> list[dict[str, Any]]:
+        r = coord(eco, "plan", "validate", "PLAN-001", "--json", *flags)
+        assert r.returncode == code, r.stdout + r.stderr
+        return [f for f in json.loads(r.stdout)["findings"] if f["code"] == "dependency-cycle"]
+
+    eco = write(tmp_path, doc)
+    assert cycles(eco, 0) == []
+    # the flags say it for one command, as `plan sweep`'s do
+    (flagged,) = cycles(eco, 0, "--order-by", "runtime,dev")
+    assert flagged["severity"] == "warning"
+    assert [f["severity"] for f in cycles(eco, 1, "--order-by", "runtime,dev", "--cycles",
+                                          "error")] == ["error"]
+    bad = coord(eco, "plan", "validate", "PLAN-001", "--order-by", "runtime,devv")
+    assert bad.returncode == 2 and "devv" in bad.stderr, bad.stderr
+    eco = write(tmp_path, {**doc, "order": {"by": ["runtime", "dev"]}})
+    (found,) = cycles(eco, 0)  # TODO-030 follows no dependencies: no cycle of its
+    assert found["severity"] == "warning" and found["ids"] == ["TODO-020"]
+    assert found["message"] == (
+        "TODO-020 (deps: follow): dependency cycle among api, core, lib, web: "
+        "api -> lib (DEP-002 runtime); lib -> core (DEP-001 runtime); core -> web "
+        "(DEP-004 dev); web -> api (DEP-003 runtime); they run as one group, one at a time "
+        "in name order"), found
+    dry = coord(eco, "plan", "sweep", "PLAN-001", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["warnings"] == [found]  # the same finding
+    human = coord(eco, "plan", "validate", "PLAN-001")
+    assert human.returncode == 0, human.stderr
+    assert "warning dependency-cycle: TODO-020 (deps: follow): dependency cycle among " \
+           "api, core, lib, web" in " ".join(human.stdout.split()), human.stdout
+    eco = write(tmp_path, {**doc, "order": {"by": ["runtime", "dev"], "cycles": "error"}})
+    (found,) = cycles(eco, 1)
+    assert found["severity"] == "error" and found["ids"] == ["TODO-020"]
+    assert found["message"].startswith(
+        "TODO-020 (deps: follow): dependency cycle among api, core, lib, web: "), found
+    assert "--cycles group" in found["message"]
+    assert cycles(eco, 0, "--cycles", "group") == [flagged]  # the hint, followed
+    assert coord(eco, "plan", "sweep", "PLAN-001", "--dry-run", "--cycles", "group"
+                 ).returncode == 0
