@@ -14,6 +14,7 @@ from typing import cast
 
 from redis import RedisError
 
+from coordination.change.candidates import over
 from coordination.change.model import TodoChange
 from coordination.change.todos import Entered, enter, leave
 from coordination.errors import CoordError
@@ -31,6 +32,11 @@ class ChangeTurn:
         self.entered, self.error = entered, error
         self.cwd = entered.cwd if entered else checkout
         self.env = entered.env if entered else {}
+
+    def env_over(self, env: dict[str, str]) -> dict[str, str]:
+        """What the change adds to a todo's ``env``: the candidates' ``PYTHONPATH``
+        ahead of the todo's own (:func:`coordination.change.candidates.over`)."""
+        return over(env, self.env)
 
     @classmethod
     def of(cls, rt: Runtime, change: dict[str, object] | None, repo: str, checkout: str,

@@ -2,7 +2,8 @@
 
 :func:`enter` before the command: the repo's worktree of the change branch
 (created from the base on first use), and for a ``verify:`` todo every repo's
-candidate worktree and SHA in its env. :func:`leave` after it: a ``commit:``
+candidate worktree and SHA in its env, and the candidates imported together
+(:mod:`coordination.change.candidates`). :func:`leave` after it: a ``commit:``
 todo's commit, the repo's candidate recorded, and a verify todo's end (success
 or failure) recorded, sealed, against the candidate set it was given: every
 repo's SHA (a set that moves since is no longer verified by it; see the landing
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from coordination.change import git as g
 from coordination.change import worktrees
+from coordination.change.candidates import candidate_env
 from coordination.change.model import TodoChange, env_name
 from coordination.runtime.changes import ChangeStore, RepoRecord
 
@@ -69,6 +71,7 @@ def enter(store: ChangeStore, tc: TodoChange, repo: str, checkout: str) -> Enter
     out = Entered(cwd=path, env={"COORD_CHANGE_PLAN": tc["plan"],
                                  "COORD_CHANGE_BRANCH": tc["branch"]}, shas={repo: sha})
     if tc["verify"]:
+        paths: dict[str, str] = {}  # repo -> its candidate's worktree (COORD_CANDIDATES)
         for other, (other_checkout, _base, _remote) in tc["repos"].items():
             p = path
             if other != repo:
@@ -77,6 +80,8 @@ def enter(store: ChangeStore, tc: TodoChange, repo: str, checkout: str) -> Enter
                     or _worktree(store, tc, other, other_checkout, known.get(other)))
             out.env[f"COORD_CANDIDATE_{env_name(other)}_PATH"] = p
             out.env[f"COORD_CANDIDATE_{env_name(other)}_SHA"] = out.shas[other]
+            paths[other] = p
+        out.env.update(candidate_env(repo, paths))
     return out
 
 
