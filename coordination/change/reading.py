@@ -20,6 +20,7 @@ from coordination.change.rule import Judgement, judge
 from coordination.change.standing import Base, read_bases
 from coordination.runtime.changes import FAILED_VERIFICATION, ChangeState
 from coordination.runtime.context import Runtime
+from coordination.runtime.processes import ended
 from coordination.status import ChangeState as CS
 
 #: A landing step's state -> the repo's state it shows as.
@@ -55,6 +56,9 @@ class ChangeDocument(TypedDict):
     repos: dict[str, RepoDocument]
     #: ``land: per-wave``: the waves in order, {"name", "repos", "soak"} ([]: one landing)
     waves: list[dict[str, Any]]
+    #: a landing or revert whose process died (state interrupted / revert_interrupted):
+    #: the command that carries it on; None: nothing to carry on
+    resume: str | None
 
 
 class StatusDocument(ChangeDocument):
@@ -68,6 +72,39 @@ class StatusDocument(ChangeDocument):
     #: every repo's base on its remote was read (False: a network remote not asked,
     #: ``base_now.checked``; ``coord change status --ask-remotes`` asks them)
     bases_checked: bool
+
+
+def interruption(plan: str, st: ChangeState) -> dict[str, str] | None:
+    """A landing or revert whose process died: ``{"state": interrupted |
+    revert_interrupted, "why", "resume": the command that carries it on}``; None: none
+    was under way, its process is alive, or it runs on another host (never guessed).
+
+    A landing: the change is ``landing`` and its lander's process ended. A revert: the
+    change is still ``landed`` (or partly) and its reverter's process ended, or (no
+    process recorded: one of before 0.5) a repo's revert step is there."""
+    lander = st.lander or {}
+    op = lander.get("op")
+    if st.state == CS.landing and op == "land":
+        why = ended(lander)
+        if why:
+            return {"state": CS.interrupted, "resume": f"coord change land {plan}",
+                    "why": f"the landing stopped half-way: {why}"}
+        return None
+    if st.state not in (CS.landed, CS.partially_landed):
+        return None
+    if op == "revert":
+        why = ended(lander)
+    elif not lander and any(s.get("by") == "change revert" and s.get("state") in (
+            CS.reverted, "reverting") for s in st.steps.values()):
+        why = "no process is recorded as reverting it"
+    else:
+        why = None
+    if not why:
+        return None
+    done = sorted(r for r, s in st.steps.items() if s.get("state") == CS.reverted)
+    return {"state": CS.revert_interrupted, "resume": f"coord change revert {plan}",
+            "why": "the revert stopped half-way"
+                   + (f" (reverted: {', '.join(done)})" if done else "") + f": {why}"}
 
 
 #: Why a repo whose branch has no commit (its candidate is its base) is left alone.
@@ -112,7 +149,12 @@ def document(cp: ChangePlan, st: ChangeState, train: list[str], j: Judgement,
     else:
         state = CS.drafted
     reason = st.reason if st.state != FAILED_VERIFICATION or j.dropped else None
-    return ChangeDocument(plan=cp.plan, branch=cp.branch, land=cp.land, state=state,
+    stopped = interruption(cp.plan, st)
+    if stopped:
+        state = stopped["state"]
+        reason = f"{stopped['why']}; run {stopped['resume']} to carry it on"
+    return ChangeDocument(resume=stopped["resume"] if stopped else None,
+                          plan=cp.plan, branch=cp.branch, land=cp.land, state=state,
                           reason=reason, order=cp.order,
                           train=train.index(cp.plan) if cp.plan in train else None, repos=repos,
                           waves=[{"name": w.name, "repos": list(w.repos), "soak": w.soak}

@@ -47,6 +47,7 @@ from coordination.change.landing import (
     Manifest,
     ManifestRepo,
     commit_tree,
+    lander,
 )
 from coordination.errors import ChangeNotReady
 from coordination.runtime.changes import ChangeState
@@ -214,6 +215,7 @@ class Reverter(Lander):
     def revert(self) -> Reverted:
         st, m = self._landed()
         plan = m["plan"]
+        self.store.set_lander(plan, lander("revert"))  # until it ends: else interrupted
         self.land_mode = m["land"]
         self.was = CS.partially_landed if st.state == CS.partially_landed else CS.landed
         entries = self._entries(m)

@@ -25,6 +25,10 @@ Fields (JSON values unless said):
     manifest        the landing manifest (JSON text, exactly as signed)
     manifest_sig    its signature (``v2:<hex>``), manifest_key_id: the key's id
     own             a queued change's own candidates {R: SHA} (the merge train's)
+    lander          the process landing or reverting the change now (JSON): {"host", "pid",
+                    "started", "op": land|revert, "at"}: written when it starts or carries
+                    one on, gone once the landing or revert ends (so a record there whose
+                    process ended is an interrupted one: ``coord change status``)
     step:<R>        {"state": landing|landed|reverting|reverted|revert_failed,
                      "landed": SHA, "revert": SHA, "why"} (written under the repo's lease)
 
@@ -46,6 +50,7 @@ from coordination.runtime import evidence
 from coordination.runtime.client import lua
 from coordination.runtime.leases import Lease, new_token
 from coordination.runtime.signing import Policy
+from coordination.status import CHANGE_ENDED
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,9 @@ class ChangeState:
     dropped: dict[str, Any] | None = None
     #: the sweep pointer as stored (see the module's fields), None: none
     pointer: dict[str, Any] | None = None
+    #: the process landing or reverting it ({"host", "pid", "started", "op", "at"}),
+    #: None: none is (or one of before 0.5)
+    lander: dict[str, Any] | None = None
 
 
 #: The change state the merge train leaves a change in when it drops it.
@@ -148,10 +156,12 @@ class ChangeStore:
         dropped = _loads(raw["dropped"]) if raw.get("dropped") else None
         pointer = parse_pointer(raw.get("sweep"))
         sweep = (pointer or {}).get("sweep")
+        lander = _loads(raw["lander"]) if raw.get("lander") else None
         return ChangeState(repos, verifies, conflicts, steps, raw.get("state"), raw.get("reason"),
                            raw.get("manifest"), raw.get("manifest_sig"),
                            raw.get("manifest_key_id"), sweep if isinstance(sweep, str) else None,
-                           dropped if isinstance(dropped, dict) else None, pointer)
+                           dropped if isinstance(dropped, dict) else None, pointer,
+                           lander if isinstance(lander, dict) and lander else None)
 
     def repos(self, plan: str, names: list[str]) -> dict[str, RepoRecord]:
         """The records of ``names`` (those recorded), in one HMGET: what a todo of the
@@ -256,6 +266,8 @@ class ChangeStore:
             p.execute()
 
     def end_landing(self, plan: str, state: str, reason: str | None) -> None:
+        """The landing's (or revert's) state; one that ended it (:data:`CHANGE_ENDED`)
+        forgets its lander too (``landing`` with a reason: its undo is under way)."""
         key = self.keys.change(plan)
         with self.r.pipeline(transaction=True) as p:
             p.hset(key, "state", state)
@@ -263,7 +275,16 @@ class ChangeStore:
                 p.hset(key, "reason", reason)
             else:
                 p.hdel(key, "reason")
+            if state in CHANGE_ENDED:
+                p.hdel(key, "lander")
             p.execute()
+
+    def set_lander(self, plan: str, lander: dict[str, Any] | None) -> None:
+        """The process landing or reverting ``plan`` now (None: nobody)."""
+        if lander is None:
+            self.r.hdel(self.keys.change(plan), "lander")
+        else:
+            self.r.hset(self.keys.change(plan), "lander", json.dumps(lander))
 
     def forget(self, plan: str) -> None:
         self.r.delete(self.keys.change(plan))

@@ -255,6 +255,8 @@ async function changeView(plan) {
         d.sweep ? el("span", {}, " · last sweep ", el("a", {href: "/sweeps/" + encodeURIComponent(d.sweep), text: d.sweep})) : "",
         d.train === null || d.train === undefined ? "" : ` · merge train: ${d.train === 0 ? "next" : "#" + (d.train + 1)}`),
       d.reason ? el("p", {id: "change-reason", class: "reason", "data-status": d.state, text: d.reason}) : "",
+      // A landing or revert whose process died: the command that carries it on.
+      d.resume ? el("p", {id: "change-resume"}, "carry it on: ", el("code", {text: d.resume})) : "",
       el("p", {id: "landable", "data-landable": String(!!d.landable), text: d.landable ? "landable" : "not landable"}),
       d.bases_checked === false ? el("p", {id: "bases-unchecked", class: "muted", text: "bases not checked on their remotes (network remotes: coord change status --ask-remotes asks them, as land --dry-run does): " + d.order.filter((r) => d.repos[r] && d.repos[r].base_now && !d.repos[r].base_now.checked).join(", ")}) : "",
       el("h3", {text: "Blockers"}), blockers,
