@@ -508,6 +508,9 @@ class ChangeState(StrEnum):
     #: (the change's) a ``coord change revert`` whose process died half-way (``coord
     #: change revert`` carries it on): some repos put back, others still landed
     revert_interrupted = "revert_interrupted"
+    #: (the change's) a gate of it was rejected: never headlined ``verified``, and the
+    #: merge train verifies it no more
+    rejected = "rejected"
 
 
 #: How a landing ends.

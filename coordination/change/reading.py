@@ -107,6 +107,14 @@ def interruption(plan: str, st: ChangeState) -> dict[str, str] | None:
                    + (f" (reverted: {', '.join(done)})" if done else "") + f": {why}"}
 
 
+def rejection(j: Judgement) -> str | None:
+    """Why the change is headlined ``rejected``: its gates the last sweep rejected (each
+    as the landing rule says it); None: none was."""
+    whys = [v.why or f"gate {t} was rejected" for t, v in j.gates.items()
+            if v.verdict == "rejected"]
+    return "; ".join(whys) or None
+
+
 #: Why a repo whose branch has no commit (its candidate is its base) is left alone.
 UNCHANGED = "no commit on the branch: nothing to land"
 
@@ -144,11 +152,15 @@ def document(cp: ChangePlan, st: ChangeState, train: list[str], j: Judgement,
         state = st.state
     elif CS.conflict in states:
         state = CS.conflict
+    elif rejection(j):  # a rejected gate: never headlined verified (0.4 was, green)
+        state = CS.rejected
     elif repos and states == {CS.verified}:
         state = CS.verified
     else:
         state = CS.drafted
     reason = st.reason if st.state != FAILED_VERIFICATION or j.dropped else None
+    if state == CS.rejected:
+        reason = rejection(j)
     stopped = interruption(cp.plan, st)
     if stopped:
         state = stopped["state"]
