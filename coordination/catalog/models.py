@@ -562,6 +562,9 @@ class Change(_Model):
     land: Literal["push", "command", "per-wave"] = "push"
     """How `coord change land` lands a repo: push the branch onto the base, run the repo's
     land_command, or push one of the plan's `waves:` at a time, each soaked (per-wave)."""
+    require_own_verify: bool = False
+    """A repo of the change that no verify todo of its own (`repo:` it) checks blocks the
+    landing; else it is only flagged (`coord change status`, `land --dry-run`)."""
 
     @field_validator("branch", "base")
     @classmethod

@@ -82,6 +82,9 @@ class ChangePlan:
     #: predecessors among the plan's todos: what a gate's approval is bound to
     definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
     preds: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: ``change: {require_own_verify: true}``: a repo no verify todo of its own checks
+    #: blocks the landing (else it is flagged: :func:`coordination.change.rule.unchecked`)
+    require_own_verify: bool = False
 
     @property
     def order(self) -> list[str]:
@@ -174,4 +177,5 @@ def change_of(catalog: Catalog, plan_id: str, base_dir: Path) -> ChangePlan:
                           "repo": t.repo, "run": t.run, "undo": t.undo, "env": t.env,
                           "gate": gate_document(t.gate), "timeout": t.timeout,
                           "retries": t.retries, "resources": t.resources}) for t in todos},
-                      preds={t: tuple(sorted(p)) for t, p in preds.items()})
+                      preds={t: tuple(sorted(p)) for t, p in preds.items()},
+                      require_own_verify=ch.require_own_verify)

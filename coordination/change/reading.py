@@ -16,7 +16,7 @@ from typing import Any, TypedDict
 
 from coordination.catalog.models import Catalog
 from coordination.change.model import ChangePlan, change_of
-from coordination.change.rule import Judgement, judge
+from coordination.change.rule import Judgement, judge, unchecked
 from coordination.change.standing import Base, read_bases
 from coordination.runtime.changes import FAILED_VERIFICATION, ChangeState
 from coordination.runtime.context import Runtime
@@ -72,6 +72,9 @@ class StatusDocument(ChangeDocument):
     #: every repo's base on its remote was read (False: a network remote not asked,
     #: ``base_now.checked``; ``coord change status --ask-remotes`` asks them)
     bases_checked: bool
+    #: repos no verify todo of their own checks (``change: {require_own_verify: true}``:
+    #: each is a blocker too)
+    unchecked: list[str]
 
 
 def interruption(plan: str, st: ChangeState) -> dict[str, str] | None:
@@ -183,7 +186,8 @@ def status_of(rt: Runtime, cp: ChangePlan, *, ask_remotes: bool = False) -> Stat
                           blockers=[b.document() for b in j.blockers],
                           verify={t: v.document() for t, v in j.verify.items()},
                           gates={t: v.document() for t, v in j.gates.items()},
-                          sweep=j.sweep, bases_checked=all(b.checked for b in bases.values()))
+                          sweep=j.sweep, bases_checked=all(b.checked for b in bases.values()),
+                          unchecked=unchecked(cp, st))
 
 
 def status_document(rt: Runtime, catalog: Catalog, base_dir: Path, plan_id: str, *,

@@ -10,6 +10,7 @@ import click
 from coordination.change.landing import Lander
 from coordination.change.model import ChangePlan, change_of
 from coordination.change.reading import status_document, summary
+from coordination.change.rule import unchecked
 from coordination.change.train import run_train
 from coordination.cli.change_verify import verify_with_sweep
 from coordination.catalog.templates import planned_for
@@ -139,8 +140,16 @@ def show_status(d: Any, show_all: bool = False) -> None:
         say(f"bases not checked on their remotes: {esc(', '.join(unasked[:SHOWN]))}"
             + (f" and {len(unasked) - SHOWN} more" if len(unasked) > SHOWN else "")
             + " (--ask-remotes asks them, as land --dry-run does)")
+    _say_unchecked(d.get("unchecked") or [])
     say("landable" if d["landable"] else "not landable:")
     _say_blockers(d["blockers"], None if show_all else SHOWN)
+
+
+def _say_unchecked(repos: list[str]) -> None:
+    if repos:
+        say(f"not checked by a verify todo of its own: {esc(', '.join(repos[:SHOWN]))}"
+            + (f" and {len(repos) - SHOWN} more" if len(repos) > SHOWN else "")
+            + " (change: {require_own_verify: true} makes each a blocker)")
 
 
 def _say_blockers(blockers: list[dict[str, str]], most: int | None = None) -> None:
@@ -180,17 +189,21 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
     rt = _runtime(obj)
     lander = Lander(rt, cp, concurrency=concurrency)
     prep = lander.prepare(dry_run=dry_run)
+    own = unchecked(cp, rt.changes.read(plan_id))  # flagged (a blocker when required)
     if not prep.ok:
         if as_json:
             print_json({"plan": plan_id, "state": "not_ready", "dry_run": dry_run,
                         "landable": False, "problems": prep.problems,
-                        "blockers": [b.document() for b in prep.blockers]})
+                        "blockers": [b.document() for b in prep.blockers], "unchecked": own})
+        elif own and not cp.require_own_verify:
+            err_console().print(f"not checked by a verify todo of its own: "
+                                f"{esc(', '.join(own))}")
         raise ChangeNotReady(f"{plan_id} is not ready to land:\n  " + "\n  ".join(
             f"{b.kind} {b}" for b in prep.blockers))
     assert prep.manifest is not None
     if dry_run:
         doc: dict[str, Any] = {"plan": plan_id, "dry_run": True, "landable": True,
-                               "blockers": [], "manifest": prep.manifest}
+                               "blockers": [], "manifest": prep.manifest, "unchecked": own}
 
         def ready(d: dict[str, Any]) -> None:
             repos, waves = d["manifest"]["repos"], d["manifest"].get("waves", [])
@@ -209,6 +222,7 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
                 say(f"  wave {i + 1} {esc(w['name'])}: {esc(', '.join(w['repos']))}"
                     + (f", then soak {w['soak']:g}s" if w["soak"] else ""))
             _say_unchanged(d["manifest"].get("unchanged") or [])
+            _say_unchecked(d["unchecked"])
 
         emit(as_json, doc, ready)
         return

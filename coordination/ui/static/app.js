@@ -259,6 +259,7 @@ async function changeView(plan) {
       d.resume ? el("p", {id: "change-resume"}, "carry it on: ", el("code", {text: d.resume})) : "",
       el("p", {id: "landable", "data-landable": String(!!d.landable), text: d.landable ? "landable" : "not landable"}),
       d.bases_checked === false ? el("p", {id: "bases-unchecked", class: "muted", text: "bases not checked on their remotes (network remotes: coord change status --ask-remotes asks them, as land --dry-run does): " + d.order.filter((r) => d.repos[r] && d.repos[r].base_now && !d.repos[r].base_now.checked).join(", ")}) : "",
+      (d.unchecked || []).length ? el("p", {id: "unchecked", class: "muted", text: "not checked by a verify todo of its own: " + d.unchecked.join(", ") + " (change: {require_own_verify: true} makes each a blocker)"}) : "",
       el("h3", {text: "Blockers"}), blockers,
       el("h3", {text: "Repos (landing order)"}), repos,
       el("h3", {text: "Verify"}), verify,
