@@ -75,6 +75,9 @@ class StatusDocument(ChangeDocument):
     #: repos no verify todo of their own checks (``change: {require_own_verify: true}``:
     #: each is a blocker too)
     unchecked: list[str]
+    #: repo -> how its ``prepare:`` last ran in a new worktree {"command", "ok",
+    #: "exit_code", "output", "worktree", "at"} (a failure is a blocker)
+    prepare: dict[str, dict[str, Any]]
 
 
 def interruption(plan: str, st: ChangeState) -> dict[str, str] | None:
@@ -187,7 +190,8 @@ def status_of(rt: Runtime, cp: ChangePlan, *, ask_remotes: bool = False) -> Stat
                           verify={t: v.document() for t, v in j.verify.items()},
                           gates={t: v.document() for t, v in j.gates.items()},
                           sweep=j.sweep, bases_checked=all(b.checked for b in bases.values()),
-                          unchecked=unchecked(cp, st))
+                          unchecked=unchecked(cp, st),
+                          prepare={r: st.prepares[r] for r in cp.targets if r in st.prepares})
 
 
 def status_document(rt: Runtime, catalog: Catalog, base_dir: Path, plan_id: str, *,

@@ -661,6 +661,20 @@ def own_verify_blockers(cp: ChangePlan, st: ChangeState) -> list[Blocker]:
             for r in unchecked(cp, st)]
 
 
+def prepare_blockers(cp: ChangePlan, st: ChangeState) -> list[Blocker]:
+    """A repo whose ``prepare:`` failed in its new worktree (its todos did not run there)."""
+    out = []
+    for repo, doc in sorted(st.prepares.items()):
+        if repo in cp.targets and not doc.get("ok"):
+            lines = [ln.strip() for ln in str(doc.get("output") or "").splitlines() if ln.strip()]
+            code = doc.get("exit_code")
+            out.append(Blocker("repo", repo, "prepare failed" + (
+                f" (exit {code})" if code is not None else "") + (
+                f": {lines[-1][:300]}" if lines else "") + f"; fix it (coord repo update {repo} "
+                f"--prepare CMD) or what it needs, then run the plan again"))
+    return out
+
+
 def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
           candidates: dict[str, str | None] | None = None,
           bases: Mapping[str, standing.Base] | None = None) -> Judgement:
@@ -698,6 +712,7 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
         j.blockers.append(Blocker("verify", cp.plan, f"{cp.plan} has no verify todo: add "
                                   "one with verify: true"))
     j.blockers.extend(own_verify_blockers(cp, st))
+    j.blockers.extend(prepare_blockers(cp, st))
     last: dict[str, Checkpoint] = {}
     since, gone = 0.0, False
     rec: dict[str, Any] = {}

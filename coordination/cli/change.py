@@ -141,6 +141,11 @@ def show_status(d: Any, show_all: bool = False) -> None:
             + (f" and {len(unasked) - SHOWN} more" if len(unasked) > SHOWN else "")
             + " (--ask-remotes asks them, as land --dry-run does)")
     _say_unchecked(d.get("unchecked") or [])
+    for repo, p in (d.get("prepare") or {}).items():
+        tail = [ln for ln in str(p.get("output") or "").splitlines() if ln.strip()]
+        say(f"prepare {esc(repo)}: " + ("ok" if p.get("ok") else "failed")
+            + (f" (exit {p['exit_code']})" if p.get("exit_code") not in (None, 0) else "")
+            + (f" - {esc(tail[-1].strip()[:200])}" if tail else ""))
     say("landable" if d["landable"] else "not landable:")
     _say_blockers(d["blockers"], None if show_all else SHOWN)
 

@@ -18,6 +18,8 @@ Fields (JSON values unless said):
                     landing rule's, and a verify record counts only from the run its todo
                     last started in (an older record, put back, is refused)
     conflict:<R>    why merging a moved base into the branch failed (text)
+    prepare:<R>     the repo's ``prepare:`` command's last run in a new worktree: {"command",
+                    "ok", "exit_code", "output" (its tail), "worktree", "at"}
     state           the change's last landing: landing | landed | reverted |
                     revert_failed; or failed_verification: the merge train dropped it
     reason          why it ended reverted, revert_failed or failed_verification (text)
@@ -40,7 +42,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -85,6 +87,9 @@ class ChangeState:
     #: the process landing or reverting it ({"host", "pid", "started", "op", "at"}),
     #: None: none is (or one of before 0.5)
     lander: dict[str, Any] | None = None
+    #: repo -> its prepare command's last run ({"command", "ok", "exit_code", "output",
+    #: "worktree", "at"})
+    prepares: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 #: The change state the merge train leaves a change in when it drops it.
@@ -142,7 +147,7 @@ class ChangeStore:
 
     def read(self, plan: str) -> ChangeState:
         raw: dict[str, str] = self.r.hgetall(self.keys.change(plan))  # type: ignore[assignment]
-        repos, verifies, conflicts, steps = {}, {}, {}, {}
+        repos, verifies, conflicts, steps, prepares = {}, {}, {}, {}, {}
         for k, v in raw.items():
             kind, _, name = k.partition(":")
             if kind == "repo":
@@ -153,6 +158,8 @@ class ChangeStore:
                 conflicts[name] = v
             elif kind == "step":
                 steps[name] = _loads(v)
+            elif kind == "prepare":
+                prepares[name] = _loads(v)
         dropped = _loads(raw["dropped"]) if raw.get("dropped") else None
         pointer = parse_pointer(raw.get("sweep"))
         sweep = (pointer or {}).get("sweep")
@@ -161,7 +168,8 @@ class ChangeStore:
                            raw.get("manifest"), raw.get("manifest_sig"),
                            raw.get("manifest_key_id"), sweep if isinstance(sweep, str) else None,
                            dropped if isinstance(dropped, dict) else None, pointer,
-                           lander if isinstance(lander, dict) and lander else None)
+                           lander if isinstance(lander, dict) and lander else None,
+                           prepares)
 
     def repos(self, plan: str, names: list[str]) -> dict[str, RepoRecord]:
         """The records of ``names`` (those recorded), in one HMGET: what a todo of the
@@ -184,6 +192,11 @@ class ChangeStore:
             p.hset(self.keys.change(plan), f"repo:{repo}", doc)
             p.hdel(self.keys.change(plan), f"conflict:{repo}")
             p.execute()
+
+    def set_prepare(self, plan: str, repo: str, doc: dict[str, Any]) -> None:
+        """How ``repo``'s prepare command last ran in a new worktree of ``plan``."""
+        self.r.hset(self.keys.change(plan), f"prepare:{repo}",
+                    json.dumps({**doc, "at": time.time()}))
 
     def set_conflict(self, plan: str, repo: str, why: str) -> None:
         self.r.hset(self.keys.change(plan), f"conflict:{repo}", why)

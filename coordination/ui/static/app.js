@@ -263,6 +263,13 @@ async function changeView(plan) {
       el("h3", {text: "Blockers"}), blockers,
       el("h3", {text: "Repos (landing order)"}), repos,
       el("h3", {text: "Verify"}), verify,
+      // Each repo's prepare: command in its new worktree: how it ended and its output.
+      ...(Object.keys(d.prepare || {}).length ? [el("h3", {text: "Prepare"}),
+        el("div", {id: "prepare"}, ...Object.entries(d.prepare).map(([r, p]) =>
+          el("section", {"data-prepare": r, "data-ok": String(!!p.ok)},
+            el("strong", {text: r + ": "}), badge(p.ok ? "succeeded" : "failed"),
+            el("code", {text: " " + p.command + (p.exit_code === null || p.exit_code === 0 ? "" : ` (exit ${p.exit_code})`)}),
+            el("pre", {class: "tail", text: p.output || "(no output)"}))))] : []),
       el("h3", {text: "Gates"}), gates);
     coord.rendered = Date.now();
   };
