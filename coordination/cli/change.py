@@ -12,6 +12,7 @@ from coordination.change.model import ChangePlan, change_of
 from coordination.change.reading import status_document, summary
 from coordination.change.rule import unchecked
 from coordination.change.train import run_train
+from coordination.cli.change_state import carried, kept
 from coordination.cli.change_verify import verify_with_sweep
 from coordination.catalog.templates import planned_for
 from coordination.cli.context import Context
@@ -96,8 +97,10 @@ def status(obj: Context, plan_id: str, show_all: bool, ask_remotes: bool,
       coord change status PLAN-004 --json | jq '.blockers'
     """
     store = obj.manager.store
-    doc = status_document(_runtime(obj), planned_for(store.path, plan_id)[1],
-                          store.base_dir, plan_id, ask_remotes=ask_remotes)
+    catalog = planned_for(store.path, plan_id)[1]
+    rt = _runtime(obj)
+    carried(obj, rt, plan_id)
+    doc = status_document(rt, catalog, store.base_dir, plan_id, ask_remotes=ask_remotes)
     emit(as_json, doc, lambda d: show_status(d, show_all))
 
 
@@ -192,6 +195,7 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
     """
     cp, concurrency = _change(obj, plan_id)
     rt = _runtime(obj)
+    carried(obj, rt, plan_id)
     lander = Lander(rt, cp, concurrency=concurrency)
     prep = lander.prepare(dry_run=dry_run)
     own = unchecked(cp, rt.changes.read(plan_id))  # flagged (a blocker when required)
@@ -239,6 +243,7 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
                                                       else ")")
             for w in prep.manifest["waves"]))
     result = lander.commit(prep.manifest).document()
+    kept(obj, rt, plan_id)
     _audit_landing(obj, rt, result)
 
     def landed(d: dict[str, Any]) -> None:
@@ -307,6 +312,7 @@ def queue(obj: Context, plan_ids: tuple[str, ...], run: bool, as_json: bool) -> 
     results = run_train(rt, lambda p: _change(obj, p), verify_with_sweep(obj.file))
     for r in results:
         if r["state"] in ("landed", "reverted", "revert_failed", "partially_landed"):
+            kept(obj, rt, str(r["plan"]))
             _audit_landing(obj, rt, r, via="change queue --land")
 
     def human(d: dict[str, Any]) -> None:

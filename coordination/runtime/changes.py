@@ -27,6 +27,8 @@ Fields (JSON values unless said):
     manifest        the landing manifest (JSON text, exactly as signed)
     manifest_sig    its signature (``v2:<hex>``), manifest_key_id: the key's id
     own             a queued change's own candidates {R: SHA} (the merge train's)
+    ended_at        when its last landing or revert ended (seconds since the epoch): which
+                    of two copies of the change is newer (:mod:`coordination.change.mirror`)
     lander          the process landing or reverting the change now (JSON): {"host", "pid",
                     "started", "op": land|revert, "at"}: written when it starts or carries
                     one on, gone once the landing or revert ends (so a record there whose
@@ -128,6 +130,13 @@ def _loads(v: str) -> Any:
         return json.loads(v)
     except ValueError:
         return {}
+
+
+def _float(v: object) -> float:
+    try:
+        return float(str(v))
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _repo_record(v: str) -> RepoRecord:
@@ -290,7 +299,32 @@ class ChangeStore:
                 p.hdel(key, "reason")
             if state in CHANGE_ENDED:
                 p.hdel(key, "lander")
+                p.hset(key, "ended_at", repr(time.time()))
             p.execute()
+
+    def dump(self, plan: str) -> dict[str, str]:
+        """Every field of the change as stored (what is kept beside the catalog)."""
+        return dict(self.r.hgetall(self.keys.change(plan)))  # type: ignore[arg-type]
+
+    def restore(self, plan: str, fields: dict[str, str]) -> bool:
+        """The change as ``fields`` (a :meth:`dump` made elsewhere) says it, in place of
+        what this Redis has, when that ended later (``ended_at``) than anything here and
+        no landing is under way here; False: left as it was."""
+        key = self.keys.change(plan)
+        theirs = _float(fields.get("ended_at"))
+        with self.r.pipeline(transaction=True) as p:
+            try:
+                p.watch(key)  # type: ignore[no-untyped-call]
+                here = p.hmget(key, ["ended_at", "state"])
+                if theirs <= _float(here[0]) or here[1] == "landing":
+                    return False
+                p.multi()
+                p.delete(key)
+                p.hset(key, mapping=dict(fields))  # type: ignore[arg-type]
+                p.execute()
+                return True
+            except redis.WatchError:  # written meanwhile: what is here is newer
+                return False
 
     def set_lander(self, plan: str, lander: dict[str, Any] | None) -> None:
         """The process landing or reverting ``plan`` now (None: nobody)."""
