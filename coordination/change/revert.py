@@ -142,7 +142,27 @@ class Reverter(Lander):
                 f"{self.cp.plan} is not landed (its state: {st.state or 'never landed'}): "
                 "nothing to revert",
                 hint=f"coord change status {self.cp.plan} shows where each repo is")
-        return st, self._manifest(st)
+        m = self._manifest(st)
+        self._worktrees_back(m, st)
+        return st, m
+
+    def _worktrees_back(self, m: Manifest, st: ChangeState) -> None:
+        """A landed repo's worktree removed since (``coord change prune``): made again,
+        detached at what landed (fetched), where the manifest names it; the revert's git
+        runs there as before. One it cannot make is the revert's to refuse, named."""
+        for e in m["repos"]:
+            landed = st.steps.get(e["repo"], {}).get("landed")
+            t = self.cp.targets.get(e["repo"])
+            if not landed or t is None or os.path.isdir(e["worktree"]):
+                continue
+            if self._untrusted(e["repo"], t.checkout):
+                continue  # no git runs there: the revert says why
+            try:
+                g.fetch(t.checkout, e["remote"], e["base"], hooks=self._hooks(e["repo"]))
+                g.git(t.checkout, "worktree", "add", "--quiet", "--force", "--detach",
+                      e["worktree"], str(landed))
+            except g.GitError:
+                continue
 
     def _entries(self, m: Manifest) -> list[ManifestRepo]:
         return list(reversed(m["repos"]))

@@ -36,8 +36,8 @@ def _runtime(obj: Context) -> Runtime:
 
 @click.group()
 def change() -> None:
-    """Cross-repo changes: status, land, queue, revert (a branch per repo, verified together,
-    landed all or none).
+    """Cross-repo changes: status, land, queue, revert, prune (a branch per repo, verified
+    together, landed all or none).
 
     \b
     Examples:
@@ -323,6 +323,53 @@ def queue(obj: Context, plan_ids: tuple[str, ...], run: bool, as_json: bool) -> 
     emit(as_json, {"results": results, "train": rt.changes.train()}, human)
     if any(r["state"] != "landed" for r in results):
         raise SystemExit(1)
+
+
+@change.command()
+@click.argument("plan_id", metavar="[PLAN]", required=False)
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@json_option
+@click.pass_obj
+def prune(obj: Context, plan_id: str | None, dry_run: bool, as_json: bool) -> None:
+    """Remove the worktrees and local branches of finished changes (landed or reverted,
+    nothing under way, not in the train): PLAN's, or every change plan's of the
+    catalog. An unfinished change's are never removed (each says why). A landed change
+    pruned can still be reverted: coord change revert makes the worktrees it needs.
+
+    \b
+    Examples:
+      coord change prune --dry-run
+      coord change prune PLAN-004 --json
+    """
+    from coordination.change.prune import prune as prune_change  # lazy: only prune
+
+    from coordination.catalog.templates import load_planned  # lazy: only prune
+
+    store = obj.manager.store
+    plans = [plan_id] if plan_id else [p.id for p in load_planned(
+        store.path, problems={})[1].coordination.plans if p.change is not None]
+    rt = _runtime(obj)
+    out = []
+    for p in plans:
+        carried(obj, rt, p)
+        cp, _ = _change(obj, p)
+        why, repos = prune_change(rt, cp, dry_run=dry_run)
+        out.append({"plan": p, "finished": why is None, "why": why,
+                    "repos": [r.document() for r in repos]})
+
+    def human(d: dict[str, Any]) -> None:
+        for c in d["changes"]:
+            if c["why"]:
+                say(f"{esc(c['plan'])}: kept - {esc(c['why'])}")
+                continue
+            done = [r["repo"] for r in c["repos"] if r["action"] in ("removed", "would_remove")]
+            verb = "would remove" if d["dry_run"] else "removed"
+            say(f"{esc(c['plan'])}: " + (f"{verb} the worktree and branch "
+                                          f"{esc(c['repos'][0]['branch'])} of "
+                                          f"{esc(', '.join(done))}" if done
+                                          else "nothing left to remove"))
+
+    emit(as_json, {"dry_run": dry_run, "changes": out}, human)
 
 
 from coordination.cli.change_revert import revert as _revert  # noqa: E402 - `change revert`
