@@ -192,7 +192,11 @@ def candidate_env(repo: str, candidates: Mapping[str, str]) -> dict[str, str]:
         _write(shim / "sitecustomize.py", SITECUSTOMIZE)
         env[PYTHON_ROOTS] = os.pathsep.join(roots)
         env["PYTHONPATH"] = os.pathsep.join([str(shim), *roots])
-    mods = {n: go_modules(candidates[n]) for n in ordered}
+    # (the others' worktrees walked only for a Go repo's verify todo: a verify template
+    # over a big fleet sets every instance up with every repo's candidate)
+    own_mods = go_modules(own)
+    mods = {n: own_mods if n == repo else go_modules(candidates[n]) if own_mods else []
+            for n in ordered}
     if mods[repo] and any(mods[n] for n in ordered if n != repo):
         every = [m for n in ordered for m in mods[n]]
         work = gen / "go" / re.sub(r"[^A-Za-z0-9_.-]", "_", repo) / "go.work"
