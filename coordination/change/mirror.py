@@ -59,3 +59,24 @@ def carry_over(rt: Runtime, catalog: Path, plan: str) -> str | None:
     if not rt.changes.restore(plan, fields):
         return None
     return str(doc.get("from") or "another Redis")
+
+
+def kept_elsewhere(rt: Runtime, catalog: Path, plan: str) -> dict[str, str] | None:
+    """What a reader that writes nothing (the web view) says when the record kept
+    beside the catalog ended later than what the Redis in use has: {"state", "from",
+    "file", "how"}; None: nothing newer is kept."""
+    path = path_of(catalog, plan)
+    try:
+        doc = json.loads(path.read_text())
+        fields = doc["fields"]
+        theirs = float(fields.get("ended_at") or 0)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    try:
+        here = float(rt.changes.dump(plan).get("ended_at") or 0)
+    except ValueError:
+        here = 0.0
+    if theirs <= here:
+        return None
+    return {"state": str(fields.get("state") or ""), "from": str(doc.get("from") or ""),
+            "file": str(path), "how": f"coord change status {plan} carries it over"}

@@ -45,8 +45,20 @@ def test_a_change_landed_embedded_is_known_distributed_and_back(
     heads = {n: repos.remote_head(n) for n in NAMES}
     assert heads != base
 
+    # the web view writes nothing: it says where the newer state is kept, and how to read it
+    from coordination.change.mirror import kept_elsewhere
+    from coordination.runtime.context import Runtime
+    from coordination.settings import Settings
+
+    rt = Runtime.create(Settings(redis_url=redis_url))
+    said = kept_elsewhere(rt, cat, PLAN)
+    assert said is not None and said["state"] == "landed", said
+    assert said["from"].startswith("the catalog's embedded Redis")
+    assert said["how"] == f"coord change status {PLAN} carries it over"
+
     doc, err = run(distributed, "change", "status", PLAN)
     assert doc["state"] == "landed", doc  # 0.4: drafted, never landed
+    assert kept_elsewhere(rt, cat, PLAN) is None  # carried over: nothing newer kept
     assert {n: r["landed"] for n, r in doc["repos"].items()} == heads
     assert "carried over from the catalog's embedded Redis" in err, err
     reverted, _ = run(distributed, "change", "revert", PLAN)  # 0.4: refused, not landed

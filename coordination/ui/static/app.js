@@ -255,6 +255,9 @@ async function changeView(plan) {
         d.sweep ? el("span", {}, " · last sweep ", el("a", {href: "/sweeps/" + encodeURIComponent(d.sweep), text: d.sweep})) : "",
         d.train === null || d.train === undefined ? "" : ` · merge train: ${d.train === 0 ? "next" : "#" + (d.train + 1)}`),
       d.reason ? el("p", {id: "change-reason", class: "reason", "data-status": d.state, text: d.reason}) : "",
+      // Landed or reverted in the other mode: what the record kept beside the catalog says.
+      d.elsewhere ? el("p", {id: "change-elsewhere", class: "reason", "data-status": d.elsewhere.state,
+        text: `${d.elsewhere.state} in ${d.elsewhere.from} (kept in ${d.elsewhere.file}): ${d.elsewhere.how}`}) : "",
       // A landing or revert whose process died: the command that carries it on.
       d.resume ? el("p", {id: "change-resume"}, "carry it on: ", el("code", {text: d.resume})) : "",
       el("p", {id: "landable", "data-landable": String(!!d.landable), text: d.landable ? "landable" : "not landable"}),
