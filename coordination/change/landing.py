@@ -37,11 +37,15 @@ import logging
 import os
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NotRequired, TypedDict
+
+from redis import RedisError
 
 from coordination.change import git as g
 from coordination.change import standing, worktrees
@@ -311,7 +315,8 @@ class Lander:
         # Who lands it, until it ends: a landing whose process died is `interrupted`
         # (coord change status), not `landing` for ever.
         self.store.set_lander(m["plan"], lander("land"))
-        out = self._commit(m)
+        with beating(self.rt, m["plan"]):
+            out = self._commit(m)
         out.unchanged = list(m.get("unchanged") or [])
         return out
 
@@ -606,6 +611,28 @@ def commit_tree(m: Manifest, repo: str, tree: str, parent: str, ident: dict[str,
     env = dict(ident, GIT_AUTHOR_DATE=when, GIT_COMMITTER_DATE=when)
     return g.git(repo, "commit-tree", tree, "-p", parent, "-m", g.trailer(message, m["plan"]),
                  env=env)
+
+
+@contextmanager
+def beating(rt: Runtime, plan: str) -> Iterator[None]:
+    """The lander's lease renewed every heartbeat interval while inside: a landing or
+    revert on another host whose lease expired is ``interrupted`` too."""
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(rt.settings.heartbeat_interval):
+            try:
+                rt.changes.beat_lander(plan)
+            except RedisError:
+                pass  # the next beat, or the lease expires: said, never guessed
+
+    t = threading.Thread(target=beat, name=f"lander:{plan}", daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        done.set()
+        t.join(5)
 
 
 def lander(op: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ web view and MCP call.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -80,10 +81,21 @@ class StatusDocument(ChangeDocument):
     prepare: dict[str, dict[str, Any]]
 
 
+def gone(lander: dict[str, Any], st: ChangeState) -> str | None:
+    """Why the recorded lander is known to be gone: its process ended (this host), or
+    (another host) its lease expired, not renewed within its TTL; None: alive."""
+    why = ended(lander)
+    # (this host: its pid says it, alive or not; another: only its lease can)
+    if why is None and st.lander_alive is False and lander.get("host") != socket.gethostname():
+        why = (f"its lease expired: no word from pid {lander.get('pid')} on "
+               f"{lander.get('host')} within the lease's TTL")
+    return why
+
+
 def interruption(plan: str, st: ChangeState) -> dict[str, str] | None:
     """A landing or revert whose process died: ``{"state": interrupted |
     revert_interrupted, "why", "resume": the command that carries it on}``; None: none
-    was under way, its process is alive, or it runs on another host (never guessed).
+    was under way, or its process is alive (on this host: its pid; on any: its lease).
 
     A landing: the change is ``landing`` and its lander's process ended. A revert: the
     change is still ``landed`` (or partly) and its reverter's process ended, or (no
@@ -91,7 +103,7 @@ def interruption(plan: str, st: ChangeState) -> dict[str, str] | None:
     lander = st.lander or {}
     op = lander.get("op")
     if st.state == CS.landing and op == "land":
-        why = ended(lander)
+        why = gone(lander, st)
         if why:
             return {"state": CS.interrupted, "resume": f"coord change land {plan}",
                     "why": f"the landing stopped half-way: {why}"}
@@ -99,7 +111,7 @@ def interruption(plan: str, st: ChangeState) -> dict[str, str] | None:
     if st.state not in (CS.landed, CS.partially_landed):
         return None
     if op == "revert":
-        why = ended(lander)
+        why = gone(lander, st)
     elif not lander and any(s.get("by") == "change revert" and s.get("state") in (
             CS.reverted, "reverting") for s in st.steps.values()):
         why = "no process is recorded as reverting it"

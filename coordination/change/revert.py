@@ -46,6 +46,7 @@ from coordination.change.landing import (
     Lander,
     Manifest,
     ManifestRepo,
+    beating,
     commit_tree,
     lander,
 )
@@ -236,6 +237,11 @@ class Reverter(Lander):
         st, m = self._landed()
         plan = m["plan"]
         self.store.set_lander(plan, lander("revert"))  # until it ends: else interrupted
+        with beating(self.rt, plan):
+            return self._revert(st, m)
+
+    def _revert(self, st: ChangeState, m: Manifest) -> Reverted:
+        plan = m["plan"]
         self.land_mode = m["land"]
         self.was = CS.partially_landed if st.state == CS.partially_landed else CS.landed
         entries = self._entries(m)

@@ -92,6 +92,9 @@ class ChangeState:
     #: repo -> its prepare command's last run ({"command", "ok", "exit_code", "output",
     #: "worktree", "at"})
     prepares: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the lander's lease (``Keys.change_lander``) is there: it renewed it within its
+    #: TTL (None: not read)
+    lander_alive: bool | None = None
 
 
 #: The change state the merge train leaves a change in when it drops it.
@@ -155,7 +158,12 @@ class ChangeStore:
         self.signing_keys = tuple(signing_keys)
 
     def read(self, plan: str) -> ChangeState:
-        raw: dict[str, str] = self.r.hgetall(self.keys.change(plan))  # type: ignore[assignment]
+        with self.r.pipeline(transaction=False) as p:
+            p.hgetall(self.keys.change(plan))
+            p.exists(self.keys.change_lander(plan))
+            got = p.execute()
+        raw: dict[str, str] = got[0]
+        alive = bool(got[1])
         repos, verifies, conflicts, steps, prepares = {}, {}, {}, {}, {}
         for k, v in raw.items():
             kind, _, name = k.partition(":")
@@ -178,7 +186,7 @@ class ChangeStore:
                            raw.get("manifest_key_id"), sweep if isinstance(sweep, str) else None,
                            dropped if isinstance(dropped, dict) else None, pointer,
                            lander if isinstance(lander, dict) and lander else None,
-                           prepares)
+                           prepares, alive)
 
     def repos(self, plan: str, names: list[str]) -> dict[str, RepoRecord]:
         """The records of ``names`` (those recorded), in one HMGET: what a todo of the
@@ -299,6 +307,7 @@ class ChangeStore:
                 p.hdel(key, "reason")
             if state in CHANGE_ENDED:
                 p.hdel(key, "lander")
+                p.delete(self.keys.change_lander(plan))
                 p.hset(key, "ended_at", repr(time.time()))
             p.execute()
 
@@ -327,11 +336,20 @@ class ChangeStore:
                 return False
 
     def set_lander(self, plan: str, lander: dict[str, Any] | None) -> None:
-        """The process landing or reverting ``plan`` now (None: nobody)."""
-        if lander is None:
-            self.r.hdel(self.keys.change(plan), "lander")
-        else:
-            self.r.hset(self.keys.change(plan), "lander", json.dumps(lander))
+        """The process landing or reverting ``plan`` now (None: nobody), and its lease
+        (renewed by :meth:`beat_lander` while it runs)."""
+        with self.r.pipeline(transaction=True) as p:
+            if lander is None:
+                p.hdel(self.keys.change(plan), "lander")
+                p.delete(self.keys.change_lander(plan))
+            else:
+                p.hset(self.keys.change(plan), "lander", json.dumps(lander))
+                p.set(self.keys.change_lander(plan), "1", px=self.ttl_ms)
+            p.execute()
+
+    def beat_lander(self, plan: str) -> None:
+        """The lander is alive: its lease renewed for a TTL."""
+        self.r.set(self.keys.change_lander(plan), "1", px=self.ttl_ms)
 
     def forget(self, plan: str) -> None:
         self.r.delete(self.keys.change(plan))

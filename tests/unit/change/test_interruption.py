@@ -56,3 +56,21 @@ def test_a_revert_whose_process_ended_is_revert_interrupted(dead: dict[str, Any]
     assert got is not None and got["state"] == "revert_interrupted"
     assert interruption("PLAN-001", state("landed", None, {"core": {"state": "landed"}})) is None
     assert interruption("PLAN-001", state("revert_failed", None, steps)) is None
+
+
+def test_a_lander_on_another_host_is_interrupted_once_its_lease_expired(rt: Any) -> None:
+    """Another host's pid cannot be judged: its lease (renewed while it lands) can."""
+    store = rt.changes
+    elsewhere = {"host": "elsewhere", "pid": 4242, "started": "", "op": "land", "at": 0}
+    store.begin_landing("PLAN-001", "{}", {})
+    store.set_lander("PLAN-001", elsewhere)
+    st = store.read("PLAN-001")
+    assert st.lander_alive is True and interruption("PLAN-001", st) is None
+    store.beat_lander("PLAN-001")
+    rt.redis.delete(rt.keys.change_lander("PLAN-001"))  # no renewal within its TTL
+    got = interruption("PLAN-001", store.read("PLAN-001"))
+    assert got is not None and got["state"] == "interrupted"
+    assert "its lease expired: no word from pid 4242 on elsewhere" in got["why"]
+    store.end_landing("PLAN-001", "landed", None)  # ended: lander and lease forgotten
+    st = store.read("PLAN-001")
+    assert st.lander is None and st.lander_alive is False and interruption("PLAN-001", st) is None
