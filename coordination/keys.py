@@ -270,6 +270,11 @@ class Keys:
         its verify records, its landing manifest and steps (``runtime/changes.py``)."""
         return f"{self.namespace}:change:{{{plan}}}"
 
+    def change_lander(self, plan: str) -> str:
+        """String with a TTL: the process landing or reverting the change is alive
+        (renewed while it runs; gone: it died, wherever it ran: ``runtime/changes.py``)."""
+        return f"{self.namespace}:change-lander:{{{plan}}}"
+
     @property
     def change_train(self) -> str:
         """Sorted set: the merge train, plan ids scored by when they were queued (the

@@ -524,6 +524,15 @@ class ChangeState(StrEnum):
     #: (the change's, never a repo's) a per-wave landing stopped at a wave that was
     #: reverted: the waves before it stay landed (``coord change revert`` takes them out)
     partially_landed = "partially_landed"
+    #: (the change's) a landing whose process died half-way (``coord change land``
+    #: carries it on)
+    interrupted = "interrupted"
+    #: (the change's) a ``coord change revert`` whose process died half-way (``coord
+    #: change revert`` carries it on): some repos put back, others still landed
+    revert_interrupted = "revert_interrupted"
+    #: (the change's) a gate of it was rejected: never headlined ``verified``, and the
+    #: merge train verifies it no more
+    rejected = "rejected"
 
 
 #: How a landing ends.

@@ -198,7 +198,7 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
     change = ChangeTurn.of(rt, t.change, t.repo, cwd, hb)
     if change is not None:
         cwd = change.cwd
-        env.update(change.env)
+        env.update(change.env_over(env))
     # The cancel check reads Redis; over a cut network that read can block for the
     # client's socket timeout, and should_stop must never wait on it (the lease
     # deadline below is what keeps two runs apart). So a watcher thread reads the

@@ -293,6 +293,10 @@ def diff(before: Catalog, after: Catalog) -> list[Change]:
                      for k, v in values.items()}
         out.append({"id": key, "kind": kind, "action": action, "fields": pairs})
     out.extend(_notify_changes(before, after))
+    if before.approvers != after.approvers:  # who may approve gates (approvers set)
+        out.append({"id": "approvers", "kind": "catalog", "action": "updated", "fields": {
+            "allowed_signers": [short(a.allowed_signers if a else None)
+                                for a in (before.approvers, after.approvers)]}})
     if before.version != after.version:
         out.append({"id": "catalog", "kind": "catalog", "action": "updated",
                     "fields": {"version": [before.version, after.version]}})

@@ -551,13 +551,30 @@ class CoordinationManager(StructureEdits):
         env: Mapping[str, str] | None = None, commit: str | None = None,
         verify: bool = False, gate: Mapping[str, object] | None = None,
         cache: bool | Mapping[str, object] | None = None,
+        for_each: str | None = None, deps: str | None = None,
     ) -> Todo:
         """Append a new todo; every todo in ``blocked_by`` gets it in its ``blocking``.
         ``env``: variables its command runs with (names checked, see ``check_env``);
         ``commit``, ``verify``, ``gate``, ``cache`` as the catalog writes them, checked
-        by the loader."""
+        by the loader. ``for_each``: a template (no ``repo``), one instance per repo the
+        selector selects at plan time; ``deps: follow`` orders its instances by the
+        repos' dependencies."""
         if not task.strip():
             raise UsageError("a todo needs a non-empty task")
+        if (for_each is None) == (not repo):
+            raise UsageError("give a todo either a repo or for_each (a template), not "
+                             + ("both" if repo else "neither"),
+                             hint="--repo NAME for one repo, --for-each SELECTOR for one "
+                             "instance per selected repo")
+        if deps is not None and for_each is None:
+            raise UsageError("deps: belongs to a template", hint="add --for-each SELECTOR")
+        if for_each is not None:  # a selector that is wrong or selects nothing: said now
+            from coordination.catalog.selectors import git_changed, select  # lazy: templates only
+
+            try:
+                select(self.store.load(), for_each, self.store.base_dir, git_changed)
+            except UsageError as exc:
+                raise UsageError(f"for_each {for_each!r}: {exc.message}", hint=exc.hint) from None
         env = {k: v for k, v in check_env(env or {}).items() if v is not None}
         choice(priority, Priority, "priority")
         if estimate is not None and estimate < 0:
@@ -568,14 +585,16 @@ class CoordinationManager(StructureEdits):
                 raise UsageError(f"bad blocker {b!r}; blocked_by takes TODO-n or ISSUE-n ids")
 
         def edit(doc: CommentedMap) -> str:
-            _require_repos(doc, [repo])
+            if repo:
+                _require_repos(doc, [repo])
             if plan is not None:
                 find_item(doc, "plans", plan, "plan")
             for b in blockers:
                 _find_blocker(doc, b)
             new_id = new_id_in(doc, "todo", self.store.path)
             item = new_item(
-                TODO_KEYS, id=new_id, task=task, description=description, repo=repo, plan=plan,
+                TODO_KEYS, id=new_id, task=task, description=description, repo=repo or None,
+                for_each=for_each, deps=deps, plan=plan,
                 run=run, undo=undo, timeout=timeout, retries=retries, env=env, status="pending",
                 priority=priority, estimated_hours=estimate, blocked_by=blockers,
                 assignee=assignee, labels=_uniq(labels),

@@ -443,6 +443,11 @@ class Repo(_Model):
     #: What reverts a landed change with ``land: command`` (``coord change revert``).
     revert_command: str | None = Field(None, min_length=1)
     """What reverts a landed change with `land: command` (`coord change revert`)."""
+    #: Run once in each new change worktree of the repo, before its first todo there.
+    prepare: str | None = Field(None, min_length=1)
+    """What prepares a new change worktree of the repo (build a C extension, install node
+    modules), run once in it before its first todo; its output is in `coord change status`,
+    its failure a blocker of the change."""
     #: Run git hooks (pre-push...) on coord's own pushes and merges of this repo; off by
     #: default: a hook a todo wrote into a worktree would run with the lander's credentials.
     land_hooks: bool = False
@@ -588,6 +593,9 @@ class Change(_Model):
     land: Literal["push", "command", "per-wave"] = "push"
     """How `coord change land` lands a repo: push the branch onto the base, run the repo's
     land_command, or push one of the plan's `waves:` at a time, each soaked (per-wave)."""
+    require_own_verify: bool = False
+    """A repo of the change that no verify todo of its own (`repo:` it) checks blocks the
+    landing; else it is only flagged (`coord change status`, `land --dry-run`)."""
 
     @field_validator("branch", "base")
     @classmethod

@@ -75,7 +75,7 @@ MILESTONE_KEYS = ("id", "title", "due", "todos", "deliverables")
 _FLEET_UPDATABLE = frozenset({"type", "indirect", "version_constraint", "source"})
 REPO_KEYS = ("name", "path", "description", "role", "tags", "concurrency", "breaker",
              "default_branch", "remote", "url", "land_command", "revert_command", "land_hooks",
-             "cache", "pace")
+             "cache", "pace", "prepare")
 VALIDATION_KEYS = ("command", "expected_pattern", "timeout")
 PLAN_EDITABLE = {"title", "description", "status", "repos", "completion_criteria", "change",
                  "waves", "pace"}
@@ -84,12 +84,12 @@ DEP_EDITABLE = {"consumer", "provider", "type", "version_constraint", "status", 
                 "command", "expected_pattern", "timeout"}
 REPO_EDITABLE = {"path", "description", "role", "tags", "concurrency", "breaker",
                  "default_branch", "remote", "url", "land_command", "revert_command", "land_hooks",
-                 "cache", "pace"}
+                 "cache", "pace", "prepare"}
 #: Fields the loader validates, set as given (a mapping as a flow mapping); a value that
 #: is not valid is refused with the loader's own message and nothing is written.
 PLAN_FIELDS = ("waves", "pace")
 REPO_FIELDS = ("breaker", "default_branch", "remote", "url", "land_command", "revert_command",
-               "land_hooks", "cache", "pace")
+               "land_hooks", "cache", "pace", "prepare")
 #: A structured field's value as the CLI hands it over (the loader checks it).
 Spec = Mapping[str, object]
 MAX_CHECK_TIMEOUT = 3600  # as the Validation model allows
@@ -147,6 +147,7 @@ class RepoFields(TypedDict, total=False):
     land_hooks: bool | None  # False or None: the default (off), the key removed
     cache: bool | Spec | None
     pace: Spec | None
+    prepare: str | None
 
 
 class RepoChanges(RepoFields, total=False):

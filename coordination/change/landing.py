@@ -20,7 +20,9 @@ SHA) pushed the same way, in reverse order. The change ends ``reverted`` with
 the reason, or ``revert_failed`` naming every repo left landed.
 
 **Resume**: a landing killed half-way leaves its manifest and steps; running the
-landing again carries on from them. Each step is recognised on the remote by
+landing again carries on from them. The process landing is recorded with the
+change (host, pid, start time) until the landing ends: one that died shows
+``interrupted`` (:func:`coordination.change.reading.interruption`). Each step is recognised on the remote by
 SHA (the candidate, or a commit with its tree; the revert, whose SHA is the same
 however often it is made: fixed identity and date), so nothing lands twice.
 
@@ -35,11 +37,15 @@ import logging
 import os
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NotRequired, TypedDict
+
+from redis import RedisError
 
 from coordination.change import git as g
 from coordination.change import standing, worktrees
@@ -50,6 +56,7 @@ from coordination.errors import ChangeNotReady, OperationFailed
 from coordination.runtime.changes import ChangeState, ChangeStore, RepoRecord
 from coordination.runtime.context import Runtime
 from coordination.runtime.leases import Heartbeat, Lease
+from coordination.runtime.processes import this_process
 from coordination.runtime.signing import Policy, manifest_refusal, sign_manifest
 from coordination.status import ChangeState as CS
 from coordination.status import EventKind
@@ -305,7 +312,11 @@ class Lander:
         return self.commit(prep.manifest)
 
     def commit(self, m: Manifest) -> Landed:
-        out = self._commit(m)
+        # Who lands it, until it ends: a landing whose process died is `interrupted`
+        # (coord change status), not `landing` for ever.
+        self.store.set_lander(m["plan"], lander("land"))
+        with beating(self.rt, m["plan"]):
+            out = self._commit(m)
         out.unchanged = list(m.get("unchanged") or [])
         return out
 
@@ -600,6 +611,33 @@ def commit_tree(m: Manifest, repo: str, tree: str, parent: str, ident: dict[str,
     env = dict(ident, GIT_AUTHOR_DATE=when, GIT_COMMITTER_DATE=when)
     return g.git(repo, "commit-tree", tree, "-p", parent, "-m", g.trailer(message, m["plan"]),
                  env=env)
+
+
+@contextmanager
+def beating(rt: Runtime, plan: str) -> Iterator[None]:
+    """The lander's lease renewed every heartbeat interval while inside: a landing or
+    revert on another host whose lease expired is ``interrupted`` too."""
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(rt.settings.heartbeat_interval):
+            try:
+                rt.changes.beat_lander(plan)
+            except RedisError:
+                pass  # the next beat, or the lease expires: said, never guessed
+
+    t = threading.Thread(target=beat, name=f"lander:{plan}", daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        done.set()
+        t.join(5)
+
+
+def lander(op: str) -> dict[str, Any]:
+    """This process as the one landing (``op`` land) or reverting a change now."""
+    return {**this_process(), "op": op, "at": time.time()}
 
 
 def _policy(rt: Runtime) -> Policy:

@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from coordination.catalog.governance import Gate
 from coordination.catalog.models import Catalog
@@ -42,6 +42,8 @@ class TodoChange(TypedDict):
     verify: bool
     #: every repo of the change: [checkout, base, remote]
     repos: dict[str, list[str]]
+    #: repo -> its ``prepare:`` command (run once in each new worktree of it), if any
+    prepare: NotRequired[dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class Target:
     revert_command: str | None = None
     #: run git hooks on coord's pushes and merges of this repo (``land_hooks: true``)
     land_hooks: bool = False
+    #: run once in each new worktree of the repo before its todos (``prepare:``)
+    prepare: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,15 +89,22 @@ class ChangePlan:
     #: the catalog's directory (where the plan's freshness anchor is kept beside it:
     #: :mod:`coordination.change.anchor`); None: no anchor file is read
     base_dir: str | None = None
+    #: ``change: {require_own_verify: true}``: a repo no verify todo of its own checks
+    #: blocks the landing (else it is flagged: :func:`coordination.change.rule.unchecked`)
+    require_own_verify: bool = False
 
     @property
     def order(self) -> list[str]:
         return list(self.targets)
 
     def todo_change(self, commit: str | None, verify: bool) -> TodoChange:
-        return TodoChange(plan=self.plan, branch=self.branch, commit=commit, verify=verify,
-                          repos={r: [t.checkout, t.base, t.remote]
-                                 for r, t in self.targets.items()})
+        tc = TodoChange(plan=self.plan, branch=self.branch, commit=commit, verify=verify,
+                        repos={r: [t.checkout, t.base, t.remote]
+                               for r, t in self.targets.items()})
+        prepare = {r: t.prepare for r, t in self.targets.items() if t.prepare}
+        if prepare:
+            tc["prepare"] = prepare
+        return tc
 
 
 #: The fields of a todo a gate's approval is bound to (:func:`definition`), as the
@@ -153,6 +164,7 @@ def change_of(catalog: Catalog, plan_id: str, base_dir: Path) -> ChangePlan:
             remote=ch.remote or repo.remote or DEFAULT_REMOTE,
             land_command=repo.land_command,
             revert_command=repo.revert_command, land_hooks=repo.land_hooks,
+            prepare=repo.prepare,
         )
     in_plan = {t.id for t in todos}
     preds: dict[str, set[str]] = {t.id: {b for b in t.blocked_by if b in in_plan}
@@ -178,4 +190,5 @@ def change_of(catalog: Catalog, plan_id: str, base_dir: Path) -> ChangePlan:
                           "gate": gate_document(t.gate), "timeout": t.timeout,
                           "retries": t.retries, "resources": t.resources}) for t in todos},
                       preds={t: tuple(sorted(p)) for t, p in preds.items()},
-                      base_dir=str(base_dir))
+                      base_dir=str(base_dir),
+                      require_own_verify=ch.require_own_verify)

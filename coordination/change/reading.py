@@ -11,15 +11,17 @@ web view and MCP call.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any, TypedDict
 
 from coordination.catalog.models import Catalog
 from coordination.change.model import ChangePlan, change_of
-from coordination.change.rule import Judgement, judge
+from coordination.change.rule import Judgement, judge, unchecked
 from coordination.change.standing import Base, read_bases
 from coordination.runtime.changes import FAILED_VERIFICATION, ChangeState
 from coordination.runtime.context import Runtime
+from coordination.runtime.processes import ended
 from coordination.status import ChangeState as CS
 
 #: A landing step's state -> the repo's state it shows as.
@@ -55,6 +57,9 @@ class ChangeDocument(TypedDict):
     repos: dict[str, RepoDocument]
     #: ``land: per-wave``: the waves in order, {"name", "repos", "soak"} ([]: one landing)
     waves: list[dict[str, Any]]
+    #: a landing or revert whose process died (state interrupted / revert_interrupted):
+    #: the command that carries it on; None: nothing to carry on
+    resume: str | None
 
 
 class StatusDocument(ChangeDocument):
@@ -68,6 +73,64 @@ class StatusDocument(ChangeDocument):
     #: every repo's base on its remote was read (False: a network remote not asked,
     #: ``base_now.checked``; ``coord change status --ask-remotes`` asks them)
     bases_checked: bool
+    #: repos no verify todo of their own checks (``change: {require_own_verify: true}``:
+    #: each is a blocker too)
+    unchecked: list[str]
+    #: repo -> how its ``prepare:`` last ran in a new worktree {"command", "ok",
+    #: "exit_code", "output", "worktree", "at"} (a failure is a blocker)
+    prepare: dict[str, dict[str, Any]]
+
+
+def gone(lander: dict[str, Any], st: ChangeState) -> str | None:
+    """Why the recorded lander is known to be gone: its process ended (this host), or
+    (another host) its lease expired, not renewed within its TTL; None: alive."""
+    why = ended(lander)
+    # (this host: its pid says it, alive or not; another: only its lease can)
+    if why is None and st.lander_alive is False and lander.get("host") != socket.gethostname():
+        why = (f"its lease expired: no word from pid {lander.get('pid')} on "
+               f"{lander.get('host')} within the lease's TTL")
+    return why
+
+
+def interruption(plan: str, st: ChangeState) -> dict[str, str] | None:
+    """A landing or revert whose process died: ``{"state": interrupted |
+    revert_interrupted, "why", "resume": the command that carries it on}``; None: none
+    was under way, or its process is alive (on this host: its pid; on any: its lease).
+
+    A landing: the change is ``landing`` and its lander's process ended. A revert: the
+    change is still ``landed`` (or partly) and its reverter's process ended, or (no
+    process recorded: one of before 0.5) a repo's revert step is there."""
+    lander = st.lander or {}
+    op = lander.get("op")
+    if st.state == CS.landing and op == "land":
+        why = gone(lander, st)
+        if why:
+            return {"state": CS.interrupted, "resume": f"coord change land {plan}",
+                    "why": f"the landing stopped half-way: {why}"}
+        return None
+    if st.state not in (CS.landed, CS.partially_landed):
+        return None
+    if op == "revert":
+        why = gone(lander, st)
+    elif not lander and any(s.get("by") == "change revert" and s.get("state") in (
+            CS.reverted, "reverting") for s in st.steps.values()):
+        why = "no process is recorded as reverting it"
+    else:
+        why = None
+    if not why:
+        return None
+    done = sorted(r for r, s in st.steps.items() if s.get("state") == CS.reverted)
+    return {"state": CS.revert_interrupted, "resume": f"coord change revert {plan}",
+            "why": "the revert stopped half-way"
+                   + (f" (reverted: {', '.join(done)})" if done else "") + f": {why}"}
+
+
+def rejection(j: Judgement) -> str | None:
+    """Why the change is headlined ``rejected``: its gates the last sweep rejected (each
+    as the landing rule says it); None: none was."""
+    whys = [v.why or f"gate {t} was rejected" for t, v in j.gates.items()
+            if v.verdict == "rejected"]
+    return "; ".join(whys) or None
 
 
 #: Why a repo whose branch has no commit (its candidate is its base) is left alone.
@@ -107,12 +170,21 @@ def document(cp: ChangePlan, st: ChangeState, train: list[str], j: Judgement,
         state = st.state
     elif CS.conflict in states:
         state = CS.conflict
+    elif rejection(j):  # a rejected gate: never headlined verified (0.4 was, green)
+        state = CS.rejected
     elif repos and states == {CS.verified}:
         state = CS.verified
     else:
         state = CS.drafted
     reason = st.reason if st.state != FAILED_VERIFICATION or j.dropped else None
-    return ChangeDocument(plan=cp.plan, branch=cp.branch, land=cp.land, state=state,
+    if state == CS.rejected:
+        reason = rejection(j)
+    stopped = interruption(cp.plan, st)
+    if stopped:
+        state = stopped["state"]
+        reason = f"{stopped['why']}; run {stopped['resume']} to carry it on"
+    return ChangeDocument(resume=stopped["resume"] if stopped else None,
+                          plan=cp.plan, branch=cp.branch, land=cp.land, state=state,
                           reason=reason, order=cp.order,
                           train=train.index(cp.plan) if cp.plan in train else None, repos=repos,
                           waves=[{"name": w.name, "repos": list(w.repos), "soak": w.soak}
@@ -129,7 +201,9 @@ def status_of(rt: Runtime, cp: ChangePlan, *, ask_remotes: bool = False) -> Stat
                           blockers=[b.document() for b in j.blockers],
                           verify={t: v.document() for t, v in j.verify.items()},
                           gates={t: v.document() for t, v in j.gates.items()},
-                          sweep=j.sweep, bases_checked=all(b.checked for b in bases.values()))
+                          sweep=j.sweep, bases_checked=all(b.checked for b in bases.values()),
+                          unchecked=unchecked(cp, st),
+                          prepare={r: st.prepares[r] for r in cp.targets if r in st.prepares})
 
 
 def status_document(rt: Runtime, catalog: Catalog, base_dir: Path, plan_id: str, *,

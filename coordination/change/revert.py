@@ -46,7 +46,9 @@ from coordination.change.landing import (
     Lander,
     Manifest,
     ManifestRepo,
+    beating,
     commit_tree,
+    lander,
 )
 from coordination.errors import ChangeNotReady
 from coordination.runtime.changes import ChangeState
@@ -139,7 +141,27 @@ class Reverter(Lander):
                 f"{self.cp.plan} is not landed (its state: {st.state or 'never landed'}): "
                 "nothing to revert",
                 hint=f"coord change status {self.cp.plan} shows where each repo is")
-        return st, self._manifest(st)
+        m = self._manifest(st)
+        self._worktrees_back(m, st)
+        return st, m
+
+    def _worktrees_back(self, m: Manifest, st: ChangeState) -> None:
+        """A landed repo's worktree removed since (``coord change prune``): made again,
+        detached at what landed (fetched), where the manifest names it; the revert's git
+        runs there as before. One it cannot make is the revert's to refuse, named."""
+        for e in m["repos"]:
+            landed = st.steps.get(e["repo"], {}).get("landed")
+            t = self.cp.targets.get(e["repo"])
+            if not landed or t is None or os.path.isdir(e["worktree"]):
+                continue
+            if self._untrusted(e["repo"], t.checkout):
+                continue  # no git runs there: the revert says why
+            try:
+                g.fetch(t.checkout, e["remote"], e["base"], hooks=self._hooks(e["repo"]))
+                g.git(t.checkout, "worktree", "add", "--quiet", "--force", "--detach",
+                      e["worktree"], str(landed))
+            except g.GitError:
+                continue
 
     def _entries(self, m: Manifest) -> list[ManifestRepo]:
         return list(reversed(m["repos"]))
@@ -211,6 +233,12 @@ class Reverter(Lander):
     # -- the revert ----------------------------------------------------------------------
     def revert(self) -> Reverted:
         st, m = self._landed()
+        plan = m["plan"]
+        self.store.set_lander(plan, lander("revert"))  # until it ends: else interrupted
+        with beating(self.rt, plan):
+            return self._revert(st, m)
+
+    def _revert(self, st: ChangeState, m: Manifest) -> Reverted:
         plan = m["plan"]
         self.land_mode = m["land"]
         self.was = CS.partially_landed if st.state == CS.partially_landed else CS.landed

@@ -689,6 +689,42 @@ def fresh(rt: Runtime, cp: ChangePlan, pointer: Mapping[str, Any], policy: Polic
     return out
 
 
+def unchecked(cp: ChangePlan, st: ChangeState) -> list[str]:
+    """The repos of the change (landing order) that no verify todo of their own (one whose
+    ``repo:`` is it) checks: a broken library checked only by a consumer's suite. A repo
+    with no commit on the branch (nothing to land) is not one."""
+    own = {str(cp.definitions.get(t, {}).get("repo") or "") for t in cp.verify_todos}
+    out = []
+    for repo in cp.targets:
+        rec = st.repos.get(repo)
+        if repo not in own and not (rec is not None and rec.candidate == rec.base_sha):
+            out.append(repo)
+    return out
+
+
+def own_verify_blockers(cp: ChangePlan, st: ChangeState) -> list[Blocker]:
+    """``change: {require_own_verify: true}``: each repo :func:`unchecked` blocks."""
+    if not cp.require_own_verify:
+        return []
+    return [Blocker("repo", r, "no verify todo of its own checks it (change: "
+                    "require_own_verify: true): add one with repo: " + r + " and verify: true")
+            for r in unchecked(cp, st)]
+
+
+def prepare_blockers(cp: ChangePlan, st: ChangeState) -> list[Blocker]:
+    """A repo whose ``prepare:`` failed in its new worktree (its todos did not run there)."""
+    out = []
+    for repo, doc in sorted(st.prepares.items()):
+        if repo in cp.targets and not doc.get("ok"):
+            lines = [ln.strip() for ln in str(doc.get("output") or "").splitlines() if ln.strip()]
+            code = doc.get("exit_code")
+            out.append(Blocker("repo", repo, "prepare failed" + (
+                f" (exit {code})" if code is not None else "") + (
+                f": {lines[-1][:300]}" if lines else "") + f"; fix it (coord repo update {repo} "
+                f"--prepare CMD) or what it needs, then run the plan again"))
+    return out
+
+
 def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
           candidates: dict[str, str | None] | None = None,
           bases: Mapping[str, standing.Base] | None = None, *,
@@ -730,6 +766,8 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
     if not cp.verify_todos:
         j.blockers.append(Blocker("verify", cp.plan, f"{cp.plan} has no verify todo: add "
                                   "one with verify: true"))
+    j.blockers.extend(own_verify_blockers(cp, st))
+    j.blockers.extend(prepare_blockers(cp, st))
     last: dict[str, Checkpoint] = {}
     since, gone = 0.0, False
     rec: dict[str, Any] = {}

@@ -10,6 +10,11 @@ commits without it and verified again. Once every change of the train is
 verified, they land head first; one whose landing fails (reverted) leaves the
 train, and those behind it verify again without it.
 
+Nothing is verified twice: a change the landing rule finds verified on its train
+candidates already (the first in line with nothing ahead, verified by its sweep; one
+rebuilt over the same changes ahead, into the same SHAs) is not verified again; and
+a change with a rejected gate leaves the train without being verified (``rejected``).
+
 A change is verified when the landing rule (:func:`coordination.change.rule.judge`)
 finds every verify todo passed on its train candidates (the verify callback's
 word alone is not enough: the records it left are). One that is not leaves the
@@ -27,6 +32,7 @@ from typing import Any
 from coordination.change import git as g
 from coordination.change.landing import Lander
 from coordination.change.model import ChangePlan
+from coordination.change.reading import rejection
 from coordination.change.rule import current_candidates, judge
 from coordination.errors import CoordError
 from coordination.runtime.changes import RepoRecord
@@ -67,8 +73,13 @@ def _build(rt: Runtime, cp: ChangePlan, ahead: dict[str, list[tuple[str, str]]])
         # what landed before it included
         base_sha = g.fetch(t.checkout, t.remote, t.base, hooks=t.land_hooks)
         # The lander's identity, the Coord-Change trailer and hooks as the landing's own
-        # merges have them (a hook a todo wrote into the worktree never runs here).
+        # merges have them (a hook a todo wrote into the worktree never runs here). Dated
+        # as its own commit: the same change over the same changes ahead is built into the
+        # same SHAs on every pass, so what was verified on them stays verified (a pass
+        # started again after a drop behind it verifies nothing twice).
         ident, _ = g.identity(wt)
+        when = g.git(wt, "show", "-s", "--format=%ct", own[repo]) + " +0000"
+        ident = {**ident, "GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}
         for plan, sha in [(f"{t.remote}/{t.base}", base_sha), *ahead.get(repo, [])]:
             try:
                 g.git(wt, "merge", "--no-edit", "--quiet", "-m",
@@ -124,11 +135,22 @@ def run_train(rt: Runtime, resolve: Resolve, verify: Verify) -> list[dict[str, A
             return results
         ahead: dict[str, list[tuple[str, str]]] = {}
         failed = False
+        gone: set[str] = set()  # left the train rejected, this pass
         for plan in train:
             cp: ChangePlan | None = None
             try:
                 cp, _ = resolve(plan)
-                why = _build(rt, cp, ahead) or verify(cp) or _unverified(rt, cp)
+                rejected = rejection(judge(rt, cp))
+                if rejected:  # never verified: no verification lifts a rejected gate
+                    rt.changes.leave_train(plan)
+                    rt.changes.set_own(plan, {})
+                    results.append({"plan": plan, "state": "rejected", "reason": rejected})
+                    gone.add(plan)
+                    continue  # never ahead of anything: those behind stay as they are
+                # verified already on these candidates (the first in line with nothing
+                # ahead, one rebuilt as it was): not run again
+                why = _build(rt, cp, ahead) or (_unverified(rt, cp) and (
+                    verify(cp) or _unverified(rt, cp)))
             except CoordError as exc:
                 why = str(exc)
             if why or cp is None:
@@ -144,7 +166,7 @@ def run_train(rt: Runtime, resolve: Resolve, verify: Verify) -> list[dict[str, A
                 ahead.setdefault(repo, []).append((plan, st.repos[repo].candidate))
         if failed:
             continue
-        for plan in train:
+        for plan in [p for p in train if p not in gone]:
             cp, concurrency = resolve(plan)
             try:
                 out = Lander(rt, cp, concurrency=concurrency).land().document()

@@ -10,7 +10,9 @@ import click
 from coordination.change.landing import Lander
 from coordination.change.model import ChangePlan, change_of
 from coordination.change.reading import status_document, summary
+from coordination.change.rule import unchecked
 from coordination.change.train import run_train
+from coordination.cli.change_state import carried, kept
 from coordination.cli.change_verify import verify_with_sweep
 from coordination.catalog.templates import planned_for
 from coordination.cli.context import Context
@@ -34,8 +36,8 @@ def _runtime(obj: Context) -> Runtime:
 
 @click.group()
 def change() -> None:
-    """Cross-repo changes: status, land, queue, revert (a branch per repo, verified together,
-    landed all or none).
+    """Cross-repo changes: status, land, queue, revert, prune (a branch per repo, verified
+    together, landed all or none).
 
     \b
     Examples:
@@ -96,8 +98,10 @@ def status(obj: Context, plan_id: str, show_all: bool, ask_remotes: bool,
       coord change status PLAN-004 --json | jq '.blockers'
     """
     store = obj.manager.store
-    doc = status_document(_runtime(obj), planned_for(store.path, plan_id)[1],
-                          store.base_dir, plan_id, ask_remotes=ask_remotes)
+    catalog = planned_for(store.path, plan_id)[1]
+    rt = _runtime(obj)
+    carried(obj, rt, plan_id)
+    doc = status_document(rt, catalog, store.base_dir, plan_id, ask_remotes=ask_remotes)
     emit(as_json, doc, lambda d: show_status(d, show_all))
 
 
@@ -140,8 +144,21 @@ def show_status(d: Any, show_all: bool = False) -> None:
         say(f"bases not checked on their remotes: {esc(', '.join(unasked[:SHOWN]))}"
             + (f" and {len(unasked) - SHOWN} more" if len(unasked) > SHOWN else "")
             + " (--ask-remotes asks them, as land --dry-run does)")
+    _say_unchecked(d.get("unchecked") or [])
+    for repo, p in (d.get("prepare") or {}).items():
+        tail = [ln for ln in str(p.get("output") or "").splitlines() if ln.strip()]
+        say(f"prepare {esc(repo)}: " + ("ok" if p.get("ok") else "failed")
+            + (f" (exit {p['exit_code']})" if p.get("exit_code") not in (None, 0) else "")
+            + (f" - {esc(tail[-1].strip()[:200])}" if tail else ""))
     say("landable" if d["landable"] else "not landable:")
     _say_blockers(d["blockers"], None if show_all else SHOWN)
+
+
+def _say_unchecked(repos: list[str]) -> None:
+    if repos:
+        say(f"not checked by a verify todo of its own: {esc(', '.join(repos[:SHOWN]))}"
+            + (f" and {len(repos) - SHOWN} more" if len(repos) > SHOWN else "")
+            + " (change: {require_own_verify: true} makes each a blocker)")
 
 
 def _say_blockers(blockers: list[dict[str, str]], most: int | None = None) -> None:
@@ -179,19 +196,24 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
     """
     cp, concurrency = _change(obj, plan_id)
     rt = _runtime(obj)
+    carried(obj, rt, plan_id)
     lander = Lander(rt, cp, concurrency=concurrency)
     prep = lander.prepare(dry_run=dry_run)
+    own = unchecked(cp, rt.changes.read(plan_id))  # flagged (a blocker when required)
     if not prep.ok:
         if as_json:
             print_json({"plan": plan_id, "state": "not_ready", "dry_run": dry_run,
                         "landable": False, "problems": prep.problems,
-                        "blockers": [b.document() for b in prep.blockers]})
+                        "blockers": [b.document() for b in prep.blockers], "unchecked": own})
+        elif own and not cp.require_own_verify:
+            err_console().print(f"not checked by a verify todo of its own: "
+                                f"{esc(', '.join(own))}")
         raise ChangeNotReady(f"{plan_id} is not ready to land:\n  " + "\n  ".join(
             f"{b.kind} {b}" for b in prep.blockers))
     assert prep.manifest is not None
     if dry_run:
         doc: dict[str, Any] = {"plan": plan_id, "dry_run": True, "landable": True,
-                               "blockers": [], "manifest": prep.manifest}
+                               "blockers": [], "manifest": prep.manifest, "unchecked": own}
 
         def ready(d: dict[str, Any]) -> None:
             repos, waves = d["manifest"]["repos"], d["manifest"].get("waves", [])
@@ -210,6 +232,7 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
                 say(f"  wave {i + 1} {esc(w['name'])}: {esc(', '.join(w['repos']))}"
                     + (f", then soak {w['soak']:g}s" if w["soak"] else ""))
             _say_unchanged(d["manifest"].get("unchanged") or [])
+            _say_unchecked(d["unchecked"])
 
         emit(as_json, doc, ready)
         return
@@ -221,6 +244,7 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
                                                       else ")")
             for w in prep.manifest["waves"]))
     result = lander.commit(prep.manifest).document()
+    kept(obj, rt, plan_id)
     _audit_landing(obj, rt, result)
 
     def landed(d: dict[str, Any]) -> None:
@@ -289,6 +313,7 @@ def queue(obj: Context, plan_ids: tuple[str, ...], run: bool, as_json: bool) -> 
     results = run_train(rt, lambda p: _change(obj, p), verify_with_sweep(obj.file))
     for r in results:
         if r["state"] in ("landed", "reverted", "revert_failed", "partially_landed"):
+            kept(obj, rt, str(r["plan"]))
             _audit_landing(obj, rt, r, via="change queue --land")
 
     def human(d: dict[str, Any]) -> None:
@@ -299,6 +324,53 @@ def queue(obj: Context, plan_ids: tuple[str, ...], run: bool, as_json: bool) -> 
     emit(as_json, {"results": results, "train": rt.changes.train()}, human)
     if any(r["state"] != "landed" for r in results):
         raise SystemExit(1)
+
+
+@change.command()
+@click.argument("plan_id", metavar="[PLAN]", required=False)
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@json_option
+@click.pass_obj
+def prune(obj: Context, plan_id: str | None, dry_run: bool, as_json: bool) -> None:
+    """Remove the worktrees and local branches of finished changes (landed or reverted,
+    nothing under way, not in the train): PLAN's, or every change plan's of the
+    catalog. An unfinished change's are never removed (each says why). A landed change
+    pruned can still be reverted: coord change revert makes the worktrees it needs.
+
+    \b
+    Examples:
+      coord change prune --dry-run
+      coord change prune PLAN-004 --json
+    """
+    from coordination.change.prune import prune as prune_change  # lazy: only prune
+
+    from coordination.catalog.templates import load_planned  # lazy: only prune
+
+    store = obj.manager.store
+    plans = [plan_id] if plan_id else [p.id for p in load_planned(
+        store.path, problems={})[1].coordination.plans if p.change is not None]
+    rt = _runtime(obj)
+    out = []
+    for p in plans:
+        carried(obj, rt, p)
+        cp, _ = _change(obj, p)
+        why, repos = prune_change(rt, cp, dry_run=dry_run)
+        out.append({"plan": p, "finished": why is None, "why": why,
+                    "repos": [r.document() for r in repos]})
+
+    def human(d: dict[str, Any]) -> None:
+        for c in d["changes"]:
+            if c["why"]:
+                say(f"{esc(c['plan'])}: kept - {esc(c['why'])}")
+                continue
+            done = [r["repo"] for r in c["repos"] if r["action"] in ("removed", "would_remove")]
+            verb = "would remove" if d["dry_run"] else "removed"
+            say(f"{esc(c['plan'])}: " + (f"{verb} the worktree and branch "
+                                          f"{esc(c['repos'][0]['branch'])} of "
+                                          f"{esc(', '.join(done))}" if done
+                                          else "nothing left to remove"))
+
+    emit(as_json, {"dry_run": dry_run, "changes": out}, human)
 
 
 from coordination.cli.change_revert import revert as _revert  # noqa: E402 - `change revert`

@@ -10,6 +10,7 @@ import click
 from coordination.change.model import change_of
 from coordination.change.revert import Reverted, Reverter
 from coordination.catalog.templates import planned_for
+from coordination.cli.change_state import carried, kept
 from coordination.cli.context import Context
 from coordination.cli.render import emit, err_console, esc, json_option, print_json, say
 from coordination.errors import LandingFailed, OperationFailed
@@ -45,6 +46,7 @@ def revert(obj: Context, plan_id: str, dry_run: bool, as_json: bool) -> None:
     catalog = planned_for(store.path, plan_id)[1]
     cp = change_of(catalog, plan_id, store.base_dir)
     rt = get_runtime(Path(obj.file))
+    carried(obj, rt, plan_id)  # landed in the other mode: known here too
     reverter = Reverter(rt, cp, concurrency={r.name: r.concurrency for r in catalog.repos})
     if dry_run:
         plans, _ = reverter.check()
@@ -74,6 +76,7 @@ def revert(obj: Context, plan_id: str, dry_run: bool, as_json: bool) -> None:
         raise
     for note in out.notes:
         err_console().print(f"[yellow]warning:[/yellow] {esc(note)}")
+    kept(obj, rt, plan_id)
     _audit(obj, out)
     emit(as_json, out.document(), lambda d: say(
         f"{esc(plan_id)}: {d['state']}" + (f" - {esc(d['reason'])}" if d["reason"] else "")

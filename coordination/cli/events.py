@@ -6,9 +6,10 @@ that ended in earlier processes are loaded from beside the catalog first. Withou
 with --follow, --json prints one JSON object per line (JSON Lines), the only
 way a stream that does not end can be read by scripts.
 
---follow is ``tail -f``: the newest ``--limit`` events (default 10 without --sweep;
-with --sweep, all of that sweep's), then new ones as they come; ``--limit 0``
-prints only new ones.
+--follow prints what happens from now on (``tail -f`` of a log that only grows:
+no backlog replayed, #50), or first the newest ``--limit N`` events; with --sweep,
+a sweep's story: all of that sweep's events (or its newest ``--limit``), then new
+ones until it ends.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ def _line(ev: Event) -> str:
     return f"[dim]{ts}[/dim] [bold]{ev.kind:<22}[/bold] {esc(who)} [dim]{esc(extra)}[/dim]"
 
 
-#: ``--follow`` without ``--sweep`` or ``--limit``: past events shown before new ones.
-FOLLOW_BACKLOG = 10
+#: ``--follow`` without ``--sweep`` or ``--limit``: past events shown before new ones
+#: (none: the ledger's backlog is ``coord events``'s, not a live reader's).
+FOLLOW_BACKLOG = 0
 
 
 @click.command()
@@ -47,8 +49,8 @@ FOLLOW_BACKLOG = 10
 @click.option("--follow", "-F", is_flag=True, help="Keep printing new events (until the sweep ends, with --sweep).")
 @click.option("--limit", "-n", type=click.IntRange(0), default=None,
               help="At most this many past events, the newest. With --follow, printed before "
-                   f"new ones: default {FOLLOW_BACKLOG} without --sweep (a sweep's all); 0: "
-                   "only new ones.")
+                   "new ones: default none without --sweep (only what happens from now on), "
+                   "a sweep's all with it.")
 @json_option
 @click.pass_obj
 def events(obj: Context, sweep_id: str | None, todo: str | None, follow: bool,
@@ -59,8 +61,8 @@ def events(obj: Context, sweep_id: str | None, todo: str | None, follow: bool,
     Examples:
       coord events --sweep PLAN-001-20261121093000-ab12
       coord events --sweep PLAN-001-20261121093000-ab12 --todo 'TODO-010[api]'
-      coord events --follow --json | jq .kind      # the last 10, then live
-      coord events --follow -n 0                    # only what happens from now on
+      coord events --follow --json | jq .kind      # what happens from now on
+      coord events --follow -n 10                   # the last 10, then live
     """
     rt = get_runtime(obj.file)
     svc = SweepService(rt, obj.file)

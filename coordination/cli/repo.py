@@ -51,6 +51,9 @@ def land_options(f: Callable[..., None]) -> Callable[..., None]:
                      help="What lands a change with land: command ('' removes it)."),
         click.option("--revert-command", metavar="CMD",
                      help="What reverts a landed change with land: command ('' removes it)."),
+        click.option("--prepare", metavar="CMD",
+                     help="Run once in each new change worktree before its todos (build a C "
+                     "extension, npm ci); '' removes it."),
         click.option("--land-hooks/--no-land-hooks", "land_hooks", default=None,
                      help="Run git hooks on coord's own pushes and merges (default: off)."),
         click.option("--breaker", metavar="SPEC",
@@ -76,7 +79,7 @@ def land_options(f: Callable[..., None]) -> Callable[..., None]:
 def _land_fields(default_branch: str | None, remote: str | None, land_command: str | None,
                  revert_command: str | None, land_hooks: bool | None, breaker: str | None,
                  no_breaker: bool, cache: str | None, no_cache: bool, pace: str | None,
-                 no_pace: bool) -> RepoFields:
+                 no_pace: bool, prepare: str | None = None) -> RepoFields:
     """The repo's 0.3 fields given (None removes one), parsed; the loader checks them."""
     from coordination.catalog.models import Breaker as BreakerModel, Pace  # lazy: pydantic models, repo edits only
     from coordination.cli.fieldspec import cache_value, spec_or_none  # lazy: pydantic models, repo edits only
@@ -92,6 +95,8 @@ def _land_fields(default_branch: str | None, remote: str | None, land_command: s
         out["revert_command"] = revert_command or None
     if land_hooks is not None:
         out["land_hooks"] = land_hooks
+    if prepare is not None:
+        out["prepare"] = prepare or None
     specs: dict[str, Spec | None] = {}
     for key, text, off, model, example in (
             ("breaker", breaker, no_breaker, BreakerModel, _BREAKER_EXAMPLE),
@@ -383,7 +388,7 @@ def repo_add(obj: Context, name: str, path: str | None, description: str, role: 
              tags: tuple[str, ...], concurrency: int | None, url: str | None,
              default_branch: str | None,
              remote: str | None, land_command: str | None, revert_command: str | None,
-             land_hooks: bool | None, breaker: str | None, no_breaker: bool,
+             prepare: str | None, land_hooks: bool | None, breaker: str | None, no_breaker: bool,
              cache: str | None, no_cache: bool, pace: str | None, no_pace: bool,
              as_json: bool) -> None:
     """Add a repo to the catalog. --breaker, --cache and --pace values are checked as
@@ -396,7 +401,7 @@ def repo_add(obj: Context, name: str, path: str | None, description: str, role: 
           --breaker failures=3,cooldown=300 --cache
     """
     extra = _land_fields(default_branch, remote, land_command, revert_command, land_hooks,
-                         breaker, no_breaker, cache, no_cache, pace, no_pace)
+                         breaker, no_breaker, cache, no_cache, pace, no_pace, prepare)
     if url:
         extra["url"] = url
     added = obj.manager.add_repo(name, path=path, description=description, role=role,
@@ -420,9 +425,9 @@ def repo_update(obj: Context, name: str, path: str | None, description: str | No
                 role: str | None, tags: tuple[str, ...], concurrency: int | None,
                 url: str | None,
                 default_branch: str | None, remote: str | None, land_command: str | None,
-                revert_command: str | None, land_hooks: bool | None, breaker: str | None,
-                no_breaker: bool, cache: str | None, no_cache: bool, pace: str | None,
-                no_pace: bool, as_json: bool) -> None:
+                revert_command: str | None, prepare: str | None, land_hooks: bool | None,
+                breaker: str | None, no_breaker: bool, cache: str | None, no_cache: bool,
+                pace: str | None, no_pace: bool, as_json: bool) -> None:
     """Change fields of a repo (only those given; not its name, which everything names).
     --breaker, --cache and --pace replace the whole value; values are checked as the
     catalog's loader checks them (its message, exit 2, nothing written).
@@ -432,6 +437,7 @@ def repo_update(obj: Context, name: str, path: str | None, description: str | No
       coord repo update api --concurrency 2 --tag python --tag http
       coord repo update api --default-branch trunk --no-land-hooks --breaker failures=5
       coord repo update api --land-command '' --no-cache
+      coord repo update fastlib --prepare 'python setup.py build_ext --inplace'
     """
     changes: RepoChanges = {}
     for key, value in (("path", path), ("description", description), ("role", role),
@@ -444,7 +450,7 @@ def repo_update(obj: Context, name: str, path: str | None, description: str | No
         changes["url"] = url or None
     changes.update(_land_fields(  # type: ignore[typeddict-item]  # (mypy: a TypedDict's base)
         default_branch, remote, land_command, revert_command, land_hooks, breaker, no_breaker,
-        cache, no_cache, pace, no_pace))
+        cache, no_cache, pace, no_pace, prepare))
     if not changes:
         raise UsageError("nothing to update", hint="pass at least one option; see --help")
     emit(as_json, obj.manager.update_repo(name, **changes),

@@ -255,7 +255,12 @@ def _last_failure(obj: Context, t: Todo, lines: int | None) -> None:
 
 @todo.command("create")
 @click.option("--task", required=True, help="What to do, one line.")
-@click.option("--repo", required=True, help="The repo whose worker runs it.")
+@click.option("--repo", help="The repo whose worker runs it (or --for-each).")
+@click.option("--for-each", "for_each", metavar="SELECTOR",
+              help="A template instead of --repo: one instance per repo the selector selects "
+              "(a name, tag:T, role:R, api..., ...), at plan time.")
+@click.option("--deps", type=click.Choice(["follow"]),
+              help="With --for-each: each instance waits for its repo's providers' instances.")
 @click.option("--run", help="Shell command run in the repo's checkout (stored in the catalog).")
 @click.option("--undo", help="Compensation command, run if a sweep rolls back.")
 @click.option("--plan", help="Plan this todo belongs to.")
@@ -285,14 +290,17 @@ def _last_failure(obj: Context, t: Todo, lines: int | None) -> None:
               metavar="[SPEC]", help=_CACHE_HELP)
 @json_option
 @click.pass_obj
-def create_todo(obj: Context, /, task: str, repo: str, run: str | None, undo: str | None,
+def create_todo(obj: Context, /, task: str, repo: str | None, for_each: str | None,
+                deps: str | None, run: str | None, undo: str | None,
                 plan: str | None, blocked_by: tuple[str, ...], estimate: float | None,
                 criteria: tuple[str, ...], checks: tuple[str, ...], description: str,
                 priority: str | None, assignee: str | None, labels: tuple[str, ...],
                 timeout: float | None,
                 retries: int | None, env: dict[str, str], commit: str | None, verify: bool,
                 gate: str | None, cache: str | None, as_json: bool) -> None:
-    """Create a todo; prints its new id. Blockers get it in their `blocking`.
+    """Create a todo (--repo) or a template (--for-each: one instance per selected repo,
+    --deps follow: ordered by the repos' dependencies); prints its new id. Blockers get
+    it in their `blocking`.
     --gate and --cache values are checked as the catalog's loader checks them (its
     message, exit 2, nothing written).
 
@@ -302,10 +310,13 @@ def create_todo(obj: Context, /, task: str, repo: str, run: str | None, undo: st
           --run "make test" --blocked-by TODO-002 --estimate 3 --criteria "tests pass" \\
           --env PYTHON=3.13 --commit "Bump libcore to 2.0" --cache
       coord todo create --task "Sign-off" --repo api --gate approvals=2,from=ana+bo,expires=24h
+      coord todo create --task "Bump libcore" --for-each 'tag:python' --deps follow \
+          --plan PLAN-002 --run "make bump" --commit "Bump libcore"
     """
     extra = _todo_fields_given(commit, verify or None, gate, False, cache, False)
     created = obj.manager.create_todo(
-        task, repo, blocked_by=split_list(blocked_by),
+        task, repo or "", for_each=for_each, deps=deps,
+        blocked_by=split_list(blocked_by),
         criteria=paired_criteria(criteria, checks, "acceptance"),
         labels=list(labels), run=run, undo=undo, plan=plan, estimate=estimate,
         description=description, priority=priority, assignee=assignee, timeout=timeout,

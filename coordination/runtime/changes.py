@@ -18,6 +18,8 @@ Fields (JSON values unless said):
                     landing rule's, and a verify record counts only from the run its todo
                     last started in (an older record, put back, is refused)
     conflict:<R>    why merging a moved base into the branch failed (text)
+    prepare:<R>     the repo's ``prepare:`` command's last run in a new worktree: {"command",
+                    "ok", "exit_code", "output" (its tail), "worktree", "at"}
     state           the change's last landing: landing | landed | reverted |
                     revert_failed; or failed_verification: the merge train dropped it
     reason          why it ended reverted, revert_failed or failed_verification (text)
@@ -25,6 +27,12 @@ Fields (JSON values unless said):
     manifest        the landing manifest (JSON text, exactly as signed)
     manifest_sig    its signature (``v2:<hex>``), manifest_key_id: the key's id
     own             a queued change's own candidates {R: SHA} (the merge train's)
+    ended_at        when its last landing or revert ended (seconds since the epoch): which
+                    of two copies of the change is newer (:mod:`coordination.change.mirror`)
+    lander          the process landing or reverting the change now (JSON): {"host", "pid",
+                    "started", "op": land|revert, "at"}: written when it starts or carries
+                    one on, gone once the landing or revert ends (so a record there whose
+                    process ended is an interrupted one: ``coord change status``)
     step:<R>        {"state": landing|landed|reverting|reverted|revert_failed,
                      "landed": SHA, "revert": SHA, "why"} (written under the repo's lease)
 
@@ -36,7 +44,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -46,6 +54,7 @@ from coordination.runtime import evidence
 from coordination.runtime.client import lua
 from coordination.runtime.leases import Lease, new_token
 from coordination.runtime.signing import Policy
+from coordination.status import CHANGE_ENDED
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,15 @@ class ChangeState:
     dropped: dict[str, Any] | None = None
     #: the sweep pointer as stored (see the module's fields), None: none
     pointer: dict[str, Any] | None = None
+    #: the process landing or reverting it ({"host", "pid", "started", "op", "at"}),
+    #: None: none is (or one of before 0.5)
+    lander: dict[str, Any] | None = None
+    #: repo -> its prepare command's last run ({"command", "ok", "exit_code", "output",
+    #: "worktree", "at"})
+    prepares: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the lander's lease (``Keys.change_lander``) is there: it renewed it within its
+    #: TTL (None: not read)
+    lander_alive: bool | None = None
 
 
 #: The change state the merge train leaves a change in when it drops it.
@@ -117,6 +135,13 @@ def _loads(v: str) -> Any:
         return {}
 
 
+def _float(v: object) -> float:
+    try:
+        return float(str(v))
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def _repo_record(v: str) -> RepoRecord:
     d = _loads(v)
     return RepoRecord(d.get("base", ""), d.get("remote", ""), d.get("base_sha", ""),
@@ -133,8 +158,13 @@ class ChangeStore:
         self.signing_keys = tuple(signing_keys)
 
     def read(self, plan: str) -> ChangeState:
-        raw: dict[str, str] = self.r.hgetall(self.keys.change(plan))  # type: ignore[assignment]
-        repos, verifies, conflicts, steps = {}, {}, {}, {}
+        with self.r.pipeline(transaction=False) as p:
+            p.hgetall(self.keys.change(plan))
+            p.exists(self.keys.change_lander(plan))
+            got = p.execute()
+        raw: dict[str, str] = got[0]
+        alive = bool(got[1])
+        repos, verifies, conflicts, steps, prepares = {}, {}, {}, {}, {}
         for k, v in raw.items():
             kind, _, name = k.partition(":")
             if kind == "repo":
@@ -145,13 +175,18 @@ class ChangeStore:
                 conflicts[name] = v
             elif kind == "step":
                 steps[name] = _loads(v)
+            elif kind == "prepare":
+                prepares[name] = _loads(v)
         dropped = _loads(raw["dropped"]) if raw.get("dropped") else None
         pointer = parse_pointer(raw.get("sweep"))
         sweep = (pointer or {}).get("sweep")
+        lander = _loads(raw["lander"]) if raw.get("lander") else None
         return ChangeState(repos, verifies, conflicts, steps, raw.get("state"), raw.get("reason"),
                            raw.get("manifest"), raw.get("manifest_sig"),
                            raw.get("manifest_key_id"), sweep if isinstance(sweep, str) else None,
-                           dropped if isinstance(dropped, dict) else None, pointer)
+                           dropped if isinstance(dropped, dict) else None, pointer,
+                           lander if isinstance(lander, dict) and lander else None,
+                           prepares, alive)
 
     def repos(self, plan: str, names: list[str]) -> dict[str, RepoRecord]:
         """The records of ``names`` (those recorded), in one HMGET: what a todo of the
@@ -174,6 +209,11 @@ class ChangeStore:
             p.hset(self.keys.change(plan), f"repo:{repo}", doc)
             p.hdel(self.keys.change(plan), f"conflict:{repo}")
             p.execute()
+
+    def set_prepare(self, plan: str, repo: str, doc: dict[str, Any]) -> None:
+        """How ``repo``'s prepare command last ran in a new worktree of ``plan``."""
+        self.r.hset(self.keys.change(plan), f"prepare:{repo}",
+                    json.dumps({**doc, "at": time.time()}))
 
     def set_conflict(self, plan: str, repo: str, why: str) -> None:
         self.r.hset(self.keys.change(plan), f"conflict:{repo}", why)
@@ -262,6 +302,8 @@ class ChangeStore:
             p.execute()
 
     def end_landing(self, plan: str, state: str, reason: str | None) -> None:
+        """The landing's (or revert's) state; one that ended it (:data:`CHANGE_ENDED`)
+        forgets its lander too (``landing`` with a reason: its undo is under way)."""
         key = self.keys.change(plan)
         with self.r.pipeline(transaction=True) as p:
             p.hset(key, "state", state)
@@ -269,7 +311,51 @@ class ChangeStore:
                 p.hset(key, "reason", reason)
             else:
                 p.hdel(key, "reason")
+            if state in CHANGE_ENDED:
+                p.hdel(key, "lander")
+                p.delete(self.keys.change_lander(plan))
+                p.hset(key, "ended_at", repr(time.time()))
             p.execute()
+
+    def dump(self, plan: str) -> dict[str, str]:
+        """Every field of the change as stored (what is kept beside the catalog)."""
+        return dict(self.r.hgetall(self.keys.change(plan)))  # type: ignore[arg-type]
+
+    def restore(self, plan: str, fields: dict[str, str]) -> bool:
+        """The change as ``fields`` (a :meth:`dump` made elsewhere) says it, in place of
+        what this Redis has, when that ended later (``ended_at``) than anything here and
+        no landing is under way here; False: left as it was."""
+        key = self.keys.change(plan)
+        theirs = _float(fields.get("ended_at"))
+        with self.r.pipeline(transaction=True) as p:
+            try:
+                p.watch(key)  # type: ignore[no-untyped-call]
+                here = p.hmget(key, ["ended_at", "state"])
+                if theirs <= _float(here[0]) or here[1] == "landing":
+                    return False
+                p.multi()
+                p.delete(key)
+                p.hset(key, mapping=dict(fields))  # type: ignore[arg-type]
+                p.execute()
+                return True
+            except redis.WatchError:  # written meanwhile: what is here is newer
+                return False
+
+    def set_lander(self, plan: str, lander: dict[str, Any] | None) -> None:
+        """The process landing or reverting ``plan`` now (None: nobody), and its lease
+        (renewed by :meth:`beat_lander` while it runs)."""
+        with self.r.pipeline(transaction=True) as p:
+            if lander is None:
+                p.hdel(self.keys.change(plan), "lander")
+                p.delete(self.keys.change_lander(plan))
+            else:
+                p.hset(self.keys.change(plan), "lander", json.dumps(lander))
+                p.set(self.keys.change_lander(plan), "1", px=self.ttl_ms)
+            p.execute()
+
+    def beat_lander(self, plan: str) -> None:
+        """The lander is alive: its lease renewed for a TTL."""
+        self.r.set(self.keys.change_lander(plan), "1", px=self.ttl_ms)
 
     def forget(self, plan: str) -> None:
         self.r.delete(self.keys.change(plan))

@@ -13,64 +13,12 @@ disk) is never taken for gone, and neither is a sweep recorded before 0.4 (no ru
 
 from __future__ import annotations
 
-import os
-import socket
-from pathlib import Path
-from typing import TypedDict
-
 from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.context import Runtime
+from coordination.runtime.processes import Runner, ended, start_time, this_process
 from coordination.status import SWEEP_LIVE
 
-
-class Runner(TypedDict):
-    host: str
-    pid: int
-    started: str  # the kernel's start time of the process (clock ticks since boot), "" unknown
-
-
-def start_time(pid: int) -> str | None:
-    """The start time of process ``pid`` as ``/proc/<pid>/stat`` gives it (field 22,
-    clock ticks after boot; a reused pid has another), "" where there is no /proc,
-    None when there is no such process."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return None
-    except OSError:
-        return "" if _exists(pid) else None
-    # comm (field 2) may hold spaces and parentheses: count after its last ')'.
-    fields = stat[stat.rfind(")") + 2:].split()
-    return fields[19] if len(fields) > 19 else ""
-
-
-def _exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def this_process() -> Runner:
-    pid = os.getpid()
-    return {"host": socket.gethostname(), "pid": pid, "started": start_time(pid) or ""}
-
-
-def ended(runner: object) -> str | None:
-    """Why the recorded runner is known to be gone ("its process ended (pid 123 on
-    host)"), or None: alive, on another host, or not recorded (never guessed)."""
-    if not isinstance(runner, dict):
-        return None
-    host, pid, started = runner.get("host"), runner.get("pid"), str(runner.get("started") or "")
-    if host != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
-        return None
-    now = start_time(pid)
-    if now is not None and (not started or not now or now == started):
-        return None
-    return f"its process ended (pid {pid} on {host})"
+__all__ = ["Runner", "adopt", "ended", "orphaned", "record", "start_time", "this_process"]
 
 
 def orphaned(rec: SweepRecord, embedded: bool) -> str | None:

@@ -275,6 +275,10 @@ class SweepService:
         preview = steering.resume_plan(self.rt, rec, only)
         if not reapply:
             steering.refuse_reapply(preview)
+        # A newer sweep's rollback undid what this one counts as done: never marked
+        # completed by resuming it (#50)
+        steering.refuse_undone_since(sweep_id, rec.get("plan"),
+                                     steering.undone_since(self.rt, rec, preview["keep"]))
         if dry_run:
             return {**preview, "dry_run": True}
         rerun = list(preview["rerun"])

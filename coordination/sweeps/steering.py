@@ -250,6 +250,42 @@ def refuse_reapply(plan: ResumePlan) -> None:
             hint=f"to apply it again: {again}; or leave them out with --only")
 
 
+#: How many of the newest sweeps a resume looks through for a later rollback of its work.
+UNDONE_LOOKBACK = 500
+
+
+def undone_since(rt: Runtime, rec: SweepRecord, keep: Sequence[str]) -> dict[str, list[str]]:
+    """Newer sweeps of ``rec``'s plan whose rollback undid (compensated) todos this sweep
+    keeps as done: {newer sweep: those todos}. A resume would end with them counted
+    done (and synced completed) though their change is no longer there."""
+    plan, since = rec.get("plan"), float(str(rec.get("created_at") or 0))
+    if not plan or not keep:
+        return {}
+    out: dict[str, list[str]] = {}
+    for other in rt.checkpoints.list_sweeps(UNDONE_LOOKBACK):
+        sid = str(other.get("id") or "")
+        if (not sid or sid == rec.get("id") or other.get("plan") != plan
+                or float(str(other.get("created_at") or 0)) <= since):
+            continue
+        cps = rt.checkpoints.get_all(sid, list(keep))
+        undone = sorted(t for t, cp in cps.items()
+                        if cp and cp.get("status") == TodoStatus.compensated)
+        if undone:
+            out[sid] = undone
+    return out
+
+
+def refuse_undone_since(sweep_id: str, plan: str | None, undone: dict[str, list[str]]) -> None:
+    """Refuse (exit 2) a resume of an older sweep whose done work a newer one rolled back."""
+    if not undone:
+        return
+    said = "; ".join(f"{sid} rolled back {', '.join(ts)}" for sid, ts in sorted(undone.items()))
+    raise UsageError(
+        f"sweep {sweep_id}: a newer sweep of {plan} undid work it counts as done ({said}); "
+        "resuming it would mark that work completed though its change is gone",
+        hint=f"start a new sweep of the plan (coord plan sweep {plan}): it runs them again")
+
+
 def resume(rt: Runtime, spec: SweepSpec, rerun: list[str]) -> bool:
     """Start ``spec`` (the next run, :meth:`Planning.resume_spec`) re-running
     ``rerun``; False if the sweep is no longer ended (someone else resumed it)."""

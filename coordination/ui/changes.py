@@ -15,6 +15,7 @@ from typing import Any, TypedDict
 
 from coordination.catalog.models import Catalog
 from coordination.catalog.templates import require
+from coordination.change.mirror import kept_elsewhere
 from coordination.change.reading import status_document
 from coordination.errors import CoordError, NotFoundError
 from coordination.runtime.context import Runtime
@@ -61,6 +62,9 @@ def change_document(svc: SweepService, rt: Runtime, plan_id: str) -> dict[str, A
     require(svc.problems, plan=plan_id)  # a template of it left out: not its whole change
     doc: dict[str, Any] = dict(status_document(rt, catalog, _base_dir(svc), plan_id))
     doc["title"] = plan.title
+    # Landed or reverted in the other mode (embedded / COORD_REDIS_URL): said, not
+    # carried over (nothing here writes)
+    doc["elsewhere"] = kept_elsewhere(rt, svc.catalog_path, plan_id) if svc.catalog_path else None
     return doc
 
 

@@ -130,7 +130,11 @@ def settings_page() -> str:
            "`coordination/settings.py`); a bad value stops the command with a message naming "
            "the variable. Generated from the settings model. Besides these, `COORD_USER` "
            "names who the audit log records (default: `git config user.email` in the "
-           "catalog's directory, else the OS user).", "",
+           "catalog's directory, else the OS user); and `COORD_FLOWER_ALLOW_CONTROL`, which "
+           "`coord flower --allow-control` sets to `1` for the Flower process it starts "
+           "(`0` or unset: Flower's control endpoints are refused; any other value stops "
+           "Flower; `coord flower` without the flag removes it, so set by hand it does "
+           "nothing there).", "",
            "| Variable | Type | Default | Meaning |", "|---|---|---|---|"]
     for var, tp, default, text in settings_rows():
         shown = f"`{_cell(default)}`" if default not in ("", "unset") else default

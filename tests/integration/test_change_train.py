@@ -23,7 +23,7 @@ pytestmark = pytest.mark.timeout(120)
 NAMES = ["libz", "core", "api", "web"]
 
 
-def catalog(names: list[str]) -> str:
+def catalog(names: list[str], broken: int = 2) -> str:
     lines = ["version: 1", "repos:"]
     lines += [f"  - {{name: {n}, path: checkouts/{n}}}" for n in names]
     lines += ["coordination:", "  plans:"]
@@ -34,7 +34,7 @@ def catalog(names: list[str]) -> str:
     for k in (1, 2, 3):
         for n in names:
             tid += 1
-            run = f"echo {k} > change-{k}.txt" + (" && touch BROKEN" if k == 2 and n == "api" else "")
+            run = f"echo {k} > change-{k}.txt" + (" && touch BROKEN" if k == broken and n == "api" else "")
             lines.append(f"    - {{id: TODO-{tid:03d}, task: c{k} {n}, repo: {n}, plan: PLAN-00{k}, "
                          f"run: \"{run}\", commit: \"change {k} in {n}\"}}")
         tid += 1
@@ -103,6 +103,9 @@ def test_a_failing_change_leaves_the_train_and_those_behind_verify_again(
     assert [(r["plan"], r["state"]) for r in results] == [
         ("PLAN-002", "failed_verification"), ("PLAN-001", "landed"), ("PLAN-003", "landed")]
     assert "TODO-010" in results[0]["reason"]
+    # nothing verified twice (#50): PLAN-001, rebuilt over nothing ahead into the same
+    # SHAs once PLAN-002 left, is not verified again (0.4 verified it twice)
+    assert [p for p, _ in verified] == ["PLAN-001", "PLAN-003"]
     assert rt.changes.train() == []
     # PLAN-003 verified (the second time, without PLAN-002) on top of PLAN-001's candidates
     last3 = [shas for plan, shas in verified if plan == "PLAN-003"][-1]
@@ -132,3 +135,67 @@ def test_a_failing_change_leaves_the_train_and_those_behind_verify_again(
     assert {n: r["candidate"] for n, r in doc["repos"].items()} == own["PLAN-002"]
     prep = Lander(rt, cp2).prepare(dry_run=True)
     assert not prep.ok and ("train", "PLAN-002") in [(b.kind, b.id) for b in prep.blockers]
+
+
+def test_the_first_in_line_verified_by_its_sweep_is_not_verified_again(
+        tmp_path: Path, redis_url: str) -> None:
+    """Nothing ahead of it, its verify todo passed on its candidates: the train lands it
+    without running its verify todos again (0.4 ran them)."""
+    repos = make_repos(tmp_path, NAMES)
+    (tmp_path / "ecosystem.yaml").write_text(catalog(NAMES))
+    rt = Runtime.create(catalog=tmp_path / "ecosystem.yaml")
+
+    def resolve(plan: str) -> tuple[ChangePlan, dict[str, int]]:
+        return change_of(CatalogStore(tmp_path / "ecosystem.yaml").load(), plan, tmp_path), {}
+
+    cp, _ = resolve("PLAN-001")
+    for tid in cp.todos:  # its sweep: the edits, then its verify todo
+        assert run_todo(rt, cp, tid, tmp_path)
+    asked: list[str] = []
+
+    def verify(cp: ChangePlan) -> str | None:
+        asked.append(cp.plan)
+        return None
+
+    rt.changes.enqueue(["PLAN-001"])
+    results = run_train(rt, resolve, verify)
+    assert [(r["plan"], r["state"]) for r in results] == [("PLAN-001", "landed")]
+    assert asked == []
+    assert [p[0] for p in repos.pushes()] == NAMES
+
+
+def test_a_pass_started_again_verifies_none_of_those_ahead_again(
+        tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The third change fails: the pass starts again, and the second, rebuilt over the
+    first as before, is the same SHAs (the train's merges are dated as the change's own
+    commits, not now): verified already, not again (0.4 verified it twice)."""
+    make_repos(tmp_path, NAMES)
+    (tmp_path / "ecosystem.yaml").write_text(catalog(NAMES, broken=3))
+    rt = Runtime.create(catalog=tmp_path / "ecosystem.yaml")
+
+    def resolve(plan: str) -> tuple[ChangePlan, dict[str, int]]:
+        return change_of(CatalogStore(tmp_path / "ecosystem.yaml").load(), plan, tmp_path), {}
+
+    for k in (1, 2, 3):
+        cp, _ = resolve(f"PLAN-00{k}")
+        for tid in cp.todos:
+            if tid not in cp.verify_todos:
+                assert run_todo(rt, cp, tid, tmp_path)
+    asked: list[str] = []
+
+    def verify(cp: ChangePlan) -> str | None:
+        asked.append(cp.plan)
+        for tid in cp.verify_todos:
+            if not run_todo(rt, cp, tid, tmp_path):
+                # the clock moves on before the pass starts again (as it would: a real
+                # verification takes minutes)
+                monkeypatch.setenv("GIT_COMMITTER_DATE", "2001-01-01T00:00:00+0000")
+                monkeypatch.setenv("GIT_AUTHOR_DATE", "2001-01-01T00:00:00+0000")
+                return f"verify todo {tid} failed"
+        return None
+
+    rt.changes.enqueue(["PLAN-001", "PLAN-002", "PLAN-003"])
+    results = run_train(rt, resolve, verify)
+    assert [(r["plan"], r["state"]) for r in results] == [
+        ("PLAN-003", "failed_verification"), ("PLAN-001", "landed"), ("PLAN-002", "landed")]
+    assert asked == ["PLAN-001", "PLAN-002", "PLAN-003"]

@@ -203,11 +203,19 @@ def test_a_waiting_gate_blocks_and_a_rejected_one_blocks_the_train(
     c.wait_sweep(sid)
     doc = status(c)
     assert doc["gates"]["TODO-050"]["verdict"] == "rejected"
+    # every repo verified, but the change is never headlined verified (#50: 0.4 was)
+    assert {r["state"] for r in doc["repos"].values()} == {"verified"}
+    assert doc["state"] == "rejected" and "gate TODO-050 was rejected" in doc["reason"]
+    assert f": rejected - gate TODO-050 was rejected" in c.cli("change", "status", PLAN).stdout
+    records = c.rt.changes.read(PLAN).verifies
     assert c.cli_json("change", "queue", PLAN) == {"train": [PLAN]}
     train = refused(c, "change", "queue", "--land")
     [result] = train["results"]
-    assert result["state"] == "not_ready" and "TODO-050" in result["reason"]
+    assert result["state"] == "rejected" and "TODO-050" in result["reason"]
     assert "rejected" in result["reason"]
+    # the train ran none of its verify todos (0.4 ran them all: #50)
+    assert c.rt.changes.read(PLAN).verifies == records
+    assert c.rt.changes.train() == []
     untouched(repos, base)
 
 

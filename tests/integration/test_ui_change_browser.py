@@ -234,3 +234,72 @@ def blocker_ids(driver: Any) -> dict[str, str]:
     return dict(driver.execute_script(
         "const o = {}; for (const e of document.querySelectorAll('[data-blocker]'))"
         " o[e.dataset.blocker] = e.dataset.kind; return o;"))
+
+
+def test_the_page_says_interrupted_and_how_to_carry_it_on(tmp_path: Path, redis_url: str,
+                                                          browser: Any) -> None:
+    """A landing whose process was SIGKILLed half-way (its land command waiting in core)
+    reads `interrupted` with the command that carries it on, on the change's page and in
+    the overview's badge; once carried on, `landed` (without a reload) (#50)."""
+    import signal
+
+    held, go = tmp_path / "held", tmp_path / "go"
+    command = (f'if [ "$COORD_CHANGE_REPO" = core ] && [ ! -f {go} ]; then touch {held}; '
+               f"while [ ! -f {go} ]; do sleep 0.05; done; fi; "
+               "git push -q origin HEAD:refs/heads/$COORD_CHANGE_BASE")
+    w = World(tmp_path, NAMES, land="command", land_command=command)
+    w.draft()
+    w.verify()
+    ui, base = serve(w.catalog)
+    try:
+        lander = subprocess.Popen(
+            [sys.executable, "-m", "coordination.cli.main", "--file", str(w.catalog), "change",
+             "land", w.plan], cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_until(held.exists, 30, "the landing to wait in core's land command")
+        os.killpg(lander.pid, signal.SIGKILL)
+        lander.wait(10)
+        browser.get(f"{base}/changes/{w.plan}")
+        wait_until(lambda: attr(browser, "#change-state", "data-change-state") == "interrupted",
+                   15, "the change interrupted on the page")
+        assert f"coord change land {w.plan}" in text_of(browser, "#change-resume")
+        assert "its process ended" in text_of(browser, "#change-reason")
+        browser.execute_script("window.__notReloaded = 'marker';")
+        go.touch()
+        assert coord(w.catalog, "change", "land", w.plan)["state"] == "landed"
+        wait_until(lambda: attr(browser, "#change-state", "data-change-state") == "landed", 15,
+                   "the change landed on the page")
+        assert attr(browser, "#change-resume", "id") is None
+        assert browser.execute_script("return window.__notReloaded") == "marker", "reloaded"
+    finally:
+        ui.terminate()
+        ui.wait(10)
+
+
+def test_a_rejected_gate_is_never_a_green_verified_badge(cluster: Cluster, browser: Any) -> None:
+    """Every repo verified, the gate rejected: the change's badge reads `rejected` on its
+    page, /changes and the overview (0.4: a green `verified`) (#50)."""
+    from tests.integration.change_repos import catalog_yaml, make_repos
+
+    names, gate = ["core", "api"], "TODO-200"
+    make_repos(cluster.root, names)
+    cluster.eco.write_text(catalog_yaml(names).replace("  dependencies:", (
+        f"    - {{id: {gate}, task: ship it, repo: api, plan: PLAN-001, gate: {{approvals: 1}}, "
+        "blocked_by: [TODO-102]}\n  dependencies:")))
+    ui, base = serve_ui(cluster)
+    cluster.start_worker("core", extra=("--repo", "api"))
+    sid = cluster.start_sweep()
+    cluster.wait_todo(sid, gate, {"awaiting_approval"}, timeout=60)
+    res = cluster.cli("reject", gate, "--sweep", sid, "--comment", "not today")
+    assert res.returncode == 0, res.stderr
+    cluster.wait_sweep(sid)
+    browser.get(f"{base}/changes/PLAN-001")
+    wait_until(lambda: attr(browser, "#change-state", "data-change-state") == "rejected", 15,
+               "the change rejected on the page")
+    assert repo_states(browser) == dict.fromkeys(names, "verified")
+    assert f"gate {gate} was rejected" in text_of(browser, "#change-reason")
+    for page in ("/changes", "/"):
+        browser.get(base + page)
+        wait_until(lambda: attr(browser, '[data-change="PLAN-001"]', "data-change-state")
+                   == "rejected", 15, f"the change rejected on {page}")
+    assert ui.poll() is None

@@ -119,3 +119,16 @@ def test_metrics_page_lists_every_family(gen_ref: ModuleType) -> None:
 def test_cli_page_is_generated_from_the_click_app() -> None:
     page = (ROOT / "docs/reference/cli.md").read_text()
     assert "::: mkdocs-click" in page and ":module: coordination.cli.main" in page
+
+
+def test_settings_page_names_every_variable_settings_py_declares_beside_the_model(
+        gen_ref: ModuleType) -> None:
+    """A variable coord reads outside the settings model (``*_ENV`` in settings.py:
+    COORD_FLOWER_ALLOW_CONTROL was in no doc, #50) is on the settings page too."""
+    import coordination.settings as settings
+
+    page = gen_ref.settings_page()
+    names = [v for k, v in vars(settings).items() if k.endswith("_ENV") and isinstance(v, str)]
+    assert "COORD_FLOWER_ALLOW_CONTROL" in names
+    for name in names:
+        assert f"`{name}`" in page, name

@@ -256,11 +256,24 @@ async function changeView(plan) {
         d.sweep ? el("span", {}, " · last sweep ", el("a", {href: "/sweeps/" + encodeURIComponent(d.sweep), text: d.sweep})) : "",
         d.train === null || d.train === undefined ? "" : ` · merge train: ${d.train === 0 ? "next" : "#" + (d.train + 1)}`),
       d.reason ? el("p", {id: "change-reason", class: "reason", "data-status": d.state, text: d.reason}) : "",
+      // Landed or reverted in the other mode: what the record kept beside the catalog says.
+      d.elsewhere ? el("p", {id: "change-elsewhere", class: "reason", "data-status": d.elsewhere.state,
+        text: `${d.elsewhere.state} in ${d.elsewhere.from} (kept in ${d.elsewhere.file}): ${d.elsewhere.how}`}) : "",
+      // A landing or revert whose process died: the command that carries it on.
+      d.resume ? el("p", {id: "change-resume"}, "carry it on: ", el("code", {text: d.resume})) : "",
       el("p", {id: "landable", "data-landable": String(!!d.landable), text: d.landable ? "landable" : "not landable"}),
       d.bases_checked === false ? el("p", {id: "bases-unchecked", class: "muted", text: "bases not checked on their remotes (network remotes: coord change status --ask-remotes asks them, as land --dry-run does): " + d.order.filter((r) => d.repos[r] && d.repos[r].base_now && !d.repos[r].base_now.checked).join(", ")}) : "",
+      (d.unchecked || []).length ? el("p", {id: "unchecked", class: "muted", text: "not checked by a verify todo of its own: " + d.unchecked.join(", ") + " (change: {require_own_verify: true} makes each a blocker)"}) : "",
       el("h3", {text: "Blockers"}), blockers,
       el("h3", {text: "Repos (landing order)"}), repos,
       el("h3", {text: "Verify"}), verify,
+      // Each repo's prepare: command in its new worktree: how it ended and its output.
+      ...(Object.keys(d.prepare || {}).length ? [el("h3", {text: "Prepare"}),
+        el("div", {id: "prepare"}, ...Object.entries(d.prepare).map(([r, p]) =>
+          el("section", {"data-prepare": r, "data-ok": String(!!p.ok)},
+            el("strong", {text: r + ": "}), badge(p.ok ? "succeeded" : "failed"),
+            el("code", {text: " " + p.command + (p.exit_code === null || p.exit_code === 0 ? "" : ` (exit ${p.exit_code})`)}),
+            el("pre", {class: "tail", text: p.output || "(no output)"}))))] : []),
       el("h3", {text: "Gates"}), gates);
     coord.rendered = Date.now();
   };

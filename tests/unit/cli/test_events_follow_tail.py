@@ -1,5 +1,6 @@
-"""`coord events --follow` without --sweep is `tail -f`: the newest 10 events, then new
-ones; `-n 0` only new ones (issue #29, item 10b). Embedded, real processes."""
+"""`coord events --follow` without --sweep prints only new events, no backlog (#50: 0.4
+replayed the newest 10); `-n 10` the newest 10 first, then new ones (issue #29, item
+10b). With --sweep: the sweep's own story. Embedded, real processes."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ class Follower:
         self.proc.wait(timeout=10)
 
 
-def test_follow_prints_the_last_ten_then_new_events_and_n_0_only_new_ones(
+def test_follow_prints_only_new_events_and_n_10_the_last_ten_first(
         tmp_path: Path) -> None:
     eco = write_catalog(tmp_path / "eco", [
         {"id": f"TODO-00{i}", "repo": repo, "run": "true"}
@@ -66,8 +67,8 @@ def test_follow_prints_the_last_ten_then_new_events_and_n_0_only_new_ones(
     backlog = json.loads(r.stdout)
     assert len(backlog) > 12, backlog  # enough that "the whole backlog" would show
 
-    tail = Follower(eco)
-    fresh = Follower(eco, "-n", "0")
+    tail = Follower(eco, "-n", "10")
+    fresh = Follower(eco)  # no backlog replayed
     try:
         got = [tail.next() for _ in range(10)]
         assert [e["id"] for e in got] == [e["id"] for e in backlog[-10:]]

@@ -152,13 +152,15 @@ CASES = [
          ("--cache", "inputs=../secrets"), "a glob relative to the checkout",
          "todos[0].cache"),
     Case("plan", "PLAN-001", ("--change-branch", "bump-libcore-2.0"), "change",
-         {"branch": "bump-libcore-2.0", "base": None, "remote": None, "land": "push"},
+         {"branch": "bump-libcore-2.0", "base": None, "remote": None, "land": "push",
+          "require_own_verify": False},
          ("      change: {branch: bump-libcore-2.0}",), (("--change-branch", ""),),
          ("--change-branch", "bump..2"), "is not a branch name git accepts",
          "plans[0].change.branch"),
     Case("plan", "PLAN-001", ("--change-branch", "b", "--change-base", "develop",
                               "--change-remote", "up", "--land", "command"), "change",
-         {"branch": "b", "base": "develop", "remote": "up", "land": "command"},
+         {"branch": "b", "base": "develop", "remote": "up", "land": "command",
+          "require_own_verify": False},
          ("      change: {branch: b, base: develop, remote: up, land: command}",),
          (("--change-branch", ""),),
          # the Change model decides what --land takes (push, command, per-wave)
@@ -318,9 +320,10 @@ def test_partial_change_edits_keep_the_other_entries(eco: Path) -> None:
     r = coord(eco, "plan", "update", "PLAN-001", "--change-base", "develop", "--json")
     assert r.code == 0, r.err
     assert r.json()["change"] == {"branch": "b", "base": "develop", "remote": None,
-                                  "land": "command"}
+                                  "land": "command", "require_own_verify": False}
     r = coord(eco, "plan", "update", "PLAN-001", "--land", "", "--change-base", "", "--json")
-    assert r.json()["change"] == {"branch": "b", "base": None, "remote": None, "land": "push"}
+    assert r.json()["change"] == {"branch": "b", "base": None, "remote": None, "land": "push",
+                                  "require_own_verify": False}
     assert "      change: {branch: b}" in eco.read_text().splitlines()
     # A change needs its branch: --land alone on a plan without one is the loader's no.
     assert coord(eco, "plan", "update", "PLAN-001", "--change-branch", "").code == 0

@@ -27,3 +27,32 @@ def test_the_version_is_at_least_what_the_readme_calls_current() -> None:
     newer = sorted(v for v in since if numbers(v) > numbers(declared)[:len(numbers(v))])
     assert not newer, (f"pyproject.toml declares {declared}, but the README documents "
                        f"behaviour since {', '.join(newer)}: release the version it documents")
+
+
+def test_coord_version_and_the_mcp_servers_version_are_pyprojects(tmp_path: Path) -> None:
+    """`coord --version` (a real process) and what `coord mcp` says in its initialize
+    reply (serverInfo) are both the version pyproject.toml declares (0.3.0 was said by
+    both while 0.4 shipped)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.unit.support.mcp import RawMCP
+    from tests.unit.support.sweeps import write_catalog
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
+    out = subprocess.run([sys.executable, "-m", "coordination.cli.main", "--version"],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-1] == declared, out.stdout
+    pytest.importorskip("mcp")
+    server = RawMCP(write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api",
+                                                      "run": "true"}]))
+    try:
+        server.request(0, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                                         "clientInfo": {"name": "t", "version": "1"}})
+        reply = server.reply_to(0, timeout=60)
+        assert reply["result"]["serverInfo"]["version"] == declared, reply
+    finally:
+        server.close()
