@@ -90,9 +90,9 @@ def test_todo_run_distributed(cluster: Cluster) -> None:
     st = cluster.wait_sweep(sid)
     assert st["status"] == "succeeded" and list(st["todos"]) == ["TODO-001"]
     assert (cluster.repo_dir("api") / "ran").read_text().strip() == "TODO-001"
-    # Nobody synced TODO-001's sweep: running its dependent syncs it first (it used to
-    # refuse TODO-002 as blocked by a todo that had succeeded).
-    assert cluster.cli_json("todo", "show", "TODO-001")["status"] == "pending"
+    # Nobody synced TODO-001's sweep: the next coord command does (0.5: the catalog
+    # catches up without `sweep watch`), so its dependent is not refused as blocked.
+    assert cluster.cli_json("todo", "show", "TODO-001")["status"] == "completed"
     cluster.start_workers(["web"])
     res = cluster.cli("todo", "run", "TODO-002", "--wait", "--json")
     assert res.returncode == 0 and json.loads(res.stdout)["status"] == "succeeded", res.stderr

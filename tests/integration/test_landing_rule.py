@@ -314,7 +314,8 @@ def test_the_sweep_pointer_moved_back_to_an_older_approval_is_refused(
     assert json.loads(older)["sweep"] == s1 and json.loads(older)["sig"].startswith("v1:")
     records = {f: raw.hget(key, f) for f in ("verify:TODO-101", "verify:TODO-102",
                                               "verify:TODO-103")}
-    s2 = c.start_sweep(PLAN)
+    # (--again: `change status` above synced sweep 1 into the catalog, its todos completed)
+    s2 = str(c.cli_json("plan", "sweep", PLAN, "--again")["sweep_id"])
     c.wait_todo(s2, "TODO-050", {"awaiting_approval"}, timeout=90)
     res = c.cli("reject", "TODO-050", "--sweep", s2, "--comment", "not this one")
     assert res.returncode == 0, res.stderr
