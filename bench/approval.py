@@ -6,7 +6,7 @@ Run by hand or by `make bench`; never part of the test suite.
 An allowed-signers file of --principals principals (default 100, one ed25519 key
 each, the approver's line last: the file is read to its end), one vote signed by the
 last one with ``ssh-keygen -Y sign -n coord-approval``; then --repeat checks (median,
-after one warm-up) of :func:`coordination.runtime.sshsig.verify` (``ssh-keygen -Y
+after one warm-up) of :func:`coordination.trust.sshsig.verify` (``ssh-keygen -Y
 find-principals`` then ``-Y verify``: two processes). Baseline, the same run: one
 ``ssh-keygen -Y verify`` process alone (what asking OpenSSH costs at all), and
 ``true`` as a process (what a process costs). Target: <= 50 ms a check.
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import _report  # noqa: E402  (bench/_report.py: the results JSON)
-from coordination.runtime import sshsig  # noqa: E402
+from coordination.trust import sshsig  # noqa: E402
 
 T_CHECK_MS = 50.0  # one vote's signature check, ms, <=
 

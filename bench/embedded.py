@@ -1,4 +1,4 @@
-"""Embedded mode's Redis: the bundled redis-server (coordination/runtime/embedded_server.py)
+"""Embedded mode's Redis: the bundled redis-server (coordination/connection/embedded_server.py)
 against fakeredis, what embedded mode ran on until 0.3.
 
 One Lua script of 20 Redis commands (hashes, strings with a TTL, a sorted set, a counter,
@@ -38,8 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import _report  # noqa: E402  (bench/_report.py: the results JSON)
-from coordination.runtime import embedded_server as es  # noqa: E402
-from coordination.runtime.client import compile_scripts_once  # noqa: E402
+from coordination.connection import embedded_server as es  # noqa: E402
+from coordination.connection.client import compile_scripts_once  # noqa: E402
 
 #: 20 commands, the kinds coord's scripts use.
 SCRIPT = """
@@ -123,7 +123,7 @@ def lifecycle(catalog: Path, samples: int) -> dict[str, float]:
         release.append(time.perf_counter() - t0)
     url = es.ensure_server(catalog)
     join_code = ("import sys,time; from pathlib import Path; "
-                 "from coordination.runtime import embedded_server as es; import redis; "
+                 "from coordination.connection import embedded_server as es; import redis; "
                  "t=time.perf_counter(); u=es.ensure_server(Path(sys.argv[1])); "
                  "redis.Redis.from_url(u).ping(); print(time.perf_counter()-t)")
     join = [float(subprocess.run([sys.executable, "-c", join_code, str(catalog)], cwd=ROOT,

@@ -95,7 +95,7 @@ def landing_window(tmp: Path, runs: int) -> dict[str, object]:
         subprocess.run(["sh", "-c", script], check=True)
         base.append(window(w.root))
     if w.rt.url:  # let the temp catalog's embedded server go before its directory does
-        from coordination.runtime.embedded_server import release
+        from coordination.connection.embedded_server import release
 
         release(w.rt.url)
     return {"repos": 10, "runs": runs,

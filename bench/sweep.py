@@ -178,7 +178,7 @@ class Procs:
 def stop_embedded(catalog: Path) -> None:
     """Stop the embedded server of a catalog of ours, if one outlived its processes."""
     try:
-        from coordination.runtime import embedded_server as es
+        from coordination.connection import embedded_server as es
 
         pid = es.server_pid(catalog)
     except Exception:  # noqa: BLE001 - the module moved: nothing we can find to stop
@@ -888,9 +888,9 @@ def leases(url: str, m: int) -> dict[str, float]:
 
     from redis.lock import Lock
 
+    from coordination.connection.client import get_redis
     from coordination.keys import Keys
     from coordination.runtime.checkpoints import CheckpointStore
-    from coordination.runtime.client import get_redis
     from coordination.runtime.leases import LeaseManager
     from coordination.runtime.transitions import Transitions
     from coordination.settings import Settings
@@ -1156,7 +1156,7 @@ def report_small(procs: Procs, tmp: Path, n: int, repeat: int) -> dict[str, Any]
     try:
         cold, _ = cli_sweep(procs, catalog, env, json_out=False)
         try:  # does the server outlive the CLI (then "warm" runs join it) or stop with it?
-            from coordination.runtime import embedded_server as es
+            from coordination.connection import embedded_server as es
 
             lingers: bool | None = es.server_pid(catalog) is not None
         except Exception:  # noqa: BLE001 - the module moved
@@ -1166,7 +1166,7 @@ def report_small(procs: Procs, tmp: Path, n: int, repeat: int) -> dict[str, Any]
             warm.append(cli_sweep(procs, catalog, env, json_out=False)[0])
         url = None
         try:
-            from coordination.runtime import embedded_server as es
+            from coordination.connection import embedded_server as es
 
             url = es.ensure_server(catalog)  # another terminal holding the server
             for _ in range(runs):

@@ -249,12 +249,12 @@ class Keys:
     def catalog_claim(self) -> str:
         """String, JSON: the catalog this namespace belongs to (its path and host), set
         once (SET NX) by the first worker or CLI that used it; the workers and CLIs of
-        another catalog refuse it unless told to share it (``runtime/claim.py``)."""
+        another catalog refuse it unless told to share it (``connection/claim.py``)."""
         return f"{self.namespace}:catalog"
 
     def acl_probe(self, token: str, kind: str) -> str:
         """Scratch keys (and a channel) on which a starting worker runs each command it
-        needs once, to name a missing ACL permission up front (``runtime/preflight.py``);
+        needs once, to name a missing ACL permission up front (``connection/preflight.py``);
         deleted at once, and they expire anyway."""
         return f"{self.namespace}:acl-probe:{token}:{kind}"
 

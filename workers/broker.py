@@ -70,9 +70,9 @@ import redis
 from kombu.transport import redis as kredis
 from kombu.transport import virtual
 
+from coordination.connection.client import get_redis
 from coordination.jsonable import JSONObject
 from coordination.keys import Keys
-from coordination.runtime.client import get_redis
 from coordination.settings import get_settings
 
 log = logging.getLogger("coord.broker")

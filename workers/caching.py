@@ -17,7 +17,7 @@
 Nothing here fails a todo: a key that cannot be computed (not a git checkout, a probe
 that did not end, Redis away) means the todo runs uncached, and `coord why` says why.
 
-Entries are evidence (:mod:`coordination.runtime.evidence`, kind ``cache``): sealed by
+Entries are evidence (:mod:`coordination.trust.evidence`, kind ``cache``): sealed by
 the worker that stores them, bound to their key and todo (:func:`entry_about`). A stored
 entry whose seal fails (written by a process without ``COORD_SIGNING_KEY``, copied from
 another key or todo, unsigned under ``COORD_REQUIRE_SIGNED=1``) is never reused: the
@@ -35,10 +35,10 @@ from typing import Any, cast
 import redis
 
 from coordination.runtime.cache import Entry, Lookup, ResultCache
-from coordination.runtime.evidence import policy_of, refusal, seal
 from coordination.status import TodoStatus
 from coordination.sweeps.outputs import outputs_fields
 from coordination.sweeps.turns import Turn
+from coordination.trust.evidence import policy_of, refusal, seal
 from workers.cache_key import KeyParts, NoKey, changed, compute, differing, probe_text
 from workers.execute import run_command
 

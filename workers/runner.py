@@ -14,7 +14,7 @@ lease to run it or why not, the outcome recorded, what follows) is
 3. :meth:`Turn.finish` records the outcome with a fenced write that releases the
    lease, and the progression carries the sweep on.
 
-Redis out of reach (:data:`~coordination.runtime.client.UNREACHABLE`) is the one
+Redis out of reach (:data:`~coordination.connection.client.UNREACHABLE`) is the one
 error left to the lease's expiry (the run is found lost and sent again); anything
 else raised in coord's own code, Redis errors such as OOM or NOPERM included, ends
 the todo failed naming it (``coord error: ...``), never "its worker died".
@@ -31,13 +31,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from coordination.connection.client import UNREACHABLE
 from coordination.retry import BACKOFF_BASE as BACKOFF_BASE  # re-exported
 from coordination.retry import BACKOFF_MAX as BACKOFF_MAX
 from coordination.retry import backoff_delay
-from coordination.runtime.client import UNREACHABLE
 from coordination.runtime.context import Runtime, worker_identity
 from coordination.status import SUCCESSFUL, TodoStatus
-from coordination.sweeps.spec import TodoSpec
 from coordination.sweeps.outputs import (
     OUTPUT_CAP,
     InputsRefused,
@@ -48,10 +47,11 @@ from coordination.sweeps.outputs import (
     parse_outputs,
     too_big,
 )
+from coordination.sweeps.spec import TodoSpec
 from coordination.sweeps.turns import Outcome as Outcome  # re-exported for the task
 from coordination.sweeps.turns import Turn, coord_error, outcome_status, take_turn
-from workers.changes import ChangeTurn
 from workers.caching import TodoCache
+from workers.changes import ChangeTurn
 from workers.execute import ExecResult, run_command
 
 log = logging.getLogger("coord.runner")

@@ -18,10 +18,10 @@ from celery.worker import WorkController
 
 from coordination.catalog.models import checkout_path
 from coordination.catalog.store import CatalogStore
+from coordination.connection.preflight import check_permissions, check_redis
 from coordination.dispatch import dispatcher_for
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.context import get_runtime
-from coordination.runtime.preflight import check_permissions, check_redis
 from coordination.settings import get_settings
 from coordination.sweeps.notify import NotifierThread, publish
 from coordination.sweeps.supervision import SupervisorThread

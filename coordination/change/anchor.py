@@ -44,9 +44,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from coordination.change import git as g
-from coordination.runtime import evidence
 from coordination.runtime.context import Runtime
-from coordination.runtime.signing import Policy
+from coordination.trust import evidence
+from coordination.trust.signing import Policy
 
 log = logging.getLogger("coord.change")
 

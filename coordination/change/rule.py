@@ -9,7 +9,7 @@ A change is landable only when, for its *current candidate set* (every repo's
 candidate: the HEAD of its change worktree, re-read now):
 
 - the plan's sweep pointer (which sweep is its last, at which run, and where each
-  verify todo last started) is sealed (:mod:`coordination.runtime.evidence`, kind
+  verify todo last started) is sealed (:mod:`coordination.trust.evidence`, kind
   ``sweep``) and names the run its sweep is at: a pointer moved to an older sweep
   (whose gate was approved) is refused, naming it; and it is the one the newest
   freshness anchor outside Redis names (:func:`fresh`, :mod:`coordination.change.anchor`):
@@ -26,10 +26,10 @@ candidate: the HEAD of its change worktree, re-read now):
   status: succeeded = approved, awaiting_approval = waiting, failed = rejected,
   cancelled = expired, not reached = missing), by a decision sealed by coord's count
   (kind ``decision``, checked as what follows a gate checks it:
-  :func:`coordination.runtime.evidence.decision_refusal`: this sweep, gate, binding,
+  :func:`coordination.trust.evidence.decision_refusal`: this sweep, gate, binding,
   what the last run runs, these approvers and votes, of a run no earlier than the last
   that opened the gate) and by votes that count as the gate's count made them count
-  (:func:`coordination.runtime.approvers.verified`: seals, ``from:``, SSH signatures
+  (:func:`coordination.trust.approvers.verified`: seals, ``from:``, SSH signatures
   with ``approvers:``, the starter, one key one approver) under the gate's binding
   computed again from the signed spec (never the one Redis holds), for what the catalog says
   the plan runs now: a command, env, undo, gate or edge edited since the sweep froze
@@ -69,15 +69,6 @@ from coordination.change import git as g
 from coordination.change import standing
 from coordination.change.model import BOUND, ChangePlan, definition
 from coordination.errors import CoordError
-from coordination.runtime import evidence, signing
-from coordination.runtime.approvers import (
-    START_FIELDS,
-    Approvers,
-    Starter,
-    starter_of,
-    verified,
-    votes_of,
-)
 from coordination.runtime.changes import (
     FAILED_VERIFICATION,
     ChangeState,
@@ -86,9 +77,18 @@ from coordination.runtime.changes import (
 )
 from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
-from coordination.runtime.signing import Policy
 from coordination.status import ChangeState as CS
 from coordination.status import SWEEP_LIVE, TERMINAL, TodoStatus
+from coordination.trust import evidence, signing
+from coordination.trust.approvers import (
+    START_FIELDS,
+    Approvers,
+    Starter,
+    starter_of,
+    verified,
+    votes_of,
+)
+from coordination.trust.signing import Policy
 
 BlockerKind = Literal["verify", "gate", "repo", "run", "train", "evidence", "state"]
 
@@ -407,7 +407,7 @@ def _decision(spec: dict[str, Any], sweep: str, gate: str, cpt: Checkpoint, vote
               digest: list[str], run: int, policy: Policy) -> str | None:
     """Why gate ``gate``'s sealed decision (the ``decision`` field of its checkpoint
     ``cpt``, which reads passed) is refused, as what follows a gate checks it
-    (:func:`coordination.runtime.evidence.decision_refusal`, the check of
+    (:func:`coordination.trust.evidence.decision_refusal`, the check of
     :mod:`coordination.sweeps.decisions`): sealed for this sweep, gate, binding, what
     the sweep's last run runs (``spec``, its frozen spec, signature checked), these
     approvers and their ``votes``, in a run from the last that opened the gate on; None
@@ -439,7 +439,7 @@ def _rolled_back(spec: dict[str, Any], sweep: str, gate: str, last: Mapping[str,
                  digest: list[str]) -> str | None:
     """Why gate ``gate``'s binding as its checkpoint holds it is not the one computed
     again from the sweep's signed spec (``spec``) and its predecessors' outcomes as
-    ``last`` holds them (:func:`coordination.runtime.evidence.binding_of`, as every
+    ``last`` holds them (:func:`coordination.trust.evidence.binding_of`, as every
     count computes it): a binding rolled back in Redis to the one older votes were cast
     under. None: the same (or a rollback's spec, which runs undo commands)."""
     if spec.get("mode") == "rollback":
@@ -546,9 +546,9 @@ def run_blockers(cp: ChangePlan, sweep: str, rec: Mapping[str, Any],
 
     - one that failed blocks (``run``), naming it;
     - one that ended otherwise counts only with its outcome sealed by whoever ended it
-      (:func:`coordination.runtime.evidence.outcome_refusal`: status, exit code, run),
+      (:func:`coordination.trust.evidence.outcome_refusal`: status, exit code, run),
       in the last run that dispatched it (the spec says which:
-      :func:`coordination.runtime.evidence.last_dispatch`) or a later one, never an
+      :func:`coordination.trust.evidence.last_dispatch`) or a later one, never an
       earlier one put back (``evidence``);
     - one the sweep ran that has not ended: while the sweep is live, one blocker says the
       sweep is still running and which; once it ended, each blocks (``run``), naming it:

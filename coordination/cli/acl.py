@@ -34,8 +34,8 @@ def acl(obj: Context, selector: str | None, do_apply: bool, as_json: bool) -> No
       coord acl --repos 'tag:python' --json
       coord acl --apply
     """
+    from coordination.connection.preflight import url_db  # lazy: as acls
     from coordination.runtime import acl as acls  # lazy: redis-py, off `coord --help`
-    from coordination.runtime.preflight import url_db  # lazy: as acls
     from coordination.settings import get_settings  # lazy: pydantic, off `coord --help`
 
     settings = get_settings()

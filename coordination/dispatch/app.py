@@ -95,7 +95,7 @@ def celery_app(
         if is_sentinel(url):
             # kombu's sentinel channel: the master by name, asked of the sentinels at
             # each (re)connect; their password and TLS (a dict kombu hands to redis-py).
-            from coordination.runtime.sentinel import sentinel_kwargs  # lazy: sentinel only
+            from coordination.connection.sentinel import sentinel_kwargs  # lazy: sentinel only
 
             transport_options["master_name"] = sentinel_target(url).master
             transport_options["sentinel_kwargs"] = sentinel_kwargs(

@@ -35,9 +35,9 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from mcp.types import Tool as MCPTool
 from pydantic import ValidationError
 
+from coordination.connection.preflight import unreachable
 from coordination.errors import CoordError, UsageError
 from coordination.jsonable import JSONValue, dumps
-from coordination.runtime.preflight import unreachable
 
 
 class UnknownArgument(UsageError):

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
 from coordination.catalog.store import CatalogStore
+from coordination.connection.sentinel import SentinelFacts, sentinel_facts
 from coordination.errors import CoordError
 from coordination.planner.validate import APPROVERS_FIX, unproven_gates
 from coordination.redis_url import is_sentinel, redact_url, scrub
 from coordination.runtime.context import Runtime
-from coordination.runtime.sentinel import SentinelFacts, sentinel_facts
-from coordination.runtime import sshsig
 from coordination.settings import Settings
+from coordination.trust import sshsig
 
 if TYPE_CHECKING:
     from coordination.catalog.models import Catalog
@@ -291,7 +291,7 @@ def check_latency(d: Doctor) -> list[Finding]:
 
 def check_sentinel(d: Doctor) -> list[Finding]:
     """A sentinel:// URL: what the sentinels say of the master, its replicas and their
-    quorum (:func:`coordination.runtime.sentinel.sentinel_facts`)."""
+    quorum (:func:`coordination.connection.sentinel.sentinel_facts`)."""
     url = d.settings.redis_url or ""
     if not is_sentinel(url):
         return []

@@ -1,7 +1,8 @@
 """Redis-backed state of the runtime: leases, the event ledger, checkpoints.
 
-One client (``get_redis``) serves both modes: a real server when
-``COORD_REDIS_URL`` is set, else a process-wide in-memory fakeredis server.
+The client it reads and writes through is :mod:`coordination.connection`'s
+(``get_redis``); what a record must prove before a decision reads it is
+:mod:`coordination.trust`'s.
 
 Names are re-exported lazily (PEP 562), as the planner's are: importing one
 submodule that needs no Redis client (``history``, read by `coord history`
@@ -16,8 +17,6 @@ from coordination.lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "CheckpointStore": "checkpoints",
-    "get_redis": "client",
-    "reset_embedded": "client",
     "Event": "events",
     "EventLog": "events",
     "Heartbeat": "leases",
@@ -28,8 +27,8 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from coordination.connection.client import get_redis, reset_embedded
     from coordination.runtime.checkpoints import CheckpointStore
-    from coordination.runtime.client import get_redis, reset_embedded
     from coordination.runtime.events import Event, EventLog
     from coordination.runtime.leases import Heartbeat, Lease, LeaseManager
 

@@ -2,7 +2,7 @@
 
 A user per repo's workers (``coord-worker-<repo>``) and one per role: the supervisor
 (``coord-supervisor``: the CLIs that start, steer and wait on sweeps, and a process
-that supervises; the whole namespace, as :func:`coordination.runtime.preflight.acl_rules`
+that supervises; the whole namespace, as :func:`coordination.connection.preflight.acl_rules`
 gives a CLI), and the read-only observer (``coord-observer``: the web view, metrics).
 
 What a repo's worker may touch, worked out from :mod:`coordination.keys` and what a
@@ -39,8 +39,8 @@ from dataclasses import dataclass
 
 import redis
 
+from coordination.connection.preflight import ACL_COMMANDS
 from coordination.keys import Keys
-from coordination.runtime.preflight import ACL_COMMANDS
 
 #: The kombu queue list of a priority above 0 is ``<queue>\x06\x16<priority>``.
 PRIORITY_SEP = "\x06\x16"

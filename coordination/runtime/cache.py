@@ -25,7 +25,7 @@ import json
 import secrets
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from coordination.runtime.client import lua
+from coordination.runtime.scripts import lua
 
 if TYPE_CHECKING:
     import redis
@@ -50,7 +50,7 @@ class Entry(TypedDict, total=False):
     finished_at: float
     parts: dict[str, Any]  # the key's parts, as workers/cache_key.KeyParts.to_json gives them
     outputs: dict[str, str]  # what it wrote to $COORD_OUTPUT: a cached todo passes them on
-    #: its seal (coordination.runtime.evidence, kind ``cache``, about its key and todo):
+    #: its seal (coordination.trust.evidence, kind ``cache``, about its key and todo):
     #: a reader reuses only an entry whose seal holds (workers/caching.py)
     sig: str
     kid: str

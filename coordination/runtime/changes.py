@@ -50,11 +50,11 @@ from typing import Any
 import redis
 
 from coordination.keys import Keys
-from coordination.runtime import evidence
-from coordination.runtime.client import lua
 from coordination.runtime.leases import Lease, new_token
-from coordination.runtime.signing import Policy
+from coordination.runtime.scripts import lua
 from coordination.status import CHANGE_ENDED
+from coordination.trust import evidence
+from coordination.trust.signing import Policy
 
 
 @dataclass(frozen=True)

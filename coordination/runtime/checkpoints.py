@@ -49,8 +49,8 @@ from redis.typing import EncodableT, FieldT
 
 from coordination.jsonable import JSONValue
 from coordination.keys import Keys
-from coordination.runtime.client import lua
 from coordination.runtime.queues import queued_task_ids
+from coordination.runtime.scripts import lua
 from coordination.status import (  # noqa: F401 (TERMINAL re-exported)
     SWEEP_TRANSITIONS,
     TERMINAL,
@@ -102,7 +102,7 @@ class Checkpoint(TypedDict, total=False):
     outputs_seal: dict[str, str] | None
     #: the seal of its status and exit code, by whoever ended it, with the run that
     #: did (``{"run", "sig", "kid"}``; None without a key): see
-    #: :func:`coordination.runtime.evidence.outcome_stamp`
+    #: :func:`coordination.trust.evidence.outcome_stamp`
     outcome_seal: dict[str, object] | None
     # a gate (lua/gate_open.lua, lua/gate_decide.lua)
     binding: str  # what its approvals are bound to (spec digest, predecessors' outcomes)

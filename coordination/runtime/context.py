@@ -3,7 +3,7 @@
 Embedded and distributed modes build the same object on a real Redis; they
 differ only by where its URL points: ``COORD_REDIS_URL``, or (unset) the
 catalog's own server, started or joined on a unix socket beside the catalog
-(:mod:`coordination.runtime.embedded_server`), where what coord 0.2 kept beside
+(:mod:`coordination.connection.embedded_server`), where what coord 0.2 kept beside
 the catalog is carried over on first use (:mod:`coordination.runtime.migrate_02`).
 Unit tests may hand it a client of their own (an in-process stand-in).
 """
@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 import redis
 
+from coordination.connection.claim import check_claim
+from coordination.connection.client import is_embedded, real_client
+from coordination.connection.embedded_server import ensure_server
 from coordination.keys import Keys
 from coordination.redis_url import is_sentinel
 from coordination.runtime.checkpoints import CheckpointStore
-from coordination.runtime.claim import check_claim
-from coordination.runtime.client import is_embedded, real_client
-from coordination.runtime.embedded_server import ensure_server
 from coordination.runtime.events import EventLog
 from coordination.runtime.workers import WorkerRegistry
 from coordination.settings_core import Core, read_core
@@ -165,7 +165,7 @@ class Runtime:
 
     def claim(self, catalog: Path) -> None:
         """Refuse (or claim) the namespace for ``catalog``, as :meth:`create` does when
-        given one (:func:`~coordination.runtime.claim.check_claim`); embedded: nothing."""
+        given one (:func:`~coordination.connection.claim.check_claim`); embedded: nothing."""
         if self.settings.redis_url and self.url:
             check_claim(self.redis, self.keys, catalog, share=self.settings.share_namespace,
                         url=self.url)
@@ -239,8 +239,8 @@ class Runtime:
 
     def shared_context(self) -> ContextStore:
         """The shared context of `coord context` (values by scope, LRU-capped, sealed)."""
-        from coordination.runtime.evidence import policy_of  # lazy: not for `sweep status`
         from coordination.runtime.shared_context import ContextStore  # lazy: as above
+        from coordination.trust.evidence import policy_of  # lazy: not for `sweep status`
 
         return ContextStore(self.redis, self.keys, max_keys=self.settings.context_max_keys,
                             policy=policy_of(self.settings))

@@ -40,8 +40,8 @@ import redis
 from redis.typing import KeyT, StreamIdT
 
 from coordination.keys import Keys
+from coordination.runtime.scripts import lua
 from coordination.status import SWEEP_LIVE, EventKind
-from coordination.runtime.client import lua
 
 log = logging.getLogger(__name__)
 

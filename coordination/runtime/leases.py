@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 import redis
 
+from coordination.connection.client import NotReplicated, replica_wait_ms, run_replicated
 from coordination.keys import Keys
-from coordination.runtime.client import NotReplicated, lua, replica_wait_ms, run_replicated
+from coordination.runtime.scripts import lua
 
 log = logging.getLogger(__name__)
 

@@ -46,8 +46,8 @@ import redis
 
 from coordination.keys import Keys
 from coordination.runtime.checkpoints import todo_field
-from coordination.runtime.client import lua
 from coordination.runtime.queues import BROKER_PRIORITIES
+from coordination.runtime.scripts import lua
 from coordination.runtime.workers import WorkerRecord, WorkerRegistry
 from coordination.status import BreakerState
 

@@ -52,9 +52,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from coordination.runtime.checkpoints import decode, legacy_fields
-from coordination.runtime.client import lua
 from coordination.runtime.events import Event, Fields, stream_id_key
 from coordination.runtime.history import RedisHistory, Row
+from coordination.runtime.scripts import lua
 from coordination.status import SWEEP_ENDED
 
 if TYPE_CHECKING:

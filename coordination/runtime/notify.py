@@ -30,8 +30,8 @@ from typing import Any, NotRequired, TypedDict, cast
 import redis
 
 from coordination.keys import Keys
-from coordination.runtime.client import lua
 from coordination.runtime.events import Event, _entries
+from coordination.runtime.scripts import lua
 from coordination.status import SWEEP_LIVE
 
 #: How many deliveries ``coord notify log`` keeps (a delivery still due is kept anyway).

@@ -12,7 +12,7 @@ in one step). A read that finds its value marks it used (``lua/context_get.lua``
 Hits, misses and evictions are counted by scope kind (``Keys.context_stats``), and
 ``coord metrics`` exposes them.
 
-Values are evidence as outputs are (:mod:`coordination.runtime.evidence`, kind
+Values are evidence as outputs are (:mod:`coordination.trust.evidence`, kind
 ``context``): the writer seals each record with ``COORD_SIGNING_KEY``, bound to its
 scope and key, and a reader refuses (:class:`ContextRefused`, naming the record) one
 that fails its seal: written into Redis by someone without the key, or copied from
@@ -30,9 +30,9 @@ from typing import Any, TypedDict
 import redis
 
 from coordination.keys import Keys
-from coordination.runtime.client import lua
-from coordination.runtime.evidence import refusal, seal
-from coordination.runtime.signing import Policy
+from coordination.runtime.scripts import lua
+from coordination.trust.evidence import refusal, seal
+from coordination.trust.signing import Policy
 
 #: Scope kinds: a sweep's, a plan's.
 KINDS = ("sweep", "plan")

@@ -37,11 +37,12 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
+from coordination.connection.client import NotReplicated, replica_wait_ms, run_replicated
 from coordination.keys import Keys
 from coordination.planner.ranking import DEFAULT_RANK
 from coordination.runtime.checkpoints import encode
-from coordination.runtime.client import NotReplicated, lua, replica_wait_ms, run_replicated
 from coordination.runtime.leases import Lease, new_token
+from coordination.runtime.scripts import lua
 from coordination.status import SUCCESSFUL, TERMINAL, TodoStatus
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ the checks that need no race (is it a gate, is it waiting, may this person decid
 ``from:``, ``starter_may_approve``) are made here and refused with a clear error
 (exit 2). Then the vote is made and recorded:
 
-- every vote is sealed (:func:`coordination.runtime.evidence.seal`, kind ``vote``,
+- every vote is sealed (:func:`coordination.trust.evidence.seal`, kind ``vote``,
   about its sweep, gate, binding and approver) with ``COORD_SIGNING_KEY``, so a
   vote written into Redis by anyone without the key never counts;
 - with the catalog's ``approvers: {allowed_signers: FILE}``, a vote also carries an
@@ -14,7 +14,7 @@ the checks that need no race (is it a gate, is it waiting, may this person decid
   file gives a principal of the gate's ``from:``; one key is one approver whatever
   names it claims, and ``starter_may_approve: false`` compares the *proven*
   principals and key with the starter's: the key that signed the sweep's start
-  (:class:`~coordination.runtime.approvers.Starter`; a start that proves nobody
+  (:class:`~coordination.trust.approvers.Starter`; a start that proves nobody
   leaves no vote counting on such a gate). The web view's votes (``via: web``) are
   the view's, for its signed-in user, who must be a principal of the file; they count only
   sealed. Without the file, who approves is whoever ``COORD_USER`` says (a note
@@ -55,16 +55,16 @@ from coordination.catalog.store import CatalogStore
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
-from coordination.runtime.evidence import policy_of, seal
 from coordination.status import EventKind, SweepStatus, TodoStatus
-from coordination.runtime import sshsig
 from coordination.sweeps import decisions
 from coordination.sweeps.progress import Change, Pass, end_sweep, progress, stop_run
 from coordination.sweeps.reading import record as sweep_record
 from coordination.sweeps.spec import GateSpec, SweepSpec
 from coordination.sweeps.spec_store import level_index, load_spec
-from coordination.runtime.approvers import START_FIELDS, START_OVER, Starter, starter_of
 from coordination.sweeps.votes import ATTEMPTS, Approvers, about, tally, verified, votes_of
+from coordination.trust import sshsig
+from coordination.trust.approvers import START_FIELDS, START_OVER, Starter, starter_of
+from coordination.trust.evidence import policy_of, seal
 
 log = logging.getLogger("coord.approvals")
 
@@ -162,7 +162,7 @@ class _Voter:
 
     def starter(self) -> Starter:
         """Who started the sweep, read once: the name it gave, or with approvers: the
-        key that signed its start (:func:`coordination.runtime.approvers.starter_of`)."""
+        key that signed its start (:func:`coordination.trust.approvers.starter_of`)."""
         if not self.started:
             fields = self.rt.checkpoints.get_sweep_fields(self.sweep_id, START_FIELDS)
             self.started.append(starter_of(fields, self.sweep_id, self.approvers()))
@@ -483,11 +483,11 @@ def _vote(rt: Runtime, sweep_id: str, todo_id: str, binding: str, who: str, deci
 def start_proof(rt: Runtime, spec: SweepSpec, sweep_id: str, who: str) -> dict[str, str]:
     """The sweep record fields proving who starts ``sweep_id`` (``who``: the name it is
     started under): with the catalog's ``approvers:`` and a gate in the plan, the
-    starter signs the start (:func:`~coordination.runtime.sshsig.start_message`) with
+    starter signs the start (:func:`~coordination.trust.sshsig.start_message`) with
     the key ``COORD_APPROVE_KEY`` names, else the ssh-agent's, the same way approvers
     sign their votes; recorded with its key's fingerprint. Then a gate with
     ``starter_may_approve: false`` refuses any vote of that key or of its principals,
-    whatever names they claim (:class:`~coordination.runtime.approvers.Starter`).
+    whatever names they claim (:class:`~coordination.trust.approvers.Starter`).
 
     A starter who cannot sign (no key; a key the allowed-signers file does not name)
     starts a sweep whose gates all let the starter approve, unproven (nothing depends

@@ -31,9 +31,9 @@ from pathlib import Path
 from coordination.catalog.audit import who as whoami
 from coordination.catalog.store import CatalogStore
 from coordination.errors import UsageError
-from coordination.runtime import sshsig
-from coordination.runtime.approvers import Approvers
 from coordination.runtime.context import Runtime
+from coordination.trust import sshsig
+from coordination.trust.approvers import Approvers
 
 log = logging.getLogger("coord.audit")
 

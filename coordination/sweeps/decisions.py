@@ -3,7 +3,7 @@
 A gate's status, approvals and reason are plain checkpoint fields: a writer without
 ``COORD_SIGNING_KEY`` could set ``succeeded`` there. So the process that passes a gate
 (its count: :mod:`.votes` and :mod:`.approvals`, which verified every vote it counts)
-seals the decision (:mod:`coordination.runtime.evidence`, kind ``decision``) about
+seals the decision (:mod:`coordination.trust.evidence`, kind ``decision``) about
 the sweep and the gate, over: ``approved``, the gate's binding, the sweep's spec
 digest (:func:`spec_digest`), the run that decided, the approvers counted, and the
 digest of their votes as stored (:func:`votes_of_digest`). ``lua/gate_decide.lua``
@@ -34,12 +34,12 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from coordination.runtime import evidence
 from coordination.runtime.context import Runtime
-from coordination.runtime.evidence import policy_of
-from coordination.runtime.signing import Policy
 from coordination.status import EventKind, TodoStatus
 from coordination.sweeps.spec import SweepSpec
+from coordination.trust import evidence
+from coordination.trust.evidence import policy_of
+from coordination.trust.signing import Policy
 
 log = logging.getLogger("coord.approvals")
 

@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 
 from coordination.catalog import live
+from coordination.connection.embedded_server import server_pid
 from coordination.runtime.context import get_runtime
-from coordination.runtime.embedded_server import server_pid
 from coordination.settings_core import read_core
 from coordination.status import SWEEP_LIVE, TodoStatus
 from coordination.sweeps.runner import ended

@@ -13,7 +13,7 @@ receiver. It starts this module as a detached process instead
   it exits; a command that finds it locked starts nothing (one delivers already). The
   outbox's own lease keeps two deliverers from POSTing the same delivery anyway.
 - **the server stays up**: the child inherits a membership of the embedded server
-  (:func:`~coordination.runtime.embedded_server.lend_membership`), so the server is
+  (:func:`~coordination.connection.embedded_server.lend_membership`), so the server is
   not shut down when the starter, maybe its last member, leaves first.
 - **detached**: its own session, stdin from ``/dev/null``, stdout and stderr appended
   to the server directory's ``redis.log`` (as the watchdog's are): nothing holds the
@@ -31,9 +31,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from coordination.runtime.client import real_client
+from coordination.connection.client import real_client
+from coordination.connection.embedded_server import LOGFILE, joined_dir, lend_membership
 from coordination.runtime.context import Runtime
-from coordination.runtime.embedded_server import LOGFILE, joined_dir, lend_membership
 from coordination.settings import get_settings
 
 log = logging.getLogger("coord.notify")

@@ -16,7 +16,7 @@ Where a dependent's inputs come from (:func:`gather_inputs`):
   wrote into the catalog's ``outputs:``): frozen into the spec when the sweep
   starts (:func:`external_inputs`; ``SweepSpec.inputs`` and ``inputs_of``).
 
-Outputs are evidence (:mod:`coordination.runtime.evidence`, kind ``outputs``): the
+Outputs are evidence (:mod:`coordination.trust.evidence`, kind ``outputs``): the
 worker that writes them into a checkpoint seals them (:func:`outputs_fields`: the
 ``outputs_seal`` field beside ``outputs``), bound to their sweep and todo and the run
 whose outcome seal is beside them (an earlier run's put back is refused), so a
@@ -34,7 +34,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from coordination.runtime.evidence import KID, OUTCOME_FIELD, SIG, policy_of, refusal, seal
+from coordination.trust.evidence import KID, OUTCOME_FIELD, SIG, policy_of, refusal, seal
 
 if TYPE_CHECKING:
     from coordination.runtime.context import Runtime

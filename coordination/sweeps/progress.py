@@ -62,9 +62,7 @@ from typing import ClassVar
 
 from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
-from coordination.runtime.evidence import outcome_stamp
 from coordination.runtime.metrics import Outcome
-from coordination.runtime.signing import SpecRefused
 from coordination.status import (
     DONE,
     NOT_STARTED,
@@ -78,6 +76,7 @@ from coordination.status import (
     TodoStatus,
 )
 from coordination.sweeps import decisions, recording, waves
+from coordination.sweeps.reading import summarize as summarize  # re-exported
 from coordination.sweeps.rollback import (
     RUN_ACTIVE,
     failed_first,
@@ -85,10 +84,11 @@ from coordination.sweeps.rollback import (
     rollback_outcome,
     start_rollback,
 )
-from coordination.sweeps.reading import summarize as summarize  # re-exported
 from coordination.sweeps.sending import send, send_level
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import level_index, load_spec, sweep_head
+from coordination.trust.evidence import outcome_stamp
+from coordination.trust.signing import SpecRefused
 
 log = logging.getLogger("coord.progress")
 
@@ -132,7 +132,7 @@ class Pass:
         """End not-running todos in one script call and put their changes on the list."""
         spec = self.spec
         keys = self.rt.settings.signing_keys
-        # each todo's outcome sealed (the landing rule reads them: runtime/evidence)
+        # each todo's outcome sealed (the landing rule reads them: trust/evidence)
         seals = {t: outcome_stamp(keys, spec.sweep_id, t, spec.run, status, None)
                  for t in todo_ids} if keys else None
         ended = self.rt.transitions.end(

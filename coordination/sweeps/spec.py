@@ -13,12 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypedDict
 
+from coordination.retry import backoff_cap
 from coordination.status import NOT_STARTED as NOT_STARTED  # re-exported for older imports
 from coordination.status import SWEEP_ACTIVE as SWEEP_ACTIVE
 from coordination.status import SWEEP_LIVE as SWEEP_LIVE
 from coordination.status import TERMINAL as TERMINAL
-from coordination.retry import backoff_cap
-from coordination.runtime.evidence import last_dispatch
+from coordination.trust.evidence import last_dispatch
 
 
 def _fields(obj: object) -> dict[str, object]:
@@ -157,7 +157,7 @@ class SweepSpec:
     #: dispatched (this run's levels included; absent: run 0, which dispatches every
     #: todo). Kept from run to run and signed with the spec, so a reader tells a
     #: todo's outcome, or a gate's decision, of a run before the last that ran it (put
-    #: back) from one a later run kept (``coordination.runtime.evidence.last_dispatch``).
+    #: back) from one a later run kept (``coordination.trust.evidence.last_dispatch``).
     dispatched: dict[str, int] = field(default_factory=dict)
     #: `plan sweep --sequential`: one todo at a time, in DAG order (every level holds
     #: one todo, every wave a max_parallel of 1); its resumes run one at a time too

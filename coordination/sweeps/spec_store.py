@@ -9,7 +9,7 @@ sweep at once wait for one parse.
 
 Each cached spec carries its verdict (:class:`Checked`): the spec's text, its
 signature and the record's run are read in one HMGET, the verdict is computed
-on that text (:func:`coordination.runtime.signing.refusal`) and the spec parsed
+on that text (:func:`coordination.trust.signing.refusal`) and the spec parsed
 from that same text, and the two are kept and evicted together. A spec read
 again (evicted, or another run) is checked again: no verdict outlives the bytes
 it was computed on.
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 from coordination.runtime.checkpoints import SweepRecord, repo_field
 from coordination.runtime.context import Runtime
-from coordination.runtime.signing import Policy, SpecRefused, refusal, sign
 from coordination.sweeps.spec import SweepSpec
+from coordination.trust.signing import Policy, SpecRefused, refusal, sign
 
 
 @dataclass(frozen=True)

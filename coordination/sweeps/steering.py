@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TypedDict
 
+from coordination.catalog import audit
 from coordination.change import anchor
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.checkpoints import TALLY_VERSION, SweepRecord, count_field
 from coordination.runtime.context import Runtime
-from coordination.runtime.evidence import outcome_stamp
 from coordination.runtime.metrics import run_fields
 from coordination.status import (
     DONE,
@@ -27,7 +27,7 @@ from coordination.status import (
     SweepStatus,
     TodoStatus,
 )
-from coordination.catalog import audit
+from coordination.sweeps.approvals import start_proof
 from coordination.sweeps.progress import (
     Change,
     advance_waves,
@@ -35,8 +35,6 @@ from coordination.sweeps.progress import (
     finish_if_done,
     progress,
 )
-from coordination.sweeps.approvals import start_proof
-from coordination.sweeps.waves import start_wave
 from coordination.sweeps.rollback import (
     RETRY_FROM,
     ROLLBACK_FROM,
@@ -55,6 +53,8 @@ from coordination.sweeps.spec_store import (
     signature_fields,
 )
 from coordination.sweeps.supervision import supervise_once
+from coordination.sweeps.waves import start_wave
+from coordination.trust.evidence import outcome_stamp
 
 
 def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",

@@ -32,11 +32,10 @@ from pathlib import Path
 
 import redis
 
+from coordination.connection.client import UNREACHABLE, NotReplicated, riding_out
 from coordination.retry import backoff_cap
 from coordination.runtime.checkpoints import SweepRecord
-from coordination.runtime.client import UNREACHABLE, NotReplicated, riding_out
 from coordination.runtime.context import Runtime
-from coordination.runtime.evidence import OUTCOME_FIELD, outcome_stamp
 from coordination.runtime.leases import Heartbeat, Lease
 from coordination.runtime.transitions import Started, StartVerdict, start_token, waiter_rank
 from coordination.status import (
@@ -60,6 +59,7 @@ from coordination.sweeps.spec_store import (
     load_checked,
     sweep_head,
 )
+from coordination.trust.evidence import OUTCOME_FIELD, outcome_stamp
 
 log = logging.getLogger("coord.runner")
 
@@ -184,7 +184,7 @@ class Turn:
         # round trip: fenced write, lease released, counters, event, eager successors.
         patience = time.monotonic() + rt.settings.lease_ttl
         # Its outcome sealed (status, exit code, run) in the same write: the landing
-        # rule trusts "no todo of the last run failed" only sealed (runtime/evidence).
+        # rule trusts "no todo of the last run failed" only sealed (trust/evidence).
         fields = {**fields, "exit_code": fields.get("exit_code"),
                   OUTCOME_FIELD: outcome_stamp(rt.settings.signing_keys, self.sweep_id,
                                                self.todo_id, spec.run, status,
@@ -248,7 +248,7 @@ def take_turn(rt: Runtime, sweep_id: str, todo_id: str, run: int | None,
     before 0.2, read the sweep's): a :class:`Turn` holding its lease, or how this
     delivery ends without running.
 
-    Redis out of reach (:data:`~coordination.runtime.client.UNREACHABLE`) raises: the
+    Redis out of reach (:data:`~coordination.connection.client.UNREACHABLE`) raises: the
     todo is sent again. Any other exception once the spec is read (a bug in coord, a
     script's error, OOM, NOPERM) ends the todo ``failed`` naming it (:func:`_fault`),
     even when it came after the start script recorded the start: never a lease left to

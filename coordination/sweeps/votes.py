@@ -1,6 +1,6 @@
 """A gate's votes: which of them count, and counting them.
 
-Which votes count is :mod:`coordination.runtime.approvers` (:func:`verified`: the
+Which votes count is :mod:`coordination.trust.approvers` (:func:`verified`: the
 seal, ``from:``, with the catalog's ``approvers:`` the SSH signature, the starter,
 one key one approver; the landing rule checks votes with it too). Lua cannot check either, so votes are counted here
 and the count is handed to ``lua/gate_decide.lua`` with the votes it was made over
@@ -14,7 +14,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from coordination.runtime.approvers import (
+from coordination.runtime.context import Runtime
+from coordination.runtime.transitions import GateDecision, votes_digest
+from coordination.status import TodoStatus
+from coordination.sweeps import decisions
+from coordination.sweeps.spec import SweepSpec
+from coordination.sweeps.spec_store import level_index
+from coordination.trust.approvers import (
     START_FIELDS,
     Approvers,
     about,
@@ -22,13 +28,7 @@ from coordination.runtime.approvers import (
     verified,
     votes_of,
 )
-from coordination.runtime.context import Runtime
-from coordination.runtime.evidence import policy_of
-from coordination.runtime.transitions import GateDecision, votes_digest
-from coordination.status import TodoStatus
-from coordination.sweeps import decisions
-from coordination.sweeps.spec import SweepSpec
-from coordination.sweeps.spec_store import level_index
+from coordination.trust.evidence import policy_of
 
 log = logging.getLogger("coord.approvals")
 

@@ -9,12 +9,12 @@ from collections.abc import Callable
 
 import redis
 
+from coordination.connection.client import riding_out
 from coordination.errors import NotFoundError, RuntimeFault
-from coordination.runtime.client import riding_out
+from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.context import Runtime
 from coordination.runtime.events import Event
 from coordination.status import SWEEP_END_EVENTS, SWEEP_LIVE, SweepStatus, TodoStatus
-from coordination.runtime.checkpoints import SweepRecord
 from coordination.sweeps.reading import StatusDocument, vanished
 
 log = logging.getLogger("coord.sweeps")

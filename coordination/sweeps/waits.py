@@ -35,12 +35,12 @@ from coordination.planner.algorithms import find_cycles
 from coordination.planner.digraph import DiGraph
 from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
-from coordination.runtime.evidence import outcome_stamp
 from coordination.status import NOT_STARTED, TodoStatus
 from coordination.sweeps.lost import lease_lost
 from coordination.sweeps.progress import Change, progress
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import level_index, load_spec
+from coordination.trust.evidence import outcome_stamp
 
 log = logging.getLogger("coord.supervisor")
 

@@ -329,7 +329,7 @@ def test_approvers_prove_who_they_are_with_ssh_signatures(cluster: Cluster) -> N
 
     # Votes put into Redis by hand: cy's without signature, cy's signed for another
     # binding: the supervision pass refuses each, by name, with why.
-    from coordination.runtime import sshsig
+    from coordination.trust import sshsig
 
     other = sshsig.sign(sshsig.binding_message(sid, "TODO-002", "0" * 64, "approve", "cy"),
                         str(keys / "cy"))
@@ -420,7 +420,7 @@ def test_the_starter_is_the_key_that_signed_the_start_whatever_name_it_claims(
 
     # bo's vote, signed by his key over the binding, put into Redis by hand: the count
     # (the supervision pass) refuses it for what the key proves, not for a name.
-    from coordination.runtime import sshsig
+    from coordination.trust import sshsig
 
     vote = sshsig.sign(sshsig.binding_message(sid, "TODO-002", gate["binding"], "approve",
                                               "bo"), str(keys / "bo"))
@@ -464,7 +464,7 @@ def test_a_start_proof_taken_away_leaves_no_vote_counting(cluster: Cluster) -> N
             says = "does not verify over this sweep's start"
         code, err = with_key(c, keys / "bo", "bo", "approve", "TODO-002", "--sweep", sid)
         assert code == 2 and "starter is unproven" in err and says in err, err
-    from coordination.runtime import sshsig
+    from coordination.trust import sshsig
 
     vote = sshsig.sign(sshsig.binding_message(sid, "TODO-002", gate["binding"], "approve",
                                               "cy"), str(keys / "cy"))

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import pytest
 import redis
 
-from coordination.runtime.preflight import acl_rules
+from coordination.connection.preflight import acl_rules
 from tests.conftest import _stop
 from tests.integration.helpers import Cluster, T
 from tests.waiting import wait_for

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from coordination.connection.client import get_redis
 from coordination.keys import Keys
 from coordination.runtime.checkpoints import CheckpointStore, tail_field
-from coordination.runtime.client import get_redis
 from coordination.runtime.events import Event, EventLog
 from coordination.runtime.leases import Heartbeat, Lease, LeaseManager
 from coordination.runtime.transitions import Transitions

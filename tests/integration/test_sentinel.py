@@ -71,7 +71,7 @@ def _cluster_over(bed: SentinelBed, tmp_path: Path, monkeypatch: pytest.MonkeyPa
                   request: pytest.FixtureRequest) -> Iterator[Cluster]:
     for k, v in bed.env().items():
         monkeypatch.setenv(k, v)
-    from coordination.runtime import client
+    from coordination.connection import client
     from coordination.settings import get_settings
 
     get_settings.cache_clear()
@@ -139,7 +139,7 @@ def test_a_sweep_rides_out_a_killed_master_and_a_forced_failover(
                      "the sweep")
     c.wait_todo(sid, "TODO-001", {"running"})
     # What the sentinels say (coord doctor's sentinel facts): all three, two replicas.
-    from coordination.runtime.sentinel import sentinel_facts
+    from coordination.connection.sentinel import sentinel_facts
 
     facts = wait_until(lambda: (f := sentinel_facts(bed.url)).sentinels == 3 and f, 30,
                        "the sentinels to know each other", interval=0.2)
@@ -205,7 +205,7 @@ def test_a_sweep_over_tls_sentinels_and_servers(tmp_path: Path,
     c.env.update(b.env())
     for k, v in b.env().items():
         monkeypatch.setenv(k, v)
-    from coordination.runtime import client
+    from coordination.connection import client
     from coordination.settings import get_settings
 
     get_settings.cache_clear()

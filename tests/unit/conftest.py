@@ -22,7 +22,7 @@ from tests.unit.support.sweeps import fresh_runtime
 
 @pytest.fixture
 def rt() -> Iterator[Runtime]:
-    from coordination.runtime.client import reset_embedded
+    from coordination.connection.client import reset_embedded
     from coordination.runtime.context import get_runtime
 
     runtime = fresh_runtime()

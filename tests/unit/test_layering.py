@@ -7,7 +7,11 @@ cycle lives). Layers, lowest first; a module may import its own layer or lower:
     catalog   coordination.catalog.*            (the catalog, its store and manager)
     fleet     coordination.fleet.*              (checkouts on disk and their manifests: coord init)
     planner   coordination.planner.*            (pure: no Redis, no Celery)
+    trust     coordination.trust.*              (what a record must prove: no Redis, no runtime)
+    connection coordination.connection.*        (where Redis is and whether it answers)
     runtime   coordination.runtime.*            (Redis state only: no Celery)
+
+trust and connection are one floor in two rooms: neither imports the other.
     change    coordination.change.*             (cross-repo changes: git, worktrees, landing)
     dispatch  coordination.dispatch.*           (messages: the Celery app, signatures)
     sweeps    coordination.sweeps.*             (spec, supervisor, service)
@@ -40,6 +44,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("catalog", ("coordination.catalog",)),
     ("fleet", ("coordination.fleet",)),
     ("planner", ("coordination.planner",)),
+    ("trust", ("coordination.trust",)),
+    ("connection", ("coordination.connection",)),
     ("runtime", ("coordination.runtime",)),
     ("change", ("coordination.change",)),
     ("dispatch", ("coordination.dispatch",)),
@@ -54,6 +60,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 #: Third-party packages a layer (and everything below it) must not import.
 FORBIDDEN = {
     "planner": ("celery", "kombu", "redis", "fakeredis", "flower"),
+    "trust": ("celery", "kombu", "redis", "fakeredis", "flower"),
     "runtime": ("celery", "kombu", "flower"),
     "change": ("celery", "kombu", "flower"),
     # The web view's server is loaded only by `coord ui` and `--ui` (coordination.ui).
@@ -158,6 +165,23 @@ def test_lower_layers_import_no_celery() -> None:
                 bad.append(f"{imp.file}:{imp.line}: {imp.module} ({LAYERS[src][0]}) imports "
                            f"{imp.target}")
     assert not bad, "forbidden imports:\n" + "\n".join(sorted(set(bad)))
+
+
+#: Floors side by side: listed one above the other, but neither may import the other.
+APART = (("coordination.connection", "coordination.trust"),)
+
+
+def test_side_by_side_floors_import_neither_way() -> None:
+    known = modules()
+    bad = []
+    for imp in imports(known):
+        target = own(imp.target, known) or ""
+        for a, b in APART:
+            for src, dst in ((a, b), (b, a)):
+                if (imp.module == src or imp.module.startswith(src + ".")) and (
+                        target == dst or target.startswith(dst + ".")):
+                    bad.append(f"{imp.file}:{imp.line}: {imp.module} imports {target}")
+    assert not bad, "side-by-side floors import each other:\n" + "\n".join(bad)
 
 
 def test_only_the_cli_imports_the_web_view() -> None:

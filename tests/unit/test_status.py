@@ -12,7 +12,7 @@ import redis
 
 from coordination import status as st
 from coordination.keys import Keys
-from coordination.runtime.client import LUA_DIR, script_text
+from coordination.runtime.scripts import LUA_DIR, script_text
 from coordination.runtime.transitions import Transitions
 
 pytestmark = pytest.mark.timeout(30)
@@ -121,7 +121,7 @@ def test_every_script_gets_what_it_uses_of_the_prelude() -> None:
     """Each script is sent with the status tables and helpers it uses (only those):
     every name it uses from them is defined in what is sent, and a script that uses
     none is sent bare."""
-    from coordination.runtime.client import PRELUDE_MARK, SELF_CONTAINED, _chunks
+    from coordination.runtime.scripts import PRELUDE_MARK, SELF_CONTAINED, _chunks
 
     defined = {name for name, _ in _chunks(st.lua_preamble())}
     defined |= {name for name, _ in _chunks((LUA_DIR / "_common.lua").read_text())}

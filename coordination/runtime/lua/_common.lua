@@ -1,4 +1,4 @@
--- Helpers shared by every coord script (prepended by client.script_text, after
+-- Helpers shared by every coord script (prepended by scripts.script_text, after
 -- the status tables generated from coordination/status.py: TS, SS, EV, TERMINAL...).
 --
 -- A sweep is one hash (its key is KEYS[2] in the transition scripts):
@@ -247,7 +247,7 @@ end
 -- events go to their sweep's stream only (the namespace-wide stream holds the
 -- sweeps' own events; `coord events` merges the two).
 -- emit() appends at once (the id is known when it returns); the live message is
--- sent once per script call, by publish_emitted(), which client.script_text runs
+-- sent once per script call, by publish_emitted(), which scripts.script_text runs
 -- after the body of every script that uses emit(), whichever way the body returns:
 -- one PUBLISH of a JSON array of the call's events in stream order, each object
 -- with its id first (a call emitting more than EVENTS_PER_MESSAGE sends one array

@@ -150,7 +150,7 @@ def swept(w: World, cp: ChangePlan, sid: str, cands: dict[str, str], *, run: int
     todo's end on ``cands`` (sealed, of that run), its gate (if any) approved by a sealed
     vote, its decision sealed as coord's count seals it."""
     from coordination.change import anchor
-    from coordination.runtime import evidence, signing
+    from coordination.trust import evidence, signing
 
     rt, plan, todo = w.rt, cp.plan, w.verify_todo
     frozen = {t: {**d, "preds": list(cp.preds.get(t, ()))} for t, d in cp.definitions.items()}
@@ -192,7 +192,7 @@ def ended(w: World, sid: str, todo: str, status: str, run: int) -> str:
     """``todo`` ended ``status`` in run ``run`` of ``sid``, its outcome sealed as its
     worker seals it; its checkpoint as stored."""
     from coordination.runtime.checkpoints import todo_field
-    from coordination.runtime.evidence import outcome_stamp
+    from coordination.trust.evidence import outcome_stamp
 
     code = {"succeeded": 0, "failed": 7}.get(status)
     w.rt.checkpoints.set_fields(sid, todo, status=status, exit_code=code,

@@ -68,7 +68,7 @@ def cluster(bed: SentinelBed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     fails)."""
     for k, v in bed.env().items():
         monkeypatch.setenv(k, v)
-    from coordination.runtime import client
+    from coordination.connection import client
     from coordination.settings import get_settings
 
     get_settings.cache_clear()

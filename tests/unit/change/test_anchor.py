@@ -13,8 +13,8 @@ import pytest
 
 from coordination.change import anchor
 from coordination.runtime.context import Runtime
-from coordination.runtime.signing import Policy
 from coordination.settings import get_settings
+from coordination.trust.signing import Policy
 
 pytestmark = pytest.mark.timeout(60)
 

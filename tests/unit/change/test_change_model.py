@@ -14,7 +14,7 @@ from coordination.change.model import change_of, env_name, landing_order
 from coordination.errors import PlanError
 from coordination.keys import Keys
 from coordination.runtime.changes import ChangeStore
-from coordination.runtime.signing import Policy, manifest_refusal, sign, sign_manifest
+from coordination.trust.signing import Policy, manifest_refusal, sign, sign_manifest
 
 pytestmark = pytest.mark.timeout(30)
 

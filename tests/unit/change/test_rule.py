@@ -115,7 +115,7 @@ def vote(rt: Runtime, sweep: str, gate: str, who: str, binding: str,
          keys: tuple[str, ...] = (), **over: object) -> None:
     """``who``'s approving vote on ``gate`` as coord approve writes it (sealed with
     ``keys``), with ``over`` changed after sealing (a forgery)."""
-    from coordination.runtime import evidence
+    from coordination.trust import evidence
 
     raw = rt.redis.hget(rt.keys.sweep(sweep), f"g:{gate}")
     votes = json.loads(raw) if raw else {}
@@ -130,7 +130,7 @@ def create_sweep(rt: Runtime, sid: str, todos: dict[str, object] | None = None,
     """A plan sweep ``sid`` at ``run`` whose spec (signed with the process's key, if it
     has one) froze ``todos`` (and ``more`` spec fields: levels, dispatched); the plan's
     pointer names it."""
-    from coordination.runtime import signing
+    from coordination.trust import signing
 
     text = json.dumps({"sweep_id": sid, "plan": PLAN, "run": run, "todos": todos or {},
                        **more})
@@ -145,7 +145,7 @@ def create_sweep(rt: Runtime, sid: str, todos: dict[str, object] | None = None,
 def bound(rt: Runtime, sid: str, gate: str) -> str:
     """Gate ``gate``'s binding in sweep ``sid`` as coord computes it (from the sweep's
     spec and the gate's predecessors' checkpoints now): what its opening stores."""
-    from coordination.runtime import evidence
+    from coordination.trust import evidence
 
     spec = json.loads(str((rt.checkpoints.get_sweep_fields(sid, ("spec",)) or {})["spec"]))
     todos = spec.get("todos") or {}
@@ -157,7 +157,7 @@ def bound(rt: Runtime, sid: str, gate: str) -> str:
 def decided(rt: Runtime, sid: str, gate: str) -> None:
     """Gate ``gate`` of sweep ``sid`` decided as coord's count seals its decision: for
     the sweep's spec and run now, its binding, approvals and votes as they are."""
-    from coordination.runtime import evidence
+    from coordination.trust import evidence
 
     rec = rt.checkpoints.get_sweep_fields(sid, ("spec", "run")) or {}
     spec = json.loads(str(rec.get("spec")))
@@ -173,7 +173,7 @@ def decided(rt: Runtime, sid: str, gate: str) -> None:
 def resumed(rt: Runtime, sid: str, run: int) -> None:
     """Sweep ``sid`` runs again as ``run`` (a resume): its spec signed for that run, as a
     resume signs it."""
-    from coordination.runtime import signing
+    from coordination.trust import signing
 
     text = str((rt.checkpoints.get_sweep_fields(sid, ("spec",)) or {}).get("spec"))
     keys = rt.settings.signing_keys
@@ -544,7 +544,7 @@ def test_with_approvers_the_rule_checks_each_votes_ssh_signature(
     this gate's binding (real ssh-keygen)."""
     from dataclasses import replace
 
-    from coordination.runtime import sshsig
+    from coordination.trust import sshsig
 
     keys = {}
     for name in ("ana", "zed"):
@@ -588,7 +588,7 @@ def test_an_agent_key_signs_an_approval(tmp_path: Path, monkeypatch: pytest.Monk
                                         ) -> None:
     """No COORD_APPROVE_KEY: the ssh-agent's key signs (a real ssh-agent, started here),
     the one whose comment names the approver when it holds several."""
-    from coordination.runtime import sshsig
+    from coordination.trust import sshsig
 
     for name in ("other", "ana"):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f",
@@ -626,7 +626,7 @@ def test_a_todo_counts_as_not_failed_only_with_its_outcome_sealed(signed: Runtim
     """"No todo of the last run failed" with a key: a todo that reads ended otherwise
     counts only with its outcome (status, exit code, run) sealed by whoever ended it; a
     failure rewritten to a success by a keyless writer is refused, naming the record."""
-    from coordination.runtime.evidence import outcome_stamp
+    from coordination.trust.evidence import outcome_stamp
 
     rt = signed
     key = rt.settings.signing_keys
@@ -658,8 +658,8 @@ def test_a_todo_counts_as_not_failed_only_with_its_outcome_sealed(signed: Runtim
 def test_an_outcome_of_an_earlier_run_put_back_is_refused(signed: Runtime) -> None:
     """Sealed in run 0; run 1 of the sweep (its signed spec's levels) ran the todo
     again: run 0's success is not run 1's outcome. A todo run 1 did not run keeps it."""
-    from coordination.runtime import signing
-    from coordination.runtime.evidence import outcome_stamp
+    from coordination.trust import signing
+    from coordination.trust.evidence import outcome_stamp
 
     rt = signed
     key = rt.settings.signing_keys
@@ -692,7 +692,7 @@ def sealed_end(rt: Runtime, sid: str, todo: str, status: str, run: int = 0,
                exit_code: int | None = None) -> dict[str, object]:
     """``todo`` ended ``status`` in ``run`` of ``sid``, sealed as its worker seals it; its
     checkpoint as written."""
-    from coordination.runtime.evidence import outcome_stamp
+    from coordination.trust.evidence import outcome_stamp
 
     rt.checkpoints.set_fields(sid, todo, status=status, exit_code=exit_code,
                               outcome_seal=outcome_stamp(rt.settings.signing_keys, sid, todo,
@@ -763,7 +763,7 @@ def test_an_outcome_of_two_runs_back_put_back_is_refused(signed: Runtime) -> Non
     text = json.dumps({"sweep_id": "s-1", "plan": PLAN, "run": 2,
                        "todos": {t: {"repo": "api"} for t in cp.todos},
                        "levels": [["TODO-101"]], "dispatched": {"TODO-001": 1, "TODO-101": 2}})
-    from coordination.runtime import signing
+    from coordination.trust import signing
 
     key = rt.settings.signing_keys
     rt.checkpoints.update_sweep("s-1", run=2, spec=text,
@@ -830,7 +830,7 @@ def test_an_approved_gate_counts_only_with_its_decision_sealed(signed: Runtime) 
     text = json.dumps({"sweep_id": "s-1", "plan": PLAN, "run": 2, "todos": gates,
                        "levels": [["TODO-051"]], "dispatched": {"TODO-050": 1,
                                                                 "TODO-051": 2}})
-    from coordination.runtime import signing
+    from coordination.trust import signing
 
     rt.checkpoints.update_sweep("s-1", run=2, spec=text, **signing.sign("s-1", 2, text, key))
     rt.changes.note_sweep(PLAN, "s-1", 2, [], last=True)

@@ -105,7 +105,7 @@ def test_results_outlive_the_longest_sweep(long_catalog: Path) -> None:
     conf = app_for(long_catalog, settings).conf
     serial = todo_budget(60, 0) + todo_budget(7200, 2) + todo_budget(600, 1)
     assert conf.result_expires > serial
-    from coordination.runtime.client import stand_in
+    from coordination.connection.client import stand_in
 
     spec = SweepService(Runtime.create(settings, client=stand_in()), long_catalog).plan_spec(
         "PLAN-001", strategy="levels", ignore_blockers=True)

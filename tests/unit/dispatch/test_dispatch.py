@@ -92,7 +92,7 @@ def test_send_level_sends_each_queued_todo_once_and_nothing_while_paused(
     from coordination.sweeps.sending import send_level
 
     app, sent = memory_app
-    from coordination.runtime.client import stand_in
+    from coordination.connection.client import stand_in
 
     rt = Runtime.create(Settings(redis_url=None, namespace="dispatch-test"), client=stand_in())
     rt.dispatcher = CeleryDispatcher(app, rt.keys)

@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from coordination.cli.context import Context
-from coordination.runtime import sshsig
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
+from coordination.trust import sshsig
 from tests.unit.support.sweeps import PLAN, fresh_runtime, repos_of, write_catalog
 from tests.waiting import wait_for
 
@@ -29,7 +29,7 @@ REPOS = ("api", "web", "jobs")
 @pytest.fixture
 def keyed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     """A runtime whose approvals are signed with ana's SSH key (COORD_APPROVE_KEY)."""
-    from coordination.runtime.client import reset_embedded
+    from coordination.connection.client import reset_embedded
     from coordination.runtime.context import get_runtime
     from coordination.settings import get_settings
 
@@ -138,9 +138,9 @@ def test_approving_many_instances_signs_and_checks_once(
     ssh-keygen signs every vote (one signature over the tree of their bindings) and
     each check after the first is remembered: a handful of processes, not 5 x N (at
     1,000 instances that was 42 s; see docs/how-to/gates-and-waves.md)."""
-    from coordination.runtime.approvers import Approvers
-    from coordination.runtime.evidence import policy_of
-    from coordination.runtime.approvers import verified
+    from coordination.trust.approvers import Approvers
+    from coordination.trust.approvers import verified
+    from coordination.trust.evidence import policy_of
 
     rt = keyed
     repos = tuple(f"r{i:02d}" for i in range(30))
@@ -168,7 +168,7 @@ def test_approving_many_instances_signs_and_checks_once(
     assert out["statuses"] == {"succeeded": 30} and out["failed"] == {}
     assert len(keygens) <= 3, keygens  # sign once, find-principals and verify once
     # every vote still stands on its own: a fresh reader (nothing remembered) checks each
-    from coordination.runtime import sshsig
+    from coordination.trust import sshsig
 
     sshsig._CHECKED.clear()
     gates = [f"TODO-010[{r}]" for r in repos]

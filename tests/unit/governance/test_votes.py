@@ -1,4 +1,4 @@
-"""Which votes on a gate count (runtime/approvers.py ``verified``), with real ssh-keygen.
+"""Which votes on a gate count (trust/approvers.py ``verified``), with real ssh-keygen.
 
 A vote counts when its seal holds (COORD_SIGNING_KEY), its person is one of the
 gate's ``from:``, with an allowed-signers file its SSH signature verifies for such a
@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from coordination.runtime.evidence import seal
-from coordination.runtime.signing import Policy
-from coordination.runtime import sshsig
-from coordination.runtime.approvers import Approvers, Starter, about, verified
 from coordination.sweeps.spec import GateSpec
+from coordination.trust import sshsig
+from coordination.trust.approvers import Approvers, Starter, about, verified
+from coordination.trust.evidence import seal
+from coordination.trust.signing import Policy
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -160,7 +160,7 @@ def test_with_approvers_the_starter_is_the_key_that_signed_the_start(
         keys: dict[str, Path], tmp_path: Path) -> None:
     """bo starts the sweep claiming to be zed: his key is the starter, under either of the
     names the file gives it; ana and cy count, and the claimed name proves nothing."""
-    from coordination.runtime.approvers import starter_of
+    from coordination.trust.approvers import starter_of
 
     allowed = Approvers(tmp_path / "allowed")
     starter = starter_of(started(keys["bo"], "zed"), "S", allowed)
@@ -180,7 +180,7 @@ def test_with_approvers_the_starter_is_the_key_that_signed_the_start(
 
 def test_an_unproven_starter_leaves_no_vote_counting_on_a_gate_refusing_the_starter(
         keys: dict[str, Path], tmp_path: Path) -> None:
-    from coordination.runtime.approvers import starter_of
+    from coordination.trust.approvers import starter_of
 
     allowed = Approvers(tmp_path / "allowed")
     for rec, why in ((started(None, "ana"), "its start was not signed"),

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 def signed_rt(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    from coordination.runtime.client import reset_embedded
+    from coordination.connection.client import reset_embedded
     from coordination.runtime.context import get_runtime
     from coordination.settings import get_settings
 

@@ -93,8 +93,8 @@ def test_history_that_cannot_be_written_never_fails_the_sweep(
 
 
 def test_a_sweep_live_when_its_workers_stop_ends_cancelled_and_recorded(tmp_path: Path) -> None:
+    from coordination.connection.embedded_server import release
     from coordination.launch import prepare
-    from coordination.runtime.embedded_server import release
 
     cat = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"}])
     fresh_runtime()
@@ -123,7 +123,7 @@ def test_the_web_view_shows_embedded_sweeps_of_earlier_processes(tmp_path: Path)
 
     from starlette.testclient import TestClient
 
-    from coordination.runtime.embedded_server import release
+    from coordination.connection.embedded_server import release
     from coordination.ui.app import create_app
     from tests.unit.support.cli import coord
 

@@ -75,7 +75,7 @@ def test_every_problem_says_how_to_fix_it() -> None:
 
 
 def test_a_sentinel_url_reports_its_replicas_and_quorum(monkeypatch: pytest.MonkeyPatch) -> None:
-    from coordination.runtime.sentinel import SentinelFacts
+    from coordination.connection.sentinel import SentinelFacts
 
     d = Facts(GOOD)
     d.settings = Settings.model_construct(redis_url="sentinel://h:26379/0?master=m")

@@ -210,8 +210,8 @@ def test_counts_added_in_one_script_are_hincrbys(rt: Runtime) -> None:
 def test_the_scripts_buckets_are_the_exporters() -> None:
     import re
 
-    from coordination.runtime.client import LUA_DIR
     from coordination.runtime.metrics import BUCKETS
+    from coordination.runtime.scripts import LUA_DIR
 
     text = (LUA_DIR / "_common.lua").read_text()
     found = re.search(r"METRIC_BUCKETS = \{([^}]*)\}", text)

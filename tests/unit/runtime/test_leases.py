@@ -14,8 +14,8 @@ import fakeredis
 import pytest
 import redis
 
+from coordination.connection.client import get_redis, reset_embedded, stand_in
 from coordination.keys import Keys
-from coordination.runtime.client import get_redis, reset_embedded, stand_in
 from coordination.runtime.leases import Heartbeat, Lease, LeaseManager
 from coordination.runtime.transitions import Transitions
 from tests.unit.support.runtime import new_sweep, start, started
@@ -61,7 +61,7 @@ def test_the_stand_in_is_shared_and_runs_lua() -> None:
 def test_get_redis_needs_a_url_or_one_joined_server(monkeypatch: pytest.MonkeyPatch) -> None:
     """Embedded mode reaches its server through Runtime.create; get_redis without a URL
     only finds the one server this process joined (its broker's dead letters)."""
-    from coordination.runtime import client
+    from coordination.connection import client
 
     monkeypatch.setattr(client, "joined", lambda: [])
     with pytest.raises(RuntimeError, match="COORD_REDIS_URL"):

@@ -11,12 +11,13 @@ import pytest
 from kombu.utils.url import url_to_parts
 from redis.exceptions import NoPermissionError
 
+from coordination.connection.claim import CatalogIdentity, check_claim
+from coordination.connection.client import stand_in
+from coordination.connection.preflight import ACL_COMMANDS, acl_setuser, unreachable
 from coordination.errors import SettingsError
 from coordination.keys import Keys
 from coordination.redis_url import celery_url, url_problem
-from coordination.runtime.claim import CatalogIdentity, check_claim
-from coordination.runtime.client import lua, stand_in
-from coordination.runtime.preflight import ACL_COMMANDS, acl_setuser, unreachable
+from coordination.runtime.scripts import lua
 
 pytestmark = pytest.mark.timeout(30)
 

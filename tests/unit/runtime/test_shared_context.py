@@ -12,7 +12,7 @@ import pytest
 
 from coordination.keys import Keys
 from coordination.runtime.shared_context import ContextRefused, ContextStore, scope_of
-from coordination.runtime.signing import Policy
+from coordination.trust.signing import Policy
 
 pytestmark = pytest.mark.timeout(60)
 S = scope_of("sweep", "SW-1")

@@ -15,10 +15,10 @@ import pytest
 import redis
 
 from coordination.keys import Keys
-from coordination.runtime.checkpoints import CheckpointStore
-from coordination.runtime.client import LUA_DIR, script_text
-from coordination.runtime.events import EventLog, live_events
 from coordination.planner.ranking import DEFAULT_RANK
+from coordination.runtime.checkpoints import CheckpointStore
+from coordination.runtime.events import EventLog, live_events
+from coordination.runtime.scripts import LUA_DIR, script_text
 from coordination.runtime.transitions import Transitions, waiter_rank
 from coordination.status import NOT_STARTED, TodoStatus
 

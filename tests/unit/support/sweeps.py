@@ -66,7 +66,7 @@ def runs(counter_dir: Path, tid: str) -> int:
 def fresh_runtime() -> Runtime:
     """A runtime on an empty in-process stand-in (fakeredis), every process-wide cache
     dropped. (The product's embedded mode runs a real server: see test_embedded_mode.)"""
-    from coordination.runtime.client import reset_embedded, stand_in
+    from coordination.connection.client import reset_embedded, stand_in
     from coordination.runtime.context import get_runtime
     from coordination.settings import get_settings
 
@@ -80,8 +80,8 @@ def fresh_runtime() -> Runtime:
 def stub_runtime() -> Iterator[Runtime]:
     """:func:`fresh_runtime` dispatching to :class:`StubApp` (messages recorded, none
     sent); the process-wide runtime and embedded state dropped after."""
+    from coordination.connection.client import reset_embedded
     from coordination.dispatch import CeleryDispatcher
-    from coordination.runtime.client import reset_embedded
     from coordination.runtime.context import get_runtime
 
     runtime = fresh_runtime()

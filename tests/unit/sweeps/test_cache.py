@@ -356,7 +356,7 @@ SIGNING_KEY = "cache-test-signing-key-0123456789abcdef"
 @pytest.fixture
 def keyed_rt(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     """A runtime (and worker) with COORD_SIGNING_KEY and COORD_REQUIRE_SIGNED=1."""
-    from coordination.runtime.client import reset_embedded
+    from coordination.connection.client import reset_embedded
     from coordination.runtime.context import get_runtime
 
     monkeypatch.setenv("COORD_SIGNING_KEY", SIGNING_KEY)

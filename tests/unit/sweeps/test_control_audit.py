@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from coordination.catalog import audit
-from coordination.runtime import sshsig
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService, control_log
+from coordination.trust import sshsig
 from tests.unit.support.sweeps import PLAN, repos_of, write_catalog
 from tests.waiting import wait_for
 

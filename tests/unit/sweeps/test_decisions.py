@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from coordination.runtime.context import Runtime
-from coordination.runtime.evidence import outcome_refusal, policy_of
-from coordination.runtime.signing import Policy
 from coordination.sweeps import SweepService, decisions
 from coordination.sweeps.progress import finish_if_done
+from coordination.trust.evidence import outcome_refusal, policy_of
+from coordination.trust.signing import Policy
 from tests.unit.support.sweeps import PLAN, write_catalog
 
 pytestmark = pytest.mark.timeout(60)
@@ -26,7 +26,7 @@ KEY = "decisions-test-signing-key-0123456789abcdef"
 
 @pytest.fixture
 def keyed_rt(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    from coordination.runtime.client import reset_embedded
+    from coordination.connection.client import reset_embedded
     from coordination.runtime.context import get_runtime
     from tests.unit.support.sweeps import fresh_runtime
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from coordination.runtime.embedded_server import server_pid
+from coordination.connection.embedded_server import server_pid
 from tests.unit.support.cli import coord
 from tests.unit.support.sweeps import PLAN, write_catalog
 from tests.waiting import wait_for

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 def rt() -> Iterator[Runtime]:
-    from coordination.runtime.client import reset_embedded
+    from coordination.connection.client import reset_embedded
     from coordination.runtime.context import get_runtime
 
     base = fresh_runtime()
@@ -213,7 +213,7 @@ def test_todo_held_by_a_live_worker_is_not_resent(rt: Runtime, tmp_path: Path) -
 
 
 def test_embedded_runtime_never_scans_queues(tmp_path: Path) -> None:
-    from coordination.runtime.client import reset_embedded
+    from coordination.connection.client import reset_embedded
     from coordination.sweeps.lost import resend_lost_messages
 
     runtime = fresh_runtime()
@@ -322,7 +322,7 @@ def test_worker_record_expires_after_three_missed_beats(rt: Runtime) -> None:
 def test_an_embedded_server_is_scanned_for_lost_messages(tmp_path: Path) -> None:
     """Embedded mode's queues are a real Redis's now: a message prefetched by a process
     that was killed is lost there as in the distributed mode, and is sent again."""
-    from coordination.runtime.embedded_server import release
+    from coordination.connection.embedded_server import release
     from coordination.settings import Settings
     from coordination.sweeps.lost import resend_lost_messages
 

@@ -144,7 +144,7 @@ def _listed_orphaned(eco: Path, sid: str, pid: int) -> None:
     # The web view, over the catalog's embedded server as `coord ui` reads it.
     from starlette.testclient import TestClient
 
-    from coordination.runtime.embedded_server import release
+    from coordination.connection.embedded_server import release
     from coordination.settings import Settings
     from coordination.ui.app import create_app
 

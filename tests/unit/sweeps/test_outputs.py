@@ -285,7 +285,7 @@ SIGNING_KEY = "outputs-test-signing-key-0123456789abcdef"
 def keyed_rt(monkeypatch: pytest.MonkeyPatch) -> Any:
     """A runtime (and its in-process workers) with COORD_SIGNING_KEY and
     COORD_REQUIRE_SIGNED=1."""
-    from coordination.runtime.client import reset_embedded
+    from coordination.connection.client import reset_embedded
     from coordination.runtime.context import get_runtime
     from tests.unit.support.sweeps import fresh_runtime
 
@@ -443,11 +443,11 @@ def test_an_earlier_runs_outputs_put_back_are_refused(keyed_rt: Runtime,
     outputs put back beside run 1's outcome fail their seal; and run 0's whole checkpoint
     put back after run 1 ran the todo again (its outcome seal with it) is refused by the
     todo after it, which knows from its signed spec which run ran the todo last."""
-    from coordination.runtime import signing
-    from coordination.runtime.evidence import outcome_stamp
     from coordination.sweeps.outputs import (InputsRefused, gather_inputs, outputs_fields,
                                              outputs_refusal)
     from coordination.sweeps.spec_store import load_spec
+    from coordination.trust import signing
+    from coordination.trust.evidence import outcome_stamp
     from workers.runner import WorkerInfo, run_todo
 
     keys = (SIGNING_KEY,)

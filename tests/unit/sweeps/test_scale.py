@@ -232,7 +232,7 @@ def test_threads_that_need_a_new_spec_at_once_parse_it_once(rt: Runtime, tmp_pat
 @pytest.fixture
 def live_rt() -> Iterator[Runtime]:
     """An embedded runtime whose sweeps really run (in-process workers)."""
-    from coordination.runtime.client import reset_embedded
+    from coordination.connection.client import reset_embedded
     from coordination.runtime.context import get_runtime
 
     runtime = fresh_runtime()

@@ -315,7 +315,7 @@ def test_a_supervisor_without_the_turn_looks_less_often_and_takes_it_when_free(
     """A worker's supervisor thread, while another process holds the sweep's turn,
     looks less and less often; once the turn is free it takes it within IDLE_LOOKS
     intervals, and then looks every interval."""
-    from coordination.runtime.client import reset_embedded
+    from coordination.connection.client import reset_embedded
     from coordination.runtime.context import get_runtime
     from coordination.sweeps.supervision import IDLE_LOOKS, SupervisorThread
     from tests.waiting import wait_for

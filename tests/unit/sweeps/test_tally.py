@@ -22,9 +22,9 @@ from hypothesis import strategies as hs
 from coordination.cli.sweep import render_status, render_summary
 from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.checkpoints import tally_bucket
-from coordination.runtime.client import lua
 from coordination.runtime.context import Runtime
 from coordination.runtime.leases import Lease
+from coordination.runtime.scripts import lua
 from coordination.runtime.transitions import GateOpening
 from coordination.status import ATTENTION, NOT_STARTED, TodoStatus
 from coordination.sweeps import SweepService, reading
@@ -156,7 +156,7 @@ OPS = ("queue", "start", "start", "start", "finish", "finish", "finish", "lose",
                       min_size=10, max_size=80))
 def test_every_transition_keeps_the_tally_equal_to_the_checkpoints(
         tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, int, int]]) -> None:
-    from coordination.runtime.client import reset_embedded
+    from coordination.connection.client import reset_embedded
     from coordination.runtime.context import get_runtime
 
     rt = fresh_runtime()

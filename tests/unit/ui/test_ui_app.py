@@ -63,8 +63,8 @@ def swept(rt: Runtime, tmp_path: Path) -> tuple[Path, str, TestClient]:
 @pytest.fixture
 def swept_on_server(tmp_path: Path) -> Iterator[tuple[Path, str, TestClient]]:
     """As ``swept``, on the catalog's embedded server: the runtime the CLI gets."""
+    from coordination.connection.embedded_server import release
     from coordination.runtime.context import get_runtime
-    from coordination.runtime.embedded_server import release
     from tests.unit.support.sweeps import fresh_runtime
 
     eco = three_todos(tmp_path / "eco")

@@ -28,8 +28,8 @@ GOOD = json.dumps({
 @pytest.fixture
 def embedded(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The unit tier's stand-in, as the broker reaches Redis (``get_redis``)."""
+    from coordination.connection.client import reset_embedded, stand_in
     from coordination.keys import Keys
-    from coordination.runtime.client import reset_embedded, stand_in
 
     reset_embedded()
     monkeypatch.setattr(broker, "get_redis", lambda *_a: stand_in())

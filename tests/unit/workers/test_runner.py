@@ -31,7 +31,7 @@ W = WorkerInfo(repo=None, name="test-worker")
 
 @pytest.fixture
 def rt(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    from coordination.runtime.client import reset_embedded
+    from coordination.connection.client import reset_embedded
     from coordination.runtime.context import get_runtime
 
     # Short leases so a lost lease is noticed within a second.

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from coordination.runtime.client import NotReplicated
+from coordination.connection.client import NotReplicated
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
 from coordination.sweeps.supervision import supervise_once

@@ -2,34 +2,30 @@
 
 Embedded and distributed modes use the same client and the same code path; only
 the URL differs: ``COORD_REDIS_URL``, or the unix socket of the catalog's own
-server (:mod:`coordination.runtime.embedded_server`). The unit tier hands the
+server (:mod:`coordination.connection.embedded_server`). The unit tier hands the
 runtime an in-process stand-in instead (:func:`stand_in`, fakeredis with Lua
 through lupa, a dev dependency), which runs the very same scripts.
 
-Scripts live in ``lua/*.lua``, are read and hashed once per process and run
-by EVALSHA; each one is prefixed with ``lua/_common.lua`` (Lua in Redis has no
-``require``).
+A script (:class:`LuaScript`) runs by EVALSHA on any client, sent in full only when
+the server does not know it; the runtime's scripts themselves, and how each is put
+together, are :mod:`coordination.runtime.scripts`'.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import redis
 from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
 
+from coordination.connection.embedded_server import joined
 from coordination.redis_url import is_sentinel
-from coordination.runtime.embedded_server import joined
-from coordination.status import lua_preamble
 
 if TYPE_CHECKING:
     import fakeredis  # lazy: fakeredis, the in-process stand-in only
@@ -37,7 +33,6 @@ if TYPE_CHECKING:
 
     from coordination.settings import Settings
 
-LUA_DIR = Path(__file__).resolve().parent / "lua"
 T = TypeVar("T")
 log = logging.getLogger("coord.redis")
 
@@ -85,7 +80,7 @@ def _real_client(url: str) -> redis.Redis:
             keepalive = {} if url.startswith("unix:") else {"socket_keepalive": True}
             if is_sentinel(url):
                 # lazy: redis-py's Sentinel client, for a sentinel:// URL only
-                from coordination.runtime.sentinel import sentinel_master
+                from coordination.connection.sentinel import sentinel_master
 
                 client = sentinel_master(
                     url, decode_responses=True, health_check_interval=30,
@@ -203,88 +198,6 @@ def reset_embedded() -> None:
         _embedded_client = None
 
 
-@lru_cache(maxsize=None)
-def script_text(name: str) -> str:
-    """The source of ``lua/<name>.lua`` with what it uses of the status tables
-    (:func:`coordination.status.lua_preamble`) and of ``lua/_common.lua`` in front.
-
-    Only what it uses: fakeredis (embedded mode) compiles a script on every call,
-    and Redis runs the prelude's table constructors on every call too. A script
-    that emits events runs as a function, followed by ``publish_emitted()``: its
-    events go out in one live message however the body returns (see ``emit``).
-    """
-
-    body = (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")
-    if name in SELF_CONTAINED:
-        return body
-    common = (LUA_DIR / "_common.lua").read_text(encoding="utf-8")
-    chunks = _chunks(lua_preamble()) + _chunks(common)
-    keep = _kept(chunks, body)
-    if "emit" in keep:
-        body = _PUBLISHING.format(body=body.rstrip("\n"))
-        keep = _kept(chunks, body)
-    prelude = "".join(text for chunk_name, text in chunks if chunk_name in keep)
-    return f"{PRELUDE_MARK}\n{prelude}\n{body}"
-
-
-#: A body that emits, wrapped: publish_emitted runs after any of its returns.
-_PUBLISHING = """local function script_body()
-{body}
-end
-local script_result = script_body()
-publish_emitted()
-return script_result
-"""
-
-
-def _kept(chunks: list[tuple[str, str]], body: str) -> set[str]:
-    """The prelude chunks ``body`` uses, and what those use in turn."""
-    used = _identifiers(body)
-    keep: set[str] = set()
-    grew = True
-    while grew:
-        grew = False
-        for chunk_name, text in chunks:
-            if chunk_name in used and chunk_name not in keep:
-                keep.add(chunk_name)
-                used |= _identifiers(text)
-                grew = True
-    return keep
-
-
-#: First line of every script with a prelude (tests look for it).
-PRELUDE_MARK = "-- prelude: the parts of coordination/status.py and lua/_common.lua used below"
-
-#: Scripts that use no helper and no status: sent without any prelude.
-SELF_CONTAINED = frozenset({"lease_extend", "lease_release", "change_lease", "change_step"})
-
-_LOCAL = re.compile(r"^local (?:function )?([A-Za-z_]\w*)")
-_WORD = re.compile(r"[A-Za-z_]\w*")
-
-
-def _chunks(text: str) -> list[tuple[str, str]]:
-    """Each top-level ``local NAME`` / ``local function NAME`` with its lines (and the
-    comment lines just above it), in order."""
-    out: list[tuple[str, str]] = []
-    pending: list[str] = []
-    for line in text.splitlines(keepends=True):
-        m = _LOCAL.match(line)
-        if m:
-            out.append((m.group(1), "".join(pending) + line))
-            pending = []
-        elif out and not line.startswith("--") and line.strip():
-            name, chunk = out[-1]
-            out[-1] = (name, chunk + "".join(pending) + line)
-            pending = []
-        else:
-            pending.append(line)
-    return out
-
-
-def _identifiers(code: str) -> set[str]:
-    return set(_WORD.findall("\n".join(line.split("--", 1)[0] for line in code.splitlines())))
-
-
 @dataclass(frozen=True)
 class LuaScript:
     """One script, run by EVALSHA on any client; sent in full only when the
@@ -355,7 +268,7 @@ class LuaScript:
         """The NOPERM of the command this script runs that the user may not run: Redis
         says only that the script ran one (:data:`ACL_REFUSED`). Each of the script's
         commands is tried once on scratch keys of the namespace of ``keys``."""
-        from coordination.runtime.preflight import denied_commands  # lazy: on an error only
+        from coordination.connection.preflight import denied_commands  # lazy: on an error only
 
         namespace = str(keys[0]).split(":", 1)[0] if keys else "coord"
         try:
@@ -376,13 +289,6 @@ class LuaScript:
 #: What Redis answers when a script calls a command its user may not run.
 ACL_REFUSED = "can't run this command"
 _CALLED = re.compile(r"redis\.p?call\(\s*['\"]([A-Za-z]+)['\"]")
-
-
-@lru_cache(maxsize=None)
-def lua(name: str) -> LuaScript:
-    """The script ``lua/<name>.lua``, read and hashed once per process."""
-    text = script_text(name)
-    return LuaScript(name, text, hashlib.sha1(text.encode("utf-8")).hexdigest())
 
 
 class NotReplicated(redis.ConnectionError):

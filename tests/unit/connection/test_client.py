@@ -9,7 +9,7 @@ import fakeredis
 import pytest
 import redis
 
-from coordination.runtime.client import CompiledScripts, compile_scripts_once, embedded_server
+from coordination.connection.client import CompiledScripts, compile_scripts_once, embedded_server
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -22,7 +22,7 @@ def server() -> fakeredis.FakeServer:
 
 
 def test_the_embedded_server_compiles_scripts_once() -> None:
-    from coordination.runtime.client import reset_embedded
+    from coordination.connection.client import reset_embedded
 
     reset_embedded()
     try:

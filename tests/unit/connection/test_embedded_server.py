@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from coordination.runtime import embedded_server as es
+from coordination.connection import embedded_server as es
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[3]
 MEMBER = r"""
 import json, sys
 from pathlib import Path
-from coordination.runtime import embedded_server as es
+from coordination.connection import embedded_server as es
 
 catalog, idle = Path(sys.argv[1]), float(sys.argv[2])
 if sys.argv[3:] == ["wait"]:

@@ -47,6 +47,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import MasterNotFoundError
 
+from coordination.connection.sentinel import sentinel_master
 from coordination.errors import RedisUnreachable, SettingsError
 from coordination.keys import Keys
 from coordination.redis_url import (
@@ -60,7 +61,6 @@ from coordination.redis_url import (
     sentinel_target,
     url_password,
 )
-from coordination.runtime.sentinel import sentinel_master
 from coordination.settings import Settings, get_settings
 
 __all__ = ["ACL_COMMANDS", "DEFAULT_TIMEOUT", "Diagnosis", "acl_rules", "acl_setuser",

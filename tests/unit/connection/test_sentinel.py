@@ -8,6 +8,7 @@ from typing import Any, cast
 import pytest
 import redis
 
+from coordination.connection.client import NotReplicated, _replicas_seen, stand_in
 from coordination.keys import Keys
 from coordination.redis_url import (
     celery_url,
@@ -18,7 +19,6 @@ from coordination.redis_url import (
     tls_options,
     url_problem,
 )
-from coordination.runtime.client import NotReplicated, _replicas_seen, stand_in
 from coordination.runtime.leases import LeaseManager
 from coordination.runtime.transitions import StartVerdict, Transitions
 
@@ -182,7 +182,7 @@ def test_a_renewal_no_replica_confirmed_is_a_failed_renewal() -> None:
 
 def test_a_start_waits_for_every_replica_seen_online_lately(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from coordination.runtime import client
+    from coordination.connection import client
 
     keys = Keys("ns-wait4")
     fake = Replicas(acked=1, online=2)
@@ -221,7 +221,7 @@ def test_a_master_without_replicas_takes_writes_unconfirmed_and_says_so(
     """0.3 asked for one replica whatever the master had: on a Sentinel-managed master
     with none (or none left after a failover), every start raised NotReplicated and the
     todo failed as poison without ever running (issue #39, items 1 and 16)."""
-    from coordination.runtime import client
+    from coordination.connection import client
 
     keys = Keys("ns-wait6")
     fake = Replicas(acked=0, online=0)
@@ -336,7 +336,7 @@ def test_the_celery_app_takes_the_sentinel_transport_and_the_master_name(
 @pytest.mark.parametrize(("url", "extra"), [(URL, {"wait", "info"}), ("redis://h:1/0", set())])
 def test_a_worker_on_sentinel_is_checked_for_wait_and_info_too(
         monkeypatch: pytest.MonkeyPatch, url: str, extra: set[str]) -> None:
-    from coordination.runtime import preflight
+    from coordination.connection import preflight
     from coordination.settings import Settings
 
     asked: list[str] = []
@@ -366,7 +366,7 @@ def test_no_master_found_says_which_of_three_things_went_wrong(
         text: str, says: str, transient: bool) -> None:
     from redis.sentinel import MasterNotFoundError
 
-    from coordination.runtime.preflight import diagnose
+    from coordination.connection.preflight import diagnose
 
     d = diagnose(MasterNotFoundError(text), URL)
     assert says in d.problem and d.transient is transient, d
@@ -377,7 +377,7 @@ def test_a_write_to_a_master_the_sentinels_no_longer_name_is_not_confirmed(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from types import SimpleNamespace
 
-    from coordination.runtime import client
+    from coordination.connection import client
 
     asked: list[str] = []
     named = ["10.0.0.1", 6379]

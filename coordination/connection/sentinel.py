@@ -44,7 +44,7 @@ def sentinel_master(url: str, **kwargs: Any) -> redis.Redis:
     failover the next connection reaches the new master. A write refused by a demoted
     master (``READONLY``, celery#7946) drops that connection and surfaces as a
     ``ConnectionError``, which the caller rides out
-    (:func:`coordination.runtime.client.riding_out`) like any
+    (:func:`coordination.connection.client.riding_out`) like any
     other reconnect, never as a crash."""
     target = sentinel_target(url)
     # The sentinels' connections time out, and retry, as the master's do.

@@ -1,6 +1,6 @@
 """Which of a gate's votes count: the checks every reader of votes makes.
 
-A vote is evidence (:mod:`coordination.runtime.evidence`, kind ``vote``): it counts
+A vote is evidence (:mod:`coordination.trust.evidence`, kind ``vote``): it counts
 only if its seal holds, its person is one of the gate's ``from:``, and, with the
 catalog's ``approvers:``, only with an SSH signature (:mod:`.sshsig`) by a key the
 allowed-signers file gives one of the gate's approvers; the starter does not count
@@ -26,9 +26,9 @@ from typing import Any
 
 from coordination.catalog.store import CatalogStore
 from coordination.errors import CoordError
-from coordination.runtime import sshsig
-from coordination.runtime.evidence import refusal, vote_about
-from coordination.runtime.signing import Policy
+from coordination.trust import sshsig
+from coordination.trust.evidence import refusal, vote_about
+from coordination.trust.signing import Policy
 
 log = logging.getLogger("coord.approvals")
 
@@ -81,7 +81,7 @@ class Starter:
 
     Without ``approvers:`` it is the name the start gave (``COORD_USER``, else git's or
     the OS user): self-declared, as every approver is then. With ``approvers:`` it is
-    the key that signed the start (:func:`coordination.runtime.sshsig.start_message`)
+    the key that signed the start (:func:`coordination.trust.sshsig.start_message`)
     and every principal the allowed-signers file gives that key, whatever name the
     start claimed; a start that proves nobody (unsigned, or its signature fails) leaves
     the starter ``unproven``, and then no vote counts on a gate that refuses the

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from redis import exceptions as rexc
 
+from coordination.connection.preflight import check_redis, diagnose
 from coordination.errors import RedisUnreachable, SettingsError
 from coordination.redis_url import celery_url, redact_url, scrub, tls_options, url_problem
-from coordination.runtime.preflight import check_redis, diagnose
 from coordination.settings import Settings, load_settings
 
 pytestmark = pytest.mark.timeout(60)

@@ -17,7 +17,7 @@ cache key), so a record copied to another place, or a vote moved to another
 binding, fails its check like a forged one.
 
 What a reader accepts (:func:`refusal`), the rules of sweep specs
-(:mod:`coordination.runtime.signing`):
+(:mod:`coordination.trust.signing`):
 
 - with a key: only a record sealed by that key (or the previous one) for exactly
   this kind, about and body. An unsigned record is refused: fail closed;
@@ -36,7 +36,7 @@ import json
 from collections.abc import Container, Mapping
 from typing import Any
 
-from coordination.runtime.signing import Policy, key_id
+from coordination.trust.signing import Policy, key_id
 
 #: The prefix of an evidence seal.
 VERSION = "v1"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from coordination.runtime import evidence as ev
-from coordination.runtime.signing import Policy
+from coordination.trust import evidence as ev
+from coordination.trust.signing import Policy
 
 KEY = "k" * 32
 ABOUT = {"plan": "PLAN-004", "todo": "TODO-041", "shas": {"api": "a" * 40}}

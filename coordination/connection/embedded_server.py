@@ -46,7 +46,7 @@ Stopping: memberships, not heartbeats
       process to end before giving the flock back, so no new server can ever run on the
       same AOF beside the old one.
     - The safety net, for members that die without releasing: a small watchdog, a
-      detached ``python -m coordination.runtime.embedded_server watchdog ...`` started
+      detached ``python -m coordination.connection.embedded_server watchdog ...`` started
       with the server (connection name ``coord-embedded:watchdog``). It polls
       ``CLIENT LIST`` and, after ``idle_timeout`` seconds with no member connected,
       takes the flock, checks again and shuts the server down. It exits when its
@@ -424,7 +424,7 @@ def _write_conf(directory: Path, sock: Path) -> Path:
         "set-proc-title": "no",  # the command line keeps the config's path (_is_ours)
     }
     conf = directory / CONF
-    text = "# written by coord (coordination/runtime/embedded_server.py) at each start\n"
+    text = "# written by coord (coordination/connection/embedded_server.py) at each start\n"
     text += "".join(f"{key} {value}\n" for key, value in lines.items())
     tmp = conf.with_name(conf.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -705,7 +705,7 @@ def watchdog(directory: Path, sock: Path, idle_timeout: float, run_id: str) -> N
 
 def _main(argv: list[str]) -> int:
     if len(argv) != 5 or argv[0] != "watchdog":
-        print("usage: python -m coordination.runtime.embedded_server watchdog DIR SOCKET "
+        print("usage: python -m coordination.connection.embedded_server watchdog DIR SOCKET "
               "IDLE_TIMEOUT RUN_ID", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s watchdog {os.getpid()}: %(message)s")

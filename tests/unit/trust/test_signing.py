@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 
 from coordination.dispatch import CeleryDispatcher
-from coordination.runtime import signing
 from coordination.runtime.context import Runtime
-from coordination.runtime.signing import Policy
 from coordination.settings import Settings
 from coordination.sweeps import SweepService
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import _spec_cache, cached_spec, load_spec
+from coordination.trust import signing
+from coordination.trust.signing import Policy
 from tests.unit.support.sweeps import PLAN, StubApp, fresh_runtime, stub_runtime, write_catalog
 from workers.runner import Outcome, WorkerInfo, run_todo
 
@@ -307,7 +307,7 @@ def test_no_key_holder_signs_a_resume_of_a_rewritten_spec(
 ) -> None:
     """A resume keeps the spec's todos that succeeded and signs the whole: of a spec
     rewritten in Redis it would sign the attacker's commands. Refused, nothing reset."""
-    from coordination.runtime.signing import SpecRefused
+    from coordination.trust.signing import SpecRefused
 
     marker = tmp_path / "ran"
     sid = start(signed_rt, tmp_path / "eco", marker, second="false")
