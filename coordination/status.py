@@ -557,7 +557,8 @@ CHANGE_TRANSITIONS: dict[ChangeState | None, frozenset[ChangeState]] = {
                           _C.failed_verification}),
     _C.partially_landed: frozenset({_C.landing, _C.partially_landed, _C.reverted,
                                     _C.revert_failed, _C.failed_verification}),
-    _C.reverted: frozenset({_C.landing, _C.reverted, _C.failed_verification}),
+    # (landed: put back so, its revert carried on again: test_change_revert does)
+    _C.reverted: frozenset({_C.landing, _C.landed, _C.reverted, _C.failed_verification}),
     # its revert refused: landed again as it was
     _C.revert_failed: frozenset({_C.landing, _C.landed, _C.reverted, _C.revert_failed,
                                  _C.failed_verification}),

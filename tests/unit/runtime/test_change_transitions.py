@@ -36,6 +36,7 @@ MOVES = [
     (CS.revert_failed, CS.reverted), (CS.revert_failed, CS.revert_failed),
     (CS.revert_failed, CS.landed),  # its revert refused: landed again
     (CS.landed, CS.landing), (CS.reverted, CS.landing),  # a new landing
+    (CS.reverted, CS.landed),  # test_change_revert puts a reverted change back landed
     (None, FAILED_VERIFICATION), (CS.landing, FAILED_VERIFICATION),
     (FAILED_VERIFICATION, FAILED_VERIFICATION), (FAILED_VERIFICATION, CS.landing),
 ]
@@ -59,18 +60,21 @@ def test_every_move_the_code_makes_is_allowed(old: str | None, new: str) -> None
     assert refused_move(old, new) is None
 
 
-@pytest.mark.parametrize("old,new", [(CS.reverted, CS.landed), (None, CS.landed),
+@pytest.mark.parametrize("old,new", [(CS.reverted, CS.partially_landed), (None, CS.landed),
                                      (CS.landed, CS.interrupted), (None, "nonsense")])
 def test_a_move_outside_the_table_is_refused(old: str | None, new: str) -> None:
     assert refused_move(old, new)
 
 
 def test_write_state_refuses_before_writing(rt: Runtime) -> None:
+    with pytest.raises(TransitionRefused, match="from no state to landed"):
+        rt.changes.end_landing(PLAN, CS.landed, None)
+    assert rt.changes.read(PLAN).state is None
     rt.changes.begin_landing(PLAN, "{}", {})
     rt.changes.end_landing(PLAN, CS.reverted, "undone")
     assert rt.changes.read(PLAN).state == CS.reverted
-    with pytest.raises(TransitionRefused, match="from reverted to landed"):
-        rt.changes.end_landing(PLAN, CS.landed, None)
+    with pytest.raises(TransitionRefused, match="from reverted to partially_landed"):
+        rt.changes.end_landing(PLAN, CS.partially_landed, "x")
     with pytest.raises(TransitionRefused, match="to interrupted"):
         rt.changes.end_landing(PLAN, CS.interrupted, "x")
     st = rt.changes.read(PLAN)
