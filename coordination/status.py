@@ -533,11 +533,41 @@ class ChangeState(StrEnum):
     #: (the change's) a gate of it was rejected: never headlined ``verified``, and the
     #: merge train verifies it no more
     rejected = "rejected"
+    #: (the change's, stored) the merge train dropped it: a verify todo failed on it
+    failed_verification = "failed_verification"
 
 
 #: How a landing ends.
 CHANGE_ENDED = frozenset({ChangeState.landed, ChangeState.reverted, ChangeState.revert_failed,
                           ChangeState.partially_landed})
+
+_C = ChangeState
+#: Which state a change's stored ``state`` may move to (None: never landed nor dropped).
+#: Only :meth:`coordination.runtime.changes.ChangeStore.write_state` writes it, checked
+#: against this table. A new landing (``landing``) or the train's drop may follow any
+#: stored state; ``landing`` with a reason is its undo under way; a revert refused puts
+#: back the state it found (``landed``, ``partially_landed``). The rest (drafted,
+#: verified, conflict, interrupted, revert_interrupted, rejected) are headlines read
+#: from the record, never stored: nothing moves to them.
+CHANGE_TRANSITIONS: dict[ChangeState | None, frozenset[ChangeState]] = {
+    None: frozenset({_C.landing, _C.failed_verification}),
+    _C.landing: frozenset({_C.landing, _C.landed, _C.reverted, _C.revert_failed,
+                           _C.partially_landed, _C.failed_verification}),
+    _C.landed: frozenset({_C.landing, _C.landed, _C.reverted, _C.revert_failed,
+                          _C.failed_verification}),
+    _C.partially_landed: frozenset({_C.landing, _C.partially_landed, _C.reverted,
+                                    _C.revert_failed, _C.failed_verification}),
+    # (landed: put back so, its revert carried on again: test_change_revert does)
+    _C.reverted: frozenset({_C.landing, _C.landed, _C.reverted, _C.failed_verification}),
+    # its revert refused: landed again as it was
+    _C.revert_failed: frozenset({_C.landing, _C.landed, _C.reverted, _C.revert_failed,
+                                 _C.failed_verification}),
+    _C.failed_verification: frozenset({_C.landing, _C.failed_verification}),
+    **{s: frozenset() for s in (_C.drafted, _C.verified, _C.conflict, _C.interrupted,
+                                _C.revert_interrupted, _C.rejected)},
+}
+#: The states a change's ``state`` field holds (what the table moves to).
+CHANGE_STORED = frozenset().union(*CHANGE_TRANSITIONS.values())
 
 
 class UnknownStatus(ValueError):

@@ -164,6 +164,7 @@ def document(cp: ChangePlan, st: ChangeState, train: list[str], j: Judgement,
             why=step.get("why") or st.conflicts.get(name) or (
                 UNCHANGED if not step and rec and rec.candidate == rec.base_sha else None))
     states = {r["state"] for r in repos.values()}
+    state: str
     if j.dropped:
         state = FAILED_VERIFICATION
     elif st.state and st.state != FAILED_VERIFICATION:

@@ -59,7 +59,7 @@ what to run next.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -725,152 +725,259 @@ def prepare_blockers(cp: ChangePlan, st: ChangeState) -> list[Blocker]:
     return out
 
 
-def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
-          candidates: dict[str, str | None] | None = None,
-          bases: Mapping[str, standing.Base] | None = None, *,
-          remotes: bool = True) -> Judgement:
-    """The landing rule for ``cp`` now. ``candidates``: the set to judge (default:
-    every worktree's HEAD re-read now; prepare passes the one it would land).
-    ``bases``: each repo's base on its remote as read now (``change status``; prepare
-    checks the remotes itself and passes none). ``remotes``: the freshness anchors on
-    the repos' remotes are read too (land, its dry run, the train; ``change status``
-    only when it asks the remotes), else only the one beside the catalog."""
-    st = st if st is not None else rt.changes.read(cp.plan)
-    now = candidates if candidates is not None else current_candidates(cp, st)
+@dataclass
+class Evidence:
+    """What the landing rule reads, read once before any check runs (Prefect's
+    orchestration context): the change, the candidate set judged, the trusted sweep
+    pointer, and the plan's last sweep as Redis holds it. The checks read it; none
+    writes Redis."""
+
+    rt: Runtime
+    cp: ChangePlan
+    st: ChangeState
+    now: dict[str, str | None]  # every repo's candidate (None: none yet)
+    bases: Mapping[str, standing.Base] | None
+    remotes: bool
+    policy: Policy
+    pointer: dict[str, Any]  # the sweep pointer if it may be trusted, else empty
+    refused_pointer: str | None  # why it may not
+    sweep: str | None  # the plan's last sweep, as the pointer names it
+    #: the set judged, when every repo has a candidate (else None)
+    cands: dict[str, str] | None = None
+    rec: dict[str, Any] = field(default_factory=dict)  # the sweep's fields read
+    gone: bool = False  # the sweep is gone from Redis
+    since: float = 0.0  # when the sweep was created
+    spec: dict[str, Any] | None = None  # its last run's frozen spec (signature checked)
+    unreadable: str | None = None  # why that spec cannot be read
+    last: dict[str, Checkpoint] = field(default_factory=dict)  # its todos' checkpoints
+
+
+def _evidence(rt: Runtime, cp: ChangePlan, st: ChangeState, now: dict[str, str | None],
+              bases: Mapping[str, standing.Base] | None, remotes: bool) -> Evidence:
     policy = evidence.policy_of(rt.settings)
-    pointer, refused_pointer = _pointer(cp, st, policy)
+    pointer, refused = _pointer(cp, st, policy)
     sweep = pointer.get("sweep") if isinstance(pointer.get("sweep"), str) else None
-    j = Judgement(plan=cp.plan, candidates=dict(now), sweep=sweep)
-    if refused_pointer:
-        j.blockers.append(Blocker("evidence", cp.plan, refused_pointer))
-    else:
-        j.blockers.extend(fresh(rt, cp, pointer, policy, remotes=remotes))
     complete = all(now.values()) and bool(now)
-    cands: dict[str, str] | None = (
-        {r: s for r, s in now.items() if s} if complete else None)
-    for repo, sha in now.items():
-        if sha is None:
-            j.blockers.append(Blocker("repo", repo, "no candidate yet (run the plan: "
-                                      f"coord plan sweep {cp.plan})"))
-        elif repo in st.conflicts:
-            j.blockers.append(Blocker("repo", repo, f"conflict: {st.conflicts[repo]}"))
-        elif st.state == CS.partially_landed and \
-                st.steps.get(repo, {}).get("state") == CS.landed:
-            j.blockers.append(Blocker("repo", repo, "landed by a per-wave landing that stopped "
-                                      f"(partially_landed): take it out first (coord change "
-                                      f"revert {cp.plan}), then land the change again"))
-    told = {b.id for b in j.blockers if b.kind == "repo"}
-    j.blockers.extend(_standing(cp, st, now, {r: b for r, b in (bases or {}).items()
-                                              if r not in told}))
-    j.blockers.extend(_untrusted_git(cp, st))
-    if not cp.verify_todos:
-        j.blockers.append(Blocker("verify", cp.plan, f"{cp.plan} has no verify todo: add "
-                                  "one with verify: true"))
-    j.blockers.extend(own_verify_blockers(cp, st))
-    j.blockers.extend(prepare_blockers(cp, st))
-    last: dict[str, Checkpoint] = {}
-    since, gone = 0.0, False
-    rec: dict[str, Any] = {}
-    spec: dict[str, Any] | None = None  # the last run's frozen spec (signature checked)
-    unreadable: str | None = None
+    ev = Evidence(rt, cp, st, now, bases, remotes, policy, pointer, refused, sweep,
+                  {r: s for r, s in now.items() if s} if complete else None)
     if sweep:
         # (its spec always: which todos it ran, deleted from the catalog since or not)
         wanted = ("created_at", "run", "status", *START_FIELDS, "spec", "spec_sig",
                   "spec_key_id")
         found = rt.checkpoints.get_sweep_fields(sweep, wanted)
-        gone = found is None
-        rec = dict(found or {})
-        since = float(str(rec.get("created_at") or 0))
-        if not gone:
-            spec, unreadable = _frozen(rt, sweep, rec, policy)
-        ids = sorted({*cp.verify_todos, *cp.gates, *cp.todos, *(spec or {}).get("todos", {})})
-        last = rt.checkpoints.get_all(sweep, ids) if ids and not gone else {}
-        said = pointer.get("run")
-        if not gone and said is not None and str(rec.get("run") or 0) != str(said):
-            j.blockers.append(Blocker("evidence", cp.plan, (
-                f"the sweep pointer of change {cp.plan} names run {said} of sweep {sweep}, "
-                f"but the sweep is at run {rec.get('run') or 0}: it ran again since (a "
-                "rollback), or the pointer is an older one put back; sweep the plan again "
-                f"(coord plan sweep {cp.plan})")))
-    # Each verify todo is judged on the run it last started in (the pointer's anchor).
-    anchors = {t: _anchor(pointer, t) for t in cp.verify_todos}
+        ev.gone = found is None
+        ev.rec = dict(found or {})
+        ev.since = float(str(ev.rec.get("created_at") or 0))
+        if not ev.gone:
+            ev.spec, ev.unreadable = _frozen(rt, sweep, ev.rec, policy)
+        ids = sorted({*cp.verify_todos, *cp.gates, *cp.todos,
+                      *(ev.spec or {}).get("todos", {})})
+        ev.last = rt.checkpoints.get_all(sweep, ids) if ids and not ev.gone else {}
+    return ev
+
+
+#: A check of the landing rule: the evidence (and the judgement so far, whose verdicts
+#: it may fill in) -> its blockers, in the order they are told.
+Check = Callable[[Evidence, Judgement], list[Blocker]]
+
+
+def check_pointer(ev: Evidence, j: Judgement) -> list[Blocker]:
+    """The sweep pointer is sealed, and the newest freshness anchor names it."""
+    if ev.refused_pointer:
+        return [Blocker("evidence", ev.cp.plan, ev.refused_pointer)]
+    return fresh(ev.rt, ev.cp, ev.pointer, ev.policy, remotes=ev.remotes)
+
+
+def check_candidates(ev: Evidence, j: Judgement) -> list[Blocker]:
+    """Every repo has a candidate, not in conflict, not landed by a stopped per-wave
+    landing."""
+    cp, st, out = ev.cp, ev.st, []
+    for repo, sha in ev.now.items():
+        if sha is None:
+            out.append(Blocker("repo", repo, "no candidate yet (run the plan: "
+                               f"coord plan sweep {cp.plan})"))
+        elif repo in st.conflicts:
+            out.append(Blocker("repo", repo, f"conflict: {st.conflicts[repo]}"))
+        elif st.state == CS.partially_landed and \
+                st.steps.get(repo, {}).get("state") == CS.landed:
+            out.append(Blocker("repo", repo, "landed by a per-wave landing that stopped "
+                               f"(partially_landed): take it out first (coord change "
+                               f"revert {cp.plan}), then land the change again"))
+    return out
+
+
+def check_standing(ev: Evidence, j: Judgement) -> list[Blocker]:
+    """Where the change stands against its remotes (a repo already told of: not again)."""
+    told = {b.id for b in j.blockers if b.kind == "repo"}
+    return _standing(ev.cp, ev.st, ev.now, {r: b for r, b in (ev.bases or {}).items()
+                                            if r not in told})
+
+
+def check_git_trusted(ev: Evidence, j: Judgement) -> list[Blocker]:
+    return _untrusted_git(ev.cp, ev.st)
+
+
+def check_has_verify(ev: Evidence, j: Judgement) -> list[Blocker]:
+    if ev.cp.verify_todos:
+        return []
+    return [Blocker("verify", ev.cp.plan, f"{ev.cp.plan} has no verify todo: add one with "
+                    "verify: true")]
+
+
+def check_own_verify(ev: Evidence, j: Judgement) -> list[Blocker]:
+    return own_verify_blockers(ev.cp, ev.st)
+
+
+def check_prepare(ev: Evidence, j: Judgement) -> list[Blocker]:
+    return prepare_blockers(ev.cp, ev.st)
+
+
+def check_pointer_run(ev: Evidence, j: Judgement) -> list[Blocker]:
+    """The pointer names the run its sweep is at."""
+    said, cp = ev.pointer.get("run"), ev.cp
+    if not ev.sweep or ev.gone or said is None or str(ev.rec.get("run") or 0) == str(said):
+        return []
+    return [Blocker("evidence", cp.plan, (
+        f"the sweep pointer of change {cp.plan} names run {said} of sweep {ev.sweep}, "
+        f"but the sweep is at run {ev.rec.get('run') or 0}: it ran again since (a "
+        "rollback), or the pointer is an older one put back; sweep the plan again "
+        f"(coord plan sweep {cp.plan})"))]
+
+
+def check_verify_passed(ev: Evidence, j: Judgement) -> list[Blocker]:
+    """Each verify todo passed on the set judged, in the run it last started in (the
+    pointer's anchor); then each repo whose candidate moved since."""
+    cp, sweep, cands = ev.cp, ev.sweep, ev.cands
+    anchors = {t: _anchor(ev.pointer, t) for t in cp.verify_todos}
     elsewhere: dict[str, list[str]] = {}
     for t, a in anchors.items():
         if a is not None and a[0] != sweep:
             elsewhere.setdefault(a[0], []).append(t)
     runs_of: dict[str, dict[str, Checkpoint]] = {
-        s: rt.checkpoints.get_all(s, ts) for s, ts in sorted(elsewhere.items())}
+        s: ev.rt.checkpoints.get_all(s, ts) for s, ts in sorted(elsewhere.items())}
+    out: list[Blocker] = []
     moved: dict[str, str] = {}
     for todo in cp.verify_todos:
         a = anchors[todo]
         in_last = a is None or a[0] == sweep
-        v = _verify_verdict(cp, todo, st.verifies.get(todo), cands,
-                            last.get(todo) if in_last else runs_of[a[0]].get(todo),  # type: ignore[index]
-                            a, since if in_last else 0.0, policy)
+        v = _verify_verdict(cp, todo, ev.st.verifies.get(todo), cands,
+                            ev.last.get(todo) if in_last else runs_of[a[0]].get(todo),  # type: ignore[index]
+                            a, ev.since if in_last else 0.0, ev.policy)
         j.verify[todo] = v
         if v.verdict == "passed":
             continue
-        j.blockers.append(Blocker("evidence" if v.verdict == "refused" else "verify", todo,
-                                  v.why or v.verdict))
+        out.append(Blocker("evidence" if v.verdict == "refused" else "verify", todo,
+                           v.why or v.verdict))
         if v.verdict == "stale" and v.candidates and cands:
             for repo, sha in cands.items():
                 was = v.candidates.get(repo)
                 if was and was != sha and repo not in moved:
                     moved[repo] = (f"candidate moved {_short(was)} -> {_short(sha)} since "
                                    f"{todo} ran on it: verify again")
-    j.blockers.extend(Blocker("repo", r, why) for r, why in sorted(moved.items()))
-    # A failed verify record of a todo the catalog no longer calls a verify todo of the
-    # plan (deleted, or verify: turned off) still vetoes the set it failed on.
-    for todo, v in _vetoes_of_former(cp, st, cands, policy).items():
+    return out + [Blocker("repo", r, why) for r, why in sorted(moved.items())]
+
+
+def check_former_verify(ev: Evidence, j: Judgement) -> list[Blocker]:
+    """A failed verify record of a todo the catalog no longer calls a verify todo of the
+    plan (deleted, or verify: turned off) still vetoes the set it failed on."""
+    out = []
+    for todo, v in _vetoes_of_former(ev.cp, ev.st, ev.cands, ev.policy).items():
         j.verify[todo] = v
-        j.blockers.append(Blocker("verify", todo, v.why or v.verdict))
+        out.append(Blocker("verify", todo, v.why or v.verdict))
+    return out
+
+
+def check_gates_approved(ev: Evidence, j: Judgement) -> list[Blocker]:
+    """Every gate approved in the plan's last sweep, by a sealed decision and votes
+    that count, for what the plan runs now."""
+    cp, sweep, last, spec = ev.cp, ev.sweep, ev.last, ev.spec
     frozen: dict[str, Any] = (spec or {}).get("todos") or {}
     changed: list[str] | None = None
     digest: list[str] = []  # (what the last run runs, computed once a gate needs it)
     signers = Approvers(Path(cp.allowed_signers) if cp.allowed_signers else None)
-    ctx = GateContext({}, signers, starter_of(rec, sweep or "", signers) if cp.gates else None)
+    started = starter_of(ev.rec, sweep or "", signers) if cp.gates else None
+    out: list[Blocker] = []
     for gate in cp.gates:
         votes = ""
         decided: str | None = None
-        approved = (sweep and not gone
-                    and (last.get(gate) or {}).get("status") == TodoStatus.succeeded)
-        if approved:
-            votes = rt.checkpoints.gate_read(sweep, gate)[1]  # type: ignore[arg-type]
+        if sweep and not ev.gone and (last.get(gate) or {}).get("status") == TodoStatus.succeeded:
+            votes = ev.rt.checkpoints.gate_read(sweep, gate)[1]
             if changed is None:
-                if unreadable:
-                    j.blockers.append(Blocker("evidence", cp.plan, unreadable + ": what its "
-                                              "gates approved cannot be checked; sweep the "
-                                              f"plan again (coord plan sweep {cp.plan})"))
+                if ev.unreadable:
+                    out.append(Blocker("evidence", cp.plan, ev.unreadable + ": what its "
+                                       "gates approved cannot be checked; sweep the "
+                                       f"plan again (coord plan sweep {cp.plan})"))
                 changed = changed_since(cp, frozen)
             if spec is not None:
-                decided = (_decision(spec, sweep, gate, last[gate], votes, digest,  # type: ignore[arg-type]
-                                     _run_no(rec), policy)
-                           or _rolled_back(spec, sweep, gate, last, digest))  # type: ignore[arg-type]
-        gv = _gate_verdict(gate, last.get(gate), sweep, gone, votes,
-                           cp.gate_needs.get(gate, 1), policy,
-                           GateContext(cp.gate_specs.get(gate) or {}, ctx.approvers,
-                                       ctx.started_by), changed, cp.plan, decided)
+                decided = (_decision(spec, sweep, gate, last[gate], votes, digest,
+                                     _run_no(ev.rec), ev.policy)
+                           or _rolled_back(spec, sweep, gate, last, digest))
+        gv = _gate_verdict(gate, last.get(gate), sweep, ev.gone, votes,
+                           cp.gate_needs.get(gate, 1), ev.policy,
+                           GateContext(cp.gate_specs.get(gate) or {}, signers, started),
+                           changed, cp.plan, decided)
         j.gates[gate] = gv
         if gv.verdict != "approved":
-            j.blockers.append(Blocker("evidence" if gv.verdict == "refused" else "gate", gate,
-                                      gv.why or gv.verdict))
-    if gone:
-        j.blockers.append(Blocker("run", cp.plan, f"the plan's last sweep {sweep} is gone "
-                                  "from Redis (expired): what it ran cannot be checked; sweep "
-                                  f"the plan again (coord plan sweep {cp.plan})"))
-    if sweep and not gone:
-        if spec is None and unreadable and not any(
-                b.kind == "evidence" and b.id == cp.plan for b in j.blockers):
-            j.blockers.append(Blocker("evidence", cp.plan, unreadable + ": what the plan's "
-                                      "last run ran cannot be checked; sweep the plan again "
-                                      f"(coord plan sweep {cp.plan})"))
-        j.blockers.extend(run_blockers(cp, sweep, rec, spec, last, policy))
-    if st.state == FAILED_VERIFICATION and not _verified_since_drop(cp, st, cands, j):
-        j.dropped = True
-        j.blockers.append(Blocker("train", cp.plan, "dropped from the merge train: "
-                                  + (st.reason or "verification failed")
-                                  + "; it stays failed_verification until every verify todo "
-                                  "of the plan passed again since, on its candidates now"))
+            out.append(Blocker("evidence" if gv.verdict == "refused" else "gate", gate,
+                               gv.why or gv.verdict))
+    return out
+
+
+def check_run_ended(ev: Evidence, j: Judgement) -> list[Blocker]:
+    """The plan's last sweep is there, its spec readable, every todo it ran ended and
+    not failed."""
+    cp, sweep = ev.cp, ev.sweep
+    if ev.gone:
+        return [Blocker("run", cp.plan, f"the plan's last sweep {sweep} is gone "
+                        "from Redis (expired): what it ran cannot be checked; sweep "
+                        f"the plan again (coord plan sweep {cp.plan})")]
+    if not sweep:
+        return []
+    out = []
+    if ev.spec is None and ev.unreadable and not any(
+            b.kind == "evidence" and b.id == cp.plan for b in j.blockers):
+        out.append(Blocker("evidence", cp.plan, ev.unreadable + ": what the plan's "
+                           "last run ran cannot be checked; sweep the plan again "
+                           f"(coord plan sweep {cp.plan})"))
+    return out + run_blockers(cp, sweep, ev.rec, ev.spec, ev.last, ev.policy)
+
+
+def check_train_drop(ev: Evidence, j: Judgement) -> list[Blocker]:
+    """The merge train did not drop it, or every verify todo passed again since."""
+    st = ev.st
+    if st.state != FAILED_VERIFICATION or _verified_since_drop(ev.cp, st, ev.cands, j):
+        return []
+    j.dropped = True
+    return [Blocker("train", ev.cp.plan, "dropped from the merge train: "
+                    + (st.reason or "verification failed")
+                    + "; it stays failed_verification until every verify todo "
+                    "of the plan passed again since, on its candidates now")]
+
+
+#: The landing rule's checks, in the order their blockers are told (one policy).
+CHECKS: tuple[Check, ...] = (
+    check_pointer, check_candidates, check_standing, check_git_trusted, check_has_verify,
+    check_own_verify, check_prepare, check_pointer_run, check_verify_passed,
+    check_former_verify, check_gates_approved, check_run_ended, check_train_drop)
+
+
+def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
+          candidates: dict[str, str | None] | None = None,
+          bases: Mapping[str, standing.Base] | None = None, *,
+          remotes: bool = True) -> Judgement:
+    """The landing rule for ``cp`` now: :data:`CHECKS` applied in order to the evidence
+    read once. ``candidates``: the set to judge (default: every worktree's HEAD re-read
+    now; prepare passes the one it would land). ``bases``: each repo's base on its
+    remote as read now (``change status``; prepare checks the remotes itself and passes
+    none). ``remotes``: the freshness anchors on the repos' remotes are read too (land,
+    its dry run, the train; ``change status`` only when it asks the remotes), else only
+    the one beside the catalog."""
+    st = st if st is not None else rt.changes.read(cp.plan)
+    now = candidates if candidates is not None else current_candidates(cp, st)
+    ev = _evidence(rt, cp, st, now, bases, remotes)
+    j = Judgement(plan=cp.plan, candidates=dict(now), sweep=ev.sweep)
+    for check in CHECKS:
+        j.blockers.extend(check(ev, j))
     return j
 
 

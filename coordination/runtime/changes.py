@@ -50,9 +50,11 @@ from typing import Any
 import redis
 
 from coordination.keys import Keys
+from coordination.runtime.checkpoints import TransitionRefused
 from coordination.runtime.leases import Lease, new_token
 from coordination.runtime.scripts import lua
-from coordination.status import CHANGE_ENDED
+from coordination.status import CHANGE_ENDED, CHANGE_TRANSITIONS
+from coordination.status import ChangeState as CS
 from coordination.trust import evidence
 from coordination.trust.signing import Policy
 
@@ -98,7 +100,22 @@ class ChangeState:
 
 
 #: The change state the merge train leaves a change in when it drops it.
-FAILED_VERIFICATION = "failed_verification"
+FAILED_VERIFICATION = CS.failed_verification
+
+
+def refused_move(old: str | None, new: str) -> str | None:
+    """Why a change's stored state may not move from ``old`` to ``new``
+    (:data:`coordination.status.CHANGE_TRANSITIONS`), None: it may. A stored state
+    this version does not know moves as a change never landed does."""
+    try:
+        target = CS(new)
+    except ValueError:
+        return f"unknown change state {new!r}"
+    source = CS(old) if old is not None and old in CHANGE_TRANSITIONS else None
+    if target not in CHANGE_TRANSITIONS[source]:
+        return (f"a change may not move from {source or 'no state'} to {target}: see "
+                "coordination.status.CHANGE_TRANSITIONS")
+    return None
 
 
 def verify_about(plan: str, todo: str, shas: dict[str, str], sweep: str | None = None,
@@ -276,12 +293,23 @@ class ChangeStore:
                     continue
         raise redis.WatchError(f"the sweep pointer of {plan} kept changing: not written")
 
+    def write_state(self, p: redis.client.Pipeline, plan: str, new: str) -> None:
+        """The one door of a change's stored state: ``new`` queued on the transaction
+        ``p``, once :data:`coordination.status.CHANGE_TRANSITIONS` allows the move from
+        the state stored now (:class:`TransitionRefused` before anything is written)."""
+        key = self.keys.change(plan)
+        raw = self.r.hget(key, "state")
+        why = refused_move(str(raw) if raw is not None else None, new)
+        if why:
+            raise TransitionRefused(f"change {plan}: {why}")
+        p.hset(key, "state", str(CS(new)))
+
     def drop(self, plan: str, reason: str, shas: dict[str, str]) -> None:
         """The merge train dropped the change: ``failed_verification`` with why, on the
         candidate set ``shas`` (it stays so until a verify todo passes on another set)."""
         with self.r.pipeline(transaction=True) as p:
-            p.hset(self.keys.change(plan), mapping={
-                "state": FAILED_VERIFICATION, "reason": reason,
+            self.write_state(p, plan, FAILED_VERIFICATION)
+            p.hset(self.keys.change(plan), mapping={"reason": reason,
                 "dropped": json.dumps({"shas": shas, "at": time.time()})})
             p.execute()
 
@@ -296,7 +324,7 @@ class ChangeStore:
                 p.hdel(key, *old)
             p.hdel(key, "reason", "manifest_sig", "manifest_key_id")
             p.hset(key, "manifest", manifest)
-            p.hset(key, "state", "landing")
+            self.write_state(p, plan, CS.landing)
             for name, value in sig.items():
                 p.hset(key, name, value)
             p.execute()
@@ -306,7 +334,7 @@ class ChangeStore:
         forgets its lander too (``landing`` with a reason: its undo is under way)."""
         key = self.keys.change(plan)
         with self.r.pipeline(transaction=True) as p:
-            p.hset(key, "state", state)
+            self.write_state(p, plan, state)
             if reason:
                 p.hset(key, "reason", reason)
             else:

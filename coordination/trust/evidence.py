@@ -34,6 +34,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Container, Mapping
+from enum import StrEnum
 from typing import Any
 
 from coordination.trust.signing import Policy, key_id
@@ -42,9 +43,21 @@ from coordination.trust.signing import Policy, key_id
 VERSION = "v1"
 #: The fields a seal adds to a record.
 SIG, KID = "sig", "kid"
-#: The kinds of record sealed; each reader names its own.
-KINDS = frozenset({"verify", "vote", "cache", "outputs", "sweep", "outcome", "decision",
-                   "context", "anchor"})
+class EvidenceKind(StrEnum):
+    """The kinds of record sealed; each reader names its own (a str: sealed as it)."""
+
+    verify = "verify"
+    vote = "vote"
+    cache = "cache"
+    outputs = "outputs"
+    sweep = "sweep"
+    outcome = "outcome"
+    decision = "decision"
+    context = "context"
+    anchor = "anchor"
+
+
+KINDS = frozenset(EvidenceKind)
 
 
 def _canonical(value: Any) -> str:

@@ -848,3 +848,20 @@ def test_an_approved_gate_counts_only_with_its_decision_sealed(signed: Runtime) 
     j = judge(rt, cp, candidates=dict(SET))
     assert [(b.kind, b.id) for b in j.blockers] == [("evidence", g) for g in cp.gates]
     assert all("signature invalid" in b.why for b in j.blockers), j.blockers
+
+
+def test_blockers_are_told_in_the_rules_order(rt: Runtime) -> None:
+    """One change blocked by several checks at once: a repo without a candidate, a
+    verify todo, a gate waiting, a failed todo of the last run and the train's drop are
+    told in that order (land, its dry run and status print them so)."""
+    cp = plan(("TODO-101",), gates=("TODO-050",))
+    rt.changes.set_repo(PLAN, "api", RepoRecord("main", "origin", "b", "a1", "/wt/api"))
+    rt.changes.record_verify(PLAN, "TODO-101", "api", SET, ok=False, exit_code=3)
+    rt.changes.drop(PLAN, "verify todo TODO-101 failed (exit 3)", dict(SET))
+    create_sweep(rt, "s-1")
+    rt.checkpoints.set_fields("s-1", "TODO-050", status="awaiting_approval", approvals=[])
+    rt.checkpoints.set_fields("s-1", "TODO-001", status="failed", reason="exit 2")
+    j = judge(rt, cp, candidates={"api": "a1", "web": None})
+    assert [(b.kind, b.id) for b in j.blockers] == [
+        ("repo", "web"), ("verify", "TODO-101"), ("gate", "TODO-050"), ("run", "TODO-001"),
+        ("train", PLAN)]

@@ -1,0 +1,127 @@
+"""The change lifecycle's table (coordination.status.CHANGE_TRANSITIONS) and its one
+door (ChangeStore.write_state): every move the landing, the revert and the train make
+is in the table, a move outside it is refused before Redis is written, and nothing
+else writes a change's state."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+import coordination
+from coordination.runtime.changes import FAILED_VERIFICATION, refused_move
+from coordination.runtime.checkpoints import TransitionRefused
+from coordination.runtime.context import Runtime
+from coordination.trust.evidence import KINDS, EvidenceKind
+from coordination.status import CHANGE_ENDED, CHANGE_STORED, CHANGE_TRANSITIONS
+from coordination.status import ChangeState as CS
+
+pytestmark = pytest.mark.timeout(30)
+
+PKG = Path(coordination.__file__).parent
+PLAN = "PLAN-001"
+
+#: Every move of a change's stored state that the landing (landing.py, waves.py), the
+#: revert (revert.py) and the merge train (train.py) make, as the suite drives them.
+MOVES = [
+    (None, CS.landing), (CS.landing, CS.landed), (CS.landing, CS.landing),  # undo under way
+    (CS.landing, CS.reverted), (CS.landing, CS.revert_failed),
+    (CS.landing, CS.partially_landed),  # a per-wave landing stopped
+    (CS.landed, CS.reverted), (CS.landed, CS.revert_failed),
+    (CS.landed, CS.landed),  # a revert refused puts back what it found
+    (CS.partially_landed, CS.reverted), (CS.partially_landed, CS.partially_landed),
+    (CS.revert_failed, CS.reverted), (CS.revert_failed, CS.revert_failed),
+    (CS.revert_failed, CS.landed),  # its revert refused: landed again
+    (CS.landed, CS.landing), (CS.reverted, CS.landing),  # a new landing
+    (CS.reverted, CS.landed),  # test_change_revert puts a reverted change back landed
+    (None, FAILED_VERIFICATION), (CS.landing, FAILED_VERIFICATION),
+    (FAILED_VERIFICATION, FAILED_VERIFICATION), (FAILED_VERIFICATION, CS.landing),
+]
+
+
+def test_the_table_names_every_state_and_only_states() -> None:
+    assert set(CHANGE_TRANSITIONS) == {None, *CS}
+    for targets in CHANGE_TRANSITIONS.values():
+        assert targets <= set(CS)
+    # the headlines read from the record are never stored: nothing moves to them
+    headlines = {CS.drafted, CS.verified, CS.conflict, CS.interrupted,
+                 CS.revert_interrupted, CS.rejected}
+    assert not headlines & CHANGE_STORED
+    for s in headlines:
+        assert CHANGE_TRANSITIONS[s] == frozenset()
+    assert CHANGE_ENDED <= CHANGE_STORED and FAILED_VERIFICATION in CHANGE_STORED
+
+
+@pytest.mark.parametrize("old,new", MOVES)
+def test_every_move_the_code_makes_is_allowed(old: str | None, new: str) -> None:
+    assert refused_move(old, new) is None
+
+
+@pytest.mark.parametrize("old,new", [(CS.reverted, CS.partially_landed), (None, CS.landed),
+                                     (CS.landed, CS.interrupted), (None, "nonsense")])
+def test_a_move_outside_the_table_is_refused(old: str | None, new: str) -> None:
+    assert refused_move(old, new)
+
+
+def test_write_state_refuses_before_writing(rt: Runtime) -> None:
+    with pytest.raises(TransitionRefused, match="from no state to landed"):
+        rt.changes.end_landing(PLAN, CS.landed, None)
+    assert rt.changes.read(PLAN).state is None
+    rt.changes.begin_landing(PLAN, "{}", {})
+    rt.changes.end_landing(PLAN, CS.reverted, "undone")
+    assert rt.changes.read(PLAN).state == CS.reverted
+    with pytest.raises(TransitionRefused, match="from reverted to partially_landed"):
+        rt.changes.end_landing(PLAN, CS.partially_landed, "x")
+    with pytest.raises(TransitionRefused, match="to interrupted"):
+        rt.changes.end_landing(PLAN, CS.interrupted, "x")
+    st = rt.changes.read(PLAN)
+    assert (st.state, st.reason) == (CS.reverted, "undone")  # nothing written
+    rt.changes.drop(PLAN, "TODO-101 failed", {"api": "a1"})
+    assert rt.changes.read(PLAN).state == FAILED_VERIFICATION
+
+
+def _state_writes(path: Path) -> list[tuple[str, int]]:
+    """(function, line) of each call in ``path`` that writes a field named ``state``
+    (``hset(key, "state", ...)`` or ``hset(key, mapping={"state": ...})``)."""
+    tree = ast.parse(path.read_text())
+    out: list[tuple[str, int]] = []
+
+    def walk(node: ast.AST, fn: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            name = child.name if isinstance(child, (ast.FunctionDef,
+                                                    ast.AsyncFunctionDef)) else fn
+            if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) \
+                    and child.func.attr in ("hset", "hsetnx", "hmset"):
+                args = [*child.args, *(k.value for k in child.keywords)]
+                for a in args:
+                    if (isinstance(a, ast.Constant) and a.value == "state") or (
+                            isinstance(a, ast.Dict) and any(
+                                isinstance(k, ast.Constant) and k.value == "state"
+                                for k in a.keys)):
+                        out.append((name, child.lineno))
+            walk(child, name)
+
+    walk(tree, "")
+    return out
+
+
+def test_every_change_state_write_goes_through_write_state() -> None:
+    writes = {str(p.relative_to(PKG)): _state_writes(p) for p in PKG.rglob("*.py")}
+    writes = {p: w for p, w in writes.items() if w}
+    # a breaker's own state is another record (Keys.breaker)
+    assert writes.pop("runtime/breakers.py", None) is not None
+    assert {p: [f for f, _ in w] for p, w in writes.items()} == {
+        "runtime/changes.py": ["write_state"]}
+    # and no script on a change's hash writes its state field
+    scripts = list((PKG / "runtime" / "lua").glob("change*.lua"))
+    assert scripts
+    for lua in scripts:
+        assert not re.search(r"HSET[^\n]*['\"]state['\"]", lua.read_text(), re.I), lua
+
+
+def test_evidence_kinds_are_an_enum() -> None:
+    assert KINDS == set(EvidenceKind) and "verify" in KINDS
+    assert EvidenceKind.decision == "decision"
