@@ -320,8 +320,7 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
         "finished_at": time.time(),
         "duration": duration,
         "reason": why,
-        "output_tail": ("" if result is None else result.output_tail(
-            rt.settings.output_tail_bytes) + check_tail)[-max(1, rt.settings.output_tail_bytes):],
+        "output_tail": _tail(result, check_tail, rt.settings.output_tail_bytes),
         "stdout_bytes": 0 if result is None else result.stdout_bytes,
         "stderr_bytes": 0 if result is None else result.stderr_bytes,
     }
@@ -389,3 +388,14 @@ def _read_outputs(path: str, keep: bool) -> tuple[dict[str, str], str | None]:
             os.unlink(path)
         except OSError:
             pass
+
+
+def _tail(result: ExecResult | None, check_tail: str, limit: int) -> str:
+    """The todo's output tail as its run left it (each stream's last ``limit`` characters
+    under a label saying of how many bytes), and a failed acceptance check's after it:
+    only then is the whole cut to its last ``limit`` characters (the run's label may go,
+    the check's, which says why the todo failed, stays)."""
+    tail = "" if result is None else result.output_tail(limit)
+    if not check_tail:
+        return tail
+    return (tail + check_tail)[-max(1, limit):]
