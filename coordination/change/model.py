@@ -60,6 +60,9 @@ class Target:
     land_hooks: bool = False
     #: run once in each new worktree of the repo before its todos (``prepare:``)
     prepare: str | None = None
+    #: where the catalog says the repo is (``url:``): the only URL coord fetches it from
+    #: and lands it on (:func:`coordination.change.git.remote_refusal`); None: unchecked
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,7 @@ def change_of(catalog: Catalog, plan_id: str, base_dir: Path) -> ChangePlan:
             remote=ch.remote or repo.remote or DEFAULT_REMOTE,
             land_command=repo.land_command,
             revert_command=repo.revert_command, land_hooks=repo.land_hooks,
-            prepare=repo.prepare,
+            prepare=repo.prepare, url=repo.url,
         )
     in_plan = {t.id for t in todos}
     preds: dict[str, set[str]] = {t.id: {b for b in t.blocked_by if b in in_plan}
