@@ -44,6 +44,8 @@ class TodoChange(TypedDict):
     repos: dict[str, list[str]]
     #: repo -> its ``prepare:`` command (run once in each new worktree of it), if any
     prepare: NotRequired[dict[str, str]]
+    #: repo -> its catalog ``url:``, if any (where the freshness anchor may be pushed)
+    urls: NotRequired[dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,9 @@ class ChangePlan:
         prepare = {r: t.prepare for r, t in self.targets.items() if t.prepare}
         if prepare:
             tc["prepare"] = prepare
+        urls = {r: t.url for r, t in self.targets.items() if t.url}
+        if urls:
+            tc["urls"] = urls
         return tc
 
 

@@ -679,6 +679,9 @@ def fresh(rt: Runtime, cp: ChangePlan, pointer: Mapping[str, Any], policy: Polic
     verify todo last started). An anchor whose seal fails blocks too (fail closed).
     No anchor anywhere (a plan last swept before 0.5): nothing to check against."""
     repos = {r: (t.checkout, t.remote) for r, t in cp.targets.items()}
+    if remotes:
+        repos = anchor.on_catalog_url(cp.plan, repos,
+                                      {r: t.url for r, t in cp.targets.items()})
     newest, refused = anchor.newest(cp.base_dir, repos, rt.keys.namespace, cp.plan, policy,
                                     remotes=remotes)
     out = [Blocker("evidence", cp.plan, f"{why}: sweep the plan again (coord plan sweep "

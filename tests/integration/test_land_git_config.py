@@ -218,6 +218,11 @@ def test_a_todo_cannot_send_a_landing_or_a_revert_to_another_remote_url(
     dry = refused(c, "change", "land", PLAN, "--dry-run")
     assert any(b["id"] == "api" and str(elsewhere) in b["why"] for b in dry["blockers"]), dry
     assert nothing_elsewhere()
+    # a sweep starting pushes the plan's freshness anchor to each remote: not to that one
+    anchor_ref = f"refs/coord/changes/{c.rt.keys.namespace}/{PLAN}"
+    sweep(c, 0, "--again")
+    assert nothing_elsewhere()
+    assert git(repos.remote("core"), "for-each-ref", anchor_ref) != ""
 
     # put back as the refusal says: it lands, on the catalog's URL
     git(repos.checkout("api"), "config", "--replace-all", "remote.origin.url", real)
