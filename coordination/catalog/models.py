@@ -436,7 +436,7 @@ class Repo(_Model):
     url: str | None = Field(None, min_length=1, json_schema_extra=CLONE_URL_SCHEMA)
     """Where the repo is cloned from (its remote's URL, as `coord init` read it; no password):
     what a new machine clones (`coord init --from` takes such URLs). Changes fetch from and land
-    on `remote`, not on this."""
+    on `remote`, and refuse to while that remote's URL is not this one."""
     land_command: str | None = Field(None, min_length=1)
     """What lands a change with `land: command` (e.g. `gh pr merge ...`), run in the change's
     worktree."""

@@ -344,13 +344,33 @@ def _each(fn: Callable[[T], R], items: list[T]) -> list[R]:
         return list(pool.map(fn, items))
 
 
+def on_catalog_url(plan: str, repos: Mapping[str, tuple[str, str]],
+                   urls: Mapping[str, str | None]) -> dict[str, tuple[str, str]]:
+    """``repos`` (repo -> (checkout, remote)) without those whose remote is not the URL
+    the catalog names (``urls``: repo -> its ``url:``; :func:`g.remote_refusal`): no
+    anchor is read from or pushed to another URL (logged)."""
+    out: dict[str, tuple[str, str]] = {}
+    for repo, (checkout, remote) in repos.items():
+        why = (g.remote_refusal(repo, checkout, remote, urls.get(repo), checkout)
+               if _is_clone(checkout) else None)
+        if why:
+            log.warning("change %s: its freshness anchor is not read from nor pushed to %s "
+                        "of %s: %s", plan, remote, repo, why)
+            continue
+        out[repo] = (checkout, remote)
+    return out
+
+
 def note(rt: Runtime, plan: str, sweep_id: str, run: int, verify: list[str], *, last: bool,
-         base_dir: str | Path | None, repos: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
+         base_dir: str | Path | None, repos: Mapping[str, tuple[str, str]],
+         urls: Mapping[str, str | None] | None = None) -> dict[str, Any]:
     """A sweep (run ``run``) of ``plan``'s todos starts, running its verify todos
     ``verify`` (:meth:`ChangeStore.note_sweep`): the pointer written, built on the
     newest anchor's (never on one put back in Redis), then anchored one above it, under
-    this machine's lock on the anchor. The pointer written."""
+    this machine's lock on the anchor. The pointer written. ``urls``: each repo's
+    catalog ``url:`` (:func:`on_catalog_url`)."""
     ns = rt.keys.namespace
+    repos = on_catalog_url(plan, repos, urls or {})
     with locked(base_dir, ns, plan):
         after, _ = newest(base_dir, repos, ns, plan, evidence.policy_of(rt.settings),
                           remotes=True)

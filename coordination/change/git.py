@@ -39,6 +39,7 @@ from pathlib import Path
 
 from coordination import gitsafe
 from coordination.errors import OperationFailed
+from coordination.fleet.drift import public_url
 
 #: Seconds any one git command may take (a push to a slow remote included).
 GIT_TIMEOUT = 120.0
@@ -362,9 +363,60 @@ def command_refusal(repo: str, checkout: str | Path, found: list[str]) -> str:
             f"trusted, set land_hooks: true on repo {repo}")
 
 
-def untrusted_git(repo: str, checkout: str | Path, *dirs: str | Path) -> str | None:
+def remote_refusal(repo: str, checkout: str | Path, remote: str, url: str | None,
+                   *dirs: str | Path) -> str | None:
+    """Why coord must not fetch ``repo`` from, nor push it to, ``remote`` as ``dirs``
+    (its checkout, its worktree) configure it: the catalog says the repo is at ``url``
+    (``url:``) and ``remote.REMOTE.url`` there names another URL, or more than one (git
+    pushes to each), or none while ``remote`` is not ``url`` itself (git would read
+    ``.git/remotes/REMOTE`` or take the name as a path). A todo shares the checkout's
+    ``.git/config`` and may have rewritten it. URLs compare as the catalog writes them
+    (no password: :func:`coordination.fleet.drift.public_url`). None: no ``url:`` (not
+    checked), or the remote is the catalog's URL."""
+    if url is None:
+        return None
+    for d in dirs:
+        proc = run(d, "config", "--null", "--get-all", f"remote.{remote}.url")
+        if proc.returncode not in (0, 1):
+            return (f"{repo}: the URL of its remote {remote} cannot be read in {d} "
+                    f"({proc.stderr.strip() or 'exit ' + str(proc.returncode)}): coord "
+                    f"fetches and pushes it only at {url}, where the catalog says it is")
+        got = [v for v in proc.stdout.split("\0") if v]
+        if len(got) == 1 and url in (got[0], public_url(got[0])):
+            continue
+        if not got and remote == url:
+            continue
+        if len(got) > 1:
+            said = "several URLs (" + ", ".join(got) + "), and git pushes to each"
+            fix = f"git -C {checkout} config --replace-all remote.{remote}.url {url}"
+        elif got:
+            said, fix = got[0], f"git -C {checkout} remote set-url {remote} {url}"
+        else:
+            said = "no URL in its git config"
+            fix = f"git -C {checkout} remote add {remote} {url}"
+        moved = got[0] if len(got) == 1 else "URL"
+        return (f"{repo}: its remote {remote} points at {said} in {d}, not at {url}, "
+                f"where the catalog says the repo is (url:): coord fetches it from and "
+                f"lands it on no other URL (a todo may have rewritten the remote); put it "
+                f"back ({fix}), or, if the repo has moved, say so in the catalog (coord "
+                f"repo update {repo} --url {moved})")
+    return None
+
+
+def untrusted_git(repo: str, checkout: str | Path, *dirs: str | Path,
+                  remote: str | None = None, url: str | None = None,
+                  trusted: bool = False) -> str | None:
     """Why coord must run no git in ``dirs`` (``repo``'s checkout and worktree) to land
-    or revert it (:func:`command_refusal`; their config unreadable: so), or None."""
+    or revert it: ``remote`` there is not the catalog's ``url`` (:func:`remote_refusal`,
+    checked even when ``trusted``), or their own config makes git run a program
+    (:func:`command_refusal`, unless ``trusted``: ``land_hooks``; their config
+    unreadable: so), or None."""
+    if remote is not None:
+        wrong = remote_refusal(repo, checkout, remote, url, *dirs)
+        if wrong:
+            return wrong
+    if trusted:
+        return None
     try:
         found = untrusted_commands(*dirs)
     except GitError as exc:

@@ -364,7 +364,7 @@ class Lander:
         hooks = self._hooks(repo)
         with self._lease(repo) as lease:
             # Its git config read again under the lease, just before git runs there.
-            untrusted = self._untrusted(repo, wt)
+            untrusted = self._untrusted(repo, wt, remote=e["remote"])
             if untrusted:
                 return untrusted
             if step.get("state"):
@@ -492,7 +492,7 @@ class Lander:
         repo, wt, remote, base = e["repo"], e["worktree"], e["remote"], e["base"]
         hooks = self._hooks(repo)
         with self._lease(repo) as lease:
-            untrusted = self._untrusted(repo, wt)
+            untrusted = self._untrusted(repo, wt, remote=e["remote"])
             if untrusted:  # no git runs there: it stays as it is, said
                 self._step(m, lease, repo, {**step, "state": CS.revert_failed,
                                             "why": untrusted})
@@ -555,15 +555,18 @@ class Lander:
         t = self.cp.targets.get(repo)
         return bool(t is not None and t.land_hooks)
 
-    def _untrusted(self, repo: str, *dirs: str) -> str | None:
+    def _untrusted(self, repo: str, *dirs: str, remote: str | None = None) -> str | None:
         """Why coord runs no git in ``repo``'s ``dirs`` (checkout, worktree): their own
         git config makes git run a program (a todo can write it); None: it does not,
-        or the repo trusts it (``land_hooks: true``)."""
-        if self._hooks(repo):
-            return None
+        or the repo trusts it (``land_hooks: true``); or its remote there is not the
+        URL the catalog names (:func:`g.remote_refusal`, trusted or not; ``remote``: the
+        one this call fetches from or pushes to, default the catalog's)."""
         t = self.cp.targets.get(repo)
         checkout = t.checkout if t is not None else dirs[0]
-        return g.untrusted_git(repo, checkout, *[d for d in dirs if d and os.path.isdir(d)])
+        return g.untrusted_git(repo, checkout, *[d for d in dirs if d and os.path.isdir(d)],
+                               remote=remote or (t.remote if t is not None else None),
+                               url=t.url if t is not None else None,
+                               trusted=self._hooks(repo))
 
     # -- leases ------------------------------------------------------------------
     def _lease(self, repo: str) -> _Held:

@@ -44,6 +44,8 @@ class TodoChange(TypedDict):
     repos: dict[str, list[str]]
     #: repo -> its ``prepare:`` command (run once in each new worktree of it), if any
     prepare: NotRequired[dict[str, str]]
+    #: repo -> its catalog ``url:``, if any (where the freshness anchor may be pushed)
+    urls: NotRequired[dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,9 @@ class Target:
     land_hooks: bool = False
     #: run once in each new worktree of the repo before its todos (``prepare:``)
     prepare: str | None = None
+    #: where the catalog says the repo is (``url:``): the only URL coord fetches it from
+    #: and lands it on (:func:`coordination.change.git.remote_refusal`); None: unchecked
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,9 @@ class ChangePlan:
         prepare = {r: t.prepare for r, t in self.targets.items() if t.prepare}
         if prepare:
             tc["prepare"] = prepare
+        urls = {r: t.url for r, t in self.targets.items() if t.url}
+        if urls:
+            tc["urls"] = urls
         return tc
 
 
@@ -164,7 +172,7 @@ def change_of(catalog: Catalog, plan_id: str, base_dir: Path) -> ChangePlan:
             remote=ch.remote or repo.remote or DEFAULT_REMOTE,
             land_command=repo.land_command,
             revert_command=repo.revert_command, land_hooks=repo.land_hooks,
-            prepare=repo.prepare,
+            prepare=repo.prepare, url=repo.url,
         )
     in_plan = {t.id for t in todos}
     preds: dict[str, set[str]] = {t.id: {b for b in t.blocked_by if b in in_plan}

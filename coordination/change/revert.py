@@ -154,7 +154,7 @@ class Reverter(Lander):
             t = self.cp.targets.get(e["repo"])
             if not landed or t is None or os.path.isdir(e["worktree"]):
                 continue
-            if self._untrusted(e["repo"], t.checkout):
+            if self._untrusted(e["repo"], t.checkout, remote=e["remote"]):
                 continue  # no git runs there: the revert says why
             try:
                 g.fetch(t.checkout, e["remote"], e["base"], hooks=self._hooks(e["repo"]))
@@ -185,7 +185,7 @@ class Reverter(Lander):
             return RepoPlan(repo, "skip", why="it never landed" if state in (None, NOT_LANDED)
                             else f"its step is {state}")
         landed = str(step["landed"])
-        untrusted = self._untrusted(repo, wt)
+        untrusted = self._untrusted(repo, wt, remote=e["remote"])
         if untrusted:  # before any git runs there
             return RepoPlan(repo, "refuse", landed, why=untrusted)
         try:
@@ -281,7 +281,7 @@ class Reverter(Lander):
                 return None
             landed: str = step["landed"]
             pre: str = step.get("pre") or e["base_sha"]
-            untrusted = self._untrusted(repo, wt)
+            untrusted = self._untrusted(repo, wt, remote=e["remote"])
             if untrusted:  # before any git runs there
                 return untrusted
             hooks = self._hooks(repo)
@@ -422,7 +422,7 @@ class Reverter(Lander):
             revert, over = step.get("revert"), step.get("over")
             if step.get("state") != CS.reverted or not revert or not over:
                 return f"{repo}: its step is {step.get('state')}, not a revert of this command"
-            untrusted = self._untrusted(repo, wt)
+            untrusted = self._untrusted(repo, wt, remote=e["remote"])
             if untrusted:
                 return untrusted
             hooks = self._hooks(repo)
@@ -458,7 +458,7 @@ class Reverter(Lander):
         """A re-landing killed half-way: did it land (its SHA on the remote)?"""
         repo, wt = e["repo"], e["worktree"]
         with self._lease(repo) as lease:
-            untrusted = self._untrusted(repo, wt)
+            untrusted = self._untrusted(repo, wt, remote=e["remote"])
             if untrusted:
                 raise ChangeNotReady(untrusted, hint="nothing was pushed; run coord change "
                                      "revert again once it is gone")

@@ -657,14 +657,15 @@ def _standing(cp: ChangePlan, st: ChangeState, now: dict[str, str | None],
 def _untrusted_git(cp: ChangePlan, st: ChangeState) -> list[Blocker]:
     """Repos whose own git config (the checkout's, the worktree's: a todo can write
     them) makes git run a program: coord runs no git there to land (unless the repo
-    says ``land_hooks: true``)."""
+    says ``land_hooks: true``); or whose remote there is not the catalog's ``url:``."""
     out: list[Blocker] = []
     for repo, t in cp.targets.items():
         rec = st.repos.get(repo)
-        if t.land_hooks or rec is None:
+        if rec is None:
             continue
         dirs = [d for d in (t.checkout, rec.worktree) if d and Path(d).is_dir()]
-        why = g.untrusted_git(repo, t.checkout, *dirs)
+        why = g.untrusted_git(repo, t.checkout, *dirs, remote=t.remote, url=t.url,
+                              trusted=t.land_hooks)
         if why:
             out.append(Blocker("repo", repo, why.removeprefix(f"{repo}: ")))
     return out
@@ -678,6 +679,9 @@ def fresh(rt: Runtime, cp: ChangePlan, pointer: Mapping[str, Any], policy: Polic
     verify todo last started). An anchor whose seal fails blocks too (fail closed).
     No anchor anywhere (a plan last swept before 0.5): nothing to check against."""
     repos = {r: (t.checkout, t.remote) for r, t in cp.targets.items()}
+    if remotes:
+        repos = anchor.on_catalog_url(cp.plan, repos,
+                                      {r: t.url for r, t in cp.targets.items()})
     newest, refused = anchor.newest(cp.base_dir, repos, rt.keys.namespace, cp.plan, policy,
                                     remotes=remotes)
     out = [Blocker("evidence", cp.plan, f"{why}: sweep the plan again (coord plan sweep "

@@ -129,6 +129,10 @@ def read_base(t: Target, *, ask: bool) -> Base:
     repository on this machine, else asked (``git ls-remote``) only with ``ask``."""
     checkout = Path(t.checkout)
     ref = f"refs/heads/{t.base}"
+    wrong = checkout.is_dir() and g.remote_refusal(t.repo, t.checkout, t.remote, t.url,
+                                                   t.checkout)
+    if wrong:  # its remote's files or git would answer for another repository
+        return Base(None, False, f"not checked: {wrong}")
     url: str | None = t.remote if not _NAME.match(t.remote) else _url_from_files(checkout,
                                                                                  t.remote)
     if url == NO_REMOTE and not (checkout / t.remote).exists():

@@ -66,7 +66,8 @@ def _build(rt: Runtime, cp: ChangePlan, ahead: dict[str, list[tuple[str, str]]])
         if rec is None or repo not in own:
             return f"{repo}: no candidate yet (run the plan first)"
         wt = rec.worktree
-        untrusted = None if t.land_hooks else g.untrusted_git(repo, t.checkout, t.checkout, wt)
+        untrusted = g.untrusted_git(repo, t.checkout, t.checkout, wt, remote=t.remote,
+                                    url=t.url, trusted=t.land_hooks)
         if untrusted:  # before any git runs there (a reset, a fetch, a merge)
             return untrusted
         g.git(wt, "reset", "--quiet", "--hard", own[repo], hooks=t.land_hooks)
@@ -112,8 +113,8 @@ def _drop(rt: Runtime, cp: ChangePlan, why: str) -> None:
     own = rt.changes.own(cp.plan)
     for repo, rec in st.repos.items():
         t = cp.targets.get(repo)
-        if t is not None and not t.land_hooks and g.untrusted_git(repo, t.checkout,
-                                                                  rec.worktree):
+        if t is not None and g.untrusted_git(repo, t.checkout, rec.worktree, remote=t.remote,
+                                             url=t.url, trusted=t.land_hooks):
             continue  # no git runs there: its worktree stays on the train's candidate
         if repo in own and failed.get(repo) not in (None, own[repo]):
             g.git(rec.worktree, "reset", "--quiet", "--hard", own[repo])

@@ -108,6 +108,7 @@ def note_change(rt: Runtime, spec: SweepSpec, todos: Sequence[str], *, last: boo
     record of an earlier run no longer counts). Nothing for a sweep of no change."""
     plans: dict[str, list[str]] = {}
     repos: dict[str, dict[str, tuple[str, str]]] = {}
+    urls: dict[str, dict[str, str | None]] = {}
     for t in todos:
         change = spec.todos[t].change if t in spec.todos else None
         if change:
@@ -118,13 +119,16 @@ def note_change(rt: Runtime, spec: SweepSpec, todos: Sequence[str], *, last: boo
             given = change.get("repos")
             for r, where in (given.items() if isinstance(given, dict) else ()):
                 at[str(r)] = (str(where[0]), str(where[2]))  # [checkout, base, remote]
+            named = change.get("urls")
+            for r, url in (named.items() if isinstance(named, dict) else ()):
+                urls.setdefault(str(change.get("plan")), {})[str(r)] = str(url)
     # The pointer, built on the newest freshness anchor's, then anchored outside Redis
     # (beside the catalog, on the remotes): a pointer put back after it is refused.
     base_dir = Path(spec.catalog).parent if spec.catalog else None
     for plan, verify in sorted(plans.items()):
         anchor.note(rt, plan, spec.sweep_id, spec.run, verify,
                     last=last and plan == spec.plan, base_dir=base_dir,
-                    repos=repos.get(plan, {}))
+                    repos=repos.get(plan, {}), urls=urls.get(plan, {}))
 
 
 def begin(rt: Runtime, spec: SweepSpec) -> None:

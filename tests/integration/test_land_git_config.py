@@ -171,3 +171,69 @@ def test_a_signing_key_command_never_runs_when_a_landing_merges_a_moved_base(
     assert not marker.exists(), "gpg.ssh.defaultKeyCommand ran during the landing"
     head = repos.remote_head("api")
     assert "gpgsig" not in git(repos.remote("api"), "cat-file", "-p", head)
+
+
+@pytest.mark.parametrize("how", ["set-url", "add-url"])
+def test_a_todo_cannot_send_a_landing_or_a_revert_to_another_remote_url(
+        cluster: Cluster, how: str) -> None:
+    """``remote.origin.url`` itself rewritten by a todo (``set-url``), or a second URL
+    added to it (``add-url``: git pushes to each), while the catalog's ``url:`` names
+    the real remote: the landing, its dry run and the revert are refused, naming both
+    URLs and the fix; the other repository never receives anything, and what coord
+    reports is on the real remote."""
+    c = cluster
+    repos: Repos = make_repos(c.root, NAMES)
+    write_catalog(c, broken=False)
+    text = c.eco.read_text()
+    for n in NAMES:  # the catalog names each repo's URL, as `coord init` writes it
+        text = text.replace(f"path: checkouts/{n}}}",
+                            f"path: checkouts/{n}, url: {repos.remote(n)}}}")
+    c.eco.write_text(text)
+    start(c)
+    sweep(c, expect=0)
+    wt = Path(status(c)["repos"]["api"]["worktree"])
+    real = str(repos.remote("api"))
+    elsewhere = c.root / "elsewhere.git"  # a copy of it: a landing would go through there
+    git(c.root, "clone", "--quiet", "--bare", real, str(elsewhere))
+    was = git(elsewhere, "for-each-ref")
+
+    def nothing_elsewhere() -> bool:
+        return git(elsewhere, "for-each-ref") == was
+
+    def redirect() -> None:  # what a todo in api's worktree can do (the config is shared)
+        if how == "set-url":
+            git(wt, "remote", "set-url", "origin", str(elsewhere))
+        else:
+            git(wt, "config", "--add", "remote.origin.url", str(elsewhere))
+
+    redirect()
+    base = {n: repos.remote_head(n) for n in NAMES}
+    res = c.cli("change", "land", PLAN)
+    assert res.returncode == 1, (res.stdout, res.stderr)
+    said = " ".join(res.stderr.split())
+    assert "its remote origin points at" in said and str(elsewhere) in said, said
+    assert f"not at {real}" in said and "coord repo update api --url" in said, said
+    assert repos.pushes() == [] and {n: repos.remote_head(n) for n in NAMES} == base
+    assert nothing_elsewhere()
+    dry = refused(c, "change", "land", PLAN, "--dry-run")
+    assert any(b["id"] == "api" and str(elsewhere) in b["why"] for b in dry["blockers"]), dry
+    assert nothing_elsewhere()
+    # a sweep starting pushes the plan's freshness anchor to each remote: not to that one
+    anchor_ref = f"refs/coord/changes/{c.rt.keys.namespace}/{PLAN}"
+    sweep(c, 0, "--again")
+    assert nothing_elsewhere()
+    assert git(repos.remote("core"), "for-each-ref", anchor_ref) != ""
+
+    # put back as the refusal says: it lands, on the catalog's URL
+    git(repos.checkout("api"), "config", "--replace-all", "remote.origin.url", real)
+    assert c.cli_json("change", "land", PLAN, "--wait")["state"] == "landed"
+    doc = status(c)
+    landed = {n: repos.remote_head(n) for n in NAMES}
+    assert {n: r["landed"] for n, r in doc["repos"].items()} == landed  # report = remotes
+    assert all(landed[n] != base[n] for n in NAMES) and nothing_elsewhere()
+
+    redirect()
+    res = c.cli("change", "revert", PLAN, "--json")
+    assert res.returncode == 1 and str(elsewhere) in res.stdout, (res.stdout, res.stderr)
+    assert json.loads(res.stdout)["state"] == "landed"
+    assert {n: repos.remote_head(n) for n in NAMES} == landed and nothing_elsewhere()

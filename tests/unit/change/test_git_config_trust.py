@@ -113,3 +113,32 @@ def test_fsmonitor_upload_and_receive_pack_of_the_repo_run_nothing(
     # trusted (land_hooks: true): the repo's own programs run, as git would run them
     assert g.remote_sha(repo, "origin", "main", hooks=True) == g.head(repo)
     assert marks["uploadpack"].exists()
+
+
+def test_the_remote_must_be_the_catalogs_url(repo: Path) -> None:
+    """remote_refusal: one URL equal to the catalog's (as it writes it: no password)
+    passes; another, a second one added (git pushes to each), or none while the remote
+    is a name is refused, naming both URLs and the fix; no ``url:``: not checked."""
+    url = "https://example.com/org/r.git"
+    run(repo, "remote", "add", "origin", url)
+    assert g.remote_refusal("r", repo, "origin", url, repo) is None
+    assert g.remote_refusal("r", repo, "origin", None, repo) is None
+    run(repo, "remote", "set-url", "origin", "https://tok:pw@example.com/org/r.git")
+    assert g.remote_refusal("r", repo, "origin", url, repo) is None  # its password aside
+
+    run(repo, "remote", "set-url", "origin", "/tmp/elsewhere.git")
+    why = g.remote_refusal("r", repo, "origin", url, repo) or ""
+    assert "points at /tmp/elsewhere.git" in why and f"not at {url}" in why, why
+    assert f"remote set-url origin {url}" in why and "coord repo update r --url" in why
+    assert g.untrusted_git("r", repo, repo, remote="origin", url=url, trusted=True) == why
+    assert g.untrusted_git("r", repo, repo) is None  # no remote given: not checked
+
+    run(repo, "remote", "set-url", "origin", url)
+    run(repo, "config", "--add", "remote.origin.url", "/tmp/elsewhere.git")
+    why = g.remote_refusal("r", repo, "origin", url, repo) or ""
+    assert "several URLs" in why and "--replace-all remote.origin.url" in why, why
+
+    run(repo, "remote", "remove", "origin")
+    why = g.remote_refusal("r", repo, "origin", url, repo) or ""
+    assert "no URL in its git config" in why, why
+    assert g.remote_refusal("r", repo, url, url, repo) is None  # the URL itself, as remote
