@@ -205,7 +205,9 @@ def test_forged_votes_never_pass_a_gate_and_are_refused_by_name(cluster: Cluster
     assert st["todos"]["TODO-002"]["status"] == "awaiting_approval"
     assert st["gates"]["TODO-002"]["approvals"] == []
     assert not (c.repo_dir("a") / "deployed").exists()
-    assert "vote of ana on gate TODO-002" in "\n".join(w.log_text() for w in c.workers)
+    # the pass logs its refusals after it recorded them: wait for the line, not past it
+    wait_until(lambda: "vote of ana on gate TODO-002" in "\n".join(
+        w.log_text() for w in c.workers), 30, "the refusal in the worker's log", interval=0.1)
 
     code, out = as_user(c, "cy", "approve", "TODO-002", "--sweep", sid)
     assert code == 0 and out["status"] == "awaiting_approval", out

@@ -196,9 +196,10 @@ def test_finished_sweep_stream_replays_then_ends(swept: tuple[Path, str, TestCli
     assert todo == {"TODO-001": "succeeded", "TODO-002": "failed", "TODO-003": "skipped",
                     "TODO-004": "succeeded"}
     assert [e["data"]["kind"] for e in events if e["event"] == "sweep"][-1] == "sweep.finished"
-    # The end names the last event read, so a reconnect would resume after it.
-    assert events[-1] == {"event": "end", "id": rt.events.last_id(sid),
-                          "data": {"status": "failed"}}
+    # The end names the last event read, so a reconnect would resume after it (an event
+    # the sweep's process appends after the stream ended is the reconnect's to read).
+    assert events[-1] == {"event": "end", "id": events[-2]["id"], "data": {"status": "failed"}}
+    assert events[-2]["id"] is not None and events[-2]["id"] <= rt.events.last_id(sid)
 
 
 def test_stream_of_a_live_sweep_follows_it_to_its_end(rt: Runtime, tmp_path: Path) -> None:
