@@ -239,31 +239,39 @@ def parse_keys(text: str) -> list[str] | None:
     return out
 
 
-def _find_git_dirs(where: Path) -> tuple[Path, Path] | None:
-    """(git dir, common dir) of the checkout holding ``where``, from its files; None
-    when they do not say it plainly (ask git)."""
-    here = where
-    for _ in range(64):
-        dotgit = here / ".git"
-        if dotgit.is_dir():
-            gitdir = dotgit
-            break
-        if dotgit.is_file():
-            text = dotgit.read_text()
-            if not text.startswith("gitdir: "):
-                return None
-            gitdir = Path(text[len("gitdir: "):].strip())
-            gitdir = gitdir if gitdir.is_absolute() else here / gitdir
-            break
-        if here.parent == here:
+def git_dirs(wt: Path) -> tuple[Path, Path] | None:
+    """``(git dir, common dir)`` of the worktree or clone ``wt``, from its files (a
+    ``.git`` directory, or a ``.git`` file naming a linked worktree's git dir and its
+    ``commondir``); None when they do not say it plainly."""
+    dotgit = wt / ".git"
+    if dotgit.is_file():
+        text = dotgit.read_text()
+        if not text.startswith("gitdir: "):
             return None
-        here = here.parent
+        gitdir = Path(text[len("gitdir: "):].strip())
+        gitdir = gitdir if gitdir.is_absolute() else wt / gitdir
+    elif dotgit.is_dir():
+        gitdir = dotgit
     else:
         return None
     common = gitdir
     if (gitdir / "commondir").is_file():
         common = gitdir / (gitdir / "commondir").read_text().strip()
     return gitdir, common
+
+
+def _find_git_dirs(where: Path) -> tuple[Path, Path] | None:
+    """:func:`git_dirs` of the checkout holding ``where`` (it or a directory above it);
+    None when its files do not say it plainly (ask git)."""
+    here = where
+    for _ in range(64):
+        dotgit = here / ".git"
+        if dotgit.is_dir() or dotgit.is_file():
+            return git_dirs(here)
+        if here.parent == here:
+            return None
+        here = here.parent
+    return None
 
 
 #: (file, scope) -> (stat signature, its keys or None).

@@ -138,25 +138,7 @@ def read_head(worktree: str | Path) -> str:
     return found if found is not None else head(worktree)
 
 
-def git_dirs(wt: Path) -> tuple[Path, Path] | None:
-    """``(git dir, common dir)`` of the worktree or clone ``wt``, from its files (a
-    ``.git`` directory, or a ``.git`` file naming a linked worktree's git dir and its
-    ``commondir``); None when they do not say it plainly."""
-    dotgit = wt / ".git"
-    if dotgit.is_file():
-        text = dotgit.read_text()
-        if not text.startswith("gitdir: "):
-            return None
-        gitdir = Path(text[len("gitdir: "):].strip())
-        gitdir = gitdir if gitdir.is_absolute() else wt / gitdir
-    elif dotgit.is_dir():
-        gitdir = dotgit
-    else:
-        return None
-    common = gitdir
-    if (gitdir / "commondir").is_file():
-        common = gitdir / (gitdir / "commondir").read_text().strip()
-    return gitdir, common
+git_dirs = gitsafe.git_dirs  # (the checkout's git dirs, read from its files)
 
 
 def read_ref(common: Path, ref: str) -> str | None:
