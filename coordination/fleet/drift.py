@@ -286,18 +286,38 @@ def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkou
     local branch exists (asked only of a checkout without a remote HEAD whose current
     branch is not the catalog's default)."""
     fleet = Fleet()
-    known: dict[str, str] = {}  # checkout path -> catalog repo name
     repos = catalog.repos if catalog is not None else []
+    by_name, added = _name_checkouts(fleet, repos, base_dir, checkouts)
+    fleet.repos = len(by_name)
+    fleet.added = [new_repo(name, co, base_dir) for name, co in added]
+    still = set(by_name) | set(present)
+    fleet.gone = [r.name for r in repos if r.name not in still]
+    fleet.branches = _branch_moves(repos, by_name, has_branch)
+    fleet.urls = _url_moves(repos, by_name)
+    deps = catalog.coordination.dependencies if catalog is not None else []
+    _dependency_drift(fleet, deps, by_name)
+    if catalog is not None:
+        _hold_repos(fleet, {d.id: d.consumer for d in deps})
+    return fleet
+
+
+def _name_checkouts(fleet: Fleet, repos: Sequence[Repo], base_dir: Path,
+                    checkouts: Sequence[Checkout]
+                    ) -> tuple[dict[str, Checkout], list[tuple[str, Checkout]]]:
+    """Each readable checkout by its repo name (the catalog's, or a new unique one), and
+    the new ones in order; a checkout with an unwritable remote is skipped with a note
+    (one bad remote never stops the whole fleet), and what cannot be read is noted."""
+    known: dict[str, str] = {}  # checkout path -> catalog repo name
     for r in repos:
         known[os.path.realpath(checkout_path(r.path or r.name, base_dir))] = r.name
-    by_name: dict[str, Checkout] = {}
     real = {co.path: os.path.realpath(co.path) for co in checkouts}  # symlinked roots too
     fresh = [co for co in checkouts if real[co.path] not in known]
     bad = [co for co in fresh if _unwritable(co, base_dir, fleet.notes)]
-    if bad:  # skipped, with a note: one bad remote never stops the whole fleet
+    if bad:
         checkouts = [co for co in checkouts if co not in bad]
         fresh = [co for co in fresh if co not in bad]
     names = unique_names([co.path for co in fresh], taken=[r.name for r in repos])
+    by_name: dict[str, Checkout] = {}
     for co in checkouts:
         name = known.get(real[co.path]) or names[co.path]
         by_name[name] = co
@@ -310,11 +330,12 @@ def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkou
                                          "message": mp.message, "held": []})
             else:
                 fleet.notes.append(f"{name}: {mp}")
-    fleet.repos = len(by_name)
-    for co in fresh:
-        fleet.added.append(new_repo(names[co.path], co, base_dir))
-    still = set(by_name) | set(present)
-    fleet.gone = [r.name for r in repos if r.name not in still]
+    return by_name, [(names[co.path], co) for co in fresh]
+
+
+def _branch_moves(repos: Sequence[Repo], by_name: dict[str, Checkout],
+                  has_branch: Callable[[Path, str], bool]) -> list[BranchMove]:
+    out: list[BranchMove] = []
     for r in repos:
         read = by_name.get(r.name)
         now = read.default_branch if read is not None else None
@@ -324,15 +345,27 @@ def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkou
         # branch checked out is no move while the catalog's branch is still there.
         if read.branch_from == "HEAD" and has_branch(read.path, r.default_branch or "main"):
             continue
-        fleet.branches.append({"repo": r.name, "catalog": r.default_branch, "now": now,
-                               "read_from": read.branch_from or "HEAD"})
-    for r in repos:  # a clone URL the catalog names that the remote no longer has
+        out.append({"repo": r.name, "catalog": r.default_branch, "now": now,
+                    "read_from": read.branch_from or "HEAD"})
+    return out
+
+
+def _url_moves(repos: Sequence[Repo], by_name: dict[str, Checkout]) -> list[UrlMove]:
+    """A clone URL the catalog names that the remote no longer has."""
+    out: list[UrlMove] = []
+    for r in repos:
         read = by_name.get(r.name)
         url = public_url(read.url) if read is not None else None
         if r.url and url and url != r.url:
-            fleet.urls.append({"repo": r.name, "catalog": r.url, "now": url})
+            out.append({"repo": r.name, "catalog": r.url, "now": url})
+    return out
+
+
+def _dependency_drift(fleet: Fleet, deps: Sequence[Dependency],
+                      by_name: dict[str, Checkout]) -> None:
+    """What the manifests say now against the catalog's dependencies: added, lost,
+    moved (only a line), changed, or held while a manifest cannot be read."""
     inferred = infer(by_name, fleet.notes)
-    deps = catalog.coordination.dependencies if catalog is not None else []
     pairs = {(d.consumer, d.provider) for d in deps}
     fleet.deps_added = [d for d in inferred if (d["consumer"], d["provider"]) not in pairs]
     named = {(d["consumer"], d["provider"]): d for d in inferred}
@@ -348,16 +381,13 @@ def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkou
         elif changes := _changes(d, said):
             if set(changes) == {"line"}:
                 fleet.deps_moved[d.id] = said["source"]
-            else:
-                if changes.pop("line", None) is not None:  # taken with the rest
-                    assert d.source is not None
-                    changes["source"] = [{"file": d.source.file, "line": d.source.line},
-                                         dict(said["source"])]
-                fleet.deps_changed.append({"id": d.id, "consumer": d.consumer,
-                                           "provider": d.provider, "changes": changes})
-    if catalog is not None:
-        _hold_repos(fleet, {d.id: d.consumer for d in deps})
-    return fleet
+                continue
+            if changes.pop("line", None) is not None:  # taken with the rest
+                assert d.source is not None
+                changes["source"] = [{"file": d.source.file, "line": d.source.line},
+                                     dict(said["source"])]
+            fleet.deps_changed.append({"id": d.id, "consumer": d.consumer,
+                                       "provider": d.provider, "changes": changes})
 
 
 def _hold_repos(fleet: Fleet, consumers: dict[str, str]) -> None:

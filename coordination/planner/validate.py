@@ -47,7 +47,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, NotRequired, TypedDict
 
-from coordination.catalog.models import Catalog
+from coordination.catalog.models import Catalog, Plan
 from coordination.catalog.templates import MAX_CROSS_EDGES, SAME, split_instance
 from coordination.errors import PlanError
 from coordination.names import some
@@ -114,22 +114,48 @@ def validate_plan(
     """
     if pg is None:
         pg = build_plan_graph(catalog, plan_id, include_completed=include_completed)
-    out: list[Finding] = []
     g = pg.graph
-
     cycles, tangles = find_cycles(g, limit=max_cycles) if _has_cycle(g) else ([], 0)
-    for c in cycles:
-        out.append(Finding("error", "cycle", "cycle: " + " -> ".join([*c, c[0]]), list(c)))
+    out = [*_cycle_findings(cycles, tangles), *_unknown_refs(pg), *_todo_findings(catalog, g)]
+    plan = catalog.plan(plan_id)
+    if plan is not None and sweep_waves(plan):  # a per-wave change's: change_of checks them
+        out.extend(_wave_findings(catalog, plan_id, plan, g))
+    if plan is not None and plan.change is not None:
+        out.extend(_landing(catalog, plan_id))
+    severity: Severity = "warning" if ignore_blockers else "error"
+    out.extend(Finding(severity, "blocked", str(b), [b.todo_id, b.blocker_id])
+               for b in pg.blockers)
+    if advice or not ignore_blockers:  # (a sweep's own check: what `blocked` says is enough)
+        out.extend(_unreachable(catalog, pg, severity))
+    if advice:
+        out.extend(_advice(catalog, plan_id, pg, written, cycles=bool(cycles)))
+    if g.number_of_nodes() == 0:
+        out.append(Finding("warning", "empty-plan",
+                           f"plan {plan_id} has no todo left to run "
+                           f"({len(pg.skipped_completed)} completed)"))
+    out.sort(key=lambda f: 0 if f.severity == "error" else 1)  # stable: keeps code order
+    return out
+
+
+def _cycle_findings(cycles: list[list[str]], tangles: int) -> list[Finding]:
+    out = [Finding("error", "cycle", "cycle: " + " -> ".join([*c, c[0]]), list(c))
+           for c in cycles]
     if tangles > len(cycles):
         out.append(Finding("error", "cycles-truncated",
                            f"{tangles - len(cycles)} more cycle(s) not shown "
                            f"(showing {len(cycles)} of {tangles})"))
+    return out
 
-    for u in pg.unknown_refs:
-        out.append(Finding("error", "unknown-id",
-                           f"{u.source}.{u.field} names {u.ref}, which is not in the catalog",
-                           [u.source, u.ref]))
 
+def _unknown_refs(pg: PlanGraph) -> list[Finding]:
+    return [Finding("error", "unknown-id",
+                    f"{u.source}.{u.field} names {u.ref}, which is not in the catalog",
+                    [u.source, u.ref]) for u in pg.unknown_refs]
+
+
+def _todo_findings(catalog: Catalog, g: DiGraph) -> list[Finding]:
+    """Each todo's own errors: a repo the catalog lacks, a gate with a command, no command."""
+    out = []
     for tid in g.nodes:
         todo = g.nodes[tid]["todo"]
         if catalog.repo(todo.repo) is None:
@@ -145,47 +171,40 @@ def validate_plan(
             out.append(Finding("error", "no-run",
                                f"{tid} has no run command; add `run:` or complete it by hand",
                                [tid]))
+    return out
 
-    plan = catalog.plan(plan_id)
-    if plan is not None and sweep_waves(plan):  # a per-wave change's: change_of checks them
-        wave_of, unplaced = assign(catalog, plan, list(g.nodes))
-        for tid in unplaced:
-            out.append(Finding("error", "wave-unplaced",
-                               f"{tid} (repo {g.nodes[tid]['todo'].repo}) is in no wave of "
-                               f"{plan_id}; name its repo or a tag of it in a wave", [tid]))
-        for blocker, todo_id in backward_edges(g, wave_of):
-            out.append(Finding("error", "wave-order",
-                               f"{todo_id} (wave {wave_name(plan, wave_of[todo_id])}) waits for "
-                               f"{blocker} of a later wave ({wave_name(plan, wave_of[blocker])}); "
-                               "reorder the waves or the edge", [todo_id, blocker]))
 
-    if plan is not None and plan.change is not None:
-        out.extend(_landing(catalog, plan_id))
+def _wave_findings(catalog: Catalog, plan_id: str, plan: Plan, g: DiGraph) -> list[Finding]:
+    wave_of, unplaced = assign(catalog, plan, list(g.nodes))
+    out = [Finding("error", "wave-unplaced",
+                   f"{tid} (repo {g.nodes[tid]['todo'].repo}) is in no wave of "
+                   f"{plan_id}; name its repo or a tag of it in a wave", [tid])
+           for tid in unplaced]
+    for blocker, todo_id in backward_edges(g, wave_of):
+        out.append(Finding("error", "wave-order",
+                           f"{todo_id} (wave {wave_name(plan, wave_of[todo_id])}) waits for "
+                           f"{blocker} of a later wave ({wave_name(plan, wave_of[blocker])}); "
+                           "reorder the waves or the edge", [todo_id, blocker]))
+    return out
 
-    severity: Severity = "warning" if ignore_blockers else "error"
-    for b in pg.blockers:
-        out.append(Finding(severity, "blocked", str(b), [b.todo_id, b.blocker_id]))
-    if advice or not ignore_blockers:  # (a sweep's own check: what `blocked` says is enough)
-        for tid, chain in unreachable(catalog, pg).items():
-            out.append(Finding(severity, "unreachable", describe(tid, chain),
-                               list(dict.fromkeys([tid, *(s["id"] for s in chain
-                                                          if s["id"] != "...")])),
-                               chain=chain))
 
-    if advice:
-        if not cycles:
-            out.extend(_redundancy(pg, written or catalog))
-        out.extend(_other_milestones(catalog, pg))
-        out.extend(_checkouts_outside(catalog, pg))
-        out.extend(Finding("warning", "gate-self-declared", f"{tid}: {why}; {APPROVERS_FIX}",
-                           [tid]) for tid, why in unproven_gates(catalog, pg.graph.nodes))
-        out.extend(_change_fields_outside_a_change(catalog, plan_id, pg))
-        out.extend(sweep_advice(catalog, plan_id, pg, written=written, cycles=bool(cycles)))
-    if g.number_of_nodes() == 0:
-        out.append(Finding("warning", "empty-plan",
-                           f"plan {plan_id} has no todo left to run "
-                           f"({len(pg.skipped_completed)} completed)"))
-    out.sort(key=lambda f: 0 if f.severity == "error" else 1)  # stable: keeps code order
+def _unreachable(catalog: Catalog, pg: PlanGraph, severity: Severity) -> list[Finding]:
+    return [Finding(severity, "unreachable", describe(tid, chain),
+                    list(dict.fromkeys([tid, *(s["id"] for s in chain if s["id"] != "...")])),
+                    chain=chain)
+            for tid, chain in unreachable(catalog, pg).items()]
+
+
+def _advice(catalog: Catalog, plan_id: str, pg: PlanGraph, written: Catalog | None, *,
+            cycles: bool) -> list[Finding]:
+    """The warning-only checks, which a sweep does not need."""
+    out = [] if cycles else _redundancy(pg, written or catalog)
+    out.extend(_other_milestones(catalog, pg))
+    out.extend(_checkouts_outside(catalog, pg))
+    out.extend(Finding("warning", "gate-self-declared", f"{tid}: {why}; {APPROVERS_FIX}",
+                       [tid]) for tid, why in unproven_gates(catalog, pg.graph.nodes))
+    out.extend(_change_fields_outside_a_change(catalog, plan_id, pg))
+    out.extend(sweep_advice(catalog, plan_id, pg, written=written, cycles=cycles))
     return out
 
 

@@ -232,28 +232,62 @@ def local_hosts(address: str | None = None) -> list[str]:
     return names
 
 
-def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = None,
-               users: Mapping[str, str] | None = None,
-               breakers: BreakerReader | None = None, block_ms: int = 1000,
-               hosts: Sequence[str] | None = None, max_streams: int = DEFAULT_MAX_STREAMS,
-               keepalive: float = 15.0) -> ASGIApp:
-    """The web view over ``rt`` (Redis, or the embedded server) and the catalog file.
+class _Gate:
+    """Who may decide a gate from the page: the signed-in user, the page's CSRF token (an
+    HMAC of the user under a key made when the server starts), this server's origin."""
 
-    ``auth``: ``user:password`` every request must send (basic auth); ``users``: more
-    users and their passwords (COORD_UI_USERS), any of whom may sign in. ``breakers``:
-    overrides how repo breaker states are read (default: as `coord repo list`). ``block_ms``:
-    how long one read of the event streams waits for news. ``hosts``: the ``Host`` names
-    answered (default: localhost's and COORD_UI_HOSTS); any other gets 400, so that no
-    other web site can read the view through DNS rebinding. ``max_streams``: open event
-    streams at most (then 503); ``keepalive``: seconds between comments on a quiet stream.
-    """
-    svc = SweepService(rt, catalog)
-    csrf_key = secrets.token_bytes(32)
+    def __init__(self) -> None:
+        self.key = secrets.token_bytes(32)  # per server: a restart invalidates open pages' tokens
 
-    def fresh(build: Callable[[], object]) -> Callable[[], object]:
+    @staticmethod
+    def user_of(request: Request) -> str | None:
+        user = getattr(request.state, "user", None)
+        return user if isinstance(user, str) and user else None
+
+    def token(self, user: str) -> str:
+        return hmac.new(self.key, user.encode(), hashlib.sha256).hexdigest()
+
+    def refusal(self, request: Request) -> JSONResponse | None:
+        """Why ``request`` may not decide a gate (a 403), or None."""
+        user = self.user_of(request)
+        if user is None:
+            return JSONResponse({"error": "approving needs a signed-in user",
+                                 "hint": "serve the view with COORD_UI_AUTH=user:password"},
+                                status_code=403)
+        given = request.headers.get("x-csrf-token") or ""
+        if not secrets.compare_digest(given.encode(), self.token(user).encode()):
+            return JSONResponse({"error": "missing or wrong CSRF token",
+                                 "hint": "reload the page"}, status_code=403)
+        origin = request.headers.get("origin")
+        if origin and origin.split("://", 1)[-1] != request.headers.get("host"):
+            return JSONResponse({"error": f"cross-origin request from {origin[:80]}"},
+                                status_code=403)
+        return None
+
+
+class _View:
+    """The view's endpoints over one runtime and catalog: pages, JSON documents, the
+    events stream, a gate's decision and /metrics (see :func:`create_app`)."""
+
+    def __init__(self, rt: Runtime, catalog: str | Path | None, breakers: BreakerReader | None,
+                 block_ms: int, max_streams: int, keepalive: float) -> None:
+        self.rt = rt
+        self.svc = SweepService(rt, catalog)
+        self.breakers = breakers
+        self.keepalive = keepalive
+        self.gate = _Gate()
+        self.hub = EventHub(rt, block_ms=block_ms, max_streams=max_streams)
+        # lazy: prometheus-client, only for an app that is built (the view's /metrics)
+        from coordination.ops.metrics import CONTENT_TYPE, exposition, registry
+        self.metrics_registry = registry(rt, Path(catalog) if catalog is not None else None)
+        self.exposition, self.metrics_type = exposition, CONTENT_TYPE
+
+    def fresh(self, build: Callable[[], object]) -> Callable[[], object]:
         """``build`` with the catalog's live sweeps' running todos shown in_progress, as
         at a CLI command's start; a GET writes nothing (an ended sweep nobody synced is
         left to the next CLI command: its sync may run the plan's checks)."""
+        svc = self.svc
+
         def caught_up() -> object:
             if svc.catalog_path is not None:
                 if live.of_this_redis(svc.catalog_path):
@@ -261,36 +295,84 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
                 else:
                     live.set_overlay(svc.catalog_path, {})
             return build()
-        return caught_up  # per server: a restart invalidates open pages' tokens
+        return caught_up
 
-    def user_of(request: Request) -> str | None:
-        user = getattr(request.state, "user", None)
-        return user if isinstance(user, str) and user else None
+    # -- pages and documents ---------------------------------------------------------
 
-    def csrf_token(user: str) -> str:
-        return hmac.new(csrf_key, user.encode(), hashlib.sha256).hexdigest()
+    def page(self, request: Request) -> Response:
+        return FileResponse(PAGE, media_type="text/html",
+                            headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"})
 
-    def api_session(request: Request) -> Response:
-        user = user_of(request)
-        return JSONResponse({"user": user, "csrf": csrf_token(user) if user else None},
+    def api_session(self, request: Request) -> Response:
+        user = self.gate.user_of(request)
+        return JSONResponse({"user": user, "csrf": self.gate.token(user) if user else None},
                             headers={"Cache-Control": "no-store"})
 
-    async def api_decide(request: Request) -> Response:
-        """Approve or reject a gate: an authenticated user, the page's CSRF token, this
-        server's origin (see the module docstring)."""
-        user = user_of(request)
-        if user is None:
-            return JSONResponse({"error": "approving needs a signed-in user",
+    def api_overview(self, request: Request) -> Response:
+        selector = request.query_params.get("repos")  # ?repos=SEL: `repo list --repos`
+        if selector and "changed:" in selector and self.gate.user_of(request) is None:
+            return JSONResponse({"error": f"?repos={selector[:80]} runs git in the checkouts "
+                                          "(changed:REF): it needs a signed-in user",
                                  "hint": "serve the view with COORD_UI_AUTH=user:password"},
                                 status_code=403)
-        token = request.headers.get("x-csrf-token") or ""
-        if not secrets.compare_digest(token.encode(), csrf_token(user).encode()):
-            return JSONResponse({"error": "missing or wrong CSRF token",
-                                 "hint": "reload the page"}, status_code=403)
-        origin = request.headers.get("origin")
-        if origin and origin.split("://", 1)[-1] != request.headers.get("host"):
-            return JSONResponse({"error": f"cross-origin request from {origin[:80]}"},
-                                status_code=403)
+        return _json(lambda: documents.overview(self.svc, self.rt, breakers=self.breakers,
+                                                selector=selector))
+
+    def api_sweeps(self, request: Request) -> Response:
+        try:
+            limit = max(1, min(10_000, int(request.query_params.get("limit", "50"))))
+        except ValueError:
+            return JSONResponse({"error": "limit must be a whole number"}, status_code=400)
+        return _json(lambda: self.svc.list(limit=limit))
+
+    def api_sweep(self, request: Request) -> Response:
+        return _json(lambda: self.svc.status(request.path_params["sweep_id"]))
+
+    def api_sweep_graph(self, request: Request) -> Response:
+        return _json(lambda: documents.sweep_graph(self.svc, request.path_params["sweep_id"]))
+
+    def api_todo(self, request: Request) -> Response:
+        p = request.path_params
+        return _json(lambda: documents.todo_detail(self.svc, p["sweep_id"], p["todo_id"]))
+
+    def api_plan(self, request: Request) -> Response:
+        plan_id = request.path_params["plan_id"]
+        return _json(self.fresh(lambda: documents.plan_status(self.svc, plan_id)))
+
+    def api_plan_graph(self, request: Request) -> Response:
+        plan_id = request.path_params["plan_id"]
+        return _json(self.fresh(lambda: documents.plan_graph(self.svc, plan_id)))
+
+    def api_repos(self, request: Request) -> Response:
+        return _json(self.fresh(lambda: documents.repo_list(self.svc, self.rt)))
+
+    def api_changes(self, request: Request) -> Response:
+        return _json(lambda: changes.changes_list(self.svc, self.rt))
+
+    def api_change(self, request: Request) -> Response:
+        plan_id = request.path_params["plan_id"]
+        return _json(lambda: changes.change_document(self.svc, self.rt, plan_id))
+
+    def api_issues(self, request: Request) -> Response:
+        status = request.query_params.get("status")
+        return _json(lambda: insight.issues(self.svc.catalog(), status=status))
+
+    def api_dependencies(self, request: Request) -> Response:
+        return _json(lambda: insight.dependencies(self.svc.catalog()))
+
+    def api_trends(self, request: Request) -> Response:
+        days = request.query_params.get("days")
+        return _json(lambda: insight.trends(self.rt.history, days))
+
+    # -- what writes or streams ------------------------------------------------------
+
+    async def api_decide(self, request: Request) -> Response:
+        """Approve or reject a gate: an authenticated user, the page's CSRF token, this
+        server's origin (see the module docstring)."""
+        refused = self.gate.refusal(request)
+        if refused is not None:
+            return refused
+        user = self.gate.user_of(request)
         try:
             body = await request.json()
         except ValueError:
@@ -305,73 +387,15 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
         def decide() -> object:
             # (the view votes for its signed-in user: with approvers:, a principal of
             # the allowed-signers file; the vote is sealed with via: web)
-            return svc.decide(p["sweep_id"], p["todo_id"], decision, who=user,
-                              comment=str(comment or "")[:500], via="web")
+            return self.svc.decide(p["sweep_id"], p["todo_id"], decision, who=user,
+                                   comment=str(comment or "")[:500], via="web")
 
         try:
             return JSONResponse(await anyio.to_thread.run_sync(decide))
         except CoordError as exc:
             return _error(exc)
 
-    def page(request: Request) -> Response:
-        return FileResponse(PAGE, media_type="text/html",
-                            headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"})
-
-    def api_overview(request: Request) -> Response:
-        selector = request.query_params.get("repos")  # ?repos=SEL: `repo list --repos`
-        if selector and "changed:" in selector and user_of(request) is None:
-            return JSONResponse({"error": f"?repos={selector[:80]} runs git in the checkouts "
-                                          "(changed:REF): it needs a signed-in user",
-                                 "hint": "serve the view with COORD_UI_AUTH=user:password"},
-                                status_code=403)
-        return _json(lambda: documents.overview(svc, rt, breakers=breakers, selector=selector))
-
-    def api_sweeps(request: Request) -> Response:
-        try:
-            limit = max(1, min(10_000, int(request.query_params.get("limit", "50"))))
-        except ValueError:
-            return JSONResponse({"error": "limit must be a whole number"}, status_code=400)
-        return _json(lambda: svc.list(limit=limit))
-
-    def api_sweep(request: Request) -> Response:
-        return _json(lambda: svc.status(request.path_params["sweep_id"]))
-
-    def api_sweep_graph(request: Request) -> Response:
-        return _json(lambda: documents.sweep_graph(svc, request.path_params["sweep_id"]))
-
-    def api_todo(request: Request) -> Response:
-        p = request.path_params
-        return _json(lambda: documents.todo_detail(svc, p["sweep_id"], p["todo_id"]))
-
-    def api_plan(request: Request) -> Response:
-        return _json(fresh(lambda: documents.plan_status(svc, request.path_params["plan_id"])))
-
-    def api_plan_graph(request: Request) -> Response:
-        return _json(fresh(lambda: documents.plan_graph(svc, request.path_params["plan_id"])))
-
-    def api_repos(request: Request) -> Response:
-        return _json(fresh(lambda: documents.repo_list(svc, rt)))
-
-    def api_changes(request: Request) -> Response:
-        return _json(lambda: changes.changes_list(svc, rt))
-
-    def api_change(request: Request) -> Response:
-        return _json(lambda: changes.change_document(svc, rt, request.path_params["plan_id"]))
-
-    def api_issues(request: Request) -> Response:
-        status = request.query_params.get("status")
-        return _json(lambda: insight.issues(svc.catalog(), status=status))
-
-    def api_dependencies(request: Request) -> Response:
-        return _json(lambda: insight.dependencies(svc.catalog()))
-
-    def api_trends(request: Request) -> Response:
-        days = request.query_params.get("days")
-        return _json(lambda: insight.trends(rt.history, days))
-
-    hub = EventHub(rt, block_ms=block_ms, max_streams=max_streams)
-
-    async def api_events(request: Request) -> Response:
+    async def api_events(self, request: Request) -> Response:
         sweep_id = request.path_params["sweep_id"]
         # A reconnecting EventSource sends the last id it saw; a first connect, the
         # id its graph document was read at. Either, when present, must be a stream id.
@@ -383,13 +407,14 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
                                      "hint": "an event id looks like 1700000000000-0"},
                                     status_code=400)
         after = parse_event_id(given["Last-Event-ID"] or given["after"] or "0-0") or "0-0"
+        hub = self.hub
         if not hub.admit():
             return PlainTextResponse(
                 f"too many open event streams (the cap is {effective_cap(hub.max_streams)}); "
                 "close some pages and reload\n", status_code=503, headers={"Retry-After": "5"})
         sub: Subscriber | None = None
         try:
-            await anyio.to_thread.run_sync(svc.record, sweep_id)
+            await anyio.to_thread.run_sync(self.svc.record, sweep_id)
             sub = Subscriber(asyncio.get_running_loop())
             await anyio.to_thread.run_sync(hub.join, sweep_id, sub)
         except BaseException as exc:
@@ -407,51 +432,63 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
             hub.leave(sweep_id, sub)
             hub.release()
 
-        return _EventStream(_events(rt, sweep_id, after, sub, keepalive), closed)
+        return _EventStream(_events(self.rt, sweep_id, after, sub, self.keepalive), closed)
 
-    # lazy: prometheus-client, only for an app that is built (the view's /metrics)
-    from coordination.ops.metrics import CONTENT_TYPE, exposition, registry
-
-    metrics_registry = registry(rt, Path(catalog) if catalog is not None else None)
-
-    async def metrics(request: Request) -> Response:
+    async def metrics(self, request: Request) -> Response:
         # The same exposition as `coord metrics`, behind the same Host check and auth.
         try:
-            body = await anyio.to_thread.run_sync(exposition, metrics_registry)
+            body = await anyio.to_thread.run_sync(self.exposition, self.metrics_registry)
         except CoordError as exc:
             return _error(exc)
-        return Response(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
+        return Response(body, media_type=self.metrics_type, headers={"Cache-Control": "no-store"})
 
-    routes = [
-        Route("/", page),
-        Route("/metrics", metrics),
-        Route("/sweeps/{sweep_id}", page),
-        Route("/plans/{plan_id}", page),
-        Route("/changes", page),
-        Route("/changes/{plan_id}", page),
-        Route("/issues", page),
-        Route("/deps", page),
-        Route("/trends", page),
-        Route("/api/overview", api_overview),
-        Route("/api/sweeps", api_sweeps),
-        Route("/api/sweeps/{sweep_id}", api_sweep),
-        Route("/api/sweeps/{sweep_id}/graph", api_sweep_graph),
-        Route("/api/sweeps/{sweep_id}/events", api_events),
-        Route("/api/sweeps/{sweep_id}/todos/{todo_id}", api_todo),
-        Route("/api/sweeps/{sweep_id}/todos/{todo_id}/{action:str}", api_decide,
-              methods=["POST"]),
-        Route("/api/session", api_session),
-        Route("/api/plans/{plan_id}", api_plan),
-        Route("/api/plans/{plan_id}/graph", api_plan_graph),
-        Route("/api/repos", api_repos),
-        Route("/api/changes", api_changes),
-        Route("/api/changes/{plan_id}", api_change),
-        Route("/api/issues", api_issues),
-        Route("/api/dependencies", api_dependencies),
-        Route("/api/trends", api_trends),
-        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
-    ]
-    app: ASGIApp = NoGitForStrangers(Starlette(routes=routes))
+    def routes(self) -> list[Route | Mount]:
+        pages = ["/", "/sweeps/{sweep_id}", "/plans/{plan_id}", "/changes", "/changes/{plan_id}",
+                 "/issues", "/deps", "/trends"]
+        api = {
+            "/api/overview": self.api_overview,
+            "/api/sweeps": self.api_sweeps,
+            "/api/sweeps/{sweep_id}": self.api_sweep,
+            "/api/sweeps/{sweep_id}/graph": self.api_sweep_graph,
+            "/api/sweeps/{sweep_id}/events": self.api_events,
+            "/api/sweeps/{sweep_id}/todos/{todo_id}": self.api_todo,
+            "/api/session": self.api_session,
+            "/api/plans/{plan_id}": self.api_plan,
+            "/api/plans/{plan_id}/graph": self.api_plan_graph,
+            "/api/repos": self.api_repos,
+            "/api/changes": self.api_changes,
+            "/api/changes/{plan_id}": self.api_change,
+            "/api/issues": self.api_issues,
+            "/api/dependencies": self.api_dependencies,
+            "/api/trends": self.api_trends,
+        }
+        return [
+            *(Route(path, self.page) for path in pages),
+            Route("/metrics", self.metrics),
+            *(Route(path, endpoint) for path, endpoint in api.items()),
+            Route("/api/sweeps/{sweep_id}/todos/{todo_id}/{action:str}", self.api_decide,
+                  methods=["POST"]),
+            Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+        ]
+
+
+def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = None,
+               users: Mapping[str, str] | None = None,
+               breakers: BreakerReader | None = None, block_ms: int = 1000,
+               hosts: Sequence[str] | None = None, max_streams: int = DEFAULT_MAX_STREAMS,
+               keepalive: float = 15.0) -> ASGIApp:
+    """The web view over ``rt`` (Redis, or the embedded server) and the catalog file.
+
+    ``auth``: ``user:password`` every request must send (basic auth); ``users``: more
+    users and their passwords (COORD_UI_USERS), any of whom may sign in. ``breakers``:
+    overrides how repo breaker states are read (default: as `coord repo list`). ``block_ms``:
+    how long one read of the event streams waits for news. ``hosts``: the ``Host`` names
+    answered (default: localhost's and COORD_UI_HOSTS); any other gets 400, so that no
+    other web site can read the view through DNS rebinding. ``max_streams``: open event
+    streams at most (then 503); ``keepalive``: seconds between comments on a quiet stream.
+    """
+    view = _View(rt, catalog, breakers, block_ms, max_streams, keepalive)
+    app: ASGIApp = NoGitForStrangers(Starlette(routes=view.routes()))
     everyone = dict(users or {})
     if auth:
         name, _, password = auth.partition(":")

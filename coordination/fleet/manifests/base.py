@@ -5,11 +5,12 @@ by looking for the value's text in the section it was read from; 1 when not foun
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import json
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -199,6 +200,27 @@ def read_text(path: Path, root: Path) -> str | None:
     if len(data) > MAX_MANIFEST_BYTES:  # grew since the stat
         raise Unreadable(f"over the {MAX_MANIFEST_BYTES:,}-byte cap for a manifest: not read")
     return data.decode("utf-8")
+
+
+def read_member(out: Manifests, root: Path, manifest: Path,
+                parse: Callable[[str, str], None], why: str = "") -> None:
+    """Read one more manifest of the checkout (a workspace member, a nested module)
+    once: ``parse(rel, text)`` takes what it says. One that cannot be read is a problem
+    (``why`` added to its message), never fatal."""
+    rel = os.path.relpath(manifest, root)
+    if rel in out.files:
+        return
+    text: str | None = None
+    try:
+        text = read_text(manifest, root)
+        if text is None:
+            return
+        out.files.add(rel)
+        parse(rel, text)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        problem = unreadable(rel, exc, text)
+        out.problems.append(dataclasses.replace(problem, message=problem.message + why)
+                            if why else problem)
 
 
 def leaves(pattern: str) -> bool:

@@ -13,14 +13,13 @@ repo the workspace builds with: a dependency on it by path, its go.mod not read.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Manifests, Requirement,
                                                Unreadable, inside, leaves, outside,
-                                               read_text, unreadable)
+                                               read_member)
 
 #: The directives the go command knows, and how many arguments each takes at least
 #: (in a block, per line).
@@ -131,20 +130,8 @@ def go_work(out: Manifests, root: Path, rel: str, text: str) -> None:
 
 def module_dir(out: Manifests, root: Path, directory: Path, why: str = "") -> None:
     """Read the go.mod of ``directory`` (a module inside the checkout), once."""
-    manifest = directory / "go.mod"
-    member_rel = os.path.relpath(manifest, root)
-    if member_rel in out.files:
-        return
-    member_text: str | None = None
-    try:
-        member_text = read_text(manifest, root)
-        if member_text is None:
-            return
-        out.files.add(member_rel)
-        go_mod(out, root, member_rel, member_text)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        problem = unreadable(member_rel, exc, member_text)
-        out.problems.append(dataclasses.replace(problem, message=problem.message + why))
+    read_member(out, root, directory / "go.mod",
+                lambda member_rel, text: go_mod(out, root, member_rel, text), why)
 
 
 #: Directories the go command never looks for packages in, and others no module of

@@ -18,7 +18,7 @@ import yaml
 
 from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Lines, Manifests, Requirement,
                                                json_key, leaves, local_path, member_dirs, outside,
-                                               read_text, unreadable)
+                                               read_member)
 
 
 _NPM_SECTIONS = (("dependencies", "runtime"), ("peerDependencies", "peer"),
@@ -75,21 +75,14 @@ def members(out: Manifests, root: Path, rel: str, lines: Lines, patterns: list[s
         for member in member_dirs(root, pattern):
             if member in excluded:
                 continue
-            manifest = Path(member) / "package.json"
-            member_rel = os.path.relpath(manifest, root)
-            if member_rel in out.files:
-                continue
-            member_text: str | None = None
-            try:
-                member_text = read_text(manifest, root)
-                if member_text is None:
-                    continue
-                out.files.add(member_rel)
-                member_data = json.loads(member_text)
-                if isinstance(member_data, dict):
-                    _npm_package(out, root, member_rel, member_text, member_data)
-            except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-                out.problems.append(unreadable(member_rel, exc, member_text))
+            read_member(out, root, Path(member) / "package.json",
+                        lambda member_rel, text: _npm_member(out, root, member_rel, text))
+
+
+def _npm_member(out: Manifests, root: Path, rel: str, text: str) -> None:
+    data = json.loads(text)
+    if isinstance(data, dict):
+        _npm_package(out, root, rel, text, data)
 
 
 def _npm_package(out: Manifests, root: Path, rel: str, text: str,

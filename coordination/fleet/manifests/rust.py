@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from coordination.fleet.manifests.base import (Lines, Manifests, Package, Requirement, key,
-                                               leaves, member_dirs, outside, read_text, table,
-                                               unreadable)
+                                               leaves, member_dirs, outside, table,
+                                               read_member)
 
 
 def _crate(name: str) -> Package:
@@ -51,19 +51,9 @@ def cargo(out: Manifests, root: Path, rel: str, text: str) -> None:
                                          [table("workspace")]), f"workspace member {pattern!r}")
             continue
         for member in member_dirs(root, pattern):
-            manifest = Path(member) / "Cargo.toml"
-            member_rel = os.path.relpath(manifest, root)
-            if member_rel in out.files:
-                continue
-            member_text: str | None = None
-            try:
-                member_text = read_text(manifest, root)
-                if member_text is not None:
-                    out.files.add(member_rel)
-                    _cargo_package(out, root, member_rel, member_text,
-                                   tomllib.loads(member_text), inherited, used)
-            except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-                out.problems.append(unreadable(member_rel, exc, member_text))
+            read_member(out, root, Path(member) / "Cargo.toml",
+                        lambda member_rel, text: _cargo_package(
+                            out, root, member_rel, text, tomllib.loads(text), inherited, used))
     for dep, (spec, _) in inherited.items():
         if dep not in used:  # declared, inherited by no member read: as before, runtime
             _cargo_dep(out, root, rel, lines, "workspace.dependencies", dep, spec, "runtime")
