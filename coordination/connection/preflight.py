@@ -97,8 +97,8 @@ ACL_READ = ("ping", "get", "mget", "exists", "pttl", "hget", "hmget", "hgetall",
             "llen", "lrange", "smembers", "zcard", "zscore", "zrange", "zrevrange",
             "zrangebyscore", "zrevrangebyscore", "zlexcount", "xrange", "xrevrange", "xread")
 #: What a CLI adds: starting, steering and waiting on sweeps (a waiting CLI supervises
-#: them too), through coord's scripts and Celery's sending side. ``scan`` reads a
-#: sweep recorded by coord 0.1 once, to move it to the current layout.
+#: them too), through coord's scripts and Celery's sending side. ``scan``: opening a
+#: runtime on a namespace coord 0.1 recorded finds its checkpoint hashes, once.
 ACL_WRITE = ("set", "getdel", "incr", "del", "expire", "pexpire", "persist", "hset",
              "hsetnx", "hdel", "hincrby", "lpush", "ltrim", "sadd", "srem", "zadd", "zrem",
              "zremrangebyscore", "xadd", "xtrim", "publish", "eval", "evalsha",

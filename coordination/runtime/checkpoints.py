@@ -227,11 +227,12 @@ TALLY_BUCKETS = 256
 #: ``tally`` of a sweep that keeps one (absent: a sweep of before it, read in full).
 TALLY_VERSION = 1
 #: ``layout`` of a sweep recorded this way (sweeps of coord 0.1 have none: their
-#: checkpoints were a hash each; :meth:`CheckpointStore.migrate` moves them in).
+#: checkpoints were a hash each, moved in once when a runtime is opened:
+#: :mod:`coordination.runtime.migrations`).
 LAYOUT = 2
 
-#: What a listing reads of each record: not the spec (megabytes at 10,000 todos), and
-#: not the layout, so listing never moves a 0.1 sweep (reading one does).
+#: What a listing reads of each record: not the spec (megabytes at 10,000 todos), nor
+#: the layout (which no read looks at).
 _LIST_FIELDS = tuple(f for f in RECORD_FIELDS if f not in (
     "spec", "layout", "mrepos", "lost_look_at", "lost_look_lists", "suspect_look_at"))
 
@@ -310,27 +311,6 @@ def checkpoint(raw: str | bytes | None, tail: str | bytes | None = None) -> Chec
     return cp
 
 
-def legacy_fields(checkpoints: Mapping[str, Mapping[str, object]],
-                  remaining: Mapping[str, object]) -> dict[FieldT, EncodableT]:
-    """The sweep-hash fields of coord 0.1's checkpoint hashes (todo -> its hash, JSON
-    text per field) and eager counts (todo -> count), with the layout they now have."""
-    fields: dict[FieldT, EncodableT] = {}
-    for todo_id, h in checkpoints.items():
-        if not h:
-            continue
-        cp = {str(k): decode(str(v)) for k, v in h.items()}
-        tail = cp.pop("output_tail", None)
-        cp = {k: v for k, v in cp.items() if v is not None}
-        if tail:
-            fields[tail_field(str(todo_id))] = str(tail)
-            cp["has_tail"] = True
-        fields[todo_field(str(todo_id))] = encode(cp)
-    for todo_id, n in remaining.items():
-        fields[remaining_field(str(todo_id))] = str(n)
-    fields["layout"] = encode(LAYOUT)
-    return fields
-
-
 def _check_record_fields(names: Iterable[str]) -> None:
     bad = [n for n in names if n not in RECORD_FIELDS and not n.startswith(RECORD_PREFIXES)]
     if bad:
@@ -378,8 +358,6 @@ class CheckpointStore:
                                  if v is not None})
         if "status" not in rec:
             return None
-        if "layout" in names and rec.get("layout") != LAYOUT:
-            self.migrate(sweep_id)
         cast(dict[str, object], rec).pop("layout", None)
         rec["id"] = sweep_id
         return rec
@@ -393,7 +371,7 @@ class CheckpointStore:
     def get_sweep_fields(self, sweep_id: str, fields: tuple[str, ...]) -> SweepRecord | None:
         """Some fields of the sweep record (one HMGET; never its large spec unless
         asked), with ``id`` added; None if the sweep is unknown (no ``status``)."""
-        names = tuple(dict.fromkeys(("status", "layout", *fields)))
+        names = tuple(dict.fromkeys(("status", *fields)))
         values = self.r.hmget(self.keys.sweep(sweep_id), list(names))
         return self._record(sweep_id, names, values)
 
@@ -402,7 +380,7 @@ class CheckpointStore:
         """Some record fields (as :meth:`get_sweep_fields`) and the sweep's tally, in one
         HMGET: the record is None for an unknown sweep, the tally None for a sweep that
         keeps none."""
-        names = tuple(dict.fromkeys(("status", "layout", "tally", *fields)))
+        names = tuple(dict.fromkeys(("status", "tally", *fields)))
         counts = [count_field(s) for s in TodoStatus]
         buckets = [f"a:{k}" for k in range(TALLY_BUCKETS)]
         values = self.r.hmget(self.keys.sweep(sweep_id), [*names, *counts, *buckets])
@@ -549,32 +527,6 @@ class CheckpointStore:
         pipe.delete(self.keys.supervisor_lock(sweep_id))
         pipe.zadd(self.keys.sweeps, {sweep_id: time.time()})
         pipe.execute()
-
-    def migrate(self, sweep_id: str) -> bool:
-        """Move a sweep recorded by coord 0.1 (a hash per checkpoint, a hash of eager
-        counts) into its record's hash; True if there was anything to move.
-        Idempotent: run again, it finds the old keys gone and marks the layout."""
-        sweep_key = self.keys.sweep(sweep_id)
-        prefix = self.keys.legacy_checkpoint_prefix(sweep_id)
-        old = [str(k) for k in self.r.scan_iter(match=_glob_escape(prefix) + "*", count=1000)]
-        legacy_remaining = self.keys.legacy_remaining(sweep_id)
-        pipe = self.r.pipeline(transaction=False)
-        for key in old:
-            pipe.hgetall(key)
-        pipe.hgetall(legacy_remaining)
-        *hashes, remaining = pipe.execute()
-        fields = legacy_fields({key[len(prefix):]: h for key, h in zip(old, hashes)},
-                               remaining or {})
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hset(sweep_key, mapping=fields)
-        if old:
-            pipe.delete(*old)
-        pipe.delete(legacy_remaining)
-        pipe.execute()
-        if old:
-            log.info("sweep %s: moved %d checkpoints of coord 0.1 into its record", sweep_id,
-                     len(old))
-        return bool(old)
 
     # -- the active index, counters, the supervisor's turn ------------------------
     def activate(self, sweep_id: str) -> None:
@@ -824,7 +776,3 @@ class CheckpointStore:
             return False
         return True
 
-
-def _glob_escape(s: str) -> str:
-    """Escape Redis glob specials so a sweep id is matched literally."""
-    return "".join("\\" + c if c in "*?[]\\" else c for c in s)
