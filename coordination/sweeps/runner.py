@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.context import Runtime
-from coordination.runtime.processes import Runner, ended, start_time, this_process
+from coordination.processes import Runner, ended, start_time, this_process
 from coordination.status import SWEEP_LIVE
 
 __all__ = ["Runner", "adopt", "ended", "orphaned", "record", "start_time", "this_process"]
