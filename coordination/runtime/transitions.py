@@ -411,6 +411,16 @@ def start_token(keys: Keys, sweep_id: str, todo_id: str) -> str:
     return f"{new_token()}|{keys.sweep(sweep_id)}|{todo_id}"
 
 
+def start_token_todo(keys: Keys, token: str) -> tuple[str, str] | None:
+    """The sweep and todo a :func:`start_token` names; None for any other token (a
+    landing step's, another namespace's)."""
+    parts = token.split("|")
+    head = keys.sweep("")[:-1]  # "<ns>:sweep:{"
+    if len(parts) == 3 and parts[1].startswith(head) and parts[1].endswith("}"):
+        return parts[1][len(head):-1], parts[2]
+    return None
+
+
 def votes_digest(raw: str) -> str:
     """What a gate's checkpoint keeps of the votes field a settling counted (its
     ``settled``): a pass finding the same digest has nothing new to count."""
