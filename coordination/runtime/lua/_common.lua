@@ -223,6 +223,24 @@ local function counter_names(levels)
   return names
 end
 
+-- One read of a todo's end (its finish, a gate's decision): `names` (the sweep's
+-- status, the todo's fields), the counters of its level, and each eager successor's
+-- count and checkpoint (`succ`: {todo, ...} each), with the tally of the todo and its
+-- successors (load_tally). Returns what was read (field -> value) and the counters' names.
+local function read_end(sweep, todo_id, level, names, succ)
+  local counters = counter_names({level})
+  for _, c in ipairs(counters) do names[#names + 1] = c end
+  local moved = {todo_id}
+  for _, s in ipairs(succ) do
+    names[#names + 1] = 'r:' .. s[1]
+    names[#names + 1] = 't:' .. s[1]
+    moved[#moved + 1] = s[1]
+  end
+  local got = hmget(sweep, tally_names(names, moved))
+  load_tally(got)
+  return got, counters
+end
+
 -- Bookkeeping of a todo that just reached a terminal status (see counter_names).
 -- Returns the terminal count and whether the level just ended (1) or not (0).
 local function ended(status, level)
