@@ -62,6 +62,20 @@ local function hmget(key, names)
   return out
 end
 
+-- Add delta[name] to each integer field of ``names`` in hash ``key`` (read by hmget,
+-- written a chunk of fields at a time): HINCRBY's sums, in a few commands.
+local function hincr_all(key, names, delta)
+  local have = hmget(key, names)
+  local writes = {}
+  for _, k in ipairs(names) do
+    writes[#writes + 1] = k
+    writes[#writes + 1] = string.format('%d', (tonumber(have[k]) or 0) + delta[k])
+  end
+  for i = 1, #writes, CHUNK do
+    redis.call('HSET', key, unpack(writes, i, math.min(i + CHUNK - 1, #writes)))
+  end
+end
+
 -- The status each checkpoint decoded by this call had when it was read (the table
 -- is the key): put_cp moves the sweep's tally from it.
 local READ_AS = {}
