@@ -40,9 +40,9 @@ import redis
 from coordination.connection.client import NotReplicated, replica_wait_ms, run_replicated
 from coordination.keys import Keys
 from coordination.planner.ranking import DEFAULT_RANK
-from coordination.runtime.checkpoints import encode
 from coordination.runtime.leases import Lease, new_token
 from coordination.runtime.scripts import lua
+from coordination.runtime.sweep_fields import encode
 from coordination.status import SUCCESSFUL, TERMINAL, TodoStatus
 
 if TYPE_CHECKING:

@@ -33,8 +33,8 @@ from typing import TypedDict
 
 from coordination.planner.algorithms import find_cycles
 from coordination.planner.digraph import DiGraph
-from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
+from coordination.runtime.sweep_fields import Checkpoint
 from coordination.runtime.transitions import start_token_todo
 from coordination.status import NOT_STARTED, TodoStatus
 from coordination.sweeps.lost import lease_lost

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from coordination.keys import glob_escape
-from coordination.runtime.checkpoints import (
+from coordination.runtime.sweep_fields import (
     LAYOUT,
     decode,
     encode,

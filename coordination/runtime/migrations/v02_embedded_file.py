@@ -51,11 +51,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NotRequired, TypedDict
 
-from coordination.runtime.checkpoints import decode
 from coordination.runtime.events import Event, Fields, stream_id_key
 from coordination.runtime.history import RedisHistory, Row
 from coordination.runtime.migrations.v01_checkpoint_hashes import legacy_fields
 from coordination.runtime.scripts import lua
+from coordination.runtime.sweep_fields import decode
 from coordination.status import SWEEP_ENDED
 
 if TYPE_CHECKING:
