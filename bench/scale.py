@@ -255,7 +255,7 @@ def step_timings(url: str, catalog: Path, plan: str, n: int, sweep_id: str,
     from coordination.catalog.store import CatalogStore
     from coordination.runtime.context import Runtime, get_runtime
     from coordination.status import SweepStatus, TodoStatus
-    from coordination.runtime.checkpoints import todo_field
+    from coordination.runtime.sweep_fields import todo_field
     from coordination.sweeps import SweepService
     from coordination.sweeps.spec import SweepSpec
     from coordination.sweeps.supervision import supervise_once

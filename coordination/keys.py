@@ -7,7 +7,14 @@ sweep share the ``{sweep}`` hash tag so a Redis Cluster keeps them on one slot
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+
+def glob_escape(text: str) -> str:
+    """``text`` as a literal in a Redis glob pattern (``*?[]\\`` escaped): a namespace
+    or a sweep id matched as it is, in a SCAN or an ACL key pattern."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
 @dataclass(frozen=True)
@@ -134,7 +141,7 @@ class Keys:
 
     def legacy_checkpoint_prefix(self, sweep_id: str) -> str:
         """coord 0.1 kept a hash per checkpoint, ``<prefix><todo>`` (read once, by
-        ``CheckpointStore.migrate``)."""
+        ``runtime/migrations/v01_checkpoint_hashes.py``)."""
         return f"{self.namespace}:sweep:{{{sweep_id}}}:todo:"
 
     def legacy_remaining(self, sweep_id: str) -> str:
@@ -241,8 +248,15 @@ class Keys:
     def migrated_02(self) -> str:
         """String, JSON: a catalog's coord 0.2 file (embedded sweeps and history, beside
         the catalog) was carried over into this server: from where, when, how much. Set
-        once (SET NX), after everything was written (``runtime/migrate_02.py``)."""
+        once (SET NX), after everything was written
+        (``runtime/migrations/v02_embedded_file.py``)."""
         return f"{self.namespace}:migrated:0.2"
+
+    @property
+    def layout_version(self) -> str:
+        """Integer: the layout the namespace's records were brought to by the upgrade
+        steps a runtime runs when opened (``runtime/migrations``); absent: none ran."""
+        return f"{self.namespace}:migrated:layout"
 
     # -- who may use the namespace ------------------------------------------------
     @property

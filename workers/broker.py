@@ -73,6 +73,7 @@ from kombu.transport import virtual
 from coordination.connection.client import get_redis
 from coordination.jsonable import JSONObject
 from coordination.keys import Keys
+from coordination.runtime.workers import WorkerRegistry
 from coordination.settings import get_settings
 
 log = logging.getLogger("coord.broker")
@@ -124,12 +125,8 @@ def dead_letter(queue: str, raw: str | bytes, reason: str) -> None:
             "at": time.time(),
             "worker": f"{socket.gethostname()}:{os.getpid()}",
         }
-        key = Keys(settings.namespace).dead_letters
-        r = get_redis(settings)
-        pipe = r.pipeline(transaction=True)
-        pipe.lpush(key, json.dumps(entry))
-        pipe.ltrim(key, 0, DEAD_LETTER_KEEP - 1)
-        pipe.execute()
+        registry = WorkerRegistry(get_redis(settings), Keys(settings.namespace))
+        registry.set_aside(entry, DEAD_LETTER_KEEP)
         log.error("set aside a malformed message from %s (%s); see `coord dead-letters`",
                   queue, reason)
     except Exception:  # a broken dead-letter store must not take the consumer down

@@ -56,7 +56,7 @@ from coordination.errors import ChangeNotReady, OperationFailed
 from coordination.runtime.changes import ChangeState, ChangeStore, RepoRecord
 from coordination.runtime.context import Runtime
 from coordination.runtime.leases import Heartbeat, Lease
-from coordination.runtime.processes import this_process
+from coordination.processes import this_process
 from coordination.status import ChangeState as CS
 from coordination.status import EventKind
 from coordination.trust.signing import Policy, manifest_refusal, sign_manifest

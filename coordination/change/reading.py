@@ -21,7 +21,7 @@ from coordination.change.rule import Judgement, judge, unchecked
 from coordination.change.standing import Base, read_bases
 from coordination.runtime.changes import FAILED_VERIFICATION, ChangeState
 from coordination.runtime.context import Runtime
-from coordination.runtime.processes import ended
+from coordination.processes import ended
 from coordination.status import ChangeState as CS
 
 #: A landing step's state -> the repo's state it shows as.

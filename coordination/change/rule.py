@@ -75,8 +75,8 @@ from coordination.runtime.changes import (
     pointer_about,
     verify_about,
 )
-from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
+from coordination.runtime.sweep_fields import Checkpoint
 from coordination.status import ChangeState as CS
 from coordination.status import SWEEP_LIVE, TERMINAL, TodoStatus
 from coordination.trust import evidence, signing

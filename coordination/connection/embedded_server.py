@@ -93,6 +93,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from coordination.processes import alive
+
 log = logging.getLogger("coord.embedded")
 
 #: The longest socket path used beside the catalog (sun_path is 108 bytes on Linux and
@@ -181,7 +183,7 @@ def server_pid(catalog: Path) -> int | None:
     """The pid of the catalog's running server, or None (no server, or a stale pid file)."""
     directory = server_dir(catalog)
     pid = _read_pid(directory / PIDFILE)
-    if pid is not None and _alive(pid) and _is_ours(pid, directory):
+    if pid is not None and alive(pid) and _is_ours(pid, directory):
         return pid
     return None
 
@@ -488,7 +490,7 @@ def _recover(directory: Path, sock: Path) -> None:
     server, hung, is stopped; the pid file and the socket go."""
     pidfile = directory / PIDFILE
     pid = _read_pid(pidfile)
-    if pid is not None and _alive(pid) and _is_ours(pid, directory):
+    if pid is not None and alive(pid) and _is_ours(pid, directory):
         log.warning("embedded redis-server %d does not answer on %s: stopping it", pid, sock)
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
@@ -541,23 +543,6 @@ def _read_pid(path: Path) -> int | None:
         return None
 
 
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie does not)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
-
-
 def _command_line(pid: int) -> str | None:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
@@ -584,7 +569,7 @@ def _is_ours(pid: int, directory: Path) -> bool:
 
 def _wait_gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while _alive(pid):
+    while alive(pid):
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.01)
@@ -617,7 +602,7 @@ def _flock(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
 # -- the watchdog ---------------------------------------------------------------------
 def _watchdog_running(directory: Path, sock: Path) -> bool:
     pid = _read_pid(directory / WATCHDOG_PIDFILE)
-    if pid is not None and _alive(pid):
+    if pid is not None and alive(pid):
         return True  # connected or about to
     probe = _client(sock)
     try:

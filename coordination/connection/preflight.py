@@ -97,8 +97,8 @@ ACL_READ = ("ping", "get", "mget", "exists", "pttl", "hget", "hmget", "hgetall",
             "llen", "lrange", "smembers", "zcard", "zscore", "zrange", "zrevrange",
             "zrangebyscore", "zrevrangebyscore", "zlexcount", "xrange", "xrevrange", "xread")
 #: What a CLI adds: starting, steering and waiting on sweeps (a waiting CLI supervises
-#: them too), through coord's scripts and Celery's sending side. ``scan`` reads a
-#: sweep recorded by coord 0.1 once, to move it to the current layout.
+#: them too), through coord's scripts and Celery's sending side. ``scan``: opening a
+#: runtime on a namespace coord 0.1 recorded finds its checkpoint hashes, once.
 ACL_WRITE = ("set", "getdel", "incr", "del", "expire", "pexpire", "persist", "hset",
              "hsetnx", "hdel", "hincrby", "lpush", "ltrim", "sadd", "srem", "zadd", "zrem",
              "zremrangebyscore", "xadd", "xtrim", "publish", "eval", "evalsha",
@@ -452,6 +452,42 @@ def _host_port(url: str) -> tuple[str, int]:
     return unquote(parts.hostname or "localhost"), parts.port or 6379
 
 
+@dataclass(frozen=True)
+class _Failure:
+    """An exception raised connecting to ``url``, read once: its chain (causes and
+    contexts), their text (password scrubbed) and the Redis error codes in it."""
+
+    url: str
+    chain: tuple[BaseException, ...]
+    text: str
+    codes: frozenset[object]
+
+    @classmethod
+    def of(cls, exc: BaseException, url: str) -> _Failure:
+        chain = tuple(_chain(exc))
+        text = scrub(" | ".join(f"{type(e).__name__}: {e}" for e in chain), url)
+        return cls(url, chain, text, frozenset(getattr(e, "status_code", None) for e in chain))
+
+    @property
+    def low(self) -> str:
+        return self.text.lower()
+
+    @property
+    def ep(self) -> str:
+        return endpoint(self.url)
+
+    def first(self, *types: type[BaseException]) -> BaseException | None:
+        return next((e for e in self.chain if isinstance(e, types)), None)
+
+    def says(self, *phrases: str) -> bool:
+        return any(p in self.low for p in phrases)
+
+    @property
+    def timed_out(self) -> bool:
+        return (self.first(TimeoutError, socket.timeout, rexc.TimeoutError) is not None
+                or self.says("timed out", "timeout"))
+
+
 def diagnose(
     exc: BaseException, url: str, *, waited: float | None = None,
     probe_timeout: float = PROBE_TIMEOUT, namespace: str | None = None,
@@ -462,50 +498,48 @@ def diagnose(
     handshake, at most ``probe_timeout`` s) to tell a TLS mismatch from a
     server that is simply slow or gone.
     """
-    chain = _chain(exc)
-    ep = endpoint(url)
-    tls = is_tls(url)
-    unix = url.startswith("unix://")
-    text = scrub(" | ".join(f"{type(e).__name__}: {e}" for e in chain), url)
-    low = text.lower()
-    codes = {getattr(e, "status_code", None) for e in chain}
-
-    def first(*types: type[BaseException]) -> BaseException | None:
-        return next((e for e in chain if isinstance(e, types)), None)
-
-    user = unquote(urlsplit(url).username or "")  # unix://USER:PASSWORD@/path too
-    has_password = url_password(url) is not None
-
-    not_found = first(MasterNotFoundError)
+    f = _Failure.of(exc, url)
+    not_found = f.first(MasterNotFoundError)
     if not_found is not None and is_sentinel(url):
         return _sentinel_diagnosis(scrub(str(not_found), url), url)
+    return (_credentials_diagnosis(f, namespace) or _tls_diagnosis(f, probe_timeout)
+            or _reach_diagnosis(f, waited, probe_timeout))
 
-    # -- credentials ------------------------------------------------------------------
-    noauth = ("NOAUTH" in codes or "authentication required" in low
-              or "must be called with the client already authenticated" in low)
-    wrongpass = ("WRONGPASS" in codes or "invalid username-password pair" in low
-                 or "invalid password" in low)
+
+def _credentials_diagnosis(f: _Failure, namespace: str | None) -> Diagnosis | None:
+    """A password missing or refused, or an ACL refusing a command (NOPERM)."""
+    user = unquote(urlsplit(f.url).username or "")  # unix://USER:PASSWORD@/path too
+    noauth = "NOAUTH" in f.codes or f.says(
+        "authentication required", "must be called with the client already authenticated")
+    wrongpass = "WRONGPASS" in f.codes or f.says("invalid username-password pair",
+                                                 "invalid password")
     if noauth and not wrongpass:
-        if has_password:
-            return Diagnosis(f"{ep} says authentication is required (NOAUTH) although the URL "
-                             "gives a password", HINT_URL, False)
+        if url_password(f.url) is not None:
+            return Diagnosis(f"{f.ep} says authentication is required (NOAUTH) although the "
+                             "URL gives a password", HINT_URL, False)
         return Diagnosis(
-            f"{ep} requires a password and COORD_REDIS_URL gives none (NOAUTH: password required)",
+            f"{f.ep} requires a password and COORD_REDIS_URL gives none (NOAUTH: password "
+            "required)",
             "put it in the URL: redis://:PASSWORD@HOST:PORT/DB, or redis://USER:PASSWORD@... for "
             "an ACL user (percent-encode @ : / # in it)", False)
-    if wrongpass or first(rexc.AuthenticationError):
+    if wrongpass or f.first(rexc.AuthenticationError):
         who = f"user {user!r}" if user else "the default user"
         return Diagnosis(
-            f"{ep} refused the credentials: wrong password for {who}, or the user does not exist "
-            "or is disabled (WRONGPASS)",
+            f"{f.ep} refused the credentials: wrong password for {who}, or the user does not "
+            "exist or is disabled (WRONGPASS)",
             "fix the user name or password in COORD_REDIS_URL", False)
-    noperm = first(rexc.NoPermissionError)
-    if noperm is not None or "NOPERM" in codes:
-        what = _denied_what(str(noperm or text)) or "ping"
-        return _refusal([what], user, ep, namespace or "coord")
+    noperm = f.first(rexc.NoPermissionError)
+    if noperm is not None or "NOPERM" in f.codes:
+        what = _denied_what(str(noperm or f.text)) or "ping"
+        return _refusal([what], user, f.ep, namespace or "coord")
+    return None
 
-    # -- TLS --------------------------------------------------------------------------
-    verify = first(ssl.SSLCertVerificationError)
+
+def _tls_diagnosis(f: _Failure, probe_timeout: float) -> Diagnosis | None:
+    """A certificate that does not verify, a failed handshake, or TLS asked of a plain
+    server (which answers a second look in plain Redis)."""
+    ep, tls = f.ep, is_tls(f.url)
+    verify = f.first(ssl.SSLCertVerificationError)
     if verify is not None:
         reason = getattr(verify, "verify_message", None) or str(verify)
         if "mismatch" in str(reason).lower():
@@ -517,67 +551,78 @@ def diagnose(
             f"the TLS certificate of {ep} could not be verified ({reason})",
             "name the CA that signed it: rediss://HOST:PORT/DB?ssl_ca_certs=/path/to/ca.pem "
             "(ssl_cert_reqs=none skips verification: insecure)", False)
-    ssl_err = first(ssl.SSLError)
+    ssl_err = f.first(ssl.SSLError)
     if tls and ssl_err is not None:
         reason = getattr(ssl_err, "reason", None) or str(ssl_err)
-        if "certificate_required" in str(reason).lower() or "certificate required" in low:
+        if "certificate_required" in str(reason).lower() or f.says("certificate required"):
             return Diagnosis(f"{ep} requires a client certificate (TLS handshake refused)",
                              "add ssl_certfile=/path/client.pem&ssl_keyfile=/path/client.key "
                              "to COORD_REDIS_URL", False)
-        plain = " (it answers plain Redis)" if _speaks_plain_redis(url, probe_timeout) else ""
+        plain = " (it answers plain Redis)" if _speaks_plain_redis(f.url, probe_timeout) else ""
         return Diagnosis(f"TLS handshake with {ep} failed ({reason}){plain}",
                          "is the server TLS-enabled? use redis:// for a plain server", False)
-
-    timed_out = first(TimeoutError, socket.timeout, rexc.TimeoutError) is not None or "timed out" in low \
-        or "timeout" in low
-    if tls and timed_out and _speaks_plain_redis(url, probe_timeout):
+    if tls and f.timed_out and _speaks_plain_redis(f.url, probe_timeout):
         return Diagnosis(
             f"TLS handshake with {ep} failed: it answers plain Redis, not TLS",
             "is the server TLS-enabled? use redis:// for a plain server", False)
+    return None
 
-    # -- reaching the host --------------------------------------------------------------
-    dns = first(socket.gaierror)
-    if dns is not None or "name or service not known" in low or "nodename nor servname" in low:
+
+def _reach_diagnosis(f: _Failure, waited: float | None, probe_timeout: float) -> Diagnosis:
+    """Reaching the host: DNS, nothing listening, plain Redis asked of a TLS-only port, a
+    server still loading or not speaking Redis, a timeout; else the error as it is."""
+    ep, url = f.ep, f.url
+    unix = url.startswith("unix://")
+    dns = f.first(socket.gaierror)
+    if dns is not None or f.says("name or service not known", "nodename nor servname"):
         host = _host_port(url)[0]
         why = getattr(dns, "strerror", None) or "name or service not known"
         transient = isinstance(dns, socket.gaierror) and dns.errno == socket.EAI_AGAIN
         return Diagnosis(f"cannot resolve host {host!r} (DNS: {why})",
                          "check the host name in COORD_REDIS_URL", transient)
-    missing = first(FileNotFoundError)
+    missing = f.first(FileNotFoundError)
     if missing is not None:
         if unix:
             return Diagnosis(f"nothing is listening at {ep} (no such file)",
                              "start redis-server with that unixsocket, or fix the path in "
                              "COORD_REDIS_URL", True)
-        return Diagnosis(f"a file named in COORD_REDIS_URL does not exist ({missing})", HINT_URL, False)
-    if first(ConnectionRefusedError) is not None or "connection refused" in low:
+        return Diagnosis(f"a file named in COORD_REDIS_URL does not exist ({missing})",
+                         HINT_URL, False)
+    if f.first(ConnectionRefusedError) is not None or f.says("connection refused"):
         return Diagnosis(f"nothing is listening at {ep} (connection refused)",
                          "start redis-server there, or fix the host/port in COORD_REDIS_URL "
                          "(unset it to run embedded)", True)
-    if first(PermissionError) is not None:
+    if f.first(PermissionError) is not None:
         return Diagnosis(f"permission denied connecting to {ep}", HINT_URL, False)
-
-    closed = (first(ConnectionResetError, BrokenPipeError, rexc.InvalidResponse) is not None
-              or "connection closed by server" in low or "connection reset" in low)
-    if not tls and not unix and (closed or timed_out) and _speaks_tls(url, probe_timeout):
+    closed = (f.first(ConnectionResetError, BrokenPipeError, rexc.InvalidResponse) is not None
+              or f.says("connection closed by server", "connection reset"))
+    if (not is_tls(url) and not unix and (closed or f.timed_out)
+            and _speaks_tls(url, probe_timeout)):
         return Diagnosis(
             f"{ep} speaks TLS only, and the URL asks for plain redis://",
             "use rediss://HOST:PORT/DB (with ssl_ca_certs=/path/to/ca.pem for a private CA)",
             False)
-    if first(rexc.BusyLoadingError) is not None:
-        return Diagnosis(f"{ep} is still loading its data (LOADING)", "wait, then start again", True)
-    if first(rexc.InvalidResponse) is not None:
-        return Diagnosis(f"{ep} does not speak the Redis protocol ({text})",
+    return _server_diagnosis(f, waited, closed)
+
+
+def _server_diagnosis(f: _Failure, waited: float | None, closed: bool) -> Diagnosis:
+    """A server reached that could not answer: loading, not Redis, slow, hung up."""
+    ep = f.ep
+    if f.first(rexc.BusyLoadingError) is not None:
+        return Diagnosis(f"{ep} is still loading its data (LOADING)", "wait, then start again",
+                         True)
+    if f.first(rexc.InvalidResponse) is not None:
+        return Diagnosis(f"{ep} does not speak the Redis protocol ({f.text})",
                          "check the host and port in COORD_REDIS_URL", False)
-    if timed_out:
+    if f.timed_out:
         within = f" within {waited:g} s" if waited else ""
         return Diagnosis(
             f"no answer from {ep}{within} (timeout): a firewall dropping packets, a wrong host or "
             "port, or a server too busy to answer", HINT_URL, True)
     if closed:
-        return Diagnosis(f"{ep} closed the connection ({text})", HINT_URL, True)
-    transient = first(OSError, rexc.ConnectionError) is not None
-    return Diagnosis(text, HINT_URL, transient)
+        return Diagnosis(f"{ep} closed the connection ({f.text})", HINT_URL, True)
+    transient = f.first(OSError, rexc.ConnectionError) is not None
+    return Diagnosis(f.text, HINT_URL, transient)
 
 
 def _sentinel_diagnosis(text: str, url: str) -> Diagnosis:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 from coordination.catalog.store import CatalogStore
 from coordination.connection.sentinel import SentinelFacts, sentinel_facts
@@ -78,6 +78,9 @@ class Report(TypedDict):
     findings: list[FindingDocument]
 
 
+T = TypeVar("T")
+
+
 class Unavailable(Exception):
     """A read a check needs failed; ``finding`` says what (already reported once)."""
 
@@ -109,59 +112,49 @@ class Doctor:
 
     @functools.cached_property
     def _runtime(self) -> Runtime | Exception:
-        try:
-            if self.runtime_factory is not None:
-                return self.runtime_factory()
-            return Runtime.create(self.settings, catalog=self.catalog_path)
-        except Exception as exc:  # noqa: BLE001 - reported as a finding
-            return exc
+        return _attempt(self.runtime_factory or (
+            lambda: Runtime.create(self.settings, catalog=self.catalog_path)))
 
     def runtime(self) -> Runtime:
-        rt = self._runtime
-        if isinstance(rt, Exception):
-            raise Unavailable(str(rt))
-        return rt
+        return _available(self._runtime)
 
     @functools.cached_property
     def _facts(self) -> ServerFacts | Exception:
-        try:
-            return self.runtime().server_facts()
-        except Unavailable as exc:
-            return exc
-        except Exception as exc:  # noqa: BLE001 - reported as a finding
-            return exc
+        return _attempt(lambda: self.runtime().server_facts())
 
     def facts(self) -> ServerFacts:
-        facts = self._facts
-        if isinstance(facts, Exception):
-            raise Unavailable(str(facts))
-        return facts
+        return _available(self._facts)
 
     @functools.cached_property
     def _catalog(self) -> Catalog | Exception:
-        try:
-            return CatalogStore(self.catalog_path).load()
-        except (CoordError, OSError) as exc:
-            return exc
+        return _attempt(lambda: CatalogStore(self.catalog_path).load(), (CoordError, OSError))
 
     def catalog(self) -> Catalog:
-        cat = self._catalog
-        if isinstance(cat, Exception):
-            raise Unavailable(str(cat))
-        return cat
+        return _available(self._catalog)
 
     @functools.cached_property
     def _workers(self) -> list[WorkerRecord] | Exception:
-        try:
-            return self.runtime().workers.live()
-        except Exception as exc:  # noqa: BLE001 - reported as a finding
-            return exc
+        return _attempt(lambda: self.runtime().workers.live())
 
     def workers(self) -> list[WorkerRecord]:
-        ws = self._workers
-        if isinstance(ws, Exception):
-            raise Unavailable(str(ws))
-        return ws
+        return _available(self._workers)
+
+
+def _attempt(read: Callable[[], T],
+             errors: tuple[type[Exception], ...] = (Exception,)) -> T | Exception:
+    """What ``read`` returns, or the error it raised: a read the checks share is made
+    once, and a failed one is reported as a finding, once."""
+    try:
+        return read()
+    except errors as exc:
+        return exc
+
+
+def _available(got: T | Exception) -> T:
+    """A shared read's result; :class:`Unavailable` (saying why) when it failed."""
+    if isinstance(got, Exception):
+        raise Unavailable(str(got))
+    return got
 
 
 Check = Callable[[Doctor], list[Finding]]

@@ -243,6 +243,8 @@ def families(snap: Snapshot, repos: list[str], queue_of: Callable[[str], str]
              ) -> Iterator[Metric]:
     """Every family of one scrape (pure: ``snap`` holds what Redis said)."""
     c = snap.counters
+    counts = _todo_counts(snap)
+    live = _live_workers(snap, repos)
     yield from _celery_counters(c, queue_of)
     yield _runtime_histogram(
         "celery_task_runtime", "How long coord.run_todo ran (seconds), per queue",
@@ -250,19 +252,59 @@ def families(snap: Snapshot, repos: list[str], queue_of: Callable[[str], str]
     yield _runtime_histogram(
         "coord_todo_duration_seconds", "How long todos' runs took, per repo (seconds)",
         ["repo"], c, lambda r: [r])
+    yield from _broker_gauges(snap)
+    yield from _sweep_gauges(snap, counts)
+    ended = CounterMetricFamily("coord_todos_ended", "Todos that reached a terminal status",
+                                labels=["repo", "status"])
+    for (repo, status), n in sorted(c.ended.items()):
+        ended.add_metric([repo, status], n)
+    yield ended
+    yield from _repo_families(snap, repos, live, queue_of)
+    yield from _resource_families(snap.resources)
+    yield from _recovery_families(snap.recovery)
+    queued = {repo for (status, repo), n in counts.items() if status == TodoStatus.queued and n}
+    unattended = GaugeMetricFamily(
+        "coord_unattended_repos", "Repos with queued todos and no live worker")
+    unattended.add_metric([], len([r for r in queued if not live.get(r)]))
+    yield unattended
 
+
+def _todo_counts(snap: Snapshot) -> dict[tuple[str, str], int]:
+    """(status, repo) -> todos of the live sweeps, every status of a repo listed (0)."""
+    counts = dict(snap.todos)
+    for repo in sorted({repo for _status, repo in counts}):
+        for status in [str(s) for s in TodoStatus]:
+            counts.setdefault((status, repo), 0)
+    return counts
+
+
+def _live_workers(snap: Snapshot, repos: list[str]) -> dict[str, int]:
+    """Repo -> live workers serving it (not those stopping), every repo of ``repos`` listed."""
+    live: dict[str, int] = {r: 0 for r in repos}
+    for w in snap.workers:
+        if w.stopping:
+            continue
+        for repo in w.repos:
+            live[repo] = live.get(repo, 0) + 1
+    return live
+
+
+def _broker_gauges(snap: Snapshot) -> Iterator[Metric]:
+    """What Celery's exporters show: each live worker, each queue's length."""
     workers_up = GaugeMetricFamily("celery_worker_up", "1 per live coord worker",
                                    labels=["hostname"])
     for w in snap.workers:
         workers_up.add_metric([w.name], 1)
     yield workers_up
-
     queue_len = GaugeMetricFamily("celery_queue_length", "Messages waiting in a queue",
                                   labels=["queue_name"])
     for q, n in sorted(snap.queues.items()):
         queue_len.add_metric([q], n)
     yield queue_len
 
+
+def _sweep_gauges(snap: Snapshot, counts: dict[tuple[str, str], int]) -> Iterator[Metric]:
+    """Sweeps kept, by status; the live sweeps' todos, by status and repo."""
     sweeps = GaugeMetricFamily("coord_sweeps", "Sweeps kept in Redis, by status",
                                labels=["status"])
     by_status = {str(s): 0 for s in SweepStatus}
@@ -271,30 +313,16 @@ def families(snap: Snapshot, repos: list[str], queue_of: Callable[[str], str]
     for status, n in sorted(by_status.items()):
         sweeps.add_metric([status], n)
     yield sweeps
-
     todos = GaugeMetricFamily("coord_todos", "Todos of the live sweeps, by status and repo",
                               labels=["status", "repo"])
-    counts = dict(snap.todos)
-    live_repos = {repo for _status, repo in counts}
-    for repo in sorted(live_repos):
-        for status in [str(s) for s in TodoStatus]:
-            counts.setdefault((status, repo), 0)
     for (status, repo), n in sorted(counts.items()):
         todos.add_metric([status, repo], n)
     yield todos
 
-    ended = CounterMetricFamily("coord_todos_ended", "Todos that reached a terminal status",
-                                labels=["repo", "status"])
-    for (repo, status), n in sorted(c.ended.items()):
-        ended.add_metric([repo, status], n)
-    yield ended
 
-    live: dict[str, int] = {r: 0 for r in repos}
-    for w in snap.workers:
-        if w.stopping:
-            continue
-        for repo in w.repos:
-            live[repo] = live.get(repo, 0) + 1
+def _repo_families(snap: Snapshot, repos: list[str], live: dict[str, int],
+                   queue_of: Callable[[str], str]) -> Iterator[Metric]:
+    """Per repo: its live workers, its breaker, its lost runs."""
     # queue_name: the repo's queue, so a rule joins it with celery_queue_length by label
     # under any COORD_NAMESPACE (the queue's name starts with it), never by a spelled prefix.
     workers_live = GaugeMetricFamily("coord_workers_live", "Live workers serving a repo",
@@ -302,28 +330,17 @@ def families(snap: Snapshot, repos: list[str], queue_of: Callable[[str], str]
     for repo, n in sorted(live.items()):
         workers_live.add_metric([repo, queue_of(repo)], n)
     yield workers_live
-
     breaker = GaugeMetricFamily(
         "coord_repo_breaker_open", "1 while a repo's circuit breaker is open or half-open",
         labels=["repo"])
     for repo, state in sorted(snap.breakers.items()):
         breaker.add_metric([repo], 0 if state == BreakerState.closed else 1)
     yield breaker
-
     lost = CounterMetricFamily("coord_lost_runs", "Runs lost with their worker (lease expired)",
                                labels=["repo"])
     for repo in repos:
-        lost.add_metric([repo], c.lost.get(repo, 0))
+        lost.add_metric([repo], snap.counters.lost.get(repo, 0))
     yield lost
-
-    yield from _resource_families(snap.resources)
-    yield from _recovery_families(snap.recovery)
-
-    queued = {repo for (status, repo), n in counts.items() if status == TodoStatus.queued and n}
-    unattended = GaugeMetricFamily(
-        "coord_unattended_repos", "Repos with queued todos and no live worker")
-    unattended.add_metric([], len([r for r in queued if not live.get(r)]))
-    yield unattended
 
 
 def context_families(stats: dict[str, int]) -> Iterator[Metric]:

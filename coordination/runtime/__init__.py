@@ -27,7 +27,6 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from coordination.connection.client import get_redis, reset_embedded
     from coordination.runtime.checkpoints import CheckpointStore
     from coordination.runtime.events import Event, EventLog
     from coordination.runtime.leases import Heartbeat, Lease, LeaseManager

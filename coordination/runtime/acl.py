@@ -32,7 +32,6 @@ worker does around one todo (take its turn, run, finish, carry the sweep on):
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from dataclasses import dataclass
 import redis
 
 from coordination.connection.preflight import ACL_COMMANDS
-from coordination.keys import Keys
+from coordination.keys import Keys, glob_escape
 
 #: The kombu queue list of a priority above 0 is ``<queue>\x06\x16<priority>``.
 PRIORITY_SEP = "\x06\x16"
@@ -51,11 +50,6 @@ OBSERVER = "coord-observer"
 def worker_user(repo: str) -> str:
     """The ACL user of ``repo``'s workers."""
     return f"coord-worker-{repo}"
-
-
-def glob_escape(text: str) -> str:
-    """``text`` as a literal in a Redis glob pattern (``*?[]\\`` escaped)."""
-    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
 @dataclass(frozen=True)

@@ -1,32 +1,7 @@
 """Sweep records and per-todo checkpoints: the runtime's source of truth.
 
-A sweep is one Redis hash (``Keys.sweep``), so a transition reads everything
-it decides on in one HMGET and writes what it changed in one HSET, and a whole
-sweep is read, kept or dropped as one key whatever its size:
-
-==================  ==================================================================
-record fields       :data:`RECORD_FIELDS`, JSON text each (status, run, deadline, spec...)
-counters            ``terminal``, ``level_left:<k>``, ``level_ok:<k>`` (integers)
-``t:<todo>``        the todo's checkpoint: one JSON object. Absent: the todo is
-                    pending and nothing has happened to it yet
-``o:<todo>``        the output tail of its last run (text)
-``c:<todo>``        a rolled-back todo: its checkpoint (with its output tail) as the
-                    change's own run left it, before its undo ran (JSON)
-``r:<todo>``        eager strategy: its predecessors not yet succeeded (integer)
-``g:<todo>``        a gate's votes: person -> {d: approve|reject, b: binding, at, c: comment,
-                    ssh: SSH signature, via, sig/kid: evidence seal} (sweeps/approvals.py)
-``m:<repo>``        the run's own metric counts of the repo (JSON), written by its
-                    finishes and folded into ``Keys.metrics`` when it ends, with the
-                    ``mrepos`` it lists (runtime/metrics.py)
-``n:<status>``      its tally: how many todos are in that status (pending: untouched
-                    ones too), moved with every status change by the transition scripts
-``a:<k>``           ... and which todos are in a status people should look at
-                    (``status.ATTENTION``), JSON ``{todo: status}``, spread over
-                    :data:`TALLY_BUCKETS` fields (lua/_common.lua, ``tally_move``)
-``p:<todo>``        the todo's repo (JSON), for the rows of a status read from the tally
-``w:<todo>``        "1" while someone waits for a slot its run holds: its finish wakes the
-                    line (lua/todo_start.lua); absent or "": nobody, the line not looked at
-==================  ==================================================================
+A sweep is one Redis hash (``Keys.sweep``), its fields laid out in
+:mod:`coordination.runtime.sweep_fields`; :class:`CheckpointStore` reads and writes them.
 
 Whether a todo belongs to a sweep is its spec's to say (workers check that
 first); here a todo the sweep never touched reads as pending. Every transition
@@ -42,7 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, TypedDict, cast
+from typing import TYPE_CHECKING, cast
 
 import redis
 from redis.typing import EncodableT, FieldT
@@ -51,140 +26,31 @@ from coordination.jsonable import JSONValue
 from coordination.keys import Keys
 from coordination.runtime.queues import queued_task_ids
 from coordination.runtime.scripts import lua
-from coordination.status import (  # noqa: F401 (TERMINAL re-exported)
-    SWEEP_TRANSITIONS,
-    TERMINAL,
-    SweepStatus,
-    TodoStatus,
+from coordination.runtime.sweep_fields import (
+    LAYOUT,
+    RECORD_FIELDS,
+    RECORD_PREFIXES,
+    TALLY_BUCKETS,
+    ChangeRun,
+    Checkpoint,
+    SweepRecord,
+    Tally,
+    change_field,
+    checkpoint,
+    count_field,
+    decode,
+    encode,
+    remaining_field,
+    repo_field,
+    tail_field,
+    todo_field,
 )
+from coordination.status import SWEEP_TRANSITIONS, SweepStatus, TodoStatus
 
 if TYPE_CHECKING:
     from coordination.runtime.leases import Lease
 
 log = logging.getLogger(__name__)
-
-TODO_STATUSES = frozenset(TodoStatus)
-
-
-class Checkpoint(TypedDict, total=False):
-    """A todo's checkpoint within one run of a sweep (``t:<todo>``, JSON), as read.
-
-    ``status`` is always there (pending when nothing happened to the todo yet);
-    ``output_tail`` only when the read asked for tails. Written by the transition
-    scripts (start, finish, lost, end, queue) and :meth:`CheckpointStore.reset_todos`.
-    """
-
-    status: str
-    attempts: int
-    exit_code: int | None
-    worker: str | None
-    started_at: float | None
-    finished_at: float | None
-    duration: float | None
-    reason: str | None
-    output_tail: str
-    stdout_bytes: int
-    stderr_bytes: int
-    lost_runs: int
-    lost_reason: str | None
-    lease_key: str | None
-    token: str | None
-    fence: int | None
-    resource_keys: list[str]
-    queued_at: float | None
-    held_at: float | None
-    lost_at: float | None
-    suspect_at: float | None
-    #: what it wrote to ``$COORD_OUTPUT`` (key -> value), when it succeeded
-    outputs: dict[str, str]
-    #: their seal (``{"sig", "kid"}``, None when written without a key): see
-    #: :func:`coordination.sweeps.outputs.outputs_fields`
-    outputs_seal: dict[str, str] | None
-    #: the seal of its status and exit code, by whoever ended it, with the run that
-    #: did (``{"run", "sig", "kid"}``; None without a key): see
-    #: :func:`coordination.trust.evidence.outcome_stamp`
-    outcome_seal: dict[str, object] | None
-    # a gate (lua/gate_open.lua, lua/gate_decide.lua)
-    binding: str  # what its approvals are bound to (spec digest, predecessors' outcomes)
-    waiting_since: float
-    expires_at: float | None
-    needed: int
-    approvals: list[str]  # who approved it under its binding (votes that verified)
-    refused: list[str]  # the votes that did not verify, and why
-    settled: str  # sha1 of the votes field last counted (lua/gate_decide.lua)
-    rejected_by: str | None
-    #: the seal of the decision that passed it (``{"run", "sig", "kid"}``): what its
-    #: successors check (see :mod:`coordination.sweeps.decisions`)
-    decision: dict[str, object] | None
-    #: a ``cache:`` todo's key (its dependents' keys include it), and for ``cached``
-    #: the run it reused (see :mod:`coordination.runtime.cache`)
-    cache_key: str | None
-    cached_from: dict[str, object] | None
-
-
-class ChangeRun(Checkpoint, total=False):
-    """A rolled-back todo's checkpoint of its change's own run (``c:<todo>``, JSON),
-    kept when its undo started: the checkpoint, its output tail, and the command."""
-
-    command: str | None
-
-
-class SweepRecord(TypedDict, total=False):
-    """A sweep's record: the :data:`RECORD_FIELDS` read (with ``id``), as read.
-
-    ``status`` is always there (a record without one is an unknown sweep); a
-    partial read (:meth:`CheckpointStore.get_sweep_fields`) holds what it asked for.
-    ``unattended:<repo>`` marks are read by name, outside this type."""
-
-    id: str
-    plan: str
-    strategy: str
-    kind: str
-    status: str
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-    deadline: float | None
-    reason: str | None
-    run: int
-    spec: str
-    spec_sig: str | None
-    spec_key_id: str | None
-    catalog: str | None
-    atomic: bool
-    terminal: int
-    full_pass_terminal: int | None
-    full_pass_at: float | None
-    paused_at: float | None
-    paused_from: str | None
-    paused_total: float
-    synced_at: float | None
-    rollback_of: str | None
-    rollback_reason: str | None
-    not_compensable: list[str]
-    stopped_run: int | None  # the run an atomic sweep's first failure stopped
-    stopped_by: str | None  # ... and that failure ("TODO-018 failed: exit 1")
-    todos: int
-    outputs: int  # how many of its todos kept results ($COORD_OUTPUT)
-    started_by: str | None  # who started the sweep (a gate may refuse their approval)
-    #: with the catalog's approvers:, the starter's SSH signature of the start (over
-    #: sshsig.start_message) and its key's fingerprint: who started it, proven
-    starter_sig: str | None
-    starter_key: str | None
-    wave: int | None  # the current wave's index (a sweep of a plan with waves:)
-    wave_state: str | None  # running | soaking | halted | done
-    wave_until: float | None  # a soaking wave's end
-    wave_reason: str | None  # why the wave halted
-    again: bool  # `plan sweep --again`: completed todos ran too (its sync reads it)
-    #: embedded: the process running it ({"host", "pid", "started"}: sweeps/runner.py)
-    runner: dict[str, object] | None
-    #: the repos whose own metric counts the run's finishes write (runtime/metrics.py)
-    mrepos: list[str]
-    #: the supervisor's last look for lost messages, by whichever worker took the pass
-    #: (sweeps/lost.py): a full look's time and the broker lists it read, a suspects' look
-    lost_look_at: float | None
-    lost_look_lists: int
-    suspect_look_at: float | None
 
 
 class TransitionRefused(ValueError):
@@ -204,138 +70,17 @@ def legal_sources(new: str, allowed_from: Iterable[str]) -> list[str]:
     return legal
 
 
-
-#: The fields of a sweep record (the sweep's ``terminal`` count included; per-level
-#: counters are under RECORD_PREFIXES, the todos' fields under t:/o:/r:). A
-#: write of any other name is refused: get_sweep reads exactly these, so an
-#: undeclared field would be written and never read.
-RECORD_FIELDS = (
-    "plan", "strategy", "kind", "status", "created_at", "started_at", "finished_at",
-    "deadline", "reason", "run", "spec", "spec_sig", "spec_key_id", "catalog", "atomic",
-    "terminal", "full_pass_terminal", "full_pass_at", "paused_at", "paused_from",
-    "paused_total", "synced_at", "rollback_of", "rollback_reason", "not_compensable",
-    "todos", "layout", "stopped_run", "stopped_by", "outputs",
-    "started_by", "starter_sig", "starter_key", "wave", "wave_state", "wave_until",
-    "wave_reason", "again", "runner",
-    "mrepos", "lost_look_at", "lost_look_lists", "suspect_look_at", "tally", "shape",
-)
-#: Record fields named per level or per repo (or, written with its spec, per todo: its
-#: repo; counted per status: the tally): one of these prefixes and a suffix.
-RECORD_PREFIXES = ("level_left:", "level_ok:", "unattended:", "p:", "n:")
-#: The ``a:<k>`` fields of a sweep's tally (lua/_common.lua: TALLY_BUCKETS, tally_bucket).
-TALLY_BUCKETS = 256
-#: ``tally`` of a sweep that keeps one (absent: a sweep of before it, read in full).
-TALLY_VERSION = 1
-#: ``layout`` of a sweep recorded this way (sweeps of coord 0.1 have none: their
-#: checkpoints were a hash each; :meth:`CheckpointStore.migrate` moves them in).
-LAYOUT = 2
-
-#: What a listing reads of each record: not the spec (megabytes at 10,000 todos), and
-#: not the layout, so listing never moves a 0.1 sweep (reading one does).
+#: What a listing reads of each record: not the spec (megabytes at 10,000 todos), nor
+#: the layout (which no read looks at).
 _LIST_FIELDS = tuple(f for f in RECORD_FIELDS if f not in (
     "spec", "layout", "mrepos", "lost_look_at", "lost_look_lists", "suspect_look_at"))
-
-
-def todo_field(todo_id: str) -> str:
-    """The sweep-hash field of a todo's checkpoint."""
-    return f"t:{todo_id}"
-
-
-def tail_field(todo_id: str) -> str:
-    """The sweep-hash field of a todo's last output tail."""
-    return f"o:{todo_id}"
-
-
-def repo_field(todo_id: str) -> str:
-    """The sweep-hash field of a todo's repo (written with its spec)."""
-    return f"p:{todo_id}"
-
-
-def count_field(status: str) -> str:
-    """The sweep-hash field of its tally's count of todos in ``status``."""
-    return f"n:{status}"
-
-
-def tally_bucket(todo_id: str) -> int:
-    """The ``a:<k>`` field a todo's attention entry is kept in: lua/_common.lua's
-    ``tally_bucket``, over the id's UTF-8 bytes."""
-    h = 0
-    for b in todo_id.encode("utf-8"):
-        h = (h * 31 + b) % 65521
-    return h % TALLY_BUCKETS
-
-
-class Tally(TypedDict):
-    """A sweep's tally as read: how many todos in each status (those counted, zero
-    left out; pending includes the todos nothing happened to yet), and the todos in
-    an attention status (todo -> status)."""
-
-    counts: dict[str, int]
-    attention: dict[str, str]
-
-
-def change_field(todo_id: str) -> str:
-    """The sweep-hash field of a rolled-back todo's checkpoint of its change's own run."""
-    return f"c:{todo_id}"
-
-
-def remaining_field(todo_id: str) -> str:
-    """The sweep-hash field of a todo's count of predecessors not yet succeeded."""
-    return f"r:{todo_id}"
-
-
-def encode(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
-def decode(raw: str) -> JSONValue:
-    """JSON value of a field; text written by something else comes back as is."""
-    try:
-        value: JSONValue = json.loads(raw)
-    except ValueError:
-        return raw
-    return value
-
-
-def checkpoint(raw: str | bytes | None, tail: str | bytes | None = None) -> Checkpoint:
-    """A todo's checkpoint from its ``t:`` field (and its ``o:`` tail, when read);
-    ``raw``/``tail`` as a decoding client returns them (str, or None when absent)."""
-    parsed = json.loads(raw) if raw else {}
-    # ([] is how one cjson spells an empty object)
-    cp = cast(Checkpoint, parsed if isinstance(parsed, dict) else {})
-    cp.setdefault("status", TodoStatus.pending.value)
-    cast(dict[str, object], cp).pop("has_tail", None)
-    if tail is not None:
-        cp["output_tail"] = tail if isinstance(tail, str) else tail.decode()
-    return cp
-
-
-def legacy_fields(checkpoints: Mapping[str, Mapping[str, object]],
-                  remaining: Mapping[str, object]) -> dict[FieldT, EncodableT]:
-    """The sweep-hash fields of coord 0.1's checkpoint hashes (todo -> its hash, JSON
-    text per field) and eager counts (todo -> count), with the layout they now have."""
-    fields: dict[FieldT, EncodableT] = {}
-    for todo_id, h in checkpoints.items():
-        if not h:
-            continue
-        cp = {str(k): decode(str(v)) for k, v in h.items()}
-        tail = cp.pop("output_tail", None)
-        cp = {k: v for k, v in cp.items() if v is not None}
-        if tail:
-            fields[tail_field(str(todo_id))] = str(tail)
-            cp["has_tail"] = True
-        fields[todo_field(str(todo_id))] = encode(cp)
-    for todo_id, n in remaining.items():
-        fields[remaining_field(str(todo_id))] = str(n)
-    fields["layout"] = encode(LAYOUT)
-    return fields
 
 
 def _check_record_fields(names: Iterable[str]) -> None:
     bad = [n for n in names if n not in RECORD_FIELDS and not n.startswith(RECORD_PREFIXES)]
     if bad:
         raise ValueError(f"unknown sweep record field(s) {bad}: declare them in "
-                         "coordination.runtime.checkpoints.RECORD_FIELDS")
+                         "coordination.runtime.sweep_fields.RECORD_FIELDS")
 
 
 def _mapping(fields: Mapping[str, object]) -> dict[FieldT, EncodableT]:
@@ -378,8 +123,6 @@ class CheckpointStore:
                                  if v is not None})
         if "status" not in rec:
             return None
-        if "layout" in names and rec.get("layout") != LAYOUT:
-            self.migrate(sweep_id)
         cast(dict[str, object], rec).pop("layout", None)
         rec["id"] = sweep_id
         return rec
@@ -393,7 +136,7 @@ class CheckpointStore:
     def get_sweep_fields(self, sweep_id: str, fields: tuple[str, ...]) -> SweepRecord | None:
         """Some fields of the sweep record (one HMGET; never its large spec unless
         asked), with ``id`` added; None if the sweep is unknown (no ``status``)."""
-        names = tuple(dict.fromkeys(("status", "layout", *fields)))
+        names = tuple(dict.fromkeys(("status", *fields)))
         values = self.r.hmget(self.keys.sweep(sweep_id), list(names))
         return self._record(sweep_id, names, values)
 
@@ -402,7 +145,7 @@ class CheckpointStore:
         """Some record fields (as :meth:`get_sweep_fields`) and the sweep's tally, in one
         HMGET: the record is None for an unknown sweep, the tally None for a sweep that
         keeps none."""
-        names = tuple(dict.fromkeys(("status", "layout", "tally", *fields)))
+        names = tuple(dict.fromkeys(("status", "tally", *fields)))
         counts = [count_field(s) for s in TodoStatus]
         buckets = [f"a:{k}" for k in range(TALLY_BUCKETS)]
         values = self.r.hmget(self.keys.sweep(sweep_id), [*names, *counts, *buckets])
@@ -549,32 +292,6 @@ class CheckpointStore:
         pipe.delete(self.keys.supervisor_lock(sweep_id))
         pipe.zadd(self.keys.sweeps, {sweep_id: time.time()})
         pipe.execute()
-
-    def migrate(self, sweep_id: str) -> bool:
-        """Move a sweep recorded by coord 0.1 (a hash per checkpoint, a hash of eager
-        counts) into its record's hash; True if there was anything to move.
-        Idempotent: run again, it finds the old keys gone and marks the layout."""
-        sweep_key = self.keys.sweep(sweep_id)
-        prefix = self.keys.legacy_checkpoint_prefix(sweep_id)
-        old = [str(k) for k in self.r.scan_iter(match=_glob_escape(prefix) + "*", count=1000)]
-        legacy_remaining = self.keys.legacy_remaining(sweep_id)
-        pipe = self.r.pipeline(transaction=False)
-        for key in old:
-            pipe.hgetall(key)
-        pipe.hgetall(legacy_remaining)
-        *hashes, remaining = pipe.execute()
-        fields = legacy_fields({key[len(prefix):]: h for key, h in zip(old, hashes)},
-                               remaining or {})
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hset(sweep_key, mapping=fields)
-        if old:
-            pipe.delete(*old)
-        pipe.delete(legacy_remaining)
-        pipe.execute()
-        if old:
-            log.info("sweep %s: moved %d checkpoints of coord 0.1 into its record", sweep_id,
-                     len(old))
-        return bool(old)
 
     # -- the active index, counters, the supervisor's turn ------------------------
     def activate(self, sweep_id: str) -> None:
@@ -824,7 +541,3 @@ class CheckpointStore:
             return False
         return True
 
-
-def _glob_escape(s: str) -> str:
-    """Escape Redis glob specials so a sweep id is matched literally."""
-    return "".join("\\" + c if c in "*?[]\\" else c for c in s)

@@ -3,15 +3,16 @@
 Embedded and distributed modes build the same object on a real Redis; they
 differ only by where its URL points: ``COORD_REDIS_URL``, or (unset) the
 catalog's own server, started or joined on a unix socket beside the catalog
-(:mod:`coordination.connection.embedded_server`), where what coord 0.2 kept beside
-the catalog is carried over on first use (:mod:`coordination.runtime.migrate_02`).
-Unit tests may hand it a client of their own (an in-process stand-in).
+(:mod:`coordination.connection.embedded_server`). Opening one upgrades what an older
+coord left behind, once (:mod:`coordination.runtime.migrations`: coord 0.1's
+checkpoint hashes, and embedded, coord 0.2's file beside the catalog), so no read of a
+sweep ever migrates. Unit tests may hand it a client of their own (an in-process
+stand-in).
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import socket
 from collections.abc import Iterable
@@ -28,6 +29,7 @@ from coordination.keys import Keys
 from coordination.redis_url import is_sentinel
 from coordination.runtime.checkpoints import CheckpointStore
 from coordination.runtime.events import EventLog
+from coordination.runtime.migrations import upgrade
 from coordination.runtime.workers import WorkerRegistry
 from coordination.settings_core import Core, read_core
 
@@ -48,7 +50,6 @@ if TYPE_CHECKING:
 
 #: (the field ``Runtime.redis`` hides the module inside the class)
 RedisClient = redis.Redis
-log = logging.getLogger("coord.runtime")
 
 
 class ReadSettings:
@@ -114,6 +115,7 @@ class Runtime:
                client: RedisClient | None) -> Runtime:
         keys = Keys(settings.namespace)
         url: str | None
+        embedded_catalog: Path | None = None
         if client is not None:
             r, url = client, None
         elif settings.redis_url:
@@ -123,10 +125,11 @@ class Runtime:
                 # Another catalog's namespace is refused before anything is read or sent.
                 check_claim(r, keys, catalog, share=settings.share_namespace, url=url)
         else:
-            path = (catalog or settings.ecosystem).absolute()
-            url = ensure_server(path)
+            embedded_catalog = (catalog or settings.ecosystem).absolute()
+            url = ensure_server(embedded_catalog)
             r = real_client(url)
-            carry_over_02(r, keys, path, settings)
+        # Once per namespace (and embedded, per catalog): never on a read.
+        upgrade(r, keys, catalog=embedded_catalog, settings=settings)
         return cls(settings=settings, keys=keys, url=url, redis=r,
                    checkpoints=CheckpointStore(r, keys), workers=WorkerRegistry(r, keys))
 
@@ -267,22 +270,6 @@ class Runtime:
         if app is None:
             raise RuntimeError("this runtime was given no Celery app")
         return app
-
-
-def carry_over_02(r: RedisClient, keys: Keys, catalog: Path, settings: Settings) -> None:
-    """Embedded: the catalog's coord 0.2 sweeps and history, carried over into its server
-    once (:mod:`coordination.runtime.migrate_02`). A failure never fails the command: the
-    old file stays as it was, unmarked, and the next command tries again."""
-    # lazy: sqlite3 and the 0.2 format, for a catalog that still has a 0.2 file
-    from coordination.runtime.migrate_02 import carry_over
-
-    try:
-        carry_over(r, keys, catalog, retention_days=settings.retention_days,
-                   history_days=settings.history_days, events_maxlen=settings.events_maxlen)
-    except Exception as exc:  # noqa: BLE001 - an old file must never stop coord from running
-        log.warning("the sweeps and history coord 0.2 kept beside %s could not be carried "
-                    "over to its embedded server (the next coord command tries again): %s",
-                    catalog, exc)
 
 
 #: The embedded runtimes this process opened with :func:`get_runtime`, by server and

@@ -11,7 +11,8 @@ every CLI of either mode sees the same history through the same code. Runs older
 ``COORD_HISTORY_DAYS`` are trimmed each time a run is recorded. A run is recorded at
 most once (keyed by sweep id and run), so two processes that both finalise a run, or a
 retried hook, leave one record. (coord 0.2 kept the embedded history in a SQLite file
-beside the catalog: :mod:`coordination.runtime.migrate_02` carries it over, once.)
+beside the catalog: :mod:`coordination.runtime.migrations.v02_embedded_file`
+carries it over, once.)
 :func:`search` and :func:`trends` read it through :class:`HistoryStore`.
 """
 

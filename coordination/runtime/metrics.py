@@ -45,9 +45,9 @@ from operator import itemgetter
 import redis
 
 from coordination.keys import Keys
-from coordination.runtime.checkpoints import todo_field
 from coordination.runtime.queues import BROKER_PRIORITIES
 from coordination.runtime.scripts import lua
+from coordination.runtime.sweep_fields import todo_field
 from coordination.runtime.workers import WorkerRecord, WorkerRegistry
 from coordination.status import BreakerState
 

@@ -58,18 +58,15 @@ def order_of(d: Mapping[str, Any]) -> int:
         return 0
 
 
-class Delivery(TypedDict):
-    """One delivery's record (what ``coord notify log --json`` lists, url redacted)."""
+class DeliveryState(TypedDict):
+    """Where one delivery stands: to whom, of what, how far (what ``coord notify log
+    --json`` lists of it, url redacted)."""
 
     id: str
     url: str
-    format: str
-    secret_env: str | None
     kind: str
-    event_id: str
     sweep_id: str | None
     todo_id: str | None
-    body: str  # the event, as delivered (JSON)
     status: str  # pending | delivered | failed (gave up)
     attempts: int
     created_at: float
@@ -77,6 +74,15 @@ class Delivery(TypedDict):
     delivered_at: float | None
     last_error: str | None
     last_status: int | None
+
+
+class Delivery(DeliveryState):
+    """One delivery's record: where it stands, and what it delivers how."""
+
+    format: str
+    secret_env: str | None
+    event_id: str
+    body: str  # the event, as delivered (JSON)
     order: NotRequired[int]  # its place in its webhook's lane (event order)
 
 

@@ -40,9 +40,9 @@ import redis
 from coordination.connection.client import NotReplicated, replica_wait_ms, run_replicated
 from coordination.keys import Keys
 from coordination.planner.ranking import DEFAULT_RANK
-from coordination.runtime.checkpoints import encode
 from coordination.runtime.leases import Lease, new_token
 from coordination.runtime.scripts import lua
+from coordination.runtime.sweep_fields import encode
 from coordination.status import SUCCESSFUL, TERMINAL, TodoStatus
 
 if TYPE_CHECKING:
@@ -409,6 +409,16 @@ def start_token(keys: Keys, sweep_id: str, todo_id: str) -> str:
     so that a start that has to wait can flag the holder, whose finish then wakes the
     line (lua/todo_start.lua); to everything else a token is opaque."""
     return f"{new_token()}|{keys.sweep(sweep_id)}|{todo_id}"
+
+
+def start_token_todo(keys: Keys, token: str) -> tuple[str, str] | None:
+    """The sweep and todo a :func:`start_token` names; None for any other token (a
+    landing step's, another namespace's)."""
+    parts = token.split("|")
+    head = keys.sweep("")[:-1]  # "<ns>:sweep:{"
+    if len(parts) == 3 and parts[1].startswith(head) and parts[1].endswith("}"):
+        return parts[1][len(head):-1], parts[2]
+    return None
 
 
 def votes_digest(raw: str) -> str:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TypedDict
 
@@ -181,6 +181,14 @@ class WorkerRegistry:
             for repo in w.repos:
                 counts[repo] = counts.get(repo, 0) + 1
         return counts
+
+    def set_aside(self, entry: Mapping[str, object], keep: int) -> None:
+        """Keep a malformed message a worker could not run (``workers.broker.dead_letter``
+        says what ``entry`` holds), the newest ``keep`` only: one MULTI/EXEC."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.lpush(self.keys.dead_letters, json.dumps(entry))
+        pipe.ltrim(self.keys.dead_letters, 0, keep - 1)
+        pipe.execute()
 
     def dead_letters(self, limit: int) -> list[str]:
         """The newest ``limit`` malformed messages workers set aside (JSON text each,

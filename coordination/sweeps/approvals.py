@@ -53,8 +53,8 @@ from typing import Any, TypedDict
 
 from coordination.catalog.store import CatalogStore
 from coordination.errors import NotFoundError, UsageError
-from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
+from coordination.runtime.sweep_fields import Checkpoint
 from coordination.status import EventKind, SweepStatus, TodoStatus
 from coordination.sweeps import decisions
 from coordination.sweeps.progress import Change, Pass, end_sweep, progress, stop_run

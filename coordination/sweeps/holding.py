@@ -14,9 +14,9 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import TypedDict
 
-from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
 from coordination.runtime.leases import Line
+from coordination.runtime.sweep_fields import Checkpoint
 from coordination.status import TodoStatus
 from coordination.sweeps.spec_store import load_spec
 

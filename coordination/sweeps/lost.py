@@ -21,9 +21,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
 from coordination.runtime.queues import BROKER_PRIORITIES
+from coordination.runtime.sweep_fields import Checkpoint
 from coordination.runtime.transitions import LostVerdict
 from coordination.status import EventKind, TodoStatus
 from coordination.sweeps.progress import Change, progress

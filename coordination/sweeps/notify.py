@@ -45,14 +45,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any
 
 import redis
 
 from coordination.runtime.context import Runtime
 from coordination.runtime.events import Event
 from coordination.runtime.leases import new_token
-from coordination.runtime.notify import GLOBAL, Delivery, Outbox, Read
+from coordination.runtime.notify import GLOBAL, Delivery, DeliveryState, Outbox, Read
 from coordination.sweeps.webhook import MASK as MASK
 from coordination.sweeps.webhook import TIMEOUT as TIMEOUT
 from coordination.sweeps.webhook import post as post
@@ -490,21 +490,9 @@ def deliver_left(rt: Runtime, budget: float = TIMEOUT) -> int:
 
 # -- what the CLI shows ---------------------------------------------------------------
 
-class LogEntry(TypedDict):
-    """One delivery of ``coord notify log --json``."""
-
-    id: str
-    url: str
-    kind: str
-    sweep_id: str | None
-    todo_id: str | None
-    status: str
-    attempts: int
-    created_at: float
-    next_at: float | None
-    delivered_at: float | None
-    last_error: str | None
-    last_status: int | None
+class LogEntry(DeliveryState):
+    """One delivery of ``coord notify log --json`` (its url redacted, its next try when
+    its webhook's lane gets to it)."""
 
 
 def log_entries(rt: Runtime, limit: int = 100) -> list[LogEntry]:

@@ -60,9 +60,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
 from coordination.runtime.metrics import Outcome
+from coordination.runtime.sweep_fields import Checkpoint
 from coordination.status import (
     DONE,
     NOT_STARTED,

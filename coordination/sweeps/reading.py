@@ -8,8 +8,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from coordination.errors import NotFoundError, RuntimeFault
-from coordination.runtime.checkpoints import RECORD_FIELDS, Checkpoint, SweepRecord
 from coordination.runtime.context import Runtime
+from coordination.runtime.sweep_fields import RECORD_FIELDS, Checkpoint, SweepRecord
 from coordination.status import SUCCESSFUL, TERMINAL, TodoStatus
 from coordination.sweeps.outputs import outputs_refusal
 from coordination.sweeps.runner import orphaned

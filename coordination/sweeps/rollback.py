@@ -25,9 +25,9 @@ import time
 from dataclasses import dataclass, replace
 
 from coordination.planner.digraph import DiGraph, topological_generations
-from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
 from coordination.runtime.metrics import run_fields
+from coordination.runtime.sweep_fields import Checkpoint
 from coordination.status import SWEEP_ACTIVE, EventKind, SweepStatus, TodoStatus
 from coordination.sweeps import recording
 from coordination.sweeps.sending import send_level

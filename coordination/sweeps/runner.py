@@ -13,9 +13,9 @@ disk) is never taken for gone, and neither is a sweep recorded before 0.4 (no ru
 
 from __future__ import annotations
 
-from coordination.runtime.checkpoints import SweepRecord
+from coordination.processes import Runner, ended, start_time, this_process
 from coordination.runtime.context import Runtime
-from coordination.runtime.processes import Runner, ended, start_time, this_process
+from coordination.runtime.sweep_fields import SweepRecord
 from coordination.status import SWEEP_LIVE
 
 __all__ = ["Runner", "adopt", "ended", "orphaned", "record", "start_time", "this_process"]

@@ -20,9 +20,10 @@ from coordination.catalog import live
 from coordination.catalog.audit import operation
 from coordination.catalog.audit import who as whoami
 from coordination.errors import CoordError, NotFoundError, PlanError, UsageError
-from coordination.runtime.checkpoints import SweepRecord
+from coordination.lazy import LazyModule
 from coordination.runtime.context import Runtime
 from coordination.runtime.events import Event
+from coordination.runtime.sweep_fields import SweepRecord
 from coordination.status import (
     DONE,
     SWEEP_ENDED,
@@ -32,10 +33,8 @@ from coordination.status import (
     SweepStatus,
     TodoStatus,
 )
-from coordination.lazy import LazyModule
 from coordination.sweeps import reading, waiting
 from coordination.sweeps import summary as summaries
-from coordination.sweeps.runner import this_process
 from coordination.sweeps.reading import (
     RECENT,
     StatusDocument,
@@ -44,6 +43,7 @@ from coordination.sweeps.reading import (
     sweep_row,
     todo_entry,
 )
+from coordination.sweeps.runner import this_process
 from coordination.sweeps.spec import SWEEP_MARGIN, SweepSpec, sweep_deadline
 from coordination.sweeps.spec_store import derivable_spec, load_spec
 from coordination.sweeps.summary import SweepSummary

@@ -22,8 +22,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from coordination.runtime.checkpoints import SweepRecord, repo_field
 from coordination.runtime.context import Runtime
+from coordination.runtime.sweep_fields import SweepRecord, repo_field
 from coordination.sweeps.spec import SweepSpec
 from coordination.trust.signing import Policy, SpecRefused, refusal, sign
 

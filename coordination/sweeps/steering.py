@@ -13,9 +13,9 @@ from typing import TypedDict
 from coordination.catalog import audit
 from coordination.change import anchor
 from coordination.errors import NotFoundError, UsageError
-from coordination.runtime.checkpoints import TALLY_VERSION, SweepRecord, count_field
 from coordination.runtime.context import Runtime
 from coordination.runtime.metrics import run_fields
+from coordination.runtime.sweep_fields import TALLY_VERSION, SweepRecord, count_field
 from coordination.status import (
     DONE,
     NOT_STARTED,

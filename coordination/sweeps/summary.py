@@ -26,8 +26,8 @@ import logging
 from collections.abc import Mapping
 from typing import NotRequired, TypedDict
 
-from coordination.runtime.checkpoints import Checkpoint, Tally
 from coordination.runtime.context import Runtime
+from coordination.runtime.sweep_fields import Checkpoint, Tally
 from coordination.status import ATTENTION, TodoStatus
 from coordination.sweeps.reading import (
     FAILED,

@@ -27,8 +27,8 @@ import threading
 import time
 
 from coordination.runtime.breakers import release_count
-from coordination.runtime.checkpoints import Checkpoint, SweepRecord
 from coordination.runtime.context import Runtime
+from coordination.runtime.sweep_fields import Checkpoint, SweepRecord
 from coordination.status import (
     NOT_STARTED,
     SUCCESSFUL,
@@ -40,9 +40,9 @@ from coordination.status import (
     TodoStatus,
     todo_status,
 )
-from coordination.sweeps.lost import LOOK_FIELDS, lease_lost, resend_lost_messages
 from coordination.sweeps.approvals import refuse_gates, watch_gates
 from coordination.sweeps.decisions import gate_preds, gate_refusals
+from coordination.sweeps.lost import LOOK_FIELDS, lease_lost, resend_lost_messages
 from coordination.sweeps.progress import advance_waves, end_sweep, end_todos, finish_if_done
 from coordination.sweeps.sending import in_start_order, send_todos
 from coordination.sweeps.spec import SweepSpec

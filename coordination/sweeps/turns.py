@@ -34,9 +34,9 @@ import redis
 
 from coordination.connection.client import UNREACHABLE, NotReplicated, riding_out
 from coordination.retry import backoff_cap
-from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.context import Runtime
 from coordination.runtime.leases import Heartbeat, Lease
+from coordination.runtime.sweep_fields import SweepRecord
 from coordination.runtime.transitions import Started, StartVerdict, start_token, waiter_rank
 from coordination.status import (
     NOT_STARTED,

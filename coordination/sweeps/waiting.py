@@ -11,9 +11,9 @@ import redis
 
 from coordination.connection.client import riding_out
 from coordination.errors import NotFoundError, RuntimeFault
-from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.context import Runtime
 from coordination.runtime.events import Event
+from coordination.runtime.sweep_fields import SweepRecord
 from coordination.status import SWEEP_END_EVENTS, SWEEP_LIVE, SweepStatus, TodoStatus
 from coordination.sweeps.reading import StatusDocument, vanished
 

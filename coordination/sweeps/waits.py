@@ -33,8 +33,9 @@ from typing import TypedDict
 
 from coordination.planner.algorithms import find_cycles
 from coordination.planner.digraph import DiGraph
-from coordination.runtime.checkpoints import Checkpoint
 from coordination.runtime.context import Runtime
+from coordination.runtime.sweep_fields import Checkpoint
+from coordination.runtime.transitions import start_token_todo
 from coordination.status import NOT_STARTED, TodoStatus
 from coordination.sweeps.lost import lease_lost
 from coordination.sweeps.progress import Change, progress
@@ -79,12 +80,11 @@ def holders_by_token(rt: Runtime, tokens: set[str]) -> dict[str, tuple[str, str,
     (:func:`coordination.runtime.transitions.start_token`), so only those checkpoints
     are read (one command per sweep), and one counts only while it still runs under
     that token. A token that names no todo (a landing step) is left out."""
-    head = rt.keys.sweep("")[:-1]  # "<ns>:sweep:{"
     wanted: dict[str, dict[str, str]] = {}
     for tok in tokens:
-        parts = tok.split("|")
-        if len(parts) == 3 and parts[1].startswith(head) and parts[1].endswith("}"):
-            wanted.setdefault(parts[1][len(head):-1], {})[parts[2]] = tok
+        named = start_token_todo(rt.keys, tok)
+        if named is not None:
+            wanted.setdefault(named[0], {})[named[1]] = tok
     out: dict[str, tuple[str, str, Checkpoint]] = {}
     for sid, todos in wanted.items():
         cps = rt.checkpoints.get_fields_all(sid, sorted(todos), HOLDER_FIELDS)

@@ -28,8 +28,8 @@ from coordination.planner.algorithms import critical_path, topological_levels
 from coordination.planner.dag import build_plan_graph
 from coordination.planner.digraph import DiGraph, Unfeasible
 from coordination.planner.listing import PlanRow, list_plans
-from coordination.runtime.checkpoints import SweepRecord
 from coordination.runtime.context import Runtime
+from coordination.runtime.sweep_fields import SweepRecord
 from coordination.status import TERMINAL, SweepStatus, TodoStatus
 from coordination.sweeps import SweepService
 from coordination.sweeps.reading import SweepRow, TodoEntry

@@ -94,7 +94,7 @@ def test_a_forged_cache_entry_is_refused_and_the_failing_test_fails(cluster: Clu
 
 
 def test_forged_outputs_never_reach_the_deploy(cluster: Cluster) -> None:
-    from coordination.runtime.checkpoints import todo_field
+    from coordination.runtime.sweep_fields import todo_field
 
     raw = keyed(cluster)
     gate, deployed = cluster.root / "go", cluster.root / "deployed"
@@ -158,7 +158,7 @@ def gated(cluster: Cluster, gate: str) -> None:
 def forge_gate(raw: redis.Redis, cluster: Cluster, sid: str, todo: str,
                **fields: Any) -> None:
     """The keyless writer rewrites the gate's checkpoint (one field of the sweep's hash)."""
-    from coordination.runtime.checkpoints import todo_field
+    from coordination.runtime.sweep_fields import todo_field
 
     where, field = cluster.rt.keys.sweep(sid), todo_field(todo)
     stored = raw.hget(where, field)

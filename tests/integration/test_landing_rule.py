@@ -390,7 +390,7 @@ def test_an_older_verify_success_put_back_after_a_later_failure_is_refused(
     assert (f"verify record verify:TODO-103 of {PLAN} is of run 0 of sweep {s1}, an earlier "
             "run") in doc["blockers"][0]["why"]
     # ... and with the later run's checkpoint rewritten to succeeded: the record is refused
-    from coordination.runtime.checkpoints import todo_field
+    from coordination.runtime.sweep_fields import todo_field
 
     where = c.rt.keys.sweep(again["sweep_id"])
     cp = json.loads(raw.hget(where, todo_field("TODO-103")))
@@ -425,7 +425,7 @@ def test_a_failed_todo_rewritten_to_succeeded_is_refused(
     assert kinds(doc) == [("run", "TODO-201")], doc["blockers"]
     assert "exit 7" in doc["blockers"][0]["why"], doc["blockers"]
 
-    from coordination.runtime.checkpoints import todo_field
+    from coordination.runtime.sweep_fields import todo_field
 
     where = c.rt.keys.sweep(sid)
     cp = json.loads(raw.hget(where, todo_field("TODO-201")))
@@ -486,7 +486,7 @@ def test_a_failed_todo_rewritten_to_not_ended_blocks_and_a_running_sweep_says_so
     doc = status(c)
     assert kinds(doc) == [("run", "TODO-201")], doc["blockers"]
 
-    from coordination.runtime.checkpoints import todo_field
+    from coordination.runtime.sweep_fields import todo_field
 
     where = c.rt.keys.sweep(sid)
     cp = json.loads(raw.hget(where, todo_field("TODO-201")))
@@ -535,7 +535,7 @@ def test_an_outcome_of_two_runs_back_put_back_is_refused(
     start(c)
     sid = sweep(c, expect=1)
 
-    from coordination.runtime.checkpoints import todo_field
+    from coordination.runtime.sweep_fields import todo_field
 
     where = c.rt.keys.sweep(sid)
     skipped = raw.hget(where, todo_field("TODO-201"))
@@ -583,7 +583,7 @@ def test_an_approved_gates_decision_taken_away_or_changed_is_refused(
     assert c.wait_sweep(sid, timeout=90)["status"] == "succeeded"
     assert status(c)["landable"] is True
 
-    from coordination.runtime.checkpoints import todo_field
+    from coordination.runtime.sweep_fields import todo_field
 
     where = c.rt.keys.sweep(sid)
     cp = json.loads(raw.hget(where, todo_field("TODO-050")))

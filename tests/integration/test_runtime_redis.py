@@ -23,9 +23,10 @@ import redis
 
 from coordination.connection.client import get_redis
 from coordination.keys import Keys
-from coordination.runtime.checkpoints import CheckpointStore, tail_field
+from coordination.runtime.checkpoints import CheckpointStore
 from coordination.runtime.events import Event, EventLog
 from coordination.runtime.leases import Heartbeat, Lease, LeaseManager
+from coordination.runtime.sweep_fields import tail_field
 from coordination.runtime.transitions import Transitions
 from coordination.status import TodoStatus
 from tests.unit.support.runtime import new_sweep, start, started

@@ -62,6 +62,20 @@ local function hmget(key, names)
   return out
 end
 
+-- Add delta[name] to each integer field of ``names`` in hash ``key`` (read by hmget,
+-- written a chunk of fields at a time): HINCRBY's sums, in a few commands.
+local function hincr_all(key, names, delta)
+  local have = hmget(key, names)
+  local writes = {}
+  for _, k in ipairs(names) do
+    writes[#writes + 1] = k
+    writes[#writes + 1] = string.format('%d', (tonumber(have[k]) or 0) + delta[k])
+  end
+  for i = 1, #writes, CHUNK do
+    redis.call('HSET', key, unpack(writes, i, math.min(i + CHUNK - 1, #writes)))
+  end
+end
+
 -- The status each checkpoint decoded by this call had when it was read (the table
 -- is the key): put_cp moves the sweep's tally from it.
 local READ_AS = {}
@@ -221,6 +235,24 @@ local function counter_names(levels)
     end
   end
   return names
+end
+
+-- One read of a todo's end (its finish, a gate's decision): `names` (the sweep's
+-- status, the todo's fields), the counters of its level, and each eager successor's
+-- count and checkpoint (`succ`: {todo, ...} each), with the tally of the todo and its
+-- successors (load_tally). Returns what was read (field -> value) and the counters' names.
+local function read_end(sweep, todo_id, level, names, succ)
+  local counters = counter_names({level})
+  for _, c in ipairs(counters) do names[#names + 1] = c end
+  local moved = {todo_id}
+  for _, s in ipairs(succ) do
+    names[#names + 1] = 'r:' .. s[1]
+    names[#names + 1] = 't:' .. s[1]
+    moved[#moved + 1] = s[1]
+  end
+  local got = hmget(sweep, tally_names(names, moved))
+  load_tally(got)
+  return got, counters
 end
 
 -- Bookkeeping of a todo that just reached a terminal status (see counter_names).

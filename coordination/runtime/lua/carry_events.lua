@@ -1,6 +1,6 @@
 -- Add events that coord 0.2 kept beside the catalog (the sweeps' own events,
 -- not their todos') to the global stream, where the merged view finds the
--- sweeps (runtime/migrate_02.py). Ids the stream holds already are skipped.
+-- sweeps (runtime/migrations/v02_embedded_file.py). Ids the stream holds already are skipped.
 -- KEYS[1] = the global event stream
 -- ARGV[1] = JSON [[id, {field: value}], ...], ids distinct and in increasing order
 -- ARGV[2] = the stream's cap (MAXLEN ~)

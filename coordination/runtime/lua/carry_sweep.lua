@@ -1,6 +1,6 @@
 -- Carry one sweep that coord 0.2 kept beside the catalog (a row of the archive
 -- table) into this server, unless the server holds it already
--- (runtime/migrate_02.py). Embedded servers only: KEYS are in several slots.
+-- (runtime/migrations/v02_embedded_file.py). Embedded servers only: KEYS are in several slots.
 -- KEYS[1] = the sweep's hash, KEYS[2] = its event stream, KEYS[3] = the sweeps' index
 -- ARGV[1] = the sweep id (its member in the index), ARGV[2] = its score there
 -- ARGV[3] = seconds to keep it (0: no expiry)

@@ -45,17 +45,8 @@ local sealed = ARGV[16]
 local succ = {}
 for i = 17, #ARGV, 2 do succ[#succ + 1] = {ARGV[i], ARGV[i + 1]} end
 
-local counters = counter_names({level})
-local names = {'status', 't:' .. todo_id, 'g:' .. todo_id}
-for _, c in ipairs(counters) do names[#names + 1] = c end
-local moved = {todo_id}
-for _, s in ipairs(succ) do
-  names[#names + 1] = 'r:' .. s[1]
-  names[#names + 1] = 't:' .. s[1]
-  moved[#moved + 1] = s[1]
-end
-local got = hmget(sweep, tally_names(names, moved))
-load_tally(got)
+local got, counters = read_end(sweep, todo_id, level,
+  {'status', 't:' .. todo_id, 'g:' .. todo_id}, succ)
 local sst = jdecode(got.status)
 if not SWEEP_LIVE[sst] then return {'gone', tostring(sst)} end
 local cp = cp_decode(got['t:' .. todo_id])

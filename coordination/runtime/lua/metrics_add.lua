@@ -14,13 +14,5 @@ for i = 1, #ARGV, 2 do
   end
   delta[k] = delta[k] + tonumber(ARGV[i + 1])
 end
-local have = hmget(hash, names)
-local writes = {}
-for _, k in ipairs(names) do
-  writes[#writes + 1] = k
-  writes[#writes + 1] = string.format('%d', (tonumber(have[k]) or 0) + delta[k])
-end
-for i = 1, #writes, CHUNK do
-  redis.call('HSET', hash, unpack(writes, i, math.min(i + CHUNK - 1, #writes)))
-end
+hincr_all(hash, names, delta)
 return #names

@@ -54,14 +54,6 @@ for i = 1, #fields, CHUNK do
   redis.call('HDEL', sweep, unpack(fields, i, math.min(i + CHUNK - 1, #fields)))
 end
 if not any then return 0 end
-local have = hmget(hash, order)
-local writes = {}
-for _, k in ipairs(order) do
-  writes[#writes + 1] = k
-  writes[#writes + 1] = string.format('%d', (tonumber(have[k]) or 0) + total[k])
-end
-for i = 1, #writes, CHUNK do
-  redis.call('HSET', hash, unpack(writes, i, math.min(i + CHUNK - 1, #writes)))
-end
+hincr_all(hash, order, total)
 redis.call('HINCRBY', hash, 'folds', 1)
 return 1

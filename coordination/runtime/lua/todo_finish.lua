@@ -43,18 +43,9 @@ if not TERMINAL[status] then return redis.error_reply('not a terminal status: ' 
 local succ = {}
 for i = 18, #ARGV, 2 do succ[#succ + 1] = {ARGV[i], ARGV[i + 1]} end
 
-local counters = counter_names({level})
 local mfield = 'm:' .. repo
-local names = {'status', 't:' .. todo_id, mfield, 'w:' .. todo_id}
-for _, c in ipairs(counters) do names[#names + 1] = c end
-local moved = {todo_id}
-for _, s in ipairs(succ) do
-  names[#names + 1] = 'r:' .. s[1]
-  names[#names + 1] = 't:' .. s[1]
-  moved[#moved + 1] = s[1]
-end
-local got = hmget(sweep, tally_names(names, moved))
-load_tally(got)
+local got, counters = read_end(sweep, todo_id, level,
+  {'status', 't:' .. todo_id, mfield, 'w:' .. todo_id}, succ)
 if not got['t:' .. todo_id] then return {'rejected', 'missing'} end
 local cp = cp_decode(got['t:' .. todo_id])
 if fence < (tonumber(cp.fence) or 0) then return {'rejected', 'fence'} end

@@ -191,7 +191,7 @@ def swept(w: World, cp: ChangePlan, sid: str, cands: dict[str, str], *, run: int
 def ended(w: World, sid: str, todo: str, status: str, run: int) -> str:
     """``todo`` ended ``status`` in run ``run`` of ``sid``, its outcome sealed as its
     worker seals it; its checkpoint as stored."""
-    from coordination.runtime.checkpoints import todo_field
+    from coordination.runtime.sweep_fields import todo_field
     from coordination.trust.evidence import outcome_stamp
 
     code = {"succeeded": 0, "failed": 7}.get(status)
@@ -269,7 +269,7 @@ def rule_fault(w: World, fault: str, cands: dict[str, str], n: int) -> ChangePla
     cp = (gated(w.cp) if fault.startswith(("gate", "forged-vote", "moved", "forged-decision",
                                            "replayed-pointer", "rolled-back"))
           else w.cp)
-    from coordination.runtime.checkpoints import todo_field
+    from coordination.runtime.sweep_fields import todo_field
 
     where = w.rt.keys.sweep(sid)
     if fault == "verify-failed":

@@ -12,7 +12,7 @@ import pytest
 
 from coordination.change.reading import interruption
 from coordination.runtime.changes import ChangeState
-from coordination.runtime.processes import this_process
+from coordination.processes import this_process
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -27,6 +27,7 @@ import pytest
 import redis
 
 from coordination.connection import embedded_server as es
+from coordination.processes import alive
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -126,7 +127,7 @@ def processes_of(directory: Path) -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if needle in (entry / "cmdline").read_bytes() and es._alive(int(entry.name)):
+                if needle in (entry / "cmdline").read_bytes() and alive(int(entry.name)):
                     out.append(int(entry.name))
             except OSError:
                 continue
@@ -287,7 +288,7 @@ def test_a_killed_server_is_restarted_with_its_data(servers: Servers, tmp_path: 
     old_watchdog = watchdog_pid(catalog)
     client(url).set("kept", "1")
     os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not es._alive(pid), what="the server to die")
+    wait_for(lambda: not alive(pid), what="the server to die")
     directory = es.server_dir(catalog)
     assert es.socket_path(directory).exists() and (directory / es.PIDFILE).exists()  # stale
 
@@ -295,8 +296,8 @@ def test_a_killed_server_is_restarted_with_its_data(servers: Servers, tmp_path: 
     new = es.server_pid(catalog)
     assert new not in (None, pid)
     assert client(url).get("kept") == "1"
-    wait_for(lambda: not es._alive(old_watchdog), what="the old watchdog to leave")
-    assert es._alive(watchdog_pid(catalog))
+    wait_for(lambda: not alive(old_watchdog), what="the old watchdog to leave")
+    assert alive(watchdog_pid(catalog))
 
 
 @pytest.mark.parametrize("stale_pid", ["dead", "stranger"])
@@ -331,10 +332,10 @@ def test_a_killed_watchdog_is_replaced_by_the_next_joiner(servers: Servers,
     url = servers.ensure(catalog)
     first = watchdog_pid(catalog)
     os.kill(first, signal.SIGKILL)
-    wait_for(lambda: not es._alive(first), what="the watchdog to die")
+    wait_for(lambda: not alive(first), what="the watchdog to die")
     servers.ensure(catalog)
     second = watchdog_pid(catalog)
-    assert second != first and es._alive(second)
+    assert second != first and alive(second)
     r = client(url)
     wait_for(lambda: es.WATCHDOG_NAME in [c["name"] for c in r.client_list()],
              what="the new watchdog's connection")
@@ -365,7 +366,7 @@ def test_the_server_stops_when_the_last_member_releases(servers: Servers,
     assert es.server_pid(catalog) == a.pid and client(a.url).ping()  # b is still a member
     b.release()
     assert gone(catalog)  # release waits for the process to end
-    wait_for(lambda: not es._alive(watchdog), what="the watchdog to leave")
+    wait_for(lambda: not alive(watchdog), what="the watchdog to leave")
     assert client(servers.ensure(catalog)).get("kept") == "1"
 
 
@@ -386,7 +387,7 @@ def test_the_watchdog_stops_the_server_after_a_member_is_killed(servers: Servers
     client(m.url).set("kept", "1")
     m.proc.kill()  # SIGKILL: no release, no atexit
     m.proc.wait(10)
-    assert es._alive(m.pid)
+    assert alive(m.pid)
     wait_for(lambda: gone(catalog), timeout=20, what="the watchdog to stop the server")
     assert client(servers.ensure(catalog)).get("kept") == "1"
 

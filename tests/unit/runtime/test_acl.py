@@ -7,8 +7,8 @@ import fnmatch
 
 import pytest
 
-from coordination.keys import Keys
-from coordination.runtime.acl import glob_escape, repo_patterns, setuser_line, users
+from coordination.keys import Keys, glob_escape
+from coordination.runtime.acl import repo_patterns, setuser_line, users
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -292,23 +292,3 @@ def test_get_all_of_ten_thousand_todos(r: redis.Redis) -> None:
     assert len(got) == 10_000 and got["TODO-09999"] == {"status": "pending"}
     assert got["TODO-00007"] == {"status": "failed", "exit_code": 2}
     assert store.get_all("NOPE", ids) == {}
-
-
-def test_a_sweep_of_coord_0_1_is_moved_into_its_record_when_read(r: redis.Redis) -> None:
-    """coord 0.1 kept a hash per checkpoint (JSON text per field) and a hash of eager
-    counts; the first read of such a sweep moves them into its record's hash."""
-    store = CheckpointStore(r, K)
-    r.hset(K.sweep("OLD"), mapping={"status": '"failed"', "plan": '"P"', "run": "0"})
-    prefix = K.legacy_checkpoint_prefix("OLD")
-    r.hset(prefix + "A", mapping={"status": '"succeeded"', "attempts": "1",
-                                  "output_tail": '"ok\\n"', "reason": "null"})
-    r.hset(prefix + "B", mapping={"status": '"failed"', "exit_code": "3"})
-    r.hset(K.legacy_remaining("OLD"), mapping={"C": "1"})
-    rec = store.get_sweep("OLD")
-    assert rec is not None and rec["status"] == "failed" and "layout" not in rec
-    assert store.get("OLD", "A") == {"status": "succeeded", "attempts": 1, "output_tail": "ok\n"}
-    assert store.get("OLD", "B") == {"status": "failed", "exit_code": 3}
-    assert r.hget(K.sweep("OLD"), "r:C") == "1"
-    assert r.keys(prefix + "*") == [] and not r.exists(K.legacy_remaining("OLD"))
-    assert r.hget(K.sweep("OLD"), "layout") == "2"
-    assert not store.migrate("OLD")  # once only

@@ -21,10 +21,10 @@ from hypothesis import strategies as hs
 
 from coordination.cli.sweep import render_status, render_summary
 from coordination.dispatch import CeleryDispatcher
-from coordination.runtime.checkpoints import tally_bucket
 from coordination.runtime.context import Runtime
 from coordination.runtime.leases import Lease
 from coordination.runtime.scripts import lua
+from coordination.runtime.sweep_fields import tally_bucket
 from coordination.runtime.transitions import GateOpening
 from coordination.status import ATTENTION, NOT_STARTED, TodoStatus
 from coordination.sweeps import SweepService, reading

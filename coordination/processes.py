@@ -1,8 +1,12 @@
-"""A process recorded as the one doing something (running an embedded sweep, landing
-or reverting a change): host, pid and the process's start time, so a later process
-can tell that it ended (SIGKILL, OOM, a reboot) without a chance of taking a reused
-pid for it. Only a process on this host can be judged: one on another host is never
-taken for gone (never guessed).
+"""Is a recorded process still running? Host, pid and the process's start time.
+
+A process recorded as the one doing something (running an embedded sweep, landing or
+reverting a change) is kept with its host, pid and start time, so a later process can
+tell that it ended (SIGKILL, OOM, a reboot) without a chance of taking a reused pid for
+it. Only a process on this host can be judged: one on another host is never taken for
+gone (never guessed). :func:`alive` is the plain question of a pid on this host (the
+embedded server's, its watchdog's: :mod:`coordination.connection.embedded_server`).
+No Redis here: the records live wherever their owner keeps them.
 """
 
 from __future__ import annotations
@@ -28,20 +32,27 @@ def start_time(pid: int) -> str | None:
     except FileNotFoundError:
         return None
     except OSError:
-        return "" if _exists(pid) else None
+        return "" if alive(pid) else None
     # comm (field 2) may hold spaces and parentheses: count after its last ')'.
     fields = stat[stat.rfind(")") + 2:].split()
     return fields[19] if len(fields) > 19 else ""
 
 
-def _exists(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs on this host (a zombie does not)."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
 
 
 def this_process() -> Runner:

@@ -21,11 +21,11 @@ import pytest
 import redis
 
 from coordination.keys import Keys
-from coordination.runtime import migrate_02
+from coordination.runtime.migrations import v02_embedded_file
 from coordination.runtime.checkpoints import CheckpointStore
 from coordination.runtime.events import EventLog
 from coordination.runtime.history import RedisHistory, search
-from coordination.runtime.migrate_02 import carry_over, old_file
+from coordination.runtime.migrations.v02_embedded_file import carry_over, old_file
 from tests.unit.support.cli import coord
 from tests.unit.support.sweeps import write_catalog
 
@@ -311,13 +311,13 @@ def test_the_first_coord_command_carries_a_catalog_over(tmp_path: Path) -> None:
 
 
 def test_only_the_migration_knows_the_old_file() -> None:
-    root = Path(__file__).resolve().parents[3] / "coordination"
+    root = Path(__file__).resolve().parents[4] / "coordination"
     knowing = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
                      if "coord.history.sqlite" in p.read_text(encoding="utf-8")
                      or "import sqlite3" in p.read_text(encoding="utf-8"))
     # history search's ranking (0.5) uses SQLite's FTS5 in memory only: no file
-    assert knowing == ["runtime/migrate_02.py", "runtime/relevance.py"], knowing
+    assert knowing == ["runtime/migrations/v02_embedded_file.py", "runtime/relevance.py"], knowing
     ranking = (root / "runtime" / "relevance.py").read_text(encoding="utf-8")
     assert ranking.count("sqlite3.connect(") == ranking.count('sqlite3.connect(":memory:")') == 2
     assert "coord.history.sqlite" not in ranking
-    assert migrate_02.OLD_SUFFIX == ".coord.history.sqlite"
+    assert v02_embedded_file.OLD_SUFFIX == ".coord.history.sqlite"

@@ -6,12 +6,12 @@ kept, when one of its runs ended, as one JSON row of the ``archive`` table of
 the ``runs`` and ``todos`` tables of that same file. Since 0.3 both live on the
 catalog's embedded server, like on any Redis: one history store, one code path. This
 module is the only code left that knows that file. :func:`carry_over`, called by
-``Runtime.create`` right after joining the embedded server, reads it (read-only) and
-writes what it holds into Redis:
+:func:`coordination.runtime.migrations.upgrade` when a runtime is opened on the
+embedded server, reads it (read-only) and writes what it holds into Redis:
 
 - every archived sweep the server does not hold yet: its hash (record, counters,
   checkpoints; a row kept by coord 0.1, a hash per checkpoint, moved into it as
-  ``CheckpointStore.migrate`` moves a live one), its score in the sweeps' index and its
+  :mod:`.v01_checkpoint_hashes` moves a live one), its score in the sweeps' index and its
   event stream, in one script call (``lua/carry_sweep.lua``). An ended sweep keeps what
   is left of its ``COORD_RETENTION_DAYS`` after its end; one past it is not carried.
 - those sweeps' own events (not their todos') into the global stream, which is where the
@@ -51,10 +51,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NotRequired, TypedDict
 
-from coordination.runtime.checkpoints import decode, legacy_fields
 from coordination.runtime.events import Event, Fields, stream_id_key
 from coordination.runtime.history import RedisHistory, Row
+from coordination.runtime.migrations.v01_checkpoint_hashes import legacy_fields
 from coordination.runtime.scripts import lua
+from coordination.runtime.sweep_fields import decode
 from coordination.status import SWEEP_ENDED
 
 if TYPE_CHECKING:
