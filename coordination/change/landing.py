@@ -49,8 +49,10 @@ from redis import RedisError
 
 from coordination.change import git as g
 from coordination.change import standing, worktrees
+from coordination.change.blockers import Blocker
+from coordination.change.landing_evidence import current_candidates
 from coordination.change.model import ChangePlan
-from coordination.change.rule import Blocker, current_candidates, judge
+from coordination.change.rule import judge
 from coordination.change.waves import commit_waves
 from coordination.errors import ChangeNotReady, OperationFailed
 from coordination.runtime.changes import ChangeState, ChangeStore, RepoRecord
