@@ -36,6 +36,9 @@ Fields (JSON values unless said):
     step:<R>        {"state": landing|landed|reverting|reverted|revert_failed,
                      "landed": SHA, "revert": SHA, "why"} (written under the repo's lease)
 
+``verify:<TODO>``, ``sweep`` and ``dropped`` are read as typed records
+(:mod:`coordination.runtime.change_records`: parsed once here, written back as stored).
+
 Candidates are written by the worker holding the repo's lease (one writer per
 repo at a time); landing steps by :meth:`ChangeStore.step`, fenced.
 """
