@@ -8,7 +8,6 @@ count made them count, for what the catalog says the plan runs now.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -152,17 +151,13 @@ def decision_refusal(spec: FrozenSpec, sweep: str, gate: str, cpt: Checkpoint, v
     nothing to check against (the sweep pointer, which no rollback moves, refuses it)."""
     if spec.rollback:
         return None
-    try:
-        cast = json.loads(votes) if votes else {}
-    except ValueError:
-        cast = {}
     rules = spec.todo(gate).get("gate")
     try:
         needed = int((rules or {}).get("approvals") or 1)
     except (TypeError, ValueError, AttributeError):
         needed = 1
     return evidence.decision_refusal(
-        policy, sweep, gate, cpt, cast if isinstance(cast, dict) else {}, digest=spec.digest,
+        policy, sweep, gate, cpt, votes_of(votes), digest=spec.digest,
         needed=needed, run=run, last_run=spec.last_run(gate, run))
 
 

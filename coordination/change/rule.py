@@ -211,10 +211,11 @@ def check_verify_passed(ev: Evidence, j: Judgement) -> list[Blocker]:
     moved: dict[str, str] = {}
     for todo in cp.verify_todos:
         a = anchors[todo]
-        in_last = a is None or a[0] == ev.sweep
-        v = verify_verdict(cp, todo, ev.st.verifies.get(todo), cands,
-                           ev.last.get(todo) if in_last else elsewhere[a[0]].get(todo),  # type: ignore[index]
-                           a, ev.since if in_last else 0.0, ev.policy)
+        if a is None or a[0] == ev.sweep:
+            last, since = ev.last.get(todo), ev.since
+        else:  # (a todo run of it, since the plan's last sweep)
+            last, since = elsewhere[a[0]].get(todo), 0.0
+        v = verify_verdict(cp, todo, ev.st.verifies.get(todo), cands, last, a, since, ev.policy)
         j.verify[todo] = v
         if v.verdict == "passed":
             continue
@@ -346,10 +347,10 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
 def prepare_blockers(cp: ChangePlan, st: ChangeState) -> list[Blocker]:
     """A repo whose ``prepare:`` failed in its new worktree (its todos did not run there)."""
     out = []
-    for repo, doc in sorted(st.prepares.items()):
-        if repo in cp.targets and not doc.get("ok"):
-            lines = [ln.strip() for ln in str(doc.get("output") or "").splitlines() if ln.strip()]
-            code = doc.get("exit_code")
+    for repo, rec in sorted(st.prepares.items()):
+        if repo in cp.targets and not rec.ok:
+            lines = [ln.strip() for ln in rec.output.splitlines() if ln.strip()]
+            code = rec.exit_code
             out.append(Blocker("repo", repo, "prepare failed" + (
                 f" (exit {code})" if code is not None else "") + (
                 f": {lines[-1][:300]}" if lines else "") + f"; fix it (coord repo update {repo} "

@@ -11,6 +11,7 @@ one does not know) round-trips unchanged. The attributes are what the landing ru
     SweepPointer   ``sweep``: the plan's last sweep, its run, where each verify todo
                    last started
     TrainDrop      ``dropped``: the candidate set the merge train dropped the change on
+    PrepareRecord  ``prepare:<R>``: how the repo's ``prepare:`` last ran in a new worktree
 """
 
 from __future__ import annotations
@@ -156,6 +157,33 @@ class TrainDrop:
         except (KeyError, TypeError, ValueError):
             at = None
         return cls(doc, doc.get("shas"), at)
+
+    def to_json(self) -> str:
+        return json.dumps(self.document)
+
+
+@dataclass(frozen=True)
+class PrepareRecord:
+    """How a repo's ``prepare:`` command last ran in a new worktree of the change
+    (``prepare:<R>``)."""
+
+    #: the record as stored (what ``coord change status --json`` shows of it)
+    document: dict[str, Any]
+    command: str | None = None
+    ok: bool = False
+    exit_code: int | None = None
+    #: the tail of its output
+    output: str = ""
+    worktree: str | None = None
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> PrepareRecord:
+        return cls(doc, doc.get("command"), bool(doc.get("ok")), doc.get("exit_code"),
+                   str(doc.get("output") or ""), doc.get("worktree"))
+
+    @classmethod
+    def from_json(cls, text: str | None) -> PrepareRecord:
+        return cls.of(_document(text))
 
     def to_json(self) -> str:
         return json.dumps(self.document)

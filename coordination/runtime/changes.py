@@ -36,7 +36,7 @@ Fields (JSON values unless said):
     step:<R>        {"state": landing|landed|reverting|reverted|revert_failed,
                      "landed": SHA, "revert": SHA, "why"} (written under the repo's lease)
 
-``verify:<TODO>``, ``sweep`` and ``dropped`` are read as typed records
+``verify:<TODO>``, ``sweep``, ``dropped`` and ``prepare:<R>`` are read as typed records
 (:mod:`coordination.runtime.change_records`: parsed once here, written back as stored).
 
 Candidates are written by the worker holding the repo's lease (one writer per
@@ -53,7 +53,12 @@ from typing import Any
 import redis
 
 from coordination.keys import Keys
-from coordination.runtime.change_records import SweepPointer, TrainDrop, VerifyRecord
+from coordination.runtime.change_records import (
+    PrepareRecord,
+    SweepPointer,
+    TrainDrop,
+    VerifyRecord,
+)
 from coordination.runtime.checkpoints import TransitionRefused
 from coordination.runtime.leases import Lease, new_token
 from coordination.runtime.scripts import lua
@@ -95,9 +100,8 @@ class ChangeState:
     #: the process landing or reverting it ({"host", "pid", "started", "op", "at"}),
     #: None: none is (or one of before 0.5)
     lander: dict[str, Any] | None = None
-    #: repo -> its prepare command's last run ({"command", "ok", "exit_code", "output",
-    #: "worktree", "at"})
-    prepares: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: repo -> its prepare command's last run
+    prepares: dict[str, PrepareRecord] = field(default_factory=dict)
     #: the lander's lease (``Keys.change_lander``) is there: it renewed it within its
     #: TTL (None: not read)
     lander_alive: bool | None = None
@@ -186,7 +190,7 @@ class ChangeStore:
             elif kind == "step":
                 steps[name] = _loads(v)
             elif kind == "prepare":
-                prepares[name] = _loads(v)
+                prepares[name] = PrepareRecord.from_json(v)
         pointer = SweepPointer.from_json(raw.get("sweep"))
         lander = _loads(raw["lander"]) if raw.get("lander") else None
         return ChangeState(repos, verifies, conflicts, steps, raw.get("state"), raw.get("reason"),
@@ -218,10 +222,12 @@ class ChangeStore:
             p.hdel(self.keys.change(plan), f"conflict:{repo}")
             p.execute()
 
-    def set_prepare(self, plan: str, repo: str, doc: dict[str, Any]) -> None:
+    def set_prepare(self, plan: str, repo: str, *, command: str, ok: bool,
+                    exit_code: int | None, output: str, worktree: str) -> None:
         """How ``repo``'s prepare command last ran in a new worktree of ``plan``."""
-        self.r.hset(self.keys.change(plan), f"prepare:{repo}",
-                    json.dumps({**doc, "at": time.time()}))
+        rec = PrepareRecord.of({"command": command, "ok": ok, "exit_code": exit_code,
+                                "output": output, "worktree": worktree, "at": time.time()})
+        self.r.hset(self.keys.change(plan), f"prepare:{repo}", rec.to_json())
 
     def set_conflict(self, plan: str, repo: str, why: str) -> None:
         self.r.hset(self.keys.change(plan), f"conflict:{repo}", why)

@@ -9,7 +9,12 @@ import fakeredis
 import pytest
 
 from coordination.keys import Keys
-from coordination.runtime.change_records import SweepPointer, TrainDrop, VerifyRecord
+from coordination.runtime.change_records import (
+    PrepareRecord,
+    SweepPointer,
+    TrainDrop,
+    VerifyRecord,
+)
 from coordination.runtime.changes import ChangeStore, pointer_about, verify_about
 from coordination.trust import evidence
 from coordination.trust.signing import Policy
@@ -42,6 +47,9 @@ UNSIGNED = {
                        '"reason": null, "last": null, "sweep": null, "run": null, "at": '
                        '1764100000.25}',
 }
+#: ... and a repo's prepare command's last run.
+PREPARE = ('{"command": "make", "ok": false, "exit_code": 3, "output": "no C compiler found\\n", '
+           '"worktree": "/wt/core", "at": 1764100000.25}')
 
 
 def test_a_verify_record_round_trips_and_says_what_it_holds() -> None:
@@ -86,6 +94,13 @@ def test_a_train_drop_round_trips() -> None:
     assert old is not None and old.at is None
 
 
+def test_a_prepare_record_round_trips() -> None:
+    rec = PrepareRecord.from_json(PREPARE)
+    assert rec.to_json() == PREPARE
+    assert (rec.command, rec.ok, rec.exit_code, rec.output, rec.worktree) == (
+        "make", False, 3, "no C compiler found\n", "/wt/core")
+
+
 def test_the_store_writes_the_bytes_it_wrote_before_and_reads_them_typed(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("time.time", lambda: AT)
@@ -101,6 +116,10 @@ def test_the_store_writes_the_bytes_it_wrote_before_and_reads_them_typed(
     unsigned = ChangeStore(r, keys, 30, ())
     unsigned.record_verify("PLAN-002", "TODO-201", "api", {"api": "a1"})
     unsigned.note_sweep("PLAN-002", "t-1", 0, ["TODO-201"], last=False)
+    signed.set_prepare("PLAN-003", "core", command="make", ok=False, exit_code=3,
+                       output="no C compiler found\n", worktree="/wt/core")
+    assert r.hget(keys.change("PLAN-003"), "prepare:core") == PREPARE
+    assert signed.read("PLAN-003").prepares == {"core": PrepareRecord.from_json(PREPARE)}
     stored = r.hgetall(keys.change("PLAN-001"))
     assert {f: stored[f] for f in SIGNED} == SIGNED
     assert r.hgetall(keys.change("PLAN-002")) == UNSIGNED
