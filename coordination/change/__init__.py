@@ -11,8 +11,14 @@ what it landed when a step fails; it lands only what the landing rule allows.
     worktrees.py  one worktree per repo and branch, created from the base, reused
     todos.py      a worker's side: the todo's cwd and env, its commit, its candidate,
                   a verify todo's end recorded (sealed) on the set it ran on
-    rule.py       the landing rule: landable or not, and every blocker (one function:
-                  land, --dry-run, the train and status all call it)
+    rule.py       the landing rule: landable or not, and every blocker (one function,
+                  ``judge``, its checks in one ordered tuple: land, --dry-run, the
+                  train and status all call it)
+    landing_evidence.py  what the rule reads, read once (the sweep's spec parsed once)
+    verify_verdicts.py   each verify todo's verdict on the candidate set judged
+    gate_verdicts.py     each gate's verdict in the plan's last sweep
+    run_outcomes.py      the plan's last run: every todo it ran ended, and not failed
+    blockers.py          a reason a change may not land, as the rule tells it
     reading.py    ``coord change status``: the status document (CLI, web view, MCP)
     anchor.py     which sweep of a plan is the newest, kept outside Redis (beside the
                   catalog, on the remotes): a pointer put back in Redis is a replay

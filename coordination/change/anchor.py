@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from coordination.change import git as g
+from coordination.runtime.change_records import SweepPointer
 from coordination.runtime.context import Runtime
 from coordination.trust import evidence
 from coordination.trust.signing import Policy
@@ -213,11 +214,14 @@ def newest(base_dir: str | Path | None, repos: Mapping[str, tuple[str, str]], na
     return best, refused
 
 
-def replayed(plan: str, pointer: Mapping[str, Any], a: Anchor) -> str | None:
-    """Why the pointer Redis holds is not the one the newest anchor ``a`` anchors (it
-    was put back, or a later sweep's start did not reach Redis), else None."""
-    said_sweep = pointer.get("sweep") if isinstance(pointer.get("sweep"), str) else None
-    said_run = pointer.get("run")
+def replayed(plan: str, pointer: SweepPointer | Mapping[str, Any] | None, a: Anchor
+             ) -> str | None:
+    """Why the pointer Redis holds (None: none; a mapping: its document) is not the one
+    the newest anchor ``a`` anchors (it was put back, or a later sweep's start did not
+    reach Redis), else None."""
+    if not isinstance(pointer, SweepPointer):
+        pointer = SweepPointer.of(dict(pointer or {}))
+    said_sweep, said_run = pointer.sweep, pointer.run
     tail = (f" (anchor: {a.where}, seq {a.seq}): an earlier sweep's pointer or records were "
             "put back in Redis by a writer without the signing key, or the newest sweep's "
             f"start did not reach Redis; sweep the plan again (coord plan sweep {plan})")
@@ -226,9 +230,9 @@ def replayed(plan: str, pointer: Mapping[str, Any], a: Anchor) -> str | None:
                 else "no sweep of it")
         return (f"replayed: Redis holds {held} but the newest sweep of {plan} is "
                 f"{a.sweep} (run {a.run})" + tail)
-    runs = pointer.get("verify") if isinstance(pointer.get("verify"), dict) else {}
-    for todo in sorted({*runs, *a.verify}):  # type: ignore[misc]
-        held_at, anchored = _pair(runs.get(todo)), _pair(a.verify.get(todo))  # type: ignore[union-attr]
+    runs = pointer.verify
+    for todo in sorted({*runs, *a.verify}):
+        held_at, anchored = _pair(runs.get(todo)), _pair(a.verify.get(todo))
         if held_at != anchored:
             return (f"replayed: Redis says {todo} last started in "
                     + (f"run {held_at[1]} of sweep {held_at[0]}" if held_at else "no run")
@@ -285,25 +289,24 @@ def _write_local(path: Path, record: Mapping[str, Any]) -> None:
         raise
 
 
-def base_of(a: Anchor | None) -> dict[str, Any] | None:
+def base_of(a: Anchor | None) -> SweepPointer | None:
     """The pointer a new one builds on: the newest anchor's (None: none, build on
     Redis's)."""
     if a is None:
         return None
-    return {"sweep": a.sweep, "run": a.run, "verify": dict(a.verify)}
+    return SweepPointer.of({"sweep": a.sweep, "run": a.run, "verify": dict(a.verify)})
 
 
 def advance(base_dir: str | Path | None, repos: Mapping[str, tuple[str, str]], namespace: str,
-            plan: str, pointer: Mapping[str, Any], keys: tuple[str, ...] | list[str],
+            plan: str, pointer: SweepPointer, keys: tuple[str, ...] | list[str],
             after: Anchor | None) -> dict[str, Any]:
     """Anchor ``pointer`` (the plan's sweep pointer as just written) as the newest: one
     above ``after`` (the newest anchor found beside the catalog and on the remotes,
     :func:`newest`), sealed with ``keys[0]``, written beside the catalog and pushed to
     each remote (replacing whatever is there, a forged one included). A remote that
     refuses it is logged (a lander on this machine still has the file). The record."""
-    body = {"plan": plan, "seq": (after.seq if after else 0) + 1, "sweep": pointer.get("sweep"),
-            "run": _int(pointer.get("run")),
-            "verify": dict(pointer.get("verify") or {}), "at": time.time()}
+    body = {"plan": plan, "seq": (after.seq if after else 0) + 1, "sweep": pointer.sweep,
+            "run": _int(pointer.run), "verify": dict(pointer.verify), "at": time.time()}
     record = evidence.seal(KIND, about(namespace, plan), body, keys)
     if base_dir:
         try:
@@ -377,4 +380,4 @@ def note(rt: Runtime, plan: str, sweep_id: str, run: int, verify: list[str], *, 
         doc = rt.changes.note_sweep(plan, sweep_id, run, verify, last=last,
                                     base=base_of(after))
         advance(base_dir, repos, ns, plan, doc, tuple(rt.settings.signing_keys), after)
-    return doc
+    return doc.document

@@ -49,8 +49,10 @@ from redis import RedisError
 
 from coordination.change import git as g
 from coordination.change import standing, worktrees
+from coordination.change.blockers import Blocker
+from coordination.change.landing_evidence import current_candidates
 from coordination.change.model import ChangePlan
-from coordination.change.rule import Blocker, current_candidates, judge
+from coordination.change.rule import judge
 from coordination.change.waves import commit_waves
 from coordination.errors import ChangeNotReady, OperationFailed
 from coordination.runtime.changes import ChangeState, ChangeStore, RepoRecord
@@ -147,6 +149,33 @@ class Crash(BaseException):
 
 
 def _no_fault(point: str, repo: str) -> None:
+    return None
+
+
+def run_change_command(what: str, command: str, m: Manifest, e: ManifestRepo,
+                       **env_more: str) -> str | None:
+    """Run a repo's land or revert command (``what``) in its worktree, with the manifest
+    in a file and the change in its environment (``env_more``: what else it is told);
+    None when it exited 0, else why not."""
+    with tempfile.NamedTemporaryFile("w", prefix="coord-manifest-", suffix=".json",
+                                     delete=False) as f:
+        json.dump(m, f)
+    env = dict(os.environ, COORD_CHANGE_MANIFEST=f.name, COORD_CHANGE_PLAN=m["plan"],
+               COORD_CHANGE_BRANCH=m["branch"], COORD_CHANGE_REPO=e["repo"],
+               COORD_CHANGE_REMOTE=e["remote"], COORD_CHANGE_BASE=e["base"],
+               COORD_CHANGE_BASE_SHA=e["base_sha"], COORD_CHANGE_CANDIDATE_SHA=e["candidate"],
+               **env_more)
+    try:
+        proc = subprocess.run(["/bin/sh", "-c", command], cwd=e["worktree"], env=env,
+                              capture_output=True, text=True, timeout=LAND_COMMAND_TIMEOUT,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return f"{what} timed out after {LAND_COMMAND_TIMEOUT:g}s"
+    finally:
+        os.unlink(f.name)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
+        return f"{what} exited {proc.returncode}" + (f": {tail[0]}" if tail else "")
     return None
 
 
@@ -336,14 +365,7 @@ class Lander:
             return self._undo(m, st.reason)
         if not any(s.get("state") for s in st.steps.values()):
             self.rt.events.emit(EventKind.change_landing, plan=plan, order=order)
-        failure: str | None = None
-        for e in m["repos"]:
-            step = st.steps.get(e["repo"], {})
-            if step.get("state") == CS.landed:
-                continue
-            failure = self._land_one(m, e, step)
-            if failure:
-                break
+        failure = self.land_in_order(m, order, st)
         if failure:
             self.store.end_landing(plan, CS.landing, failure)  # undo under way: resumable
             return self._undo(m, failure)
@@ -352,8 +374,18 @@ class Lander:
         return Landed(plan, CS.landed, None, order, [], [], order)
 
     # -- the steps a per-wave landing is made of (coordination.change.waves.Steps) --
-    def land_repo(self, m: Manifest, repo: str, step: dict[str, Any]) -> str | None:
-        return self._land_one(m, next(e for e in m["repos"] if e["repo"] == repo), step)
+    def land_in_order(self, m: Manifest, repos: list[str], st: ChangeState) -> str | None:
+        """Land each of ``repos`` in turn that ``st`` does not say landed (a landing
+        carried on: those that did are not landed twice); the first failure, else None."""
+        entries = {e["repo"]: e for e in m["repos"]}
+        for repo in repos:
+            step = st.steps.get(repo, {})
+            if step.get("state") == CS.landed:
+                continue
+            failure = self._land_one(m, entries[repo], step)
+            if failure:
+                return failure
+        return None
 
     def revert_repos(self, m: Manifest, repos: set[str],
                      reason: str) -> tuple[list[str], list[str]]:
@@ -426,25 +458,7 @@ class Lander:
     def _command(self, m: Manifest, e: ManifestRepo) -> str | None:
         """Run the repo's land command in its worktree; None when it exited 0."""
         assert e["land_command"]
-        with tempfile.NamedTemporaryFile("w", prefix="coord-manifest-", suffix=".json",
-                                         delete=False) as f:
-            json.dump(m, f)
-        env = dict(os.environ, COORD_CHANGE_MANIFEST=f.name, COORD_CHANGE_PLAN=m["plan"],
-                   COORD_CHANGE_BRANCH=m["branch"], COORD_CHANGE_REPO=e["repo"],
-                   COORD_CHANGE_REMOTE=e["remote"], COORD_CHANGE_BASE=e["base"],
-                   COORD_CHANGE_BASE_SHA=e["base_sha"], COORD_CHANGE_CANDIDATE_SHA=e["candidate"])
-        try:
-            proc = subprocess.run(["/bin/sh", "-c", e["land_command"]], cwd=e["worktree"],
-                                  env=env, capture_output=True, text=True,
-                                  timeout=LAND_COMMAND_TIMEOUT, stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            return f"land command timed out after {LAND_COMMAND_TIMEOUT:g}s"
-        finally:
-            os.unlink(f.name)
-        if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
-            return f"land command exited {proc.returncode}" + (f": {tail[0]}" if tail else "")
-        return None
+        return run_change_command("land command", e["land_command"], m, e)
 
     def _undo(self, m: Manifest, reason: str) -> Landed:
         plan = m["plan"]

@@ -204,7 +204,8 @@ def status_of(rt: Runtime, cp: ChangePlan, *, ask_remotes: bool = False) -> Stat
                           gates={t: v.document() for t, v in j.gates.items()},
                           sweep=j.sweep, bases_checked=all(b.checked for b in bases.values()),
                           unchecked=unchecked(cp, st),
-                          prepare={r: st.prepares[r] for r in cp.targets if r in st.prepares})
+                          prepare={r: st.prepares[r].document for r in cp.targets
+                                   if r in st.prepares})
 
 
 def status_document(rt: Runtime, catalog: Catalog, base_dir: Path, plan_id: str, *,

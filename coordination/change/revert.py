@@ -31,16 +31,12 @@ command fails with the reason. If that is not possible either, the change ends
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
 from coordination.change import git as g
 from coordination.change.landing import (
-    LAND_COMMAND_TIMEOUT,
     NOT_LANDED,
     REVERTING,
     Lander,
@@ -49,6 +45,7 @@ from coordination.change.landing import (
     beating,
     commit_tree,
     lander,
+    run_change_command,
 )
 from coordination.errors import ChangeNotReady
 from coordination.runtime.changes import ChangeState
@@ -271,6 +268,18 @@ class Reverter(Lander):
                             states=self._states(m), notes=self.notes)
         return self._put_back(m, order, done, failure)
 
+    def _fetch_base(self, e: ManifestRepo) -> tuple[str | None, str | None]:
+        """The repo's git config checked (before any git runs in its worktree), then its
+        base fetched: (the base on its remote now, None), or (None, why not)."""
+        repo = e["repo"]
+        untrusted = self._untrusted(repo, e["worktree"], remote=e["remote"])
+        if untrusted:
+            return None, untrusted
+        try:
+            return g.fetch(e["worktree"], e["remote"], e["base"], hooks=self._hooks(repo)), None
+        except g.GitError as exc:
+            return None, f"{repo}: {exc}"
+
     def _revert_repo(self, m: Manifest, e: ManifestRepo, step: dict[str, Any]) -> str | None:
         """Revert one repo: None, or why not (nothing of it pushed, or put back)."""
         repo, wt, remote, base = e["repo"], e["worktree"], e["remote"], e["base"]
@@ -281,14 +290,10 @@ class Reverter(Lander):
                 return None
             landed: str = step["landed"]
             pre: str = step.get("pre") or e["base_sha"]
-            untrusted = self._untrusted(repo, wt, remote=e["remote"])
-            if untrusted:  # before any git runs there
-                return untrusted
+            now, why = self._fetch_base(e)
+            if why:
+                return why
             hooks = self._hooks(repo)
-            try:
-                now = g.fetch(wt, remote, base, hooks=hooks)
-            except g.GitError as exc:
-                return f"{repo}: {exc}"
             revert = step.get("revert") if step.get("state") == REVERTING else None
             if revert and now and self._on_remote(wt, revert, step.get("over"), now):
                 # Resumed: the revert was pushed before the step said so (never twice).
@@ -360,26 +365,8 @@ class Reverter(Lander):
         None when it exited 0."""
         command = self._target_revert_command(e["repo"])
         assert command
-        with tempfile.NamedTemporaryFile("w", prefix="coord-manifest-", suffix=".json",
-                                         delete=False) as f:
-            json.dump(m, f)
-        env = dict(os.environ, COORD_CHANGE_MANIFEST=f.name, COORD_CHANGE_PLAN=m["plan"],
-                   COORD_CHANGE_BRANCH=m["branch"], COORD_CHANGE_REPO=e["repo"],
-                   COORD_CHANGE_REMOTE=e["remote"], COORD_CHANGE_BASE=e["base"],
-                   COORD_CHANGE_BASE_SHA=e["base_sha"], COORD_CHANGE_CANDIDATE_SHA=e["candidate"],
-                   COORD_CHANGE_HEAD_SHA=head, COORD_CHANGE_REVERT_SHA=revert)
-        try:
-            proc = subprocess.run(["/bin/sh", "-c", command], cwd=e["worktree"], env=env,
-                                  capture_output=True, text=True, timeout=LAND_COMMAND_TIMEOUT,
-                                  stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            return f"revert command timed out after {LAND_COMMAND_TIMEOUT:g}s"
-        finally:
-            os.unlink(f.name)
-        if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
-            return f"revert command exited {proc.returncode}" + (f": {tail[0]}" if tail else "")
-        return None
+        return run_change_command("revert command", command, m, e,
+                                  COORD_CHANGE_HEAD_SHA=head, COORD_CHANGE_REVERT_SHA=revert)
 
     # -- all or none ---------------------------------------------------------------------
     def _put_back(self, m: Manifest, order: list[str], done: list[str],
@@ -422,14 +409,10 @@ class Reverter(Lander):
             revert, over = step.get("revert"), step.get("over")
             if step.get("state") != CS.reverted or not revert or not over:
                 return f"{repo}: its step is {step.get('state')}, not a revert of this command"
-            untrusted = self._untrusted(repo, wt, remote=e["remote"])
-            if untrusted:
-                return untrusted
+            now, why = self._fetch_base(e)
+            if why:
+                return why
             hooks = self._hooks(repo)
-            try:
-                now = g.fetch(wt, remote, base, hooks=hooks)
-            except g.GitError as exc:
-                return f"{repo}: {exc}"
             if now is None or not g.is_ancestor(wt, revert, now):
                 return f"{repo}: {remote}/{base} no longer contains the revert {revert[:12]}"
             ident = self._identity(e)

@@ -56,9 +56,8 @@ def prepared(store: ChangeStore, tc: TodoChange, repo: str, entered: Entered, *,
     shows it; a failure is a blocker), and on success the worktree marked prepared.
     Why the todo cannot run (the prepare failed), or None."""
     assert entered.prepare is not None
-    store.set_prepare(tc["plan"], repo, {"command": entered.prepare, "ok": ok,
-                                         "exit_code": exit_code, "output": output[-4000:],
-                                         "worktree": entered.cwd})
+    store.set_prepare(tc["plan"], repo, command=entered.prepare, ok=ok, exit_code=exit_code,
+                      output=output[-4000:], worktree=entered.cwd)
     if ok:
         marker = _marker(entered.cwd)
         marker.parent.mkdir(parents=True, exist_ok=True)

@@ -31,9 +31,10 @@ from typing import Any
 
 from coordination.change import git as g
 from coordination.change.landing import Lander
+from coordination.change.landing_evidence import current_candidates
 from coordination.change.model import ChangePlan
 from coordination.change.reading import rejection
-from coordination.change.rule import current_candidates, judge
+from coordination.change.rule import judge
 from coordination.errors import CoordError
 from coordination.runtime.changes import RepoRecord
 from coordination.runtime.context import Runtime

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from coordination.runtime.changes import ChangeStore
+from coordination.runtime.changes import ChangeState, ChangeStore
 from coordination.runtime.context import Runtime
 from coordination.status import ChangeState as CS
 from coordination.status import EventKind
@@ -50,8 +50,9 @@ class Steps(Protocol):
     store: ChangeStore
     fault: Callable[[str, str], None]
 
-    def land_repo(self, m: Any, repo: str, step: dict[str, Any]) -> str | None:
-        """Land one repo (its step so far: ``step``); None, or why it did not land."""
+    def land_in_order(self, m: Any, repos: list[str], st: ChangeState) -> str | None:
+        """Land each of ``repos`` not landed yet (as ``st`` says), in turn; the first
+        failure, else None."""
 
     def revert_repos(self, m: Any, repos: set[str], reason: str) -> tuple[list[str], list[str]]:
         """Put back those of ``repos`` that landed: ``(reverted, left landed)``."""
@@ -90,14 +91,7 @@ def commit_waves(ld: Steps, m: Mapping[str, Any]) -> Ended:
             continue
         ld.rt.events.emit(EventKind.change_wave_landing, plan=plan, wave=w["name"], index=k,
                           repos=w["repos"])
-        failure: str | None = None
-        for repo in w["repos"]:
-            step = st.steps.get(repo, {})
-            if step.get("state") == CS.landed:
-                continue
-            failure = ld.land_repo(m, repo, step)
-            if failure:
-                break
+        failure = ld.land_in_order(m, w["repos"], st)
         if failure:
             ld.store.end_landing(plan, CS.landing, failure)  # undo under way: resumable
             return _stop(ld, m, k, failure)

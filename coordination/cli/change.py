@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-from coordination.change.landing import Lander
+from coordination.change.landing import Lander, Prepared
 from coordination.change.model import ChangePlan, change_of
 from coordination.change.reading import status_document, summary
 from coordination.change.rule import unchecked
@@ -201,62 +201,78 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
     prep = lander.prepare(dry_run=dry_run)
     own = unchecked(cp, rt.changes.read(plan_id))  # flagged (a blocker when required)
     if not prep.ok:
-        if as_json:
-            print_json({"plan": plan_id, "state": "not_ready", "dry_run": dry_run,
-                        "landable": False, "problems": prep.problems,
-                        "blockers": [b.document() for b in prep.blockers], "unchecked": own})
-        elif own and not cp.require_own_verify:
-            err_console().print(f"not checked by a verify todo of its own: "
-                                f"{esc(', '.join(own))}")
-        raise ChangeNotReady(f"{plan_id} is not ready to land:\n  " + "\n  ".join(
-            f"{b.kind} {b}" for b in prep.blockers))
+        _refuse_not_ready(cp, prep, own, dry_run, as_json)
     assert prep.manifest is not None
     if dry_run:
-        doc: dict[str, Any] = {"plan": plan_id, "dry_run": True, "landable": True,
-                               "blockers": [], "manifest": prep.manifest, "unchecked": own}
-
-        def ready(d: dict[str, Any]) -> None:
-            repos, waves = d["manifest"]["repos"], d["manifest"].get("waves", [])
-            if len(repos) <= VERDICTS_SHOWN:
-                say(f"{esc(plan_id)} is ready: would land " + esc(" -> ".join(
-                    f"{r['repo']} ({r['candidate'][:10]} on {r['base']} {r['base_sha'][:10]})"
-                    for r in repos)))
-            elif waves:  # a template's fleet: the names, by wave (--json: every SHA)
-                say(f"{esc(plan_id)} is ready: would land {len(repos)} repos in {len(waves)} "
-                    "waves, providers first (--json: each candidate and base)")
-            else:
-                say(f"{esc(plan_id)} is ready: would land {len(repos)} repos, providers first "
-                    "(--json: each candidate and base): "
-                    + esc(", ".join(r["repo"] for r in repos)))
-            for i, w in enumerate(waves):
-                say(f"  wave {i + 1} {esc(w['name'])}: {esc(', '.join(w['repos']))}"
-                    + (f", then soak {w['soak']:g}s" if w["soak"] else ""))
-            _say_unchanged(d["manifest"].get("unchanged") or [])
-            _say_unchecked(d["unchecked"])
-
-        emit(as_json, doc, ready)
+        emit(as_json, {"plan": plan_id, "dry_run": True, "landable": True, "blockers": [],
+                       "manifest": prep.manifest, "unchecked": own},
+             lambda d: _say_ready(plan_id, d))
         return
-    if prep.resumed and not as_json:
+    if not as_json:
+        _say_landing_starts(plan_id, prep)
+    result = lander.commit(prep.manifest).document()
+    kept(obj, rt, plan_id)
+    _audit_landing(obj, rt, result)
+    emit(as_json, result, lambda d: _say_landed(plan_id, d))
+    if result["state"] != "landed":
+        raise LandingFailed(f"{plan_id} {result['state']}: {result['reason']}")
+
+
+def _refuse_not_ready(cp: ChangePlan, prep: Prepared, own: list[str], dry_run: bool,
+                      as_json: bool) -> NoReturn:
+    """Prepare found blockers: each said (--json: the document), then exit 1."""
+    plan_id = cp.plan
+    if as_json:
+        print_json({"plan": plan_id, "state": "not_ready", "dry_run": dry_run,
+                    "landable": False, "problems": prep.problems,
+                    "blockers": [b.document() for b in prep.blockers], "unchecked": own})
+    elif own and not cp.require_own_verify:
+        err_console().print(f"not checked by a verify todo of its own: "
+                            f"{esc(', '.join(own))}")
+    raise ChangeNotReady(f"{plan_id} is not ready to land:\n  " + "\n  ".join(
+        f"{b.kind} {b}" for b in prep.blockers))
+
+
+def _say_ready(plan_id: str, d: dict[str, Any]) -> None:
+    """``land --dry-run``: what would land, in which order (a fleet: by wave)."""
+    repos, waves = d["manifest"]["repos"], d["manifest"].get("waves", [])
+    if len(repos) <= VERDICTS_SHOWN:
+        say(f"{esc(plan_id)} is ready: would land " + esc(" -> ".join(
+            f"{r['repo']} ({r['candidate'][:10]} on {r['base']} {r['base_sha'][:10]})"
+            for r in repos)))
+    elif waves:  # a template's fleet: the names, by wave (--json: every SHA)
+        say(f"{esc(plan_id)} is ready: would land {len(repos)} repos in {len(waves)} "
+            "waves, providers first (--json: each candidate and base)")
+    else:
+        say(f"{esc(plan_id)} is ready: would land {len(repos)} repos, providers first "
+            "(--json: each candidate and base): "
+            + esc(", ".join(r["repo"] for r in repos)))
+    for i, w in enumerate(waves):
+        say(f"  wave {i + 1} {esc(w['name'])}: {esc(', '.join(w['repos']))}"
+            + (f", then soak {w['soak']:g}s" if w["soak"] else ""))
+    _say_unchanged(d["manifest"].get("unchanged") or [])
+    _say_unchecked(d["unchecked"])
+
+
+def _say_landing_starts(plan_id: str, prep: Prepared) -> None:
+    """On stderr: a landing carried on, and the waves it lands in."""
+    assert prep.manifest is not None
+    if prep.resumed:
         err_console().print(f"{esc(plan_id)}: carrying on the landing under way")
-    if prep.manifest.get("waves") and not as_json:
+    if prep.manifest.get("waves"):
         err_console().print(f"{esc(plan_id)}: landing in waves: " + ", then ".join(
             f"{esc(w['name'])} ({len(w['repos'])} repos" + (f", soak {w['soak']:g}s)" if w["soak"]
                                                       else ")")
             for w in prep.manifest["waves"]))
-    result = lander.commit(prep.manifest).document()
-    kept(obj, rt, plan_id)
-    _audit_landing(obj, rt, result)
 
-    def landed(d: dict[str, Any]) -> None:
-        for w in d.get("waves", []):
-            say(f"wave {esc(w['name'])} ({esc(', '.join(w['repos']))}): {w['state']}")
-        say(f"{esc(plan_id)}: {d['state']}" + (f" - {esc(d['reason'])}" if d["reason"] else "")
-            + (f" (landed: {esc(', '.join(d['landed']))})" if d["landed"] else ""))
-        _say_unchanged(d["unchanged"])
 
-    emit(as_json, result, landed)
-    if result["state"] != "landed":
-        raise LandingFailed(f"{plan_id} {result['state']}: {result['reason']}")
+def _say_landed(plan_id: str, d: dict[str, Any]) -> None:
+    """How the landing ended: each wave, then the change."""
+    for w in d.get("waves", []):
+        say(f"wave {esc(w['name'])} ({esc(', '.join(w['repos']))}): {w['state']}")
+    say(f"{esc(plan_id)}: {d['state']}" + (f" - {esc(d['reason'])}" if d["reason"] else "")
+        + (f" (landed: {esc(', '.join(d['landed']))})" if d["landed"] else ""))
+    _say_unchanged(d["unchanged"])
 
 
 def _audit_landing(obj: Context, rt: Runtime, result: dict[str, Any],

@@ -505,12 +505,12 @@ def _refuse_hiding_a_failure(obj: Context, todo_id: str) -> None:
 
     verifies = get_runtime(obj.file).changes.read(plan.id).verifies
     failed = {t: r for t, r in verifies.items() if (t == todo_id or t.startswith(f"{todo_id}["))
-              and isinstance(r, dict) and r.get("ok") is not True}
+              and not r.ok}
     if not failed:
         return
-    said = "; ".join(f"{t} failed" + (f" (exit {r['exit_code']})" if r.get("exit_code")
-                                      is not None else "")
-                     + (f" in sweep {r['sweep']}" if r.get("sweep") else "")
+    said = "; ".join(f"{t} failed" + (f" (exit {r.exit_code})" if r.exit_code is not None
+                                      else "")
+                     + (f" in sweep {r.sweep}" if r.sweep else "")
                      for t, r in sorted(failed.items()))
     raise UsageError(
         f"{todo_id} is a verify todo of change {plan.id} whose last run failed ({said}): "

@@ -36,6 +36,9 @@ Fields (JSON values unless said):
     step:<R>        {"state": landing|landed|reverting|reverted|revert_failed,
                      "landed": SHA, "revert": SHA, "why"} (written under the repo's lease)
 
+``verify:<TODO>``, ``sweep``, ``dropped`` and ``prepare:<R>`` are read as typed records
+(:mod:`coordination.runtime.change_records`: parsed once here, written back as stored).
+
 Candidates are written by the worker holding the repo's lease (one writer per
 repo at a time); landing steps by :meth:`ChangeStore.step`, fenced.
 """
@@ -50,6 +53,12 @@ from typing import Any
 import redis
 
 from coordination.keys import Keys
+from coordination.runtime.change_records import (
+    PrepareRecord,
+    SweepPointer,
+    TrainDrop,
+    VerifyRecord,
+)
 from coordination.runtime.checkpoints import TransitionRefused
 from coordination.runtime.leases import Lease, new_token
 from coordination.runtime.scripts import lua
@@ -73,7 +82,7 @@ class ChangeState:
     """Everything of one change, read in one HGETALL."""
 
     repos: dict[str, RepoRecord]
-    verifies: dict[str, dict[str, Any]]
+    verifies: dict[str, VerifyRecord]
     conflicts: dict[str, str]
     steps: dict[str, dict[str, Any]]
     state: str | None
@@ -84,16 +93,15 @@ class ChangeState:
     #: the plan's last sweep as its pointer names it (None: never swept since 0.4); not
     #: checked: the landing rule checks the pointer's seal (``pointer``) first
     sweep: str | None = None
-    #: the train's drop: {"shas", "at"} (None: not dropped)
-    dropped: dict[str, Any] | None = None
-    #: the sweep pointer as stored (see the module's fields), None: none
-    pointer: dict[str, Any] | None = None
+    #: the train's drop (None: not dropped)
+    dropped: TrainDrop | None = None
+    #: the sweep pointer (see the module's fields), None: none
+    pointer: SweepPointer | None = None
     #: the process landing or reverting it ({"host", "pid", "started", "op", "at"}),
     #: None: none is (or one of before 0.5)
     lander: dict[str, Any] | None = None
-    #: repo -> its prepare command's last run ({"command", "ok", "exit_code", "output",
-    #: "worktree", "at"})
-    prepares: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: repo -> its prepare command's last run
+    prepares: dict[str, PrepareRecord] = field(default_factory=dict)
     #: the lander's lease (``Keys.change_lander``) is there: it renewed it within its
     #: TTL (None: not read)
     lander_alive: bool | None = None
@@ -132,17 +140,6 @@ def verify_about(plan: str, todo: str, shas: dict[str, str], sweep: str | None =
 def pointer_about(plan: str) -> dict[str, Any]:
     """What a change's sweep pointer is about (sealed with it, never stored): its plan."""
     return {"plan": plan}
-
-
-def parse_pointer(raw: str | None) -> dict[str, Any] | None:
-    """The sweep pointer as stored: JSON, or (written before it was sealed) a bare sweep
-    id, read as an unsigned pointer naming it. None: there is none."""
-    if not raw:
-        return None
-    if raw.lstrip().startswith("{"):
-        d = _loads(raw)
-        return d if isinstance(d, dict) and d else {"sweep": None, "unreadable": raw[:80]}
-    return {"sweep": raw}
 
 
 def _loads(v: str) -> Any:
@@ -187,21 +184,19 @@ class ChangeStore:
             if kind == "repo":
                 repos[name] = _repo_record(v)
             elif kind == "verify":
-                verifies[name] = _loads(v)
+                verifies[name] = VerifyRecord.from_json(v)
             elif kind == "conflict":
                 conflicts[name] = v
             elif kind == "step":
                 steps[name] = _loads(v)
             elif kind == "prepare":
-                prepares[name] = _loads(v)
-        dropped = _loads(raw["dropped"]) if raw.get("dropped") else None
-        pointer = parse_pointer(raw.get("sweep"))
-        sweep = (pointer or {}).get("sweep")
+                prepares[name] = PrepareRecord.from_json(v)
+        pointer = SweepPointer.from_json(raw.get("sweep"))
         lander = _loads(raw["lander"]) if raw.get("lander") else None
         return ChangeState(repos, verifies, conflicts, steps, raw.get("state"), raw.get("reason"),
                            raw.get("manifest"), raw.get("manifest_sig"),
-                           raw.get("manifest_key_id"), sweep if isinstance(sweep, str) else None,
-                           dropped if isinstance(dropped, dict) else None, pointer,
+                           raw.get("manifest_key_id"), pointer.sweep if pointer else None,
+                           TrainDrop.from_json(raw.get("dropped")), pointer,
                            lander if isinstance(lander, dict) and lander else None,
                            prepares, alive)
 
@@ -227,10 +222,12 @@ class ChangeStore:
             p.hdel(self.keys.change(plan), f"conflict:{repo}")
             p.execute()
 
-    def set_prepare(self, plan: str, repo: str, doc: dict[str, Any]) -> None:
+    def set_prepare(self, plan: str, repo: str, *, command: str, ok: bool,
+                    exit_code: int | None, output: str, worktree: str) -> None:
         """How ``repo``'s prepare command last ran in a new worktree of ``plan``."""
-        self.r.hset(self.keys.change(plan), f"prepare:{repo}",
-                    json.dumps({**doc, "at": time.time()}))
+        rec = PrepareRecord.of({"command": command, "ok": ok, "exit_code": exit_code,
+                                "output": output, "worktree": worktree, "at": time.time()})
+        self.r.hset(self.keys.change(plan), f"prepare:{repo}", rec.to_json())
 
     def set_conflict(self, plan: str, repo: str, why: str) -> None:
         self.r.hset(self.keys.change(plan), f"conflict:{repo}", why)
@@ -238,19 +235,19 @@ class ChangeStore:
     def record_verify(self, plan: str, todo: str, repo: str, shas: dict[str, str], *,
                       ok: bool = True, exit_code: int | None = 0, reason: str | None = None,
                       sweep: str | None = None, run: int | None = None,
-                      last: str | None = None) -> dict[str, Any]:
+                      last: str | None = None) -> VerifyRecord:
         """How verify todo ``todo`` (run in ``repo``) ended on the candidate set ``shas``,
         sealed with COORD_SIGNING_KEY when this process has it; the record written.
         A success and a failure alike: the last end of the todo is what it says."""
         body = {"repo": repo, "shas": dict(shas), "ok": bool(ok), "exit_code": exit_code,
                 "reason": reason, "last": last, "sweep": sweep, "run": run, "at": time.time()}
-        doc = evidence.seal("verify", verify_about(plan, todo, shas, sweep, run), body,
-                            self.signing_keys)
-        self.r.hset(self.keys.change(plan), f"verify:{todo}", json.dumps(doc))
-        return doc
+        rec = VerifyRecord.of(evidence.seal("verify", verify_about(plan, todo, shas, sweep, run),
+                                            body, self.signing_keys))
+        self.r.hset(self.keys.change(plan), f"verify:{todo}", rec.to_json())
+        return rec
 
     def note_sweep(self, plan: str, sweep_id: str, run: int, verify: list[str] | tuple[str, ...],
-                   *, last: bool, base: dict[str, Any] | None = None) -> dict[str, Any]:
+                   *, last: bool, base: SweepPointer | None = None) -> SweepPointer:
         """A sweep of the plan's todos starts (or resumes: run ``run``): with ``last`` it
         is the plan's last sweep (a plan sweep; ``coord todo run`` is not); each todo of
         ``verify`` (verify todos it runs) last started in it, at this run. The pointer is
@@ -267,31 +264,31 @@ class ChangeStore:
                 try:
                     p.watch(key)  # type: ignore[no-untyped-call]
                     raw = p.hget(key, "sweep")
-                    old = parse_pointer(str(raw) if raw is not None else None) or {}
-                    policy = Policy(self.signing_keys)
-                    if base is not None:
-                        old = base
-                    elif evidence.refusal("sweep", pointer_about(plan), old, policy,
-                                          "pointer"):
-                        old = {}
-                    runs = old.get("verify")
-                    body: dict[str, Any] = {
-                        "sweep": old.get("sweep") if isinstance(old.get("sweep"), str) else None,
-                        "run": old.get("run"),
-                        "verify": dict(runs) if isinstance(runs, dict) else {}}
+                    old = base if base is not None else self._trusted_pointer(
+                        plan, SweepPointer.from_json(str(raw) if raw is not None else None))
+                    body: dict[str, Any] = {"sweep": old.sweep, "run": old.run,
+                                            "verify": dict(old.verify)}
                     if last:
                         body["sweep"], body["run"] = sweep_id, int(run)
                     for todo in verify:
                         body["verify"][todo] = [sweep_id, int(run)]
                     body["at"] = time.time()
-                    doc = evidence.seal("sweep", pointer_about(plan), body, self.signing_keys)
+                    doc = SweepPointer.of(evidence.seal("sweep", pointer_about(plan), body,
+                                                        self.signing_keys))
                     p.multi()
-                    p.hset(key, "sweep", json.dumps(doc, sort_keys=True))
+                    p.hset(key, "sweep", doc.to_json())
                     p.execute()
                     return doc
                 except redis.WatchError:
                     continue
         raise redis.WatchError(f"the sweep pointer of {plan} kept changing: not written")
+
+    def _trusted_pointer(self, plan: str, old: SweepPointer | None) -> SweepPointer:
+        """``old`` if its seal holds under this process's keys, else an empty pointer."""
+        if old is None or evidence.refusal("sweep", pointer_about(plan), old.document,
+                                           Policy(self.signing_keys), "pointer"):
+            return SweepPointer.of({})
+        return old
 
     def write_state(self, p: redis.client.Pipeline, plan: str, new: str) -> None:
         """The one door of a change's stored state: ``new`` queued on the transaction

@@ -77,7 +77,7 @@ def test_a_failing_change_leaves_the_train_and_those_behind_verify_again(
         for tid in cp.verify_todos:
             if not run_todo(rt, cp, tid, tmp_path):
                 return f"verify todo {tid} failed"
-            verified.append((cp.plan, rt.changes.read(cp.plan).verifies[tid]["shas"]))
+            verified.append((cp.plan, rt.changes.read(cp.plan).verifies[tid].shas))
         return None
 
     own: dict[str, dict[str, str]] = {}

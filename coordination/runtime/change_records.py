@@ -1,0 +1,189 @@
+"""The records of a change as :mod:`coordination.runtime.changes` stores them, typed.
+
+Each is parsed once, where the store reads it (``from_json``), and written back the
+way it was stored (``to_json``): a sealed record keeps the document its seal covers
+(``document``: every field as stored, in the order stored), so a reader checks the
+seal against exactly what was written, and a record of a later version (a field this
+one does not know) round-trips unchanged. The attributes are what the landing rule,
+``coord change status`` and the anchors read of it.
+
+    VerifyRecord   ``verify:<TODO>``: how a verify todo last ended, on which set
+    SweepPointer   ``sweep``: the plan's last sweep, its run, where each verify todo
+                   last started
+    TrainDrop      ``dropped``: the candidate set the merge train dropped the change on
+    PrepareRecord  ``prepare:<R>``: how the repo's ``prepare:`` last ran in a new worktree
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _document(text: str | None) -> dict[str, Any]:
+    """A stored JSON object ({}: none, unreadable, or not an object)."""
+    if not text:
+        return {}
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _float(v: object) -> float:
+    try:
+        return float(v or 0)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _shas(v: object) -> dict[str, str] | None:
+    return dict(v) if isinstance(v, dict) else None
+
+
+@dataclass(frozen=True)
+class VerifyRecord:
+    """How a verify todo last ended (``verify:<TODO>``), sealed (kind ``verify``) about
+    :func:`coordination.runtime.changes.verify_about`."""
+
+    #: the record as stored (its seal covers every field but ``sig`` and ``kid``)
+    document: dict[str, Any]
+    repo: str | None = None
+    #: the candidate set it ran on (None: the record names none)
+    shas: dict[str, str] | None = None
+    #: it passed (``ok`` is true, and nothing else counts as true)
+    ok: bool = False
+    exit_code: int | None = None
+    reason: str | None = None
+    #: a failure's last line of output
+    last: str | None = None
+    #: the sweep and run it ran in, as stored (what its seal is about)
+    sweep: Any = None
+    run: Any = None
+    #: when it was written (0: it does not say)
+    at: float = 0.0
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> VerifyRecord:
+        return cls(doc, repo=doc.get("repo"), shas=_shas(doc.get("shas")),
+                   ok=doc.get("ok") is True, exit_code=doc.get("exit_code"),
+                   reason=doc.get("reason"), last=doc.get("last"), sweep=doc.get("sweep"),
+                   run=doc.get("run"), at=_float(doc.get("at")))
+
+    @classmethod
+    def from_json(cls, text: str | None) -> VerifyRecord:
+        return cls.of(_document(text))
+
+    def to_json(self) -> str:
+        return json.dumps(self.document)
+
+    @property
+    def ran_in(self) -> tuple[Any, Any]:
+        """(sweep, run) it names."""
+        return self.sweep, self.run
+
+
+@dataclass(frozen=True)
+class SweepPointer:
+    """The plan's sweep pointer (``sweep``), sealed (kind ``sweep``) about
+    :func:`coordination.runtime.changes.pointer_about`. Written before it was sealed,
+    the field held a bare sweep id: read as an unsigned pointer naming it."""
+
+    #: the pointer as stored ({"sweep": ID} for a bare id; {"sweep": None,
+    #: "unreadable": the text's head} for one that is no JSON object)
+    document: dict[str, Any]
+    #: the plan's last sweep (None: only ``coord todo run``s yet, or unreadable)
+    sweep: str | None = None
+    #: its run, as stored
+    run: Any = None
+    #: todo -> [sweep, run]: where each verify todo last started, as stored
+    verify: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> SweepPointer:
+        sweep, verify = doc.get("sweep"), doc.get("verify")
+        return cls(doc, sweep if isinstance(sweep, str) else None, doc.get("run"),
+                   dict(verify) if isinstance(verify, dict) else {})
+
+    @classmethod
+    def from_json(cls, raw: str | None) -> SweepPointer | None:
+        """The pointer as stored, None: there is none."""
+        if not raw:
+            return None
+        if raw.lstrip().startswith("{"):
+            d = _document(raw)
+            return cls.of(d if d else {"sweep": None, "unreadable": raw[:80]})
+        return cls.of({"sweep": raw})
+
+    def to_json(self) -> str:
+        return json.dumps(self.document, sort_keys=True)
+
+    def started_in(self, todo: str) -> tuple[str, int] | None:
+        """The (sweep, run) it says verify todo ``todo`` last started in."""
+        at = self.verify.get(todo)
+        if isinstance(at, list) and len(at) == 2 and isinstance(at[0], str):
+            try:
+                return at[0], int(at[1])
+            except (TypeError, ValueError):
+                return None
+        return None
+
+
+@dataclass(frozen=True)
+class TrainDrop:
+    """Where the merge train dropped the change (``dropped``)."""
+
+    document: dict[str, Any]
+    #: the candidate set it was dropped on, as stored
+    shas: Any = None
+    #: when (None: a drop written before 0.4 kept it, or unreadable)
+    at: float | None = None
+
+    @classmethod
+    def from_json(cls, text: str | None) -> TrainDrop | None:
+        """None: not dropped (or the field is no JSON object)."""
+        if not text:
+            return None
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            doc = {}
+        if not isinstance(doc, dict):
+            return None
+        try:
+            at: float | None = float(doc["at"])
+        except (KeyError, TypeError, ValueError):
+            at = None
+        return cls(doc, doc.get("shas"), at)
+
+    def to_json(self) -> str:
+        return json.dumps(self.document)
+
+
+@dataclass(frozen=True)
+class PrepareRecord:
+    """How a repo's ``prepare:`` command last ran in a new worktree of the change
+    (``prepare:<R>``)."""
+
+    #: the record as stored (what ``coord change status --json`` shows of it)
+    document: dict[str, Any]
+    command: str | None = None
+    ok: bool = False
+    exit_code: int | None = None
+    #: the tail of its output
+    output: str = ""
+    worktree: str | None = None
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> PrepareRecord:
+        return cls(doc, doc.get("command"), bool(doc.get("ok")), doc.get("exit_code"),
+                   str(doc.get("output") or ""), doc.get("worktree"))
+
+    @classmethod
+    def from_json(cls, text: str | None) -> PrepareRecord:
+        return cls.of(_document(text))
+
+    def to_json(self) -> str:
+        return json.dumps(self.document)

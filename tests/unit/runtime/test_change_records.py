@@ -1,0 +1,130 @@
+"""A change's records, typed (coordination.runtime.change_records): each record as the
+store wrote it before they were typed parses, and writes back byte for byte; the store
+still writes exactly those bytes; and a sealed record's seal still holds on what was
+parsed."""
+
+from __future__ import annotations
+
+import fakeredis
+import pytest
+
+from coordination.keys import Keys
+from coordination.runtime.change_records import (
+    PrepareRecord,
+    SweepPointer,
+    TrainDrop,
+    VerifyRecord,
+)
+from coordination.runtime.changes import ChangeStore, pointer_about, verify_about
+from coordination.trust import evidence
+from coordination.trust.signing import Policy
+
+pytestmark = pytest.mark.timeout(30)
+
+KEY = "k" * 32
+AT = 1764100000.25
+
+#: Fields of two changes as the store wrote them before its records were typed (key
+#: ``KEY``, the clock at ``AT``): a signed change the train dropped, an unsigned one.
+SIGNED = {
+    "dropped": '{"shas": {"api": "a1"}, "at": 1764100000.25}',
+    "sweep": '{"at": 1764100000.25, "kid": "5e318f8cf9cbe249", "run": 2, "sig": "v1:4916814a4e62'
+             'a7efef574f01e081bb4cef56dc909c24518286a5e3a20350372b", "sweep": "s-1", "verify": '
+             '{"TODO-101": ["s-1", 2]}}',
+    "verify:TODO-101": '{"repo": "api", "shas": {"web": "w1", "api": "a1"}, "ok": true, '
+                       '"exit_code": 0, "reason": null, "last": null, "sweep": "s-1", "run": 2, '
+                       '"at": 1764100000.25, "sig": "v1:96bcfb97967557bdb2bfa2e86ee3aebe176566e0d'
+                       '26d794a3612310fc7cbf51a", "kid": "5e318f8cf9cbe249"}',
+    "verify:TODO-102": '{"repo": "web", "shas": {"api": "a1"}, "ok": false, "exit_code": 3, '
+                       '"reason": "exit 3", "last": "boom", "sweep": "s-1", "run": 2, "at": '
+                       '1764100000.25, "sig": "v1:d3b8aca26d7d52fb01e99e299bcd747fea5b718ba77cd'
+                       'e9cc813beda45a28274", "kid": "5e318f8cf9cbe249"}',
+}
+UNSIGNED = {
+    "sweep": '{"at": 1764100000.25, "run": null, "sweep": null, "verify": {"TODO-201": '
+             '["t-1", 0]}}',
+    "verify:TODO-201": '{"repo": "api", "shas": {"api": "a1"}, "ok": true, "exit_code": 0, '
+                       '"reason": null, "last": null, "sweep": null, "run": null, "at": '
+                       '1764100000.25}',
+}
+#: ... and a repo's prepare command's last run.
+PREPARE = ('{"command": "make", "ok": false, "exit_code": 3, "output": "no C compiler found\\n", '
+           '"worktree": "/wt/core", "at": 1764100000.25}')
+
+
+def test_a_verify_record_round_trips_and_says_what_it_holds() -> None:
+    for text in (SIGNED["verify:TODO-101"], SIGNED["verify:TODO-102"],
+                 UNSIGNED["verify:TODO-201"]):
+        assert VerifyRecord.from_json(text).to_json() == text
+    ok = VerifyRecord.from_json(SIGNED["verify:TODO-101"])
+    assert (ok.repo, ok.shas, ok.ok, ok.exit_code, ok.ran_in, ok.at) == (
+        "api", {"web": "w1", "api": "a1"}, True, 0, ("s-1", 2), AT)
+    failed = VerifyRecord.from_json(SIGNED["verify:TODO-102"])
+    assert (failed.ok, failed.exit_code, failed.reason, failed.last) == (
+        False, 3, "exit 3", "boom")
+    # what its seal covers is what was stored
+    assert evidence.refusal("verify", verify_about("PLAN-001", "TODO-101", ok.shas or {},
+                                                   *ok.ran_in),
+                            ok.document, Policy((KEY,)), "verify record") is None
+
+
+def test_a_sweep_pointer_round_trips_and_a_bare_or_unreadable_one_reads_as_before() -> None:
+    for text in (SIGNED["sweep"], UNSIGNED["sweep"]):
+        p = SweepPointer.from_json(text)
+        assert p is not None and p.to_json() == text
+    p = SweepPointer.from_json(SIGNED["sweep"])
+    assert p is not None
+    assert (p.sweep, p.run, p.verify, p.started_in("TODO-101"), p.started_in("TODO-9")) == (
+        "s-1", 2, {"TODO-101": ["s-1", 2]}, ("s-1", 2), None)
+    assert evidence.refusal("sweep", pointer_about("PLAN-001"), p.document, Policy((KEY,)),
+                            "pointer") is None
+    assert SweepPointer.from_json(None) is None and SweepPointer.from_json("") is None
+    bare = SweepPointer.from_json("s-0")  # written before the pointer was sealed
+    assert bare is not None and (bare.sweep, bare.document) == ("s-0", {"sweep": "s-0"})
+    bad = SweepPointer.from_json("{not json")
+    assert bad is not None and bad.sweep is None and bad.document["unreadable"] == "{not json"
+
+
+def test_a_train_drop_round_trips() -> None:
+    drop = TrainDrop.from_json(SIGNED["dropped"])
+    assert drop is not None and drop.to_json() == SIGNED["dropped"]
+    assert (drop.shas, drop.at) == ({"api": "a1"}, AT)
+    assert TrainDrop.from_json(None) is None
+    old = TrainDrop.from_json('{"shas": {"api": "a1"}}')  # before 0.4 kept when
+    assert old is not None and old.at is None
+
+
+def test_a_prepare_record_round_trips() -> None:
+    rec = PrepareRecord.from_json(PREPARE)
+    assert rec.to_json() == PREPARE
+    assert (rec.command, rec.ok, rec.exit_code, rec.output, rec.worktree) == (
+        "make", False, 3, "no C compiler found\n", "/wt/core")
+
+
+def test_the_store_writes_the_bytes_it_wrote_before_and_reads_them_typed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("time.time", lambda: AT)
+    r = fakeredis.FakeRedis(decode_responses=True)
+    keys = Keys("coord")
+    signed = ChangeStore(r, keys, 30, (KEY,))
+    signed.record_verify("PLAN-001", "TODO-101", "api", {"web": "w1", "api": "a1"},
+                         sweep="s-1", run=2)
+    signed.record_verify("PLAN-001", "TODO-102", "web", {"api": "a1"}, ok=False, exit_code=3,
+                         reason="exit 3", last="boom", sweep="s-1", run=2)
+    signed.note_sweep("PLAN-001", "s-1", 2, ["TODO-101"], last=True)
+    signed.drop("PLAN-001", "TODO-102 failed", {"api": "a1"})
+    unsigned = ChangeStore(r, keys, 30, ())
+    unsigned.record_verify("PLAN-002", "TODO-201", "api", {"api": "a1"})
+    unsigned.note_sweep("PLAN-002", "t-1", 0, ["TODO-201"], last=False)
+    signed.set_prepare("PLAN-003", "core", command="make", ok=False, exit_code=3,
+                       output="no C compiler found\n", worktree="/wt/core")
+    assert r.hget(keys.change("PLAN-003"), "prepare:core") == PREPARE
+    assert signed.read("PLAN-003").prepares == {"core": PrepareRecord.from_json(PREPARE)}
+    stored = r.hgetall(keys.change("PLAN-001"))
+    assert {f: stored[f] for f in SIGNED} == SIGNED
+    assert r.hgetall(keys.change("PLAN-002")) == UNSIGNED
+    st = signed.read("PLAN-001")
+    assert st.verifies == {t.removeprefix("verify:"): VerifyRecord.from_json(v)
+                           for t, v in SIGNED.items() if t.startswith("verify:")}
+    assert st.pointer == SweepPointer.from_json(SIGNED["sweep"]) and st.sweep == "s-1"
+    assert st.dropped == TrainDrop.from_json(SIGNED["dropped"])
