@@ -9,8 +9,7 @@ from typing import TypedDict, Unpack
 from ruamel.yaml.comments import CommentedMap
 
 from coordination.catalog.audit import operations
-from coordination.catalog.checks import unknown
-from coordination.catalog.edit_base import EditBase
+from coordination.catalog.edit_base import EditBase, found
 from coordination.catalog.edits import (
     DEP_KEYS,
     append_item,
@@ -139,10 +138,8 @@ class DependencyEdits(EditBase):
 
     def _dependency(self, id_: str) -> Dependency:
         cat = self.store.load()
-        dep = cat.dependency(id_)
-        if dep is None:
-            raise unknown(id_, [d.id for d in cat.coordination.dependencies], "dependency")
-        return dep
+        return found(cat.dependency(id_), id_,
+                     lambda: (d.id for d in cat.coordination.dependencies), "dependency")
 
 
 def _check_validation(command: str | None, pattern: str | None, timeout: float | None,

@@ -1,13 +1,15 @@
 """What every edit mixin of :class:`~coordination.catalog.manager.CoordinationManager`
-stands on: its store, and a delete refused for its references, located."""
+stands on: its store, a delete refused for its references, located, and the read of
+what an edit made."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
 from ruamel.yaml.comments import CommentedMap
 
+from coordination.catalog.checks import unknown
 from coordination.catalog.edits import StillReferenced
 from coordination.errors import Problem
 
@@ -15,6 +17,7 @@ if TYPE_CHECKING:
     from coordination.catalog.store import CatalogStore
 
 T = TypeVar("T")
+M = TypeVar("M")
 
 
 class EditBase:
@@ -31,3 +34,11 @@ class EditBase:
 
     def _located(self, problems: list[Problem]) -> list[Problem]:
         raise NotImplementedError  # CoordinationManager's
+
+
+def found(item: M | None, name: str, names: Callable[[], Iterable[str]], kind: str) -> M:
+    """``item``, the one named ``name`` in the catalog read after an edit; else exit 2
+    naming the ``names`` there are ("did you mean")."""
+    if item is None:
+        raise unknown(name, list(names()), kind)
+    return item

@@ -11,7 +11,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from coordination.catalog.audit import operations
 from coordination.catalog.checks import unknown
-from coordination.catalog.edit_base import EditBase
+from coordination.catalog.edit_base import EditBase, found
 from coordination.catalog.edits import (
     PLAN_KEYS,
     TODO_KEYS,
@@ -201,10 +201,7 @@ class PlanEdits(EditBase):
 
     def _plan(self, id_: str) -> Plan:
         cat = self.store.load()
-        plan = cat.plan(id_)
-        if plan is None:
-            raise unknown(id_, [p.id for p in cat.coordination.plans], "plan")
-        return plan
+        return found(cat.plan(id_), id_, lambda: (p.id for p in cat.coordination.plans), "plan")
 
 
 @operations  # each edit's audit entry is named after the method called (audit.py)

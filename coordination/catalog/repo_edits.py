@@ -10,8 +10,7 @@ from typing import TypedDict, Unpack
 from ruamel.yaml.comments import CommentedMap
 
 from coordination.catalog.audit import operations
-from coordination.catalog.checks import unknown
-from coordination.catalog.edit_base import EditBase
+from coordination.catalog.edit_base import EditBase, found
 from coordination.catalog.edits import (
     Reference,
     ReferenceDict,
@@ -182,10 +181,7 @@ class RepoEdits(EditBase):
 
     def _repo_named(self, name: str) -> Repo:
         cat = self.store.load()
-        repo = cat.repo(name)
-        if repo is None:
-            raise unknown(name, [r.name for r in cat.repos], "repo")
-        return repo
+        return found(cat.repo(name), name, lambda: (r.name for r in cat.repos), "repo")
 
 
 def _concurrency(value: int | None) -> None:
