@@ -71,6 +71,7 @@ def criteria_items(values: Iterable[str | Mapping[str, str]], what: str) -> list
 
 
 def require_title(title: str | None, what: str) -> None:
+    """A title that is not blank (``what``: "a plan", for the message)."""
     if not (title or "").strip():
         raise UsageError(f"{what} needs a non-empty title")
 
