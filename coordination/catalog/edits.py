@@ -137,6 +137,28 @@ def repo_names(doc: CommentedMap) -> list[str]:
     return [str(r.get("name")) for r in repos if isinstance(r, dict)]
 
 
+def find_repo(doc: CommentedMap, name: str) -> tuple[int, CommentedMap]:
+    """The index and item of the repo ``name`` in the top-level ``repos``."""
+    for i, item in enumerate(doc.get("repos") or ()):
+        if isinstance(item, CommentedMap) and item.get("name") == name:
+            return i, item
+    raise unknown(name, repo_names(doc), "repo")
+
+
+def repos_section(doc: CommentedMap) -> CommentedSeq:
+    """The top-level ``repos`` to append to: a block sequence, which replaces a missing
+    or empty flow one (``repos: []``), new after ``version`` (or first)."""
+    repos = doc.get("repos")
+    if not isinstance(repos, CommentedSeq) or (not repos and repos.fa.flow_style()):
+        repos = CommentedSeq()
+        if "repos" in doc:
+            doc["repos"] = repos
+        else:
+            doc.insert(list(doc).index("version") + 1 if "version" in doc else 0,
+                       "repos", repos)
+    return repos
+
+
 def find_item(doc: CommentedMap, name: str, id_: str, kind: str) -> CommentedMap:
     for item in section(doc, name):
         if isinstance(item, CommentedMap) and item.get("id") == id_:

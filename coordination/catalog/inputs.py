@@ -11,6 +11,9 @@ from ruamel.yaml.comments import CommentedMap
 from coordination.catalog.edits import flow, repo_names, unknown
 from coordination.errors import UsageError
 
+#: A structured field's value as the CLI hands it over (the loader checks it).
+Spec = Mapping[str, object]
+
 
 def choice(value: str | None, enum: type[Enum], what: str) -> str | None:
     """``value`` checked against an enum, with the choices in the message."""
@@ -65,3 +68,24 @@ def criteria_items(values: Iterable[str | Mapping[str, str]], what: str) -> list
                              hint="give --check with a non-empty criterion")
         out.append(flow({"text": text, "check": check}) if check.strip() else text)
     return out
+
+
+def require_title(title: str | None, what: str) -> None:
+    """A title that is not blank (``what``: "a plan", for the message)."""
+    if not (title or "").strip():
+        raise UsageError(f"{what} needs a non-empty title")
+
+
+def check_editable(changes: object, allowed: set[str], what: str) -> None:
+    """Only fields of ``allowed`` among ``changes`` (an update's keyword arguments)."""
+    assert isinstance(changes, dict)
+    bad = sorted(set(changes) - allowed)
+    if bad:
+        raise UsageError(f"cannot update {', '.join(bad)} of {what}; "
+                         f"editable: {', '.join(sorted(allowed))}")
+
+
+def require_changes(*parts: object) -> None:
+    """Something to update among ``parts`` (the changes an update sorted out)."""
+    if not any(parts):
+        raise UsageError("nothing to update", hint="pass at least one field to change")

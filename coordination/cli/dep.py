@@ -17,7 +17,7 @@ from coordination.cli.render import emit, esc, json_option, say, styled, table
 from coordination.errors import DependencyCheckFailed, UsageError
 
 if TYPE_CHECKING:
-    from coordination.catalog.structure import DependencyChanges, DependencyDeleted
+    from coordination.catalog.dependency_edits import DependencyChanges, DependencyDeleted
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEP_TYPES = ("runtime", "build", "dev", "test", "api", "peer", "optional")

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from coordination.catalog.manager import CoordinationManager
     from coordination.fleet.drift import Fleet
     from coordination.catalog.models import Catalog
-    from coordination.catalog.structure import FleetApplied, FleetEdit
+    from coordination.catalog.fleet_edits import FleetApplied, FleetEdit
 
 CATALOG_NAME = "ecosystem.yaml"
 CLONE_TIMEOUT = 600.0

@@ -25,7 +25,7 @@ from coordination.cli.render import (
 if TYPE_CHECKING:  # the models and the manager: off `coord todo list`, which imports this
     from coordination.catalog.edits import ReferenceDict
     from coordination.catalog.manager import IssueChanges, IssueDeleted, TodoDeleted
-    from coordination.catalog.structure import MilestoneDeleted, PlanDeleted
+    from coordination.catalog.plan_edits import MilestoneDeleted, PlanDeleted
     from coordination.catalog.models import Issue
 
 ISSUE_STATUSES = ("open", "in_progress", "resolved", "closed")

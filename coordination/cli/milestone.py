@@ -14,7 +14,7 @@ from coordination.cli.render import emit, esc, json_option, say, split_list
 from coordination.errors import UsageError
 
 if TYPE_CHECKING:
-    from coordination.catalog.structure import MilestoneChanges
+    from coordination.catalog.plan_edits import MilestoneChanges
 
 
 def _date(value: dt.datetime | None) -> dt.date | None:

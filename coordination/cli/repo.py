@@ -33,7 +33,8 @@ from coordination.redis_url import scrub
 from coordination.settings import get_settings
 
 if TYPE_CHECKING:
-    from coordination.catalog.structure import RepoChanges, RepoDeleted, RepoFields, Spec
+    from coordination.catalog.inputs import Spec
+    from coordination.catalog.repo_edits import RepoChanges, RepoDeleted, RepoFields
     from coordination.runtime.context import Runtime
 
 Breaker = dict[str, str | int | float | None]

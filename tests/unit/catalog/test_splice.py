@@ -199,14 +199,14 @@ def test_sync_of_plain_items_sets_their_fields_in_place(tmp_path: Path,
     # Scalar fields of plainly written items are set in their lines, no item goes
     # through ruamel (its per-item parse is what made a 10,000-todo sync take 20 s),
     # and the bytes are the round trip's.
-    from coordination.catalog import splice
+    from coordination.catalog import splice_placeholders
 
     data = catalog_data(40, [(i, i + 1) for i in range(39)])
     text = dump_round_trip(*load_round_trip(
         yaml.safe_dump(data, sort_keys=False).encode(), "x"))
     slow, _ = _run(tmp_path, "slow", text, _sync_all, False)
     with monkeypatch.context() as patch:
-        patch.setattr(splice._State, "materialize", _no_round_trip)
+        patch.setattr(splice_placeholders.State, "materialize", _no_round_trip)
         fast, how = _run(tmp_path, "fast", text, _sync_all, True)
     assert how == "splice"
     assert fast == slow
@@ -217,9 +217,9 @@ def test_an_in_place_edit_that_changed_another_field_is_caught(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The in-place setter is checked against the validated models: were it to touch a
     # line it did not mean to, the edit goes the round trip's way, with its bytes.
-    from coordination.catalog import splice
+    from coordination.catalog import splice_in_place
 
-    real_set = splice._ItemText.set
+    real_set = splice_in_place.ItemText.set
 
     def sloppy(self: Any, key: str, text: str, pos: int | None) -> bool:
         done = real_set(self, key, text, pos)
@@ -229,7 +229,7 @@ def test_an_in_place_edit_that_changed_another_field_is_caught(
     data = CATALOGS["generated-indent2"]
     slow, _ = _run(tmp_path, "slow", data, _sync_all, False)
     with monkeypatch.context() as patch:
-        patch.setattr(splice._ItemText, "set", sloppy)
+        patch.setattr(splice_in_place.ItemText, "set", sloppy)
         fast, how = _run(tmp_path, "fast", data, _sync_all, True)
     assert how is not None and "changed another field" in how, how
     assert fast == slow
@@ -242,9 +242,9 @@ def test_a_line_set_in_place_that_says_something_else_is_caught(
     # line of the value set, and read back (once per distinct line) as that value with
     # its type. A setter that wrote another text, or a text that YAML reads as another
     # type ("yes" is a bool), sends the edit the round trip's way, with its bytes.
-    from coordination.catalog import splice
+    from coordination.catalog import splice_in_place
 
-    real_set, real_text = splice._ItemText.set, splice._text_scalar
+    real_set, real_text = splice_in_place.ItemText.set, splice_in_place.text_scalar
 
     def other_text(self: Any, key: str, text: str, pos: int | None) -> bool:
         return real_set(self, key, text + "x" if key == "status" else text, pos)
@@ -256,9 +256,9 @@ def test_a_line_set_in_place_that_says_something_else_is_caught(
     slow, _ = _run(tmp_path, "slow", data, _sync_all, False)
     with monkeypatch.context() as patch:
         if fault == "another text":
-            patch.setattr(splice._ItemText, "set", other_text)
+            patch.setattr(splice_in_place.ItemText, "set", other_text)
         else:
-            patch.setattr(splice, "_text_scalar", yes)
+            patch.setattr(splice_in_place, "text_scalar", yes)
         fast, how = _run(tmp_path, "fast", data, _sync_all, True)
     assert how is not None and "reads back differently" in how, how
     assert fast == slow
