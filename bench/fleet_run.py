@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import _report  # noqa: E402  (bench/_report.py: the results JSON)
 from fleet import NAMESPACE, wait_live  # noqa: E402  (bench/fleet.py)
-from sweep import Procs, child_env, start_redis  # noqa: E402  (bench/sweep.py)
+from _procs import Procs, child_env, start_redis  # noqa: E402  (bench/_procs.py)
 
 SMALL = "svc-000*"  # the first 10 repos
 

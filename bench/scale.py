@@ -56,7 +56,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import _report  # noqa: E402  (bench/_report.py: the results JSON)
-from sweep import CommandStats, Procs, child_env, start_redis  # noqa: E402
+from _procs import CommandStats, Procs, child_env, start_redis  # noqa: E402
 
 NAMESPACE = "scale"
 LEVELS = 4
