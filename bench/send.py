@@ -20,7 +20,6 @@ FLUSHES that database: give it a scratch one.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -161,11 +160,9 @@ def measure(db_url: str, n: int, rounds: int, workdir: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = _report.arguments(__doc__, todos=(1000, "todos in the level (1000)"),
+                           rounds=(3, "interleaved rounds; the median is kept (3)"))
     ap.add_argument("--url", help="a scratch Redis database (FLUSHED); default: our own server")
-    ap.add_argument("--todos", type=int, default=1000, help="todos in the level (1000)")
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is kept (3)")
-    ap.add_argument("--json", action="store_true", help="print only the final JSON line")
     args = ap.parse_args()
     if args.todos < 1 or args.rounds < 1:
         ap.error("need --todos >= 1 and --rounds >= 1")

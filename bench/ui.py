@@ -156,11 +156,7 @@ def report(out: dict[str, Any], args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--todos", type=int, default=1000)
-    ap.add_argument("--repos", type=int, default=8)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--json", action="store_true")
+    ap = _report.arguments(__doc__, todos=1000, repos=8, repeat=3)
     args = ap.parse_args()
 
     import os
