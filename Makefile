@@ -67,6 +67,7 @@ BENCHES := \
 	cache \
 	edit \
 	sweep \
+	fixed_cost \
 	fleet_run \
 	fleet_sweep \
 	scale \

@@ -129,6 +129,20 @@ def record(bench: str, figures: Iterable[Figure], *, argv: list[str] | None = No
     return path
 
 
+# -- a bench's command line ------------------------------------------------------------------
+def arguments(doc: str | None, **counts: int | tuple[int, str]) -> argparse.ArgumentParser:
+    """A bench's parser: its docstring's first paragraph as the description, an integer
+    option per ``counts`` (``--name`` from ``name=default`` or ``name=(default, help)``,
+    underscores as dashes) and ``--json``; the bench adds what else it takes."""
+    ap = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    for name, given in counts.items():
+        default, text = given if isinstance(given, tuple) else (given, None)
+        ap.add_argument(f"--{name.replace('_', '-')}", type=int, default=default,
+                        help=text if text is not None else f"({default})")
+    ap.add_argument("--json", action="store_true", help="print only the final JSON line")
+    return ap
+
+
 # -- the page ------------------------------------------------------------------------------
 def number(v: float | None, unit: str = "") -> str:
     """Three figures or so, as a reader wants them: 1,520 / 15.2 / 1.52 / 0.152 / 0.0152."""

@@ -16,7 +16,6 @@ find-principals`` then ``-Y verify``: two processes). Baseline, the same run: on
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -46,10 +45,7 @@ def median_ms(fn: Callable[[], object], repeat: int) -> float:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--principals", type=int, default=100)
-    ap.add_argument("--repeat", type=int, default=30)
-    ap.add_argument("--json", action="store_true", help="print only the JSON line")
+    ap = _report.arguments(__doc__, principals=100, repeat=30)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="coord-bench-approval-") as tmp:
         d = Path(tmp)

@@ -43,13 +43,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import _report  # noqa: E402  (bench/_report.py: the results JSON)
-from sweep import (  # noqa: E402  (bench/sweep.py)
-    REPOS,
+from _catalogs import REPOS, start_coord_workers  # noqa: E402  (bench/_catalogs.py)
+from _procs import (  # noqa: E402  (bench/_procs.py)
     Procs,
     coord_argv,
     coord_env,
     run_process,
-    start_coord_workers,
     start_redis,
 )
 

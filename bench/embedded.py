@@ -135,6 +135,75 @@ def lifecycle(catalog: Path, samples: int) -> dict[str, float]:
             "release_last_ms": 1000 * statistics.median(release)}
 
 
+def lua_rounds(backends: dict[str, redis.Redis], calls: int, rounds: int
+               ) -> tuple[dict[str, dict[str, float]], dict[str, list[tuple[float, float, float]]]]:
+    """Each backend's median round (by wall) of ``calls`` Lua calls, per call: wall, the
+    caller's CPU and the server's (a real server's INFO; fakeredis runs in the caller);
+    and every round's samples."""
+    samples: dict[str, list[tuple[float, float, float]]] = {k: [] for k in backends}
+    for _ in range(rounds):
+        for name, r in backends.items():
+            is_server = not name.startswith("fakeredis")
+            before = server_cpu(r) if is_server else 0.0
+            wall, cpu = run_calls(r, calls)
+            srv = server_cpu(r) - before if is_server else 0.0
+            samples[name].append((wall, cpu, srv))
+
+    def per_call(name: str) -> dict[str, float]:
+        rows = sorted(samples[name])  # by wall
+        wall, cpu, srv = rows[len(rows) // 2]
+        return {"wall_ms": 1000 * wall / calls, "caller_cpu_ms": 1000 * cpu / calls,
+                "server_cpu_ms": 1000 * srv / calls}
+
+    return {name: per_call(name) for name in backends}, samples
+
+
+def report_lua(figures: dict[str, dict[str, float]], calls: int, rounds: int,
+               say: Callable[..., None]) -> dict[str, dict[str, float]]:
+    """The table of backends, and each one's ratio to the bundled server (the first)."""
+    ref = next(iter(figures))
+    say(f"One 20-command Lua call by EVALSHA, {calls} calls x {rounds} rounds, "
+        "median round, per call:")
+    say(f"{'backend':<62} {'wall ms':>8} {'caller CPU ms':>14} {'server CPU ms':>14}")
+    for name, f in figures.items():
+        say(f"{name:<62} {f['wall_ms']:8.3f} {f['caller_cpu_ms']:14.3f} "
+            f"{f['server_cpu_ms']:14.3f}")
+    ratios = {}
+    for name, f in figures.items():
+        if name == ref:
+            continue
+        ratios[name] = {"wall": f["wall_ms"] / figures[ref]["wall_ms"],
+                        "caller_cpu": f["caller_cpu_ms"] / figures[ref]["caller_cpu_ms"]}
+        say(f"{name} / bundled: wall {ratios[name]['wall']:.2f}x, "
+            f"caller CPU {ratios[name]['caller_cpu']:.2f}x")
+    return ratios
+
+
+def record_embedded(figures: dict[str, dict[str, float]], life: dict[str, float]) -> None:
+    ref = next(iter(figures))
+    rows = [_report.figure(f"One 20-command Lua call by EVALSHA, {ref}: wall per call",
+                           figures[ref]["wall_ms"], "ms")]
+    rows += [_report.figure(f"{name}: wall per call", f["wall_ms"], "ms",
+                            baseline=figures[ref]["wall_ms"], baseline_name="bundled")
+             for name, f in figures.items() if name != ref]
+    rows += [_report.figure("Bundled server: cold start + PING", life["cold_start_ms"], "ms"),
+             _report.figure("A second process joining it + PING",
+                            life["join_from_new_process_ms"], "ms"),
+             _report.figure("Release of its last member", life["release_last_ms"], "ms")]
+    _report.record("embedded", rows)
+
+
+def stop_servers(catalog: Path, tmp: Path, url: str, raws: list[Raw]) -> None:
+    """The raw servers, our membership, and any bundled server of ours left running."""
+    for raw in raws:
+        raw.stop()
+    es.release(url)
+    for directory in (es.server_dir(catalog), es.server_dir(tmp / "life.yaml")):
+        pid = es._read_pid(directory / es.PIDFILE)
+        if pid is not None and es._alive(pid) and es._is_ours(pid, directory):
+            os.kill(pid, 9)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--calls", type=int, default=2000)
@@ -165,66 +234,20 @@ def main() -> None:
             raw = Raw(path, tmp / f"raw{i}")
             raws.append(raw)
             backends[f"{name} {raw.version}"] = raw.client
-
-        samples: dict[str, list[tuple[float, float, float]]] = {k: [] for k in backends}
-        for _ in range(args.rounds):
-            for name, r in backends.items():
-                is_server = not name.startswith("fakeredis")
-                before = server_cpu(r) if is_server else 0.0
-                wall, cpu = run_calls(r, args.calls)
-                srv = server_cpu(r) - before if is_server else 0.0
-                samples[name].append((wall, cpu, srv))
-
-        def per_call(name: str) -> dict[str, float]:
-            rows = sorted(samples[name])  # by wall
-            wall, cpu, srv = rows[len(rows) // 2]
-            return {"wall_ms": 1000 * wall / args.calls, "caller_cpu_ms": 1000 * cpu / args.calls,
-                    "server_cpu_ms": 1000 * srv / args.calls}
-
-        figures = {name: per_call(name) for name in backends}
-        ref = next(iter(figures))
-        say(f"One 20-command Lua call by EVALSHA, {args.calls} calls x {args.rounds} rounds, "
-            "median round, per call:")
-        say(f"{'backend':<62} {'wall ms':>8} {'caller CPU ms':>14} {'server CPU ms':>14}")
-        for name, f in figures.items():
-            say(f"{name:<62} {f['wall_ms']:8.3f} {f['caller_cpu_ms']:14.3f} "
-                f"{f['server_cpu_ms']:14.3f}")
-        ratios = {}
-        for name, f in figures.items():
-            if name == ref:
-                continue
-            ratios[name] = {"wall": f["wall_ms"] / figures[ref]["wall_ms"],
-                            "caller_cpu": f["caller_cpu_ms"] / figures[ref]["caller_cpu_ms"]}
-            say(f"{name} / bundled: wall {ratios[name]['wall']:.2f}x, "
-                f"caller CPU {ratios[name]['caller_cpu']:.2f}x")
-
+        figures, samples = lua_rounds(backends, args.calls, args.rounds)
+        ratios = report_lua(figures, args.calls, args.rounds, say)
         es.release(url)
         life = lifecycle(tmp / "life.yaml", args.lifecycle)
         say(f"bundled server life cycle (median of {args.lifecycle}): cold ensure_server + "
             f"PING {life['cold_start_ms']:.1f} ms, a second process's ensure_server (join) + PING "
             f"{life['join_from_new_process_ms']:.1f} ms, release of the last member "
             f"{life['release_last_ms']:.1f} ms")
-        rows = [_report.figure(f"One 20-command Lua call by EVALSHA, {ref}: wall per call",
-                               figures[ref]["wall_ms"], "ms")]
-        rows += [_report.figure(f"{name}: wall per call", f["wall_ms"], "ms",
-                                baseline=figures[ref]["wall_ms"], baseline_name="bundled")
-                 for name, f in figures.items() if name != ref]
-        rows += [_report.figure("Bundled server: cold start + PING", life["cold_start_ms"], "ms"),
-                 _report.figure("A second process joining it + PING",
-                                life["join_from_new_process_ms"], "ms"),
-                 _report.figure("Release of its last member", life["release_last_ms"], "ms")]
-        _report.record("embedded", rows)
+        record_embedded(figures, life)
         print(json.dumps({"calls": args.calls, "rounds": args.rounds, "per_call": figures,
                           "ratios_to_bundled": ratios, "lifecycle": life,
                           "samples": samples}))
     finally:
-        for raw in raws:
-            raw.stop()
-        es.release(url)
-        for directory in (es.server_dir(catalog), es.server_dir(tmp / "life.yaml")):
-            pid = es._read_pid(directory / es.PIDFILE)
-            if pid is not None and es._alive(pid) and es._is_ours(pid, directory):
-                os.kill(pid, 9)
+        stop_servers(catalog, tmp, url, raws)
 
 
 if __name__ == "__main__":

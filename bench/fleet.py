@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import _report  # noqa: E402  (bench/_report.py: the results JSON)
-from sweep import Procs, child_env, start_redis  # noqa: E402  (bench/sweep.py)
+from _procs import Procs, child_env, start_redis  # noqa: E402  (bench/_procs.py)
 
 NAMESPACE = "fleetbench"
 

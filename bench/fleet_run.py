@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import _report  # noqa: E402  (bench/_report.py: the results JSON)
 from fleet import NAMESPACE, wait_live  # noqa: E402  (bench/fleet.py)
-from sweep import Procs, child_env, start_redis  # noqa: E402  (bench/sweep.py)
+from _procs import Procs, child_env, start_redis  # noqa: E402  (bench/_procs.py)
 
 SMALL = "svc-000*"  # the first 10 repos
 
@@ -102,6 +102,68 @@ def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "sweep_ms_per_todo": 1000 * sweep_s / todos, "cpu_ms_per_todo": 1000 * cpu / todos}
 
 
+def start_fleet_workers(procs: Procs, tmp: Path, catalog: Path, env: dict[str, str],
+                        names: list[str], args: argparse.Namespace) -> list[Any]:
+    """``args.workers`` `coord worker` processes of ``args.repos_per_worker`` repos each,
+    once every one is live (their logs printed when one is not)."""
+    workers = []
+    for w in range(args.workers):
+        argv = [sys.executable, "-m", "coordination.cli.main", "--file", str(catalog),
+                "worker", "--loglevel", "WARNING"]
+        for r in names[w * args.repos_per_worker:(w + 1) * args.repos_per_worker]:
+            argv += ["--repo", r]
+        log = open(tmp / f"worker-{w}.log", "wb")  # noqa: SIM115
+        workers.append(procs.start(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   cwd=ROOT))
+        log.close()
+    try:
+        wait_live(env["COORD_REDIS_URL"], args.workers, timeout=30 + 6 * args.workers)
+    except RuntimeError:
+        for f in sorted(tmp.glob("worker-*.log")):
+            print(f"--- {f.name}\n{f.read_text()[-1500:]}", file=sys.stderr)
+        raise
+    return workers
+
+
+def record(res: dict[str, Any], n: int, args: argparse.Namespace, base_cpu: float,
+           base_sweep: float) -> None:
+    """The figures the performance page's table is made of (bench/_report.py writes them
+    to bench/results/fleet_run.json; `make bench-report` rewrites the table)."""
+    small, big = res["small"], res["big"]
+    base_name = (f"the same per todo over {small['todos'] // small['runs']} repos "
+                 f"(best of {args.baseline_runs} runs before/after)")
+    _report.record("fleet_run", [
+        _report.figure(f"`coord run true --repos 'tag:*'` over {n:,} repos on {args.workers} "
+                       "workers: CPU per todo (workers + redis-server)",
+                       big["cpu_ms_per_todo"], "ms", baseline=base_cpu,
+                       baseline_name=base_name, ratio=res["cpu_ratio"],
+                       target=("<=", 1.2, "x"), on="ratio"),
+        _report.figure("Sweep time per todo (the sweep's created -> finished)",
+                       big["sweep_ms_per_todo"], "ms", baseline=base_sweep,
+                       baseline_name=base_name, ratio=res["sweep_time_ratio"],
+                       target=("<=", 1.2, "x"), on="ratio"),
+        _report.figure("The CLI's peak RSS (`getrusage` of the child)", res["cli_peak_rss_mb"],
+                       "MB", target=("<=", 300, "MB")),
+    ], notes=f"{args.workers} `coord worker` processes of {args.repos_per_worker} repos, "
+             "a real redis-server")
+
+
+def print_table(res: dict[str, Any], n: int, args: argparse.Namespace) -> None:
+    small, big, small2 = res["small"], res["big"], res["small_again"]
+    print(f"coord run true over {n} repos on {args.workers} workers x "
+          f"{args.repos_per_worker} repos (a thread per repo, plus one)")
+    print(f"{'run':<24}{'todos':>7}{'sweep s':>9}{'ms/todo':>9}{'CPU s':>8}{'CPU ms/todo':>13}")
+    for label, r in ((f"10 repos x{small['runs']}", small), (f"{n} repos (tag:*)", big),
+                     (f"10 repos x{small2['runs']} again", small2)):
+        print(f"{label:<24}{r['todos']:>7}{r['sweep_s']:>9.2f}{r['sweep_ms_per_todo']:>9.1f}"
+              f"{r['cpu_s']:>8.2f}{r['cpu_ms_per_todo']:>13.1f}")
+    print(f"per-todo CPU, {n} vs 10 repos: {res['cpu_ratio']:.2f}x (target <= 1.2x)")
+    print(f"per-todo sweep time, {n} vs 10 repos: {res['sweep_time_ratio']:.2f}x")
+    print(f"CLI peak RSS (getrusage of the child): {res['cli_peak_rss_mb']:.0f} MB "
+          "(target <= 300 MB)")
+
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workers", type=int, default=10)
@@ -120,22 +182,7 @@ def main() -> None:
             names = [f"svc-{i:04d}" for i in range(n)]
             env = child_env(COORD_REDIS_URL=url, COORD_NAMESPACE=NAMESPACE,
                             COORD_SHARE_NAMESPACE="1")
-            workers = []
-            for w in range(args.workers):
-                argv = [sys.executable, "-m", "coordination.cli.main", "--file", str(catalog),
-                        "worker", "--loglevel", "WARNING"]
-                for r in names[w * args.repos_per_worker:(w + 1) * args.repos_per_worker]:
-                    argv += ["--repo", r]
-                log = open(tmp / f"worker-{w}.log", "wb")  # noqa: SIM115
-                workers.append(procs.start(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                           cwd=ROOT))
-                log.close()
-            try:
-                wait_live(url, args.workers, timeout=30 + 6 * args.workers)
-            except RuntimeError:
-                for f in sorted(tmp.glob("worker-*.log")):
-                    print(f"--- {f.name}\n{f.read_text()[-1500:]}", file=sys.stderr)
-                raise
+            workers = start_fleet_workers(procs, tmp, catalog, env, names, args)
             pids = [p.pid for p in workers] + [server.pid]
             run(catalog, url, SMALL, pids)  # warm-up: every code path loaded once
             # The baseline, before and after: several runs each, as one (10 todos' CPU
@@ -152,38 +199,11 @@ def main() -> None:
            "cpu_ratio": big["cpu_ms_per_todo"] / base_cpu,
            "sweep_time_ratio": big["sweep_ms_per_todo"] / base_sweep,
            "cli_peak_rss_mb": big["cli_peak_rss_mb_so_far"]}
-    # The figures the performance page's table is made of (bench/_report.py writes them
-    # to bench/results/fleet_run.json; `make bench-report` rewrites the table).
-    base_name = (f"the same per todo over {small['todos'] // small['runs']} repos "
-                 f"(best of {args.baseline_runs} runs before/after)")
-    _report.record("fleet_run", [
-        _report.figure(f"`coord run true --repos 'tag:*'` over {n:,} repos on {args.workers} "
-                       "workers: CPU per todo (workers + redis-server)",
-                       big["cpu_ms_per_todo"], "ms", baseline=base_cpu,
-                       baseline_name=base_name, ratio=res["cpu_ratio"],
-                       target=("<=", 1.2, "x"), on="ratio"),
-        _report.figure("Sweep time per todo (the sweep's created -> finished)",
-                       big["sweep_ms_per_todo"], "ms", baseline=base_sweep,
-                       baseline_name=base_name, ratio=res["sweep_time_ratio"],
-                       target=("<=", 1.2, "x"), on="ratio"),
-        _report.figure("The CLI's peak RSS (`getrusage` of the child)", res["cli_peak_rss_mb"],
-                       "MB", target=("<=", 300, "MB")),
-    ], notes=f"{args.workers} `coord worker` processes of {args.repos_per_worker} repos, "
-             "a real redis-server")
+    record(res, n, args, base_cpu, base_sweep)
     if args.json:
         print(json.dumps(res, indent=2))
         return
-    print(f"coord run true over {n} repos on {args.workers} workers x "
-          f"{args.repos_per_worker} repos (a thread per repo, plus one)")
-    print(f"{'run':<24}{'todos':>7}{'sweep s':>9}{'ms/todo':>9}{'CPU s':>8}{'CPU ms/todo':>13}")
-    for label, r in ((f"10 repos x{small['runs']}", small), (f"{n} repos (tag:*)", big),
-                     (f"10 repos x{small2['runs']} again", small2)):
-        print(f"{label:<24}{r['todos']:>7}{r['sweep_s']:>9.2f}{r['sweep_ms_per_todo']:>9.1f}"
-              f"{r['cpu_s']:>8.2f}{r['cpu_ms_per_todo']:>13.1f}")
-    print(f"per-todo CPU, {n} vs 10 repos: {res['cpu_ratio']:.2f}x (target <= 1.2x)")
-    print(f"per-todo sweep time, {n} vs 10 repos: {res['sweep_time_ratio']:.2f}x")
-    print(f"CLI peak RSS (getrusage of the child): {res['cli_peak_rss_mb']:.0f} MB "
-          "(target <= 300 MB)")
+    print_table(res, n, args)
 
 
 if __name__ == "__main__":

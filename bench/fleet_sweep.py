@@ -48,7 +48,7 @@ import _report  # noqa: E402  (bench/_report.py: the results JSON)
 from fleet_run import tree_cpu  # noqa: E402  (bench/fleet_run.py)
 from scale import RssSampler, start_workers, wait_workers  # noqa: E402  (bench/scale.py)
 from scale import NAMESPACE  # noqa: E402
-from sweep import CommandStats, Procs, child_env, start_redis  # noqa: E402
+from _procs import CommandStats, Procs, child_env, start_redis  # noqa: E402
 
 SIZES = (100, 1_000, 10_000)
 TARGETS = {"cost_ratio": 1.2, "cli_rss_mb": 500.0, "status_ratio": 3.0, "commands": 20.0}

@@ -20,7 +20,6 @@ directory, and its workers, and stops them at the end.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -89,11 +88,7 @@ def sweep(catalog: Path, env: dict[str, str], r: Any, merged: bool) -> dict[str,
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--chains", type=int, default=4)
-    ap.add_argument("--length", type=int, default=8)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--json", action="store_true")
+    ap = _report.arguments(__doc__, chains=4, length=8, rounds=3)
     args = ap.parse_args()
     import redis
 

@@ -23,7 +23,6 @@ registry over the same HTTP server; ratios are printed against both.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -159,10 +158,7 @@ def scrape_layout(url: str, tmp: Path, sweeps: int, per_sweep: int, repeat: int
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--todos", type=int, default=10_000)
-    ap.add_argument("--repeat", type=int, default=20)
-    ap.add_argument("--json", action="store_true", help="only the final JSON line")
+    ap = _report.arguments(__doc__, todos=10_000, repeat=20)
     args = ap.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as d:

@@ -22,7 +22,6 @@ machine's load, so CPU seconds (user + system of the child) are printed too.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -73,10 +72,7 @@ def timed(cmd: list[str], env: dict[str, str], before: Any = None) -> tuple[floa
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--todos", type=int, default=10_000)
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--json", action="store_true", help="Print only a JSON line of the figures.")
+    ap = _report.arguments(__doc__, todos=10_000, runs=5)
     args = ap.parse_args()
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp:

@@ -41,7 +41,6 @@ import gc
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -56,7 +55,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import _report  # noqa: E402  (bench/_report.py: the results JSON)
-from sweep import CommandStats, Procs, child_env, start_redis  # noqa: E402
+from _procs import (  # noqa: E402
+    CommandStats, Procs, child_env, start_redis, stop_on_signals)
 
 NAMESPACE = "scale"
 LEVELS = 4
@@ -252,19 +252,25 @@ class NullDispatcher:
 
 def step_timings(url: str, catalog: Path, plan: str, n: int, sweep_id: str,
                  procs: Procs, cache: Path, stats: CommandStats) -> dict[str, Any]:
-    from coordination.catalog.store import CatalogStore
-    from coordination.runtime.context import Runtime, get_runtime
-    from coordination.status import SweepStatus, TodoStatus
-    from coordination.runtime.sweep_fields import todo_field
+    from coordination.runtime.context import get_runtime
     from coordination.sweeps import SweepService
-    from coordination.sweeps.spec import SweepSpec
-    from coordination.sweeps.supervision import supervise_once
 
-    out: dict[str, Any] = {}
     orig = catalog.parent / "ecosystem.orig.yaml"
     shutil.copyfile(orig, catalog)  # the sweep's --wait synced it: every todo completed
     rt = get_runtime()
     svc = SweepService(rt, catalog)
+    out, spec = planning_timings(svc, catalog, plan)
+    out.update(supervise_timing(rt, spec, plan, stats))
+    out.update(status_and_sync_timings(svc, url, catalog, orig, n, sweep_id, procs, cache))
+    return out
+
+
+def planning_timings(svc: Any, catalog: Path, plan: str) -> tuple[dict[str, Any], Any]:
+    """The catalog's load, the plan's spec, and the spec's JSON both ways; and the spec."""
+    from coordination.catalog.store import CatalogStore
+    from coordination.sweeps.spec import SweepSpec
+
+    out: dict[str, Any] = {}
     # A new store each time: a store remembers the catalogs it validated.
     out["catalog_load_s"], _ = timed(lambda: CatalogStore(catalog, cache_dir=None).load(),
                                      repeat=3)
@@ -276,9 +282,19 @@ def step_timings(url: str, catalog: Path, plan: str, n: int, sweep_id: str,
     out["spec_encode_s"], text = timed(spec.to_json, repeat=3)
     out["spec_bytes"] = len(text.encode())
     out["spec_decode_s"], _ = timed(SweepSpec.from_json, text, repeat=3)
+    return out, spec
 
-    # A running sweep of this size in another namespace, with no dispatcher: the first
-    # two levels succeeded, the third is running under live leases, the last pending.
+
+def supervise_timing(rt: Any, spec: Any, plan: str, stats: CommandStats) -> dict[str, Any]:
+    """A running sweep of this size in another namespace, with no dispatcher: the first
+    two levels succeeded, the third is running under live leases, the last pending;
+    its record stored, then three supervision passes over it."""
+    from coordination.runtime.sweep_fields import todo_field
+    from coordination.runtime.context import Runtime
+    from coordination.status import SweepStatus, TodoStatus
+    from coordination.sweeps.supervision import supervise_once
+
+    out: dict[str, Any] = {}
     prt = Runtime.create(rt.settings.model_copy(update={"namespace": NAMESPACE + "-pass"}))
     prt.dispatcher = NullDispatcher()  # type: ignore[assignment]
     sid = f"{plan}-pass-{os.getpid()}"
@@ -315,8 +331,14 @@ def step_timings(url: str, catalog: Path, plan: str, n: int, sweep_id: str,
     out["supervise_cmds"] = sum(stats.calls.values()) / 3
     out["supervise_sent"] = prt.dispatcher.sent  # type: ignore[attr-defined]
     prt.redis.srem(prt.keys.active_sweeps, sid)
+    return out
 
-    # status and sync of the finished sweep
+
+def status_and_sync_timings(svc: Any, url: str, catalog: Path, orig: Path, n: int,
+                            sweep_id: str, procs: Procs, cache: Path) -> dict[str, Any]:
+    """The finished sweep's status and its sync into the catalog, by the library and by
+    the CLI; and the CLI's start-up (`coord --help`)."""
+    out: dict[str, Any] = {}
     out["status_lib_s"], st = timed(svc.status, sweep_id, repeat=3)
     assert len(st["todos"]) == n
     out["status_cli_s"], doc, _ = run_cli(procs, ["--file", str(catalog), "sweep", "status",
@@ -379,6 +401,79 @@ STEP_KEYS = ("catalog_load_s", "plan_s", "spec_encode_s", "spec_decode_s", "stor
              "sync_cli_s")
 
 
+def idle_rss(procs: Procs, url: str, wcat: Path, workers: list[Any], tmp: Path,
+             sampler: RssSampler) -> dict[str, float]:
+    """Idle baselines for RSS per todo: the workers now, and a CLI that plans a 4-todo
+    sweep (same imports as the big ones, no sweep to hold)."""
+    import psutil
+
+    out = {"idle_worker_rss_mb": statistics.mean(
+        psutil.Process(p.pid).memory_info().rss / 2**20 for p in workers)}
+    _, _, idle_cli = run_cli(procs, ["--file", str(wcat), "plan", "sweep", "PLAN-999999",
+                                     "--dry-run", "--json"], url, tmp / "cache", sampler)
+    out["idle_cli_rss_mb"] = idle_cli / 2**20
+    say(f"   idle RSS: workers {out['idle_worker_rss_mb']:.0f} MB (mean), CLI "
+        f"{out['idle_cli_rss_mb']:.0f} MB (planning a 4-todo sweep)")
+    return out
+
+
+def size_ratios(result: dict[str, Any], sizes: list[int]) -> dict[str, float]:
+    """The largest size against the smallest, per todo: the sweep, the CLI, Redis
+    commands, each step, peak RSS (1.0 = flat)."""
+    a, b = result["sizes"][str(sizes[0])], result["sizes"][str(sizes[-1])]
+    k = sizes[-1] / sizes[0]
+    ratios = {m: b[m] / a[m] for m in ("ms_per_todo", "cli_ms_per_todo", "cmds_per_todo")}
+    ratios |= {f"{m}_per_todo": (b["steps"][m] / k) / a["steps"][m] for m in STEP_KEYS
+               if a["steps"][m]}
+    ratios |= {m: b[m] / a[m] for m in ("cli_peak_rss_mb", "worker_peak_rss_mb_max",
+                                        "worker_peak_rss_mb_mean")}
+    say(f"\n   ratio {sizes[-1]} / {sizes[0]} per todo (1.0 = flat; target <= 1.2): sweep "
+        f"{ratios['ms_per_todo']:.2f}, CLI process {ratios['cli_ms_per_todo']:.2f}, Redis "
+        f"commands {ratios['cmds_per_todo']:.2f}")
+    say("   steps, per todo: " + ", ".join(
+        f"{m.removesuffix('_s')} {ratios[m + '_per_todo']:.2f}" for m in STEP_KEYS
+        if m + "_per_todo" in ratios))
+    say(f"   peak RSS, {sizes[-1]} / {sizes[0]}: CLI {ratios['cli_peak_rss_mb']:.2f}, workers max "
+        f"{ratios['worker_peak_rss_mb_max']:.2f}, mean {ratios['worker_peak_rss_mb_mean']:.2f}")
+    return ratios
+
+
+def rss_per_todo(result: dict[str, Any], sizes: list[int], ratios: dict[str, float]) -> None:
+    """Memory per todo: peak above the idle process, divided by the sweep's todos."""
+    a, b = result["sizes"][str(sizes[0])], result["sizes"][str(sizes[-1])]
+    for n in (sizes[0], sizes[-1]):
+        r = result["sizes"][str(n)]
+        r["cli_kb_per_todo"] = (r["cli_peak_rss_mb"] - result["idle_cli_rss_mb"]) * 1024 / n
+        r["worker_kb_per_todo"] = (r["worker_peak_rss_mb_mean"]
+                                   - result["idle_worker_rss_mb"]) * 1024 / n
+    ratios["cli_kb_per_todo"] = b["cli_kb_per_todo"] / a["cli_kb_per_todo"]
+    ratios["worker_kb_per_todo"] = b["worker_kb_per_todo"] / a["worker_kb_per_todo"]
+    say(f"   RSS above idle per todo, {sizes[0]} -> {sizes[-1]}: CLI "
+        f"{a['cli_kb_per_todo']:.1f} -> {b['cli_kb_per_todo']:.1f} KB "
+        f"({ratios['cli_kb_per_todo']:.2f}), workers (mean) {a['worker_kb_per_todo']:.1f} -> "
+        f"{b['worker_kb_per_todo']:.1f} KB ({ratios['worker_kb_per_todo']:.2f})")
+
+
+def record_scale(result: dict[str, Any], sizes: list[int], args: argparse.Namespace) -> None:
+    a, b = result["sizes"][str(sizes[0])], result["sizes"][str(sizes[-1])]
+    _report.record("scale", [
+        _report.figure(f"Sweep, created -> finished, per todo at {sizes[-1]:,}", b["ms_per_todo"],
+                       "ms", baseline=a["ms_per_todo"], baseline_name=f"at {sizes[0]:,}",
+                       target=("<=", 1.2, "x"), on="ratio"),
+        _report.figure("`coord plan sweep --wait --json` process, per todo",
+                       b["cli_ms_per_todo"], "ms", baseline=a["cli_ms_per_todo"],
+                       baseline_name=f"at {sizes[0]:,}", target=("<=", 1.2, "x"), on="ratio"),
+        _report.figure("Redis commands per todo", b["cmds_per_todo"], "",
+                       baseline=a["cmds_per_todo"], baseline_name=f"at {sizes[0]:,}",
+                       target=("<=", 1.2, "x"), on="ratio"),
+        _report.figure("The CLI's peak RSS above idle, per todo", b["cli_kb_per_todo"], "KB",
+                       baseline=a["cli_kb_per_todo"], baseline_name=f"at {sizes[0]:,}"),
+        _report.figure("A worker's peak RSS above idle (mean), per todo",
+                       b["worker_kb_per_todo"], "KB", baseline=a["worker_kb_per_todo"],
+                       baseline_name=f"at {sizes[0]:,}"),
+    ], notes=f"{args.repos} repos on {args.workers} workers, {LEVELS} levels, fan-in 2")
+
+
 def main() -> int:
     global QUIET
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -391,12 +486,7 @@ def main() -> int:
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     if len(sizes) < 1 or min(sizes) < LEVELS or args.workers < 1 or args.repos < args.workers:
         ap.error("need sizes >= 4 and --repos >= --workers >= 1")
-
-    def _exit(signum: int, _frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, _exit)
-    signal.signal(signal.SIGHUP, _exit)
+    stop_on_signals()
     repos = repo_names(args.repos)
     procs = Procs()
     result: dict[str, Any] = {"bench": "scale", "repos": args.repos, "workers": args.workers,
@@ -416,17 +506,7 @@ def main() -> int:
             t0 = time.perf_counter()
             wait_workers(url, args.repos, workers)
             say(f"   workers ready in {time.perf_counter() - t0:.1f} s")
-            # Idle baselines for RSS per todo: the workers now, and a CLI that plans
-            # a 4-todo sweep (same imports as the big ones, no sweep to hold).
-            import psutil
-
-            result["idle_worker_rss_mb"] = statistics.mean(
-                psutil.Process(p.pid).memory_info().rss / 2**20 for p in workers)
-            _, _, idle_cli = run_cli(procs, ["--file", str(wcat), "plan", "sweep", "PLAN-999999",
-                                             "--dry-run", "--json"], url, tmp / "cache", sampler)
-            result["idle_cli_rss_mb"] = idle_cli / 2**20
-            say(f"   idle RSS: workers {result['idle_worker_rss_mb']:.0f} MB (mean), CLI "
-                f"{result['idle_cli_rss_mb']:.0f} MB (planning a 4-todo sweep)")
+            result.update(idle_rss(procs, url, wcat, workers, tmp, sampler))
             for n in sizes:
                 result["sizes"][str(n)] = sweep_size(procs, url, n, repos, tmp, sampler, workers, stats)
         except Exception as exc:
@@ -436,50 +516,9 @@ def main() -> int:
         finally:
             procs.stop()
     if len(sizes) >= 2:
-        a, b = result["sizes"][str(sizes[0])], result["sizes"][str(sizes[-1])]
-        k = sizes[-1] / sizes[0]
-        ratios = {m: b[m] / a[m] for m in ("ms_per_todo", "cli_ms_per_todo", "cmds_per_todo")}
-        ratios |= {f"{m}_per_todo": (b["steps"][m] / k) / a["steps"][m] for m in STEP_KEYS
-                   if a["steps"][m]}
-        ratios |= {m: b[m] / a[m] for m in ("cli_peak_rss_mb", "worker_peak_rss_mb_max",
-                                            "worker_peak_rss_mb_mean")}
-        result["ratios"] = ratios
-        say(f"\n   ratio {sizes[-1]} / {sizes[0]} per todo (1.0 = flat; target <= 1.2): sweep "
-            f"{ratios['ms_per_todo']:.2f}, CLI process {ratios['cli_ms_per_todo']:.2f}, Redis "
-            f"commands {ratios['cmds_per_todo']:.2f}")
-        say("   steps, per todo: " + ", ".join(
-            f"{m.removesuffix('_s')} {ratios[m + '_per_todo']:.2f}" for m in STEP_KEYS
-            if m + "_per_todo" in ratios))
-        say(f"   peak RSS, {sizes[-1]} / {sizes[0]}: CLI {ratios['cli_peak_rss_mb']:.2f}, workers max "
-            f"{ratios['worker_peak_rss_mb_max']:.2f}, mean {ratios['worker_peak_rss_mb_mean']:.2f}")
-        # Memory per todo: peak above the idle process, divided by the sweep's todos.
-        for n in (sizes[0], sizes[-1]):
-            r = result["sizes"][str(n)]
-            r["cli_kb_per_todo"] = (r["cli_peak_rss_mb"] - result["idle_cli_rss_mb"]) * 1024 / n
-            r["worker_kb_per_todo"] = (r["worker_peak_rss_mb_mean"]
-                                       - result["idle_worker_rss_mb"]) * 1024 / n
-        ratios["cli_kb_per_todo"] = b["cli_kb_per_todo"] / a["cli_kb_per_todo"]
-        ratios["worker_kb_per_todo"] = b["worker_kb_per_todo"] / a["worker_kb_per_todo"]
-        say(f"   RSS above idle per todo, {sizes[0]} -> {sizes[-1]}: CLI "
-            f"{a['cli_kb_per_todo']:.1f} -> {b['cli_kb_per_todo']:.1f} KB "
-            f"({ratios['cli_kb_per_todo']:.2f}), workers (mean) {a['worker_kb_per_todo']:.1f} -> "
-            f"{b['worker_kb_per_todo']:.1f} KB ({ratios['worker_kb_per_todo']:.2f})")
-        _report.record("scale", [
-            _report.figure(f"Sweep, created -> finished, per todo at {sizes[-1]:,}", b["ms_per_todo"],
-                           "ms", baseline=a["ms_per_todo"], baseline_name=f"at {sizes[0]:,}",
-                           target=("<=", 1.2, "x"), on="ratio"),
-            _report.figure("`coord plan sweep --wait --json` process, per todo",
-                           b["cli_ms_per_todo"], "ms", baseline=a["cli_ms_per_todo"],
-                           baseline_name=f"at {sizes[0]:,}", target=("<=", 1.2, "x"), on="ratio"),
-            _report.figure("Redis commands per todo", b["cmds_per_todo"], "",
-                           baseline=a["cmds_per_todo"], baseline_name=f"at {sizes[0]:,}",
-                           target=("<=", 1.2, "x"), on="ratio"),
-            _report.figure("The CLI's peak RSS above idle, per todo", b["cli_kb_per_todo"], "KB",
-                           baseline=a["cli_kb_per_todo"], baseline_name=f"at {sizes[0]:,}"),
-            _report.figure("A worker's peak RSS above idle (mean), per todo",
-                           b["worker_kb_per_todo"], "KB", baseline=a["worker_kb_per_todo"],
-                           baseline_name=f"at {sizes[0]:,}"),
-        ], notes=f"{args.repos} repos on {args.workers} workers, {LEVELS} levels, fan-in 2")
+        result["ratios"] = ratios = size_ratios(result, sizes)
+        rss_per_todo(result, sizes, ratios)
+        record_scale(result, sizes, args)
     say("")
     print(json.dumps(result, separators=(",", ":")))
     return 0

@@ -20,11 +20,8 @@ FLUSHES that database: give it a scratch one.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +37,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import _report  # noqa: E402  (bench/_report.py: the results JSON)
+from _procs import stop_on_signals  # noqa: E402  (bench/_procs.py)
+from _servers import start_redis  # noqa: E402  (bench/_servers.py)
 
 REPOS = [f"repo{i}" for i in range(4)]
 NAMESPACE = "bench"
@@ -63,23 +62,27 @@ def write_catalog(path: Path, n: int) -> Path:
     return path
 
 
-def measure(db_url: str, n: int, rounds: int, workdir: Path) -> dict[str, Any]:
-    import redis
-
-    catalog = write_catalog(workdir / "ecosystem.yaml", n)
+def open_runtime(db_url: str, catalog: Path) -> tuple[Any, Any]:
+    """coord's runtime on ``db_url`` as the CLI has it (no dispatcher until the send
+    path builds one), and the catalog's sweep service."""
     os.environ["COORD_REDIS_URL"] = db_url
     os.environ["COORD_NAMESPACE"] = NAMESPACE
     from coordination.runtime.context import get_runtime
     from coordination.settings import get_settings
-    from coordination.sweeps import SweepService, sending, steering
-    from coordination.sweeps.planning import new_sweep_id
+    from coordination.sweeps import SweepService
 
     get_settings.cache_clear()
     get_runtime.cache_clear()
     rt = get_runtime()
     rt.dispatcher = None  # the CLI's: built by the send path on first use
-    svc = SweepService(rt, catalog)
-    r = redis.Redis.from_url(db_url)
+    return rt, SweepService(rt, catalog)
+
+
+def contenders(rt: Any, svc: Any, r: Any, n: int) -> dict[str, Callable[[], tuple[float, float]]]:
+    """Each way of sending the level, as a call returning its (wall, CPU) seconds; the
+    database flushed after each."""
+    from coordination.sweeps import sending, steering
+    from coordination.sweeps.planning import new_sweep_id
 
     def recorded() -> Any:
         """A new sweep of the plan, recorded and active, nothing sent yet."""
@@ -126,8 +129,16 @@ def measure(db_url: str, n: int, rounds: int, workdir: Path) -> dict[str, Any]:
 
         return timed(go)
 
-    kinds = {"coord_send_level": coord_level, "coord_publish_only": coord_publish,
-             "celery_send_task": celery_send_task}
+    return {"coord_send_level": coord_level, "coord_publish_only": coord_publish,
+            "celery_send_task": celery_send_task}
+
+
+def measure(db_url: str, n: int, rounds: int, workdir: Path) -> dict[str, Any]:
+    import redis
+
+    rt, svc = open_runtime(db_url, write_catalog(workdir / "ecosystem.yaml", n))
+    r = redis.Redis.from_url(db_url)
+    kinds = contenders(rt, svc, r, n)
     r.flushdb()
     for fn in kinds.values():  # warm-up: connections, script cache, imports
         fn()
@@ -148,50 +159,22 @@ def measure(db_url: str, n: int, rounds: int, workdir: Path) -> dict[str, Any]:
     return out
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = _report.arguments(__doc__, todos=(1000, "todos in the level (1000)"),
+                           rounds=(3, "interleaved rounds; the median is kept (3)"))
     ap.add_argument("--url", help="a scratch Redis database (FLUSHED); default: our own server")
-    ap.add_argument("--todos", type=int, default=1000, help="todos in the level (1000)")
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is kept (3)")
-    ap.add_argument("--json", action="store_true", help="print only the final JSON line")
     args = ap.parse_args()
     if args.todos < 1 or args.rounds < 1:
         ap.error("need --todos >= 1 and --rounds >= 1")
 
-    def _exit(signum: int, _frame: Any) -> None:  # run the `finally` that stops the server
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, _exit)
+    stop_on_signals()  # the `finally` that stops the server runs
     server: subprocess.Popen[bytes] | None = None
     with tempfile.TemporaryDirectory(prefix="coord-bench-send-") as tmpname:
         tmp = Path(tmpname)
         try:
             url = args.url
             if url is None:
-                import redis
-
-                port = free_port()
-                server = subprocess.Popen(
-                    ["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                     "--save", "", "--appendonly", "no", "--dir", str(tmp)],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
-                url = f"redis://127.0.0.1:{port}/0"
-                probe = redis.Redis.from_url(url)
-                end = time.monotonic() + 15
-                while True:
-                    try:
-                        probe.ping()
-                        break
-                    except redis.ConnectionError:
-                        if time.monotonic() > end or server.poll() is not None:
-                            raise SystemExit("redis-server did not start") from None
-                        time.sleep(0.05)
+                server, url = start_redis(tmp)
             res = measure(url, args.todos, args.rounds, tmp)
         finally:
             if server is not None:

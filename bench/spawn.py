@@ -21,7 +21,6 @@ guarantee.
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import json
 import os
@@ -156,10 +155,8 @@ def measure(calls: int, rounds: int) -> dict[str, object]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--calls", type=int, default=200, help="spawns per kind per round (200)")
-    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median is kept (5)")
-    ap.add_argument("--json", action="store_true", help="print only the final JSON line")
+    ap = _report.arguments(__doc__, calls=(200, "spawns per kind per round (200)"),
+                           rounds=(5, "interleaved rounds; the median is kept (5)"))
     args = ap.parse_args()
     if args.calls < 1 or args.rounds < 1:
         ap.error("need --calls >= 1 and --rounds >= 1")

@@ -61,21 +61,12 @@ on SIGTERM.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import datetime as dt
 import json
 import os
-import shutil
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,13 +77,18 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
 import _report  # noqa: E402  (bench/_report.py: the results JSON)
+from _catalogs import (  # noqa: E402  (bench/_catalogs.py)
+    CONCURRENCY, REPOS, Coord, cli_sweep, flat_todos, level_todos, span_of,
+    start_coord_workers, write_catalog)
+from _celery_raw import (  # noqa: E402  (bench/_celery_raw.py)
+    RAW_EMBEDDED, raw_app, raw_env, raw_levels, start_raw_workers, write_raw_module)
+from _leases_events import events, leases  # noqa: E402  (bench/_leases_events.py)
+from _procs import (  # noqa: E402  (bench/_procs.py)
+    CommandStats, CpuMeter, Procs, Ran, child_env, coord_argv, coord_env, ensure_parallel,
+    log_tails, med, per_todo, run_process, start_redis, stop_embedded, stop_on_signals,
+    use_compiled_modules, wait_ready)
 
-REPOS = [f"repo{i}" for i in range(4)]
-CONCURRENCY = 2
-NAMESPACE = "bench"
 SEND_DB = 2  # the send part's database on the coord server (flushed after each round)
-READY_TIMEOUT = 60.0
-SWEEP_TIMEOUT = 600.0
 PARALLEL_JOBS = 8  # GNU parallel / xargs: as many at once as coord's 4 repos x 2 slots
 QUIET = False
 
@@ -131,169 +127,6 @@ def target(name: str, value: float | None, op: str, limit: float, unit: str = ""
     return f"target {op} {limit:g}{unit}: {'met' if met else 'NOT met'}"
 
 
-def med(xs: list[float]) -> float:
-    return statistics.median(xs)
-
-
-# -- processes --------------------------------------------------------------------------
-class Procs:
-    """Every child we start, each in its own process group; stopped in `finally`."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.embedded: list[Path] = []  # catalogs whose embedded server we may have started
-
-    def start(self, cmd: list[str], **kw: Any) -> subprocess.Popen[bytes]:
-        p = subprocess.Popen(cmd, start_new_session=True, **kw)
-        self.procs.append(p)
-        return p
-
-    def stop(self, procs: list[subprocess.Popen[bytes]] | None = None) -> None:
-        if procs is None and len(self.procs) > 1:  # workers first, redis-server last
-            self.stop(self.procs[1:])
-        targets = list(self.procs if procs is None else procs)
-        for p in targets:
-            if p.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGTERM)
-        end = time.monotonic() + 10
-        for p in targets:
-            try:
-                p.wait(timeout=max(0.1, end - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-        for p in targets:
-            # the group too: a worker's todo may have left children behind
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(p.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(timeout=5)
-            if p in self.procs:
-                self.procs.remove(p)
-        if procs is None:
-            for catalog in self.embedded:
-                stop_embedded(catalog)
-
-
-def stop_embedded(catalog: Path) -> None:
-    """Stop the embedded server of a catalog of ours, if one outlived its processes."""
-    try:
-        from coordination.connection import embedded_server as es
-
-        pid = es.server_pid(catalog)
-    except Exception:  # noqa: BLE001 - the module moved: nothing we can find to stop
-        return
-    if pid is None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    end = time.monotonic() + 5
-    while time.monotonic() < end:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-
-
-@dataclass
-class Ran:
-    """One whole process: wall from before its start to its exit, its own CPU (user +
-    system of it and its waited-for descendants, from wait4), its output."""
-
-    wall: float
-    cpu: float
-    out: str
-    err: str
-    rc: int
-
-
-def run_process(procs: Procs, cmd: list[str], env: dict[str, str], cwd: Path,
-                stdin: bytes | None = None, ok: tuple[int, ...] = (0,),
-                timeout: float = SWEEP_TIMEOUT) -> Ran:
-    with tempfile.TemporaryFile() as errf:
-        t0 = time.perf_counter()
-        p = procs.start(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=errf,
-                        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL)
-        timer = threading.Timer(timeout, lambda: os.killpg(p.pid, signal.SIGKILL))
-        timer.daemon = True
-        timer.start()
-        try:
-            if stdin is not None:
-                assert p.stdin is not None
-                p.stdin.write(stdin)
-                p.stdin.close()
-            assert p.stdout is not None
-            out = p.stdout.read()
-            _pid, status, usage = os.wait4(p.pid, 0)
-            wall = time.perf_counter() - t0
-            p.returncode = os.waitstatus_to_exitcode(status)
-        finally:
-            timer.cancel()
-            procs.stop([p])
-        errf.seek(0)
-        err = errf.read().decode(errors="replace")
-    ran = Ran(wall, usage.ru_utime + usage.ru_stime, out.decode(errors="replace"), err,
-              p.returncode)
-    if ran.rc not in ok:
-        raise RuntimeError(f"{' '.join(cmd[:6])}... exited {ran.rc}:\n{err[-2000:]}\n{ran.out[-500:]}")
-    return ran
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_redis(procs: Procs, tmp: Path, name: str = "redis") -> tuple[str, subprocess.Popen[bytes]]:
-    import redis
-
-    for _ in range(3):
-        port = free_port()
-        cmd = ["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1",
-               "--save", "", "--appendonly", "no", "--daemonize", "no",
-               "--dir", str(tmp), "--logfile", str(tmp / f"{name}.log")]
-        p = procs.start(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        url = f"redis://127.0.0.1:{port}"
-        probe = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1)
-        end = time.monotonic() + 15
-        while time.monotonic() < end and p.poll() is None:
-            try:
-                if probe.ping():
-                    probe.close()
-                    return url, p
-            except redis.RedisError:
-                time.sleep(0.05)
-        probe.close()
-        procs.stop([p])
-    raise RuntimeError("redis-server did not start")
-
-
-def child_env(**extra: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("COORD_") and not k.startswith("RAW_BENCH_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    for k, v in extra.items():
-        if v is not None:
-            env[k] = v
-    return env
-
-
-def coord_env(url: str) -> dict[str, str]:
-    # One namespace for the run's catalogs (one per size, and the workers'): shared on
-    # purpose, so the namespace claim (one catalog per namespace) is waived.
-    return child_env(COORD_REDIS_URL=url, COORD_NAMESPACE=NAMESPACE, COORD_SHARE_NAMESPACE="1")
-
-
-def coord_argv() -> list[str]:
-    """`coord` as a user runs it: the console script beside this interpreter, else the module."""
-    script = Path(sys.executable).parent / "coord"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "coordination.cli.main"]
-
-
 IMPORT_BASELINE = [sys.executable, "-c", "import coordination.cli.main"]
 #: What the waiting CLI cannot do without whatever coord does: the interpreter and the
 #: libraries it must import (click, Pydantic and pydantic-settings for the catalog and the
@@ -303,358 +136,6 @@ IMPORT_BASELINE = [sys.executable, "-c", "import coordination.cli.main"]
 LIBS_BASELINE = [sys.executable, "-c", "import atexit, gc; gc.disable(); atexit.register("
                  "gc.freeze); import click, pydantic, pydantic_settings, redis, yaml, "
                  "ruamel.yaml; from pydantic import BaseModel"]
-
-
-class CpuMeter:
-    """User + system CPU seconds of long-lived processes and everything they spawned:
-    each root and its live descendants, with the children each has reaped (cutime,
-    cstime). Workers run under bench/_reaper.py, so orphans are reaped (and counted) too."""
-
-    def __init__(self, pids: list[int]) -> None:
-        self.pids = pids
-
-    def total(self) -> float:
-        import psutil
-
-        s = 0.0
-        for pid in self.pids:
-            try:
-                root = psutil.Process(pid)
-                tree = [root, *root.children(recursive=True)]
-            except psutil.Error:
-                continue
-            for p in tree:
-                try:
-                    t = p.cpu_times()
-                except psutil.Error:
-                    continue
-                s += t.user + t.system + t.children_user + t.children_system
-        return s
-
-
-class CommandStats:
-    """Redis commands the whole server ran during a block (commands run by Lua included)."""
-
-    def __init__(self, url: str) -> None:
-        import redis
-
-        self.r = redis.Redis.from_url(url, decode_responses=True)
-        self.calls: dict[str, int] = {}
-
-    @contextlib.contextmanager
-    def count(self) -> Iterator[None]:
-        self.r.config_resetstat()
-        yield
-        info = self.r.info("commandstats")
-        self.calls = {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in info.items()
-                      if not k.startswith("cmdstat_config") and not k.startswith("cmdstat_info")}
-
-
-def per_todo(calls: dict[str, int], n: int, top: int = 12) -> dict[str, Any]:
-    total = sum(calls.values())
-    busiest = sorted(calls.items(), key=lambda kv: -kv[1])[:top]
-    return {"total": total / n, "top": {k: round(v / n, 2) for k, v in busiest}}
-
-
-def log_tails(tmp: Path, pattern: str, chars: int = 1500) -> str:
-    return "\n".join(f"--- {f.name}:\n{f.read_text(errors='replace')[-chars:]}"
-                     for f in sorted(tmp.glob(pattern)))
-
-
-# -- catalogs ---------------------------------------------------------------------------
-def flat_todos(n: int, plan: str = "PLAN-1", base: int = 100000) -> list[dict[str, Any]]:
-    return [{"id": f"TODO-{base + i}", "task": f"flat {i}", "repo": REPOS[i % 4],
-             "plan": plan, "run": "true"} for i in range(n)]
-
-
-def level_todos(n: int, plan: str = "PLAN-2", base: int = 200000) -> list[dict[str, Any]]:
-    """n todos in 4 levels: each todo of level k > 0 waits for the todo at the same
-    position of level k - 1 (n/4 chains of 4)."""
-    width = max(1, n // 4)
-    todos = []
-    for i in range(n):
-        level = min(3, i // width)
-        pos = (i - level * width) % width
-        blocked = [f"TODO-{base + (level - 1) * width + pos}"] if level else []
-        todos.append({"id": f"TODO-{base + i}", "task": f"level {i}", "repo": REPOS[i % 4],
-                      "plan": plan, "run": "true", "blocked_by": blocked})
-    return todos
-
-
-def write_catalog(path: Path, todos: list[dict[str, Any]]) -> Path:
-    """A catalog of the 4 repos (checkouts under `repos/` beside it) and these todos."""
-    import yaml
-
-    for r in REPOS:
-        (path.parent / "repos" / r).mkdir(parents=True, exist_ok=True)
-    plans = sorted({t["plan"] for t in todos})
-    data = {
-        "version": 1,
-        "repos": [{"name": r, "path": f"repos/{r}", "concurrency": CONCURRENCY} for r in REPOS],
-        "coordination": {
-            "plans": [{"id": p, "title": p, "status": "active"} for p in plans],
-            "todos": todos,
-        },
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
-def levels_of(n: int) -> list[int]:
-    """Sizes of the 4-level plan's levels (the last one takes the remainder)."""
-    width = max(1, n // 4)
-    sizes = [0, 0, 0, 0]
-    for i in range(n):
-        sizes[min(3, i // width)] += 1
-    return [s for s in sizes if s]
-
-
-def span_of(st: dict[str, Any]) -> float | None:
-    """A sweep's own created -> finished span, from its status document."""
-    try:
-        return (dt.datetime.fromisoformat(st["finished_at"]).timestamp()
-                - dt.datetime.fromisoformat(st["created_at"]).timestamp())
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-# -- coord distributed ------------------------------------------------------------------
-def start_workers(procs: Procs, argvs: list[list[str]], envs: list[dict[str, str]],
-                  logs: list[Path], cwd: Path) -> list[Any]:
-    """Each under bench/_reaper.py (a subreaper), in its own process group."""
-    out = []
-    for argv, env, logpath in zip(argvs, envs, logs):
-        log = open(logpath, "wb")  # noqa: SIM115 - the child keeps it
-        out.append(procs.start([sys.executable, str(BENCH / "_reaper.py"), "--", *argv],
-                               env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd))
-        log.close()
-    return out
-
-
-def start_coord_workers(procs: Procs, catalog: Path, url: str, logdir: Path) -> list[Any]:
-    return start_workers(
-        procs, [[*coord_argv(), "--file", str(catalog), "worker", "--repo", r, "--loglevel",
-                 "WARNING"] for r in REPOS],
-        [coord_env(url)] * len(REPOS), [logdir / f"coord-worker-{r}.log" for r in REPOS], ROOT)
-
-
-def wait_ready(app: Any, expect: int, workers: list[Any], what: str) -> None:
-    end = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < end:
-        dead = [p for p in workers if p.poll() is not None]
-        if dead:
-            raise RuntimeError(f"{what} worker exited with {dead[0].returncode} before it was ready")
-        replies = app.control.ping(timeout=0.5) or []
-        if len(replies) >= expect:
-            return
-    raise RuntimeError(f"{what} workers did not answer ping within {READY_TIMEOUT:.0f} s")
-
-
-class Coord:
-    """coord's library, in this process, on a Redis URL (for the 4-level shapes)."""
-
-    def __init__(self, url: str, catalog: Path) -> None:
-        os.environ["COORD_REDIS_URL"] = url
-        os.environ["COORD_NAMESPACE"] = NAMESPACE
-        os.environ["COORD_SHARE_NAMESPACE"] = "1"
-        from coordination.catalog.store import CatalogStore
-        from coordination.dispatch import CeleryDispatcher
-        from coordination.runtime.context import get_runtime
-        from coordination.settings import get_settings
-        from coordination.sweeps import SweepService
-        from workers.app import create_app, limits_from_catalog
-
-        get_settings.cache_clear()
-        get_runtime.cache_clear()
-        self.rt = get_runtime()
-        longest_todo, longest_sweep = limits_from_catalog(CatalogStore(catalog).load())
-        self.app = create_app(self.rt.settings, longest_todo=longest_todo, longest_sweep=longest_sweep)
-        self.rt.dispatcher = CeleryDispatcher(self.app, self.rt.keys)
-        self.svc = SweepService(self.rt, catalog)
-
-    def sweep(self, plan: str, strategy: str = "levels") -> tuple[float, dict[str, Any]]:
-        t0 = time.perf_counter()
-        sid = self.svc.start(plan, strategy=strategy)
-        st = self.svc.wait(sid, timeout=SWEEP_TIMEOUT)
-        secs = time.perf_counter() - t0
-        if st["status"] != "succeeded":
-            bad = {t: v for t, v in st["todos"].items() if v["status"] != "succeeded"}
-            raise RuntimeError(f"coord sweep {sid} ended {st['status']} ({st.get('reason')}): "
-                               f"{len(bad)} todos not succeeded, e.g. {next(iter(bad.items()), None)}")
-        return secs, dict(st)
-
-
-def cli_sweep(procs: Procs, catalog: Path, env: dict[str, str], plan: str = "PLAN-1",
-              json_out: bool = True) -> tuple[Ran, dict[str, Any]]:
-    """`coord plan sweep PLAN --wait [--json]` as a user runs it; the catalog put back after
-    (--wait synced the completions into it)."""
-    backup = catalog.read_bytes()
-    cmd = [*coord_argv(), "--file", str(catalog), "plan", "sweep", plan, "--wait"]
-    if json_out:
-        cmd.append("--json")
-    try:
-        ran = run_process(procs, cmd, env, ROOT)
-    finally:
-        catalog.write_bytes(backup)
-    st: dict[str, Any] = {}
-    if json_out:
-        st = json.loads(ran.out)
-        if st.get("status") != "succeeded":
-            raise RuntimeError(f"coord sweep ended {st.get('status')}: {st.get('reason')}\n{ran.err[-2000:]}")
-    return ran, st
-
-
-# -- raw Celery -------------------------------------------------------------------------
-RAW_APP = '''
-"""Raw Celery baseline for bench/sweep.py (generated)."""
-import os
-import subprocess
-import threading
-
-from celery import Celery
-
-# In-memory mode: the cache+memory result backend is per thread (Celery keeps one
-# backend instance per thread), so completions are counted here instead.
-done = threading.Condition()
-finished = [0]
-
-URL = os.environ.get("RAW_BENCH_URL") or None
-if URL:
-    app = Celery("rawbench", broker=URL, backend=URL)
-    transport = {}
-else:  # in-memory transport (coord's embedded mode used it until 0.3)
-    app = Celery("rawbench", broker="memory://localhost/", backend="cache+memory://localhost/")
-    transport = {"polling_interval": 0.01}
-app.conf.update(
-    task_serializer="json", result_serializer="json",
-    accept_content=["json"], result_accept_content=["json"],
-    task_acks_late=True, task_reject_on_worker_lost=True,
-    worker_prefetch_multiplier=1,
-    broker_transport_options=transport,
-    worker_hijack_root_logger=False,
-    broker_connection_retry_on_startup=True,
-)
-
-
-@app.task(name="raw.run")
-def run(cmd):
-    rc = subprocess.run(["/bin/sh", "-c", cmd], cwd=os.environ.get("RAW_BENCH_CWD") or None).returncode
-    if not URL:
-        with done:
-            finished[0] += 1
-            done.notify_all()
-    return rc
-
-
-@app.task(name="raw.barrier")
-def barrier():
-    return 0
-'''
-
-# The raw client as a user would write it: import, send a group of N, wait for all, exit.
-RAW_CLIENT = '''
-import json, sys, time
-sys.path.insert(0, sys.argv[1])
-import rawbench_app as m
-from celery import group
-
-n, repos = int(sys.argv[2]), sys.argv[3].split(",")
-sigs = [m.run.si("true").set(queue=f"raw.{repos[i % len(repos)]}") for i in range(n)]
-t0 = time.perf_counter()
-res = group(sigs).apply_async()
-# interval: GroupResult.get otherwise sleeps up to 0.5 s after the last result
-out = res.get(timeout=600, interval=0.005)
-span = time.perf_counter() - t0
-assert len(out) == n and not any(out), out
-print(json.dumps({"span": span}))
-'''
-
-
-def write_raw_module(tmp: Path) -> Path:
-    moddir = tmp / "rawmod"
-    moddir.mkdir(exist_ok=True)
-    (moddir / "rawbench_app.py").write_text(RAW_APP)
-    (moddir / "raw_client.py").write_text(RAW_CLIENT)
-    return moddir
-
-
-def raw_env(moddir: Path, url: str | None) -> dict[str, str]:
-    env = child_env(RAW_BENCH_URL=url)
-    env["PYTHONPATH"] = os.pathsep.join([str(moddir), env["PYTHONPATH"]])
-    return env
-
-
-def start_raw_workers(procs: Procs, moddir: Path, url: str, logdir: Path) -> list[Any]:
-    return start_workers(
-        procs, [[sys.executable, "-m", "celery", "-A", "rawbench_app", "worker", "-Q",
-                 f"raw.{r},raw.control", "-P", "threads", "-c", str(CONCURRENCY),
-                 "--without-gossip", "--without-mingle", "-l", "WARNING", "-n", f"raw{i}@%h"]
-                for i, r in enumerate(REPOS)],
-        [raw_env(moddir, url)] * len(REPOS), [logdir / f"raw-worker-{r}.log" for r in REPOS],
-        moddir)
-
-
-def raw_app(moddir: Path, url: str) -> Any:
-    os.environ["RAW_BENCH_URL"] = url
-    sys.path.insert(0, str(moddir))
-    import rawbench_app  # type: ignore[import-not-found]
-
-    return rawbench_app
-
-
-def raw_sigs(mod: Any, count: int, offset: int = 0) -> list[Any]:
-    return [mod.run.si("true").set(queue=f"raw.{REPOS[(offset + i) % 4]}") for i in range(count)]
-
-
-def raw_levels(mod: Any, n: int) -> float:
-    """A chain of 4 chords, each a level's group and a no-op barrier on the control queue.
-
-    (A plain chain of groups is far slower in Celery 5: each group-then-group
-    becomes a chord whose body is a group, several seconds for 200 tasks here.)
-    """
-    from celery import chain, chord
-
-    parts, off = [], 0
-    for size in levels_of(n):
-        parts.append(chord(raw_sigs(mod, size, off), mod.barrier.si().set(queue="raw.control")))
-        off += size
-    t0 = time.perf_counter()
-    res = chain(*parts).apply_async()
-    out = res.get(timeout=SWEEP_TIMEOUT, interval=0.005)
-    secs = time.perf_counter() - t0
-    assert out == 0, out
-    # Stop listening for results now, while their Redis is up: a subscription left to
-    # AsyncResult.__del__ at interpreter exit reconnects to a server the bench has
-    # stopped and prints a traceback after the report.
-    consumer, prefix = res.backend.result_consumer, res.backend.task_keyprefix
-    for key in list(consumer.subscribed_to):
-        consumer.cancel_for(key.decode()[len(prefix):])
-    return secs
-
-
-# -- GNU parallel, xargs ----------------------------------------------------------------
-def ensure_parallel() -> str | None:
-    """GNU parallel's path; installed with apt-get when missing and we are root."""
-
-    def gnu() -> str | None:
-        path = shutil.which("parallel")
-        if path is None:
-            return None
-        r = subprocess.run([path, "--version"], capture_output=True, text=True,
-                           stdin=subprocess.DEVNULL)
-        return path if "GNU parallel" in r.stdout else None
-
-    path = gnu()
-    if path or os.geteuid() != 0 or shutil.which("apt-get") is None:
-        return path
-    say("   GNU parallel is missing: installing it for the bench (apt-get install -y parallel)")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "parallel"]
-    if subprocess.run(install, env=env, capture_output=True).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
-        subprocess.run(install, env=env, capture_output=True)
-    return gnu()
 
 
 # -- throughput -------------------------------------------------------------------------
@@ -681,6 +162,25 @@ def throughput(procs: Procs, tmp: Path, url: str, redis_pid: int, sizes: list[in
         raise RuntimeError(f"{exc}\n{log_tails(tmp, '*-worker-*.log')}") from exc
 
 
+@dataclass
+class Rig:
+    """What the flat rounds run on: each contender's command and environment, the
+    catalogs by size, and the meters of the coord and raw sides."""
+
+    procs: Procs
+    tmp: Path
+    flats: dict[int, Path]
+    cenv: dict[str, str]
+    renv: dict[str, str]
+    raw_cmd: list[str]
+    moddir: Path  # the raw client's directory (its cwd)
+    cmeter: CpuMeter
+    rmeter: CpuMeter
+    coord_stats: CommandStats
+    raw_stats: CommandStats
+    par: str | None
+
+
 def _throughput(procs: Procs, tmp: Path, url: str, redis_pid: int, sizes: list[int],
                 repeat: int, levels: bool, shared: dict[str, Any]) -> dict[str, Any]:
     cdir = tmp / "throughput"
@@ -692,9 +192,8 @@ def _throughput(procs: Procs, tmp: Path, url: str, redis_pid: int, sizes: list[i
     coord_url = f"{url}/0"
     raw_base, raw_redis = start_redis(procs, tmp, "redis-raw")
     raw_url = f"{raw_base}/0"
-    coord_stats, raw_stats = CommandStats(coord_url), CommandStats(raw_url)
     moddir = write_raw_module(tmp)
-    par = ensure_parallel()
+    par = ensure_parallel(say)
     if par is None:
         say("   GNU parallel is missing (and cannot be installed here): its column is skipped")
 
@@ -709,105 +208,131 @@ def _throughput(procs: Procs, tmp: Path, url: str, redis_pid: int, sizes: list[i
     try:
         wait_ready(coord.app, len(REPOS), cworkers, "coord")
         wait_ready(mod.app, len(REPOS), rworkers, "raw celery")
-        cmeter = CpuMeter([redis_pid] + [p.pid for p in cworkers])
-        rmeter = CpuMeter([raw_redis.pid] + [p.pid for p in rworkers])
-        cenv, renv = coord_env(coord_url), raw_env(moddir, raw_url)
-        raw_cmd = [sys.executable, str(moddir / "raw_client.py"), str(moddir)]
-        # warm-up: connections, imports, page cache, each catalog's validated cache
-        coord.sweep("PLAN-3")
-        for n in sizes:
-            run_process(procs, [*coord_argv(), "--file", str(flats[n]), "plan", "sweep",
-                                "PLAN-1", "--dry-run"], cenv, ROOT)
-        run_process(procs, [*raw_cmd, "8", ",".join(REPOS)], renv, moddir)
-
+        rig = Rig(procs, tmp, flats, coord_env(coord_url), raw_env(moddir, raw_url),
+                  [sys.executable, str(moddir / "raw_client.py"), str(moddir)], moddir,
+                  CpuMeter([redis_pid] + [p.pid for p in cworkers]),
+                  CpuMeter([raw_redis.pid] + [p.pid for p in rworkers]),
+                  CommandStats(coord_url), CommandStats(raw_url), par)
+        _warm_up(rig, coord, sizes)
         for _ in range(repeat):
-            libs.append(run_process(procs, LIBS_BASELINE, cenv, ROOT).cpu)
+            libs.append(run_process(procs, LIBS_BASELINE, rig.cenv, ROOT).cpu)
             for n in sizes:
-                r = runs[n]
-                c0 = cmeter.total()
-                with coord_stats.count():
-                    ran, st = cli_sweep(procs, flats[n], cenv)
-                r["coord"].all_cpu.append(cmeter.total() - c0 + ran.cpu)
-                r["coord"].add_calls(coord_stats.calls)
-                r["coord"].wall.append(ran.wall)
-                r["coord"].own_cpu.append(ran.cpu)
-                if (s := span_of(st)) is not None:
-                    r["coord"].span.append(s)
-                shared.setdefault("ended", {})[n] = (flats[n], st.get("sweep_id") or st.get("id"))
-
-                c0 = rmeter.total()
-                with raw_stats.count():
-                    ran = run_process(procs, [*raw_cmd, str(n), ",".join(REPOS)], renv, moddir)
-                r["raw"].all_cpu.append(rmeter.total() - c0 + ran.cpu)
-                r["raw"].add_calls(raw_stats.calls)
-                r["raw"].wall.append(ran.wall)
-                r["raw"].own_cpu.append(ran.cpu)
-                r["raw"].span.append(json.loads(ran.out.strip().splitlines()[-1])["span"])
-
-                seq = [str(i) for i in range(1, n + 1)]
-                if par is not None:
-                    ran = run_process(procs, [par, "--will-cite", "-j", str(PARALLEL_JOBS),
-                                              "true", ":::", *seq], child_env(), tmp)
-                    r["parallel"].wall.append(ran.wall)
-                    r["parallel"].own_cpu.append(ran.cpu)
-                    r["parallel"].all_cpu.append(ran.cpu)
-                ran = run_process(procs, ["xargs", "-P", str(PARALLEL_JOBS), "-n", "1",
-                                          "/bin/sh", "-c", "true"], child_env(), tmp,
-                                  stdin="\n".join(seq).encode())
-                r["xargs"].wall.append(ran.wall)
-                r["xargs"].own_cpu.append(ran.cpu)
-                r["xargs"].all_cpu.append(ran.cpu)
-
+                _coord_flat(rig, n, runs[n]["coord"], shared)
+                _raw_flat(rig, n, runs[n]["raw"])
+                _spawners_flat(rig, n, runs[n])
         if levels:
-            samples: dict[str, list[float]] = {"coord_levels": [], "coord_eager": [],
-                                               "raw_levels": []}
-            raw_levels(mod, 8)  # warm-up
-            for _ in range(repeat):
-                samples["coord_levels"].append(coord.sweep("PLAN-2", "levels")[0])
-                samples["coord_eager"].append(coord.sweep("PLAN-2", "eager")[0])
-                samples["raw_levels"].append(raw_levels(mod, lv))
-            out["levels_todos"] = lv
-            for name, ck in (("4_levels", "coord_levels"), ("4_levels_eager", "coord_eager")):
-                c, rw = med(samples[ck]), med(samples["raw_levels"])
-                out[name] = {"coord_s": c, "raw_s": rw, "coord_todos_s": lv / c,
-                             "raw_todos_s": lv / rw, "ratio": rw / c,
-                             "overhead_ms_per_todo": (c - rw) / lv * 1000,
-                             "coord_samples": samples[ck], "raw_samples": samples["raw_levels"]}
+            out.update(_levels(coord, mod, lv, repeat))
     finally:
         procs.stop(cworkers + rworkers)
         procs.stop([raw_redis])
-
     for n in sizes:
-        r = runs[n]
-        row: dict[str, Any] = {}
-        for k, con in r.items():
-            if not con.wall:
-                row[k] = None
-                continue
-            row[k] = {"wall_s": med(con.wall), "cpu_ms_per_todo": med(con.all_cpu) / n * 1000,
-                      "own_cpu_ms_per_todo": med(con.own_cpu) / n * 1000,
-                      "wall_samples": con.wall, "all_cpu_samples": con.all_cpu,
-                      "own_cpu_samples": con.own_cpu}
-            if con.span:
-                row[k]["span_s"] = med(con.span)
-            if con.calls:
-                row[k]["redis_cmds_per_todo"] = per_todo(con.calls, n * len(con.wall))
-        cw = row["coord"]["wall_s"]
-        row["ratios"] = {
-            "wall_coord_over_raw": cw / row["raw"]["wall_s"],
-            "wall_coord_over_parallel": cw / row["parallel"]["wall_s"] if row["parallel"] else None,
-            "wall_coord_over_xargs": cw / row["xargs"]["wall_s"],
-            "cpu_coord_over_raw": row["coord"]["cpu_ms_per_todo"] / row["raw"]["cpu_ms_per_todo"],
-            "cli_cpu_coord_over_raw_client": (row["coord"]["own_cpu_ms_per_todo"]
-                                              / row["raw"]["own_cpu_ms_per_todo"]),
-        }
-        out["flat"][str(n)] = row
+        out["flat"][str(n)] = _flat_row(runs[n], n)
     out["parallel"] = par
     out["libs_import"] = {"cpu_s": med(libs), "samples": libs}
     for n in sizes:
         own = out["flat"][str(n)]["coord"]
         own["own_cpu_over_libs_ms_per_todo"] = (med(runs[n]["coord"].own_cpu) - med(libs)) / n * 1000
     return out
+
+
+def _warm_up(rig: Rig, coord: Coord, sizes: list[int]) -> None:
+    """Connections, imports, page cache, each catalog's validated cache."""
+    coord.sweep("PLAN-3")
+    for n in sizes:
+        run_process(rig.procs, [*coord_argv(), "--file", str(rig.flats[n]), "plan", "sweep",
+                                "PLAN-1", "--dry-run"], rig.cenv, ROOT)
+    run_process(rig.procs, [*rig.raw_cmd, "8", ",".join(REPOS)], rig.renv, rig.moddir)
+
+
+def _coord_flat(rig: Rig, n: int, con: Contender, shared: dict[str, Any]) -> None:
+    """One `coord plan sweep --wait --json` of the flat N: wall, CPU, commands, span."""
+    c0 = rig.cmeter.total()
+    with rig.coord_stats.count():
+        ran, st = cli_sweep(rig.procs, rig.flats[n], rig.cenv)
+    con.all_cpu.append(rig.cmeter.total() - c0 + ran.cpu)
+    con.add_calls(rig.coord_stats.calls)
+    con.wall.append(ran.wall)
+    con.own_cpu.append(ran.cpu)
+    if (s := span_of(st)) is not None:
+        con.span.append(s)
+    shared.setdefault("ended", {})[n] = (rig.flats[n], st.get("sweep_id") or st.get("id"))
+
+
+def _raw_flat(rig: Rig, n: int, con: Contender) -> None:
+    """One raw Celery client process sending the group of N and waiting for it."""
+    c0 = rig.rmeter.total()
+    with rig.raw_stats.count():
+        ran = run_process(rig.procs, [*rig.raw_cmd, str(n), ",".join(REPOS)], rig.renv,
+                          rig.moddir)
+    con.all_cpu.append(rig.rmeter.total() - c0 + ran.cpu)
+    con.add_calls(rig.raw_stats.calls)
+    con.wall.append(ran.wall)
+    con.own_cpu.append(ran.cpu)
+    con.span.append(json.loads(ran.out.strip().splitlines()[-1])["span"])
+
+
+def _spawners_flat(rig: Rig, n: int, r: dict[str, Contender]) -> None:
+    """GNU parallel (when there is one) and xargs running N `true`s, 8 at once."""
+    seq = [str(i) for i in range(1, n + 1)]
+    ran: Ran | None = None
+    if rig.par is not None:
+        ran = run_process(rig.procs, [rig.par, "--will-cite", "-j", str(PARALLEL_JOBS),
+                                      "true", ":::", *seq], child_env(), rig.tmp)
+        r["parallel"].wall.append(ran.wall)
+        r["parallel"].own_cpu.append(ran.cpu)
+        r["parallel"].all_cpu.append(ran.cpu)
+    ran = run_process(rig.procs, ["xargs", "-P", str(PARALLEL_JOBS), "-n", "1",
+                                  "/bin/sh", "-c", "true"], child_env(), rig.tmp,
+                      stdin="\n".join(seq).encode())
+    r["xargs"].wall.append(ran.wall)
+    r["xargs"].own_cpu.append(ran.cpu)
+    r["xargs"].all_cpu.append(ran.cpu)
+
+
+def _levels(coord: Coord, mod: Any, lv: int, repeat: int) -> dict[str, Any]:
+    """The 4-level plan through the library, levels and eager, against raw Celery's
+    chain of 4 chords."""
+    samples: dict[str, list[float]] = {"coord_levels": [], "coord_eager": [], "raw_levels": []}
+    raw_levels(mod, 8)  # warm-up
+    for _ in range(repeat):
+        samples["coord_levels"].append(coord.sweep("PLAN-2", "levels")[0])
+        samples["coord_eager"].append(coord.sweep("PLAN-2", "eager")[0])
+        samples["raw_levels"].append(raw_levels(mod, lv))
+    out: dict[str, Any] = {"levels_todos": lv}
+    for name, ck in (("4_levels", "coord_levels"), ("4_levels_eager", "coord_eager")):
+        c, rw = med(samples[ck]), med(samples["raw_levels"])
+        out[name] = {"coord_s": c, "raw_s": rw, "coord_todos_s": lv / c,
+                     "raw_todos_s": lv / rw, "ratio": rw / c,
+                     "overhead_ms_per_todo": (c - rw) / lv * 1000,
+                     "coord_samples": samples[ck], "raw_samples": samples["raw_levels"]}
+    return out
+
+
+def _flat_row(r: dict[str, Contender], n: int) -> dict[str, Any]:
+    """The medians of each contender at size N, and coord's ratios to the others."""
+    row: dict[str, Any] = {}
+    for k, con in r.items():
+        if not con.wall:
+            row[k] = None
+            continue
+        row[k] = {"wall_s": med(con.wall), "cpu_ms_per_todo": med(con.all_cpu) / n * 1000,
+                  "own_cpu_ms_per_todo": med(con.own_cpu) / n * 1000,
+                  "wall_samples": con.wall, "all_cpu_samples": con.all_cpu,
+                  "own_cpu_samples": con.own_cpu}
+        if con.span:
+            row[k]["span_s"] = med(con.span)
+        if con.calls:
+            row[k]["redis_cmds_per_todo"] = per_todo(con.calls, n * len(con.wall))
+    cw = row["coord"]["wall_s"]
+    row["ratios"] = {
+        "wall_coord_over_raw": cw / row["raw"]["wall_s"],
+        "wall_coord_over_parallel": cw / row["parallel"]["wall_s"] if row["parallel"] else None,
+        "wall_coord_over_xargs": cw / row["xargs"]["wall_s"],
+        "cpu_coord_over_raw": row["coord"]["cpu_ms_per_todo"] / row["raw"]["cpu_ms_per_todo"],
+        "cli_cpu_coord_over_raw_client": (row["coord"]["own_cpu_ms_per_todo"]
+                                          / row["raw"]["own_cpu_ms_per_todo"]),
+    }
+    return row
 
 
 def report_throughput(procs: Procs, tmp: Path, url: str, redis_pid: int, sizes: list[int],
@@ -876,199 +401,7 @@ def report_throughput(procs: Procs, tmp: Path, url: str, redis_pid: int, sizes: 
     return tp
 
 
-# -- leases -----------------------------------------------------------------------------
-def leases(url: str, m: int) -> dict[str, float]:
-    """A lease as workers hold one: granted with the todo's start
-    (``Transitions.start``: the slot with the next fence, the checkpoint claimed,
-    ``todo.started``) and given back with its finish (``Transitions.finish``: the
-    fenced outcome, the slot released, ``todo.succeeded``); and its heartbeat
-    (``LeaseManager.extend``). Baselines: redis-py's Lock acquire + release, and
-    Lock.extend."""
-    import itertools
-
-    from redis.lock import Lock
-
-    from coordination.connection.client import get_redis
-    from coordination.keys import Keys
-    from coordination.runtime.checkpoints import CheckpointStore
-    from coordination.runtime.leases import LeaseManager
-    from coordination.runtime.transitions import Transitions
-    from coordination.settings import Settings
-    from coordination.status import TodoStatus
-
-    r = get_redis(Settings(redis_url=f"{url}/0", namespace=NAMESPACE))
-    keys = Keys(NAMESPACE)
-    sweep_id, repo = "leasebench", "leasebench"
-    CheckpointStore(r, keys).create_sweep(
-        sweep_id, {"plan": "PLAN-BENCH", "strategy": "eager", "status": "running"})
-    # TTLs far above a round's length: on a loaded machine 2 x M pairs can take longer
-    # than a short TTL, and the held lease or lock would expire before it is renewed
-    ttl = 600.0
-    tr = Transitions(r, keys, lease_ttl=ttl)
-    lm = LeaseManager(r, keys, ttl=ttl)
-    todo_ids = (f"T{i}" for i in itertools.count())
-
-    def coord_once() -> None:
-        todo = next(todo_ids)
-        st = tr.start(sweep_id, todo, repo=repo, concurrency=1, preds=[], worker="bench")
-        assert st.verdict == "started" and st.lease is not None, st
-        done = tr.finish(sweep_id, todo, lease=st.lease, status=TodoStatus.succeeded,
-                         fields={"exit_code": 0}, event={"exit_code": 0})
-        assert done.ok, done
-
-    held: Any = None
-
-    def coord_renew() -> None:
-        assert lm.extend(held)
-
-    lock = Lock(r, f"{NAMESPACE}:rawlock", timeout=ttl)
-
-    def raw_once() -> None:
-        assert lock.acquire(blocking=False)
-        lock.release()
-
-    renewed = Lock(r, f"{NAMESPACE}:rawlock-renew", timeout=ttl)
-
-    def raw_renew() -> None:
-        assert renewed.extend(ttl, replace_ttl=True)
-
-    def rate(fn: Any) -> float:
-        for _ in range(min(100, m)):  # warm-up (EVALSHA cache, connection)
-            fn()
-        t0 = time.perf_counter()
-        for _ in range(m):
-            fn()
-        return m / (time.perf_counter() - t0)
-
-    # interleave two rounds each so a noisy neighbour hits both alike
-    c1, b1, c2, b2 = rate(coord_once), rate(raw_once), rate(coord_once), rate(raw_once)
-    held = tr.start(sweep_id, "renewed", repo=f"{repo}-renew", concurrency=1, preds=[],
-                    worker="bench").lease
-    assert held is not None
-    assert renewed.acquire(blocking=False)
-    e1, f1, e2, f2 = rate(coord_renew), rate(raw_renew), rate(coord_renew), rate(raw_renew)
-    assert lm.release(held)
-    renewed.release()
-    return {"coord_ops_s": max(c1, c2), "raw_ops_s": max(b1, b2),
-            "coord_renew_s": max(e1, e2), "raw_renew_s": max(f1, f2)}
-
-
-# -- events -----------------------------------------------------------------------------
-def pct(xs: list[float], q: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
-
-
-def _collect(recv: Any, k: int, warm: int, send: Any, interval: float) -> list[float]:
-    """Run `recv` (returns latencies) in a thread while `send(i)` sends k events."""
-    got: list[float] = []
-    ready = threading.Event()
-    t = threading.Thread(target=lambda: got.extend(recv(ready)), daemon=True)
-    t.start()
-    ready.wait(10)
-    time.sleep(0.2)  # let the reader block in its read
-    for i in range(k):
-        send(i)
-        time.sleep(interval)
-    t.join(timeout=60)
-    return [x * 1000 for x in got[warm:]]
-
-
-def events(url: str, k: int, interval: float = 0.002) -> dict[str, float]:
-    import redis
-
-    from coordination.keys import Keys
-    from coordination.runtime.events import EventLog
-
-    keys = Keys(NAMESPACE)
-    sweep_id = f"EVBENCH-{os.getpid()}-{time.time_ns()}"
-    warm = min(50, k // 10)
-    # separate clients (own pools), like a worker and a CLI
-    w = redis.Redis.from_url(f"{url}/0", decode_responses=True)
-    c = redis.Redis.from_url(f"{url}/0", decode_responses=True)
-    writer, reader = EventLog(w, keys), EventLog(c, keys)
-    total = k + warm
-
-    def coord_recv(ready: threading.Event) -> list[float]:
-        lat: list[float] = []
-        ready.set()
-        deadline = time.time() + 60
-        for ev in reader.follow(sweep_id=sweep_id, block_ms=100,
-                                stop=lambda: len(lat) >= total or time.time() > deadline):
-            lat.append(time.time() - ev.data["sent"])
-            if len(lat) >= total:
-                break
-        return lat
-
-    def coord_send(i: int) -> None:
-        writer.emit("todo.started", sweep_id=sweep_id, todo_id=f"TODO-{i}", sent=time.time())
-
-    coord_lat = _collect(coord_recv, total, warm, coord_send, interval)
-
-    channel = f"{NAMESPACE}:evbench"
-
-    def raw_recv(ready: threading.Event) -> list[float]:
-        lat: list[float] = []
-        ps = c.pubsub(ignore_subscribe_messages=True)
-        ps.subscribe(channel)
-        while ps.get_message(timeout=1.0) is None and not ps.subscribed:
-            pass
-        ready.set()
-        deadline = time.time() + 60
-        while len(lat) < total and time.time() < deadline:
-            msg = ps.get_message(timeout=1.0)
-            if msg and msg["type"] == "message":
-                lat.append(time.time() - json.loads(msg["data"])["sent"])
-        ps.close()
-        return lat
-
-    def raw_send(i: int) -> None:
-        w.publish(channel, json.dumps({"kind": "todo.started", "todo_id": f"TODO-{i}", "sent": time.time()}))
-
-    raw_lat = _collect(raw_recv, total, warm, raw_send, interval)
-    w.close()
-    c.close()
-    if len(coord_lat) < k or len(raw_lat) < k:
-        raise RuntimeError(f"events lost: coord got {len(coord_lat)}/{k}, pub/sub {len(raw_lat)}/{k}")
-    return {"coord_p50_ms": statistics.median(coord_lat), "coord_p99_ms": pct(coord_lat, 0.99),
-            "raw_p50_ms": statistics.median(raw_lat), "raw_p99_ms": pct(raw_lat, 0.99)}
-
-
 # -- embedded ---------------------------------------------------------------------------
-RAW_EMBEDDED = '''
-import json, sys, threading, time
-sys.path.insert(0, sys.argv[1])
-import rawbench_app as m
-from celery import group
-from celery.worker import WorkController
-
-n, repos, conc = int(sys.argv[2]), sys.argv[3].split(","), int(sys.argv[4])
-
-class Ready(WorkController):
-    def __init__(self, *a, **kw):
-        self.ready = threading.Event()
-        super().__init__(*a, **kw)
-    def on_consumer_ready(self, consumer):
-        self.ready.set()
-
-workers = []
-for r in repos:
-    w = Ready(app=m.app, hostname=f"{r}@raw", queues=[f"raw.{r}"], pool="threads",
-              concurrency=conc, loglevel="WARNING", without_heartbeat=True,
-              without_mingle=True, without_gossip=True)
-    threading.Thread(target=w.start, daemon=True).start()
-    assert w.ready.wait(30)
-    workers.append(w)
-
-sigs = [m.run.si("true").set(queue=f"raw.{repos[i % len(repos)]}") for i in range(n)]
-t0 = time.perf_counter()
-group(sigs).apply_async()
-with m.done:
-    assert m.done.wait_for(lambda: m.finished[0] >= n, timeout=600), "raw sweep timed out"
-print(json.dumps({"secs": time.perf_counter() - t0}))
-for w in workers:
-    w.stop(in_sighandler=False, exitcode=0)
-'''
 
 
 def embedded(procs: Procs, tmp: Path, n: int, repeat: int) -> dict[str, Any]:
@@ -1332,8 +665,7 @@ def report_figures() -> None:
 PARTS = ("throughput", "leases", "events", "embedded", "small", "reads", "send", "spawn")
 
 
-def main() -> int:
-    global QUIET
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="400,2000",
                     help="throughput: the flat sweeps' sizes, comma-separated (400,2000); the "
@@ -1352,74 +684,71 @@ def main() -> int:
     ap.add_argument("--skip-levels", action="store_true", help="throughput: only the flat shapes")
     ap.add_argument("--json", action="store_true", help="print only the final JSON line")
     args = ap.parse_args()
-    QUIET = args.json
     try:
-        sizes = [args.todos] if args.todos else sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+        args.sizes = ([args.todos] if args.todos else
+                      sorted({int(s) for s in args.sizes.split(",") if s.strip()}))
     except ValueError:
         ap.error("--sizes: comma-separated integers")
-    parts = [p.strip() for p in args.only.split(",") if p.strip()]
-    if not sizes or min(sizes) < 4 or args.repeat < 1 or args.leases < 1 or args.events < 10:
+    args.parts = [p.strip() for p in args.only.split(",") if p.strip()]
+    if not args.sizes or min(args.sizes) < 4 or args.repeat < 1 or args.leases < 1 or args.events < 10:
         ap.error("need sizes >= 4, --repeat >= 1, --leases >= 1, --events >= 10")
-    if unknown := set(parts) - set(PARTS):
+    if unknown := set(args.parts) - set(PARTS):
         ap.error(f"--only: unknown {', '.join(sorted(unknown))}")
+    return args
 
-    # Whole-process figures are of an install as users have it: Python keeps each
-    # module's bytecode. With PYTHONDONTWRITEBYTECODE set every coord process compiled
-    # coord's own modules from source at start-up (an editable install has no .pyc),
-    # some 30 ms on `sweep status`; compile them once, and let the children keep theirs.
-    if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
-        say("PYTHONDONTWRITEBYTECODE unset for this bench: its processes use compiled modules")
-    import compileall
 
-    for pkg in ("coordination", "workers"):
-        compileall.compile_dir(str(ROOT / pkg), quiet=1)
-
-    def _exit(signum: int, _frame: Any) -> None:  # run the `finally` that stops our children
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, _exit)
-    signal.signal(signal.SIGHUP, _exit)
-    procs = Procs()
-    shared: dict[str, Any] = {}
-    failed: list[str] = []
-    t_start = time.perf_counter()
-    result: dict[str, Any] = {"bench": "sweep", "sizes": sizes, "repos": len(REPOS),
-                              "concurrency": CONCURRENCY, "repeat": args.repeat,
-                              "cpus": os.cpu_count(), "parts": parts}
-    with tempfile.TemporaryDirectory(prefix="coord-bench-") as tmpname:
-        tmp = Path(tmpname)
+def run_parts(args: argparse.Namespace, procs: Procs, tmp: Path, result: dict[str, Any]
+              ) -> list[str]:
+    """Each part of ``args.parts`` in order, its result into ``result``; the parts that
+    failed (one part's failure must not lose the others)."""
+    sizes, shared, failed = args.sizes, {}, []
+    url, redis_proc = start_redis(procs, tmp)
+    say(f"redis-server on {url}; {os.cpu_count()} cpus; every ratio is coord / baseline")
+    runs: dict[str, Any] = {
+        "throughput": lambda: report_throughput(procs, tmp, url, redis_proc.pid, sizes,
+                                                args.repeat, not args.skip_levels, shared),
+        "leases": lambda: report_leases(url, args.leases),
+        "events": lambda: report_events(url, args.events),
+        "embedded": lambda: report_embedded(procs, tmp, min(sizes), args.repeat,
+                                            result.get("throughput")),
+        "small": lambda: report_small(procs, tmp, args.small_todos, args.repeat),
+        "reads": lambda: report_reads(procs, tmp, url, args.reads_todos, args.repeat, shared),
+        "send": lambda: report_send(procs, url, args.send_todos, args.repeat),
+        "spawn": lambda: report_spawn(procs, args.spawn_calls, args.repeat),
+    }
+    for name in PARTS:
+        if name not in args.parts:
+            continue
         try:
-            url, redis_proc = start_redis(procs, tmp)
-            say(f"redis-server on {url}; {os.cpu_count()} cpus; every ratio is coord / baseline")
-            runs: dict[str, Any] = {
-                "throughput": lambda: report_throughput(procs, tmp, url, redis_proc.pid, sizes,
-                                                        args.repeat, not args.skip_levels, shared),
-                "leases": lambda: report_leases(url, args.leases),
-                "events": lambda: report_events(url, args.events),
-                "embedded": lambda: report_embedded(procs, tmp, min(sizes), args.repeat,
-                                                    result.get("throughput")),
-                "small": lambda: report_small(procs, tmp, args.small_todos, args.repeat),
-                "reads": lambda: report_reads(procs, tmp, url, args.reads_todos, args.repeat, shared),
-                "send": lambda: report_send(procs, url, args.send_todos, args.repeat),
-                "spawn": lambda: report_spawn(procs, args.spawn_calls, args.repeat),
-            }
-            for name in PARTS:
-                if name not in parts:
-                    continue
-                try:
-                    result[name] = runs[name]()
-                except Exception as exc:  # noqa: BLE001 - one part's failure must not lose the others
-                    # (each part stops what it started; SIGTERM and Ctrl-C still end the run)
-                    failed.append(name)
-                    text = f"{type(exc).__name__}: {exc}"
-                    # its head says what failed; the tail (workers' logs) may say why
-                    result[name] = {"error": text if len(text) <= 4000
-                                    else f"{text[:1500]}\n...\n{text[-2500:]}"}
-                    say(f"\n   part `{name}` FAILED: {text[:1500]}\n"
-                        f"{traceback.format_exc()[-3000:]}")
-                    FIGURES.append({"figure": f"part `{name}`: failed, see its error", "value": None,
-                                    "target": "-", "met": None})
-                    REPORT.append(_report.figure(f"part `{name}`: failed", None))
+            result[name] = runs[name]()
+        except Exception as exc:  # noqa: BLE001 - one part's failure must not lose the others
+            # (each part stops what it started; SIGTERM and Ctrl-C still end the run)
+            failed.append(name)
+            text = f"{type(exc).__name__}: {exc}"
+            # its head says what failed; the tail (workers' logs) may say why
+            result[name] = {"error": text if len(text) <= 4000
+                            else f"{text[:1500]}\n...\n{text[-2500:]}"}
+            say(f"\n   part `{name}` FAILED: {text[:1500]}\n{traceback.format_exc()[-3000:]}")
+            FIGURES.append({"figure": f"part `{name}`: failed, see its error", "value": None,
+                            "target": "-", "met": None})
+            REPORT.append(_report.figure(f"part `{name}`: failed", None))
+    return failed
+
+
+def main() -> int:
+    global QUIET
+    args = parse_args()
+    QUIET = args.json
+    use_compiled_modules(say)
+    stop_on_signals()
+    procs = Procs()
+    t_start = time.perf_counter()
+    result: dict[str, Any] = {"bench": "sweep", "sizes": args.sizes, "repos": len(REPOS),
+                              "concurrency": CONCURRENCY, "repeat": args.repeat,
+                              "cpus": os.cpu_count(), "parts": args.parts}
+    with tempfile.TemporaryDirectory(prefix="coord-bench-") as tmpname:
+        try:
+            failed = run_parts(args, procs, Path(tmpname), result)
         finally:
             procs.stop()
     report_figures()

@@ -22,7 +22,6 @@ import argparse
 import json
 import random
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -35,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import _report  # noqa: E402  (bench/_report.py: the results JSON)
+from _servers import free_port  # noqa: E402  (bench/_servers.py)
 
 
 def catalog(root: Path, n: int, repos: int, gate: Path) -> Path:
@@ -88,76 +88,53 @@ def poll(cond: Any, timeout: float, what: str) -> Any:
         time.sleep(0.01)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--todos", type=int, default=1000)
-    ap.add_argument("--repos", type=int, default=8)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
+def measure_render(driver: Any, url: str, todos: int, repeat: int) -> dict[str, float]:
+    """Navigation -> every todo's element present, median of ``repeat``; and the page's
+    own figure of the last one."""
+    count = "return document.querySelectorAll('[data-todo]').length"
+    renders = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        driver.get(url)
+        poll(lambda: driver.execute_script(count) == todos, 30, "every todo")
+        renders.append(time.perf_counter() - t0)
+    in_page = driver.execute_script(
+        "return window.coord.rendered - performance.timing.navigationStart")
+    return {"render_s": round(statistics.median(renders), 3),
+            "render_in_page_s": round(in_page / 1000, 3)}
 
-    import os
 
-    os.environ.pop("COORD_REDIS_URL", None)  # embedded
-    from coordination.runtime.context import get_runtime
-    from coordination.sweeps import SweepService
-    from coordination.ui.app import create_app
-    from coordination.ui.server import Background
-    from workers.embedded import embedded_workers
+def measure_live(driver: Any, rt: Any, svc: Any, sid: str, gate: Path) -> dict[str, float]:
+    """The gate opened, the sweep runs: each todo's status change in the page against
+    its event in the ledger (p50, p95, max)."""
+    driver.execute_script(
+        "window.__changes = []; new MutationObserver((ms) => { for (const m of ms)"
+        " window.__changes.push([m.target.dataset.todo, m.target.dataset.status,"
+        " performance.timeOrigin + performance.now()]); }).observe("
+        "document.querySelector('.graph'), {attributes: true, subtree: true,"
+        " attributeFilter: ['data-status']});")
+    t0 = time.perf_counter()
+    gate.touch()
+    svc.wait(sid, timeout=600)
+    terminal = ("succeeded", "failed", "skipped", "cancelled")
+    poll(lambda: driver.execute_script(
+        "return [...document.querySelectorAll('[data-todo]')].every("
+        f"e => {json.dumps(list(terminal))}.includes(e.dataset.status))"), 60,
+        "every todo terminal on the page")
+    out: dict[str, float] = {"sweep_s": round(time.perf_counter() - t0, 3)}
+    ledger = {(e.todo_id, e.kind.split(".", 1)[1]): e.ts
+              for e in rt.events.read(sid) if e.todo_id}
+    changes = driver.execute_script("return window.__changes")
+    lat = sorted(c[2] / 1000 - ledger[(c[0], c[1])] for c in changes
+                 if (c[0], c[1]) in ledger)
+    out["status_changes"] = len(lat)
+    out["latency_p50_ms"] = round(1000 * lat[len(lat) // 2], 1)
+    out["latency_p95_ms"] = round(1000 * lat[int(len(lat) * 0.95)], 1)
+    out["latency_max_ms"] = round(1000 * lat[-1], 1)
+    return out
 
-    tmp = Path(tempfile.mkdtemp(prefix="coord-bench-ui-"))
-    gate = tmp / "gate"
-    eco = catalog(tmp, args.todos, args.repos, gate)
-    rt = get_runtime()
-    svc = SweepService(rt, eco)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    driver = browser()
-    out: dict[str, Any] = {"todos": args.todos, "repos": args.repos}
-    try:
-        with embedded_workers(rt, {f"r{k}": 4 for k in range(args.repos)}), \
-                Background(create_app(rt, eco), "127.0.0.1", port):
-            sid = svc.start("PLAN-001", strategy="eager")
-            url = f"http://127.0.0.1:{port}/sweeps/{sid}"
-            count = "return document.querySelectorAll('[data-todo]').length"
-            renders = []
-            for _ in range(args.repeat):
-                t0 = time.perf_counter()
-                driver.get(url)
-                poll(lambda: driver.execute_script(count) == args.todos, 30, "every todo")
-                renders.append(time.perf_counter() - t0)
-            in_page = driver.execute_script(
-                "return window.coord.rendered - performance.timing.navigationStart")
-            out["render_s"] = round(statistics.median(renders), 3)
-            out["render_in_page_s"] = round(in_page / 1000, 3)
-            driver.execute_script(
-                "window.__changes = []; new MutationObserver((ms) => { for (const m of ms)"
-                " window.__changes.push([m.target.dataset.todo, m.target.dataset.status,"
-                " performance.timeOrigin + performance.now()]); }).observe("
-                "document.querySelector('.graph'), {attributes: true, subtree: true,"
-                " attributeFilter: ['data-status']});")
-            t0 = time.perf_counter()
-            gate.touch()
-            svc.wait(sid, timeout=600)
-            terminal = ("succeeded", "failed", "skipped", "cancelled")
-            poll(lambda: driver.execute_script(
-                "return [...document.querySelectorAll('[data-todo]')].every("
-                f"e => {json.dumps(list(terminal))}.includes(e.dataset.status))"), 60,
-                "every todo terminal on the page")
-            out["sweep_s"] = round(time.perf_counter() - t0, 3)
-            ledger = {(e.todo_id, e.kind.split(".", 1)[1]): e.ts
-                      for e in rt.events.read(sid) if e.todo_id}
-            changes = driver.execute_script("return window.__changes")
-            lat = sorted(c[2] / 1000 - ledger[(c[0], c[1])] for c in changes
-                         if (c[0], c[1]) in ledger)
-            out["status_changes"] = len(lat)
-            out["latency_p50_ms"] = round(1000 * lat[len(lat) // 2], 1)
-            out["latency_p95_ms"] = round(1000 * lat[int(len(lat) * 0.95)], 1)
-            out["latency_max_ms"] = round(1000 * lat[-1], 1)
-    finally:
-        driver.quit()
-        shutil.rmtree(tmp, ignore_errors=True)
+
+def report(out: dict[str, Any], args: argparse.Namespace) -> None:
     _report.record("ui", [
         _report.figure(f"A {args.todos:,}-todo, {args.repos}-repo sweep page, navigation -> every "
                        f"`data-todo` present (median of {args.repeat})", out["render_s"], "s",
@@ -176,6 +153,40 @@ def main() -> None:
     print(f"  live:   event -> data-status changed  p50 {out['latency_p50_ms']} ms, "
           f"p95 {out['latency_p95_ms']} ms, max {out['latency_max_ms']} ms "
           f"over {out['status_changes']} changes (sweep {out['sweep_s']} s)")
+
+
+def main() -> None:
+    ap = _report.arguments(__doc__, todos=1000, repos=8, repeat=3)
+    args = ap.parse_args()
+
+    import os
+
+    os.environ.pop("COORD_REDIS_URL", None)  # embedded
+    from coordination.runtime.context import get_runtime
+    from coordination.sweeps import SweepService
+    from coordination.ui.app import create_app
+    from coordination.ui.server import Background
+    from workers.embedded import embedded_workers
+
+    tmp = Path(tempfile.mkdtemp(prefix="coord-bench-ui-"))
+    gate = tmp / "gate"
+    eco = catalog(tmp, args.todos, args.repos, gate)
+    rt = get_runtime()
+    svc = SweepService(rt, eco)
+    port = free_port()
+    driver = browser()
+    out: dict[str, Any] = {"todos": args.todos, "repos": args.repos}
+    try:
+        with embedded_workers(rt, {f"r{k}": 4 for k in range(args.repos)}), \
+                Background(create_app(rt, eco), "127.0.0.1", port):
+            sid = svc.start("PLAN-001", strategy="eager")
+            out.update(measure_render(driver, f"http://127.0.0.1:{port}/sweeps/{sid}",
+                                      args.todos, args.repeat))
+            out.update(measure_live(driver, rt, svc, sid, gate))
+    finally:
+        driver.quit()
+        shutil.rmtree(tmp, ignore_errors=True)
+    report(out, args)
 
 
 if __name__ == "__main__":

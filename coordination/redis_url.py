@@ -39,16 +39,21 @@ each (re)connect (:func:`sentinel_target`). Anything else is refused at start
 from __future__ import annotations
 
 import re
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, parse_qs, parse_qsl, unquote, urlsplit
+
+if TYPE_CHECKING:
+    import ssl
 
 SCHEMES = ("redis", "rediss", "unix", "sentinel")
 SENTINEL_PORT = 26379
 TLS_FILE_PARAMS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
 TLS_PARAMS = ("ssl_cert_reqs", *TLS_FILE_PARAMS, "ssl_check_hostname")
-CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
+#: ``ssl_cert_reqs`` values -> the name of their ``ssl.CERT_*`` constant (ssl itself is
+#: imported only for a TLS URL: every coord command reads the URL, few use TLS).
+CERT_REQS = {"none": "CERT_NONE", "optional": "CERT_OPTIONAL", "required": "CERT_REQUIRED"}
 DEFAULT_CERT_REQS = "required"
 _TRUE = ("1", "true", "yes", "y", "on")
 _FALSE = ("0", "false", "no", "n", "off")
@@ -305,7 +310,10 @@ def tls_options(url: str | None) -> dict[str, ssl.VerifyMode | str | bool] | Non
         return None
     params = query_params(url)
     reqs = normal_cert_reqs(params.get("ssl_cert_reqs", DEFAULT_CERT_REQS)) or DEFAULT_CERT_REQS
-    opts: dict[str, ssl.VerifyMode | str | bool] = {"ssl_cert_reqs": CERT_REQS[reqs]}
+    import ssl  # lazy: every command reads the URL (catalog.live), only TLS needs ssl
+
+    opts: dict[str, ssl.VerifyMode | str | bool] = {
+        "ssl_cert_reqs": getattr(ssl, CERT_REQS[reqs])}
     for name in TLS_FILE_PARAMS:
         if params.get(name):
             opts[name] = params[name]

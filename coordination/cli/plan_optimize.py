@@ -10,7 +10,6 @@ import click
 from coordination.catalog.audit import operation
 from coordination.cli.context import Context
 from coordination.cli.render import emit, esc, json_option, say
-from coordination.planner import optimize
 
 if TYPE_CHECKING:
     from coordination.planner.optimize import Optimized
@@ -48,6 +47,9 @@ def optimize_cmd(obj: Context, plan_id: str, dry_run: bool, as_json: bool) -> No
       coord plan optimize PLAN-001 --dry-run
       coord plan optimize PLAN-001 --json
     """
+    # lazy: the catalog's editor (ruamel), off the import of `coord plan` (a dry run's)
+    from coordination.planner import optimize
+
     doc = optimize.preview(obj.manager.catalog(), plan_id)
     if not dry_run and doc["removed"]:
         with operation("plan_optimize"):  # one entry, under the catalog's lock

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TypedDict
 
 from coordination.catalog import audit
-from coordination.change import anchor
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.context import Runtime
 from coordination.runtime.metrics import run_fields
@@ -124,6 +123,11 @@ def note_change(rt: Runtime, spec: SweepSpec, todos: Sequence[str], *, last: boo
                 urls.setdefault(str(change.get("plan")), {})[str(r)] = str(url)
     # The pointer, built on the newest freshness anchor's, then anchored outside Redis
     # (beside the catalog, on the remotes): a pointer put back after it is refused.
+    if not plans:
+        return
+    # lazy: a change's anchor (git, the fleet's manifests), off a plain sweep's start
+    from coordination.change import anchor
+
     base_dir = Path(spec.catalog).parent if spec.catalog else None
     for plan, verify in sorted(plans.items()):
         anchor.note(rt, plan, spec.sweep_id, spec.run, verify,

@@ -187,3 +187,28 @@ def test_sweep_status_loads_no_settings_model_and_no_store_it_does_not_read() ->
                 "coordination.runtime.metrics", "coordination.runtime.breakers",
                 "coordination.runtime.cache"}
     assert not modules & unwanted, sorted(modules & unwanted)
+
+
+def _modules_after(code: str) -> set[str]:
+    """Every module in sys.modules after ``code`` runs in a fresh interpreter."""
+    r = subprocess.run([sys.executable, "-c", f"import json, sys; {code}; "
+                        "print(json.dumps(sorted(sys.modules)))"], capture_output=True,
+                       text=True, timeout=50, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+    return set(json.loads(r.stdout))
+
+
+def test_a_sweeps_fixed_cost_loads_nothing_it_does_not_use() -> None:
+    """What `coord plan sweep` pays before and after its sweep (#51): the CLI's start
+    imports no ssl (only a TLS URL needs it); the plan commands (a dry run's) do not load
+    the catalog's editor (ruamel), which `plan optimize` imports when it runs; a plain
+    sweep's start does not load a change's anchor nor, through it, the fleet's manifests
+    and packaging (only a sweep of a change's todos notes an anchor)."""
+    start = _modules_after("import coordination.cli.main")
+    assert "ssl" not in start
+    plan = _modules_after("import coordination.cli.main, coordination.cli.plan")
+    assert not plan & {"ruamel.yaml", "coordination.planner.optimize"}, sorted(
+        plan & {"ruamel.yaml", "coordination.planner.optimize"})
+    steering = _modules_after("import coordination.sweeps.steering")
+    unwanted = {"coordination.change.anchor", "coordination.fleet.manifests", "packaging"}
+    assert not steering & unwanted, sorted(steering & unwanted)
