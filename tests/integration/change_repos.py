@@ -179,3 +179,24 @@ class World:
         from coordination.change.reading import status_of
 
         return dict(status_of(self.rt, self.cp))
+
+
+def remote_with(root: Path, name: str, files: dict[str, str], branch: str = "main") -> Path:
+    """A bare remote holding ``files`` on ``branch``; its path."""
+    seed = root / "seed" / name
+    seed.mkdir(parents=True)
+    git(seed, "init", "-q", "-b", branch)
+    for rel, text in files.items():
+        (seed / rel).parent.mkdir(parents=True, exist_ok=True)
+        (seed / rel).write_text(text)
+    git(seed, "add", "-A")
+    git(seed, "commit", "-q", "-m", "first")
+    bare = root / "remotes" / f"{name}.git"
+    git(root, "clone", "-q", "--bare", str(seed), str(bare))
+    return bare
+
+
+def commit(checkout: Path, rel: str, text: str) -> None:
+    (checkout / rel).write_text(text)
+    git(checkout, "add", "-A")
+    git(checkout, "commit", "-q", "-m", f"edit {rel}")

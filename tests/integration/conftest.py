@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -69,3 +69,26 @@ def cluster(redis_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
         if rep is not None and rep.failed:
             print(c.log_tails())
         c.close()
+
+
+@pytest.fixture
+def browser() -> Any:
+    """A headless Chromium driven by chromedriver (skipped without them; a failure under
+    COORD_REQUIRE_REDIS=1), quit after the test."""
+    from tests.integration.browser import chromium
+
+    browser_bin, driver_bin = chromium()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = browser_bin
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,900"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(driver_bin), options=opts)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()

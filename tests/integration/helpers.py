@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
@@ -369,3 +370,9 @@ def max_overlap(spans: Iterable[tuple[float, float]]) -> int:
         cur += d
         best = max(best, cur)
     return best
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

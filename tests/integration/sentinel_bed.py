@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 import redis
 
+from tests.integration.helpers import free_port
 from tests.waiting import wait_for
 
 MASTER = "coordmaster"
@@ -45,12 +45,6 @@ def make_pki(d: Path) -> Path:
     run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
         "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.cnf")
     return d
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class SentinelBed:

@@ -15,7 +15,7 @@ import pytest
 
 from coordination.catalog.audit import log_path
 from coordination.catalog.store import CatalogStore
-from tests.integration.change_repos import git
+from tests.integration.change_repos import commit, git, remote_with
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -51,27 +51,6 @@ def coord(cwd: Path, *args: str, expect: int | None = 0) -> subprocess.Completed
 
 def coord_json(cwd: Path, *args: str, expect: int = 0) -> Any:
     return json.loads(coord(cwd, *args, "--json", expect=expect).stdout)
-
-
-def remote_with(root: Path, name: str, files: dict[str, str], branch: str = "main") -> Path:
-    """A bare remote holding ``files`` on ``branch``; its path."""
-    seed = root / "seed" / name
-    seed.mkdir(parents=True)
-    git(seed, "init", "-q", "-b", branch)
-    for rel, text in files.items():
-        (seed / rel).parent.mkdir(parents=True, exist_ok=True)
-        (seed / rel).write_text(text)
-    git(seed, "add", "-A")
-    git(seed, "commit", "-q", "-m", "first")
-    bare = root / "remotes" / f"{name}.git"
-    git(root, "clone", "-q", "--bare", str(seed), str(bare))
-    return bare
-
-
-def commit(checkout: Path, rel: str, text: str) -> None:
-    (checkout / rel).write_text(text)
-    git(checkout, "add", "-A")
-    git(checkout, "commit", "-q", "-m", f"edit {rel}")
 
 
 @pytest.fixture

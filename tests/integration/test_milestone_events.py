@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.helpers import ROOT, Cluster, wait_until
-from tests.integration.test_notify import Endpoint, free_port
+from tests.integration.helpers import ROOT, Cluster, free_port, wait_until
+from tests.integration.receivers import Endpoint
 
 pytestmark = pytest.mark.timeout(240)
 

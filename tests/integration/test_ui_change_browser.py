@@ -22,15 +22,9 @@ from typing import Any
 
 import pytest
 
+from tests.integration.browser import doc_screenshot, serve_ui, text_of
 from tests.integration.change_repos import World, git
-from tests.integration.helpers import ROOT, Cluster, wait_until
-from tests.integration.test_ui_browser import (  # noqa: F401
-    browser,
-    doc_screenshot,
-    free_port,
-    serve_ui,
-    text_of,
-)
+from tests.integration.helpers import ROOT, Cluster, free_port, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 

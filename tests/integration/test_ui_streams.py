@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import Cluster, T, wait_until
-from tests.integration.test_ui_browser import free_port
+from tests.integration.helpers import Cluster, T, free_port, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.helpers import ROOT, wait_until
-from tests.integration.test_ui_browser import browser, free_port, text_of  # noqa: F401
+from tests.integration.browser import text_of
+from tests.integration.helpers import ROOT, free_port, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

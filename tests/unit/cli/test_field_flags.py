@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from coordination.catalog import audit
 from coordination.catalog.store import CatalogStore
-from coordination.cli.main import main
+from tests.unit.support.cli import coord_inline
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -50,29 +49,6 @@ coordination:
       plan: PLAN-001
 # end of the catalog
 """
-
-
-@dataclass
-class Ran:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-def coord(eco: Path, *args: str) -> Ran:
-    """`coord --file ECO ARGS...` in this process, through the real entry point (its
-    mapping of errors to exit codes and `error:` lines on stderr)."""
-    runner = CliRunner()
-    with runner.isolation() as (out, err, _):
-        try:
-            main(["--file", str(eco), *args])
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        return Ran(code, out.getvalue().decode(), err.getvalue().decode())
 
 
 @pytest.fixture(params=["splice", "round-trip"])
@@ -230,7 +206,7 @@ def _dumped(value: Any) -> Any:
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.kind}:{' '.join(c.args)[:40]}")
 def test_a_flag_sets_its_field_keeps_the_file_and_is_audited(eco: Path, case: Case) -> None:
     before = eco.read_text()
-    r = coord(eco, *case.command, *case.args, "--json")
+    r = coord_inline(eco, *case.command, *case.args, "--json")
     assert r.code == 0, r.err
     doc = r.json()  # the item as `--json` prints it, as the sibling commands do
     assert doc[case.field] == case.value
@@ -252,13 +228,13 @@ def test_a_flag_sets_its_field_keeps_the_file_and_is_audited(eco: Path, case: Ca
 
     # Each way of removing it gives the file back its bytes, audited.
     for clear in case.clear:
-        r = coord(eco, *case.command, *clear, "--json")
+        r = coord_inline(eco, *case.command, *clear, "--json")
         assert r.code == 0, r.err
         assert eco.read_text() == before, clear
         field = getattr(item(eco, case.kind, case.key), case.field)
         assert field in (None, False, []), (clear, field)
         assert case.field in entries(eco)[-1]["changes"][0]["fields"]
-        coord(eco, *case.command, *case.args)
+        coord_inline(eco, *case.command, *case.args)
     assert len(entries(eco)) == 1 + 2 * len(case.clear)
 
 
@@ -267,7 +243,7 @@ def test_a_flag_sets_its_field_keeps_the_file_and_is_audited(eco: Path, case: Ca
 def test_a_bad_value_is_refused_with_the_loaders_message(eco: Path, case: Case) -> None:
     assert case.bad is not None
     before = eco.read_bytes()
-    r = coord(eco, *case.command, *case.bad)
+    r = coord_inline(eco, *case.command, *case.bad)
     assert r.code == 2, (r.out, r.err)
     assert r.err.startswith(f"error: {eco}:"), r.err  # file and line, as the loader says
     assert f"{case.where}" in r.err and case.says in r.err, r.err
@@ -278,7 +254,7 @@ def test_a_bad_value_is_refused_with_the_loaders_message(eco: Path, case: Case) 
 
 def test_the_loaders_message_is_the_one_a_hand_edit_gets(eco: Path) -> None:
     """The same words as loading a catalog edited by hand to the same value."""
-    r = coord(eco, "repo", "update", "api", "--breaker", "failures=0")
+    r = coord_inline(eco, "repo", "update", "api", "--breaker", "failures=0")
     by_hand = eco.parent / "by-hand.yaml"
     by_hand.write_text(CATALOG.replace("    role: service\n",
                                        "    role: service\n    breaker: {failures: 0}\n"))
@@ -299,14 +275,14 @@ def test_a_malformed_spec_is_bad_input_naming_the_flag(eco: Path) -> None:
         (("todo", "update", "TODO-001", "--cache", "--no-cache"), "both given"),
         (("plan", "update", "PLAN-001", "--wave", "repos=api", "--no-waves"), "both given"),
     ):
-        r = coord(eco, *args)
+        r = coord_inline(eco, *args)
         assert r.code == 2 and says in r.err, (args, r.code, r.err)
     assert eco.read_bytes() == before and entries(eco) == []
 
 
 def test_compact_values_are_typed_by_the_model(eco: Path) -> None:
     """`name=1` stays the text a wave's name is; `max_parallel=2` is the number."""
-    r = coord(eco, "plan", "update", "PLAN-001", "--wave", "name=1,tags=svc,max_parallel=2",
+    r = coord_inline(eco, "plan", "update", "PLAN-001", "--wave", "name=1,tags=svc,max_parallel=2",
               "--json")
     assert r.code == 0, r.err
     assert r.json()["waves"][0] == {**r.json()["waves"][0], "name": "1", "tags": ["svc"],
@@ -315,37 +291,37 @@ def test_compact_values_are_typed_by_the_model(eco: Path) -> None:
 
 
 def test_partial_change_edits_keep_the_other_entries(eco: Path) -> None:
-    assert coord(eco, "plan", "update", "PLAN-001", "--change-branch", "b", "--land",
+    assert coord_inline(eco, "plan", "update", "PLAN-001", "--change-branch", "b", "--land",
                  "command").code == 0
-    r = coord(eco, "plan", "update", "PLAN-001", "--change-base", "develop", "--json")
+    r = coord_inline(eco, "plan", "update", "PLAN-001", "--change-base", "develop", "--json")
     assert r.code == 0, r.err
     assert r.json()["change"] == {"branch": "b", "base": "develop", "remote": None,
                                   "land": "command", "require_own_verify": False}
-    r = coord(eco, "plan", "update", "PLAN-001", "--land", "", "--change-base", "", "--json")
+    r = coord_inline(eco, "plan", "update", "PLAN-001", "--land", "", "--change-base", "", "--json")
     assert r.json()["change"] == {"branch": "b", "base": None, "remote": None, "land": "push",
                                   "require_own_verify": False}
     assert "      change: {branch: b}" in eco.read_text().splitlines()
     # A change needs its branch: --land alone on a plan without one is the loader's no.
-    assert coord(eco, "plan", "update", "PLAN-001", "--change-branch", "").code == 0
-    r = coord(eco, "plan", "update", "PLAN-001", "--land", "command")
+    assert coord_inline(eco, "plan", "update", "PLAN-001", "--change-branch", "").code == 0
+    r = coord_inline(eco, "plan", "update", "PLAN-001", "--land", "command")
     assert r.code == 2 and "plans[0].change.branch" in r.err, r.err
 
 
 def test_create_commands_take_the_fields_in_their_one_edit(eco: Path) -> None:
-    r = coord(eco, "plan", "create", "--title", "Rollout", "--change-branch", "roll",
+    r = coord_inline(eco, "plan", "create", "--title", "Rollout", "--change-branch", "roll",
               "--wave", "repos=api", "--pace", "rate=1/h", "--json")
     assert r.code == 0, r.err
     plan = r.json()
     assert plan["change"]["branch"] == "roll" and plan["waves"][0]["repos"] == ["api"]
     assert plan["pace"]["rate"] == "1/h"
-    r = coord(eco, "todo", "create", "--task", "Approve", "--repo", "web", "--plan",
+    r = coord_inline(eco, "todo", "create", "--task", "Approve", "--repo", "web", "--plan",
               plan["id"], "--gate", "approvals=1,from=ana", "--commit", "msg", "--verify",
               "--cache", "--undo", "git checkout .", "--json")
     assert r.code == 0, r.err
     todo = r.json()
     assert todo["gate"]["from"] == ["ana"] and todo["commit"] == "msg" and todo["verify"]
     assert todo["cache"] is True and todo["undo"] == "git checkout ."
-    r = coord(eco, "repo", "add", "docs", "--default-branch", "trunk", "--remote", "up",
+    r = coord_inline(eco, "repo", "add", "docs", "--default-branch", "trunk", "--remote", "up",
               "--land-command", "land", "--revert-command", "revert", "--land-hooks",
               "--breaker", "failures=2", "--cache", "env=CI", "--pace", "rate=3/m", "--json")
     assert r.code == 0, r.err
@@ -361,24 +337,24 @@ def test_create_commands_take_the_fields_in_their_one_edit(eco: Path) -> None:
     assert "gate" in log[1]["changes"][0]["fields"] and "breaker" in log[2]["changes"][0]["fields"]
     # A bad value on create: nothing created, no id used up.
     before = eco.read_bytes()
-    r = coord(eco, "todo", "create", "--task", "x", "--repo", "api", "--gate", "approvals=0")
+    r = coord_inline(eco, "todo", "create", "--task", "x", "--repo", "api", "--gate", "approvals=0")
     assert r.code == 2 and "todos[3].gate.approvals: must be >= 1" in r.err, r.err
     assert eco.read_bytes() == before and len(entries(eco)) == 3
 
 
 def test_notify_add_list_remove_round_trip(eco: Path) -> None:
-    assert coord(eco, "notify", "list", "--json").json() == []
-    r = coord(eco, "notify", "add", "https://hooks.example/coord", "--events",
+    assert coord_inline(eco, "notify", "list", "--json").json() == []
+    r = coord_inline(eco, "notify", "add", "https://hooks.example/coord", "--events",
               "sweep.finished,gate.waiting", "--secret-env", "COORD_HOOK_SECRET", "--json")
     assert r.code == 0, r.err
     assert r.json() == {"url": "https://hooks.example/coord",
                         "events": ["sweep.finished", "gate.waiting"],
                         "secret_env": "COORD_HOOK_SECRET", "format": "json"}
-    r = coord(eco, "notify", "add", "https://bot:hunter2@chat.example/hook", "--format",
+    r = coord_inline(eco, "notify", "add", "https://bot:hunter2@chat.example/hook", "--format",
               "slack", "--json")
     assert r.code == 0, r.err
     assert "hunter2" not in r.out  # printed as `notify log` prints urls
-    listed = coord(eco, "notify", "list", "--json").json()
+    listed = coord_inline(eco, "notify", "list", "--json").json()
     assert [(t["index"], t["format"]) for t in listed] == [(1, "json"), (2, "slack")]
     assert listed[0]["url"] == "https://hooks.example/coord" and "hunter2" not in str(listed)
     # After `coordination:`, the catalog's last comment still last, the rest as it was.
@@ -406,17 +382,17 @@ def test_notify_add_list_remove_round_trip(eco: Path) -> None:
         (("notify", "remove", "3"), "no webhook #3"),
         (("notify", "remove", "https://nowhere.example"), "no webhook with url"),
     ):
-        r = coord(eco, *args)
+        r = coord_inline(eco, *args)
         assert r.code == 2 and says in r.err, (args, r.err)
     assert eco.read_bytes() == before
 
-    r = coord(eco, "notify", "remove", "2", "--json")
+    r = coord_inline(eco, "notify", "remove", "2", "--json")
     assert r.code == 0, r.err
     assert r.json()["index"] == 2 and r.json()["removed"]["format"] == "slack"
-    r = coord(eco, "notify", "remove", "https://hooks.example/coord", "--json")
+    r = coord_inline(eco, "notify", "remove", "https://hooks.example/coord", "--json")
     assert r.code == 0 and r.json()["removed"]["events"] == ["sweep.finished", "gate.waiting"]
     assert eco.read_text() == CATALOG  # the last one takes its key with it
-    assert coord(eco, "notify", "list", "--json").json() == []
+    assert coord_inline(eco, "notify", "list", "--json").json() == []
 
     log = entries(eco)
     assert [e["op"] for e in log] == ["add_notify", "add_notify", "remove_notify",
