@@ -21,6 +21,7 @@ def report():
     names = sorted({m.split('.')[0] for m in sys.modules})
     sys.stderr.write('\\nMODULES ' + json.dumps(names) + '\\n')
 atexit.register(report)
+from coordination.cli.main import main
 main(['--file', sys.argv[1], *sys.argv[2:]])
 """
 
