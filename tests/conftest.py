@@ -21,6 +21,13 @@ EXAMPLE = ROOT / "ecosystem.yaml"
 START_TIMEOUT = 15.0
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The marks that choose a variant of a unit fixture (tests/unit/conftest.py)."""
+    config.addinivalue_line("markers", "rt(stub, env, settings): the variant of the rt fixture")
+    config.addinivalue_line("markers", "signed(key, stub): the key (and dispatch) of signed_rt "
+                            "and keyed_rt")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     """The catalog cache of the test run lives in a temp dir, not in ~/.cache.

@@ -12,32 +12,17 @@ from __future__ import annotations
 
 import difflib
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from coordination.catalog.edits import StillReferenced
-from coordination.errors import NotFoundError, UsageError
 from coordination.catalog.manager import CoordinationManager
+from coordination.errors import NotFoundError, UsageError
 from tests.unit.support.cli import coord_bare
 
 pytestmark = pytest.mark.timeout(60)
-
-COMMENTED = Path(__file__).resolve().parents[1] / "fixtures" / "commented.yaml"
-
-
-@pytest.fixture
-def m(example_catalog: Path) -> CoordinationManager:
-    return CoordinationManager(example_catalog)
-
-
-@pytest.fixture
-def commented(tmp_path: Path) -> Path:
-    path = tmp_path / "ecosystem.yaml"
-    shutil.copyfile(COMMENTED, path)
-    return path
 
 
 def changed_lines(before: bytes, after: bytes) -> list[str]:
@@ -51,7 +36,6 @@ def removed_block(before: bytes, first: str, last: str) -> list[str]:
     i = lines.index(first)
     j = lines.index(last, i)
     return ["- " + x for x in lines[i:j + 1]]
-
 
 
 def ok_json(catalog: Path, *args: str) -> Any:

@@ -13,6 +13,8 @@ from coordination.catalog.models import Catalog
 
 ROOT = Path(__file__).resolve().parents[3]
 REPOS = ("api", "web", "jobs")
+#: A catalog with comments and blank lines everywhere a write must keep them.
+COMMENTED = ROOT / "tests" / "unit" / "fixtures" / "commented.yaml"
 
 
 def catalog_data(
