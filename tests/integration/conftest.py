@@ -17,7 +17,9 @@ import pytest
 from tests.conftest import RedisServer
 
 if TYPE_CHECKING:
+    from tests.integration.change_repos import Repos, World
     from tests.integration.helpers import Cluster
+    from tests.integration.sentinel_bed import SentinelBed
 
 HERE = Path(__file__).resolve().parent
 
@@ -92,3 +94,36 @@ def browser() -> Any:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def bed(tmp_path: Path) -> Iterator[SentinelBed]:
+    """A Sentinel-watched Redis (a master, its replica, three sentinels), torn down after."""
+    from tests.integration.sentinel_bed import SentinelBed
+
+    b = SentinelBed(tmp_path / "bed")
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture
+def change_world(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> World:
+    """The five repos of ``CHAIN`` as remotes and checkouts, a change's catalog over them,
+    and leases of 2 s."""
+    from coordination.settings import get_settings
+    from tests.integration.change_repos import CHAIN, World
+
+    monkeypatch.setenv("COORD_LEASE_TTL", "2")
+    get_settings.cache_clear()
+    return World(tmp_path, CHAIN)
+
+
+@pytest.fixture
+def landing_world(cluster: Cluster) -> tuple[Cluster, Repos]:
+    """The landing tests' three repos (tests/integration/landing.py) beside ``cluster``."""
+    from tests.integration.change_repos import make_repos
+    from tests.integration.landing import NAMES
+
+    return cluster, make_repos(cluster.root, NAMES)

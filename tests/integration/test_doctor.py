@@ -20,7 +20,7 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server only this test configures (the session's is shared)."""
     binary = shutil.which("redis-server")
     if binary is None:
@@ -37,12 +37,12 @@ def by_check(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {f["check"]: f for f in doc["findings"]}
 
 
-def test_doctor_names_a_wrong_redis_then_passes_a_right_one(own_redis: RedisServer,
+def test_doctor_names_a_wrong_redis_then_passes_a_right_one(private_redis: RedisServer,
                                                             tmp_path: Path) -> None:
-    cluster = Cluster(tmp_path / "c", own_redis.url)
+    cluster = Cluster(tmp_path / "c", private_redis.url)
     try:
         cluster.write_catalog({"api": 1}, [T("TODO-001", "api", "true")])
-        r = redis.Redis.from_url(own_redis.url, decode_responses=True)
+        r = redis.Redis.from_url(private_redis.url, decode_responses=True)
         r.config_set("maxmemory-policy", "allkeys-lru")  # and (from _start) no persistence
 
         wrong = cluster.cli_json("doctor", expect=1)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.change_repos import Repos, git, make_repos
+from tests.integration.change_repos import Repos, git
 from tests.integration.helpers import Cluster
 from tests.integration.landing import (
     NAMES,
@@ -37,15 +37,9 @@ from tests.integration.landing import (
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
-@pytest.fixture
-def world(cluster: Cluster) -> tuple[Cluster, Repos]:
-    repos = make_repos(cluster.root, NAMES)
-    return cluster, repos
-
-
 def test_a_verify_todo_failing_in_one_repo_blocks_land_dry_run_and_the_train(
-        world: tuple[Cluster, Repos]) -> None:
-    c, repos = world
+        landing_world: tuple[Cluster, Repos]) -> None:
+    c, repos = landing_world
     write_catalog(c)
     base = {n: repos.remote_head(n) for n in NAMES}
     start(c)
@@ -105,8 +99,8 @@ def test_a_verify_todo_failing_in_one_repo_blocks_land_dry_run_and_the_train(
 
 
 def test_a_waiting_gate_blocks_and_a_rejected_one_blocks_the_train(
-        world: tuple[Cluster, Repos]) -> None:
-    c, repos = world
+        landing_world: tuple[Cluster, Repos]) -> None:
+    c, repos = landing_world
     write_catalog(c, gate=True, broken=False)
     base = {n: repos.remote_head(n) for n in NAMES}
     start(c)
@@ -148,8 +142,8 @@ def test_a_waiting_gate_blocks_and_a_rejected_one_blocks_the_train(
 
 
 def test_a_verify_record_forged_by_a_keyless_writer_is_refused(
-        world: tuple[Cluster, Repos]) -> None:
-    c, repos = world
+        landing_world: tuple[Cluster, Repos]) -> None:
+    c, repos = landing_world
     c.env.update(COORD_SIGNING_KEY="k" * 32, COORD_REQUIRE_SIGNED="1")
     write_catalog(c)
     base = {n: repos.remote_head(n) for n in NAMES}
@@ -183,8 +177,8 @@ def test_a_verify_record_forged_by_a_keyless_writer_is_refused(
 
 
 def test_a_candidate_moved_after_verification_shows_drafted(
-        world: tuple[Cluster, Repos]) -> None:
-    c, repos = world
+        landing_world: tuple[Cluster, Repos]) -> None:
+    c, repos = landing_world
     write_catalog(c, broken=False)
     start(c)
     sweep(c, expect=0)
@@ -208,12 +202,12 @@ def test_a_candidate_moved_after_verification_shows_drafted(
 
 
 def test_the_sweep_pointer_moved_back_to_an_older_approval_is_refused(
-        world: tuple[Cluster, Repos]) -> None:
+        landing_world: tuple[Cluster, Repos]) -> None:
     """Sweep 1 approved the gate, sweep 2 rejected it. The keyless writer points the
     change back at sweep 1: a plain pointer is refused, naming it; the older sealed
     pointer itself, put back, names where the verify todos last ran (sweep 1), and the
     records of sweep 2 are refused against it. Nothing is pushed."""
-    c, repos = world
+    c, repos = landing_world
     raw = keyed(c)
     write_catalog(c, gate=True, broken=False)
     base = {n: repos.remote_head(n) for n in NAMES}
@@ -281,8 +275,8 @@ def test_the_sweep_pointer_moved_back_to_an_older_approval_is_refused(
 
 
 def test_an_older_verify_success_put_back_after_a_later_failure_is_refused(
-        world: tuple[Cluster, Repos]) -> None:
-    c, repos = world
+        landing_world: tuple[Cluster, Repos]) -> None:
+    c, repos = landing_world
     raw = keyed(c)
     write_catalog(c, broken=False)
     base = {n: repos.remote_head(n) for n in NAMES}
@@ -324,12 +318,12 @@ def test_an_older_verify_success_put_back_after_a_later_failure_is_refused(
 
 
 def test_a_failed_todo_rewritten_to_succeeded_is_refused(
-        world: tuple[Cluster, Repos]) -> None:
+        landing_world: tuple[Cluster, Repos]) -> None:
     """A todo of no verify fails (exit 7) in the plan's last sweep: `change land
     --dry-run` says so. The keyless writer rewrites its checkpoint to succeeded (exit 0):
     with its seal as it was, with no seal, with another todo's: each time the outcome
     is refused, naming the record, and nothing lands. Run again for real, it lands."""
-    c, repos = world
+    c, repos = landing_world
     raw = keyed(c)
     write_catalog(c, broken=False, notes=True)
     (c.root / "fail-notes").touch()
@@ -373,13 +367,13 @@ def test_a_failed_todo_rewritten_to_succeeded_is_refused(
 
 
 def test_a_failed_todo_rewritten_to_not_ended_blocks_and_a_running_sweep_says_so(
-        world: tuple[Cluster, Repos]) -> None:
+        landing_world: tuple[Cluster, Repos]) -> None:
     """While the plan's sweep still runs a todo (TODO-203 waits for a file), `change land
     --dry-run` says the sweep is still running and which todo. It ends with TODO-201
     failed (exit 7). The keyless writer rewrites TODO-201's checkpoint to pending or
     queued (0.4 judged only todos that read ended: "ready"): each time it blocks, named.
     Fixed and run again for real, the change lands."""
-    c, repos = world
+    c, repos = landing_world
     raw = keyed(c)
     write_catalog(c, broken=False, notes=True, hold=True)
     (c.root / "fail-notes").touch()
@@ -435,13 +429,13 @@ def test_a_failed_todo_rewritten_to_not_ended_blocks_and_a_running_sweep_says_so
 
 
 def test_an_outcome_of_two_runs_back_put_back_is_refused(
-        world: tuple[Cluster, Repos]) -> None:
+        landing_world: tuple[Cluster, Repos]) -> None:
     """Run 0: TODO-202 fails, so TODO-201 is skipped (sealed, run 0), and api's verify
     todo fails. Run 1 (resume): TODO-201 runs and fails (exit 7). Run 2 (resume --only
     TODO-103) keeps it. The keyless writer puts run 0's sealed skip back: 0.4 asked only
     whether run 2 ran TODO-201 ("ready"); the spec of run 2 says run 1 ran it last, so
     the outcome is refused, naming it."""
-    c, repos = world
+    c, repos = landing_world
     raw = keyed(c)
     write_catalog(c, broken=False, notes=True, pre=True)
     for f in ("fail-pre", "fail-api"):
@@ -482,11 +476,11 @@ def test_an_outcome_of_two_runs_back_put_back_is_refused(
 
 
 def test_an_approved_gates_decision_taken_away_or_changed_is_refused(
-        world: tuple[Cluster, Repos]) -> None:
+        landing_world: tuple[Cluster, Repos]) -> None:
     """The gate was approved and the sweep succeeded: landable. The keyless writer takes
     the gate's sealed decision away, or changes the run it names: its votes still count,
     but the decision does not (0.4's rule read only the votes: "ready"), named."""
-    c, repos = world
+    c, repos = landing_world
     raw = keyed(c)
     write_catalog(c, gate=True, broken=False)
     base = {n: repos.remote_head(n) for n in NAMES}
@@ -526,7 +520,7 @@ def test_an_approved_gates_decision_taken_away_or_changed_is_refused(
 
 
 def test_an_earlier_sweeps_pointer_and_records_put_back_are_refused_as_a_replay(
-        world: tuple[Cluster, Repos]) -> None:
+        landing_world: tuple[Cluster, Repos]) -> None:
     """The replay of #49: sweep 1 passes, sweep 2's verify todo fails on the same
     candidates, and the keyless writer puts sweep 1's sealed pointer and verify records
     back (each genuine: 0.4 landed). The freshness anchor outside Redis (beside the
@@ -536,7 +530,7 @@ def test_an_earlier_sweeps_pointer_and_records_put_back_are_refused_as_a_replay(
     say it; a sweep that passes for real then lands."""
     import shutil
 
-    c, repos = world
+    c, repos = landing_world
     raw = keyed(c)
     write_catalog(c, broken=False)
     base = {n: repos.remote_head(n) for n in NAMES}

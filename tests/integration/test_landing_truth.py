@@ -35,14 +35,9 @@ from tests.integration.landing import (
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 
-@pytest.fixture
-def world(cluster: Cluster) -> tuple[Cluster, Repos]:
-    return cluster, make_repos(cluster.root, NAMES)
-
-
 def test_deleting_the_failed_verify_todo_does_not_land_the_change(
-        world: tuple[Cluster, Repos]) -> None:
-    c, repos = world
+        landing_world: tuple[Cluster, Repos]) -> None:
+    c, repos = landing_world
     write_catalog(c)  # api's edit leaves BROKEN: its verify todo TODO-103 exits 3
     base = {n: repos.remote_head(n) for n in NAMES}
     start(c)
@@ -191,8 +186,8 @@ def agree(c: Cluster, base: str) -> tuple[bool, list[tuple[str, str]], dict[str,
 
 
 def test_status_dry_run_and_the_web_view_agree_on_a_moved_base_a_landing_and_a_revert(
-        world: tuple[Cluster, Repos]) -> None:
-    c, repos = world
+        landing_world: tuple[Cluster, Repos]) -> None:
+    c, repos = landing_world
     write_catalog(c, broken=False)
     start(c)
     sweep(c, expect=0)

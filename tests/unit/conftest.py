@@ -16,9 +16,14 @@ Lua scripts and key semantics must agree on both.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import fakeredis
@@ -26,7 +31,9 @@ import pytest
 import redis
 
 from coordination.runtime.context import Runtime
-from tests.unit.support.sweeps import StubApp, fresh_runtime
+from tests.unit.support.sweeps import StubApp, fresh_runtime, write_catalog
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _runtime(monkeypatch: pytest.MonkeyPatch, *, stub: bool = False,
@@ -106,3 +113,67 @@ def redis_backend(request: pytest.FixtureRequest) -> Iterator[tuple[str, Any]]:
     probe.flushall()
     probe.close()
     yield "redis-server", lambda cls: cls.from_url(srv.url, decode_responses=True)
+
+
+@pytest.fixture
+def fake_r() -> redis.Redis:
+    """An empty fakeredis client of its own server."""
+    return fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+
+
+@pytest.fixture
+def r(redis_backend: tuple[str, Any]) -> Iterator[redis.Redis]:
+    """A client on each backend of ``redis_backend`` (an empty database), closed after."""
+    name, make = redis_backend
+    client: redis.Redis = make(fakeredis.FakeRedis if name == "fakeredis" else redis.Redis)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def signed(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+           rt: Runtime) -> Iterator[Runtime]:
+    """``rt`` with COORD_SIGNING_KEY (the key of ``@pytest.mark.signed(key=...)``) set
+    after it was made, its settings read again."""
+    from coordination.settings import get_settings
+
+    monkeypatch.setenv("COORD_SIGNING_KEY", _marked(request, "signed")["key"])
+    get_settings.cache_clear()
+    rt.settings = get_settings()
+    yield rt
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def one_todo(tmp_path: Path) -> Path:
+    """A catalog of one repo (api) and one todo (TODO-001, `true`); its path."""
+    return write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"}])
+
+
+@pytest.fixture
+def eco(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """The test module's ``CATALOG`` text as ``tmp_path/ecosystem.yaml``; its path."""
+    path = tmp_path / "ecosystem.yaml"
+    path.write_text(request.module.CATALOG)
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A git repository (``tmp_path/r``, branch main) holding one empty commit."""
+    r = tmp_path / "r"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(r)], check=True)
+    subprocess.run(["git", "-C", str(r), "-c", "user.name=t", "-c", "user.email=t@t", "commit",
+                    "-q", "--allow-empty", "-m", "seed"], check=True)
+    return r
+
+
+@pytest.fixture(scope="module")
+def gen_ref() -> ModuleType:
+    """docs/hooks/gen_ref.py (what generates the reference pages), imported."""
+    spec = importlib.util.spec_from_file_location("gen_ref", ROOT / "docs/hooks/gen_ref.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["gen_ref"] = mod
+    spec.loader.exec_module(mod)
+    return mod
