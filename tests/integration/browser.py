@@ -10,15 +10,13 @@ import os
 import shutil
 import struct
 import subprocess
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.docs.screenshots import write_sidecar
-from tests.integration.helpers import ROOT, Cluster, free_port, wait_until
+from tests.integration.helpers import ROOT, Cluster, free_port, wait_serving
 
 #: Where the docs' screenshots go (COORD_SCREENSHOTS=DIR: elsewhere), and their size.
 DOCS_IMAGES = Path(os.environ.get("COORD_SCREENSHOTS") or ROOT / "docs" / "images")
@@ -71,15 +69,7 @@ def serve_ui(cluster: Cluster, auth: str | None = None) -> tuple[subprocess.Pope
     ui = cluster.popen("ui", "--port", str(port), env={"COORD_UI_AUTH": auth} if auth else None)
     base = f"http://127.0.0.1:{port}"
 
-    def serving() -> bool:
-        assert ui.poll() is None, ui.communicate()[1]
-        req = urllib.request.Request(base + "/api/sweeps", headers=basic(auth) if auth else {})
-        try:
-            return urllib.request.urlopen(req, timeout=2).status == 200
-        except OSError:
-            return False
-
-    wait_until(serving, 30, "coord ui to serve", interval=0.1)
+    wait_serving(ui, base, basic(auth) if auth else None)
     return ui, base
 
 

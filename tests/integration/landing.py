@@ -5,13 +5,11 @@ a refused land, the web view's answer)."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import urllib.request
 from typing import Any
 
 from tests.integration.change_repos import Repos, json_str
-from tests.integration.helpers import PLAN, Cluster, wait_until
+from tests.integration.helpers import PLAN, Cluster, free_port, wait_serving
 
 NAMES = ["libz", "core", "api"]
 #: every verify todo checks its own repo's candidate (its cwd): api's is broken
@@ -111,18 +109,9 @@ def kinds(doc: dict[str, Any]) -> list[tuple[str, str]]:
 
 def serve(c: Cluster) -> tuple[subprocess.Popen[str], str]:
     """`coord ui` on the cluster's Redis, as a subprocess; its base URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = c.popen("ui", "--port", str(port), stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
 
-    def serving() -> bool:
-        assert proc.poll() is None, proc.communicate()[1]
-        try:
-            return bool(urllib.request.urlopen(base + "/api/sweeps", timeout=2).status == 200)
-        except OSError:
-            return False
-
-    wait_until(serving, 30, "coord ui to serve", interval=0.1)
+    wait_serving(proc, base)
     return proc, base

@@ -16,11 +16,9 @@ Lua scripts and key semantics must agree on both.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -171,9 +169,6 @@ def repo(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def gen_ref() -> ModuleType:
     """docs/hooks/gen_ref.py (what generates the reference pages), imported."""
-    spec = importlib.util.spec_from_file_location("gen_ref", ROOT / "docs/hooks/gen_ref.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["gen_ref"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    from tests.docs.reference import load_gen_ref
+
+    return load_gen_ref()
