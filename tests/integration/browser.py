@@ -5,7 +5,6 @@ each with its sidecar)."""
 from __future__ import annotations
 
 import base64
-import json
 import os
 import shutil
 import struct
@@ -16,7 +15,8 @@ from typing import Any
 import pytest
 
 from tests.docs.screenshots import write_sidecar
-from tests.integration.helpers import ROOT, Cluster, free_port, wait_serving
+from tests.integration.helpers import ROOT, Cluster, wait_serving
+from tests.servers import free_port
 
 #: Where the docs' screenshots go (COORD_SCREENSHOTS=DIR: elsewhere), and their size.
 DOCS_IMAGES = Path(os.environ.get("COORD_SCREENSHOTS") or ROOT / "docs" / "images")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import RedisServer
+from tests.servers import RedisServer
 
 if TYPE_CHECKING:
     from tests.integration.change_repos import Repos, World

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
@@ -370,12 +369,6 @@ def max_overlap(spans: Iterable[tuple[float, float]]) -> int:
         cur += d
         best = max(best, cur)
     return best
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_serving(proc: subprocess.Popen[Any], base: str,

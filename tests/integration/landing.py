@@ -9,7 +9,8 @@ import subprocess
 from typing import Any
 
 from tests.integration.change_repos import Repos, json_str
-from tests.integration.helpers import PLAN, Cluster, free_port, wait_serving
+from tests.integration.helpers import PLAN, Cluster, wait_serving
+from tests.servers import free_port
 
 NAMES = ["libz", "core", "api"]
 #: every verify todo checks its own repo's candidate (its cwd): api's is broken

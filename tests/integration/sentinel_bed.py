@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.integration.helpers import Cluster, free_port
+from tests.integration.helpers import Cluster
+from tests.servers import free_port
 from tests.waiting import wait_for
 
 MASTER = "coordmaster"

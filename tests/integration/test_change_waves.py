@@ -4,7 +4,6 @@ Redis (#41 item 2)."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys

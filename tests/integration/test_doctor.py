@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import redis
 
-from tests.conftest import RedisServer, _start, _stop
 from tests.integration.helpers import Cluster, T
+from tests.servers import RedisServer, start_redis, stop_process
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -26,11 +26,11 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     if binary is None:
         pytest.skip("redis-server is not on PATH")
     (tmp_path / "redis").mkdir()
-    server = _start(binary, tmp_path / "redis")
+    server = start_redis(binary, tmp_path / "redis")
     try:
         yield server
     finally:
-        _stop(server.proc)
+        stop_process(server.proc)
 
 
 def by_check(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.change_repos import Repos, git, json_str, make_repos
+from tests.integration.change_repos import Repos, json_str, make_repos
 from tests.integration.helpers import Cluster
 from tests.integration.landing import (
     NAMES,

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.helpers import ROOT, Cluster, free_port, wait_until
+from tests.integration.helpers import ROOT, Cluster, wait_until
 from tests.integration.receivers import Endpoint
+from tests.servers import free_port
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.helpers import Cluster, free_port, wait_until
+from tests.integration.helpers import Cluster, wait_until
 from tests.integration.receivers import Endpoint
+from tests.servers import free_port
 
 pytestmark = pytest.mark.timeout(150)
 

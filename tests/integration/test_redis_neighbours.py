@@ -24,8 +24,8 @@ import pytest
 import redis
 
 from coordination.connection.preflight import acl_rules
-from tests.conftest import _stop
 from tests.integration.helpers import Cluster, T
+from tests.servers import stop_process
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -90,7 +90,7 @@ def socket_server() -> Iterator[SocketServer]:
         default.close()
         yield empty_server
     finally:
-        _stop(proc)
+        stop_process(proc)
         shutil.rmtree(d, ignore_errors=True)
 
 

@@ -20,16 +20,15 @@ from pathlib import Path
 import pytest
 
 from tests.integration.helpers import ROOT, Cluster, T, read_lines, wait_until
-
 from tests.integration.sentinel_bed import (
     MASTER,
     PASSWORD,
     SENTINEL_PASSWORD,
     SentinelBed,
     cluster_over,
-    free_port,
     make_pki,
 )
+from tests.servers import free_port
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -27,7 +27,8 @@ from typing import Any
 import pytest
 
 from tests.integration.browser import basic, css, doc_screenshot, serve_ui, statuses, text_of
-from tests.integration.helpers import PLAN, ROOT, Cluster, T, free_port, wait_until
+from tests.integration.helpers import PLAN, ROOT, Cluster, T, wait_until
+from tests.servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -23,7 +23,8 @@ import pytest
 
 from tests.integration.browser import doc_screenshot, serve_ui, text_of
 from tests.integration.change_repos import World, git
-from tests.integration.helpers import ROOT, Cluster, free_port, wait_serving, wait_until
+from tests.integration.helpers import ROOT, Cluster, wait_serving, wait_until
+from tests.servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 

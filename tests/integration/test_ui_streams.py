@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import Cluster, T, free_port, wait_until
+from tests.integration.helpers import Cluster, T, wait_until
+from tests.servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

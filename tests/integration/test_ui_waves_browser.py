@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from tests.integration.browser import text_of
-from tests.integration.helpers import ROOT, free_port, wait_serving, wait_until
+from tests.integration.helpers import ROOT, wait_serving, wait_until
+from tests.servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

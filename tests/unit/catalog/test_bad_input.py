@@ -10,12 +10,12 @@ problems listed over several runs); the rest already passed and must not regress
 from __future__ import annotations
 
 import json
-
 import os
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+
 from tests.unit.support.refusals import EDIT, READ, ROOT, refused, run
 
 pytestmark = pytest.mark.timeout(60)

@@ -7,15 +7,14 @@ errors on stderr without a traceback, and an untouched file on bad input.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.unit.support.cli import add_dep, coord_bare
 
 pytestmark = pytest.mark.timeout(60)
-
 
 
 def ok_json(catalog: Path, *args: str) -> Any:

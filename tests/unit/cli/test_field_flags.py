@@ -245,7 +245,7 @@ def test_a_bad_value_is_refused_with_the_loaders_message(eco_both_paths: Path, c
     before = eco_both_paths.read_bytes()
     r = coord_inline(eco_both_paths, *case.command, *case.bad)
     assert r.code == 2, (r.out, r.err)
-    assert r.err.startswith(f"error: {eco}:"), r.err  # file and line, as the loader says
+    assert r.err.startswith(f"error: {eco_both_paths}:"), r.err  # file and line, as the loader says
     assert f"{case.where}" in r.err and case.says in r.err, r.err
     assert "nothing was written" in r.err and "Traceback" not in r.err
     assert eco_both_paths.read_bytes() == before

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import fakeredis
 import pytest
 import redis
 
