@@ -6,8 +6,8 @@ saves a screenshot. Skipped without chromium and chromedriver, unless
 COORD_REQUIRE_REDIS=1 (CI installs them), where their absence is a failure.
 
 The docs' screenshots of the web view (docs/images/web-view-*.png) are taken here and in
-test_ui_change_browser.py, at the moment each shows (:func:`doc_screenshot`), so they
-show the web view as it is: commit them, and their sidecars, when they change
+test_ui_change_browser.py, at the moment each shows (browser.py's :func:`doc_screenshot`),
+so they show the web view as it is: commit them, and their sidecars, when they change
 (tests/unit/test_docs_images.py fails when the web view's look changed since).
 """
 
