@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import redis
+
+from tests.servers import RedisServer, start_redis, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "ecosystem.yaml"
-START_TIMEOUT = 15.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The marks that choose a variant of a unit fixture (tests/unit/conftest.py)."""
+    config.addinivalue_line("markers", "rt(stub, env, settings): the variant of the rt fixture")
+    config.addinivalue_line("markers", "signed(key, stub): the key (and dispatch) of signed_rt "
+                            "and keyed_rt")
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -65,64 +68,6 @@ def example_catalog(tmp_path: Path) -> Path:
     return prepare(tmp_path / "eco", EXAMPLE)
 
 
-@dataclass
-class RedisServer:
-    url: str
-    port: int
-    proc: subprocess.Popen[bytes]
-    dir: Path
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, decode_responses=True)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start(binary: str, workdir: Path) -> RedisServer:
-    """Start redis-server and wait until it answers PING (a free port can be
-    taken by someone else between our probe and the server's bind: retry)."""
-    last_output = ""
-    for _attempt in range(3):
-        port = _free_port()
-        log = workdir / f"redis-{port}.log"
-        # fmt: off
-        cmd = [
-            binary, "--port", str(port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--daemonize", "no",
-            "--dir", str(workdir), "--logfile", str(log),
-        ]
-        # fmt: on
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        url = f"redis://127.0.0.1:{port}/0"
-        probe = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if probe.ping():
-                    probe.close()
-                    return RedisServer(url, port, proc, workdir)
-            except redis.RedisError:
-                time.sleep(0.05)
-        probe.close()
-        _stop(proc)
-        last_output = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-    raise RuntimeError(f"redis-server did not answer PING in {START_TIMEOUT}s:\n{last_output}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     binary = shutil.which("redis-server")
@@ -131,8 +76,8 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         if os.environ.get("COORD_REQUIRE_REDIS") == "1":
             pytest.fail(f"COORD_REQUIRE_REDIS=1 but {reason}", pytrace=False)
         pytest.skip(reason)
-    server = _start(binary, tmp_path_factory.mktemp("redis"))
+    server = start_redis(binary, tmp_path_factory.mktemp("redis"))
     try:
         yield server
     finally:
-        _stop(server.proc)
+        stop_process(server.proc)

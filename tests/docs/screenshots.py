@@ -1,6 +1,6 @@
 """The docs' screenshots of the web view, and what they were taken of.
 
-The browser tests (tests/integration/test_ui_browser.py's ``doc_screenshot``) write each
+The browser tests (tests/integration/browser.py's ``doc_screenshot``) write each
 screenshot as ``docs/images/NAME.png`` and, beside it, ``NAME.json``: the SHA-256 of the
 PNG and of each file that makes the web view look as it does (:data:`LOOK`: the page,
 its script and style sheet, the graph's layout). tests/unit/test_docs_images.py compares

@@ -11,6 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+#: Five repos, each a consumer of the one before (libz <- core <- api <- web <- app).
+CHAIN = ["libz", "core", "api", "web", "app"]
+
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@t", "GIT_CONFIG_NOSYSTEM": "1"}
 
@@ -179,3 +182,24 @@ class World:
         from coordination.change.reading import status_of
 
         return dict(status_of(self.rt, self.cp))
+
+
+def remote_with(root: Path, name: str, files: dict[str, str], branch: str = "main") -> Path:
+    """A bare remote holding ``files`` on ``branch``; its path."""
+    seed = root / "seed" / name
+    seed.mkdir(parents=True)
+    git(seed, "init", "-q", "-b", branch)
+    for rel, text in files.items():
+        (seed / rel).parent.mkdir(parents=True, exist_ok=True)
+        (seed / rel).write_text(text)
+    git(seed, "add", "-A")
+    git(seed, "commit", "-q", "-m", "first")
+    bare = root / "remotes" / f"{name}.git"
+    git(root, "clone", "-q", "--bare", str(seed), str(bare))
+    return bare
+
+
+def commit(checkout: Path, rel: str, text: str) -> None:
+    (checkout / rel).write_text(text)
+    git(checkout, "add", "-A")
+    git(checkout, "commit", "-q", "-m", f"edit {rel}")

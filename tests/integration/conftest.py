@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import RedisServer
+from tests.servers import RedisServer
 
 if TYPE_CHECKING:
+    from tests.integration.change_repos import Repos, World
     from tests.integration.helpers import Cluster
+    from tests.integration.sentinel_bed import SentinelBed
 
 HERE = Path(__file__).resolve().parent
 
@@ -69,3 +71,59 @@ def cluster(redis_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
         if rep is not None and rep.failed:
             print(c.log_tails())
         c.close()
+
+
+@pytest.fixture
+def browser() -> Any:
+    """A headless Chromium driven by chromedriver (skipped without them; a failure under
+    COORD_REQUIRE_REDIS=1), quit after the test."""
+    from tests.integration.browser import chromium
+
+    browser_bin, driver_bin = chromium()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = browser_bin
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,900"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(driver_bin), options=opts)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def bed(tmp_path: Path) -> Iterator[SentinelBed]:
+    """A Sentinel-watched Redis (a master, its replica, three sentinels), torn down after."""
+    from tests.integration.sentinel_bed import SentinelBed
+
+    b = SentinelBed(tmp_path / "bed")
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture
+def change_world(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> World:
+    """The five repos of ``CHAIN`` as remotes and checkouts, a change's catalog over them,
+    and leases of 2 s."""
+    from coordination.settings import get_settings
+    from tests.integration.change_repos import CHAIN, World
+
+    monkeypatch.setenv("COORD_LEASE_TTL", "2")
+    get_settings.cache_clear()
+    return World(tmp_path, CHAIN)
+
+
+@pytest.fixture
+def landing_world(cluster: Cluster) -> tuple[Cluster, Repos]:
+    """The landing tests' three repos (tests/integration/landing.py) beside ``cluster``."""
+    from tests.integration.change_repos import make_repos
+    from tests.integration.landing import NAMES
+
+    return cluster, make_repos(cluster.root, NAMES)

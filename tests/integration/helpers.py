@@ -369,3 +369,20 @@ def max_overlap(spans: Iterable[tuple[float, float]]) -> int:
         cur += d
         best = max(best, cur)
     return best
+
+
+def wait_serving(proc: subprocess.Popen[Any], base: str,
+                 headers: dict[str, str] | None = None) -> None:
+    """Wait until the `coord ui` process ``proc`` answers ``base``/api/sweeps (30 s at
+    most); it must not exit meanwhile."""
+    import urllib.request
+
+    def serving() -> bool:
+        assert proc.poll() is None, proc.communicate()[1]
+        req = urllib.request.Request(base + "/api/sweeps", headers=headers or {})
+        try:
+            return bool(urllib.request.urlopen(req, timeout=2).status == 200)
+        except OSError:
+            return False
+
+    wait_until(serving, 30, "coord ui to serve", interval=0.1)

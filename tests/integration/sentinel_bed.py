@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
+from tests.integration.helpers import Cluster
+from tests.servers import free_port
 from tests.waiting import wait_for
 
 MASTER = "coordmaster"
@@ -45,12 +47,6 @@ def make_pki(d: Path) -> Path:
     run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
         "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.cnf")
     return d
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class SentinelBed:
@@ -253,3 +249,30 @@ class SentinelBed:
         for log in sorted(self.root.glob("*/*.log")):
             out.append(f"--- {log}\n{log.read_text(errors='replace')[-2000:]}")
         return "\n".join(out)
+
+
+def cluster_over(bed: SentinelBed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                 request: pytest.FixtureRequest, *, lease_ttl: str,
+                 logs_unless_passed: bool = False) -> Iterator[Cluster]:
+    """A :class:`Cluster` on ``bed`` whose leases last ``lease_ttl`` s (longer than a
+    failover), yielded once and closed after; the workers' and sentinels' logs are
+    printed when the test failed (``logs_unless_passed``: also when it never ran)."""
+    for k, v in bed.env().items():
+        monkeypatch.setenv(k, v)
+    from coordination.connection import client
+    from coordination.settings import get_settings
+
+    get_settings.cache_clear()
+    c = Cluster(tmp_path / "cluster", bed.url)
+    c.env.update(bed.env(), COORD_LEASE_TTL=lease_ttl, COORD_LOST_AFTER="3",
+                 COORD_WORKER_HEARTBEAT="0.5")
+    try:
+        yield c
+    finally:
+        rep = getattr(request.node, "rep_call", None)
+        if (rep is None and logs_unless_passed) or (rep is not None and rep.failed):
+            print(c.log_tails())
+            print(bed.logs())
+        c.close()
+        client._real_clients.pop(bed.url, None)
+        get_settings.cache_clear()

@@ -13,21 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.change_repos import World, git
+from tests.integration.change_repos import CHAIN, World, git
 
 pytestmark = pytest.mark.timeout(120)
 
 #: Dependency order (each the provider of the next), not the alphabetical one.
-NAMES = ["libz", "core", "api", "web", "app"]
-
-
-@pytest.fixture
-def world(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> World:
-    monkeypatch.setenv("COORD_LEASE_TTL", "2")
-    from coordination.settings import get_settings
-
-    get_settings.cache_clear()
-    return World(tmp_path, NAMES)
+NAMES = CHAIN
 
 
 def landed_in_order(w: World, cands: dict[str, str]) -> None:
@@ -37,8 +28,8 @@ def landed_in_order(w: World, cands: dict[str, str]) -> None:
         assert new == cands[repo] == w.repos.remote_head(repo)
 
 
-def test_a_verified_change_lands_in_dependency_order(world: World) -> None:
-    w = world
+def test_a_verified_change_lands_in_dependency_order(change_world: World) -> None:
+    w = change_world
     base = {r: w.repos.remote_head(r) for r in NAMES}
     cands = w.draft()
     assert w.status()["state"] == "drafted"
@@ -60,8 +51,8 @@ def test_a_verified_change_lands_in_dependency_order(world: World) -> None:
         assert git(w.repos.checkout(r), "status", "--porcelain") == ""
 
 
-def test_a_candidate_that_moves_after_verification_is_not_verified(world: World) -> None:
-    w = world
+def test_a_candidate_that_moves_after_verification_is_not_verified(change_world: World) -> None:
+    w = change_world
     w.draft()
     w.verify()
     wt = Path(w.status()["repos"]["api"]["worktree"])
@@ -78,8 +69,8 @@ def test_a_candidate_that_moves_after_verification_is_not_verified(world: World)
     assert w.repos.pushes() == []
 
 
-def test_a_moved_base_is_merged_into_the_branch_and_must_verify_again(world: World) -> None:
-    w = world
+def test_a_moved_base_is_merged_into_the_branch_and_must_verify_again(change_world: World) -> None:
+    w = change_world
     w.draft()
     w.verify()
     other = w.repos.push_from_elsewhere("core")
@@ -106,8 +97,8 @@ def assert_reverted(w: World, repo: str, base: str, cand: str) -> None:
 
 
 def test_a_push_between_prepare_and_commit_is_refused_and_earlier_repos_reverted(
-        world: World) -> None:
-    w = world
+        change_world: World) -> None:
+    w = change_world
     base = {r: w.repos.remote_head(r) for r in NAMES}
     cands = w.draft()
     w.verify()
@@ -300,11 +291,11 @@ def test_one_worktree_per_branch_made_again_if_removed_by_hand(tmp_path: Path) -
     assert str(mine) in git(co, "worktree", "list")  # not pruned
 
 
-def test_a_repo_the_change_left_unchanged_has_nothing_to_land(world: World) -> None:
+def test_a_repo_the_change_left_unchanged_has_nothing_to_land(change_world: World) -> None:
     from coordination.change.reading import UNCHANGED
     from coordination.change.revert import Reverter
 
-    w = world
+    w = change_world
     base = {r: w.repos.remote_head(r) for r in NAMES}
     cands = w.draft(unchanged={"web"})
     assert cands["web"] == base["web"]
@@ -326,8 +317,8 @@ def test_a_repo_the_change_left_unchanged_has_nothing_to_land(world: World) -> N
     assert rv.state == "reverted" and rv.reverted == ["app", "api", "core", "libz"]
 
 
-def test_a_change_that_changed_nothing_anywhere_is_refused(world: World) -> None:
-    w = world
+def test_a_change_that_changed_nothing_anywhere_is_refused(change_world: World) -> None:
+    w = change_world
     w.draft(unchanged=NAMES)
     w.verify()
     prep = w.lander().prepare()

@@ -14,7 +14,7 @@ import pytest
 
 from tests.integration.change_repos import catalog_yaml, json_str, make_repos
 from tests.integration.helpers import Cluster
-from tests.integration.test_landing_truth import serve
+from tests.integration.landing import serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -13,22 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.change_repos import World, git
+from tests.integration.change_repos import CHAIN, World, git
 
 pytestmark = pytest.mark.timeout(120)
 
 #: Dependency order (each the provider of the next), not the alphabetical one.
-NAMES = ["libz", "core", "api", "web", "app"]
+NAMES = CHAIN
 PLAN = "PLAN-001"
-
-
-@pytest.fixture
-def world(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> World:
-    monkeypatch.setenv("COORD_LEASE_TTL", "2")
-    from coordination.settings import get_settings
-
-    get_settings.cache_clear()
-    return World(tmp_path, NAMES)
 
 
 def landed(w: World) -> tuple[dict[str, str], dict[str, str]]:
@@ -62,8 +53,8 @@ def run(w: World, *args: str) -> tuple[int, str, str]:
     return p.returncode, out, err
 
 
-def test_a_landed_change_is_reverted_consumers_first_by_the_lander(world: World) -> None:
-    w = world
+def test_a_landed_change_is_reverted_consumers_first_by_the_lander(change_world: World) -> None:
+    w = change_world
     base, cands = landed(w)
     code, out, err = run(w, "change", "revert", PLAN, "--dry-run", "--json")
     assert code == 0, err
@@ -108,8 +99,8 @@ def test_a_landed_change_is_reverted_consumers_first_by_the_lander(world: World)
     assert len(w.repos.pushes()) == len(NAMES)
 
 
-def test_a_revert_after_others_pushed_takes_out_only_the_change(world: World) -> None:
-    w = world
+def test_a_revert_after_others_pushed_takes_out_only_the_change(change_world: World) -> None:
+    w = change_world
     base, cands = landed(w)
     other = w.repos.push_from_elsewhere("core")
     # and in web someone took the change out by hand already
@@ -153,8 +144,8 @@ def test_a_revert_after_others_pushed_takes_out_only_the_change(world: World) ->
     assert "other.txt" in files(w, "core")
 
 
-def test_a_revert_that_conflicts_with_a_later_push_is_refused_naming_it(world: World) -> None:
-    w = world
+def test_a_revert_that_conflicts_with_a_later_push_is_refused_naming_it(change_world: World) -> None:
+    w = change_world
     landed(w)
     # someone else edits the change's own file in api: taking the change out conflicts
     other = w.root / "others" / "api"
@@ -193,8 +184,8 @@ def reject_hook(w: World, repo: str, flag: Path) -> None:
     hook.chmod(0o755)
 
 
-def test_a_refused_revert_push_lands_again_what_was_reverted(world: World) -> None:
-    w = world
+def test_a_refused_revert_push_lands_again_what_was_reverted(change_world: World) -> None:
+    w = change_world
     base, cands = landed(w)
     flag = w.root / "refuse"
     flag.write_text("")
@@ -221,8 +212,8 @@ def test_a_refused_revert_push_lands_again_what_was_reverted(world: World) -> No
         assert tree(w, r, "main") == tree(w, r, base[r]), r
 
 
-def test_when_landing_again_is_refused_too_the_change_is_revert_failed(world: World) -> None:
-    w = world
+def test_when_landing_again_is_refused_too_the_change_is_revert_failed(change_world: World) -> None:
+    w = change_world
     landed(w)
     flag, later = w.root / "refuse", w.root / "refuse-later"
     flag.write_text("")
@@ -279,8 +270,8 @@ def test_a_revert_killed_between_two_pushes_finishes_once_when_run_again(
 
 
 def test_a_landing_undo_and_a_merged_base_are_by_the_lander_with_the_trailer(
-        world: World) -> None:
-    w = world
+        change_world: World) -> None:
+    w = change_world
     w.draft()
     w.verify()
     other = w.repos.push_from_elsewhere("core")
@@ -320,8 +311,8 @@ def with_land_hooks(w: World) -> World:
 
 @pytest.mark.parametrize("land_hooks", [False, True])
 def test_a_hook_a_todo_wrote_runs_during_landing_only_with_land_hooks(
-        world: World, land_hooks: bool) -> None:
-    w = with_land_hooks(world) if land_hooks else world
+        change_world: World, land_hooks: bool) -> None:
+    w = with_land_hooks(change_world) if land_hooks else change_world
     w.draft()
     # a todo of app writes a pre-push hook into its repo, and one into a hooks
     # directory it points core.hooksPath at: both run with the lander's credentials

@@ -4,7 +4,6 @@ Redis (#41 item 2)."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.change_repos import World, git
+from tests.integration.change_repos import CHAIN, World, git
 
 pytestmark = pytest.mark.timeout(120)
 
 #: Dependency order (each the provider of the next): the canary wave is libz, core.
-NAMES = ["libz", "core", "api", "web", "app"]
+NAMES = CHAIN
 CANARY = ["libz", "core"]
 REST = ["api", "web", "app"]
 PLAN = "PLAN-001"
@@ -66,14 +65,10 @@ def verify_all(w: World, failing: str | None = None) -> None:
 
 
 @pytest.fixture
-def world(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> World:
-    monkeypatch.setenv("COORD_LEASE_TTL", "2")
-    from coordination.settings import get_settings
-
-    get_settings.cache_clear()
-    w = World(tmp_path, NAMES)
-    per_wave(w)
-    return w
+def world(change_world: World) -> World:
+    """``change_world`` with one wave per repo."""
+    per_wave(change_world)
+    return change_world
 
 
 def events(w: World, prefix: str) -> list[dict[str, object]]:

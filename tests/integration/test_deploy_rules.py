@@ -33,7 +33,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.helpers import ROOT, Cluster, T, wait_until
-from tests.integration.sentinel_bed import free_port
+from tests.servers import free_port
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -13,36 +13,36 @@ from typing import Any
 import pytest
 import redis
 
-from tests.conftest import RedisServer, _start, _stop
 from tests.integration.helpers import Cluster, T
+from tests.servers import RedisServer, start_redis, stop_process
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server only this test configures (the session's is shared)."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not on PATH")
     (tmp_path / "redis").mkdir()
-    server = _start(binary, tmp_path / "redis")
+    server = start_redis(binary, tmp_path / "redis")
     try:
         yield server
     finally:
-        _stop(server.proc)
+        stop_process(server.proc)
 
 
 def by_check(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {f["check"]: f for f in doc["findings"]}
 
 
-def test_doctor_names_a_wrong_redis_then_passes_a_right_one(own_redis: RedisServer,
+def test_doctor_names_a_wrong_redis_then_passes_a_right_one(private_redis: RedisServer,
                                                             tmp_path: Path) -> None:
-    cluster = Cluster(tmp_path / "c", own_redis.url)
+    cluster = Cluster(tmp_path / "c", private_redis.url)
     try:
         cluster.write_catalog({"api": 1}, [T("TODO-001", "api", "true")])
-        r = redis.Redis.from_url(own_redis.url, decode_responses=True)
+        r = redis.Redis.from_url(private_redis.url, decode_responses=True)
         r.config_set("maxmemory-policy", "allkeys-lru")  # and (from _start) no persistence
 
         wrong = cluster.cli_json("doctor", expect=1)

@@ -12,17 +12,15 @@ cancel besides. Real redis-server, real `coord worker` processes.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from coordination.status import EVENT_FIELDS, EventKind
-from tests.integration.helpers import ROOT, Cluster, wait_until
+from tests.docs.reference import load_gen_ref
+from tests.integration.helpers import Cluster, wait_until
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -60,15 +58,6 @@ coordination:
        blocked_by: [TODO-007]}
     - {id: TODO-009, task: long, repo: api, plan: PLAN-004, run: "sleep 60"}
 """
-
-
-def _gen_ref() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_ref", ROOT / "docs/hooks/gen_ref.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["gen_ref"] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _sweep(cluster: Cluster, *args: str) -> str:
@@ -120,7 +109,7 @@ def test_every_event_carries_its_kinds_fields(cluster: Cluster) -> None:
     assert not undeclared, "fields EVENT_FIELDS does not declare:\n" + "\n".join(undeclared)
 
     assert set(RUN_ENDS) <= set(seen), f"not every way a run ends was seen: {sorted(seen)}"
-    static = _gen_ref().emitters()
+    static = load_gen_ref().emitters()
     for kind in RUN_ENDS:
         read = set().union(*static.get(kind, {}).values())
         declared = set(EVENT_FIELDS[EventKind(kind)])

@@ -20,11 +20,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.change_repos import git
-from tests.integration.test_fleet_order import (
+from tests.integration.change_repos import commit, git, remote_with
+from tests.integration.fleets import (
     CARGO, CARGO_DEPS, CMD, DEFAULT_BY, GO, GO_DEPS, NODE, NODE_DEPS, NODE_GROUP, Dep,
     assert_refused, check_run, coord, ordering_edges, run_json, take_log)
-from tests.integration.test_init import commit, remote_with
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.change_repos import git
+from tests.integration.change_repos import commit, git
 from tests.integration.helpers import Cluster, read_lines
-from tests.integration.test_init import commit
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

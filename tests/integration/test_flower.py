@@ -80,7 +80,7 @@ def start_flower(cluster: Cluster, *extra: str, auth: str | None = AUTH) -> Flow
 
 
 @pytest.fixture
-def fleet(cluster: Cluster) -> Iterator[tuple[Cluster, Worker, Flower]]:
+def flower_fleet(cluster: Cluster) -> Iterator[tuple[Cluster, Worker, Flower]]:
     cluster.write_catalog({"api": 1}, [T("TODO-001", "api", "true")])
     w = cluster.start_worker("api")
     yield cluster, w, start_flower(cluster)
@@ -127,8 +127,8 @@ def _dangerous(worker: str) -> list[tuple[str, Any]]:
     ]
 
 
-def test_coord_flower_monitors_and_refuses_to_act(fleet: tuple[Cluster, Worker, Flower]) -> None:
-    cluster, w, f = fleet
+def test_coord_flower_monitors_and_refuses_to_act(flower_fleet: tuple[Cluster, Worker, Flower]) -> None:
+    cluster, w, f = flower_fleet
     r = redis.Redis.from_url(cluster.redis_url, decode_responses=True)
     name = _worker_name(f, w)
     before = _queues(r)

@@ -15,7 +15,7 @@ import pytest
 
 from coordination.catalog.audit import log_path
 from coordination.catalog.store import CatalogStore
-from tests.integration.change_repos import git
+from tests.integration.change_repos import commit, git, remote_with
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -53,29 +53,8 @@ def coord_json(cwd: Path, *args: str, expect: int = 0) -> Any:
     return json.loads(coord(cwd, *args, "--json", expect=expect).stdout)
 
 
-def remote_with(root: Path, name: str, files: dict[str, str], branch: str = "main") -> Path:
-    """A bare remote holding ``files`` on ``branch``; its path."""
-    seed = root / "seed" / name
-    seed.mkdir(parents=True)
-    git(seed, "init", "-q", "-b", branch)
-    for rel, text in files.items():
-        (seed / rel).parent.mkdir(parents=True, exist_ok=True)
-        (seed / rel).write_text(text)
-    git(seed, "add", "-A")
-    git(seed, "commit", "-q", "-m", "first")
-    bare = root / "remotes" / f"{name}.git"
-    git(root, "clone", "-q", "--bare", str(seed), str(bare))
-    return bare
-
-
-def commit(checkout: Path, rel: str, text: str) -> None:
-    (checkout / rel).write_text(text)
-    git(checkout, "add", "-A")
-    git(checkout, "commit", "-q", "-m", f"edit {rel}")
-
-
 @pytest.fixture
-def fleet(tmp_path: Path) -> Path:
+def cloned_fleet(tmp_path: Path) -> Path:
     """``tmp_path/src``: a clone of every remote of MANIFESTS (origin/HEAD set)."""
     src = tmp_path / "src"
     src.mkdir()
@@ -85,13 +64,13 @@ def fleet(tmp_path: Path) -> Path:
     return src
 
 
-def test_init_writes_a_catalog_that_loads_and_validates(fleet: Path) -> None:
-    doc = coord_json(fleet, "init", str(fleet))
-    catalog = fleet / "ecosystem.yaml"
+def test_init_writes_a_catalog_that_loads_and_validates(cloned_fleet: Path) -> None:
+    doc = coord_json(cloned_fleet, "init", str(cloned_fleet))
+    catalog = cloned_fleet / "ecosystem.yaml"
     assert doc["created"] is True and doc["catalog"] == str(catalog)
     text = catalog.read_text()
     assert text.startswith("# yaml-language-server: $schema=.coord/schema.json\n")
-    assert json.loads((fleet / ".coord" / "schema.json").read_text())["title"].startswith("coord")
+    assert json.loads((cloned_fleet / ".coord" / "schema.json").read_text())["title"].startswith("coord")
     cat = CatalogStore(catalog, cache_dir=None).load()
     repos = {r.name: r for r in cat.repos}
     assert set(repos) == set(MANIFESTS)
@@ -99,7 +78,7 @@ def test_init_writes_a_catalog_that_loads_and_validates(fleet: Path) -> None:
     assert repos["api"].tags == ["docker", "python"] and repos["api"].path == "api"
     assert repos["web"].tags == ["node"] and repos["gateway"].tags == ["go"]
     # Where each is cloned from: a catalog shared in git says where the fleet comes from.
-    assert repos["core"].url == str(fleet.parent / "remotes" / "core.git")
+    assert repos["core"].url == str(cloned_fleet.parent / "remotes" / "core.git")
     assert repos["core"].remote is None  # origin: the default, not written
     deps = {(d.consumer, d.provider): d for d in cat.coordination.dependencies}
     assert set(deps) == {("api", "core"), ("api", "testkit"), ("web", "ui-kit"),
@@ -113,27 +92,27 @@ def test_init_writes_a_catalog_that_loads_and_validates(fleet: Path) -> None:
     assert gw.source is not None and (gw.source.file, gw.source.line) == ("go.mod", 6)
     assert deps[("web", "ui-kit")].source.line == 4  # type: ignore[union-attr]
     # The rest of coord takes it: a plan over the fleet validates.
-    coord(fleet, "plan", "create", "--title", "Upgrade", "--repos", ",".join(MANIFESTS))
-    coord(fleet, "todo", "create", "--task", "bump", "--repo", "core", "--plan", "PLAN-001",
+    coord(cloned_fleet, "plan", "create", "--title", "Upgrade", "--repos", ",".join(MANIFESTS))
+    coord(cloned_fleet, "todo", "create", "--task", "bump", "--repo", "core", "--plan", "PLAN-001",
           "--run", "true")
-    coord(fleet, "plan", "validate", "PLAN-001")
-    assert [d["id"] for d in coord_json(fleet, "dep", "list")] == [
+    coord(cloned_fleet, "plan", "validate", "PLAN-001")
+    assert [d["id"] for d in coord_json(cloned_fleet, "dep", "list")] == [
         "DEP-001", "DEP-002", "DEP-003", "DEP-004"]
     # Nothing moved: no drift, exit 0.
-    assert coord_json(fleet, "init", "--check")["drift"] is False
+    assert coord_json(cloned_fleet, "init", "--check")["drift"] is False
 
 
-def test_check_after_a_repo_and_a_dependency_were_added_then_apply(fleet: Path) -> None:
-    coord(fleet, "init", str(fleet))
-    catalog = fleet / "ecosystem.yaml"
+def test_check_after_a_repo_and_a_dependency_were_added_then_apply(cloned_fleet: Path) -> None:
+    coord(cloned_fleet, "init", str(cloned_fleet))
+    catalog = cloned_fleet / "ecosystem.yaml"
     # A new repo (a Node package) and a new dependency (core's tests use testkit);
     # events' origin/HEAD is read again from the remote and has not moved.
-    bare = remote_with(fleet.parent, "charts", {
+    bare = remote_with(cloned_fleet.parent, "charts", {
         "package.json": '{"name": "@acme/charts", "devDependencies": {"@acme/ui-kit": "3"}}\n'})
-    git(fleet, "clone", "-q", str(bare), "charts")
-    commit(fleet / "core", "requirements-test.txt", "acme-testkit>=1\n")
-    git(fleet / "events", "remote", "set-head", "origin", "-a")  # still trunk: no move
-    drift = coord_json(fleet, "init", "--check", expect=1)
+    git(cloned_fleet, "clone", "-q", str(bare), "charts")
+    commit(cloned_fleet / "core", "requirements-test.txt", "acme-testkit>=1\n")
+    git(cloned_fleet / "events", "remote", "set-head", "origin", "-a")  # still trunk: no move
+    drift = coord_json(cloned_fleet, "init", "--check", expect=1)
     assert drift["drift"] is True
     assert [r["name"] for r in drift["repos_added"]] == ["charts"]
     assert [(d["consumer"], d["provider"], d["type"], d["source"]) for d in
@@ -142,37 +121,37 @@ def test_check_after_a_repo_and_a_dependency_were_added_then_apply(fleet: Path) 
         ("core", "testkit", "dev", {"file": "requirements-test.txt", "line": 1})]
     assert drift["repos_gone"] == [] and drift["branches_moved"] == []
     before = catalog.read_text()
-    applied = coord_json(fleet, "init", "--check", "--apply")
+    applied = coord_json(cloned_fleet, "init", "--check", "--apply")
     assert applied["applied"]["repos_added"] == ["charts"]
     assert applied["applied"]["dependencies_added"] == ["DEP-005", "DEP-006"]
     assert catalog.read_text().startswith(before.split("coordination:")[0].rstrip("\n"))
-    assert coord_json(fleet, "init", "--check")["drift"] is False
+    assert coord_json(cloned_fleet, "init", "--check")["drift"] is False
     ops = [json.loads(line)["op"] for line in log_path(catalog).read_text().splitlines()]
     assert ops == ["apply_fleet", "apply_fleet"]  # init, then --apply: one entry each
 
 
-def test_lost_dependency_moved_branch_and_prune(fleet: Path) -> None:
-    coord(fleet, "init", str(fleet))
-    catalog = fleet / "ecosystem.yaml"
-    coord(fleet, "dep", "add", "--consumer", "web", "--provider", "core", "--type", "api")
+def test_lost_dependency_moved_branch_and_prune(cloned_fleet: Path) -> None:
+    coord(cloned_fleet, "init", str(cloned_fleet))
+    catalog = cloned_fleet / "ecosystem.yaml"
+    coord(cloned_fleet, "dep", "add", "--consumer", "web", "--provider", "core", "--type", "api")
     # gateway stops requiring events; web's checkout goes; core's remote default moves.
-    commit(fleet / "gateway", "go.mod", "module github.com/acme/gateway\n\ngo 1.22\n")
-    git(fleet / "core", "switch", "-q", "-c", "develop")
-    git(fleet / "core", "push", "-q", "origin", "develop")
-    git(fleet / "core", "remote", "set-head", "origin", "develop")
-    subprocess.run(["rm", "-rf", str(fleet / "ui-kit")], check=True)
-    drift = coord_json(fleet, "init", "--check", expect=1)
+    commit(cloned_fleet / "gateway", "go.mod", "module github.com/acme/gateway\n\ngo 1.22\n")
+    git(cloned_fleet / "core", "switch", "-q", "-c", "develop")
+    git(cloned_fleet / "core", "push", "-q", "origin", "develop")
+    git(cloned_fleet / "core", "remote", "set-head", "origin", "develop")
+    subprocess.run(["rm", "-rf", str(cloned_fleet / "ui-kit")], check=True)
+    drift = coord_json(cloned_fleet, "init", "--check", expect=1)
     assert drift["repos_gone"] == ["ui-kit"]
     assert drift["branches_moved"] == [{"repo": "core", "catalog": "main", "now": "develop",
                                         "read_from": "origin/HEAD"}]
     assert [(d["id"], d["consumer"], d["provider"]) for d in drift["dependencies_lost"]] == [
         ("DEP-003", "gateway", "events")]
-    human = coord(fleet, "init", "--check", expect=1)
+    human = coord(cloned_fleet, "init", "--check", expect=1)
     assert "- dependency DEP-003 gateway -> events" in human.stdout
     assert "drifted" in human.stderr and "--apply" in human.stderr
     # --apply without --prune keeps the gone repo (and the dependency on it), and says
     # so: exit 1, what is left and how to take it...
-    left = coord_json(fleet, "init", "--check", "--apply", expect=1)
+    left = coord_json(cloned_fleet, "init", "--check", "--apply", expect=1)
     assert left["left"] == [{"kind": "repo_gone", "id": "ui-kit",
                              "what": "repo ui-kit: its checkout is gone",
                              "how": "--prune removes it"}]
@@ -182,22 +161,22 @@ def test_lost_dependency_moved_branch_and_prune(fleet: Path) -> None:
     assert cat.repo("core").default_branch == "develop"  # type: ignore[union-attr]
     assert cat.dependency("DEP-005") is not None  # hand-written: never removed
     # ...--prune removes it with the dependencies on it.
-    pruned = coord_json(fleet, "init", "--check", "--apply", "--prune")["applied"]
+    pruned = coord_json(cloned_fleet, "init", "--check", "--apply", "--prune")["applied"]
     assert pruned["repos_pruned"] == ["ui-kit"]
     assert pruned["pruned_dependencies"] == ["DEP-004"]
-    assert coord_json(fleet, "init", "--check")["drift"] is False
+    assert coord_json(cloned_fleet, "init", "--check")["drift"] is False
 
 
-def test_init_adds_to_an_existing_catalog_and_dry_run_writes_nothing(fleet: Path) -> None:
-    catalog = fleet / "ecosystem.yaml"
+def test_init_adds_to_an_existing_catalog_and_dry_run_writes_nothing(cloned_fleet: Path) -> None:
+    catalog = cloned_fleet / "ecosystem.yaml"
     catalog.write_text("# my fleet\nversion: 1\nrepos:\n  - name: core\n    path: core\n"
                        "    description: the core library  # hand-written\n")
-    dry = coord_json(fleet, "init", str(fleet), "--dry-run")
+    dry = coord_json(cloned_fleet, "init", str(cloned_fleet), "--dry-run")
     assert dry["dry_run"] is True and dry["applied"] is None
     assert len(dry["repos_added"]) == len(MANIFESTS) - 1
     assert catalog.read_text().startswith("# my fleet\nversion: 1\n")
-    assert "api" not in catalog.read_text() and not (fleet / ".coord").exists()
-    coord(fleet, "init", str(fleet))
+    assert "api" not in catalog.read_text() and not (cloned_fleet / ".coord").exists()
+    coord(cloned_fleet, "init", str(cloned_fleet))
     text = catalog.read_text()
     assert text.startswith("# my fleet\nversion: 1\n")  # no schema line added to a user's file
     assert "description: the core library  # hand-written" in text
@@ -239,27 +218,27 @@ def test_bad_usage_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     assert "cannot clone" in res.stderr and not (tmp_path / "ecosystem.yaml").exists()
 
 
-def test_a_checkout_that_is_a_linked_worktree_is_present_and_read(fleet: Path) -> None:
-    coord(fleet, "init", str(fleet))
+def test_a_checkout_that_is_a_linked_worktree_is_present_and_read(cloned_fleet: Path) -> None:
+    coord(cloned_fleet, "init", str(cloned_fleet))
     # web's checkout becomes a linked worktree (a .git *file*) of a clone kept elsewhere,
     # on a work branch: still web's checkout, never "gone", never pruned.
-    main_clone = fleet.parent / "elsewhere" / "web"
+    main_clone = cloned_fleet.parent / "elsewhere" / "web"
     main_clone.parent.mkdir()
-    (fleet / "web").rename(main_clone)
-    git(main_clone, "worktree", "add", "-q", "-b", "work", str(fleet / "web"))
-    assert (fleet / "web" / ".git").is_file()
-    drift = coord_json(fleet, "init", "--check")
+    (cloned_fleet / "web").rename(main_clone)
+    git(main_clone, "worktree", "add", "-q", "-b", "work", str(cloned_fleet / "web"))
+    assert (cloned_fleet / "web" / ".git").is_file()
+    drift = coord_json(cloned_fleet, "init", "--check")
     assert drift["drift"] is False, drift
     assert drift["repos_gone"] == [] and drift["dependencies_lost"] == []
-    pruned = coord_json(fleet, "init", "--check", "--apply", "--prune")
+    pruned = coord_json(cloned_fleet, "init", "--check", "--apply", "--prune")
     assert pruned["applied"] is None
-    cat = CatalogStore(fleet / "ecosystem.yaml", cache_dir=None).load()
+    cat = CatalogStore(cloned_fleet / "ecosystem.yaml", cache_dir=None).load()
     assert cat.repo("web") is not None
     assert [(d.consumer, d.provider) for d in cat.coordination.dependencies
             if d.consumer == "web"] == [("web", "ui-kit")]
     # The worktree's manifests are read: a dependency it no longer names is lost.
-    commit(fleet / "web", "package.json", '{"name": "@acme/web"}\n')
-    lost = coord_json(fleet, "init", "--check", expect=1)
+    commit(cloned_fleet / "web", "package.json", '{"name": "@acme/web"}\n')
+    lost = coord_json(cloned_fleet, "init", "--check", expect=1)
     assert [(d["consumer"], d["provider"]) for d in lost["dependencies_lost"]] == [
         ("web", "ui-kit")] and lost["repos_gone"] == []
 
@@ -295,121 +274,121 @@ def test_check_without_dirs_scans_the_roots_init_used(tmp_path: Path) -> None:
     assert any("is not a directory any more" in n for n in gone["notes"])
 
 
-def test_a_broken_manifest_holds_its_dependencies_and_is_drift(fleet: Path) -> None:
+def test_a_broken_manifest_holds_its_dependencies_and_is_drift(cloned_fleet: Path) -> None:
     """A manifest that no longer parses says nothing of what the repo needs or
     provides: its dependencies are held (never lost, never removed by --apply) and the
     manifest is reported with its line and the parser's message (exit 1)."""
-    coord(fleet, "init", str(fleet))
-    catalog = fleet / "ecosystem.yaml"
-    api = fleet / "api" / "pyproject.toml"
+    coord(cloned_fleet, "init", str(cloned_fleet))
+    catalog = cloned_fleet / "ecosystem.yaml"
+    api = cloned_fleet / "api" / "pyproject.toml"
     good = api.read_text()
     api.write_text(good + "oops = [\n")
-    drift = coord_json(fleet, "init", "--check", expect=1)
+    drift = coord_json(cloned_fleet, "init", "--check", expect=1)
     assert drift["dependencies_lost"] == [] and drift["dependencies_changed"] == []
     assert drift["manifests_unreadable"] == [{
         "repo": "api", "file": "pyproject.toml", "line": 8, "message": "Invalid value",
         "held": ["DEP-001", "DEP-002"]}]
-    human = coord(fleet, "init", "--check", expect=1)
+    human = coord(cloned_fleet, "init", "--check", expect=1)
     assert "! manifest api/pyproject.toml:8 cannot be read: Invalid value" in human.stdout
     assert "1 manifest cannot be read, so the catalog cannot be checked" in human.stderr
     assert "--apply" not in human.stderr  # nothing --apply could take: fix it
     before = catalog.read_text()
-    applied = coord_json(fleet, "init", "--check", "--apply", expect=1)
+    applied = coord_json(cloned_fleet, "init", "--check", "--apply", expect=1)
     assert applied["applied"] is None and catalog.read_text() == before
     assert [x["kind"] for x in applied["left"]] == ["manifest_unreadable"]
     # A provider's broken manifest: what it provides is unknown, so api's dependency
     # on it is not lost either.
     api.write_text(good)
-    core = fleet / "core" / "pyproject.toml"
+    core = cloned_fleet / "core" / "pyproject.toml"
     core.write_text("[project\n" + core.read_text())
-    drift = coord_json(fleet, "init", "--check", expect=1)
+    drift = coord_json(cloned_fleet, "init", "--check", expect=1)
     assert drift["dependencies_lost"] == []
     assert [(u["repo"], u["line"], u["held"]) for u in drift["manifests_unreadable"]] == [
         ("core", 1, ["DEP-001"])]
-    assert coord_json(fleet, "init", "--check", "--apply", expect=1)["applied"] is None
+    assert coord_json(cloned_fleet, "init", "--check", "--apply", expect=1)["applied"] is None
     cat = CatalogStore(catalog, cache_dir=None).load()
     assert cat.dependency("DEP-001") is not None and cat.dependency("DEP-002") is not None
 
 
-def test_a_dependency_that_moved_type_range_and_line_is_changed(fleet: Path) -> None:
+def test_a_dependency_that_moved_type_range_and_line_is_changed(cloned_fleet: Path) -> None:
     """acme-testkit moves from api's test extra into its runtime dependencies with a
     higher range: type, version constraint and source line are drift, and --apply
     updates them in place (the comments around kept)."""
-    coord(fleet, "init", str(fleet))
-    catalog = fleet / "ecosystem.yaml"
+    coord(cloned_fleet, "init", str(cloned_fleet))
+    catalog = cloned_fleet / "ecosystem.yaml"
     text = catalog.read_text()
     assert "      provider: testkit\n      type: dev\n" in text
     catalog.write_text(text.replace("      provider: testkit\n",
                                     "      provider: testkit  # the shared kit\n"))
-    commit(fleet / "api", "pyproject.toml", (
+    commit(cloned_fleet / "api", "pyproject.toml", (
         '[project]\nname = "acme-api"\ndependencies = [\n'
         '  "acme_core[pg]>=2,<3; python_version >= \'3.11\'",\n  "acme-testkit>=0.5",\n]\n'))
-    drift = coord_json(fleet, "init", "--check", expect=1)
+    drift = coord_json(cloned_fleet, "init", "--check", expect=1)
     assert drift["dependencies_lost"] == [] and drift["dependencies_added"] == []
     assert drift["dependencies_changed"] == [{
         "id": "DEP-002", "consumer": "api", "provider": "testkit",
         "changes": {"type": ["dev", "runtime"], "version_constraint": [None, ">=0.5"],
                     "source": [{"file": "pyproject.toml", "line": 7},
                                {"file": "pyproject.toml", "line": 5}]}}]
-    human = coord(fleet, "init", "--check", expect=1)
+    human = coord(cloned_fleet, "init", "--check", expect=1)
     assert ("~ dependency DEP-002 api -> testkit: type dev -> runtime, version_constraint "
             "(none) -> >=0.5, source pyproject.toml:7 -> pyproject.toml:5") in human.stdout
-    applied = coord(fleet, "init", "--check", "--apply")
+    applied = coord(cloned_fleet, "init", "--check", "--apply")
     assert "applied to ecosystem.yaml: 1 dependency updated (DEP-002)" in applied.stdout
     dep = CatalogStore(catalog, cache_dir=None).load().dependency("DEP-002")
     assert dep is not None and dep.source is not None
     assert (dep.type.value, dep.version_constraint, dep.source.line) == ("runtime", ">=0.5", 5)
     assert "provider: testkit  # the shared kit\n" in catalog.read_text()
-    assert coord_json(fleet, "init", "--check")["drift"] is False
+    assert coord_json(cloned_fleet, "init", "--check")["drift"] is False
 
 
-def test_a_mistyped_go_directive_holds_and_a_moved_line_is_no_drift(fleet: Path) -> None:
+def test_a_mistyped_go_directive_holds_and_a_moved_line_is_no_drift(cloned_fleet: Path) -> None:
     """Issue 48: `modul` for `module` in gateway's go.mod made --apply delete its
     dependency, exit 0; and a dependency's line moving made --check exit 1. Now the
     go.mod is held (exit 1 naming it, the dependency kept), and once fixed with a line
     added above the require, --check exits 0 and --apply refreshes the line quietly."""
-    coord(fleet, "init", str(fleet))
-    catalog = fleet / "ecosystem.yaml"
-    gomod = fleet / "gateway" / "go.mod"
+    coord(cloned_fleet, "init", str(cloned_fleet))
+    catalog = cloned_fleet / "ecosystem.yaml"
+    gomod = cloned_fleet / "gateway" / "go.mod"
     good = gomod.read_text()
-    commit(fleet / "gateway", "go.mod", good.replace("module ", "modul "))
+    commit(cloned_fleet / "gateway", "go.mod", good.replace("module ", "modul "))
     before = catalog.read_text()
-    applied = coord(fleet, "init", "--check", "--apply", expect=1)
+    applied = coord(cloned_fleet, "init", "--check", "--apply", expect=1)
     assert "gateway: go.mod:1 cannot be read: unknown directive 'modul'" in applied.stderr
     assert catalog.read_text() == before
     dep = next(d for d in CatalogStore(catalog, cache_dir=None).load().coordination.dependencies
                if d.consumer == "gateway")
     assert dep.provider == "events" and dep.source is not None and dep.source.line == 6
-    commit(fleet / "gateway", "go.mod", good.replace("go 1.22\n", "go 1.22\n\ntoolchain go1.22.4\n"))
-    drift = coord_json(fleet, "init", "--check")
+    commit(cloned_fleet / "gateway", "go.mod", good.replace("go 1.22\n", "go 1.22\n\ntoolchain go1.22.4\n"))
+    drift = coord_json(cloned_fleet, "init", "--check")
     assert drift["drift"] is False
     assert drift["dependencies_moved"] == [{"id": dep.id, "source": {"file": "go.mod",
                                                                       "line": 8}}]
-    coord(fleet, "init", "--check", "--apply")
+    coord(cloned_fleet, "init", "--check", "--apply")
     moved = CatalogStore(catalog, cache_dir=None).load().dependency(dep.id)
     assert moved is not None and moved.source is not None and moved.source.line == 8
 
 
-def test_apply_says_what_is_left_hand_edited_and_named_repos(fleet: Path) -> None:
+def test_apply_says_what_is_left_hand_edited_and_named_repos(cloned_fleet: Path) -> None:
     """--apply exits 1 while drift is left that it does not take: a hand-edited
     inferred dependency lost upstream (kept without --prune), a gone repo an issue
     still names (kept even with --prune); each said with how to take it."""
-    coord(fleet, "init", str(fleet))
-    catalog = fleet / "ecosystem.yaml"
-    coord(fleet, "dep", "update", "DEP-003", "--notes", "pinned by hand")
-    coord(fleet, "issue", "create", "--title", "Retire the kit", "--repos", "ui-kit")
-    commit(fleet / "gateway", "go.mod", "module github.com/acme/gateway\n\ngo 1.22\n")
-    subprocess.run(["rm", "-rf", str(fleet / "ui-kit")], check=True)
-    drift = coord_json(fleet, "init", "--check", expect=1)
+    coord(cloned_fleet, "init", str(cloned_fleet))
+    catalog = cloned_fleet / "ecosystem.yaml"
+    coord(cloned_fleet, "dep", "update", "DEP-003", "--notes", "pinned by hand")
+    coord(cloned_fleet, "issue", "create", "--title", "Retire the kit", "--repos", "ui-kit")
+    commit(cloned_fleet / "gateway", "go.mod", "module github.com/acme/gateway\n\ngo 1.22\n")
+    subprocess.run(["rm", "-rf", str(cloned_fleet / "ui-kit")], check=True)
+    drift = coord_json(cloned_fleet, "init", "--check", expect=1)
     assert [(d["id"], d["hand_edited"]) for d in drift["dependencies_lost"]] == [
         ("DEP-003", True)]
-    res = coord(fleet, "init", "--check", "--apply", expect=1)
+    res = coord(cloned_fleet, "init", "--check", "--apply", expect=1)
     assert ("- dependency DEP-003 gateway -> events: no manifest names it now (was go.mod:6)"
             " (lost upstream, kept: hand-edited; --prune removes it)") in res.stdout
     assert "applied to ecosystem.yaml: nothing it can take" in res.stdout
     assert "--prune removes it" in res.stderr and "drift is left" in res.stderr
     assert CatalogStore(catalog, cache_dir=None).load().dependency("DEP-003") is not None
-    res = coord(fleet, "init", "--check", "--apply", "--prune", expect=1)
+    res = coord(cloned_fleet, "init", "--check", "--apply", "--prune", expect=1)
     assert "applied to ecosystem.yaml: 1 dependency removed (DEP-003)" in res.stdout
     assert "0 dependencies" not in res.stdout and " ," not in res.stdout
     assert "- repo ui-kit: no git checkout where the catalog says (kept: still named" \
@@ -418,11 +397,11 @@ def test_apply_says_what_is_left_hand_edited_and_named_repos(fleet: Path) -> Non
     cat = CatalogStore(catalog, cache_dir=None).load()
     assert cat.dependency("DEP-003") is None and cat.repo("ui-kit") is not None
     # Once the issue names another repo, --prune takes the rest and says it all.
-    coord(fleet, "issue", "update", "ISSUE-001", "--repos", "web")
-    done = coord(fleet, "init", "--check", "--apply", "--prune")
+    coord(cloned_fleet, "issue", "update", "ISSUE-001", "--repos", "web")
+    done = coord(cloned_fleet, "init", "--check", "--apply", "--prune")
     assert ("applied to ecosystem.yaml: 1 repo pruned (ui-kit) with 1 dependency (DEP-004)"
             in done.stdout), done.stdout
-    assert coord_json(fleet, "init", "--check")["drift"] is False
+    assert coord_json(cloned_fleet, "init", "--check")["drift"] is False
 
 
 def test_init_with_no_checkouts_writes_nothing(tmp_path: Path) -> None:

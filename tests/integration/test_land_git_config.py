@@ -19,7 +19,7 @@ import pytest
 
 from tests.integration.change_repos import Repos, git, make_repos
 from tests.integration.helpers import Cluster
-from tests.integration.test_landing_rule import (
+from tests.integration.landing import (
     NAMES,
     PLAN,
     refused,

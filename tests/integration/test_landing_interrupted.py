@@ -22,7 +22,7 @@ import pytest
 
 from tests.integration.change_repos import catalog_yaml, make_repos
 from tests.integration.helpers import Cluster, wait_until
-from tests.integration.test_landing_truth import serve
+from tests.integration.landing import serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -39,7 +39,7 @@ def hold(root: Path, what: str, push: str) -> str:
 
 
 @pytest.fixture
-def swept(cluster: Cluster) -> tuple[Cluster, Any]:
+def held_landing(cluster: Cluster) -> tuple[Cluster, Any]:
     c = cluster
     repos = make_repos(c.root, NAMES)
     text = catalog_yaml(NAMES, land="command",
@@ -76,8 +76,8 @@ def web(base: str) -> dict[str, Any]:
 
 
 def test_a_killed_landing_is_interrupted_and_land_carries_it_on_without_pushing_twice(
-        swept: tuple[Cluster, Any]) -> None:
-    c, repos = swept
+        held_landing: tuple[Cluster, Any]) -> None:
+    c, repos = held_landing
     _, base = serve(c)
     killed_at_hold(c, "change", "land", PLAN, "--json", what="land")
     assert [p[0] for p in repos.pushes()] == ["libz"]  # libz landed, core's was held
@@ -103,8 +103,8 @@ def test_a_killed_landing_is_interrupted_and_land_carries_it_on_without_pushing_
 
 
 def test_a_killed_revert_is_revert_interrupted_and_revert_carries_it_on(
-        swept: tuple[Cluster, Any]) -> None:
-    c, repos = swept
+        held_landing: tuple[Cluster, Any]) -> None:
+    c, repos = held_landing
     (c.root / "go-land").touch()
     assert c.cli_json("change", "land", PLAN, "--wait", timeout=120)["state"] == "landed"
     landed = len(repos.pushes())

@@ -16,108 +16,30 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.integration.change_repos import Repos, git, json_str, make_repos
+from tests.integration.change_repos import Repos, git
 from tests.integration.helpers import Cluster
+from tests.integration.landing import (
+    NAMES,
+    PLAN,
+    keyed,
+    kinds,
+    refused,
+    start,
+    status,
+    sweep,
+    untouched,
+    write_catalog,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-PLAN = "PLAN-001"
-NAMES = ["libz", "core", "api"]
-#: every verify todo checks its own repo's candidate (its cwd): api's is broken
-CHECK = 'test ! -f BROKEN || { echo "BROKEN in $COORD_REPO" >&2; exit 3; }'
-
-
-def write_catalog(c: Cluster, *, gate: bool = False, broken: bool = True,
-                  notes: bool = False, pre: bool = False, hold: bool = False) -> None:
-    """An edit+commit todo per repo (api's leaves BROKEN when ``broken``), then a verify
-    todo per repo (TODO-101..), each handed every repo's candidate; ``gate``: a gate
-    TODO-050 after the verify todos; ``notes``: a todo TODO-201 of no verify, which
-    exits 7 while a file fail-notes is beside the catalog (``pre``: after TODO-202, which
-    exits 8 while a file fail-pre is); ``hold``: a todo TODO-203 of no verify after the
-    verify todos that ends only once a file go is beside the catalog."""
-    lines = ["version: 1", "repos:"]
-    lines += [f"  - {{name: {n}, path: checkouts/{n}}}" for n in NAMES]
-    lines += ["coordination:", "  plans:",
-              f"    - {{id: {PLAN}, title: change, status: active, change: {{branch: chg}}}}",
-              "  todos:"]
-    edits = []
-    for i, n in enumerate(NAMES):
-        tid = f"TODO-{i + 1:03d}"
-        edits.append(tid)
-        run = "echo edited > CHANGED" + (" && touch BROKEN" if broken and n == "api" else "")
-        lines.append(f"    - {{id: {tid}, task: edit {n}, repo: {n}, plan: {PLAN}, "
-                     f"run: {json_str(run)}, commit: \"edit {n}\"}}")
-    verifies = []
-    # ... and fails too while a file fail-<repo> is beside the catalog (the same candidates)
-    check = (f"{CHECK}; test ! -f {c.root}/fail-$COORD_REPO || "
-             '{ echo "failing in $COORD_REPO" >&2; exit 4; }')
-    for i, n in enumerate(NAMES):
-        tid = f"TODO-{101 + i}"
-        verifies.append(tid)
-        lines.append(f"    - {{id: {tid}, task: verify {n}, repo: {n}, plan: {PLAN}, "
-                     f"verify: true, run: {json_str(check)}, blocked_by: [{', '.join(edits)}]}}")
-    if notes:
-        run = f"test ! -f {c.root}/fail-notes || exit 7"
-        after = ", blocked_by: [TODO-202]" if pre else ""
-        lines.append(f"    - {{id: TODO-201, task: release notes, repo: libz, plan: {PLAN}, "
-                     f"run: {json_str(run)}{after}}}")
-    if pre:
-        run = f"test ! -f {c.root}/fail-pre || exit 8"
-        lines.append(f"    - {{id: TODO-202, task: notes draft, repo: core, plan: {PLAN}, "
-                     f"run: {json_str(run)}}}")
-    if hold:
-        run = f"until test -f {c.root}/go; do sleep 0.05; done"
-        lines.append(f"    - {{id: TODO-203, task: announce, repo: core, plan: {PLAN}, "
-                     f"run: {json_str(run)}, timeout: 90, "
-                     f"blocked_by: [{', '.join(verifies)}]}}")
-    if gate:
-        lines.append(f"    - {{id: TODO-050, task: approve the landing, repo: api, plan: {PLAN}, "
-                     f"gate: {{approvals: 1}}, blocked_by: [{', '.join(verifies)}]}}")
-    lines.append("  dependencies:")
-    lines += [f"    - {{id: DEP-00{i}, consumer: {NAMES[i]}, provider: {NAMES[i - 1]}}}"
-              for i in range(1, len(NAMES))]
-    c.eco.write_text("\n".join(lines) + "\n")
-
-
-@pytest.fixture
-def world(cluster: Cluster) -> tuple[Cluster, Repos]:
-    repos = make_repos(cluster.root, NAMES)
-    return cluster, repos
-
-
-def start(c: Cluster) -> None:
-    c.start_worker(NAMES[0], extra=[a for n in NAMES[1:] for a in ("--repo", n)])
-
-
-def sweep(c: Cluster, expect: int, *more: str) -> str:
-    res = c.cli("plan", "sweep", PLAN, "--wait", "--json", *more, timeout=120)
-    assert res.returncode == expect, res.stderr[-3000:]
-    return str(json.loads(res.stdout)["sweep_id"])
-
-
-def status(c: Cluster) -> dict[str, Any]:
-    return c.cli_json("change", "status", PLAN)  # type: ignore[no-any-return]
-
-
-def refused(c: Cluster, *args: str) -> dict[str, Any]:
-    """`coord ARGS --json` exiting 1 with a not_ready document."""
-    res = c.cli(*args, "--json", timeout=120)
-    assert res.returncode == 1, (res.stdout, res.stderr)
-    return json.loads(res.stdout)  # type: ignore[no-any-return]
-
-
-def untouched(repos: Repos, base: dict[str, str]) -> None:
-    assert repos.pushes() == []
-    assert {n: repos.remote_head(n) for n in NAMES} == base
-
 
 def test_a_verify_todo_failing_in_one_repo_blocks_land_dry_run_and_the_train(
-        world: tuple[Cluster, Repos]) -> None:
-    c, repos = world
+        landing_world: tuple[Cluster, Repos]) -> None:
+    c, repos = landing_world
     write_catalog(c)
     base = {n: repos.remote_head(n) for n in NAMES}
     start(c)
@@ -177,8 +99,8 @@ def test_a_verify_todo_failing_in_one_repo_blocks_land_dry_run_and_the_train(
 
 
 def test_a_waiting_gate_blocks_and_a_rejected_one_blocks_the_train(
-        world: tuple[Cluster, Repos]) -> None:
-    c, repos = world
+        landing_world: tuple[Cluster, Repos]) -> None:
+    c, repos = landing_world
     write_catalog(c, gate=True, broken=False)
     base = {n: repos.remote_head(n) for n in NAMES}
     start(c)
@@ -220,8 +142,8 @@ def test_a_waiting_gate_blocks_and_a_rejected_one_blocks_the_train(
 
 
 def test_a_verify_record_forged_by_a_keyless_writer_is_refused(
-        world: tuple[Cluster, Repos]) -> None:
-    c, repos = world
+        landing_world: tuple[Cluster, Repos]) -> None:
+    c, repos = landing_world
     c.env.update(COORD_SIGNING_KEY="k" * 32, COORD_REQUIRE_SIGNED="1")
     write_catalog(c)
     base = {n: repos.remote_head(n) for n in NAMES}
@@ -255,8 +177,8 @@ def test_a_verify_record_forged_by_a_keyless_writer_is_refused(
 
 
 def test_a_candidate_moved_after_verification_shows_drafted(
-        world: tuple[Cluster, Repos]) -> None:
-    c, repos = world
+        landing_world: tuple[Cluster, Repos]) -> None:
+    c, repos = landing_world
     write_catalog(c, broken=False)
     start(c)
     sweep(c, expect=0)
@@ -279,26 +201,13 @@ def test_a_candidate_moved_after_verification_shows_drafted(
     assert repos.pushes() == []
 
 
-def keyed(c: Cluster) -> Any:
-    """Every coord process signs and requires signed evidence; the raw client a writer
-    without the key writes with."""
-    import redis
-
-    c.env.update(COORD_SIGNING_KEY="k" * 32, COORD_REQUIRE_SIGNED="1")
-    return redis.Redis.from_url(c.redis_url, decode_responses=True)
-
-
-def kinds(doc: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(b["kind"], b["id"]) for b in doc["blockers"]]
-
-
 def test_the_sweep_pointer_moved_back_to_an_older_approval_is_refused(
-        world: tuple[Cluster, Repos]) -> None:
+        landing_world: tuple[Cluster, Repos]) -> None:
     """Sweep 1 approved the gate, sweep 2 rejected it. The keyless writer points the
     change back at sweep 1: a plain pointer is refused, naming it; the older sealed
     pointer itself, put back, names where the verify todos last ran (sweep 1), and the
     records of sweep 2 are refused against it. Nothing is pushed."""
-    c, repos = world
+    c, repos = landing_world
     raw = keyed(c)
     write_catalog(c, gate=True, broken=False)
     base = {n: repos.remote_head(n) for n in NAMES}
@@ -366,8 +275,8 @@ def test_the_sweep_pointer_moved_back_to_an_older_approval_is_refused(
 
 
 def test_an_older_verify_success_put_back_after_a_later_failure_is_refused(
-        world: tuple[Cluster, Repos]) -> None:
-    c, repos = world
+        landing_world: tuple[Cluster, Repos]) -> None:
+    c, repos = landing_world
     raw = keyed(c)
     write_catalog(c, broken=False)
     base = {n: repos.remote_head(n) for n in NAMES}
@@ -409,12 +318,12 @@ def test_an_older_verify_success_put_back_after_a_later_failure_is_refused(
 
 
 def test_a_failed_todo_rewritten_to_succeeded_is_refused(
-        world: tuple[Cluster, Repos]) -> None:
+        landing_world: tuple[Cluster, Repos]) -> None:
     """A todo of no verify fails (exit 7) in the plan's last sweep: `change land
     --dry-run` says so. The keyless writer rewrites its checkpoint to succeeded (exit 0):
     with its seal as it was, with no seal, with another todo's: each time the outcome
     is refused, naming the record, and nothing lands. Run again for real, it lands."""
-    c, repos = world
+    c, repos = landing_world
     raw = keyed(c)
     write_catalog(c, broken=False, notes=True)
     (c.root / "fail-notes").touch()
@@ -458,13 +367,13 @@ def test_a_failed_todo_rewritten_to_succeeded_is_refused(
 
 
 def test_a_failed_todo_rewritten_to_not_ended_blocks_and_a_running_sweep_says_so(
-        world: tuple[Cluster, Repos]) -> None:
+        landing_world: tuple[Cluster, Repos]) -> None:
     """While the plan's sweep still runs a todo (TODO-203 waits for a file), `change land
     --dry-run` says the sweep is still running and which todo. It ends with TODO-201
     failed (exit 7). The keyless writer rewrites TODO-201's checkpoint to pending or
     queued (0.4 judged only todos that read ended: "ready"): each time it blocks, named.
     Fixed and run again for real, the change lands."""
-    c, repos = world
+    c, repos = landing_world
     raw = keyed(c)
     write_catalog(c, broken=False, notes=True, hold=True)
     (c.root / "fail-notes").touch()
@@ -520,13 +429,13 @@ def test_a_failed_todo_rewritten_to_not_ended_blocks_and_a_running_sweep_says_so
 
 
 def test_an_outcome_of_two_runs_back_put_back_is_refused(
-        world: tuple[Cluster, Repos]) -> None:
+        landing_world: tuple[Cluster, Repos]) -> None:
     """Run 0: TODO-202 fails, so TODO-201 is skipped (sealed, run 0), and api's verify
     todo fails. Run 1 (resume): TODO-201 runs and fails (exit 7). Run 2 (resume --only
     TODO-103) keeps it. The keyless writer puts run 0's sealed skip back: 0.4 asked only
     whether run 2 ran TODO-201 ("ready"); the spec of run 2 says run 1 ran it last, so
     the outcome is refused, naming it."""
-    c, repos = world
+    c, repos = landing_world
     raw = keyed(c)
     write_catalog(c, broken=False, notes=True, pre=True)
     for f in ("fail-pre", "fail-api"):
@@ -567,11 +476,11 @@ def test_an_outcome_of_two_runs_back_put_back_is_refused(
 
 
 def test_an_approved_gates_decision_taken_away_or_changed_is_refused(
-        world: tuple[Cluster, Repos]) -> None:
+        landing_world: tuple[Cluster, Repos]) -> None:
     """The gate was approved and the sweep succeeded: landable. The keyless writer takes
     the gate's sealed decision away, or changes the run it names: its votes still count,
     but the decision does not (0.4's rule read only the votes: "ready"), named."""
-    c, repos = world
+    c, repos = landing_world
     raw = keyed(c)
     write_catalog(c, gate=True, broken=False)
     base = {n: repos.remote_head(n) for n in NAMES}
@@ -611,7 +520,7 @@ def test_an_approved_gates_decision_taken_away_or_changed_is_refused(
 
 
 def test_an_earlier_sweeps_pointer_and_records_put_back_are_refused_as_a_replay(
-        world: tuple[Cluster, Repos]) -> None:
+        landing_world: tuple[Cluster, Repos]) -> None:
     """The replay of #49: sweep 1 passes, sweep 2's verify todo fails on the same
     candidates, and the keyless writer puts sweep 1's sealed pointer and verify records
     back (each genuine: 0.4 landed). The freshness anchor outside Redis (beside the
@@ -621,7 +530,7 @@ def test_an_earlier_sweeps_pointer_and_records_put_back_are_refused_as_a_replay(
     say it; a sweep that passes for real then lands."""
     import shutil
 
-    c, repos = world
+    c, repos = landing_world
     raw = keyed(c)
     write_catalog(c, broken=False)
     base = {n: repos.remote_head(n) for n in NAMES}

@@ -12,19 +12,19 @@ git (bare remotes), a real redis-server and a real `coord worker`:
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import urllib.request
 from typing import Any
 
 import pytest
 
-from tests.integration.change_repos import Repos, git, json_str, make_repos
-from tests.integration.helpers import Cluster, wait_until
-from tests.integration.test_landing_rule import (
+from tests.integration.change_repos import Repos, json_str, make_repos
+from tests.integration.helpers import Cluster
+from tests.integration.landing import (
     NAMES,
     PLAN,
+    kinds,
     refused,
+    serve,
     start,
     status,
     sweep,
@@ -35,18 +35,9 @@ from tests.integration.test_landing_rule import (
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 
-@pytest.fixture
-def world(cluster: Cluster) -> tuple[Cluster, Repos]:
-    return cluster, make_repos(cluster.root, NAMES)
-
-
-def kinds(doc: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(b["kind"], b["id"]) for b in doc["blockers"]]
-
-
 def test_deleting_the_failed_verify_todo_does_not_land_the_change(
-        world: tuple[Cluster, Repos]) -> None:
-    c, repos = world
+        landing_world: tuple[Cluster, Repos]) -> None:
+    c, repos = landing_world
     write_catalog(c)  # api's edit leaves BROKEN: its verify todo TODO-103 exits 3
     base = {n: repos.remote_head(n) for n in NAMES}
     start(c)
@@ -167,25 +158,6 @@ def test_the_trains_drop_stands_until_every_verify_todo_passed_again(
 # -- status, --json, --dry-run and the web view agree ---------------------------------------
 
 
-def serve(c: Cluster) -> tuple[subprocess.Popen[str], str]:
-    """`coord ui` on the cluster's Redis, as a subprocess; its base URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = c.popen("ui", "--port", str(port), stdout=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-
-    def serving() -> bool:
-        assert proc.poll() is None, proc.communicate()[1]
-        try:
-            return bool(urllib.request.urlopen(base + "/api/sweeps", timeout=2).status == 200)
-        except OSError:
-            return False
-
-    wait_until(serving, 30, "coord ui to serve", interval=0.1)
-    return proc, base
-
-
 def agree(c: Cluster, base: str) -> tuple[bool, list[tuple[str, str]], dict[str, Any]]:
     """`change status --json`, `land --dry-run --json`, the human status and the web
     view's documents (/api/changes/PLAN, /api/changes) say the same: landable, and
@@ -214,8 +186,8 @@ def agree(c: Cluster, base: str) -> tuple[bool, list[tuple[str, str]], dict[str,
 
 
 def test_status_dry_run_and_the_web_view_agree_on_a_moved_base_a_landing_and_a_revert(
-        world: tuple[Cluster, Repos]) -> None:
-    c, repos = world
+        landing_world: tuple[Cluster, Repos]) -> None:
+    c, repos = landing_world
     write_catalog(c, broken=False)
     start(c)
     sweep(c, expect=0)

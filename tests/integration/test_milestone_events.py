@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from tests.integration.helpers import ROOT, Cluster, wait_until
-from tests.integration.test_notify import Endpoint, free_port
+from tests.integration.receivers import Endpoint
+from tests.servers import free_port
 
 pytestmark = pytest.mark.timeout(240)
 

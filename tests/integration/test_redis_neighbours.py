@@ -24,8 +24,8 @@ import pytest
 import redis
 
 from coordination.connection.preflight import acl_rules
-from tests.conftest import _stop
 from tests.integration.helpers import Cluster, T
+from tests.servers import stop_process
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -73,7 +73,7 @@ def socket_server() -> Iterator[SocketServer]:
          "--save", "", "--appendonly", "no", "--dir", str(d), "--logfile", str(d / "redis.log")],
         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     # fmt: on
-    server = SocketServer(sock, proc)
+    empty_server = SocketServer(sock, proc)
 
     def up() -> bool:
         try:
@@ -88,14 +88,14 @@ def socket_server() -> Iterator[SocketServer]:
                                 "+@all")
         default.execute_command("ACL", "SETUSER", "default", "off")
         default.close()
-        yield server
+        yield empty_server
     finally:
-        _stop(proc)
+        stop_process(proc)
         shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture
-def server(socket_server: SocketServer) -> SocketServer:
+def empty_server(socket_server: SocketServer) -> SocketServer:
     """The module's socket server, emptied (its ACL users are reset by ``add_user``)."""
     socket_server.admin().flushall()
     return socket_server
@@ -133,8 +133,8 @@ def one_line_error(stderr: str) -> str:
 
 
 def test_a_sweep_over_a_unix_socket_as_users_with_exactly_the_documented_acl(
-        server: SocketServer, tmp_path: Path, clusters: list[Cluster]) -> None:
-    urls = {role: server.add_user(f"coord-{role}", role) for role in ("worker", "cli", "ui")}
+        empty_server: SocketServer, tmp_path: Path, clusters: list[Cluster]) -> None:
+    urls = {role: empty_server.add_user(f"coord-{role}", role) for role in ("worker", "cli", "ui")}
     c = cluster_on(tmp_path, urls["cli"])
     clusters.append(c)
     worker = c.start_worker("api", redis_url=urls["worker"])  # waits for Celery's "ready."
@@ -163,8 +163,8 @@ def test_a_sweep_over_a_unix_socket_as_users_with_exactly_the_documented_acl(
             assert web.get(page).status_code == 200, page
 
     # The database of the URL, for the broker too; and no password in any output.
-    assert server.admin(db=0).dbsize() == 0
-    assert server.admin(db=DB).exists("coord:celery:_kombu.binding.coord.repo.api")
+    assert empty_server.admin(db=0).dbsize() == 0
+    assert empty_server.admin(db=DB).exists("coord:celery:_kombu.binding.coord.repo.api")
     log = worker.log_text()
     assert "Traceback" not in log
     for text in (log, res.stdout, res.stderr):
@@ -172,9 +172,9 @@ def test_a_sweep_over_a_unix_socket_as_users_with_exactly_the_documented_acl(
 
 
 def test_a_missing_permission_is_one_line_naming_it(
-        server: SocketServer, tmp_path: Path, clusters: list[Cluster]) -> None:
-    worker_url = server.add_user("coord-worker", "worker", "-brpop")
-    cli_url = server.add_user("coord-cli", "cli", "-xadd")
+        empty_server: SocketServer, tmp_path: Path, clusters: list[Cluster]) -> None:
+    worker_url = empty_server.add_user("coord-worker", "worker", "-brpop")
+    cli_url = empty_server.add_user("coord-cli", "cli", "-xadd")
     c = cluster_on(tmp_path, cli_url)
     clusters.append(c)
 

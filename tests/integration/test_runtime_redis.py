@@ -39,25 +39,25 @@ K = Keys("it")
 
 
 @pytest.fixture
-def r(redis_url: str) -> redis.Redis:
+def real_r(redis_url: str) -> redis.Redis:
     client = get_redis()
     assert type(client).__module__.startswith("redis")  # the real server, not fakeredis
     return client
 
 
-def held(r: redis.Redis, lease: Lease) -> bool:
-    return all(v == lease.token for v in r.mget(lease.keys))
+def held(real_r: redis.Redis, lease: Lease) -> bool:
+    return all(v == lease.token for v in real_r.mget(lease.keys))
 
 
-def test_get_redis_uses_the_url_and_caches_the_client(r: redis.Redis, redis_url: str) -> None:
-    assert get_redis() is r
-    assert r.connection_pool.connection_kwargs["port"] == int(redis_url.rsplit(":", 1)[1][:-2])
+def test_get_redis_uses_the_url_and_caches_the_client(real_r: redis.Redis, redis_url: str) -> None:
+    assert get_redis() is real_r
+    assert real_r.connection_pool.connection_kwargs["port"] == int(redis_url.rsplit(":", 1)[1][:-2])
 
 
-def test_lease_exclusivity_fences_and_tokens(r: redis.Redis) -> None:
-    new_sweep(r, K)
-    t = Transitions(r, K, lease_ttl=0.3)
-    mgr = LeaseManager(r, K, ttl=0.3)
+def test_lease_exclusivity_fences_and_tokens(real_r: redis.Redis) -> None:
+    new_sweep(real_r, K)
+    t = Transitions(real_r, K, lease_ttl=0.3)
+    mgr = LeaseManager(real_r, K, ttl=0.3)
     a, b = started(t, "A", concurrency=2), started(t, "B", concurrency=2)
     assert start(t, "C", concurrency=2).verdict == "wait"
     assert {a.slot, b.slot} == {0, 1} and a.fence < b.fence
@@ -65,43 +65,43 @@ def test_lease_exclusivity_fences_and_tokens(r: redis.Redis) -> None:
     assert mgr.release(a)
     c = started(t, "C", concurrency=2)
     assert c.slot == a.slot and c.fence > b.fence  # the one slot free
-    assert wait_for(lambda: not held(r, b))  # real PX expiry
+    assert wait_for(lambda: not held(real_r, b))  # real PX expiry
     assert not mgr.extend(b)
     d = started(t, "D", concurrency=2)
     assert d.fence > c.fence
 
 
-def test_scripts_survive_a_script_flush(r: redis.Redis) -> None:
-    new_sweep(r, K)
-    t = Transitions(r, K, lease_ttl=5)
+def test_scripts_survive_a_script_flush(real_r: redis.Redis) -> None:
+    new_sweep(real_r, K)
+    t = Transitions(real_r, K, lease_ttl=5)
     started(t, "A")
-    r.script_flush()  # as after a server restart: EVALSHA fails, EVAL reloads
+    real_r.script_flush()  # as after a server restart: EVALSHA fails, EVAL reloads
     lease = started(t, "B", repo="web")
-    assert LeaseManager(r, K, ttl=5).release(lease)
+    assert LeaseManager(real_r, K, ttl=5).release(lease)
 
 
-def test_heartbeat_keeps_lease_and_reports_takeover(r: redis.Redis) -> None:
-    new_sweep(r, K)
-    t = Transitions(r, K, lease_ttl=0.3)
-    mgr = LeaseManager(r, K, ttl=0.3)
+def test_heartbeat_keeps_lease_and_reports_takeover(real_r: redis.Redis) -> None:
+    new_sweep(real_r, K)
+    t = Transitions(real_r, K, lease_ttl=0.3)
+    mgr = LeaseManager(real_r, K, ttl=0.3)
     lease = started(t, "A")
     lost = threading.Event()
     hb = Heartbeat(mgr, lease, interval=0.05, on_lost=lost.set).start()
     time.sleep(0.9)  # three TTLs
-    assert held(r, lease) and not hb.lost
-    r.delete(lease.key)
+    assert held(real_r, lease) and not hb.lost
+    real_r.delete(lease.key)
     assert started(t, "B").key == lease.key
     assert lost.wait(5) and hb.lost
     hb.stop()
 
 
-def test_start_claims_takes_over_and_fences_writes(r: redis.Redis) -> None:
-    store = new_sweep(r, K, status="queued")
-    short, long = Transitions(r, K, lease_ttl=0.3), Transitions(r, K, lease_ttl=5)
+def test_start_claims_takes_over_and_fences_writes(real_r: redis.Redis) -> None:
+    store = new_sweep(real_r, K, status="queued")
+    short, long = Transitions(real_r, K, lease_ttl=0.3), Transitions(real_r, K, lease_ttl=5)
     first = started(short, "T1", worker="w1", now=1.0)
     # A second delivery, with a slot free: the live holder runs it.
     assert start(long, "T1", concurrency=2, worker="w2", now=2.0).verdict == "busy"
-    assert wait_for(lambda: not held(r, first))  # real PX expiry
+    assert wait_for(lambda: not held(real_r, first))  # real PX expiry
     st = start(long, "T1", concurrency=2, worker="w2", now=3.0)
     assert st.verdict == "started" and st.taken_over and st.lease is not None
     second = st.lease
@@ -113,7 +113,7 @@ def test_start_claims_takes_over_and_fences_writes(r: redis.Redis) -> None:
     assert store.write("S", "T1", {"attempts": 2}, lease=second)
     fin = long.finish("S", "T1", lease=second, status=TodoStatus.succeeded,
                       fields={"exit_code": 0}, event={})
-    assert fin.ok and not held(r, second)
+    assert fin.ok and not held(real_r, second)
     st = start(long, "T1", worker="w3", now=4.0)
     assert (st.verdict, st.detail) == ("terminal", "succeeded")
     store.set_fields("S", "T2", status="queued", fence=1_000)  # Redis lost the fence counter
@@ -127,12 +127,12 @@ def test_start_claims_takes_over_and_fences_writes(r: redis.Redis) -> None:
     assert [s["id"] for s in store.list_sweeps()] == ["S"]
 
 
-def test_get_all_ten_thousand_is_fast(r: redis.Redis) -> None:
-    store = CheckpointStore(r, K)
+def test_get_all_ten_thousand_is_fast(real_r: redis.Redis) -> None:
+    store = CheckpointStore(real_r, K)
     ids = [f"TODO-{i:05d}" for i in range(10_000)]
     store.create_sweep("BIG", {"plan": "P"})
     store.reset_todos("BIG", ids[::2], status="succeeded", exit_code=0)  # half written
-    r.hset(K.sweep("BIG"), mapping={tail_field(t): "done\n" for t in ids[::2]})
+    real_r.hset(K.sweep("BIG"), mapping={tail_field(t): "done\n" for t in ids[::2]})
     t0 = time.monotonic()
     got = store.get_all("BIG", ids)
     assert time.monotonic() - t0 < 2.0
@@ -141,8 +141,8 @@ def test_get_all_ten_thousand_is_fast(r: redis.Redis) -> None:
     assert got["TODO-00043"] == {"status": "pending"}
 
 
-def test_events_follow_live_and_across_a_reconnect(r: redis.Redis, redis_url: str) -> None:
-    log = EventLog(r, K)
+def test_events_follow_live_and_across_a_reconnect(real_r: redis.Redis, redis_url: str) -> None:
+    log = EventLog(real_r, K)
     for i in range(3):
         log.emit("todo.queued", sweep_id="S", i=i)
     got: list[Event] = []
@@ -233,10 +233,10 @@ class Lines:
 
 
 def test_stopped_holder_loses_lease_and_its_late_write_is_rejected(
-    r: redis.Redis, redis_url: str
+    real_r: redis.Redis, redis_url: str
 ) -> None:
     ttl = 0.5
-    store = CheckpointStore(r, K)
+    store = CheckpointStore(real_r, K)
     store.create_sweep("S", {"plan": "PLAN-001"})
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
@@ -252,9 +252,9 @@ def test_stopped_holder_loses_lease_and_its_late_write_is_rejected(
         assert lines.next() == "READY"
         proc.send_signal(signal.SIGSTOP)
         stopped = True
-        mgr = LeaseManager(r, K, ttl=10)
+        mgr = LeaseManager(real_r, K, ttl=10)
         assert wait_for(lambda: mgr.holder("api", 0) is None)  # its heartbeat is frozen too
-        st = start(Transitions(r, K, lease_ttl=10), "T1", worker="new", now=time.time())
+        st = start(Transitions(real_r, K, lease_ttl=10), "T1", worker="new", now=time.time())
         assert st.verdict == "started" and st.taken_over and st.lease is not None
         new = st.lease
         assert new.fence > first["fence"]
@@ -271,7 +271,7 @@ def test_stopped_holder_loses_lease_and_its_late_write_is_rejected(
         assert cp is not None
         assert cp["status"] == "running" and cp["worker"] == "new"
         assert cp["token"] == new.token and cp["fence"] == new.fence and cp["attempts"] == 2
-        fin = Transitions(r, K, lease_ttl=10).finish(
+        fin = Transitions(real_r, K, lease_ttl=10).finish(
             "S", "T1", lease=new, status=TodoStatus.succeeded, fields={"exit_code": 0},
             event={})
         assert fin.ok and mgr.holder("api", 0) is None  # finished, and the slot is free
@@ -284,7 +284,7 @@ def test_stopped_holder_loses_lease_and_its_late_write_is_rejected(
             proc.wait(timeout=10)
 
 
-def test_a_level_is_sent_in_one_round_trip_in_start_order(r: redis.Redis, redis_url: str,
+def test_a_level_is_sent_in_one_round_trip_in_start_order(real_r: redis.Redis, redis_url: str,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """1,000 messages of a level: kombu's publish batch puts them on the repo's queue in
     the order given (a queue hands them out in that order), with a handful of round
@@ -298,9 +298,9 @@ def test_a_level_is_sent_in_one_round_trip_in_start_order(r: redis.Redis, redis_
     app = celery_app(Settings(redis_url=redis_url, namespace="it-batch"), url=redis_url)
     d = CeleryDispatcher(app, keys)
     d.send([TodoMessage("S", "P", "warm", "api", 0)])
-    for q in r.scan_iter(f"*{keys.repo_queue('api')}*"):
-        r.delete(q)
-    before = r.info("commandstats")
+    for q in real_r.scan_iter(f"*{keys.repo_queue('api')}*"):
+        real_r.delete(q)
+    before = real_r.info("commandstats")
     writes: list[int] = []
     real = redis.connection.AbstractConnection.send_packed_command
 
@@ -312,14 +312,14 @@ def test_a_level_is_sent_in_one_round_trip_in_start_order(r: redis.Redis, redis_
     n = 1000
     d.send([TodoMessage("S", "P", f"T{i:04d}", "api", 0) for i in range(n)])
     monkeypatch.undo()
-    after = r.info("commandstats")
+    after = real_r.info("commandstats")
     lpush = after["cmdstat_lpush"]["calls"] - before.get("cmdstat_lpush", {"calls": 0})["calls"]
     assert lpush == n
     assert len(writes) <= 5, f"{len(writes)} writes to Redis for {n} messages"
     # kombu LPUSHes, workers BRPOP: the oldest message is at the right end
     # the broker's keys carry the namespace's prefix; a priority adds a suffix
-    queues = [q for q in r.scan_iter(f"*{keys.repo_queue('api')}*") if r.type(q) == "list"]
+    queues = [q for q in real_r.scan_iter(f"*{keys.repo_queue('api')}*") if real_r.type(q) == "list"]
     assert len(queues) == 1, queues
-    bodies = [json.loads(m)["headers"]["id"] for m in reversed(r.lrange(queues[0], 0, -1))]
+    bodies = [json.loads(m)["headers"]["id"] for m in reversed(real_r.lrange(queues[0], 0, -1))]
     assert bodies == [f"S:T{i:04d}:0" for i in range(n)]
-    r.delete(*queues)
+    real_r.delete(*queues)

@@ -20,15 +20,15 @@ from pathlib import Path
 import pytest
 
 from tests.integration.helpers import ROOT, Cluster, T, read_lines, wait_until
-
 from tests.integration.sentinel_bed import (
     MASTER,
     PASSWORD,
     SENTINEL_PASSWORD,
     SentinelBed,
-    free_port,
+    cluster_over,
     make_pki,
 )
+from tests.servers import free_port
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -37,18 +37,11 @@ LOGGED = ("echo start $(date +%s.%N) >> $COORD_TODO_ID.log; sleep {s}; "
 
 
 @pytest.fixture
-def bed(tmp_path: Path) -> Iterator[SentinelBed]:
-    b = SentinelBed(tmp_path / "bed")
-    try:
-        yield b
-    finally:
-        b.close()
-
-
-@pytest.fixture
 def sentinel_cluster(bed: SentinelBed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                      request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    yield from _cluster_over(bed, tmp_path, monkeypatch, request)
+    # A lease outlives a failover and the surviving replica re-linking to the new master
+    # (until then no renewal is confirmed): the running todo rides it out.
+    yield from cluster_over(bed, tmp_path, monkeypatch, request, lease_ttl="8")
 
 
 @pytest.fixture
@@ -64,32 +57,7 @@ def lone_bed(tmp_path: Path) -> Iterator[SentinelBed]:
 @pytest.fixture
 def lone_cluster(lone_bed: SentinelBed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                  request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    yield from _cluster_over(lone_bed, tmp_path, monkeypatch, request)
-
-
-def _cluster_over(bed: SentinelBed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                  request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    for k, v in bed.env().items():
-        monkeypatch.setenv(k, v)
-    from coordination.connection import client
-    from coordination.settings import get_settings
-
-    get_settings.cache_clear()
-    c = Cluster(tmp_path / "cluster", bed.url)
-    # A lease outlives a failover and the surviving replica re-linking to the new master
-    # (until then no renewal is confirmed): the running todo rides it out.
-    c.env.update(bed.env(), COORD_LEASE_TTL="8", COORD_LOST_AFTER="3",
-                 COORD_WORKER_HEARTBEAT="0.5")
-    try:
-        yield c
-    finally:
-        rep = getattr(request.node, "rep_call", None)
-        if rep is not None and rep.failed:
-            print(c.log_tails())
-            print(bed.logs())
-        c.close()
-        client._real_clients.pop(bed.url, None)
-        get_settings.cache_clear()
+    yield from cluster_over(lone_bed, tmp_path, monkeypatch, request, lease_ttl="8")
 
 
 def _get(port: int, path: str) -> str | None:
@@ -280,7 +248,7 @@ def test_a_master_that_never_had_a_replica_runs_todos(tmp_path: Path,
     0.3: every start raised NotReplicated, `plan sweep --wait` ended failed ("its worker
     died 3 times while running it") and the todo never ran."""
     bed = SentinelBed(tmp_path / "bed", replicas=0)
-    cluster = _cluster_over(bed, tmp_path, monkeypatch, request)
+    cluster = cluster_over(bed, tmp_path, monkeypatch, request, lease_ttl="8")
     try:
         c = next(cluster)
         c.write_catalog({"a": 1}, [T("TODO-001", "a", LOGGED.format(s=0.1))])

@@ -20,6 +20,7 @@ import pytest
 import redis
 
 from tests.integration.helpers import Cluster, T
+from tests.servers import free_port, stop_process
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -28,12 +29,6 @@ WRONG = "Xy7-wrong-s3cr3t"
 SECRETS = (PASSWORD, WRONG)
 EXIT_WITHIN = 10.0  # seconds: the promise of `coord worker` for a Redis it cannot use
 START_TIMEOUT = 15.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -72,32 +67,22 @@ def _spawn(workdir: Path, args: list[str], probe: str, port: int) -> Server:
                 time.sleep(0.05)
     finally:
         client.close()
-    _stop(proc)
+    stop_process(proc)
     text = out.read_text(errors="replace")[-2000:]
     if any(s in text.lower() for s in ("tls", "bad directive")) and "--tls-port" in args:
         pytest.skip(f"this redis-server has no TLS support (built without BUILD_TLS): {text[-300:]}")
     raise RuntimeError(f"redis-server {' '.join(args)} did not answer PING:\n{text}")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A plain redis-server that requires a password."""
-    port = _free_port()
+    port = free_port()
     server = _spawn(tmp_path_factory.mktemp("redis-auth"),
                     ["--port", str(port), "--requirepass", PASSWORD],
                     f"redis://:{PASSWORD}@127.0.0.1:{port}/0", port)
     yield server
-    _stop(server.proc)
+    stop_process(server.proc)
 
 
 @dataclass
@@ -131,7 +116,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Server]:
     """A TLS-only redis-server (no plain port) that also requires a password."""
-    port = _free_port()
+    port = free_port()
     # fmt: off
     args = ["--port", "0", "--tls-port", str(port),
             "--tls-cert-file", str(pki.cert), "--tls-key-file", str(pki.key),
@@ -141,7 +126,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[S
     server = _spawn(tmp_path_factory.mktemp("redis-tls"), args,
                     f"rediss://:{PASSWORD}@127.0.0.1:{port}/0?ssl_ca_certs={pki.ca}", port)
     yield server
-    _stop(server.proc)
+    stop_process(server.proc)
 
 
 MakeCluster = Callable[[str], Cluster]
@@ -207,7 +192,7 @@ def test_no_password_given(make_cluster: MakeCluster, auth_server: Server) -> No
 
 
 def test_nothing_listening(make_cluster: MakeCluster) -> None:
-    port = _free_port()
+    port = free_port()
     out, _ = start_and_fail(make_cluster(f"redis://:{PASSWORD}@127.0.0.1:{port}/0"))
     assert f"nothing is listening at 127.0.0.1:{port} (connection refused)" in out, out
 

@@ -18,7 +18,6 @@ on three workers of ten repos each (the module's fixture), then each case lands 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import textwrap
@@ -30,9 +29,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import RedisServer
 from tests.integration.change_repos import git
 from tests.integration.helpers import Cluster
+from tests.servers import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

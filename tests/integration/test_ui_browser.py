@@ -6,19 +6,16 @@ saves a screenshot. Skipped without chromium and chromedriver, unless
 COORD_REQUIRE_REDIS=1 (CI installs them), where their absence is a failure.
 
 The docs' screenshots of the web view (docs/images/web-view-*.png) are taken here and in
-test_ui_change_browser.py, at the moment each shows (:func:`doc_screenshot`), so they
-show the web view as it is: commit them, and their sidecars, when they change
+test_ui_change_browser.py, at the moment each shows (browser.py's :func:`doc_screenshot`),
+so they show the web view as it is: commit them, and their sidecars, when they change
 (tests/unit/test_docs_images.py fails when the web view's look changed since).
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import shutil
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -29,103 +26,14 @@ from typing import Any
 
 import pytest
 
-from tests.docs.screenshots import write_sidecar
+from tests.integration.browser import basic, css, doc_screenshot, serve_ui, statuses, text_of
 from tests.integration.helpers import PLAN, ROOT, Cluster, T, wait_until
+from tests.servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 ARTIFACTS = ROOT / ".artifacts" / "ui"
-#: Where the docs' screenshots go (COORD_SCREENSHOTS=DIR: elsewhere), and their size.
-DOCS_IMAGES = Path(os.environ.get("COORD_SCREENSHOTS") or ROOT / "docs" / "images")
-SHOT_SIZE = (1280, 800)
 TODOS = ("TODO-001", "TODO-002", "TODO-003", "TODO-004")
-
-
-def chromium() -> tuple[str, str]:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if browser and driver:
-        return browser, driver
-    why = "chromium and chromedriver are needed (apt-get install -y chromium chromium-driver)"
-    if os.environ.get("COORD_REQUIRE_REDIS") == "1":
-        pytest.fail(why, pytrace=False)
-    pytest.skip(why)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def browser() -> Any:
-    browser_bin, driver_bin = chromium()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = browser_bin
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1400,900"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(driver_bin), options=opts)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def doc_screenshot(driver: Any, name: str) -> Path:
-    """The page as the docs show it: ``DOCS_IMAGES/NAME.png``, 1280x800 CSS pixels at
-    scale 1 whatever the window (the page is laid out again at that size first), and its
-    sidecar ``NAME.json`` (tests/docs/screenshots.py)."""
-    width, height = SHOT_SIZE
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
-    try:
-        driver.execute_script("return new Promise(r => requestAnimationFrame(() => "
-                              "requestAnimationFrame(r)))")  # laid out and painted
-        png = driver.get_screenshot_as_png()
-    finally:
-        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert struct.unpack(">II", png[16:24]) == SHOT_SIZE, struct.unpack(">II", png[16:24])
-    DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
-    path = DOCS_IMAGES / f"{name}.png"
-    path.write_bytes(png)
-    write_sidecar(path)  # what it was taken of: tests/unit/test_docs_images.py compares
-    return path
-
-
-def statuses(driver: Any) -> dict[str, str]:
-    return dict(driver.execute_script(
-        "const o = {}; for (const e of document.querySelectorAll('[data-todo]'))"
-        " o[e.dataset.todo] = e.dataset.status; return o;"))
-
-
-def serve_ui(cluster: Cluster, auth: str | None = None) -> tuple[subprocess.Popen[Any], str]:
-    """`coord ui` on a free port, once it answers; its process and base URL. ``auth``:
-    COORD_UI_AUTH (user:password)."""
-    port = free_port()
-    ui = cluster.popen("ui", "--port", str(port), env={"COORD_UI_AUTH": auth} if auth else None)
-    base = f"http://127.0.0.1:{port}"
-
-    def serving() -> bool:
-        assert ui.poll() is None, ui.communicate()[1]
-        req = urllib.request.Request(base + "/api/sweeps", headers=basic(auth) if auth else {})
-        try:
-            return urllib.request.urlopen(req, timeout=2).status == 200
-        except OSError:
-            return False
-
-    wait_until(serving, 30, "coord ui to serve", interval=0.1)
-    return ui, base
-
-
-def basic(auth: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()}
 
 
 def test_sweep_page_follows_a_live_sweep(cluster: Cluster, browser: Any) -> None:
@@ -194,17 +102,6 @@ def test_sweep_page_follows_a_live_sweep(cluster: Cluster, browser: Any) -> None
     browser.get(f"{base}/plans/{PLAN}")
     wait_until(lambda: len(statuses(browser)) == 4, 15, "the plan's todos on /plans")
     assert ui.poll() is None
-
-
-def css(driver: Any, selector: str, prop: str) -> str:
-    return str(driver.execute_script(
-        "const e = document.querySelector(arguments[0]);"
-        "return e ? getComputedStyle(e).getPropertyValue(arguments[1]) : null;", selector, prop))
-
-
-def text_of(driver: Any, selector: str) -> str:
-    return str(driver.execute_script(
-        "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", selector))
 
 
 def test_a_rolled_back_sweep_does_not_look_like_a_success(cluster: Cluster, browser: Any) -> None:

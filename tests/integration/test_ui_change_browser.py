@@ -16,21 +16,15 @@ import queue
 import subprocess
 import sys
 import threading
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration.browser import doc_screenshot, serve_ui, text_of
 from tests.integration.change_repos import World, git
-from tests.integration.helpers import ROOT, Cluster, wait_until
-from tests.integration.test_ui_browser import (  # noqa: F401
-    browser,
-    doc_screenshot,
-    free_port,
-    serve_ui,
-    text_of,
-)
+from tests.integration.helpers import ROOT, Cluster, wait_serving, wait_until
+from tests.servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -67,14 +61,7 @@ def serve(catalog: Path) -> tuple[subprocess.Popen[str], str]:
         stderr=subprocess.PIPE, text=True, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
 
-    def serving() -> bool:
-        assert proc.poll() is None, proc.communicate()[1]
-        try:
-            return bool(urllib.request.urlopen(base + "/api/sweeps", timeout=2).status == 200)
-        except OSError:
-            return False
-
-    wait_until(serving, 30, "coord ui to serve", interval=0.1)
+    wait_serving(proc, base)
     return proc, base
 
 

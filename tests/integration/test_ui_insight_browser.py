@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.integration.browser import serve_ui
 from tests.integration.helpers import PLAN, Cluster, T, wait_until
-from tests.integration.test_ui_browser import browser, serve_ui  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.helpers import Cluster, T, wait_until
-from tests.integration.test_ui_browser import free_port
+from tests.servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

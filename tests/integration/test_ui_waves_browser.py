@@ -9,14 +9,14 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.helpers import ROOT, wait_until
-from tests.integration.test_ui_browser import browser, free_port, text_of  # noqa: F401
+from tests.integration.browser import text_of
+from tests.integration.helpers import ROOT, wait_serving, wait_until
+from tests.servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -58,14 +58,7 @@ def test_a_finished_embedded_waved_sweep_page_lists_its_waves(tmp_path: Path,
                           start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        def serving() -> bool:
-            assert ui.poll() is None, ui.communicate()[1]
-            try:
-                return bool(urllib.request.urlopen(base + "/api/sweeps", timeout=2).status == 200)
-            except OSError:
-                return False
-
-        wait_until(serving, 30, "coord ui to serve", interval=0.1)
+        wait_serving(ui, base)
         browser.get(f"{base}/sweeps/{sid}")
         states = ("return Object.fromEntries([...document.querySelectorAll('#waves [data-wave]')]"
                   ".map((e) => [e.dataset.wave, e.dataset.state]))")

@@ -1,4 +1,12 @@
-"""Unit-tier fixtures: an embedded runtime, and one Redis client per backend.
+"""Unit-tier fixtures: the runtime a test runs on, and one Redis client per backend.
+
+``rt`` is a fresh runtime on fakeredis (what embedded mode's stand-in is). Its variants
+are marks, not second definitions: ``@pytest.mark.rt(stub=True)`` dispatches to
+:class:`StubApp` (messages recorded, none sent), ``env={...}`` sets COORD_* variables
+before it is made, ``settings={...}`` overrides settings after. ``signed_rt`` is a
+runtime whose processes seal what they write with COORD_SIGNING_KEY, ``keyed_rt`` one
+that also requires it (COORD_REQUIRE_SIGNED=1); both take ``@pytest.mark.signed(key=...,
+stub=...)``.
 
 ``redis_client`` runs a test on fakeredis (what embedded mode uses) and on a real
 ``redis-server`` (the session server of tests/conftest.py), as dramatiq does: the
@@ -7,9 +15,13 @@ Lua scripts and key semantics must agree on both.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import fakeredis
@@ -17,19 +29,71 @@ import pytest
 import redis
 
 from coordination.runtime.context import Runtime
-from tests.unit.support.sweeps import fresh_runtime
+from tests.unit.support.sweeps import StubApp, fresh_runtime, write_catalog
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _runtime(monkeypatch: pytest.MonkeyPatch, *, stub: bool = False,
+             env: dict[str, str] | None = None,
+             settings: dict[str, Any] | None = None) -> Iterator[Runtime]:
+    """A fresh runtime made after ``env`` is set; the process-wide runtime, embedded
+    state and settings dropped after."""
+    from coordination.connection.client import reset_embedded
+    from coordination.dispatch import CeleryDispatcher
+    from coordination.runtime.context import get_runtime
+    from coordination.settings import get_settings
+
+    for name, value in (env or {}).items():
+        monkeypatch.setenv(name, value)
+    runtime = fresh_runtime()
+    assert runtime.settings.embedded
+    if settings:
+        runtime = dataclasses.replace(
+            runtime, settings=runtime.settings.model_copy(update=settings))
+    if stub:
+        runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
+    try:
+        yield runtime
+    finally:
+        reset_embedded()
+        get_runtime.cache_clear()
+        get_settings.cache_clear()
+
+
+def _marked(request: pytest.FixtureRequest, name: str) -> dict[str, Any]:
+    mark = request.node.get_closest_marker(name)
+    return dict(mark.kwargs) if mark else {}
 
 
 @pytest.fixture
-def rt() -> Iterator[Runtime]:
-    from coordination.connection.client import reset_embedded
-    from coordination.runtime.context import get_runtime
+def rt(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    """A fresh runtime on fakeredis; ``@pytest.mark.rt(stub=, env=, settings=)`` for a
+    variant."""
+    yield from _runtime(monkeypatch, **_marked(request, "rt"))
 
-    runtime = fresh_runtime()
-    assert runtime.settings.embedded
-    yield runtime
-    reset_embedded()
-    get_runtime.cache_clear()
+
+def _signed(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+            **env: str) -> Iterator[Runtime]:
+    opts = _marked(request, "signed")
+    env = {"COORD_SIGNING_KEY": opts.pop("key"), **env}
+    yield from _runtime(monkeypatch, env=env, **opts)
+
+
+@pytest.fixture
+def signed_rt(request: pytest.FixtureRequest,
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    """A runtime (and its in-process workers) with COORD_SIGNING_KEY, the key of
+    ``@pytest.mark.signed(key=..., stub=...)``."""
+    yield from _signed(request, monkeypatch)
+
+
+@pytest.fixture
+def keyed_rt(request: pytest.FixtureRequest,
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    """A runtime (and its in-process workers) with COORD_SIGNING_KEY (the key of
+    ``@pytest.mark.signed(key=..., stub=...)``) and COORD_REQUIRE_SIGNED=1."""
+    yield from _signed(request, monkeypatch, COORD_REQUIRE_SIGNED="1")
 
 
 @pytest.fixture(params=["fakeredis", "redis-server"])
@@ -47,3 +111,64 @@ def redis_backend(request: pytest.FixtureRequest) -> Iterator[tuple[str, Any]]:
     probe.flushall()
     probe.close()
     yield "redis-server", lambda cls: cls.from_url(srv.url, decode_responses=True)
+
+
+@pytest.fixture
+def fake_r() -> redis.Redis:
+    """An empty fakeredis client of its own server."""
+    return fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+
+
+@pytest.fixture
+def r(redis_backend: tuple[str, Any]) -> Iterator[redis.Redis]:
+    """A client on each backend of ``redis_backend`` (an empty database), closed after."""
+    name, make = redis_backend
+    client: redis.Redis = make(fakeredis.FakeRedis if name == "fakeredis" else redis.Redis)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def signed(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+           rt: Runtime) -> Iterator[Runtime]:
+    """``rt`` with COORD_SIGNING_KEY (the key of ``@pytest.mark.signed(key=...)``) set
+    after it was made, its settings read again."""
+    from coordination.settings import get_settings
+
+    monkeypatch.setenv("COORD_SIGNING_KEY", _marked(request, "signed")["key"])
+    get_settings.cache_clear()
+    rt.settings = get_settings()
+    yield rt
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def one_todo(tmp_path: Path) -> Path:
+    """A catalog of one repo (api) and one todo (TODO-001, `true`); its path."""
+    return write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"}])
+
+
+@pytest.fixture
+def eco(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """The test module's ``CATALOG`` text as ``tmp_path/ecosystem.yaml``; its path."""
+    path = tmp_path / "ecosystem.yaml"
+    path.write_text(request.module.CATALOG)
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A git repository (``tmp_path/r``, branch main) holding one empty commit."""
+    r = tmp_path / "r"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(r)], check=True)
+    subprocess.run(["git", "-C", str(r), "-c", "user.name=t", "-c", "user.email=t@t", "commit",
+                    "-q", "--allow-empty", "-m", "seed"], check=True)
+    return r
+
+
+@pytest.fixture(scope="module")
+def gen_ref() -> ModuleType:
+    """docs/hooks/gen_ref.py (what generates the reference pages), imported."""
+    from tests.docs.reference import load_gen_ref
+
+    return load_gen_ref()

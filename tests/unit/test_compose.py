@@ -33,7 +33,7 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def catalog() -> Any:
+def example() -> Any:
     from coordination.catalog.store import CatalogStore
 
     return CatalogStore(ROOT / "ecosystem.yaml").load()
@@ -73,14 +73,14 @@ def workers(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def test_one_worker_per_repo_of_the_catalog(services: dict[str, Any], catalog: Any) -> None:
+def test_one_worker_per_repo_of_the_catalog(services: dict[str, Any], example: Any) -> None:
     ws = workers(services)
-    repos = {r.name for r in catalog.repos}
+    repos = {r.name for r in example.repos}
     assert set(ws) <= repos, f"workers for unknown repos: {sorted(set(ws) - repos)}"
     assert repos <= set(ws), f"repos without a worker: {sorted(repos - set(ws))}"
 
 
-def test_workers_run_the_catalog_in_their_checkout(services: dict[str, Any], catalog: Any) -> None:
+def test_workers_run_the_catalog_in_their_checkout(services: dict[str, Any], example: Any) -> None:
     for repo, svc in workers(services).items():
         args = argv(svc)
         assert args[0] == "coord" and flag(args, "--file") == "/app/ecosystem.yaml", args
@@ -88,7 +88,7 @@ def test_workers_run_the_catalog_in_their_checkout(services: dict[str, Any], cat
         assert svc["depends_on"]["redis"]["condition"] == "service_healthy"
         mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in svc.get("volumes", [])}
         # The worker's default checkout: the catalog's path, relative to --file.
-        spec = catalog.repo(repo)
+        spec = example.repo(repo)
         checkout = f"/app/{spec.path or spec.name}"
         assert flag(args, "--path") in (None, checkout)
         assert checkout in mounts, f"{repo}: no volume at {checkout}: {mounts}"

@@ -1,6 +1,6 @@
 """The docs' images: every image a page shows exists, and every file of docs/images/ is
 shown somewhere (issue #42). The web view's screenshots are taken by the browser tests
-(tests/integration/test_ui_browser.py's ``doc_screenshot``) at 1280x800, each with a
+(tests/integration/browser.py's ``doc_screenshot``) at 1280x800, each with a
 sidecar saying what it was taken of; one taken before the web view's look last changed
 fails here (tests/docs/screenshots.py)."""
 

@@ -7,24 +7,12 @@ here, and every setting, field, event kind and metric appears on its generated p
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def gen_ref() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_ref", ROOT / "docs/hooks/gen_ref.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["gen_ref"] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.mark.timeout(60)

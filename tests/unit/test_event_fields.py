@@ -10,8 +10,6 @@ reads from real ledgers; the other kinds are held here to exactly what the code 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -25,16 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 #: The kinds a worker's run ends a todo with (its fields: the run's, handed over).
 RUN_ENDS = {"todo.succeeded", "todo.failed", "todo.cached", "todo.compensated",
             "todo.compensation_failed", "todo.cancelled"}
-
-
-@pytest.fixture(scope="module")
-def gen_ref() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_ref", ROOT / "docs/hooks/gen_ref.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["gen_ref"] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")

@@ -153,7 +153,7 @@ def git(cwd: Path, *args: str) -> str:
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def evil_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
@@ -176,86 +176,86 @@ def marker_program(tmp_path: Path, name: str) -> tuple[str, Path]:
     return str(script), marker
 
 
-def test_the_repos_programs_never_run_on_a_read(repo: Path, tmp_path: Path) -> None:
+def test_the_repos_programs_never_run_on_a_read(evil_repo: Path, tmp_path: Path) -> None:
     marks = {}
     for key in ("core.fsmonitor", "filter.evil.clean", "filter.evil.process",
                 "diff.evil.textconv", "diff.evil.command", "core.pager"):
         program, marks[key] = marker_program(tmp_path, key)
-        git(repo, "config", key, program)
-    (repo / "f").write_text("b\n")
-    assert gs.run(["diff", "--quiet"], repo=repo).returncode == 1
-    assert gs.run(["status", "--porcelain"], repo=repo, capture_output=True,
+        git(evil_repo, "config", key, program)
+    (evil_repo / "f").write_text("b\n")
+    assert gs.run(["diff", "--quiet"], repo=evil_repo).returncode == 1
+    assert gs.run(["status", "--porcelain"], repo=evil_repo, capture_output=True,
                   text=True).stdout.strip() == "M f"
-    gs.run(["diff", "HEAD", "--stat"], repo=repo, capture_output=True)
-    gs.run(["add", "-A"], repo=repo)
+    gs.run(["diff", "HEAD", "--stat"], repo=evil_repo, capture_output=True)
+    gs.run(["add", "-A"], repo=evil_repo)
     assert {k: m.exists() for k, m in marks.items()} == dict.fromkeys(marks, False)
     # the same calls as git runs them: the programs run (the test can tell)
-    subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True)
+    subprocess.run(["git", "-C", str(evil_repo), "status", "--porcelain"], capture_output=True)
     assert marks["core.fsmonitor"].exists() or marks["filter.evil.process"].exists()
 
 
-def test_a_push_rewriting_key_refuses_the_push_and_names_it(repo: Path, tmp_path: Path) -> None:
+def test_a_push_rewriting_key_refuses_the_push_and_names_it(evil_repo: Path, tmp_path: Path) -> None:
     remote, elsewhere = tmp_path / "remote.git", tmp_path / "elsewhere.git"
     for bare in (remote, elsewhere):
         subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
-    git(repo, "remote", "add", "origin", str(remote))
+    git(evil_repo, "remote", "add", "origin", str(remote))
     for key, value in (("remote.origin.pushurl", str(elsewhere)),
                        (f"url.{elsewhere}.pushInsteadOf", str(remote)),
                        (f"url.{elsewhere}.insteadOf", str(remote))):
-        git(repo, "config", key, value)
+        git(evil_repo, "config", key, value)
         with pytest.raises(gs.GitRefused) as got:
-            gs.run(["push", "-q", "origin", "main"], repo=repo, capture_output=True)
+            gs.run(["push", "-q", "origin", "main"], repo=evil_repo, capture_output=True)
         said = str(got.value).lower()
         assert f"sets {key.lower()} (" in said, said
         assert f"config --unset-all {key.lower()}" in said
         # a local read never looks at it
-        assert gs.run(["rev-parse", "HEAD"], repo=repo, capture_output=True).returncode == 0
-        git(repo, "config", "--unset-all", key)
-    assert gs.run(["push", "-q", "origin", "main"], repo=repo, capture_output=True,
+        assert gs.run(["rev-parse", "HEAD"], repo=evil_repo, capture_output=True).returncode == 0
+        git(evil_repo, "config", "--unset-all", key)
+    assert gs.run(["push", "-q", "origin", "main"], repo=evil_repo, capture_output=True,
                   ).returncode == 0
-    assert git(remote, "rev-parse", "main") == git(repo, "rev-parse", "HEAD")
+    assert git(remote, "rev-parse", "main") == git(evil_repo, "rev-parse", "HEAD")
     assert subprocess.run(["git", "-C", str(elsewhere), "rev-parse", "--verify", "-q", "main"],
                           capture_output=True).returncode != 0
 
 
-def test_a_key_off_the_list_refuses_every_call(repo: Path) -> None:
-    git(repo, "config", "core.worktree", "/elsewhere")
+def test_a_key_off_the_list_refuses_every_call(evil_repo: Path) -> None:
+    git(evil_repo, "config", "core.worktree", "/elsewhere")
     with pytest.raises(gs.GitRefused, match=r"sets core.worktree .*not on coord's allow-list"):
-        gs.run(["rev-parse", "HEAD"], repo=repo)
+        gs.run(["rev-parse", "HEAD"], repo=evil_repo)
     # git config itself runs nothing: it lists and removes the key
-    out = gs.run(["config", "--get", "core.worktree"], repo=repo, capture_output=True,
+    out = gs.run(["config", "--get", "core.worktree"], repo=evil_repo, capture_output=True,
                  text=True)
     assert out.stdout.strip() == "/elsewhere"
-    git(repo, "config", "--unset", "core.worktree")
-    assert gs.run(["rev-parse", "HEAD"], repo=repo).returncode == 0
+    git(evil_repo, "config", "--unset", "core.worktree")
+    assert gs.run(["rev-parse", "HEAD"], repo=evil_repo).returncode == 0
 
 
 def test_the_users_global_config_is_reduced_to_its_allowed_keys(
-        repo: Path, tmp_path: Path) -> None:
+        evil_repo: Path, tmp_path: Path) -> None:
     program, marker = marker_program(tmp_path, "fsm")
     home = tmp_path / "home"
     (home / ".gitconfig").write_text(
         f"[user]\n\tname = Gee Lobal\n\temail = g@l\n[core]\n\tfsmonitor = {program}\n"
         f"[credential]\n\thelper = !{program}\n[url \"{tmp_path}/x\"]\n\tinsteadOf = y\n")
-    got = gs.run(["config", "--list", "--show-scope"], repo=repo, capture_output=True,
+    got = gs.run(["config", "--list", "--show-scope"], repo=evil_repo, capture_output=True,
                  text=True).stdout
     assert "user.name=Gee Lobal" in got and "user.email=g@l" in got
     assert "credential.helper" not in got and "insteadof" not in got
-    (repo / "f").write_text("c\n")
-    assert gs.run(["diff", "--quiet"], repo=repo).returncode == 1
+    (evil_repo / "f").write_text("c\n")
+    assert gs.run(["diff", "--quiet"], repo=evil_repo).returncode == 1
     assert not marker.exists()
-    ident = gs.run(["var", "GIT_COMMITTER_IDENT"], repo=repo, capture_output=True, text=True)
+    ident = gs.run(["var", "GIT_COMMITTER_IDENT"], repo=evil_repo, capture_output=True, text=True)
     assert ident.stdout.startswith("Gee Lobal <g@l>")
 
 
-def test_hooks_are_off_unless_trusted(repo: Path, tmp_path: Path) -> None:
+def test_hooks_are_off_unless_trusted(evil_repo: Path, tmp_path: Path) -> None:
     marker = tmp_path / "HOOKED"
-    hook = repo / ".git" / "hooks" / "post-checkout"
+    hook = evil_repo / ".git" / "hooks" / "post-checkout"
     hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
     hook.chmod(0o755)
-    gs.run(["checkout", "-q", "-b", "other"], repo=repo, capture_output=True)
+    gs.run(["checkout", "-q", "-b", "other"], repo=evil_repo, capture_output=True)
     assert not marker.exists()
-    gs.run(["checkout", "-q", "main"], repo=repo, trusted=True, hooks=True, capture_output=True)
+    gs.run(["checkout", "-q", "main"], repo=evil_repo, trusted=True, hooks=True, capture_output=True)
     assert marker.exists()
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.helpers import Cluster, T, read_lines, wait_until
-from tests.integration.sentinel_bed import FAILOVER_TIMEOUT_MS, SentinelBed
+from tests.integration.sentinel_bed import FAILOVER_TIMEOUT_MS, SentinelBed, cluster_over
 
 KILLS = 10
 N = 1000
@@ -53,45 +53,18 @@ STRETCH_N, ALONE_RUNS = 300, 30
 
 
 @pytest.fixture
-def bed(tmp_path: Path) -> Iterator[SentinelBed]:
-    b = SentinelBed(tmp_path / "bed")
-    try:
-        yield b
-    finally:
-        b.close()
-
-
-@pytest.fixture
-def cluster(bed: SentinelBed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-            request: pytest.FixtureRequest) -> Iterator[Cluster]:
+def soak_cluster(bed: SentinelBed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                 request: pytest.FixtureRequest) -> Iterator[Cluster]:
     """A :class:`Cluster` on ``bed`` (workers' and sentinels' logs printed if the test
-    fails)."""
-    for k, v in bed.env().items():
-        monkeypatch.setenv(k, v)
-    from coordination.connection import client
-    from coordination.settings import get_settings
-
-    get_settings.cache_clear()
-    c = Cluster(tmp_path / "cluster", bed.url)
-    # A failover takes ~1-3 s here: a running todo's lease (6 s) outlives it.
-    c.env.update(bed.env(), COORD_LEASE_TTL="6", COORD_LOST_AFTER="3",
-                 COORD_WORKER_HEARTBEAT="0.5")
-    try:
-        yield c
-    finally:
-        rep = getattr(request.node, "rep_call", None)
-        if rep is None or rep.failed:
-            print(c.log_tails())
-            print(bed.logs())
-        c.close()
-        client._real_clients.pop(bed.url, None)
-        get_settings.cache_clear()
+    fails). A failover takes ~1-3 s here: a running todo's lease (6 s) outlives it."""
+    yield from cluster_over(bed, tmp_path, monkeypatch, request, lease_ttl="6",
+                            logs_unless_passed=True)
 
 
 @pytest.mark.timeout(600)
 def test_soak_1000_todos_with_the_master_sigkilled_ten_times(
-        bed: SentinelBed, cluster: Cluster) -> None:
-    _soak(cluster, bed)
+        bed: SentinelBed, soak_cluster: Cluster) -> None:
+    _soak(soak_cluster, bed)
 
 
 def _soak(c: Cluster, bed: SentinelBed) -> None:
@@ -156,12 +129,12 @@ def _soak(c: Cluster, bed: SentinelBed) -> None:
 
 @pytest.mark.timeout(300)
 def test_soak_todos_go_on_with_every_replica_sigkilled_for_a_stretch(
-        bed: SentinelBed, cluster: Cluster) -> None:
+        bed: SentinelBed, soak_cluster: Cluster) -> None:
     """Issue #39, "Tests and figures": the master's replicas all SIGKILLed while todos
     run, for as long as it takes ``ALONE_RUNS`` todos to run start to end, then started
     again. 0.3 waited for a replica to confirm each start: none ran until they were
     back (each start lost, its todo failed "as poison")."""
-    c, names = cluster, list(REPOS)
+    c, names = soak_cluster, list(REPOS)
     todos = {f"TODO-{i:04d}": names[i % len(names)] for i in range(STRETCH_N)}
     c.write_catalog(REPOS, [T(tid, repo, SOAK) for tid, repo in todos.items()])
     for r in names:

@@ -30,12 +30,6 @@ ROOT = Path(__file__).resolve().parents[3]
 WHO = "ana@example.com"
 
 
-@pytest.fixture
-def mgr(example_catalog: Path, monkeypatch: pytest.MonkeyPatch) -> CoordinationManager:
-    monkeypatch.setenv("COORD_USER", WHO)
-    return CoordinationManager(example_catalog)
-
-
 def entries(catalog: Path) -> list[dict[str, Any]]:
     path = audit.log_path(catalog)
     return audit.read(path) if path.exists() else []

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +30,6 @@ pytestmark = pytest.mark.timeout(90)
 
 KEY = "correct horse battery staple"
 Entry = dict[str, Any]
-
-
-@pytest.fixture
-def mgr(example_catalog: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CoordinationManager]:
-    monkeypatch.setenv("COORD_USER", "ana@example.com")
-    get_settings.cache_clear()
-    yield CoordinationManager(example_catalog)
-    get_settings.cache_clear()
 
 
 def use_key(monkeypatch: pytest.MonkeyPatch, key: str | None) -> None:

@@ -12,35 +12,17 @@ from __future__ import annotations
 
 import difflib
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from coordination.catalog.edits import StillReferenced
-from coordination.catalog.store import CatalogStore
-from coordination.errors import NotFoundError, UsageError
 from coordination.catalog.manager import CoordinationManager
+from coordination.errors import NotFoundError, UsageError
+from tests.unit.support.cli import coord_bare
 
 pytestmark = pytest.mark.timeout(60)
-
-ROOT = Path(__file__).resolve().parents[3]
-COMMENTED = Path(__file__).resolve().parents[1] / "fixtures" / "commented.yaml"
-
-
-@pytest.fixture
-def m(example_catalog: Path) -> CoordinationManager:
-    return CoordinationManager(example_catalog)
-
-
-@pytest.fixture
-def commented(tmp_path: Path) -> Path:
-    path = tmp_path / "ecosystem.yaml"
-    shutil.copyfile(COMMENTED, path)
-    return path
 
 
 def changed_lines(before: bytes, after: bytes) -> list[str]:
@@ -56,16 +38,8 @@ def removed_block(before: bytes, first: str, last: str) -> list[str]:
     return ["- " + x for x in lines[i:j + 1]]
 
 
-def coord(catalog: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coordination.cli.main", "--file", str(catalog), *args],
-        cwd=catalog.parent, capture_output=True, text=True, timeout=50,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "COLUMNS": "200"},
-    )
-
-
 def ok_json(catalog: Path, *args: str) -> Any:
-    r = coord(catalog, *args, "--json")
+    r = coord_bare(catalog, *args, "--json")
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr and r.stderr == ""
     return json.loads(r.stdout)
@@ -408,7 +382,7 @@ def test_unknown_ids_say_did_you_mean(m: CoordinationManager) -> None:
 def test_cli_issue_delete(example_catalog: Path) -> None:
     before = example_catalog.read_bytes()
     for extra in ((), ("--json",)):
-        r = coord(example_catalog, "issue", "delete", "ISSUE-002", *extra)
+        r = coord_bare(example_catalog, "issue", "delete", "ISSUE-002", *extra)
         assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
         assert r.stderr.startswith("error: cannot delete ISSUE-002: 2 references")
         assert "issues[2].dependencies: ISSUE-003 depends on ISSUE-002" in r.stderr
@@ -416,7 +390,7 @@ def test_cli_issue_delete(example_catalog: Path) -> None:
         assert f"{example_catalog}:" in r.stderr
     assert example_catalog.read_bytes() == before
 
-    r = coord(example_catalog, "issue", "delete", "ISSUE-002", "--force")
+    r = coord_bare(example_catalog, "issue", "delete", "ISSUE-002", "--force")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [
         "deleted ISSUE-002", "dropped ISSUE-002 from ISSUE-003.dependencies, TODO-002.blocked_by",
@@ -429,7 +403,7 @@ def test_cli_issue_delete(example_catalog: Path) -> None:
 
 def test_cli_todo_delete(example_catalog: Path) -> None:
     before = example_catalog.read_bytes()
-    r = coord(example_catalog, "todo", "delete", "TODO-006")
+    r = coord_bare(example_catalog, "todo", "delete", "TODO-006")
     assert r.returncode == 2 and "milestone MS-002 of PLAN-001 lists TODO-006" in r.stderr
     assert example_catalog.read_bytes() == before
     doc = ok_json(example_catalog, "todo", "delete", "TODO-006", "--force")
@@ -440,7 +414,7 @@ def test_cli_todo_delete(example_catalog: Path) -> None:
     ]
     assert ok_json(example_catalog, "todo", "show", "TODO-004")["blocking"] == []
     created = ok_json(example_catalog, "todo", "create", "--task", "x", "--repo", "api")
-    r = coord(example_catalog, "todo", "delete", created["id"])
+    r = coord_bare(example_catalog, "todo", "delete", created["id"])
     assert (r.returncode, r.stdout.strip()) == (0, f"deleted {created['id']}")
 
 
@@ -459,7 +433,7 @@ def test_cli_todo_update(example_catalog: Path) -> None:
     }
     assert ok_json(example_catalog, "todo", "show", "TODO-005")["blocking"] == ["TODO-006"]
     assert ok_json(example_catalog, "todo", "show", "TODO-003")["blocking"] == ["TODO-005"]
-    r = coord(example_catalog, "todo", "update", "TODO-006", "--assignee", "", "--blocked-by", "",
+    r = coord_bare(example_catalog, "todo", "update", "TODO-006", "--assignee", "", "--blocked-by", "",
               "--resources", "", "--undo", "")
     assert (r.returncode, r.stdout.strip()) == (0, "updated TODO-006"), r.stderr
     shown = ok_json(example_catalog, "todo", "show", "TODO-006")
@@ -496,7 +470,7 @@ def test_cli_bad_input_exits_2_and_changes_nothing(
 ) -> None:
     before = example_catalog.read_bytes()
     for extra in ((), ("--json",)):
-        r = coord(example_catalog, *args, *extra)
+        r = coord_bare(example_catalog, *args, *extra)
         assert r.returncode == 2, (r.stdout, r.stderr)
         assert message in r.stderr and "Traceback" not in r.stderr
         assert r.stdout == ""
@@ -506,7 +480,7 @@ def test_cli_bad_input_exits_2_and_changes_nothing(
 @pytest.mark.parametrize("args", [("issue", "delete"), ("todo", "update"), ("todo", "delete")],
                          ids=" ".join)
 def test_cli_help_has_examples(example_catalog: Path, args: tuple[str, ...]) -> None:
-    r = coord(example_catalog, *args, "--help")
+    r = coord_bare(example_catalog, *args, "--help")
     assert r.returncode == 0 and "Example:" in r.stdout and "--json" in r.stdout
 
 

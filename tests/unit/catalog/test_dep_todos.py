@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.unit.cli.test_cli_catalog import _add_dep, coord
+from tests.unit.support.cli import add_dep, coord_bare
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -32,9 +32,9 @@ def _audit(path: Path) -> list[dict]:
 
 
 def test_create_todos_is_idempotent_and_audited(example_catalog: Path) -> None:
-    _add_dep(example_catalog, BROKEN)
+    add_dep(example_catalog, BROKEN)
     before = len(_todos(example_catalog))
-    r = coord(example_catalog, "dep", "check", "--create-todos", "--json")
+    r = coord_bare(example_catalog, "dep", "check", "--create-todos", "--json")
     assert r.returncode == 1, r.stderr  # still a failed check
     doc = json.loads(r.stdout)
     (made,) = doc["todos"]
@@ -51,26 +51,26 @@ def test_create_todos_is_idempotent_and_audited(example_catalog: Path) -> None:
     assert made["todo"] in entry["ids"]
 
     # a second run finds it: nothing new, no new edit
-    again = coord(example_catalog, "dep", "check", "--create-todos", "--json")
+    again = coord_bare(example_catalog, "dep", "check", "--create-todos", "--json")
     assert json.loads(again.stdout)["todos"] == [{**made, "created": False}]
     assert len(_todos(example_catalog)) == before + 1
     assert [e["op"] for e in _audit(example_catalog)].count("dep_check_create_todos") == 1
-    human = coord(example_catalog, "dep", "check", "--create-todos")
+    human = coord_bare(example_catalog, "dep", "check", "--create-todos")
     assert f"open already: {made['todo']} in web for DEP-004" in human.stdout
 
     # completed, and broken again: a new one
-    done = coord(example_catalog, "todo", "complete", made["todo"])
+    done = coord_bare(example_catalog, "todo", "complete", made["todo"])
     assert done.returncode == 0, done.stderr
-    third = json.loads(coord(example_catalog, "dep", "check", "--create-todos", "--json").stdout)
+    third = json.loads(coord_bare(example_catalog, "dep", "check", "--create-todos", "--json").stdout)
     assert third["todos"][0]["created"] and third["todos"][0]["todo"] != made["todo"]
 
 
 def test_without_the_flag_or_when_satisfied_nothing_is_created(example_catalog: Path) -> None:
     before = _todos(example_catalog)
-    r = coord(example_catalog, "dep", "check", "--create-todos", "--json")
+    r = coord_bare(example_catalog, "dep", "check", "--create-todos", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["todos"] == [] and _todos(example_catalog) == before
-    _add_dep(example_catalog, BROKEN)
-    plain = coord(example_catalog, "dep", "check", "--json")
+    add_dep(example_catalog, BROKEN)
+    plain = coord_bare(example_catalog, "dep", "check", "--json")
     assert "todos" not in json.loads(plain.stdout)
     assert len(_todos(example_catalog)) == len(before)

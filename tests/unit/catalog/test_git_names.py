@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.catalog.test_bad_input import EDIT, READ, refused, run
+from tests.unit.support.refusals import EDIT, READ, refused, run
 
 pytestmark = pytest.mark.timeout(60)
 

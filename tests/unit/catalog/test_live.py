@@ -37,26 +37,26 @@ coordination:
 
 
 @pytest.fixture
-def eco(tmp_path: Path) -> Iterator[Path]:
+def live_eco(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "ecosystem.yaml"
     path.write_text(CATALOG)
     yield path
     live.set_overlay(path, {})
 
 
-def test_marker_written_listed_and_removed(eco: Path) -> None:
-    assert live.marked(eco) == {}
-    assert live.mark(eco, "S-1", at=live.where(None, "coord"), plan="PLAN-001",
+def test_marker_written_listed_and_removed(live_eco: Path) -> None:
+    assert live.marked(live_eco) == {}
+    assert live.mark(live_eco, "S-1", at=live.where(None, "coord"), plan="PLAN-001",
                      todos=["TODO-001"])
-    got = live.marked(eco)
+    got = live.marked(live_eco)
     assert got == {"S-1": {"where": "embedded:coord", "plan": "PLAN-001", "todos": ["TODO-001"]}}
-    live.wait_mark(eco, "S-1", {"host": "h", "pid": 1})
-    assert live.marked(eco)["S-1"]["waiter"] == {"host": "h", "pid": 1}
-    assert live.marked(eco)["S-1"]["todos"] == ["TODO-001"]
-    live.unmark(eco, "S-1")
-    assert live.marked(eco) == {}
-    live.unmark(eco, "S-1")  # gone already: nothing
-    assert not live.mark(eco, "../x", at="a", plan=None, todos=[])  # never outside the dir
+    live.wait_mark(live_eco, "S-1", {"host": "h", "pid": 1})
+    assert live.marked(live_eco)["S-1"]["waiter"] == {"host": "h", "pid": 1}
+    assert live.marked(live_eco)["S-1"]["todos"] == ["TODO-001"]
+    live.unmark(live_eco, "S-1")
+    assert live.marked(live_eco) == {}
+    live.unmark(live_eco, "S-1")  # gone already: nothing
+    assert not live.mark(live_eco, "../x", at="a", plan=None, todos=[])  # never outside the dir
 
 
 def test_where_never_holds_the_url() -> None:
@@ -66,28 +66,28 @@ def test_where_never_holds_the_url() -> None:
     assert at != live.where(url, "other") != live.where("redis://host:6379/1", "coord")
 
 
-def test_reads_show_the_overlay_and_edits_read_the_file(eco: Path) -> None:
-    store = CatalogStore(eco, cache_dir=None)
+def test_reads_show_the_overlay_and_edits_read_the_file(live_eco: Path) -> None:
+    store = CatalogStore(live_eco, cache_dir=None)
     assert store.load().todo("TODO-001").status == "pending"
-    live.set_overlay(eco, {"TODO-001": "in_progress"})
+    live.set_overlay(live_eco, {"TODO-001": "in_progress"})
     assert store.load().todo("TODO-001").status == "in_progress"
     assert store.load().todo("TODO-002").status == "pending"
-    listed = reads.list_todos(eco, status="in_progress")
+    listed = reads.list_todos(live_eco, status="in_progress")
     assert [t["id"] for t in listed] == ["TODO-001"]
     # An edit sees the file (and writes nothing of the overlay).
     store.update(lambda doc: None)
-    assert "in_progress" not in eco.read_text()
-    live.set_overlay(eco, {})
+    assert "in_progress" not in live_eco.read_text()
+    live.set_overlay(live_eco, {})
     assert store.load().todo("TODO-001").status == "pending"
-    assert [t["status"] for t in reads.list_todos(eco)] == ["pending", "pending"]
+    assert [t["status"] for t in reads.list_todos(live_eco)] == ["pending", "pending"]
 
 
-def test_a_read_with_no_marker_asks_no_redis(eco: Path) -> None:
-    modules = loaded(eco, "todo", "list", every=True)
+def test_a_read_with_no_marker_asks_no_redis(live_eco: Path) -> None:
+    modules = loaded(live_eco, "todo", "list", every=True)
     assert "coordination.catalog.live" in modules  # the cheap check ran
     assert not {"coordination.sweeps.live", "redis"} & modules
-    live.mark(eco, "S-1", at="redis:0", plan=None, todos=[])  # another Redis's sweep
-    modules = loaded(eco, "todo", "list", every=True)
+    live.mark(live_eco, "S-1", at="redis:0", plan=None, todos=[])  # another Redis's sweep
+    modules = loaded(live_eco, "todo", "list", every=True)
     assert not {"coordination.sweeps.live", "redis"} & modules
 
 

@@ -16,11 +16,6 @@ from coordination.catalog.manager import CoordinationManager
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture
-def m(example_catalog: Path) -> CoordinationManager:
-    return CoordinationManager(example_catalog)
-
-
 def add_dependency(path: Path, consumer: str, provider: str, **validation: Any) -> str:
     """Append a dependency with a validation command straight to the document."""
     def edit(doc: Any) -> str:

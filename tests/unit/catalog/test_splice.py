@@ -14,22 +14,16 @@ from typing import Any
 import pytest
 import yaml
 
-from coordination.catalog.manager import CoordinationManager
 from coordination.catalog import roundtrip as roundtrip_module
+from coordination.catalog.manager import CoordinationManager
 from coordination.catalog.roundtrip import dump_round_trip, load_round_trip
 from coordination.catalog.store import CatalogStore
 from coordination.errors import CatalogSchemaError, CatalogSyntaxError, NotFoundError
-from tests.unit.support.catalogs import catalog_data
+from tests.unit.support.catalogs import COMMENTED, catalog_data
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("private_cache")]
 
 ROOT = Path(__file__).resolve().parents[3]
-COMMENTED = ROOT / "tests" / "unit" / "fixtures" / "commented.yaml"
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
 
 
 def _generated(indent: int) -> bytes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import fcntl
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -19,26 +18,11 @@ from coordination.catalog import loader, store
 from coordination.catalog.roundtrip import dump_round_trip, guess_style, load_round_trip
 from coordination.catalog.store import CatalogStore
 from coordination.errors import CatalogError, CatalogSchemaError, CatalogSyntaxError, ConflictError
+from tests.unit.support.catalogs import COMMENTED
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("private_cache")]
 
 ROOT = Path(__file__).resolve().parents[3]
-COMMENTED = Path(__file__).resolve().parents[1] / "fixtures" / "commented.yaml"
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Keep the default cache dir out of the developer's home."""
-    cache = tmp_path / "xdg-cache"
-    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
-    return cache
-
-
-@pytest.fixture
-def commented(tmp_path: Path) -> Path:
-    path = tmp_path / "ecosystem.yaml"
-    shutil.copyfile(COMMENTED, path)
-    return path
 
 
 def changed_lines(before: bytes, after: bytes) -> list[str]:
@@ -302,9 +286,9 @@ def test_lock_wait_has_a_deadline(commented: Path, monkeypatch: pytest.MonkeyPat
 
 # -- cache --------------------------------------------------------------------------
 def test_warm_load_skips_parsing(commented: Path, monkeypatch: pytest.MonkeyPatch,
-                                 _private_cache: Path) -> None:
+                                 private_cache: Path) -> None:
     first = CatalogStore(commented).load()
-    assert list((_private_cache / "coord" / "catalog").glob("*.json"))
+    assert list((private_cache / "coord" / "catalog").glob("*.json"))
 
     def no_parse(*a: Any) -> Any:
         raise AssertionError("parsed despite a warm cache")
@@ -367,9 +351,9 @@ def test_cache_keeps_values_json_would_change(commented: Path) -> None:
         assert meta["when"].isoformat() == "2026-01-02"
 
 
-def test_no_cache_dir_means_no_cache(commented: Path, _private_cache: Path) -> None:
+def test_no_cache_dir_means_no_cache(commented: Path, private_cache: Path) -> None:
     CatalogStore(commented, cache_dir=None).load()
-    assert not _private_cache.exists()
+    assert not private_cache.exists()
 
 
 def test_warm_load_of_5000_todos_is_fast(tmp_path: Path) -> None:

@@ -19,21 +19,14 @@ from coordination.catalog import audit
 from coordination.catalog.edits import StillReferenced
 from coordination.catalog.manager import CoordinationManager
 from coordination.errors import CatalogError, NotFoundError, UsageError
+from tests.unit.support.catalogs import COMMENTED
 
-pytestmark = pytest.mark.timeout(60)
-
-COMMENTED = Path(__file__).resolve().parents[1] / "fixtures" / "commented.yaml"
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("private_cache")]
 
 
 @pytest.fixture(autouse=True)
-def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+def _edits_by_tester(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COORD_USER", "tester")
-
-
-@pytest.fixture
-def m(example_catalog: Path) -> CoordinationManager:
-    return CoordinationManager(example_catalog)
 
 
 def changed(before: bytes, after: bytes) -> list[str]:

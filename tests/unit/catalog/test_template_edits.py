@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.unit.support.catalogs import svc_fleet
 from tests.unit.support.cli import clean_error, coord
 
 pytestmark = pytest.mark.timeout(120)
@@ -21,20 +22,11 @@ REPOS = ("core", "api", "web")
 
 
 def fleet(root: Path, **template: Any) -> Path:
-    for r in REPOS:
-        (root / r).mkdir(parents=True, exist_ok=True)
-    doc = {
-        "version": 1,
-        "repos": [{"name": r, "path": r, "tags": ["svc"]} for r in REPOS],
-        "coordination": {
-            "plans": [{"id": "PLAN-001", "title": "upgrade", "status": "active"}],
-            "todos": [{"id": "TODO-010", "task": "upgrade", "plan": "PLAN-001",
-                       "for_each": "tag:svc", "run": "true", **template}],
-        },
-    }
-    eco = root / "ecosystem.yaml"
-    eco.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return eco
+    return svc_fleet(root, REPOS, {
+        "plans": [{"id": "PLAN-001", "title": "upgrade", "status": "active"}],
+        "todos": [{"id": "TODO-010", "task": "upgrade", "plan": "PLAN-001",
+                   "for_each": "tag:svc", "run": "true", **template}],
+    })
 
 
 def template(eco: Path) -> dict[str, Any]:

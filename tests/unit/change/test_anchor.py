@@ -6,29 +6,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from coordination.change import anchor
 from coordination.runtime.context import Runtime
-from coordination.settings import get_settings
 from coordination.trust.signing import Policy
 
-pytestmark = pytest.mark.timeout(60)
+KEY = "a" * 32
+pytestmark = [pytest.mark.timeout(60), pytest.mark.signed(key=KEY)]
 
 PLAN = "PLAN-001"
-KEY = "a" * 32
-
-
-@pytest.fixture
-def signed(monkeypatch: pytest.MonkeyPatch, rt: Runtime) -> Iterator[Runtime]:
-    monkeypatch.setenv("COORD_SIGNING_KEY", KEY)
-    get_settings.cache_clear()
-    rt.settings = get_settings()
-    yield rt
-    get_settings.cache_clear()
 
 
 def git(cwd: Path, *args: str) -> str:

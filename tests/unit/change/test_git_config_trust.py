@@ -28,7 +28,7 @@ def run(cwd: Path, *args: str) -> str:
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # a global config of the test's
     (tmp_path / "home").mkdir()
     r = tmp_path / "r"
@@ -38,107 +38,107 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return r
 
 
-def test_every_command_bearing_key_of_the_repos_own_config_is_named(repo: Path) -> None:
-    assert g.untrusted_commands(repo) == []
+def test_every_command_bearing_key_of_the_repos_own_config_is_named(home_repo: Path) -> None:
+    assert g.untrusted_commands(home_repo) == []
     for key in KEYS:
         assert len(key.split(".")) >= 2
-        run(repo, "config", key, "touch PWNED")
-        found = g.untrusted_commands(repo)
+        run(home_repo, "config", key, "touch PWNED")
+        found = g.untrusted_commands(home_repo)
         assert len(found) == 1 and found[0].lower().startswith(key.lower() + "="), (key, found)
         assert found[0].endswith("(.git/config)"), found
-        run(repo, "config", "--unset-all", key)
-    assert g.untrusted_commands(repo) == []
+        run(home_repo, "config", "--unset-all", key)
+    assert g.untrusted_commands(home_repo) == []
     why = g.command_refusal("api", "/co/api", ["remote.origin.uploadpack=x (.git/config)"])
     assert "git -C /co/api config --unset-all remote.origin.uploadpack" in why
     assert "land_hooks: true on repo api" in why
 
 
-def test_included_worktree_and_global_config(repo: Path, tmp_path: Path) -> None:
+def test_included_worktree_and_global_config(home_repo: Path, tmp_path: Path) -> None:
     inc = tmp_path / "inc"
     inc.write_text("[core]\n\tsshCommand = touch PWNED\n")
-    run(repo, "config", "include.path", str(inc))
-    found = g.untrusted_commands(repo)
+    run(home_repo, "config", "include.path", str(inc))
+    found = g.untrusted_commands(home_repo)
     assert [f.split("=")[0] for f in found] == ["include.path", "core.sshcommand"], found
-    run(repo, "config", "--unset-all", "include.path")
+    run(home_repo, "config", "--unset-all", "include.path")
     # a linked worktree's own config.worktree
     wt = tmp_path / "wt"
-    run(repo, "worktree", "add", "-q", "-b", "chg", str(wt))
-    run(repo, "config", "extensions.worktreeConfig", "true")
+    run(home_repo, "worktree", "add", "-q", "-b", "chg", str(wt))
+    run(home_repo, "config", "extensions.worktreeConfig", "true")
     run(wt, "config", "--worktree", "core.askPass", "touch PWNED")
-    assert [f.split("=")[0] for f in g.untrusted_commands(repo, wt)] == ["core.askpass"]
-    assert g.untrusted_commands(repo) == []  # (the main worktree has none)
+    assert [f.split("=")[0] for f in g.untrusted_commands(home_repo, wt)] == ["core.askpass"]
+    assert g.untrusted_commands(home_repo) == []  # (the main worktree has none)
     run(wt, "config", "--worktree", "--unset", "core.askPass")
     # the user's global config is theirs: read as always, never refused
-    run(repo, "config", "--global", "credential.helper", "store")
-    assert g.untrusted_commands(repo, wt) == []
+    run(home_repo, "config", "--global", "credential.helper", "store")
+    assert g.untrusted_commands(home_repo, wt) == []
 
 
 def test_a_config_without_any_of_the_words_starts_no_git(
-        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    run(repo, "config", "core.fsmonitor", "true")  # not refused: turned off on every call
-    run(repo, "remote", "add", "origin", "/somewhere/else.git")
+        home_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run(home_repo, "config", "core.fsmonitor", "true")  # not refused: turned off on every call
+    run(home_repo, "remote", "add", "origin", "/somewhere/else.git")
     with monkeypatch.context() as m:
         m.setattr(subprocess, "run", lambda *a, **k: pytest.fail(f"git started: {a}"))
-        assert g.untrusted_commands(repo) == []
-    run(repo, "config", "filter.lfs.process", "git-lfs filter-process")
-    assert [f.split("=")[0] for f in g.untrusted_commands(repo)] == ["filter.lfs.process"]
+        assert g.untrusted_commands(home_repo) == []
+    run(home_repo, "config", "filter.lfs.process", "git-lfs filter-process")
+    assert [f.split("=")[0] for f in g.untrusted_commands(home_repo)] == ["filter.lfs.process"]
 
 
 def test_fsmonitor_upload_and_receive_pack_of_the_repo_run_nothing(
-        repo: Path, tmp_path: Path) -> None:
+        home_repo: Path, tmp_path: Path) -> None:
     """Every call: core.fsmonitor off; a fetch, an ls-remote and a push made without
     trust: git's own upload-pack and receive-pack, whatever the repo's config says."""
     remote = tmp_path / "remote.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
-    run(repo, "remote", "add", "origin", str(remote))
-    run(repo, "push", "-q", "origin", "main")
+    run(home_repo, "remote", "add", "origin", str(remote))
+    run(home_repo, "push", "-q", "origin", "main")
     marks = {k: tmp_path / k for k in ("fsmonitor", "uploadpack", "receivepack")}
     script = tmp_path / "fsm.sh"
     script.write_text(f"#!/bin/sh\ntouch {marks['fsmonitor']}\nexit 1\n")
     script.chmod(0o755)
-    run(repo, "config", "core.fsmonitor", str(script))
-    run(repo, "config", "remote.origin.uploadpack", f"touch {marks['uploadpack']}; git-upload-pack")
-    run(repo, "config", "remote.origin.receivepack",
+    run(home_repo, "config", "core.fsmonitor", str(script))
+    run(home_repo, "config", "remote.origin.uploadpack", f"touch {marks['uploadpack']}; git-upload-pack")
+    run(home_repo, "config", "remote.origin.receivepack",
         f"touch {marks['receivepack']}; git-receive-pack")
-    head = g.head(repo)
-    assert g.remote_sha(repo, "origin", "main") == head
-    assert g.fetch(repo, "origin", "main") == head
-    (repo / "f").write_text("x\n")
-    g.git(repo, "add", "-A")
-    g.git(repo, "commit", "-q", "-m", "x", env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+    head = g.head(home_repo)
+    assert g.remote_sha(home_repo, "origin", "main") == head
+    assert g.fetch(home_repo, "origin", "main") == head
+    (home_repo / "f").write_text("x\n")
+    g.git(home_repo, "add", "-A")
+    g.git(home_repo, "commit", "-q", "-m", "x", env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
                                                  "GIT_COMMITTER_NAME": "t",
                                                  "GIT_COMMITTER_EMAIL": "t@t"})
-    assert g.push(repo, "origin", g.head(repo), "main", head) is None
+    assert g.push(home_repo, "origin", g.head(home_repo), "main", head) is None
     assert {k: m.exists() for k, m in marks.items()} == dict.fromkeys(marks, False)
     # trusted (land_hooks: true): the repo's own programs run, as git would run them
-    assert g.remote_sha(repo, "origin", "main", hooks=True) == g.head(repo)
+    assert g.remote_sha(home_repo, "origin", "main", hooks=True) == g.head(home_repo)
     assert marks["uploadpack"].exists()
 
 
-def test_the_remote_must_be_the_catalogs_url(repo: Path) -> None:
+def test_the_remote_must_be_the_catalogs_url(home_repo: Path) -> None:
     """remote_refusal: one URL equal to the catalog's (as it writes it: no password)
     passes; another, a second one added (git pushes to each), or none while the remote
     is a name is refused, naming both URLs and the fix; no ``url:``: not checked."""
     url = "https://example.com/org/r.git"
-    run(repo, "remote", "add", "origin", url)
-    assert g.remote_refusal("r", repo, "origin", url, repo) is None
-    assert g.remote_refusal("r", repo, "origin", None, repo) is None
-    run(repo, "remote", "set-url", "origin", "https://tok:pw@example.com/org/r.git")
-    assert g.remote_refusal("r", repo, "origin", url, repo) is None  # its password aside
+    run(home_repo, "remote", "add", "origin", url)
+    assert g.remote_refusal("r", home_repo, "origin", url, home_repo) is None
+    assert g.remote_refusal("r", home_repo, "origin", None, home_repo) is None
+    run(home_repo, "remote", "set-url", "origin", "https://tok:pw@example.com/org/r.git")
+    assert g.remote_refusal("r", home_repo, "origin", url, home_repo) is None  # its password aside
 
-    run(repo, "remote", "set-url", "origin", "/tmp/elsewhere.git")
-    why = g.remote_refusal("r", repo, "origin", url, repo) or ""
+    run(home_repo, "remote", "set-url", "origin", "/tmp/elsewhere.git")
+    why = g.remote_refusal("r", home_repo, "origin", url, home_repo) or ""
     assert "points at /tmp/elsewhere.git" in why and f"not at {url}" in why, why
     assert f"remote set-url origin {url}" in why and "coord repo update r --url" in why
-    assert g.untrusted_git("r", repo, repo, remote="origin", url=url, trusted=True) == why
-    assert g.untrusted_git("r", repo, repo) is None  # no remote given: not checked
+    assert g.untrusted_git("r", home_repo, home_repo, remote="origin", url=url, trusted=True) == why
+    assert g.untrusted_git("r", home_repo, home_repo) is None  # no remote given: not checked
 
-    run(repo, "remote", "set-url", "origin", url)
-    run(repo, "config", "--add", "remote.origin.url", "/tmp/elsewhere.git")
-    why = g.remote_refusal("r", repo, "origin", url, repo) or ""
+    run(home_repo, "remote", "set-url", "origin", url)
+    run(home_repo, "config", "--add", "remote.origin.url", "/tmp/elsewhere.git")
+    why = g.remote_refusal("r", home_repo, "origin", url, home_repo) or ""
     assert "several URLs" in why and "--replace-all remote.origin.url" in why, why
 
-    run(repo, "remote", "remove", "origin")
-    why = g.remote_refusal("r", repo, "origin", url, repo) or ""
+    run(home_repo, "remote", "remove", "origin")
+    why = g.remote_refusal("r", home_repo, "origin", url, home_repo) or ""
     assert "no URL in its git config" in why, why
-    assert g.remote_refusal("r", repo, url, url, repo) is None  # the URL itself, as remote
+    assert g.remote_refusal("r", home_repo, url, url, home_repo) is None  # the URL itself, as remote

@@ -14,15 +14,6 @@ from coordination.change import git as g
 pytestmark = pytest.mark.timeout(30)
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    r = tmp_path / "r"
-    subprocess.run(["git", "init", "-q", "-b", "main", str(r)], check=True)
-    subprocess.run(["git", "-C", str(r), "-c", "user.name=t", "-c", "user.email=t@t", "commit",
-                    "-q", "--allow-empty", "-m", "seed"], check=True)
-    return r
-
-
 @pytest.mark.parametrize("remote", ["--upload-pack=touch {pwned}",
                                     "ext::sh -c touch% {pwned}"])
 def test_a_remote_that_would_run_a_command_runs_nothing(repo: Path, tmp_path: Path,

@@ -19,14 +19,6 @@ def run(cwd: Path, *args: str) -> str:
                            *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    r = tmp_path / "r"
-    subprocess.run(["git", "init", "-q", "-b", "main", str(r)], check=True)
-    run(r, "commit", "-q", "--allow-empty", "-m", "seed")
-    return r
-
-
 def test_a_branch_loose_or_packed_and_a_detached_head_are_read_from_files(
         repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run(repo, "worktree", "add", "-q", "-b", "chg", str(tmp_path / "wt"))

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from coordination.runtime.changes import RepoRecord
 from coordination.runtime.context import Runtime
 from coordination.settings import get_settings
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = [pytest.mark.timeout(30), pytest.mark.signed(key="s" * 32)]
 
 PLAN = "PLAN-001"
 SET = {"api": "a1", "web": "w1"}
@@ -30,15 +29,6 @@ def plan(verify: tuple[str, ...] = ("TODO-101", "TODO-102"),
     targets = {r: Target(r, f"/co/{r}", "main", "origin") for r in SET}
     return ChangePlan(PLAN, "chg", "push", targets, verify,
                       ("TODO-001", *verify, *gates), gates)
-
-
-@pytest.fixture
-def signed(monkeypatch: pytest.MonkeyPatch, rt: Runtime) -> Iterator[Runtime]:
-    monkeypatch.setenv("COORD_SIGNING_KEY", "s" * 32)
-    get_settings.cache_clear()
-    rt.settings = get_settings()
-    yield rt
-    get_settings.cache_clear()
 
 
 def candidates(rt: Runtime) -> None:

@@ -13,7 +13,7 @@ import pytest
 from coordination.catalog import audit, criteria
 from coordination.catalog.models import Criterion
 from coordination.catalog.store import CatalogStore
-from tests.unit.cli.test_field_flags import coord
+from tests.unit.support.cli import coord_inline
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -39,7 +39,7 @@ coordination:
 
 
 @pytest.fixture(params=["splice", "round-trip"])
-def eco(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Path:
+def criteria_eco(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Path:
     from coordination.settings import get_settings
 
     monkeypatch.setenv("COORD_USER", "tester")
@@ -51,57 +51,57 @@ def eco(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.Fixture
     return path
 
 
-def test_checks_written_beside_plain_criteria(eco: Path) -> None:
-    r = coord(eco, "plan", "update", "PLAN-001", "--criterion", "said only", "--criterion",
+def test_checks_written_beside_plain_criteria(criteria_eco: Path) -> None:
+    r = coord_inline(criteria_eco, "plan", "update", "PLAN-001", "--criterion", "said only", "--criterion",
               "p95 < 100ms", "--check", "", "--check", "./p95.sh --max 100")
     assert r.code == 0, r.err
-    r = coord(eco, "todo", "update", "TODO-001", "--acceptance", "tests pass", "--check",
+    r = coord_inline(criteria_eco, "todo", "update", "TODO-001", "--acceptance", "tests pass", "--check",
               "make test")
     assert r.code == 0, r.err
-    r = coord(eco, "todo", "create", "--task", "b", "--repo", "api", "--acceptance", "x",
+    r = coord_inline(criteria_eco, "todo", "create", "--task", "b", "--repo", "api", "--acceptance", "x",
               "--check", "test -e x", "--acceptance", "free")
     assert r.code == 2 and "--check is given 1 time(s) and --acceptance 2 time(s)" in r.err
-    cat = CatalogStore(eco, cache_dir=None).load()
+    cat = CatalogStore(criteria_eco, cache_dir=None).load()
     plan, todo = cat.plan("PLAN-001"), cat.todo("TODO-001")
     assert plan is not None and todo is not None
     assert plan.completion_criteria == ["said only",
                                         Criterion(text="p95 < 100ms", check="./p95.sh --max 100")]
     assert todo.acceptance_criteria == [Criterion(text="tests pass", check="make test")]
-    assert "# the plan" in eco.read_text() and "# checked" in eco.read_text()
+    assert "# the plan" in criteria_eco.read_text() and "# checked" in criteria_eco.read_text()
     assert cat.todo("TODO-002") is None  # the refused create wrote nothing
-    r = coord(eco, "todo", "update", "TODO-001", "--acceptance", "")
+    r = coord_inline(criteria_eco, "todo", "update", "TODO-001", "--acceptance", "")
     assert r.code == 0, r.err
-    todo = CatalogStore(eco, cache_dir=None).load().todo("TODO-001")
+    todo = CatalogStore(criteria_eco, cache_dir=None).load().todo("TODO-001")
     assert todo is not None and todo.acceptance_criteria == []
 
 
-def test_a_mismatched_check_count_writes_nothing(eco: Path) -> None:
-    before = eco.read_bytes()
-    r = coord(eco, "plan", "update", "PLAN-001", "--criterion", "a", "--check", "true",
+def test_a_mismatched_check_count_writes_nothing(criteria_eco: Path) -> None:
+    before = criteria_eco.read_bytes()
+    r = coord_inline(criteria_eco, "plan", "update", "PLAN-001", "--criterion", "a", "--check", "true",
               "--check", "false")
     assert r.code == 2 and "one --check per --criterion" in r.err, r.err
-    assert eco.read_bytes() == before
-    assert not audit.log_path(eco).exists()
+    assert criteria_eco.read_bytes() == before
+    assert not audit.log_path(criteria_eco).exists()
 
 
-def test_plan_status_check_records_and_shows(eco: Path) -> None:
-    assert coord(eco, "plan", "update", "PLAN-001", "--criterion", "flag set", "--check",
+def test_plan_status_check_records_and_shows(criteria_eco: Path) -> None:
+    assert coord_inline(criteria_eco, "plan", "update", "PLAN-001", "--criterion", "flag set", "--check",
                  "test -e flag").code == 0
-    shown = coord(eco, "plan", "status", "PLAN-001", "--json").json()
+    shown = coord_inline(criteria_eco, "plan", "status", "PLAN-001", "--json").json()
     assert shown["checks"] == [{"criterion": "flag set", "check": "test -e flag", "ok": None,
                                 "at": None, "exit_code": None, "reason": None}]
-    r = coord(eco, "plan", "status", "PLAN-001", "--check", "--json")
+    r = coord_inline(criteria_eco, "plan", "status", "PLAN-001", "--check", "--json")
     assert r.code == 1 and "flag set" in r.err
     assert r.json()["checks"][0]["ok"] is False and r.json()["checks"][0]["exit_code"] == 1
-    (eco.parent / "flag").touch()  # the catalog's directory: where a plan's checks run
-    r = coord(eco, "plan", "status", "PLAN-001", "--check", "--json")
+    (criteria_eco.parent / "flag").touch()  # the catalog's directory: where a plan's checks run
+    r = coord_inline(criteria_eco, "plan", "status", "PLAN-001", "--check", "--json")
     assert r.code == 0 and r.json()["checks"][0]["ok"] is True
-    assert [x["ok"] for x in criteria.read_results(eco)["PLAN-001"]] == [True]
-    ops = [e["op"] for e in audit.read(audit.log_path(eco))]
+    assert [x["ok"] for x in criteria.read_results(criteria_eco)["PLAN-001"]] == [True]
+    ops = [e["op"] for e in audit.read(audit.log_path(criteria_eco))]
     assert ops.count("plan.checked") == 2
     # The todo is not completed: checks passing do not complete the plan by themselves.
-    assert coord(eco, "plan", "status", "PLAN-001", "--json").json()["complete"] is False
+    assert coord_inline(criteria_eco, "plan", "status", "PLAN-001", "--json").json()["complete"] is False
     # A changed command is not the one that passed: never checked as written now.
-    assert coord(eco, "plan", "update", "PLAN-001", "--criterion", "flag set", "--check",
+    assert coord_inline(criteria_eco, "plan", "update", "PLAN-001", "--criterion", "flag set", "--check",
                  "test -e flag && true").code == 0
-    assert coord(eco, "plan", "status", "PLAN-001", "--json").json()["checks"][0]["ok"] is None
+    assert coord_inline(criteria_eco, "plan", "status", "PLAN-001", "--json").json()["checks"][0]["ok"] is None

@@ -7,35 +7,25 @@ errors on stderr without a traceback, and an untouched file on bad input.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.unit.support.cli import add_dep, coord_bare
+
 pytestmark = pytest.mark.timeout(60)
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def coord(catalog: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coordination.cli.main", "--file", str(catalog), *args],
-        cwd=catalog.parent, capture_output=True, text=True, timeout=50,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "COLUMNS": "200"},
-    )
 
 
 def ok_json(catalog: Path, *args: str) -> Any:
-    r = coord(catalog, *args, "--json")
+    r = coord_bare(catalog, *args, "--json")
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
     return json.loads(r.stdout)
 
 
 def fails(catalog: Path, code: int, *args: str) -> str:
-    r = coord(catalog, *args)
+    r = coord_bare(catalog, *args)
     assert r.returncode == code, (r.stdout, r.stderr)
     assert "Traceback" not in r.stderr
     return r.stderr
@@ -53,7 +43,7 @@ READS = [
 
 @pytest.mark.parametrize("args", READS, ids=" ".join)
 def test_reads_human_and_json(example_catalog: Path, args: tuple[str, ...]) -> None:
-    human = coord(example_catalog, *args)
+    human = coord_bare(example_catalog, *args)
     assert human.returncode == 0, human.stderr
     assert human.stdout.strip() and not human.stderr
     ok_json(example_catalog, *args)
@@ -70,7 +60,7 @@ def test_json_shapes(example_catalog: Path) -> None:
 
 
 def test_issue_create_update_close(example_catalog: Path) -> None:
-    r = coord(example_catalog, "issue", "create", "--title", "Rotate [keys]", "--repos", "api,infra",
+    r = coord_bare(example_catalog, "issue", "create", "--title", "Rotate [keys]", "--repos", "api,infra",
               "--priority", "high", "--label", "security", "--label", "ops")
     assert r.returncode == 0 and r.stdout.strip() == "ISSUE-004", r.stderr
     text = example_catalog.read_text()
@@ -79,7 +69,7 @@ def test_issue_create_update_close(example_catalog: Path) -> None:
     assert shown["repos"] == ["api", "infra"] and shown["labels"] == ["security", "ops"]
     updated = ok_json(example_catalog, "issue", "update", "ISSUE-004", "--status", "in_progress")
     assert updated["status"] == "in_progress"
-    assert coord(example_catalog, "issue", "update", "ISSUE-004", "--assignee", "ana").stdout.strip() == "updated ISSUE-004"
+    assert coord_bare(example_catalog, "issue", "update", "ISSUE-004", "--assignee", "ana").stdout.strip() == "updated ISSUE-004"
     assert ok_json(example_catalog, "issue", "close", "ISSUE-004")["status"] == "closed"
     created = ok_json(example_catalog, "issue", "create", "--title", "Second")
     assert created["id"] == "ISSUE-005"
@@ -93,11 +83,11 @@ def test_todo_create_and_complete(example_catalog: Path) -> None:
     assert created["blocked_by"] == ["TODO-005", "ISSUE-003"]
     assert created["acceptance_criteria"] == ["builds", "tests pass"]
     assert ok_json(example_catalog, "todo", "show", "TODO-005")["blocking"] == ["TODO-007"]
-    r = coord(example_catalog, "todo", "create", "--task", "Another", "--repo", "api")
+    r = coord_bare(example_catalog, "todo", "create", "--task", "Another", "--repo", "api")
     assert (r.returncode, r.stdout.strip()) == (0, "TODO-008")
     done = ok_json(example_catalog, "todo", "complete", "TODO-007", "--hours", "1.5")
     assert (done["status"], done["actual_hours"]) == ("completed", 1.5)
-    r = coord(example_catalog, "todo", "complete", "TODO-008")
+    r = coord_bare(example_catalog, "todo", "complete", "TODO-008")
     assert (r.returncode, r.stdout.strip()) == (0, "completed TODO-008")
 
 
@@ -130,7 +120,7 @@ def test_bad_input_exits_2_and_changes_nothing(
 ) -> None:
     before = example_catalog.read_bytes()
     for extra in ((), ("--json",)):
-        r = coord(example_catalog, *args, *extra)
+        r = coord_bare(example_catalog, *args, *extra)
         assert r.returncode == 2, (r.stdout, r.stderr)
         assert message in r.stderr and "Traceback" not in r.stderr
         assert r.stdout == ""
@@ -147,12 +137,8 @@ def test_missing_catalog_is_usage_error(tmp_path: Path) -> None:
     assert "nothing.yaml" in err
 
 
-def _add_dep(catalog: Path, block: str) -> None:
-    catalog.write_text(catalog.read_text() + block)
-
-
 def test_dep_check_passing(example_catalog: Path) -> None:
-    r = coord(example_catalog, "dep", "check")
+    r = coord_bare(example_catalog, "dep", "check")
     assert r.returncode == 0, r.stderr
     assert "satisfied" in r.stdout
     doc = ok_json(example_catalog, "dep", "check", "--consumer", "api")
@@ -161,17 +147,17 @@ def test_dep_check_passing(example_catalog: Path) -> None:
 
 
 def test_dep_check_failing_exits_1_after_printing(example_catalog: Path) -> None:
-    _add_dep(example_catalog, (
+    add_dep(example_catalog, (
         "    - id: DEP-004\n      consumer: web\n      provider: libcore\n"
         "      validation:\n        command: \"echo 'Version: 1.0'\"\n"
         "        expected_pattern: \"^Version: 2\"\n"
     ))
-    r = coord(example_catalog, "dep", "check", "--json")
+    r = coord_bare(example_catalog, "dep", "check", "--json")
     assert r.returncode == 1 and "Traceback" not in r.stderr
     doc = json.loads(r.stdout)
     assert doc["ok"] is False and doc["unsatisfied"] == ["DEP-004"]
     assert "DEP-004" in r.stderr
-    human = coord(example_catalog, "dep", "check")
+    human = coord_bare(example_catalog, "dep", "check")
     assert human.returncode == 1 and "unsatisfied" in human.stdout
     assert human.stderr.startswith("error: 1 dependency unsatisfied: DEP-004")
     assert ok_json(example_catalog, "dep", "list", "--consumer", "web")[-1]["status"] == "unsatisfied"
@@ -179,12 +165,12 @@ def test_dep_check_failing_exits_1_after_printing(example_catalog: Path) -> None
 
 @pytest.mark.parametrize("cmd", ["issue", "todo", "dep", "repo"])
 def test_help_has_examples(example_catalog: Path, cmd: str) -> None:
-    r = coord(example_catalog, cmd, "--help")
+    r = coord_bare(example_catalog, cmd, "--help")
     assert r.returncode == 0
     subcommands = {"issue": ["list", "show", "create", "update", "close"],
                    "todo": ["list", "show", "create", "complete"],
                    "dep": ["list", "check"], "repo": ["list", "status", "blocking"]}[cmd]
     for sub in subcommands:
-        h = coord(example_catalog, cmd, sub, "--help")
+        h = coord_bare(example_catalog, cmd, sub, "--help")
         assert h.returncode == 0 and "--json" in h.stdout
         assert "Example:" in h.stdout or "Examples:" in h.stdout, (cmd, sub, h.stdout)

@@ -19,40 +19,35 @@ from tests.unit.support.sweeps import write_catalog
 pytestmark = pytest.mark.timeout(120)
 
 
-def run(catalog: Path, *args: str, env: dict[str, str] | None = None,
+def run(one_todo: Path, *args: str, env: dict[str, str] | None = None,
         stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items()
             if not k.startswith("COORD_") or k == "COORD_NAMESPACE"}
     return subprocess.run(
-        [sys.executable, "-m", "coordination.cli.main", "--file", str(catalog), "context",
-         *args], cwd=catalog.parent, capture_output=True, text=True, timeout=60, input=stdin,
+        [sys.executable, "-m", "coordination.cli.main", "--file", str(one_todo), "context",
+         *args], cwd=one_todo.parent, capture_output=True, text=True, timeout=60, input=stdin,
         env={**base, "PYTHONPATH": str(ROOT), **(env or {})})
 
 
-@pytest.fixture
-def catalog(tmp_path: Path) -> Path:
-    return write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"}])
-
-
-def test_set_get_list_delete_in_a_sweeps_scope(catalog: Path) -> None:
+def test_set_get_list_delete_in_a_sweeps_scope(one_todo: Path) -> None:
     inside = {"COORD_SWEEP_ID": "SW-1"}
-    r = run(catalog, "set", "build", '{"version": "1.4.2"}', "--ttl", "600", env=inside)
+    r = run(one_todo, "set", "build", '{"version": "1.4.2"}', "--ttl", "600", env=inside)
     assert r.returncode == 0, r.stderr
-    got = json.loads(run(catalog, "get", "build", "--json", env=inside).stdout)
+    got = json.loads(run(one_todo, "get", "build", "--json", env=inside).stdout)
     assert got == {"scope": "sweep:SW-1", "key": "build", "found": True,
                    "value": {"version": "1.4.2"}}
-    assert run(catalog, "get", "build", "--sweep", "SW-1").stdout.strip() == \
+    assert run(one_todo, "get", "build", "--sweep", "SW-1").stdout.strip() == \
         '{"version":"1.4.2"}'
-    run(catalog, "set", "name", '"api"', env=inside)
-    assert run(catalog, "get", "name", "--raw", env=inside).stdout == "api\n"
-    listed = json.loads(run(catalog, "list", "--json", env=inside).stdout)
+    run(one_todo, "set", "name", '"api"', env=inside)
+    assert run(one_todo, "get", "name", "--raw", env=inside).stdout == "api\n"
+    listed = json.loads(run(one_todo, "list", "--json", env=inside).stdout)
     assert [v["key"] for v in listed["values"]] == ["build", "name"]
     assert 0 < listed["values"][0]["ttl"] <= 600 and listed["values"][1]["ttl"] is None
     # another scope sees none of it
-    miss = run(catalog, "get", "build", "--plan", "PLAN-1")
+    miss = run(one_todo, "get", "build", "--plan", "PLAN-1")
     assert miss.returncode == 1 and "no context value 'build' in plan:PLAN-1" in miss.stderr
-    assert json.loads(run(catalog, "delete", "build", "--json", env=inside).stdout)["deleted"]
-    assert run(catalog, "get", "build", env=inside).returncode == 1
+    assert json.loads(run(one_todo, "delete", "build", "--json", env=inside).stdout)["deleted"]
+    assert run(one_todo, "get", "build", env=inside).returncode == 1
 
 
 @pytest.mark.parametrize("args,message", [
@@ -61,54 +56,54 @@ def test_set_get_list_delete_in_a_sweeps_scope(catalog: Path) -> None:
     (("get", "k"), "no context scope"),
     (("get", "k", "--sweep", "S", "--plan", "P"), "--sweep and --plan together"),
 ])
-def test_bad_input_exits_2_and_sets_nothing(catalog: Path, args: tuple[str, ...],
+def test_bad_input_exits_2_and_sets_nothing(one_todo: Path, args: tuple[str, ...],
                                             message: str) -> None:
-    r = run(catalog, *args)
+    r = run(one_todo, *args)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
-    assert json.loads(run(catalog, "list", "--sweep", "S", "--json").stdout)["values"] == []
+    assert json.loads(run(one_todo, "list", "--sweep", "S", "--json").stdout)["values"] == []
 
 
-def test_export_then_import_into_another_scope(catalog: Path, tmp_path: Path) -> None:
-    run(catalog, "set", "a", "[1, 2]", "--plan", "PLAN-1")
-    run(catalog, "set", "b", "true", "--plan", "PLAN-1", "--ttl", "900")
+def test_export_then_import_into_another_scope(one_todo: Path, tmp_path: Path) -> None:
+    run(one_todo, "set", "a", "[1, 2]", "--plan", "PLAN-1")
+    run(one_todo, "set", "b", "true", "--plan", "PLAN-1", "--ttl", "900")
     out = tmp_path / "ctx.json"
-    assert run(catalog, "export", "--plan", "PLAN-1", "-o", str(out)).returncode == 0
+    assert run(one_todo, "export", "--plan", "PLAN-1", "-o", str(out)).returncode == 0
     doc = json.loads(out.read_text())
     assert doc["scope"] == "plan:PLAN-1" and doc["values"]["a"] == {"value": [1, 2], "ttl": None}
-    r = run(catalog, "import", "-", "--sweep", "SW-2", "--json", stdin=out.read_text())
+    r = run(one_todo, "import", "-", "--sweep", "SW-2", "--json", stdin=out.read_text())
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["imported"] == 2
-    got = json.loads(run(catalog, "export", "--sweep", "SW-2").stdout)
+    got = json.loads(run(one_todo, "export", "--sweep", "SW-2").stdout)
     assert got["values"]["a"]["value"] == [1, 2] and 0 < got["values"]["b"]["ttl"] <= 900
-    bad = run(catalog, "import", "-", "--sweep", "SW-3", stdin='{"values": {"x": 1}}')
+    bad = run(one_todo, "import", "-", "--sweep", "SW-3", stdin='{"values": {"x": 1}}')
     assert bad.returncode == 2 and 'not an object with a "value"' in bad.stderr
 
 
-def test_the_cap_evicts_the_least_recently_used(catalog: Path) -> None:
+def test_the_cap_evicts_the_least_recently_used(one_todo: Path) -> None:
     cap = {"COORD_CONTEXT_MAX_KEYS": "2", "COORD_SWEEP_ID": "SW-9"}
-    run(catalog, "set", "a", "1", env=cap)
-    run(catalog, "set", "b", "2", env=cap)
-    run(catalog, "get", "a", env=cap)  # a used after b: b is the least recent
-    r = run(catalog, "set", "c", "3", "--json", env=cap)
+    run(one_todo, "set", "a", "1", env=cap)
+    run(one_todo, "set", "b", "2", env=cap)
+    run(one_todo, "get", "a", env=cap)  # a used after b: b is the least recent
+    r = run(one_todo, "set", "c", "3", "--json", env=cap)
     assert json.loads(r.stdout)["evicted"] == ["b"]
-    human = run(catalog, "set", "d", "4", env=cap)
+    human = run(one_todo, "set", "d", "4", env=cap)
     assert "evicted" in human.stderr and "a" in human.stderr
-    assert [v["key"] for v in json.loads(run(catalog, "list", "--json", env=cap).stdout)
+    assert [v["key"] for v in json.loads(run(one_todo, "list", "--json", env=cap).stdout)
             ["values"]] == ["c", "d"]
 
 
 def test_an_embedded_sweeps_todos_share_values(tmp_path: Path) -> None:
     coord = f"{sys.executable} -m coordination.cli.main context"
     out = tmp_path / "read.txt"
-    catalog = write_catalog(tmp_path / "eco", [
+    one_todo = write_catalog(tmp_path / "eco", [
         {"id": "TODO-001", "repo": "api", "run": f"{coord} set n 41"},
         {"id": "TODO-002", "repo": "web", "blocked_by": ["TODO-001"],
          "run": f"{coord} get n > {out}"},
     ])
     base = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
     r = subprocess.run(
-        [sys.executable, "-m", "coordination.cli.main", "--file", str(catalog), "plan", "sweep",
-         "PLAN-001", "--wait", "--json"], cwd=catalog.parent, capture_output=True, text=True,
+        [sys.executable, "-m", "coordination.cli.main", "--file", str(one_todo), "plan", "sweep",
+         "PLAN-001", "--wait", "--json"], cwd=one_todo.parent, capture_output=True, text=True,
         timeout=100, env={**base, "PYTHONPATH": str(ROOT)})
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads(r.stdout)["status"] == "succeeded"

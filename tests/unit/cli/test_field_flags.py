@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from coordination.catalog import audit
 from coordination.catalog.store import CatalogStore
-from coordination.cli.main import main
+from tests.unit.support.cli import coord_inline
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -52,31 +51,8 @@ coordination:
 """
 
 
-@dataclass
-class Ran:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-def coord(eco: Path, *args: str) -> Ran:
-    """`coord --file ECO ARGS...` in this process, through the real entry point (its
-    mapping of errors to exit codes and `error:` lines on stderr)."""
-    runner = CliRunner()
-    with runner.isolation() as (out, err, _):
-        try:
-            main(["--file", str(eco), *args])
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        return Ran(code, out.getvalue().decode(), err.getvalue().decode())
-
-
 @pytest.fixture(params=["splice", "round-trip"])
-def eco(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Path:
+def eco_both_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Path:
     """The catalog, edited by each of the store's two paths (an item spliced into the
     text, the whole file through ruamel): both must keep it and refuse alike."""
     from coordination.settings import get_settings
@@ -89,14 +65,14 @@ def eco(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.Fixture
     return path
 
 
-def entries(eco: Path) -> list[dict[str, Any]]:
-    log = audit.log_path(eco)
+def entries(eco_both_paths: Path) -> list[dict[str, Any]]:
+    log = audit.log_path(eco_both_paths)
     return audit.read(log) if log.exists() else []
 
 
-def item(eco: Path, kind: str, key: str) -> Any:
+def item(eco_both_paths: Path, kind: str, key: str) -> Any:
     """The item as the loader reads the file now (its model)."""
-    cat = CatalogStore(eco).load()
+    cat = CatalogStore(eco_both_paths).load()
     return {"todo": cat.todo, "plan": cat.plan, "repo": cat.repo}[kind](key)
 
 
@@ -228,22 +204,22 @@ def _dumped(value: Any) -> Any:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.kind}:{' '.join(c.args)[:40]}")
-def test_a_flag_sets_its_field_keeps_the_file_and_is_audited(eco: Path, case: Case) -> None:
-    before = eco.read_text()
-    r = coord(eco, *case.command, *case.args, "--json")
+def test_a_flag_sets_its_field_keeps_the_file_and_is_audited(eco_both_paths: Path, case: Case) -> None:
+    before = eco_both_paths.read_text()
+    r = coord_inline(eco_both_paths, *case.command, *case.args, "--json")
     assert r.code == 0, r.err
     doc = r.json()  # the item as `--json` prints it, as the sibling commands do
     assert doc[case.field] == case.value
-    assert _dumped(getattr(item(eco, case.kind, case.key), case.field)) == case.value
+    assert _dumped(getattr(item(eco_both_paths, case.kind, case.key), case.field)) == case.value
 
     # The new lines, and every other line as it was, in its place.
-    after = eco.read_text()
+    after = eco_both_paths.read_text()
     lines = after.splitlines()
     for line in case.lines:
         assert line in lines, after
     assert [x for x in lines if x not in case.lines] == before.splitlines(), after
 
-    log = entries(eco)
+    log = entries(eco_both_paths)
     assert len(log) == 1
     (change,) = log[0]["changes"]
     assert change["id"] == case.key and change["action"] == "updated"
@@ -252,34 +228,34 @@ def test_a_flag_sets_its_field_keeps_the_file_and_is_audited(eco: Path, case: Ca
 
     # Each way of removing it gives the file back its bytes, audited.
     for clear in case.clear:
-        r = coord(eco, *case.command, *clear, "--json")
+        r = coord_inline(eco_both_paths, *case.command, *clear, "--json")
         assert r.code == 0, r.err
-        assert eco.read_text() == before, clear
-        field = getattr(item(eco, case.kind, case.key), case.field)
+        assert eco_both_paths.read_text() == before, clear
+        field = getattr(item(eco_both_paths, case.kind, case.key), case.field)
         assert field in (None, False, []), (clear, field)
-        assert case.field in entries(eco)[-1]["changes"][0]["fields"]
-        coord(eco, *case.command, *case.args)
-    assert len(entries(eco)) == 1 + 2 * len(case.clear)
+        assert case.field in entries(eco_both_paths)[-1]["changes"][0]["fields"]
+        coord_inline(eco_both_paths, *case.command, *case.args)
+    assert len(entries(eco_both_paths)) == 1 + 2 * len(case.clear)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.bad],
                          ids=lambda c: f"{c.kind}:{' '.join(c.bad or ())[:40]}")
-def test_a_bad_value_is_refused_with_the_loaders_message(eco: Path, case: Case) -> None:
+def test_a_bad_value_is_refused_with_the_loaders_message(eco_both_paths: Path, case: Case) -> None:
     assert case.bad is not None
-    before = eco.read_bytes()
-    r = coord(eco, *case.command, *case.bad)
+    before = eco_both_paths.read_bytes()
+    r = coord_inline(eco_both_paths, *case.command, *case.bad)
     assert r.code == 2, (r.out, r.err)
-    assert r.err.startswith(f"error: {eco}:"), r.err  # file and line, as the loader says
+    assert r.err.startswith(f"error: {eco_both_paths}:"), r.err  # file and line, as the loader says
     assert f"{case.where}" in r.err and case.says in r.err, r.err
     assert "nothing was written" in r.err and "Traceback" not in r.err
-    assert eco.read_bytes() == before
-    assert entries(eco) == []
+    assert eco_both_paths.read_bytes() == before
+    assert entries(eco_both_paths) == []
 
 
-def test_the_loaders_message_is_the_one_a_hand_edit_gets(eco: Path) -> None:
+def test_the_loaders_message_is_the_one_a_hand_edit_gets(eco_both_paths: Path) -> None:
     """The same words as loading a catalog edited by hand to the same value."""
-    r = coord(eco, "repo", "update", "api", "--breaker", "failures=0")
-    by_hand = eco.parent / "by-hand.yaml"
+    r = coord_inline(eco_both_paths, "repo", "update", "api", "--breaker", "failures=0")
+    by_hand = eco_both_paths.parent / "by-hand.yaml"
     by_hand.write_text(CATALOG.replace("    role: service\n",
                                        "    role: service\n    breaker: {failures: 0}\n"))
     with pytest.raises(Exception) as refused:
@@ -288,8 +264,8 @@ def test_the_loaders_message_is_the_one_a_hand_edit_gets(eco: Path) -> None:
     assert loader_says.split(": ", 1)[1] in r.err, (loader_says, r.err)
 
 
-def test_a_malformed_spec_is_bad_input_naming_the_flag(eco: Path) -> None:
-    before = eco.read_bytes()
+def test_a_malformed_spec_is_bad_input_naming_the_flag(eco_both_paths: Path) -> None:
+    before = eco_both_paths.read_bytes()
     for args, says in (
         (("plan", "update", "PLAN-001", "--pace", "rate"), "'rate' is not KEY=VALUE"),
         (("plan", "update", "PLAN-001", "--wave", "{name: [x"), "bad --wave"),
@@ -299,53 +275,53 @@ def test_a_malformed_spec_is_bad_input_naming_the_flag(eco: Path) -> None:
         (("todo", "update", "TODO-001", "--cache", "--no-cache"), "both given"),
         (("plan", "update", "PLAN-001", "--wave", "repos=api", "--no-waves"), "both given"),
     ):
-        r = coord(eco, *args)
+        r = coord_inline(eco_both_paths, *args)
         assert r.code == 2 and says in r.err, (args, r.code, r.err)
-    assert eco.read_bytes() == before and entries(eco) == []
+    assert eco_both_paths.read_bytes() == before and entries(eco_both_paths) == []
 
 
-def test_compact_values_are_typed_by_the_model(eco: Path) -> None:
+def test_compact_values_are_typed_by_the_model(eco_both_paths: Path) -> None:
     """`name=1` stays the text a wave's name is; `max_parallel=2` is the number."""
-    r = coord(eco, "plan", "update", "PLAN-001", "--wave", "name=1,tags=svc,max_parallel=2",
+    r = coord_inline(eco_both_paths, "plan", "update", "PLAN-001", "--wave", "name=1,tags=svc,max_parallel=2",
               "--json")
     assert r.code == 0, r.err
     assert r.json()["waves"][0] == {**r.json()["waves"][0], "name": "1", "tags": ["svc"],
                                     "max_parallel": 2}
-    assert "        - {name: '1', tags: [svc], max_parallel: 2}" in eco.read_text()
+    assert "        - {name: '1', tags: [svc], max_parallel: 2}" in eco_both_paths.read_text()
 
 
-def test_partial_change_edits_keep_the_other_entries(eco: Path) -> None:
-    assert coord(eco, "plan", "update", "PLAN-001", "--change-branch", "b", "--land",
+def test_partial_change_edits_keep_the_other_entries(eco_both_paths: Path) -> None:
+    assert coord_inline(eco_both_paths, "plan", "update", "PLAN-001", "--change-branch", "b", "--land",
                  "command").code == 0
-    r = coord(eco, "plan", "update", "PLAN-001", "--change-base", "develop", "--json")
+    r = coord_inline(eco_both_paths, "plan", "update", "PLAN-001", "--change-base", "develop", "--json")
     assert r.code == 0, r.err
     assert r.json()["change"] == {"branch": "b", "base": "develop", "remote": None,
                                   "land": "command", "require_own_verify": False}
-    r = coord(eco, "plan", "update", "PLAN-001", "--land", "", "--change-base", "", "--json")
+    r = coord_inline(eco_both_paths, "plan", "update", "PLAN-001", "--land", "", "--change-base", "", "--json")
     assert r.json()["change"] == {"branch": "b", "base": None, "remote": None, "land": "push",
                                   "require_own_verify": False}
-    assert "      change: {branch: b}" in eco.read_text().splitlines()
+    assert "      change: {branch: b}" in eco_both_paths.read_text().splitlines()
     # A change needs its branch: --land alone on a plan without one is the loader's no.
-    assert coord(eco, "plan", "update", "PLAN-001", "--change-branch", "").code == 0
-    r = coord(eco, "plan", "update", "PLAN-001", "--land", "command")
+    assert coord_inline(eco_both_paths, "plan", "update", "PLAN-001", "--change-branch", "").code == 0
+    r = coord_inline(eco_both_paths, "plan", "update", "PLAN-001", "--land", "command")
     assert r.code == 2 and "plans[0].change.branch" in r.err, r.err
 
 
-def test_create_commands_take_the_fields_in_their_one_edit(eco: Path) -> None:
-    r = coord(eco, "plan", "create", "--title", "Rollout", "--change-branch", "roll",
+def test_create_commands_take_the_fields_in_their_one_edit(eco_both_paths: Path) -> None:
+    r = coord_inline(eco_both_paths, "plan", "create", "--title", "Rollout", "--change-branch", "roll",
               "--wave", "repos=api", "--pace", "rate=1/h", "--json")
     assert r.code == 0, r.err
     plan = r.json()
     assert plan["change"]["branch"] == "roll" and plan["waves"][0]["repos"] == ["api"]
     assert plan["pace"]["rate"] == "1/h"
-    r = coord(eco, "todo", "create", "--task", "Approve", "--repo", "web", "--plan",
+    r = coord_inline(eco_both_paths, "todo", "create", "--task", "Approve", "--repo", "web", "--plan",
               plan["id"], "--gate", "approvals=1,from=ana", "--commit", "msg", "--verify",
               "--cache", "--undo", "git checkout .", "--json")
     assert r.code == 0, r.err
     todo = r.json()
     assert todo["gate"]["from"] == ["ana"] and todo["commit"] == "msg" and todo["verify"]
     assert todo["cache"] is True and todo["undo"] == "git checkout ."
-    r = coord(eco, "repo", "add", "docs", "--default-branch", "trunk", "--remote", "up",
+    r = coord_inline(eco_both_paths, "repo", "add", "docs", "--default-branch", "trunk", "--remote", "up",
               "--land-command", "land", "--revert-command", "revert", "--land-hooks",
               "--breaker", "failures=2", "--cache", "env=CI", "--pace", "rate=3/m", "--json")
     assert r.code == 0, r.err
@@ -354,47 +330,47 @@ def test_create_commands_take_the_fields_in_their_one_edit(eco: Path) -> None:
             repo["revert_command"], repo["land_hooks"]) == ("trunk", "up", "land", "revert",
                                                             True)
     assert repo["breaker"]["failures"] == 2 and repo["cache"]["env"] == ["CI"]
-    cat = CatalogStore(eco).load()
+    cat = CatalogStore(eco_both_paths).load()
     assert cat.plan(plan["id"]) is not None and cat.todo(todo["id"]) is not None
-    log = entries(eco)
+    log = entries(eco_both_paths)
     assert [e["op"] for e in log] == ["create_plan", "create_todo", "add_repo"]
     assert "gate" in log[1]["changes"][0]["fields"] and "breaker" in log[2]["changes"][0]["fields"]
     # A bad value on create: nothing created, no id used up.
-    before = eco.read_bytes()
-    r = coord(eco, "todo", "create", "--task", "x", "--repo", "api", "--gate", "approvals=0")
+    before = eco_both_paths.read_bytes()
+    r = coord_inline(eco_both_paths, "todo", "create", "--task", "x", "--repo", "api", "--gate", "approvals=0")
     assert r.code == 2 and "todos[3].gate.approvals: must be >= 1" in r.err, r.err
-    assert eco.read_bytes() == before and len(entries(eco)) == 3
+    assert eco_both_paths.read_bytes() == before and len(entries(eco_both_paths)) == 3
 
 
-def test_notify_add_list_remove_round_trip(eco: Path) -> None:
-    assert coord(eco, "notify", "list", "--json").json() == []
-    r = coord(eco, "notify", "add", "https://hooks.example/coord", "--events",
+def test_notify_add_list_remove_round_trip(eco_both_paths: Path) -> None:
+    assert coord_inline(eco_both_paths, "notify", "list", "--json").json() == []
+    r = coord_inline(eco_both_paths, "notify", "add", "https://hooks.example/coord", "--events",
               "sweep.finished,gate.waiting", "--secret-env", "COORD_HOOK_SECRET", "--json")
     assert r.code == 0, r.err
     assert r.json() == {"url": "https://hooks.example/coord",
                         "events": ["sweep.finished", "gate.waiting"],
                         "secret_env": "COORD_HOOK_SECRET", "format": "json"}
-    r = coord(eco, "notify", "add", "https://bot:hunter2@chat.example/hook", "--format",
+    r = coord_inline(eco_both_paths, "notify", "add", "https://bot:hunter2@chat.example/hook", "--format",
               "slack", "--json")
     assert r.code == 0, r.err
     assert "hunter2" not in r.out  # printed as `notify log` prints urls
-    listed = coord(eco, "notify", "list", "--json").json()
+    listed = coord_inline(eco_both_paths, "notify", "list", "--json").json()
     assert [(t["index"], t["format"]) for t in listed] == [(1, "json"), (2, "slack")]
     assert listed[0]["url"] == "https://hooks.example/coord" and "hunter2" not in str(listed)
     # After `coordination:`, the catalog's last comment still last, the rest as it was.
     end = "# end of the catalog\n"
-    assert eco.read_text() == CATALOG.removesuffix(end) + (
+    assert eco_both_paths.read_text() == CATALOG.removesuffix(end) + (
         "notify:\n"
         "  - url: https://hooks.example/coord\n"
         "    events: [sweep.finished, gate.waiting]\n"
         "    secret_env: COORD_HOOK_SECRET\n"
         "  - url: https://bot:hunter2@chat.example/hook\n"
         "    format: slack\n") + end
-    assert [t.url for t in CatalogStore(eco).load().notify] == [
+    assert [t.url for t in CatalogStore(eco_both_paths).load().notify] == [
         "https://hooks.example/coord", "https://bot:hunter2@chat.example/hook"]
 
     # Refused: a url listed already, a bad event (the loader's words), an unknown one.
-    before = eco.read_bytes()
+    before = eco_both_paths.read_bytes()
     for args, says in (
         (("notify", "add", "https://hooks.example/coord"), "is in notify: already (#1)"),
         (("notify", "add", "https://x.example", "--events", "sweep.done"),
@@ -406,19 +382,19 @@ def test_notify_add_list_remove_round_trip(eco: Path) -> None:
         (("notify", "remove", "3"), "no webhook #3"),
         (("notify", "remove", "https://nowhere.example"), "no webhook with url"),
     ):
-        r = coord(eco, *args)
+        r = coord_inline(eco_both_paths, *args)
         assert r.code == 2 and says in r.err, (args, r.err)
-    assert eco.read_bytes() == before
+    assert eco_both_paths.read_bytes() == before
 
-    r = coord(eco, "notify", "remove", "2", "--json")
+    r = coord_inline(eco_both_paths, "notify", "remove", "2", "--json")
     assert r.code == 0, r.err
     assert r.json()["index"] == 2 and r.json()["removed"]["format"] == "slack"
-    r = coord(eco, "notify", "remove", "https://hooks.example/coord", "--json")
+    r = coord_inline(eco_both_paths, "notify", "remove", "https://hooks.example/coord", "--json")
     assert r.code == 0 and r.json()["removed"]["events"] == ["sweep.finished", "gate.waiting"]
-    assert eco.read_text() == CATALOG  # the last one takes its key with it
-    assert coord(eco, "notify", "list", "--json").json() == []
+    assert eco_both_paths.read_text() == CATALOG  # the last one takes its key with it
+    assert coord_inline(eco_both_paths, "notify", "list", "--json").json() == []
 
-    log = entries(eco)
+    log = entries(eco_both_paths)
     assert [e["op"] for e in log] == ["add_notify", "add_notify", "remove_notify",
                                       "remove_notify"]
     assert [(c["kind"], c["action"]) for e in log for c in e["changes"]] == [
@@ -428,5 +404,5 @@ def test_notify_add_list_remove_round_trip(eco: Path) -> None:
     assert "hunter2" not in json.dumps([e["changes"] for e in log])  # the password masked
     # ...in the command lines the log records too (`notify add https://bot:hunter2@...`)
     assert any("chat.example" in a for e in log for a in e["argv"] or []), log
-    assert "hunter2" not in audit.log_path(eco).read_text()
-    assert audit.verify(audit.log_path(eco))[1] is None
+    assert "hunter2" not in audit.log_path(eco_both_paths).read_text()
+    assert audit.verify(audit.log_path(eco_both_paths))[1] is None

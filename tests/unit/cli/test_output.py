@@ -43,12 +43,12 @@ def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(render, "is_terminal", lambda stream: True)
 
 
-def run(eco: Path, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--file", str(eco), *args])
+def run(long_text_eco: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--file", str(long_text_eco), *args])
 
 
 @pytest.fixture
-def eco(tmp_path: Path) -> Path:
+def long_text_eco(tmp_path: Path) -> Path:
     data = catalog_data(3, [(0, 1), (1, 2)], overrides={
         1: {"task": "x" * 120, "description": "first line\nsecond line " + "y" * 100},
     })
@@ -56,17 +56,17 @@ def eco(tmp_path: Path) -> Path:
 
 
 # -- JSON ---------------------------------------------------------------------------
-def test_json_is_compact_off_a_terminal(eco: Path) -> None:
-    r = run(eco, "todo", "list", "--json")
+def test_json_is_compact_off_a_terminal(long_text_eco: Path) -> None:
+    r = run(long_text_eco, "todo", "list", "--json")
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
     assert [t["id"] for t in data] == ["TODO-0", "TODO-1", "TODO-2"]
     assert r.output == json.dumps(data, separators=(",", ":")) + "\n"
 
 
-def test_json_is_pretty_on_a_terminal(eco: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_json_is_pretty_on_a_terminal(long_text_eco: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     terminal(monkeypatch)
-    r = run(eco, "todo", "list", "--json")
+    r = run(long_text_eco, "todo", "list", "--json")
     data = json.loads(r.output)
     assert r.output == json.dumps(data, indent=2) + "\n"
     assert '\n  {\n    "id": "TODO-0",' in r.output
@@ -76,10 +76,10 @@ class Colour(str, Enum):
     red = "red"
 
 
-def test_dumps_converts_models_enums_dates_sets_and_odd_keys(eco: Path) -> None:
+def test_dumps_converts_models_enums_dates_sets_and_odd_keys(long_text_eco: Path) -> None:
     from coordination.catalog.store import CatalogStore
 
-    todo = CatalogStore(eco, cache_dir=None).load().todo("TODO-0")
+    todo = CatalogStore(long_text_eco, cache_dir=None).load().todo("TODO-0")
     data = {"todo": todo, "colour": Colour.red, "day": dt.date(2026, 1, 2), "tags": {"a"},
             "where": Path("/x"), Colour.red: 1}
     want = {"todo": todo.model_dump(mode="json"), "colour": "red", "day": "2026-01-02",
@@ -155,21 +155,21 @@ def test_columns_is_honoured_off_a_terminal(capsys: pytest.CaptureFixture[str],
     assert max(len(line) for line in out.splitlines()) <= 100
 
 
-def test_on_a_terminal_tables_are_rich(eco: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_on_a_terminal_tables_are_rich(long_text_eco: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     terminal(monkeypatch)
     monkeypatch.setenv("COLUMNS", "200")
-    out = run(eco, "todo", "list").output
+    out = run(long_text_eco, "todo", "list").output
     assert "┃ id" in out or "| id" in out, out
 
 
-def test_todo_list_and_show_off_a_terminal_are_plain_and_unwrapped(eco: Path) -> None:
-    lines = run(eco, "todo", "list").output.splitlines()
+def test_todo_list_and_show_off_a_terminal_are_plain_and_unwrapped(long_text_eco: Path) -> None:
+    lines = run(long_text_eco, "todo", "list").output.splitlines()
     assert lines[0] == "Todos" and lines[1].split()[:4] == ["id", "status", "repo", "task"]
     assert len(lines) == 5
     row = next(line for line in lines if line.startswith("TODO-1 "))
     assert "x" * 120 in row and row.split() == ["TODO-1", "pending", "web", "x" * 120,
                                                 "PLAN-1", "TODO-0"]
-    shown = run(eco, "todo", "show", "TODO-1").output.splitlines()
+    shown = run(long_text_eco, "todo", "show", "TODO-1").output.splitlines()
     assert shown[0] == f"TODO-1: {'x' * 120}"
     desc = next(line for line in shown if line.startswith("description"))
     assert desc.split(None, 1)[1] == "first line second line " + "y" * 100
@@ -228,11 +228,11 @@ def test_validate_of_many_findings_is_fast(tmp_path: Path) -> None:
     import time
 
     edges = [(u, v) for v in range(2000) for u in range(max(0, v - 3), v)]
-    eco = write_yaml(tmp_path, catalog_data(2000, edges))
-    run(eco, "todo", "list", "--json")  # warm the cache: time the printing, not YAML
+    long_text_eco = write_yaml(tmp_path, catalog_data(2000, edges))
+    run(long_text_eco, "todo", "list", "--json")  # warm the cache: time the printing, not YAML
     for args in ((), ("--all-findings",)):
         t0 = time.perf_counter()
-        r = run(eco, "plan", "validate", "PLAN-1", *args)
+        r = run(long_text_eco, "plan", "validate", "PLAN-1", *args)
         elapsed = time.perf_counter() - t0
         assert "3,995 in all" in r.stdout or len(r.stdout.splitlines()) == 3996
         assert elapsed < 5, elapsed  # one Rich print per line took ~1 s per 4,000
@@ -248,20 +248,20 @@ def test_todo_list_from_the_cache_equals_the_models(tmp_path: Path) -> None:
                                                   4: {"plan": None}},
                         plans=[{"id": "PLAN-2", "title": "other", "status": "active",
                                 "milestones": [{"id": "MS-1", "title": "m", "todos": ["TODO-4"]}]}])
-    eco = write_yaml(tmp_path, data)
-    manager = CoordinationManager(eco)
+    long_text_eco = write_yaml(tmp_path, data)
+    manager = CoordinationManager(long_text_eco)
     for filters in ({}, {"status": "completed"}, {"repo": "api"}, {"assignee": "ana"},
                     {"plan": "PLAN-2"}, {"plan": "PLAN-1", "status": "pending"}):
         want = [t.model_dump(mode="json") for t in manager.list_todos(**filters)]
-        assert list_todos(eco, **filters) == want, filters  # cold (a miss), then warm
-        assert list_todos(eco, **filters) == want, filters
+        assert list_todos(long_text_eco, **filters) == want, filters  # cold (a miss), then warm
+        assert list_todos(long_text_eco, **filters) == want, filters
     with pytest.raises(NotFoundError, match="unknown repo 'nope'"):
-        list_todos(eco, repo="nope")
+        list_todos(long_text_eco, repo="nope")
     with pytest.raises(NotFoundError, match="PLAN-9"):
-        list_todos(eco, plan="PLAN-9")
+        list_todos(long_text_eco, plan="PLAN-9")
     with pytest.raises(UsageError, match="done"):
-        list_todos(eco, status="done")
-    assert list_todos(eco, status="failed") == []
+        list_todos(long_text_eco, status="done")
+    assert list_todos(long_text_eco, status="failed") == []
 
 
 def test_todo_list_after_a_spliced_edit_has_every_field(tmp_path: Path,
@@ -273,23 +273,23 @@ def test_todo_list_after_a_spliced_edit_has_every_field(tmp_path: Path,
     from coordination.catalog.reads import list_todos
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    eco = write_yaml(tmp_path, catalog_data(5, [(0, 1)]))
-    manager = CoordinationManager(eco)
+    long_text_eco = write_yaml(tmp_path, catalog_data(5, [(0, 1)]))
+    manager = CoordinationManager(long_text_eco)
     manager.store.update(lambda doc: doc["coordination"]["todos"][3].__setitem__(
         "assignee", "ana"))
     assert manager.store.last_edit == "splice"
-    token = cache.digest(eco.read_bytes())
+    token = cache.digest(long_text_eco.read_bytes())
     full = cache.cache_file(cache.default_cache_dir(), token, cache.ALL_FIELDS)
     assert full is not None and full.exists()  # written with the edit's own entry
     full.unlink()  # as if only the store's entry were there: the read adds its own
-    want = [t.model_dump(mode="json") for t in CoordinationManager(eco).list_todos()]
+    want = [t.model_dump(mode="json") for t in CoordinationManager(long_text_eco).list_todos()]
     assert want[3]["assignee"] == "ana" and "status" in want[0] and "priority" in want[0]
-    assert list_todos(eco) == want
+    assert list_todos(long_text_eco) == want
     assert full.exists()
-    assert list_todos(eco) == want
+    assert list_todos(long_text_eco) == want
 
 
-def test_a_warm_todo_list_json_imports_no_models(eco: Path, tmp_path: Path) -> None:
+def test_a_warm_todo_list_json_imports_no_models(long_text_eco: Path, tmp_path: Path) -> None:
     probe = ("import atexit, json, sys\n"
              "atexit.register(lambda: sys.stderr.write('\\nMODULES ' + json.dumps(sorted("
              "{m.split('.')[0] for m in sys.modules})) + '\\n'))\n"
@@ -299,7 +299,7 @@ def test_a_warm_todo_list_json_imports_no_models(eco: Path, tmp_path: Path) -> N
            "XDG_CACHE_HOME": str(tmp_path / "cache")}
 
     def modules() -> set[str]:
-        r = subprocess.run([sys.executable, "-c", probe, str(eco)], capture_output=True,
+        r = subprocess.run([sys.executable, "-c", probe, str(long_text_eco)], capture_output=True,
                            text=True, env=env, timeout=60)
         assert r.returncode == 0, r.stderr
         assert len(json.loads(r.stdout)) == 3
@@ -318,7 +318,7 @@ def test_the_light_cap_default_is_the_settings_default() -> None:
     assert Settings.model_fields["max_catalog_bytes"].default == DEFAULT_MAX_CATALOG_BYTES
 
 
-def test_loading_pauses_the_gc_and_restores_it(eco: Path) -> None:
+def test_loading_pauses_the_gc_and_restores_it(long_text_eco: Path) -> None:
     import gc
 
     from coordination.catalog import loader
@@ -328,10 +328,10 @@ def test_loading_pauses_the_gc_and_restores_it(eco: Path) -> None:
     try:
         loader.check_catalog = lambda *a, **k: (seen.append(gc.isenabled()), real(*a, **k))[1]
         assert gc.isenabled()
-        loader.load_catalog(eco.read_bytes(), str(eco))
+        loader.load_catalog(long_text_eco.read_bytes(), str(long_text_eco))
         assert seen == [False] and gc.isenabled()
         gc.disable()
-        loader.load_catalog(eco.read_bytes(), str(eco))
+        loader.load_catalog(long_text_eco.read_bytes(), str(long_text_eco))
         assert not gc.isenabled()  # a caller's choice is kept
     finally:
         gc.enable()

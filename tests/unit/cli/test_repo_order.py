@@ -40,13 +40,6 @@ def coord(catalog: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture
-def eco(tmp_path: Path) -> Path:
-    path = tmp_path / "ecosystem.yaml"
-    path.write_text(CATALOG)
-    return path
-
-
 def test_the_default_order_leaves_dev_edges_out(eco: Path) -> None:
     r = coord(eco, "repo", "list", "--order", "--json")
     assert r.returncode == 0, r.stderr

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from coordination.runtime.context import Runtime
+from tests.unit.support.catalogs import svc_fleet
 from tests.unit.support.cli import clean_error, coord
 
 pytestmark = pytest.mark.timeout(180)
@@ -22,27 +23,18 @@ REPOS = ("core", "api")
 
 def fleet(root: Path, selector: str = "tag:nothing") -> Path:
     """PLAN-001: a plain todo; PLAN-002: a template over ``selector`` and a plain todo."""
-    for r in REPOS:
-        (root / r).mkdir(parents=True, exist_ok=True)
-    doc = {
-        "version": 1,
-        "repos": [{"name": r, "path": r, "tags": ["svc"]} for r in REPOS],
-        "coordination": {
-            "plans": [{"id": "PLAN-001", "title": "fine", "status": "active"},
-                      {"id": "PLAN-002", "title": "broken", "status": "active"}],
-            "todos": [
-                {"id": "TODO-001", "task": "plain", "plan": "PLAN-001", "repo": "core",
-                 "run": "true"},
-                {"id": "TODO-010", "task": "upgrade", "plan": "PLAN-002",
-                 "for_each": selector, "run": "true"},
-                {"id": "TODO-011", "task": "after", "plan": "PLAN-002", "repo": "api",
-                 "run": "true", "blocked_by": ["TODO-010"]},
-            ],
-        },
-    }
-    eco = root / "ecosystem.yaml"
-    eco.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return eco
+    return svc_fleet(root, REPOS, {
+        "plans": [{"id": "PLAN-001", "title": "fine", "status": "active"},
+                  {"id": "PLAN-002", "title": "broken", "status": "active"}],
+        "todos": [
+            {"id": "TODO-001", "task": "plain", "plan": "PLAN-001", "repo": "core",
+             "run": "true"},
+            {"id": "TODO-010", "task": "upgrade", "plan": "PLAN-002",
+             "for_each": selector, "run": "true"},
+            {"id": "TODO-011", "task": "after", "plan": "PLAN-002", "repo": "api",
+             "run": "true", "blocked_by": ["TODO-010"]},
+        ],
+    })
 
 
 def break_template(eco: Path) -> None:

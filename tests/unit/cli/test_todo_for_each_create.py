@@ -31,13 +31,6 @@ coordination:
 """
 
 
-@pytest.fixture
-def eco(tmp_path: Path) -> Path:
-    path = tmp_path / "ecosystem.yaml"
-    path.write_text(CATALOG)
-    return path
-
-
 def test_a_template_is_created_audited_and_expands_in_dependency_order(eco: Path) -> None:
     r = coord(eco, "todo", "create", "--task", "bump libcore", "--for-each", "tag:python",
               "--deps", "follow", "--plan", "PLAN-001", "--run", "true", "--json")

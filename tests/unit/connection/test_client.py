@@ -15,7 +15,7 @@ pytestmark = pytest.mark.timeout(30)
 
 
 @pytest.fixture
-def server() -> fakeredis.FakeServer:
+def compiled_server() -> fakeredis.FakeServer:
     srv = fakeredis.FakeServer()
     assert compile_scripts_once(srv)
     return srv
@@ -32,10 +32,10 @@ def test_the_embedded_server_compiles_scripts_once() -> None:
 
 
 def test_a_script_is_compiled_once_and_its_top_level_runs_at_every_call(
-    server: fakeredis.FakeServer,
+    compiled_server: fakeredis.FakeServer,
 ) -> None:
-    r = fakeredis.FakeRedis(server=server, decode_responses=True)
-    runtime: Any = server._lua_runtime  # type: ignore[attr-defined]
+    r = fakeredis.FakeRedis(server=compiled_server, decode_responses=True)
+    runtime: Any = compiled_server._lua_runtime  # type: ignore[attr-defined]
     script = "local n = 0; n = n + 1; redis.call('INCR', KEYS[1]); return {n, ARGV[1]}"
     before = len(runtime._chunks)
     for i in range(5):
@@ -46,8 +46,8 @@ def test_a_script_is_compiled_once_and_its_top_level_runs_at_every_call(
     assert r.evalsha(sha, 1, "k", "b") == [1, "b"] and len(runtime._chunks) == before + 1
 
 
-def test_errors_and_globals_are_as_with_fakeredis_itself(server: fakeredis.FakeServer) -> None:
-    r = fakeredis.FakeRedis(server=server, decode_responses=True)
+def test_errors_and_globals_are_as_with_fakeredis_itself(compiled_server: fakeredis.FakeServer) -> None:
+    r = fakeredis.FakeRedis(server=compiled_server, decode_responses=True)
     with pytest.raises(redis.ResponseError, match="boom"):
         r.eval("error('boom')", 0)
     with pytest.raises(redis.ResponseError):
@@ -57,9 +57,9 @@ def test_errors_and_globals_are_as_with_fakeredis_itself(server: fakeredis.FakeS
         r.eval("leaked = 1; return 1", 0)  # a script may not set globals
 
 
-def test_the_full_collection_runs_every_so_many_calls(server: fakeredis.FakeServer,
+def test_the_full_collection_runs_every_so_many_calls(compiled_server: fakeredis.FakeServer,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    runtime: Any = server._lua_runtime  # type: ignore[attr-defined]
+    runtime: Any = compiled_server._lua_runtime  # type: ignore[attr-defined]
     collected: list[str] = []
     real = runtime._runtime
 
@@ -72,7 +72,7 @@ def test_the_full_collection_runs_every_so_many_calls(server: fakeredis.FakeServ
             return getattr(real, name)
 
     monkeypatch.setattr(runtime, "_runtime", Spy())
-    r = fakeredis.FakeRedis(server=server)
+    r = fakeredis.FakeRedis(server=compiled_server)
     for _ in range(CompiledScripts.GC_EVERY * 2):
         r.eval("return 1", 0)
     assert collected.count("collectgarbage()") == 2

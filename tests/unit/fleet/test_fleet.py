@@ -92,15 +92,8 @@ coordination:
 """
 
 
-@pytest.fixture
-def catalog(tmp_path: Path) -> Path:
-    f = tmp_path / "ecosystem.yaml"
-    f.write_text(CATALOG)
-    return f
-
-
-def test_drift_added_gone_branches_deps(catalog: Path, tmp_path: Path) -> None:
-    cat = CatalogStore(catalog, cache_dir=None).load()
+def test_drift_added_gone_branches_deps(eco: Path, tmp_path: Path) -> None:
+    cat = CatalogStore(eco, cache_dir=None).load()
     now = [
         co(tmp_path / "core", {("python", "core")}, branch="trunk"),
         co(tmp_path / "api", {("python", "api")}, [req("acme-web", "test", 8)]),
@@ -123,8 +116,8 @@ def test_drift_added_gone_branches_deps(catalog: Path, tmp_path: Path) -> None:
     json.dumps(fleet.to_dict())
 
 
-def test_no_drift_when_the_checkouts_match(catalog: Path, tmp_path: Path) -> None:
-    cat = CatalogStore(catalog, cache_dir=None).load()
+def test_no_drift_when_the_checkouts_match(eco: Path, tmp_path: Path) -> None:
+    cat = CatalogStore(eco, cache_dir=None).load()
     now = [co(tmp_path / "core", {("python", "core")}),
            co(tmp_path / "api", {("python", "api")}, [req("core", line=4)]),
            co(tmp_path / "gone")]
@@ -134,8 +127,8 @@ def test_no_drift_when_the_checkouts_match(catalog: Path, tmp_path: Path) -> Non
     assert fleet.branches == []
 
 
-def test_apply_fleet_is_one_audited_edit(catalog: Path, tmp_path: Path) -> None:
-    m = CoordinationManager(catalog)
+def test_apply_fleet_is_one_audited_edit(eco: Path, tmp_path: Path) -> None:
+    m = CoordinationManager(eco)
     done = m.apply_fleet({
         "repos": [{"name": "web", "path": "web", "tags": ["python"], "default_branch": "main"}],
         "dependencies": [
@@ -162,20 +155,20 @@ def test_apply_fleet_is_one_audited_edit(catalog: Path, tmp_path: Path) -> None:
     assert dep is not None and dep.source is not None
     assert (dep.source.file, dep.source.line, dep.version_constraint) == (
         "pyproject.toml", 3, ">=2")
-    assert "source: {file: pyproject.toml, line: 3}" in catalog.read_text()
-    entries = [json.loads(line) for line in log_path(catalog).read_text().splitlines()]
+    assert "source: {file: pyproject.toml, line: 3}" in eco.read_text()
+    entries = [json.loads(line) for line in log_path(eco).read_text().splitlines()]
     assert len(entries) == 1  # one edit, one audit entry
     assert entries[0]["op"] == "apply_fleet"
 
 
-def test_apply_fleet_refuses_a_repo_that_exists(catalog: Path) -> None:
+def test_apply_fleet_refuses_a_repo_that_exists(eco: Path) -> None:
     with pytest.raises(UsageError, match="exists already"):
-        CoordinationManager(catalog).apply_fleet({"repos": [{"name": "core", "path": "c2"}]})
-    assert catalog.read_text() == CATALOG
+        CoordinationManager(eco).apply_fleet({"repos": [{"name": "core", "path": "c2"}]})
+    assert eco.read_text() == CATALOG
 
 
-def test_a_symlinked_root_matches_the_catalog_s_paths(catalog: Path, tmp_path: Path) -> None:
-    cat = CatalogStore(catalog, cache_dir=None).load()
+def test_a_symlinked_root_matches_the_catalog_s_paths(eco: Path, tmp_path: Path) -> None:
+    cat = CatalogStore(eco, cache_dir=None).load()
     for name in ("core", "api", "gone"):
         (tmp_path / name).mkdir()
     link = tmp_path.parent / f"{tmp_path.name}-link"
@@ -199,10 +192,10 @@ def test_a_topic_branch_without_a_remote_head_is_no_move(tmp_path: Path) -> None
         (tmp_path / name).mkdir()
         git(tmp_path / name, "init", "-q", "-b", "main")
         git(tmp_path / name, "commit", "-q", "--allow-empty", "-m", "first")
-    catalog = tmp_path / "ecosystem.yaml"
-    catalog.write_text("version: 1\nrepos:\n  - {name: core, path: core}\n"
+    eco = tmp_path / "ecosystem.yaml"
+    eco.write_text("version: 1\nrepos:\n  - {name: core, path: core}\n"
                        "  - {name: api, path: api, default_branch: trunk}\n")
-    cat = CatalogStore(catalog, cache_dir=None).load()
+    cat = CatalogStore(eco, cache_dir=None).load()
     # core: no remote at all, on a topic branch; main is still there (packed, even).
     git(tmp_path / "core", "switch", "-q", "-c", "topic")
     git(tmp_path / "core", "pack-refs", "--all")
@@ -224,11 +217,11 @@ def _with(c: Checkout, *problems: ManifestProblem) -> Checkout:
     return c
 
 
-def test_an_unreadable_manifest_holds_what_it_would_lose(catalog: Path, tmp_path: Path) -> None:
+def test_an_unreadable_manifest_holds_what_it_would_lose(eco: Path, tmp_path: Path) -> None:
     """DEP-001 (api -> core) was read from api's pyproject.toml: with that file
     unreadable, no manifest naming core is no news. It is held, not lost, and the
     manifest is drift of its own, with the dependency it holds."""
-    cat = CatalogStore(catalog, cache_dir=None).load()
+    cat = CatalogStore(eco, cache_dir=None).load()
     broken = ManifestProblem("pyproject.toml", 7, "Invalid value")
     fleet = compare(cat, tmp_path, [co(tmp_path / "core", {("python", "core")}),
                                     _with(co(tmp_path / "api"), broken), co(tmp_path / "gone")])
@@ -257,8 +250,8 @@ def test_an_unreadable_manifest_holds_what_it_would_lose(catalog: Path, tmp_path
     assert [(u["line"], u["held"]) for u in fleet.unreadable] == [(4, ["DEP-001"])]
 
 
-def test_type_constraint_and_source_changes_are_drift(catalog: Path, tmp_path: Path) -> None:
-    cat = CatalogStore(catalog, cache_dir=None).load()
+def test_type_constraint_and_source_changes_are_drift(eco: Path, tmp_path: Path) -> None:
+    cat = CatalogStore(eco, cache_dir=None).load()
     moved = Requirement(("python", "core"), "test", "requirements-test.txt", 2, ">=0.5")
     fleet = compare(cat, tmp_path, [co(tmp_path / "core", {("python", "core")}),
                                     co(tmp_path / "api", {("python", "api")}, [moved]),
@@ -280,11 +273,11 @@ def test_type_constraint_and_source_changes_are_drift(catalog: Path, tmp_path: P
 def test_a_hand_edited_inferred_dependency_is_kept_without_prune(tmp_path: Path) -> None:
     from coordination.fleet.drift import hand_edited
 
-    catalog = tmp_path / "ecosystem.yaml"
-    catalog.write_text(CATALOG.replace("      source: {file: pyproject.toml, line: 4}\n",
+    eco = tmp_path / "ecosystem.yaml"
+    eco.write_text(CATALOG.replace("      source: {file: pyproject.toml, line: 4}\n",
                                        "      source: {file: pyproject.toml, line: 4}\n"
                                        "      notes: pinned while core 3 is out\n"))
-    cat = CatalogStore(catalog, cache_dir=None).load()
+    cat = CatalogStore(eco, cache_dir=None).load()
     assert hand_edited(cat.dependency("DEP-001"))  # type: ignore[arg-type]
     assert hand_edited(cat.dependency("DEP-002"))  # type: ignore[arg-type]  # api: nothing infers it
     fleet = compare(cat, tmp_path, [co(tmp_path / "core", {("python", "core")}),
@@ -311,19 +304,19 @@ def test_a_new_repo_records_its_clone_url_without_secrets(
 
 
 def test_the_catalog_refuses_a_url_with_a_password(tmp_path: Path) -> None:
-    catalog = tmp_path / "ecosystem.yaml"
-    catalog.write_text("version: 1\nrepos:\n  - name: api\n"
+    eco = tmp_path / "ecosystem.yaml"
+    eco.write_text("version: 1\nrepos:\n  - name: api\n"
                        "    url: https://bot:s3cret@github.com/acme/api.git\n")
     with pytest.raises(UsageError, match="url holds a password"):
-        CatalogStore(catalog, cache_dir=None).load()
+        CatalogStore(eco, cache_dir=None).load()
 
 
 def test_an_entry_not_understood_holds_only_what_it_may_have_named(
-        catalog: Path, tmp_path: Path) -> None:
+        eco: Path, tmp_path: Path) -> None:
     """One requirement of api's pyproject.toml not understood: DEP-001, still named by
     another entry of it, is judged as usual (its line moved: no drift, refreshed by
     --apply), and the entry is a note, not drift."""
-    cat = CatalogStore(catalog, cache_dir=None).load()
+    cat = CatalogStore(eco, cache_dir=None).load()
     entry = ManifestProblem("pyproject.toml", 9, "'acme web' is not a requirement", False)
     fleet = compare(cat, tmp_path, [co(tmp_path / "core", {("python", "core")}),
                                     _with(co(tmp_path / "api", set(), [req("core", line=5)]),

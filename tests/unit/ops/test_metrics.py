@@ -8,44 +8,16 @@ import json
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from coordination.dispatch import CeleryDispatcher
-from coordination.ops.metrics import exposition, registry
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
 from coordination.ui.app import create_app
 from tests.unit.support.sweeps import PLAN, StubApp, fresh_runtime, run_sweep, write_catalog
+from tests.unit.support.metrics import parse, scrape, three, value
 
 pytestmark = pytest.mark.timeout(60)
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def scrape(rt: Runtime, catalog: Path | None) -> Samples:
-    text = exposition(registry(rt, catalog)).decode()
-    return parse(text)
-
-
-def parse(text: str) -> Samples:
-    out: Samples = {}
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
-
-
-def value(samples: Samples, metric: str, /, **labels: str) -> float:
-    return samples[(metric, tuple(sorted(labels.items())))]
-
-
-def three(root: Path) -> Path:
-    return write_catalog(root, [
-        {"id": "TODO-001", "repo": "api", "run": "true"},
-        {"id": "TODO-002", "repo": "web", "run": "exit 3", "blocked_by": ["TODO-001"]},
-        {"id": "TODO-003", "repo": "web", "run": "true", "blocked_by": ["TODO-002"]},
-    ])
 
 
 def test_counters_after_a_sweep_and_they_live_in_redis(rt: Runtime, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from coordination.planner import analyze, build_plan_graph
 from coordination.planner.documents import dry_run_document
 from coordination.planner.estimate import strategy_estimate
 from coordination.planner.digraph import DiGraph
-from tests.unit.planner.test_planner_properties import dags
+from tests.unit.support.planner import dags
 from tests.unit.support.catalogs import catalog_from_edges, tid
 
 pytestmark = pytest.mark.timeout(120)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from coordination.planner import analyze, build_plan_graph, find_cycles, validate_plan
 from coordination.planner.digraph import DiGraph
 from tests.unit.support.catalogs import catalog_from_edges, tid
+from tests.unit.support.planner import dags
 
 
 def as_networkx(g: DiGraph) -> nx.DiGraph:
@@ -28,18 +29,6 @@ def as_networkx(g: DiGraph) -> nx.DiGraph:
 
 pytestmark = pytest.mark.timeout(120)
 SETTINGS = settings(max_examples=50, deadline=None)
-
-
-@st.composite
-def dags(draw: Any, max_n: int = 24) -> tuple[int, list[tuple[int, int]], list[float | None]]:
-    n = draw(st.integers(1, max_n))
-    perm = draw(st.permutations(range(n)))
-    pairs = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)),
-                          max_size=3 * n))
-    edges = sorted({(perm[min(a, b)], perm[max(a, b)]) for a, b in pairs if a != b})
-    hours = draw(st.lists(st.one_of(st.none(), st.floats(0, 100).map(lambda h: round(h, 1))),
-                          min_size=n, max_size=n))
-    return n, edges, hours
 
 
 @st.composite

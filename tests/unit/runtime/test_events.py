@@ -6,7 +6,6 @@ import json
 import threading
 import time
 
-import fakeredis
 import pytest
 import redis
 
@@ -17,65 +16,60 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-def r() -> redis.Redis:
-    return fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+def fake_log(fake_r: redis.Redis) -> EventLog:
+    return EventLog(fake_r, Keys("t"))
 
 
-@pytest.fixture
-def log(r: redis.Redis) -> EventLog:
-    return EventLog(r, Keys("t"))
-
-
-def wait_past(r: redis.Redis, entry_id: str) -> None:
+def wait_past(fake_r: redis.Redis, entry_id: str) -> None:
     """Wait until the server's clock is past the millisecond of stream id ``entry_id``."""
     ms = int(entry_id.split("-")[0])
     deadline = time.monotonic() + 5
     while True:
-        sec, usec = r.time()
+        sec, usec = fake_r.time()
         if int(sec) * 1000 + int(usec) // 1000 > ms:
             return
         assert time.monotonic() < deadline, "the server clock did not move"
 
 
-def test_emit_and_read_in_order(log: EventLog) -> None:
-    queued = log.emit("sweep.queued", sweep_id="S")
-    ids = [log.emit("todo.started", sweep_id="S", todo_id=f"T{i}", n=i) for i in range(5)]
+def test_emit_and_read_in_order(fake_log: EventLog) -> None:
+    queued = fake_log.emit("sweep.queued", sweep_id="S")
+    ids = [fake_log.emit("todo.started", sweep_id="S", todo_id=f"T{i}", n=i) for i in range(5)]
     # Ids of different streams order by the server clock: in one millisecond, OTHER's
     # global id could sort before S's last todo ids. Emit it in the next one.
-    wait_past(log.r, ids[-1])
-    log.emit("sweep.queued", sweep_id="OTHER")
-    events = log.read("S")
+    wait_past(fake_log.r, ids[-1])
+    fake_log.emit("sweep.queued", sweep_id="OTHER")
+    events = fake_log.read("S")
     assert [e.id for e in events] == [queued, *ids]
     assert [e.data["n"] for e in events[1:]] == list(range(5))
     assert all(e.kind == "todo.started" and e.sweep_id == "S" for e in events[1:])
     # The namespace-wide view still has every event: the sweeps' own events from the
     # global stream, the todo events (stored in S's stream only) merged in.
-    every = log.read()
+    every = fake_log.read()
     assert [e.kind for e in every] == ["sweep.queued", *["todo.started"] * 5, "sweep.queued"]
     assert [e.id for e in every[1:6]] == ids
-    assert [e.id for e in log.read("S", after=ids[1], count=2)] == ids[2:4]
+    assert [e.id for e in fake_log.read("S", after=ids[1], count=2)] == ids[2:4]
 
 
-def test_to_dict_is_json_and_flat(log: EventLog) -> None:
-    log.emit("todo.failed", sweep_id="S", todo_id="T1", exit_code=3, tail=None)
-    d = log.read("S")[0].to_dict()
+def test_to_dict_is_json_and_flat(fake_log: EventLog) -> None:
+    fake_log.emit("todo.failed", sweep_id="S", todo_id="T1", exit_code=3, tail=None)
+    d = fake_log.read("S")[0].to_dict()
     assert json.loads(json.dumps(d)) == d
     assert d["kind"] == "todo.failed" and d["exit_code"] == 3 and d["todo_id"] == "T1"
     assert set(d) >= {"id", "kind", "ts", "sweep_id", "todo_id"}
 
 
-def test_reserved_names_are_refused(log: EventLog) -> None:
+def test_reserved_names_are_refused(fake_log: EventLog) -> None:
     with pytest.raises(ValueError):
-        log.emit("todo.started", ts="oops")
+        fake_log.emit("todo.started", ts="oops")
 
 
-def test_emit_publishes_with_id(r: redis.Redis, log: EventLog) -> None:
-    ps = r.pubsub()
+def test_emit_publishes_with_id(fake_r: redis.Redis, fake_log: EventLog) -> None:
+    ps = fake_r.pubsub()
     ps.subscribe(Keys("t").events_channel)
     deadline = time.monotonic() + 5
     while ps.get_message(timeout=0.1) is None and time.monotonic() < deadline:
         pass  # the subscribe confirmation
-    eid = log.emit("sweep.started", sweep_id="S", plan="PLAN-001")
+    eid = fake_log.emit("sweep.started", sweep_id="S", plan="PLAN-001")
     msg = None
     while msg is None and time.monotonic() < deadline:
         msg = ps.get_message(timeout=0.1)
@@ -98,27 +92,27 @@ def test_live_events_reads_an_array_and_a_single_event_in_order() -> None:
             live_events(junk)
 
 
-def test_read_pages_through_many_events(log: EventLog) -> None:
-    pipe_ids = [log.emit("todo.queued", sweep_id="S", i=i) for i in range(2500)]
-    events = log.read("S")
+def test_read_pages_through_many_events(fake_log: EventLog) -> None:
+    pipe_ids = [fake_log.emit("todo.queued", sweep_id="S", i=i) for i in range(2500)]
+    events = fake_log.read("S")
     assert [e.id for e in events] == pipe_ids
-    assert len(log.read("S", count=1500)) == 1500
+    assert len(fake_log.read("S", count=1500)) == 1500
 
 
-def test_follow_replays_then_goes_live_without_gaps(log: EventLog) -> None:
+def test_follow_replays_then_goes_live_without_gaps(fake_log: EventLog) -> None:
     for i in range(3):
-        log.emit("todo.queued", sweep_id="S", i=i)
+        fake_log.emit("todo.queued", sweep_id="S", i=i)
     got: list[Event] = []
     done = threading.Event()
 
     def reader() -> None:
-        for ev in log.follow("S", block_ms=50, stop=done.is_set):
+        for ev in fake_log.follow("S", block_ms=50, stop=done.is_set):
             got.append(ev)
 
     t = threading.Thread(target=reader)
     t.start()
     for i in range(3, 50):
-        log.emit("todo.queued", sweep_id="S", i=i)
+        fake_log.emit("todo.queued", sweep_id="S", i=i)
     deadline = time.monotonic() + 10
     while len(got) < 50 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -128,12 +122,12 @@ def test_follow_replays_then_goes_live_without_gaps(log: EventLog) -> None:
     assert [e.data["i"] for e in got] == list(range(50))
 
 
-def test_late_reader_replays_from_its_last_id(log: EventLog) -> None:
-    first = [log.emit("todo.queued", sweep_id="S", i=i) for i in range(5)]
+def test_late_reader_replays_from_its_last_id(fake_log: EventLog) -> None:
+    first = [fake_log.emit("todo.queued", sweep_id="S", i=i) for i in range(5)]
     for i in range(5, 8):
-        log.emit("todo.queued", sweep_id="S", i=i)
+        fake_log.emit("todo.queued", sweep_id="S", i=i)
     seen = []
-    for ev in log.follow("S", after=first[-1], block_ms=10, stop=lambda: True):
+    for ev in fake_log.follow("S", after=first[-1], block_ms=10, stop=lambda: True):
         seen.append(ev.data["i"])
     assert seen == [5, 6, 7]
 

@@ -13,10 +13,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import fakeredis
 import pytest
 import redis
 
@@ -27,19 +26,6 @@ pytestmark = pytest.mark.timeout(60)
 
 K = Keys("t")
 WAIT = 10.0  # seconds: the deadline of every wait below
-
-
-@pytest.fixture
-def r(redis_backend: tuple[str, Any]) -> Iterator[redis.Redis]:
-    name, make = redis_backend
-    client: redis.Redis = make(fakeredis.FakeRedis if name == "fakeredis" else redis.Redis)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def log(r: redis.Redis) -> EventLog:
-    return EventLog(r, K)
 
 
 # -- helpers -------------------------------------------------------------------

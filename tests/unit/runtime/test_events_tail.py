@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from typing import Any
 
-import fakeredis
 import pytest
 import redis
 
@@ -19,19 +16,6 @@ from coordination.runtime.events import Event, EventLog
 pytestmark = pytest.mark.timeout(60)
 
 K = Keys("t")
-
-
-@pytest.fixture
-def r(redis_backend: tuple[str, Any]) -> Iterator[redis.Redis]:
-    name, make = redis_backend
-    client: redis.Redis = make(fakeredis.FakeRedis if name == "fakeredis" else redis.Redis)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def log(r: redis.Redis) -> EventLog:
-    return EventLog(r, K)
 
 
 def apart(r: redis.Redis) -> None:

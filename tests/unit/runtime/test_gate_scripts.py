@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import redis
@@ -20,14 +18,6 @@ from coordination.status import TodoStatus
 pytestmark = pytest.mark.timeout(30)
 KEYS = Keys("gt")
 WAITING = (TodoStatus.pending,)
-
-
-@pytest.fixture
-def r(redis_backend: tuple[str, Any]) -> Iterator[redis.Redis]:
-    import fakeredis
-
-    name, make = redis_backend
-    yield make(fakeredis.FakeRedis if name == "fakeredis" else redis.Redis)
 
 
 def sweep(r: redis.Redis, *, status: str = "running", levels: int = 2) -> CheckpointStore:

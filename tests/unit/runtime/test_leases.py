@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 
-import fakeredis
 import pytest
 import redis
 
@@ -27,25 +26,18 @@ K = Keys("t")
 
 
 @pytest.fixture
-def r() -> redis.Redis:
-    client = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
-    new_sweep(client, K)
-    return client
+def leases(fake_r: redis.Redis) -> LeaseManager:
+    return LeaseManager(fake_r, K, ttl=0.25)
 
 
-@pytest.fixture
-def tr(r: redis.Redis) -> Transitions:
-    """Starts whose leases expire after 250 ms unless renewed."""
-    return Transitions(r, K, lease_ttl=0.25)
+@pytest.fixture(autouse=True)
+def _a_sweep(fake_r: redis.Redis) -> None:
+    """A running sweep S, whose todos may start."""
+    new_sweep(fake_r, K)
 
 
-@pytest.fixture
-def leases(r: redis.Redis) -> LeaseManager:
-    return LeaseManager(r, K, ttl=0.25)
-
-
-def held(r: redis.Redis, lease: Lease) -> bool:
-    return all(v == lease.token for v in r.mget(lease.keys))
+def held(fake_r: redis.Redis, lease: Lease) -> bool:
+    return all(v == lease.token for v in fake_r.mget(lease.keys))
 
 
 def test_the_stand_in_is_shared_and_runs_lua() -> None:
@@ -86,8 +78,8 @@ def test_n_holders_at_concurrency_n(tr: Transitions, leases: LeaseManager) -> No
     assert leases.holders("api", 3) == [g.token for g in sorted(got, key=lambda g: g.slot)]
 
 
-def test_concurrent_starts_never_share_a_slot(r: redis.Redis) -> None:
-    t = Transitions(r, K, lease_ttl=30)
+def test_concurrent_starts_never_share_a_slot(fake_r: redis.Redis) -> None:
+    t = Transitions(fake_r, K, lease_ttl=30)
     won: list[Lease] = []
     lock = threading.Lock()
 
@@ -116,39 +108,39 @@ def test_fence_increases_on_every_grant(tr: Transitions, leases: LeaseManager) -
 
 
 def test_wrong_token_cannot_release_or_extend(
-    r: redis.Redis, tr: Transitions, leases: LeaseManager
+    fake_r: redis.Redis, tr: Transitions, leases: LeaseManager
 ) -> None:
     lease = started(tr, "A")
     forged = Lease(lease.repo, lease.slot, "someone-else", lease.fence, lease.ttl_ms, "t")
     assert not leases.release(forged)
     assert not leases.extend(forged)
-    assert held(r, lease)
+    assert held(fake_r, lease)
     assert leases.release(lease)
-    assert not held(r, lease)
+    assert not held(fake_r, lease)
     assert not leases.release(lease)  # a second release is a no-op
 
 
 def test_expiry_then_a_new_grant_has_a_higher_fence(
-    r: redis.Redis, tr: Transitions, leases: LeaseManager
+    fake_r: redis.Redis, tr: Transitions, leases: LeaseManager
 ) -> None:
     old = started(tr, "A")
-    assert wait_for(lambda: not held(r, old))  # TTL 250 ms passes
+    assert wait_for(lambda: not held(fake_r, old))  # TTL 250 ms passes
     new = started(tr, "B")
     assert new.key == old.key and new.fence > old.fence
     assert not leases.extend(old)  # the old holder cannot renew the new lease
     assert not leases.release(old)
-    assert held(r, new)
+    assert held(fake_r, new)
 
 
 def test_heartbeat_keeps_lease_past_ttl(
-    r: redis.Redis, tr: Transitions, leases: LeaseManager
+    fake_r: redis.Redis, tr: Transitions, leases: LeaseManager
 ) -> None:
     lease = started(tr, "A")
     lost = threading.Event()
     hb = Heartbeat(leases, lease, interval=0.05, on_lost=lost.set).start()
     try:
         time.sleep(0.75)  # three TTLs
-        assert held(r, lease) and not hb.lost and not lost.is_set()
+        assert held(fake_r, lease) and not hb.lost and not lost.is_set()
     finally:
         t0 = time.monotonic()
         hb.stop()
@@ -158,12 +150,12 @@ def test_heartbeat_keeps_lease_past_ttl(
 
 @pytest.mark.parametrize("how", ["deleted", "taken"])
 def test_heartbeat_reports_loss_once(
-    leases: LeaseManager, r: redis.Redis, tr: Transitions, how: str
+    leases: LeaseManager, fake_r: redis.Redis, tr: Transitions, how: str
 ) -> None:
     lease = started(tr, "A")
     calls: list[int] = []
     hb = Heartbeat(leases, lease, interval=0.05, on_lost=lambda: calls.append(1)).start()
-    r.delete(lease.key)
+    fake_r.delete(lease.key)
     if how == "taken":
         assert started(tr, "B").key == lease.key  # the slot went to another todo
     assert wait_for(lambda: hb.lost)
@@ -172,13 +164,13 @@ def test_heartbeat_reports_loss_once(
 
 
 def test_holder_stops_before_its_lease_can_expire_even_while_renewal_hangs(
-    r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+    fake_r: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Over a cut network a renewal call can hang past the TTL; by then another
     worker may hold the lease. ``doomed`` turns true TTL - margin after the last
     renewal, whatever the hanging call does, so the runner kills its command in time."""
-    mgr = LeaseManager(r, K, ttl=1.0)
-    lease = started(Transitions(r, K, lease_ttl=1.0), "A")
+    mgr = LeaseManager(fake_r, K, ttl=1.0)
+    lease = started(Transitions(fake_r, K, lease_ttl=1.0), "A")
     release = threading.Event()
 
     def hang(_lease: Lease) -> bool:
@@ -194,7 +186,7 @@ def test_holder_stops_before_its_lease_can_expire_even_while_renewal_hangs(
         took = time.monotonic() - t0
         assert took <= 1.0 - hb.margin + 0.1, took  # before the TTL could run out
         assert not hb.lost  # the renewal call is still hanging
-        assert r.pttl(lease.key) > 0  # and the server would still call it ours
+        assert fake_r.pttl(lease.key) > 0  # and the server would still call it ours
     finally:
         release.set()
         hb.stop()

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from coordination.runtime.context import Runtime
 from coordination.sweeps.holding import resources
-from tests.unit.runtime.test_fleet import ask, fleet_catalog, queued_spec
+from tests.unit.support.fleet import ask, fleet_catalog, queued_spec
 
 pytestmark = pytest.mark.timeout(60)
 

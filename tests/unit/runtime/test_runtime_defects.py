@@ -4,7 +4,6 @@ checkouts with ``~``, and when following a resumed sweep ends."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,16 +12,10 @@ from coordination.catalog.models import Repo, checkout_path
 from coordination.runtime.context import Runtime
 from coordination.sweeps.progress import finish_if_done as maybe_finish
 from coordination.sweeps import SweepService, ended_by
-from tests.unit.support.sweeps import PLAN, stub_runtime, write_catalog
+from tests.unit.support.sweeps import PLAN, write_catalog
 from workers.runner import WorkerInfo, run_todo
 
-pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def rt() -> Iterator[Runtime]:
-    with stub_runtime() as runtime:
-        yield runtime
+pytestmark = [pytest.mark.timeout(60), pytest.mark.rt(stub=True)]
 
 
 def finish_all(rt: Runtime, sid: str, ids: list[str], status: str = "succeeded") -> None:

@@ -83,7 +83,7 @@ def test_values_are_sealed_and_a_forged_or_copied_one_is_refused() -> None:
 
 
 def test_metrics_expose_hits_misses_and_evictions_by_scope(tmp_path: Path) -> None:
-    from tests.unit.ops.test_metrics import scrape, three, value
+    from tests.unit.support.metrics import scrape, three, value
     from tests.unit.support.sweeps import fresh_runtime
 
     rt = fresh_runtime()

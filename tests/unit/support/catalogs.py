@@ -13,6 +13,8 @@ from coordination.catalog.models import Catalog
 
 ROOT = Path(__file__).resolve().parents[3]
 REPOS = ("api", "web", "jobs")
+#: A catalog with comments and blank lines everywhere a write must keep them.
+COMMENTED = ROOT / "tests" / "unit" / "fixtures" / "commented.yaml"
 
 
 def catalog_data(
@@ -60,3 +62,18 @@ def example() -> Catalog:
 
 def tid(i: int) -> str:
     return f"TODO-{i}"
+
+
+def svc_fleet(root: Path, repos: Sequence[str], coordination: dict[str, Any]) -> Path:
+    """``root/ecosystem.yaml``: ``repos`` (each checked out at ``root/<name>``, tagged
+    ``svc``) and the ``coordination`` section given; its path."""
+    for r in repos:
+        (root / r).mkdir(parents=True, exist_ok=True)
+    doc = {
+        "version": 1,
+        "repos": [{"name": r, "path": r, "tags": ["svc"]} for r in repos],
+        "coordination": coordination,
+    }
+    eco = root / "ecosystem.yaml"
+    eco.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return eco

@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +97,45 @@ def write_yaml(tmp_path: Path, data: dict[str, Any]) -> Path:
     path = tmp_path / "ecosystem.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def coord_bare(catalog: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`coord --file CATALOG ARGS...` in a subprocess run from the catalog's folder, with
+    a bare environment (PATH, PYTHONPATH, a wide COLUMNS) and nothing else."""
+    return subprocess.run(
+        [sys.executable, "-m", "coordination.cli.main", "--file", str(catalog), *args],
+        cwd=catalog.parent, capture_output=True, text=True, timeout=50,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "COLUMNS": "200"},
+    )
+
+
+def add_dep(catalog: Path, block: str) -> None:
+    """``block`` (a YAML fragment: a dependency entry) appended to the catalog file."""
+    catalog.write_text(catalog.read_text() + block)
+
+
+@dataclass
+class Ran:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def coord_inline(eco: Path, *args: str) -> Ran:
+    """`coord --file ECO ARGS...` in this process, through the real entry point (its
+    mapping of errors to exit codes and `error:` lines on stderr)."""
+    from click.testing import CliRunner
+
+    from coordination.cli.main import main
+
+    runner = CliRunner()
+    with runner.isolation() as (out, err, _):
+        try:
+            main(["--file", str(eco), *args])
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        return Ran(code, out.getvalue().decode(), err.getvalue().decode())

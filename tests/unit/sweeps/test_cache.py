@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +24,14 @@ from coordination.settings import Settings
 from coordination.sweeps import SweepService
 from coordination.sweeps.planning import new_sweep_id
 from coordination.sweeps.why import why
-from tests.unit.support.sweeps import PLAN, StubApp, fresh_runtime, stub_runtime, write_catalog
+from tests.unit.support.sweeps import PLAN, StubApp, write_catalog
 from workers.runner import WorkerInfo, run_todo
 
-pytestmark = pytest.mark.timeout(60)
+SIGNING_KEY = "cache-test-signing-key-0123456789abcdef"
+pytestmark = [pytest.mark.timeout(60), pytest.mark.rt(stub=True),
+              pytest.mark.signed(key=SIGNING_KEY, stub=True)]
 
 W = WorkerInfo(name="test-worker")
-
-
-@pytest.fixture
-def rt() -> Iterator[Runtime]:
-    with stub_runtime() as runtime:
-        yield runtime
 
 
 def git(cwd: Path, *args: str) -> None:
@@ -350,22 +346,6 @@ def test_the_results_a_todo_gets_are_part_of_its_key(rt: Runtime, tmp_path: Path
 
 # -- signed entries (issue #38 item 3): never `cached` on an entry whose seal fails ----------
 
-SIGNING_KEY = "cache-test-signing-key-0123456789abcdef"
-
-
-@pytest.fixture
-def keyed_rt(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    """A runtime (and worker) with COORD_SIGNING_KEY and COORD_REQUIRE_SIGNED=1."""
-    from coordination.connection.client import reset_embedded
-    from coordination.runtime.context import get_runtime
-
-    monkeypatch.setenv("COORD_SIGNING_KEY", SIGNING_KEY)
-    monkeypatch.setenv("COORD_REQUIRE_SIGNED", "1")
-    runtime = fresh_runtime()
-    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
-    yield runtime
-    reset_embedded()
-    get_runtime.cache_clear()
 
 
 def forged_entry(key: str, todo_id: str) -> dict[str, Any]:

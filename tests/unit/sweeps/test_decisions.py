@@ -6,7 +6,6 @@ binding, spec, approvers and votes (coordination/sweeps/decisions.py)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,23 +18,8 @@ from coordination.trust.evidence import outcome_refusal, policy_of
 from coordination.trust.signing import Policy
 from tests.unit.support.sweeps import PLAN, write_catalog
 
-pytestmark = pytest.mark.timeout(60)
-
 KEY = "decisions-test-signing-key-0123456789abcdef"
-
-
-@pytest.fixture
-def keyed_rt(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    from coordination.connection.client import reset_embedded
-    from coordination.runtime.context import get_runtime
-    from tests.unit.support.sweeps import fresh_runtime
-
-    monkeypatch.setenv("COORD_SIGNING_KEY", KEY)
-    monkeypatch.setenv("COORD_REQUIRE_SIGNED", "1")
-    runtime = fresh_runtime()
-    yield runtime
-    reset_embedded()
-    get_runtime.cache_clear()
+pytestmark = [pytest.mark.timeout(60), pytest.mark.signed(key=KEY)]
 
 
 def started(rt: Runtime, catalog: Path) -> tuple[SweepService, str]:

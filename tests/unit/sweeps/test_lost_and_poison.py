@@ -6,10 +6,8 @@ the supervisor's lost-message check runs; its app is the recording stub.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,24 +30,10 @@ from tests.unit.support.sweeps import (
 )
 from tests.unit.support.sweeps import fresh_runtime
 
-pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def rt() -> Iterator[Runtime]:
-    from coordination.connection.client import reset_embedded
-    from coordination.runtime.context import get_runtime
-
-    base = fresh_runtime()
-    settings = base.settings.model_copy(update={
-        "redis_url": "redis://distributed.invalid:6379/0", "lost_after": 0.2,
-        "worker_heartbeat": 0.1, "max_lost_runs": 3,
-    })
-    runtime = dataclasses.replace(base, settings=settings)
-    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
-    yield runtime
-    reset_embedded()
-    get_runtime.cache_clear()
+pytestmark = [pytest.mark.timeout(60), pytest.mark.rt(stub=True, settings={
+    "redis_url": "redis://distributed.invalid:6379/0", "lost_after": 0.2,
+    "worker_heartbeat": 0.1, "max_lost_runs": 3,
+})]
 
 
 def spec_of(rt: Runtime, sid: str) -> Any:

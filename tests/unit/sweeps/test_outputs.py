@@ -28,7 +28,8 @@ from coordination.sweeps.outputs import (
 )
 from tests.unit.support.sweeps import PLAN, repos_of, run_sweep, write_catalog
 
-pytestmark = pytest.mark.timeout(120)
+SIGNING_KEY = "outputs-test-signing-key-0123456789abcdef"
+pytestmark = [pytest.mark.timeout(120), pytest.mark.signed(key=SIGNING_KEY)]
 
 
 def _seen(name: str) -> str:
@@ -278,23 +279,6 @@ def test_spec_keeps_external_inputs_and_stays_compatible(rt: Runtime, tmp_path: 
 
 # -- sealed outputs (issue #38 item 3): a forged record is never handed on ----------------
 
-SIGNING_KEY = "outputs-test-signing-key-0123456789abcdef"
-
-
-@pytest.fixture
-def keyed_rt(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A runtime (and its in-process workers) with COORD_SIGNING_KEY and
-    COORD_REQUIRE_SIGNED=1."""
-    from coordination.connection.client import reset_embedded
-    from coordination.runtime.context import get_runtime
-    from tests.unit.support.sweeps import fresh_runtime
-
-    monkeypatch.setenv("COORD_SIGNING_KEY", SIGNING_KEY)
-    monkeypatch.setenv("COORD_REQUIRE_SIGNED", "1")
-    runtime = fresh_runtime()
-    yield runtime
-    reset_embedded()
-    get_runtime.cache_clear()
 
 
 def _start(rt: Runtime, catalog: Path) -> tuple[SweepService, str]:

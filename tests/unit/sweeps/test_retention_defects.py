@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,17 +17,11 @@ import pytest
 from coordination.runtime.context import Runtime
 from coordination.sweeps.supervision import supervise_once
 from coordination.sweeps import SweepService
-from tests.unit.support.sweeps import PLAN, stub_runtime, write_catalog
+from tests.unit.support.sweeps import PLAN, write_catalog
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.rt(stub=True)]
 
 DAY = 86400.0
-
-
-@pytest.fixture
-def rt() -> Iterator[Runtime]:
-    with stub_runtime() as runtime:
-        yield runtime
 
 
 def one_todo_sweep(rt: Runtime, tmp_path: Path) -> tuple[SweepService, str]:

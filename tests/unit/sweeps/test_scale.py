@@ -13,17 +13,11 @@ import pytest
 
 from coordination.runtime.context import Runtime
 from coordination.sweeps.supervision import supervise_once
-from tests.unit.support.sweeps import fresh_runtime, start, status, stub_runtime, unlock, write_catalog
+from tests.unit.support.sweeps import fresh_runtime, start, status, unlock, write_catalog
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.rt(stub=True)]
 
 CHAIN = 40
-
-
-@pytest.fixture
-def rt() -> Iterator[Runtime]:
-    with stub_runtime() as runtime:
-        yield runtime
 
 
 def chain(tmp_path: Path, n: int = CHAIN) -> Path:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,10 @@ from coordination.runtime.context import Runtime
 from coordination.sweeps.progress import finish_if_done as maybe_finish
 from coordination.sweeps.supervision import supervise_once
 from coordination.sweeps import SweepService
-from tests.unit.support.sweeps import fresh_runtime, stub_runtime
+from tests.unit.support.sweeps import fresh_runtime
 from tests.unit.support.sweeps import StubApp, chain_catalog, events, run_as_worker, start, status, unlock  # noqa: F401
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.rt(stub=True)]
 
 
 class NoSupervisorLock:
@@ -39,12 +38,6 @@ class NoSupervisorLock:
         if key.endswith(":supervisor"):
             return True
         return self._r.set(key, *a, **kw)
-
-
-@pytest.fixture
-def rt() -> Iterator[Runtime]:
-    with stub_runtime() as runtime:
-        yield runtime
 
 
 def age(rt: Runtime, sid: str, seconds: float) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +29,12 @@ from coordination.status import ATTENTION, NOT_STARTED, TodoStatus
 from coordination.sweeps import SweepService, reading
 from coordination.sweeps import summary as sm
 from coordination.sweeps.spec_store import load_spec
-from tests.unit.support.sweeps import PLAN, StubApp, fresh_runtime, stub_runtime, write_catalog
+from tests.unit.support.sweeps import PLAN, StubApp, fresh_runtime, write_catalog
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.rt(stub=True)]
 
 T = TodoStatus
 REPOS = ("api", "web", "jobs")
-
-
-@pytest.fixture
-def rt() -> Iterator[Runtime]:
-    with stub_runtime() as runtime:
-        yield runtime
 
 
 def catalog(root: Path, n: int, *, chain: bool = False, repos: tuple[str, ...] = REPOS

@@ -22,7 +22,7 @@ from coordination.sweeps import waits
 from coordination.sweeps.waits import WaitEdge, supervise_waits, wait_cycles, wait_graph, youngest
 from coordination.runtime.transitions import start_token
 from coordination.sweeps.spec import SweepSpec
-from tests.unit.runtime.test_fleet import ask, fleet_catalog, queued_spec
+from tests.unit.support.fleet import ask, fleet_catalog, queued_spec
 
 
 def start(rt: Runtime, spec: SweepSpec, tid: str, now: float) -> str:

@@ -9,7 +9,6 @@ does) to run a todo, and checks that nothing of it ran and that the sweep ended
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,13 @@ from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import _spec_cache, cached_spec, load_spec
 from coordination.trust import signing
 from coordination.trust.signing import Policy
-from tests.unit.support.sweeps import PLAN, StubApp, fresh_runtime, stub_runtime, write_catalog
+from tests.unit.support.sweeps import PLAN, StubApp, fresh_runtime, write_catalog
 from workers.runner import Outcome, WorkerInfo, run_todo
 
-pytestmark = pytest.mark.timeout(60)
+KEY = "s3cret-signing-key"
+pytestmark = [pytest.mark.timeout(60), pytest.mark.signed(key=KEY, stub=True)]
 
 W = WorkerInfo(repo=None, name="test-worker")
-KEY = "s3cret-signing-key"
 SPEC = json.dumps({"todos": {"TODO-001": {"run": "make test"}}, "plan": "PLAN-001"})
 SIGNED = Policy(keys=("k1",))
 
@@ -86,13 +85,6 @@ def test_who_runs_what_without_a_key() -> None:
     assert why(False) is None
     assert "COORD_REQUIRE_SIGNED=1" in (why(False, require_signed=True) or "")
     assert why(True, accept_unsigned=True, require_signed=True) is not None
-
-
-@pytest.fixture
-def signed_rt(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    monkeypatch.setenv("COORD_SIGNING_KEY", KEY)
-    with stub_runtime() as runtime:
-        yield runtime
 
 
 def worker(rt: Runtime, **settings: Any) -> Runtime:

@@ -53,7 +53,7 @@ def cli_json(eco: Path, *args: str) -> Any:
 
 
 @pytest.fixture
-def swept(rt: Runtime, tmp_path: Path) -> tuple[Path, str, TestClient]:
+def failed_sweep(rt: Runtime, tmp_path: Path) -> tuple[Path, str, TestClient]:
     eco = three_todos(tmp_path / "eco")
     _svc, sid, st = run_sweep(rt, eco)
     assert st["status"] == "failed"
@@ -99,8 +99,8 @@ def test_json_endpoints_are_the_cli_documents(
         "TODO-004": "succeeded"}
 
 
-def test_overview_has_progress_duration_and_repos(swept: tuple[Path, str, TestClient]) -> None:
-    _eco, sid, client = swept
+def test_overview_has_progress_duration_and_repos(failed_sweep: tuple[Path, str, TestClient]) -> None:
+    _eco, sid, client = failed_sweep
     doc = client.get("/api/overview").json()
     [row] = doc["sweeps"]
     assert row["sweep_id"] == sid and row["status"] == "failed" and row["plan"] == PLAN
@@ -116,8 +116,8 @@ def test_overview_has_progress_duration_and_repos(swept: tuple[Path, str, TestCl
 
 
 def test_overview_shows_sweeps_without_a_readable_catalog(
-        swept: tuple[Path, str, TestClient], rt: Runtime, tmp_path: Path) -> None:
-    _eco, sid, _ = swept
+        failed_sweep: tuple[Path, str, TestClient], rt: Runtime, tmp_path: Path) -> None:
+    _eco, sid, _ = failed_sweep
     doc = local(create_app(rt, tmp_path / "nowhere.yaml")).get("/api/overview").json()
     assert [s["sweep_id"] for s in doc["sweeps"]] == [sid]
     assert doc["repos"] == doc["plans"] == [] and "nowhere.yaml" in doc["catalog_error"]
@@ -144,8 +144,8 @@ def test_breaker_column_shows_the_repos_with_a_breaker(rt: Runtime, tmp_path: Pa
 
 
 def test_sweep_graph_lays_out_every_todo_with_status_and_critical_path(
-        swept: tuple[Path, str, TestClient], rt: Runtime) -> None:
-    _eco, sid, client = swept
+        failed_sweep: tuple[Path, str, TestClient], rt: Runtime) -> None:
+    _eco, sid, client = failed_sweep
     g = client.get(f"/api/sweeps/{sid}/graph").json()
     nodes = {n["id"]: n for n in g["layout"]["nodes"]}
     assert set(nodes) == set(g["status"]) == {"TODO-001", "TODO-002", "TODO-003", "TODO-004"}
@@ -160,8 +160,8 @@ def test_sweep_graph_lays_out_every_todo_with_status_and_critical_path(
 
 
 def test_todo_detail_has_attempts_worker_timings_and_output(
-        swept: tuple[Path, str, TestClient]) -> None:
-    _eco, sid, client = swept
+        failed_sweep: tuple[Path, str, TestClient]) -> None:
+    _eco, sid, client = failed_sweep
     d = client.get(f"/api/sweeps/{sid}/todos/TODO-002").json()
     assert d["status"] == "failed" and d["exit_code"] == 3 and d["attempts"] == 1
     assert "boom" in d["output_tail"] and d["worker"]
@@ -185,9 +185,9 @@ def test_plan_graph_before_any_sweep(rt: Runtime, example_catalog: Path) -> None
     assert client.get("/api/plans/PLAN-404/graph").status_code == 404
 
 
-def test_finished_sweep_stream_replays_then_ends(swept: tuple[Path, str, TestClient],
+def test_finished_sweep_stream_replays_then_ends(failed_sweep: tuple[Path, str, TestClient],
                                                  rt: Runtime) -> None:
-    _eco, sid, client = swept
+    _eco, sid, client = failed_sweep
     with client.stream("GET", f"/api/sweeps/{sid}/events?after=0-0") as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         text = "".join(r.iter_text())
@@ -250,8 +250,8 @@ def auth(user_pass: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(user_pass.encode()).decode()}
 
 
-def test_basic_auth_guards_every_route(swept: tuple[Path, str, TestClient], rt: Runtime) -> None:
-    eco, sid, _ = swept
+def test_basic_auth_guards_every_route(failed_sweep: tuple[Path, str, TestClient], rt: Runtime) -> None:
+    eco, sid, _ = failed_sweep
     client = local(create_app(rt, eco, auth="ana:s3cret"))
     for url in ("/", f"/sweeps/{sid}", "/api/sweeps", f"/api/sweeps/{sid}",
                 f"/api/sweeps/{sid}/events", "/static/app.js", "/api/repos"):
@@ -264,15 +264,15 @@ def test_basic_auth_guards_every_route(swept: tuple[Path, str, TestClient], rt: 
     assert ok.status_code == 200 and ok.json()[0]["sweep_id"] == sid
 
 
-def test_the_view_only_reads(swept: tuple[Path, str, TestClient]) -> None:
-    _eco, sid, client = swept
+def test_the_view_only_reads(failed_sweep: tuple[Path, str, TestClient]) -> None:
+    _eco, sid, client = failed_sweep
     for method in ("POST", "PUT", "DELETE", "PATCH"):
         for url in ("/api/sweeps", f"/api/sweeps/{sid}", f"/api/sweeps/{sid}/todos/TODO-001"):
             assert client.request(method, url).status_code == 405, (method, url)
 
 
-def test_page_is_served_with_a_strict_policy(swept: tuple[Path, str, TestClient]) -> None:
-    _eco, sid, client = swept
+def test_page_is_served_with_a_strict_policy(failed_sweep: tuple[Path, str, TestClient]) -> None:
+    _eco, sid, client = failed_sweep
     for url in ("/", f"/sweeps/{sid}", f"/plans/{PLAN}"):
         r = client.get(url)
         assert r.status_code == 200 and '<script src="/static/app.js"' in r.text

@@ -27,7 +27,7 @@ def git(cwd: Path, *args: str) -> None:
 
 
 @pytest.fixture
-def fleet(tmp_path: Path) -> tuple[Path, Path]:
+def fsmonitor_fleet(tmp_path: Path) -> tuple[Path, Path]:
     eco = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"},
                                            {"id": "TODO-002", "for_each": "changed:main",
                                             "run": "true"}])
@@ -60,8 +60,8 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
 
 
 def test_a_stranger_gets_403_for_changed_and_no_git_runs(
-        rt: Runtime, fleet: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    eco, marker = fleet
+        rt: Runtime, fsmonitor_fleet: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    eco, marker = fsmonitor_fleet
     started = spy(monkeypatch)
     client = TestClient(create_app(rt, eco), base_url="http://localhost")
     res = client.get("/api/overview", params={"repos": "changed:main"},
@@ -76,8 +76,8 @@ def test_a_stranger_gets_403_for_changed_and_no_git_runs(
 
 
 def test_signed_in_the_selector_works_and_runs_no_repo_program(
-        rt: Runtime, fleet: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    eco, marker = fleet
+        rt: Runtime, fsmonitor_fleet: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    eco, marker = fsmonitor_fleet
     started = spy(monkeypatch)
     client = TestClient(create_app(rt, eco, auth="ann:pw"), base_url="http://localhost")
     assert client.get("/api/overview", params={"repos": "changed:main"}).status_code == 401
@@ -89,10 +89,10 @@ def test_signed_in_the_selector_works_and_runs_no_repo_program(
 
 
 def test_no_git_process_starts_in_any_handler_of_a_strangers_request(
-        rt: Runtime, fleet: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+        rt: Runtime, fsmonitor_fleet: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     """The guard reaches the thread a handler runs in: a handler that would start git
     (here: the overview's document, replaced) is refused for a stranger, not for a user."""
-    eco, _marker = fleet
+    eco, _marker = fsmonitor_fleet
 
     def overview(*a: Any, **k: Any) -> dict[str, Any]:
         gitsafe.run(["--version"], capture_output=True)

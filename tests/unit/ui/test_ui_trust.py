@@ -39,7 +39,7 @@ FOREIGN = ["evil.example", "evil.example:8765", "localhost.evil.example",
 
 
 @pytest.fixture
-def swept(rt: Runtime, tmp_path: Path) -> tuple[Path, str]:
+def passed_sweep(rt: Runtime, tmp_path: Path) -> tuple[Path, str]:
     eco = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"}])
     _svc, sid, st = run_sweep(rt, eco)
     assert st["status"] == "succeeded"
@@ -54,8 +54,8 @@ def get(app: ASGIApp, url: str, host: str, **kw: object) -> tuple[int, str, dict
 # -- Host ------------------------------------------------------------------------------
 
 
-def test_localhost_in_every_spelling_is_answered(rt: Runtime, swept: tuple[Path, str]) -> None:
-    eco, sid = swept
+def test_localhost_in_every_spelling_is_answered(rt: Runtime, passed_sweep: tuple[Path, str]) -> None:
+    eco, sid = passed_sweep
     app = create_app(rt, eco)
     for host in LOCAL:
         for url in ("/", "/api/sweeps", f"/api/sweeps/{sid}/events"):
@@ -64,10 +64,10 @@ def test_localhost_in_every_spelling_is_answered(rt: Runtime, swept: tuple[Path,
 
 
 def test_any_other_host_is_refused_on_every_route_before_auth(
-        rt: Runtime, swept: tuple[Path, str]) -> None:
+        rt: Runtime, passed_sweep: tuple[Path, str]) -> None:
     """DNS rebinding: evil.example resolved to 127.0.0.1 reaches the server, but its
     requests name evil.example. They learn nothing, not even that auth is on."""
-    eco, sid = swept
+    eco, sid = passed_sweep
     for app in (create_app(rt, eco), create_app(rt, eco, auth="ana:s3cret")):
         for host in FOREIGN:
             for url in ("/", f"/sweeps/{sid}", "/api/sweeps", f"/api/sweeps/{sid}",
@@ -78,9 +78,9 @@ def test_any_other_host_is_refused_on_every_route_before_auth(
                 assert "www-authenticate" not in headers
 
 
-def test_configured_names_are_answered(rt: Runtime, swept: tuple[Path, str],
+def test_configured_names_are_answered(rt: Runtime, passed_sweep: tuple[Path, str],
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    eco, _sid = swept
+    eco, _sid = passed_sweep
     monkeypatch.setenv("COORD_UI_HOSTS", " coord.example.com, *.lan ,10.1.2.3,::1")
     configured = Runtime.create(load_settings(), client=rt.redis)  # the same stand-in
     assert configured.settings.ui_host_names == ("coord.example.com", "*.lan", "10.1.2.3",
@@ -116,8 +116,8 @@ BAD_IDS = ["garbage", "1-2-3", "-1", "$", "+", "1-", "0x10", " 1-0", "1-0;", "1_
            "18446744073709551616-0", "1-18446744073709551616", "9" * 25, "1.5", "<script>"]
 
 
-def test_bad_event_ids_are_answered_400(rt: Runtime, swept: tuple[Path, str]) -> None:
-    eco, sid = swept
+def test_bad_event_ids_are_answered_400(rt: Runtime, passed_sweep: tuple[Path, str]) -> None:
+    eco, sid = passed_sweep
     client = TestClient(create_app(rt, eco), base_url="http://localhost")
     url = f"/api/sweeps/{sid}/events"
     for raw in BAD_IDS:
@@ -129,8 +129,8 @@ def test_bad_event_ids_are_answered_400(rt: Runtime, swept: tuple[Path, str]) ->
         assert "Last-Event-ID" in r.json()["error"]
 
 
-def test_good_event_ids_stream_to_the_end(rt: Runtime, swept: tuple[Path, str]) -> None:
-    eco, sid = swept
+def test_good_event_ids_stream_to_the_end(rt: Runtime, passed_sweep: tuple[Path, str]) -> None:
+    eco, sid = passed_sweep
     client = TestClient(create_app(rt, eco), base_url="http://localhost")
     last = rt.events.last_id(sid)
     for after in ("0", "0-0", "1", "1-0", "18446744073709551615-18446744073709551615", last):
@@ -156,8 +156,8 @@ def test_parse_event_id() -> None:
 
 
 def test_streams_past_the_cap_get_503_and_ended_streams_free_their_place(
-        rt: Runtime, swept: tuple[Path, str]) -> None:
-    eco, sid = swept
+        rt: Runtime, passed_sweep: tuple[Path, str]) -> None:
+    eco, sid = passed_sweep
     full = TestClient(create_app(rt, eco, max_streams=0), base_url="http://localhost")
     r = full.get(f"/api/sweeps/{sid}/events")
     assert r.status_code == 503 and "too many open event streams" in r.text
@@ -205,14 +205,14 @@ def hub(rt: Runtime) -> Iterator[EventHub]:
 
 
 def test_one_reader_follows_every_watched_sweep_and_stops_with_the_last(
-        hub: EventHub, swept: tuple[Path, str]) -> None:
+        hub: EventHub, passed_sweep: tuple[Path, str]) -> None:
     """Streams of an ended sweep: the reader sends each subscriber ``end`` once, and
     with nobody watching, no reader thread is left."""
     import threading
 
     from tests.waiting import wait_for
 
-    _eco, sid = swept
+    _eco, sid = passed_sweep
 
     async def run() -> list[list[Message]]:
         loop = asyncio.get_running_loop()

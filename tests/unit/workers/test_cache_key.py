@@ -20,7 +20,7 @@ def git(cwd: Path, *args: str) -> None:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
+def worktree(tmp_path: Path) -> Path:
     d = tmp_path / "r"
     (d / "sub").mkdir(parents=True)
     (d / "a.txt").write_text("a\n")
@@ -44,46 +44,46 @@ def parts(cwd: Path) -> dict[str, object]:
                    upstream={}, salt="s", run_probe=lambda p: "").to_json()
 
 
-def test_staged_or_not_the_same_content_is_the_same_key(repo: Path) -> None:
-    clean = key(repo)
-    (repo / "a.txt").write_text("b\n")
-    unstaged = key(repo)
-    git(repo, "add", "a.txt")
-    assert key(repo) == unstaged != clean
-    (repo / "a.txt").write_text("a\n")  # the worktree back as HEAD has it, the index not
-    assert key(repo) == clean  # what the command sees is HEAD's content
-    git(repo, "reset", "-q", "a.txt")
-    assert key(repo) == clean
+def test_staged_or_not_the_same_content_is_the_same_key(worktree: Path) -> None:
+    clean = key(worktree)
+    (worktree / "a.txt").write_text("b\n")
+    unstaged = key(worktree)
+    git(worktree, "add", "a.txt")
+    assert key(worktree) == unstaged != clean
+    (worktree / "a.txt").write_text("a\n")  # the worktree back as HEAD has it, the index not
+    assert key(worktree) == clean  # what the command sees is HEAD's content
+    git(worktree, "reset", "-q", "a.txt")
+    assert key(worktree) == clean
 
 
-def test_an_exec_bit_is_content(repo: Path) -> None:
-    clean = key(repo)
-    (repo / "sub" / "run.sh").chmod(0o755)
-    assert key(repo) != clean
+def test_an_exec_bit_is_content(worktree: Path) -> None:
+    clean = key(worktree)
+    (worktree / "sub" / "run.sh").chmod(0o755)
+    assert key(worktree) != clean
 
 
-def test_a_commit_moves_the_tree_and_why_names_its_files(repo: Path) -> None:
-    old = parts(repo)
-    (repo / "sub" / "run.sh").write_text("echo bye\n")
-    git(repo, "commit", "-qam", "bye")
-    new = parts(repo)
-    diff = changed(old, new, str(repo))
+def test_a_commit_moves_the_tree_and_why_names_its_files(worktree: Path) -> None:
+    old = parts(worktree)
+    (worktree / "sub" / "run.sh").write_text("echo bye\n")
+    git(worktree, "commit", "-qam", "bye")
+    new = parts(worktree)
+    diff = changed(old, new, str(worktree))
     assert diff["paths"] == ["sub/run.sh"] and diff["tree"] == [old["tree"], new["tree"]]
 
 
-def test_committing_a_change_keeps_the_files_the_same_for_why(repo: Path) -> None:
-    (repo / "a.txt").write_text("b\n")
-    dirty = parts(repo)
-    git(repo, "commit", "-qam", "b")
-    committed = parts(repo)
-    diff = changed(dirty, committed, str(repo))
+def test_committing_a_change_keeps_the_files_the_same_for_why(worktree: Path) -> None:
+    (worktree / "a.txt").write_text("b\n")
+    dirty = parts(worktree)
+    git(worktree, "commit", "-qam", "b")
+    committed = parts(worktree)
+    diff = changed(dirty, committed, str(worktree))
     assert "tree" in diff and "paths" not in diff  # a new key, but no file differs
 
 
-def test_a_key_from_a_subdirectory_covers_the_whole_repository(repo: Path) -> None:
-    before = key(repo / "sub")
-    (repo / "a.txt").write_text("changed\n")  # outside the subdirectory
-    assert key(repo / "sub") != before
+def test_a_key_from_a_subdirectory_covers_the_whole_repository(worktree: Path) -> None:
+    before = key(worktree / "sub")
+    (worktree / "a.txt").write_text("changed\n")  # outside the subdirectory
+    assert key(worktree / "sub") != before
 
 
 def test_not_a_git_checkout_has_no_key(tmp_path: Path) -> None:
@@ -100,10 +100,10 @@ def test_before_the_first_commit_every_file_is_dirty(tmp_path: Path) -> None:
 
 
 def test_a_clean_checkout_is_read_from_the_index_without_git(
-        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        worktree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from workers import cache_key, git_index
 
-    first = key(repo)  # git status once: the commit's tree is remembered
+    first = key(worktree)  # git status once: the commit's tree is remembered
     calls: list[tuple[str, ...]] = []
     real = cache_key._git
 
@@ -112,24 +112,24 @@ def test_a_clean_checkout_is_read_from_the_index_without_git(
         return real(cwd, *args, stdin=stdin)
 
     monkeypatch.setattr(cache_key, "_git", counting)
-    assert key(repo) == first and calls == []  # no process
-    (repo / "a.txt").write_text("b\n")  # changed: git decides
-    assert key(repo) != first and [c[0] for c in calls] == ["status"]
-    git(repo, "add", "a.txt")  # staged: the index's tree is not HEAD's any more
-    assert git_index.clean(str(repo), cache_key._TREES[(str(repo), git_index.head_commit(
-        str(repo / ".git")) or "")]) is None
+    assert key(worktree) == first and calls == []  # no process
+    (worktree / "a.txt").write_text("b\n")  # changed: git decides
+    assert key(worktree) != first and [c[0] for c in calls] == ["status"]
+    git(worktree, "add", "a.txt")  # staged: the index's tree is not HEAD's any more
+    assert git_index.clean(str(worktree), cache_key._TREES[(str(worktree), git_index.head_commit(
+        str(worktree / ".git")) or "")]) is None
 
 
-def test_a_racily_clean_file_is_left_to_git(repo: Path) -> None:
+def test_a_racily_clean_file_is_left_to_git(worktree: Path) -> None:
     from workers import cache_key, git_index
 
-    key(repo)
-    tree = cache_key._TREES[(str(repo), git_index.head_commit(str(repo / ".git")) or "")]
-    assert git_index.clean(str(repo), tree) is True
+    key(worktree)
+    tree = cache_key._TREES[(str(worktree), git_index.head_commit(str(worktree / ".git")) or "")]
+    assert git_index.clean(str(worktree), tree) is True
     # the index written the same instant a file was: the file's stat data proves nothing
-    file_mtime = (repo / "a.txt").stat().st_mtime_ns
-    os.utime(repo / ".git" / "index", ns=(file_mtime, file_mtime))
-    assert git_index.clean(str(repo), tree) is None
+    file_mtime = (worktree / "a.txt").stat().st_mtime_ns
+    os.utime(worktree / ".git" / "index", ns=(file_mtime, file_mtime))
+    assert git_index.clean(str(worktree), tree) is None
 
 
 # -- symlinks (#39 item 13): a link's target path, and what it points at when an input ----
@@ -218,22 +218,22 @@ def test_an_input_link_through_a_retargeted_link_is_a_change(tmp_path: Path) -> 
     assert key_with(d, ["conf"])[0] == before
 
 
-def test_an_untracked_input_link_counts_what_it_points_at(repo: Path, tmp_path: Path) -> None:
+def test_an_untracked_input_link_counts_what_it_points_at(worktree: Path, tmp_path: Path) -> None:
     (tmp_path / "secret.txt").write_text("one\n")
-    os.symlink(str(tmp_path / "secret.txt"), repo / "token.local")
-    before, _ = key_with(repo, ["*.local"])
+    os.symlink(str(tmp_path / "secret.txt"), worktree / "token.local")
+    before, _ = key_with(worktree, ["*.local"])
     (tmp_path / "secret.txt").write_text("two\n")
-    assert key_with(repo, ["*.local"])[0] != before
+    assert key_with(worktree, ["*.local"])[0] != before
     (tmp_path / "secret.txt").unlink()  # dangling: still a key, another one
-    dangling, parts = key_with(repo, ["*.local"])
+    dangling, parts = key_with(worktree, ["*.local"])
     assert str(parts["inputs"]["token.local"]).endswith(":dangling")  # type: ignore[index]
 
 
-def test_an_input_link_to_a_directory_has_no_key(repo: Path, tmp_path: Path) -> None:
+def test_an_input_link_to_a_directory_has_no_key(worktree: Path, tmp_path: Path) -> None:
     (tmp_path / "dir").mkdir()
-    os.symlink(str(tmp_path / "dir"), repo / "deps.local")
+    os.symlink(str(tmp_path / "dir"), worktree / "deps.local")
     with pytest.raises(NoKey, match="deps.local, a symlink to a directory"):
-        key_with(repo, ["*.local"])
+        key_with(worktree, ["*.local"])
 
 
 def test_a_checkout_path_that_is_a_retargeted_link_keys_the_new_checkout(tmp_path: Path) -> None:
@@ -273,17 +273,17 @@ def test_a_tracked_link_outside_the_checkout_puts_its_content_in_the_key(
     assert gone not in (before, after)
 
 
-def test_a_link_inside_the_checkout_or_untracked_is_not_an_input(repo: Path) -> None:
-    os.symlink("a.txt", repo / "inside")
-    os.symlink("/etc/hostname", repo / "untracked-out")
-    git(repo, "add", "inside")
-    git(repo, "commit", "-qm", "link")
-    assert parts(repo)["inputs"] == {}
+def test_a_link_inside_the_checkout_or_untracked_is_not_an_input(worktree: Path) -> None:
+    os.symlink("a.txt", worktree / "inside")
+    os.symlink("/etc/hostname", worktree / "untracked-out")
+    git(worktree, "add", "inside")
+    git(worktree, "commit", "-qm", "link")
+    assert parts(worktree)["inputs"] == {}
 
 
 @pytest.mark.parametrize("how", ["directory", "unreadable"])
 def test_a_tracked_link_to_what_cannot_be_hashed_has_no_key(
-        repo: Path, tmp_path: Path, how: str) -> None:
+        worktree: Path, tmp_path: Path, how: str) -> None:
     out = tmp_path / "out"
     if how == "directory":
         out.mkdir()
@@ -292,9 +292,9 @@ def test_a_tracked_link_to_what_cannot_be_hashed_has_no_key(
             pytest.skip("root reads any file")
         out.write_text("secret\n")
         out.chmod(0)
-    os.symlink(str(out), repo / "deps")
-    git(repo, "add", "deps")
-    git(repo, "commit", "-qm", "link")
+    os.symlink(str(out), worktree / "deps")
+    git(worktree, "add", "deps")
+    git(worktree, "commit", "-qm", "link")
     with pytest.raises(NoKey, match="deps is a tracked symlink .*outside the checkout.*"
                                     "runs uncached"):
-        key(repo)
+        key(worktree)

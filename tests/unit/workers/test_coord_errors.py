@@ -11,7 +11,6 @@ its turn (outside the runner's try)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +21,14 @@ from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
 from coordination.sweeps import turns as turns_mod
 from coordination.sweeps.supervision import supervise_once
-from tests.unit.support.sweeps import PLAN, counting, runs, stub_runtime, write_catalog
+from tests.unit.support.sweeps import PLAN, counting, runs, write_catalog
 from workers import runner as runner_mod
 from workers.runner import Outcome, WorkerInfo, run_todo
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.rt(stub=True)]
 
 W = WorkerInfo(repo=None, name="test-worker")
 OOM = "OOM command not allowed when used memory > 'maxmemory'."
-
-
-@pytest.fixture
-def rt() -> Iterator[Runtime]:
-    with stub_runtime() as runtime:
-        yield runtime
 
 
 def _sweep(rt: Runtime, tmp_path: Path, run: str = "true") -> str:

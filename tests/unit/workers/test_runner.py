@@ -9,39 +9,27 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
 from coordination.runtime.transitions import Started
 from coordination.sweeps import SweepService
-from tests.unit.support.sweeps import PLAN, counting, fresh_runtime, runs, write_catalog
+from tests.unit.support.sweeps import PLAN, counting, runs, write_catalog
 from tests.waiting import wait_for
-from tests.unit.support.sweeps import StubApp
 from workers.runner import Outcome, WorkerInfo, run_todo
 
-pytestmark = pytest.mark.timeout(120)
+# Short leases so a lost lease is noticed within a second.
+pytestmark = [pytest.mark.timeout(120), pytest.mark.rt(stub=True, env={"COORD_LEASE_TTL": "1"})]
 
 W = WorkerInfo(repo=None, name="test-worker")
 
 
-@pytest.fixture
-def rt(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    from coordination.connection.client import reset_embedded
-    from coordination.runtime.context import get_runtime
-
-    # Short leases so a lost lease is noticed within a second.
-    monkeypatch.setenv("COORD_LEASE_TTL", "1")
-    runtime = fresh_runtime()
-    assert runtime.settings.heartbeat_interval < 0.5
-    runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
-    yield runtime
-    reset_embedded()
-    get_runtime.cache_clear()
+def test_the_short_leases_beat_within_half_a_second(rt: Runtime) -> None:
+    """What every test here leans on (COORD_LEASE_TTL=1 above)."""
+    assert rt.settings.heartbeat_interval < 0.5
 
 
 @pytest.fixture

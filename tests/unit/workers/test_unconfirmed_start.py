@@ -6,7 +6,6 @@ while running it", though no worker died and nothing ran."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +15,13 @@ from coordination.connection.client import NotReplicated
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
 from coordination.sweeps.supervision import supervise_once
-from tests.unit.support.sweeps import PLAN, counting, stub_runtime, write_catalog
+from tests.unit.support.sweeps import PLAN, counting, write_catalog
 from workers.runner import Outcome, WorkerInfo, run_todo
 
-pytestmark = pytest.mark.timeout(60)
+# the start's patience: a lease's life
+pytestmark = [pytest.mark.timeout(60), pytest.mark.rt(stub=True, env={"COORD_LEASE_TTL": "1"})]
 
 W = WorkerInfo(repo=None, name="test-worker")
-
-
-@pytest.fixture
-def rt(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    monkeypatch.setenv("COORD_LEASE_TTL", "1")  # the start's patience: a lease's life
-    with stub_runtime() as runtime:
-        yield runtime
 
 
 def test_an_unconfirmed_start_is_given_back_and_never_counted_lost(

@@ -13,7 +13,7 @@ import pytest
 
 pytestmark = pytest.mark.timeout(30)
 
-MCP = Path(__file__).resolve().parents[2] / "coordination" / "mcp_server"
+MCP = Path(__file__).resolve().parents[3] / "coordination" / "mcp_server"
 
 
 def test_no_mcp_code_reaches_a_gate_decision() -> None:

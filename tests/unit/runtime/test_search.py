@@ -14,7 +14,7 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-def filled(store: HistoryStore) -> HistoryStore:
+def searched_history(store: HistoryStore) -> HistoryStore:
     t = now()
     run(store, "S-OLD", [
         todo("S-OLD", "TODO-001", "api", "failed", 3.0, t - 5 * DAY, reason="exit 1",
@@ -33,17 +33,17 @@ def keys(recs: list[dict]) -> list[tuple]:
     return [(r["kind"], r["sweep_id"], r.get("todo_id")) for r in recs]
 
 
-def test_text_is_found_in_tails_titles_and_reasons_case_insensitively(filled: HistoryStore) -> None:
-    assert keys(search(filled, "connection refused")) == [("todo", "S-OLD", "TODO-001")]
-    assert keys(search(filled, "WIDGET")) == [("todo", "S-OLD", "TODO-002")]
+def test_text_is_found_in_tails_titles_and_reasons_case_insensitively(searched_history: HistoryStore) -> None:
+    assert keys(search(searched_history, "connection refused")) == [("todo", "S-OLD", "TODO-001")]
+    assert keys(search(searched_history, "WIDGET")) == [("todo", "S-OLD", "TODO-002")]
     # "timed out": the todo's reason and its sweep's reason; newest first.
-    assert keys(search(filled, "timed out")) == [("sweep", "S-NEW", None),
+    assert keys(search(searched_history, "timed out")) == [("sweep", "S-NEW", None),
                                                 ("todo", "S-NEW", "TODO-003")]
-    assert search(filled, "nothing like this") == []
+    assert search(searched_history, "nothing like this") == []
 
 
-def test_records_carry_what_happened(filled: HistoryStore) -> None:
-    [rec] = search(filled, "connection refused")
+def test_records_carry_what_happened(searched_history: HistoryStore) -> None:
+    [rec] = search(searched_history, "connection refused")
     assert {k: rec[k] for k in ("repo", "title", "status", "attempts", "exit_code", "duration",
                                 "worker", "reason", "plan", "run")} == {
         "repo": "api", "title": "do TODO-001", "status": "failed", "attempts": 1,
@@ -53,24 +53,24 @@ def test_records_carry_what_happened(filled: HistoryStore) -> None:
     assert rec["finished_at"].endswith("+00:00")  # ISO 8601, UTC
 
 
-def test_repo_kind_since_and_limit(filled: HistoryStore) -> None:
-    everything = search(filled, "", limit=100)
+def test_repo_kind_since_and_limit(searched_history: HistoryStore) -> None:
+    everything = search(searched_history, "", limit=100)
     assert keys(everything) == [
         ("sweep", "S-NEW", None), ("todo", "S-NEW", "TODO-001"), ("todo", "S-NEW", "TODO-003"),
         ("sweep", "S-OLD", None), ("todo", "S-OLD", "TODO-001"), ("todo", "S-OLD", "TODO-002")]
-    assert keys(search(filled, "", repo="api", kind="todo")) == [
+    assert keys(search(searched_history, "", repo="api", kind="todo")) == [
         ("todo", "S-NEW", "TODO-001"), ("todo", "S-OLD", "TODO-001")]
     # A sweep concerns the repos of its todos.
-    assert keys(search(filled, "", repo="web", kind="sweep")) == [("sweep", "S-OLD", None)]
-    assert keys(search(filled, "", kind="sweep")) == [("sweep", "S-NEW", None),
+    assert keys(search(searched_history, "", repo="web", kind="sweep")) == [("sweep", "S-OLD", None)]
+    assert keys(search(searched_history, "", kind="sweep")) == [("sweep", "S-NEW", None),
                                                       ("sweep", "S-OLD", None)]
-    assert keys(search(filled, "", since=now() - 2 * DAY, kind="todo")) == [
+    assert keys(search(searched_history, "", since=now() - 2 * DAY, kind="todo")) == [
         ("todo", "S-NEW", "TODO-001"), ("todo", "S-NEW", "TODO-003")]
-    assert keys(search(filled, "", limit=2)) == keys(everything[:2])
+    assert keys(search(searched_history, "", limit=2)) == keys(everything[:2])
 
 
-def test_the_scope_of_an_mcp_server_keeps_only_its_repos(filled: HistoryStore) -> None:
-    got = search(filled, "", repos={"jobs"}, limit=100)
+def test_the_scope_of_an_mcp_server_keeps_only_its_repos(searched_history: HistoryStore) -> None:
+    got = search(searched_history, "", repos={"jobs"}, limit=100)
     assert keys(got) == [("sweep", "S-NEW", None), ("todo", "S-NEW", "TODO-003")]
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.unit.support.catalogs import svc_fleet
 from tests.unit.support.cli import coord
 
 pytestmark = pytest.mark.timeout(180)
@@ -27,28 +28,19 @@ REPOS = ("core", "api", "web")
 def fleet(root: Path) -> Path:
     """core <- api <- web; TODO-009 and TODO-010 templates over every repo, TODO-010
     after the same repo's TODO-009 and its providers' TODO-010 (deps: follow)."""
-    for r in REPOS:
-        (root / r).mkdir(parents=True, exist_ok=True)
-    doc = {
-        "version": 1,
-        "repos": [{"name": r, "path": r, "tags": ["svc"]} for r in REPOS],
-        "coordination": {
-            "dependencies": [{"id": "DEP-001", "consumer": "api", "provider": "core"},
-                             {"id": "DEP-002", "consumer": "web", "provider": "api"}],
-            "plans": [{"id": "PLAN-001", "title": "upgrade", "status": "active"}],
-            "todos": [
-                {"id": "TODO-001", "task": "plain", "plan": "PLAN-001", "repo": "core",
-                 "run": "true"},
-                {"id": "TODO-009", "task": "prepare", "plan": "PLAN-001",
-                 "for_each": "tag:svc", "run": "true"},
-                {"id": "TODO-010", "task": "upgrade", "plan": "PLAN-001", "for_each": "tag:svc",
-                 "deps": "follow", "blocked_by": ["TODO-009[same]"], "run": "true"},
-            ],
-        },
-    }
-    eco = root / "ecosystem.yaml"
-    eco.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return eco
+    return svc_fleet(root, REPOS, {
+        "dependencies": [{"id": "DEP-001", "consumer": "api", "provider": "core"},
+                         {"id": "DEP-002", "consumer": "web", "provider": "api"}],
+        "plans": [{"id": "PLAN-001", "title": "upgrade", "status": "active"}],
+        "todos": [
+            {"id": "TODO-001", "task": "plain", "plan": "PLAN-001", "repo": "core",
+             "run": "true"},
+            {"id": "TODO-009", "task": "prepare", "plan": "PLAN-001",
+             "for_each": "tag:svc", "run": "true"},
+            {"id": "TODO-010", "task": "upgrade", "plan": "PLAN-001", "for_each": "tag:svc",
+             "deps": "follow", "blocked_by": ["TODO-009[same]"], "run": "true"},
+        ],
+    })
 
 
 def cli_json(eco: Path, *args: str) -> Any:

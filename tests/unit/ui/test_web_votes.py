@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,22 +15,9 @@ from starlette.testclient import TestClient
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
 from coordination.ui.app import create_app
-from tests.unit.support.sweeps import PLAN, fresh_runtime, repos_of, write_catalog
+from tests.unit.support.sweeps import PLAN, repos_of, write_catalog
 
-pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def signed_rt(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    from coordination.connection.client import reset_embedded
-    from coordination.runtime.context import get_runtime
-    from coordination.settings import get_settings
-
-    monkeypatch.setenv("COORD_SIGNING_KEY", "w" * 32)
-    yield fresh_runtime()
-    reset_embedded()
-    get_runtime.cache_clear()
-    get_settings.cache_clear()
+pytestmark = [pytest.mark.timeout(60), pytest.mark.signed(key="w" * 32)]
 
 
 def basic(user: str, password: str) -> dict[str, str]:

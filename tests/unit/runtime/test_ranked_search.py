@@ -15,7 +15,7 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-def filled(store: HistoryStore) -> HistoryStore:
+def ranked_history(store: HistoryStore) -> HistoryStore:
     t = now()
     run(store, "S-1", [
         todo("S-1", "TODO-001", "api", "failed", 3.0, t - 3 * DAY, tail="3 tests failed in suite"),
@@ -33,41 +33,41 @@ def ids(recs: list[dict]) -> list[str]:
     return [str(r.get("todo_id")) for r in recs]
 
 
-def test_words_match_by_their_stems_in_any_order(filled: HistoryStore) -> None:
+def test_words_match_by_their_stems_in_any_order(ranked_history: HistoryStore) -> None:
     # "failing test" finds "tests failed" (stems fail + test), never a record with one word.
-    found = search(filled, "failing test", kind="todo")
+    found = search(ranked_history, "failing test", kind="todo")
     assert sorted(ids(found)) == ["TODO-001", "TODO-002"]
-    assert "TODO-003" not in ids(search(filled, "failing tests", kind="todo"))
-    assert search(filled, "failing deploys") == []
+    assert "TODO-003" not in ids(search(ranked_history, "failing tests", kind="todo"))
+    assert search(ranked_history, "failing deploys") == []
 
 
-def test_the_most_relevant_comes_first_and_has_a_score(filled: HistoryStore) -> None:
-    found = search(filled, "failing test", kind="todo")
+def test_the_most_relevant_comes_first_and_has_a_score(ranked_history: HistoryStore) -> None:
+    found = search(ranked_history, "failing test", kind="todo")
     # TODO-002 holds the phrase as written, and both words more often.
     assert ids(found) == ["TODO-002", "TODO-001"]
     assert found[0]["score"] > found[1]["score"] > 0
     assert found[0]["score"] > PHRASE_BONUS
     # Ranked, not newest first: the older run's todos before the newer one's.
-    mixed = search(filled, "failed", kind="todo")
+    mixed = search(ranked_history, "failed", kind="todo")
     assert set(ids(mixed)) == {"TODO-001", "TODO-004", "TODO-002"}
     scores = [r["score"] for r in mixed]
     assert scores == sorted(scores, reverse=True)
 
 
-def test_filters_are_kept(filled: HistoryStore) -> None:
-    assert ids(search(filled, "failed", kind="todo", repo="jobs")) == ["TODO-004"]
-    assert ids(search(filled, "test", kind="todo", since=now() - 2 * DAY)) == ["TODO-003"]
-    assert len(search(filled, "failed", kind="todo", limit=1)) == 1
+def test_filters_are_kept(ranked_history: HistoryStore) -> None:
+    assert ids(search(ranked_history, "failed", kind="todo", repo="jobs")) == ["TODO-004"]
+    assert ids(search(ranked_history, "test", kind="todo", since=now() - 2 * DAY)) == ["TODO-003"]
+    assert len(search(ranked_history, "failed", kind="todo", limit=1)) == 1
     # the sweeps' own text holds no "test"
-    assert search(filled, "test", kind="sweep") == []
+    assert search(ranked_history, "test", kind="sweep") == []
     # empty text: everything, newest first, no score
-    every = search(filled, "", kind="todo", limit=100)
+    every = search(ranked_history, "", kind="todo", limit=100)
     assert ids(every)[:2] == ["TODO-003", "TODO-004"]
     assert {r["score"] for r in every} == {None}
 
 
-def test_a_fragment_of_a_word_is_still_found_as_written(filled: HistoryStore) -> None:
-    [hit] = search(filled, "runne", kind="todo")
+def test_a_fragment_of_a_word_is_still_found_as_written(ranked_history: HistoryStore) -> None:
+    [hit] = search(ranked_history, "runne", kind="todo")
     assert hit["todo_id"] == "TODO-002" and hit["score"] == PHRASE_BONUS
 
 
@@ -109,23 +109,23 @@ def test_every_word_holds_its_stems_root() -> None:
 
 
 def test_the_store_skips_runs_by_roots_and_finds_the_same(
-        filled: HistoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        ranked_history: HistoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
     from coordination.runtime import history as h
 
     queries = ("failing test", "failed", "tests passed", "build", "runne", "absent words")
-    with_shortcut = {q: ids(search(filled, q, limit=100)) for q in queries}
+    with_shortcut = {q: ids(search(ranked_history, q, limit=100)) for q in queries}
     monkeypatch.setattr(h, "_plain", lambda needle: False)
-    without = {q: ids(search(filled, q, limit=100)) for q in queries}
+    without = {q: ids(search(ranked_history, q, limit=100)) for q in queries}
     assert with_shortcut == without
 
 
 def test_a_word_in_every_record_is_ranked_among_the_newest(
-        filled: HistoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        ranked_history: HistoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
     from coordination.runtime import history as h
 
     # "failed" is in TODO-001 (3 days ago), TODO-002 (3 days ago), TODO-004 (1 day ago)
     # and both sweeps' statuses; with room for 3 records, the newest three are ranked.
     monkeypatch.setattr(h, "MAX_RANKED", 3)
-    got = search(filled, "failed", limit=100)
+    got = search(ranked_history, "failed", limit=100)
     assert len(got) <= 3
     assert "TODO-004" in ids(got) and not {"TODO-001", "TODO-002"} <= set(ids(got))

@@ -3,7 +3,6 @@ bucket (on fakeredis and a real redis-server: the script must agree on both)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,12 +83,6 @@ def test_host_is_read_from_the_checkouts_git_config(tmp_path: Path) -> None:
         '[remote "origin"]\n\turl = https://tok@GitLab.example.com:8443/org/api.git\n')
     assert remote_host(tmp_path) == "gitlab.example.com"
     assert remote_host(tmp_path / "nowhere") == "local"
-
-
-@pytest.fixture
-def r(redis_backend: tuple[str, Any]) -> Iterator[redis.Redis]:
-    name, make = redis_backend
-    yield make(fakeredis.FakeRedis if name == "fakeredis" else redis.Redis)
 
 
 def _start(r: redis.Redis, todo: str, pace: list[tuple[str, float, int]]) -> Any:

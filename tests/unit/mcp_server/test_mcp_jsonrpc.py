@@ -21,7 +21,7 @@ pytest.importorskip("mcp.client.stdio")
 
 
 @pytest.fixture
-def catalog(tmp_path: Path) -> Path:
+def issue_catalog(tmp_path: Path) -> Path:
     return write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"}],
                          issues=[{"id": "ISSUE-001", "title": "one", "repos": ["api"]}])
 
@@ -52,8 +52,8 @@ MALFORMED: list[tuple[bytes, int | str | None, int]] = [
 
 
 def test_every_malformed_request_gets_an_error_with_its_id_and_the_server_goes_on(
-        catalog: Path) -> None:
-    server = RawMCP(catalog)
+        issue_catalog: Path) -> None:
+    server = RawMCP(issue_catalog)
     try:
         server.initialize()
         for n, (line, rid, code) in enumerate(MALFORMED):
@@ -84,10 +84,10 @@ def test_every_malformed_request_gets_an_error_with_its_id_and_the_server_goes_o
     assert "Traceback" not in server.stderr()
 
 
-def test_a_line_too_long_is_refused_with_its_id_and_skipped(catalog: Path) -> None:
+def test_a_line_too_long_is_refused_with_its_id_and_skipped(issue_catalog: Path) -> None:
     from coordination.mcp_server.stdio import MAX_LINE
 
-    server = RawMCP(catalog)
+    server = RawMCP(issue_catalog)
     try:
         server.initialize()
         server.send(b'{"jsonrpc":"2.0","id":"big","method":"tools/call","params":{"name":"'

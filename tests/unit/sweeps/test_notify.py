@@ -27,13 +27,13 @@ HOOK = {"url": "https://u:pw@hooks.example/coord", "events": ["todo.failed", "sw
 
 
 @pytest.fixture
-def box() -> Iterator[tuple[Outbox, EventLog]]:
+def fake_box() -> Iterator[tuple[Outbox, EventLog]]:
     r = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
     yield Outbox(r, KEYS), EventLog(r, KEYS)
 
 
-def test_every_event_once_per_webhook_whoever_reads_it(box: tuple[Outbox, EventLog]) -> None:
-    outbox, events = box
+def test_every_event_once_per_webhook_whoever_reads_it(fake_box: tuple[Outbox, EventLog]) -> None:
+    outbox, events = fake_box
     outbox.publish_targets([HOOK])  # the feed starts here
     assert outbox.acquire("A", 10)
     events.emit("sweep.queued", sweep_id="S1")
@@ -55,8 +55,8 @@ def test_every_event_once_per_webhook_whoever_reads_it(box: tuple[Outbox, EventL
     assert cursors
 
 
-def test_a_filler_that_lost_the_outbox_writes_nothing(box: tuple[Outbox, EventLog]) -> None:
-    outbox, events = box
+def test_a_filler_that_lost_the_outbox_writes_nothing(fake_box: tuple[Outbox, EventLog]) -> None:
+    outbox, events = fake_box
     outbox.publish_targets([HOOK])
     assert outbox.acquire("A", 10)
     events.emit("sweep.queued", sweep_id="S1")
@@ -71,9 +71,9 @@ def test_a_filler_that_lost_the_outbox_writes_nothing(box: tuple[Outbox, EventLo
     assert outbox.due(200.0) == [d]
 
 
-def test_attempts_back_off_then_deliver_signed(box: tuple[Outbox, EventLog],
+def test_attempts_back_off_then_deliver_signed(fake_box: tuple[Outbox, EventLog],
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    outbox, events = box
+    outbox, events = fake_box
     outbox.publish_targets([HOOK])
     assert outbox.acquire("A", 10)
     events.emit("sweep.queued", sweep_id="S1")
@@ -108,9 +108,9 @@ def test_attempts_back_off_then_deliver_signed(box: tuple[Outbox, EventLog],
         assert json.loads(body)["event"]["todo_id"] == "TODO-1"
 
 
-def test_a_missing_secret_is_an_error_not_an_unsigned_post(box: tuple[Outbox, EventLog],
+def test_a_missing_secret_is_an_error_not_an_unsigned_post(fake_box: tuple[Outbox, EventLog],
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    outbox, events = box
+    outbox, events = fake_box
     outbox.publish_targets([HOOK])
     assert outbox.acquire("A", 10)
     events.emit("sweep.queued", sweep_id="S1")

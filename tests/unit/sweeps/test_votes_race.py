@@ -5,36 +5,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
-from tests.unit.support.sweeps import PLAN, fresh_runtime, repos_of, write_catalog
+from tests.unit.support.sweeps import PLAN, repos_of, write_catalog
 
-pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture
-def signed_rt(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    from coordination.connection.client import reset_embedded
-    from coordination.runtime.context import get_runtime
-    from coordination.settings import get_settings
-
-    monkeypatch.setenv("COORD_SIGNING_KEY", "r" * 32)
-    monkeypatch.setenv("COORD_REQUIRE_SIGNED", "1")
-    yield fresh_runtime()
-    reset_embedded()
-    get_runtime.cache_clear()
-    get_settings.cache_clear()
+pytestmark = [pytest.mark.timeout(90), pytest.mark.signed(key="r" * 32)]
 
 
-def test_two_approvers_at_once_pass_the_gate_once(signed_rt: Runtime, tmp_path: Path) -> None:
+def test_two_approvers_at_once_pass_the_gate_once(keyed_rt: Runtime, tmp_path: Path) -> None:
     from workers.embedded import embedded_workers
 
-    rt = signed_rt
+    rt = keyed_rt
     cat = write_catalog(tmp_path, [
         {"id": "TODO-001", "repo": "api", "gate": {"approvals": 2, "from": ["ana", "bo", "cy"]}},
         {"id": "TODO-002", "repo": "api", "run": "true", "blocked_by": ["TODO-001"]},

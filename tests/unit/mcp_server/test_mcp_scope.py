@@ -27,7 +27,7 @@ SCOPE = ("--repo", "api", "--repo", "lib", "--toolsets", "all")  # web is anothe
 
 
 @pytest.fixture
-def catalog(tmp_path: Path) -> Path:
+def scoped_catalog(tmp_path: Path) -> Path:
     """Repos api and lib (served) and web (not); plans wholly in scope, across the
     boundary, and across it with web's part done."""
 
@@ -74,12 +74,12 @@ def catalog(tmp_path: Path) -> Path:
     return path
 
 
-def items(catalog: Path, section: str) -> dict[str, dict[str, Any]]:
-    return {i["id"]: i for i in yaml.safe_load(catalog.read_text())["coordination"][section]}
+def items(scoped_catalog: Path, section: str) -> dict[str, dict[str, Any]]:
+    return {i["id"]: i for i in yaml.safe_load(scoped_catalog.read_text())["coordination"][section]}
 
 
-def test_a_scoped_agent_changes_nothing_of_another_repo(catalog: Path) -> None:
-    before = catalog.read_bytes()
+def test_a_scoped_agent_changes_nothing_of_another_repo(scoped_catalog: Path) -> None:
+    before = scoped_catalog.read_bytes()
     attempts: list[tuple[str, dict[str, Any]]] = [
         # Another repo's objects, wholly or in part.
         ("coord_update_issue", {"issue_id": "ISSUE-002", "status": "closed"}),
@@ -104,17 +104,17 @@ def test_a_scoped_agent_changes_nothing_of_another_repo(catalog: Path) -> None:
     async def body(s: ClientSession) -> list[tuple[str, Any]]:
         return [await fails(s, tool, **args) for tool, args in attempts]
 
-    refused = serve(catalog, *SCOPE, body=body)
+    refused = serve(scoped_catalog, *SCOPE, body=body)
     for (tool, args), (text, err) in zip(attempts, refused, strict=True):
         assert err["type"] == "OutOfScope", (tool, args, text)
         named, served = err["error"].split(";")
         assert "web" in named and "lib" not in named, (tool, err)  # the repo(s) outside
         assert served.strip() == "this server serves only api, lib", (tool, err)
-    assert catalog.read_bytes() == before
-    assert not list((catalog.parent / "repos" / "api").iterdir())  # nothing ran
+    assert scoped_catalog.read_bytes() == before
+    assert not list((scoped_catalog.parent / "repos" / "api").iterdir())  # nothing ran
 
 
-def test_in_scope_writes_still_work_and_checks_stay_inside(catalog: Path) -> None:
+def test_in_scope_writes_still_work_and_checks_stay_inside(scoped_catalog: Path) -> None:
     async def body(s: ClientSession) -> dict[str, Any]:
         return {
             "todo": await call(s, "coord_create_todo", task="next", repo="lib", plan="PLAN-001",
@@ -128,8 +128,8 @@ def test_in_scope_writes_still_work_and_checks_stay_inside(catalog: Path) -> Non
             "run": await call(s, "coord_start_sweep", todo_id="TODO-002"),
         }
 
-    got = serve(catalog, *SCOPE, body=body)
-    todos, issues = items(catalog, "todos"), items(catalog, "issues")
+    got = serve(scoped_catalog, *SCOPE, body=body)
+    todos, issues = items(scoped_catalog, "todos"), items(scoped_catalog, "issues")
     new = got["todo"]["id"]
     assert todos[new]["plan"] == "PLAN-001" and todos["TODO-001"]["blocking"] == [new]
     assert issues["ISSUE-001"]["blocking"] == [got["issue"]["id"]]
@@ -138,31 +138,31 @@ def test_in_scope_writes_still_work_and_checks_stay_inside(catalog: Path) -> Non
     results = {r["id"]: r for r in got["check"]["results"]}
     assert results["DEP-001"]["status"] == "satisfied"
     assert results["DEP-002"]["status"] == "skipped" and "web" in results["DEP-002"]["reason"]
-    deps = items(catalog, "dependencies")
+    deps = items(scoped_catalog, "dependencies")
     assert deps["DEP-001"]["status"] == "satisfied" and "status" not in deps["DEP-002"]
     assert got["run"]["status"] == "succeeded", got["run"]
     assert todos["TODO-002"]["status"] == "completed"
-    assert items(catalog, "plans")["PLAN-002"]["status"] == "active"
+    assert items(scoped_catalog, "plans")["PLAN-002"]["status"] == "active"
 
 
 def test_a_scoped_agent_cannot_resume_a_sweep_that_would_set_another_teams_plan(
-        catalog: Path) -> None:
+        scoped_catalog: Path) -> None:
     # Run unscoped from the CLI: TODO-005 fails (no `fixed`); PLAN-003's web todo is done,
     # so a resume that succeeds would complete PLAN-003.
-    ran = coord(catalog, "todo", "run", "TODO-005", "--json")
+    ran = coord(scoped_catalog, "todo", "run", "TODO-005", "--json")
     assert ran.returncode == 1, ran.stderr
     sid = json.loads(ran.stdout)["sweep_id"]
-    (catalog.parent / "repos" / "api" / "fixed").touch()
-    before = catalog.read_bytes()
+    (scoped_catalog.parent / "repos" / "api" / "fixed").touch()
+    before = scoped_catalog.read_bytes()
 
     async def body(s: ClientSession) -> tuple[Any, Any, Any]:
         return (await call(s, "coord_get_sweep", sweep_id=sid),
                 await call(s, "coord_resume_sweep", sweep_id=sid, dry_run=True),
                 await fails(s, "coord_resume_sweep", sweep_id=sid))
 
-    status, preview, (text, err) = serve(catalog, *SCOPE, body=body)
+    status, preview, (text, err) = serve(scoped_catalog, *SCOPE, body=body)
     assert status["status"] == "failed" and preview["rerun"] == ["TODO-005"]
     assert err["type"] == "OutOfScope" and "PLAN-003" in err["error"], text
     assert "web" in err["error"]
-    assert catalog.read_bytes() == before
-    assert json.loads(coord(catalog, "sweep", "status", sid, "--json").stdout)["run"] == 0
+    assert scoped_catalog.read_bytes() == before
+    assert json.loads(coord(scoped_catalog, "sweep", "status", sid, "--json").stdout)["run"] == 0

@@ -19,7 +19,7 @@ def test_nearest_rank_percentiles() -> None:
 
 
 @pytest.fixture
-def filled(store: HistoryStore) -> HistoryStore:
+def twenty_sweeps(store: HistoryStore) -> HistoryStore:
     t = now() - DAY
     # 20 sweeps. TODO-A (api): 1..20 s, all succeed. TODO-F (api): alternates
     # succeeded/failed (flaky), 1 s. TODO-B (web): fails 5 of 20 in a row (not
@@ -39,8 +39,8 @@ def filled(store: HistoryStore) -> HistoryStore:
     return store
 
 
-def test_figures_per_repo_and_per_todo(filled: HistoryStore) -> None:
-    doc = trends(filled, days=30)
+def test_figures_per_repo_and_per_todo(twenty_sweeps: HistoryStore) -> None:
+    doc = trends(twenty_sweeps, days=30)
     assert set(doc) == {"repos", "todos", "flakiest", "slowest", "velocity", "bottlenecks"}
     assert all(set(f) == FIGURES for f in [*doc["repos"].values(), *doc["todos"].values()])
     assert doc["todos"]["TODO-A"] == {"runs": 20, "succeeded": 20, "failed": 0,
@@ -58,8 +58,8 @@ def test_figures_per_repo_and_per_todo(filled: HistoryStore) -> None:
     assert (api["p50_s"], api["p95_s"]) == (1.0, 18.0)
 
 
-def test_flakiest_has_mixed_outcomes_most_flips_first_and_slowest_is_by_p95(filled: HistoryStore) -> None:
-    doc = trends(filled, days=30)
+def test_flakiest_has_mixed_outcomes_most_flips_first_and_slowest_is_by_p95(twenty_sweeps: HistoryStore) -> None:
+    doc = trends(twenty_sweeps, days=30)
     assert [x["todo"] for x in doc["flakiest"]] == ["TODO-F", "TODO-B"]  # A never failed
     assert doc["flakiest"][0]["flips"] == 19 and doc["flakiest"][1]["flips"] == 1
     assert [x["todo"] for x in doc["slowest"]] == ["TODO-B", "TODO-A", "TODO-F"]
@@ -67,12 +67,12 @@ def test_flakiest_has_mixed_outcomes_most_flips_first_and_slowest_is_by_p95(fill
                                  "p95_s": 30.0}
 
 
-def test_window_and_repo(filled: HistoryStore) -> None:
-    wide = trends(filled, days=90)
+def test_window_and_repo(twenty_sweeps: HistoryStore) -> None:
+    wide = trends(twenty_sweeps, days=90)
     assert wide["todos"]["TODO-A"]["runs"] == 21 and wide["todos"]["TODO-A"]["p95_s"] == 20.0
-    web = trends(filled, repo="web", days=30)
+    web = trends(twenty_sweeps, repo="web", days=30)
     assert set(web["repos"]) == {"web"} and set(web["todos"]) == {"TODO-B", "TODO-S"}
-    assert trends(filled, days=0.5) == {
+    assert trends(twenty_sweeps, days=0.5) == {
         "repos": {}, "todos": {}, "flakiest": [], "slowest": [], "bottlenecks": [],
         "velocity": {"weeks": [], "total": {}, "repos": {}, "plans": {}}}
 

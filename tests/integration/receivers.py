@@ -1,0 +1,74 @@
+"""A webhook receiver on a loopback port that fails its first deliveries, then goes down a
+while, then accepts each delivery once: what the notifier's retries and de-duplication
+are tested against."""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+DOWN_FOR = 10.0
+
+
+class Endpoint:
+    """A webhook receiver: fails the first three deliveries, then is down for
+    ``DOWN_FOR`` s, then accepts each delivery id once (a repeat is answered 200 and
+    counted as a repeat)."""
+
+    def __init__(self, port: int, fail_first: int = 3) -> None:
+        self.port = port
+        self.fail_first = fail_first
+        self.lock = threading.Lock()
+        self.requests: list[dict[str, Any]] = []
+        self.accepted: list[str] = []  # delivery ids, once per 2xx answered to a new id
+        self.repeats: list[str] = []
+        self.accepted_at: list[float] = []
+        self.down_until = 0.0
+        self.server: ThreadingHTTPServer | None = None
+        self._up()
+
+    def _up(self) -> None:
+        ep = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with ep.lock:
+                    ep.requests.append({"headers": dict(self.headers), "body": body})
+                    n = len(ep.requests)
+                    did = self.headers["X-Coord-Delivery"]
+                    if n <= ep.fail_first:
+                        code = 500
+                    elif did in ep.accepted:
+                        ep.repeats.append(did)
+                        code = 200
+                    else:
+                        ep.accepted.append(did)
+                        ep.accepted_at.append(time.time())
+                        code = 200
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                if ep.fail_first and n == ep.fail_first:  # the last failure: go down a while
+                    threading.Thread(target=ep.outage, daemon=True).start()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def outage(self) -> None:
+        assert self.server is not None
+        self.down_until = time.time() + DOWN_FOR
+        self.server.shutdown()
+        self.server.server_close()  # connections refused from here
+        time.sleep(DOWN_FOR)
+        self._up()
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
