@@ -4,7 +4,6 @@ namespace; no read of a sweep moves anything."""
 
 from __future__ import annotations
 
-import fakeredis
 import pytest
 import redis
 
@@ -18,11 +17,6 @@ from coordination.settings import Settings
 pytestmark = pytest.mark.timeout(60)
 
 K = Keys("t")
-
-
-@pytest.fixture
-def r() -> redis.Redis:
-    return fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
 
 
 def record_as_0_1(r: redis.Redis, sweep_id: str) -> str:
@@ -42,7 +36,8 @@ def open_runtime(r: redis.Redis) -> Runtime:
     return Runtime.create(Settings(redis_url=None, namespace=K.namespace), client=r)
 
 
-def test_a_sweep_of_coord_0_1_is_moved_into_its_record_on_upgrade(r: redis.Redis) -> None:
+def test_a_sweep_of_coord_0_1_is_moved_into_its_record_on_upgrade(fake_r: redis.Redis) -> None:
+    r = fake_r
     store = CheckpointStore(r, K)
     prefix = record_as_0_1(r, "OLD")
     upgrade(r, K)
@@ -56,7 +51,8 @@ def test_a_sweep_of_coord_0_1_is_moved_into_its_record_on_upgrade(r: redis.Redis
     assert not move_sweep(r, K, "OLD")  # once only
 
 
-def test_a_read_of_a_sweep_moves_nothing(r: redis.Redis) -> None:
+def test_a_read_of_a_sweep_moves_nothing(fake_r: redis.Redis) -> None:
+    r = fake_r
     store = CheckpointStore(r, K)
     prefix = record_as_0_1(r, "OLD")
     assert store.get_sweep("OLD") is not None
@@ -68,7 +64,8 @@ def test_a_read_of_a_sweep_moves_nothing(r: redis.Redis) -> None:
     assert r.hget(K.sweep("OLD"), "layout") is None
 
 
-def test_opening_a_runtime_moves_them_once(r: redis.Redis) -> None:
+def test_opening_a_runtime_moves_them_once(fake_r: redis.Redis) -> None:
+    r = fake_r
     record_as_0_1(r, "OLD")
     rt = open_runtime(r)
     assert rt.checkpoints.get("OLD", "B") == {"status": "failed", "exit_code": 3}
@@ -79,7 +76,8 @@ def test_opening_a_runtime_moves_them_once(r: redis.Redis) -> None:
     assert len(r.keys(late + "*")) == 2 and r.exists(K.legacy_remaining("LATE"))
 
 
-def test_an_index_entry_without_a_record_is_left_alone(r: redis.Redis) -> None:
+def test_an_index_entry_without_a_record_is_left_alone(fake_r: redis.Redis) -> None:
+    r = fake_r
     r.zadd(K.sweeps, {"GONE": 1.0})
     open_runtime(r)
     assert not r.exists(K.sweep("GONE"))
