@@ -90,15 +90,8 @@ class Change(CatalogModel):
     """A repo of the change that no verify todo of its own (`repo:` it) checks blocks the
     landing; else it is only flagged (`coord change status`, `land --dry-run`)."""
 
-    @field_validator("branch", "base")
-    @classmethod
-    def _git_branch(cls, v: str | None) -> str | None:
-        return git_branch(v)
-
-    @field_validator("remote")
-    @classmethod
-    def _git_remote(cls, v: str | None) -> str | None:
-        return git_remote(v)
+    _git_branch = field_validator("branch", "base")(staticmethod(git_branch))
+    _git_remote = field_validator("remote")(staticmethod(git_remote))
 
 
 class Plan(CatalogModel):

@@ -195,15 +195,8 @@ class Repo(CatalogModel):
     pace: Pace | None = None
     """How fast the repo's todos may start, across sweeps and workers."""
 
-    @field_validator("default_branch")
-    @classmethod
-    def _git_branch(cls, v: str | None) -> str | None:
-        return git_branch(v)
-
-    @field_validator("remote")
-    @classmethod
-    def _git_remote(cls, v: str | None) -> str | None:
-        return git_remote(v)
+    _git_branch = field_validator("default_branch")(staticmethod(git_branch))
+    _git_remote = field_validator("remote")(staticmethod(git_remote))
 
     @field_validator("url")
     @classmethod
