@@ -10,9 +10,10 @@ value) are made inside the edit function, against the document being edited,
 so they cannot race with a concurrent writer.
 
 The class is one mixin per concept over
-:class:`~coordination.catalog.queries.CatalogQueries` (the store and the reads): :mod:`.issue_edits`, :mod:`.todo_edits`, :mod:`.plan_reset`,
-:mod:`.dependency_checks`, :mod:`.notify_edits`, :mod:`.repo_status`, and
-:mod:`.structure` for plans, milestones, dependencies and repos.
+:class:`~coordination.catalog.queries.CatalogQueries` (the store and the reads):
+:mod:`.issue_edits`, :mod:`.todo_edits`, :mod:`.plan_reset`, :mod:`.dependency_checks`,
+:mod:`.notify_edits`, :mod:`.repo_status`, and :mod:`.structure` for plans,
+milestones, dependencies and repos.
 """
 
 from __future__ import annotations

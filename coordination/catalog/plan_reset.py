@@ -26,6 +26,7 @@ from coordination.catalog.templates import expand, split_instance
 from coordination.catalog.todo_edits import instances_after
 from coordination.errors import UsageError
 
+
 class PlanReset(TypedDict):
     """What :meth:`CoordinationManager.reset_plan` changed (or, dry, would change):
     `coord plan reset --json`."""
@@ -55,23 +56,8 @@ class PlanResets(CatalogQueries):
             raise UsageError("no todos given", hint="name them (--todos TODO-1,TODO-2) or "
                              "leave --todos out to reset every todo of the plan")
         # Instances asked for (TODO-010[api]): their entries under their template go.
-        asked = [w for w in wanted or () if split_instance(w)[1] is not None]
-        was: dict[str, str] = {}  # instance -> its status before
-        selected: dict[str, list[str]] = {}  # their templates -> the repos each selects
-        if asked:
-            cat = self.catalog()
-            must_find(cat.plan(id_), cat, "plan", id_)
-            mine = {t.id for t in cat.plan_todos(id_)}
-            wide = expand(cat, self.store.base_dir)
-            for w in asked:
-                template, _, selected[template.id] = self._template_of(cat, w)
-                if template.id not in mine:
-                    raise UsageError(f"{w} is not a todo of plan {id_}: its template "
-                                     f"{template.id} is not",
-                                     hint=f"`coord todo list --plan {id_}` lists its todos")
-                found = wide.todo(w)
-                assert found is not None
-                was[w] = found.status.value
+        was, selected = self._asked_instances(id_, wanted or ())
+        if was:
             wanted = [w for w in wanted or () if w not in was]
 
         def with_instances(result: PlanReset) -> PlanReset:
@@ -114,6 +100,31 @@ class PlanResets(CatalogQueries):
             return result
 
         return self.store.update(edit)
+
+    def _asked_instances(self, id_: str, wanted: Iterable[str]
+                         ) -> tuple[dict[str, str], dict[str, list[str]]]:
+        """The template instances among ``wanted`` (``TODO-010[api]``), each refused
+        unless its template is a todo of plan ``id_``: each instance -> its status
+        before, and their templates -> the repos each selects."""
+        asked = [w for w in wanted if split_instance(w)[1] is not None]
+        was: dict[str, str] = {}
+        selected: dict[str, list[str]] = {}
+        if not asked:
+            return was, selected
+        cat = self.catalog()
+        must_find(cat.plan(id_), cat, "plan", id_)
+        mine = {t.id for t in cat.plan_todos(id_)}
+        wide = expand(cat, self.store.base_dir)
+        for w in asked:
+            template, _, selected[template.id] = self._template_of(cat, w)
+            if template.id not in mine:
+                raise UsageError(f"{w} is not a todo of plan {id_}: its template "
+                                 f"{template.id} is not",
+                                 hint=f"`coord todo list --plan {id_}` lists its todos")
+            found = wide.todo(w)
+            assert found is not None
+            was[w] = found.status.value
+        return was, selected
 
 
 def _plan_reset(plan_id: str, plan_status: str, todos: list[tuple[str, str]],

@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 
 from coordination.catalog.models.base import CatalogModel, DepId, RepoName
 
+
 class DependencyType(str, Enum):
     runtime = "runtime"
     build = "build"

@@ -11,11 +11,32 @@ from pydantic import Field, field_validator
 
 from coordination.catalog.models.base import DATE_SCHEMA, CatalogModel, IssueId, Priority, RepoName
 
+
 class IssueStatus(str, Enum):
     open = "open"
     in_progress = "in_progress"
     resolved = "resolved"
     closed = "closed"
+
+
+def _non_finite(value: object, depth: int = 0) -> str | None:
+    """Where (``.key[0]``...) inside ``value`` a non-finite float is, or None."""
+    if isinstance(value, float):
+        return "" if not math.isfinite(value) else None
+    if depth > 100:  # the loader refuses deeper nesting anyway
+        return None
+    items: Iterable[tuple[object, object]]
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for k, v in items:
+        where = _non_finite(v, depth + 1)
+        if where is not None:
+            return (f"[{k}]" if isinstance(k, int) else f".{k}") + where
+    return None
 
 
 class Issue(CatalogModel):
@@ -60,23 +81,3 @@ class Issue(CatalogModel):
                 raise ValueError(f"metadata{where}: not a finite number; write a number "
                                  "(or quote it to keep it as text)")
         return v
-
-
-def _non_finite(value: object, depth: int = 0) -> str | None:
-    """Where (``.key[0]``...) inside ``value`` a non-finite float is, or None."""
-    if isinstance(value, float):
-        return "" if not math.isfinite(value) else None
-    if depth > 100:  # the loader refuses deeper nesting anyway
-        return None
-    items: Iterable[tuple[object, object]]
-    if isinstance(value, dict):
-        items = value.items()
-    elif isinstance(value, (list, tuple)):
-        items = enumerate(value)
-    else:
-        return None
-    for k, v in items:
-        where = _non_finite(v, depth + 1)
-        if where is not None:
-            return (f"[{k}]" if isinstance(k, int) else f".{k}") + where
-    return None

@@ -27,6 +27,7 @@ from coordination.catalog.models.git_names import (
 )
 from coordination.catalog.models.repos import Pace
 
+
 class PlanStatus(str, Enum):
     draft = "draft"
     active = "active"

@@ -21,6 +21,7 @@ from coordination.catalog.models.git_names import (
 )
 from coordination.catalog.patterns import END, any_case, at_most
 
+
 class Breaker(CatalogModel):
     """A repo's circuit breaker: after ``failures`` consecutive failed or lost todos
     the repo's todos are held; after ``cooldown`` seconds one is let through."""

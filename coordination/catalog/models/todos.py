@@ -26,6 +26,7 @@ from coordination.catalog.models.plans import Criterion
 from coordination.catalog.models.repos import Cache, Repo
 from coordination.catalog.selector_syntax import SELECTOR_PATTERN
 
+
 class TodoStatus(str, Enum):
     pending = "pending"
     in_progress = "in_progress"
