@@ -507,7 +507,7 @@ def _append(path: Path, entry: Entry, ids: Sequence[str] = ()) -> Entry:
     finally:
         os.close(fd)
     if entry["seq"] == 0:
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     return entry
 
 
@@ -640,7 +640,9 @@ def highest(catalog: str | os.PathLike[str]) -> dict[str, str]:
     return last[2] if last[2] is not None else _highest_of_log(path)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a file's creation or rename in ``directory`` durable (where the platform and
+    filesystem allow it: not every one does)."""
     with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)
         try:

@@ -126,8 +126,9 @@ def code_tag() -> str:
                 st = None
             parts.append(f"{package}:{st.st_size}:{st.st_mtime_ns}" if st else f"{package}:?")
     here = Path(__file__).resolve().parent
-    for name in ("models", "checks", "loader"):
-        st = os.stat(here / f"{name}.py")
+    models = sorted(here / "models" / n for n in os.listdir(here / "models") if n.endswith(".py"))
+    for path in (*models, here / "checks.py", here / "loader.py"):
+        st = os.stat(path)
         parts.append(f"{st.st_size}:{st.st_mtime_ns}")
     return "|".join(parts)
 

@@ -12,10 +12,11 @@ holds for issues' ``blocking`` and ``dependencies``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from difflib import get_close_matches
 
-from coordination.catalog.models import Catalog
+from coordination.catalog.models import Catalog, Dependency, Issue, Plan, Todo
 from coordination.catalog.selectors import parse as parse_selector
 from coordination.errors import NotFoundError, Problem, UsageError
 
@@ -44,148 +45,194 @@ def _known(name: str, known: Iterable[str], what: str) -> str:
     return f"unknown {what} {name!r} (known: {shown or 'none'})"
 
 
+@dataclass(frozen=True)
+class Known:
+    """What a catalog defines, that its references must name (an id defined twice is
+    :func:`unique_names`' problem; here the last one stands)."""
+
+    repos: set[str]
+    resources: set[str]
+    issues: dict[str, Issue]
+    plans: set[str]
+    todos: dict[str, Todo]
+
+    @classmethod
+    def of(cls, cat: Catalog) -> Known:
+        c = cat.coordination
+        return cls({r.name for r in cat.repos}, {r.name for r in cat.resources},
+                   {x.id: x for x in c.issues}, {x.id for x in c.plans},
+                   {x.id: x for x in c.todos})
+
+
+#: One check of the whole catalog: its problems, each with the ``loc`` of the offending
+#: value, in document order.
+Check = Callable[[Catalog, Known], Iterator[Problem]]
+
+
 def check_catalog(cat: Catalog) -> list[Problem]:
-    """All cross-reference problems of a catalog that parsed into models."""
-    out: list[Problem] = []
+    """All cross-reference problems of a catalog that parsed into models: those of each
+    check of :data:`CHECKS`, in that order."""
+    known = Known.of(cat)
+    return [problem for check in CHECKS for problem in check(cat, known)]
+
+
+def unique_names(cat: Catalog, known: Known) -> Iterator[Problem]:
+    """A name or id defined twice: its second place (and any later one)."""
     c = cat.coordination
-
-    def bad(loc: Loc, message: str) -> None:
-        out.append(Problem(message, loc=loc))
-
-    # -- unique names and ids -------------------------------------------------
-    def unique(items: list[tuple[Loc, str]], what: str) -> set[str]:
+    sections: list[tuple[str, list[tuple[Loc, str]]]] = [
+        ("repo name", [(("repos", i, "name"), r.name) for i, r in enumerate(cat.repos)]),
+        ("resource name",
+         [(("resources", i, "name"), r.name) for i, r in enumerate(cat.resources)]),
+        ("issue id", _ids("issues", c.issues)),
+        ("plan id", _ids("plans", c.plans)),
+        ("todo id", _ids("todos", c.todos)),
+        ("dependency id", _ids("dependencies", c.dependencies)),
+        ("milestone id", [(("coordination", "plans", i, "milestones", j, "id"), m.id)
+                          for i, p in enumerate(c.plans) for j, m in enumerate(p.milestones)]),
+    ]
+    for what, items in sections:
         seen: dict[str, Loc] = {}
         for loc, key in items:
             if key in seen:
-                first = _loc_text(seen[key])
-                bad(loc, f"duplicate {what} {key!r} (first defined at {first}); rename one")
+                first = loc_to_field(seen[key])
+                yield Problem(f"duplicate {what} {key!r} (first defined at {first}); rename one",
+                              loc=loc)
             else:
                 seen[key] = loc
-        return set(seen)
 
-    repos = unique([(("repos", i, "name"), r.name) for i, r in enumerate(cat.repos)], "repo name")
-    resources = unique(
-        [(("resources", i, "name"), r.name) for i, r in enumerate(cat.resources)], "resource name"
-    )
-    issues = unique(
-        [(("coordination", "issues", i, "id"), x.id) for i, x in enumerate(c.issues)], "issue id"
-    )
-    plans = unique(
-        [(("coordination", "plans", i, "id"), x.id) for i, x in enumerate(c.plans)], "plan id"
-    )
-    todos = unique(
-        [(("coordination", "todos", i, "id"), x.id) for i, x in enumerate(c.todos)], "todo id"
-    )
-    unique(
-        [(("coordination", "dependencies", i, "id"), x.id) for i, x in enumerate(c.dependencies)],
-        "dependency id",
-    )
-    unique(
-        [
-            (("coordination", "plans", i, "milestones", j, "id"), m.id)
-            for i, p in enumerate(c.plans)
-            for j, m in enumerate(p.milestones)
-        ],
-        "milestone id",
-    )
 
-    def repo_ref(loc: Loc, name: str) -> None:
-        if name not in repos:
-            bad(loc, _known(name, repos, "repo"))
-
-    # -- issues ---------------------------------------------------------------
-    issue_by_id = {x.id: x for x in c.issues}
-    for i, iss in enumerate(c.issues):
+def issue_references(cat: Catalog, known: Known) -> Iterator[Problem]:
+    """An issue's repos, and its dependencies and blocking: known issues, not itself,
+    and each issue it blocks lists it in its dependencies."""
+    for i, iss in enumerate(cat.coordination.issues):
         base: Loc = ("coordination", "issues", i)
         for j, r in enumerate(iss.repos):
-            repo_ref((*base, "repos", j), r)
+            yield from _repo_ref((*base, "repos", j), r, known)
         for field in ("dependencies", "blocking"):
             for j, ref in enumerate(getattr(iss, field)):
                 if ref == iss.id:
-                    bad((*base, field, j), f"issue {iss.id} cannot list itself")
-                elif ref not in issues:
-                    bad((*base, field, j), _known(ref, issues, "issue"))
+                    yield Problem(f"issue {iss.id} cannot list itself", loc=(*base, field, j))
+                elif ref not in known.issues:
+                    yield Problem(_known(ref, known.issues, "issue"), loc=(*base, field, j))
         for j, ref in enumerate(iss.blocking):
-            other = issue_by_id.get(ref)
+            other = known.issues.get(ref)
             if other is not None and ref != iss.id and iss.id not in other.dependencies:
-                bad(
-                    (*base, "blocking", j),
-                    f"{iss.id} says it blocks {ref}, but {ref}.dependencies does not list "
-                    f"{iss.id}; add it there or remove {ref} from blocking",
-                )
+                yield Problem(_not_mirrored(iss.id, ref, "dependencies"),
+                              loc=(*base, "blocking", j))
 
-    # -- plans ----------------------------------------------------------------
-    for i, plan in enumerate(c.plans):
-        base = ("coordination", "plans", i)
+
+def plan_references(cat: Catalog, known: Known) -> Iterator[Problem]:
+    """A plan's repos, and the todos its milestones list."""
+    for i, plan in enumerate(cat.coordination.plans):
+        base: Loc = ("coordination", "plans", i)
         for j, r in enumerate(plan.repos):
-            repo_ref((*base, "repos", j), r)
+            yield from _repo_ref((*base, "repos", j), r, known)
         for j, ms in enumerate(plan.milestones):
             for k, ref in enumerate(ms.todos):
-                if ref not in todos:
-                    bad((*base, "milestones", j, "todos", k), _known(ref, todos, "todo"))
+                if ref not in known.todos:
+                    yield Problem(_known(ref, known.todos, "todo"),
+                                  loc=(*base, "milestones", j, "todos", k))
 
-    # -- todos ----------------------------------------------------------------
-    todo_by_id = {t.id: t for t in c.todos}
-    for i, todo in enumerate(c.todos):
-        base = ("coordination", "todos", i)
-        if todo.for_each is None:
-            repo_ref((*base, "repo"), todo.repo)
-        else:
-            try:
-                parse_selector(todo.for_each)
-            except UsageError as exc:
-                bad((*base, "for_each"), str(exc))
-        for j, name in enumerate(todo.resources):
-            if name not in resources:
-                bad((*base, "resources", j), _known(name, resources, "resource")
-                    + " (declare it under the top-level resources:)")
-        if todo.plan is not None and todo.plan not in plans:
-            bad((*base, "plan"), _known(todo.plan, plans, "plan"))
+
+def todo_references(cat: Catalog, known: Known) -> Iterator[Problem]:
+    """Each todo's own references, then its blocked_by, then its blocking."""
+    for i, todo in enumerate(cat.coordination.todos):
+        base: Loc = ("coordination", "todos", i)
+        yield from _todo_own(todo, base, known)
         for j, ref in enumerate(todo.blocked_by):
-            if ref == todo.id:
-                bad((*base, "blocked_by", j), f"todo {todo.id} cannot be blocked by itself")
-            elif ref.startswith("ISSUE-"):
-                if ref not in issues:
-                    bad((*base, "blocked_by", j), _known(ref, issues, "issue"))
-            elif "[" in ref:  # an instance of a template: TODO-009[api], TODO-009[same]
-                tid = ref.partition("[")[0]
-                if tid not in todos:
-                    bad((*base, "blocked_by", j), _known(tid, todos, "todo"))
-                elif todo_by_id[tid].for_each is None:
-                    bad((*base, "blocked_by", j),
-                        f"{ref} names an instance, but {tid} is not a template (no for_each:); "
-                        f"write {tid}")
-                elif ref.endswith("[same]") and todo.for_each is None:
-                    bad((*base, "blocked_by", j),
-                        f"{ref}: [same] means the same repo's instance and {todo.id} is not a "
-                        f"template; name the repo ({tid}[{todo.repo}]) or write {tid}")
-            elif ref not in todos:
-                bad((*base, "blocked_by", j), _known(ref, todos, "todo"))
+            message = _blocker_problem(todo, ref, known)
+            if message is not None:
+                yield Problem(message, loc=(*base, "blocked_by", j))
         for j, ref in enumerate(todo.blocking):
-            blocked = todo_by_id.get(ref)
-            if ref == todo.id:
-                bad((*base, "blocking", j), f"todo {todo.id} cannot block itself")
-            elif blocked is None:
-                bad((*base, "blocking", j), _known(ref, todos, "todo"))
-            elif todo.id not in blocked.blocked_by:
-                bad(
-                    (*base, "blocking", j),
-                    f"{todo.id} says it blocks {ref}, but {ref}.blocked_by does not list "
-                    f"{todo.id}; add it there or remove {ref} from blocking",
-                )
+            message = _blocked_problem(todo, ref, known)
+            if message is not None:
+                yield Problem(message, loc=(*base, "blocking", j))
 
-    # -- dependencies ---------------------------------------------------------
-    for i, dep in enumerate(c.dependencies):
-        base = ("coordination", "dependencies", i)
-        repo_ref((*base, "consumer"), dep.consumer)
-        repo_ref((*base, "provider"), dep.provider)
+
+def dependency_references(cat: Catalog, known: Known) -> Iterator[Problem]:
+    """A dependency's consumer and provider: known repos, and not the same one."""
+    for i, dep in enumerate(cat.coordination.dependencies):
+        base: Loc = ("coordination", "dependencies", i)
+        yield from _repo_ref((*base, "consumer"), dep.consumer, known)
+        yield from _repo_ref((*base, "provider"), dep.provider, known)
         if dep.consumer == dep.provider:
-            bad((*base, "provider"), f"a repo cannot depend on itself ({dep.consumer})")
-    return out
+            yield Problem(f"a repo cannot depend on itself ({dep.consumer})",
+                          loc=(*base, "provider"))
 
 
-def _loc_text(loc: Loc) -> str:
-    return loc_to_field(loc)
+#: The checks :func:`check_catalog` makes, in the order their problems are reported.
+CHECKS: tuple[Check, ...] = (unique_names, issue_references, plan_references, todo_references,
+                             dependency_references)
+
+
+def _ids(section: str, items: Sequence[Issue | Plan | Todo | Dependency]) -> list[tuple[Loc, str]]:
+    return [(("coordination", section, i, "id"), x.id) for i, x in enumerate(items)]
+
+
+def _repo_ref(loc: Loc, name: str, known: Known) -> Iterator[Problem]:
+    if name not in known.repos:
+        yield Problem(_known(name, known.repos, "repo"), loc=loc)
+
+
+def _not_mirrored(owner: str, ref: str, field: str) -> str:
+    """``owner`` lists ``ref`` in its blocking, and ``ref``'s ``field`` lacks ``owner``."""
+    return (f"{owner} says it blocks {ref}, but {ref}.{field} does not list {owner}; "
+            f"add it there or remove {ref} from blocking")
+
+
+def _todo_own(todo: Todo, base: Loc, known: Known) -> Iterator[Problem]:
+    """A todo's repo (a template's selector instead), resources and plan."""
+    if todo.for_each is None:
+        yield from _repo_ref((*base, "repo"), todo.repo, known)
+    else:
+        try:
+            parse_selector(todo.for_each)
+        except UsageError as exc:
+            yield Problem(str(exc), loc=(*base, "for_each"))
+    for j, name in enumerate(todo.resources):
+        if name not in known.resources:
+            yield Problem(_known(name, known.resources, "resource")
+                          + " (declare it under the top-level resources:)",
+                          loc=(*base, "resources", j))
+    if todo.plan is not None and todo.plan not in known.plans:
+        yield Problem(_known(todo.plan, known.plans, "plan"), loc=(*base, "plan"))
+
+
+def _blocker_problem(todo: Todo, ref: str, known: Known) -> str | None:
+    """What is wrong with ``ref`` in ``todo``'s blocked_by, if anything."""
+    if ref == todo.id:
+        return f"todo {todo.id} cannot be blocked by itself"
+    if ref.startswith("ISSUE-"):
+        return None if ref in known.issues else _known(ref, known.issues, "issue")
+    if "[" in ref:  # an instance of a template: TODO-009[api], TODO-009[same]
+        return _instance_problem(todo, ref, known)
+    return None if ref in known.todos else _known(ref, known.todos, "todo")
+
+
+def _instance_problem(todo: Todo, ref: str, known: Known) -> str | None:
+    """What is wrong with a template's instance ``ref`` in ``todo``'s blocked_by."""
+    tid = ref.partition("[")[0]
+    if tid not in known.todos:
+        return _known(tid, known.todos, "todo")
+    if known.todos[tid].for_each is None:
+        return (f"{ref} names an instance, but {tid} is not a template (no for_each:); "
+                f"write {tid}")
+    if ref.endswith("[same]") and todo.for_each is None:
+        return (f"{ref}: [same] means the same repo's instance and {todo.id} is not a "
+                f"template; name the repo ({tid}[{todo.repo}]) or write {tid}")
+    return None
+
+
+def _blocked_problem(todo: Todo, ref: str, known: Known) -> str | None:
+    """What is wrong with ``ref`` in ``todo``'s blocking, if anything."""
+    blocked = known.todos.get(ref)
+    if ref == todo.id:
+        return f"todo {todo.id} cannot block itself"
+    if blocked is None:
+        return _known(ref, known.todos, "todo")
+    if todo.id not in blocked.blocked_by:
+        return _not_mirrored(todo.id, ref, "blocked_by")
+    return None
 
 
 def loc_to_field(loc: Loc) -> str:

@@ -336,7 +336,7 @@ class CatalogStore:
                 raise CatalogError(Problem(f"cannot write: {exc.strerror}", file=str(self.path)),
                                    hint="nothing was changed") from None
             raise
-        _fsync_dir(target.parent)
+        audit.fsync_dir(target.parent)  # the rename itself, durable
         if expect is not None and digest(self.read_bytes()) != digest(new):
             raise ConflictError(
                 f"{self.path}: another program saved the catalog just as coord wrote its edit; "
@@ -411,13 +411,3 @@ def _prune(directory: Path) -> None:
     for old in entries[:-CACHE_ENTRIES]:
         with contextlib.suppress(OSError):
             old.unlink()
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable; not every platform/filesystem allows it.
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

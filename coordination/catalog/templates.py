@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
-from coordination.catalog.models import Catalog, Milestone, Plan, Todo, TodoStatus
+from coordination.catalog.models import Catalog, Milestone, Plan, Repo, Todo, TodoStatus
 from coordination.catalog.ordering import order_repos
 from coordination.catalog.selectors import ChangedProbe, git_changed, select
 from coordination.catalog.store import CatalogStore
@@ -153,132 +153,161 @@ def expand(catalog: Catalog, base_dir: Path, changed: ChangedProbe = git_changed
     follow`` template's cycle groups are named (:mod:`coordination.catalog.ordering`)."""
     if not has_templates(catalog):
         return catalog
-    chosen = selections(catalog, base_dir, changed, problems)
-    chosen_sets = {t: set(rs) for t, rs in chosen.items()}
-    dropped: set[tuple[str, str]] = set()  # (todo, ref): too many edges, left out
-
-    def record(owner: Todo, exc: UsageError, summary: str, code: str = "template") -> None:
-        assert problems is not None
-        if owner.id not in problems:
-            problems[owner.id] = TemplateProblem(owner.id, _plans_of(catalog, owner), exc,
-                                                 summary, code)
-
-    # deps: follow: an instance after those of the repos its repo runs after in the one
-    # ordering (`coord run --order deps`'s): order.by edges through repos the template
-    # does not select, a cycle one group chained in name order (or refused with
-    # cycles: error), transitively reduced.
-    follows: dict[str, dict[str, list[str]]] = {}
-    for t in catalog.coordination.todos:
-        if t.deps != "follow" or t.id not in chosen:
-            continue
-        try:
-            got = order_repos(catalog, chosen[t.id], hint=CYCLE_HINT)
-        except UsageError as cyc:
-            err = UsageError(f"{t.id} (deps: follow): {cyc.message}", hint=cyc.hint)
-            if problems is None:
-                raise err from None
-            record(t, err, err.message, "dependency-cycle")
-            chosen[t.id], chosen_sets[t.id] = [], set()
-            continue
-        follows[t.id] = got.after
-        if warnings is not None:
-            warnings.extend(f"{t.id} (deps: follow): {w}" for w in got.warnings)
-
-    def refs(owner: Todo, ref: str, repo: str | None) -> list[str]:
-        """What ``ref`` (in ``owner``'s blocked_by/blocking) names, for an instance of
-        ``repo`` (None: ``owner`` is no template); with ``problems``, what cannot be
-        said is recorded and names nothing."""
-        if problems is None:
-            return named(owner, ref, repo)
-        tid = split_instance(ref)[0]
-        broken = problems.get(tid)
-        if broken is not None and not chosen.get(tid, True):
-            record(owner, broken.error, f"{owner.id}: waits for {ref}, and {broken.summary}")
-            return []
-        if (owner.id, ref) in dropped:
-            return []
-        try:
-            return named(owner, ref, repo)
-        except UsageError as exc:
-            record(owner, exc, exc.message)
-            return []
-
-    def named(owner: Todo, ref: str, repo: str | None) -> list[str]:
-        tid, which = split_instance(ref)
-        if tid not in chosen:
-            return [ref]
-        if which is None:
-            return [instance_id(tid, r) for r in chosen[tid]]
-        if which == SAME:
-            if repo is None:
-                raise UsageError(f"{owner.id}.blocked_by: {ref} means the same repo's "
-                                 f"instance and {owner.id} is not a template",
-                                 hint=f"write {tid} or {tid}[{owner.repo}]")
-            return [instance_id(tid, repo)] if repo in chosen_sets[tid] else []
-        if which not in chosen_sets[tid]:
-            raise UsageError(f"{owner.id}: {ref} is no instance: {tid}'s for_each "
-                             f"{_for_each(catalog, tid)!r} does not select {which!r}",
-                             hint=f"write {tid}[REPO] for one of: {', '.join(chosen[tid])}")
-        return [ref]
-
-    def all_refs(owner: Todo, items: list[str], repo: str | None) -> list[str]:
-        out: dict[str, None] = {}  # ordered, and a membership test in O(1)
-        for ref in items:
-            out.update(dict.fromkeys(refs(owner, ref, repo)))
-        return list(out)
-
-    for t in catalog.coordination.todos:  # every instance after every instance: n x m
-        if t.for_each is None:
-            continue
-        for ref in (*t.blocked_by, *t.blocking):
-            tid, which = split_instance(ref)
-            edges = len(chosen[t.id]) * len(chosen.get(tid, ()))
-            if which is None and tid in chosen and edges > MAX_CROSS_EDGES:
-                field = "blocked_by" if ref in t.blocked_by else "blocking"
-                exc = UsageError(
-                    f"{t.id}.{field}: {ref} makes each of {t.id}'s {len(chosen[t.id])} "
-                    f"instances wait on each of {tid}'s {len(chosen[tid])}: {edges:,} "
-                    f"edges (at most {MAX_CROSS_EDGES:,})",
-                    hint=f"write {tid}[same] to wait for the same repo's instance only, or "
-                         f"put a plain todo between them (blocked_by: [{tid}], blocking: "
-                         f"[{t.id}]): {len(chosen[t.id]) + len(chosen[tid]):,} edges")
-                if problems is None:
-                    raise exc
-                record(t, exc, exc.message)
-                dropped.add((t.id, ref))
-
-    paths: dict[str, str] = {}
-    todos: list[Todo] = []
-    for t in catalog.coordination.todos:
-        if t.for_each is None:
-            if t.blocked_by or t.blocking:
-                t = t.model_copy(update={"blocked_by": all_refs(t, t.blocked_by, None),
-                                         "blocking": all_refs(t, t.blocking, None)})
-            todos.append(t)
-            continue
-        for r in chosen[t.id]:
-            repo = catalog.repo(r)
-            assert repo is not None  # select() names catalog repos only
-            path = paths.get(r)
-            if path is None:
-                path = paths[r] = str(repo.checkout(base_dir))
-            blocked = all_refs(t, t.blocked_by, r)
-            seen = set(blocked)
-            blocked += [i for i in (instance_id(t.id, p) for p in follows.get(t.id, {}).get(r, ()))
-                        if i not in seen]
-            todos.append(t.model_copy(update={
-                "id": instance_id(t.id, r), "repo": r, "for_each": None, "deps": None,
-                "instances": None, "status": _instance_status(t, r), "outputs": {},
-                "env": {**t.env, "COORD_REPO_PATH": path, "COORD_REPO_TAGS": ",".join(repo.tags)},
-                "commit": None if t.commit is None else t.commit.replace("{repo}", r),
-                "blocked_by": blocked, "blocking": all_refs(t, t.blocking, r),
-                "actual_hours": None}))
-    plans = [_plan_with_instances(p, chosen) for p in catalog.coordination.plans]
+    expansion = _Expansion(catalog, selections(catalog, base_dir, changed, problems), problems)
+    expansion.follow_dependencies(warnings)
+    expansion.limit_cross_edges()
+    todos = expansion.todos(base_dir)
+    plans = [_plan_with_instances(p, expansion.chosen) for p in catalog.coordination.plans]
     out = catalog.model_copy(update={"coordination": catalog.coordination.model_copy(
         update={"todos": todos, "plans": plans})})
     # model_copy keeps the private lookups, built over the old lists: rebuild on use
     out._repos = out._issues = out._plans = out._todos = out._deps = None
     return out
+
+
+class _Expansion:
+    """One :func:`expand`: each template's selected repos (``chosen``), and with
+    ``problems``, what cannot be expanded recorded there instead of refused."""
+
+    def __init__(self, catalog: Catalog, chosen: dict[str, list[str]],
+                 problems: Problems | None) -> None:
+        self.catalog = catalog
+        self.chosen = chosen
+        self.chosen_sets = {t: set(rs) for t, rs in chosen.items()}
+        self.problems = problems
+        self.dropped: set[tuple[str, str]] = set()  # (todo, ref): too many edges, left out
+        #: a ``deps: follow`` template -> its repo -> the repos its instance waits for
+        self.follows: dict[str, dict[str, list[str]]] = {}
+
+    def record(self, owner: Todo, exc: UsageError, summary: str, code: str = "template") -> None:
+        assert self.problems is not None
+        if owner.id not in self.problems:
+            self.problems[owner.id] = TemplateProblem(
+                owner.id, _plans_of(self.catalog, owner), exc, summary, code)
+
+    def follow_dependencies(self, warnings: list[str] | None) -> None:
+        """deps: follow: an instance after those of the repos its repo runs after in the
+        one ordering (`coord run --order deps`'s): order.by edges through repos the
+        template does not select, a cycle one group chained in name order (or refused
+        with cycles: error), transitively reduced."""
+        for t in self.catalog.coordination.todos:
+            if t.deps != "follow" or t.id not in self.chosen:
+                continue
+            try:
+                got = order_repos(self.catalog, self.chosen[t.id], hint=CYCLE_HINT)
+            except UsageError as cyc:
+                err = UsageError(f"{t.id} (deps: follow): {cyc.message}", hint=cyc.hint)
+                if self.problems is None:
+                    raise err from None
+                self.record(t, err, err.message, "dependency-cycle")
+                self.chosen[t.id], self.chosen_sets[t.id] = [], set()
+                continue
+            self.follows[t.id] = got.after
+            if warnings is not None:
+                warnings.extend(f"{t.id} (deps: follow): {w}" for w in got.warnings)
+
+    def limit_cross_edges(self) -> None:
+        """Refuse (or, with ``problems``, drop) a template waiting on every instance of
+        another, or blocking them, past :data:`MAX_CROSS_EDGES` edges (n x m)."""
+        chosen = self.chosen
+        for t in self.catalog.coordination.todos:
+            if t.for_each is None:
+                continue
+            for ref in (*t.blocked_by, *t.blocking):
+                tid, which = split_instance(ref)
+                edges = len(chosen[t.id]) * len(chosen.get(tid, ()))
+                if which is None and tid in chosen and edges > MAX_CROSS_EDGES:
+                    field = "blocked_by" if ref in t.blocked_by else "blocking"
+                    exc = UsageError(
+                        f"{t.id}.{field}: {ref} makes each of {t.id}'s {len(chosen[t.id])} "
+                        f"instances wait on each of {tid}'s {len(chosen[tid])}: {edges:,} "
+                        f"edges (at most {MAX_CROSS_EDGES:,})",
+                        hint=f"write {tid}[same] to wait for the same repo's instance only, or "
+                             f"put a plain todo between them (blocked_by: [{tid}], blocking: "
+                             f"[{t.id}]): {len(chosen[t.id]) + len(chosen[tid]):,} edges")
+                    if self.problems is None:
+                        raise exc
+                    self.record(t, exc, exc.message)
+                    self.dropped.add((t.id, ref))
+
+    def todos(self, base_dir: Path) -> list[Todo]:
+        """The catalog's todos, each template replaced by its instances (catalog order
+        of the repos), every reference to a template by the instances it names."""
+        paths: dict[str, str] = {}  # a repo -> its checkout, once per repo
+        todos: list[Todo] = []
+        for t in self.catalog.coordination.todos:
+            if t.for_each is None:
+                if t.blocked_by or t.blocking:
+                    t = t.model_copy(update={"blocked_by": self.all_refs(t, t.blocked_by, None),
+                                             "blocking": self.all_refs(t, t.blocking, None)})
+                todos.append(t)
+                continue
+            for r in self.chosen[t.id]:
+                repo = self.catalog.repo(r)
+                assert repo is not None  # select() names catalog repos only
+                path = paths.get(r)
+                if path is None:
+                    path = paths[r] = str(repo.checkout(base_dir))
+                todos.append(self.instance(t, repo, path))
+        return todos
+
+    def instance(self, t: Todo, repo: Repo, path: str) -> Todo:
+        """The template ``t``'s instance for ``repo`` (checked out at ``path``)."""
+        r = repo.name
+        blocked = self.all_refs(t, t.blocked_by, r)
+        seen = set(blocked)
+        blocked += [i for i in (instance_id(t.id, p) for p in self.follows.get(t.id, {}).get(r, ()))
+                    if i not in seen]
+        return t.model_copy(update={
+            "id": instance_id(t.id, r), "repo": r, "for_each": None, "deps": None,
+            "instances": None, "status": _instance_status(t, r), "outputs": {},
+            "env": {**t.env, "COORD_REPO_PATH": path, "COORD_REPO_TAGS": ",".join(repo.tags)},
+            "commit": None if t.commit is None else t.commit.replace("{repo}", r),
+            "blocked_by": blocked, "blocking": self.all_refs(t, t.blocking, r),
+            "actual_hours": None})
+
+    def all_refs(self, owner: Todo, items: list[str], repo: str | None) -> list[str]:
+        out: dict[str, None] = {}  # ordered, and a membership test in O(1)
+        for ref in items:
+            out.update(dict.fromkeys(self.refs(owner, ref, repo)))
+        return list(out)
+
+    def refs(self, owner: Todo, ref: str, repo: str | None) -> list[str]:
+        """What ``ref`` (in ``owner``'s blocked_by/blocking) names, for an instance of
+        ``repo`` (None: ``owner`` is no template); with ``problems``, what cannot be
+        said is recorded and names nothing."""
+        if self.problems is None:
+            return self.named(owner, ref, repo)
+        tid = split_instance(ref)[0]
+        broken = self.problems.get(tid)
+        if broken is not None and not self.chosen.get(tid, True):
+            self.record(owner, broken.error, f"{owner.id}: waits for {ref}, and {broken.summary}")
+            return []
+        if (owner.id, ref) in self.dropped:
+            return []
+        try:
+            return self.named(owner, ref, repo)
+        except UsageError as exc:
+            self.record(owner, exc, exc.message)
+            return []
+
+    def named(self, owner: Todo, ref: str, repo: str | None) -> list[str]:
+        tid, which = split_instance(ref)
+        if tid not in self.chosen:
+            return [ref]
+        if which is None:
+            return [instance_id(tid, r) for r in self.chosen[tid]]
+        if which == SAME:
+            if repo is None:
+                raise UsageError(f"{owner.id}.blocked_by: {ref} means the same repo's "
+                                 f"instance and {owner.id} is not a template",
+                                 hint=f"write {tid} or {tid}[{owner.repo}]")
+            return [instance_id(tid, repo)] if repo in self.chosen_sets[tid] else []
+        if which not in self.chosen_sets[tid]:
+            raise UsageError(f"{owner.id}: {ref} is no instance: {tid}'s for_each "
+                             f"{_for_each(self.catalog, tid)!r} does not select {which!r}",
+                             hint=f"write {tid}[REPO] for one of: {', '.join(self.chosen[tid])}")
+        return [ref]
 
 
 def load_planned(path: Path, *, problems: Problems | None = None,

@@ -24,8 +24,9 @@ from coordination.cli.render import (
 
 if TYPE_CHECKING:  # the models and the manager: off `coord todo list`, which imports this
     from coordination.catalog.edits import ReferenceDict
-    from coordination.catalog.manager import IssueChanges, IssueDeleted, TodoDeleted
+    from coordination.catalog.issue_edits import IssueChanges, IssueDeleted
     from coordination.catalog.plan_edits import MilestoneDeleted, PlanDeleted
+    from coordination.catalog.todo_edits import TodoDeleted
     from coordination.catalog.models import Issue
 
 ISSUE_STATUSES = ("open", "in_progress", "resolved", "closed")

@@ -14,7 +14,7 @@ from coordination.errors import OperationFailed, UsageError
 from coordination.jsonable import JSONObject, JSONValue
 
 if TYPE_CHECKING:
-    from coordination.catalog.manager import NotifyRemoved
+    from coordination.catalog.notify_edits import NotifyRemoved
     from coordination.catalog.models import NotifyTarget
     from coordination.sweeps.notify import LogEntry
 

@@ -48,7 +48,7 @@ from coordination.settings import get_settings
 from coordination.ui import DEFAULT_PORT
 
 if TYPE_CHECKING:
-    from coordination.catalog.manager import PlanReset
+    from coordination.catalog.plan_reset import PlanReset
     from coordination.planner.documents import DryRunDocument, ShowDocument, ValidateDocument
 
 # The commands that need the plan's graph import the planner's graph modules inside:

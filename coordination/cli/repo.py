@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from coordination.catalog.manager import (
+from coordination.catalog.repo_status import (
     BlockingDocument,
     Consumed,
     Provided,

@@ -18,7 +18,7 @@ from coordination.errors import UsageError
 from coordination.jsonable import JSONObject, as_list
 
 if TYPE_CHECKING:  # the models and the manager: `coord todo list` reads without them
-    from coordination.catalog.manager import TodoChanges
+    from coordination.catalog.todo_edits import TodoChanges
     from coordination.catalog.models import Todo
 
 TODO_STATUSES = ("pending", "in_progress", "completed", "failed", "skipped", "blocked")

@@ -35,7 +35,8 @@ from pathlib import Path
 from coordination.catalog import live, models
 from coordination.catalog.criteria import read_results
 from coordination.catalog.depcheck import SKIPPED, CheckResult, check_document
-from coordination.catalog.manager import CoordinationManager, IssueChanges
+from coordination.catalog.issue_edits import IssueChanges
+from coordination.catalog.manager import CoordinationManager
 from coordination.catalog.models import Catalog, kind_of
 from coordination.catalog.reports import plan_status
 from coordination.catalog.templates import (

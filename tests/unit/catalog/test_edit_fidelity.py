@@ -118,7 +118,7 @@ def edit_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
         monkeypatch.setenv("COORD_EDIT_SPLICE", "0")
     get_settings.cache_clear()
     # A fresh date per call, as _today gives (one object twice would be an alias).
-    monkeypatch.setattr("coordination.catalog.manager._today",
+    monkeypatch.setattr("coordination.catalog.issue_edits._today",
                         lambda: dt.date.fromordinal(TODAY.toordinal()))
     return str(request.param)
 
