@@ -26,7 +26,8 @@ from coordination.catalog.selectors import select
 from coordination.catalog.store import CatalogStore
 from coordination.cli.context import Context
 from coordination.cli.render import arg, err_console, esc, json_option, plural, print_json, table
-from coordination.cli.sweep import _warn_unattended, follow_sweep
+from coordination.cli.sweep import _warn_unattended
+from coordination.cli.sweep_render import follow_sweep
 from coordination.errors import UsageError
 from coordination.runtime.context import get_runtime
 from coordination.settings import get_settings
