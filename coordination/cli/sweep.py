@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -49,6 +49,7 @@ from coordination.sweeps.summary import MOST_ROWS
 
 if TYPE_CHECKING:
     from coordination import launch as launching
+    from coordination.sweeps.steering import CancelResult, Steered
 else:
     # Loaded on first use: starting or attaching to a sweep (Celery, the embedded
     # workers); `sweep status` and `sweep list` only read.
@@ -432,40 +433,6 @@ def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool
 
 @sweep.command()
 @click.argument("sweep_id")
-@json_option
-@click.pass_obj
-def pause(obj: Context, sweep_id: str, as_json: bool) -> None:
-    """Start nothing new: running todos finish and are recorded; the deadline stops.
-
-    \b
-    Example:
-      coord sweep pause SWEEP_ID && coord sweep unpause SWEEP_ID
-    """
-    out = _service(obj).pause(sweep_id)
-    emit(as_json, out, lambda o: err_console().print(
-        f"sweep {esc(sweep_id)} paused: nothing new starts; running todos finish"
-        if o["changed"] else f"sweep {esc(sweep_id)} was already paused"))
-
-
-@sweep.command()
-@click.argument("sweep_id")
-@json_option
-@click.pass_obj
-def unpause(obj: Context, sweep_id: str, as_json: bool) -> None:
-    """Carry on with a paused sweep (its deadline moves by the time it was paused).
-
-    \b
-    Example:
-      coord sweep unpause PLAN-001-20261121093000-ab12
-    """
-    out = _service(obj).unpause(sweep_id)
-    emit(as_json, out, lambda o: err_console().print(
-        f"sweep {esc(sweep_id)} {o['status']} again after {o['paused_for']:.0f} s paused"
-        if o["changed"] else f"sweep {esc(sweep_id)} is {o['status']}, not paused"))
-
-
-@sweep.command()
-@click.argument("sweep_id")
 @click.option("--dry-run", is_flag=True, help="Print what would be undone, in which order; "
               "change nothing.")
 @click.option("--wait", is_flag=True, help="Follow the rollback to its end and sync the "
@@ -558,41 +525,70 @@ def _rollback(svc: SweepService, sweep_id: str, *, dry_run: bool, wait: bool,
     return finish(svc, st, as_json=False, sync=sync, ok="rolled_back")
 
 
-@sweep.command()
-@click.argument("sweep_id")
-@json_option
-@click.pass_obj
-def cancel(obj: Context, sweep_id: str, as_json: bool) -> None:
+def _steers(said: Callable[[str, Any], str]) -> click.Command:
+    """`coord sweep VERB SWEEP_ID [--json]` from the function that says what the verb did,
+    for people (its name the verb and the service's method, its docstring the help)."""
+
+    @click.argument("sweep_id")
+    @json_option
+    @click.pass_obj
+    def command(obj: Context, sweep_id: str, as_json: bool) -> None:
+        out = getattr(_service(obj), said.__name__)(sweep_id)
+        emit(as_json, out, lambda o: err_console().print(said(sweep_id, o)))
+
+    return sweep.command(said.__name__, help=said.__doc__)(command)
+
+
+@_steers
+def pause(sweep_id: str, o: Steered) -> str:
+    """Start nothing new: running todos finish and are recorded; the deadline stops.
+
+    \b
+    Example:
+      coord sweep pause SWEEP_ID && coord sweep unpause SWEEP_ID
+    """
+    return (f"sweep {esc(sweep_id)} paused: nothing new starts; running todos finish"
+            if o["changed"] else f"sweep {esc(sweep_id)} was already paused")
+
+
+@_steers
+def unpause(sweep_id: str, o: Steered) -> str:
+    """Carry on with a paused sweep (its deadline moves by the time it was paused).
+
+    \b
+    Example:
+      coord sweep unpause PLAN-001-20261121093000-ab12
+    """
+    return (f"sweep {esc(sweep_id)} {o['status']} again after {o['paused_for']:.0f} s paused"
+            if o["changed"] else f"sweep {esc(sweep_id)} is {o['status']}, not paused")
+
+
+@_steers
+def cancel(sweep_id: str, o: CancelResult) -> str:
     """Stop dispatching, revoke what is queued, terminate what runs.
 
     \b
     Example:
       coord sweep cancel PLAN-001-20261121093000-ab12 --json
     """
-    out = _service(obj).cancel(sweep_id)
-    emit(as_json, out, lambda o: err_console().print(
-        f"sweep {esc(sweep_id)} cancelled" if o["cancelled"] else f"sweep {esc(sweep_id)} already {o['status']}"))
+    return (f"sweep {esc(sweep_id)} cancelled" if o["cancelled"]
+            else f"sweep {esc(sweep_id)} already {o['status']}")
 
 
-@sweep.command()
-@click.argument("sweep_id")
-@json_option
-@click.pass_obj
-def sync(obj: Context, sweep_id: str, as_json: bool) -> None:
+@_steers
+def sync(sweep_id: str, o: dict[str, object]) -> str:
     """Write a finished sweep's outcome into the catalog (completed + actual_hours).
 
     \b
     Example:
       coord sweep sync PLAN-001-20261121093000-ab12
     """
-    out = _service(obj).sync(sweep_id)
-    emit(as_json, out, lambda o: err_console().print(
-        f"{esc(o['catalog'])}: completed {esc(', '.join(_names(o['completed'])) or 'none')}; "
-        f"failed {esc(', '.join(_names(o['failed'])) or 'none')}; "
-        f"skipped {esc(', '.join(_names(o.get('skipped'))) or 'none')}"
-        + (f"; undone (pending again) {esc(', '.join(_names(o.get('reset'))))}"
-           if o.get("reset") else "")
-        + (f"; not run this time (pending again) {esc(', '.join(_names(o.get('unrun'))))}"
-           if o.get("unrun") else "")
-        + (f"; {esc(o['plan'])} completed" if o.get("plan_completed") else "")
-        + (f"; {esc(o['plan'])} active again" if o.get("reopened") else "")))
+    return (f"{esc(o['catalog'])}: completed {esc(', '.join(_names(o['completed'])) or 'none')}; "
+            f"failed {esc(', '.join(_names(o['failed'])) or 'none')}; "
+            f"skipped {esc(', '.join(_names(o.get('skipped'))) or 'none')}"
+            + (f"; undone (pending again) {esc(', '.join(_names(o.get('reset'))))}"
+               if o.get("reset") else "")
+            + (f"; not run this time (pending again) {esc(', '.join(_names(o.get('unrun'))))}"
+               if o.get("unrun") else "")
+            + (f"; {esc(o['plan'])} completed" if o.get("plan_completed") else "")
+            + (f"; {esc(o['plan'])} active again" if o.get("reopened") else ""))
