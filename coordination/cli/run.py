@@ -26,6 +26,7 @@ from coordination.catalog.runplan import save_run_plan
 from coordination.catalog.selectors import select
 from coordination.catalog.store import CatalogStore
 from coordination.cli.context import Context
+from coordination.cli.options import order_options
 from coordination.cli.render import arg, err_console, esc, json_option, plural, print_json, table
 from coordination.cli.sweep import _warn_unattended
 from coordination.cli.sweep_render import follow_sweep
@@ -53,13 +54,12 @@ OK = ("succeeded", "cached")
 @click.option("--order", type=click.Choice(["deps", "none"]), default="deps", show_default=True,
               help="deps: a repo's todo after those of the selected repos it depends on, "
               "through unselected ones too (web -> api -> db: db before web).")
-@click.option("--order-by", "order_by", default=None, metavar="TYPES",
-              help="The dependency types that order (comma-separated; default the catalog's "
-              "order.by, runtime,build,peer): --order-by runtime,dev orders by dev edges too.")
-@click.option("--cycles", type=click.Choice(["group", "error"]), default=None,
-              help="A cycle among ordering edges: group (default) runs its repos as one group, "
-              "one at a time in name order, with a warning; error refuses (exit 2). Default: "
-              "the catalog's order.cycles.")
+@order_options(
+    "The dependency types that order (comma-separated; default the catalog's "
+    "order.by, runtime,build,peer): --order-by runtime,dev orders by dev edges too.",
+    "A cycle among ordering edges: group (default) runs its repos as one group, "
+    "one at a time in name order, with a warning; error refuses (exit 2). Default: "
+    "the catalog's order.cycles.")
 @click.option("--strategy", type=click.Choice(["levels", "eager"]), default="levels",
               show_default=True, help="Send a level at a time, or each todo once it may start.")
 @click.option("--wait", is_flag=True, help="Follow it to the end (embedded always waits).")
