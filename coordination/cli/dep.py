@@ -13,6 +13,7 @@ from coordination.catalog.depcheck import CheckResult, check_document
 from coordination.catalog.deptodos import DepTodo
 from coordination.catalog.models import Dependency
 from coordination.cli.context import Context
+from coordination.cli.options import one_item
 from coordination.cli.editing import given, updated
 from coordination.cli.render import emit, esc, json_option, say, styled, table
 from coordination.errors import DependencyCheckFailed, UsageError
@@ -217,10 +218,7 @@ def update_dep(obj: Context, dep_id: str, consumer: str | None, provider: str | 
     updated(as_json, changes, lambda: obj.manager.update_dependency(dep_id, **changes))
 
 
-@dep.command("remove")
-@click.argument("dep_id", metavar="DEP")
-@json_option
-@click.pass_obj
+@one_item(dep.command("remove"), "dep_id", "DEP")
 def remove_dep(obj: Context, dep_id: str, as_json: bool) -> None:
     """Remove a dependency (nothing else in the catalog names one).
 

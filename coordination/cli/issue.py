@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from coordination.cli.context import Context
+from coordination.cli.options import one_item
 from coordination.cli.editing import deleting, given, updated
 from coordination.cli.render import (
     SELECTS,
@@ -96,10 +97,7 @@ def list_issues(
     emit(as_json, items, _issue_table)
 
 
-@issue.command("show")
-@click.argument("issue_id", metavar="ID")
-@json_option
-@click.pass_obj
+@one_item(issue.command("show"), "issue_id", "ID")
 def show_issue(obj: Context, issue_id: str, as_json: bool) -> None:
     """Show one issue.
 
@@ -178,10 +176,7 @@ def update_issue(obj: Context, /, issue_id: str, title: str | None, description:
     updated(as_json, changes, lambda: obj.manager.update_issue(issue_id, **changes))
 
 
-@issue.command("close")
-@click.argument("issue_id", metavar="ID")
-@json_option
-@click.pass_obj
+@one_item(issue.command("close"), "issue_id", "ID")
 def close_issue(obj: Context, issue_id: str, as_json: bool) -> None:
     """Close an issue (status closed, `updated` today).
 

@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 import click
 
+from coordination.cli.render import json_option
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,5 +51,16 @@ def listen_options(port: click.IntRange, default_port: int, port_help: str,
                          help=address_help)(f)
         return click.option("--port", type=port, default=default_port, show_default=True,
                             help=port_help)(f)
+
+    return declare
+
+
+def one_item(command: Callable[[Callable[..., None]], click.Command], argument: str,
+             metavar: str | None = None) -> Callable[[Callable[..., None]], click.Command]:
+    """A command on one item (`show`, `close`, `remove`...): the item's id as ``argument``
+    (shown as ``metavar``), ``--json``, and the CLI's context passed in."""
+
+    def declare(f: Callable[..., None]) -> click.Command:
+        return command(click.argument(argument, metavar=metavar)(json_option(click.pass_obj(f))))
 
     return declare

@@ -17,7 +17,7 @@ from coordination.catalog.manager import (
 from coordination.catalog.reports import repo_list
 from coordination.cli.context import Context, current_file
 from coordination.cli.editing import given, updated
-from coordination.cli.options import order_options
+from coordination.cli.options import one_item, order_options
 from coordination.cli.render import (
     emit,
     err_console,
@@ -263,10 +263,7 @@ def _breaker_text(r: Mapping[str, object]) -> str:
     return text + (f" ({st['failures']} failed)" if st["failures"] else "")
 
 
-@repo.command("reset")
-@click.argument("name")
-@json_option
-@click.pass_obj
+@one_item(repo.command("reset"), "name")
 def repo_reset(obj: Context, name: str, as_json: bool) -> None:
     """Close a repo's circuit breaker by hand; its held todos then run.
 
@@ -303,10 +300,7 @@ def _blockers_table(title: str, blockers: list[RepoBlocker], empty: str) -> None
     )
 
 
-@repo.command("status")
-@click.argument("name")
-@json_option
-@click.pass_obj
+@one_item(repo.command("status"), "name")
 def repo_status(obj: Context, name: str, as_json: bool) -> None:
     """One repo at a glance: open issues, todos, dependencies, blockers.
 
@@ -343,10 +337,7 @@ def repo_status(obj: Context, name: str, as_json: bool) -> None:
     emit(as_json, status, human)
 
 
-@repo.command("blocking")
-@click.argument("name")
-@json_option
-@click.pass_obj
+@one_item(repo.command("blocking"), "name")
 def repo_blocking(obj: Context, name: str, as_json: bool) -> None:
     """What blocks this repo: unsatisfied dependencies, waiting issues and todos.
 

@@ -19,24 +19,10 @@ import click
 
 from coordination.catalog import live
 from coordination.cli.context import Context
-from coordination.cli.render import (
-    emit,
-    err_console,
-    esc,
-    arg,
-    json_option,
-    print_json,
-    say,
-    split_list,
-    styled,
-    table,
-)
-from coordination.cli.sweep_render import (
-    follow_sweep,
-    lines_option,
-    render_status,
-    render_summary,
-)
+from coordination.cli.render import (arg, emit, err_console, esc, json_option, print_json, say,
+                                     split_list, styled, table)
+from coordination.cli.sweep_render import (follow_sweep, lines_option, render_status,
+                                           render_summary)
 from coordination.errors import UsageError
 from coordination.names import some
 from coordination.runtime.context import get_runtime
@@ -353,6 +339,27 @@ def _resume_embedded(file: Path, sweep_id: str, picked: list[str] | None, *,
     return finish(svc, st, as_json=as_json, sync=sync)
 
 
+def _say_resume_preview(sweep_id: str, o: dict[str, object]) -> None:
+    """`sweep resume --dry-run` for people: each todo that would re-run and why, then
+    those kept as they are."""
+    if not o["rerun"]:
+        say(f"{esc(sweep_id)}: nothing would re-run")
+        return
+    was = o["was"]
+    assert isinstance(was, dict)
+    skip = o.get("would_skip") or {}  # a blocker failed: skipped at run time
+    assert isinstance(skip, dict)
+    table(f"Resume of {esc(sweep_id)} would re-run", ["todo", "was", "why"],
+          [(esc(t), styled(str(was[t])),
+            f"would be skipped: {esc(skip[t])}" if t in skip else
+            "compensated: applied again (--reapply)" if was[t] == "compensated"
+            else "depends on --only" if t in _names(o["dependents"])
+            else "did not succeed")
+           for t in _names(o["rerun"])])
+    if o["keep"]:  # a fleet's: ten named, the rest counted (--json has all)
+        say(f"kept as they are: {esc(some(_names(o['keep'])))}")
+
+
 @sweep.command()
 @click.argument("sweep_id")
 @click.option("--wait", is_flag=True, help="Follow it to the end and sync the catalog.")
@@ -388,26 +395,7 @@ def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool
         raise UsageError("--only needs at least one todo id", hint="--only TODO-004,TODO-007")
     if dry_run:
         preview = svc.resume(sweep_id, only=picked, dry_run=True, reapply=reapply)
-
-        def show(o: dict[str, object]) -> None:
-            if not o["rerun"]:
-                say(f"{esc(sweep_id)}: nothing would re-run")
-                return
-            was = o["was"]
-            assert isinstance(was, dict)
-            skip = o.get("would_skip") or {}  # a blocker failed: skipped at run time
-            assert isinstance(skip, dict)
-            table(f"Resume of {esc(sweep_id)} would re-run", ["todo", "was", "why"],
-                  [(esc(t), styled(str(was[t])),
-                    f"would be skipped: {esc(skip[t])}" if t in skip else
-                    "compensated: applied again (--reapply)" if was[t] == "compensated"
-                    else "depends on --only" if t in _names(o["dependents"])
-                    else "did not succeed")
-                   for t in _names(o["rerun"])])
-            if o["keep"]:  # a fleet's: ten named, the rest counted (--json has all)
-                say(f"kept as they are: {esc(some(_names(o['keep'])))}")
-
-        emit(as_json, preview, show)
+        emit(as_json, preview, lambda o: _say_resume_preview(sweep_id, o))
         return
     if svc.rt.settings.embedded:
         sys.exit(_resume_embedded(obj.file, sweep_id, picked, as_json=as_json,
