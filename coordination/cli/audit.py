@@ -84,44 +84,56 @@ def audit(obj: Context, limit: int | None, verify: bool, as_json: bool) -> None:
             say("no audited edits yet")
         return
     if verify:
-        key = log.audit_key()
-        found = log.check(path, key)
-        count, broken = found.entries, found.broken
-        if broken is None and found.unchecked is not None:
-            raise UsageError(
-                f"{path}: {_entries(found.keyed)} keyed (HMAC-SHA256, from line "
-                f"{found.unchecked} on) and COORD_AUDIT_KEY is not set: the log cannot be "
-                "verified without it",
-                hint="set COORD_AUDIT_KEY to the key the log was written with")
-        drift, outside = None, None
-        if broken is None:
-            recorded = log.last_catalog(path)
-            drift = _drift(obj, recorded)
-            outside = outside_edits(Path(obj.file), recorded) if drift else []
-        if as_json:
-            print_json({"log": str(path), "entries": count, "intact": broken is None,
-                        "keyed": found.keyed,
-                        "first_bad": None if broken is None else {
-                            "line": broken.line, "index": broken.index,
-                            "problem": broken.problem},
-                        "catalog_changed_since": drift,
-                        "edited_outside_coord": outside})
-        elif broken is None:
-            say(f"{count} entries, chain intact{_keying(count, found.keyed)}")
-            if key is not None and found.keyed == 0 and count:
-                say("[dim]note: COORD_AUDIT_KEY is set but no entry is keyed yet; the next "
-                    "edit starts the keyed chain[/dim]")
-            if outside:
-                say("edited outside coord since the last entry:")
-                for c in outside:
-                    say(f"  {esc(_outside_line(c))}")
-            elif drift:
-                say(f"[dim]note: {esc(drift)}[/dim]")
-        else:
-            click.echo(f"{path}: chain broken at {broken}", err=True)
-        if broken is not None:
-            sys.exit(1)
-        return
+        _verify(obj, path, as_json)
+    else:
+        _list(path, limit, as_json)
+
+
+def _verify(obj: Context, path: Path, as_json: bool) -> None:
+    """`coord audit --verify`: the chain checked (exit 1 when broken), and what changed
+    in the catalog since the last entry."""
+    key = log.audit_key()
+    found = log.check(path, key)
+    count, broken = found.entries, found.broken
+    if broken is None and found.unchecked is not None:
+        raise UsageError(
+            f"{path}: {_entries(found.keyed)} keyed (HMAC-SHA256, from line "
+            f"{found.unchecked} on) and COORD_AUDIT_KEY is not set: the log cannot be "
+            "verified without it",
+            hint="set COORD_AUDIT_KEY to the key the log was written with")
+    drift, outside = None, None
+    if broken is None:
+        recorded = log.last_catalog(path)
+        drift = _drift(obj, recorded)
+        outside = outside_edits(Path(obj.file), recorded) if drift else []
+    if as_json:
+        print_json({"log": str(path), "entries": count, "intact": broken is None,
+                    "keyed": found.keyed,
+                    "first_bad": None if broken is None else {
+                        "line": broken.line, "index": broken.index,
+                        "problem": broken.problem},
+                    "catalog_changed_since": drift,
+                    "edited_outside_coord": outside})
+    elif broken is None:
+        say(f"{count} entries, chain intact{_keying(count, found.keyed)}")
+        if key is not None and found.keyed == 0 and count:
+            say("[dim]note: COORD_AUDIT_KEY is set but no entry is keyed yet; the next "
+                "edit starts the keyed chain[/dim]")
+        if outside:
+            say("edited outside coord since the last entry:")
+            for c in outside:
+                say(f"  {esc(_outside_line(c))}")
+        elif drift:
+            say(f"[dim]note: {esc(drift)}[/dim]")
+    else:
+        click.echo(f"{path}: chain broken at {broken}", err=True)
+    if broken is not None:
+        sys.exit(1)
+
+
+def _list(path: Path, limit: int | None, as_json: bool) -> None:
+    """`coord audit`: the last ``limit`` entries (all without), and a note of the lines
+    that are not well-formed entries."""
     entries, skipped = log.scan(path)
     if limit is not None:
         entries = entries[-limit:]

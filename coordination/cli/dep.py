@@ -13,6 +13,8 @@ from coordination.catalog.depcheck import CheckResult, check_document
 from coordination.catalog.deptodos import DepTodo
 from coordination.catalog.models import Dependency
 from coordination.cli.context import Context
+from coordination.cli.options import one_item
+from coordination.cli.editing import given, updated
 from coordination.cli.render import emit, esc, json_option, say, styled, table
 from coordination.errors import DependencyCheckFailed, UsageError
 
@@ -205,27 +207,18 @@ def update_dep(obj: Context, dep_id: str, consumer: str | None, provider: str | 
       coord dep update DEP-003 --version v3 --check "cat api-version" --expect "^v3"
       coord dep update DEP-001 --no-check
     """
-    changes: DependencyChanges = {}
-    for key, value in (("consumer", consumer), ("provider", provider), ("type", type_),
-                       ("version_constraint", version_constraint), ("status", status),
-                       ("notes", notes), ("command", command),
-                       ("expected_pattern", expected_pattern), ("timeout", timeout)):
-        if value is not None:
-            changes[key] = value  # type: ignore[literal-required]
+    changes: DependencyChanges = given(
+        consumer=consumer, provider=provider, type=type_,
+        version_constraint=version_constraint, status=status, notes=notes, command=command,
+        expected_pattern=expected_pattern, timeout=timeout)
     if no_check:
         if command:
             raise UsageError("--check and --no-check together", hint="give one of them")
         changes["command"] = None
-    if not changes:
-        raise UsageError("nothing to update", hint="pass at least one option; see --help")
-    emit(as_json, obj.manager.update_dependency(dep_id, **changes),
-         lambda d: say(f"updated {esc(d.id)}"))
+    updated(as_json, changes, lambda: obj.manager.update_dependency(dep_id, **changes))
 
 
-@dep.command("remove")
-@click.argument("dep_id", metavar="DEP")
-@json_option
-@click.pass_obj
+@one_item(dep.command("remove"), "dep_id", "DEP")
 def remove_dep(obj: Context, dep_id: str, as_json: bool) -> None:
     """Remove a dependency (nothing else in the catalog names one).
 

@@ -130,6 +130,19 @@ def spec_or_none(text: str, model: type[BaseModel], flag: str, example: str) -> 
     return parse_spec(text, model, flag, example) if text.strip() else None
 
 
+def spec_or_off(key: str, text: str | None, off: bool, model: type[BaseModel],
+                example: str) -> dict[str, Spec | None]:
+    """``--KEY TEXT`` (:func:`spec_or_none`) or ``--no-KEY`` (None: the field removed) as
+    ``{key: value}``; empty when neither was given; both: exit 2."""
+    if off and text is not None:
+        raise UsageError(f"--{key} and --no-{key} both given", hint="give one of them")
+    if off:
+        return {key: None}
+    if text is not None:
+        return {key: spec_or_none(text, model, f"--{key}", example)}
+    return {}
+
+
 def cache_value(text: str | None, off: bool, flag: str = "--cache") -> bool | Spec | None:
     """``--cache`` (the text "true"), ``--cache false``, ``--cache SPEC`` or
     ``--no-cache`` (None: the key removed) as a ``cache:`` value; ``text`` None and not

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -79,12 +80,18 @@ def _decide_all(svc: SweepService, template_id: str, sweep_id: str, decision: st
         sys.exit(1)
 
 
-@click.command()
-@click.argument("todo_id")
-@click.option("--sweep", "sweep_id", required=True, help="The sweep whose gate it is.")
-@click.option("--comment", default="", help="Why (kept in the events and the audit log).")
-@json_option
-@click.pass_obj
+def _vote(f: Callable[..., None]) -> click.Command:
+    """`coord approve|reject TODO --sweep ID [--comment TEXT] [--json]`: a vote on a gate
+    (the options applied bottom up, as a decorator stack is)."""
+    f = json_option(click.pass_obj(f))
+    f = click.option("--comment", default="",
+                     help="Why (kept in the events and the audit log).")(f)
+    f = click.option("--sweep", "sweep_id", required=True,
+                     help="The sweep whose gate it is.")(f)
+    return click.command()(click.argument("todo_id")(f))
+
+
+@_vote
 def approve(obj: Context, todo_id: str, sweep_id: str, comment: str, as_json: bool) -> None:
     """Approve a gate of a sweep (a todo with gate:, awaiting_approval).
 
@@ -108,12 +115,7 @@ def approve(obj: Context, todo_id: str, sweep_id: str, comment: str, as_json: bo
     _decide(obj, todo_id, sweep_id, "approve", comment, as_json)
 
 
-@click.command()
-@click.argument("todo_id")
-@click.option("--sweep", "sweep_id", required=True, help="The sweep whose gate it is.")
-@click.option("--comment", default="", help="Why (kept in the events and the audit log).")
-@json_option
-@click.pass_obj
+@_vote
 def reject(obj: Context, todo_id: str, sweep_id: str, comment: str, as_json: bool) -> None:
     """Reject a gate of a sweep: it ends failed, and what it blocks is skipped.
     A template's id rejects every waiting instance of it (see `coord approve`).

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import click
 
 from coordination.cli.context import Context
-from coordination.errors import UsageError
+from coordination.cli.options import one_item
+from coordination.cli.editing import deleting, given, updated
 from coordination.cli.render import (
     SELECTS,
     emit,
@@ -23,10 +24,7 @@ from coordination.cli.render import (
 )
 
 if TYPE_CHECKING:  # the models and the manager: off `coord todo list`, which imports this
-    from coordination.catalog.edits import ReferenceDict
     from coordination.catalog.issue_edits import IssueChanges, IssueDeleted
-    from coordination.catalog.plan_edits import MilestoneDeleted, PlanDeleted
-    from coordination.catalog.todo_edits import TodoDeleted
     from coordination.catalog.models import Issue
 
 ISSUE_STATUSES = ("open", "in_progress", "resolved", "closed")
@@ -99,10 +97,7 @@ def list_issues(
     emit(as_json, items, _issue_table)
 
 
-@issue.command("show")
-@click.argument("issue_id", metavar="ID")
-@json_option
-@click.pass_obj
+@one_item(issue.command("show"), "issue_id", "ID")
 def show_issue(obj: Context, issue_id: str, as_json: bool) -> None:
     """Show one issue.
 
@@ -172,35 +167,16 @@ def update_issue(obj: Context, /, issue_id: str, title: str | None, description:
     Example:
       coord issue update ISSUE-003 --status in_progress --assignee chloe
     """
-    changes: IssueChanges = {}
-    if title is not None:
-        changes["title"] = title
-    if description is not None:
-        changes["description"] = description
-    if status is not None:
-        changes["status"] = status
-    if priority is not None:
-        changes["priority"] = priority
-    if severity is not None:
-        changes["severity"] = severity
-    if assignee is not None:
-        changes["assignee"] = assignee  # '' clears it
-    if repos:
-        changes["repos"] = obj.select_repos(repos)
-    if labels:
-        changes["labels"] = list(labels)
-    if target is not None:
-        changes["target"] = _as_date(target)
-    if not changes:
-        raise UsageError("nothing to update", hint="pass at least one option; see --help")
-    updated = obj.manager.update_issue(issue_id, **changes)
-    emit(as_json, updated, lambda i: say(f"updated {esc(i.id)}"))
+    changes: IssueChanges = given(
+        title=title, description=description, status=status, priority=priority,
+        severity=severity, assignee=assignee,  # '' clears it
+        repos=obj.select_repos(repos) if repos else None,
+        labels=list(labels) if labels else None,
+        target=_as_date(target) if target is not None else None)
+    updated(as_json, changes, lambda: obj.manager.update_issue(issue_id, **changes))
 
 
-@issue.command("close")
-@click.argument("issue_id", metavar="ID")
-@json_option
-@click.pass_obj
+@one_item(issue.command("close"), "issue_id", "ID")
 def close_issue(obj: Context, issue_id: str, as_json: bool) -> None:
     """Close an issue (status closed, `updated` today).
 
@@ -212,30 +188,10 @@ def close_issue(obj: Context, issue_id: str, as_json: bool) -> None:
     emit(as_json, closed, lambda i: say(f"closed {esc(i.id)}"))
 
 
-def say_deleted(doc: IssueDeleted | TodoDeleted | PlanDeleted | MilestoneDeleted) -> None:
-    """``deleted ID`` and, when references went with it, which lists lost it."""
-    say(f"deleted {esc(doc['deleted'])}")
-    forced = [d for d in doc["dropped"] if not d["mirror"]]
-    mirrors = [d for d in doc["dropped"] if d["mirror"]]
-
-    def where(d: ReferenceDict) -> str:
-        who = f"{d['plan']}/{d['id']}" if d.get("plan") else d["id"]
-        return esc(f"{who}.{d['field']}")
-
-    if forced:
-        say(f"dropped {esc(doc['deleted'])} from " + ", ".join(where(d) for d in forced))
-    if mirrors:
-        say(f"[dim]and from {', '.join(where(d) for d in mirrors)} (its own relations)[/dim]")
-
-
-@issue.command("delete")
-@click.argument("issue_id", metavar="ID")
-@click.option("--force", is_flag=True,
-              help="Also drop the references to it (other issues' dependencies/blocking, "
-              "todos' blocked_by) instead of refusing.")
-@json_option
-@click.pass_obj
-def delete_issue(obj: Context, issue_id: str, force: bool, as_json: bool) -> None:
+@deleting(issue.command("delete"), "issue_id", "ID",
+          "Also drop the references to it (other issues' dependencies/blocking, "
+          "todos' blocked_by) instead of refusing.")
+def delete_issue(obj: Context, issue_id: str, force: bool) -> IssueDeleted:
     """Delete an issue. Refused (exit 2, naming every referrer) while other issues or
     todos name it, unless --force, which drops those references in the same edit.
 
@@ -244,4 +200,4 @@ def delete_issue(obj: Context, issue_id: str, force: bool, as_json: bool) -> Non
       coord issue delete ISSUE-004
       coord issue delete ISSUE-002 --force --json
     """
-    emit(as_json, obj.manager.delete_issue(issue_id, force=force), say_deleted)
+    return obj.manager.delete_issue(issue_id, force=force)

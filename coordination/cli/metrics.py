@@ -14,6 +14,7 @@ from prometheus_client import make_wsgi_app
 from prometheus_client.registry import CollectorRegistry
 
 from coordination.cli.context import Context
+from coordination.cli.options import listen_options
 from coordination.cli.render import err_console
 from coordination.errors import UsageError
 from coordination.ops.metrics import guarded, local_names, registry
@@ -48,10 +49,9 @@ def serve(reg: CollectorRegistry, address: str, port: int, hosts: Sequence[str]
 
 
 @click.command()
-@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
-              help="TCP port the exporter listens on (0: any free port).")
-@click.option("--address", default="127.0.0.1", show_default=True,
-              help="Interface to bind (0.0.0.0: every interface).")
+@listen_options(click.IntRange(0, 65535), DEFAULT_PORT,
+                "TCP port the exporter listens on (0: any free port).",
+                "Interface to bind (0.0.0.0: every interface).")
 @click.pass_obj
 def metrics(obj: Context, port: int, address: str) -> None:
     """Serve coord's metrics for Prometheus on /metrics.

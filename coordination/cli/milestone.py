@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 import click
 
 from coordination.cli.context import Context
-from coordination.cli.issue import date_type, say_deleted
+from coordination.cli.editing import deleting, given, updated
+from coordination.cli.issue import date_type
 from coordination.cli.render import emit, esc, json_option, say, split_list
 from coordination.errors import UsageError
 
 if TYPE_CHECKING:
-    from coordination.catalog.plan_edits import MilestoneChanges
+    from coordination.catalog.plan_edits import MilestoneChanges, MilestoneDeleted
 
 
 def _date(value: dt.datetime | None) -> dt.date | None:
@@ -76,29 +77,18 @@ def update_cmd(obj: Context, milestone_id: str, title: str | None, due: dt.datet
     """
     if due is not None and no_due:
         raise UsageError("--due and --no-due together", hint="give one of them")
-    changes: MilestoneChanges = {}
-    if title is not None:
-        changes["title"] = title
+    changes: MilestoneChanges = given(title=title)
     if due is not None or no_due:
-        changes["due"] = _date(due)
-    if todos:
-        changes["todos"] = split_list(todos)
-    if deliverables:
-        changes["deliverables"] = list(deliverables)
-    if not changes:
-        raise UsageError("nothing to update", hint="pass at least one option; see --help")
-    emit(as_json, obj.manager.update_milestone(milestone_id, **changes),
-         lambda m: say(f"updated {esc(m.id)}"))
+        changes["due"] = _date(due)  # --no-due: None, which removes it
+    changes.update(given(todos=split_list(todos) if todos else None,
+                         deliverables=list(deliverables) if deliverables else None))
+    updated(as_json, changes, lambda: obj.manager.update_milestone(milestone_id, **changes))
 
 
-@milestone.command("delete")
-@click.argument("milestone_id", metavar="MS")
-@click.option("--force", is_flag=True,
-              help="Delete it even when todos are in its plan through it alone: they leave "
-              "the plan.")
-@json_option
-@click.pass_obj
-def delete_cmd(obj: Context, milestone_id: str, force: bool, as_json: bool) -> None:
+@deleting(milestone.command("delete"), "milestone_id", "MS",
+          "Delete it even when todos are in its plan through it alone: they leave "
+          "the plan.")
+def delete_cmd(obj: Context, milestone_id: str, force: bool) -> MilestoneDeleted:
     """Delete a milestone. Refused (exit 2, naming them) while todos are in its plan
     through this milestone alone, unless --force.
 
@@ -106,4 +96,4 @@ def delete_cmd(obj: Context, milestone_id: str, force: bool, as_json: bool) -> N
     Example:
       coord milestone delete MS-002 --json
     """
-    emit(as_json, obj.manager.delete_milestone(milestone_id, force=force), say_deleted)
+    return obj.manager.delete_milestone(milestone_id, force=force)

@@ -24,6 +24,7 @@ from coordination.catalog.templates import (
     Problems, TemplateDoc, load_planned, plan_warnings, planned_for)
 from coordination.cli import plan_edit, plan_optimize
 from coordination.cli.context import Context
+from coordination.cli.options import order_options
 from coordination.cli.render import (
     console,
     emit,
@@ -534,13 +535,12 @@ class _AtomicCommand(click.Command):
               help="Do not write the outcome into the catalog when the sweep ends.")
 @click.option("--no-cache", "no_cache", is_flag=True, help="Run every todo even when an "
               "earlier success has its cache key (cache: todos; successes are still stored).")
-@click.option("--order-by", "order_by", default=None, metavar="TYPES",
-              help="The dependency types that order deps: follow templates' instances "
-              "(comma-separated; default the catalog's order.by, runtime,build,peer).")
-@click.option("--cycles", type=click.Choice(["group", "error"]), default=None,
-              help="A cycle among a deps: follow template's repos: group runs them as one "
-              "group, one at a time in name order, with a warning; error refuses (exit 2). "
-              "Default: the catalog's order.cycles (group).")
+@order_options(
+    "The dependency types that order deps: follow templates' instances "
+    "(comma-separated; default the catalog's order.by, runtime,build,peer).",
+    "A cycle among a deps: follow template's repos: group runs them as one "
+    "group, one at a time in name order, with a warning; error refuses (exit 2). "
+    "Default: the catalog's order.cycles (group).")
 @click.option("--sequential", is_flag=True, help="One todo at a time, in DAG order (ties: "
               "the start rank, then the id), through the levels strategy: every level one "
               "todo (waves: one at a time each).")

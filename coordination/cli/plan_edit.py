@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING
 import click
 
 from coordination.cli.context import Context
-from coordination.cli.issue import say_deleted
+from coordination.cli.editing import deleting, given, updated
+from coordination.cli.options import criteria_options
 from coordination.cli.render import SELECTS, emit, esc, json_option, say
 from coordination.cli.criteria_flags import paired_criteria
 from coordination.errors import UsageError
 
 if TYPE_CHECKING:  # the manager's types: off `coord plan list`
-    from coordination.catalog.plan_edits import PlanChanges
+    from coordination.catalog.plan_edits import PlanChanges, PlanDeleted
 
 PLAN_STATUSES = ("draft", "active", "completed", "cancelled")
 _WAVE_EXAMPLE = "name=canary,repos=api,max_parallel=1,soak=10m"
@@ -59,7 +60,7 @@ def _change_fields(change_branch: str | None, change_base: str | None,
     its entries (None removes one), or None to remove it (``--change-branch ''``)."""
     from coordination.catalog.governance import Wave  # lazy: pydantic models, plan edits only
     from coordination.catalog.models import Pace  # lazy: pydantic models, plan edits only
-    from coordination.cli.fieldspec import parse_spec, spec_or_none  # lazy: pydantic models, plan edits only
+    from coordination.cli.fieldspec import parse_spec, spec_or_off  # lazy: pydantic models, plan edits only
 
     out: dict[str, object] = {}
     entries = {k: (v or None) for k, v in (("branch", change_branch), ("base", change_base),
@@ -73,13 +74,13 @@ def _change_fields(change_branch: str | None, change_base: str | None,
         out["waves"] = None
     elif waves:
         out["waves"] = [parse_spec(w, Wave, "--wave", _WAVE_EXAMPLE) for w in waves]
-    if no_pace and pace is not None:
-        raise UsageError("--pace and --no-pace both given", hint="give one of them")
-    if no_pace:
-        out["pace"] = None
-    elif pace is not None:
-        out["pace"] = spec_or_none(pace, Pace, "--pace", _PACE_EXAMPLE)
+    out.update(spec_or_off("pace", pace, no_pace, Pace, _PACE_EXAMPLE))
     return out
+
+
+#: --check of `plan create` and `plan update`.
+CHECK_HELP = ("The command that checks the criterion given at the same position "
+              "(exit 0: it holds; '' for none); one per criterion.")
 
 
 @click.command("create")
@@ -89,11 +90,7 @@ def _change_fields(change_branch: str | None, change_base: str | None,
               help="The new plan's status (active: ready to sweep).")
 @click.option("--repos", multiple=True, metavar="SELECTOR",
               help="Repos it touches, " + SELECTS)
-@click.option("--criterion", "criteria", multiple=True,
-              help="A completion criterion; repeat for more.")
-@click.option("--check", "checks", multiple=True, metavar="CMD",
-              help="The command that checks the criterion given at the same position "
-                   "(exit 0: it holds; '' for none); one per criterion.")
+@criteria_options("criterion", "A completion criterion; repeat for more.", CHECK_HELP)
 @change_options
 @json_option
 @click.pass_obj
@@ -131,11 +128,7 @@ def create_cmd(obj: Context, title: str, description: str, status: str,
 @click.option("--status", type=click.Choice(PLAN_STATUSES), help="New status.")
 @click.option("--repos", multiple=True, metavar="SELECTOR",
               help="Replace the repos ('' for none), " + SELECTS)
-@click.option("--criterion", "criteria", multiple=True,
-              help="Replace the completion criteria; repeat for more.")
-@click.option("--check", "checks", multiple=True, metavar="CMD",
-              help="The command that checks the criterion given at the same position "
-                   "(exit 0: it holds; '' for none); one per criterion.")
+@criteria_options("criterion", "Replace the completion criteria; repeat for more.", CHECK_HELP)
 @change_options
 @json_option
 @click.pass_obj
@@ -157,32 +150,19 @@ def update_cmd(obj: Context, plan_id: str, title: str | None, description: str |
       coord plan update PLAN-002 --criterion "p95 latency < 100ms" \\
           --check "./bench/p95.sh --max 100"
     """
-    changes: PlanChanges = {}
-    if title is not None:
-        changes["title"] = title
-    if description is not None:
-        changes["description"] = description
-    if status is not None:
-        changes["status"] = status
-    if repos:
-        changes["repos"] = obj.select_repos(repos)
-    if criteria or checks:
-        changes["completion_criteria"] = paired_criteria(criteria, checks, "criterion")
+    changes: PlanChanges = given(
+        title=title, description=description, status=status,
+        repos=obj.select_repos(repos) if repos else None,
+        completion_criteria=(paired_criteria(criteria, checks, "criterion")
+                             if criteria or checks else None))
     changes.update(_change_fields(  # type: ignore[typeddict-item]
         change_branch, change_base, change_remote, land, waves, no_waves, pace, no_pace))
-    if not changes:
-        raise UsageError("nothing to update", hint="pass at least one option; see --help")
-    emit(as_json, obj.manager.update_plan(plan_id, **changes),
-         lambda p: say(f"updated {esc(p.id)}"))
+    updated(as_json, changes, lambda: obj.manager.update_plan(plan_id, **changes))
 
 
-@click.command("delete")
-@click.argument("plan_id", metavar="PLAN")
-@click.option("--force", is_flag=True,
-              help="Delete it even when todos belong to it: they stay, in no plan.")
-@json_option
-@click.pass_obj
-def delete_cmd(obj: Context, plan_id: str, force: bool, as_json: bool) -> None:
+@deleting(click.command("delete"), "plan_id", "PLAN",
+          "Delete it even when todos belong to it: they stay, in no plan.")
+def delete_cmd(obj: Context, plan_id: str, force: bool) -> PlanDeleted:
     """Delete a plan and its milestones. Refused (exit 2, naming each todo by file and
     line) while todos belong to it, unless --force, which takes them out of the plan
     in the same edit.
@@ -192,7 +172,7 @@ def delete_cmd(obj: Context, plan_id: str, force: bool, as_json: bool) -> None:
       coord plan delete PLAN-003
       coord plan delete PLAN-002 --force --json
     """
-    emit(as_json, obj.manager.delete_plan(plan_id, force=force), say_deleted)
+    return obj.manager.delete_plan(plan_id, force=force)
 
 
 COMMANDS = (create_cmd, update_cmd, delete_cmd)

@@ -16,6 +16,8 @@ from coordination.catalog.repo_status import (
 )
 from coordination.catalog.reports import repo_list
 from coordination.cli.context import Context, current_file
+from coordination.cli.editing import given, updated
+from coordination.cli.options import one_item, order_options
 from coordination.cli.render import (
     emit,
     err_console,
@@ -33,7 +35,6 @@ from coordination.redis_url import scrub
 from coordination.settings import get_settings
 
 if TYPE_CHECKING:
-    from coordination.catalog.inputs import Spec
     from coordination.catalog.repo_edits import RepoChanges, RepoDeleted, RepoFields
     from coordination.runtime.context import Runtime
 
@@ -83,7 +84,7 @@ def _land_fields(default_branch: str | None, remote: str | None, land_command: s
                  no_pace: bool, prepare: str | None = None) -> RepoFields:
     """The repo's 0.3 fields given (None removes one), parsed; the loader checks them."""
     from coordination.catalog.models import Breaker as BreakerModel, Pace  # lazy: pydantic models, repo edits only
-    from coordination.cli.fieldspec import cache_value, spec_or_none  # lazy: pydantic models, repo edits only
+    from coordination.cli.fieldspec import cache_value, spec_or_off  # lazy: pydantic models, repo edits only
 
     out: RepoFields = {}
     if default_branch is not None:
@@ -98,16 +99,8 @@ def _land_fields(default_branch: str | None, remote: str | None, land_command: s
         out["land_hooks"] = land_hooks
     if prepare is not None:
         out["prepare"] = prepare or None
-    specs: dict[str, Spec | None] = {}
-    for key, text, off, model, example in (
-            ("breaker", breaker, no_breaker, BreakerModel, _BREAKER_EXAMPLE),
-            ("pace", pace, no_pace, Pace, "rate=10/hour,burst=2")):
-        if off and text is not None:
-            raise UsageError(f"--{key} and --no-{key} both given", hint="give one of them")
-        if off:
-            specs[key] = None
-        elif text is not None:
-            specs[key] = spec_or_none(text, model, f"--{key}", example)
+    specs = {**spec_or_off("breaker", breaker, no_breaker, BreakerModel, _BREAKER_EXAMPLE),
+             **spec_or_off("pace", pace, no_pace, Pace, "rate=10/hour,burst=2")}
     if "breaker" in specs:
         out["breaker"] = specs["breaker"]
     if "pace" in specs:
@@ -171,11 +164,9 @@ def _live_workers() -> dict[str, int] | None:
               help="In the order dependency-ordered work runs them (`coord run --order deps`): "
               "by level, a cycle's repos one group in name order; --json gives "
               "{repos, levels, groups, warnings}.")
-@click.option("--order-by", "order_by", default=None, metavar="TYPES",
-              help="With --order: the dependency types that order (default the catalog's "
-              "order.by, runtime,build,peer).")
-@click.option("--cycles", type=click.Choice(["group", "error"]), default=None,
-              help="With --order: a cycle is a group (warned) or refused (exit 2).")
+@order_options("With --order: the dependency types that order (default the catalog's "
+               "order.by, runtime,build,peer).",
+               "With --order: a cycle is a group (warned) or refused (exit 2).")
 @json_option
 @click.pass_obj
 def list_repos(obj: Context, selector: str | None, ordered: bool, order_by: str | None,
@@ -272,10 +263,7 @@ def _breaker_text(r: Mapping[str, object]) -> str:
     return text + (f" ({st['failures']} failed)" if st["failures"] else "")
 
 
-@repo.command("reset")
-@click.argument("name")
-@json_option
-@click.pass_obj
+@one_item(repo.command("reset"), "name")
 def repo_reset(obj: Context, name: str, as_json: bool) -> None:
     """Close a repo's circuit breaker by hand; its held todos then run.
 
@@ -312,10 +300,7 @@ def _blockers_table(title: str, blockers: list[RepoBlocker], empty: str) -> None
     )
 
 
-@repo.command("status")
-@click.argument("name")
-@json_option
-@click.pass_obj
+@one_item(repo.command("status"), "name")
 def repo_status(obj: Context, name: str, as_json: bool) -> None:
     """One repo at a glance: open issues, todos, dependencies, blockers.
 
@@ -352,10 +337,7 @@ def repo_status(obj: Context, name: str, as_json: bool) -> None:
     emit(as_json, status, human)
 
 
-@repo.command("blocking")
-@click.argument("name")
-@json_option
-@click.pass_obj
+@one_item(repo.command("blocking"), "name")
 def repo_blocking(obj: Context, name: str, as_json: bool) -> None:
     """What blocks this repo: unsatisfied dependencies, waiting issues and todos.
 
@@ -440,22 +422,15 @@ def repo_update(obj: Context, name: str, path: str | None, description: str | No
       coord repo update api --land-command '' --no-cache
       coord repo update fastlib --prepare 'python setup.py build_ext --inplace'
     """
-    changes: RepoChanges = {}
-    for key, value in (("path", path), ("description", description), ("role", role),
-                       ("concurrency", concurrency)):
-        if value is not None:
-            changes[key] = value  # type: ignore[literal-required]
-    if tags:
-        changes["tags"] = split_list(tags)
+    changes: RepoChanges = given(path=path, description=description, role=role,
+                                 concurrency=concurrency,
+                                 tags=split_list(tags) if tags else None)
     if url is not None:
         changes["url"] = url or None
     changes.update(_land_fields(  # type: ignore[typeddict-item]  # (mypy: a TypedDict's base)
         default_branch, remote, land_command, revert_command, land_hooks, breaker, no_breaker,
         cache, no_cache, pace, no_pace, prepare))
-    if not changes:
-        raise UsageError("nothing to update", hint="pass at least one option; see --help")
-    emit(as_json, obj.manager.update_repo(name, **changes),
-         lambda r: say(f"updated {esc(r.name)}"))
+    updated(as_json, changes, lambda: obj.manager.update_repo(name, **changes), key="name")
 
 
 @repo.command("remove")

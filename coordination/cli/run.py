@@ -20,13 +20,16 @@ import click
 
 from coordination import launch as launching
 from coordination.catalog import audit
+from coordination.catalog.models import Catalog
 from coordination.catalog.ordering import Ordering
 from coordination.catalog.runplan import save_run_plan
 from coordination.catalog.selectors import select
 from coordination.catalog.store import CatalogStore
 from coordination.cli.context import Context
+from coordination.cli.options import order_options
 from coordination.cli.render import arg, err_console, esc, json_option, plural, print_json, table
-from coordination.cli.sweep import _warn_unattended, follow_sweep
+from coordination.cli.sweep import _warn_unattended
+from coordination.cli.sweep_render import follow_sweep
 from coordination.errors import UsageError
 from coordination.runtime.context import get_runtime
 from coordination.settings import get_settings
@@ -51,13 +54,12 @@ OK = ("succeeded", "cached")
 @click.option("--order", type=click.Choice(["deps", "none"]), default="deps", show_default=True,
               help="deps: a repo's todo after those of the selected repos it depends on, "
               "through unselected ones too (web -> api -> db: db before web).")
-@click.option("--order-by", "order_by", default=None, metavar="TYPES",
-              help="The dependency types that order (comma-separated; default the catalog's "
-              "order.by, runtime,build,peer): --order-by runtime,dev orders by dev edges too.")
-@click.option("--cycles", type=click.Choice(["group", "error"]), default=None,
-              help="A cycle among ordering edges: group (default) runs its repos as one group, "
-              "one at a time in name order, with a warning; error refuses (exit 2). Default: "
-              "the catalog's order.cycles.")
+@order_options(
+    "The dependency types that order (comma-separated; default the catalog's "
+    "order.by, runtime,build,peer): --order-by runtime,dev orders by dev edges too.",
+    "A cycle among ordering edges: group (default) runs its repos as one group, "
+    "one at a time in name order, with a warning; error refuses (exit 2). Default: "
+    "the catalog's order.cycles.")
 @click.option("--strategy", type=click.Choice(["levels", "eager"]), default="levels",
               show_default=True, help="Send a level at a time, or each todo once it may start.")
 @click.option("--wait", is_flag=True, help="Follow it to the end (embedded always waits).")
@@ -104,11 +106,7 @@ def run_command(file: Path, command: str, selector: str, *, order: str = "deps",
                 require_workers: bool = False, as_json: bool = False,
                 order_by: str | None = None, cycles: str | None = None) -> int:
     """`coord run` (the library call the command is a thin layer over); its exit code."""
-    if not command.strip():
-        raise UsageError("coord run needs a command", hint="coord run 'make test' --repos tag:python")
-    if order == "none" and (order_by is not None or cycles is not None):
-        raise UsageError("--order-by and --cycles say how --order deps orders; --order none "
-                         "orders nothing", hint="drop --order none, or drop --order-by/--cycles")
+    _check_usage(command, order, order_by, cycles)
     store = CatalogStore(file)
     catalog = store.load()
     chosen = select(catalog, selector, file.resolve().parent).names
@@ -119,27 +117,15 @@ def run_command(file: Path, command: str, selector: str, *, order: str = "deps",
     if not as_json:
         for w in warnings:
             err_console().print(f"[yellow]warning:[/yellow] {esc(w)}")
-    saved: dict[str, object] | None = None
     if save_as is not None:
-        graph = run_graph(catalog, chosen, order, ordering=ordering)
-        providers = {r: [p[len(RUN_PREFIX):] for p in graph.predecessors(f"{RUN_PREFIX}{r}")]
-                     for r in chosen}
-        pid, ids = save_run_plan(store, save_as, command, chosen, providers, selector=selector,
-                                 cache=cache, timeout=timeout)
-        saved = {"plan": pid, "todos": ids}
-        launch = launching.prepare(file, plan_id=pid, strategy=strategy)
-        if not as_json:
-            err_console().print(f"saved as plan {esc(pid)} ({len(ids)} todos)")
+        launch, saved = _saved_plan(store, catalog, command, selector, chosen, save_as,
+                                    order=order, strategy=strategy, cache=cache,
+                                    timeout=timeout, ordering=ordering, as_json=as_json)
     else:
-        rt = get_runtime(file)
-        svc = SweepService(rt, file)
-        spec = run_spec(rt.keys, catalog, file, command, chosen, order=order,
-                        strategy=strategy, cache=cache, timeout=timeout, ordering=ordering)
-        launching.wire(rt, svc, with_tasks=rt.settings.embedded)
-        launch = launching.Launch(svc, spec, "RUN", RUN_KIND)
+        launch, saved = _adhoc(file, catalog, command, chosen, order=order, strategy=strategy,
+                               cache=cache, timeout=timeout, ordering=ordering), None
     spec, svc = launch.spec, launch.svc
-    embedded = launch.embedded
-    if embedded:
+    if launch.embedded:
         wait = True
         if not as_json:
             err_console().print(f"[dim]embedded mode (COORD_REDIS_URL unset): running "
@@ -150,34 +136,84 @@ def run_command(file: Path, command: str, selector: str, *, order: str = "deps",
     # The command line is recorded before anything is sent: no record, no run.
     _audit(store, sweep_id, command, selector, chosen, order=order, strategy=strategy,
            cache=cache, saved=saved, ordering=ordering)
+    said: dict[str, object] = {"command": command, "selector": selector, "repos": chosen,
+                               "warnings": warnings, **({"saved_as": saved} if saved else {})}
     with launch.workers():
         launch.sweep_id = sweep_id
         svc.start_spec(spec, sweep_id, kind=launch.kind)
         launch.runs_it()
         if not wait:
-            doc = {**launch.queued_document(sweep_id), "command": command,
-                   "selector": selector, "repos": chosen, "warnings": warnings,
-                   **({"saved_as": saved} if saved else {})}
-            if as_json:
-                print_json(doc)
-            else:
-                click.echo(sweep_id)
-                err_console().print(f"queued {plural(len(spec.todos), 'repo')} in "
-                                    f"{plural(len(spec.levels), 'level')}; watch with "
-                                    f"`coord sweep watch {arg(sweep_id)}`")
+            _report_queued(launch, sweep_id, said, as_json=as_json)
             return 0
         if not as_json:
             err_console().print(f"sweep {esc(sweep_id)}")
         st = follow_sweep(svc, sweep_id, as_json=as_json, total=len(spec.todos))
     if saved:
         st["synced"] = svc.sync(sweep_id, status=st)
+    return _report_end(st, ordering, said, as_json=as_json)
+
+
+def _check_usage(command: str, order: str, order_by: str | None, cycles: str | None) -> None:
+    """Refuse a run that cannot start, before anything is read or written."""
+    if not command.strip():
+        raise UsageError("coord run needs a command", hint="coord run 'make test' --repos tag:python")
+    if order == "none" and (order_by is not None or cycles is not None):
+        raise UsageError("--order-by and --cycles say how --order deps orders; --order none "
+                         "orders nothing", hint="drop --order none, or drop --order-by/--cycles")
+
+
+def _saved_plan(store: CatalogStore, catalog: Catalog, command: str, selector: str,
+                chosen: list[str], save_as: str, *, order: str, strategy: str, cache: bool,
+                timeout: float, ordering: Ordering | None,
+                as_json: bool) -> tuple[launching.Launch, dict[str, object]]:
+    """--save-as: the run kept as a plan in the catalog (a todo per repo, each after its
+    providers), and the launch of that plan."""
+    graph = run_graph(catalog, chosen, order, ordering=ordering)
+    providers = {r: [p[len(RUN_PREFIX):] for p in graph.predecessors(f"{RUN_PREFIX}{r}")]
+                 for r in chosen}
+    pid, ids = save_run_plan(store, save_as, command, chosen, providers, selector=selector,
+                             cache=cache, timeout=timeout)
+    launch = launching.prepare(store.path, plan_id=pid, strategy=strategy)
+    if not as_json:
+        err_console().print(f"saved as plan {esc(pid)} ({len(ids)} todos)")
+    return launch, {"plan": pid, "todos": ids}
+
+
+def _adhoc(file: Path, catalog: Catalog, command: str, chosen: list[str], *, order: str,
+           strategy: str, cache: bool, timeout: float,
+           ordering: Ordering | None) -> launching.Launch:
+    """The launch of a run that writes nothing to the catalog: its spec built here."""
+    rt = get_runtime(file)
+    svc = SweepService(rt, file)
+    spec = run_spec(rt.keys, catalog, file, command, chosen, order=order,
+                    strategy=strategy, cache=cache, timeout=timeout, ordering=ordering)
+    launching.wire(rt, svc, with_tasks=rt.settings.embedded)
+    return launching.Launch(svc, spec, "RUN", RUN_KIND)
+
+
+def _report_queued(launch: launching.Launch, sweep_id: str, said: dict[str, object], *,
+                   as_json: bool) -> None:
+    """A run not waited for: its queued document, or its id and how to watch it."""
+    if as_json:
+        print_json({**launch.queued_document(sweep_id), **said})
+        return
+    click.echo(sweep_id)
+    err_console().print(f"queued {plural(len(launch.spec.todos), 'repo')} in "
+                        f"{plural(len(launch.spec.levels), 'level')}; watch with "
+                        f"`coord sweep watch {arg(sweep_id)}`")
+
+
+def _report_end(st: StatusDocument, ordering: Ordering | None, said: dict[str, object], *,
+                as_json: bool) -> int:
+    """An ended run: a row per repo and a count of those that succeeded; its exit code."""
+    sweep_id = st["sweep_id"]
     rows = summary(st, ordering)
     failed = [r for r in rows if r["status"] not in OK]
     if as_json:
         print_json({"sweep_id": sweep_id, "status": st["status"], "reason": st.get("reason"),
-                    "command": command, "selector": selector, "repos": chosen,
-                    "summary": rows, "warnings": warnings,
-                    **({"saved_as": saved} if saved else {})})
+                    "command": said["command"], "selector": said["selector"],
+                    "repos": said["repos"], "summary": rows, "warnings": said["warnings"],
+                    **({"saved_as": said["saved_as"]} if "saved_as" in said else {})})
     else:
         grouped = any(r["group"] is not None for r in rows)
         table(None, ["level", "repo", *(["group"] if grouped else []), "status", "seconds",

@@ -1,4 +1,5 @@
-"""`coord sweep ...` and the running half of `coord plan sweep`.
+"""`coord sweep ...` (list, status, and the verbs that steer a sweep) and the running
+half of `coord plan sweep`; how a sweep is shown is :mod:`coordination.cli.sweep_render`.
 
 Human output of a sweep goes to stderr (progress, summary) so that stdout
 holds only the sweep id — `ID=$(coord plan sweep PLAN-001)` works — or, with
@@ -7,70 +8,39 @@ holds only the sweep id — `ID=$(coord plan sweep PLAN-001)` works — or, with
 
 from __future__ import annotations
 
-import datetime as dt
 import shlex
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from coordination.catalog import live
 from coordination.cli.context import Context
-from coordination.cli.render import (
-    console as out_console,
-    emit,
-    err_console,
-    esc,
-    arg,
-    json_option,
-    output_lines,
-    plural,
-    print_json,
-    say,
-    split_list,
-    status_style,
-    styled,
-    table,
-)
+from coordination.cli.render import (arg, emit, err_console, esc, json_option, print_json, say,
+                                     split_list, styled, table)
+from coordination.cli.sweep_render import (follow_sweep, lines_option, render_status,
+                                           render_summary)
 from coordination.errors import UsageError
 from coordination.names import some
 from coordination.runtime.context import get_runtime
-from coordination.runtime.events import Event
-from coordination.status import SWEEP_LIVE, TodoStatus
+from coordination.status import SWEEP_LIVE
 from coordination.sweeps import SweepService
 from coordination.lazy import LazyModule
-from coordination.sweeps import summary as summaries
-from coordination.sweeps.reading import (
-    DEFAULT_LINES,
-    EventWave,
-    GateEntry,
-    StatusDocument,
-    SweepRow,
-    WaveRow,
-    failed_todos,
-    last_lines,
-)
-from coordination.sweeps.summary import (
-    MOST_FAILED_SHOWN,
-    MOST_ROWS,
-    SummaryFailure,
-    SweepSummary,
-)
+from coordination.sweeps.reading import DEFAULT_LINES, StatusDocument, SweepRow
+from coordination.sweeps.summary import MOST_ROWS
 
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from coordination import launch as launching
+    from coordination.sweeps.steering import CancelResult, Steered
 else:
     # Loaded on first use: starting or attaching to a sweep (Celery, the embedded
     # workers); `sweep status` and `sweep list` only read.
     launching = LazyModule("coordination.launch")
+
 
 def _service(obj: Context, *, reader: bool = False) -> SweepService:
     """The sweep service of the CLI's catalog (``reader``: for a command that only reads,
@@ -81,336 +51,6 @@ def _service(obj: Context, *, reader: bool = False) -> SweepService:
 def _names(value: object) -> list[str]:
     """The ids in a list field of a steering document (whose values are typed object)."""
     return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
-
-
-def _live() -> bool:
-    """Show a progress bar: only for people watching a terminal."""
-    return sys.stderr.isatty()
-
-
-class Progress:
-    """A Rich progress bar on stderr fed by a sweep's events."""
-
-    def __init__(self, total: int, title: str) -> None:
-        # lazy: rich's progress and live display (~15 ms), only on a terminal; `sweep
-        # status`, `--json` and a waiting CLI off a terminal never draw a bar
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress as RichProgress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.total = total
-        self.state: dict[str, str] = {}
-        self.bar = RichProgress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[detail]}"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=err_console(),
-            transient=False,
-        )
-        self.task = self.bar.add_task(esc(title), total=total or 1, detail="")
-
-    def __enter__(self) -> Progress:
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.bar.__exit__(exc_type, exc, tb)
-
-    def on_event(self, ev: Event) -> None:
-        text = notice(ev)
-        if text:
-            self.bar.console.print(text)
-        if ev.kind == "todo.held" and ev.todo_id:
-            self.state[ev.todo_id] = "held"
-        elif ev.todo_id and ev.kind.startswith("todo."):
-            self.state[ev.todo_id] = ev.kind.split(".", 1)[1]
-        if ev.kind == "sweep.queued" and ev.data.get("resumed"):
-            self.state = {}
-        if ev.kind in ("sweep.paused", "sweep.unpaused"):
-            self.paused = ev.kind == "sweep.paused"
-        done = sum(1 for s in self.state.values() if s in ("succeeded", "failed", "skipped", "cancelled",
-                                                            "cached"))
-        running = sum(1 for s in self.state.values() if s in ("started", "retrying"))
-        failed = sum(1 for s in self.state.values() if s == "failed")
-        detail = f"running {running}" + (f" [red]failed {failed}[/red]" if failed else "")
-        if getattr(self, "paused", False):
-            detail += " [yellow]paused[/yellow]"
-        self.bar.update(self.task, completed=done, detail=detail)
-
-
-def _clock(ts: object) -> str:
-    """A unix time as the local wall clock (what a person watching compares with)."""
-    try:
-        return dt.datetime.fromtimestamp(float(str(ts))).strftime("%H:%M:%S")
-    except (TypeError, ValueError, OverflowError):
-        return str(ts)
-
-
-def notice(ev: Event) -> str | None:
-    """A line for the events a person following a sweep must not miss: a repo no
-    worker serves, a breaker opening or closing, a todo held by one, a rollback
-    starting and why."""
-    d = ev.data
-    tid, sid, repo = esc(ev.todo_id), esc(ev.sweep_id), esc(str(d.get("repo")))
-    repo_arg = arg(d.get("repo"))
-    if ev.kind == "repo.unattended":
-        return (f"[yellow]unattended:[/yellow] {d.get('queued')} queued todo(s) of "
-                f"{repo} and no live worker serves it ({esc(str(d.get('hint')))})")
-    if ev.kind == "repo.breaker_open":
-        return (f"[red]breaker open:[/red] {repo} after {d.get('failures')} failed or "
-                f"lost todos in a row; its todos are held (coord repo reset {repo_arg} "
-                f"to close it)")
-    if ev.kind == "repo.breaker_closed":
-        return f"[green]breaker closed:[/green] {repo} (by {esc(str(d.get('by')))})"
-    if ev.kind == "todo.held":
-        return f"[yellow]held:[/yellow] {tid} ({esc(str(d.get('reason')))})"
-    if ev.kind == "gate.waiting":
-        until = f", expires {_when(d.get('expires_at'))}" if d.get("expires_at") else ""
-        who = f" of {esc(', '.join(map(str, d.get('from') or [])))}" if d.get("from") else ""
-        return (f"[yellow]gate waiting:[/yellow] {tid} needs {d.get('needed')} "
-                f"approval(s){who}{until} (coord approve {arg(ev.todo_id)} --sweep "
-                f"{arg(ev.sweep_id)})")
-    if ev.kind == "gate.approved":
-        return (f"[green]approved:[/green] {tid} by {esc(str(d.get('by')))} "
-                f"({d.get('approvals')} of {d.get('needed')})")
-    if ev.kind == "gate.rejected":
-        return f"[red]rejected:[/red] {tid} by {esc(str(d.get('by')))}"
-    if ev.kind == "gate.expired":
-        return f"[red]gate expired:[/red] {tid} (on_expiry: {esc(str(d.get('on_expiry')))})"
-    if ev.kind == "wave.started":
-        return (f"[bold]wave {esc(str(d.get('wave')))}[/bold] started "
-                f"({int(str(d.get('index') or 0)) + 1} of {d.get('waves')}, "
-                f"{d.get('todos')} todo(s))")
-    if ev.kind == "wave.soaking":
-        return (f"wave {esc(str(d.get('wave')))} soaking until {_when(d.get('until'))} "
-                f"({d.get('succeeded')} of {d.get('todos')} succeeded)")
-    if ev.kind == "wave.done":
-        return f"[green]wave {esc(str(d.get('wave')))} done[/green]"
-    if ev.kind == "wave.halted":
-        return (f"[red]wave halted:[/red] {esc(str(d.get('reason')))} "
-                f"({esc(str(d.get('action')))})")
-    if ev.kind == "todo.queued" and d.get("paced_until") is not None:
-        return (f"[yellow]paced:[/yellow] {tid} starts at {_clock(d.get('paced_until'))} "
-                f"or later ({esc(str(d.get('reason') or ''))})")
-    if ev.kind == "sweep.rolling_back":  # (its trigger: "after TODO-018 failed: exit 1")
-        n = int(str(d.get("compensate") or 0))
-        again = "retrying" if d.get("retry") else "undoing"
-        return (f"[yellow]rolling back[/yellow] {esc(str(d.get('reason') or ''))}: "
-                f"{again} {n} todo(s)" if n else
-                f"[yellow]rolling back[/yellow] {esc(str(d.get('reason') or ''))}: nothing to undo")
-    return None
-
-
-def _when(ts: object) -> str:
-    """A time of an event's data (epoch seconds) as the local clock reads it."""
-    try:
-        return time.strftime("%H:%M:%S", time.localtime(float(str(ts))))
-    except ValueError:
-        return str(ts)
-
-
-def follow_sweep(svc: SweepService, sweep_id: str, *, as_json: bool,
-                 total: int | None = None) -> StatusDocument:
-    """Wait for a sweep to end, with a progress bar for people; returns its status.
-    Off a terminal it prints only the notices (see :func:`notice`), one per line."""
-    if not _live():
-        def on_event(ev: Event) -> None:
-            text = notice(ev)
-            if text:
-                err_console().print(text, soft_wrap=True)
-
-        return svc.wait(sweep_id, on_event=on_event)
-    if total is None:
-        total = len(svc.status(sweep_id)["todos"])
-    with Progress(total, sweep_id) as prog:
-        return svc.wait(sweep_id, on_event=prog.on_event)
-
-
-#: ``--lines N`` of `sweep status` and `sweep watch`.
-lines_option = click.option(
-    "--lines", "lines", type=click.IntRange(0, 10_000), default=DEFAULT_LINES,
-    show_default=True, metavar="N",
-    help="Show each failed todo's last N lines of output (stderr first, then stdout); "
-    "0: none. Not with --json, which carries each todo's output_tail.")
-def subject(st: StatusDocument) -> str:
-    """What a sweep ran, for its first line: the plan, or for a one-todo sweep (`todo
-    run`, whose id starts with the todo's) the todo and its plan, if any."""
-    todos = list(st["todos"])
-    return summaries.subject(st["sweep_id"], st.get("plan"), todos[:5], len(todos))
-
-
-def _header(con: Console, sweep_id: str, subject_: str, strategy: str | None, status: str,
-            reason: str | None, gone: str | None) -> None:
-    style = status_style(status or "")
-    shown = status
-    if gone:  # live, and nobody runs it: say so, not "running"
-        style, shown = "yellow", f"orphaned: {gone}"
-    con.print(f"sweep [bold]{esc(sweep_id)}[/bold] of {esc(subject_)} ({esc(strategy)}): "
-              f"[{style or 'bold'}]{esc(shown)}[/{style or 'bold'}]"
-              + (f" - {esc(reason)}" if reason else ""))
-    if gone:
-        con.print(f"`coord sweep resume {arg(sweep_id)}` adopts it and runs what is left")
-
-
-def _row(tid: str, repo: str | None, s: str, attempts: int, exit_code: int | None,
-         duration: float | None, worker: str | None, reason: str | None,
-         starts_at: str | None, worker_gone: bool) -> tuple[str, ...]:
-    stl = status_style(s)
-    gone = " (worker gone)" if worker_gone else ""  # stopped beating
-    return (esc(tid), esc(repo or ""), (f"[{stl}]{s}[/{stl}]" if stl else s) + gone,
-            str(attempts),
-            "" if exit_code is None else str(exit_code),
-            "" if duration is None else f"{duration:.1f}", esc(worker or ""),
-            esc((reason or "") + (f", starts at {starts_at}" if starts_at else "")))
-
-
-_COLUMNS = ("todo", "repo", "status", "attempts", "exit", "seconds", "worker")
-
-
-def render_status(st: StatusDocument, *, to_stderr: bool = False,
-                  lines: int = DEFAULT_LINES, every: bool = False) -> None:
-    """The sweep, a row per todo, then each failed todo's last ``lines`` lines of output
-    (:func:`render_failures`). A sweep of more than :data:`MOST_ROWS` todos (a template
-    over a fleet) is shown by its summary (:func:`render_summary`), unless ``every``."""
-    if not every and len(st["todos"]) > MOST_ROWS:
-        render_summary(summaries.summarize(st), to_stderr=to_stderr, lines=lines)
-        return
-    con = err_console() if to_stderr else out_console()
-    _header(con, st["sweep_id"], subject(st), st["strategy"], st["status"], st.get("reason"),
-            st.get("orphaned"))
-    rows = [_row(tid, v.get("repo"), v["status"], v["attempts"], v["exit_code"],
-                 v.get("duration"), v.get("worker"), v.get("reason"), v.get("starts_at"),
-                 bool(v.get("worker_gone")))
-            for tid, v in st["todos"].items()]
-    table(None, [*_COLUMNS, "reason"], rows, empty="no todos", con=con, no_wrap=_COLUMNS)
-    _render_waves_gates(con, st["sweep_id"], st.get("waves"), st.get("gates"))
-    render_failures(st, lines, to_stderr=to_stderr)
-
-
-def render_summary(sm: SweepSummary, *, to_stderr: bool = False,
-                   lines: int = DEFAULT_LINES) -> None:
-    """A big sweep: its counts by status, then a row per todo to look at
-    (:data:`~coordination.status.ATTENTION`, failures first), :data:`MOST_ROWS` at most,
-    then the first failed ones' last ``lines`` lines of output."""
-    con = err_console() if to_stderr else out_console()
-    _header(con, sm["sweep_id"], sm["subject"], sm["strategy"], sm["status"], sm["reason"],
-            sm["orphaned"])
-    con.print(f"{sm['total']} todos: " + ", ".join(
-        f"{n} {styled(k)}" for k, n in sm["counts"].items()), soft_wrap=True)
-    rows = [_row(r["todo"], r["repo"], r["status"], r["attempts"], r["exit_code"],
-                 r["duration"], r["worker"], r["reason"], r["starts_at"], r["worker_gone"])
-            for r in sm["rows"]]
-    if rows:
-        table(None, [*_COLUMNS, "reason"], rows, empty="no todos", con=con, no_wrap=_COLUMNS)
-    left_out = sm["attention"] - len(rows)
-    con.print((f"and {left_out} more that did not succeed; " if left_out else "")
-              + f"`coord sweep status {arg(sm['sweep_id'])} --all` lists every todo")
-    _render_waves_gates(con, sm["sweep_id"], sm.get("waves"), sm.get("gates"))
-    _render_failures(con, sm["sweep_id"], lines, sm["failures"], sm["failed"],
-                     sm["failed_named"])
-
-
-def _render_waves_gates(con: Console, sweep_id: str,
-                        waves: list[WaveRow] | list[EventWave] | None,
-                        gates: dict[str, GateEntry] | None) -> None:
-    for w in waves or []:
-        con.print(wave_line(w), soft_wrap=True)
-    for g, gate in (gates or {}).items():
-        by = ", ".join(gate["approvals"]) or "nobody yet"
-        more = f"; rejected by {gate['rejected_by']}" if gate.get("rejected_by") else ""
-        hint = (f" (coord approve {arg(g)} --sweep {arg(sweep_id)})"
-                if gate["status"] == "awaiting_approval" else "")
-        con.print(f"gate {esc(g)}: {styled(gate['status'])} - approved by {esc(by)} "
-                  f"({len(gate['approvals'])} of {gate['needed']}){esc(more)}{hint}",
-                  soft_wrap=True)
-        for why in gate.get("refused") or []:
-            con.print(f"  refused: {esc(why)}", soft_wrap=True)
-
-
-def wave_line(w: WaveRow | EventWave) -> str:
-    """One wave of a status: its state and counts (a rolled-back sweep's waves, told by
-    its events, count what the events said), as the web view shows it."""
-    extra = (f", soaking until {_when(w.get('soak_until'))}" if w.get("soak_until") else "") + (
-        f": {w['reason']}" if w.get("reason") else "")
-    cap = f", max_parallel {w['max_parallel']}" if w["max_parallel"] else ""
-    if "from_events" not in w:
-        counts = (f"{w['succeeded']} of {len(w['todos'])} succeeded, needs "
-                  f"{w['success_rate']:.0%}")
-    else:
-        count, succeeded = w.get("count"), w.get("succeeded")
-        if count is None and w["state"] == "pending":
-            counts = "never started"
-        elif succeeded is None:
-            counts = f"{'?' if count is None else count} todo(s)"
-        else:
-            counts = f"{succeeded} of {'?' if count is None else count} succeeded"
-    return f"wave {esc(w['name'])}: {styled(w['state'])} - {counts}{cap}{esc(extra)}"
-
-
-def render_failures(st: StatusDocument, lines: int, *, to_stderr: bool = False) -> None:
-    """Why todos failed, where people look: each failed (or compensation_failed) todo's
-    last ``lines`` lines of output, stderr first (from the output tail its checkpoint
-    keeps); the first :data:`MOST_FAILED_SHOWN` of them, the rest named. After a
-    rollback, each todo its undo compensated shows both: its change's output, then its
-    undo's (as ``--json`` and the web view keep them)."""
-    failed = failed_todos(st["todos"])
-    failed = failed_todos(st["todos"])
-    undone = [t for t, v in st["todos"].items()
-              if v["status"] == TodoStatus.compensated and "undo_output_tail" in v]
-    if lines <= 0 or not (failed or undone):
-        return
-    con = err_console() if to_stderr else out_console()
-    _render_failures(con, st["sweep_id"], lines,
-                     [summaries.failure(t, st["todos"][t]) for t in failed[:MOST_FAILED_SHOWN]],
-                     len(failed), failed[MOST_FAILED_SHOWN:MOST_FAILED_SHOWN + 10])
-    last = f"last {plural(lines, 'line')} of"
-    for tid in undone[:MOST_FAILED_SHOWN]:  # its change's output, then what undid it
-        v = st["todos"][tid]
-        output_lines(f"[bold]{esc(tid)}[/bold] {styled(v['status'])}, {last} its change's "
-                     "output:", last_lines(v.get("output_tail"), lines), con=con)
-        output_lines(f"[bold]{esc(tid)}[/bold] {last} its undo's output:",
-                     last_lines(v.get("undo_output_tail"), lines), con=con)
-    if len(undone) > MOST_FAILED_SHOWN:
-        rest = undone[MOST_FAILED_SHOWN:]
-        con.print(f"and {len(rest)} more compensated: {esc(', '.join(rest[:10]))}"
-                  + (", ..." if len(rest) > 10 else "")
-                  + f" (their output: coord sweep status {arg(st['sweep_id'])} --json)",
-                  soft_wrap=True)
-
-
-def _render_failures(con: Console, sweep_id: str, lines: int, shown: list[SummaryFailure],
-                     failed: int, named: list[str]) -> None:
-    if lines <= 0 or not failed:
-        return
-    last = f"last {plural(lines, 'line')} of"
-    for f in shown[:MOST_FAILED_SHOWN]:
-        tid = f["todo"]
-        why = f.get("reason") or ("" if f["exit_code"] is None else f"exit {f['exit_code']}")
-        head = (f"[bold]{esc(tid)}[/bold] {styled(f['status'])}"
-                + (f" ({esc(why)})" if why else "") + f", {last} ")
-        if "undo_output_tail" in f:  # its undo failed: that output first, then its change's
-            output_lines(head + "its undo's output:", last_lines(f["undo_output_tail"], lines),
-                         con=con)
-            output_lines(f"[bold]{esc(tid)}[/bold] {last} its change's output (before the "
-                         "undo):", last_lines(f.get("output_tail"), lines), con=con)
-            continue
-        output_lines(head + "output:", last_lines(f.get("output_tail"), lines), con=con)
-    if failed > MOST_FAILED_SHOWN:
-        rest = failed - MOST_FAILED_SHOWN
-        con.print(f"and {rest} more failed: {esc(', '.join(named))}"
-                  + (", ..." if rest > len(named) else "")
-                  + f" (their output: coord sweep status {arg(sweep_id)} --json)",
-                  soft_wrap=True)
 
 
 #: ``--no-sync`` on every command that waits for a sweep to end.
@@ -699,6 +339,27 @@ def _resume_embedded(file: Path, sweep_id: str, picked: list[str] | None, *,
     return finish(svc, st, as_json=as_json, sync=sync)
 
 
+def _say_resume_preview(sweep_id: str, o: dict[str, object]) -> None:
+    """`sweep resume --dry-run` for people: each todo that would re-run and why, then
+    those kept as they are."""
+    if not o["rerun"]:
+        say(f"{esc(sweep_id)}: nothing would re-run")
+        return
+    was = o["was"]
+    assert isinstance(was, dict)
+    skip = o.get("would_skip") or {}  # a blocker failed: skipped at run time
+    assert isinstance(skip, dict)
+    table(f"Resume of {esc(sweep_id)} would re-run", ["todo", "was", "why"],
+          [(esc(t), styled(str(was[t])),
+            f"would be skipped: {esc(skip[t])}" if t in skip else
+            "compensated: applied again (--reapply)" if was[t] == "compensated"
+            else "depends on --only" if t in _names(o["dependents"])
+            else "did not succeed")
+           for t in _names(o["rerun"])])
+    if o["keep"]:  # a fleet's: ten named, the rest counted (--json has all)
+        say(f"kept as they are: {esc(some(_names(o['keep'])))}")
+
+
 @sweep.command()
 @click.argument("sweep_id")
 @click.option("--wait", is_flag=True, help="Follow it to the end and sync the catalog.")
@@ -734,26 +395,7 @@ def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool
         raise UsageError("--only needs at least one todo id", hint="--only TODO-004,TODO-007")
     if dry_run:
         preview = svc.resume(sweep_id, only=picked, dry_run=True, reapply=reapply)
-
-        def show(o: dict[str, object]) -> None:
-            if not o["rerun"]:
-                say(f"{esc(sweep_id)}: nothing would re-run")
-                return
-            was = o["was"]
-            assert isinstance(was, dict)
-            skip = o.get("would_skip") or {}  # a blocker failed: skipped at run time
-            assert isinstance(skip, dict)
-            table(f"Resume of {esc(sweep_id)} would re-run", ["todo", "was", "why"],
-                  [(esc(t), styled(str(was[t])),
-                    f"would be skipped: {esc(skip[t])}" if t in skip else
-                    "compensated: applied again (--reapply)" if was[t] == "compensated"
-                    else "depends on --only" if t in _names(o["dependents"])
-                    else "did not succeed")
-                   for t in _names(o["rerun"])])
-            if o["keep"]:  # a fleet's: ten named, the rest counted (--json has all)
-                say(f"kept as they are: {esc(some(_names(o['keep'])))}")
-
-        emit(as_json, preview, show)
+        emit(as_json, preview, lambda o: _say_resume_preview(sweep_id, o))
         return
     if svc.rt.settings.embedded:
         sys.exit(_resume_embedded(obj.file, sweep_id, picked, as_json=as_json,
@@ -775,40 +417,6 @@ def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool
         click.echo(sweep_id)
     st = follow_sweep(svc, sweep_id, as_json=as_json)
     sys.exit(finish(svc, st, as_json=as_json, sync=not no_sync))
-
-
-@sweep.command()
-@click.argument("sweep_id")
-@json_option
-@click.pass_obj
-def pause(obj: Context, sweep_id: str, as_json: bool) -> None:
-    """Start nothing new: running todos finish and are recorded; the deadline stops.
-
-    \b
-    Example:
-      coord sweep pause SWEEP_ID && coord sweep unpause SWEEP_ID
-    """
-    out = _service(obj).pause(sweep_id)
-    emit(as_json, out, lambda o: err_console().print(
-        f"sweep {esc(sweep_id)} paused: nothing new starts; running todos finish"
-        if o["changed"] else f"sweep {esc(sweep_id)} was already paused"))
-
-
-@sweep.command()
-@click.argument("sweep_id")
-@json_option
-@click.pass_obj
-def unpause(obj: Context, sweep_id: str, as_json: bool) -> None:
-    """Carry on with a paused sweep (its deadline moves by the time it was paused).
-
-    \b
-    Example:
-      coord sweep unpause PLAN-001-20261121093000-ab12
-    """
-    out = _service(obj).unpause(sweep_id)
-    emit(as_json, out, lambda o: err_console().print(
-        f"sweep {esc(sweep_id)} {o['status']} again after {o['paused_for']:.0f} s paused"
-        if o["changed"] else f"sweep {esc(sweep_id)} is {o['status']}, not paused"))
 
 
 @sweep.command()
@@ -905,41 +513,70 @@ def _rollback(svc: SweepService, sweep_id: str, *, dry_run: bool, wait: bool,
     return finish(svc, st, as_json=False, sync=sync, ok="rolled_back")
 
 
-@sweep.command()
-@click.argument("sweep_id")
-@json_option
-@click.pass_obj
-def cancel(obj: Context, sweep_id: str, as_json: bool) -> None:
+def _steers(said: Callable[[str, Any], str]) -> click.Command:
+    """`coord sweep VERB SWEEP_ID [--json]` from the function that says what the verb did,
+    for people (its name the verb and the service's method, its docstring the help)."""
+
+    @click.argument("sweep_id")
+    @json_option
+    @click.pass_obj
+    def command(obj: Context, sweep_id: str, as_json: bool) -> None:
+        out = getattr(_service(obj), said.__name__)(sweep_id)
+        emit(as_json, out, lambda o: err_console().print(said(sweep_id, o)))
+
+    return sweep.command(said.__name__, help=said.__doc__)(command)
+
+
+@_steers
+def pause(sweep_id: str, o: Steered) -> str:
+    """Start nothing new: running todos finish and are recorded; the deadline stops.
+
+    \b
+    Example:
+      coord sweep pause SWEEP_ID && coord sweep unpause SWEEP_ID
+    """
+    return (f"sweep {esc(sweep_id)} paused: nothing new starts; running todos finish"
+            if o["changed"] else f"sweep {esc(sweep_id)} was already paused")
+
+
+@_steers
+def unpause(sweep_id: str, o: Steered) -> str:
+    """Carry on with a paused sweep (its deadline moves by the time it was paused).
+
+    \b
+    Example:
+      coord sweep unpause PLAN-001-20261121093000-ab12
+    """
+    return (f"sweep {esc(sweep_id)} {o['status']} again after {o['paused_for']:.0f} s paused"
+            if o["changed"] else f"sweep {esc(sweep_id)} is {o['status']}, not paused")
+
+
+@_steers
+def cancel(sweep_id: str, o: CancelResult) -> str:
     """Stop dispatching, revoke what is queued, terminate what runs.
 
     \b
     Example:
       coord sweep cancel PLAN-001-20261121093000-ab12 --json
     """
-    out = _service(obj).cancel(sweep_id)
-    emit(as_json, out, lambda o: err_console().print(
-        f"sweep {esc(sweep_id)} cancelled" if o["cancelled"] else f"sweep {esc(sweep_id)} already {o['status']}"))
+    return (f"sweep {esc(sweep_id)} cancelled" if o["cancelled"]
+            else f"sweep {esc(sweep_id)} already {o['status']}")
 
 
-@sweep.command()
-@click.argument("sweep_id")
-@json_option
-@click.pass_obj
-def sync(obj: Context, sweep_id: str, as_json: bool) -> None:
+@_steers
+def sync(sweep_id: str, o: dict[str, object]) -> str:
     """Write a finished sweep's outcome into the catalog (completed + actual_hours).
 
     \b
     Example:
       coord sweep sync PLAN-001-20261121093000-ab12
     """
-    out = _service(obj).sync(sweep_id)
-    emit(as_json, out, lambda o: err_console().print(
-        f"{esc(o['catalog'])}: completed {esc(', '.join(_names(o['completed'])) or 'none')}; "
-        f"failed {esc(', '.join(_names(o['failed'])) or 'none')}; "
-        f"skipped {esc(', '.join(_names(o.get('skipped'))) or 'none')}"
-        + (f"; undone (pending again) {esc(', '.join(_names(o.get('reset'))))}"
-           if o.get("reset") else "")
-        + (f"; not run this time (pending again) {esc(', '.join(_names(o.get('unrun'))))}"
-           if o.get("unrun") else "")
-        + (f"; {esc(o['plan'])} completed" if o.get("plan_completed") else "")
-        + (f"; {esc(o['plan'])} active again" if o.get("reopened") else "")))
+    return (f"{esc(o['catalog'])}: completed {esc(', '.join(_names(o['completed'])) or 'none')}; "
+            f"failed {esc(', '.join(_names(o['failed'])) or 'none')}; "
+            f"skipped {esc(', '.join(_names(o.get('skipped'))) or 'none')}"
+            + (f"; undone (pending again) {esc(', '.join(_names(o.get('reset'))))}"
+               if o.get("reset") else "")
+            + (f"; not run this time (pending again) {esc(', '.join(_names(o.get('unrun'))))}"
+               if o.get("unrun") else "")
+            + (f"; {esc(o['plan'])} completed" if o.get("plan_completed") else "")
+            + (f"; {esc(o['plan'])} active again" if o.get("reopened") else ""))

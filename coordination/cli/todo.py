@@ -9,7 +9,8 @@ import click
 
 from coordination.catalog.reads import list_todos as read_todos
 from coordination.cli.context import Context
-from coordination.cli.issue import PRIORITIES, say_deleted
+from coordination.cli.editing import deleting, given, updated
+from coordination.cli.issue import PRIORITIES
 from coordination.cli.render import emit, esc, fields, json_option, say, shown, split_list, styled, table
 from coordination.cli.criteria_flags import paired_criteria
 from coordination.cli.render import output_lines
@@ -18,7 +19,7 @@ from coordination.errors import UsageError
 from coordination.jsonable import JSONObject, as_list
 
 if TYPE_CHECKING:  # the models and the manager: `coord todo list` reads without them
-    from coordination.catalog.todo_edits import TodoChanges
+    from coordination.catalog.todo_edits import TodoChanges, TodoDeleted
     from coordination.catalog.models import Todo
 
 TODO_STATUSES = ("pending", "in_progress", "completed", "failed", "skipped", "blocked")
@@ -69,7 +70,7 @@ def _todo_fields_given(commit: str | None, verify: bool | None, gate: str | None
                        no_gate: bool, cache: str | None, no_cache: bool
                        ) -> dict[str, object]:
     """The 0.3 fields given (None: remove one), parsed; the loader checks the values."""
-    from coordination.cli.fieldspec import cache_value, spec_or_none  # lazy: pydantic models, off `coord todo list`
+    from coordination.cli.fieldspec import cache_value, spec_or_off  # lazy: pydantic models, off `coord todo list`
     from coordination.catalog.governance import Gate  # lazy: pydantic models, off `coord todo list`
 
     out: dict[str, object] = {}
@@ -77,12 +78,7 @@ def _todo_fields_given(commit: str | None, verify: bool | None, gate: str | None
         out["commit"] = commit or None
     if verify is not None:
         out["verify"] = verify
-    if gate is not None and no_gate:
-        raise UsageError("--gate and --no-gate both given", hint="give one of them")
-    if no_gate:
-        out["gate"] = None
-    elif gate is not None:
-        out["gate"] = spec_or_none(gate, Gate, "--gate", _GATE_EXAMPLE)
+    out.update(spec_or_off("gate", gate, no_gate, Gate, _GATE_EXAMPLE))
     if cache is not None or no_cache:
         out["cache"] = cache_value(cache, no_cache)
     return out
@@ -424,35 +420,15 @@ def update_todo(obj: Context, /, todo_id: str, task: str | None, description: st
       coord todo update TODO-041 --verify --cache '{probes: [python --version]}'
       coord todo update TODO-007 --acceptance "tests pass" --check "make test"
     """
-    changes: TodoChanges = {}
-    if task is not None:
-        changes["task"] = task
-    if description is not None:
-        changes["description"] = description  # '' clears it, as for run, undo, assignee
-    if run is not None:
-        changes["run"] = run
-    if undo is not None:
-        changes["undo"] = undo
-    if status is not None:
-        changes["status"] = status
-    if priority is not None:
-        changes["priority"] = priority
-    if assignee is not None:
-        changes["assignee"] = assignee
-    if blocked_by:
-        changes["blocked_by"] = split_list(blocked_by)  # '' -> [] clears
-    if timeout is not None:
-        changes["timeout"] = timeout
-    if retries is not None:
-        changes["retries"] = retries
-    if resources:
-        changes["resources"] = split_list(resources)  # '' -> [] clears
-    if estimated_hours is not None:
-        changes["estimated_hours"] = estimated_hours
-    if labels:
-        changes["labels"] = list(labels)
-    if criteria or checks:
-        changes["acceptance_criteria"] = paired_criteria(criteria, checks, "acceptance")
+    changes: TodoChanges = given(
+        task=task, description=description,  # '' clears it, as for run, undo, assignee
+        run=run, undo=undo, status=status, priority=priority, assignee=assignee,
+        blocked_by=split_list(blocked_by) if blocked_by else None,  # '' -> [] clears
+        timeout=timeout, retries=retries,
+        resources=split_list(resources) if resources else None,  # '' -> [] clears
+        estimated_hours=estimated_hours, labels=list(labels) if labels else None,
+        acceptance_criteria=(paired_criteria(criteria, checks, "acceptance")
+                             if criteria or checks else None))
     both = sorted(set(env) & set(unset_env))
     if both:
         raise UsageError(f"--env and --unset-env both name {', '.join(both)}",
@@ -461,21 +437,14 @@ def update_todo(obj: Context, /, todo_id: str, task: str | None, description: st
         changes["env"] = {**env, **dict.fromkeys(unset_env)}
     changes.update(_todo_fields_given(  # type: ignore[typeddict-item]
         commit, verify, gate, no_gate, cache, no_cache))
-    if not changes:
-        raise UsageError("nothing to update", hint="pass at least one option; see --help")
-    updated = obj.manager.update_todo(todo_id, **changes)
-    emit(as_json, updated, lambda t: say(f"updated {esc(t.id)}"))
+    updated(as_json, changes, lambda: obj.manager.update_todo(todo_id, **changes))
     announce_milestones(obj)
 
 
-@todo.command("delete")
-@click.argument("todo_id", metavar="ID")
-@click.option("--force", is_flag=True,
-              help="Also drop the references to it (other todos' blocked_by/blocking, "
-              "milestones' todos) instead of refusing.")
-@json_option
-@click.pass_obj
-def delete_todo(obj: Context, todo_id: str, force: bool, as_json: bool) -> None:
+@deleting(todo.command("delete"), "todo_id", "ID",
+          "Also drop the references to it (other todos' blocked_by/blocking, "
+          "milestones' todos) instead of refusing.")
+def delete_todo(obj: Context, todo_id: str, force: bool) -> TodoDeleted:
     """Delete a todo. Refused (exit 2, naming every referrer) while other todos wait on
     it or a milestone lists it, unless --force, which drops those references in the same
     edit. The `blocking` entries of its own blockers always go with it. A verify todo of
@@ -489,7 +458,7 @@ def delete_todo(obj: Context, todo_id: str, force: bool, as_json: bool) -> None:
     """
     if not force:
         _refuse_hiding_a_failure(obj, todo_id)
-    emit(as_json, obj.manager.delete_todo(todo_id, force=force), say_deleted)
+    return obj.manager.delete_todo(todo_id, force=force)
 
 
 def _refuse_hiding_a_failure(obj: Context, todo_id: str) -> None:

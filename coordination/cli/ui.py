@@ -6,6 +6,7 @@ import click
 from rich.markup import escape
 
 from coordination.cli.context import Context
+from coordination.cli.options import listen_options
 from coordination.cli.render import err_console
 from coordination.runtime.context import get_runtime
 from coordination.settings import get_settings
@@ -21,10 +22,8 @@ from coordination.ui.server import (
 
 
 @click.command()
-@click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True,
-              help="TCP port the web view listens on.")
-@click.option("--address", default="127.0.0.1", show_default=True,
-              help="Interface to bind; off localhost, COORD_UI_AUTH is required.")
+@listen_options(click.IntRange(1, 65535), DEFAULT_PORT, "TCP port the web view listens on.",
+                "Interface to bind; off localhost, COORD_UI_AUTH is required.")
 @click.pass_obj
 def ui(obj: Context, port: int, address: str) -> None:
     """Serve a live web view of sweeps, plans, changes and repos.

@@ -48,6 +48,7 @@ from coordination.catalog.templates import (
     require,
     template_repos,
 )
+from coordination.cli.editing import given
 from coordination.errors import UsageError
 from coordination.jsonable import JSONValue, to_jsonable
 from coordination.keys import Keys
@@ -275,25 +276,9 @@ class Operations:
                      assignee: str | None = None, repos: Sequence[str] | None = None,
                      labels: Sequence[str] | None = None,
                      target: dt.date | None = None) -> JSONValue:
-        changes: IssueChanges = {}
-        if title is not None:
-            changes["title"] = title
-        if description is not None:
-            changes["description"] = description
-        if status is not None:
-            changes["status"] = status
-        if priority is not None:
-            changes["priority"] = priority
-        if severity is not None:
-            changes["severity"] = severity
-        if assignee is not None:
-            changes["assignee"] = assignee
-        if repos is not None:
-            changes["repos"] = repos
-        if labels is not None:
-            changes["labels"] = labels
-        if target is not None:
-            changes["target"] = target
+        changes: IssueChanges = given(
+            title=title, description=description, status=status, priority=priority,
+            severity=severity, assignee=assignee, repos=repos, labels=labels, target=target)
         if not changes:
             raise UsageError("nothing to update", hint="pass at least one field to change")
         self._require(issue_id, self.manager.get_issue(issue_id).repos)

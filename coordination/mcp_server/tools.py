@@ -67,20 +67,21 @@ REPLACED = {
 }
 
 # -- annotations: what a client may assume of each tool ----------------------------------
-READS = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
-                        open_world_hint=False)
-CREATES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
-                          open_world_hint=False)
-CHANGES = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True,
-                          open_world_hint=False)
+def hints(*, reads_only: bool, destroys: bool, idempotent: bool, outside: bool) -> ToolAnnotations:
+    """A tool's annotations: whether it only reads, may destroy, may be repeated to the
+    same end, and reaches outside the catalog and Redis (the repos)."""
+    return ToolAnnotations(read_only_hint=reads_only, destructive_hint=destroys,
+                           idempotent_hint=idempotent, open_world_hint=outside)
+
+
+READS = hints(reads_only=True, destroys=False, idempotent=True, outside=False)
+CREATES = hints(reads_only=False, destroys=False, idempotent=False, outside=False)
+CHANGES = hints(reads_only=False, destroys=True, idempotent=True, outside=False)
 #: Runs todos' commands in the repos: anything may happen out there.
-RUNS = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False,
-                       open_world_hint=True)
-STOPS = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True,
-                        open_world_hint=True)
+RUNS = hints(reads_only=False, destroys=True, idempotent=False, outside=True)
+STOPS = hints(reads_only=False, destroys=True, idempotent=True, outside=True)
 #: Runs the dependencies' validation commands and records what they found.
-CHECKS = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
-                         open_world_hint=True)
+CHECKS = hints(reads_only=False, destroys=False, idempotent=True, outside=True)
 
 
 # -- output schemas: the top of each document (more keys may follow) ---------------------
@@ -121,10 +122,24 @@ def reporter(ctx: Context[Any, Any]) -> Progress:
     return report
 
 
+#: Registers a tool body under its toolset, annotations and output schema.
+Register = Callable[[str, ToolAnnotations, dict[str, Any]], Callable[[ToolBody], ToolBody]]
+
+
 def build(server: CoordServer, ops: Operations, toolsets: set[str], read_only: bool) -> None:
     """Register on ``server`` the tools of ``toolsets`` (only those that read if
     ``read_only``); every other tool is named in ``server.absent`` with the reason."""
     server.absent.update({old: f"replaced by {new}" for old, new in REPLACED.items()})
+    add = registrar(server, toolsets, read_only)
+    for tools in (catalog_reads, issue_tools, todo_tools, sweep_runs, sweep_steering,
+                  deps_tools, history_tools):
+        tools(add, ops)
+
+
+def registrar(server: CoordServer, toolsets: set[str], read_only: bool) -> Register:
+    """The decorator each toolset's tools are registered with: a tool is served, or named
+    in ``server.absent`` with why not (its toolset not chosen, or it writes and the server
+    is --read-only)."""
 
     def add(toolset: str, annotations: ToolAnnotations,
             output: dict[str, Any]) -> Callable[[ToolBody], ToolBody]:
@@ -137,8 +152,13 @@ def build(server: CoordServer, ops: Operations, toolsets: set[str], read_only: b
                 server.add(fn, ToolDef(toolset, annotations, output))
             return fn
         return register
+    return add
 
-    # -- catalog -----------------------------------------------------------------------
+
+# -- catalog ---------------------------------------------------------------------------
+def catalog_reads(add: Register, ops: Operations) -> None:
+    """catalog: list and get issues, todos, plans, dependencies, repos."""
+
     @add("catalog", READS, ITEMS)
     def coord_list(
         kind: ListKind,
@@ -166,6 +186,10 @@ def build(server: CoordServer, ops: Operations, toolsets: set[str], read_only: b
     ) -> JSONValue:
         """One issue, todo, plan status or repo status (`show`/`status --json`)."""
         return ops.get(id=id, repo=repo)
+
+
+def issue_tools(add: Register, ops: Operations) -> None:
+    """catalog: create and change issues."""
 
     @add("catalog", CREATES, ISSUE)
     def coord_create_issue(
@@ -202,6 +226,10 @@ def build(server: CoordServer, ops: Operations, toolsets: set[str], read_only: b
                                 priority=priority, severity=severity, assignee=assignee,
                                 repos=repos, labels=labels, target=target)
 
+
+def todo_tools(add: Register, ops: Operations) -> None:
+    """catalog: create and complete todos."""
+
     @add("catalog", CREATES, TODO)
     def coord_create_todo(
         task: str,
@@ -229,7 +257,11 @@ def build(server: CoordServer, ops: Operations, toolsets: set[str], read_only: b
         """Mark a todo completed."""
         return ops.complete_todo(todo_id, hours=hours)
 
-    # -- sweeps ------------------------------------------------------------------------
+
+# -- sweeps ----------------------------------------------------------------------------
+def sweep_runs(add: Register, ops: Operations) -> None:
+    """sweeps: check a plan, start a sweep of a plan or of one todo."""
+
     @add("sweeps", READS, obj("plan", "ok", "findings", plan="string", ok="boolean",
                               findings="array"))
     def coord_validate_plan(
@@ -274,6 +306,10 @@ def build(server: CoordServer, ops: Operations, toolsets: set[str], read_only: b
                                wait=wait, ignore_blockers=ignore_blockers, atomic=atomic,
                                progress=reporter(ctx))
 
+
+def sweep_steering(add: Register, ops: Operations) -> None:
+    """sweeps: read, cancel and resume a sweep."""
+
     @add("sweeps", READS, SWEEP)
     def coord_get_sweep(sweep_id: SweepId) -> JSONValue:
         """A sweep and each todo's state (`coord sweep status --json`)."""
@@ -300,14 +336,22 @@ def build(server: CoordServer, ops: Operations, toolsets: set[str], read_only: b
         return ops.resume_sweep(sweep_id, only=only, dry_run=dry_run, wait=wait,
                                 progress=reporter(ctx))
 
-    # -- deps --------------------------------------------------------------------------
+
+# -- deps ------------------------------------------------------------------------------
+def deps_tools(add: Register, ops: Operations) -> None:
+    """deps: run the dependency checks."""
+
     @add("deps", CHECKS, obj("ok", "results", ok="boolean", results="array"))
     def coord_check_dependencies(consumer: Repo = None) -> JSONValue:
         """Run the dependencies' validation commands, record satisfied/unsatisfied
         (`coord dep check --json`)."""
         return ops.check_dependencies(consumer=consumer)
 
-    # -- history -----------------------------------------------------------------------
+
+# -- history ---------------------------------------------------------------------------
+def history_tools(add: Register, ops: Operations) -> None:
+    """history: a sweep's events, search, trends."""
+
     @add("history", READS, ITEMS)
     def coord_sweep_events(
         sweep_id: SweepId,

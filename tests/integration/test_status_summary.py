@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from coordination.cli.sweep import render_status
+from coordination.cli.sweep_render import render_status
 from tests.integration.helpers import ROOT, Cluster, T
 
 pytestmark = pytest.mark.timeout(240)

@@ -125,7 +125,7 @@ def test_the_version_comes_from_one_place() -> None:
 
 
 def test_a_one_todo_sweep_names_its_todo() -> None:
-    from coordination.cli.sweep import subject
+    from coordination.cli.sweep_render import subject
 
     def doc(sweep_id: str, plan: str | None, todos: list[str]) -> Any:
         return {"sweep_id": sweep_id, "plan": plan, "todos": dict.fromkeys(todos, {})}

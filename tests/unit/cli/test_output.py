@@ -101,7 +101,7 @@ def sweep_status(reason: str) -> dict[str, Any]:
 
 def test_a_table_off_a_terminal_keeps_a_long_reason_on_one_line(
         capsys: pytest.CaptureFixture[str]) -> None:
-    from coordination.cli.sweep import render_status
+    from coordination.cli.sweep_render import render_status
 
     render_status(sweep_status(REASON), lines=0)  # (the table alone: no output lines)
     lines = capsys.readouterr().out.splitlines()
@@ -120,7 +120,7 @@ def test_a_large_sweep_shows_its_counts_and_the_todos_that_did_not_succeed(
         capsys: pytest.CaptureFixture[str]) -> None:
     """A template over a fleet: a row per instance is 10,000 lines; the view says how
     many ended how, then lists the ones to look at, and --all lists every one."""
-    from coordination.cli.sweep import MOST_ROWS, render_status
+    from coordination.cli.sweep_render import MOST_ROWS, render_status
 
     doc = sweep_status("")
     ok = {**doc["todos"]["TODO-1"], "status": "succeeded", "exit_code": 0, "reason": ""}
@@ -146,7 +146,7 @@ def test_a_large_sweep_shows_its_counts_and_the_todos_that_did_not_succeed(
 
 def test_columns_is_honoured_off_a_terminal(capsys: pytest.CaptureFixture[str],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from coordination.cli.sweep import render_status
+    from coordination.cli.sweep_render import render_status
 
     monkeypatch.setenv("COLUMNS", "100")
     render_status(sweep_status(REASON))

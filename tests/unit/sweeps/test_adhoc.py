@@ -123,7 +123,7 @@ def test_an_empty_command_is_refused() -> None:
 
 
 def test_a_fleet_run_is_named_by_a_few_of_its_todos() -> None:
-    from coordination.cli.sweep import subject
+    from coordination.cli.sweep_render import subject
 
     todos = {f"RUN-s{i:04d}": {} for i in range(1000)}
     st = {"sweep_id": "RUN-20261125-ab12", "plan": "", "todos": todos}

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
-from coordination.cli.sweep import render_status, render_summary
+from coordination.cli.sweep_render import render_status, render_summary
 from coordination.dispatch import CeleryDispatcher
 from coordination.runtime.context import Runtime
 from coordination.runtime.leases import Lease

@@ -163,7 +163,7 @@ def test_a_rolled_back_sweep_still_lists_its_waves(rt: Runtime, tmp_path: Path,
     # no waves while its page had them).
     assert svc.status(sid).get("waves") == waves
     assert client(rt, eco).get(f"/api/sweeps/{sid}").json()["waves"] == waves
-    from coordination.cli.sweep import render_status
+    from coordination.cli.sweep_render import render_status
 
     capsys.readouterr()
     render_status(svc.status(sid), lines=0)
