@@ -109,11 +109,15 @@ def run_todo(
     next todo of its chain, that todo runs next here, in the same task, taking its own
     turn (start script, lease, checkpoint, events, retries, outcome) as a delivery of
     its message would; the first todo's outcome is what is returned."""
-    outcome, detail, nxt = _run_one(rt, sweep_id, todo_id, worker, run)
+    first: tuple[Outcome, dict[str, object]] | None = None
+    nxt: tuple[str, str] | None = (todo_id, "")
     while nxt is not None:
-        rt.metrics.count_sent([nxt[1]])  # as its message would have counted
-        _outcome, _detail, nxt = _run_one(rt, sweep_id, nxt[0], worker, run)
-    return outcome, detail
+        if first is not None:
+            rt.metrics.count_sent([nxt[1]])  # as its message would have counted
+        outcome, detail, nxt = _run_one(rt, sweep_id, nxt[0], worker, run)
+        first = first or (outcome, detail)
+    assert first is not None
+    return first
 
 
 def _run_one(rt: Runtime, sweep_id: str, todo_id: str, worker: WorkerInfo, run: int | None
