@@ -216,9 +216,7 @@ class Turn:
         Returns the outcome and whether the lease was released."""
         rt, spec, t = self.rt, self.spec, self.todo
         rollback = spec.mode == "rollback"
-        # (waves: the wave sends its todos, not a finishing predecessor)
-        succs = ([(s, spec.todos[s].queue) for s in t.succs if s in spec.todos]
-                 if spec.strategy == "eager" and not spec.waves else [])
+        succs = spec.sent_on_finish(self.todo_id)
         level = self.delivery.level
         # Redis may be restarting right now: the outcome is worth waiting for as long
         # as our lease could still be alive (the fenced write refuses it after). One
