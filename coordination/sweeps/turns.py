@@ -117,9 +117,14 @@ class Delivery:
 class Turn:
     """A delivery that holds the lease to run its todo."""
 
-    delivery: Delivery
+    rt: Runtime
+    spec: SweepSpec
+    todo_id: str
     lease: Lease
     attempts: int
+    host: str
+    #: the todo's level in this run (its delivery's: :attr:`Delivery.level`)
+    level: int
     #: how many of the sweep's todos kept results when it started (0: no inputs)
     outputs: int = 0
     todo: TodoSpec = field(init=False)
@@ -130,23 +135,7 @@ class Turn:
     next_inline: str | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self.todo = self.delivery.todo
-
-    @property
-    def rt(self) -> Runtime:
-        return self.delivery.rt
-
-    @property
-    def spec(self) -> SweepSpec:
-        return self.delivery.spec
-
-    @property
-    def todo_id(self) -> str:
-        return self.delivery.todo_id
-
-    @property
-    def host(self) -> str:
-        return self.delivery.host
+        self.todo = self.spec.todos[self.todo_id]
 
     @property
     def sweep_id(self) -> str:
@@ -217,7 +206,7 @@ class Turn:
         rt, spec, t = self.rt, self.spec, self.todo
         rollback = spec.mode == "rollback"
         succs = spec.sent_on_finish(self.todo_id)
-        level = self.delivery.level
+        level = self.level
         # Redis may be restarting right now: the outcome is worth waiting for as long
         # as our lease could still be alive (the fenced write refuses it after). One
         # round trip: fenced write, lease released, counters, event, eager successors.
@@ -335,7 +324,8 @@ def _answer(d: Delivery, st: Started) -> Turn | Refusal:
         assert st.lease is not None, st
         if st.taken_over:  # the script found its last holder's lease gone: a lost run
             rt.metrics.count_lost(t.repo)
-        turn = Turn(d, st.lease, st.attempts, outputs=st.outputs)
+        turn = Turn(d.rt, spec, d.todo_id, st.lease, st.attempts, d.host, d.level,
+                    outputs=st.outputs)
         gates = decisions.gate_preds(spec, d.todo_id)
         if gates:  # (checked holding the lease: after the start saw them passed)
             bad = decisions.gate_refusals(rt, spec, gates)
