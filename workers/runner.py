@@ -44,7 +44,6 @@ from coordination.sweeps.outputs import (
     OutputsRefused,
     inputs_env,
     outputs_fields,
-    outputs_refusal,
     parse_outputs,
     too_big,
 )
@@ -282,7 +281,7 @@ def _prepare(turn: Turn, worker: WorkerInfo) -> _Run:
     # before it runs, naming the record; no value of it is handed on.
     refused_inputs: str | None = None
     try:
-        env.update(inputs_env(_inputs(turn)))
+        env.update(inputs_env(turn.inputs()))
     except InputsRefused as exc:
         refused_inputs = f"its inputs were refused, so it did not run: {exc}"
         log.warning("%s/%s: %s", turn.sweep_id, turn.todo_id, refused_inputs)
@@ -445,19 +444,6 @@ def _accept(t: TodoSpec, cwd: str, env: dict[str, str], should_stop: Callable[[]
         if not checked.ok:
             return text, checked
     return None
-
-
-def _inputs(turn: Turn) -> dict[str, dict[str, str]]:
-    """What the todo gets from the todos before it; an undo gets what its own change
-    wrote (the version it published, say), as ``COORD_IN_<ITSELF>_<KEY>``."""
-    if turn.spec.mode == "rollback":
-        kept = turn.rt.checkpoints.get_change_run(turn.sweep_id, turn.todo_id) or {}
-        why = outputs_refusal(turn.rt.settings, turn.sweep_id, turn.todo_id, kept)
-        if why is not None:
-            raise InputsRefused(why)
-        own = kept.get("outputs")
-        return {turn.todo_id: dict(own)} if isinstance(own, dict) and own else {}
-    return turn.inputs()
 
 
 def _read_outputs(path: str, keep: bool) -> tuple[dict[str, str], str | None]:

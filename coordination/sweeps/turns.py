@@ -49,7 +49,7 @@ from coordination.status import (
 from coordination.sweeps import decisions
 from coordination.sweeps.approvals import refuse_gates
 from coordination.sweeps.lost import poisoned
-from coordination.sweeps.outputs import gather_inputs
+from coordination.sweeps.outputs import gather_inputs, undo_inputs
 from coordination.sweeps.progress import Change, end_sweep, progress
 from coordination.sweeps.sending import send_paced
 from coordination.sweeps.spec import SweepSpec, TodoSpec
@@ -169,8 +169,11 @@ class Turn:
         return status not in SWEEP_LIVE
 
     def inputs(self) -> dict[str, dict[str, str]]:
-        """The results of the todos before it (todo -> key -> value): see
-        :func:`coordination.sweeps.outputs.gather_inputs`."""
+        """What the todo gets (todo -> key -> value): the results of the todos before
+        it (:func:`~coordination.sweeps.outputs.gather_inputs`); an undo gets what its
+        own change wrote (:func:`~coordination.sweeps.outputs.undo_inputs`)."""
+        if self.spec.mode == "rollback":
+            return undo_inputs(self.rt, self.sweep_id, self.todo_id)
         return gather_inputs(self.rt, self.spec, self.todo_id, read=self.outputs > 0)
 
     def keep_outputs(self) -> None:
