@@ -3,14 +3,14 @@ with coord's one task registered, and nothing else."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 from celery import Celery
 from kombu.connection import Connection as KombuConnection
 
 from coordination.dispatch.app import DEFAULT_LONGEST_TODO as DEFAULT_LONGEST_TODO
 from coordination.dispatch.app import EMBEDDED_POLLING_INTERVAL as EMBEDDED_POLLING_INTERVAL
-from coordination.dispatch.app import celery_app
+from coordination.dispatch.app import AppOptions, celery_app
 from coordination.dispatch.app import limits_from_catalog as limits_from_catalog
 from coordination.dispatch.app import todo_budget as todo_budget
 from coordination.redis_url import url_password
@@ -31,15 +31,9 @@ class Connection(KombuConnection):
         return str(super().as_uri(include_password, mask, *args, **kw))
 
 
-def create_app(
-    settings: Settings | None = None,
-    *,
-    url: str | None = None,
-    longest_todo: float = DEFAULT_LONGEST_TODO,
-    longest_sweep: float | None = None,
-) -> Celery:
+def create_app(settings: Settings | None = None, **options: Unpack[AppOptions]) -> Celery:
     """A configured Celery app with coord's task registered (see celery_app)."""
-    app = celery_app(settings, url=url, longest_todo=longest_todo, longest_sweep=longest_sweep)
+    app = celery_app(settings, **options)
     tasks.register(app)
     app.amqp.Connection = Connection  # how its banner and logs show the broker's URL
     # Only coord's task: no Celery built-in (celery.map runs any task) is served.

@@ -444,14 +444,10 @@ def changed(old: Mapping[str, Any], new: Mapping[str, Any], cwd: str) -> dict[st
         out["paths_more"] = True  # more files differ than an entry lists
     if paths:
         out["paths"] = sorted(paths)
-    o_in, n_in = old.get("inputs") or {}, new.get("inputs") or {}
-    inputs = sorted(p for p in set(o_in) | set(n_in) if o_in.get(p) != n_in.get(p))
-    if inputs:
-        out["inputs"] = inputs
-    o_env, n_env = old.get("env") or {}, new.get("env") or {}
-    env = sorted(k for k in set(o_env) | set(n_env) if o_env.get(k) != n_env.get(k))
-    if env:
-        out["env"] = env
+    for name in ("inputs", "env"):
+        keys = _differing(old.get(name) or {}, new.get(name) or {})
+        if keys:
+            out[name] = keys
     for name in ("command", "cwd"):
         if old.get(name) != new.get(name):
             out[name] = [old.get(name), new.get(name)]
@@ -460,9 +456,14 @@ def changed(old: Mapping[str, Any], new: Mapping[str, Any], cwd: str) -> dict[st
               for p in sorted(set(o_pr) | set(n_pr)) if o_pr.get(p) != n_pr.get(p)]
     if probes:
         out["probes"] = probes
-    o_up, n_up = old.get("upstream") or {}, new.get("upstream") or {}
-    up = sorted(t for t in set(o_up) | set(n_up) if o_up.get(t) != n_up.get(t))
+    up = _differing(old.get("upstream") or {}, new.get("upstream") or {})
     if up:
         out["upstream"] = up
     return out
+
+
+def _differing(old: Mapping[str, object], new: Mapping[str, object]) -> list[str]:
+    """The keys, in order, whose values differ between ``old`` and ``new`` (one side
+    lacking a key is a difference)."""
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 

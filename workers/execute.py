@@ -365,43 +365,11 @@ def run_command(
     Safe to call from several threads at once; calls share no state.
     """
     cwd_s = os.fspath(cwd)
-    # Bytes all along: the worker's environment copied without decoding it, so the
-    # spawn does not decode and encode every variable again (a fifth of its cost).
-    full_env = dict(getattr(os.environ, "_data", None) or os.environb)  # CPython: bytes
-    if env:
-        full_env.update((os.fsencode(k), os.fsencode(v)) for k, v in env.items())
     token = _warden.token()
-    full_env[_GUARD_ENV_B] = token
-
     start = time.monotonic()
-    out_r: int | None = None
-    out_w: int | None = None
-    err_r: int | None = None
-    err_w: int | None = None
     try:
-        # All close-on-exec: only the child's dup2'd 0/1/2 survive exec, and
-        # no other todo's child (spawned by another thread) inherits them.
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        for fd in (out_w, err_w):
-            try:
-                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
-            except OSError:
-                pass
-        proc = subprocess.Popen(
-            # $0 is "coord-todo": it names the todo in the shell's own error messages
-            [SHELL, "-c", command, "coord-todo"],
-            cwd=cwd_s,
-            env=full_env,
-            stdin=subprocess.DEVNULL,
-            stdout=out_w,
-            stderr=err_w,
-            start_new_session=True,
-            close_fds=True,
-        )
+        proc, out_r, err_r = _spawn(command, cwd_s, _child_env(env, token), token)
     except (OSError, ValueError) as exc:
-        for maybe_fd in (out_r, out_w, err_r, err_w):
-            _close(maybe_fd)
         _warden.never_started(token)
         return ExecResult(
             exit_code=None,
@@ -414,11 +382,6 @@ def run_command(
             stderr_bytes=0,
             pid=None,
         )
-    _warden.register(proc.pid, token)
-    # The child has its copies; the worker keeps only the read ends.
-    for fd in (out_w, err_w):
-        _close(fd)
-    assert out_r is not None and err_r is not None
     return _Supervisor(
         proc,
         out_r=out_r,
@@ -431,6 +394,58 @@ def run_command(
         poll=poll,
         kill_grace=kill_grace,
     ).run()
+
+
+def _child_env(env: Mapping[str, str] | None, token: bytes) -> dict[bytes, bytes]:
+    """The command's environment: the worker's, ``env`` on top, and the warden's token.
+    Bytes all along: the worker's environment copied without decoding it, so the spawn
+    does not decode and encode every variable again (a fifth of its cost)."""
+    full_env = dict(getattr(os.environ, "_data", None) or os.environb)  # CPython: bytes
+    if env:
+        full_env.update((os.fsencode(k), os.fsencode(v)) for k, v in env.items())
+    full_env[_GUARD_ENV_B] = token
+    return full_env
+
+
+def _spawn(command: str, cwd: str, env: dict[bytes, bytes], token: bytes
+           ) -> tuple[subprocess.Popen[bytes], int, int]:
+    """The shell started on ``command`` in a session of its own, its output into two
+    fresh pipes, and registered with the warden: the process and the pipes' read ends
+    (the worker keeps only those). Should it not start, every pipe end is closed and
+    the error raised."""
+    fds: list[int] = []
+    try:
+        # All close-on-exec: only the child's dup2'd 0/1/2 survive exec, and
+        # no other todo's child (spawned by another thread) inherits them.
+        out_r, out_w = os.pipe()
+        fds += (out_r, out_w)
+        err_r, err_w = os.pipe()
+        fds += (err_r, err_w)
+        for fd in (out_w, err_w):
+            try:
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+            except OSError:
+                pass
+        proc = subprocess.Popen(
+            # $0 is "coord-todo": it names the todo in the shell's own error messages
+            [SHELL, "-c", command, "coord-todo"],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out_w,
+            stderr=err_w,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except (OSError, ValueError):
+        for fd in fds:
+            _close(fd)
+        raise
+    _warden.register(proc.pid, token)
+    # The child has its copies; the worker keeps only the read ends.
+    for fd in (out_w, err_w):
+        _close(fd)
+    return proc, out_r, err_r
 
 
 class _Supervisor:

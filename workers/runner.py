@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from coordination.connection.client import UNREACHABLE
 from coordination.retry import BACKOFF_BASE as BACKOFF_BASE  # re-exported
@@ -43,7 +44,6 @@ from coordination.sweeps.outputs import (
     OutputsRefused,
     inputs_env,
     outputs_fields,
-    outputs_refusal,
     parse_outputs,
     too_big,
 )
@@ -54,10 +54,14 @@ from workers.caching import TodoCache
 from workers.changes import ChangeTurn
 from workers.execute import ExecResult, run_command
 
+if TYPE_CHECKING:
+    from coordination.runtime.cache import Entry
+    from coordination.runtime.leases import Heartbeat
+
 log = logging.getLogger("coord.runner")
 
 #: Seconds a command runs before its lease heartbeat and cancel watcher start (see
-#: ``_execute``; at most half the heartbeat interval, whose first renewal still comes
+#: ``_Run.should_stop``; at most half the heartbeat interval, whose first renewal still comes
 #: an interval after the grant).
 WATCH_AFTER = 0.2
 
@@ -109,11 +113,15 @@ def run_todo(
     next todo of its chain, that todo runs next here, in the same task, taking its own
     turn (start script, lease, checkpoint, events, retries, outcome) as a delivery of
     its message would; the first todo's outcome is what is returned."""
-    outcome, detail, nxt = _run_one(rt, sweep_id, todo_id, worker, run)
+    first: tuple[Outcome, dict[str, object]] | None = None
+    nxt: tuple[str, str] | None = (todo_id, "")
     while nxt is not None:
-        rt.metrics.count_sent([nxt[1]])  # as its message would have counted
-        _outcome, _detail, nxt = _run_one(rt, sweep_id, nxt[0], worker, run)
-    return outcome, detail
+        if first is not None:
+            rt.metrics.count_sent([nxt[1]])  # as its message would have counted
+        outcome, detail, nxt = _run_one(rt, sweep_id, nxt[0], worker, run)
+        first = first or (outcome, detail)
+    assert first is not None
+    return first
 
 
 def _run_one(rt: Runtime, sweep_id: str, todo_id: str, worker: WorkerInfo, run: int | None
@@ -125,7 +133,7 @@ def _run_one(rt: Runtime, sweep_id: str, todo_id: str, worker: WorkerInfo, run: 
         return got[0], got[1], None
     released = False
     try:
-        outcome, detail, released = _execute(got, worker)
+        outcome, detail, released = _run_turn(got, worker)
         nxt = got.next_inline
         return outcome, detail, None if nxt is None else (nxt, got.spec.todos[nxt].repo)
     except UNREACHABLE:
@@ -169,13 +177,101 @@ def _failed_by(turn: Turn, exc: Exception) -> tuple[Outcome, dict[str, object]] 
     return outcome, {"status": str(status), "reason": why}
 
 
-def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object], bool]:
+@dataclass
+class _Run:
+    """One run of a turn's command: where and with what environment it runs, the file
+    its results go to, the lease's heartbeat, and the flags its watchers set."""
+
+    turn: Turn
+    cwd: str
+    env: dict[str, str]
+    out_path: str
+    hb: Heartbeat
+    lost: threading.Event
+    change: ChangeTurn | None
+    refused_inputs: str | None
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    watching: list[threading.Thread] = field(default_factory=list)
+    began: float = field(default_factory=time.monotonic)
+
+    def _watch_cancel(self) -> None:
+        # The cancel check reads Redis; over a cut network that read can block for the
+        # client's socket timeout, and should_stop must never wait on it (the lease
+        # deadline is what keeps two runs apart). So this watcher thread reads the
+        # sweep's status twice a second and should_stop only looks at flags and the clock.
+        while not self.done.wait(0.5):
+            if self.turn.sweep_stopped():
+                self.cancelled.set()
+                return
+
+    def should_stop(self) -> str | None:
+        """Why the command must stop now (None: go on). The heartbeat and the cancel
+        watcher start once the command has run for WATCH_AFTER s: a renewal is due only
+        after heartbeat_interval (a third of the lease's TTL) and a cancel is looked for
+        every 0.5 s, so a command that ends sooner needs neither (two threads' start and
+        stop are a quarter of an embedded todo's own cost). The lease's deadline
+        (doomed) counts from its grant whether or not the heartbeat has started."""
+        watch_after = min(WATCH_AFTER, self.turn.rt.settings.heartbeat_interval / 2)
+        if not self.watching and time.monotonic() - self.began >= watch_after:
+            self.hb.start()
+            self.watching.append(threading.Thread(
+                target=self._watch_cancel, name=f"cancel-watch:{self.turn.todo_id}",
+                daemon=True))
+            self.watching[0].start()
+        if self.lost.is_set() or self.hb.doomed():
+            self.lost.set()  # from here on this run writes nothing
+            return "lease lost"
+        if self.cancelled.is_set():
+            return "sweep cancelled"
+        return None
+
+    def lease_lost(self) -> bool:
+        return self.lost.is_set() or self.hb.lost or self.hb.doomed()
+
+
+@dataclass
+class _Ran:
+    """What a run left: the command's last result (None: it never ran) and why it
+    failed, its attempts' time, a failed acceptance check, a reused cache entry, and
+    the results it wrote (or why they are refused)."""
+
+    result: ExecResult | None
+    reason: str | None
+    total: float
+    failed_check: tuple[str, ExecResult] | None
+    hit: Entry | None
+    outputs: dict[str, str]
+    refused: str | None
+
+
+def _run_turn(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object], bool]:
     """Run the command under the turn's lease; returns the outcome, its detail, and
     whether the lease was released (by the finishing write)."""
-    rt, t, sweep_id, todo_id = turn.rt, turn.todo, turn.sweep_id, turn.todo_id
+    run = _prepare(turn, worker)
+    # cache: a success with the same key is reused (workers/caching.py); never a change's
+    # todo (its run commits to the change branch, which a reused run would not)
+    cache = (TodoCache(turn, run.cwd, run.env, run.should_stop)
+             if turn.todo.cache is not None and turn.spec.mode == "run" and run.change is None
+             and run.refused_inputs is None else None)
+    ran = _run_watched(run, cache)
+    if run.lease_lost():
+        outcome, detail = turn.lost("lease lost")
+        return outcome, detail, False
+    if cache is not None and ran.hit is not None:
+        outcome, released = turn.finish(TodoStatus.cached, *cache.hit_fields(ran.hit))
+        return outcome, {"status": str(TodoStatus.cached)}, released
+    return _record(run, ran, cache)
+
+
+def _prepare(turn: Turn, worker: WorkerInfo) -> _Run:
+    """Where and with what the command runs: its checkout (a change's todo: its
+    branch's worktree, workers/changes.py), the todo's environment with its inputs, a
+    file for its results, and the lease's heartbeat (started once it runs long)."""
+    t = turn.todo
     cwd = _checkout(t.path, t.repo, worker)
     env = dict(t.env)
-    env.update(COORD_SWEEP_ID=sweep_id, COORD_TODO_ID=todo_id, COORD_REPO=t.repo)
+    env.update(COORD_SWEEP_ID=turn.sweep_id, COORD_TODO_ID=turn.todo_id, COORD_REPO=t.repo)
     # `coord context` inside the todo: its plan's scope (--plan "$COORD_PLAN_ID"), and
     # the sweep's catalog, so an embedded sweep's todo finds the same server.
     env["COORD_PLAN_ID"] = turn.spec.plan
@@ -185,134 +281,130 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
     # before it runs, naming the record; no value of it is handed on.
     refused_inputs: str | None = None
     try:
-        env.update(inputs_env(_inputs(turn)))
+        env.update(inputs_env(turn.inputs()))
     except InputsRefused as exc:
         refused_inputs = f"its inputs were refused, so it did not run: {exc}"
-        log.warning("%s/%s: %s", sweep_id, todo_id, refused_inputs)
-    fd, out_path = tempfile.mkstemp(prefix=f"coord-{todo_id}-", suffix=".out")
+        log.warning("%s/%s: %s", turn.sweep_id, turn.todo_id, refused_inputs)
+    fd, out_path = tempfile.mkstemp(prefix=f"coord-{turn.todo_id}-", suffix=".out")
     os.close(fd)
     env["COORD_OUTPUT"] = out_path
     lost = threading.Event()
     hb = turn.heartbeat(on_lost=lost.set)
-    # A change's todo runs in its branch's worktree, not the checkout (workers/changes.py).
-    change = ChangeTurn.of(rt, t.change, t.repo, cwd, hb)
+    change = ChangeTurn.of(turn.rt, t.change, t.repo, cwd, hb)
     if change is not None:
         cwd = change.cwd
         env.update(change.env_over(env))
-    # The cancel check reads Redis; over a cut network that read can block for the
-    # client's socket timeout, and should_stop must never wait on it (the lease
-    # deadline below is what keeps two runs apart). So a watcher thread reads the
-    # sweep's status twice a second and should_stop only looks at flags and the clock.
-    cancelled, done = threading.Event(), threading.Event()
+    return _Run(turn, cwd, env, out_path, hb, lost, change, refused_inputs)
 
-    def watch_cancel() -> None:
-        while not done.wait(0.5):
-            if turn.sweep_stopped():
-                cancelled.set()
-                return
 
-    # Both threads start once the command has run for WATCH_AFTER s: a renewal is due
-    # only after heartbeat_interval (a third of the lease's TTL) and a cancel is looked
-    # for every 0.5 s, so a command that ends sooner needs neither (two threads' start
-    # and stop are a quarter of an embedded todo's own cost). The lease's deadline
-    # (doomed) counts from its grant whether or not the heartbeat has started.
-    began = time.monotonic()
-    watching: list[threading.Thread] = []
-    watch_after = min(WATCH_AFTER, rt.settings.heartbeat_interval / 2)
-
-    def should_stop() -> str | None:
-        if not watching and time.monotonic() - began >= watch_after:
-            hb.start()
-            watching.append(threading.Thread(target=watch_cancel, name=f"cancel-watch:{todo_id}",
-                                             daemon=True))
-            watching[0].start()
-        if lost.is_set() or hb.doomed():
-            lost.set()  # from here on this run writes nothing
-            return "lease lost"
-        if cancelled.is_set():
-            return "sweep cancelled"
-        return None
-
+def _run_watched(run: _Run, cache: TodoCache | None) -> _Ran:
+    """The command run (or a cached success reused), then its acceptance checks,
+    listed among this process's running todos; its watchers stopped and its results
+    read whatever happens."""
+    turn, t = run.turn, run.turn.todo
+    name = f"{turn.sweep_id}/{turn.todo_id}"
     result: ExecResult | None = None
     reason: str | None = None
     failed_check: tuple[str, ExecResult] | None = None  # the acceptance check that failed
     total = 0.0
-    # cache: a success with the same key is reused (workers/caching.py); never a change's
-    # todo (its run commits to the change branch, which a reused run would not)
-    cache = (TodoCache(turn, cwd, env, should_stop)
-             if t.cache is not None and turn.spec.mode == "run" and change is None
-             and refused_inputs is None else None)
-    hit = None
+    hit: Entry | None = None
     with _running_lock:
-        _running.add(f"{sweep_id}/{todo_id}")
+        _running.add(name)
     # Everything from here on is inside the try: a heartbeat left running by an
     # exception would renew this lease forever and hold the todo 'running' for good.
     try:
-        hit = cache.lookup() if cache is not None and Path(cwd).is_dir() else None
-        for attempt in range(t.retries + 1 if hit is None else 0):
-            os.truncate(out_path, 0)  # what an earlier attempt wrote is not this one's
-            if refused_inputs is not None:
-                result, reason = None, refused_inputs
-                break
-            if change is not None and change.error:
-                result, reason = None, change.error
-                break
-            if not Path(cwd).is_dir():
-                result = None
-                reason = f"checkout {cwd} does not exist (clone the repo there or pass --path)"
-                break
-            result = run_command(
-                t.run, cwd=cwd, env=env, timeout=t.timeout,
-                tail_bytes=rt.settings.output_tail_bytes, should_stop=should_stop,
-            )
-            total += result.duration
-            reason = result.reason or (None if result.ok else f"exit {result.exit_code}")
-            if result.ok or result.outcome in ("stopped", "error") or attempt == t.retries:
-                break
-            delay = backoff_delay(attempt + 1)
-            turn.retrying(delay, reason)
-            deadline = time.monotonic() + delay
-            while time.monotonic() < deadline and should_stop() is None:
-                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        hit = cache.lookup() if cache is not None and Path(run.cwd).is_dir() else None
+        if hit is None:
+            result, reason, total = _execute(run)
         if result is not None and result.ok and t.checks and turn.spec.mode == "run":
-            failed_check = _accept(t, cwd, env, should_stop, rt.settings.output_tail_bytes)
+            failed_check = _accept(t, run.cwd, run.env, run.should_stop,
+                                   turn.rt.settings.output_tail_bytes)
     finally:
-        done.set()
-        hb.stop()
+        run.done.set()
+        run.hb.stop()
         with _running_lock:
-            _running.discard(f"{sweep_id}/{todo_id}")
-        outputs, refused = _read_outputs(out_path, result is not None and result.ok
+            _running.discard(name)
+        outputs, refused = _read_outputs(run.out_path, result is not None and result.ok
                                          and turn.spec.mode == "run")
-    if lost.is_set() or hb.lost or hb.doomed():
-        outcome, detail = turn.lost("lease lost")
-        return outcome, detail, False
-    if cache is not None and hit is not None:
-        outcome, released = turn.finish(TodoStatus.cached, *cache.hit_fields(hit))
-        return outcome, {"status": str(TodoStatus.cached)}, released
+    return _Ran(result, reason, total, failed_check, hit, outputs, refused)
+
+
+def _execute(run: _Run) -> tuple[ExecResult | None, str | None, float]:
+    """The command run up to its retries + 1 times, with a backoff between attempts:
+    its last result (None: it could not run), why it failed, and the attempts' time."""
+    turn, t = run.turn, run.turn.todo
+    result: ExecResult | None = None
+    reason: str | None = None
+    total = 0.0
+    for attempt in range(t.retries + 1):
+        os.truncate(run.out_path, 0)  # what an earlier attempt wrote is not this one's
+        blocked = _cannot_run(run)
+        if blocked is not None:
+            return None, blocked, total
+        result = run_command(
+            t.run, cwd=run.cwd, env=run.env, timeout=t.timeout,
+            tail_bytes=turn.rt.settings.output_tail_bytes, should_stop=run.should_stop,
+        )
+        total += result.duration
+        reason = result.reason or (None if result.ok else f"exit {result.exit_code}")
+        if result.ok or result.outcome in ("stopped", "error") or attempt == t.retries:
+            break
+        delay = backoff_delay(attempt + 1)
+        turn.retrying(delay, reason)
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline and run.should_stop() is None:
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+    return result, reason, total
+
+
+def _cannot_run(run: _Run) -> str | None:
+    """Why the command cannot run at all: its inputs refused, its change's worktree not
+    ready, or no checkout (None: it can)."""
+    if run.refused_inputs is not None:
+        return run.refused_inputs
+    if run.change is not None and run.change.error:
+        return run.change.error
+    if not Path(run.cwd).is_dir():
+        return f"checkout {run.cwd} does not exist (clone the repo there or pass --path)"
+    return None
+
+
+def _status(run: _Run, ran: _Ran) -> tuple[TodoStatus, str | None, str]:
+    """The status the run ends with, why (when it did not succeed), and the output of
+    an acceptance check that failed (to follow the run's own)."""
+    turn, result, reason = run.turn, ran.result, ran.reason
+    tail_bytes = turn.rt.settings.output_tail_bytes
     stopped = (result is not None and result.outcome == "stopped"
                and result.reason == "sweep cancelled")
     if stopped and turn.stopped_why:
         reason = turn.stopped_why  # an --atomic=stop sweep's first failure: say which
-    ok = result is not None and result.ok and refused is None
-    if refused is not None:
-        reason = f"exit 0, but its results were refused: {refused}"
+    ok = result is not None and result.ok and ran.refused is None
+    if ran.refused is not None:
+        reason = f"exit 0, but its results were refused: {ran.refused}"
     check_tail = ""
-    if failed_check is not None and ok:
-        text, checked = failed_check
+    if ran.failed_check is not None and ok:
+        text, checked = ran.failed_check
         ok = False
         reason = (f"acceptance check failed: {text!r} "
                   f"({checked.reason or f'exit {checked.exit_code}'})")
-        check_tail = (f"\n--- acceptance check {text!r} ---\n"
-                      + checked.output_tail(rt.settings.output_tail_bytes))
-    if change is not None:
-        ok, reason = change.leave(t.id, ok, reason, sweep=sweep_id, run=turn.spec.run,
-                                  undo=turn.spec.mode != "run",
-                                  exit_code=None if result is None else result.exit_code,
-                                  output=None if result is None else result.output_tail(
-                                      rt.settings.output_tail_bytes))
-    status = outcome_status(turn.spec, ok, stopped)
+        check_tail = f"\n--- acceptance check {text!r} ---\n" + checked.output_tail(tail_bytes)
+    if run.change is not None:
+        ok, reason = run.change.leave(
+            turn.todo_id, ok, reason, sweep=turn.sweep_id, run=turn.spec.run,
+            undo=turn.spec.mode != "run",
+            exit_code=None if result is None else result.exit_code,
+            output=None if result is None else result.output_tail(tail_bytes))
+    return outcome_status(turn.spec, ok, stopped), reason, check_tail
+
+
+def _record(run: _Run, ran: _Ran, cache: TodoCache | None
+            ) -> tuple[Outcome, dict[str, object], bool]:
+    """Record how the run ended (its results kept with a success; a success stored in
+    the cache first): the outcome, its detail, and whether the lease was released."""
+    turn, result = run.turn, ran.result
+    status, reason, check_tail = _status(run, ran)
     exit_code = None if result is None else result.exit_code
-    duration = round(total, 3)
+    duration = round(ran.total, 3)
     why = None if status in SUCCESSFUL else reason
     fields: dict[str, object] = {
         "attempts": turn.attempts,
@@ -320,18 +412,19 @@ def _execute(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object]
         "finished_at": time.time(),
         "duration": duration,
         "reason": why,
-        "output_tail": _tail(result, check_tail, rt.settings.output_tail_bytes),
+        "output_tail": _tail(result, check_tail, turn.rt.settings.output_tail_bytes),
         "stdout_bytes": 0 if result is None else result.stdout_bytes,
         "stderr_bytes": 0 if result is None else result.stderr_bytes,
     }
-    if outputs and status in SUCCESSFUL:
-        fields.update(outputs_fields(rt.settings.signing_keys, sweep_id, todo_id, outputs,
-                                     run=turn.spec.run))
+    keep = bool(ran.outputs) and status in SUCCESSFUL
+    if keep:
+        fields.update(outputs_fields(turn.rt.settings.signing_keys, turn.sweep_id,
+                                     turn.todo_id, ran.outputs, run=turn.spec.run))
         turn.keep_outputs()
     event: dict[str, object] = {"worker": turn.host, "exit_code": exit_code,
                                 "attempts": turn.attempts, "duration": duration, "reason": why}
-    if outputs and status in SUCCESSFUL:
-        event["outputs"] = sorted(outputs)
+    if keep:
+        event["outputs"] = sorted(ran.outputs)
     if cache is not None:
         cache.finished(status, fields)  # a success stored before its outcome is recorded
     outcome, released = turn.finish(status, fields, event)
@@ -351,19 +444,6 @@ def _accept(t: TodoSpec, cwd: str, env: dict[str, str], should_stop: Callable[[]
         if not checked.ok:
             return text, checked
     return None
-
-
-def _inputs(turn: Turn) -> dict[str, dict[str, str]]:
-    """What the todo gets from the todos before it; an undo gets what its own change
-    wrote (the version it published, say), as ``COORD_IN_<ITSELF>_<KEY>``."""
-    if turn.spec.mode == "rollback":
-        kept = turn.rt.checkpoints.get_change_run(turn.sweep_id, turn.todo_id) or {}
-        why = outputs_refusal(turn.rt.settings, turn.sweep_id, turn.todo_id, kept)
-        if why is not None:
-            raise InputsRefused(why)
-        own = kept.get("outputs")
-        return {turn.todo_id: dict(own)} if isinstance(own, dict) and own else {}
-    return turn.inputs()
 
 
 def _read_outputs(path: str, keep: bool) -> tuple[dict[str, str], str | None]:

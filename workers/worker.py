@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from celery import signals
 from celery.worker import WorkController
 
-from coordination.catalog.models import checkout_path
+from coordination.catalog.models import Catalog, checkout_path
 from coordination.catalog.store import CatalogStore
 from coordination.connection.preflight import check_permissions, check_redis
 from coordination.dispatch import dispatcher_for
 from coordination.errors import NotFoundError, UsageError
-from coordination.runtime.context import get_runtime
-from coordination.settings import get_settings
+from coordination.runtime.context import Runtime, get_runtime
+from coordination.settings import Settings, get_settings
 from coordination.sweeps.notify import NotifierThread, publish
 from coordination.sweeps.supervision import SupervisorThread
 from workers.app import create_app, limits_from_catalog
@@ -87,6 +89,48 @@ def build_worker(
     first checks that Redis answers and raises ``RedisUnreachable`` if not.
     """
     settings = get_settings()
+    repos = _served_repos(settings, repo, concurrency)
+    overrides = checkout_overrides(repos, path)
+    catalog = CatalogStore(file).load()
+    checkouts, slots = _checkouts(file, catalog, repos, overrides, concurrency)
+    if preflight:
+        _preflight(settings, file)
+    longest_todo, longest_sweep = limits_from_catalog(catalog)
+    app = create_app(settings, longest_todo=longest_todo, longest_sweep=longest_sweep)
+    rt = get_runtime()
+    rt.dispatcher = dispatcher_for(rt, app=app)
+    app.coord_runtime = rt
+    hostname = worker_hostname(repos[0] if len(repos) == 1 else repos)
+    if len(repos) == 1:
+        register_worker(WorkerInfo(repo=repos[0], path=checkouts[repos[0]], name=hostname))
+    else:
+        register_worker(WorkerInfo(paths=checkouts, name=hostname))
+    worker_class = _with_companions(app.Worker, rt, settings, hostname, repos,
+                                    notify=catalog.notify if preflight else None)
+    return worker_class(
+        hostname=hostname,
+        queues=[*(rt.keys.repo_queue(r) for r in repos), rt.keys.control_queue],
+        pool="threads",
+        # Every repo's todos at once (each repo's lease keeps it to its concurrency).
+        # A thread takes a message only when free (prefetch 1), so a one-repo worker
+        # holds no message waiting for one of its repo's slots: a spare thread would
+        # only take one to wait in the repo's line (a wake-up and a second start per
+        # todo, ~15 Redis commands). The trade-off: when all its threads wait for a
+        # shared resource, the repo's todos that need none wait in the queue. Serving
+        # several repos, one thread more lets a repo's todo start while another
+        # repo's todo waits for a slot or a shared resource.
+        concurrency=slots if len(repos) == 1 else slots + 1,
+        loglevel=loglevel,
+        without_mingle=True,
+        without_gossip=True,
+        optimization="fair",
+    )
+
+
+def _served_repos(settings: Settings, repo: str | list[str], concurrency: int | None
+                  ) -> list[str]:
+    """The repos the worker serves, each once; refused when it cannot serve them (an
+    embedded Redis, no repo, ``--concurrency`` for several)."""
     if settings.embedded:
         raise UsageError(
             "coord worker needs a Redis shared with the CLI",
@@ -99,8 +143,13 @@ def build_worker(
         raise UsageError("--concurrency applies to a worker of one repo",
                          hint="set each repo's concurrency in the catalog, or run one worker "
                          "per repo")
-    overrides = checkout_overrides(repos, path)
-    catalog = CatalogStore(file).load()
+    return repos
+
+
+def _checkouts(file: Path, catalog: Catalog, repos: list[str], overrides: dict[str, str],
+               concurrency: int | None) -> tuple[dict[str, str], int]:
+    """Each repo's checkout (``--path`` first, else the catalog's), which must exist, and
+    the slots the worker's pool needs for all of them."""
     base = Path(file).resolve().parent
     checkouts: dict[str, str] = {}
     slots = 0
@@ -121,35 +170,32 @@ def build_worker(
         slots += concurrency or spec.concurrency
     if slots < 1:
         raise UsageError("--concurrency must be at least 1")
+    return checkouts, slots
 
-    if preflight:
-        # Bad input first (exit 2, above); then fail fast (exit 1, the problem named)
-        # instead of Celery's retry-forever at start. Once started, the worker
-        # reconnects forever, as it should.
-        check_redis(settings)
-        # Every command, key and channel a worker needs, tried once: a user missing one
-        # is refused now, the permission named, not killed later inside Celery's loop.
-        check_permissions(settings, "worker")
-        # Not another catalog's namespace (its todos would run in our checkouts).
-        get_runtime().claim(file)
-    longest_todo, longest_sweep = limits_from_catalog(catalog)
-    app = create_app(settings, longest_todo=longest_todo, longest_sweep=longest_sweep)
-    rt = get_runtime()
-    rt.dispatcher = dispatcher_for(rt, app=app)
-    app.coord_runtime = rt
-    hostname = worker_hostname(repos[0] if len(repos) == 1 else repos)
-    if len(repos) == 1:
-        register_worker(WorkerInfo(repo=repos[0], path=checkouts[repos[0]], name=hostname))
-    else:
-        register_worker(WorkerInfo(paths=checkouts, name=hostname))
 
+def _preflight(settings: Settings, file: Path) -> None:
+    """Bad input first (exit 2, above); then fail fast (exit 1, the problem named)
+    instead of Celery's retry-forever at start. Once started, the worker reconnects
+    forever, as it should."""
+    check_redis(settings)
+    # Every command, key and channel a worker needs, tried once: a user missing one
+    # is refused now, the permission named, not killed later inside Celery's loop.
+    check_permissions(settings, "worker")
+    # Not another catalog's namespace (its todos would run in our checkouts).
+    get_runtime().claim(file)
+
+
+def _with_companions(base: type, rt: Runtime, settings: Settings, hostname: str,
+                     repos: list[str], notify: Sequence[Any] | None) -> type:
+    """Celery's worker class with the threads that live beside the worker's pool: the
+    supervisor (sweeps keep moving while any worker lives), the notifier (webhooks) and
+    the liveness beat, started when the worker is ready and stopped when it leaves.
+    ``notify``: this catalog's webhooks, published for every worker; delivered by
+    whichever worker holds the outbox (a thread in each, one of them at a time)."""
     supervisor = SupervisorThread(rt)
-    # Webhooks: this catalog's, published for every worker; delivered by whichever
-    # worker holds the outbox (a thread in each, one of them at a time).
-    if catalog.notify and preflight:
-        publish(rt, catalog.notify)
+    if notify:
+        publish(rt, notify)
     notifier = NotifierThread(rt)
-
     beat: list[WorkerBeat] = []
 
     @signals.worker_ready.connect(weak=False)
@@ -170,7 +216,7 @@ def build_worker(
             supervisor.stop()
             notifier.halt()  # no Redis call in a signal handler: released at the end
 
-    class Worker(app.Worker):  # type: ignore[misc,name-defined]
+    class Worker(base):  # type: ignore[misc]
         def start(self) -> None:
             try:
                 super().start()
@@ -182,21 +228,4 @@ def build_worker(
                 for b in beat:
                     b.stop(leave=True)
 
-    return Worker(
-        hostname=hostname,
-        queues=[*(rt.keys.repo_queue(r) for r in repos), rt.keys.control_queue],
-        pool="threads",
-        # Every repo's todos at once (each repo's lease keeps it to its concurrency).
-        # A thread takes a message only when free (prefetch 1), so a one-repo worker
-        # holds no message waiting for one of its repo's slots: a spare thread would
-        # only take one to wait in the repo's line (a wake-up and a second start per
-        # todo, ~15 Redis commands). The trade-off: when all its threads wait for a
-        # shared resource, the repo's todos that need none wait in the queue. Serving
-        # several repos, one thread more lets a repo's todo start while another
-        # repo's todo waits for a slot or a shared resource.
-        concurrency=slots if len(repos) == 1 else slots + 1,
-        loglevel=loglevel,
-        without_mingle=True,
-        without_gossip=True,
-        optimization="fair",
-    )
+    return Worker

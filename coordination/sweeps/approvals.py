@@ -55,6 +55,7 @@ from coordination.catalog.store import CatalogStore
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.context import Runtime
 from coordination.runtime.sweep_fields import Checkpoint
+from coordination.runtime.transitions import GateDecision
 from coordination.status import EventKind, SweepStatus, TodoStatus
 from coordination.sweeps import decisions
 from coordination.sweeps.progress import Change, Pass, end_sweep, progress, stop_run
@@ -260,14 +261,11 @@ def _decide_gate(v: _Voter, todo_id: str, signed: Signed | None = None) -> _Deci
     the one it was made for (else it is signed on its own)."""
     rt, sweep_id, who, decision, spec = v.rt, v.sweep_id, v.who, v.decision, v.spec
     gate = _gate_in(spec, todo_id)
-    cp, raw = rt.checkpoints.gate_read(sweep_id, todo_id)
-    cp = _waiting(cp, sweep_id, todo_id)
+    cp, raw = _gate_waiting(rt, sweep_id, todo_id)
     needed = int(gate.get("approvals") or 1)
     approvers, started_by = _may_decide(v, todo_id, gate)
     policy = policy_of(rt.settings)
-    t = spec.todos[todo_id]
-    succs = ([(s, spec.todos[s].queue) for s in t.succs if s in spec.todos]
-             if spec.strategy == "eager" and not spec.waves else [])
+    succs = spec.sent_on_finish(todo_id)
     level = level_index(spec, todo_id)
     # (computed again from the signed spec, never taken from the checkpoint)
     binding = decisions.bindings(rt, spec, [todo_id])[todo_id]
@@ -304,8 +302,7 @@ def _decide_gate(v: _Voter, todo_id: str, signed: Signed | None = None) -> _Deci
                                          level=level, successors=succs, sealed=sealed)
         if got.verdict != "changed":
             break
-        cp, raw = rt.checkpoints.gate_read(sweep_id, todo_id)
-        cp = _waiting(cp, sweep_id, todo_id)
+        cp, raw = _gate_waiting(rt, sweep_id, todo_id)
         if str(cp.get("binding") or "") != binding:
             raise UsageError(f"{todo_id} of sweep {sweep_id} was opened again meanwhile, "
                              "for another binding (what it approves changed)",
@@ -313,6 +310,21 @@ def _decide_gate(v: _Voter, todo_id: str, signed: Signed | None = None) -> _Deci
     else:
         raise UsageError(f"{todo_id} of sweep {sweep_id}: the votes kept changing while "
                          f"this {decision} was counted", hint="decide again")
+    return _recorded(v, todo_id, got, level, needed, refused)
+
+
+def _gate_waiting(rt: Runtime, sweep_id: str, todo_id: str) -> tuple[Checkpoint, str]:
+    """The gate's checkpoint and its votes as stored, read together; refused unless it
+    awaits approval."""
+    cp, raw = rt.checkpoints.gate_read(sweep_id, todo_id)
+    return _waiting(cp, sweep_id, todo_id), raw
+
+
+def _recorded(v: _Voter, todo_id: str, got: GateDecision, level: int, needed: int,
+              refused: list[str]) -> _Decided:
+    """What the recorded vote did (refused when the gate or its sweep no longer waits):
+    a passed or rejected gate carries the sweep on; the gate's state after it."""
+    rt, sweep_id, spec = v.rt, v.sweep_id, v.spec
     if got.verdict == "status":
         raise UsageError(f"{todo_id} of sweep {sweep_id} is {got.detail}, not awaiting "
                          "approval", hint=f"see `coord sweep status {sweep_id}`")
@@ -330,7 +342,7 @@ def _decide_gate(v: _Voter, todo_id: str, signed: Signed | None = None) -> _Deci
                                    queued=tuple(got.queued))])
     after = rt.checkpoints.get(sweep_id, todo_id) or {}
     approvals = [str(u) for u in after.get("approvals") or []]
-    return {"sweep_id": sweep_id, "todo_id": todo_id, "decision": decision, "by": who,
+    return {"sweep_id": sweep_id, "todo_id": todo_id, "decision": v.decision, "by": v.who,
             "comment": v.comment, "status": str(new), "approvals": approvals,
             "needed": needed, "refused": refused, "notes": list(v.notes),
             "binding": None if after.get("binding") is None else str(after.get("binding"))}

@@ -59,16 +59,19 @@ def lease_lost(rt: Runtime, spec: SweepSpec, tid: str, cp: Checkpoint, now: floa
 
 
 def poisoned(rt: Runtime, spec: SweepSpec, tid: str, *, worker: str | None = None,
-             level_done: bool | None = None, terminal: int | None = None) -> None:
+             level_done: bool | None = None, terminal: int | None = None,
+             level: int | None = None) -> None:
     """After a todo ended ``failed`` for having lost too many runs (the script that
-    ended it also counted it): say so, then carry the sweep on."""
+    ended it also counted it): say so, then carry the sweep on. ``level``: its level
+    index, when the caller has it already."""
     cp = rt.checkpoints.get(spec.sweep_id, tid) or Checkpoint(status=TodoStatus.failed)
     rt.events.emit(EventKind.todo_lost, sweep_id=spec.sweep_id, todo_id=tid, worker=worker,
                    reason="lease expired", lost_runs=cp.get("lost_runs"))
     rt.events.emit(EventKind.todo_failed, sweep_id=spec.sweep_id, todo_id=tid, worker=worker,
                    reason=cp.get("reason"), attempts=cp.get("attempts"), poison=True)
     log.warning("sweep %s: %s failed: %s", spec.sweep_id, tid, cp.get("reason"))
-    level = level_index(spec, tid)
+    if level is None:
+        level = level_index(spec, tid)
     progress(rt, spec, [Change(tid, TodoStatus.failed, level_done=level_done, terminal=terminal,
                                levels=(level,) if level_done else ())])
 

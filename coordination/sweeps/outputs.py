@@ -280,3 +280,15 @@ def gather_inputs(rt: Runtime, spec: SweepSpec, todo_id: str, *, read: bool = Tr
                 if isinstance(got, dict) and got:
                     inputs[a] = {str(k): str(v) for k, v in got.items()}
     return inputs
+
+
+def undo_inputs(rt: Runtime, sweep_id: str, todo_id: str) -> dict[str, dict[str, str]]:
+    """What an undo command gets: what its own change wrote (the version it published,
+    say), as ``COORD_IN_<ITSELF>_<KEY>``. Raises :class:`InputsRefused` when those
+    outputs fail their seal (:func:`outputs_refusal`)."""
+    kept = rt.checkpoints.get_change_run(sweep_id, todo_id) or {}
+    why = outputs_refusal(rt.settings, sweep_id, todo_id, kept)
+    if why is not None:
+        raise InputsRefused(why)
+    own = kept.get("outputs")
+    return {todo_id: dict(own)} if isinstance(own, dict) and own else {}

@@ -188,6 +188,14 @@ class SweepSpec:
         out.update((t, run) for lvl in levels for t in lvl)
         return out
 
+    def sent_on_finish(self, todo_id: str) -> list[tuple[str, str]]:
+        """``(todo, queue)`` of the successors the todo's finish sends when they are
+        ready: an eager sweep's (in levels, the level's end sends them; in waves, the
+        wave sends its todos, not a finishing predecessor)."""
+        if self.strategy != "eager" or self.waves:
+            return []
+        return [(s, self.todos[s].queue) for s in self.todos[todo_id].succs if s in self.todos]
+
     def pace_of(self, todo_id: str) -> list[tuple[str, float, int]]:
         """``(bucket, seconds per token, burst)`` of the buckets a todo's start takes a
         token from; none for a rollback's undo commands (as the breaker, pacing is for

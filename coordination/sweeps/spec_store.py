@@ -9,8 +9,8 @@ sweep at once wait for one parse.
 
 Each cached spec carries its verdict (:class:`Checked`): the spec's text, its
 signature and the record's run are read in one HMGET, the verdict is computed
-on that text (:func:`coordination.trust.signing.refusal`) and the spec parsed
-from that same text, and the two are kept and evicted together. A spec read
+on that text and the spec parsed from that same text, behind one door
+(:func:`_check`), and the two are kept and evicted together. A spec read
 again (evicted, or another run) is checked again: no verdict outlives the bytes
 it was computed on.
 """
@@ -106,9 +106,7 @@ def remember_written(rt: Runtime, spec: SweepSpec, fields: Mapping[str, object])
     follows it (a waiting CLI supervises) does not read back and parse what it holds.
     ``spec`` must be what ``fields["spec"]`` was made from (``spec.to_json()``)."""
     pol = policy(rt)
-    why = refusal(spec.sweep_id, spec.run, fields.get("spec"), fields.get("spec_sig"),
-                  fields.get("spec_key_id"), pol)
-    _keep((spec.sweep_id, spec.run), pol, Checked(spec, why))
+    _keep((spec.sweep_id, spec.run), pol, _check(spec.sweep_id, spec.run, fields, pol, spec))
 
 
 def _keep(key: tuple[str, int], pol: Policy, checked: Checked) -> None:
@@ -166,25 +164,36 @@ def _run(value: object) -> int:
         return -1
 
 
-def _check(sweep_id: str, run: int, fields: SweepRecord, pol: Policy) -> Checked:
-    """Check and parse the spec text of ``fields`` (one read) as run ``run`` of
-    ``sweep_id``. A spec whose own sweep id or run is not the record's is refused,
+def _check(sweep_id: str, run: int, fields: Mapping[str, object], pol: Policy,
+           parsed: SweepSpec | None = None) -> Checked:
+    """The one door of a spec's trust: the spec of ``fields`` (its text, signature and
+    key id, as read together or just written) as run ``run`` of ``sweep_id``, with why
+    it must not run: its signature's refusal under ``pol``
+    (:func:`coordination.trust.signing.refusal`, on the very text), else why the text is
+    unfit. ``parsed``: the spec that text was made from (not parsed again)."""
+    text = fields.get("spec")
+    spec, unfit = (parsed, None) if parsed is not None else _parse(sweep_id, run, text)
+    why = refusal(sweep_id, run, text, fields.get("spec_sig"), fields.get("spec_key_id"), pol)
+    return Checked(spec, why or unfit)
+
+
+def _parse(sweep_id: str, run: int, text: object) -> tuple[SweepSpec | None, str | None]:
+    """The spec parsed from ``text`` as run ``run`` of ``sweep_id``, and why it is unfit
+    to run (None: fit). A spec whose own sweep id or run is not the record's is unfit,
     signed or not, and is given the record's, so that what ends its todos ends this
     sweep's (not the sweep it was copied from)."""
-    text = fields.get("spec")
-    why = refusal(sweep_id, run, text, fields.get("spec_sig"), fields.get("spec_key_id"), pol)
-    spec: SweepSpec | None = None
     try:
         if not isinstance(text, str):
             raise TypeError("not text")
         spec = SweepSpec.from_json(text)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        why = why or f"spec unreadable: {exc}"
-    if spec is not None and (spec.sweep_id != sweep_id or spec.run != run):
-        why = why or (f"spec refused: it is run {spec.run} of sweep {spec.sweep_id}, "
-                      f"recorded as run {run} of sweep {sweep_id}")
-        spec.sweep_id, spec.run = sweep_id, run
-    return Checked(spec, why)
+        return None, f"spec unreadable: {exc}"
+    if spec.sweep_id == sweep_id and spec.run == run:
+        return spec, None
+    why = (f"spec refused: it is run {spec.run} of sweep {spec.sweep_id}, "
+           f"recorded as run {run} of sweep {sweep_id}")
+    spec.sweep_id, spec.run = sweep_id, run
+    return spec, why
 
 
 def signature_fields(rt: Runtime, spec: SweepSpec) -> dict[str, str | None]:

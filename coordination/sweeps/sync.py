@@ -28,7 +28,7 @@ pending).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NotRequired, TypedDict
 
@@ -123,77 +123,90 @@ def write_outcome(catalog_path: Path, plan_id: str | None,
                                  changed, again)
                 continue
             v = done.get(tid) if tid else None
-            if v is None:
-                continue
-            if v["status"] in ("succeeded", "cached"):  # cached: an earlier success reused
-                # outputs whose seal failed are handed on to no later sweep
-                outputs = {} if v.get("outputs_refused") else dict(v.get("outputs") or {})
-                if outputs != dict(item.get("outputs") or {}):
-                    put(item, "outputs", outputs, TODO_KEYS)  # this run's, or none
-                if item.get("status") != "completed":
-                    put(item, "status", "completed", TODO_KEYS)
-                    hours = round(float(v.get("duration") or 0) / 3600, 4)
-                    put(item, "actual_hours", hours, TODO_KEYS)
-                    changed["completed"].append(item["id"])
-            elif v["status"] == "compensated":
-                if "outputs" in item:
-                    put(item, "outputs", {}, TODO_KEYS)  # undone: its results are gone
-                if item.get("status") != "pending":
-                    put(item, "status", "pending", TODO_KEYS)
-                    changed["reset"].append(item["id"])
-            elif v["status"] == "failed":
-                if item.get("status") != "failed":
-                    put(item, "status", "failed", TODO_KEYS)
-                    changed["failed"].append(item["id"])
-            elif item.get("status") == "completed":
-                # Run again and left undone by this run: the catalog says what the
-                # latest run left, pending when it never started (its blocker failed
-                # now, or a cancel came first), skipped when a cancel stopped it.
-                # Without --again it was completed meanwhile (by hand): it stays so.
-                if again and never_started(v):
-                    put(item, "status", "pending", TODO_KEYS)
-                    changed["unrun"].append(item["id"])
-                elif again:
-                    put(item, "status", "skipped", TODO_KEYS)
-                    changed["skipped"].append(item["id"])
-            elif v["status"] == "cancelled" and never_started(v):
-                pass  # cancelled before it started: it never ran, its status stands
-            elif item.get("status") != "skipped":
-                # Never ran (a dependency failed) or stopped by a cancel while it ran.
-                put(item, "status", "skipped", TODO_KEYS)
-                changed["skipped"].append(item["id"])
-        plan = next((p for p in section(doc, "plans")
-                     if isinstance(p, CommentedMap) and p.get("id") == plan_id), None)
-        status = None if plan is None else str(plan.get("status") or "draft")
-        complete = is_complete(
-            i.get("status") or "pending" for i in plan_todo_items(doc, str(plan_id)))
-        if (plan is not None and status == "completed" and not complete
-                and (changed["reset"] or changed["failed"] or changed["unrun"]
-                     or changed["skipped"])):
-            # Undone, or run again and failed or left undone: there is work to do again.
-            put(plan, "status", "active", PLAN_KEYS)
-            status = "active"
-            changed["reopened"] = True
-        completes = status in ("draft", "active") and complete
-        if completes and plan is not None and _checked(plan):
-            # Its criteria's checks pass too (run just now when this sync was to complete
-            # it; else as last recorded), or it stays as it is.
-            ok = checks_ok if checks_ok is not None else _passed_as_recorded(
-                catalog_path, str(plan_id))
-            if not ok:
-                completes = False
-                changed["plan_checks_failed"] = checks_failed or ["(not checked)"]
-        if completes and plan is not None:
-            put(plan, "status", "completed", PLAN_KEYS)
-            status = "completed"
-        changed["plan_completed"] = completes
-        changed["plan_status"] = status
+            if v is not None:
+                _write_todo(item, v, changed, again)
+        _write_plan(doc, plan_id, changed, lambda: (
+            checks_ok if checks_ok is not None
+            else _passed_as_recorded(catalog_path, str(plan_id))), checks_failed)
         changed["milestones_completed"], changed["milestones_reopened"] = milestone_changes(
             before, milestones_done(doc))
         return changed
 
     result: SyncResult = store.update(edit)
     return result
+
+
+def _write_todo(item: CommentedMap, v: Outcome, changed: SyncResult, again: bool) -> None:
+    """Write one todo's outcome into its catalog item, noting in ``changed`` what it
+    changed."""
+    if v["status"] in ("succeeded", "cached"):  # cached: an earlier success reused
+        # outputs whose seal failed are handed on to no later sweep
+        outputs = {} if v.get("outputs_refused") else dict(v.get("outputs") or {})
+        if outputs != dict(item.get("outputs") or {}):
+            put(item, "outputs", outputs, TODO_KEYS)  # this run's, or none
+        if item.get("status") != "completed":
+            put(item, "status", "completed", TODO_KEYS)
+            hours = round(float(v.get("duration") or 0) / 3600, 4)
+            put(item, "actual_hours", hours, TODO_KEYS)
+            changed["completed"].append(item["id"])
+    elif v["status"] == "compensated":
+        if "outputs" in item:
+            put(item, "outputs", {}, TODO_KEYS)  # undone: its results are gone
+        if item.get("status") != "pending":
+            put(item, "status", "pending", TODO_KEYS)
+            changed["reset"].append(item["id"])
+    elif v["status"] == "failed":
+        if item.get("status") != "failed":
+            put(item, "status", "failed", TODO_KEYS)
+            changed["failed"].append(item["id"])
+    elif item.get("status") == "completed":
+        # Run again and left undone by this run: the catalog says what the
+        # latest run left, pending when it never started (its blocker failed
+        # now, or a cancel came first), skipped when a cancel stopped it.
+        # Without --again it was completed meanwhile (by hand): it stays so.
+        if again and never_started(v):
+            put(item, "status", "pending", TODO_KEYS)
+            changed["unrun"].append(item["id"])
+        elif again:
+            put(item, "status", "skipped", TODO_KEYS)
+            changed["skipped"].append(item["id"])
+    elif v["status"] == "cancelled" and never_started(v):
+        pass  # cancelled before it started: it never ran, its status stands
+    elif item.get("status") != "skipped":
+        # Never ran (a dependency failed) or stopped by a cancel while it ran.
+        put(item, "status", "skipped", TODO_KEYS)
+        changed["skipped"].append(item["id"])
+
+
+def _write_plan(doc: CommentedMap, plan_id: str | None, changed: SyncResult,
+                checks_pass: Callable[[], bool | None], checks_failed: list[str] | None) -> None:
+    """The plan's status after its todos' outcomes were written: active again when
+    there is work to do again, completed when every todo is and its criteria's checks
+    pass (``checks_pass``: asked only then)."""
+    plan = next((p for p in section(doc, "plans")
+                 if isinstance(p, CommentedMap) and p.get("id") == plan_id), None)
+    status = None if plan is None else str(plan.get("status") or "draft")
+    complete = is_complete(
+        i.get("status") or "pending" for i in plan_todo_items(doc, str(plan_id)))
+    if (plan is not None and status == "completed" and not complete
+            and (changed["reset"] or changed["failed"] or changed["unrun"]
+                 or changed["skipped"])):
+        # Undone, or run again and failed or left undone: there is work to do again.
+        put(plan, "status", "active", PLAN_KEYS)
+        status = "active"
+        changed["reopened"] = True
+    completes = status in ("draft", "active") and complete
+    if completes and plan is not None and _checked(plan):
+        # Its criteria's checks pass too (run just now when this sync was to complete
+        # it; else as last recorded), or it stays as it is.
+        if not checks_pass():
+            completes = False
+            changed["plan_checks_failed"] = checks_failed or ["(not checked)"]
+    if completes and plan is not None:
+        put(plan, "status", "completed", PLAN_KEYS)
+        status = "completed"
+    changed["plan_completed"] = completes
+    changed["plan_status"] = status
 
 
 def _checked(plan: CommentedMap) -> bool:

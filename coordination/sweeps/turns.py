@@ -49,7 +49,7 @@ from coordination.status import (
 from coordination.sweeps import decisions
 from coordination.sweeps.approvals import refuse_gates
 from coordination.sweeps.lost import poisoned
-from coordination.sweeps.outputs import gather_inputs
+from coordination.sweeps.outputs import gather_inputs, undo_inputs
 from coordination.sweeps.progress import Change, end_sweep, progress
 from coordination.sweeps.sending import send_paced
 from coordination.sweeps.spec import SweepSpec, TodoSpec
@@ -62,6 +62,7 @@ from coordination.sweeps.spec_store import (
 from coordination.trust.evidence import OUTCOME_FIELD, outcome_stamp
 
 log = logging.getLogger("coord.runner")
+
 
 #: Seconds after which a waiter that stopped asking (its worker died) loses its
 #: place in line; a live waiter asks at least every second.
@@ -86,6 +87,33 @@ Refusal = tuple[Outcome, dict[str, object]]
 
 
 @dataclass
+class Delivery:
+    """A delivery of a todo's message with the facts of its turn, computed once when the
+    delivery is made and handed down: the checked spec it runs by, who asks, the todo's
+    level in that run, and the owner token of its start (a fresh one per delivery, the
+    same on every ask of it)."""
+
+    rt: Runtime
+    spec: SweepSpec
+    todo_id: str
+    host: str
+    level: int = field(init=False)
+    token: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.level = level_index(self.spec, self.todo_id)
+        self.token = start_token(self.rt.keys, self.spec.sweep_id, self.todo_id)
+
+    @property
+    def todo(self) -> TodoSpec:
+        return self.spec.todos[self.todo_id]
+
+    @property
+    def sweep_id(self) -> str:
+        return self.spec.sweep_id
+
+
+@dataclass
 class Turn:
     """A delivery that holds the lease to run its todo."""
 
@@ -95,6 +123,8 @@ class Turn:
     lease: Lease
     attempts: int
     host: str
+    #: the todo's level in this run (its delivery's: :attr:`Delivery.level`)
+    level: int
     #: how many of the sweep's todos kept results when it started (0: no inputs)
     outputs: int = 0
     todo: TodoSpec = field(init=False)
@@ -139,8 +169,11 @@ class Turn:
         return status not in SWEEP_LIVE
 
     def inputs(self) -> dict[str, dict[str, str]]:
-        """The results of the todos before it (todo -> key -> value): see
-        :func:`coordination.sweeps.outputs.gather_inputs`."""
+        """What the todo gets (todo -> key -> value): the results of the todos before
+        it (:func:`~coordination.sweeps.outputs.gather_inputs`); an undo gets what its
+        own change wrote (:func:`~coordination.sweeps.outputs.undo_inputs`)."""
+        if self.spec.mode == "rollback":
+            return undo_inputs(self.rt, self.sweep_id, self.todo_id)
         return gather_inputs(self.rt, self.spec, self.todo_id, read=self.outputs > 0)
 
     def keep_outputs(self) -> None:
@@ -175,10 +208,8 @@ class Turn:
         Returns the outcome and whether the lease was released."""
         rt, spec, t = self.rt, self.spec, self.todo
         rollback = spec.mode == "rollback"
-        # (waves: the wave sends its todos, not a finishing predecessor)
-        succs = ([(s, spec.todos[s].queue) for s in t.succs if s in spec.todos]
-                 if spec.strategy == "eager" and not spec.waves else [])
-        level = level_index(spec, self.todo_id)
+        succs = spec.sent_on_finish(self.todo_id)
+        level = self.level
         # Redis may be restarting right now: the outcome is worth waiting for as long
         # as our lease could still be alive (the fenced write refuses it after). One
         # round trip: fenced write, lease released, counters, event, eager successors.
@@ -263,13 +294,13 @@ def take_turn(rt: Runtime, sweep_id: str, todo_id: str, run: int | None,
             # A gate waits for people, never for a worker: no message is sent for one,
             # and a stray one (hand-made, or of a spec that had no gate) runs nothing.
             return Outcome.duplicate, {"reason": f"{todo_id} is a gate: people decide it"}
-        token = start_token(rt.keys, spec.sweep_id, todo_id)
+        d = Delivery(rt, spec, todo_id, host)
         try:
-            st = _start(rt, spec, todo_id, head, host, token)
+            st = _start(d, head)
         except UNREACHABLE:
             raise
         except Exception as exc:
-            return _fault(rt, spec, todo_id, token, host, exc)
+            return _fault(d, exc)
         if isinstance(st, Started) and st.verdict == StartVerdict.run:
             # The sweep moved on (a resume or rollback) since this message was sent:
             # go by the spec of the run it is at now, as a message of that run would
@@ -282,23 +313,23 @@ def take_turn(rt: Runtime, sweep_id: str, todo_id: str, run: int | None,
     if not isinstance(st, Started):
         return st
     try:
-        return _answer(rt, spec, todo_id, st, host)
+        return _answer(d, st)
     except UNREACHABLE:
         raise
     except Exception as exc:
-        return _fault(rt, spec, todo_id, token, host, exc)
+        return _fault(d, exc)
 
 
-def _answer(rt: Runtime, spec: SweepSpec, todo_id: str, st: Started, host: str
-            ) -> Turn | Refusal:
+def _answer(d: Delivery, st: Started) -> Turn | Refusal:
     """What the start script's verdict means for this delivery."""
-    t = spec.todos[todo_id]
+    rt, spec, t = d.rt, d.spec, d.todo
     if st.verdict == StartVerdict.started:
         assert st.lease is not None, st
         if st.taken_over:  # the script found its last holder's lease gone: a lost run
             rt.metrics.count_lost(t.repo)
-        turn = Turn(rt, spec, todo_id, st.lease, st.attempts, host, outputs=st.outputs)
-        gates = decisions.gate_preds(spec, todo_id)
+        turn = Turn(d.rt, spec, d.todo_id, st.lease, st.attempts, d.host, d.level,
+                    outputs=st.outputs)
+        gates = decisions.gate_preds(spec, d.todo_id)
         if gates:  # (checked holding the lease: after the start saw them passed)
             bad = decisions.gate_refusals(rt, spec, gates)
             if bad:
@@ -311,7 +342,7 @@ def _answer(rt: Runtime, spec: SweepSpec, todo_id: str, st: Started, host: str
     if st.verdict == StartVerdict.paced:
         # Queued still, holding nothing: its message comes back when the token is due.
         due = float(st.detail)
-        send_paced(rt, spec, todo_id, due)
+        send_paced(rt, spec, d.todo_id, due)
         return Outcome.paced, {"until": due}
     if st.verdict == StartVerdict.terminal:
         return Outcome.duplicate, {"status": st.detail}
@@ -319,22 +350,29 @@ def _answer(rt: Runtime, spec: SweepSpec, todo_id: str, st: Started, host: str
         return Outcome.duplicate, {"claim": str(st.verdict)}
     if st.verdict == StartVerdict.premature:
         return Outcome.premature, {"waiting_for": sorted(st.waiting)}
-    level = level_index(spec, todo_id)
     if st.verdict == StartVerdict.skipped:
-        if rt.settings.signing_keys:  # (Lua cannot seal: the skip's seal, written after it)
-            rt.checkpoints.set_status_if(
-                spec.sweep_id, todo_id, TodoStatus.skipped, {TodoStatus.skipped},
-                exit_code=None,
-                outcome_seal=outcome_stamp(rt.settings.signing_keys, spec.sweep_id, todo_id,
-                                           spec.run, TodoStatus.skipped, None))
-        progress(rt, spec, [Change(todo_id, TodoStatus.skipped, level_done=st.level_done,
-                                   terminal=st.terminal,
-                                   levels=(level,) if st.level_done and level >= 0 else ())])
-        return Outcome.done, {"status": str(TodoStatus.skipped)}
+        return _skipped(d, st)
     # poisoned: its earlier holder was the max_lost_runs-th to die running it.
     rt.metrics.count_lost(t.repo)
-    poisoned(rt, spec, todo_id, level_done=st.level_done, terminal=st.terminal)
+    poisoned(rt, spec, d.todo_id, level_done=st.level_done, terminal=st.terminal,
+             level=d.level)
     return Outcome.done, {"status": str(TodoStatus.failed), "reason": "poison"}
+
+
+def _skipped(d: Delivery, st: Started) -> Refusal:
+    """A predecessor did not succeed: the script recorded the todo ``skipped``; seal
+    that (Lua cannot seal: the skip's seal is written after it) and carry the sweep on."""
+    rt, spec = d.rt, d.spec
+    if rt.settings.signing_keys:
+        rt.checkpoints.set_status_if(
+            spec.sweep_id, d.todo_id, TodoStatus.skipped, {TodoStatus.skipped},
+            exit_code=None,
+            outcome_seal=outcome_stamp(rt.settings.signing_keys, spec.sweep_id, d.todo_id,
+                                       spec.run, TodoStatus.skipped, None))
+    progress(rt, spec, [Change(d.todo_id, TodoStatus.skipped, level_done=st.level_done,
+                               terminal=st.terminal,
+                               levels=(d.level,) if st.level_done and d.level >= 0 else ())])
+    return Outcome.done, {"status": str(TodoStatus.skipped)}
 
 
 def _after_refused_gate(turn: Turn, refused: dict[str, str]) -> Refusal:
@@ -374,23 +412,23 @@ def coord_error(exc: BaseException) -> str:
     return f"coord error: {type(exc).__name__}: {text}{where}"
 
 
-def _fault(rt: Runtime, spec: SweepSpec, todo_id: str, token: str, host: str,
-           exc: Exception) -> Refusal:
+def _fault(d: Delivery, exc: Exception) -> Refusal:
     """coord's own code raised while a delivery asked for its turn (the exception is
     not Redis out of reach): the todo ends ``failed`` naming the error. A start the
-    script recorded under ``token`` is given back first (its slots freed, no lost run
-    counted: nothing ran), so the todo is never left ``running`` for its lease to
-    expire and be counted lost. A todo another delivery runs (or ended) is left alone;
-    when nothing could be recorded (Redis refuses the writes too), the error stands."""
+    script recorded under the delivery's token is given back first (its slots freed,
+    no lost run counted: nothing ran), so the todo is never left ``running`` for its
+    lease to expire and be counted lost. A todo another delivery runs (or ended) is
+    left alone; when nothing could be recorded (Redis refuses the writes too), the
+    error stands."""
+    rt, spec, todo_id = d.rt, d.spec, d.todo_id
     why = coord_error(exc)
     log.error("%s/%s: %s", spec.sweep_id, todo_id, why, exc_info=exc)
-    level = level_index(spec, todo_id)
     status = outcome_status(spec, ok=False, cancelled=False)  # (an undo: compensation_failed)
     try:
-        rt.transitions.unstart(spec.sweep_id, todo_id, token=token, why=why)
-        ended = rt.transitions.end(spec.sweep_id, [(todo_id, level)], status,
+        rt.transitions.unstart(spec.sweep_id, todo_id, token=d.token, why=why)
+        ended = rt.transitions.end(spec.sweep_id, [(todo_id, d.level)], status,
                                    (TodoStatus.queued, TodoStatus.held),
-                                   event={"reason": why, "worker": host, "coord_error": True},
+                                   event={"reason": why, "worker": d.host, "coord_error": True},
                                    seals={todo_id: outcome_stamp(rt.settings.signing_keys,
                                                                  spec.sweep_id, todo_id,
                                                                  spec.run, status, None)})
@@ -433,22 +471,20 @@ def _current(rt: Runtime, sweep_id: str, todo_id: str, run: int | None
     return spec, head, "", None
 
 
-def _start(rt: Runtime, spec: SweepSpec, todo_id: str, head: SweepRecord | None,
-           host: str, token: str) -> Started | Refusal:
+def _start(d: Delivery, head: SweepRecord | None) -> Started | Refusal:
     """The start script's answer, asked again while it says ``wait`` (no free slot):
-    each ask sees a pause or cancel at once, and keeps the todo's place in line.
-    ``token``: the lease's owner token, the same on every ask of this delivery."""
-    sweep_id, t = spec.sweep_id, spec.todos[todo_id]
-    level = level_index(spec, todo_id)
+    each ask sees a pause or cancel at once, and keeps the todo's place in line
+    (every ask goes with the delivery's token)."""
+    rt, spec, todo_id, t = d.rt, d.spec, d.todo_id, d.todo
     # Its place in line if the repo's or a resource's slots are all taken: the spec's
     # rank (priority, remaining critical path), then how long it has waited.
-    rank = waiter_rank(t.rank, time.time(), sweep_id, todo_id)
+    rank = waiter_rank(t.rank, time.time(), spec.sweep_id, todo_id)
     # A rollback the user asked for runs its undo: commands whatever the breaker says
     # (and they do not count against it).
     breaker = None if spec.mode == "rollback" else spec.breaker(t.repo)
     # A half-open breaker's probe that never reports back frees the way after this.
     probe_for = t.timeout * (t.retries + 1) + backoff_cap(t.retries) + 2 * rt.settings.lease_ttl
-    pace = spec.pace_of(todo_id)
+    pace, resources = spec.pace_of(todo_id), spec.resources_of(todo_id)
     deadline: float | None = None  # read when first needed: only a todo that waits
     delay, waited = 0.05, False
     wait_limit = spec.wait_timeout_of(todo_id)
@@ -459,66 +495,70 @@ def _start(rt: Runtime, spec: SweepSpec, todo_id: str, head: SweepRecord | None,
         # the same token, a call whose reply was lost is answered 'started' again.
         try:
             st = riding_out(lambda: rt.transitions.start(
-                sweep_id, todo_id, repo=t.repo, concurrency=spec.concurrency.get(t.repo, 1),
-                preds=t.preds, worker=host, level=level, max_lost=rt.settings.max_lost_runs,
-                token=token, resources=spec.resources_of(todo_id), breaker=breaker,
+                spec.sweep_id, todo_id, repo=t.repo, concurrency=spec.concurrency.get(t.repo, 1),
+                preds=t.preds, worker=d.host, level=d.level, max_lost=rt.settings.max_lost_runs,
+                token=d.token, resources=resources, breaker=breaker,
                 rank=rank, probe_for=probe_for, waiter_stale=WAITER_STALE, waited=waited,
                 run=spec.run, pace=pace,
             ), time.monotonic() + rt.settings.lease_ttl)
         except NotReplicated as exc:
-            return _give_back(rt, spec, todo_id, token, exc)
+            return _give_back(d, exc)
         if st.verdict != StartVerdict.wait:
             return st
         if not waited:
             began = time.monotonic()
         waited = True
         if wait_limit is not None and time.monotonic() - began >= wait_limit:
-            return _wait_expired(rt, spec, todo_id, host, st.detail, wait_limit, rank)
+            return _wait_expired(d, st.detail, wait_limit, rank)
         if deadline is None:
-            deadline = _wait_deadline(rt, sweep_id, head)
+            deadline = _wait_deadline(rt, spec.sweep_id, head)
         if time.monotonic() + delay > deadline:
             return Outcome.gone, {"reason": "no lease before the sweep ended"}
-        pause = delay * random.uniform(0.5, 1.5)
-        if rt.in_process:
-            time.sleep(pause)
-        else:
-            try:
-                rt.transitions.wait_turn(rank, pause)
-            except (redis.ConnectionError, redis.TimeoutError):
-                time.sleep(pause)
+        _pause(rt, rank, delay * random.uniform(0.5, 1.5))
         delay = min(delay * 2, 1.0)
 
 
-def _wait_expired(rt: Runtime, spec: SweepSpec, todo_id: str, host: str, what: str,
-                  limit: float, rank: str) -> Refusal:
+def _pause(rt: Runtime, rank: str, pause: float) -> None:
+    """Wait up to ``pause`` s before asking again: woken early by a finishing holder of
+    the slot it waits for (a worker in this process only sleeps)."""
+    if rt.in_process:
+        time.sleep(pause)
+        return
+    try:
+        rt.transitions.wait_turn(rank, pause)
+    except (redis.ConnectionError, redis.TimeoutError):
+        time.sleep(pause)
+
+
+def _wait_expired(d: Delivery, what: str, limit: float, rank: str) -> Refusal:
     """A todo that waited its ``wait_timeout`` for a slot: it ends ``failed``, the
     reason naming what it waited for and who held it."""
     from coordination.sweeps.waits import describe_wait, fail_waiter  # lazy: a rare end
 
+    rt, spec, todo_id = d.rt, d.spec, d.todo_id
     why = (f"wait timeout: waited {limit:g} s for {describe_wait(rt, spec, todo_id, what)}"
            " (wait_timeout)")
-    ended = fail_waiter(rt, spec, todo_id, why, host)
-    rt.leases.leave_lines([f"repo:{spec.todos[todo_id].repo}",
-                           *(f"resource:{r}" for r in spec.todos[todo_id].resources)], rank)
+    ended = fail_waiter(rt, spec, todo_id, why, d.host, level=d.level)
+    rt.leases.leave_lines([f"repo:{d.todo.repo}", *(f"resource:{r}" for r in d.todo.resources)],
+                          rank)
     if not ended:
         return Outcome.duplicate, {"reason": "ended meanwhile"}
     return Outcome.done, {"status": str(TodoStatus.failed), "reason": why}
 
 
-def _give_back(rt: Runtime, spec: SweepSpec, todo_id: str, token: str,
-               exc: NotReplicated) -> Refusal:
+def _give_back(d: Delivery, exc: NotReplicated) -> Refusal:
     """A start no replica confirmed for as long as a lease lives: recorded on the
     master, never run here. Give it back (queued, no lost run: nothing ran, so nothing
     "died while running it") and send it again; if even that cannot be written, the
     error stands (the lease then expires as any lost run's)."""
     why = f"its start was not confirmed by a replica ({exc}); sent again"
-    log.warning("%s/%s: %s", spec.sweep_id, todo_id, why)
+    log.warning("%s/%s: %s", d.sweep_id, d.todo_id, why)
     try:
-        verdict = rt.transitions.unstart(spec.sweep_id, todo_id, token=token, why=why)
+        verdict = d.rt.transitions.unstart(d.sweep_id, d.todo_id, token=d.token, why=why)
     except redis.RedisError:
         raise exc from None
     if verdict == "given_back":
-        progress(rt, spec, [Change(todo_id, TodoStatus.queued)])
+        progress(d.rt, d.spec, [Change(d.todo_id, TodoStatus.queued)])
     return Outcome.unconfirmed, {"reason": why}
 
 

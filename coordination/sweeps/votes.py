@@ -79,9 +79,7 @@ def tally(rt: Runtime, spec: SweepSpec, todo_id: str,
         if not may_pass and len(users) >= int(gate.get("approvals") or 1):
             return None
         level = level_index(spec, todo_id)
-        t = spec.todos[todo_id]
-        succs = ([(s, spec.todos[s].queue) for s in t.succs if s in spec.todos]
-                 if spec.strategy == "eager" and not spec.waves else [])
+        succs = spec.sent_on_finish(todo_id)
         sealed = (decisions.stamp(rt.settings.signing_keys, spec, todo_id, binding, users,
                                   votes_of(raw))
                   if len(users) >= int(gate.get("approvals") or 1) else None)

@@ -155,10 +155,12 @@ def youngest(cycle: list[str], edges: list[WaitEdge]) -> str | None:
 
 
 def fail_waiter(rt: Runtime, spec: SweepSpec, todo_id: str, why: str,
-                worker: str | None = None) -> bool:
+                worker: str | None = None, *, level: int | None = None) -> bool:
     """End a todo that waits for a slot ``failed`` with ``why`` (a todo that started
-    meanwhile is left alone); its delivery stops waiting at its next ask. True if ended."""
-    level = level_index(spec, todo_id)
+    meanwhile is left alone); its delivery stops waiting at its next ask. True if ended.
+    ``level``: its level index, when the caller has it already."""
+    if level is None:
+        level = level_index(spec, todo_id)
     event: dict[str, object] = {"reason": why}
     if worker:
         event["worker"] = worker
