@@ -75,13 +75,13 @@ DURATION_SCHEMA: JsonDict = {"anyOf": [
 Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(DURATION_SCHEMA)]
 
 
-class _Model(BaseModel):
-    # A field's docstring is its description (the generated reference, `coord schema`).
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False,
-                              use_attribute_docstrings=True)
+class GovernanceModel(BaseModel):
+    # A field's docstring is its description (the generated reference, `coord schema`),
+    # read only when one is wanted (coordination.catalog.schema.describe_fields).
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
-class Gate(_Model):
+class Gate(GovernanceModel):
     """A todo with ``gate:`` (and no ``run:``) waits for ``approvals`` distinct people
     (of ``from``, when given) before what follows it may start."""
 
@@ -112,12 +112,12 @@ class Gate(_Model):
         return self
 
 
-class WaveRequire(_Model):
+class WaveRequire(GovernanceModel):
     success_rate: float = Field(1.0, ge=0.0, le=1.0)
     """Share of the wave's todos that must succeed (0 to 1; default all)."""
 
 
-class Wave(_Model):
+class Wave(GovernanceModel):
     """A part of a plan's todos (by repo name or repo tag), started only after the wave
     before it ended, soaked and met its criteria."""
 

@@ -681,9 +681,11 @@ def _history_p50(file: Path, catalog: Catalog, plan_id: str, *, again: bool
     # run needs only to read history when a todo has no estimate
     import redis
 
-    from coordination.runtime.context import get_runtime  # lazy: as redis above
+    from coordination.runtime.context import get_runtime, nothing_recorded  # lazy: as redis
     from coordination.runtime.history import trends  # lazy: as redis above
 
+    if nothing_recorded(file):  # embedded, never swept: no server to start for no runs
+        return {}, None
     try:
         store = get_runtime(file).history()
         try:

@@ -145,8 +145,11 @@ def settings_page() -> str:
 # -- catalog ---------------------------------------------------------------------------
 
 def catalog_models() -> list[type[BaseModel]]:
-    """Every model reachable from the catalog's root, root first."""
+    """Every model reachable from the catalog's root, root first, its fields described."""
     from coordination.catalog.models import Catalog
+    from coordination.catalog.schema import describe_fields
+
+    describe_fields()  # the docstrings under the fields, read only when wanted
 
     seen: list[type[BaseModel]] = []
 

@@ -65,9 +65,10 @@ class CatalogModel(BaseModel):
     # Unknown keys are refused: in a hand-edited file they are almost always typos.
     # Non-finite floats (YAML's .inf and .nan, 1e400) are refused: no sum, sort or JSON
     # document can hold them. A field's docstring is its description (the generated
-    # reference and `coord schema` show it; tests/unit/test_docs_reference.py needs one).
+    # reference and `coord schema` show it; tests/unit/test_docs_reference.py needs one),
+    # read only when one is wanted (coordination.catalog.schema.describe_fields).
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=True,
-                              allow_inf_nan=False, use_attribute_docstrings=True)
+                              allow_inf_nan=False)
 
 
 class Priority(str, Enum):
