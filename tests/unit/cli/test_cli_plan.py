@@ -107,6 +107,19 @@ def test_dry_run_json_and_nothing_else(example_file: Path) -> None:
     assert "nothing enqueued" in human.stdout and "coord.repo.libcore" in human.stdout
 
 
+def test_a_dry_run_of_a_never_swept_catalog_starts_no_server(tmp_path: Path) -> None:
+    """Embedded, and nothing was ever recorded: the todos without an estimate have no runs
+    to read, so the dry run starts no redis-server (no server directory appears beside the
+    catalog)."""
+    from coordination.connection.embedded_server import server_dir
+
+    path = write(tmp_path, catalog_data(2, [(0, 1)]))  # no estimated_hours
+    r = coord(path, "sweep", "PLAN-1", "--dry-run", "--json")
+    assert r.returncode == 0, r.stderr
+    assert one_json(r.stdout)["todos"] == 2
+    assert not server_dir(path).exists()
+
+
 def test_dry_run_skips_completed_and_reports_blockers(tmp_path: Path) -> None:
     data = catalog_data(3, [(0, 1), (1, 2)], issues=[{"id": "ISSUE-1", "title": "open"}],
                         overrides={0: {"status": "completed"},
