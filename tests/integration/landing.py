@@ -95,6 +95,17 @@ def untouched(repos: Repos, base: dict[str, str]) -> None:
     assert {n: repos.remote_head(n) for n in NAMES} == base
 
 
+def lands_once_run_again(c: Cluster, sid: str, tid: str) -> None:
+    """``tid`` run again for real in the plan's sweep ``sid`` (resumed with only it): the
+    sweep succeeds, the change is landable and lands."""
+    again = c.cli_json("sweep", "resume", sid, "--only", tid)
+    assert again["rerun"] == [tid], again
+    assert c.wait_sweep(sid, timeout=90)["status"] == "succeeded"
+    doc = status(c)
+    assert doc["landable"] is True, doc["blockers"]
+    assert c.cli_json("change", "land", PLAN, "--wait")["state"] == "landed"
+
+
 def keyed(c: Cluster) -> Any:
     """Every coord process signs and requires signed evidence; the raw client a writer
     without the key writes with."""

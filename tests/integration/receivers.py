@@ -4,12 +4,24 @@ are tested against."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 DOWN_FOR = 10.0
+
+
+def write_notified_catalog(root: Path, eco: Path, hooks: list[dict[str, Any]],
+                           coordination: str) -> None:
+    """An ecosystem.yaml at ``eco`` with one repo, api (``root``/repos/api, made), the
+    webhooks ``hooks`` (one flow mapping each) and ``coordination`` (that section's body)."""
+    (root / "repos" / "api").mkdir(parents=True, exist_ok=True)
+    notify = "".join(f"  - {json.dumps(h)}\n" for h in hooks)
+    eco.write_text("version: 1\nrepos:\n  - name: api\n    path: repos/api\n"
+                   f"notify:\n{notify}coordination:\n{coordination}")
 
 
 class Endpoint:
@@ -72,3 +84,50 @@ class Endpoint:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+class Slow:
+    """A webhook receiver that answers 200 only after ``delay`` s (0: at once); notes when
+    each request arrived and its body. Slower than the workers' delivery timeout, each
+    POST to it times out and is tried again after its backoff."""
+
+    def __init__(self, delay: float) -> None:
+        self.arrived: list[float] = []
+        self.bodies: list[bytes] = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        box = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                arrived = time.time()
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with box.lock:
+                    box.arrived.append(arrived)
+                    box.bodies.append(body)
+                if delay and box.stop.wait(delay):
+                    return
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                except OSError:
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.arrived)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.shutdown()
+        self.server.server_close()

@@ -282,14 +282,7 @@ def test_approvers_prove_who_they_are_with_ssh_signatures(cluster: Cluster) -> N
     approval is bo's key again and counts once; a vote without signature, one by a
     key in no file and one signed for another binding are refused; bo and cy pass it."""
     c = cluster
-    keys = c.root / "keys"
-    keys.mkdir()
-    pub = {n: keygen(keys / n) for n in ("ana", "bo", "cy", "zed")}
-    (c.root / "allowed_signers").write_text(
-        f"ana {pub['ana']}\nbo,dan {pub['bo']}\ncy {pub['cy']}\n")
-    gated_catalog(c, "{approvals: 2, from: [ana, bo, cy, dan], starter_may_approve: false}")
-    c.eco.write_text(c.eco.read_text() + "approvers: {allowed_signers: allowed_signers}\n")
-    c.env.pop("SSH_AUTH_SOCK", None)
+    keys = signers(c, bo_also="dan")
     c.start_worker("a")
 
     def signed(user: str, key: str, *args: str) -> Any:
@@ -372,15 +365,18 @@ def test_without_approvers_identities_are_self_declared_and_approve_says_so(
     assert "approvers are self-declared" in res.stderr and "allowed_signers" in res.stderr
 
 
-def signers(c: Cluster) -> Path:
+def signers(c: Cluster, bo_also: str = "") -> Path:
     """Keys of ana, bo, cy (in the allowed-signers file) and zed (in none); a 2-of-3
-    gate refusing its starter; the catalog's approvers: names the file."""
+    gate refusing its starter; the catalog's approvers: names the file. ``bo_also``:
+    another name the file gives bo's key (one of the gate's approvers too)."""
     keys = c.root / "keys"
     keys.mkdir()
     pub = {n: keygen(keys / n) for n in ("ana", "bo", "cy", "zed")}
+    bo = ",".join(["bo", bo_also] if bo_also else ["bo"])
     (c.root / "allowed_signers").write_text(
-        f"ana {pub['ana']}\nbo {pub['bo']}\ncy {pub['cy']}\n")
-    gated_catalog(c, "{approvals: 2, from: [ana, bo, cy], starter_may_approve: false}")
+        f"ana {pub['ana']}\n{bo} {pub['bo']}\ncy {pub['cy']}\n")
+    names = ", ".join(["ana", "bo", "cy"] + ([bo_also] if bo_also else []))
+    gated_catalog(c, f"{{approvals: 2, from: [{names}], starter_may_approve: false}}")
     c.eco.write_text(c.eco.read_text() + "approvers: {allowed_signers: allowed_signers}\n")
     c.env.pop("SSH_AUTH_SOCK", None)
     return keys

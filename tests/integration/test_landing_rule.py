@@ -26,6 +26,7 @@ from tests.integration.landing import (
     PLAN,
     keyed,
     kinds,
+    lands_once_run_again,
     refused,
     start,
     status,
@@ -358,12 +359,7 @@ def test_a_failed_todo_rewritten_to_succeeded_is_refused(
     raw.hset(where, todo_field("TODO-201"), json.dumps(cp))  # as the failure left it
     assert kinds(status(c)) == [("run", "TODO-201")]
     (c.root / "fail-notes").unlink()  # fixed, and run again for real: sealed, it lands
-    again = c.cli_json("sweep", "resume", sid, "--only", "TODO-201")
-    assert again["rerun"] == ["TODO-201"], again
-    assert c.wait_sweep(sid, timeout=90)["status"] == "succeeded"
-    doc = status(c)
-    assert doc["landable"] is True, doc["blockers"]
-    assert c.cli_json("change", "land", PLAN, "--wait")["state"] == "landed"
+    lands_once_run_again(c, sid, "TODO-201")
 
 
 def test_a_failed_todo_rewritten_to_not_ended_blocks_and_a_running_sweep_says_so(
@@ -420,12 +416,7 @@ def test_a_failed_todo_rewritten_to_not_ended_blocks_and_a_running_sweep_says_so
 
     raw.hset(where, todo_field("TODO-201"), json.dumps(cp))
     (c.root / "fail-notes").unlink()  # fixed, and run again for real: it lands
-    again = c.cli_json("sweep", "resume", sid, "--only", "TODO-201")
-    assert again["rerun"] == ["TODO-201"], again
-    assert c.wait_sweep(sid, timeout=90)["status"] == "succeeded"
-    doc = status(c)
-    assert doc["landable"] is True, doc["blockers"]
-    assert c.cli_json("change", "land", PLAN, "--wait")["state"] == "landed"
+    lands_once_run_again(c, sid, "TODO-201")
 
 
 def test_an_outcome_of_two_runs_back_put_back_is_refused(

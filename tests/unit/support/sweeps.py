@@ -180,6 +180,16 @@ def run_as_worker(rt: Runtime, sid: str, tid: str, repo: str, *,
     return st.lease
 
 
+def started_to_the_gate(svc: SweepService, tid: str = "TODO-001", timeout: float = 20.0) -> str:
+    """The plan's sweep started and run until its gate ``tid`` awaits approval: its id."""
+    sid = svc.start(PLAN)
+    end = time.monotonic() + timeout
+    while svc.status(sid)["todos"][tid]["status"] != "awaiting_approval":
+        assert time.monotonic() < end
+        time.sleep(0.02)
+    return sid
+
+
 def start(rt: Runtime, cat: Path, strategy: str = "levels") -> str:
     return SweepService(rt, cat).start(PLAN, strategy=strategy, ignore_blockers=True)
 

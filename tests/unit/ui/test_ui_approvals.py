@@ -4,7 +4,6 @@ in (COORD_UI_AUTH's user and COORD_UI_USERS' users), the CSRF token, the origin.
 from __future__ import annotations
 
 import base64
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
 from coordination.ui.app import create_app
 from coordination.ui.server import check_bind, load_users
-from tests.unit.support.sweeps import PLAN, repos_of, write_catalog
+from tests.unit.support.sweeps import repos_of, started_to_the_gate, write_catalog
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -50,11 +49,7 @@ def test_two_signed_in_users_pass_a_two_person_gate(rt: Runtime, tmp_path: Path)
                         base_url="http://localhost")
     svc = SweepService(rt, cat)
     with embedded_workers(rt, repos_of(svc)):
-        sid = svc.start(PLAN)
-        end = time.monotonic() + 20
-        while svc.status(sid)["todos"]["TODO-001"]["status"] != "awaiting_approval":
-            assert time.monotonic() < end
-            time.sleep(0.02)
+        sid = started_to_the_gate(svc)
         url = f"/api/sweeps/{sid}/todos/TODO-001/approve"
 
         def session(user: str, pw: str) -> Any:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from starlette.testclient import TestClient
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
 from coordination.ui.app import create_app
-from tests.unit.support.sweeps import PLAN, repos_of, write_catalog
+from tests.unit.support.sweeps import repos_of, started_to_the_gate, write_catalog
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.signed(key="w" * 32)]
 
@@ -42,11 +41,7 @@ def test_the_view_votes_only_for_principals_of_the_file(signed_rt: Runtime,
                         base_url="http://localhost")
     svc = SweepService(rt, cat)
     with embedded_workers(rt, repos_of(svc)):
-        sid = svc.start(PLAN)
-        end = time.monotonic() + 20
-        while svc.status(sid)["todos"]["TODO-001"]["status"] != "awaiting_approval":
-            assert time.monotonic() < end
-            time.sleep(0.02)
+        sid = started_to_the_gate(svc)
         url = f"/api/sweeps/{sid}/todos/TODO-001/approve"
 
         def post(user: str, pw: str) -> tuple[int, dict[str, object]]:
