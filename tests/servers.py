@@ -26,6 +26,23 @@ class RedisServer:
         return redis.Redis.from_url(self.url, decode_responses=True)
 
 
+def redis_binary() -> str:
+    """The redis-server on PATH; the test is skipped without one (failed, naming it, when
+    COORD_REQUIRE_REDIS=1: a run that must test against Redis)."""
+    import os
+    import shutil
+
+    import pytest
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        reason = "redis-server is not on PATH; install redis (e.g. apt-get install redis-server)"
+        if os.environ.get("COORD_REQUIRE_REDIS") == "1":
+            pytest.fail(f"COORD_REQUIRE_REDIS=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+    return binary
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

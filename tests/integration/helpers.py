@@ -319,11 +319,12 @@ class Cluster:
             self.wait_ready(w)
         return w
 
-    def start_workers(self, repos: Iterable[str]) -> list[Worker]:
+    def start_workers(self, repos: Iterable[str],
+                      timeout: float = WORKER_READY_TIMEOUT) -> list[Worker]:
         """Start several at once (their imports overlap), then wait for each."""
         ws = [self.start_worker(r, wait=False) for r in repos]
         for w in ws:
-            self.wait_ready(w)
+            self.wait_ready(w, timeout=timeout)
         return ws
 
     def wait_ready(self, w: Worker, timeout: float = WORKER_READY_TIMEOUT) -> None:
@@ -369,6 +370,16 @@ def max_overlap(spans: Iterable[tuple[float, float]]) -> int:
         cur += d
         best = max(best, cur)
     return best
+
+
+def close_after_test(request: Any, clusters: Iterable[Cluster]) -> None:
+    """Each of ``clusters`` closed after the test ``request`` ran; when it failed, their
+    workers' log tails printed first (pytest shows them)."""
+    rep = getattr(request.node, "rep_call", None)
+    for c in clusters:
+        if rep is not None and rep.failed:
+            print(c.log_tails())
+        c.close()
 
 
 def wait_serving(proc: subprocess.Popen[Any], base: str,
