@@ -382,6 +382,18 @@ def signers(c: Cluster, bo_also: str = "") -> Path:
     return keys
 
 
+def signed_vote_by_hand(c: Cluster, keys: Path, sid: str, gate: dict[str, Any],
+                        who: str) -> None:
+    """``who``'s approval of TODO-002, signed by their key over the gate's binding, put
+    into Redis by hand (as the only vote)."""
+    from coordination.trust import sshsig
+
+    vote = sshsig.sign(sshsig.binding_message(sid, "TODO-002", gate["binding"], "approve",
+                                              who), str(keys / who))
+    keyless_write(c, sid, "TODO-002", {who: {"d": "approve", "b": gate["binding"], "at": 1,
+                                             "c": "", "ssh": vote}})
+
+
 def with_key(c: Cluster, key: Path | None, user: str, *args: str) -> Any:
     env = {k: v for k, v in c.env.items() if k != "COORD_APPROVE_KEY"}
     if key is not None:
@@ -418,12 +430,7 @@ def test_the_starter_is_the_key_that_signed_the_start_whatever_name_it_claims(
 
     # bo's vote, signed by his key over the binding, put into Redis by hand: the count
     # (the supervision pass) refuses it for what the key proves, not for a name.
-    from coordination.trust import sshsig
-
-    vote = sshsig.sign(sshsig.binding_message(sid, "TODO-002", gate["binding"], "approve",
-                                              "bo"), str(keys / "bo"))
-    keyless_write(c, sid, "TODO-002", {"bo": {"d": "approve", "b": gate["binding"], "at": 1,
-                                              "c": "", "ssh": vote}})
+    signed_vote_by_hand(c, keys, sid, gate, "bo")
     [why] = refused_of(c, sid, "TODO-002", 1)
     assert why.startswith(f"vote of bo on gate TODO-002 of sweep {sid}: proves bo, who "
                           "started the sweep"), why
@@ -462,12 +469,7 @@ def test_a_start_proof_taken_away_leaves_no_vote_counting(cluster: Cluster) -> N
             says = "does not verify over this sweep's start"
         code, err = with_key(c, keys / "bo", "bo", "approve", "TODO-002", "--sweep", sid)
         assert code == 2 and "starter is unproven" in err and says in err, err
-    from coordination.trust import sshsig
-
-    vote = sshsig.sign(sshsig.binding_message(sid, "TODO-002", gate["binding"], "approve",
-                                              "cy"), str(keys / "cy"))
-    keyless_write(c, sid, "TODO-002", {"cy": {"d": "approve", "b": gate["binding"], "at": 1,
-                                              "c": "", "ssh": vote}})
+    signed_vote_by_hand(c, keys, sid, gate, "cy")
     [why] = refused_of(c, sid, "TODO-002", 1)
     assert why.startswith(f"vote of cy on gate TODO-002 of sweep {sid}: the sweep's starter "
                           "is unproven"), why

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -275,9 +276,9 @@ def test_the_sweep_pointer_moved_back_to_an_older_approval_is_refused(
     untouched(repos, base)
 
 
-def test_an_older_verify_success_put_back_after_a_later_failure_is_refused(
-        landing_world: tuple[Cluster, Repos]) -> None:
-    c, repos = landing_world
+def landable_once(c: Cluster, repos: Repos) -> tuple[Any, dict[str, str], str, str]:
+    """The change swept once, passing: landable. The keyless writer's client, the
+    remotes' heads before, the change's key and the sweep's id."""
     raw = keyed(c)
     write_catalog(c, broken=False)
     base = {n: repos.remote_head(n) for n in NAMES}
@@ -285,6 +286,13 @@ def test_an_older_verify_success_put_back_after_a_later_failure_is_refused(
     key = c.rt.keys.change(PLAN)
     s1 = sweep(c, expect=0)
     assert status(c)["landable"] is True
+    return raw, base, key, s1
+
+
+def test_an_older_verify_success_put_back_after_a_later_failure_is_refused(
+        landing_world: tuple[Cluster, Repos]) -> None:
+    c, repos = landing_world
+    raw, base, key, s1 = landable_once(c, repos)
     success = raw.hget(key, "verify:TODO-103")
     (c.root / "fail-api").touch()  # api's verify todo now fails, on the same candidates
     again = c.cli_json("todo", "run", "TODO-103", "--wait", "--ignore-blockers", "--no-sync",
@@ -522,13 +530,7 @@ def test_an_earlier_sweeps_pointer_and_records_put_back_are_refused_as_a_replay(
     import shutil
 
     c, repos = landing_world
-    raw = keyed(c)
-    write_catalog(c, broken=False)
-    base = {n: repos.remote_head(n) for n in NAMES}
-    start(c)
-    key = c.rt.keys.change(PLAN)
-    s1 = sweep(c, expect=0)
-    assert status(c)["landable"] is True
+    raw, base, key, s1 = landable_once(c, repos)
     good = {f: raw.hget(key, f) for f in ("sweep", "verify:TODO-101", "verify:TODO-102",
                                           "verify:TODO-103")}
     (c.root / "fail-api").touch()  # sweep 2: api's verify todo fails, same candidates
