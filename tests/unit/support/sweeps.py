@@ -6,7 +6,7 @@ import shlex
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,21 +76,33 @@ def fresh_runtime() -> Runtime:
     return Runtime.create(client=stand_in())
 
 
-@contextmanager
-def stub_runtime() -> Iterator[Runtime]:
-    """:func:`fresh_runtime` dispatching to :class:`StubApp` (messages recorded, none
-    sent); the process-wide runtime and embedded state dropped after."""
-    from coordination.connection.client import reset_embedded
+def stub_dispatching(runtime: Runtime) -> Runtime:
+    """``runtime``, now dispatching to :class:`StubApp` (messages recorded, none sent)."""
     from coordination.dispatch import CeleryDispatcher
-    from coordination.runtime.context import get_runtime
 
-    runtime = fresh_runtime()
     runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
+    return runtime
+
+
+@contextmanager
+def dropped_after(runtime: Runtime) -> Iterator[Runtime]:
+    """``runtime``; the process-wide runtime, embedded state and settings dropped after."""
+    from coordination.connection.client import reset_embedded
+    from coordination.runtime.context import get_runtime
+    from coordination.settings import get_settings
+
     try:
         yield runtime
     finally:
         reset_embedded()
         get_runtime.cache_clear()
+        get_settings.cache_clear()
+
+
+def stub_runtime() -> AbstractContextManager[Runtime]:
+    """:func:`fresh_runtime` dispatching to :class:`StubApp`; the process-wide runtime,
+    embedded state and settings dropped after."""
+    return dropped_after(stub_dispatching(fresh_runtime()))
 
 
 def repos_of(svc: SweepService, plan: str = PLAN) -> dict[str, int]:
