@@ -372,6 +372,18 @@ def max_overlap(spans: Iterable[tuple[float, float]]) -> int:
     return best
 
 
+def write_api_catalog(root: Path, hooks: Sequence[dict[str, Any]], coordination: str) -> Path:
+    """``root``/ecosystem.yaml with one repo, api (``root``/repos/api, made), the webhooks
+    ``hooks`` (one flow mapping each; none: no notify section) and ``coordination`` (that
+    section's body): its path."""
+    (root / "repos" / "api").mkdir(parents=True, exist_ok=True)
+    notify = "notify:\n" + "".join(f"  - {json.dumps(h)}\n" for h in hooks) if hooks else ""
+    eco = root / "ecosystem.yaml"
+    eco.write_text("version: 1\nrepos:\n  - name: api\n    path: repos/api\n"
+                   f"{notify}coordination:\n{coordination}")
+    return eco
+
+
 def close_after_test(request: Any, clusters: Iterable[Cluster]) -> None:
     """Each of ``clusters`` closed after the test ``request`` ran; when it failed, their
     workers' log tails printed first (pytest shows them)."""

@@ -4,24 +4,13 @@ are tested against."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 DOWN_FOR = 10.0
 
-
-def write_notified_catalog(root: Path, eco: Path, hooks: list[dict[str, Any]],
-                           coordination: str) -> None:
-    """An ecosystem.yaml at ``eco`` with one repo, api (``root``/repos/api, made), the
-    webhooks ``hooks`` (one flow mapping each) and ``coordination`` (that section's body)."""
-    (root / "repos" / "api").mkdir(parents=True, exist_ok=True)
-    notify = "".join(f"  - {json.dumps(h)}\n" for h in hooks)
-    eco.write_text("version: 1\nrepos:\n  - name: api\n    path: repos/api\n"
-                   f"notify:\n{notify}coordination:\n{coordination}")
 
 
 class Endpoint:

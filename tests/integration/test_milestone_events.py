@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-from tests.integration.helpers import ROOT, Cluster, wait_until
-from tests.integration.receivers import Endpoint, write_notified_catalog
+from tests.integration.helpers import ROOT, Cluster, wait_until, write_api_catalog
+from tests.integration.receivers import Endpoint
 from tests.servers import free_port
 
 pytestmark = pytest.mark.timeout(240)
 
 
 def _catalog(c: Cluster, port: int) -> None:
-    write_notified_catalog(c.root, c.eco, [
+    write_api_catalog(c.root, [
         {"url": f"http://127.0.0.1:{port}/hook",
          "events": ["milestone.completed", "milestone.reopened"]}], """  plans:
     - id: PLAN-001
@@ -98,8 +98,7 @@ def test_embedded_milestone_completed_delivered_once(tmp_path: Path) -> None:
     port = free_port()
     endpoint = Endpoint(port, fail_first=0)
     try:
-        eco = tmp_path / "ecosystem.yaml"
-        write_notified_catalog(tmp_path, eco, [
+        eco = write_api_catalog(tmp_path, [
             {"url": f"http://127.0.0.1:{port}/hook", "events": ["milestone.completed"]}],
             """  plans:
     - id: PLAN-001
@@ -136,14 +135,7 @@ def test_embedded_milestone_completed_delivered_once(tmp_path: Path) -> None:
 def test_by_hand_completion_announces_once(tmp_path: Path) -> None:
     """`todo complete` / `todo update --status` that complete (or undo) a milestone say
     so once, as a sweep's sync does (embedded: the catalog's own server)."""
-    (tmp_path / "repos" / "api").mkdir(parents=True)
-    eco = tmp_path / "ecosystem.yaml"
-    eco.write_text("""version: 1
-repos:
-  - name: api
-    path: repos/api
-coordination:
-  plans:
+    eco = write_api_catalog(tmp_path, (), """  plans:
     - id: PLAN-001
       title: by hand
       status: active

@@ -18,8 +18,8 @@ from collections import Counter
 
 import pytest
 
-from tests.integration.helpers import Cluster, wait_until
-from tests.integration.receivers import Endpoint, Slow, write_notified_catalog
+from tests.integration.helpers import Cluster, wait_until, write_api_catalog
+from tests.integration.receivers import Endpoint, Slow
 from tests.servers import free_port
 
 pytestmark = pytest.mark.timeout(150)
@@ -35,7 +35,7 @@ NOTIFIED = """  plans:
 
 
 def _catalog(c: Cluster, port: int) -> None:
-    write_notified_catalog(c.root, c.eco, [
+    write_api_catalog(c.root, [
         {"url": f"http://hook:pw%40x@127.0.0.1:{port}/hook",
          "events": ["todo.failed", "sweep.finished"], "secret_env": "COORD_HOOK_SECRET"}],
         NOTIFIED + """    - {id: TODO-002, task: two, repo: api, plan: PLAN-001, run: "true"}
@@ -115,7 +115,7 @@ def test_a_gate_waiting_is_delivered(cluster: Cluster) -> None:
     port = free_port()
     endpoint = Endpoint(port, fail_first=0)
     try:
-        write_notified_catalog(cluster.root, cluster.eco, [
+        write_api_catalog(cluster.root, [
             {"url": f"http://127.0.0.1:{port}/hook", "events": ["gate.waiting"],
              "format": "slack"}], """  plans:
     - {id: PLAN-001, title: gated, status: active}
@@ -149,7 +149,7 @@ def test_a_slow_webhook_does_not_hold_the_others(cluster: Cluster) -> None:
     healthy = Endpoint(port, fail_first=0)
     try:
         events = ["todo.failed", "sweep.finished"]
-        write_notified_catalog(cluster.root, cluster.eco, [
+        write_api_catalog(cluster.root, [
             {"url": f"http://127.0.0.1:{slow.port}/slow", "events": events},
             {"url": f"http://127.0.0.1:{port}/hook", "events": events}],
             NOTIFIED + """    - {id: TODO-002, task: two, repo: api, plan: PLAN-001, run: "exit 4"}
