@@ -8,7 +8,7 @@ import json
 import subprocess
 from typing import Any
 
-from tests.integration.change_repos import Repos, json_str
+from tests.integration.change_repos import Repos, edits_catalog_lines, json_str
 from tests.integration.helpers import PLAN, Cluster, wait_serving
 from tests.servers import free_port
 
@@ -25,18 +25,9 @@ def write_catalog(c: Cluster, *, gate: bool = False, broken: bool = True,
     exits 7 while a file fail-notes is beside the catalog (``pre``: after TODO-202, which
     exits 8 while a file fail-pre is); ``hold``: a todo TODO-203 of no verify after the
     verify todos that ends only once a file go is beside the catalog."""
-    lines = ["version: 1", "repos:"]
-    lines += [f"  - {{name: {n}, path: checkouts/{n}}}" for n in NAMES]
-    lines += ["coordination:", "  plans:",
-              f"    - {{id: {PLAN}, title: change, status: active, change: {{branch: chg}}}}",
-              "  todos:"]
-    edits = []
-    for i, n in enumerate(NAMES):
-        tid = f"TODO-{i + 1:03d}"
-        edits.append(tid)
-        run = "echo edited > CHANGED" + (" && touch BROKEN" if broken and n == "api" else "")
-        lines.append(f"    - {{id: {tid}, task: edit {n}, repo: {n}, plan: {PLAN}, "
-                     f"run: {json_str(run)}, commit: \"edit {n}\"}}")
+    lines, edits = edits_catalog_lines(NAMES, "change", {
+        n: "echo edited > CHANGED" + (" && touch BROKEN" if broken and n == "api" else "")
+        for n in NAMES}, PLAN)
     verifies = []
     # ... and fails too while a file fail-<repo> is beside the catalog (the same candidates)
     check = (f"{CHECK}; test ! -f {c.root}/fail-$COORD_REPO || "
