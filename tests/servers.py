@@ -80,6 +80,30 @@ def start_redis(binary: str, workdir: Path) -> RedisServer:
     raise RuntimeError(f"redis-server did not answer PING in {START_TIMEOUT}s:\n{last_output}")
 
 
+def term_then_kill(pid: int, *, group: bool, grace: float, poll: float) -> None:
+    """SIGTERM to process ``pid`` (its process group when ``group``), then SIGKILL if it
+    is still there after ``grace`` s (looked at every ``poll`` s)."""
+    import os
+    import signal
+
+    send = os.killpg if group else os.kill
+    try:
+        send(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            send(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(poll)
+    try:
+        send(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
