@@ -192,14 +192,29 @@ def run_as_worker(rt: Runtime, sid: str, tid: str, repo: str, *,
     return st.lease
 
 
-def started_to_the_gate(svc: SweepService, tid: str = "TODO-001", timeout: float = 20.0) -> str:
-    """The plan's sweep started and run until its gate ``tid`` awaits approval: its id."""
-    sid = svc.start(PLAN)
-    end = time.monotonic() + timeout
-    while svc.status(sid)["todos"][tid]["status"] != "awaiting_approval":
-        assert time.monotonic() < end
-        time.sleep(0.02)
-    return sid
+def gate_then_run(tmp_path: Path, gate: dict[str, Any]) -> Path:
+    """A catalog of one repo, api: the gate TODO-001 (``gate``), then TODO-002 (true)."""
+    return write_catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "gate": gate},
+        {"id": "TODO-002", "repo": "api", "run": "true", "blocked_by": ["TODO-001"]},
+    ], repos=("api",))
+
+
+@contextmanager
+def at_the_gate(rt: Runtime, cat: Path, timeout: float = 20.0
+                ) -> Iterator[tuple[SweepService, str]]:
+    """In-process workers running the plan's sweep of ``cat`` until its gate TODO-001
+    awaits approval: the service and the sweep's id (the workers stop after)."""
+    from workers.embedded import embedded_workers
+
+    svc = SweepService(rt, cat)
+    with embedded_workers(rt, repos_of(svc)):
+        sid = svc.start(PLAN)
+        end = time.monotonic() + timeout
+        while svc.status(sid)["todos"]["TODO-001"]["status"] != "awaiting_approval":
+            assert time.monotonic() < end
+            time.sleep(0.02)
+        yield svc, sid
 
 
 def start(rt: Runtime, cat: Path, strategy: str = "levels") -> str:
