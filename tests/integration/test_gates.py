@@ -52,6 +52,14 @@ coordination:
     return c.eco
 
 
+def at_the_gate(c: Cluster) -> tuple[str, dict[str, Any]]:
+    """A worker for a and a sweep of the plan, run until the gate TODO-002 awaits
+    approval: the sweep's id and the gate's checkpoint."""
+    c.start_worker("a")
+    sid = c.start_sweep()
+    return sid, c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+
+
 def as_user(c: Cluster, user: str, *args: str) -> Any:
     """`coord ARGS --json` as ``user`` (COORD_USER): (exit code, JSON or stderr)."""
     import subprocess
@@ -118,9 +126,7 @@ def test_two_of_three_gate_refuses_the_starter_and_passes_on_a_third_person(
 def test_a_rejected_gate_fails_and_what_follows_is_skipped(cluster: Cluster) -> None:
     c = cluster
     gated_catalog(c, "{approvals: 1}")
-    c.start_worker("a")
-    sid = c.start_sweep()
-    c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    sid, _ = at_the_gate(c)
     code, out = as_user(c, "bo", "reject", "TODO-002", "--sweep", sid, "--comment", "not now")
     assert code == 0 and out["status"] == "failed", out
     st = c.wait_sweep(sid, 30)
@@ -134,9 +140,7 @@ def test_a_rejected_gate_fails_and_what_follows_is_skipped(cluster: Cluster) -> 
 def test_a_gate_nobody_decides_expires(cluster: Cluster, on_expiry: str) -> None:
     c = cluster
     gated_catalog(c, f"{{approvals: 1, expires: 1s, on_expiry: {on_expiry}}}", undo=True)
-    c.start_worker("a")
-    sid = c.start_sweep()
-    c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    sid, _ = at_the_gate(c)
 
     def ended() -> dict[str, Any] | None:
         rec = c.rt.checkpoints.get_sweep(sid) or {}
@@ -191,9 +195,7 @@ def test_forged_votes_never_pass_a_gate_and_are_refused_by_name(cluster: Cluster
     c = cluster
     c.env.update(COORD_SIGNING_KEY="s" * 32, COORD_REQUIRE_SIGNED="1")
     gated_catalog(c, "{approvals: 2, from: [ana, bo, cy]}")
-    c.start_worker("a")
-    sid = c.start_sweep()
-    gate = c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    sid, gate = at_the_gate(c)
     b = gate["binding"]
     keyless_write(c, sid, "TODO-002", {u: {"d": "approve", "b": b, "at": 1, "c": ""}
                                        for u in ("ana", "bo")})
@@ -225,9 +227,7 @@ def test_an_approval_follows_what_was_approved(cluster: Cluster) -> None:
     c = cluster
     gated_catalog(c, "{approvals: 1}")
     c.eco.write_text(c.eco.read_text().replace('run: "touch deployed"', 'run: "exit 3"'))
-    c.start_worker("a")
-    sid = c.start_sweep()
-    c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    sid, _ = at_the_gate(c)
     code, out = as_user(c, "bo", "approve", "TODO-002", "--sweep", sid)
     assert code == 0 and out["status"] == "succeeded", out
     assert c.wait_sweep(sid, 30)["status"] == "failed"
@@ -255,9 +255,7 @@ def test_an_approval_follows_what_was_approved(cluster: Cluster) -> None:
 def test_an_expired_gate_names_the_approvals_it_had(cluster: Cluster) -> None:
     c = cluster
     gated_catalog(c, "{approvals: 2, expires: 3s}")
-    c.start_worker("a")
-    sid = c.start_sweep()
-    c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    sid, _ = at_the_gate(c)
     code, out = as_user(c, "ana", "approve", "TODO-002", "--sweep", sid)
     assert code == 0 and out["approvals"] == ["ana"], out
     rec = wait_until(lambda: (lambda r: r if r.get("status") == "cancelled" else None)(
@@ -355,9 +353,7 @@ def test_without_approvers_identities_are_self_declared_and_approve_says_so(
 
     c = cluster
     gated_catalog(c, "{approvals: 1}")
-    c.start_worker("a")
-    sid = c.start_sweep()
-    c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    sid, _ = at_the_gate(c)
     res = subprocess.run(c.argv("approve", "TODO-002", "--sweep", sid),
                          env=dict(c.env, COORD_USER="bo"), capture_output=True, text=True,
                          timeout=60, cwd=c.root)
