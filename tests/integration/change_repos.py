@@ -172,6 +172,14 @@ class World:
             out[repo] = sha
         return out
 
+    def drafted_and_verified(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The change drafted (:meth:`draft`) and verified: each repo's remote head before
+        it, and each repo's candidate."""
+        base = {r: self.repos.remote_head(r) for r in self.names}
+        cands = self.draft()
+        self.verify()
+        return base, cands
+
     def verify(self, ok: bool = True) -> dict[str, str]:
         """The verify todo's turn (in the last repo), in a one-todo sweep of its own as
         `coord todo run` starts it (the plan's sweep pointer notes where it ran): the
