@@ -17,7 +17,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -370,6 +370,21 @@ def max_overlap(spans: Iterable[tuple[float, float]]) -> int:
         cur += d
         best = max(best, cur)
     return best
+
+
+#: The saga tests' repos and their chain of todos, one a repo, each after the one before.
+CHAIN_REPOS = ("a", "b", "c", "d")
+CHAIN_IDS = [f"TODO-00{i}" for i in range(1, 5)]
+
+
+def undoable_chain(c: Cluster, undo: Callable[[str], str]) -> list[str]:
+    """The chain CHAIN_IDS over CHAIN_REPOS (each todo ``true``, undone by ``undo(id)``)
+    in the catalog and a worker per repo started: the ids."""
+    c.write_catalog(dict.fromkeys(CHAIN_REPOS, 1), [
+        T(tid, repo, "true", blocked_by=[CHAIN_IDS[i - 1]] if i else [], undo=undo(tid))
+        for i, (tid, repo) in enumerate(zip(CHAIN_IDS, CHAIN_REPOS))])
+    c.start_workers(CHAIN_REPOS)
+    return CHAIN_IDS
 
 
 def write_api_catalog(root: Path, hooks: Sequence[dict[str, Any]], coordination: str) -> Path:
