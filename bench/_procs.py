@@ -88,17 +88,9 @@ def stop_embedded(catalog: Path) -> None:
         return
     if pid is None:
         return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    end = time.monotonic() + 5
-    while time.monotonic() < end:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+    from tests.servers import term_then_kill  # (the scripts put the repo on sys.path)
+
+    term_then_kill(pid, group=False, grace=5, poll=0.05)
 
 
 @dataclass

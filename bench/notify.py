@@ -27,9 +27,7 @@ import json
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -41,51 +39,16 @@ from _servers import start_redis  # noqa: E402  (bench/, on sys.path as the scri
 from coordination.runtime.context import Runtime  # noqa: E402
 from coordination.settings import Settings  # noqa: E402
 from coordination.sweeps.notify import NotifierThread  # noqa: E402
+from tests.integration.receivers import Slow  # noqa: E402  (the tests' slow webhook)
 
 TARGET_RATIO = 2.0
 
 
-class Receiver:
-    """An endpoint answering after ``delay`` s; notes each arrival's latency."""
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self.lock = threading.Lock()
-        self.latencies: list[float] = []
-        self.stop = threading.Event()
-        box = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802
-                arrived = time.time()
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with box.lock:
-                    box.latencies.append(arrived - float(body["event"]["ts"]))
-                if box.delay and box.stop.wait(box.delay):
-                    return
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                except OSError:
-                    pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.latencies)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.server.shutdown()
-        self.server.server_close()
+def latencies(rcv: Slow) -> list[float]:
+    """Per delivery a receiver got: the time from its event (``ts``) to the POST's arrival."""
+    with rcv.lock:
+        return [at - float(json.loads(body)["event"]["ts"])
+                for at, body in zip(rcv.arrived, rcv.bodies)]
 
 
 def p95(xs: list[float]) -> float:
@@ -95,8 +58,8 @@ def p95(xs: list[float]) -> float:
 def phase(url: str, namespace: str, events: int, every: float, slow: float | None
           ) -> dict[str, Any]:
     rt = Runtime.create(Settings(redis_url=url, namespace=namespace))
-    healthy = Receiver(0.0)
-    slow_rcv = Receiver(slow) if slow is not None else None
+    healthy = Slow(0.0)
+    slow_rcv = Slow(slow) if slow is not None else None
     hooks = [healthy] + ([slow_rcv] if slow_rcv else [])
     rt.outbox().publish_targets([{"url": h.url, "events": ["todo.failed"], "secret_env": None,
                                   "format": "json"} for h in hooks])
@@ -116,7 +79,7 @@ def phase(url: str, namespace: str, events: int, every: float, slow: float | Non
         for h in hooks:
             h.close()
         notifier.stop()
-    lat = sorted(healthy.latencies)
+    lat = sorted(latencies(healthy))
     return {"phase": "slow" if slow is not None else "baseline", "delivered": len(lat),
             "events": events, "p50_s": statistics.median(lat) if lat else None,
             "p95_s": p95(lat) if lat else None,

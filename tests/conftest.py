@@ -4,14 +4,12 @@ clusters) live in tests/integration/conftest.py."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.servers import RedisServer, start_redis, stop_process
+from tests.servers import RedisServer, redis_binary, start_redis, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "ecosystem.yaml"
@@ -70,13 +68,7 @@ def example_catalog(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        reason = "redis-server is not on PATH; install redis (e.g. apt-get install redis-server)"
-        if os.environ.get("COORD_REQUIRE_REDIS") == "1":
-            pytest.fail(f"COORD_REQUIRE_REDIS=1 but {reason}", pytrace=False)
-        pytest.skip(reason)
-    server = start_redis(binary, tmp_path_factory.mktemp("redis"))
+    server = start_redis(redis_binary(), tmp_path_factory.mktemp("redis"))
     try:
         yield server
     finally:

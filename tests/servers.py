@@ -26,6 +26,23 @@ class RedisServer:
         return redis.Redis.from_url(self.url, decode_responses=True)
 
 
+def redis_binary() -> str:
+    """The redis-server on PATH; the test is skipped without one (failed, naming it, when
+    COORD_REQUIRE_REDIS=1: a run that must test against Redis)."""
+    import os
+    import shutil
+
+    import pytest
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        reason = "redis-server is not on PATH; install redis (e.g. apt-get install redis-server)"
+        if os.environ.get("COORD_REQUIRE_REDIS") == "1":
+            pytest.fail(f"COORD_REQUIRE_REDIS=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+    return binary
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -61,6 +78,30 @@ def start_redis(binary: str, workdir: Path) -> RedisServer:
         stop_process(proc)
         last_output = log.read_text(errors="replace")[-2000:] if log.exists() else ""
     raise RuntimeError(f"redis-server did not answer PING in {START_TIMEOUT}s:\n{last_output}")
+
+
+def term_then_kill(pid: int, *, group: bool, grace: float, poll: float) -> None:
+    """SIGTERM to process ``pid`` (its process group when ``group``), then SIGKILL if it
+    is still there after ``grace`` s (looked at every ``poll`` s)."""
+    import os
+    import signal
+
+    send = os.killpg if group else os.kill
+    try:
+        send(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            send(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(poll)
+    try:
+        send(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:

@@ -88,6 +88,24 @@ def make_repos(root: Path, names: list[str], hook_extra: str = "") -> Repos:
     return Repos(root, names, log)
 
 
+def edits_catalog_lines(names: list[str], title: str, runs: dict[str, str],
+                        plan: str = "PLAN-001") -> tuple[list[str], list[str]]:
+    """A catalog's lines, up to its todos: ``names`` as repos (checkouts/<name>), a change
+    plan ``title`` (branch chg) and an edit+commit todo per repo running ``runs[repo]``.
+    The lines (more todos may follow) and the edit todos' ids."""
+    lines = ["version: 1", "repos:"]
+    lines += [f"  - {{name: {n}, path: checkouts/{n}}}" for n in names]
+    lines += ["coordination:", "  plans:",
+              f"    - {{id: {plan}, title: {title}, status: active, change: {{branch: chg}}}}",
+              "  todos:"]
+    ids = []
+    for i, n in enumerate(names):
+        ids.append(f"TODO-{i + 1:03d}")
+        lines.append(f"    - {{id: {ids[-1]}, task: edit {n}, repo: {n}, plan: {plan}, "
+                     f"run: {json_str(runs[n])}, commit: \"edit {n}\"}}")
+    return lines, ids
+
+
 def catalog_yaml(names: list[str], *, branch: str = "chg", land: str = "push",
                  land_command: str | None = None, plan: str = "PLAN-001",
                  verify_run: str = "true", edit_run: str = "echo edited > CHANGED") -> str:
@@ -153,6 +171,14 @@ class World:
             assert sha is not None
             out[repo] = sha
         return out
+
+    def drafted_and_verified(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The change drafted (:meth:`draft`) and verified: each repo's remote head before
+        it, and each repo's candidate."""
+        base = {r: self.repos.remote_head(r) for r in self.names}
+        cands = self.draft()
+        self.verify()
+        return base, cands
 
     def verify(self, ok: bool = True) -> dict[str, str]:
         """The verify todo's turn (in the last repo), in a one-todo sweep of its own as

@@ -61,16 +61,13 @@ def cluster(redis_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
 
     When the test failed, the workers' log tails are printed (pytest shows them).
     """
-    from tests.integration.helpers import Cluster
+    from tests.integration.helpers import Cluster, close_after_test
 
     c = Cluster(tmp_path, redis_url)
     try:
         yield c
     finally:
-        rep = getattr(request.node, "rep_call", None)
-        if rep is not None and rep.failed:
-            print(c.log_tails())
-        c.close()
+        close_after_test(request, [c])
 
 
 @pytest.fixture

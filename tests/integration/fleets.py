@@ -152,6 +152,11 @@ NODE_REPOS = list(NODE)
 
 NODE_GROUP = ["md-parse", "md-render", "mdcli"]
 
+#: What ordering by runtime and dev edges says of the node fleet's loop.
+NODE_DEV_CYCLE = ("dependency cycle among md-parse, md-render, mdcli: "
+                  "md-parse -> mdcli (DEP-002 dev, package.json:7); "
+                  "mdcli -> md-parse (DEP-006 runtime, package.json:5)")
+
 GO = {
     "prom-common": {"go.mod": (
         "module github.com/prom/common\n\ngo 1.21\n\nrequire (\n"

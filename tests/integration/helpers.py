@@ -17,7 +17,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -319,11 +319,12 @@ class Cluster:
             self.wait_ready(w)
         return w
 
-    def start_workers(self, repos: Iterable[str]) -> list[Worker]:
+    def start_workers(self, repos: Iterable[str],
+                      timeout: float = WORKER_READY_TIMEOUT) -> list[Worker]:
         """Start several at once (their imports overlap), then wait for each."""
         ws = [self.start_worker(r, wait=False) for r in repos]
         for w in ws:
-            self.wait_ready(w)
+            self.wait_ready(w, timeout=timeout)
         return ws
 
     def wait_ready(self, w: Worker, timeout: float = WORKER_READY_TIMEOUT) -> None:
@@ -369,6 +370,43 @@ def max_overlap(spans: Iterable[tuple[float, float]]) -> int:
         cur += d
         best = max(best, cur)
     return best
+
+
+#: The saga tests' repos and their chain of todos, one a repo, each after the one before.
+CHAIN_REPOS = ("a", "b", "c", "d")
+CHAIN_IDS = [f"TODO-00{i}" for i in range(1, 5)]
+
+
+def undoable_chain(c: Cluster, undo: Callable[[str], str]) -> list[str]:
+    """The chain CHAIN_IDS over CHAIN_REPOS (each todo ``true``, undone by ``undo(id)``)
+    in the catalog and a worker per repo started: the ids."""
+    c.write_catalog(dict.fromkeys(CHAIN_REPOS, 1), [
+        T(tid, repo, "true", blocked_by=[CHAIN_IDS[i - 1]] if i else [], undo=undo(tid))
+        for i, (tid, repo) in enumerate(zip(CHAIN_IDS, CHAIN_REPOS))])
+    c.start_workers(CHAIN_REPOS)
+    return CHAIN_IDS
+
+
+def write_api_catalog(root: Path, hooks: Sequence[dict[str, Any]], coordination: str) -> Path:
+    """``root``/ecosystem.yaml with one repo, api (``root``/repos/api, made), the webhooks
+    ``hooks`` (one flow mapping each; none: no notify section) and ``coordination`` (that
+    section's body): its path."""
+    (root / "repos" / "api").mkdir(parents=True, exist_ok=True)
+    notify = "notify:\n" + "".join(f"  - {json.dumps(h)}\n" for h in hooks) if hooks else ""
+    eco = root / "ecosystem.yaml"
+    eco.write_text("version: 1\nrepos:\n  - name: api\n    path: repos/api\n"
+                   f"{notify}coordination:\n{coordination}")
+    return eco
+
+
+def close_after_test(request: Any, clusters: Iterable[Cluster]) -> None:
+    """Each of ``clusters`` closed after the test ``request`` ran; when it failed, their
+    workers' log tails printed first (pytest shows them)."""
+    rep = getattr(request.node, "rep_call", None)
+    for c in clusters:
+        if rep is not None and rep.failed:
+            print(c.log_tails())
+        c.close()
 
 
 def wait_serving(proc: subprocess.Popen[Any], base: str,

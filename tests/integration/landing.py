@@ -8,7 +8,7 @@ import json
 import subprocess
 from typing import Any
 
-from tests.integration.change_repos import Repos, json_str
+from tests.integration.change_repos import Repos, edits_catalog_lines, json_str
 from tests.integration.helpers import PLAN, Cluster, wait_serving
 from tests.servers import free_port
 
@@ -25,18 +25,9 @@ def write_catalog(c: Cluster, *, gate: bool = False, broken: bool = True,
     exits 7 while a file fail-notes is beside the catalog (``pre``: after TODO-202, which
     exits 8 while a file fail-pre is); ``hold``: a todo TODO-203 of no verify after the
     verify todos that ends only once a file go is beside the catalog."""
-    lines = ["version: 1", "repos:"]
-    lines += [f"  - {{name: {n}, path: checkouts/{n}}}" for n in NAMES]
-    lines += ["coordination:", "  plans:",
-              f"    - {{id: {PLAN}, title: change, status: active, change: {{branch: chg}}}}",
-              "  todos:"]
-    edits = []
-    for i, n in enumerate(NAMES):
-        tid = f"TODO-{i + 1:03d}"
-        edits.append(tid)
-        run = "echo edited > CHANGED" + (" && touch BROKEN" if broken and n == "api" else "")
-        lines.append(f"    - {{id: {tid}, task: edit {n}, repo: {n}, plan: {PLAN}, "
-                     f"run: {json_str(run)}, commit: \"edit {n}\"}}")
+    lines, edits = edits_catalog_lines(NAMES, "change", {
+        n: "echo edited > CHANGED" + (" && touch BROKEN" if broken and n == "api" else "")
+        for n in NAMES}, PLAN)
     verifies = []
     # ... and fails too while a file fail-<repo> is beside the catalog (the same candidates)
     check = (f"{CHECK}; test ! -f {c.root}/fail-$COORD_REPO || "
@@ -93,6 +84,17 @@ def refused(c: Cluster, *args: str) -> dict[str, Any]:
 def untouched(repos: Repos, base: dict[str, str]) -> None:
     assert repos.pushes() == []
     assert {n: repos.remote_head(n) for n in NAMES} == base
+
+
+def lands_once_run_again(c: Cluster, sid: str, tid: str) -> None:
+    """``tid`` run again for real in the plan's sweep ``sid`` (resumed with only it): the
+    sweep succeeds, the change is landable and lands."""
+    again = c.cli_json("sweep", "resume", sid, "--only", tid)
+    assert again["rerun"] == [tid], again
+    assert c.wait_sweep(sid, timeout=90)["status"] == "succeeded"
+    doc = status(c)
+    assert doc["landable"] is True, doc["blockers"]
+    assert c.cli_json("change", "land", PLAN, "--wait")["state"] == "landed"
 
 
 def keyed(c: Cluster) -> Any:

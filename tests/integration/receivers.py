@@ -12,6 +12,7 @@ from typing import Any
 DOWN_FOR = 10.0
 
 
+
 class Endpoint:
     """A webhook receiver: fails the first three deliveries, then is down for
     ``DOWN_FOR`` s, then accepts each delivery id once (a repeat is answered 200 and
@@ -72,3 +73,50 @@ class Endpoint:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+class Slow:
+    """A webhook receiver that answers 200 only after ``delay`` s (0: at once); notes when
+    each request arrived and its body. Slower than the workers' delivery timeout, each
+    POST to it times out and is tried again after its backoff."""
+
+    def __init__(self, delay: float) -> None:
+        self.arrived: list[float] = []
+        self.bodies: list[bytes] = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        box = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                arrived = time.time()
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with box.lock:
+                    box.arrived.append(arrived)
+                    box.bodies.append(body)
+                if delay and box.stop.wait(delay):
+                    return
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                except OSError:
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.arrived)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.shutdown()
+        self.server.server_close()

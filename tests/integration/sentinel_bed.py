@@ -7,7 +7,6 @@ failover may follow the last one after ``2 * FAILOVER_TIMEOUT_MS``.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -18,7 +17,7 @@ import pytest
 import redis
 
 from tests.integration.helpers import Cluster
-from tests.servers import free_port
+from tests.servers import free_port, redis_binary
 from tests.waiting import wait_for
 
 MASTER = "coordmaster"
@@ -58,11 +57,7 @@ class SentinelBed:
         speaks TLS only (replication and the sentinels' own links included);
         ``replicas``: how many replicas the master starts with."""
         self.tls = tls
-        binary = shutil.which("redis-server")
-        if binary is None:
-            if os.environ.get("COORD_REQUIRE_REDIS") == "1":
-                pytest.fail("COORD_REQUIRE_REDIS=1 but redis-server is not on PATH", pytrace=False)
-            pytest.skip("redis-server is not on PATH")
+        binary = redis_binary()
         self.binary, self.root = binary, root
         self.ports = [free_port() for _ in range(1 + replicas)]
         self.sentinel_ports = [free_port() for _ in range(3)]

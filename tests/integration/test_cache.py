@@ -5,6 +5,7 @@ in status, events and history), a changed file misses and `coord why` names it."
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -13,20 +14,34 @@ from tests.integration.helpers import PLAN, Cluster, T
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
+def cache_every_repo(cluster: Cluster) -> None:
+    """Every repo of the catalog opts in (cache: on a repo covers its todos)."""
+    cluster.eco.write_text(cluster.eco.read_text().replace(
+        "    concurrency: 1\n", "    concurrency: 1\n    cache: true\n"))
+
+
+def commit_all(d: Path) -> None:
+    """``d`` as a git checkout with what is in it committed."""
+    for args in (["init", "-q"], ["add", "-A"],
+                 ["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "i"]):
+        subprocess.run(["git", *args], cwd=d, check=True, capture_output=True)
+
+
+def checkouts_of_one_file(cluster: Cluster, repos: tuple[str, ...]) -> None:
+    """Each of ``repos`` a git checkout with one committed file, src.txt."""
+    for repo in repos:
+        d = cluster.repo_dir(repo)
+        (d / "src.txt").write_text("one\n")
+        commit_all(d)
+
+
 def test_unchanged_resweep_reuses_and_a_change_misses_with_why(cluster: Cluster) -> None:
     cluster.write_catalog({"cache-a": 1, "cache-b": 1}, [
         T("TODO-001", "cache-a", "echo built; cat src.txt"),
         T("TODO-002", "cache-b", "echo tested", blocked_by=["TODO-001"]),
     ])
-    # both repos opt in (cache: on a repo covers its todos)
-    cluster.eco.write_text(cluster.eco.read_text().replace(
-        "    concurrency: 1\n", "    concurrency: 1\n    cache: true\n"))
-    for repo in ("cache-a", "cache-b"):
-        d = cluster.repo_dir(repo)
-        (d / "src.txt").write_text("one\n")
-        for args in (["init", "-q"], ["add", "-A"],
-                     ["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "i"]):
-            subprocess.run(["git", *args], cwd=d, check=True, capture_output=True)
+    cache_every_repo(cluster)  # both repos opt in
+    checkouts_of_one_file(cluster, ("cache-a", "cache-b"))
     cluster.start_workers({"cache-a": 1, "cache-b": 1})
 
     first = cluster.cli_json("plan", "sweep", PLAN, "--wait", "--no-sync", timeout=120)
@@ -80,14 +95,8 @@ def test_a_todo_run_alone_and_in_its_plans_sweep_share_one_key(cluster: Cluster)
         T("TODO-001", "cache-a", "echo built; cat src.txt"),
         T("TODO-002", "cache-b", "echo tested; cat src.txt", blocked_by=["TODO-001"]),
     ])
-    cluster.eco.write_text(cluster.eco.read_text().replace(
-        "    concurrency: 1\n", "    concurrency: 1\n    cache: true\n"))
-    for repo in ("cache-a", "cache-b"):
-        d = cluster.repo_dir(repo)
-        (d / "src.txt").write_text("one\n")
-        for args in (["init", "-q"], ["add", "-A"],
-                     ["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "i"]):
-            subprocess.run(["git", *args], cwd=d, check=True, capture_output=True)
+    cache_every_repo(cluster)
+    checkouts_of_one_file(cluster, ("cache-a", "cache-b"))
     cluster.start_workers({"cache-a": 1, "cache-b": 1})
 
     swept = cluster.cli_json("plan", "sweep", PLAN, "--wait", timeout=120)
@@ -114,16 +123,13 @@ def test_a_tracked_link_leaving_the_checkout_is_in_the_key_or_why_says_uncached(
     content in the key (edited out there: a miss naming the link); one to a directory
     out there: the todo runs uncached and `coord why` says why."""
     cluster.write_catalog({"cache-a": 1}, [T("TODO-001", "cache-a", "cat conf")])
-    cluster.eco.write_text(cluster.eco.read_text().replace(
-        "    concurrency: 1\n", "    concurrency: 1\n    cache: true\n"))
+    cache_every_repo(cluster)
     outside = cluster.root / "outside"
     outside.mkdir()
     (outside / "app.conf").write_text("mode=a\n")
     d = cluster.repo_dir("cache-a")
     (d / "conf").symlink_to(outside / "app.conf")
-    for args in (["init", "-q"], ["add", "-A"],
-                 ["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "i"]):
-        subprocess.run(["git", *args], cwd=d, check=True, capture_output=True)
+    commit_all(d)
     cluster.start_workers({"cache-a": 1})
 
     def sweep() -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.change_repos import git, json_str, make_repos
+from tests.integration.change_repos import edits_catalog_lines, git, json_str, make_repos
 from tests.integration.helpers import Cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -47,16 +47,7 @@ def publish(root: Path, name: str, files: dict[str, str]) -> None:
 
 def catalog(c: Cluster, names: list[str], edits: dict[str, str], verify: str,
             consumer: str) -> None:
-    lines = ["version: 1", "repos:"]
-    lines += [f"  - {{name: {n}, path: checkouts/{n}}}" for n in names]
-    lines += ["coordination:", "  plans:",
-              f"    - {{id: {PLAN}, title: together, status: active, change: {{branch: chg}}}}",
-              "  todos:"]
-    ids = []
-    for i, n in enumerate(names):
-        ids.append(f"TODO-{i + 1:03d}")
-        lines.append(f"    - {{id: {ids[-1]}, task: edit {n}, repo: {n}, plan: {PLAN}, "
-                     f"run: {json_str(edits[n])}, commit: \"edit {n}\"}}")
+    lines, ids = edits_catalog_lines(names, "together", edits, PLAN)
     lines.append(f"    - {{id: TODO-100, task: verify, repo: {consumer}, plan: {PLAN}, "
                  f"verify: true, run: {json_str(verify)}, blocked_by: [{', '.join(ids)}]}}")
     lines.append("  dependencies:")

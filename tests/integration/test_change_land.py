@@ -99,9 +99,7 @@ def assert_reverted(w: World, repo: str, base: str, cand: str) -> None:
 def test_a_push_between_prepare_and_commit_is_refused_and_earlier_repos_reverted(
         change_world: World) -> None:
     w = change_world
-    base = {r: w.repos.remote_head(r) for r in NAMES}
-    cands = w.draft()
-    w.verify()
+    base, cands = w.drafted_and_verified()
     lander = w.lander()
     prep = lander.prepare()
     assert prep.ok and prep.manifest is not None
@@ -145,9 +143,7 @@ def test_a_failing_land_command_stops_the_landing_and_reverts(
                       'HEAD:"refs/heads/$COORD_CHANGE_BASE"\n')
     script.chmod(0o755)
     w = World(tmp_path, NAMES, land="command", land_command=str(script))
-    base = {r: w.repos.remote_head(r) for r in NAMES}
-    cands = w.draft()
-    w.verify()
+    base, cands = w.drafted_and_verified()
     out = w.lander().land()
     assert out.state == "reverted"
     assert out.reason == "web: land command exited 3: merge blocked"

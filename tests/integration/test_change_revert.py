@@ -24,9 +24,7 @@ PLAN = "PLAN-001"
 
 def landed(w: World) -> tuple[dict[str, str], dict[str, str]]:
     """Draft, verify and land the change: (bases, candidates); the push log emptied."""
-    base = {r: w.repos.remote_head(r) for r in w.names}
-    cands = w.draft()
-    w.verify()
+    base, cands = w.drafted_and_verified()
     assert w.lander().land().state == "landed"
     w.repos.log.write_text("")
     return base, cands

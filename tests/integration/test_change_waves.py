@@ -144,9 +144,7 @@ def test_one_repo_s_verify_failing_blocks_the_whole_landing(tmp_path: Path, redi
 def test_a_wave_that_stops_leaves_the_earlier_waves_landed_and_revert_takes_them_out(
         world: World) -> None:
     w = world
-    base = {r: w.repos.remote_head(r) for r in NAMES}
-    cands = w.draft()
-    w.verify()
+    base, cands = w.drafted_and_verified()
     moved: dict[str, str] = {}
 
     def fault(point: str, repo: str) -> None:

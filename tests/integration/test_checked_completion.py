@@ -17,16 +17,11 @@ import pytest
 import yaml
 
 from coordination.catalog import audit
-from tests.integration.helpers import ROOT, Cluster
+from tests.integration.helpers import ROOT, Cluster, write_api_catalog
 
 pytestmark = pytest.mark.timeout(240)
 
-CATALOG = """version: 1
-repos:
-  - name: api
-    path: repos/api
-coordination:
-  plans:
+COORDINATION = """  plans:
     - id: PLAN-001
       title: checked
       status: active
@@ -53,10 +48,7 @@ coordination:
 
 
 def _write(root: Path) -> Path:
-    (root / "repos" / "api").mkdir(parents=True, exist_ok=True)
-    eco = root / "ecosystem.yaml"
-    eco.write_text(CATALOG)
-    return eco
+    return write_api_catalog(root, (), COORDINATION)
 
 
 def _file(eco: Path) -> dict[str, Any]:

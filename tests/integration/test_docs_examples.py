@@ -18,13 +18,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 
 from tests.docs.examples import TUTORIALS, compare, outputs, script
+from tests.servers import term_then_kill
 
 PAGES = sorted(TUTORIALS.glob("*.md"))
 
@@ -124,18 +124,4 @@ def _abort_group(pgid: int) -> None:
 def _stop_group(pgid: int) -> None:
     """SIGTERM what the tutorial left running (workers shut down warm), then SIGKILL
     whatever is still there after 10 s."""
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    term_then_kill(pgid, group=True, grace=10, poll=0.1)

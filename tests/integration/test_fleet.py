@@ -41,16 +41,22 @@ def test_six_ready_todos_on_a_one_slot_repo_start_in_rank_order(cluster: Cluster
     assert w.alive()
 
 
+def swept_behind_a_breaker(cluster: Cluster, breaker: tuple[int, int], todos: list[T]) -> str:
+    """``todos`` of repo a, whose breaker is (failures, cooldown) ``breaker``, swept
+    eagerly by a worker: the sweep's id."""
+    cluster.write_catalog({"a": 1}, todos, breakers={"a": breaker})
+    cluster.start_worker("a")
+    return cluster.start_sweep(strategy="eager")
+
+
 def test_breaker_opens_holds_half_opens_and_closes(cluster: Cluster) -> None:
-    cluster.write_catalog({"a": 1}, [
+    sid = swept_behind_a_breaker(cluster, (2, 2), [
         T("TODO-001", "a", "exit 3", priority="critical"),
         T("TODO-002", "a", "exit 3", priority="critical"),
         T("TODO-003", "a", "true", priority="high"),
         T("TODO-004", "a", "true"),
         T("TODO-005", "a", "true"),
-    ], breakers={"a": (2, 2)})
-    cluster.start_worker("a")
-    sid = cluster.start_sweep(strategy="eager")
+    ])
     st = cluster.wait_sweep(sid, timeout=90)
     assert st["status"] == "failed", st  # the two failures; the rest ran after all
     assert {t: v["status"] for t, v in st["todos"].items()} == {
@@ -75,13 +81,11 @@ def test_breaker_opens_holds_half_opens_and_closes(cluster: Cluster) -> None:
 
 
 def test_repo_reset_closes_the_breaker_and_held_todos_run(cluster: Cluster) -> None:
-    cluster.write_catalog({"a": 1}, [
+    sid = swept_behind_a_breaker(cluster, (1, 3600), [
         T("TODO-001", "a", "exit 1", priority="critical"),
         T("TODO-002", "a", "true"),
         T("TODO-003", "a", "true"),
-    ], breakers={"a": (1, 3600)})
-    cluster.start_worker("a")
-    sid = cluster.start_sweep(strategy="eager")
+    ])
     wait_until(lambda: all(cluster.checkpoint(sid, t).get("status") == "held"
                            for t in ("TODO-002", "TODO-003")), 30, "both todos held")
     listed = cluster.cli_json("repo", "list")[0]

@@ -22,7 +22,7 @@ import yaml
 
 from tests.integration.change_repos import commit, git, remote_with
 from tests.integration.fleets import (
-    CARGO, CARGO_DEPS, CMD, DEFAULT_BY, GO, GO_DEPS, NODE, NODE_DEPS, NODE_GROUP, Dep,
+    CARGO, CARGO_DEPS, CMD, DEFAULT_BY, GO, GO_DEPS, NODE, NODE_DEPS, NODE_DEV_CYCLE, NODE_GROUP, Dep,
     assert_refused, check_run, coord, ordering_edges, run_json, take_log)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -85,24 +85,29 @@ def no_drift(eco: Path) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def run_and_sweep_unwarned(eco: Path, root: Path, repos: list[str],
+                           edges: list[tuple[str, str]], order: list[str]) -> None:
+    """`coord run` (its summary in ``order``) and a sweep of the plan, neither warning,
+    each run ``repos`` once each in an order ``edges`` allow."""
+    doc = run_json(eco)
+    assert doc["warnings"] == []
+    assert [r["repo"] for r in doc["summary"]] == order
+    check_run(take_log(root), repos, edges)
+    assert "warning" not in sweep(eco)
+    check_run(take_log(root), repos, edges)
+
+
 def test_node_toolchain_from_init(tmp_path: Path) -> None:
     eco = checkouts(tmp_path, NODE)
     init(eco, NODE_DEPS)
     plan(eco)
     repos = list(NODE)
     # dev (the CLI) and optional edges do not order: no cycle, providers first
-    doc = run_json(eco)
-    assert doc["warnings"] == []
-    assert [r["repo"] for r in doc["summary"]] == ["md-util", "md-parse", "md-render", "mdcli",
-                                                   "site"]
-    check_run(take_log(tmp_path), repos, ordering_edges(NODE_DEPS, DEFAULT_BY))
-    assert "warning" not in sweep(eco)
-    check_run(take_log(tmp_path), repos, ordering_edges(NODE_DEPS, DEFAULT_BY))
+    run_and_sweep_unwarned(eco, tmp_path, repos, ordering_edges(NODE_DEPS, DEFAULT_BY),
+                           ["md-util", "md-parse", "md-render", "mdcli", "site"])
     # --order-by runtime,dev: the CLI's loop is one group, warned in dep list's direction
     by = ("runtime", "dev")
-    cycle = ("dependency cycle among md-parse, md-render, mdcli: "
-             "md-parse -> mdcli (DEP-002 dev, package.json:7); "
-             "mdcli -> md-parse (DEP-006 runtime, package.json:5)")
+    cycle = NODE_DEV_CYCLE
     doc = run_json(eco, "--order-by", "runtime,dev")
     (w,) = doc["warnings"]
     assert w.startswith(cycle), w
@@ -122,13 +127,9 @@ def test_go_modules_from_init(tmp_path: Path) -> None:
     plan(eco)
     repos = list(GO)
     edges = ordering_edges(GO_DEPS, DEFAULT_BY)
-    doc = run_json(eco)
-    assert doc["warnings"] == []  # the only loops go through indirect requires
-    assert [r["repo"] for r in doc["summary"]] == ["prom-common", "node-exporter", "prom-client",
-                                                   "alertmanager"]
-    check_run(take_log(tmp_path), repos, edges)
-    assert "warning" not in sweep(eco)
-    check_run(take_log(tmp_path), repos, edges)
+    # no warning: the only loops go through indirect requires
+    run_and_sweep_unwarned(eco, tmp_path, repos, edges,
+                           ["prom-common", "node-exporter", "prom-client", "alertmanager"])
     # indirect edges never order, whatever the types: cycles: error has nothing to refuse
     plan(eco, order={"by": ["runtime", "dev"], "cycles": "error"})
     assert "warning" not in sweep(eco)
@@ -141,12 +142,8 @@ def test_cargo_workspaces_from_init(tmp_path: Path) -> None:
     init(eco, CARGO_DEPS)  # workspace members' manifests give their workspace's edges
     plan(eco)
     repos = list(CARGO)
-    doc = run_json(eco)
-    assert doc["warnings"] == []
-    assert [r["repo"] for r in doc["summary"]] == ["tokio-ws", "tracing-ws", "app"]
-    check_run(take_log(tmp_path), repos, ordering_edges(CARGO_DEPS, DEFAULT_BY))
-    assert "warning" not in sweep(eco)
-    check_run(take_log(tmp_path), repos, ordering_edges(CARGO_DEPS, DEFAULT_BY))
+    run_and_sweep_unwarned(eco, tmp_path, repos, ordering_edges(CARGO_DEPS, DEFAULT_BY),
+                           ["tokio-ws", "tracing-ws", "app"])
     # the catalog's order: with dev edges, for every command: the loop is one group
     by = ("runtime", "dev")
     cycle = ("dependency cycle among tokio-ws, tracing-ws: "

@@ -26,7 +26,7 @@ import yaml
 
 from tests.integration.fleets import (
     CARGO, CARGO_CYCLE, CARGO_DEPS, CARGO_REPOS, CMD, DEFAULT_BY, Dep, GO, GO_DEPS,
-    GO_REPOS, NODE, NODE_DEPS, NODE_GROUP, NODE_REPOS, assert_refused, check_run, coord,
+    GO_REPOS, NODE, NODE_DEPS, NODE_DEV_CYCLE, NODE_GROUP, NODE_REPOS, assert_refused, check_run, coord,
     ordering_edges, run_json, take_log, write_fleet)
 from tests.integration.helpers import Cluster
 
@@ -52,9 +52,7 @@ def test_node_toolchain_cli_is_a_dev_dependency_of_its_libraries(tmp_path: Path)
 
     # --order-by runtime,dev: the cycle is back, as one group, warned
     by = ("runtime", "dev")
-    cycle = ("dependency cycle among md-parse, md-render, mdcli: "
-             "md-parse -> mdcli (DEP-002 dev, package.json:7); "
-             "mdcli -> md-parse (DEP-006 runtime, package.json:5)")
+    cycle = NODE_DEV_CYCLE
     doc = run_json(eco, "--order-by", "runtime,dev")
     (w,) = doc["warnings"]
     assert w.startswith(cycle) and "one at a time in name order" in w, w

@@ -52,6 +52,14 @@ coordination:
     return c.eco
 
 
+def at_the_gate(c: Cluster) -> tuple[str, dict[str, Any]]:
+    """A worker for a and a sweep of the plan, run until the gate TODO-002 awaits
+    approval: the sweep's id and the gate's checkpoint."""
+    c.start_worker("a")
+    sid = c.start_sweep()
+    return sid, c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+
+
 def as_user(c: Cluster, user: str, *args: str) -> Any:
     """`coord ARGS --json` as ``user`` (COORD_USER): (exit code, JSON or stderr)."""
     import subprocess
@@ -118,9 +126,7 @@ def test_two_of_three_gate_refuses_the_starter_and_passes_on_a_third_person(
 def test_a_rejected_gate_fails_and_what_follows_is_skipped(cluster: Cluster) -> None:
     c = cluster
     gated_catalog(c, "{approvals: 1}")
-    c.start_worker("a")
-    sid = c.start_sweep()
-    c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    sid, _ = at_the_gate(c)
     code, out = as_user(c, "bo", "reject", "TODO-002", "--sweep", sid, "--comment", "not now")
     assert code == 0 and out["status"] == "failed", out
     st = c.wait_sweep(sid, 30)
@@ -134,9 +140,7 @@ def test_a_rejected_gate_fails_and_what_follows_is_skipped(cluster: Cluster) -> 
 def test_a_gate_nobody_decides_expires(cluster: Cluster, on_expiry: str) -> None:
     c = cluster
     gated_catalog(c, f"{{approvals: 1, expires: 1s, on_expiry: {on_expiry}}}", undo=True)
-    c.start_worker("a")
-    sid = c.start_sweep()
-    c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    sid, _ = at_the_gate(c)
 
     def ended() -> dict[str, Any] | None:
         rec = c.rt.checkpoints.get_sweep(sid) or {}
@@ -191,9 +195,7 @@ def test_forged_votes_never_pass_a_gate_and_are_refused_by_name(cluster: Cluster
     c = cluster
     c.env.update(COORD_SIGNING_KEY="s" * 32, COORD_REQUIRE_SIGNED="1")
     gated_catalog(c, "{approvals: 2, from: [ana, bo, cy]}")
-    c.start_worker("a")
-    sid = c.start_sweep()
-    gate = c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    sid, gate = at_the_gate(c)
     b = gate["binding"]
     keyless_write(c, sid, "TODO-002", {u: {"d": "approve", "b": b, "at": 1, "c": ""}
                                        for u in ("ana", "bo")})
@@ -225,9 +227,7 @@ def test_an_approval_follows_what_was_approved(cluster: Cluster) -> None:
     c = cluster
     gated_catalog(c, "{approvals: 1}")
     c.eco.write_text(c.eco.read_text().replace('run: "touch deployed"', 'run: "exit 3"'))
-    c.start_worker("a")
-    sid = c.start_sweep()
-    c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    sid, _ = at_the_gate(c)
     code, out = as_user(c, "bo", "approve", "TODO-002", "--sweep", sid)
     assert code == 0 and out["status"] == "succeeded", out
     assert c.wait_sweep(sid, 30)["status"] == "failed"
@@ -255,9 +255,7 @@ def test_an_approval_follows_what_was_approved(cluster: Cluster) -> None:
 def test_an_expired_gate_names_the_approvals_it_had(cluster: Cluster) -> None:
     c = cluster
     gated_catalog(c, "{approvals: 2, expires: 3s}")
-    c.start_worker("a")
-    sid = c.start_sweep()
-    c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    sid, _ = at_the_gate(c)
     code, out = as_user(c, "ana", "approve", "TODO-002", "--sweep", sid)
     assert code == 0 and out["approvals"] == ["ana"], out
     rec = wait_until(lambda: (lambda r: r if r.get("status") == "cancelled" else None)(
@@ -282,14 +280,7 @@ def test_approvers_prove_who_they_are_with_ssh_signatures(cluster: Cluster) -> N
     approval is bo's key again and counts once; a vote without signature, one by a
     key in no file and one signed for another binding are refused; bo and cy pass it."""
     c = cluster
-    keys = c.root / "keys"
-    keys.mkdir()
-    pub = {n: keygen(keys / n) for n in ("ana", "bo", "cy", "zed")}
-    (c.root / "allowed_signers").write_text(
-        f"ana {pub['ana']}\nbo,dan {pub['bo']}\ncy {pub['cy']}\n")
-    gated_catalog(c, "{approvals: 2, from: [ana, bo, cy, dan], starter_may_approve: false}")
-    c.eco.write_text(c.eco.read_text() + "approvers: {allowed_signers: allowed_signers}\n")
-    c.env.pop("SSH_AUTH_SOCK", None)
+    keys = signers(c, bo_also="dan")
     c.start_worker("a")
 
     def signed(user: str, key: str, *args: str) -> Any:
@@ -362,9 +353,7 @@ def test_without_approvers_identities_are_self_declared_and_approve_says_so(
 
     c = cluster
     gated_catalog(c, "{approvals: 1}")
-    c.start_worker("a")
-    sid = c.start_sweep()
-    c.wait_todo(sid, "TODO-002", {"awaiting_approval"})
+    sid, _ = at_the_gate(c)
     res = subprocess.run(c.argv("approve", "TODO-002", "--sweep", sid),
                          env=dict(c.env, COORD_USER="bo"), capture_output=True, text=True,
                          timeout=60, cwd=c.root)
@@ -372,18 +361,33 @@ def test_without_approvers_identities_are_self_declared_and_approve_says_so(
     assert "approvers are self-declared" in res.stderr and "allowed_signers" in res.stderr
 
 
-def signers(c: Cluster) -> Path:
+def signers(c: Cluster, bo_also: str = "") -> Path:
     """Keys of ana, bo, cy (in the allowed-signers file) and zed (in none); a 2-of-3
-    gate refusing its starter; the catalog's approvers: names the file."""
+    gate refusing its starter; the catalog's approvers: names the file. ``bo_also``:
+    another name the file gives bo's key (one of the gate's approvers too)."""
     keys = c.root / "keys"
     keys.mkdir()
     pub = {n: keygen(keys / n) for n in ("ana", "bo", "cy", "zed")}
+    bo = ",".join(["bo", bo_also] if bo_also else ["bo"])
     (c.root / "allowed_signers").write_text(
-        f"ana {pub['ana']}\nbo {pub['bo']}\ncy {pub['cy']}\n")
-    gated_catalog(c, "{approvals: 2, from: [ana, bo, cy], starter_may_approve: false}")
+        f"ana {pub['ana']}\n{bo} {pub['bo']}\ncy {pub['cy']}\n")
+    names = ", ".join(["ana", "bo", "cy"] + ([bo_also] if bo_also else []))
+    gated_catalog(c, f"{{approvals: 2, from: [{names}], starter_may_approve: false}}")
     c.eco.write_text(c.eco.read_text() + "approvers: {allowed_signers: allowed_signers}\n")
     c.env.pop("SSH_AUTH_SOCK", None)
     return keys
+
+
+def signed_vote_by_hand(c: Cluster, keys: Path, sid: str, gate: dict[str, Any],
+                        who: str) -> None:
+    """``who``'s approval of TODO-002, signed by their key over the gate's binding, put
+    into Redis by hand (as the only vote)."""
+    from coordination.trust import sshsig
+
+    vote = sshsig.sign(sshsig.binding_message(sid, "TODO-002", gate["binding"], "approve",
+                                              who), str(keys / who))
+    keyless_write(c, sid, "TODO-002", {who: {"d": "approve", "b": gate["binding"], "at": 1,
+                                             "c": "", "ssh": vote}})
 
 
 def with_key(c: Cluster, key: Path | None, user: str, *args: str) -> Any:
@@ -422,12 +426,7 @@ def test_the_starter_is_the_key_that_signed_the_start_whatever_name_it_claims(
 
     # bo's vote, signed by his key over the binding, put into Redis by hand: the count
     # (the supervision pass) refuses it for what the key proves, not for a name.
-    from coordination.trust import sshsig
-
-    vote = sshsig.sign(sshsig.binding_message(sid, "TODO-002", gate["binding"], "approve",
-                                              "bo"), str(keys / "bo"))
-    keyless_write(c, sid, "TODO-002", {"bo": {"d": "approve", "b": gate["binding"], "at": 1,
-                                              "c": "", "ssh": vote}})
+    signed_vote_by_hand(c, keys, sid, gate, "bo")
     [why] = refused_of(c, sid, "TODO-002", 1)
     assert why.startswith(f"vote of bo on gate TODO-002 of sweep {sid}: proves bo, who "
                           "started the sweep"), why
@@ -466,12 +465,7 @@ def test_a_start_proof_taken_away_leaves_no_vote_counting(cluster: Cluster) -> N
             says = "does not verify over this sweep's start"
         code, err = with_key(c, keys / "bo", "bo", "approve", "TODO-002", "--sweep", sid)
         assert code == 2 and "starter is unproven" in err and says in err, err
-    from coordination.trust import sshsig
-
-    vote = sshsig.sign(sshsig.binding_message(sid, "TODO-002", gate["binding"], "approve",
-                                              "cy"), str(keys / "cy"))
-    keyless_write(c, sid, "TODO-002", {"cy": {"d": "approve", "b": gate["binding"], "at": 1,
-                                              "c": "", "ssh": vote}})
+    signed_vote_by_hand(c, keys, sid, gate, "cy")
     [why] = refused_of(c, sid, "TODO-002", 1)
     assert why.startswith(f"vote of cy on gate TODO-002 of sweep {sid}: the sweep's starter "
                           "is unproven"), why

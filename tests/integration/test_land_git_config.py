@@ -32,6 +32,46 @@ from tests.integration.landing import (
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
+def swept(c: Cluster, with_urls: bool = False) -> tuple[Repos, Path]:
+    """The change's repos, its catalog (naming each repo's URL, as `coord init` writes
+    it, when ``with_urls``), a worker and a sweep that ran it: the repos and api's
+    worktree (where a todo writes into the checkout's shared git config)."""
+    repos: Repos = make_repos(c.root, NAMES)
+    write_catalog(c, broken=False)
+    if with_urls:
+        text = c.eco.read_text()
+        for n in NAMES:
+            text = text.replace(f"path: checkouts/{n}}}",
+                                f"path: checkouts/{n}, url: {repos.remote(n)}}}")
+        c.eco.write_text(text)
+    start(c)
+    sweep(c, expect=0)
+    return repos, Path(status(c)["repos"]["api"]["worktree"])
+
+
+def lands_where_it_says(c: Cluster, repos: Repos, base: dict[str, str]) -> dict[str, str]:
+    """The change lands; what coord reports landed is each remote's head, moved from
+    ``base``: those heads."""
+    assert c.cli_json("change", "land", PLAN, "--wait")["state"] == "landed"
+    doc = status(c)
+    landed = {n: repos.remote_head(n) for n in NAMES}
+    assert {n: r["landed"] for n, r in doc["repos"].items()} == landed  # report = remotes
+    assert all(landed[n] != base[n] for n in NAMES)
+    return landed
+
+
+def lands_after_the_todos_run_again(c: Cluster, marker: Path, what: str) -> None:
+    """The landing's merge of a moved base left the change unverified, running nothing
+    (no ``marker``): the todos run again (their own runs may touch it), then it lands."""
+    res = c.cli("change", "land", PLAN)
+    assert res.returncode == 1 and "unverified: verify again" in res.stderr, res.stderr
+    assert not marker.exists(), f"{what} ran during the landing's merge"
+    for tid in ("TODO-101", "TODO-102", "TODO-103"):
+        c.cli_json("todo", "run", tid, "--wait", "--ignore-blockers", "--no-sync")
+    marker.unlink(missing_ok=True)  # (the todos' own runs: their world)
+    assert c.cli_json("change", "land", PLAN, "--wait")["state"] == "landed"
+
+
 def planted(c: Cluster, key: str, marker: Path) -> str:
     """The command ``key`` gets: one that leaves ``marker`` and then does git's job."""
     if key == "core.fsmonitor":
@@ -48,24 +88,14 @@ def planted(c: Cluster, key: str, marker: Path) -> str:
 def test_a_todos_git_config_runs_nothing_when_the_change_lands(
         cluster: Cluster, key: str) -> None:
     c = cluster
-    repos: Repos = make_repos(c.root, NAMES)
-    write_catalog(c, broken=False)
-    start(c)
-    sweep(c, expect=0)
-    wt = Path(status(c)["repos"]["api"]["worktree"])
+    repos, wt = swept(c)
     marker = c.root / "MARKER"
     # what a todo in api's worktree could run: into the checkout's own config (shared)
     git(wt, "config", key, planted(c, key, marker))
 
     if key == "core.fsmonitor":  # off on every git call: the landing goes on, runs nothing
         repos.push_from_elsewhere("api")  # api's base moved: landing merges it (the index)
-        res = c.cli("change", "land", PLAN)
-        assert res.returncode == 1 and "unverified: verify again" in res.stderr, res.stderr
-        assert not marker.exists(), "core.fsmonitor ran during the landing's merge"
-        for tid in ("TODO-101", "TODO-102", "TODO-103"):
-            c.cli_json("todo", "run", tid, "--wait", "--ignore-blockers", "--no-sync")
-        marker.unlink(missing_ok=True)  # (the todos' own runs: their world)
-        assert c.cli_json("change", "land", PLAN, "--wait")["state"] == "landed"
+        lands_after_the_todos_run_again(c, marker, "core.fsmonitor")
         assert c.cli_json("change", "revert", PLAN)["state"] == "reverted"
         assert not marker.exists(), "core.fsmonitor ran during the landing or the revert"
         return
@@ -106,11 +136,7 @@ def test_a_todo_cannot_redirect_a_landing_or_a_revert_elsewhere(
     another) written by a todo: the landing and the revert are refused, naming it;
     nothing reaches the other repository, and what coord reports is on the real remote."""
     c = cluster
-    repos: Repos = make_repos(c.root, NAMES)
-    write_catalog(c, broken=False)
-    start(c)
-    sweep(c, expect=0)
-    wt = Path(status(c)["repos"]["api"]["worktree"])
+    repos, wt = swept(c)
     elsewhere = c.root / "elsewhere.git"
     git(c.root, "init", "--quiet", "--bare", "-b", "main", str(elsewhere))
     real = str(repos.remote("api"))
@@ -130,11 +156,8 @@ def test_a_todo_cannot_redirect_a_landing_or_a_revert_elsewhere(
     assert nothing_elsewhere()
 
     git(repos.checkout("api"), "config", "--unset-all", key)
-    assert c.cli_json("change", "land", PLAN, "--wait")["state"] == "landed"
-    doc = status(c)
-    landed = {n: repos.remote_head(n) for n in NAMES}
-    assert {n: r["landed"] for n, r in doc["repos"].items()} == landed  # report = remotes
-    assert all(landed[n] != base[n] for n in NAMES) and nothing_elsewhere()
+    landed = lands_where_it_says(c, repos, base)
+    assert nothing_elsewhere()
 
     git(wt, "config", key, value)
     res = c.cli("change", "revert", PLAN, "--json")
@@ -148,11 +171,7 @@ def test_a_signing_key_command_never_runs_when_a_landing_merges_a_moved_base(
     """``commit.gpgSign`` + ``gpg.format=ssh`` + ``gpg.ssh.defaultKeyCommand`` in the
     repo's config: the landing's merge of the moved base signs nothing and runs nothing."""
     c = cluster
-    repos: Repos = make_repos(c.root, NAMES)
-    write_catalog(c, broken=False)
-    start(c)
-    sweep(c, expect=0)
-    wt = Path(status(c)["repos"]["api"]["worktree"])
+    repos, wt = swept(c)
     marker = c.root / "MARKER"
     key = c.root / "key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
@@ -161,13 +180,7 @@ def test_a_signing_key_command_never_runs_when_a_landing_merges_a_moved_base(
                   f"sh -c 'touch {marker}; echo key::$(cat {key}.pub)'")):
         git(wt, "config", k, v)
     repos.push_from_elsewhere("api")  # api's base moved: the landing merges it
-    res = c.cli("change", "land", PLAN)
-    assert res.returncode == 1 and "unverified: verify again" in res.stderr, res.stderr
-    assert not marker.exists(), "gpg.ssh.defaultKeyCommand ran during the landing's merge"
-    for tid in ("TODO-101", "TODO-102", "TODO-103"):
-        c.cli_json("todo", "run", tid, "--wait", "--ignore-blockers", "--no-sync")
-    marker.unlink(missing_ok=True)  # (the todos' own runs: their world)
-    assert c.cli_json("change", "land", PLAN, "--wait")["state"] == "landed"
+    lands_after_the_todos_run_again(c, marker, "gpg.ssh.defaultKeyCommand")
     assert not marker.exists(), "gpg.ssh.defaultKeyCommand ran during the landing"
     head = repos.remote_head("api")
     assert "gpgsig" not in git(repos.remote("api"), "cat-file", "-p", head)
@@ -182,16 +195,7 @@ def test_a_todo_cannot_send_a_landing_or_a_revert_to_another_remote_url(
     URLs and the fix; the other repository never receives anything, and what coord
     reports is on the real remote."""
     c = cluster
-    repos: Repos = make_repos(c.root, NAMES)
-    write_catalog(c, broken=False)
-    text = c.eco.read_text()
-    for n in NAMES:  # the catalog names each repo's URL, as `coord init` writes it
-        text = text.replace(f"path: checkouts/{n}}}",
-                            f"path: checkouts/{n}, url: {repos.remote(n)}}}")
-    c.eco.write_text(text)
-    start(c)
-    sweep(c, expect=0)
-    wt = Path(status(c)["repos"]["api"]["worktree"])
+    repos, wt = swept(c, with_urls=True)
     real = str(repos.remote("api"))
     elsewhere = c.root / "elsewhere.git"  # a copy of it: a landing would go through there
     git(c.root, "clone", "--quiet", "--bare", real, str(elsewhere))
@@ -226,11 +230,8 @@ def test_a_todo_cannot_send_a_landing_or_a_revert_to_another_remote_url(
 
     # put back as the refusal says: it lands, on the catalog's URL
     git(repos.checkout("api"), "config", "--replace-all", "remote.origin.url", real)
-    assert c.cli_json("change", "land", PLAN, "--wait")["state"] == "landed"
-    doc = status(c)
-    landed = {n: repos.remote_head(n) for n in NAMES}
-    assert {n: r["landed"] for n, r in doc["repos"].items()} == landed  # report = remotes
-    assert all(landed[n] != base[n] for n in NAMES) and nothing_elsewhere()
+    landed = lands_where_it_says(c, repos, base)
+    assert nothing_elsewhere()
 
     redirect()
     res = c.cli("change", "revert", PLAN, "--json")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +27,7 @@ from tests.integration.landing import (
     PLAN,
     keyed,
     kinds,
+    lands_once_run_again,
     refused,
     start,
     status,
@@ -274,9 +276,9 @@ def test_the_sweep_pointer_moved_back_to_an_older_approval_is_refused(
     untouched(repos, base)
 
 
-def test_an_older_verify_success_put_back_after_a_later_failure_is_refused(
-        landing_world: tuple[Cluster, Repos]) -> None:
-    c, repos = landing_world
+def landable_once(c: Cluster, repos: Repos) -> tuple[Any, dict[str, str], str, str]:
+    """The change swept once, passing: landable. The keyless writer's client, the
+    remotes' heads before, the change's key and the sweep's id."""
     raw = keyed(c)
     write_catalog(c, broken=False)
     base = {n: repos.remote_head(n) for n in NAMES}
@@ -284,6 +286,13 @@ def test_an_older_verify_success_put_back_after_a_later_failure_is_refused(
     key = c.rt.keys.change(PLAN)
     s1 = sweep(c, expect=0)
     assert status(c)["landable"] is True
+    return raw, base, key, s1
+
+
+def test_an_older_verify_success_put_back_after_a_later_failure_is_refused(
+        landing_world: tuple[Cluster, Repos]) -> None:
+    c, repos = landing_world
+    raw, base, key, s1 = landable_once(c, repos)
     success = raw.hget(key, "verify:TODO-103")
     (c.root / "fail-api").touch()  # api's verify todo now fails, on the same candidates
     again = c.cli_json("todo", "run", "TODO-103", "--wait", "--ignore-blockers", "--no-sync",
@@ -358,12 +367,7 @@ def test_a_failed_todo_rewritten_to_succeeded_is_refused(
     raw.hset(where, todo_field("TODO-201"), json.dumps(cp))  # as the failure left it
     assert kinds(status(c)) == [("run", "TODO-201")]
     (c.root / "fail-notes").unlink()  # fixed, and run again for real: sealed, it lands
-    again = c.cli_json("sweep", "resume", sid, "--only", "TODO-201")
-    assert again["rerun"] == ["TODO-201"], again
-    assert c.wait_sweep(sid, timeout=90)["status"] == "succeeded"
-    doc = status(c)
-    assert doc["landable"] is True, doc["blockers"]
-    assert c.cli_json("change", "land", PLAN, "--wait")["state"] == "landed"
+    lands_once_run_again(c, sid, "TODO-201")
 
 
 def test_a_failed_todo_rewritten_to_not_ended_blocks_and_a_running_sweep_says_so(
@@ -420,12 +424,7 @@ def test_a_failed_todo_rewritten_to_not_ended_blocks_and_a_running_sweep_says_so
 
     raw.hset(where, todo_field("TODO-201"), json.dumps(cp))
     (c.root / "fail-notes").unlink()  # fixed, and run again for real: it lands
-    again = c.cli_json("sweep", "resume", sid, "--only", "TODO-201")
-    assert again["rerun"] == ["TODO-201"], again
-    assert c.wait_sweep(sid, timeout=90)["status"] == "succeeded"
-    doc = status(c)
-    assert doc["landable"] is True, doc["blockers"]
-    assert c.cli_json("change", "land", PLAN, "--wait")["state"] == "landed"
+    lands_once_run_again(c, sid, "TODO-201")
 
 
 def test_an_outcome_of_two_runs_back_put_back_is_refused(
@@ -531,13 +530,7 @@ def test_an_earlier_sweeps_pointer_and_records_put_back_are_refused_as_a_replay(
     import shutil
 
     c, repos = landing_world
-    raw = keyed(c)
-    write_catalog(c, broken=False)
-    base = {n: repos.remote_head(n) for n in NAMES}
-    start(c)
-    key = c.rt.keys.change(PLAN)
-    s1 = sweep(c, expect=0)
-    assert status(c)["landable"] is True
+    raw, base, key, s1 = landable_once(c, repos)
     good = {f: raw.hget(key, f) for f in ("sweep", "verify:TODO-101", "verify:TODO-102",
                                           "verify:TODO-103")}
     (c.root / "fail-api").touch()  # sweep 2: api's verify todo fails, same candidates

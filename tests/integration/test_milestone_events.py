@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.helpers import ROOT, Cluster, wait_until
+from tests.integration.helpers import ROOT, Cluster, wait_until, write_api_catalog
 from tests.integration.receivers import Endpoint
 from tests.servers import free_port
 
@@ -21,28 +21,21 @@ pytestmark = pytest.mark.timeout(240)
 
 
 def _catalog(c: Cluster, port: int) -> None:
-    c.repo_dir("api").mkdir(parents=True, exist_ok=True)
-    c.eco.write_text(f"""version: 1
-repos:
-  - name: api
-    path: repos/api
-notify:
-  - url: "http://127.0.0.1:{port}/hook"
-    events: [milestone.completed, milestone.reopened]
-coordination:
-  plans:
+    write_api_catalog(c.root, [
+        {"url": f"http://127.0.0.1:{port}/hook",
+         "events": ["milestone.completed", "milestone.reopened"]}], """  plans:
     - id: PLAN-001
       title: milestones
       status: active
       milestones:
-        - {{id: MS-001, title: first, todos: [TODO-001, TODO-002]}}
-        - {{id: MS-002, title: second, todos: [TODO-003]}}
+        - {id: MS-001, title: first, todos: [TODO-001, TODO-002]}
+        - {id: MS-002, title: second, todos: [TODO-003]}
   todos:
-    - {{id: TODO-001, task: one, repo: api, plan: PLAN-001, run: "true", undo: "true"}}
-    - {{id: TODO-002, task: two, repo: api, plan: PLAN-001, run: "true", undo: "true",
-        blocked_by: [TODO-001]}}
-    - {{id: TODO-003, task: three, repo: api, plan: PLAN-001, run: "exit 3",
-        blocked_by: [TODO-002]}}
+    - {id: TODO-001, task: one, repo: api, plan: PLAN-001, run: "true", undo: "true"}
+    - {id: TODO-002, task: two, repo: api, plan: PLAN-001, run: "true", undo: "true",
+        blocked_by: [TODO-001]}
+    - {id: TODO-003, task: three, repo: api, plan: PLAN-001, run: "exit 3",
+        blocked_by: [TODO-002]}
 """)
 
 
@@ -105,24 +98,16 @@ def test_embedded_milestone_completed_delivered_once(tmp_path: Path) -> None:
     port = free_port()
     endpoint = Endpoint(port, fail_first=0)
     try:
-        (tmp_path / "repos" / "api").mkdir(parents=True)
-        eco = tmp_path / "ecosystem.yaml"
-        eco.write_text(f"""version: 1
-repos:
-  - name: api
-    path: repos/api
-notify:
-  - url: "http://127.0.0.1:{port}/hook"
-    events: [milestone.completed]
-coordination:
-  plans:
+        eco = write_api_catalog(tmp_path, [
+            {"url": f"http://127.0.0.1:{port}/hook", "events": ["milestone.completed"]}],
+            """  plans:
     - id: PLAN-001
       title: milestones
       status: active
       milestones:
-        - {{id: MS-001, title: first, todos: [TODO-001]}}
+        - {id: MS-001, title: first, todos: [TODO-001]}
   todos:
-    - {{id: TODO-001, task: one, repo: api, plan: PLAN-001, run: "true"}}
+    - {id: TODO-001, task: one, repo: api, plan: PLAN-001, run: "true"}
 """)
         env = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
         env.update(COORD_USER="tester", PYTHONPATH=str(ROOT))
@@ -150,14 +135,7 @@ coordination:
 def test_by_hand_completion_announces_once(tmp_path: Path) -> None:
     """`todo complete` / `todo update --status` that complete (or undo) a milestone say
     so once, as a sweep's sync does (embedded: the catalog's own server)."""
-    (tmp_path / "repos" / "api").mkdir(parents=True)
-    eco = tmp_path / "ecosystem.yaml"
-    eco.write_text("""version: 1
-repos:
-  - name: api
-    path: repos/api
-coordination:
-  plans:
+    eco = write_api_catalog(tmp_path, (), """  plans:
     - id: PLAN-001
       title: by hand
       status: active

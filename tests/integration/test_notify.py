@@ -13,16 +13,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
-from tests.integration.helpers import Cluster, wait_until
-from tests.integration.receivers import Endpoint
+from tests.integration.helpers import Cluster, wait_until, write_api_catalog
+from tests.integration.receivers import Endpoint, Slow
 from tests.servers import free_port
 
 pytestmark = pytest.mark.timeout(150)
@@ -30,23 +27,19 @@ pytestmark = pytest.mark.timeout(150)
 SECRET = "hook-secret-1"
 
 
-def _catalog(c: Cluster, port: int) -> None:
-    c.repo_dir("api").mkdir(parents=True, exist_ok=True)
-    c.eco.write_text(f"""version: 1
-repos:
-  - name: api
-    path: repos/api
-notify:
-  - url: "http://hook:pw%40x@127.0.0.1:{port}/hook"
-    events: [todo.failed, sweep.finished]
-    secret_env: COORD_HOOK_SECRET
-coordination:
-  plans:
-    - {{id: PLAN-001, title: notified, status: active}}
+NOTIFIED = """  plans:
+    - {id: PLAN-001, title: notified, status: active}
   todos:
-    - {{id: TODO-001, task: one, repo: api, plan: PLAN-001, run: "exit 3"}}
-    - {{id: TODO-002, task: two, repo: api, plan: PLAN-001, run: "true"}}
-    - {{id: TODO-003, task: three, repo: api, plan: PLAN-001, run: "exit 4"}}
+    - {id: TODO-001, task: one, repo: api, plan: PLAN-001, run: "exit 3"}
+"""
+
+
+def _catalog(c: Cluster, port: int) -> None:
+    write_api_catalog(c.root, [
+        {"url": f"http://hook:pw%40x@127.0.0.1:{port}/hook",
+         "events": ["todo.failed", "sweep.finished"], "secret_env": "COORD_HOOK_SECRET"}],
+        NOTIFIED + """    - {id: TODO-002, task: two, repo: api, plan: PLAN-001, run: "true"}
+    - {id: TODO-003, task: three, repo: api, plan: PLAN-001, run: "exit 4"}
 """)
 
 
@@ -122,26 +115,18 @@ def test_a_gate_waiting_is_delivered(cluster: Cluster) -> None:
     port = free_port()
     endpoint = Endpoint(port, fail_first=0)
     try:
-        cluster.repo_dir("api").mkdir(parents=True, exist_ok=True)
-        cluster.eco.write_text(f"""version: 1
-repos:
-  - name: api
-    path: repos/api
-notify:
-  - url: "http://127.0.0.1:{port}/hook"
-    events: [gate.waiting]
-    format: slack
-coordination:
-  plans:
-    - {{id: PLAN-001, title: gated, status: active}}
+        write_api_catalog(cluster.root, [
+            {"url": f"http://127.0.0.1:{port}/hook", "events": ["gate.waiting"],
+             "format": "slack"}], """  plans:
+    - {id: PLAN-001, title: gated, status: active}
   todos:
-    - {{id: TODO-001, task: build, repo: api, plan: PLAN-001, run: "true"}}
+    - {id: TODO-001, task: build, repo: api, plan: PLAN-001, run: "true"}
     - id: TODO-002
       task: approve the rollout
       repo: api
       plan: PLAN-001
       blocked_by: [TODO-001]
-      gate: {{approvals: 1, from: [ana]}}
+      gate: {approvals: 1, from: [ana]}
 """)
         cluster.start_workers(["api"])
         sid = cluster.start_sweep()
@@ -155,44 +140,6 @@ coordination:
         endpoint.close()
 
 
-class Slow:
-    """A webhook receiver that answers only after ``delay`` s (slower than the workers'
-    delivery timeout: COORD_LEASE_TTL / 2); notes when each request arrived."""
-
-    def __init__(self, delay: float) -> None:
-        self.arrived: list[float] = []
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        box = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802
-                self.rfile.read(int(self.headers["Content-Length"]))
-                with box.lock:
-                    box.arrived.append(time.time())
-                if box.stop.wait(delay):
-                    return
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                except OSError:
-                    pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_a_slow_webhook_does_not_hold_the_others(cluster: Cluster) -> None:
     """A worker's notifier: the healthy webhook gets every delivery, in event order,
     before the slow one (each POST timing out, then waiting out its backoff) is even
@@ -201,22 +148,11 @@ def test_a_slow_webhook_does_not_hold_the_others(cluster: Cluster) -> None:
     port = free_port()
     healthy = Endpoint(port, fail_first=0)
     try:
-        cluster.repo_dir("api").mkdir(parents=True, exist_ok=True)
-        cluster.eco.write_text(f"""version: 1
-repos:
-  - name: api
-    path: repos/api
-notify:
-  - url: "http://127.0.0.1:{slow.port}/slow"
-    events: [todo.failed, sweep.finished]
-  - url: "http://127.0.0.1:{port}/hook"
-    events: [todo.failed, sweep.finished]
-coordination:
-  plans:
-    - {{id: PLAN-001, title: notified, status: active}}
-  todos:
-    - {{id: TODO-001, task: one, repo: api, plan: PLAN-001, run: "exit 3"}}
-    - {{id: TODO-002, task: two, repo: api, plan: PLAN-001, run: "exit 4"}}
+        events = ["todo.failed", "sweep.finished"]
+        write_api_catalog(cluster.root, [
+            {"url": f"http://127.0.0.1:{slow.port}/slow", "events": events},
+            {"url": f"http://127.0.0.1:{port}/hook", "events": events}],
+            NOTIFIED + """    - {id: TODO-002, task: two, repo: api, plan: PLAN-001, run: "exit 4"}
 """)
         cluster.start_workers(["api"])
         sid = cluster.start_sweep()

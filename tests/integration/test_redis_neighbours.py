@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -24,8 +23,8 @@ import pytest
 import redis
 
 from coordination.connection.preflight import acl_rules
-from tests.integration.helpers import Cluster, T
-from tests.servers import stop_process
+from tests.integration.helpers import Cluster, T, close_after_test
+from tests.servers import redis_binary, stop_process
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -60,11 +59,7 @@ class SocketServer:
 @pytest.fixture(scope="module")
 def socket_server() -> Iterator[SocketServer]:
     """A redis-server listening on a unix socket only (``--port 0``)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("COORD_REQUIRE_REDIS") == "1":
-            pytest.fail("COORD_REQUIRE_REDIS=1 but redis-server is not on PATH", pytrace=False)
-        pytest.skip("redis-server is not on PATH")
+    binary = redis_binary()
     d = Path(tempfile.mkdtemp(prefix="coord-sock-"))  # short: a socket path has ~100 bytes
     sock = d / "redis.sock"
     # fmt: off
@@ -112,11 +107,7 @@ def cluster_on(root: Path, url: str) -> Cluster:
 def clusters(request: pytest.FixtureRequest) -> Iterator[list[Cluster]]:
     made: list[Cluster] = []
     yield made
-    rep = getattr(request.node, "rep_call", None)
-    for c in made:
-        if rep is not None and rep.failed:
-            print(c.log_tails())
-        c.close()
+    close_after_test(request, made)
 
 
 def cli(c: Cluster, url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

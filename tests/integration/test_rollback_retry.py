@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import PLAN, Cluster, T, read_lines, todo_processes
+from tests.integration.helpers import (
+    PLAN,
+    Cluster,
+    T,
+    read_lines,
+    todo_processes,
+    undoable_chain,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 REPOS = ("a", "b", "c", "d")
@@ -23,11 +30,8 @@ IDS = [f"TODO-00{i}" for i in range(1, 5)]
 def test_a_failed_rollback_is_finished_by_rolling_back_again(cluster: Cluster,
                                                               tmp_path: Path) -> None:
     log, fixed = tmp_path / "undo.log", tmp_path / "fixed"
-    todos = [T(tid, repo, "true", blocked_by=[IDS[i - 1]] if i else [],
-               undo=(f"test -f {fixed} && " if tid == IDS[2] else "") + f"echo {tid} >> {log}")
-             for i, (tid, repo) in enumerate(zip(IDS, REPOS))]
-    cluster.write_catalog(dict.fromkeys(REPOS, 1), todos)
-    cluster.start_workers(REPOS)
+    undoable_chain(cluster, lambda tid: (f"test -f {fixed} && " if tid == IDS[2] else "")
+                   + f"echo {tid} >> {log}")
     sid = cluster.cli_json("plan", "sweep", PLAN, "--wait")["sweep_id"]
     failed = cluster.cli_json("sweep", "rollback", sid, "--wait", expect=1, timeout=150)
     assert failed["status"] == "rollback_failed"

@@ -24,13 +24,13 @@ import redis
 from coordination.connection.client import get_redis
 from coordination.keys import Keys
 from coordination.runtime.checkpoints import CheckpointStore
-from coordination.runtime.events import Event, EventLog
+from coordination.runtime.events import EventLog
 from coordination.runtime.leases import Heartbeat, Lease, LeaseManager
 from coordination.runtime.sweep_fields import tail_field
 from coordination.runtime.transitions import Transitions
 from coordination.status import TodoStatus
 from tests.unit.support.runtime import new_sweep, start, started
-from tests.waiting import wait_for
+from tests.waiting import Follower, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -145,15 +145,8 @@ def test_events_follow_live_and_across_a_reconnect(real_r: redis.Redis, redis_ur
     log = EventLog(real_r, K)
     for i in range(3):
         log.emit("todo.queued", sweep_id="S", i=i)
-    got: list[Event] = []
-    done = threading.Event()
-
-    def reader() -> None:
-        for ev in log.follow("S", block_ms=100, stop=done.is_set):
-            got.append(ev)
-
-    t = threading.Thread(target=reader, daemon=True)
-    t.start()
+    follower = Follower(log, "S", block_ms=100, daemon=True)
+    got = follower.got
     assert wait_for(lambda: len(got) == 3)
     admin = redis.Redis.from_url(redis_url, decode_responses=True)
     emitter = EventLog(admin, K)
@@ -166,8 +159,7 @@ def test_events_follow_live_and_across_a_reconnect(real_r: redis.Redis, redis_ur
             killed += int(admin.client_kill_filter(_type="normal", skipme=True))
     assert killed >= 1
     assert wait_for(lambda: len(got) >= 40)
-    done.set()
-    t.join(timeout=5)
+    follower.stop()
     assert [e.data["i"] for e in got] == list(range(40))
     admin.close()
 

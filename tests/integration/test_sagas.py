@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import PLAN, Cluster, T, read_lines
+from tests.integration.helpers import CHAIN_IDS, PLAN, Cluster, T, read_lines, undoable_chain
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 REPOS = ("a", "b", "c", "d")
@@ -22,11 +22,7 @@ def undo(log: Path, tid: str) -> str:
 def test_rollback_across_four_repos_undoes_in_reverse_order(cluster: Cluster,
                                                              tmp_path: Path) -> None:
     log = tmp_path / "undo.log"
-    ids = [f"TODO-00{i}" for i in range(1, 5)]
-    todos = [T(tid, repo, "true", blocked_by=[ids[i - 1]] if i else [], undo=undo(log, tid))
-             for i, (tid, repo) in enumerate(zip(ids, REPOS))]
-    cluster.write_catalog(dict.fromkeys(REPOS, 1), todos)
-    cluster.start_workers(REPOS)
+    ids = undoable_chain(cluster, lambda tid: undo(log, tid))
     done = cluster.cli_json("plan", "sweep", PLAN, "--wait")
     sid = done["sweep_id"]
     assert done["status"] == "succeeded"
@@ -65,12 +61,8 @@ def test_atomic_sweep_failing_in_its_second_level_rolls_itself_back(cluster: Clu
 def test_a_failing_undo_ends_the_rollback_failed_and_stops_what_comes_after(
         cluster: Cluster, tmp_path: Path) -> None:
     log = tmp_path / "undo.log"
-    ids = [f"TODO-00{i}" for i in range(1, 5)]
-    todos = [T(tid, repo, "true", blocked_by=[ids[i - 1]] if i else [],
-               undo=undo(log, tid) + (" && false" if tid == ids[2] else ""))
-             for i, (tid, repo) in enumerate(zip(ids, REPOS))]
-    cluster.write_catalog(dict.fromkeys(REPOS, 1), todos)
-    cluster.start_workers(REPOS)
+    ids = undoable_chain(
+        cluster, lambda tid: undo(log, tid) + (" && false" if tid == CHAIN_IDS[2] else ""))
     sid = cluster.cli_json("plan", "sweep", PLAN, "--wait")["sweep_id"]
     out = cluster.cli_json("sweep", "rollback", sid, "--wait", expect=1, timeout=150)
     assert out["status"] == "rollback_failed"

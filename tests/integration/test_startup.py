@@ -7,8 +7,6 @@ real ``coord worker`` / ``coord`` processes. No output may contain a password.
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
 import time
@@ -19,8 +17,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.integration.helpers import Cluster, T
-from tests.servers import free_port, stop_process
+from tests.integration.helpers import Cluster, T, close_after_test
+from tests.integration.sentinel_bed import make_pki
+from tests.servers import free_port, redis_binary, stop_process
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -37,21 +36,11 @@ class Server:
     proc: subprocess.Popen[bytes]
 
 
-def _redis_binary() -> str:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        reason = "redis-server is not on PATH; install redis (e.g. apt-get install redis-server)"
-        if os.environ.get("COORD_REQUIRE_REDIS") == "1":
-            pytest.fail(f"COORD_REQUIRE_REDIS=1 but {reason}", pytrace=False)
-        pytest.skip(reason)
-    return binary
-
-
 def _spawn(workdir: Path, args: list[str], probe: str, port: int) -> Server:
     """Start redis-server with ``args`` and wait until ``probe`` (a URL) answers PING."""
     out = workdir / f"redis-{port}.out"
     # fmt: off
-    cmd = [_redis_binary(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+    cmd = [redis_binary(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
            "--daemonize", "no", "--dir", str(workdir), *args]
     # fmt: on
     with open(out, "wb") as fh:
@@ -95,21 +84,7 @@ class Pki:
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     """A throwaway CA and a server certificate for 127.0.0.1 / localhost."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("the openssl command is not on PATH (needed to make test certificates)")
-    d = tmp_path_factory.mktemp("pki")
-
-    def run(*args: str) -> None:
-        subprocess.run([openssl, *args], cwd=d, check=True, capture_output=True, timeout=60)
-
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-        "-days", "2", "-subj", "/CN=coord-test-ca")
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-        "-subj", "/CN=localhost")
-    (d / "san.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.cnf")
+    d = make_pki(tmp_path_factory.mktemp("pki"))
     return Pki(d / "ca.pem", d / "server.pem", d / "server.key")
 
 
@@ -144,11 +119,7 @@ def make_cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Mak
         return c
 
     yield make
-    rep = getattr(request.node, "rep_call", None)
-    for c in made:
-        if rep is not None and rep.failed:
-            print(c.log_tails())
-        c.close()
+    close_after_test(request, made)
 
 
 def assert_no_secret(*texts: str) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from tests.integration.browser import basic, css, doc_screenshot, serve_ui, statuses, text_of
-from tests.integration.helpers import PLAN, ROOT, Cluster, T, wait_until
+from tests.integration.helpers import PLAN, ROOT, Cluster, T, wait_until, write_api_catalog
 from tests.servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -315,11 +315,7 @@ def test_the_overview_filters_repos_by_a_selector(cluster: Cluster, browser: Any
         ui.wait(timeout=10)
 
 
-ORPHAN = """version: 1
-repos:
-  - {name: api, path: repos/api}
-coordination:
-  plans:
+ORPHAN = """  plans:
     - {id: PLAN-001, title: orphaned, status: active}
   todos:
     - {id: TODO-001, task: wait, repo: api, plan: PLAN-001,
@@ -333,9 +329,7 @@ def test_an_orphaned_embedded_sweep_says_so_on_the_page(tmp_path: Path, browser:
     duration growing), as `sweep status` does; `coord ui` runs embedded over the same
     catalog."""
     gate = tmp_path / "go"
-    (tmp_path / "repos" / "api").mkdir(parents=True)
-    eco = tmp_path / "ecosystem.yaml"
-    eco.write_text(ORPHAN.replace("GATE", str(gate)))
+    eco = write_api_catalog(tmp_path, (), ORPHAN.replace("GATE", str(gate)))
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("COORD_")},
            "PYTHONPATH": str(ROOT)}
 
@@ -384,17 +378,9 @@ def test_an_orphaned_embedded_sweep_says_so_on_the_page(tmp_path: Path, browser:
                 proc.communicate(timeout=30)
 
 
-CHECKED = """version: 1
-repos:
-  - {name: api, path: repos/api}
-coordination:
-  plans:
-    - id: PLAN-001
-      title: checked
-      status: active
-      completion_criteria:
-        - said, never checked
-        - {text: the release notes exist, check: "test -f NOTES"}
+CHECKED = """  plans:
+    - {id: PLAN-001, title: checked, status: active, completion_criteria: [
+        "said, never checked", {text: the release notes exist, check: "test -f NOTES"}]}
   todos:
     - {id: TODO-001, task: one, repo: api, plan: PLAN-001, run: "true"}
 """
@@ -402,8 +388,7 @@ coordination:
 
 def test_the_plan_page_shows_its_criteria_checks(cluster: Cluster, browser: Any) -> None:
     """A plan's checked criterion shows its last result (`plan status --check`)."""
-    cluster.repo_dir("api").mkdir(parents=True, exist_ok=True)
-    cluster.eco.write_text(CHECKED)
+    write_api_catalog(cluster.root, (), CHECKED)
     assert cluster.cli("plan", "status", "PLAN-001", "--check").returncode == 1
     ui, base = serve_ui(cluster)
     try:

@@ -29,7 +29,12 @@ import pytest
 import redis
 
 from coordination.runtime.context import Runtime
-from tests.unit.support.sweeps import StubApp, fresh_runtime, write_catalog
+from tests.unit.support.sweeps import (
+    dropped_after,
+    fresh_runtime,
+    stub_dispatching,
+    write_catalog,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,11 +44,6 @@ def _runtime(monkeypatch: pytest.MonkeyPatch, *, stub: bool = False,
              settings: dict[str, Any] | None = None) -> Iterator[Runtime]:
     """A fresh runtime made after ``env`` is set; the process-wide runtime, embedded
     state and settings dropped after."""
-    from coordination.connection.client import reset_embedded
-    from coordination.dispatch import CeleryDispatcher
-    from coordination.runtime.context import get_runtime
-    from coordination.settings import get_settings
-
     for name, value in (env or {}).items():
         monkeypatch.setenv(name, value)
     runtime = fresh_runtime()
@@ -52,13 +52,9 @@ def _runtime(monkeypatch: pytest.MonkeyPatch, *, stub: bool = False,
         runtime = dataclasses.replace(
             runtime, settings=runtime.settings.model_copy(update=settings))
     if stub:
-        runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
-    try:
+        stub_dispatching(runtime)
+    with dropped_after(runtime):
         yield runtime
-    finally:
-        reset_embedded()
-        get_runtime.cache_clear()
-        get_settings.cache_clear()
 
 
 def _marked(request: pytest.FixtureRequest, name: str) -> dict[str, Any]:

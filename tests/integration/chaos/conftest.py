@@ -9,8 +9,6 @@ after 3 s, worker beats every 0.5 s) so the whole tier stays within minutes.
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,7 +20,8 @@ import pytest
 import redis
 
 from tests.integration.chaos.proxy import Proxy
-from tests.integration.helpers import Cluster
+from tests.integration.helpers import Cluster, close_after_test
+from tests.servers import redis_binary
 from tests.waiting import wait_for
 
 CHAOS_ENV = {"COORD_LOST_AFTER": "3", "COORD_WORKER_HEARTBEAT": "0.5"}
@@ -43,11 +42,7 @@ class OwnRedis:
     """A redis-server of one test: ``kill()`` (SIGKILL), ``start()`` again on the same port."""
 
     def __init__(self, workdir: Path, *, aof: bool) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            if os.environ.get("COORD_REQUIRE_REDIS") == "1":
-                pytest.fail("COORD_REQUIRE_REDIS=1 but redis-server is not on PATH", pytrace=False)
-            pytest.skip("redis-server is not on PATH")
+        binary = redis_binary()
         self.binary, self.dir, self.aof = binary, workdir, aof
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -110,10 +105,7 @@ def chaos(own_redis: OwnRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     try:
         yield c
     finally:
-        rep = getattr(request.node, "rep_call", None)
-        if rep is not None and rep.failed:
-            print(c.log_tails())
-        c.close()
+        close_after_test(request, [c])
         get_settings.cache_clear()
 
 

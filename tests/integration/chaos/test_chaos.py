@@ -275,10 +275,7 @@ def test_soak_1000_todos_with_a_worker_sigkilled_every_few_seconds(fast: Cluster
     names = list(repos)
     n = 1000
     fast.write_catalog(repos, [T(f"TODO-{i:04d}", names[i % 3], SOAK) for i in range(n)])
-    for r in names:
-        fast.start_worker(r, wait=False)
-    for w in fast.workers:
-        fast.wait_ready(w, timeout=60)
+    fast.start_workers(names, timeout=60)
     sid = fast.start_sweep()
     t0 = time.time()
     rng = random.Random(7)

@@ -28,7 +28,7 @@ of them ran.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -67,13 +67,11 @@ def test_soak_1000_todos_with_the_master_sigkilled_ten_times(
     _soak(soak_cluster, bed)
 
 
-def _soak(c: Cluster, bed: SentinelBed) -> None:
-    names = list(REPOS)
-    c.write_catalog(REPOS, [T(f"TODO-{i:04d}", names[i % len(names)], SOAK) for i in range(N)])
-    for r in names:
-        c.start_worker(r, wait=False)
-    for w in c.workers:
-        c.wait_ready(w, timeout=60)
+def _swept(c: Cluster, todos: dict[str, str]) -> tuple[str, float, Callable[[], int]]:
+    """The soak's ``todos`` (id -> repo) in the catalog, a worker per repo, the sweep
+    started: its id, when it started, and how many of its todos have ended so far."""
+    c.write_catalog(REPOS, [T(tid, repo, SOAK) for tid, repo in todos.items()])
+    c.start_workers(REPOS, timeout=60)
     sid = c.start_sweep()
     t0 = time.time()
     sweep_key = c.rt.keys.sweep(sid)
@@ -81,6 +79,12 @@ def _soak(c: Cluster, bed: SentinelBed) -> None:
     def ended() -> int:
         return int(c.rt.redis.hget(sweep_key, "terminal") or 0)
 
+    return sid, t0, ended
+
+
+def _soak(c: Cluster, bed: SentinelBed) -> None:
+    names = list(REPOS)
+    sid, t0, ended = _swept(c, {f"TODO-{i:04d}": names[i % len(names)] for i in range(N)})
     resumed: list[float] = []  # from each kill
     settled: list[float] = []  # from the last failover it set off (the kill, when only one)
     wait_until(lambda: ended() > 20, 60, "the sweep to get going")
@@ -136,18 +140,7 @@ def test_soak_todos_go_on_with_every_replica_sigkilled_for_a_stretch(
     back (each start lost, its todo failed "as poison")."""
     c, names = soak_cluster, list(REPOS)
     todos = {f"TODO-{i:04d}": names[i % len(names)] for i in range(STRETCH_N)}
-    c.write_catalog(REPOS, [T(tid, repo, SOAK) for tid, repo in todos.items()])
-    for r in names:
-        c.start_worker(r, wait=False)
-    for w in c.workers:
-        c.wait_ready(w, timeout=60)
-    sid = c.start_sweep()
-    t0 = time.time()
-    sweep_key = c.rt.keys.sweep(sid)
-
-    def ended() -> int:
-        return int(c.rt.redis.hget(sweep_key, "terminal") or 0)
-
+    sid, t0, ended = _swept(c, todos)
     wait_until(lambda: ended() > 20, 60, "the sweep to get going")
     assert len(bed.healthy_replicas()) == 2, bed.healthy_replicas()
     killed_ports = bed.kill_replicas()

@@ -217,6 +217,7 @@ def test_todo_update_of_blockers_rewrites_only_the_lists_it_changes(
 
 
 @pytest.mark.parametrize(("args", "changes"), [
+    # numbers are written as given
     (("todo", "update", "TODO-003", "--timeout", "120", "--estimate", "2"),
      [("      timeout: 90\n", "      timeout: 120\n"),
       ("      estimated_hours: 1.5\n", "      estimated_hours: 2\n")]),
@@ -226,13 +227,8 @@ def test_todo_update_of_blockers_rewrites_only_the_lists_it_changes(
     (("todo", "complete", "TODO-003", "--hours", "2"),
      [("      estimated_hours: 1.5\n",
        "      status: completed\n      estimated_hours: 1.5\n      actual_hours: 2\n")]),
-], ids=["update-timeout-estimate", "update-float-timeout", "complete-hours"])
-def test_numbers_are_written_as_given(tmp_path: Path, edit_path: str, args: tuple[str, ...],
-                                      changes: list[tuple[str, str]]) -> None:
-    assert run(tmp_path, TEAM, *args) == replaced(TEAM, *changes)
-
-
-@pytest.mark.parametrize(("args", "changes"), [
+    # a status change touches one line: the two-line flow-style dependency items after
+    # the todos stay as they are too (a `todo update` used to put each on one long line)
     (("todo", "complete", "TODO-002"),
      [('        PYTHON: "3.13"\n      blocked_by: [TODO-001]\n',
        '        PYTHON: "3.13"\n      status: completed\n      blocked_by: [TODO-001]\n')]),
@@ -241,11 +237,20 @@ def test_numbers_are_written_as_given(tmp_path: Path, edit_path: str, args: tupl
        '      env: {PYTHON: "3.13", CI: "1"}\n      status: failed\n')]),
     (("todo", "update", "TODO-003", "--assignee", "dan"),
      [("        NODE_ENV: test\n\n", "        NODE_ENV: test\n      assignee: dan\n\n")]),
-], ids=["complete", "status", "last-todo"])
-def test_status_changes_touch_one_line(tmp_path: Path, edit_path: str, args: tuple[str, ...],
-                                       changes: list[tuple[str, str]]) -> None:
-    # The two-line flow-style dependency items after the todos stay as they are too
-    # (a `todo update` used to put each on one long line).
+    # env edits: new values are quoted as the file quotes ("3.14", not '3.14')
+    (("todo", "update", "TODO-001", "--env", "DEBUG=1", "--unset-env", "CI"),
+     [('      env: {PYTHON: "3.13", CI: "1"}\n', '      env: {PYTHON: "3.13", DEBUG: "1"}\n')]),
+    (("todo", "update", "TODO-002", "--env", "PYTHON=3.14", "--env", "LOG="),
+     [('        PYTHON: "3.13"\n      blocked_by',
+       '        PYTHON: "3.14"\n        LOG: ""\n      blocked_by')]),
+    (("todo", "update", "TODO-003", "--unset-env", "NODE_ENV"),
+     [("      env:\n        NODE_ENV: test\n", "")]),
+], ids=["numbers-update-timeout-estimate", "numbers-update-float-timeout",
+     "numbers-complete-hours", "status-complete", "status-status", "status-last-todo",
+     "env-flow-map", "env-block-map", "env-last-variable"])
+def test_an_edit_writes_only_its_own_lines(tmp_path: Path, edit_path: str,
+                                           args: tuple[str, ...],
+                                           changes: list[tuple[str, str]]) -> None:
     assert run(tmp_path, TEAM, *args) == replaced(TEAM, *changes)
 
 
@@ -275,21 +280,6 @@ def test_issue_update(tmp_path: Path, edit_path: str) -> None:
         ("      status: open\n", "      status: in_progress\n"),
         ("              web]\n", "              web]\n      updated: 2026-11-23\n"),
     )
-
-
-@pytest.mark.parametrize(("args", "changes"), [
-    (("todo", "update", "TODO-001", "--env", "DEBUG=1", "--unset-env", "CI"),
-     [('      env: {PYTHON: "3.13", CI: "1"}\n', '      env: {PYTHON: "3.13", DEBUG: "1"}\n')]),
-    (("todo", "update", "TODO-002", "--env", "PYTHON=3.14", "--env", "LOG="),
-     [('        PYTHON: "3.13"\n      blocked_by',
-       '        PYTHON: "3.14"\n        LOG: ""\n      blocked_by')]),
-    (("todo", "update", "TODO-003", "--unset-env", "NODE_ENV"),
-     [("      env:\n        NODE_ENV: test\n", "")]),
-], ids=["flow-map", "block-map", "last-variable"])
-def test_env_edits(tmp_path: Path, edit_path: str, args: tuple[str, ...],
-                   changes: list[tuple[str, str]]) -> None:
-    # New values are quoted as the file quotes ("3.14", not '3.14').
-    assert run(tmp_path, TEAM, *args) == replaced(TEAM, *changes)
 
 
 def test_todo_create_with_env(tmp_path: Path, edit_path: str) -> None:

@@ -23,6 +23,17 @@ def catalog(repo_extra: str = "", change_extra: str = "") -> str:
             f"    - {{id: PLAN-001, title: c, change: {{branch: chg{change_extra}}}}}\n")
 
 
+def refused_at_load(tmp_path: Path, where: str, extra: str, says: list[str]) -> None:
+    """The catalog with ``extra`` (PWNED: a file under ``tmp_path``) put at ``where`` (a
+    keyword of :func:`catalog`): every read and edit command refuses it saying ``says``,
+    and git ran nothing."""
+    eco = tmp_path / F
+    eco.write_text(catalog(**{where: extra.replace("PWNED", str(tmp_path / "pwned"))}))
+    for r in run(eco, READ, EDIT):
+        refused(r, says)
+    assert not (tmp_path / "pwned").exists()
+
+
 @pytest.mark.parametrize("extra, field, says", [
     (', remote: "--upload-pack=touch PWNED"', "repos[0].remote", "starts with '-'"),
     (', remote: "ext::sh -c touch% PWNED"', "repos[0].remote", "<transport>:: address"),
@@ -35,11 +46,7 @@ def catalog(repo_extra: str = "", change_extra: str = "") -> str:
 ])
 def test_a_repo_field_git_would_misread_is_refused_at_load(
         tmp_path: Path, extra: str, field: str, says: str) -> None:
-    eco = tmp_path / F
-    eco.write_text(catalog(repo_extra=extra.replace("PWNED", str(tmp_path / "pwned"))))
-    for r in run(eco, READ, EDIT):
-        refused(r, [f"{F}:3: {field}: ", says, "write the"])
-    assert not (tmp_path / "pwned").exists()
+    refused_at_load(tmp_path, "repo_extra", extra, [f"{F}:3: {field}: ", says, "write the"])
 
 
 @pytest.mark.parametrize("extra, field, says", [
@@ -49,11 +56,7 @@ def test_a_repo_field_git_would_misread_is_refused_at_load(
 ])
 def test_a_change_field_git_would_misread_is_refused_at_load(
         tmp_path: Path, extra: str, field: str, says: str) -> None:
-    eco = tmp_path / F
-    eco.write_text(catalog(change_extra=extra.replace("PWNED", str(tmp_path / "pwned"))))
-    for r in run(eco, READ, EDIT):
-        refused(r, [f"{F}:6: {field}: ", says])
-    assert not (tmp_path / "pwned").exists()
+    refused_at_load(tmp_path, "change_extra", extra, [f"{F}:6: {field}: ", says])
 
 
 def test_remotes_git_reads_as_remotes_are_kept(tmp_path: Path) -> None:

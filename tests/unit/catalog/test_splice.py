@@ -426,14 +426,11 @@ def test_a_placeholder_value_put_into_another_item_falls_back(tmp_path: Path) ->
     assert path.read_bytes() == CATALOGS["generated-indent2"]
 
 
-def test_ruamel_sees_only_a_small_part_of_a_big_catalog(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def ruamel_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From here on, the size of each text ruamel loads and dumps while an edit is
+    spliced, in order."""
     from coordination.catalog import splice
 
-    path = tmp_path / "ecosystem.yaml"
-    data = catalog_data(400, [(i, i + 1) for i in range(399)])
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    size = path.stat().st_size
     seen: list[int] = []
     real_apply = splice.apply
 
@@ -450,6 +447,16 @@ def test_ruamel_sees_only_a_small_part_of_a_big_catalog(
         return real_apply(fn, body, file, cat, load_spy, dump_spy)
 
     monkeypatch.setattr(splice, "apply", spy)
+    return seen
+
+
+def test_ruamel_sees_only_a_small_part_of_a_big_catalog(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "ecosystem.yaml"
+    data = catalog_data(400, [(i, i + 1) for i in range(399)])
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    size = path.stat().st_size
+    seen = ruamel_sizes(monkeypatch)
     m = CoordinationManager(path)
     m.complete_todo("TODO-200", hours=1)
     m.create_todo("new", "api", blocked_by=["TODO-17"])
@@ -482,8 +489,6 @@ BIG_EDITS: dict[str, Edit] = {
 @pytest.mark.parametrize("edit", sorted(BIG_EDITS))
 def test_structure_edits_splice_a_big_catalog(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit: str) -> None:
-    from coordination.catalog import splice
-
     path = tmp_path / "ecosystem.yaml"
     data = catalog_data(400, [(i, i + 1) for i in range(399)],
                         issues=[{"id": f"ISSUE-{i}", "title": f"issue {i}"} for i in (1, 2, 3)])
@@ -491,19 +496,7 @@ def test_structure_edits_splice_a_big_catalog(
         {"id": f"DEP-{i}", "consumer": "api", "provider": "web"} for i in (1, 2, 3)]
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     size = path.stat().st_size
-    seen: list[int] = []
-    real_apply = splice.apply
-
-    def spy(fn: Any, body: str, file: str, cat: Any, load: Any, dump: Any) -> Any:
-        def dump_spy(doc: Any) -> str:
-            out: str = dump(doc)
-            seen.append(len(out))
-            return out
-
-        return real_apply(fn, body, file, cat, lambda t: (seen.append(len(t)), load(t))[1],
-                          dump_spy)
-
-    monkeypatch.setattr(splice, "apply", spy)
+    seen = ruamel_sizes(monkeypatch)
     monkeypatch.setattr(roundtrip_module, "load_round_trip", _no_round_trip)
     m = CoordinationManager(path)
     BIG_EDITS[edit](m)

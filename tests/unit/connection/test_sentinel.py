@@ -130,6 +130,16 @@ def _sweep(r: Any, keys: Keys, sweep: str) -> None:
     r.hset(keys.sweep(sweep), mapping={"status": '"running"', "run": "0"})
 
 
+def _waiting(namespace: str, fake: Replicas, lease_ttl: int = 10
+             ) -> tuple[Keys, Replicas, Transitions]:
+    """Sweep S1 running in ``namespace`` on ``fake``, and transitions that wait for one
+    replica: the keys, ``fake`` and the transitions."""
+    keys = Keys(namespace)
+    _sweep(fake.r, keys, "S1")
+    return keys, fake, Transitions(fake, keys, lease_ttl=lease_ttl,  # type: ignore[arg-type]
+                                   replicas=1)
+
+
 def test_a_start_no_replica_confirmed_is_not_run_and_its_retry_renews_and_waits_again() -> None:
     keys = Keys("ns-wait")
     fake = Replicas(acked=0)
@@ -156,20 +166,14 @@ def test_a_start_no_replica_confirmed_is_not_run_and_its_retry_renews_and_waits_
 
 
 def test_a_retried_start_whose_lease_expired_is_not_given_it_back() -> None:
-    keys = Keys("ns-wait2")
-    fake = Replicas(acked=1)
-    _sweep(fake.r, keys, "S1")
-    tr = Transitions(fake, keys, lease_ttl=10, replicas=1)  # type: ignore[arg-type]
+    keys, fake, tr = _waiting("ns-wait2", Replicas(acked=1))
     assert _start(tr, "S1").verdict == StartVerdict.started
     fake.r.delete(keys.lease("a", 0))
     assert _start(tr, "S1").verdict == StartVerdict.stale
 
 
 def test_a_renewal_no_replica_confirmed_is_a_failed_renewal() -> None:
-    keys = Keys("ns-wait3")
-    fake = Replicas(acked=1)
-    _sweep(fake.r, keys, "S1")
-    tr = Transitions(fake, keys, lease_ttl=2, replicas=1)  # type: ignore[arg-type]
+    keys, fake, tr = _waiting("ns-wait3", Replicas(acked=1), lease_ttl=2)
     lease = _start(tr, "S1").lease
     leases = LeaseManager(fake, keys, ttl=2, replicas=1)  # type: ignore[arg-type]
     assert leases.extend(lease) is True
@@ -184,10 +188,7 @@ def test_a_start_waits_for_every_replica_seen_online_lately(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from coordination.connection import client
 
-    keys = Keys("ns-wait4")
-    fake = Replicas(acked=1, online=2)
-    _sweep(fake.r, keys, "S1")
-    tr = Transitions(fake, keys, lease_ttl=10, replicas=1)  # type: ignore[arg-type]
+    keys, fake, tr = _waiting("ns-wait4", Replicas(acked=1, online=2))
     # One of two replicas had it: Sentinel may promote the other one. (The first
     # call asked the master how many replicas it has, once, and waited for both.)
     with pytest.raises(NotReplicated):
@@ -223,10 +224,7 @@ def test_a_master_without_replicas_takes_writes_unconfirmed_and_says_so(
     todo failed as poison without ever running (issue #39, items 1 and 16)."""
     from coordination.connection import client
 
-    keys = Keys("ns-wait6")
-    fake = Replicas(acked=0, online=0)
-    _sweep(fake.r, keys, "S1")
-    tr = Transitions(fake, keys, lease_ttl=10, replicas=1)  # type: ignore[arg-type]
+    keys, fake, tr = _waiting("ns-wait6", Replicas(acked=0, online=0))
     leases = LeaseManager(fake, keys, ttl=10, replicas=1)  # type: ignore[arg-type]
     with caplog.at_level("WARNING", logger="coord.redis"):
         st = _start(tr, "S1")
@@ -282,10 +280,7 @@ def test_a_master_without_replicas_takes_writes_unconfirmed_and_says_so(
 def test_a_finish_no_replica_confirmed_is_asked_again_and_keeps_its_first_answer() -> None:
     from coordination.status import TodoStatus
 
-    keys = Keys("ns-wait5")
-    fake = Replicas(acked=1)
-    _sweep(fake.r, keys, "S1")
-    tr = Transitions(fake, keys, lease_ttl=10, replicas=1)  # type: ignore[arg-type]
+    keys, fake, tr = _waiting("ns-wait5", Replicas(acked=1))
     lease = _start(tr, "S1").lease
     assert lease is not None
 

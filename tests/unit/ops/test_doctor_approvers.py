@@ -11,22 +11,15 @@ import pytest
 from coordination.ops import doctor
 from coordination.ops.doctor import Doctor, Level
 from coordination.settings import Settings
+from tests.unit.support.catalogs import write_repo_a_catalog
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def catalog(tmp: Path, extra: str = "") -> Path:
-    eco = tmp / "ecosystem.yaml"
-    eco.write_text(f"""version: 1
-repos:
-  - {{name: a, path: a}}
-coordination:
-  plans:
-    - {{id: PLAN-001, title: p, status: active}}
-  todos:
-    - {{id: TODO-001, task: ok, repo: a, plan: PLAN-001, gate: {{approvals: 1, from: [ana, bo]}}}}
-{extra}""")
-    return eco
+    return write_repo_a_catalog(tmp, """\
+    - {id: TODO-001, task: ok, repo: a, plan: PLAN-001, gate: {approvals: 1, from: [ana, bo]}}
+""", extra)
 
 
 def findings(eco: Path) -> list[tuple[Level, str]]:

@@ -15,6 +15,7 @@ from coordination.cli.main import cli
 from coordination.errors import PlanError
 from coordination.planner.validate import validate_plan
 from coordination.sweeps import SweepService
+from tests.unit.support.catalogs import write_repo_a_catalog
 from tests.unit.support.sweeps import fresh_runtime
 
 pytestmark = pytest.mark.timeout(60)
@@ -22,18 +23,10 @@ pytestmark = pytest.mark.timeout(60)
 
 def catalog(tmp: Path, gate: str, extra: str = "") -> Path:
     (tmp / "a").mkdir(exist_ok=True)
-    eco = tmp / "ecosystem.yaml"
-    eco.write_text(f"""version: 1
-repos:
-  - {{name: a, path: a}}
-coordination:
-  plans:
-    - {{id: PLAN-001, title: p, status: active}}
-  todos:
+    return write_repo_a_catalog(tmp, f"""\
     - {{id: TODO-001, task: build, repo: a, plan: PLAN-001, run: "true"}}
     - {{id: TODO-002, task: ok, repo: a, plan: PLAN-001, gate: {gate}, blocked_by: [TODO-001]}}
-{extra}""")
-    return eco
+""", extra)
 
 
 def codes(eco: Path) -> list[str]:

@@ -163,14 +163,19 @@ def test_start_of_an_ended_todo_is_terminal_and_of_no_sweep_gone(
     assert fake_r.keys(K.lease("api", "*")) == []  # no lease was taken for any of them
 
 
-def test_start_takes_over_after_the_holder_expired(
-    fake_r: redis.Redis, checkpoints: CheckpointStore, tr: Transitions
-) -> None:
+def taken_over(fake_r: redis.Redis, tr: Transitions) -> tuple[Lease, Lease]:
+    """T1 started by w1, whose lease expired, then taken over by w2: both leases."""
     old = started(tr, "T1", worker="w1", now=1.0)
     assert expired(fake_r, old)
     st = start(tr, "T1", worker="w2", now=2.0)
     assert st.verdict == "started" and st.taken_over and st.lease is not None
-    new = st.lease
+    return old, st.lease
+
+
+def test_start_takes_over_after_the_holder_expired(
+    fake_r: redis.Redis, checkpoints: CheckpointStore, tr: Transitions
+) -> None:
+    old, new = taken_over(fake_r, tr)
     assert new.fence > old.fence
     cp = checkpoints.get("S", "T1")
     assert cp is not None and cp["attempts"] == 2 and cp["token"] == new.token
@@ -235,11 +240,7 @@ def test_fenced_writes_accepted_from_the_holder(
 def test_fenced_writes_rejected_after_a_takeover(
     fake_r: redis.Redis, checkpoints: CheckpointStore, tr: Transitions
 ) -> None:
-    old = started(tr, "T1", worker="w1", now=1.0)
-    assert expired(fake_r, old)
-    st = start(tr, "T1", worker="w2", now=2.0)
-    assert st.verdict == "started" and st.taken_over and st.lease is not None
-    new = st.lease
+    old, new = taken_over(fake_r, tr)
     assert not checkpoints.write("S", "T1", {"exit_code": 9}, lease=old)
     assert finish(tr, "T1", old, TodoStatus.failed, exit_code=9) == "fence"
     assert checkpoints.write("S", "T1", {"attempts": 2}, lease=new)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import pytest
 import redis
 
 from coordination.keys import Keys
-from coordination.runtime.events import Event, EventLog, live_events
+from coordination.runtime.events import EventLog, live_events
+from tests.waiting import Follower
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -102,23 +102,15 @@ def test_read_pages_through_many_events(fake_log: EventLog) -> None:
 def test_follow_replays_then_goes_live_without_gaps(fake_log: EventLog) -> None:
     for i in range(3):
         fake_log.emit("todo.queued", sweep_id="S", i=i)
-    got: list[Event] = []
-    done = threading.Event()
-
-    def reader() -> None:
-        for ev in fake_log.follow("S", block_ms=50, stop=done.is_set):
-            got.append(ev)
-
-    t = threading.Thread(target=reader)
-    t.start()
+    follower = Follower(fake_log, "S", block_ms=50)
+    got = follower.got
     for i in range(3, 50):
         fake_log.emit("todo.queued", sweep_id="S", i=i)
     deadline = time.monotonic() + 10
     while len(got) < 50 and time.monotonic() < deadline:
         time.sleep(0.01)
-    done.set()
-    t.join(timeout=5)
-    assert not t.is_alive()
+    follower.stop()
+    assert not follower.thread.is_alive()
     assert [e.data["i"] for e in got] == list(range(50))
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from coordination.runtime.context import Runtime
 from coordination.status import TodoStatus
+from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.supervision import note_unattended, release_held
 from tests.unit.support.runtime import hold_slot
 from tests.unit.support.sweeps import events, status
@@ -153,12 +154,19 @@ def test_unknown_resource_is_refused_with_where_and_how(tmp_path: Path) -> None:
 
 
 # -- breakers -------------------------------------------------------------------------------
-def test_breaker_opens_holds_half_opens_and_closes(rt: Runtime, tmp_path: Path) -> None:
+def behind_a_breaker(rt: Runtime, tmp_path: Path, todos: int, *, failures: int,
+                     cooldown: int) -> tuple[SweepSpec, str, float]:
+    """A queued sweep of ``todos`` todos of api, whose breaker opens after ``failures``
+    failures and cools down ``cooldown`` s: its spec, its id and now."""
     cat = fleet_catalog(tmp_path, [
-        {"id": f"TODO-00{i}", "repo": "api", "run": "true"} for i in range(1, 6)
-    ], breaker={"failures": 2, "cooldown": 30})
+        {"id": f"TODO-00{i}", "repo": "api", "run": "true"} for i in range(1, todos + 1)
+    ], breaker={"failures": failures, "cooldown": cooldown})
     spec = queued_spec(rt, cat)
-    sid, now = spec.sweep_id, time.time()
+    return spec, spec.sweep_id, time.time()
+
+
+def test_breaker_opens_holds_half_opens_and_closes(rt: Runtime, tmp_path: Path) -> None:
+    spec, sid, now = behind_a_breaker(rt, tmp_path, 5, failures=2, cooldown=30)
     for t in ("TODO-001", "TODO-002"):
         st = ask(rt, spec, t, now=now)
         assert st.verdict == "started" and st.lease is not None
@@ -187,11 +195,7 @@ def test_breaker_opens_holds_half_opens_and_closes(rt: Runtime, tmp_path: Path) 
 
 
 def test_a_failed_probe_reopens_and_lost_runs_count(rt: Runtime, tmp_path: Path) -> None:
-    cat = fleet_catalog(tmp_path, [
-        {"id": f"TODO-00{i}", "repo": "api", "run": "true"} for i in range(1, 4)
-    ], breaker={"failures": 1, "cooldown": 5})
-    spec = queued_spec(rt, cat)
-    sid, now = spec.sweep_id, time.time()
+    spec, sid, now = behind_a_breaker(rt, tmp_path, 3, failures=1, cooldown=5)
     st = ask(rt, spec, "TODO-001", now=now)
     assert st.lease is not None
     # Its worker dies: the lost run counts as a failure and opens the breaker.
@@ -211,12 +215,7 @@ def test_a_failed_probe_reopens_and_lost_runs_count(rt: Runtime, tmp_path: Path)
 def test_reset_closes_the_breaker_and_held_todos_run(rt: Runtime, tmp_path: Path) -> None:
     from coordination.runtime.breakers import breaker_state, reset_breaker
 
-    cat = fleet_catalog(tmp_path, [
-        {"id": "TODO-001", "repo": "api", "run": "true"},
-        {"id": "TODO-002", "repo": "api", "run": "true"},
-    ], breaker={"failures": 1, "cooldown": 3600})
-    spec = queued_spec(rt, cat)
-    now = time.time()
+    spec, _, now = behind_a_breaker(rt, tmp_path, 2, failures=1, cooldown=3600)
     st = ask(rt, spec, "TODO-001", now=now)
     assert st.lease is not None
     finish(rt, spec, "TODO-001", st.lease, TodoStatus.failed, now)

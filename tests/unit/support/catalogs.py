@@ -17,6 +17,16 @@ REPOS = ("api", "web", "jobs")
 COMMENTED = ROOT / "tests" / "unit" / "fixtures" / "commented.yaml"
 
 
+def write_repo_a_catalog(tmp: Path, todos: str, extra: str = "") -> Path:
+    """``tmp``/ecosystem.yaml: one repo, a (at ``tmp``/a), one active plan, PLAN-001,
+    the ``todos`` given (YAML items, one a line), then ``extra`` (top-level sections)."""
+    eco = tmp / "ecosystem.yaml"
+    eco.write_text("version: 1\nrepos:\n  - {name: a, path: a}\ncoordination:\n"
+                   "  plans:\n    - {id: PLAN-001, title: p, status: active}\n"
+                   f"  todos:\n{todos}{extra}")
+    return eco
+
+
 def catalog_data(
     n: int,
     edges: Iterable[tuple[int, int]],

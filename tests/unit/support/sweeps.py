@@ -6,7 +6,7 @@ import shlex
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,21 +76,33 @@ def fresh_runtime() -> Runtime:
     return Runtime.create(client=stand_in())
 
 
-@contextmanager
-def stub_runtime() -> Iterator[Runtime]:
-    """:func:`fresh_runtime` dispatching to :class:`StubApp` (messages recorded, none
-    sent); the process-wide runtime and embedded state dropped after."""
-    from coordination.connection.client import reset_embedded
+def stub_dispatching(runtime: Runtime) -> Runtime:
+    """``runtime``, now dispatching to :class:`StubApp` (messages recorded, none sent)."""
     from coordination.dispatch import CeleryDispatcher
-    from coordination.runtime.context import get_runtime
 
-    runtime = fresh_runtime()
     runtime.dispatcher = CeleryDispatcher(StubApp(), runtime.keys)
+    return runtime
+
+
+@contextmanager
+def dropped_after(runtime: Runtime) -> Iterator[Runtime]:
+    """``runtime``; the process-wide runtime, embedded state and settings dropped after."""
+    from coordination.connection.client import reset_embedded
+    from coordination.runtime.context import get_runtime
+    from coordination.settings import get_settings
+
     try:
         yield runtime
     finally:
         reset_embedded()
         get_runtime.cache_clear()
+        get_settings.cache_clear()
+
+
+def stub_runtime() -> AbstractContextManager[Runtime]:
+    """:func:`fresh_runtime` dispatching to :class:`StubApp`; the process-wide runtime,
+    embedded state and settings dropped after."""
+    return dropped_after(stub_dispatching(fresh_runtime()))
 
 
 def repos_of(svc: SweepService, plan: str = PLAN) -> dict[str, int]:
@@ -178,6 +190,31 @@ def run_as_worker(rt: Runtime, sid: str, tid: str, repo: str, *,
                               worker="w1", now=time.time())
     assert st.verdict == "started" and st.lease is not None, st
     return st.lease
+
+
+def gate_then_run(tmp_path: Path, gate: dict[str, Any]) -> Path:
+    """A catalog of one repo, api: the gate TODO-001 (``gate``), then TODO-002 (true)."""
+    return write_catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "gate": gate},
+        {"id": "TODO-002", "repo": "api", "run": "true", "blocked_by": ["TODO-001"]},
+    ], repos=("api",))
+
+
+@contextmanager
+def at_the_gate(rt: Runtime, cat: Path, timeout: float = 20.0
+                ) -> Iterator[tuple[SweepService, str]]:
+    """In-process workers running the plan's sweep of ``cat`` until its gate TODO-001
+    awaits approval: the service and the sweep's id (the workers stop after)."""
+    from workers.embedded import embedded_workers
+
+    svc = SweepService(rt, cat)
+    with embedded_workers(rt, repos_of(svc)):
+        sid = svc.start(PLAN)
+        end = time.monotonic() + timeout
+        while svc.status(sid)["todos"]["TODO-001"]["status"] != "awaiting_approval":
+            assert time.monotonic() < end
+            time.sleep(0.02)
+        yield svc, sid
 
 
 def start(rt: Runtime, cat: Path, strategy: str = "levels") -> str:

@@ -4,7 +4,6 @@ in (COORD_UI_AUTH's user and COORD_UI_USERS' users), the CSRF token, the origin.
 from __future__ import annotations
 
 import base64
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,9 @@ from starlette.testclient import TestClient
 
 from coordination.errors import UsageError
 from coordination.runtime.context import Runtime
-from coordination.sweeps import SweepService
 from coordination.ui.app import create_app
 from coordination.ui.server import check_bind, load_users
-from tests.unit.support.sweeps import PLAN, repos_of, write_catalog
+from tests.unit.support.sweeps import at_the_gate, gate_then_run
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -40,21 +38,10 @@ def test_users_file_is_read_with_located_errors(tmp_path: Path) -> None:
 
 
 def test_two_signed_in_users_pass_a_two_person_gate(rt: Runtime, tmp_path: Path) -> None:
-    from workers.embedded import embedded_workers
-
-    cat = write_catalog(tmp_path, [
-        {"id": "TODO-001", "repo": "api", "gate": {"approvals": 2, "from": ["ana", "bo", "cy"]}},
-        {"id": "TODO-002", "repo": "api", "run": "true", "blocked_by": ["TODO-001"]},
-    ], repos=("api",))
+    cat = gate_then_run(tmp_path, {"approvals": 2, "from": ["ana", "bo", "cy"]})
     client = TestClient(create_app(rt, cat, auth="ana:pw-a", users={"bo": "pw-b"}),
                         base_url="http://localhost")
-    svc = SweepService(rt, cat)
-    with embedded_workers(rt, repos_of(svc)):
-        sid = svc.start(PLAN)
-        end = time.monotonic() + 20
-        while svc.status(sid)["todos"]["TODO-001"]["status"] != "awaiting_approval":
-            assert time.monotonic() < end
-            time.sleep(0.02)
+    with at_the_gate(rt, cat) as (svc, sid):
         url = f"/api/sweeps/{sid}/todos/TODO-001/approve"
 
         def session(user: str, pw: str) -> Any:

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import base64
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
 from coordination.runtime.context import Runtime
-from coordination.sweeps import SweepService
 from coordination.ui.app import create_app
-from tests.unit.support.sweeps import PLAN, repos_of, write_catalog
+from tests.unit.support.sweeps import at_the_gate, gate_then_run
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.signed(key="w" * 32)]
 
@@ -26,27 +24,16 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 def test_the_view_votes_only_for_principals_of_the_file(signed_rt: Runtime,
                                                         tmp_path: Path) -> None:
-    from workers.embedded import embedded_workers
-
     rt = signed_rt
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
                     str(tmp_path / "ana")], check=True, timeout=30)
     pub = " ".join((tmp_path / "ana.pub").read_text().split()[:2])
     (tmp_path / "signers").write_text(f"ana {pub}\n")
-    cat = write_catalog(tmp_path, [
-        {"id": "TODO-001", "repo": "api", "gate": {"approvals": 1, "from": ["ana", "cy"]}},
-        {"id": "TODO-002", "repo": "api", "run": "true", "blocked_by": ["TODO-001"]},
-    ], repos=("api",))
+    cat = gate_then_run(tmp_path, {"approvals": 1, "from": ["ana", "cy"]})
     cat.write_text(cat.read_text() + "approvers: {allowed_signers: signers}\n")
     client = TestClient(create_app(rt, cat, auth="ana:pw-a", users={"cy": "pw-c"}),
                         base_url="http://localhost")
-    svc = SweepService(rt, cat)
-    with embedded_workers(rt, repos_of(svc)):
-        sid = svc.start(PLAN)
-        end = time.monotonic() + 20
-        while svc.status(sid)["todos"]["TODO-001"]["status"] != "awaiting_approval":
-            assert time.monotonic() < end
-            time.sleep(0.02)
+    with at_the_gate(rt, cat) as (svc, sid):
         url = f"/api/sweeps/{sid}/todos/TODO-001/approve"
 
         def post(user: str, pw: str) -> tuple[int, dict[str, object]]:
