@@ -5,7 +5,7 @@ and todos), ``sweeps`` (validate a plan, start, watch, cancel and resume sweeps)
 ``deps`` (run the dependency checks), ``history`` (a sweep's events, search, trends).
 :data:`DEFAULT_TOOLSETS` are served unless ``--toolsets`` says otherwise; ``all`` is
 every toolset. Descriptions are short on purpose: an agent pays for every word of the
-tool list in its context (tests/unit/cli/test_mcp_toolsets.py holds the default list
+tool list in its context (tests/unit/mcp_server/test_mcp_toolsets.py holds the default list
 to 3,000 tokens).
 """
 
@@ -32,7 +32,7 @@ log = logging.getLogger("coord.mcp")
 TOOLSETS = ("catalog", "sweeps", "deps", "history")
 DEFAULT_TOOLSETS = ("catalog", "sweeps")
 
-# Enum values the catalog accepts (tests/unit/cli/test_mcp.py checks them against the models).
+# Enum values the catalog accepts (tests/unit/mcp_server/test_mcp.py checks them against the models).
 IssueStatus = Literal["open", "in_progress", "resolved", "closed"]
 Priority = Literal["low", "medium", "high", "critical"]
 DepType = Literal["runtime", "build", "dev", "test", "api", "peer", "optional"]
