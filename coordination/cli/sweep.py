@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -329,6 +329,7 @@ def _resume_embedded(file: Path, sweep_id: str, picked: list[str] | None, *,
     svc = launch.svc
     with launch.workers():
         out = svc.resume(sweep_id, only=picked, reapply=reapply, no_cache=no_cache)
+        _say_kept_asked(out)
         launch.runs_it()
         if not out["rerun"]:
             emit(as_json, out, lambda o: err_console().print("nothing to resume"))
@@ -360,13 +361,24 @@ def _say_resume_preview(sweep_id: str, o: dict[str, object]) -> None:
         say(f"kept as they are: {esc(some(_names(o['keep'])))}")
 
 
+def _say_kept_asked(out: Mapping[str, object]) -> None:
+    """--only named todos that already succeeded: a resume keeps them; say how to run one
+    again rather than leave the user wondering why it did not."""
+    kept = out.get("kept_asked")
+    if isinstance(kept, list) and kept:
+        err_console().print(f"already succeeded, kept: {esc(some(kept))} (a resume re-runs "
+                            f"what did not succeed; to run one again: coord todo run "
+                            f"{arg(kept[0])})")
+
+
 @sweep.command()
 @click.argument("sweep_id")
 @click.option("--wait", is_flag=True, help="Follow it to the end and sync the catalog.")
 @no_sync_option
 @click.option("--dry-run", is_flag=True, help="Print what would re-run (dependents included); change nothing.")
 @click.option("--only", "only", default=None, metavar="TODO,...",
-              help="Re-run only these todos and what depends on them.")
+              help="Re-run only these todos and what depends on them, of those that did not "
+              "succeed (one that did is kept, and said so).")
 @click.option("--reapply", is_flag=True, help="Also re-run compensated todos (a rollback "
               "undid their change: this applies it again); refused (exit 2) without it.")
 @click.option("--no-cache", "no_cache", is_flag=True, help="Run every todo again even when "
@@ -395,12 +407,14 @@ def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool
         raise UsageError("--only needs at least one todo id", hint="--only TODO-004,TODO-007")
     if dry_run:
         preview = svc.resume(sweep_id, only=picked, dry_run=True, reapply=reapply)
+        _say_kept_asked(preview)
         emit(as_json, preview, lambda o: _say_resume_preview(sweep_id, o))
         return
     if svc.rt.settings.embedded:
         sys.exit(_resume_embedded(obj.file, sweep_id, picked, as_json=as_json,
                                   sync=not no_sync, reapply=reapply, no_cache=no_cache))
     out = svc.resume(sweep_id, only=picked, reapply=reapply, no_cache=no_cache)
+    _say_kept_asked(out)
     if out.get("reopened"):  # (approvals of what no longer runs: people decide again)
         err_console().print(f"gates approved for another spec wait again: "
                             f"{esc(some(_names(out['reopened'])))}")

@@ -308,7 +308,7 @@ class Operations:
     def create_todo(self, task: str, repo: str, *, run: str | None = None,
                     undo: str | None = None, plan: str | None = None,
                     blocked_by: Sequence[str] = (), estimate: float | None = None,
-                    criteria: Sequence[str] = (), description: str = "",
+                    criteria: Sequence[str | dict[str, str]] = (), description: str = "",
                     priority: str | None = None, assignee: str | None = None) -> JSONValue:
         self._require("a new todo", [repo])
         if plan is not None:

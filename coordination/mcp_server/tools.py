@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 import anyio.from_thread
 from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from coordination.errors import UsageError
 from coordination.jsonable import JSONValue
@@ -49,6 +49,18 @@ Repo = Annotated[str | None, Field(description="Only this repo's")]
 Wait = Annotated[bool, Field(description="Follow to the end, sync the catalog, report "
                                          "progress (embedded: always)")]
 Ids = list[str]
+
+
+class CheckedCriterion(BaseModel):
+    """A criterion with the shell command that checks it, as `todo create --acceptance T
+    --check CMD` gives one (a plain string is a criterion nobody checks)."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1)
+    check: str = Field(min_length=1, description="exit 0: it holds")
+
+
+Criteria = Annotated[list[str | CheckedCriterion], Field(description="text, or {text, check}")]
 ToolBody = Callable[..., JSONValue]
 
 #: The tools of 0.2 that 0.3 folded into others: calling one says what to call instead.
@@ -239,14 +251,16 @@ def todo_tools(add: Register, ops: Operations) -> None:
         plan: Annotated[str | None, Field(description="PLAN-n")] = None,
         blocked_by: Annotated[Ids, Field(description="TODO-n/ISSUE-n first")] = [],  # noqa: B006
         estimated_hours: Annotated[float | None, Field(ge=0)] = None,
-        acceptance_criteria: Ids = [],  # noqa: B006
+        acceptance_criteria: Criteria = [],  # noqa: B006
         description: str = "",
         priority: Priority | None = None,
         assignee: str | None = None,
     ) -> JSONValue:
         """Create a todo; returns it with its id."""
         return ops.create_todo(task, repo, run=run, undo=undo, plan=plan, blocked_by=blocked_by,
-                               estimate=estimated_hours, criteria=acceptance_criteria,
+                               estimate=estimated_hours,
+                               criteria=[c if isinstance(c, str) else c.model_dump()
+                                         for c in acceptance_criteria],
                                description=description, priority=priority, assignee=assignee)
 
     @add("catalog", CHANGES, TODO)

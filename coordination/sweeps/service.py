@@ -284,7 +284,8 @@ class SweepService:
         rerun = list(preview["rerun"])
         if not rerun:
             nothing: dict[str, object] = {"sweep_id": sweep_id, "rerun": [],
-                                          "status": rec.get("status")}
+                                          "status": rec.get("status"),
+                                          "kept_asked": preview["kept_asked"]}
             control_log.record(self.rt, self.catalog_path, "resume", sweep_id, nothing)
             return nothing
         if rec.get("status") not in RESUMABLE:
@@ -320,7 +321,7 @@ class SweepService:
                              hint=f"see `coord sweep status {sweep_id}`")
         out: dict[str, object] = {"sweep_id": sweep_id, "rerun": sorted(rerun),
                                   "status": SweepStatus.queued, "run": spec.run,
-                                  "reopened": reopened}
+                                  "reopened": reopened, "kept_asked": preview["kept_asked"]}
         control_log.record(self.rt, self.catalog_path, "resume", sweep_id, out)
         return out
 

@@ -183,6 +183,9 @@ class ResumePlan(TypedDict):
     keep: list[str]
     compensated: list[str]  # of rerun: changes a rollback undid (applied again: --reapply)
     rollback_left: list[str]  # undos a rollback that did not finish left (`sweep rollback`)
+    #: of --only: the todos asked for that already succeeded (a resume keeps them; `coord
+    #: todo run` runs one again)
+    kept_asked: list[str]
 
 
 def with_instances(spec: SweepSpec, ids: Sequence[str]) -> list[str]:
@@ -234,7 +237,8 @@ def resume_plan(rt: Runtime, rec: SweepRecord, only: Sequence[str] | None = None
             "dependents": dependents, "was": {t: status[t] for t in sorted(rerun)},
             "keep": sorted(t for t in old.todos if t not in rerun),
             "compensated": sorted(t for t in rerun if status[t] == TodoStatus.compensated),
-            "rollback_left": left}
+            "rollback_left": left,
+            "kept_asked": sorted(t for t in asked if status.get(t) in DONE)}
 
 
 def refuse_reapply(plan: ResumePlan) -> None:

@@ -57,3 +57,23 @@ def test_resume_only_dry_run_names_what_its_failed_blocker_will_skip(tmp_path: P
     assert todos["TODO-002"]["status"] == "skipped", todos["TODO-002"]
     assert todos["TODO-002"]["reason"] == "TODO-001 failed", todos["TODO-002"]
     assert todos["TODO-003"]["status"] == "skipped", todos["TODO-003"]
+
+
+def test_resume_only_says_a_named_todo_that_succeeded_is_kept(tmp_path: Path) -> None:
+    # TODO-001 succeeds, TODO-002 fails: --only TODO-001 re-runs nothing of it, and says so.
+    eco = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "true"},
+        {"id": "TODO-002", "repo": "web", "run": "exit 3"},
+    ])
+    r = coord(eco, "plan", "sweep", "PLAN-001", "--wait", "--json", "--no-sync")
+    assert r.returncode == 1, r.stderr
+    sid = json.loads(r.stdout)["sweep_id"]
+    for extra in (["--dry-run"], []):
+        r = coord(eco, "sweep", "resume", sid, "--only", "TODO-001", "--json", *extra)
+        assert r.returncode == 0, r.stderr
+        doc = json.loads(r.stdout)
+        assert doc["rerun"] == [] and doc["kept_asked"] == ["TODO-001"], doc
+        assert "already succeeded, kept: TODO-001" in r.stderr, r.stderr
+        assert "coord todo run TODO-001" in r.stderr, r.stderr
+    r = coord(eco, "sweep", "resume", sid, "--only", "TODO-002", "--dry-run", "--json")
+    assert json.loads(r.stdout)["kept_asked"] == [] and "already succeeded" not in r.stderr

@@ -124,7 +124,8 @@ def test_every_argument_of_create_todo_lands_in_the_catalog(example_catalog: Pat
     async def body(s: ClientSession) -> Any:
         return await call(s, "coord_create_todo", task="Pin libcore", repo="api",
                           plan="PLAN-001", run="true", undo="false", blocked_by=["TODO-002"],
-                          estimated_hours=2.5, acceptance_criteria=["pinned", "tests pass"],
+                          estimated_hours=2.5,
+                          acceptance_criteria=["pinned", {"text": "tests pass", "check": "make test"}],
                           description="why", priority="high", assignee="ana")
 
     made = serve(example_catalog, body=body)
@@ -134,9 +135,25 @@ def test_every_argument_of_create_todo_lands_in_the_catalog(example_catalog: Pat
                                    "priority", "assignee")} == {
         "task": "Pin libcore", "repo": "api", "plan": "PLAN-001", "run": "true",
         "undo": "false", "blocked_by": ["TODO-002"], "estimated_hours": 2.5,
-        "acceptance_criteria": ["pinned", "tests pass"], "description": "why",
+        "acceptance_criteria": ["pinned", {"text": "tests pass", "check": "make test"}],
+        "description": "why",
         "priority": "high", "assignee": "ana"}
     assert made["estimated_hours"] == 2.5
+
+
+def test_a_checked_criterion_needs_both_text_and_check_and_nothing_lands_without(
+        example_catalog: Path) -> None:
+    before = example_catalog.read_bytes()
+
+    async def body(s: ClientSession) -> Any:
+        return [await fails(s, "coord_create_todo", task="x", repo="api",
+                            acceptance_criteria=[bad]) for bad in (
+            {"text": "tests pass"}, {"text": "tests pass", "check": ""},
+            {"text": "tests pass", "check": "make test", "by": "ana"})]
+
+    for text, _ in serve(example_catalog, body=body):
+        assert "acceptance_criteria" in text, text
+    assert example_catalog.read_bytes() == before
 
 
 def test_toolsets_budget_schemas_and_annotations(example_catalog: Path) -> None:
