@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 DEMO   := .coord-demo
 
-.PHONY: demo test unit integration chaos smoke bench bench-report lint docs clean
+.PHONY: demo test unit integration chaos smoke bench bench-report lint docs screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -92,6 +92,14 @@ lint: $(STAMP)
 ## left out of the nav fails. The reference pages are generated from the code.
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+## Take the docs' screenshots of the web view again (docs/images/web-view-*.png and their
+## sidecars; chromium and chromedriver on PATH), with the browser tests that take them
+## (tests/docs/screenshots.py names them). A plain test run writes them to
+## .artifacts/screenshots/ instead, leaving the tree clean.
+screenshots: $(STAMP)
+	COORD_SCREENSHOTS=docs/images $(PY) -m pytest -p no:randomly \
+	  $$($(PY) -c "from tests.docs.screenshots import SCREENSHOTS; print(*sorted(SCREENSHOTS.values()))")
 
 clean:
 	rm -rf $(VENV) $(DEMO) site .pytest_cache .mypy_cache .hypothesis *.egg-info

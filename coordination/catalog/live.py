@@ -188,7 +188,8 @@ def overlaid(cat: Catalog, statuses: Mapping[str, str]) -> Catalog:
     of_templates = _by_template(statuses)
     if not any(t.id in statuses or t.id in of_templates for t in todos):
         return cat
-    from coordination.catalog.models import TodoStatus  # loaded with the catalog
+    # lazy: `coord --help` loads this module, not the models (loaded with the catalog)
+    from coordination.catalog.models import TodoStatus
 
     def live_todo(t: Any) -> Any:
         if t.id in statuses:

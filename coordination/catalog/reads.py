@@ -43,8 +43,8 @@ def _catalog_data(path: Path) -> cache.CatalogData:
     hit = cache.cached_data(cache_dir, token)
     if hit is not None:
         return hit
-    # A miss: the store, models and pydantic are imported only now (a warm read needs
-    # none of them; `coord todo list` imports this module).
+    # lazy: a miss: the store, models and pydantic are imported only now (a warm read
+    # needs none of them; `coord todo list` imports this module).
     from coordination.catalog.store import CatalogStore
 
     store = CatalogStore(path)
@@ -89,7 +89,8 @@ def list_todos(
 
 
 def _via_manager(path: str | Path, **filters: str | None) -> list[JSONObject]:
-    # Off the warm path, like the store above: only an odd filter gets here.
+    # lazy: off the warm path of `coord todo list`, like the store above: only an odd
+    # filter gets here.
     from coordination.catalog.manager import CoordinationManager
 
     return [t.model_dump(mode="json") for t in CoordinationManager(path).list_todos(**filters)]

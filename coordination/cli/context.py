@@ -22,8 +22,8 @@ class Context:
     @property
     def manager(self) -> CoordinationManager:
         if self._manager is None:
-            # Pydantic models and the YAML round trip: off `coord todo list`, which reads
-            # the validated-catalog cache without them.
+            # lazy: Pydantic models and the YAML round trip, off `coord todo list`, which
+            # reads the validated-catalog cache without them.
             from coordination.catalog.manager import CoordinationManager
 
             self._manager = CoordinationManager(self.file)

@@ -232,6 +232,7 @@ def _main(argv: list[str] | None) -> None:
         mod = type(exc).__module__ or ""
         if mod.startswith(("redis", "kombu")) or "OperationalError" in type(exc).__name__:
             # What is wrong, in words (the same as `coord worker` at start); password redacted.
+            # lazy: only on this error; the CLI's start-up never imports redis or kombu.
             from coordination.connection.preflight import unreachable
 
             err = unreachable(exc, os.environ.get("COORD_REDIS_URL", ""))

@@ -93,7 +93,7 @@ _console: Console | None = None
 @functools.cache
 def _console_class() -> type[Console]:
     """Rich's Console, printing strings :func:`clean` (newlines kept) and no emoji."""
-    from rich.console import Console
+    from rich.console import Console  # lazy: rich, never for --json or --help
 
     class Clean(Console):
         def print(self, *objects: object, **kwargs: object) -> None:
@@ -128,7 +128,7 @@ def _plain_cell(value: object) -> str:
     """A cell's Rich markup as the text it shows, on one line."""
     text = clean(value)
     if "[" in text:
-        from rich.text import Text
+        from rich.text import Text  # lazy: rich, never for --json or --help
 
         text = Text.from_markup(text, emoji=False).plain
     if "\n" in text or "\r" in text or "\t" in text:
@@ -139,7 +139,7 @@ def _plain_cell(value: object) -> str:
 def _plain_table(con: Console, title: str | None, columns: Sequence[str] | None,
                  rows: Sequence[Sequence[object]]) -> None:
     """Columns aligned with two spaces, each row on one line, nothing cut or wrapped."""
-    from rich.cells import cell_len
+    from rich.cells import cell_len  # lazy: rich, never for --json or --help
 
     cells = [[_plain_cell(v) for v in r] for r in rows]
     if columns is not None:
@@ -171,7 +171,7 @@ def table(
     at full width (:func:`plain_layout`). ``con`` is the console to print on
     (default stdout's).
     """
-    from rich.table import Table
+    from rich.table import Table  # lazy: rich, never for --json or --help
 
     con = console() if con is None else con
     rows = list(rows)
@@ -195,7 +195,7 @@ def table(
 
 def fields(title: str, pairs: Sequence[tuple[str, object]]) -> None:
     """A two-column key/value view for `show` commands."""
-    from rich.table import Table
+    from rich.table import Table  # lazy: rich, never for --json or --help
 
     rows: list[tuple[str, str]] = []
     for k, v in pairs:
@@ -227,7 +227,7 @@ def spans(rows: Iterable[Sequence[tuple[str, str]]]) -> None:
         con.file.write("".join("".join(t for t, _ in r) + "\n" for r in rows))
         con.file.flush()
         return
-    from rich.text import Text
+    from rich.text import Text  # lazy: rich, never for --json or --help
 
     con.print(Text("\n").join(Text.assemble(*r) for r in rows))
 
@@ -238,7 +238,7 @@ def output_lines(heading: str, sections: Sequence[tuple[str, Sequence[str]]], *,
     lines (``(stream, lines)``, as :func:`coordination.sweeps.reading.last_lines` gives
     them) indented under its name, the program's text as is (no markup, never wrapped
     in a log)."""
-    from rich.text import Text
+    from rich.text import Text  # lazy: rich, never for --json or --help
 
     con = console() if con is None else con
     out = [Text.from_markup(clean(heading, lines=True), emoji=False)]
@@ -285,7 +285,7 @@ def status_style(status: str) -> str:
 # -- user text inside Rich markup ---------------------------------------------------
 def esc(value: object) -> str:
     """User text made safe for Rich markup (a title like ``fix [x]`` must print as is)."""
-    from rich.markup import escape
+    from rich.markup import escape  # lazy: rich, never for --json or --help
 
     return "" if value is None else escape(str(value))
 

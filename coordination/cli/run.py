@@ -28,8 +28,8 @@ from coordination.catalog.store import CatalogStore
 from coordination.cli.context import Context
 from coordination.cli.options import order_options
 from coordination.cli.render import arg, err_console, esc, json_option, plural, print_json, table
-from coordination.cli.sweep import _warn_unattended
 from coordination.cli.sweep_render import follow_sweep
+from coordination.cli.unattended import warn_unattended
 from coordination.errors import UsageError
 from coordination.runtime.context import get_runtime
 from coordination.settings import get_settings
@@ -131,7 +131,7 @@ def run_command(file: Path, command: str, selector: str, *, order: str = "deps",
             err_console().print(f"[dim]embedded mode (COORD_REDIS_URL unset): running "
                                 f"{plural(len(spec.todos), 'repo')} on this process's workers[/dim]")
     else:
-        _warn_unattended(launch.unattended(), require=require_workers)
+        warn_unattended(launch.unattended(), require=require_workers)
     sweep_id = new_sweep_id(launch.name)
     # The command line is recorded before anything is sent: no record, no run.
     _audit(store, sweep_id, command, selector, chosen, order=order, strategy=strategy,

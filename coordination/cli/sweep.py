@@ -8,7 +8,6 @@ holds only the sweep id — `ID=$(coord plan sweep PLAN-001)` works — or, with
 
 from __future__ import annotations
 
-import shlex
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from coordination.cli.render import (arg, emit, err_console, esc, json_option, p
                                      split_list, styled, table)
 from coordination.cli.sweep_render import (follow_sweep, lines_option, render_status,
                                            render_summary)
+from coordination.cli.unattended import warn_unattended
 from coordination.errors import UsageError
 from coordination.names import some
 from coordination.runtime.context import get_runtime
@@ -132,7 +132,7 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
                                 f"{len(spec.todos)} todos of {esc(launch.name)} on this process's "
                                 f"workers[/dim]")
     else:
-        _warn_unattended(launch.unattended(), require=require_workers)
+        warn_unattended(launch.unattended(), require=require_workers)
     with launch.workers(), _web_view(svc, file, ui_port):
         sweep_id = launch.start()
         if ui_port is not None:
@@ -166,32 +166,6 @@ def _web_view(svc: SweepService, file: Path, port: int | None) -> Iterator[None]
     with web_server.Background(web_app.create_app(svc.rt, file, auth=settings.ui_auth,
                                                   users=users), "127.0.0.1", port):
         yield
-
-
-#: Repos a warning or refusal names before it counts the rest.
-NAMED_MISSING = 10
-
-
-def _warn_unattended(missing: list[str], *, require: bool) -> None:
-    """Name the repos of the sweep that no live worker serves (the first ten, then a
-    count: a fleet's sweep can miss thousands): a warning, or with --require-workers a
-    refusal before anything is enqueued."""
-    if not missing:
-        return
-    named = ", ".join(missing[:NAMED_MISSING])
-    if len(missing) > NAMED_MISSING:
-        named += f" and {len(missing) - NAMED_MISSING} more"
-    if len(missing) <= 3:
-        starts = "; ".join(f"coord worker --repo {shlex.quote(r)}" for r in missing)
-    else:  # one worker serves several repos: one command, not thousands
-        starts = ("coord worker " + " ".join(f"--repo {shlex.quote(r)}" for r in missing[:3])
-                  + " ..., one worker per machine for the repos checked out there")
-    if require:
-        raise UsageError(f"no live worker for repo(s) {named}",
-                         hint=f"start them ({starts}), or drop --require-workers to queue anyway")
-    err_console().print(f"[yellow]warning:[/yellow] no live worker for repo(s) "
-                        f"{esc(named)}: their todos wait in the queue until one starts "
-                        f"({esc(starts)})")
 
 
 # -- coord sweep ------------------------------------------------------------------------

@@ -189,6 +189,7 @@ def show_todo(obj: Context, todo_id: str, lines: int | None, as_json: bool) -> N
 def _get_todo(obj: Context, todo_id: str) -> Todo:
     """A todo of the catalog, or a template's instance (``TODO-010[api]``) as a sweep
     would run it."""
+    # lazy: templates, off `coord todo list` (which loads this module)
     from coordination.catalog.templates import split_instance
 
     tid, repo = split_instance(todo_id)
@@ -198,7 +199,7 @@ def _get_todo(obj: Context, todo_id: str) -> Todo:
     if template.for_each is None:
         raise UsageError(f"{todo_id}: {tid} is not a template (no for_each:), so it has no "
                          "instances", hint=f"write {tid}")
-    from coordination.catalog.templates import expand
+    from coordination.catalog.templates import expand  # lazy: as split_instance above
 
     found = expand(obj.manager.catalog(), obj.file.resolve().parent).todo(todo_id)
     if found is None:
@@ -210,6 +211,7 @@ def _get_todo(obj: Context, todo_id: str) -> Todo:
 
 def _instances(obj: Context, t: Todo) -> None:
     """A template's instances: each selected repo's id and status (a sync's record)."""
+    # lazy: templates, off `coord todo list` (which loads this module)
     from coordination.catalog.templates import Problems, expand
 
     problems: Problems = {}  # its for_each selecting nothing: said, not fatal
@@ -224,8 +226,10 @@ def _instances(obj: Context, t: Todo) -> None:
 def _last_failure(obj: Context, t: Todo, lines: int | None) -> None:
     """The newest failed run of ``t`` in the history (the run a sync marked it failed
     from) and its last lines of output; the history read costs only a failed todo."""
+    # lazy: the runtime and the history, off `coord todo list`: only a failed todo's show
     from coordination.runtime.context import get_runtime
-    from coordination.sweeps.reading import DEFAULT_LINES, iso, last_failure, last_lines
+    from coordination.sweeps.reading import (  # lazy: the same
+        DEFAULT_LINES, iso, last_failure, last_lines)
 
     n = DEFAULT_LINES if lines is None else lines
     if n == 0:
@@ -347,7 +351,7 @@ def announce_milestones(obj: Context) -> None:
         return
     # lazy: the runtime (Redis) only when a milestone moved
     from coordination.runtime.context import get_runtime
-    from coordination.sweeps.milestones import announce
+    from coordination.sweeps.milestones import announce  # lazy: same
 
     try:
         announce(get_runtime(obj.file), obj.file, completed, reopened)

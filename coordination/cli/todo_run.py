@@ -33,6 +33,8 @@ def run(obj: Context, todo_id: str, wait: bool, ignore_blockers: bool, no_sync: 
       coord todo run TODO-004 --no-cache --wait
       ID=$(coord todo run TODO-004) && coord sweep watch $ID
     """
+    # lazy: the sweep commands (launch, Celery), off `coord todo list`, which loads this
+    # module to register the command
     from coordination.cli.sweep import run_start
 
     sys.exit(run_start(obj.file, "", strategy="levels", wait=wait, ignore_blockers=ignore_blockers,

@@ -197,15 +197,27 @@ def outcome_refusal(policy: Policy, sweep_id: str, todo_id: str, cp: Mapping[str
     why = refusal("outcome", outcome_about(sweep_id, todo_id), record, policy, what)
     if why is not None or not stamp.get(SIG) or current_run is None:
         return why
+    return _run_refusal(what, run, current_run, last_run, done="sealed",
+                       again=f"ran {todo_id} again", earlier="run's outcome")
+
+
+def _run_refusal(what: str, named: object, now: int, last: int | None, *, done: str,
+                again: str, earlier: str) -> str | None:
+    """None if a record of run ``named`` belongs to the window a reader may take: from
+    ``last``, the last run that made the record anew (None: any), to ``now``, the
+    sweep's run; else why not, naming the record (``what``). A record of a later run
+    than the sweep's, or of none, is forged or misplaced; one of an earlier run than
+    ``last`` was put back over its newer one. ``done``, ``again`` and ``earlier`` word
+    the refusal (``"sealed"``, what run ``last`` did, what was put back)."""
     try:
-        ran = int(str(run))
+        ran = int(str(named))
     except ValueError:
         return f"{what}: names no run"
-    if ran > current_run:
-        return f"{what}: sealed in run {ran}, but the sweep is at run {current_run}"
-    if last_run is not None and ran < last_run:
-        return (f"{what}: sealed in run {ran}, but run {last_run} ran {todo_id} again: "
-                "an earlier run's outcome put back")
+    if ran > now:
+        return f"{what}: {done} in run {ran}, but the sweep is at run {now}"
+    if last is not None and ran < last:
+        return (f"{what}: {done} in run {ran}, but run {last} {again}: "
+                f"an earlier {earlier} put back")
     return None
 
 
@@ -323,16 +335,8 @@ def decision_refusal(policy: Policy, sweep_id: str, todo_id: str, cp: Mapping[st
         return None  # a process that takes unsigned evidence (no key, none required)
     if len(set(approvals)) < needed:
         return f"{name}: {len(set(approvals))} approvals, and the gate needs {needed}"
-    try:
-        ran = int(str(ran_in))
-    except ValueError:
-        return f"{name}: names no run"
-    if ran > run:
-        return f"{name}: decided in run {ran}, but the sweep is at run {run}"
-    if ran < last_run:
-        return (f"{name}: decided in run {ran}, but run {last_run} of the sweep opened the "
-                "gate again: an earlier decision put back")
-    return None
+    return _run_refusal(name, ran_in, run, last_run, done="decided",
+                       again="of the sweep opened the gate again", earlier="decision")
 
 
 def policy_of(settings: Any) -> Policy:

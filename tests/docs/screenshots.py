@@ -1,7 +1,8 @@
 """The docs' screenshots of the web view, and what they were taken of.
 
 The browser tests (tests/integration/browser.py's ``doc_screenshot``) write each
-screenshot as ``docs/images/NAME.png`` and, beside it, ``NAME.json``: the SHA-256 of the
+screenshot as ``NAME.png`` and, beside it, ``NAME.json`` (in docs/images/ under
+`make screenshots`, else in .artifacts/screenshots/): the SHA-256 of the
 PNG and of each file that makes the web view look as it does (:data:`LOOK`: the page,
 its script and style sheet, the graph's layout). tests/unit/test_docs_images.py compares
 the committed sidecar with the files as they are now: a change to how the web view

@@ -18,8 +18,10 @@ from tests.docs.screenshots import write_sidecar
 from tests.integration.helpers import ROOT, Cluster, wait_serving
 from tests.servers import free_port
 
-#: Where the docs' screenshots go (COORD_SCREENSHOTS=DIR: elsewhere), and their size.
-DOCS_IMAGES = Path(os.environ.get("COORD_SCREENSHOTS") or ROOT / "docs" / "images")
+#: Where the docs' screenshots go: COORD_SCREENSHOTS=DIR (relative to the repository;
+#: `make screenshots` sets docs/images, to take the committed ones again), else
+#: .artifacts/screenshots/ (ignored by git: a test run leaves the tree clean). Their size.
+DOCS_IMAGES = ROOT / (os.environ.get("COORD_SCREENSHOTS") or ".artifacts/screenshots")
 SHOT_SIZE = (1280, 800)
 
 

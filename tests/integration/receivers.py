@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
+
+from tests.webhooks import QuietHandler, serve, stop_serving
 
 DOWN_FOR = 10.0
 
@@ -33,12 +35,9 @@ class Endpoint:
     def _up(self) -> None:
         ep = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
+                body = self.body()
                 with ep.lock:
                     ep.requests.append({"headers": dict(self.headers), "body": body})
                     n = len(ep.requests)
@@ -52,27 +51,22 @@ class Endpoint:
                         ep.accepted.append(did)
                         ep.accepted_at.append(time.time())
                         code = 200
-                self.send_response(code)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self.answer(code)
                 if ep.fail_first and n == ep.fail_first:  # the last failure: go down a while
                     threading.Thread(target=ep.outage, daemon=True).start()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(Handler, self.port)
 
     def outage(self) -> None:
         assert self.server is not None
         self.down_until = time.time() + DOWN_FOR
-        self.server.shutdown()
-        self.server.server_close()  # connections refused from here
+        stop_serving(self.server)  # connections refused from here
         time.sleep(DOWN_FOR)
         self._up()
 
     def close(self) -> None:
         if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+            stop_serving(self.server)
 
 
 class Slow:
@@ -87,30 +81,24 @@ class Slow:
         self.stop = threading.Event()
         box = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 arrived = time.time()
-                body = self.rfile.read(int(self.headers["Content-Length"]))
+                body = self.body()
                 with box.lock:
                     box.arrived.append(arrived)
                     box.bodies.append(body)
                 if delay and box.stop.wait(delay):
                     return
                 try:
-                    self.send_response(200)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                    self.answer(200)
                 except OSError:
                     pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = serve(Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def count(self) -> int:
         with self.lock:
@@ -118,5 +106,4 @@ class Slow:
 
     def close(self) -> None:
         self.stop.set()
-        self.server.shutdown()
-        self.server.server_close()
+        stop_serving(self.server)

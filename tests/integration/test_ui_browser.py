@@ -7,8 +7,9 @@ COORD_REQUIRE_REDIS=1 (CI installs them), where their absence is a failure.
 
 The docs' screenshots of the web view (docs/images/web-view-*.png) are taken here and in
 test_ui_change_browser.py, at the moment each shows (browser.py's :func:`doc_screenshot`),
-so they show the web view as it is: commit them, and their sidecars, when they change
-(tests/unit/test_docs_images.py fails when the web view's look changed since).
+so they show the web view as it is. A plain run writes them to .artifacts/screenshots/;
+`make screenshots` writes them over docs/images/: commit them, and their sidecars, when
+they change (tests/unit/test_docs_images.py fails when the web view's look changed since).
 """
 
 from __future__ import annotations

@@ -64,8 +64,9 @@ def test_the_web_view_screenshots_show_it_as_it_looks_now(name: str) -> None:
     why = stale(name)
     assert not why, (
         f"docs/images/{name}.png is stale ({'; '.join(why)}): take it again with "
-        f"`.venv/bin/python -m pytest {SCREENSHOTS[name]}` (chromium and chromedriver on "
-        f"PATH) and commit docs/images/{name}.png and {name}.json")
+        f"`COORD_SCREENSHOTS=docs/images .venv/bin/python -m pytest {SCREENSHOTS[name]}` "
+        f"or `make screenshots` (chromium and chromedriver on PATH) and commit "
+        f"docs/images/{name}.png and {name}.json")
 
 
 def test_a_screenshot_is_stale_once_the_look_changes(tmp_path: Path,

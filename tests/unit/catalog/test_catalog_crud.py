@@ -20,7 +20,7 @@ import pytest
 from coordination.catalog.edits import StillReferenced
 from coordination.catalog.manager import CoordinationManager
 from coordination.errors import NotFoundError, UsageError
-from tests.unit.support.cli import coord_bare
+from tests.unit.support.cli import coord_bare, refused_and_unchanged
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -468,13 +468,7 @@ BAD = [
 def test_cli_bad_input_exits_2_and_changes_nothing(
     example_catalog: Path, args: tuple[str, ...], message: str
 ) -> None:
-    before = example_catalog.read_bytes()
-    for extra in ((), ("--json",)):
-        r = coord_bare(example_catalog, *args, *extra)
-        assert r.returncode == 2, (r.stdout, r.stderr)
-        assert message in r.stderr and "Traceback" not in r.stderr
-        assert r.stdout == ""
-    assert example_catalog.read_bytes() == before
+    refused_and_unchanged(example_catalog, args, message)
 
 
 @pytest.mark.parametrize("args", [("issue", "delete"), ("todo", "update"), ("todo", "delete")],

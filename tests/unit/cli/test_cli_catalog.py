@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.support.cli import add_dep, coord_bare
+from tests.unit.support.cli import add_dep, coord_bare, refused_and_unchanged
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -118,13 +118,7 @@ BAD_WRITES = [
 def test_bad_input_exits_2_and_changes_nothing(
     example_catalog: Path, args: tuple[str, ...], message: str
 ) -> None:
-    before = example_catalog.read_bytes()
-    for extra in ((), ("--json",)):
-        r = coord_bare(example_catalog, *args, *extra)
-        assert r.returncode == 2, (r.stdout, r.stderr)
-        assert message in r.stderr and "Traceback" not in r.stderr
-        assert r.stdout == ""
-    assert example_catalog.read_bytes() == before
+    refused_and_unchanged(example_catalog, args, message)
 
 
 def test_unknown_id_hint_suggests_close_match(example_catalog: Path) -> None:

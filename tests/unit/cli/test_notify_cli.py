@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.webhooks import QuietHandler, serve, stop_serving
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -32,21 +32,15 @@ def coord(catalog: Path, *args: str, **env: str) -> subprocess.CompletedProcess[
 def endpoint() -> Iterator[tuple[int, list[dict[str, Any]]]]:
     got: list[dict[str, Any]] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *_: Any) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def do_POST(self) -> None:  # noqa: N802
-            body = self.rfile.read(int(self.headers["Content-Length"]))
+            body = self.body()
             got.append({"path": self.path, "headers": dict(self.headers), "body": json.loads(body)})
-            self.send_response(204 if self.path == "/ok" else 503)
-            self.end_headers()
+            self.answer(204 if self.path == "/ok" else 503)
 
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    srv = serve(Handler)
     yield srv.server_address[1], got
-    srv.shutdown()
-    srv.server_close()
+    stop_serving(srv)
 
 
 def test_notify_test_and_log(tmp_path: Path, endpoint: tuple[int, list[dict[str, Any]]]) -> None:

@@ -342,16 +342,16 @@ def test_loading_pauses_the_gc_and_restores_it(long_text_eco: Path) -> None:
 def test_a_fleet_without_workers_is_named_in_ten_repos_and_a_count() -> None:
     """A sweep over 10,000 repos none of whose workers run: the refusal names ten and
     counts the rest, and its hint is one worker command, not 10,000 of them."""
-    from coordination.cli.sweep import _warn_unattended
+    from coordination.cli.unattended import warn_unattended
     from coordination.errors import UsageError
 
     missing = [f"svc-{i:05d}" for i in range(10_000)]
     with pytest.raises(UsageError) as err:
-        _warn_unattended(missing, require=True)
+        warn_unattended(missing, require=True)
     text = f"{err.value.message} {err.value.hint}"
     assert "svc-00009 and 9990 more" in text and "svc-00010" not in text
     assert text.count("coord worker") == 1 and len(text) < 500
     with pytest.raises(UsageError) as err:
-        _warn_unattended(["web", "api"], require=True)
+        warn_unattended(["web", "api"], require=True)
     assert "web, api" in str(err.value)
     assert "coord worker --repo web; coord worker --repo api" in str(err.value.hint)

@@ -109,6 +109,18 @@ def coord_bare(catalog: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def refused_and_unchanged(example_catalog: Path, args: tuple[str, ...], message: str) -> None:
+    """`coord ARGS` (and with --json) is bad input: exit 2, ``message`` on stderr and no
+    traceback, nothing on stdout, and the catalog's bytes unchanged."""
+    before = example_catalog.read_bytes()
+    for extra in ((), ("--json",)):
+        r = coord_bare(example_catalog, *args, *extra)
+        assert r.returncode == 2, (r.stdout, r.stderr)
+        assert message in r.stderr and "Traceback" not in r.stderr
+        assert r.stdout == ""
+    assert example_catalog.read_bytes() == before
+
+
 def add_dep(catalog: Path, block: str) -> None:
     """``block`` (a YAML fragment: a dependency entry) appended to the catalog file."""
     catalog.write_text(catalog.read_text() + block)

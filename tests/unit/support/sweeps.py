@@ -201,9 +201,9 @@ def gate_then_run(tmp_path: Path, gate: dict[str, Any]) -> Path:
 
 
 @contextmanager
-def at_the_gate(rt: Runtime, cat: Path, timeout: float = 20.0
-                ) -> Iterator[tuple[SweepService, str]]:
-    """In-process workers running the plan's sweep of ``cat`` until its gate TODO-001
+def at_the_gate(rt: Runtime, cat: Path, timeout: float = 20.0, *,
+                gates: Sequence[str] = ("TODO-001",)) -> Iterator[tuple[SweepService, str]]:
+    """In-process workers running the plan's sweep of ``cat`` until each of its ``gates``
     awaits approval: the service and the sweep's id (the workers stop after)."""
     from workers.embedded import embedded_workers
 
@@ -211,8 +211,8 @@ def at_the_gate(rt: Runtime, cat: Path, timeout: float = 20.0
     with embedded_workers(rt, repos_of(svc)):
         sid = svc.start(PLAN)
         end = time.monotonic() + timeout
-        while svc.status(sid)["todos"]["TODO-001"]["status"] != "awaiting_approval":
-            assert time.monotonic() < end
+        while any(svc.status(sid)["todos"][g]["status"] != "awaiting_approval" for g in gates):
+            assert time.monotonic() < end, f"{', '.join(gates)} not awaiting approval"
             time.sleep(0.02)
         yield svc, sid
 

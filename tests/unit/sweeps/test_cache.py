@@ -72,6 +72,19 @@ def sweep(rt: Runtime, cat: Path, *, no_cache: bool = False) -> tuple[str, dict[
     return sid, {t: v["status"] for t, v in st["todos"].items()}
 
 
+def upstream_and_dependent_swept(rt: Runtime, tmp_path: Path) -> tuple[Path, str]:
+    """TODO-001 (api, reads a.txt) -> TODO-002 (web), both ``cache: true``, swept once,
+    each run and succeeded: the catalog and that sweep's id."""
+    cat = catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "cat a.txt", "cache": True},
+        {"id": "TODO-002", "repo": "web", "run": "echo web", "cache": True,
+         "blocked_by": ["TODO-001"]},
+    ])
+    first, st = sweep(rt, cat)
+    assert st == {"TODO-001": "succeeded", "TODO-002": "succeeded"}
+    return cat, first
+
+
 def set_run(cat: Path, tid: str, run: str) -> None:
     doc = yaml.safe_load(cat.read_text())
     for t in doc["coordination"]["todos"]:
@@ -152,13 +165,7 @@ def test_a_change_misses_and_why_names_it(rt: Runtime, tmp_path: Path,
 
 
 def test_an_upstream_todos_key_changes_its_dependents_key(rt: Runtime, tmp_path: Path) -> None:
-    cat = catalog(tmp_path, [
-        {"id": "TODO-001", "repo": "api", "run": "cat a.txt", "cache": True},
-        {"id": "TODO-002", "repo": "web", "run": "echo web", "cache": True,
-         "blocked_by": ["TODO-001"]},
-    ])
-    first, st = sweep(rt, cat)
-    assert st == {"TODO-001": "succeeded", "TODO-002": "succeeded"}
+    cat, _ = upstream_and_dependent_swept(rt, tmp_path)
     assert sweep(rt, cat)[1] == {"TODO-001": "cached", "TODO-002": "cached"}
 
     (repo(cat, "api") / "a.txt").write_text("changed\n")  # web's checkout is as it was
@@ -442,13 +449,7 @@ def test_a_dependent_run_alone_and_in_its_plans_sweep_computes_one_key(
     """Issue #39 (19): `todo run` of a dependent, then a sweep of its plan (and the other
     way round), with nothing changed: the second finds the first's run; `why` blames no
     upstream todo. Each way counts the todo before it by that todo's key."""
-    cat = catalog(tmp_path, [
-        {"id": "TODO-001", "repo": "api", "run": "cat a.txt", "cache": True},
-        {"id": "TODO-002", "repo": "web", "run": "echo web", "cache": True,
-         "blocked_by": ["TODO-001"]},
-    ])
-    first, st = sweep(rt, cat)
-    assert st == {"TODO-001": "succeeded", "TODO-002": "succeeded"}
+    cat, first = upstream_and_dependent_swept(rt, tmp_path)
     alone, status = run_one(rt, cat, "TODO-002")  # the plan's run of it, reused
     doc = why(rt, "TODO-002", sweep_id=alone)
     assert status == "cached", doc.get("changed")

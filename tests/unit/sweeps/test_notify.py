@@ -32,6 +32,16 @@ def fake_box() -> Iterator[tuple[Outbox, EventLog]]:
     yield Outbox(r, KEYS), EventLog(r, KEYS)
 
 
+def one_failure_filled(outbox: Outbox, events: EventLog) -> None:
+    """HOOK published, filler A holding the outbox, and one todo.failed (TODO-1 of S1)
+    filled in as a pending delivery."""
+    outbox.publish_targets([HOOK])
+    assert outbox.acquire("A", 10)
+    events.emit("sweep.queued", sweep_id="S1")
+    events.emit("todo.failed", sweep_id="S1", todo_id="TODO-1")
+    notify.fill(outbox, "A", [HOOK], 100.0)
+
+
 def test_every_event_once_per_webhook_whoever_reads_it(fake_box: tuple[Outbox, EventLog]) -> None:
     outbox, events = fake_box
     outbox.publish_targets([HOOK])  # the feed starts here
@@ -74,11 +84,7 @@ def test_a_filler_that_lost_the_outbox_writes_nothing(fake_box: tuple[Outbox, Ev
 def test_attempts_back_off_then_deliver_signed(fake_box: tuple[Outbox, EventLog],
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     outbox, events = fake_box
-    outbox.publish_targets([HOOK])
-    assert outbox.acquire("A", 10)
-    events.emit("sweep.queued", sweep_id="S1")
-    events.emit("todo.failed", sweep_id="S1", todo_id="TODO-1")
-    notify.fill(outbox, "A", [HOOK], 100.0)
+    one_failure_filled(outbox, events)
     sent: list[tuple[str, bytes, dict[str, str]]] = []
     answers = iter([(500, "HTTP 500"), (None, "ConnectionRefusedError: refused"), (200, None)])
 
@@ -111,11 +117,7 @@ def test_attempts_back_off_then_deliver_signed(fake_box: tuple[Outbox, EventLog]
 def test_a_missing_secret_is_an_error_not_an_unsigned_post(fake_box: tuple[Outbox, EventLog],
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     outbox, events = fake_box
-    outbox.publish_targets([HOOK])
-    assert outbox.acquire("A", 10)
-    events.emit("sweep.queued", sweep_id="S1")
-    events.emit("todo.failed", sweep_id="S1", todo_id="TODO-1")
-    notify.fill(outbox, "A", [HOOK], 100.0)
+    one_failure_filled(outbox, events)
     monkeypatch.delenv("HOOK_SECRET", raising=False)
     monkeypatch.setattr(notify, "post", lambda *a, **k: pytest.fail("posted unsigned"))
     notify.deliver_due(outbox, "A", 1000.0)

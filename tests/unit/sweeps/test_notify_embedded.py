@@ -15,12 +15,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from tests.unit.support.cli import loaded
+from tests.webhooks import QuietHandler, serve, stop_serving
 
 pytestmark = pytest.mark.timeout(180)
 ROOT = Path(__file__).resolve().parents[3]
@@ -37,12 +36,9 @@ class Receiver:
         self.tried = 0
         box = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                body = json.loads(self.body())
                 ev = body["event"]
                 with box.lock:
                     box.tried += 1
@@ -52,21 +48,17 @@ class Receiver:
                 with box.lock:
                     if box.code < 300:
                         box.accepted.append(f"{ev['kind']}:{ev.get('todo_id') or ''}")
-                self.send_response(box.code)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self.answer(box.code)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server = serve(Handler, port)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def got(self) -> list[str]:
         with self.lock:
             return sorted(self.accepted)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        stop_serving(self.server)
 
 
 @pytest.fixture
@@ -104,6 +96,19 @@ def coord(cat: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 WANT = ["sweep.finished:", "todo.failed:TODO-001"]
+
+
+def swept_with_the_receiver_down(root: Path) -> tuple[Path, int]:
+    """The catalog's sweep run while nothing listens on its webhook's port: it ends
+    failed with both deliveries pending. The catalog and the port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    cat = catalog(root, port)
+    r = coord(cat, "plan", "sweep", "PLAN-001", "--wait", "--json")
+    assert json.loads(r.stdout)["status"] == "failed", r.stderr
+    assert "2 webhook deliveries are still pending" in r.stderr, r.stderr
+    return cat, port
 
 
 def test_an_embedded_sweep_delivers_before_it_exits(tmp_path: Path, receiver: Receiver) -> None:
@@ -178,13 +183,7 @@ def test_a_receiver_down_at_exit_gets_its_deliveries_from_the_next_sweep_list(
     """The receiver is down (its port closed) when the embedded sweep's process exits;
     it comes up; a later `coord sweep list`, which runs no sweep, delivers what is due
     before it exits. Once nothing is due, `sweep list` loads no HTTP code."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    cat = catalog(tmp_path, port)
-    r = coord(cat, "plan", "sweep", "PLAN-001", "--wait", "--json")
-    assert json.loads(r.stdout)["status"] == "failed", r.stderr
-    assert "2 webhook deliveries are still pending" in r.stderr, r.stderr
+    cat, port = swept_with_the_receiver_down(tmp_path)
     up = Receiver(port)
     try:
         deadline = time.monotonic() + 30  # the first retry is due 1 s after the exit
@@ -211,13 +210,7 @@ def test_a_read_command_never_waits_on_a_slow_receiver(tmp_path: Path) -> None:
     sweep list` returns at once (0.4.0 waited up to 10 s for the endpoint, and so did a
     `$(coord sweep list --json)`), the deliveries still arrive, each once, though two
     commands ran while the first was being delivered."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    cat = catalog(tmp_path, port)
-    r = coord(cat, "plan", "sweep", "PLAN-001", "--wait", "--json")
-    assert json.loads(r.stdout)["status"] == "failed", r.stderr
-    assert "2 webhook deliveries are still pending" in r.stderr, r.stderr
+    cat, port = swept_with_the_receiver_down(tmp_path)
     due = time.time() + 1.5  # the first retry: 1 s after the attempt at its exit
     slow = Receiver(port, slow_first=SLOW)
     try:

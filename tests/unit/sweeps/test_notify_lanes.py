@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,6 +18,8 @@ from coordination.keys import Keys
 from coordination.runtime.events import EventLog
 from coordination.runtime.notify import Outbox
 from coordination.sweeps import notify
+from tests.waiting import wait_for
+from tests.webhooks import QuietHandler, serve, stop_serving
 
 pytestmark = pytest.mark.timeout(60)
 KEYS = Keys("lanes")
@@ -40,26 +40,20 @@ class Receiver:
         self.answered = threading.Event()
         box = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                body = json.loads(self.body())
                 with box.lock:
                     ev = body["event"]
                     box.got.append(f"{ev['kind']}:{ev.get('todo_id') or ''}")
                 box.entered.set()
                 if box.hold:
                     box.release.wait(5.0)
-                self.send_response(box.code)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self.answer(box.code)
                 box.answered.set()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = serve(Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def received(self) -> list[str]:
         with self.lock:
@@ -67,8 +61,7 @@ class Receiver:
 
     def close(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        stop_serving(self.server)
 
 
 @pytest.fixture
@@ -81,13 +74,6 @@ def box(redis_backend: tuple[str, Any]) -> Iterator[tuple[Outbox, EventLog]]:
 
 def hook(url: str) -> dict[str, object]:
     return {"url": url, "events": KINDS, "secret_env": None, "format": "json"}
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def test_a_slow_webhook_holds_only_its_own_lane(box: tuple[Outbox, EventLog]) -> None:
@@ -113,7 +99,7 @@ def test_a_slow_webhook_holds_only_its_own_lane(box: tuple[Outbox, EventLog]) ->
         assert slow.entered.wait(5.0), "the slow webhook was never called"
         # The healthy webhook gets all of its deliveries, in event order, while the slow
         # one has not answered its first.
-        wait_until(lambda: len(fast.received()) == 4, 3.0,
+        wait_for(lambda: len(fast.received()) == 4, 3.0,
                    "the healthy webhook's deliveries while the slow one holds its first")
         assert not slow.answered.is_set()
         assert fast.received() == ids

@@ -12,13 +12,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from coordination.sweeps import notify
+from tests.webhooks import QuietHandler, serve, stop_serving
 
 pytestmark = pytest.mark.timeout(90)
 ROOT = Path(__file__).resolve().parents[3]
@@ -34,43 +34,28 @@ class Receivers:
         self.code = 302
         box = self
 
-        class Catch(BaseHTTPRequestHandler):
-            def log_message(self, *_: Any) -> None:
-                pass
-
+        class Catch(QuietHandler):
             def _any(self) -> None:
-                n = int(self.headers.get("Content-Length") or 0)
                 box.caught.append({"method": self.command, "headers": dict(self.headers),
-                                   "body": self.rfile.read(n)})
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                                   "body": self.body()})
+                self.answer(200)
 
             do_GET = do_POST = _any  # noqa: N815 - http.server's names
 
-        class Hook(BaseHTTPRequestHandler):
-            def log_message(self, *_: Any) -> None:
-                pass
-
+        class Hook(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802
-                n = int(self.headers.get("Content-Length") or 0)
-                box.hooked.append({"headers": dict(self.headers), "body": self.rfile.read(n)})
-                self.send_response(box.code)
-                self.send_header("Location", f"http://127.0.0.1:{box.catch_port}/steal?k=v")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                box.hooked.append({"headers": dict(self.headers), "body": self.body()})
+                self.answer(box.code, [("Location",
+                                        f"http://127.0.0.1:{box.catch_port}/steal?k=v")])
 
-        self.catch = ThreadingHTTPServer(("127.0.0.1", 0), Catch)
-        self.hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+        self.catch = serve(Catch)
+        self.hook = serve(Hook)
         self.catch_port = self.catch.server_address[1]
         self.hook_port = self.hook.server_address[1]
-        for srv in (self.catch, self.hook):
-            threading.Thread(target=srv.serve_forever, daemon=True).start()
 
     def close(self) -> None:
         for srv in (self.catch, self.hook):
-            srv.shutdown()
-            srv.server_close()
+            stop_serving(srv)
 
 
 @pytest.fixture

@@ -58,6 +58,15 @@ def kinds(rt: Runtime, sid: str) -> list[str]:
     return [e.kind for e in rt.events.read(sweep_id=sid)]
 
 
+def applied_then_rolled_back(svc: SweepService) -> tuple[str, dict[str, Any]]:
+    """The plan's sweep run to success, then rolled back (workers running): its id and
+    the status the rollback ended in."""
+    sid = svc.start(PLAN, ignore_blockers=True)
+    assert svc.wait(sid, timeout=60)["status"] == "succeeded"
+    svc.rollback(sid)
+    return sid, svc.wait(sid, timeout=60)
+
+
 def test_a_failed_rollback_is_finished_by_rolling_back_again(rt: Runtime, tmp_path: Path) -> None:
     """C's undo fails until a file exists: the rollback ends rollback_failed with B and
     A skipped. `sweep rollback` again (dry run first) retries exactly C, B, A, in that
@@ -68,10 +77,7 @@ def test_a_failed_rollback_is_finished_by_rolling_back_again(rt: Runtime, tmp_pa
     catalog, log = change(tmp_path, undo_c=f"test -f {fixed}")
     svc = SweepService(rt, catalog)
     with embedded_workers(rt, dict.fromkeys(REPOS, 1)):
-        sid = svc.start(PLAN, ignore_blockers=True)
-        assert svc.wait(sid, timeout=60)["status"] == "succeeded"
-        svc.rollback(sid)
-        failed = svc.wait(sid, timeout=60)
+        sid, failed = applied_then_rolled_back(svc)
         assert failed["status"] == "rollback_failed", failed["reason"]
         assert statuses(failed) == {A: "skipped", B: "skipped", C: "compensation_failed",
                                     D: "compensated", E: "compensated"}
@@ -119,10 +125,7 @@ def test_a_retried_rollback_takes_the_fixed_undo_from_the_catalog(
     catalog, log = change(tmp_path, undo_c="exit 3")
     svc = SweepService(rt, catalog)
     with embedded_workers(rt, dict.fromkeys(REPOS, 1)):
-        sid = svc.start(PLAN, ignore_blockers=True)
-        assert svc.wait(sid, timeout=60)["status"] == "succeeded"
-        svc.rollback(sid)
-        failed = svc.wait(sid, timeout=60)
+        sid, failed = applied_then_rolled_back(svc)
         assert failed["todos"][C]["reason"] == "exit 3"
         catalog.write_text(catalog.read_text().replace("exit 3 && ", ""))
         svc.rollback(sid)
@@ -139,10 +142,8 @@ def test_resume_refuses_compensated_todos_unless_reapply(rt: Runtime, tmp_path: 
     catalog, _log = change(tmp_path, counter=counter)
     svc = SweepService(rt, catalog)
     with embedded_workers(rt, dict.fromkeys(REPOS, 1)):
-        sid = svc.start(PLAN, ignore_blockers=True)
-        assert svc.wait(sid, timeout=60)["status"] == "succeeded"
-        svc.rollback(sid)
-        assert svc.wait(sid, timeout=60)["status"] == "rolled_back"
+        sid, rolled = applied_then_rolled_back(svc)
+        assert rolled["status"] == "rolled_back"
         for dry in (True, False):
             with pytest.raises(UsageError) as refused:
                 svc.resume(sid, dry_run=dry)

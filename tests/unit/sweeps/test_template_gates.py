@@ -18,8 +18,8 @@ from coordination.cli.context import Context
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
 from coordination.trust import sshsig
-from tests.unit.support.sweeps import PLAN, fresh_runtime, repos_of, write_catalog
-from tests.waiting import wait_for
+from tests.unit.support.sweeps import (PLAN, at_the_gate, dropped_after, fresh_runtime,
+                                       write_catalog)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -29,10 +29,6 @@ REPOS = ("api", "web", "jobs")
 @pytest.fixture
 def keyed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     """A runtime whose approvals are signed with ana's SSH key (COORD_APPROVE_KEY)."""
-    from coordination.connection.client import reset_embedded
-    from coordination.runtime.context import get_runtime
-    from coordination.settings import get_settings
-
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
                     str(tmp_path / "ana")], check=True, timeout=30)
     pub = " ".join((tmp_path / "ana.pub").read_text().split()[:2])
@@ -40,10 +36,8 @@ def keyed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     monkeypatch.setenv("COORD_SIGNING_KEY", "w" * 32)
     monkeypatch.setenv("COORD_APPROVE_KEY", str(tmp_path / "ana"))
     monkeypatch.setenv("COORD_USER", "ana")
-    yield fresh_runtime()
-    reset_embedded()
-    get_runtime.cache_clear()
-    get_settings.cache_clear()
+    with dropped_after(fresh_runtime()) as rt:
+        yield rt
 
 
 def catalog(tmp_path: Path) -> Path:
@@ -61,21 +55,15 @@ def catalog(tmp_path: Path) -> Path:
     return cat
 
 
-def waiting(svc: SweepService, sid: str) -> bool:
-    todos = svc.status(sid)["todos"]
-    return all(todos[f"TODO-010[{r}]"]["status"] == "awaiting_approval" for r in REPOS)
+#: The gate template's instances, one per repo.
+GATES = [f"TODO-010[{r}]" for r in REPOS]
 
 
 def test_approving_a_template_decides_each_waiting_instance_on_its_binding(
         keyed: Runtime, tmp_path: Path) -> None:
-    from workers.embedded import embedded_workers
-
     rt = keyed
     cat = catalog(tmp_path)
-    svc = SweepService(rt, cat)
-    with embedded_workers(rt, repos_of(svc)):
-        sid = svc.start(PLAN)
-        wait_for(lambda: waiting(svc, sid), 30, "every instance of the gate to wait")
+    with at_the_gate(rt, cat, 30, gates=GATES) as (svc, sid):
         runner = CliRunner()
         with mock.patch("coordination.cli.gates.get_runtime", lambda _file, **_kw: rt):
             from coordination.cli.gates import approve
@@ -86,7 +74,7 @@ def test_approving_a_template_decides_each_waiting_instance_on_its_binding(
                 in res.output), res.output
         st = svc.wait(sid, timeout=60)
     assert st["status"] == "succeeded", st
-    votes = rt.checkpoints.gate_votes(sid, [f"TODO-010[{r}]" for r in REPOS])
+    votes = rt.checkpoints.gate_votes(sid, GATES)
     bindings = {r: str(rt.checkpoints.get(sid, f"TODO-010[{r}]")["binding"]) for r in REPOS}
     assert len(set(bindings.values())) == 3  # each instance its own binding
     allowed = tmp_path / "signers"
@@ -111,14 +99,10 @@ def test_approving_a_template_decides_each_waiting_instance_on_its_binding(
 def test_a_template_with_nothing_waiting_says_so_and_an_unknown_id_is_refused(
         keyed: Runtime, tmp_path: Path) -> None:
     from coordination.errors import NotFoundError, UsageError
-    from workers.embedded import embedded_workers
 
     rt = keyed
     cat = catalog(tmp_path)
-    svc = SweepService(rt, cat)
-    with embedded_workers(rt, repos_of(svc)):
-        sid = svc.start(PLAN)
-        wait_for(lambda: waiting(svc, sid), 30, "every instance of the gate to wait")
+    with at_the_gate(rt, cat, 30, gates=GATES) as (svc, sid):
         first = svc.decide(sid, "TODO-010[api]", "reject")  # one decided on its own
         assert first["status"] == "failed"
         out = svc.decide_template(sid, "TODO-010", "approve")
