@@ -1,11 +1,13 @@
 """The notices a waiting `plan sweep --wait` or `sweep watch` prints off a terminal, one
 per event a person must not miss, pinned byte for byte for every kind that has one; user
 text in them is escaped for Rich markup (a bracketed instance id prints whole), the kinds
-with no notice print nothing."""
+with no notice print nothing, and reading those costs no import of Rich."""
 
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 
 from coordination.cli.sweep_render import notice
 from coordination.runtime.events import Event
+from tests.unit.support.cli import ROOT
 
 TODO, SWEEP = "TODO-010[api]", "S-1[x]"
 AT = 1_700_000_000.0
@@ -113,3 +116,18 @@ def test_a_queued_todo_is_told_only_when_paced() -> None:
     assert notice(event("todo.queued", {"repo": "web"})) is None
     assert notice(event("todo.queued", {"paced_until": None})) is None
 
+
+PROBE = """
+import sys
+from coordination.cli.sweep_render import notice
+from coordination.runtime.events import Event
+for kind in sys.argv[1:]:
+    assert notice(Event("1-0", kind, 0.0, "S-1", "TODO-1", {"repo": "web"})) is None, kind
+print(sorted(m for m in sys.modules if m == "rich" or m.startswith("rich.")))
+"""
+
+
+def test_events_without_a_notice_import_no_rich() -> None:
+    r = subprocess.run([sys.executable, "-c", PROBE, *SILENT, "todo.queued"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60, check=True)
+    assert r.stdout.strip() == "[]", r.stdout
