@@ -124,28 +124,20 @@ def _clock(ts: object) -> str:
         return str(ts)
 
 
+def _text(ev: Event, key: str) -> str:
+    """Field ``key`` of an event, as user text in Rich markup."""
+    return esc(str(ev.data.get(key)))
+
+
 def _unattended(ev: Event) -> str:
-    d = ev.data
-    return (f"[yellow]unattended:[/yellow] {d.get('queued')} queued todo(s) of "
-            f"{esc(str(d.get('repo')))} and no live worker serves it "
-            f"({esc(str(d.get('hint')))})")
+    return (f"[yellow]unattended:[/yellow] {ev.data.get('queued')} queued todo(s) of "
+            f"{_text(ev, 'repo')} and no live worker serves it ({_text(ev, 'hint')})")
 
 
 def _breaker_open(ev: Event) -> str:
-    d = ev.data
-    return (f"[red]breaker open:[/red] {esc(str(d.get('repo')))} after {d.get('failures')} "
-            f"failed or lost todos in a row; its todos are held (coord repo reset "
-            f"{arg(d.get('repo'))} to close it)")
-
-
-def _breaker_closed(ev: Event) -> str:
-    d = ev.data
-    return (f"[green]breaker closed:[/green] {esc(str(d.get('repo')))} "
-            f"(by {esc(str(d.get('by')))})")
-
-
-def _held(ev: Event) -> str:
-    return f"[yellow]held:[/yellow] {esc(ev.todo_id)} ({esc(str(ev.data.get('reason')))})"
+    return (f"[red]breaker open:[/red] {_text(ev, 'repo')} after {ev.data.get('failures')} "
+            "failed or lost todos in a row; its todos are held (coord repo reset "
+            f"{arg(ev.data.get('repo'))} to close it)")
 
 
 def _gate_waiting(ev: Event) -> str:
@@ -158,41 +150,19 @@ def _gate_waiting(ev: Event) -> str:
 
 
 def _approved(ev: Event) -> str:
-    d = ev.data
-    return (f"[green]approved:[/green] {esc(ev.todo_id)} by {esc(str(d.get('by')))} "
-            f"({d.get('approvals')} of {d.get('needed')})")
-
-
-def _rejected(ev: Event) -> str:
-    return f"[red]rejected:[/red] {esc(ev.todo_id)} by {esc(str(ev.data.get('by')))}"
-
-
-def _gate_expired(ev: Event) -> str:
-    return (f"[red]gate expired:[/red] {esc(ev.todo_id)} "
-            f"(on_expiry: {esc(str(ev.data.get('on_expiry')))})")
+    return (f"[green]approved:[/green] {esc(ev.todo_id)} by {_text(ev, 'by')} "
+            f"({ev.data.get('approvals')} of {ev.data.get('needed')})")
 
 
 def _wave_started(ev: Event) -> str:
     d = ev.data
-    return (f"[bold]wave {esc(str(d.get('wave')))}[/bold] started "
-            f"({int(str(d.get('index') or 0)) + 1} of {d.get('waves')}, "
-            f"{d.get('todos')} todo(s))")
+    return (f"[bold]wave {_text(ev, 'wave')}[/bold] started "
+            f"({int(str(d.get('index') or 0)) + 1} of {d.get('waves')}, {d.get('todos')} todo(s))")
 
 
 def _wave_soaking(ev: Event) -> str:
-    d = ev.data
-    return (f"wave {esc(str(d.get('wave')))} soaking until {_when(d.get('until'))} "
-            f"({d.get('succeeded')} of {d.get('todos')} succeeded)")
-
-
-def _wave_done(ev: Event) -> str:
-    return f"[green]wave {esc(str(ev.data.get('wave')))} done[/green]"
-
-
-def _wave_halted(ev: Event) -> str:
-    d = ev.data
-    return (f"[red]wave halted:[/red] {esc(str(d.get('reason')))} "
-            f"({esc(str(d.get('action')))})")
+    return (f"wave {_text(ev, 'wave')} soaking until {_when(ev.data.get('until'))} "
+            f"({ev.data.get('succeeded')} of {ev.data.get('todos')} succeeded)")
 
 
 def _paced(ev: Event) -> str | None:
@@ -219,16 +189,19 @@ def _rolling_back(ev: Event) -> str:
 NOTICES: dict[str, Callable[[Event], str | None]] = {
     "repo.unattended": _unattended,
     "repo.breaker_open": _breaker_open,
-    "repo.breaker_closed": _breaker_closed,
-    "todo.held": _held,
+    "repo.breaker_closed": lambda ev: (f"[green]breaker closed:[/green] {_text(ev, 'repo')} "
+                                       f"(by {_text(ev, 'by')})"),
+    "todo.held": lambda ev: f"[yellow]held:[/yellow] {esc(ev.todo_id)} ({_text(ev, 'reason')})",
     "gate.waiting": _gate_waiting,
     "gate.approved": _approved,
-    "gate.rejected": _rejected,
-    "gate.expired": _gate_expired,
+    "gate.rejected": lambda ev: f"[red]rejected:[/red] {esc(ev.todo_id)} by {_text(ev, 'by')}",
+    "gate.expired": lambda ev: (f"[red]gate expired:[/red] {esc(ev.todo_id)} "
+                                f"(on_expiry: {_text(ev, 'on_expiry')})"),
     "wave.started": _wave_started,
     "wave.soaking": _wave_soaking,
-    "wave.done": _wave_done,
-    "wave.halted": _wave_halted,
+    "wave.done": lambda ev: f"[green]wave {_text(ev, 'wave')} done[/green]",
+    "wave.halted": lambda ev: (f"[red]wave halted:[/red] {_text(ev, 'reason')} "
+                               f"({_text(ev, 'action')})"),
     "todo.queued": _paced,
     "sweep.rolling_back": _rolling_back,
 }
