@@ -205,6 +205,15 @@ class Launch:
                 "status": "queued", "todos": len(self.spec.todos), "levels": self.spec.levels}
 
 
+def ready_to_settle() -> None:
+    """Load the catalog editor that :func:`settle` runs at the sweep's end (ruamel, the
+    splice) while the sweep runs, when the waiting command has nothing else to do: after
+    the sweep's end, the user waits for every millisecond the command takes."""
+    # lazy: the catalog editor (ruamel), for a command that waits to sync a sweep's end
+    from coordination.catalog import keep, roundtrip, splice  # noqa: F401
+    from coordination.sweeps import sync  # noqa: F401  # lazy: as the editor above
+
+
 def settle(svc: SweepService, status: StatusDocument) -> StatusDocument:
     """An ended sweep's status document with its outcome written into the catalog
     (``"synced"``): what `coord plan sweep --wait --json` prints."""

@@ -692,9 +692,8 @@ def milestones_done(doc: CommentedMap) -> dict[tuple[str, str], MilestoneChange]
     """Every milestone of the document that is done (each todo it lists completed), by
     (plan, milestone): compared before and after an edit, in the edit (under the
     catalog's lock), so a milestone is completed (or reopened) by exactly one edit."""
-    status = {str(t.get("id")): str(t.get("status") or "pending")
-              for t in section(doc, "todos") if isinstance(t, CommentedMap)}
     done: dict[tuple[str, str], MilestoneChange] = {}
+    status: dict[str, str] = {}  # todo -> its status: read once a milestone lists todos
     for plan in section(doc, "plans"):
         if not isinstance(plan, CommentedMap):
             continue
@@ -702,6 +701,9 @@ def milestones_done(doc: CommentedMap) -> dict[tuple[str, str], MilestoneChange]
             if not isinstance(ms, dict):
                 continue
             todos = [str(t) for t in ms.get("todos") or ()]
+            if todos and not status:
+                status = {str(t.get("id")): str(t.get("status") or "pending")
+                          for t in section(doc, "todos") if isinstance(t, CommentedMap)}
             if todos and all(status.get(t, "pending") == "completed" for t in todos):
                 key = (str(plan.get("id")), str(ms.get("id")))
                 done[key] = MilestoneChange(plan=key[0], milestone=key[1],

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -123,59 +124,96 @@ def _clock(ts: object) -> str:
         return str(ts)
 
 
+def _text(ev: Event, key: str) -> str:
+    """Field ``key`` of an event, as user text in Rich markup."""
+    return esc(str(ev.data.get(key)))
+
+
+def _unattended(ev: Event) -> str:
+    return (f"[yellow]unattended:[/yellow] {ev.data.get('queued')} queued todo(s) of "
+            f"{_text(ev, 'repo')} and no live worker serves it ({_text(ev, 'hint')})")
+
+
+def _breaker_open(ev: Event) -> str:
+    return (f"[red]breaker open:[/red] {_text(ev, 'repo')} after {ev.data.get('failures')} "
+            "failed or lost todos in a row; its todos are held (coord repo reset "
+            f"{arg(ev.data.get('repo'))} to close it)")
+
+
+def _gate_waiting(ev: Event) -> str:
+    d = ev.data
+    until = f", expires {_when(d.get('expires_at'))}" if d.get("expires_at") else ""
+    who = f" of {esc(', '.join(map(str, d.get('from') or [])))}" if d.get("from") else ""
+    return (f"[yellow]gate waiting:[/yellow] {esc(ev.todo_id)} needs {d.get('needed')} "
+            f"approval(s){who}{until} (coord approve {arg(ev.todo_id)} --sweep "
+            f"{arg(ev.sweep_id)})")
+
+
+def _approved(ev: Event) -> str:
+    return (f"[green]approved:[/green] {esc(ev.todo_id)} by {_text(ev, 'by')} "
+            f"({ev.data.get('approvals')} of {ev.data.get('needed')})")
+
+
+def _wave_started(ev: Event) -> str:
+    d = ev.data
+    return (f"[bold]wave {_text(ev, 'wave')}[/bold] started "
+            f"({int(str(d.get('index') or 0)) + 1} of {d.get('waves')}, {d.get('todos')} todo(s))")
+
+
+def _wave_soaking(ev: Event) -> str:
+    return (f"wave {_text(ev, 'wave')} soaking until {_when(ev.data.get('until'))} "
+            f"({ev.data.get('succeeded')} of {ev.data.get('todos')} succeeded)")
+
+
+def _paced(ev: Event) -> str | None:
+    """Only a todo queued for later by its pace is told of; the others are counted."""
+    d = ev.data
+    if d.get("paced_until") is None:
+        return None
+    return (f"[yellow]paced:[/yellow] {esc(ev.todo_id)} starts at {_clock(d.get('paced_until'))} "
+            f"or later ({esc(str(d.get('reason') or ''))})")
+
+
+def _rolling_back(ev: Event) -> str:
+    """With its trigger: "after TODO-018 failed: exit 1"."""
+    d = ev.data
+    why = esc(str(d.get("reason") or ""))
+    n = int(str(d.get("compensate") or 0))
+    if not n:
+        return f"[yellow]rolling back[/yellow] {why}: nothing to undo"
+    again = "retrying" if d.get("retry") else "undoing"
+    return f"[yellow]rolling back[/yellow] {why}: {again} {n} todo(s)"
+
+
+#: Event kind -> its notice (None: not this one). User text is escaped only in these.
+NOTICES: dict[str, Callable[[Event], str | None]] = {
+    "repo.unattended": _unattended,
+    "repo.breaker_open": _breaker_open,
+    "repo.breaker_closed": lambda ev: (f"[green]breaker closed:[/green] {_text(ev, 'repo')} "
+                                       f"(by {_text(ev, 'by')})"),
+    "todo.held": lambda ev: f"[yellow]held:[/yellow] {esc(ev.todo_id)} ({_text(ev, 'reason')})",
+    "gate.waiting": _gate_waiting,
+    "gate.approved": _approved,
+    "gate.rejected": lambda ev: f"[red]rejected:[/red] {esc(ev.todo_id)} by {_text(ev, 'by')}",
+    "gate.expired": lambda ev: (f"[red]gate expired:[/red] {esc(ev.todo_id)} "
+                                f"(on_expiry: {_text(ev, 'on_expiry')})"),
+    "wave.started": _wave_started,
+    "wave.soaking": _wave_soaking,
+    "wave.done": lambda ev: f"[green]wave {_text(ev, 'wave')} done[/green]",
+    "wave.halted": lambda ev: (f"[red]wave halted:[/red] {_text(ev, 'reason')} "
+                               f"({_text(ev, 'action')})"),
+    "todo.queued": _paced,
+    "sweep.rolling_back": _rolling_back,
+}
+
+
 def notice(ev: Event) -> str | None:
     """A line for the events a person following a sweep must not miss: a repo no
-    worker serves, a breaker opening or closing, a todo held by one, a rollback
-    starting and why."""
-    d = ev.data
-    tid, sid, repo = esc(ev.todo_id), esc(ev.sweep_id), esc(str(d.get("repo")))
-    repo_arg = arg(d.get("repo"))
-    if ev.kind == "repo.unattended":
-        return (f"[yellow]unattended:[/yellow] {d.get('queued')} queued todo(s) of "
-                f"{repo} and no live worker serves it ({esc(str(d.get('hint')))})")
-    if ev.kind == "repo.breaker_open":
-        return (f"[red]breaker open:[/red] {repo} after {d.get('failures')} failed or "
-                f"lost todos in a row; its todos are held (coord repo reset {repo_arg} "
-                f"to close it)")
-    if ev.kind == "repo.breaker_closed":
-        return f"[green]breaker closed:[/green] {repo} (by {esc(str(d.get('by')))})"
-    if ev.kind == "todo.held":
-        return f"[yellow]held:[/yellow] {tid} ({esc(str(d.get('reason')))})"
-    if ev.kind == "gate.waiting":
-        until = f", expires {_when(d.get('expires_at'))}" if d.get("expires_at") else ""
-        who = f" of {esc(', '.join(map(str, d.get('from') or [])))}" if d.get("from") else ""
-        return (f"[yellow]gate waiting:[/yellow] {tid} needs {d.get('needed')} "
-                f"approval(s){who}{until} (coord approve {arg(ev.todo_id)} --sweep "
-                f"{arg(ev.sweep_id)})")
-    if ev.kind == "gate.approved":
-        return (f"[green]approved:[/green] {tid} by {esc(str(d.get('by')))} "
-                f"({d.get('approvals')} of {d.get('needed')})")
-    if ev.kind == "gate.rejected":
-        return f"[red]rejected:[/red] {tid} by {esc(str(d.get('by')))}"
-    if ev.kind == "gate.expired":
-        return f"[red]gate expired:[/red] {tid} (on_expiry: {esc(str(d.get('on_expiry')))})"
-    if ev.kind == "wave.started":
-        return (f"[bold]wave {esc(str(d.get('wave')))}[/bold] started "
-                f"({int(str(d.get('index') or 0)) + 1} of {d.get('waves')}, "
-                f"{d.get('todos')} todo(s))")
-    if ev.kind == "wave.soaking":
-        return (f"wave {esc(str(d.get('wave')))} soaking until {_when(d.get('until'))} "
-                f"({d.get('succeeded')} of {d.get('todos')} succeeded)")
-    if ev.kind == "wave.done":
-        return f"[green]wave {esc(str(d.get('wave')))} done[/green]"
-    if ev.kind == "wave.halted":
-        return (f"[red]wave halted:[/red] {esc(str(d.get('reason')))} "
-                f"({esc(str(d.get('action')))})")
-    if ev.kind == "todo.queued" and d.get("paced_until") is not None:
-        return (f"[yellow]paced:[/yellow] {tid} starts at {_clock(d.get('paced_until'))} "
-                f"or later ({esc(str(d.get('reason') or ''))})")
-    if ev.kind == "sweep.rolling_back":  # (its trigger: "after TODO-018 failed: exit 1")
-        n = int(str(d.get("compensate") or 0))
-        again = "retrying" if d.get("retry") else "undoing"
-        return (f"[yellow]rolling back[/yellow] {esc(str(d.get('reason') or ''))}: "
-                f"{again} {n} todo(s)" if n else
-                f"[yellow]rolling back[/yellow] {esc(str(d.get('reason') or ''))}: nothing to undo")
-    return None
+    worker serves, a breaker opening or closing, a todo held by one, a gate's turns,
+    a wave's, a todo paced for later, a rollback starting and why (:data:`NOTICES`).
+    Every other event (most of them: todos starting and ending) costs a look-up."""
+    told = NOTICES.get(ev.kind)
+    return None if told is None else told(ev)
 
 
 def _when(ts: object) -> str:

@@ -516,18 +516,19 @@ class EventLog:
 
     def _xreads(
         self, cursors: dict[KeyT, StreamIdT], block_ms: int, stop: Callable[[], bool] | None,
-        pace: float = 0.0,
+        pace: float = 0.0, wake: dict[KeyT, StreamIdT] | None = None,
     ) -> Iterator[XReadReply]:
         """XREAD replies from ``cursors`` (the caller moves them) until ``stop()``;
         Redis away is retried with backoff, from the same cursors. ``pace``: the least
-        time from one read's start to the next's (events wait in the stream meanwhile)."""
+        time from one read's start to the next's (events wait in the stream meanwhile),
+        waited out on ``wake`` when given (see :meth:`_pause`)."""
         backoff = 0.1
         last = 0.0
         while stop is None or not stop():
             if pace:
                 gap = last + pace - time.monotonic()
                 if gap > 0:
-                    time.sleep(gap)
+                    self._pause(gap, wake)
                 last = time.monotonic()
             try:
                 reply = cast(XReadReply, self.r.xread(cursors, count=_PAGE, block=max(1, block_ms)))
@@ -544,6 +545,10 @@ class EventLog:
         pace: float = 0.0,
     ) -> Iterator[Event]:
         cursors: dict[KeyT, StreamIdT] = {stream: after}
+        # Paced, it waits out its pace on the global stream, where a sweep's own events
+        # (its end among them) are written too: the end is read when it lands, not up to
+        # a pace later. Its cursor is taken before the replay: what lands after it wakes.
+        wake = self._wake_cursor() if pace else None
         try:
             for event in self._replay(stream, after):
                 yield event
@@ -552,7 +557,7 @@ class EventLog:
             # The reads below carry on from the last event yielded (XREAD returns what
             # is already there at once): Redis away at the start is ridden out too.
             log.warning("event stream %s unreachable, retrying: %s", stream, exc)
-        for reply in self._xreads(cursors, block_ms, stop, pace):
+        for reply in self._xreads(cursors, block_ms, stop, pace, wake):
             for _name, entry_id, fields in stream_entries(reply):
                 cursors[stream] = entry_id
                 yield Event.from_entry(entry_id, fields)
@@ -563,6 +568,34 @@ class EventLog:
             yield from self._replay(stream, str(cursors[stream]))
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             log.warning("event stream %s unreachable at the end of a follow: %s", stream, exc)
+
+    def _wake_cursor(self) -> dict[KeyT, StreamIdT] | None:
+        """The global stream after its newest event, for :meth:`_pause` (None: sleep
+        instead, when Redis does not answer; the reads that follow ride an outage out)."""
+        try:
+            newest = _entries(self.r.xrevrange(self.keys.events, count=1))
+        except redis.RedisError:
+            return None
+        return {self.keys.events: str(newest[0][0]) if newest else "0-0"}
+
+    def _pause(self, seconds: float, wake: dict[KeyT, StreamIdT] | None) -> None:
+        """A paced follow's wait of ``seconds`` between two reads. With ``wake`` (a
+        stream and the id read up to there), a blocking XREAD of it, not a sleep: it
+        ends early when an event lands there, and ``wake`` moves past what it read."""
+        if wake and seconds >= 0.001:
+            try:
+                reply = cast(XReadReply, self.r.xread(wake, count=_PAGE,
+                                                      block=max(1, int(seconds * 1000))))
+            except (redis.ConnectionError, redis.TimeoutError):
+                return  # the read after it rides the outage out
+            except redis.ResponseError:  # refused (an ACL): sleep from now on
+                wake.clear()
+            else:
+                stream = next(iter(wake))
+                for _name, entry_id, _fields in stream_entries(reply):
+                    wake[stream] = entry_id
+                return
+        time.sleep(seconds)
 
     def _follow_all(
         self, after: str, block_ms: int, stop: Callable[[], bool] | None, pace: float = 0.0

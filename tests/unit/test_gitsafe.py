@@ -138,6 +138,31 @@ def test_how_each_command_bearing_key_is_handled() -> None:
         assert gs.classify(key) == "refuse", key
 
 
+def test_the_lists_are_read_as_fnmatch_patterns() -> None:
+    """Each pattern of NEUTRAL, NETWORK and ALLOW is a glob whose ``*`` matches any
+    text, dots and nothing included (``branch.*.merge`` covers ``branch.a/b.c.merge``):
+    every key made from them is classified as the lists read with fnmatch say."""
+    from fnmatch import fnmatchcase
+
+    neutral = [p for p, _v in gs.NEUTRAL]
+
+    def expected(key: str) -> str:
+        low = key.lower()
+        for kind, patterns in (("neutral", neutral), ("network", gs.NETWORK),
+                               ("allow", gs.ALLOW)):
+            if any(fnmatchcase(low, p) for p in patterns):
+                return kind
+        return "refuse"
+
+    fills = ("x", "", "a.b", "*", "Main", ".", "x.y.z.w", "?")
+    keys = {p.replace("*", f) for p in [*neutral, *gs.NETWORK, *gs.ALLOW] for f in fills}
+    keys |= {k + tail for k in list(keys) for tail in (".x", "x", "")}
+    keys |= {"x." + k for k in list(keys)[:500]}
+    kinds = {k: gs.classify(k) for k in sorted(keys)}
+    assert {k: v for k, v in kinds.items() if v != expected(k)} == {}
+    assert set(kinds.values()) == {"neutral", "network", "allow", "refuse"}
+
+
 def test_parse_keys_says_when_it_is_not_sure() -> None:
     text = ('[core]\n\tbare = false # c\n; x\n[remote "Or\\"ig"]\n\turl = x\n'
             '[filter "lfs"]\n  required\n')
