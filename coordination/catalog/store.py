@@ -238,7 +238,7 @@ class CatalogStore:
         if self.splice is not None:
             return self.splice
         # Not at the top: a read (`coord todo list`) never needs the settings.
-        from coordination.settings import get_settings  # lazy: pydantic-settings, edits only
+        from coordination.settings import get_settings  # lazy: the settings (pydantic), edits only
 
         return get_settings().edit_splice
 
