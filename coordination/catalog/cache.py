@@ -73,7 +73,7 @@ def max_catalog_bytes() -> int:
     if "COORD_MAX_CATALOG_BYTES" not in os.environ:
         return DEFAULT_MAX_CATALOG_BYTES
     # Here, not at the top: `coord todo list` imports this module, and the settings
-    # (pydantic) only when the variable is set.
+    # (pydantic-settings) only when the variable is set.
     from coordination.settings import get_settings
 
     return get_settings().max_catalog_bytes
