@@ -129,12 +129,12 @@ def target(name: str, value: float | None, op: str, limit: float, unit: str = ""
 
 IMPORT_BASELINE = [sys.executable, "-c", "import coordination.cli.main"]
 #: What the waiting CLI cannot do without whatever coord does: the interpreter and the
-#: libraries it must import (click, Pydantic and pydantic-settings for the catalog and the
-#: settings, redis-py, PyYAML and ruamel for the catalog sync), with the cyclic collector
-#: paused and frozen out of the exit as coord's CLI does (cli/main.py). Its CPU is the
+#: libraries it must import (click, Pydantic for the catalog and the settings, redis-py,
+#: PyYAML and ruamel for the catalog sync), with the cyclic collector paused and frozen
+#: out of the exit as coord's CLI does (cli/main.py). Its CPU is the
 #: floor of the waiting CLI's, measured in the same rounds: what is over it is coord's own.
 LIBS_BASELINE = [sys.executable, "-c", "import atexit, gc; gc.disable(); atexit.register("
-                 "gc.freeze); import click, pydantic, pydantic_settings, redis, yaml, "
+                 "gc.freeze); import click, pydantic, redis, yaml, "
                  "ruamel.yaml; from pydantic import BaseModel"]
 
 
@@ -378,7 +378,7 @@ def report_throughput(procs: Procs, tmp: Path, url: str, redis_pid: int, sizes: 
             f"({target(f'flat {n}: waiting CLI CPU per todo', c['own_cpu_ms_per_todo'], '<=', T_CLI_CPU_MS, ' ms')}); "
             f"raw client {rw['own_cpu_ms_per_todo']:.2f} ms, coord/raw {ra['cli_cpu_coord_over_raw_client']:.2f}x")
         say(f"   of which over the import of its libraries alone (interpreter, click, Pydantic, "
-            f"pydantic-settings, redis-py, PyYAML, ruamel: {tp['libs_import']['cpu_s'] * 1000:.0f} ms "
+            f"redis-py, PyYAML, ruamel: {tp['libs_import']['cpu_s'] * 1000:.0f} ms "
             f"of CPU, {tp['libs_import']['cpu_s'] * 1000 / n:.2f} ms per todo at {n}, measured each "
             f"round): {c['own_cpu_over_libs_ms_per_todo']:.2f} ms per todo, coord's own modules "
             "and work")

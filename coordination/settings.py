@@ -1,17 +1,26 @@
 """Settings, read once from the environment (``COORD_*``).
 
 Bad values fail at start with a message naming the variable.
+
+The environment is read here as pydantic-settings reads it for these fields (it was
+this model's base until 0.5): ``COORD_<FIELD>`` in any case (of one name set in two
+cases, the one later in the environment wins), an empty value passed on as it is,
+every value as text for pydantic to validate; values given to ``Settings(...)`` win
+over the environment. Only pydantic itself is imported: pydantic-settings loads
+asyncio, ssl, dotenv and its cloud providers, some 30 ms of every command's start.
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
+import os
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from coordination.errors import SettingsError
 from coordination.redis_url import client_url, url_problem
@@ -38,11 +47,30 @@ def _ui_host(name: str) -> str:
     return f"[{ip}]" if ip.version == 6 else str(ip)
 
 
-class Settings(BaseSettings):
+#: The prefix of every setting's variable: field ``lease_ttl`` is ``COORD_LEASE_TTL``.
+ENV_PREFIX = "COORD_"
+
+
+def from_environment(fields: Iterable[str], environ: Mapping[str, str] | None = None
+                     ) -> dict[str, str]:
+    """Each of ``fields`` that the environment sets, as the text it holds: the variable
+    ``COORD_<FIELD>`` in any case; of one set in two cases, the later one."""
+    env = {name.lower(): value for name, value in
+           (os.environ if environ is None else environ).items()}
+    prefix = ENV_PREFIX.lower()
+    return {f: env[prefix + f] for f in fields if prefix + f in env}
+
+
+class Settings(BaseModel):
     """All of coord's knobs. Each field is the env var ``COORD_<NAME>``."""
 
-    # Every number finite: COORD_LEASE_TTL=inf would pass a gt=0 bound (#23).
-    model_config = SettingsConfigDict(env_prefix="COORD_", extra="ignore", allow_inf_nan=False)
+    # Every number finite: COORD_LEASE_TTL=inf would pass a gt=0 bound (#23). Defaults
+    # are validated too, and variables that name no field are no error.
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False, validate_default=True)
+
+    def __init__(self, **values: Any) -> None:
+        """The environment's settings, then ``values`` (by field name), which win."""
+        super().__init__(**{**from_environment(type(self).model_fields), **values})
 
     ecosystem: Path = Field(Path("ecosystem.yaml"),
                             description="Catalog file to use (`coord --file` wins).")

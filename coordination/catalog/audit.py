@@ -342,11 +342,11 @@ def entry_hash(entry: Mapping[str, object], key: bytes | None = None) -> str:
 def audit_key() -> bytes | None:
     """``COORD_AUDIT_KEY`` as bytes; None when unset or empty (plain chain)."""
     if "coordination.settings" not in sys.modules:
-        # A plain string read as pydantic-settings reads it (the name in any case):
+        # A plain string read as the settings read it (the name in any case):
         # loading the settings for it alone is 0.1-0.2 s of every edit (coord init).
         text = next((v for k, v in os.environ.items() if k.lower() == "coord_audit_key"), "")
         return text.encode("utf-8") if text else None
-    # lazy: pydantic-settings, for an edit's entry and --verify only (the CLI imports
+    # lazy: the settings (pydantic), for an edit's entry and --verify only (the CLI imports
     # this module at start-up, and `coord todo list` must not load the settings)
     from coordination.settings import get_settings
 

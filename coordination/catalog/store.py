@@ -31,13 +31,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 
-from coordination.catalog import audit, cache, live, loader
+from coordination.catalog import audit, cache, live
 from coordination.catalog.cache import CACHE_ENTRIES
 from coordination.catalog.models import Catalog
 from coordination.errors import CatalogError, ConflictError, Problem
+from coordination.lazy import LazyModule
 
 if TYPE_CHECKING:  # ruamel is imported by an edit only (see _apply)
     from ruamel.yaml.comments import CommentedMap
+
+    from coordination.catalog import loader
+else:
+    # Loaded on first use: parsing YAML (PyYAML) is for a cache miss or an edit; a
+    # read the validated cache answers (`plan sweep --dry-run`) never loads it.
+    loader = LazyModule("coordination.catalog.loader")
 
 T = TypeVar("T")
 digest = cache.digest
@@ -231,7 +238,7 @@ class CatalogStore:
         if self.splice is not None:
             return self.splice
         # Not at the top: a read (`coord todo list`) never needs the settings.
-        from coordination.settings import get_settings  # lazy: pydantic-settings, edits only
+        from coordination.settings import get_settings  # lazy: the settings (pydantic), edits only
 
         return get_settings().edit_splice
 

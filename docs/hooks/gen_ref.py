@@ -113,9 +113,9 @@ def _type_name(tp: object) -> str:
 
 def settings_rows() -> list[tuple[str, str, str, str]]:
     """(variable, type as Markdown, default, description) of every setting."""
-    from coordination.settings import Settings
+    from coordination.settings import ENV_PREFIX, Settings
 
-    prefix = str(Settings.model_config.get("env_prefix", ""))
+    prefix = ENV_PREFIX
     rows = []
     for name, f in Settings.model_fields.items():
         default = "" if f.is_required() else _env_default(f.get_default(call_default_factory=True))
@@ -126,8 +126,8 @@ def settings_rows() -> list[tuple[str, str, str, str]]:
 
 def settings_page() -> str:
     out = ["# Settings", "",
-           "Every setting is an environment variable, read once at start (pydantic-settings, "
-           "`coordination/settings.py`); a bad value stops the command with a message naming "
+           "Every setting is an environment variable, read once at start "
+           "(`coordination/settings.py`); a bad value stops the command with a message naming "
            "the variable. Generated from the settings model. Besides these, `COORD_USER` "
            "names who the audit log records (default: `git config user.email` in the "
            "catalog's directory, else the OS user); and `COORD_FLOWER_ALLOW_CONTROL`, which "

@@ -212,3 +212,39 @@ def test_a_sweeps_fixed_cost_loads_nothing_it_does_not_use() -> None:
     steering = _modules_after("import coordination.sweeps.steering")
     unwanted = {"coordination.change.anchor", "coordination.fleet.manifests", "packaging"}
     assert not steering & unwanted, sorted(steering & unwanted)
+
+
+_SMALL_PLAN = """\
+version: 1
+repos:
+  - {name: api, path: api}
+  - {name: web, path: web}
+coordination:
+  plans:
+    - {id: PLAN-001, title: A plan, status: active}
+  todos:
+    - {id: TODO-001, task: first, repo: api, plan: PLAN-001, run: "true", estimated_hours: 0.5}
+    - {id: TODO-002, task: second, repo: web, plan: PLAN-001, run: "true",
+       estimated_hours: 1, blocked_by: [TODO-001]}
+"""
+
+
+def test_a_dry_run_loads_only_what_it_uses(tmp_path: Path) -> None:
+    """`coord plan sweep PLAN --dry-run` of a plan whose todos are estimated (#51's small
+    plan) reads no Redis and writes nothing: it loads neither pydantic-settings (nor,
+    through it, asyncio and ssl), nor redis-py, Celery or the catalog's editor (ruamel);
+    once the catalog's validated cache is warm, not PyYAML either; and with --json, which
+    renders nothing for people, not Rich."""
+    for repo in ("api", "web"):
+        (tmp_path / repo).mkdir()
+    catalog = tmp_path / "ecosystem.yaml"
+    catalog.write_text(_SMALL_PLAN, encoding="utf-8")
+    never = {"pydantic_settings", "asyncio", "ssl", "redis", "celery", "kombu", "ruamel.yaml"}
+    cold = loaded_modules(catalog, "plan", "sweep", "PLAN-001", "--dry-run")
+    assert "coordination.planner.documents" in cold, "the probe did not see the dry run"
+    assert not cold & never, sorted(cold & never)
+    warm = loaded_modules(catalog, "plan", "sweep", "PLAN-001", "--dry-run")
+    assert not warm & (never | {"yaml"}), sorted(warm & (never | {"yaml"}))
+    as_json = loaded_modules(catalog, "plan", "sweep", "PLAN-001", "--dry-run", "--json")
+    assert "coordination.planner.documents" in as_json
+    assert not as_json & (never | {"yaml", "rich"}), sorted(as_json & (never | {"yaml", "rich"}))
