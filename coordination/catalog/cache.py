@@ -72,7 +72,7 @@ def max_catalog_bytes() -> int:
     """COORD_MAX_CATALOG_BYTES; the settings (and their validation) only when it is set."""
     if "COORD_MAX_CATALOG_BYTES" not in os.environ:
         return DEFAULT_MAX_CATALOG_BYTES
-    # lazy: `coord todo list` imports this module, and the settings (pydantic-settings)
+    # lazy: `coord todo list` imports this module, and the settings (pydantic)
     # only when the variable is set.
     from coordination.settings import get_settings
 
