@@ -36,6 +36,7 @@ from coordination.sweeps.spec import (
     SweepSpec,
     TodoSpec,
     WaveSpec,
+    forward_spec,
 )
 
 
@@ -333,7 +334,10 @@ class Planning:
         """The next run of ``old``: the todos of ``rerun`` with their commands re-read
         from the catalog (edges as they were), levelled among themselves. ``adhoc``:
         a `coord run` sweep, whose todos are not in the catalog: they run again as
-        frozen (the command line the audit log recorded)."""
+        frozen (the command line the audit log recorded). After a rollback, "as they
+        were" is as the run that applied the change had them (:func:`forward_spec`):
+        its order, strategy, waves, one at a time or chained, not the undos' order."""
+        old = forward_spec(old)
         catalog = self.catalog()
         if not adhoc:
             require(self.problems, todos=rerun)

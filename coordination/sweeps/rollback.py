@@ -31,7 +31,7 @@ from coordination.runtime.sweep_fields import Checkpoint
 from coordination.status import SWEEP_ACTIVE, EventKind, SweepStatus, TodoStatus
 from coordination.sweeps import recording
 from coordination.sweeps.sending import send_level
-from coordination.sweeps.spec import SweepSpec, TodoSpec, sweep_deadline
+from coordination.sweeps.spec import SweepSpec, TodoSpec, forward_of, sweep_deadline
 from coordination.sweeps.spec_store import derivable_spec, shape, signature_fields
 
 log = logging.getLogger("coord.rollback")
@@ -130,7 +130,8 @@ def user_trigger(status: object, cps: dict[str, Checkpoint]) -> str:
 def rollback_spec(spec: SweepSpec, plan: RollbackPlan,
                   undo: dict[str, str | None] | None = None) -> SweepSpec:
     """The next run of ``spec``: every todo listed (for status), the compensated ones
-    with their undo: command, the reversed order as edges and levels."""
+    with their undo: command, the reversed order as edges and levels; the run that
+    applied the change kept beside them (``forward``), for a resume to apply it again."""
     succs: dict[str, list[str]] = {t: [] for t in plan.compensate}
     for t, before in plan.preds.items():
         for d in before:
@@ -150,6 +151,7 @@ def rollback_spec(spec: SweepSpec, plan: RollbackPlan,
     # undo, so it is not in the rollback's levels and nothing opens it)
     return replace(spec, run=spec.run + 1, todos=todos, levels=plan.levels,
                    strategy="levels", mode="rollback", waves=[],
+                   forward=forward_of(spec, plan.compensate),
                    dispatched=spec.next_dispatched(spec.run + 1, plan.levels))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypedDict
 
 from coordination.retry import backoff_cap
@@ -97,6 +97,22 @@ class WaveSpec:
     success_rate: float = 1.0
 
 
+@dataclass(slots=True)
+class ForwardRun:
+    """What a rollback's spec keeps of the run that applied the change (its own todos
+    carry the undo order and the undo commands): the order and commands a resume
+    (``sweep resume --reapply``) runs the change in again, as that run had them."""
+
+    strategy: str
+    #: todo -> its predecessors (the DAG's edges), of the todos that have some
+    preds: dict[str, list[str]] = field(default_factory=dict)
+    #: todo -> its run: command, of the todos whose undo the rollback runs in its place
+    runs: dict[str, str] = field(default_factory=dict)
+    waves: list[WaveSpec] = field(default_factory=list)
+    sequential: bool = False
+    chains: dict[str, str] = field(default_factory=dict)
+
+
 TITLE_CHARS = 200
 
 #: How a sweep sends its todos: a level at a time, or each as soon as it may start.
@@ -168,6 +184,10 @@ class SweepSpec:
     chains: dict[str, str] = field(default_factory=dict)
     #: ``plan sweep --wait-timeout``: the wait_timeout of its todos that set none
     wait_timeout: float | None = None
+    #: a rollback's spec (mode "rollback"): the run that applied the change, as a
+    #: resume runs it again (None otherwise, and in a rollback's spec of before it
+    #: was kept; then left out of the JSON)
+    forward: ForwardRun | None = None
 
     def wait_timeout_of(self, todo_id: str) -> float | None:
         """Seconds ``todo_id`` may wait for a slot (its own, else the sweep's), or None."""
@@ -222,7 +242,7 @@ class SweepSpec:
         # lists and dicts first, a fifth of a 400-todo sweep's start); same JSON.
         data = _fields(self)
         for name in ("atomic", "inputs", "inputs_of", "waves", "no_cache", "paces", "again",
-                     "dispatched", "sequential", "chains"):
+                     "dispatched", "sequential", "chains", "forward"):
             if not data[name]:
                 del data[name]  # as a spec of before 0.3 reads: any coord can parse it
         return json.dumps(data, separators=(",", ":"), default=_fields)
@@ -251,6 +271,10 @@ class SweepSpec:
         data["todos"] = todos
         data["levels"] = [[one(t) for t in level] for level in data.get("levels", [])]
         data["waves"] = [WaveSpec(**w) for w in data.get("waves") or []]
+        forward = data.get("forward")
+        if forward:
+            forward["waves"] = [WaveSpec(**w) for w in forward.get("waves") or []]
+            data["forward"] = ForwardRun(**forward)
         return cls(**data)
 
     def wave_of(self) -> dict[str, int]:
@@ -313,6 +337,44 @@ class SweepSpec:
             out.append(t)
             stack.extend(self.todos[t].succs)
         return out
+
+
+def forward_of(spec: SweepSpec, undone: Iterable[str]) -> ForwardRun | None:
+    """What a rollback of ``spec`` keeps of the run that applied the change: ``spec``'s
+    order, and the run: commands of ``undone`` (the todos whose undo: the rollback runs
+    in their place). Of a rollback's own spec (a rollback retried), what it kept."""
+    if spec.mode == "rollback":
+        return spec.forward
+    return ForwardRun(strategy=spec.strategy,
+                      preds={t: list(ts.preds) for t, ts in spec.todos.items() if ts.preds},
+                      runs={t: spec.todos[t].run for t in undone},
+                      waves=list(spec.waves), sequential=spec.sequential,
+                      chains=dict(spec.chains))
+
+
+def forward_spec(spec: SweepSpec) -> SweepSpec:
+    """``spec`` as its sweep's next run is planned from (a resume, its dry run): of a
+    rollback's spec, whose edges run the undos in reverse and whose commands are the
+    undos, the run that applied the change (:attr:`SweepSpec.forward`): its edges,
+    run: commands, strategy, waves, sequential and chains. Its run, levels and
+    dispatched stay the rollback's (what that run dispatched). Any other spec as it is.
+
+    A rollback's spec of before the forward run was kept gives back the order among
+    the todos it compensated (each after everything it was undone after), levels."""
+    if spec.mode != "rollback":
+        return spec
+    fwd = spec.forward or ForwardRun(
+        strategy="levels", preds={t: list(ts.succs) for t, ts in spec.todos.items() if ts.succs})
+    succs: dict[str, list[str]] = {t: [] for t in spec.todos}
+    for t, before in fwd.preds.items():
+        for p in before:
+            if p in succs:
+                succs[p].append(t)
+    todos = {t: replace(ts, preds=list(fwd.preds.get(t, ())), succs=sorted(succs[t]),
+                        run=fwd.runs.get(t, ts.run))
+             for t, ts in spec.todos.items()}
+    return replace(spec, todos=todos, strategy=fwd.strategy, mode="run", waves=fwd.waves,
+                   sequential=fwd.sequential, chains=fwd.chains, forward=None)
 
 
 SWEEP_MARGIN = 300.0  # seconds added to a sweep's computed deadline

@@ -43,7 +43,7 @@ from coordination.sweeps.rollback import (
     user_trigger,
 )
 from coordination.sweeps.sending import dispatcher, first_todos, todo_task_id
-from coordination.sweeps.spec import SweepSpec, atomic_mode, sweep_deadline
+from coordination.sweeps.spec import SweepSpec, atomic_mode, forward_spec, sweep_deadline
 from coordination.sweeps.spec_store import (
     load_spec,
     remember_written,
@@ -208,11 +208,13 @@ def with_instances(spec: SweepSpec, ids: Sequence[str]) -> list[str]:
 
 def resume_plan(rt: Runtime, rec: SweepRecord, only: Sequence[str] | None = None) -> ResumePlan:
     """What a resume would re-run: every todo that did not succeed, or with ``only``
-    those todos and their dependents that did not succeed."""
+    those todos and their dependents that did not succeed (after a rollback, its
+    dependents in the run that applied the change: :func:`forward_spec`)."""
     sweep_id = rec.get("id", "")
-    old = load_spec(rt, sweep_id, rec)
-    if old is None:
+    last = load_spec(rt, sweep_id, rec)
+    if last is None:
         raise NotFoundError(f"sweep {sweep_id} has no spec", hint="see `coord sweep list`")
+    old = forward_spec(last)
     cps = rt.checkpoints.get_all(sweep_id, list(old.todos))
     status = {t: cps.get(t, {}).get("status", TodoStatus.pending) for t in old.todos}
     if only:
@@ -230,8 +232,8 @@ def resume_plan(rt: Runtime, rec: SweepRecord, only: Sequence[str] | None = None
     rerun = [t for t in old.todos if t in chosen and status[t] not in DONE]
     asked = set(only or [])
     dependents = sorted(t for t in rerun if t not in asked) if only else []
-    left = (retry_plan(old, {t: str(s) for t, s in status.items()}).compensate
-            if old.mode == "rollback" and rec.get("status") in RETRY_FROM else [])
+    left = (retry_plan(last, {t: str(s) for t, s in status.items()}).compensate
+            if last.mode == "rollback" and rec.get("status") in RETRY_FROM else [])
     return {"sweep_id": sweep_id, "status": rec.get("status"), "rerun": sorted(rerun),
             "would_skip": would_skip(old, rerun, status),
             "dependents": dependents, "was": {t: status[t] for t in sorted(rerun)},

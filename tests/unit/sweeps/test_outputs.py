@@ -37,7 +37,7 @@ def _seen(name: str) -> str:
     return f"env | grep -E '^COORD_IN' | sort > $SEEN/{name}"
 
 
-def _chain(root: Path, *, b_fails_once: bool = False) -> Path:
+def _chain(root: Path, *, b_fails_once: bool = False, undo: bool = False) -> Path:
     seen = root / "seen"
     seen.mkdir(parents=True, exist_ok=True)
     b_run = (f"{_seen('B')}; printf '{{\"ARTIFACT\": \"libcore-%s.whl\", \"size\": 42}}' "
@@ -45,14 +45,15 @@ def _chain(root: Path, *, b_fails_once: bool = False) -> Path:
     if b_fails_once:
         b_run = f"test -f $SEEN/B.ok || {{ touch $SEEN/B.ok; exit 3; }}; {b_run}"
     env = {"SEEN": str(seen)}
-    return write_catalog(root, [
+    todos = [
         {"id": "TODO-001", "repo": "api", "env": dict(env),
          "run": f"{_seen('A')}; printf 'VERSION=2.1.0\\n# a comment\\nsha=abc=def\\n' > $COORD_OUTPUT"},
         {"id": "TODO-002", "repo": "web", "env": dict(env), "blocked_by": ["TODO-001"], "run": b_run},
         {"id": "TODO-003", "repo": "jobs", "env": dict(env), "blocked_by": ["TODO-002"],
          "run": _seen("C")},
         {"id": "TODO-004", "repo": "jobs", "env": dict(env), "run": _seen("D")},
-    ])
+    ]
+    return write_catalog(root, [{**t, "undo": "true"} if undo else t for t in todos])
 
 
 def _env_of(root: Path, name: str) -> dict[str, str]:
@@ -462,3 +463,23 @@ def test_an_earlier_runs_outputs_put_back_are_refused(keyed_rt: Runtime,
     assert spec is not None and spec.last_run("TODO-001") == 1
     with pytest.raises(InputsRefused, match="of run 0, but run 1 ran TODO-001 again"):
         gather_inputs(keyed_rt, spec, "TODO-002")
+
+
+def test_a_reapplied_todo_hands_its_new_outputs_on(rt: Runtime, tmp_path: Path) -> None:
+    """Rolled back, then resumed with --reapply: A runs again and its outputs reach B."""
+    from workers.embedded import embedded_workers
+
+    catalog = _chain(tmp_path, undo=True)
+    svc, sid, st = run_sweep(rt, catalog)
+    assert st["status"] == "succeeded", st
+    with embedded_workers(rt, repos_of(svc)):
+        svc.rollback(sid)
+        st = svc.wait(sid, timeout=60)
+        assert st["status"] == "rolled_back", st
+        for name in ("A", "B", "C", "D"):
+            (tmp_path / "seen" / name).unlink()
+        svc.resume(sid, reapply=True)
+        st = svc.wait(sid, timeout=60)
+    assert st["status"] == "succeeded", st
+    assert _env_of(tmp_path, "B")["COORD_IN_TODO_001_VERSION"] == "2.1.0"
+    assert _env_of(tmp_path, "C")["COORD_IN_TODO_002_ARTIFACT"] == "libcore-2.1.0.whl"
