@@ -34,18 +34,18 @@ from coordination.runtime.workers import WorkerRegistry
 from coordination.settings_core import Core, read_core
 
 if TYPE_CHECKING:
+    from coordination.messages import Dispatcher
     from coordination.runtime.breakers import Breakers
     from coordination.runtime.cache import ResultCache
+    from coordination.runtime.changes import ChangeStore
+    from coordination.runtime.history import RedisHistory
     from coordination.runtime.leases import LeaseManager
-    from coordination.runtime.messages import Dispatcher
     from coordination.runtime.metrics import MetricCounters, MetricsReader
+    from coordination.runtime.notify import Outbox
+    from coordination.runtime.server import ServerFacts, WorkerClock
+    from coordination.runtime.shared_context import ContextStore
     from coordination.runtime.transitions import Transitions
     from coordination.settings import Settings
-    from coordination.runtime.changes import ChangeStore
-    from coordination.runtime.server import ServerFacts, WorkerClock
-    from coordination.runtime.history import RedisHistory
-    from coordination.runtime.notify import Outbox
-    from coordination.runtime.shared_context import ContextStore
 
 
 #: (the field ``Runtime.redis`` hides the module inside the class)
