@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Protocol, TypedDict, cast
 
 from coordination.catalog.audit import log_path, read
 from coordination.errors import UsageError
-from coordination.runtime.flow import Bottleneck, Ended, Velocity, bottlenecks, velocity
-from coordination.runtime.relevance import rank, roots, stems
 from coordination.jsonable import JSONObject, JSONValue
+from coordination.stats.flow import Bottleneck, Ended, Velocity, bottlenecks, velocity
+from coordination.stats.relevance import rank, roots, stems
 
 if TYPE_CHECKING:
     import redis
@@ -413,7 +413,7 @@ def search(store: HistoryStore | None, text: str, *, repo: str | None = None,
            audit_log: Path | None = None, repo_of: dict[str, list[str]] | None = None,
            repos: set[str] | None = None) -> list[Record]:
     """Records whose titles, tasks, reasons, output tails (edits: operation, command,
-    ids, changes) match ``text``, most relevant first (:mod:`coordination.runtime.relevance`:
+    ids, changes) match ``text``, most relevant first (:mod:`coordination.stats.relevance`:
     every word by its stem, or the text as written, by :func:`fold`), newest first among
     equals, at most ``limit``, each with its ``score``; empty ``text``: everything, newest
     first, ``score`` None. Ranked among the newest :data:`MAX_RANKED` records that may
@@ -559,7 +559,7 @@ def trends(store: HistoryStore | None, *, repo: str | None = None, days: float =
     failed), succeeded, failed, success_rate, p50_s and p95_s of their durations
     (nearest rank); ``flakiest``: todos with both outcomes, most outcome flips between
     consecutive runs first; ``slowest``: todos by p95; ``velocity`` and ``bottlenecks``:
-    see :mod:`coordination.runtime.flow`. One read of the store."""
+    see :mod:`coordination.stats.flow`. One read of the store."""
     now = time.time() if now is None else now
     runs = [] if store is None else store.ended(since=now - days * 86400)
     outcomes = _outcomes(runs, repo)

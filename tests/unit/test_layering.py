@@ -3,10 +3,14 @@
 Every import counts, the ones inside functions too (that is where a hidden
 cycle lives). Layers, lowest first; a module may import its own layer or lower:
 
-    base      coordination.{errors,keys,settings,settings_core,redis_url,status,retry}
+    base      coordination.{errors,keys,settings,settings_core,redis_url,status,retry,messages}
+                                                (messages: what the runtime sends, the Dispatcher
+                                                protocol it is given; types, no state)
     catalog   coordination.catalog.*            (the catalog, its store and manager)
     fleet     coordination.fleet.*              (checkouts on disk and their manifests: coord init)
     planner   coordination.planner.*            (pure: no Redis, no Celery)
+    stats     coordination.stats.*              (pure arithmetic over recorded runs: search
+                                                relevance, flow; no Redis, no runtime)
     trust     coordination.trust.*              (what a record must prove: no Redis, no runtime)
     connection coordination.connection.*        (where Redis is and whether it answers)
     runtime   coordination.runtime.*            (Redis state only: no Celery)
@@ -40,10 +44,11 @@ PACKAGES = ("coordination", "workers")
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("coordination", "coordination.errors", "coordination.keys",
               "coordination.settings", "coordination.settings_core", "coordination.redis_url",
-              "coordination.status", "coordination.retry")),
+              "coordination.status", "coordination.retry", "coordination.messages")),
     ("catalog", ("coordination.catalog",)),
     ("fleet", ("coordination.fleet",)),
     ("planner", ("coordination.planner",)),
+    ("stats", ("coordination.stats",)),
     ("trust", ("coordination.trust",)),
     ("connection", ("coordination.connection",)),
     ("runtime", ("coordination.runtime",)),
@@ -60,6 +65,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 #: Third-party packages a layer (and everything below it) must not import.
 FORBIDDEN = {
     "planner": ("celery", "kombu", "redis", "fakeredis", "flower"),
+    "stats": ("celery", "kombu", "redis", "fakeredis", "flower"),
     "trust": ("celery", "kombu", "redis", "fakeredis", "flower"),
     "runtime": ("celery", "kombu", "flower"),
     "change": ("celery", "kombu", "flower"),

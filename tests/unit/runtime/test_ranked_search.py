@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from coordination.runtime.history import HistoryStore, search
-from coordination.runtime.relevance import PHRASE_BONUS, rank, roots
+from coordination.stats.relevance import PHRASE_BONUS, rank, roots
 from tests.unit.support.history import DAY, now, run, todo
 
 pytestmark = pytest.mark.timeout(60)
@@ -87,7 +87,7 @@ def test_every_word_holds_its_stems_root() -> None:
     import sqlite3
 
     from coordination.runtime.history import fold
-    from coordination.runtime.relevance import TOKENIZE
+    from coordination.stats.relevance import TOKENIZE
 
     root_dir = Path(__file__).resolve().parents[3]
     vocabulary: set[str] = set()

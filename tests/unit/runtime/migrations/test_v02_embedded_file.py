@@ -316,8 +316,8 @@ def test_only_the_migration_knows_the_old_file() -> None:
                      if "coord.history.sqlite" in p.read_text(encoding="utf-8")
                      or "import sqlite3" in p.read_text(encoding="utf-8"))
     # history search's ranking (0.5) uses SQLite's FTS5 in memory only: no file
-    assert knowing == ["runtime/migrations/v02_embedded_file.py", "runtime/relevance.py"], knowing
-    ranking = (root / "runtime" / "relevance.py").read_text(encoding="utf-8")
+    assert knowing == ["runtime/migrations/v02_embedded_file.py", "stats/relevance.py"], knowing
+    ranking = (root / "stats" / "relevance.py").read_text(encoding="utf-8")
     assert ranking.count("sqlite3.connect(") == ranking.count('sqlite3.connect(":memory:")') == 2
     assert "coord.history.sqlite" not in ranking
     assert v02_embedded_file.OLD_SUFFIX == ".coord.history.sqlite"
