@@ -30,10 +30,11 @@ from coordination.redis_url import is_sentinel
 from coordination.runtime.checkpoints import CheckpointStore
 from coordination.runtime.events import EventLog
 from coordination.runtime.migrations import upgrade
-from coordination.runtime.workers import WorkerRegistry
+from coordination.runtime.workers import WorkerClock, WorkerRegistry
 from coordination.settings_core import Core, read_core
 
 if TYPE_CHECKING:
+    from coordination.connection.server_facts import ServerFacts
     from coordination.messages import Dispatcher
     from coordination.runtime.breakers import Breakers
     from coordination.runtime.cache import ResultCache
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
     from coordination.runtime.leases import LeaseManager
     from coordination.runtime.metrics import MetricCounters, MetricsReader
     from coordination.runtime.notify import Outbox
-    from coordination.runtime.server import ServerFacts, WorkerClock
     from coordination.runtime.shared_context import ContextStore
     from coordination.runtime.transitions import Transitions
     from coordination.settings import Settings
@@ -212,15 +212,13 @@ class Runtime:
 
     def server_facts(self) -> ServerFacts:
         """The Redis server's version, settings, memory, latency and clock (`coord doctor`)."""
-        from coordination.runtime.server import read_server  # lazy: `coord doctor` only
+        from coordination.connection.server_facts import read_server  # lazy: `coord doctor` only
 
         return read_server(self.redis)
 
     def worker_clocks(self) -> list[WorkerClock]:
         """Every live worker with its clock's skew against the server's (`coord doctor`)."""
-        from coordination.runtime.server import worker_clocks  # lazy: `coord doctor` only
-
-        return worker_clocks(self.redis, self.keys, self.workers.live())
+        return self.workers.clocks(self.workers.live())
 
     def history(self) -> RedisHistory:
         """The run history, in the Redis this runtime talks to (either mode)."""
