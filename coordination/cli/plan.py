@@ -673,7 +673,8 @@ def _nothing_recorded(file: Path) -> bool:
     never started and coord 0.2 left no file for a runtime to carry over. A command
     that only reads (the dry run's estimates) then reads nothing, and starts no server.
     Asked of the filesystem, before any runtime is opened."""
-    from coordination.connection.embedded_server import never_started  # lazy: as redis
+    # lazy: the embedded server's files (redis-py), asked only by a dry run's estimates
+    from coordination.connection.embedded_server import never_started
 
     if not never_started(file):
         return False
@@ -692,6 +693,8 @@ def _history_p50(file: Path, catalog: Catalog, plan_id: str, *, again: bool
               if t.estimated_hours is None and (again or t.status != TodoStatus.completed)}
     if not wanted:
         return {}, None
+    if _nothing_recorded(file):  # embedded, never swept: no server to start for no runs
+        return {}, None
     # lazy: the runtime (redis-py; embedded, its server started or joined), which a dry
     # run needs only to read history when a todo has no estimate
     import redis
@@ -699,8 +702,6 @@ def _history_p50(file: Path, catalog: Catalog, plan_id: str, *, again: bool
     from coordination.runtime.context import get_runtime  # lazy: as redis
     from coordination.runtime.history import trends  # lazy: as redis above
 
-    if _nothing_recorded(file):  # embedded, never swept: no server to start for no runs
-        return {}, None
     try:
         store = get_runtime(file).history()
         try:
