@@ -700,7 +700,7 @@ def _history_p50(file: Path, catalog: Catalog, plan_id: str, *, again: bool
     import redis
 
     from coordination.runtime.context import get_runtime  # lazy: as redis
-    from coordination.runtime.history import trends  # lazy: as redis above
+    from coordination.history.trends import trends  # lazy: as redis above
 
     try:
         store = get_runtime(file).history()

@@ -12,10 +12,11 @@ cycle lives). Layers, lowest first; a module may import its own layer or lower:
     stats     coordination.stats.*              (pure arithmetic over recorded runs: search
                                                 relevance, flow; no Redis, no runtime)
     trust     coordination.trust.*              (what a record must prove: no Redis, no runtime)
-    connection coordination.connection.*        (where Redis is and whether it answers)
-    runtime   coordination.runtime.*            (Redis state only: no Celery)
-
-trust and connection are one floor in two rooms: neither imports the other.
+    connection coordination.connection.*        (where Redis is, whether it answers, what the server is)
+    runtime   coordination.runtime.*            (Redis state only: leases, events, checkpoints,
+                                                cache, tallies, Lua, the stores; no Celery)
+    history   coordination.history.*            (reading the run history: search, trends and
+                                                their documents, through the runtime's store)
     change    coordination.change.*             (cross-repo changes: git, worktrees, landing)
     dispatch  coordination.dispatch.*           (messages: the Celery app, signatures)
     sweeps    coordination.sweeps.*             (spec, supervisor, service)
@@ -25,6 +26,8 @@ trust and connection are one floor in two rooms: neither imports the other.
     ui        coordination.ui.*                 (the web view; only the cli imports it)
     cli       coordination.cli.*
     mcp       coordination.mcp_server.*         (`coord mcp`; named by the CLI as a string only)
+
+trust and connection are one floor in two rooms: neither imports the other.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("trust", ("coordination.trust",)),
     ("connection", ("coordination.connection",)),
     ("runtime", ("coordination.runtime",)),
+    ("history", ("coordination.history",)),
     ("change", ("coordination.change",)),
     ("dispatch", ("coordination.dispatch",)),
     ("sweeps", ("coordination.sweeps",)),

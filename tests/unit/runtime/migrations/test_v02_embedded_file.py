@@ -24,7 +24,8 @@ from coordination.keys import Keys
 from coordination.runtime.migrations import v02_embedded_file
 from coordination.runtime.checkpoints import CheckpointStore
 from coordination.runtime.events import EventLog
-from coordination.runtime.history import RedisHistory, search
+from coordination.history.search import search
+from coordination.runtime.history import RedisHistory
 from coordination.runtime.migrations.v02_embedded_file import carry_over, old_file
 from tests.unit.support.cli import coord
 from tests.unit.support.sweeps import write_catalog

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from coordination.runtime.history import HistoryStore, search
+from coordination.history.search import search
+from coordination.runtime.history import HistoryStore
 from coordination.stats.relevance import PHRASE_BONUS, rank, roots
 from tests.unit.support.history import DAY, now, run, todo
 
@@ -121,7 +122,7 @@ def test_the_store_skips_runs_by_roots_and_finds_the_same(
 
 def test_a_word_in_every_record_is_ranked_among_the_newest(
         ranked_history: HistoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    from coordination.runtime import history as h
+    from coordination.history import search as h
 
     # "failed" is in TODO-001 (3 days ago), TODO-002 (3 days ago), TODO-004 (1 day ago)
     # and both sweeps' statuses; with room for 3 records, the newest three are ranked.

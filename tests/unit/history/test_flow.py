@@ -7,7 +7,8 @@ import datetime as dt
 
 import pytest
 
-from coordination.runtime.history import HistoryStore, trends
+from coordination.history.trends import trends
+from coordination.runtime.history import HistoryStore
 from coordination.stats.flow import week
 from tests.unit.support.history import DAY, run, todo
 
