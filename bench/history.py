@@ -41,8 +41,10 @@ import _report  # noqa: E402  (bench/_report.py: the results JSON)
 from _servers import free_port, start_redis  # noqa: E402  (bench/, on sys.path as the script's directory)
 from coordination.connection.client import real_client  # noqa: E402
 from coordination.connection.embedded_server import ensure_server, release  # noqa: E402
+from coordination.history.search import search  # noqa: E402
+from coordination.history.trends import trends  # noqa: E402
 from coordination.keys import Keys  # noqa: E402
-from coordination.runtime.history import HistoryStore, RedisHistory, search, trends  # noqa: E402
+from coordination.runtime.history import HistoryStore, RedisHistory  # noqa: E402
 
 DAY = 86400.0
 REPOS = [f"repo{i}" for i in range(10)]

@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT))
 
 import _report  # noqa: E402  (bench/_report.py: the results JSON)
 from _servers import free_port, start_redis  # noqa: E402  (bench/, on sys.path as the script's directory)
+from coordination.messages import TodoMessage  # noqa: E402
 from coordination.runtime.context import Runtime  # noqa: E402
-from coordination.runtime.messages import TodoMessage  # noqa: E402
 from coordination.runtime.workers import WorkerRecord  # noqa: E402
 from coordination.settings import Settings  # noqa: E402
 

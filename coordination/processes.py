@@ -6,7 +6,8 @@ tell that it ended (SIGKILL, OOM, a reboot) without a chance of taking a reused 
 it. Only a process on this host can be judged: one on another host is never taken for
 gone (never guessed). :func:`alive` is the plain question of a pid on this host (the
 embedded server's, its watchdog's: :mod:`coordination.connection.embedded_server`).
-No Redis here: the records live wherever their owner keeps them.
+:func:`worker_identity` is the ``host:pid`` a worker records on a checkpoint when it
+has no name. No Redis here: the records live wherever their owner keeps them.
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ def alive(pid: int) -> bool:
     except OSError:
         return True
     return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
+
+
+def worker_identity() -> str:
+    """host:pid, recorded on checkpoints so a status names who ran a todo."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def this_process() -> Runner:

@@ -33,10 +33,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from coordination.connection.client import UNREACHABLE
+from coordination.processes import worker_identity
 from coordination.retry import BACKOFF_BASE as BACKOFF_BASE  # re-exported
 from coordination.retry import BACKOFF_MAX as BACKOFF_MAX
 from coordination.retry import backoff_delay
-from coordination.runtime.context import Runtime, worker_identity
+from coordination.runtime.context import Runtime
 from coordination.status import SUCCESSFUL, TodoStatus
 from coordination.sweeps.outputs import (
     OUTPUT_CAP,

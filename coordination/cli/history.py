@@ -2,7 +2,7 @@
 
 The history is in Redis: the team's (distributed), or the catalog's embedded server
 (embedded), reached through the catalog's runtime. Catalog edits are read from the
-audit log. See :mod:`coordination.runtime.history`.
+audit log. See :mod:`coordination.history`.
 """
 
 from __future__ import annotations
@@ -11,15 +11,11 @@ import click
 
 from coordination.cli.context import Context
 from coordination.cli.render import console, emit, esc, json_option, styled, table
+from coordination.history.search import search_document
+from coordination.history.trends import Trends, trends_document
 from coordination.jsonable import JSONValue
 from coordination.runtime.context import get_runtime
-from coordination.runtime.history import (
-    HistoryStore,
-    Record,
-    Trends,
-    search_document,
-    trends_document,
-)
+from coordination.runtime.history import HistoryStore, Record
 
 KINDS = ("todo", "sweep", "edit")
 

@@ -668,6 +668,22 @@ def _sweep(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
 HISTORY_DAYS = 30.0
 
 
+def _nothing_recorded(file: Path) -> bool:
+    """Embedded mode, and ``file`` has nothing a server could hand back: its server was
+    never started and coord 0.2 left no file for a runtime to carry over. A command
+    that only reads (the dry run's estimates) then reads nothing, and starts no server.
+    Asked of the filesystem, before any runtime is opened."""
+    # lazy: the embedded server's files (redis-py), asked only by a dry run's estimates
+    from coordination.connection.embedded_server import never_started
+
+    if not never_started(file):
+        return False
+    # lazy: the 0.2 step (sqlite3), asked only of a catalog whose server never started
+    from coordination.runtime.migrations.v02_embedded_file import old_file
+
+    return not old_file(file.absolute()).exists()
+
+
 def _history_p50(file: Path, catalog: Catalog, plan_id: str, *, again: bool
                  ) -> tuple[dict[str, float | None], str | None]:
     """Todo -> the p50 seconds of its recorded runs, for the todos of the plan a dry
@@ -677,15 +693,15 @@ def _history_p50(file: Path, catalog: Catalog, plan_id: str, *, again: bool
               if t.estimated_hours is None and (again or t.status != TodoStatus.completed)}
     if not wanted:
         return {}, None
+    if _nothing_recorded(file):  # embedded, never swept: no server to start for no runs
+        return {}, None
     # lazy: the runtime (redis-py; embedded, its server started or joined), which a dry
     # run needs only to read history when a todo has no estimate
     import redis
 
-    from coordination.runtime.context import get_runtime, nothing_recorded  # lazy: as redis
-    from coordination.runtime.history import trends  # lazy: as redis above
+    from coordination.runtime.context import get_runtime  # lazy: as redis
+    from coordination.history.trends import trends  # lazy: as redis above
 
-    if nothing_recorded(file):  # embedded, never swept: no server to start for no runs
-        return {}, None
     try:
         store = get_runtime(file).history()
         try:

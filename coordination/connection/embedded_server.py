@@ -94,6 +94,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from coordination.processes import alive
+from coordination.settings_core import read_core
 
 log = logging.getLogger("coord.embedded")
 
@@ -138,6 +139,18 @@ def server_dir(catalog: Path) -> Path:
     (symlinks resolved, like the lock and the audit log). Not created here."""
     target = Path(os.path.realpath(catalog))
     return target.parent / f".{target.name}{DIR_SUFFIX}"
+
+
+def never_started(catalog: Path | None = None) -> bool:
+    """Embedded mode, and ``catalog``'s (default ``COORD_ECOSYSTEM``) server was never
+    started (no server directory): it holds nothing yet, and a command that only reads
+    need not start it. Asked before a runtime is opened; it reads the filesystem only.
+    False when it cannot tell so cheaply (``COORD_REDIS_URL`` set, or the settings need
+    the full reading); a server already running is joined as before."""
+    core = read_core()
+    if core is None or not core.embedded:
+        return False
+    return not server_dir((catalog or core.ecosystem).absolute()).exists()
 
 
 def socket_path(directory: Path) -> Path:

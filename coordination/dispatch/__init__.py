@@ -1,6 +1,6 @@
 """Sending todos to workers: the one place that knows messages are Celery's.
 
-The runtime is given a :class:`~coordination.runtime.messages.Dispatcher` (by
+The runtime is given a :class:`~coordination.messages.Dispatcher` (by
 the worker, the CLI, the embedded runner); it never builds a Celery app itself.
 
 - :class:`BrokerDispatcher`, whenever the broker is a Redis server (both modes):
@@ -27,7 +27,7 @@ import redis
 from coordination.dispatch.envelope import Envelopes
 from coordination.dispatch.signatures import todo_signature
 from coordination.keys import Keys
-from coordination.runtime.messages import Dispatcher, TodoMessage, todo_task_id
+from coordination.messages import Dispatcher, TodoMessage, todo_task_id
 
 if TYPE_CHECKING:
     from celery import Celery

@@ -30,7 +30,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from coordination.dispatch.signatures import TASK_NAME
-from coordination.runtime.messages import TodoMessage
+from coordination.messages import TodoMessage
 
 #: Celery's protocol-2 ``embed`` (the third element of the body): no canvas.
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from coordination.keys import Keys
-from coordination.runtime.messages import todo_task_id
+from coordination.messages import todo_task_id
 
 if TYPE_CHECKING:
     from celery.canvas import Signature

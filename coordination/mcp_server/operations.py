@@ -50,6 +50,8 @@ from coordination.catalog.templates import (
 )
 from coordination.cli.editing import given
 from coordination.errors import UsageError
+from coordination.history.search import search_document
+from coordination.history.trends import trends_document
 from coordination.jsonable import JSONValue, to_jsonable
 from coordination.keys import Keys
 from coordination.launch import Launch, attach, prepare, settle
@@ -57,7 +59,7 @@ from coordination.mcp_server.progress import Progress, RunProgress
 from coordination.planner.documents import dry_run_document, validate_document
 from coordination.planner.listing import list_plans
 from coordination.runtime.context import get_runtime
-from coordination.runtime.history import HistoryStore, search_document, trends_document
+from coordination.runtime.history import HistoryStore
 from coordination.settings import get_settings
 from coordination.sweeps import SweepService
 from coordination.sweeps.live import catch_up

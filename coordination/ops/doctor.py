@@ -34,8 +34,8 @@ from coordination.trust import sshsig
 
 if TYPE_CHECKING:
     from coordination.catalog.models import Catalog
-    from coordination.runtime.server import ServerFacts, WorkerClock
-    from coordination.runtime.workers import WorkerRecord
+    from coordination.connection.server_facts import ServerFacts
+    from coordination.runtime.workers import WorkerClock, WorkerRecord
 
 #: coord's scripts call GETDEL (Redis 6.2); nothing newer is needed.
 MIN_REDIS = (6, 2)

@@ -41,7 +41,6 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from coordination.redis_url import is_sentinel
 from coordination.runtime.context import Runtime
-from coordination.runtime.flow import recoveries
 from coordination.runtime.metrics import (
     BUCKETS,
     Counters,
@@ -50,6 +49,7 @@ from coordination.runtime.metrics import (
     Snapshot,
     TodoOwners,
 )
+from coordination.stats.flow import recoveries
 from coordination.status import BreakerState, SweepStatus, TodoStatus
 
 log = logging.getLogger("coord.metrics")

@@ -1,8 +1,15 @@
-"""Redis-backed state of the runtime: leases, the event ledger, checkpoints.
+"""Redis-backed state of the runtime, and only that: leases, the event ledger,
+checkpoints (and a sweep's hash layout), transitions and their Lua, the result cache,
+tallies and metric counters, workers' records, changes' records, the history store,
+notifications, shared context, breakers, the broker's queues, the ACL users' key
+patterns, and the migrations of all these. :mod:`.context` bundles the stores for
+one process.
 
 The client it reads and writes through is :mod:`coordination.connection`'s
 (``get_redis``); what a record must prove before a decision reads it is
-:mod:`coordination.trust`'s.
+:mod:`coordination.trust`'s; the arithmetic over recorded runs is
+:mod:`coordination.stats`', and reading the history (search, trends) is
+:mod:`coordination.history`'s.
 
 Names are re-exported lazily (PEP 562), as the planner's are: importing one
 submodule that needs no Redis client (``history``, read by `coord history`

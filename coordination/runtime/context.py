@@ -13,8 +13,6 @@ stand-in).
 from __future__ import annotations
 
 import functools
-import os
-import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,28 +22,28 @@ import redis
 
 from coordination.connection.claim import check_claim
 from coordination.connection.client import is_embedded, real_client
-from coordination.connection.embedded_server import ensure_server, server_dir
+from coordination.connection.embedded_server import ensure_server
 from coordination.keys import Keys
 from coordination.redis_url import is_sentinel
 from coordination.runtime.checkpoints import CheckpointStore
 from coordination.runtime.events import EventLog
 from coordination.runtime.migrations import upgrade
-from coordination.runtime.workers import WorkerRegistry
+from coordination.runtime.workers import WorkerClock, WorkerRegistry
 from coordination.settings_core import Core, read_core
 
 if TYPE_CHECKING:
+    from coordination.connection.server_facts import ServerFacts
+    from coordination.messages import Dispatcher
     from coordination.runtime.breakers import Breakers
     from coordination.runtime.cache import ResultCache
-    from coordination.runtime.leases import LeaseManager
-    from coordination.runtime.messages import Dispatcher
-    from coordination.runtime.metrics import MetricCounters, MetricsReader
-    from coordination.runtime.transitions import Transitions
-    from coordination.settings import Settings
     from coordination.runtime.changes import ChangeStore
-    from coordination.runtime.server import ServerFacts, WorkerClock
     from coordination.runtime.history import RedisHistory
+    from coordination.runtime.leases import LeaseManager
+    from coordination.runtime.metrics import MetricCounters, MetricsReader
     from coordination.runtime.notify import Outbox
     from coordination.runtime.shared_context import ContextStore
+    from coordination.runtime.transitions import Transitions
+    from coordination.settings import Settings
 
 
 #: (the field ``Runtime.redis`` hides the module inside the class)
@@ -212,15 +210,13 @@ class Runtime:
 
     def server_facts(self) -> ServerFacts:
         """The Redis server's version, settings, memory, latency and clock (`coord doctor`)."""
-        from coordination.runtime.server import read_server  # lazy: `coord doctor` only
+        from coordination.connection.server_facts import read_server  # lazy: `coord doctor` only
 
         return read_server(self.redis)
 
     def worker_clocks(self) -> list[WorkerClock]:
         """Every live worker with its clock's skew against the server's (`coord doctor`)."""
-        from coordination.runtime.server import worker_clocks  # lazy: `coord doctor` only
-
-        return worker_clocks(self.redis, self.keys, self.workers.live())
+        return self.workers.clocks(self.workers.live())
 
     def history(self) -> RedisHistory:
         """The run history, in the Redis this runtime talks to (either mode)."""
@@ -285,25 +281,6 @@ def get_runtime(catalog: Path | None = None, *, reader: bool = False) -> Runtime
     return _opened(Runtime.reader(catalog) if reader else Runtime.create(catalog=catalog))
 
 
-def nothing_recorded(catalog: Path | None = None) -> bool:
-    """Embedded mode, and ``catalog`` (default ``COORD_ECOSYSTEM``) has nothing a server
-    could hand back: its server was never started (no server directory) and coord 0.2
-    left no file to carry over. A command that only reads (the dry run's estimates)
-    then reads nothing, and starts no server. False when it cannot tell so cheaply
-    (``COORD_REDIS_URL`` set, or the settings need the full reading); a server already
-    running is joined as before."""
-    core = read_core()
-    if core is None or not core.embedded:
-        return False
-    target = (catalog or core.ecosystem).absolute()
-    if server_dir(target).exists():
-        return False
-    # lazy: the 0.2 step (sqlite3), asked only of a catalog whose server never started
-    from coordination.runtime.migrations.v02_embedded_file import old_file
-
-    return not old_file(target).exists()
-
-
 def _opened(rt: Runtime) -> Runtime:
     if rt.embedded and rt.url is not None:
         _EMBEDDED_OPENED[(rt.url, rt.keys.namespace)] = rt
@@ -313,8 +290,3 @@ def _opened(rt: Runtime) -> Runtime:
 def embedded_opened() -> list[Runtime]:
     """The catalogs' embedded runtimes this process opened (:func:`get_runtime`)."""
     return list(_EMBEDDED_OPENED.values())
-
-
-def worker_identity() -> str:
-    """host:pid, recorded on checkpoints so a status names who ran a todo."""
-    return f"{socket.gethostname()}:{os.getpid()}"

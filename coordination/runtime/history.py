@@ -13,27 +13,21 @@ most once (keyed by sweep id and run), so two processes that both finalise a run
 retried hook, leave one record. (coord 0.2 kept the embedded history in a SQLite file
 beside the catalog: :mod:`coordination.runtime.migrations.v02_embedded_file`
 carries it over, once.)
-:func:`search` and :func:`trends` read it through :class:`HistoryStore`.
+:mod:`coordination.history` reads it through :class:`HistoryStore` (`coord history
+search|trends`); what is here is the store and the records' shape and order.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import heapq
 import json
-import math
-import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypedDict, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
-from coordination.catalog.audit import log_path, read
-from coordination.errors import UsageError
-from coordination.runtime.flow import Bottleneck, Ended, Velocity, bottlenecks, velocity
-from coordination.runtime.relevance import rank, roots, stems
 from coordination.jsonable import JSONObject, JSONValue
+from coordination.stats.flow import Ended
 
 if TYPE_CHECKING:
     import redis
@@ -47,8 +41,6 @@ TODO_FIELDS = ("sweep_id", "run", "plan", "todo_id", "repo", "title", "status", 
                "exit_code", "duration", "worker", "reason", "output_tail", "finished_at")
 SWEEP_FIELDS = ("sweep_id", "run", "plan", "sweep_kind", "status", "reason", "started_at",
                 "finished_at", "counts", "todos")
-#: Outcomes that count as a run in trends (skipped or cancelled todos never ran).
-SUCCEEDED, FAILED = "succeeded", "failed"
 
 #: A row handed to :meth:`HistoryStore.record`: SWEEP_FIELDS of the run, or TODO_FIELDS
 #: of one of its todos (JSON values: :mod:`coordination.sweeps.recording` builds them).
@@ -61,13 +53,6 @@ Record = JSONObject
 Outcome = tuple[str, str, str, float | None, float]
 #: Where a record goes in search results (see :func:`order`).
 Order = tuple[float, int, str, int, str, int]
-#: Longest search text (characters): longer is refused (exit 2), never sent anywhere.
-MAX_SEARCH_CHARS = 1000
-#: Most records a search by words ranks: the newest that may match (ranking reads and
-#: indexes each one; a word in every record of a long history would cost seconds).
-MAX_RANKED = 20_000
-#: Longest `history trends --days` (a century): any more is no window at all.
-MAX_DAYS = 36500.0
 
 
 def fold(text: str) -> str:
@@ -122,6 +107,11 @@ class HistoryStore(Protocol):
     def close(self) -> None:
         """Let go of any connection (the store may be used again after)."""
         ...
+
+
+#: How a document opens its store (:meth:`Runtime.history` of the catalog's runtime):
+#: called once the arguments are known good, so bad input (exit 2) starts no server.
+OpenStore = Callable[[], HistoryStore]
 
 
 # -- Redis ------------------------------------------------------------------------------
@@ -189,7 +179,8 @@ class RedisHistory:
         if tails:
             pipe.hset(self.keys.history_tails, member,
                       json.dumps(tails, separators=(",", ":"), ensure_ascii=False))
-        pipe.zadd(self.keys.history_index, {member: _float(sweep.get("finished_at") or time.time())})
+        pipe.zadd(self.keys.history_index,
+                  {member: as_float(sweep.get("finished_at") or time.time())})
         pipe.hsetnx(self.keys.history_runs, member, body)
         return bool(pipe.execute()[-1])
 
@@ -255,7 +246,7 @@ class RedisHistory:
         n = 0
         for sweep, rows, tails in self._runs(since, tails="todo" in kinds, needle=needle,
                                              roots=roots if plain else ()):
-            end = _float(sweep.get("finished_at") or 0)
+            end = as_float(sweep.get("finished_at") or 0)
             while pending and pending[0][0][0] < -end:
                 yield heapq.heappop(pending)[2]
             repos = sorted({str(r[_R_REPO]) for r in rows})
@@ -268,7 +259,7 @@ class RedisHistory:
                 for row in rows:
                     if repo is not None and row[_R_REPO] != repo:
                         continue
-                    if since is not None and _float(row[_R_AT] or 0) < since:
+                    if since is not None and as_float(row[_R_AT] or 0) < since:
                         continue
                     rec: Record = {**head, **dict(zip(ROW_FIELDS, row))}
                     rec["output_tail"] = tails.get(str(rec["todo_id"]), "")
@@ -290,14 +281,13 @@ class RedisHistory:
                 if repo is None or r[_R_REPO] == repo:
                     duration = r[_R_DURATION]
                     out.append((str(r[_R_TODO]), str(r[_R_REPO]), str(r[_R_STATUS]),
-                                None if duration is None else _float(duration),
-                                _float(r[_R_AT] or 0)))
+                                None if duration is None else as_float(duration),
+                                as_float(r[_R_AT] or 0)))
         out.sort(key=lambda o: o[4])
         return out
 
 
-_TODO_TEXT = ("todo_id", "sweep_id", "title", "reason", "output_tail", "plan")
-def _float(value: object) -> float:
+def as_float(value: object) -> float:
     """``float(value)`` of a number as a record holds it (a number, or its text)."""
     if isinstance(value, (int, float, str)):
         return float(value)
@@ -311,363 +301,12 @@ def _int(value: object) -> int:
     raise TypeError(f"not a number: {value!r}")
 
 
-def _strings(value: object) -> list[str]:
-    """The strings of a record's list (ids, repos); nothing when it has none."""
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
-
-
 _KIND_RANK = {"sweep": 0, "todo": 1, "edit": 2}
 
 
 def order(rec: Record) -> Order:
     """The order of search results: newest first; at one instant a sweep before its
     todos before edits, then by sweep id (later run first), todo id, audit seq."""
-    return (-_float(rec.get("finished_at") or 0), _KIND_RANK[str(rec["kind"])],
+    return (-as_float(rec.get("finished_at") or 0), _KIND_RANK[str(rec["kind"])],
             str(rec.get("sweep_id") or ""), -_int(rec.get("run") or 0),
             str(rec.get("todo_id") or ""), -_int(rec.get("seq") or 0))
-
-
-def _newest_first(streams: list[Iterator[Record]]) -> Iterator[Record]:
-
-    return heapq.merge(*streams, key=order)
-
-
-# -- reading: search and trends -------------------------------------------------------------
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_since(text: str, now: float | None = None) -> float:
-    """``2026-11-01``, ``2026-11-01T12:00`` (UTC unless it says), or ``7d``/``12h``/``30m``
-    ago; ValueError otherwise."""
-    text = text.strip()
-    m = _RELATIVE.match(text)
-    if m:
-        return (now if now is not None else time.time()) - float(m.group(1)) * _UNIT[m.group(2)]
-    when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when.timestamp()
-
-
-def iso(ts: object) -> str | None:
-    if ts in (None, ""):
-        return None
-    return dt.datetime.fromtimestamp(_float(ts), dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _haystack(rec: Record) -> str:
-    parts: list[JSONValue]
-    if rec["kind"] == "todo":
-        parts = [rec.get(c) for c in _TODO_TEXT]
-    elif rec["kind"] == "sweep":
-        parts = [rec.get("sweep_id"), rec.get("plan"), rec.get("reason"), rec.get("status")]
-    else:
-        parts = [rec.get("op"), rec.get("who"), rec.get("command"),
-                 " ".join(_strings(rec.get("ids"))),
-                 json.dumps(rec.get("changes") or [], ensure_ascii=False)]
-    return fold("\n".join(str(p) for p in parts if p not in (None, "")))
-
-
-def _edits(audit_log: Path | None, *, since: float | None, repo: str | None,
-           repo_of: dict[str, list[str]]) -> list[Record]:
-    """The audit log's entries as ``edit`` records, newest first."""
-    if audit_log is None or not audit_log.exists():
-        return []
-
-    out: list[Record] = []
-    for e in read(audit_log):
-        try:
-            at = parse_since(str(e.get("at")))
-        except ValueError:
-            continue
-        if since is not None and at < since:
-            continue
-        ids = [str(i) for i in e.get("ids") or ()]
-        if repo is not None and not _edit_touches(e, ids, repo, repo_of):
-            continue
-        out.append({"kind": "edit", "seq": e.get("seq"), "finished_at": at, "who": e.get("who"),
-                    "op": e.get("op"),
-                    "command": " ".join(["coord", *e["argv"]]) if e.get("argv") else None,
-                    "ids": [*ids], "changes": e.get("changes") or []})
-    out.reverse()
-    return out
-
-
-def _edit_touches(entry: Mapping[str, object], ids: Sequence[str], repo: str,
-                  repo_of: dict[str, list[str]]) -> bool:
-    """Whether an audit entry (or its edit record) names ``repo``, or an id of it, or
-    changes a ``repo`` field to or from it."""
-    if repo in ids or any(repo in repo_of.get(i, ()) for i in ids):
-        return True
-    changes = entry.get("changes")
-    for c in changes if isinstance(changes, list) else ():
-        fields = c.get("fields") if isinstance(c, dict) else None
-        if repo in _strings(fields.get("repo") if isinstance(fields, dict) else None):
-            return True
-    return False
-
-
-def search(store: HistoryStore | None, text: str, *, repo: str | None = None,
-           kind: str | None = None, since: float | None = None, limit: int = 20,
-           audit_log: Path | None = None, repo_of: dict[str, list[str]] | None = None,
-           repos: set[str] | None = None) -> list[Record]:
-    """Records whose titles, tasks, reasons, output tails (edits: operation, command,
-    ids, changes) match ``text``, most relevant first (:mod:`coordination.runtime.relevance`:
-    every word by its stem, or the text as written, by :func:`fold`), newest first among
-    equals, at most ``limit``, each with its ``score``; empty ``text``: everything, newest
-    first, ``score`` None. Ranked among the newest :data:`MAX_RANKED` records that may
-    match (runs the store could not skip). ``repo_of`` maps catalog ids to their repos (edits by repo);
-    ``repos``: only records that concern one of them (an MCP server's scope)."""
-    kinds = {kind} if kind else set(KINDS)
-    needle = fold(text)
-    # The store may skip runs that hold neither the text as written nor every word's
-    # root (a word matches by its stem: every form of it starts with the root).
-    stemmed = stems(needle) if needle else []
-    streams: list[Iterator[Record]] = []
-    if store is not None and kinds & {"todo", "sweep"}:
-        streams.append(store.scan(kinds=kinds & {"todo", "sweep"}, since=since, repo=repo,
-                                  text=text or None, roots=roots(stemmed)))
-    if "edit" in kinds:
-        streams.append(iter(_edits(audit_log, since=since, repo=repo, repo_of=repo_of or {})))
-    found: list[Record] = []
-    for rec in _newest_first(streams):
-        if repos is not None and not _concerns(rec, repos, repo_of or {}):
-            continue
-        found.append(rec)
-        if len(found) >= (MAX_RANKED if needle else limit):
-            break
-    if not needle:
-        return [_public(rec, None) for rec in found]
-    scores = rank([_haystack(rec) for rec in found], needle)
-    best = sorted(scores, key=lambda i: (-scores[i], i))[:limit]  # i: newest first
-    return [_public(found[i], scores[i]) for i in best]
-
-
-def _concerns(rec: Record, repos: set[str], repo_of: dict[str, list[str]]) -> bool:
-    if rec["kind"] == "todo":
-        return rec.get("repo") in repos
-    if rec["kind"] == "sweep":
-        return bool(repos & set(_strings(rec.get("repos"))))
-    return any(_edit_touches(rec, _strings(rec.get("ids")), r, repo_of) for r in repos)
-
-
-def _public(rec: Record, score: float | None) -> Record:
-    """A record as --json prints it (times as ISO 8601 UTC, its search ``score``)."""
-    rec = {**rec, "score": None if score is None else round(score, 4)}
-    for k in ("finished_at", "started_at"):
-        if k in rec:
-            rec[k] = iso(rec[k])
-    if rec["kind"] == "sweep":
-        rec["sweep_kind"] = rec.get("sweep_kind") or "plan"
-    return rec
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile (the smallest value with at least p% of values at or
-    below it); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    k = max(1, math.ceil(p / 100.0 * len(ordered)))
-    return ordered[k - 1]
-
-
-class Figures(TypedDict):
-    """A repo's or a todo's runs in `coord history trends --json`."""
-
-    runs: int
-    succeeded: int
-    failed: int
-    success_rate: float | None
-    p50_s: float | None
-    p95_s: float | None
-
-
-class Flaky(TypedDict):
-    """A todo with both outcomes (``flakiest``)."""
-
-    todo: str
-    repo: str
-    runs: int
-    failed: int
-    success_rate: float | None
-    flips: int
-
-
-class Slow(TypedDict):
-    """A todo by the p95 of its durations (``slowest``)."""
-
-    todo: str
-    repo: str
-    runs: int
-    p50_s: float | None
-    p95_s: float
-
-
-class Trends(TypedDict):
-    """`coord history trends --json`."""
-
-    repos: dict[str, Figures]
-    todos: dict[str, Figures]
-    flakiest: list[Flaky]
-    slowest: list[Slow]
-    velocity: Velocity
-    bottlenecks: list[Bottleneck]
-
-
-class _Tally:
-    """Outcomes of one repo or todo, in time order: counts, durations, flips."""
-
-    __slots__ = ("ok", "failed", "durations", "last", "flips", "repo")
-
-    def __init__(self, repo: str) -> None:
-        self.ok = self.failed = self.flips = 0
-        self.durations: list[float] = []
-        self.last: str | None = None
-        self.repo = repo
-
-    def add(self, status: str, duration: float | None) -> None:
-        if status == SUCCEEDED:
-            self.ok += 1
-        elif status == FAILED:
-            self.failed += 1
-        else:
-            return  # skipped, cancelled...: never ran
-        if self.last is not None and status != self.last:
-            self.flips += 1
-        self.last = status
-        if duration is not None:
-            self.durations.append(float(duration))
-
-    def figures(self) -> Figures:
-        runs = self.ok + self.failed
-        self.durations.sort()
-        p50, p95 = percentile(self.durations, 50), percentile(self.durations, 95)
-        return {"runs": runs, "succeeded": self.ok, "failed": self.failed,
-                "success_rate": round(self.ok / runs, 4) if runs else None,
-                "p50_s": None if p50 is None else round(p50, 3),
-                "p95_s": None if p95 is None else round(p95, 3)}
-
-
-TOP = 10  # entries of flakiest and slowest
-
-
-def trends(store: HistoryStore | None, *, repo: str | None = None, days: float = 30.0,
-           now: float | None = None, repos: set[str] | None = None) -> Trends:
-    """Per repo and per todo over the last ``days``: runs (todos that ran to succeeded or
-    failed), succeeded, failed, success_rate, p50_s and p95_s of their durations
-    (nearest rank); ``flakiest``: todos with both outcomes, most outcome flips between
-    consecutive runs first; ``slowest``: todos by p95; ``velocity`` and ``bottlenecks``:
-    see :mod:`coordination.runtime.flow`. One read of the store."""
-    now = time.time() if now is None else now
-    runs = [] if store is None else store.ended(since=now - days * 86400)
-    outcomes = _outcomes(runs, repo)
-    by_repo: dict[str, _Tally] = {}
-    by_todo: dict[str, _Tally] = {}
-    for todo_id, todo_repo, status, duration, _at in outcomes:  # oldest first
-        if repos is not None and todo_repo not in repos:
-            continue
-        r = by_repo.get(todo_repo)
-        if r is None:
-            r = by_repo[todo_repo] = _Tally(todo_repo)
-        t = by_todo.get(todo_id)
-        if t is None:
-            t = by_todo[todo_id] = _Tally(todo_repo)
-        t.repo = todo_repo  # its latest repo
-        r.add(status, duration)
-        t.add(status, duration)
-    per_repo = {name: by_repo[name].figures() for name in sorted(by_repo)}
-    todos = {name: by_todo[name].figures() for name in sorted(by_todo)}
-    flaky: list[Flaky] = [
-        {"todo": name, "repo": by_todo[name].repo, "runs": f["runs"], "failed": f["failed"],
-         "success_rate": f["success_rate"], "flips": by_todo[name].flips}
-        for name, f in todos.items() if f["succeeded"] and f["failed"]]
-    flaky.sort(key=lambda x: (-x["flips"] / max(1, x["runs"] - 1), -x["runs"], x["todo"]))
-    slow: list[Slow] = [
-        {"todo": name, "repo": by_todo[name].repo, "runs": f["runs"], "p50_s": f["p50_s"],
-         "p95_s": p95} for name, f in todos.items() if (p95 := f["p95_s"]) is not None]
-    slow.sort(key=lambda x: (-x["p95_s"], x["todo"]))
-    return {"repos": per_repo, "todos": todos, "flakiest": flaky[:TOP], "slowest": slow[:TOP],
-            "velocity": velocity(runs, now=now, repos=repos, repo=repo),
-            "bottlenecks": bottlenecks(runs, repos=repos, repo=repo)}
-
-
-def _outcomes(runs: Sequence[Ended], repo: str | None) -> list[Outcome]:
-    """:meth:`HistoryStore.outcomes` of runs already read."""
-    out: list[Outcome] = []
-    for _sweep, rows in runs:
-        for r in rows:
-            if repo is None or r.get("repo") == repo:
-                duration = r.get("duration")
-                out.append((str(r.get("todo_id")), str(r.get("repo")), str(r.get("status")),
-                            None if duration is None else _float(duration),
-                            _float(r.get("finished_at") or 0)))
-    out.sort(key=lambda o: o[4])
-    return out
-
-
-# -- the documents `coord history` and the MCP tools print ----------------------------------
-def _repo_of(catalog: Path) -> dict[str, list[str]]:
-    """Catalog id -> its repo (todos, issues), for edits filtered by repo."""
-
-    if not catalog.exists():
-        return {}
-    # lazy: the catalog's models and YAML, only for a search that filters edits by repo
-    from coordination.catalog.store import CatalogStore
-
-    cat = CatalogStore(catalog).load()
-    out = {t.id: [t.repo] for t in cat.coordination.todos}
-    out.update({i.id: list(i.repos) for i in cat.coordination.issues})
-    out.update({p.id: list(p.repos) for p in cat.coordination.plans})
-    return out
-
-
-#: How a document opens its store (:meth:`Runtime.history` of the catalog's runtime):
-#: called once the arguments are known good, so bad input (exit 2) starts no server.
-OpenStore = Callable[[], HistoryStore]
-
-
-def search_document(catalog: Path, text: str, *, history: OpenStore, repo: str | None = None,
-                    kind: str | None = None, since: str | None = None, limit: int = 20,
-                    repos: set[str] | None = None) -> list[Record]:
-    """`coord history search --json`: UsageError (exit 2) for a bad kind or date, or
-    search text longer than MAX_SEARCH_CHARS."""
-
-    if len(text) > MAX_SEARCH_CHARS:
-        raise UsageError(f"search text is {len(text):,} characters; at most "
-                         f"{MAX_SEARCH_CHARS:,} are searched for",
-                         hint="search for a shorter part of it")
-    if kind is not None and kind not in KINDS:
-        raise UsageError(f"unknown kind {kind!r}", hint=f"use one of {', '.join(KINDS)}")
-    if limit < 1:
-        raise UsageError(f"limit must be at least 1, not {limit}")
-    start = None
-    if since is not None:
-        try:
-            start = parse_since(since)
-        except ValueError:
-            raise UsageError(f"--since {since!r} is not a date",
-                             hint="e.g. 2026-11-01, 2026-11-01T09:30, 7d, 12h") from None
-    store = history() if kind != "edit" else None
-    by_repo = (repo is not None or repos is not None) and kind in (None, "edit")
-    repo_of = _repo_of(catalog) if by_repo else {}
-    try:
-        return search(store, text, repo=repo, kind=kind, since=start, limit=limit,
-                      audit_log=log_path(catalog), repo_of=repo_of, repos=repos)
-    finally:
-        if store is not None:
-            store.close()
-
-
-def trends_document(*, history: OpenStore, repo: str | None = None, days: float = 30.0,
-                    repos: set[str] | None = None) -> Trends:
-    """`coord history trends --json`."""
-
-    if not 0 < days <= MAX_DAYS:  # NaN fails both
-        raise UsageError(f"days must be more than 0 and at most {MAX_DAYS:g}, not {days:g}")
-    store = history()
-    try:
-        return trends(store, repo=repo, days=days, repos=repos)
-    finally:
-        store.close()

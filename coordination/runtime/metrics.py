@@ -216,7 +216,7 @@ class Snapshot:
     breakers: dict[str, BreakerState]
     #: shared resource (the catalog's ``resources:``) -> its use now
     resources: dict[str, ResourceUse] = field(default_factory=dict)
-    #: repo -> its recoveries, from the history (:func:`coordination.runtime.flow.recoveries`)
+    #: repo -> its recoveries, from the history (:func:`coordination.stats.flow.recoveries`)
     recovery: dict[str, Recovery] = field(default_factory=dict)
 
 

@@ -89,6 +89,16 @@ class WorkerRecord:
         }
 
 
+@dataclass(frozen=True)
+class WorkerClock:
+    """A live worker and how far its clock is from the server's (seconds; positive:
+    ahead), measured on its last beat: the time it wrote minus when, by the server's
+    clock, the beat landed (from its record's remaining TTL). `coord doctor` reads it."""
+
+    record: WorkerRecord
+    skew: float | None
+
+
 class WorkerRegistry:
     """Reads and writes worker records, and the messages workers set aside."""
 
@@ -166,6 +176,27 @@ class WorkerRegistry:
             silent_ms = record_ttl_ms(beat) - int(left_ms)
             if silent_ms > GONE_AFTER * beat * 1000:
                 out.add(name)
+        return out
+
+    def clocks(self, workers: list[WorkerRecord]) -> list[WorkerClock]:
+        """Each of ``workers``' clock skew against the server's, in one round trip. Exact
+        to within a beat's write time (a few milliseconds): a beat writes its own clock's
+        ``last_seen`` and sets the record's TTL in one transaction."""
+        if not workers:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        pipe.time()
+        for w in workers:
+            pipe.pttl(self.keys.worker(w.name))
+        now_raw, *ttls = pipe.execute()
+        server_now = float(now_raw[0]) + float(now_raw[1]) / 1e6
+        out = []
+        for w, left in zip(workers, ttls):
+            if left is None or int(left) < 0 or not w.last_seen:
+                out.append(WorkerClock(w, None))
+                continue
+            beat_at = server_now - (record_ttl_ms(w.beat) - int(left)) / 1000.0
+            out.append(WorkerClock(w, round(w.last_seen - beat_at, 3)))
         return out
 
     def held(self) -> set[str]:

@@ -23,8 +23,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from coordination.dispatch import dispatcher_for
+from coordination.messages import BROKER_PRIORITY, Dispatcher, TodoMessage
 from coordination.runtime.context import Runtime
-from coordination.runtime.messages import BROKER_PRIORITY, Dispatcher, TodoMessage
 from coordination.status import DONE, TodoStatus
 from coordination.sweeps.gates import open_gates
 from coordination.sweeps.spec import SweepSpec

@@ -18,7 +18,8 @@ from typing import TypedDict
 
 from coordination.catalog.models import Catalog, IssueStatus
 from coordination.errors import UsageError
-from coordination.runtime.history import HistoryStore, Trends, trends_document
+from coordination.history.trends import Trends, trends_document
+from coordination.runtime.history import HistoryStore
 
 #: Room a repo's box takes in the drawing (px), the gaps between them, the margin (the
 #: top one holds the arcs of edges drawn backwards, right to left).

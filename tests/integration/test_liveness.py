@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from coordination.runtime.messages import BROKER_PRIORITY
+from coordination.messages import BROKER_PRIORITY
 
 from tests.integration.helpers import Cluster, T, wait_until
 

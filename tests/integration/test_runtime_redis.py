@@ -283,7 +283,7 @@ def test_a_level_is_sent_in_one_round_trip_in_start_order(real_r: redis.Redis, r
     trips, not one per message."""
     from coordination.dispatch import CeleryDispatcher
     from coordination.dispatch.app import celery_app
-    from coordination.runtime.messages import TodoMessage
+    from coordination.messages import TodoMessage
     from coordination.settings import Settings
 
     keys = Keys("it-batch")

@@ -3,15 +3,20 @@
 Every import counts, the ones inside functions too (that is where a hidden
 cycle lives). Layers, lowest first; a module may import its own layer or lower:
 
-    base      coordination.{errors,keys,settings,settings_core,redis_url,status,retry}
+    base      coordination.{errors,keys,settings,settings_core,redis_url,status,retry,messages}
+                                                (messages: what the runtime sends, the Dispatcher
+                                                protocol it is given; types, no state)
     catalog   coordination.catalog.*            (the catalog, its store and manager)
     fleet     coordination.fleet.*              (checkouts on disk and their manifests: coord init)
     planner   coordination.planner.*            (pure: no Redis, no Celery)
+    stats     coordination.stats.*              (pure arithmetic over recorded runs: search
+                                                relevance, flow; no Redis, no runtime)
     trust     coordination.trust.*              (what a record must prove: no Redis, no runtime)
-    connection coordination.connection.*        (where Redis is and whether it answers)
-    runtime   coordination.runtime.*            (Redis state only: no Celery)
-
-trust and connection are one floor in two rooms: neither imports the other.
+    connection coordination.connection.*        (where Redis is, whether it answers, what the server is)
+    runtime   coordination.runtime.*            (Redis state only: leases, events, checkpoints,
+                                                cache, tallies, Lua, the stores; no Celery)
+    history   coordination.history.*            (reading the run history: search, trends and
+                                                their documents, through the runtime's store)
     change    coordination.change.*             (cross-repo changes: git, worktrees, landing)
     dispatch  coordination.dispatch.*           (messages: the Celery app, signatures)
     sweeps    coordination.sweeps.*             (spec, supervisor, service)
@@ -21,6 +26,8 @@ trust and connection are one floor in two rooms: neither imports the other.
     ui        coordination.ui.*                 (the web view; only the cli imports it)
     cli       coordination.cli.*
     mcp       coordination.mcp_server.*         (`coord mcp`; named by the CLI as a string only)
+
+trust and connection are one floor in two rooms: neither imports the other.
 """
 
 from __future__ import annotations
@@ -40,13 +47,15 @@ PACKAGES = ("coordination", "workers")
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("coordination", "coordination.errors", "coordination.keys",
               "coordination.settings", "coordination.settings_core", "coordination.redis_url",
-              "coordination.status", "coordination.retry")),
+              "coordination.status", "coordination.retry", "coordination.messages")),
     ("catalog", ("coordination.catalog",)),
     ("fleet", ("coordination.fleet",)),
     ("planner", ("coordination.planner",)),
+    ("stats", ("coordination.stats",)),
     ("trust", ("coordination.trust",)),
     ("connection", ("coordination.connection",)),
     ("runtime", ("coordination.runtime",)),
+    ("history", ("coordination.history",)),
     ("change", ("coordination.change",)),
     ("dispatch", ("coordination.dispatch",)),
     ("sweeps", ("coordination.sweeps",)),
@@ -60,6 +69,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 #: Third-party packages a layer (and everything below it) must not import.
 FORBIDDEN = {
     "planner": ("celery", "kombu", "redis", "fakeredis", "flower"),
+    "stats": ("celery", "kombu", "redis", "fakeredis", "flower"),
     "trust": ("celery", "kombu", "redis", "fakeredis", "flower"),
     "runtime": ("celery", "kombu", "flower"),
     "change": ("celery", "kombu", "flower"),

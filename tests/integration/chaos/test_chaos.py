@@ -10,7 +10,7 @@ printed (`-s`) for the README's guarantee table.
 from __future__ import annotations
 
 from coordination.dispatch import CeleryDispatcher
-from coordination.runtime.messages import BROKER_PRIORITY
+from coordination.messages import BROKER_PRIORITY
 import json
 import signal
 import subprocess

@@ -16,7 +16,7 @@ import pytest
 from coordination.dispatch import CeleryDispatcher
 from coordination.dispatch.signatures import todo_signature
 from coordination.keys import Keys
-from coordination.runtime.messages import TodoMessage, todo_task_id
+from coordination.messages import TodoMessage, todo_task_id
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -88,8 +88,8 @@ def test_send_level_sends_each_queued_todo_once_and_nothing_while_paused(
     per todo it queued; a second sender (a racing supervisor) sends nothing."""
     from coordination.runtime.context import Runtime
     from coordination.settings import Settings
-    from coordination.sweeps.spec import SweepSpec, TodoSpec
     from coordination.sweeps.sending import send_level
+    from coordination.sweeps.spec import SweepSpec, TodoSpec
 
     app, sent = memory_app
     from coordination.connection.client import stand_in

@@ -22,7 +22,7 @@ import redis
 from coordination.dispatch import BrokerDispatcher, CeleryDispatcher
 from coordination.dispatch.envelope import Envelopes
 from coordination.keys import Keys
-from coordination.runtime.messages import BROKER_PRIORITY, TodoMessage
+from coordination.messages import BROKER_PRIORITY, TodoMessage
 from coordination.runtime.queues import push_messages, queued_task_ids
 
 pytestmark = pytest.mark.timeout(60)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from coordination.connection.server_facts import ServerFacts
 from coordination.ops import doctor
 from coordination.ops.doctor import Doctor, Finding, Level
 from coordination.runtime.context import Runtime
-from coordination.runtime.server import ServerFacts
 from coordination.runtime.workers import WorkerRecord
 from coordination.settings import Settings
 from tests.unit.support.cli import coord

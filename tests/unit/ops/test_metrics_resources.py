@@ -12,7 +12,7 @@ import pytest
 
 from coordination.ops.metrics import exposition, registry
 from coordination.runtime.context import Runtime
-from coordination.runtime.flow import recoveries
+from coordination.stats.flow import recoveries
 from tests.unit.support.metrics import parse, value
 from tests.unit.support.fleet import ask, fleet_catalog, queued_spec
 from tests.unit.support.history import run, todo

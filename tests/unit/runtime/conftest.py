@@ -1,26 +1,13 @@
-"""Runtime-tier fixtures: the history store (Redis history on fakeredis), the event log on
-each backend, and transitions with short leases."""
+"""Runtime-tier fixtures: the event log on each backend, and transitions with short leases."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import fakeredis
 import pytest
 import redis
 
 from coordination.keys import Keys
 from coordination.runtime.events import EventLog
-from coordination.runtime.history import HistoryStore, RedisHistory
 from coordination.runtime.transitions import Transitions
-
-
-@pytest.fixture
-def store() -> Iterator[HistoryStore]:
-    s = RedisHistory(fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True),
-                     Keys("test"), days=90)
-    yield s
-    s.close()
 
 
 @pytest.fixture

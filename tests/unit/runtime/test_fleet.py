@@ -92,9 +92,9 @@ def test_dry_run_shows_the_start_order(rt: Runtime, tmp_path: Path) -> None:
 
 
 def test_messages_carry_the_priority_and_are_sent_in_start_order(tmp_path: Path) -> None:
-    from coordination.runtime.messages import BROKER_PRIORITY
-    from coordination.sweeps import SweepService
     from coordination.dispatch import CeleryDispatcher
+    from coordination.messages import BROKER_PRIORITY
+    from coordination.sweeps import SweepService
     from tests.unit.support.sweeps import StubApp, fresh_runtime
 
     rt = fresh_runtime()

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from coordination.runtime.context import Runtime
-from coordination.runtime.history import RedisHistory, search
+from coordination.history.search import search
+from coordination.runtime.history import RedisHistory
 from coordination.sweeps import SweepService
 from coordination.sweeps.progress import finish_if_done as maybe_finish
 from coordination.sweeps.recording import keep, record_run

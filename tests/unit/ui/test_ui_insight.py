@@ -12,7 +12,7 @@ import yaml
 from starlette.testclient import TestClient
 
 from coordination.runtime.context import Runtime
-from coordination.runtime.history import trends_document
+from coordination.history.trends import trends_document
 from coordination.ui.app import create_app
 from tests.unit.support.sweeps import run_sweep, write_catalog
 

@@ -24,7 +24,8 @@ from coordination.keys import Keys
 from coordination.runtime.migrations import v02_embedded_file
 from coordination.runtime.checkpoints import CheckpointStore
 from coordination.runtime.events import EventLog
-from coordination.runtime.history import RedisHistory, search
+from coordination.history.search import search
+from coordination.runtime.history import RedisHistory
 from coordination.runtime.migrations.v02_embedded_file import carry_over, old_file
 from tests.unit.support.cli import coord
 from tests.unit.support.sweeps import write_catalog
@@ -316,8 +317,8 @@ def test_only_the_migration_knows_the_old_file() -> None:
                      if "coord.history.sqlite" in p.read_text(encoding="utf-8")
                      or "import sqlite3" in p.read_text(encoding="utf-8"))
     # history search's ranking (0.5) uses SQLite's FTS5 in memory only: no file
-    assert knowing == ["runtime/migrations/v02_embedded_file.py", "runtime/relevance.py"], knowing
-    ranking = (root / "runtime" / "relevance.py").read_text(encoding="utf-8")
+    assert knowing == ["runtime/migrations/v02_embedded_file.py", "stats/relevance.py"], knowing
+    ranking = (root / "stats" / "relevance.py").read_text(encoding="utf-8")
     assert ranking.count("sqlite3.connect(") == ranking.count('sqlite3.connect(":memory:")') == 2
     assert "coord.history.sqlite" not in ranking
     assert v02_embedded_file.OLD_SUFFIX == ".coord.history.sqlite"

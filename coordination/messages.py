@@ -4,6 +4,9 @@ The runtime (and the sweep engine above it) is *given* a :class:`Dispatcher`
 by whoever wires the process (a worker, the CLI, the embedded runner); it
 never imports one. :class:`coordination.dispatch.CeleryDispatcher` is the
 implementation over Celery.
+
+Types only, no state and no Redis: a base module, so that the runtime, which holds
+a Dispatcher, and dispatch, which implements it, both import it from below.
 """
 
 from __future__ import annotations

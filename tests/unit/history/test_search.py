@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from coordination.runtime.history import HistoryStore, parse_since, search, search_document
+from coordination.history.search import parse_since, search, search_document
+from coordination.runtime.history import HistoryStore
 from tests.unit.support.history import DAY, now, run, todo
 
 pytestmark = pytest.mark.timeout(60)
@@ -126,7 +127,7 @@ def test_catalog_edits_come_from_the_audit_log(store: HistoryStore, tmp_path: Pa
 
 def test_bad_input_is_a_usage_error_before_the_store_is_opened(tmp_path: Path) -> None:
     from coordination.errors import UsageError
-    from coordination.runtime.history import trends_document
+    from coordination.history.trends import trends_document
 
     def unopened() -> HistoryStore:
         raise AssertionError("bad input opened the store (and started a server)")

@@ -1,5 +1,7 @@
 """What `coord doctor` reads of the Redis server: its version and settings, its memory,
-how long a round trip takes, its clock, and how far each worker's clock is from it.
+how long a round trip takes, and its clock (as :mod:`.sentinel` reads the sentinels).
+None of it is coord's state: how far each worker's clock is from the server's is read
+from the workers' records, by the runtime (:meth:`coordination.runtime.workers.WorkerRegistry.clocks`).
 
 Everything is read, nothing judged (judging is :mod:`coordination.ops.doctor`). A
 server that refuses a command (a managed Redis without ``CONFIG``, an ACL user
@@ -14,9 +16,6 @@ import time
 from dataclasses import dataclass, field
 
 import redis
-
-from coordination.keys import Keys
-from coordination.runtime.workers import WorkerRecord, record_ttl_ms
 
 #: Round trips timed for the latency figure.
 PINGS = 10
@@ -99,35 +98,3 @@ def read_server(r: redis.Redis) -> ServerFacts:
     except redis.ResponseError as exc:
         facts.refused["time"] = str(exc)
     return facts
-
-
-@dataclass(frozen=True)
-class WorkerClock:
-    """A live worker and how far its clock is from the server's (seconds; positive:
-    ahead), measured on its last beat: the time it wrote minus when, by the server's
-    clock, the beat landed (from its record's remaining TTL)."""
-
-    record: WorkerRecord
-    skew: float | None
-
-
-def worker_clocks(r: redis.Redis, keys: Keys, workers: list[WorkerRecord]) -> list[WorkerClock]:
-    """Each live worker's clock skew against the server's, in one round trip. Exact to
-    within a beat's write time (a few milliseconds): a beat writes its own clock's
-    ``last_seen`` and sets the record's TTL in one transaction."""
-    if not workers:
-        return []
-    pipe = r.pipeline(transaction=False)
-    pipe.time()
-    for w in workers:
-        pipe.pttl(keys.worker(w.name))
-    now_raw, *ttls = pipe.execute()
-    server_now = float(now_raw[0]) + float(now_raw[1]) / 1e6
-    out = []
-    for w, left in zip(workers, ttls):
-        if left is None or int(left) < 0 or not w.last_seen:
-            out.append(WorkerClock(w, None))
-            continue
-        beat_at = server_now - (record_ttl_ms(w.beat) - int(left)) / 1000.0
-        out.append(WorkerClock(w, round(w.last_seen - beat_at, 3)))
-    return out

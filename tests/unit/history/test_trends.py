@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from coordination.runtime.history import HistoryStore, percentile, search, trends
+from coordination.history.search import search
+from coordination.history.trends import percentile, trends
+from coordination.runtime.history import HistoryStore
 from tests.unit.support.history import DAY, now, run, todo
 
 pytestmark = pytest.mark.timeout(60)

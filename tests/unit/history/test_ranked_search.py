@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from coordination.runtime.history import HistoryStore, search
-from coordination.runtime.relevance import PHRASE_BONUS, rank, roots
+from coordination.history.search import search
+from coordination.runtime.history import HistoryStore
+from coordination.stats.relevance import PHRASE_BONUS, rank, roots
 from tests.unit.support.history import DAY, now, run, todo
 
 pytestmark = pytest.mark.timeout(60)
@@ -87,7 +88,7 @@ def test_every_word_holds_its_stems_root() -> None:
     import sqlite3
 
     from coordination.runtime.history import fold
-    from coordination.runtime.relevance import TOKENIZE
+    from coordination.stats.relevance import TOKENIZE
 
     root_dir = Path(__file__).resolve().parents[3]
     vocabulary: set[str] = set()
@@ -121,7 +122,7 @@ def test_the_store_skips_runs_by_roots_and_finds_the_same(
 
 def test_a_word_in_every_record_is_ranked_among_the_newest(
         ranked_history: HistoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    from coordination.runtime import history as h
+    from coordination.history import search as h
 
     # "failed" is in TODO-001 (3 days ago), TODO-002 (3 days ago), TODO-004 (1 day ago)
     # and both sweeps' statuses; with room for 3 records, the newest three are ranked.

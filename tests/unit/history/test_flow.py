@@ -7,8 +7,9 @@ import datetime as dt
 
 import pytest
 
-from coordination.runtime.flow import week
-from coordination.runtime.history import HistoryStore, trends
+from coordination.history.trends import trends
+from coordination.runtime.history import HistoryStore
+from coordination.stats.flow import week
 from tests.unit.support.history import DAY, run, todo
 
 pytestmark = pytest.mark.timeout(60)

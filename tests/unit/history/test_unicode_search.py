@@ -18,17 +18,11 @@ import pytest
 import redis
 
 from coordination.errors import UsageError
+from coordination.history.search import MAX_SEARCH_CHARS, search, search_document
+from coordination.history.trends import trends_document
 from coordination.keys import Keys
 from coordination.runtime import history as h
-from coordination.runtime.history import (
-    MAX_SEARCH_CHARS,
-    HistoryStore,
-    RedisHistory,
-    fold,
-    search,
-    search_document,
-    trends_document,
-)
+from coordination.runtime.history import HistoryStore, RedisHistory, fold
 from tests.unit.support.cli import clean_error, coord
 from tests.unit.support.history import now, run, todo
 

@@ -1,7 +1,7 @@
 """How work flows, from the history of ended runs: velocity and bottlenecks.
 
 Both are read from the runs :meth:`coordination.runtime.history.HistoryStore.ended`
-gives, by :func:`coordination.runtime.history.trends` (`coord history trends`, the web
+gives, by :func:`coordination.history.trends.trends` (`coord history trends`, the web
 view's ``/trends``).
 
 **Velocity**: todos completed per ISO week (``2026-W47``, the week its run ended it
