@@ -284,7 +284,7 @@ def _audit_landing(obj: Context, rt: Runtime, result: dict[str, Any],
 
     plan = str(result["plan"])
     steps = rt.changes.read(plan).steps
-    shas = {r: str(s["landed"]) for r, s in steps.items() if s.get("landed")}
+    shas = {r: str(s.landed) for r, s in steps.items() if s.landed}
     store = obj.manager.store
     try:
         store.record_decision(who=audit.who(Path(obj.file).resolve().parent),

@@ -33,11 +33,13 @@ Fields (JSON values unless said):
                     "started", "op": land|revert, "at"}: written when it starts or carries
                     one on, gone once the landing or revert ends (so a record there whose
                     process ended is an interrupted one: ``coord change status``)
-    step:<R>        {"state": landing|landed|reverting|reverted|revert_failed,
-                     "landed": SHA, "revert": SHA, "why"} (written under the repo's lease)
+    step:<R>        {"state": landing|landed|reverting|reverted|revert_failed|not_landed,
+                     "landed": SHA, "pre", "over", "revert": SHA, "by", "ident", "why",
+                     "reland", "reland_over", "relanded"} (written under the repo's lease)
 
-``verify:<TODO>``, ``sweep``, ``dropped`` and ``prepare:<R>`` are read as typed records
-(:mod:`coordination.runtime.change_records`: parsed once here, written back as stored).
+``verify:<TODO>``, ``sweep``, ``dropped``, ``prepare:<R>``, ``step:<R>`` and ``lander``
+are read as typed records (:mod:`coordination.runtime.change_records`: parsed once here,
+written back as stored).
 
 Candidates are written by the worker holding the repo's lease (one writer per
 repo at a time); landing steps by :meth:`ChangeStore.step`, fenced.
@@ -54,7 +56,9 @@ import redis
 
 from coordination.keys import Keys
 from coordination.runtime.change_records import (
+    LanderRecord,
     PrepareRecord,
+    StepRecord,
     SweepPointer,
     TrainDrop,
     VerifyRecord,
@@ -84,7 +88,7 @@ class ChangeState:
     repos: dict[str, RepoRecord]
     verifies: dict[str, VerifyRecord]
     conflicts: dict[str, str]
-    steps: dict[str, dict[str, Any]]
+    steps: dict[str, StepRecord]
     state: str | None
     reason: str | None
     manifest: str | None
@@ -97,14 +101,17 @@ class ChangeState:
     dropped: TrainDrop | None = None
     #: the sweep pointer (see the module's fields), None: none
     pointer: SweepPointer | None = None
-    #: the process landing or reverting it ({"host", "pid", "started", "op", "at"}),
-    #: None: none is (or one of before 0.5)
-    lander: dict[str, Any] | None = None
+    #: the process landing or reverting it, None: none is (or one of before 0.5)
+    lander: LanderRecord | None = None
     #: repo -> its prepare command's last run
     prepares: dict[str, PrepareRecord] = field(default_factory=dict)
     #: the lander's lease (``Keys.change_lander``) is there: it renewed it within its
     #: TTL (None: not read)
     lander_alive: bool | None = None
+
+    def step(self, repo: str) -> StepRecord:
+        """``repo``'s step in the last landing or revert (an empty one: none)."""
+        return self.steps.get(repo) or StepRecord.of({})
 
 
 #: The change state the merge train leaves a change in when it drops it.
@@ -188,16 +195,15 @@ class ChangeStore:
             elif kind == "conflict":
                 conflicts[name] = v
             elif kind == "step":
-                steps[name] = _loads(v)
+                steps[name] = StepRecord.from_json(v)
             elif kind == "prepare":
                 prepares[name] = PrepareRecord.from_json(v)
         pointer = SweepPointer.from_json(raw.get("sweep"))
-        lander = _loads(raw["lander"]) if raw.get("lander") else None
         return ChangeState(repos, verifies, conflicts, steps, raw.get("state"), raw.get("reason"),
                            raw.get("manifest"), raw.get("manifest_sig"),
                            raw.get("manifest_key_id"), pointer.sweep if pointer else None,
                            TrainDrop.from_json(raw.get("dropped")), pointer,
-                           lander if isinstance(lander, dict) and lander else None,
+                           LanderRecord.from_json(raw.get("lander")),
                            prepares, alive)
 
     def repos(self, plan: str, names: list[str]) -> dict[str, RepoRecord]:
@@ -366,7 +372,7 @@ class ChangeStore:
             except redis.WatchError:  # written meanwhile: what is here is newer
                 return False
 
-    def set_lander(self, plan: str, lander: dict[str, Any] | None) -> None:
+    def set_lander(self, plan: str, lander: LanderRecord | None) -> None:
         """The process landing or reverting ``plan`` now (None: nobody), and its lease
         (renewed by :meth:`beat_lander` while it runs)."""
         with self.r.pipeline(transaction=True) as p:
@@ -374,7 +380,7 @@ class ChangeStore:
                 p.hdel(self.keys.change(plan), "lander")
                 p.delete(self.keys.change_lander(plan))
             else:
-                p.hset(self.keys.change(plan), "lander", json.dumps(lander))
+                p.hset(self.keys.change(plan), "lander", lander.to_json())
                 p.set(self.keys.change_lander(plan), "1", px=self.ttl_ms)
             p.execute()
 
@@ -397,11 +403,11 @@ class ChangeStore:
         return Lease(repo=repo, slot=0, token=token, fence=fence, ttl_ms=self.ttl_ms,
                      namespace=self.keys.namespace, extra=tuple(slots[1:]))
 
-    def step(self, plan: str, lease: Lease, repo: str, doc: dict[str, Any]) -> bool:
+    def step(self, plan: str, lease: Lease, repo: str, rec: StepRecord) -> bool:
         """Record a repo's landing step, fenced by ``lease``; False: refused."""
         return bool(lua("change_step")(
             self.r, [self.keys.change(plan), lease.key, self.keys.fence(repo)],
-            [lease.token, lease.fence, f"step:{repo}", json.dumps(doc)]))
+            [lease.token, lease.fence, f"step:{repo}", rec.to_json()]))
 
     # -- the merge train --------------------------------------------------------
     # A sorted set scored by when each change was queued (ZADD NX keeps a change's place):
