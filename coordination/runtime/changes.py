@@ -69,6 +69,7 @@ from coordination.runtime.scripts import lua
 from coordination.status import CHANGE_ENDED, CHANGE_TRANSITIONS
 from coordination.status import ChangeState as CS
 from coordination.trust import evidence
+from coordination.trust.evidence import EvidenceKind
 from coordination.trust.signing import Policy
 
 
@@ -247,7 +248,7 @@ class ChangeStore:
         A success and a failure alike: the last end of the todo is what it says."""
         body = {"repo": repo, "shas": dict(shas), "ok": bool(ok), "exit_code": exit_code,
                 "reason": reason, "last": last, "sweep": sweep, "run": run, "at": time.time()}
-        rec = VerifyRecord.of(evidence.seal("verify", verify_about(plan, todo, shas, sweep, run),
+        rec = VerifyRecord.of(evidence.seal(EvidenceKind.verify, verify_about(plan, todo, shas, sweep, run),
                                             body, self.signing_keys))
         self.r.hset(self.keys.change(plan), f"verify:{todo}", rec.to_json())
         return rec
@@ -279,7 +280,7 @@ class ChangeStore:
                     for todo in verify:
                         body["verify"][todo] = [sweep_id, int(run)]
                     body["at"] = time.time()
-                    doc = SweepPointer.of(evidence.seal("sweep", pointer_about(plan), body,
+                    doc = SweepPointer.of(evidence.seal(EvidenceKind.sweep, pointer_about(plan), body,
                                                         self.signing_keys))
                     p.multi()
                     p.hset(key, "sweep", doc.to_json())
@@ -291,7 +292,7 @@ class ChangeStore:
 
     def _trusted_pointer(self, plan: str, old: SweepPointer | None) -> SweepPointer:
         """``old`` if its seal holds under this process's keys, else an empty pointer."""
-        if old is None or evidence.refusal("sweep", pointer_about(plan), old.document,
+        if old is None or evidence.refusal(EvidenceKind.sweep, pointer_about(plan), old.document,
                                            Policy(self.signing_keys), "pointer"):
             return SweepPointer.of({})
         return old
