@@ -55,7 +55,12 @@ from coordination.change.model import ChangePlan
 from coordination.change.rule import judge
 from coordination.change.waves import commit_waves
 from coordination.errors import ChangeNotReady, OperationFailed
-from coordination.runtime.change_records import LanderRecord, StepRecord
+from coordination.runtime.change_records import (
+    NOT_LANDED,
+    REVERTING,
+    LanderRecord,
+    StepRecord,
+)
 from coordination.runtime.changes import ChangeState, ChangeStore, RepoRecord
 from coordination.runtime.context import Runtime
 from coordination.runtime.leases import Heartbeat, Lease
@@ -68,11 +73,6 @@ log = logging.getLogger(__name__)
 
 #: Called at named points of a landing (tests inject faults here: a raise is a crash).
 Fault = Callable[[str, str], None]
-
-#: Step states besides the repo states of coordination.status.ChangeState: a revert
-#: under way, and a repo whose landing step started but never landed (refused).
-REVERTING = "reverting"
-NOT_LANDED = "not_landed"
 
 #: Seconds a land command may run.
 LAND_COMMAND_TIMEOUT = 600.0

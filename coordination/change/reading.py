@@ -19,14 +19,14 @@ from coordination.catalog.models import Catalog
 from coordination.change.model import ChangePlan, change_of
 from coordination.change.rule import Judgement, judge, unchecked
 from coordination.change.standing import Base, read_bases
-from coordination.runtime.change_records import LanderRecord
+from coordination.runtime.change_records import REVERT_COMMAND, REVERTING, LanderRecord
 from coordination.runtime.changes import FAILED_VERIFICATION, ChangeState
 from coordination.runtime.context import Runtime
 from coordination.processes import ended
 from coordination.status import ChangeState as CS
 
 #: A landing step's state -> the repo's state it shows as.
-_STEP_STATE = {CS.landing: CS.landing, "reverting": CS.landing, CS.landed: CS.landed,
+_STEP_STATE = {CS.landing: CS.landing, REVERTING: CS.landing, CS.landed: CS.landed,
                CS.reverted: CS.reverted, CS.revert_failed: CS.revert_failed}
 
 
@@ -113,8 +113,8 @@ def interruption(plan: str, st: ChangeState) -> dict[str, str] | None:
         return None
     if lander and op == "revert":
         why = gone(lander, st)
-    elif not lander and any(s.by == "change revert" and s.state in (
-            CS.reverted, "reverting") for s in st.steps.values()):
+    elif not lander and any(s.by == REVERT_COMMAND and s.state in (CS.reverted, REVERTING)
+                            for s in st.steps.values()):
         why = "no process is recorded as reverting it"
     else:
         why = None

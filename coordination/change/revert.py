@@ -37,8 +37,6 @@ from typing import Any
 
 from coordination.change import git as g
 from coordination.change.landing import (
-    NOT_LANDED,
-    REVERTING,
     Lander,
     Manifest,
     ManifestRepo,
@@ -48,15 +46,16 @@ from coordination.change.landing import (
     run_change_command,
 )
 from coordination.errors import ChangeNotReady
-from coordination.runtime.change_records import StepRecord
+from coordination.runtime.change_records import (
+    NOT_LANDED,
+    REVERT_COMMAND,
+    REVERTING,
+    StepRecord,
+)
 from coordination.runtime.changes import ChangeState
 from coordination.runtime.leases import Lease
 from coordination.status import ChangeState as CS
 from coordination.status import EventKind
-
-#: What a step written by ``change revert`` says it is (the landing's own undo's
-#: steps do not: only this command's are landed again when it fails).
-BY = "change revert"
 
 #: The states a change can be reverted from.
 REVERTIBLE = (CS.landed, CS.revert_failed, CS.partially_landed)
@@ -251,7 +250,7 @@ class Reverter(Lander):
                 step = self._settle_reland(m, e, step)
                 state = step.state
             if state == CS.reverted:
-                if step.by == BY:
+                if step.by == REVERT_COMMAND:
                     done.append(e["repo"])
                 continue
             if state not in (CS.landed, REVERTING, CS.revert_failed) or not step.landed:
@@ -318,7 +317,8 @@ class Reverter(Lander):
                 self._reverted(m, lease, e, done, now, now)
                 return None
             doc = StepRecord.new(
-                state=REVERTING, landed=landed, pre=pre, over=now, revert=revert, by=BY,
+                state=REVERTING, landed=landed, pre=pre, over=now, revert=revert,
+                by=REVERT_COMMAND,
                 ident=f"{ident['GIT_AUTHOR_NAME']} <{ident['GIT_AUTHOR_EMAIL']}>")
             self._step(m, lease, repo, doc)
             self.fault("before-revert", repo)
@@ -358,7 +358,7 @@ class Reverter(Lander):
                   over: str | None, head: str) -> None:
         doc = StepRecord.new(state=CS.reverted, landed=step.landed, pre=step.pre or e["base_sha"],
                              over=over if step.over is None else step.over, revert=head,
-                             by=BY, why=step.why or None)
+                             by=REVERT_COMMAND, why=step.why or None)
         self._step(m, lease, e["repo"], doc)
         self.rt.events.emit(EventKind.repo_reverted, plan=m["plan"], repo=e["repo"], sha=head,
                             reason="coord change revert")

@@ -191,6 +191,16 @@ class PrepareRecord:
         return json.dumps(self.document)
 
 
+#: A step's states besides the repo states of :class:`coordination.status.ChangeState`
+#: (landing, landed, reverted, revert_failed): a revert under way, and a repo whose
+#: landing step started but never landed (refused).
+REVERTING = "reverting"
+NOT_LANDED = "not_landed"
+#: Who a step written by ``coord change revert`` says it is by (``by``): the landing's
+#: own undo's steps say none, and only this command's are landed again when it fails.
+REVERT_COMMAND = "change revert"
+
+
 @dataclass(frozen=True)
 class StepRecord:
     """A repo's step in the change's last landing or revert (``step:<R>``), written
@@ -200,8 +210,8 @@ class StepRecord:
 
     #: the step as stored (every field, in the order written)
     document: dict[str, Any]
-    #: landing | landed | reverting | reverted | revert_failed | not_landed, as stored
-    #: (None: the step says none)
+    #: landing | landed | :data:`REVERTING` | reverted | revert_failed |
+    #: :data:`NOT_LANDED`, as stored (None: the step says none)
     state: str | None = None
     #: what landed on the repo's base
     landed: str | None = None
@@ -211,7 +221,7 @@ class StepRecord:
     over: str | None = None
     #: the revert commit
     revert: str | None = None
-    #: who wrote it ("change revert": that command, not a landing's own undo)
+    #: who wrote it (:data:`REVERT_COMMAND`; None: a landing or its own undo)
     by: str | None = None
     #: the git identity a revert is by
     ident: str | None = None

@@ -377,7 +377,7 @@ def test_a_land_command_change_is_reverted_by_its_revert_command(
         assert git(w.repos.remote(r), "log", "-1", "--format=%an", "main") == "forge"
     # a resumed revert (its step still "reverting") knows the command's own commit
     # by its tree over the head it went over: the command does not run again
-    from coordination.change.landing import REVERTING
+    from coordination.runtime.change_records import REVERTING
 
     st = w.rt.changes.read(w.plan)
     lease = w.rt.changes.take_lease("api", 1)
