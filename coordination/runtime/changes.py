@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -297,48 +298,67 @@ class ChangeStore:
             return SweepPointer.of({})
         return old
 
-    def write_state(self, p: redis.client.Pipeline, plan: str, new: str) -> None:
-        """The one door of a change's stored state: ``new`` queued on the transaction
-        ``p``, once :data:`coordination.status.CHANGE_TRANSITIONS` allows the move from
-        the state stored now (:class:`TransitionRefused` before anything is written)."""
+    def write_state(self, plan: str, new: str,
+                    along: Callable[[redis.client.Pipeline], object]) -> None:
+        """The one door of a change's stored state: ``new``, with what ``along`` queues
+        on the same transaction, once :data:`coordination.status.CHANGE_TRANSITIONS`
+        allows the move from the state stored now (:class:`TransitionRefused` before
+        anything is written). Like a sweep's status (a compare-and-set), the state is
+        checked where it is written: read under WATCH, so a write to the change in
+        between has it read and checked again, and the move checked is the move made.
+        (:meth:`restore` copies a whole newer record of the change: not a move.)"""
         key = self.keys.change(plan)
-        raw = self.r.hget(key, "state")
-        why = refused_move(str(raw) if raw is not None else None, new)
-        if why:
-            raise TransitionRefused(f"change {plan}: {why}")
-        p.hset(key, "state", str(CS(new)))
+        for _ in range(16):
+            with self.r.pipeline(transaction=True) as p:
+                try:
+                    p.watch(key)  # type: ignore[no-untyped-call]
+                    raw = p.hget(key, "state")
+                    why = refused_move(str(raw) if raw is not None else None, new)
+                    if why:
+                        raise TransitionRefused(f"change {plan}: {why}")
+                    p.multi()
+                    p.hset(key, "state", str(CS(new)))
+                    along(p)
+                    p.execute()
+                    return
+                except redis.WatchError:
+                    continue
+        raise redis.WatchError(f"change {plan} kept changing: its state {new} not written")
 
     def drop(self, plan: str, reason: str, shas: dict[str, str]) -> None:
         """The merge train dropped the change: ``failed_verification`` with why, on the
         candidate set ``shas`` (it stays so until a verify todo passes on another set)."""
-        with self.r.pipeline(transaction=True) as p:
-            self.write_state(p, plan, FAILED_VERIFICATION)
-            p.hset(self.keys.change(plan), mapping={"reason": reason,
-                "dropped": json.dumps({"shas": shas, "at": time.time()})})
-            p.execute()
+        key = self.keys.change(plan)
+
+        def why_and_where(p: redis.client.Pipeline) -> None:
+            p.hset(key, mapping={"reason": reason,
+                                 "dropped": json.dumps({"shas": shas, "at": time.time()})})
+
+        self.write_state(plan, FAILED_VERIFICATION, why_and_where)
 
     def begin_landing(self, plan: str, manifest: str, sig: dict[str, str]) -> None:
         """A new landing: its manifest, state ``landing``, the last landing's steps gone."""
         key = self.keys.change(plan)
         old = [f"step:{repo}" for repo in self.read(plan).steps]
-        # MULTI: a reader sees the old landing or the new one, never steps of the old
-        # one under the new manifest.
-        with self.r.pipeline(transaction=True) as p:
+
+        # One transaction: a reader sees the old landing or the new one, never steps of
+        # the old one under the new manifest.
+        def new_manifest(p: redis.client.Pipeline) -> None:
             if old:
                 p.hdel(key, *old)
             p.hdel(key, "reason", "manifest_sig", "manifest_key_id")
             p.hset(key, "manifest", manifest)
-            self.write_state(p, plan, CS.landing)
             for name, value in sig.items():
                 p.hset(key, name, value)
-            p.execute()
+
+        self.write_state(plan, CS.landing, new_manifest)
 
     def end_landing(self, plan: str, state: str, reason: str | None) -> None:
         """The landing's (or revert's) state; one that ended it (:data:`CHANGE_ENDED`)
         forgets its lander too (``landing`` with a reason: its undo is under way)."""
         key = self.keys.change(plan)
-        with self.r.pipeline(transaction=True) as p:
-            self.write_state(p, plan, state)
+
+        def reason_and_end(p: redis.client.Pipeline) -> None:
             if reason:
                 p.hset(key, "reason", reason)
             else:
@@ -347,7 +367,8 @@ class ChangeStore:
                 p.hdel(key, "lander")
                 p.delete(self.keys.change_lander(plan))
                 p.hset(key, "ended_at", repr(time.time()))
-            p.execute()
+
+        self.write_state(plan, state, reason_and_end)
 
     def dump(self, plan: str) -> dict[str, str]:
         """Every field of the change as stored (what is kept beside the catalog)."""
