@@ -384,7 +384,7 @@ class ChangeStore:
             try:
                 p.watch(key)  # type: ignore[no-untyped-call]
                 here = p.hmget(key, ["ended_at", "state"])
-                if theirs <= _float(here[0]) or here[1] == "landing":
+                if theirs <= _float(here[0]) or here[1] == CS.landing:
                     return False
                 p.multi()
                 p.delete(key)
