@@ -38,7 +38,7 @@ from coordination.runtime.cache import Entry, Lookup, ResultCache
 from coordination.status import TodoStatus
 from coordination.sweeps.outputs import outputs_fields
 from coordination.sweeps.turns import Turn
-from coordination.trust.evidence import policy_of, refusal, seal
+from coordination.trust.evidence import EvidenceKind, policy_of, refusal, seal
 from workers.cache_key import KeyParts, NoKey, changed, compute, differing, probe_text
 from workers.execute import run_command
 
@@ -213,7 +213,7 @@ class TodoCache:
         outputs = fields.get("outputs")
         if isinstance(outputs, dict) and outputs:
             entry["outputs"] = {str(k): str(v) for k, v in outputs.items()}
-        entry = cast(Entry, seal("cache", entry_about(self.key, turn.todo_id), entry,
+        entry = cast(Entry, seal(EvidenceKind.cache, entry_about(self.key, turn.todo_id), entry,
                                  turn.rt.settings.signing_keys))
         try:
             turn.rt.results().put(self.key, entry)
@@ -232,7 +232,7 @@ def entry_refusal(settings: Any, key: str, todo_id: str, entry: Mapping[str, Any
                   ) -> str | None:
     """None if a process of ``settings`` may reuse ``entry``, found under ``key`` for
     ``todo_id``; else why not, naming the entry."""
-    return refusal("cache", entry_about(key, todo_id), entry, policy_of(settings),
+    return refusal(EvidenceKind.cache, entry_about(key, todo_id), entry, policy_of(settings),
                    f"cache entry {key[:12]} of {todo_id}")
 
 

@@ -47,6 +47,7 @@ from coordination.change import git as g
 from coordination.runtime.change_records import SweepPointer
 from coordination.runtime.context import Runtime
 from coordination.trust import evidence
+from coordination.trust.evidence import EvidenceKind
 from coordination.trust.signing import Policy
 
 log = logging.getLogger("coord.change")
@@ -57,7 +58,7 @@ R = TypeVar("R")
 #: The directory beside the catalog holding a namespace's anchors.
 DIR = ".coord.anchors"
 #: The evidence kind an anchor is sealed as.
-KIND = "anchor"
+KIND = EvidenceKind.anchor
 
 
 def _safe(name: str) -> str:

@@ -55,6 +55,12 @@ from coordination.change.model import ChangePlan
 from coordination.change.rule import judge
 from coordination.change.waves import commit_waves
 from coordination.errors import ChangeNotReady, OperationFailed
+from coordination.runtime.change_records import (
+    NOT_LANDED,
+    REVERTING,
+    LanderRecord,
+    StepRecord,
+)
 from coordination.runtime.changes import ChangeState, ChangeStore, RepoRecord
 from coordination.runtime.context import Runtime
 from coordination.runtime.leases import Heartbeat, Lease
@@ -67,11 +73,6 @@ log = logging.getLogger(__name__)
 
 #: Called at named points of a landing (tests inject faults here: a raise is a crash).
 Fault = Callable[[str, str], None]
-
-#: Step states besides the repo states of coordination.status.ChangeState: a revert
-#: under way, and a repo whose landing step started but never landed (refused).
-REVERTING = "reverting"
-NOT_LANDED = "not_landed"
 
 #: Seconds a land command may run.
 LAND_COMMAND_TIMEOUT = 600.0
@@ -280,7 +281,7 @@ class Lander:
             if not dry_run:
                 store.set_repo(cp.plan, repo, rec)
         elif problem and now not in (None, rec.candidate) and not dry_run:
-            return self._base_moved(repo, rec, str(now), st.steps.get(repo, {})), None
+            return self._base_moved(repo, rec, str(now), st.step(repo)), None
         elif problem:
             return problem, None
         if not g.is_ancestor(wt, rec.base_sha, rec.candidate):
@@ -288,7 +289,7 @@ class Lander:
                     f"{rec.base_sha[:12]}"), None
         return None, rec  # verified or not: the landing rule's to say (prepare)
 
-    def _base_moved(self, repo: str, rec: RepoRecord, now: str, last: dict[str, Any]) -> str:
+    def _base_moved(self, repo: str, rec: RepoRecord, now: str, last: StepRecord) -> str:
         """Merge a moved base (``now``, which the candidate does not contain) into the
         branch: why the repo is not ready now. ``last``: the repo's step in the
         change's last landing; if that landing reverted it, the merge brings the revert
@@ -307,7 +308,7 @@ class Lander:
             self.store.set_conflict(self.cp.plan, repo, f"merging {rec.base} ({now[:12]}): {said}")
             return (f"{repo}: conflict: {rec.remote}/{rec.base} moved to {now[:12]} and does "
                     f"not merge into {self.cp.branch}; resolve it in {wt} and commit")
-        revert = last.get("revert") if last.get("state") == CS.reverted else None
+        revert = last.revert if last.state == CS.reverted else None
         again = ""
         if revert and g.has(wt, revert) and g.is_ancestor(wt, revert, "HEAD"):
             g.git(wt, "revert", "--no-commit", revert, env=env, hooks=hooks)
@@ -363,7 +364,7 @@ class Lander:
         order = [e["repo"] for e in m["repos"]]
         if st.reason:  # an undo was under way
             return self._undo(m, st.reason)
-        if not any(s.get("state") for s in st.steps.values()):
+        if not any(s.state for s in st.steps.values()):
             self.rt.events.emit(EventKind.change_landing, plan=plan, order=order)
         failure = self.land_in_order(m, order, st)
         if failure:
@@ -379,8 +380,8 @@ class Lander:
         carried on: those that did are not landed twice); the first failure, else None."""
         entries = {e["repo"]: e for e in m["repos"]}
         for repo in repos:
-            step = st.steps.get(repo, {})
-            if step.get("state") == CS.landed:
+            step = st.step(repo)
+            if step.state == CS.landed:
                 continue
             failure = self._land_one(m, entries[repo], step)
             if failure:
@@ -391,7 +392,7 @@ class Lander:
                      reason: str) -> tuple[list[str], list[str]]:
         return self._revert_all(m, [e for e in m["repos"] if e["repo"] in repos], reason)
 
-    def _land_one(self, m: Manifest, e: ManifestRepo, step: dict[str, Any]) -> str | None:
+    def _land_one(self, m: Manifest, e: ManifestRepo, step: StepRecord) -> str | None:
         repo, wt, remote, base = e["repo"], e["worktree"], e["remote"], e["base"]
         hooks = self._hooks(repo)
         with self._lease(repo) as lease:
@@ -399,16 +400,16 @@ class Lander:
             untrusted = self._untrusted(repo, wt, remote=e["remote"])
             if untrusted:
                 return untrusted
-            if step.get("state"):
+            if step.state:
                 # Resumed: this step began before. Did it land? (never twice)
                 now = g.remote_sha(wt, remote, base, hooks=hooks)
                 if self._is_landed(e, now, started=True):
-                    self._step(m, lease, repo, {"state": CS.landed, "landed": now})
+                    self._step(m, lease, repo, StepRecord.new(state=CS.landed, landed=now))
                     self.rt.events.emit(EventKind.repo_landed, plan=m["plan"], repo=repo, sha=now)
                     return None
                 if now != e["base_sha"]:
                     return self._moved(e, now)
-            self._step(m, lease, repo, {"state": CS.landing})
+            self._step(m, lease, repo, StepRecord.new(state=CS.landing))
             self.fault("before-land", repo)
             if m["land"] == "command":
                 why = self._command(m, e)
@@ -426,7 +427,7 @@ class Lander:
                 if now != e["base_sha"]:
                     return self._moved(e, now)
                 return f"{repo}: " + (why or f"{remote}/{base} is still at its base")
-            self._step(m, lease, repo, {"state": CS.landed, "landed": now})
+            self._step(m, lease, repo, StepRecord.new(state=CS.landed, landed=now))
             self.rt.events.emit(EventKind.repo_landed, plan=m["plan"], repo=repo, sha=now)
             return None
 
@@ -483,8 +484,8 @@ class Lander:
         reverted: list[str] = []
         left: list[str] = []
         for e in reversed(entries):
-            step = st.steps.get(e["repo"], {})
-            state = step.get("state")
+            step = st.step(e["repo"])
+            state = step.state
             if state == CS.reverted:
                 reverted.append(e["repo"])
                 continue
@@ -499,7 +500,7 @@ class Lander:
         left.reverse()
         return reverted, left
 
-    def _revert_one(self, m: Manifest, e: ManifestRepo, step: dict[str, Any],
+    def _revert_one(self, m: Manifest, e: ManifestRepo, step: StepRecord,
                     reason: str) -> bool | None:
         """Put one landed repo back (True), or say it is left landed (False); None: it
         never landed (its step started and the push was refused)."""
@@ -508,38 +509,38 @@ class Lander:
         with self._lease(repo) as lease:
             untrusted = self._untrusted(repo, wt, remote=e["remote"])
             if untrusted:  # no git runs there: it stays as it is, said
-                self._step(m, lease, repo, {**step, "state": CS.revert_failed,
-                                            "why": untrusted})
+                self._step(m, lease, repo, step.but(state=CS.revert_failed, why=untrusted))
                 return False
             now = g.remote_sha(wt, remote, base, hooks=hooks)
-            landed = step.get("landed")
-            if step.get("state") == CS.landing and not landed:
+            landed = step.landed
+            if step.state == CS.landing and not landed:
                 # Killed mid-step: did it land? (else there is nothing to revert)
                 if not self._is_landed(e, now, started=True):
-                    self._step(m, lease, repo, {"state": NOT_LANDED, "why": reason})
+                    self._step(m, lease, repo, StepRecord.new(state=NOT_LANDED, why=reason))
                     return None
                 landed = now
             assert landed is not None
-            revert = step.get("revert") or self._revert_commit(m, e, landed,
-                                                               self._identity(e))
+            revert = step.revert or self._revert_commit(m, e, landed, self._identity(e))
             if now == revert:
-                self._step(m, lease, repo, {"state": CS.reverted, "landed": landed,
-                                            "revert": revert})
+                self._step(m, lease, repo, StepRecord.new(state=CS.reverted, landed=landed,
+                                                          revert=revert))
                 return True
             if now != landed:
-                self._step(m, lease, repo, {"state": CS.revert_failed, "landed": landed,
-                                            "revert": revert,
-                                            "why": f"{remote}/{base} moved on to {str(now)[:12]}"})
+                self._step(m, lease, repo, StepRecord.new(
+                    state=CS.revert_failed, landed=landed, revert=revert,
+                    why=f"{remote}/{base} moved on to {str(now)[:12]}"))
                 return False
-            self._step(m, lease, repo, {"state": REVERTING, "landed": landed, "revert": revert})
+            self._step(m, lease, repo, StepRecord.new(state=REVERTING, landed=landed,
+                                                      revert=revert))
             self.fault("before-revert", repo)
             why = g.push(wt, remote, revert, base, landed, hooks=hooks)
             self.fault("after-revert", repo)
             if why and g.remote_sha(wt, remote, base, hooks=hooks) != revert:
-                self._step(m, lease, repo, {"state": CS.revert_failed, "landed": landed,
-                                            "revert": revert, "why": why})
+                self._step(m, lease, repo, StepRecord.new(state=CS.revert_failed, landed=landed,
+                                                          revert=revert, why=why))
                 return False
-            self._step(m, lease, repo, {"state": CS.reverted, "landed": landed, "revert": revert})
+            self._step(m, lease, repo, StepRecord.new(state=CS.reverted, landed=landed,
+                                                      revert=revert))
             self.rt.events.emit(EventKind.repo_reverted, plan=m["plan"], repo=repo, sha=revert,
                                 reason=reason)
             return True
@@ -595,8 +596,8 @@ class Lander:
                                       hint="run coord change land again: it carries on")
             time.sleep(0.05)
 
-    def _step(self, m: Manifest, lease: Lease, repo: str, doc: dict[str, Any]) -> None:
-        if not self.store.step(m["plan"], lease, repo, doc):
+    def _step(self, m: Manifest, lease: Lease, repo: str, rec: StepRecord) -> None:
+        if not self.store.step(m["plan"], lease, repo, rec):
             raise OperationFailed(f"{repo}: lost its lease mid-landing (another landing took "
                                   "over); nothing more is written by this one")
 
@@ -652,9 +653,9 @@ def beating(rt: Runtime, plan: str) -> Iterator[None]:
         t.join(5)
 
 
-def lander(op: str) -> dict[str, Any]:
+def lander(op: str) -> LanderRecord:
     """This process as the one landing (``op`` land) or reverting a change now."""
-    return {**this_process(), "op": op, "at": time.time()}
+    return LanderRecord.of({**this_process(), "op": op, "at": time.time()})
 
 
 def _policy(rt: Runtime) -> Policy:

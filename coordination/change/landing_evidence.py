@@ -24,6 +24,7 @@ from coordination.runtime.changes import ChangeState, pointer_about
 from coordination.runtime.sweep_fields import Checkpoint
 from coordination.runtime.context import Runtime
 from coordination.trust import evidence, signing
+from coordination.trust.evidence import EvidenceKind
 from coordination.trust.approvers import START_FIELDS
 from coordination.trust.signing import Policy
 
@@ -161,7 +162,7 @@ def trusted_pointer(cp: ChangePlan, st: ChangeState, policy: Policy
         return SweepPointer.of({}), None
     what = (f"sweep pointer of change {cp.plan} (its field sweep, naming sweep "
             f"{p.document.get('sweep')})")
-    why = evidence.refusal("sweep", pointer_about(cp.plan), p.document, policy, what)
+    why = evidence.refusal(EvidenceKind.sweep, pointer_about(cp.plan), p.document, policy, what)
     if why:
         return SweepPointer.of({}), (
             f"{why}; no sweep of the plan is taken for its last: sweep the plan again "

@@ -48,7 +48,7 @@ def unfinished(rt: Runtime, cp: ChangePlan, st: ChangeState) -> str | None:
     if st.state not in FINISHED:
         return f"not finished: {st.state or 'never landed'}"
     if st.lander:
-        return f"a {st.lander.get('op', 'landing')} of it is under way"
+        return f"a {st.lander.op or 'landing'} of it is under way"
     if cp.plan in rt.changes.train():
         return "it is in the merge train"
     return None

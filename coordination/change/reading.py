@@ -19,13 +19,14 @@ from coordination.catalog.models import Catalog
 from coordination.change.model import ChangePlan, change_of
 from coordination.change.rule import Judgement, judge, unchecked
 from coordination.change.standing import Base, read_bases
+from coordination.runtime.change_records import REVERT_COMMAND, REVERTING, LanderRecord
 from coordination.runtime.changes import FAILED_VERIFICATION, ChangeState
 from coordination.runtime.context import Runtime
 from coordination.processes import ended
 from coordination.status import ChangeState as CS
 
 #: A landing step's state -> the repo's state it shows as.
-_STEP_STATE = {CS.landing: CS.landing, "reverting": CS.landing, CS.landed: CS.landed,
+_STEP_STATE = {CS.landing: CS.landing, REVERTING: CS.landing, CS.landed: CS.landed,
                CS.reverted: CS.reverted, CS.revert_failed: CS.revert_failed}
 
 
@@ -81,14 +82,14 @@ class StatusDocument(ChangeDocument):
     prepare: dict[str, dict[str, Any]]
 
 
-def gone(lander: dict[str, Any], st: ChangeState) -> str | None:
+def gone(lander: LanderRecord, st: ChangeState) -> str | None:
     """Why the recorded lander is known to be gone: its process ended (this host), or
     (another host) its lease expired, not renewed within its TTL; None: alive."""
-    why = ended(lander)
+    why = ended(lander.document)
     # (this host: its pid says it, alive or not; another: only its lease can)
-    if why is None and st.lander_alive is False and lander.get("host") != socket.gethostname():
-        why = (f"its lease expired: no word from pid {lander.get('pid')} on "
-               f"{lander.get('host')} within the lease's TTL")
+    if why is None and st.lander_alive is False and lander.host != socket.gethostname():
+        why = (f"its lease expired: no word from pid {lander.pid} on "
+               f"{lander.host} within the lease's TTL")
     return why
 
 
@@ -100,9 +101,9 @@ def interruption(plan: str, st: ChangeState) -> dict[str, str] | None:
     A landing: the change is ``landing`` and its lander's process ended. A revert: the
     change is still ``landed`` (or partly) and its reverter's process ended, or (no
     process recorded: one of before 0.5) a repo's revert step is there."""
-    lander = st.lander or {}
-    op = lander.get("op")
-    if st.state == CS.landing and op == "land":
+    lander = st.lander
+    op = lander.op if lander else None
+    if lander and st.state == CS.landing and op == "land":
         why = gone(lander, st)
         if why:
             return {"state": CS.interrupted, "resume": f"coord change land {plan}",
@@ -110,16 +111,16 @@ def interruption(plan: str, st: ChangeState) -> dict[str, str] | None:
         return None
     if st.state not in (CS.landed, CS.partially_landed):
         return None
-    if op == "revert":
+    if lander and op == "revert":
         why = gone(lander, st)
-    elif not lander and any(s.get("by") == "change revert" and s.get("state") in (
-            CS.reverted, "reverting") for s in st.steps.values()):
+    elif not lander and any(s.by == REVERT_COMMAND and s.state in (CS.reverted, REVERTING)
+                            for s in st.steps.values()):
         why = "no process is recorded as reverting it"
     else:
         why = None
     if not why:
         return None
-    done = sorted(r for r, s in st.steps.items() if s.get("state") == CS.reverted)
+    done = sorted(r for r, s in st.steps.items() if s.state == CS.reverted)
     return {"state": CS.revert_interrupted, "resume": f"coord change revert {plan}",
             "why": "the revert stopped half-way"
                    + (f" (reverted: {', '.join(done)})" if done else "") + f": {why}"}
@@ -138,9 +139,9 @@ UNCHANGED = "no commit on the branch: nothing to land"
 
 
 def repo_state(st: ChangeState, repo: str, j: Judgement) -> str:
-    step = st.steps.get(repo, {})
-    if step.get("state") in _STEP_STATE:
-        return str(_STEP_STATE[step["state"]])
+    state = st.step(repo).state
+    if state in _STEP_STATE:
+        return str(_STEP_STATE[state])
     if repo in st.conflicts:
         return CS.conflict
     verified = j.verified and not j.vetoed and not j.dropped  # (the train's drop stands)
@@ -153,16 +154,16 @@ def document(cp: ChangePlan, st: ChangeState, train: list[str], j: Judgement,
     by = j.verified_by()
     for i, (name, t) in enumerate(cp.targets.items()):
         rec = st.repos.get(name)
-        step = st.steps.get(name, {})
+        step = st.step(name)
         repos[name] = RepoDocument(
             repo=name, order=i, base=t.base, remote=t.remote,
             base_sha=rec.base_sha if rec else None, candidate=j.candidates.get(name),
             worktree=rec.worktree if rec else None, verified_by=by,
             base_now=bases[name].document() if bases and name in bases else None,
-            landed=step.get("landed"), reverted=step.get("revert") if step.get("state") ==
-            CS.reverted else None, state=repo_state(st, name, j),
-            why=step.get("why") or st.conflicts.get(name) or (
-                UNCHANGED if not step and rec and rec.candidate == rec.base_sha else None))
+            landed=step.landed, reverted=step.revert if step.state == CS.reverted else None,
+            state=repo_state(st, name, j),
+            why=step.why or st.conflicts.get(name) or (
+                UNCHANGED if step.empty and rec and rec.candidate == rec.base_sha else None))
     states = {r["state"] for r in repos.values()}
     state: str
     if j.dropped:

@@ -37,8 +37,6 @@ from typing import Any
 
 from coordination.change import git as g
 from coordination.change.landing import (
-    NOT_LANDED,
-    REVERTING,
     Lander,
     Manifest,
     ManifestRepo,
@@ -48,14 +46,16 @@ from coordination.change.landing import (
     run_change_command,
 )
 from coordination.errors import ChangeNotReady
+from coordination.runtime.change_records import (
+    NOT_LANDED,
+    REVERT_COMMAND,
+    REVERTING,
+    StepRecord,
+)
 from coordination.runtime.changes import ChangeState
 from coordination.runtime.leases import Lease
 from coordination.status import ChangeState as CS
 from coordination.status import EventKind
-
-#: What a step written by ``change revert`` says it is (the landing's own undo's
-#: steps do not: only this command's are landed again when it fails).
-BY = "change revert"
 
 #: The states a change can be reverted from.
 REVERTIBLE = (CS.landed, CS.revert_failed, CS.partially_landed)
@@ -147,7 +147,7 @@ class Reverter(Lander):
         detached at what landed (fetched), where the manifest names it; the revert's git
         runs there as before. One it cannot make is the revert's to refuse, named."""
         for e in m["repos"]:
-            landed = st.steps.get(e["repo"], {}).get("landed")
+            landed = st.step(e["repo"]).landed
             t = self.cp.targets.get(e["repo"])
             if not landed or t is None or os.path.isdir(e["worktree"]):
                 continue
@@ -170,18 +170,18 @@ class Reverter(Lander):
         st, m = self._landed()
         out: list[RepoPlan] = []
         for e in self._entries(m):
-            out.append(self._check_one(m, e, st.steps.get(e["repo"], {})))
+            out.append(self._check_one(m, e, st.step(e["repo"])))
         return out, m
 
-    def _check_one(self, m: Manifest, e: ManifestRepo, step: dict[str, Any]) -> RepoPlan:
+    def _check_one(self, m: Manifest, e: ManifestRepo, step: StepRecord) -> RepoPlan:
         repo, wt = e["repo"], e["worktree"]
-        state = step.get("state")
+        state = step.state
         if state == CS.reverted:
-            return RepoPlan(repo, "skip", step.get("landed"), why="already reverted")
-        if state not in (CS.landed, REVERTING, CS.revert_failed) or not step.get("landed"):
+            return RepoPlan(repo, "skip", step.landed, why="already reverted")
+        if state not in (CS.landed, REVERTING, CS.revert_failed) or not step.landed:
             return RepoPlan(repo, "skip", why="it never landed" if state in (None, NOT_LANDED)
                             else f"its step is {state}")
-        landed = str(step["landed"])
+        landed = str(step.landed)
         untrusted = self._untrusted(repo, wt, remote=e["remote"])
         if untrusted:  # before any git runs there
             return RepoPlan(repo, "refuse", landed, why=untrusted)
@@ -189,13 +189,13 @@ class Reverter(Lander):
             now = g.fetch(wt, e["remote"], e["base"], hooks=self._hooks(repo))
         except g.GitError as exc:
             return RepoPlan(repo, "refuse", landed, why=f"{repo}: {exc}")
-        if state == REVERTING and step.get("revert") and g.is_ancestor(wt, step["revert"], now):
+        if state == REVERTING and step.revert and g.is_ancestor(wt, step.revert, now):
             return RepoPlan(repo, "skip", landed, now, why="its revert is on the remote already")
         problem = self._unrevertible(e, landed, now)
         if problem:
             return RepoPlan(repo, "refuse", landed, now, why=problem)
         try:
-            undo_commit(m, wt, landed, step.get("pre") or e["base_sha"], now,
+            undo_commit(m, wt, landed, step.pre or e["base_sha"], now,
                         self._identity(e), self._message(m, e))
         except Conflict as exc:
             return RepoPlan(repo, "refuse", landed, now, True, self._conflict(e, now, exc))
@@ -244,16 +244,16 @@ class Reverter(Lander):
         done: list[str] = []
         failure: str | None = None
         for e in entries:
-            step = st.steps.get(e["repo"], {})
-            state = step.get("state")
-            if state == CS.landing and step.get("reland"):
+            step = st.step(e["repo"])
+            state = step.state
+            if state == CS.landing and step.reland:
                 step = self._settle_reland(m, e, step)
-                state = step.get("state")
+                state = step.state
             if state == CS.reverted:
-                if step.get("by") == BY:
+                if step.by == REVERT_COMMAND:
                     done.append(e["repo"])
                 continue
-            if state not in (CS.landed, REVERTING, CS.revert_failed) or not step.get("landed"):
+            if state not in (CS.landed, REVERTING, CS.revert_failed) or not step.landed:
                 continue  # never landed, or the landing's undo reverted it: nothing to revert
             failure = self._revert_repo(m, e, step)
             if failure:
@@ -280,22 +280,24 @@ class Reverter(Lander):
         except g.GitError as exc:
             return None, f"{repo}: {exc}"
 
-    def _revert_repo(self, m: Manifest, e: ManifestRepo, step: dict[str, Any]) -> str | None:
+    def _revert_repo(self, m: Manifest, e: ManifestRepo, step: StepRecord) -> str | None:
         """Revert one repo: None, or why not (nothing of it pushed, or put back)."""
         repo, wt, remote, base = e["repo"], e["worktree"], e["remote"], e["base"]
         with self._lease(repo) as lease:
             # Read again under the lease: another revert of the change may have done it.
             step = self.store.read(m["plan"]).steps.get(repo, step)
-            if step.get("state") == CS.reverted:
+            if step.state == CS.reverted:
                 return None
-            landed: str = step["landed"]
-            pre: str = step.get("pre") or e["base_sha"]
+            landed = step.landed
+            # (it landed: read so before the lease; under it only this command writes)
+            assert landed is not None
+            pre: str = step.pre or e["base_sha"]
             now, why = self._fetch_base(e)
             if why:
                 return why
             hooks = self._hooks(repo)
-            revert = step.get("revert") if step.get("state") == REVERTING else None
-            if revert and now and self._on_remote(wt, revert, step.get("over"), now):
+            revert = step.revert if step.state == REVERTING else None
+            if revert and now and self._on_remote(wt, revert, step.over, now):
                 # Resumed: the revert was pushed before the step said so (never twice).
                 self._reverted(m, lease, e, step, now, now if now != revert else revert)
                 return None
@@ -310,13 +312,14 @@ class Reverter(Lander):
                 return self._conflict(e, now, exc)
             if now != landed and g.tree(wt, revert) == g.tree(wt, now):
                 # Taken out by hand already: nothing to push (no empty commit).
-                doc = {"landed": landed, "pre": pre, "over": now,
-                       "why": f"already taken out of {remote}/{base} at {now[:12]}"}
-                self._reverted(m, lease, e, doc, now, now)
+                done = StepRecord.new(landed=landed, pre=pre, over=now,
+                                      why=f"already taken out of {remote}/{base} at {now[:12]}")
+                self._reverted(m, lease, e, done, now, now)
                 return None
-            doc = {"state": REVERTING, "landed": landed, "pre": pre, "over": now,
-                   "revert": revert, "by": BY,
-                   "ident": f"{ident['GIT_AUTHOR_NAME']} <{ident['GIT_AUTHOR_EMAIL']}>"}
+            doc = StepRecord.new(
+                state=REVERTING, landed=landed, pre=pre, over=now, revert=revert,
+                by=REVERT_COMMAND,
+                ident=f"{ident['GIT_AUTHOR_NAME']} <{ident['GIT_AUTHOR_EMAIL']}>")
             self._step(m, lease, repo, doc)
             self.fault("before-revert", repo)
             after: str | None
@@ -336,8 +339,8 @@ class Reverter(Lander):
                     why = None
             self.fault("after-revert", repo)
             if why:
-                self._step(m, lease, repo, {"state": CS.landed, "landed": landed, "pre": pre,
-                                            "why": f"revert refused: {why}"})
+                self._step(m, lease, repo, StepRecord.new(state=CS.landed, landed=landed, pre=pre,
+                                                          why=f"revert refused: {why}"))
                 return f"{repo}: revert refused: {why}"
             self._reverted(m, lease, e, doc, now, str(after))
             return None
@@ -351,11 +354,11 @@ class Reverter(Lander):
         return bool(over and now != over and g.is_ancestor(wt, over, now)
                     and g.tree(wt, now) == g.tree(wt, revert))
 
-    def _reverted(self, m: Manifest, lease: Lease, e: ManifestRepo, step: dict[str, Any],
+    def _reverted(self, m: Manifest, lease: Lease, e: ManifestRepo, step: StepRecord,
                   over: str | None, head: str) -> None:
-        doc = {"state": CS.reverted, "landed": step["landed"],
-               "pre": step.get("pre") or e["base_sha"], "over": step.get("over", over),
-               "revert": head, "by": BY, **({"why": step["why"]} if step.get("why") else {})}
+        doc = StepRecord.new(state=CS.reverted, landed=step.landed, pre=step.pre or e["base_sha"],
+                             over=over if step.over is None else step.over, revert=head,
+                             by=REVERT_COMMAND, why=step.why or None)
         self._step(m, lease, e["repo"], doc)
         self.rt.events.emit(EventKind.repo_reverted, plan=m["plan"], repo=e["repo"], sha=head,
                             reason="coord change revert")
@@ -405,10 +408,10 @@ class Reverter(Lander):
         """Land ``e``'s repo again over this command's revert: None, or why not."""
         repo, wt, remote, base = e["repo"], e["worktree"], e["remote"], e["base"]
         with self._lease(repo) as lease:
-            step = self.store.read(m["plan"]).steps.get(repo, {})
-            revert, over = step.get("revert"), step.get("over")
-            if step.get("state") != CS.reverted or not revert or not over:
-                return f"{repo}: its step is {step.get('state')}, not a revert of this command"
+            step = self.store.read(m["plan"]).step(repo)
+            revert, over = step.revert, step.over
+            if step.state != CS.reverted or not revert or not over:
+                return f"{repo}: its step is {step.state}, not a revert of this command"
             now, why = self._fetch_base(e)
             if why:
                 return why
@@ -422,22 +425,21 @@ class Reverter(Lander):
                 again = undo_commit(m, wt, revert, over, now, ident, msg)
             except Conflict as exc:
                 return f"{repo}: landing it again does not apply: conflict in {exc}"
-            self._step(m, lease, repo, {**step, "state": CS.landing, "reland": again,
-                                        "reland_over": now})
+            self._step(m, lease, repo, step.but(state=CS.landing, reland=again,
+                                                reland_over=now))
             if self.land_mode == "command":
                 return (f"{repo}: lands by command; landing it again is not automatic "
                         f"(the revert {revert[:12]} is on {remote}/{base})")
             why = g.push(wt, remote, again, base, now, hooks=hooks)
             if why and g.remote_sha(wt, remote, base, hooks=hooks) != again:
-                self._step(m, lease, repo, {**step, "why": f"landing again refused: {why}"})
+                self._step(m, lease, repo, step.but(why=f"landing again refused: {why}"))
                 return f"{repo}: landing it again was refused: {why}"
-            self._step(m, lease, repo, {"state": CS.landed, "landed": again, "pre": revert,
-                                        "relanded": True})
+            self._step(m, lease, repo, StepRecord.new(state=CS.landed, landed=again, pre=revert,
+                                                      relanded=True))
             self.rt.events.emit(EventKind.repo_landed, plan=m["plan"], repo=repo, sha=again)
             return None
 
-    def _settle_reland(self, m: Manifest, e: ManifestRepo,
-                       step: dict[str, Any]) -> dict[str, Any]:
+    def _settle_reland(self, m: Manifest, e: ManifestRepo, step: StepRecord) -> StepRecord:
         """A re-landing killed half-way: did it land (its SHA on the remote)?"""
         repo, wt = e["repo"], e["worktree"]
         with self._lease(repo) as lease:
@@ -446,20 +448,21 @@ class Reverter(Lander):
                 raise ChangeNotReady(untrusted, hint="nothing was pushed; run coord change "
                                      "revert again once it is gone")
             now = g.fetch(wt, e["remote"], e["base"], hooks=self._hooks(repo))
-            if now and (now == step["reland"] or g.is_ancestor(wt, step["reland"], now)):
-                doc = {"state": CS.landed, "landed": step["reland"], "pre": step["revert"],
-                       "relanded": True}
+            reland = step.reland
+            assert reland is not None  # (what it was called for)
+            if now and (now == reland or g.is_ancestor(wt, reland, now)):
+                doc = StepRecord.new(state=CS.landed, landed=reland, pre=step.revert,
+                                     relanded=True)
             else:
-                doc = {k: v for k, v in step.items() if k not in ("reland", "reland_over")}
-                doc["state"] = CS.reverted
+                doc = step.without("reland", "reland_over").but(state=CS.reverted)
             self._step(m, lease, repo, doc)
             return doc
 
     def _states(self, m: Manifest) -> dict[str, str]:
-        steps = self.store.read(m["plan"]).steps
+        st = self.store.read(m["plan"])
         out = {}
         for e in m["repos"]:
-            s = steps.get(e["repo"], {})
-            state = str(s.get("state") or "not landed")
-            out[e["repo"]] = "relanding" if state == CS.landing and s.get("reland") else state
+            s = st.step(e["repo"])
+            state = str(s.state or "not landed")
+            out[e["repo"]] = "relanding" if state == CS.landing and s.reland else state
         return out

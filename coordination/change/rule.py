@@ -156,7 +156,7 @@ def check_candidates(ev: Evidence, j: Judgement) -> list[Blocker]:
         elif repo in st.conflicts:
             out.append(Blocker("repo", repo, f"conflict: {st.conflicts[repo]}"))
         elif st.state == CS.partially_landed and \
-                st.steps.get(repo, {}).get("state") == CS.landed:
+                st.step(repo).state == CS.landed:
             out.append(Blocker("repo", repo, "landed by a per-wave landing that stopped "
                                f"(partially_landed): take it out first (coord change "
                                f"revert {cp.plan}), then land the change again"))

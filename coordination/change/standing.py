@@ -224,11 +224,11 @@ def ended(cp: ChangePlan, st: ChangeState, now: dict[str, str | None]) -> str | 
     if not same:
         return None
     if st.state == CS.landed:
-        shas = ", ".join(f"{r} {s.get('landed', '')[:12]}" for r, s in st.steps.items()
-                         if s.get("state") == CS.landed)
+        shas = ", ".join(f"{r} {(s.landed or '')[:12]}" for r, s in st.steps.items()
+                         if s.state == CS.landed)
         return (f"{cp.plan} is landed" + (f" ({shas})" if shas else "")
                 + f": nothing to land; coord change revert {cp.plan} takes it out")
-    out = [r for r, s in st.steps.items() if s.get("state") == CS.reverted]
+    out = [r for r, s in st.steps.items() if s.state == CS.reverted]
     if not out:
         return None
     return (f"{cp.plan} was reverted" + (f" ({st.reason})" if st.reason else "")

@@ -38,6 +38,7 @@ from coordination.change.rule import judge
 from coordination.errors import CoordError
 from coordination.runtime.changes import RepoRecord
 from coordination.runtime.context import Runtime
+from coordination.status import ChangeState as CS
 
 #: plan -> (its change, repo concurrency)
 Resolve = Callable[[str], tuple[ChangePlan, dict[str, int]]]
@@ -146,7 +147,7 @@ def run_train(rt: Runtime, resolve: Resolve, verify: Verify) -> list[dict[str, A
                 if rejected:  # never verified: no verification lifts a rejected gate
                     rt.changes.leave_train(plan)
                     rt.changes.set_own(plan, {})
-                    results.append({"plan": plan, "state": "rejected", "reason": rejected})
+                    results.append({"plan": plan, "state": CS.rejected, "reason": rejected})
                     gone.add(plan)
                     continue  # never ahead of anything: those behind stay as they are
                 # verified already on these candidates (the first in line with nothing
@@ -160,7 +161,7 @@ def run_train(rt: Runtime, resolve: Resolve, verify: Verify) -> list[dict[str, A
                 if cp is not None:  # failed_verification, with why, until verified again
                     _drop(rt, cp, why)
                 rt.changes.leave_train(plan)
-                results.append({"plan": plan, "state": "failed_verification", "reason": why})
+                results.append({"plan": plan, "state": CS.failed_verification, "reason": why})
                 failed = True
                 break  # those behind verify again without it
             st = rt.changes.read(plan)
@@ -177,5 +178,5 @@ def run_train(rt: Runtime, resolve: Resolve, verify: Verify) -> list[dict[str, A
             rt.changes.leave_train(plan)
             rt.changes.set_own(plan, {})
             results.append(out)
-            if out["state"] != "landed":
+            if out["state"] != CS.landed:
                 break  # those behind verify again without it

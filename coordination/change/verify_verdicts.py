@@ -21,6 +21,7 @@ from coordination.runtime.changes import ChangeState, verify_about
 from coordination.runtime.sweep_fields import Checkpoint
 from coordination.status import TodoStatus
 from coordination.trust import evidence
+from coordination.trust.evidence import EvidenceKind
 from coordination.trust.signing import Policy
 
 #: A verify todo's status in the run it last started in that vetoes its success
@@ -65,7 +66,7 @@ def _what(cp: ChangePlan, todo: str) -> str:
 def _forged(cp: ChangePlan, todo: str, record: VerifyRecord, policy: Policy) -> str | None:
     """Why ``record``'s seal fails, about what it says it is of (the set, sweep and run it
     names); None: it holds."""
-    return evidence.refusal("verify", verify_about(cp.plan, todo, record.shas or {},
+    return evidence.refusal(EvidenceKind.verify, verify_about(cp.plan, todo, record.shas or {},
                                                    *record.ran_in),
                             record.document, policy, _what(cp, todo))
 

@@ -77,16 +77,16 @@ def commit_waves(ld: Steps, m: Mapping[str, Any]) -> Ended:
     order = [e["repo"] for e in m["repos"]]
     st = ld.store.read(plan)
     if st.reason:  # the undo of a wave was under way: the first wave not wholly landed
-        k = next((i for i, w in enumerate(waves) if not _all_landed(st.steps, w)), 0)
+        k = next((i for i, w in enumerate(waves) if not _all_landed(st, w)), 0)
         return _stop(ld, m, k, st.reason)
-    if not any(s.get("state") for s in st.steps.values()):
+    if not any(s.state for s in st.steps.values()):
         ld.rt.events.emit(EventKind.change_landing, plan=plan, order=order)
     for k, w in enumerate(waves):
         st = ld.store.read(plan)
         nxt = waves[k + 1] if k + 1 < len(waves) else None
-        if _all_landed(st.steps, w):
+        if _all_landed(st, w):
             # Landed before a kill: soaked too, unless the next wave never started.
-            if nxt is not None and not any(st.steps.get(r) for r in nxt["repos"]):
+            if nxt is not None and all(st.step(r).empty for r in nxt["repos"]):
                 _soak(ld, plan, k, w)
             continue
         ld.rt.events.emit(EventKind.change_wave_landing, plan=plan, wave=w["name"], index=k,
@@ -104,8 +104,8 @@ def commit_waves(ld: Steps, m: Mapping[str, Any]) -> Ended:
     return Ended(CS.landed, None, order, waves=[_wave_doc(w, CS.landed) for w in waves])
 
 
-def _all_landed(steps: dict[str, dict[str, Any]], w: Mapping[str, Any]) -> bool:
-    return all(steps.get(r, {}).get("state") == CS.landed for r in w["repos"])
+def _all_landed(st: ChangeState, w: Mapping[str, Any]) -> bool:
+    return all(st.step(r).state == CS.landed for r in w["repos"])
 
 
 def _soak(ld: Steps, plan: str, k: int, w: Mapping[str, Any]) -> None:

@@ -19,6 +19,8 @@ from coordination.cli.context import Context
 from coordination.cli.render import emit, err_console, esc, json_option, print_json, say, table
 from coordination.errors import ChangeNotReady, LandingFailed
 from coordination.runtime.context import Runtime, get_runtime
+from coordination.status import CHANGE_ENDED
+from coordination.status import ChangeState as CS
 
 
 def _change(obj: Context, plan_id: str) -> tuple[ChangePlan, dict[str, int]]:
@@ -214,7 +216,7 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
     kept(obj, rt, plan_id)
     _audit_landing(obj, rt, result)
     emit(as_json, result, lambda d: _say_landed(plan_id, d))
-    if result["state"] != "landed":
+    if result["state"] != CS.landed:
         raise LandingFailed(f"{plan_id} {result['state']}: {result['reason']}")
 
 
@@ -284,7 +286,7 @@ def _audit_landing(obj: Context, rt: Runtime, result: dict[str, Any],
 
     plan = str(result["plan"])
     steps = rt.changes.read(plan).steps
-    shas = {r: str(s["landed"]) for r, s in steps.items() if s.get("landed")}
+    shas = {r: str(s.landed) for r, s in steps.items() if s.landed}
     store = obj.manager.store
     try:
         store.record_decision(who=audit.who(Path(obj.file).resolve().parent),
@@ -328,7 +330,7 @@ def queue(obj: Context, plan_ids: tuple[str, ...], run: bool, as_json: bool) -> 
         return
     results = run_train(rt, lambda p: _change(obj, p), verify_with_sweep(obj.file))
     for r in results:
-        if r["state"] in ("landed", "reverted", "revert_failed", "partially_landed"):
+        if r["state"] in CHANGE_ENDED:
             kept(obj, rt, str(r["plan"]))
             _audit_landing(obj, rt, r, via="change queue --land")
 
@@ -338,7 +340,7 @@ def queue(obj: Context, plan_ids: tuple[str, ...], run: bool, as_json: bool) -> 
                 + (f" - {esc(r['reason'])}" if r.get("reason") else ""))
 
     emit(as_json, {"results": results, "train": rt.changes.train()}, human)
-    if any(r["state"] != "landed" for r in results):
+    if any(r["state"] != CS.landed for r in results):
         raise SystemExit(1)
 
 

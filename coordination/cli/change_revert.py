@@ -15,6 +15,7 @@ from coordination.cli.context import Context
 from coordination.cli.render import emit, err_console, esc, json_option, print_json, say
 from coordination.errors import LandingFailed, OperationFailed
 from coordination.runtime.context import get_runtime
+from coordination.status import ChangeState as CS
 
 
 @click.command()
@@ -81,7 +82,7 @@ def revert(obj: Context, plan_id: str, dry_run: bool, as_json: bool) -> None:
     emit(as_json, out.document(), lambda d: say(
         f"{esc(plan_id)}: {d['state']}" + (f" - {esc(d['reason'])}" if d["reason"] else "")
         + (f" (reverted: {esc(', '.join(d['reverted']))})" if d["reverted"] else "")))
-    if out.state != "reverted":
+    if out.state != CS.reverted:
         raise LandingFailed(f"{plan_id} {out.state}: {out.reason}")
 
 

@@ -12,6 +12,8 @@ one does not know) round-trips unchanged. The attributes are what the landing ru
                    last started
     TrainDrop      ``dropped``: the candidate set the merge train dropped the change on
     PrepareRecord  ``prepare:<R>``: how the repo's ``prepare:`` last ran in a new worktree
+    StepRecord     ``step:<R>``: where the repo is in the change's last landing or revert
+    LanderRecord   ``lander``: the process landing or reverting the change now
 """
 
 from __future__ import annotations
@@ -184,6 +186,119 @@ class PrepareRecord:
     @classmethod
     def from_json(cls, text: str | None) -> PrepareRecord:
         return cls.of(_document(text))
+
+    def to_json(self) -> str:
+        return json.dumps(self.document)
+
+
+#: A step's states besides the repo states of :class:`coordination.status.ChangeState`
+#: (landing, landed, reverted, revert_failed): a revert under way, and a repo whose
+#: landing step started but never landed (refused).
+REVERTING = "reverting"
+NOT_LANDED = "not_landed"
+#: Who a step written by ``coord change revert`` says it is by (``by``): the landing's
+#: own undo's steps say none, and only this command's are landed again when it fails.
+REVERT_COMMAND = "change revert"
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """A repo's step in the change's last landing or revert (``step:<R>``), written
+    under the repo's lease (:meth:`coordination.runtime.changes.ChangeStore.step`).
+    A field that is no JSON object reads as an empty step (one that says nothing), as
+    one that is no JSON at all always did."""
+
+    #: the step as stored (every field, in the order written)
+    document: dict[str, Any]
+    #: landing | landed | :data:`REVERTING` | reverted | revert_failed |
+    #: :data:`NOT_LANDED`, as stored (None: the step says none)
+    state: str | None = None
+    #: what landed on the repo's base
+    landed: str | None = None
+    #: what the base was under it (a revert's "before")
+    pre: str | None = None
+    #: the base a revert was made over
+    over: str | None = None
+    #: the revert commit
+    revert: str | None = None
+    #: who wrote it (:data:`REVERT_COMMAND`; None: a landing or its own undo)
+    by: str | None = None
+    #: the git identity a revert is by
+    ident: str | None = None
+    why: str | None = None
+    #: a landing again over a refused revert: its commit, and the base it was made over
+    reland: str | None = None
+    reland_over: str | None = None
+    #: landed again over a refused revert
+    relanded: bool | None = None
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> StepRecord:
+        return cls(doc, **{f: doc.get(f) for f in _STEP_FIELDS})
+
+    @classmethod
+    def new(cls, *, state: str | None = None, landed: str | None = None,
+            pre: str | None = None, over: str | None = None, revert: str | None = None,
+            by: str | None = None, ident: str | None = None, why: str | None = None,
+            relanded: bool | None = None) -> StepRecord:
+        """A step to write: the fields given (None: not written), in the one order
+        every step is written in."""
+        given = {"state": state, "landed": landed, "pre": pre, "over": over,
+                 "revert": revert, "by": by, "ident": ident, "why": why, "relanded": relanded}
+        return cls.of({k: v for k, v in given.items() if v is not None})
+
+    @classmethod
+    def from_json(cls, text: str | None) -> StepRecord:
+        return cls.of(_document(text))
+
+    def to_json(self) -> str:
+        return json.dumps(self.document)
+
+    @property
+    def empty(self) -> bool:
+        """It says nothing (none recorded, or a field no JSON object)."""
+        return not self.document
+
+    def but(self, **changes: str | None) -> StepRecord:
+        """This step with ``changes`` (a field it has keeps its place; a new one goes
+        last), everything else as stored."""
+        return StepRecord.of({**self.document, **changes})
+
+    def without(self, *names: str) -> StepRecord:
+        """This step less the fields ``names``."""
+        return StepRecord.of({k: v for k, v in self.document.items() if k not in names})
+
+
+_STEP_FIELDS = ("state", "landed", "pre", "over", "revert", "by", "ident", "why", "reland",
+                "reland_over", "relanded")
+
+
+@dataclass(frozen=True)
+class LanderRecord:
+    """The process landing or reverting the change now (``lander``): written when it
+    starts or carries one on, gone once it ends. One that is no JSON object, or an
+    empty one, reads as none."""
+
+    #: the record as stored (what :func:`coordination.processes.ended` judges)
+    document: dict[str, Any]
+    host: str | None = None
+    pid: int | None = None
+    #: its process's start time, as :func:`coordination.processes.start_time` says it
+    started: str | None = None
+    #: land | revert
+    op: str | None = None
+    at: float | None = None
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> LanderRecord:
+        return cls(doc, doc.get("host"), doc.get("pid"), doc.get("started"), doc.get("op"),
+                   doc.get("at"))
+
+    @classmethod
+    def from_json(cls, text: str | None) -> LanderRecord | None:
+        """None: no lander (or the field is no JSON object, or an empty one)."""
+        doc = _document(text)
+        return cls.of(doc) if doc else None
 
     def to_json(self) -> str:
         return json.dumps(self.document)

@@ -33,11 +33,13 @@ Fields (JSON values unless said):
                     "started", "op": land|revert, "at"}: written when it starts or carries
                     one on, gone once the landing or revert ends (so a record there whose
                     process ended is an interrupted one: ``coord change status``)
-    step:<R>        {"state": landing|landed|reverting|reverted|revert_failed,
-                     "landed": SHA, "revert": SHA, "why"} (written under the repo's lease)
+    step:<R>        {"state": landing|landed|reverting|reverted|revert_failed|not_landed,
+                     "landed": SHA, "pre", "over", "revert": SHA, "by", "ident", "why",
+                     "reland", "reland_over", "relanded"} (written under the repo's lease)
 
-``verify:<TODO>``, ``sweep``, ``dropped`` and ``prepare:<R>`` are read as typed records
-(:mod:`coordination.runtime.change_records`: parsed once here, written back as stored).
+``verify:<TODO>``, ``sweep``, ``dropped``, ``prepare:<R>``, ``step:<R>`` and ``lander``
+are read as typed records (:mod:`coordination.runtime.change_records`: parsed once here,
+written back as stored).
 
 Candidates are written by the worker holding the repo's lease (one writer per
 repo at a time); landing steps by :meth:`ChangeStore.step`, fenced.
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,7 +57,9 @@ import redis
 
 from coordination.keys import Keys
 from coordination.runtime.change_records import (
+    LanderRecord,
     PrepareRecord,
+    StepRecord,
     SweepPointer,
     TrainDrop,
     VerifyRecord,
@@ -65,6 +70,7 @@ from coordination.runtime.scripts import lua
 from coordination.status import CHANGE_ENDED, CHANGE_TRANSITIONS
 from coordination.status import ChangeState as CS
 from coordination.trust import evidence
+from coordination.trust.evidence import EvidenceKind
 from coordination.trust.signing import Policy
 
 
@@ -84,7 +90,7 @@ class ChangeState:
     repos: dict[str, RepoRecord]
     verifies: dict[str, VerifyRecord]
     conflicts: dict[str, str]
-    steps: dict[str, dict[str, Any]]
+    steps: dict[str, StepRecord]
     state: str | None
     reason: str | None
     manifest: str | None
@@ -97,14 +103,17 @@ class ChangeState:
     dropped: TrainDrop | None = None
     #: the sweep pointer (see the module's fields), None: none
     pointer: SweepPointer | None = None
-    #: the process landing or reverting it ({"host", "pid", "started", "op", "at"}),
-    #: None: none is (or one of before 0.5)
-    lander: dict[str, Any] | None = None
+    #: the process landing or reverting it, None: none is (or one of before 0.5)
+    lander: LanderRecord | None = None
     #: repo -> its prepare command's last run
     prepares: dict[str, PrepareRecord] = field(default_factory=dict)
     #: the lander's lease (``Keys.change_lander``) is there: it renewed it within its
     #: TTL (None: not read)
     lander_alive: bool | None = None
+
+    def step(self, repo: str) -> StepRecord:
+        """``repo``'s step in the last landing or revert (an empty one: none)."""
+        return self.steps.get(repo) or StepRecord.of({})
 
 
 #: The change state the merge train leaves a change in when it drops it.
@@ -188,16 +197,15 @@ class ChangeStore:
             elif kind == "conflict":
                 conflicts[name] = v
             elif kind == "step":
-                steps[name] = _loads(v)
+                steps[name] = StepRecord.from_json(v)
             elif kind == "prepare":
                 prepares[name] = PrepareRecord.from_json(v)
         pointer = SweepPointer.from_json(raw.get("sweep"))
-        lander = _loads(raw["lander"]) if raw.get("lander") else None
         return ChangeState(repos, verifies, conflicts, steps, raw.get("state"), raw.get("reason"),
                            raw.get("manifest"), raw.get("manifest_sig"),
                            raw.get("manifest_key_id"), pointer.sweep if pointer else None,
                            TrainDrop.from_json(raw.get("dropped")), pointer,
-                           lander if isinstance(lander, dict) and lander else None,
+                           LanderRecord.from_json(raw.get("lander")),
                            prepares, alive)
 
     def repos(self, plan: str, names: list[str]) -> dict[str, RepoRecord]:
@@ -241,7 +249,7 @@ class ChangeStore:
         A success and a failure alike: the last end of the todo is what it says."""
         body = {"repo": repo, "shas": dict(shas), "ok": bool(ok), "exit_code": exit_code,
                 "reason": reason, "last": last, "sweep": sweep, "run": run, "at": time.time()}
-        rec = VerifyRecord.of(evidence.seal("verify", verify_about(plan, todo, shas, sweep, run),
+        rec = VerifyRecord.of(evidence.seal(EvidenceKind.verify, verify_about(plan, todo, shas, sweep, run),
                                             body, self.signing_keys))
         self.r.hset(self.keys.change(plan), f"verify:{todo}", rec.to_json())
         return rec
@@ -273,7 +281,7 @@ class ChangeStore:
                     for todo in verify:
                         body["verify"][todo] = [sweep_id, int(run)]
                     body["at"] = time.time()
-                    doc = SweepPointer.of(evidence.seal("sweep", pointer_about(plan), body,
+                    doc = SweepPointer.of(evidence.seal(EvidenceKind.sweep, pointer_about(plan), body,
                                                         self.signing_keys))
                     p.multi()
                     p.hset(key, "sweep", doc.to_json())
@@ -285,53 +293,72 @@ class ChangeStore:
 
     def _trusted_pointer(self, plan: str, old: SweepPointer | None) -> SweepPointer:
         """``old`` if its seal holds under this process's keys, else an empty pointer."""
-        if old is None or evidence.refusal("sweep", pointer_about(plan), old.document,
+        if old is None or evidence.refusal(EvidenceKind.sweep, pointer_about(plan), old.document,
                                            Policy(self.signing_keys), "pointer"):
             return SweepPointer.of({})
         return old
 
-    def write_state(self, p: redis.client.Pipeline, plan: str, new: str) -> None:
-        """The one door of a change's stored state: ``new`` queued on the transaction
-        ``p``, once :data:`coordination.status.CHANGE_TRANSITIONS` allows the move from
-        the state stored now (:class:`TransitionRefused` before anything is written)."""
+    def write_state(self, plan: str, new: str,
+                    along: Callable[[redis.client.Pipeline], object]) -> None:
+        """The one door of a change's stored state: ``new``, with what ``along`` queues
+        on the same transaction, once :data:`coordination.status.CHANGE_TRANSITIONS`
+        allows the move from the state stored now (:class:`TransitionRefused` before
+        anything is written). Like a sweep's status (a compare-and-set), the state is
+        checked where it is written: read under WATCH, so a write to the change in
+        between has it read and checked again, and the move checked is the move made.
+        (:meth:`restore` copies a whole newer record of the change: not a move.)"""
         key = self.keys.change(plan)
-        raw = self.r.hget(key, "state")
-        why = refused_move(str(raw) if raw is not None else None, new)
-        if why:
-            raise TransitionRefused(f"change {plan}: {why}")
-        p.hset(key, "state", str(CS(new)))
+        for _ in range(16):
+            with self.r.pipeline(transaction=True) as p:
+                try:
+                    p.watch(key)  # type: ignore[no-untyped-call]
+                    raw = p.hget(key, "state")
+                    why = refused_move(str(raw) if raw is not None else None, new)
+                    if why:
+                        raise TransitionRefused(f"change {plan}: {why}")
+                    p.multi()
+                    p.hset(key, "state", str(CS(new)))
+                    along(p)
+                    p.execute()
+                    return
+                except redis.WatchError:
+                    continue
+        raise redis.WatchError(f"change {plan} kept changing: its state {new} not written")
 
     def drop(self, plan: str, reason: str, shas: dict[str, str]) -> None:
         """The merge train dropped the change: ``failed_verification`` with why, on the
         candidate set ``shas`` (it stays so until a verify todo passes on another set)."""
-        with self.r.pipeline(transaction=True) as p:
-            self.write_state(p, plan, FAILED_VERIFICATION)
-            p.hset(self.keys.change(plan), mapping={"reason": reason,
-                "dropped": json.dumps({"shas": shas, "at": time.time()})})
-            p.execute()
+        key = self.keys.change(plan)
+
+        def why_and_where(p: redis.client.Pipeline) -> None:
+            p.hset(key, mapping={"reason": reason,
+                                 "dropped": json.dumps({"shas": shas, "at": time.time()})})
+
+        self.write_state(plan, FAILED_VERIFICATION, why_and_where)
 
     def begin_landing(self, plan: str, manifest: str, sig: dict[str, str]) -> None:
         """A new landing: its manifest, state ``landing``, the last landing's steps gone."""
         key = self.keys.change(plan)
         old = [f"step:{repo}" for repo in self.read(plan).steps]
-        # MULTI: a reader sees the old landing or the new one, never steps of the old
-        # one under the new manifest.
-        with self.r.pipeline(transaction=True) as p:
+
+        # One transaction: a reader sees the old landing or the new one, never steps of
+        # the old one under the new manifest.
+        def new_manifest(p: redis.client.Pipeline) -> None:
             if old:
                 p.hdel(key, *old)
             p.hdel(key, "reason", "manifest_sig", "manifest_key_id")
             p.hset(key, "manifest", manifest)
-            self.write_state(p, plan, CS.landing)
             for name, value in sig.items():
                 p.hset(key, name, value)
-            p.execute()
+
+        self.write_state(plan, CS.landing, new_manifest)
 
     def end_landing(self, plan: str, state: str, reason: str | None) -> None:
         """The landing's (or revert's) state; one that ended it (:data:`CHANGE_ENDED`)
         forgets its lander too (``landing`` with a reason: its undo is under way)."""
         key = self.keys.change(plan)
-        with self.r.pipeline(transaction=True) as p:
-            self.write_state(p, plan, state)
+
+        def reason_and_end(p: redis.client.Pipeline) -> None:
             if reason:
                 p.hset(key, "reason", reason)
             else:
@@ -340,7 +367,8 @@ class ChangeStore:
                 p.hdel(key, "lander")
                 p.delete(self.keys.change_lander(plan))
                 p.hset(key, "ended_at", repr(time.time()))
-            p.execute()
+
+        self.write_state(plan, state, reason_and_end)
 
     def dump(self, plan: str) -> dict[str, str]:
         """Every field of the change as stored (what is kept beside the catalog)."""
@@ -356,7 +384,7 @@ class ChangeStore:
             try:
                 p.watch(key)  # type: ignore[no-untyped-call]
                 here = p.hmget(key, ["ended_at", "state"])
-                if theirs <= _float(here[0]) or here[1] == "landing":
+                if theirs <= _float(here[0]) or here[1] == CS.landing:
                     return False
                 p.multi()
                 p.delete(key)
@@ -366,7 +394,7 @@ class ChangeStore:
             except redis.WatchError:  # written meanwhile: what is here is newer
                 return False
 
-    def set_lander(self, plan: str, lander: dict[str, Any] | None) -> None:
+    def set_lander(self, plan: str, lander: LanderRecord | None) -> None:
         """The process landing or reverting ``plan`` now (None: nobody), and its lease
         (renewed by :meth:`beat_lander` while it runs)."""
         with self.r.pipeline(transaction=True) as p:
@@ -374,7 +402,7 @@ class ChangeStore:
                 p.hdel(self.keys.change(plan), "lander")
                 p.delete(self.keys.change_lander(plan))
             else:
-                p.hset(self.keys.change(plan), "lander", json.dumps(lander))
+                p.hset(self.keys.change(plan), "lander", lander.to_json())
                 p.set(self.keys.change_lander(plan), "1", px=self.ttl_ms)
             p.execute()
 
@@ -397,11 +425,11 @@ class ChangeStore:
         return Lease(repo=repo, slot=0, token=token, fence=fence, ttl_ms=self.ttl_ms,
                      namespace=self.keys.namespace, extra=tuple(slots[1:]))
 
-    def step(self, plan: str, lease: Lease, repo: str, doc: dict[str, Any]) -> bool:
+    def step(self, plan: str, lease: Lease, repo: str, rec: StepRecord) -> bool:
         """Record a repo's landing step, fenced by ``lease``; False: refused."""
         return bool(lua("change_step")(
             self.r, [self.keys.change(plan), lease.key, self.keys.fence(repo)],
-            [lease.token, lease.fence, f"step:{repo}", json.dumps(doc)]))
+            [lease.token, lease.fence, f"step:{repo}", rec.to_json()]))
 
     # -- the merge train --------------------------------------------------------
     # A sorted set scored by when each change was queued (ZADD NX keeps a change's place):

@@ -31,7 +31,7 @@ import redis
 
 from coordination.keys import Keys
 from coordination.runtime.scripts import lua
-from coordination.trust.evidence import refusal, seal
+from coordination.trust.evidence import EvidenceKind, refusal, seal
 from coordination.trust.signing import Policy
 
 #: Scope kinds: a sweep's, a plan's.
@@ -97,7 +97,7 @@ class ContextStore:
             ) -> list[str]:
         """Store ``value_text`` (JSON) under ``key``; returns the keys evicted for it."""
         body = {"value": value_text, "at": round(time.time(), 3)}
-        record = seal("context", about(scope, key), body, self.policy.keys)
+        record = seal(EvidenceKind.context, about(scope, key), body, self.policy.keys)
         ttl_ms = 0 if not ttl else max(1, int(ttl * 1000))
         got = lua("context_set")(
             self.r, self._script_keys(scope, key),
@@ -123,7 +123,7 @@ class ContextStore:
             record = None
         if not isinstance(record, dict) or not isinstance(record.get("value"), str):
             raise ContextRefused(f"{what}: not a context record (written by hand?)")
-        why = refusal("context", about(scope, key), record, self.policy, what)
+        why = refusal(EvidenceKind.context, about(scope, key), record, self.policy, what)
         if why is not None:
             raise ContextRefused(why)
         return record

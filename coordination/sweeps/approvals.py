@@ -65,7 +65,7 @@ from coordination.sweeps.spec_store import level_index, load_spec
 from coordination.sweeps.votes import ATTEMPTS, Approvers, about, tally, verified, votes_of
 from coordination.trust import sshsig
 from coordination.trust.approvers import START_FIELDS, START_OVER, Starter, starter_of
-from coordination.trust.evidence import policy_of, seal
+from coordination.trust.evidence import EvidenceKind, policy_of, seal
 
 log = logging.getLogger("coord.approvals")
 
@@ -489,7 +489,7 @@ def _vote(rt: Runtime, sweep_id: str, todo_id: str, binding: str, who: str, deci
             raise UsageError(f"the key {proof.fingerprint} proves {', '.join(proof.principals)}"
                              f", not {who}", hint="set COORD_USER to the name your key has in "
                              f"{approvers.allowed}, or sign with {who}'s key")
-    return seal("vote", about(sweep_id, todo_id, binding, who), body, rt.settings.signing_keys)
+    return seal(EvidenceKind.vote, about(sweep_id, todo_id, binding, who), body, rt.settings.signing_keys)
 
 
 def start_proof(rt: Runtime, spec: SweepSpec, sweep_id: str, who: str) -> dict[str, str]:

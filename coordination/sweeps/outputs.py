@@ -34,7 +34,15 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from coordination.trust.evidence import KID, OUTCOME_FIELD, SIG, policy_of, refusal, seal
+from coordination.trust.evidence import (
+    KID,
+    OUTCOME_FIELD,
+    SIG,
+    EvidenceKind,
+    policy_of,
+    refusal,
+    seal,
+)
 
 if TYPE_CHECKING:
     from coordination.runtime.context import Runtime
@@ -88,7 +96,7 @@ def outputs_fields(keys: tuple[str, ...] | list[str], sweep_id: str, todo_id: st
     ``keys[0]`` (None without a key: written in the same step, so a seal of an earlier
     run never stays beside other outputs)."""
     values = {str(k): str(v) for k, v in outputs.items()}
-    sealed = seal("outputs", outputs_about(sweep_id, todo_id, int(run)), {"outputs": values},
+    sealed = seal(EvidenceKind.outputs, outputs_about(sweep_id, todo_id, int(run)), {"outputs": values},
                   keys)
     stamp = {SIG: sealed[SIG], KID: sealed[KID]} if SIG in sealed else None
     return {"outputs": values, SEAL_FIELD: stamp}
@@ -105,7 +113,7 @@ def outputs_refusal(settings: Any, sweep_id: str, todo_id: str,
     record: dict[str, Any] = {"outputs": outputs}
     if isinstance(stamp, Mapping):
         record.update({k: stamp.get(k) for k in (SIG, KID)})
-    why = refusal("outputs", outputs_about(sweep_id, todo_id, outcome_run(checkpoint)),
+    why = refusal(EvidenceKind.outputs, outputs_about(sweep_id, todo_id, outcome_run(checkpoint)),
                   record, policy_of(settings), outputs_what(sweep_id, todo_id))
     if why is None and not isinstance(outputs, Mapping):
         why = f"{outputs_what(sweep_id, todo_id)}: not an object of KEY -> VALUE"

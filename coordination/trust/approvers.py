@@ -27,7 +27,7 @@ from typing import Any
 from coordination.catalog.store import CatalogStore
 from coordination.errors import CoordError
 from coordination.trust import sshsig
-from coordination.trust.evidence import refusal, vote_about
+from coordination.trust.evidence import EvidenceKind, refusal, vote_about
 from coordination.trust.signing import Policy
 
 log = logging.getLogger("coord.approvals")
@@ -183,7 +183,7 @@ def verified(sweep_id: str, todo_id: str, gate: Mapping[str, Any], binding: str,
         if not isinstance(v, dict) or v.get("d") != "approve" or v.get("b") != binding:
             continue  # a rejection ends the gate itself; older bindings' votes are history
         what = f"vote of {who} on gate {todo_id} of sweep {sweep_id}"
-        why = refusal("vote", about(sweep_id, todo_id, binding, who), v, policy, what)
+        why = refusal(EvidenceKind.vote, about(sweep_id, todo_id, binding, who), v, policy, what)
         proven: set[str] = {who}
         ids: set[str] = {f"principal {who}"}
         key: str | None = None

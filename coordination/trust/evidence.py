@@ -44,7 +44,8 @@ VERSION = "v1"
 #: The fields a seal adds to a record.
 SIG, KID = "sig", "kid"
 class EvidenceKind(StrEnum):
-    """The kinds of record sealed; each reader names its own (a str: sealed as it)."""
+    """The kinds of record sealed: every seal and every check names one (sealed as its
+    value, so a record sealed before the kinds were an enum checks the same)."""
 
     verify = "verify"
     vote = "vote"
@@ -65,7 +66,7 @@ def _canonical(value: Any) -> str:
                       default=str)
 
 
-def message(kind: str, about: Mapping[str, Any], body: Mapping[str, Any]) -> bytes:
+def message(kind: EvidenceKind, about: Mapping[str, Any], body: Mapping[str, Any]) -> bytes:
     """The sealed bytes: a header naming the format and the kind, what the record is
     about, and its body (every field but the seal's), as canonical JSON."""
     if kind not in KINDS:
@@ -75,11 +76,11 @@ def message(kind: str, about: Mapping[str, Any], body: Mapping[str, Any]) -> byt
         "utf-8", "surrogatepass")
 
 
-def _mac(key: str, kind: str, about: Mapping[str, Any], body: Mapping[str, Any]) -> str:
+def _mac(key: str, kind: EvidenceKind, about: Mapping[str, Any], body: Mapping[str, Any]) -> str:
     return hmac.new(key.encode(), message(kind, about, body), hashlib.sha256).hexdigest()
 
 
-def seal(kind: str, about: Mapping[str, Any], body: Mapping[str, Any],
+def seal(kind: EvidenceKind, about: Mapping[str, Any], body: Mapping[str, Any],
          keys: tuple[str, ...] | list[str]) -> dict[str, Any]:
     """``body`` with its seal by ``keys[0]`` (unchanged, unsealed, without a key)."""
     out = {k: v for k, v in body.items() if k not in (SIG, KID)}
@@ -89,8 +90,8 @@ def seal(kind: str, about: Mapping[str, Any], body: Mapping[str, Any],
     return out
 
 
-def refusal(kind: str, about: Mapping[str, Any], record: Mapping[str, Any], policy: Policy,
-            what: str) -> str | None:
+def refusal(kind: EvidenceKind, about: Mapping[str, Any], record: Mapping[str, Any],
+            policy: Policy, what: str) -> str | None:
     """None if a reader under ``policy`` may trust ``record`` as ``kind`` evidence about
     ``about``; else why not, naming the record (``what``, e.g. ``verify record of
     TODO-041 in PLAN-004``)."""
@@ -152,7 +153,7 @@ def outcome_stamp(keys: tuple[str, ...] | list[str], sweep_id: str, todo_id: str
     ``run``; None without a key (written so, an older seal never stays beside it)."""
     if not keys:
         return None
-    sealed = seal("outcome", outcome_about(sweep_id, todo_id),
+    sealed = seal(EvidenceKind.outcome, outcome_about(sweep_id, todo_id),
                   outcome_body(status, exit_code, int(run)), keys)
     return {"run": int(run), SIG: sealed[SIG], KID: sealed[KID]}
 
@@ -194,7 +195,7 @@ def outcome_refusal(policy: Policy, sweep_id: str, todo_id: str, cp: Mapping[str
     run = stamp.get("run")
     record = {**outcome_body(cp.get("status"), cp.get("exit_code"), run),
               SIG: stamp.get(SIG), KID: stamp.get(KID)}
-    why = refusal("outcome", outcome_about(sweep_id, todo_id), record, policy, what)
+    why = refusal(EvidenceKind.outcome, outcome_about(sweep_id, todo_id), record, policy, what)
     if why is not None or not stamp.get(SIG) or current_run is None:
         return why
     return _run_refusal(what, run, current_run, last_run, done="sealed",
@@ -301,7 +302,7 @@ def decision_stamp(keys: tuple[str, ...] | list[str], sweep_id: str, todo_id: st
     runs, :func:`spec_digest_of`); None without a key."""
     if not keys:
         return None
-    sealed = seal("decision", decision_about(sweep_id, todo_id),
+    sealed = seal(EvidenceKind.decision, decision_about(sweep_id, todo_id),
                   decision_body(digest, binding, run, approvals, votes), keys)
     return {"run": run, SIG: sealed[SIG], KID: sealed[KID]}
 
@@ -328,7 +329,7 @@ def decision_refusal(policy: Policy, sweep_id: str, todo_id: str, cp: Mapping[st
     approvals = [str(u) for u in cp.get("approvals") or []]
     record = {**decision_body(digest, str(cp.get("binding") or ""), ran_in, approvals, votes),
               SIG: stamped.get(SIG), KID: stamped.get(KID)}
-    why = refusal("decision", decision_about(sweep_id, todo_id), record, policy, name)
+    why = refusal(EvidenceKind.decision, decision_about(sweep_id, todo_id), record, policy, name)
     if why is not None:
         return why
     if not stamped.get(SIG):

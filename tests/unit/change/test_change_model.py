@@ -13,6 +13,7 @@ from coordination.catalog.models import Catalog
 from coordination.change.model import change_of, env_name, landing_order
 from coordination.errors import PlanError
 from coordination.keys import Keys
+from coordination.runtime.change_records import StepRecord
 from coordination.runtime.changes import ChangeStore
 from coordination.trust.signing import Policy, manifest_refusal, sign, sign_manifest
 
@@ -95,12 +96,12 @@ def test_a_landing_step_is_fenced_by_its_repo_lease() -> None:
     s = store()
     first = s.take_lease("api", concurrency=2)
     assert first is not None and s.take_lease("api", concurrency=2) is None  # all slots
-    assert s.step("PLAN-001", first, "api", {"state": "landed"})
+    assert s.step("PLAN-001", first, "api", StepRecord.of({"state": "landed"}))
     s.r.delete(*first.keys)  # expired; another landing takes it over
     second = s.take_lease("api", concurrency=2)
     assert second is not None and second.fence > first.fence
-    assert not s.step("PLAN-001", first, "api", {"state": "reverted"})
-    assert s.read("PLAN-001").steps["api"] == {"state": "landed"}
+    assert not s.step("PLAN-001", first, "api", StepRecord.of({"state": "reverted"}))
+    assert s.read("PLAN-001").steps["api"] == StepRecord.of({"state": "landed"})
 
 
 def test_a_manifest_is_signed_for_its_plan_only() -> None:

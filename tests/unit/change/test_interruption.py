@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from coordination.change.reading import interruption
+from coordination.runtime.change_records import LanderRecord, StepRecord
 from coordination.runtime.changes import ChangeState
 from coordination.processes import this_process
 
@@ -19,7 +20,9 @@ pytestmark = pytest.mark.timeout(30)
 
 def state(st: str | None, lander: dict[str, Any] | None,
           steps: dict[str, dict[str, Any]] | None = None) -> ChangeState:
-    return ChangeState({}, {}, {}, steps or {}, st, None, None, None, None, lander=lander)
+    return ChangeState({}, {}, {}, {r: StepRecord.of(s) for r, s in (steps or {}).items()}, st,
+                       None, None, None, None,
+                       lander=LanderRecord.of(lander) if lander else None)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +66,7 @@ def test_a_lander_on_another_host_is_interrupted_once_its_lease_expired(rt: Any)
     store = rt.changes
     elsewhere = {"host": "elsewhere", "pid": 4242, "started": "", "op": "land", "at": 0}
     store.begin_landing("PLAN-001", "{}", {})
-    store.set_lander("PLAN-001", elsewhere)
+    store.set_lander("PLAN-001", LanderRecord.of(elsewhere))
     st = store.read("PLAN-001")
     assert st.lander_alive is True and interruption("PLAN-001", st) is None
     store.beat_lander("PLAN-001")

@@ -10,7 +10,9 @@ import pytest
 
 from coordination.keys import Keys
 from coordination.runtime.change_records import (
+    LanderRecord,
     PrepareRecord,
+    StepRecord,
     SweepPointer,
     TrainDrop,
     VerifyRecord,
@@ -50,6 +52,28 @@ UNSIGNED = {
 #: ... and a repo's prepare command's last run.
 PREPARE = ('{"command": "make", "ok": false, "exit_code": 3, "output": "no C compiler found\\n", '
            '"worktree": "/wt/core", "at": 1764100000.25}')
+#: ... every shape of a repo's step the landing and ``change revert`` wrote before steps
+#: were typed (name -> the field's text), ...
+STEPS = {
+    "landing": '{"state": "landing"}',
+    "landed": '{"state": "landed", "landed": "c1"}',
+    "not_landed": '{"state": "not_landed", "why": "api: push refused"}',
+    "undo_reverting": '{"state": "reverting", "landed": "c1", "revert": "r1"}',
+    "undo_reverted": '{"state": "reverted", "landed": "c1", "revert": "r1"}',
+    "undo_failed": '{"state": "revert_failed", "landed": "c1", "revert": "r1", '
+                   '"why": "origin/main moved on to 0123456789ab"}',
+    "untrusted": '{"state": "revert_failed", "landed": "c1", "why": "api: core.hooksPath is set"}',
+    "reverting": '{"state": "reverting", "landed": "c1", "pre": "b1", "over": "h1", '
+                 '"revert": "r2", "by": "change revert", "ident": "Forge <forge@example.com>"}',
+    "reverted": '{"state": "reverted", "landed": "c1", "pre": "b1", "over": "h1", "revert": '
+                '"r2", "by": "change revert", "why": "already taken out of origin/main at h1"}',
+    "refused": '{"state": "landed", "landed": "c1", "pre": "b1", "why": "revert refused: no"}',
+    "relanding": '{"state": "landing", "landed": "c1", "pre": "b1", "over": "h1", "revert": '
+                 '"r2", "by": "change revert", "reland": "c2", "reland_over": "r2"}',
+    "relanded": '{"state": "landed", "landed": "c2", "pre": "r2", "relanded": true}',
+}
+#: ... and the process landing a change.
+LANDER = '{"host": "build-1", "pid": 4242, "started": "123456", "op": "land", "at": 1764100000.25}'
 
 
 def test_a_verify_record_round_trips_and_says_what_it_holds() -> None:
@@ -128,3 +152,87 @@ def test_the_store_writes_the_bytes_it_wrote_before_and_reads_them_typed(
                            for t, v in SIGNED.items() if t.startswith("verify:")}
     assert st.pointer == SweepPointer.from_json(SIGNED["sweep"]) and st.sweep == "s-1"
     assert st.dropped == TrainDrop.from_json(SIGNED["dropped"])
+
+
+def test_a_step_round_trips_and_says_what_it_holds() -> None:
+    for text in STEPS.values():
+        assert StepRecord.from_json(text).to_json() == text
+    step = StepRecord.from_json(STEPS["reverting"])
+    assert (step.state, step.landed, step.pre, step.over, step.revert, step.by, step.ident,
+            step.why, step.reland, step.relanded) == (
+        "reverting", "c1", "b1", "h1", "r2", "change revert", "Forge <forge@example.com>",
+        None, None, None)
+    again = StepRecord.from_json(STEPS["relanding"])
+    assert (again.state, again.reland, again.reland_over) == ("landing", "c2", "r2")
+    assert StepRecord.from_json(STEPS["relanded"]).relanded is True
+    assert not step.empty
+
+
+@pytest.mark.parametrize("name,fields", [
+    ("landing", {"state": "landing"}),
+    ("landed", {"state": "landed", "landed": "c1"}),
+    ("not_landed", {"state": "not_landed", "why": "api: push refused"}),
+    ("undo_reverting", {"state": "reverting", "landed": "c1", "revert": "r1"}),
+    ("undo_failed", {"state": "revert_failed", "landed": "c1", "revert": "r1",
+                     "why": "origin/main moved on to 0123456789ab"}),
+    ("reverting", {"by": "change revert", "ident": "Forge <forge@example.com>", "pre": "b1",
+                   "over": "h1", "revert": "r2", "landed": "c1", "state": "reverting"}),
+    ("reverted", {"why": "already taken out of origin/main at h1", "state": "reverted",
+                  "landed": "c1", "pre": "b1", "over": "h1", "revert": "r2",
+                  "by": "change revert"}),
+    ("refused", {"state": "landed", "landed": "c1", "pre": "b1", "why": "revert refused: no"}),
+    ("relanded", {"relanded": True, "state": "landed", "landed": "c2", "pre": "r2"}),
+])
+def test_a_new_step_is_written_as_before(name: str, fields: dict[str, str | bool]) -> None:
+    """The fields of a step written anew come in the one order they always were written
+    in, whatever order they are given in."""
+    assert StepRecord.new(**fields).to_json() == STEPS[name]
+
+
+def test_a_step_changed_keeps_its_fields_in_place() -> None:
+    reverted = StepRecord.from_json(STEPS["reverted"]).without("why")
+    relanding = reverted.but(state="landing", reland="c2", reland_over="r2")
+    assert relanding.to_json() == STEPS["relanding"]
+    assert relanding.without("reland", "reland_over").but(state="reverted").to_json() == (
+        '{"state": "reverted", "landed": "c1", "pre": "b1", "over": "h1", "revert": "r2", '
+        '"by": "change revert"}')
+    failed = StepRecord.from_json(STEPS["landed"]).but(state="revert_failed", why="untrusted")
+    assert failed.to_json() == '{"state": "revert_failed", "landed": "c1", "why": "untrusted"}'
+
+
+@pytest.mark.parametrize("text", [None, "", "{not json", "[1, 2]", '"landed"', "{}"])
+def test_a_step_that_is_no_json_object_says_nothing(text: str | None) -> None:
+    step = StepRecord.from_json(text)
+    assert step.empty and step.state is None and step.landed is None
+
+
+def test_a_lander_round_trips_and_an_unreadable_one_is_none() -> None:
+    lander = LanderRecord.from_json(LANDER)
+    assert lander is not None and lander.to_json() == LANDER
+    assert (lander.host, lander.pid, lander.started, lander.op, lander.at) == (
+        "build-1", 4242, "123456", "land", AT)
+    for text in (None, "", "{}", "{not json", "[1]", '"build-1"'):
+        assert LanderRecord.from_json(text) is None
+
+
+def test_the_store_writes_steps_and_its_lander_as_before_and_reads_them_typed() -> None:
+    r = fakeredis.FakeRedis(decode_responses=True)
+    keys = Keys("coord")
+    store = ChangeStore(r, keys, 30)
+    lease = store.take_lease("api", 1)
+    assert lease is not None
+    for name, text in STEPS.items():
+        assert store.step("PLAN-001", lease, name, StepRecord.from_json(text))
+    store.set_lander("PLAN-001", LanderRecord.from_json(LANDER))
+    stored = r.hgetall(keys.change("PLAN-001"))
+    assert {f.removeprefix("step:"): v for f, v in stored.items() if f.startswith("step:")} \
+        == STEPS
+    assert stored["lander"] == LANDER
+    r.hset(keys.change("PLAN-001"), "step:garbled", "{not json")
+    st = store.read("PLAN-001")
+    assert st.steps == {**{n: StepRecord.from_json(t) for n, t in STEPS.items()},
+                        "garbled": StepRecord.of({})}
+    assert st.step("reverted").by == "change revert" and st.step("nowhere").empty
+    assert st.lander == LanderRecord.from_json(LANDER)
+    store.set_lander("PLAN-001", None)
+    assert store.read("PLAN-001").lander is None

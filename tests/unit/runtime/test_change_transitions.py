@@ -83,6 +83,24 @@ def test_write_state_refuses_before_writing(rt: Runtime) -> None:
     assert rt.changes.read(PLAN).state == FAILED_VERIFICATION
 
 
+def test_a_state_written_meanwhile_is_checked_again(rt: Runtime) -> None:
+    """As a sweep's status is a compare-and-set, the state a move is checked from is the
+    state it replaces: one another process writes between the check and the write has
+    the move checked again (here refused, and what it wrote stays)."""
+    rt.changes.begin_landing(PLAN, "{}", {})
+    rt.changes.end_landing(PLAN, CS.reverted, "undone")
+    queued: list[int] = []
+
+    def meanwhile(p: object) -> None:
+        if not queued:  # the train drops it, from another connection
+            rt.redis.hset(rt.keys.change(PLAN), "state", str(FAILED_VERIFICATION))
+        queued.append(1)
+
+    with pytest.raises(TransitionRefused, match="from failed_verification to landed"):
+        rt.changes.write_state(PLAN, CS.landed, meanwhile)  # reverted -> landed: allowed
+    assert queued == [1] and rt.changes.read(PLAN).state == FAILED_VERIFICATION
+
+
 def _state_writes(path: Path) -> list[tuple[str, int]]:
     """(function, line) of each call in ``path`` that writes a field named ``state``
     (``hset(key, "state", ...)`` or ``hset(key, mapping={"state": ...})``)."""

@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from coordination.catalog.store import CatalogStore
 from coordination.change.reading import status_document
+from coordination.runtime.change_records import StepRecord
 from coordination.runtime.changes import RepoRecord
 from coordination.runtime.context import Runtime
 from coordination.ui.app import create_app
@@ -61,7 +62,8 @@ def land(rt: Runtime) -> None:
     for repo, sha in SHA.items():
         lease = rt.changes.take_lease(repo, 1)
         assert lease is not None
-        assert rt.changes.step(PLAN, lease, repo, {"state": "landed", "landed": sha})
+        assert rt.changes.step(PLAN, lease, repo, StepRecord.of({"state": "landed",
+                                                                 "landed": sha}))
     rt.changes.end_landing(PLAN, "landed", None)
 
 
