@@ -385,6 +385,45 @@ def remote_refusal(repo: str, checkout: str | Path, remote: str, url: str | None
     return None
 
 
+#: The keys of a repository's own config that rewrite a remote's URL where git reads it
+#: (``git ls-remote --get-url``, a fetch): ``url.<base>.insteadOf``.
+REWRITE_KEY = "url.*.insteadof"
+
+
+def rewrite_refusal(repo: str, checkout: str | Path, remote: str) -> str | None:
+    """Why coord must not read or fetch ``remote`` where ``checkout``'s own git config
+    sends it: a ``url.<base>.insteadOf`` there (a file a todo can write) rewrites the
+    URL the remote names (``remote.REMOTE.url``, else ``remote`` itself as a path or
+    URL) into another, outside the repository. None: no such rule in its own config (no
+    process: the files are read first), or one that leaves this remote's URL as it is.
+    A rewrite given in coord's own environment (``GIT_CONFIG_COUNT``) is the operator's,
+    and is not the repository's to answer for."""
+    try:
+        rules = [(k, f) for k, f in gitsafe.local_keys(checkout)
+                 if fnmatch.fnmatchcase(k.lower(), REWRITE_KEY)]
+    except gitsafe.GitRefused as exc:
+        return f"{repo}: its own git config cannot be read ({exc.message})"
+    if not rules:
+        return None
+    named = run(checkout, "config", "--null", "--get-all", f"remote.{remote}.url")
+    written = next((v for v in named.stdout.split("\0") if v), remote) \
+        if named.returncode == 0 else remote
+    try:
+        read = git(checkout, "ls-remote", "--get-url", "--end-of-options", remote)
+    except GitError as exc:
+        return f"{repo}: the URL of its remote {remote} cannot be read in {checkout} ({exc})"
+    if read == written:
+        return None
+    key, origin = rules[0]
+    more = f" (and {len(rules) - 1} more such rules)" if len(rules) > 1 else ""
+    return (f"{repo}: its own git config rewrites the URL of its remote {remote}, {written}, "
+            f"into {read} ({key} in {origin}{more}): coord reads and fetches a remote only "
+            f"at the URL it names, never where a repository's config sends it (a todo may "
+            f"have written the rule); remove it (git -C {checkout} config --unset-all "
+            f"{key}), or point the remote at the URL you mean (git -C {checkout} remote "
+            f"set-url {remote} URL)")
+
+
 def untrusted_git(repo: str, checkout: str | Path, *dirs: str | Path,
                   remote: str | None = None, url: str | None = None,
                   trusted: bool = False) -> str | None:

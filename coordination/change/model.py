@@ -44,7 +44,8 @@ class TodoChange(TypedDict):
     repos: dict[str, list[str]]
     #: repo -> its ``prepare:`` command (run once in each new worktree of it), if any
     prepare: NotRequired[dict[str, str]]
-    #: repo -> its catalog ``url:``, if any (where the freshness anchor may be pushed)
+    #: repo -> its catalog ``url:``, if any (the only URL its worktree is fetched from,
+    #: and where the freshness anchor may be pushed)
     urls: NotRequired[dict[str, str]]
 
 

@@ -8,7 +8,10 @@ the web view reads it on every page): a remote that is a repository on this mach
 path, a ``file://`` URL, or a remote whose ``url`` is one, as the checkout's git config
 says it plainly) is read from the remote's own files, no process; any other is asked
 only when the caller says so (``coord change status --ask-remotes``), else reported
-*not checked*, never assumed unchanged.
+*not checked*, never assumed unchanged. A remote whose URL the checkout's own git
+config rewrites (``url.<base>.insteadOf``: a file a todo can write) is neither read
+nor asked where the rule sends it: *not checked*, naming the rule and how to remove it
+(:func:`coordination.change.git.rewrite_refusal`).
 """
 
 from __future__ import annotations
@@ -138,7 +141,10 @@ def read_base(t: Target, *, ask: bool) -> Base:
     if url == NO_REMOTE and not (checkout / t.remote).exists():
         return Base(None, False, f"not checked: {t.checkout} has no remote {t.remote}")
     if url is None or url == NO_REMOTE:
-        try:  # git's own reading of the remote's URL (insteadOf and all): a local process
+        rewritten = g.rewrite_refusal(t.repo, t.checkout, t.remote)
+        if rewritten:  # the repo's own config would have coord read elsewhere
+            return Base(None, False, f"not checked: {rewritten}")
+        try:  # git's own reading of the remote's URL: a local process
             url = g.git(checkout, "ls-remote", "--get-url", "--end-of-options", t.remote)
         except g.GitError:
             url = None

@@ -73,7 +73,8 @@ def _worktree(store: ChangeStore, tc: TodoChange, repo: str, checkout: str,
     """The repo's worktree (made if need be) and its candidate; recorded when new
     (``known``: its record)."""
     _, base, remote = tc["repos"][repo]
-    wt = worktrees.ensure(checkout, tc["branch"], base, remote)
+    wt = worktrees.ensure(checkout, tc["branch"], base, remote, repo=repo,
+                          url=tc.get("urls", {}).get(repo))
     if wt.created:  # a new worktree: prepared by nothing yet
         _marker(wt.path).unlink(missing_ok=True)
     sha = g.head(wt.path)

@@ -60,9 +60,16 @@ def _locked(directory: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def ensure(checkout: str | Path, branch: str, base: str, remote: str) -> Worktree:
+def ensure(checkout: str | Path, branch: str, base: str, remote: str, *,
+           repo: str | None = None, url: str | None = None) -> Worktree:
     """The worktree of ``branch`` in ``checkout``: created from ``remote``'s ``base``
-    (fetched now) if it does not exist yet, else the one there is."""
+    (fetched now) if it does not exist yet, else the one there is. ``url``: where the
+    catalog says the repo ``repo`` is (``url:``); the fetch that creates the worktree
+    is refused (:class:`~coordination.change.git.GitError`, nothing fetched) when
+    ``remote`` there names another URL (:func:`~coordination.change.git.remote_refusal`,
+    as for every fetch of a change) or the checkout's own config rewrites it into
+    another (:func:`~coordination.change.git.rewrite_refusal`: this fetch obeys the
+    repository's config, so the allow-list does not refuse the rule for it)."""
     if not Path(checkout).is_dir():
         raise g.GitError(["-C", str(checkout)], 128,
                          f"checkout {checkout} does not exist (clone the repo there)")
@@ -74,7 +81,9 @@ def ensure(checkout: str | Path, branch: str, base: str, remote: str) -> Worktre
             return Worktree(str(wt), branch, fork, created=False)
         # --force: a worktree of ours whose directory was deleted is still registered
         # (no `git worktree prune`: that would drop the user's own missing worktrees too).
-        # (a todo's run: the repo's own config is the todos' world, as their commands are)
+        # (a todo's run: the repo's own config is the todos' world, as their commands are;
+        # not where its remote is, when the catalog says it)
+        _check_remote(checkout, remote, repo or str(checkout), url)
         base_sha = g.fetch(checkout, remote, base, hooks=True)
         if g.ok(checkout, "show-ref", "--verify", "--quiet", f"refs/heads/{branch}"):
             # The branch outlived its worktree (removed by hand): carry on with it.
@@ -84,6 +93,18 @@ def ensure(checkout: str | Path, branch: str, base: str, remote: str) -> Worktre
         g.git(checkout, "worktree", "add", "--quiet", "--force", "--no-track", "-b", branch,
               str(wt), base_sha)
         return Worktree(str(wt), branch, base_sha, created=True)
+
+
+def _check_remote(checkout: str | Path, remote: str, repo: str, url: str | None) -> None:
+    """Raise :class:`~coordination.change.git.GitError` (nothing fetched) when the
+    catalog says ``repo`` is at ``url`` and fetching ``remote`` in ``checkout`` would
+    read another URL (see :func:`ensure`); nothing to check without ``url``."""
+    if url is None:
+        return
+    why = (g.remote_refusal(repo, checkout, remote, url, checkout)
+           or g.rewrite_refusal(repo, checkout, remote))
+    if why:
+        raise g.GitError(["fetch", remote], 1, why)
 
 
 def identity_env(repo: str | Path) -> dict[str, str]:

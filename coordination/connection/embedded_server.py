@@ -53,6 +53,10 @@ Stopping: memberships, not heartbeats
       server goes away (a new server gets a new watchdog), and a joiner that finds no
       watchdog starts one. The server's pid is the starter's child: a daemon thread
       reaps it, so it never lingers as a zombie.
+    - A server whose directory was removed under it (the catalog's folder deleted, a
+      temporary directory cleaned up) is stopped by the same two rules without the
+      flock: there is no lock file left to take, and no server can start on the files
+      it had.
 
     Nothing is written to Redis's keyspace: names of connections only, all under the
     ``coord-embedded:`` prefix, which no namespace of :class:`coordination.keys.Keys`
@@ -278,7 +282,7 @@ def release(url: str) -> None:
         if member is None or member.pid != os.getpid():
             return
         try:
-            with _flock(member.directory / LOCKFILE):
+            with _flock(member.directory / LOCKFILE, orphan_ok=True):
                 try:
                     me = int(member.client.client_id())
                     others = [c for c in _member_clients(member.client) if int(c["id"]) != me]
@@ -590,9 +594,21 @@ def _wait_gone(pid: int, timeout: float) -> bool:
 
 
 @contextmanager
-def _flock(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-    """An exclusive ``flock`` on ``path``, waited for until ``timeout``."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+def _flock(path: Path, timeout: float = LOCK_TIMEOUT, *,
+           orphan_ok: bool = False) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path``, waited for until ``timeout``. ``orphan_ok``:
+    when ``path``'s directory is gone (the server directory removed under a running
+    server, with the catalog's folder), nothing is locked: no server can start on the
+    files it had, and whoever leaves or watches the server may still stop it (else it
+    would run on for ever, with no lock file to take)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        if not orphan_ok or path.parent.exists():
+            raise
+        log.warning("%s is gone: stopping its server without the lock", path.parent)
+        yield
+        return
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -686,7 +702,7 @@ def watchdog(directory: Path, sock: Path, idle_timeout: float, run_id: str) -> N
             elif idle_since is None:
                 idle_since = now
             elif now - idle_since >= idle_timeout:
-                with _flock(directory / LOCKFILE):
+                with _flock(directory / LOCKFILE, orphan_ok=True):
                     if not _member_clients(client):
                         log.info("no coord process used %s for %.1f s: shutting it down",
                                  sock, idle_timeout)

@@ -32,10 +32,9 @@ from tests.integration.landing import (
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
-def swept(c: Cluster, with_urls: bool = False) -> tuple[Repos, Path]:
-    """The change's repos, its catalog (naming each repo's URL, as `coord init` writes
-    it, when ``with_urls``), a worker and a sweep that ran it: the repos and api's
-    worktree (where a todo writes into the checkout's shared git config)."""
+def change_repos(c: Cluster, with_urls: bool = False) -> Repos:
+    """The change's repos and its catalog (naming each repo's URL, as `coord init`
+    writes it, when ``with_urls``)."""
     repos: Repos = make_repos(c.root, NAMES)
     write_catalog(c, broken=False)
     if with_urls:
@@ -44,6 +43,13 @@ def swept(c: Cluster, with_urls: bool = False) -> tuple[Repos, Path]:
             text = text.replace(f"path: checkouts/{n}}}",
                                 f"path: checkouts/{n}, url: {repos.remote(n)}}}")
         c.eco.write_text(text)
+    return repos
+
+
+def swept(c: Cluster, with_urls: bool = False) -> tuple[Repos, Path]:
+    """:func:`change_repos`, a worker and a sweep that ran the change: the repos and
+    api's worktree (where a todo writes into the checkout's shared git config)."""
+    repos = change_repos(c, with_urls)
     start(c)
     sweep(c, expect=0)
     return repos, Path(status(c)["repos"]["api"]["worktree"])
@@ -238,3 +244,48 @@ def test_a_todo_cannot_send_a_landing_or_a_revert_to_another_remote_url(
     assert res.returncode == 1 and str(elsewhere) in res.stdout, (res.stdout, res.stderr)
     assert json.loads(res.stdout)["state"] == "landed"
     assert {n: repos.remote_head(n) for n in NAMES} == landed and nothing_elsewhere()
+
+
+@pytest.mark.parametrize("how", ["set-url", "insteadOf"])
+def test_a_change_worktree_is_never_fetched_from_another_remote_url(
+        cluster: Cluster, how: str) -> None:
+    """The fetch that makes a repo's worktree of the change (its first todo's run) goes
+    only to the catalog's ``url:``: a checkout whose remote names another URL
+    (``set-url``), or whose own config rewrites it into another (``insteadOf``), fails
+    that todo naming the URL and the fix, and nothing is fetched from there; put back,
+    the worktree is made from the real remote."""
+    c = cluster
+    repos = change_repos(c, with_urls=True)
+    real = str(repos.remote("api"))
+    elsewhere = c.root / "elsewhere.git"  # a copy of it, one commit ahead
+    git(c.root, "clone", "--quiet", "--bare", real, str(elsewhere))
+    other = c.root / "elsewhere-clone"
+    git(c.root, "clone", "--quiet", str(elsewhere), str(other))
+    git(other, "commit", "--quiet", "--allow-empty", "-m", "not the real remote's")
+    git(other, "push", "--quiet", "origin", "main")
+    ahead = git(elsewhere, "rev-parse", "refs/heads/main")
+    checkout = repos.checkout("api")
+    if how == "set-url":
+        git(checkout, "remote", "set-url", "origin", str(elsewhere))
+        said, fix = f"its remote origin points at {elsewhere}", "remote set-url origin"
+    else:
+        git(checkout, "config", f"url.{elsewhere}.insteadOf", real)
+        said = f"its own git config rewrites the URL of its remote origin, {real}, into {elsewhere}"
+        fix = f"config --unset-all url.{elsewhere}.insteadof"
+    start(c)
+    sid = sweep(c, 1)
+    doc = c.cli_json("sweep", "status", sid)
+    reason = " ".join(str(doc["todos"]["TODO-003"].get("reason")).split())
+    assert said in reason and fix in reason, reason
+    assert doc["todos"]["TODO-003"]["status"] == "failed", doc["todos"]["TODO-003"]
+    assert ahead not in git(checkout, "for-each-ref"), "fetched from the other URL"
+    assert not status(c)["repos"].get("api", {}).get("worktree")
+
+    if how == "set-url":
+        git(checkout, "remote", "set-url", "origin", real)
+    else:
+        git(checkout, "config", "--unset-all", f"url.{elsewhere}.insteadOf")
+    sweep(c, 0)
+    wt = Path(status(c)["repos"]["api"]["worktree"])
+    assert git(wt, "merge-base", "HEAD", repos.remote_head("api")) == repos.remote_head("api")
+    assert ahead not in git(checkout, "for-each-ref")

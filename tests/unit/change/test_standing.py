@@ -1,6 +1,7 @@
 """A repo's base on its remote as `change status` reads it (coord.change.standing): a
 remote on this machine from its own files, no git process; a network remote only when
-asked, else said not checked; URL rewriting in a config: git is asked. Real git."""
+asked, else said not checked; URL rewriting in the repository's own config: not
+followed, not checked; in coord's own environment: git is asked. Real git."""
 
 from __future__ import annotations
 
@@ -65,9 +66,39 @@ def test_a_network_remote_is_not_asked_unless_said(
     assert "not asked" in got.how and "--ask-remotes" in got.how
 
 
-def test_url_rewriting_is_left_to_git(clone: Path, tmp_path: Path) -> None:
+def test_url_rewriting_in_the_repos_own_config_is_not_followed(
+        clone: Path, tmp_path: Path) -> None:
+    """A rule in the checkout's own config (a file a todo can write) would have coord
+    read a repository outside it: not checked, naming the rule and how to remove it."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    run(tmp_path, "clone", "-q", "--bare", str(tmp_path / "remotes" / "api.git"),
+        str(elsewhere / "api.git"))
+    for url, rule in (("mirror:api.git", "mirror:"), (f"{tmp_path}/remotes/api.git",
+                                                      f"{tmp_path}/remotes/")):
+        run(clone, "remote", "set-url", "origin", url)
+        run(clone, "config", f"url.{elsewhere}/.insteadOf", rule)
+        for ask in (False, True):
+            got = standing.read_base(Target("api", str(clone), "main", "origin"), ask=ask)
+            assert not got.checked and got.sha is None, (url, got)
+            assert got.how.startswith("not checked: api: its own git config rewrites"), got.how
+            assert f"url.{elsewhere}/.insteadof" in got.how and url in got.how, got.how
+            assert f"git -C {clone} config --unset-all url.{elsewhere}/.insteadof" in got.how
+        run(clone, "config", "--unset-all", f"url.{elsewhere}/.insteadOf")
+    # a rule that leaves this remote's URL as it is refuses nothing
+    run(clone, "config", f"url.{elsewhere}/.insteadOf", "other:")
+    moved = run(tmp_path / "remotes" / "api.git", "rev-parse", "main")
+    got = standing.read_base(Target("api", str(clone), "main", "origin"), ask=False)
+    assert got == standing.Base(moved, True, "files")
+
+
+def test_url_rewriting_given_in_coords_environment_is_left_to_git(
+        clone: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator's rewriting (coord's own environment) is theirs, and followed."""
     run(clone, "remote", "set-url", "origin", "mirror:api.git")
-    run(clone, "config", f"url.{tmp_path}/remotes/.insteadOf", "mirror:")
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", f"url.{tmp_path}/remotes/.insteadOf")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "mirror:")
     moved = run(tmp_path / "remotes" / "api.git", "rev-parse", "main")
     got = standing.read_base(Target("api", str(clone), "main", "origin"), ask=False)
     assert got == standing.Base(moved, True, "files")

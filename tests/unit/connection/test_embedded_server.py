@@ -28,6 +28,8 @@ import redis
 
 from coordination.connection import embedded_server as es
 from coordination.processes import alive
+from tests.unit.support.catalogs import write_repo_a_catalog
+from tests.unit.support.cli import coord
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -394,6 +396,52 @@ def test_the_watchdog_stops_the_server_after_a_member_is_killed(servers: Servers
     assert alive(m.pid)
     wait_for(lambda: gone(catalog), timeout=20, what="the watchdog to stop the server")
     assert client(servers.ensure(catalog)).get("kept") == "1"
+
+
+@pytest.mark.parametrize("how", ["killed", "exits"])
+def test_a_server_whose_folder_was_removed_is_still_stopped(servers: Servers, tmp_path: Path,
+                                                            how: str) -> None:
+    """The catalog's folder deleted while its server runs (a temporary directory cleaned
+    up): the last member's exit stops the server, and so does the watchdog once a killed
+    member is gone, though the lock file went with the folder."""
+    catalog = tmp_path / "folder" / "eco.yaml"
+    catalog.parent.mkdir()
+    m = servers.member(catalog, idle_timeout=0.5)
+    assert m.pid is not None
+    wait_for(lambda: any(c.get("name") == es.WATCHDOG_NAME
+                         for c in client(m.url).client_list()), what="the watchdog")
+    shutil.rmtree(catalog.parent)
+    if how == "killed":
+        m.proc.kill()  # SIGKILL: no release, no atexit
+    else:
+        m.send("exit")  # the exit releases
+    m.proc.wait(20)
+    wait_for(lambda: not alive(m.pid), timeout=20, what="the server to stop")
+
+
+def test_a_refused_start_leaves_the_server_as_it_found_it(servers: Servers,
+                                                          tmp_path: Path) -> None:
+    """`coord plan sweep` refused after it started or joined the catalog's server
+    (COORD_REQUIRE_APPROVERS=1 and a gate with self-declared approvers): a server that
+    was not running is not running after it; one another process uses runs on."""
+    (tmp_path / "a").mkdir()
+    eco = write_repo_a_catalog(
+        tmp_path, '    - {id: TODO-001, task: t, repo: a, plan: PLAN-001, run: "true"}\n'
+                  '    - {id: TODO-002, task: ok, repo: a, plan: PLAN-001, gate: {approvals: 2}, '
+                  'blocked_by: [TODO-001]}\n')
+    servers.dirs.append(es.server_dir(eco))
+
+    def refused() -> None:
+        r = coord(eco, "plan", "sweep", "PLAN-001", env={"COORD_REQUIRE_APPROVERS": "1"})
+        assert r.returncode == 2 and "COORD_REQUIRE_APPROVERS=1" in r.stderr, r.stderr
+
+    refused()
+    assert es.server_pid(eco) is None and gone(eco)
+    m = servers.member(eco)
+    refused()
+    assert es.server_pid(eco) == m.pid and client(m.url).ping()
+    m.release()
+    assert gone(eco)
 
 
 def test_release_in_a_forked_child_leaves_the_parent_a_member(servers: Servers,
