@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import os
 import re
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from coordination.errors import SettingsError
 from coordination.redis_url import client_url, url_problem
-from coordination.settings_core import namespace_problem
+from coordination.settings_core import ENV_PREFIX, from_environment, namespace_problem
 _LABEL = r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?"
 _UI_HOST_RE = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")
 
@@ -45,20 +43,6 @@ def _ui_host(name: str) -> str:
                              "'*.example.com' for subdomains, never '*')") from None
         return name
     return f"[{ip}]" if ip.version == 6 else str(ip)
-
-
-#: The prefix of every setting's variable: field ``lease_ttl`` is ``COORD_LEASE_TTL``.
-ENV_PREFIX = "COORD_"
-
-
-def from_environment(fields: Iterable[str], environ: Mapping[str, str] | None = None
-                     ) -> dict[str, str]:
-    """Each of ``fields`` that the environment sets, as the text it holds: the variable
-    ``COORD_<FIELD>`` in any case; of one set in two cases, the later one."""
-    env = {name.lower(): value for name, value in
-           (os.environ if environ is None else environ).items()}
-    prefix = ENV_PREFIX.lower()
-    return {f: env[prefix + f] for f in fields if prefix + f in env}
 
 
 class Settings(BaseModel):

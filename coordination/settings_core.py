@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,18 @@ NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _TRUE = frozenset({"1", "true", "yes", "on", "t", "y"})
 _FALSE = frozenset({"0", "false", "no", "off", "f", "n"})
 _PREFIX = "coord_"
+#: The prefix of every setting's variable: field ``lease_ttl`` is ``COORD_LEASE_TTL``.
+ENV_PREFIX = "COORD_"
+
+
+def from_environment(fields: Iterable[str], environ: Mapping[str, str] | None = None
+                     ) -> dict[str, str]:
+    """Each of ``fields`` that the environment sets, as the text it holds, as
+    :class:`coordination.settings.Settings` reads it: the variable ``COORD_<FIELD>`` in
+    any case; of one set in two cases, the later one."""
+    env = {name.lower(): value for name, value in
+           (os.environ if environ is None else environ).items()}
+    return {f: env[_PREFIX + f] for f in fields if _PREFIX + f in env}
 
 
 def namespace_problem(value: str) -> str | None:

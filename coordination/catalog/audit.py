@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any, NotRequired, ParamSpec, Protocol, TypedDi
 
 from coordination import gitsafe
 from coordination.errors import OperationFailed
+from coordination.settings_core import from_environment
 
 if TYPE_CHECKING:  # the CLI imports this module at start-up: keep pydantic out of it
     from pydantic import BaseModel
@@ -344,7 +345,7 @@ def audit_key() -> bytes | None:
     if "coordination.settings" not in sys.modules:
         # A plain string read as the settings read it (the name in any case):
         # loading the settings for it alone is 0.1-0.2 s of every edit (coord init).
-        text = next((v for k, v in os.environ.items() if k.lower() == "coord_audit_key"), "")
+        text = from_environment(("audit_key",)).get("audit_key", "")
         return text.encode("utf-8") if text else None
     # lazy: the settings (pydantic), for an edit's entry and --verify only (the CLI imports
     # this module at start-up, and `coord todo list` must not load the settings)

@@ -7,6 +7,7 @@ accepted, or refused naming its variable, as before the model stopped being a
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 from pydantic import ValidationError
@@ -74,3 +75,18 @@ def test_values_given_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) 
     _environment(monkeypatch, {"COORD_NAMESPACE": "from-env", "COORD_LEASE_TTL": "5"})
     s = Settings(namespace="given")
     assert (s.namespace, s.lease_ttl) == ("given", 5.0)
+
+
+@pytest.mark.parametrize("env", [{"coord_audit_key": "first", "COORD_AUDIT_KEY": "second"},
+                                 {"Coord_Audit_Key": "only"}, {"COORD_AUDIT_KEY": ""}, {}])
+def test_the_audit_key_read_without_the_settings_is_the_settings_key(
+        monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """An edit reads COORD_AUDIT_KEY without loading the settings when nothing else has
+    (`coord init`); it must be the key the settings would read, two spellings included."""
+    from coordination.catalog import audit
+
+    _environment(monkeypatch, env)
+    key = Settings().audit_key
+    expected = key.get_secret_value().encode("utf-8") if key and key.get_secret_value() else None
+    monkeypatch.delitem(sys.modules, "coordination.settings")
+    assert audit.audit_key() == expected
