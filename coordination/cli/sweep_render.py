@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -142,7 +141,7 @@ def _breaker_open(ev: Event) -> str:
 
 def _gate_waiting(ev: Event) -> str:
     d = ev.data
-    until = f", expires {_when(d.get('expires_at'))}" if d.get("expires_at") else ""
+    until = f", expires {_clock(d.get('expires_at'))}" if d.get("expires_at") else ""
     who = f" of {esc(', '.join(map(str, d.get('from') or [])))}" if d.get("from") else ""
     return (f"[yellow]gate waiting:[/yellow] {esc(ev.todo_id)} needs {d.get('needed')} "
             f"approval(s){who}{until} (coord approve {arg(ev.todo_id)} --sweep "
@@ -161,7 +160,7 @@ def _wave_started(ev: Event) -> str:
 
 
 def _wave_soaking(ev: Event) -> str:
-    return (f"wave {_text(ev, 'wave')} soaking until {_when(ev.data.get('until'))} "
+    return (f"wave {_text(ev, 'wave')} soaking until {_clock(ev.data.get('until'))} "
             f"({ev.data.get('succeeded')} of {ev.data.get('todos')} succeeded)")
 
 
@@ -214,14 +213,6 @@ def notice(ev: Event) -> str | None:
     Every other event (most of them: todos starting and ending) costs a look-up."""
     told = NOTICES.get(ev.kind)
     return None if told is None else told(ev)
-
-
-def _when(ts: object) -> str:
-    """A time of an event's data (epoch seconds) as the local clock reads it."""
-    try:
-        return time.strftime("%H:%M:%S", time.localtime(float(str(ts))))
-    except ValueError:
-        return str(ts)
 
 
 def follow_sweep(svc: SweepService, sweep_id: str, *, as_json: bool,
@@ -345,7 +336,7 @@ def _render_waves_gates(con: Console, sweep_id: str,
 def wave_line(w: WaveRow | EventWave) -> str:
     """One wave of a status: its state and counts (a rolled-back sweep's waves, told by
     its events, count what the events said), as the web view shows it."""
-    extra = (f", soaking until {_when(w.get('soak_until'))}" if w.get("soak_until") else "") + (
+    extra = (f", soaking until {_clock(w.get('soak_until'))}" if w.get("soak_until") else "") + (
         f": {w['reason']}" if w.get("reason") else "")
     cap = f", max_parallel {w['max_parallel']}" if w["max_parallel"] else ""
     if "from_events" not in w:
