@@ -11,6 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coordination import gitsafe as gs
 
@@ -161,6 +163,17 @@ def test_the_lists_are_read_as_fnmatch_patterns() -> None:
     kinds = {k: gs.classify(k) for k in sorted(keys)}
     assert {k: v for k, v in kinds.items() if v != expected(k)} == {}
     assert set(kinds.values()) == {"neutral", "network", "allow", "refuse"}
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text("ab.*", max_size=8), st.text("ab.", max_size=10))
+def test_the_glob_is_fnmatch_for_any_pattern_of_stars(pattern: str, name: str) -> None:
+    """The allow-list's matcher (no regular expression per pattern) says what fnmatch
+    says, for any pattern whose wildcards are ``*`` and any name: a key it lets through
+    that fnmatch would not is a key the lists never allowed."""
+    from fnmatch import fnmatchcase
+
+    assert gs._glob(name, pattern) == fnmatchcase(name, pattern), (name, pattern)
 
 
 def test_parse_keys_says_when_it_is_not_sure() -> None:
