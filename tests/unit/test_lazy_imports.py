@@ -30,6 +30,7 @@ import pytest
 
 from coordination.demo import prepare
 from tests.unit.support.cli import loaded
+from tests.unit.support.sweeps import write_catalog
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -214,31 +215,16 @@ def test_a_sweeps_fixed_cost_loads_nothing_it_does_not_use() -> None:
     assert not steering & unwanted, sorted(steering & unwanted)
 
 
-_SMALL_PLAN = """\
-version: 1
-repos:
-  - {name: api, path: api}
-  - {name: web, path: web}
-coordination:
-  plans:
-    - {id: PLAN-001, title: A plan, status: active}
-  todos:
-    - {id: TODO-001, task: first, repo: api, plan: PLAN-001, run: "true", estimated_hours: 0.5}
-    - {id: TODO-002, task: second, repo: web, plan: PLAN-001, run: "true",
-       estimated_hours: 1, blocked_by: [TODO-001]}
-"""
-
-
 def test_a_dry_run_loads_only_what_it_uses(tmp_path: Path) -> None:
     """`coord plan sweep PLAN --dry-run` of a plan whose todos are estimated (#51's small
     plan) reads no Redis and writes nothing: it loads neither pydantic-settings (nor,
     through it, asyncio and ssl), nor redis-py, Celery or the catalog's editor (ruamel);
     once the catalog's validated cache is warm, not PyYAML either; and with --json, which
     renders nothing for people, not Rich."""
-    for repo in ("api", "web"):
-        (tmp_path / repo).mkdir()
-    catalog = tmp_path / "ecosystem.yaml"
-    catalog.write_text(_SMALL_PLAN, encoding="utf-8")
+    catalog = write_catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "true", "estimated_hours": 0.5},
+        {"id": "TODO-002", "repo": "web", "run": "true", "estimated_hours": 1,
+         "blocked_by": ["TODO-001"]}])
     never = {"pydantic_settings", "asyncio", "ssl", "redis", "celery", "kombu", "ruamel.yaml"}
     cold = loaded_modules(catalog, "plan", "sweep", "PLAN-001", "--dry-run")
     assert "coordination.planner.documents" in cold, "the probe did not see the dry run"
