@@ -113,7 +113,8 @@ def _type_name(tp: object) -> str:
 
 def settings_rows() -> list[tuple[str, str, str, str]]:
     """(variable, type as Markdown, default, description) of every setting."""
-    from coordination.settings import ENV_PREFIX, Settings
+    from coordination.settings import Settings
+    from coordination.settings_core import ENV_PREFIX
 
     prefix = ENV_PREFIX
     rows = []
