@@ -19,8 +19,9 @@ from typing import Annotated, Any, Literal
 import anyio.from_thread
 from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from coordination.catalog.models import Criterion
 from coordination.errors import UsageError
 from coordination.jsonable import JSONValue
 from coordination.mcp_server.operations import LIST_STATUSES, Operations
@@ -51,16 +52,8 @@ Wait = Annotated[bool, Field(description="Follow to the end, sync the catalog, r
 Ids = list[str]
 
 
-class CheckedCriterion(BaseModel):
-    """A criterion with the shell command that checks it, as `todo create --acceptance T
-    --check CMD` gives one (a plain string is a criterion nobody checks)."""
-
-    model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1)
-    check: str = Field(min_length=1, description="exit 0: it holds")
-
-
-Criteria = Annotated[list[str | CheckedCriterion], Field(description="text, or {text, check}")]
+#: A todo's acceptance criteria: text, or the catalog's {text, check} (a command checks it).
+Criteria = Annotated[list[str | Criterion], Field(description="text, or {text, check}")]
 ToolBody = Callable[..., JSONValue]
 
 #: The tools of 0.2 that 0.3 folded into others: calling one says what to call instead.
