@@ -252,6 +252,9 @@ def test_a_dry_run_loads_only_what_it_uses(tmp_path: Path) -> None:
         assert [d.returncode for d in docs] == [0, 0], docs[0].stderr
         assert docs[0].stdout == docs[1].stdout, name
         assert json.loads(docs[0].stdout)["todos"] == (2 if name == "plain" else 3), name
+    # a bad setting the dry run does not use is refused as before (the full settings)
+    bad = coord(catalog, "plan", "sweep", "PLAN-001", "--dry-run", env={"COORD_LEASE_TTL": "x"})
+    assert bad.returncode == 2 and "bad setting: COORD_LEASE_TTL" in bad.stderr, bad.stderr
     # the template's plan: the models, as before
     assert {"pydantic", "coordination.catalog.models"} <= loaded_modules(
         written, "plan", "sweep", "PLAN-001", "--dry-run")
