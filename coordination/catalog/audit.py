@@ -208,20 +208,40 @@ def _keep_snapshot(target: Path, data: bytes) -> None:
             tmp.unlink()
 
 
+#: ``git config user.email``'s answer (None: none) by the real directory it ran in and
+#: the environment it ran with: git is asked once per process. A process's git identity
+#: does not change mid-command, and a sweep's command asks twice (who started the sweep,
+#: then who wrote its outcome into the catalog): the second answer costs a git process.
+_GIT_EMAILS: dict[tuple[str, frozenset[tuple[str, str]]], str | None] = {}
+
+
 def who(directory: Path) -> str:
     """``COORD_USER``, else ``git config user.email`` run in ``directory``, else the OS user."""
     user = os.environ.get("COORD_USER", "").strip()
     if user:
         return user
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        r = gitsafe.run(["config", "user.email"], cwd=directory, capture_output=True,
-                        text=True, timeout=5)
-        if r.returncode == 0 and r.stdout.strip():
-            return str(r.stdout).strip()
+    email = _git_email(directory)
+    if email:
+        return email
     try:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no USER/LOGNAME and no passwd entry (a bare container)
         return f"uid:{os.getuid()}"
+
+
+def _git_email(directory: Path) -> str | None:
+    """``git config user.email`` in ``directory`` (None: unset, or git could not say),
+    asked once per process and environment (see :data:`_GIT_EMAILS`)."""
+    key = (os.path.realpath(directory), frozenset(os.environ.items()))
+    if key in _GIT_EMAILS:
+        return _GIT_EMAILS[key]
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        r = gitsafe.run(["config", "user.email"], cwd=directory, capture_output=True,
+                        text=True, timeout=5)
+        email = str(r.stdout).strip() if r.returncode == 0 and r.stdout.strip() else None
+        _GIT_EMAILS[key] = email  # an answer; a git that failed to run is asked again
+        return email
+    return None
 
 
 # -- what changed -----------------------------------------------------------------
