@@ -10,8 +10,9 @@ else raises :class:`Unsupported` and the store takes the round trip.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from coordination.catalog import loader
@@ -19,7 +20,7 @@ from coordination.catalog.splice_scan import DASH, Item, Unsupported, Window
 from coordination.errors import CoordError
 
 _MISSING = object()
-_KEY_LINE = re.compile(r"( *)([A-Za-z_][A-Za-z0-9_]*):(?: (.*))?\Z")
+_KEY_LINE = r"{indent}([A-Za-z_][A-Za-z0-9_]*):(?: .*)?\Z"  # a key and its value, if any
 _PLAIN_OLD = re.compile(r"[A-Za-z0-9_.-]+\Z")
 _PLAIN_STR = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
 _PLAIN_FLOAT = re.compile(r"[0-9]+\.[0-9]+\Z")
@@ -37,6 +38,12 @@ def text_scalar(value: object) -> str | None:
     if type(value) is str and _PLAIN_STR.match(value) and value.lower() not in _YAML_WORDS:
         return value
     return None
+
+
+@functools.cache
+def _key_line_at(col: int) -> Callable[[str], re.Match[str] | None]:
+    """The match of a line holding a key at column ``col`` (its name: group 1)."""
+    return re.compile(_KEY_LINE.format(indent=" " * col)).match
 
 
 @dataclass(slots=True)
@@ -69,20 +76,22 @@ class ItemText:
         end = len(lines)
         while end > 1 and not lines[end - 1].strip():
             end -= 1
+        key_line = _key_line_at(col)
         keys: list[_Key] = []
         for j in range(end):
             line = " " * col + lines[0][col:] if j == 0 else lines[j]
+            m = key_line(line)
+            if m is not None:  # (neither blank nor a comment)
+                keys.append(_Key(m.group(1), j, j + 1))
+                continue
             text = line.strip()
             if not text or text.startswith("#"):
                 return None
-            m = _KEY_LINE.match(line)
-            if m is not None and len(m.group(1)) == col:
-                keys.append(_Key(m.group(2), j, j + 1))
-            elif j == 0 or not (len(line) - len(line.lstrip(" ")) > col
-                                or line.startswith("- ", col) or line[col:] == "-"):
+            if j == 0 or not (len(line) - len(line.lstrip(" ")) > col
+                              or line.startswith("- ", col) or line[col:] == "-"):
                 return None
-            else:  # the value of the key above: deeper, or a sequence at its column
-                keys[-1].end = j + 1
+            # the value of the key above: deeper, or a sequence at its column
+            keys[-1].end = j + 1
         return cls(list(lines), col, end, keys)
 
     def set(self, key: str, text: str, pos: int | None) -> bool:
