@@ -139,27 +139,34 @@ def read_in_place(edited: Mapping[tuple[tuple[str, ...], int], ItemText], lines:
     once, together (parsing every edited item back was a third of a 400-todo sync)."""
     out: dict[tuple[tuple[str, ...], int], dict[str, object]] = {}
     said: dict[str, list[object]] = {}  # "key: text" -> the values it must read as
+    # The starts of the lines of the keys set, by the item's column and those keys (a
+    # sync sets the same two keys of every todo).
+    starts: dict[tuple[int, tuple[str, ...]], tuple[str, ...]] = {}
     for (path, i), item in edited.items():
-        where = f"{'.'.join(path)}[{i}]"
         a, b = windows[path].span(i)
         new = ItemText.read(item.lines)
         if new is None or [k.name for k in new.keys] != [k.name for k in item.keys]:
-            raise Unsupported(f"{where} edited in place reads back differently")
+            raise Unsupported(f"{_where(path, i)} edited in place reads back differently")
         # The lines of the keys set start so at the item's column (one line each, as
         # checked below); all the others must be as they were.
-        set_lines = tuple(f"{' ' * new.col}{key}:" for key in item.sets)
+        shape = (new.col, tuple(item.sets))
+        set_lines = starts.get(shape)
+        if set_lines is None:
+            set_lines = starts[shape] = tuple(f"{' ' * new.col}{key}:" for key in item.sets)
         if ([line for line in lines[a:b] if not line.startswith(set_lines)]
                 != [line for line in item.lines if not line.startswith(set_lines)]):
-            raise Unsupported(f"{where} edited in place changed another field")
+            raise Unsupported(f"{_where(path, i)} edited in place changed another field")
         for k in new.keys:
             if k.name not in item.sets:
                 continue
-            line = f"{k.name}: {text_scalar(item.sets[k.name])}"
+            value = item.sets[k.name]
+            line = f"{k.name}: {text_scalar(value)}"
             if k.end - k.first != 1 or new.lines[k.first] != " " * new.col + line:
-                raise Unsupported(f"{where} edited in place reads back differently")
-            said.setdefault(line, []).append(item.sets[k.name])
-        model = models[path][i]
-        data: dict[str, object] = {name: getattr(model, name) for name in model.model_fields_set}
+                raise Unsupported(f"{_where(path, i)} edited in place reads back differently")
+            said.setdefault(line, []).append(value)
+        fields = models[path][i].__dict__  # a model's fields, each by its name
+        data: dict[str, object] = {name: fields[name]
+                                   for name in models[path][i].model_fields_set}
         data.update(item.sets)
         out[(path, i)] = data
     if said:
@@ -175,6 +182,10 @@ def read_in_place(edited: Mapping[tuple[tuple[str, ...], int], ItemText], lines:
                     got[key] == v and type(got[key]) is type(v) for v in values)):
                 raise Unsupported(f"{line!r} set in place reads back differently")
     return out
+
+
+def _where(path: tuple[str, ...], i: int) -> str:
+    return f"{'.'.join(path)}[{i}]"
 
 
 def check_in_place(edited: Mapping[tuple[tuple[str, ...], int], ItemText],
