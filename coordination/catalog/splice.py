@@ -41,8 +41,9 @@ the proper located error for an invalid result.
 
 from __future__ import annotations
 
+import contextlib
 import gc
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias, TypeVar
 
@@ -69,8 +70,9 @@ from coordination.catalog.splice_scan import (
 )
 from coordination.errors import CoordError
 
-# The door of the splice path: apply, its Result, and the Unsupported it raises.
-__all__ = ["Result", "Unsupported", "apply"]
+# The door of the splice path: apply (at once, or ready then apply_ready), Ready and
+# Result, and the Unsupported they raise.
+__all__ = ["Ready", "Result", "Unsupported", "apply", "apply_ready", "ready"]
 
 T = TypeVar("T")
 WindowPath: TypeAlias = tuple[str, ...]  # a window's keys from the top of the document
@@ -83,32 +85,71 @@ class Result:
     written: list[Item]  # models of the items ruamel wrote (changed or new)
 
 
+@dataclass
+class Ready:
+    """Steps 1 and 2 of one edit of one text, done before its edit function is known
+    (:func:`ready`): the windows, ruamel's document of the text cut short, and that text
+    (and its writing by ruamel when it may differ). Used by one :func:`apply`: the edit
+    changes the document."""
+
+    splice: _Splice
+    doc: CommentedMap
+    small_text: str
+    small_base: str | None
+
+
+def ready(body: str, file: str, cat: Catalog, load: Callable[[str], object],
+          dump: Callable[[CommentedMap], str], *, every_item: bool = False) -> Ready:
+    """What an edit of ``body`` (the text ruamel would load; ``cat``: the validated
+    catalog of exactly that text; ``load``/``dump``: the round-trip YAML) needs before
+    its edit function runs. ``every_item``: also read the lines of every item for a
+    change in place (an edit made later, by a process idle now, that may set a field of
+    each: a sweep's sync); else only those of the items an edit sets, as it sets them."""
+    with _collector_paused():
+        lines = _body_lines(body)
+        windows = scan_lines(lines)
+        if not windows:
+            raise Unsupported("no block sequence of items to splice into")
+        splice = _Splice(file, lines, windows, _sections(cat), load, dump)
+        doc, small_text, small_base = splice.load_cut()
+        if every_item:
+            splice.state.read_item_texts(windows, splice.models)
+        return Ready(splice, doc, small_text, small_base)
+
+
 def apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
           load: Callable[[str], object], dump: Callable[[CommentedMap], str]
           ) -> tuple[Result, T]:
     """``fn`` applied to ``body`` (the text ruamel would load), given ``cat``: the
     validated catalog of exactly that text. ``load``/``dump`` are the round-trip YAML."""
+    with _collector_paused():
+        return _apply(fn, ready(body, file, cat, load, dump))
+
+
+def apply_ready(fn: Callable[[CommentedMap], T], made: Ready) -> tuple[Result, T]:
+    """:func:`apply` of what ``made`` (:func:`ready`, made earlier and used by nothing
+    else) was made of."""
+    with _collector_paused():
+        return _apply(fn, made)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
     # 10,000 placeholders next to a big catalog's models: the cycle collector would
     # walk them all several times over (a third of the time); nothing here is cyclic
     # garbage worth it.
     was = gc.isenabled()
     gc.disable()
     try:
-        return _apply(fn, body, file, cat, load, dump)
+        yield
     finally:
         if was:
             gc.enable()
 
 
-def _apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
-           load: Callable[[str], object], dump: Callable[[CommentedMap], str]
-           ) -> tuple[Result, T]:
-    lines = _body_lines(body)
-    windows = scan_lines(lines)
-    if not windows:
-        raise Unsupported("no block sequence of items to splice into")
-    splice = _Splice(file, lines, windows, _sections(cat), load, dump)
-    doc, small_text, small_base = splice.load_cut()
+def _apply(fn: Callable[[CommentedMap], T], made: Ready) -> tuple[Result, T]:
+    splice, doc, small_text, small_base = made.splice, made.doc, made.small_text, made.small_base
+    file = splice.file
     originals, before = splice.put_placeholders(doc)
     result = splice.run(fn, doc)
     splice.make_last_items_real()
