@@ -41,15 +41,14 @@ the proper located error for an invalid result.
 
 from __future__ import annotations
 
-import contextlib
-import gc
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias, TypeVar
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from coordination.catalog import keep, loader
+from coordination.catalog.cache import paused_gc
 from coordination.catalog.models import Catalog
 from coordination.catalog.splice_in_place import check_in_place, read_in_place
 from coordination.catalog.splice_placeholders import (
@@ -105,7 +104,7 @@ def ready(body: str, file: str, cat: Catalog, load: Callable[[str], object],
     its edit function runs. ``every_item``: also read the lines of every item for a
     change in place (an edit made later, by a process idle now, that may set a field of
     each: a sweep's sync); else only those of the items an edit sets, as it sets them."""
-    with _collector_paused():
+    with paused_gc():
         lines = _body_lines(body)
         windows = scan_lines(lines)
         if not windows:
@@ -122,29 +121,18 @@ def apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
           ) -> tuple[Result, T]:
     """``fn`` applied to ``body`` (the text ruamel would load), given ``cat``: the
     validated catalog of exactly that text. ``load``/``dump`` are the round-trip YAML."""
-    with _collector_paused():
+    # 10,000 placeholders next to a big catalog's models: the cycle collector would
+    # walk them all several times over (a third of the time); nothing here is cyclic
+    # garbage worth it.
+    with paused_gc():
         return _apply(fn, ready(body, file, cat, load, dump))
 
 
 def apply_ready(fn: Callable[[CommentedMap], T], made: Ready) -> tuple[Result, T]:
     """:func:`apply` of what ``made`` (:func:`ready`, made earlier and used by nothing
     else) was made of."""
-    with _collector_paused():
+    with paused_gc():
         return _apply(fn, made)
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    # 10,000 placeholders next to a big catalog's models: the cycle collector would
-    # walk them all several times over (a third of the time); nothing here is cyclic
-    # garbage worth it.
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _apply(fn: Callable[[CommentedMap], T], made: Ready) -> tuple[Result, T]:
