@@ -476,7 +476,9 @@ def record(store: _Store, fn: Callable[..., object], before: bytes, after: bytes
         "catalog": hashlib.sha256(after).hexdigest(),
         "prev": GENESIS,
     }
-    done = _append(log_path(target), entry, [*catalog_ids(old), *catalog_ids(new)])
+    # (each id once: an edit leaves most of them as they were)
+    done = _append(log_path(target), entry, list(dict.fromkeys([*catalog_ids(old),
+                                                                 *catalog_ids(new)])))
     _keep_snapshot(target, after)
     return done
 
