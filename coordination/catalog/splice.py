@@ -87,14 +87,17 @@ class Result:
 @dataclass
 class Ready:
     """Steps 1 and 2 of one edit of one text, done before its edit function is known
-    (:func:`ready`): the windows, ruamel's document of the text cut short, and that text
-    (and its writing by ruamel when it may differ). Used by one :func:`apply`: the edit
-    changes the document."""
+    (:func:`ready`): the windows, ruamel's document of the text cut short, that text (and
+    its writing by ruamel when it may differ), and the placeholders put in the document
+    (each window's original items, and the document outside the windows). Used by one
+    :func:`apply`: the edit changes the document."""
 
     splice: _Splice
     doc: CommentedMap
     small_text: str
     small_base: str | None
+    originals: dict[WindowPath, list[object]]
+    before: tuple[object, ...]
 
 
 def ready(body: str, file: str, cat: Catalog, load: Callable[[str], object],
@@ -111,9 +114,10 @@ def ready(body: str, file: str, cat: Catalog, load: Callable[[str], object],
             raise Unsupported("no block sequence of items to splice into")
         splice = _Splice(file, lines, windows, _sections(cat), load, dump)
         doc, small_text, small_base = splice.load_cut()
+        originals, before = splice.put_placeholders(doc)
         if every_item:
             splice.state.read_item_texts(windows, splice.models)
-        return Ready(splice, doc, small_text, small_base)
+        return Ready(splice, doc, small_text, small_base, originals, before)
 
 
 def apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
@@ -137,8 +141,7 @@ def apply_ready(fn: Callable[[CommentedMap], T], made: Ready) -> tuple[Result, T
 
 def _apply(fn: Callable[[CommentedMap], T], made: Ready) -> tuple[Result, T]:
     splice, doc, small_text, small_base = made.splice, made.doc, made.small_text, made.small_base
-    file = splice.file
-    originals, before = splice.put_placeholders(doc)
+    file, originals, before = splice.file, made.originals, made.before
     result = splice.run(fn, doc)
     splice.make_last_items_real()
     kept = splice.keep_real_items(doc, originals)
