@@ -275,15 +275,19 @@ def _fields(model: BaseModel) -> JSONObject:
     return model.model_dump(mode="json")
 
 
-def _changed_fields(a: BaseModel, b: BaseModel) -> tuple[JSONObject, JSONObject]:
-    """The fields of ``a`` and ``b`` (as JSON) that may differ: of one class, those
-    whose values differ (an item's fields are written each on its own, so equal
-    values write equally); a sync changes two fields of a todo's twenty."""
+def _changed_fields(a: BaseModel, b: BaseModel) -> tuple[JSONObject, JSONObject] | None:
+    """The fields of ``a`` and ``b`` (as JSON) that may differ, None when ``a == b``:
+    of one class, those whose values differ (an item's fields are written each on its
+    own, so equal values write equally); a sync changes two fields of a todo's twenty."""
     if type(a) is not type(b):
-        return _fields(a), _fields(b)
+        return None if a == b else (_fields(a), _fields(b))
     da, db = a.__dict__, b.__dict__
-    changed = {k for k, v in da.items() if k not in db or db[k] != v}
+    changed = set() if da == db else {k for k, v in da.items() if k not in db or db[k] != v}
     changed.update(k for k in db if k not in da)
+    # Fields that differ make two models of one class unequal, as their == says; else
+    # (none, or an attribute that is no field) their == decides.
+    if (not changed or not changed <= type(a).model_fields.keys()) and a == b:
+        return None
     return (a.model_dump(mode="json", include=changed),
             b.model_dump(mode="json", include=changed))
 
@@ -298,10 +302,11 @@ def diff(before: Catalog, after: Catalog) -> list[Change]:
         a, b = old.get(key), new.get(key)
         pairs: dict[str, list[JSONValue]]
         if a is not None and b is not None:
-            if a[1] == b[1]:
+            fields = _changed_fields(a[1], b[1])
+            if fields is None:
                 continue
             kind, action = b[0], "updated"
-            fa, fb = _changed_fields(a[1], b[1])
+            fa, fb = fields
             pairs = {k: [short(fa.get(k)), short(fb.get(k))]
                      for k in [*fa, *(k for k in fb if k not in fa)] if fa.get(k) != fb.get(k)}
         else:
