@@ -24,6 +24,10 @@ document for a fraction of that, and returns the same bytes:
    items and the models of the untouched ones (same schema and whole-catalog checks
    as a full load).
 
+Steps 1 and 2 need the text and its catalog, not the edit: :func:`ready` does them apart, ahead of
+time (a sweep's command while its sweep runs: ``CatalogStore.ready_edit``), and
+:func:`apply_ready` does the rest once the edit is known; :func:`apply` does both at once.
+
 Setting a plain scalar field of a placeholder (``put(item, "status", "completed")``,
 what ``sweep sync`` does to every todo) does not even make it real when its lines are
 plain (:mod:`splice_in_place`): the one line is replaced or inserted where ruamel would
