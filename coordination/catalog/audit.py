@@ -208,10 +208,9 @@ def _keep_snapshot(target: Path, data: bytes) -> None:
             tmp.unlink()
 
 
-#: ``git config user.email``'s answer (None: none) by the real directory it ran in and
-#: the environment it ran with: git is asked once per process. A process's git identity
-#: does not change mid-command, and a sweep's command asks twice (who started the sweep,
-#: then who wrote its outcome into the catalog): the second answer costs a git process.
+#: ``git config user.email`` (None: unset) by real directory and environment: asked once
+#: per process, as a process's identity does not change mid-command (a sweep's command
+#: asks twice: who started the sweep, and who wrote its outcome into the catalog).
 _GIT_EMAILS: dict[tuple[str, frozenset[tuple[str, str]]], str | None] = {}
 
 
@@ -220,8 +219,7 @@ def who(directory: Path) -> str:
     user = os.environ.get("COORD_USER", "").strip()
     if user:
         return user
-    email = _git_email(directory)
-    if email:
+    if email := _git_email(directory):
         return email
     try:
         return getpass.getuser()
@@ -230,8 +228,7 @@ def who(directory: Path) -> str:
 
 
 def _git_email(directory: Path) -> str | None:
-    """``git config user.email`` in ``directory`` (None: unset, or git could not say),
-    asked once per process and environment (see :data:`_GIT_EMAILS`)."""
+    """``git config user.email`` in ``directory`` (None: unset, or git could not say)."""
     key = (os.path.realpath(directory), frozenset(os.environ.items()))
     if key in _GIT_EMAILS:
         return _GIT_EMAILS[key]
@@ -284,8 +281,7 @@ def _changed_fields(a: BaseModel, b: BaseModel) -> tuple[JSONObject, JSONObject]
     da, db = a.__dict__, b.__dict__
     changed = set() if da == db else {k for k, v in da.items() if k not in db or db[k] != v}
     changed.update(k for k in db if k not in da)
-    # Fields that differ make two models of one class unequal, as their == says; else
-    # (none, or an attribute that is no field) their == decides.
+    # Fields that differ make two models of one class unequal; else their == decides.
     if (not changed or not changed <= type(a).model_fields.keys()) and a == b:
         return None
     return (a.model_dump(mode="json", include=changed),
@@ -481,9 +477,8 @@ def record(store: _Store, fn: Callable[..., object], before: bytes, after: bytes
         "catalog": hashlib.sha256(after).hexdigest(),
         "prev": GENESIS,
     }
-    # (each id once: an edit leaves most of them as they were)
-    done = _append(log_path(target), entry, list(dict.fromkeys([*catalog_ids(old),
-                                                                 *catalog_ids(new)])))
+    ids = dict.fromkeys([*catalog_ids(old), *catalog_ids(new)])  # each once
+    done = _append(log_path(target), entry, list(ids))
     _keep_snapshot(target, after)
     return done
 
