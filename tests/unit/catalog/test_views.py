@@ -32,7 +32,15 @@ from coordination.catalog.model_methods import CacheDefaults, cache_of
 from coordination.catalog.models import Cache, Catalog
 from coordination.catalog.models import shape
 from coordination.catalog.reads import sweep_catalog
-from coordination.catalog.views import ALIASES, MIXINS, SHAPES, View, catalog_view, is_view
+from coordination.catalog.views import (
+    ALIASES,
+    MIXINS,
+    SHAPES,
+    VIEWS,
+    View,
+    catalog_view,
+    is_view,
+)
 from coordination.dispatch.limits import limits_from_catalog
 from coordination.errors import CoordError
 from coordination.keys import Keys
@@ -311,6 +319,16 @@ def test_the_views_table_is_the_models_shape() -> None:
         mixins = [b for b in model.__mro__ if b.__module__ == model_methods.__name__
                   and b.__name__.endswith("Methods")]
         assert mixins == ([MIXINS[name]] if name in MIXINS else []), name
+
+
+def test_no_field_is_named_as_something_of_its_view() -> None:
+    """A view sets a field that needs no conversion as its attribute: no field (nor the
+    key it is written under) may be named as one of the view's methods or properties,
+    which the field would hide (or hide the field)."""
+    for name, model in shape.models().items():
+        fields = set(model.model_fields) | {
+            f.alias for f in model.model_fields.values() if f.alias}
+        assert not fields & set(dir(VIEWS[name])), (name, sorted(fields & set(dir(VIEWS[name]))))
 
 
 def test_a_models_methods_are_the_shared_ones() -> None:
