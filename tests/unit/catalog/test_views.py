@@ -366,10 +366,17 @@ def test_sweep_catalog_is_a_view_of_a_warm_cache_and_the_models_otherwise(
     warm = sweep_catalog(path)
     assert is_view(warm)
     assert_same(warm, cold)
+    assert sweep_catalog(path) is warm  # the same bytes: the same view, as the store's memo
     # a template: a sweep expands it, copying models
     templated = _write(tmp_path / "templated", TEMPLATED)
     sweep_catalog(templated)
     assert isinstance(sweep_catalog(templated), Catalog)
+    # an edit: the models again (a miss), then a view of the new bytes
+    path.write_text(EVERY_KIND.replace("title: ship", "title: shipped"), encoding="utf-8")
+    assert isinstance(sweep_catalog(path), Catalog)
+    edited = sweep_catalog(path)
+    assert is_view(edited) and edited is not warm
+    assert edited.plan("PLAN-1").title == "shipped"  # type: ignore[union-attr]
     # no cache directory: the models
     monkeypatch.setattr(cache, "default_cache_dir", lambda: None)
     assert isinstance(sweep_catalog(path), Catalog)
@@ -397,11 +404,15 @@ def test_a_sweep_plans_a_view_of_a_warm_cache_as_the_models(tmp_path: Path) -> N
 def test_a_view_shows_a_live_sweeps_running_todos(tmp_path: Path) -> None:
     path = _write(tmp_path, EVERY_KIND)
     sweep_catalog(path)
+    plain = sweep_catalog(path)
     live.set_overlay(path, {"TODO-1": "in_progress"})
     try:
         view = sweep_catalog(path)
         assert is_view(view)
         todo = view.todo("TODO-1")
         assert todo is not None and todo.status is TodoStatus.in_progress
+        assert sweep_catalog(path) is view
     finally:
         live.set_overlay(path, {})
+    assert sweep_catalog(path) is plain
+    assert plain.todo("TODO-1").status is TodoStatus.pending  # type: ignore[union-attr]
