@@ -144,13 +144,13 @@ class Planning:
         self.problems: Problems = {}
 
     def catalog(self) -> Catalog:
-        """The catalog (a view of the store's cache, or its models: :func:`coordination.
-        catalog.reads.sweep_catalog`) as the planner sees it: each
-        template (``for_each:``) replaced by its instances, ``TODO-010[api]``... A
-        template that cannot be expanded now (its for_each selects nothing) is left
-        out and recorded in :attr:`problems`: a plan or todo it concerns is refused
-        where it is planned (:meth:`plan_spec`, :meth:`todo_spec`), the others and
-        every read (status, the web view's lists) go on."""
+        """The catalog (:func:`sweep_catalog`: a view of the store's cache, or its
+        models) as the planner sees it: each template (``for_each:``) replaced by its
+        instances, ``TODO-010[api]``... A template that cannot be expanded now (its
+        for_each selects nothing) is left out and recorded in :attr:`problems`: a plan
+        or todo it concerns is refused where it is planned (:meth:`plan_spec`,
+        :meth:`todo_spec`), the others and every read (status, the web view's lists)
+        go on."""
         if self.catalog_path is None:
             raise UsageError("no catalog file given", hint="pass --file or set COORD_ECOSYSTEM")
         problems: Problems = {}
