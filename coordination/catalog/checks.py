@@ -15,10 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from difflib import get_close_matches
+from typing import TYPE_CHECKING, TypeAlias
 
-from coordination.catalog.models import Catalog, Dependency, Issue, Plan, Todo
 from coordination.catalog.selectors import parse as parse_selector
 from coordination.errors import NotFoundError, Problem, UsageError
+
+if TYPE_CHECKING:  # the checks read fields; `unknown` (a sweep's start) needs no models
+    from coordination.catalog.models import Catalog, Dependency, Issue, Plan, Todo
 
 Loc = tuple[str | int, ...]
 
@@ -66,7 +69,7 @@ class Known:
 
 #: One check of the whole catalog: its problems, each with the ``loc`` of the offending
 #: value, in document order.
-Check = Callable[[Catalog, Known], Iterator[Problem]]
+Check: TypeAlias = "Callable[[Catalog, Known], Iterator[Problem]]"
 
 
 def check_catalog(cat: Catalog) -> list[Problem]:

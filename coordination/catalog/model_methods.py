@@ -1,6 +1,6 @@
 """What the catalog's models and their read-only views both do, without pydantic:
 lookups by name and id, a todo's template test, a repo's checkout, a pace's interval,
-a wave's selection.
+a wave's selection, a todo's cache settings, a list's checked criteria.
 
 Each class here is a mixin of one model (:mod:`coordination.catalog.models`) and of
 its view (:mod:`coordination.catalog.views`), so both faces run the same body. A mixin
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 M = TypeVar("M")
@@ -47,6 +48,42 @@ def checkout_path(path: str | Path, base_dir: Path) -> Path:
     if not p.is_absolute():
         p = Path(base_dir).resolve() / p
     return Path(os.path.normpath(p))
+
+
+@dataclass(frozen=True)
+class CacheDefaults:
+    """``cache: true``: a cache with nothing listed, as the ``Cache`` model holds it by
+    default (a unit test keeps the two equal), for the models and their views alike."""
+
+    env: list[str] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    probes: list[str] = field(default_factory=list)
+
+
+C = TypeVar("C")  # a ``Cache``: a model, or its view
+C_co = TypeVar("C_co", covariant=True)
+K = TypeVar("K")  # a ``Criterion``: a model, or its view
+
+
+class _Cached(Protocol[C_co]):  # a todo or a repo
+    @property
+    def cache(self) -> bool | C_co | None: ...
+
+
+def cache_of(todo: _Cached[C], repo: _Cached[C] | None) -> C | CacheDefaults | None:
+    """A todo's cache settings: its own ``cache:`` (``false`` turns its repo's off),
+    else its repo's; None when off (a model or a view of one, or ``cache: true``'s
+    :class:`CacheDefaults`)."""
+    c = todo.cache if todo.cache is not None else (repo.cache if repo is not None else None)
+    if c is None or c is False:
+        return None
+    return CacheDefaults() if c is True else c
+
+
+def criterion_checks(criteria: Sequence[str | K]) -> list[K]:
+    """The criteria of a list that carry a check, in order (a model or a view of one:
+    anything but text)."""
+    return [c for c in criteria if not isinstance(c, str)]
 
 
 class PaceMethods:

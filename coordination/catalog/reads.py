@@ -16,6 +16,7 @@ error with its suggestions.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,11 +38,21 @@ def catalog_data(path: str | Path) -> cache.CatalogData:
     return data
 
 
+#: The views :func:`sweep_catalog` gave last, by cache, file bytes (their digest) and
+#: live overlay, as the store keeps the models it loaded: a sweep's command reads its
+#: catalog four times (its checks, its spec, the broker's limits, the webhooks), each
+#: time the same bytes. A view is read-only, so it is shared.
+_VIEWS: dict[tuple[object, ...], Catalog] = {}
+_VIEWS_LOCK = threading.Lock()
+_VIEWS_KEPT = 2
+
+
 def sweep_catalog(path: str | Path) -> Catalog:
     """The validated catalog of ``path`` for a command that reads it as written (a
     sweep's checks and plan, its dry run): on a warm cache, a view of the cache's JSON
     (:mod:`coordination.catalog.views`: no pydantic, no models), with a live sweep's
-    running todos ``in_progress`` as :meth:`CatalogStore.load` shows them.
+    running todos ``in_progress`` as :meth:`CatalogStore.load` shows them; the same
+    view again while the file's bytes and the live todos stay the same.
 
     The models, loaded by the store as every command loads them, when the view is not
     for this catalog: the cache has no entry for the file's bytes (a new or edited
@@ -50,7 +61,15 @@ def sweep_catalog(path: str | Path) -> Catalog:
     which expanding copies model by model
     (:func:`coordination.catalog.templates.expand`)."""
     path = Path(path)
-    data, _file = _cached(path)
+    cache_dir = cache.default_cache_dir()
+    token = cache.digest(cache.read_catalog_bytes(path, cache.max_catalog_bytes()))
+    running = live.overlay(path) if live.overlay_set() else {}
+    key = (cache_dir, token, tuple(sorted(running.items())))
+    with _VIEWS_LOCK:
+        kept = _VIEWS.get(key)
+    if kept is not None:
+        return kept
+    data = cache.cached_data(cache_dir, token)
     if data is None or any(t.get("for_each") is not None
                            for t in data["coordination"].get("todos", [])):
         # lazy: the store and models, only when a view will not do
@@ -60,9 +79,14 @@ def sweep_catalog(path: str | Path) -> Catalog:
     # lazy: the views' classes are built at import; a list of todos needs none of them
     from coordination.catalog.views import catalog_view
 
-    if live.overlay_set():
-        data = live.overlaid_data(data, live.overlay(path))
-    return catalog_view(data)
+    if running:
+        data = live.overlaid_data(data, running)
+    view = catalog_view(data)
+    with _VIEWS_LOCK:
+        _VIEWS[key] = view
+        while len(_VIEWS) > _VIEWS_KEPT:
+            _VIEWS.pop(next(iter(_VIEWS)))
+    return view
 
 
 def _cached(path: Path) -> tuple[cache.CatalogData | None, bytes]:

@@ -330,9 +330,11 @@ def load_planned(path: Path, *, problems: Problems | None = None,
     return raw, expand(raw, path.resolve().parent, problems=problems, warnings=warnings)
 
 
-def planned(path: Path, *, problems: Problems | None = None) -> Catalog:
-    """The catalog file at ``path`` as the planner sees it (:func:`load_planned`)."""
-    return load_planned(path, problems=problems)[1]
+def planned(path: Path, *, problems: Problems | None = None, raw: Catalog | None = None
+            ) -> Catalog:
+    """The catalog file at ``path`` as the planner sees it (:func:`load_planned`; ``raw``
+    as its)."""
+    return load_planned(path, problems=problems, raw=raw)[1]
 
 
 def plan_problems(problems: Mapping[str, TemplateProblem], plan_id: str

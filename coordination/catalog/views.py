@@ -11,8 +11,10 @@ never imports pydantic nor the models (about 0.12 s).
 
 What converts how is not written twice: :data:`SHAPES` and :data:`ALIASES` are
 :mod:`coordination.catalog.models.shape` written out, and a unit test checks them equal
-to the models. A field is converted on its first read and kept (a sweep reads a few
-fields of a few hundred todos, not every field of every item).
+to the models. A field that converts is converted on its first read and kept (a sweep
+reads a few fields of a few hundred todos, not every field of every item); the others
+are the JSON's values, in the view's attributes from the start (a plain attribute read,
+as a model's: a 400-todo sweep reads some 8,000 of them).
 
 A view is typed as its model (:func:`catalog_view` returns a ``Catalog`` to mypy, as
 ``Runtime.reader`` hands out its settings); it has no ``model_*`` methods, so a caller
@@ -90,15 +92,24 @@ class View:
     model: ClassVar[str] = ""  # the model's name (SHAPES)
     _convert: ClassVar[dict[str, Convert]] = {}  # field -> its converter (SHAPES)
     _keys: ClassVar[dict[str, str]] = {}  # field -> its JSON key, where they differ
+    _lazy: ClassVar[tuple[str, ...]] = ()  # the JSON keys read through __getattr__
 
     def __init__(self, data: Mapping[str, object] | None = None, /, **fields: object) -> None:
         """A view of ``data`` (a JSON object of the cache), or of ``fields`` as the model
-        holds them (every field: ``Order(by=[...], cycles="group")`` as for the model)."""
-        self.__dict__["_data"] = data if data is not None else {}
-        self.__dict__.update(fields)
+        holds them (every field: ``Order(by=[...], cycles="group")`` as for the model).
+        The fields that need no conversion are set at once; the rest (:attr:`_lazy`:
+        those of :data:`SHAPES`, and a key under another name) wait for a read."""
+        d = self.__dict__
+        if data is not None:
+            d.update(data)
+            for k in self._lazy:
+                d.pop(k, None)
+        d["_data"] = data if data is not None else {}
+        d.update(fields)
 
     def __getattr__(self, name: str) -> object:
-        # Only for a field not read yet (a read one is in the instance's __dict__).
+        # Only for a field not read yet (a read one, or a plain one, is in the
+        # instance's __dict__).
         data = self.__dict__.get("_data")
         key = self._keys.get(name, name)
         if data is None or name.startswith("__") or key not in data:
@@ -146,6 +157,7 @@ def _view_class(model: str) -> type[View]:
 VIEWS: dict[str, type[View]] = {model: _view_class(model) for model in SHAPES}
 for _model, _fields in SHAPES.items():
     VIEWS[_model]._convert = {f: _converter(spec) for f, spec in _fields.items()}
+    VIEWS[_model]._lazy = (*_fields, *ALIASES.get(_model, {}).values())
 
 
 def catalog_view(data: Mapping[str, object]) -> Catalog:

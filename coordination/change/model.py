@@ -20,11 +20,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
-from coordination.catalog.governance import Gate
-from coordination.catalog.models import Catalog
 from coordination.planner.landing import ChangeWave, change_spec, landing, landing_order
+
+if TYPE_CHECKING:
+    from coordination.catalog.governance import Gate
+    from coordination.catalog.models import Catalog
 
 __all__ = ["ChangePlan", "ChangeWave", "Target", "TodoChange", "change_of", "definition",
            "env_name", "gate_document", "landing_order"]

@@ -51,7 +51,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
-from coordination.catalog.store import CatalogStore
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.context import Runtime
 from coordination.runtime.sweep_fields import Checkpoint
@@ -215,6 +214,10 @@ def _audit(v: _Voter, ids: list[str], decision: dict[str, Any]) -> None:
     stands (events, checkpoints) if it cannot be written: said in the log."""
     if v.catalog is None or not v.catalog.is_file():
         return
+    # lazy: the store and models, for a decision only (a sweep's start imports this
+    # module for its start proof, and reads the catalog as a view)
+    from coordination.catalog.store import CatalogStore
+
     try:
         CatalogStore(v.catalog).record_decision(who=v.who, op=v.decision, ids=ids,
                                                 decision=decision)

@@ -19,9 +19,11 @@ from __future__ import annotations
 import configparser
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from coordination.catalog.models import Catalog, Pace, Repo, Todo
+if TYPE_CHECKING:
+    from coordination.catalog.models import Catalog, Pace, Repo, Todo
 
 #: A bucket of a pace: its name, seconds per token, burst.
 Bucket = tuple[str, float, int]

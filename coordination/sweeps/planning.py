@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from coordination.catalog.checks import unknown
-from coordination.catalog.governance import Gate
-from coordination.catalog.models import Catalog, Plan, cache_of, criterion_checks
+from coordination.catalog.model_methods import cache_of, criterion_checks
+from coordination.catalog.reads import sweep_catalog
 from coordination.catalog.templates import Problems, instances_of, planned, require
 from coordination.change.model import ChangePlan, change_of, gate_document
 from coordination.errors import PlanError, UsageError
@@ -39,6 +39,9 @@ from coordination.sweeps.spec import (
     forward_spec,
 )
 
+if TYPE_CHECKING:
+    from coordination.catalog.governance import Gate
+    from coordination.catalog.models import Catalog, Plan, Todo
 
 
 def new_sweep_id(plan_id: str) -> str:
@@ -64,9 +67,9 @@ def wave_specs(catalog: Catalog, plan: Plan, graph: DiGraph) -> list[WaveSpec]:
             for i, w in enumerate(plan.waves)]
 
 
-def _cache_spec(todo: object, catalog: Catalog) -> dict[str, list[str]] | None:
+def _cache_spec(todo: Todo, catalog: Catalog) -> dict[str, list[str]] | None:
     """A todo's resolved ``cache:`` as its spec keeps it (None: off)."""
-    c = cache_of(todo, catalog.repo(todo.repo))  # type: ignore[arg-type, attr-defined]
+    c = cache_of(todo, catalog.repo(todo.repo))
     return None if c is None else {"env": list(c.env), "inputs": list(c.inputs),
                                    "probes": list(c.probes)}
 
@@ -141,16 +144,19 @@ class Planning:
         self.problems: Problems = {}
 
     def catalog(self) -> Catalog:
-        """The catalog (loaded through the store's cache) as the planner sees it: each
-        template (``for_each:``) replaced by its instances, ``TODO-010[api]``... A
-        template that cannot be expanded now (its for_each selects nothing) is left
-        out and recorded in :attr:`problems`: a plan or todo it concerns is refused
-        where it is planned (:meth:`plan_spec`, :meth:`todo_spec`), the others and
-        every read (status, the web view's lists) go on."""
+        """The catalog (:func:`sweep_catalog`: a view of the store's cache, or its
+        models) as the planner sees it: each template (``for_each:``) replaced by its
+        instances, ``TODO-010[api]``... A template that cannot be expanded now (its
+        for_each selects nothing) is left out and recorded in :attr:`problems`: a plan
+        or todo it concerns is refused where it is planned (:meth:`plan_spec`,
+        :meth:`todo_spec`), the others and every read (status, the web view's lists)
+        go on."""
         if self.catalog_path is None:
             raise UsageError("no catalog file given", hint="pass --file or set COORD_ECOSYSTEM")
         problems: Problems = {}
-        cat = planned(self.catalog_path, problems=problems)
+        # A view of the cache when it will do (no pydantic): a spec only reads the catalog
+        cat = planned(self.catalog_path, problems=problems,
+                      raw=sweep_catalog(self.catalog_path))
         self.problems = problems
         return cat
 

@@ -88,8 +88,10 @@ class SweepService:
         return Planning(self.rt.keys, self.catalog_path)
 
     def catalog(self) -> Catalog:
-        """The catalog this service sweeps (loaded through the store's cache); what it
-        could not expand is in :attr:`problems` (:meth:`Planning.catalog`)."""
+        """The catalog this service sweeps, as the planner sees it: a read-only view of
+        the store's cache when it is warm (no pydantic), else the models
+        (:meth:`Planning.catalog`); what it could not expand is in :attr:`problems`.
+        A caller that copies, dumps or writes a catalog loads its own models."""
         planning = self.planning
         catalog = planning.catalog()
         self._problems = planning.problems

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from coordination.catalog.store import CatalogStore
 from coordination.errors import CoordError
 from coordination.trust import sshsig
 from coordination.trust.evidence import EvidenceKind, refusal, vote_about
@@ -52,6 +51,10 @@ class Approvers:
         path = Path(catalog) if catalog else None
         if path is None or not path.is_file():
             return cls(None, known=False)
+        # lazy: the store and models, only for a sweep with gates (a sweep's start
+        # imports this module through its sending, and reads no approvers)
+        from coordination.catalog.store import CatalogStore
+
         try:
             found = CatalogStore(path).load().approvers
         except Exception as exc:  # noqa: BLE001 (whatever it is, nothing is counted)

@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from coordination.demo import prepare
+from tests.servers import RedisServer
 from tests.unit.support.cli import coord, loaded
 from tests.unit.support.sweeps import write_catalog
 
@@ -258,3 +259,44 @@ def test_a_dry_run_loads_only_what_it_uses(tmp_path: Path) -> None:
     # the template's plan: the models, as before
     assert {"pydantic", "coordination.catalog.models"} <= loaded_modules(
         written, "plan", "sweep", "PLAN-001", "--dry-run")
+
+
+#: `coord ARGS...` stopped where its sweep is recorded (the record's write): the
+#: modules loaded by then, as JSON on stdout.
+RECORDED = ("import json, os, sys\n"
+            "from coordination.runtime.checkpoints import CheckpointStore\n"
+            "def recorded(*args, **kwargs):\n"
+            "    print(json.dumps(sorted(sys.modules)), flush=True)\n"
+            "    os._exit(0)\n"
+            "CheckpointStore.create_sweep = recorded\n"
+            "from coordination.cli.main import main\n"
+            "sys.argv = ['coord', *sys.argv[1:]]\n"
+            "main()\n")
+
+
+def test_a_sweeps_start_reads_a_view_of_a_warm_catalog(tmp_path: Path,
+                                                       redis_server: RedisServer) -> None:
+    """Until its sweep is recorded, `coord plan sweep` of a catalog whose validated cache
+    is warm (and has no template) plans, sizes and publishes from a view of the cache:
+    it loads none of the catalog's models (nor their store). A cold cache loads them
+    (the store validates the file and fills the cache), as before."""
+    catalog = write_catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "true", "cache": True},
+        {"id": "TODO-002", "repo": "web", "run": "true", "blocked_by": ["TODO-001"],
+         "acceptance_criteria": [{"text": "ok", "check": "true"}]}])
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT),
+           "XDG_CACHE_HOME": str(tmp_path / "cache"), "COORD_REDIS_URL": redis_server.url,
+           "COORD_NAMESPACE": "views-start", "COORD_SHARE_NAMESPACE": "1"}
+    runs = []
+    for _ in ("cold", "warm"):
+        r = subprocess.run([sys.executable, "-c", RECORDED, "--file", str(catalog), "plan",
+                            "sweep", "PLAN-001", "--json"], capture_output=True, text=True,
+                           timeout=50, cwd=tmp_path, env=env)
+        assert r.returncode == 0 and r.stdout.startswith("["), (r.stdout, r.stderr)
+        runs.append(set(json.loads(r.stdout)))
+    cold, warm = runs
+    models = {"coordination.catalog.models", "coordination.catalog.store"}
+    assert models <= cold, "the probe did not see the cold start load the models"
+    assert {"coordination.sweeps.steering", "coordination.sweeps.planning",
+            "coordination.catalog.views"} <= warm, "the probe did not see a view's start"
+    assert not warm & models, sorted(warm & models)

@@ -23,7 +23,14 @@ from coordination.catalog.enums import (
     Priority,
     TodoStatus,
 )
-from coordination.catalog.model_methods import MAX_RATE_PERIOD, RATE_UNITS, checkout_path, parse_rate
+from coordination.catalog.model_methods import (
+    MAX_RATE_PERIOD,
+    RATE_UNITS,
+    cache_of,
+    checkout_path,
+    criterion_checks,
+    parse_rate,
+)
 from coordination.catalog.models.base import (
     BLOCKER_RE,
     DATE_SCHEMA,
@@ -78,7 +85,6 @@ from coordination.catalog.models.plans import (
     Criterion,
     Milestone,
     Plan,
-    criterion_checks,
     criterion_text,
 )
 from coordination.catalog.models.repos import (
@@ -96,7 +102,6 @@ from coordination.catalog.models.todos import (
     TEXT_VALUES_SCHEMA,
     TODO_REPO_OR_TEMPLATE,
     Todo,
-    cache_of,
 )
 
 __all__ = [

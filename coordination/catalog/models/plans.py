@@ -46,12 +46,6 @@ def criterion_text(c: str | Criterion) -> str:
     return c if isinstance(c, str) else c.text
 
 
-def criterion_checks(criteria: list[str | Criterion]) -> list[Criterion]:
-    """The criteria of a list that carry a check, in order (a model or a view of one:
-    anything but text)."""
-    return [c for c in criteria if not isinstance(c, str)]
-
-
 class Milestone(CatalogModel):
     id: MilestoneId
     """Unique id, MS-<n>."""

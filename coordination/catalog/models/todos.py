@@ -23,7 +23,7 @@ from coordination.catalog.models.base import (
     TodoRepo,
 )
 from coordination.catalog.models.plans import Criterion
-from coordination.catalog.models.repos import Cache, Repo
+from coordination.catalog.models.repos import Cache
 from coordination.catalog.selector_syntax import SELECTOR_PATTERN
 
 
@@ -163,12 +163,3 @@ def _scalar_text(v: object) -> object:
     if isinstance(v, _NUMBERS):
         return str(v)
     return v
-
-
-def cache_of(todo: Todo, repo: Repo | None) -> Cache | None:
-    """A todo's cache settings: its own ``cache:`` (``false`` turns its repo's off),
-    else its repo's; None when off."""
-    c = todo.cache if todo.cache is not None else (repo.cache if repo is not None else None)
-    if c is None or c is False:
-        return None
-    return Cache() if c is True else c

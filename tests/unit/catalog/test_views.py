@@ -4,7 +4,9 @@ For every catalog the suite has as a file (the demo's, the commented fixture, th
 bench's shapes, one with every kind of field) and for hypothesis' small plans: the
 view of the JSON the cache holds equals the validated models field by field, types
 included (an enum the same member, a date a date, a nested model a view), and the
-dry run's document of every plan is the same on either. The views' table of what
+dry run's document of every plan is the same on either, and so is the spec a sweep
+or a `todo run` freezes of it (byte for byte: its JSON), with what a start reads
+beside (the webhooks, the limits, the unproven gates). The views' table of what
 converts how is the models' shape (coordination.catalog.models.shape), checked here;
 and sweep_catalog takes the models where a view will not do.
 """
@@ -17,6 +19,7 @@ import json
 import shutil
 from collections.abc import Callable
 from enum import Enum
+from itertools import product
 from pathlib import Path
 
 import pytest
@@ -25,12 +28,26 @@ from pydantic import BaseModel
 
 from coordination.catalog import cache, live, loader, model_methods
 from coordination.catalog.enums import TodoStatus
-from coordination.catalog.models import Catalog
+from coordination.catalog.model_methods import CacheDefaults, cache_of
+from coordination.catalog.models import Cache, Catalog
 from coordination.catalog.models import shape
 from coordination.catalog.reads import sweep_catalog
-from coordination.catalog.views import ALIASES, MIXINS, SHAPES, View, catalog_view, is_view
+from coordination.catalog.views import (
+    ALIASES,
+    MIXINS,
+    SHAPES,
+    VIEWS,
+    View,
+    catalog_view,
+    is_view,
+)
+from coordination.dispatch.limits import limits_from_catalog
 from coordination.errors import CoordError
+from coordination.keys import Keys
 from coordination.planner.documents import dry_run_document
+from coordination.planner.validate import unproven_gates
+from coordination.sweeps.notify import targets_of
+from coordination.sweeps.planning import Planning
 from tests.unit.support.catalogs import COMMENTED, ROOT, catalog_from_edges
 from tests.unit.support.planner import dags
 
@@ -91,9 +108,13 @@ coordination:
        source: {file: package.json, line: 3}}
     - {id: DEP-2, consumer: api, provider: web, type: dev, indirect: true}
 """
+#: Every kind of field, and plans a sweep can start (a change's repos in no cycle).
+SWEEPABLE = EVERY_KIND.replace(
+    "    - {id: DEP-2, consumer: api, provider: web, type: dev, indirect: true}\n", "")
+assert SWEEPABLE != EVERY_KIND
 #: A template (for_each:) and its synced instances: a view holds them, but a sweep
 #: expands such a catalog, which takes the models.
-TEMPLATED = EVERY_KIND.replace(
+TEMPLATED = SWEEPABLE.replace(
     "  dependencies:\n",
     "    - {id: TODO-6, task: each, for_each: 'tag:svc', plan: PLAN-1, run: 'true',\n"
     "       instances: {api: completed}}\n"
@@ -135,6 +156,7 @@ CATALOGS: dict[str, Callable[[Path], Path]] = {
     "bench-flat": _bench("flat_todos"),
     "bench-levels": _bench("level_todos"),
     "every-kind": _text(EVERY_KIND),
+    "sweepable": _text(SWEEPABLE),
     "templated": _text(TEMPLATED),
 }
 
@@ -205,6 +227,55 @@ def dry_runs(cat: Catalog, plan_id: str) -> list[object]:
     return out
 
 
+def _outcome(build: Callable[[], object]) -> object:
+    """What ``build`` gives (a spec as its JSON), or the error it raises."""
+    try:
+        built = build()
+    except CoordError as exc:
+        return (type(exc).__name__, str(exc), exc.hint)
+    return built.to_json() if hasattr(built, "to_json") else built
+
+
+def _planning(cat: Catalog, path: Path) -> Planning:
+    """The planning of ``path`` (a sweep's, `todo run`'s) reading ``cat``."""
+    planning = Planning(Keys("views"), path)
+    planning.catalog = lambda: cat  # type: ignore[method-assign]
+    return planning
+
+
+def specs(cat: Catalog, path: Path, plan_id: str) -> list[object]:
+    """The spec (its JSON, or the error) a sweep of ``plan_id`` freezes from ``cat``
+    with every option it takes, and the next run of the plain one's (a resume)."""
+    planning = _planning(cat, path)
+    out = [_outcome(lambda: planning.plan_spec(
+               plan_id, strategy=strategy, ignore_blockers=ignore, again=again,
+               sequential=sequential, merge_chains=merge))
+           for strategy, ignore, again, sequential, merge
+           in product(("levels", "eager"), *[(False, True)] * 4)]
+    try:
+        old = planning.plan_spec(plan_id, strategy="levels", ignore_blockers=True, again=True)
+    except CoordError:
+        return out
+    return [*out, _outcome(lambda: planning.resume_spec(old, sorted(old.todos)))]
+
+
+def todo_specs(cat: Catalog, path: Path) -> list[object]:
+    """The one-todo spec (`coord todo run`) of every todo, blockers ignored or not."""
+    planning = _planning(cat, path)
+    return [_outcome(lambda: planning.todo_spec(t.id, ignore_blockers=ignore))
+            for t in cat.coordination.todos for ignore in (False, True)]
+
+
+def start_reads(cat: Catalog) -> list[object]:
+    """What a sweep's start reads of the catalog beside its spec: the webhooks it
+    publishes, the limits that size the broker, the gates COORD_REQUIRE_APPROVERS
+    refuses, each todo's cache."""
+    return [targets_of(cat.notify), limits_from_catalog(cat), unproven_gates(cat),
+            [vars(c) if isinstance(c, CacheDefaults) else c and {
+                f: getattr(c, f) for f in Cache.model_fields}
+             for t in cat.coordination.todos for c in [cache_of(t, cat.repo(t.repo))]]]
+
+
 @pytest.mark.parametrize("name", sorted(CATALOGS))
 def test_a_view_holds_what_the_models_hold(name: str, tmp_path: Path) -> None:
     path = CATALOGS[name](tmp_path)
@@ -215,6 +286,15 @@ def test_a_view_holds_what_the_models_hold(name: str, tmp_path: Path) -> None:
     if not any(t.is_template for t in model.coordination.todos):  # a sweep expands those
         for plan in model.coordination.plans:
             assert dry_runs(view, plan.id) == dry_runs(model, plan.id), plan.id
+            assert specs(view, path, plan.id) == specs(model, path, plan.id), plan.id
+        assert todo_specs(view, path) == todo_specs(model, path)
+        assert start_reads(view) == start_reads(model)
+
+
+def test_cache_true_is_the_cache_models_default() -> None:
+    """``cache: true`` gives what ``Cache()`` holds, for a model and a view alike."""
+    assert vars(CacheDefaults()) == Cache().model_dump()
+    assert list(vars(CacheDefaults())) == list(Cache.model_fields)
 
 
 @settings(max_examples=40, deadline=None)
@@ -226,6 +306,8 @@ def test_a_view_of_a_small_plan_plans_as_the_models(
     view = catalog_view(cached_json(model))
     assert_same(view, model)
     assert dry_runs(view, "PLAN-1") == dry_runs(model, "PLAN-1")
+    path = Path("ecosystem.yaml")  # not read: its directory is the checkouts' base
+    assert specs(view, path, "PLAN-1") == specs(model, path, "PLAN-1")
 
 
 def test_the_views_table_is_the_models_shape() -> None:
@@ -237,6 +319,16 @@ def test_the_views_table_is_the_models_shape() -> None:
         mixins = [b for b in model.__mro__ if b.__module__ == model_methods.__name__
                   and b.__name__.endswith("Methods")]
         assert mixins == ([MIXINS[name]] if name in MIXINS else []), name
+
+
+def test_no_field_is_named_as_something_of_its_view() -> None:
+    """A view sets a field that needs no conversion as its attribute: no field (nor the
+    key it is written under) may be named as one of the view's methods or properties,
+    which the field would hide (or hide the field)."""
+    for name, model in shape.models().items():
+        fields = set(model.model_fields) | {
+            f.alias for f in model.model_fields.values() if f.alias}
+        assert not fields & set(dir(VIEWS[name])), (name, sorted(fields & set(dir(VIEWS[name]))))
 
 
 def test_a_models_methods_are_the_shared_ones() -> None:
@@ -274,24 +366,53 @@ def test_sweep_catalog_is_a_view_of_a_warm_cache_and_the_models_otherwise(
     warm = sweep_catalog(path)
     assert is_view(warm)
     assert_same(warm, cold)
+    assert sweep_catalog(path) is warm  # the same bytes: the same view, as the store's memo
     # a template: a sweep expands it, copying models
     templated = _write(tmp_path / "templated", TEMPLATED)
     sweep_catalog(templated)
     assert isinstance(sweep_catalog(templated), Catalog)
+    # an edit: the models again (a miss), then a view of the new bytes
+    path.write_text(EVERY_KIND.replace("title: ship", "title: shipped"), encoding="utf-8")
+    assert isinstance(sweep_catalog(path), Catalog)
+    edited = sweep_catalog(path)
+    assert is_view(edited) and edited is not warm
+    assert edited.plan("PLAN-1").title == "shipped"  # type: ignore[union-attr]
     # no cache directory: the models
     monkeypatch.setattr(cache, "default_cache_dir", lambda: None)
     assert isinstance(sweep_catalog(path), Catalog)
 
 
 @pytest.mark.usefixtures("private_cache")
+def test_a_sweep_plans_a_view_of_a_warm_cache_as_the_models(tmp_path: Path) -> None:
+    """A sweep's planning reads the catalog through sweep_catalog: the models on a miss
+    (or for templates), then a view; the spec is the same byte for byte."""
+    for name in ("sweepable", "templated"):
+        root = tmp_path / name
+        root.mkdir()
+        path = CATALOGS[name](root)
+        planning = Planning(Keys("views"), path)
+        cold = planning.catalog()
+        assert isinstance(cold, Catalog)
+        cold_specs = specs(cold, path, "PLAN-1") + specs(cold, path, "PLAN-2")
+        warm = planning.catalog()
+        assert is_view(warm) == (name == "sweepable"), name
+        assert specs(warm, path, "PLAN-1") + specs(warm, path, "PLAN-2") == cold_specs, name
+        assert [s for s in cold_specs if isinstance(s, str)], "no spec was built"
+
+
+@pytest.mark.usefixtures("private_cache")
 def test_a_view_shows_a_live_sweeps_running_todos(tmp_path: Path) -> None:
     path = _write(tmp_path, EVERY_KIND)
     sweep_catalog(path)
+    plain = sweep_catalog(path)
     live.set_overlay(path, {"TODO-1": "in_progress"})
     try:
         view = sweep_catalog(path)
         assert is_view(view)
         todo = view.todo("TODO-1")
         assert todo is not None and todo.status is TodoStatus.in_progress
+        assert sweep_catalog(path) is view
     finally:
         live.set_overlay(path, {})
+    assert sweep_catalog(path) is plain
+    assert plain.todo("TODO-1").status is TodoStatus.pending  # type: ignore[union-attr]

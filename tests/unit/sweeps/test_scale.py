@@ -164,17 +164,18 @@ def test_planning_resolves_each_repos_checkout_once(rt: Runtime, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Not once per todo: resolving a path is file system work (60% of planning
     a 10,000-todo plan on 100 repos)."""
-    from coordination.catalog.models import Repo
+    from coordination.catalog.model_methods import RepoMethods
     from coordination.sweeps import SweepService
 
     calls: list[str] = []
-    inner = Repo.checkout
+    inner = RepoMethods.checkout
 
-    def checkout(self: Repo, base: Path) -> Path:
+    # The method a repo's model and its view share (the planning reads either)
+    def checkout(self: RepoMethods, base: Path) -> Path:
         calls.append(self.name)
         return inner(self, base)
 
-    monkeypatch.setattr(Repo, "checkout", checkout)
+    monkeypatch.setattr(RepoMethods, "checkout", checkout)
     spec = SweepService(rt, chain(tmp_path)).plan_spec("PLAN-001", strategy="levels",
                                                         ignore_blockers=True)
     assert sorted(calls) == ["api", "web"]
