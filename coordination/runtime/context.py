@@ -112,8 +112,13 @@ class Runtime:
     def reader(cls, catalog: Path | None = None) -> Runtime:
         """A runtime built from where its Redis is alone (:mod:`coordination.settings_core`,
         no pydantic), for a command that only reads (`sweep status`): its other settings
-        are read, and checked, when first used (:class:`ReadSettings`). As :meth:`create`
-        when those few settings need the full reading to judge them."""
+        are read, and checked, when first used (:class:`ReadSettings`); when the
+        environment sets no other, every one at once without pydantic (:func:`every_setting`
+        does the same). As :meth:`create` when those few settings need the full reading
+        to judge them."""
+        plain = read_plain()
+        if plain is not None:
+            return cls._build(cast("Settings", plain), catalog=catalog, client=None)
         core = read_core()
         if core is None:
             return cls.create(catalog=catalog)

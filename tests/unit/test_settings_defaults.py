@@ -84,9 +84,10 @@ def test_any_other_variable_or_a_doubt_is_left_to_the_full_settings(
 START = """
 import json, sys
 from pathlib import Path
-from coordination.runtime.context import get_runtime
+from coordination.runtime.context import Runtime, get_runtime
 try:
     rt = get_runtime(Path(sys.argv[1]))  # as coordination.launch.prepare builds it
+    Runtime.reader(Path(sys.argv[1])).settings.events_maxlen  # as `sweep status` does
 except Exception as exc:
     print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
 else:
@@ -113,7 +114,8 @@ def test_a_sweeps_runtime_reads_every_setting_without_pydantic(
         tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """The runtime a sweep's start builds (Runtime.create, on a real redis-server) has
     every setting when the environment sets only where Redis is, without importing
-    pydantic; a bad setting besides them fails there as it always did."""
+    pydantic (and so has a reader's); a bad setting besides them fails there as it
+    always did."""
     catalog = write_catalog(tmp_path, [{"id": "TODO-001", "repo": "api", "run": "true"}])
     core = {"COORD_REDIS_URL": redis_server.url,
             "COORD_NAMESPACE": f"defaults-{uuid.uuid4().hex[:8]}"}
