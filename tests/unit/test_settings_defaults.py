@@ -1,7 +1,8 @@
 """Every setting's default in one table without pydantic (coordination/settings_defaults.py):
-the settings' own defaults, field for field; the settings of an environment that sets
-only where Redis is, as the full settings read it; and a sweep's start, which reads them
-without pydantic then, and fails on a bad setting as it always did."""
+the settings' own defaults, field for field (tests/unit/test_settings_core.py: with where
+Redis is, the settings of an environment that sets nothing else); anything else left to
+the full settings; and a sweep's start, which reads them without pydantic then, and
+fails on a bad setting as it always did."""
 
 from __future__ import annotations
 
@@ -34,36 +35,17 @@ def _environment(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
         monkeypatch.setenv(name, value)
 
 
-def _same(plain: PlainSettings, full: Settings) -> None:
-    """Every field and every derived value of ``plain`` is ``full``'s, of the same type."""
+def test_the_defaults_are_the_settings_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Field for field, of the same type, the derived values too: one table of them."""
+    _environment(monkeypatch, {})
+    full = Settings()
     names = [f.name for f in dataclasses.fields(PlainSettings)]
     assert names == list(Settings.model_fields), "one field each, in the same order"
     for name in (*names, *DERIVED):
-        mine, theirs = getattr(plain, name), getattr(full, name)
+        mine, theirs = getattr(DEFAULTS, name), getattr(full, name)
         assert (mine, type(mine)) == (theirs, type(theirs)), name
-
-
-def test_the_defaults_are_the_settings_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    _environment(monkeypatch, {})
-    _same(DEFAULTS, Settings())
     for name, field in Settings.model_fields.items():
         assert field.default == getattr(DEFAULTS, name), name
-
-
-@pytest.mark.parametrize("env", [
-    {},
-    {"COORD_REDIS_URL": "redis://:secret@cache.internal:6380/2", "COORD_NAMESPACE": "team-a.x"},
-    {"coord_redis_url": "rediss://h:6379/0?ssl_cert_reqs=CERT_REQUIRED",
-     "COORD_SHARE_NAMESPACE": "YES", "COORD_ECOSYSTEM": "/srv/eco.yaml"},
-    {"COORD_REDIS_URL": "", "COORD_SHARE_NAMESPACE": "0"},
-    {"Coord_Redis_Url": "unix:///run/redis.sock?db=3", "COORD_SHARE_NAMESPACE": "on"},
-], ids=["defaults", "url-and-namespace", "any-case-tls", "empty-url", "unix"])
-def test_where_redis_is_and_the_defaults_are_the_settings_of_that_environment(
-        monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
-    _environment(monkeypatch, env)
-    plain = read_plain()
-    assert plain is not None
-    _same(plain, load_settings())
 
 
 @pytest.mark.parametrize("env", [
