@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import redis
 from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
 
+from coordination.connection.embedded_server import joined
 from coordination.redis_url import is_sentinel
 
 if TYPE_CHECKING:
@@ -57,9 +58,6 @@ def get_redis(settings: Settings | None = None) -> redis.Redis:
         return _real_client(settings.redis_url)
     # Embedded: the one catalog server this process joined (its in-process workers'
     # broker, setting a malformed message aside, reaches it here).
-    # lazy: the embedded server's management, off distributed mode's start
-    from coordination.connection.embedded_server import joined
-
     servers = joined()
     if len(servers) != 1:
         raise RuntimeError("no COORD_REDIS_URL: embedded mode reaches its server "

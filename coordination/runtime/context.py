@@ -22,6 +22,7 @@ import redis
 
 from coordination.connection.claim import check_claim
 from coordination.connection.client import is_embedded, real_client
+from coordination.connection.embedded_server import ensure_server
 from coordination.keys import Keys
 from coordination.redis_url import is_sentinel
 from coordination.runtime.checkpoints import CheckpointStore
@@ -139,9 +140,6 @@ class Runtime:
                 # Another catalog's namespace is refused before anything is read or sent.
                 check_claim(r, keys, catalog, share=settings.share_namespace, url=url)
         else:
-            # lazy: the embedded server's management, off distributed mode's start
-            from coordination.connection.embedded_server import ensure_server
-
             embedded_catalog = (catalog or settings.ecosystem).absolute()
             url = ensure_server(embedded_catalog)
             r = real_client(url)

@@ -209,8 +209,8 @@ def test_a_sweeps_fixed_cost_loads_nothing_it_does_not_use(tmp_path: Path,
     and packaging (only a sweep of a change's todos notes an anchor). And until its sweep
     is recorded, `coord plan sweep` (on a Redis: the first todos are sent right after)
     loads nothing it uses only later, or never: Celery (a send pushes the messages
-    itself), the embedded server's management, the supervision pass, rollbacks, the
-    history record of a sweep's end, the catalog's editor that syncs it."""
+    itself), the supervision pass, rollbacks, the history record of a sweep's end, the
+    catalog's editor that syncs it."""
     start = _modules_after("import coordination.cli.main")
     assert "ssl" not in start
     plan = _modules_after("import coordination.cli.main, coordination.cli.plan")
@@ -240,8 +240,8 @@ def test_a_sweeps_fixed_cost_loads_nothing_it_does_not_use(tmp_path: Path,
     assert r.returncode == 0 and r.stdout.startswith("["), (r.stdout, r.stderr)
     started = set(json.loads(r.stdout))
     assert "coordination.sweeps.steering" in started, "the probe did not see the start"
-    later = {"celery", "kombu", "workers", "coordination.connection.embedded_server",
-             "coordination.sweeps.supervision", "coordination.sweeps.lost",
+    later = {"celery", "kombu", "workers", "coordination.sweeps.supervision",
+             "coordination.sweeps.lost",
              "coordination.sweeps.waits", "coordination.runtime.breakers",
              "coordination.sweeps.rollback", "coordination.sweeps.recording",
              "coordination.runtime.history", "coordination.sweeps.sync", "ruamel.yaml"}
