@@ -23,8 +23,9 @@ dry-run  `coord plan sweep PLAN --dry-run` of a 5-todo plan whose todos carry
          recorded runs from Redis (imports redis-py, connects).
 
 Processes run as users run them, from compiled modules (PYTHONDONTWRITEBYTECODE is unset
-for the bench and coord's packages compiled first). Everything it starts is stopped in
-`finally`, also on SIGTERM.
+for the bench and coord's packages compiled first), with a validated-catalog cache of the run's own
+($XDG_CACHE_HOME in its temporary folder, filled by the warm-ups). Everything it starts is
+stopped in `finally`, also on SIGTERM.
 
     python bench/fixed_cost.py [--todos 400] [--rounds 5] [--dry-runs 3] [--json]
 """
@@ -270,6 +271,9 @@ def main() -> int:
         f"{os.cpu_count()} cpus")
     with tempfile.TemporaryDirectory(prefix="coord-bench-") as tmpname:
         tmp = Path(tmpname)
+        # The run's own validated-catalog cache: another coord on the machine (its cache
+        # is ~/.cache/coord) can neither evict the warm-up's entries nor share them.
+        os.environ["XDG_CACHE_HOME"] = str(tmp / "cache")
         try:
             url, _server = start_redis(procs, tmp)
             w = measure_wait(procs, tmp, url, args.todos, args.rounds)

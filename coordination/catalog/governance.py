@@ -33,6 +33,7 @@ from pydantic import (
 )
 from pydantic.config import JsonDict
 
+from coordination.catalog.model_methods import WaveMethods
 from coordination.catalog.patterns import END, at_most
 
 #: The longest a gate may wait or a wave soak: a sweep's deadline bounds it anyway.
@@ -117,7 +118,7 @@ class WaveRequire(GovernanceModel):
     """Share of the wave's todos that must succeed (0 to 1; default all)."""
 
 
-class Wave(GovernanceModel):
+class Wave(WaveMethods, GovernanceModel):
     """A part of a plan's todos (by repo name or repo tag), started only after the wave
     before it ended, soaked and met its criteria."""
 
@@ -146,6 +147,3 @@ class Wave(GovernanceModel):
         if not self.repos and not self.tags:
             raise ValueError("a wave names repos: or tags:")
         return self
-
-    def selects(self, repo: str, tags: list[str]) -> bool:
-        return repo in self.repos or bool(set(tags) & set(self.tags))

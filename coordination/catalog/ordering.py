@@ -29,9 +29,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from coordination.catalog.models import Catalog, Dependency, DependencyType, Order
+from coordination.catalog.enums import DependencyType
 from coordination.errors import PlanError, UsageError
+
+if TYPE_CHECKING:
+    from coordination.catalog.models import Catalog, Dependency, Order
 
 CYCLES = ("group", "error")
 
@@ -53,14 +57,15 @@ def parse_types(text: str) -> list[DependencyType]:
 
 def effective(catalog: Catalog, by: Sequence[DependencyType] | str | None = None,
               cycles: str | None = None) -> Order:
-    """The catalog's ``order:`` with what the command (its flags, or :func:`overriding`) says."""
+    """The catalog's ``order:`` with what the command (its flags, or :func:`overriding`) says
+    (of the catalog's own kind: a model, or a view of one, :mod:`coordination.catalog.views`)."""
     base = _OVERRIDE.get() or catalog.order
     if isinstance(by, str):
         by = parse_types(by)
     if cycles is not None and cycles not in CYCLES:
         raise UsageError(f"--cycles {cycles!r}", hint="use group or error")
-    return Order(by=list(by) if by is not None else list(base.by),
-                 cycles="error" if (cycles or base.cycles) == "error" else "group")
+    return type(catalog.order)(by=list(by) if by is not None else list(base.by),
+                               cycles="error" if (cycles or base.cycles) == "error" else "group")
 
 
 @contextmanager

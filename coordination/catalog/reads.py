@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from coordination.catalog import cache, live
 
 if TYPE_CHECKING:
+    from coordination.catalog.models import Catalog
     from coordination.jsonable import JSONObject
 
 
@@ -36,13 +37,46 @@ def catalog_data(path: str | Path) -> cache.CatalogData:
     return data
 
 
-def _catalog_data(path: Path) -> cache.CatalogData:
+def sweep_catalog(path: str | Path) -> Catalog:
+    """The validated catalog of ``path`` for a command that reads it as written (a
+    sweep's checks and plan, its dry run): on a warm cache, a view of the cache's JSON
+    (:mod:`coordination.catalog.views`: no pydantic, no models), with a live sweep's
+    running todos ``in_progress`` as :meth:`CatalogStore.load` shows them.
+
+    The models, loaded by the store as every command loads them, when the view is not
+    for this catalog: the cache has no entry for the file's bytes (a new or edited
+    file, a new version of coord, no cache directory, an entry that cannot be read:
+    the load fills it for the next command), or a todo is a template (``for_each:``),
+    which expanding copies model by model
+    (:func:`coordination.catalog.templates.expand`)."""
+    path = Path(path)
+    data, _file = _cached(path)
+    if data is None or any(t.get("for_each") is not None
+                           for t in data["coordination"].get("todos", [])):
+        # lazy: the store and models, only when a view will not do
+        from coordination.catalog.store import CatalogStore
+
+        return CatalogStore(path).load()
+    # lazy: the views' classes are built at import; a list of todos needs none of them
+    from coordination.catalog.views import catalog_view
+
+    if live.overlay_set():
+        data = live.overlaid_data(data, live.overlay(path))
+    return catalog_view(data)
+
+
+def _cached(path: Path) -> tuple[cache.CatalogData | None, bytes]:
+    """The cache's all-fields entry for the file's bytes (None: none), and the bytes."""
     data = cache.read_catalog_bytes(path, cache.max_catalog_bytes())
-    token = cache.digest(data)
-    cache_dir = cache.default_cache_dir()
-    hit = cache.cached_data(cache_dir, token)
+    return cache.cached_data(cache.default_cache_dir(), cache.digest(data)), data
+
+
+def _catalog_data(path: Path) -> cache.CatalogData:
+    hit, data = _cached(path)
     if hit is not None:
         return hit
+    token = cache.digest(data)
+    cache_dir = cache.default_cache_dir()
     # lazy: a miss: the store, models and pydantic are imported only now (a warm read
     # needs none of them; `coord todo list` imports this module).
     from coordination.catalog.store import CatalogStore

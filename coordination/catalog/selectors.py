@@ -48,11 +48,14 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from coordination import gitsafe
-from coordination.catalog.models import Catalog
 from coordination.catalog.selector_syntax import KINDS
 from coordination.errors import UsageError
+
+if TYPE_CHECKING:
+    from coordination.catalog.models import Catalog
 
 #: ``changed(checkout, ref)``: True or False, or a sentence saying why it cannot tell
 #: (no checkout, REF unknown there).

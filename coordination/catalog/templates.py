@@ -44,13 +44,15 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
-from coordination.catalog.models import Catalog, Milestone, Plan, Repo, Todo, TodoStatus
+from coordination.catalog.enums import TodoStatus
 from coordination.catalog.ordering import order_repos
 from coordination.catalog.selectors import ChangedProbe, git_changed, select
-from coordination.catalog.store import CatalogStore
 from coordination.errors import UsageError
+
+if TYPE_CHECKING:
+    from coordination.catalog.models import Catalog, Milestone, Plan, Repo, Todo
 
 #: ``TODO-010[api]`` -> (``TODO-010``, ``api``)
 INSTANCE = re.compile(r"^(TODO-\d+)\[([a-z0-9][a-z0-9._-]*)\]$")
@@ -311,13 +313,20 @@ class _Expansion:
 
 
 def load_planned(path: Path, *, problems: Problems | None = None,
-                 warnings: list[str] | None = None) -> tuple[Catalog, Catalog]:
+                 warnings: list[str] | None = None, raw: Catalog | None = None
+                 ) -> tuple[Catalog, Catalog]:
     """The catalog file at ``path`` as written, and as the planner sees it (each template
     replaced by its instances, :func:`expand`): what every command that plans, shows
     or runs a plan reads (the CLI's plan commands, a sweep's spec, MCP's tools), so
     that they all see the same todos. ``problems``: what cannot be expanded is
-    recorded there instead of refused (:func:`expand`)."""
-    raw = CatalogStore(path).load()
+    recorded there instead of refused (:func:`expand`). ``raw``: the file as written,
+    when the caller has read it (a command that only reads it may have a view of the
+    cache, :func:`coordination.catalog.reads.sweep_catalog`, which has no template)."""
+    if raw is None:
+        # lazy: the store imports the models (pydantic), which a view does without
+        from coordination.catalog.store import CatalogStore
+
+        raw = CatalogStore(path).load()
     return raw, expand(raw, path.resolve().parent, problems=problems, warnings=warnings)
 
 
@@ -346,14 +355,15 @@ def require(problems: Mapping[str, TemplateProblem], *, plan: str | None = None,
             raise got.error
 
 
-def planned_for(path: Path, plan_id: str, *, warnings: list[str] | None = None
-                ) -> tuple[Catalog, Catalog]:
+def planned_for(path: Path, plan_id: str, *, warnings: list[str] | None = None,
+                raw: Catalog | None = None) -> tuple[Catalog, Catalog]:
     """:func:`load_planned` for a command about one plan: refused only for that plan's
     own problems (:func:`require`), never another plan's. ``warnings``: the cycle
-    groups of the plan's ``deps: follow`` templates (:func:`expand`), its own only."""
+    groups of the plan's ``deps: follow`` templates (:func:`expand`), its own only.
+    ``raw``: as :func:`load_planned`'s."""
     problems: Problems = {}
     every: list[str] = []
-    raw, cat = load_planned(path, problems=problems, warnings=every)
+    raw, cat = load_planned(path, problems=problems, warnings=every, raw=raw)
     require(problems, plan=plan_id)
     if warnings is not None:
         warnings.extend(plan_warnings(raw, every, plan_id))

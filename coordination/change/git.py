@@ -424,16 +424,80 @@ def rewrite_refusal(repo: str, checkout: str | Path, remote: str) -> str | None:
             f"set-url {remote} URL)")
 
 
+#: The keys of a repository's own config that send a fetch or a push to another URL than
+#: ``remote.<name>.url`` names (lower-cased; ``*``: any subsection).
+REDIRECT_KEYS = ("url.*.insteadof", "url.*.pushinsteadof", "remote.*.pushurl")
+
+
+def redirect_refusal(repo: str, checkout: str | Path, remote: str, url: str | None,
+                     *dirs: str | Path) -> str | None:
+    """Why coord must not fetch ``repo`` from, nor push it to, ``remote`` as ``dirs``
+    configure it when it runs git there with their own config (``land_hooks: true``): a
+    rule of theirs (:data:`REDIRECT_KEYS`: ``insteadOf``, ``pushInsteadOf``, a
+    ``pushurl``) sends the fetch or the push to another URL than the catalog's ``url:``.
+    :func:`remote_refusal` checks ``remote.REMOTE.url`` itself; an untrusted call never
+    obeys these keys (:mod:`coordination.gitsafe` refuses them on the network). The
+    URLs are read with the operator's global config left out, so only the repository's
+    own rules are answered for. None: no ``url:``, no such rule, or rules that leave
+    this remote at ``url``."""
+    if url is None:
+        return None
+    for d in dirs:
+        try:
+            rules = [(k, f) for k, f in gitsafe.local_keys(d)
+                     if any(fnmatch.fnmatchcase(k.lower(), p) for p in REDIRECT_KEYS)]
+        except gitsafe.GitRefused as exc:
+            return f"{repo}: its own git config cannot be read in {d} ({exc.message})"
+        if not rules:
+            continue
+        key, origin = rules[0]
+        more = f" (and {len(rules) - 1} more such rules)" if len(rules) > 1 else ""
+        try:
+            fetch, push = (_local(d, *args) for args in (
+                ("ls-remote", "--get-url", "--end-of-options", remote),
+                ("remote", "get-url", "--push", "--all", "--end-of-options", remote)))
+        except GitError as exc:
+            return f"{repo}: where its remote {remote} goes cannot be read in {d} ({exc})"
+        if fetch.returncode != 0 or push.returncode != 0:
+            # no remote of that name (a URL given as the remote): where a push goes is
+            # not something git says, so with such rules present nothing is sent
+            said = "cannot be told"
+        else:
+            urls = dict.fromkeys([fetch.stdout.strip(), *push.stdout.split()])
+            away = [u for u in urls if url not in (u, public_url(u))]
+            if not away:
+                continue
+            said = "is sent to " + ", ".join(away)
+        return (f"{repo}: its own git config ({key} in {origin}{more}) redirects its "
+                f"remote {remote}: where it fetches and pushes {said}, not {url}, where "
+                f"the catalog says the repo is (url:); coord lands a repo only on that "
+                f"URL, its own hooks and config trusted (land_hooks: true) or not: remove "
+                f"the rule (git -C {checkout} config --unset-all {key})")
+    return None
+
+
+def _local(repo: str | Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``git -C repo ARGS`` that reads config and talks to no remote (``remote get-url``
+    is one), the repository's network keys read as they are."""
+    try:
+        return gitsafe.run(args, repo=repo, network=False, capture_output=True, text=True,
+                           timeout=GIT_TIMEOUT)
+    except gitsafe.GitRefused as exc:
+        raise GitError(args, 1, exc.message) from None
+
+
 def untrusted_git(repo: str, checkout: str | Path, *dirs: str | Path,
                   remote: str | None = None, url: str | None = None,
                   trusted: bool = False) -> str | None:
     """Why coord must run no git in ``dirs`` (``repo``'s checkout and worktree) to land
     or revert it: ``remote`` there is not the catalog's ``url`` (:func:`remote_refusal`,
-    checked even when ``trusted``), or their own config makes git run a program
+    checked even when ``trusted``; and when ``trusted``, whose own config then applies,
+    :func:`redirect_refusal`), or their own config makes git run a program
     (:func:`command_refusal`, unless ``trusted``: ``land_hooks``; their config
     unreadable: so), or None."""
     if remote is not None:
-        wrong = remote_refusal(repo, checkout, remote, url, *dirs)
+        wrong = remote_refusal(repo, checkout, remote, url, *dirs) or (
+            redirect_refusal(repo, checkout, remote, url, *dirs) if trusted else None)
         if wrong:
             return wrong
     if trusted:

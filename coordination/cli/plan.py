@@ -3,12 +3,17 @@ Parse, call the planner (or :mod:`coordination.catalog.reports`), render.
 
 Only `plan list` and `plan status` run without the planner's graph modules; every
 other command imports them inside the command, and Celery is never imported
-here (a dry run needs queue names, not signatures).
+here (a dry run needs queue names, not signatures). Nor are the catalog's models
+(pydantic) at import: `plan sweep` reads a view of the cached catalog
+(:func:`coordination.catalog.reads.sweep_catalog`) and the other commands load
+the models when they run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -17,9 +22,7 @@ from typing import TYPE_CHECKING
 import click
 
 from coordination.catalog.cache import paused_gc
-from coordination.catalog.models import Catalog, TodoStatus
-from coordination.catalog.reports import PlanStatus, plan_status
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.enums import TodoStatus
 from coordination.catalog.templates import (
     Problems, TemplateDoc, load_planned, plan_warnings, planned_for)
 from coordination.cli import plan_edit, plan_optimize
@@ -44,11 +47,12 @@ from coordination.names import some
 from coordination.jsonable import JSONValue
 from coordination.errors import OperationFailed
 from coordination.keys import Keys
-from coordination.planner.listing import PlanRow, list_plans
-from coordination.settings import get_settings
 from coordination.ui import DEFAULT_PORT
 
 if TYPE_CHECKING:
+    from coordination.catalog.models import Catalog
+    from coordination.catalog.reports import PlanStatus
+    from coordination.planner.listing import PlanRow
     from coordination.catalog.plan_reset import PlanReset
     from coordination.planner.documents import DryRunDocument, ShowDocument, ValidateDocument
 
@@ -105,6 +109,9 @@ def list_cmd(obj: Context, status: str | None, repo: str | None, as_json: bool) 
     Example:
       coord plan list --status active --json
     """
+    # lazy: the plans' progress reads the models (pydantic), plan list only
+    from coordination.planner.listing import list_plans
+
     problems: Problems = {}  # one plan's problem is said in its row, never fatal to all
     _, cat = load_planned(obj.file, problems=problems)
     rows = list_plans(cat, status=status, repo=repo, problems=problems)  # a template: its instances
@@ -216,13 +223,14 @@ def status_cmd(obj: Context, plan_id: str, as_of: dt.date | None, run_checks: bo
       coord plan status PLAN-001 --check
     """
     from coordination.catalog import criteria  # lazy: subprocess runner, status only
+    from coordination.catalog.reports import plan_status  # lazy: the models (pydantic)
 
     problems: Problems = {}  # another plan's problem does not stop this one's status
     raw, cat = load_planned(obj.file, problems=problems)
     if run_checks:
         plan = raw.plan(plan_id)
         if plan is not None:  # (unknown: plan_status below says so, with suggestions)
-            from coordination.catalog.store import CatalogStore  # lazy: as above
+            from coordination.catalog.store import CatalogStore  # lazy: the models
 
             criteria.record(CatalogStore(obj.file), plan_id, criteria.run_checks(obj.file, plan))
     results = criteria.read_results(obj.file).get(plan_id, [])
@@ -351,6 +359,7 @@ def validate_cmd(obj: Context, plan_id: str, include_completed: bool, ignore_blo
       coord plan validate PLAN-001 --order-by runtime,dev --cycles error
     """
     from coordination.catalog.ordering import overriding  # lazy: off plan list/status
+    from coordination.catalog.store import CatalogStore  # lazy: the models (pydantic)
     # lazy: the planner's graph modules, off plan list/status
     from coordination.planner.documents import validate_document
 
@@ -584,17 +593,23 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
       coord plan sweep PLAN-001 --merge-chains --wait
     """
     from coordination.catalog.ordering import overriding  # lazy: off plan list/status
+    from coordination.catalog.reads import sweep_catalog  # lazy: off plan list/status
 
     waits_s = _wait_timeout(wait_timeout)
-    with overriding(CatalogStore(obj.file).load(), order_by, cycles):
+    # The catalog as written: a view of the cache, without the models (sweep_catalog says
+    # when it is the models), read once for the whole command.
+    written = sweep_catalog(obj.file)
+    with overriding(written, order_by, cycles):
         warnings: list[str] = []
-        planned_for(obj.file, plan_id, warnings=warnings)  # a refused cycle: exit 2 here
+        planned_for(obj.file, plan_id, warnings=warnings,  # a refused cycle: exit 2 here
+                    raw=written)
         if not as_json and not dry_run:  # a dry run lists them with its other warnings
             for w in warnings:
                 err_console().print(f"[yellow]warning:[/yellow] {esc(w)}")
         _sweep(obj, plan_id, strategy, dry_run, wait, ignore_blockers, require_workers,
                atomic, ui, ui_port, no_sync, again, no_cache, as_json, warnings,
-               sequential=sequential, merge_chains=merge_chains, wait_timeout=waits_s)
+               sequential=sequential, merge_chains=merge_chains, wait_timeout=waits_s,
+               written=written)
 
 
 def _wait_timeout(text: str | None) -> float | None:
@@ -616,12 +631,15 @@ def _sweep(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
            ignore_blockers: bool, require_workers: bool, atomic: str | None, ui: bool,
            ui_port: int | None, no_sync: bool, again: bool, no_cache: bool,
            as_json: bool, warnings: list[str], sequential: bool = False,
-           merge_chains: bool = False, wait_timeout: float | None = None) -> None:
+           merge_chains: bool = False, wait_timeout: float | None = None,
+           written: Catalog | None = None) -> None:
+    """The sweep, or its dry run; ``written``: the catalog as written, if read already."""
     if not dry_run:
         # lazy: the runtime (redis-py, the sweeps, Celery to send); a dry run loads none of it
         from coordination.cli.sweep import run_start
 
-        if not again and _all_completed(_catalog(obj, plan_id), plan_id):
+        if not again and _all_completed(planned_for(obj.file, plan_id, raw=written)[1],
+                                        plan_id):
             err_console().print(
                 f"[yellow]nothing to run:[/yellow] every todo of {esc(plan_id)} is completed "
                 f"(--again runs them all again; `coord plan reset {esc(plan_id)}` sets them "
@@ -642,13 +660,13 @@ def _sweep(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
     # lazy: the planner's graph modules, off plan list/status
     from coordination.planner.documents import dry_run_document
 
-    raw, catalog = planned_for(obj.file, plan_id)
+    raw, catalog = planned_for(obj.file, plan_id, raw=written)
     p50, history_problem = _history_p50(obj.file, catalog, plan_id, again=again)
     if sequential and merge_chains:
         raise UsageError("--merge-chains and --sequential together",
                          hint="--sequential runs one todo at a time already; give one")
     doc = dry_run_document(catalog, plan_id, strategy="eager" if merge_chains else strategy,
-                           ignore_blockers=ignore_blockers, keys=Keys(get_settings().namespace),
+                           ignore_blockers=ignore_blockers, keys=Keys(_namespace()),
                            again=again, p50_seconds=p50, written=raw, sequential=sequential)
     # the ordering's cycle groups, as `plan validate`'s findings are shown
     if warnings:
@@ -661,6 +679,25 @@ def _sweep(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
         err_console().print(f"[yellow]warning:[/yellow] history not read "
                             f"({esc(history_problem)}): the estimates use estimated_hours only")
     emit(as_json, doc, _dry_run_human)
+
+
+def _namespace() -> str:
+    """The namespace the queues are named in: read without pydantic when the environment
+    sets no setting but those :func:`coordination.settings_core.read_core` reads, and
+    says them plainly; else by the full settings, which refuse a bad variable (any of
+    them, as a dry run always did) naming it."""
+    # lazy: the settings' reading (stdlib), a dry run only
+    from coordination.settings_core import ENV_PREFIX, Core, read_core
+
+    core_variables = {ENV_PREFIX + f.name.upper() for f in dataclasses.fields(Core)}
+    others = any(k.upper().startswith(ENV_PREFIX) and k.upper() not in core_variables
+                 for k in os.environ)
+    core = None if others else read_core()
+    if core is not None:
+        return core.namespace
+    from coordination.settings import get_settings  # lazy: pydantic, when core cannot say
+
+    return get_settings().namespace
 
 
 #: Days of recorded runs whose p50 stands in for a todo's missing estimated_hours in

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from difflib import get_close_matches
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
-from coordination.catalog.models import Catalog, IssueStatus, Todo, TodoStatus
+from coordination.catalog.enums import IssueStatus, TodoStatus
 from coordination.errors import NotFoundError
 from coordination.planner.digraph import DiGraph
+
+if TYPE_CHECKING:
+    from coordination.catalog.models import Catalog, Todo
 
 _SATISFIED_ISSUE = (IssueStatus.resolved, IssueStatus.closed)
 

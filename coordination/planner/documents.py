@@ -7,9 +7,8 @@ means scripts and tests get the same data without going through click.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import NotRequired, TypedDict
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
-from coordination.catalog.models import Catalog
 from coordination.catalog.templates import (
     TemplateDoc,
     TemplateProblem,
@@ -27,6 +26,9 @@ from coordination.planner.sequence import sequential_order
 from coordination.planner.sweepable import prepare_sweep
 from coordination.planner.validate import Finding, FindingDict, sweep_advice, validate_plan
 from coordination.planner.waves import assign, sweep_waves, wave_name
+
+if TYPE_CHECKING:
+    from coordination.catalog.models import Catalog
 
 
 class ShownTodo(TypedDict):

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from coordination.catalog.models import Catalog, Change
 from coordination.errors import NotFoundError, PlanError
 from coordination.names import some
+
+if TYPE_CHECKING:
+    from coordination.catalog.models import Catalog, Change
 
 
 @dataclass(frozen=True)

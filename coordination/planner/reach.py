@@ -12,10 +12,13 @@ root cause, each ``{"id", "reason"}``. Linear in todos and edges (pure).
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
-from coordination.catalog.models import Catalog, Todo, TodoStatus
+from coordination.catalog.enums import TodoStatus
 from coordination.planner.dag import PlanGraph
+
+if TYPE_CHECKING:
+    from coordination.catalog.models import Catalog, Todo
 
 #: Statuses of a todo outside the plan that never turn ``completed`` by themselves.
 DEAD_STATUSES = (TodoStatus.failed, TodoStatus.skipped, TodoStatus.blocked)

@@ -7,11 +7,16 @@ message.
 
 from __future__ import annotations
 
-from coordination.catalog.models import Catalog, TodoStatus
+from typing import TYPE_CHECKING
+
+from coordination.catalog.enums import TodoStatus
 from coordination.errors import PlanError
 from coordination.planner.analysis import Analysis, analyze, cycle_error
 from coordination.planner.dag import PlanGraph, build_plan_graph
 from coordination.planner.validate import validate_plan
+
+if TYPE_CHECKING:
+    from coordination.catalog.models import Catalog
 
 
 def prepare_sweep(

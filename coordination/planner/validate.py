@@ -45,9 +45,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict
 
-from coordination.catalog.models import Catalog, Plan
 from coordination.catalog.templates import MAX_CROSS_EDGES, SAME, split_instance
 from coordination.errors import PlanError
 from coordination.names import some
@@ -62,6 +61,9 @@ from coordination.planner.landing import landing
 from coordination.planner.reach import Chain, Step, describe, unreachable
 from coordination.planner.digraph import DiGraph, is_directed_acyclic_graph
 from coordination.planner.waves import assign, backward_edges, sweep_waves, wave_name
+
+if TYPE_CHECKING:
+    from coordination.catalog.models import Catalog, Plan
 
 Severity = Literal["error", "warning"]
 

@@ -10,9 +10,13 @@ A plan whose change lands per-wave (``change: {land: per-wave}``) lands its wave
 
 from __future__ import annotations
 
-from coordination.catalog.governance import Wave
-from coordination.catalog.models import Catalog, Plan
+from typing import TYPE_CHECKING
+
 from coordination.planner.digraph import DiGraph
+
+if TYPE_CHECKING:
+    from coordination.catalog.governance import Wave
+    from coordination.catalog.models import Catalog, Plan
 
 
 def wave_name(plan: Plan, index: int) -> str:

@@ -246,6 +246,43 @@ def test_a_todo_cannot_send_a_landing_or_a_revert_to_another_remote_url(
     assert {n: repos.remote_head(n) for n in NAMES} == landed and nothing_elsewhere()
 
 
+def test_a_trusted_repos_own_config_cannot_send_a_landing_to_another_url(
+        cluster: Cluster) -> None:
+    """A repo whose catalog entry trusts its hooks and config (``land_hooks: true``)
+    still lands only on its ``url:``: a ``pushInsteadOf`` a todo wrote into its config
+    (git obeys it for a trusted repo) refuses the landing and its dry run, naming the
+    rule and how to remove it, and nothing reaches the other repository; removed, the
+    change lands on the catalog's URL."""
+    c = cluster
+    repos = change_repos(c, with_urls=True)
+    c.eco.write_text(c.eco.read_text().replace(
+        f"url: {repos.remote('api')}}}", f"url: {repos.remote('api')}, land_hooks: true}}"))
+    assert "land_hooks: true" in c.eco.read_text()
+    start(c)
+    sweep(c, expect=0)
+    real = str(repos.remote("api"))
+    elsewhere = c.root / "elsewhere.git"
+    git(c.root, "clone", "--quiet", "--bare", real, str(elsewhere))
+    was = git(elsewhere, "for-each-ref")
+    key = f"url.{elsewhere}.pushInsteadOf"
+    git(repos.checkout("api"), "config", key, real)
+    base = {n: repos.remote_head(n) for n in NAMES}
+
+    res = c.cli("change", "land", PLAN)
+    assert res.returncode == 1, (res.stdout, res.stderr)
+    said = " ".join(res.stderr.split())
+    assert "redirects its remote origin" in said and str(elsewhere) in said, said
+    assert "--unset-all" in said and key.lower() in said.lower(), said
+    dry = refused(c, "change", "land", PLAN, "--dry-run")
+    assert any(b["id"] == "api" and "redirects" in b["why"] for b in dry["blockers"]), dry
+    assert repos.pushes() == [] and {n: repos.remote_head(n) for n in NAMES} == base
+    assert git(elsewhere, "for-each-ref") == was
+
+    git(repos.checkout("api"), "config", "--unset-all", key)
+    lands_where_it_says(c, repos, base)
+    assert git(elsewhere, "for-each-ref") == was
+
+
 @pytest.mark.parametrize("how", ["set-url", "insteadOf"])
 def test_a_change_worktree_is_never_fetched_from_another_remote_url(
         cluster: Cluster, how: str) -> None:

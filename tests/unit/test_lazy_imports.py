@@ -30,7 +30,7 @@ import pytest
 
 from coordination.demo import prepare
 from tests.servers import RedisServer
-from tests.unit.support.cli import loaded
+from tests.unit.support.cli import coord, loaded
 from tests.unit.support.sweeps import write_catalog
 
 pytestmark = pytest.mark.timeout(120)
@@ -252,8 +252,10 @@ def test_a_dry_run_loads_only_what_it_uses(tmp_path: Path) -> None:
     """`coord plan sweep PLAN --dry-run` of a plan whose todos are estimated (#51's small
     plan) reads no Redis and writes nothing: it loads neither pydantic-settings (nor,
     through it, asyncio and ssl), nor redis-py, Celery or the catalog's editor (ruamel);
-    once the catalog's validated cache is warm, not PyYAML either; and with --json, which
-    renders nothing for people, not Rich."""
+    once the catalog's validated cache is warm, not PyYAML either, nor pydantic, the
+    catalog's models or the settings (it reads a view of the cache); and with --json,
+    which renders nothing for people, not Rich. The view prints what the models print;
+    a plan with a template (for_each:), which expands from the models, too."""
     catalog = write_catalog(tmp_path, [
         {"id": "TODO-001", "repo": "api", "run": "true", "estimated_hours": 0.5},
         {"id": "TODO-002", "repo": "web", "run": "true", "estimated_hours": 1,
@@ -267,3 +269,25 @@ def test_a_dry_run_loads_only_what_it_uses(tmp_path: Path) -> None:
     as_json = loaded_modules(catalog, "plan", "sweep", "PLAN-001", "--dry-run", "--json")
     assert "coordination.planner.documents" in as_json
     assert not as_json & (never | {"yaml", "rich"}), sorted(as_json & (never | {"yaml", "rich"}))
+    models = {"pydantic", "coordination.catalog.models", "coordination.settings"}
+    assert "coordination.catalog.views" in warm, "the probe did not see the view"
+    assert not warm & models, sorted(warm & models)
+    assert not as_json & models, sorted(as_json & models)
+    # cold (a cache miss: the store's models), then warm (a view): the same document
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    for name, written in (("plain", catalog), ("templated", write_catalog(
+            tmp_path / "templated", [
+                {"id": "TODO-001", "repo": "api", "run": "true", "estimated_hours": 0.5},
+                {"id": "TODO-002", "for_each": "api,web", "run": "true",
+                 "estimated_hours": 1, "blocked_by": ["TODO-001"]}]))):
+        docs = [coord(written, "plan", "sweep", "PLAN-001", "--dry-run", "--json", env=env)
+                for _ in range(2)]
+        assert [d.returncode for d in docs] == [0, 0], docs[0].stderr
+        assert docs[0].stdout == docs[1].stdout, name
+        assert json.loads(docs[0].stdout)["todos"] == (2 if name == "plain" else 3), name
+    # a bad setting the dry run does not use is refused as before (the full settings)
+    bad = coord(catalog, "plan", "sweep", "PLAN-001", "--dry-run", env={"COORD_LEASE_TTL": "x"})
+    assert bad.returncode == 2 and "bad setting: COORD_LEASE_TTL" in bad.stderr, bad.stderr
+    # the template's plan: the models, as before
+    assert {"pydantic", "coordination.catalog.models"} <= loaded_modules(
+        written, "plan", "sweep", "PLAN-001", "--dry-run")

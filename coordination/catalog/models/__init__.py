@@ -8,11 +8,22 @@ One module per concept: :mod:`.base` (the base model, ids, limits), :mod:`.git_n
 (branches, remotes, clone URLs), :mod:`.repos` (repos, resources, pace, cache),
 :mod:`.notify` (webhooks), :mod:`.issues`, :mod:`.plans` (milestones, criteria, changes),
 :mod:`.todos`, :mod:`.dependencies` (and ``order:``) and :mod:`.root` (the
-:class:`Catalog`). This package is the public model API: import from it.
+:class:`Catalog`). Their enums are :mod:`coordination.catalog.enums` and the methods
+they share with their views :mod:`coordination.catalog.model_methods` (both without
+pydantic). This package is the public model API: import from it.
 """
 
 from __future__ import annotations
 
+from coordination.catalog.enums import (
+    DependencyStatus,
+    DependencyType,
+    IssueStatus,
+    PlanStatus,
+    Priority,
+    TodoStatus,
+)
+from coordination.catalog.model_methods import MAX_RATE_PERIOD, RATE_UNITS, checkout_path, parse_rate
 from coordination.catalog.models.base import (
     BLOCKER_RE,
     DATE_SCHEMA,
@@ -31,7 +42,6 @@ from coordination.catalog.models.base import (
     IssueId,
     MilestoneId,
     PlanId,
-    Priority,
     RepoName,
     TodoId,
     TodoRepo,
@@ -41,8 +51,6 @@ from coordination.catalog.models.base import (
 from coordination.catalog.models.dependencies import (
     Dependency,
     DependencySource,
-    DependencyStatus,
-    DependencyType,
     Order,
     Validation,
 )
@@ -56,7 +64,7 @@ from coordination.catalog.models.git_names import (
     git_branch,
     git_remote,
 )
-from coordination.catalog.models.issues import Issue, IssueStatus
+from coordination.catalog.models.issues import Issue
 from coordination.catalog.models.notify import (
     DEFAULT_NOTIFY_EVENTS,
     GOVERNANCE_EVENTS,
@@ -70,30 +78,24 @@ from coordination.catalog.models.plans import (
     Criterion,
     Milestone,
     Plan,
-    PlanStatus,
     criterion_checks,
     criterion_text,
 )
 from coordination.catalog.models.repos import (
     INPUT_GLOB_PATTERN,
-    MAX_RATE_PERIOD,
     RATE_PATTERN,
-    RATE_UNITS,
     Breaker,
     Cache,
     EnvName,
     Pace,
     Repo,
     Resource,
-    checkout_path,
-    parse_rate,
 )
 from coordination.catalog.models.root import Approvers, Catalog, Coordination
 from coordination.catalog.models.todos import (
     TEXT_VALUES_SCHEMA,
     TODO_REPO_OR_TEMPLATE,
     Todo,
-    TodoStatus,
     cache_of,
 )
 

@@ -1,10 +1,10 @@
 """What every model of the catalog shares: the base model, the id formats and series,
-the upper bounds of numbers, dates, and the priority issues and todos both take."""
+the upper bounds of numbers, dates, and the priority issues and todos both take
+(:mod:`coordination.catalog.enums`, where every enum of the catalog is)."""
 
 from __future__ import annotations
 
 import re
-from enum import Enum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
@@ -69,13 +69,6 @@ class CatalogModel(BaseModel):
     # read only when one is wanted (coordination.catalog.schema.describe_fields).
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=True,
                               allow_inf_nan=False)
-
-
-class Priority(str, Enum):
-    low = "low"
-    medium = "medium"
-    high = "high"
-    critical = "critical"
 
 
 def next_id(kind: str, existing: list[str] | set[str]) -> str:

@@ -4,28 +4,12 @@ dependency types order work (``order:``)."""
 from __future__ import annotations
 
 import re
-from enum import Enum
 from typing import Literal
 
 from pydantic import Field, field_validator
 
+from coordination.catalog.enums import DependencyStatus, DependencyType
 from coordination.catalog.models.base import CatalogModel, DepId, RepoName
-
-
-class DependencyType(str, Enum):
-    runtime = "runtime"
-    build = "build"
-    dev = "dev"
-    test = "test"
-    api = "api"
-    peer = "peer"
-    optional = "optional"
-
-
-class DependencyStatus(str, Enum):
-    satisfied = "satisfied"
-    unsatisfied = "unsatisfied"
-    unknown = "unknown"
 
 
 class Validation(CatalogModel):

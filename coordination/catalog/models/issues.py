@@ -5,18 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable
-from enum import Enum
 
 from pydantic import Field, field_validator
 
-from coordination.catalog.models.base import DATE_SCHEMA, CatalogModel, IssueId, Priority, RepoName
-
-
-class IssueStatus(str, Enum):
-    open = "open"
-    in_progress = "in_progress"
-    resolved = "resolved"
-    closed = "closed"
+from coordination.catalog.enums import IssueStatus, Priority
+from coordination.catalog.models.base import DATE_SCHEMA, CatalogModel, IssueId, RepoName
 
 
 def _non_finite(value: object, depth: int = 0) -> str | None:

@@ -4,11 +4,11 @@ for a cross-repo change, its branch and how it lands."""
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
 from typing import Literal
 
 from pydantic import Field, field_validator
 
+from coordination.catalog.enums import PlanStatus
 from coordination.catalog.governance import Wave
 from coordination.catalog.models.base import (
     DATE_SCHEMA,
@@ -26,13 +26,6 @@ from coordination.catalog.models.git_names import (
     git_remote,
 )
 from coordination.catalog.models.repos import Pace
-
-
-class PlanStatus(str, Enum):
-    draft = "draft"
-    active = "active"
-    completed = "completed"
-    cancelled = "cancelled"
 
 
 class Criterion(CatalogModel):
@@ -54,8 +47,9 @@ def criterion_text(c: str | Criterion) -> str:
 
 
 def criterion_checks(criteria: list[str | Criterion]) -> list[Criterion]:
-    """The criteria of a list that carry a check, in order."""
-    return [c for c in criteria if isinstance(c, Criterion)]
+    """The criteria of a list that carry a check, in order (a model or a view of one:
+    anything but text)."""
+    return [c for c in criteria if not isinstance(c, str)]
 
 
 class Milestone(CatalogModel):

@@ -3,14 +3,19 @@ its result cache, and the shared resources todos lease besides it."""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, StringConstraints, field_validator
 
+from coordination.catalog.model_methods import (
+    MAX_RATE_PERIOD,
+    RATE_UNITS,
+    PaceMethods,
+    RepoMethods,
+    parse_rate,
+)
 from coordination.catalog.models.base import MAX_CONCURRENCY, CatalogModel, RepoName
 from coordination.catalog.models.git_names import (
     BRANCH_SCHEMA,
@@ -32,14 +37,6 @@ class Breaker(CatalogModel):
     """Seconds the breaker stays open before one todo is let through (at most 7 days)."""
 
 
-#: Units a pace's rate may be given in, as seconds.
-RATE_UNITS = {"s": 1, "sec": 1, "second": 1, "seconds": 1, "m": 60, "min": 60, "minute": 60,
-              "minutes": 60, "h": 3600, "hour": 3600, "hours": 3600, "d": 86400, "day": 86400,
-              "days": 86400}
-_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)?\s*([a-z]+)\s*$")
-MAX_RATE_PERIOD = 30 * 86400  # a month: a longer period is a typo, not a pace
-
-
 def _rate_pattern() -> str:
     """:func:`parse_rate`'s rule as one pattern, for `coord schema`: a count of at least
     1, then per unit of :data:`RATE_UNITS` (any case) a period above 0 that makes at
@@ -57,23 +54,7 @@ def _rate_pattern() -> str:
 RATE_PATTERN = _rate_pattern()
 
 
-def parse_rate(text: str) -> tuple[int, float]:
-    """``"10/hour"`` -> ``(10, 3600.0)``; ``"5/10s"`` -> ``(5, 10.0)``: how many todos may
-    start per how many seconds. Raises ValueError saying what a rate looks like."""
-    m = _RATE_RE.match(str(text).lower())
-    if m is None or m.group(3) not in RATE_UNITS:
-        raise ValueError(f"rate {text!r} is not COUNT/PERIOD: write it like '10/hour', "
-                         "'5/10s' or '100/day' (units: s, m, h, d or second, minute, hour, day)")
-    count = int(m.group(1))
-    period = float(m.group(2) or 1) * RATE_UNITS[m.group(3)]
-    if count < 1:
-        raise ValueError(f"rate {text!r} lets nothing start: the count must be at least 1")
-    if not 0 < period <= MAX_RATE_PERIOD:
-        raise ValueError(f"rate {text!r}: the period must be more than 0 and at most 30 days")
-    return count, period
-
-
-class Pace(CatalogModel):
+class Pace(PaceMethods, CatalogModel):
     """How fast the todos of a plan or repo may start, across sweeps and workers: a
     token bucket per ``key`` value (each repo, each of the repo's tags, or each code
     host) refilled at ``rate`` and holding up to ``burst`` tokens."""
@@ -90,12 +71,6 @@ class Pace(CatalogModel):
     def _rate(cls, v: str) -> str:
         parse_rate(v)
         return v
-
-    @property
-    def interval(self) -> float:
-        """Seconds between two tokens."""
-        count, period = parse_rate(self.rate)
-        return period / count
 
 
 class Resource(CatalogModel):
@@ -144,7 +119,7 @@ class Cache(CatalogModel):
         return v
 
 
-class Repo(CatalogModel):
+class Repo(RepoMethods, CatalogModel):
     name: RepoName
     """Unique name of the repo, [a-z0-9][a-z0-9._-]*; its queue is <namespace>.repo.<name>."""
     path: str | None = None
@@ -207,17 +182,3 @@ class Repo(CatalogModel):
             raise ValueError("url holds a password, which a catalog shared in git would "
                              "publish; write it without (git's credential helper supplies it)")
         return v
-
-    def checkout(self, base_dir: Path) -> Path:
-        """Where this repo's checkout is: ``path`` (``~`` expanded) relative to the
-        catalog's directory ``base_dir``, default the repo's name. Every reader of
-        a checkout (sweeps, workers, dep check, repo list, the demo) asks here."""
-        return checkout_path(self.path or self.name, base_dir)
-
-
-def checkout_path(path: str | Path, base_dir: Path) -> Path:
-    """``path`` with ``~`` expanded, made absolute against ``base_dir``, normalised."""
-    p = Path(path).expanduser()
-    if not p.is_absolute():
-        p = Path(base_dir).resolve() / p
-    return Path(os.path.normpath(p))

@@ -3,13 +3,14 @@ its blockers and what it leases, caches, gates and commits."""
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
+from coordination.catalog.enums import Priority, TodoStatus
 from coordination.catalog.governance import Duration, Gate
+from coordination.catalog.model_methods import TodoMethods
 from coordination.catalog.models.base import (
     MAX_HOURS,
     MAX_RETRIES,
@@ -17,7 +18,6 @@ from coordination.catalog.models.base import (
     BlockerId,
     CatalogModel,
     PlanId,
-    Priority,
     RepoName,
     TodoId,
     TodoRepo,
@@ -25,15 +25,6 @@ from coordination.catalog.models.base import (
 from coordination.catalog.models.plans import Criterion
 from coordination.catalog.models.repos import Cache, Repo
 from coordination.catalog.selector_syntax import SELECTOR_PATTERN
-
-
-class TodoStatus(str, Enum):
-    pending = "pending"
-    in_progress = "in_progress"
-    completed = "completed"
-    failed = "failed"
-    skipped = "skipped"
-    blocked = "blocked"
 
 
 #: What ``Todo._repo_or_template`` refuses, in JSON Schema (2020-12) for `coord schema`:
@@ -65,7 +56,7 @@ _NUMBERS = (int, float)
 TEXT_VALUES_SCHEMA: JsonDict = {"additionalProperties": {"type": ["string", "number", "boolean"]}}
 
 
-class Todo(CatalogModel):
+class Todo(TodoMethods, CatalogModel):
     model_config = ConfigDict(json_schema_extra=TODO_REPO_OR_TEMPLATE)
 
     id: TodoId
@@ -156,10 +147,6 @@ class Todo(CatalogModel):
             raise ValueError(f"{self.id} is a template (for_each: {self.for_each!r}): each "
                              f"instance's repo comes from the selector; remove 'repo: {self.repo}'")
         return self
-
-    @property
-    def is_template(self) -> bool:
-        return self.for_each is not None
 
     @field_validator("env", "outputs", mode="before")
     @classmethod

@@ -142,3 +142,52 @@ def test_the_remote_must_be_the_catalogs_url(home_repo: Path) -> None:
     why = g.remote_refusal("r", home_repo, "origin", url, home_repo) or ""
     assert "no URL in its git config" in why, why
     assert g.remote_refusal("r", home_repo, url, url, home_repo) is None  # the URL itself, as remote
+
+
+@pytest.mark.parametrize("key,value", [
+    ("url./tmp/elsewhere/.pushInsteadOf", "https://example.com/org/"),
+    ("url./tmp/elsewhere/.insteadOf", "https://example.com/org/"),
+    ("remote.origin.pushurl", "/tmp/elsewhere/r.git"),
+])
+def test_a_trusted_repos_own_config_cannot_send_its_landing_elsewhere(
+        home_repo: Path, key: str, value: str) -> None:
+    """land_hooks: true runs git with the repo's own config, so a rule of it that sends
+    the remote's fetch or push to another URL (insteadOf, pushInsteadOf, a pushurl) is
+    refused for a repo with ``url:``, naming the rule and how to remove it; a rule that
+    leaves this remote alone, the same rule in the operator's global config, and an
+    untrusted repo (whose git calls never obey it) are not refused here."""
+    url = "https://example.com/org/r.git"
+    run(home_repo, "remote", "add", "origin", url)
+    assert g.untrusted_git("r", home_repo, home_repo, remote="origin", url=url,
+                           trusted=True) is None
+    run(home_repo, "config", key, value)
+    why = g.untrusted_git("r", home_repo, home_repo, remote="origin", url=url, trusted=True)
+    assert why is not None and "redirects its remote origin" in why, why
+    assert "/tmp/elsewhere/r.git" in why and f"not {url}" in why, why
+    assert f"config --unset-all {key.lower()}" in why.lower(), why
+    assert g.redirect_refusal("r", home_repo, "origin", None, home_repo) is None  # no url:
+    run(home_repo, "config", "--unset-all", key)
+
+    # a rule that leaves this remote where it is: another host's, or a pushurl that is
+    # the catalog's URL
+    harmless = (("remote.origin.pushurl", url) if key.startswith("remote.") else
+                (key.replace("elsewhere", "other"), "https://example.org/"))
+    run(home_repo, "config", *harmless)
+    assert g.redirect_refusal("r", home_repo, "origin", url, home_repo) is None
+    run(home_repo, "config", "--unset-all", harmless[0])
+
+    # the operator's global config: theirs, not the repository's to answer for
+    home = Path(subprocess.run(["sh", "-c", "echo $HOME"], capture_output=True, text=True,
+                               check=True).stdout.strip())
+    subprocess.run(["git", "config", "--file", str(home / ".gitconfig"), key, value], check=True)
+    assert g.redirect_refusal("r", home_repo, "origin", url, home_repo) is None
+
+
+def test_a_url_given_as_the_remote_with_a_rewrite_rule_is_not_landed(home_repo: Path) -> None:
+    """A remote spelled as the URL itself (no ``remote.X.url``) in a repo whose own config
+    holds a rewrite rule: git cannot say where a push goes, so nothing is sent."""
+    url = "https://example.com/org/r.git"
+    assert g.redirect_refusal("r", home_repo, url, url, home_repo) is None
+    run(home_repo, "config", "url./tmp/elsewhere/.pushInsteadOf", "https://example.com/")
+    why = g.redirect_refusal("r", home_repo, url, url, home_repo) or ""
+    assert "cannot be told" in why and "pushinsteadof" in why.lower(), why
