@@ -210,7 +210,8 @@ def test_a_sweeps_fixed_cost_loads_nothing_it_does_not_use(tmp_path: Path,
     is recorded, `coord plan sweep` (on a Redis: the first todos are sent right after)
     loads nothing it uses only later, or never: Celery (a send pushes the messages
     itself), the supervision pass, rollbacks, the history record of a sweep's end, the
-    catalog's editor that syncs it."""
+    catalog's editor that syncs it; nor, when the environment sets only where Redis is,
+    the settings' model."""
     start = _modules_after("import coordination.cli.main")
     assert "ssl" not in start
     plan = _modules_after("import coordination.cli.main, coordination.cli.plan")
@@ -241,10 +242,12 @@ def test_a_sweeps_fixed_cost_loads_nothing_it_does_not_use(tmp_path: Path,
     started = set(json.loads(r.stdout))
     assert "coordination.sweeps.steering" in started, "the probe did not see the start"
     later = {"celery", "kombu", "workers", "coordination.sweeps.supervision",
-             "coordination.sweeps.lost",
-             "coordination.sweeps.waits", "coordination.runtime.breakers",
+             "coordination.sweeps.lost", "coordination.sweeps.waits",
+             "coordination.runtime.breakers",
              "coordination.sweeps.rollback", "coordination.sweeps.recording",
-             "coordination.runtime.history", "coordination.sweeps.sync", "ruamel.yaml"}
+             "coordination.runtime.history", "coordination.sweeps.sync", "ruamel.yaml",
+             # Every setting read without building the model (settings_defaults.py).
+             "coordination.settings"}
     assert not started & later, sorted(started & later)
 
 
