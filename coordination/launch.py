@@ -205,13 +205,21 @@ class Launch:
                 "status": "queued", "todos": len(self.spec.todos), "levels": self.spec.levels}
 
 
-def ready_to_settle() -> None:
+def ready_to_settle(catalog: Path | None = None) -> None:
     """Load the catalog editor that :func:`settle` runs at the sweep's end (ruamel, the
     splice) while the sweep runs, when the waiting command has nothing else to do: after
-    the sweep's end, the user waits for every millisecond the command takes."""
+    the sweep's end, the user waits for every millisecond the command takes. With the
+    ``catalog`` the sweep's outcome goes into, also do what its edit does before the
+    outcome is known (:meth:`CatalogStore.ready_edit`: used only if the file is then
+    what it is now)."""
     # lazy: the catalog editor (ruamel), for a command that waits to sync a sweep's end
     from coordination.catalog import keep, roundtrip, splice  # noqa: F401
     from coordination.sweeps import sync  # noqa: F401  # lazy: as the editor above
+
+    if catalog is not None:
+        from coordination.catalog.store import CatalogStore  # lazy: as the editor above
+
+        CatalogStore(catalog).ready_edit()
 
 
 def settle(svc: SweepService, status: StatusDocument) -> StatusDocument:

@@ -208,20 +208,37 @@ def _keep_snapshot(target: Path, data: bytes) -> None:
             tmp.unlink()
 
 
+#: ``git config user.email`` (None: unset) by real directory and environment: asked once
+#: per process, as a process's identity does not change mid-command (a sweep's command
+#: asks twice: who started the sweep, and who wrote its outcome into the catalog).
+_GIT_EMAILS: dict[tuple[str, frozenset[tuple[str, str]]], str | None] = {}
+
+
 def who(directory: Path) -> str:
     """``COORD_USER``, else ``git config user.email`` run in ``directory``, else the OS user."""
     user = os.environ.get("COORD_USER", "").strip()
     if user:
         return user
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        r = gitsafe.run(["config", "user.email"], cwd=directory, capture_output=True,
-                        text=True, timeout=5)
-        if r.returncode == 0 and r.stdout.strip():
-            return str(r.stdout).strip()
+    if email := _git_email(directory):
+        return email
     try:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no USER/LOGNAME and no passwd entry (a bare container)
         return f"uid:{os.getuid()}"
+
+
+def _git_email(directory: Path) -> str | None:
+    """``git config user.email`` in ``directory`` (None: unset, or git could not say)."""
+    key = (os.path.realpath(directory), frozenset(os.environ.items()))
+    if key in _GIT_EMAILS:
+        return _GIT_EMAILS[key]
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        r = gitsafe.run(["config", "user.email"], cwd=directory, capture_output=True,
+                        text=True, timeout=5)
+        email = str(r.stdout).strip() if r.returncode == 0 and r.stdout.strip() else None
+        _GIT_EMAILS[key] = email  # an answer; a git that failed to run is asked again
+        return email
+    return None
 
 
 # -- what changed -----------------------------------------------------------------
@@ -255,15 +272,18 @@ def _fields(model: BaseModel) -> JSONObject:
     return model.model_dump(mode="json")
 
 
-def _changed_fields(a: BaseModel, b: BaseModel) -> tuple[JSONObject, JSONObject]:
-    """The fields of ``a`` and ``b`` (as JSON) that may differ: of one class, those
-    whose values differ (an item's fields are written each on its own, so equal
-    values write equally); a sync changes two fields of a todo's twenty."""
+def _changed_fields(a: BaseModel, b: BaseModel) -> tuple[JSONObject, JSONObject] | None:
+    """The fields of ``a`` and ``b`` (as JSON) that may differ, None when ``a == b``:
+    of one class, those whose values differ (an item's fields are written each on its
+    own, so equal values write equally); a sync changes two fields of a todo's twenty."""
     if type(a) is not type(b):
-        return _fields(a), _fields(b)
+        return None if a == b else (_fields(a), _fields(b))
     da, db = a.__dict__, b.__dict__
-    changed = {k for k, v in da.items() if k not in db or db[k] != v}
+    changed = set() if da == db else {k for k, v in da.items() if k not in db or db[k] != v}
     changed.update(k for k in db if k not in da)
+    # Fields that differ make two models of one class unequal; else their == decides.
+    if (not changed or not changed <= type(a).model_fields.keys()) and a == b:
+        return None
     return (a.model_dump(mode="json", include=changed),
             b.model_dump(mode="json", include=changed))
 
@@ -278,10 +298,11 @@ def diff(before: Catalog, after: Catalog) -> list[Change]:
         a, b = old.get(key), new.get(key)
         pairs: dict[str, list[JSONValue]]
         if a is not None and b is not None:
-            if a[1] == b[1]:
+            fields = _changed_fields(a[1], b[1])
+            if fields is None:
                 continue
             kind, action = b[0], "updated"
-            fa, fb = _changed_fields(a[1], b[1])
+            fa, fb = fields
             pairs = {k: [short(fa.get(k)), short(fb.get(k))]
                      for k in [*fa, *(k for k in fb if k not in fa)] if fa.get(k) != fb.get(k)}
         else:
@@ -456,7 +477,8 @@ def record(store: _Store, fn: Callable[..., object], before: bytes, after: bytes
         "catalog": hashlib.sha256(after).hexdigest(),
         "prev": GENESIS,
     }
-    done = _append(log_path(target), entry, [*catalog_ids(old), *catalog_ids(new)])
+    ids = dict.fromkeys([*catalog_ids(old), *catalog_ids(new)])  # each once
+    done = _append(log_path(target), entry, list(ids))
     _keep_snapshot(target, after)
     return done
 

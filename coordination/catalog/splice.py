@@ -24,6 +24,10 @@ document for a fraction of that, and returns the same bytes:
    items and the models of the untouched ones (same schema and whole-catalog checks
    as a full load).
 
+Steps 1 and 2 need the text and its catalog, not the edit: :func:`ready` does them apart, ahead of
+time (a sweep's command while its sweep runs: ``CatalogStore.ready_edit``), and
+:func:`apply_ready` does the rest once the edit is known; :func:`apply` does both at once.
+
 Setting a plain scalar field of a placeholder (``put(item, "status", "completed")``,
 what ``sweep sync`` does to every todo) does not even make it real when its lines are
 plain (:mod:`splice_in_place`): the one line is replaced or inserted where ruamel would
@@ -41,7 +45,6 @@ the proper located error for an invalid result.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias, TypeVar
@@ -49,6 +52,7 @@ from typing import TypeAlias, TypeVar
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from coordination.catalog import keep, loader
+from coordination.catalog.cache import paused_gc
 from coordination.catalog.models import Catalog
 from coordination.catalog.splice_in_place import check_in_place, read_in_place
 from coordination.catalog.splice_placeholders import (
@@ -69,8 +73,9 @@ from coordination.catalog.splice_scan import (
 )
 from coordination.errors import CoordError
 
-# The door of the splice path: apply, its Result, and the Unsupported it raises.
-__all__ = ["Result", "Unsupported", "apply"]
+# The door of the splice path: apply (at once, or ready then apply_ready), Ready and
+# Result, and the Unsupported they raise.
+__all__ = ["Ready", "Result", "Unsupported", "apply", "apply_ready", "ready"]
 
 T = TypeVar("T")
 WindowPath: TypeAlias = tuple[str, ...]  # a window's keys from the top of the document
@@ -83,6 +88,42 @@ class Result:
     written: list[Item]  # models of the items ruamel wrote (changed or new)
 
 
+@dataclass
+class Ready:
+    """Steps 1 and 2 of one edit of one text, done before its edit function is known
+    (:func:`ready`): the windows, ruamel's document of the text cut short, that text (and
+    its writing by ruamel when it may differ), and the placeholders put in the document
+    (each window's original items, and the document outside the windows). Used by one
+    :func:`apply`: the edit changes the document."""
+
+    splice: _Splice
+    doc: CommentedMap
+    small_text: str
+    small_base: str | None
+    originals: dict[WindowPath, list[object]]
+    before: tuple[object, ...]
+
+
+def ready(body: str, file: str, cat: Catalog, load: Callable[[str], object],
+          dump: Callable[[CommentedMap], str], *, every_item: bool = False) -> Ready:
+    """What an edit of ``body`` (the text ruamel would load; ``cat``: the validated
+    catalog of exactly that text; ``load``/``dump``: the round-trip YAML) needs before
+    its edit function runs. ``every_item``: also read the lines of every item for a
+    change in place (an edit made later, by a process idle now, that may set a field of
+    each: a sweep's sync); else only those of the items an edit sets, as it sets them."""
+    with paused_gc():
+        lines = _body_lines(body)
+        windows = scan_lines(lines)
+        if not windows:
+            raise Unsupported("no block sequence of items to splice into")
+        splice = _Splice(file, lines, windows, _sections(cat), load, dump)
+        doc, small_text, small_base = splice.load_cut()
+        originals, before = splice.put_placeholders(doc)
+        if every_item:
+            splice.state.read_item_texts(windows, splice.models)
+        return Ready(splice, doc, small_text, small_base, originals, before)
+
+
 def apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
           load: Callable[[str], object], dump: Callable[[CommentedMap], str]
           ) -> tuple[Result, T]:
@@ -91,25 +132,20 @@ def apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
     # 10,000 placeholders next to a big catalog's models: the cycle collector would
     # walk them all several times over (a third of the time); nothing here is cyclic
     # garbage worth it.
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        return _apply(fn, body, file, cat, load, dump)
-    finally:
-        if was:
-            gc.enable()
+    with paused_gc():
+        return _apply(fn, ready(body, file, cat, load, dump))
 
 
-def _apply(fn: Callable[[CommentedMap], T], body: str, file: str, cat: Catalog,
-           load: Callable[[str], object], dump: Callable[[CommentedMap], str]
-           ) -> tuple[Result, T]:
-    lines = _body_lines(body)
-    windows = scan_lines(lines)
-    if not windows:
-        raise Unsupported("no block sequence of items to splice into")
-    splice = _Splice(file, lines, windows, _sections(cat), load, dump)
-    doc, small_text, small_base = splice.load_cut()
-    originals, before = splice.put_placeholders(doc)
+def apply_ready(fn: Callable[[CommentedMap], T], made: Ready) -> tuple[Result, T]:
+    """:func:`apply` of what ``made`` (:func:`ready`, made earlier and used by nothing
+    else) was made of."""
+    with paused_gc():
+        return _apply(fn, made)
+
+
+def _apply(fn: Callable[[CommentedMap], T], made: Ready) -> tuple[Result, T]:
+    splice, doc, small_text, small_base = made.splice, made.doc, made.small_text, made.small_base
+    file, originals, before = splice.file, made.originals, made.before
     result = splice.run(fn, doc)
     splice.make_last_items_real()
     kept = splice.keep_real_items(doc, originals)

@@ -10,8 +10,9 @@ else raises :class:`Unsupported` and the store takes the round trip.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from coordination.catalog import loader
@@ -19,7 +20,7 @@ from coordination.catalog.splice_scan import DASH, Item, Unsupported, Window
 from coordination.errors import CoordError
 
 _MISSING = object()
-_KEY_LINE = re.compile(r"( *)([A-Za-z_][A-Za-z0-9_]*):(?: (.*))?\Z")
+_KEY_LINE = r"{indent}([A-Za-z_][A-Za-z0-9_]*):(?: .*)?\Z"  # a key and its value, if any
 _PLAIN_OLD = re.compile(r"[A-Za-z0-9_.-]+\Z")
 _PLAIN_STR = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
 _PLAIN_FLOAT = re.compile(r"[0-9]+\.[0-9]+\Z")
@@ -37,6 +38,12 @@ def text_scalar(value: object) -> str | None:
     if type(value) is str and _PLAIN_STR.match(value) and value.lower() not in _YAML_WORDS:
         return value
     return None
+
+
+@functools.cache
+def _key_line_at(col: int) -> Callable[[str], re.Match[str] | None]:
+    """The match of a line holding a key at column ``col`` (its name: group 1)."""
+    return re.compile(_KEY_LINE.format(indent=" " * col)).match
 
 
 @dataclass(slots=True)
@@ -69,20 +76,22 @@ class ItemText:
         end = len(lines)
         while end > 1 and not lines[end - 1].strip():
             end -= 1
+        key_line = _key_line_at(col)
         keys: list[_Key] = []
         for j in range(end):
             line = " " * col + lines[0][col:] if j == 0 else lines[j]
+            m = key_line(line)
+            if m is not None:  # (neither blank nor a comment)
+                keys.append(_Key(m.group(1), j, j + 1))
+                continue
             text = line.strip()
             if not text or text.startswith("#"):
                 return None
-            m = _KEY_LINE.match(line)
-            if m is not None and len(m.group(1)) == col:
-                keys.append(_Key(m.group(2), j, j + 1))
-            elif j == 0 or not (len(line) - len(line.lstrip(" ")) > col
-                                or line.startswith("- ", col) or line[col:] == "-"):
+            if j == 0 or not (len(line) - len(line.lstrip(" ")) > col
+                              or line.startswith("- ", col) or line[col:] == "-"):
                 return None
-            else:  # the value of the key above: deeper, or a sequence at its column
-                keys[-1].end = j + 1
+            # the value of the key above: deeper, or a sequence at its column
+            keys[-1].end = j + 1
         return cls(list(lines), col, end, keys)
 
     def set(self, key: str, text: str, pos: int | None) -> bool:
@@ -130,27 +139,34 @@ def read_in_place(edited: Mapping[tuple[tuple[str, ...], int], ItemText], lines:
     once, together (parsing every edited item back was a third of a 400-todo sync)."""
     out: dict[tuple[tuple[str, ...], int], dict[str, object]] = {}
     said: dict[str, list[object]] = {}  # "key: text" -> the values it must read as
+    # The starts of the lines of the keys set, by the item's column and those keys (a
+    # sync sets the same two keys of every todo).
+    starts: dict[tuple[int, tuple[str, ...]], tuple[str, ...]] = {}
     for (path, i), item in edited.items():
-        where = f"{'.'.join(path)}[{i}]"
         a, b = windows[path].span(i)
         new = ItemText.read(item.lines)
         if new is None or [k.name for k in new.keys] != [k.name for k in item.keys]:
-            raise Unsupported(f"{where} edited in place reads back differently")
+            raise Unsupported(f"{_where(path, i)} edited in place reads back differently")
         # The lines of the keys set start so at the item's column (one line each, as
         # checked below); all the others must be as they were.
-        set_lines = tuple(f"{' ' * new.col}{key}:" for key in item.sets)
+        shape = (new.col, tuple(item.sets))
+        set_lines = starts.get(shape)
+        if set_lines is None:
+            set_lines = starts[shape] = tuple(f"{' ' * new.col}{key}:" for key in item.sets)
         if ([line for line in lines[a:b] if not line.startswith(set_lines)]
                 != [line for line in item.lines if not line.startswith(set_lines)]):
-            raise Unsupported(f"{where} edited in place changed another field")
+            raise Unsupported(f"{_where(path, i)} edited in place changed another field")
         for k in new.keys:
             if k.name not in item.sets:
                 continue
-            line = f"{k.name}: {text_scalar(item.sets[k.name])}"
+            value = item.sets[k.name]
+            line = f"{k.name}: {text_scalar(value)}"
             if k.end - k.first != 1 or new.lines[k.first] != " " * new.col + line:
-                raise Unsupported(f"{where} edited in place reads back differently")
-            said.setdefault(line, []).append(item.sets[k.name])
-        model = models[path][i]
-        data: dict[str, object] = {name: getattr(model, name) for name in model.model_fields_set}
+                raise Unsupported(f"{_where(path, i)} edited in place reads back differently")
+            said.setdefault(line, []).append(value)
+        fields = models[path][i].__dict__  # a model's fields, each by its name
+        data: dict[str, object] = {name: fields[name]
+                                   for name in models[path][i].model_fields_set}
         data.update(item.sets)
         out[(path, i)] = data
     if said:
@@ -166,6 +182,10 @@ def read_in_place(edited: Mapping[tuple[tuple[str, ...], int], ItemText], lines:
                     got[key] == v and type(got[key]) is type(v) for v in values)):
                 raise Unsupported(f"{line!r} set in place reads back differently")
     return out
+
+
+def _where(path: tuple[str, ...], i: int) -> str:
+    return f"{'.'.join(path)}[{i}]"
 
 
 def check_in_place(edited: Mapping[tuple[tuple[str, ...], int], ItemText],

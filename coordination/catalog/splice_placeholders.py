@@ -12,7 +12,8 @@ from __future__ import annotations
 import inspect
 import types
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -263,14 +264,28 @@ class State:
         w, i = object.__getattribute__(root, "__dict__")["_c_where"]
         where = (w.path, i)
         if where not in self._texts:
-            a, b = w.span(i)
-            item = in_place.ItemText.read(self.lines[a:b])
-            keys = object.__getattribute__(root, "__dict__")["_c_keys"]
-            if item is not None and (set(keys) != {k.name for k in item.keys}
-                                     or len(item.keys) != len(keys)):
-                item = None  # the model does not see the keys the text has
-            self._texts[where] = item
+            self._texts[where] = self._read_text(
+                w, i, object.__getattribute__(root, "__dict__")["_c_keys"])
         return self._texts[where]
+
+    def read_item_texts(self, windows: Mapping[tuple[str, ...], Window],
+                        models: Mapping[tuple[str, ...], Sequence[BaseModel]]) -> None:
+        """:meth:`item_text` of every item but each window's last (ruamel's own), read
+        now: before the edit is known."""
+        for path, w in windows.items():
+            for i, model in enumerate(models[path][:len(w.starts) - 1]):
+                self._texts[(path, i)] = self._read_text(w, i, model.model_fields_set)
+
+    def _read_text(self, w: Window, i: int, keys: AbstractSet[str]
+                   ) -> in_place.ItemText | None:
+        """Item ``i`` of ``w``'s lines, when plain enough to edit in place and holding
+        exactly the keys its model was given (``keys``)."""
+        a, b = w.span(i)
+        item = in_place.ItemText.read(self.lines[a:b])
+        if item is not None and (set(keys) != {k.name for k in item.keys}
+                                 or len(item.keys) != len(keys)):
+            item = None  # the model does not see the keys the text has
+        return item
 
     def text_set(self, root: LazyMap, key: str, value: object, pos: int | None) -> bool:
         """Set ``key`` in the placeholder's own lines; False when it must turn real."""

@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
@@ -40,7 +41,8 @@ from coordination.lazy import LazyModule
 if TYPE_CHECKING:  # ruamel is imported by an edit only (see _apply)
     from ruamel.yaml.comments import CommentedMap
 
-    from coordination.catalog import loader
+    from coordination.catalog import loader, splice
+    from coordination.catalog.roundtrip import TextStyle
 else:
     # Loaded on first use: parsing YAML (PyYAML) is for a cache miss or an edit; a
     # read the validated cache answers (`plan sweep --dry-run`) never loads it.
@@ -65,6 +67,21 @@ _MEMO_LOCK = threading.Lock()
 # Digests of the memo's catalogs that come back equal from the JSON cache (see
 # _apply_splice); one leaves with its catalog.
 _JSON_SAFE: set[str] = set()
+# What the next edit of a file needs before its edit function runs, made in advance by
+# CatalogStore.ready_edit, by the file's path and the digest of the bytes it was made
+# from: one at most, taken by the edit that uses it.
+_READY: dict[tuple[Path, str], tuple[TextStyle, splice.Ready]] = {}
+
+
+@dataclass
+class _SpliceStart:
+    """An edit's start on the splice path: the file's text style, its body (what ruamel
+    loads) and the round-trip YAML of that style."""
+
+    style: TextStyle
+    body: str
+    load: Callable[[str], object]
+    dump: Callable[[CommentedMap], str]
 
 
 class CatalogStore:
@@ -242,13 +259,31 @@ class CatalogStore:
 
         return get_settings().edit_splice
 
-    def _apply_splice(self, fn: Callable[[CommentedMap], T], data: bytes, cat: Catalog
-                      ) -> tuple[bytes, T]:
-        """:meth:`_apply` by splicing only the touched items (see ``splice``); raises
-        ``splice.Unsupported`` for what it does not handle, before calling nothing
-        but ``fn`` on a throw-away document."""
+    def ready_edit(self) -> None:
+        """Do now what the next edit of the file, as it is now, does before its edit
+        function runs (read, scan and cut it; each item's lines read for a change in
+        place): for a process idle now that edits the catalog later (a sweep's command,
+        while the sweep runs). The edit uses it only when the file then is byte for byte
+        what it is now (else, a hand edit meanwhile, it starts from the file as it is
+        then); best effort: anything in the way leaves the edit to do it all."""
         # Imported here for the reason given in _apply: splice imports ruamel.
         from coordination.catalog import splice  # lazy: ruamel, edits only
+
+        _READY.clear()
+        try:
+            data = self.read_bytes()
+            cat = self._validated(data)
+            if self._splicing():
+                start = self._splice_start(data)
+                _READY[(self.path, digest(data))] = (start.style, splice.ready(
+                    start.body, str(self.path), cat, start.load, start.dump, every_item=True))
+        except Exception:  # noqa: BLE001, S110 - the edit itself says what is wrong
+            pass
+
+    def _splice_start(self, data: bytes) -> _SpliceStart:
+        """The file's text style, its body (what ruamel loads) and the round-trip YAML of
+        that style."""
+        # Imported here for the reason given in _apply: roundtrip imports ruamel.
         from coordination.catalog.roundtrip import _BOM, _yaml, guess_style  # lazy: ruamel, edits only
 
         text = data.decode("utf-8")
@@ -263,7 +298,27 @@ class CatalogStore:
             _yaml(style).dump(doc, buf)
             return buf.getvalue()
 
-        done, result = splice.apply(fn, body, str(self.path), cat, load, dump)
+        return _SpliceStart(style, body, load, dump)
+
+    def _apply_splice(self, fn: Callable[[CommentedMap], T], data: bytes, cat: Catalog
+                      ) -> tuple[bytes, T]:
+        """:meth:`_apply` by splicing only the touched items (see ``splice``); raises
+        ``splice.Unsupported`` for what it does not handle, before calling nothing
+        but ``fn`` on a throw-away document."""
+        # Imported here for the reason given in _apply: splice imports ruamel.
+        from coordination.catalog import splice  # lazy: ruamel, edits only
+        from coordination.catalog.roundtrip import _BOM  # lazy: ruamel, edits only
+
+        # Made by ready_edit from these very bytes (used once), or made now.
+        made = _READY.pop((self.path, digest(data)), None)
+        if made is not None:
+            style = made[0]
+            done, result = splice.apply_ready(fn, made[1])
+        else:
+            start = self._splice_start(data)
+            style = start.style
+            done, result = splice.apply(fn, start.body, str(self.path), cat, start.load,
+                                        start.dump)
         out = done.body.replace("\n", "\r\n") if style.crlf else done.body
         new = ((_BOM if style.bom else "") + style.preamble + out).encode("utf-8")
         token = digest(new)

@@ -277,6 +277,46 @@ def test_the_entry_uses_the_fallback(
     assert entries(example_catalog)[0]["who"] == "os-user"
 
 
+def test_git_is_asked_once_per_process_for_who(
+    example_catalog: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep's command asks who twice (who started it, who wrote its outcome): git
+    answers once; another directory or environment is asked again."""
+    _no_git_identity(monkeypatch, tmp_path / "home")
+    repo = tmp_path / "checkout"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "config", "user.email", "bo@example.com"], cwd=repo, check=True)
+    asked: list[Path] = []
+    real = audit.gitsafe.run
+
+    def counted(args: list[str], **kw: Any) -> Any:
+        asked.append(Path(kw["cwd"]))
+        return real(args, **kw)
+
+    monkeypatch.setattr(audit.gitsafe, "run", counted)
+    monkeypatch.setattr(audit, "_GIT_EMAILS", {})
+    monkeypatch.setattr(audit.getpass, "getuser", lambda: "os-user")
+    assert audit.who(repo) == "bo@example.com"
+    assert audit.who(repo / ".." / "checkout") == "bo@example.com"  # the same directory
+    assert asked == [repo]
+    monkeypatch.setenv("COORD_USER", "ci-bot")  # read every time
+    assert audit.who(repo) == "ci-bot"
+    monkeypatch.delenv("COORD_USER")
+    assert audit.who(tmp_path) == "os-user"  # another directory: asked
+    assert audit.who(tmp_path) == "os-user"
+    assert asked == [repo, tmp_path]
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "other"))  # another environment
+    assert audit.who(repo) == "bo@example.com"
+    assert len(asked) == 3
+    # The audit entry of an edit asks it where it asks for the catalog's directory.
+    manager = CoordinationManager(example_catalog)
+    manager.create_issue("one")
+    manager.create_issue("two")
+    assert asked[3:] == [example_catalog.resolve().parent]
+    assert [e["who"] for e in entries(example_catalog)] == ["os-user", "os-user"]
+
+
 # -- concurrent writers ----------------------------------------------------------------------
 WRITER = """
 import sys, time

@@ -530,3 +530,89 @@ def test_a_line_that_only_looks_like_an_item_falls_back(tmp_path: Path) -> None:
     slow, _ = _run(tmp_path, "slow", TRICKY, edit, False)
     assert how is not None and "does not match the validated catalog" in how
     assert fast == slow != TRICKY
+
+
+# -- an edit made ready in advance (a sweep's command, while the sweep runs) ------------
+def _outcome(path: Path) -> dict[str, Any]:
+    """Every todo of the catalog at ``path`` succeeded, as a sweep's status says it."""
+    ids = [t.id for t in CatalogStore(path).load().coordination.todos]
+    return {t: {"status": "succeeded", "duration": 36.0 * (k + 1), "outputs": {},
+                "attempts": 1} for k, t in enumerate(ids)}
+
+
+def _sync(tmp_path: Path, name: str, data: bytes, *, ready: bool,
+          meanwhile: Callable[[Path], None] = lambda path: None) -> bytes:
+    """A sweep's outcome written into ``data`` (every todo succeeded), the edit made
+    ready first or not, and ``meanwhile`` done to the file in between."""
+    from coordination.launch import ready_to_settle
+    from coordination.sweeps.sync import write_outcome
+
+    path = tmp_path / name / "ecosystem.yaml"
+    path.parent.mkdir()
+    path.write_bytes(data)
+    outcome = _outcome(path)
+    if ready:
+        ready_to_settle(path)
+    meanwhile(path)
+    write_outcome(path, "PLAN-1", outcome)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("catalog", sorted(CATALOGS))
+def test_an_edit_made_ready_in_advance_writes_what_one_made_at_once_writes(
+        tmp_path: Path, catalog: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from coordination.catalog import splice, splice_in_place
+
+    data = CATALOGS[catalog]
+    at_once = _sync(tmp_path, "at-once", data, ready=False)
+    made: list[str] = []
+    real_ready = splice.ready
+    real_read = splice_in_place.ItemText.read
+
+    def ready_spy(*args: Any, **kw: Any) -> Any:
+        made.append("ready")
+        return real_ready(*args, **kw)
+
+    def read_spy(lines: list[str]) -> Any:
+        made.append("read")
+        return real_read(lines)
+
+    monkeypatch.setattr(splice, "ready", ready_spy)
+    monkeypatch.setattr(splice_in_place.ItemText, "read", staticmethod(read_spy))
+    from coordination.launch import ready_to_settle
+    from coordination.sweeps.sync import write_outcome
+
+    path = tmp_path / "ready" / "ecosystem.yaml"
+    path.parent.mkdir()
+    path.write_bytes(data)
+    outcome = _outcome(path)
+    ready_to_settle(path)
+    before = len(made)
+    assert made[:1] == ["ready"] and "ready" not in made[1:]
+    write_outcome(path, "PLAN-1", outcome)
+    assert path.read_bytes() == at_once
+    # The edit itself made nothing ready again; it read again only the lines of the
+    # items it set in place (to check them), of those read in advance.
+    assert "ready" not in made[before:]
+    assert made[before:].count("read") <= made[:before].count("read")
+
+
+def test_an_edit_made_ready_in_advance_still_sees_a_hand_edit_made_meanwhile(
+        tmp_path: Path) -> None:
+    # The sweep runs; the user edits the catalog by hand; the sync at the end writes the
+    # outcome into the file as it is then, keeping the hand edit (what an edit made at
+    # once would write).
+    data = CATALOGS["generated-indent2"]
+
+    def hand_edit(path: Path) -> None:
+        text = path.read_text(encoding="utf-8")
+        assert "task: task 3\n" in text
+        path.write_text(text.replace("task: task 3\n", "task: task 3, by hand\n")
+                        .replace("coordination:\n", "# a note by hand\ncoordination:\n", 1),
+                        encoding="utf-8")
+
+    ready = _sync(tmp_path, "ready", data, ready=True, meanwhile=hand_edit)
+    at_once = _sync(tmp_path, "at-once", data, ready=False, meanwhile=hand_edit)
+    assert b"task: task 3, by hand\n" in ready and b"# a note by hand\n" in ready
+    assert b"status: completed" in ready
+    assert ready == at_once
