@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from coordination.errors import SettingsError
 from coordination.redis_url import client_url, url_problem
 from coordination.settings_core import ENV_PREFIX, from_environment, namespace_problem
+from coordination.settings_defaults import DEFAULTS, Derived
+
 _LABEL = r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?"
 _UI_HOST_RE = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")
 
@@ -45,8 +47,10 @@ def _ui_host(name: str) -> str:
     return f"[{ip}]" if ip.version == 6 else str(ip)
 
 
-class Settings(BaseModel):
-    """All of coord's knobs. Each field is the env var ``COORD_<NAME>``."""
+class Settings(BaseModel, Derived):
+    """All of coord's knobs. Each field is the env var ``COORD_<NAME>``; its default is
+    :data:`~coordination.settings_defaults.DEFAULTS`' (what the settings say beyond their
+    fields: :class:`~coordination.settings_defaults.Derived`)."""
 
     # Every number finite: COORD_LEASE_TTL=inf would pass a gt=0 bound (#23). Defaults
     # are validated too, and variables that name no field are no error.
@@ -56,10 +60,11 @@ class Settings(BaseModel):
         """The environment's settings, then ``values`` (by field name), which win."""
         super().__init__(**{**from_environment(type(self).model_fields), **values})
 
-    ecosystem: Path = Field(Path("ecosystem.yaml"),
+    ecosystem: Path = Field(DEFAULTS.ecosystem,
                             description="Catalog file to use (`coord --file` wins).")
     redis_url: str | None = Field(
-        None, description="Redis URL (broker, backend, leases, events). Unset: embedded mode. "
+        DEFAULTS.redis_url,
+        description="Redis URL (broker, backend, leases, events). Unset: embedded mode. "
         "`redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`, `rediss://...` for TLS, "
         "`unix://[[USER]:PASSWORD@]/path/to/redis.sock[?db=N]` for a unix socket, or "
         "`sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...][/DB]?master=NAME` for a "
@@ -67,149 +72,161 @@ class Settings(BaseModel):
         "naming the variable."
     )
     sentinel_password: SecretStr | None = Field(
-        None, description="Password of the sentinels of a sentinel:// COORD_REDIS_URL (their "
+        DEFAULTS.sentinel_password,
+        description="Password of the sentinels of a sentinel:// COORD_REDIS_URL (their "
         "requirepass; the URL's password is the data nodes')."
     )
-    namespace: str = Field("coord", description="Prefix of every Redis key and queue name.")
+    namespace: str = Field(
+        DEFAULTS.namespace, description="Prefix of every Redis key and queue name.")
     share_namespace: bool = Field(
-        False,
+        DEFAULTS.share_namespace,
         description="Use the namespace although another catalog (another path or host) "
         "claimed it first: for the same catalog copied to another machine or a container. "
         "Otherwise workers and CLIs of a second catalog refuse it.",
     )
     lease_ttl: float = Field(
-        10.0, gt=0.5, description="Seconds a repo lease lives without a heartbeat."
+        DEFAULTS.lease_ttl, gt=0.5, description="Seconds a repo lease lives without a heartbeat."
     )
     heartbeat: float | None = Field(
-        None, gt=0, description="Seconds between lease renewals (default lease_ttl/3)."
+        DEFAULTS.heartbeat, gt=0,
+        description="Seconds between lease renewals (default lease_ttl/3)."
     )
     supervise_interval: float = Field(
-        1.0, gt=0, description="Seconds between two supervisor passes over running sweeps."
+        DEFAULTS.supervise_interval, gt=0,
+        description="Seconds between two supervisor passes over running sweeps."
     )
     supervise: bool = Field(
-        True,
+        DEFAULTS.supervise,
         description="Whether a worker runs the supervision passes (its supervisor thread). "
         "0 for a worker under a per-repo ACL user (`coord acl`), which may not touch other "
         "repos' queues and keys: the passes are then made by processes under the "
         "coord-supervisor user.",
     )
     sweep_deadline: float = Field(
-        24 * 3600.0, gt=0, description="Upper bound in seconds on any sweep's run time."
+        DEFAULTS.sweep_deadline, gt=0, description="Upper bound in seconds on any sweep's run time."
     )
     lost_after: float = Field(
-        30.0, gt=0,
+        DEFAULTS.lost_after, gt=0,
         description="Seconds after which a queued todo whose message no live worker holds "
         "and that is not in its queue is sent again.",
     )
     max_lost_runs: int = Field(
-        3, ge=1,
+        DEFAULTS.max_lost_runs, ge=1,
         description="Runs of one todo lost to a dying worker before the todo ends failed "
         "(a poison todo).",
     )
     unattended_after: float = Field(
-        30.0, gt=0,
+        DEFAULTS.unattended_after, gt=0,
         description="Seconds a running sweep may have queued todos of a repo no live worker "
         "serves before it says so (a repo.unattended event, shown by watch).",
     )
     worker_heartbeat: float = Field(
-        2.0, gt=0,
+        DEFAULTS.worker_heartbeat, gt=0,
         description="Seconds between a worker's liveness beats; a running todo's worker "
         "silent for two beats is shown as gone, and after three it leaves `coord workers`.",
     )
     retention_days: float = Field(
-        30.0, gt=0,
+        DEFAULTS.retention_days, gt=0,
         description="Days a finished sweep's record, checkpoints and events are kept in Redis.",
     )
     history_days: float = Field(
-        90.0, gt=0,
+        DEFAULTS.history_days, gt=0,
         description="Days the history of ended sweeps (coord history) is kept; older runs "
         "are trimmed as new ones are recorded.",
     )
     visibility_timeout: float | None = Field(
-        None, gt=0,
+        DEFAULTS.visibility_timeout, gt=0,
         description="When set, kombu's ack emulation is on and the broker hands an "
         "unacknowledged message out again after this many seconds; unset (the default), "
         "coord's supervisor alone re-sends what a dead worker held.",
     )
     max_catalog_bytes: int = Field(
-        64 * 1024 * 1024, ge=1024,
+        DEFAULTS.max_catalog_bytes, ge=1024,
         description="Largest catalog file coord reads (bytes); a bigger file is refused.",
     )
     embedded_processes: int | None = Field(
-        None, ge=0, le=1024,
+        DEFAULTS.embedded_processes, ge=0, le=1024,
         description="Embedded mode: worker processes forked by the coord process that runs "
         "a sweep (at most one per repo); unset: one per core on Linux, 0 elsewhere; 0: "
         "worker threads inside that process.",
     )
     edit_splice: bool = Field(
-        True, description="Edits rewrite only the catalog items they touch (fast on big "
+        DEFAULTS.edit_splice,
+        description="Edits rewrite only the catalog items they touch (fast on big "
         "catalogs); 0 forces a full round trip of the file.",
     )
-    events_maxlen: int = Field(100_000, gt=100, description="Cap of the global event stream.")
+    events_maxlen: int = Field(
+        DEFAULTS.events_maxlen, gt=100, description="Cap of the global event stream.")
     context_max_keys: int = Field(
-        1000, ge=1, le=10_000_000,
+        DEFAULTS.context_max_keys, ge=1, le=10_000_000,
         description="Keys a shared-context scope (a sweep's, a plan's: coord context) holds; "
         "setting one more evicts the least recently used.",
     )
     cache_days: float = Field(
-        7.0, gt=0,
+        DEFAULTS.cache_days, gt=0,
         description="Days a successful run stays reusable by a todo with `cache:` (and what "
         "`coord why` compares a miss with); each run stored again starts its days afresh.",
     )
     output_tail_bytes: int = Field(
-        64 * 1024, ge=1024, description="Bytes of each of stdout/stderr kept per todo."
+        DEFAULTS.output_tail_bytes, ge=1024,
+        description="Bytes of each of stdout/stderr kept per todo."
     )
     signing_key: SecretStr | None = Field(
-        None,
+        DEFAULTS.signing_key,
         description="When set, the CLI signs every sweep spec and workers refuse specs not "
         "signed with it (or with COORD_SIGNING_KEY_PREVIOUS).",
     )
     signing_key_previous: SecretStr | None = Field(
-        None, description="A retired signing key workers still accept during a rotation."
+        DEFAULTS.signing_key_previous,
+        description="A retired signing key workers still accept during a rotation."
     )
     accept_unsigned: bool = Field(
-        False,
+        DEFAULTS.accept_unsigned,
         description="A worker without COORD_SIGNING_KEY runs signed sweep specs it cannot "
         "check (by default it refuses them: 'spec signed but this worker has no key').",
     )
     require_signed: bool = Field(
-        False,
+        DEFAULTS.require_signed,
         description="Workers refuse unsigned sweep specs, key or no key (with a key they "
         "always do); wins over COORD_ACCEPT_UNSIGNED.",
     )
     require_approvers: bool = Field(
-        False,
+        DEFAULTS.require_approvers,
         description="Refuse to start a sweep with a gate that names `from:` or needs more "
         "than one approval while the catalog has no `approvers:` (whose approvals would be "
         "self-declared names).",
     )
     audit_key: SecretStr | None = Field(
-        None,
+        DEFAULTS.audit_key,
         description="When set, each catalog edit's audit entry is chained by HMAC-SHA256 "
         "under this key instead of plain sha256, so entries forged with recomputed hashes "
         "fail `coord audit --verify` (which then needs the key too).",
     )
     flower_auth: str | None = Field(
-        None, description="user:password for Flower's basic auth (required off localhost)."
+        DEFAULTS.flower_auth,
+        description="user:password for Flower's basic auth (required off localhost)."
     )
     ui_auth: str | None = Field(
-        None, description="user:password for `coord ui`'s basic auth (required off localhost)."
+        DEFAULTS.ui_auth,
+        description="user:password for `coord ui`'s basic auth (required off localhost)."
     )
     mcp_token: SecretStr | None = Field(
-        None, description="The bearer token `coord mcp --http` requires of every request "
+        DEFAULTS.mcp_token,
+        description="The bearer token `coord mcp --http` requires of every request "
         "(it refuses to start without one)."
     )
     approve_key: str | None = Field(
-        None, description="The SSH key `coord approve` signs approvals with when the "
+        DEFAULTS.approve_key,
+        description="The SSH key `coord approve` signs approvals with when the "
         "catalog sets approvers: (a private key, or a .pub whose private key ssh-agent "
         "holds); unset: the ssh-agent's key.",
     )
     ui_users: Path | None = Field(
-        None, description="A file of user:password lines: more `coord ui` users (each "
+        DEFAULTS.ui_users, description="A file of user:password lines: more `coord ui` users (each "
         "approves gates as itself), besides COORD_UI_AUTH's.",
     )
     ui_hosts: str | None = Field(
-        None,
+        DEFAULTS.ui_hosts,
         description="Host names (comma-separated) `coord ui` answers besides localhost; a "
         "request naming any other Host is refused (DNS rebinding).",
     )
@@ -238,25 +255,6 @@ class Settings(BaseModel):
     def _check_ui_hosts(cls, v: str | None) -> str | None:
         names = [_ui_host(n) for n in (v or "").split(",") if n.strip()]
         return ",".join(names) or None
-
-    @property
-    def ui_host_names(self) -> tuple[str, ...]:
-        """COORD_UI_HOSTS as names a Host header is compared with (IPv6 in brackets)."""
-        return tuple(self.ui_hosts.split(",")) if self.ui_hosts else ()
-
-    @property
-    def embedded(self) -> bool:
-        return self.redis_url is None
-
-    @property
-    def signing_keys(self) -> list[str]:
-        """Keys a worker accepts, the current one first (empty: signing is off)."""
-        return [k.get_secret_value() for k in (self.signing_key, self.signing_key_previous)
-                if k is not None and k.get_secret_value()]
-
-    @property
-    def heartbeat_interval(self) -> float:
-        return self.heartbeat if self.heartbeat is not None else self.lease_ttl / 3.0
 
 
 def load_settings() -> Settings:

@@ -20,8 +20,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from coordination.redis_url import client_url, url_problem
 
@@ -49,8 +50,20 @@ def namespace_problem(value: str) -> str | None:
     return None if NAMESPACE_RE.match(value) else "must match [a-z0-9][a-z0-9._-]*"
 
 
+class WhereRedisIs:
+    """The mode a ``redis_url`` says (for :class:`Core` and every settings object)."""
+
+    if TYPE_CHECKING:
+        redis_url: str | None
+
+    @property
+    def embedded(self) -> bool:
+        """Embedded mode: no ``COORD_REDIS_URL``, the catalog's own server."""
+        return self.redis_url is None
+
+
 @dataclass(frozen=True)
-class Core:
+class Core(WhereRedisIs):
     """The settings a runtime is built from."""
 
     ecosystem: Path
@@ -58,20 +71,25 @@ class Core:
     namespace: str
     share_namespace: bool
 
-    @property
-    def embedded(self) -> bool:
-        return self.redis_url is None
+
+#: The variables of :class:`Core` (lowercased, as :func:`read_core` compares names).
+CORE_VARIABLES = frozenset(_PREFIX + f.name for f in fields(Core))
 
 
-def read_core(environ: Mapping[str, str] | None = None) -> Core | None:
+def read_core(environ: Mapping[str, str] | None = None, *, alone: bool = False
+              ) -> Core | None:
     """The :class:`Core` settings from the environment, or None when the full settings
-    must say (see the module docstring)."""
+    must say (see the module docstring). ``alone``: None also when the environment sets
+    any other ``COORD_`` variable (then it does not say every other setting is its
+    default: :func:`coordination.settings_defaults.read_plain`)."""
     env: dict[str, str] = {}
     for name, value in (os.environ if environ is None else environ).items():
         key = name.lower()
         if key.startswith(_PREFIX):
             if key in env:
                 return None  # one name set twice, in two cases: which wins is theirs to say
+            if alone and key not in CORE_VARIABLES:
+                return None  # another setting: the full settings read (and judge) it
             env[key] = value
     namespace = env.get("coord_namespace", "coord")
     if namespace_problem(namespace):

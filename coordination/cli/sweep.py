@@ -25,7 +25,7 @@ from coordination.cli.sweep_render import (follow_sweep, lines_option, render_st
 from coordination.cli.unattended import warn_unattended
 from coordination.errors import UsageError
 from coordination.names import some
-from coordination.runtime.context import get_runtime
+from coordination.runtime.context import every_setting, get_runtime
 from coordination.status import SWEEP_LIVE
 from coordination.sweeps import SweepService
 from coordination.lazy import LazyModule
@@ -99,11 +99,8 @@ def finish(svc: SweepService, st: StatusDocument, *, as_json: bool, sync: bool,
 
 
 def _embedded() -> bool:
-    """Embedded mode (no COORD_REDIS_URL), by every setting."""
-    # lazy: every setting (pydantic), read to start a sweep, not to read one (sweep status)
-    from coordination.settings import get_settings
-
-    return get_settings().embedded
+    """Embedded mode (no COORD_REDIS_URL), by every setting (a bad one fails here)."""
+    return every_setting().embedded
 
 
 def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blockers: bool,

@@ -30,6 +30,7 @@ from coordination.runtime.events import EventLog
 from coordination.runtime.migrations import upgrade
 from coordination.runtime.workers import WorkerClock, WorkerRegistry
 from coordination.settings_core import Core, read_core
+from coordination.settings_defaults import read_plain
 
 if TYPE_CHECKING:
     from coordination.connection.server_facts import ServerFacts
@@ -48,6 +49,20 @@ if TYPE_CHECKING:
 
 #: (the field ``Runtime.redis`` hides the module inside the class)
 RedisClient = redis.Redis
+
+
+def every_setting() -> Settings:
+    """Every setting, each checked (a bad one raises its SettingsError, naming the
+    variable): without pydantic when the environment sets none but where Redis is (then
+    every other one is its default: :func:`~coordination.settings_defaults.read_plain`),
+    else the full settings."""
+    plain = read_plain()
+    if plain is not None:
+        return cast("Settings", plain)
+    # lazy: pydantic, only when the environment sets more than where Redis is
+    from coordination.settings import get_settings
+
+    return get_settings()
 
 
 class ReadSettings:
@@ -90,19 +105,21 @@ class Runtime:
                client: RedisClient | None = None) -> Runtime:
         """The runtime of ``settings``: on ``COORD_REDIS_URL``, else on ``catalog``'s
         embedded server (default: ``settings.ecosystem``); or on ``client``. Every
-        setting is read (and a bad one fails) here."""
-        if settings is None:
-            from coordination.settings import get_settings  # lazy: see Runtime.reader
-
-            settings = get_settings()
-        return cls._build(settings, catalog=catalog, client=client)
+        setting is read (and a bad one fails) here (:func:`every_setting`)."""
+        return cls._build(settings if settings is not None else every_setting(),
+                          catalog=catalog, client=client)
 
     @classmethod
     def reader(cls, catalog: Path | None = None) -> Runtime:
         """A runtime built from where its Redis is alone (:mod:`coordination.settings_core`,
         no pydantic), for a command that only reads (`sweep status`): its other settings
-        are read, and checked, when first used (:class:`ReadSettings`). As :meth:`create`
-        when those few settings need the full reading to judge them."""
+        are read, and checked, when first used (:class:`ReadSettings`); when the
+        environment sets no other, every one at once without pydantic (:func:`every_setting`
+        does the same). As :meth:`create` when those few settings need the full reading
+        to judge them."""
+        plain = read_plain()
+        if plain is not None:
+            return cls._build(cast("Settings", plain), catalog=catalog, client=None)
         core = read_core()
         if core is None:
             return cls.create(catalog=catalog)

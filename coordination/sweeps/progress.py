@@ -58,7 +58,7 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from coordination.runtime.context import Runtime
 from coordination.runtime.metrics import Outcome
@@ -75,20 +75,23 @@ from coordination.status import (
     SweepStatus,
     TodoStatus,
 )
-from coordination.sweeps import decisions, recording, waves
+from coordination.lazy import LazyModule
+from coordination.sweeps import decisions, waves
 from coordination.sweeps.reading import summarize as summarize  # re-exported
-from coordination.sweeps.rollback import (
-    RUN_ACTIVE,
-    failed_first,
-    failed_text,
-    rollback_outcome,
-    start_rollback,
-)
 from coordination.sweeps.sending import send, send_level
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import level_index, load_spec, sweep_head
 from coordination.trust.evidence import outcome_stamp
 from coordination.trust.signing import SpecRefused
+
+if TYPE_CHECKING:
+    from coordination.sweeps import recording, rollback as rollbacks
+else:
+    # Loaded on first use: what ends a sweep (its history record, an atomic sweep's
+    # rollback). A sweep's start loads this module (its approvals do) and records the
+    # sweep long before a todo ends.
+    recording = LazyModule("coordination.sweeps.recording")
+    rollbacks = LazyModule("coordination.sweeps.rollback")
 
 log = logging.getLogger("coord.progress")
 
@@ -206,7 +209,8 @@ def stop_run(p: Pass, by: str, *, what: str = "sweep stopped") -> bool:
     False if this run was stopped already."""
     spec, rt = p.spec, p.rt
     rec = rt.checkpoints.get_sweep_fields(spec.sweep_id, ("run", "stopped_run"))
-    if not rec or rec.get("status") not in RUN_ACTIVE or int(rec.get("run") or 0) != spec.run:
+    if (not rec or rec.get("status") not in rollbacks.RUN_ACTIVE
+            or int(rec.get("run") or 0) != spec.run):
         return False
     if rec.get("stopped_run") == spec.run:
         return False
@@ -254,14 +258,14 @@ class AtomicStop(Step):
     def apply(self, p: Pass, c: Change) -> None:
         spec, rt = p.spec, p.rt
         rec = rt.checkpoints.get_sweep_fields(spec.sweep_id, ("atomic", "run", "stopped_run"))
-        if not rec or not rec.get("atomic") or rec.get("status") not in RUN_ACTIVE:
+        if not rec or not rec.get("atomic") or rec.get("status") not in rollbacks.RUN_ACTIVE:
             return
         if int(rec.get("run") or 0) != spec.run:
             return  # already rolling back
         if rec.get("stopped_run") == spec.run:
             return  # an earlier failure stopped this run: it is the trigger
         cp = rt.checkpoints.get_fields_all(spec.sweep_id, [c.todo_id], ("reason", "exit_code"))
-        by = failed_text(c.todo_id, cp.get(c.todo_id) or Checkpoint(status=c.status))
+        by = rollbacks.failed_text(c.todo_id, cp.get(c.todo_id) or Checkpoint(status=c.status))
         stop_run(p, by, what="atomic sweep stopped")
 
 
@@ -471,7 +475,7 @@ def finish_if_done(rt: Runtime, sweep_id: str, spec: SweepSpec | None = None, *,
     final: SweepStatus
     if spec.mode == "rollback":
         trigger = record.get("rollback_reason")
-        final, reason = rollback_outcome(spec, cps, str(trigger) if trigger else None)
+        final, reason = rollbacks.rollback_outcome(spec, cps, str(trigger) if trigger else None)
     elif sum(counts.get(s, 0) for s in DONE) == len(cps):
         final, reason = SweepStatus.succeeded, f"{len(cps)} todos succeeded" + (
             f" ({counts[TodoStatus.cached]} cached)" if counts.get(TodoStatus.cached) else "")
@@ -495,9 +499,10 @@ def finish_if_done(rt: Runtime, sweep_id: str, spec: SweepSpec | None = None, *,
             or (stopped and final in (SweepStatus.failed, SweepStatus.cancelled))):
         # the trigger: the failure that stopped it (not every failure that followed)
         by = (record.get("stopped_by") if stopped else None) \
-            or failed_first(cps) or reason
+            or rollbacks.failed_first(cps) or reason
         try:
-            if start_rollback(rt, sweep_id, reason=f"after {by}", from_active=True) is not None:
+            if rollbacks.start_rollback(rt, sweep_id, reason=f"after {by}",
+                                        from_active=True) is not None:
                 return SweepStatus.rolling_back
         except SpecRefused as exc:  # its stored spec fails its check: no undo is signed
             reason = f"{reason}; not rolled back: {exc.message}"

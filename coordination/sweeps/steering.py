@@ -8,10 +8,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from coordination.catalog import audit
 from coordination.errors import NotFoundError, UsageError
+from coordination.lazy import LazyModule
 from coordination.runtime.context import Runtime
 from coordination.runtime.metrics import run_fields
 from coordination.runtime.sweep_fields import TALLY_VERSION, SweepRecord, count_field
@@ -34,14 +35,6 @@ from coordination.sweeps.progress import (
     finish_if_done,
     progress,
 )
-from coordination.sweeps.rollback import (
-    RETRY_FROM,
-    ROLLBACK_FROM,
-    retry_plan,
-    rollback_plan,
-    start_rollback,
-    user_trigger,
-)
 from coordination.sweeps.sending import dispatcher, first_todos, todo_task_id
 from coordination.sweeps.spec import SweepSpec, atomic_mode, forward_spec, sweep_deadline
 from coordination.sweeps.spec_store import (
@@ -51,9 +44,16 @@ from coordination.sweeps.spec_store import (
     shape,
     signature_fields,
 )
-from coordination.sweeps.supervision import supervise_once
 from coordination.sweeps.waves import start_wave
 from coordination.trust.evidence import outcome_stamp
+
+if TYPE_CHECKING:
+    from coordination.sweeps import rollback as rollbacks, supervision
+else:
+    # Loaded on first use: a rollback's plans and the supervision pass (its modules'
+    # ~3 ms) are no part of a sweep's start, which records it before either is needed.
+    rollbacks = LazyModule("coordination.sweeps.rollback")
+    supervision = LazyModule("coordination.sweeps.supervision")
 
 
 def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
@@ -232,8 +232,8 @@ def resume_plan(rt: Runtime, rec: SweepRecord, only: Sequence[str] | None = None
     rerun = [t for t in old.todos if t in chosen and status[t] not in DONE]
     asked = set(only or [])
     dependents = sorted(t for t in rerun if t not in asked) if only else []
-    left = (retry_plan(last, {t: str(s) for t, s in status.items()}).compensate
-            if last.mode == "rollback" and rec.get("status") in RETRY_FROM else [])
+    left = (rollbacks.retry_plan(last, {t: str(s) for t, s in status.items()}).compensate
+            if last.mode == "rollback" and rec.get("status") in rollbacks.RETRY_FROM else [])
     return {"sweep_id": sweep_id, "status": rec.get("status"), "rerun": sorted(rerun),
             "would_skip": would_skip(old, rerun, status),
             "dependents": dependents, "was": {t: status[t] for t in sorted(rerun)},
@@ -386,7 +386,7 @@ def unpause(rt: Runtime, rec: SweepRecord, *, by: str | None = None) -> Steered:
         # send it again (a duplicate finds the todo claimed and does nothing).
         resent = sorted(t for t, cp in cps.items() if cp.get("status") == TodoStatus.queued)
         progress(rt, spec, [Change(t, TodoStatus.queued) for t in resent])
-    supervise_once(rt, sweep_id, grace=0.0)
+    supervision.supervise_once(rt, sweep_id, grace=0.0)
     return {"sweep_id": sweep_id, "status": back, "changed": True,
             "paused_for": round(paused_for, 3), "resent": resent}
 
@@ -464,10 +464,10 @@ def rollback(rt: Runtime, rec: SweepRecord, undo: dict[str, str | None], *,
                          "(every undo ran)",
                          hint=f"to apply its change again: `coord sweep resume {sweep_id} "
                          "--reapply`, or a new sweep of the plan")
-    if retry and status not in RETRY_FROM:
+    if retry and status not in rollbacks.RETRY_FROM:
         raise UsageError(f"sweep {sweep_id} is {status}: its rollback is still running",
                          hint=f"follow it with `coord sweep watch {sweep_id}`")
-    if not retry and status not in ROLLBACK_FROM and not dry_run:
+    if not retry and status not in rollbacks.ROLLBACK_FROM and not dry_run:
         raise UsageError(
             f"sweep {sweep_id} is {status}: only a succeeded, failed or cancelled sweep "
             "can be rolled back",
@@ -475,7 +475,8 @@ def rollback(rt: Runtime, rec: SweepRecord, undo: dict[str, str | None], *,
     cps = rt.checkpoints.get_fields_all(sweep_id, list(spec.todos),
                                         ("reason", "exit_code", "finished_at"))
     statuses = {t: str(cp.get("status")) for t, cp in cps.items()}
-    plan = retry_plan(spec, statuses) if retry else rollback_plan(spec, statuses, undo)
+    plan = (rollbacks.retry_plan(spec, statuses) if retry
+            else rollbacks.rollback_plan(spec, statuses, undo))
     out: dict[str, object] = {"sweep_id": sweep_id, **plan.to_dict()}
     if retry:
         out.update(retry=True, was={t: statuses[t] for t in plan.compensate},
@@ -484,8 +485,9 @@ def rollback(rt: Runtime, rec: SweepRecord, undo: dict[str, str | None], *,
                                       if s == TodoStatus.compensated))
     if dry_run:
         return {**out, "status": status, "dry_run": True}
-    trigger = str(rec.get("rollback_reason") or "by user") if retry else user_trigger(status, cps)
-    if start_rollback(rt, sweep_id, reason=trigger, undo=undo) is None:
+    trigger = (str(rec.get("rollback_reason") or "by user") if retry
+               else rollbacks.user_trigger(status, cps))
+    if rollbacks.start_rollback(rt, sweep_id, reason=trigger, undo=undo) is None:
         raise UsageError(f"sweep {sweep_id} is {rt.checkpoints.sweep_status(sweep_id)}: "
                          "its rollback was started by someone else",
                          hint=f"follow it with `coord sweep watch {sweep_id}`")

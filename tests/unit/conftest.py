@@ -49,8 +49,11 @@ def _runtime(monkeypatch: pytest.MonkeyPatch, *, stub: bool = False,
     runtime = fresh_runtime()
     assert runtime.settings.embedded
     if settings:
+        from coordination.settings import get_settings
+
+        # The full settings' copy (the runtime's own may be the defaults' plain copy).
         runtime = dataclasses.replace(
-            runtime, settings=runtime.settings.model_copy(update=settings))
+            runtime, settings=get_settings().model_copy(update=settings))
     if stub:
         stub_dispatching(runtime)
     with dropped_after(runtime):

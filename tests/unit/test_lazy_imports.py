@@ -200,12 +200,18 @@ def _modules_after(code: str) -> set[str]:
     return set(json.loads(r.stdout))
 
 
-def test_a_sweeps_fixed_cost_loads_nothing_it_does_not_use() -> None:
+def test_a_sweeps_fixed_cost_loads_nothing_it_does_not_use(tmp_path: Path,
+                                                           redis_server: RedisServer) -> None:
     """What `coord plan sweep` pays before and after its sweep (#51): the CLI's start
     imports no ssl (only a TLS URL needs it); the plan commands (a dry run's) do not load
     the catalog's editor (ruamel), which `plan optimize` imports when it runs; a plain
     sweep's start does not load a change's anchor nor, through it, the fleet's manifests
-    and packaging (only a sweep of a change's todos notes an anchor)."""
+    and packaging (only a sweep of a change's todos notes an anchor). And until its sweep
+    is recorded, `coord plan sweep` (on a Redis: the first todos are sent right after)
+    loads nothing it uses only later, or never: Celery (a send pushes the messages
+    itself), the supervision pass, rollbacks, the history record of a sweep's end, the
+    catalog's editor that syncs it; nor, when the environment sets only where Redis is,
+    the settings' model."""
     start = _modules_after("import coordination.cli.main")
     assert "ssl" not in start
     plan = _modules_after("import coordination.cli.main, coordination.cli.plan")
@@ -214,6 +220,35 @@ def test_a_sweeps_fixed_cost_loads_nothing_it_does_not_use() -> None:
     steering = _modules_after("import coordination.sweeps.steering")
     unwanted = {"coordination.change.anchor", "coordination.fleet.manifests", "packaging"}
     assert not steering & unwanted, sorted(steering & unwanted)
+
+    # The command itself, stopped where its sweep is recorded (the record's write).
+    probe = ("import json, os, sys\n"
+             "from coordination.runtime.checkpoints import CheckpointStore\n"
+             "def recorded(*args, **kwargs):\n"
+             "    print(json.dumps(sorted(sys.modules)), flush=True)\n"
+             "    os._exit(0)\n"
+             "CheckpointStore.create_sweep = recorded\n"
+             "from coordination.cli.main import main\n"
+             "sys.argv = ['coord', *sys.argv[1:]]\n"
+             "main()\n")
+    catalog = write_catalog(tmp_path, [{"id": "TODO-001", "repo": "api", "run": "true"}])
+    r = subprocess.run([sys.executable, "-c", probe, "--file", str(catalog), "plan", "sweep",
+                        "PLAN-001", "--json"], capture_output=True, text=True, timeout=50,
+                       cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT),
+                                          "COORD_REDIS_URL": redis_server.url,
+                                          "COORD_NAMESPACE": "fixed-cost",
+                                          "COORD_SHARE_NAMESPACE": "1"})
+    assert r.returncode == 0 and r.stdout.startswith("["), (r.stdout, r.stderr)
+    started = set(json.loads(r.stdout))
+    assert "coordination.sweeps.steering" in started, "the probe did not see the start"
+    later = {"celery", "kombu", "workers", "coordination.sweeps.supervision",
+             "coordination.sweeps.lost", "coordination.sweeps.waits",
+             "coordination.runtime.breakers",
+             "coordination.sweeps.rollback", "coordination.sweeps.recording",
+             "coordination.runtime.history", "coordination.sweeps.sync", "ruamel.yaml",
+             # Every setting read without building the model (settings_defaults.py).
+             "coordination.settings"}
+    assert not started & later, sorted(started & later)
 
 
 def test_a_dry_run_loads_only_what_it_uses(tmp_path: Path) -> None:

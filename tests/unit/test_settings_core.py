@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from coordination.settings import load_settings
+from coordination.settings import Settings, load_settings
 from coordination.settings_core import read_core
+from coordination.settings_defaults import read_plain
 
 pytestmark = pytest.mark.timeout(60)
 
 ROOT = Path(__file__).resolve().parents[2]
+#: What the settings say beyond their fields.
+DERIVED = ("embedded", "signing_keys", "heartbeat_interval", "ui_host_names")
 
 
 @pytest.mark.parametrize("env", [
@@ -37,6 +40,13 @@ def test_it_reads_what_the_settings_read(monkeypatch: pytest.MonkeyPatch,
     assert (core.redis_url, core.namespace, core.share_namespace, core.ecosystem) == (
         full.redis_url, full.namespace, full.share_namespace, full.ecosystem)
     assert core.embedded == full.embedded
+    # Nothing else set: every other setting is its default, so all of them are known
+    # without pydantic (coordination/settings_defaults.py).
+    plain = read_plain()
+    assert plain is not None
+    for name in (*Settings.model_fields, *DERIVED):
+        mine, theirs = getattr(plain, name), getattr(full, name)
+        assert (mine, type(mine)) == (theirs, type(theirs)), name
 
 
 @pytest.mark.parametrize("env", [
