@@ -146,7 +146,7 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
         if not as_json:
             click.echo(sweep_id)
         if sync:
-            launching.ready_to_settle()
+            launching.ready_to_settle(svc.catalog_path)
         st = follow_sweep(svc, sweep_id, as_json=as_json, total=len(spec.todos))
     return finish(svc, st, as_json=as_json, sync=sync, warnings=warnings)
 

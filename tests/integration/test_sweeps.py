@@ -7,7 +7,9 @@ one line per run), so every assertion is about what actually ran and when.
 from __future__ import annotations
 
 import json
+import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -277,3 +279,56 @@ def test_the_waiting_cli_sends_and_waits_without_importing_celery(cluster: Clust
     modules = set(json.loads(line[len("MODULES "):]))
     assert "coordination" in modules and "redis" in modules  # the probe saw it run
     assert not modules & {"celery", "kombu"}, sorted(modules & {"celery", "kombu"})
+
+
+class _Following:
+    """Has the waiting command ``pid`` made its sync's edit ready? It does so right after
+    the sweep started and then waits for the sweep's events, asleep on its Redis socket:
+    seen asleep for 0.2 s, nothing else between, in a poll where the kernel names the wait
+    (the start's own Redis round trips last well under a millisecond; the readying is
+    work, not sleep)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.since = pid, 0.0
+
+    def __call__(self) -> bool | None:
+        try:
+            wchan = Path(f"/proc/{self.pid}/wchan").read_text().strip()
+            state = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return None
+        if state != "S" or wchan not in ("", "0") and "poll" not in wchan:
+            self.since = 0.0
+            return None
+        now = time.monotonic()
+        self.since = self.since or now
+        return True if now - self.since >= 0.2 else None
+
+
+def test_a_hand_edit_made_while_a_waited_sweep_runs_is_kept_by_its_sync(
+        cluster: Cluster) -> None:
+    """`plan sweep --wait` makes its sync's catalog edit ready while the sweep runs (the
+    file read, cut and loaded); a hand edit of the catalog meanwhile (a comment, a plan's
+    title) is still in the file after the sync, beside the sweep's outcome."""
+    gate = cluster.root / "go"
+    started = cluster.root / "started"
+    cluster.write_catalog({"a": 1, "b": 1}, [
+        T("TODO-001", "a", f"touch {started}; while [ ! -f {gate} ]; do sleep 0.05; done"),
+        T("TODO-002", "b", "echo two", blocked_by=["TODO-001"])])
+    cluster.start_workers(["a", "b"])
+    proc = cluster.popen("plan", "sweep", PLAN, "--wait", "--json")
+    wait_until(lambda: started.exists() or None, 60, "TODO-001 to start")
+    wait_until(_Following(proc.pid), 30, "the waiting command to make its edit ready")
+    text = cluster.eco.read_text()
+    edited = re.sub(r"(?m)^(\s+title:).*$", r"\1 renamed by hand", text, count=1)
+    assert edited != text
+    cluster.eco.write_text(edited + "# a note written by hand while the sweep ran\n")
+    gate.touch()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-3000:]
+    assert json.loads(out)["status"] == "succeeded"
+    after = cluster.eco.read_text()
+    assert "# a note written by hand while the sweep ran" in after, after
+    assert "renamed by hand" in after, after
+    cat = {t["id"]: t for t in cluster.catalog()["coordination"]["todos"]}
+    assert cat["TODO-001"]["status"] == cat["TODO-002"]["status"] == "completed", cat
