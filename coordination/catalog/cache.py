@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, TypeGuard
 
 from coordination.errors import CatalogError, Problem
+from coordination.settings_defaults import DEFAULTS
 
 if TYPE_CHECKING:
     from coordination.jsonable import JSONObject
 
-#: COORD_MAX_CATALOG_BYTES's default (coordination.settings uses this one).
-DEFAULT_MAX_CATALOG_BYTES = 64 * 1024 * 1024
+#: COORD_MAX_CATALOG_BYTES's default: the settings' own (one table of defaults).
+DEFAULT_MAX_CATALOG_BYTES = DEFAULTS.max_catalog_bytes
 CACHE_ENTRIES = 32  # cache files kept (two per catalog); each edit makes new ones
 
 
