@@ -340,9 +340,16 @@ def test_embedded_sweep_serves_the_view_for_its_length(tmp_path: Path) -> None:
 
         [row] = wait_for(rows, timeout=40, what="the web view of the running sweep")
         assert row["status"] in ("queued", "running")
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/sweeps/{row['sweep_id']}/todos/"
-                                    "TODO-001", timeout=5) as r:
-            assert json.loads(r.read())["status"] in ("queued", "running")
+
+        def todo_status() -> str | None:
+            # the view serves from the sweep's record on: its todo is `pending` until sent
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/sweeps/"
+                                        f"{row['sweep_id']}/todos/TODO-001", timeout=5) as r:
+                status = str(json.loads(r.read())["status"])
+            assert status in ("pending", "queued", "running"), status
+            return status if status != "pending" else None
+
+        wait_for(todo_status, timeout=40, what="the view to show TODO-001 sent")
         gate.touch()
         out, err = proc.communicate(timeout=40)
     finally:
