@@ -151,11 +151,13 @@ def pointer_about(plan: str) -> dict[str, Any]:
     return {"plan": plan}
 
 
-def _loads(v: str) -> Any:
+def _loads(v: str) -> dict[str, Any]:
+    """The JSON object ``v`` holds; ``{}`` for anything else (a hand edit of Redis)."""
     try:
-        return json.loads(v)
+        doc = json.loads(v)
     except ValueError:
         return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def _float(v: object) -> float:
@@ -166,9 +168,16 @@ def _float(v: object) -> float:
 
 
 def _repo_record(v: str) -> RepoRecord:
+    """A repo's record as the store wrote it; a field that is not text reads as none (as
+    a record that is not JSON does): the landing then finds nothing to land there."""
     d = _loads(v)
-    return RepoRecord(d.get("base", ""), d.get("remote", ""), d.get("base_sha", ""),
-                      d.get("candidate", ""), d.get("worktree", ""))
+
+    def text(name: str) -> str:
+        got = d.get(name)
+        return got if isinstance(got, str) else ""
+
+    return RepoRecord(text("base"), text("remote"), text("base_sha"), text("candidate"),
+                      text("worktree"))
 
 
 class ChangeStore:

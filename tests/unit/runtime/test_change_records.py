@@ -236,3 +236,17 @@ def test_the_store_writes_steps_and_its_lander_as_before_and_reads_them_typed() 
     assert st.lander == LanderRecord.from_json(LANDER)
     store.set_lander("PLAN-001", None)
     assert store.read("PLAN-001").lander is None
+
+
+@pytest.mark.parametrize("raw", ["not json", "[1, 2]", '"api"', "7", "null",
+                                 '{"base": 5, "candidate": ["x"], "remote": "origin"}'])
+def test_a_repo_record_that_is_not_the_stores_reads_as_empty_fields(raw: str) -> None:
+    """A repo's record edited by hand in Redis into JSON that is not an object, or into
+    fields that are not text: the change still reads (nothing crashes), and what is not
+    text reads as empty, as a record that is not JSON at all does."""
+    r = fakeredis.FakeRedis(decode_responses=True)
+    keys = Keys("t")
+    r.hset(keys.change("PLAN-1"), "repo:api", raw)
+    rec = ChangeStore(r, keys, 30.0).read("PLAN-1").repos["api"]
+    assert (rec.base, rec.base_sha, rec.candidate, rec.worktree) == ("", "", "", "")
+    assert rec.remote == ("origin" if raw.startswith("{") else "")
