@@ -76,6 +76,9 @@ Fault = Callable[[str, str], None]
 
 #: Seconds a land command may run.
 LAND_COMMAND_TIMEOUT = 600.0
+#: A landing's document state when it was refused before anything landed (blockers, or a
+#: change that cannot be landed): not a change state, never stored.
+NOT_READY = "not_ready"
 
 
 class ManifestRepo(TypedDict):

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from coordination.change import git as g
-from coordination.change.landing import Lander
+from coordination.change.landing import NOT_READY, Lander
 from coordination.change.landing_evidence import current_candidates
 from coordination.change.model import ChangePlan
 from coordination.change.reading import rejection
@@ -174,7 +174,7 @@ def run_train(rt: Runtime, resolve: Resolve, verify: Verify) -> list[dict[str, A
             try:
                 out = Lander(rt, cp, concurrency=concurrency).land().document()
             except CoordError as exc:
-                out = {"plan": plan, "state": "not_ready", "reason": str(exc)}
+                out = {"plan": plan, "state": NOT_READY, "reason": str(exc)}
             rt.changes.leave_train(plan)
             rt.changes.set_own(plan, {})
             results.append(out)

@@ -7,7 +7,7 @@ from typing import Any, NoReturn
 
 import click
 
-from coordination.change.landing import Lander, Prepared
+from coordination.change.landing import NOT_READY, Lander, Prepared
 from coordination.change.model import ChangePlan, change_of
 from coordination.change.reading import status_document, summary
 from coordination.change.rule import unchecked
@@ -225,7 +225,7 @@ def _refuse_not_ready(cp: ChangePlan, prep: Prepared, own: list[str], dry_run: b
     """Prepare found blockers: each said (--json: the document), then exit 1."""
     plan_id = cp.plan
     if as_json:
-        print_json({"plan": plan_id, "state": "not_ready", "dry_run": dry_run,
+        print_json({"plan": plan_id, "state": NOT_READY, "dry_run": dry_run,
                     "landable": False, "problems": prep.problems,
                     "blockers": [b.document() for b in prep.blockers], "unchecked": own})
     elif own and not cp.require_own_verify:
