@@ -200,6 +200,19 @@ def _modules_after(code: str) -> set[str]:
     return set(json.loads(r.stdout))
 
 
+#: `coord ARGS...` stopped where its sweep is recorded (the record's write): the
+#: modules loaded by then, as JSON on stdout.
+RECORDED = ("import json, os, sys\n"
+            "from coordination.runtime.checkpoints import CheckpointStore\n"
+            "def recorded(*args, **kwargs):\n"
+            "    print(json.dumps(sorted(sys.modules)), flush=True)\n"
+            "    os._exit(0)\n"
+            "CheckpointStore.create_sweep = recorded\n"
+            "from coordination.cli.main import main\n"
+            "sys.argv = ['coord', *sys.argv[1:]]\n"
+            "main()\n")
+
+
 def test_a_sweeps_fixed_cost_loads_nothing_it_does_not_use(tmp_path: Path,
                                                            redis_server: RedisServer) -> None:
     """What `coord plan sweep` pays before and after its sweep (#51): the CLI's start
@@ -222,15 +235,7 @@ def test_a_sweeps_fixed_cost_loads_nothing_it_does_not_use(tmp_path: Path,
     assert not steering & unwanted, sorted(steering & unwanted)
 
     # The command itself, stopped where its sweep is recorded (the record's write).
-    probe = ("import json, os, sys\n"
-             "from coordination.runtime.checkpoints import CheckpointStore\n"
-             "def recorded(*args, **kwargs):\n"
-             "    print(json.dumps(sorted(sys.modules)), flush=True)\n"
-             "    os._exit(0)\n"
-             "CheckpointStore.create_sweep = recorded\n"
-             "from coordination.cli.main import main\n"
-             "sys.argv = ['coord', *sys.argv[1:]]\n"
-             "main()\n")
+    probe = RECORDED
     catalog = write_catalog(tmp_path, [{"id": "TODO-001", "repo": "api", "run": "true"}])
     r = subprocess.run([sys.executable, "-c", probe, "--file", str(catalog), "plan", "sweep",
                         "PLAN-001", "--json"], capture_output=True, text=True, timeout=50,
@@ -295,18 +300,6 @@ def test_a_dry_run_loads_only_what_it_uses(tmp_path: Path) -> None:
     assert {"pydantic", "coordination.catalog.models"} <= loaded_modules(
         written, "plan", "sweep", "PLAN-001", "--dry-run")
 
-
-#: `coord ARGS...` stopped where its sweep is recorded (the record's write): the
-#: modules loaded by then, as JSON on stdout.
-RECORDED = ("import json, os, sys\n"
-            "from coordination.runtime.checkpoints import CheckpointStore\n"
-            "def recorded(*args, **kwargs):\n"
-            "    print(json.dumps(sorted(sys.modules)), flush=True)\n"
-            "    os._exit(0)\n"
-            "CheckpointStore.create_sweep = recorded\n"
-            "from coordination.cli.main import main\n"
-            "sys.argv = ['coord', *sys.argv[1:]]\n"
-            "main()\n")
 
 
 def test_a_sweeps_start_reads_a_view_of_a_warm_catalog(tmp_path: Path,
