@@ -89,18 +89,13 @@ def sweep_catalog(path: str | Path) -> Catalog:
     return view
 
 
-def _cached(path: Path) -> tuple[cache.CatalogData | None, bytes]:
-    """The cache's all-fields entry for the file's bytes (None: none), and the bytes."""
-    data = cache.read_catalog_bytes(path, cache.max_catalog_bytes())
-    return cache.cached_data(cache.default_cache_dir(), cache.digest(data)), data
-
-
 def _catalog_data(path: Path) -> cache.CatalogData:
-    hit, data = _cached(path)
-    if hit is not None:
-        return hit
+    data = cache.read_catalog_bytes(path, cache.max_catalog_bytes())
     token = cache.digest(data)
     cache_dir = cache.default_cache_dir()
+    hit = cache.cached_data(cache_dir, token)
+    if hit is not None:
+        return hit
     # lazy: a miss: the store, models and pydantic are imported only now (a warm read
     # needs none of them; `coord todo list` imports this module).
     from coordination.catalog.store import CatalogStore
