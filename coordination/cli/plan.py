@@ -11,9 +11,7 @@ the models when they run.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -683,16 +681,13 @@ def _sweep(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
 
 def _namespace() -> str:
     """The namespace the queues are named in: read without pydantic when the environment
-    sets no setting but those :func:`coordination.settings_core.read_core` reads, and
-    says them plainly; else by the full settings, which refuse a bad variable (any of
-    them, as a dry run always did) naming it."""
+    sets no setting but where Redis is, and says it plainly
+    (:func:`coordination.settings_core.read_core`, ``alone``); else by the full settings,
+    which refuse a bad variable (any of them, as a dry run always did) naming it."""
     # lazy: the settings' reading (stdlib), a dry run only
-    from coordination.settings_core import ENV_PREFIX, Core, read_core
+    from coordination.settings_core import read_core
 
-    core_variables = {ENV_PREFIX + f.name.upper() for f in dataclasses.fields(Core)}
-    others = any(k.upper().startswith(ENV_PREFIX) and k.upper() not in core_variables
-                 for k in os.environ)
-    core = None if others else read_core()
+    core = read_core(alone=True)
     if core is not None:
         return core.namespace
     from coordination.settings import get_settings  # lazy: pydantic, when core cannot say
