@@ -599,15 +599,15 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
     written = sweep_catalog(obj.file)
     with overriding(written, order_by, cycles):
         warnings: list[str] = []
-        planned_for(obj.file, plan_id, warnings=warnings,  # a refused cycle: exit 2 here
-                    raw=written)
+        planned = planned_for(obj.file, plan_id, warnings=warnings,  # a refused cycle: exit 2
+                              raw=written)
         if not as_json and not dry_run:  # a dry run lists them with its other warnings
             for w in warnings:
                 err_console().print(f"[yellow]warning:[/yellow] {esc(w)}")
         _sweep(obj, plan_id, strategy, dry_run, wait, ignore_blockers, require_workers,
                atomic, ui, ui_port, no_sync, again, no_cache, as_json, warnings,
                sequential=sequential, merge_chains=merge_chains, wait_timeout=waits_s,
-               written=written)
+               planned=planned)
 
 
 def _wait_timeout(text: str | None) -> float | None:
@@ -629,15 +629,16 @@ def _sweep(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
            ignore_blockers: bool, require_workers: bool, atomic: str | None, ui: bool,
            ui_port: int | None, no_sync: bool, again: bool, no_cache: bool,
            as_json: bool, warnings: list[str], sequential: bool = False,
-           merge_chains: bool = False, wait_timeout: float | None = None,
-           written: Catalog | None = None) -> None:
-    """The sweep, or its dry run; ``written``: the catalog as written, if read already."""
+           merge_chains: bool = False, wait_timeout: float | None = None, *,
+           planned: tuple[Catalog, Catalog]) -> None:
+    """The sweep, or its dry run; ``planned``: the catalog as written and as the planner
+    sees it (:func:`planned_for`, read once by the command)."""
+    raw, catalog = planned
     if not dry_run:
         # lazy: the runtime (redis-py, the sweeps, Celery to send); a dry run loads none of it
         from coordination.cli.sweep import run_start
 
-        if not again and _all_completed(planned_for(obj.file, plan_id, raw=written)[1],
-                                        plan_id):
+        if not again and _all_completed(catalog, plan_id):
             err_console().print(
                 f"[yellow]nothing to run:[/yellow] every todo of {esc(plan_id)} is completed "
                 f"(--again runs them all again; `coord plan reset {esc(plan_id)}` sets them "
@@ -658,7 +659,6 @@ def _sweep(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
     # lazy: the planner's graph modules, off plan list/status
     from coordination.planner.documents import dry_run_document
 
-    raw, catalog = planned_for(obj.file, plan_id, raw=written)
     p50, history_problem = _history_p50(obj.file, catalog, plan_id, again=again)
     if sequential and merge_chains:
         raise UsageError("--merge-chains and --sequential together",

@@ -155,3 +155,26 @@ def test_another_plans_change_status_is_not_stopped(tmp_path: Path) -> None:
     assert list(json.loads(r.stdout)["repos"]) == ["core"]
     r = coord(eco, "change", "revert", "PLAN-003", "--dry-run", "--json")
     assert "TODO-010" not in r.stderr, r.stderr
+
+
+def test_a_dry_run_expands_its_templates_once(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`plan sweep --dry-run` of a plan with a template expands the catalog once (a
+    selector's probes, git for `changed:`, run once), its checks and its document alike;
+    the document is the one the expansion gives."""
+    from coordination.catalog import templates
+    from tests.unit.support.cli import coord_inline
+
+    eco = fleet(tmp_path, "tag:svc")
+    calls: list[Path] = []
+    expand = templates.expand
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(Path(str(args[1])))
+        return expand(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(templates, "expand", counted)
+    r = coord_inline(eco, "plan", "sweep", "PLAN-002", "--dry-run", "--json")
+    assert r.code == 0, r.err
+    assert sorted(r.json()["queues"]) == ["TODO-010[api]", "TODO-010[core]", "TODO-011"]
+    assert calls == [eco.resolve().parent]
