@@ -17,8 +17,8 @@ from pathlib import Path
 import yaml
 
 from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Lines, Manifests, Requirement,
-                                               json_key, leaves, local_path, member_dirs, outside,
-                                               read_member)
+                                               as_dev, incidental, json_key, leaves, local_path,
+                                               member_dirs, outside, read_member)
 
 
 _NPM_SECTIONS = (("dependencies", "runtime"), ("peerDependencies", "peer"),
@@ -80,9 +80,22 @@ def members(out: Manifests, root: Path, rel: str, lines: Lines, patterns: list[s
 
 
 def _npm_member(out: Manifests, root: Path, rel: str, text: str) -> None:
+    """A workspace member. One in an example, docs or test directory
+    (``examples/basic``, ``playground``) is no part of what the repo ships: what it
+    needs is ``dev``, and a private one provides nothing (``"name": "basic"`` in a
+    dozen repos' examples is no package)."""
     data = json.loads(text)
-    if isinstance(data, dict):
+    if not isinstance(data, dict):
+        return
+    if not incidental(rel):
         _npm_package(out, root, rel, text, data)
+        return
+    first = len(out.requires)
+    provided = set(out.provides)
+    _npm_package(out, root, rel, text, data)
+    as_dev(out, first)
+    if data.get("private") is True:
+        out.provides.intersection_update(provided)
 
 
 def _npm_package(out: Manifests, root: Path, rel: str, text: str,

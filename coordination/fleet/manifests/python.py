@@ -1,10 +1,13 @@
 """Python manifests: pyproject.toml (PEP 621, PEP 735 groups, Poetry, build-system) with
-``tomllib``, setup.cfg with ``configparser``, requirements*.txt line by line; every
+``tomllib``, setup.cfg with ``configparser``, setup.py with ``ast`` (never run), Pipfile,
+requirements*.txt line by line (beside the package's own metadata, an environment
+file: dev); every
 requirement string through ``packaging`` (extras, markers, version ranges), every name
 compared as ``canonicalize_name`` does (``Acme_Core`` is ``acme-core``)."""
 
 from __future__ import annotations
 
+import ast
 import configparser
 import dataclasses
 import re
@@ -18,7 +21,7 @@ from packaging.utils import canonicalize_name
 
 from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Lines, ManifestProblem,
                                                Manifests, Mark, Requirement, key, local_path,
-                                               quoted, table)
+                                               note, quoted, table)
 
 
 _TEST_GROUPS = {"test", "tests", "testing", "pytest", "check", "ci", "coverage"}
@@ -239,3 +242,108 @@ def _cfg_list(value: str) -> list[str]:
         if line and not line.startswith("#"):
             items.append(line)
     return items
+
+
+def environment_txt(out: Manifests, root: Path, rel: str, text: str) -> None:
+    """A requirements file beside the package's own metadata (pyproject, setup.py,
+    setup.cfg): the environment the package is developed and tested in (``-e .[dev]``,
+    pinned tools), not what it needs at runtime (that is its metadata's): every
+    requirement there is ``dev``."""
+    first = len(out.requires)
+    requirements_txt(out, root, rel, text)
+    out.requires[first:] = [r if r.type == "dev" else dataclasses.replace(r, type="dev")
+                            for r in out.requires[first:]]
+
+
+def pipfile(out: Manifests, root: Path, rel: str, text: str) -> None:
+    """Pipfile (TOML): ``[packages]`` runtime, ``[dev-packages]`` dev."""
+    data = tomllib.loads(text)
+    lines = Lines(text)
+    for section, type_ in (("packages", "runtime"), ("dev-packages", "dev")):
+        deps = data.get(section) or {}
+        if not isinstance(deps, dict):
+            continue
+        for name, spec in deps.items():
+            constraint = spec if isinstance(spec, str) and spec != "*" else (
+                spec.get("version") if isinstance(spec, dict) else None)
+            where = spec.get("path") if isinstance(spec, dict) else None
+            out.requires.append(Requirement(
+                ("python", canonicalize_name(name)), type_, rel,
+                lines.find([key(name), name], [table(section)]),
+                constraint if isinstance(constraint, str) and constraint != "*" else None,
+                local_path(root, where) if isinstance(where, str) else None))
+
+
+_SETUP_KEYS = (("install_requires", "runtime"), ("setup_requires", "build"),
+               ("tests_require", "dev"))
+
+
+def setup_py(out: Manifests, root: Path, rel: str, text: str) -> None:
+    """setup.py, read with ``ast`` and never run: the ``setup(...)`` call's ``name``,
+    ``install_requires``, ``extras_require``, ``setup_requires`` and ``tests_require``,
+    each a literal or a module-level name assigned one. A value the script computes
+    (a function's result, ``**kwargs``) is a note, never guessed."""
+    tree = ast.parse(text, rel)
+    assigned: dict[str, ast.expr] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Name):
+            assigned[node.targets[0].id] = node.value
+    call = next((n for n in ast.walk(tree) if isinstance(n, ast.Call)
+                 and _called(n.func) == "setup"), None)
+    if call is None:
+        note(out, rel, None, "no setup(...) call: nothing read")
+        return
+    lines = Lines(text)
+    for kw in call.keywords:
+        value = assigned.get(kw.value.id, kw.value) if isinstance(kw.value, ast.Name) \
+            else kw.value
+        if kw.arg == "name":
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                out.provides.add(("python", canonicalize_name(value.value)))
+            else:
+                note(out, rel, kw.value.lineno, "setup(name=...) is computed by the script: "
+                     "the package provides nothing coord can match")
+        elif kw.arg in dict(_SETUP_KEYS):
+            _setup_list(out, root, rel, lines, value, dict(_SETUP_KEYS)[kw.arg], kw.arg)
+        elif kw.arg == "extras_require":
+            if not isinstance(value, ast.Dict):
+                note(out, rel, kw.value.lineno, "extras_require is computed by the script: "
+                     "not read")
+                continue
+            for k, v in zip(value.keys, value.values):
+                if isinstance(k, ast.Constant) and isinstance(k.value, str):
+                    _setup_list(out, root, rel, lines, v, group_type(k.value.split(":")[0]),
+                                f"extras_require[{k.value!r}]")
+        elif kw.arg is None:
+            note(out, rel, kw.value.lineno, "setup(**...): what it holds is computed by the "
+                 "script: not read")
+
+
+def _called(func: ast.expr) -> str | None:
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
+
+
+def _setup_list(out: Manifests, root: Path, rel: str, lines: Lines, value: ast.expr,
+                type_: str, what: str) -> None:
+    items = [value] if isinstance(value, ast.Constant) else (
+        list(value.elts) if isinstance(value, (ast.List, ast.Tuple)) else None)
+    if items is None:
+        note(out, rel, value.lineno, f"{what} is computed by the script: not read")
+        return
+    for item in items:
+        if not (isinstance(item, ast.Constant) and isinstance(item.value, str)):
+            note(out, rel, item.lineno, f"an entry of {what} is computed by the script: "
+                 "not read")
+            continue
+        for spec in item.value.splitlines():  # a string of several lines: one a line
+            spec = spec.split("#", 1)[0].strip()
+            if spec:
+                before = len(out.requires)
+                _python_req(out, root, spec, type_, rel, lines)
+                if len(out.requires) > before:
+                    out.requires[-1] = dataclasses.replace(out.requires[-1], line=item.lineno)

@@ -1,0 +1,616 @@
+"""Gradle builds, Groovy and Kotlin DSL alike, read statically (a build script is a
+program: coord never runs one).
+
+``settings.gradle(.kts)`` names the projects (``include(":okhttp")``, a project's
+``name`` and ``projectDir`` set there, ``rootProject.name``), the version catalogs
+(``gradle/libs.versions.toml``, read with ``tomllib``, and any ``versionCatalogs {
+create("x") { from(files(...)) } }``) and the included builds: one in
+``pluginManagement`` holds convention plugins (``build-logic``, as ``buildSrc``), whose
+``*.gradle(.kts)`` scripts may set the ``group`` of the projects applying them; another
+outside the checkout is a repo the build is made with (a dependency by path).
+
+Each project provides ``group:artifact``: its group from its own script, its
+``gradle.properties`` (``GROUP``, ``group``), a convention plugin it applies, or the root
+project's ``allprojects``/``subprojects``/``gradle.properties``; its artifact from
+``POM_ARTIFACT_ID``, a publication's ``artifactId`` or ``coordinates(...)``, else its
+name. Its ``dependencies { }`` give requirements typed by configuration:
+``implementation``/``api``/``runtimeOnly`` runtime, ``test*`` (and any configuration or
+source set named for tests: ``androidTestImplementation``, ``jvmTest { }``) dev,
+``compileOnly``/``annotationProcessor``/``kapt``/``ksp``/a buildscript's ``classpath``
+build, ``platform(...)`` build (a BOM pins, depends on nothing). Notations read: a
+coordinate string (``$version`` from ``ext``, ``val``/``def`` strings or
+``gradle.properties``), ``group: ..., name: ..., version: ...``, a catalog accessor
+(``libs.okhttp.client``, ``libs.bundles.x``), ``kotlin("stdlib")``; ``project(":x")``
+and ``projects.x`` are the repo's own. Anything else is a note with its file and line.
+A project in an example or test directory (``samples/crawler``) provides nothing and
+its requirements are ``dev``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from coordination.fleet.manifests import gradle_script as gs
+from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Manifests, Requirement,
+                                               as_dev, incidental, inside, leaves, note,
+                                               outside, read_text, unreadable)
+from coordination.fleet.manifests.java import jvm_package
+from coordination.fleet.manifests.scan import Token, tokens
+
+SCRIPTS = ("build.gradle.kts", "build.gradle")
+SETTINGS = ("settings.gradle.kts", "settings.gradle")
+_RUNTIME = frozenset({"implementation", "api", "compile", "runtime", "runtimeonly"})
+_BUILD_SUFFIXES = ("compileonly", "compileonlyapi", "annotationprocessor", "kapt", "ksp",
+                   "classpath")
+def _shown(args: list[Token]) -> str:
+    """A notation as written, near enough (at most 60 characters)."""
+    out = ""
+    for t in args:
+        text = repr(t.text) if t.kind == "str" else t.text
+        if out and t.kind in ("name", "str", "num") and out[-1] not in ".([ " \
+                and not out.endswith(("(", ".")):
+            out += " "
+        out += text + (" " if t.is_op(",") else "")
+    return out.strip()[:60]
+
+
+_NO_PACKAGE = frozenset({"project", "files", "fileTree", "gradleApi", "localGroovy",
+                         "gradleTestKit", "sourceSets", "npm", "devNpm"})
+
+
+@dataclass
+class Catalog:
+    libraries: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
+    bundles: dict[str, list[str]] = field(default_factory=dict)
+    plugins: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Project:
+    path: str  # ":retrofit-converters:gson"; ":" for the root
+    directory: str  # relative to the checkout ("." for the root)
+    name: str
+
+
+@dataclass
+class _Build:
+    """One Gradle build of the checkout being read (the checkout's own, or one it
+    includes), with what its settings said."""
+
+    out: Manifests
+    root: Path  # the checkout
+    base: str  # the build's directory, relative to the checkout ("." at the top)
+    projects: dict[str, Project] = field(default_factory=dict)
+    catalogs: dict[str, Catalog] = field(default_factory=dict)
+    plugin_builds: list[str] = field(default_factory=list)
+    #: Convention plugin id -> (its groups, the plugins it applies).
+    conventions: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
+    #: Each directory's gradle.properties, read once.
+    props: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def rel(self, *parts: str) -> str:
+        return os.path.normpath(os.path.join(self.base, *parts))
+
+
+def conf_type(conf: str, blocks: tuple[str, ...], buildscript: bool) -> str:
+    """The dependency type a configuration (in those blocks) declares."""
+    c = conf.lower()
+    if buildscript:
+        return "build"
+    if "test" in c or any("test" in b.lower() for b in blocks):
+        return "dev"
+    if c in _RUNTIME or c.endswith(("implementation", "api", "runtimeonly")):
+        return "runtime" if not c.endswith("compileonlyapi") else "build"
+    return "build"  # compileOnly, annotationProcessor, kapt, ksp, errorprone, ...
+
+
+def read_build(out: Manifests, root: Path, base: str = ".") -> None:
+    """Read the Gradle build at ``base`` (its settings, catalogs, convention plugins,
+    and every project's script)."""
+    build = _Build(out, root, base)
+    settings = _text(build, SETTINGS)
+    if settings is not None:
+        _settings(build, *settings)
+    if ":" not in build.projects:
+        top = "." if base == "." else os.path.basename(base)
+        build.projects[":"] = Project(":", ".", os.path.basename(root) if top == "." else top)
+    if "libs" not in build.catalogs:
+        _catalog(build, "libs", "gradle/libs.versions.toml")
+    for plugin_build in build.plugin_builds:
+        _conventions(build, plugin_build)
+    root_props = _properties(build, ".")
+    root_script = _script(build, build.projects[":"], root_props)
+    inherited = dict(root_props)
+    if root_script is not None:
+        inherited.update(root_script.values)
+    for project in sorted(build.projects.values(), key=lambda p: p.path):
+        script = root_script if project.path == ":" else _script(
+            build, project, {**inherited, **_properties(build, project.directory)})
+        _provide(build, project, script, root_script, root_props)
+
+
+def _text(build: _Build, names: Iterable[str]) -> tuple[str, str] | None:
+    """(rel, text) of the first of ``names`` in the build's directory; a file that
+    cannot be read is a problem (none read then)."""
+    for name in names:
+        got = _read(build, build.rel(name))
+        if got is not None:
+            return build.rel(name), got
+    return None
+
+
+def _read(build: _Build, rel: str) -> str | None:
+    text: str | None = None
+    try:
+        text = read_text(build.root / rel, build.root)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        build.out.problems.append(unreadable(rel, exc, text))
+        return None
+    if text is not None:
+        build.out.files.add(rel)
+    return text
+
+
+def _tokens(build: _Build, rel: str, text: str) -> list[Token] | None:
+    try:
+        return list(tokens(text))
+    except ValueError as exc:  # Unreadable: a string or comment never closed
+        build.out.problems.append(unreadable(rel, exc, text))
+        return None
+
+
+# -- settings ------------------------------------------------------------------------------
+def _settings(build: _Build, rel: str, text: str) -> None:
+    toks = _tokens(build, rel, text)
+    if toks is None:
+        return
+    renames: dict[str, str] = {}
+    dirs: dict[str, str] = {}
+    root_name: str | None = None
+    for st in gs.statements(toks):
+        t = list(st.tokens)
+        if not t:
+            continue
+        head = gs.dotted(t[:3]) or ""
+        if head == "rootProject.name" and len(t) > 3 and t[3].is_op("="):
+            root_name = gs.string_of(t[4:], {}) or root_name
+        elif t[0].is_name("include") and len(t) > 1:
+            _include(build, rel, t)
+        elif t[0].is_name("includeBuild") and len(t) > 1:
+            _include_build(build, rel, t, "pluginManagement" in st.blocks)
+        elif t[0].is_name("project") and len(t) > 1 and t[1].is_op("("):
+            _project_setting(t, renames, dirs)
+        elif t[0].is_name("from") and "versionCatalogs" in st.blocks:
+            _catalog_from(build, rel, st, t)
+    for path, project in build.projects.items():
+        project.name = renames.get(path, project.name)
+        project.directory = dirs.get(path, project.directory)
+    build.projects[":"] = Project(":", ".", root_name or os.path.basename(
+        build.root if build.base == "." else build.base))
+
+
+def _include(build: _Build, rel: str, t: list[Token]) -> None:
+    args = gs.call_args(t, 1)[0] if t[1].is_op("(") else t[1:]
+    for arg in gs.split_args(args):
+        value = gs.string_of(arg, {})
+        if value is None:
+            note(build.out, rel, t[0].line, "include of a project path computed by the "
+                 "script: not read (write the path as a string)")
+            continue
+        path = value if value.startswith(":") else ":" + value
+        parts = [p for p in path.split(":") if p]
+        if parts:
+            build.projects[path] = Project(path, os.path.join(*parts), parts[-1])
+
+
+def _project_setting(t: list[Token], renames: dict[str, str], dirs: dict[str, str]) -> None:
+    """``project(":x").name = "y"`` and ``project(":x").projectDir = file("d")``."""
+    args, after = gs.call_args(t, 1)
+    path = gs.string_of(args, {})
+    if path is None or after + 3 > len(t) or not t[after].is_op("."):
+        return
+    attr, rest = t[after + 1], t[after + 2:]
+    if not rest or not rest[0].is_op("="):
+        return
+    rest = rest[1:]
+    if attr.is_name("name"):
+        value = gs.string_of(rest, {})
+        if value:
+            renames[path if path.startswith(":") else ":" + path] = value
+    elif attr.is_name("projectDir"):
+        strs = [x.text for x in rest if x.kind == "str" and not x.interpolated]
+        if strs:
+            dirs[path if path.startswith(":") else ":" + path] = os.path.normpath(strs[-1])
+
+
+def _include_build(build: _Build, rel: str, t: list[Token], plugins: bool) -> None:
+    args = gs.call_args(t, 1)[0] if t[1].is_op("(") else t[1:]
+    where = gs.string_of(gs.split_args(args)[0], {}) if args else None
+    if where is None:
+        note(build.out, rel, t[0].line, "includeBuild of a path computed by the script: "
+             "not read")
+        return
+    target = os.path.normpath(build.root / build.base / where)
+    if leaves(where) or not inside(target, build.root):
+        outside(build.out, rel, t[0].line, f"included build {where!r}")
+        build.out.requires.append(Requirement((PATH_ECOSYSTEM, target), "build", rel,
+                                              t[0].line, None, target))
+    elif plugins:
+        build.plugin_builds.append(build.rel(where))
+    else:  # a build of the repo's own, composed with this one
+        read_build(build.out, build.root, build.rel(where))
+
+
+def _catalog_from(build: _Build, rel: str, st: gs.Statement, t: list[Token]) -> None:
+    """``versionCatalogs { create("x") { from(files("gradle/x.versions.toml")) } }``"""
+    name = st.blocks[-1] if st.blocks else ""
+    strs = [x.text for x in t if x.kind == "str" and not x.interpolated]
+    if name and strs and strs[-1].endswith(".toml"):
+        _catalog(build, name, os.path.relpath(
+            os.path.normpath(os.path.join(os.path.dirname(rel), strs[-1])), build.base))
+
+
+# -- catalogs ------------------------------------------------------------------------------
+def _accessor(alias: str) -> str:
+    return alias.replace("-", ".").replace("_", ".").lower()
+
+
+def _catalog(build: _Build, name: str, rel_in_build: str) -> None:
+    rel = build.rel(rel_in_build)
+    text = _read(build, rel)
+    if text is None:
+        return
+    try:
+        data = tomllib.loads(text)
+    except ValueError as exc:
+        build.out.problems.append(unreadable(rel, exc, text))
+        return
+    versions = {k: v for k, v in (data.get("versions") or {}).items()}
+    cat = Catalog()
+    for alias, spec in (data.get("libraries") or {}).items():
+        got = _library(spec, versions)
+        if got is not None:
+            cat.libraries[_accessor(alias)] = got
+    for alias, members in (data.get("bundles") or {}).items():
+        if isinstance(members, list):
+            cat.bundles[_accessor(alias)] = [_accessor(m) for m in members if isinstance(m, str)]
+    for alias, spec in (data.get("plugins") or {}).items():
+        pid = spec.split(":", 1)[0] if isinstance(spec, str) else (
+            spec.get("id") if isinstance(spec, dict) else None)
+        if isinstance(pid, str):
+            cat.plugins[_accessor(alias)] = pid
+    build.catalogs[name] = cat
+
+
+def _version(spec: object, versions: dict[str, object]) -> str | None:
+    if isinstance(spec, str):
+        return spec
+    if isinstance(spec, dict):
+        if isinstance(spec.get("ref"), str):
+            return _version(versions.get(spec["ref"]), versions)
+        for k in ("strictly", "require", "prefer"):
+            if isinstance(spec.get(k), str):
+                return str(spec[k])
+    return None
+
+
+def _library(spec: object, versions: dict[str, object]) -> tuple[str, str, str | None] | None:
+    if isinstance(spec, str):
+        parts = spec.split(":")
+        return (parts[0], parts[1], parts[2] if len(parts) > 2 else None) \
+            if len(parts) >= 2 else None
+    if not isinstance(spec, dict):
+        return None
+    module = spec.get("module")
+    if isinstance(module, str) and ":" in module:
+        group, artifact = module.split(":", 1)
+    elif isinstance(spec.get("group"), str) and isinstance(spec.get("name"), str):
+        group, artifact = spec["group"], spec["name"]
+    else:
+        return None
+    version = spec.get("version")
+    if isinstance(version, dict) or isinstance(version, str):
+        v = _version(version, versions)
+    else:
+        ref = spec.get("version.ref")
+        v = _version(versions.get(ref), versions) if isinstance(ref, str) else None
+    return group, artifact, v
+
+
+# -- projects ------------------------------------------------------------------------------
+def _properties(build: _Build, directory: str) -> dict[str, str]:
+    """A ``gradle.properties``: ``key=value`` (or ``key: value``), ``#``/``!`` comments."""
+    if directory in build.props:
+        return build.props[directory]
+    text = _read(build, build.rel(directory, "gradle.properties"))
+    out: dict[str, str] = build.props.setdefault(directory, {})
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line or line[0] in "#!":
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            key, sep, value = line.partition(":")
+        if sep:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def _script(build: _Build, project: Project, values: dict[str, str]) -> gs.Script | None:
+    got = _text_in(build, project.directory)
+    if got is None:
+        return None
+    rel, text = got
+    toks = _tokens(build, rel, text)
+    if toks is None:
+        return None
+    script = gs.read_script(toks, values)
+    first = len(build.out.requires)
+    _requirements(build, rel, script)
+    if incidental(rel):
+        as_dev(build.out, first)
+    for line, what in script.unknown:
+        note(build.out, rel, line, f"{what} set by the script from a value coord cannot "
+             "know: not read")
+    if any("kotlin" in p for p in script.plugins):
+        build.out.tags.add("kotlin")
+    script.plugins[:] = [_plugin_id(build, p) for p in script.plugins]
+    return script
+
+
+def _text_in(build: _Build, directory: str) -> tuple[str, str] | None:
+    for name in SCRIPTS:
+        rel = build.rel(directory, name)
+        text = _read(build, rel)
+        if text is not None:
+            return rel, text
+    return None
+
+
+def _plugin_id(build: _Build, plugin: str) -> str:
+    if plugin.startswith("alias:"):
+        parts = plugin[len("alias:"):].split(".")
+        cat = build.catalogs.get(parts[0])
+        if cat is not None and len(parts) > 2 and parts[1] == "plugins":
+            return cat.plugins.get(".".join(parts[2:]).lower(), plugin)
+    return plugin
+
+
+def _conventions(build: _Build, plugin_build: str) -> None:
+    """The precompiled script plugins of an included plugin build (``build-logic``):
+    ``src/main/kotlin/x.y.gradle.kts`` is plugin ``x.y``. Its own build script's
+    dependencies are what the build is made with (``build``)."""
+    sub = _Build(build.out, build.root, plugin_build, catalogs=build.catalogs)
+    own = _text_in(sub, ".")
+    if own is not None:
+        toks = _tokens(sub, *own)
+        if toks is not None:
+            first = len(build.out.requires)
+            _requirements(sub, own[0], gs.read_script(toks))
+            as_dev(build.out, first, "build")
+    for src in ("src/main/kotlin", "src/main/groovy"):
+        directory = build.root / plugin_build / src
+        try:
+            names = sorted(e.name for e in os.scandir(directory) if e.is_file())
+        except OSError:
+            continue
+        for name in names:
+            if not name.endswith((".gradle.kts", ".gradle")):
+                continue
+            rel = os.path.join(plugin_build, src, name)
+            text = _read(build, rel)
+            toks = _tokens(build, rel, text) if text is not None else None
+            if toks is None:
+                continue
+            script = gs.read_script(toks)
+            _requirements(build, rel, script)
+            pid = name[:-len(".gradle.kts")] if name.endswith(".kts") else name[:-len(".gradle")]
+            build.conventions[pid] = ([g for g, _ in script.groups],
+                                      [_plugin_id(build, p) for p in script.plugins])
+            if any("kotlin" in p for p in script.plugins):
+                build.out.tags.add("kotlin")
+
+
+def _convention_group(build: _Build, plugins: list[str]) -> str | None:
+    seen: set[str] = set()
+    queue = list(plugins)
+    while queue:
+        pid = queue.pop(0)
+        if pid in seen or pid not in build.conventions:
+            continue
+        seen.add(pid)
+        groups, applies = build.conventions[pid]
+        if groups:
+            return groups[-1]
+        queue.extend(applies)
+    return None
+
+
+def _provide(build: _Build, project: Project, script: gs.Script | None,
+             root_script: gs.Script | None, root_props: dict[str, str]) -> None:
+    if incidental(os.path.join(project.directory, "x")):
+        return
+    own = _properties(build, project.directory) if project.path != ":" else root_props
+    group = next((g for g, where in reversed(script.groups) if where == ()), None) \
+        if script is not None else None
+    group = group or own.get("GROUP") or own.get("group")
+    if group is None and script is not None:
+        group = _convention_group(build, script.plugins)
+    if group is None and root_script is not None:
+        scopes = (("allprojects",),) if project.path == ":" else (("subprojects",),
+                                                                   ("allprojects",))
+        for scope in scopes:
+            group = next((g for g, where in reversed(root_script.groups) if where == scope),
+                         None) or group
+            if group:
+                break
+    group = group or root_props.get("GROUP") or root_props.get("group")
+    if not group:
+        return
+    artifact = own.get("POM_ARTIFACT_ID") or (script.artifact if script else None) \
+        or project.name
+    build.out.provides.add(jvm_package(group, artifact))
+
+
+# -- requirements --------------------------------------------------------------------------
+def _requirements(build: _Build, rel: str, script: gs.Script) -> None:
+    for conf, args, line, blocks in script.deps:
+        base_type = conf_type(conf, blocks, "buildscript" in blocks)
+        for got in _notations(build, args, script.values):
+            if isinstance(got, str):
+                shown = _shown(args)
+                note(build.out, rel, line, f"{conf} {shown}: {got}: not read")
+                continue
+            group, artifact, version, platform = got
+            type_ = "build" if platform and base_type != "dev" else base_type
+            build.out.requires.append(Requirement(jvm_package(group, artifact), type_, rel,
+                                                  line, version))
+
+
+def _notations(build: _Build, args: list[Token], values: dict[str, str]
+               ) -> Iterable[tuple[str, str, str | None, bool] | str]:
+    """Each package the notation ``args`` names: (group, artifact, version, platform),
+    or a sentence saying why one cannot be known."""
+    parts = gs.split_args(args)
+    if parts and len(parts[0]) >= 2 and parts[0][0].kind == "name" \
+            and parts[0][1].is_op(":", "="):
+        yield from _map_notation(parts, values)
+        return
+    for part in parts:
+        yield from _notation(build, part, values, False)
+
+
+def _map_notation(parts: list[list[Token]], values: dict[str, str]
+                  ) -> Iterable[tuple[str, str, str | None, bool] | str]:
+    named: dict[str, str | None] = {}
+    for part in parts:
+        if len(part) >= 3 and part[0].kind == "name" and part[1].is_op(":", "="):
+            named[part[0].text] = gs.string_of(part[2:], values)
+    group, name = named.get("group"), named.get("name")
+    if group and name:
+        yield group, name, named.get("version"), False
+    elif "name" in named or "group" in named:
+        yield "a group or name the script computes"
+
+
+def _notation(build: _Build, part: list[Token], values: dict[str, str], platform: bool
+              ) -> Iterable[tuple[str, str, str | None, bool] | str]:
+    first = part[0]
+    if first.kind == "str":
+        yield from _coordinate(first, values, platform)
+        return
+    if first.kind != "name":
+        yield "not a coordinate"
+        return
+    if len(part) > 1 and part[1].is_op("("):
+        inner, after = gs.call_args(part, 1)
+        call = first.text
+        if call in ("platform", "enforcedPlatform"):
+            for sub in gs.split_args(inner)[:1]:
+                yield from _notation(build, sub, values, True)
+        elif call in ("testFixtures", "variantOf", "create"):
+            for sub in gs.split_args(inner)[:1]:
+                yield from _notation(build, sub, values, platform)
+        elif call == "kotlin" and inner and inner[0].kind == "str":
+            rest = gs.split_args(inner)
+            version = gs.string_of(rest[1], values) if len(rest) > 1 else None
+            yield "org.jetbrains.kotlin", "kotlin-" + inner[0].text, version, platform
+        elif call in _NO_PACKAGE:
+            return
+        else:
+            yield "not a coordinate, a version catalog entry or a project"
+        return
+    name = gs.dotted(part)
+    if name is None:
+        if gs.dotted(part[:3]) and len(part) > 3 and part[3].is_op("("):
+            yield from _find_library(build, part, platform)
+            return
+        yield "not a coordinate, a version catalog entry or a project"
+        return
+    yield from _named(build, name, values, platform)
+
+
+def _find_library(build: _Build, part: list[Token], platform: bool
+                  ) -> Iterable[tuple[str, str, str | None, bool] | str]:
+    """``libs.findLibrary("okhttp").get()`` (a convention plugin's catalog lookup)."""
+    cat = build.catalogs.get(part[0].text)
+    method = part[2].text
+    args = gs.call_args(part, 3)[0]
+    if cat is None or method != "findLibrary" or not args or args[0].kind != "str":
+        yield "not a coordinate, a version catalog entry or a project"
+        return
+    got = cat.libraries.get(_accessor(args[0].text))
+    if got is None:
+        yield f"no library {args[0].text!r} in the version catalog"
+        return
+    yield got[0], got[1], got[2], platform
+
+
+def _named(build: _Build, name: str, values: dict[str, str], platform: bool
+           ) -> Iterable[tuple[str, str, str | None, bool] | str]:
+    for prefix in ("rootProject.", "project."):  # rootProject.libs.junit
+        if name.startswith(prefix) and name[len(prefix):].split(".", 1)[0] in build.catalogs:
+            name = name[len(prefix):]
+    head, _, rest = name.partition(".")
+    if head == "projects" or name in ("project",):
+        return
+    cat = build.catalogs.get(head)
+    if cat is not None and rest:
+        yield from _from_catalog(cat, head, rest, platform)
+        return
+    if name in values:
+        yield from _coordinate(Token("str", values[name], 0), {}, platform)
+        return
+    yield "not a coordinate, a version catalog entry or a project"
+
+
+def _from_catalog(cat: Catalog, head: str, rest: str, platform: bool
+                  ) -> Iterable[tuple[str, str, str | None, bool] | str]:
+    key = rest.lower()
+    for suffix in (".get", ".asprovider"):
+        if key.endswith(suffix):
+            key = key[:-len(suffix)]
+    if key.startswith("bundles."):
+        members = cat.bundles.get(key[len("bundles."):])
+        if members is None:
+            yield f"no bundle {key[len('bundles.'):]!r} in the version catalog {head!r}"
+            return
+        for member in members:
+            got = cat.libraries.get(member)
+            if got is not None:
+                yield got[0], got[1], got[2], platform
+        return
+    if key.startswith(("plugins.", "versions.")):
+        return
+    got = cat.libraries.get(key)
+    if got is None:
+        yield f"no library {key!r} in the version catalog {head!r}"
+        return
+    yield got[0], got[1], got[2], platform
+
+
+def _coordinate(tok: Token, values: dict[str, str], platform: bool
+                ) -> Iterable[tuple[str, str, str | None, bool] | str]:
+    """``group:artifact[:version[:classifier]][@ext]``; with ``$x`` in it, each part
+    that is known (a version left unknown is no version)."""
+    text = tok.text.split("@", 1)[0]
+    if tok.interpolated:
+        resolved = gs.interpolate(text, values)
+        if resolved is None:
+            parts = text.split(":")
+            if len(parts) >= 2 and "$" not in parts[0] and "$" not in parts[1]:
+                yield parts[0], parts[1], None, platform
+            else:
+                yield "a group or artifact the script computes"
+            return
+        text = resolved
+    parts = text.split(":")
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        yield "not group:artifact[:version]"
+        return
+    yield parts[0].strip(), parts[1].strip(), (parts[2].strip() or None) \
+        if len(parts) > 2 else None, platform

@@ -1,0 +1,194 @@
+"""A tokenizer for the build scripts of the JVM's build tools: Gradle's Groovy and Kotlin
+DSLs and sbt's Scala. coord never runs a build script (it is a program: it may read
+files, the network, the environment); it reads the forms dependencies are written in,
+and those are made of a few token kinds: names, strings, numbers and punctuation.
+
+Strings are the languages' own: ``'...'`` and ``"..."`` (escapes, no newline),
+``'''...'''`` and ``\"\"\"...\"\"\"`` (newlines kept); a string with ``$x`` or ``${...}`` in
+it is *interpolated* (Groovy's double quotes, Kotlin's strings, Scala's ``s"..."``), and
+its value is known only where each name in it is. Comments (``//``, ``/* */``, nested
+in Kotlin and Scala as in the languages) are dropped; newlines are kept, as tokens,
+since Groovy and Kotlin end a statement there. Text no token matches (a string never
+closed) is :class:`~coordination.fleet.manifests.base.Unreadable` at its line."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from coordination.fleet.manifests.base import Unreadable
+
+#: The kinds: ``name`` (identifiers, backquoted ones unquoted), ``str`` (a string's
+#: value: escapes undone), ``num``, ``nl`` and ``op`` (punctuation and operators).
+_TOKEN = re.compile(r"""
+    (?P<nl>\n)
+  | (?P<ws>[ \t\r\f\ufeff]+|\\\r?\n)
+  | (?P<line>//[^\n]*)
+  | (?P<block>/\*)
+  | (?P<triple>[sfr]?\"\"\"(?:[^"]|"(?!""))*\"\"\"+|'''(?:[^']|'(?!''))*''')
+  | (?P<str>[sfr]?"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
+  | (?P<name>[A-Za-z_$][\w$]*|`[^`\n]+`)
+  | (?P<num>\d[\w.]*)
+  | (?P<op>[-+*/%=<>!&|^~?:]+|[.,;()\[\]{}@\#])
+""", re.X)
+
+_INTERPOLATED = re.compile(r"\$(?:\{|[A-Za-z_])")
+_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "0": "\0"}
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    kind: str
+    text: str  # a string's value (quotes off, escapes undone); a name unquoted
+    line: int
+    #: A string with ``$name`` or ``${...}`` in it: its value depends on them.
+    interpolated: bool = False
+
+    def is_op(self, *texts: str) -> bool:
+        return self.kind == "op" and self.text in texts
+
+    def is_name(self, *texts: str) -> bool:
+        return self.kind == "name" and (not texts or self.text in texts)
+
+
+def _unescape(body: str) -> str:
+    if "\\" not in body:
+        return body
+    return _ESCAPE.sub(lambda m: (chr(int(m.group(1)[1:], 16)) if m.group(1)[0] == "u"
+                                  and len(m.group(1)) == 5
+                                  else _ESCAPES.get(m.group(1), m.group(1))), body)
+
+
+def _string(raw: str, triple: bool, dollar: bool) -> tuple[str, bool]:
+    prefix = raw[0] if raw[0] in "sfr" else ""
+    quote = 3 if triple else 1
+    body = raw[len(prefix) + quote:len(raw) - quote]
+    single = raw[len(prefix)] == "'"
+    # Groovy's single quotes never interpolate; Kotlin has no single-quoted strings;
+    # Scala interpolates only with a prefix (s"...", f"...").
+    interpolated = (not single and (prefix in ("s", "f") or (dollar and not prefix))
+                    and bool(_INTERPOLATED.search(body)))
+    return (body if triple else _unescape(body)), interpolated
+
+
+def _block_end(text: str, start: int, nested: bool) -> int:
+    """Where the ``/* */`` comment opened at ``start`` ends (after its ``*/``); -1."""
+    depth, i = 1, start + 2
+    while depth:
+        close = text.find("*/", i)
+        if close < 0:
+            return -1
+        opened = text.find("/*", i, close) if nested else -1
+        if opened >= 0:
+            depth, i = depth + 1, opened + 2
+        else:
+            depth, i = depth - 1, close + 2
+    return i
+
+
+def _quoted_end(text: str, start: int) -> int:
+    """Where the double-quoted string opening at ``text[start]`` ends (after its quote):
+    escapes skipped, and a ``${...}`` template's expression (which may hold strings of
+    its own: ``s"${m.value("VERSION")}/"``) walked over; -1 for one never closed."""
+    i, end = start + 1, len(text)
+    while i < end:
+        c = text[i]
+        if c == "\\":
+            i += 2
+        elif c == '"':
+            return i + 1
+        elif c == "\n":
+            return -1
+        elif c == "$" and text.startswith("{", i + 1):
+            i, depth = i + 2, 1
+            while i < end and depth:
+                c = text[i]
+                if c == '"':
+                    inner = _quoted_end(text, i)
+                    if inner < 0:
+                        return -1
+                    i = inner
+                    continue
+                depth += (c == "{") - (c == "}")
+                i += 1
+        else:
+            i += 1
+    return -1
+
+
+def tokens(text: str, *, dollar: bool = True, nested_comments: bool = True) -> Iterator[Token]:
+    """The tokens of a build script. ``dollar``: a plain double-quoted string
+    interpolates ``$x`` (Groovy, Kotlin; not Scala, whose plain strings do not)."""
+    pos, line, end = 0, 1, len(text)
+    while pos < end:
+        m = _TOKEN.match(text, pos)
+        if m is None and text[pos] in "sf\"" and '"' in text[pos:pos + 2]:
+            close = _quoted_end(text, pos + text[pos:pos + 2].index('"'))
+            if close > 0:  # "...${"x"}...": a template holding a quote
+                value, interpolated = _string(text[pos:close], False, dollar)
+                yield Token("str", value, line, interpolated)
+                pos = close
+                continue
+        if m is None:
+            ch = text[pos]
+            if ch == "'" or ord(ch) > 127 or ch == "\\":
+                # A Scala symbol ('foo) or char, a Kotlin char, a non-ASCII name or sign:
+                # nothing a dependency is written with; passed over.
+                yield Token("op", ch, line)
+                pos += 1
+                continue
+            what = "a string never closed" if ch == '"' else f"unexpected {ch!r}"
+            raise Unreadable(f"cannot read the script from here: {what}", line)
+        kind = m.lastgroup
+        raw = m.group()
+        if kind == "str" and '"' in raw[:2] and "${" in raw:
+            # a template whose expression holds a quote: the regex stopped inside it
+            close = _quoted_end(text, pos + raw.index('"'))
+            if close < 0:
+                raise Unreadable("cannot read the script from here: a string never closed",
+                                 line)
+            raw = text[pos:close]
+            value, interpolated = _string(raw, False, dollar)
+            yield Token("str", value, line, interpolated)
+            pos = close
+            continue
+        if kind == "block":
+            close = _block_end(text, pos, nested_comments)
+            if close < 0:
+                raise Unreadable("a /* comment never closed", line)
+            line += text.count("\n", pos, close)
+            pos = close
+            continue
+        pos = m.end()
+        if kind == "nl":
+            yield Token("nl", "\n", line)
+            line += 1
+        elif kind in ("ws", "line"):
+            line += raw.count("\n")
+        elif kind in ("str", "triple"):
+            value, interpolated = _string(raw, kind == "triple", dollar)
+            yield Token("str", value, line, interpolated)
+            line += raw.count("\n")
+        elif kind == "name":
+            yield Token("name", raw[1:-1] if raw[0] == "`" else raw, line)
+        else:
+            yield Token(kind or "op", raw, line)
+
+
+def interpolate(template: str, values: dict[str, str]) -> str | None:
+    """An interpolated string's value, each ``$name``/``${name}``/``${a.b}`` taken from
+    ``values``; None when one is not known (never a value with ``$`` left in it)."""
+    unknown = False
+
+    def sub(m: re.Match[str]) -> str:
+        nonlocal unknown
+        key = m.group(1) or m.group(2)
+        if key in values:
+            return values[key]
+        unknown = True
+        return ""
+
+    out = re.sub(r"\$\{\s*([\w.]+)\s*\}|\$([A-Za-z_][\w]*)", sub, template)
+    return None if unknown or "${" in out else out
