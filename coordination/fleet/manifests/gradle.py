@@ -34,6 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from coordination.fleet.manifests import gradle_deps as deps
 from coordination.fleet.manifests import gradle_script as gs
 from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Manifests, Requirement,
                                                as_dev, incidental, inside, leaves, note,
@@ -43,32 +44,6 @@ from coordination.fleet.manifests.scan import Token, tokens
 
 SCRIPTS = ("build.gradle.kts", "build.gradle")
 SETTINGS = ("settings.gradle.kts", "settings.gradle")
-_RUNTIME = frozenset({"implementation", "api", "compile", "runtime", "runtimeonly"})
-_BUILD_SUFFIXES = ("compileonly", "compileonlyapi", "annotationprocessor", "kapt", "ksp",
-                   "classpath")
-def _shown(args: list[Token]) -> str:
-    """A notation as written, near enough (at most 60 characters)."""
-    out = ""
-    for t in args:
-        text = repr(t.text) if t.kind == "str" else t.text
-        if out and t.kind in ("name", "str", "num") and out[-1] not in ".([ " \
-                and not out.endswith(("(", ".")):
-            out += " "
-        out += text + (" " if t.is_op(",") else "")
-    return out.strip()[:60]
-
-
-_NO_PACKAGE = frozenset({"project", "files", "fileTree", "gradleApi", "localGroovy",
-                         "gradleTestKit", "sourceSets", "npm", "devNpm"})
-
-
-@dataclass
-class Catalog:
-    libraries: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
-    bundles: dict[str, list[str]] = field(default_factory=dict)
-    plugins: dict[str, str] = field(default_factory=dict)
-
-
 @dataclass
 class Project:
     path: str  # ":retrofit-converters:gson"; ":" for the root
@@ -85,7 +60,7 @@ class _Build:
     root: Path  # the checkout
     base: str  # the build's directory, relative to the checkout ("." at the top)
     projects: dict[str, Project] = field(default_factory=dict)
-    catalogs: dict[str, Catalog] = field(default_factory=dict)
+    catalogs: dict[str, deps.Catalog] = field(default_factory=dict)
     plugin_builds: list[str] = field(default_factory=list)
     #: Convention plugin id -> (its groups, the plugins it applies).
     conventions: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
@@ -94,18 +69,6 @@ class _Build:
 
     def rel(self, *parts: str) -> str:
         return os.path.normpath(os.path.join(self.base, *parts))
-
-
-def conf_type(conf: str, blocks: tuple[str, ...], buildscript: bool) -> str:
-    """The dependency type a configuration (in those blocks) declares."""
-    c = conf.lower()
-    if buildscript:
-        return "build"
-    if "test" in c or any("test" in b.lower() for b in blocks):
-        return "dev"
-    if c in _RUNTIME or c.endswith(("implementation", "api", "runtimeonly")):
-        return "runtime" if not c.endswith("compileonlyapi") else "build"
-    return "build"  # compileOnly, annotationProcessor, kapt, ksp, errorprone, ...
 
 
 def read_build(out: Manifests, root: Path, base: str = ".") -> None:
@@ -255,70 +218,15 @@ def _catalog_from(build: _Build, rel: str, st: gs.Statement, t: list[Token]) -> 
 
 
 # -- catalogs ------------------------------------------------------------------------------
-def _accessor(alias: str) -> str:
-    return alias.replace("-", ".").replace("_", ".").lower()
-
-
 def _catalog(build: _Build, name: str, rel_in_build: str) -> None:
     rel = build.rel(rel_in_build)
     text = _read(build, rel)
     if text is None:
         return
     try:
-        data = tomllib.loads(text)
+        build.catalogs[name] = deps.parse_catalog(tomllib.loads(text))
     except ValueError as exc:
         build.out.problems.append(unreadable(rel, exc, text))
-        return
-    versions = {k: v for k, v in (data.get("versions") or {}).items()}
-    cat = Catalog()
-    for alias, spec in (data.get("libraries") or {}).items():
-        got = _library(spec, versions)
-        if got is not None:
-            cat.libraries[_accessor(alias)] = got
-    for alias, members in (data.get("bundles") or {}).items():
-        if isinstance(members, list):
-            cat.bundles[_accessor(alias)] = [_accessor(m) for m in members if isinstance(m, str)]
-    for alias, spec in (data.get("plugins") or {}).items():
-        pid = spec.split(":", 1)[0] if isinstance(spec, str) else (
-            spec.get("id") if isinstance(spec, dict) else None)
-        if isinstance(pid, str):
-            cat.plugins[_accessor(alias)] = pid
-    build.catalogs[name] = cat
-
-
-def _version(spec: object, versions: dict[str, object]) -> str | None:
-    if isinstance(spec, str):
-        return spec
-    if isinstance(spec, dict):
-        if isinstance(spec.get("ref"), str):
-            return _version(versions.get(spec["ref"]), versions)
-        for k in ("strictly", "require", "prefer"):
-            if isinstance(spec.get(k), str):
-                return str(spec[k])
-    return None
-
-
-def _library(spec: object, versions: dict[str, object]) -> tuple[str, str, str | None] | None:
-    if isinstance(spec, str):
-        parts = spec.split(":")
-        return (parts[0], parts[1], parts[2] if len(parts) > 2 else None) \
-            if len(parts) >= 2 else None
-    if not isinstance(spec, dict):
-        return None
-    module = spec.get("module")
-    if isinstance(module, str) and ":" in module:
-        group, artifact = module.split(":", 1)
-    elif isinstance(spec.get("group"), str) and isinstance(spec.get("name"), str):
-        group, artifact = spec["group"], spec["name"]
-    else:
-        return None
-    version = spec.get("version")
-    if isinstance(version, dict) or isinstance(version, str):
-        v = _version(version, versions)
-    else:
-        ref = spec.get("version.ref")
-        v = _version(versions.get(ref), versions) if isinstance(ref, str) else None
-    return group, artifact, v
 
 
 # -- projects ------------------------------------------------------------------------------
@@ -350,7 +258,7 @@ def _script(build: _Build, project: Project, values: dict[str, str]) -> gs.Scrip
         return None
     script = gs.read_script(toks, values)
     first = len(build.out.requires)
-    _requirements(build, rel, script)
+    deps.requirements(build.out, rel, script, build.catalogs)
     if incidental(rel):
         as_dev(build.out, first)
     for line, what in script.unknown:
@@ -390,7 +298,7 @@ def _conventions(build: _Build, plugin_build: str) -> None:
         toks = _tokens(sub, *own)
         if toks is not None:
             first = len(build.out.requires)
-            _requirements(sub, own[0], gs.read_script(toks))
+            deps.requirements(build.out, own[0], gs.read_script(toks), build.catalogs)
             as_dev(build.out, first, "build")
     for src in ("src/main/kotlin", "src/main/groovy"):
         directory = build.root / plugin_build / src
@@ -407,7 +315,7 @@ def _conventions(build: _Build, plugin_build: str) -> None:
             if toks is None:
                 continue
             script = gs.read_script(toks)
-            _requirements(build, rel, script)
+            deps.requirements(build.out, rel, script, build.catalogs)
             pid = name[:-len(".gradle.kts")] if name.endswith(".kts") else name[:-len(".gradle")]
             build.conventions[pid] = ([g for g, _ in script.groups],
                                       [_plugin_id(build, p) for p in script.plugins])
@@ -456,161 +364,3 @@ def _provide(build: _Build, project: Project, script: gs.Script | None,
     build.out.provides.add(jvm_package(group, artifact))
 
 
-# -- requirements --------------------------------------------------------------------------
-def _requirements(build: _Build, rel: str, script: gs.Script) -> None:
-    for conf, args, line, blocks in script.deps:
-        base_type = conf_type(conf, blocks, "buildscript" in blocks)
-        for got in _notations(build, args, script.values):
-            if isinstance(got, str):
-                shown = _shown(args)
-                note(build.out, rel, line, f"{conf} {shown}: {got}: not read")
-                continue
-            group, artifact, version, platform = got
-            type_ = "build" if platform and base_type != "dev" else base_type
-            build.out.requires.append(Requirement(jvm_package(group, artifact), type_, rel,
-                                                  line, version))
-
-
-def _notations(build: _Build, args: list[Token], values: dict[str, str]
-               ) -> Iterable[tuple[str, str, str | None, bool] | str]:
-    """Each package the notation ``args`` names: (group, artifact, version, platform),
-    or a sentence saying why one cannot be known."""
-    parts = gs.split_args(args)
-    if parts and len(parts[0]) >= 2 and parts[0][0].kind == "name" \
-            and parts[0][1].is_op(":", "="):
-        yield from _map_notation(parts, values)
-        return
-    for part in parts:
-        yield from _notation(build, part, values, False)
-
-
-def _map_notation(parts: list[list[Token]], values: dict[str, str]
-                  ) -> Iterable[tuple[str, str, str | None, bool] | str]:
-    named: dict[str, str | None] = {}
-    for part in parts:
-        if len(part) >= 3 and part[0].kind == "name" and part[1].is_op(":", "="):
-            named[part[0].text] = gs.string_of(part[2:], values)
-    group, name = named.get("group"), named.get("name")
-    if group and name:
-        yield group, name, named.get("version"), False
-    elif "name" in named or "group" in named:
-        yield "a group or name the script computes"
-
-
-def _notation(build: _Build, part: list[Token], values: dict[str, str], platform: bool
-              ) -> Iterable[tuple[str, str, str | None, bool] | str]:
-    first = part[0]
-    if first.kind == "str":
-        yield from _coordinate(first, values, platform)
-        return
-    if first.kind != "name":
-        yield "not a coordinate"
-        return
-    if len(part) > 1 and part[1].is_op("("):
-        inner, after = gs.call_args(part, 1)
-        call = first.text
-        if call in ("platform", "enforcedPlatform"):
-            for sub in gs.split_args(inner)[:1]:
-                yield from _notation(build, sub, values, True)
-        elif call in ("testFixtures", "variantOf", "create"):
-            for sub in gs.split_args(inner)[:1]:
-                yield from _notation(build, sub, values, platform)
-        elif call == "kotlin" and inner and inner[0].kind == "str":
-            rest = gs.split_args(inner)
-            version = gs.string_of(rest[1], values) if len(rest) > 1 else None
-            yield "org.jetbrains.kotlin", "kotlin-" + inner[0].text, version, platform
-        elif call in _NO_PACKAGE:
-            return
-        else:
-            yield "not a coordinate, a version catalog entry or a project"
-        return
-    name = gs.dotted(part)
-    if name is None:
-        if gs.dotted(part[:3]) and len(part) > 3 and part[3].is_op("("):
-            yield from _find_library(build, part, platform)
-            return
-        yield "not a coordinate, a version catalog entry or a project"
-        return
-    yield from _named(build, name, values, platform)
-
-
-def _find_library(build: _Build, part: list[Token], platform: bool
-                  ) -> Iterable[tuple[str, str, str | None, bool] | str]:
-    """``libs.findLibrary("okhttp").get()`` (a convention plugin's catalog lookup)."""
-    cat = build.catalogs.get(part[0].text)
-    method = part[2].text
-    args = gs.call_args(part, 3)[0]
-    if cat is None or method != "findLibrary" or not args or args[0].kind != "str":
-        yield "not a coordinate, a version catalog entry or a project"
-        return
-    got = cat.libraries.get(_accessor(args[0].text))
-    if got is None:
-        yield f"no library {args[0].text!r} in the version catalog"
-        return
-    yield got[0], got[1], got[2], platform
-
-
-def _named(build: _Build, name: str, values: dict[str, str], platform: bool
-           ) -> Iterable[tuple[str, str, str | None, bool] | str]:
-    for prefix in ("rootProject.", "project."):  # rootProject.libs.junit
-        if name.startswith(prefix) and name[len(prefix):].split(".", 1)[0] in build.catalogs:
-            name = name[len(prefix):]
-    head, _, rest = name.partition(".")
-    if head == "projects" or name in ("project",):
-        return
-    cat = build.catalogs.get(head)
-    if cat is not None and rest:
-        yield from _from_catalog(cat, head, rest, platform)
-        return
-    if name in values:
-        yield from _coordinate(Token("str", values[name], 0), {}, platform)
-        return
-    yield "not a coordinate, a version catalog entry or a project"
-
-
-def _from_catalog(cat: Catalog, head: str, rest: str, platform: bool
-                  ) -> Iterable[tuple[str, str, str | None, bool] | str]:
-    key = rest.lower()
-    for suffix in (".get", ".asprovider"):
-        if key.endswith(suffix):
-            key = key[:-len(suffix)]
-    if key.startswith("bundles."):
-        members = cat.bundles.get(key[len("bundles."):])
-        if members is None:
-            yield f"no bundle {key[len('bundles.'):]!r} in the version catalog {head!r}"
-            return
-        for member in members:
-            got = cat.libraries.get(member)
-            if got is not None:
-                yield got[0], got[1], got[2], platform
-        return
-    if key.startswith(("plugins.", "versions.")):
-        return
-    got = cat.libraries.get(key)
-    if got is None:
-        yield f"no library {key!r} in the version catalog {head!r}"
-        return
-    yield got[0], got[1], got[2], platform
-
-
-def _coordinate(tok: Token, values: dict[str, str], platform: bool
-                ) -> Iterable[tuple[str, str, str | None, bool] | str]:
-    """``group:artifact[:version[:classifier]][@ext]``; with ``$x`` in it, each part
-    that is known (a version left unknown is no version)."""
-    text = tok.text.split("@", 1)[0]
-    if tok.interpolated:
-        resolved = gs.interpolate(text, values)
-        if resolved is None:
-            parts = text.split(":")
-            if len(parts) >= 2 and "$" not in parts[0] and "$" not in parts[1]:
-                yield parts[0], parts[1], None, platform
-            else:
-                yield "a group or artifact the script computes"
-            return
-        text = resolved
-    parts = text.split(":")
-    if len(parts) < 2 or not parts[0] or not parts[1]:
-        yield "not group:artifact[:version]"
-        return
-    yield parts[0].strip(), parts[1].strip(), (parts[2].strip() or None) \
-        if len(parts) > 2 else None, platform
