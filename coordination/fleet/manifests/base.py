@@ -13,7 +13,7 @@ import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
 #: Package key: (ecosystem, normalised name).
@@ -227,7 +227,8 @@ def read_member(out: Manifests, root: Path, manifest: Path,
             return
         out.files.add(rel)
         parse(rel, text)
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError, SyntaxError) as exc:
+        # SyntaxError: xml.etree's ParseError is one (a broken project file)
         problem = unreadable(rel, exc, text)
         out.problems.append(dataclasses.replace(problem, message=problem.message + why)
                             if why else problem)
@@ -501,3 +502,24 @@ def as_dev(out: Manifests, first: int, type_: str = "dev") -> None:
     another type for all of them, ``build`` for what a build's plugins need.)"""
     out.requires[first:] = [r if r.type in ("dev", type_) else dataclasses.replace(r, type=type_)
                             for r in out.requires[first:]]
+
+
+_SHAPES = {dict: "a table (object)", list: "a list"}
+
+
+def _shape_of(value: object) -> str:
+    return {str: "a string", int: "a number", float: "a number", bool: "true/false",
+            list: "a list", dict: "a table (object)"}.get(type(value), type(value).__name__)
+
+
+def shaped(value: object, kind: type[dict[str, object]] | type[list[object]], where: str,
+           line: Callable[[], int | None]) -> Any:
+    """``value`` when it has the shape the manifest's format gives that field (absent:
+    an empty one), else :class:`Unreadable` saying where, what was expected and what was
+    found (``[project] dependencies: a list expected, not a string``): a requirement
+    string iterated as its characters would be read as wrong requirements, silently."""
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise Unreadable(f"{where}: {_SHAPES[kind]} expected, not {_shape_of(value)}", line())
+    return value

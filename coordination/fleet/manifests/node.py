@@ -18,7 +18,7 @@ import yaml
 
 from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Lines, Manifests, Requirement,
                                                as_dev, incidental, json_key, leaves, local_path,
-                                               member_dirs, outside, read_member)
+                                               member_dirs, outside, read_member, shaped)
 
 
 _NPM_SECTIONS = (("dependencies", "runtime"), ("peerDependencies", "peer"),
@@ -109,10 +109,8 @@ def _npm_package(out: Manifests, root: Path, rel: str, text: str,
     optional_peers = {dep for dep, m in meta.items() if isinstance(m, dict)
                       and m.get("optional") is True} if isinstance(meta, dict) else set()
     for section, section_type in _NPM_SECTIONS:
-        deps = data.get(section)
-        if not isinstance(deps, dict):
-            continue
         after = (json_key(section),)
+        deps = shaped(data.get(section), dict, section, lambda: lines.find(after))
         for dep, spec in deps.items():
             type_ = "optional" if section_type == "peer" and dep in optional_peers \
                 else section_type

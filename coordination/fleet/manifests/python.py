@@ -12,7 +12,8 @@ import configparser
 import dataclasses
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -20,8 +21,8 @@ from packaging.requirements import InvalidRequirement, Requirement as PyRequirem
 from packaging.utils import canonicalize_name
 
 from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Lines, ManifestProblem,
-                                               Manifests, Mark, Requirement, key, local_path,
-                                               note, quoted, table)
+                                               Manifests, Mark, Requirement, Unreadable, key,
+                                               local_path, note, quoted, shaped, table)
 
 
 _TEST_GROUPS = {"test", "tests", "testing", "pytest", "check", "ci", "coverage"}
@@ -86,45 +87,63 @@ def _python_req(out: Manifests, root: Path, spec: str, type_: str, rel: str, lin
         lines.find(quoted(spec) + [req.name], after), as_written(spec, req), path))
 
 
+def _at(lines: Lines, *marks: Mark) -> Callable[[], int | None]:
+    """The line of a key (found only when a message needs it)."""
+    return lambda: lines.find([marks[-1]], marks[:-1])
+
+
 def pyproject(out: Manifests, root: Path, rel: str, text: str) -> None:
     data = tomllib.loads(text)
     lines = Lines(text)
-    project = data.get("project") or {}
-    poetry = (data.get("tool") or {}).get("poetry") or {}
+    project = shaped(data.get("project"), dict, "[project]", _at(lines, key("project")))
+    tool = shaped(data.get("tool"), dict, "[tool]", _at(lines, key("tool")))
+    poetry = shaped(tool.get("poetry"), dict, "[tool.poetry]", _at(lines, key("poetry")))
     name = project.get("name") or poetry.get("name")
     if isinstance(name, str):
         out.provides.add(("python", canonicalize_name(name)))
-    for spec in project.get("dependencies") or ():
-        _python_req(out, root, spec, "runtime", rel, lines, [table("project"), key("dependencies")])
-    for group, specs in (project.get("optional-dependencies") or {}).items():
-        for spec in specs or ():
-            _python_req(out, root, spec, group_type(group), rel, lines,
-                        [table("project.optional-dependencies"), key(group)])
+    after = [table("project"), key("dependencies")]
+    for spec in _specs(project.get("dependencies"), "[project] dependencies", lines, after):
+        _python_req(out, root, spec, "runtime", rel, lines, after)
+    extras = shaped(project.get("optional-dependencies"), dict,
+                    "[project.optional-dependencies]", _at(lines, key("optional-dependencies")))
+    for group, specs in extras.items():
+        after = [table("project.optional-dependencies"), key(group)]
+        for spec in _specs(specs, f"optional-dependencies {group}", lines, after):
+            _python_req(out, root, spec, group_type(group), rel, lines, after)
     # PEP 735 dependency groups; an entry may include another group ({include-group}).
-    for group, specs in (data.get("dependency-groups") or {}).items():
-        for spec in specs or ():
+    groups = shaped(data.get("dependency-groups"), dict, "[dependency-groups]",
+                    _at(lines, table("dependency-groups")))
+    for group, specs in groups.items():
+        after = [table("dependency-groups"), key(group)]
+        for spec in shaped(specs, list, f"dependency-groups {group}", _at(lines, *after)):
             if isinstance(spec, str):
-                _python_req(out, root, spec, group_type(group, "dev"), rel, lines,
-                            [table("dependency-groups"), key(group)])
-    for spec in (data.get("build-system") or {}).get("requires") or ():
-        _python_req(out, root, spec, "build", rel, lines, [table("build-system"), key("requires")])
+                _python_req(out, root, spec, group_type(group, "dev"), rel, lines, after)
+    build = shaped(data.get("build-system"), dict, "[build-system]",
+                   _at(lines, key("build-system")))
+    after = [table("build-system"), key("requires")]
+    for spec in _specs(build.get("requires"), "[build-system] requires", lines, after):
+        _python_req(out, root, spec, "build", rel, lines, after)
     # Poetry: tables of name = constraint.
     tables: list[tuple[str, Mapping[str, object], str]] = [
-        ("tool.poetry.dependencies", poetry.get("dependencies") or {}, "runtime"),
-        ("tool.poetry.dev-dependencies", poetry.get("dev-dependencies") or {}, "dev"),
-    ]
-    for group, body in (poetry.get("group") or {}).items():
-        tables.append((f"tool.poetry.group.{group}.dependencies",
-                       (body or {}).get("dependencies") or {}, group_type(group, "dev")))
+        (f"tool.poetry.{k}", shaped(poetry.get(k), dict, f"[tool.poetry.{k}]", partial(
+            lines.find, [key(k), table(f"tool.poetry.{k}")], [table("tool.poetry")])), t)
+        for k, t in (("dependencies", "runtime"), ("dev-dependencies", "dev"))]
+    for group, body in shaped(poetry.get("group"), dict, "[tool.poetry.group]",
+                              _at(lines, key("group"))).items():
+        header = f"tool.poetry.group.{group}.dependencies"
+        tables.append((header, shaped(shaped(body, dict, f"[tool.poetry.group.{group}]",
+                                             _at(lines, key(group))).get("dependencies"),
+                                      dict, f"[{header}]", _at(lines, table(header))),
+                       group_type(group, "dev")))
     for header, deps, type_ in tables:
-        for dep_name, spec in deps.items():
+        for dep_name, entry in deps.items():
             if dep_name.lower() == "python":
                 continue
-            constraint = spec if isinstance(spec, str) else (
-                spec.get("version") if isinstance(spec, dict) else None)
-            where = spec.get("path") if isinstance(spec, dict) else None  # {path = "../core"}
+            constraint = entry if isinstance(entry, str) else (
+                entry.get("version") if isinstance(entry, dict) else None)
+            where = entry.get("path") if isinstance(entry, dict) else None  # {path = "../core"}
             # {optional = true}: installed only with one of the project's extras.
-            optional = isinstance(spec, dict) and spec.get("optional") is True
+            optional = isinstance(entry, dict) and entry.get("optional") is True
             out.requires.append(Requirement(
                 ("python", canonicalize_name(dep_name)),
                 "optional" if optional and type_ == "runtime" else type_, rel,
@@ -134,7 +153,8 @@ def pyproject(out: Manifests, root: Path, rel: str, text: str) -> None:
                 local_path(root, where) if isinstance(where, str) else None))
     # uv: [tool.uv.sources] name = { path = "../core" } says where a requirement of the
     # project comes from.
-    sources = ((data.get("tool") or {}).get("uv") or {}).get("sources") or {}
+    uv = shaped(tool.get("uv"), dict, "[tool.uv]", _at(lines, key("uv")))
+    sources = shaped(uv.get("sources"), dict, "[tool.uv.sources]", _at(lines, key("sources")))
     paths: dict[str, str | None] = {
         str(canonicalize_name(n)): local_path(root, v["path"]) for n, v in sources.items()
         if isinstance(v, dict) and isinstance(v.get("path"), str)}
@@ -143,6 +163,19 @@ def pyproject(out: Manifests, root: Path, rel: str, text: str) -> None:
             dataclasses.replace(r, path=paths[r.package[1]])
             if r.file == rel and r.package[0] == "python" and paths.get(r.package[1]) else r
             for r in out.requires]
+
+
+def _specs(value: object, where: str, lines: Lines, after: Sequence[Mark]) -> list[str]:
+    """A list of requirement strings (PEP 508), as the format says; anything else
+    :class:`Unreadable` at its line."""
+    specs: list[object] = shaped(value, list, where, _at(lines, *after))
+    out: list[str] = []
+    for spec in specs:
+        if not isinstance(spec, str):
+            raise Unreadable(f"{where}: requirement strings expected, not "
+                             f"{type(spec).__name__}", lines.find([after[-1]], after[:-1]))
+        out.append(spec)
+    return out
 
 
 _VCS = ("git+", "hg+", "svn+", "bzr+")

@@ -16,11 +16,13 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Lines, Manifests, Package,
                                                Requirement, as_dev, incidental, key, leaves,
-                                               member_dirs, outside, read_member, table)
+                                               member_dirs, outside, read_member, shaped,
+                                               table)
 
 
 def _crate(name: str) -> Package:
@@ -81,8 +83,9 @@ def _cargo_package(out: Manifests, root: Path, rel: str, text: str,
         out.provides.add(_crate(package["name"]))
     tables: list[tuple[str, Mapping[str, object], str]] = []
     for section, type_ in _CARGO_SECTIONS:
-        deps = data.get(section)
-        if isinstance(deps, dict):
+        deps = shaped(data.get(section), dict, f"[{section}]",
+                      partial(lines.find, [key(section), table(section), f"[[{section}]]"]))
+        if deps:
             tables.append((section, deps, type_))
     targets = data.get("target")
     if isinstance(targets, dict):

@@ -107,7 +107,7 @@ def read_build(out: Manifests, root: Path, names: set[str]) -> None:
             out.files.add(rel)
             if rel.endswith(".scala") and "%" not in text and "organization" not in text:
                 continue  # no dependency, no organization: nothing to read (a code generator)
-            _read_file(sbt, rel, list(tokens(text, dollar=False)))
+            _read_file(sbt, rel, list(tokens(text, dollar=False, apostrophes=True)))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             out.problems.append(unreadable(rel, exc, text))
     _finish(sbt)

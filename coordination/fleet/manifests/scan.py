@@ -118,9 +118,12 @@ def _quoted_end(text: str, start: int) -> int:
     return -1
 
 
-def tokens(text: str, *, dollar: bool = True, nested_comments: bool = True) -> Iterator[Token]:
+def tokens(text: str, *, dollar: bool = True, nested_comments: bool = True,
+           apostrophes: bool = False) -> Iterator[Token]:
     """The tokens of a build script. ``dollar``: a plain double-quoted string
-    interpolates ``$x`` (Groovy, Kotlin; not Scala, whose plain strings do not)."""
+    interpolates ``$x`` (Groovy, Kotlin; not Scala, whose plain strings do not).
+    ``apostrophes``: a ``'`` opening no string is an operator (Scala's ``'symbol``),
+    not a string never closed (Groovy)."""
     pos, line, end = 0, 1, len(text)
     while pos < end:
         m = _TOKEN.match(text, pos)
@@ -133,13 +136,13 @@ def tokens(text: str, *, dollar: bool = True, nested_comments: bool = True) -> I
                 continue
         if m is None:
             ch = text[pos]
-            if ch == "'" or ord(ch) > 127 or ch == "\\":
+            if (ch == "'" and apostrophes) or ord(ch) > 127 or ch == "\\":
                 # A Scala symbol ('foo) or char, a Kotlin char, a non-ASCII name or sign:
                 # nothing a dependency is written with; passed over.
                 yield Token("op", ch, line)
                 pos += 1
                 continue
-            what = "a string never closed" if ch == '"' else f"unexpected {ch!r}"
+            what = "a string never closed" if ch in "\"'" else f"unexpected {ch!r}"
             raise Unreadable(f"cannot read the script from here: {what}", line)
         kind = m.lastgroup
         raw = m.group()
