@@ -93,18 +93,31 @@ READERS: tuple[tuple[str, _Reader], ...] = (
 )
 
 
+#: The same tables, by name and by extension, for one pass over a checkout's names.
+_NAME_TAGS: dict[str, list[str]] = {}
+for _tag, _files in TAG_FILES.items():
+    for _file in _files:
+        _NAME_TAGS.setdefault(_file, []).append(_tag)
+_SUFFIX_TAGS: dict[str, list[str]] = {}
+for _tag, _suffixes in TAG_SUFFIXES.items():
+    for _suffix in _suffixes:
+        _SUFFIX_TAGS.setdefault(_suffix, []).append(_tag)
+
+
+def _extension(name: str) -> str:
+    dot = name.rfind(".")
+    return name[dot:] if dot > 0 else ""
+
+
 def tags_of(names: Iterable[str]) -> set[str]:
     """The tags of a checkout whose top level holds ``names``."""
     out: set[str] = set()
-    names = set(names)
-    for tag, files in TAG_FILES.items():
-        if names.intersection(files):
-            out.add(tag)
-    for tag, suffixes in TAG_SUFFIXES.items():
-        if any(n.endswith(suffixes) for n in names):
-            out.add(tag)
-    if any(n.startswith("requirements") and n.endswith(".txt") for n in names):
-        out.add("python")
+    for n in names:
+        tags = _NAME_TAGS.get(n) or _SUFFIX_TAGS.get(_extension(n))
+        if tags:
+            out.update(tags)
+        elif n.startswith("requirements") and n.endswith(".txt"):
+            out.add("python")
     return out
 
 
@@ -119,23 +132,27 @@ def read(root: Path, names: Iterable[str] | None = None) -> Manifests:
         if name in names:
             _guarded(out, root, name, reader)
     _other_ecosystems(out, root, names)
-    # Beside the package's own metadata, a requirements file is its environment (dev).
-    own = any(p[0] == "python" for p in out.provides)
-    environment = python.environment_txt if own else python.requirements_txt
+    requirements: list[str] = []
+    unread: list[tuple[str, str]] = []
     for name in sorted(names):
         if name.startswith("requirements") and name.endswith(".txt"):
-            _guarded(out, root, name, environment)
+            requirements.append(name)
+        kind = UNREAD.get(name) or UNREAD_SUFFIXES.get(_extension(name))
+        if kind is not None:
+            unread.append((name, kind))
     if "requirements" in names and (root / "requirements").is_dir():
-        for p in sorted((root / "requirements").glob("*.txt")):
-            _guarded(out, root, f"requirements/{p.name}", environment)
+        requirements += [f"requirements/{p.name}"
+                         for p in sorted((root / "requirements").glob("*.txt"))]
+    # Beside the package's own metadata, a requirements file is its environment (dev).
+    own = any(p[0] == "python" for p in out.provides)
+    for name in requirements:
+        _guarded(out, root, name, python.environment_txt if own else python.requirements_txt)
     if "go" not in out.tags and not out.files and go.nested_only(root, names):
         out.tags.add("go")  # every module nested (hashicorp/go-secure-stdlib)
     if "go" in out.tags:  # a Go repo's modules below its top (common/assets/go.mod)
         go.nested(out, root)
-    for name in sorted(names):
-        kind = UNREAD.get(name) or next(
-            (k for suffix, k in UNREAD_SUFFIXES.items() if name.endswith(suffix)), None)
-        if kind is not None and (root / name).is_file():
+    for name, kind in unread:
+        if (root / name).is_file():
             note(out, name, None, f"a {kind} manifest: coord does not read {kind} manifests, "
                  "so nothing is inferred from it (add what it names with `coord dep add`)")
     return out

@@ -179,5 +179,13 @@ def nested_only(root: Path, names: set[str]) -> bool:
     """Does a checkout with no go.mod or go.work at its top hold Go modules one level
     down (hashicorp/go-secure-stdlib: ``awsutil/go.mod``, ``base62/go.mod``...)? One
     ``stat`` per name at the top."""
-    return any(os.path.isfile(root / n / "go.mod") for n in sorted(names)
-               if n[0] not in "._" and n not in _NOT_MODULES)
+    top = str(root)
+    for n in names:
+        if n[0] in "._" or n in _NOT_MODULES:
+            continue
+        try:
+            os.stat(f"{top}/{n}/go.mod")
+            return True
+        except OSError:  # no such file, or n is no directory
+            continue
+    return False

@@ -13,7 +13,6 @@ import dataclasses
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import partial
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -88,16 +87,21 @@ def _python_req(out: Manifests, root: Path, spec: str, type_: str, rel: str, lin
 
 
 def _at(lines: Lines, *marks: Mark) -> Callable[[], int | None]:
-    """The line of a key (found only when a message needs it)."""
-    return lambda: lines.find([marks[-1]], marks[:-1])
+    """The line of a key, found only when a message needs it: each mark a pattern, or
+    a name (``"[tool.poetry]"`` a table header, ``"poetry"`` a key) made one then."""
+    def find() -> int | None:
+        built = [table(m[1:-1]) if isinstance(m, str) and m.startswith("[") else
+                 key(m) if isinstance(m, str) else m for m in marks]
+        return lines.find([built[-1]], built[:-1])
+    return find
 
 
 def pyproject(out: Manifests, root: Path, rel: str, text: str) -> None:
     data = tomllib.loads(text)
     lines = Lines(text)
-    project = shaped(data.get("project"), dict, "[project]", _at(lines, key("project")))
-    tool = shaped(data.get("tool"), dict, "[tool]", _at(lines, key("tool")))
-    poetry = shaped(tool.get("poetry"), dict, "[tool.poetry]", _at(lines, key("poetry")))
+    project = shaped(data.get("project"), dict, "[project]", _at(lines, "project"))
+    tool = shaped(data.get("tool"), dict, "[tool]", _at(lines, "tool"))
+    poetry = shaped(tool.get("poetry"), dict, "[tool.poetry]", _at(lines, "poetry"))
     name = project.get("name") or poetry.get("name")
     if isinstance(name, str):
         out.provides.add(("python", canonicalize_name(name)))
@@ -105,35 +109,35 @@ def pyproject(out: Manifests, root: Path, rel: str, text: str) -> None:
     for spec in _specs(project.get("dependencies"), "[project] dependencies", lines, after):
         _python_req(out, root, spec, "runtime", rel, lines, after)
     extras = shaped(project.get("optional-dependencies"), dict,
-                    "[project.optional-dependencies]", _at(lines, key("optional-dependencies")))
+                    "[project.optional-dependencies]", _at(lines, "optional-dependencies"))
     for group, specs in extras.items():
         after = [table("project.optional-dependencies"), key(group)]
         for spec in _specs(specs, f"optional-dependencies {group}", lines, after):
             _python_req(out, root, spec, group_type(group), rel, lines, after)
     # PEP 735 dependency groups; an entry may include another group ({include-group}).
     groups = shaped(data.get("dependency-groups"), dict, "[dependency-groups]",
-                    _at(lines, table("dependency-groups")))
+                    _at(lines, "[dependency-groups]"))
     for group, specs in groups.items():
         after = [table("dependency-groups"), key(group)]
         for spec in shaped(specs, list, f"dependency-groups {group}", _at(lines, *after)):
             if isinstance(spec, str):
                 _python_req(out, root, spec, group_type(group, "dev"), rel, lines, after)
     build = shaped(data.get("build-system"), dict, "[build-system]",
-                   _at(lines, key("build-system")))
+                   _at(lines, "build-system"))
     after = [table("build-system"), key("requires")]
     for spec in _specs(build.get("requires"), "[build-system] requires", lines, after):
         _python_req(out, root, spec, "build", rel, lines, after)
     # Poetry: tables of name = constraint.
     tables: list[tuple[str, Mapping[str, object], str]] = [
-        (f"tool.poetry.{k}", shaped(poetry.get(k), dict, f"[tool.poetry.{k}]", partial(
-            lines.find, [key(k), table(f"tool.poetry.{k}")], [table("tool.poetry")])), t)
+        (f"tool.poetry.{k}", shaped(poetry.get(k), dict, f"[tool.poetry.{k}]",
+                                    _at(lines, "[tool.poetry]", k)), t)
         for k, t in (("dependencies", "runtime"), ("dev-dependencies", "dev"))]
     for group, body in shaped(poetry.get("group"), dict, "[tool.poetry.group]",
-                              _at(lines, key("group"))).items():
+                              _at(lines, "group")).items():
         header = f"tool.poetry.group.{group}.dependencies"
         tables.append((header, shaped(shaped(body, dict, f"[tool.poetry.group.{group}]",
-                                             _at(lines, key(group))).get("dependencies"),
-                                      dict, f"[{header}]", _at(lines, table(header))),
+                                             _at(lines, group)).get("dependencies"),
+                                      dict, f"[{header}]", _at(lines, f"[{header}]")),
                        group_type(group, "dev")))
     for header, deps, type_ in tables:
         for dep_name, entry in deps.items():
@@ -153,8 +157,8 @@ def pyproject(out: Manifests, root: Path, rel: str, text: str) -> None:
                 local_path(root, where) if isinstance(where, str) else None))
     # uv: [tool.uv.sources] name = { path = "../core" } says where a requirement of the
     # project comes from.
-    uv = shaped(tool.get("uv"), dict, "[tool.uv]", _at(lines, key("uv")))
-    sources = shaped(uv.get("sources"), dict, "[tool.uv.sources]", _at(lines, key("sources")))
+    uv = shaped(tool.get("uv"), dict, "[tool.uv]", _at(lines, "uv"))
+    sources = shaped(uv.get("sources"), dict, "[tool.uv.sources]", _at(lines, "sources"))
     paths: dict[str, str | None] = {
         str(canonicalize_name(n)): local_path(root, v["path"]) for n, v in sources.items()
         if isinstance(v, dict) and isinstance(v.get("path"), str)}
