@@ -15,31 +15,33 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from coordination.fleet.manifests.base import Unreadable
 
 #: The kinds: ``name`` (identifiers, backquoted ones unquoted), ``str`` (a string's
 #: value: escapes undone), ``num``, ``nl`` and ``op`` (punctuation and operators).
 _TOKEN = re.compile(r"""
-    (?P<nl>\n)
-  | (?P<ws>[ \t\r\f\ufeff]+|\\\r?\n)
-  | (?P<line>//[^\n]*)
-  | (?P<block>/\*)
-  | (?P<triple>[sfr]?\"\"\"(?:[^"]|"(?!""))*\"\"\"+|'''(?:[^']|'(?!''))*''')
-  | (?P<str>[sfr]?"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
-  | (?P<name>[A-Za-z_$][\w$]*|`[^`\n]+`)
-  | (?P<num>\d[\w.]*)
-  | (?P<op>[-+*/%=<>!&|^~?:]+|[.,;()\[\]{}@\#])
+    [ \t\r\f\ufeff]*                 # blanks before a token: no token of their own
+    (?:
+      (?P<triple>[sfr]?\"\"\"(?:[^"]|"(?!""))*\"\"\"+|'\'\'(?:[^']|'(?!''))*'\'\')
+    | (?P<str>[sfr]?"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
+    | (?P<name>[A-Za-z_$][\w$]*|`[^`\n]+`)
+    | (?P<op>[-+*/%=<>!&|^~?:]+|[.,;()\[\]{}@\#])
+    | (?P<nl>\n)
+    | (?P<num>\d[\w.]*)
+    | (?P<cont>\\\r?\n)
+    | (?P<end>\Z)
+    )
 """, re.X)
 
+_BLANKS = " \t\r\f\ufeff"
 _INTERPOLATED = re.compile(r"\$(?:\{|[A-Za-z_])")
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "0": "\0"}
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):  # a tuple: a big script has ten thousand of them
     kind: str
     text: str  # a string's value (quotes off, escapes undone); a name unquoted
     line: int
@@ -125,59 +127,83 @@ def tokens(text: str, *, dollar: bool = True, nested_comments: bool = True,
     ``apostrophes``: a ``'`` opening no string is an operator (Scala's ``'symbol``),
     not a string never closed (Groovy)."""
     pos, line, end = 0, 1, len(text)
+    match = _TOKEN.match
     while pos < end:
-        m = _TOKEN.match(text, pos)
-        if m is None and text[pos] in "sf\"" and '"' in text[pos:pos + 2]:
-            close = _quoted_end(text, pos + text[pos:pos + 2].index('"'))
-            if close > 0:  # "...${"x"}...": a template holding a quote
-                value, interpolated = _string(text[pos:close], False, dollar)
-                yield Token("str", value, line, interpolated)
-                pos = close
+        m = match(text, pos)
+        kind = m.lastgroup if m is not None else None
+        if kind == "name":
+            raw = m.group(kind)  # type: ignore[union-attr]
+            yield Token("name", raw[1:-1] if raw[0] == "`" else raw, line)
+            pos = m.end()  # type: ignore[union-attr]
+        elif kind == "op":
+            raw = m.group(kind)  # type: ignore[union-attr]
+            cut = raw.find("/", 0, len(raw) - 1)
+            while cut >= 0 and raw[cut + 1] not in "/*":
+                cut = raw.find("/", cut + 1, len(raw) - 1)
+            start = m.start(kind)  # type: ignore[union-attr]
+            if cut < 0:
+                yield Token("op", raw, line)
+                pos = m.end()  # type: ignore[union-attr]
                 continue
-        if m is None:
+            if cut > 0:  # an operator before a comment (a=//...): the operator
+                yield Token("op", raw[:cut], line)
+            at = start + cut
+            if raw[cut + 1] == "/":  # a // comment: to the end of the line
+                close = text.find("\n", at)
+                pos = end if close < 0 else close
+            else:
+                close = _block_end(text, at, nested_comments)
+                if close < 0:
+                    raise Unreadable("a /* comment never closed", line)
+                line += text.count("\n", at, close)
+                pos = close
+        elif kind == "nl":
+            yield Token("nl", "\n", line)
+            line += 1
+            pos = m.end()  # type: ignore[union-attr]
+        elif kind in ("str", "triple"):
+            start = m.start(kind)  # type: ignore[union-attr]
+            raw = m.group(kind)  # type: ignore[union-attr]
+            if kind == "str" and '"' in raw[:2] and "${" in raw:
+                # a template whose expression holds a quote: the regex stopped inside it
+                close = _quoted_end(text, start + raw.index('"'))
+                if close < 0:
+                    raise Unreadable("cannot read the script from here: a string never "
+                                     "closed", line)
+                raw = text[start:close]
+            value, interpolated = _string(raw, kind == "triple", dollar)
+            yield Token("str", value, line, interpolated)
+            line += raw.count("\n")
+            pos = start + len(raw)
+        elif kind == "num":
+            yield Token("num", m.group(kind), line)  # type: ignore[union-attr]
+            pos = m.end()  # type: ignore[union-attr]
+        elif kind == "cont":
+            line += 1
+            pos = m.end()  # type: ignore[union-attr]
+        elif kind == "end":
+            return
+        else:  # no token starts here (after its blanks)
+            while text[pos] in _BLANKS:
+                pos += 1
             ch = text[pos]
+            quote = text.find('"', pos, pos + 2)
+            if quote >= 0 and text[pos:quote] in ("", "s", "f"):
+                close = _quoted_end(text, quote)  # "...${"x\n"}...": a template holding it
+                if close > 0:
+                    value, interpolated = _string(text[pos:close], False, dollar)
+                    yield Token("str", value, line, interpolated)
+                    line += text.count("\n", pos, close)
+                    pos = close
+                    continue
             if (ch == "'" and apostrophes) or ord(ch) > 127 or ch == "\\":
-                # A Scala symbol ('foo) or char, a Kotlin char, a non-ASCII name or sign:
-                # nothing a dependency is written with; passed over.
+                # A Scala symbol ('foo) or char, a non-ASCII name or sign: nothing a
+                # dependency is written with; passed over.
                 yield Token("op", ch, line)
                 pos += 1
                 continue
             what = "a string never closed" if ch in "\"'" else f"unexpected {ch!r}"
             raise Unreadable(f"cannot read the script from here: {what}", line)
-        kind = m.lastgroup
-        raw = m.group()
-        if kind == "str" and '"' in raw[:2] and "${" in raw:
-            # a template whose expression holds a quote: the regex stopped inside it
-            close = _quoted_end(text, pos + raw.index('"'))
-            if close < 0:
-                raise Unreadable("cannot read the script from here: a string never closed",
-                                 line)
-            raw = text[pos:close]
-            value, interpolated = _string(raw, False, dollar)
-            yield Token("str", value, line, interpolated)
-            pos = close
-            continue
-        if kind == "block":
-            close = _block_end(text, pos, nested_comments)
-            if close < 0:
-                raise Unreadable("a /* comment never closed", line)
-            line += text.count("\n", pos, close)
-            pos = close
-            continue
-        pos = m.end()
-        if kind == "nl":
-            yield Token("nl", "\n", line)
-            line += 1
-        elif kind in ("ws", "line"):
-            line += raw.count("\n")
-        elif kind in ("str", "triple"):
-            value, interpolated = _string(raw, kind == "triple", dollar)
-            yield Token("str", value, line, interpolated)
-            line += raw.count("\n")
-        elif kind == "name":
-            yield Token("name", raw[1:-1] if raw[0] == "`" else raw, line)
-        else:
-            yield Token(kind or "op", raw, line)
 
 
 def interpolate(template: str, values: dict[str, str]) -> str | None:
