@@ -96,3 +96,27 @@ def test_the_whole_fleet_of_24_repos(real_fleet: Path,
                       ("rack", "ruby"), ("sinatra", "ruby"), ("guzzle", "php"),
                       ("h11", "python"), ("go-secure-stdlib", "go")]:
         assert tag in tags[name], (name, tags[name])
+
+
+def test_init_then_check_finds_no_drift(real_fleet: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """What init wrote is what --check reads again: the same edges, versions (a parent's
+    property settled through another repo) and lines, every time."""
+    repos = EXPECTED["groups"]["maven"] + EXPECTED["groups"]["gradle"] + ["play-json"]
+    fleet = build_fleet(real_fleet, sorted(set(repos)))
+    cwd = os.getcwd()
+    os.chdir(fleet)
+    codes = []
+    try:
+        for args in (["init", str(fleet)], ["init", "--check", "--json"]):
+            capsys.readouterr()
+            try:
+                main(["-f", str(fleet / "ecosystem.yaml"), *args])
+                codes.append(0)
+            except SystemExit as exc:
+                codes.append(int(exc.code or 0))
+    finally:
+        os.chdir(cwd)
+    doc = json.loads(capsys.readouterr().out)
+    assert codes == [0, 0] and doc["drift"] is False, doc
+    assert doc["dependencies_moved"] == [] and doc["dependencies_changed"] == []
