@@ -221,6 +221,12 @@ def _walk(sbt: _Sbt, rel: str, t: list[Token], start: int, defined: str | None,
                 and t[i + 1].text in _MODULE_OPS and t[i + 2].kind == "str":
             i = _module(sbt, rel, t, i, owner, defined, project)
             continue
+        if tok.kind == "op" and tok.text in ("%%", "%%%") and owner is not None \
+                and owner[0] == "libraryDependencies":
+            # a group or artifact from a setting, not written
+            # (scalaOrganization.value %% ...): a dependency coord cannot know
+            note(sbt.out, rel, tok.line, "a dependency whose group or artifact is computed "
+                 "by the build: not read")
         i += 1
 
 

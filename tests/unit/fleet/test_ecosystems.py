@@ -510,3 +510,15 @@ def test_a_private_example_member_makes_no_runtime_edge(tmp_path: Path) -> None:
     assert got[("ufo", "packages/h3/package.json")][0] == "runtime"
     assert got[("listhen", "examples/basic/package.json")][0] == "dev"
     assert got[("nitropack", "playground/package.json")][0] == "dev"
+
+
+def test_an_sbt_module_built_from_settings_is_a_note(tmp_path: Path) -> None:
+    m = dm.read(write(tmp_path, {"build.sbt": """
+        organization := "com.acme"
+        libraryDependencies += organization.value %% "acme-macros" % version.value
+        libraryDependencies += "org.typelevel" %% s"cats-$module" % "2.10.0"
+    """}))
+    assert m.requires == []
+    assert notes(m) == [
+        "build.sbt:2: a dependency whose group or artifact is computed by the build: not read",
+        "build.sbt:3: a dependency whose group or artifact is computed by the build: not read"]

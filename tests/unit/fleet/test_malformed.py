@@ -16,7 +16,7 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def manifest_fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("COORD_ECOSYSTEM", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     (tmp_path / "fleet").mkdir()
@@ -127,7 +127,8 @@ def test_an_unresolvable_gradle_notation_is_a_note_at_its_line(tmp_path: Path) -
                                             ("mix.exs", "Elixir Mix"),
                                             ("acme.cabal", "Cabal")])
 def test_a_kind_coord_does_not_read_is_a_note_in_init_and_check(
-        fleet: Path, capsys: pytest.CaptureFixture[str], name: str, kind: str) -> None:
+        manifest_fleet: Path, capsys: pytest.CaptureFixture[str], name: str, kind: str) -> None:
+    fleet = manifest_fleet
     checkout(fleet, "app", {name: "whatever it says\n", "README.md": "# app\n"})
     said = (f"app: {name}: a {kind} manifest: coord does not read {kind} manifests, so "
             "nothing is inferred from it (add what it names with `coord dep add`)")
