@@ -66,15 +66,22 @@ class _Build:
     conventions: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
     #: Each directory's gradle.properties, read once.
     props: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: The builds read so far (included builds may include each other).
+    seen: set[str] = field(default_factory=set)
 
     def rel(self, *parts: str) -> str:
         return os.path.normpath(os.path.join(self.base, *parts))
 
 
-def read_build(out: Manifests, root: Path, base: str = ".") -> None:
+def read_build(out: Manifests, root: Path, base: str = ".",
+               seen: set[str] | None = None) -> None:
     """Read the Gradle build at ``base`` (its settings, catalogs, convention plugins,
-    and every project's script)."""
-    build = _Build(out, root, base)
+    and every project's script), once (``seen``: builds may include each other)."""
+    seen = set() if seen is None else seen
+    if base in seen:
+        return
+    seen.add(base)
+    build = _Build(out, root, base, seen=seen)
     settings = _text(build, SETTINGS)
     if settings is not None:
         _settings(build, *settings)
@@ -149,9 +156,12 @@ def _settings(build: _Build, rel: str, text: str) -> None:
             _project_setting(t, renames, dirs)
         elif t[0].is_name("from") and "versionCatalogs" in st.blocks:
             _catalog_from(build, rel, st, t)
-    for path, project in build.projects.items():
+    for path, project in list(build.projects.items()):
         project.name = renames.get(path, project.name)
         project.directory = dirs.get(path, project.directory)
+        if leaves(build.rel(project.directory)):  # projectDir = file("../x"): not this repo's
+            outside(build.out, rel, None, f"project {path}'s directory {project.directory!r}")
+            del build.projects[path]
     build.projects[":"] = Project(":", ".", root_name or os.path.basename(
         build.root if build.base == "." else build.base))
 
@@ -198,14 +208,14 @@ def _include_build(build: _Build, rel: str, t: list[Token], plugins: bool) -> No
              "not read")
         return
     target = os.path.normpath(build.root / build.base / where)
-    if leaves(where) or not inside(target, build.root):
+    if leaves(os.path.relpath(target, build.root)) or not inside(target, build.root):
         outside(build.out, rel, t[0].line, f"included build {where!r}")
         build.out.requires.append(Requirement((PATH_ECOSYSTEM, target), "build", rel,
                                               t[0].line, None, target))
     elif plugins:
         build.plugin_builds.append(build.rel(where))
     else:  # a build of the repo's own, composed with this one
-        read_build(build.out, build.root, build.rel(where))
+        read_build(build.out, build.root, build.rel(where), build.seen)
 
 
 def _catalog_from(build: _Build, rel: str, st: gs.Statement, t: list[Token]) -> None:

@@ -92,11 +92,13 @@ def read_build(out: Manifests, root: Path, names: set[str]) -> None:
     sbt = _Sbt(out, root)
     out.tags.add("scala")
     files = ["build.sbt"] if "build.sbt" in names else []
-    try:
-        extra = sorted(e.name for e in os.scandir(root / "project")
-                       if e.name.endswith((".sbt", ".scala")) and e.is_file(follow_symlinks=False))
-    except OSError:
-        extra = []
+    extra: list[str] = []
+    if not os.path.islink(root / "project"):  # (a symlink may lead out: not listed)
+        try:
+            extra = sorted(e.name for e in os.scandir(root / "project") if e.name.endswith(
+                (".sbt", ".scala")) and e.is_file(follow_symlinks=False))
+        except OSError:
+            pass
     # project/ first: its vals (Dependencies.scala) are what build.sbt names
     for rel in [f"project/{n}" for n in extra] + files:
         text: str | None = None

@@ -522,3 +522,17 @@ def test_an_sbt_module_built_from_settings_is_a_note(tmp_path: Path) -> None:
     assert notes(m) == [
         "build.sbt:2: a dependency whose group or artifact is computed by the build: not read",
         "build.sbt:3: a dependency whose group or artifact is computed by the build: not read"]
+
+
+def test_gradle_builds_including_each_other_and_a_project_dir_out(tmp_path: Path) -> None:
+    m = dm.read(write(tmp_path, {
+        "settings.gradle": "include ':a', ':b'\nproject(':b').projectDir = file('../b')\n"
+                           "includeBuild 'tools'\n",
+        "gradle.properties": "GROUP=com.acme\n",
+        "tools/settings.gradle": "includeBuild '..'\n",
+        "tools/build.gradle": "dependencies { implementation 'com.acme:tool-lib:1' }\n",
+    }))
+    assert ("maven", "com.acme:a") in m.provides and ("maven", "com.acme:b") not in m.provides
+    assert {r.package for r in m.requires} == {("maven", "com.acme:tool-lib")}
+    assert "settings.gradle: project :b's directory '../b' leaves the checkout: not read" \
+        in notes(m)
