@@ -40,12 +40,18 @@ class Catalog:
 
 
 
+def _tests(name: str) -> bool:
+    """A configuration or source set for tests: ``testImplementation``,
+    ``androidTestImplementation``, ``jvmTest`` (not ``latestImplementation``)."""
+    return name.startswith("test") or "Test" in name
+
+
 def conf_type(conf: str, blocks: tuple[str, ...], buildscript: bool) -> str:
     """The dependency type a configuration (in those blocks) declares."""
     c = conf.lower()
     if buildscript:
         return "build"
-    if "test" in c or any("test" in b.lower() for b in blocks):
+    if _tests(conf) or any(_tests(b) for b in blocks):
         return "dev"
     if c in _RUNTIME or c.endswith(("implementation", "api", "runtimeonly")):
         return "runtime" if not c.endswith("compileonlyapi") else "build"

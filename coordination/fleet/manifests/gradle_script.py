@@ -227,8 +227,6 @@ def in_dependencies(blocks: tuple[str, ...]) -> int | None:
     return None
 
 
-_ASSIGN = ("=",)
-
 
 def read_script(toks: Iterable[Token], values: dict[str, str] | None = None) -> Script:
     """Read one script; ``values``: what it may name from outside (gradle.properties,
