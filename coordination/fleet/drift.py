@@ -59,7 +59,7 @@ from typing import TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 from coordination.fleet.discovery import Checkout, has_local_branch, unique_names
-from coordination.fleet.manifests import ManifestProblem, Package, Requirement
+from coordination.fleet.manifests import ManifestProblem, Package, Requirement, link
 from pydantic import ValidationError
 
 from coordination.catalog.models import (Catalog, Dependency, DependencyType, Repo,
@@ -286,6 +286,7 @@ def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkou
     local branch exists (asked only of a checkout without a remote HEAD whose current
     branch is not the catalog's default)."""
     fleet = Fleet()
+    link([co.manifests for co in checkouts])  # a Maven parent in another repo, ...
     repos = catalog.repos if catalog is not None else []
     by_name, added = _name_checkouts(fleet, repos, base_dir, checkouts)
     fleet.repos = len(by_name)
