@@ -117,11 +117,12 @@ class Gitea:
         return self._pr(self._raw_pr(number))
 
     def _list(self, state: str, labels: list[int] | None = None) -> list[PullRequest]:
-        params: dict[str, Any] = {"state": state, "sort": "newest"}
+        params: dict[str, Any] = {"state": state}
         if labels:
             params["labels"] = labels
-        return [self._pr(i) for i in self.http.pages(f"{self.base}/pulls", params,
-                                                     size_param="limit", per_page=50)]
+        prs = [self._pr(i) for i in self.http.pages(f"{self.base}/pulls", params,
+                                                    size_param="limit", per_page=50)]
+        return sorted(prs, key=lambda p: -p.number)  # newest first, on every version
 
     def find_pr(self, head: str, *, base: str | None = None,
                 state: Literal["open", "all"] = "open") -> PullRequest | None:

@@ -125,7 +125,9 @@ class ForgeHTTP:
         try:
             data = response.json()
         except ValueError:
-            return self.token.scrub(response.text[:200].strip())
+            # Gitea's refusals may carry their words in a `message` header, no body.
+            text = response.text[:200].strip() or response.headers.get("message", "")
+            return self.token.scrub(text)
         words: list[str] = []
         if isinstance(data, dict):
             for key in ("message", "error", "error_description"):

@@ -113,6 +113,9 @@ class FakeForge:
     kind = ""
     prefix = ""  # the API root's path
     page_param = "per_page"
+    #: The most items a page holds whatever the client asks (the tests make it small to
+    #: see pages followed).
+    max_page = 100
 
     def __init__(self, root: Path, token: str = "fake-token-0123456789") -> None:
         self.root = root
@@ -321,8 +324,10 @@ class FakeForge:
             return Response(b"", status_code=204)
         headers = {k.lower(): v for k, v in request.headers.items()}
         query = list(request.query_params.multi_items())
+        # The path as sent (GitLab's project ids hold %2F, which the decoded path loses).
+        path = request.scope.get("raw_path", b"").decode() or request.url.path
         status, data, extra = await run_in_threadpool(
-            self.handle, request.method, request.url.path, query, headers, body)
+            self.handle, request.method, path.split("?", 1)[0], query, headers, body)
         raw = b"" if data is None else json.dumps(data).encode()
         return Response(raw, status_code=status, headers=extra,
                         media_type="application/json" if raw else None)
@@ -368,7 +373,7 @@ class FakeForge:
     def page(self, items: list[Any], query: dict[str, str], path: str,
              key: str | None = None, wrap: dict[str, Any] | None = None) -> Answer:
         """One page of ``items`` and the Link header (and GitLab's X-Next-Page)."""
-        size = int(query.get(self.page_param) or 30)
+        size = min(int(query.get(self.page_param) or 30), self.max_page)
         number = int(query.get("page") or 1)
         chunk = items[(number - 1) * size: number * size]
         headers: dict[str, str] = {}
