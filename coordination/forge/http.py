@@ -64,8 +64,9 @@ class Token:
     __str__ = __repr__
 
     def scrub(self, text: str) -> str:
-        """``text`` with the value (if any) replaced by ``***``."""
-        return text.replace(self._value, "***") if self._value else text
+        """``text`` with the value replaced by ``***`` (a value too short to be a real
+        token is left: scrubbing "t" would garble every message)."""
+        return text.replace(self._value, "***") if len(self._value) >= 8 else text
 
 
 class ForgeHTTP:

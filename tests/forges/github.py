@@ -21,7 +21,7 @@ _REVIEW_WORD = {"approved": "APPROVED", "changes_requested": "CHANGES_REQUESTED"
 
 class FakeGitHub(FakeForge):
     kind = "github"
-    prefix = ""
+    prefix = "/api/v3"  # as GitHub Enterprise Server: what spec_of makes of a bare host
 
     def authorized(self, headers: dict[str, str]) -> bool:
         return headers.get("authorization") == f"Bearer {self.token}"

@@ -94,7 +94,9 @@ def trim(doc: dict[str, Any], operations: list[tuple[str, str]],
             paths[path]["parameters"] = _strip(item["parameters"])
     out: dict[str, Any] = {"openapi": doc["openapi"], "info": {
         "title": doc["info"]["title"], "version": doc["info"]["version"]},
-        "x-coord-source": source, "servers": [{"url": "/"}], "paths": paths,
+        # The fake serves GitHub Enterprise's way (the REST root at /api/v3), which is
+        # what a bare http://127.0.0.1:PORT in forge: api: becomes.
+        "x-coord-source": source, "servers": [{"url": "/api/v3"}], "paths": paths,
         "components": {}}
     todo, seen = _refs(paths), set()
     while todo:
