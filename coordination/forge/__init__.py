@@ -60,7 +60,8 @@ def spec_of(fields: ForgeFields, *, repo: str = "") -> ForgeSpec:
     except ValueError as exc:
         raise ForgeConfigError(f"{where}{exc}") from None
     api = api.rstrip("/")
-    if kind in API_PATH and urlsplit(api).path in ("", "/"):
+    if fields.api and kind in API_PATH and urlsplit(api).path in ("", "/") and (
+            urlsplit(api).hostname != "api.github.com"):
         api += API_PATH[kind]  # a bare host: the kind's API path (GHE, self-hosted)
     return ForgeSpec(kind=cast("Kind", kind), project=fields.project, api=api,
                      token_env=fields.token_env or DEFAULT_TOKEN_ENV[kind],
