@@ -20,7 +20,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import cast
+from urllib.parse import urlsplit
 
+from coordination.catalog.forge_rules import env_name, forge_api, forge_project
 from coordination.errors import ForgeConfigError
 from coordination.forge.base import (
     API_PATH,
@@ -43,10 +45,6 @@ def spec_of(fields: ForgeFields, *, repo: str = "") -> ForgeSpec:
     """The catalog's ``forge:`` with every default filled in, checked again (a spec
     built in code has not been through the catalog): :class:`ForgeConfigError` naming
     ``repo`` otherwise."""
-    from urllib.parse import urlsplit
-
-    from coordination.catalog.models.forges import env_name, forge_api, forge_project
-
     where = f"repo {repo!r}: forge: " if repo else "forge: "
     kind = fields.kind
     if kind not in (*KINDS, "stub"):
@@ -75,14 +73,17 @@ def open_forge(spec: ForgeSpec, env: Mapping[str, str] | None = None,
     (``ForgeAuthError`` naming the variable), so building a client never fails for it."""
     env = os.environ if env is None else env
     if spec.kind == "github":
+        # lazy: one kind's client (and httpx) loads only when that kind is asked for
         from coordination.forge.github import GitHub
 
         return GitHub(spec, env, options)
     if spec.kind == "gitlab":
+        # lazy: one kind's client (and httpx) loads only when that kind is asked for
         from coordination.forge.gitlab import GitLab
 
         return GitLab(spec, env, options)
     if spec.kind == "gitea":
+        # lazy: one kind's client (and httpx) loads only when that kind is asked for
         from coordination.forge.gitea import Gitea
 
         return Gitea(spec, env, options)

@@ -273,7 +273,7 @@ class Receiver(QuietHandler):
 
 
 @pytest.fixture
-def receiver() -> Iterator[type[Receiver]]:
+def hook_receiver() -> Iterator[type[Receiver]]:
     handler = type("Got", (Receiver,), {"got": []})
     server = serve(handler)
     handler.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"  # type: ignore[attr-defined]
@@ -282,8 +282,9 @@ def receiver() -> Iterator[type[Receiver]]:
 
 
 def test_webhooks_are_signed_and_parse_into_events(project: FakeForge, tmp_path: Path,
-                                                   receiver: type[Receiver]) -> None:
+                                                   hook_receiver: type[Receiver]) -> None:
     secret = "s3cret-hook"
+    receiver = hook_receiver
     project.add_webhook(receiver.url, secret)  # type: ignore[attr-defined]
     project.protect(PROJECT)
     head = push_branch(project, tmp_path, "bump")
