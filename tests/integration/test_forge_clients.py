@@ -228,15 +228,17 @@ def test_a_revert_pull_request_is_opened_from_a_pushed_branch(project: FakeForge
 def test_update_label_comment_and_close(project: FakeForge, tmp_path: Path) -> None:
     push_branch(project, tmp_path, "bump")
     forge = client(project, PROJECT)
-    pr = forge.open_pr(NewPullRequest("bump", "main", "Bump", draft=project.kind != "github"))
-    assert pr.draft is (project.kind != "github")
+    pr = forge.open_pr(NewPullRequest("bump", "main", "Bump", draft=True))
+    assert pr.draft
     updated = forge.update_pr(pr.number, title="Bump libcore to 2.0", body="new body",
                               labels=[LABEL, "deps"])
     assert (updated.title, updated.body, set(updated.labels)) == (
         "Bump libcore to 2.0", "new body", {LABEL, "deps"})
-    if project.kind != "github":  # GitHub's draft flips through GraphQL (not faked here)
-        assert forge.update_pr(pr.number, draft=False).draft is False
-        assert forge.get_pr(pr.number).title == "Bump libcore to 2.0"
+    # GitHub flips it through GraphQL, GitLab and Gitea through the title's prefix.
+    assert forge.update_pr(pr.number, draft=False).draft is False
+    assert forge.get_pr(pr.number).title == "Bump libcore to 2.0"
+    assert forge.update_pr(pr.number, draft=True).draft is True
+    assert forge.update_pr(pr.number, draft=False).draft is False
     forge.add_labels(pr.number, ["late"])
     assert "late" in forge.get_pr(pr.number).labels and LABEL in forge.get_pr(pr.number).labels
     forge.comment(pr.number, "coord: verified on this head")
