@@ -318,3 +318,23 @@ def test_webhooks_are_signed_and_parse_into_events(project: FakeForge, tmp_path:
             and "token" not in k.lower()}
     assert not verify_signature(kind, bare, body, secret)  # type: ignore[arg-type]
     assert json.loads(body)  # the body itself is JSON
+
+
+def test_a_pull_request_merged_or_closed_by_hand_is_seen_not_merged_over(
+        project: FakeForge, tmp_path: Path) -> None:
+    first = push_branch(project, tmp_path, "one", "one.txt")
+    push_branch(project, tmp_path, "two", "two.txt")
+    forge = client(project, PROJECT)
+    a = forge.open_pr(NewPullRequest("one", "main", "One"))
+    b = forge.open_pr(NewPullRequest("two", "main", "Two"))
+    project.merge_by_hand(PROJECT, a.number)
+    project.close_by_hand(PROJECT, b.number)
+    assert forge.get_pr(a.number).state is PRState.merged
+    assert forge.get_pr(b.number).state is PRState.closed
+    base = project.projects[PROJECT].repo.head("main")
+    for number, word in ((a.number, "merged"), (b.number, "closed")):
+        with pytest.raises(MergeRefused, match=f"is {word}") as caught:
+            forge.merge(number, sha=first)
+        assert caught.value.reason == f"the pull request is {word}"
+        assert not forge.mergeability(number).mergeable
+    assert project.projects[PROJECT].repo.head("main") == base
