@@ -7,8 +7,10 @@ APIs, behind one :class:`~coordination.forge.base.Forge` protocol.
     github.py     GitHub and GitHub Enterprise
     gitlab.py     GitLab
     gitea.py      Gitea and Forgejo
+    verdict.py    the blockers every kind names alike (missing review, check, conflict)
     stub.py       in memory, for unit tests (StubForge, StubForges)
-    webhooks.py   webhook signatures (pure functions) and events parsed into records
+    webhooks.py   webhook signatures (pure functions) and the secret's variable
+    events.py     each forge's webhook payloads parsed into base.py's event records
 
 :func:`forge_for` gives a repo's forge; a caller that needs a stand-in takes a
 :class:`~coordination.forge.base.ForgeFactory` parameter defaulting to it. Importing this
