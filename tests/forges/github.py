@@ -158,7 +158,7 @@ class FakeGitHub(FakeForge):
                  and (not head or f"{owner}:{pr.head}" == head)
                  and (not query.get("base") or pr.base == query["base"])]
         return self.page([self.pr_json(p, pr, "pull-request-simple") for pr in items], query,
-                         f"/repos/{owner}/{name}/pulls")
+                         f"{self.prefix}/repos/{owner}/{name}/pulls")
 
     def create_pull(self, owner: str, name: str, body: dict[str, Any], **_: Any) -> Answer:
         p = self.project(owner, name)
@@ -244,7 +244,8 @@ class FakeGitHub(FakeForge):
                                   "pull_request": {"href": "https://fake.invalid/"}},
                           submitted_at="2026-01-01T00:00:00Z")
                  for i, (user, state, sha) in enumerate(p.reviews.get(pr.number, []))]
-        return self.page(items, query, f"/repos/{owner}/{name}/pulls/{number}/reviews")
+        return self.page(items, query,
+                         f"{self.prefix}/repos/{owner}/{name}/pulls/{number}/reviews")
 
     def list_issues(self, owner: str, name: str, query: dict[str, str], **_: Any) -> Answer:
         p = self.project(owner, name)
@@ -266,7 +267,7 @@ class FakeGitHub(FakeForge):
                               "html_url": None, "diff_url": None, "patch_url": None},
                 html_url=f"{self.origin}/{p.name}/pull/{pr.number}", comments=0,
                 author_association="MEMBER"))
-        return self.page(items, query, f"/repos/{owner}/{name}/issues")
+        return self.page(items, query, f"{self.prefix}/repos/{owner}/{name}/issues")
 
     def _labels(self, owner: str, name: str, number: str, body: dict[str, Any],
                 replace: bool) -> Answer:
@@ -338,7 +339,7 @@ class FakeGitHub(FakeForge):
     def check_runs(self, owner: str, name: str, ref: str, query: dict[str, str],
                    **_: Any) -> Answer:
         # coord's statuses are commit statuses; the fake's CI reports none as check runs.
-        return self.page([], query, f"/repos/{owner}/{name}/commits/{ref}/check-runs",
+        return self.page([], query, f"{self.prefix}/repos/{owner}/{name}/commits/{ref}/check-runs",
                          key="check_runs", wrap={"total_count": 0})
 
     def protection(self, owner: str, name: str, branch: str, **_: Any) -> Answer:
