@@ -23,6 +23,7 @@ from coordination.status import SWEEP_LIVE, SweepStatus, TodoStatus
 from coordination.sweeps import SweepService, new_sweep_id, unattended
 from coordination.sweeps import runner
 from coordination.sweeps.progress import end_sweep
+from coordination.sweeps.freeze import refuse_if_frozen
 from coordination.sweeps.reading import StatusDocument
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import load_spec
@@ -267,6 +268,8 @@ def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = Non
     run by one worker in one task."""
     rt = get_runtime(file)
     svc = SweepService(rt, file)
+    # Before anything is planned or forked (start_spec asks again: the one door).
+    refuse_if_frozen(rt, f"start a sweep of {todo_id or plan_id}")
     if todo_id is not None:
         spec = svc.todo_spec(todo_id, ignore_blockers=ignore_blockers)
         name, kind = todo_id, "todo"
