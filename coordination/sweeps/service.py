@@ -11,6 +11,7 @@ one function of the module that holds its concept.
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -405,6 +406,27 @@ class SweepService:
         who = self._actor()
         out = steering.cancel(self.rt, self.record(sweep_id), wait=wait, by=who)
         control_log.record(self.rt, self.catalog_path, "cancel", sweep_id, out, who=who)
+        return out
+
+    def live_sweeps(self) -> builtins.list[str]:
+        """Every live sweep of the namespace (queued, running, paused): the supervisors'
+        active set and the recent sweeps' index, read again for their status."""
+        cps = self.rt.checkpoints
+        ids = set(cps.active_sweeps()) | {str(r.get("id")) for r in cps.list_sweeps(limit=RECENT)
+                                           if r.get("status") in SWEEP_LIVE}
+        return sorted(sid for sid in ids if cps.sweep_status(sid) in SWEEP_LIVE)
+
+    def on_every_live(self, verb: str) -> builtins.list[dict[str, object]]:
+        """`coord sweep pause|cancel --all`: ``verb`` on each live sweep; each one's result
+        (with its ``sweep_id``), or its ``error``."""
+        if verb not in ("pause", "cancel"):
+            raise ValueError(f"not a verb for every sweep: {verb}")
+        out: builtins.list[dict[str, object]] = []
+        for sid in self.live_sweeps():
+            try:
+                out.append({**getattr(self, verb)(sid), "sweep_id": sid})
+            except CoordError as exc:
+                out.append({"sweep_id": sid, "error": str(exc)})
         return out
 
     def ran_from_here(self, sweep_id: str) -> bool:
