@@ -167,6 +167,8 @@ def _status_human(doc: PlanStatus) -> None:
         ("todos", ", ".join(f"{n} {styled(s)}" for s, n in counts.items()
                             if s != "total" and n)),
         ("complete", verdict),
+        *([("due", doc["due"] + (" [red]overdue[/red]" if doc["overdue"] else ""))]
+          if doc["due"] else []),
         *[("[red]problem[/red]", esc(line)) for line in doc["problems"]],
     ])
     table(f"Milestones (as of {doc['as_of']})", ["id", "title", "due", "state", "done"],
@@ -189,7 +191,8 @@ def _status_human(doc: PlanStatus) -> None:
             say(f"  - {esc(text)} (check: {esc(c['check'])}) {state}{when}{why}")
     if doc["remaining"]:
         table("Not completed", ["id", "status", "repo", "task"],
-              [(esc(t["id"]), styled(t["status"]), esc(t["repo"]), esc(t["task"]))
+              [(esc(t["id"]), styled(t["status"]) + (" [red]overdue[/red]" if t["overdue"]
+                                                       else ""), esc(t["repo"]), esc(t["task"]))
                for t in doc["remaining"]])
 
 
