@@ -158,6 +158,9 @@ class CoordScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat ships n
     def tick(self, min: Callable[..., float] = min, **kwargs: Any) -> float:  # noqa: A002 - Celery's signature
         self.sync()
         interval: float = super().tick(min=min, **kwargs)
+        if not getattr(self, "_looked", False):  # (what an operator, and a test, waits for)
+            self._looked = True
+            log.info("active: first look at the schedules done (next in %.1f s)", interval)
         return interval
 
     def sync(self) -> None:
@@ -320,14 +323,22 @@ def run(catalog: Path, *, max_interval: float = 5.0, clock_offset: float = 0.0) 
                       missed_after=lock_timeout + 2 * max_interval, now=now)
     app = make_app(rt, ctx, max_interval)
 
+    service = Service(app, max_interval=max_interval, scheduler_cls=CoordScheduler)
+
     def stop(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
+        # Active: the loop ends at its next wake-up (at most --max-interval) and gives the
+        # lock back; an exception raised into a Redis call would leave its connection
+        # half-read. A standby (no lock yet) only polls for the lock: it leaves at once.
+        if service.__dict__.get("scheduler") is None or service.scheduler.lock is None:
+            raise SystemExit(128 + signum)
+        service.stop()
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     log.info("coord beat: namespace %s, catalog %s, lock timeout %d s (a standby takes "
              "over within it); waiting for the lock", rt.keys.namespace, catalog, lock_timeout)
     try:
-        Service(app, max_interval=max_interval, scheduler_cls=CoordScheduler).start()
+        service.start()
     except LockNotOwnedError:
         # Paused (or cut off) past the lock's timeout: a standby holds it now and fires.
         raise BeatLockLost("this beat lost its lock to another beat (it was stopped or cut "
