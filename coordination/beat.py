@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
+from celery.beat import Service
 from celery.schedules import BaseSchedule, schedstate
 from redbeat.decoder import RedBeatJSONDecoder, RedBeatJSONEncoder
 from redbeat.schedulers import RedBeatScheduler, RedBeatSchedulerEntry, get_redis
@@ -50,6 +51,7 @@ from coordination.catalog.audit import who as whoami
 from coordination.catalog.cron import next_runs
 from coordination.errors import RuntimeFault
 from coordination.firing import start_plan
+from coordination.redis_url import redact_url
 from coordination.runtime.context import Runtime, get_runtime
 from coordination.status import EventKind
 from coordination.sweeps import SweepService
@@ -291,8 +293,6 @@ def _aware(t: dt.datetime) -> dt.datetime:
 def make_app(rt: Runtime, ctx: BeatContext, max_interval: float) -> Celery:
     """A Celery app for the beat alone: redbeat on coord's Redis client (its URL,
     Sentinel, TLS and credentials as coord's own), under the namespace's prefix."""
-    from coordination.redis_url import redact_url
-
     app = Celery("coord-beat", set_as_current=False)
     lock_timeout = max(5, int(5 * max_interval))
     app.conf.update(
@@ -301,7 +301,7 @@ def make_app(rt: Runtime, ctx: BeatContext, max_interval: float) -> Celery:
         redbeat_redis_url=redact_url(rt.url) if rt.url else "redis://",
         redbeat_key_prefix=rt.schedules().beat_prefix, redbeat_lock_key="lock",
         redbeat_lock_timeout=lock_timeout)
-    app.redbeat_redis = rt.redis  # redbeat's client: coord's (get_redis uses a set one)
+    app.redbeat_redis = rt.schedules().client  # redbeat's client (get_redis uses a set one)
     app.coord_beat = ctx
     app.now = ctx.now  # the scheduler's and the entries' clock
     return app
@@ -311,8 +311,6 @@ def run(catalog: Path, *, max_interval: float = 5.0, clock_offset: float = 0.0) 
     """Run the beat until SIGTERM or SIGINT (the lock is released on the way out).
     ``clock_offset``: seconds added to this process's clock (tests: a firing due
     tomorrow at 03:00 comes in seconds)."""
-    from celery.beat import Service
-
     rt = get_runtime(catalog)
 
     def now() -> dt.datetime:

@@ -71,7 +71,7 @@ def push(obj: Context, repo: str, sha: str, branch: str | None, wait: bool,
 def _follow(sweep_ids: list[str], obj: Context, as_json: bool) -> list[dict[str, object]]:
     """Wait for each sweep to end; their ids and end statuses."""
     from coordination.runtime.context import get_runtime  # lazy: as above
-    from coordination.sweeps import SweepService
+    from coordination.sweeps import SweepService  # lazy: as above
 
     svc = SweepService(get_runtime(obj.file), obj.file)
     out: list[dict[str, object]] = []

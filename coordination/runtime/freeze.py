@@ -12,15 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from typing import TYPE_CHECKING, TypedDict
+from typing import Protocol, TypedDict
 
 import redis
 
 from coordination.errors import FleetFrozen
 from coordination.keys import Keys
-
-if TYPE_CHECKING:
-    from coordination.runtime.context import Runtime
 
 UNFREEZE_HINT = "`coord unfreeze` lets new sweeps and landings start again"
 
@@ -73,7 +70,13 @@ def describe(rec: FreezeRecord) -> str:
             + (f": {rec['reason']}" if rec["reason"] else " (no reason given)"))
 
 
-def refuse_if_frozen(rt: Runtime, what: str) -> None:
+class HasFreeze(Protocol):
+    """What :func:`refuse_if_frozen` asks: a runtime (its freeze store)."""
+
+    def freeze(self) -> FreezeStore: ...
+
+
+def refuse_if_frozen(rt: HasFreeze, what: str) -> None:
     """FleetFrozen (exit 1) naming who froze the fleet, when, why and how to unfreeze,
     if it is frozen; ``what``: what was refused (``start a sweep of PLAN-001``). What a
     freeze refuses and lets through: :mod:`coordination.sweeps.freeze`."""

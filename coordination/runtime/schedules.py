@@ -43,6 +43,12 @@ class ScheduleStore:
         self.keys = keys
 
     @property
+    def client(self) -> redis.Redis:
+        """The client celery-redbeat is given (``app.redbeat_redis``): coord's own, so its
+        Sentinel, TLS and credentials are coord's."""
+        return self.redis
+
+    @property
     def beat_prefix(self) -> str:
         """celery-redbeat's ``redbeat_key_prefix`` for this namespace."""
         return self.keys.beat_prefix
