@@ -18,7 +18,7 @@ SHA = re.compile(r"^[0-9a-fA-F]{7,64}$")
 
 @click.group()
 def trigger() -> None:
-    """Start the plans an event starts (`on:` on a plan).
+    """Start the plans an event starts (`on:` on a plan): push.
 
     \b
     Examples:
