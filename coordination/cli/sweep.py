@@ -206,9 +206,11 @@ def list_(obj: Context, limit: int, quiet: bool, as_json: bool) -> None:
             click.echo(r["sweep_id"])
         return
     emit(as_json, rows, lambda rs: table(
-        "sweeps", ["sweep", "plan", "strategy", "status", "created", "finished", "reason"],
+        "sweeps", ["sweep", "plan", "strategy", "status", "trigger", "created", "finished",
+                   "reason"],
         [[esc(r["sweep_id"]), esc(r["plan"]), esc(r["strategy"]), _listed_status(r),
-          r["created_at"], r["finished_at"], esc(r.get("reason"))] for r in rs],
+          esc(r.get("trigger") or ""), r["created_at"], r["finished_at"], esc(r.get("reason"))]
+         for r in rs],
         empty="no sweeps yet"))
 
 

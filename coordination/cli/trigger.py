@@ -69,7 +69,9 @@ def push(obj: Context, repo: str, sha: str, branch: str | None, wait: bool,
 
 
 def _follow(sweep_ids: list[str], obj: Context, as_json: bool) -> list[dict[str, object]]:
-    """Wait for each sweep to end; their ids and end statuses."""
+    """Wait for each sweep to end, and write its outcome into the catalog as `plan sweep
+    --wait` does (embedded: the `plan sweep` process that ran it did); their ids and end
+    statuses."""
     from coordination.runtime.context import get_runtime  # lazy: as above
     from coordination.sweeps import SweepService  # lazy: as above
 
@@ -79,6 +81,8 @@ def _follow(sweep_ids: list[str], obj: Context, as_json: bool) -> list[dict[str,
         if not as_json:
             err_console().print(f"waiting for {esc(sid)}...")
         st = svc.wait(sid)
+        if not svc.rt.settings.embedded and svc.ran_from_here(sid):
+            svc.sync(sid, status=st)
         out.append({"sweep_id": sid, "status": st["status"], "reason": st.get("reason")})
     return out
 

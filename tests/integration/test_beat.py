@@ -12,6 +12,7 @@ holds, with deadlines.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import signal
 import subprocess
 import time
@@ -164,3 +165,32 @@ def test_a_frozen_fleet_refuses_a_firing_and_says_so(cluster: Cluster) -> None:
     rec = c.cli_json("schedule", "list")["schedules"][0]["last_fired"]
     assert rec["sweep"] is None and "frozen" in rec["error"] and "incident 7" in rec["error"]
     assert fired(c) == []
+
+
+def test_embedded_a_beat_fires_into_a_plan_sweep_process_of_its_own(tmp_path: Path) -> None:
+    """No COORD_REDIS_URL: the beat runs beside the catalog's embedded server and the
+    firing is a `coord plan sweep` process with its own workers: it runs and syncs."""
+    import os
+    import sys
+
+    c = Cluster(tmp_path, "unused")
+    c.env = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
+    c.env.update(COORD_USER="tester", PYTHONUNBUFFERED="1")
+    catalog(c)
+    try:
+        a = Beat(c, "embedded", offset(FIRING - dt.timedelta(seconds=LEAD)))
+        wait_for(lambda: "PLAN-001: fired" in a.text(), 120, "the embedded firing")
+        sid = a.text().split("PLAN-001: fired ", 1)[1].split("sweep ", 1)[1].split()[0]
+
+        def ended() -> dict[str, Any] | None:
+            res = subprocess.run([sys.executable, "-m", "coordination.cli.main", "--file",
+                                  str(c.eco), "sweep", "status", sid, "--json"], cwd=ROOT,
+                                 env=c.env, capture_output=True, text=True, timeout=60)
+            doc: dict[str, Any] = json.loads(res.stdout) if res.returncode == 0 else {}
+            return doc if doc.get("status") in ("succeeded", "failed", "cancelled") else None
+
+        doc = wait_for(ended, 120, f"embedded sweep {sid} to end")
+        assert doc["status"] == "succeeded" and doc["trigger"]["kind"] == "schedule"
+        wait_for(lambda: "completed" in c.eco.read_text(), 60, "the sync into the catalog")
+    finally:
+        c.close()
