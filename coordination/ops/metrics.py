@@ -67,9 +67,9 @@ FAILED = (TodoStatus.failed, TodoStatus.compensation_failed)
 
 
 #: What a scrape takes from the catalog: its repo names, its shared resources'
-#: capacities (name -> slots), and its todos not completed that have a ``due:``
-#: ((plan or "", todo, due as Unix time): ``coord_todos_overdue``).
-CatalogFacts = tuple[list[str], dict[str, int], list[tuple[str, str, float]]]
+#: capacities (name -> slots), and per plan (every plan; "" for todos of none that have
+#: one) the ``due:`` times (Unix) of its todos not completed: ``coord_todos_overdue``.
+CatalogFacts = tuple[list[str], dict[str, int], dict[str, list[float]]]
 
 
 def catalog_facts(path: Path | None) -> Callable[[], CatalogFacts]:
@@ -78,34 +78,35 @@ def catalog_facts(path: Path | None) -> Callable[[], CatalogFacts]:
     of a scrape); none when there is no catalog or it does not load (the scrape goes
     on)."""
     seen: dict[str, tuple[int, int, int]] = {}
-    facts: list[CatalogFacts] = [([], {}, [])]
+    facts: list[CatalogFacts] = [([], {}, {})]
 
     def read() -> CatalogFacts:
         if path is None:
-            return [], {}, []
+            return [], {}, {}
         try:
             st = path.stat()
         except OSError:
-            return [], {}, []
+            return [], {}, {}
         stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
         if seen.get("stamp") == stamp:
-            return list(facts[0][0]), dict(facts[0][1]), list(facts[0][2])
+            return list(facts[0][0]), dict(facts[0][1]), dict(facts[0][2])
         # lazy: the catalog store (pydantic) only when a scrape asks
         from coordination.catalog.store import CatalogStore
 
         try:
             cat = CatalogStore(path).load()
+            dues: dict[str, list[float]] = {p.id: [] for p in cat.coordination.plans}
+            for t in cat.coordination.todos:
+                if t.due is not None and t.status.value != "completed":
+                    dues.setdefault(t.plan or "", []).append(t.due.timestamp())
             got: CatalogFacts = ([r.name for r in cat.repos],
-                                 {x.name: x.capacity for x in cat.resources},
-                                 [(t.plan or "", t.id, t.due.timestamp())
-                                  for t in cat.coordination.todos
-                                  if t.due is not None and t.status.value != "completed"])
+                                 {x.name: x.capacity for x in cat.resources}, dues)
         except Exception as exc:  # noqa: BLE001 - a broken catalog must not stop a scrape
             log.debug("metrics: catalog %s not read: %s", path, exc)
-            got = ([], {}, [])
+            got = ([], {}, {})
         facts[0] = got
         seen["stamp"] = stamp
-        return list(got[0]), dict(got[1]), list(got[2])
+        return list(got[0]), dict(got[1]), dict(got[2])
 
     return read
 
@@ -121,11 +122,11 @@ class CoordCollector(Collector):
 
     def __init__(self, rt: Runtime, repos: Callable[[], Iterable[str]] | None = None,
                  resources: Callable[[], Mapping[str, int]] | None = None,
-                 dues: Callable[[], Iterable[tuple[str, str, float]]] | None = None) -> None:
+                 dues: Callable[[], Mapping[str, list[float]]] | None = None) -> None:
         self.rt = rt
         self.repos = repos or (lambda: [])
         self.resources = resources or (lambda: {})
-        self.dues = dues or (lambda: [])
+        self.dues = dues or (lambda: {})
         #: the history's stamp, when the recoveries were computed from it, and them
         #: (recomputed only when a run was recorded or trimmed, and at most every
         #: RECOVERY_EVERY seconds: reading the history is the dearest read)
@@ -246,19 +247,16 @@ class CoordCollector(Collector):
         yield fam
 
 
-def overdue_family(dues: Iterable[tuple[str, str, float]], now: float) -> Metric:
+def overdue_family(dues: Mapping[str, list[float]], now: float) -> Metric:
     """``coord_todos_overdue{plan}``: the catalog's todos past their ``due:`` and not
-    completed, per plan ("" for a todo of none); read from the catalog (a todo stops
-    counting when its outcome is synced into it)."""
+    completed, per plan (every plan, 0 included, so an alert reads a number, not an
+    absence; "" for todos of no plan); read from the catalog (a todo stops counting when
+    its outcome is synced into it)."""
     fam = GaugeMetricFamily("coord_todos_overdue",
                             "Todos past their due: time and not completed, per plan",
                             labels=["plan"])
-    per_plan: dict[str, int] = {}
-    for plan, _todo, due in dues:
-        if due < now:
-            per_plan[plan] = per_plan.get(plan, 0) + 1
-    for plan, n in sorted(per_plan.items()):
-        fam.add_metric([plan], n)
+    for plan, times in sorted(dues.items()):
+        fam.add_metric([plan], sum(1 for due in times if due < now))
     return fam
 
 

@@ -32,6 +32,10 @@ def test_todos_past_their_due_time_and_not_completed_are_counted_per_plan(
     samples = scrape(rt, cat)
     got = {labels: v for (name, labels), v in samples.items() if name == "coord_todos_overdue"}
     assert got == {(("plan", "PLAN-001"),): 2.0}
+    write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"}])
+    samples = scrape(rt, cat)  # none due: a zero per plan, so an alert reads a number
+    got = {labels: v for (name, labels), v in samples.items() if name == "coord_todos_overdue"}
+    assert got == {(("plan", "PLAN-001"),): 0.0}
 
 
 def test_no_catalog_no_overdue_sample(rt: Runtime) -> None:
