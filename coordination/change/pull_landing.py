@@ -59,7 +59,8 @@ def merge_one(ld: Lander, m: Manifest, e: ManifestRepo, step: StepRecord) -> str
             return f"{ref}: the forge could not be read: {exc.message}"
         if step.state and pr.merged:  # resumed: did the merge asked before happen?
             if pr.head_sha == cand and pr.merge_sha:
-                return _landed(ld, m, lease, e, pr.merge_sha, step.pre)
+                _landed(ld, m, lease, e, pr.merge_sha, step.pre)
+                return None
             return (f"{ref} was merged at {short(pr.head_sha)}, not the verified "
                     f"{short(cand)}: not by this landing")
         why = _refusal(ref, pr, cand) or _unmergeable(ref, forge, number)
@@ -80,7 +81,8 @@ def merge_one(ld: Lander, m: Manifest, e: ManifestRepo, step: StepRecord) -> str
             why = f"{ref} ({pr.url}): merging it failed: {exc.message}"
         else:
             ld.fault("after-land", repo)
-            return _landed(ld, m, lease, e, res.sha, pre)
+            _landed(ld, m, lease, e, res.sha, pre)
+            return None
         ld._step(m, lease, repo, StepRecord.new(state=NOT_LANDED, why=why))
         return why
 
@@ -124,7 +126,6 @@ def _landed(ld: Lander, m: Manifest, lease: Lease, e: ManifestRepo, sha: str,
             pre: str | None) -> None:
     ld._step(m, lease, e["repo"], StepRecord.new(state=CS.landed, landed=sha, pre=pre or None))
     ld.rt.events.emit(EventKind.repo_landed, plan=m["plan"], repo=e["repo"], sha=sha)
-    return None
 
 
 def _method(m: Manifest) -> str:

@@ -68,7 +68,7 @@ def revert(rv: Reverter, st: ChangeState, m: Manifest) -> Reverted:
         if why:
             return _end(rv, m, order, why)
     states = rv._states(m)
-    if all(s in (CS.reverted, "not landed") for s in states.values()):
+    if not any(s in (CS.landed, REVERTING) for s in states.values()):
         reason = f"reverted by coord change revert (revert pull requests: {', '.join(order)})"
         rv.store.end_landing(plan, CS.reverted, reason)
         rv.rt.events.emit(EventKind.change_reverted, plan=plan, reason="coord change revert",

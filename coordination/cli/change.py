@@ -38,13 +38,14 @@ def _runtime(obj: Context) -> Runtime:
 
 @click.group()
 def change() -> None:
-    """Cross-repo changes: status, land, queue, revert, prune (a branch per repo, verified
-    together, landed all or none).
+    """Cross-repo changes: status, publish, land, queue, revert, prune (a branch per repo,
+    verified together, landed all or none; through pull requests with land: pr).
 
     \b
     Examples:
       coord plan sweep PLAN-004 --wait       # edits, commits and verify todos
       coord change status PLAN-004
+      coord change publish PLAN-004          # land: pr: a pull request per repo
       coord change land PLAN-004 --wait
     """
 
@@ -140,6 +141,7 @@ def show_status(d: Any, show_all: bool = False) -> None:
                 + (f" - {esc(v['why'])}" if v["why"] else ""))
     else:
         say(f"gates: {len(d['gates'])} todos - {_counts(_verdicts(d['gates']))}")
+    _say_pulls(d)
     unasked = [r["repo"] for r in d["repos"].values()
                if r.get("base_now") and not r["base_now"]["checked"]]
     if unasked:
@@ -154,6 +156,32 @@ def show_status(d: Any, show_all: bool = False) -> None:
             + (f" - {esc(tail[-1].strip()[:200])}" if tail else ""))
     say("landable" if d["landable"] else "not landable:")
     _say_blockers(d["blockers"], None if show_all else SHOWN)
+
+
+def _say_pulls(d: Any) -> None:
+    """Each repo's pull request as its forge says it: state, reviews, required checks,
+    mergeable (and when it was read)."""
+    pulls = [(r["repo"], r["pr"]) for r in d["repos"].values() if r.get("pr")]
+    for repo, pr in pulls[:SHOWN]:
+        head = f"pull request {esc(repo)}: #{pr['number']} {esc(pr['url'])}"
+        if pr.get("error"):
+            say(f"{head} - {esc(pr['error'])}")
+            continue
+        rv, ck = pr.get("reviews") or {}, pr.get("checks") or {}
+        approved = rv.get("approved_by") or []
+        req = rv.get("required")
+        said = [str(pr["state"]) + (" (draft)" if pr.get("draft") else ""),
+                f"approvals {len(approved)}" + (f"/{req}" if req is not None else "")
+                + (f" ({esc(', '.join(approved))})" if approved else ""),
+                f"checks {ck.get('state') or 'none'}",
+                "mergeable" if pr.get("mergeable") else "not mergeable"]
+        say(f"{head}: " + ", ".join(said)
+            + (f" [{pr['source']}{', cached' if pr.get('cached') else ''}]"
+               if pr.get("source") else ""))
+        for b in pr.get("blockers") or []:
+            say(f"  {b['kind']}: {esc(b['detail'])}")
+    if len(pulls) > SHOWN:
+        say(f"... and {len(pulls) - SHOWN} more pull requests (--json gives all)")
 
 
 def _say_unchecked(repos: list[str]) -> None:
@@ -186,6 +214,14 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
 
     --dry-run lists every blocker (which verify todo, which gate, which repo moved)
     and exits 1 when there is one (--json: a document with "blockers").
+
+    land: pr merges each repo's pull request (coord change publish opens them)
+    through its forge, providers first, only when the forge says it is mergeable
+    (reviews, required checks, no conflict: --dry-run names each missing review,
+    failing check or conflict per pull request) and pinned to the head coord
+    verified (a head that moved is refused, never merged). A merge refused mid-way
+    stops the landing partially_landed, naming the pull request and the forge's
+    reason; coord change revert opens revert pull requests for what merged.
 
     A landing killed half-way is carried on by running this again: each step is
     recognised on the remote by its SHA, nothing is pushed twice. Exit 1 when the
@@ -391,6 +427,8 @@ def prune(obj: Context, plan_id: str | None, dry_run: bool, as_json: bool) -> No
     emit(as_json, {"dry_run": dry_run, "changes": out}, human)
 
 
+from coordination.cli.change_publish import publish as _publish  # noqa: E402
 from coordination.cli.change_revert import revert as _revert  # noqa: E402 - `change revert`
 
 change.add_command(_revert)
+change.add_command(_publish)

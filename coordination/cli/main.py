@@ -37,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "approve": ("coordination.cli.gates:approve", "Approve a sweep's gate (a todo with gate:)."),
     "reject": ("coordination.cli.gates:reject", "Reject a sweep's gate."),
     "approvers": ("coordination.cli.approvers:approvers", "Who may approve gates (SSH signatures): show, set, unset."),
-    "change": ("coordination.cli.change:change", "Cross-repo changes: status, land, queue (the merge train), revert, prune."),
+    "change": ("coordination.cli.change:change", "Cross-repo changes: status, publish, land, queue (the merge train), revert, prune."),
     "events": ("coordination.cli.events:events", "Show (and follow) the event ledger."),
     "worker": ("coordination.cli.worker:worker", "Run a Celery worker for one or more repos."),
     "workers": ("coordination.cli.workers:workers", "List live workers and what they run."),

@@ -1,0 +1,145 @@
+"""Landing a change through pull requests (``land: pr``) over real git: publish, status,
+land in order, a moved head refused, a refused merge -> partially_landed -> revert pull
+requests (#60). The forge's API is in memory over the bare remotes (forge_world.py); each
+kind's HTTP lifecycle is test_forge_lifecycle.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.change_repos import git
+from tests.integration.forge_world import PullWorld, remote_log
+
+pytestmark = pytest.mark.timeout(120)
+
+NAMES = ["libz", "core", "api"]
+
+
+@pytest.fixture
+def pw(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> PullWorld:
+    from coordination.settings import get_settings
+
+    monkeypatch.setenv("COORD_LEASE_TTL", "2")
+    get_settings.cache_clear()
+    return PullWorld(tmp_path, NAMES)
+
+
+def test_publish_opens_one_pull_request_per_repo_and_pushes_only_the_branch(pw: PullWorld) -> None:
+    base = {r: pw.repos.remote_head(r) for r in NAMES}
+    cands = pw.draft()
+    pw.verify()
+    out = pw.publisher().publish()
+    assert out.ok, out.document()
+    assert [(r.repo, r.action) for r in out.repos] == [(r, "opened") for r in NAMES]
+    for r in NAMES:
+        assert pw.repos.remote_head(r) == base[r]  # never the base
+        assert pw.repos.remote_head(r, "chg") == cands[r]
+    again = pw.publisher().publish()
+    assert [(r.repo, r.action) for r in again.repos] == [(r, "up_to_date") for r in NAMES]
+    for r in NAMES:
+        f = pw.forges.of(r)
+        assert len(f.prs) == 1
+        pr = f.prs[1]
+        assert pr.labels == ["coord:PLAN-001"]
+        assert f.statuses[cands[r]]["coord/verify"].state.value == "success"
+    core_body = pw.forges.of("core").prs[1].body
+    assert "Depends-On: https://stub.invalid/acme/libz/pull/1" in core_body
+    assert "Depends-On" not in pw.forges.of("libz").prs[1].body
+
+
+def test_land_merges_in_order_only_when_mergeable(pw: PullWorld) -> None:
+    base = {r: pw.repos.remote_head(r) for r in NAMES}
+    cands = pw.draft()
+    pw.verify()
+    pw.protect(approvals=1)
+    pw.publisher().publish()
+    prep = pw.lander().prepare(dry_run=True)
+    assert not prep.ok
+    assert [(b.kind, b.id) for b in prep.blockers] == [("forge", r) for r in NAMES]
+    assert all("needs 1 more approving review" in b.why for b in prep.blockers)
+    doc = pw.status()
+    assert doc["landable"] is False
+    assert doc["repos"]["api"]["pr"]["number"] == 1
+    for r in NAMES:
+        pw.approve(r)
+    pw.rt.changes.forget_forge_views(pw.plan)
+    assert pw.status()["landable"] is True, pw.status()["blockers"]
+    out = pw.lander().land()
+    assert out.state == "landed", out.reason
+    assert [p for p, _, _ in pw.forges.merges] == [f"acme/{r}" for r in NAMES]
+    for r in NAMES:
+        head = pw.repos.remote_head(r)
+        assert git(pw.repos.remote(r), "rev-parse", f"{head}^1") == base[r]
+        assert git(pw.repos.remote(r), "rev-parse", f"{head}^2") == cands[r]
+    assert pw.status()["state"] == "landed"
+
+
+def test_a_head_moved_after_verification_is_never_merged(pw: PullWorld) -> None:
+    pw.draft()
+    pw.verify()
+    pw.protect(approvals=0)
+    pw.publisher().publish()
+    ld = pw.lander()
+    prep = ld.prepare()
+    assert prep.ok and prep.manifest is not None, prep.problems
+    # someone pushes to core's pull request branch after prepare
+    other = pw.root / "other-core"
+    git(pw.root, "clone", "-q", "-b", "chg", str(pw.repos.remote("core")), str(other))
+    (other / "late.txt").write_text("late\n")
+    git(other, "add", "-A")
+    git(other, "commit", "-qm", "late")
+    git(other, "push", "-q", "origin", "HEAD:chg")
+    out = ld.commit(prep.manifest)
+    assert out.state == "partially_landed", out.reason
+    assert out.reason is not None and "core: pull request #1" in out.reason
+    assert "not merged" in out.reason
+    assert [p for p, _, _ in pw.forges.merges] == ["acme/libz"]
+    assert pw.forges.of("core").prs[1].state.value == "open"
+
+
+def test_a_refused_merge_stops_partially_landed_and_revert_opens_revert_prs(
+        pw: PullWorld) -> None:
+    base = {r: pw.repos.remote_head(r) for r in NAMES}
+    pw.draft()
+    pw.verify()
+    pw.publisher().publish()
+    pw.forges.of("api").refusals[1] = "a required status check is expected"
+    out = pw.lander().land()
+    assert out.state == "partially_landed"
+    assert out.reason is not None
+    assert "api: pull request #1" in out.reason and "a required status check" in out.reason
+    assert out.left_landed == ["libz", "core"]
+    doc = pw.status()
+    assert doc["state"] == "partially_landed"
+    rv = pw.reverter()
+    plans, _ = rv.check()
+    assert [(p.repo, p.action) for p in plans] == [("api", "skip"), ("core", "revert"),
+                                                   ("libz", "revert")]
+    pw.protect(approvals=1, checks=())  # a revert is reviewed like any change
+    res = rv.revert()
+    assert res.state == "reverting", res.reason
+    assert res.reason is not None and "core: revert pull request #2" in res.reason
+    assert "needs 1 more approving review" in res.reason
+    assert pw.status()["repos"]["core"]["state"] == "reverting"
+    st = pw.rt.changes.read(pw.plan)
+    assert sorted(st.revert_pulls) == ["core", "libz"]
+    for r in ("core", "libz"):
+        f = pw.forges.of(r)
+        rp = f.prs[st.revert_pulls[r].number]
+        assert rp.head == "coord-revert/chg" and rp.base == "main"
+        assert pw.repos.remote_head(r, "coord-revert/chg") == st.revert_pulls[r].head
+    for r in ("core", "libz"):  # approved: merged in order (consumers first)
+        f = pw.forges.of(r)
+        f.get_pr(st.revert_pulls[r].number)
+        f.review(st.revert_pulls[r].number, "bob")
+    again = pw.reverter().revert()
+    assert again.state == "reverted", again.reason
+    assert [p for p, _, _ in pw.forges.merges][-2:] == ["acme/core", "acme/libz"]
+    for r in ("core", "libz"):
+        head = pw.repos.remote_head(r)
+        assert (git(pw.repos.remote(r), "rev-parse", f"{head}^{{tree}}")
+                == git(pw.repos.remote(r), "rev-parse", f"{base[r]}^{{tree}}"))
+    assert pw.status()["state"] == "reverted"
+    assert remote_log(pw, "api", 1) == ["seed"]
