@@ -143,3 +143,65 @@ def test_a_refused_merge_stops_partially_landed_and_revert_opens_revert_prs(
                 == git(pw.repos.remote(r), "rev-parse", f"{base[r]}^{{tree}}"))
     assert pw.status()["state"] == "reverted"
     assert remote_log(pw, "api", 1) == ["seed"]
+
+
+def _closed_event(pw: PullWorld, repo: str, number: int) -> bytes:
+    import json
+
+    head = pw.rt.changes.read(pw.plan).pulls[repo].head
+    return json.dumps({"action": "closed", "number": number,
+                       "pull_request": {"number": number, "state": "closed", "merged": False,
+                                        "head": {"sha": head, "ref": "chg"},
+                                        "base": {"ref": "main"}},
+                       "repository": {"full_name": f"acme/{repo}"}}).encode()
+
+
+def test_a_webhook_with_a_good_signature_updates_status_a_bad_one_changes_nothing(
+        pw: PullWorld) -> None:
+    from starlette.testclient import TestClient
+
+    from coordination.forge.webhooks import sign
+    from coordination.ui.app import create_app
+    from coordination.ui.hooks import Hooks
+
+    pw.draft()
+    pw.verify()
+    pw.publisher().publish()
+    before = pw.status()["repos"]["api"]["pr"]
+    assert before["state"] == "open"
+    pw.forges.of("api").close_pr(1)  # by hand, on the forge
+    body = _closed_event(pw, "api", 1)
+    env = {"COORD_FORGE_WEBHOOK_SECRET": "s3cret"}
+    hooks = Hooks(pw.rt, pw.catalog, env=env, factory=pw.forges)
+    client = TestClient(create_app(pw.rt, pw.catalog, hooks=hooks), base_url="http://localhost")
+    kept = pw.rt.changes.forge_views(pw.plan)
+    for headers in ({}, {"X-Hub-Signature-256": "sha256=" + "0" * 64},
+                    sign("github", body, "not the secret")):
+        res = client.post("/hooks/github", content=body,
+                          headers={"X-GitHub-Event": "pull_request", **headers})
+        assert res.status_code == 401, res.text
+        assert pw.rt.changes.forge_views(pw.plan) == kept  # nothing changed
+    res = client.post("/hooks/github", content=body,
+                      headers={"X-GitHub-Event": "pull_request", **sign("github", body, "s3cret")})
+    assert res.status_code == 200, res.text
+    assert res.json()["updated"] == {pw.plan: ["api"]}
+    calls = len(pw.forges.of("api").calls)
+    doc = pw.status()  # no polling: the webhook's view is taken
+    assert len(pw.forges.of("api").calls) == calls
+    assert doc["repos"]["api"]["pr"]["state"] == "closed"
+    assert doc["repos"]["api"]["pr"]["source"] == "webhook"
+    assert any(b["id"] == "api" and "closed by hand" in b["why"] for b in doc["blockers"])
+    assert client.post("/hooks/bitbucket", content=body).status_code == 404
+
+
+def test_the_train_lands_a_pr_change_through_its_pull_requests(pw: PullWorld) -> None:
+    from coordination.change.train import run_train
+
+    pw.draft()
+    pw.verify()
+    pw.publisher().publish()
+    pw.rt.changes.enqueue([pw.plan])
+    out = run_train(pw.rt, lambda p: (pw.cp, {}), lambda cp: "not to be called",
+                    factory=pw.forges)
+    assert [r["state"] for r in out] == ["landed"], out
+    assert [p for p, _, _ in pw.forges.merges] == [f"acme/{r}" for r in NAMES]
