@@ -60,6 +60,7 @@ class GitStubForges(StubForges):
         super().__init__()
         self.root = root
         self.merges: list[tuple[str, int, str]] = []
+        self.targets: dict = {}  # type: ignore[type-arg]
 
     def __call__(self, repo, env=None):  # type: ignore[no-untyped-def]
         from coordination.forge import spec_of
@@ -73,6 +74,9 @@ class GitStubForges(StubForges):
         return self.forges[spec.project]
 
     def of(self, repo: str) -> GitStubForge:
+        """``repo``'s forge (made now if nothing asked it yet)."""
+        if f"acme/{repo}" not in self.forges:
+            self(self.targets[repo])
         return self.forges[f"acme/{repo}"]  # type: ignore[return-value]
 
 
@@ -96,6 +100,7 @@ class PullWorld(World):
         self.catalog.write_text(with_forges(self.catalog.read_text()))
         self.cp = change_of(CatalogStore(self.catalog).load(), self.plan, root)
         self.forges = GitStubForges(root)
+        self.forges.targets = self.cp.targets
 
     def change_forges(self):  # type: ignore[no-untyped-def]
         from coordination.change.forges import ChangeForges

@@ -205,3 +205,58 @@ def test_the_train_lands_a_pr_change_through_its_pull_requests(pw: PullWorld) ->
                     factory=pw.forges)
     assert [r["state"] for r in out] == ["landed"], out
     assert [p for p, _, _ in pw.forges.merges] == [f"acme/{r}" for r in NAMES]
+
+
+def _coord(w: PullWorld | object, *args: str) -> "subprocess.CompletedProcess[str]":
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "coordination.cli.main", "--file",
+                           str(w.catalog), *args],  # type: ignore[attr-defined]
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_bad_input_exits_2_and_changes_nothing(tmp_path: Path, redis_url: str) -> None:
+    from tests.integration.change_repos import World
+
+    w = World(tmp_path, NAMES)  # no forge on any repo
+    w.draft()
+    res = _coord(w, "change", "publish", "PLAN-001")
+    assert res.returncode == 2, res.stderr
+    assert "none of its repos names a forge" in res.stderr and "add forge:" in res.stderr
+    assert w.rt.changes.read("PLAN-001").pulls == {}
+    assert git(w.repos.remote("api"), "branch", "--list", "chg") == ""
+    res = _coord(w, "change", "publish", "PLAN-001", "--pr", "api=x")
+    assert res.returncode == 2 and "expected REPO=NUMBER" in res.stderr, res.stderr
+    text = w.catalog.read_text()
+    w.catalog.write_text(text.replace("land: push", "land: pr"))  # land: pr, no forge
+    res = _coord(w, "change", "land", "PLAN-001", "--dry-run")
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert "lands by pull request (land: pr) but repos libz, core, api name no forge" in res.stderr
+    w.catalog.write_text(text.replace("path: checkouts/api",
+                                      "path: checkouts/api, forge: {kind: bitbucket, "
+                                      "project: acme/api}"))
+    res = _coord(w, "change", "publish", "PLAN-001")
+    assert res.returncode == 2 and "bitbucket" in res.stderr, res.stderr
+
+
+def test_a_pull_request_number_not_of_the_change_is_refused_and_nothing_changes(
+        pw: PullWorld) -> None:
+    from coordination.errors import UsageError
+    from coordination.forge.base import NewPullRequest
+
+    pw.draft()
+    pw.verify()
+    f = pw.forges.of("api")
+    git(pw.repos.checkout("api"), "push", "-q", "origin", "HEAD:feature-x")
+    other = f.open_pr(NewPullRequest(head="feature-x", base="main", title="someone's"))
+    with pytest.raises(UsageError, match="is not this change's: it is from 'feature-x'"):
+        pw.publisher().publish(adopt={"api": other.number})
+    with pytest.raises(UsageError, match="has no pull request #99"):
+        pw.publisher().publish(adopt={"api": 99})
+    with pytest.raises(UsageError, match="nope is not a repo of PLAN-001"):
+        pw.publisher().publish(adopt={"nope": 1})
+    assert pw.rt.changes.read(pw.plan).pulls == {}
+    for r in NAMES:
+        assert git(pw.repos.remote(r), "branch", "--list", "chg") == ""
+    assert [n for n, _ in f.calls if n == "open_pr"] == ["open_pr"]  # (the test's own)
