@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, NotRequired, TypedDict
+from typing import Any
 
 from redis import RedisError
 
@@ -58,6 +58,7 @@ from coordination.change.blockers import Blocker
 from coordination.change.forge_status import read_views
 from coordination.change.forges import ChangeForges
 from coordination.change.landing_evidence import current_candidates
+from coordination.change.manifest import Manifest, ManifestRepo, ManifestWave
 from coordination.change.model import ChangePlan
 from coordination.change.rule import judge
 from coordination.change.waves import commit_waves
@@ -86,39 +87,6 @@ LAND_COMMAND_TIMEOUT = 600.0
 #: A landing's document state when it was refused before anything landed (blockers, or a
 #: change that cannot be landed): not a change state, never stored.
 NOT_READY = "not_ready"
-
-
-class ManifestRepo(TypedDict):
-    repo: str
-    order: int
-    remote: str
-    base: str
-    base_sha: str
-    candidate: str
-    worktree: str
-    land_command: str | None
-    #: ``land: pr``: its pull request's number (what is merged)
-    pr: NotRequired[int]
-
-
-class ManifestWave(TypedDict):
-    name: str
-    repos: list[str]  # landing order
-    soak: float  # seconds waited after it landed, before the next wave starts
-
-
-class Manifest(TypedDict):
-    plan: str
-    branch: str
-    land: str
-    created: int
-    repos: list[ManifestRepo]
-    #: ``land: per-wave``: the waves, in landing order (their repos, in order, are ``repos``)
-    waves: NotRequired[list[ManifestWave]]
-    #: repos of the change with no commit on its branch (candidate = base): nothing to land
-    unchanged: NotRequired[list[str]]
-    #: ``land: pr``: how the forge merges each pull request
-    merge_method: NotRequired[str]
 
 
 @dataclass
@@ -399,7 +367,8 @@ class Lander:
             self.rt.events.emit(EventKind.change_landing, plan=plan, order=order)
         failure = self.land_in_order(m, order, st)
         if failure and m["land"] == "pr":  # no undo a forge takes unreviewed: stop there
-            return pull_landing.stop(self, m, failure)
+            state, why, merged = pull_landing.stop(self, m, failure)
+            return Landed(plan, state, why, merged, [], merged, order)
         if failure:
             self.store.end_landing(plan, CS.landing, failure)  # undo under way: resumable
             return self._undo(m, failure)

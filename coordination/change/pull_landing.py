@@ -28,24 +28,45 @@ reason and what merged (``reverted``, nothing merged, when it was the first);
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Protocol
 
 from coordination.change import git as g
 from coordination.change.blockers import short
+from coordination.change.forges import ChangeForges
+from coordination.change.manifest import Manifest, ManifestRepo
 from coordination.errors import ForgeError, HeadMoved, MergeRefused
+from coordination.forge.base import Forge, PullRequest
 from coordination.runtime.change_records import NOT_LANDED, StepRecord
+from coordination.runtime.changes import ChangeStore
+from coordination.runtime.context import Runtime
+from coordination.runtime.leases import Lease
 from coordination.status import ChangeState as CS
 from coordination.status import EventKind
-
-if TYPE_CHECKING:
-    from coordination.change.landing import Landed, Lander, Manifest, ManifestRepo
-    from coordination.forge.base import Forge, PullRequest
-    from coordination.runtime.leases import Lease
 
 log = logging.getLogger(__name__)
 
 
-def merge_one(ld: Lander, m: Manifest, e: ManifestRepo, step: StepRecord) -> str | None:
+class Steps(Protocol):
+    """What a pull request's merge is done with: the lander's leases, fenced step
+    writes and faults (:class:`coordination.change.landing.Lander`)."""
+
+    rt: Runtime
+    store: ChangeStore
+    fault: Callable[[str, str], None]
+
+    @property
+    def forges(self) -> ChangeForges: ...
+
+    def _lease(self, repo: str) -> AbstractContextManager[Lease]: ...
+
+    def _step(self, m: Manifest, lease: Lease, repo: str, rec: StepRecord) -> None: ...
+
+    def _hooks(self, repo: str) -> bool: ...
+
+
+def merge_one(ld: Steps, m: Manifest, e: ManifestRepo, step: StepRecord) -> str | None:
     """Merge ``e``'s pull request (see the module): None, or why the landing stops."""
     repo, number, cand = e["repo"], int(e.get("pr") or 0), e["candidate"]
     ref = f"{repo}: pull request #{number}"
@@ -114,7 +135,7 @@ def _unmergeable(ref: str, forge: Forge, number: int) -> str | None:
     return f"{ref} ({mg.pr.url}): the forge would not merge it now: {said or 'not mergeable'}"
 
 
-def _base_now(ld: Lander, e: ManifestRepo) -> str | None:
+def _base_now(ld: Steps, e: ManifestRepo) -> str | None:
     """The base on the remote just before the merge (what a revert puts back)."""
     try:
         return g.remote_sha(e["worktree"], e["remote"], e["base"], hooks=ld._hooks(e["repo"]))
@@ -122,7 +143,7 @@ def _base_now(ld: Lander, e: ManifestRepo) -> str | None:
         return None
 
 
-def _landed(ld: Lander, m: Manifest, lease: Lease, e: ManifestRepo, sha: str,
+def _landed(ld: Steps, m: Manifest, lease: Lease, e: ManifestRepo, sha: str,
             pre: str | None) -> None:
     ld._step(m, lease, e["repo"], StepRecord.new(state=CS.landed, landed=sha, pre=pre or None))
     ld.rt.events.emit(EventKind.repo_landed, plan=m["plan"], repo=e["repo"], sha=sha)
@@ -132,10 +153,9 @@ def _method(m: Manifest) -> str:
     return str(m.get("merge_method") or "merge")
 
 
-def stop(ld: Lander, m: Manifest, failure: str) -> Landed:
-    """A merge refused mid-way: the landing stops where it is (see the module)."""
-    from coordination.change.landing import Landed
-
+def stop(ld: Steps, m: Manifest, failure: str) -> tuple[str, str, list[str]]:
+    """A merge refused mid-way: the landing stops where it is (see the module): its
+    state, why, and the repos it merged."""
     plan = m["plan"]
     order = [e["repo"] for e in m["repos"]]
     st = ld.store.read(plan)
@@ -151,4 +171,4 @@ def stop(ld: Lander, m: Manifest, failure: str) -> Landed:
     ld.store.end_landing(plan, state, why)
     ld.rt.events.emit(EventKind.change_reverted, plan=plan, reason=why, state=state,
                       left_landed=merged)
-    return Landed(plan, state, why, merged, [], merged, order)
+    return state, why, merged

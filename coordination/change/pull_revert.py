@@ -22,24 +22,22 @@ stays ``landed`` (or ``partially_landed``) and ``change status`` shows each repo
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from coordination.change import git as g
 from coordination.change import pull_body
-from coordination.change.forges import label
+from coordination.change.forges import ChangeForges, label
+from coordination.change.landing import beating, lander
+from coordination.change.manifest import Manifest, ManifestRepo
+from coordination.change.model import ChangePlan
+from coordination.change.revert import Conflict, RepoPlan, Reverted, Reverter, undo_commit
 from coordination.errors import ForgeError, HeadMoved, MergeRefused
-from coordination.forge.base import NewPullRequest
-from coordination.runtime.change_records import REVERTING, PullRecord, StepRecord
+from coordination.forge.base import ForgeFactory, NewPullRequest
+from coordination.runtime.change_records import REVERT_PR, REVERTING, PullRecord, StepRecord
+from coordination.runtime.changes import ChangeState
+from coordination.runtime.context import Runtime
 from coordination.status import ChangeState as CS
 from coordination.status import EventKind
 
-if TYPE_CHECKING:
-    from coordination.change.landing import Manifest, ManifestRepo
-    from coordination.change.revert import RepoPlan, Reverted, Reverter
-    from coordination.runtime.changes import ChangeState
-
-#: Who a step of a revert by pull request is by (:class:`StepRecord` ``by``).
-REVERT_PR = "change revert (pull request)"
 #: The branch a repo's revert commit is pushed to.
 REVERT_BRANCH = "coord-revert/{branch}"
 
@@ -48,11 +46,36 @@ def revert_branch(branch: str) -> str:
     return REVERT_BRANCH.format(branch=branch)
 
 
+class PullReverter(Reverter):
+    """A :class:`Reverter` that reverts a change landed by pull request through revert
+    pull requests (one landed otherwise, as its manifest says, as before)."""
+
+    def check(self) -> tuple[list[RepoPlan], Manifest]:
+        st, m = self._landed()
+        if m["land"] != "pr":
+            return super().check()
+        return check(self, st, m), m
+
+    def revert(self) -> Reverted:
+        st, m = self._landed()
+        if m["land"] != "pr":
+            return super().revert()
+        self.land_mode = m["land"]
+        self.store.set_lander(m["plan"], lander("revert"))  # until it ends
+        with beating(self.rt, m["plan"]):
+            return revert(self, st, m)
+
+
+def reverter_for(rt: Runtime, cp: ChangePlan, *, concurrency: dict[str, int] | None = None,
+                 factory: ForgeFactory | None = None) -> Reverter:
+    """The reverter of ``cp``: revert pull requests for what its landing merged through
+    a forge, revert commits pushed otherwise (its manifest says which)."""
+    return PullReverter(rt, cp, concurrency=concurrency, forges=ChangeForges(cp, factory))
+
+
 def revert(rv: Reverter, st: ChangeState, m: Manifest) -> Reverted:
     """Open (then merge, when the forges allow) the revert pull requests (see the
     module)."""
-    from coordination.change.revert import Reverted
-
     plan = m["plan"]
     entries = list(reversed(m["repos"]))  # consumers first
     order = [e["repo"] for e in entries]
@@ -81,8 +104,6 @@ def revert(rv: Reverter, st: ChangeState, m: Manifest) -> Reverted:
 def _end(rv: Reverter, m: Manifest, order: list[str], why: str | None) -> Reverted:
     """Not every revert merged yet: the change stays as it is (no process reverts it
     now), ``reverting`` said with why."""
-    from coordination.change.revert import Reverted
-
     rv.store.set_lander(m["plan"], None)
     states = rv._states(m)
     pulls = rv.store.read(m["plan"]).revert_pulls
@@ -99,8 +120,6 @@ def _end(rv: Reverter, m: Manifest, order: list[str], why: str | None) -> Revert
 def _open(rv: Reverter, m: Manifest, e: ManifestRepo) -> str | None:
     """Make ``e``'s revert commit, push it to the revert branch, open its pull request;
     None, or why not."""
-    from coordination.change.revert import Conflict, undo_commit
-
     repo, wt, base = e["repo"], e["worktree"], e["base"]
     cp = rv.cp
     forge = rv.forges.of(repo)
@@ -190,8 +209,6 @@ def _merge(rv: Reverter, m: Manifest, e: ManifestRepo) -> str | None:
 
 def check(rv: Reverter, st: ChangeState, m: Manifest) -> list[RepoPlan]:
     """``--dry-run``: per repo (consumers first) what reverting by pull request would do."""
-    from coordination.change.revert import RepoPlan
-
     out: list[RepoPlan] = []
     for e in reversed(m["repos"]):
         repo, step = e["repo"], st.step(e["repo"])

@@ -25,8 +25,12 @@ from coordination.change.model import ChangePlan, change_of
 from coordination.forge.base import ForgeFactory
 from coordination.change.rule import Judgement, judge, unchecked
 from coordination.change.standing import Base, read_bases
-from coordination.change.pull_revert import REVERT_PR
-from coordination.runtime.change_records import REVERT_COMMAND, REVERTING, LanderRecord
+from coordination.runtime.change_records import (
+    REVERT_COMMAND,
+    REVERT_PR,
+    REVERTING,
+    LanderRecord,
+)
 from coordination.runtime.changes import FAILED_VERIFICATION, ChangeState
 from coordination.runtime.context import Runtime
 from coordination.processes import ended

@@ -38,13 +38,12 @@ from typing import Any
 from coordination.change import git as g
 from coordination.change.landing import (
     Lander,
-    Manifest,
-    ManifestRepo,
     beating,
     commit_tree,
     lander,
     run_change_command,
 )
+from coordination.change.manifest import Manifest, ManifestRepo
 from coordination.errors import ChangeNotReady
 from coordination.runtime.change_records import (
     NOT_LANDED,
@@ -168,10 +167,6 @@ class Reverter(Lander):
         """Per repo (revert order) what a revert would do; nothing is pushed or
         recorded (the remote's head is fetched to see whether the revert applies)."""
         st, m = self._landed()
-        if m["land"] == "pr":
-            from coordination.change import pull_revert  # (it builds on this module)
-
-            return pull_revert.check(self, st, m), m
         out: list[RepoPlan] = []
         for e in self._entries(m):
             out.append(self._check_one(m, e, st.step(e["repo"])))
@@ -237,11 +232,6 @@ class Reverter(Lander):
         plan = m["plan"]
         self.store.set_lander(plan, lander("revert"))  # until it ends: else interrupted
         with beating(self.rt, plan):
-            if m["land"] == "pr":  # revert pull requests (coordination.change.pull_revert)
-                from coordination.change import pull_revert
-
-                self.land_mode = m["land"]
-                return pull_revert.revert(self, st, m)
             return self._revert(st, m)
 
     def _revert(self, st: ChangeState, m: Manifest) -> Reverted:

@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from coordination.change.model import change_of
-from coordination.change.revert import Reverted, Reverter
+from coordination.change.pull_revert import reverter_for
+from coordination.change.revert import Reverted
 from coordination.catalog.templates import planned_for
 from coordination.cli.change_state import carried, kept
 from coordination.cli.context import Context
@@ -54,7 +55,7 @@ def revert(obj: Context, plan_id: str, dry_run: bool, as_json: bool) -> None:
     cp = change_of(catalog, plan_id, store.base_dir)
     rt = get_runtime(Path(obj.file))
     carried(obj, rt, plan_id)  # landed in the other mode: known here too
-    reverter = Reverter(rt, cp, concurrency={r.name: r.concurrency for r in catalog.repos})
+    reverter = reverter_for(rt, cp, concurrency={r.name: r.concurrency for r in catalog.repos})
     if dry_run:
         plans, _ = reverter.check()
         refused = [p for p in plans if p.action == "refuse"]

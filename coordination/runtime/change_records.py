@@ -202,6 +202,8 @@ NOT_LANDED = "not_landed"
 #: Who a step written by ``coord change revert`` says it is by (``by``): the landing's
 #: own undo's steps say none, and only this command's are landed again when it fails.
 REVERT_COMMAND = "change revert"
+#: ... and one of ``coord change revert`` by a revert pull request (``land: pr``).
+REVERT_PR = "change revert (pull request)"
 
 
 @dataclass(frozen=True)

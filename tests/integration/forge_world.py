@@ -118,9 +118,9 @@ class PullWorld(World):
         return Lander(self.rt, self.cp, forges=self.change_forges(), **kw)  # type: ignore[arg-type]
 
     def reverter(self, **kw: object):  # type: ignore[no-untyped-def]
-        from coordination.change.revert import Reverter
+        from coordination.change.pull_revert import reverter_for
 
-        return Reverter(self.rt, self.cp, forges=self.change_forges(), **kw)  # type: ignore[arg-type]
+        return reverter_for(self.rt, self.cp, factory=self.forges, **kw)  # type: ignore[arg-type]
 
     def status(self) -> dict:  # type: ignore[type-arg]
         from coordination.change.reading import status_of
