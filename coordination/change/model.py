@@ -148,9 +148,12 @@ def gate_document(gate: Gate | None) -> dict[str, Any] | None:
     """A catalog gate as a sweep spec freezes it (``GateSpec``)."""
     if gate is None:
         return None
-    return {"approvals": gate.approvals, "from": list(gate.from_),
-            "starter_may_approve": gate.starter_may_approve, "expires": gate.expires,
-            "on_expiry": gate.on_expiry}
+    doc: dict[str, Any] = {"approvals": gate.approvals, "from": list(gate.from_),
+                           "starter_may_approve": gate.starter_may_approve,
+                           "expires": gate.expires, "on_expiry": gate.on_expiry}
+    if gate.forge_reviews:  # (only when set: every other gate's spec, and binding, as before)
+        doc["forge_reviews"] = True
+    return doc
 
 
 def definition(todo: Mapping[str, Any]) -> dict[str, Any]:

@@ -104,8 +104,27 @@ def status(obj: Context, plan_id: str, show_all: bool, ask_remotes: bool,
     catalog = planned_for(store.path, plan_id)[1]
     rt = _runtime(obj)
     carried(obj, rt, plan_id)
+    counted_reviews(obj, rt, change_of(catalog, plan_id, store.base_dir))
     doc = status_document(rt, catalog, store.base_dir, plan_id, ask_remotes=ask_remotes)
     emit(as_json, doc, lambda d: show_status(d, show_all))
+
+
+def counted_reviews(obj: Context, rt: Runtime, cp: ChangePlan) -> None:
+    """A ``gate: {forge_reviews: true}`` waiting in the plan's last sweep: its pull
+    request's approvals on the verified head cast as votes (said on stderr)."""
+    if not any((cp.gate_specs.get(g) or {}).get("forge_reviews") for g in cp.gates):
+        return
+    st = rt.changes.read(cp.plan)
+    if not st.pulls:
+        return
+    from coordination.change.forge_status import read_views  # lazy: a forge's gate only
+    from coordination.change.forges import ChangeForges
+    from coordination.sweeps.forge_reviews import count_reviews
+
+    for c in count_reviews(rt, Path(obj.file), cp, read_views(rt, cp, st, ChangeForges(cp))):
+        err_console().print(f"gate {esc(c['gate'])}: {esc(c['who'])}'s approval of "
+                            f"{esc(c['pr'])} " + (f"counted ({c['status']})" if not c["error"]
+                                                  else f"does not count: {esc(c['error'])}"))
 
 
 def show_status(d: Any, show_all: bool = False) -> None:
@@ -235,6 +254,8 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
     cp, concurrency = _change(obj, plan_id)
     rt = _runtime(obj)
     carried(obj, rt, plan_id)
+    if not dry_run:
+        counted_reviews(obj, rt, cp)
     lander = Lander(rt, cp, concurrency=concurrency)
     prep = lander.prepare(dry_run=dry_run)
     own = unchecked(cp, rt.changes.read(plan_id))  # flagged (a blocker when required)

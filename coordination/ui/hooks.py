@@ -30,6 +30,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from coordination.change.forge_events import apply_event
+from coordination.change.forge_status import read_views
+from coordination.change.forges import ChangeForges
+from coordination.change.model import ChangePlan, change_of
 from coordination.errors import CoordError
 from coordination.forge.base import KINDS, ForgeFactory, Kind
 from coordination.forge.webhooks import parse_event, verify_signature
@@ -127,13 +130,30 @@ class Hooks:
             from coordination.catalog.store import CatalogStore
 
             catalog = CatalogStore(catalog_path).load()
-            return apply_event(self.rt, catalog, catalog_path.resolve().parent, event,
-                               factory=self.factory, env=self.env).document()
+            base = catalog_path.resolve().parent
+            done = apply_event(self.rt, catalog, base, event, factory=self.factory, env=self.env)
+            counted = []
+            for plan in done.updated:  # a gate that counts the pull request's approvals
+                counted += counted_reviews(self.rt, catalog_path, change_of(catalog, plan, base),
+                                           self.factory, self.env)
+            return {**done.document(), "votes": counted}
 
         try:
             return JSONResponse(await anyio.to_thread.run_sync(apply))
         except CoordError as exc:
             return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=400)
+
+
+def counted_reviews(rt: Runtime, catalog: Path, cp: ChangePlan, factory: ForgeFactory | None,
+                    env: Mapping[str, str]) -> list[dict[str, object]]:
+    """A ``forge_reviews`` gate's pull request's approvals cast as its votes."""
+    if not any((cp.gate_specs.get(g) or {}).get("forge_reviews") for g in cp.gates):
+        return []
+    from coordination.sweeps.forge_reviews import count_reviews  # lazy: a forge's gate only
+
+    st = rt.changes.read(cp.plan)
+    views = read_views(rt, cp, st, ChangeForges(cp, factory, env))
+    return [dict(c) for c in count_reviews(rt, catalog, cp, views)]
 
 
 def _unauthorized(why: str) -> JSONResponse:
