@@ -76,15 +76,15 @@ def open_forge(spec: ForgeSpec, env: Mapping[str, str] | None = None,
     if spec.kind == "github":
         from coordination.forge.github import GitHub
 
-        return GitHub(spec, env, options)  # type: ignore[no-any-return]
+        return GitHub(spec, env, options)
     if spec.kind == "gitlab":
         from coordination.forge.gitlab import GitLab
 
-        return GitLab(spec, env, options)  # type: ignore[no-any-return]
+        return GitLab(spec, env, options)
     if spec.kind == "gitea":
         from coordination.forge.gitea import Gitea
 
-        return Gitea(spec, env, options)  # type: ignore[no-any-return]
+        return Gitea(spec, env, options)
     raise ForgeConfigError(f"forge: kind {spec.kind!r} has no client here",
                            hint="the stub kind is made in code: coordination.forge.stub")
 

@@ -6,7 +6,8 @@ same way. Whether it *is* mergeable stays the forge's own verdict (each kind's
 
 from __future__ import annotations
 
-from coordination.forge.base import Blocker, Checks, CheckState, PullRequest, Reviews
+from coordination.errors import HeadMoved, MergeRefused
+from coordination.forge.base import Blocker, Checks, CheckState, Kind, PullRequest, Reviews
 
 _CHECK_WORDS = {CheckState.failure: "failed", CheckState.pending: "is still running",
                 CheckState.missing: "has not reported on this head"}
@@ -49,3 +50,21 @@ def forge_says_no(pr: PullRequest, found: tuple[Blocker, ...], forge_state: str,
     if found:
         return found
     return (Blocker("forge", f"{kind} will not merge #{pr.number} now ({forge_state})"),)
+
+
+def head_moved(where: str, number: int, expected: str, actual: str | None, kind: Kind,
+               project: str, status: int | None = None) -> HeadMoved:
+    """The error for a merge refused because the head is not the verified commit."""
+    now = actual[:12] if actual else "another commit"
+    return HeadMoved(f"{where}: its head moved to {now}, not the verified {expected[:12]}; "
+                     "nothing merged", number=number, expected=expected, actual=actual,
+                     forge=kind, project=project, status=status,
+                     hint="verify the change again on its new head")
+
+
+def not_open(where: str, pr: PullRequest, kind: Kind, project: str) -> MergeRefused:
+    """The error for a merge of a pull request that is closed or merged already (by
+    hand, or by another landing): reported, never merged over."""
+    return MergeRefused(f"{where} is {pr.state.value}: nothing to merge", number=pr.number,
+                        reason=f"the pull request is {pr.state.value}", forge=kind,
+                        project=project)
