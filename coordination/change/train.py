@@ -39,6 +39,7 @@ from coordination.change.forges import ChangeForges
 from coordination.change.landing import NOT_READY, Lander
 from coordination.change.landing_evidence import current_candidates
 from coordination.change.model import ChangePlan
+from coordination.change.publish import Publisher
 from coordination.change.reading import rejection
 from coordination.change.rule import judge
 from coordination.errors import CoordError
@@ -141,8 +142,6 @@ def _land(rt: Runtime, cp: ChangePlan, concurrency: dict[str, int],
     """Land ``cp`` (``land: pr``: its train candidates published first)."""
     forges = ChangeForges(cp, factory) if cp.land == "pr" else None
     if forges is not None:
-        from coordination.change.publish import Publisher  # (only a pr change's)
-
         out = Publisher(rt, cp, forges).publish()
         if not out.ok:
             return {"plan": cp.plan, "state": NOT_READY, "reason": "publishing failed: " + "; ".join(

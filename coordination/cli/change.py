@@ -7,6 +7,8 @@ from typing import Any, NoReturn
 
 import click
 
+from coordination.change.forge_status import read_views
+from coordination.change.forges import ChangeForges
 from coordination.change.landing import NOT_READY, Lander, Prepared
 from coordination.change.model import ChangePlan, change_of
 from coordination.change.reading import status_document, summary
@@ -20,6 +22,7 @@ from coordination.cli.render import emit, err_console, esc, json_option, print_j
 from coordination.errors import ChangeNotReady, LandingFailed
 from coordination.runtime.context import Runtime, get_runtime
 from coordination.status import CHANGE_ENDED
+from coordination.sweeps.forge_reviews import count_reviews
 from coordination.status import ChangeState as CS
 
 
@@ -117,10 +120,6 @@ def counted_reviews(obj: Context, rt: Runtime, cp: ChangePlan) -> None:
     st = rt.changes.read(cp.plan)
     if not st.pulls:
         return
-    from coordination.change.forge_status import read_views  # lazy: a forge's gate only
-    from coordination.change.forges import ChangeForges
-    from coordination.sweeps.forge_reviews import count_reviews
-
     for c in count_reviews(rt, Path(obj.file), cp, read_views(rt, cp, st, ChangeForges(cp))):
         err_console().print(f"gate {esc(c['gate'])}: {esc(c['who'])}'s approval of "
                             f"{esc(c['pr'])} " + (f"counted ({c['status']})" if not c["error"]

@@ -7,6 +7,9 @@ import click
 from coordination.cli.context import Context
 from coordination.cli.options import listen_options
 from coordination.cli.render import err_console
+from coordination.runtime.context import get_runtime
+from coordination.ui.hooks import GLOBAL, Hooks
+from coordination.ui.server import serve, url
 
 
 @click.group()
@@ -39,10 +42,6 @@ def webhook(obj: Context, port: int, address: str) -> None:
       COORD_FORGE_WEBHOOK_SECRET=s3cret coord forge webhook
       coord forge webhook --address 0.0.0.0 --port 9000
     """
-    from coordination.runtime.context import get_runtime
-    from coordination.ui.hooks import GLOBAL, Hooks  # lazy: starlette
-    from coordination.ui.server import serve, url
-
     hooks = Hooks(get_runtime(obj.file), obj.file)
     if not hooks.env.get(GLOBAL):
         err_console().print(f"[yellow]note:[/yellow] {GLOBAL} is not set: only deliveries "

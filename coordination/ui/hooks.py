@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from coordination.catalog.store import CatalogStore
 from coordination.change.forge_events import apply_event
 from coordination.change.forge_status import read_views
 from coordination.change.forges import ChangeForges
@@ -37,6 +38,7 @@ from coordination.errors import CoordError
 from coordination.forge.base import KINDS, ForgeFactory, Kind
 from coordination.forge.webhooks import parse_event, verify_signature
 from coordination.runtime.context import Runtime
+from coordination.sweeps.forge_reviews import count_reviews
 
 log = logging.getLogger("coord.ui.hooks")
 
@@ -74,8 +76,6 @@ class Hooks:
             out.append((self.env[GLOBAL], None))
         if self.catalog is None or not self.catalog.is_file():
             return out
-        from coordination.catalog.store import CatalogStore  # lazy: a delivery reads it
-
         try:
             repos = CatalogStore(self.catalog).load().repos
         except CoordError:
@@ -127,8 +127,6 @@ class Hooks:
         catalog_path = self.catalog
 
         def apply() -> dict[str, object]:
-            from coordination.catalog.store import CatalogStore
-
             catalog = CatalogStore(catalog_path).load()
             base = catalog_path.resolve().parent
             done = apply_event(self.rt, catalog, base, event, factory=self.factory, env=self.env)
@@ -149,8 +147,6 @@ def counted_reviews(rt: Runtime, catalog: Path, cp: ChangePlan, factory: ForgeFa
     """A ``forge_reviews`` gate's pull request's approvals cast as its votes."""
     if not any((cp.gate_specs.get(g) or {}).get("forge_reviews") for g in cp.gates):
         return []
-    from coordination.sweeps.forge_reviews import count_reviews  # lazy: a forge's gate only
-
     st = rt.changes.read(cp.plan)
     views = read_views(rt, cp, st, ChangeForges(cp, factory, env))
     return [dict(c) for c in count_reviews(rt, catalog, cp, views)]
