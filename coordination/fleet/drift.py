@@ -59,6 +59,7 @@ from typing import TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 from coordination.fleet.discovery import Checkout, has_local_branch, unique_names
+from coordination.fleet.forge_remote import forge_of_remote
 from coordination.fleet.manifests import ManifestProblem, Package, Requirement
 from pydantic import ValidationError
 
@@ -83,6 +84,7 @@ class NewRepo(TypedDict, total=False):
     default_branch: str
     remote: str
     url: str
+    forge: dict[str, str]
 
 
 class NewDependency(TypedDict, total=False):
@@ -255,6 +257,9 @@ def new_repo(name: str, co: Checkout, base_dir: Path) -> NewRepo:
     url = public_url(co.url)
     if url:
         repo["url"] = url
+    forge = forge_of_remote(co.url)
+    if forge:
+        repo["forge"] = forge
     return repo
 
 

@@ -7,8 +7,10 @@ APIs, behind one :class:`~coordination.forge.base.Forge` protocol.
     github.py     GitHub and GitHub Enterprise
     gitlab.py     GitLab
     gitea.py      Gitea and Forgejo
+    verdict.py    the blockers every kind names alike (missing review, check, conflict)
     stub.py       in memory, for unit tests (StubForge, StubForges)
-    webhooks.py   webhook signatures (pure functions) and events parsed into records
+    webhooks.py   webhook signatures (pure functions) and the secret's variable
+    events.py     each forge's webhook payloads parsed into base.py's event records
 
 :func:`forge_for` gives a repo's forge; a caller that needs a stand-in takes a
 :class:`~coordination.forge.base.ForgeFactory` parameter defaulting to it. Importing this
@@ -20,7 +22,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import cast
+from urllib.parse import urlsplit
 
+from coordination.catalog.forge_rules import env_name, forge_api, forge_project
 from coordination.errors import ForgeConfigError
 from coordination.forge.base import (
     API_PATH,
@@ -43,10 +47,6 @@ def spec_of(fields: ForgeFields, *, repo: str = "") -> ForgeSpec:
     """The catalog's ``forge:`` with every default filled in, checked again (a spec
     built in code has not been through the catalog): :class:`ForgeConfigError` naming
     ``repo`` otherwise."""
-    from urllib.parse import urlsplit
-
-    from coordination.catalog.models.forges import env_name, forge_api, forge_project
-
     where = f"repo {repo!r}: forge: " if repo else "forge: "
     kind = fields.kind
     if kind not in (*KINDS, "stub"):
@@ -60,7 +60,8 @@ def spec_of(fields: ForgeFields, *, repo: str = "") -> ForgeSpec:
     except ValueError as exc:
         raise ForgeConfigError(f"{where}{exc}") from None
     api = api.rstrip("/")
-    if kind in API_PATH and urlsplit(api).path in ("", "/"):
+    if fields.api and kind in API_PATH and urlsplit(api).path in ("", "/") and (
+            urlsplit(api).hostname != "api.github.com"):
         api += API_PATH[kind]  # a bare host: the kind's API path (GHE, self-hosted)
     return ForgeSpec(kind=cast("Kind", kind), project=fields.project, api=api,
                      token_env=fields.token_env or DEFAULT_TOKEN_ENV[kind],
@@ -74,14 +75,17 @@ def open_forge(spec: ForgeSpec, env: Mapping[str, str] | None = None,
     (``ForgeAuthError`` naming the variable), so building a client never fails for it."""
     env = os.environ if env is None else env
     if spec.kind == "github":
+        # lazy: one kind's client (and httpx) loads only when that kind is asked for
         from coordination.forge.github import GitHub
 
         return GitHub(spec, env, options)
     if spec.kind == "gitlab":
+        # lazy: one kind's client (and httpx) loads only when that kind is asked for
         from coordination.forge.gitlab import GitLab
 
         return GitLab(spec, env, options)
     if spec.kind == "gitea":
+        # lazy: one kind's client (and httpx) loads only when that kind is asked for
         from coordination.forge.gitea import Gitea
 
         return Gitea(spec, env, options)

@@ -15,9 +15,11 @@ answers).
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 #: The forges coord speaks to; ``stub`` only in code (tests), never in a catalog.
 Kind = Literal["github", "gitlab", "gitea", "stub"]
@@ -100,8 +102,6 @@ class ForgeSpec:
     @property
     def host(self) -> str:
         """The API's host (a rate limit and a pace key are per host)."""
-        from urllib.parse import urlsplit
-
         return urlsplit(self.api).hostname or ""
 
 
@@ -119,18 +119,12 @@ class SystemClock:
     """The real clock."""
 
     def monotonic(self) -> float:
-        import time
-
         return time.monotonic()
 
     def time(self) -> float:
-        import time
-
         return time.time()
 
     def sleep(self, seconds: float) -> None:
-        import time
-
         time.sleep(seconds)
 
 

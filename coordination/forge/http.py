@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-from coordination.catalog.models.forges import is_loopback
+from coordination.catalog.forge_rules import is_loopback
 from coordination.errors import (
     ForgeAuthError,
     ForgeConfigError,
@@ -28,7 +28,7 @@ from coordination.errors import (
     ForgeUnavailable,
 )
 from coordination.forge.base import ForgeSpec, Options
-from coordination.retry import BACKOFF_MAX
+from coordination.retry import BACKOFF_MAX, backoff_delay
 
 if TYPE_CHECKING:
     import httpx
@@ -94,7 +94,7 @@ class ForgeHTTP:
 
     def client(self) -> httpx.Client:
         if self._client is None:
-            import httpx
+            import httpx  # lazy: httpx (and its ssl) loads only when a forge is asked
 
             transport = self.options.transport
             self._client = httpx.Client(
@@ -195,7 +195,7 @@ class ForgeHTTP:
         """The response to one request: 2xx, or a status in ``allow`` (the caller reads
         it); any other becomes a ForgeError. Rate limits are waited out, 5xx and
         dropped connections retried."""
-        import httpx
+        import httpx  # lazy: httpx (and its ssl) loads only when a forge is asked
 
         if not self.token:
             raise ForgeAuthError(
@@ -257,8 +257,6 @@ class ForgeHTTP:
                 self._blocked_until = self.options.clock.monotonic() + reset + 1.0
 
     def _backoff(self, attempt: int, what: str, why: str) -> None:
-        from coordination.retry import backoff_delay
-
         delay = min(BACKOFF_MAX, backoff_delay(attempt, self.options.backoff_base))
         log.info("%s %s: %s, retry %d in %.1fs", self.name, what, why, attempt, delay)
         self.options.clock.sleep(delay)

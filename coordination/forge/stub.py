@@ -19,11 +19,13 @@ from typing import Literal
 
 from coordination.errors import (
     ForgeAuthError,
+    ForgeConfigError,
     ForgeError,
     ForgeNotFound,
     HeadMoved,
     MergeRefused,
 )
+from coordination.forge import spec_of
 from coordination.forge.base import (
     DEFAULT_TOKEN_ENV,
     Check,
@@ -303,11 +305,7 @@ class StubForges:
         return self.forges[project]
 
     def __call__(self, repo: RepoLike, env: Mapping[str, str] | None = None) -> StubForge:
-        from coordination.forge import spec_of
-
         if repo.forge is None:
-            from coordination.errors import ForgeConfigError
-
             raise ForgeConfigError(f"repo {repo.name!r} names no forge")
         spec = spec_of(repo.forge, repo=repo.name)
         forge = self.forges.setdefault(spec.project, StubForge(spec))

@@ -2,12 +2,19 @@
 ``@octokit/openapi``), answered from the shared state with GitHub's shapes and
 refusals (422 for a second pull request of one head, 405 for a merge the protection
 refuses, 409 for a merge whose ``sha`` is not the head), and GitHub's webhooks signed
-with ``X-Hub-Signature-256``."""
+with ``X-Hub-Signature-256``. Its GraphQL endpoint runs the two draft mutations with
+graphql-core against ``openapi/github.graphql`` (trimmed from
+``@octokit/graphql-schema``): a query or variables that schema refuses is an error."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from functools import cache
+from pathlib import Path
 from typing import Any
+
+import graphql
 
 from tests.forges.gitrepo import HeadMovedError, MergeConflict
 from tests.forges.server import PR, Answer, FakeForge, Project, Status
@@ -15,6 +22,13 @@ from tests.forges.validation import skeleton
 
 REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
 DOCS = "https://docs.github.com/rest"
+GRAPHQL_PATH = "/api/graphql"  # beside Enterprise's /api/v3
+
+
+@cache
+def graphql_schema() -> graphql.GraphQLSchema:
+    return graphql.build_schema(
+        (Path(__file__).parent / "openapi" / "github.graphql").read_text())
 _REVIEW_WORD = {"approved": "APPROVED", "changes_requested": "CHANGES_REQUESTED",
                 "commented": "COMMENTED"}
 
@@ -25,6 +39,38 @@ class FakeGitHub(FakeForge):
 
     def authorized(self, headers: dict[str, str]) -> bool:
         return headers.get("authorization") == f"Bearer {self.token}"
+
+    def handle(self, method: str, path: str, query: list[tuple[str, str]],
+               headers: dict[str, str], body: bytes) -> Answer:
+        if path != GRAPHQL_PATH:
+            return super().handle(method, path, query, headers, body)
+        with self.lock:
+            self.seen.append((method, path, query, headers))
+            if not self.authorized(headers):
+                return 401, {"message": "Bad credentials"}, {}
+            doc = json.loads(body)
+            result = graphql.graphql_sync(graphql_schema(), doc["query"],
+                                          root_value=self._mutations(),
+                                          variable_values=doc.get("variables"))
+            if result.errors:
+                error = f"POST {path}: graphql: " + "; ".join(e.message for e in result.errors)
+                self.errors.append(error)
+                return 500, {"message": error}, {}
+            return 200, {"data": result.data}, {}
+
+    def _mutations(self) -> dict[str, Any]:
+        def draft(to: bool) -> Any:
+            def resolve(_info: Any, input: dict[str, Any]) -> dict[str, Any]:  # noqa: A002
+                _, pid, number = str(input["pullRequestId"]).split("_")
+                p = next(x for x in self.projects.values() if x.id == int(pid))
+                pr = p.prs[int(number)]
+                pr.draft = to
+                self.pr_event(p, pr, "converted_to_draft" if to else "ready_for_review")
+                return {"pullRequest": {"id": input["pullRequestId"], "isDraft": pr.draft,
+                                        "number": pr.number}}
+            return resolve
+        return {"convertPullRequestToDraft": draft(True),
+                "markPullRequestReadyForReview": draft(False)}
 
     def sign(self, body: bytes, secret: str) -> dict[str, str]:
         return {"X-Hub-Signature-256": "sha256=" + self.hmac_hex(body, secret)}
@@ -112,7 +158,7 @@ class FakeGitHub(FakeForge):
                  and (not head or f"{owner}:{pr.head}" == head)
                  and (not query.get("base") or pr.base == query["base"])]
         return self.page([self.pr_json(p, pr, "pull-request-simple") for pr in items], query,
-                         f"/repos/{owner}/{name}/pulls")
+                         f"{self.prefix}/repos/{owner}/{name}/pulls")
 
     def create_pull(self, owner: str, name: str, body: dict[str, Any], **_: Any) -> Answer:
         p = self.project(owner, name)
@@ -198,7 +244,8 @@ class FakeGitHub(FakeForge):
                                   "pull_request": {"href": "https://fake.invalid/"}},
                           submitted_at="2026-01-01T00:00:00Z")
                  for i, (user, state, sha) in enumerate(p.reviews.get(pr.number, []))]
-        return self.page(items, query, f"/repos/{owner}/{name}/pulls/{number}/reviews")
+        return self.page(items, query,
+                         f"{self.prefix}/repos/{owner}/{name}/pulls/{number}/reviews")
 
     def list_issues(self, owner: str, name: str, query: dict[str, str], **_: Any) -> Answer:
         p = self.project(owner, name)
@@ -220,7 +267,7 @@ class FakeGitHub(FakeForge):
                               "html_url": None, "diff_url": None, "patch_url": None},
                 html_url=f"{self.origin}/{p.name}/pull/{pr.number}", comments=0,
                 author_association="MEMBER"))
-        return self.page(items, query, f"/repos/{owner}/{name}/issues")
+        return self.page(items, query, f"{self.prefix}/repos/{owner}/{name}/issues")
 
     def _labels(self, owner: str, name: str, number: str, body: dict[str, Any],
                 replace: bool) -> Answer:
@@ -292,7 +339,7 @@ class FakeGitHub(FakeForge):
     def check_runs(self, owner: str, name: str, ref: str, query: dict[str, str],
                    **_: Any) -> Answer:
         # coord's statuses are commit statuses; the fake's CI reports none as check runs.
-        return self.page([], query, f"/repos/{owner}/{name}/commits/{ref}/check-runs",
+        return self.page([], query, f"{self.prefix}/repos/{owner}/{name}/commits/{ref}/check-runs",
                          key="check_runs", wrap={"total_count": 0})
 
     def protection(self, owner: str, name: str, branch: str, **_: Any) -> Answer:

@@ -228,15 +228,17 @@ def test_a_revert_pull_request_is_opened_from_a_pushed_branch(project: FakeForge
 def test_update_label_comment_and_close(project: FakeForge, tmp_path: Path) -> None:
     push_branch(project, tmp_path, "bump")
     forge = client(project, PROJECT)
-    pr = forge.open_pr(NewPullRequest("bump", "main", "Bump", draft=project.kind != "github"))
-    assert pr.draft is (project.kind != "github")
+    pr = forge.open_pr(NewPullRequest("bump", "main", "Bump", draft=True))
+    assert pr.draft
     updated = forge.update_pr(pr.number, title="Bump libcore to 2.0", body="new body",
                               labels=[LABEL, "deps"])
     assert (updated.title, updated.body, set(updated.labels)) == (
         "Bump libcore to 2.0", "new body", {LABEL, "deps"})
-    if project.kind != "github":  # GitHub's draft flips through GraphQL (not faked here)
-        assert forge.update_pr(pr.number, draft=False).draft is False
-        assert forge.get_pr(pr.number).title == "Bump libcore to 2.0"
+    # GitHub flips it through GraphQL, GitLab and Gitea through the title's prefix.
+    assert forge.update_pr(pr.number, draft=False).draft is False
+    assert forge.get_pr(pr.number).title == "Bump libcore to 2.0"
+    assert forge.update_pr(pr.number, draft=True).draft is True
+    assert forge.update_pr(pr.number, draft=False).draft is False
     forge.add_labels(pr.number, ["late"])
     assert "late" in forge.get_pr(pr.number).labels and LABEL in forge.get_pr(pr.number).labels
     forge.comment(pr.number, "coord: verified on this head")
@@ -273,7 +275,7 @@ class Receiver(QuietHandler):
 
 
 @pytest.fixture
-def receiver() -> Iterator[type[Receiver]]:
+def hook_receiver() -> Iterator[type[Receiver]]:
     handler = type("Got", (Receiver,), {"got": []})
     server = serve(handler)
     handler.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"  # type: ignore[attr-defined]
@@ -282,8 +284,9 @@ def receiver() -> Iterator[type[Receiver]]:
 
 
 def test_webhooks_are_signed_and_parse_into_events(project: FakeForge, tmp_path: Path,
-                                                   receiver: type[Receiver]) -> None:
+                                                   hook_receiver: type[Receiver]) -> None:
     secret = "s3cret-hook"
+    receiver = hook_receiver
     project.add_webhook(receiver.url, secret)  # type: ignore[attr-defined]
     project.protect(PROJECT)
     head = push_branch(project, tmp_path, "bump")
@@ -315,3 +318,23 @@ def test_webhooks_are_signed_and_parse_into_events(project: FakeForge, tmp_path:
             and "token" not in k.lower()}
     assert not verify_signature(kind, bare, body, secret)  # type: ignore[arg-type]
     assert json.loads(body)  # the body itself is JSON
+
+
+def test_a_pull_request_merged_or_closed_by_hand_is_seen_not_merged_over(
+        project: FakeForge, tmp_path: Path) -> None:
+    first = push_branch(project, tmp_path, "one", "one.txt")
+    push_branch(project, tmp_path, "two", "two.txt")
+    forge = client(project, PROJECT)
+    a = forge.open_pr(NewPullRequest("one", "main", "One"))
+    b = forge.open_pr(NewPullRequest("two", "main", "Two"))
+    project.merge_by_hand(PROJECT, a.number)
+    project.close_by_hand(PROJECT, b.number)
+    assert forge.get_pr(a.number).state is PRState.merged
+    assert forge.get_pr(b.number).state is PRState.closed
+    base = project.projects[PROJECT].repo.head("main")
+    for number, word in ((a.number, "merged"), (b.number, "closed")):
+        with pytest.raises(MergeRefused, match=f"is {word}") as caught:
+            forge.merge(number, sha=first)
+        assert caught.value.reason == f"the pull request is {word}"
+        assert not forge.mergeability(number).mergeable
+    assert project.projects[PROJECT].repo.head("main") == base

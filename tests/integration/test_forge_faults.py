@@ -172,3 +172,35 @@ def test_a_next_page_on_another_host_is_not_followed(opened: tuple[FakeForge, in
               headers={"Link": '<https://evil.invalid/steal?page=2>; rel="next"'})
     with pytest.raises(ForgeError, match="evil.invalid"):
         forge.list_prs()
+
+
+def test_the_fakes_refuse_what_the_description_does_not_allow(
+        opened: tuple[FakeForge, int]) -> None:
+    """The fakes' check is not vacuous: a request outside the forge's description, and a
+    response of the fake's that is not the described one, are both answered 500 and
+    recorded (the fixture fails the test on any; cleared here once seen)."""
+    import httpx
+
+    fake, number = opened
+    auth = {"github": {"Authorization": f"Bearer {fake.token}"},
+            "gitlab": {"Authorization": f"Bearer {fake.token}"},
+            "gitea": {"Authorization": f"token {fake.token}"}}[fake.kind]
+    merge = {"github": ("PUT", f"/repos/{PROJECT}/pulls/{number}/merge"),
+             "gitlab": ("PUT", f"/projects/acme%2Flib/merge_requests/{number}/merge"),
+             "gitea": ("POST", f"/repos/{PROJECT}/pulls/{number}/merge")}[fake.kind]
+    bad = {"github": {"merge_method": "octopus"}, "gitlab": {"squash": "yes please"},
+           "gitea": {"Do": "octopus"}}[fake.kind]
+    r = httpx.request(merge[0], fake.api + merge[1], json=bad, headers=auth)
+    assert r.status_code == 500 and len(fake.errors) == 1 and "request" in fake.errors[0]
+    assert fake.projects[PROJECT].prs[number].state == "open"
+    fake.errors.clear()
+
+    get_pr = {"github": f"/repos/{PROJECT}/pulls/{number}",
+              "gitlab": f"/projects/acme%2Flib/merge_requests/{number}",
+              "gitea": f"/repos/{PROJECT}/pulls/{number}"}[fake.kind]
+    real = fake.projects[PROJECT].prs[number].title
+    fake.projects[PROJECT].prs[number].title = 12345  # type: ignore[assignment]
+    r = httpx.get(fake.api + get_pr, headers=auth)
+    fake.projects[PROJECT].prs[number].title = real
+    assert r.status_code == 500 and len(fake.errors) == 1 and "response" in fake.errors[0]
+    fake.errors.clear()
