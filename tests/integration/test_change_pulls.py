@@ -260,3 +260,15 @@ def test_a_pull_request_number_not_of_the_change_is_refused_and_nothing_changes(
     for r in NAMES:
         assert git(pw.repos.remote(r), "branch", "--list", "chg") == ""
     assert [n for n, _ in f.calls if n == "open_pr"] == ["open_pr"]  # (the test's own)
+
+
+def test_a_change_branch_named_as_a_base_is_never_pushed(tmp_path: Path, redis_url: str) -> None:
+    from coordination.errors import UsageError
+
+    pw = PullWorld(tmp_path, ["libz", "core"], branch="main")  # the change's branch: main
+    before = {r: pw.repos.remote_head(r) for r in ("libz", "core")}
+    with pytest.raises(UsageError, match="the change branch 'main' is its base"):
+        pw.publisher().publish()
+    assert {r: pw.repos.remote_head(r) for r in ("libz", "core")} == before
+    assert pw.repos.pushes() == []
+    assert all(not f.calls for f in pw.forges.forges.values())
