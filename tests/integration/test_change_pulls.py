@@ -192,6 +192,15 @@ def test_a_webhook_with_a_good_signature_updates_status_a_bad_one_changes_nothin
     assert doc["repos"]["api"]["pr"]["source"] == "webhook"
     assert any(b["id"] == "api" and "closed by hand" in b["why"] for b in doc["blockers"])
     assert client.post("/hooks/bitbucket", content=body).status_code == 404
+    # the web view's and MCP's document are the same (what the webhook left, read again)
+    page = client.get(f"/api/changes/{pw.plan}").json()
+    assert page["repos"]["api"]["pr"]["state"] == "closed"
+    from coordination.mcp_server.operations import Operations
+
+    got = Operations(pw.catalog).change_status(pw.plan)
+    assert got["repos"]["api"]["pr"]["state"] == "closed"  # type: ignore[index,call-overload]
+    with pytest.raises(Exception, match="api"):  # an agent scoped to other repos: refused
+        Operations(pw.catalog, repos=["nope"]).change_status(pw.plan)
 
 
 def test_the_train_lands_a_pr_change_through_its_pull_requests(pw: PullWorld) -> None:
