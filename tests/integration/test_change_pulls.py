@@ -281,3 +281,58 @@ def test_a_change_branch_named_as_a_base_is_never_pushed(tmp_path: Path, redis_u
     assert {r: pw.repos.remote_head(r) for r in ("libz", "core")} == before
     assert pw.repos.pushes() == []
     assert all(not f.calls for f in pw.forges.forges.values())
+
+
+def test_a_pull_request_merged_by_hand_is_noticed_and_never_merged_again(pw: PullWorld) -> None:
+    pw.draft()
+    pw.verify()
+    pw.publisher().publish()
+    doc = pw.status()
+    calls = sum(len(f.calls) for f in pw.forges.forges.values())
+    pw.status()  # within the poll interval: what was read is taken, nothing asked
+    assert sum(len(f.calls) for f in pw.forges.forges.values()) == calls
+    assert all(r["pr"]["cached"] is False for r in doc["repos"].values())
+    pw.forges.of("core").merge_by_hand(1)  # someone merged core's by hand
+    pw.rt.changes.forget_forge_views(pw.plan)
+    doc = pw.status()
+    assert doc["repos"]["core"]["pr"]["state"] == "merged"
+    said = [b["why"] for b in doc["blockers"] if b["id"] == "core"]
+    assert any("was merged by hand" in w for w in said), said
+    prep = pw.lander().prepare(dry_run=True)
+    assert not prep.ok and any("merged by hand" in p for p in prep.problems), prep.problems
+    assert pw.forges.merges == [("acme/core", 1, "merge")]  # the hand's merge, no other
+    again = pw.publisher().publish()
+    core = next(r for r in again.repos if r.repo == "core")
+    assert core.action == "refused" and "was merged by hand" in str(core.why)
+
+
+def test_a_check_event_updates_the_pull_requests_checks(pw: PullWorld) -> None:
+    import json
+
+    from coordination.catalog.store import CatalogStore
+    from coordination.change.forge_events import apply_event
+    from coordination.errors import ForgeUnavailable
+    from coordination.forge.webhooks import parse_event
+
+    pw.draft()
+    pw.verify()
+    pw.publisher().publish()
+    head = pw.rt.changes.read(pw.plan).pulls["api"].head
+    body = json.dumps({"sha": head, "context": "ci/test", "state": "failure",
+                       "repository": {"full_name": "acme/api"}}).encode()
+    event = parse_event("github", {"X-GitHub-Event": "status"}, body)
+    assert event is not None
+    # the forge does not answer the read after the event: the event's own word is kept
+    pw.forges.of("api").fail_next["mergeability"] = ForgeUnavailable("down")
+    done = apply_event(pw.rt, CatalogStore(pw.catalog).load(), pw.root, event,
+                       factory=pw.forges)
+    assert done.updated == {pw.plan: ["api"]}
+    view = pw.rt.changes.forge_views(pw.plan)["api"]
+    assert view.source == "webhook"
+    assert {"name": "ci/test", "state": "failure", "required": False,
+            "url": None} in view.document["checks"]["each"]
+    other = parse_event("github", {"X-GitHub-Event": "status"}, body.replace(
+        head.encode(), b"0" * 40))  # a check of no pull request of the change
+    assert other is not None
+    assert apply_event(pw.rt, CatalogStore(pw.catalog).load(), pw.root, other,
+                       factory=pw.forges).updated == {}
