@@ -40,6 +40,7 @@ from coordination.forge.base import CommitStatus, NewPullRequest, PullRequest, S
 from coordination.runtime.change_records import PullRecord
 from coordination.runtime.changes import ChangeState
 from coordination.runtime.context import Runtime
+from coordination.status import ChangeState as CS
 
 
 @dataclass
@@ -47,7 +48,8 @@ class PublishedRepo:
     """What publishing did to one repo (or, ``--dry-run``, would do)."""
 
     repo: str
-    #: opened | updated | up_to_date | unchanged (no commit: no pull request) | refused;
+    #: opened | updated | up_to_date | unchanged (no commit: no pull request) | landed
+    #: (merged by the change's landing) | refused;
     #: --dry-run: would_open | would_update
     action: str
     number: int | None = None
@@ -148,6 +150,11 @@ class Publisher:
         if cand == rec.base_sha:
             return PublishedRepo(repo, "unchanged", head=cand,
                                  why="no commit on the branch: nothing to merge"), None
+        if st.step(repo).state in (CS.landed, CS.landing):  # merged by coord: nothing to do
+            pull = st.pulls.get(repo)
+            return PublishedRepo(repo, "landed", pull.number if pull else None,
+                                 pull.url if pull else None, cand,
+                                 why=f"its landing merged it ({st.step(repo).state})"), None
         untrusted = g.untrusted_git(repo, t.checkout, t.checkout, rec.worktree,
                                     remote=t.remote, url=t.url, trusted=t.land_hooks)
         if untrusted:

@@ -79,7 +79,7 @@ def publish(obj: Context, plan_id: str, dry_run: bool, draft: bool | None,
 
 
 _VERBS = {"opened": "opened", "updated": "updated", "up_to_date": "up to date",
-          "unchanged": "unchanged", "refused": "refused", "would_open": "would open",
+          "unchanged": "unchanged", "landed": "landed", "refused": "refused", "would_open": "would open",
           "would_update": "would update"}
 
 

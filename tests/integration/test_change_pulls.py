@@ -74,6 +74,8 @@ def test_land_merges_in_order_only_when_mergeable(pw: PullWorld) -> None:
         assert git(pw.repos.remote(r), "rev-parse", f"{head}^1") == base[r]
         assert git(pw.repos.remote(r), "rev-parse", f"{head}^2") == cands[r]
     assert pw.status()["state"] == "landed"
+    after = pw.publisher().publish()  # after the landing: nothing to publish, nothing refused
+    assert after.ok and [r.action for r in after.repos] == ["landed"] * 3
 
 
 def test_a_head_moved_after_verification_is_never_merged(pw: PullWorld) -> None:
