@@ -35,7 +35,7 @@ from coordination.change.forges import ChangeForges, label
 from coordination.change.landing_evidence import current_candidates
 from coordination.change.model import ChangePlan, Target
 from coordination.change.rule import judge
-from coordination.errors import ForgeError, ForgeNotFound, UsageError
+from coordination.errors import ForgeAuthError, ForgeError, ForgeNotFound, UsageError
 from coordination.forge.base import CommitStatus, NewPullRequest, PullRequest, StatusState
 from coordination.runtime.change_records import PullRecord
 from coordination.runtime.changes import ChangeState
@@ -163,6 +163,8 @@ class Publisher:
         pull = st.pulls.get(repo)
         try:
             pr = adopted or self._existing(repo, pull)
+        except ForgeAuthError:
+            raise  # no token, or refused: said naming its variable (exit 2), nothing pushed
         except ForgeError as exc:
             return PublishedRepo(repo, "refused", head=cand, why=f"{repo}: {exc.message}"), None
         if pr is not None and not pr.is_open:

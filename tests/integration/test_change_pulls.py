@@ -219,12 +219,15 @@ def test_the_train_lands_a_pr_change_through_its_pull_requests(pw: PullWorld) ->
 
 
 def _coord(w: PullWorld | object, *args: str) -> "subprocess.CompletedProcess[str]":
+    import os
     import subprocess
     import sys
 
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GITHUB_TOKEN", "GITLAB_TOKEN", "GITEA_TOKEN")}
     return subprocess.run([sys.executable, "-m", "coordination.cli.main", "--file",
                            str(w.catalog), *args],  # type: ignore[attr-defined]
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=120, env=env)
 
 
 def test_bad_input_exits_2_and_changes_nothing(tmp_path: Path, redis_url: str) -> None:
@@ -357,3 +360,15 @@ def test_a_push_event_reaches_the_push_hook_point_and_changes_nothing(
                                     factory=pw.forges)
     assert got == [event] and done.updated == {}
     assert pw.rt.changes.forge_views(pw.plan) == {}
+
+
+def test_a_missing_token_is_named_and_nothing_is_pushed(tmp_path: Path, redis_url: str) -> None:
+    pw = PullWorld(tmp_path, ["libz", "core"])
+    pw.draft()
+    pw.verify()
+    res = _coord(pw, "change", "publish", "PLAN-001")  # GITHUB_TOKEN unset: the real client
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert "GITHUB_TOKEN" in res.stderr and "Traceback" not in res.stderr
+    for r in ("libz", "core"):
+        assert git(pw.repos.remote(r), "branch", "--list", "chg") == ""
+    assert pw.rt.changes.read(pw.plan).pulls == {}
