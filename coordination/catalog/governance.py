@@ -107,8 +107,6 @@ class Gate(GovernanceModel):
         data = handler(self)
         if isinstance(data, dict) and "from_" in data:
             data["from"] = data.pop("from_")
-        if isinstance(data, dict) and data.get("forge_reviews") is False:
-            del data["forge_reviews"]  # (said only when set: every other gate as before)
         return data
 
     @model_validator(mode="after")
