@@ -310,6 +310,12 @@ class Keys:
         (renewed while it runs; gone: it died, wherever it ran: ``runtime/changes.py``)."""
         return f"{self.namespace}:change-lander:{{{plan}}}"
 
+    def change_forge(self, plan: str) -> str:
+        """Hash: repo -> what its pull request's forge said last (state, reviews, checks,
+        mergeability) and when: read by ``change status`` within a minimum interval, kept
+        fresh by forge webhooks (``runtime/changes.py``; a cache: losing it costs a read)."""
+        return f"{self.namespace}:change-forge:{{{plan}}}"
+
     @property
     def change_train(self) -> str:
         """Sorted set: the merge train, plan ids scored by when they were queued (the

@@ -96,6 +96,10 @@ class Gate(GovernanceModel):
     """How long the gate waits for a decision (seconds, or 30m, 2h...); unset: no limit."""
     on_expiry: Literal["cancel", "rollback"] = "cancel"
     """What an expired gate does to its sweep: cancel it, or roll it back."""
+    forge_reviews: bool = False
+    """In a change (land: pr): the approving reviews of the pull request of the gate's repo,
+    given on the head coord verified, count as its approvals (each a vote of the reviewer,
+    sealed as any vote; from: names forge logins)."""
 
     @model_serializer(mode="wrap")
     def _as_written(self, handler: SerializerFunctionWrapHandler) -> Any:

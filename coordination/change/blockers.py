@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-BlockerKind = Literal["verify", "gate", "repo", "run", "train", "evidence", "state"]
+#: ``forge``: what a repo's forge says of its pull request (``land: pr``)
+BlockerKind = Literal["verify", "gate", "repo", "run", "train", "evidence", "state", "forge"]
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,11 @@ however often it is made: fixed identity and date), so nothing lands twice.
 
 **Per wave** (``land: per-wave``): the manifest records the waves; commit lands
 them one at a time, soaking between (:mod:`coordination.change.waves`).
+
+**By pull request** (``land: pr``): prepare judges the rule with each repo's pull
+request as its forge says it now; commit merges them through the forge, pinned to
+the candidates, and a refused merge stops the landing there, no undo
+(:mod:`coordination.change.pull_landing`).
 """
 
 from __future__ import annotations
@@ -43,14 +48,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, NotRequired, TypedDict
+from typing import Any
 
 from redis import RedisError
 
 from coordination.change import git as g
-from coordination.change import standing, worktrees
+from coordination.change import pull_landing, standing, worktrees
 from coordination.change.blockers import Blocker
+from coordination.change.forge_status import read_views
+from coordination.change.forges import ChangeForges
 from coordination.change.landing_evidence import current_candidates
+from coordination.change.manifest import Manifest, ManifestRepo, ManifestWave
 from coordination.change.model import ChangePlan
 from coordination.change.rule import judge
 from coordination.change.waves import commit_waves
@@ -80,35 +88,6 @@ LAND_COMMAND_TIMEOUT = 600.0
 #: A landing's document state when it was refused before anything landed (blockers, or a
 #: change that cannot be landed): not a change state, never stored.
 NOT_READY = "not_ready"
-
-
-class ManifestRepo(TypedDict):
-    repo: str
-    order: int
-    remote: str
-    base: str
-    base_sha: str
-    candidate: str
-    worktree: str
-    land_command: str | None
-
-
-class ManifestWave(TypedDict):
-    name: str
-    repos: list[str]  # landing order
-    soak: float  # seconds waited after it landed, before the next wave starts
-
-
-class Manifest(TypedDict):
-    plan: str
-    branch: str
-    land: str
-    created: int
-    repos: list[ManifestRepo]
-    #: ``land: per-wave``: the waves, in landing order (their repos, in order, are ``repos``)
-    waves: NotRequired[list[ManifestWave]]
-    #: repos of the change with no commit on its branch (candidate = base): nothing to land
-    unchanged: NotRequired[list[str]]
 
 
 @dataclass
@@ -189,7 +168,8 @@ class Lander:
     resumes a landing the manifest says is under way."""
 
     def __init__(self, rt: Runtime, cp: ChangePlan, *, concurrency: dict[str, int] | None = None,
-                 fault: Fault = _no_fault, lease_wait: float | None = None) -> None:
+                 fault: Fault = _no_fault, lease_wait: float | None = None,
+                 forges: ChangeForges | None = None) -> None:
         self.rt = rt
         self.cp = cp
         self.store: ChangeStore = rt.changes
@@ -199,6 +179,14 @@ class Lander:
         self.land_mode = cp.land  # the manifest's, once committing
         #: what the user is told beside the outcome (git had no identity: coord's used)
         self.notes: list[str] = []
+        self._forges = forges
+
+    @property
+    def forges(self) -> ChangeForges:
+        """The forges of the change's repos (``land: pr``), made on first use."""
+        if self._forges is None:
+            self._forges = ChangeForges(self.cp)
+        return self._forges
 
     # -- prepare ---------------------------------------------------------------
     def prepare(self, *, dry_run: bool = False) -> Prepared:
@@ -224,7 +212,11 @@ class Lander:
         now = current_candidates(cp, st)
         now.update({r: rec.candidate for r, rec in recs.items()})
         told = {b.id for b in blockers}
-        blockers += [b for b in judge(self.rt, cp, st, now).blockers
+        pulls = None
+        if cp.land == "pr":  # each pull request as its forge says it now (never cached)
+            self.forges.require()
+            pulls = read_views(self.rt, cp, st, self.forges, fresh=True, source="land")
+        blockers += [b for b in judge(self.rt, cp, st, now, pulls=pulls).blockers
                      if not (b.kind == "repo" and b.id in told)]
         # A repo whose branch has no commit (a template's run changed nothing there: the
         # fleet's migration was done already) has nothing to land: left out, said.
@@ -243,6 +235,10 @@ class Lander:
                                                 worktree=recs[r].worktree,
                                                 land_command=t.land_command)
                                    for i, (r, t) in enumerate((r, cp.targets[r]) for r in kept)])
+        if cp.land == "pr":
+            manifest["merge_method"] = cp.merge_method
+            for e in manifest["repos"]:
+                e["pr"] = st.pulls[e["repo"]].number  # (the rule said each has one)
         if cp.waves:
             manifest["waves"] = [ManifestWave(name=w.name, soak=w.soak,
                                               repos=[r for r in w.repos if r not in unchanged])
@@ -341,10 +337,6 @@ class Lander:
     def land(self) -> Landed:
         """Prepare (or find the landing under way) and commit; refuses (ChangeNotReady)
         what is not ready."""
-        if self.cp.land == "pr":  # forge-land (#60) replaces this with the forge's merges
-            raise ChangeNotReady(f"{self.cp.plan}: land: pr merges each repo's pull request "
-                                 "through its forge, which this build of coord cannot do yet; "
-                                 "nothing was pushed")
         prep = self.prepare()
         if not prep.ok or prep.manifest is None:
             raise ChangeNotReady(f"{self.cp.plan} is not ready to land:\n  "
@@ -377,6 +369,9 @@ class Lander:
         if not any(s.state for s in st.steps.values()):
             self.rt.events.emit(EventKind.change_landing, plan=plan, order=order)
         failure = self.land_in_order(m, order, st)
+        if failure and m["land"] == "pr":  # no undo a forge takes unreviewed: stop there
+            state, why, merged = pull_landing.stop(self, m, failure)
+            return Landed(plan, state, why, merged, [], merged, order)
         if failure:
             self.store.end_landing(plan, CS.landing, failure)  # undo under way: resumable
             return self._undo(m, failure)
@@ -403,6 +398,8 @@ class Lander:
         return self._revert_all(m, [e for e in m["repos"] if e["repo"] in repos], reason)
 
     def _land_one(self, m: Manifest, e: ManifestRepo, step: StepRecord) -> str | None:
+        if m["land"] == "pr":
+            return pull_landing.merge_one(self, m, e, step)
         repo, wt, remote, base = e["repo"], e["worktree"], e["remote"], e["base"]
         hooks = self._hooks(repo)
         with self._lease(repo) as lease:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coordination.change import git as g
 from coordination.change import standing
@@ -27,6 +27,9 @@ from coordination.trust import evidence, signing
 from coordination.trust.evidence import EvidenceKind
 from coordination.trust.approvers import START_FIELDS
 from coordination.trust.signing import Policy
+
+if TYPE_CHECKING:
+    from coordination.change.forge_status import PullView
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,10 @@ class Evidence:
     spec: FrozenSpec | None = None  # its last run's frozen spec (signature checked)
     unreadable: str | None = None  # why that spec cannot be read
     last: dict[str, Checkpoint] = field(default_factory=dict)  # its todos' checkpoints
+    #: ``land: pr``: each repo's pull request as its forge says it (None: not read, and
+    #: the forge is not judged: a change that lands otherwise, or a caller judging only
+    #: its verification)
+    pulls: Mapping[str, PullView] | None = None
 
     @property
     def run(self) -> int:
@@ -127,13 +134,15 @@ def current_candidates(cp: ChangePlan, st: ChangeState) -> dict[str, str | None]
 
 
 def gather(rt: Runtime, cp: ChangePlan, st: ChangeState, now: dict[str, str | None],
-           bases: Mapping[str, standing.Base] | None, remotes: bool) -> Evidence:
+           bases: Mapping[str, standing.Base] | None, remotes: bool,
+           pulls: Mapping[str, PullView] | None = None) -> Evidence:
     """The evidence the landing rule judges ``cp`` on, with ``now`` its candidate set."""
     policy = evidence.policy_of(rt.settings)
     pointer, refused = trusted_pointer(cp, st, policy)
     complete = all(now.values()) and bool(now)
     ev = Evidence(rt, cp, st, now, bases, remotes, policy, pointer, refused, pointer.sweep,
                   {r: s for r, s in now.items() if s} if complete else None)
+    ev.pulls = pulls
     if ev.sweep:
         _read_sweep(ev, ev.sweep)
     return ev

@@ -7,6 +7,10 @@ else the repo's ``default_branch``, else ``main``; its remote the change's
 catalog's dependencies (``consumer`` / ``provider``) among them order them,
 ties by name.
 
+``land: pr`` lands each repo by merging its pull request through the repo's
+``forge:`` (``coord change publish`` opens them), providers first, each pinned to the
+head coord verified (:mod:`coordination.change.pull_landing`).
+
 ``land: per-wave`` lands the plan's ``waves:`` one after the other: each repo is in
 the first wave that names it (``repos:``) or one of its tags (``tags:``); every
 repo must be in a wave, and no repo may wait for a provider of a later wave (it
@@ -27,6 +31,7 @@ from coordination.planner.landing import ChangeWave, change_spec, landing, landi
 if TYPE_CHECKING:
     from coordination.catalog.governance import Gate
     from coordination.catalog.models import Catalog
+    from coordination.forge.base import ForgeFields
 
 __all__ = ["ChangePlan", "ChangeWave", "Target", "TodoChange", "change_of", "definition",
            "env_name", "gate_document", "landing_order"]
@@ -68,13 +73,21 @@ class Target:
     #: where the catalog says the repo is (``url:``): the only URL coord fetches it from
     #: and lands it on (:func:`coordination.change.git.remote_refusal`); None: unchecked
     url: str | None = None
+    #: the repo's ``forge:`` as the catalog says it (None: none): where its pull request
+    #: is opened and merged (``land: pr``, ``coord change publish``)
+    forge: ForgeFields | None = None
+
+    @property
+    def name(self) -> str:
+        """(what :func:`coordination.forge.forge_for` reads of a repo: its name, ``forge``)"""
+        return self.repo
 
 
 @dataclass(frozen=True)
 class ChangePlan:
     plan: str
     branch: str
-    land: str  # "push" | "command" | "per-wave"
+    land: str  # "push" | "command" | "per-wave" | "pr"
     #: repo -> target, in landing order (providers first)
     targets: dict[str, Target] = field(default_factory=dict)
     verify_todos: tuple[str, ...] = ()
@@ -100,6 +113,14 @@ class ChangePlan:
     #: ``change: {require_own_verify: true}``: a repo no verify todo of its own checks
     #: blocks the landing (else it is flagged: :func:`coordination.change.rule.unchecked`)
     require_own_verify: bool = False
+    #: ``land: pr``: how each pull request is merged, and whether publish opens drafts
+    merge_method: str = "merge"
+    draft: bool = False
+    #: the plan's title (what a pull request's title and body say the change is)
+    title: str = ""
+    #: repo -> its providers among the change's repos (the catalog's dependencies): a
+    #: pull request's ``Depends-On:`` lines
+    providers: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def order(self) -> list[str]:
@@ -127,9 +148,12 @@ def gate_document(gate: Gate | None) -> dict[str, Any] | None:
     """A catalog gate as a sweep spec freezes it (``GateSpec``)."""
     if gate is None:
         return None
-    return {"approvals": gate.approvals, "from": list(gate.from_),
-            "starter_may_approve": gate.starter_may_approve, "expires": gate.expires,
-            "on_expiry": gate.on_expiry}
+    doc: dict[str, Any] = {"approvals": gate.approvals, "from": list(gate.from_),
+                           "starter_may_approve": gate.starter_may_approve,
+                           "expires": gate.expires, "on_expiry": gate.on_expiry}
+    if gate.forge_reviews:  # (only when set: every other gate's spec, and binding, as before)
+        doc["forge_reviews"] = True
+    return doc
 
 
 def definition(todo: Mapping[str, Any]) -> dict[str, Any]:
@@ -175,8 +199,10 @@ def change_of(catalog: Catalog, plan_id: str, base_dir: Path) -> ChangePlan:
             remote=ch.remote or repo.remote or DEFAULT_REMOTE,
             land_command=repo.land_command,
             revert_command=repo.revert_command, land_hooks=repo.land_hooks,
-            prepare=repo.prepare, url=repo.url,
+            prepare=repo.prepare, url=repo.url, forge=repo.forge,
         )
+    plan = catalog.plan(plan_id)
+    deps = catalog.coordination.dependencies
     in_plan = {t.id for t in todos}
     preds: dict[str, set[str]] = {t.id: {b for b in t.blocked_by if b in in_plan}
                                   for t in todos}
@@ -202,4 +228,10 @@ def change_of(catalog: Catalog, plan_id: str, base_dir: Path) -> ChangePlan:
                           "retries": t.retries, "resources": t.resources}) for t in todos},
                       preds={t: tuple(sorted(p)) for t, p in preds.items()},
                       base_dir=str(base_dir),
-                      require_own_verify=ch.require_own_verify)
+                      require_own_verify=ch.require_own_verify,
+                      merge_method=ch.merge_method, draft=ch.draft,
+                      title=plan.title if plan is not None else "",
+                      providers={r: tuple(sorted({d.provider for d in deps
+                                                  if d.consumer == r and d.provider in targets
+                                                  and d.provider != r}))
+                                 for r in targets})

@@ -6,7 +6,10 @@ For hundreds of repos, :func:`summary` gives the human view's shape: the count o
 repos in each state, then only those that need attention (:func:`needs_attention`).
 
 :func:`status_document` is the one reading the CLI (``change status --json``), the
-web view and MCP call.
+web view and MCP call. A repo with a pull request (``coord change publish``) shows it as
+its forge says it (number, URL, state, reviews, required checks, mergeability: read
+with the forge's rate limit in mind, :mod:`coordination.change.forge_status`); with
+``land: pr`` the forge's word is part of the landing rule's.
 """
 
 from __future__ import annotations
@@ -16,10 +19,18 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from coordination.catalog.models import Catalog
+from coordination.change.forge_status import PullView, read_views
+from coordination.change.forges import ChangeForges
 from coordination.change.model import ChangePlan, change_of
+from coordination.forge.base import ForgeFactory
 from coordination.change.rule import Judgement, judge, unchecked
 from coordination.change.standing import Base, read_bases
-from coordination.runtime.change_records import REVERT_COMMAND, REVERTING, LanderRecord
+from coordination.runtime.change_records import (
+    REVERT_COMMAND,
+    REVERT_PR,
+    REVERTING,
+    LanderRecord,
+)
 from coordination.runtime.changes import FAILED_VERIFICATION, ChangeState
 from coordination.runtime.context import Runtime
 from coordination.runtime.freeze import iso
@@ -46,6 +57,11 @@ class RepoDocument(TypedDict):
     reverted: str | None
     state: str
     why: str | None
+    #: its pull request as its forge says it ({"number", "url", "state", "reviews",
+    #: "checks", "mergeable", "blockers", "read_at", "source"...}; None: none published)
+    pr: dict[str, Any] | None
+    #: the pull request reverting it (``coord change revert`` of ``land: pr``), as recorded
+    revert_pr: dict[str, Any] | None
 
 
 class ChangeDocument(TypedDict):
@@ -142,8 +158,15 @@ def rejection(j: Judgement) -> str | None:
 UNCHANGED = "no commit on the branch: nothing to land"
 
 
+#: A repo whose revert pull request is open (``land: pr``; ``coord change revert``).
+REVERTING_PR = "reverting"
+
+
 def repo_state(st: ChangeState, repo: str, j: Judgement) -> str:
-    state = st.step(repo).state
+    step = st.step(repo)
+    state = step.state
+    if state == REVERTING and step.by == REVERT_PR:
+        return REVERTING_PR
     if state in _STEP_STATE:
         return str(_STEP_STATE[state])
     if repo in st.conflicts:
@@ -153,7 +176,8 @@ def repo_state(st: ChangeState, repo: str, j: Judgement) -> str:
 
 
 def document(cp: ChangePlan, st: ChangeState, train: list[str], j: Judgement,
-             bases: dict[str, Base] | None = None) -> ChangeDocument:
+             bases: dict[str, Base] | None = None,
+             pulls: dict[str, PullView] | None = None) -> ChangeDocument:
     repos: dict[str, RepoDocument] = {}
     by = j.verified_by()
     for i, (name, t) in enumerate(cp.targets.items()):
@@ -167,7 +191,9 @@ def document(cp: ChangePlan, st: ChangeState, train: list[str], j: Judgement,
             landed=step.landed, reverted=step.revert if step.state == CS.reverted else None,
             state=repo_state(st, name, j),
             why=step.why or st.conflicts.get(name) or (
-                UNCHANGED if step.empty and rec and rec.candidate == rec.base_sha else None))
+                UNCHANGED if step.empty and rec and rec.candidate == rec.base_sha else None),
+            pr=_pull_document(st, name, pulls),
+            revert_pr=(st.revert_pulls[name].document if name in st.revert_pulls else None))
     states = {r["state"] for r in repos.values()}
     state: str
     if j.dropped:
@@ -197,12 +223,31 @@ def document(cp: ChangePlan, st: ChangeState, train: list[str], j: Judgement,
                                  for w in cp.waves])
 
 
-def status_of(rt: Runtime, cp: ChangePlan, *, ask_remotes: bool = False) -> StatusDocument:
+def _pull_document(st: ChangeState, repo: str,
+                   pulls: dict[str, PullView] | None) -> dict[str, Any] | None:
+    """``repo``'s pull request: as its forge said it (read now or lately), else as
+    recorded; None: it has none."""
+    rec = st.pulls.get(repo)
+    if rec is None:
+        return None
+    view = (pulls or {}).get(repo)
+    if view is None:
+        return {"number": rec.number, "url": rec.url, "state": None, "kind": rec.kind,
+                "project": rec.project, "error": "not read", "head": rec.head}
+    return view.document()
+
+
+def status_of(rt: Runtime, cp: ChangePlan, *, ask_remotes: bool = False,
+              forges: ChangeForges | None = None, ask_forge: bool = True) -> StatusDocument:
     """The status document of the change ``cp`` (see :func:`status_document`)."""
     st = rt.changes.read(cp.plan)
     bases = read_bases(cp, st, ask=ask_remotes)
-    j = judge(rt, cp, st, bases=bases, remotes=ask_remotes)
-    doc = document(cp, st, rt.changes.train(), j, bases)
+    pulls = None
+    if st.pulls:  # published: what its forges say (a read of the last seconds, or asked)
+        pulls = read_views(rt, cp, st, forges or ChangeForges(cp), ask=ask_forge)
+    j = judge(rt, cp, st, bases=bases, remotes=ask_remotes,
+              pulls=pulls if cp.land == "pr" else None)
+    doc = document(cp, st, rt.changes.train(), j, bases, pulls)
     return StatusDocument(**doc, landable=j.landable,
                           blockers=[b.document() for b in j.blockers],
                           verify={t: v.document() for t, v in j.verify.items()},
@@ -215,14 +260,18 @@ def status_of(rt: Runtime, cp: ChangePlan, *, ask_remotes: bool = False) -> Stat
 
 
 def status_document(rt: Runtime, catalog: Catalog, base_dir: Path, plan_id: str, *,
-                    ask_remotes: bool = False) -> StatusDocument:
+                    ask_remotes: bool = False, factory: ForgeFactory | None = None,
+                    ask_forge: bool = True) -> StatusDocument:
     """``coord change status PLAN --json``: every repo's state (its candidate re-read
     from its worktree now), each verify todo's and gate's verdict on the current
     candidates, ``landable`` and its ``blockers`` (the landing rule's, the same
     :func:`coordination.change.rule.judge` that ``change land`` applies, with each
     repo's base on its remote read now: :mod:`coordination.change.standing`; a
-    network remote only with ``ask_remotes``, else ``bases_checked`` is false)."""
-    doc = status_of(rt, change_of(catalog, plan_id, base_dir), ask_remotes=ask_remotes)
+    network remote only with ``ask_remotes``, else ``bases_checked`` is false); each
+    pull request as its forge says it (``ask_forge`` False: only what was read last)."""
+    cp = change_of(catalog, plan_id, base_dir)
+    doc = status_of(rt, cp, ask_remotes=ask_remotes, forges=ChangeForges(cp, factory),
+                    ask_forge=ask_forge)
     held = rt.freeze().get()
     doc["frozen"] = None if held is None else {**held, "at": iso(held["at"])}
     return doc

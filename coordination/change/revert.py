@@ -38,13 +38,12 @@ from typing import Any
 from coordination.change import git as g
 from coordination.change.landing import (
     Lander,
-    Manifest,
-    ManifestRepo,
     beating,
     commit_tree,
     lander,
     run_change_command,
 )
+from coordination.change.manifest import Manifest, ManifestRepo
 from coordination.errors import ChangeNotReady
 from coordination.runtime.change_records import (
     NOT_LANDED,

@@ -49,10 +49,14 @@ candidate: the HEAD of its change worktree, re-read now):
 - the change is not landed or reverted already on these candidates, and (when the
   caller read them: ``change status``; prepare asks the remotes itself) no repo's
   base moved on its remote, is gone, or is its candidate already
-  (:mod:`coordination.change.standing`).
+  (:mod:`coordination.change.standing`);
+- ``land: pr`` (when the caller read the forges: ``pulls``): every repo with a commit
+  has its pull request, open (not closed or merged by hand), its head the candidate,
+  and its forge would merge it: reviews as its protection requires, required checks
+  green, no conflict (:func:`coordination.change.forge_status.forge_blockers`).
 
 Each reason is a :class:`Blocker`: its kind (verify, gate, repo, run, train,
-evidence, state), what it is about (a todo id or a repo) and why, said so a person knows
+evidence, state, forge), what it is about (a todo id or a repo) and why, said so a person knows
 what to run next.
 """
 
@@ -66,6 +70,7 @@ from coordination.change import anchor
 from coordination.change import git as g
 from coordination.change import standing
 from coordination.change.blockers import Blocker, short
+from coordination.change.forge_status import PullView, forge_blockers
 from coordination.change.gate_verdicts import (
     GateContext,
     GateVerdict,
@@ -157,7 +162,8 @@ def check_candidates(ev: Evidence, j: Judgement) -> list[Blocker]:
             out.append(Blocker("repo", repo, f"conflict: {st.conflicts[repo]}"))
         elif st.state == CS.partially_landed and \
                 st.step(repo).state == CS.landed:
-            out.append(Blocker("repo", repo, "landed by a per-wave landing that stopped "
+            how = "a per-wave landing" if cp.land != "pr" else "a landing"
+            out.append(Blocker("repo", repo, f"landed by {how} that stopped "
                                f"(partially_landed): take it out first (coord change "
                                f"revert {cp.plan}), then land the change again"))
     return out
@@ -316,27 +322,38 @@ def check_train_drop(ev: Evidence, j: Judgement) -> list[Blocker]:
                     "of the plan passed again since, on its candidates now")]
 
 
+def check_forge(ev: Evidence, j: Judgement) -> list[Blocker]:
+    """``land: pr``: every pull request open, on the candidate, and mergeable as its
+    forge says (only when the caller read the forges)."""
+    if ev.pulls is None or ev.cp.land != "pr":
+        return []
+    return forge_blockers(ev.cp, ev.st, ev.now, ev.pulls)
+
+
 #: The landing rule's checks, in the order their blockers are told (one policy).
 CHECKS: tuple[Check, ...] = (
     check_pointer, check_candidates, check_standing, check_git_trusted, check_has_verify,
     check_own_verify, check_prepare, check_pointer_run, check_verify_passed,
-    check_former_verify, check_gates_approved, check_run_ended, check_train_drop)
+    check_former_verify, check_gates_approved, check_run_ended, check_train_drop,
+    check_forge)
 
 
 def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
           candidates: dict[str, str | None] | None = None,
           bases: Mapping[str, standing.Base] | None = None, *,
-          remotes: bool = True) -> Judgement:
+          remotes: bool = True, pulls: Mapping[str, PullView] | None = None) -> Judgement:
     """The landing rule for ``cp`` now: :data:`CHECKS` applied in order to the evidence
     read once. ``candidates``: the set to judge (default: every worktree's HEAD re-read
     now; prepare passes the one it would land). ``bases``: each repo's base on its
     remote as read now (``change status``; prepare checks the remotes itself and passes
     none). ``remotes``: the freshness anchors on the repos' remotes are read too (land,
     its dry run, the train; ``change status`` only when it asks the remotes), else only
-    the one beside the catalog."""
+    the one beside the catalog. ``pulls``: ``land: pr``, each repo's pull request as its
+    forge says it (:func:`coordination.change.forge_status.read_views`; None: the forge
+    is not judged)."""
     st = st if st is not None else rt.changes.read(cp.plan)
     now = candidates if candidates is not None else current_candidates(cp, st)
-    ev = gather(rt, cp, st, now, bases, remotes)
+    ev = gather(rt, cp, st, now, bases, remotes, pulls)
     j = Judgement(plan=cp.plan, candidates=dict(now), sweep=ev.sweep)
     for check in CHECKS:
         j.blockers.extend(check(ev, j))

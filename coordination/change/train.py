@@ -10,6 +10,11 @@ commits without it and verified again. Once every change of the train is
 verified, they land head first; one whose landing fails (reverted) leaves the
 train, and those behind it verify again without it.
 
+A ``land: pr`` change is landed the same way, through its pull requests: once verified
+on its train candidates, those are published (each branch pushed, its pull request
+updated, ``coord/verify`` posted on the new heads: :mod:`coordination.change.publish`),
+then merged as ``coord change land`` merges them, only when each forge says it may.
+
 Nothing is verified twice: a change the landing rule finds verified on its train
 candidates already (the first in line with nothing ahead, verified by its sweep; one
 rebuilt over the same changes ahead, into the same SHAs) is not verified again; and
@@ -30,12 +35,15 @@ from collections.abc import Callable
 from typing import Any
 
 from coordination.change import git as g
+from coordination.change.forges import ChangeForges
 from coordination.change.landing import NOT_READY, Lander
 from coordination.change.landing_evidence import current_candidates
 from coordination.change.model import ChangePlan
+from coordination.change.publish import Publisher
 from coordination.change.reading import rejection
 from coordination.change.rule import judge
 from coordination.errors import CoordError
+from coordination.forge.base import ForgeFactory
 from coordination.runtime.changes import RepoRecord
 from coordination.runtime.context import Runtime
 from coordination.runtime.freeze import refuse_if_frozen
@@ -130,8 +138,22 @@ def _drop(rt: Runtime, cp: ChangePlan, why: str) -> None:
     rt.changes.drop(cp.plan, why, {r: s for r, s in failed.items() if s})
 
 
-def run_train(rt: Runtime, resolve: Resolve, verify: Verify) -> list[dict[str, Any]]:
-    """Run the train to its end; one result per change that left it, in order."""
+def _land(rt: Runtime, cp: ChangePlan, concurrency: dict[str, int],
+          factory: ForgeFactory | None) -> dict[str, Any]:
+    """Land ``cp`` (``land: pr``: its train candidates published first)."""
+    forges = ChangeForges(cp, factory) if cp.land == "pr" else None
+    if forges is not None:
+        out = Publisher(rt, cp, forges).publish()
+        if not out.ok:
+            return {"plan": cp.plan, "state": NOT_READY, "reason": "publishing failed: " + "; ".join(
+                f"{r.repo}: {r.why}" for r in out.repos if r.action == "refused")}
+    return Lander(rt, cp, concurrency=concurrency, forges=forges).land().document()
+
+
+def run_train(rt: Runtime, resolve: Resolve, verify: Verify, *,
+              factory: ForgeFactory | None = None) -> list[dict[str, Any]]:
+    """Run the train to its end; one result per change that left it, in order
+    (``factory``: the forges of ``land: pr`` changes, default each repo's own)."""
     results: list[dict[str, Any]] = []
     while True:
         train = rt.changes.train()
@@ -176,7 +198,7 @@ def run_train(rt: Runtime, resolve: Resolve, verify: Verify) -> list[dict[str, A
             cp, concurrency = resolve(plan)
             refuse_if_frozen(rt, f"land {plan} (the merge train)")
             try:
-                out = Lander(rt, cp, concurrency=concurrency).land().document()
+                out = _land(rt, cp, concurrency, factory)
             except CoordError as exc:
                 out = {"plan": plan, "state": NOT_READY, "reason": str(exc)}
             rt.changes.leave_train(plan)

@@ -7,6 +7,8 @@ from typing import Any, NoReturn
 
 import click
 
+from coordination.change.forge_status import read_views
+from coordination.change.forges import ChangeForges
 from coordination.change.landing import NOT_READY, Lander, Prepared
 from coordination.change.model import ChangePlan, change_of
 from coordination.change.reading import status_document, summary
@@ -20,6 +22,7 @@ from coordination.cli.render import emit, err_console, esc, json_option, print_j
 from coordination.errors import ChangeNotReady, LandingFailed
 from coordination.runtime.context import Runtime, get_runtime
 from coordination.status import CHANGE_ENDED
+from coordination.sweeps.forge_reviews import count_reviews
 from coordination.status import ChangeState as CS
 
 
@@ -38,13 +41,14 @@ def _runtime(obj: Context) -> Runtime:
 
 @click.group()
 def change() -> None:
-    """Cross-repo changes: status, land, queue, revert, prune (a branch per repo, verified
-    together, landed all or none).
+    """Cross-repo changes: status, publish, land, queue, revert, prune (a branch per repo,
+    verified together, landed all or none; through pull requests with land: pr).
 
     \b
     Examples:
       coord plan sweep PLAN-004 --wait       # edits, commits and verify todos
       coord change status PLAN-004
+      coord change publish PLAN-004          # land: pr: a pull request per repo
       coord change land PLAN-004 --wait
     """
 
@@ -103,8 +107,23 @@ def status(obj: Context, plan_id: str, show_all: bool, ask_remotes: bool,
     catalog = planned_for(store.path, plan_id)[1]
     rt = _runtime(obj)
     carried(obj, rt, plan_id)
+    counted_reviews(obj, rt, change_of(catalog, plan_id, store.base_dir))
     doc = status_document(rt, catalog, store.base_dir, plan_id, ask_remotes=ask_remotes)
     emit(as_json, doc, lambda d: show_status(d, show_all))
+
+
+def counted_reviews(obj: Context, rt: Runtime, cp: ChangePlan) -> None:
+    """A ``gate: {forge_reviews: true}`` waiting in the plan's last sweep: its pull
+    request's approvals on the verified head cast as votes (said on stderr)."""
+    if not any((cp.gate_specs.get(g) or {}).get("forge_reviews") for g in cp.gates):
+        return
+    st = rt.changes.read(cp.plan)
+    if not st.pulls:
+        return
+    for c in count_reviews(rt, Path(obj.file), cp, read_views(rt, cp, st, ChangeForges(cp))):
+        err_console().print(f"gate {esc(c['gate'])}: {esc(c['who'])}'s approval of "
+                            f"{esc(c['pr'])} " + (f"counted ({c['status']})" if not c["error"]
+                                                  else f"does not count: {esc(c['error'])}"))
 
 
 def show_status(d: Any, show_all: bool = False) -> None:
@@ -145,6 +164,7 @@ def show_status(d: Any, show_all: bool = False) -> None:
                 + (f" - {esc(v['why'])}" if v["why"] else ""))
     else:
         say(f"gates: {len(d['gates'])} todos - {_counts(_verdicts(d['gates']))}")
+    _say_pulls(d)
     unasked = [r["repo"] for r in d["repos"].values()
                if r.get("base_now") and not r["base_now"]["checked"]]
     if unasked:
@@ -159,6 +179,32 @@ def show_status(d: Any, show_all: bool = False) -> None:
             + (f" - {esc(tail[-1].strip()[:200])}" if tail else ""))
     say("landable" if d["landable"] else "not landable:")
     _say_blockers(d["blockers"], None if show_all else SHOWN)
+
+
+def _say_pulls(d: Any) -> None:
+    """Each repo's pull request as its forge says it: state, reviews, required checks,
+    mergeable (and when it was read)."""
+    pulls = [(r["repo"], r["pr"]) for r in d["repos"].values() if r.get("pr")]
+    for repo, pr in pulls[:SHOWN]:
+        head = f"pull request {esc(repo)}: #{pr['number']} {esc(pr['url'])}"
+        if pr.get("error"):
+            say(f"{head} - {esc(pr['error'])}")
+            continue
+        rv, ck = pr.get("reviews") or {}, pr.get("checks") or {}
+        approved = rv.get("approved_by") or []
+        req = rv.get("required")
+        said = [str(pr["state"]) + (" (draft)" if pr.get("draft") else ""),
+                f"approvals {len(approved)}" + (f"/{req}" if req is not None else "")
+                + (f" ({esc(', '.join(approved))})" if approved else ""),
+                f"checks {ck.get('state') or 'none'}",
+                "mergeable" if pr.get("mergeable") else "not mergeable"]
+        say(f"{head}: " + ", ".join(said)
+            + (f" [{pr['source']}{', cached' if pr.get('cached') else ''}]"
+               if pr.get("source") else ""))
+        for b in pr.get("blockers") or []:
+            say(f"  {b['kind']}: {esc(b['detail'])}")
+    if len(pulls) > SHOWN:
+        say(f"... and {len(pulls) - SHOWN} more pull requests (--json gives all)")
 
 
 def _say_unchecked(repos: list[str]) -> None:
@@ -192,6 +238,14 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
     --dry-run lists every blocker (which verify todo, which gate, which repo moved)
     and exits 1 when there is one (--json: a document with "blockers").
 
+    land: pr merges each repo's pull request (coord change publish opens them)
+    through its forge, providers first, only when the forge says it is mergeable
+    (reviews, required checks, no conflict: --dry-run names each missing review,
+    failing check or conflict per pull request) and pinned to the head coord
+    verified (a head that moved is refused, never merged). A merge refused mid-way
+    stops the landing partially_landed, naming the pull request and the forge's
+    reason; coord change revert opens revert pull requests for what merged.
+
     A landing killed half-way is carried on by running this again: each step is
     recognised on the remote by its SHA, nothing is pushed twice. Exit 1 when the
     change is not ready (each reason printed) or the landing was reverted.
@@ -204,6 +258,8 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
     cp, concurrency = _change(obj, plan_id)
     rt = _runtime(obj)
     carried(obj, rt, plan_id)
+    if not dry_run:
+        counted_reviews(obj, rt, cp)
     lander = Lander(rt, cp, concurrency=concurrency)
     prep = lander.prepare(dry_run=dry_run)
     own = unchecked(cp, rt.changes.read(plan_id))  # flagged (a blocker when required)
@@ -396,6 +452,8 @@ def prune(obj: Context, plan_id: str | None, dry_run: bool, as_json: bool) -> No
     emit(as_json, {"dry_run": dry_run, "changes": out}, human)
 
 
+from coordination.cli.change_publish import publish as _publish  # noqa: E402
 from coordination.cli.change_revert import revert as _revert  # noqa: E402 - `change revert`
 
 change.add_command(_revert)
+change.add_command(_publish)

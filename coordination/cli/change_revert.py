@@ -8,13 +8,15 @@ from typing import Any
 import click
 
 from coordination.change.model import change_of
-from coordination.change.revert import Reverted, Reverter
+from coordination.change.pull_revert import reverter_for
+from coordination.change.revert import Reverted
 from coordination.catalog.templates import planned_for
 from coordination.cli.change_state import carried, kept
 from coordination.cli.context import Context
 from coordination.cli.render import emit, err_console, esc, json_option, print_json, say
 from coordination.errors import LandingFailed, OperationFailed
 from coordination.runtime.context import get_runtime
+from coordination.runtime.change_records import REVERTING
 from coordination.status import ChangeState as CS
 
 
@@ -28,6 +30,11 @@ def revert(obj: Context, plan_id: str, dry_run: bool, as_json: bool) -> None:
     """Revert a landed change in every repo, consumers first (reverse dependency
     order), by a revert commit per repo pushed only over the head read just before
     (or the repo's revert_command, for land: command).
+
+    land: pr: a revert pull request per merged repo instead (its branch
+    coord-revert/BRANCH, labelled coord:PLAN), then each merged, consumers first,
+    once its forge allows it (reviews, checks); run it again to carry on. Until every
+    one merged the change stays landed and this says which are open (exit 0).
 
     When others pushed after the landing, only the change's commits are taken
     back out on top of theirs; a revert that conflicts is refused, naming the
@@ -48,7 +55,7 @@ def revert(obj: Context, plan_id: str, dry_run: bool, as_json: bool) -> None:
     cp = change_of(catalog, plan_id, store.base_dir)
     rt = get_runtime(Path(obj.file))
     carried(obj, rt, plan_id)  # landed in the other mode: known here too
-    reverter = Reverter(rt, cp, concurrency={r.name: r.concurrency for r in catalog.repos})
+    reverter = reverter_for(rt, cp, concurrency={r.name: r.concurrency for r in catalog.repos})
     if dry_run:
         plans, _ = reverter.check()
         refused = [p for p in plans if p.action == "refuse"]
@@ -82,7 +89,7 @@ def revert(obj: Context, plan_id: str, dry_run: bool, as_json: bool) -> None:
     emit(as_json, out.document(), lambda d: say(
         f"{esc(plan_id)}: {d['state']}" + (f" - {esc(d['reason'])}" if d["reason"] else "")
         + (f" (reverted: {esc(', '.join(d['reverted']))})" if d["reverted"] else "")))
-    if out.state != CS.reverted:
+    if out.state not in (CS.reverted, REVERTING):  # (revert pull requests open: exit 0)
         raise LandingFailed(f"{plan_id} {out.state}: {out.reason}")
 
 

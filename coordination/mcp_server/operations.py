@@ -396,6 +396,17 @@ class Operations:
         self._require_any(f"repo {repo}", [repo])
         return to_jsonable(self.manager.blocking_document(repo))
 
+    # -- changes -------------------------------------------------------------------
+    def change_status(self, plan_id: str) -> JSONValue:
+        """As `coord change status PLAN --json` (the same document: its pull requests as
+        their forges say them, read with the rate limit in mind)."""
+        from coordination.change.reading import status_document  # lazy: a change's only
+
+        cat = self._planned()
+        self._require_any(plan_id, self._plan_repos(plan_id, cat))
+        return to_jsonable(status_document(get_runtime(self.file), cat,
+                                           self.manager.store.base_dir, plan_id))
+
     # -- sweeps --------------------------------------------------------------------
     def _service(self) -> SweepService:
         return SweepService(get_runtime(self.file), self.file)

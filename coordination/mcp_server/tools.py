@@ -2,7 +2,8 @@
 
 Toolsets (``coord mcp --toolsets``): ``catalog`` (list, get, create and change issues
 and todos), ``sweeps`` (validate a plan, start, watch, cancel and resume sweeps),
-``deps`` (run the dependency checks), ``history`` (a sweep's events, search, trends).
+``deps`` (run the dependency checks), ``history`` (a sweep's events, search, trends),
+``changes`` (a cross-repo change's status: its repos, pull requests, blockers).
 :data:`DEFAULT_TOOLSETS` are served unless ``--toolsets`` says otherwise; ``all`` is
 every toolset. Descriptions are short on purpose: an agent pays for every word of the
 tool list in its context (tests/unit/mcp_server/test_mcp_toolsets.py holds the default list
@@ -30,7 +31,7 @@ from coordination.mcp_server.toolkit import CoordServer, ToolDef
 
 log = logging.getLogger("coord.mcp")
 
-TOOLSETS = ("catalog", "sweeps", "deps", "history")
+TOOLSETS = ("catalog", "sweeps", "deps", "history", "changes")
 DEFAULT_TOOLSETS = ("catalog", "sweeps")
 
 # Enum values the catalog accepts (tests/unit/mcp_server/test_mcp.py checks them against the models).
@@ -137,7 +138,7 @@ def build(server: CoordServer, ops: Operations, toolsets: set[str], read_only: b
     server.absent.update({old: f"replaced by {new}" for old, new in REPLACED.items()})
     add = registrar(server, toolsets, read_only)
     for tools in (catalog_reads, issue_tools, todo_tools, sweep_runs, sweep_steering,
-                  deps_tools, history_tools):
+                  deps_tools, history_tools, change_tools):
         tools(add, ops)
 
 
@@ -390,3 +391,19 @@ def history_tools(add: Register, ops: Operations) -> None:
     ) -> JSONValue:
         """Success rate, p50/p95 seconds per repo and todo, flakiest and slowest todos."""
         return ops.trends(repo=repo, days=days)
+
+
+#: Reads a change's status: the forges of its pull requests too (rate limit minded).
+READS_OUTSIDE = hints(reads_only=True, destroys=False, idempotent=True, outside=True)
+
+
+def change_tools(add: Register, ops: Operations) -> None:
+    """changes: a cross-repo change's status."""
+
+    @add("changes", READS_OUTSIDE, obj("plan", "state", "landable", "repos", plan="string",
+                                       state="string", landable="boolean", repos="object"))
+    def coord_change_status(plan: Annotated[str, Field(description="PLAN-n (a change)")]
+                            ) -> JSONValue:
+        """A change's repos, pull requests (reviews, checks, mergeable) and every blocker
+        (`coord change status PLAN --json`)."""
+        return ops.change_status(plan)

@@ -86,7 +86,8 @@ def landing(catalog: Catalog, plan_id: str) -> tuple[list[str], tuple[ChangeWave
     """The landing order of the change of ``plan_id`` and its waves (none unless it lands
     per-wave); a PlanError saying why it could never land: a cycle among its repos, a
     repo no wave places or one landing before its provider, a repo not in the catalog,
-    ``land: command`` with a repo without ``land_command``."""
+    ``land: command`` with a repo without ``land_command``, ``land: pr`` with a repo
+    without ``forge:``."""
     ch = change_spec(catalog, plan_id)
     repos = change_repos(catalog, plan_id)
     edges = [(d.provider, d.consumer) for d in catalog.coordination.dependencies]
@@ -99,6 +100,14 @@ def landing(catalog: Catalog, plan_id: str) -> tuple[list[str], tuple[ChangeWave
             raise PlanError(f"{plan_id}'s change names repo {name!r}, which is not in the catalog")
         if ch.land == "command" and not repo.land_command:
             lacking.append(name)
+        if ch.land == "pr" and repo.forge is None:
+            lacking.append(name)
+    if ch.land == "pr" and lacking:
+        raise PlanError(f"{plan_id} lands by pull request (land: pr) but repo"
+                        f"{'s' if len(lacking) > 1 else ''} {some(lacking)} name"
+                        f"{'' if len(lacking) > 1 else 's'} no forge",
+                        hint="add forge: {kind: github|gitlab|gitea, project: owner/name} to "
+                             "each (the forge holding its pull requests)")
     if len(lacking) == 1:
         raise PlanError(f"{plan_id} lands by command but repo {lacking[0]} has no land_command",
                         hint=f"add land_command: (e.g. \"gh pr merge --squash\") to repo "

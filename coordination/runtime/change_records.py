@@ -14,6 +14,9 @@ one does not know) round-trips unchanged. The attributes are what the landing ru
     PrepareRecord  ``prepare:<R>``: how the repo's ``prepare:`` last ran in a new worktree
     StepRecord     ``step:<R>``: where the repo is in the change's last landing or revert
     LanderRecord   ``lander``: the process landing or reverting the change now
+    PullRecord     ``pr:<R>`` / ``revert_pr:<R>``: the repo's pull request on its forge
+                   (``coord change publish``), or the one reverting it
+    ForgeView      (``Keys.change_forge``) what the forge said of it last, and when
 """
 
 from __future__ import annotations
@@ -199,6 +202,8 @@ NOT_LANDED = "not_landed"
 #: Who a step written by ``coord change revert`` says it is by (``by``): the landing's
 #: own undo's steps say none, and only this command's are landed again when it fails.
 REVERT_COMMAND = "change revert"
+#: ... and one of ``coord change revert`` by a revert pull request (``land: pr``).
+REVERT_PR = "change revert (pull request)"
 
 
 @dataclass(frozen=True)
@@ -302,3 +307,99 @@ class LanderRecord:
 
     def to_json(self) -> str:
         return json.dumps(self.document)
+
+
+@dataclass(frozen=True)
+class PullRecord:
+    """A repo's pull (merge) request on its forge, as coord opened or adopted it
+    (``pr:<R>``; a revert's: ``revert_pr:<R>``). What the forge says of it *now*
+    (state, reviews, checks) is never kept here: it is read from the forge, or from the
+    view a webhook or a recent read left (:mod:`coordination.runtime.forge_views`)."""
+
+    #: the record as stored (every field, in the order written)
+    document: dict[str, Any]
+    #: the forge's kind (github, gitlab, gitea, stub) and the project, as published
+    kind: str = ""
+    project: str = ""
+    #: GitHub's and Gitea's number, GitLab's iid (0: the record names none)
+    number: int = 0
+    url: str = ""
+    #: the change branch it is from, and the base it is into
+    branch: str = ""
+    base: str = ""
+    #: the commit coord last pushed to its branch (what the PR's head should be)
+    head: str = ""
+    #: the commit coord's ``coord/verify`` status was last posted on, and its state
+    status_sha: str | None = None
+    status: str | None = None
+    #: ``publish`` (opened by coord), ``adopted`` (a PR opened by hand, named with
+    #: ``--pr``), ``revert`` (a revert pull request of ``coord change revert``)
+    by: str = "publish"
+    at: float = 0.0
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> PullRecord:
+        def text(name: str) -> str:
+            v = doc.get(name)
+            return v if isinstance(v, str) else ""
+
+        try:
+            number = int(doc.get("number") or 0)
+        except (TypeError, ValueError):
+            number = 0
+        return cls(doc, text("kind"), text("project"), number, text("url"), text("branch"),
+                   text("base"), text("head"), doc.get("status_sha") or None,
+                   doc.get("status") or None, text("by") or "publish", _float(doc.get("at")))
+
+    @classmethod
+    def new(cls, *, kind: str, project: str, number: int, url: str, branch: str, base: str,
+            head: str, by: str = "publish", status_sha: str | None = None,
+            status: str | None = None, at: float = 0.0) -> PullRecord:
+        doc: dict[str, Any] = {"kind": kind, "project": project, "number": int(number),
+                               "url": url, "branch": branch, "base": base, "head": head,
+                               "by": by, "at": at}
+        if status_sha:
+            doc["status_sha"], doc["status"] = status_sha, status
+        return cls.of(doc)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> PullRecord | None:
+        """None: no record (or one that names no pull request)."""
+        rec = cls.of(_document(text))
+        return rec if rec.number > 0 else None
+
+    def to_json(self) -> str:
+        return json.dumps(self.document)
+
+    def but(self, **changes: object) -> PullRecord:
+        """This record with ``changes`` (None: the field dropped)."""
+        doc = {**self.document, **changes}
+        return PullRecord.of({k: v for k, v in doc.items() if v is not None})
+
+    @property
+    def ref(self) -> str:
+        """``project#number`` (GitLab says ``!number``; coord says ``#`` everywhere)."""
+        return f"{self.project}#{self.number}"
+
+
+@dataclass(frozen=True)
+class ForgeView:
+    """What a repo's forge said of its pull request last (``Keys.change_forge``): the
+    view's ``document`` (:class:`coordination.change.forge_status.PullView` made it),
+    when it was read, and from where: ``poll`` (a status read asked the forge),
+    ``webhook`` (an event made it read again), ``land`` (a landing's own read)."""
+
+    document: dict[str, Any]
+    at: float = 0.0
+    source: str = "poll"
+
+    @classmethod
+    def from_json(cls, text: str | None) -> ForgeView | None:
+        doc = _document(text)
+        view = doc.get("view")
+        if not isinstance(view, dict):
+            return None
+        return cls(view, _float(doc.get("at")), str(doc.get("source") or "poll"))
+
+    def to_json(self) -> str:
+        return json.dumps({"view": self.document, "at": self.at, "source": self.source})

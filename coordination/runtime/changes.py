@@ -36,9 +36,15 @@ Fields (JSON values unless said):
     step:<R>        {"state": landing|landed|reverting|reverted|revert_failed|not_landed,
                      "landed": SHA, "pre", "over", "revert": SHA, "by", "ident", "why",
                      "reland", "reland_over", "relanded"} (written under the repo's lease)
+    pr:<R>          the repo's pull request on its forge (``coord change publish``):
+                    {"kind", "project", "number", "url", "branch", "base", "head": the
+                    commit coord pushed to its branch, "by", "at", "status_sha", "status":
+                    the ``coord/verify`` status coord last posted}
+    revert_pr:<R>   the pull request ``coord change revert`` opened to take it back out
+                    (the same fields; ``by``: revert)
 
-``verify:<TODO>``, ``sweep``, ``dropped``, ``prepare:<R>``, ``step:<R>`` and ``lander``
-are read as typed records (:mod:`coordination.runtime.change_records`: parsed once here,
+``verify:<TODO>``, ``sweep``, ``dropped``, ``prepare:<R>``, ``step:<R>``, ``lander``,
+``pr:<R>`` and ``revert_pr:<R>`` are read as typed records (:mod:`coordination.runtime.change_records`: parsed once here,
 written back as stored).
 
 Candidates are written by the worker holding the repo's lease (one writer per
@@ -57,8 +63,10 @@ import redis
 
 from coordination.keys import Keys
 from coordination.runtime.change_records import (
+    ForgeView,
     LanderRecord,
     PrepareRecord,
+    PullRecord,
     StepRecord,
     SweepPointer,
     TrainDrop,
@@ -110,6 +118,10 @@ class ChangeState:
     #: the lander's lease (``Keys.change_lander``) is there: it renewed it within its
     #: TTL (None: not read)
     lander_alive: bool | None = None
+    #: repo -> its pull request on its forge (``coord change publish``)
+    pulls: dict[str, PullRecord] = field(default_factory=dict)
+    #: repo -> the pull request reverting it (``coord change revert`` of ``land: pr``)
+    revert_pulls: dict[str, PullRecord] = field(default_factory=dict)
 
     def step(self, repo: str) -> StepRecord:
         """``repo``'s step in the last landing or revert (an empty one: none)."""
@@ -197,6 +209,8 @@ class ChangeStore:
         raw: dict[str, str] = got[0]
         alive = bool(got[1])
         repos, verifies, conflicts, steps, prepares = {}, {}, {}, {}, {}
+        pulls: dict[str, PullRecord] = {}
+        reverts: dict[str, PullRecord] = {}
         for k, v in raw.items():
             kind, _, name = k.partition(":")
             if kind == "repo":
@@ -209,13 +223,17 @@ class ChangeStore:
                 steps[name] = StepRecord.from_json(v)
             elif kind == "prepare":
                 prepares[name] = PrepareRecord.from_json(v)
+            elif kind in ("pr", "revert_pr"):
+                pull = PullRecord.from_json(v)
+                if pull is not None:
+                    (pulls if kind == "pr" else reverts)[name] = pull
         pointer = SweepPointer.from_json(raw.get("sweep"))
         return ChangeState(repos, verifies, conflicts, steps, raw.get("state"), raw.get("reason"),
                            raw.get("manifest"), raw.get("manifest_sig"),
                            raw.get("manifest_key_id"), pointer.sweep if pointer else None,
                            TrainDrop.from_json(raw.get("dropped")), pointer,
                            LanderRecord.from_json(raw.get("lander")),
-                           prepares, alive)
+                           prepares, alive, pulls, reverts)
 
     def repos(self, plan: str, names: list[str]) -> dict[str, RepoRecord]:
         """The records of ``names`` (those recorded), in one HMGET: what a todo of the
@@ -245,6 +263,32 @@ class ChangeStore:
         rec = PrepareRecord.of({"command": command, "ok": ok, "exit_code": exit_code,
                                 "output": output, "worktree": worktree, "at": time.time()})
         self.r.hset(self.keys.change(plan), f"prepare:{repo}", rec.to_json())
+
+    def set_pull(self, plan: str, repo: str, rec: PullRecord, *, revert: bool = False) -> None:
+        """``repo``'s pull request (``revert``: the one reverting it), as published."""
+        field_name = f"{'revert_pr' if revert else 'pr'}:{repo}"
+        self.r.hset(self.keys.change(plan), field_name, rec.to_json())
+
+    # -- what the forge said (a cache beside the change: Keys.change_forge) ---------
+    def forge_views(self, plan: str) -> dict[str, ForgeView]:
+        """repo -> what its forge said of its pull request last."""
+        raw: dict[str, str] = self.r.hgetall(self.keys.change_forge(plan))  # type: ignore[assignment]
+        out = {}
+        for repo, text in raw.items():
+            view = ForgeView.from_json(text)
+            if view is not None:
+                out[repo] = view
+        return out
+
+    def set_forge_view(self, plan: str, repo: str, view: ForgeView) -> None:
+        self.r.hset(self.keys.change_forge(plan), repo, view.to_json())
+
+    def forget_forge_views(self, plan: str, repos: list[str] | None = None) -> None:
+        """Drop what the forge said (of ``repos``; None: every repo): the next read asks."""
+        if repos is None:
+            self.r.delete(self.keys.change_forge(plan))
+        elif repos:
+            self.r.hdel(self.keys.change_forge(plan), *repos)
 
     def set_conflict(self, plan: str, repo: str, why: str) -> None:
         self.r.hset(self.keys.change(plan), f"conflict:{repo}", why)
@@ -420,7 +464,7 @@ class ChangeStore:
         self.r.set(self.keys.change_lander(plan), "1", px=self.ttl_ms)
 
     def forget(self, plan: str) -> None:
-        self.r.delete(self.keys.change(plan))
+        self.r.delete(self.keys.change(plan), self.keys.change_forge(plan))
 
     # -- the repo lease of a landing step -------------------------------------
     def take_lease(self, repo: str, concurrency: int) -> Lease | None:

@@ -89,6 +89,13 @@ class Decision(TypedDict):
     notes: list[str]  # what the approver should know (identities self-declared)
 
 
+#: Votes a process casts for someone it vouches for, never SSH-signed by them: the web
+#: view's for its signed-in user, and a forge's review counted for its reviewer
+#: (``gate: {forge_reviews: true}``: :mod:`coordination.sweeps.forge_reviews`). With
+#: ``approvers:`` each counts only sealed (COORD_SIGNING_KEY) and for a principal.
+UNSIGNED_VIA = ("web", "forge")
+
+
 def _gate_of(rt: Runtime, sweep_id: str, todo_id: str) -> tuple[SweepSpec, GateSpec]:
     rec = sweep_record(rt, sweep_id)
     spec = load_spec(rt, sweep_id, rec)
@@ -147,7 +154,7 @@ class _Voter:
                              hint="approve where the sweep's catalog is (the machine it was "
                              "started from)")
         self.notes = [] if approvers.allowed is not None else [SELF_DECLARED]
-        if approvers.allowed is not None and self.via == "web":
+        if approvers.allowed is not None and self.via in UNSIGNED_VIA:
             if self.who not in approvers.principals():
                 raise UsageError(f"{self.who} is not a principal of {approvers.allowed}: with "
                                  "approvers:, only its principals approve",
@@ -434,7 +441,7 @@ def _sign_all(v: _Voter, gates: list[str]) -> dict[str, Signed]:
     each vote keeping its own path, so each is still checked on its own, for its own
     binding (none without approvers:). A thousand instances: one ``ssh-keygen``."""
     approvers = v.approvers()
-    if approvers.allowed is None or v.via == "web" or not gates:
+    if approvers.allowed is None or v.via in UNSIGNED_VIA or not gates:
         return {}
     try:  # who may not decide is told so by the first gate, as without this, unsigned
         _may_decide(v, gates[0], _gate_in(v.spec, gates[0]))
@@ -467,7 +474,7 @@ def _vote(rt: Runtime, sweep_id: str, todo_id: str, binding: str, who: str, deci
     body: dict[str, Any] = {"d": decision, "b": binding, "at": int(time.time()), "c": comment}
     if via:
         body["via"] = via
-    if approvers.allowed is not None and via != "web":
+    if approvers.allowed is not None and via not in UNSIGNED_VIA:
         message = sshsig.binding_message(sweep_id, todo_id, binding, decision, who)
         if signed is not None:
             body["ssh"], body["tree"] = signed[1], signed[2].to_json()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from coordination.retry import backoff_cap
 from coordination.status import NOT_STARTED as NOT_STARTED  # re-exported for older imports
@@ -41,7 +41,7 @@ def _fields(obj: object) -> dict[str, object]:
 #: A gate as frozen in a spec (the catalog's ``gate:``; ``expires`` in seconds or None).
 GateSpec = TypedDict("GateSpec", {"approvals": int, "from": list[str],
                                   "starter_may_approve": bool, "expires": float | None,
-                                  "on_expiry": str})
+                                  "on_expiry": str, "forge_reviews": NotRequired[bool]})
 
 
 @dataclass(slots=True)

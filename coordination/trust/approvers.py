@@ -193,10 +193,11 @@ def verified(sweep_id: str, todo_id: str, gate: Mapping[str, Any], binding: str,
         if why is None and allowed_from and who not in allowed_from:
             why = f"{what}: {who} is not one of its approvers ({', '.join(allowed_from)})"
         if why is None and approvers.allowed is not None:
-            if v.get("via") == "web":
+            if v.get("via") in ("web", "forge"):  # (a view's user; a forge's reviewer)
                 if not v.get("sig"):
-                    why = (f"{what}: made by the web view without a seal; with approvers: a "
-                           "web vote counts only sealed (give `coord ui` COORD_SIGNING_KEY)")
+                    why = (f"{what}: made by the {'web view' if v.get('via') == 'web' else 'forge'}"
+                           f" without a seal; with approvers: a {v.get('via')} vote counts "
+                           "only sealed (give coord COORD_SIGNING_KEY)")
                 elif who not in approvers.principals():
                     why = f"{what}: {who} is not a principal of {approvers.allowed}"
             elif not v.get("ssh"):

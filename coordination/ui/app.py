@@ -24,6 +24,10 @@ Every request must name this server in its ``Host`` header (localhost, or a name
 COORD_UI_HOSTS): without that check any web site its user visits could point a name of
 its own at 127.0.0.1 (DNS rebinding) and read sweeps and output tails with the user's
 browser.
+
+``POST /hooks/<kind>`` takes a forge's webhook deliveries (:mod:`coordination.ui.hooks`):
+their signature is their authentication (a forge sends no basic auth), so they pass by
+it, and by nothing else: a delivery whose signature does not hold is refused (401).
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ from coordination.status import SWEEP_LIVE
 from coordination.sweeps import SweepService
 from coordination.ui import changes, documents, insight
 from coordination.ui.documents import BreakerReader
+from coordination.ui.hooks import Hooks
 from coordination.ui.feeds import PAGE as READ_PAGE
 from coordination.ui.feeds import (
     DEFAULT_MAX_STREAMS,
@@ -472,11 +477,25 @@ class _View:
         ]
 
 
+class HooksFirst:
+    """``/hooks/...`` to the forge webhook endpoint (its deliveries carry signatures, not
+    basic auth), everything else to the view."""
+
+    def __init__(self, hooks: ASGIApp, view: ASGIApp) -> None:
+        self.hooks, self.view = hooks, view
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and str(scope.get("path", "")).startswith("/hooks/"):
+            await self.hooks(scope, receive, send)
+            return
+        await self.view(scope, receive, send)
+
+
 def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = None,
                users: Mapping[str, str] | None = None,
                breakers: BreakerReader | None = None, block_ms: int = 1000,
                hosts: Sequence[str] | None = None, max_streams: int = DEFAULT_MAX_STREAMS,
-               keepalive: float = 15.0) -> ASGIApp:
+               keepalive: float = 15.0, hooks: Hooks | None = None) -> ASGIApp:
     """The web view over ``rt`` (Redis, or the embedded server) and the catalog file.
 
     ``auth``: ``user:password`` every request must send (basic auth); ``users``: more
@@ -486,6 +505,8 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
     answered (default: localhost's and COORD_UI_HOSTS); any other gets 400, so that no
     other web site can read the view through DNS rebinding. ``max_streams``: open event
     streams at most (then 503); ``keepalive``: seconds between comments on a quiet stream.
+    ``hooks``: the forge webhook endpoint at ``/hooks/<kind>`` (default: one over ``rt``
+    and the catalog, its secrets from the environment).
     """
     view = _View(rt, catalog, breakers, block_ms, max_streams, keepalive)
     app: ASGIApp = NoGitForStrangers(Starlette(routes=view.routes()))
@@ -495,6 +516,7 @@ def create_app(rt: Runtime, catalog: str | Path | None, *, auth: str | None = No
         everyone[name] = password
     if everyone:
         app = BasicAuth(app, everyone)
+    app = HooksFirst((hooks or Hooks(rt, catalog)).app(), app)
     # Outermost: a request naming another host learns nothing, not even the auth realm.
     allowed = list(hosts) if hosts is not None else [*local_hosts(), *rt.settings.ui_host_names]
     return TrustedHostMiddleware(app, allowed_hosts=allowed, www_redirect=False)

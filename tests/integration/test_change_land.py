@@ -323,15 +323,12 @@ def test_a_change_that_changed_nothing_anywhere_is_refused(change_world: World) 
     assert "nothing to land" in prep.problems[0] and w.repos.pushes() == []
 
 
-def test_land_pr_refuses_until_the_forge_landing_exists_and_pushes_nothing(
-        tmp_path: Path) -> None:
-    """`land: pr` is in the catalog now; until coord merges pull requests through the
-    forge (#60), a landing of it must not fall through to `git push` (fail closed)."""
-    from coordination.errors import ChangeNotReady
+def test_land_pr_without_forges_is_refused_and_pushes_nothing(tmp_path: Path) -> None:
+    """`land: pr` merges pull requests through each repo's forge (#60): a repo without
+    forge: is refused when the change is read, before anything could be pushed (a
+    landing never falls through to `git push` onto a base)."""
+    from coordination.errors import PlanError
 
-    w = World(tmp_path, NAMES[:2], land="pr")
-    base, _cands = w.drafted_and_verified()
-    with pytest.raises(ChangeNotReady, match="land: pr"):
-        w.lander().land()
-    assert w.repos.pushes() == []
-    assert {r: w.repos.remote_head(r) for r in NAMES[:2]} == base
+    with pytest.raises(PlanError, match=r"land: pr\) but repos libz, core name no forge"):
+        World(tmp_path, NAMES[:2], land="pr")
+    assert not (tmp_path / "pushes.log").exists()  # no push reached any remote

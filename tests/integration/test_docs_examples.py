@@ -3,7 +3,8 @@
 Each tutorial's ```sh blocks run in order in one bash with ``set -e``, in a fresh
 directory and home, with the venv's `coord` on PATH and no COORD_* setting inherited:
 embedded sweeps by default, a private redis-server (on a unix socket) where the tutorial
-starts one. A command that says it fails (``# exit N``) must end with that status, and
+starts one (the pull-request tutorial: the test forge of tests/forges/, from ``~/coord``,
+this repository). A command that says it fails (``# exit N``) must end with that status, and
 each output block (``<!-- output -->``) must be what its command printed, but for the
 parts that differ from run to run. A renamed command or flag, a changed default, an
 example that no longer works, an output that drifted fails here, not in a reader's
@@ -23,7 +24,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.docs.examples import TUTORIALS, compare, outputs, script
+from tests.docs.examples import ROOT, TUTORIALS, compare, outputs, script
 from tests.servers import term_then_kill
 
 PAGES = sorted(TUTORIALS.glob("*.md"))
@@ -66,6 +67,9 @@ def _run_tutorial(page: Path, tmp_path: Path, home: Path) -> None:
             pytest.skip(f"{tool} is not on PATH")
     home.mkdir()
     (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
+    # A tutorial that runs a script of coord's own repository (the test forge of
+    # change-through-pull-requests.md) takes the reader's clone to be at ~/coord.
+    (home / "coord").symlink_to(ROOT)
     work = tmp_path / "work"
     work.mkdir()
     out_dir = tmp_path / "outputs"

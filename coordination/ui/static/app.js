@@ -243,6 +243,17 @@ async function changeView(plan) {
             el("code", {"data-sha": "reverted", text: short(x.reverted), title: x.reverted || ""}),
             x.why || ""].map((c) => el("td", {}, c)));
       })));
+    // Each repo's pull request as its forge says it (coord change publish opened it).
+    const withPr = d.order.filter((r) => d.repos[r] && d.repos[r].pr);
+    const pulls = withPr.length ? table(["repo", "pull request", "state", "approvals", "checks", "mergeable", "why"], withPr.map((r) => {
+      const p = d.repos[r].pr;
+      const rv = p.reviews || {}, ck = p.checks || {};
+      const link = /^https?:\/\//.test(p.url || "") ? el("a", {href: p.url, rel: "noreferrer", text: "#" + p.number}) : "#" + p.number;
+      return [el("span", {"data-pr": r, "data-pr-state": p.state || "", text: r}), link, p.error ? "" : badge(p.state || "unknown"),
+        `${(rv.approved_by || []).length}` + (rv.required === null || rv.required === undefined ? "" : `/${rv.required}`) + ((rv.approved_by || []).length ? ` (${rv.approved_by.join(", ")})` : ""),
+        ck.state || "", p.error ? "" : (p.mergeable ? "yes" : "no"),
+        p.error || (p.blockers || []).map((b) => `${b.kind}: ${b.detail}`).join("; ")];
+    }), "") : null;
     const blockers = (d.blockers || []).length
       ? el("ul", {id: "blockers", class: "blockers"}, ...d.blockers.map((b) =>
         el("li", {"data-blocker": b.id, "data-kind": b.kind}, el("strong", {text: b.kind + " " + b.id}), ": " + b.why)))
@@ -271,6 +282,7 @@ async function changeView(plan) {
       (d.unchecked || []).length ? el("p", {id: "unchecked", class: "muted", text: "not checked by a verify todo of its own: " + d.unchecked.join(", ") + " (change: {require_own_verify: true} makes each a blocker)"}) : "",
       el("h3", {text: "Blockers"}), blockers,
       el("h3", {text: "Repos (landing order)"}), repos,
+      ...(pulls ? [el("h3", {text: "Pull requests"}), el("div", {id: "pulls"}, pulls)] : []),
       el("h3", {text: "Verify"}), verify,
       // Each repo's prepare: command in its new worktree: how it ended and its output.
       ...(Object.keys(d.prepare || {}).length ? [el("h3", {text: "Prepare"}),

@@ -108,14 +108,14 @@ CASES = [
          (("--no-verify",),)),
     Case("todo", "TODO-002", ("--gate", "approvals=2,from=ana+bo,expires=24h"), "gate",
          {"approvals": 2, "from": ["ana", "bo"], "starter_may_approve": True,
-          "expires": 86400.0, "on_expiry": "cancel"},
+          "expires": 86400.0, "on_expiry": "cancel", "forge_reviews": False},
          ("      gate: {approvals: 2, from: [ana, bo], expires: 24h}",),
          (("--no-gate",), ("--gate", "")),
          ("--gate", "approvals=3,from=ana+bo"), "approvals: 3 but only 2 distinct people",
          "todos[1].gate"),
     Case("todo", "TODO-002", ("--gate", "{approvals: 1, on_expiry: rollback}"), "gate",
          {"approvals": 1, "from": [], "starter_may_approve": True, "expires": None,
-          "on_expiry": "rollback"},
+          "on_expiry": "rollback", "forge_reviews": False},
          ("      gate: {approvals: 1, on_expiry: rollback}",), (("--no-gate",),),
          ("--gate", "expires=forever"), "not a duration", "todos[1].gate.expires"),
     Case("todo", "TODO-001", ("--cache",), "cache", True, ("      cache: true",),
@@ -129,19 +129,19 @@ CASES = [
          "todos[0].cache"),
     Case("plan", "PLAN-001", ("--change-branch", "bump-libcore-2.0"), "change",
          {"branch": "bump-libcore-2.0", "base": None, "remote": None, "land": "push",
-          "require_own_verify": False},
+          "merge_method": "merge", "draft": False, "require_own_verify": False},
          ("      change: {branch: bump-libcore-2.0}",), (("--change-branch", ""),),
          ("--change-branch", "bump..2"), "is not a branch name git accepts",
          "plans[0].change.branch"),
     Case("plan", "PLAN-001", ("--change-branch", "b", "--change-base", "develop",
                               "--change-remote", "up", "--land", "command"), "change",
          {"branch": "b", "base": "develop", "remote": "up", "land": "command",
-          "require_own_verify": False},
+          "merge_method": "merge", "draft": False, "require_own_verify": False},
          ("      change: {branch: b, base: develop, remote: up, land: command}",),
          (("--change-branch", ""),),
          # the Change model decides what --land takes (push, command, per-wave)
          ("--change-branch", "b", "--land", "sideways"),
-         "must be 'push', 'command' or 'per-wave'",
+         "must be 'push', 'command', 'per-wave' or 'pr'",
          "plans[0].change.land"),
     Case("plan", "PLAN-001", ("--wave", "name=canary,repos=api,max_parallel=1,soak=10m",
                               "--wave", "{name: rest, tags: [service], max_parallel: 4}"),
@@ -296,9 +296,11 @@ def test_partial_change_edits_keep_the_other_entries(eco_both_paths: Path) -> No
     r = coord_inline(eco_both_paths, "plan", "update", "PLAN-001", "--change-base", "develop", "--json")
     assert r.code == 0, r.err
     assert r.json()["change"] == {"branch": "b", "base": "develop", "remote": None,
-                                  "land": "command", "require_own_verify": False}
+                                  "land": "command", "merge_method": "merge", "draft": False,
+                                  "require_own_verify": False}
     r = coord_inline(eco_both_paths, "plan", "update", "PLAN-001", "--land", "", "--change-base", "", "--json")
     assert r.json()["change"] == {"branch": "b", "base": None, "remote": None, "land": "push",
+                                  "merge_method": "merge", "draft": False,
                                   "require_own_verify": False}
     assert "      change: {branch: b}" in eco_both_paths.read_text().splitlines()
     # A change needs its branch: --land alone on a plan without one is the loader's no.

@@ -26,7 +26,7 @@ from tests.unit.support.mcp import call, fails, serve  # noqa: E402
 
 READ_TOOLS = {
     "coord_list", "coord_get", "coord_validate_plan", "coord_get_sweep", "coord_sweep_events",
-    "coord_search_history", "coord_trends",
+    "coord_search_history", "coord_trends", "coord_change_status",
 }
 WRITE_TOOLS = {
     "coord_create_issue", "coord_update_issue", "coord_create_todo", "coord_complete_todo",

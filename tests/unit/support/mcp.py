@@ -47,7 +47,7 @@ DEFAULT = {"coord_list", "coord_get", "coord_create_issue", "coord_update_issue"
            "coord_create_todo", "coord_complete_todo", "coord_validate_plan",
            "coord_start_sweep", "coord_get_sweep", "coord_cancel_sweep", "coord_resume_sweep"}
 HISTORY = {"coord_sweep_events", "coord_search_history", "coord_trends"}
-EVERY = DEFAULT | HISTORY | {"coord_check_dependencies"}
+EVERY = DEFAULT | HISTORY | {"coord_check_dependencies", "coord_change_status"}
 #: What an agent pays for the default list, at about four characters a token.
 BUDGET_TOKENS = 3000
 

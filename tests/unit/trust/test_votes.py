@@ -129,6 +129,23 @@ def test_web_votes_count_for_principals_of_the_file_only_sealed(
     assert users == [] and "without a seal" in refused[0]
 
 
+def test_forge_votes_count_as_web_votes_do_sealed_for_principals_only(
+        keys: dict[str, Path], tmp_path: Path) -> None:
+    """A pull request's approval counted by a gate with forge_reviews (#60): vouched for
+    by the coord process that read the forge, never SSH-signed by the reviewer."""
+    allowed = tmp_path / "allowed"
+    forge = seal("vote", about("S", "G", "B", "cy"), {**vote("cy", None), "via": "forge"},
+                 (KEY,))
+    assert count({"cy": forge}, allowed) == (["cy"], [])
+    only_ana = tmp_path / "only-ana"  # cy may approve (from:) but proves no key here
+    only_ana.write_text((tmp_path / "allowed").read_text().splitlines()[0] + "\n")
+    users, refused = count({"cy": forge}, only_ana)
+    assert users == [] and "cy is not a principal of" in refused[0]
+    bare = {"d": "approve", "b": "B", "at": 1, "c": "", "via": "forge"}
+    users, refused = count({"cy": bare}, allowed, policy=Policy((), False, False))
+    assert users == [] and "forge without a seal" in refused[0]
+
+
 def test_a_signature_check_is_fast_enough(keys: dict[str, Path], tmp_path: Path) -> None:
     """The brief's bound is 50 ms per check (bench/approval.py measures the median)."""
     import time

@@ -1,0 +1,174 @@
+"""Landing by pull request (``land: pr``): each repo's pull request merged through its
+forge, providers first, each pinned to the head coord verified.
+
+Prepare (:meth:`coordination.change.landing.Lander.prepare`) judges the landing rule
+with every pull request as its forge says it now (read fresh, never cached):
+published, open, its head the candidate, and mergeable as the forge says (reviews as
+its protection requires, required checks green, no conflict). Then, per repo in
+order, under its repo lease (:func:`merge_one`):
+
+- the pull request is read again: merged or closed by hand since is noticed and stops
+  the landing (never overwritten); a head that is not the verified candidate stops it
+  before any merge is asked;
+- the forge is asked whether it would merge it *now* (a provider merged before it may
+  have changed that), then to merge it pinned to the candidate (GitHub and GitLab
+  ``sha``, Gitea ``head_commit_id``): a head that moved meanwhile is refused by the
+  forge itself (``HeadMoved``), never merged;
+- the step is recorded ``landing`` before the merge is asked, ``landed`` with the
+  commit the merge left on the base after; a landing killed in between is carried on:
+  a pull request merged at the candidate is its own merge (nothing is merged twice).
+
+There is no undo a forge would take without review: a merge refused mid-way stops the
+landing (:func:`stop`): ``partially_landed`` naming the pull request and the forge's
+reason and what merged (``reverted``, nothing merged, when it was the first);
+``coord change revert`` opens revert pull requests for what merged
+(:mod:`coordination.change.pull_revert`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from coordination.change import git as g
+from coordination.change.blockers import short
+from coordination.change.forges import ChangeForges
+from coordination.change.manifest import Manifest, ManifestRepo
+from coordination.errors import ForgeError, HeadMoved, MergeRefused
+from coordination.forge.base import Forge, PullRequest
+from coordination.runtime.change_records import NOT_LANDED, StepRecord
+from coordination.runtime.changes import ChangeStore
+from coordination.runtime.context import Runtime
+from coordination.runtime.leases import Lease
+from coordination.status import ChangeState as CS
+from coordination.status import EventKind
+
+log = logging.getLogger(__name__)
+
+
+class Steps(Protocol):
+    """What a pull request's merge is done with: the lander's leases, fenced step
+    writes and faults (:class:`coordination.change.landing.Lander`)."""
+
+    rt: Runtime
+    store: ChangeStore
+    fault: Callable[[str, str], None]
+
+    @property
+    def forges(self) -> ChangeForges: ...
+
+    def _lease(self, repo: str) -> AbstractContextManager[Lease]: ...
+
+    def _step(self, m: Manifest, lease: Lease, repo: str, rec: StepRecord) -> None: ...
+
+    def _hooks(self, repo: str) -> bool: ...
+
+
+def merge_one(ld: Steps, m: Manifest, e: ManifestRepo, step: StepRecord) -> str | None:
+    """Merge ``e``'s pull request (see the module): None, or why the landing stops."""
+    repo, number, cand = e["repo"], int(e.get("pr") or 0), e["candidate"]
+    ref = f"{repo}: pull request #{number}"
+    if not number:
+        return f"{repo}: the manifest names no pull request (coord change publish {m['plan']})"
+    forge = ld.forges.of(repo)
+    with ld._lease(repo) as lease:
+        try:
+            pr = forge.get_pr(number)
+        except ForgeError as exc:
+            return f"{ref}: the forge could not be read: {exc.message}"
+        if step.state and pr.merged:  # resumed: did the merge asked before happen?
+            if pr.head_sha == cand and pr.merge_sha:
+                _landed(ld, m, lease, e, pr.merge_sha, step.pre)
+                return None
+            return (f"{ref} was merged at {short(pr.head_sha)}, not the verified "
+                    f"{short(cand)}: not by this landing")
+        why = _refusal(ref, pr, cand) or _unmergeable(ref, forge, number)
+        if why:
+            ld._step(m, lease, repo, StepRecord.new(state=NOT_LANDED, why=why))
+            return why
+        pre = _base_now(ld, e)
+        ld._step(m, lease, repo, StepRecord.new(state=CS.landing, pre=pre))
+        ld.fault("before-land", repo)
+        try:
+            res = forge.merge(number, sha=cand, method=_method(m))  # type: ignore[arg-type]
+        except HeadMoved as exc:
+            why = (f"{ref}: its head moved to {short(exc.actual)} since coord verified "
+                   f"{short(cand)}: not merged")
+        except MergeRefused as exc:
+            why = f"{ref} ({pr.url}): the forge refused to merge it: {exc.reason}"
+        except ForgeError as exc:
+            why = f"{ref} ({pr.url}): merging it failed: {exc.message}"
+        else:
+            ld.fault("after-land", repo)
+            _landed(ld, m, lease, e, res.sha, pre)
+            return None
+        ld._step(m, lease, repo, StepRecord.new(state=NOT_LANDED, why=why))
+        return why
+
+
+def _refusal(ref: str, pr: PullRequest, cand: str) -> str | None:
+    """Why ``pr`` may not be merged on the candidate ``cand`` whatever the forge says."""
+    if pr.merged:
+        return (f"{ref} ({pr.url}) was merged by hand"
+                + (f" (as {short(pr.merge_sha)})" if pr.merge_sha else "")
+                + ", not by this landing: coord merges nothing over it")
+    if not pr.is_open:
+        return f"{ref} ({pr.url}) was closed by hand: coord does not reopen it"
+    if pr.head_sha != cand:
+        return (f"{ref} ({pr.url}): its head is {short(pr.head_sha)}, not the verified "
+                f"{short(cand)} (someone pushed to its branch, or it was not published "
+                "since): not merged")
+    return None
+
+
+def _unmergeable(ref: str, forge: Forge, number: int) -> str | None:
+    """Why the forge would not merge it now (each reason), None: it would."""
+    try:
+        mg = forge.mergeability(number)
+    except ForgeError as exc:
+        return f"{ref}: the forge could not say whether it merges: {exc.message}"
+    if mg.mergeable:
+        return None
+    said = "; ".join(f"{b.kind}: {b.detail}" for b in mg.blockers) or mg.forge_state
+    return f"{ref} ({mg.pr.url}): the forge would not merge it now: {said or 'not mergeable'}"
+
+
+def _base_now(ld: Steps, e: ManifestRepo) -> str | None:
+    """The base on the remote just before the merge (what a revert puts back)."""
+    try:
+        return g.remote_sha(e["worktree"], e["remote"], e["base"], hooks=ld._hooks(e["repo"]))
+    except g.GitError:
+        return None
+
+
+def _landed(ld: Steps, m: Manifest, lease: Lease, e: ManifestRepo, sha: str,
+            pre: str | None) -> None:
+    ld._step(m, lease, e["repo"], StepRecord.new(state=CS.landed, landed=sha, pre=pre or None))
+    ld.rt.events.emit(EventKind.repo_landed, plan=m["plan"], repo=e["repo"], sha=sha)
+
+
+def _method(m: Manifest) -> str:
+    return str(m.get("merge_method") or "merge")
+
+
+def stop(ld: Steps, m: Manifest, failure: str) -> tuple[str, str, list[str]]:
+    """A merge refused mid-way: the landing stops where it is (see the module): its
+    state, why, and the repos it merged."""
+    plan = m["plan"]
+    order = [e["repo"] for e in m["repos"]]
+    st = ld.store.read(plan)
+    merged = [r for r in order if st.step(r).state == CS.landed]
+    if merged:
+        state = CS.partially_landed
+        why = (f"{failure}; merged: " + ", ".join(
+            f"{r} (#{e.get('pr')})" for e in m["repos"] for r in [e["repo"]] if r in merged)
+            + f" (coord change revert {plan} opens revert pull requests for them)")
+    else:
+        state = CS.reverted
+        why = f"{failure}; nothing was merged"
+    ld.store.end_landing(plan, state, why)
+    ld.rt.events.emit(EventKind.change_reverted, plan=plan, reason=why, state=state,
+                      left_landed=merged)
+    return state, why, merged

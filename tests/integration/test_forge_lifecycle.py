@@ -1,0 +1,191 @@
+"""A two-repo change through pull requests on each kind of forge (GitHub, GitLab, Gitea),
+end to end as a user runs it (#60): publish (once, however often run), status from the
+forge, reviews in by signed webhooks (a bad signature refused), land --dry-run naming
+each missing review, a rate limit during the land waited out, the merges in dependency
+order pinned to the verified heads; a moved head refused; a refused merge ->
+partially_landed -> revert pull requests; the token in no output. The fakes validate
+every request and response against the forge's description (the ``fake_forge``
+fixture)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.forges import FakeForge
+from tests.integration.change_repos import git
+from tests.integration.forge_change import NAMES, PLAN, SECRET, ForgeChange
+from tests.servers import term_then_kill
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.timeout(480)
+
+
+@pytest.fixture
+def fc(fake_forge: FakeForge, tmp_path: Path, redis_url: str,
+       monkeypatch: pytest.MonkeyPatch) -> ForgeChange:
+    from coordination.settings import get_settings
+
+    monkeypatch.setenv("COORD_LEASE_TTL", "2")
+    get_settings.cache_clear()
+    return ForgeChange(fake_forge, tmp_path / "w")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _webhook(fc: ForgeChange) -> tuple[subprocess.Popen[str], str]:
+    """`coord forge webhook` on a free port; its /hooks/<kind> URL."""
+    import os
+
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "coordination.cli.main", "--file",
+                             str(fc.catalog), "forge", "webhook", "--port", str(port)],
+                            env={**os.environ, **fc.env, "COORD_FORGE_WEBHOOK_SECRET": SECRET},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def up() -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    wait_for(up, timeout=30, what="coord forge webhook to listen")
+    return proc, f"http://127.0.0.1:{port}/hooks/{fc.fake.kind}"
+
+
+def _outputs_hold_no_token(fc: ForgeChange, *outs: str) -> None:
+    for out in outs:
+        assert fc.fake.token not in out
+
+
+def test_a_change_lands_through_its_pull_requests(fc: ForgeChange) -> None:
+    fake = fc.fake
+    base = {r: fc.head(r) for r in NAMES}
+    cands = fc.draft()
+    fc.verify()
+    for r in NAMES:
+        fake.protect(f"acme/{r}", approvals=1)
+    said: list[str] = []
+    first = fc.coord("change", "publish", PLAN, "--json")
+    said += [first.stdout, first.stderr]
+    assert first.returncode == 0, first.stderr
+    doc = json.loads(first.stdout)
+    assert [(r["repo"], r["action"]) for r in doc["repos"]] == [("libz", "opened"),
+                                                               ("api", "opened")]
+    again = fc.coord_json("change", "publish", PLAN)
+    assert [r["action"] for r in again["repos"]] == ["up_to_date", "up_to_date"]
+    for r in NAMES:
+        p = fake.projects[f"acme/{r}"]
+        assert [x.head for x in p.prs.values()] == ["chg"]  # one pull request, ever
+        assert fc.head(r) == base[r]  # the protected base: never pushed
+        assert fc.head(r, "chg") == cands[r]
+        pr = fc.pr(r)
+        assert "coord:PLAN-001" in pr.labels
+        assert p.statuses[cands[r]]["coord/verify"].state in ("success",)
+    assert f"Depends-On: {doc['repos'][0]['url']}" in fc.pr("api").body
+    assert "Depends-On" not in fc.pr("libz").body
+
+    dry = fc.coord_json("change", "land", PLAN, "--dry-run", expect=1)
+    assert [(b["kind"], b["id"]) for b in dry["blockers"]] == [("forge", "libz"),
+                                                             ("forge", "api")]
+    assert all("review" in b["why"] for b in dry["blockers"]), dry["blockers"]
+
+    proc, url = _webhook(fc)
+    try:
+        fake.add_webhook(url, SECRET)
+        fake.add_webhook(url, "not-the-secret")  # a forger's: refused, changes nothing
+        for r in NAMES:
+            fake.review(f"acme/{r}", fc.pr(r).number, "alice")
+        fake.settle()
+        got = sorted({d.status for d in fake.deliveries if d.url == url})
+        assert 401 in got and 200 in got, [(d.event, d.status) for d in fake.deliveries]
+        seen = len(fake.seen)
+        st = fc.coord_json("change", "status", PLAN)  # from the webhook: no polling
+        assert len(fake.seen) == seen
+        for r in NAMES:
+            pr = st["repos"][r]["pr"]
+            assert pr["source"] == "webhook" and pr["state"] == "open"
+            assert pr["url"] and pr["number"] == fc.pr(r).number
+            assert "alice" in pr["reviews"]["approved_by"]
+        assert st["landable"] is True, st["blockers"]
+        said += [json.dumps(st)]
+    finally:
+        term_then_kill(proc.pid, group=False, grace=5, poll=0.05)
+        said.append(proc.stderr.read() if proc.stderr else "")
+
+    # a rate limit on the first merge: waited out (the forge's own way of saying it)
+    merge = r"/pulls/\d+/merge$|/merge_requests/\d+/merge$"
+    if fake.kind == "github":
+        fake.fail("PUT", merge, 403, body={"message": "API rate limit exceeded"},
+                  headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Limit": "5000",
+                           "X-RateLimit-Reset": str(int(time.time()) + 2)})
+    else:
+        fake.fail("PUT" if fake.kind == "gitlab" else "POST", merge, 429,
+                  body={"message": "Retry later"}, headers={"Retry-After": "1"})
+    landed = fc.coord("change", "land", PLAN, "--json")
+    said += [landed.stdout, landed.stderr]
+    assert landed.returncode == 0, (landed.stdout, landed.stderr)
+    assert json.loads(landed.stdout)["state"] == "landed"
+    assert fc.merges() == ["libz", "libz", "api"]  # the rate-limited try, then in order
+    for r in NAMES:
+        assert fc.pr(r).state == "merged"
+        head = fc.head(r)
+        assert git(fc.bare(r), "merge-base", "--is-ancestor", cands[r], str(head)) == ""
+    final = fc.coord_json("change", "status", PLAN)
+    assert final["state"] == "landed"
+    _outputs_hold_no_token(fc, *said, json.dumps(final), str(fc.rt.changes.dump(PLAN)),
+                           str(fc.rt.changes.forge_views(PLAN)))
+
+
+def test_a_moved_head_and_a_refused_merge_then_revert_pull_requests(fc: ForgeChange) -> None:
+    fake = fc.fake
+    base = {r: fc.head(r) for r in NAMES}
+    cands = fc.draft()
+    fc.verify()
+    assert fc.coord("change", "publish", PLAN).returncode == 0
+    # someone pushes to api's pull request branch: not what coord verified
+    other = fc.root / "other"
+    git(fc.root, "clone", "-q", "-b", "chg", str(fc.bare("api")), str(other))
+    (other / "late.txt").write_text("late\n")
+    git(other, "add", "-A")
+    git(other, "-c", "user.name=o", "-c", "user.email=o@o", "commit", "-qm", "late")
+    git(other, "push", "-q", "origin", "HEAD:chg")
+    res = fc.coord("change", "land", PLAN)
+    assert res.returncode == 1, res.stdout
+    assert "someone pushed to its branch" in res.stderr
+    assert fc.merges() == [] and fc.head("libz") == base["libz"]
+    pub = fc.coord("change", "publish", PLAN)  # not overwritten
+    assert pub.returncode == 1 and "coord does not overwrite it" in pub.stderr, pub.stderr
+    git(other, "push", "-q", "--force", "origin", f"{cands['api']}:refs/heads/chg")  # undone
+    fake.settle()
+
+    fake.projects["acme/api"].refusals[fc.pr("api").number] = "merging is frozen this week"
+    out = fc.coord_json("change", "land", PLAN, expect=1)
+    assert out["state"] == "partially_landed", out
+    assert f"api: pull request #{fc.pr('api').number}" in out["reason"]
+    assert "merging is frozen this week" in out["reason"]
+    assert out["landed"] == ["libz"]
+    assert fc.pr("libz").state == "merged" and fc.pr("api").state == "open"
+    assert fc.coord_json("change", "status", PLAN)["state"] == "partially_landed"
+
+    fake.protect("acme/libz", approvals=1)  # a revert is reviewed like any change
+    rv = fc.coord_json("change", "revert", PLAN)
+    assert rv["state"] == "reverting", rv
+    [revert] = [x for x in fake.projects["acme/libz"].prs.values() if x.head == "coord-revert/chg"]
+    assert revert.base == "main" and "coord:PLAN-001" in revert.labels
+    assert [x for x in fake.projects["acme/api"].prs.values() if x.head != "chg"] == []
+    fake.review("acme/libz", revert.number, "bob")
+    done = fc.coord_json("change", "revert", PLAN)
+    assert done["state"] == "reverted", done
+    head = fc.head("libz")
+    assert (git(fc.bare("libz"), "rev-parse", f"{head}^{{tree}}")
+            == git(fc.bare("libz"), "rev-parse", f"{base['libz']}^{{tree}}"))
+    assert fc.coord_json("change", "status", PLAN)["state"] == "reverted"
