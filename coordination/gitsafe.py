@@ -502,6 +502,12 @@ def forbidden(why: str) -> Iterator[None]:
         _FORBIDDEN.reset(token)
 
 
+def refusing() -> str | None:
+    """Why no git process may start here (inside :func:`forbidden`); None: git may run.
+    A reader that can do without git asks, and leaves out what only git could tell."""
+    return _FORBIDDEN.get()
+
+
 def _check_allowed() -> None:
     why = _FORBIDDEN.get()
     if why:

@@ -103,6 +103,9 @@ class Evidence:
     spec: FrozenSpec | None = None  # its last run's frozen spec (signature checked)
     unreadable: str | None = None  # why that spec cannot be read
     last: dict[str, Checkpoint] = field(default_factory=dict)  # its todos' checkpoints
+    #: git may run (False: a reader that runs none, the web view for a stranger: what
+    #: only git can tell is left out, never guessed)
+    git: bool = True
 
     @property
     def run(self) -> int:
@@ -127,13 +130,14 @@ def current_candidates(cp: ChangePlan, st: ChangeState) -> dict[str, str | None]
 
 
 def gather(rt: Runtime, cp: ChangePlan, st: ChangeState, now: dict[str, str | None],
-           bases: Mapping[str, standing.Base] | None, remotes: bool) -> Evidence:
+           bases: Mapping[str, standing.Base] | None, remotes: bool, git: bool = True
+           ) -> Evidence:
     """The evidence the landing rule judges ``cp`` on, with ``now`` its candidate set."""
     policy = evidence.policy_of(rt.settings)
     pointer, refused = trusted_pointer(cp, st, policy)
     complete = all(now.values()) and bool(now)
     ev = Evidence(rt, cp, st, now, bases, remotes, policy, pointer, refused, pointer.sweep,
-                  {r: s for r, s in now.items() if s} if complete else None)
+                  {r: s for r, s in now.items() if s} if complete else None, git=git)
     if ev.sweep:
         _read_sweep(ev, ev.sweep)
     return ev

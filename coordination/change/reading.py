@@ -80,6 +80,17 @@ class StatusDocument(ChangeDocument):
     #: repo -> how its ``prepare:`` last ran in a new worktree {"command", "ok",
     #: "exit_code", "output", "worktree", "at"} (a failure is a blocker)
     prepare: dict[str, dict[str, Any]]
+    #: what a reader that may run no git (the web view for nobody signed in) left out,
+    #: in words; None: nothing was
+    left_out: str | None
+
+
+#: What a document read without git leaves out (:func:`status_of`, ``git=False``).
+LEFT_OUT = ("read without git (nobody is signed in to the web view, which then runs no "
+            "git in a repository): each repo's base on its remote and the repos' own git "
+            "config were not checked, so landable may miss a blocker they would name; "
+            "sign in (serve the view with COORD_UI_AUTH) or run coord change status to "
+            "see them")
 
 
 def gone(lander: LanderRecord, st: ChangeState) -> str | None:
@@ -193,11 +204,19 @@ def document(cp: ChangePlan, st: ChangeState, train: list[str], j: Judgement,
                                  for w in cp.waves])
 
 
-def status_of(rt: Runtime, cp: ChangePlan, *, ask_remotes: bool = False) -> StatusDocument:
-    """The status document of the change ``cp`` (see :func:`status_document`)."""
+def status_of(rt: Runtime, cp: ChangePlan, *, ask_remotes: bool = False,
+              git: bool = True) -> StatusDocument:
+    """The status document of the change ``cp`` (see :func:`status_document`).
+    ``git=False``: no git process (the web view for a stranger): the states, reasons,
+    verdicts and ids the records hold, the bases on the remotes and the repos' git
+    config left out, and ``left_out`` saying so."""
     st = rt.changes.read(cp.plan)
-    bases = read_bases(cp, st, ask=ask_remotes)
-    j = judge(rt, cp, st, bases=bases, remotes=ask_remotes)
+    if git:
+        bases = read_bases(cp, st, ask=ask_remotes)
+    else:
+        bases = {r: Base(None, False, "not read: no git runs for this reader")
+                 for r in cp.targets if r in st.repos}
+    j = judge(rt, cp, st, bases=bases, remotes=ask_remotes, git=git)
     doc = document(cp, st, rt.changes.train(), j, bases)
     return StatusDocument(**doc, landable=j.landable,
                           blockers=[b.document() for b in j.blockers],
@@ -206,18 +225,20 @@ def status_of(rt: Runtime, cp: ChangePlan, *, ask_remotes: bool = False) -> Stat
                           sweep=j.sweep, bases_checked=all(b.checked for b in bases.values()),
                           unchecked=unchecked(cp, st),
                           prepare={r: st.prepares[r].document for r in cp.targets
-                                   if r in st.prepares})
+                                   if r in st.prepares},
+                          left_out=None if git else LEFT_OUT)
 
 
 def status_document(rt: Runtime, catalog: Catalog, base_dir: Path, plan_id: str, *,
-                    ask_remotes: bool = False) -> StatusDocument:
+                    ask_remotes: bool = False, git: bool = True) -> StatusDocument:
     """``coord change status PLAN --json``: every repo's state (its candidate re-read
     from its worktree now), each verify todo's and gate's verdict on the current
     candidates, ``landable`` and its ``blockers`` (the landing rule's, the same
     :func:`coordination.change.rule.judge` that ``change land`` applies, with each
     repo's base on its remote read now: :mod:`coordination.change.standing`; a
     network remote only with ``ask_remotes``, else ``bases_checked`` is false)."""
-    return status_of(rt, change_of(catalog, plan_id, base_dir), ask_remotes=ask_remotes)
+    return status_of(rt, change_of(catalog, plan_id, base_dir), ask_remotes=ask_remotes,
+                     git=git)
 
 
 #: The order states are counted in (``coord change status``).
