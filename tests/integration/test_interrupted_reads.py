@@ -135,7 +135,7 @@ def test_a_revert_interrupted_change_reads_for_a_stranger(
     assert f"coord change revert {PLAN}" in doc["reason"]
 
 
-def test_a_rejected_gate_reads_for_a_stranger(cluster: Cluster) -> None:
+def test_a_rejected_gate_reads_for_a_stranger(cluster: Cluster, browser: Any) -> None:
     c = cluster
     text = with_urls(catalog_yaml(NAMES), make_repos(c.root, NAMES))
     gate = (f"    - {{id: TODO-050, task: approve, repo: api, plan: {PLAN}, "
@@ -151,3 +151,13 @@ def test_a_rejected_gate_reads_for_a_stranger(cluster: Cluster) -> None:
     _, base = serve(c)
     doc = degraded(base, "rejected")
     assert "TODO-050" in (doc["reason"] or ""), doc
+    # The pages themselves (a real Chromium): the state and what was left out, said.
+    from tests.integration.browser import text_of
+
+    browser.get(f"{base}/changes/{PLAN}")
+    wait_until(lambda: "read without git" in text_of(browser, "#change-left-out"), 30,
+               "the change page to say what it left out")
+    assert "rejected" in text_of(browser, "main")
+    browser.get(f"{base}/changes")
+    wait_until(lambda: "read without git" in text_of(browser, "#changes-left-out"), 30,
+               "the changes page to say what it left out")

@@ -196,7 +196,10 @@ async function changesView() {
   crumb("changes");
   const render = async () => {
     const rows = await getJSON("/api/changes");
+    // Read without git (nobody signed in): what the list left out, said once.
+    const leftOut = (rows.find((c) => c.left_out) || {}).left_out;
     document.getElementById("main").replaceChildren(el("h2", {text: "Changes"}),
+      leftOut ? el("p", {id: "changes-left-out", class: "muted", text: leftOut}) : "",
       table(["plan", "title", "branch", "land", "state", "repos", "blockers"], rows.map((c) => {
         const link = el("a", {href: "/changes/" + encodeURIComponent(c.plan), text: c.plan});
         const row = [link, c.title, c.branch || "", c.land || "", changeBadge(c), repoCount(c),
