@@ -570,7 +570,12 @@ def last_decisions(catalog: str | os.PathLike[str], op: str,
     except OSError:
         return {}
     try:
-        for e in _backwards(fd, os.fstat(fd).st_size):
+        st = os.fstat(fd)
+        asked = (st.st_ino, st.st_size, st.st_mtime_ns, op, tuple(sorted(wanted)),
+                 hashlib.sha256(key).digest() if key else None)
+        if asked in _DECISIONS:  # (the web view asks on every page it draws)
+            return dict(_DECISIONS[asked])
+        for e in _backwards(fd, st.st_size):
             if not wanted:
                 break
             if e.get("op") != op or not isinstance(e.get("decision"), dict):
@@ -586,7 +591,14 @@ def last_decisions(catalog: str | os.PathLike[str], op: str,
         return {}
     finally:
         os.close(fd)
+    if len(_DECISIONS) > 256:
+        _DECISIONS.clear()
+    _DECISIONS[asked] = dict(out)
     return out
+
+
+#: :func:`last_decisions`' answers by (the log's inode, size, mtime; the question).
+_DECISIONS: dict[tuple[object, ...], dict[str, dict[str, Any]]] = {}
 
 
 def _highest_of_log(path: Path) -> dict[str, str]:
