@@ -19,7 +19,11 @@ diff and merge drivers, hooks...) or send a push elsewhere (``remote.*.pushurl``
 - the user's global and system config are not read by the call at all
   (``GIT_CONFIG_GLOBAL=/dev/null``, ``GIT_CONFIG_NOSYSTEM=1``): their allowed keys
   (identity, ``safe.directory``...) are handed back as command-scope config, the rest
-  (credential helpers, ``insteadOf``, ssh commands...) is dropped. Config the operator
+  (credential helpers, ``insteadOf``, ssh commands...) is dropped. A key the
+  repository's own config sets is not handed back (command scope would outrank it: a
+  per-repository ``user.email`` is who git says you are there), and a global config
+  with conditional includes (``includeIf "gitdir:..."``) is read in the checkout, so
+  the identity is the one git itself resolves there. Config the operator
   gives coord's own environment (``GIT_CONFIG_COUNT``/``GIT_CONFIG_PARAMETERS``,
   ``GIT_SSH_COMMAND``) is theirs and kept;
 - every call runs with :data:`ALWAYS` (no ``ext::``/``fd::`` transport, no
@@ -376,8 +380,11 @@ def local_keys(where: str | Path, env: Mapping[str, str] | None = None
     return [(k, origin) for scope, origin, k, _v in listed if scope in ("local", "worktree")]
 
 
-#: signature of the user's config files and env -> their allowed (key, value) entries.
-_GLOBALS: dict[tuple[object, ...], list[tuple[str, str]]] = {}
+#: signature of the user's config files and env -> their allowed (key, value) entries, and
+#: whether they hold a conditional include (``includeIf``: then asked per checkout).
+_GLOBALS: dict[tuple[object, ...], tuple[list[tuple[str, str]], bool]] = {}
+#: (signature, real path of a checkout) -> the allowed entries as git reads them there.
+_GLOBALS_AT: dict[tuple[tuple[object, ...], str], list[tuple[str, str]]] = {}
 
 
 def _global_signature(env: Mapping[str, str]) -> tuple[object, ...]:
@@ -395,20 +402,41 @@ def _global_signature(env: Mapping[str, str]) -> tuple[object, ...]:
     return tuple(sig)
 
 
-def user_entries(env: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+def _allowed_user_entries(listed: list[tuple[str, str, str, str]]) -> list[tuple[str, str]]:
+    return [(k, v) for scope, _o, k, v in listed
+            if scope in ("system", "global") and classify(k) == "allow"]
+
+
+def user_entries(env: Mapping[str, str] | None = None, where: str | Path | None = None
+                 ) -> list[tuple[str, str]]:
     """The allowed entries of the user's global and system git config, in git's order
-    (what a call gets back as command-scope config; the rest is dropped)."""
+    (what a call gets back as command-scope config; the rest is dropped). ``where``: the
+    checkout the call runs in, for a user config with conditional includes (``includeIf
+    "gitdir:~/work/"``: a work address for the work checkouts), which git resolves
+    there, as it would itself; without any, one listing serves every checkout."""
     env = env or os.environ
     sig = _global_signature(env)
+    bare = {k: v for k, v in env.items() if k not in ("GIT_DIR", "GIT_COMMON_DIR")}
     got = _GLOBALS.get(sig)
     if got is None:
-        bare = {k: v for k, v in env.items() if k not in ("GIT_DIR", "GIT_COMMON_DIR")}
-        got = [(k, v) for scope, _o, k, v in _list(None, bare)
-               if scope in ("system", "global") and classify(k) == "allow"]
+        listed = _list(None, bare)
+        got = (_allowed_user_entries(listed),
+               any(k.lower().startswith("includeif.") for _s, _o, k, _v in listed))
         if len(_GLOBALS) > 64:
             _GLOBALS.clear()
         _GLOBALS[sig] = got
-    return got
+    entries, conditional = got
+    if not conditional or where is None:
+        return entries
+    at = (sig, os.path.realpath(where))
+    if at not in _GLOBALS_AT:
+        try:  # (listing config runs nothing; a checkout git cannot read: as from "/")
+            _GLOBALS_AT[at] = _allowed_user_entries(_list(where, bare))
+        except GitRefused:
+            return entries
+        if len(_GLOBALS_AT) > 4096:
+            _GLOBALS_AT.clear()
+    return _GLOBALS_AT[at]
 
 
 def refusal(where: str | Path, key: str, origin: str, kind: str) -> str:
@@ -419,15 +447,29 @@ def refusal(where: str | Path, key: str, origin: str, kind: str) -> str:
             "GIT_CONFIG_COUNT/KEY/VALUE)")
 
 
-def plan(where: str | Path | None, *, network: bool, env: Mapping[str, str] | None = None
-         ) -> list[tuple[str, str]]:
+def plan(where: str | Path | None, *, network: bool, env: Mapping[str, str] | None = None,
+         check: bool = True) -> list[tuple[str, str]]:
     """The command-scope config a call in ``where`` runs with (after the user's
     allowed entries, the neutralised keys): raises :class:`GitRefused` for a key of
-    ``where``'s own config that is refused (``network``: and one of :data:`NETWORK`)."""
-    entries = list(user_entries(env))
-    local: list[tuple[str, str]] = [] if where is None else local_keys(where, env)
+    ``where``'s own config that is refused (``network``: and one of :data:`NETWORK`).
+
+    A key ``where``'s own config sets is not handed back from the user's config: as
+    command-scope config it would outrank the repository's (git reads the local file
+    over the global one: a per-repository ``user.email`` is the identity there).
+    ``check=False`` (``git config``, which runs nothing): only that, nothing refused
+    or neutralised."""
+    entries = list(user_entries(env, where))
+    local: list[tuple[str, str]] = []
+    if where is not None:
+        try:
+            local = local_keys(where, env)
+        except GitRefused:
+            if check:
+                raise
     own = {k.lower() for k, _f in local}
     entries = [(k, v) for k, v in entries if k.lower() not in own or _multi(k)]
+    if not check:
+        return entries
     for key, origin in local:
         kind = classify(key)
         if kind == "refuse" or (kind == "network" and network):
@@ -458,6 +500,12 @@ def forbidden(why: str) -> Iterator[None]:
         yield
     finally:
         _FORBIDDEN.reset(token)
+
+
+def refusing() -> str | None:
+    """Why no git process may start here (inside :func:`forbidden`); None: git may run.
+    A reader that can do without git asks, and leaves out what only git could tell."""
+    return _FORBIDDEN.get()
 
 
 def _check_allowed() -> None:
@@ -503,9 +551,10 @@ def run(args: Sequence[str], *, repo: str | Path | None = None, cwd: str | Path 
             fixed += ["-c", "=".join(NO_HOOKS)]
     else:
         # `git config` reads and writes config files and runs nothing: never refused
-        # (it is how a refused key is listed and removed)
-        local = None if sub in ("config", "clone") else where
-        extra = plan(local, network=talks, env=base)
+        # (it is how a refused key is listed and removed), and reads the repository's
+        # own keys over the user's, as git would
+        local = None if sub == "clone" else where
+        extra = plan(local, network=talks, env=base, check=sub != "config")
         extra.append(NO_HOOKS)
         full = _controlled_env(base)
         n = int(full.get("GIT_CONFIG_COUNT", "0") or 0)

@@ -118,7 +118,7 @@ def run_todo(
     nxt: tuple[str, str] | None = (todo_id, "")
     while nxt is not None:
         if first is not None:
-            rt.metrics.count_sent([nxt[1]])  # as its message would have counted
+            rt.metrics.count_chained([nxt[1]])  # dispatched, with no message sent
         outcome, detail, nxt = _run_one(rt, sweep_id, nxt[0], worker, run)
         first = first or (outcome, detail)
     assert first is not None

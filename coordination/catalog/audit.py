@@ -58,17 +58,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NotRequired, ParamSpec, Protocol, TypedDict, TypeVar
 
 from coordination import gitsafe
-from coordination.errors import OperationFailed
+from coordination.catalog.audit_diff import MAX_VALUE as MAX_VALUE
+from coordination.catalog.audit_diff import Change as Change
+from coordination.catalog.audit_diff import diff as diff
+from coordination.catalog.audit_diff import short as short
+from coordination.catalog.audit_ids import _highest_field, _top
+from coordination.catalog.audit_ids import catalog_ids as catalog_ids
+from coordination.errors import CoordError, OperationFailed
 from coordination.settings_core import from_environment
 
 if TYPE_CHECKING:  # the CLI imports this module at start-up: keep pydantic out of it
-    from pydantic import BaseModel
-
     from coordination.catalog.models import Catalog
-    from coordination.jsonable import JSONObject, JSONValue
+    from coordination.jsonable import JSONValue
 
 GENESIS = "0" * 64
-MAX_VALUE = 200  # characters of JSON kept of a field's value; longer ones are shortened
 SUFFIX = ".coord.audit.jsonl"
 #: The catalog as the last entry left it, beside the log (:func:`snapshot_path`).
 SNAPSHOT_SUFFIX = ".coord.audit.last"
@@ -89,15 +92,6 @@ class _Store(Protocol):
     def _target(self) -> Path: ...
 
     def _validated(self, data: bytes) -> Catalog: ...
-
-
-class Change(TypedDict):
-    """One thing an edit created, deleted or updated (see :func:`diff`)."""
-
-    id: str
-    kind: str
-    action: str  # "created", "deleted" or "updated"
-    fields: dict[str, list[JSONValue]]  # name -> [before, after]
 
 
 class Entry(TypedDict):
@@ -241,115 +235,6 @@ def _git_email(directory: Path) -> str | None:
     return None
 
 
-# -- what changed -----------------------------------------------------------------
-_SHORT_INT = 10**100  # an int within it writes at most 101 characters of JSON
-
-
-def short(value: JSONValue) -> JSONValue:
-    """``value`` as is when its JSON is short, else its JSON text cut to MAX_VALUE."""
-    if value is None or isinstance(value, float) or (
-            isinstance(value, int) and -_SHORT_INT < value < _SHORT_INT):
-        return value  # its JSON is short without writing it (floats are finite here)
-    if isinstance(value, str) and 6 * len(value) + 2 <= MAX_VALUE:
-        return value  # even escaped (\u00XX), its JSON is short
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    if len(text) <= MAX_VALUE:
-        return value
-    return f"{text[:MAX_VALUE]}… ({len(text)} chars)"
-
-
-def _items(cat: Catalog) -> dict[str, tuple[str, BaseModel]]:
-    """Every addressable thing in a catalog: id (or repo name) -> (kind, model)."""
-    out: dict[str, tuple[str, BaseModel]] = {r.name: ("repo", r) for r in cat.repos}
-    c = cat.coordination
-    for kind, items in (("issue", c.issues), ("plan", c.plans), ("todo", c.todos),
-                        ("dependency", c.dependencies)):
-        out.update((x.id, (kind, x)) for x in items)
-    return out
-
-
-def _fields(model: BaseModel) -> JSONObject:
-    return model.model_dump(mode="json")
-
-
-def _changed_fields(a: BaseModel, b: BaseModel) -> tuple[JSONObject, JSONObject] | None:
-    """The fields of ``a`` and ``b`` (as JSON) that may differ, None when ``a == b``:
-    of one class, those whose values differ (an item's fields are written each on its
-    own, so equal values write equally); a sync changes two fields of a todo's twenty."""
-    if type(a) is not type(b):
-        return None if a == b else (_fields(a), _fields(b))
-    da, db = a.__dict__, b.__dict__
-    changed = set() if da == db else {k for k, v in da.items() if k not in db or db[k] != v}
-    changed.update(k for k in db if k not in da)
-    # Fields that differ make two models of one class unequal; else their == decides.
-    if (not changed or not changed <= type(a).model_fields.keys()) and a == b:
-        return None
-    return (a.model_dump(mode="json", include=changed),
-            b.model_dump(mode="json", include=changed))
-
-
-def diff(before: Catalog, after: Catalog) -> list[Change]:
-    """One record per thing created, deleted or changed: ``{"id", "kind", "action",
-    "fields": {name: [before, after]}}``, only the fields that differ (a new or
-    deleted thing: its non-empty fields), values shortened by :func:`short`."""
-    old, new = _items(before), _items(after)
-    out: list[Change] = []
-    for key in [*old, *(k for k in new if k not in old)]:
-        a, b = old.get(key), new.get(key)
-        pairs: dict[str, list[JSONValue]]
-        if a is not None and b is not None:
-            fields = _changed_fields(a[1], b[1])
-            if fields is None:
-                continue
-            kind, action = b[0], "updated"
-            fa, fb = fields
-            pairs = {k: [short(fa.get(k)), short(fb.get(k))]
-                     for k in [*fa, *(k for k in fb if k not in fa)] if fa.get(k) != fb.get(k)}
-        else:
-            either = b if b is not None else a
-            assert either is not None  # the key comes from old or new
-            kind, model = either
-            action = "created" if a is None else "deleted"
-            values = {k: v for k, v in _fields(model).items() if v not in (None, "", [], {})}
-            pairs = {k: [None, short(v)] if a is None else [short(v), None]
-                     for k, v in values.items()}
-        out.append({"id": key, "kind": kind, "action": action, "fields": pairs})
-    out.extend(_notify_changes(before, after))
-    if before.approvers != after.approvers:  # who may approve gates (approvers set)
-        out.append({"id": "approvers", "kind": "catalog", "action": "updated", "fields": {
-            "allowed_signers": [short(a.allowed_signers if a else None)
-                                for a in (before.approvers, after.approvers)]}})
-    if before.version != after.version:
-        out.append({"id": "catalog", "kind": "catalog", "action": "updated",
-                    "fields": {"version": [before.version, after.version]}})
-    return out
-
-
-def _notify_changes(before: Catalog, after: Catalog) -> list[Change]:
-    """The webhooks (``notify:``) added, removed or changed, each named by its url with
-    any password masked (the log outlives the url's removal from the catalog)."""
-    if before.notify == after.notify:
-        return []
-    from coordination.redis_url import redact_url  # lazy: an edit of notify: only
-
-    def by_url(cat: Catalog) -> dict[str, JSONObject]:
-        return {redact_url(t.url): {**t.model_dump(mode="json"), "url": redact_url(t.url)}
-                for t in cat.notify}
-
-    old, new = by_url(before), by_url(after)
-    out: list[Change] = []
-    for url in [*old, *(u for u in new if u not in old)]:
-        a, b = old.get(url), new.get(url)
-        if a == b:
-            continue
-        action = "created" if a is None else "deleted" if b is None else "updated"
-        keys = [*(a or {}), *(k for k in b or {} if k not in (a or {}))]
-        out.append({"id": url, "kind": "notify", "action": action, "fields": {
-            k: [short((a or {}).get(k)), short((b or {}).get(k))]
-            for k in keys if (a or {}).get(k) != (b or {}).get(k)}})
-    return out
-
-
 # -- the chain ----------------------------------------------------------------------
 def entry_hash(entry: Mapping[str, object], key: bytes | None = None) -> str:
     """sha256 of the canonical JSON of ``entry`` without its ``hash``; with ``key``,
@@ -478,6 +363,7 @@ def record(store: _Store, fn: Callable[..., object], before: bytes, after: bytes
         "prev": GENESIS,
     }
     ids = dict.fromkeys([*catalog_ids(old), *catalog_ids(new)])  # each once
+    _hand_edit(target, before)
     done = _append(log_path(target), entry, list(ids))
     _keep_snapshot(target, after)
     return done
@@ -496,9 +382,81 @@ def record_decision(target: Path, catalog_bytes: bytes, *, who: str, op: str, id
         "catalog": hashlib.sha256(catalog_bytes).hexdigest(), "prev": GENESIS,
         "decision": dict(decision),
     }
+    _hand_edit(target, catalog_bytes)
     done = _append(log_path(target), entry)
     _keep_snapshot(target, catalog_bytes)
     return done
+
+
+# -- hand edits ---------------------------------------------------------------------
+#: The ``op`` of the entry coord writes, before its own, for an edit made by hand since
+#: the last entry: kept in the chain, so no later entry's diff absorbs it.
+HAND_EDIT = "edited-outside-coord"
+#: Who a hand edit's entry names: nobody coord knows.
+HAND_WHO = "(unknown: edited outside coord)"
+#: The ``op`` of the entry `coord audit --verify` writes once it reported hand edits:
+#: the next --verify reports those made after it.
+REPORTED = "audit.reported"
+
+
+def _hand_edit(target: Path, now: bytes) -> None:
+    """When the catalog as coord reads it (``now``, under the lock) is not what the last
+    entry left, an entry for that hand edit first: its items and fields (the copy the
+    last entry left against ``now``), or, without a usable copy, that it changed."""
+    path = log_path(target)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return  # no log yet: nothing was recorded to differ from
+    try:  # (the last line that names a catalog, though malformed otherwise: it recorded it)
+        last = next(_backwards(fd, os.fstat(fd).st_size, lambda e: isinstance(
+            e.get("catalog"), str) and _HEX64.fullmatch(e["catalog"]) is not None), None)
+    except OSError:
+        return  # (the append that follows says what is wrong with the log)
+    finally:
+        os.close(fd)
+    recorded = last.get("catalog") if last is not None else None
+    if not isinstance(recorded, str) or hashlib.sha256(now).hexdigest() == recorded:
+        return
+    changes = outside_changes(target, recorded, now)
+    entry: Entry = {
+        "seq": 0,
+        "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z"),
+        "who": HAND_WHO, "op": HAND_EDIT, "argv": None,
+        "ids": [c["id"] for c in changes or []], "changes": changes or [],
+        "catalog": hashlib.sha256(now).hexdigest(), "prev": GENESIS,
+    }
+    if changes is None:
+        entry["decision"] = {"fields": "not known: no copy of the catalog as the entry "
+                                       "before left it (or it does not load)"}
+    _append(path, entry)
+
+
+def outside_changes(catalog: Path, recorded: str | None, now: bytes
+                    ) -> list[Change] | None:
+    """What was edited in the catalog (``now``) outside coord since the entry that
+    recorded ``recorded`` (items and fields, as an entry's ``changes``): against the copy
+    the last entry left (:func:`snapshot_path`), used only when it hashes to
+    ``recorded``. None when that cannot be told (no copy, a copy the entry does not
+    pin, or a catalog that does not load)."""
+    if recorded is None:
+        return None
+    try:
+        before = snapshot_path(catalog).read_bytes()
+    except OSError:
+        return None
+    if hashlib.sha256(before).hexdigest() != recorded:
+        return None
+    if hashlib.sha256(now).hexdigest() == recorded:
+        return []
+    from coordination.catalog import loader  # lazy: pydantic, only for a changed file
+
+    try:
+        return diff(loader.load_catalog(before, str(catalog)),
+                    loader.load_catalog(now, str(catalog)))
+    except CoordError:
+        return None
 
 
 def _append(path: Path, entry: Entry, ids: Sequence[str] = ()) -> Entry:
@@ -551,14 +509,36 @@ def _unlogged(path: Path, exc: OSError) -> OperationFailed:
 
 def _last_entry(fd: int) -> tuple[tuple[int, str, dict[str, str] | None] | None, bool]:
     """``(seq, hash, highest)`` of the last entry of the log with a usable ``seq`` and ``hash``
-    (``highest`` None when it has none)
+    (``highest`` None when it has none), and whether the file ends with a newline (see
+    :func:`_last_parsed`)."""
+    got, ends_clean = _last_parsed(fd)
+    if got is None:
+        return None, ends_clean
+    return (got["seq"], got["hash"], _highest_field(got.get("highest"))), ends_clean
+
+
+def _last_parsed(fd: int) -> tuple[dict[str, Any] | None, bool]:
+    """The last entry of the log with a usable ``seq`` and ``hash``, parsed
     (lines without them are passed over: --verify names them, and the next entry is
-    still written), and whether the file ends with a newline. Read backwards in blocks:
-    the log grows for ever, an append reads its tail only."""
+    still written), and whether the file ends with a newline."""
     size = os.fstat(fd).st_size
     if size == 0:
         return None, True
     ends_clean = os.pread(fd, 1, size - 1) == b"\n"
+    return next(_backwards(fd, size), None), ends_clean
+
+
+def _chainable(e: dict[str, Any]) -> bool:
+    seq, hash_ = e.get("seq"), e.get("hash")
+    return (isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0
+            and isinstance(hash_, str) and _HEX64.fullmatch(hash_) is not None)
+
+
+def _backwards(fd: int, size: int, usable: Callable[[dict[str, Any]], bool] = _chainable
+               ) -> Iterator[dict[str, Any]]:
+    """The entries of the log that are ``usable`` (default: a usable ``seq`` and
+    ``hash``), parsed, last first. Read backwards in blocks: the log grows for ever, an
+    append reads its tail only."""
     tail, pos, block = b"", size, 65536
     while pos > 0:
         start = max(0, pos - block)
@@ -571,60 +551,54 @@ def _last_entry(fd: int) -> tuple[tuple[int, str, dict[str, str] | None] | None,
             if not raw.strip():
                 continue
             got = _parse(raw)
-            seq, hash_ = (got.get("seq"), got.get("hash")) if got is not None else (None, None)
-            if (isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0
-                    and isinstance(hash_, str) and _HEX64.fullmatch(hash_)):
-                assert got is not None  # seq and hash came from it
-                return (seq, hash_, _highest_field(got.get("highest"))), ends_clean
-        if len(tail) > 16 * block and pos > 0:
-            tail = lines[0]  # keep only the unfinished line
-    return None, ends_clean
+            if got is not None and usable(got):
+                yield got
+        tail = lines[0] if pos > 0 else b""  # keep only the unfinished line
 
 
-
-# -- ids never reused ---------------------------------------------------------------
-#: The id series of a catalog (models.ID_PREFIX's kinds), each kept in ``highest``.
-_SERIES = re.compile(r"(ISSUE|PLAN|TODO|DEP|MS)-(\d+)")
-_KIND = {"ISSUE": "issue", "PLAN": "plan", "TODO": "todo", "DEP": "dependency", "MS": "milestone"}
-
-
-def catalog_ids(cat: Catalog) -> list[str]:
-    """Every id of a catalog: issues, plans, their milestones, todos, dependencies."""
-    c = cat.coordination
-    out = [x.id for x in c.issues] + [x.id for x in c.plans] + [x.id for x in c.todos]
-    out += [x.id for x in c.dependencies]
-    out += [m.id for p in c.plans for m in p.milestones]
+def last_decisions(catalog: str | os.PathLike[str], op: str,
+                   ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each of ``ids`` -> the ``decision`` of the last entry of ``op`` naming it (the
+    log read from its end, until each is found); an entry whose keyed hash does not
+    verify under COORD_AUDIT_KEY (or, with the key set, one not keyed) is passed over.
+    What coord wrote beside the catalog is checked against these (criteria results,
+    the remembered roots): a file changed outside coord no longer matches."""
+    wanted, out = set(ids), {}
+    key = audit_key()
+    try:
+        fd = os.open(log_path(catalog), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return {}
+    try:
+        st = os.fstat(fd)
+        asked = (st.st_ino, st.st_size, st.st_mtime_ns, op, tuple(sorted(wanted)),
+                 hashlib.sha256(key).digest() if key else None)
+        if asked in _DECISIONS:  # (the web view asks on every page it draws)
+            return dict(_DECISIONS[asked])
+        for e in _backwards(fd, st.st_size):
+            if not wanted:
+                break
+            if e.get("op") != op or not isinstance(e.get("decision"), dict):
+                continue
+            if key is not None and (e.get("keyed") is not True or not hmac.compare_digest(
+                    entry_hash(e, key), str(e.get("hash")))):
+                continue
+            for i in e.get("ids") or ():
+                if i in wanted:
+                    wanted.discard(i)
+                    out[i] = e["decision"]
+    except OSError:
+        return {}
+    finally:
+        os.close(fd)
+    if len(_DECISIONS) > 256:
+        _DECISIONS.clear()
+    _DECISIONS[asked] = dict(out)
     return out
 
 
-def _number(id_: str) -> tuple[str, int] | None:
-    m = _SERIES.fullmatch(id_)
-    return None if m is None else (_KIND[m.group(1)], int(m.group(2)))
-
-
-def _top(*groups: Mapping[str, str] | Sequence[str]) -> dict[str, str]:
-    """The id with the highest number of each kind among ``groups`` (mappings of kind ->
-    id, or lists of ids); of two with the same number, the wider (``TODO-0010``)."""
-    best: dict[str, tuple[int, int, str]] = {}
-    for group in groups:
-        for id_ in (group.values() if isinstance(group, Mapping) else group):
-            found = _number(id_)
-            if found is None:
-                continue
-            kind, n = found
-            rank = (n, len(id_), id_)
-            if kind not in best or rank > best[kind]:
-                best[kind] = rank
-    return {kind: best[kind][2] for kind in sorted(best)}
-
-
-def _highest_field(value: object) -> dict[str, str] | None:
-    """An entry's ``highest`` when it is one (kind -> id of that kind), else None."""
-    if not isinstance(value, dict):
-        return None
-    out = {k: v for k, v in value.items() if isinstance(v, str)
-           and (found := _number(v)) is not None and found[0] == k}
-    return out if len(out) == len(value) else None
+#: :func:`last_decisions`' answers by (the log's inode, size, mtime; the question).
+_DECISIONS: dict[tuple[object, ...], dict[str, dict[str, Any]]] = {}
 
 
 def _highest_of_log(path: Path) -> dict[str, str]:

@@ -9,7 +9,8 @@ output, a timeout that kills its process group).
 
 Their last results are kept *beside* the catalog, in ``.<catalog>.coord.criteria.json``
 (plan -> when, and each criterion's result), written under the catalog's lock, and each
-run is an entry of the audit log (op ``plan.checked``: who, when, which failed). Not in
+run is an entry of the audit log (op ``plan.checked``: who, when, which failed, and the
+digest of the results written: only results an entry vouches for are read). Not in
 the catalog file itself: a result is an observation that changes each time it is taken
 (time, exit status, output), and writing it there would make every check a diff of the
 file people review; the audit log keeps the trace, and the file keeps only what people
@@ -19,6 +20,7 @@ decide (the criteria, their commands).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import tempfile
@@ -55,16 +57,42 @@ def results_path(catalog: Path) -> Path:
     return target.parent / f".{target.name}{SUFFIX}"
 
 
-def read_results(catalog: Path) -> dict[str, list[CriterionResult]]:
-    """Plan -> its criteria's last results ({}: none recorded, or unreadable)."""
+def digest(results: list[CriterionResult]) -> str:
+    """sha256 of a plan's results as JSON (sorted keys): what its ``plan.checked`` audit
+    entry records, and what :func:`read_results` checks the file against."""
+    return hashlib.sha256(json.dumps(results, sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=False).encode()).hexdigest()
+
+
+def _raw_results(catalog: Path) -> dict[str, list[CriterionResult]]:
     try:
         data = json.loads(results_path(catalog).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     if not isinstance(data, dict):
         return {}
     return {str(k): [cast(CriterionResult, r) for r in v if isinstance(r, dict)]
             for k, v in data.items() if isinstance(v, list)}
+
+
+def read_results(catalog: Path) -> dict[str, list[CriterionResult]]:
+    """Plan -> its criteria's last results ({}: none recorded, or unreadable). Only
+    results the audit log vouches for: the file is beside the catalog, where anyone who
+    can write the checkout can write it, and a plan completes on what it says; a plan's
+    results whose digest is not the one its last ``plan.checked`` entry recorded
+    (written by hand, or by a coord before 0.6) count as never checked
+    (:func:`unvouched` names them)."""
+    raw = _raw_results(catalog)
+    vouched = audit.last_decisions(catalog, "plan.checked", list(raw))
+    return {p: r for p, r in raw.items() if vouched.get(p, {}).get("results") == digest(r)}
+
+
+def unvouched(catalog: Path) -> list[str]:
+    """The plans whose results in the file no ``plan.checked`` entry vouches for (see
+    :func:`read_results`): `coord audit --verify` reports them."""
+    raw = _raw_results(catalog)
+    vouched = audit.last_decisions(catalog, "plan.checked", list(raw))
+    return [p for p, r in raw.items() if vouched.get(p, {}).get("results") != digest(r)]
 
 
 def run_checks(catalog: Path, plan: Plan) -> list[CriterionResult]:
@@ -86,7 +114,7 @@ def record(store: CatalogStore, plan_id: str, results: list[CriterionResult]) ->
     audit log; both under the catalog's lock."""
     path = results_path(store.path)
     with store._locked():
-        data: dict[str, Any] = dict(read_results(store.path))
+        data: dict[str, Any] = dict(read_results(store.path))  # (unvouched ones dropped)
         data[plan_id] = results
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         try:
@@ -100,7 +128,8 @@ def record(store: CatalogStore, plan_id: str, results: list[CriterionResult]) ->
                               who=audit.who(store.base_dir), op="plan.checked", ids=[plan_id],
                               decision={"ok": all(r["ok"] for r in results),
                                         "failed": [r["criterion"] for r in results
-                                                   if not r["ok"]]})
+                                                   if not r["ok"]],
+                                        "results": digest(results)})
 
 
 def current(plan: Plan, results: list[CriterionResult]) -> list[CriterionResult | None]:

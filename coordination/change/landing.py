@@ -193,7 +193,11 @@ class Lander:
         cp, store = self.cp, self.store
         st = store.read(cp.plan)
         if st.state == CS.landing and st.manifest:
-            return Prepared(ok=True, manifest=self._manifest(st), resumed=True)
+            m = self._manifest(st)
+            carry = self._carry_on_blockers(st, m) if dry_run else []
+            if carry:
+                return Prepared(ok=False, problems=[str(b) for b in carry], blockers=carry)
+            return Prepared(ok=True, manifest=m, resumed=True)
         if not dry_run:  # a new landing (one under way is carried on, above)
             refuse_if_frozen(self.rt, f"land {cp.plan}")
         blockers: list[Blocker] = []
@@ -323,6 +327,41 @@ class Lander:
                             RepoRecord(rec.base, rec.remote, now, head, wt))
         return (f"{repo}: {rec.remote}/{rec.base} moved ({rec.base_sha[:12]} -> {now[:12]}): "
                 f"merged into {self.cp.branch} as {head[:12]}{again}, unverified: verify again")
+
+    def _carry_on_blockers(self, st: ChangeState, m: Manifest) -> list[Blocker]:
+        """``land --dry-run`` of a landing under way (interrupted): each repo it has not
+        landed yet, its remote read now (``git ls-remote``, as a dry run of a new landing
+        does): one whose base moved since the manifest was made stops the carry-on there
+        (its push refused, the landed repos taken out again)."""
+        out: list[Blocker] = []
+        for e in m["repos"]:
+            repo, wt = e["repo"], e["worktree"]
+            if st.step(repo).state == CS.landed:
+                continue
+            why = self._untrusted(repo, wt, remote=e["remote"])
+            if why is None:
+                try:
+                    now = g.remote_sha(wt, e["remote"], e["base"], hooks=self._hooks(repo))
+                except g.GitError as exc:
+                    why = f"{repo}: {e['remote']} cannot be read ({exc})"
+                else:
+                    if now in (e["base_sha"], e["candidate"]) or self._squashed(
+                            m, e, now, st.step(repo).state is not None):
+                        continue  # still to push, or landed by the push that was cut off
+                    why = (self._moved(e, now).replace(" (push refused)", "")
+                           + ": carrying the landing on would stop there and take the "
+                           "repos it landed out again")
+            out.append(Blocker("repo", repo, why.removeprefix(f"{repo}: ")))
+        return out
+
+    @staticmethod
+    def _squashed(m: Manifest, e: ManifestRepo, now: str | None, started: bool) -> bool:
+        """A started land command's squash of the candidate, as far as the worktree has
+        it (what :meth:`_is_landed` recognises, without fetching: a dry run)."""
+        wt = e["worktree"]
+        return bool(now and started and m["land"] == "command" and g.has(wt, now)
+                    and g.tree(wt, now) == g.tree(wt, e["candidate"])
+                    and g.is_ancestor(wt, e["base_sha"], now))
 
     def _manifest(self, st: ChangeState) -> Manifest:
         assert st.manifest is not None

@@ -110,6 +110,9 @@ class Evidence:
     #: the forge is not judged: a change that lands otherwise, or a caller judging only
     #: its verification)
     pulls: Mapping[str, PullView] | None = None
+    #: git may run (False: a reader that runs none, the web view for a stranger: what
+    #: only git can tell is left out, never guessed)
+    git: bool = True
 
     @property
     def run(self) -> int:
@@ -135,13 +138,13 @@ def current_candidates(cp: ChangePlan, st: ChangeState) -> dict[str, str | None]
 
 def gather(rt: Runtime, cp: ChangePlan, st: ChangeState, now: dict[str, str | None],
            bases: Mapping[str, standing.Base] | None, remotes: bool,
-           pulls: Mapping[str, PullView] | None = None) -> Evidence:
+           pulls: Mapping[str, PullView] | None = None, git: bool = True) -> Evidence:
     """The evidence the landing rule judges ``cp`` on, with ``now`` its candidate set."""
     policy = evidence.policy_of(rt.settings)
     pointer, refused = trusted_pointer(cp, st, policy)
     complete = all(now.values()) and bool(now)
     ev = Evidence(rt, cp, st, now, bases, remotes, policy, pointer, refused, pointer.sweep,
-                  {r: s for r, s in now.items() if s} if complete else None)
+                  {r: s for r, s in now.items() if s} if complete else None, git=git)
     ev.pulls = pulls
     if ev.sweep:
         _read_sweep(ev, ev.sweep)

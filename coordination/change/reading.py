@@ -100,6 +100,17 @@ class StatusDocument(ChangeDocument):
     #: the fleet's freeze (`coord freeze`: `change land` is refused while it holds):
     #: {"by", "at", "reason"}, or None
     frozen: dict[str, Any] | None
+    #: what a reader that may run no git (the web view for nobody signed in) left out,
+    #: in words; None: nothing was
+    left_out: str | None
+
+
+#: What a document read without git leaves out (:func:`status_of`, ``git=False``).
+LEFT_OUT = ("read without git (nobody is signed in to the web view, which then runs no "
+            "git in a repository): each repo's base on its remote and the repos' own git "
+            "config were not checked, so landable may miss a blocker they would name; "
+            "sign in (serve the view with COORD_UI_AUTH) or run coord change status to "
+            "see them")
 
 
 def gone(lander: LanderRecord, st: ChangeState) -> str | None:
@@ -238,15 +249,23 @@ def _pull_document(st: ChangeState, repo: str,
 
 
 def status_of(rt: Runtime, cp: ChangePlan, *, ask_remotes: bool = False,
-              forges: ChangeForges | None = None, ask_forge: bool = True) -> StatusDocument:
-    """The status document of the change ``cp`` (see :func:`status_document`)."""
+              forges: ChangeForges | None = None, ask_forge: bool = True,
+              git: bool = True) -> StatusDocument:
+    """The status document of the change ``cp`` (see :func:`status_document`).
+    ``git=False``: no git process (the web view for a stranger): the states, reasons,
+    verdicts and ids the records hold, the bases on the remotes and the repos' git
+    config left out, and ``left_out`` saying so."""
     st = rt.changes.read(cp.plan)
-    bases = read_bases(cp, st, ask=ask_remotes)
+    if git:
+        bases = read_bases(cp, st, ask=ask_remotes)
+    else:
+        bases = {r: Base(None, False, "not read: no git runs for this reader")
+                 for r in cp.targets if r in st.repos}
     pulls = None
     if st.pulls:  # published: what its forges say (a read of the last seconds, or asked)
         pulls = read_views(rt, cp, st, forges or ChangeForges(cp), ask=ask_forge)
     j = judge(rt, cp, st, bases=bases, remotes=ask_remotes,
-              pulls=pulls if cp.land == "pr" else None)
+              pulls=pulls if cp.land == "pr" else None, git=git)
     doc = document(cp, st, rt.changes.train(), j, bases, pulls)
     return StatusDocument(**doc, landable=j.landable,
                           blockers=[b.document() for b in j.blockers],
@@ -256,12 +275,13 @@ def status_of(rt: Runtime, cp: ChangePlan, *, ask_remotes: bool = False,
                           frozen=None,
                           unchecked=unchecked(cp, st),
                           prepare={r: st.prepares[r].document for r in cp.targets
-                                   if r in st.prepares})
+                                   if r in st.prepares},
+                          left_out=None if git else LEFT_OUT)
 
 
 def status_document(rt: Runtime, catalog: Catalog, base_dir: Path, plan_id: str, *,
                     ask_remotes: bool = False, factory: ForgeFactory | None = None,
-                    ask_forge: bool = True) -> StatusDocument:
+                    ask_forge: bool = True, git: bool = True) -> StatusDocument:
     """``coord change status PLAN --json``: every repo's state (its candidate re-read
     from its worktree now), each verify todo's and gate's verdict on the current
     candidates, ``landable`` and its ``blockers`` (the landing rule's, the same
@@ -271,7 +291,7 @@ def status_document(rt: Runtime, catalog: Catalog, base_dir: Path, plan_id: str,
     pull request as its forge says it (``ask_forge`` False: only what was read last)."""
     cp = change_of(catalog, plan_id, base_dir)
     doc = status_of(rt, cp, ask_remotes=ask_remotes, forges=ChangeForges(cp, factory),
-                    ask_forge=ask_forge)
+                    ask_forge=ask_forge, git=git)
     held = rt.freeze().get()
     doc["frozen"] = None if held is None else {**held, "at": iso(held["at"])}
     return doc

@@ -177,7 +177,8 @@ def check_standing(ev: Evidence, j: Judgement) -> list[Blocker]:
 
 
 def check_git_trusted(ev: Evidence, j: Judgement) -> list[Blocker]:
-    return _untrusted_git(ev.cp, ev.st)
+    """(Only git can say it: a reader that runs none leaves it out, and says so.)"""
+    return _untrusted_git(ev.cp, ev.st) if ev.git else []
 
 
 def check_has_verify(ev: Evidence, j: Judgement) -> list[Blocker]:
@@ -341,7 +342,8 @@ CHECKS: tuple[Check, ...] = (
 def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
           candidates: dict[str, str | None] | None = None,
           bases: Mapping[str, standing.Base] | None = None, *,
-          remotes: bool = True, pulls: Mapping[str, PullView] | None = None) -> Judgement:
+          remotes: bool = True, pulls: Mapping[str, PullView] | None = None,
+          git: bool = True) -> Judgement:
     """The landing rule for ``cp`` now: :data:`CHECKS` applied in order to the evidence
     read once. ``candidates``: the set to judge (default: every worktree's HEAD re-read
     now; prepare passes the one it would land). ``bases``: each repo's base on its
@@ -350,10 +352,12 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
     its dry run, the train; ``change status`` only when it asks the remotes), else only
     the one beside the catalog. ``pulls``: ``land: pr``, each repo's pull request as its
     forge says it (:func:`coordination.change.forge_status.read_views`; None: the forge
-    is not judged)."""
+    is not judged). ``git=False``: a reader that may run no git (the web view for a
+    stranger): the checks only git can make (the repos' own git config) are left out,
+    and the caller says so."""
     st = st if st is not None else rt.changes.read(cp.plan)
     now = candidates if candidates is not None else current_candidates(cp, st)
-    ev = gather(rt, cp, st, now, bases, remotes, pulls)
+    ev = gather(rt, cp, st, now, bases, remotes and git, pulls, git)
     j = Judgement(plan=cp.plan, candidates=dict(now), sweep=ev.sweep)
     for check in CHECKS:
         j.blockers.extend(check(ev, j))

@@ -1,6 +1,10 @@
-"""`coord acl`: the Redis ACL users of a namespace, a user per repo's workers and per role."""
+"""`coord acl`: the Redis ACL users of a namespace, a user per repo's workers, per role and
+per person; `--rotate` gives one of them a new password."""
 
 from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
 
 import click
 
@@ -9,66 +13,170 @@ from coordination.cli.render import emit, esc, json_option, say
 from coordination.errors import UsageError
 from coordination.keys import Keys
 
+if TYPE_CHECKING:
+    import redis
+
+    from coordination.runtime.acl import AclUser
+    from coordination.settings import Settings
+
+#: What a person's name may be (it is part of a Redis user name).
+PERSON_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+
 
 @click.command()
 @click.option("--repos", "selector", default=None, metavar="SELECTOR",
-              help="The repos whose worker users to write (a selector: names, tag:, "
-              "globs...); default every repo of the catalog.")
+              help="The repos whose worker users to write, or (with --person) the repos "
+              "the person may work on (a selector: names, tag:, globs...); default every "
+              "repo of the catalog (--person: required).")
+@click.option("--person", default=None, metavar="NAME",
+              help="Write the user of one person, coord-person-NAME, instead of the "
+              "workers' and roles' users.")
+@click.option("--role", type=click.Choice(["observer", "operator"]), default=None,
+              help="With --person: observer (the default) reads the shared records and "
+              "the repos' keys; operator also starts, steers and waits on their sweeps.")
+@click.option("--rotate", default=None, metavar="USER",
+              help="Give USER (a user coord acl made) a new random password, printed "
+              "once; the old one stops working at once.")
+@click.option("--disconnect", is_flag=True,
+              help="With --rotate: also close the connections USER has open (else they "
+              "keep working until they close).")
 @click.option("--apply", "do_apply", is_flag=True,
               help="Send the ACL SETUSER commands to the server of COORD_REDIS_URL (a new "
-              "user gets a random password, printed once; an existing one keeps its own).")
+              "user gets a random password, printed once; an existing one keeps its own). "
+              "Needs Redis 7 or newer: an older one is refused before anything is applied.")
 @json_option
 @click.pass_obj
-def acl(obj: Context, selector: str | None, do_apply: bool, as_json: bool) -> None:
+def acl(obj: Context, selector: str | None, person: str | None, role: str | None,
+        rotate: str | None, disconnect: bool, do_apply: bool, as_json: bool) -> None:
     """Redis ACL users so that a worker for repo A touches only A's queue and keys,
     plus what every worker must share: the sweeps' hashes and events, liveness,
-    metrics, history, cache, the outbox, shared resources; other repos' queues it may
-    only write to (a finish sends the todos that follow), never read or take from. A
-    user per repo (coord-worker-<repo>), the supervisor (coord-supervisor: CLIs and the
-    supervision passes) and a read-only observer (coord-observer: the web view,
-    metrics). Run per-repo workers with COORD_SUPERVISE=0.
+    metrics, history, cache, the outbox, shared resources, the shared context; other
+    repos' queues it may only push to (a finish sends the todos that follow), never
+    read, take, trim or delete; Celery's remote control it may hear, never send. A
+    user per repo (coord-worker-<repo>), the supervisor (coord-supervisor: CLIs and
+    the supervision passes) and a read-only observer (coord-observer: the web view,
+    metrics). Run per-repo workers with COORD_SUPERVISE=0. People get users of their
+    own (--person), limited to some repos.
 
     \b
     Examples:
       coord acl
       coord acl --repos 'tag:python' --json
       coord acl --apply
+      coord acl --person alice --repos 'api...' --role operator --apply
+      coord acl --rotate coord-worker-api
     """
     from coordination.connection.preflight import url_db  # lazy: as acls
     from coordination.runtime import acl as acls  # lazy: redis-py, off `coord --help`
     from coordination.settings import get_settings  # lazy: pydantic, off `coord --help`
 
+    _check_flags(selector, person, role, rotate, disconnect, do_apply)
     settings = get_settings()
+    if (do_apply or rotate) and settings.embedded:
+        raise UsageError(f"{'--rotate' if rotate else '--apply'} needs a shared Redis "
+                         "(COORD_REDIS_URL): the embedded server is private to this catalog",
+                         hint="set COORD_REDIS_URL, or drop --apply to print the lines")
+    if rotate is not None:
+        _rotate(obj, settings, rotate, disconnect, as_json)
+        return
+    db = url_db(settings.redis_url) if settings.redis_url else 0
+    keys = Keys(settings.namespace)
+    names = _names(obj, selector)
+    if person is not None:
+        wanted = [acls.person(keys, person, names, role or acls.PERSON_ROLES[0], db)]
+    else:
+        wanted = acls.users(keys, names, db)
+    created: dict[str, str] = {}
+    saved = False
+    if do_apply:
+        from coordination.redis_url import redact_url  # lazy: only with --apply
+        from coordination.runtime import acl_server  # lazy: as acls
+
+        r = _redis(obj)
+        created = acl_server.apply(r, wanted, redact_url(settings.redis_url or ""))
+        saved = acl_server.save(r)
+    _render(settings.namespace, db, do_apply, wanted, created, saved, as_json)
+
+
+def _check_flags(selector: str | None, person: str | None, role: str | None,
+                 rotate: str | None, disconnect: bool, do_apply: bool) -> None:
+    if rotate is not None and (selector or person or role or do_apply):
+        raise UsageError("--rotate USER goes alone (with --disconnect, --json)",
+                         hint="coord acl --rotate coord-worker-api")
+    if disconnect and rotate is None:
+        raise UsageError("--disconnect goes with --rotate USER")
+    if role is not None and person is None:
+        raise UsageError("--role goes with --person NAME",
+                         hint="coord acl --person alice --repos api --role operator")
+    if person is not None:
+        if not PERSON_RE.match(person):
+            raise UsageError(f"bad person name {person!r}: 1 to 64 of letters, digits and "
+                             "_ . -, starting with a letter or digit",
+                             hint="e.g. --person alice or --person j.doe")
+        if selector is None:
+            raise UsageError("--person NAME needs --repos SELECTOR: the repos the person "
+                             "may work on", hint="e.g. --repos 'tag:python' (every repo: "
+                             "--repos '*')")
+
+
+def _names(obj: Context, selector: str | None) -> list[str]:
     catalog = obj.manager.catalog()
     names = [r.name for r in catalog.repos]
-    if selector is not None:
-        from coordination.catalog.selectors import select  # lazy: only with --repos
+    if selector is None:
+        return names
+    from coordination.catalog.selectors import select  # lazy: only with --repos
 
-        chosen = set(select(catalog, selector, obj.file.resolve().parent).names)
-        names = [n for n in names if n in chosen]
-    if do_apply and settings.embedded:
-        raise UsageError("--apply needs a shared Redis (COORD_REDIS_URL): the embedded "
-                         "server is private to this catalog",
-                         hint="set COORD_REDIS_URL, or drop --apply to print the lines")
-    db = url_db(settings.redis_url) if settings.redis_url else 0
-    wanted = acls.users(Keys(settings.namespace), names, db)
-    created: dict[str, str] = {}
-    if do_apply:
-        from coordination.runtime.context import get_runtime  # lazy: as above
+    chosen = set(select(catalog, selector, obj.file.resolve().parent).names)
+    return [n for n in names if n in chosen]
 
-        created = acls.apply(get_runtime(obj.file).redis, wanted)
-    doc = {"namespace": settings.namespace, "db": db, "applied": do_apply,
-           "users": [{"user": u.user, "role": u.role, "repo": u.repo, "rules": u.rules,
+
+def _redis(obj: Context) -> redis.Redis:
+    from coordination.runtime.context import get_runtime  # lazy: as above
+
+    return get_runtime(obj.file).redis
+
+
+def _render(namespace: str, db: int, applied: bool, wanted: list[AclUser],
+            created: dict[str, str], saved: bool, as_json: bool) -> None:
+    from coordination.runtime import acl as acls  # lazy: redis-py, off `coord --help`
+
+    doc = {"namespace": namespace, "db": db, "applied": applied, "saved": saved,
+           "users": [{"user": u.user, "role": u.role, "repo": u.repo,
+                      "repos": list(u.repos), "rules": u.rules,
                       "line": acls.setuser_line(u)} for u in wanted],
            "created": created}
 
     def human(d: dict[str, object]) -> None:
         for u in wanted:
-            click.echo(acls.setuser_line(u) + ("" if do_apply or u.user in created
+            click.echo(acls.setuser_line(u) + ("" if applied or u.user in created
                                                else " '>PASSWORD'"))
-        if do_apply:
-            say(f"applied {len(wanted)} user(s) to {esc(settings.namespace)}")
+        if applied:
+            say(f"applied {len(wanted)} user(s) to {esc(namespace)}"
+                + ("" if saved else " (in memory: the server has no ACL file to save "
+                   "them in; keep them in its configuration)"))
         for user, password in created.items():
             say(f"created {esc(user)}: password {esc(password)} (shown once)")
+
+    emit(as_json, doc, human)
+
+
+def _rotate(obj: Context, settings: Settings, user: str, disconnect: bool,
+            as_json: bool) -> None:
+    from coordination.runtime import acl_server  # lazy: redis-py
+
+    done = acl_server.rotate(_redis(obj), user, disconnect=disconnect)
+    doc = {"user": done.user, "password": done.password, "disconnected": done.disconnected,
+           "saved": done.saved}
+
+    def human(_: object) -> None:
+        say(f"rotated {esc(done.user)}: password {esc(done.password)} (shown once; the "
+            "old one no longer works)")
+        if disconnect:
+            say(f"closed {done.disconnected} connection(s) of {esc(done.user)}")
+        else:
+            say("connections opened with the old password stay open until they close "
+                "(--disconnect closes them)")
+        if not done.saved:
+            say("in memory: the server has no ACL file to save it in")
 
     emit(as_json, doc, human)

@@ -26,12 +26,13 @@ from coordination import gitsafe
 from coordination.fleet.discovery import (clone_dir_name, discover, is_checkout, is_url,
                                           read_list)
 from coordination.fleet.drift import compare
-from coordination.fleet.roots import remember, remembered, roots_file
+from coordination.fleet.roots import remember, remembered, roots_file, trusted
 from coordination.catalog.models import git_remote
 from coordination.catalog.store import CatalogStore
 from coordination.cli.context import Context
 from coordination.cli.schema import HEADER, SCHEMA_PATH, write_schema
-from coordination.cli.render import json_option, plural, print_json, say
+from coordination.cli.render import json_option, plural, print_json
+from coordination.cli.render import say as _say_line
 from coordination.errors import OperationFailed, UsageError
 
 if TYPE_CHECKING:
@@ -42,6 +43,13 @@ if TYPE_CHECKING:
 
 CATALOG_NAME = "ecosystem.yaml"
 CLONE_TIMEOUT = 600.0
+
+
+def say(text: str) -> None:
+    """One line of init's report. A directory may be named with a newline or a tab in
+    it (a repo's path, a manifest's name): shown escaped (``\\n``), never as a second
+    line that would pass for a line of the report."""
+    _say_line(text.replace("\n", "\\n").replace("\t", "\\t"))
 
 
 def _catalog_file(obj: Context, dirs: tuple[Path, ...]) -> Path:
@@ -157,7 +165,7 @@ def init(obj: Context, dirs: tuple[Path, ...], from_file: Path | None, into: Pat
     clones: list[dict[str, str]] = []
     if from_file is not None:
         extra, clones = _from_file(from_file, (into or base_dir).resolve(), dry_run)
-    roots, notes = _roots(dirs, from_file, base_dir)
+    roots, notes = _roots(dirs, from_file, base_dir, file)
     if not dirs and click.get_current_context().get_parameter_source("depth") \
             == click.core.ParameterSource.DEFAULT:
         kept = remembered(base_dir)[1]  # the depth the remembered roots were scanned with
@@ -182,7 +190,7 @@ def init(obj: Context, dirs: tuple[Path, ...], from_file: Path | None, into: Pat
     if not dry_run and (created or fleet.added or fleet.deps_added):
         applied = _write(file, created, {"repos": fleet.added, "dependencies": fleet.deps_added})
     if dirs and not dry_run:  # for --check (and init) without DIRs, later
-        remember(base_dir, dirs, depth)
+        remember(base_dir, dirs, depth, file)
     doc = {"catalog": str(file), "created": created and not dry_run, "dry_run": dry_run,
            "roots": [str(r) for r in roots], "cloned": clones, **fleet.to_dict(),
            "applied": applied}
@@ -192,21 +200,22 @@ def init(obj: Context, dirs: tuple[Path, ...], from_file: Path | None, into: Pat
     _say_init(file, fleet, created, dry_run, applied, clones)
 
 
-def _roots(dirs: tuple[Path, ...], from_file: Path | None, base_dir: Path
+def _roots(dirs: tuple[Path, ...], from_file: Path | None, base_dir: Path, file: Path
            ) -> tuple[list[Path], list[str]]:
-    """The directories to scan, and notes on remembered ones that are gone: DIRs when
-    given; else those an earlier `coord init DIR...` remembered; else the catalog's
-    directory (none with --from alone)."""
+    """The directories to scan, and notes on remembered ones that are gone or that the
+    file may not aim at (:func:`coordination.fleet.roots.trusted`): DIRs when given;
+    else those an earlier `coord init DIR...` remembered; else the catalog's directory
+    (none with --from alone)."""
     if dirs:
         return list(dirs), []
     if from_file is not None:
         return [], []
-    kept, _ = remembered(base_dir)
-    if not kept:
+    if not remembered(base_dir)[0]:
         return [base_dir], []
+    kept, _, notes = trusted(base_dir, file)
     there = [r for r in kept if r.is_dir()]
-    notes = [f"scan root {r} (remembered in {roots_file(base_dir)}) is not a directory "
-             "any more: not scanned" for r in kept if r not in there]
+    notes += [f"scan root {r} (remembered in {roots_file(base_dir)}) is not a directory "
+              "any more: not scanned" for r in kept if r not in there]
     return there, notes
 
 

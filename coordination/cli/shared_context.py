@@ -5,6 +5,7 @@ Parse, call the store, render."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -19,6 +20,7 @@ from coordination.cli.render import emit, err_console, esc, json_option, print_j
 from coordination.errors import OperationFailed, UsageError
 from coordination.runtime.context import get_runtime
 from coordination.runtime.shared_context import (
+    MAX_TTL,
     VALUE_CAP,
     ContextRefused,
     ContextStore,
@@ -72,13 +74,31 @@ def _key(key: str) -> str:
 
 def _json_text(value: str, where: str) -> str:
     """``value`` checked as JSON and written compactly."""
+    return _compact(_loads(value, where), where)
+
+
+def _loads(text: str, where: str) -> Any:
+    """JSON ``text``; a UsageError naming ``where`` for text that is not JSON, or
+    nested deeper than Python reads (a 50,000-deep list)."""
     try:
-        parsed = json.loads(value)
+        return json.loads(text)
+    except RecursionError:
+        raise UsageError(f"{where} is nested too deep to read (lists or objects inside "
+                         "one another, thousands deep)",
+                         hint="a context value is data a todo passes on: flatten it") from None
     except ValueError as exc:
         raise UsageError(f"{where} is not JSON: {exc}",
                          hint="values are JSON: quote a string ('\"text\"'), numbers, "
                          "true/false, null, lists and objects as they are") from None
-    return _compact(parsed, where)
+
+
+def _finite_ttl(ctx: click.Context, param: click.Parameter, value: float | None
+                ) -> float | None:
+    """``--ttl``: click's range lets NaN through (it compares as neither too low nor
+    too high)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds", ctx, param)
+    return value
 
 
 def _compact(value: object, where: str) -> str:
@@ -152,7 +172,7 @@ def get_cmd(obj: Context, key: str, sweep_id: str | None, plan_id: str | None, r
 @context.command("set")
 @click.argument("key")
 @click.argument("value")
-@click.option("--ttl", type=click.FloatRange(0, 10 * 365 * 86400, min_open=True),
+@click.option("--ttl", type=click.FloatRange(0, MAX_TTL, min_open=True), callback=_finite_ttl,
               metavar="SECONDS", help="Forget it after this long (default: never).")
 @scope_options
 @json_option
@@ -281,7 +301,7 @@ def import_cmd(obj: Context, source: str, sweep_id: str | None, plan_id: str | N
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {source}: {exc}") from None
     try:
-        rows = import_values(json.loads(text))
+        rows = import_values(_loads(text, source))
     except ValueError as exc:
         raise UsageError(f"{source}: {exc}",
                          hint="give a file `coord context export` wrote") from None

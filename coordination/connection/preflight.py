@@ -63,8 +63,10 @@ from coordination.redis_url import (
 )
 from coordination.settings import Settings, get_settings
 
-__all__ = ["ACL_COMMANDS", "DEFAULT_TIMEOUT", "Diagnosis", "acl_rules", "acl_setuser",
-           "check_permissions", "check_redis", "denied_commands", "diagnose", "redact_url",
+__all__ = ["ACL_COMMANDS", "ACL_OBSERVER", "ACL_PERSON_PREFIX", "ACL_SUPERVISOR",
+           "ACL_WORKER_PREFIX", "DEFAULT_TIMEOUT", "Diagnosis", "acl_rules", "acl_setuser",
+           "check_permissions", "check_redis", "denied_commands", "diagnose", "is_coord_acl_user",
+           "redact_url",
            "unreachable"]
 
 # Whole check, retries included; well inside the 10 s a failing `coord worker` may take.
@@ -324,10 +326,29 @@ def _refusal(denied: Sequence[str], user: str, ep: str, namespace: str,
             parts.append(f"may not use the channel {channel}")
             grant.append(f"'&{channel}'")
     what = f" (what {ROLE_NAMES[role]} needs)" if role else ""
-    return Diagnosis(
-        f"{who} {' and '.join(parts)} on {ep}{what} (NOPERM)",
-        f"grant it: ACL SETUSER {user or 'default'} {' '.join(grant)}; {HINT_ACL}",
-        False, refused=True)
+    hint = f"grant it: ACL SETUSER {user or 'default'} {' '.join(grant)}; {HINT_ACL}"
+    if is_coord_acl_user(user):
+        # (a grant of the whole namespace would undo what that user is for)
+        hint = (f"{user} is a user `coord acl` writes, which keeps it to its own share of "
+                f"{namespace}: write it again with this coord (coord acl --apply), or run "
+                "this command as a user that may (coord-supervisor); do not grant "
+                f"'~{namespace}:*', which would undo its isolation")
+    return Diagnosis(f"{who} {' and '.join(parts)} on {ep}{what} (NOPERM)", hint, False,
+                     refused=True)
+
+
+#: The users ``coord acl`` writes (:mod:`coordination.runtime.acl`): the roles', and by
+#: prefix a repo's workers' and a person's.
+ACL_SUPERVISOR = "coord-supervisor"
+ACL_OBSERVER = "coord-observer"
+ACL_WORKER_PREFIX = "coord-worker-"
+ACL_PERSON_PREFIX = "coord-person-"
+
+
+def is_coord_acl_user(user: str) -> bool:
+    """Whether ``user`` is one ``coord acl`` writes (and may rotate)."""
+    return user in (ACL_SUPERVISOR, ACL_OBSERVER) or any(
+        user.startswith(p) and len(user) > len(p) for p in (ACL_WORKER_PREFIX, ACL_PERSON_PREFIX))
 
 
 def check_permissions(settings: Settings, role: str = "worker",

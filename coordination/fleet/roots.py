@@ -12,15 +12,24 @@ A root is written relative to the catalog's directory when below it, else absolu
 Each `coord init DIR...` adds its DIRs to those remembered (never removes one: edit
 the file for that). An unreadable or malformed file is an error naming it and the
 field, never silently ignored.
+
+The file is beside the catalog, where anything that can write the checkout (a todo)
+can write it, so it cannot aim `coord init` anywhere by itself (:func:`trusted`): a
+root in the catalog's directory is scanned; one outside it only while the file is the
+one coord last wrote (its digest is in the audit log, entry ``init.roots``: a hand
+edit, or a coord before 0.6's file, no longer matches); the filesystem's root never
+(name it on the command line: ``coord init /``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from coordination.catalog import audit
 from coordination.errors import UsageError
 
 ROOTS_FILE = ".coord/fleet.json"
@@ -68,15 +77,72 @@ def _written(root: Path, catalog_dir: Path) -> str:
     return os.path.normpath(os.path.abspath(root))
 
 
-def remember(catalog_dir: Path, roots: Sequence[Path], depth: int) -> list[str]:
+def remember(catalog_dir: Path, roots: Sequence[Path], depth: int,
+             catalog: Path | None = None) -> list[str]:
     """Add ``roots`` to those remembered beside the catalog, with ``depth``; the
-    roots as now written. Written whole to a temporary file, then renamed."""
+    roots as now written. Written whole to a temporary file, then renamed, and (with
+    the ``catalog`` file) its digest recorded in the catalog's audit log (``init.roots``),
+    which :func:`trusted` checks it against."""
     old, _ = remembered(catalog_dir)
     written = list(dict.fromkeys([_written(r, catalog_dir) for r in [*old, *roots]]))
     file = roots_file(catalog_dir)
     file.parent.mkdir(parents=True, exist_ok=True)
     tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"roots": written, "depth": depth}, indent=2) + "\n",
-                   encoding="utf-8")
+    data = (json.dumps({"roots": written, "depth": depth}, indent=2) + "\n").encode()
+    tmp.write_bytes(data)
     os.replace(tmp, file)
+    digest = hashlib.sha256(data).hexdigest()
+    if catalog is not None and catalog.is_file() and audit.last_decisions(
+            catalog, ROOTS_OP, [ROOTS_FILE]).get(ROOTS_FILE, {}).get("sha256") != digest:
+        from coordination.catalog.store import CatalogStore  # lazy: pydantic
+
+        CatalogStore(catalog).record_decision(
+            who=audit.who(catalog_dir), op=ROOTS_OP, ids=[ROOTS_FILE],
+            decision={"roots": written, "depth": depth,
+                      "sha256": digest})
     return written
+
+
+#: The audit entry that vouches for the file (:func:`remember`, :func:`trusted`).
+ROOTS_OP = "init.roots"
+
+
+def _inside(root: Path, catalog_dir: Path) -> bool:
+    real, base = os.path.realpath(root), os.path.realpath(catalog_dir)
+    return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
+
+
+def vouched(catalog_dir: Path, catalog: Path | None) -> bool | None:
+    """Is the file the one coord last wrote (its digest the last ``init.roots`` entry's)?
+    None: there is no file."""
+    try:
+        data = roots_file(catalog_dir).read_bytes()
+    except OSError:
+        return None
+    if catalog is None:
+        return False
+    got = audit.last_decisions(catalog, ROOTS_OP, [ROOTS_FILE]).get(ROOTS_FILE, {})
+    return got.get("sha256") == hashlib.sha256(data).hexdigest()
+
+
+def trusted(catalog_dir: Path, catalog: Path | None) -> tuple[list[Path], int | None, list[str]]:
+    """The remembered roots `coord init` may scan (see the module), the depth, and a
+    note for each root it may not, naming why and how to scan it."""
+    roots, depth = remembered(catalog_dir)
+    file, notes, out = roots_file(catalog_dir), [], []
+    ok: bool | None = None
+    for r in roots:
+        if os.path.realpath(r) == os.path.realpath(os.sep):
+            notes.append(f"scan root {r} (remembered in {file}) is the filesystem's root: "
+                         f"not scanned from the file; name it (coord init {r}) to scan it")
+            continue
+        if not _inside(r, catalog_dir):
+            ok = vouched(catalog_dir, catalog) if ok is None else ok
+            if not ok:
+                notes.append(f"scan root {r} (remembered in {file}) is outside the catalog's "
+                             "directory, and the file is not the one coord last wrote (no "
+                             "audited coord init DIR remembered it: edited by hand?): not "
+                             f"scanned; name it (coord init {r}) to scan and remember it")
+                continue
+        out.append(r)
+    return out, depth, notes

@@ -6,7 +6,9 @@ nothing here keeps a number a restart would lose, and two exporters of one names
 answer alike. Counters are Redis's durable counters; gauges are read at scrape time.
 
 Names follow celery-exporter where one applies (its dashboards and celery-mixin's
-alerts work unchanged): ``celery_task_sent_total``, ``celery_task_succeeded_total``,
+alerts work unchanged): ``celery_task_sent_total`` (messages: a todo a worker runs on in
+a merged chain sends none, ``coord_todos_dispatched_total`` counts todos),
+``celery_task_succeeded_total``,
 ``celery_task_failed_total`` and the ``celery_task_runtime`` histogram, labelled
 ``name`` (the task, ``coord.run_todo``) and ``queue_name`` (the repo's queue);
 ``celery_worker_up{hostname}``; ``celery_queue_length{queue_name}``. The rest are
@@ -422,11 +424,17 @@ def _recovery_families(recovery: Mapping[str, Recovery]) -> Iterator[Metric]:
 
 def _celery_counters(c: Counters, queue_of: Callable[[str], str]) -> Iterator[Metric]:
     labels = ["name", "queue_name"]
-    sent = CounterMetricFamily("celery_task_sent", "coord.run_todo messages sent",
-                               labels=labels)
+    sent = CounterMetricFamily("celery_task_sent", "coord.run_todo messages sent (a todo "
+                               "a worker runs on in a merged chain sends none)", labels=labels)
     for repo, n in sorted(c.sent.items()):
         sent.add_metric([TASK_NAME, queue_of(repo)], n)
     yield sent
+    todos = CounterMetricFamily(
+        "coord_todos_dispatched", "Todos handed to a repo's workers: by a message, or run "
+        "on in the task of the todo before (--merge-chains)", labels=["repo"])
+    for repo in sorted(c.sent.keys() | c.chained.keys()):
+        todos.add_metric([repo], c.sent.get(repo, 0) + c.chained.get(repo, 0))
+    yield todos
     for name, statuses, text in (("celery_task_succeeded", SUCCEEDED, "Todo runs that succeeded"),
                                  ("celery_task_failed", FAILED, "Todo runs that failed")):
         fam = CounterMetricFamily(name, text, labels=labels)

@@ -1,55 +1,99 @@
-"""Per-repo Redis ACL users: ``coord acl``.
+"""Per-repo and per-person Redis ACL users: ``coord acl`` (what each may touch; sending
+them to a server is :mod:`coordination.runtime.acl_server`).
 
-A user per repo's workers (``coord-worker-<repo>``) and one per role: the supervisor
+A user per repo's workers (``coord-worker-<repo>``), one per role: the supervisor
 (``coord-supervisor``: the CLIs that start, steer and wait on sweeps, and a process
 that supervises; the whole namespace, as :func:`coordination.connection.preflight.acl_rules`
-gives a CLI), and the read-only observer (``coord-observer``: the web view, metrics).
+gives a CLI), the read-only observer (``coord-observer``: the web view, metrics), and
+one per person (``coord-person-<name>``: an operator or an observer of some repos).
 
 What a repo's worker may touch, worked out from :mod:`coordination.keys` and what a
 worker does around one todo (take its turn, run, finish, carry the sweep on):
 
 - **Its repo's own keys, read and write**: its queue's kombu lists (every priority) and
-  bindings, its lease slots, fence, breaker, waiting line, and its ``repo:`` pace bucket.
+  bindings, its lease slots, fence, breaker, waiting line, its ``repo:`` pace bucket,
+  and its workers' remote-control queues by their exact names (a worker's hostname is
+  ``<repo>-<pid>@<host>``: the pid's digits are spelled out, so repo ``api``'s patterns
+  never match a queue of repo ``api-2``'s workers).
 - **What every worker must share, read and write**: the sweeps' hashes and event
   streams (a sweep spans repos: its one hash holds every todo's checkpoint and its
   counters, which each finish moves), the namespace's event stream and channel, the
   workers' liveness records, the metrics hash, history, the result cache, the
   notification outbox, the shared resources' slots, fences and lines, the wake-up lists
   of waiters, the ``tag:``/``host:`` pace buckets, changes (a verify todo records into
-  its change), kombu's ``unacked`` bookkeeping (one per namespace), the control queue,
-  the catalog claim and the start-up probe keys.
-- **Other repos' queues: write only** (``%W~``): a finish sends the todos that follow
-  (an eager successor of another repo) to that repo's queue (LPUSH), and kombu reads the
-  bindings to route it (``%R~``). A worker can neither read nor take another repo's
-  messages (BRPOP, RPOP, LRANGE: NOPERM), nor touch another repo's leases, fences,
-  breaker or line. A message names a todo of a (signed) spec, never a command.
+  its change), the shared context (``coord context`` in a todo), kombu's ``unacked``
+  bookkeeping (one per namespace), the control queue, the catalog claim and the
+  start-up probe keys.
+- **Other repos' queues: push only** (a Redis 7 selector, ``(%W~... +lpush +rpush)``):
+  a finish sends the todos that follow (an eager successor of another repo) to that
+  repo's queue (LPUSH; kombu's redelivery RPUSHes), and kombu reads the bindings to
+  route it (``%R~``). Nothing else on another repo's queue: not read or take (LRANGE,
+  BRPOP, RPOP, LPOP: NOPERM), not remove or cut (DEL, LTRIM, LREM, LSET, EXPIRE,
+  RENAME...), nor another repo's leases, fences, breaker or line. A message names a
+  todo of a (signed) spec, never a command.
+- **Celery's remote control: listen only.** A worker subscribes to the pidbox channel
+  (another selector: ``(&<channel> +psubscribe +subscribe)``), and may not PUBLISH on
+  it: a broadcast (``shutdown``, ``pool_restart``...) reaches every worker of the
+  namespace, so a worker user that could publish one could stop another repo's workers.
+  Its root channels are only those it publishes on (the events channel, Celery's task
+  events when Flower turns them on, the start-up probe's).
 - **Not the supervision.** The supervision pass re-sends lost messages (reading every
   queue), frees a gone holder's slots and counts lost runs against other repos'
   breakers: a per-repo worker runs with ``COORD_SUPERVISE=0`` (no supervisor thread),
   and the passes are made by processes under ``coord-supervisor`` (``plan sweep
   --wait``, ``sweep watch``, or workers started under that user).
+
+A person's user (``coord acl --person NAME --repos SEL --role ROLE``): an ``operator``
+starts, steers and waits on sweeps of the selected repos (what a CLI runs, on the
+shared records and on those repos' keys and queues; no other repo's key, no remote
+control); an ``observer`` reads the shared records and those repos' keys, and writes
+nothing. The selector is resolved to names when the user is written.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import redis
-
-from coordination.connection.preflight import ACL_COMMANDS
+from coordination.connection.preflight import (
+    ACL_COMMANDS,
+    ACL_OBSERVER,
+    ACL_PERSON_PREFIX,
+    ACL_SUPERVISOR,
+    ACL_WORKER_PREFIX,
+    is_coord_acl_user,
+)
 from coordination.keys import Keys, glob_escape
 
 #: The kombu queue list of a priority above 0 is ``<queue>\x06\x16<priority>``.
 PRIORITY_SEP = "\x06\x16"
-SUPERVISOR = "coord-supervisor"
-OBSERVER = "coord-observer"
+SUPERVISOR = ACL_SUPERVISOR
+OBSERVER = ACL_OBSERVER
+WORKER_PREFIX = ACL_WORKER_PREFIX
+PERSON_PREFIX = ACL_PERSON_PREFIX
+#: A person's roles (``--role``); the first is the default (fail closed: reads only).
+PERSON_ROLES = ("observer", "operator")
+#: The most digits a worker's pid has (2**32 - 1): one pidbox pattern per length, so a
+#: pattern matches a pid (digits only) and never another repo's ``<repo>-<more>``.
+PID_DIGITS = 10
+#: What a worker user may do to another repo's queue: push a message onto it.
+PUSH = ("lpush", "rpush")
+#: What a worker user may do on Celery's remote-control channel: listen.
+LISTEN = ("psubscribe", "subscribe")
 
 
 def worker_user(repo: str) -> str:
     """The ACL user of ``repo``'s workers."""
-    return f"coord-worker-{repo}"
+    return f"{WORKER_PREFIX}{repo}"
+
+
+def person_user(name: str) -> str:
+    """The ACL user of the person ``name``."""
+    return f"{PERSON_PREFIX}{name}"
+
+
+#: Whether a user is one ``coord acl`` writes (and so may rotate).
+made_by_coord = is_coord_acl_user
 
 
 @dataclass(frozen=True)
@@ -57,9 +101,10 @@ class AclUser:
     """One ``ACL SETUSER``: its user, role, and rules (after ``on`` and the password)."""
 
     user: str
-    role: str  # "worker" (of ``repo``), "supervisor", "observer"
+    role: str  # "worker" (of ``repo``), "supervisor", "observer", "person-<role>"
     repo: str | None
     rules: list[str]
+    repos: tuple[str, ...] = ()  # a person's repos (the selector resolved)
 
 
 def shared_patterns(keys: Keys) -> list[str]:
@@ -74,13 +119,29 @@ def shared_patterns(keys: Keys) -> list[str]:
         f"{ns}:resource:*", f"{ns}:fence:resource:*", f"{ns}:waiters:resource:*",
         f"{ns}:pace:tag:*", f"{ns}:pace:host:*",
         f"{ns}:change:*", f"{ns}:change-train", f"{ns}:deadletters", f"{ns}:catalog",
-        f"{ns}:migrated:*", f"{ns}:acl-probe:*",
+        f"{ns}:migrated:*", f"{ns}:acl-probe:*", f"{ns}:ctx:*", f"{ns}:ctx-stats",
         f"{c}unacked", f"{c}unacked_index", f"{c}unacked_mutex", f"{c}_kombu.binding_deadlines",
         f"{c}{control}", f"{c}{control}{PRIORITY_SEP}*",
         f"{c}_kombu.binding.{control}", f"{c}_kombu.binding_permanent.{control}",
         f"{c}_kombu.binding.celery.pidbox", f"{c}_kombu.binding.reply.celery.pidbox",
         f"{c}*.reply.celery.pidbox",
     ]
+
+
+def cli_patterns(keys: Keys) -> list[str]:
+    """What a person's CLI shares beyond a worker's: a change's lander record."""
+    return [*shared_patterns(keys), f"{glob_escape(keys.namespace)}:change-lander:*"]
+
+
+def pidbox_patterns(keys: Keys, repo: str) -> list[str]:
+    """``repo``'s workers' remote-control queues, ``<repo>-<pid>@<host>.celery.pidbox``,
+    a pattern per length of the pid (Redis globs have no "one or more digits")."""
+    c, r = glob_escape(keys.celery_prefix), glob_escape(repo)
+    out = []
+    for n in range(1, PID_DIGITS + 1):
+        name = f"{c}{r}-{'[0-9]' * n}@*.celery.pidbox"
+        out += [name, f"{name}{PRIORITY_SEP}*"]
+    return out
 
 
 def repo_patterns(keys: Keys, repo: str) -> list[str]:
@@ -93,34 +154,71 @@ def repo_patterns(keys: Keys, repo: str) -> list[str]:
         f"{ns}:waiters:repo:{r}", f"{ns}:waiters:repo:{r}:seen", f"{ns}:pace:repo:{r}",
         f"{c}{queue}", f"{c}{queue}{PRIORITY_SEP}*",
         f"{c}_kombu.binding.{queue}", f"{c}_kombu.binding_permanent.{queue}",
-        # its workers' remote-control queues (a worker's hostname: <repo>-<pid>@<host>)
-        f"{c}{r}-[0-9]*@*.celery.pidbox", f"{c}{r}-[0-9]*@*.celery.pidbox{PRIORITY_SEP}*",
+        *pidbox_patterns(keys, repo),
     ]
+
+
+def published_channels(keys: Keys, db: int = 0) -> list[str]:
+    """The channels a worker publishes on: the events channel, Celery's task events
+    (when Flower turns them on), the start-up probe's. Never the pidbox channel."""
+    ns, c = glob_escape(keys.namespace), glob_escape(keys.celery_prefix)
+    return [glob_escape(keys.events_channel), f"{ns}:acl-probe:*", f"{c}/{db}.celeryev*"]
+
+
+def selector(rules: Iterable[str]) -> str:
+    """One Redis 7 selector: a further set of permissions, each command allowed only on
+    the selector's own keys and channels."""
+    return "(" + " ".join(rules) + ")"
 
 
 def worker_rules(keys: Keys, repo: str, db: int = 0) -> list[str]:
     """The rules of ``repo``'s workers' user (see the module docs)."""
     c = glob_escape(keys.celery_prefix)
     others = glob_escape(keys.repo_queue(""))
-    rules = ["resetkeys", "resetchannels", "-@all"]
+    rules = ["resetkeys", "resetchannels", "-@all", "clearselectors"]
     rules += [f"~{p}" for p in (*repo_patterns(keys, repo), *shared_patterns(keys))]
-    rules += [f"%W~{c}{others}*", f"%R~{c}_kombu.binding.*"]
-    rules += [f"&{glob_escape(keys.namespace)}:*", "&" + keys.pidbox_channel(db)]
+    rules.append(f"%R~{c}_kombu.binding.*")
+    rules += [f"&{ch}" for ch in published_channels(keys, db)]
     commands = ACL_COMMANDS["worker"] + (("select",) if db else ())
-    return rules + [f"+{x}" for x in commands]
+    rules += [f"+{x}" for x in commands]
+    rules.append(selector([f"%W~{c}{others}*", *(f"+{x}" for x in PUSH)]))
+    # (as it is: Redis compares a PSUBSCRIBE pattern with the ACL's letter by letter)
+    rules.append(selector(["&" + keys.pidbox_channel(db),
+                           *(f"+{x}" for x in LISTEN)]))
+    return rules
 
 
 def role_rules(role: str, keys: Keys, db: int = 0) -> list[str]:
     """The supervisor's (the whole namespace, as a CLI and a worker may) and the
     observer's (read only) rules."""
     ns = glob_escape(keys.namespace)
-    rules = ["resetkeys", "resetchannels", "-@all"]
+    rules = ["resetkeys", "resetchannels", "-@all", "clearselectors"]
     if role == "observer":
         rules.append(f"%R~{ns}:*")
         commands = ACL_COMMANDS["ui"]
     else:
         rules += [f"~{ns}:*", f"&{ns}:*", "&" + keys.pidbox_channel(db)]
         commands = tuple(dict.fromkeys(ACL_COMMANDS["cli"] + ACL_COMMANDS["worker"]))
+    commands = commands + (("select",) if db else ())
+    return rules + [f"+{x}" for x in commands]
+
+
+def person_rules(keys: Keys, repos: Iterable[str], role: str, db: int = 0) -> list[str]:
+    """A person's rules (see the module docs): ``operator`` reads and writes the shared
+    records and ``repos``' keys with a CLI's commands; ``observer`` reads them."""
+    if role not in PERSON_ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    c = glob_escape(keys.celery_prefix)
+    patterns = [*cli_patterns(keys), *(p for r in repos for p in repo_patterns(keys, r))]
+    rules = ["resetkeys", "resetchannels", "-@all", "clearselectors"]
+    if role == "observer":
+        rules += [f"%R~{p}" for p in patterns]
+        commands = ACL_COMMANDS["ui"]
+    else:
+        rules += [f"~{p}" for p in patterns]
+        rules.append(f"%R~{c}_kombu.binding.*")
+        rules += [f"&{ch}" for ch in published_channels(keys, db)]
+        commands = ACL_COMMANDS["cli"]
     commands = commands + (("select",) if db else ())
     return rules + [f"+{x}" for x in commands]
 
@@ -133,11 +231,18 @@ def users(keys: Keys, repos: Iterable[str], db: int = 0) -> list[AclUser]:
     return out
 
 
+def person(keys: Keys, name: str, repos: Iterable[str], role: str, db: int = 0) -> AclUser:
+    """The user ``coord acl --person NAME`` writes."""
+    chosen = tuple(repos)
+    return AclUser(person_user(name), f"person-{role}", None,
+                   person_rules(keys, chosen, role, db), chosen)
+
+
 def _quote(rule: str) -> str:
     """A rule as ``redis-cli`` reads it from a shell line."""
     if PRIORITY_SEP in rule:  # (the two control bytes: redis-cli's "\xHH" in double quotes)
         return '"' + rule.replace("\\", "\\\\").replace(PRIORITY_SEP, "\\x06\\x16") + '"'
-    if rule[0] in "~&%" or "|" in rule or "\\" in rule or "*" in rule:
+    if rule[0] in "~&%(" or any(ch in rule for ch in "|\\*[? "):
         return "'" + rule + "'"
     return rule
 
@@ -146,18 +251,3 @@ def setuser_line(u: AclUser) -> str:
     """``ACL SETUSER <user> on <rules>`` as one redis-cli line (the password left to
     whoever runs it: ``'>PASSWORD'``; an existing user keeps its passwords)."""
     return " ".join(["ACL", "SETUSER", u.user, "on", *(_quote(r) for r in u.rules)])
-
-
-def apply(r: redis.Redis, wanted: list[AclUser]) -> dict[str, str]:
-    """Send every ``ACL SETUSER``; a user that did not exist gets a new random password
-    (returned, user -> password: Redis keeps only its hash); an existing one keeps its own."""
-    created: dict[str, str] = {}
-    existing = {str(u) for u in r.acl_users()}
-    for u in wanted:
-        extra: list[str] = []
-        if u.user not in existing:
-            created[u.user] = secrets.token_urlsafe(24)
-            extra.append(">" + created[u.user])
-        r.execute_command(  # type: ignore[no-untyped-call]
-            "ACL", "SETUSER", u.user, "on", *extra, *u.rules)
-    return created

@@ -60,7 +60,14 @@ BUCKETS: tuple[float, ...] = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0
 
 
 def sent_field(repo: str) -> str:
+    """Messages sent to ``repo``'s queue (one per todo sent, first, level or again)."""
     return f"sent:{repo}"
+
+
+def chained_field(repo: str) -> str:
+    """Todos of ``repo`` a worker ran on in the task of the one before (``--merge-chains``):
+    handed on, with no message sent."""
+    return f"chained:{repo}"
 
 
 def ended_field(repo: str, status: str) -> str:
@@ -108,7 +115,8 @@ class Outcome:
 class Counters:
     """The durable counters, parsed (repo-keyed)."""
 
-    sent: dict[str, int] = field(default_factory=dict)
+    sent: dict[str, int] = field(default_factory=dict)  # messages
+    chained: dict[str, int] = field(default_factory=dict)  # todos run on, no message
     ended: dict[tuple[str, str], int] = field(default_factory=dict)  # (repo, status)
     lost: dict[str, int] = field(default_factory=dict)
     buckets: dict[str, list[int]] = field(default_factory=dict)  # per bucket, not cumulative
@@ -134,6 +142,8 @@ class Counters:
             kind, _, rest = str(name).partition(":")
             if kind == "sent":
                 bump(self.sent, rest, n)
+            elif kind == "chained":
+                bump(self.chained, rest, n)
             elif kind == "lost":
                 bump(self.lost, rest, n)
             elif kind == "ended":
@@ -150,7 +160,7 @@ class Counters:
                 bump(self.duration_ms, rest, n)
 
     def repos(self) -> set[str]:
-        return ({*self.sent, *self.lost, *self.buckets, *self.duration_n}
+        return ({*self.sent, *self.chained, *self.lost, *self.buckets, *self.duration_n}
                 | {r for r, _ in self.ended})
 
 
@@ -175,6 +185,14 @@ class MetricCounters:
         deltas: dict[str, int] = {}
         for repo in repos:
             deltas[sent_field(repo)] = deltas.get(sent_field(repo), 0) + 1
+        self._incr(deltas)
+
+    def count_chained(self, repos: Iterable[str]) -> None:
+        """Todos a worker ran on in one task (``--merge-chains``), one per repo named:
+        dispatched, with no message sent."""
+        deltas: dict[str, int] = {}
+        for repo in repos:
+            deltas[chained_field(repo)] = deltas.get(chained_field(repo), 0) + 1
         self._incr(deltas)
 
     def count_outcomes(self, outcomes: Iterable[Outcome]) -> None:

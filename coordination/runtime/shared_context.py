@@ -22,6 +22,7 @@ another key or scope.
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -40,6 +41,8 @@ KINDS = ("sweep", "plan")
 KEY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,199}\Z")
 #: The most one value may hold (its JSON text, in bytes).
 VALUE_CAP = 256 * 1024
+#: The longest TTL a value may have (seconds: ten years).
+MAX_TTL = 10 * 365 * 86400
 #: The statistics a scrape reads, each ``<stat>:<kind>``.
 STATS = ("hits", "misses", "evictions")
 
@@ -189,7 +192,8 @@ def import_values(doc: Mapping[str, Any]) -> list[tuple[str, Any, float | None]]
             raise ValueError(f'values.{key}: not an object with a "value"')
         ttl = item.get("ttl")
         if ttl is not None and (not isinstance(ttl, (int, float)) or isinstance(ttl, bool)
-                                or ttl <= 0):
-            raise ValueError(f"values.{key}.ttl: {ttl!r} is not a positive number of seconds")
+                                or not math.isfinite(ttl) or not 0 < ttl <= MAX_TTL):
+            raise ValueError(f"values.{key}.ttl: {ttl!r} is not a number of seconds from 0 "
+                             f"to {MAX_TTL:,} (ten years)")
         out.append((str(key), item["value"], None if ttl is None else float(ttl)))
     return out

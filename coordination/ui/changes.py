@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
+from coordination import gitsafe
 from coordination.catalog.models import Catalog
 from coordination.catalog.templates import require
 from coordination.change.mirror import kept_elsewhere
@@ -38,6 +39,14 @@ class ChangeSummary(TypedDict):
     repos: dict[str, str]  # repo -> its state, in landing order
     sweep: str | None
     error: str | None
+    left_out: str | None  # what a document read without git left out (a stranger's)
+
+
+def _git() -> bool:
+    """May this request run git? Not a stranger's (:class:`coordination.ui.app.
+    NoGitForStrangers`): the change documents are then read from the records alone and
+    say what they left out, rather than failing on the first git call."""
+    return gitsafe.refusing() is None
 
 
 def change_plans(catalog: Catalog) -> list[str]:
@@ -60,7 +69,8 @@ def change_document(svc: SweepService, rt: Runtime, plan_id: str) -> dict[str, A
     if plan is None:
         raise NotFoundError(f"no plan {plan_id!r} in the catalog", hint="see /changes")
     require(svc.problems, plan=plan_id)  # a template of it left out: not its whole change
-    doc: dict[str, Any] = dict(status_document(rt, catalog, _base_dir(svc), plan_id))
+    doc: dict[str, Any] = dict(status_document(rt, catalog, _base_dir(svc), plan_id,
+                                               git=_git()))
     doc["title"] = plan.title
     # Landed or reverted in the other mode (embedded / COORD_REDIS_URL): said, not
     # carried over (nothing here writes)
@@ -76,7 +86,7 @@ def summary(doc: Mapping[str, Any], title: str) -> ChangeSummary:
             "land": doc.get("land"), "state": doc.get("state"), "reason": doc.get("reason"),
             "landable": bool(doc.get("landable")), "blockers": len(doc.get("blockers") or []),
             "repos": {r: str(repos[r].get("state")) for r in order}, "sweep": doc.get("sweep"),
-            "error": None}
+            "error": None, "left_out": doc.get("left_out")}
 
 
 def change_summary(svc: SweepService, rt: Runtime, plan_id: str) -> ChangeSummary | None:
@@ -97,11 +107,11 @@ def _summary_of(svc: SweepService, rt: Runtime, catalog: Catalog, plan_id: str,
                 title: str) -> ChangeSummary:
     try:
         require(svc.problems, plan=plan_id)  # a template of it left out: said, as an error
-        doc = status_document(rt, catalog, _base_dir(svc), plan_id)
+        doc = status_document(rt, catalog, _base_dir(svc), plan_id, git=_git())
     except CoordError as exc:  # one change's problem does not hide the others
         return {"plan": plan_id, "title": title, "branch": None, "land": None, "state": None,
                 "reason": None, "landable": False, "blockers": 0, "repos": {}, "sweep": None,
-                "error": str(exc)}
+                "error": str(exc), "left_out": None}
     return summary(doc, title)
 
 

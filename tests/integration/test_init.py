@@ -127,7 +127,9 @@ def test_check_after_a_repo_and_a_dependency_were_added_then_apply(cloned_fleet:
     assert catalog.read_text().startswith(before.split("coordination:")[0].rstrip("\n"))
     assert coord_json(cloned_fleet, "init", "--check")["drift"] is False
     ops = [json.loads(line)["op"] for line in log_path(catalog).read_text().splitlines()]
-    assert ops == ["apply_fleet", "apply_fleet"]  # init, then --apply: one entry each
+    # init (and the roots it remembered, whose file only coord's entry vouches for),
+    # then --apply: one entry each
+    assert ops == ["apply_fleet", "init.roots", "apply_fleet"]
 
 
 def test_lost_dependency_moved_branch_and_prune(cloned_fleet: Path) -> None:

@@ -40,6 +40,17 @@ def test_a_chain_runs_as_one_task_each_todo_keeping_its_own_record(cluster: Clus
     kinds = [(e["kind"], e.get("todo_id")) for e in cluster.events(sid)]
     for t in ("TODO-001", "TODO-002", "TODO-003", "TODO-004", "TODO-005"):
         assert kinds.count(("todo.started", t)) >= 1 and kinds.count(("todo.succeeded", t)) == 1
+    # The metrics say one message to lib and three todos handed to its workers (0.5's
+    # celery_task_sent_total counted three "messages")
+    from prometheus_client import generate_latest
+
+    from coordination.ops.metrics import registry
+
+    metrics = generate_latest(registry(cluster.rt, cluster.eco)).decode()
+    assert 'celery_task_sent_total{name="coord.run_todo",queue_name="coord.repo.lib"} 1.0' \
+        in metrics, metrics
+    assert 'coord_todos_dispatched_total{repo="lib"} 3.0' in metrics, metrics
+    assert 'coord_todos_dispatched_total{repo="app"} 2.0' in metrics, metrics
     spans = intervals({t: cluster.repo_dir("lib") for t in ("TODO-001", "TODO-002", "TODO-003")}
                       | {t: cluster.repo_dir("app") for t in ("TODO-004", "TODO-005")})
     assert spans["TODO-001"][1] <= spans["TODO-002"][0]

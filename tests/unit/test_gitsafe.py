@@ -286,6 +286,37 @@ def test_the_users_global_config_is_reduced_to_its_allowed_keys(
     assert ident.stdout.startswith("Gee Lobal <g@l>")
 
 
+def test_the_repositorys_own_identity_wins_as_git_resolves_it(
+        evil_repo: Path, tmp_path: Path) -> None:
+    """Local config over global, and the global config's conditional includes evaluated
+    in the checkout (#59): as git itself resolves them, the allow-list still applied."""
+    program, marker = marker_program(tmp_path, "cred")
+    home = tmp_path / "home"
+    (home / ".gitconfig-work").write_text(
+        f"[user]\n\temail = w@work\n[credential]\n\thelper = !{program}\n")
+    (home / ".gitconfig").write_text(
+        f"[user]\n\tname = Gee Lobal\n\temail = g@l\n"
+        f'[includeIf "gitdir:{tmp_path}/work/"]\n\tpath = {home}/.gitconfig-work\n')
+    git(evil_repo, "config", "user.email", "local@repo")
+    for args, kw in ((["config", "user.email"], {"cwd": evil_repo}),
+                     (["config", "--get", "user.email"], {"repo": evil_repo})):
+        got = gs.run(args, capture_output=True, text=True, **kw)  # type: ignore[arg-type]
+        assert got.stdout.strip() == "local@repo", (args, got)
+    ident = gs.run(["var", "GIT_AUTHOR_IDENT"], repo=evil_repo, capture_output=True, text=True)
+    assert ident.stdout.startswith("Gee Lobal <local@repo>")
+    work = tmp_path / "work" / "r"
+    subprocess.run(["git", "init", "-q", str(work)], check=True)
+    assert gs.run(["config", "user.email"], cwd=work, capture_output=True,
+                  text=True).stdout.strip() == "w@work"
+    ident = gs.run(["var", "GIT_AUTHOR_IDENT"], repo=work, capture_output=True, text=True)
+    assert ident.stdout.startswith("Gee Lobal <w@work>")
+    listed = gs.run(["config", "--list"], repo=work, capture_output=True, text=True).stdout
+    assert "credential.helper" not in listed  # the included file's program: dropped
+    assert gs.run(["config", "user.email"], cwd=tmp_path, capture_output=True,
+                  text=True).stdout.strip() == "g@l"  # elsewhere: the global address
+    assert not marker.exists()
+
+
 def test_hooks_are_off_unless_trusted(evil_repo: Path, tmp_path: Path) -> None:
     marker = tmp_path / "HOOKED"
     hook = evil_repo / ".git" / "hooks" / "post-checkout"

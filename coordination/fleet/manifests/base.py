@@ -75,18 +75,54 @@ def local_path(base: Path, ref: str) -> str | None:
     return os.path.normpath(base / Path(ref).expanduser())
 
 
+#: The most of a manifest's own text a message echoes (a quoted value, a line).
+ECHO_CHARS = 80
+#: A value that looks like a secret, after its name: ``http.extraheader = AUTHORIZATION:
+#: basic ...``, ``token: ...``, ``password=...`` (the name kept, the value masked).
+_SECRET = re.compile(
+    r"(?i)((?:extra_?header|authorization|bearer|token|passw(?:or)?d|secret|api[_-]?key|"
+    r"private[_-]?key|credentials?)\b[\"']?\s*[=:]\s*)(\"[^\"\n]*\"?|'[^'\n]*'?|[^\n'\"]+)")
+_QUOTED = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
+#: The longest message a problem carries (its own words and what it echoes).
+MESSAGE_CHARS = 240
+
+
+def said(message: str) -> str:
+    """A problem's message as coord prints it: its first line only (a parser's message
+    may go on with the lines it read), any value that looks like a secret masked
+    (``***``), each quoted echo of the manifest cut to :data:`ECHO_CHARS` characters.
+    A manifest may not be the fleet's (a symlink to a git config holding an
+    ``http.extraheader`` token), so nothing of one is echoed whole."""
+    first, _, rest = message.partition("\n")
+    more = sum(1 for ln in rest.splitlines() if ln.strip())
+
+    def cut(m: re.Match[str]) -> str:
+        q = m.group(0)
+        return q if len(q) <= ECHO_CHARS + 2 else q[:ECHO_CHARS + 1] + "…" + q[-1]
+
+    text = _QUOTED.sub(cut, _SECRET.sub(lambda m: m.group(1) + "***", first.rstrip()))
+    if len(text) > MESSAGE_CHARS:
+        text = text[:MESSAGE_CHARS] + "…"
+    return text + (f" (and {more} more line{'s' if more != 1 else ''} not shown)"
+                   if more else "")
+
+
 @dataclass(frozen=True)
 class ManifestProblem:
     """A manifest, or one entry of it, that could not be read: where and why.
 
     ``whole``: the file's parser refused it (nothing of it was read: what it provides
     and requires is unknown, not empty); else one entry was not understood (a
-    requirement string ``packaging`` refuses) and the rest was read."""
+    requirement string ``packaging`` refuses) and the rest was read. The message is
+    :func:`said`: whoever makes a problem, it never echoes a manifest whole."""
 
     file: str  # relative to the checkout
     line: int | None
     message: str
     whole: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", said(self.message))
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
@@ -183,6 +219,15 @@ def inside(path: str | Path, root: str | Path) -> bool:
     return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
 
 
+def _in_git_dir(path: Path, root: Path) -> bool:
+    """Does ``path`` resolve into a ``.git`` directory of the checkout ``root``? (Only a
+    path with a symlink on the way costs a ``realpath``.)"""
+    if not any(os.path.islink(p) for p in (path, *path.parents) if len(str(p)) > len(str(root))):
+        return ".git" in Path(os.path.relpath(path, root)).parts
+    rel = os.path.relpath(os.path.realpath(path), os.path.realpath(root))
+    return ".git" in Path(rel).parts
+
+
 def read_text(path: Path, root: Path) -> str | None:
     """A manifest's text; None when there is none. :class:`Unreadable` when there is
     one coord will not read: a symlink (or a directory on the way) leading out of the
@@ -200,6 +245,9 @@ def read_text(path: Path, root: Path) -> str | None:
         return None
     if not inside(path, root):
         raise Unreadable("a symlink leading out of the checkout: not followed")
+    if _in_git_dir(path, root):
+        raise Unreadable("a symlink into .git (git's own files, its config with any "
+                         "credentials in it: no manifest): not followed")
     if not stat.S_ISREG(st.st_mode):
         raise Unreadable("not a regular file (a FIFO, a device or a directory): not read")
     if st.st_size > MAX_MANIFEST_BYTES:

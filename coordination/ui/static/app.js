@@ -201,7 +201,10 @@ async function changesView() {
   crumb("changes");
   const render = async () => {
     const rows = await getJSON("/api/changes");
+    // Read without git (nobody signed in): what the list left out, said once.
+    const leftOut = (rows.find((c) => c.left_out) || {}).left_out;
     document.getElementById("main").replaceChildren(el("h2", {text: "Changes"}),
+      leftOut ? el("p", {id: "changes-left-out", class: "muted", text: leftOut}) : "",
       table(["plan", "title", "branch", "land", "state", "repos", "blockers"], rows.map((c) => {
         const link = el("a", {href: "/changes/" + encodeURIComponent(c.plan), text: c.plan});
         const row = [link, c.title, c.branch || "", c.land || "", changeBadge(c), repoCount(c),
@@ -273,6 +276,8 @@ async function changeView(plan) {
         d.train === null || d.train === undefined ? "" : ` · merge train: ${d.train === 0 ? "next" : "#" + (d.train + 1)}`),
       d.reason ? el("p", {id: "change-reason", class: "reason", "data-status": d.state, text: d.reason}) : "",
       // Landed or reverted in the other mode: what the record kept beside the catalog says.
+      // Read without git (nobody signed in): what it left out, said.
+      d.left_out ? el("p", {id: "change-left-out", class: "muted", text: d.left_out}) : "",
       d.elsewhere ? el("p", {id: "change-elsewhere", class: "reason", "data-status": d.elsewhere.state,
         text: `${d.elsewhere.state} in ${d.elsewhere.from} (kept in ${d.elsewhere.file}): ${d.elsewhere.how}`}) : "",
       // A landing or revert whose process died: the command that carries it on.

@@ -97,7 +97,8 @@ def test_no_log_yet(example_catalog: Path) -> None:
     assert audit_json(example_catalog, "--verify") == {
         "log": str(audit.log_path(example_catalog)), "entries": 0, "intact": True,
         "keyed": 0, "first_bad": None, "catalog_changed_since": None,
-        "edited_outside_coord": None}
+        "edited_outside_coord": None, "hand_edits": [], "signers": [], "files": [],
+        "reported": False}
 
 
 def test_verify_passes_then_names_the_first_bad_entry(example_catalog: Path) -> None:
@@ -158,7 +159,8 @@ def test_concurrent_cli_writers_leave_an_intact_chain(example_catalog: Path) -> 
     doc = audit_json(example_catalog, "--verify")
     assert doc == {"log": str(audit.log_path(example_catalog)), "entries": 2 * rounds,
                    "intact": True, "keyed": 0, "first_bad": None,
-                   "catalog_changed_since": None, "edited_outside_coord": []}
+                   "catalog_changed_since": None, "edited_outside_coord": [],
+                   "hand_edits": [], "signers": [], "files": [], "reported": False}
     got = audit_json(example_catalog)
     assert sorted(e["who"] for e in got) == ["alpha"] * rounds + ["beta"] * rounds
     created = {c["id"] for e in got for c in e["changes"] if c["action"] == "created"}

@@ -40,16 +40,19 @@ def test_a_hand_edit_is_named_with_its_fields(example_catalog: Path) -> None:
     assert verify(cat)["edited_outside_coord"] == []
     tid = first_todo(cat)
     hand_edit(cat, tid, task="Renamed in an editor", priority="critical")
-    doc = verify(cat)
-    assert doc["intact"] is True and doc["catalog_changed_since"]
-    [change] = doc["edited_outside_coord"]
-    assert (change["id"], change["kind"], change["action"]) == (tid, "todo", "updated")
-    assert sorted(change["fields"]) == ["priority", "task"]
-    assert change["fields"]["task"][1] == "Renamed in an editor"
     human = coord(cat, "audit", "--verify")
     assert human.returncode == 0, human.stderr
     assert "edited outside coord" in human.stdout
     assert f"{tid} (todo) updated: task, priority" in human.stdout
+    # Reported (and recorded as reported): the next --verify has nothing to add.
+    doc = verify(cat)
+    assert doc["intact"] is True and doc["catalog_changed_since"] is None
+    assert doc["edited_outside_coord"] == [] and doc["hand_edits"] == []
+    [hand] = [e for e in audit.read(audit.log_path(cat)) if e["op"] == audit.HAND_EDIT]
+    [change] = hand["changes"]
+    assert (change["id"], change["kind"], change["action"]) == (tid, "todo", "updated")
+    assert sorted(change["fields"]) == ["priority", "task"]
+    assert change["fields"]["task"][1] == "Renamed in an editor"
     # The next edit through coord is audited, and leaves nothing outside coord.
     r = coord(cat, "todo", "create", "--task", "Another", "--repo", "api")
     assert r.returncode == 0, r.stderr

@@ -55,6 +55,9 @@ def test_set_get_list_delete_in_a_sweeps_scope(one_todo: Path) -> None:
     (("set", "bad key", "1", "--sweep", "S"), "bad context key"),
     (("get", "k"), "no context scope"),
     (("get", "k", "--sweep", "S", "--plan", "P"), "--sweep and --plan together"),
+    # 0.5: tracebacks (ValueError: cannot convert float NaN; RecursionError)
+    (("set", "k", "1", "--sweep", "S", "--ttl", "nan"), "nan is not a number of seconds"),
+    (("set", "k", "[" * 50_000 + "]" * 50_000, "--sweep", "S"), "VALUE is nested too deep"),
 ])
 def test_bad_input_exits_2_and_sets_nothing(one_todo: Path, args: tuple[str, ...],
                                             message: str) -> None:
@@ -108,3 +111,15 @@ def test_an_embedded_sweeps_todos_share_values(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads(r.stdout)["status"] == "succeeded"
     assert out.read_text().strip() == "41"
+
+
+@pytest.mark.parametrize("doc,message", [
+    ('{"values": {"a": {"value": 1, "ttl": NaN}}}', "values.a.ttl: nan is not a number"),
+    ('{"values": {"a": {"value": 1, "ttl": Infinity}}}', "values.a.ttl: inf is not a number"),
+    ('{"values": {"a": {"value": 1, "ttl": 1e300}}}', "is not a number of seconds from 0"),
+    ('{"values": {"a": {"value": ' + "[" * 50_000 + "]" * 50_000 + "}}}", "nested too deep"),
+])
+def test_a_bad_import_exits_2_with_no_traceback(one_todo: Path, doc: str, message: str) -> None:
+    r = run(one_todo, "import", "-", "--sweep", "S", stdin=doc)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert json.loads(run(one_todo, "list", "--sweep", "S", "--json").stdout)["values"] == []

@@ -29,6 +29,7 @@ def test_counters_after_a_sweep_and_they_live_in_redis(rt: Runtime, tmp_path: Pa
     assert value(s, "coord_redis_up") == 1
     assert value(s, "celery_task_sent_total", name="coord.run_todo", queue_name=q("api")) == 1
     assert value(s, "celery_task_sent_total", name="coord.run_todo", queue_name=q("web")) == 1
+    assert value(s, "coord_todos_dispatched_total", repo="api") == 1  # no chain: as sent
     assert value(s, "celery_task_succeeded_total", name="coord.run_todo", queue_name=q("api")) == 1
     assert value(s, "celery_task_failed_total", name="coord.run_todo", queue_name=q("web")) == 1
     assert value(s, "celery_task_failed_total", name="coord.run_todo", queue_name=q("api")) == 0
