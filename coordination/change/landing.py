@@ -67,6 +67,7 @@ from coordination.runtime.leases import Heartbeat, Lease
 from coordination.processes import this_process
 from coordination.status import ChangeState as CS
 from coordination.status import EventKind
+from coordination.trust.secrets import without_secrets
 from coordination.trust.signing import Policy, manifest_refusal, sign_manifest
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,9 @@ def run_change_command(what: str, command: str, m: Manifest, e: ManifestRepo,
     with tempfile.NamedTemporaryFile("w", prefix="coord-manifest-", suffix=".json",
                                      delete=False) as f:
         json.dump(m, f)
-    env = dict(os.environ, COORD_CHANGE_MANIFEST=f.name, COORD_CHANGE_PLAN=m["plan"],
+    # (none of coord's own secrets: the command runs in a worktree its todos wrote)
+    env = dict(without_secrets(os.environ, forge_tokens=False),
+               COORD_CHANGE_MANIFEST=f.name, COORD_CHANGE_PLAN=m["plan"],
                COORD_CHANGE_BRANCH=m["branch"], COORD_CHANGE_REPO=e["repo"],
                COORD_CHANGE_REMOTE=e["remote"], COORD_CHANGE_BASE=e["base"],
                COORD_CHANGE_BASE_SHA=e["base_sha"], COORD_CHANGE_CANDIDATE_SHA=e["candidate"],
