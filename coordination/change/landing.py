@@ -50,6 +50,7 @@ from redis import RedisError
 from coordination.change import git as g
 from coordination.change import standing, worktrees
 from coordination.change.blockers import Blocker
+from coordination.change.carry_on import carry_on_blockers
 from coordination.change.landing_evidence import current_candidates
 from coordination.change.model import ChangePlan
 from coordination.change.rule import judge
@@ -207,7 +208,14 @@ class Lander:
         cp, store = self.cp, self.store
         st = store.read(cp.plan)
         if st.state == CS.landing and st.manifest:
-            return Prepared(ok=True, manifest=self._manifest(st), resumed=True)
+            # carried on only as what may land now: the rule and the anchor every time,
+            # an undo only as its lander sealed it (change/carry_on.py)
+            m = self._manifest(st)
+            stop = carry_on_blockers(self.rt, cp, st, m)
+            if stop:
+                return Prepared(ok=False, problems=[str(b) for b in stop], resumed=True,
+                                blockers=stop)
+            return Prepared(ok=True, manifest=m, resumed=True)
         blockers: list[Blocker] = []
         recs: dict[str, RepoRecord] = {}
         # Each repo's check is a few git commands, a fetch among them: all repos at once.

@@ -11,6 +11,7 @@ one function of the module that holds its concept.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 from coordination.catalog import live
 from coordination.catalog.audit import operation
 from coordination.catalog.audit import who as whoami
-from coordination.errors import CoordError, NotFoundError, PlanError, UsageError
+from coordination.errors import CoordError, NotFoundError, OperationFailed, PlanError, UsageError
 from coordination.lazy import LazyModule
 from coordination.runtime.context import Runtime
 from coordination.runtime.events import Event
@@ -152,7 +153,11 @@ class SweepService:
             st = self.status(sid)
             if any(st["todos"][t]["status"] in DONE
                    for t in wanted if t in st["todos"]):
-                self.sync(sid, status=st)
+                try:
+                    self.sync(sid, status=st)
+                except OperationFailed as exc:  # its spec fails its check: none of it
+                    logging.getLogger("coord.sync").warning("%s", exc.message)
+                    continue
                 synced.append(sid)
         return synced
 
@@ -425,10 +430,19 @@ class SweepService:
                                    "unrun": [], "plan": None, "plan_completed": False,
                                    "plan_status": None, "reopened": False}
             return {"sweep_id": sweep_id, "catalog": str(self.catalog_path), **nothing}
+        # Only sealed outcomes of a sweep whose spec verifies (its plan, todos, again):
+        # never a plain status or field (sweeps/sealed_outcomes.py)
+        from coordination.sweeps.sealed_outcomes import sealed_outcomes, signed_spec  # lazy
+
+        spec = signed_spec(self.rt, sweep_id, self.catalog_path)
+        sealed = sealed_outcomes(self.rt, sweep_id, spec, status["todos"])
         with operation("SweepService.sync"):  # the audit log's name for it since 0.2
-            again = rec.get("again")
-            changed: SyncResult = outcome.write_outcome(self.catalog_path, status.get("plan") or None,
-                                                        status["todos"], again=bool(again))
+            changed: SyncResult = outcome.write_outcome(self.catalog_path, spec.plan or None,
+                                                        sealed.outcomes, again=spec.again)
+        if sealed.refused:
+            changed["refused"] = sealed.refused
+            logging.getLogger("coord.sync").warning("sweep %s: outcomes not written into the catalog: %s", sweep_id,
+                        "; ".join(f"{t}: {why}" for t, why in sorted(sealed.refused.items())))
         self.rt.checkpoints.update_sweep(sweep_id, synced_at=time.time())
         live.unmark(self.catalog_path, sweep_id)
         self._milestone_events(sweep_id, changed)

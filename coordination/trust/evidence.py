@@ -56,6 +56,7 @@ class EvidenceKind(StrEnum):
     decision = "decision"
     context = "context"
     anchor = "anchor"
+    landing = "landing"
 
 
 KINDS = frozenset(EvidenceKind)
