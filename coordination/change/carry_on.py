@@ -26,6 +26,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from coordination.change import git as g
 from coordination.change.blockers import Blocker
 from coordination.change.landing_evidence import current_candidates
 from coordination.change.model import ChangePlan
@@ -60,9 +61,37 @@ def carry_on_blockers(rt: Runtime, cp: ChangePlan, st: ChangeState,
     on now; none: it may (see the module's docs)."""
     if st.reason:
         why = undo_refusal(policy_of(rt.settings), cp.plan, st)
-        return [Blocker("evidence", cp.plan, f"{why}: nothing is pushed from it")] if why \
-            else []
+        if why:
+            return [Blocker("evidence", cp.plan, f"{why}: nothing is pushed from it")]
+        return _foreign_steps(st, m)
     now = current_candidates(cp, st)
     now.update({e["repo"]: e["candidate"] for e in m.get("repos") or []})
     return [Blocker(b.kind, b.id, f"{b.why} (carrying on the landing under way)")
             for b in judge(rt, cp, st, now).blockers]
+
+
+def _foreign_steps(st: ChangeState, m: Mapping[str, Any]) -> list[Blocker]:
+    """The repos whose step (a plain record) says this landing landed a commit that is
+    not its manifest's candidate (nor, landed by a command, a commit of the candidate's
+    tree): an undo would revert what it never landed."""
+    out = []
+    for e in m.get("repos") or []:
+        landed = st.step(e["repo"]).landed
+        if landed and landed != e["candidate"] and not (
+                m.get("land") == "command" and _same_tree(e, landed)):
+            out.append(Blocker("evidence", e["repo"], (
+                f"its landing step names {landed[:12]} as landed, which is not the "
+                f"manifest's candidate {str(e['candidate'])[:12]}: the step was rewritten; "
+                "nothing is reverted from it")))
+    return out
+
+
+def _same_tree(e: Mapping[str, Any], landed: str) -> bool:
+    """Is ``landed`` a commit of ``e``'s candidate's tree (a land command's squash), as
+    the worktree's git has both? (Not there: no.)"""
+    wt = str(e.get("worktree") or "")
+    try:
+        return (g.has(wt, landed) and g.has(wt, e["candidate"])
+                and g.tree(wt, landed) == g.tree(wt, e["candidate"]))
+    except g.GitError:
+        return False

@@ -395,7 +395,7 @@ class Lander:
         entries = {e["repo"]: e for e in m["repos"]}
         for repo in repos:
             step = st.step(repo)
-            if step.state == CS.landed:
+            if step.state == CS.landed and self._still_landed(entries[repo], step):
                 continue
             failure = self._land_one(m, entries[repo], step)
             if failure:
@@ -444,6 +444,26 @@ class Lander:
             self._step(m, lease, repo, StepRecord.new(state=CS.landed, landed=now))
             self.rt.events.emit(EventKind.repo_landed, plan=m["plan"], repo=repo, sha=now)
             return None
+
+    def _still_landed(self, e: ManifestRepo, step: StepRecord) -> bool:
+        """Does the remote say ``e``'s repo is landed, as its step (a plain record: a
+        writer may have written it) says? Its landed SHA must be this manifest's
+        candidate (or its land command's commit of it) and the remote must have it (at
+        its base, or under what came after). No: the step is taken up again by
+        :meth:`_land_one`, which asks the remote itself."""
+        landed = step.landed
+        if not landed or not self._is_landed(e, landed, started=True):
+            return False
+        wt, hooks = e["worktree"], self._hooks(e["repo"])
+        now = g.remote_sha(wt, e["remote"], e["base"], hooks=hooks)
+        if now == landed or now is None:
+            return now == landed
+        if not g.has(wt, now):
+            try:
+                g.fetch(wt, e["remote"], e["base"], hooks=hooks)
+            except g.GitError:
+                return False
+        return g.is_ancestor(wt, landed, now)
 
     @staticmethod
     def _moved(e: ManifestRepo, now: str | None) -> str:
@@ -534,6 +554,18 @@ class Lander:
                     return None
                 landed = now
             assert landed is not None
+            if now == e["base_sha"]:
+                # nothing of this landing is on the remote, whatever its step (a plain
+                # record) says: nothing to revert
+                self._step(m, lease, repo, StepRecord.new(state=NOT_LANDED, why=reason))
+                return None
+            if not self._is_landed(e, landed, started=True):
+                # its step names a commit this landing never landed (a plain record a
+                # writer may have written): nothing of it is reverted, said
+                self._step(m, lease, repo, step.but(
+                    state=CS.revert_failed, why=f"its step names {landed[:12]}, which "
+                    f"this landing did not land: not reverted"))
+                return False
             revert = step.revert or self._revert_commit(m, e, landed, self._identity(e))
             if now == revert:
                 self._step(m, lease, repo, StepRecord.new(state=CS.reverted, landed=landed,

@@ -432,7 +432,8 @@ class SweepService:
             return {"sweep_id": sweep_id, "catalog": str(self.catalog_path), **nothing}
         # Only sealed outcomes of a sweep whose spec verifies (its plan, todos, again):
         # never a plain status or field (sweeps/sealed_outcomes.py)
-        from coordination.sweeps.sealed_outcomes import sealed_outcomes, signed_spec  # lazy
+        # lazy: ruamel (the sync module) is not for `sweep status`, which loads this one
+        from coordination.sweeps.sealed_outcomes import sealed_outcomes, signed_spec
 
         spec = signed_spec(self.rt, sweep_id, self.catalog_path)
         sealed = sealed_outcomes(self.rt, sweep_id, spec, status["todos"])
