@@ -21,6 +21,7 @@ after its run ended) is answered "no such run".
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -93,6 +94,7 @@ class ContextProxy:
         threading.Thread(target=server.serve_forever, name="context-proxy",
                          daemon=True).start()
         self._server, self._pid, self.path = server, os.getpid(), str(where)
+        atexit.register(_remove, where)
 
     def answer(self, raw: bytes) -> dict[str, Any]:
         """One request's answer (never raises)."""
@@ -164,6 +166,13 @@ class _Handler(socketserver.StreamRequestHandler):
         reply = self.server.proxy.answer(raw)
         self.wfile.write(json.dumps(reply, separators=(",", ":"), default=str).encode()
                          + b"\n")
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
 
 
 def _private_dir() -> Path:
