@@ -74,6 +74,8 @@ def test_a_forged_success_is_not_synced_and_its_dependent_stays_blocked(
 
     listed = cluster.cli("todo", "list")  # its catch-up syncs the sweep
     assert listed.returncode == 0, listed.stderr
+    assert f"sweep {sid} synced, but not the outcome of TODO-001 (outcome record of " \
+        f"TODO-001 in sweep {sid}" in listed.stderr, listed.stderr
     assert statuses(cluster)["TODO-001"] != "completed", statuses(cluster)
     assert statuses(cluster)["TODO-002"] != "completed", statuses(cluster)
     assert (cluster.rt.checkpoints.get_sweep_fields(sid, ("synced_at",)) or {}).get(
