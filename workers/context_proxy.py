@@ -35,7 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from coordination.runtime.context import Runtime
-from coordination.runtime.shared_context import VALUE_CAP, ContextRefused, ContextStore
+from coordination.runtime.shared_context import (
+    KINDS,
+    VALUE_CAP,
+    ContextRefused,
+    ContextStore,
+    check_key,
+)
 from coordination.sweeps.context_runs import run_check
 from coordination.trust.runkeys import CONTEXT_SOCKET_ENV, RUN_TOKEN_ENV, RunId, run_key
 
@@ -131,17 +137,21 @@ def _no(kind: str, message: str) -> dict[str, Any]:
 def _do(served: _Served, req: dict[str, Any]) -> Any:
     """The request carried out for ``served``'s run."""
     op, scope, store, run = req["op"], str(req.get("scope") or ""), served.store, served.run
-    if not scope.startswith(("sweep:", "plan:")):
-        raise _Usage(f"bad scope {scope!r}")
+    kind, _, ident = scope.partition(":")
+    if kind not in KINDS or not ident or check_key(ident) is not None:
+        raise _Usage(f"bad scope {scope[:80]!r}")
+    key = str(req.get("key") or "")
+    if op != "list" and check_key(key) is not None:
+        raise _Usage(str(check_key(key)))
     if op == "get":
-        return store.get(scope, str(req.get("key")))
+        return store.get(scope, key)
     if op == "list":
         return store.entries(scope)
     if scope not in (f"sweep:{run.sweep}", f"plan:{run.plan}"):
         raise _Usage(f"{run} writes only its own scopes (sweep:{run.sweep}, "
                      f"plan:{run.plan}), not {scope}")
     if op == "delete":
-        return store.delete(scope, str(req.get("key")))
+        return store.delete(scope, key)
     ttl = req.get("ttl")
     if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float))
                             or not 0 < ttl < float("inf")):
@@ -149,7 +159,7 @@ def _do(served: _Served, req: dict[str, Any]) -> Any:
     value = req.get("value")
     if not isinstance(value, str) or len(value.encode()) > VALUE_CAP:
         raise _Usage("the value is not JSON text under the cap")
-    return store.set(scope, str(req.get("key")), value, ttl=ttl, by=run)
+    return store.set(scope, key, value, ttl=ttl, by=run)
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):

@@ -22,6 +22,12 @@ Nothing after a gate goes by its status alone (:func:`decision_refusal`):
   (:func:`coordination.sweeps.approvals.refuse_gates`): nothing after the gate runs,
   and its sync never marks the gate completed.
 
+The same holds for a todo's predecessors (#59): the start script (Lua, which cannot
+check a seal) goes by their plain statuses, so the worker that won the start checks each
+one's sealed outcome before the command runs (:func:`outcome_refusals`; a refusal ends
+the todo ``failed`` unrun), and a sweep about to end ``succeeded`` checks every outcome
+(:func:`ended_refusals`).
+
 Without a key (and without ``COORD_REQUIRE_SIGNED=1``) decisions are neither sealed nor
 checked, as every other evidence.
 """
