@@ -68,6 +68,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from coordination.trust.secrets import without_secrets_b
+
 __all__ = ["ExecResult", "run_command"]
 
 SHELL = "/bin/sh"
@@ -352,7 +354,8 @@ def run_command(
 ) -> ExecResult:
     """Run ``command`` with ``/bin/sh`` in ``cwd`` and wait for it, within ``timeout`` s.
 
-    ``env`` is added on top of ``os.environ``; stdin is ``/dev/null``.
+    ``env`` is added on top of ``os.environ`` less its secrets (none of coord's reaches a
+    command: :mod:`coordination.trust.secrets`); stdin is ``/dev/null``.
     ``on_start(pid)`` is called once the shell runs; the pid is also the
     process group id. ``should_stop()`` is polled about every ``poll``
     seconds; a non-None return is the reason to stop: the group is killed and
@@ -397,10 +400,12 @@ def run_command(
 
 
 def _child_env(env: Mapping[str, str] | None, token: bytes) -> dict[bytes, bytes]:
-    """The command's environment: the worker's, ``env`` on top, and the warden's token.
-    Bytes all along: the worker's environment copied without decoding it, so the spawn
-    does not decode and encode every variable again (a fifth of its cost)."""
-    full_env = dict(getattr(os.environ, "_data", None) or os.environb)  # CPython: bytes
+    """The command's environment: the worker's without a secret coord holds (the signing
+    key, passwords, forge tokens: :func:`~coordination.trust.secrets.without_secrets_b`),
+    ``env`` on top, and the warden's token. Bytes all along: the worker's environment
+    copied without decoding it, so the spawn does not decode and encode every variable
+    again (a fifth of its cost)."""
+    full_env = without_secrets_b(getattr(os.environ, "_data", None) or os.environb)
     if env:
         full_env.update((os.fsencode(k), os.fsencode(v)) for k, v in env.items())
     full_env[_GUARD_ENV_B] = token

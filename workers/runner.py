@@ -51,8 +51,10 @@ from coordination.sweeps.outputs import (
 from coordination.sweeps.spec import TodoSpec
 from coordination.sweeps.turns import Outcome as Outcome  # re-exported for the task
 from coordination.sweeps.turns import Turn, coord_error, outcome_status, take_turn
+from coordination.trust.runkeys import RunId
 from workers.caching import TodoCache
 from workers.changes import ChangeTurn
+from workers.context_proxy import PROXY
 from workers.execute import ExecResult, run_command
 
 if TYPE_CHECKING:
@@ -191,6 +193,7 @@ class _Run:
     lost: threading.Event
     change: ChangeTurn | None
     refused_inputs: str | None
+    context_token: str
     cancelled: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     watching: list[threading.Thread] = field(default_factory=list)
@@ -289,13 +292,18 @@ def _prepare(turn: Turn, worker: WorkerInfo) -> _Run:
     fd, out_path = tempfile.mkstemp(prefix=f"coord-{turn.todo_id}-", suffix=".out")
     os.close(fd)
     env["COORD_OUTPUT"] = out_path
+    # `coord context` inside the todo: through this worker, proving its run with a key
+    # derived for it (the todo holds no signing key): workers/context_proxy.py
+    context_token, context_env = PROXY.serve(turn.rt, RunId(
+        turn.sweep_id, turn.todo_id, turn.spec.run, str(turn.spec.plan or "")))
+    env.update(context_env)
     lost = threading.Event()
     hb = turn.heartbeat(on_lost=lost.set)
     change = ChangeTurn.of(turn.rt, t.change, t.repo, cwd, hb)
     if change is not None:
         cwd = change.cwd
         env.update(change.env_over(env))
-    return _Run(turn, cwd, env, out_path, hb, lost, change, refused_inputs)
+    return _Run(turn, cwd, env, out_path, hb, lost, change, refused_inputs, context_token)
 
 
 def _run_watched(run: _Run, cache: TodoCache | None) -> _Ran:
@@ -323,6 +331,7 @@ def _run_watched(run: _Run, cache: TodoCache | None) -> _Ran:
     finally:
         run.done.set()
         run.hb.stop()
+        PROXY.forget(run.context_token)
         with _running_lock:
             _running.discard(name)
         outputs, refused = _read_outputs(run.out_path, result is not None and result.ok

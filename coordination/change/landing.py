@@ -55,6 +55,7 @@ from redis import RedisError
 from coordination.change import git as g
 from coordination.change import pull_landing, standing, worktrees
 from coordination.change.blockers import Blocker
+from coordination.change.carry_on import carry_on_blockers
 from coordination.change.forge_status import read_views
 from coordination.change.forges import ChangeForges
 from coordination.change.landing_evidence import current_candidates
@@ -76,6 +77,7 @@ from coordination.runtime.leases import Heartbeat, Lease
 from coordination.processes import this_process
 from coordination.status import ChangeState as CS
 from coordination.status import EventKind
+from coordination.trust.secrets import without_secrets
 from coordination.trust.signing import Policy, manifest_refusal, sign_manifest
 
 log = logging.getLogger(__name__)
@@ -144,7 +146,9 @@ def run_change_command(what: str, command: str, m: Manifest, e: ManifestRepo,
     with tempfile.NamedTemporaryFile("w", prefix="coord-manifest-", suffix=".json",
                                      delete=False) as f:
         json.dump(m, f)
-    env = dict(os.environ, COORD_CHANGE_MANIFEST=f.name, COORD_CHANGE_PLAN=m["plan"],
+    # (none of coord's own secrets: the command runs in a worktree its todos wrote)
+    env = dict(without_secrets(os.environ, forge_tokens=False),
+               COORD_CHANGE_MANIFEST=f.name, COORD_CHANGE_PLAN=m["plan"],
                COORD_CHANGE_BRANCH=m["branch"], COORD_CHANGE_REPO=e["repo"],
                COORD_CHANGE_REMOTE=e["remote"], COORD_CHANGE_BASE=e["base"],
                COORD_CHANGE_BASE_SHA=e["base_sha"], COORD_CHANGE_CANDIDATE_SHA=e["candidate"],
@@ -193,10 +197,16 @@ class Lander:
         cp, store = self.cp, self.store
         st = store.read(cp.plan)
         if st.state == CS.landing and st.manifest:
+            # carried on only as what may land now: the rule and the anchor every time,
+            # an undo only as its lander sealed it (change/carry_on.py); a dry run also
+            # reads each remote not landed yet
             m = self._manifest(st)
-            carry = self._carry_on_blockers(st, m) if dry_run else []
-            if carry:
-                return Prepared(ok=False, problems=[str(b) for b in carry], blockers=carry)
+            stop = carry_on_blockers(self.rt, cp, st, m)
+            if dry_run:
+                stop += self._carry_on_blockers(st, m)
+            if stop:
+                return Prepared(ok=False, problems=[str(b) for b in stop], resumed=True,
+                                blockers=stop)
             return Prepared(ok=True, manifest=m, resumed=True)
         if not dry_run:  # a new landing (one under way is carried on, above)
             refuse_if_frozen(self.rt, f"land {cp.plan}")
@@ -425,7 +435,7 @@ class Lander:
         entries = {e["repo"]: e for e in m["repos"]}
         for repo in repos:
             step = st.step(repo)
-            if step.state == CS.landed:
+            if step.state == CS.landed and self._still_landed(entries[repo], step):
                 continue
             failure = self._land_one(m, entries[repo], step)
             if failure:
@@ -476,6 +486,26 @@ class Lander:
             self._step(m, lease, repo, StepRecord.new(state=CS.landed, landed=now))
             self.rt.events.emit(EventKind.repo_landed, plan=m["plan"], repo=repo, sha=now)
             return None
+
+    def _still_landed(self, e: ManifestRepo, step: StepRecord) -> bool:
+        """Does the remote say ``e``'s repo is landed, as its step (a plain record: a
+        writer may have written it) says? Its landed SHA must be this manifest's
+        candidate (or its land command's commit of it) and the remote must have it (at
+        its base, or under what came after). No: the step is taken up again by
+        :meth:`_land_one`, which asks the remote itself."""
+        landed = step.landed
+        if not landed or not self._is_landed(e, landed, started=True):
+            return False
+        wt, hooks = e["worktree"], self._hooks(e["repo"])
+        now = g.remote_sha(wt, e["remote"], e["base"], hooks=hooks)
+        if now == landed or now is None:
+            return now == landed
+        if not g.has(wt, now):
+            try:
+                g.fetch(wt, e["remote"], e["base"], hooks=hooks)
+            except g.GitError:
+                return False
+        return g.is_ancestor(wt, landed, now)
 
     @staticmethod
     def _moved(e: ManifestRepo, now: str | None) -> str:
@@ -566,6 +596,18 @@ class Lander:
                     return None
                 landed = now
             assert landed is not None
+            if now == e["base_sha"]:
+                # nothing of this landing is on the remote, whatever its step (a plain
+                # record) says: nothing to revert
+                self._step(m, lease, repo, StepRecord.new(state=NOT_LANDED, why=reason))
+                return None
+            if not self._is_landed(e, landed, started=True):
+                # its step names a commit this landing never landed (a plain record a
+                # writer may have written): nothing of it is reverted, said
+                self._step(m, lease, repo, step.but(
+                    state=CS.revert_failed, why=f"its step names {landed[:12]}, which "
+                    f"this landing did not land: not reverted"))
+                return False
             revert = step.revert or self._revert_commit(m, e, landed, self._identity(e))
             if now == revert:
                 self._step(m, lease, repo, StepRecord.new(state=CS.reverted, landed=landed,

@@ -6,12 +6,18 @@ train). Anything else (drafted, verified, landing, interrupted, revert_failed,
 partially_landed, failed_verification) is never pruned: its worktrees are where it is
 carried on. A landed change pruned can still be reverted: ``coord change revert``
 makes the worktree it needs again (:func:`coordination.change.revert`).
+
+What is removed is what git lists (``git worktree list --porcelain``) as a worktree of
+the repo's checkout on the change's branch, by ``git worktree remove``: never a path
+read from Redis (a change's repo record is a plain field: until 0.6 a keyless writer
+named a directory outside the fleet there and prune deleted it). A record naming
+another path is reported and left alone; ``--dry-run`` prints each path it would remove.
 """
 
 from __future__ import annotations
 
-import shutil
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +40,12 @@ class Pruned:
     worktree: str | None
     branch: str
     why: str | None = None
+    #: every worktree removed (would be, with --dry-run): git's list, never Redis's
+    paths: list[str] = field(default_factory=list)
 
     def document(self) -> dict[str, Any]:
         return {"repo": self.repo, "action": self.action, "worktree": self.worktree,
-                "branch": self.branch, "why": self.why}
+                "branch": self.branch, "why": self.why, "paths": self.paths}
 
 
 def unfinished(rt: Runtime, cp: ChangePlan, st: ChangeState) -> str | None:
@@ -54,36 +62,71 @@ def unfinished(rt: Runtime, cp: ChangePlan, st: ChangeState) -> str | None:
     return None
 
 
+def listed(checkout: str | Path) -> dict[str, str | None]:
+    """The linked worktrees git lists for ``checkout`` (``git worktree list --porcelain``:
+    never its main one), each real path -> its branch (None: detached)."""
+    out: dict[str, str | None] = {}
+    text = g.git(checkout, "worktree", "list", "--porcelain", check=False)
+    for i, block in enumerate(text.split("\n\n")):
+        lines = block.strip().splitlines()
+        path = next((ln[9:] for ln in lines if ln.startswith("worktree ")), None)
+        if i == 0 or path is None:
+            continue  # (the first is the checkout itself)
+        branch = next((ln[7:] for ln in lines if ln.startswith("branch ")), None)
+        out[os.path.realpath(path)] = branch
+    return out
+
+
+def _ours(checkout: Path, branch: str) -> list[str]:
+    """The worktrees of ``checkout`` git lists on ``branch`` or at its path of ours."""
+    found = listed(checkout)
+    where = os.path.realpath(worktrees.path_of(checkout, branch))
+    return sorted(p for p, b in found.items() if b == f"refs/heads/{branch}" or p == where)
+
+
+def _disagrees(recorded: str | None, ours: list[str], checkout: Path, branch: str) -> str | None:
+    """Why the worktree a change's record names (a plain field in Redis) is not taken:
+    git lists no such worktree of ``checkout`` on ``branch`` (None: it does, or none)."""
+    if not recorded or os.path.realpath(recorded) in ours:
+        return None
+    return (f"the change's record names {recorded} as its worktree, which git does not list "
+            f"for {checkout} on {branch}: left alone (only what git lists is removed)")
+
+
 def prune(rt: Runtime, cp: ChangePlan, *, dry_run: bool = False) -> tuple[str | None, list[Pruned]]:
     """Remove ``cp``'s worktrees and local branches if it is finished: (why not, or None;
-    per repo what was done)."""
+    per repo what was done). Only worktrees git itself lists for the repo's checkout on
+    the change's branch are removed (``git worktree remove``), never a path read from
+    Redis: one that disagrees is reported and left alone."""
     st = rt.changes.read(cp.plan)
     why = unfinished(rt, cp, st)
     out: list[Pruned] = []
     for repo, t in cp.targets.items():
         rec = st.repos.get(repo)
         checkout = Path(t.checkout)
-        wt = rec.worktree if rec and rec.worktree else None
-        if wt is None and checkout.is_dir():
-            wt = str(worktrees.path_of(checkout, cp.branch))
-        has_branch = checkout.is_dir() and g.ok(checkout, "show-ref", "--verify", "--quiet",
-                                                f"refs/heads/{cp.branch}")
-        present = bool(wt and Path(wt).exists())
+        known = checkout.is_dir()
+        ours = _ours(checkout, cp.branch) if known else []
+        odd = _disagrees(rec.worktree if rec else None, ours, checkout, cp.branch)
+        shown = ours[0] if ours else (str(worktrees.path_of(checkout, cp.branch)) if known
+                                      else None)
+        has_branch = known and g.ok(checkout, "show-ref", "--verify", "--quiet",
+                                    f"refs/heads/{cp.branch}")
         if why:
-            out.append(Pruned(repo, "kept", wt, cp.branch, why))
+            out.append(Pruned(repo, "kept", shown, cp.branch, why))
             continue
-        if not present and not has_branch:
-            out.append(Pruned(repo, "absent", wt, cp.branch))
+        if not ours and not has_branch:
+            out.append(Pruned(repo, "absent", shown, cp.branch, odd))
             continue
         if dry_run:
-            out.append(Pruned(repo, "would_remove", wt, cp.branch))
+            out.append(Pruned(repo, "would_remove", shown, cp.branch, odd, ours))
             continue
-        if present:
-            g.git(checkout, "worktree", "remove", "--force", "--force", str(wt), check=False)
-            if Path(str(wt)).exists():  # not a worktree git knows of: ours all the same
-                shutil.rmtree(str(wt), ignore_errors=True)
+        for wt in ours:
+            g.git(checkout, "worktree", "remove", "--force", "--force", wt, check=False)
+        left = [wt for wt in ours if Path(wt).exists()]
         if has_branch and g.git(checkout, "symbolic-ref", "--quiet", "HEAD", check=False) \
                 != f"refs/heads/{cp.branch}":
             g.git(checkout, "branch", "-D", "--end-of-options", cp.branch, check=False)
-        out.append(Pruned(repo, "removed", wt, cp.branch))
+        if left:
+            odd = "; ".join(filter(None, [odd, "git could not remove " + ", ".join(left)]))
+        out.append(Pruned(repo, "removed", shown, cp.branch, odd, ours))
     return why, out

@@ -448,6 +448,11 @@ def prune(obj: Context, plan_id: str | None, dry_run: bool, as_json: bool) -> No
                                           f"{esc(c['repos'][0]['branch'])} of "
                                           f"{esc(', '.join(done))}" if done
                                           else "nothing left to remove"))
+            for r in c["repos"]:  # each path (git's list of the checkout's worktrees)
+                for path in r.get("paths") or []:
+                    say(f"  {esc(r['repo'])}: {verb} {esc(path)}")
+                if r.get("why"):
+                    err_console().print(f"  {esc(r['repo'])}: {esc(r['why'])}")
 
     emit(as_json, {"dry_run": dry_run, "changes": out}, human)
 

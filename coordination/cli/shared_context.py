@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from coordination.cli.context import Context
+from coordination.cli.context_client import ProxiedContext, from_environment
 from coordination.cli.render import emit, err_console, esc, json_option, print_json, say, table
 from coordination.errors import OperationFailed, UsageError
 from coordination.runtime.context import get_runtime
@@ -61,8 +62,16 @@ def _scope(sweep_id: str | None, plan_id: str | None) -> str:
     return scope_of("sweep", sweep_id)
 
 
-def _store(obj: Context) -> ContextStore:
-    return get_runtime(obj.file).shared_context()
+def _store(obj: Context) -> ContextStore | ProxiedContext:
+    """Inside a todo its worker's (the todo holds no key: cli/context_client.py), else
+    this process's, each value's run checked against its sweep's signed spec."""
+    proxied = from_environment()
+    if proxied is not None:
+        return proxied
+    from coordination.sweeps.context_runs import run_check  # lazy: only here
+
+    rt = get_runtime(obj.file)
+    return rt.shared_context(runs=run_check(rt))
 
 
 def _key(key: str) -> str:
@@ -125,8 +134,9 @@ def context() -> None:
     sets $COORD_SWEEP_ID) or a plan's (--plan, shared by all its sweeps). A value
     may have a TTL; a scope holds at most COORD_CONTEXT_MAX_KEYS keys (default
     1000), and one more evicts the least recently used (a get counts as use).
-    With COORD_SIGNING_KEY every value is sealed, and one that fails its seal is
-    refused. Hits, misses and evictions are in `coord metrics`.
+    With COORD_SIGNING_KEY every value is sealed (a todo's with a key derived for its
+    run, through its worker), and one that fails its seal, or that a run set before
+    its todo ran again, is refused. Hits, misses and evictions are in `coord metrics`.
 
     \b
     Examples:

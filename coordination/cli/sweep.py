@@ -89,7 +89,8 @@ def finish(svc: SweepService, st: StatusDocument, *, as_json: bool, sync: bool,
                 + (f", {len(reset)} undone (pending again)" if reset else "")
                 + (f", {len(unrun)} not run this time (pending again)" if unrun else "")
                 + (f"; {esc(s['plan'])} completed" if s.get("plan_completed") else "")
-                + (f"; {esc(s['plan'])} active again" if s.get("reopened") else ""))
+                + (f"; {esc(s['plan'])} active again" if s.get("reopened") else "")
+                + _refused_line(s.get("refused")))
         # The last line names the outcome and its trigger, after the catalog's line.
         from coordination.sweeps.rollback import ending  # lazy: it loads the catalog's models
 
@@ -610,4 +611,13 @@ def sync(sweep_id: str, o: dict[str, object]) -> str:
             + (f"; not run this time (pending again) {esc(', '.join(_names(o.get('unrun'))))}"
                if o.get("unrun") else "")
             + (f"; {esc(o['plan'])} completed" if o.get("plan_completed") else "")
-            + (f"; {esc(o['plan'])} active again" if o.get("reopened") else ""))
+            + (f"; {esc(o['plan'])} active again" if o.get("reopened") else "")
+            + _refused_line(o.get("refused")))
+
+
+def _refused_line(refused: object) -> str:
+    """What a sync did not write, and why (an outcome whose seal failed)."""
+    if not isinstance(refused, dict) or not refused:
+        return ""
+    return "; not written (their outcome was refused): " + "; ".join(
+        f"{esc(str(t))}: {esc(str(why))}" for t, why in sorted(refused.items()))

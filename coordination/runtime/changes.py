@@ -26,6 +26,9 @@ Fields (JSON values unless said):
     dropped         {"shas": {R: SHA}, "at"}: the candidate set the train dropped it on
     manifest        the landing manifest (JSON text, exactly as signed)
     manifest_sig    its signature (``v2:<hex>``), manifest_key_id: the key's id
+    undo            an undo under way (state ``landing`` with a ``reason``): that reason
+                    sealed (kind ``landing``) about the plan and its manifest, by the
+                    lander that stopped the landing (JSON: {"reason", "sig", "kid"})
     own             a queued change's own candidates {R: SHA} (the merge train's)
     ended_at        when its last landing or revert ended (seconds since the epoch): which
                     of two copies of the change is newer (:mod:`coordination.change.mirror`)
@@ -53,6 +56,7 @@ repo at a time); landing steps by :meth:`ChangeStore.step`, fenced.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -122,6 +126,9 @@ class ChangeState:
     pulls: dict[str, PullRecord] = field(default_factory=dict)
     #: repo -> the pull request reverting it (``coord change revert`` of ``land: pr``)
     revert_pulls: dict[str, PullRecord] = field(default_factory=dict)
+    #: the seal of an undo under way (``undo``: JSON, sealed by the lander that stopped
+    #: the landing, about the plan and its manifest, over ``reason``); None: none
+    undo: str | None = None
 
     def step(self, repo: str) -> StepRecord:
         """``repo``'s step in the last landing or revert (an empty one: none)."""
@@ -156,6 +163,14 @@ def verify_about(plan: str, todo: str, shas: dict[str, str], sweep: str | None =
     fails."""
     return {"plan": plan, "todo": todo, "candidates": dict(sorted(shas.items())),
             "sweep": sweep, "run": run}
+
+
+def undo_about(plan: str, manifest: object) -> dict[str, Any]:
+    """What an undo under way is about (its seal's): the plan and the manifest (its
+    sha256) whose landing it undoes."""
+    text = str(manifest or "")
+    return {"plan": plan, "manifest": hashlib.sha256(text.encode("utf-8", "surrogatepass"))
+            .hexdigest()}
 
 
 def pointer_about(plan: str) -> dict[str, Any]:
@@ -233,7 +248,7 @@ class ChangeStore:
                            raw.get("manifest_key_id"), pointer.sweep if pointer else None,
                            TrainDrop.from_json(raw.get("dropped")), pointer,
                            LanderRecord.from_json(raw.get("lander")),
-                           prepares, alive, pulls, reverts)
+                           prepares, alive, pulls, reverts, raw.get("undo"))
 
     def repos(self, plan: str, names: list[str]) -> dict[str, RepoRecord]:
         """The records of ``names`` (those recorded), in one HMGET: what a todo of the
@@ -399,7 +414,7 @@ class ChangeStore:
         def new_manifest(p: redis.client.Pipeline) -> None:
             if old:
                 p.hdel(key, *old)
-            p.hdel(key, "reason", "manifest_sig", "manifest_key_id")
+            p.hdel(key, "reason", "manifest_sig", "manifest_key_id", "undo")
             p.hset(key, "manifest", manifest)
             for name, value in sig.items():
                 p.hset(key, name, value)
@@ -408,14 +423,25 @@ class ChangeStore:
 
     def end_landing(self, plan: str, state: str, reason: str | None) -> None:
         """The landing's (or revert's) state; one that ended it (:data:`CHANGE_ENDED`)
-        forgets its lander too (``landing`` with a reason: its undo is under way)."""
+        forgets its lander too (``landing`` with a reason: its undo is under way, which
+        ``undo`` seals about the plan and its manifest: what carrying it on checks,
+        :mod:`coordination.change.carry_on`)."""
         key = self.keys.change(plan)
+        undo = None
+        if state == CS.landing and reason:
+            manifest = self.r.hget(key, "manifest")
+            undo = json.dumps(evidence.seal(EvidenceKind.landing, undo_about(plan, manifest),
+                                            {"reason": reason}, self.signing_keys))
 
         def reason_and_end(p: redis.client.Pipeline) -> None:
             if reason:
                 p.hset(key, "reason", reason)
             else:
                 p.hdel(key, "reason")
+            if undo:
+                p.hset(key, "undo", undo)
+            else:
+                p.hdel(key, "undo")
             if state in CHANGE_ENDED:
                 p.hdel(key, "lander")
                 p.delete(self.keys.change_lander(plan))

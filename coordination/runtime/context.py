@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from coordination.runtime.notify import Outbox
     from coordination.runtime.overdue import OverdueMarks
     from coordination.runtime.schedules import ScheduleStore
-    from coordination.runtime.shared_context import ContextStore
+    from coordination.runtime.shared_context import ContextStore, RunCheck
     from coordination.runtime.transitions import Transitions
     from coordination.settings import Settings
 
@@ -256,13 +256,15 @@ class Runtime:
                                                           days=self.settings.cache_days)
         return got
 
-    def shared_context(self) -> ContextStore:
-        """The shared context of `coord context` (values by scope, LRU-capped, sealed)."""
+    def shared_context(self, runs: RunCheck | None = None) -> ContextStore:
+        """The shared context of `coord context` (values by scope, LRU-capped, sealed);
+        ``runs``: whether the run a value names still stands
+        (:func:`coordination.sweeps.context_runs.run_check`)."""
         from coordination.runtime.shared_context import ContextStore  # lazy: as above
         from coordination.trust.evidence import policy_of  # lazy: not for `sweep status`
 
         return ContextStore(self.redis, self.keys, max_keys=self.settings.context_max_keys,
-                            policy=policy_of(self.settings))
+                            policy=policy_of(self.settings), runs=runs)
 
     def outbox(self) -> Outbox:
         """The notifications outbox (webhooks, deliveries, the feed's cursors, its lease)."""

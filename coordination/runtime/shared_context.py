@@ -13,10 +13,18 @@ Hits, misses and evictions are counted by scope kind (``Keys.context_stats``), a
 ``coord metrics`` exposes them.
 
 Values are evidence as outputs are (:mod:`coordination.trust.evidence`, kind
-``context``): the writer seals each record with ``COORD_SIGNING_KEY``, bound to its
-scope and key, and a reader refuses (:class:`ContextRefused`, naming the record) one
-that fails its seal: written into Redis by someone without the key, or copied from
-another key or scope.
+``context``), bound to their scope and key, and a reader refuses (:class:`ContextRefused`,
+naming the record) one that fails its seal: written into Redis by someone without the
+key, or copied from another key or scope. Who seals it:
+
+- a todo, through its worker (:mod:`workers.context_proxy`: a todo holds no signing
+  key), with the key derived for its own run (:mod:`coordination.trust.runkeys`); the
+  record names that run (``by``: sweep, todo, run, plan), and it is bound to it: a
+  reader derives the run's key again to check the seal, takes it only in that run's
+  sweep's scope or its plan's, and asks ``runs`` (the sweeps' floor:
+  :func:`coordination.sweeps.context_runs.run_check`) whether that run still stands: a
+  value of a run its todo ran again after (an older sealed value put back) is refused;
+- anyone else (`coord context` outside a todo) with ``COORD_SIGNING_KEY`` itself.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypedDict
 
 import redis
@@ -33,7 +41,12 @@ import redis
 from coordination.keys import Keys
 from coordination.runtime.scripts import lua
 from coordination.trust.evidence import EvidenceKind, refusal, seal
+from coordination.trust.runkeys import RunId, run_keys, run_policy
 from coordination.trust.signing import Policy
+
+#: Whether the run a value names (``by``) still stands: None, else why not (the second
+#: argument names the record).
+RunCheck = Callable[[RunId, str], str | None]
 
 #: Scope kinds: a sweep's, a plan's.
 KINDS = ("sweep", "plan")
@@ -85,22 +98,30 @@ def about(scope: str, key: str) -> dict[str, str]:
 class ContextStore:
     """One namespace's shared context (see the module's docstring)."""
 
-    def __init__(self, r: redis.Redis, keys: Keys, *, max_keys: int, policy: Policy) -> None:
+    def __init__(self, r: redis.Redis, keys: Keys, *, max_keys: int, policy: Policy,
+                 runs: RunCheck | None = None) -> None:
         self.r = r
         self.keys = keys
         self.max_keys = max(1, int(max_keys))
         self.policy = policy
+        self.runs = runs
 
     def _script_keys(self, scope: str, key: str) -> list[str]:
         k = self.keys
         return [k.context_lru(scope), k.context_value(scope, key), k.context_clock(scope),
                 k.context_stats]
 
-    def set(self, scope: str, key: str, value_text: str, *, ttl: float | None = None
-            ) -> list[str]:
-        """Store ``value_text`` (JSON) under ``key``; returns the keys evicted for it."""
-        body = {"value": value_text, "at": round(time.time(), 3)}
-        record = seal(EvidenceKind.context, about(scope, key), body, self.policy.keys)
+    def set(self, scope: str, key: str, value_text: str, *, ttl: float | None = None,
+            by: RunId | None = None) -> list[str]:
+        """Store ``value_text`` (JSON) under ``key``; returns the keys evicted for it.
+        ``by``: the todo's run it is set for, sealed with that run's key (else with the
+        signing key)."""
+        body: dict[str, Any] = {"value": value_text, "at": round(time.time(), 3)}
+        keys = self.policy.keys
+        if by is not None:
+            body["by"] = by.document()
+            keys = run_keys(keys, by)
+        record = seal(EvidenceKind.context, about(scope, key), body, keys)
         ttl_ms = 0 if not ttl else max(1, int(ttl * 1000))
         got = lua("context_set")(
             self.r, self._script_keys(scope, key),
@@ -126,7 +147,15 @@ class ContextStore:
             record = None
         if not isinstance(record, dict) or not isinstance(record.get("value"), str):
             raise ContextRefused(f"{what}: not a context record (written by hand?)")
-        why = refusal(EvidenceKind.context, about(scope, key), record, self.policy, what)
+        by = record.get("by")
+        rid = None if by is None else RunId.of(by)
+        if by is not None and rid is None:
+            raise ContextRefused(f"{what}: names no run that set it (written by hand?)")
+        policy = self.policy if rid is None else run_policy(self.policy, rid)
+        why = refusal(EvidenceKind.context, about(scope, key), record, policy, what)
+        if why is None and rid is not None:
+            why = bound_refusal(scope, rid, what) or (
+                self.runs(rid, what) if self.runs is not None else None)
         if why is not None:
             raise ContextRefused(why)
         return record
@@ -166,6 +195,16 @@ class ContextStore:
         raw = self.r.hgetall(self.keys.context_stats)
         got = {_text(k): int(_text(v)) for k, v in raw.items()}
         return {f"{s}:{k}": got.get(f"{s}:{k}", 0) for s in STATS for k in KINDS}
+
+
+def bound_refusal(scope: str, rid: RunId, what: str) -> str | None:
+    """Why a value set by run ``rid`` is not taken in ``scope`` (a todo writes its own
+    sweep's scope and its plan's, nothing else); None: it is."""
+    kind, _, ident = scope.partition(":")
+    if (kind == "sweep" and ident == rid.sweep) or (kind == "plan" and ident == rid.plan):
+        return None
+    return (f"{what}: set by {rid}, which writes only the scopes sweep:{rid.sweep} and "
+            f"plan:{rid.plan}: copied here from another scope")
 
 
 def _text(value: object) -> str:

@@ -22,6 +22,12 @@ Nothing after a gate goes by its status alone (:func:`decision_refusal`):
   (:func:`coordination.sweeps.approvals.refuse_gates`): nothing after the gate runs,
   and its sync never marks the gate completed.
 
+The same holds for a todo's predecessors (#59): the start script (Lua, which cannot
+check a seal) goes by their plain statuses, so the worker that won the start checks each
+one's sealed outcome before the command runs (:func:`outcome_refusals`; a refusal ends
+the todo ``failed`` unrun), and a sweep about to end ``succeeded`` checks every outcome
+(:func:`ended_refusals`).
+
 Without a key (and without ``COORD_REQUIRE_SIGNED=1``) decisions are neither sealed nor
 checked, as every other evidence.
 """
@@ -35,7 +41,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from coordination.runtime.context import Runtime
-from coordination.status import EventKind, TodoStatus
+from coordination.status import SUCCESSFUL, EventKind, TodoStatus
 from coordination.sweeps.spec import SweepSpec
 from coordination.trust import evidence
 from coordination.trust.evidence import policy_of
@@ -137,6 +143,52 @@ def gate_refusals(rt: Runtime, spec: SweepSpec, gates: Iterable[str]) -> dict[st
         why = decision_refusal(policy, spec, g, cp, votes if isinstance(votes, dict) else {})
         if why is not None:
             out[g] = why
+    return out
+
+
+def outcome_refusals(rt: Runtime, spec: SweepSpec, todo_id: str) -> dict[str, str]:
+    """Of ``todo_id``'s predecessors that are no gate (a gate's is its decision:
+    :func:`gate_refusals`), those whose checkpoint reads ended well on an outcome that
+    fails its seal (unsigned, changed, of another todo or sweep, of a run before the last
+    that dispatched it), with why: the start script went by their plain statuses, which
+    anyone with Redis can write. One read of their checkpoints; nothing without a key or
+    a requirement (then no outcome is sealed, and none is checked)."""
+    policy = policy_of(rt.settings)
+    t = spec.todos.get(todo_id)
+    if t is None or not (policy.keys or policy.require_signed):
+        return {}
+    preds = sorted(p for p in t.preds if p in spec.todos and not spec.todos[p].gate)
+    if not preds:
+        return {}
+    cps = rt.checkpoints.get_fields_all(spec.sweep_id, preds,
+                                        ("status", "exit_code", evidence.OUTCOME_FIELD))
+    out: dict[str, str] = {}
+    for p in preds:
+        cp = cps.get(p) or {}
+        if cp.get("status") not in SUCCESSFUL:
+            continue  # (the script would not have started it: said there)
+        why = evidence.outcome_refusal(policy, spec.sweep_id, p, cp, current_run=spec.run,
+                                       last_run=spec.last_run(p))
+        if why is not None:
+            out[p] = why
+    return out
+
+
+def ended_refusals(rt: Runtime, spec: SweepSpec, cps: Mapping[str, Mapping[str, Any]]
+                   ) -> dict[str, str]:
+    """Of the sweep's todos that are no gate, those whose checkpoint (``cps``, as read)
+    reads ended well on an outcome that fails its seal, with why: what a sweep about to
+    end ``succeeded`` asks (nothing without a key or a requirement)."""
+    policy = policy_of(rt.settings)
+    if not (policy.keys or policy.require_signed):
+        return {}
+    out: dict[str, str] = {}
+    for t, cp in sorted(cps.items()):
+        if t in spec.todos and not spec.todos[t].gate and cp.get("status") in SUCCESSFUL:
+            why = evidence.outcome_refusal(policy, spec.sweep_id, t, cp,
+                                           current_run=spec.run, last_run=spec.last_run(t))
+            if why is not None:
+                out[t] = why
     return out
 
 

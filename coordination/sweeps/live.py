@@ -29,6 +29,7 @@ from pathlib import Path
 
 from coordination.catalog import live
 from coordination.connection.embedded_server import server_pid
+from coordination.errors import OperationFailed
 from coordination.runtime.context import get_runtime
 from coordination.settings_core import read_core
 from coordination.status import SWEEP_LIVE, TodoStatus
@@ -121,7 +122,18 @@ def _catch_up(catalog: Path, mine: dict[str, dict[str, object]], here: str,
         if _waited(m.get("waiter"), float(finished) if finished else None, now) or (
                 _waited(rec.get("runner"), float(finished) if finished else None, now)):
             continue
-        svc.sync(sid)
+        try:
+            out = svc.sync(sid)
+        except OperationFailed as exc:  # its spec fails its check: said once, not written
+            live.unmark(catalog, sid)
+            sys.stderr.write(f"note: sweep {sid} is not synced into the catalog: "
+                             f"{exc.message}\n")
+            continue
+        refused = out.get("refused")
+        if isinstance(refused, dict) and refused:  # outcomes whose seal failed: not written
+            sys.stderr.write(f"note: sweep {sid} synced, but not the outcome of "
+                             + "; ".join(f"{t} ({why})" for t, why in sorted(refused.items()))
+                             + "\n")
         synced.append(sid)
     live.set_overlay(catalog, running)
     done["synced"], done["running"] = synced, sorted(running)

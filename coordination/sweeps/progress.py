@@ -490,6 +490,11 @@ def finish_if_done(rt: Runtime, sweep_id: str, spec: SweepSpec | None = None, *,
             decisions.fail_gate(rt, spec, g, why)
         final = SweepStatus.failed
         reason = "; ".join(refused[g] for g in sorted(refused))
+    elif final == SweepStatus.succeeded:
+        forged = decisions.ended_refusals(rt, spec, cps)
+        if forged:  # a success read on an outcome that fails its seal: said, not taken
+            final = SweepStatus.failed
+            reason = "not a success: " + "; ".join(forged[t] for t in sorted(forged))
     stopped = record.get("stopped_run") == run
     # Rolled back: an atomic sweep that failed (with waves: whose wave missed its
     # criteria, which stops it), or a run stopped to be rolled back (a gate expired

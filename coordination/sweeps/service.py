@@ -12,6 +12,7 @@ one function of the module that holds its concept.
 from __future__ import annotations
 
 import builtins
+import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 from coordination.catalog import live
 from coordination.catalog.audit import operation
 from coordination.catalog.audit import who as whoami
-from coordination.errors import CoordError, NotFoundError, PlanError, UsageError
+from coordination.errors import CoordError, NotFoundError, OperationFailed, PlanError, UsageError
 from coordination.lazy import LazyModule
 from coordination.runtime.context import Runtime
 from coordination.runtime.events import Event
@@ -155,7 +156,11 @@ class SweepService:
             st = self.status(sid)
             if any(st["todos"][t]["status"] in DONE
                    for t in wanted if t in st["todos"]):
-                self.sync(sid, status=st)
+                try:
+                    self.sync(sid, status=st)
+                except OperationFailed as exc:  # its spec fails its check: none of it
+                    logging.getLogger("coord.sync").warning("%s", exc.message)
+                    continue
                 synced.append(sid)
         return synced
 
@@ -455,10 +460,20 @@ class SweepService:
                                    "unrun": [], "plan": None, "plan_completed": False,
                                    "plan_status": None, "reopened": False}
             return {"sweep_id": sweep_id, "catalog": str(self.catalog_path), **nothing}
+        # Only sealed outcomes of a sweep whose spec verifies (its plan, todos, again):
+        # never a plain status or field (sweeps/sealed_outcomes.py)
+        # lazy: ruamel (the sync module) is not for `sweep status`, which loads this one
+        from coordination.sweeps.sealed_outcomes import sealed_outcomes, signed_spec
+
+        spec = signed_spec(self.rt, sweep_id, self.catalog_path)
+        sealed = sealed_outcomes(self.rt, sweep_id, spec, status["todos"])
         with operation("SweepService.sync"):  # the audit log's name for it since 0.2
-            again = rec.get("again")
-            changed: SyncResult = outcome.write_outcome(self.catalog_path, status.get("plan") or None,
-                                                        status["todos"], again=bool(again))
+            changed: SyncResult = outcome.write_outcome(self.catalog_path, spec.plan or None,
+                                                        sealed.outcomes, again=spec.again)
+        if sealed.refused:
+            changed["refused"] = sealed.refused
+            logging.getLogger("coord.sync").warning("sweep %s: outcomes not written into the catalog: %s", sweep_id,
+                        "; ".join(f"{t}: {why}" for t, why in sorted(sealed.refused.items())))
         self.rt.checkpoints.update_sweep(sweep_id, synced_at=time.time())
         live.unmark(self.catalog_path, sweep_id)
         self._milestone_events(sweep_id, changed)

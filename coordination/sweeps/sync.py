@@ -81,6 +81,8 @@ class SyncResult(TypedDict):
     milestones_reopened: NotRequired[list[MilestoneChange]]
     #: every todo completed, but these criteria's checks failed: the plan stays as it is
     plan_checks_failed: NotRequired[list[str]]
+    #: todo -> why its outcome was not written (its seal failed: sweeps/sealed_outcomes.py)
+    refused: NotRequired[dict[str, str]]
 
 
 def never_started(v: Outcome) -> bool:

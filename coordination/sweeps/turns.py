@@ -334,6 +334,9 @@ def _answer(d: Delivery, st: Started) -> Turn | Refusal:
             bad = decisions.gate_refusals(rt, spec, gates)
             if bad:
                 return _after_refused_gate(turn, bad)
+        forged = decisions.outcome_refusals(rt, spec, d.todo_id)
+        if forged:  # the script read plain statuses: their seals say otherwise
+            return _after_refused_outcome(turn, forged)
         return turn
     if st.verdict == StartVerdict.gone:
         return Outcome.gone, {"reason": f"sweep is {st.detail}"}
@@ -385,6 +388,19 @@ def _after_refused_gate(turn: Turn, refused: dict[str, str]) -> Refusal:
                                     "finished_at": time.time(), "reason": why},
                 {"worker": turn.host, "reason": why, "refused": True})
     refuse_gates(turn.rt, turn.spec, refused, by=f"worker {turn.host}, at {turn.todo_id}")
+    return Outcome.done, {"status": str(TodoStatus.failed), "reason": why}
+
+
+def _after_refused_outcome(turn: Turn, refused: dict[str, str]) -> Refusal:
+    """A todo whose predecessor reads ended well on an outcome that fails its seal: it
+    ends ``failed`` unrun, naming the record and why (``todo.failed``, ``refused:
+    true``); what comes after it is skipped, so the sweep cannot end ``succeeded``."""
+    first = sorted(refused.items())[0][1]
+    why = f"not run: a predecessor's outcome was refused: {first}"
+    log.error("%s/%s %s", turn.sweep_id, turn.todo_id, why)
+    turn.finish(TodoStatus.failed, {"attempts": turn.attempts, "exit_code": None,
+                                    "finished_at": time.time(), "reason": why},
+                {"worker": turn.host, "reason": why, "refused": True})
     return Outcome.done, {"status": str(TodoStatus.failed), "reason": why}
 
 

@@ -7,8 +7,11 @@ graph* has one edge per waiter and line: the waiting todo -> the todos holding t
 line's slots (:func:`wait_graph`, ``coord resources --graph``).
 
 - **A holder that is gone.** A holder whose worker stopped beating (SIGKILL, a lost
-  machine) keeps its slots until its lease expires (``COORD_LEASE_TTL``). When someone
-  waits on it, the supervision pass does not wait that long: it frees the holder's
+  machine) keeps its slots until its lease expires (``COORD_LEASE_TTL``). Gone means its
+  worker's liveness record expired *and* its lease went two heartbeats unrenewed: the
+  record alone is a hint anyone with Redis can delete, the lease's renewal is the
+  holder's own. When someone waits on it, the supervision pass does not wait for the
+  lease to expire: it frees the holder's
   slots (the release compares the token in Lua) and hands the holder's run to the
   lost-run path at once (``todo.lost``, reason naming the waiters), so the first
   waiter starts at its next ask. A holder whose token names no todo of a live sweep
@@ -50,7 +53,7 @@ class HolderNode(TypedDict):
     sweep_id: str | None
     todo_id: str | None
     worker: str | None
-    gone: bool  # its worker stopped beating
+    gone: bool  # its worker stopped beating, and its lease went unrenewed
 
 
 class WaitEdge(TypedDict):
@@ -112,9 +115,12 @@ def wait_graph(rt: Runtime, repos: Mapping[str, int], shared: Mapping[str, int]
         return {"edges": [], "cycles": []}, {}
     tokens = {s.token for v in waited.values() for s in v.slots if s.token}
     held = holders_by_token(rt, tokens)
-    # Gone: its liveness record expired (three missed beats), as `coord workers` has it.
+    # Gone: its liveness record expired (three missed beats), as `coord workers` has it,
+    # AND its lease was not renewed for two heartbeats. The liveness record is a hint a
+    # Redis writer can delete; the lease is what the holder's heartbeat renews while it
+    # runs (deleting a live worker's record must not have its todo run twice at once).
     live = {w.name for w in rt.workers.live()}
-    gone = {_worker_of(t, held.get(t, ("", "", {}))[2]) for t in tokens} - live
+    unrenewed = rt.leases.ttl_ms - 2 * rt.settings.heartbeat_interval * 1000
     edges: list[WaitEdge] = []
     for name in sorted(waited):
         line = waited[name]
@@ -124,9 +130,10 @@ def wait_graph(rt: Runtime, repos: Mapping[str, int], shared: Mapping[str, int]
                 continue
             found = held.get(s.token)
             worker = _worker_of(s.token, found[2] if found else None)
+            gone = worker not in live and s.ttl_ms is not None and s.ttl_ms < unrenewed
             holders.append({"sweep_id": found[0] if found else None,
                             "todo_id": found[1] if found else None,
-                            "worker": worker, "gone": worker in gone})
+                            "worker": worker, "gone": gone})
         for w in line.waiting:
             edges.append({"sweep_id": w.sweep_id, "todo_id": w.todo_id, "waiting_for": name,
                           "waiting_since": w.since, "holders": holders})

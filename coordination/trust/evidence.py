@@ -56,6 +56,7 @@ class EvidenceKind(StrEnum):
     decision = "decision"
     context = "context"
     anchor = "anchor"
+    landing = "landing"
 
 
 KINDS = frozenset(EvidenceKind)
@@ -200,6 +201,15 @@ def outcome_refusal(policy: Policy, sweep_id: str, todo_id: str, cp: Mapping[str
         return why
     return _run_refusal(what, run, current_run, last_run, done="sealed",
                        again=f"ran {todo_id} again", earlier="run's outcome")
+
+
+def run_window_refusal(what: str, named: object, now: int, last: int | None) -> str | None:
+    """None if a record made by run ``named`` of a todo belongs to the window a reader
+    may take (from ``last``, the last run that dispatched the todo, to ``now``, the
+    sweep's run); else why not, naming it (``what``): a context value its todo set
+    before it ran again (:mod:`coordination.sweeps.context_runs`)."""
+    return _run_refusal(what, named, now, last, done="set", again="ran it again",
+                        earlier="value")
 
 
 def _run_refusal(what: str, named: object, now: int, last: int | None, *, done: str,

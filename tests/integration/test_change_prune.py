@@ -64,3 +64,44 @@ def test_prune_removes_a_finished_changes_worktrees_and_branches_only(
     assert all(p.is_dir() for p in wts.values())
     assert coord("change", "prune")["changes"][0]["finished"] is True
     assert not any(p.exists() for p in wts.values())
+
+
+def test_prune_removes_only_what_git_lists_never_a_path_read_from_redis(
+        tmp_path: Path, redis_url: str) -> None:
+    """A keyless writer (redis-py) names a real directory outside the fleet as a landed
+    change's worktree in its repo record: `--dry-run` prints each path it would remove
+    (git's), and prune removes the change's real worktrees, leaves the named directory
+    alone and says so (0.5 deleted it)."""
+    import redis
+
+    w = World(tmp_path, NAMES)
+    w.draft()
+    w.verify()
+    victim = tmp_path / "someones-home"
+    (victim / "keep").mkdir(parents=True)
+    (victim / "keep" / "notes.txt").write_text("mine\n")
+    wts = {n: Path(r["worktree"]) for n, r in w.status()["repos"].items()}
+
+    def coord(*args: str, json_out: bool = True) -> subprocess.CompletedProcess[str]:
+        out = subprocess.run([sys.executable, "-m", "coordination.cli.main", "--file",
+                              str(w.catalog), *args, *(["--json"] if json_out else [])],
+                             env=dict(os.environ), text=True, capture_output=True, timeout=60)
+        assert out.returncode == 0, (args, out.stdout, out.stderr)
+        return out
+
+    assert json.loads(coord("change", "land", "PLAN-001").stdout)["state"] == "landed"
+    raw = redis.Redis.from_url(redis_url, decode_responses=True)
+    key = w.rt.keys.change("PLAN-001")
+    rec = json.loads(raw.hget(key, "repo:libz") or "{}")
+    raw.hset(key, "repo:libz", json.dumps({**rec, "worktree": str(victim)}))
+
+    dry = coord("change", "prune", "PLAN-001", "--dry-run", json_out=False)
+    for n in NAMES:
+        assert f"{n}: would remove {os.path.realpath(wts[n])}" in dry.stdout, dry.stdout
+    assert str(victim) not in dry.stdout and f"names {victim}" in dry.stderr, dry
+    doc = json.loads(coord("change", "prune", "PLAN-001").stdout)
+    [libz, core] = doc["changes"][0]["repos"]
+    assert libz["action"] == "removed" and libz["paths"] == [os.path.realpath(wts["libz"])]
+    assert f"names {victim} as its worktree, which git does not list" in libz["why"], libz
+    assert (victim / "keep" / "notes.txt").read_text() == "mine\n"  # never touched
+    assert not wts["libz"].exists() and not wts["core"].exists()

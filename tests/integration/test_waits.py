@@ -6,6 +6,8 @@
   (on the surviving worker) frees the slot long before the lease would expire
   (COORD_LEASE_TTL is 120 s here), the waiter runs, and once a worker serves the dead
   holder's repo again its todo runs again and the sweep ends.
+- A live holder whose liveness record a keyless writer keeps deleting is not gone: its
+  lease is renewed all along, nothing is broken, its todo runs once.
 - A todo that waits longer than its ``wait_timeout:`` (or `plan sweep --wait-timeout`)
   ends failed, naming what it waited for and who held it.
 """
@@ -33,6 +35,8 @@ def _graph_with_a_waiter(cluster: Cluster) -> dict:
 def test_a_holder_killed_while_a_todo_waits_on_it_is_broken_and_the_sweep_ends(
         cluster: Cluster) -> None:
     cluster.env["COORD_LEASE_TTL"] = "120"  # the break must not be the lease expiring
+    # (gone: no liveness record, and the lease two beats unrenewed: 10 s here)
+    cluster.env["COORD_HEARTBEAT"] = "5"
     once = cluster.root / "ran-once"
     hold = f"if [ -f {once} ]; then exit 0; fi; touch {once}; sleep 300"
     cluster.write_catalog({"api": 1, "web": 1}, [
@@ -64,6 +68,39 @@ def test_a_holder_killed_while_a_todo_waits_on_it_is_broken_and_the_sweep_ends(
     assert cluster.wait_sweep(sid, timeout=90)["status"] == "succeeded"
     after = cluster.cli_json("resources", "--graph")
     assert after["edges"] == []
+
+
+def test_deleting_a_live_holders_liveness_record_never_runs_its_todo_twice(
+        cluster: Cluster) -> None:
+    import redis
+
+    cluster.env["COORD_LEASE_TTL"] = "10"
+    starts, go = cluster.root / "starts", cluster.root / "go"
+    hold = f"echo $COORD_TODO_ID >> {starts}; while [ ! -f {go} ]; do sleep 0.05; done"
+    cluster.write_catalog({"api": 1, "web": 1}, [
+        T("TODO-001", "api", hold, resources=["db"], timeout=120),
+        T("TODO-002", "web", hold, resources=["db"], timeout=120),
+    ], resources={"db": 1})
+    workers = {w.repo: w for w in cluster.start_workers(["api", "web"])}
+    sid = cluster.start_sweep()
+    doc = _graph_with_a_waiter(cluster)
+    (edge,) = [e for e in doc["edges"] if e["waiting_for"] == "resource:db"]
+    (holder,) = edge["holders"]
+    held_repo = "api" if holder["todo_id"] == "TODO-001" else "web"
+    raw = redis.Redis.from_url(cluster.redis_url)
+    name = next(w.name for w in cluster.rt.workers.live()
+                if w.name.startswith(workers[held_repo].hostname_prefix))
+    # The keyless writer deletes the holder's liveness record, again and again, for
+    # longer than the waits' look takes to come round several times.
+    until = time.monotonic() + 12
+    while time.monotonic() < until:
+        raw.delete(cluster.rt.keys.worker(name))
+        time.sleep(0.1)
+    assert cluster.checkpoint(sid, holder["todo_id"])["status"] == "running"
+    go.touch()
+    assert cluster.wait_sweep(sid, timeout=60)["status"] == "succeeded"
+    assert sorted(starts.read_text().split()) == ["TODO-001", "TODO-002"]  # each ran once
+    assert not [e for e in cluster.events(sid) if e["kind"] == "todo.lost"]
 
 
 def test_a_todo_that_waits_past_its_wait_timeout_fails_naming_what_it_waited_for(

@@ -13,6 +13,17 @@ records it) and land under push and crash faults; some landings pass a gate appr
 by a sealed vote. Across every round, a candidate reaches a remote only in a round
 whose candidates the test itself verified and approved.
 
+And a keyless writer (#59: redis-py, no key) acts at random points: in a landing, at
+its named points, it rewrites another repo's step ``landed`` (on an earlier round's
+candidate, or on its own before it landed) or puts an earlier round's signed manifest
+in place (a resume after a crash then finds it); after a landed round, it carries the
+landing on again in five ways (the state set back to ``landing``; an earlier round's
+signed manifest with it; an undo nobody sealed; an earlier round's sealed undo with its
+own manifest, and with its steps too): each attempt pushes nothing, and what it reports
+matches the remotes. A resume the writer's manifest stops is carried on once the
+genuine record is back (an operator's repair), and the round's report matches the
+remotes as ever.
+
 In-process (a crash is an exception raised at a named step; the kill of a real
 process is tests/integration/test_change_land.py's), against local bare repos and
 the session's redis-server. After each landing: every remote is at its landed
@@ -37,9 +48,10 @@ import pytest
 
 from coordination.change.landing import Crash, Lander
 from coordination.change.model import ChangePlan
+from coordination.errors import ChangeNotReady, OperationFailed
 from tests.integration.change_repos import World, git
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(900)  # 200 landings: a few minutes on 2 cores, more when loaded
 
 NAMES = ["libz", "core", "api", "web"]
 #: Worlds landing at once (threads), each with repos and a plan of its own.
@@ -71,6 +83,7 @@ class Chaos:
         self.crashes: set[tuple[str, str]] = set()
         self.fail_command: str | None = None
         self.script = script
+        self.writer: Writer | None = None
 
     def other_push(self, repo: str) -> None:
         """Someone else pushes onto the remote's main (from a clone of their own)."""
@@ -88,9 +101,105 @@ class Chaos:
     def fault(self, point: str, repo: str) -> None:
         if self.refuse.pop((point, repo), False):
             self.other_push(repo)
+        if self.writer is not None and point.endswith("land") and self.rng.random() < 0.2:
+            later = self.w.names[self.w.names.index(repo) + 1:]
+            self.writer.during(later, crashing=(point, repo) in self.crashes)
         if (point, repo) in self.crashes:
             self.crashes.discard((point, repo))
             raise Crash(f"crash at {point} of {repo}")
+
+
+class Writer:
+    """The keyless writer (#59): redis-py on the test's Redis, never through coord, no
+    key. It keeps the change's record of every landed round (genuine, sealed) to put
+    back later."""
+
+    def __init__(self, w: World, rng: random.Random) -> None:
+        import redis
+
+        self.w, self.rng = w, rng
+        self.raw = redis.Redis.from_url(w.rt.settings.redis_url, decode_responses=True)
+        self.key = w.rt.keys.change(w.cp.plan)
+        self.kept: list[dict[str, str]] = []  # earlier rounds' records, as they ended
+        self.undos: list[dict[str, str]] = []  # records of undos under way (sealed)
+        self.genuine: dict[str, str] = {}  # the manifest it last put an earlier one over
+        self.acts: dict[str, int] = {}
+
+    def _count(self, what: str) -> None:
+        self.acts[what] = self.acts.get(what, 0) + 1
+
+    def keep(self) -> None:
+        self.kept.append(self.raw.hgetall(self.key))
+
+    def during(self, later: list[str], *, crashing: bool) -> None:
+        """At a landing's named point: a repo it has not reached yet (``later``) said
+        landed (on an earlier round's candidate, or its own), or, when the landing is
+        about to crash, an earlier round's signed manifest put in place (what the
+        resume reads)."""
+        if crashing and self.kept and self.rng.random() < 0.5:
+            now = self.raw.hgetall(self.key)
+            self.genuine = {f: now[f] for f in MANIFEST_FIELDS if f in now}
+            old = self.rng.choice(self.kept)
+            self.raw.hset(self.key, mapping={f: old[f] for f in MANIFEST_FIELDS if f in old})
+            self._count("during: earlier manifest")
+            return
+        if not later:
+            return
+        target = self.rng.choice(later)
+        landed = self.w.rt.changes.read(self.w.cp.plan).repos[target].candidate
+        if self.kept and self.rng.random() < 0.5:
+            rec = json.loads(self.rng.choice(self.kept).get(f"repo:{target}") or "{}")
+            landed = rec.get("candidate") or landed
+        self.raw.hset(self.key, f"step:{target}",
+                      json.dumps({"state": "landed", "landed": landed}))
+        self._count("during: step landed")
+
+    def replay(self, cp: ChangePlan, n: int) -> str:
+        """After a landed round: carry the landing on again, one of five ways; what it
+        did (the record put back as it was after: an operator's repair)."""
+        before = self.raw.hgetall(self.key)
+        reverted = self.undos
+        ways = ["landing again", "earlier manifest", "unsealed undo"]
+        if reverted:
+            ways += ["earlier sealed undo", "earlier undo and its steps"]
+        way = self.rng.choice(ways)
+        fields: dict[str, str] = {"state": "landing"}
+        if way == "earlier manifest" and self.kept:
+            old = self.rng.choice(self.kept[:-1] or self.kept)
+            fields.update({f: old[f] for f in MANIFEST_FIELDS if f in old})
+        elif way == "unsealed undo":
+            fields["reason"] = "the writer says so"
+        elif way.startswith("earlier"):
+            old = self.rng.choice(reverted)
+            fields.update({f: v for f, v in old.items()
+                           if f in (*MANIFEST_FIELDS, "reason", "undo")
+                           or (way.endswith("steps") and f.startswith("step:"))})
+        self.raw.hset(self.key, mapping=fields)
+        if way == "landing again" or way == "earlier manifest":
+            self.raw.hdel(self.key, "reason", "undo")
+        self._count(f"replay: {way}")
+        try:
+            return way + ": " + str(Lander(self.w.rt, cp, lease_wait=5).land().state)
+        except (ChangeNotReady, OperationFailed) as exc:
+            return way + ": refused: " + str(exc).splitlines()[0]
+        finally:  # the genuine record back, as the writer found it
+            self.raw.delete(self.key)
+            self.raw.hset(self.key, mapping=before)
+
+
+def replayed(w: World, writer: Writer, cp: ChangePlan, cands: dict[str, str], n: int) -> None:
+    """The writer's replay after a landed round pushes nothing, and what it reports
+    matches the remotes (each repo still at its landed candidate)."""
+    heads = {r: head_of(w, r) for r in w.names}
+    w.repos.log.write_text("")
+    said = writer.replay(cp, n)
+    assert w.repos.pushes() == [], (n, said)
+    assert {r: head_of(w, r) for r in w.names} == heads == cands, (n, said)
+    # carried on: the landing found landed; refused; or an earlier undo put back whole
+    # (its manifest, reason, seal and steps: all genuine) finding every remote moved on
+    # past what it would revert: revert_failed, nothing pushed
+    assert said.endswith(": landed") or ": refused: " in said or (
+        said == "earlier undo and its steps: revert_failed"), (n, said)
 
 
 def draft(w: World, n: int) -> dict[str, str]:
@@ -125,6 +234,7 @@ def draft(w: World, n: int) -> dict[str, str]:
 
 KEY = "c" * 32
 GATE = "TODO-900"
+MANIFEST_FIELDS = ("manifest", "manifest_sig", "manifest_key_id")
 
 
 def gated(cp: ChangePlan) -> ChangePlan:
@@ -397,7 +507,7 @@ def refused_by_rule(w: World, cp: ChangePlan, fault: str, bases: dict[str, str],
 
 
 def run_world(w: World, rng: random.Random, landings: int, counts: dict[str, int],
-              legit: set[str], others: set[str]) -> None:
+              legit: set[str], others: set[str], acts: dict[str, int]) -> None:
     """``landings`` rounds; ``legit`` gathers the candidates the test verified and
     approved (only those may reach a remote), ``others`` what someone else pushed."""
     script = w.root / "land.sh"
@@ -408,6 +518,7 @@ def run_world(w: World, rng: random.Random, landings: int, counts: dict[str, int
     by_command = dataclasses.replace(w.cp, land="command", targets={
         r: dataclasses.replace(t, land_command=str(script)) for r, t in w.cp.targets.items()})
     w.draft()  # the worktrees, made by the worker's path once
+    writer = Writer(w, rng)
     for n in range(landings):
         bases = draft(w, n)
         cands = {r: w.rt.changes.read(w.cp.plan).repos[r].candidate for r in w.names}
@@ -453,13 +564,26 @@ def run_world(w: World, rng: random.Random, landings: int, counts: dict[str, int
                 chaos.refuse[("before-revert", rng.choice(w.names))] = True
             for _ in range(rng.choice((0, 0, 1, 1, 2, 3))):
                 chaos.crashes.add((rng.choice(POINTS), rng.choice(w.names)))
+        chaos.writer = writer if rng.random() < 0.3 else None
         w.repos.log.write_text("")
         report = None
         for _attempt in range(10):  # a crash, then resume from the manifest
+            pushed = w.repos.pushes()
             try:
                 report = Lander(w.rt, cp, fault=chaos.fault, lease_wait=5).land().document()
                 break
             except Crash:
+                left = writer.raw.hgetall(writer.key)
+                if left.get("undo"):  # an undo under way, sealed: the writer keeps it
+                    writer.undos.append(left)
+                continue
+            except (ChangeNotReady, OperationFailed) as exc:  # the writer's manifest: refused
+                assert writer.genuine, (n, str(exc))
+                assert w.repos.pushes() == pushed, (n, str(exc))  # the refusal pushed nothing
+                counts["resume refused"] = counts.get("resume refused", 0) + 1
+                # an operator puts the genuine record back: the landing carries on
+                writer.raw.hset(writer.key, mapping=writer.genuine)
+                writer.genuine, chaos.writer = {}, None
                 continue
         for f in w.root.glob("fail-*"):
             f.unlink()
@@ -472,6 +596,10 @@ def run_world(w: World, rng: random.Random, landings: int, counts: dict[str, int
         others.update(chaos.others.values())
         check(w, report["state"], report, bases, cands, chaos.others, w.repos.pushes(), n)
         assert forced in (None, report["state"]), (n, report)
+        if report["state"] == "landed" and writer.kept and rng.random() < 0.35:
+            replayed(w, writer, cp, cands, n)
+        writer.keep()
+    acts.update(writer.acts)
 
 
 def reached(w: World, legit: set[str], others: set[str]) -> None:
@@ -492,6 +620,7 @@ def reached(w: World, legit: set[str], others: set[str]) -> None:
 def test_randomised_landings_with_faults_end_consistent(worlds: list[World]) -> None:
     print(f"chaos seed {SEED}, {LANDINGS} landings in {len(worlds)} worlds")
     counts: list[dict[str, int]] = [{} for _ in worlds]
+    acts: list[dict[str, int]] = [{} for _ in worlds]
     legit: list[set[str]] = [set() for _ in worlds]
     others: list[set[str]] = [set() for _ in worlds]
     errors: list[BaseException] = []
@@ -500,7 +629,7 @@ def test_randomised_landings_with_faults_end_consistent(worlds: list[World]) -> 
     def one(i: int) -> None:
         try:
             run_world(worlds[i], random.Random(SEED + i), LANDINGS // len(worlds), counts[i],
-                      legit[i], others[i])
+                      legit[i], others[i], acts[i])
         except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
             errors.append(exc)
 
@@ -523,3 +652,10 @@ def test_randomised_landings_with_faults_end_consistent(worlds: list[World]) -> 
     assert (total["refused"] >= len(RULE_FAULTS) * len(worlds)
             or LANDINGS // len(worlds) < 3 + len(RULE_FAULTS))
     assert total["repaired"] and total["gated"]
+    writer = {k: sum(a.get(k, 0) for a in acts) for k in sorted({k for a in acts for k in a})}
+    print(f"the keyless writer: {writer}; resumes it stopped: "
+          f"{sum(c.get('resume refused', 0) for c in counts)}")
+    if LANDINGS >= 200:  # (every kind of act, whatever the seed, at this size)
+        assert {k for k, v in writer.items() if v} >= {
+            "during: step landed", "during: earlier manifest", "replay: landing again",
+            "replay: earlier manifest", "replay: unsealed undo"}, writer

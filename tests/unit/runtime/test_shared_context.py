@@ -82,6 +82,49 @@ def test_values_are_sealed_and_a_forged_or_copied_one_is_refused() -> None:
         c.entries(S)
 
 
+def test_a_todos_value_is_sealed_with_its_runs_key_and_bound_to_that_run() -> None:
+    from coordination.trust.runkeys import RunId, run_key
+    from coordination.trust.signing import key_id
+
+    run = RunId("SW-1", "TODO-001", 1, "PLAN-1")
+    asked: list[RunId] = []
+
+    def runs(rid: RunId, what: str) -> str | None:
+        asked.append(rid)
+        return f"{what}: ran again" if rid.run < 1 else None
+
+    c = store(keys=("k1",))
+    c.runs = runs
+    c.set(S, "a", "1", by=run)
+    c.set(scope_of("plan", "PLAN-1"), "a", "2", by=run)
+    raw = json.loads(c.r.get(c.keys.context_value(S, "a")))
+    assert raw["by"] == run.document() and raw["kid"] == key_id(run_key("k1", run))
+    assert c.get(S, "a") == "1" and c.get(scope_of("plan", "PLAN-1"), "a") == "2"
+    assert asked == [run, run]
+    # an earlier run's value (its todo ran again since): refused by the run check
+    c.set(S, "old", "0", by=RunId("SW-1", "TODO-001", 0, "PLAN-1"))
+    with pytest.raises(ContextRefused, match="ran again"):
+        c.get(S, "old")
+    # moved to another sweep's scope, or named another run: refused
+    other = scope_of("sweep", "SW-2")
+    c.r.set(c.keys.context_value(other, "a"), json.dumps(raw))
+    with pytest.raises(ContextRefused, match="signature invalid"):
+        c.get(other, "a")
+    c.r.set(c.keys.context_value(S, "a"), json.dumps({**raw, "by": {**raw["by"], "run": 2}}))
+    with pytest.raises(ContextRefused, match="does not hold|signature invalid"):
+        c.get(S, "a")
+    # a todo's record sealed with its run's key, put in another sweep's scope with a
+    # seal made for it there: bound to its own scopes only
+    from coordination.trust.evidence import EvidenceKind, seal
+    from coordination.runtime.shared_context import about
+
+    body = {"value": "1", "at": 0, "by": run.document()}
+    c.r.set(c.keys.context_value(other, "b"), json.dumps(
+        seal(EvidenceKind.context, about(other, "b"), body, (run_key("k1", run),))))
+    with pytest.raises(ContextRefused, match="writes only the scopes sweep:SW-1"):
+        c.get(other, "b")
+
+
 def test_metrics_expose_hits_misses_and_evictions_by_scope(tmp_path: Path) -> None:
     from tests.unit.support.metrics import scrape, three, value
     from tests.unit.support.sweeps import fresh_runtime

@@ -82,8 +82,14 @@ def test_a_gone_holder_someone_waits_on_is_freed_and_its_run_sent_again(
     rt.workers.beat(WorkerRecord(name="w", host="h", pid=1, repos=["api"], beat=5.0))
     assert supervise_waits(rt, period=0.001) == {"broken": [], "failed": []}
     assert rt.leases.holders("api", 1) == [token]
-    # Its worker stops beating (a SIGKILL): the waited-on slot is freed at once.
+    # Its liveness record gone while its lease is renewed (a writer deleted the record,
+    # or a beat is late): not gone, nothing broken (#59: it would run twice at once).
     rt.workers.leave("w")
+    assert supervise_waits(rt, period=0.001) == {"broken": [], "failed": []}
+    assert rt.leases.holders("api", 1) == [token]
+    # Its worker died (a SIGKILL): no record, and its lease two beats unrenewed (its
+    # TTL left says so): the waited-on slot is freed at once, not when the lease ends.
+    rt.redis.pexpire(rt.keys.lease("api", 0), int(rt.settings.heartbeat_interval * 1000) // 2)
     time.sleep(0.01)
     done = supervise_waits(rt, period=0.001)
     assert done["broken"] == [f"{spec.sweep_id}/TODO-001"]

@@ -1,0 +1,73 @@
+"""A todo's `coord context`, answered by its worker (workers/context_proxy.py), over its real
+Unix socket (the runtime on fakeredis): a run proves itself with its token, writes only
+its own scopes (sealed with its run's key), reads what passes its checks; a command left
+behind after its run ended is answered no more."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from coordination.cli.context_client import ProxiedContext
+from coordination.errors import OperationFailed, UsageError
+from coordination.runtime.context import Runtime
+from coordination.runtime.shared_context import ContextRefused
+from coordination.trust.runkeys import CONTEXT_SOCKET_ENV, RUN_TOKEN_ENV, RunId, run_key
+from tests.unit.support.sweeps import fresh_runtime
+from workers.context_proxy import ContextProxy
+
+pytestmark = pytest.mark.timeout(60)
+
+RUN = RunId("SW-1", "TODO-001", 0, "PLAN-1")
+
+
+@pytest.fixture
+def keyed(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    monkeypatch.setenv("COORD_SIGNING_KEY", "k" * 32)
+    rt = fresh_runtime()
+    yield rt
+    from coordination.settings import get_settings
+
+    get_settings.cache_clear()
+
+
+def test_a_run_sets_and_reads_its_own_scopes_sealed_with_its_key(keyed: Runtime) -> None:
+    proxy = ContextProxy()
+    token, env = proxy.serve(keyed, RUN)
+    assert env == {CONTEXT_SOCKET_ENV: proxy.path, RUN_TOKEN_ENV: token}
+    assert token == run_key("k" * 32, RUN)  # the key derived for its run, no other
+    todo = ProxiedContext(proxy.path, token)
+    assert todo.set("sweep:SW-1", "build", '{"v":1}', ttl=60) == []
+    assert todo.set("plan:PLAN-1", "channel", '"beta"') == []
+    assert todo.get("sweep:SW-1", "build") == '{"v":1}'
+    assert [e["key"] for e in todo.entries("plan:PLAN-1")] == ["channel"]
+    stored = json.loads(keyed.redis.get(keyed.keys.context_value("sweep:SW-1", "build")))
+    assert stored["by"] == RUN.document() and stored["sig"].startswith("v1:")
+    # the operator's store (the signing key) reads it as the run's
+    assert keyed.shared_context().get("sweep:SW-1", "build") == '{"v":1}'
+    with pytest.raises(UsageError, match="writes only its own scopes"):
+        todo.set("sweep:SW-2", "build", "1")
+    with pytest.raises(UsageError, match="writes only its own scopes"):
+        todo.delete("plan:PLAN-2", "x")
+    assert todo.delete("sweep:SW-1", "build") is True
+
+
+def test_a_forged_value_is_refused_to_the_todo(keyed: Runtime) -> None:
+    proxy = ContextProxy()
+    token, _ = proxy.serve(keyed, RUN)
+    keyed.redis.set(keyed.keys.context_value("sweep:SW-1", "v"),
+                    json.dumps({"value": '"6.6.6"', "at": 0}))
+    with pytest.raises(ContextRefused, match="unsigned"):
+        ProxiedContext(proxy.path, token).get("sweep:SW-1", "v")
+
+
+def test_a_token_no_run_holds_is_answered_no_more(keyed: Runtime) -> None:
+    proxy = ContextProxy()
+    token, _ = proxy.serve(keyed, RUN)
+    proxy.forget(token)
+    with pytest.raises(OperationFailed, match="no run of this worker holds that token"):
+        ProxiedContext(proxy.path, token).get("sweep:SW-1", "x")
+    with pytest.raises(OperationFailed, match="no run"):
+        ProxiedContext(proxy.path, "0" * 64).get("sweep:SW-1", "x")
