@@ -170,6 +170,10 @@ class Repo(RepoMethods, CatalogModel):
     Cache)."""
     pace: Pace | None = None
     """How fast the repo's todos may start, across sweeps and workers."""
+    mask_env: list[EnvName] = Field(default_factory=list)
+    """Environment variables whose values are masked as *** in everything its todos' runs leave
+    (logs, output tails, results, events, webhooks, pages); values shorter than 4 characters
+    are not masked."""
 
     _git_branch = field_validator("default_branch")(staticmethod(git_branch))
     _git_remote = field_validator("remote")(staticmethod(git_remote))
