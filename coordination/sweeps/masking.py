@@ -127,7 +127,9 @@ class Masker:
 
 class StreamMask:
     """Masks one stream read in chunks: a value split across two reads is still masked
-    whole (the last ``hold`` characters wait for the next chunk)."""
+    whole. Only what may be the start of a value waits for the next chunk (a stream
+    that ends in no such piece keeps nothing back, so its text keeps its place among
+    the other stream's)."""
 
     __slots__ = ("masker", "held")
 
@@ -141,18 +143,18 @@ class StreamMask:
         if m.pattern is None:
             return text
         buf = self.held + text
-        cut = max(0, len(buf) - m.hold)
-        out: list[str] = []
-        at = 0
-        for found in m.pattern.finditer(buf):
-            if found.start() >= cut:
+        cut = len(buf)
+        for at in range(max(0, len(buf) - m.hold), len(buf)):
+            piece = buf[at:]
+            if any(len(v) > len(piece) and v.startswith(piece) for v in m.values):
+                cut = at  # may go on in the next chunk
                 break
-            out += (buf[at:found.start()], MASK)
-            at = found.end()
-        cut = max(cut, at)
-        out.append(buf[at:cut])
+        for found in m.pattern.finditer(buf):
+            if found.start() < cut < found.end():
+                cut = found.start()  # a whole value across the cut: it waits, whole
+                break
         self.held = buf[cut:]
-        return "".join(out)
+        return m.pattern.sub(MASK, buf[:cut])
 
     def end(self) -> str:
         """What was held, masked: the stream ended (or was cut) here."""

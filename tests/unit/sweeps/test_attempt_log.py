@@ -134,3 +134,23 @@ def test_a_write_redis_refuses_never_fails_the_todo(rt: Runtime,
     log.add(False, b"x")
     log.close("exited", 0)  # no exception
     assert calls == [1]
+
+
+def test_masking_keeps_the_streams_in_their_order(rt: Runtime) -> None:
+    # Only a piece that may start a value waits for the next chunk: a line that ends
+    # cleanly is written in its place among the other stream's.
+    _sweep(rt)
+    secret = "hunter2-is-long"
+    log = _log(rt, masker=Masker([secret]))
+    log.add(False, b"token=hunter2-is-long\n")
+    log.add(True, b"password=hunter2-is-long\n")
+    log.add(False, b"done hun")  # may be the start of the value: waits...
+    log.add(True, b"err\n")
+    log.add(False, b"gry\n")  # ...and was not
+    log.close("exited", 0)
+    doc = logs_document(rt, "TODO-001", sweep_id=SID)
+    assert doc["output"] == [{"stream": "stdout", "text": "token=***\n"},
+                             {"stream": "stderr", "text": "password=***\n"},
+                             {"stream": "stdout", "text": "done "},
+                             {"stream": "stderr", "text": "err\n"},
+                             {"stream": "stdout", "text": "hungry\n"}]
