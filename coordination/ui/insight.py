@@ -220,37 +220,34 @@ def _levels(names: list[str], strong: dict[str, set[str]], weak: dict[str, set[s
             loose: dict[str, set[str]]) -> dict[str, int]:
     """A repo's column: 0 without providers, else one past its furthest provider.
 
-    Cycles are cut first: a depth-first walk keeps every edge but those that close a
-    cycle (back edges). Strong edges alone go first, from names in order; then all
-    edges, strong before weak before loose (those that order no work), starting from the
-    repos deepest by strong edges, so that a cycle a weak (peer) or loose edge closes is
-    cut at that edge."""
-    first = _longest(names, _acyclic(names, [strong]))
-    kept = _acyclic(sorted(names, key=lambda n: -first[n]), [strong, weak, loose])
-    return _longest(names, kept)
+    Cycles are cut first, at their weakest edge: edges are kept class by class, strong
+    (runtime, build...) before weak (peer) before loose (those that order no work), each
+    unless it closes a cycle with those kept already (then it is drawn right to left).
+    So a cycle a peer or loose edge closes is cut there, never at a strong edge."""
+    return _longest(names, _acyclic(sorted(names), [strong, weak, loose]))
 
 
 def _acyclic(order: list[str], edges: list[dict[str, set[str]]]) -> dict[str, set[str]]:
-    """``edges`` (repo -> its providers, earlier maps first) without the back edges of a
-    depth-first walk started from repos in ``order``: what is left has no cycle."""
+    """``edges`` (repo -> its providers, the strongest map first), kept edge by edge in
+    that order unless it would close a cycle: what is kept has none."""
     kept: dict[str, set[str]] = {n: set() for n in order}
-    state: dict[str, int] = {}  # 1: on the walk's path, 2: done
 
-    def walk(n: str) -> None:
-        # (recursive: the depth is the longest dependency chain, a handful of repos)
-        state[n] = 1
-        for e in edges:
+    def reaches(a: str, b: str) -> bool:  # a -> ... -> b along kept edges
+        seen, stack = {a}, [a]
+        while stack:
+            n = stack.pop()
+            if n == b:
+                return True
+            for m in kept[n] - seen:
+                seen.add(m)
+                stack.append(m)
+        return False
+
+    for e in edges:
+        for n in order:
             for p in sorted(e[n]):
-                if state.get(p) == 1:
-                    continue  # closes a cycle: cut
-                kept[n].add(p)
-                if p not in state:
-                    walk(p)
-        state[n] = 2
-
-    for n in order:
-        if n not in state:
-            walk(n)
+                if p != n and p not in kept[n] and not reaches(p, n):
+                    kept[n].add(p)
     return kept
 
 

@@ -28,7 +28,7 @@ function appendChunk(pre, stream, text) {
 
 // The panel: attempts, then one attempt's output (the latest first), followed while it runs.
 function logPanel(sweepId, todoId) {
-  const section = el("section", {id: "logs", class: "logs", "data-todo": todoId},
+  const section = el("section", {id: "logs", class: "logs", "data-log-todo": todoId},
     el("h4", {text: "logs"}));
   const base = `/api/sweeps/${encodeURIComponent(sweepId)}/todos/${encodeURIComponent(todoId)}/logs`;
   const show = async (attempt) => {

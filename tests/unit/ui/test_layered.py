@@ -138,3 +138,15 @@ def test_cycles_and_one_column_edges_stay_clear_of_the_boxes() -> None:
         assert under_a_box(e["d"], boxes) == [], e
         xs = [x for x, _ in points(e["d"])]
         assert max(xs) <= g["width"] and min(xs) >= 0, e
+
+
+def test_a_cycle_is_cut_at_its_weakest_edge() -> None:
+    # libcore -> api -> web (web's edge on api orders no work) -> infra (dev) -> libcore
+    # (peer): the cut is the peer edge or the dev one, never the runtime edges.
+    deps = [("api", "libcore", "runtime"), ("web", "api", "api"), ("web", "libcore", "runtime"),
+            ("infra", "web", "dev"), ("libcore", "infra", "peer")]
+    g = dependencies(deps_catalog(deps, ["libcore", "api", "web", "infra"]))
+    col = {n["repo"]: n["level"] for n in g["nodes"]}
+    assert col["libcore"] < col["api"] < col["web"], col
+    backwards = [e["id"] for e in g["edges"] if col[e["consumer"]] <= col[e["provider"]]]
+    assert len(backwards) == 1 and backwards[0] in ("DEP-004", "DEP-005"), (backwards, col)
