@@ -193,21 +193,14 @@ def document(cp: ChangePlan, st: ChangeState, train: list[str], j: Judgement,
                                  for w in cp.waves])
 
 
-#: A change's states after which no landing is ahead: it shows no blockers.
-SETTLED = frozenset({CS.landed, CS.reverted})
-
-
 def status_of(rt: Runtime, cp: ChangePlan, *, ask_remotes: bool = False) -> StatusDocument:
     """The status document of the change ``cp`` (see :func:`status_document`)."""
     st = rt.changes.read(cp.plan)
     bases = read_bases(cp, st, ask=ask_remotes)
     j = judge(rt, cp, st, bases=bases, remotes=ask_remotes)
     doc = document(cp, st, rt.changes.train(), j, bases)
-    # A change that landed (or was reverted) has nothing left to block: the rule's
-    # verdicts on it (a run since ended, bases moved on) are not blockers of anything.
-    settled = doc["state"] in SETTLED
-    return StatusDocument(**doc, landable=j.landable and not settled,
-                          blockers=[] if settled else [b.document() for b in j.blockers],
+    return StatusDocument(**doc, landable=j.landable,
+                          blockers=[b.document() for b in j.blockers],
                           verify={t: v.document() for t, v in j.verify.items()},
                           gates={t: v.document() for t, v in j.gates.items()},
                           sweep=j.sweep, bases_checked=all(b.checked for b in bases.values()),

@@ -239,7 +239,15 @@ async function changeView(plan) {
             el("code", {"data-sha": "reverted", text: short(x.reverted), title: x.reverted || ""}),
             x.why || ""].map((c) => el("td", {}, c)));
       })));
-    const blockers = (d.blockers || []).length
+    // Landed or reverted: no landing is ahead, so nothing blocks one; what the landing
+    // rule says of it ("PLAN is landed ...: nothing to land; coord change revert ...")
+    // is said as what its state means, not listed as blockers.
+    const settled = ["landed", "reverted"].includes(d.state);
+    const said = (d.blockers || []).find((b) => b.kind === "state");
+    const blockers = settled
+      ? el("p", {id: "settled", class: "muted", "data-settled": d.state,
+        text: said ? said.why : `${d.state}: no landing is ahead`})
+      : (d.blockers || []).length
       ? el("ul", {id: "blockers", class: "blockers"}, ...d.blockers.map((b) =>
         el("li", {"data-blocker": b.id, "data-kind": b.kind}, el("strong", {text: b.kind + " " + b.id}), ": " + b.why)))
       : el("p", {id: "blockers", class: "muted", text: "no blockers"});
@@ -262,10 +270,11 @@ async function changeView(plan) {
         text: `${d.elsewhere.state} in ${d.elsewhere.from} (kept in ${d.elsewhere.file}): ${d.elsewhere.how}`}) : "",
       // A landing or revert whose process died: the command that carries it on.
       d.resume ? el("p", {id: "change-resume"}, "carry it on: ", el("code", {text: d.resume})) : "",
-      el("p", {id: "landable", "data-landable": String(!!d.landable), text: d.landable ? "landable" : "not landable"}),
+      el("p", {id: "landable", "data-landable": String(!!d.landable),
+        text: settled ? d.state : d.landable ? "landable" : "not landable"}),
       d.bases_checked === false ? el("p", {id: "bases-unchecked", class: "muted", text: "bases not checked on their remotes (network remotes: coord change status --ask-remotes asks them, as land --dry-run does): " + d.order.filter((r) => d.repos[r] && d.repos[r].base_now && !d.repos[r].base_now.checked).join(", ")}) : "",
       (d.unchecked || []).length ? el("p", {id: "unchecked", class: "muted", text: "not checked by a verify todo of its own: " + d.unchecked.join(", ") + " (change: {require_own_verify: true} makes each a blocker)"}) : "",
-      el("h3", {text: "Blockers"}), blockers,
+      el("h3", {text: settled ? "Landing" : "Blockers"}), blockers,
       el("h3", {text: "Repos (landing order)"}), repos,
       el("h3", {text: "Verify"}), verify,
       // Each repo's prepare: command in its new worktree: how it ended and its output.
