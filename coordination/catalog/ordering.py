@@ -268,10 +268,20 @@ def _edge_text(d: Dependency) -> str:
 
 def _cycle_text(edges: Mapping[str, list[Dependency]], group: list[str]) -> str:
     """What names one group's cycle: its repos, and the shortest cycle through its first
-    repo along ordering edges (through unselected repos too), consumer -> provider."""
-    path = _shortest_cycle(edges, group[0], set(group))
-    shown = "; ".join(_edge_text(d) for d in path)
-    return f"dependency cycle among {', '.join(group)}: {shown}"
+    repo along ordering edges (through unselected repos too), consumer -> provider; then,
+    for each member that cycle does not pass through, the shortest one through it
+    (``and through lib-b: ...``), so that every member's place in the group is said."""
+    members = set(group)
+    path = _shortest_cycle(edges, group[0], members)
+    covered = {d.consumer for d in path} | {d.provider for d in path}
+    shown = ["; ".join(_edge_text(d) for d in path)]
+    for member in group[1:]:
+        if member in covered:
+            continue
+        more = _shortest_cycle(edges, member, members)
+        covered |= {d.consumer for d in more} | {d.provider for d in more}
+        shown.append(f"and through {member}: " + "; ".join(_edge_text(d) for d in more))
+    return f"dependency cycle among {', '.join(group)}: {'; '.join(shown)}"
 
 
 def _shortest_cycle(edges: Mapping[str, list[Dependency]], start: str, group: set[str]

@@ -17,12 +17,16 @@ cycle lives). Layers, lowest first; a module may import its own layer or lower:
                                                 cache, tallies, Lua, the stores; no Celery)
     history   coordination.history.*            (reading the run history: search, trends and
                                                 their documents, through the runtime's store)
+    forge     coordination.forge.*              (GitHub, GitLab, Gitea through their APIs: pull
+                                                requests, reviews, checks, merges, webhooks;
+                                                nothing of change/, sweeps/, cli/)
     change    coordination.change.*             (cross-repo changes: git, worktrees, landing)
     dispatch  coordination.dispatch.*           (messages: the Celery app, signatures)
     sweeps    coordination.sweeps.*             (spec, supervisor, service)
     ops       coordination.ops.*                (metrics exposition, doctor's checks)
     workers   workers.*                         (Celery tasks, the worker process)
-    launch    coordination.{launch,demo}        (wiring a process: mode, app, workers)
+    launch    coordination.{launch,demo,firing,beat} (wiring a process: mode, app, workers;
+                                                a sweep started by a schedule or a push)
     ui        coordination.ui.*                 (the web view; only the cli imports it)
     cli       coordination.cli.*
     mcp       coordination.mcp_server.*         (`coord mcp`; named by the CLI as a string only)
@@ -56,12 +60,14 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("connection", ("coordination.connection",)),
     ("runtime", ("coordination.runtime",)),
     ("history", ("coordination.history",)),
+    ("forge", ("coordination.forge",)),
     ("change", ("coordination.change",)),
     ("dispatch", ("coordination.dispatch",)),
     ("sweeps", ("coordination.sweeps",)),
     ("ops", ("coordination.ops",)),
     ("workers", ("workers",)),
-    ("launch", ("coordination.launch", "coordination.demo")),
+    ("launch", ("coordination.launch", "coordination.demo", "coordination.firing",
+                "coordination.beat")),
     ("ui", ("coordination.ui",)),
     ("cli", ("coordination.cli",)),
     ("mcp", ("coordination.mcp_server",)),

@@ -13,6 +13,7 @@ from coordination.catalog.governance import Wave
 from coordination.catalog.models.base import (
     DATE_SCHEMA,
     CatalogModel,
+    Due,
     MilestoneId,
     PlanId,
     RepoName,
@@ -26,6 +27,7 @@ from coordination.catalog.models.git_names import (
     git_remote,
 )
 from coordination.catalog.models.repos import Pace
+from coordination.catalog.models.schedules import Schedule, Triggers
 
 
 class Criterion(CatalogModel):
@@ -72,9 +74,15 @@ class Change(CatalogModel):
     (else main)."""
     remote: str | None = Field(None, min_length=1, json_schema_extra=REMOTE_SCHEMA)
     """The remote of every repo; else each repo's remote (else origin)."""
-    land: Literal["push", "command", "per-wave"] = "push"
+    land: Literal["push", "command", "per-wave", "pr"] = "push"
     """How `coord change land` lands a repo: push the branch onto the base, run the repo's
-    land_command, or push one of the plan's `waves:` at a time, each soaked (per-wave)."""
+    land_command, push one of the plan's `waves:` at a time, each soaked (per-wave), or merge
+    the repo's pull request through its `forge:` (pr)."""
+    merge_method: Literal["merge", "squash", "rebase"] = "merge"
+    """With `land: pr`: how the forge merges each pull request (merge commit, squash, rebase),
+    pinned to the head coord verified."""
+    draft: bool = False
+    """With `land: pr`: `coord change publish` opens the pull requests as drafts."""
     require_own_verify: bool = False
     """A repo of the change that no verify todo of its own (`repo:` it) checks blocks the
     landing; else it is only flagged (`coord change status`, `land --dry-run`)."""
@@ -108,3 +116,10 @@ class Plan(CatalogModel):
     none."""
     pace: Pace | None = None
     """How fast the plan's todos may start, across sweeps and workers."""
+    schedule: Schedule | None = None
+    """When `coord beat` starts a sweep of the plan: {cron, timezone, catchup}."""
+    on: Triggers | None = None
+    """Events that start a sweep of the plan: {push: {repos, branch}} (`coord trigger push`)."""
+    due: Due | None = None
+    """When the plan must be finished: an instant with its zone (2026-12-01T12:00Z) or a
+    day (its end, UTC); a sweep still running then emits plan.overdue."""
