@@ -152,6 +152,21 @@ class Keys:
         """Stream of one sweep's events (replay)."""
         return f"{self.namespace}:sweep:{{{sweep_id}}}:events"
 
+    def sweep_log_keys(self, sweep_id: str) -> str:
+        """Set: every key of the sweep's todos' logs (each todo's attempts and each
+        attempt's output), so the sweep's retention reaches them (``runtime/logs.py``)."""
+        return f"{self.namespace}:sweep:{{{sweep_id}}}:logs"
+
+    def todo_attempts(self, sweep_id: str, todo_id: str) -> str:
+        """Hash: attempt number -> JSON of one attempt of a todo in the sweep (run,
+        worker, start, end, exit code, bytes, truncated): `coord logs`' history."""
+        return f"{self.namespace}:sweep:{{{sweep_id}}}:attempts:{todo_id}"
+
+    def attempt_log(self, sweep_id: str, todo_id: str, attempt: int) -> str:
+        """Stream: one attempt's output as it was written (``s`` stdout|stderr|coord,
+        ``d`` text), masked and capped by the worker, ending with an ``end`` entry."""
+        return f"{self.namespace}:sweep:{{{sweep_id}}}:log:{todo_id}:{attempt}"
+
     def supervisor_lock(self, sweep_id: str) -> str:
         """Short lock so one supervisor pass at a time works on a sweep."""
         return f"{self.namespace}:sweep:{{{sweep_id}}}:supervisor"

@@ -171,6 +171,11 @@ class Settings(BaseModel, Derived):
         DEFAULTS.output_tail_bytes, ge=1024,
         description="Bytes of each of stdout/stderr kept per todo."
     )
+    log_max_bytes: int = Field(
+        DEFAULTS.log_max_bytes, ge=1024,
+        description="Bytes of a todo's output kept per attempt for `coord logs` (stdout and "
+        "stderr together; the first ones: the log then says where it was cut). Default 4 MiB."
+    )
     signing_key: SecretStr | None = Field(
         DEFAULTS.signing_key,
         description="When set, the CLI signs every sweep spec and workers refuse specs not "

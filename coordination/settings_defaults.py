@@ -86,6 +86,7 @@ class PlainSettings(Derived):
     context_max_keys: int = 1000
     cache_days: float = 7.0
     output_tail_bytes: int = 64 * 1024
+    log_max_bytes: int = 4 * 1024 * 1024
     signing_key: SecretStr | None = None
     signing_key_previous: SecretStr | None = None
     accept_unsigned: bool = False

@@ -351,13 +351,15 @@ def run_command(
     on_start: Callable[[int], None] | None = None,
     poll: float = 0.1,
     kill_grace: float = 2.0,
+    on_output: Callable[[bool, bytes], None] | None = None,
 ) -> ExecResult:
     """Run ``command`` with ``/bin/sh`` in ``cwd`` and wait for it, within ``timeout`` s.
 
     ``env`` is added on top of ``os.environ`` less its secrets (none of coord's reaches a
     command: :mod:`coordination.trust.secrets`); stdin is ``/dev/null``.
     ``on_start(pid)`` is called once the shell runs; the pid is also the
-    process group id. ``should_stop()`` is polled about every ``poll``
+    process group id. ``on_output(stderr, data)`` is handed every chunk read
+    (``stderr``: from its stderr), as read (a todo's log: coordination.sweeps.attempt_log). ``should_stop()`` is polled about every ``poll``
     seconds; a non-None return is the reason to stop: the group is killed and
     the outcome is ``"stopped"``.
 
@@ -396,6 +398,7 @@ def run_command(
         on_start=on_start,
         poll=poll,
         kill_grace=kill_grace,
+        on_output=on_output,
     ).run()
 
 
@@ -476,8 +479,10 @@ class _Supervisor:
         on_start: Callable[[int], None] | None,
         poll: float,
         kill_grace: float,
+        on_output: Callable[[bool, bytes], None] | None = None,
     ) -> None:
         self.proc = proc
+        self.on_output = on_output
         # The shell is not reaped until its group is dead: while it is a zombie its
         # pid, and so the group id, cannot be taken by another process.
         self.held = True
@@ -654,6 +659,8 @@ class _Supervisor:
                     continue
                 if data:
                     self.tails[fd].add(data)
+                    if self.on_output is not None:
+                        self.on_output(fd == self.err_r, data)
                 else:
                     sel.unregister(fd)
                     self.open_fds.discard(fd)

@@ -39,6 +39,8 @@ from coordination.retry import BACKOFF_MAX as BACKOFF_MAX
 from coordination.retry import backoff_delay
 from coordination.runtime.context import Runtime
 from coordination.status import SUCCESSFUL, TodoStatus
+from coordination.sweeps.attempt_log import AttemptLog
+from coordination.sweeps.masking import Masker, secret_values
 from coordination.sweeps.outputs import (
     OUTPUT_CAP,
     InputsRefused,
@@ -194,6 +196,8 @@ class _Run:
     change: ChangeTurn | None
     refused_inputs: str | None
     context_token: str
+    #: ``mask_env:``'s values, masked in all its run leaves (sweeps/masking.py)
+    masker: Masker = field(default_factory=Masker)
     cancelled: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     watching: list[threading.Thread] = field(default_factory=list)
@@ -303,7 +307,9 @@ def _prepare(turn: Turn, worker: WorkerInfo) -> _Run:
     if change is not None:
         cwd = change.cwd
         env.update(change.env_over(env))
-    return _Run(turn, cwd, env, out_path, hb, lost, change, refused_inputs, context_token)
+    masker = Masker(secret_values(t.mask_env, env)) if t.mask_env else Masker()
+    return _Run(turn, cwd, env, out_path, hb, lost, change, refused_inputs, context_token,
+                masker)
 
 
 def _run_watched(run: _Run, cache: TodoCache | None) -> _Ran:
@@ -336,6 +342,7 @@ def _run_watched(run: _Run, cache: TodoCache | None) -> _Ran:
             _running.discard(name)
         outputs, refused = _read_outputs(run.out_path, result is not None and result.ok
                                          and turn.spec.mode == "run")
+        outputs = {k: run.masker.text(v) for k, v in outputs.items()}
     return _Ran(result, reason, total, failed_check, hit, outputs, refused)
 
 
@@ -351,10 +358,20 @@ def _execute(run: _Run) -> tuple[ExecResult | None, str | None, float]:
         blocked = _cannot_run(run)
         if blocked is not None:
             return None, blocked, total
-        result = run_command(
-            t.run, cwd=run.cwd, env=run.env, timeout=t.timeout,
-            tail_bytes=turn.rt.settings.output_tail_bytes, should_stop=run.should_stop,
-        )
+        # Its whole output into its log as it runs, masked and batched (`coord logs`)
+        output = AttemptLog(turn.rt.logs(), turn.sweep_id, turn.todo_id, turn.attempts,
+                            run=turn.spec.run, worker=turn.host, masker=run.masker,
+                            cap=turn.rt.settings.log_max_bytes)
+        result = None
+        try:
+            result = run_command(
+                t.run, cwd=run.cwd, env=run.env, timeout=t.timeout,
+                tail_bytes=turn.rt.settings.output_tail_bytes,
+                should_stop=output.watching(run.should_stop), on_output=output.add,
+            )
+        finally:
+            output.close(*(("error", None) if result is None
+                           else (result.outcome, result.exit_code)))
         total += result.duration
         reason = result.reason or (None if result.ok else f"exit {result.exit_code}")
         if result.ok or result.outcome in ("stopped", "error") or attempt == t.retries:
@@ -403,7 +420,7 @@ def _status(run: _Run, ran: _Ran) -> tuple[TodoStatus, str | None, str]:
             turn.todo_id, ok, reason, sweep=turn.sweep_id, run=turn.spec.run,
             undo=turn.spec.mode != "run",
             exit_code=None if result is None else result.exit_code,
-            output=None if result is None else result.output_tail(tail_bytes))
+            output=None if result is None else run.masker.tail_text(result.output_tail(tail_bytes)))
     return outcome_status(turn.spec, ok, stopped), reason, check_tail
 
 
@@ -415,14 +432,15 @@ def _record(run: _Run, ran: _Ran, cache: TodoCache | None
     status, reason, check_tail = _status(run, ran)
     exit_code = None if result is None else result.exit_code
     duration = round(ran.total, 3)
-    why = None if status in SUCCESSFUL else reason
+    why = None if status in SUCCESSFUL or reason is None else run.masker.text(reason)
     fields: dict[str, object] = {
         "attempts": turn.attempts,
         "exit_code": exit_code,
         "finished_at": time.time(),
         "duration": duration,
         "reason": why,
-        "output_tail": _tail(result, check_tail, turn.rt.settings.output_tail_bytes),
+        "output_tail": run.masker.tail_text(
+            _tail(result, check_tail, turn.rt.settings.output_tail_bytes)),
         "stdout_bytes": 0 if result is None else result.stdout_bytes,
         "stderr_bytes": 0 if result is None else result.stderr_bytes,
     }

@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "resources": ("coordination.cli.resources:resources", "Who holds which lease and resource slot, and who waits."),
     "dead-letters": ("coordination.cli.workers:dead_letters", "Malformed broker messages set aside."),
     "flower": ("coordination.cli.worker:flower", "Run Flower on coord's Celery app."),
+    "logs": ("coordination.cli.logs:logs", "A todo's whole output, attempt by attempt; --follow while it runs."),
     "why": ("coordination.cli.why:why", "Why a cache: todo's last run was reused, or what changed."),
     "history": ("coordination.cli.history:history", "History of ended sweeps and catalog edits: search, trends."),
     "notify": ("coordination.cli.notify:notify", "Webhook notifications: add, remove, list, test, log."),

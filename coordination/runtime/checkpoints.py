@@ -261,8 +261,11 @@ class CheckpointStore:
         one always expires by itself within a supervise interval, and stretching
         it to the retention (or PERSISTing it on resume) would stop every
         supervisor pass over the sweep - a resumed sweep would never again have a
-        lost todo re-sent or its deadline enforced."""
-        return [self.keys.sweep(sweep_id), self.keys.sweep_events(sweep_id)]
+        lost todo re-sent or its deadline enforced. Its todos' logs too (the set that
+        lists them, read here: ``runtime/logs.py``)."""
+        listed = self.keys.sweep_log_keys(sweep_id)
+        logs = sorted(cast("set[str]", self.r.smembers(listed)))
+        return [self.keys.sweep(sweep_id), self.keys.sweep_events(sweep_id), listed, *logs]
 
     def expire_sweep(self, sweep_id: str, seconds: float, *, longest_sweep: float = 0.0) -> None:
         """Let an ended sweep's keys expire in ``seconds`` (retention), in one pipeline.

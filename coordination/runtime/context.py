@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from coordination.runtime.freeze import FreezeStore
     from coordination.runtime.history import RedisHistory
     from coordination.runtime.leases import LeaseManager
+    from coordination.runtime.logs import LogStore
     from coordination.runtime.metrics import MetricCounters, MetricsReader
     from coordination.runtime.notify import Outbox
     from coordination.runtime.overdue import OverdueMarks
@@ -237,6 +238,14 @@ class Runtime:
     def worker_clocks(self) -> list[WorkerClock]:
         """Every live worker with its clock's skew against the server's (`coord doctor`)."""
         return self.workers.clocks(self.workers.live())
+
+    def logs(self) -> LogStore:
+        """Each todo attempt's whole output and record (`coord logs`): kept as long as
+        its sweep (COORD_RETENTION_DAYS after its end)."""
+        from coordination.runtime.logs import LogStore  # lazy: not for `sweep status`
+
+        return LogStore(self.redis, self.keys, keep_s=self.settings.retention_days * 86400
+                        + self.settings.sweep_deadline)
 
     def history(self) -> RedisHistory:
         """The run history, in the Redis this runtime talks to (either mode)."""

@@ -23,6 +23,7 @@ from coordination.errors import UsageError
 from coordination.keys import Keys
 from coordination.planner.digraph import DiGraph, topological_generations
 from coordination.planner.ranking import DEFAULT_RANK
+from coordination.sweeps.masking import masked_names
 from coordination.sweeps.pacing import buckets_of
 from coordination.sweeps.spec import STRATEGIES, TITLE_CHARS, SweepSpec, TodoSpec
 
@@ -119,7 +120,7 @@ def run_spec(keys: Keys, catalog: Catalog, catalog_path: Path | None, command: s
             title=command[:TITLE_CHARS],
             cache=None if c is None else {"env": list(c.env), "inputs": list(c.inputs),
                                           "probes": list(c.probes)},
-            pace=sorted(pace))
+            pace=sorted(pace), mask_env=masked_names(catalog, r))
     for i, level in enumerate(levels):
         for t in level:
             todos[t].level = i

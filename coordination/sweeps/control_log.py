@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from coordination.catalog.audit import who as whoami
@@ -41,6 +43,27 @@ log = logging.getLogger("coord.audit")
 CONTROLS = ("pause", "unpause", "cancel", "resume", "rollback")
 #: What signature failures on a steering message mean.
 OVER = "this steering entry: signed for another action, sweep, time or name, or altered"
+
+
+#: Who steers, and through what, when not the person at this terminal: the web view's
+#: signed-in user (``via`` ``web``), set around the call by :func:`acting`.
+_ACTING: ContextVar[tuple[str, str] | None] = ContextVar("coord_acting", default=None)
+
+
+@contextmanager
+def acting(who: str, via: str) -> Iterator[None]:
+    """Steer as ``who`` through ``via`` (the web view: its signed-in user, ``web``): the
+    sweep's events name them (``SweepService``'s actor) and each entry says ``via``."""
+    token = _ACTING.set((who, via))
+    try:
+        yield
+    finally:
+        _ACTING.reset(token)
+
+
+def acting_as() -> tuple[str, str] | None:
+    """(who, via) of the :func:`acting` around this call, or None."""
+    return _ACTING.get()
 
 
 def message(op: str, sweep_id: str, who: str, at: str) -> bytes:
@@ -59,9 +82,12 @@ def record(rt: Runtime, catalog: Path | None, op: str, sweep_id: str,
         log.warning("sweep %s: %s is not in an audit log (no catalog file here)", sweep_id, op)
         return
     try:
-        who = who or whoami(catalog.resolve().parent)
+        given = _ACTING.get()
+        who = who or (given[0] if given else None) or whoami(catalog.resolve().parent)
         at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
         decision: dict[str, object] = {"sweep_id": sweep_id, "at": at, **outcome}
+        if given:
+            decision["via"] = given[1]
         decision.update(_signed(rt, catalog, op, sweep_id, who, at))
         CatalogStore(catalog).record_decision(who=who, op=f"sweep.{op}", ids=[sweep_id],
                                               decision=decision)

@@ -27,6 +27,7 @@ from coordination.planner.ranking import DEFAULT_RANK, ranks
 from coordination.planner.sequence import sequential_order
 from coordination.planner.sweepable import prepare_sweep
 from coordination.planner.waves import assign, sweep_waves, wave_name
+from coordination.sweeps.masking import masked_names
 from coordination.sweeps.outputs import external_inputs
 from coordination.sweeps.pacing import Pacer
 from coordination.sweeps.spec import (
@@ -215,6 +216,7 @@ class Planning:
                 cache=_cache_spec(todo, catalog),
                 pace=pacer.todo(todo, plan_id, Path(path)),
                 checks=[[c.text, c.check] for c in criterion_checks(todo.acceptance_criteria)],
+                mask_env=masked_names(catalog, todo.repo, todo.mask_env),
                 due=todo.due.timestamp() if todo.due is not None else None,
             )
             if out[tid].cache is not None:

@@ -341,7 +341,11 @@ class SweepService:
         return out
 
     def _actor(self) -> str:
-        """Who steers a sweep from here (named in its events and audit entries)."""
+        """Who steers a sweep from here (named in its events and audit entries): the web
+        view's signed-in user around its calls (control_log.acting), else this user."""
+        given = control_log.acting_as()
+        if given is not None:
+            return given[0]
         return whoami(self.catalog_path.resolve().parent if self.catalog_path else Path.cwd())
 
     def pause(self, sweep_id: str) -> steering.Steered:

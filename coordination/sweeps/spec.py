@@ -33,6 +33,8 @@ def _fields(obj: object) -> dict[str, object]:
         del data["upstream"]  # (a cache: todo's only, and only when it has some)
     if "checks" in data and not data["checks"]:
         del data["checks"]  # (a todo with checked acceptance criteria only)
+    if "mask_env" in data and not data["mask_env"]:
+        del data["mask_env"]  # (a todo with mask_env: only)
     if "due" in data and data["due"] is None:
         del data["due"]  # (a todo with due: only)
     return data
@@ -85,6 +87,10 @@ class TodoSpec:
     #: seconds it may wait for a repo or resource slot before it ends failed (the
     #: catalog's ``wait_timeout:``); None: the sweep's, else the sweep's deadline
     wait_timeout: float | None = None
+    #: the variables whose values its run's output, results and reason show as ``***``
+    #: (the catalog's ``mask_env:``, its repo's and its own: sweeps/masking.py); empty:
+    #: none (then left out of the JSON)
+    mask_env: list[str] = field(default_factory=list)
     #: when it must be finished (the catalog's ``due:``, Unix time); None: no due time
     #: (then left out of the JSON): sweeps/overdue.py
     due: float | None = None

@@ -1,13 +1,14 @@
 """The web view's Starlette app: pages, JSON documents, live events, basic auth.
 
-The view reads; the one thing it writes is a person's decision on a gate: an
-authenticated user (the user name of COORD_UI_AUTH's basic auth) approves or rejects a
-waiting gate with a POST that carries the page's CSRF token (``X-CSRF-Token``, from
-``/api/session``; an HMAC of the user under a key made when the server starts, so a
-page of another site, which cannot read it, cannot forge the request) and, when the
-browser sends one, an ``Origin`` of this server. Without basic auth there is no
-authenticated user: no buttons, and such a POST is refused (403). Every other
-route is GET only (anything else is 405). JSON endpoints serve the CLI's ``--json`` documents
+The view reads; what it writes is a person's: an authenticated user (the user name of
+COORD_UI_AUTH's basic auth) approves or rejects a waiting gate, pauses, resumes or
+cancels a sweep, or retries a failed todo, with a POST that carries the page's CSRF token
+(``X-CSRF-Token``, from ``/api/session``; an HMAC of the user under a key made when the
+server starts, so a page of another site, which cannot read it, cannot forge the request)
+and, when the browser sends one, an ``Origin`` of this server. Each calls the
+SweepService method the CLI calls, and is in the audit log as that user ``via: web``.
+Without basic auth there is no authenticated user: no buttons, and such a POST is refused
+(403). Every other route is GET only (anything else is 405). JSON endpoints serve the CLI's ``--json`` documents
 (see :mod:`coordination.ui.documents`; a change's, ``coord change status --json``, see
 :mod:`coordination.ui.changes`; issues, the dependency graph and trends, see
 :mod:`coordination.ui.insight`); ``/api/sweeps/ID/events`` is a
@@ -60,15 +61,17 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from coordination import gitsafe
-from coordination.errors import CoordError, NotFoundError
+from coordination.errors import CoordError, NotFoundError, UsageError
 from coordination.runtime.context import Runtime
 from coordination.jsonable import JSONObject
 from coordination.catalog import live
 from coordination.sweeps.live import catch_up
 from coordination.runtime.events import stream_id_key
-from coordination.status import SWEEP_LIVE
+from coordination.status import SWEEP_LIVE, TodoStatus
 from coordination.sweeps import SweepService
+from coordination.sweeps import control_log
 from coordination.ui import changes, documents, insight
+from coordination.ui import logs as todo_logs
 from coordination.ui.documents import BreakerReader
 from coordination.ui.hooks import Hooks
 from coordination.ui.feeds import PAGE as READ_PAGE
@@ -90,6 +93,13 @@ PAGE = STATIC / "page.html"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
+
+#: The web view's steering actions, and what each is called in a refusal.
+STEERING = {"pause": "pausing", "resume": "resuming", "cancel": "cancelling"}
+#: Seconds a cancel from the page waits for running todos to stop (as the CLI's 30, shorter).
+CANCEL_WAIT = 10.0
+#: The statuses a todo may be retried from.
+RETRYABLE = {TodoStatus.failed, TodoStatus.skipped, TodoStatus.cancelled}
 
 #: Why the view runs no git for a request by nobody signed in.
 STRANGER = ("a request to the web view by nobody signed in runs nothing in a repository "
@@ -252,11 +262,11 @@ class _Gate:
     def token(self, user: str) -> str:
         return hmac.new(self.key, user.encode(), hashlib.sha256).hexdigest()
 
-    def refusal(self, request: Request) -> JSONResponse | None:
-        """Why ``request`` may not decide a gate (a 403), or None."""
+    def refusal(self, request: Request, what: str = "approving") -> JSONResponse | None:
+        """Why ``request`` may not decide a gate, or steer (``what``), (a 403), or None."""
         user = self.user_of(request)
         if user is None:
-            return JSONResponse({"error": "approving needs a signed-in user",
+            return JSONResponse({"error": f"{what} needs a signed-in user",
                                  "hint": "serve the view with COORD_UI_AUTH=user:password"},
                                 status_code=403)
         given = request.headers.get("x-csrf-token") or ""
@@ -340,6 +350,15 @@ class _View:
         p = request.path_params
         return _json(lambda: documents.todo_detail(self.svc, p["sweep_id"], p["todo_id"]))
 
+    def api_todo_logs(self, request: Request) -> Response:
+        p = request.path_params
+        raw = request.query_params.get("attempt")
+        if raw is not None and not raw.isdigit():
+            return JSONResponse({"error": f"attempt must be a whole number, not {raw[:40]!r}"},
+                                status_code=400)
+        return _json(lambda: todo_logs.todo_logs(self.rt, p["sweep_id"], p["todo_id"],
+                                                 int(raw) if raw is not None else None))
+
     def api_plan(self, request: Request) -> Response:
         plan_id = request.path_params["plan_id"]
         return _json(self.fresh(lambda: documents.plan_status(self.svc, plan_id)))
@@ -400,6 +419,90 @@ class _View:
         except CoordError as exc:
             return _error(exc)
 
+    async def api_steer(self, request: Request) -> Response:
+        """Pause, resume (unpause) or cancel a sweep, as `coord sweep pause|unpause|cancel`
+        (the same SweepService calls, audited as the signed-in user via web); signed in,
+        with the page's CSRF token, from this server's origin (as a gate's decision)."""
+        action = str(request.path_params["action"])
+        if action not in STEERING:
+            return JSONResponse({"error": f"no such action {action[:40]!r}",
+                                 "hint": "pause, resume or cancel"}, status_code=404)
+        refused = self.gate.refusal(request, f"{STEERING[action]} a sweep")
+        if refused is not None:
+            return refused
+        user = self.gate.user_of(request)
+        assert user is not None
+        sweep_id = request.path_params["sweep_id"]
+
+        def steer() -> object:
+            with control_log.acting(user, "web"):
+                if action == "pause":
+                    return self.svc.pause(sweep_id)
+                if action == "resume":
+                    return self.svc.unpause(sweep_id)
+                return self.svc.cancel(sweep_id, wait=CANCEL_WAIT)
+
+        try:
+            return JSONResponse(await anyio.to_thread.run_sync(steer))
+        except CoordError as exc:
+            return _error(exc)
+
+    async def api_retry(self, request: Request) -> Response:
+        """Run a failed (skipped, cancelled) todo of an ended sweep again: `coord sweep
+        resume ID --only TODO` (SweepService.resume), as the signed-in user via web."""
+        refused = self.gate.refusal(request, "retrying a todo")
+        if refused is not None:
+            return refused
+        user = self.gate.user_of(request)
+        assert user is not None
+        sweep_id, todo_id = request.path_params["sweep_id"], request.path_params["todo_id"]
+        if self.rt.settings.embedded:
+            return JSONResponse({
+                "error": "this view runs no workers (embedded: no COORD_REDIS_URL), so it "
+                         "cannot run a todo again",
+                "hint": f"coord sweep resume {sweep_id} --only {todo_id} --wait"},
+                status_code=409)
+
+        def retry() -> object:
+            status = self.rt.checkpoints.get_fields_all(sweep_id, [todo_id], ())
+            now = (status.get(todo_id) or {}).get("status")
+            if now not in RETRYABLE:
+                self.svc.record(sweep_id)  # unknown sweep: 404 first
+                raise UsageError(f"{todo_id} is {now or 'not a todo of ' + sweep_id}: only a "
+                                 "failed, skipped or cancelled todo is retried")
+            with control_log.acting(user, "web"):
+                return self.svc.resume(sweep_id, only=[todo_id])
+
+        try:
+            return JSONResponse(await anyio.to_thread.run_sync(retry))
+        except CoordError as exc:
+            return _error(exc)
+
+    async def api_log_stream(self, request: Request) -> Response:
+        """An attempt's output as it is written (server-sent events: ``chunk``, ``end``),
+        from ``Last-Event-ID`` or ``?after=``; the attempt is ``?attempt=N``."""
+        p = request.path_params
+        raw = request.query_params.get("attempt") or ""
+        given = request.headers.get("last-event-id") or request.query_params.get("after")
+        after = parse_event_id(given) if given else "0-0"
+        if not raw.isdigit() or after is None:
+            return JSONResponse({"error": "?attempt=N (a whole number) and, if given, an "
+                                          "event id to go on after"}, status_code=400)
+        hub = self.hub
+        if not hub.admit():
+            return PlainTextResponse("too many open streams; close some pages and reload\n",
+                                     status_code=503, headers={"Retry-After": "5"})
+        try:
+            await anyio.to_thread.run_sync(self.svc.record, p["sweep_id"])
+        except CoordError as exc:
+            hub.release()
+            return _error(exc)
+        except BaseException:
+            hub.release()
+            raise
+        body = todo_logs.follow(self.rt, p["sweep_id"], p["todo_id"], int(raw), after)
+        return _EventStream(body, hub.release)
+
     async def api_events(self, request: Request) -> Response:
         sweep_id = request.path_params["sweep_id"]
         # A reconnecting EventSource sends the last id it saw; a first connect, the
@@ -457,6 +560,8 @@ class _View:
             "/api/sweeps/{sweep_id}/graph": self.api_sweep_graph,
             "/api/sweeps/{sweep_id}/events": self.api_events,
             "/api/sweeps/{sweep_id}/todos/{todo_id}": self.api_todo,
+            "/api/sweeps/{sweep_id}/todos/{todo_id}/logs": self.api_todo_logs,
+            "/api/sweeps/{sweep_id}/todos/{todo_id}/logs/stream": self.api_log_stream,
             "/api/session": self.api_session,
             "/api/plans/{plan_id}": self.api_plan,
             "/api/plans/{plan_id}/graph": self.api_plan_graph,
@@ -471,6 +576,9 @@ class _View:
             *(Route(path, self.page) for path in pages),
             Route("/metrics", self.metrics),
             *(Route(path, endpoint) for path, endpoint in api.items()),
+            Route("/api/sweeps/{sweep_id}/steer/{action:str}", self.api_steer, methods=["POST"]),
+            Route("/api/sweeps/{sweep_id}/todos/{todo_id}/retry", self.api_retry,
+                  methods=["POST"]),
             Route("/api/sweeps/{sweep_id}/todos/{todo_id}/{action:str}", self.api_decide,
                   methods=["POST"]),
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),

@@ -78,13 +78,21 @@ def change_document(svc: SweepService, rt: Runtime, plan_id: str) -> dict[str, A
     return doc
 
 
+#: A change's states with no landing ahead: its line counts no blockers (the landing
+#: rule's verdicts on it, "already landed", "nothing to land", block nothing that is to
+#: come; `change status` and `land --dry-run` still list them, and the change's page
+#: shows them as what its state means, not as blockers).
+SETTLED = ("landed", "reverted")
+
+
 def summary(doc: Mapping[str, Any], title: str) -> ChangeSummary:
     """A change document's one line (any document of the contract's shape)."""
     repos = doc.get("repos") or {}
     order = [r for r in doc.get("order") or [] if r in repos] or list(repos)
+    blockers = 0 if doc.get("state") in SETTLED else len(doc.get("blockers") or [])
     return {"plan": str(doc["plan"]), "title": title, "branch": doc.get("branch"),
             "land": doc.get("land"), "state": doc.get("state"), "reason": doc.get("reason"),
-            "landable": bool(doc.get("landable")), "blockers": len(doc.get("blockers") or []),
+            "landable": bool(doc.get("landable")), "blockers": blockers,
             "repos": {r: str(repos[r].get("state")) for r in order}, "sweep": doc.get("sweep"),
             "error": None, "left_out": doc.get("left_out")}
 

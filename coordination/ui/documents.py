@@ -99,6 +99,8 @@ class SweepGraph(TypedDict):
     problem: str | None
     after: str
     change: ChangeSummary | None  # the sweep's plan lands a change: its state
+    #: queued todos waiting for a pace token, with when they may start (ISO)
+    paced: dict[str, str]
 
 
 class ChangeEntry(TodoEntry):
@@ -334,6 +336,8 @@ def sweep_graph(svc: SweepService, sweep_id: str) -> SweepGraph:
         "problem": problem,
         "after": after,
         "change": change_summary(svc, rt, str(plan)) if plan else None,
+        "paced": {t: str(v["starts_at"]) for t, v in st["todos"].items()
+                  if v.get("starts_at") and v["status"] == "queued"},
     }
 
 

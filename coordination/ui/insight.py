@@ -4,7 +4,8 @@
 todo's ``blocked_by`` naming the issue: the work waiting on it) and those todos' plans.
 ``/api/dependencies``: the inter-repo dependency graph as the catalog holds it (``coord
 dep list --json``'s entries as edges, each with its ``type``), laid out for drawing:
-providers to the left of their consumers. ``/api/trends``: ``coord history trends
+providers to the left of their consumers, each edge's path routed between the boxes
+(:mod:`coordination.ui.layered`). ``/api/trends``: ``coord history trends
 --json``, the same document.
 
 Everything here reads the catalog file or the history; nothing runs a command in a
@@ -20,10 +21,11 @@ from coordination.catalog.models import Catalog, IssueStatus
 from coordination.errors import UsageError
 from coordination.history.trends import Trends, trends_document
 from coordination.runtime.history import HistoryStore
+from coordination.ui.layered import chains, curve, is_dummy, loop, middle, order
 
-#: Room a repo's box takes in the drawing (px), the gaps between them, the margin (the
-#: top one holds the arcs of edges drawn backwards, right to left).
-NODE_W, NODE_H, GAP_X, GAP_Y, PAD, TOP = 150, 28, 90, 18, 12, 70
+#: Room a repo's box takes in the drawing (px), the gaps between them, the margins, and
+#: the slot a dependency that skips columns takes in each column it crosses.
+NODE_W, NODE_H, GAP_X, GAP_Y, PAD, TOP, DUMMY_H = 150, 28, 90, 18, 12, 16, 10
 
 
 class IssueTodo(TypedDict):
@@ -99,6 +101,8 @@ class DepEdge(TypedDict):
     ordering: bool  # its type is one of ``order.by`` and it is not indirect
     status: str
     version_constraint: str | None
+    d: str  # its SVG path, provider to consumer (ui/layered.py: never under a box)
+    label: list[float]  # where its type is written
 
 
 class DepGraph(TypedDict):
@@ -121,69 +125,129 @@ def dependencies(catalog: Catalog) -> DepGraph:
         for name in (d.consumer, d.provider):
             if name not in names:
                 names.append(name)
-    # Columns follow the edges that order work (``order.by``, never indirect ones), the
-    # strongest first: a cycle through a peer edge is cut at the peer edge, not at a
-    # runtime or build edge it happens to meet first.
+    # Columns follow the dependencies, providers left of their consumers: those that
+    # order work (``order.by``) first, then the others (never indirect ones); a cycle is
+    # cut at its weakest edge (a peer edge before a runtime or build edge it meets, a
+    # dependency that orders nothing before either).
     ordering = {t.value for t in catalog.order.by}
     strong: dict[str, set[str]] = {n: set() for n in names}
     weak: dict[str, set[str]] = {n: set() for n in names}
+    loose: dict[str, set[str]] = {n: set() for n in names}
     for d in deps:
-        if d.consumer != d.provider and d.type.value in ordering and not d.indirect:
+        if d.consumer == d.provider or d.indirect:
+            continue
+        if d.type.value not in ordering:
+            loose[d.consumer].add(d.provider)
+        else:
             (weak if d.type.value == "peer" else strong)[d.consumer].add(d.provider)
-    level = _levels(names, strong, weak)
-    columns: dict[int, list[str]] = {}
-    for n in names:
-        columns.setdefault(level[n], []).append(n)
-    nodes: list[DepNode] = []
-    for col, members in sorted(columns.items()):
-        for row, n in enumerate(sorted(members)):
-            nodes.append({"repo": n, "level": col, "x": PAD + col * (NODE_W + GAP_X),
-                          "y": TOP + row * (NODE_H + GAP_Y)})
-    edges: list[DepEdge] = [
-        {"id": d.id, "consumer": d.consumer, "provider": d.provider, "type": d.type.value,
-         "indirect": d.indirect, "ordering": d.type.value in ordering and not d.indirect,
-         "status": d.status.value,
-         "version_constraint": d.version_constraint} for d in deps]
-    width = PAD * 2 + (max(columns, default=0) + 1) * (NODE_W + GAP_X) - GAP_X
-    height = TOP + PAD + max((len(m) for m in columns.values()), default=1) * (NODE_H + GAP_Y)
+    level = _levels(names, strong, weak, loose)
+    # Each edge oriented left to right for the layout (a cut cycle's edge is drawn
+    # right to left; two repos of one column, by a loop in the gap on their right).
+    pairs: list[tuple[str, str]] = []
+    for d in deps:
+        p, c = d.provider, d.consumer
+        if level[c] != level[p]:
+            pairs.append((p, c) if level[c] > level[p] else (c, p))
+    chain_list, dummies = chains(level, pairs)
+    columns: list[list[str]] = [[] for _ in range(max(level.values(), default=0) + 1)]
+    for n in sorted(names):
+        columns[level[n]].append(n)
+    for dummy, col in dummies.items():
+        columns[col].append(dummy)
+    cols = order(columns, chain_list)
+    y_of: dict[str, int] = {}
+    tallest = 0
+    for stack in cols:
+        y = TOP
+        for n in stack:
+            y_of[n] = y
+            y += (DUMMY_H if is_dummy(n) else NODE_H) + GAP_Y
+        tallest = max(tallest, y - TOP)
+
+    def x_of(col: int) -> int:
+        return PAD + col * (NODE_W + GAP_X)
+
+    nodes: list[DepNode] = [{"repo": n, "level": i, "x": x_of(i), "y": y_of[n]}
+                            for i, stack in enumerate(cols) for n in stack if not is_dummy(n)]
+    chain_of = dict(zip(pairs, chain_list))
+    loops: dict[int, int] = {}
+    edges: list[DepEdge] = []
+    for d in deps:
+        p, c = d.provider, d.consumer
+        if level[c] == level[p]:
+            k = loops.get(level[p], 0)
+            loops[level[p]] = k + 1
+            bulge = min(GAP_X - 12, 18 + 10 * k)
+            x = x_of(level[p]) + NODE_W
+            path = loop(x, y_of[p] + NODE_H / 2, y_of[c] + NODE_H / 2, bulge)
+            at = (x + bulge * 0.75, (y_of[p] + y_of[c] + NODE_H) / 2)
+        else:
+            path, at = _route(chain_of[(p, c) if level[c] > level[p] else (c, p)],
+                              level[c] < level[p], level, dummies, y_of, x_of)
+        edges.append({
+            "id": d.id, "consumer": c, "provider": p, "type": d.type.value,
+            "indirect": d.indirect, "ordering": d.type.value in ordering and not d.indirect,
+            "status": d.status.value, "version_constraint": d.version_constraint,
+            "d": path, "label": [round(at[0], 1), round(at[1], 1)]})
+    width = PAD * 2 + len(cols) * (NODE_W + GAP_X)
+    height = TOP + PAD + max(tallest, NODE_H)
     return {"nodes": nodes, "edges": edges, "types": sorted({e["type"] for e in edges}),
             "width": width, "height": height, "node_w": NODE_W, "node_h": NODE_H}
 
 
-def _levels(names: list[str], strong: dict[str, set[str]],
-            weak: dict[str, set[str]]) -> dict[str, int]:
+def _route(chain: list[str], backwards: bool, level: dict[str, int], dummies: dict[str, int],
+           y_of: dict[str, int], x_of: Callable[[int], int]
+           ) -> tuple[str, tuple[float, float]]:
+    """An edge's path along its chain (left to right), drawn from the provider: a cut
+    cycle's edge (``backwards``) leaves its provider on the left and enters its consumer
+    from the right. Its path and its label's point."""
+    def mid(n: str) -> float:
+        return y_of[n] + (DUMMY_H if is_dummy(n) else NODE_H) / 2
+
+    def col(n: str) -> int:
+        return dummies[n] if is_dummy(n) else level[n]
+
+    points: list[tuple[float, float]] = [(x_of(col(chain[0])) + NODE_W, mid(chain[0]))]
+    for dummy in chain[1:-1]:
+        points += [(x_of(col(dummy)), mid(dummy)), (x_of(col(dummy)) + NODE_W, mid(dummy))]
+    points.append((x_of(col(chain[-1])), mid(chain[-1])))
+    if backwards:
+        points.reverse()
+    return curve(points), middle(points)
+
+
+def _levels(names: list[str], strong: dict[str, set[str]], weak: dict[str, set[str]],
+            loose: dict[str, set[str]]) -> dict[str, int]:
     """A repo's column: 0 without providers, else one past its furthest provider.
 
-    Cycles are cut first: a depth-first walk keeps every edge but those that close a
-    cycle (back edges). Strong edges alone go first, from names in order; then all
-    edges, strong before weak, starting from the repos deepest by strong edges, so that
-    a cycle a weak (peer) edge closes is cut at that edge."""
-    first = _longest(names, _acyclic(names, [strong]))
-    kept = _acyclic(sorted(names, key=lambda n: -first[n]), [strong, weak])
-    return _longest(names, kept)
+    Cycles are cut first, at their weakest edge: edges are kept class by class, strong
+    (runtime, build...) before weak (peer) before loose (those that order no work), each
+    unless it closes a cycle with those kept already (then it is drawn right to left).
+    So a cycle a peer or loose edge closes is cut there, never at a strong edge."""
+    return _longest(names, _acyclic(sorted(names), [strong, weak, loose]))
 
 
 def _acyclic(order: list[str], edges: list[dict[str, set[str]]]) -> dict[str, set[str]]:
-    """``edges`` (repo -> its providers, earlier maps first) without the back edges of a
-    depth-first walk started from repos in ``order``: what is left has no cycle."""
+    """``edges`` (repo -> its providers, the strongest map first), kept edge by edge in
+    that order unless it would close a cycle: what is kept has none."""
     kept: dict[str, set[str]] = {n: set() for n in order}
-    state: dict[str, int] = {}  # 1: on the walk's path, 2: done
 
-    def walk(n: str) -> None:
-        # (recursive: the depth is the longest dependency chain, a handful of repos)
-        state[n] = 1
-        for e in edges:
+    def reaches(a: str, b: str) -> bool:  # a -> ... -> b along kept edges
+        seen, stack = {a}, [a]
+        while stack:
+            n = stack.pop()
+            if n == b:
+                return True
+            for m in kept[n] - seen:
+                seen.add(m)
+                stack.append(m)
+        return False
+
+    for e in edges:
+        for n in order:
             for p in sorted(e[n]):
-                if state.get(p) == 1:
-                    continue  # closes a cycle: cut
-                kept[n].add(p)
-                if p not in state:
-                    walk(p)
-        state[n] = 2
-
-    for n in order:
-        if n not in state:
-            walk(n)
+                if p != n and p not in kept[n] and not reaches(p, n):
+                    kept[n].add(p)
     return kept
 
 

@@ -168,7 +168,7 @@ def test_every_rule_works_under_another_namespace(cluster: Cluster, tmp_path: Pa
                and v > 0 for n, l, v in samples), text
     for alert, rule in rules().items():
         # Every metric a rule reads is in the exposition (coord_redis_replicas: under
-        # Sentinel only; tests/integration/test_sentinel.py scrapes it there).
+        # Sentinel only; test_the_replica_alert_fires_from_a_live_sentinel_scrape below).
         for m in set(re.findall(r"\b((?:celery|coord)_[a-z0-9_]+)\b", str(rule["expr"]))):
             assert m in by_name or m == "coord_redis_replicas", (alert, m, sorted(by_name))
     # the catalog's shared resource, free: its capacity and nothing held or waiting
@@ -201,3 +201,49 @@ def test_every_rule_works_under_another_namespace(cluster: Cluster, tmp_path: Pa
     path.write_text(yaml.safe_dump(tests, sort_keys=False))
     r = run_promtool("test", "rules", str(path))
     assert r.returncode == 0, r.stdout + r.stderr + "\n" + text
+
+
+def _samples(text: str) -> list[Sample]:
+    return [(s.name, dict(s.labels), float(s.value))
+            for fam in text_string_to_metric_families(text) for s in fam.samples]
+
+
+def test_the_replica_alert_fires_from_a_live_sentinel_scrape(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """CoordRedisWithoutReplica reads ``coord_redis_replicas``, which coord exports under
+    Sentinel (``sentinel://``; a lone master elsewhere is the norm, and has no such
+    series): a live scrape of a master with its replica is quiet, the same master once
+    its replica is gone fires the alert (issue #63 found the rule naming a metric it
+    thought coord did not export; the plain-Redis scrape above cannot show it)."""
+    from tests.integration.sentinel_bed import SentinelBed, cluster_over
+
+    promtool()
+    bed = SentinelBed(tmp_path / "bed", replicas=1)
+    try:
+        clusters = cluster_over(bed, tmp_path, monkeypatch, request, lease_ttl="8")
+        c = next(clusters)
+        c.write_catalog({"a": 1}, [T("TODO-001", "a", "true")])
+        port = free_port()
+        c.popen("metrics", "--port", str(port))
+
+        def replicas(n: int) -> list[Sample] | None:
+            text = scrape(port)
+            got = _samples(text) if text else []
+            return got if ("coord_redis_replicas", {}, float(n)) in got else None
+
+        served = wait_until(lambda: replicas(1), 60, "a scrape with the master's replica")
+        bed.kill_replicas()
+        alone = wait_until(lambda: replicas(0), 60, "a scrape of the master alone")
+        fires = [{"exp_labels": {"severity": "warning"}, "exp_annotations": {
+            k: str(v) for k, v in rules()["CoordRedisWithoutReplica"]["annotations"].items()}}]
+        tests = {"rule_files": [str(RULES)], "evaluation_interval": "1m", "tests": [
+            live_test(served, "a Sentinel master with its replica", {"CoordRedisWithoutReplica": []}),
+            live_test(alone, "the same master alone", {"CoordRedisWithoutReplica": fires}),
+        ]}
+        path = tmp_path / "sentinel.test.yml"
+        path.write_text(yaml.safe_dump(tests, sort_keys=False))
+        r = run_promtool("test", "rules", str(path))
+        assert r.returncode == 0, r.stdout + r.stderr
+        next(clusters, None)  # its teardown
+    finally:
+        bed.close()

@@ -171,6 +171,10 @@ class Repo(RepoMethods, CatalogModel):
     Cache)."""
     pace: Pace | None = None
     """How fast the repo's todos may start, across sweeps and workers."""
+    mask_env: list[EnvName] = Field(default_factory=list)
+    """Environment variables whose values are masked as *** in everything its todos' runs leave
+    (logs, output tails, results, events, webhooks, pages); values shorter than 4 characters
+    are not masked."""
     forge: RepoForge | None = None
     """The forge holding the repo's pull requests (a change with `land: pr` merges through it):
     kind, project, and optionally api, token_env, webhook_secret_env."""

@@ -13,7 +13,7 @@ from coordination.catalog.models.dependencies import Dependency, Order
 from coordination.catalog.models.issues import Issue
 from coordination.catalog.models.notify import NotifyTarget
 from coordination.catalog.models.plans import Plan
-from coordination.catalog.models.repos import Repo, Resource
+from coordination.catalog.models.repos import EnvName, Repo, Resource
 from coordination.catalog.models.todos import Todo
 
 class Coordination(CatalogModel):
@@ -51,6 +51,10 @@ class Catalog(CatalogModel, CatalogMethods[Repo, Issue, Plan, Todo, Dependency])
     """The work: issues, plans, todos and inter-repo dependencies."""
     notify: list[NotifyTarget] = Field(default_factory=list)
     """Webhooks POSTed when the events they name happen."""
+    mask_env: list[EnvName] = Field(default_factory=list)
+    """Environment variables whose values are masked as *** in everything every todo's run
+    leaves (logs, output tails, results, events, webhooks, pages); a repo and a todo may
+    name more. Values shorter than 4 characters are not masked."""
     approvers: Approvers | None = None
     """Who may approve gates, proven by SSH signatures (git's allowed-signers file)."""
     order: Order = Field(default_factory=Order)

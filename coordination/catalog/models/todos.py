@@ -24,7 +24,7 @@ from coordination.catalog.models.base import (
     TodoRepo,
 )
 from coordination.catalog.models.plans import Criterion
-from coordination.catalog.models.repos import Cache
+from coordination.catalog.models.repos import Cache, EnvName
 from coordination.catalog.selector_syntax import SELECTOR_PATTERN
 
 
@@ -93,6 +93,10 @@ class Todo(TodoMethods, CatalogModel):
     `--wait-timeout`, else until the sweep's deadline."""
     env: dict[str, str] = Field(default_factory=dict, json_schema_extra=TEXT_VALUES_SCHEMA)
     """Environment variables the run gets (a number or true/false is taken as its text)."""
+    mask_env: list[EnvName] = Field(default_factory=list)
+    """Environment variables whose values are masked as *** in everything its run leaves (logs,
+    output tail, results, events, webhooks, pages), beside the repo's and the catalog's
+    mask_env; values shorter than 4 characters are not masked."""
     # What its last synced successful run wrote to $COORD_OUTPUT (kept by `sweep sync`;
     # given to the todos after it in later sweeps).
     outputs: dict[str, str] = Field(default_factory=dict, json_schema_extra=TEXT_VALUES_SCHEMA)

@@ -1,7 +1,8 @@
 // coord web view: one page, eight views (/, /sweeps/ID, /plans/ID, /changes, /changes/PLAN,
 // /issues, /deps, /trends).
-// It reads; the one thing it writes is a signed-in user's approval or rejection of a
-// waiting gate. Every todo is one element with data-todo and data-status; statuses change
+// It reads; what it writes is a signed-in user's: a gate's approval or rejection, a
+// sweep paused, resumed or cancelled, a failed todo retried (actions.js); a todo's logs
+// are in its detail panel (logs.js). Every todo is one element with data-todo and data-status; statuses change
 // in place as server-sent events arrive (no reload). Every repo of a change is one element
 // with data-repo and data-state, read again every second while the page is open. Text is
 // set with textContent only.
@@ -257,7 +258,15 @@ async function changeView(plan) {
         ck.state || "", p.error ? "" : (p.mergeable ? "yes" : "no"),
         p.error || (p.blockers || []).map((b) => `${b.kind}: ${b.detail}`).join("; ")];
     }), "") : null;
-    const blockers = (d.blockers || []).length
+    // Landed or reverted: no landing is ahead, so nothing blocks one; what the landing
+    // rule says of it ("PLAN is landed ...: nothing to land; coord change revert ...")
+    // is said as what its state means, not listed as blockers.
+    const settled = ["landed", "reverted"].includes(d.state);
+    const said = (d.blockers || []).find((b) => b.kind === "state");
+    const blockers = settled
+      ? el("p", {id: "settled", class: "muted", "data-settled": d.state,
+        text: said ? said.why : `${d.state}: no landing is ahead`})
+      : (d.blockers || []).length
       ? el("ul", {id: "blockers", class: "blockers"}, ...d.blockers.map((b) =>
         el("li", {"data-blocker": b.id, "data-kind": b.kind}, el("strong", {text: b.kind + " " + b.id}), ": " + b.why)))
       : el("p", {id: "blockers", class: "muted", text: "no blockers"});
@@ -282,10 +291,11 @@ async function changeView(plan) {
         text: `${d.elsewhere.state} in ${d.elsewhere.from} (kept in ${d.elsewhere.file}): ${d.elsewhere.how}`}) : "",
       // A landing or revert whose process died: the command that carries it on.
       d.resume ? el("p", {id: "change-resume"}, "carry it on: ", el("code", {text: d.resume})) : "",
-      el("p", {id: "landable", "data-landable": String(!!d.landable), text: d.landable ? "landable" : "not landable"}),
+      el("p", {id: "landable", "data-landable": String(!!d.landable),
+        text: settled ? d.state : d.landable ? "landable" : "not landable"}),
       d.bases_checked === false ? el("p", {id: "bases-unchecked", class: "muted", text: "bases not checked on their remotes (network remotes: coord change status --ask-remotes asks them, as land --dry-run does): " + d.order.filter((r) => d.repos[r] && d.repos[r].base_now && !d.repos[r].base_now.checked).join(", ")}) : "",
       (d.unchecked || []).length ? el("p", {id: "unchecked", class: "muted", text: "not checked by a verify todo of its own: " + d.unchecked.join(", ") + " (change: {require_own_verify: true} makes each a blocker)"}) : "",
-      el("h3", {text: "Blockers"}), blockers,
+      el("h3", {text: settled ? "Landing" : "Blockers"}), blockers,
       el("h3", {text: "Repos (landing order)"}), repos,
       ...(pulls ? [el("h3", {text: "Pull requests"}), el("div", {id: "pulls"}, pulls)] : []),
       el("h3", {text: "Verify"}), verify,
@@ -317,12 +327,11 @@ function drawGraph(lay, statusOf, onPick) {
   for (const n of lay.nodes) pos.set(n.id, n);
   const w = lay.node_w, h = lay.node_h;
   let plain = "", crit = "";
+  // Each edge's path is laid out by the server: one that skips levels runs through a
+  // slot of its own in each column it crosses, never under a todo (ui/layered.py).
   for (const e of lay.edges) {
-    const a = pos.get(e.from), b = pos.get(e.to);
-    if (!a || !b) continue;
-    const x1 = a.x + w, y1 = a.y + h / 2, x2 = b.x, y2 = b.y + h / 2, mx = (x1 + x2) / 2;
-    const d = `M${x1} ${y1}C${mx} ${y1} ${mx} ${y2} ${x2} ${y2}`;
-    if (e.critical) crit += d; else plain += d;
+    if (!pos.has(e.from) || !pos.has(e.to)) continue;
+    if (e.critical) crit += e.d; else plain += e.d;
   }
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("width", lay.width);
@@ -354,10 +363,11 @@ function legend(statuses) {
     el("span", {class: "crit-key", text: "critical path"}));
 }
 
-function showDetail(title, rows, tail, events, parts) {
+function showDetail(title, rows, tail, events, parts, extra) {
   const aside = document.getElementById("detail");
-  const close = el("button", {class: "close", text: "×", title: "close", onclick: () => { aside.hidden = true; aside.dataset.todo = ""; }});
-  const kids = [close, el("h3", {text: title}), table(null, rows, "")];
+  closeLogStream();
+  const close = el("button", {class: "close", text: "×", title: "close", onclick: () => { closeLogStream(); aside.hidden = true; aside.dataset.todo = ""; }});
+  const kids = [close, el("h3", {text: title}), table(null, rows, ""), ...(extra || [])];
   if (tail !== undefined) kids.push(el("h4", {text: "output tail"}), el("pre", {class: "tail", text: tail || "(no output)"}));
   // A rolled-back todo: the change's own run and its undo, each with its output.
   for (const part of parts || []) kids.push(el("section", {class: "run", "data-part": part.name},
@@ -453,13 +463,14 @@ function waveCounts(w) {
 
 function wavesList(waves) {
   if (!waves || !waves.length) return "";
-  return el("ol", {id: "waves", class: "waves"}, ...waves.map((w) => el("li",
+  return el("section", {class: "waves"}, el("h3", {text: `Waves (${waves.length})`}),
+    el("ol", {id: "waves", class: "waves"}, ...waves.map((w) => el("li",
     {"data-wave": w.name, "data-state": w.state},
-    el("strong", {text: w.name}), " ", badge(w.state),
+    el("strong", {text: "wave " + w.name}), " ", badge(w.state),
     waveCounts(w) +
     (w.max_parallel ? ` · max ${w.max_parallel} at once` : "") +
     (w.soak_until ? ` · soaking until ${new Date(w.soak_until * 1000).toLocaleTimeString()}` : "") +
-    (w.reason ? ` · ${w.reason}` : ""))));
+    (w.reason ? ` · ${w.reason}` : "")))));
 }
 
 async function sweepView(id) {
@@ -469,6 +480,18 @@ async function sweepView(id) {
   let status = {};
   let sweepStatus = null;
   const counts = el("span", {class: "counts"});
+  const pacedNote = el("span", {id: "paced-note", class: "paced-note"});
+  // Todos waiting for a pace token: each labelled on the graph (data-paced), counted here.
+  const pacedText = () => {
+    const n = document.querySelectorAll("[data-todo][data-paced]").length;
+    pacedNote.textContent = n ? ` · ${n} paced: waiting for a pace token` : "";
+    return pacedNote;
+  };
+  const markPaced = (node, tid, until) => {
+    if (!node.dataset.paced) node.dataset.title = node.title;
+    node.dataset.paced = "true";
+    node.title = `${tid}: paced, starts at ${until.toLocaleTimeString()} or later`;
+  };
   const progress = el("p", {id: "sweep-progress"});
   const head = el("div", {class: "summary"});
 
@@ -483,6 +506,7 @@ async function sweepView(id) {
       p.undo_failed = c.compensation_failed || 0;
     }
     progress.replaceChildren(p.done + "/" + p.total + " ended", ...undos(p));
+    pacedText();
   };
 
   // A rolled-back sweep says why, where one looks first: its reason (naming the todo
@@ -511,6 +535,8 @@ async function sweepView(id) {
          tail: d.undo_output_tail, tailTitle: "the undo's output tail"}]);
       return;
     }
+    const extra = [retryButton(id, tid, d.status, sweepStatus, me.user, () => refresh().catch(() => {})),
+      logPanel(id, tid)];
     showDetail(tid, [
       ["status", badge(d.status)], ["repo", d.repo], ["attempts", d.attempts],
       ["worker", d.worker || ""], ["started", when(d.started_at)], ["finished", when(d.finished_at)],
@@ -518,7 +544,7 @@ async function sweepView(id) {
       ["reason", d.reason || ""], ...(d.cached_from ? [["reused", reusedText(d.cached_from)]] : []),
       ...(d.starts_at ? [["starts", "at " + when(d.starts_at) + " or later (paced)"]] : []),
       ["lost runs", d.lost_runs], ["run", el("code", {text: d.run})],
-      ["after", d.preds.join(", ")], ...outputRows(d.outputs)], d.output_tail, d.events);
+      ["after", d.preds.join(", ")], ...outputRows(d.outputs)], d.output_tail, d.events, undefined, extra);
   };
 
   const renderHead = (g) => {
@@ -536,8 +562,8 @@ async function sweepView(id) {
         s.plan ? el("a", {href: "/plans/" + encodeURIComponent(s.plan), text: s.plan}) : "",
         ` · ${s.strategy} · run ${s.run} · created ${when(s.created_at)}` +
         (s.finished_at ? ` · finished ${when(s.finished_at)}` : "") + (s.reason && !rolled ? ` · ${s.reason}` : "")),
-      changeLine(g.change),
-      progress, el("p", {}, counts), legend(undoing ? SWEEP_STATUSES.concat(UNDO_STATUSES) : SWEEP_STATUSES),
+      changeLine(g.change), steerButtons(s, me.user, () => refresh().catch(() => {})),
+      progress, el("p", {}, counts, pacedText()), legend(undoing ? SWEEP_STATUSES.concat(UNDO_STATUSES) : SWEEP_STATUSES),
       wavesList(s.waves), gatesPanel(id, s.gates, me.user, () => refresh().catch(() => {})),
       g.problem ? el("p", {class: "error", text: g.problem}) : "");
     countText();
@@ -561,7 +587,12 @@ async function sweepView(id) {
     status = Object.assign({}, g.status);
     renderHead(g);
     const graph = drawGraph(g.layout, (t) => status[t] || "pending", (t) => pick(t).catch(fail));
+    for (const [t, at] of Object.entries(g.paced || {})) {
+      const node = graph.querySelector(`[data-todo="${CSS.escape(t)}"]`);
+      if (node) markPaced(node, t, new Date(at));
+    }
     document.getElementById("main").replaceChildren(head, el("div", {class: "scroll"}, graph));
+    pacedText();
     coord.rendered = Date.now();
     follow(g.after);
   };
@@ -577,13 +608,12 @@ async function sweepView(id) {
       if (e.kind && e.kind.startsWith("gate.")) refresh().catch(() => {});  // who approved
       const paced = document.querySelector(`[data-todo="${CSS.escape(e.todo)}"]`);
       if (paced && e.paced_until && e.status === "queued") {
-        if (!paced.dataset.paced) paced.dataset.title = paced.title;
-        paced.dataset.paced = "true";  // waiting for a pace token
-        paced.title = `${e.todo}: paced, starts at ${new Date(e.paced_until * 1000).toLocaleTimeString()} or later`;
+        markPaced(paced, e.todo, new Date(e.paced_until * 1000));  // waiting for a pace token
       } else if (paced && e.status !== "queued" && paced.dataset.paced) {
         delete paced.dataset.paced;
         paced.title = paced.dataset.title || e.todo;
       }
+      pacedText();
       if (!e.status || status[e.todo] === e.status) return;
       status[e.todo] = e.status;
       const node = document.querySelector(`[data-todo="${CSS.escape(e.todo)}"]`);
@@ -691,25 +721,14 @@ async function depsView() {
   marker.append(tip);
   defs.append(marker);
   svg.append(defs);
-  // Forward edges (provider left of consumer) run straight across; others (a cut
-  // cycle, or both in one column) arc through the margin above the boxes, each a little
-  // higher than the last so that they stay apart. Labels sit at each curve's middle.
-  let back = 0;
+  // Each edge's path comes laid out (ui/layered.py): providers left of consumers, an
+  // edge that skips columns through a slot of its own in each, a cut cycle's edge right
+  // to left, two repos of one column joined by a loop in the gap beside them; no edge
+  // passes under a box. Its label sits at the middle of its middle gap.
   g.edges.forEach((e) => {
-    const a = pos.get(e.provider), b = pos.get(e.consumer);
-    if (!a || !b) return;
-    let p0, p1, p2, p3;
-    if (b.x > a.x) {
-      const x1 = a.x + w, x2 = b.x, y1 = a.y + h / 2, y2 = b.y + h / 2, mx = (x1 + x2) / 2;
-      [p0, p1, p2, p3] = [[x1, y1], [mx, y1], [mx, y2], [x2, y2]];
-    } else {
-      back += 1;
-      const top = Math.max(4, Math.min(a.y, b.y) - 14 * back);
-      const x1 = a.x + w * 0.5 + (a === b ? -20 : 0), x2 = b.x + w * 0.5 + (a === b ? 20 : 0);
-      [p0, p1, p2, p3] = [[x1, a.y], [x1, top], [x2, top], [x2, b.y]];
-    }
+    if (!pos.get(e.provider) || !pos.get(e.consumer)) return;
     const path = document.createElementNS(SVG, "path");
-    path.setAttribute("d", `M${p0[0]} ${p0[1]}C${p1[0]} ${p1[1]} ${p2[0]} ${p2[1]} ${p3[0]} ${p3[1]}`);
+    path.setAttribute("d", e.d);
     path.setAttribute("class", "dep-edge" + (e.indirect ? " indirect" : ""));
     path.setAttribute("data-dep", e.id);
     path.setAttribute("data-type", e.type);
@@ -721,8 +740,8 @@ async function depsView() {
     path.append(title);
     svg.append(path);
     const label = document.createElementNS(SVG, "text");
-    label.setAttribute("x", (p0[0] + 3 * p1[0] + 3 * p2[0] + p3[0]) / 8);
-    label.setAttribute("y", (p0[1] + 3 * p1[1] + 3 * p2[1] + p3[1]) / 8 - 3);
+    label.setAttribute("x", e.label[0]);
+    label.setAttribute("y", e.label[1] - 3);
     label.setAttribute("class", "dep-label");
     label.setAttribute("data-type", e.type);
     label.textContent = e.type;

@@ -88,6 +88,12 @@ def test_a_landed_change_whose_sweep_failed_reads_landed(rt: Runtime, tmp_path: 
     assert doc["state"] == "landed" and doc["sweep"] == sid and doc["title"] == "test plan"
     assert {r: v["landed"] for r, v in doc["repos"].items()} == SHA
     assert {r: v["state"] for r, v in doc["repos"].items()} == {"api": "landed", "web": "landed"}
+    # Landed: no blockers on the list nor the sweep's change line (0.5 counted the
+    # landing rule's "already landed" verdicts as blockers); its page's document is
+    # `change status --json`'s, which still says why it cannot land (again).
+    assert [r["blockers"] for r in rows] == [0]
+    assert doc["landable"] is False and ("state", PLAN) in [(b["kind"], b["id"])
+                                                           for b in doc["blockers"]]
 
     # Where the plan showed "active 0/4": the overview, the plan's page, the sweep's page.
     over = c.get("/api/overview").json()
@@ -101,6 +107,7 @@ def test_a_landed_change_whose_sweep_failed_reads_landed(rt: Runtime, tmp_path: 
     assert c.get("/api/plans/PLAN-002/graph").json()["change"] is None
     sweep = c.get(f"/api/sweeps/{sid}/graph").json()
     assert sweep["sweep"]["status"] == "failed" and sweep["change"]["state"] == "landed"
+    assert sweep["change"]["blockers"] == 0
 
 
 def test_the_list_renders_any_document_of_the_contract() -> None:

@@ -1,0 +1,155 @@
+"""One attempt's output on its way into the log store (:mod:`coordination.runtime.logs`),
+from the worker that runs it.
+
+The worker hands it every chunk it reads from the command's pipes (:meth:`AttemptLog.add`,
+``run_command``'s ``on_output``) and lets it look at the clock each time it polls
+(:meth:`AttemptLog.watching` wraps its ``should_stop``). It masks (``mask_env:``,
+:mod:`coordination.sweeps.masking`), caps (COORD_LOG_MAX_BYTES: the first bytes are
+kept, then one line says where it was cut) and batches:
+
+- a command that ends within :data:`FLUSH_EVERY` costs one pipelined write at its end
+  (its chunks, its end, its record): nothing while it runs;
+- a longer one is written every :data:`FLUSH_EVERY` s while it prints (and its record
+  once it has run that long, printing or not), or as soon as :data:`FLUSH_BYTES` wait,
+  so `coord logs --follow` shows it as it goes.
+
+Nothing here may fail the todo: a write Redis refuses is logged, kept (within the cap)
+and tried again at the next flush; at the attempt's end it is given up.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from coordination.runtime.logs import AttemptRecord, LogStore
+from coordination.sweeps.masking import Masker, StreamMask
+
+if TYPE_CHECKING:
+    from codecs import IncrementalDecoder
+
+log = logging.getLogger("coord.logs")
+
+#: Seconds output waits before it is written while the command runs.
+FLUSH_EVERY = 0.25
+#: Characters waiting that are written at once.
+FLUSH_BYTES = 256 * 1024
+#: What the log says where the cap cut it (``{cap}``: COORD_LOG_MAX_BYTES).
+TRUNCATED = "... output truncated at {cap} bytes (COORD_LOG_MAX_BYTES)\n"
+
+
+class AttemptLog:
+    """The output of one attempt of one todo, masked, capped and batched (see the module)."""
+
+    def __init__(self, store: LogStore, sweep_id: str, todo_id: str, attempt: int, *,
+                 run: int, worker: str, masker: Masker, cap: int) -> None:
+        self.store, self.sweep_id, self.todo_id, self.attempt = store, sweep_id, todo_id, attempt
+        self.cap = max(0, cap)
+        self.record: AttemptRecord = {
+            "attempt": attempt, "run": run, "worker": worker, "started_at": time.time(),
+            "ended_at": None, "outcome": None, "exit_code": None, "stdout_bytes": 0,
+            "stderr_bytes": 0, "kept_bytes": 0, "truncated": False, "cap": self.cap}
+        self.began = time.monotonic()
+        self.decoders: dict[str, IncrementalDecoder] = {
+            s: codecs.getincrementaldecoder("utf-8")(errors="replace")
+            for s in ("stdout", "stderr")}
+        self.masks: dict[str, StreamMask] = {s: masker.stream() for s in ("stdout", "stderr")}
+        self.pending: list[tuple[str, str]] = []
+        self.pending_chars = 0
+        self.since: float | None = None  # when the oldest unwritten output came
+        self.written = False  # its first write done (its keys listed for retention)
+        self.closed = False
+        self.warned = False
+
+    # -- what the worker calls ----------------------------------------------------------
+    def add(self, stderr: bool, data: bytes) -> None:
+        """A chunk the command wrote (``stderr``: on its stderr)."""
+        name = "stderr" if stderr else "stdout"
+        rec = self.record
+        if stderr:
+            rec["stderr_bytes"] += len(data)
+        else:
+            rec["stdout_bytes"] += len(data)
+        if rec["truncated"]:
+            return
+        room = self.cap - rec["kept_bytes"]
+        cut = len(data) > room
+        data = data[:room]
+        rec["kept_bytes"] += len(data)
+        self._queue(name, self.masks[name].feed(self.decoders[name].decode(data)))
+        if cut:
+            self._drain()
+            self._queue("coord", TRUNCATED.format(cap=self.cap))
+            rec["truncated"] = True
+        if self.pending_chars >= FLUSH_BYTES:
+            self.flush()
+
+    def tick(self) -> None:
+        """The worker's poll: write what waited long enough (and, once the command has
+        run :data:`FLUSH_EVERY` s, its record, so the attempt shows as running)."""
+        now = time.monotonic()
+        if self.since is not None:
+            if now - self.since >= FLUSH_EVERY:
+                self.flush()
+        elif not self.written and now - self.began >= FLUSH_EVERY:
+            self.flush()
+
+    def watching(self, should_stop: Callable[[], str | None]) -> Callable[[], str | None]:
+        """``should_stop`` that ticks first (the worker polls it about every 0.1 s)."""
+        def polled() -> str | None:
+            self.tick()
+            return should_stop()
+        return polled
+
+    def close(self, outcome: str, exit_code: int | None) -> None:
+        """The command ended (``outcome``: exited, timeout, stopped, error): what is left
+        and the attempt's end, in one write."""
+        if self.closed:
+            return
+        self.closed = True
+        if not self.record["truncated"]:
+            self._drain()
+        self.record["ended_at"] = time.time()
+        self.record["outcome"] = outcome
+        self.record["exit_code"] = exit_code
+        self.flush(end=True)
+
+    # -- inside ---------------------------------------------------------------------------
+    def _drain(self) -> None:
+        """Everything the decoders and masks held back (the stream ended or was cut)."""
+        for name in ("stdout", "stderr"):
+            text = self.decoders[name].decode(b"", final=True)
+            mask = self.masks[name]
+            self._queue(name, mask.feed(text) + mask.end())
+
+    def _queue(self, name: str, text: str) -> None:
+        if not text:
+            return
+        if self.pending and self.pending[-1][0] == name:
+            self.pending[-1] = (name, self.pending[-1][1] + text)
+        else:
+            self.pending.append((name, text))
+        self.pending_chars += len(text)
+        if self.since is None:
+            self.since = time.monotonic()
+
+    def flush(self, *, end: bool = False) -> None:
+        try:
+            self.store.write(self.sweep_id, self.todo_id, self.attempt, self.pending,
+                             self.record, first=not self.written, end=end)
+        except Exception as exc:  # noqa: BLE001 - a log never fails its todo
+            if not self.warned:
+                self.warned = True
+                log.warning("%s/%s: attempt %d's output not written to its log (%s)%s",
+                            self.sweep_id, self.todo_id, self.attempt, exc,
+                            "" if end else "; tried again")
+            if not end:
+                self.since = time.monotonic()  # the next try after another FLUSH_EVERY
+            return
+        self.written = True
+        self.pending = []
+        self.pending_chars = 0
+        self.since = None

@@ -1,0 +1,156 @@
+"""An attempt's output on its way into the log store (coordination/sweeps/attempt_log.py)
+and read back (coordination/sweeps/logs.py), on fakeredis: batching, the cap said where it
+cut, masking before anything is written, the record of each attempt, a write Redis
+refuses."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from coordination.runtime.context import Runtime
+from coordination.sweeps import attempt_log
+from coordination.sweeps.attempt_log import AttemptLog
+from coordination.sweeps.logs import logs_document
+from coordination.sweeps.masking import Masker
+
+pytestmark = pytest.mark.timeout(30)
+
+SID = "PLAN-001-20260101000000-ab12"
+
+
+def _log(rt: Runtime, attempt: int = 1, *, cap: int = 1 << 20, masker: Masker | None = None
+         ) -> AttemptLog:
+    return AttemptLog(rt.logs(), SID, "TODO-001", attempt, run=1, worker="w1",
+                      masker=masker or Masker(), cap=cap)
+
+
+def _sweep(rt: Runtime) -> None:
+    rt.redis.hset(rt.keys.sweep(SID), mapping={"status": "running", "plan": "PLAN-001"})
+    rt.redis.zadd(rt.keys.sweeps, {SID: time.time()})
+
+
+def test_a_short_attempt_writes_once_at_its_end(rt: Runtime) -> None:
+    _sweep(rt)
+    log = _log(rt)
+    log.add(False, b"hello ")
+    log.add(True, b"oops\n")
+    log.add(False, b"world\n")
+    assert not rt.redis.exists(rt.keys.attempt_log(SID, "TODO-001", 1))  # nothing yet
+    log.close("exited", 3)
+    doc = logs_document(rt, "TODO-001")  # the newest sweep it ran in
+    assert doc["sweep_id"] == SID and doc["attempt"] == 1 and not doc["running"]
+    assert doc["output"] == [{"stream": "stdout", "text": "hello "},
+                             {"stream": "stderr", "text": "oops\n"},
+                             {"stream": "stdout", "text": "world\n"}]
+    (a,) = doc["attempts"]
+    assert (a["worker"], a["exit_code"], a["outcome"], a["stdout_bytes"], a["stderr_bytes"],
+            a["truncated"]) == ("w1", 3, "exited", 12, 5, False)
+    assert a["ended_at"] >= a["started_at"]
+    # its keys are listed for the sweep's retention, and expire on their own meanwhile
+    listed = rt.redis.smembers(rt.keys.sweep_log_keys(SID))
+    assert listed == {rt.keys.attempt_log(SID, "TODO-001", 1),
+                      rt.keys.todo_attempts(SID, "TODO-001")}
+    assert 0 < rt.redis.ttl(rt.keys.attempt_log(SID, "TODO-001", 1))
+
+
+def test_a_long_attempt_is_written_while_it_runs(rt: Runtime, monkeypatch: pytest.MonkeyPatch
+                                                 ) -> None:
+    _sweep(rt)
+    monkeypatch.setattr(attempt_log, "FLUSH_EVERY", 0.0)
+    log = _log(rt)
+    log.tick()  # ran FLUSH_EVERY: its record, so it shows as running
+    assert logs_document(rt, "TODO-001", sweep_id=SID)["running"]
+    log.add(False, b"step 1\n")
+    log.tick()
+    assert logs_document(rt, "TODO-001", sweep_id=SID)["output"] == [
+        {"stream": "stdout", "text": "step 1\n"}]
+    log.close("timeout", None)
+    doc = logs_document(rt, "TODO-001", sweep_id=SID)
+    assert not doc["running"] and doc["attempts"][0]["outcome"] == "timeout"
+
+
+def test_the_cap_keeps_the_first_bytes_and_says_so(rt: Runtime) -> None:
+    _sweep(rt)
+    log = _log(rt, cap=10)
+    log.add(False, b"0123456")
+    log.add(False, b"789abcdef")
+    log.add(True, b"more and more")
+    log.close("exited", 0)
+    doc = logs_document(rt, "TODO-001", sweep_id=SID)
+    assert doc["output"] == [{"stream": "stdout", "text": "0123456789"},
+                             {"stream": "coord",
+                              "text": "... output truncated at 10 bytes (COORD_LOG_MAX_BYTES)\n"}]
+    a = doc["attempts"][0]
+    assert a["truncated"] and a["kept_bytes"] == 10 and a["stdout_bytes"] == 16
+    assert a["stderr_bytes"] == 13
+
+
+def test_values_are_masked_before_anything_is_written(rt: Runtime) -> None:
+    _sweep(rt)
+    secret = "hunter2-is-long"
+    log = _log(rt, masker=Masker([secret]))
+    log.add(False, b"token: hunter2-")
+    log.add(False, b"is-long done\n")
+    log.close("exited", 0)
+    stream = rt.redis.xrange(rt.keys.attempt_log(SID, "TODO-001", 1))
+    assert "hunter2" not in repr(stream)
+    doc = logs_document(rt, "TODO-001", sweep_id=SID)
+    assert doc["output"] == [{"stream": "stdout", "text": "token: *** done\n"}]
+
+
+def test_attempts_are_kept_apart_and_picked_by_number(rt: Runtime) -> None:
+    _sweep(rt)
+    for n, word in ((1, b"first"), (2, b"second")):
+        log = _log(rt, n)
+        log.add(False, word)
+        log.close("exited", n)
+    doc = logs_document(rt, "TODO-001", sweep_id=SID)
+    assert [a["attempt"] for a in doc["attempts"]] == [1, 2]
+    assert doc["attempt"] == 2 and doc["output"][0]["text"] == "second"
+    one = logs_document(rt, "TODO-001", sweep_id=SID, attempt=1)
+    assert one["output"][0]["text"] == "first" and one["attempts"][0]["exit_code"] == 1
+    from coordination.errors import NotFoundError
+
+    with pytest.raises(NotFoundError, match="no attempt 3"):
+        logs_document(rt, "TODO-001", sweep_id=SID, attempt=3)
+    with pytest.raises(NotFoundError, match="no logs of TODO-009"):
+        logs_document(rt, "TODO-009")
+
+
+def test_a_write_redis_refuses_never_fails_the_todo(rt: Runtime,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    _sweep(rt)
+    log = _log(rt)
+    calls = []
+
+    def refuse(*a: object, **k: object) -> None:
+        calls.append(1)
+        raise redis.ConnectionError("gone")
+
+    monkeypatch.setattr(log.store, "write", refuse)
+    log.add(False, b"x")
+    log.close("exited", 0)  # no exception
+    assert calls == [1]
+
+
+def test_masking_keeps_the_streams_in_their_order(rt: Runtime) -> None:
+    # Only a piece that may start a value waits for the next chunk: a line that ends
+    # cleanly is written in its place among the other stream's.
+    _sweep(rt)
+    secret = "hunter2-is-long"
+    log = _log(rt, masker=Masker([secret]))
+    log.add(False, b"token=hunter2-is-long\n")
+    log.add(True, b"password=hunter2-is-long\n")
+    log.add(False, b"done hun")  # may be the start of the value: waits...
+    log.add(True, b"err\n")
+    log.add(False, b"gry\n")  # ...and was not
+    log.close("exited", 0)
+    doc = logs_document(rt, "TODO-001", sweep_id=SID)
+    assert doc["output"] == [{"stream": "stdout", "text": "token=***\n"},
+                             {"stream": "stderr", "text": "password=***\n"},
+                             {"stream": "stdout", "text": "done "},
+                             {"stream": "stderr", "text": "err\n"},
+                             {"stream": "stdout", "text": "hungry\n"}]
