@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
 
-from coordination import gitsafe
-from coordination.fleet.discovery import (clone_dir_name, discover, is_checkout, is_url,
-                                          read_list)
+from coordination.fleet import clones
+from coordination.fleet.discovery import discover, is_checkout, is_url, read_list
 from coordination.fleet.drift import compare
 from coordination.fleet.roots import remember, remembered, roots_file
 from coordination.catalog.models import git_remote
@@ -41,7 +39,7 @@ if TYPE_CHECKING:
     from coordination.catalog.fleet_edits import FleetApplied, FleetEdit
 
 CATALOG_NAME = "ecosystem.yaml"
-CLONE_TIMEOUT = 600.0
+CLONE_TIMEOUT = clones.CLONE_TIMEOUT
 
 
 def _catalog_file(obj: Context, dirs: tuple[Path, ...]) -> Path:
@@ -52,47 +50,24 @@ def _catalog_file(obj: Context, dirs: tuple[Path, ...]) -> Path:
     return obj.file
 
 
-def _clone(url: str, into: Path, dry_run: bool) -> tuple[Path, str]:
-    """The checkout of ``url`` under ``into`` (cloned now unless there already);
-    ``(path, what happened)``."""
-    try:
-        git_remote(url)
-    except ValueError as exc:
-        raise UsageError(f"--from: cannot clone {url!r}: {exc}") from None
-    dest = into / clone_dir_name(url)
-    if (dest / ".git").is_dir():
-        return dest, "present"
-    if dest.exists():
-        raise UsageError(f"--from: {dest} exists and is not a git checkout, so {url} "
-                         "cannot be cloned there", hint="move it away or pass another --into")
-    if dry_run:
-        return dest, "would clone"
-    into.mkdir(parents=True, exist_ok=True)
-    try:
-        done = gitsafe.run(["clone", "--quiet", "--", url, str(dest)],
-                              capture_output=True, text=True, timeout=CLONE_TIMEOUT, check=False)
-    except subprocess.TimeoutExpired:
-        raise OperationFailed(f"git clone {url} took more than {CLONE_TIMEOUT:.0f} s; "
-                              "nothing was written") from None
-    if done.returncode != 0:
-        raise OperationFailed(f"git clone {url} failed: {done.stderr.strip()}; nothing "
-                              "was written", hint="check the URL and your access to it")
-    return dest, "cloned"
-
-
-def _from_file(file: Path, into: Path, dry_run: bool) -> tuple[list[Path], list[dict[str, str]]]:
+def _from_file(file: Path, into: Path, dry_run: bool
+               ) -> tuple[list[Path], list[dict[str, str]], clones.Cloned]:
+    """The checkouts ``file`` lists (paths, and clone URLs cloned under ``into``), what
+    happened to each URL, and the paths cloned now (removed again if init fails after).
+    Every entry is checked, and every clone's place, before anything is cloned."""
     try:
         entries = read_list(file)
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"--from {file}: cannot read it: {exc}") from None
     paths: list[Path] = []
-    clones: list[dict[str, str]] = []
+    urls: list[str] = []
     for entry in entries:
         if is_url(entry):
-            path, what = _clone(entry, into, dry_run)
-            clones.append({"url": entry, "path": str(path), "result": what})
-            if what != "would clone":
-                paths.append(path)
+            try:
+                git_remote(entry)
+            except ValueError as exc:
+                raise UsageError(f"--from: cannot clone {entry!r}: {exc}") from None
+            urls.append(entry)
             continue
         path = Path(entry).expanduser()
         path = path if path.is_absolute() else file.resolve().parent / path
@@ -100,7 +75,15 @@ def _from_file(file: Path, into: Path, dry_run: bool) -> tuple[list[Path], list[
             raise UsageError(f"--from {file}: {entry} is not a git checkout (no {path}/.git)",
                              hint="list checkouts' directories or clone URLs, one a line")
         paths.append(path)
-    return paths, clones
+    targets = clones.plan(urls, into)
+    cloned = clones.Cloned([], []) if dry_run else clones.clone(targets, into, CLONE_TIMEOUT)
+    done = []
+    for t in targets:
+        what = "present" if t.present else "would clone" if dry_run else "cloned"
+        done.append({"url": t.url, "path": str(t.path), "result": what})
+        if what != "would clone":
+            paths.append(t.path)
+    return paths, done, cloned
 
 
 def _read_catalog(file: Path) -> Catalog | None:
@@ -154,9 +137,26 @@ def init(obj: Context, dirs: tuple[Path, ...], from_file: Path | None, into: Pat
     if check and catalog is None:
         raise UsageError(f"{file}: no catalog to check", hint="write one with `coord init DIR`")
     extra: list[Path] = []
-    clones: list[dict[str, str]] = []
+    cloned: list[dict[str, str]] = []
+    made = clones.Cloned([], [])
     if from_file is not None:
-        extra, clones = _from_file(from_file, (into or base_dir).resolve(), dry_run)
+        extra, cloned, made = _from_file(from_file, (into or base_dir).resolve(), dry_run)
+    try:
+        _init_fleet(obj, file, catalog, dirs, from_file, extra, cloned, depth,
+                    (check, apply_, prune, dry_run, as_json))
+    except BaseException:
+        # Nothing partial: what this run cloned goes when it writes no catalog.
+        clones.remove(made)
+        raise
+
+
+def _init_fleet(obj: Context, file: Path, catalog: Catalog | None, dirs: tuple[Path, ...],
+                from_file: Path | None, extra: list[Path], cloned: list[dict[str, str]],
+                depth: int, flags: tuple[bool, bool, bool, bool, bool]) -> None:
+    """Everything `coord init` does after `--from`'s clones: scan, compare, write or
+    report."""
+    check, apply_, prune, dry_run, as_json = flags
+    base_dir = file.resolve().parent
     roots, notes = _roots(dirs, from_file, base_dir)
     if not dirs and click.get_current_context().get_parameter_source("depth") \
             == click.core.ParameterSource.DEFAULT:
@@ -170,7 +170,7 @@ def init(obj: Context, dirs: tuple[Path, ...], from_file: Path | None, into: Pat
                 present.append(r.name)  # never "gone" while its checkout is there
     fleet = compare(catalog, base_dir, discover(roots, depth, extra), present)
     fleet.notes[:0] = notes
-    if not check and fleet.repos == 0 and not any(c["result"] == "would clone" for c in clones):
+    if not check and fleet.repos == 0 and not any(c["result"] == "would clone" for c in cloned):
         raise OperationFailed(_nothing_found(roots, depth, from_file, notes),
                               hint="name the directory that holds the checkouts, a larger "
                               "--depth, or --from FILE listing them")
@@ -184,12 +184,12 @@ def init(obj: Context, dirs: tuple[Path, ...], from_file: Path | None, into: Pat
     if dirs and not dry_run:  # for --check (and init) without DIRs, later
         remember(base_dir, dirs, depth)
     doc = {"catalog": str(file), "created": created and not dry_run, "dry_run": dry_run,
-           "roots": [str(r) for r in roots], "cloned": clones, **fleet.to_dict(),
+           "roots": [str(r) for r in roots], "cloned": cloned, **fleet.to_dict(),
            "applied": applied}
     if as_json:
         print_json(doc)
         return
-    _say_init(file, fleet, created, dry_run, applied, clones)
+    _say_init(file, fleet, created, dry_run, applied, cloned)
 
 
 def _roots(dirs: tuple[Path, ...], from_file: Path | None, base_dir: Path

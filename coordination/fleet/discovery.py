@@ -397,7 +397,3 @@ def read_list(file: Path) -> list[str]:
             out.append(line)
     return out
 
-
-def clone_dir_name(url: str) -> str:
-    tail = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-    return tail[:-4] if tail.endswith(".git") else tail
