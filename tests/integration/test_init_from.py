@@ -15,7 +15,7 @@ import pytest
 
 from coordination.catalog.store import CatalogStore
 from tests.integration.change_repos import git, remote_with
-from tests.integration.test_init import ROOT, coord, coord_json
+from tests.integration.init_cli import ROOT, coord, coord_json
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(180)
