@@ -74,7 +74,7 @@ SHAPES: dict[str, dict[str, str]] = {
     "Change": {},
     "Gate": {},
     "Validation": {},
-    "DependencySource": {},
+    "DependencySource": {"type": "DependencyType"},
     "WaveRequire": {},
 }
 #: Model -> field -> the key its JSON writes it under, where that differs.

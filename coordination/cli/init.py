@@ -175,7 +175,8 @@ def _init_fleet(obj: Context, file: Path, catalog: Catalog | None, dirs: tuple[P
                               hint="name the directory that holds the checkouts, a larger "
                               "--depth, or --from FILE listing them")
     if check:
-        _check(obj, file, fleet, apply_ and not dry_run, prune, as_json, roots)
+        assert catalog is not None  # --check without one is refused above
+        _check(obj, file, catalog, fleet, apply_ and not dry_run, prune, as_json, roots)
         return
     applied: FleetApplied | None = None
     created = catalog is None
@@ -260,8 +261,21 @@ def _write(file: Path, created: bool, edit: FleetEdit) -> FleetApplied:
         raise
 
 
-def _check(obj: Context, file: Path, fleet: Fleet, apply_: bool, prune: bool,
-           as_json: bool, roots: list[Path]) -> None:
+def _new_tags(catalog: Catalog, fleet: Fleet, prune: bool) -> dict[str, list[str]]:
+    """Repo -> its tags once refreshed: the catalog's (in their order), those its files
+    call for now added, and (``prune``) coord's own whose files are gone removed."""
+    out: dict[str, list[str]] = {}
+    for t in fleet.tags:
+        if not t["added"] and not (prune and t["stale"]):
+            continue
+        repo = catalog.repo(t["repo"])
+        old = list(repo.tags) if repo is not None else []
+        out[t["repo"]] = [x for x in old if not (prune and x in t["stale"])] + t["added"]
+    return out
+
+
+def _check(obj: Context, file: Path, catalog: Catalog, fleet: Fleet, apply_: bool,
+           prune: bool, as_json: bool, roots: list[Path]) -> None:
     applied: FleetApplied | None = None
     edit: FleetEdit = {
         "repos": fleet.added, "dependencies": fleet.deps_added,
@@ -270,12 +284,13 @@ def _check(obj: Context, file: Path, fleet: Fleet, apply_: bool, prune: bool,
                                 if prune or not d["hand_edited"]],
         # indirect: false is no key at all (the catalog's default).
         "update_dependencies": {
-            **{c["id"]: {k: (None if k == "indirect" and not v[1] else v[1])
-                         for k, v in c["changes"].items()} for c in fleet.deps_changed},
-            # A line that moved alone is no drift, but --apply refreshes it quietly.
-            **{id_: {"source": dict(src)} for id_, src in fleet.deps_moved.items()}},
+            c["id"]: {k: (None if k == "indirect" and not v[1] else v[1])
+                      for k, v in c["changes"].items()} for c in fleet.deps_changed},
+        # A line that moved alone is no drift, but --apply refreshes it quietly.
+        "move_dependencies": {id_: dict(src) for id_, src in fleet.deps_moved.items()},
         "default_branches": {b["repo"]: b["now"] for b in fleet.branches},
         "urls": {u["repo"]: u["now"] for u in fleet.urls},
+        "tags": _new_tags(catalog, fleet, prune),
         "prune": fleet.gone if prune else [],
     }
     if apply_ and any(edit.values()):
@@ -312,7 +327,7 @@ def _check(obj: Context, file: Path, fleet: Fleet, apply_: bool, prune: bool,
 def _takeable(fleet: Fleet) -> bool:
     """Is there drift --apply (with --prune) could take?"""
     return bool(fleet.added or fleet.gone or fleet.branches or fleet.urls or fleet.deps_added
-                or fleet.deps_lost or fleet.deps_changed)
+                or fleet.deps_lost or fleet.deps_changed or any(t["added"] for t in fleet.tags))
 
 
 def _left(fleet: Fleet, applied: FleetApplied | None, prune: bool) -> list[dict[str, str]]:
@@ -403,6 +418,12 @@ def _say_drift(file: Path, fleet: Fleet, applied: FleetApplied | None, apply_: b
                    f"{b['now']}{why}"))
     for moved in fleet.urls:
         say(escape(f"~ repo {moved['repo']}: clone URL {moved['catalog']} -> {moved['now']}"))
+    for t in fleet.tags:
+        tags = [f"+{x}" for x in t["added"]]
+        tags += [f"-{x}" if prune and apply_ else f"{x} kept (no file at its top calls for "
+                 "it now; --apply --prune removes it)" for x in t["stale"]]
+        taken = t["added"] or (prune and apply_ and t["stale"])
+        say(escape(f"{'~' if taken else ' '} repo {t['repo']}: tags {', '.join(tags)}"))
     for d in fleet.deps_added:
         say(escape(f"+ dependency {_dep_line(d)}"))
     for c in fleet.deps_changed:
@@ -421,6 +442,9 @@ def _say_drift(file: Path, fleet: Fleet, applied: FleetApplied | None, apply_: b
         held = (f" (holds {', '.join(u['held'])}: neither lost nor changed until it reads)"
                 if u["held"] else "")
         say(escape(f"! manifest {u['repo']}/{where} cannot be read: {u['message']}{held}"))
+    for h in fleet.deps_hand_typed:
+        say(escape(f"  dependency {h['id']} {h['consumer']} -> {h['provider']}: type "
+                   f"{h['type']} kept, hand-edited (the manifest says {h['manifest_type']})"))
     for note in fleet.notes:
         say(escape(f"  note: {note}"))
     if fleet.deps_moved and not apply_:
@@ -462,11 +486,18 @@ def _applied_counts(applied: FleetApplied) -> str:
                      (applied["dependencies_removed"], "removed")):
         if xs:
             parts.append(f"{_count(len(xs), 'dependency', 'dependencies')} {verb}{ids(xs)}")
+    moved = applied["dependencies_moved"]
+    if moved:
+        parts.append(f"{_count(len(moved), 'dependency', 'dependencies')} moved (source "
+                     f"line refreshed{': ' + ids(moved)[2:-1]})")
     if applied["branches_set"]:
         parts.append(f"{_count(len(applied['branches_set']), 'default branch', 'default branches')}"
                      f" set")
     if applied["urls_set"]:
         parts.append(f"{_count(len(applied['urls_set']), 'clone URL', 'clone URLs')} set")
+    if applied["tags_set"]:
+        parts.append(f"tags refreshed on {_count(len(applied['tags_set']), 'repo', 'repos')}"
+                     f"{ids(applied['tags_set'])}")
     if applied["repos_pruned"]:
         with_deps = applied["pruned_dependencies"]
         parts.append(f"{_count(len(applied['repos_pruned']), 'repo', 'repos')} pruned"
