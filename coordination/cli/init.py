@@ -22,13 +22,11 @@ import click
 from rich.markup import escape
 
 from coordination.fleet import clones
-from coordination.fleet.discovery import discover, is_checkout, is_url, read_list
+from coordination.fleet.discovery import Discovery, is_checkout, is_url, read_list
 from coordination.fleet.drift import compare
 from coordination.fleet.roots import remember, remembered, roots_file
-from coordination.catalog.models import git_remote
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.git_rules import git_remote
 from coordination.cli.context import Context
-from coordination.cli.schema import HEADER, SCHEMA_PATH, write_schema
 from coordination.cli.render import json_option, plural, print_json, say
 from coordination.errors import OperationFailed, UsageError
 
@@ -87,9 +85,22 @@ def _from_file(file: Path, into: Path, dry_run: bool
 
 
 def _read_catalog(file: Path) -> Catalog | None:
+    """The catalog as written, None when there is none: a view of the validated cache
+    when it is warm (no pydantic, no models: `init --check` in CI), else loaded."""
     if not file.exists():
         return None
-    return CatalogStore(file).load()
+    # lazy: the cache's reader, once the checkouts are being read
+    from coordination.catalog.reads import sweep_catalog
+
+    return sweep_catalog(file)
+
+
+def _ready_to_write() -> None:
+    """Import what writing the catalog takes (the models, the store, the edit), while
+    the checkouts are read in other processes: the import is then no extra time on a
+    machine with a core to spare."""
+    # lazy: a `--check` with nothing to write never loads them
+    from coordination.catalog import fleet_edits, fresh, store  # noqa: F401
 
 
 @click.command()
@@ -133,8 +144,7 @@ def init(obj: Context, dirs: tuple[Path, ...], from_file: Path | None, into: Pat
                          hint="coord init --check --apply --prune")
     file = _catalog_file(obj, dirs)
     base_dir = file.resolve().parent
-    catalog = _read_catalog(file)
-    if check and catalog is None:
+    if check and not file.exists():
         raise UsageError(f"{file}: no catalog to check", hint="write one with `coord init DIR`")
     extra: list[Path] = []
     cloned: list[dict[str, str]] = []
@@ -142,7 +152,7 @@ def init(obj: Context, dirs: tuple[Path, ...], from_file: Path | None, into: Pat
     if from_file is not None:
         extra, cloned, made = _from_file(from_file, (into or base_dir).resolve(), dry_run)
     try:
-        _init_fleet(obj, file, catalog, dirs, from_file, extra, cloned, depth,
+        _init_fleet(obj, file, dirs, from_file, extra, cloned, depth,
                     (check, apply_, prune, dry_run, as_json))
     except BaseException:
         # Nothing partial: what this run cloned goes when it writes no catalog.
@@ -150,11 +160,12 @@ def init(obj: Context, dirs: tuple[Path, ...], from_file: Path | None, into: Pat
         raise
 
 
-def _init_fleet(obj: Context, file: Path, catalog: Catalog | None, dirs: tuple[Path, ...],
-                from_file: Path | None, extra: list[Path], cloned: list[dict[str, str]],
-                depth: int, flags: tuple[bool, bool, bool, bool, bool]) -> None:
+def _init_fleet(obj: Context, file: Path, dirs: tuple[Path, ...], from_file: Path | None,
+                extra: list[Path], cloned: list[dict[str, str]], depth: int,
+                flags: tuple[bool, bool, bool, bool, bool]) -> None:
     """Everything `coord init` does after `--from`'s clones: scan, compare, write or
-    report."""
+    report. The checkouts are read in other processes from the walk on, while this one
+    reads the catalog and imports what it writes with."""
     check, apply_, prune, dry_run, as_json = flags
     base_dir = file.resolve().parent
     roots, notes = _roots(dirs, from_file, base_dir)
@@ -162,13 +173,24 @@ def _init_fleet(obj: Context, file: Path, catalog: Catalog | None, dirs: tuple[P
             == click.core.ParameterSource.DEFAULT:
         kept = remembered(base_dir)[1]  # the depth the remembered roots were scanned with
         depth = depth if kept is None else kept
-    present: list[str] = []
-    if catalog is not None:  # the catalog's repos are read wherever they are
-        for r in catalog.repos:
-            if is_checkout(p := r.checkout(base_dir)):  # a linked worktree too
-                extra.append(p)
-                present.append(r.name)  # never "gone" while its checkout is there
-    fleet = compare(catalog, base_dir, discover(roots, depth, extra), present)
+    found = Discovery.start(roots, depth)
+    try:
+        catalog = _read_catalog(file)
+        if check and catalog is None:  # gone since it was looked for
+            raise UsageError(f"{file}: no catalog to check",
+                             hint="write one with `coord init DIR`")
+        if not check and not dry_run:
+            _ready_to_write()
+        present: list[str] = []
+        if catalog is not None:  # the catalog's repos are read wherever they are
+            for r in catalog.repos:
+                if is_checkout(p := r.checkout(base_dir)):  # a linked worktree too
+                    extra.append(p)
+                    present.append(r.name)  # never "gone" while its checkout is there
+        checkouts = found.checkouts(extra)
+    finally:
+        found.close()
+    fleet = compare(catalog, base_dir, checkouts, present)
     fleet.notes[:0] = notes
     if not check and fleet.repos == 0 and not any(c["result"] == "would clone" for c in cloned):
         raise OperationFailed(_nothing_found(roots, depth, from_file, notes),
@@ -238,6 +260,9 @@ def _write(file: Path, created: bool, edit: FleetEdit) -> FleetApplied:
     it), so a refusal leaves nothing behind, as its message says."""
     if not created:
         return _manager(file).apply_fleet(edit)
+    # lazy: the schema is generated from the models, for a new catalog only
+    from coordination.cli.schema import HEADER, SCHEMA_PATH, write_schema
+
     made = [d for d in (file.parent, file.parent / ".coord") if not d.exists()]
     file.parent.mkdir(parents=True, exist_ok=True)
     try:

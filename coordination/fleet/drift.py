@@ -55,16 +55,18 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NotRequired, TypedDict
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 from coordination.fleet.discovery import Checkout, has_local_branch, unique_names
 from coordination.fleet.manifests import (TAG_FILES, TAG_SUFFIXES, ManifestProblem, Package,
                                           Requirement)
-from pydantic import ValidationError
+from coordination.catalog.enums import DependencyType
+from coordination.catalog.git_rules import git_remote
+from coordination.catalog.model_methods import checkout_path
 
-from coordination.catalog.models import (Catalog, Dependency, DependencySource,
-                                         DependencyType, Repo, checkout_path, git_remote)
+if TYPE_CHECKING:  # a catalog, or its view (no pydantic: `init --check` reads the cache)
+    from coordination.catalog.models import Catalog, Dependency, DependencySource, Repo
 
 #: The tags coord gives a repo from the files at its top (python, node, docker...).
 INFERRED_TAGS = frozenset(TAG_FILES) | frozenset(TAG_SUFFIXES)
@@ -488,6 +490,11 @@ def _unwritable(co: Checkout, base_dir: Path, notes: list[str]) -> bool:
     """A new checkout the catalog cannot hold as read (a remote named with whitespace,
     a leading ``-``, ``ext::``...): noted, and True (it is skipped, never the whole
     fleet refused for it)."""
+    # lazy: the models (pydantic) only for a checkout new to the catalog
+    from pydantic import ValidationError
+
+    from coordination.catalog.models import Repo
+
     try:
         Repo.model_validate(dict(new_repo("repo", co, base_dir)))
     except ValidationError as exc:

@@ -10,9 +10,9 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from pydantic.config import JsonDict
 
+from coordination.catalog.git_rules import REPO_NAME_RE as REPO_NAME_RE
 from coordination.catalog.patterns import END
 
-REPO_NAME_RE = r"^[a-z0-9][a-z0-9._-]*$"
 ID_PATTERNS = {
     "issue": re.compile(r"^ISSUE-\d+$"),
     "plan": re.compile(r"^PLAN-\d+$"),
