@@ -27,9 +27,8 @@ HEADER = f"# yaml-language-server: $schema={SCHEMA_PATH}\n"
 def catalog_schema() -> dict[str, object]:
     """``Catalog.model_json_schema()`` as the loader reads a catalog (numbers and
     booleans written as text too: :class:`CatalogSchema`), a standalone 2020-12 document."""
-    # lazy: the models, for a schema the cache does not hold
-    from coordination.catalog.models import Catalog
-    from coordination.catalog.schema import CatalogSchema
+    from coordination.catalog.models import Catalog  # lazy: a schema the cache does not hold
+    from coordination.catalog.schema import CatalogSchema  # lazy: as above
 
     schema: dict[str, object] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

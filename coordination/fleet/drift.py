@@ -490,10 +490,9 @@ def _unwritable(co: Checkout, base_dir: Path, notes: list[str]) -> bool:
     """A new checkout the catalog cannot hold as read (a remote named with whitespace,
     a leading ``-``, ``ext::``...): noted, and True (it is skipped, never the whole
     fleet refused for it)."""
-    # lazy: the models (pydantic) only for a checkout new to the catalog
-    from pydantic import ValidationError
+    from pydantic import ValidationError  # lazy: `init --check` reads no model, see _read_catalog
 
-    from coordination.catalog.models import Repo
+    from coordination.catalog.models import Repo  # lazy: a checkout new to the catalog only
 
     try:
         Repo.model_validate(dict(new_repo("repo", co, base_dir)))

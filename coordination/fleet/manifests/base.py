@@ -363,7 +363,7 @@ class JsonKey(str):
 
 @dataclass(frozen=True, slots=True)
 class KeyMark:
-    """The key ``name`` (bare or quoted) at the start of a line (after spaces or tabs),
+    r"""The key ``name`` (bare or quoted) at the start of a line (after spaces or tabs),
     before spaces or tabs and one of ``separators``: what the pattern
     ``^[ \t]*(?:name|"name"|'name')[ \t]*[separators]`` finds, found by a plain text
     search (a pattern compiled per dependency cost more than the parse of its file)."""
@@ -374,7 +374,7 @@ class KeyMark:
 
 @dataclass(frozen=True, slots=True)
 class TableMark:
-    """A TOML or INI table header ``[name]`` at the start of a line (spaces or tabs
+    r"""A TOML or INI table header ``[name]`` at the start of a line (spaces or tabs
     around the name, before the ``[``): ``^[ \t]*\[[ \t]*name[ \t]*\]``, by a plain
     text search."""
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import functools
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -68,10 +69,17 @@ def as_written(spec: str, req: PyRequirement) -> str | None:
     return rest or str(req.specifier)
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed(spec: str) -> PyRequirement:
+    """``packaging``'s reading of a requirement string, once per string (a fleet's
+    manifests name the same ones again and again: ``pytest>=7``)."""
+    return PyRequirement(spec)
+
+
 def _python_req(out: Manifests, root: Path, spec: str, type_: str, rel: str, lines: Lines,
                 after: Iterable[Mark] = ()) -> None:
     try:
-        req = PyRequirement(spec)
+        req = _parsed(spec)
     except InvalidRequirement as exc:
         out.problems.append(ManifestProblem(rel, lines.find(quoted(spec), after),
                                             f"{spec!r} is not a requirement: {exc}", False))
@@ -202,7 +210,7 @@ def requirements_txt(out: Manifests, root: Path, rel: str, text: str) -> None:
         if line.startswith("-"):  # other options (-r, -c, --index-url...) name no package
             continue
         try:
-            req = PyRequirement(line)
+            req = _parsed(line)
         except InvalidRequirement as exc:
             out.problems.append(ManifestProblem(rel, first,
                                                 f"{line!r} is not a requirement: {exc}", False))
