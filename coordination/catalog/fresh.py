@@ -15,6 +15,7 @@ round trip. ``tests/unit/catalog/test_fresh.py`` compares both on generated flee
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from collections.abc import Mapping, Sequence
@@ -47,8 +48,11 @@ def is_fresh(text: str) -> bool:
     return FRESH.fullmatch(text) is not None
 
 
+@functools.lru_cache(maxsize=8192)
 def _text_to_both(s: str) -> bool:
-    """Do YAML 1.1's and 1.2's resolvers both read ``s``, written plain, as text?"""
+    """Do YAML 1.1's and 1.2's resolvers both read ``s``, written plain, as text? (Asked
+    once per string: a fleet's catalog says ``runtime``, ``main``, ``pyproject.toml``
+    a thousand times.)"""
     return bool(_RESOLVE_11.resolve(yaml.ScalarNode, s, (True, False)) == _STR  # type: ignore[no-untyped-call]
                 and _RESOLVE_12.resolve(ScalarNode, s, (True, False)) == _STR)
 

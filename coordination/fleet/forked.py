@@ -7,14 +7,15 @@ would run one at a time; ``os.fork`` children start in a millisecond with everyt
 the parent imported, and each maps the function over its share of the items
 (``items[k::n]``: neighbours alike in size land apart) and sends the results back
 pickled through a pipe. Where fork is not to be had (not POSIX, or a parent with
-threads running, where a forked child could inherit a lock held by one of them) or
-the items are few, the parent maps them itself when asked for the results. A child
+threads running, where a forked child could inherit a lock held by one of them; an
+idle timer is no such thread) or the items are few, the parent maps them itself when asked for the results. A child
 that dies or sends nothing readable has its share mapped again by the parent: the
 answer is the same either way, only slower.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import signal
@@ -37,11 +38,22 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+def _forkable() -> bool:
+    """May this process fork? On POSIX, from the main thread, with no other thread but
+    idle daemon timers (the CLI's, that turns the garbage collector back on: it holds
+    no lock while it waits, and a child needs nothing of it). Another thread may hold a
+    lock a child would then wait on for ever."""
+    if not hasattr(os, "fork") or threading.current_thread() is not threading.main_thread():
+        return False
+    return all(isinstance(t, threading.Timer) and t.daemon
+               for t in threading.enumerate() if t is not threading.main_thread())
+
+
 def children_for(n: int, limit: int | None = None) -> int:
     """How many children ``n`` items are mapped in: one per core, each with
     :data:`MIN_SHARE` items at least; 0 (the parent maps them) where fork is not to be
     had or one child would do."""
-    if not hasattr(os, "fork") or threading.active_count() > 1:
+    if not _forkable():
         return 0
     k = min(limit or cores(), n // MIN_SHARE)
     return k if k >= 2 else 0
@@ -70,6 +82,9 @@ class Forked(Generic[T, R]):
         if pid == 0:  # the child: map, send, and leave without the parent's exit work
             code = 1
             try:
+                # No cyclic collection in a child that lives a moment: a collection
+                # would walk (and so copy) every page of the parent it shares.
+                gc.disable()
                 os.close(read)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 data = pickle.dumps([self.fn(self.items[i]) for i in share],

@@ -9,7 +9,6 @@ import configparser
 import dataclasses
 import functools
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import urlparse
@@ -19,7 +18,7 @@ from packaging.utils import canonicalize_name
 
 from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Lines, ManifestProblem,
                                                Manifests, Mark, Requirement, key, local_path,
-                                               quoted, table)
+                                               quoted, table, toml_loads)
 
 
 _TEST_GROUPS = {"test", "tests", "testing", "pytest", "check", "ci", "coverage"}
@@ -92,7 +91,7 @@ def _python_req(out: Manifests, root: Path, spec: str, type_: str, rel: str, lin
 
 
 def pyproject(out: Manifests, root: Path, rel: str, text: str) -> None:
-    data = tomllib.loads(text)
+    data = toml_loads(text)
     lines = Lines(text)
     project = data.get("project") or {}
     poetry = (data.get("tool") or {}).get("poetry") or {}

@@ -14,13 +14,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
 from coordination.fleet.manifests.base import (Lines, Manifests, Package, Requirement, key,
                                                leaves, member_dirs, outside, table,
-                                               read_member)
+                                               read_member, toml_loads)
 
 
 def _crate(name: str) -> Package:
@@ -34,7 +33,7 @@ Inherited = dict[str, tuple[object, str | None]]
 
 
 def cargo(out: Manifests, root: Path, rel: str, text: str) -> None:
-    data = tomllib.loads(text)
+    data = toml_loads(text)
     first = len(out.requires)
     workspace = data.get("workspace") or {}
     declared = workspace.get("dependencies") or {}
@@ -53,7 +52,7 @@ def cargo(out: Manifests, root: Path, rel: str, text: str) -> None:
         for member in member_dirs(root, pattern):
             read_member(out, root, Path(member) / "Cargo.toml",
                         lambda member_rel, text: _cargo_package(
-                            out, root, member_rel, text, tomllib.loads(text), inherited, used))
+                            out, root, member_rel, text, toml_loads(text), inherited, used))
     for dep, (spec, _) in inherited.items():
         if dep not in used:  # declared, inherited by no member read: as before, runtime
             _cargo_dep(out, root, rel, lines, "workspace.dependencies", dep, spec, "runtime")

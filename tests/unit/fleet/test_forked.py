@@ -80,6 +80,16 @@ def test_no_fork_while_threads_run(monkeypatch: pytest.MonkeyPatch) -> None:
         stop.set()
         t.join()
     assert forked.children_for(100) == 4
+    # an idle daemon timer (the CLI's, that turns the garbage collector back on) holds
+    # nothing a child would wait on
+    timer = threading.Timer(60, lambda: None)
+    timer.daemon = True
+    timer.start()
+    try:
+        assert forked.children_for(100) == 4
+    finally:
+        timer.cancel()
+        timer.join()
 
 
 def test_a_fleet_read_in_children_is_the_fleet_read_in_one_process(

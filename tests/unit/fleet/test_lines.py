@@ -57,3 +57,24 @@ def test_lines_find_a_dependency_under_its_own_table() -> None:
     assert lines.find([key("tokio", "=."), table("dependencies.tokio")],
                       [table("dependencies")]) == 10
     assert lines.find([key("serde", "=.")], [table("dev-dependencies")]) == 5
+
+
+@pytest.mark.parametrize("doc", ['a = [', 'a = [\n', 'x = 1\ny = ', '[project\nname = "x"\n',
+                                 'a = "\\q"\n', 'a = 1\na = 2\n', '[a]\nb = 1\n[a]\n',
+                                 '[project]\nname = "x"\ndependencies = ["a",\n'])
+def test_toml_is_read_and_refused_as_tomllib_does(doc: str) -> None:
+    """Issue #61: TOML is read by tomli's compiled build (a dependency), 2.5x faster;
+    what it refuses is the same problem, at the same line, as tomllib's refusal."""
+    import tomllib
+
+    from coordination.fleet.manifests import base
+
+    assert base._tomli is not None  # installed with coord
+    with pytest.raises(ValueError) as theirs:
+        tomllib.loads(doc)
+    with pytest.raises(ValueError) as ours:
+        base.toml_loads(doc)
+    assert base.unreadable("pyproject.toml", ours.value, doc) == \
+        base.unreadable("pyproject.toml", theirs.value, doc)
+    good = '[project]\nname = "x"\ndependencies = ["a>=1", "b; python_version < \'3.12\'"]\n'
+    assert base.toml_loads(good) == tomllib.loads(good)
