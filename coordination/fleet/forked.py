@@ -28,6 +28,9 @@ R = TypeVar("R")
 
 #: Items a child is given at least: fewer are not worth a process.
 MIN_SHARE = 8
+#: Children at most, however many cores: past this the parent's own share of the work
+#: (forking, unpickling, the catalog) is all that is left to gain on.
+MAX_CHILDREN = 32
 
 
 def cores() -> int:
@@ -50,12 +53,12 @@ def _forkable() -> bool:
 
 
 def children_for(n: int, limit: int | None = None) -> int:
-    """How many children ``n`` items are mapped in: one per core, each with
-    :data:`MIN_SHARE` items at least; 0 (the parent maps them) where fork is not to be
-    had or one child would do."""
+    """How many children ``n`` items are mapped in: one per core (at most
+    :data:`MAX_CHILDREN`), each with :data:`MIN_SHARE` items at least; 0 (the parent maps
+    them) where fork is not to be had or one child would do."""
     if not _forkable():
         return 0
-    k = min(limit or cores(), n // MIN_SHARE)
+    k = min(limit or cores(), n // MIN_SHARE, MAX_CHILDREN)
     return k if k >= 2 else 0
 
 
